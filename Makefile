@@ -1,0 +1,26 @@
+# Two commands from nothing: `make demo` renders the bundled scene into out/, `make test` runs the tests.
+# Each creates the virtual environment (.venv) and installs what it needs on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The dev/CI install pins the CPU torch wheel (constraints.txt); pyproject accepts a range.
+PIP_INSTALL := $(BIN)/python -m pip install -q -c constraints.txt
+
+.PHONY: demo test bench clean
+
+$(BIN)/splatfilm: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -e '.[dev]'
+	@touch $@
+
+demo: $(BIN)/splatfilm
+	$(BIN)/splatfilm demo -o out/demo
+
+test: $(BIN)/splatfilm
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/splatfilm
+	$(BIN)/python benchmarks/render.py
+
+clean:
+	rm -rf $(VENV) out

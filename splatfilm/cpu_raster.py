@@ -1,0 +1,349 @@
+"""Our CPU rasterizer: tile-binned front-to-back alpha compositing with a hand-written backward.
+
+Semantics are gsplat 1.5.3's `rasterize_to_pixels` (see CONVENTIONS.md): 16x16 tiles, a
+Gaussian is listed in every tile its (opacity-aware) bounding box touches, tiles composite
+their list in camera-depth order, alpha = min(0.999, o * exp(-sigma)) with contributions
+skipped when sigma < 0 or alpha < 1/255, and a pixel stops before the Gaussian that would
+take its transmittance to 1e-4 or below.
+
+Why the loops look the way they do: numba kernels run one tile per task (parallel over
+tiles). Inside a tile the loop runs Gaussian by Gaussian and only over the pixels of that
+Gaussian's bounding box, since outside it alpha is provably below 1/255 (the box is
+3.33 sigma, or the opacity-aware extent, of the marginal); that keeps the per-pixel
+depth order exact while touching a fraction of the tile. The backward writes one gradient
+row per (tile, Gaussian) intersection and reduces the rows serially in a fixed order, so
+gradients are bit-for-bit deterministic whatever the thread count or scheduling.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import torch
+from numba import njit, prange
+
+TILE_SIZE = 16
+_ALPHA_MIN = 1.0 / 255.0
+_ALPHA_MAX = 0.999
+_T_MIN = 1e-4
+
+
+@njit(cache=True)
+def _tile_bounds(mx, my, rx, ry, tile_size, tiles_x, tiles_y):
+    # gsplat's isect_tiles: [floor((m - r) / ts), ceil((m + r) / ts)) clamped to the grid.
+    x0 = min(max(int(math.floor((mx - rx) / tile_size)), 0), tiles_x)
+    x1 = min(max(int(math.ceil((mx + rx) / tile_size)), 0), tiles_x)
+    y0 = min(max(int(math.floor((my - ry) / tile_size)), 0), tiles_y)
+    y1 = min(max(int(math.ceil((my + ry) / tile_size)), 0), tiles_y)
+    return x0, x1, y0, y1
+
+
+@njit(cache=True)
+def _bin_gaussians(means2d, radii, order, tile_size, tiles_x, tiles_y):
+    """Tile lists in depth order. order: Gaussian ids sorted front to back (culled ones may be
+    included; they have radius 0). Returns (tile_offsets [T+1] int64, flat_ids [M] int32)."""
+    n_tiles = tiles_x * tiles_y
+    counts = np.zeros(n_tiles + 1, dtype=np.int64)
+    for g in order:
+        if radii[g, 0] <= 0 and radii[g, 1] <= 0:
+            continue
+        x0, x1, y0, y1 = _tile_bounds(means2d[g, 0], means2d[g, 1], radii[g, 0], radii[g, 1], tile_size, tiles_x, tiles_y)
+        for ty in range(y0, y1):
+            for tx in range(x0, x1):
+                counts[ty * tiles_x + tx + 1] += 1
+    offsets = np.cumsum(counts)
+    cursor = offsets[:-1].copy()
+    flat_ids = np.empty(offsets[-1], dtype=np.int32)
+    # Walking the Gaussians front to back fills every tile's list already sorted by depth.
+    for g in order:
+        if radii[g, 0] <= 0 and radii[g, 1] <= 0:
+            continue
+        x0, x1, y0, y1 = _tile_bounds(means2d[g, 0], means2d[g, 1], radii[g, 0], radii[g, 1], tile_size, tiles_x, tiles_y)
+        for ty in range(y0, y1):
+            for tx in range(x0, x1):
+                t = ty * tiles_x + tx
+                flat_ids[cursor[t]] = g
+                cursor[t] += 1
+    return offsets, flat_ids
+
+
+@njit(cache=True)
+def _pixel_range(m, r, lo, hi):
+    # Pixels whose centre lies within [m - r, m + r], widened by one pixel against rounding,
+    # clipped to the tile span [lo, hi).
+    p0 = int(math.floor(m - r - 0.5)) - 1
+    p1 = int(math.ceil(m + r - 0.5)) + 2
+    return max(p0, lo), min(p1, hi)
+
+
+@njit(parallel=True, cache=True)
+def _forward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, flat_ids, width, height, tile_size, tiles_x,
+                    out_feats, out_T, out_last):
+    n_tiles = tile_offsets.shape[0] - 1
+    K = feats.shape[1]
+    for t in prange(n_tiles):
+        tx0 = (t % tiles_x) * tile_size
+        ty0 = (t // tiles_x) * tile_size
+        tx1 = min(tx0 + tile_size, width)
+        ty1 = min(ty0 + tile_size, height)
+        tw = tx1 - tx0
+        n_pix = tw * (ty1 - ty0)
+        T = np.ones(n_pix)
+        acc = np.zeros((n_pix, K))
+        last = np.full(n_pix, -1, dtype=np.int64)
+        done = np.zeros(n_pix, dtype=np.bool_)
+        n_done = 0
+        for k in range(tile_offsets[t], tile_offsets[t + 1]):
+            g = flat_ids[k]
+            mx = float(means2d[g, 0])
+            my = float(means2d[g, 1])
+            ca = float(conics[g, 0])
+            cb = float(conics[g, 1])
+            cc = float(conics[g, 2])
+            op = float(opacities[g])
+            px0, px1 = _pixel_range(mx, float(radii[g, 0]), tx0, tx1)
+            py0, py1 = _pixel_range(my, float(radii[g, 1]), ty0, ty1)
+            for py in range(py0, py1):
+                dy = my - (py + 0.5)
+                row = (py - ty0) * tw - tx0
+                for px in range(px0, px1):
+                    li = row + px
+                    if done[li]:
+                        continue
+                    dx = mx - (px + 0.5)
+                    sigma = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
+                    if sigma < 0.0:
+                        continue
+                    alpha = min(_ALPHA_MAX, op * math.exp(-sigma))
+                    if alpha < _ALPHA_MIN:
+                        continue
+                    next_T = T[li] * (1.0 - alpha)
+                    if next_T <= _T_MIN:
+                        done[li] = True
+                        n_done += 1
+                        continue
+                    w = alpha * T[li]
+                    for ch in range(K):
+                        acc[li, ch] += w * feats[g, ch]
+                    T[li] = next_T
+                    last[li] = k
+            if n_done == n_pix:
+                break
+        for py in range(ty0, ty1):
+            for px in range(tx0, tx1):
+                li = (py - ty0) * tw + (px - tx0)
+                for ch in range(K):
+                    out_feats[py, px, ch] = acc[li, ch]
+                out_T[py, px] = T[li]
+                out_last[py, px] = last[li]
+
+
+@njit(parallel=True, cache=True)
+def _backward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, flat_ids, width, height, tile_size, tiles_x,
+                     T_final, last_ids, g_feats, g_alpha, g_isect):
+    """g_isect [M, 6 + K]: per intersection d/d(mean x, mean y, conic a, b, c, opacity, feats)."""
+    n_tiles = tile_offsets.shape[0] - 1
+    K = feats.shape[1]
+    for t in prange(n_tiles):
+        start = tile_offsets[t]
+        end = tile_offsets[t + 1]
+        if end == start:
+            continue
+        tx0 = (t % tiles_x) * tile_size
+        ty0 = (t // tiles_x) * tile_size
+        tx1 = min(tx0 + tile_size, width)
+        ty1 = min(ty0 + tile_size, height)
+        tw = tx1 - tx0
+        n_pix = tw * (ty1 - ty0)
+        T = np.empty(n_pix)
+        S = np.zeros((n_pix, K))  # colour composited behind the current Gaussian
+        gF = np.empty((n_pix, K))
+        gT = np.empty(n_pix)  # dL/dalpha_out * T_final, reused at every step
+        last = np.empty(n_pix, dtype=np.int64)
+        d_f = np.empty(K)
+        max_last = start - 1
+        for py in range(ty0, ty1):
+            for px in range(tx0, tx1):
+                li = (py - ty0) * tw + (px - tx0)
+                T[li] = T_final[py, px]
+                last[li] = last_ids[py, px]
+                max_last = max(max_last, last[li])
+                gT[li] = g_alpha[py, px] * T_final[py, px]
+                for ch in range(K):
+                    gF[li, ch] = g_feats[py, px, ch]
+        for k in range(max_last, start - 1, -1):
+            g = flat_ids[k]
+            mx = float(means2d[g, 0])
+            my = float(means2d[g, 1])
+            ca = float(conics[g, 0])
+            cb = float(conics[g, 1])
+            cc = float(conics[g, 2])
+            op = float(opacities[g])
+            px0, px1 = _pixel_range(mx, float(radii[g, 0]), tx0, tx1)
+            py0, py1 = _pixel_range(my, float(radii[g, 1]), ty0, ty1)
+            d_mx = 0.0
+            d_my = 0.0
+            d_a = 0.0
+            d_b = 0.0
+            d_c = 0.0
+            d_op = 0.0
+            d_f[:] = 0.0
+            for py in range(py0, py1):
+                dy = my - (py + 0.5)
+                row = (py - ty0) * tw - tx0
+                for px in range(px0, px1):
+                    li = row + px
+                    if k > last[li]:
+                        continue
+                    dx = mx - (px + 0.5)
+                    sigma = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
+                    if sigma < 0.0:
+                        continue
+                    vis = math.exp(-sigma)
+                    alpha = min(_ALPHA_MAX, op * vis)
+                    if alpha < _ALPHA_MIN:
+                        continue
+                    one_minus = 1.0 - alpha
+                    T[li] /= one_minus  # transmittance in front of this Gaussian
+                    w = alpha * T[li]
+                    d_alpha = 0.0
+                    for ch in range(K):
+                        f = feats[g, ch]
+                        d_alpha += gF[li, ch] * (f * T[li] - S[li, ch] / one_minus)
+                        d_f[ch] += w * gF[li, ch]
+                        S[li, ch] += f * w
+                    # alpha_out = 1 - T_final; dT_final/dalpha = -T_final / (1 - alpha)
+                    d_alpha += gT[li] / one_minus
+                    if op * vis <= _ALPHA_MAX:
+                        d_op += d_alpha * vis
+                        d_sigma = -d_alpha * op * vis
+                        d_a += 0.5 * d_sigma * dx * dx
+                        d_b += d_sigma * dx * dy
+                        d_c += 0.5 * d_sigma * dy * dy
+                        d_mx += d_sigma * (ca * dx + cb * dy)
+                        d_my += d_sigma * (cc * dy + cb * dx)
+            g_isect[k, 0] = d_mx
+            g_isect[k, 1] = d_my
+            g_isect[k, 2] = d_a
+            g_isect[k, 3] = d_b
+            g_isect[k, 4] = d_c
+            g_isect[k, 5] = d_op
+            for ch in range(K):
+                g_isect[k, 6 + ch] = d_f[ch]
+        for k in range(max_last + 1, end):
+            for j in range(g_isect.shape[1]):
+                g_isect[k, j] = 0.0
+
+
+@njit(cache=True)
+def _reduce_isect(flat_ids, g_isect, out):
+    # Serial, in list order: the same sum in the same order on every run.
+    for k in range(flat_ids.shape[0]):
+        g = flat_ids[k]
+        for j in range(g_isect.shape[1]):
+            out[g, j] += g_isect[k, j]
+
+
+def _grid(width: int, height: int, tile_size: int) -> tuple[int, int]:
+    return (width + tile_size - 1) // tile_size, (height + tile_size - 1) // tile_size
+
+
+def bin_gaussians(means2d: np.ndarray, radii: np.ndarray, depths: np.ndarray, width: int, height: int,
+                  tile_size: int = TILE_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Tile lists for one camera, each sorted front to back.
+
+    means2d [N,2] pixels, radii [N,2] int (0 = culled), depths [N] camera z. Returns
+    tile_offsets [T+1] int64 and flat_ids [M] int32 (Gaussian ids; tile t owns
+    flat_ids[tile_offsets[t]:tile_offsets[t+1]]), tiles in row-major order.
+    """
+    tiles_x, tiles_y = _grid(width, height, tile_size)
+    visible = np.nonzero((radii[:, 0] > 0) | (radii[:, 1] > 0))[0]
+    # Stable sort by depth, ties by id: deterministic lists.
+    order = visible[np.argsort(depths[visible], kind="stable")].astype(np.int64)
+    return _bin_gaussians(means2d, radii, order, tile_size, tiles_x, tiles_y)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().contiguous().cpu().numpy()
+
+
+class _RasterizeCPU(torch.autograd.Function):
+    """Composites per-camera screen-space Gaussians; gradients by our hand-written backward."""
+
+    @staticmethod
+    def forward(ctx, means2d, conics, opacities, feats, radii, depths, width, height, tile_size):
+        C = means2d.shape[0]
+        K = feats.shape[-1]
+        dtype = means2d.dtype
+        tiles_x, _ = _grid(width, height, tile_size)
+        out_feats = np.zeros((C, height, width, K), dtype=_np(means2d).dtype)
+        # Transmittance stays float64: the backward divides it back through every alpha.
+        out_T = np.ones((C, height, width), dtype=np.float64)
+        out_last = np.full((C, height, width), -1, dtype=np.int64)
+        bins = []
+        arrays = []
+        for c in range(C):
+            m2, co, op, fe, ra = (_np(x[c]) for x in (means2d, conics, opacities, feats, radii))
+            offsets, flat_ids = bin_gaussians(m2, ra, _np(depths[c]), width, height, tile_size)
+            _forward_kernel(m2, co, op, fe.astype(m2.dtype, copy=False), ra, offsets, flat_ids, width, height, tile_size,
+                            tiles_x, out_feats[c], out_T[c], out_last[c])
+            bins.append((offsets, flat_ids))
+            arrays.append((m2, co, op, fe.astype(m2.dtype, copy=False), ra))
+        ctx.bins = bins
+        ctx.arrays = arrays
+        ctx.out_T = out_T
+        ctx.out_last = out_last
+        ctx.geometry = (width, height, tile_size, tiles_x)
+        ctx.shapes = (means2d.shape, feats.shape, dtype, means2d.device)
+        feats_t = torch.from_numpy(out_feats).to(means2d.device)
+        alphas_t = torch.from_numpy((1.0 - out_T[..., None]).astype(out_feats.dtype)).to(means2d.device)
+        return feats_t, alphas_t
+
+    @staticmethod
+    def backward(ctx, g_feats, g_alphas):
+        width, height, tile_size, tiles_x = ctx.geometry
+        (C, N, _), feats_shape, dtype, device = ctx.shapes
+        K = feats_shape[-1]
+        g_feats = torch.zeros((C, height, width, K), dtype=dtype) if g_feats is None else g_feats
+        g_alphas = torch.zeros((C, height, width, 1), dtype=dtype) if g_alphas is None else g_alphas
+        gf = _np(g_feats)
+        ga = _np(g_alphas)[..., 0]
+        grads = np.zeros((C, N, 6 + K), dtype=np.float64)
+        for c in range(C):
+            offsets, flat_ids = ctx.bins[c]
+            m2, co, op, fe, ra = ctx.arrays[c]
+            g_isect = np.empty((flat_ids.shape[0], 6 + K), dtype=m2.dtype)
+            _backward_kernel(m2, co, op, fe, ra, offsets, flat_ids, width, height, tile_size, tiles_x,
+                             ctx.out_T[c], ctx.out_last[c], gf[c], ga[c], g_isect)
+            _reduce_isect(flat_ids, g_isect, grads[c])
+        grads_t = torch.from_numpy(grads).to(device=device, dtype=dtype)
+        return (grads_t[..., 0:2], grads_t[..., 2:5], grads_t[..., 5], grads_t[..., 6:], None, None, None, None, None)
+
+
+def rasterize_cpu(
+    means2d: torch.Tensor,
+    conics: torch.Tensor,
+    opacities: torch.Tensor,
+    feats: torch.Tensor,
+    radii: torch.Tensor,
+    depths: torch.Tensor,
+    width: int,
+    height: int,
+    tile_size: int = TILE_SIZE,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Composite screen-space Gaussians front to back, differentiably.
+
+    means2d [C,N,2] pixels; conics [C,N,3]; opacities [C,N] (after any antialiasing
+    factor); feats [C,N,K] any per-Gaussian features (RGB, depth, ...); radii [C,N,2]
+    int32 (0 = culled); depths [C,N] sort keys. Returns accumulated features
+    [C,H,W,K] (no background) and alpha [C,H,W,1]. Gradients flow to means2d, conics,
+    opacities and feats. float32 and float64 both work (accumulation is in float64).
+    """
+    return _RasterizeCPU.apply(means2d, conics, opacities, feats, radii, depths, width, height, tile_size)
+
+
+def set_num_threads(n: int) -> None:
+    """Threads for the CPU kernels (default: all cores)."""
+    numba.set_num_threads(n)

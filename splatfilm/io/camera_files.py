@@ -1,0 +1,439 @@
+"""Readers for camera files: nerfstudio transforms.json and camera_path.json, COLMAP models.
+
+Every reader returns cameras in splatfilm's convention (`Cameras`: OpenCV axes, world-to-camera)
+in the world frame the file itself is written in, and raises SplatfilmError with a one-line
+message naming the file and the problem for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from ..cameras import Cameras
+from ..errors import SplatfilmError
+
+PathLike = str | Path
+
+_DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
+
+# transforms.json `camera_model` values (nerfstudio's CAMERA_MODEL_TO_TYPE keys that are
+# pinhole projections) -> the model a `Cameras` holds.
+_NERFSTUDIO_MODELS = {
+    "SIMPLE_PINHOLE": "PINHOLE",
+    "PINHOLE": "PINHOLE",
+    "SIMPLE_RADIAL": "OPENCV",
+    "RADIAL": "OPENCV",
+    "OPENCV": "OPENCV",
+    "OPENCV_FISHEYE": "OPENCV_FISHEYE",
+}
+
+# nerfstudio's colmap_to_json uses this when transforms.json predates `applied_transform`
+# and a colmap/sparse/0 folder sits beside it.
+_LEGACY_APPLIED_TRANSFORM = [[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, -1, 0]]
+
+
+@dataclass(eq=False)
+class CameraPath:
+    """What a nerfstudio viewer camera_path.json holds: the cameras and their timing.
+
+    cameras:  one per rendered frame, in order.
+    seconds:  the path's duration in seconds (`seconds` in the file), None if absent.
+    file_fps: the `fps` the viewer wrote, None if absent. nerfstudio's renderer ignores it and
+              plays len(cameras) / seconds frames a second (`fps`).
+    """
+
+    cameras: Cameras
+    seconds: float | None = None
+    file_fps: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.cameras)
+
+    @property
+    def fps(self) -> Fraction | None:
+        """Frames a second as nerfstudio renders the path: len(cameras) / seconds, an exact fraction.
+
+        `seconds` is read as the decimal the file wrote (0.5005 -> 1001/2000), so 12 frames
+        over 0.5005 s give 24000/1001.
+        """
+        if self.seconds is None:
+            return None
+        return Fraction(len(self.cameras)) / Fraction(repr(self.seconds)).limit_denominator(10**9)
+
+
+# ---- helpers -----------------------------------------------------------------------------
+
+
+def _fail(path: PathLike, message: str) -> NoReturn:
+    raise SplatfilmError(f"{path}: {message}")
+
+
+def _load_json(path: PathLike) -> dict[str, Any]:
+    """The top-level JSON object of `path`, or a one-line SplatfilmError."""
+    p = Path(path)
+    if not p.exists():
+        _fail(path, "no such file")
+    if p.is_dir():
+        _fail(path, "is a folder, expected a JSON file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        _fail(path, f"cannot read ({e})")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        _fail(path, f"invalid JSON ({e.msg} at line {e.lineno} column {e.colno})")
+    if not isinstance(data, dict):
+        _fail(path, f"expected a JSON object at the top level, got {type(data).__name__}")
+    return data
+
+
+def _matrix(value: Any, path: PathLike, what: str, rows: tuple[int, ...] = (3, 4)) -> np.ndarray:
+    """A 4x4 float64 matrix from nested lists with `rows` x 4 entries (a 3x4 gets [0,0,0,1])."""
+    try:
+        m = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        _fail(path, f"{what} is not a matrix of numbers")
+    if m.ndim != 2 or m.shape[1] != 4 or m.shape[0] not in rows:
+        want = " or ".join(f"{r}x4" for r in rows)
+        _fail(path, f"{what} has shape {'x'.join(map(str, m.shape)) or 'scalar'}, expected {want}")
+    if not np.all(np.isfinite(m)):
+        _fail(path, f"{what} has non-finite values (NaN or inf)")
+    if m.shape[0] == 3:
+        m = np.vstack([m, [0.0, 0.0, 0.0, 1.0]])
+    return m
+
+
+def _number(value: Any, path: PathLike, what: str, positive: bool = False, whole: bool = False) -> float:
+    """A finite float from a JSON value (bools are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _fail(path, f"{what} is {value!r}, expected a number")
+    x = float(value)
+    if not math.isfinite(x):
+        _fail(path, f"{what} is {x}, expected a finite number")
+    if positive and not x > 0:
+        _fail(path, f"{what} is {value}, expected a number > 0")
+    if whole and x != int(x):
+        _fail(path, f"{what} is {value}, expected a whole number")
+    return x
+
+
+def _build(path: PathLike, build) -> Cameras:
+    """Run a Cameras constructor, putting the file name on any validation error."""
+    try:
+        return build()
+    except SplatfilmError as e:
+        _fail(path, str(e))
+
+
+# ---- nerfstudio transforms.json ------------------------------------------------------------
+
+
+def read_transforms_json(path: PathLike) -> Cameras:
+    """Cameras of a nerfstudio / instant-ngp `transforms.json`, in that file's own world frame.
+
+    Intrinsics `fl_x fl_y cx cy w h`, distortion `k1 k2 k3 k4 p1 p2` (0 when absent) and
+    `camera_model` come from the top level, each overridden by the same key in a frame.
+    `transform_matrix` (camera-to-world, OpenGL axes, 4x4 or 3x4) is used as written: no
+    `applied_transform`, no normalisation. Frames keep the file's order; names are `file_path`.
+
+    camera_model: SIMPLE_PINHOLE / PINHOLE -> "PINHOLE" (or "OPENCV" when distortion is
+    non-zero, since nerfstudio applies distortion whatever the name); SIMPLE_RADIAL / RADIAL /
+    OPENCV -> "OPENCV"; OPENCV_FISHEYE kept. Absent: "OPENCV" if any distortion is non-zero,
+    else "PINHOLE".
+    """
+    meta = _load_json(path)
+    frames = meta.get("frames")
+    if not isinstance(frames, list) or not frames:
+        _fail(path, "no `frames` list (or it is empty)")
+    c2ws, Ks, widths, heights, dists, models, names = [], [], [], [], [], [], []
+    for i, frame in enumerate(frames):
+        if not isinstance(frame, dict):
+            _fail(path, f"frame {i} is not a JSON object")
+        name = frame.get("file_path")
+        if name is not None and not isinstance(name, str):
+            _fail(path, f"frame {i} file_path is {name!r}, expected a string")
+        where = f"frame {i}" + (f" ({name})" if name else "")
+
+        def get(key: str, default: Any = None) -> Any:
+            return frame[key] if key in frame else meta.get(key, default)
+
+        if "transform_matrix" not in frame:
+            _fail(path, f"{where} has no transform_matrix")
+        c2ws.append(_matrix(frame["transform_matrix"], path, f"{where} transform_matrix", rows=(3, 4)))
+        intr = {}
+        for key in ("fl_x", "fl_y", "cx", "cy", "w", "h"):
+            value = get(key)
+            if value is None:
+                _fail(path, f"{where} has no intrinsics `{key}` (needed at the top level or in the frame)")
+            whole = key in ("w", "h")
+            intr[key] = _number(value, path, f"{where} {key}", positive=whole or key.startswith("fl_"), whole=whole)
+        Ks.append([[intr["fl_x"], 0.0, intr["cx"]], [0.0, intr["fl_y"], intr["cy"]], [0.0, 0.0, 1.0]])
+        widths.append(int(intr["w"]))
+        heights.append(int(intr["h"]))
+        dist = [_number(get(k, 0.0), path, f"{where} {k}") for k in _DISTORTION_KEYS]
+        dists.append(dist)
+        model = get("camera_model")
+        if model is None:
+            models.append("OPENCV" if any(dist) else "PINHOLE")
+        elif model not in _NERFSTUDIO_MODELS:
+            _fail(path, f"{where} camera_model {model!r} is not supported (one of {', '.join(_NERFSTUDIO_MODELS)})")
+        else:
+            mapped = _NERFSTUDIO_MODELS[model]
+            models.append("OPENCV" if mapped == "PINHOLE" and any(dist) else mapped)
+        names.append(name)
+    return _build(
+        path,
+        lambda: Cameras.from_c2w_opengl(np.stack(c2ws), np.array(Ks), widths, heights, np.array(dists), models, names),
+    )
+
+
+# ---- nerfstudio camera_path.json -----------------------------------------------------------
+
+
+def _read_dataparser_transforms(path: PathLike) -> tuple[np.ndarray, float]:
+    """(transform [4,4], scale) of a nerfstudio dataparser_transforms.json."""
+    meta = _load_json(path)
+    for key in ("transform", "scale"):
+        if key not in meta:
+            _fail(path, f"no `{key}` (is this a nerfstudio dataparser_transforms.json?)")
+    T = _matrix(meta["transform"], path, "transform", rows=(3, 4))
+    if np.abs(np.linalg.det(T[:3, :3]) - 1.0) > 1e-3:
+        _fail(path, "transform's 3x3 block is not a rotation")
+    return T, _number(meta["scale"], path, "scale", positive=True)
+
+
+def _read_applied_transform(path: PathLike) -> tuple[np.ndarray, float]:
+    """(applied_transform [4,4], applied_scale) of a transforms.json, as nerfstudio's dataparser reads them."""
+    meta = _load_json(path)
+    if "applied_transform" in meta:
+        A = _matrix(meta["applied_transform"], path, "applied_transform", rows=(3, 4))
+    elif (Path(path).parent / "colmap" / "sparse" / "0").exists():
+        A = _matrix(_LEGACY_APPLIED_TRANSFORM, path, "applied_transform", rows=(3,))
+    else:
+        A = np.eye(4)
+    scale = _number(meta.get("applied_scale", 1.0), path, "applied_scale", positive=True)
+    return A, scale
+
+
+def read_camera_path_json(
+    path: PathLike,
+    dataparser_transforms: PathLike | None = None,
+    transforms_json: PathLike | None = None,
+) -> CameraPath:
+    """Cameras and timing of a nerfstudio viewer `camera_path.json` (perspective paths only).
+
+    Per camera: `camera_to_world` is 16 floats, row-major, OpenGL axes; `fov` is the VERTICAL
+    field of view in degrees. All cameras render `render_width` x `render_height` with
+    fx = fy = render_height / 2 / tan(fov / 2) and the principal point at the image centre, as
+    nerfstudio's `get_path_from_json` does (`aspect` is ignored there too). Names are None.
+
+    Without `dataparser_transforms`, poses stay in the file's frame: nerfstudio's normalised
+    training world. With it (the run's dataparser_transforms.json: `transform` 3x4, `scale`),
+    nerfstudio's `pose' = transform @ pose; position' *= scale` is undone. Note that nerfstudio
+    folds the dataset's `applied_transform` into that `transform`, so this lands in the world
+    BEFORE applied_transform (COLMAP's, for a COLMAP-made dataset), not transforms.json's.
+    Give `transforms_json` (the dataset file the run trained on) to re-apply its
+    `applied_transform` (and `applied_scale`) and land in transforms.json's world.
+    """
+    meta = _load_json(path)
+    path_list = meta.get("camera_path")
+    if not isinstance(path_list, list) or not path_list:
+        _fail(path, "no `camera_path` list (or it is empty)")
+    camera_type = meta.get("camera_type", "perspective")
+    if camera_type != "perspective":
+        _fail(path, f"camera_type {camera_type!r} is not supported (only 'perspective')")
+    for key in ("render_width", "render_height"):
+        if key not in meta:
+            _fail(path, f"no `{key}`")
+    w = int(_number(meta["render_width"], path, "render_width", positive=True, whole=True))
+    h = int(_number(meta["render_height"], path, "render_height", positive=True, whole=True))
+
+    c2ws, focals = [], []
+    for i, cam in enumerate(path_list):
+        if not isinstance(cam, dict):
+            _fail(path, f"camera_path[{i}] is not a JSON object")
+        for key in ("camera_to_world", "fov"):
+            if key not in cam:
+                _fail(path, f"camera_path[{i}] has no `{key}`")
+        try:
+            flat = np.array(cam["camera_to_world"], dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            _fail(path, f"camera_path[{i}] camera_to_world is not a list of numbers")
+        if flat.size != 16:
+            _fail(path, f"camera_path[{i}] camera_to_world has {flat.size} numbers, expected 16 (4x4 row-major)")
+        c2ws.append(_matrix(flat.reshape(4, 4), path, f"camera_path[{i}] camera_to_world", rows=(4,)))
+        fov = _number(cam["fov"], path, f"camera_path[{i}] fov")
+        if not 0 < fov < 180:
+            _fail(path, f"camera_path[{i}] fov is {fov}, expected degrees in (0, 180)")
+        focals.append(h / 2 / math.tan(math.radians(fov) / 2))
+    c2w = np.stack(c2ws)
+
+    if dataparser_transforms is not None:
+        T, scale = _read_dataparser_transforms(dataparser_transforms)
+        c2w[:, :3, 3] /= scale
+        c2w = np.linalg.inv(T) @ c2w
+    if transforms_json is not None:
+        if dataparser_transforms is None:
+            _fail(path, "transforms_json is only meaningful together with dataparser_transforms")
+        A, applied_scale = _read_applied_transform(transforms_json)
+        c2w = A @ c2w
+        c2w[:, :3, 3] *= applied_scale
+
+    Ks = np.zeros((len(focals), 3, 3))
+    Ks[:, 0, 0] = Ks[:, 1, 1] = focals
+    Ks[:, 0, 2], Ks[:, 1, 2], Ks[:, 2, 2] = w / 2, h / 2, 1.0
+    cameras = _build(path, lambda: Cameras.from_c2w_opengl(c2w, Ks, w, h))
+    seconds = meta.get("seconds")
+    if seconds is not None:
+        seconds = _number(seconds, path, "seconds", positive=True)
+    file_fps = meta.get("fps")
+    if file_fps is not None:
+        file_fps = _number(file_fps, path, "fps", positive=True)
+    return CameraPath(cameras, seconds, file_fps)
+
+
+# ---- COLMAP ---------------------------------------------------------------------------------
+
+
+def _colmap_intrinsics(model: str, params: np.ndarray) -> tuple[float, float, float, float, list[float], str] | None:
+    """(fx, fy, cx, cy, distortion (k1,k2,k3,k4,p1,p2), our model) for a COLMAP camera, None if unsupported."""
+    p = [float(x) for x in params]
+    n = {"SIMPLE_PINHOLE": 3, "PINHOLE": 4, "SIMPLE_RADIAL": 4, "RADIAL": 5, "OPENCV": 8, "OPENCV_FISHEYE": 8,
+         "FULL_OPENCV": 12, "SIMPLE_RADIAL_FISHEYE": 4, "RADIAL_FISHEYE": 5}.get(model)
+    if n is None or len(p) != n:
+        return None
+    z = 0.0
+    if model == "SIMPLE_PINHOLE":
+        return p[0], p[0], p[1], p[2], [z] * 6, "PINHOLE"
+    if model == "PINHOLE":
+        return p[0], p[1], p[2], p[3], [z] * 6, "PINHOLE"
+    if model == "SIMPLE_RADIAL":
+        return p[0], p[0], p[1], p[2], [p[3], z, z, z, z, z], "OPENCV"
+    if model == "RADIAL":
+        return p[0], p[0], p[1], p[2], [p[3], p[4], z, z, z, z], "OPENCV"
+    if model == "OPENCV":  # fx fy cx cy k1 k2 p1 p2
+        return p[0], p[1], p[2], p[3], [p[4], p[5], z, z, p[6], p[7]], "OPENCV"
+    if model == "OPENCV_FISHEYE":  # fx fy cx cy k1 k2 k3 k4
+        return p[0], p[1], p[2], p[3], [p[4], p[5], p[6], p[7], z, z], "OPENCV_FISHEYE"
+    if model == "SIMPLE_RADIAL_FISHEYE":  # f cx cy k (equidistant, like OPENCV_FISHEYE with k1)
+        return p[0], p[0], p[1], p[2], [p[3], z, z, z, z, z], "OPENCV_FISHEYE"
+    if model == "RADIAL_FISHEYE":
+        return p[0], p[0], p[1], p[2], [p[3], p[4], z, z, z, z], "OPENCV_FISHEYE"
+    # FULL_OPENCV: fx fy cx cy k1 k2 p1 p2 k3 k4 k5 k6; the rational k4..k6 terms have no slot.
+    if any(p[9:12]):
+        return None
+    return p[0], p[1], p[2], p[3], [p[4], p[5], p[8], z, p[6], p[7]], "OPENCV"
+
+
+def _find_colmap_model(path: Path) -> Path | None:
+    """The folder holding cameras.bin/.txt: `path` itself, or 0, sparse/0, sparse, colmap/sparse/0 under it.
+
+    Model 0 first, the one nerfstudio's ns-process-data uses.
+    """
+    for sub in (".", "0", "sparse/0", "sparse", "colmap/sparse/0"):
+        d = path / sub
+        if (d / "cameras.bin").exists() or (d / "cameras.txt").exists():
+            return d
+    return None
+
+
+def read_colmap(path: PathLike) -> Cameras:
+    """Registered images of a COLMAP sparse model (binary or text), sorted by image name.
+
+    `path` is the model folder (cameras/images[/rigs/frames/points3D] .bin or .txt) or a folder
+    holding one at 0, sparse/0, sparse or colmap/sparse/0. Poses are COLMAP's world-to-camera
+    (OpenCV axes) in COLMAP's world; names are the image names. Camera models: SIMPLE_PINHOLE,
+    PINHOLE -> "PINHOLE"; SIMPLE_RADIAL, RADIAL, OPENCV, FULL_OPENCV (k4-k6 zero) -> "OPENCV";
+    OPENCV_FISHEYE, SIMPLE_RADIAL_FISHEYE, RADIAL_FISHEYE -> "OPENCV_FISHEYE".
+    """
+    import pycolmap  # imported here: it is heavy and only this reader needs it
+
+    root = Path(path)
+    if not root.exists():
+        _fail(path, "no such file or folder")
+    if not root.is_dir():
+        _fail(path, "expected a COLMAP model folder")
+    model_dir = _find_colmap_model(root)
+    if model_dir is None:
+        _fail(path, "no COLMAP model (cameras.bin or cameras.txt) here or in 0, sparse/0, sparse, colmap/sparse/0")
+    try:
+        recon = pycolmap.Reconstruction(str(model_dir))
+    except Exception as e:  # pycolmap raises ValueError/RuntimeError with C++ file:line prefixes
+        _fail(model_dir, f"cannot read COLMAP model ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+
+    images = []
+    for image in recon.images.values():
+        # pycolmap >= 3.12 has has_pose; older releases call it `registered`.
+        registered = image.has_pose if hasattr(image, "has_pose") else image.registered
+        if registered:
+            images.append(image)
+    if not images:
+        _fail(model_dir, "COLMAP model has no registered images")
+    images.sort(key=lambda im: im.name)
+
+    viewmats, Ks, widths, heights, dists, models, names = [], [], [], [], [], [], []
+    for image in images:
+        pose = image.cam_from_world
+        pose = pose() if callable(pose) else pose  # a method since pycolmap 3.12 (rigs), a property before
+        v = np.eye(4)
+        v[:3, :4] = np.asarray(pose.matrix(), dtype=np.float64)
+        camera = recon.cameras[image.camera_id]
+        model_name = camera.model.name if hasattr(camera.model, "name") else str(camera.model)
+        intr = _colmap_intrinsics(model_name, np.asarray(camera.params))
+        if intr is None:
+            _fail(model_dir, f"image {image.name}: COLMAP camera model {model_name} is not supported")
+        fx, fy, cx, cy, dist, model = intr
+        viewmats.append(v)
+        Ks.append([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+        widths.append(int(camera.width))
+        heights.append(int(camera.height))
+        dists.append(dist)
+        models.append(model)
+        names.append(image.name)
+    return _build(
+        model_dir, lambda: Cameras(np.stack(viewmats), np.array(Ks), widths, heights, np.array(dists), models, names)
+    )
+
+
+# ---- dispatch --------------------------------------------------------------------------------
+
+
+def read_cameras(
+    path: PathLike,
+    dataparser_transforms: PathLike | None = None,
+    transforms_json: PathLike | None = None,
+) -> Cameras:
+    """Cameras from any supported file, chosen by what `path` is.
+
+    A folder: a COLMAP model (see `read_colmap`), else its transforms.json. A .json file:
+    a camera_path.json if it has `camera_path` (then `dataparser_transforms` and
+    `transforms_json` apply; see `read_camera_path_json`), else a transforms.json if it has
+    `frames`. Use `read_camera_path_json` directly for a path's timing.
+    """
+    p = Path(path)
+    if not p.exists():
+        _fail(path, "no such file or folder")
+    if p.is_dir():
+        if _find_colmap_model(p) is None and (p / "transforms.json").exists():
+            return read_cameras(p / "transforms.json", dataparser_transforms, transforms_json)
+        if dataparser_transforms is not None or transforms_json is not None:
+            _fail(path, "dataparser_transforms only applies to a camera_path.json (COLMAP poses are in the capture's world)")
+        return read_colmap(p)
+    if p.suffix.lower() != ".json":
+        _fail(path, "unknown camera file type (expected a .json file or a COLMAP model folder)")
+    meta = _load_json(p)
+    if "camera_path" in meta:
+        return read_camera_path_json(p, dataparser_transforms, transforms_json).cameras
+    if "frames" in meta:
+        if dataparser_transforms is not None or transforms_json is not None:
+            _fail(path, "dataparser_transforms only applies to a camera_path.json (transforms.json is in the capture's world)")
+        return read_transforms_json(p)
+    _fail(path, "JSON has neither `camera_path` (nerfstudio camera path) nor `frames` (transforms.json)")

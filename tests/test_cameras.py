@@ -1,0 +1,165 @@
+"""Cameras: conversions between conventions, indexing, resizing, validation."""
+
+import numpy as np
+import pytest
+import torch
+
+from splatfilm.cameras import Cameras, _quats_to_rotmats, _rotmats_to_quats
+from splatfilm.errors import SplatfilmError
+
+FLIP = np.diag([1.0, -1.0, -1.0, 1.0])
+
+
+def random_c2w(n: int, seed: int = 0) -> np.ndarray:
+    """n random rigid camera-to-world [n,4,4]."""
+    rng = np.random.default_rng(seed)
+    q = rng.normal(size=(n, 4))
+    out = np.tile(np.eye(4), (n, 1, 1))
+    out[:, :3, :3] = _quats_to_rotmats(q)
+    out[:, :3, 3] = rng.normal(scale=3.0, size=(n, 3))
+    return out
+
+
+def make(n: int = 5, seed: int = 0) -> Cameras:
+    K = np.array([[100.0, 0, 32], [0, 110.0, 24], [0, 0, 1]])
+    return Cameras.from_c2w_opencv(random_c2w(n, seed), K, 64, 48, names=[f"im{i}.png" for i in range(n)])
+
+
+def test_opencv_opengl_round_trip():
+    c2w = random_c2w(20)
+    cams = Cameras.from_c2w_opencv(c2w, np.eye(3) * [50, 50, 1] + [[0, 0, 10], [0, 0, 10], [0, 0, 0]], 20, 20)
+    assert cams.viewmats.dtype == np.float64 and cams.viewmats.shape == (20, 4, 4)
+    np.testing.assert_allclose(cams.to_c2w_opencv(), c2w, atol=1e-12)
+    np.testing.assert_allclose(cams.to_c2w_opengl(), c2w @ FLIP, atol=1e-12)
+    back = Cameras.from_c2w_opengl(cams.to_c2w_opengl(), cams.Ks, 20, 20)
+    np.testing.assert_allclose(back.viewmats, cams.viewmats, atol=1e-12)
+    np.testing.assert_allclose(cams.viewmats @ c2w, np.tile(np.eye(4), (20, 1, 1)), atol=1e-12)
+    np.testing.assert_allclose(cams.centers, c2w[:, :3, 3], atol=1e-12)
+
+
+def test_opengl_axes():
+    # An OpenGL camera at the origin looking down world -z with y up is an OpenCV camera
+    # looking down world -z with y down: a point at world (0, 1, -5) is above the centre.
+    cams = Cameras.from_c2w_opengl(np.eye(4), np.array([[10.0, 0, 5], [0, 10.0, 5], [0, 0, 1]]), 10, 10)
+    p_cam = cams.viewmats[0] @ [0, 1, -5, 1]
+    assert p_cam[2] == pytest.approx(5)  # in front (+z)
+    assert p_cam[1] < 0  # up is -y in OpenCV
+
+
+def test_colmap_round_trip():
+    cams = make(30, seed=1)
+    q, t = cams.to_colmap()
+    assert q.shape == (30, 4) and t.shape == (30, 3)
+    assert np.all(q[:, 0] >= 0)
+    np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-12)
+    back = Cameras.from_colmap(q, t, cams.Ks, cams.widths, cams.heights)
+    np.testing.assert_allclose(back.viewmats, cams.viewmats, atol=1e-12)
+    # COLMAP's centre is -R^T t.
+    R = cams.viewmats[:, :3, :3]
+    np.testing.assert_allclose(cams.centers, -np.einsum("nji,nj->ni", R, t), atol=1e-12)
+
+
+def test_quaternion_branches():
+    # Rotations by pi about each axis exercise every branch of Shepperd's method.
+    for R in [np.diag([1.0, -1, -1]), np.diag([-1.0, 1, -1]), np.diag([-1.0, -1, 1]), np.eye(3)]:
+        np.testing.assert_allclose(_quats_to_rotmats(_rotmats_to_quats(R[None])), R[None], atol=1e-12)
+
+
+def test_indexing_and_len():
+    cams = make(5)
+    assert len(cams) == 5
+    one = cams[2]
+    assert isinstance(one, Cameras) and len(one) == 1 and one.names == ["im2.png"]
+    np.testing.assert_array_equal(one.viewmats[0], cams.viewmats[2])
+    assert cams[-1].names == ["im4.png"]
+    assert cams[1:4].names == ["im1.png", "im2.png", "im3.png"]
+    assert cams[np.array([True, False, True, False, False])].names == ["im0.png", "im2.png"]
+    assert cams[[4, 0]].names == ["im4.png", "im0.png"]
+    assert [c.names[0] for c in cams] == cams.names
+    with pytest.raises(IndexError):
+        cams[5]
+    both = Cameras.concat([cams[:2], cams[2:]])
+    np.testing.assert_array_equal(both.viewmats, cams.viewmats)
+    assert both.names == cams.names
+
+
+def test_defaults_and_broadcast():
+    cams = make(3)
+    assert cams.widths.dtype == np.int64 and list(cams.widths) == [64] * 3
+    assert cams.distortion.shape == (3, 6) and not cams.distortion.any()
+    assert cams.camera_model == ["PINHOLE"] * 3
+    d = Cameras(cams.viewmats, cams.Ks, 64, 48, distortion=[0.1, 0, 0, 0, 0, 0])
+    assert d.camera_model == ["OPENCV"] * 3
+    np.testing.assert_array_equal(cams.fx, [100.0] * 3)
+    np.testing.assert_array_equal(cams.cy, [24.0] * 3)
+
+
+def test_resized_scales_intrinsics_pixel_edge():
+    cams = make(2)
+    r = cams.resized(128, 24)
+    assert list(r.widths) == [128, 128] and list(r.heights) == [24, 24]
+    np.testing.assert_allclose(r.fx, 200.0)
+    np.testing.assert_allclose(r.cx, 64.0)  # image centre stays the centre: cx * sx, no half-pixel shift
+    np.testing.assert_allclose(r.fy, 55.0)
+    np.testing.assert_allclose(r.cy, 12.0)
+    np.testing.assert_array_equal(r.viewmats, cams.viewmats)
+    with pytest.raises(SplatfilmError):
+        cams.resized(0, 10)
+
+
+def test_transformed_moves_cameras_like_points():
+    cams = make(4)
+    R = _quats_to_rotmats(np.array([[0.3, 0.1, -0.5, 0.7]]))[0]
+    t = np.array([1.0, -2.0, 0.5])
+    s = 2.5
+    moved = cams.transformed(R, t, s)
+    np.testing.assert_allclose(moved.centers, s * cams.centers @ R.T + t, atol=1e-12)
+    # A world point moved the same way has the same direction in camera space (depth scales by s).
+    x = np.array([0.2, 0.4, 1.0, 1.0])
+    x_moved = np.append(s * R @ x[:3] + t, 1.0)
+    np.testing.assert_allclose(moved.viewmats @ x_moved, (cams.viewmats @ x) * [s, s, s, 1], atol=1e-10)
+
+
+def test_to_tensors():
+    cams = make(3)
+    v, K = cams.to_tensors()
+    assert v.dtype == torch.float32 and v.shape == (3, 4, 4)
+    assert K.dtype == torch.float32 and K.shape == (3, 3, 3)
+    v64, _ = cams.to_tensors(torch.float64, "cpu")
+    np.testing.assert_array_equal(v64.numpy(), cams.viewmats)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda v, K: v.__setitem__((1, 0, 3), np.nan), "non-finite"),
+        (lambda v, K: K.__setitem__((0, 0, 2), np.inf), "non-finite"),
+        (lambda v, K: K.__setitem__((0, 0, 0), -5.0), "focal"),
+        (lambda v, K: K.__setitem__((2, 1, 1), 0.0), "focal"),
+        (lambda v, K: v.__setitem__((0, slice(0, 3), 0), 2 * v[0, :3, 0]), "rotation"),
+    ],
+)
+def test_validation(change, match):
+    cams = make(3)
+    v, K = cams.viewmats.copy(), cams.Ks.copy()
+    change(v, K)
+    with pytest.raises(SplatfilmError, match=match):
+        Cameras(v, K, 64, 48)
+
+
+def test_validation_sizes_and_shapes():
+    cams = make(2)
+    with pytest.raises(SplatfilmError, match="size"):
+        Cameras(cams.viewmats, cams.Ks, 0, 48)
+    with pytest.raises(SplatfilmError, match="whole"):
+        Cameras(cams.viewmats, cams.Ks, 64.5, 48)
+    with pytest.raises(SplatfilmError, match="shape"):
+        Cameras(cams.viewmats[:, :3], cams.Ks, 64, 48)
+    with pytest.raises(SplatfilmError, match="names"):
+        Cameras(cams.viewmats, cams.Ks, 64, 48, names=["a"])
+    with pytest.raises(SplatfilmError, match="PINHOLE"):
+        Cameras(cams.viewmats, cams.Ks, 64, 48, distortion=[0.1, 0, 0, 0, 0, 0], camera_model="PINHOLE")
+    with pytest.raises(SplatfilmError, match="camera model"):
+        Cameras(cams.viewmats, cams.Ks, 64, 48, camera_model="EQUIRECTANGULAR")
+    with pytest.raises(SplatfilmError, match="non-finite"):
+        Cameras.from_c2w_opengl(np.full((4, 4), np.nan), cams.Ks[0], 64, 48)
