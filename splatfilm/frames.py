@@ -1,32 +1,17 @@
 """Writing rendered frames: 8-bit PNG (RGB or RGBA), 32-bit float depth as EXR or .npy.
 
-Every write goes to a temporary file in the target folder and is then renamed over the
-target, so an interrupted job never leaves a half-written frame behind.
+Every write is atomic (see `io.atomic`): an interrupted job never leaves a half-written frame.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .errors import SplatfilmError
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from .io.atomic import atomic_write, temp_path_for
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -50,7 +35,7 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None
     else:
         image = rgb
     data = iio.imwrite("<bytes>", to_uint8(image), extension=".png")
-    atomic_write_bytes(path, data)
+    atomic_write(path, [data])
 
 
 def write_depth(path: str | os.PathLike, depth: np.ndarray) -> None:
@@ -63,20 +48,19 @@ def write_depth(path: str | os.PathLike, depth: np.ndarray) -> None:
 
         buf = io.BytesIO()
         np.save(buf, depth)
-        atomic_write_bytes(path, buf.getvalue())
+        atomic_write(path, [buf.getvalue()])
     elif path.suffix == ".exr":
         import OpenEXR
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".exr", dir=path.parent)
-        os.close(fd)
+        tmp = temp_path_for(path)
         try:
             header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
             with OpenEXR.File(header, {"Z": depth}) as f:
-                f.write(tmp)
+                f.write(str(tmp))
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
     else:
         raise SplatfilmError(f"{path}: depth is written as .exr or .npy, not {path.suffix!r}")

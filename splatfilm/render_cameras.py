@@ -18,7 +18,8 @@ import torch
 from tqdm import tqdm
 
 from .errors import SplatfilmError
-from .frames import atomic_write_bytes, write_depth, write_png
+from .frames import write_depth, write_png
+from .io.atomic import atomic_write
 from .render import render, resolve_backend
 
 MANIFEST = ".splatfilm-render.json"
@@ -135,7 +136,7 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
         if depth_file is not None:
             write_depth(depth_file, out.depth[0].cpu().numpy())
         manifest[png.name] = key
-        atomic_write_bytes(manifest_path, json.dumps(manifest, indent=1, sort_keys=True).encode())
+        atomic_write(manifest_path, [json.dumps(manifest, indent=1, sort_keys=True).encode()])
         written.append(png)
     if skipped and progress:
         print(f"kept {skipped} frame(s) already rendered with the same inputs", file=sys.stderr)

@@ -1,0 +1,472 @@
+"""INRIA PLY reading and writing: round trips, interop with gsplat / 3DGS / nerfstudio layouts, errors."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.gaussians import Gaussians
+from splatfilm.io.ply import ply_header, read_ply, write_ply
+from splatfilm.sh import C0
+
+FIELDS = ("means", "quats", "scales", "opacities", "sh0", "shN")
+NERFSTUDIO_PC = Path("/work/shared/fixtures/nerfstudio/sparse_pc.ply")
+
+
+def random_gaussians(n: int = 50, degree: int = 3, seed: int = 0, dtype=torch.float32) -> Gaussians:
+    gen = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=gen, dtype=dtype)  # noqa: E731
+    k = (degree + 1) ** 2 - 1
+    return Gaussians(r(n, 3), r(n, 4), r(n, 3) - 3, r(n) + 1, r(n, 1, 3), 0.3 * r(n, k, 3))
+
+
+def assert_bit_equal(a: Gaussians, b: Gaussians) -> None:
+    for name in FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype == torch.float32, name
+        assert x.shape == y.shape, name
+        assert torch.equal(x, y), name
+
+
+def inria_columns(g: Gaussians, normals: bool = True) -> list[tuple[str, np.ndarray]]:
+    """(name, values) in the INRIA / 3DGS save_ply order, f_rest channel-major."""
+    n, k = len(g), g.shN.shape[1]
+    cols = [("x", g.means[:, 0]), ("y", g.means[:, 1]), ("z", g.means[:, 2])]
+    if normals:
+        cols += [(f"n{a}", torch.zeros(n)) for a in "xyz"]
+    cols += [(f"f_dc_{i}", g.sh0[:, 0, i]) for i in range(3)]
+    rest = g.shN.permute(0, 2, 1).reshape(n, 3 * k)
+    cols += [(f"f_rest_{i}", rest[:, i]) for i in range(3 * k)]
+    cols += [("opacity", g.opacities)]
+    cols += [(f"scale_{i}", g.scales[:, i]) for i in range(3)]
+    cols += [(f"rot_{i}", g.quats[:, i]) for i in range(4)]
+    return [(name, np.asarray(v.numpy(), dtype=np.float32)) for name, v in cols]
+
+
+def make_ply(path: Path, elements, fmt: str = "binary_little_endian", comments=(), newline: str = "\n") -> Path:
+    """A test-side PLY writer, independent of ours.
+
+    elements: [(name, count, [(prop_name, ply_type, values)])]; a list property is
+    (prop_name, ("list", count_type, item_type), [row arrays]).
+    """
+    np_types = {"char": "i1", "uchar": "u1", "short": "i2", "ushort": "u2", "int": "i4", "uint": "u4",
+                "float": "f4", "double": "f8", "uint8": "u1", "int32": "i4", "float32": "f4", "float64": "f8"}
+    order = {"binary_little_endian": "<", "binary_big_endian": ">"}.get(fmt)
+    head = ["ply", f"format {fmt} 1.0", *comments]
+    body = bytearray()
+    text_rows: list[str] = []
+    for name, count, props in elements:
+        head.append(f"element {name} {count}")
+        for pname, ptype, _ in props:
+            if isinstance(ptype, tuple):
+                head.append(f"property list {ptype[1]} {ptype[2]} {pname}")
+            else:
+                head.append(f"property {ptype} {pname}")
+        for i in range(count):
+            row_text = []
+            for pname, ptype, values in props:
+                if isinstance(ptype, tuple):
+                    items = np.asarray(values[i])
+                    if order:
+                        body += np.array([len(items)], dtype=order + np_types[ptype[1]]).tobytes()
+                        body += items.astype(order + np_types[ptype[2]]).tobytes()
+                    row_text += [str(len(items))] + [repr(v.item()) for v in items]
+                else:
+                    v = np.asarray(values[i])
+                    if order:
+                        body += v.astype(order + np_types[ptype]).tobytes()
+                    row_text.append(repr(v.item()))
+            text_rows.append(" ".join(row_text))
+    head.append("end_header")
+    data = (newline.join(head) + newline).encode()
+    data += bytes(body) if order else (newline.join(text_rows) + newline).encode()
+    path.write_bytes(data)
+    return path
+
+
+def vertex(cols, types=None):
+    """[(name, type, values)] for make_ply from (name, values) columns (default type float)."""
+    types = types or {}
+    return [(name, types.get(name, "float"), values) for name, values in cols]
+
+
+# ---- round trips ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("degree", [0, 1, 2, 3])
+def test_round_trip_is_bit_exact(tmp_path, degree):
+    g = random_gaussians(37, degree, seed=degree)
+    path = tmp_path / "scene.ply"
+    write_ply(path, g)
+    h = read_ply(path)
+    assert h.sh_degree == degree
+    assert_bit_equal(g, h)
+    # The file is exactly header + N * (17 + 3K) float32.
+    k = (degree + 1) ** 2 - 1
+    assert path.stat().st_size == len(ply_header(37, degree)) + 37 * (17 + 3 * k) * 4
+
+
+def test_round_trip_keeps_unnormalised_quats_and_extreme_values(tmp_path):
+    g = random_gaussians(8, 1)
+    g.quats[0] = torch.tensor([3.0, -4.0, 0.5, 0.0])
+    g.scales[1] = torch.tensor([-30.0, 20.0, 0.0])
+    g.opacities[2] = -40.0
+    write_ply(tmp_path / "a.ply", g)
+    assert_bit_equal(g, read_ply(tmp_path / "a.ply"))
+
+
+def test_float64_input_is_written_as_float32_and_read_as_float32(tmp_path):
+    g64 = random_gaussians(10, 2, dtype=torch.float64)
+    write_ply(tmp_path / "a.ply", g64)
+    h = read_ply(tmp_path / "a.ply")
+    assert_bit_equal(g64.to(dtype=torch.float32), h)
+
+
+def test_empty_round_trip(tmp_path):
+    write_ply(tmp_path / "empty.ply", Gaussians.empty(2))
+    h = read_ply(tmp_path / "empty.ply")
+    assert len(h) == 0 and h.sh_degree == 2
+
+
+def test_write_sh_degree_truncates_and_pads(tmp_path):
+    g = random_gaussians(20, 3)
+    write_ply(tmp_path / "d1.ply", g, sh_degree=1)
+    h = read_ply(tmp_path / "d1.ply")
+    assert h.sh_degree == 1
+    assert torch.equal(h.shN, g.shN[:, :3])
+    assert torch.equal(h.sh0, g.sh0)
+    write_ply(tmp_path / "d0.ply", g, sh_degree=0)
+    assert read_ply(tmp_path / "d0.ply").shN.shape == (20, 0, 3)
+    g0 = random_gaussians(20, 0)
+    write_ply(tmp_path / "d2.ply", g0, sh_degree=2)
+    h2 = read_ply(tmp_path / "d2.ply")
+    assert h2.sh_degree == 2 and torch.count_nonzero(h2.shN) == 0
+    with pytest.raises(SplatfilmError, match="sh_degree"):
+        write_ply(tmp_path / "bad.ply", g, sh_degree=7)
+
+
+def test_written_header_is_the_inria_header(tmp_path):
+    g = random_gaussians(3, 1)
+    write_ply(tmp_path / "a.ply", g)
+    data = (tmp_path / "a.ply").read_bytes()
+    names = [name for name, _ in inria_columns(g)]
+    expected = "ply\nformat binary_little_endian 1.0\nelement vertex 3\n"
+    expected += "".join(f"property float {n}\n" for n in names) + "end_header\n"
+    assert data.startswith(expected.encode())
+    # And the body is those columns, float32 little-endian, row by row.
+    body = np.frombuffer(data[len(expected):], dtype="<f4").reshape(3, len(names))
+    np.testing.assert_array_equal(body, np.stack([v for _, v in inria_columns(g)], axis=1))
+
+
+# ---- interop with gsplat's exporter --------------------------------------------------------
+
+
+def _gsplat_ply_bytes(g: Gaussians) -> bytes:
+    from gsplat import export_splats
+
+    return export_splats(g.means, g.scales, g.quats, g.opacities, g.sh0, g.shN, format="ply")
+
+
+def _split_header(data: bytes) -> tuple[list[str], bytes]:
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    return data[:end].decode().splitlines(), data[end:]
+
+
+@pytest.mark.parametrize("degree", [0, 1, 3])
+def test_reads_gsplat_export(tmp_path, degree):
+    g = random_gaussians(64, degree, seed=10 + degree)
+    path = tmp_path / "gsplat.ply"
+    path.write_bytes(_gsplat_ply_bytes(g))
+    assert_bit_equal(g, read_ply(path))
+
+
+@pytest.mark.parametrize("degree", [0, 3])
+def test_our_file_matches_gsplat_export_except_for_normals(tmp_path, degree):
+    g = random_gaussians(40, degree, seed=20 + degree)
+    ref_lines, ref_body = _split_header(_gsplat_ply_bytes(g))
+    write_ply(tmp_path / "ours.ply", g)
+    our_lines, our_body = _split_header((tmp_path / "ours.ply").read_bytes())
+    normals = {"property float nx", "property float ny", "property float nz"}
+    assert [ln for ln in our_lines if ln not in normals] == ref_lines
+    ours = np.frombuffer(our_body, dtype="<f4").reshape(len(g), -1)
+    theirs = np.frombuffer(ref_body, dtype="<f4").reshape(len(g), -1)
+    np.testing.assert_array_equal(ours[:, 3:6], 0.0)
+    assert np.delete(ours, [3, 4, 5], axis=1).tobytes() == theirs.tobytes()
+
+
+@pytest.mark.parametrize("degree", [0, 3])
+def test_reads_gsplat_compressed_ply(tmp_path, degree):
+    from gsplat import export_splats
+    from gsplat.exporter import sort_centers
+
+    n = 700  # three chunks of up to 256
+    g = random_gaussians(n, degree, seed=30)
+    g.opacities[:] = g.opacities.abs() + 0.5  # gsplat drops splats with opacity below 1/255
+    g.shN.clamp_(-3.9, 3.9)
+    path = tmp_path / "scene.compressed.ply"
+    export_splats(g.means, g.scales, g.quats, g.opacities, g.sh0, g.shN, format="ply_compressed", save_to=str(path))
+    h = read_ply(path)
+    ref = g.select(sort_centers(g.means, torch.arange(n)))  # gsplat stores splats in Morton order
+    assert len(h) == n and h.sh_degree == degree
+    # Quantisation: positions / log scales to 10-11 bits of each chunk's range, colours to 8 bits.
+    span = (g.means.max(0).values - g.means.min(0).values).max()
+    assert (h.means - ref.means).abs().max() < span / 500
+    assert (h.scales - ref.scales).abs().max() < 0.05
+    assert (h.base_colors - ref.base_colors).abs().max() < 0.02
+    assert (h.activated_opacities - ref.activated_opacities).abs().max() < 1.5 / 255
+    assert (h.activated_quats * ref.activated_quats).sum(-1).abs().min() > 0.999
+    if degree:
+        assert (h.shN - ref.shN).abs().max() < 8 / 256 + 1e-6
+
+
+# ---- layouts of other writers ----------------------------------------------------------------
+
+
+def test_reads_original_3dgs_layout_written_like_plyfile(tmp_path):
+    """3DGS save_ply: numpy structured array of f4 (with normals), written by plyfile."""
+    g = random_gaussians(25, 3, seed=3)
+    cols = inria_columns(g)
+    elements = np.empty(len(g), dtype=[(name, "f4") for name, _ in cols])
+    for name, values in cols:
+        elements[name] = values
+    header = "ply\nformat binary_little_endian 1.0\nelement vertex 25\n"
+    header += "".join(f"property float {name}\n" for name, _ in cols) + "end_header\n"
+    (tmp_path / "point_cloud.ply").write_bytes(header.encode() + elements.tobytes())
+    assert_bit_equal(g, read_ply(tmp_path / "point_cloud.ply"))
+
+
+def test_reads_big_endian_all_float(tmp_path):
+    g = random_gaussians(11, 2, seed=8)
+    cols = inria_columns(g)
+    header = "ply\nformat binary_big_endian 1.0\nelement vertex 11\n"
+    header += "".join(f"property float {name}\n" for name, _ in cols) + "end_header\n"
+    body = np.stack([v for _, v in cols], axis=1).astype(">f4").tobytes()
+    (tmp_path / "be.ply").write_bytes(header.encode() + body)
+    assert_bit_equal(g, read_ply(tmp_path / "be.ply"))
+
+
+def test_reads_nerfstudio_rgb_color_mode(tmp_path):
+    """ns-export gaussian-splat --ply-color-mode rgb: uchar red green blue instead of f_dc."""
+    g = random_gaussians(12, 0, seed=4)
+    rgb = (g.base_colors.clamp(0, 1) * 255).to(torch.uint8)
+    cols = [c for c in inria_columns(g) if not c[0].startswith("f_dc")]
+    cols[6:6] = [("red", rgb[:, 0].numpy()), ("green", rgb[:, 1].numpy()), ("blue", rgb[:, 2].numpy())]
+    path = make_ply(tmp_path / "splat.ply", [("vertex", 12, vertex(cols, {"red": "uchar", "green": "uchar", "blue": "uchar"}))])
+    h = read_ply(path)
+    torch.testing.assert_close(h.base_colors, rgb.float() / 255, atol=1e-6, rtol=0)
+    assert torch.equal(h.means, g.means) and torch.equal(h.opacities, g.opacities)
+
+
+def test_reads_ascii_with_comments_and_crlf(tmp_path):
+    g = random_gaussians(6, 1, seed=5)
+    # repr() of float32 -> python float prints the exact float32 value.
+    path = make_ply(tmp_path / "a.ply", [("vertex", 6, vertex(inria_columns(g)))], fmt="ascii",
+                    comments=["comment written by hand", "obj_info some info"], newline="\r\n")
+    assert_bit_equal(g, read_ply(path))
+
+
+@pytest.mark.parametrize("fmt", ["binary_big_endian", "binary_little_endian", "ascii"])
+def test_any_order_any_type_extra_properties_and_elements(tmp_path, fmt):
+    g = random_gaussians(9, 2, seed=6)
+    cols = inria_columns(g, normals=False)
+    rng = np.random.default_rng(0)
+    cols = [cols[i] for i in rng.permutation(len(cols))]
+    types = {"x": "double", "opacity": "double", "rot_0": "float32", "scale_1": "float64"}
+    props = vertex(cols, types)
+    props.insert(3, ("red", "uchar", np.arange(9, dtype=np.uint8)))
+    props.insert(0, ("label", "int", np.arange(9) - 4))
+    props.append(("confidence", "float", np.linspace(0, 1, 9)))
+    before = ("camera", 2, [("id", "int", [1, 2]), ("fov", "float", [0.5, 0.7])])
+    faces_before = ("edge", 2, [("verts", ("list", "uchar", "int"), [[0, 1], [1, 2, 3]]), ("w", "short", [1, 2])])
+    after = ("face", 3, [("vertex_indices", ("list", "uchar", "int"), [[0, 1, 2], [2, 3, 4, 5], [1]])])
+    path = make_ply(tmp_path / "mixed.ply", [before, faces_before, ("vertex", 9, props), after], fmt=fmt,
+                    comments=["comment mixed file"])
+    h = read_ply(path)
+    # Doubles of float32 values convert back exactly.
+    assert_bit_equal(g, h)
+
+
+def test_integer_typed_properties(tmp_path):
+    cols = [("x", np.array([1, 2])), ("y", np.array([-3, 4])), ("z", np.array([0, 7]))]
+    cols += [(f"f_dc_{i}", np.zeros(2)) for i in range(3)] + [("opacity", np.array([0, 1]))]
+    cols += [(f"scale_{i}", np.array([-2, -1])) for i in range(3)]
+    cols += [(f"rot_{i}", np.array([1, 0]) if i == 0 else np.array([0, 1])) for i in range(4)]
+    types = {"x": "int", "y": "short", "z": "uchar", "opacity": "char", "rot_0": "uint", "rot_1": "ushort"}
+    h = read_ply(make_ply(tmp_path / "ints.ply", [("vertex", 2, vertex(cols, types))]))
+    assert h.means.dtype == torch.float32
+    assert h.means.tolist() == [[1, -3, 0], [2, 4, 7]]
+    assert h.quats.tolist() == [[1, 0, 0, 0], [0, 1, 1, 1]]
+
+
+def test_missing_f_rest_is_degree_0(tmp_path):
+    g = random_gaussians(5, 0)
+    path = make_ply(tmp_path / "d0.ply", [("vertex", 5, vertex(inria_columns(g)))])
+    h = read_ply(path)
+    assert h.sh_degree == 0 and h.shN.shape == (5, 0, 3)
+
+
+def test_f_rest_in_header_order_does_not_matter(tmp_path):
+    """3DGS's load_ply sorts f_rest by the number in the name; so do we."""
+    g = random_gaussians(4, 1)
+    cols = inria_columns(g)
+    rest = [c for c in cols if c[0].startswith("f_rest")][::-1]
+    cols = [c for c in cols if not c[0].startswith("f_rest")] + rest
+    assert_bit_equal(g, read_ply(make_ply(tmp_path / "r.ply", [("vertex", 4, vertex(cols))])))
+
+
+def test_degree_4(tmp_path):
+    g = random_gaussians(3, 4)
+    write_ply(tmp_path / "d4.ply", g)
+    assert_bit_equal(g, read_ply(tmp_path / "d4.ply"))
+
+
+# ---- errors ---------------------------------------------------------------------------------
+
+
+def raises_one_line(path: Path, match: str, fn=read_ply, *args):
+    with pytest.raises(SplatfilmError) as info:
+        fn(path, *args)
+    msg = str(info.value)
+    assert "\n" not in msg, msg
+    assert path.name in msg, msg
+    assert match.lower() in msg.lower(), msg
+    return msg
+
+
+def _good_bytes(n=4, degree=1) -> bytes:
+    header = ply_header(n, degree)
+    cols = inria_columns(random_gaussians(n, degree))
+    return header + np.stack([v for _, v in cols], axis=1).astype("<f4").tobytes()
+
+
+def test_error_missing_file(tmp_path):
+    raises_one_line(tmp_path / "nope.ply", "not found")
+
+
+def test_error_folder(tmp_path):
+    (tmp_path / "dir.ply").mkdir()
+    raises_one_line(tmp_path / "dir.ply", "folder")
+
+
+def test_error_not_a_ply(tmp_path):
+    p = tmp_path / "fake.ply"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    raises_one_line(p, "not a PLY")
+    p.write_bytes(b"")
+    raises_one_line(p, "not a PLY")
+
+
+def test_error_truncated(tmp_path):
+    p = tmp_path / "short.ply"
+    p.write_bytes(_good_bytes()[:-5])
+    msg = raises_one_line(p, "truncated")
+    assert "vertex" in msg
+
+
+def test_error_truncated_ascii(tmp_path):
+    g = random_gaussians(3, 0)
+    p = make_ply(tmp_path / "short.ply", [("vertex", 3, vertex(inria_columns(g)))], fmt="ascii")
+    p.write_bytes(p.read_bytes().rsplit(b" ", 3)[0])
+    raises_one_line(p, "truncated")
+
+
+def test_error_no_end_header(tmp_path):
+    p = tmp_path / "noend.ply"
+    p.write_bytes(_good_bytes().replace(b"end_header\n", b""))
+    raises_one_line(p, "end_header")
+    p.write_bytes(b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\n")
+    raises_one_line(p, "end_header")
+
+
+def test_error_bad_format_and_header_lines(tmp_path):
+    p = tmp_path / "h.ply"
+    p.write_bytes(b"ply\nformat binary_middle_endian 1.0\nelement vertex 0\nend_header\n")
+    raises_one_line(p, "format")
+    p.write_bytes(b"ply\nelement vertex 0\nend_header\n")
+    raises_one_line(p, "format")
+    p.write_bytes(b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float128 x\nend_header\n0\n")
+    raises_one_line(p, "unknown property type")
+    p.write_bytes(b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float x\nend_header\n0 0\n")
+    raises_one_line(p, "twice")
+    p.write_bytes(b"ply\nformat ascii 1.0\nelement face 0\nend_header\n")
+    raises_one_line(p, "no 'vertex' element")
+
+
+def test_error_missing_properties_are_named(tmp_path):
+    g = random_gaussians(3, 0)
+    cols = [c for c in inria_columns(g) if c[0] not in ("opacity", "rot_3", "f_dc_1")]
+    msg = raises_one_line(make_ply(tmp_path / "m.ply", [("vertex", 3, vertex(cols))]), "missing")
+    for name in ("opacity", "rot_3", "f_dc_1"):
+        assert name in msg
+    assert "scale_0" not in msg
+
+
+@pytest.mark.skipif(not NERFSTUDIO_PC.exists(), reason="shared nerfstudio fixture not present")
+def test_error_point_cloud_from_nerfstudio():
+    msg = raises_one_line(NERFSTUDIO_PC, "point cloud")
+    assert "opacity" in msg
+
+
+@pytest.mark.parametrize("count", [1, 10, 12, 46])
+def test_error_f_rest_count_is_no_degree(tmp_path, count):
+    g = random_gaussians(2, 0)
+    cols = inria_columns(g) + [(f"f_rest_{i}", np.zeros(2)) for i in range(count)]
+    raises_one_line(make_ply(tmp_path / "r.ply", [("vertex", 2, vertex(cols))]), f"{count} f_rest")
+
+
+def test_error_f_rest_numbering_gap(tmp_path):
+    g = random_gaussians(2, 0)
+    cols = inria_columns(g) + [(f"f_rest_{i}", np.zeros(2)) for i in range(10) if i != 4]
+    raises_one_line(make_ply(tmp_path / "r.ply", [("vertex", 2, vertex(cols))]), "f_rest_4")
+
+
+def test_error_non_finite_values_are_counted(tmp_path):
+    g = random_gaussians(6, 1)
+    g.opacities[[1, 3]] = float("nan")
+    g.scales[2, 0] = float("inf")
+    cols = inria_columns(g)
+    msg = raises_one_line(make_ply(tmp_path / "nan.ply", [("vertex", 6, vertex(cols))]), "3 non-finite")
+    assert "2 in opacity" in msg and "1 in scale_0" in msg
+
+
+def test_error_compressed_ply_without_its_pieces(tmp_path):
+    p = tmp_path / "c.ply"
+    p.write_bytes(b"ply\nformat ascii 1.0\nelement chunk 1\nproperty float min_x\n"
+                  b"element vertex 1\nproperty uint packed_position\nend_header\n0\n5\n")
+    msg = raises_one_line(p, "compressed PLY")
+    assert "splat-transform" in msg and "packed_rotation" in msg and "more" in msg
+
+
+def test_write_refuses_non_finite_and_keeps_old_file(tmp_path):
+    p = tmp_path / "keep.ply"
+    good = random_gaussians(5, 1)
+    write_ply(p, good)
+    before = p.read_bytes()
+    bad = good.clone()
+    bad.means[0, 1] = float("nan")
+    msg = raises_one_line(p, "1 non-finite", write_ply, bad)
+    assert "in y" in msg
+    assert p.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["keep.ply"]
+
+
+def test_write_is_atomic_and_leaves_no_temp_files(tmp_path):
+    p = tmp_path / "sub" / "dir" / "a.ply"
+    write_ply(p, random_gaussians(5, 0))
+    write_ply(p, random_gaussians(7, 2, seed=1))  # replaces
+    assert len(read_ply(p)) == 7
+    assert os.listdir(p.parent) == ["a.ply"]
+    mode = p.stat().st_mode & 0o777
+    assert mode & 0o644 == 0o644 or os.name == "nt"  # not the 0600 of a mkstemp file
+    assert math.isclose(read_ply(p).sh0.abs().sum().item(), random_gaussians(7, 2, seed=1).sh0.abs().sum().item())
+
+
+def test_write_error_is_splatfilm_error(tmp_path):
+    (tmp_path / "taken").write_text("a file where a folder should be")
+    raises_one_line(tmp_path / "taken" / "a.ply", "is a file, not a folder", write_ply, random_gaussians(2, 0))
