@@ -43,11 +43,12 @@ def _tile_bounds(mx, my, rx, ry, tile_size, tiles_x, tiles_y):
 @njit(cache=True)
 def _bin_gaussians(means2d, radii, order, tile_size, tiles_x, tiles_y):
     """Tile lists in depth order. order: Gaussian ids sorted front to back (culled ones may be
-    included; they have radius 0). Returns (tile_offsets [T+1] int64, flat_ids [M] int32)."""
+    included: a radius <= 0 in either axis culls, as in gsplat's isect_tiles).
+    Returns (tile_offsets [T+1] int64, flat_ids [M] int32)."""
     n_tiles = tiles_x * tiles_y
     counts = np.zeros(n_tiles + 1, dtype=np.int64)
     for g in order:
-        if radii[g, 0] <= 0 and radii[g, 1] <= 0:
+        if radii[g, 0] <= 0 or radii[g, 1] <= 0:
             continue
         x0, x1, y0, y1 = _tile_bounds(means2d[g, 0], means2d[g, 1], radii[g, 0], radii[g, 1], tile_size, tiles_x, tiles_y)
         for ty in range(y0, y1):
@@ -58,7 +59,7 @@ def _bin_gaussians(means2d, radii, order, tile_size, tiles_x, tiles_y):
     flat_ids = np.empty(offsets[-1], dtype=np.int32)
     # Walking the Gaussians front to back fills every tile's list already sorted by depth.
     for g in order:
-        if radii[g, 0] <= 0 and radii[g, 1] <= 0:
+        if radii[g, 0] <= 0 or radii[g, 1] <= 0:
             continue
         x0, x1, y0, y1 = _tile_bounds(means2d[g, 0], means2d[g, 1], radii[g, 0], radii[g, 1], tile_size, tiles_x, tiles_y)
         for ty in range(y0, y1):
@@ -254,12 +255,12 @@ def bin_gaussians(means2d: np.ndarray, radii: np.ndarray, depths: np.ndarray, wi
                   tile_size: int = TILE_SIZE) -> tuple[np.ndarray, np.ndarray]:
     """Tile lists for one camera, each sorted front to back.
 
-    means2d [N,2] pixels, radii [N,2] int (0 = culled), depths [N] camera z. Returns
+    means2d [N,2] pixels, radii [N,2] int (0 in either axis = culled), depths [N] camera z. Returns
     tile_offsets [T+1] int64 and flat_ids [M] int32 (Gaussian ids; tile t owns
     flat_ids[tile_offsets[t]:tile_offsets[t+1]]), tiles in row-major order.
     """
     tiles_x, tiles_y = _grid(width, height, tile_size)
-    visible = np.nonzero((radii[:, 0] > 0) | (radii[:, 1] > 0))[0]
+    visible = np.nonzero((radii[:, 0] > 0) & (radii[:, 1] > 0))[0]  # gsplat drops either radius <= 0
     # Stable sort by depth, ties by id: deterministic lists.
     order = visible[np.argsort(depths[visible], kind="stable")].astype(np.int64)
     return _bin_gaussians(means2d, radii, order, tile_size, tiles_x, tiles_y)

@@ -1,0 +1,98 @@
+"""Helpers shared by the rendering tests: cameras, random Gaussians and a brute-force compositor.
+
+Plain functions (not fixtures): test modules import them with `from conftest import ...`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from splatfilm.gaussians import Gaussians
+
+ALPHA_MIN = 1.0 / 255.0
+ALPHA_MAX = 0.999
+T_MIN = 1e-4
+
+
+def look_at(eye, target, up=(0.0, 0.0, 1.0), dtype=torch.float64) -> torch.Tensor:
+    """World-to-camera viewmat [4,4] in OpenCV axes (x right, y down, looking down +z)."""
+    eye, target, up = (torch.as_tensor(v, dtype=torch.float64) for v in (eye, target, up))
+    f = torch.nn.functional.normalize(target - eye, dim=0)
+    r = torch.nn.functional.normalize(torch.linalg.cross(f, up), dim=0)
+    d = torch.linalg.cross(f, r)
+    V = torch.eye(4, dtype=torch.float64)
+    V[:3, :3] = torch.stack([r, d, f])
+    V[:3, 3] = -V[:3, :3] @ eye
+    return V.to(dtype)
+
+
+def intrinsics(fx, fy, cx, cy, dtype=torch.float64) -> torch.Tensor:
+    return torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=dtype)
+
+
+def random_gaussians(
+    n: int,
+    sh_degree: int = 3,
+    dtype: torch.dtype = torch.float64,
+    seed: int = 0,
+    spread: float = 0.8,
+    log_scale: tuple[float, float] = (-2.5, 0.5),
+    opacity: tuple[float, float] = (0.05, 0.99),
+    sh_rest: float = 0.15,
+) -> Gaussians:
+    """Random Gaussians around the origin: means ~ N(0, spread^2), log scales ~ N(mu, sd^2),
+    opacities uniform in `opacity`, sh0 around a mid grey, higher bands ~ N(0, sh_rest^2)."""
+    g = torch.Generator().manual_seed(seed)
+    f64 = torch.float64
+    k = (sh_degree + 1) ** 2 - 1
+    op = opacity[0] + (opacity[1] - opacity[0]) * torch.rand(n, generator=g, dtype=f64)
+    gs = Gaussians(
+        means=torch.randn(n, 3, generator=g, dtype=f64) * spread,
+        quats=torch.randn(n, 4, generator=g, dtype=f64),
+        scales=log_scale[0] + log_scale[1] * torch.randn(n, 3, generator=g, dtype=f64),
+        opacities=torch.log(op) - torch.log1p(-op),
+        sh0=torch.randn(n, 1, 3, generator=g, dtype=f64) * 0.8,
+        shN=torch.randn(n, k, 3, generator=g, dtype=f64) * sh_rest,
+    )
+    return gs.to(dtype=dtype)
+
+
+def composite_reference(means2d, conics, opacities, feats, radii, depths, width, height):
+    """Brute-force, per-pixel front-to-back compositing with gsplat 1.5.3's rules, in float64.
+
+    Every pixel sees every Gaussian with both radii > 0 (no tiles, no bounding boxes), in
+    stable depth order: alpha = min(0.999, o exp(-sigma)), d = mean2d - pixel centre,
+    skipped when sigma < 0 or alpha < 1/255, stop before T would reach <= 1e-4.
+    Differentiable with autograd. [C,N,...] in; returns feats [C,H,W,K], alpha [C,H,W,1]
+    and the number of pixels that stopped on the transmittance threshold, per camera.
+    """
+    C, N, K = feats.shape
+    f64 = torch.float64
+    means2d, conics, opacities, feats = (t.to(f64) for t in (means2d, conics, opacities, feats))
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=f64) + 0.5, torch.arange(width, dtype=f64) + 0.5, indexing="ij")
+    xs, ys = xs.reshape(-1), ys.reshape(-1)
+    out_f, out_a, stopped = [], [], []
+    for c in range(C):
+        ids = torch.nonzero((radii[c] > 0).all(-1))[:, 0]
+        order = ids[torch.argsort(depths[c, ids].detach(), stable=True)]
+        T = torch.ones(xs.shape[0], dtype=f64)
+        acc = torch.zeros(xs.shape[0], K, dtype=f64)
+        done = torch.zeros(xs.shape[0], dtype=torch.bool)
+        for g in order.tolist():
+            dx = means2d[c, g, 0] - xs
+            dy = means2d[c, g, 1] - ys
+            a, b, cc = conics[c, g]
+            sigma = 0.5 * (a * dx * dx + cc * dy * dy) + b * dx * dy
+            alpha = torch.clamp_max(opacities[c, g] * torch.exp(-sigma), ALPHA_MAX)
+            use = ~done & (sigma >= 0) & (alpha >= ALPHA_MIN)
+            next_T = T * (1.0 - alpha)
+            stop = use & (next_T <= T_MIN)
+            done = done | stop
+            use = use & ~stop
+            w = torch.where(use, alpha * T, torch.zeros_like(T))
+            acc = acc + w[:, None] * feats[c, g][None, :]
+            T = torch.where(use, next_T, T)
+        out_f.append(acc.reshape(height, width, K))
+        out_a.append((1.0 - T).reshape(height, width, 1))
+        stopped.append(int(done.sum()))
+    return torch.stack(out_f), torch.stack(out_a), stopped
