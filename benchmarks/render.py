@@ -8,17 +8,20 @@ The scene: Gaussians filling a 4 x 3 x 2 m box seen from 4 m away (it fills the 
 SH degree 3, opacities uniform in [0.1, 1], each Gaussian about half the mean spacing in
 size, so depth complexity stays similar as N grows, as it does in fitted scenes.
 
-Memory: on the CPU, the process's peak resident set (VmHWM, reset before each run with
-/proc/self/clear_refs) minus the resident set just before the run, i.e. what rendering
-adds on top of the scene already in memory; the absolute peak is printed too. On CUDA,
-torch.cuda.max_memory_allocated.
+Each measurement runs in a fresh process, so memory figures do not inherit earlier rows'
+allocations. Memory on the CPU: the process's peak resident set (VmHWM: torch, numba and
+the scene included), and in brackets what rendering adds over the resident set just
+before the timed runs. On CUDA: torch.cuda.max_memory_allocated.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import math
+import os
+import subprocess
 import platform
 import sys
 import time
@@ -103,12 +106,23 @@ def run_one(backend: str, n: int, width: int, height: int, backward: bool, repea
     best = min(times)
     if device == "cuda":
         peak_mb = torch.cuda.max_memory_allocated() / 2**20
-        abs_mb = peak_mb
+        added_mb = peak_mb
     else:
         peak = _rss_kib("VmHWM") if can_reset else float("nan")
-        peak_mb = (peak - base) / 1024
-        abs_mb = peak / 1024
-    return {"seconds": best, "fps": 1.0 / best, "peak_mb": peak_mb, "abs_mb": abs_mb}
+        peak_mb = peak / 1024
+        added_mb = (peak - base) / 1024
+    return {"seconds": best, "fps": 1.0 / best, "peak_mb": peak_mb, "added_mb": added_mb}
+
+
+def run_isolated(backend: str, n: int, width: int, height: int, backward: bool, repeats: int, threads: int | None) -> dict:
+    """`run_one` in a fresh Python process (clean memory high-water mark)."""
+    cmd = [sys.executable, __file__, "--one", json.dumps([backend, n, width, height, backward, repeats])]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise SystemExit(f"benchmark row failed: {backend} {n} {width}x{height}:\n{res.stderr}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def parse_count(text: str) -> int:
@@ -123,6 +137,7 @@ def main() -> None:
     parser.add_argument("--resolutions", default="320x240,640x360,1280x720")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one row in this process, JSON out
     args = parser.parse_args()
 
     if args.threads:
@@ -130,25 +145,26 @@ def main() -> None:
 
         set_num_threads(args.threads)
         torch.set_num_threads(args.threads)
+    if args.one:
+        print(json.dumps(run_one(*json.loads(args.one))))
+        return
     backends = args.backends.split(",") if args.backends else (["cpu", "gsplat"] if torch.cuda.is_available() else ["cpu"])
     sizes = [parse_count(s) for s in args.sizes.split(",")]
     resolutions = [tuple(int(v) for v in r.split("x")) for r in args.resolutions.split(",")]
 
-    import os
-
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
           + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
-    print("| backend | Gaussians | resolution | fwd s | fwd fps | fwd mem MB | fwd+bwd s | fwd+bwd fps | fwd+bwd mem MB |")
+    print("| backend | Gaussians | resolution | fwd s | fwd fps | fwd peak MB (added) | fwd+bwd s | fwd+bwd fps | fwd+bwd peak MB (added) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for backend in backends:
         for n in sizes:
             for w, h in resolutions:
                 reps = args.repeats if n * w * h <= 100_000 * 640 * 360 else max(1, args.repeats // 3)
-                f = run_one(backend, n, w, h, False, reps)
-                b = run_one(backend, n, w, h, True, reps)
+                f = run_isolated(backend, n, w, h, False, reps, args.threads)
+                b = run_isolated(backend, n, w, h, True, reps, args.threads)
                 print(f"| {backend} | {n // 1000}k | {w}x{h} | {f['seconds']:.3f} | {f['fps']:.2f} | "
-                      f"{f['peak_mb']:.0f} (abs {f['abs_mb']:.0f}) | {b['seconds']:.3f} | {b['fps']:.2f} | "
-                      f"{b['peak_mb']:.0f} (abs {b['abs_mb']:.0f}) |", flush=True)
+                      f"{f['peak_mb']:.0f} ({f['added_mb']:.0f}) | {b['seconds']:.3f} | {b['fps']:.2f} | "
+                      f"{b['peak_mb']:.0f} ({b['added_mb']:.0f}) |", flush=True)
 
 
 if __name__ == "__main__":
