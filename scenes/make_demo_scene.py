@@ -21,6 +21,7 @@ import torch
 
 from splatfilm.gaussians import Gaussians
 from splatfilm.io.gaussian_files import save_gaussians
+from splatfilm.rotations import rotmat_to_quat
 from splatfilm.sh import C0
 
 LIGHT = np.array([0.4, -0.6, 0.7]) / np.linalg.norm([0.4, -0.6, 0.7])
@@ -33,13 +34,6 @@ def _frame_from_normal(n: np.ndarray) -> np.ndarray:
     t1 /= np.linalg.norm(t1, axis=1, keepdims=True)
     t2 = np.cross(n, t1)
     return np.stack([t1, t2, n], axis=2)
-
-
-def _rotmat_to_quat(R: np.ndarray) -> np.ndarray:
-    """(w,x,y,z) quaternions [N,4] from rotation matrices [N,3,3] (all with trace > -1 handled)."""
-    from splatfilm.gaussians import rotmat_to_quat
-
-    return np.stack([rotmat_to_quat(torch.from_numpy(r)).numpy() for r in R])
 
 
 class Builder:
@@ -106,7 +100,7 @@ class Builder:
         shade = 0.35 + 0.65 * np.clip(normal @ LIGHT, 0.0, None)
         rgb = np.clip(color * shade[:, None], 0.0, 1.0)
         R = _frame_from_normal(normal)
-        quats = _rotmat_to_quat(R)
+        quats = rotmat_to_quat(torch.from_numpy(R)).numpy()
         scales = np.stack([radius * 0.6, radius * 0.6, np.full_like(radius, 0.002)], axis=1)
         opac = np.full(len(pos), 0.95)
         sh = np.zeros((len(pos), 4, 3))

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .errors import SplatfilmError
+from .rotations import quat_to_rotmat, rotmat_to_quat
 
 CAMERA_MODELS = ("PINHOLE", "OPENCV", "OPENCV_FISHEYE")
 """Projection models a `Cameras` may hold (nerfstudio's names; distortion in (k1,k2,k3,k4,p1,p2))."""
@@ -70,41 +71,14 @@ def _as_batch_c2w(c2w, name: str = "c2w") -> np.ndarray:
 
 def _quats_to_rotmats(q: np.ndarray) -> np.ndarray:
     """Rotation matrices [C,3,3] from (w, x, y, z) quaternions [C,4] (normalised here)."""
-    norm = np.linalg.norm(q, axis=-1, keepdims=True)
-    if not np.all(norm > 0):
+    if not np.all(np.linalg.norm(q, axis=-1) > 0):
         raise SplatfilmError("a COLMAP quaternion has zero length")
-    w, x, y, z = np.moveaxis(q / norm, -1, 0)
-    return np.stack(
-        [
-            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-        ],
-        axis=-1,
-    ).reshape(q.shape[:-1] + (3, 3))
+    return quat_to_rotmat(torch.from_numpy(np.asarray(q, dtype=np.float64))).numpy()
 
 
 def _rotmats_to_quats(R: np.ndarray) -> np.ndarray:
     """(w, x, y, z) unit quaternions [C,4] with w >= 0 from rotation matrices [C,3,3]."""
-    out = np.empty(R.shape[:-2] + (4,))
-    for i, m in enumerate(R.reshape(-1, 3, 3)):
-        tr = m[0, 0] + m[1, 1] + m[2, 2]
-        # Shepperd's method: branch on the largest diagonal term for stability.
-        if tr > 0:
-            s = np.sqrt(tr + 1.0) * 2
-            q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
-        elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-            s = np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2]) * 2
-            q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
-        elif m[1, 1] > m[2, 2]:
-            s = np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2]) * 2
-            q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
-        else:
-            s = np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1]) * 2
-            q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
-        q = np.asarray(q) / np.linalg.norm(q)
-        out.reshape(-1, 4)[i] = q if q[0] >= 0 else -q
-    return out
+    return rotmat_to_quat(torch.from_numpy(np.asarray(R, dtype=np.float64))).numpy()
 
 
 @dataclass(eq=False)

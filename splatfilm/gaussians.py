@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
+from .rotations import quat_multiply, quat_to_rotmat, rotmat_to_quat  # noqa: F401 (re-exported)
 from .sh import C0, rotate_sh_coeffs
 
 
@@ -204,58 +205,8 @@ class Gaussians:
         if not torch.allclose(R @ R.T, torch.eye(3, dtype=dtype, device=device), atol=1e-4) or torch.det(R) < 0:
             raise ValueError("rotation is not a proper rotation matrix (orthonormal, det +1)")
         means = scale * self.means @ R.T + t
-        q_r = rotmat_to_quat(R).to(dtype)
+        q_r = rotmat_to_quat(R.detach().to(torch.float64)).to(dtype)
         quats = quat_multiply(q_r.expand_as(self.quats), self.quats)
         scales = self.scales + math.log(scale)
         shN = rotate_sh_coeffs(self.shN, R) if self.shN.shape[1] > 0 else self.shN
         return Gaussians(means, quats, scales, self.opacities, self.sh0, shN)
-
-
-def quat_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Hamilton product a * b of (w, x, y, z) quaternions [..., 4]."""
-    aw, ax, ay, az = a.unbind(-1)
-    bw, bx, by, bz = b.unbind(-1)
-    return torch.stack(
-        [
-            aw * bw - ax * bx - ay * by - az * bz,
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-        ],
-        dim=-1,
-    )
-
-
-def quat_to_rotmat(q: torch.Tensor) -> torch.Tensor:
-    """Rotation matrices [..., 3, 3] from (w, x, y, z) quaternions [..., 4] (normalised here)."""
-    w, x, y, z = torch.nn.functional.normalize(q, dim=-1).unbind(-1)
-    return torch.stack(
-        [
-            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-        ],
-        dim=-1,
-    ).reshape(q.shape[:-1] + (3, 3))
-
-
-def rotmat_to_quat(R: torch.Tensor) -> torch.Tensor:
-    """(w, x, y, z) unit quaternion [4] with w >= 0 from a rotation matrix [3, 3]."""
-    R = R.detach().to(torch.float64).cpu()
-    m = R
-    tr = m[0, 0] + m[1, 1] + m[2, 2]
-    # Shepperd's method: branch on the largest diagonal term for stability.
-    if tr > 0:
-        s = torch.sqrt(tr + 1.0) * 2
-        q = torch.stack([0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s])
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = torch.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2]) * 2
-        q = torch.stack([(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s])
-    elif m[1, 1] > m[2, 2]:
-        s = torch.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2]) * 2
-        q = torch.stack([(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s])
-    else:
-        s = torch.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1]) * 2
-        q = torch.stack([(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s])
-    q = q / q.norm()
-    return q if q[0] >= 0 else -q

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .rotations import quat_to_rotmat
+
 ALPHA_THRESHOLD = 1.0 / 255.0
 
 
@@ -35,8 +37,6 @@ class Projected:
 def quat_scale_to_covar(quats: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
     """3D covariances R S S^T R^T [N,3,3] from quats [N,4] (w,x,y,z; normalised here) and
     activated scales [N,3] (standard deviations)."""
-    from .gaussians import quat_to_rotmat
-
     M = quat_to_rotmat(quats) * scales[:, None, :]
     return M @ M.transpose(-1, -2)
 

@@ -13,7 +13,6 @@ import torch
 from splatfilm.errors import SplatfilmError
 from splatfilm.gaussians import Gaussians
 from splatfilm.io.ply import ply_header, read_ply, write_ply
-from splatfilm.sh import C0
 
 FIELDS = ("means", "quats", "scales", "opacities", "sh0", "shN")
 NERFSTUDIO_PC = Path("/work/shared/fixtures/nerfstudio/sparse_pc.ply")
