@@ -79,6 +79,26 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     print(f"wrote {len(paths)} frame(s) of the bundled scene to {out} in {time.perf_counter() - t0:.1f} s")
 
 
+def _cmd_fit(args: argparse.Namespace) -> None:
+    from .fit import FitConfig, run_fit
+
+    cfg = FitConfig(steps=args.steps, backend=args.backend, sh_degree=args.sh_degree, strategy=args.strategy,
+                    max_gaussians=args.max_gaussians, seed=args.seed, test_every=args.test_every,
+                    eval_every=args.eval_every, checkpoint_every=args.checkpoint_every)
+    sidecar = run_fit(args.data, args.output, cfg, resume=args.resume, downscale=args.downscale,
+                      max_size=args.max_size, eval_data=args.eval_data)
+    if "interrupted_at" in sidecar:
+        print(f"stopped at step {sidecar['interrupted_at']}; continue with --resume")
+        return
+    m = sidecar["metrics"]
+    parts = [f"{sidecar['num_gaussians']} Gaussians", f"{sidecar['timing']['seconds']:.0f} s"]
+    if "test" in m:
+        parts.append(f"held-out PSNR {m['test']['psnr']:.2f} dB SSIM {m['test']['ssim']:.4f} ({m['test']['views']} views)")
+    if "eval_data" in m:
+        parts.append(f"eval-data PSNR {m['eval_data']['psnr']:.2f} dB SSIM {m['eval_data']['ssim']:.4f}")
+    print(f"wrote {args.output} and {Path(args.output).with_suffix('.json')}: " + ", ".join(parts))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="splatfilm", description="Films from persistent 3D Gaussian scenes.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -98,6 +118,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render_options(p)
     p.set_defaults(func=_cmd_render_cameras)
 
+    p = sub.add_parser("fit", help="fit a persistent Gaussian asset (.ply + sidecar .json) to a capture",
+                       description="Fit 3D Gaussians to DATA: a nerfstudio dataset folder (transforms.json), a COLMAP "
+                                   "folder (sparse/0 + images/), a folder of bare images or a video (poses by "
+                                   "structure-from-motion first). RGBA images or masks make an object capture.")
+    p.add_argument("data", help="capture folder or video file")
+    p.add_argument("-o", "--output", required=True, help="output .ply (sidecar .json, checkpoint and SfM work folder beside it)")
+    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
+    p.add_argument("--steps", type=_positive_int, help="optimisation steps (default 30000 on gsplat, 3000 on cpu)")
+    p.add_argument("--sh-degree", type=int, default=3, help="highest SH degree, raised every 1000 steps (default 3)")
+    p.add_argument("--strategy", choices=["default", "mcmc"], default="default",
+                   help="densification: gsplat's DefaultStrategy, or MCMCStrategy (CUDA only)")
+    p.add_argument("--max-gaussians", type=_positive_int, help="cap on the number of Gaussians")
+    p.add_argument("--downscale", type=float, help="divide image sizes by this factor")
+    p.add_argument("--max-size", type=_positive_int, help="cap on the longer image side in pixels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-every", type=int, default=8, help="hold out every Nth image for evaluation (0: none)")
+    p.add_argument("--eval-every", type=int, default=0, help="evaluate held-out views every N steps (0: only at the end)")
+    p.add_argument("--eval-data", help="another capture (e.g. a held-out camera path with images) to evaluate at the end")
+    p.add_argument("--checkpoint-every", type=int, default=500, help="write a checkpoint every N steps (0: never)")
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT's checkpoint")
+    p.set_defaults(func=_cmd_fit)
+
     p = sub.add_parser("demo", help="render the bundled demo scene from its bundled cameras")
     p.add_argument("-o", "--output", default="out/demo", help="output folder (default out/demo)")
     _add_render_options(p)
@@ -113,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: finished frames are kept; run the same command again to resume", file=sys.stderr)
+        print("interrupted: finished work is kept; run the same command again (fit: with --resume) to continue",
+              file=sys.stderr)
         return 130
     return 0
 

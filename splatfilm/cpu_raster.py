@@ -79,6 +79,23 @@ def _pixel_range(m, r, lo, hi):
     return max(p0, lo), min(p1, hi)
 
 
+@njit(cache=True)
+def _row_span(mx, dy, ca, cb, cc, sigma_max, px0, px1):
+    """Pixels of one row whose centre can reach alpha >= 1/255: where the conic quadratic
+    0.5 a dx^2 + b dx dy + 0.5 c dy^2 <= sigma_max, widened by a pixel against rounding and
+    clipped to [px0, px1). Thin, tilted splats cover a small part of their bounding box."""
+    if ca <= 0.0:
+        return px0, px1  # not positive definite: keep the whole box, the alpha test decides
+    disc = (cb * dy) ** 2 - ca * (cc * dy * dy - 2.0 * sigma_max)
+    if disc < 0.0:
+        return px0, px0
+    root = math.sqrt(disc)
+    # dx = mx - (px + 0.5) lies in [(-b dy - root) / a, (-b dy + root) / a]
+    lo = mx - (-cb * dy + root) / ca - 0.5
+    hi = mx - (-cb * dy - root) / ca - 0.5
+    return max(px0, int(math.floor(lo)) - 1), min(px1, int(math.ceil(hi)) + 2)
+
+
 @njit(parallel=True, cache=True)
 def _forward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, flat_ids, width, height, tile_size, tiles_x,
                     out_feats, out_T, out_last):
@@ -104,11 +121,15 @@ def _forward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, flat
             cb = float(conics[g, 1])
             cc = float(conics[g, 2])
             op = float(opacities[g])
-            px0, px1 = _pixel_range(mx, float(radii[g, 0]), tx0, tx1)
+            if op < _ALPHA_MIN:
+                continue
+            sigma_max = math.log(op / _ALPHA_MIN)
+            bx0, bx1 = _pixel_range(mx, float(radii[g, 0]), tx0, tx1)
             py0, py1 = _pixel_range(my, float(radii[g, 1]), ty0, ty1)
             for py in range(py0, py1):
                 dy = my - (py + 0.5)
                 row = (py - ty0) * tw - tx0
+                px0, px1 = _row_span(mx, dy, ca, cb, cc, sigma_max, bx0, bx1)
                 for px in range(px0, px1):
                     li = row + px
                     if done[li]:
@@ -182,8 +203,9 @@ def _backward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, fla
             cb = float(conics[g, 1])
             cc = float(conics[g, 2])
             op = float(opacities[g])
-            px0, px1 = _pixel_range(mx, float(radii[g, 0]), tx0, tx1)
+            bx0, bx1 = _pixel_range(mx, float(radii[g, 0]), tx0, tx1)
             py0, py1 = _pixel_range(my, float(radii[g, 1]), ty0, ty1)
+            sigma_max = math.log(op / _ALPHA_MIN) if op >= _ALPHA_MIN else -1.0
             d_mx = 0.0
             d_my = 0.0
             d_a = 0.0
@@ -191,9 +213,12 @@ def _backward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, fla
             d_c = 0.0
             d_op = 0.0
             d_f[:] = 0.0
+            if sigma_max < 0.0:
+                py1 = py0  # can never reach alpha 1/255: no pixel to visit
             for py in range(py0, py1):
                 dy = my - (py + 0.5)
                 row = (py - ty0) * tw - tx0
+                px0, px1 = _row_span(mx, dy, ca, cb, cc, sigma_max, bx0, bx1)
                 for px in range(px0, px1):
                     li = row + px
                     if k > last[li]:

@@ -150,6 +150,9 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
         "height": height,
         "n_cameras": C,
         "tile_size": 16,
+        # gsplat names these for its packed mode; densification strategies look them up.
+        "gaussian_ids": None,
+        "camera_ids": None,
     }
     return RenderOutput(rgb=rgb, alpha=alpha, depth=depth, info=info)
 

@@ -39,7 +39,7 @@ from ..gaussians import Gaussians
 from ..sh import C0
 from .atomic import atomic_write
 
-__all__ = ["read_ply", "write_ply", "ply_header"]
+__all__ = ["read_ply", "read_ply_points", "write_ply", "ply_header"]
 
 # PLY scalar type names (both the classic and the sized spellings) -> numpy type codes.
 _TYPES = {
@@ -438,13 +438,9 @@ def _decompress(by_name: dict[str, _Element], data: dict, path: Path) -> tuple[n
     return table, names
 
 
-def read_ply(path: str | os.PathLike) -> Gaussians:
-    """Read Gaussian splats from a PLY file into float32 `Gaussians` (raw parameters).
-
-    Accepts the INRIA layout in any property order/type, ascii or binary, extra properties and
-    elements (ignored), SH degree 0-4 from the `f_rest_*` count, and SuperSplat compressed PLY.
-    """
-    path = Path(path)
+def _read_elements(path: Path, wanted_of) -> tuple[dict[str, _Element], dict, dict]:
+    """Parse a PLY file: (elements by name, columns {element: {property: array}}, matrices).
+    `wanted_of(by_name)` names the elements to load."""
     try:
         with open(path, "rb") as f:
             order, elements = _read_header(f, path)
@@ -458,19 +454,49 @@ def read_ply(path: str | os.PathLike) -> Gaussians:
     by_name: dict[str, _Element] = {}
     for el in elements:
         by_name.setdefault(el.name, el)
-    compressed = _is_compressed(by_name)
-    wanted = {"vertex", "chunk", "sh"} if compressed else {"vertex"}
     if "vertex" not in by_name:
         raise _error(path, "PLY file has no 'vertex' element")
+    wanted = wanted_of(by_name)
     if order is None:
         data, mats = _read_ascii(body, elements, wanted, path)
     else:
         data, mats = _read_binary(body, order, elements, wanted, path)
-    if compressed:
+    return by_name, data, mats
+
+
+def read_ply(path: str | os.PathLike) -> Gaussians:
+    """Read Gaussian splats from a PLY file into float32 `Gaussians` (raw parameters).
+
+    Accepts the INRIA layout in any property order/type, ascii or binary, extra properties and
+    elements (ignored), SH degree 0-4 from the `f_rest_*` count, and SuperSplat compressed PLY.
+    """
+    path = Path(path)
+    by_name, data, mats = _read_elements(
+        path, lambda els: {"vertex", "chunk", "sh"} if _is_compressed(els) else {"vertex"})
+    if _is_compressed(by_name):
         table, names = _decompress(by_name, data, path)
     else:
         table, names = _inria_table(by_name["vertex"], data["vertex"], mats.get("vertex"), path)
     return _assemble(table, names, path)
+
+
+def read_ply_points(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
+    """A plain point cloud (COLMAP / nerfstudio `sparse_pc.ply`): xyz [N,3] float32 and, when
+    the file has `red green blue`, colours [N,3] in [0,1] float32 (else None)."""
+    path = Path(path)
+    _, data, _ = _read_elements(path, lambda els: {"vertex"})
+    cols = data["vertex"]
+    missing = [k for k in ("x", "y", "z") if k not in cols]
+    if missing:
+        raise _error(path, f"vertex element is missing properties: {', '.join(missing)}")
+    xyz = np.stack([cols[k] for k in ("x", "y", "z")], axis=1).astype(np.float32)
+    _check_finite(xyz, ["x", "y", "z"], path, "has")
+    rgb = None
+    if all(k in cols for k in ("red", "green", "blue")):
+        raw = np.stack([cols[k] for k in ("red", "green", "blue")], axis=1)
+        scale = 255.0 if raw.dtype.kind in "iu" or raw.max(initial=0) > 1.0 else 1.0
+        rgb = (raw.astype(np.float32) / scale).clip(0.0, 1.0)
+    return xyz, rgb
 
 
 # ---- writing -------------------------------------------------------------------------------

@@ -1,0 +1,83 @@
+"""`splatfilm fit`: a capture in, a persistent Gaussian asset (PLY + sidecar JSON) out."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import time
+from pathlib import Path
+
+from .. import __version__
+from ..errors import SplatfilmError
+from ..io.atomic import atomic_write
+from ..io.gaussian_files import save_gaussians
+from ..render import resolve_backend
+from .capture import Capture, load_capture, split_indices
+from .sidecar import canonical_transform, estimate_up, robust_bounds
+from .trainer import FitConfig, FitResult, evaluate, fit
+
+__all__ = ["Capture", "FitConfig", "FitResult", "evaluate", "fit", "load_capture", "run_fit"]
+
+
+def output_paths(output: str | Path) -> dict[str, Path]:
+    """OUT.ply, its sidecar OUT.json, the checkpoint OUT.ckpt.pt and SfM/video work folder OUT.sfm."""
+    out = Path(output)
+    if out.suffix.lower() != ".ply":
+        raise SplatfilmError(f"{out}: the output of fit is a .ply file (its sidecar .json is written beside it)")
+    return {"ply": out, "json": out.with_suffix(".json"), "checkpoint": out.with_suffix(".ckpt.pt"),
+            "work": out.with_suffix(".sfm")}
+
+
+def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool = False,
+            downscale: float | None = None, max_size: int | None = None, eval_data: str | Path | None = None,
+            progress: bool = True, stop_at: int | None = None) -> dict:
+    """Fit DATA into OUTPUT (.ply) and its sidecar; returns the sidecar's content.
+
+    eval_data: a second capture (for instance a held-out camera path with ground-truth
+    images) to report PSNR/SSIM on after fitting, as `metrics.eval_data`."""
+    paths = output_paths(output)
+    backend = resolve_backend(cfg.backend)
+    t0 = time.perf_counter()
+    capture = load_capture(data, paths["work"], downscale=downscale, max_size=max_size)
+    extra = load_capture(eval_data, paths["work"] / "eval", downscale=downscale, max_size=max_size) if eval_data else None
+    train_ids, test_ids = split_indices(len(capture), cfg.test_every)
+    kind = "object" if capture.is_object else "scene"
+    print(f"{kind} capture: {len(capture)} images ({len(train_ids)} train, {len(test_ids)} held out) at "
+          f"{int(capture.cameras.widths[0])}x{int(capture.cameras.heights[0])}, source {capture.source['type']}, "
+          f"backend {backend}, {cfg.resolved_steps(backend)} steps")
+    result = fit(capture, cfg, checkpoint=paths["checkpoint"], resume=resume, progress=progress, stop_at=stop_at)
+    if result.steps < cfg.resolved_steps(backend):
+        return {"interrupted_at": result.steps}
+    metrics = dict(result.metrics)
+    if extra is not None:
+        metrics["eval_data"] = {**evaluate(result.gaussians, extra, list(range(len(extra))), backend),
+                                "path": str(eval_data)}
+    save_gaussians(paths["ply"], result.gaussians)
+    up = estimate_up(capture.cameras)
+    lo, hi = robust_bounds(result.gaussians)
+    sidecar = {
+        "splatfilm_version": __version__,
+        "asset": paths["ply"].name,
+        "kind": kind,
+        "source": {**capture.source, "images": len(capture)},
+        "frame": {
+            "note": "the capture's own world frame, as its camera file defines it; no normalisation",
+            "up": up.tolist(),
+            "scale_to_metres": None,
+            "bounds_min": lo.tolist(),
+            "bounds_max": hi.tolist(),
+        },
+        "training": {**dataclasses.asdict(cfg), "steps": result.steps, "backend": backend,
+                     "downscale": downscale, "max_size": max_size,
+                     "image_size": [int(capture.cameras.widths[0]), int(capture.cameras.heights[0])]},
+        "num_gaussians": len(result.gaussians),
+        "metrics": metrics,
+        "timing": {"seconds": round(result.seconds, 2),
+                   "seconds_per_step": round(result.seconds / max(result.steps, 1), 4),
+                   "total_seconds": round(time.perf_counter() - t0, 2), "machine": platform.machine()},
+    }
+    if capture.is_object:
+        sidecar["canonical_transform"] = canonical_transform(result.gaussians, capture.cameras, up)
+    atomic_write(paths["json"], [json.dumps(sidecar, indent=2).encode()])
+    return sidecar

@@ -1,0 +1,344 @@
+"""Load a capture for fitting: cameras, images (and object masks), initial points.
+
+What DATA holds decides the kind:
+- a nerfstudio dataset folder (`transforms.json` + images; `mask_path` per frame; the
+  `ply_file_path` point cloud when present);
+- a COLMAP folder (`sparse/0` or `sparse`, binary or text, beside `images/`), points3D kept;
+- a folder of bare images, or a video file: poses come from structure-from-motion first
+  (`splatfilm.sfm`), its model saved in a work folder beside the output for reuse.
+
+RGBA images with any transparent pixel, or masks, make an object capture (a character or a
+prop): the alpha channel (or mask, 1 = object) becomes the alpha target.
+
+Everything is read and checked here, before any long work starts: missing or unreadable
+images, sizes other than the cameras say, duplicate names, empty folders, NaN poses each
+give one SplatfilmError naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..cameras import Cameras
+from ..errors import SplatfilmError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
+
+
+@dataclass
+class Capture:
+    """A loaded capture at training resolution. C images.
+
+    cameras: pinhole `Cameras` (distortion already removed from the images);
+    images: C uint8 arrays [H,W,3]; masks: C float32 arrays [H,W,1] in [0,1], the alpha
+    target of an object capture (None for a scene); valid: C bool arrays [H,W,1] or None,
+    pixels that carry data (False where undistortion had nothing to sample);
+    points / point_colors: [P,3] world positions and RGB in [0,1] to start from, or None.
+    """
+
+    cameras: Cameras
+    images: list[np.ndarray]
+    names: list[str]
+    masks: list[np.ndarray] | None = None
+    valid: list[np.ndarray] | None = None
+    points: np.ndarray | None = None
+    point_colors: np.ndarray | None = None
+    source: dict = field(default_factory=dict)
+
+    @property
+    def is_object(self) -> bool:
+        return self.masks is not None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    import imageio.v3 as iio
+
+    if not path.exists():
+        raise SplatfilmError(f"{path}: image not found")
+    try:
+        im = iio.imread(path)
+    except Exception as e:  # imageio raises many types for undecodable files
+        raise SplatfilmError(f"{path}: cannot read image ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+    if im.ndim == 2:
+        im = np.repeat(im[..., None], 3, axis=-1)
+    if im.ndim != 3 or im.shape[-1] not in (3, 4):
+        raise SplatfilmError(f"{path}: expected an RGB or RGBA image, got shape {im.shape}")
+    if im.dtype == np.uint16:
+        im = (im // 257).astype(np.uint8)
+    if im.dtype != np.uint8:
+        raise SplatfilmError(f"{path}: unsupported pixel type {im.dtype} (expected 8 or 16 bit)")
+    return im
+
+
+def _read_mask(path: Path) -> np.ndarray:
+    im = _read_image(path) if path.suffix.lower() in IMAGE_SUFFIXES else None
+    if im is None:
+        raise SplatfilmError(f"{path}: mask is not an image file")
+    return (im[..., 0:1].astype(np.float32) / 255.0)
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Area-style downscale of a uint8 or float32 image (PIL box filter)."""
+    from PIL import Image
+
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    if image.dtype == np.uint8:
+        mode_arr = image if image.shape[-1] != 1 else image[..., 0]
+        return np.asarray(Image.fromarray(mode_arr).resize((width, height), Image.BOX)).reshape(height, width, -1)
+    chans = [np.asarray(Image.fromarray(image[..., c]).resize((width, height), Image.BOX)) for c in range(image.shape[-1])]
+    return np.stack(chans, axis=-1)
+
+
+def _undistort_maps(cam: Cameras) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For an OPENCV camera: source pixel coordinates (x, y) [H,W] for every pixel of the same
+    pinhole camera without distortion, and whether they fall inside the image."""
+    w, h = int(cam.widths[0]), int(cam.heights[0])
+    K = cam.Ks[0]
+    k1, k2, k3, k4, p1, p2 = cam.distortion[0]
+    if k4 != 0:
+        raise SplatfilmError("k4 is only used by fisheye cameras; undistort those images before fitting")
+    xs, ys = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    x = (xs - K[0, 2]) / K[0, 0]
+    y = (ys - K[1, 2]) / K[1, 1]
+    r2 = x * x + y * y
+    radial = 1 + k1 * r2 + k2 * r2 * r2 + k3 * r2 * r2 * r2
+    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+    u = xd * K[0, 0] + K[0, 2] - 0.5
+    v = yd * K[1, 1] + K[1, 2] - 0.5
+    inside = (u >= 0) & (u <= w - 1) & (v >= 0) & (v <= h - 1)
+    return u, v, inside
+
+
+def _remap(image: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Bilinear sample image [H,W,C] at (u, v) pixel-index coordinates."""
+    h, w = image.shape[:2]
+    u = np.clip(u, 0, w - 1)
+    v = np.clip(v, 0, h - 1)
+    u0 = np.minimum(np.floor(u).astype(int), w - 2) if w > 1 else np.zeros_like(u, int)
+    v0 = np.minimum(np.floor(v).astype(int), h - 2) if h > 1 else np.zeros_like(v, int)
+    fu, fv = (u - u0)[..., None], (v - v0)[..., None]
+    im = image.astype(np.float32)
+    top = im[v0, u0] * (1 - fu) + im[v0, u0 + 1] * fu
+    bot = im[v0 + 1, u0] * (1 - fu) + im[v0 + 1, u0 + 1] * fu
+    out = top * (1 - fv) + bot * fv
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8) if image.dtype == np.uint8 else out
+
+
+def _target_size(w: int, h: int, downscale: float | None, max_size: int | None) -> tuple[int, int]:
+    factor = 1.0
+    if downscale:
+        factor = float(downscale)
+    if max_size and max(w, h) / factor > max_size:
+        factor = max(w, h) / max_size
+    return max(1, round(w / factor)), max(1, round(h / factor))
+
+
+def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | None] | None, source: dict,
+            points=None, point_colors=None, downscale=None, max_size=None, cameras_file: Path | None = None) -> Capture:
+    """Read every image (and mask), check it against its camera, undistort, downscale."""
+    if len(image_paths) == 0:
+        raise SplatfilmError(f"{source.get('path')}: no images")
+    seen: dict[str, Path] = {}
+    for p in image_paths:
+        key = str(p.resolve())
+        if key in seen:
+            raise SplatfilmError(f"{cameras_file or source.get('path')}: image {p.name} is listed twice")
+        seen[key] = p
+    images, masks, valids, any_alpha = [], [], [], False
+    for i, path in enumerate(image_paths):
+        im = _read_image(path)
+        w, h = int(cameras.widths[i]), int(cameras.heights[i])
+        if im.shape[1] != w or im.shape[0] != h:
+            raise SplatfilmError(f"{path}: image is {im.shape[1]}x{im.shape[0]} but "
+                                 f"{(cameras_file or 'the camera file')} says {w}x{h}")
+        alpha = None
+        if im.shape[-1] == 4:
+            alpha = im[..., 3:4].astype(np.float32) / 255.0
+            any_alpha |= bool((im[..., 3] < 255).any())
+            im = im[..., :3]
+        if mask_paths is not None and mask_paths[i] is not None:
+            alpha = _read_mask(mask_paths[i])
+            if alpha.shape[:2] != im.shape[:2]:
+                raise SplatfilmError(f"{mask_paths[i]}: mask is {alpha.shape[1]}x{alpha.shape[0]}, image {path.name} is {w}x{h}")
+            any_alpha = True
+        images.append(im)
+        masks.append(alpha)
+    is_object = any_alpha
+    if is_object and any(m is None for m in masks):
+        missing = image_paths[[m is None for m in masks].index(True)]
+        raise SplatfilmError(f"{missing}: some images of this object capture have alpha or masks, this one has none")
+
+    # Undistort OPENCV cameras into the same pinhole camera; pixels with nothing to sample are masked out.
+    distorted = np.any(cameras.distortion != 0, axis=1)
+    any_invalid = False
+    for i in range(len(images)):
+        if distorted[i]:
+            if cameras.camera_model[i] == "OPENCV_FISHEYE":
+                raise SplatfilmError(f"{image_paths[i]}: fisheye images are not supported; undistort them first")
+            u, v, inside = _undistort_maps(cameras[i])
+            images[i] = _remap(images[i], u, v)
+            if masks[i] is not None:
+                masks[i] = _remap(masks[i], u, v)
+            valids.append(inside[..., None])
+            any_invalid |= not inside.all()
+        else:
+            valids.append(None)
+    cameras = Cameras(cameras.viewmats, cameras.Ks, cameras.widths, cameras.heights, None, "PINHOLE", cameras.names)
+
+    # Downscale last, cameras with their images.
+    out_cams = []
+    for i in range(len(images)):
+        w, h = _target_size(int(cameras.widths[i]), int(cameras.heights[i]), downscale, max_size)
+        cam = cameras[i]
+        if (w, h) != (int(cam.widths[0]), int(cam.heights[0])):
+            cam = cam.resized(w, h)
+            images[i] = _resize(images[i], w, h)
+            if masks[i] is not None:
+                masks[i] = _resize(masks[i], w, h)
+            if valids[i] is not None:
+                valids[i] = _resize(valids[i].astype(np.float32), w, h) > 0.999
+        out_cams.append(cam)
+    if any_invalid:
+        valids = [v if v is not None else np.ones(im.shape[:2] + (1,), bool) for v, im in zip(valids, images)]
+    return Capture(
+        cameras=Cameras.concat(out_cams),
+        images=images,
+        names=[str(p) for p in image_paths],
+        masks=masks if is_object else None,
+        valid=valids if any_invalid else None,
+        points=points,
+        point_colors=point_colors,
+        source=source,
+    )
+
+
+def _load_nerfstudio(folder: Path, downscale, max_size) -> Capture:
+    from ..io.camera_files import read_transforms_json
+    from ..io.ply import read_ply_points
+
+    tf = folder / "transforms.json"
+    cameras = read_transforms_json(tf)
+    meta = json.loads(tf.read_text())
+    frames = meta["frames"]
+    image_paths, mask_paths = [], []
+    for i, frame in enumerate(frames):
+        name = cameras.names[i]
+        if not name:
+            raise SplatfilmError(f"{tf}: frame {i} has no file_path")
+        image_paths.append(folder / name)
+        mask_paths.append(folder / frame["mask_path"] if "mask_path" in frame else None)
+    points = colors = None
+    if meta.get("ply_file_path"):
+        ply = folder / meta["ply_file_path"]
+        if ply.exists():
+            points, colors = read_ply_points(ply)
+    source = {"type": "nerfstudio", "path": str(folder), "cameras": str(tf),
+              "camera_convention": "nerfstudio transforms.json: camera-to-world, OpenGL axes, in the file's world frame"}
+    return _finish(cameras, image_paths, mask_paths if any(m is not None for m in mask_paths) else None, source,
+                   points, colors, downscale, max_size, cameras_file=tf)
+
+
+def _colmap_points(model_dir: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
+    import pycolmap
+
+    rec = pycolmap.Reconstruction(str(model_dir))
+    pts = rec.points3D
+    if len(pts) == 0:
+        return None, None
+    xyz = np.array([p.xyz for p in pts.values()], dtype=np.float32)
+    rgb = np.array([p.color for p in pts.values()], dtype=np.float32) / 255.0
+    return xyz, rgb
+
+
+def _find_model(folder: Path) -> Path | None:
+    for cand in (folder / "sparse" / "0", folder / "sparse", folder):
+        if (cand / "cameras.bin").exists() or (cand / "cameras.txt").exists():
+            return cand
+    return None
+
+
+def _load_colmap(folder: Path, model: Path, image_dir: Path, downscale, max_size, source_type="colmap") -> Capture:
+    from ..io.camera_files import read_colmap
+
+    cameras = read_colmap(model)
+    image_paths = [image_dir / n for n in cameras.names]
+    points, colors = _colmap_points(model)
+    source = {"type": source_type, "path": str(folder), "cameras": str(model),
+              "camera_convention": "COLMAP: world-to-camera, OpenCV axes, in the model's world frame"}
+    return _finish(cameras, image_paths, None, source, points, colors, downscale, max_size, cameras_file=model)
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None = None, max_size: int | None = None,
+                 video_frames: int = 60) -> Capture:
+    """Load DATA (see the module docstring). `work_dir`: where SfM keeps its model and a video
+    its frames (reused on a rerun). downscale: divide image sizes by this; max_size: cap on
+    the longer side in pixels. Raises SplatfilmError for anything wrong with the input."""
+    data, work_dir = Path(data), Path(work_dir)
+    if not data.exists():
+        raise SplatfilmError(f"{data}: no such file or folder")
+    if downscale is not None and not downscale >= 1:
+        raise SplatfilmError(f"--downscale must be >= 1, got {downscale}")
+    if data.is_file():
+        if data.suffix.lower() not in VIDEO_SUFFIXES:
+            raise SplatfilmError(f"{data}: not a capture (expected a folder or a video: {', '.join(sorted(VIDEO_SUFFIXES))})")
+        from ..sfm import frames_from_video
+
+        frame_dir = work_dir / "frames"
+        frames_from_video(data, frame_dir, video_frames)
+        cap = _load_images(frame_dir, work_dir, downscale, max_size, "video")
+        cap.source["video"] = str(data)
+        return cap
+    if (data / "transforms.json").exists():
+        return _load_nerfstudio(data, downscale, max_size)
+    model = _find_model(data)
+    if model is not None:
+        image_dir = data / "images" if (data / "images").is_dir() else data
+        return _load_colmap(data, model, image_dir, downscale, max_size)
+    image_dir = data / "images" if (data / "images").is_dir() else data
+    if not _images_in(image_dir):
+        raise SplatfilmError(f"{data}: no transforms.json, no COLMAP model (sparse/0) and no images")
+    return _load_images(image_dir, work_dir, downscale, max_size, "images")
+
+
+def _load_images(image_dir: Path, work_dir: Path, downscale, max_size, kind: str) -> Capture:
+    from ..sfm import run_sfm
+
+    model = run_sfm(image_dir, work_dir)
+    cap = _load_colmap(image_dir, model, image_dir, downscale, max_size, source_type=kind)
+    cap.source["sfm_model"] = str(model)
+    return cap
+
+
+def split_indices(count: int, test_every: int) -> tuple[list[int], list[int]]:
+    """(train, test) indices: every `test_every`-th image held out (0 = none), as 3DGS does."""
+    if test_every <= 0:
+        return list(range(count)), []
+    test = [i for i in range(count) if i % test_every == 0]
+    train = [i for i in range(count) if i % test_every != 0]
+    if not train:
+        raise SplatfilmError(f"--test-every {test_every} leaves no training images out of {count}")
+    return train, test
+
+
+def scene_extent(cameras: Cameras) -> tuple[np.ndarray, float]:
+    """Centre of the camera positions and the largest distance of a camera from it (the
+    'scene scale' 3DGS and gsplat use for learning rates and densification)."""
+    centers = cameras.centers
+    c = centers.mean(axis=0)
+    radius = float(np.linalg.norm(centers - c, axis=1).max()) if len(centers) > 1 else 1.0
+    return c, radius if radius > 0 and math.isfinite(radius) else 1.0

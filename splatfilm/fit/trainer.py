@@ -1,0 +1,320 @@
+"""Optimise Gaussians against a capture: 3D Gaussian Splatting's recipe on either backend.
+
+Adam with 3DGS's per-parameter learning rates (positions scaled by the scene extent and
+decayed 100x over the run), loss (1 - 0.2) L1 + 0.2 D-SSIM, SH degree raised every 1000
+steps, densification by gsplat's `DefaultStrategy` (pure PyTorch, works on the CPU) or
+`MCMCStrategy` (CUDA), an optional cap on the Gaussian count. Object captures also fit
+alpha to the mask over a random background each step, so nothing grows outside the object.
+
+Checkpoints hold everything the next step depends on (parameters, Adam moments, strategy
+state, random generator states, step), written atomically; `resume` continues from one
+and ends bit-identical to an uninterrupted run on the CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..errors import SplatfilmError
+from ..gaussians import Gaussians
+from ..io.atomic import atomic_write
+from ..metrics import psnr, ssim
+from ..render import render, resolve_backend
+from .capture import Capture, scene_extent, split_indices
+from .init import carve_by_masks, gaussians_from_points, random_points_in_frustums
+
+PARAM_NAMES = ("means", "quats", "scales", "opacities", "sh0", "shN")
+CPU_DEFAULT_STEPS = 3000
+GPU_DEFAULT_STEPS = 30000
+
+
+@dataclass
+class FitConfig:
+    """Settings of one fit. `steps` None picks 30000 on gsplat, CPU_DEFAULT_STEPS on cpu;
+    densification windows scale with the step count (see `densify_schedule`)."""
+
+    steps: int | None = None
+    backend: str = "auto"
+    sh_degree: int = 3
+    sh_degree_interval: int = 1000
+    strategy: str = "default"
+    max_gaussians: int | None = None
+    seed: int = 0
+    test_every: int = 8
+    eval_every: int = 0
+    checkpoint_every: int = 500
+    ssim_lambda: float = 0.2
+    alpha_lambda: float = 0.5
+    init_random: int = 50_000
+    init_opacity: float = 0.1
+    lr_means: float = 1.6e-4
+    lr_scales: float = 5e-3
+    lr_quats: float = 1e-3
+    lr_opacities: float = 5e-2
+    lr_sh0: float = 2.5e-3
+    lr_shN: float = 2.5e-3 / 20
+
+    def resolved_steps(self, backend: str) -> int:
+        return self.steps or (GPU_DEFAULT_STEPS if backend == "gsplat" else CPU_DEFAULT_STEPS)
+
+
+def densify_schedule(steps: int) -> dict:
+    """DefaultStrategy windows for a run of `steps`: gsplat's at 30k steps (start 500, stop
+    15k, opacity reset every 3k), scaled down for shorter runs; short runs skip the reset,
+    which needs thousands of steps to recover from."""
+    if steps >= 15000:
+        return {"refine_start_iter": 500, "refine_stop_iter": steps // 2, "reset_every": 3000, "refine_every": 100}
+    return {"refine_start_iter": min(500, steps // 10), "refine_stop_iter": int(steps * 0.6),
+            "reset_every": steps * 10, "refine_every": 100}
+
+
+@dataclass
+class FitResult:
+    gaussians: Gaussians
+    steps: int
+    metrics: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    history: list = field(default_factory=list)
+
+
+def _make_strategy(cfg: FitConfig, steps: int, backend: str):
+    if cfg.strategy == "default":
+        from gsplat.strategy import DefaultStrategy
+
+        return DefaultStrategy(verbose=False, **densify_schedule(steps))
+    if cfg.strategy == "mcmc":
+        if backend != "gsplat":
+            raise SplatfilmError("--strategy mcmc needs gsplat's CUDA kernels (relocation); use the default strategy on the CPU")
+        from gsplat.strategy import MCMCStrategy
+
+        return MCMCStrategy(cap_max=cfg.max_gaussians or 1_000_000, refine_stop_iter=int(steps * 0.8))
+    raise SplatfilmError(f"unknown strategy {cfg.strategy!r}; choose default or mcmc")
+
+
+def _optimizers(params: torch.nn.ParameterDict, cfg: FitConfig, scene_scale: float) -> dict:
+    lrs = {"means": cfg.lr_means * scene_scale, "quats": cfg.lr_quats, "scales": cfg.lr_scales,
+           "opacities": cfg.lr_opacities, "sh0": cfg.lr_sh0, "shN": cfg.lr_shN}
+    # eps as gsplat's trainer uses: tiny, so rarely-updated Gaussians still move.
+    return {k: torch.optim.Adam([{"params": params[k], "lr": lrs[k], "name": k}], eps=1e-15) for k in PARAM_NAMES}
+
+
+def _initial(capture: Capture, cfg: FitConfig, rng: np.random.Generator) -> Gaussians:
+    if capture.points is not None and len(capture.points) >= 4:
+        return gaussians_from_points(capture.points, capture.point_colors, cfg.sh_degree, cfg.init_opacity)
+    if capture.masks is not None:
+        # An object capture: start inside the visual hull its masks carve out.
+        pts = np.zeros((0, 3))
+        for _ in range(20):
+            cand = random_points_in_frustums(capture.cameras, cfg.init_random * 4, rng)
+            pts = np.concatenate([pts, cand[carve_by_masks(cand, capture.cameras, capture.masks)]])
+            if len(pts) >= cfg.init_random:
+                break
+        if len(pts) < 4:
+            raise SplatfilmError("the object masks carve out no volume that every view agrees on; check the masks")
+        pts = pts[: cfg.init_random]
+    else:
+        pts = random_points_in_frustums(capture.cameras, cfg.init_random, rng)
+    return gaussians_from_points(pts, rng.uniform(0, 1, pts.shape), cfg.sh_degree, cfg.init_opacity)
+
+
+def _to_float(image: np.ndarray, device) -> torch.Tensor:
+    return torch.from_numpy(image).to(device=device, dtype=torch.float32) / 255.0
+
+
+def evaluate(gaussians: Gaussians, capture: Capture, indices: list[int], backend: str, sh_degree: int | None = None) -> dict:
+    """Mean PSNR (dB) and SSIM over `indices` of the capture (object captures over black)."""
+    if not indices:
+        return {}
+    ps, ss = [], []
+    with torch.no_grad():
+        for i in indices:
+            viewmats, Ks = capture.cameras[i].to_tensors()
+            w, h = int(capture.cameras.widths[i]), int(capture.cameras.heights[i])
+            out = render(gaussians, viewmats, Ks, w, h, backend=backend, sh_degree=sh_degree)
+            pred = out.rgb[0].cpu().clamp(0, 1)
+            gt = _to_float(capture.images[i], "cpu")
+            if capture.masks is not None:
+                gt = gt * torch.from_numpy(capture.masks[i])
+            mask = torch.from_numpy(capture.valid[i]).float() if capture.valid is not None else None
+            ps.append(float(psnr(pred, gt, mask)))
+            ss.append(float(ssim(pred, gt)))
+    return {"psnr": float(np.mean(ps)), "ssim": float(np.mean(ss)), "views": len(indices)}
+
+
+def _step_generator(seed: int, step: int) -> torch.Generator:
+    """A generator that depends only on (seed, step): image order and backgrounds need no
+    state in checkpoints and replay exactly on resume."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) % (2**63))
+
+
+def _image_for_step(train_ids: list[int], seed: int, step: int) -> int:
+    """Each epoch visits every training image once, in an order drawn from (seed, epoch)."""
+    n = len(train_ids)
+    perm = torch.randperm(n, generator=_step_generator(seed, -1 - step // n))
+    return train_ids[int(perm[step % n])]
+
+
+def _checkpoint_bytes(step, params, optimizers, strategy_state, cfg, elapsed, fingerprint) -> bytes:
+    state = {
+        "step": step,
+        "params": {k: v.detach().cpu() for k, v in params.items()},
+        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+        "strategy_state": {k: (v.cpu() if torch.is_tensor(v) else v) for k, v in strategy_state.items()},
+        "torch_rng": torch.get_rng_state(),
+        "config": json.dumps(dataclasses.asdict(cfg)),
+        "fingerprint": fingerprint,
+        "elapsed": elapsed,
+    }
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getvalue()
+
+
+def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume: bool = False,
+        progress: bool = True, stop_at: int | None = None) -> FitResult:
+    """Fit Gaussians to `capture`. Checkpoints go to `checkpoint` every cfg.checkpoint_every
+    steps (and on Ctrl-C); with `resume`, training continues from it. `stop_at` ends the run
+    early after that step with a checkpoint, as an interruption would (for tests)."""
+    backend = resolve_backend(cfg.backend)
+    device = torch.device("cuda" if backend == "gsplat" else "cpu")
+    steps = cfg.resolved_steps(backend)
+    if not 0 <= cfg.sh_degree <= 3:
+        raise SplatfilmError(f"--sh-degree must be 0-3, got {cfg.sh_degree}")
+    train_ids, test_ids = split_indices(len(capture), cfg.test_every)
+    _, scene_scale = scene_extent(capture.cameras)
+    scene_scale *= 1.1  # as gsplat's trainer does
+    fingerprint = {"images": len(capture), "names": capture.names[:3] + capture.names[-3:], "steps": steps,
+                   "sizes": [int(capture.cameras.widths[0]), int(capture.cameras.heights[0])]}
+
+    torch.manual_seed(cfg.seed)
+    rng_np = np.random.default_rng(cfg.seed)
+    strategy = _make_strategy(cfg, steps, backend)
+
+    start_step, elapsed = 0, 0.0
+    ckpt = None
+    if resume and checkpoint is not None and checkpoint.exists():
+        try:
+            ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise SplatfilmError(f"{checkpoint}: cannot read checkpoint ({e})") from None
+        if ckpt.get("fingerprint") != fingerprint or json.loads(ckpt["config"]) != dataclasses.asdict(cfg):
+            raise SplatfilmError(f"{checkpoint}: checkpoint is from a different capture or settings; "
+                                 "rerun without --resume to start over")
+        init = Gaussians(**ckpt["params"])
+        start_step = ckpt["step"] + 1
+        elapsed = ckpt["elapsed"]
+    else:
+        init = _initial(capture, cfg, rng_np)
+    params = torch.nn.ParameterDict({k: torch.nn.Parameter(getattr(init, k).to(device)) for k in PARAM_NAMES})
+    optimizers = _optimizers(params, cfg, scene_scale)
+    if cfg.strategy == "default":
+        strategy.check_sanity(params, optimizers)
+        strategy_state = strategy.initialize_state(scene_scale=scene_scale)
+    else:
+        strategy_state = strategy.initialize_state()
+    if ckpt is not None:
+        for k, o in optimizers.items():
+            o.load_state_dict(ckpt["optimizers"][k])
+        strategy_state.update({k: (v.to(device) if torch.is_tensor(v) else v) for k, v in ckpt["strategy_state"].items()})
+        torch.set_rng_state(ckpt["torch_rng"])
+
+    lr_means0 = cfg.lr_means * scene_scale
+    gamma = 0.01 ** (1.0 / steps)
+    history: list[dict] = []
+
+    def save_checkpoint(step: int) -> None:
+        if checkpoint is not None:
+            data = _checkpoint_bytes(step, params, optimizers, strategy_state, cfg,
+                                     elapsed + time.perf_counter() - t_start, fingerprint)
+            atomic_write(checkpoint, [data])
+
+    t_start = time.perf_counter()
+    bar = tqdm(range(start_step, steps), desc="fit", unit="step", disable=not progress,
+               initial=start_step, total=steps)
+    last_step = start_step - 1
+    try:
+        for step in bar:
+            for g in optimizers["means"].param_groups:
+                g["lr"] = lr_means0 * gamma**step
+            idx = _image_for_step(train_ids, cfg.seed, step)
+            cam = capture.cameras[idx]
+            viewmats, Ks = cam.to_tensors(device=device)
+            w, h = int(cam.widths[0]), int(cam.heights[0])
+            gt = _to_float(capture.images[idx], device)
+            degree = min(step // cfg.sh_degree_interval, cfg.sh_degree)
+            background = None
+            if capture.masks is not None:
+                background = torch.rand(3, generator=_step_generator(cfg.seed, step)).to(device)
+                a = torch.from_numpy(capture.masks[idx]).to(device)
+                gt = gt * a + (1 - a) * background
+            g = Gaussians(**{k: params[k] for k in PARAM_NAMES})
+            out = render(g, viewmats, Ks, w, h, backend=backend, sh_degree=degree, background=background)
+            info = out.info
+            pred = out.rgb[0]
+            if capture.valid is not None:
+                valid = torch.from_numpy(capture.valid[idx]).to(device=device, dtype=torch.float32)
+                pred = pred * valid + gt * (1 - valid)
+            l1 = (pred - gt).abs().mean()
+            loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim(pred, gt))
+            if capture.masks is not None:
+                loss = loss + cfg.alpha_lambda * (out.alpha[0] - a).abs().mean()
+            strategy.step_pre_backward(params, optimizers, strategy_state, step, info)
+            loss.backward()
+            for o in optimizers.values():
+                o.step()
+                o.zero_grad(set_to_none=True)
+            if cfg.strategy == "default":
+                strategy.step_post_backward(params, optimizers, strategy_state, step, info, packed=False)
+            else:
+                strategy.step_post_backward(params, optimizers, strategy_state, step, info,
+                                            lr=optimizers["means"].param_groups[0]["lr"])
+            if cfg.max_gaussians and len(params["means"]) > cfg.max_gaussians:
+                _cap(params, optimizers, strategy_state, cfg.max_gaussians)
+            last_step = step
+            if step % 10 == 0:
+                with torch.no_grad():
+                    p = float(psnr(pred.detach().clamp(0, 1), gt))
+                bar.set_postfix(loss=f"{float(loss.detach()):.4f}", psnr=f"{p:.2f}", n=len(params["means"]))
+                history.append({"step": step, "loss": float(loss.detach()), "psnr": p, "gaussians": len(params["means"])})
+            if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and test_ids:
+                m = evaluate(Gaussians(**{k: params[k].detach() for k in PARAM_NAMES}), capture, test_ids, backend, degree)
+                tqdm.write(f"step {step + 1}: held-out PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}")
+                history.append({"step": step, "eval": m})
+            if stop_at is not None and step >= stop_at:
+                save_checkpoint(step)
+                break
+            if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < steps:
+                save_checkpoint(step)
+    except KeyboardInterrupt:
+        if last_step >= start_step:
+            save_checkpoint(last_step)
+        raise
+    bar.close()
+    seconds = elapsed + time.perf_counter() - t_start
+    final = Gaussians(**{k: params[k].detach().cpu() for k in PARAM_NAMES})
+    metrics = {}
+    if last_step == steps - 1 and test_ids:
+        metrics["test"] = evaluate(final, capture, test_ids, backend)
+    return FitResult(gaussians=final, steps=last_step + 1, metrics=metrics, seconds=seconds, history=history)
+
+
+def _cap(params, optimizers, state, cap: int) -> None:
+    """Keep the `cap` most opaque Gaussians (prune the rest)."""
+    from gsplat.strategy.ops import remove
+
+    n = len(params["means"])
+    keep = torch.topk(params["opacities"].detach(), cap).indices
+    mask = torch.ones(n, dtype=torch.bool, device=params["means"].device)
+    mask[keep] = False
+    remove(params=params, optimizers=optimizers, state=state, mask=mask)
