@@ -1,0 +1,81 @@
+"""MP4 encoding, the OTIO / EDL timeline read back by OpenTimelineIO, and the warping error."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import imageio.v3 as iio
+import numpy as np
+import opentimelineio as otio
+import torch
+from conftest import intrinsics, look_at, random_gaussians
+
+from splatfilm.consistency import warp_error
+from splatfilm.render import render
+from splatfilm.timeline import ShotMedia, build_timeline, write_timeline
+from splatfilm.video import concat_videos, encode_sequence, probe_frames
+
+FPS = Fraction(24000, 1001)
+
+
+def _sequence(folder, name, frames, size=(37, 65)):
+    folder.mkdir(parents=True)
+    for f in range(1001, 1001 + frames):
+        iio.imwrite(folder / f"{name}.{f:04d}.png", np.full(size + (3,), (f * 7) % 255, np.uint8))
+
+
+def test_mp4_frame_count_even_size_and_concat(tmp_path):
+    _sequence(tmp_path / "a", "sh010", 20)
+    _sequence(tmp_path / "b", "sh020", 13)
+    a = encode_sequence(tmp_path / "a" / "sh010.%04d.png", 1001, FPS, tmp_path / "sh010.mp4")
+    b = encode_sequence(tmp_path / "b" / "sh020.%04d.png", 1001, FPS, tmp_path / "sh020.mp4")
+    assert probe_frames(a) == (20, (66, 38))  # odd sizes padded to even for yuv420p
+    assert probe_frames(b)[0] == 13
+    film = concat_videos([a, b], tmp_path / "film.mp4")
+    assert probe_frames(film)[0] == 33
+    assert not list(tmp_path.glob(".*.tmp*"))
+
+
+def test_timeline_reads_back_with_frame_ranges_and_rate(tmp_path):
+    shots = []
+    for name, frames in (("sh010", 20), ("sh020", 16)):
+        _sequence(tmp_path / name, name, frames)
+        shots.append(ShotMedia(name, 1001, frames, 4, tmp_path / name, f"{name}.", tmp_path / f"{name}.mp4"))
+    tl = build_timeline("film", shots, FPS, tmp_path)
+    write_timeline(tmp_path / "film.otio", tl)
+    write_timeline(tmp_path / "film.edl", tl)
+    back = otio.adapters.read_from_file(str(tmp_path / "film.otio"))
+    clips = list(back.find_clips())
+    assert [c.name for c in clips] == ["sh010", "sh020"]
+    assert clips[0].source_range.start_time.value == 1005 and clips[0].source_range.duration.value == 12
+    assert clips[1].source_range.duration.value == 8
+    assert abs(clips[0].source_range.start_time.rate - 24000 / 1001) < 1e-9
+    ref = clips[0].media_reference
+    assert (tmp_path / ref.target_url_for_image_number(0)).name == "sh010.1001.png"
+    assert (tmp_path / ref.target_url_for_image_number(0)).exists()
+    assert clips[1].media_references()["mp4"].target_url == "sh020.mp4"
+    edl = otio.adapters.read_from_file(str(tmp_path / "film.edl"), rate=24000 / 1001)
+    edl_clips = list(edl.find_clips())
+    assert [c.source_range.duration.value for c in edl_clips] == [12, 8]
+    assert edl.duration().value == 20
+
+
+def test_warp_error_zero_for_one_scene_and_large_for_a_changed_one():
+    gs = random_gaussians(600, sh_degree=0, dtype=torch.float64, seed=1, spread=0.6, opacity=(0.9, 0.99),
+                          log_scale=(-2.5, 0.2))
+    K = intrinsics(60.0, 60.0, 40.0, 30.0)
+    Va = look_at((3.0, 0.0, 0.5), (0, 0, 0))
+    Vb = look_at((2.9, 0.4, 0.6), (0, 0, 0))
+    a = render(gs, Va[None], K[None], 80, 60, backend="cpu")
+    b = render(gs, Vb[None], K[None], 80, 60, backend="cpu")
+    same = warp_error(a.rgb[0], a.depth[0], Va, K, b.rgb[0], b.depth[0], Vb, K, alpha_a=a.alpha[0])
+    assert same.covisible > 0.2
+    assert same.e_warp < 2e-3
+    self_warp = warp_error(a.rgb[0], a.depth[0], Va, K, a.rgb[0], a.depth[0], Va, K, alpha_a=a.alpha[0])
+    assert self_warp.e_warp < 1e-20
+    other = random_gaussians(600, sh_degree=0, dtype=torch.float64, seed=1, spread=0.6, opacity=(0.9, 0.99),
+                             log_scale=(-2.5, 0.2))
+    other.sh0 = other.sh0.flip(0)  # the same geometry, colours shuffled: a re-invented scene
+    c = render(other, Vb[None], K[None], 80, 60, backend="cpu")
+    changed = warp_error(a.rgb[0], a.depth[0], Va, K, c.rgb[0], c.depth[0], Vb, K, alpha_a=a.alpha[0])
+    assert changed.e_warp > 20 * same.e_warp
