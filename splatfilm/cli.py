@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT's checkpoint")
     p.set_defaults(func=_cmd_fit)
 
+    from .paths.cli import add_path_commands
+
+    add_path_commands(sub)
+
     p = sub.add_parser("demo", help="render the bundled demo scene from its bundled cameras")
     p.add_argument("-o", "--output", default="out/demo", help="output folder (default out/demo)")
     _add_render_options(p)

@@ -437,3 +437,139 @@ def read_cameras(
             _fail(path, "dataparser_transforms only applies to a camera_path.json (transforms.json is in the capture's world)")
         return read_transforms_json(p)
     _fail(path, "JSON has neither `camera_path` (nerfstudio camera path) nor `frames` (transforms.json)")
+
+
+# ---- writers ----------------------------------------------------------------------------------
+
+# camera_model values a transforms.json gets for each of ours (nerfstudio's names).
+_MODEL_TO_NERFSTUDIO = {"PINHOLE": "PINHOLE", "OPENCV": "OPENCV", "OPENCV_FISHEYE": "OPENCV_FISHEYE"}
+
+
+def _write_json(path: PathLike, data: dict[str, Any]) -> None:
+    from .atomic import atomic_write
+
+    atomic_write(path, [(json.dumps(data, indent=1) + "\n").encode("utf-8")])
+
+
+def _row_major(m: np.ndarray) -> list[float]:
+    return [float(x) for x in np.asarray(m, dtype=np.float64).reshape(-1)]
+
+
+def write_transforms_json(path: PathLike, cameras: Cameras, extra: dict[str, Any] | None = None) -> None:
+    """Write `cameras` as a nerfstudio `transforms.json` (atomically), readable by
+    `read_transforms_json` and nerfstudio's dataparser.
+
+    Per frame: `file_path` (the camera's name, else `images/frame_{i:05d}.png`) and
+    `transform_matrix` (camera-to-world 4x4, OpenGL axes). Intrinsics `fl_x fl_y cx cy w h`,
+    distortion and `camera_model` go at the top level when every camera shares them, else in
+    each frame (a zoom changes fl_x per frame). `extra`: more top-level keys (nerfstudio
+    ignores keys it does not know).
+    """
+    c2w = cameras.to_c2w_opengl()
+    per_frame: list[dict[str, Any]] = []
+    for i in range(len(cameras)):
+        K = cameras.Ks[i]
+        values: dict[str, Any] = {
+            "fl_x": float(K[0, 0]), "fl_y": float(K[1, 1]), "cx": float(K[0, 2]), "cy": float(K[1, 2]),
+            "w": int(cameras.widths[i]), "h": int(cameras.heights[i]),
+            "camera_model": _MODEL_TO_NERFSTUDIO[cameras.camera_model[i]],
+        }
+        if np.any(cameras.distortion[i]):
+            values.update({k: float(v) for k, v in zip(_DISTORTION_KEYS, cameras.distortion[i])})
+        per_frame.append(values)
+    shared = {k: v for k, v in per_frame[0].items() if all(f.get(k) == v for f in per_frame)}
+    frames = []
+    for i, values in enumerate(per_frame):
+        frame = {"file_path": cameras.names[i] or f"images/frame_{i:05d}.png", "transform_matrix": c2w[i].tolist()}
+        frame.update({k: v for k, v in values.items() if k not in shared})
+        frames.append(frame)
+    _write_json(path, {**shared, **(extra or {}), "frames": frames})
+
+
+def write_camera_path_json(
+    path: PathLike,
+    cameras: Cameras,
+    seconds: float,
+    *,
+    keyframes: Cameras | None = None,
+    transitions: list[float | None] | None = None,
+    fps: float | None = None,
+    is_cycle: bool = False,
+    smoothness_value: float = 0.0,
+    dataparser_transforms: PathLike | None = None,
+    transforms_json: PathLike | None = None,
+) -> None:
+    """Write a nerfstudio viewer `camera_path.json` (atomically) that `ns-render camera-path`
+    renders as `cameras`, and that `read_camera_path_json` reads back as the same cameras.
+
+    cameras: one per frame; all the same size, pinhole, square pixels, principal point at the
+    image centre (what the format can say). `fov` is written as the vertical field of view
+    in degrees; nerfstudio plays len(cameras) / seconds frames a second, so `seconds` sets
+    the frame rate (`fps` is only what the viewer's own field shows; default that ratio).
+    keyframes / transitions: the viewer's editable keys (cameras, and the seconds from the
+    previous key to each, None for the first unless `is_cycle`); default: none.
+    dataparser_transforms (and transforms_json): write the poses in the nerfstudio run's
+    normalised world, the inverse of what `read_camera_path_json` undoes.
+    """
+
+    def check(cams: Cameras, what: str) -> tuple[np.ndarray, list[float]]:
+        w, h = int(cams.widths[0]), int(cams.heights[0])
+        if np.any(cams.widths != w) or np.any(cams.heights != h):
+            _fail(path, f"{what}: a camera path has one image size for all cameras")
+        if any(m != "PINHOLE" for m in cams.camera_model):
+            _fail(path, f"{what}: a camera path holds pinhole cameras only")
+        fx, fy = cams.fx, cams.fy
+        if np.any(np.abs(fx - fy) > 1e-6 * fx):
+            _fail(path, f"{what}: a camera path needs square pixels (fx = fy)")
+        if np.any(np.abs(cams.cx - w / 2) > 1e-6 * w) or np.any(np.abs(cams.cy - h / 2) > 1e-6 * h):
+            _fail(path, f"{what}: a camera path needs the principal point at the image centre")
+        c2w = cams.to_c2w_opengl()
+        if transforms_json is not None:
+            if dataparser_transforms is None:
+                _fail(path, "transforms_json is only meaningful together with dataparser_transforms")
+            A, applied_scale = _read_applied_transform(transforms_json)
+            c2w[:, :3, 3] /= applied_scale
+            c2w = np.linalg.inv(A) @ c2w
+        if dataparser_transforms is not None:
+            T, scale = _read_dataparser_transforms(dataparser_transforms)
+            c2w = T @ c2w
+            c2w[:, :3, 3] *= scale
+        # nerfstudio: focal = H / 2 / tan(fov / 2), so fov = 2 atan(H / 2 / fy).
+        fovs = [math.degrees(2 * math.atan(h / 2 / f)) for f in fy]
+        return c2w, fovs
+
+    if not seconds > 0:
+        _fail(path, f"seconds must be > 0, got {seconds}")
+    w, h = int(cameras.widths[0]), int(cameras.heights[0])
+    c2w, fovs = check(cameras, "cameras")
+    aspect = w / h
+    keys_out = []
+    if keyframes is not None:
+        kc2w, kfovs = check(keyframes, "keyframes")
+        if int(keyframes.widths[0]) != w or int(keyframes.heights[0]) != h:
+            _fail(path, "keyframes must have the cameras' image size")
+        transitions = transitions or [None] * len(keyframes)
+        for i in range(len(keyframes)):
+            sec = transitions[i] if i < len(transitions) else None
+            keys_out.append({
+                "matrix": _row_major(kc2w[i]), "fov": kfovs[i], "aspect": aspect,
+                "override_transition_enabled": sec is not None,
+                "override_transition_sec": None if sec is None else float(sec),
+            })
+    known = [t for t in (transitions or []) if t is not None]
+    data = {
+        "default_fov": fovs[0],
+        "default_transition_sec": float(np.mean(known)) if known else float(seconds),
+        "keyframes": keys_out,
+        "camera_type": "perspective",
+        "render_height": h,
+        "render_width": w,
+        "fps": float(len(cameras) / seconds) if fps is None else float(fps),
+        "seconds": float(seconds),
+        "is_cycle": bool(is_cycle),
+        "smoothness_value": float(smoothness_value),
+        "camera_path": [
+            {"camera_to_world": _row_major(c2w[i]), "fov": fovs[i], "aspect": aspect} for i in range(len(cameras))
+        ],
+    }
+    _write_json(path, data)

@@ -1,0 +1,154 @@
+"""Shots to and from nerfstudio (camera_path.json, transforms.json) and USD, checked against
+nerfstudio's own parse of its fixture and read back with pxr."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.io.camera_files import read_camera_path_json, read_transforms_json
+from splatfilm.paths import export_format, export_shot, import_camera_path_json, parse_shot, read_usd_camera
+
+FIX = Path(__file__).parent / "fixtures" / "nerfstudio"
+
+
+def _shot(fps=24, zoom=True):
+    """A keyframed shot with a zoom and a rack focus, 640x360."""
+    return parse_shot({
+        "name": "sh010", "fps": fps, "resolution": [640, 360],
+        "lens": {"focal_mm": 35, "f_stop": 2.8, "focus_distance": 3.0, "near": 0.05, "far": 200},
+        "keyframes": [
+            {"time": 0, "position": [0, -3, 1.2], "look_at": [0, 0, 0.75]},
+            {"time": 1, "position": [1.2, -2.4, 1.5], "look_at": [0, 0, 0.8], "focal_mm": 50 if zoom else 35,
+             "focus_distance": 2.0},
+            {"time": 2, "position": [2, -1, 1.3], "pan": 160, "tilt": -12, "roll": 4},
+        ],
+    }, "test")
+
+
+def _assert_same_cameras(a, b, rtol_K=1e-12):
+    assert len(a) == len(b)
+    np.testing.assert_allclose(a.to_c2w_opencv(), b.to_c2w_opencv(), atol=1e-12)
+    np.testing.assert_allclose(a.Ks, b.Ks, rtol=rtol_K)
+    assert list(a.widths) == list(b.widths) and list(a.heights) == list(b.heights)
+
+
+# ---- nerfstudio camera_path.json ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fps", [24, "24000/1001"])
+def test_camera_path_round_trip(tmp_path, fps):
+    shot = _shot(fps)
+    out = tmp_path / "camera_path.json"
+    assert export_shot(shot, out) == "camera_path"
+    back = read_camera_path_json(out)
+    _assert_same_cameras(back.cameras, shot.cameras(), rtol_K=1e-12)
+    assert back.fps == shot.fps  # what ns-render plays: len(camera_path) / seconds
+    meta = json.loads(out.read_text())
+    assert meta["camera_type"] == "perspective" and meta["render_width"] == 640 and meta["render_height"] == 360
+    assert len(meta["camera_path"]) == shot.frame_count and len(meta["camera_path"][0]["camera_to_world"]) == 16
+    assert meta["camera_path"][0]["fov"] == pytest.approx(shot.lens.vfov_deg)
+    # The viewer's keys, with their transition times, for editing the path there.
+    assert len(meta["keyframes"]) == 3 and meta["keyframes"][1]["override_transition_sec"] == pytest.approx(1.0)
+    # Re-importing gives the same frames again.
+    again = import_camera_path_json(out)
+    assert again.fps == shot.fps and again.frame_count == shot.frame_count
+    _assert_same_cameras(again.cameras(), shot.cameras(), rtol_K=1e-9)
+
+
+def test_import_matches_nerfstudios_parse_of_the_fixture(tmp_path):
+    ref = json.loads((FIX / "camera_path_parsed.json").read_text())
+    shot = import_camera_path_json(FIX / "camera_path.json")
+    assert shot.frame_count == 12 and shot.fps == 24 and shot.name == "camera_path"
+    cams = shot.cameras()
+    np.testing.assert_allclose(cams.to_c2w_opengl()[:, :3], ref["camera_to_worlds"], atol=1e-6)
+    for key in ("fx", "fy", "cx", "cy"):
+        np.testing.assert_allclose(getattr(cams, key), ref[key], rtol=1e-9)
+    assert list(cams.widths) == ref["width"] and list(cams.heights) == ref["height"]
+    # ... and exporting it writes what nerfstudio would parse the same way.
+    export_shot(shot, tmp_path / "again.json")
+    _assert_same_cameras(read_camera_path_json(tmp_path / "again.json").cameras,
+                         read_camera_path_json(FIX / "camera_path.json").cameras, rtol_K=1e-9)
+
+
+def test_camera_path_in_a_nerfstudio_runs_world(tmp_path):
+    R = np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]])
+    dp = tmp_path / "dataparser_transforms.json"
+    dp.write_text(json.dumps({"transform": np.hstack([R, [[0.1], [0.2], [-0.3]]]).tolist(), "scale": 0.25}))
+    shot = _shot()
+    out = tmp_path / "path.json"
+    export_shot(shot, out, dataparser_transforms=dp)
+    assert not np.allclose(read_camera_path_json(out).cameras.viewmats, shot.cameras().viewmats)
+    _assert_same_cameras(read_camera_path_json(out, dataparser_transforms=dp).cameras, shot.cameras(), rtol_K=1e-12)
+    with pytest.raises(SplatfilmError, match="only apply to a camera_path"):
+        export_shot(shot, tmp_path / "x.usda", dataparser_transforms=dp)
+
+
+# ---- transforms.json -------------------------------------------------------------------------------
+
+
+def test_transforms_json_round_trip(tmp_path):
+    shot = _shot()
+    out = tmp_path / "transforms.json"
+    assert export_shot(shot, out) == "transforms"
+    cams = read_transforms_json(out)
+    _assert_same_cameras(cams, shot.cameras())
+    assert cams.names[0] == "images/sh010.1001.png" and cams.camera_model == ["PINHOLE"] * shot.frame_count
+    meta = json.loads(out.read_text())
+    assert "fl_x" in meta["frames"][0] and "fl_x" not in meta  # the zoom changes it per frame
+    assert meta["w"] == 640 and meta["cx"] == 320.0 and meta["splatfilm"]["fps"] == "24"
+    export_shot(_shot(zoom=False), out)
+    meta = json.loads(out.read_text())
+    assert "fl_x" in meta and "fl_x" not in meta["frames"][0]
+
+
+# ---- USD ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["shot.usda", "shot.usd"])
+def test_usd_round_trip_with_pxr(tmp_path, name):
+    from pxr import Gf, Usd, UsdGeom
+
+    shot = _shot("24000/1001")
+    out = tmp_path / name
+    assert export_shot(shot, out) == "usd"
+    stage = Usd.Stage.Open(str(out))
+    assert UsdGeom.GetStageMetersPerUnit(stage) == 1.0 and UsdGeom.GetStageUpAxis(stage) == "Z"
+    assert stage.GetTimeCodesPerSecond() == pytest.approx(24000 / 1001)
+    assert stage.GetFramesPerSecond() == pytest.approx(24000 / 1001)
+    assert (stage.GetStartTimeCode(), stage.GetEndTimeCode()) == (1001, 1001 + shot.frame_count - 1)
+    cam = UsdGeom.Camera(stage.GetPrimAtPath("/World/sh010"))
+    assert cam and stage.GetDefaultPrim().GetPath() == "/World"
+    sample = shot.sample()
+    c2w_gl = shot.cameras().to_c2w_opengl()
+    for i, frame in enumerate(shot.frame_numbers):
+        t = Usd.TimeCode(int(frame))
+        # Focal length in tenths of a scene unit (metres): 35 mm is 0.35.
+        assert cam.GetFocalLengthAttr().Get(t) * 100 == pytest.approx(sample.focal_mm[i], rel=1e-6)
+        m = np.array(cam.ComputeLocalToWorldTransform(t)).T  # USD matrices are row-vector
+        np.testing.assert_allclose(m, c2w_gl[i], atol=1e-12)
+        assert cam.GetFocusDistanceAttr().Get(t) == pytest.approx(sample.focus_distance[i], rel=1e-6)
+        # The USD camera sees what the shot's camera sees: same vertical field of view.
+        gf = cam.GetCamera(t)
+        assert gf.GetFieldOfView(Gf.Camera.FOVVertical) == pytest.approx(
+            np.degrees(2 * np.arctan(180 / shot.cameras().fy[i])), rel=1e-5)
+    assert cam.GetHorizontalApertureAttr().Get() == pytest.approx(0.36)
+    assert cam.GetVerticalApertureAttr().Get() == pytest.approx(0.36 * 360 / 640)
+    assert cam.GetFStopAttr().Get() == pytest.approx(2.8)
+    assert tuple(cam.GetClippingRangeAttr().Get()) == pytest.approx((0.05, 200))
+    cams, frames, fps = read_usd_camera(out)
+    assert frames == list(shot.frame_numbers) and fps == Fraction(24000, 1001)
+    _assert_same_cameras(cams, shot.cameras(), rtol_K=1e-6)  # USD stores lens values as float32
+
+
+def test_export_format_by_name():
+    assert export_format("a/b.usda") == export_format("b.USD") == "usd"
+    assert export_format("out/transforms.json") == "transforms"
+    assert export_format("shot_010.json") == "camera_path"
+    with pytest.raises(SplatfilmError, match="unknown export format"):
+        export_format("shot.abc")

@@ -1,0 +1,172 @@
+"""Shot YAML: the five-line shot, frame timing, embedding in a larger file, and errors that
+name the file, the field and the problem."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.paths import Shot, load_shot, parse_shot
+
+CAMERAS_DIR = Path(__file__).resolve().parent.parent / "cameras"
+
+FIVE_LINES = """\
+fps: 24
+duration: 4
+lens: 35mm
+move: {type: dolly, from: [0, -3.2, 1.3], target: [0, 0, 0.75], distance: 1.5}
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "shot.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_five_line_dolly_in(tmp_path):
+    shot = load_shot(_write(tmp_path, FIVE_LINES, "dolly_in.yaml"))
+    assert isinstance(shot, Shot)
+    assert shot.name == "dolly_in" and shot.fps == 24 and shot.frame_count == 96
+    assert shot.first_frame == 1001 and shot.last_frame == 1096 and shot.duration == 4
+    assert shot.lens.focal_mm == 35 and (shot.lens.width, shot.lens.height) == (1920, 1080)
+    cams = shot.cameras()
+    assert len(cams) == 96 and cams.names[0] == "dolly_in.1001.png" and cams.names[-1] == "dolly_in.1096.png"
+    np.testing.assert_allclose(cams.centers[0], [0, -3.2, 1.3], atol=1e-12)
+    np.testing.assert_allclose(cams.centers[-1], [0, -1.7, 1.3], atol=1e-12)  # the move lands on the last frame
+    np.testing.assert_allclose(cams.fx, 35 / 36 * 1920)
+    # Always aimed at the table: it projects to the image centre.
+    table = np.array([0, 0, 0.75, 1.0])
+    uv = np.einsum("cij,cj->ci", cams.Ks, np.einsum("cij,j->ci", cams.viewmats, table)[:, :3])
+    np.testing.assert_allclose(uv[:, :2] / uv[:, 2:], np.broadcast_to([960, 540], (96, 2)), atol=1e-9)
+
+
+def test_frame_times_are_exact_at_ntsc_rates():
+    shot = parse_shot({"fps": "24000/1001", "duration": 4, "camera": {"position": [0, -3, 1], "look_at": [0, 0, 1]},
+                       "move": {"type": "pan", "degrees": 10}})
+    assert shot.fps == Fraction(24000, 1001) and shot.frame_count == 96
+    assert shot.times[95] == float(Fraction(95 * 1001, 24000))
+    assert shot.time_of_frame(1049) == float(Fraction(48 * 1001, 24000))
+
+
+def test_keyframes_by_time_and_frame_and_shot_ends_on_the_last_key():
+    shot = parse_shot({"fps": 24, "lens": {"focal_mm": 28}, "points": {"table": [0, 0, 0.8]}, "keyframes": [
+        {"time": 0, "position": [2, -2, 1.5], "look_at": "table"},
+        {"frame": 1049, "position": [1, -2, 1.2], "look_at": "table", "focal_mm": 50, "ease": 0.5},
+        {"time": 3.5, "position": [0, -2, 1.0], "pan": 90, "tilt": -10, "roll": 5},
+    ]})
+    assert shot.frame_count == 3.5 * 24 + 1  # frames 1001..1085, the last on the last key
+    s = shot.sample([0.0, 2.0, 3.5])
+    np.testing.assert_allclose(s.positions, [[2, -2, 1.5], [1, -2, 1.2], [0, -2, 1.0]], atol=1e-12)
+    assert list(s.focal_mm) == pytest.approx([28, 50, 28])
+
+
+def test_embedded_in_a_larger_document_with_defaults_and_points():
+    film = yaml.safe_load("""
+    fps: 25
+    resolution: [1280, 720]
+    shots:
+      - name: sh010
+        duration: 2
+        camera: {position: [0, -3, 1.2], look_at: table}
+        move: {type: crane, height: 0.5}
+      - name: sh020
+        frame_range: [1001, 1010]
+        keyframes: [{time: 0, position: [1, 1, 1], look_at: table}]
+    """)
+    defaults = {"fps": film["fps"], "resolution": film["resolution"]}
+    shots = [parse_shot(s, "film.yaml", f"shots[{i}]", points={"table": [0, 0, 0.75]}, defaults=defaults)
+             for i, s in enumerate(film["shots"])]
+    assert [s.name for s in shots] == ["sh010", "sh020"]
+    assert shots[0].fps == 25 and shots[0].frame_count == 50 and shots[0].lens.width == 1280
+    assert shots[1].frame_count == 10
+    bad = dict(film["shots"][1], keyframes=[{"time": 0, "position": [1, 1, 1], "look_at": "chair"}])
+    with pytest.raises(SplatfilmError, match=r"^film\.yaml: shots\[1\]\.keyframes\[0\]\.look_at: unknown point name"):
+        parse_shot(bad, "film.yaml", "shots[1]", points={"table": [0, 0, 0.75]})
+
+
+KEYS = [{"time": 0, "position": [0, -3, 1], "look_at": [0, 0, 1]},
+        {"time": 1, "position": [1, -3, 1], "look_at": [0, 0, 1]},
+        {"time": 2, "position": [2, -3, 1], "look_at": [0, 0, 1]}]
+
+
+@pytest.mark.parametrize("edit, field, problem", [
+    # a keyframe out of order
+    (lambda d: d["keyframes"][2].update(time=0.5), r"keyframes\[2\]\.time", "not after keyframes\\[1\\]"),
+    (lambda d: d["keyframes"][1].update(time=0), r"keyframes\[1\]\.time", "time order"),
+    # zero-length shots
+    (lambda d: d.update(duration=0), "duration", "zero-length"),
+    (lambda d: d.update(frames=0), "frames", "zero-length"),
+    (lambda d: d.update(frame_range=[1010, 1001]), "frame_range", "zero-length"),
+    # a look-at target on the camera itself
+    (lambda d: d["keyframes"][1].update(look_at=[1, -3, 1]), r"keyframes\[1\]\.look_at", "camera's own position"),
+    # and the rest
+    (lambda d: d["keyframes"][0].pop("position"), r"keyframes\[0\]", "missing `position`"),
+    (lambda d: d["keyframes"][0].update(pan=10), r"keyframes\[0\]", "exactly one orientation"),
+    (lambda d: d["keyframes"][0].update(focal=35), r"keyframes\[0\]\.focal", "unknown field"),
+    (lambda d: d["keyframes"][0].update(ease=2), r"keyframes\[0\]\.ease", "in \\[0, 1\\]"),
+    (lambda d: d["keyframes"][0].update(position=[0, 1]), r"keyframes\[0\]\.position", "expected \\[x, y, z\\]"),
+    (lambda d: d.update(fps="fast"), "fps", "frame rate"),
+    (lambda d: d.update(lens="35 inches"), "lens", "35mm"),
+    (lambda d: d.update(lens={"focal_mm": -1}), r"lens\.focal_mm", "> 0"),
+    (lambda d: d.update(resolution=[1920]), "resolution", "width, height"),
+    (lambda d: d.update(duration=1), r"keyframes\[2\]", "after the shot's end"),
+    (lambda d: d.update(interpolation={"speed": "fast"}), r"interpolation\.speed", "constant"),
+    (lambda d: d.update(interpolation={"loop": True}), r"interpolation\.loop", "loop needs `duration`"),
+    (lambda d: d.update(camera={"position": [0, 0, 0], "look_at": [1, 0, 0]}), "camera", "keyframes already"),
+])
+def test_errors_name_the_file_field_and_problem(tmp_path, edit, field, problem):
+    data = {"name": "sh", "fps": 24, "keyframes": [dict(k) for k in KEYS]}
+    edit(data)
+    path = _write(tmp_path, yaml.safe_dump(data))
+    with pytest.raises(SplatfilmError, match=f"shot.yaml: .*{field}.*{problem}|shot.yaml: {problem}"):
+        load_shot(path)
+
+
+@pytest.mark.parametrize("move, problem", [
+    ({"type": "dolly", "distance": 1}, "needs a starting camera"),
+    ({"type": "dolyl", "distance": 1}, "unknown move"),
+    ({"type": "dolly"}, "needs `distance`"),
+    ({"type": "dolly", "distance": 1, "speed": 2}, "unknown field"),
+    ({"type": "dolly", "distance": 1, "from": [0, 0, 1]}, "no fixed target"),
+    ({"type": "dolly", "distance": 1, "target": [0, 0, 1], "from": [0, 0, 1]}, "own look-at target"),
+    ({"type": "push_in", "target": [0, 0, 1], "from": [0, -3, 1]}, "exactly one of `distance` or `to_distance`"),
+    ({"type": "pan", "degrees": 10, "span": [2, 1], "from": [0, 0, 1]}, "must end after it starts"),
+    ({"type": "push_in", "target": [0, 0, 1], "distance": 5, "from": [0, -3, 1]}, "would reach the target"),
+])
+def test_move_errors(tmp_path, move, problem):
+    path = _write(tmp_path, yaml.safe_dump({"duration": 2, "move": move}))
+    with pytest.raises(SplatfilmError, match=f"shot.yaml: move.*{problem}"):
+        load_shot(path)
+
+
+def test_moves_need_a_duration_and_two_frames(tmp_path):
+    cam = {"position": [0, -3, 1], "look_at": [0, 0, 1]}
+    with pytest.raises(SplatfilmError, match="missing `duration`"):
+        parse_shot({"camera": cam, "move": {"type": "pan", "degrees": 5}}, "s.yaml")
+    with pytest.raises(SplatfilmError, match="at least two frames"):
+        parse_shot({"frames": 1, "camera": cam, "move": {"type": "pan", "degrees": 5}}, "s.yaml")
+
+
+def test_file_level_errors(tmp_path):
+    with pytest.raises(SplatfilmError, match="no such file"):
+        load_shot(tmp_path / "missing.yaml")
+    with pytest.raises(SplatfilmError, match="invalid YAML at line 2"):
+        load_shot(_write(tmp_path, "fps: 24\n  duration: [4\n"))
+    with pytest.raises(SplatfilmError, match="a shot is a mapping"):
+        load_shot(_write(tmp_path, "- 1\n- 2\n"))
+
+
+@pytest.mark.parametrize("path", sorted(CAMERAS_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_example_shots_load(path):
+    shot = load_shot(path)
+    assert shot.name == path.stem
+    cams = shot.cameras()
+    assert len(cams) == shot.frame_count > 1
+    # Every example stays in the demo room's neighbourhood and looks somewhere sensible.
+    assert np.all(np.abs(cams.centers[:, :2]) < 5) and np.all((cams.centers[:, 2] > 0.2) & (cams.centers[:, 2] < 3.5))
