@@ -53,7 +53,7 @@ import math
 import re
 from fractions import Fraction
 from pathlib import Path as FsPath
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import yaml
@@ -65,6 +65,7 @@ from .lens import Lens
 from .pose import Pose, axis_rotation, pan_tilt_roll_rotation, rotation_from_quat
 from .shot import Shot
 from .timing import FIRST_FRAME, frame_times, parse_fps
+from ..yamlfields import At as _At, integer as _int, mapping as _mapping, number as _number, show as _show, vec3 as _vec3
 
 _TOP = {"name", "description", "fps", "duration", "frames", "frame_range", "first_frame", "resolution", "lens",
         "points", "keyframes", "interpolation", "camera", "move", "moves"}
@@ -100,70 +101,13 @@ _MOVES: dict[str, dict[str, tuple[str, bool]]] = {
 _GENERATORS = {"orbit", "follow"}  # moves that place the camera themselves: they start a shot
 
 
-class _At:
-    """Where in the document a value is, for error messages: `shot.yaml: keyframes[2].time: ...`."""
-
-    def __init__(self, source: str, where: str = ""):
-        self.source, self.where = source, where
-
-    def __getitem__(self, key: str | int) -> "_At":
-        if isinstance(key, int):
-            return _At(self.source, f"{self.where}[{key}]")
-        return _At(self.source, f"{self.where}.{key}" if self.where else key)
-
-    def fail(self, message: str) -> NoReturn:
-        raise SplatfilmError(f"{self.source}: {self.where}: {message}" if self.where else f"{self.source}: {message}")
-
-
-# ---- value readers ------------------------------------------------------------------------------
-
-
-def _mapping(value: Any, at: _At, allowed: set[str]) -> dict:
-    if not isinstance(value, dict):
-        at.fail(f"expected a mapping, got {_show(value)}")
-    for key in value:
-        if key not in allowed:
-            at[str(key)].fail(f"unknown field (expected one of {', '.join(sorted(allowed))})")
-    return value
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _number(value: Any, at: _At, kind: str = "number") -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        at.fail(f"expected a number, got {_show(value)}")
-    x = float(value)
-    if not math.isfinite(x):
-        at.fail(f"expected a finite number, got {x}")
-    if kind == "positive" and not x > 0:
-        at.fail(f"must be > 0, got {value}")
-    if kind == "nonneg" and not x >= 0:
-        at.fail(f"must be >= 0, got {value}")
-    return x
-
-
-def _int(value: Any, at: _At, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        at.fail(f"expected a whole number, got {_show(value)}")
-    if minimum is not None and value < minimum:
-        at.fail(f"must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _vec3(value: Any, at: _At) -> np.ndarray:
-    if not isinstance(value, (list, tuple)) or len(value) != 3:
-        at.fail(f"expected [x, y, z], got {_show(value)}")
-    return np.array([_number(v, at[i]) for i, v in enumerate(value)])
-
-
 def _point(value: Any, at: _At, points: dict[str, np.ndarray]) -> np.ndarray:
     if isinstance(value, str):
         if value not in points:
             known = f" (known: {', '.join(sorted(points))})" if points else " (the shot defines no `points`)"
             at.fail(f"unknown point name {value!r}{known}")
+        if callable(points[value]):
+            at.fail(f"{value!r} moves (an animated asset); only a look_at or follow target may move")
         return points[value].copy()
     return _vec3(value, at)
 
@@ -274,7 +218,8 @@ def _resolution(value: Any, at: _At) -> tuple[int, int]:
 
 
 def _points(value: Any, at: _At, outer: dict | None) -> dict[str, np.ndarray]:
-    points = {k: np.asarray(v, dtype=np.float64).reshape(3) for k, v in (outer or {}).items()}
+    # Outer points may also be moving targets (functions of shot time), e.g. a film's animated assets.
+    points = {k: v if callable(v) else np.asarray(v, dtype=np.float64).reshape(3) for k, v in (outer or {}).items()}
     if value is None:
         return points
     if not isinstance(value, dict):
@@ -376,6 +321,8 @@ def _target(value: Any, at: _At, points: dict, fps: Fraction, first_frame: int) 
             times.append(t)
             pts.append(_point(k["position"], at["keyframes"][i]["position"], points))
         return mv.PointTrack(np.array(times), np.array(pts))
+    if isinstance(value, str) and callable(points.get(value)):
+        return points[value]  # a moving target named by the caller (an animated asset)
     return _point(value, at, points)
 
 
@@ -555,7 +502,8 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
 
     source: file name for messages; where: the shot's place in that file (e.g. "shots[2]");
     points: named points [3] defined outside the shot (e.g. by a film script), which the
-    shot's own `points` extend; defaults: top-level fields the shot inherits unless it sets
+    shot's own `points` extend; a value may instead be a moving target, a function of shot
+    times [T] (seconds) -> points [T,3], usable where a target may move (look_at, follow); defaults: top-level fields the shot inherits unless it sets
     them (e.g. a film's fps, resolution and lens). Raises SplatfilmError naming the field.
     """
     at = _At(source, where)

@@ -1,0 +1,69 @@
+"""Reading hand-written YAML (shots, film scripts) with errors that say where: each value is
+read with an `At`, the path to it in the document, so a bad one fails as
+`film.yaml: shots[1].keyframes[2].time: expected a number, got 'soon'`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NoReturn
+
+import numpy as np
+
+from .errors import SplatfilmError
+
+
+class At:
+    """Where in the document a value is, for error messages: `shot.yaml: keyframes[2].time: ...`."""
+
+    def __init__(self, source: str, where: str = ""):
+        self.source, self.where = source, where
+
+    def __getitem__(self, key: str | int) -> "At":
+        if isinstance(key, int):
+            return At(self.source, f"{self.where}[{key}]")
+        return At(self.source, f"{self.where}.{key}" if self.where else key)
+
+    def fail(self, message: str) -> NoReturn:
+        raise SplatfilmError(f"{self.source}: {self.where}: {message}" if self.where else f"{self.source}: {message}")
+
+
+def mapping(value: Any, at: At, allowed: set[str]) -> dict:
+    if not isinstance(value, dict):
+        at.fail(f"expected a mapping, got {show(value)}")
+    for key in value:
+        if key not in allowed:
+            at[str(key)].fail(f"unknown field (expected one of {', '.join(sorted(allowed))})")
+    return value
+
+
+def show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def number(value: Any, at: At, kind: str = "number") -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        at.fail(f"expected a number, got {show(value)}")
+    x = float(value)
+    if not math.isfinite(x):
+        at.fail(f"expected a finite number, got {x}")
+    if kind == "positive" and not x > 0:
+        at.fail(f"must be > 0, got {value}")
+    if kind == "nonneg" and not x >= 0:
+        at.fail(f"must be >= 0, got {value}")
+    return x
+
+
+def integer(value: Any, at: At, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        at.fail(f"expected a whole number, got {show(value)}")
+    if minimum is not None and value < minimum:
+        at.fail(f"must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def vec3(value: Any, at: At) -> np.ndarray:
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
+        at.fail(f"expected [x, y, z], got {show(value)}")
+    return np.array([number(v, at[i]) for i, v in enumerate(value)])
