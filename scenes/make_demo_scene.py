@@ -131,6 +131,17 @@ def build_scene(seed: int = 0) -> Gaussians:
     b.plane([-2, -2, 0], [4, 0, 0], [0, 4, 0], int(4 / sp), int(4 / sp), floor_color, sp)
     b.plane([-2, 2, 0], [4, 0, 0], [0, 0, 2.4], int(4 / sp), int(2.4 / sp), wall_color, sp)  # back wall, faces -y
     b.plane([-2, -2, 0], [0, 4, 0], [0, 0, 2.4], int(4 / sp), int(2.4 / sp), wall_color, sp)  # left wall, faces +x
+    # The rest of the room, behind the cameras (seen by reverse angles): floor, right and front walls.
+    far = 0.05
+    b.plane([2, -3.4, 0], [1.4, 0, 0], [0, 5.4, 0], int(1.4 / far), int(5.4 / far), floor_color, far)
+    b.plane([-2, -3.4, 0], [4, 0, 0], [0, 1.4, 0], int(4 / far), int(1.4 / far), floor_color, far)
+    b.plane([3.4, -3.4, 0], [0, 0, 2.4], [0, 5.4, 0], int(2.4 / far), int(5.4 / far), wall_color, far)  # faces -x
+    b.plane([-2, -3.4, 0], [0, 0, 2.4], [5.4, 0, 0], int(2.4 / far), int(5.4 / far), wall_color, far)  # faces +y
+    # A door in the front wall and a picture on the right wall.
+    b.plane([0.2, -3.39, 0.0], [0, 0, 2.0], [0.9, 0, 0], 40, 18, lambda p: np.broadcast_to([0.35, 0.2, 0.1], p.shape), far)
+    b.plane([3.39, -1.0, 1.1], [0, 0, 0.7], [0, 1.0, 0], 14, 20,
+            lambda p: np.stack([0.2 + 0.6 * (np.sin(p[:, 1] * 9) > 0), 0.5 + 0.3 * np.cos(p[:, 2] * 8),
+                                np.full(len(p), 0.3)], 1), far)
     # A window on the back wall: a light panel standing slightly proud of it.
     b.plane([0.6, 1.99, 1.1], [0.9, 0, 0], [0, 0, 0.8], 26, 23, lambda p: np.broadcast_to([0.75, 0.9, 1.0], p.shape), sp)
 
@@ -149,6 +160,39 @@ def build_scene(seed: int = 0) -> Gaussians:
     b.cylinder([fx, fy, 0.8], 0.17, 0.55, np.array([0.85, 0.6, 0.1]), 0.015)
     b.sphere([fx, fy, 1.52], 0.13, lambda p, n: np.broadcast_to([0.9, 0.7, 0.55], p.shape), 0.012)
     return b.gaussians()
+
+
+def build_hero(seed: int = 1) -> Gaussians:
+    """A character for the demo film, built in its canonical frame: feet on z = 0, centred on
+    the z axis, facing -y (the eyes and buttons are on the -y side), 1.75 m tall."""
+    b = Builder(np.random.default_rng(seed))
+    trousers, coat, skin = np.array([0.12, 0.13, 0.2]), np.array([0.75, 0.12, 0.1]), np.array([0.92, 0.72, 0.58])
+    for x in (-0.08, 0.08):
+        b.cylinder([x, 0.0, 0.0], 0.065, 0.82, trousers, 0.012)
+        b.cylinder([x * 3.3, 0.0, 0.78], 0.045, 0.55, coat * 0.9, 0.012)  # arms
+        b.sphere([x * 3.3, 0.0, 0.76], 0.05, lambda p, n: np.broadcast_to(skin, p.shape), 0.01)  # hands
+    b.cylinder([0.0, 0.0, 0.8], 0.19, 0.62, coat, 0.012)
+    b.sphere([0.0, 0.0, 1.55], 0.14, lambda p, n: np.broadcast_to(skin, p.shape), 0.01)
+    for x in (-0.05, 0.05):
+        b.sphere([x, -0.125, 1.58], 0.022, lambda p, n: np.broadcast_to([0.05, 0.05, 0.08], p.shape), 0.006)
+    for z in (1.0, 1.15, 1.3):
+        b.sphere([0.0, -0.19, z], 0.02, lambda p, n: np.broadcast_to([0.95, 0.85, 0.2], p.shape), 0.006)
+    b.cylinder([0.0, 0.0, 1.66], 0.16, 0.03, np.array([0.08, 0.08, 0.08]), 0.01)  # hat brim
+    b.cylinder([0.0, 0.0, 1.66], 0.1, 0.14, np.array([0.08, 0.08, 0.08]), 0.01)
+    return b.gaussians()
+
+
+def asset_sidecar(g: Gaussians, name: str, kind: str) -> dict:
+    """The sidecar splatfilm's fit writes, for a procedural asset: already in its canonical
+    frame for an object (identity canonical transform)."""
+    lo = g.means.min(0).values.tolist()
+    hi = g.means.max(0).values.tolist()
+    meta = {"asset": name, "kind": kind, "source": {"type": "procedural", "script": "scenes/make_demo_scene.py"},
+            "frame": {"up": [0.0, 0.0, 1.0], "scale_to_metres": 1.0, "bounds_min": lo, "bounds_max": hi},
+            "num_gaussians": len(g)}
+    if kind == "object":
+        meta["canonical_transform"] = {"rotation": np.eye(3).tolist(), "translation": [0.0, 0.0, 0.0], "scale": 1.0}
+    return meta
 
 
 def orbit_cameras(count: int = 24, width: int = 320, height: int = 240, hfov_deg: float = 65.0) -> dict:
@@ -180,8 +224,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     g = build_scene(args.seed)
     save_gaussians(out / "scene.ply", g)
+    (out / "scene.json").write_text(json.dumps(asset_sidecar(g, "scene.ply", "scene"), indent=2) + "\n")
     (out / "transforms.json").write_text(json.dumps(orbit_cameras(), indent=2) + "\n")
-    print(f"wrote {len(g)} Gaussians to {out / 'scene.ply'} and 24 cameras to {out / 'transforms.json'}")
+    hero = build_hero(args.seed + 1)
+    save_gaussians(out / "hero.ply", hero)
+    (out / "hero.json").write_text(json.dumps(asset_sidecar(hero, "hero.ply", "object"), indent=2) + "\n")
+    print(f"wrote {len(g)} Gaussians to {out / 'scene.ply'}, 24 cameras to {out / 'transforms.json'} "
+          f"and a {len(hero)}-Gaussian character to {out / 'hero.ply'}")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,7 @@ from pathlib import Path
 from .errors import SplatfilmError
 
 SCENES_DIR = Path(__file__).resolve().parent.parent / "scenes"
-DEMO_SCENE = SCENES_DIR / "demo" / "scene.ply"
-DEMO_CAMERAS = SCENES_DIR / "demo" / "transforms.json"
+DEMO_FILM = SCENES_DIR / "demo" / "film.yaml"
 
 
 def _rgb(text: str) -> tuple[float, float, float]:
@@ -69,14 +68,13 @@ def _cmd_render_cameras(args: argparse.Namespace) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    from .render_cameras import render_cameras
+    from .film import render_film
 
-    if not DEMO_SCENE.exists():
-        raise SplatfilmError(f"{DEMO_SCENE}: the bundled demo scene is missing (run python scenes/make_demo_scene.py)")
-    t0 = time.perf_counter()
-    out = Path(args.output)
-    paths = render_cameras(DEMO_SCENE, DEMO_CAMERAS, out, _settings(args))
-    print(f"wrote {len(paths)} frame(s) of the bundled scene to {out} in {time.perf_counter() - t0:.1f} s")
+    if not DEMO_FILM.exists():
+        raise SplatfilmError(f"{DEMO_FILM}: the bundled demo film is missing from this checkout")
+    res = render_film(DEMO_FILM, args.output, backend=args.backend, workers=args.workers)
+    print(f"demo film: {res.film_mp4} ({sum(res.rendered.values())} frames rendered, "
+          f"{sum(res.kept.values())} kept, {res.seconds:.0f} s); timeline {res.otio}, contact sheet {res.contact_sheet}")
 
 
 def _cmd_fit(args: argparse.Namespace) -> None:
@@ -99,6 +97,16 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     print(f"wrote {args.output} and {Path(args.output).with_suffix('.json')}: " + ", ".join(parts))
 
 
+def _cmd_render(args: argparse.Namespace) -> None:
+    from .film import render_film
+
+    shots = [s for s in args.shots.split(",") if s] if args.shots else None
+    res = render_film(args.film, args.output, backend=args.backend, shots=shots, workers=args.workers,
+                      ray_address=args.ray, depth=args.depth, alpha=args.alpha)
+    total = sum(res.rendered.values())
+    print(f"rendered {total} frame(s), kept {sum(res.kept.values())} in {res.seconds:.1f} s -> {args.output}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="splatfilm", description="Films from persistent 3D Gaussian scenes.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +125,20 @@ def build_parser() -> argparse.ArgumentParser:
                                              "starts from COLMAP's world, before transforms.json's applied_transform)")
     _add_render_options(p)
     p.set_defaults(func=_cmd_render_cameras)
+
+    p = sub.add_parser("render", help="render a film script: every shot from one world, then the edit",
+                       description="Render FILM.yaml: per shot a PNG sequence and an MP4, the film MP4, an "
+                                   "OpenTimelineIO timeline (.otio, .edl), USD cameras and a contact sheet. "
+                                   "Frames whose inputs did not change since the last run are kept.")
+    p.add_argument("film", help="film script (YAML)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
+    p.add_argument("--shots", help="comma-separated shot names to render (default: all)")
+    p.add_argument("--workers", type=_positive_int, default=1, help="local processes rendering frames (default 1)")
+    p.add_argument("--ray", metavar="ADDRESS", help="render on a Ray cluster ('local' starts one here)")
+    p.add_argument("--depth", action="store_true", help="also write depth as EXR beside each frame")
+    p.add_argument("--alpha", action="store_true", help="also write alpha as EXR beside each frame")
+    p.set_defaults(func=_cmd_render)
 
     p = sub.add_parser("fit", help="fit a persistent Gaussian asset (.ply + sidecar .json) to a capture",
                        description="Fit 3D Gaussians to DATA: a nerfstudio dataset folder (transforms.json), a COLMAP "
@@ -144,9 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_path_commands(sub)
 
-    p = sub.add_parser("demo", help="render the bundled demo scene from its bundled cameras")
+    p = sub.add_parser("demo", help="render the bundled demo film (scenes/demo/film.yaml)",
+                       description="Render the bundled demo film: three shots of one world (a set and a character), "
+                                   "edited into an MP4 with its OpenTimelineIO timeline.")
     p.add_argument("-o", "--output", default="out/demo", help="output folder (default out/demo)")
-    _add_render_options(p)
+    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
+    p.add_argument("--workers", type=_positive_int, default=1, help="local processes rendering frames")
     p.set_defaults(func=_cmd_demo)
     return parser
 

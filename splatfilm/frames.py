@@ -38,9 +38,10 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None
     atomic_write(path, [data])
 
 
-def write_depth(path: str | os.PathLike, depth: np.ndarray) -> None:
-    """Save depth [H,W] or [H,W,1] as 32-bit float, atomically: `.exr` (one channel named Z,
-    ZIP compression, as Nuke and Blender read it) or `.npy`."""
+def write_depth(path: str | os.PathLike, depth: np.ndarray, channel: str = "Z") -> None:
+    """Save depth [H,W] or [H,W,1] (or any one-channel float image, e.g. alpha with channel
+    "A") as 32-bit float, atomically: `.exr` (one channel, named Z for depth as Nuke and
+    Blender read it; ZIP compression) or `.npy`."""
     path = Path(path)
     depth = np.ascontiguousarray(np.asarray(depth, dtype=np.float32).reshape(depth.shape[0], depth.shape[1]))
     if path.suffix == ".npy":
@@ -56,7 +57,7 @@ def write_depth(path: str | os.PathLike, depth: np.ndarray) -> None:
         tmp = temp_path_for(path)
         try:
             header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
-            with OpenEXR.File(header, {"Z": depth}) as f:
+            with OpenEXR.File(header, {channel: depth}) as f:
                 f.write(str(tmp))
             os.replace(tmp, path)
         except BaseException:
@@ -66,12 +67,12 @@ def write_depth(path: str | os.PathLike, depth: np.ndarray) -> None:
         raise SplatfilmError(f"{path}: depth is written as .exr or .npy, not {path.suffix!r}")
 
 
-def read_depth(path: str | os.PathLike) -> np.ndarray:
-    """Read a depth map [H,W] float32 written by `write_depth`."""
+def read_depth(path: str | os.PathLike, channel: str = "Z") -> np.ndarray:
+    """Read a one-channel map [H,W] float32 written by `write_depth`."""
     path = Path(path)
     if path.suffix == ".npy":
         return np.load(path, allow_pickle=False)
     import OpenEXR
 
     with OpenEXR.File(str(path)) as f:
-        return np.asarray(f.channels()["Z"].pixels, dtype=np.float32)
+        return np.asarray(f.channels()[channel].pixels, dtype=np.float32)

@@ -156,9 +156,11 @@ def test_bad_inputs_give_one_line_errors(gsplat_ply, tmp_path, capsys):
     assert not Path(out).exists() or not list(Path(out).glob("*.png"))
 
 
-def test_demo_renders_the_bundled_scene(tmp_path):
+def test_bundled_scene_renders_from_its_cameras(tmp_path):
+    scenes = Path(__file__).resolve().parent.parent / "scenes" / "demo"
     out = tmp_path / "demo"
-    assert main(["demo", "-o", str(out), "--backend", "cpu", "--width", "160"]) == 0
+    assert main(["render-cameras", str(scenes / "scene.ply"), str(scenes / "transforms.json"), "-o", str(out),
+                 "--backend", "cpu", "--width", "160"]) == 0
     frames = sorted(out.glob("*.png"))
     assert len(frames) == 24
     for f in frames[::8]:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

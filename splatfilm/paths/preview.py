@@ -184,13 +184,31 @@ def draw_path_preview(shot: Shot, gaussians: Gaussians | None, out_path: str | o
     _save_png(out_path, img)
 
 
+def tile_images(images: list[np.ndarray], labels: list[str], out_path: str | os.PathLike,
+                columns: int | None = None) -> None:
+    """Tile uint8 images [H,W,3] of one size into a labelled contact sheet PNG (atomic)."""
+    from PIL import Image, ImageDraw
+
+    th, tw = images[0].shape[:2]
+    cols = columns or min(len(images), 4)
+    rows = math.ceil(len(images) / cols)
+    gap, label = 6, 18
+    sheet = Image.new("RGB", (cols * (tw + gap) + gap, rows * (th + label + gap) + gap), _BG)
+    draw = ImageDraw.Draw(sheet)
+    font = _font(12)
+    for k, (im, text) in enumerate(zip(images, labels)):
+        x = gap + (k % cols) * (tw + gap)
+        y = gap + (k // cols) * (th + label + gap)
+        sheet.paste(Image.fromarray(im), (x, y + label))
+        draw.text((x, y + 2), text, fill=_TEXT, font=font)
+    _save_png(out_path, sheet)
+
+
 def render_contact_sheet(shot: Shot, gaussians: Gaussians, out_path: str | os.PathLike, every: int | None = None,
                          thumb_width: int = 240, columns: int | None = None, backend: str = "auto") -> list[int]:
     """Render every `every`-th frame (default: about 12 frames; the last frame always) at
     `thumb_width` pixels wide and tile them, labelled with frame number and focal length, into
     a PNG. Returns the frame numbers shown."""
-    from PIL import Image, ImageDraw
-
     from ..render import render
 
     n = shot.frame_count
@@ -208,16 +226,6 @@ def render_contact_sheet(shot: Shot, gaussians: Gaussians, out_path: str | os.Pa
         viewmats, Ks = cams[start:start + 8].to_tensors(torch.float32)
         out = render(g, viewmats, Ks, thumb_width, th, backend=backend, near_plane=lens.near, far_plane=lens.far)
         images.extend((out.rgb.detach().cpu().clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8))
-    cols = columns or min(len(images), 4)
-    rows = math.ceil(len(images) / cols)
-    gap, label = 6, 18
-    sheet = Image.new("RGB", (cols * (thumb_width + gap) + gap, rows * (th + label + gap) + gap), _BG)
-    draw = ImageDraw.Draw(sheet)
-    font = _font(12)
-    for k, (im, i) in enumerate(zip(images, picks)):
-        x = gap + (k % cols) * (thumb_width + gap)
-        y = gap + (k // cols) * (th + label + gap)
-        sheet.paste(Image.fromarray(im), (x, y + label))
-        draw.text((x, y + 2), f"{shot.first_frame + i}  {focal[k]:.3g} mm", fill=_TEXT, font=font)
-    _save_png(out_path, sheet)
+    labels = [f"{shot.first_frame + i}  {focal[k]:.3g} mm" for k, i in enumerate(picks)]
+    tile_images(images, labels, out_path, columns)
     return [shot.first_frame + i for i in picks]

@@ -107,7 +107,8 @@ def _point(value: Any, at: _At, points: dict[str, np.ndarray]) -> np.ndarray:
             known = f" (known: {', '.join(sorted(points))})" if points else " (the shot defines no `points`)"
             at.fail(f"unknown point name {value!r}{known}")
         if callable(points[value]):
-            at.fail(f"{value!r} moves (an animated asset); only a look_at or follow target may move")
+            # A moving target used where a fixed point is needed: where it is at the first frame.
+            return np.asarray(points[value](np.array([0.0])), dtype=np.float64).reshape(3)
         return points[value].copy()
     return _vec3(value, at)
 
@@ -503,7 +504,8 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
     source: file name for messages; where: the shot's place in that file (e.g. "shots[2]");
     points: named points [3] defined outside the shot (e.g. by a film script), which the
     shot's own `points` extend; a value may instead be a moving target, a function of shot
-    times [T] (seconds) -> points [T,3], usable where a target may move (look_at, follow); defaults: top-level fields the shot inherits unless it sets
+    times [T] (seconds) -> points [T,3]: it moves where a target may move (look_at, follow)
+    and stands for its first-frame position elsewhere; defaults: top-level fields the shot inherits unless it sets
     them (e.g. a film's fps, resolution and lens). Raises SplatfilmError naming the field.
     """
     at = _At(source, where)

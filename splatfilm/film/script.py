@@ -1,0 +1,269 @@
+"""Film scripts (FILM.yaml): a world of placed assets and a list of shots, validated up front.
+
+    title: demo                        # default: the file's stem
+    fps: 24                            # exact: 24, 25, 30, "24000/1001"
+    resolution: [640, 360]
+    first_frame: 1001
+    handles: 0                         # frames at each end of every shot kept out of the cut
+    background: [0, 0, 0]
+    sh_degree: 3                       # default: what the assets store
+    crf: 18                            # H.264 quality
+    lens: 35mm                         # default lens of every shot (shot syntax)
+    points: {table: [0, 0, 0.75]}      # named points for shots
+    effects:
+      motion_blur: {shutter_deg: 180, samples: 5}
+      depth_of_field: true             # from each shot's lens f_stop and focus_distance
+    assets:
+      set: {file: set.ply}             # paths relative to the script
+      hero:
+        file: hero.ply
+        canonical: true                # default: when the sidecar has a canonical transform
+        position: [1, -0.5, 0]         # where the canonical frame goes in the world (Z up, m)
+        yaw: 30                        # degrees about +z
+        scale: 1.0
+        look_height: 1.5               # shots that name `hero` aim this high above its base
+        animation: {keyframes: [{time: 0, position: [..], yaw: 0, scale: 1}, ...]}
+        # or walk: {points: [[..], [..]], speed: 0.8, start: 0}
+    shots:
+      - name: sh010
+        time: 0                        # world time of the first frame (default: after the last shot)
+        assets: [set, hero]            # visible ones (default: all); or hide: [hero]
+        handles: 8
+        duration: 3                    # ... and the rest of a shot (see paths.shot_yaml), where any
+        move: {type: dolly, ...}       # point may name an asset (a moving target if it moves)
+
+Errors name the file, the field path and the problem: `film.yaml: assets.hero.yaw: ...`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ..errors import SplatfilmError
+from ..paths.shot import Shot
+from ..paths.shot_yaml import parse_shot
+from ..paths.timing import FIRST_FRAME, parse_fps
+from ..world import Asset, KeyedMotion, PathWalk, Similarity, World, load_asset, yaw_rotation
+from ..yamlfields import At, integer, mapping, number, show, vec3
+
+_TOP = {"title", "fps", "resolution", "first_frame", "handles", "background", "sh_degree", "crf", "lens", "points",
+        "effects", "assets", "shots"}
+_ASSET = {"file", "canonical", "position", "yaw", "scale", "look_height", "animation", "walk"}
+_SHOT_FILM = {"time", "assets", "hide", "handles"}
+_EFFECTS = {"motion_blur", "depth_of_field"}
+
+
+@dataclass
+class FilmShot:
+    """A shot of the film: its camera path (`shot`, all rendered frames), when it happens in
+    the world (`world_start` seconds), which assets it sees, and its handles."""
+
+    shot: Shot
+    world_start: float
+    visible: list[str]
+    handles: int
+
+    @property
+    def name(self) -> str:
+        return self.shot.name
+
+
+@dataclass
+class Film:
+    """A parsed, validated film script."""
+
+    path: Path
+    title: str
+    fps: Fraction
+    width: int
+    height: int
+    first_frame: int
+    background: tuple[float, float, float]
+    sh_degree: int | None
+    crf: int
+    world: World
+    shots: list[FilmShot]
+    motion_blur: dict | None = None
+    depth_of_field: bool = False
+    raw: dict = field(default_factory=dict)
+
+
+def _rgb(value: Any, at: At) -> tuple[float, float, float]:
+    v = vec3(value, at)
+    if not np.all((v >= 0) & (v <= 1)):
+        at.fail(f"colour values must be in [0, 1], got {show(value)}")
+    return tuple(float(x) for x in v)  # type: ignore[return-value]
+
+
+def _motion(data: dict, at: At, base: Similarity) -> KeyedMotion | PathWalk | None:
+    if "animation" in data and "walk" in data:
+        at.fail("give `animation` or `walk`, not both")
+    if "animation" in data:
+        a_at = at["animation"]
+        anim = mapping(data["animation"], a_at, {"keyframes"})
+        keys = anim.get("keyframes")
+        if not isinstance(keys, list) or not keys:
+            a_at["keyframes"].fail("expected a non-empty list of {time, position, yaw, scale}")
+        times, pos, yaws, scales = [], [], [], []
+        base_yaw = float(np.degrees(np.arctan2(base.rotation[1, 0], base.rotation[0, 0])))
+        for i, raw in enumerate(keys):
+            k_at = a_at["keyframes"][i]
+            k = mapping(raw, k_at, {"time", "position", "yaw", "scale"})
+            if "time" not in k:
+                k_at.fail("missing `time` (seconds of world time)")
+            t = number(k["time"], k_at["time"])
+            if times and not t > times[-1]:
+                k_at["time"].fail(f"is not after keyframes[{i - 1}] ({times[-1]:g} s)")
+            times.append(t)
+            pos.append(vec3(k["position"], k_at["position"]) if "position" in k else (pos[-1] if pos else base.translation))
+            yaws.append(number(k["yaw"], k_at["yaw"]) if "yaw" in k else (yaws[-1] if yaws else base_yaw))
+            scales.append(number(k["scale"], k_at["scale"], "positive") if "scale" in k else (scales[-1] if scales else base.scale))
+        return KeyedMotion(np.array(times), np.array(pos), np.array(yaws), np.array(scales))
+    if "walk" in data:
+        w_at = at["walk"]
+        w = mapping(data["walk"], w_at, {"points", "speed", "start"})
+        pts = w.get("points")
+        if not isinstance(pts, list) or len(pts) < 2:
+            w_at["points"].fail("expected at least two points [x, y, z]")
+        points = np.array([vec3(p, w_at["points"][i]) for i, p in enumerate(pts)])
+        if np.linalg.norm(np.diff(points, axis=0), axis=1).min() < 1e-6:
+            w_at["points"].fail("two consecutive points coincide")
+        speed = number(w.get("speed", 1.0), w_at["speed"], "positive")
+        return PathWalk(points, speed, number(w.get("start", 0.0), w_at["start"]), base.scale)
+    return None
+
+
+def _assets(value: Any, at: At, folder: Path) -> World:
+    if not isinstance(value, dict) or not value:
+        at.fail("expected a mapping of asset names to {file, ...} (at least one asset)")
+    assets: dict[str, Asset] = {}
+    for name, raw in value.items():
+        a_at = at[str(name)]
+        data = mapping(raw, a_at, _ASSET)
+        if "file" not in data or not isinstance(data["file"], str):
+            a_at["file"].fail("missing: the asset's .ply or .splat, relative to the script")
+        path = (folder / data["file"]).resolve()
+        if not path.exists():
+            a_at["file"].fail(f"{path}: no such file")
+        pos = vec3(data["position"], a_at["position"]) if "position" in data else np.zeros(3)
+        yaw = number(data.get("yaw", 0.0), a_at["yaw"])
+        scale = number(data.get("scale", 1.0), a_at["scale"], "positive")
+        placement = Similarity(yaw_rotation(yaw), pos, scale)
+        motion = _motion(data, a_at, placement)
+        canonical = data.get("canonical")
+        if canonical is not None and not isinstance(canonical, bool):
+            a_at["canonical"].fail(f"expected true or false, got {show(canonical)}")
+        look = number(data["look_height"], a_at["look_height"]) if "look_height" in data else None
+        try:
+            assets[str(name)] = load_asset(str(name), path, placement, motion, canonical, look)
+        except SplatfilmError as e:
+            a_at.fail(str(e))
+    return World(assets)
+
+
+def parse_film(path: str | Path) -> Film:
+    """Read and validate a film script; loads its assets. Raises SplatfilmError naming the
+    file, the field path and the problem."""
+    path = Path(path)
+    source = str(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SplatfilmError(f"{path}: no such file") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SplatfilmError(f"{path}: invalid YAML{where}: {getattr(e, 'problem', e)}") from None
+    at = At(source)
+    data = mapping(data, at, _TOP)
+    title = data.get("title", path.stem)
+    try:
+        fps = parse_fps(data.get("fps", 24))
+    except SplatfilmError as e:
+        at["fps"].fail(str(e))
+    res = data.get("resolution", [640, 360])
+    if not isinstance(res, list) or len(res) != 2:
+        at["resolution"].fail(f"expected [width, height], got {show(res)}")
+    width, height = (integer(v, at["resolution"][i], 1) for i, v in enumerate(res))
+    first = integer(data.get("first_frame", FIRST_FRAME), at["first_frame"], 0)
+    handles_default = integer(data.get("handles", 0), at["handles"], 0)
+    background = _rgb(data.get("background", [0, 0, 0]), at["background"])
+    sh_degree = integer(data["sh_degree"], at["sh_degree"], 0) if data.get("sh_degree") is not None else None
+    crf = integer(data.get("crf", 18), at["crf"], 0)
+    effects = mapping(data.get("effects", {}) or {}, at["effects"], _EFFECTS)
+    blur = None
+    if effects.get("motion_blur"):
+        mb = mapping(effects["motion_blur"], at["effects"]["motion_blur"], {"shutter_deg", "samples"})
+        blur = {"shutter_deg": number(mb.get("shutter_deg", 180), at["effects"]["motion_blur"]["shutter_deg"], "positive"),
+                "samples": integer(mb.get("samples", 5), at["effects"]["motion_blur"]["samples"], 2)}
+    dof = effects.get("depth_of_field", False)
+    if not isinstance(dof, bool):
+        at["effects"]["depth_of_field"].fail(f"expected true or false, got {show(dof)}")
+
+    if "assets" not in data:
+        at.fail("missing `assets` (what the world is made of)")
+    world = _assets(data["assets"], at["assets"], path.parent)
+
+    points = {}
+    if data.get("points") is not None:
+        p = mapping(data["points"], at["points"], set(data["points"]))
+        points = {str(k): vec3(v, at["points"][str(k)]) for k, v in p.items()}
+    clash = set(points) & set(world.assets)
+    if clash:
+        at["points"][sorted(clash)[0]].fail("has the name of an asset; asset names already are points")
+
+    raw_shots = data.get("shots")
+    if not isinstance(raw_shots, list) or not raw_shots:
+        at["shots"].fail("expected a non-empty list of shots")
+    defaults = {"fps": data.get("fps", 24), "resolution": [width, height], "first_frame": first}
+    if "lens" in data:
+        defaults["lens"] = data["lens"]
+    shots: list[FilmShot] = []
+    names: set[str] = set()
+    clock = 0.0
+    for i, raw in enumerate(raw_shots):
+        s_at = at["shots"][i]
+        if not isinstance(raw, dict):
+            s_at.fail(f"a shot is a mapping of fields, got {show(raw)}")
+        film_fields = {k: raw[k] for k in _SHOT_FILM if k in raw}
+        shot_fields = {k: v for k, v in raw.items() if k not in _SHOT_FILM}
+        start = number(film_fields["time"], s_at["time"], "nonneg") if "time" in film_fields else clock
+        # Assets are points for the shot: a still one is its aim point, a moving one a moving target.
+        shot_points = dict(points)
+        for name, asset in world.assets.items():
+            shot_points[name] = world.target_function(name, start) if asset.motion is not None else asset.target(start)
+        shot = parse_shot(shot_fields, source, f"shots[{i}]", points=shot_points, defaults=defaults,
+                          default_name=f"sh{(i + 1) * 10:03d}")
+        if shot.name in names:
+            s_at["name"].fail(f"another shot is already called {shot.name!r}")
+        names.add(shot.name)
+        if (shot.lens.width, shot.lens.height) != (width, height):
+            s_at["resolution"].fail(f"shots of one film share its resolution {width}x{height} (one edit, one MP4)")
+        if shot.fps != fps:
+            s_at["fps"].fail(f"shots of one film share its rate ({fps} fps)")
+        if "assets" in film_fields and "hide" in film_fields:
+            s_at.fail("give `assets` (what is seen) or `hide`, not both")
+        visible = list(world.assets)
+        for key in ("assets", "hide"):
+            if key in film_fields:
+                listed = film_fields[key]
+                if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
+                    s_at[key].fail(f"expected a list of asset names, got {show(listed)}")
+                for j, n in enumerate(listed):
+                    if n not in world.assets:
+                        s_at[key][j].fail(f"unknown asset {n!r} (known: {', '.join(world.assets)})")
+                visible = [n for n in world.assets if (n in listed) == (key == "assets")]
+        handles = integer(film_fields.get("handles", handles_default), s_at["handles"], 0)
+        if shot.frame_count - 2 * handles < 1:
+            s_at["handles"].fail(f"{handles} handles at each end leave no frames of the {shot.frame_count} to cut")
+        shots.append(FilmShot(shot, start, visible, handles))
+        clock = start + float(shot.duration)
+    return Film(path=path, title=str(title), fps=fps, width=width, height=height, first_frame=first,
+                background=background, sh_degree=sh_degree, crf=crf, world=world, shots=shots,
+                motion_blur=blur, depth_of_field=dof, raw=data)
