@@ -205,3 +205,17 @@ def test_depth_of_field_blurs_out_of_focus_and_keeps_energy(film_dir):
     assert grad(near_focus) < grad(on_hero) <= grad(sharp) * 1.001
     for im in (near_focus, on_hero):  # energy preserving: the picture keeps its brightness
         assert abs(im.mean() - sharp.mean()) < 0.03
+
+
+def test_ray_renders_the_same_frames(film_dir):
+    ray = pytest.importorskip("ray")
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        a = render_film(film_dir / "film.yaml", film_dir / "a", backend="cpu", progress=False, log=lambda *_: None)
+        b = render_film(film_dir / "film.yaml", film_dir / "b", backend="cpu", ray_address="local", progress=False,
+                        log=lambda *_: None)
+    finally:
+        ray.shutdown()
+    assert b.rendered == a.rendered == {"sh010": 6, "sh020": 5}
+    for p in sorted((film_dir / "a").glob("sh0*/*.png")):
+        assert p.read_bytes() == (film_dir / "b" / p.relative_to(film_dir / "a")).read_bytes()
