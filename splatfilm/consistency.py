@@ -28,7 +28,9 @@ class Warp:
 
 
 def _t(x, dtype=torch.float64) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x), dtype=dtype)
+    if torch.is_tensor(x):
+        return x.detach().to(device="cpu", dtype=dtype)
+    return torch.tensor(np.array(x), dtype=dtype)
 
 
 def _bilinear(image: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
