@@ -1,0 +1,109 @@
+"""Fit quality and speed on the bundled capture: PSNR/SSIM on held-out views and on the held-out
+camera path (a shot the fit never saw), wall time, time per step, Gaussian count.
+
+    python benchmarks/fit.py                                  # scenes/set, 3000 steps, cpu
+    python benchmarks/fit.py --steps 30000 --backend gsplat   # on a GPU; also times a bare loop
+
+On a GPU it also runs a bare gsplat training loop (gsplat.rasterization + Adam + L1/SSIM +
+DefaultStrategy, as gsplat's examples/simple_trainer.py does it, without splatfilm) on the
+same images for the same number of steps, and prints the ratio of time per step (target:
+splatfilm within 1.1x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from splatfilm.fit import FitConfig, load_capture, run_fit  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bare_gsplat_seconds_per_step(data: Path, steps: int) -> float:
+    """A minimal gsplat training loop on the same capture (CUDA only)."""
+    from gsplat import rasterization
+    from gsplat.strategy import DefaultStrategy
+
+    from splatfilm.fit.init import gaussians_from_points, random_points_in_frustums
+    from splatfilm.metrics import ssim
+
+    import numpy as np
+
+    cap = load_capture(data, Path(tempfile.mkdtemp()))
+    rng = np.random.default_rng(0)
+    pts = cap.points if cap.points is not None else random_points_in_frustums(cap.cameras, 50_000, rng)
+    g = gaussians_from_points(pts, cap.point_colors, 3)
+    dev = torch.device("cuda")
+    params = torch.nn.ParameterDict({k: torch.nn.Parameter(getattr(g, k).to(dev)) for k in
+                                     ("means", "quats", "scales", "opacities", "sh0", "shN")})
+    lrs = {"means": 1.6e-4, "quats": 1e-3, "scales": 5e-3, "opacities": 5e-2, "sh0": 2.5e-3, "shN": 2.5e-3 / 20}
+    opts = {k: torch.optim.Adam([{"params": params[k], "lr": lr, "name": k}], eps=1e-15) for k, lr in lrs.items()}
+    strategy = DefaultStrategy(verbose=False)
+    state = strategy.initialize_state(scene_scale=1.0)
+    images = [torch.from_numpy(im).to(dev).float() / 255 for im in cap.images]
+    cams = [cap.cameras[i].to_tensors(device=dev) for i in range(len(cap))]
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for step in range(steps):
+        i = step % len(images)
+        vm, K = cams[i]
+        colors = torch.cat([params["sh0"], params["shN"]], 1)
+        out, _, info = rasterization(params["means"], params["quats"], torch.exp(params["scales"]),
+                                     torch.sigmoid(params["opacities"]), colors, vm, K,
+                                     images[i].shape[1], images[i].shape[0], sh_degree=min(step // 1000, 3),
+                                     packed=False)
+        loss = 0.8 * (out[0] - images[i]).abs().mean() + 0.2 * (1 - ssim(out[0], images[i]))
+        strategy.step_pre_backward(params, opts, state, step, info)
+        loss.backward()
+        for o in opts.values():
+            o.step()
+            o.zero_grad(set_to_none=True)
+        strategy.step_post_backward(params, opts, state, step, info, packed=False)
+    torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(ROOT / "scenes" / "set"))
+    parser.add_argument("--heldout", default=None, help="held-out camera path capture (default DATA/heldout)")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--backend", default="cpu")
+    parser.add_argument("--max-size", type=int, default=None)
+    parser.add_argument("--out", default=None, help="where to keep the fitted PLY (default: a temp folder)")
+    args = parser.parse_args()
+
+    data = Path(args.data)
+    heldout = Path(args.heldout) if args.heldout else data / "heldout"
+    out_dir = Path(args.out) if args.out else Path(tempfile.mkdtemp())
+    cfg = FitConfig(steps=args.steps, backend=args.backend, checkpoint_every=0)
+    t0 = time.perf_counter()
+    sidecar = run_fit(data, out_dir / "fit.ply", cfg, max_size=args.max_size,
+                      eval_data=heldout if (heldout / "transforms.json").exists() else None)
+    wall = time.perf_counter() - t0
+    m = sidecar["metrics"]
+    print(f"data {data}, {args.steps} steps, backend {args.backend}")
+    print("| held-out views PSNR | SSIM | held-out path PSNR | SSIM | Gaussians | fit s | s/step | wall s |")
+    print("|---|---|---|---|---|---|---|---|")
+    path = m.get("eval_data", {})
+    print(f"| {m['test']['psnr']:.2f} | {m['test']['ssim']:.4f} | {path.get('psnr', float('nan')):.2f} | "
+          f"{path.get('ssim', float('nan')):.4f} | {sidecar['num_gaussians']} | {sidecar['timing']['seconds']:.0f} | "
+          f"{sidecar['timing']['seconds_per_step']:.3f} | {wall:.0f} |")
+    if args.backend == "gsplat" and torch.cuda.is_available():
+        bare = bare_gsplat_seconds_per_step(data, min(args.steps, 3000))
+        ours = sidecar["timing"]["seconds_per_step"]
+        print(f"bare gsplat loop: {bare:.4f} s/step; splatfilm fit: {ours:.4f} s/step; ratio {ours / bare:.2f}x")
+    print(json.dumps({"metrics": m, "num_gaussians": sidecar["num_gaussians"], "timing": sidecar["timing"]}))
+
+
+if __name__ == "__main__":
+    main()
