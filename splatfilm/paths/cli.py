@@ -19,15 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = 0
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+from ..cli import _positive_int
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
