@@ -96,16 +96,34 @@ def _row_span(mx, dy, ca, cb, cc, sigma_max, px0, px1):
     return max(px0, int(math.floor(lo)) - 1), min(px1, int(math.ceil(hi)) + 2)
 
 
+@njit(cache=True)
+def _tile_rect(t, tiles_x, tile_size, width, height):
+    """Pixel rectangle [x0, x1) x [y0, y1) of tile t (row-major), clipped to the image."""
+    x0 = (t % tiles_x) * tile_size
+    y0 = (t // tiles_x) * tile_size
+    return x0, y0, min(x0 + tile_size, width), min(y0 + tile_size, height)
+
+
+@njit(cache=True)
+def _splat(means2d, conics, opacities, radii, g, tx0, tx1, ty0, ty1):
+    """Gaussian g as the kernels use it: mean, conic, opacity, the pixel box it can touch in
+    this tile, and the largest sigma at which it still reaches alpha 1/255 (< 0: never)."""
+    mx = float(means2d[g, 0])
+    my = float(means2d[g, 1])
+    op = float(opacities[g])
+    bx0, bx1 = _pixel_range(mx, float(radii[g, 0]), tx0, tx1)
+    py0, py1 = _pixel_range(my, float(radii[g, 1]), ty0, ty1)
+    sigma_max = math.log(op / _ALPHA_MIN) if op >= _ALPHA_MIN else -1.0
+    return mx, my, float(conics[g, 0]), float(conics[g, 1]), float(conics[g, 2]), op, bx0, bx1, py0, py1, sigma_max
+
+
 @njit(parallel=True, cache=True)
 def _forward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, flat_ids, width, height, tile_size, tiles_x,
                     out_feats, out_T, out_last):
     n_tiles = tile_offsets.shape[0] - 1
     K = feats.shape[1]
     for t in prange(n_tiles):
-        tx0 = (t % tiles_x) * tile_size
-        ty0 = (t // tiles_x) * tile_size
-        tx1 = min(tx0 + tile_size, width)
-        ty1 = min(ty0 + tile_size, height)
+        tx0, ty0, tx1, ty1 = _tile_rect(t, tiles_x, tile_size, width, height)
         tw = tx1 - tx0
         n_pix = tw * (ty1 - ty0)
         T = np.ones(n_pix)
@@ -114,18 +132,11 @@ def _forward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, flat
         done = np.zeros(n_pix, dtype=np.bool_)
         n_done = 0
         for k in range(tile_offsets[t], tile_offsets[t + 1]):
-            g = flat_ids[k]
-            mx = float(means2d[g, 0])
-            my = float(means2d[g, 1])
-            ca = float(conics[g, 0])
-            cb = float(conics[g, 1])
-            cc = float(conics[g, 2])
-            op = float(opacities[g])
-            if op < _ALPHA_MIN:
+            mx, my, ca, cb, cc, op, bx0, bx1, py0, py1, sigma_max = _splat(
+                means2d, conics, opacities, radii, flat_ids[k], tx0, tx1, ty0, ty1)
+            if sigma_max < 0.0:
                 continue
-            sigma_max = math.log(op / _ALPHA_MIN)
-            bx0, bx1 = _pixel_range(mx, float(radii[g, 0]), tx0, tx1)
-            py0, py1 = _pixel_range(my, float(radii[g, 1]), ty0, ty1)
+            g = flat_ids[k]
             for py in range(py0, py1):
                 dy = my - (py + 0.5)
                 row = (py - ty0) * tw - tx0
@@ -173,10 +184,7 @@ def _backward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, fla
         end = tile_offsets[t + 1]
         if end == start:
             continue
-        tx0 = (t % tiles_x) * tile_size
-        ty0 = (t // tiles_x) * tile_size
-        tx1 = min(tx0 + tile_size, width)
-        ty1 = min(ty0 + tile_size, height)
+        tx0, ty0, tx1, ty1 = _tile_rect(t, tiles_x, tile_size, width, height)
         tw = tx1 - tx0
         n_pix = tw * (ty1 - ty0)
         T = np.empty(n_pix)
@@ -197,15 +205,8 @@ def _backward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, fla
                     gF[li, ch] = g_feats[py, px, ch]
         for k in range(max_last, start - 1, -1):
             g = flat_ids[k]
-            mx = float(means2d[g, 0])
-            my = float(means2d[g, 1])
-            ca = float(conics[g, 0])
-            cb = float(conics[g, 1])
-            cc = float(conics[g, 2])
-            op = float(opacities[g])
-            bx0, bx1 = _pixel_range(mx, float(radii[g, 0]), tx0, tx1)
-            py0, py1 = _pixel_range(my, float(radii[g, 1]), ty0, ty1)
-            sigma_max = math.log(op / _ALPHA_MIN) if op >= _ALPHA_MIN else -1.0
+            mx, my, ca, cb, cc, op, bx0, bx1, py0, py1, sigma_max = _splat(
+                means2d, conics, opacities, radii, g, tx0, tx1, ty0, ty1)
             d_mx = 0.0
             d_my = 0.0
             d_a = 0.0
