@@ -219,3 +219,19 @@ def test_ray_renders_the_same_frames(film_dir):
     assert b.rendered == a.rendered == {"sh010": 6, "sh020": 5}
     for p in sorted((film_dir / "a").glob("sh0*/*.png")):
         assert p.read_bytes() == (film_dir / "b" / p.relative_to(film_dir / "a")).read_bytes()
+
+
+def test_edits_hold_in_every_shot_and_rerender(film_dir):
+    out = film_dir / "out"
+    render_film(film_dir / "film.yaml", out, backend="cpu", progress=False, log=lambda *_: None)
+    before = (film_dir / "hero.ply").read_bytes()
+    # Remove the hero's top half (asset frame, z above 0.3 m): the wall shows where it was.
+    _edit(film_dir, lambda d: d["assets"]["hero"].update(edits=[{"op": "delete", "box": {"min": [-1, -1, 0.3],
+                                                                                       "max": [1, 1, 2]}}]))
+    film = parse_film(film_dir / "film.yaml")
+    rgb, _, _ = render_frame(film, film.shots[0], 0, "cpu")
+    assert rgb[18, 32, 0] > 0.6 and rgb[18, 32, 2] < 0.3
+    assert 0 < len(film.world.assets["hero"].gaussians) < 300
+    assert (film_dir / "hero.ply").read_bytes() == before  # the captured asset is never rewritten
+    res = render_film(film_dir / "film.yaml", out, backend="cpu", progress=False, log=lambda *_: None)
+    assert res.rendered == {"sh010": 6, "sh020": 0}  # sh020 hides the hero anyway

@@ -22,6 +22,7 @@
         yaw: 30                        # degrees about +z
         scale: 1.0
         look_height: 1.5               # shots that name `hero` aim this high above its base
+        edits: [{op: delete, sphere: {center: [..], radius: 0.3}}]   # applied at load (splatfilm.edits)
         animation: {keyframes: [{time: 0, position: [..], yaw: 0, scale: 1}, ...]}
         # or walk: {points: [[..], [..]], speed: 0.8, start: 0}
     shots:
@@ -37,6 +38,7 @@ Errors name the file, the field path and the problem: `film.yaml: assets.hero.ya
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -45,6 +47,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ..edits import apply_edits, parse_edits
 from ..errors import SplatfilmError
 from ..paths.shot import Shot
 from ..paths.shot_yaml import parse_shot
@@ -54,7 +57,7 @@ from ..yamlfields import At, integer, mapping, number, show, vec3
 
 _TOP = {"title", "fps", "resolution", "first_frame", "handles", "background", "sh_degree", "crf", "lens", "points",
         "effects", "assets", "shots"}
-_ASSET = {"file", "canonical", "position", "yaw", "scale", "look_height", "animation", "walk"}
+_ASSET = {"file", "canonical", "position", "yaw", "scale", "look_height", "animation", "walk", "edits"}
 _SHOT_FILM = {"time", "assets", "hide", "handles"}
 _EFFECTS = {"motion_blur", "depth_of_field"}
 
@@ -160,10 +163,21 @@ def _assets(value: Any, at: At, folder: Path) -> World:
         if canonical is not None and not isinstance(canonical, bool):
             a_at["canonical"].fail(f"expected true or false, got {show(canonical)}")
         look = number(data["look_height"], a_at["look_height"]) if "look_height" in data else None
+        edits = parse_edits(data["edits"], a_at["edits"]) if "edits" in data else []
         try:
-            assets[str(name)] = load_asset(str(name), path, placement, motion, canonical, look)
+            asset = load_asset(str(name), path, placement, motion, canonical, look)
         except SplatfilmError as e:
             a_at.fail(str(e))
+        if edits:
+            # Non-destructive: the file stays as captured; every shot sees the edited asset. A
+            # world-frame selection is taken where the asset stands at time 0, then moves with it.
+            to_world = (motion.at(0.0) if motion is not None else placement) @ asset.local
+            try:
+                asset.gaussians = apply_edits(asset.gaussians, edits, to_world)
+            except SplatfilmError as e:
+                a_at["edits"].fail(str(e))
+            asset.digest = hashlib.sha256((asset.digest + repr(edits)).encode()).hexdigest()
+        assets[str(name)] = asset
     return World(assets)
 
 

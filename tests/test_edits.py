@@ -1,0 +1,307 @@
+"""Non-destructive edits: selections (box, sphere, ellipsoid; asset or world frame; invert),
+operations (delete, keep, recolour, opacity) with exact numbers on a few Gaussians, the
+YAML field paths, the `splatfilm edit` round trip, and world-frame edits on a moving asset."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from splatfilm.cli import main
+from splatfilm.edits import Box, ColourAdjust, Edit, Ellipsoid, Selection, Sphere, apply_edits, parse_edits
+from splatfilm.errors import SplatfilmError
+from splatfilm.gaussians import Gaussians
+from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
+from splatfilm.sh import C0, eval_sh
+from splatfilm.world import Asset, KeyedMotion, Similarity, World, yaw_rotation
+from splatfilm.yamlfields import At
+
+
+def row(n: int = 5, sh_degree: int = 1) -> Gaussians:
+    """n Gaussians on the x axis at x = 0, 1, ..., n-1 (float64), colours (0.2, 0.4, 0.6) +
+    0.1 * i, opacity 0.5, higher SH bands 0.01 * (index + 1)."""
+    f64 = torch.float64
+    means = torch.zeros(n, 3, dtype=f64)
+    means[:, 0] = torch.arange(n, dtype=f64)
+    colors = torch.tensor([0.2, 0.4, 0.6], dtype=f64) + 0.1 * torch.arange(n, dtype=f64)[:, None]
+    k = (sh_degree + 1) ** 2
+    sh = torch.zeros(n, k, 3, dtype=f64)
+    sh[:, 0] = (colors - 0.5) / C0
+    sh[:, 1:] = 0.01 * torch.arange(1, (k - 1) * 3 + 1, dtype=f64).reshape(k - 1, 3)
+    return Gaussians.from_activated(means, torch.tensor([[1.0, 0, 0, 0]], dtype=f64).expand(n, 4).clone(),
+                                    torch.full((n, 3), 0.1, dtype=f64), torch.full((n,), 0.5, dtype=f64), sh=sh)
+
+
+def xs(g: Gaussians) -> list[float]:
+    return g.means[:, 0].tolist()
+
+
+def edit(op: str, shape=None, frame="asset", invert=False, **kw) -> Edit:
+    return Edit(op, Selection(shape, frame, invert), label=f"test {op}", **kw)
+
+
+# ---- selections ---------------------------------------------------------------------------
+
+
+def test_box_by_corners_and_by_centre_size_yaw():
+    g = row()
+    kept = apply_edits(g, [edit("keep", Box((1.5, 0, 0), (1.2, 1, 1)))])  # x in [0.9, 2.1]
+    assert xs(kept) == [1.0, 2.0]
+    # A thin box along the x axis turned 90 degrees lies along y: it holds only x = 0.
+    thin = Box((0, 0, 0), (10, 0.2, 0.2), yaw_deg=90)
+    assert xs(apply_edits(g, [edit("keep", thin)])) == [0.0]
+    # Turned 45 degrees it holds points on the diagonal, not on the x axis.
+    diag = Box((1.0, 1.0, 0.0), (3.0, 0.2, 0.2), yaw_deg=45)
+    assert diag.contains(np.array([[0.5, 0.5, 0], [1.0, 0, 0], [2, 2, 0]])).tolist() == [True, False, True]
+    # Parsed from corners: the same box.
+    (e,) = parse_edits([{"op": "keep", "box": {"min": [0.9, -0.5, -0.5], "max": [2.1, 0.5, 0.5]}}], At("e.yaml"))
+    assert e.selection.shape.centre == pytest.approx((1.5, 0, 0)) and e.selection.shape.size == pytest.approx((1.2, 1, 1))
+    assert xs(apply_edits(g, [e])) == [1.0, 2.0]
+
+
+def test_sphere_and_ellipsoid():
+    g = row()
+    assert xs(apply_edits(g, [edit("delete", Sphere((2, 0, 0), 1.0))])) == [0.0, 4.0]  # boundary included
+    # Long axis along y: only x = 2 inside; turned 90 degrees about z, the long axis is x.
+    e = Ellipsoid((2, 0, 0), (0.5, 3.0, 0.5))
+    assert xs(apply_edits(g, [edit("keep", e)])) == [2.0]
+    (parsed,) = parse_edits([{"op": "keep", "ellipsoid": {"centre": [2, 0, 0], "radii": [0.5, 1.5, 0.5],
+                                                          "rotation": [0, 0, 90]}}], At("e.yaml"))
+    assert xs(apply_edits(g, [parsed])) == [1.0, 2.0, 3.0]
+    # Rotation order x, then y, then z (fixed axes): +x -> (y 90) -> -z -> (z 90) -> -z.
+    tilted = Ellipsoid((0, 0, 0), (2.0, 0.1, 0.1),
+                       tuple(map(tuple, _rot([0, 90, 90]))))
+    assert tilted.contains(np.array([[0, 0, -1.5], [1.5, 0, 0], [0, 1.5, 0]])).tolist() == [True, False, False]
+
+
+def _rot(deg):
+    from splatfilm.edits import _rotation_xyz
+
+    return _rotation_xyz(np.array(deg, dtype=float))
+
+
+def test_invert():
+    g = row()
+    assert xs(apply_edits(g, [edit("delete", Sphere((0, 0, 0), 1.5), invert=True)])) == [0.0, 1.0]
+    assert xs(apply_edits(g, [edit("keep", Sphere((0, 0, 0), 1.5), invert=True)])) == [2.0, 3.0, 4.0]
+
+
+def test_world_frame_selection():
+    """Asset placed by x -> 2 Rz(90) x + (10, 0, 0): asset x = 3 lands at world (10, 6, 0)."""
+    g = row()
+    place = Similarity(yaw_rotation(90.0), [10.0, 0.0, 0.0], 2.0)
+    e = edit("delete", Sphere((10, 6, 0), 0.5), frame="world")
+    assert xs(apply_edits(g, [e], place)) == [0.0, 1.0, 2.0, 4.0]
+    # The same shape in the asset frame is somewhere else entirely: nothing selected.
+    assert xs(apply_edits(g, [edit("delete", Box((10, 6, 0), (1, 1, 1)))], place)) == xs(g)
+    with pytest.raises(SplatfilmError, match="test delete: frame: world needs the asset's placement"):
+        apply_edits(g, [e], None)
+
+
+# ---- operations ---------------------------------------------------------------------------
+
+
+def test_delete_keep_and_opacity_exact():
+    g = row()
+    out = apply_edits(g, [edit("opacity", Box((3.5, 0, 0), (1.2, 1, 1)), opacity_factor=0.5)])
+    torch.testing.assert_close(out.activated_opacities, torch.tensor([0.5, 0.5, 0.5, 0.25, 0.25], dtype=torch.float64))
+    # Scaling past 1 clamps just below it; 0 makes the Gaussian (almost exactly) invisible.
+    out = apply_edits(g, [edit("opacity", None, opacity_factor=3.0)])
+    assert torch.all(out.activated_opacities > 0.999) and torch.all(out.activated_opacities < 1)
+    out = apply_edits(g, [edit("opacity", Sphere((0, 0, 0), 0.1), opacity_factor=0.0)])
+    assert float(out.activated_opacities[0]) < 1e-5 and torch.isfinite(out.opacities).all()
+    # In order: delete x = 4, then keep x <= 1.5 of the rest.
+    out = apply_edits(g, [edit("delete", Sphere((4, 0, 0), 0.1)), edit("keep", Box((0, 0, 0), (3, 1, 1)))])
+    assert xs(out) == [0.0, 1.0]
+    torch.testing.assert_close(out.sh, g.sh[:2])
+
+
+def test_recolour_exact_and_view_dependent():
+    g = row(sh_degree=2)
+    adj = ColourAdjust(tint=(1.0, 0.5, 2.0), exposure=1.0, brightness=0.05, saturation=0.5)
+    out = apply_edits(g, [edit("recolour", Sphere((1, 0, 0), 0.1), colour=adj)])
+    # Only x = 1 changed. Its colour (0.3, 0.5, 0.7) goes halfway to its luma
+    # 0.2126*0.3 + 0.7152*0.5 + 0.0722*0.7 = 0.47170, then times k = tint * 2 = (2, 1, 4), plus 0.05.
+    luma = 0.2126 * 0.3 + 0.7152 * 0.5 + 0.0722 * 0.7
+    expected = (0.5 * np.array([0.3, 0.5, 0.7]) + 0.5 * luma) * [2, 1, 4] + 0.05
+    np.testing.assert_allclose(out.base_colors[1].numpy(), expected, atol=1e-12)
+    others = [0, 2, 3, 4]
+    torch.testing.assert_close(out.sh[others], g.sh[others])
+    # View-dependent colour follows: rgb'(d) = k (M rgb(d)) + b in every direction.
+    dirs = torch.nn.functional.normalize(torch.randn(7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1)),
+                                         dim=1)
+    before = eval_sh(2, g.sh[1:2].expand(7, -1, -1), dirs) - 0.5
+    after = eval_sh(2, out.sh[1:2].expand(7, -1, -1), dirs) - 0.5
+    M = torch.tensor(adj.saturation_matrix())
+    k = torch.tensor([2.0, 1.0, 4.0], dtype=torch.float64)
+    torch.testing.assert_close(after, ((before + 0.5) @ M.T) * k + 0.05 - 0.5)
+
+
+def test_recolour_each_control_alone():
+    g = row(sh_degree=1)
+    base = g.base_colors.numpy()
+    run = lambda adj: apply_edits(g, [edit("recolour", None, colour=adj)])  # noqa: E731
+    np.testing.assert_allclose(run(ColourAdjust(exposure=-1.0)).base_colors.numpy(), base / 2, atol=1e-12)
+    np.testing.assert_allclose(run(ColourAdjust(tint=(1, 0, 1))).base_colors.numpy(), base * [1, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(run(ColourAdjust(brightness=0.1)).base_colors.numpy(), base + 0.1, atol=1e-12)
+    luma = np.repeat(base @ [0.2126, 0.7152, 0.0722], 3).reshape(-1, 3)
+    np.testing.assert_allclose(run(ColourAdjust(saturation=0.0)).base_colors.numpy(), luma, atol=1e-12)
+    # Saturation first: a tinted monochrome.
+    sepia = run(ColourAdjust(saturation=0.0, tint=(1.0, 0.8, 0.6))).base_colors.numpy()
+    np.testing.assert_allclose(sepia, luma * [1.0, 0.8, 0.6], atol=1e-12)
+    # Exposure and tint scale the higher bands; brightness leaves them.
+    torch.testing.assert_close(run(ColourAdjust(exposure=1.0)).shN, g.shN * 2)
+    torch.testing.assert_close(run(ColourAdjust(brightness=0.3)).shN, g.shN)
+
+
+def test_pure_and_nothing_selected_warns(capsys):
+    g = row()
+    before = g.clone()
+    out = apply_edits(g, [edit("delete", Sphere((100, 0, 0), 1.0)), edit("recolour", None,
+                                                                         colour=ColourAdjust(exposure=1))])
+    err = capsys.readouterr().err
+    assert "warning: test delete (delete) selects no Gaussians; skipped" in err
+    assert len(out) == len(g)
+    for name in ("means", "quats", "scales", "opacities", "sh0", "shN"):
+        assert torch.equal(getattr(g, name), getattr(before, name))  # the input is untouched
+    # keep of nothing: the asset stays whole (never silently empty).
+    assert len(apply_edits(g, [edit("keep", Sphere((100, 0, 0), 1.0))])) == 5
+    assert "selects no Gaussians" in capsys.readouterr().err
+    with pytest.raises(SplatfilmError, match="test delete: delete would remove every Gaussian"):
+        apply_edits(g, [edit("delete", Box((2, 0, 0), (10, 1, 1)))])
+
+
+# ---- YAML ---------------------------------------------------------------------------------
+
+EDITS_YAML = """
+- op: delete
+  box: {min: [3.5, -1, -1], max: [5, 1, 1]}
+- op: recolour
+  sphere: {centre: [0, 0, 0], radius: 0.5}
+  tint: [1, 0.5, 0.5]
+  exposure: 1
+- op: opacity
+  ellipsoid: {centre: [1, 0, 0], radii: [0.2, 0.2, 0.2], rotation: [0, 0, 30]}
+  factor: 0.5
+  invert: true
+- op: keep
+  box: {centre: [0, 0, 0], size: [100, 100, 100], yaw: 10}
+  frame: world
+"""
+
+
+def test_parse_edits():
+    edits = parse_edits(yaml.safe_load(EDITS_YAML), At("film.yaml")["assets"]["hero"]["edits"])
+    assert [e.op for e in edits] == ["delete", "recolour", "opacity", "keep"]
+    assert edits[0].selection == Selection(Box((4.25, 0.0, 0.0), (1.5, 2.0, 2.0)), "asset", False)
+    assert edits[1].colour == ColourAdjust((1.0, 0.5, 0.5), 1.0, 0.0, 1.0)
+    assert edits[2].opacity_factor == 0.5 and edits[2].selection.invert
+    assert edits[3].selection.frame == "world" and edits[3].selection.shape.yaw_deg == 10
+    assert edits[1].label == "film.yaml: assets.hero.edits[1]"
+    assert parse_edits([], At("f.yaml")) == []
+
+
+@pytest.mark.parametrize("value, message", [
+    ({"op": "delete"}, "edits: expected a list of edits"),
+    ([{"box": {}}], r"edits\[0\]: missing `op`"),
+    ([{"op": "paint"}], r"edits\[0\]\.op: expected one of delete, keep, recolour, opacity, got 'paint'"),
+    ([{"op": "delete"}], r"edits\[0\]: delete needs a shape: box, sphere or ellipsoid"),
+    ([{"op": "delete", "sphere": {"centre": [0, 0, 0], "radius": -1}}], r"edits\[0\]\.sphere\.radius: must be > 0"),
+    ([{"op": "delete", "sphere": {"centre": [0, 0], "radius": 1}}], r"edits\[0\]\.sphere\.centre: expected \[x, y, z\]"),
+    ([{"op": "keep", "box": {"min": [0, 0, 0]}}], r"edits\[0\]\.box: give min and max corners"),
+    ([{"op": "keep", "box": {"min": [0, 0, 0], "max": [1, -1, 1]}}], r"edits\[0\]\.box\.max: is below min"),
+    ([{"op": "keep", "box": {"centre": [0, 0, 0], "size": [1, 1, 1], "yaw": "left"}}],
+     r"edits\[0\]\.box\.yaw: expected a number, got 'left'"),
+    ([{"op": "keep", "sphere": {"centre": [0, 0, 0], "radius": 1}, "box": {}}], r"edits\[0\]: give one shape"),
+    ([{"op": "keep", "sphere": {"centre": [0, 0, 0], "radius": 1}, "frame": "camera"}],
+     r"edits\[0\]\.frame: expected asset or world, got 'camera'"),
+    ([{"op": "keep", "sphere": {"centre": [0, 0, 0], "radius": 1}, "invert": "yes"}],
+     r"edits\[0\]\.invert: expected true or false"),
+    ([{"op": "keep", "sphere": {"centre": [0, 0, 0], "radius": 1}, "tint": [1, 1, 1]}],
+     r"edits\[0\]\.tint: unknown field"),
+    ([{"op": "recolour"}], r"edits\[0\]: recolour needs at least one of tint"),
+    ([{"op": "recolour", "tint": [1, -1, 1]}], r"edits\[0\]\.tint: must not be negative"),
+    ([{"op": "recolour", "saturation": -1}], r"edits\[0\]\.saturation: must be >= 0"),
+    ([{"op": "opacity"}], r"edits\[0\]: opacity needs factor"),
+    ([{"op": "opacity", "factor": 1}, {"op": "opacity", "factor": "half"}],
+     r"edits\[1\]\.factor: expected a number, got 'half'"),
+    ([{"op": "delete", "ellipsoid": {"centre": [0, 0, 0], "radii": [1, 0, 1]}}],
+     r"edits\[0\]\.ellipsoid\.radii: must be > 0"),
+])
+def test_field_path_errors(value, message):
+    with pytest.raises(SplatfilmError, match=r"^film\.yaml: assets\.hero\." + message):
+        parse_edits(value, At("film.yaml")["assets"]["hero"]["edits"])
+
+
+# ---- the CLI ------------------------------------------------------------------------------
+
+
+def test_cli_round_trip(tmp_path, capsys):
+    g = row(sh_degree=1).to(dtype=torch.float32)
+    src = tmp_path / "hero.ply"
+    save_gaussians(src, g)
+    (tmp_path / "hero.json").write_text(json.dumps({"asset": "hero.ply", "kind": "object", "num_gaussians": 5,
+                                                     "frame": {"up": [0, 0, 1], "bounds_min": [0, 0, 0],
+                                                               "bounds_max": [4, 0, 0]},
+                                                     "canonical_transform": {"rotation": np.eye(3).tolist(),
+                                                                             "translation": [-2, 0, 0],
+                                                                             "scale": 1.0}}))
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    (tmp_path / "edits.yaml").write_text(EDITS_YAML.replace("  frame: world\n", ""))
+    out = tmp_path / "baked" / "hero_edited.ply"
+    assert main(["edit", str(src), str(tmp_path / "edits.yaml"), "-o", str(out)]) == 0
+    assert "4 Gaussians" in capsys.readouterr().out
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == digest  # the captured asset is untouched
+    baked = load_gaussians(out)
+    expected = apply_edits(g, parse_edits(yaml.safe_load(EDITS_YAML.replace("  frame: world\n", "")), At("e")))
+    assert len(baked) == 4 and baked.sh_degree == 1
+    torch.testing.assert_close(baked.sh, expected.sh)
+    torch.testing.assert_close(baked.opacities, expected.opacities)
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["asset"] == "hero_edited.ply" and side["num_gaussians"] == 4 and side["kind"] == "object"
+    assert side["canonical_transform"]["translation"] == [-2, 0, 0]  # stands where the original stood
+    assert side["edits"]["from"] == str(src.resolve()) and len(side["edits"]["edits"]) == 4
+    assert side["edits"]["edits"][0]["op"] == "delete"
+    assert side["frame"]["bounds_max"][0] == pytest.approx(3.0, abs=0.1)
+    # A mapping with `edits:` works too; errors are one line naming the file and field.
+    (tmp_path / "bad.yaml").write_text("edits:\n  - op: delete\n    sphere: {centre: [0, 0, 0], radius: 0}\n")
+    assert main(["edit", str(src), str(tmp_path / "bad.yaml"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {tmp_path / 'bad.yaml'}: edits[0].sphere.radius: must be > 0, got 0"
+    (tmp_path / "world.yaml").write_text(EDITS_YAML)
+    assert main(["edit", str(src), str(tmp_path / "world.yaml"), "-o", str(out)]) == 2
+    assert "[3]: frame: world needs a placement" in capsys.readouterr().err
+    assert main(["edit", str(src), str(tmp_path / "edits.yaml"), "-o", str(src)]) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+    assert main(["edit", str(src), str(tmp_path / "missing.yaml"), "-o", str(out)]) == 2
+    assert "missing.yaml: file not found" in capsys.readouterr().err
+
+
+# ---- world-frame edits on a moving asset --------------------------------------------------
+
+
+def test_world_frame_edit_follows_the_asset():
+    """A world-frame selection is resolved where the asset is placed; the edit then belongs to
+    the asset: it moves (and turns) with it, and the removed part stays removed."""
+    g = row()
+    start = Similarity(yaw_rotation(0.0), [0.0, 5.0, 0.0])
+    e = edit("delete", Sphere((3, 5, 0), 0.5), frame="world")  # asset x = 3 at the start
+    # Moving the asset and its world-frame region together selects the same Gaussians.
+    moved = Similarity(yaw_rotation(90.0), [7.0, 0.0, 1.0])
+    e_moved = edit("delete", Sphere(tuple(moved.apply(np.array([3.0, 0.0, 0.0]))), 0.5), frame="world")
+    edited = apply_edits(g, [e], start)
+    assert xs(edited) == xs(apply_edits(g, [e_moved], moved)) == [0.0, 1.0, 2.0, 4.0]
+    # Walk the edited asset from its start to `moved`: the gap travels along.
+    motion = KeyedMotion(np.array([0.0, 2.0]), np.array([start.translation, moved.translation]),
+                         np.array([0.0, 90.0]), np.array([1.0, 1.0]))
+    world = World({"hero": Asset("hero", edited, motion=motion)})
+    for t, place in [(0.0, start), (2.0, moved)]:
+        got = world.compose(t).means.numpy()
+        np.testing.assert_allclose(got, place.apply(edited.means.numpy()), atol=1e-9)
+        gap = place.apply(np.array([3.0, 0.0, 0.0]))
+        assert np.linalg.norm(got - gap, axis=1).min() > 0.9

@@ -1,0 +1,368 @@
+"""`splatfilm import-mesh`: meshes built here (a checker-textured box, a vertex-coloured
+sphere) saved as GLB and OBJ, imported, rendered with our CPU renderer and compared with a
+ray-cast rendering of the same mesh (Moller-Trumbore in numpy: hit face + barycentrics ->
+texture or vertex colour), plus the canonical frame, the sidecar and the errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+from conftest import intrinsics, look_at
+from PIL import Image
+from trimesh.visual.material import PBRMaterial, SimpleMaterial
+
+from splatfilm.cli import main
+from splatfilm.errors import SplatfilmError
+from splatfilm.io.gaussian_files import load_gaussians
+from splatfilm.mesh_import import import_mesh, mesh_to_gaussians
+from splatfilm.metrics import psnr
+from splatfilm.render import render
+from splatfilm.world import Similarity
+
+W, H = 96, 72
+F = 105.0  # focal length in pixels
+
+
+# ---- meshes -------------------------------------------------------------------------------
+
+
+def checker(size: int = 64, checks: int = 4) -> np.ndarray:
+    """RGB uint8 [size,size,3]: an orange/blue checker with a green top-left check (so a
+    flipped v shows)."""
+    ij = np.indices((size, size)) // (size // checks)
+    img = np.where(((ij[0] + ij[1]) % 2 == 0)[..., None], [230, 120, 30], [40, 70, 200]).astype(np.uint8)
+    img[: size // checks, : size // checks] = [30, 200, 60]
+    return img
+
+
+def textured_box() -> tuple[trimesh.Trimesh, np.ndarray]:
+    """A 1.0 x 0.6 x 0.8 box, six separate quads each with its own UVs (one face repeats the
+    texture twice in u: wrap), Z up, sitting on z = 0.2."""
+    corners = np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.3, 0.3) for z in (0.2, 1.0)])
+    quads = [[0, 1, 3, 2], [4, 6, 7, 5], [0, 4, 5, 1], [2, 3, 7, 6], [0, 2, 6, 4], [1, 5, 7, 3]]
+    verts, uvs, faces = [], [], []
+    for q, quad in enumerate(quads):
+        base = len(verts)
+        verts += [corners[i] for i in quad]
+        umax = 2.0 if q == 2 else 1.0
+        uvs += [[0, 0], [umax, 0], [umax, 1], [0, 1]]
+        faces += [[base, base + 1, base + 2], [base, base + 2, base + 3]]
+    mesh = trimesh.Trimesh(np.array(verts, float), np.array(faces), process=False)
+    mesh.fix_normals()  # outward, counter-clockwise
+    return mesh, np.array(uvs, float)
+
+
+def save_textured(mesh: trimesh.Trimesh, uv: np.ndarray, path, gltf: bool):
+    img = Image.fromarray(checker())
+    mat = PBRMaterial(baseColorTexture=img, baseColorFactor=[255, 255, 255, 255]) if gltf else SimpleMaterial(image=img)
+    m = trimesh.Trimesh(mesh.vertices, mesh.faces, visual=trimesh.visual.TextureVisuals(uv=uv, material=mat),
+                        process=False)
+    m.export(path)
+
+
+def coloured_sphere() -> tuple[trimesh.Trimesh, np.ndarray]:
+    m = trimesh.creation.icosphere(subdivisions=2, radius=0.5)
+    m.apply_translation([0.0, 0.0, 0.5])
+    rgb = np.round(255 * (0.5 + 0.45 * m.vertex_normals)).astype(np.uint8)
+    return m, rgb
+
+
+# ---- the reference: ray casting -----------------------------------------------------------
+
+
+def srgb(c):
+    c = np.clip(c, 0, 1)
+    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * c ** (1 / 2.4) - 0.055)
+
+
+def bilinear_repeat(img: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    h, w = img.shape[:2]
+    x, y = (uv[:, 0] % 1.0) * w - 0.5, (1 - uv[:, 1] % 1.0) * h - 0.5
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    p = lambda yy, xx: img[yy % h, xx % w]  # noqa: E731
+    return (p(y0, x0) * (1 - fx) + p(y0, x0 + 1) * fx) * (1 - fy) + (p(y0 + 1, x0) * (1 - fx) + p(y0 + 1, x0 + 1) * fx) * fy
+
+
+def raycast(tris: np.ndarray, colour, viewmat: np.ndarray, K: np.ndarray, ss: int = 3):
+    """Render triangles [F,3,3] (all in front of the camera) with `colour(face [M], bary
+    [M,3]) -> [M,3]` through ss x ss points per pixel, nearest hit wins: rgb [H,W,3] over
+    black and coverage alpha [H,W,1]. Each triangle tests only the rays in its image box."""
+    R, t = viewmat[:3, :3], viewmat[:3, 3]
+    origin = -R.T @ t
+    xs = (np.arange(W * ss) + 0.5) / ss  # sample positions in pixels
+    ys = (np.arange(H * ss) + 0.5) / ss
+    px, py = np.meshgrid(xs, ys)
+    d = np.stack([(px - K[0, 2]) / K[0, 0], (py - K[1, 2]) / K[1, 1], np.ones_like(px)], -1) @ R  # world
+    best_t = np.full(px.shape, np.inf)
+    best_f = np.zeros(px.shape, int)
+    best_uv = np.zeros(px.shape + (2,))
+    for f, tri in enumerate(tris):
+        cam = tri @ R.T + t
+        pix = cam[:, :2] / cam[:, 2:] * [K[0, 0], K[1, 1]] + K[:2, 2]
+        x0, y0 = np.clip(np.floor(pix.min(0) * ss).astype(int) - 1, 0, None)
+        x1, y1 = np.ceil(pix.max(0) * ss).astype(int) + 2
+        if x0 >= W * ss or y0 >= H * ss or x1 <= 0 or y1 <= 0:
+            continue
+        dd = d[y0:y1, x0:x1]
+        e1, e2 = tri[1] - tri[0], tri[2] - tri[0]
+        p = np.cross(dd, e2)
+        det = p @ e1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = 1.0 / det
+            s_ = origin - tri[0]
+            q = np.cross(s_, e1)
+            u, v, tt = (p @ s_) * inv, (dd @ q) * inv, (e2 @ q) * inv
+        hit = (np.abs(det) > 1e-12) & (u >= 0) & (v >= 0) & (u + v <= 1) & (tt > 1e-9) & (tt < best_t[y0:y1, x0:x1])
+        best_t[y0:y1, x0:x1][hit] = tt[hit]
+        best_f[y0:y1, x0:x1][hit] = f
+        best_uv[y0:y1, x0:x1][hit] = np.stack([u[hit], v[hit]], -1)
+    hit = np.isfinite(best_t).reshape(-1)
+    rgb = np.zeros((hit.size, 3))
+    uv = best_uv.reshape(-1, 2)[hit]
+    rgb[hit] = colour(best_f.reshape(-1)[hit], np.column_stack([1 - uv.sum(1), uv]))
+    rgb = rgb.reshape(H, ss, W, ss, 3).mean((1, 3))
+    alpha = hit.astype(float).reshape(H, ss, W, ss).mean((1, 3))[..., None]
+    return rgb, alpha
+
+
+def cameras(target=(0.0, 0.0, 0.6), radius=2.6):
+    """Three views around the object, from above the horizon: viewmats [3,4,4], K [3,3]."""
+    K = intrinsics(F, F, W / 2, H / 2).numpy()
+    eyes = [(radius * np.cos(a), radius * np.sin(a), 1.4) for a in np.radians([-60, 20, 150])]
+    return [look_at(e, target).numpy() for e in eyes], K
+
+
+def compare(g, tris, colour, target=(0.0, 0.0, 0.6)):
+    """Render Gaussians `g` and ray-cast triangles [F,3,3] coloured by `colour` from 3 views.
+    Worst over the views of: PSNR (dB) inside the mesh's silhouette (pixels the reference
+    covers fully), the same after a 1-pixel Gaussian blur of both images (the detail flat
+    splats resolve at about one Gaussian per pixel), and the IoU of the alpha > 0.5 masks."""
+    from scipy.ndimage import gaussian_filter
+
+    def blur(im):
+        return torch.tensor(np.stack([gaussian_filter(im[..., i], 1.0) for i in range(3)], -1))
+
+    g = g.to(dtype=torch.float64)
+    views, K = cameras(target)
+    out = render(g, torch.tensor(np.stack(views)), torch.tensor(np.stack([K] * 3)), W, H, backend="cpu")
+    inside_psnr, blurred_psnr, iou = np.inf, np.inf, 1.0
+    for c, vm in enumerate(views):
+        ref_rgb, ref_alpha = raycast(tris, colour, vm, K)
+        ours_rgb, ours_alpha = out.rgb[c].clamp(0, 1).numpy(), out.alpha[c].numpy()
+        inside = torch.tensor(ref_alpha == 1.0, dtype=torch.float64)
+        inside_psnr = min(inside_psnr, float(psnr(torch.tensor(ours_rgb), torch.tensor(ref_rgb), inside)))
+        blurred_psnr = min(blurred_psnr, float(psnr(blur(ours_rgb), blur(ref_rgb), inside)))
+        a, b = ref_alpha > 0.5, ours_alpha > 0.5
+        iou = min(iou, float((a & b).sum() / (a | b).sum()))
+        assert ours_alpha[ref_alpha == 1.0].min() > 0.9  # opaque where the mesh is
+    return inside_psnr, blurred_psnr, iou
+
+
+# ---- renders against the reference ---------------------------------------------------------
+
+Y_UP = np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]])  # Z-up -> glTF's Y-up: (x, y, z) -> (x, z, -y)
+
+
+def test_textured_glb_matches_raycast_in_canonical_frame(tmp_path):
+    """A Y-up GLB (front +z, as glTF has it) of the checker box: the asset, moved into its
+    canonical frame by its sidecar, renders like the Z-up box on z = 0."""
+    box, uv = textured_box()
+    yup = trimesh.Trimesh(box.vertices @ Y_UP.T, box.faces, process=False)
+    save_textured(yup, uv, tmp_path / "box.glb", gltf=True)
+    sidecar = import_mesh(tmp_path / "box.glb", tmp_path / "box.ply", count=4000)
+    canon = Similarity.from_dict(sidecar["canonical_transform"])
+    np.testing.assert_allclose(canon.rotation, Y_UP.T, atol=1e-12)
+    g = canon.transform_gaussians(load_gaussians(tmp_path / "box.ply"))
+    tex = checker() / 255.0
+    colour = lambda f, b: bilinear_repeat(tex, np.einsum("mk,mkc->mc", b, uv[box.faces[f]]))  # noqa: E731
+    inside, blurred, iou = compare(g, box.triangles - [0.0, 0.0, 0.2], colour, target=(0.0, 0.0, 0.4))
+    assert inside > 15.5 and blurred > 22.0 and iou > 0.88, (inside, blurred, iou)
+
+
+def test_textured_obj_matches_raycast(tmp_path):
+    box, uv = textured_box()
+    save_textured(box, uv, tmp_path / "box.obj", gltf=False)
+    import_mesh(tmp_path / "box.obj", tmp_path / "box.ply", count=4000)
+    tex = checker() / 255.0
+    colour = lambda f, b: bilinear_repeat(tex, np.einsum("mk,mkc->mc", b, uv[box.faces[f]]))  # noqa: E731
+    inside, blurred, iou = compare(load_gaussians(tmp_path / "box.ply"), box.triangles, colour)
+    assert inside > 15.5 and blurred > 22.0 and iou > 0.88, (inside, blurred, iou)
+
+
+@pytest.mark.parametrize("ext", ["glb", "obj"])
+def test_vertex_coloured_sphere_matches_raycast(tmp_path, ext):
+    """Vertex colours: OBJ's as stored; glTF's COLOR_0 is linear, so the asset holds them
+    sRGB-encoded (interpolated in linear light)."""
+    sphere, rgb = coloured_sphere()
+    trimesh.Trimesh(sphere.vertices, sphere.faces, vertex_colors=rgb, process=False).export(tmp_path / f"ball.{ext}")
+    import_mesh(tmp_path / f"ball.{ext}", tmp_path / "ball.ply", count=3500)
+    c = rgb / 255.0
+    if ext == "glb":
+        colour = lambda f, b: srgb(np.einsum("mk,mkc->mc", b, c[sphere.faces[f]]))  # noqa: E731
+    else:
+        colour = lambda f, b: np.einsum("mk,mkc->mc", b, c[sphere.faces[f]])  # noqa: E731
+    inside, blurred, iou = compare(load_gaussians(tmp_path / "ball.ply"), sphere.triangles, colour, (0, 0, 0.5))
+    assert inside > 28.0 and blurred > 22.0 and iou > 0.88, (inside, blurred, iou)
+
+
+# ---- the asset, its sidecar and its frame -------------------------------------------------
+
+
+def test_cli_writes_flat_gaussians_and_sidecar(tmp_path, capsys):
+    box, uv = textured_box()
+    save_textured(box, uv, tmp_path / "box.obj", gltf=False)
+    out = tmp_path / "props" / "box.ply"
+    assert main(["import-mesh", str(tmp_path / "box.obj"), "-o", str(out), "--count", "600", "--sh-degree", "2",
+                 "--seed", "3"]) == 0
+    assert "600 Gaussians" in capsys.readouterr().out
+    g = load_gaussians(out)
+    assert len(g) == 600 and g.sh_degree == 2 and torch.all(g.shN == 0)
+    assert torch.all(g.activated_opacities > 0.98)
+    s = g.activated_scales
+    torch.testing.assert_close(s[:, 0], s[:, 1])
+    assert torch.all(s[:, 2] < 0.05 * s[:, 0])  # flat along the normal
+    # The thin axis is the face normal: an axis of the box, pointing outwards.
+    from splatfilm.rotations import quat_to_rotmat
+
+    normals = quat_to_rotmat(g.quats)[:, :, 2]
+    assert torch.all(normals.abs().max(dim=1).values > 0.9999)
+    centre = torch.tensor([0.0, 0.0, 0.6])
+    assert torch.all(((g.means - centre) * normals).sum(1) > 0)
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["kind"] == "object" and side["asset"] == "box.ply" and side["num_gaussians"] == 600
+    assert side["source"]["type"] == "mesh" and side["source"]["path"].endswith("box.obj")
+    assert side["source"]["colour"] == ["texture"] and side["source"]["faces"] == 12
+    frame = side["frame"]
+    assert frame["up"] == [0, 0, 1] and frame["front"] == [0, -1, 0] and frame["scale_to_metres"] is None
+    np.testing.assert_allclose(frame["bounds_min"], [-0.5, -0.3, 0.2])
+    np.testing.assert_allclose(frame["bounds_max"], [0.5, 0.3, 1.0])
+    ct = side["canonical_transform"]
+    np.testing.assert_allclose(ct["rotation"], np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(ct["translation"], [0, 0, -0.2], atol=1e-12)
+    assert ct["scale"] == 1.0 and "normals" in side["import"]
+    # Same seed, same asset.
+    assert main(["import-mesh", str(tmp_path / "box.obj"), "-o", str(tmp_path / "b2.ply"), "--count", "600",
+                 "--sh-degree", "2", "--seed", "3"]) == 0
+    assert torch.equal(load_gaussians(tmp_path / "b2.ply").means, g.means)
+
+
+def test_density_and_even_spread(tmp_path):
+    quad = trimesh.Trimesh([[0, 0, 0], [2, 0, 0], [2, 1, 0], [0, 1, 0]], [[0, 1, 2], [0, 2, 3]], process=False)
+    quad.export(tmp_path / "quad.stl")
+    res = mesh_to_gaussians(tmp_path / "quad.stl", density=500)
+    assert len(res.gaussians) == 1000 and res.area == pytest.approx(2.0)
+    # STL has no colour: neutral grey. Stratified: no big holes (the largest empty disc is small).
+    torch.testing.assert_close(res.gaussians.base_colors, torch.full((1000, 3), 0.7))
+    from scipy.spatial import cKDTree
+
+    grid = np.stack(np.meshgrid(np.linspace(0.05, 1.95, 60), np.linspace(0.05, 0.95, 30)), -1).reshape(-1, 2)
+    gap, _ = cKDTree(res.gaussians.means[:, :2].numpy()).query(grid)
+    assert gap.max() < 2.0 * np.sqrt(2.0 / 1000)
+
+
+def test_material_base_colours(tmp_path):
+    """glTF baseColorFactor is linear (stored sRGB-encoded); OBJ's Kd is taken as it is."""
+    sphere = trimesh.creation.icosphere(subdivisions=1)
+    mat = PBRMaterial(baseColorFactor=[0.2, 0.5, 1.0, 1.0])
+    trimesh.Trimesh(sphere.vertices, sphere.faces, visual=trimesh.visual.TextureVisuals(material=mat),
+                    process=False).export(tmp_path / "ball.glb")
+    g = mesh_to_gaussians(tmp_path / "ball.glb", count=50).gaussians
+    expected = srgb(np.round(np.array([0.2, 0.5, 1.0]) * 255) / 255)  # trimesh keeps factors as 8 bits
+    np.testing.assert_allclose(g.base_colors.numpy(), np.broadcast_to(expected, (50, 3)), atol=1e-5)
+    mat = SimpleMaterial(diffuse=[51, 128, 255, 255])
+    trimesh.Trimesh(sphere.vertices, sphere.faces, visual=trimesh.visual.TextureVisuals(material=mat),
+                    process=False).export(tmp_path / "ball.obj")
+    g = mesh_to_gaussians(tmp_path / "ball.obj", count=50).gaussians
+    np.testing.assert_allclose(g.base_colors.numpy(), np.broadcast_to([0.2, 128 / 255, 1.0], (50, 3)), atol=1e-5)
+
+
+def test_up_and_front_options(tmp_path):
+    """A Y-up OBJ: --up y turns +y to +z, and its front (default +z) to -y; --front=x
+    turns +x to -y instead."""
+    box, _ = textured_box()
+    trimesh.Trimesh(box.vertices @ Y_UP.T, box.faces, process=False).export(tmp_path / "box.obj")
+    side = import_mesh(tmp_path / "box.obj", tmp_path / "a.ply", count=300, up="y")
+    R = np.array(side["canonical_transform"]["rotation"])
+    np.testing.assert_allclose(R, Y_UP.T, atol=1e-12)
+    np.testing.assert_allclose(side["canonical_transform"]["translation"], [0, 0, -0.2], atol=1e-9)
+    side = import_mesh(tmp_path / "box.obj", tmp_path / "b.ply", count=300, up="+y", front="x")
+    R = np.array(side["canonical_transform"]["rotation"])
+    np.testing.assert_allclose(R @ [0, 1, 0], [0, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(R @ [1, 0, 0], [0, -1, 0], atol=1e-12)
+    assert np.linalg.det(R) == pytest.approx(1.0)
+    with pytest.raises(SplatfilmError, match="perpendicular"):
+        import_mesh(tmp_path / "box.obj", tmp_path / "c.ply", count=300, up="y", front="-y")
+    with pytest.raises(SplatfilmError, match="--up must be one of"):
+        import_mesh(tmp_path / "box.obj", tmp_path / "c.ply", count=300, up="sideways")
+
+
+def test_canonical_frame_in_a_world(tmp_path):
+    """Loaded as a film asset, the mesh stands on z = 0 centred on the z axis, wherever it
+    sat in its own frame."""
+    from splatfilm.world import load_asset
+
+    sphere, rgb = coloured_sphere()
+    moved = trimesh.Trimesh(sphere.vertices + [3.0, -2.0, 5.0], sphere.faces, vertex_colors=rgb, process=False)
+    moved.export(tmp_path / "ball.obj")
+    import_mesh(tmp_path / "ball.obj", tmp_path / "ball.ply", count=2000)
+    asset = load_asset("ball", tmp_path / "ball.ply", Similarity())
+    m = asset.world_transform(0.0).transform_gaussians(asset.gaussians).means.double()
+    lo, hi = m.min(0).values, m.max(0).values
+    assert abs(float(lo[2])) < 0.02 and float(hi[2]) == pytest.approx(1.0, abs=0.02)
+    assert abs(float(lo[0] + hi[0])) < 0.02 and abs(float(lo[1] + hi[1])) < 0.02
+
+
+# ---- errors -------------------------------------------------------------------------------
+
+
+def test_errors(tmp_path):
+    with pytest.raises(SplatfilmError, match=r"nothing\.glb: file not found"):
+        import_mesh(tmp_path / "nothing.glb", tmp_path / "o.ply")
+    (tmp_path / "model.fbx").write_bytes(b"Kaydara FBX Binary")
+    with pytest.raises(SplatfilmError, match=r"model\.fbx: unsupported mesh file type \('\.fbx'\)"):
+        import_mesh(tmp_path / "model.fbx", tmp_path / "o.ply")
+    trimesh.PointCloud(np.random.default_rng(0).random((20, 3))).export(tmp_path / "points.ply")
+    with pytest.raises(SplatfilmError, match=r"points\.ply: the file has no triangle faces"):
+        import_mesh(tmp_path / "points.ply", tmp_path / "o.ply")
+    with pytest.raises(SplatfilmError, match="output of import-mesh is a .ply or .splat"):
+        import_mesh(tmp_path / "points.ply", tmp_path / "o.obj")
+    (tmp_path / "garbage.glb").write_bytes(b"glTF\x02\x00\x00\x00garbage")
+    with pytest.raises(SplatfilmError, match=r"garbage\.glb: cannot read the mesh"):
+        import_mesh(tmp_path / "garbage.glb", tmp_path / "o.ply")
+
+
+def test_texture_that_fails_to_load(tmp_path, capsys):
+    box, uv = textured_box()
+    save_textured(box, uv, tmp_path / "box.obj", gltf=False)
+    png = next(tmp_path.glob("*.png"))
+    png.unlink()
+    with pytest.raises(SplatfilmError, match=rf"box\.obj: a texture or material failed to load .*{png.name}"):
+        import_mesh(tmp_path / "box.obj", tmp_path / "o.ply")
+    png.write_bytes(b"not a png at all")
+    with pytest.raises(SplatfilmError, match=r"box\.obj: a texture or material failed to load"):
+        import_mesh(tmp_path / "box.obj", tmp_path / "o.ply")
+    # A PNG whose header reads but whose pixels are cut short fails when decoded.
+    Image.fromarray(checker()).save(png)
+    png.write_bytes(png.read_bytes()[:120])
+    assert main(["import-mesh", str(tmp_path / "box.obj"), "-o", str(tmp_path / "o.ply")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "box.obj: a texture" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.ply").exists()
+
+
+@pytest.mark.parametrize("damage", ["header", "pixels"])
+def test_glb_with_a_broken_embedded_texture(tmp_path, damage):
+    box, uv = textured_box()
+    save_textured(box, uv, tmp_path / "box.glb", gltf=True)
+    data = bytearray((tmp_path / "box.glb").read_bytes())
+    start = data.index(b"\x89PNG")
+    at = start if damage == "header" else start + 60  # past the IHDR chunk: the header still reads
+    data[at:at + 40] = bytes(40)
+    (tmp_path / "box.glb").write_bytes(bytes(data))
+    with pytest.raises(SplatfilmError, match=r"box\.glb: a texture or material failed to load"):
+        import_mesh(tmp_path / "box.glb", tmp_path / "o.ply")
