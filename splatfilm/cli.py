@@ -107,6 +107,102 @@ def _cmd_render(args: argparse.Namespace) -> None:
     print(f"rendered {total} frame(s), kept {sum(res.kept.values())} in {res.seconds:.1f} s -> {args.output}")
 
 
+def _cmd_import_mesh(args: argparse.Namespace) -> None:
+    from .mesh_import import import_mesh
+
+    sidecar = import_mesh(args.mesh, args.output, count=args.count, density=args.density, sh_degree=args.sh_degree,
+                          seed=args.seed, up=args.up, front=args.front)
+    print(f"wrote {args.output} ({sidecar['num_gaussians']} Gaussians, colour from "
+          f"{', '.join(sidecar['source']['colour']) or 'none'}) and {Path(args.output).with_suffix('.json')}")
+
+
+def _add_import_mesh(sub) -> None:
+    p = sub.add_parser("import-mesh", help="turn a mesh (glTF/GLB, OBJ, PLY, STL) into a Gaussian asset",
+                       description="Cover MESH's surface with flat Gaussians coloured from its texture, vertex "
+                                   "colours or material. The asset keeps the mesh's frame; its sidecar .json "
+                                   "gives the canonical frame (base on z = 0, up +z, front -y).")
+    p.add_argument("mesh", help="mesh file: .glb, .gltf, .obj, .ply or .stl")
+    p.add_argument("-o", "--output", required=True, help="output .ply (or .splat); sidecar .json beside it")
+    n = p.add_mutually_exclusive_group()
+    n.add_argument("--count", type=_positive_int, help="number of Gaussians (default 100000)")
+    n.add_argument("--density", type=float, help="Gaussians per square unit of surface (per m^2 for a mesh in metres)")
+    p.add_argument("--sh-degree", type=int, default=0, help="SH bands to store, 0-3 (default 0: colour is unlit)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--up", help="the mesh's up axis: x, y, z, -x, -y, -z; a negative one as --up=-z "
+                                "(default: y for glTF, z otherwise)")
+    p.add_argument("--front", help="the axis the mesh's front faces, e.g. --front=-y "
+                                   "(default: z for glTF and Y-up meshes, -y otherwise)")
+    p.set_defaults(func=_cmd_import_mesh)
+
+
+def _cmd_edit(args: argparse.Namespace) -> None:
+    from .edits import bake_edits
+
+    sidecar = bake_edits(args.input, args.edits, args.output)
+    print(f"wrote {args.output} ({sidecar['num_gaussians']} Gaussians) and {Path(args.output).with_suffix('.json')}")
+
+
+def _add_edit(sub) -> None:
+    p = sub.add_parser("edit", help="bake a list of edits (delete, keep, recolour, opacity) into a copy of an asset",
+                       description="Apply the edits in EDITS.yaml (asset frame) to IN and write OUT with a sidecar "
+                                   "noting them. IN is left as it is; film scripts can apply the same edits "
+                                   "without a copy.")
+    p.add_argument("input", help="Gaussian asset (.ply or .splat)")
+    p.add_argument("edits", help="YAML: a list of edits, or a mapping with `edits:`")
+    p.add_argument("-o", "--output", required=True, help="output .ply (or .splat); sidecar .json beside it")
+    p.set_defaults(func=_cmd_edit)
+
+
+def _cmd_ground(args: argparse.Namespace) -> None:
+    from .ground import ground_scene, sidecar_path
+
+    plane = ground_scene(args.scene, min_opacity=args.min_opacity, distance=args.distance,
+                         max_tilt_deg=args.max_tilt)
+    n = ", ".join(f"{v:.4f}" for v in plane.normal)
+    print(f"ground of {args.scene}: normal [{n}], offset {plane.offset:.4f} ({100 * plane.inliers:.1f}% of the opaque "
+          f"Gaussians on it) -> {sidecar_path(args.scene)}")
+
+
+def _add_ground(sub) -> None:
+    p = sub.add_parser("ground", help="find a scene's ground plane and record it in its sidecar .json",
+                       description="Estimate SCENE's ground plane by RANSAC on its opaque Gaussians: the lowest large "
+                                   "plane facing the capture's up (the sidecar's frame.up, else +z). Writes "
+                                   "`ground: {normal, offset, inliers}` (n.x + offset = 0) into SCENE.json.")
+    p.add_argument("scene", help="Gaussian scene (.ply or .splat)")
+    p.add_argument("--min-opacity", type=float, default=0.5, help="Gaussians at least this opaque count (default 0.5)")
+    p.add_argument("--distance", type=float, help="RANSAC inlier distance in scene units (default: 0.4%% of the "
+                                                  "scene's diagonal)")
+    p.add_argument("--max-tilt", type=float, default=20.0, help="degrees a ground may lean from up (default 20)")
+    p.set_defaults(func=_cmd_ground)
+
+
+def _cmd_mesh(args: argparse.Namespace) -> None:
+    from .meshing import MeshSettings, export_scene_mesh
+
+    settings = MeshSettings(voxel=args.voxel, views=args.views, width=args.width, height=args.height,
+                            backend=args.backend)
+    info = export_scene_mesh(args.scene, args.output, args.cameras, settings)
+    print(f"wrote {args.output}: {info['vertices']} vertices, {info['triangles']} triangles "
+          f"(voxel {info['voxel']:.4g}, {info['views']} views, {info['seconds']:.0f} s)")
+
+
+def _add_mesh(sub) -> None:
+    p = sub.add_parser("mesh", help="a triangle mesh of a scene (.glb/.ply/.obj) by depth fusion",
+                       description="Render depth and colour of SCENE from many views (CAMERAS, else an orbit above "
+                                   "it), fuse them into a TSDF and extract a vertex-coloured mesh in the scene's "
+                                   "frame. Pixels less than half opaque are left out.")
+    p.add_argument("scene", help="Gaussian scene (.ply or .splat)")
+    p.add_argument("-o", "--output", required=True, help="output mesh: .glb (upright for glTF viewers), .ply or .obj")
+    p.add_argument("--cameras", help="transforms.json, camera_path.json or a COLMAP model folder to render from "
+                                     "(default: orbit views; capture cameras suit rooms seen from inside)")
+    p.add_argument("--voxel", type=float, help="TSDF voxel size in scene units (default: scene diagonal / 200)")
+    p.add_argument("--views", type=_positive_int, default=48, help="orbit views without --cameras (default 48)")
+    p.add_argument("--width", type=_positive_int, default=320, help="render width in pixels (default 320)")
+    p.add_argument("--height", type=_positive_int, default=240, help="orbit render height in pixels (default 240)")
+    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
+    p.set_defaults(func=_cmd_mesh)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="splatfilm", description="Films from persistent 3D Gaussian scenes.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .paths.cli import add_path_commands
 
     add_path_commands(sub)
+    _add_import_mesh(sub)
+    _add_edit(sub)
+    _add_ground(sub)
+    _add_mesh(sub)
 
     p = sub.add_parser("demo", help="render the bundled demo film (scenes/demo/film.yaml)",
                        description="Render the bundled demo film: three shots of one world (a set and a character), "

@@ -1,0 +1,175 @@
+"""Scene meshing: depth fusion of rendered views puts the mesh on the true surfaces (a floor at
+z = 0 and a box on it), with their colours, in the scene's frame; files, CLI, camera files and
+the cached collision mesh."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from splatfilm.cameras import Cameras
+from splatfilm.cli import main
+from splatfilm.errors import SplatfilmError
+from splatfilm.gaussians import Gaussians
+from splatfilm.io.camera_files import write_transforms_json
+from splatfilm.io.gaussian_files import save_gaussians
+from splatfilm.meshing import (
+    MeshSettings,
+    collision_mesh,
+    collision_mesh_path,
+    gltf_root,
+    mesh_arrays,
+    mesh_scene,
+    orbit_views,
+    write_mesh,
+)
+from splatfilm.open3d_loader import load_open3d
+from splatfilm.rotations import rotmat_to_quat
+
+FLOOR = np.array([0.8, 0.6, 0.3])
+BOX = np.array([0.2, 0.3, 0.9])
+VOXEL = 0.03
+FAST = MeshSettings(voxel=VOXEL, views=20, width=128, height=96)
+
+
+def _face(origin, u, v, spacing, color) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    origin, u, v = map(np.asarray, (origin, u, v))
+    nu, nv = max(2, round(np.linalg.norm(u) / spacing)), max(2, round(np.linalg.norm(v) / spacing))
+    s, t = np.meshgrid((np.arange(nu) + 0.5) / nu, (np.arange(nv) + 0.5) / nv, indexing="ij")
+    pts = origin + s.reshape(-1, 1) * u + t.reshape(-1, 1) * v
+    n = np.cross(u, v) / np.linalg.norm(np.cross(u, v))
+    return pts, np.broadcast_to(n, pts.shape), np.broadcast_to(color, pts.shape)
+
+
+def box_on_floor() -> Gaussians:
+    """A 2 x 2 m floor at z = 0 and a 0.5 m box standing on it at the origin: flat, opaque,
+    overlapping Gaussians (like a fitted surface)."""
+    sp = 0.04
+    parts = [_face([-1, -1, 0], [2, 0, 0], [0, 2, 0], sp, FLOOR),
+             _face([-0.25, -0.25, 0.5], [0.5, 0, 0], [0, 0.5, 0], sp, BOX)]
+    for origin, u in (([-0.25, -0.25, 0], [0.5, 0, 0]), ([0.25, -0.25, 0], [0, 0.5, 0]),
+                      ([0.25, 0.25, 0], [-0.5, 0, 0]), ([-0.25, 0.25, 0], [0, -0.5, 0])):
+        parts.append(_face(origin, u, [0, 0, 0.5], sp, BOX))
+    pts, normals, colors = (np.concatenate(x) for x in zip(*parts))
+    helper = np.where(np.abs(normals[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]])
+    t1 = np.cross(helper, normals)
+    t1 /= np.linalg.norm(t1, axis=1, keepdims=True)
+    R = np.stack([t1, np.cross(normals, t1), normals], axis=2)
+    quats = rotmat_to_quat(torch.from_numpy(R)).numpy()
+    scales = np.tile([0.6 * sp, 0.6 * sp, 0.002], (len(pts), 1))
+    t = lambda a: torch.tensor(np.ascontiguousarray(a), dtype=torch.float32)  # noqa: E731
+    return Gaussians.from_activated(t(pts), t(quats), t(scales), t(np.full(len(pts), 0.95)), colors=t(colors))
+
+
+def surface_distance(p: np.ndarray) -> np.ndarray:
+    """Distance [N] of points [N,3] to the nearest true surface: the floor square or the box."""
+    floor_d = np.linalg.norm(np.stack([np.maximum(np.abs(p[:, 0]) - 1, 0), np.maximum(np.abs(p[:, 1]) - 1, 0),
+                                       p[:, 2]], 1), axis=1)
+    # Unsigned distance to the box [-0.25, 0.25]^2 x [0, 0.5] surface.
+    c, h = np.array([0, 0, 0.25]), np.array([0.25, 0.25, 0.25])
+    q = np.abs(p - c) - h
+    outside = np.linalg.norm(np.maximum(q, 0), axis=1)
+    inside = -np.minimum(q.max(axis=1), 0)
+    return np.minimum(floor_d, np.where(q.max(axis=1) > 0, outside, inside))
+
+
+@pytest.fixture(scope="module")
+def scene_mesh():
+    g = box_on_floor()
+    return g, mesh_scene(g, None, FAST, progress=False)
+
+
+def test_mesh_lies_on_the_true_surfaces(scene_mesh):
+    _, mesh = scene_mesh
+    v, f, c = mesh_arrays(mesh)
+    assert len(f) > 1000
+    d = surface_distance(v)
+    assert np.mean(d < 2 * VOXEL) > 0.98, np.percentile(d, [50, 90, 99])
+    # Expected depth sits about one footprint sigma of the surface Gaussians (here 2.4 cm) in
+    # front of the surface at oblique views: Gaussians nearer the camera are composited first.
+    assert np.median(d) < VOXEL
+    # The floor around the box: flat at z = 0 (up to that bias).
+    on_floor = (np.abs(v[:, 2]) < 0.1) & (np.maximum(np.abs(v[:, 0]), np.abs(v[:, 1])) > 0.4)
+    assert on_floor.sum() > 500 and np.abs(np.median(v[on_floor, 2])) < VOXEL
+    assert np.percentile(v[on_floor, 2], 90) - np.percentile(v[on_floor, 2], 10) < VOXEL
+    # Bounds: the floor's square, up to the box's top.
+    assert v.min(axis=0) == pytest.approx([-1, -1, 0], abs=2 * VOXEL)
+    assert v.max(axis=0) == pytest.approx([1, 1, 0.5], abs=2 * VOXEL)
+    # Colours: rendered floor and box colours where they belong.
+    top = (v[:, 2] > 0.45) & (np.maximum(np.abs(v[:, 0]), np.abs(v[:, 1])) < 0.2)
+    assert np.abs(np.median(c[on_floor], axis=0) - FLOOR).max() < 0.08
+    assert np.abs(np.median(c[top], axis=0) - BOX).max() < 0.08
+
+
+def test_write_formats(scene_mesh, tmp_path):
+    import trimesh
+
+    o3d = load_open3d()
+    _, mesh = scene_mesh
+    v, f, c = mesh_arrays(mesh)
+    for suffix in (".ply", ".obj"):
+        path = tmp_path / f"m{suffix}"
+        write_mesh(mesh, path)
+        back = o3d.io.read_triangle_mesh(str(path))
+        assert len(back.triangles) == len(f)
+        assert np.asarray(back.vertices).min(axis=0) == pytest.approx(v.min(axis=0), abs=1e-4)
+        assert suffix == ".obj" or back.has_vertex_colors()
+    # glTF: y up, the scene's z-up frame under a root node that turns z to y.
+    write_mesh(mesh, tmp_path / "m.glb")
+    glb = trimesh.load(tmp_path / "m.glb", force="mesh")
+    assert len(glb.faces) == len(f)
+    assert np.abs(glb.vertices - v @ gltf_root()[:3, :3].T).max() < 1e-5
+    assert glb.vertices[:, 1].min() == pytest.approx(v[:, 2].min(), abs=1e-5)  # the floor at y = 0
+    assert np.abs(glb.visual.vertex_colors[:, :3] / 255.0 - c).max() < 0.01
+    with pytest.raises(SplatfilmError, match=r"m\.stl: unknown mesh format"):
+        write_mesh(mesh, tmp_path / "m.stl")
+
+
+def test_orbit_views_look_at_the_scene():
+    lo, hi = np.array([-1.0, -1, 0]), np.array([1.0, 1, 0.5])
+    cams = orbit_views(lo, hi, 12, 64, 48)
+    centre = np.array([0, 0, 0.25])
+    for V in cams.viewmats:
+        p = V[:3, :3] @ centre + V[:3, 3]
+        assert p[0] == pytest.approx(0, abs=1e-9) and p[1] == pytest.approx(0, abs=1e-9) and p[2] > 0
+        eye = -V[:3, :3].T @ V[:3, 3]
+        assert eye[2] > centre[2]  # above: the upper half of the sphere
+
+
+def test_cli_with_a_camera_file(tmp_path, capsys):
+    scene = tmp_path / "set.ply"
+    save_gaussians(scene, box_on_floor())
+    cams = orbit_views(np.array([-1.0, -1, 0]), np.array([1.0, 1, 0.5]), 10, 200, 150)
+    write_transforms_json(tmp_path / "transforms.json", Cameras(cams.viewmats, cams.Ks, 200, 150))
+    out = tmp_path / "set.glb"
+    assert main(["mesh", str(scene), "-o", str(out), "--cameras", str(tmp_path / "transforms.json"),
+                 "--voxel", "0.04", "--width", "100"]) == 0
+    assert "10 views" in capsys.readouterr().out
+    import trimesh
+
+    v = trimesh.load(out, force="mesh").vertices @ gltf_root()[:3, :3]  # back from glTF's y up
+    assert np.mean(surface_distance(v) < 0.08) > 0.97
+
+
+def test_collision_mesh_is_cached(tmp_path, monkeypatch):
+    scene = tmp_path / "set.ply"
+    save_gaussians(scene, box_on_floor())
+    coarse = MeshSettings(voxel=0.06, views=8, width=64, height=48)
+    v1, f1 = collision_mesh(scene, coarse, progress=False)
+    assert len(f1) > 100
+    assert collision_mesh_path(scene).exists() and collision_mesh_path(scene).with_suffix(".json").exists()
+    from splatfilm import meshing
+
+    def fail(*a, **k):
+        raise AssertionError("meshed again")
+
+    monkeypatch.setattr(meshing, "mesh_scene", fail)
+    v2, f2 = collision_mesh(scene, coarse, progress=False)
+    assert np.array_equal(v1, v2) and np.array_equal(f1, f2)
+    # Other settings, or other scene contents: meshed again.
+    with pytest.raises(AssertionError, match="meshed again"):
+        collision_mesh(scene, MeshSettings(voxel=0.05, views=8, width=64, height=48), progress=False)
+    save_gaussians(scene, box_on_floor().transformed(translation=torch.tensor([0.0, 0.0, 0.1])))
+    with pytest.raises(AssertionError, match="meshed again"):
+        collision_mesh(scene, coarse, progress=False)

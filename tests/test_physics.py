@@ -1,0 +1,227 @@
+"""Physics-driven motion: dropped props come to rest on the floor without passing through it,
+thrown ones land further along, knocked-over ones settle on a face; the set's ground plane or
+mesh is the collider; trajectories are cached; scripts are read with errors naming the field."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from splatfilm import physics
+from splatfilm.errors import SplatfilmError
+from splatfilm.gaussians import Gaussians
+from splatfilm.ground import GroundPlane, write_ground
+from splatfilm.io.gaussian_files import save_gaussians
+from splatfilm.meshing import MeshSettings
+from splatfilm.physics import (
+    BakedMotion,
+    PhysicsSpec,
+    bake_physics,
+    body_points,
+    body_shape,
+    euler_xyz_deg,
+    floor_collider,
+    parse_physics,
+    physics_motion,
+    scene_collider,
+)
+from splatfilm.world import Asset, Similarity, World, yaw_rotation
+from splatfilm.yamlfields import At
+
+FPS = 24
+TOL = 0.003  # metres: "a few mm"
+
+
+def _splats(points: np.ndarray, size: float = 0.01) -> Gaussians:
+    n = len(points)
+    t = lambda a: torch.tensor(np.ascontiguousarray(a), dtype=torch.float32)  # noqa: E731
+    return Gaussians.from_activated(t(points), t(np.tile([1.0, 0, 0, 0], (n, 1))), t(np.full((n, 3), size)),
+                                    t(np.full(n, 0.9)), colors=t(np.full((n, 3), 0.5)))
+
+
+def cube_points(side: float = 0.2, count: int = 9) -> np.ndarray:
+    """Points on a cube's surface in its canonical frame: base on z = 0, centred on the z axis."""
+    g = np.linspace(-side / 2, side / 2, count)
+    pts = np.array([[x, y, z] for x in g for y in g for z in g])
+    pts = pts[np.abs(pts).max(axis=1) > side / 2 - 1e-9]
+    return pts + [0, 0, side / 2]
+
+
+def prop(side: float = 0.2) -> Asset:
+    return Asset("cube", _splats(cube_points(side)))
+
+
+def lowest(motion: BakedMotion, pts: np.ndarray, times) -> np.ndarray:
+    """The lowest z [T] of the body's points at each time."""
+    return np.array([motion.at(t).apply(pts)[:, 2].min() for t in times])
+
+
+def fine_times(m: BakedMotion) -> np.ndarray:
+    return np.linspace(m.start, m.end, int((m.end - m.start) * 240) + 1)
+
+
+def test_dropped_prop_comes_to_rest_on_the_floor():
+    a = prop()
+    spec = PhysicsSpec(position=[0.3, -0.2, 1.0], collider="ground", duration=3.0, start=1.0)
+    m = physics_motion(spec, a, None, FPS, None)
+    pts = body_points(a.gaussians)
+    low = lowest(m, pts, fine_times(m))
+    assert low.min() >= -TOL  # never through the floor
+    assert abs(low[-1]) < TOL and abs(m.positions[-1, 2]) < TOL  # resting, base on the floor
+    assert np.linalg.norm(m.positions[-1] - m.positions[-FPS // 2]) < 1e-3  # still for the last half second
+    # Before the start it waits at the start pose; after the end it holds the last one.
+    assert m.at(0.0).translation == pytest.approx([0.3, -0.2, 1.0])
+    assert np.allclose(m.at(99.0).matrix(), m.at(m.end).matrix())
+    # It fell freely first: z = 1 - g t^2 / 2 at 0.25 s after the start.
+    assert m.at(1.25).translation[2] == pytest.approx(1.0 - 0.5 * 9.81 * 0.25**2, abs=0.01)
+    assert m.times[1] - m.times[0] == pytest.approx(1 / FPS)
+
+
+def test_thrown_prop_lands_further_along():
+    a = prop()
+    dropped = physics_motion(PhysicsSpec(position=[0, 0, 1.0], collider="ground", duration=3.0), a, None, FPS, None)
+    thrown = physics_motion(PhysicsSpec(position=[0, 0, 1.0], velocity=[2.0, 0, 0], collider="ground", duration=3.0),
+                            a, None, FPS, None)
+    assert thrown.positions[-1, 0] > dropped.positions[-1, 0] + 0.5
+    assert abs(thrown.positions[-1, 1]) < 0.25 * thrown.positions[-1, 0]
+    assert lowest(thrown, body_points(a.gaussians), fine_times(thrown)).min() >= -TOL
+
+
+def test_knocked_over_box_settles_on_a_face():
+    a = prop()
+    spec = PhysicsSpec(position=[0, 0, 0.3], rotation=euler_xyz_deg([35, 0, 0]), angular_velocity=[4.0, 0, 0],
+                       collider="ground", duration=3.0, shape="box")
+    m = physics_motion(spec, a, None, FPS, None)
+    R = m.at(m.end).rotation
+    assert np.abs(R[2]).max() > 0.999  # some face of the cube points straight down
+    assert lowest(m, body_points(a.gaussians), [m.end])[0] == pytest.approx(0.0, abs=TOL)
+
+
+def test_ground_plane_from_the_sidecar_and_the_set_placement(tmp_path):
+    scene = tmp_path / "set.ply"
+    save_gaussians(scene, _splats(np.random.default_rng(0).uniform(-1, 1, (100, 3))))
+    write_ground(scene, GroundPlane(np.array([0.0, 0.0, 1.0]), -0.3))  # z = 0.3 in the set's frame
+    set_asset = Asset("set", Gaussians.empty(), placement=Similarity(np.eye(3), [0, 0, 0.2]), source=str(scene))
+    collider = scene_collider("ground", scene, set_asset.world_transform(0.0))
+    assert collider.plane.offset == pytest.approx(-0.5)
+    m = physics_motion(PhysicsSpec(position=[0, 0, 1.5], collider="ground", duration=2.0), prop(), set_asset, FPS, None)
+    assert m.positions[-1, 2] == pytest.approx(0.5, abs=TOL)
+    # No ground recorded: the film world's floor.
+    (tmp_path / "set.json").unlink()
+    assert scene_collider("ground", scene).plane.offset == 0.0
+
+
+def test_mesh_collider(tmp_path):
+    """A set that is a floor at z = 0.25: the prop comes to rest on its collision mesh, which
+    lies within two voxels above the floor (it is fused from rendered expected depth, which sits
+    about a footprint sigma of the surface Gaussians in front of the surface)."""
+    u = np.arange(-1, 1, 0.03) + 0.015
+    a, b = np.meshgrid(u, u)
+    g = _splats(np.c_[a.ravel(), b.ravel(), np.full(a.size, 0.25)], size=0.02)
+    g = Gaussians(g.means, g.quats, g.scales + torch.log(torch.tensor([1.0, 1.0, 0.1])), g.opacities, g.sh0, g.shN)
+    scene = tmp_path / "floor.ply"
+    save_gaussians(scene, g)
+    settings = MeshSettings(voxel=0.04, views=12, width=96, height=72)
+    collider = scene_collider("mesh", scene, mesh_settings=settings, progress=False)
+    assert (tmp_path / "floor.collision.obj").exists()
+    mesh_floor = float(np.median(collider.vertices[:, 2]))
+    assert 0.25 <= mesh_floor < 0.25 + 2 * settings.voxel
+    set_asset = Asset("set", g, source=str(scene))
+    m = physics_motion(PhysicsSpec(position=[0.1, 0.1, 1.0], collider="mesh", duration=2.0), prop(), set_asset, FPS,
+                       None, mesh_settings=settings, progress=False)
+    low = lowest(m, body_points(prop().gaussians), fine_times(m))
+    assert low[-1] == pytest.approx(mesh_floor, abs=0.01)
+    assert low.min() >= low[-1] - 0.01  # it did not sink through the mesh on impact
+    assert np.linalg.norm(m.positions[-1] - m.positions[-FPS // 2]) < 1e-3
+
+
+def test_cache_returns_the_same_trajectory(tmp_path, monkeypatch):
+    pts = cube_points()
+    spec = PhysicsSpec(position=[0, 0, 0.8], velocity=[1.0, 0.5, 0], angular_velocity=[0, 0, 3.0], collider="ground",
+                       duration=1.5)
+    first = bake_physics(spec, pts, floor_collider(), FPS, tmp_path)
+    files = list(tmp_path.glob("physics-*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text())["key"]
+
+    def fail(*a, **k):
+        raise AssertionError("simulated again")
+
+    monkeypatch.setattr(physics, "simulate", fail)
+    again = bake_physics(spec, pts, floor_collider(), FPS, tmp_path)
+    for name in ("times", "positions", "quats"):
+        assert np.array_equal(getattr(first, name), getattr(again, name))
+    # Any other input is another simulation.
+    with pytest.raises(AssertionError, match="simulated again"):
+        bake_physics(PhysicsSpec(position=[0, 0, 0.8], collider="ground", duration=1.5, mass=2.0), pts,
+                     floor_collider(), FPS, tmp_path)
+    with pytest.raises(AssertionError, match="simulated again"):
+        bake_physics(spec, pts, floor_collider(0.1), FPS, tmp_path)
+
+
+def test_simulation_is_deterministic():
+    pts = cube_points()
+    spec = PhysicsSpec(position=[0, 0, 0.8], velocity=[1.0, 0, 0], angular_velocity=[2.0, 1.0, 0], collider="ground",
+                       duration=1.0)
+    a = bake_physics(spec, pts, floor_collider(), FPS)
+    b = bake_physics(spec, pts, floor_collider(), FPS)
+    assert np.array_equal(a.positions, b.positions) and np.array_equal(a.quats, b.quats)
+
+
+def test_baked_motion_drives_an_asset():
+    quarter_turn = [np.cos(np.pi / 4), 0, 0, np.sin(np.pi / 4)]  # 90 degrees about z
+    m = BakedMotion([0.0, 1.0], [[0, 0, 0], [2.0, 0, 0]], [[1.0, 0, 0, 0], quarter_turn], scale=2.0)
+    mid = m.at(0.5)
+    assert mid.translation == pytest.approx([1.0, 0, 0])
+    assert mid.rotation == pytest.approx(yaw_rotation(45.0))
+    assert mid.scale == 2.0
+    world = World({"cube": Asset("cube", _splats(cube_points()), motion=m)})
+    assert world.compose(1.0).means[:, 0].mean().item() == pytest.approx(2.0, abs=1e-5)
+    assert world.signature(0.25) != world.signature(0.75)
+    back = BakedMotion.from_dict(json.loads(json.dumps(m.to_dict())))
+    assert np.allclose(back.at(0.3).matrix(), m.at(0.3).matrix())
+
+
+def test_body_shapes():
+    pts = cube_points(0.2)
+    hull = body_shape(pts, "hull", scale=2.0)
+    assert hull.com == pytest.approx([0, 0, 0.2]) and len(hull.vertices) == 8
+    box = body_shape(pts, "box")
+    assert box.half_extents == pytest.approx([0.1, 0.1, 0.1])
+    assert body_shape(pts, "sphere").radius == pytest.approx(0.1)
+    card = body_shape(np.c_[np.random.default_rng(0).uniform(-1, 1, (50, 2)), np.zeros(50)], "hull")
+    assert card.kind == "box" and card.half_extents[2] > 0  # flat: a thin box, not a Qhull error
+
+
+def test_parse_physics_defaults_and_fields():
+    base = Similarity(yaw_rotation(30.0), [1.0, 2.0, 0.0], 1.5)
+    spec = parse_physics({}, At("film.yaml", "assets.cup.physics"), base)
+    assert spec.position == pytest.approx([1, 2, 0]) and spec.rotation == pytest.approx(base.rotation)
+    assert spec.scale == 1.5 and spec.collider == "mesh" and spec.shape == "hull" and spec.duration == 4.0
+    spec = parse_physics({"position": [0, 0, 1], "velocity": [1, 0, 0], "angular_velocity": [0, 0, 180],
+                          "orientation": [0, 0, 90], "mass": 2, "friction": 0.3, "restitution": 0.5, "start": 1.5,
+                          "duration": 2, "collider": "ground", "shape": "box", "rolling_friction": 0.01},
+                         At("f.yaml"), base)
+    assert spec.angular_velocity == pytest.approx([0, 0, np.pi])  # degrees/s in, rad/s kept
+    assert spec.rotation == pytest.approx(yaw_rotation(90.0))
+    assert (spec.mass, spec.friction, spec.restitution, spec.start, spec.duration) == (2, 0.3, 0.5, 1.5, 2)
+    assert parse_physics({"drop_from": [0, 0, 2]}, At("f.yaml")).position == pytest.approx([0, 0, 2])
+
+
+@pytest.mark.parametrize("value, message", [
+    ({"mass": 0}, r"f\.yaml: assets\.cup\.physics\.mass: must be > 0"),
+    ({"masss": 1}, r"assets\.cup\.physics\.masss: unknown field"),
+    ({"restitution": 2}, r"physics\.restitution: must be between 0 and 1"),
+    ({"collider": "walls"}, r"physics\.collider: expected one of mesh, ground"),
+    ({"shape": "cone"}, r"physics\.shape: expected one of hull, box, sphere"),
+    ({"drop_from": [0, 0, 1], "velocity": [1, 0, 0]}, r"physics\.drop_from: a drop starts at rest"),
+    ({"drop_from": [0, 0, 1], "position": [0, 0, 1]}, r"physics: give `drop_from`"),
+    ({"velocity": [1, 0]}, r"physics\.velocity: expected \[x, y, z\]"),
+    ({"duration": 1000}, r"physics\.duration: at most 600 s"),
+    ([1, 2], r"assets\.cup\.physics: expected a mapping"),
+])
+def test_parse_physics_errors_name_the_field(value, message):
+    with pytest.raises(SplatfilmError, match=message):
+        parse_physics(value, At("f.yaml", "assets.cup.physics"))
