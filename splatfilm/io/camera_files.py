@@ -354,6 +354,7 @@ def read_colmap(path: PathLike) -> Cameras:
     PINHOLE -> "PINHOLE"; SIMPLE_RADIAL, RADIAL, OPENCV, FULL_OPENCV (k4-k6 zero) -> "OPENCV";
     OPENCV_FISHEYE, SIMPLE_RADIAL_FISHEYE, RADIAL_FISHEYE -> "OPENCV_FISHEYE".
     """
+    import PIL.Image  # noqa: F401  (pycolmap loaded before Pillow crashes the next PNG write)
     import pycolmap  # imported here: it is heavy and only this reader needs it
 
     root = Path(path)
