@@ -162,24 +162,64 @@ def build_scene(seed: int = 0) -> Gaussians:
     return b.gaussians()
 
 
-def build_hero(seed: int = 1) -> Gaussians:
-    """A character for the demo film, built in its canonical frame: feet on z = 0, centred on
-    the z axis, facing -y (the eyes and buttons are on the -y side), 1.75 m tall."""
-    b = Builder(np.random.default_rng(seed))
-    trousers, coat, skin = np.array([0.12, 0.13, 0.2]), np.array([0.75, 0.12, 0.1]), np.array([0.92, 0.72, 0.58])
+def _part(mesh, color):
+    import trimesh
+
+    # glTF vertex colours are linear (its specification); these colours are picked as sRGB.
+    c = np.asarray(color, dtype=np.float64)
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=np.tile(np.r_[linear * 255 + 0.5, 255],
+                                                                          (len(mesh.vertices), 1)).astype(np.uint8))
+    return mesh
+
+
+def build_hero_mesh(path: Path) -> None:
+    """The demo character as a mesh, the way an artist would hand one over: a GLB in glTF's
+    convention (metres, +y up, facing +z), 1.75 m tall, vertex coloured. The Gaussian asset is
+    made from it by `splatfilm import-mesh` (see main)."""
+    import trimesh
+    from trimesh.creation import cylinder, icosphere
+
+    def cyl(x, y0, h, r, z=0.0):  # upright (+y) cylinder from height y0
+        c = cylinder(radius=r, height=h, sections=32)
+        c.apply_transform(trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0]))
+        c.apply_translation([x, y0 + h / 2, z])
+        return c
+
+    def ball(x, y, z, r):
+        b = icosphere(subdivisions=3, radius=r)
+        b.apply_translation([x, y, z])
+        return b
+
+    trousers, coat, skin = [0.12, 0.13, 0.2], [0.75, 0.12, 0.1], [0.92, 0.72, 0.58]
+    parts = []
     for x in (-0.08, 0.08):
-        b.cylinder([x, 0.0, 0.0], 0.065, 0.82, trousers, 0.012)
-        b.cylinder([x * 3.3, 0.0, 0.78], 0.045, 0.55, coat * 0.9, 0.012)  # arms
-        b.sphere([x * 3.3, 0.0, 0.76], 0.05, lambda p, n: np.broadcast_to(skin, p.shape), 0.01)  # hands
-    b.cylinder([0.0, 0.0, 0.8], 0.19, 0.62, coat, 0.012)
-    b.sphere([0.0, 0.0, 1.55], 0.14, lambda p, n: np.broadcast_to(skin, p.shape), 0.01)
+        parts.append(_part(cyl(x, 0.0, 0.82, 0.065), trousers))
+        parts.append(_part(cyl(x * 3.3, 0.78, 0.55, 0.045), [c * 0.9 for c in coat]))  # arms
+        parts.append(_part(ball(x * 3.3, 0.76, 0.0, 0.05), skin))  # hands
+    parts.append(_part(cyl(0.0, 0.8, 0.62, 0.19), coat))
+    parts.append(_part(ball(0.0, 1.55, 0.0, 0.14), skin))
     for x in (-0.05, 0.05):
-        b.sphere([x, -0.125, 1.58], 0.022, lambda p, n: np.broadcast_to([0.05, 0.05, 0.08], p.shape), 0.006)
-    for z in (1.0, 1.15, 1.3):
-        b.sphere([0.0, -0.19, z], 0.02, lambda p, n: np.broadcast_to([0.95, 0.85, 0.2], p.shape), 0.006)
-    b.cylinder([0.0, 0.0, 1.66], 0.16, 0.03, np.array([0.08, 0.08, 0.08]), 0.01)  # hat brim
-    b.cylinder([0.0, 0.0, 1.66], 0.1, 0.14, np.array([0.08, 0.08, 0.08]), 0.01)
-    return b.gaussians()
+        parts.append(_part(ball(x, 1.58, 0.125, 0.022), [0.05, 0.05, 0.08]))  # eyes, on the front (+z)
+    for y in (1.0, 1.15, 1.3):
+        parts.append(_part(ball(0.0, y, 0.19, 0.02), [0.95, 0.85, 0.2]))  # buttons
+    parts.append(_part(cyl(0.0, 1.66, 0.03, 0.16), [0.08, 0.08, 0.08]))  # hat brim
+    parts.append(_part(cyl(0.0, 1.66, 0.14, 0.10), [0.08, 0.08, 0.08]))
+    trimesh.util.concatenate(parts).export(path)
+
+
+def build_crate_mesh(path: Path) -> None:
+    """A 30 cm wooden crate (OBJ-style z-up box with vertex colours) for the physics prop."""
+    import trimesh
+
+    box = trimesh.creation.box(extents=[0.3, 0.3, 0.3]).subdivide().subdivide()
+    v = box.vertices
+    grain = 0.08 * np.sin(v[:, 0] * 60 + 5 * np.sin(v[:, 2] * 20))
+    edge = (np.abs(v) > 0.13).sum(axis=1) >= 2  # darker along the crate's edges
+    col = np.clip(np.array([0.62, 0.42, 0.22]) + grain[:, None] - 0.2 * edge[:, None], 0, 1)
+    box.visual = trimesh.visual.ColorVisuals(box, vertex_colors=np.c_[col * 255, np.full(len(v), 255)].astype(np.uint8))
+    box.apply_translation([0, 0, 0.15])  # base on z = 0
+    box.export(path)
 
 
 def asset_sidecar(g: Gaussians, name: str, kind: str) -> dict:
@@ -225,12 +265,19 @@ def main() -> None:
     g = build_scene(args.seed)
     save_gaussians(out / "scene.ply", g)
     (out / "scene.json").write_text(json.dumps(asset_sidecar(g, "scene.ply", "scene"), indent=2) + "\n")
+    from splatfilm.ground import ground_scene
+
+    ground_scene(out / "scene.ply")  # records the floor plane in scene.json, as `splatfilm ground` does
     (out / "transforms.json").write_text(json.dumps(orbit_cameras(), indent=2) + "\n")
-    hero = build_hero(args.seed + 1)
-    save_gaussians(out / "hero.ply", hero)
-    (out / "hero.json").write_text(json.dumps(asset_sidecar(hero, "hero.ply", "object"), indent=2) + "\n")
-    print(f"wrote {len(g)} Gaussians to {out / 'scene.ply'}, 24 cameras to {out / 'transforms.json'} "
-          f"and a {len(hero)}-Gaussian character to {out / 'hero.ply'}")
+    # The character and the prop come from meshes, through splatfilm's own mesh import.
+    from splatfilm.mesh_import import import_mesh
+
+    build_hero_mesh(out / "hero.glb")
+    hero = import_mesh(out / "hero.glb", out / "hero.ply", count=50000, seed=args.seed)
+    build_crate_mesh(out / "crate.obj")
+    crate = import_mesh(out / "crate.obj", out / "crate.ply", count=6000, seed=args.seed)
+    print(f"wrote {len(g)} Gaussians to {out / 'scene.ply'}, 24 cameras to {out / 'transforms.json'}, "
+          f"a {hero['num_gaussians']}-Gaussian character from hero.glb and a {crate['num_gaussians']}-Gaussian crate")
 
 
 if __name__ == "__main__":

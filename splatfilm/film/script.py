@@ -25,6 +25,8 @@
         edits: [{op: delete, sphere: {center: [..], radius: 0.3}}]   # applied at load (splatfilm.edits)
         animation: {keyframes: [{time: 0, position: [..], yaw: 0, scale: 1}, ...]}
         # or walk: {points: [[..], [..]], speed: 0.8, start: 0}
+        # or physics: {drop_from: [..] | position + velocity, mass, friction, restitution, ...}
+        on_ground: set                 # stand on that asset's ground plane (placement and walk z)
     shots:
       - name: sh010
         time: 0                        # world time of the first frame (default: after the last shot)
@@ -57,7 +59,8 @@ from ..yamlfields import At, integer, mapping, number, show, vec3
 
 _TOP = {"title", "fps", "resolution", "first_frame", "handles", "background", "sh_degree", "crf", "lens", "points",
         "effects", "assets", "shots"}
-_ASSET = {"file", "canonical", "position", "yaw", "scale", "look_height", "animation", "walk", "edits"}
+_ASSET = {"file", "canonical", "position", "yaw", "scale", "look_height", "animation", "walk", "edits",
+          "on_ground", "physics"}
 _SHOT_FILM = {"time", "assets", "hide", "handles"}
 _EFFECTS = {"motion_blur", "depth_of_field"}
 
@@ -142,7 +145,23 @@ def _motion(data: dict, at: At, base: Similarity) -> KeyedMotion | PathWalk | No
     return None
 
 
-def _assets(value: Any, at: At, folder: Path) -> World:
+def _ground_of(scene: Asset, at: At):
+    """The world-frame ground plane of a scene asset: from its sidecar (`splatfilm ground`),
+    else estimated now from its Gaussians."""
+    from ..ground import estimate_ground, read_ground, sidecar_up
+
+    plane = read_ground(scene.source)
+    if plane is None:
+        try:
+            plane = estimate_ground(scene.gaussians, sidecar_up(scene.source))
+        except SplatfilmError as e:
+            at.fail(f"no ground plane for {scene.name!r} ({e}); run splatfilm ground {scene.source}")
+    return plane.transformed(scene.world_transform(0.0))
+
+
+def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
+    from ..ground import ground_height
+
     if not isinstance(value, dict) or not value:
         at.fail("expected a mapping of asset names to {file, ...} (at least one asset)")
     assets: dict[str, Asset] = {}
@@ -157,8 +176,24 @@ def _assets(value: Any, at: At, folder: Path) -> World:
         pos = vec3(data["position"], a_at["position"]) if "position" in data else np.zeros(3)
         yaw = number(data.get("yaw", 0.0), a_at["yaw"])
         scale = number(data.get("scale", 1.0), a_at["scale"], "positive")
+        ground = None
+        if "on_ground" in data:
+            ref = data["on_ground"]
+            if ref not in assets:
+                a_at["on_ground"].fail(f"expected the name of an asset listed before this one, got {show(ref)}")
+            ground = _ground_of(assets[ref], a_at["on_ground"])
+            pos[2] = ground_height(ground, pos[0], pos[1])
         placement = Similarity(yaw_rotation(yaw), pos, scale)
+        kinds = [k for k in ("animation", "walk", "physics") if k in data]
+        if len(kinds) > 1:
+            a_at.fail(f"give one of animation, walk or physics, not {' and '.join(kinds)}")
         motion = _motion(data, a_at, placement)
+        if ground is not None and isinstance(motion, PathWalk):
+            motion.points[:, 2] = ground_height(ground, motion.points[:, 0], motion.points[:, 1])
+            motion.__post_init__()  # the curve follows the snapped points
+        elif ground is not None and isinstance(motion, KeyedMotion):
+            motion.positions[:, 2] = ground_height(ground, motion.positions[:, 0], motion.positions[:, 1])
+            motion.__post_init__()
         canonical = data.get("canonical")
         if canonical is not None and not isinstance(canonical, bool):
             a_at["canonical"].fail(f"expected true or false, got {show(canonical)}")
@@ -177,6 +212,16 @@ def _assets(value: Any, at: At, folder: Path) -> World:
             except SplatfilmError as e:
                 a_at["edits"].fail(str(e))
             asset.digest = hashlib.sha256((asset.digest + repr(edits)).encode()).hexdigest()
+        if "physics" in data:
+            from ..physics import parse_physics, physics_motion
+
+            spec = parse_physics(data["physics"], a_at["physics"], placement)
+            scene = assets[data["on_ground"]] if "on_ground" in data else next(iter(assets.values()), None)
+            try:
+                # Simulated once against the set, baked and cached beside the script: renders stay deterministic.
+                asset.motion = physics_motion(spec, asset, scene, float(fps), folder / ".splatfilm-cache", progress=False)
+            except SplatfilmError as e:
+                a_at["physics"].fail(str(e))
         assets[str(name)] = asset
     return World(assets)
 
@@ -222,7 +267,7 @@ def parse_film(path: str | Path) -> Film:
 
     if "assets" not in data:
         at.fail("missing `assets` (what the world is made of)")
-    world = _assets(data["assets"], at["assets"], path.parent)
+    world = _assets(data["assets"], at["assets"], path.parent, fps)
 
     points = {}
     if data.get("points") is not None:
