@@ -290,7 +290,12 @@ def scene_collider(kind: str, scene: str | Path | None, placement: Similarity | 
     placement = placement if placement is not None else Similarity()
     if kind == "ground":
         plane = read_ground(scene)
-        return floor_collider() if plane is None else Collider(plane=plane.transformed(placement))
+        if plane is None:
+            from .ground import estimate_ground, sidecar_up
+            from .io.gaussian_files import load_gaussians
+
+            plane = estimate_ground(load_gaussians(scene), sidecar_up(scene))
+        return Collider(plane=plane.transformed(placement))
     if kind != "mesh":
         raise SplatfilmError(f"physics collider must be one of {', '.join(COLLIDERS)}, got {kind!r}")
     from .meshing import MeshSettings, collision_mesh

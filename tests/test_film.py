@@ -68,14 +68,14 @@ def film_dir(tmp_path: Path) -> Path:
              "move": {"type": "pan", "degrees": 5}},
         ],
     }
-    (tmp_path / "film.yaml").write_text(yaml.safe_dump(script))
+    (tmp_path / "film.yaml").write_text(yaml.safe_dump(script, sort_keys=False))
     return tmp_path
 
 
 def _edit(folder: Path, fn) -> None:
     data = yaml.safe_load((folder / "film.yaml").read_text())
     fn(data)
-    (folder / "film.yaml").write_text(yaml.safe_dump(data))
+    (folder / "film.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 def test_script_errors_name_file_and_field(film_dir):
@@ -235,3 +235,24 @@ def test_edits_hold_in_every_shot_and_rerender(film_dir):
     assert (film_dir / "hero.ply").read_bytes() == before  # the captured asset is never rewritten
     res = render_film(film_dir / "film.yaml", out, backend="cpu", progress=False, log=lambda *_: None)
     assert res.rendered == {"sh010": 6, "sh020": 0}  # sh020 hides the hero anyway
+
+
+def test_on_ground_and_physics_in_a_film_script(film_dir):
+    save_gaussians(film_dir / "floor.ply", _plane([0, 0, 0.25], 4.0, [0.5, 0.5, 0.5], normal_axis=2, spacing=0.08))
+    _edit(film_dir, lambda d: d.update(assets={
+        "floor": {"file": "floor.ply"},
+        "wall": {"file": "wall.ply"},
+        "hero": {"file": "hero.ply", "on_ground": "floor", "position": [0.5, -1.0, 3.0],
+                 "walk": {"points": [[0.5, -1.0, 9], [-0.5, -1.2, 9]], "speed": 1.0}},
+        "box": {"file": "hero.ply", "on_ground": "floor",
+                "physics": {"drop_from": [0.0, -0.5, 1.5], "duration": 2.0, "collider": "ground", "shape": "box"}}}))
+    film = parse_film(film_dir / "film.yaml")
+    hero, box = film.world.assets["hero"], film.world.assets["box"]
+    for t in (0.0, 0.5, 2.0):  # the walk's heights snap to the floor (z = 0.25), whatever the script said
+        assert hero.world_transform(t).translation[2] == pytest.approx(0.25, abs=0.01)
+    centres = box.gaussians.means[box.gaussians.activated_opacities > 0.5].double().numpy()
+    lowest = [box.world_transform(t).apply(centres)[:, 2].min() for t in np.linspace(0.0, 2.0, 49)]
+    assert lowest[0] > 1.0  # dropped from 1.5 m ...
+    assert lowest[-1] == pytest.approx(0.25, abs=0.01)  # ... came to rest on the floor (z = 0.25) ...
+    assert min(lowest) > 0.25 - 0.01  # ... and never went through it
+    assert list((film_dir / ".splatfilm-cache").glob("physics-*.json"))  # baked: renders replay it
