@@ -109,9 +109,16 @@ def test_ground_plane_from_the_sidecar_and_the_set_placement(tmp_path):
     assert collider.plane.offset == pytest.approx(-0.5)
     m = physics_motion(PhysicsSpec(position=[0, 0, 1.5], collider="ground", duration=2.0), prop(), set_asset, FPS, None)
     assert m.positions[-1, 2] == pytest.approx(0.5, abs=TOL)
-    # No ground recorded: the film world's floor.
+    # No ground recorded: estimated from the set's Gaussians (as a film's on_ground does); a
+    # set with no floor-like plane is a clear error, not a silent floor at z = 0.
     (tmp_path / "set.json").unlink()
-    assert scene_collider("ground", scene).plane.offset == 0.0
+    with pytest.raises(SplatfilmError, match="no plane within 20 degrees"):
+        scene_collider("ground", scene)
+    floor = tmp_path / "floor.ply"
+    u = np.arange(-1, 1, 0.05)
+    a, b = np.meshgrid(u, u)
+    save_gaussians(floor, _splats(np.c_[a.ravel(), b.ravel(), np.full(a.size, 0.25)]))
+    assert scene_collider("ground", floor).plane.offset == pytest.approx(-0.25, abs=0.01)
 
 
 def test_mesh_collider(tmp_path):
