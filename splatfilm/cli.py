@@ -10,7 +10,7 @@ from pathlib import Path
 from .errors import SplatfilmError
 
 SCENES_DIR = Path(__file__).resolve().parent.parent / "scenes"
-DEMO_FILM = SCENES_DIR / "demo" / "film.yaml"
+DEMO_FILM = SCENES_DIR / "set" / "film.yaml"
 
 
 def _rgb(text: str) -> tuple[float, float, float]:
@@ -266,9 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ground(sub)
     _add_mesh(sub)
 
-    p = sub.add_parser("demo", help="render the bundled demo film (scenes/demo/film.yaml)",
-                       description="Render the bundled demo film: three shots of one world (a set and a character), "
-                                   "edited into an MP4 with its OpenTimelineIO timeline.")
+    p = sub.add_parser("demo", help="render the bundled demo film (scenes/set/film.yaml)",
+                       description="Render the bundled demo film: three shots of one world (the fitted film set, a "
+                                   "character imported from a mesh, a crate under physics, an edit), edited into "
+                                   "an MP4 with its OpenTimelineIO timeline.")
     p.add_argument("-o", "--output", default="out/demo", help="output folder (default out/demo)")
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
     p.add_argument("--workers", type=_positive_int, default=1, help="local processes rendering frames")
