@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,6 +202,8 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
 
     start_step, elapsed = 0, 0.0
     ckpt = None
+    if resume and (checkpoint is None or not checkpoint.exists()):
+        print(f"note: --resume: no checkpoint at {checkpoint}; starting from step 0", file=sys.stderr)
     if resume and checkpoint is not None and checkpoint.exists():
         try:
             ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
