@@ -108,36 +108,41 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
     if backend == "cpu":
         gaussians = gaussians.to("cpu")
 
-    written, skipped = [], 0
-    bar = tqdm(range(len(cams)), desc="render", unit="frame", disable=not progress)
-    for i in bar:
-        cam = cams[i]
-        w0, h0 = int(cam.widths[0]), int(cam.heights[0])
-        w, h = _target_size(w0, h0, settings)
-        if (w, h) != (w0, h0):
-            cam = cam.resized(w, h)
-        png = out_dir / f"{stems[i]}.png"
-        depth_file = out_dir / f"{stems[i]}.depth.{settings.depth}" if settings.depth else None
-        key = hashlib.sha256(json.dumps({**common, "viewmat": cam.viewmats[0].tolist(), "K": cam.Ks[0].tolist(),
-                                         "size": [w, h]}, sort_keys=True).encode()).hexdigest()
-        if manifest.get(png.name) == key and png.exists() and (depth_file is None or depth_file.exists()):
-            skipped += 1
-            written.append(png)
-            continue
-        viewmats, Ks = cam.to_tensors(gaussians.dtype)
-        with torch.no_grad():
-            out = render(gaussians, viewmats, Ks, w, h,
-                         backend=backend, sh_degree=degree,
-                         background=None if settings.transparent else settings.background,
-                         rasterize_mode=settings.rasterize_mode)
-        rgb = out.rgb[0].cpu().numpy()
-        alpha = out.alpha[0].cpu().numpy()
-        write_png(png, rgb, alpha if settings.transparent else None)
-        if depth_file is not None:
-            write_depth(depth_file, out.depth[0].cpu().numpy())
-        manifest[png.name] = key
+    written, skipped, rendered = [], 0, 0
+
+    def save_manifest() -> None:
         atomic_write(manifest_path, [json.dumps(manifest, indent=1, sort_keys=True).encode()])
-        written.append(png)
+
+    bar = tqdm(range(len(cams)), desc="render", unit="frame", disable=not progress)
+    try:
+        for i in bar:
+            cam = cams[i]
+            w0, h0 = int(cam.widths[0]), int(cam.heights[0])
+            w, h = _target_size(w0, h0, settings)
+            if (w, h) != (w0, h0):
+                cam = cam.resized(w, h)
+            png = out_dir / f"{stems[i]}.png"
+            depth_file = out_dir / f"{stems[i]}.depth.{settings.depth}" if settings.depth else None
+            key = hashlib.sha256(json.dumps({**common, "viewmat": cam.viewmats[0].tolist(), "K": cam.Ks[0].tolist(),
+                                             "size": [w, h]}, sort_keys=True).encode()).hexdigest()
+            written.append(png)
+            if manifest.get(png.name) == key and png.exists() and (depth_file is None or depth_file.exists()):
+                skipped += 1
+                continue
+            viewmats, Ks = cam.to_tensors(gaussians.dtype)
+            with torch.no_grad():
+                out = render(gaussians, viewmats, Ks, w, h, backend=backend, sh_degree=degree,
+                             background=None if settings.transparent else settings.background,
+                             rasterize_mode=settings.rasterize_mode)
+            write_png(png, out.rgb[0].cpu().numpy(), out.alpha[0].cpu().numpy() if settings.transparent else None)
+            if depth_file is not None:
+                write_depth(depth_file, out.depth[0].cpu().numpy())
+            manifest[png.name] = key
+            rendered += 1
+            if rendered % 8 == 0:
+                save_manifest()
+    finally:
+        save_manifest()  # every finished frame is recorded, also after an interruption
     if skipped and progress:
         print(f"kept {skipped} frame(s) already rendered with the same inputs", file=sys.stderr)
     return written

@@ -1,7 +1,6 @@
-"""Atomic file writes: a temporary file in the target folder, then a rename over the target.
-
-An interrupted job never leaves a half-written file behind, and a failed write leaves the
-old file (if any) untouched.
+"""File access with one-line errors. Writes are atomic: a temporary file in the target folder,
+then a rename over the target, so an interrupted job never leaves a half-written file behind
+and a failed write leaves the old file (if any) untouched.
 """
 
 from __future__ import annotations
@@ -48,3 +47,17 @@ def temp_path_for(path: str | os.PathLike) -> Path:
     """A fresh temporary name beside `path`, for writers that need a file name (EXR)."""
     path = Path(path)
     return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}"
+
+
+def read_input(path: str | os.PathLike, kind: str) -> bytes:
+    """The bytes of an input file, or a SplatfilmError naming it: missing, a folder, unreadable.
+    kind: what the file should be, for the message ("PLY file", ".splat file")."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise SplatfilmError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise SplatfilmError(f"{path}: is a folder, not a {kind}") from None
+    except OSError as e:
+        raise SplatfilmError(f"{path}: cannot read: {e.strerror or e}") from None

@@ -24,6 +24,7 @@ Every problem is a `SplatfilmError` with one line naming the file.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -37,7 +38,7 @@ import torch
 from ..errors import SplatfilmError
 from ..gaussians import Gaussians
 from ..sh import C0
-from .atomic import atomic_write
+from .atomic import atomic_write, read_input
 
 __all__ = ["read_ply", "read_ply_points", "write_ply", "ply_header"]
 
@@ -441,16 +442,9 @@ def _decompress(by_name: dict[str, _Element], data: dict, path: Path) -> tuple[n
 def _read_elements(path: Path, wanted_of) -> tuple[dict[str, _Element], dict, dict]:
     """Parse a PLY file: (elements by name, columns {element: {property: array}}, matrices).
     `wanted_of(by_name)` names the elements to load."""
-    try:
-        with open(path, "rb") as f:
-            order, elements = _read_header(f, path)
-            body = f.read()
-    except FileNotFoundError:
-        raise _error(path, "file not found") from None
-    except IsADirectoryError:
-        raise _error(path, "is a folder, not a PLY file") from None
-    except OSError as e:
-        raise _error(path, f"cannot read: {e.strerror or e}") from None
+    f = io.BytesIO(read_input(path, "PLY file"))
+    order, elements = _read_header(f, path)
+    body = f.read()
     by_name: dict[str, _Element] = {}
     for el in elements:
         by_name.setdefault(el.name, el)

@@ -21,7 +21,7 @@ import torch
 from ..errors import SplatfilmError
 from ..gaussians import Gaussians
 from ..sh import C0
-from .atomic import atomic_write
+from .atomic import atomic_write, read_input
 
 __all__ = ["read_splat", "write_splat", "SPLAT_DTYPE"]
 
@@ -46,14 +46,7 @@ def read_splat(path: str | os.PathLike) -> Gaussians:
     quaternion, which has no direction, reads as the identity).
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise _error(path, "file not found") from None
-    except IsADirectoryError:
-        raise _error(path, "is a folder, not a .splat file") from None
-    except OSError as e:
-        raise _error(path, f"cannot read: {e.strerror or e}") from None
+    data = read_input(path, ".splat file")
     if data[:4] == b"ply\n" or data[:5] == b"ply\r\n":
         raise _error(path, "is a PLY file, not an antimatter15 .splat file (rename it to .ply)")
     if len(data) % SPLAT_DTYPE.itemsize:
