@@ -102,9 +102,56 @@ def _cmd_render(args: argparse.Namespace) -> None:
 
     shots = [s for s in args.shots.split(",") if s] if args.shots else None
     res = render_film(args.film, args.output, backend=args.backend, shots=shots, workers=args.workers,
-                      ray_address=args.ray, depth=args.depth, alpha=args.alpha)
+                      ray_address=args.ray, depth=args.depth, alpha=args.alpha, refine=args.refine,
+                      refine_tolerance=args.refine_tolerance)
     total = sum(res.rendered.values())
     print(f"rendered {total} frame(s), kept {sum(res.kept.values())} in {res.seconds:.1f} s -> {args.output}")
+
+
+def _cmd_refine(args: argparse.Namespace) -> None:
+    from .refine.distill import DistillConfig
+    from .refine.pairs import PairConfig
+    from .refine.run import run_refine
+    from .refine.scene_refiner import SceneRefinerConfig
+
+    train_cfg = SceneRefinerConfig(seed=args.seed)
+    if args.refiner_iterations:
+        train_cfg.iterations = args.refiner_iterations
+    dcfg = DistillConfig(rounds=args.rounds, views=args.views, steps=args.steps, pseudo_weight=args.pseudo_weight,
+                         seed=args.seed, backend=args.backend)
+    pcfg = PairConfig(folds=args.folds, steps=args.pair_steps, seed=args.seed, backend=args.backend)
+    sidecar = run_refine(args.scene, args.data, args.output, shots=args.shots, cameras=args.cameras,
+                         refiner=args.refiner, pair_cfg=pcfg, train_cfg=train_cfg, distill_cfg=dcfg,
+                         downscale=args.downscale)
+    print(f"wrote {args.output} ({sidecar['num_gaussians']} Gaussians) and {Path(args.output).with_suffix('.json')} "
+          f"in {sidecar['refined']['seconds']:.0f} s")
+
+
+def _add_refine(sub) -> None:
+    p = sub.add_parser("refine", help="add detail with a refiner and distil it back into the scene (Difix3D-style)",
+                       description="Render SCENE along the target cameras (stepping out from the capture), refine "
+                                   "the renders, add them as lower-weight pseudo-views and continue optimising the "
+                                   "same Gaussians; repeat. Every shot then renders the same added detail. Without "
+                                   "--refiner, a per-scene refiner is first trained on pairs made from DATA.")
+    p.add_argument("scene", help="the fitted scene (.ply)")
+    p.add_argument("data", help="the capture SCENE was fitted from (as `splatfilm fit` takes it)")
+    t = p.add_mutually_exclusive_group(required=True)
+    t.add_argument("--shots", metavar="FILM.yaml", help="refine toward every camera of the film's shots that see SCENE")
+    t.add_argument("--cameras", metavar="CAMERAS", help="refine toward these cameras (any file render-cameras reads)")
+    p.add_argument("-o", "--output", required=True, help="output .ply (sidecar .json and work folder .refine/ beside it)")
+    p.add_argument("--refiner", metavar="FOLDER", help="a local refiner: a diffusers sd-turbo-class img2img folder, "
+                                                       "or a folder a previous refine trained (default: train one)")
+    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
+    p.add_argument("--rounds", type=_positive_int, default=3, help="progressive rounds (default 3)")
+    p.add_argument("--views", type=int, default=12, help="pseudo-views per round, 0 = every target (default 12)")
+    p.add_argument("--steps", type=_positive_int, default=400, help="optimisation steps per round (default 400)")
+    p.add_argument("--pseudo-weight", type=float, default=0.5, help="loss weight of a pseudo-view; a photo's is 1")
+    p.add_argument("--folds", type=int, default=3, help="leave-fold-out fits for the refiner's pairs (default 3)")
+    p.add_argument("--pair-steps", type=_positive_int, default=800, help="steps of each fit made for pairs (default 800)")
+    p.add_argument("--refiner-iterations", type=_positive_int, help="training iterations of the per-scene refiner")
+    p.add_argument("--downscale", type=float, help="divide the capture's image sizes by this factor")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_refine)
 
 
 def _cmd_import_mesh(args: argparse.Namespace) -> None:
@@ -234,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray", metavar="ADDRESS", help="render on a Ray cluster ('local' starts one here)")
     p.add_argument("--depth", action="store_true", help="also write depth as EXR beside each frame")
     p.add_argument("--alpha", action="store_true", help="also write alpha as EXR beside each frame")
+    p.add_argument("--refine", metavar="REFINER", help="refine final frames with this refiner folder (a diffusers "
+                   "pipeline, or OUT.refine/refiner from `splatfilm refine`), gated for consistency")
+    p.add_argument("--refine-tolerance", type=float, default=0.05,
+                   help="how much more warping error than the raw render a refined frame may have (default 0.05: 5%%)")
     p.set_defaults(func=_cmd_render)
 
     p = sub.add_parser("fit", help="fit a persistent Gaussian asset (.ply + sidecar .json) to a capture",
@@ -265,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_edit(sub)
     _add_ground(sub)
     _add_mesh(sub)
+    _add_refine(sub)
 
     p = sub.add_parser("demo", help="render the bundled demo film (scenes/set/film.yaml)",
                        description="Render the bundled demo film: three shots of one world (the fitted film set, a "

@@ -49,18 +49,21 @@ def _bilinear(image: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Te
     return top * (1 - fy) + bot * fy
 
 
-def warp_error(rgb_a, depth_a, viewmat_a, K_a, rgb_b, depth_b, viewmat_b, K_b, alpha_a=None,
-               depth_tolerance: float = 0.02, min_alpha: float = 0.5) -> Warp:
-    """E_warp of frame A against frame B.
+def reproject(depth_a, viewmat_a, K_a, rgb_b, depth_b, viewmat_b, K_b, alpha_a=None,
+              depth_tolerance: float = 0.02, min_alpha: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frame B's colours seen from camera A: each of A's pixels is lifted with A's depth,
+    projected into B and sampled there (bilinear).
 
-    rgb [H,W,3] in [0,1]; depth [H,W] or [H,W,1] expected camera z; viewmat [4,4]
+    depth_a [H,W(,1)] camera z of A; rgb_b [Hb,Wb,C]; depth_b [Hb,Wb(,1)]; viewmats [4,4]
     world-to-camera (OpenCV); K [3,3]; alpha_a [H,W(,1)] (default: depth > 0 counts as
-    covered). depth_tolerance: relative depth disagreement above which a pixel counts as
-    occluded in B. Arrays or tensors; computed in float64 on the CPU.
+    covered). Returns (warped [H,W,C] float64, visible [H,W] bool): visible marks A's pixels
+    that are covered, land inside B in front of its camera, and agree with B's depth there
+    within `depth_tolerance` (relative), i.e. that B really sees.
     """
-    rgb_a, rgb_b = _t(rgb_a), _t(rgb_b)
-    za = _t(depth_a).reshape(rgb_a.shape[:2])
+    rgb_b = _t(rgb_b)
     zb_img = _t(depth_b).reshape(rgb_b.shape[:2])
+    za = _t(depth_a)
+    za = za.reshape(za.shape[:2])
     Va, Vb, Ka, Kb = _t(viewmat_a), _t(viewmat_b), _t(K_a), _t(K_b)
     h, w = za.shape
     covered = (za > 0) if alpha_a is None else (_t(alpha_a).reshape(h, w) >= min_alpha) & (za > 0)
@@ -79,8 +82,22 @@ def warp_error(rgb_a, depth_a, viewmat_a, K_a, rgb_b, depth_b, viewmat_b, K_b, a
     inside = front & (u >= 0.5) & (u <= wb - 0.5) & (v >= 0.5) & (v <= hb - 0.5)
     z_seen = _bilinear(zb_img[..., None], u, v)[..., 0]
     visible = inside & covered & (z_seen > 0) & ((z_seen - zb).abs() <= depth_tolerance * zb)
+    return _bilinear(rgb_b, u, v), visible
+
+
+def warp_error(rgb_a, depth_a, viewmat_a, K_a, rgb_b, depth_b, viewmat_b, K_b, alpha_a=None,
+               depth_tolerance: float = 0.02, min_alpha: float = 0.5) -> Warp:
+    """E_warp of frame A against frame B.
+
+    rgb [H,W,3] in [0,1]; depth [H,W] or [H,W,1] expected camera z; viewmat [4,4]
+    world-to-camera (OpenCV); K [3,3]; alpha_a [H,W(,1)] (default: depth > 0 counts as
+    covered). depth_tolerance: relative depth disagreement above which a pixel counts as
+    occluded in B. Arrays or tensors; computed in float64 on the CPU.
+    """
+    rgb_a = _t(rgb_a)
+    warped, visible = reproject(depth_a, viewmat_a, K_a, rgb_b, depth_b, viewmat_b, K_b, alpha_a,
+                                depth_tolerance, min_alpha)
     if not visible.any():
         return Warp(e_warp=float("nan"), covisible=0.0, mask=visible.numpy())
-    warped = _bilinear(rgb_b, u, v)
     err = ((rgb_a - warped) ** 2).mean(dim=-1)[visible].mean()
     return Warp(e_warp=float(err), covisible=float(visible.double().mean()), mask=visible.numpy())

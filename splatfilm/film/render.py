@@ -5,6 +5,7 @@ Layout of OUT:
     shot_010.mp4                        the shot, handles included
     TITLE.mp4                           the cut: every shot without its handles, in order
     TITLE.otio, TITLE.edl               the edit, clips pointing at the shot media
+    (with --refine: frames are refined by the gated post-render pass, refine/gate.py)
     cameras/shot_010.usda               each shot's camera as an animated USD camera
     contact_sheet.png                   a thumbnail per shot
     .splatfilm-film.json                the manifest: a content hash per frame
@@ -18,6 +19,7 @@ interrupted render resumes with no half-written file and no finished frame rende
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -53,6 +55,7 @@ class FilmOutputs:
     edl: Path | None = None
     contact_sheet: Path | None = None
     seconds: float = 0.0
+    refine_rejected: int | None = None
 
 
 @dataclass
@@ -134,6 +137,81 @@ def render_frame(film: Film, fs: FilmShot, i: int, backend: str) -> tuple[np.nda
     return rgb / n, alpha / n, depth / n
 
 
+def _gate_frame(film: Film, fs: FilmShot, i: int, backend: str):
+    """The raw frame and its camera (at the frame's own time) for the gated refine pass."""
+    from ..refine.gate import Frame
+
+    rgb, alpha, depth = render_frame(film, fs, i, backend)
+    cam = fs.shot.path.sample(np.array([float(fs.shot.times[i])])).to_cameras(fs.shot.lens)
+    return Frame(torch.from_numpy(rgb).float(), torch.from_numpy(depth).float(), torch.from_numpy(alpha).float(),
+                 cam.viewmats[0], cam.Ks[0])
+
+
+def refiner_digest(folder: Path) -> str:
+    """Identity of a refiner folder: names, sizes and (for files under 64 MB) contents, so
+    retrained weights re-render the frames without hashing gigabytes of a diffusion model."""
+    h = hashlib.sha256()
+    for p in sorted(q for q in folder.rglob("*") if q.is_file() and not q.name.endswith(".ckpt.pt")):
+        st = p.stat()
+        h.update(f"{p.relative_to(folder)}:{st.st_size}".encode())
+        if st.st_size < 64 << 20:
+            h.update(p.read_bytes())
+        else:
+            h.update(str(st.st_mtime_ns).encode())
+    return h.hexdigest()
+
+
+def _refine_shots(film: Film, out: Path, backend: str, jobs: list[FrameJob], refiner, gate_cfg, done, bar,
+                  log) -> dict[str, int]:
+    """The gated post-render pass over the shots that have frames to do, each shot in order
+    from its first frame to do (the frame before it is re-rendered as the reference and its
+    written PNG read back). Returns rejected frames per shot."""
+    import imageio.v3 as iio
+
+    from ..refine.gate import gated_refine
+
+    by_shot: dict[int, dict[int, FrameJob]] = {}
+    for job in jobs:
+        by_shot.setdefault(job.shot_index, {})[job.frame_index] = job
+    rejected: dict[str, int] = {}
+    for k, todo in by_shot.items():
+        fs = film.shots[k]
+        start = min(todo)
+        count = len(fs.shot.frame_numbers)
+        prev_out = None
+        if start > 0:
+            stem = f"{fs.name}.{int(fs.shot.frame_numbers[start - 1]):04d}"
+            prev_out = torch.from_numpy(iio.imread(out / fs.name / f"{stem}.png")[..., :3].astype(np.float32) / 255)
+        cache: dict[int, object] = {}
+
+        def frame(i: int, fs=fs, cache=cache):
+            if i not in cache:
+                for old in [j for j in cache if j < i - 2]:  # the pass looks back one frame, ahead one
+                    del cache[old]
+                cache[i] = _gate_frame(film, fs, i, backend)
+            return cache[i]
+
+        def write(i: int, rgb: torch.Tensor, ok: bool, fs=fs, todo=todo) -> None:
+            stem = f"{fs.name}.{int(fs.shot.frame_numbers[i]):04d}"
+            job = todo.get(i) or FrameJob(k, i, "", out / fs.name / f"{stem}.png", None, None)
+            f = frame(i)
+            if job.depth is not None:
+                write_depth(job.depth, f.depth.double().numpy())
+            if job.alpha is not None:
+                write_depth(job.alpha, f.alpha.double().numpy(), channel="A")
+            write_png(job.png, rgb.double().numpy())
+            if i in todo:
+                done(job, ok)
+                bar.update(1)
+
+        bar.set_description(f"film {fs.name} (refine)")
+        res = gated_refine(frame, count, refiner, gate_cfg, start=start, previous_output=prev_out, on_frame=write)
+        rejected[fs.name] = res.rejected
+        log(f"{fs.name}: refine kept {len(res.accepted) - res.rejected} of {len(res.accepted)} refined frame(s); "
+            f"{res.rejected} rejected by the consistency gate (raw frame kept)")
+    return rejected
+
+
 def _write_frame(film: Film, job: FrameJob, backend: str) -> None:
     fs = film.shots[job.shot_index]
     rgb, alpha, depth = render_frame(film, fs, job.frame_index, backend)
@@ -181,11 +259,15 @@ def _chunks(jobs: list[FrameJob], size: int) -> list[list[FrameJob]]:
 
 def render_film(film: Film | str | Path, out_dir: str | Path, backend: str = "auto", shots: list[str] | None = None,
                 workers: int = 1, ray_address: str | None = None, depth: bool = False, alpha: bool = False,
-                progress: bool = True, log=print) -> FilmOutputs:
+                progress: bool = True, log=print, refine: str | Path | None = None,
+                refine_tolerance: float = 0.05) -> FilmOutputs:
     """Render a film script (or a parsed `Film`) into `out_dir` (layout in the module docstring).
     shots: names of the shots to render (default all); the edit, film MP4 and timeline are
     written when every shot of the film has its frames. workers: local processes; ray_address:
-    a Ray cluster ("auto", "local" or an address) instead."""
+    a Ray cluster ("auto", "local" or an address) instead. refine: a refiner folder
+    (`refine.load_refiner`): frames go through the gated post-render pass, each shot in
+    order in this process, a refined frame kept only if its warping error against the
+    previous frame is at most `refine_tolerance` (relative) above the raw render's."""
     t0 = time.perf_counter()
     if not isinstance(film, Film):
         film = parse_film(film)
@@ -198,6 +280,15 @@ def render_film(film: Film | str | Path, out_dir: str | Path, backend: str = "au
         if unknown:
             raise SplatfilmError(f"--shots: no shot called {unknown[0]!r} in {film.path} (shots: {', '.join(names)})")
     selected = [k for k, fs in enumerate(film.shots) if not shots or fs.name in shots]
+    refiner = gate_cfg = None
+    refine_id = ""
+    if refine is not None:
+        from ..refine.gate import GateConfig
+        from ..refine.refiner import load_refiner
+
+        refiner = load_refiner(refine)
+        gate_cfg = GateConfig(tolerance=refine_tolerance)
+        refine_id = json.dumps([refiner_digest(Path(refine)), dataclasses.asdict(gate_cfg)])
 
     manifest_path = out / MANIFEST
     try:
@@ -215,31 +306,42 @@ def render_film(film: Film | str | Path, out_dir: str | Path, backend: str = "au
         folder = out / fs.name
         keys = []
         kept = 0
+        redo = False
         for i, frame in enumerate(fs.shot.frame_numbers):
             stem = f"{fs.name}.{int(frame):04d}"
             key = frame_key(film, fs, i, backend, (depth, alpha))
+            if refiner is not None:
+                # A refined frame depends on every frame before it in its shot (the reference chain).
+                key = hashlib.sha256(json.dumps([key, refine_id, keys[-1] if keys else ""]).encode()).hexdigest()
             keys.append(key)
             job = FrameJob(k, i, key, folder / f"{stem}.png", folder / f"{stem}.depth.exr" if depth else None,
                            folder / f"{stem}.alpha.exr" if alpha else None)
             files = [p for p in (job.png, job.depth, job.alpha) if p is not None]
-            if frames_m.get(str(job.png.relative_to(out))) == key and all(p.exists() for p in files):
+            if frames_m.get(str(job.png.relative_to(out))) == key and all(p.exists() for p in files) and not redo:
                 kept += 1
             else:
                 todo.append(job)
+                redo = refiner is not None
         shot_keys[fs.name] = keys
         result.kept[fs.name] = kept
         result.rendered[fs.name] = 0
 
-    def done(job: FrameJob) -> None:
+    refine_m: dict = manifest.setdefault("refine", {})
+
+    def done(job: FrameJob, accepted: bool | None = None) -> None:
         frames_m[str(job.png.relative_to(out))] = job.key
         result.rendered[film.shots[job.shot_index].name] += 1
+        if accepted is not None:
+            refine_m[str(job.png.relative_to(out))] = accepted
 
     def save_manifest() -> None:
         atomic_write(manifest_path, [json.dumps(manifest, indent=1, sort_keys=True).encode()])
 
     bar = tqdm(total=len(todo), desc="film", unit="frame", disable=not progress or not todo)
     try:
-        if ray_address:
+        if refiner is not None:
+            _refine_shots(film, out, backend, todo, refiner, gate_cfg, done, bar, log)
+        elif ray_address:
             _render_with_ray(film, backend, todo, ray_address, done, bar)
         elif workers > 1 and len(todo) > 1:
             threads = max(1, (os.cpu_count() or 1) // workers)
@@ -271,6 +373,12 @@ def render_film(film: Film | str | Path, out_dir: str | Path, backend: str = "au
     for k in selected:
         fs = film.shots[k]
         log(f"{fs.name}: rendered {result.rendered[fs.name]} frame(s), kept {result.kept[fs.name]} unchanged")
+    if refiner is not None:
+        pngs = [str((out / film.shots[k].name / f"{film.shots[k].name}.{int(n):04d}.png").relative_to(out))
+                for k in selected for n in film.shots[k].shot.frame_numbers]
+        result.refine_rejected = sum(refine_m.get(p) is False for p in pngs)
+        log(f"refine: {result.refine_rejected} of {len(pngs)} frame(s) rejected by the consistency gate "
+            f"(tolerance {refine_tolerance:.0%}); their raw renders were kept")
 
     _write_edit(film, out, selected, shot_keys, movies_m, result, log)
     save_manifest()

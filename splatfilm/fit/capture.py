@@ -39,7 +39,8 @@ class Capture:
     images: C uint8 arrays [H,W,3]; masks: C float32 arrays [H,W,1] in [0,1], the alpha
     target of an object capture (None for a scene); valid: C bool arrays [H,W,1] or None,
     pixels that carry data (False where undistortion had nothing to sample);
-    points / point_colors: [P,3] world positions and RGB in [0,1] to start from, or None.
+    points / point_colors: [P,3] world positions and RGB in [0,1] to start from, or None;
+    weights: C loss weights, or None for 1 each (refinement's pseudo-views weigh less than photos).
     """
 
     cameras: Cameras
@@ -50,10 +51,33 @@ class Capture:
     points: np.ndarray | None = None
     point_colors: np.ndarray | None = None
     source: dict = field(default_factory=dict)
+    weights: list[float] | None = None
 
     @property
     def is_object(self) -> bool:
         return self.masks is not None
+
+    def subset(self, indices: list[int]) -> "Capture":
+        """The capture restricted to `indices` (in that order); points are kept."""
+        pick = lambda xs: None if xs is None else [xs[i] for i in indices]  # noqa: E731
+        return Capture(self.cameras[list(indices)], pick(self.images), pick(self.names), pick(self.masks),
+                       pick(self.valid), self.points, self.point_colors, dict(self.source), pick(self.weights))
+
+    def downscaled(self, factor: float) -> "Capture":
+        """The capture at 1/factor of its resolution (cameras with their images)."""
+        cams, images, masks, valid = [], [], [], []
+        for i in range(len(self)):
+            cam = self.cameras[i]
+            w, h = _target_size(int(cam.widths[0]), int(cam.heights[0]), factor, None)
+            cams.append(cam.resized(w, h))
+            images.append(_resize(self.images[i], w, h))
+            if self.masks is not None:
+                masks.append(_resize(self.masks[i], w, h))
+            if self.valid is not None:
+                valid.append(_resize(self.valid[i].astype(np.float32), w, h) > 0.999)
+        return Capture(Cameras.concat(cams), images, list(self.names), masks if self.masks is not None else None,
+                       valid if self.valid is not None else None, self.points, self.point_colors,
+                       dict(self.source), None if self.weights is None else list(self.weights))
 
     def __len__(self) -> int:
         return len(self.images)
@@ -94,7 +118,7 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
         return image
     if image.dtype == np.uint8:
         mode_arr = image if image.shape[-1] != 1 else image[..., 0]
-        return np.asarray(Image.fromarray(mode_arr).resize((width, height), Image.BOX)).reshape(height, width, -1)
+        return np.array(Image.fromarray(mode_arr).resize((width, height), Image.BOX)).reshape(height, width, -1)
     chans = [np.asarray(Image.fromarray(image[..., c]).resize((width, height), Image.BOX)) for c in range(image.shape[-1])]
     return np.stack(chans, axis=-1)
 

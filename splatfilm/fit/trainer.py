@@ -20,6 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -41,7 +42,10 @@ GPU_DEFAULT_STEPS = 30000
 @dataclass
 class FitConfig:
     """Settings of one fit. `steps` None picks 30000 on gsplat, CPU_DEFAULT_STEPS on cpu;
-    densification windows scale with the step count (see `densify_schedule`)."""
+    densification windows scale with the step count (see `densify_schedule`).
+    strategy: default (densify and prune), mcmc (CUDA) or none (optimise the Gaussians
+    there are, as refinement's continued training does); sh_degree_interval 0 trains every
+    SH band from the first step."""
 
     steps: int | None = None
     backend: str = "auto"
@@ -98,7 +102,9 @@ def _make_strategy(cfg: FitConfig, steps: int, backend: str):
         from gsplat.strategy import MCMCStrategy
 
         return MCMCStrategy(cap_max=cfg.max_gaussians or 1_000_000, refine_stop_iter=int(steps * 0.8))
-    raise SplatfilmError(f"unknown strategy {cfg.strategy!r}; choose default or mcmc")
+    if cfg.strategy == "none":
+        return None
+    raise SplatfilmError(f"unknown strategy {cfg.strategy!r}; choose default, mcmc or none")
 
 
 def _optimizers(params: torch.nn.ParameterDict, cfg: FitConfig, scene_scale: float) -> dict:
@@ -181,15 +187,22 @@ def _checkpoint_bytes(step, params, optimizers, strategy_state, cfg, elapsed, fi
 
 
 def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume: bool = False,
-        progress: bool = True, stop_at: int | None = None) -> FitResult:
+        progress: bool = True, stop_at: int | None = None, init: Gaussians | None = None,
+        on_step: Callable[[int, Gaussians], None] | None = None) -> FitResult:
     """Fit Gaussians to `capture`. Checkpoints go to `checkpoint` every cfg.checkpoint_every
     steps (and on Ctrl-C); with `resume`, training continues from it. `stop_at` ends the run
-    early after that step with a checkpoint, as an interruption would (for tests)."""
+    early after that step with a checkpoint, as an interruption would (for tests).
+
+    init: Gaussians to start from instead of the capture's points (continued training; its
+    SH degree must be cfg.sh_degree). on_step(step, gaussians): called after each step with
+    detached parameters (snapshots of an under-trained model, say); it must not modify them."""
     backend = resolve_backend(cfg.backend)
     device = torch.device("cuda" if backend == "gsplat" else "cpu")
     steps = cfg.resolved_steps(backend)
     if not 0 <= cfg.sh_degree <= 3:
         raise SplatfilmError(f"--sh-degree must be 0-3, got {cfg.sh_degree}")
+    if init is not None and init.sh_degree != cfg.sh_degree:
+        raise SplatfilmError(f"the starting Gaussians have SH degree {init.sh_degree}, the fit asks for {cfg.sh_degree}")
     train_ids, test_ids = split_indices(len(capture), cfg.test_every)
     _, scene_scale = scene_extent(capture.cameras)
     scene_scale *= 1.1  # as gsplat's trainer does
@@ -215,13 +228,15 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
         init = Gaussians(**ckpt["params"])
         start_step = ckpt["step"] + 1
         elapsed = ckpt["elapsed"]
-    else:
+    elif init is None:
         init = _initial(capture, cfg, rng_np)
-    params = torch.nn.ParameterDict({k: torch.nn.Parameter(getattr(init, k).to(device)) for k in PARAM_NAMES})
+    params = torch.nn.ParameterDict({k: torch.nn.Parameter(getattr(init, k).to(device).clone()) for k in PARAM_NAMES})
     optimizers = _optimizers(params, cfg, scene_scale)
     if cfg.strategy == "default":
         strategy.check_sanity(params, optimizers)
         strategy_state = strategy.initialize_state(scene_scale=scene_scale)
+    elif strategy is None:
+        strategy_state = {}
     else:
         strategy_state = strategy.initialize_state()
     if ckpt is not None:
@@ -253,7 +268,7 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
             viewmats, Ks = cam.to_tensors(device=device)
             w, h = int(cam.widths[0]), int(cam.heights[0])
             gt = _to_float(capture.images[idx], device)
-            degree = min(step // cfg.sh_degree_interval, cfg.sh_degree)
+            degree = min(step // cfg.sh_degree_interval, cfg.sh_degree) if cfg.sh_degree_interval > 0 else cfg.sh_degree
             background = None
             if capture.masks is not None:
                 background = torch.rand(3, generator=_step_generator(cfg.seed, step)).to(device)
@@ -270,12 +285,17 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
             loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim(pred, gt))
             if capture.masks is not None:
                 loss = loss + cfg.alpha_lambda * (out.alpha[0] - a).abs().mean()
-            strategy.step_pre_backward(params, optimizers, strategy_state, step, info)
+            if capture.weights is not None:
+                loss = loss * float(capture.weights[idx])
+            if strategy is not None:
+                strategy.step_pre_backward(params, optimizers, strategy_state, step, info)
             loss.backward()
             for o in optimizers.values():
                 o.step()
                 o.zero_grad(set_to_none=True)
-            if cfg.strategy == "default":
+            if strategy is None:
+                pass
+            elif cfg.strategy == "default":
                 strategy.step_post_backward(params, optimizers, strategy_state, step, info, packed=False)
             else:
                 strategy.step_post_backward(params, optimizers, strategy_state, step, info,
@@ -283,6 +303,8 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
             if cfg.max_gaussians and len(params["means"]) > cfg.max_gaussians:
                 _cap(params, optimizers, strategy_state, cfg.max_gaussians)
             last_step = step
+            if on_step is not None:
+                on_step(step, Gaussians(**{k: params[k].detach() for k in PARAM_NAMES}))
             if step % 10 == 0:
                 with torch.no_grad():
                     p = float(psnr(pred.detach().clamp(0, 1), gt))

@@ -1,0 +1,176 @@
+"""Training pairs for a per-scene refiner, made from the scene's own capture (Difix3D's curation).
+
+A refiner has to learn what this scene's renders get wrong away from the capture. Each pair
+puts a degraded render of a capture view beside the real photo of that view:
+- heldout: the capture is split into folds; a model fitted without a fold renders the fold's
+  views (novel-view artefacts: floaters, holes, blur where coverage was thin), at the end of
+  its run and half way through;
+- undertrained: the same fold models early in their run render their own training views
+  (the blur and missing detail of an unconverged fit);
+- lowres: a model fitted at a lower resolution renders the views at full size (soft detail);
+- final: the scene itself renders its capture views (nearly right: teaches the refiner to
+  leave good renders alone).
+
+Every pair also carries a reference: the nearest other photo the model was fitted on,
+reprojected into the view through the model's rendered depth (`reference_view`), the same
+reference the refiner gets at render time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..cameras import Cameras
+from ..consistency import reproject
+from ..errors import SplatfilmError
+from ..fit.capture import Capture, scene_extent
+from ..fit.trainer import PARAM_NAMES, FitConfig, fit
+from ..gaussians import Gaussians
+from ..render import render
+from .refiner import Pair
+
+
+@dataclass
+class PairConfig:
+    """How many pairs of each kind to make. folds: leave-fold-out fits (0 = none), each
+    `steps` long; undertrained: fractions of that run at which snapshots render the fold's
+    training views; lowres: the downscale factor of the low-resolution fit (0 = none)."""
+
+    folds: int = 3
+    steps: int = 800
+    undertrained: tuple[float, ...] = (0.1, 0.3)
+    lowres: float = 2.0
+    final: bool = True
+    sh_degree: int = 1
+    seed: int = 0
+    backend: str = "auto"
+
+
+@dataclass
+class View:
+    """One rendered view: rgb [H,W,3], alpha and depth [H,W,1], float32 on the CPU."""
+
+    rgb: torch.Tensor
+    alpha: torch.Tensor
+    depth: torch.Tensor
+
+
+def render_view(g: Gaussians, cam: Cameras, backend: str, sh_degree: int | None = None,
+                background=None) -> View:
+    """Render one camera (a `Cameras` of length 1) without gradients."""
+    viewmats, Ks = cam.to_tensors()
+    with torch.no_grad():
+        out = render(g, viewmats, Ks, int(cam.widths[0]), int(cam.heights[0]), backend=backend,
+                     sh_degree=sh_degree, background=background)
+    return View(out.rgb[0].float().cpu().clamp(0, 1), out.alpha[0].float().cpu(), out.depth[0].float().cpu())
+
+
+def nearest_views(cameras: Cameras, cam: Cameras, candidates: list[int], k: int = 2) -> list[int]:
+    """The k candidates (indices into `cameras`) that best see what `cam` sees: close in
+    position (relative to the rig's extent) and looking the same way."""
+    if not candidates:
+        return []
+    _, radius = scene_extent(cameras)
+    c2w = cameras.to_c2w_opencv()[candidates]
+    t = cam.to_c2w_opencv()[0]
+    dist = np.linalg.norm(c2w[:, :3, 3] - t[:3, 3], axis=1) / max(radius, 1e-9)
+    cos = np.clip((c2w[:, :3, 2] * t[:3, 2]).sum(axis=1), -1, 1)
+    score = dist + (1 - cos) * 2.0
+    order = np.argsort(score, kind="stable")[:k]
+    return [candidates[int(i)] for i in order]
+
+
+def reference_view(photos: list[torch.Tensor], cameras: Cameras, depths: dict[int, torch.Tensor], cam: Cameras,
+                   view: View, candidates: list[int], k: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """The nearest candidate photos reprojected into `cam` through `view`'s depth: (reference
+    [H,W,3], mask [H,W,1]) float32; the nearest fills first, the next fills its holes.
+    photos: float [H,W,3] per capture view; depths: rendered depth [H,W,1] per candidate
+    (the same model's, so occlusion is tested against what that model believes)."""
+    h, w = view.rgb.shape[:2]
+    ref = torch.zeros(h, w, 3, dtype=torch.float64)
+    mask = torch.zeros(h, w, dtype=torch.bool)
+    V, K = cam.viewmats[0], cam.Ks[0]
+    for j in nearest_views(cameras, cam, candidates, k):
+        warped, vis = reproject(view.depth, V, K, photos[j], depths[j], cameras.viewmats[j], cameras.Ks[j],
+                                alpha_a=view.alpha)
+        new = vis & ~mask
+        ref[new] = warped[new]
+        mask |= new
+    return ref.float(), mask[..., None].float()
+
+
+def _photos(capture: Capture) -> list[torch.Tensor]:
+    out = []
+    for i in range(len(capture)):
+        im = torch.from_numpy(capture.images[i]).float() / 255.0
+        if capture.masks is not None:
+            im = im * torch.from_numpy(capture.masks[i])
+        out.append(im)
+    return out
+
+
+def _depths(g: Gaussians, cameras: Cameras, ids: list[int], backend: str) -> dict[int, torch.Tensor]:
+    return {i: render_view(g, cameras[i], backend).depth for i in ids}
+
+
+def _pairs_for(g: Gaussians, capture: Capture, photos, targets: list[int], sources: list[int], backend: str,
+               kind: str, depths=None) -> list[Pair]:
+    """Pairs for `targets` rendered by g, with references from `sources` (never the target itself)."""
+    depths = depths if depths is not None else _depths(g, capture.cameras, sources, backend)
+    pairs = []
+    for i in targets:
+        cam = capture.cameras[i]
+        view = render_view(g, cam, backend)
+        ref, mask = reference_view(photos, capture.cameras, depths, cam, view, [j for j in sources if j != i])
+        pairs.append(Pair(render=view.rgb, target=photos[i], reference=ref, reference_mask=mask, kind=kind,
+                          name=capture.names[i]))
+    return pairs
+
+
+def make_pairs(capture: Capture, scene: Gaussians | None, cfg: PairConfig, progress: bool = True) -> list[Pair]:
+    """Pairs from `capture` (the photos the scene was fitted on) and the fitted `scene`."""
+    n = len(capture)
+    if n < 3:
+        raise SplatfilmError(f"a per-scene refiner needs at least 3 capture views to make training pairs, got {n}")
+    photos = _photos(capture)
+    ids = list(range(n))
+    fit_cfg = FitConfig(steps=cfg.steps, backend=cfg.backend, sh_degree=cfg.sh_degree, seed=cfg.seed,
+                        test_every=0, checkpoint_every=0)
+    pairs: list[Pair] = []
+    folds = min(cfg.folds, n // 2)
+    for f in range(folds):
+        held = ids[f::folds]
+        train = [i for i in ids if i not in held]
+        sub = capture.subset(train)
+        want = {max(1, int(round(cfg.steps * u))) - 1 for u in cfg.undertrained} | {cfg.steps // 2 - 1}
+        snaps: dict[int, Gaussians] = {}
+
+        def keep(step: int, g: Gaussians) -> None:
+            if step in want:
+                snaps[step] = Gaussians(**{k: getattr(g, k).clone() for k in PARAM_NAMES})
+
+        if progress:
+            print(f"refiner pairs: fold {f + 1}/{folds} ({len(train)} views fitted, {len(held)} held out)")
+        result = fit(sub, fit_cfg, progress=progress, on_step=keep)
+        g = result.gaussians
+        depths = _depths(g, capture.cameras, train, cfg.backend)
+        pairs += _pairs_for(g, capture, photos, held, train, cfg.backend, "heldout", depths)
+        half = snaps.get(cfg.steps // 2 - 1)
+        if half is not None:
+            pairs += _pairs_for(half, capture, photos, held, train, cfg.backend, "heldout", depths)
+        for step in sorted(want - {cfg.steps // 2 - 1}):
+            if step in snaps:
+                pairs += _pairs_for(snaps[step], capture, photos, train, train, cfg.backend, "undertrained", depths)
+    if cfg.lowres and cfg.lowres > 1:
+        if progress:
+            print(f"refiner pairs: a fit at 1/{cfg.lowres:g} resolution")
+        low = fit(capture.downscaled(cfg.lowres), fit_cfg, progress=progress).gaussians
+        pairs += _pairs_for(low, capture, photos, ids, ids, cfg.backend, "lowres")
+    if cfg.final and scene is not None:
+        pairs += _pairs_for(scene, capture, photos, ids, ids, cfg.backend, "final")
+    if not pairs:
+        raise SplatfilmError("no refiner pairs: enable folds, lowres or final")
+    return pairs

@@ -1,0 +1,146 @@
+"""`splatfilm refine SCENE.ply DATA (--shots FILM.yaml | --cameras CAMERAS) -o OUT.ply`.
+
+Work folder OUT.refine/ (beside the output) keeps what a rerun can reuse: the per-scene
+refiner (refiner/, trained once per scene and capture), its training checkpoint, and each
+round's pseudo-views and scene. An interrupted refine resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..cameras import Cameras
+from ..errors import SplatfilmError
+from ..io.atomic import atomic_write
+from ..io.gaussian_files import load_gaussians, save_gaussians
+from ..render import resolve_backend
+from ..render_cameras import file_digest
+from .distill import DistillConfig, progressive_update
+from .pairs import PairConfig, make_pairs
+from .refiner import Refiner, load_refiner
+
+
+def film_cameras(film_path: str | Path, scene_path: str | Path) -> Cameras:
+    """Every frame's camera of every shot of a film that sees the scene asset stored at
+    `scene_path`, moved into that file's own frame (the frame its Gaussians are in)."""
+    from ..film.script import parse_film
+
+    film = parse_film(film_path)
+    scene_path = Path(scene_path).resolve()
+    names = [n for n, a in film.world.assets.items() if a.source and Path(a.source).resolve() == scene_path]
+    if not names:
+        raise SplatfilmError(f"{film_path}: no asset of this film is {scene_path} (its assets: "
+                             f"{', '.join(str(a.source) for a in film.world.assets.values())})")
+    asset = film.world.assets[names[0]]
+    out = []
+    for fs in film.shots:
+        if names[0] not in fs.visible:
+            continue
+        cams = fs.shot.cameras()
+        for i in range(len(cams)):
+            tf = asset.world_transform(fs.world_start + float(fs.shot.times[i]))
+            R, t, s = tf.rotation, tf.translation, tf.scale
+            # World -> asset frame is the inverse similarity.
+            out.append(cams[i].transformed(R.T, -(R.T @ t) / s, 1.0 / s))
+    if not out:
+        raise SplatfilmError(f"{film_path}: no shot sees {names[0]}")
+    cams = Cameras.concat(out)
+    return Cameras(cams.viewmats, cams.Ks, np.full(len(cams), film.width), np.full(len(cams), film.height))
+
+
+def scene_refiner_for(capture, scene, folder: Path, pair_cfg: PairConfig, train_cfg, key: str,
+                      progress: bool = True) -> Refiner:
+    """The per-scene refiner in `folder`, trained there first unless a finished one with the
+    same key (capture, scene, settings) is there."""
+    from .scene_refiner import SceneRefiner, train_scene_refiner
+
+    marker = folder / "refiner.json"
+    if marker.exists():
+        try:
+            if json.loads(marker.read_text()).get("stats", {}).get("key") == key:
+                if progress:
+                    print(f"per-scene refiner: reusing {folder}")
+                return SceneRefiner.load(folder)
+        except (OSError, json.JSONDecodeError):
+            pass
+    t0 = time.perf_counter()
+    pairs = make_pairs(capture, scene, pair_cfg, progress=progress)
+    if progress:
+        kinds = {k: sum(p.kind == k for p in pairs) for k in dict.fromkeys(p.kind for p in pairs)}
+        print(f"per-scene refiner: {len(pairs)} pairs ({', '.join(f'{v} {k}' for k, v in kinds.items())}) "
+              f"in {time.perf_counter() - t0:.0f} s; training")
+    folder.mkdir(parents=True, exist_ok=True)
+    refiner = train_scene_refiner(pairs, train_cfg, progress=progress, checkpoint=folder / "train.ckpt.pt")
+    refiner.stats["key"] = key
+    refiner.stats["pairs_seconds"] = round(time.perf_counter() - t0, 1)
+    refiner.save(folder)
+    return refiner
+
+
+def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, shots: str | Path | None = None,
+               cameras: str | Path | None = None, refiner: str | Path | None = None,
+               pair_cfg: PairConfig | None = None, train_cfg=None, distill_cfg: DistillConfig | None = None,
+               downscale: float | None = None, progress: bool = True) -> dict:
+    """Refine SCENE (fitted from capture DATA) toward the film's shot cameras or a camera
+    file; writes OUTPUT (.ply) and its sidecar .json and returns the sidecar's content.
+    refiner: a local refiner folder (diffusers or splatfilm); None trains a per-scene one."""
+    from ..fit.capture import load_capture
+    from ..io.camera_files import read_cameras
+    from .scene_refiner import SceneRefinerConfig
+
+    t0 = time.perf_counter()
+    scene_path, output = Path(scene_path), Path(output)
+    if output.suffix.lower() != ".ply":
+        raise SplatfilmError(f"{output}: the output of refine is a .ply file")
+    if (shots is None) == (cameras is None):
+        raise SplatfilmError("refine: give the target views as exactly one of --shots FILM.yaml or --cameras FILE")
+    distill_cfg = distill_cfg or DistillConfig()
+    pair_cfg = pair_cfg or PairConfig()
+    train_cfg = train_cfg or SceneRefinerConfig()
+    backend = resolve_backend(distill_cfg.backend)
+    distill_cfg.backend = pair_cfg.backend = backend
+    work = output.with_suffix(".refine")
+    scene = load_gaussians(scene_path)
+    capture = load_capture(data, work / "capture", downscale=downscale)
+    targets = film_cameras(shots, scene_path) if shots else read_cameras(cameras)
+    if len(targets) == 0:
+        raise SplatfilmError(f"{shots or cameras}: no cameras")
+    print(f"refine: {scene_path.name} ({len(scene)} Gaussians) from {len(capture)} capture views toward "
+          f"{len(targets)} target cameras, backend {backend}")
+
+    if refiner is not None:
+        ref = load_refiner(refiner)
+        refiner_id = f"{ref.name}:{refiner}"
+    else:
+        key = hashlib.sha256(json.dumps([file_digest(scene_path), capture.names,
+                                         [hashlib.sha256(im.tobytes()).hexdigest() for im in capture.images],
+                                         asdict(pair_cfg), asdict(train_cfg)], default=str).encode()).hexdigest()[:16]
+        ref = scene_refiner_for(capture, scene, work / "refiner", pair_cfg, train_cfg, key, progress)
+        refiner_id = f"scene:{key}"
+    refined = progressive_update(scene, capture, targets, ref, distill_cfg, work_dir=work, refiner_id=refiner_id,
+                                 progress=progress)
+    save_gaussians(output, refined)
+    sidecar = {}
+    src_sidecar = scene_path.with_suffix(".json")
+    if src_sidecar.exists():
+        try:
+            sidecar = json.loads(src_sidecar.read_text())
+        except (OSError, json.JSONDecodeError):
+            sidecar = {}
+    sidecar.update({
+        "splatfilm_version": __version__,
+        "asset": output.name,
+        "num_gaussians": len(refined),
+        "refined": {"from": str(scene_path), "data": str(data), "targets": str(shots or cameras),
+                    "target_cameras": len(targets), "refiner": refiner_id, **asdict(distill_cfg),
+                    "seconds": round(time.perf_counter() - t0, 1)},
+    })
+    atomic_write(output.with_suffix(".json"), [json.dumps(sidecar, indent=2).encode()])
+    return sidecar

@@ -1,0 +1,268 @@
+"""Refinement kept consistent: reprojection, training pairs, the gated post-render pass,
+the progressive 3D update, and `splatfilm refine` / `render --refine` end to end, on tiny
+scenes with refiners whose behaviour is known (noise, a screen-space pattern, a constant)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import look_at
+from test_film import film_dir  # noqa: F401  (a fixture)
+from test_fit import make_capture
+
+from splatfilm.cameras import Cameras
+from splatfilm.cli import main
+from splatfilm.consistency import reproject, warp_error
+from splatfilm.fit import FitConfig, load_capture, run_fit
+from splatfilm.gaussians import Gaussians
+from splatfilm.io.gaussian_files import load_gaussians
+from splatfilm.refine.distill import DistillConfig, progressive_update, step_toward
+from splatfilm.refine.gate import Frame, GateConfig, gated_refine
+from splatfilm.refine.pairs import PairConfig, make_pairs, render_view
+
+W, H = 64, 48
+K = np.array([[60.0, 0, W / 2], [0, 60.0, H / 2], [0, 0, 1]])
+
+
+def textured_wall(seed: int = 0, spacing: float = 0.05) -> Gaussians:
+    """A 2 x 1.5 m wall in the plane y = 0 of flat Gaussians with random colours (texture
+    that makes warping errors visible), facing -y."""
+    g = torch.Generator().manual_seed(seed)
+    u = np.arange(-1.0, 1.0 + 1e-9, spacing)
+    v = np.arange(0.25, 1.75 + 1e-9, spacing)
+    a, b = np.meshgrid(u, v, indexing="ij")
+    pts = np.stack([a.ravel(), np.zeros(a.size), b.ravel()], -1)
+    n = len(pts)
+    scales = np.full((n, 3), spacing * 0.6)
+    scales[:, 1] = 0.003
+    quats = torch.zeros(n, 4)
+    quats[:, 0] = 1
+    colors = torch.rand(n, 3, generator=g) * 0.8 + 0.1
+    return Gaussians.from_activated(torch.tensor(pts, dtype=torch.float32), quats,
+                                    torch.tensor(scales, dtype=torch.float32), torch.full((n,), 0.99), colors=colors)
+
+
+def cams_along(eyes, target=(0.0, 0.0, 1.0)) -> Cameras:
+    return Cameras(np.stack([look_at(e, target).numpy() for e in eyes]), K, W, H)
+
+
+def frames_of(g: Gaussians, cams: Cameras) -> list[Frame]:
+    out = []
+    for i in range(len(cams)):
+        v = render_view(g, cams[i], "cpu")
+        out.append(Frame(v.rgb, v.depth, v.alpha, cams.viewmats[i], cams.Ks[i]))
+    return out
+
+
+class NoiseRefiner:
+    """Adds fresh noise to every frame (deterministic per input, different per frame)."""
+
+    name = "noise"
+
+    def refine(self, images, reference=None, reference_mask=None, depth=None):
+        seed = int(hashlib.sha256(images.numpy().tobytes()).hexdigest()[:8], 16)
+        noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(seed)) * 0.06
+        return (images + noise).clamp(0, 1)
+
+
+class BrightenRefiner:
+    """A consistent change: every pixel a little brighter."""
+
+    name = "brighten"
+
+    def refine(self, images, reference=None, reference_mask=None, depth=None):
+        return (images + 0.04).clamp(0, 1)
+
+
+class ScreenPatternRefiner:
+    """Stripes fixed to the screen: the same in every frame, so they slide over the scene."""
+
+    name = "pattern"
+
+    def refine(self, images, reference=None, reference_mask=None, depth=None):
+        x = torch.arange(images.shape[2])
+        stripes = ((x // 3) % 2).float()[None, None, :, None] * 0.25 - 0.125
+        return (images + stripes).clamp(0, 1)
+
+
+def test_reproject_a_frame_into_itself_is_the_identity():
+    g = textured_wall()
+    f = frames_of(g, cams_along([(0.2, -3.0, 1.1)]))[0]
+    warped, vis = reproject(f.depth, f.viewmat, f.K, f.rgb, f.depth, f.viewmat, f.K, alpha_a=f.alpha)
+    assert vis.float().mean() > 0.3
+    assert torch.allclose(warped[vis].float(), f.rgb[vis], atol=1e-5)
+    # Two views of one static scene agree; a shifted copy of the image does not.
+    f2 = frames_of(g, cams_along([(0.35, -3.0, 1.1)]))[0]
+    e_same = warp_error(f2.rgb, f2.depth, f2.viewmat, f2.K, f.rgb, f.depth, f.viewmat, f.K, alpha_a=f2.alpha).e_warp
+    e_shift = warp_error(torch.roll(f2.rgb, 3, 1), f2.depth, f2.viewmat, f2.K, f.rgb, f.depth, f.viewmat, f.K,
+                         alpha_a=f2.alpha).e_warp
+    assert e_same < 0.2 * e_shift
+
+
+def test_step_toward_ends_at_start_and_target():
+    a = cams_along([(0.0, -3.0, 1.0), (1.0, -3.0, 1.0)])
+    b = cams_along([(0.5, -2.0, 1.5), (-1.0, -2.5, 0.8)], target=(0.3, 0.0, 0.9))
+    assert np.allclose(step_toward(a, b, 0.0).viewmats, a.viewmats, atol=1e-9)
+    assert np.allclose(step_toward(a, b, 1.0).viewmats, b.viewmats, atol=1e-9)
+    mid = step_toward(a, b, 0.5)
+    assert np.allclose(mid.centers, (a.centers + b.centers) / 2, atol=1e-9)
+
+
+def test_gate_rejects_per_frame_noise_and_accepts_a_consistent_refiner():
+    g = textured_wall()
+    frames = frames_of(g, cams_along([(0.1 * i, -3.0 + 0.05 * i, 1.0) for i in range(6)]))
+    noisy = gated_refine(frames, len(frames), NoiseRefiner(), GateConfig())
+    assert noisy.rejected >= len(frames) - 1, noisy.accepted
+    for out, f, ok in zip(noisy.outputs, frames, noisy.accepted):
+        if not ok:
+            assert (out - f.rgb).abs().max() <= 0.5 / 255 + 1e-6  # the raw frame (8-bit) was kept
+    bright = gated_refine(frames, len(frames), BrightenRefiner(), GateConfig())
+    assert bright.rejected == 0, (bright.e_raw, bright.e_out)
+    assert all(float((o - f.rgb).mean()) > 0.02 for o, f in zip(bright.outputs, frames))
+
+
+def _wall_capture(g: Gaussians, n: int = 8):
+    """Photos of the wall from a row of cameras, as a Capture."""
+    from splatfilm.fit.capture import Capture
+
+    cams = cams_along([(-1.2 + 2.4 * i / (n - 1), -3.0, 1.0 + 0.2 * math.sin(i)) for i in range(n)])
+    images = [(render_view(g, cams[i], "cpu").rgb.numpy() * 255 + 0.5).astype(np.uint8) for i in range(n)]
+    return Capture(cams, images, [f"v{i}" for i in range(n)])
+
+
+def test_distillation_keeps_shots_consistent_where_per_frame_refinement_does_not():
+    truth = textured_wall(seed=0)
+    capture = _wall_capture(truth)
+    # The scene to refine: the truth with its colours disturbed.
+    gen = torch.Generator().manual_seed(1)
+    scene = Gaussians(truth.means, truth.quats, truth.scales, truth.opacities,
+                      truth.sh0 + 0.3 * torch.randn(truth.sh0.shape, generator=gen), truth.shN)
+    shot_a = cams_along([(-0.4 + 0.1 * i, -2.6, 1.0) for i in range(4)])
+    shot_b = cams_along([(0.5, -3.2, 1.3 - 0.1 * i) for i in range(4)], target=(0.2, 0.0, 1.0))
+    refiner = ScreenPatternRefiner()
+    cfg = DistillConfig(rounds=2, views=4, steps=40, backend="cpu")
+    distilled = progressive_update(scene, capture, Cameras.concat([shot_a, shot_b]), refiner, cfg, progress=False)
+
+    def cross(render_a, render_b):
+        fa, fb = frames_of(render_a, shot_a), frames_of(render_b, shot_b)
+        return fa, fb
+
+    fa, fb = frames_of(distilled, shot_a), frames_of(distilled, shot_b)
+    ra, rb = frames_of(scene, shot_a), frames_of(scene, shot_b)
+
+    def e_cross(rgb_a, rgb_b, frames_a, frames_b):
+        es = [warp_error(rgb_a[i], frames_a[i].depth, frames_a[i].viewmat, frames_a[i].K, rgb_b[j], frames_b[j].depth,
+                         frames_b[j].viewmat, frames_b[j].K, alpha_a=frames_a[i].alpha).e_warp
+              for i in range(4) for j in range(4)]
+        return float(np.nanmean(es))
+
+    per_frame_a = [refiner.refine(f.rgb[None])[0] for f in ra]
+    per_frame_b = [refiner.refine(f.rgb[None])[0] for f in rb]
+    e_per_frame = e_cross(per_frame_a, per_frame_b, ra, rb)
+    e_distilled = e_cross([f.rgb for f in fa], [f.rgb for f in fb], fa, fb)
+    e_raw = e_cross([f.rgb for f in ra], [f.rgb for f in rb], ra, rb)
+    assert e_distilled < 0.5 * e_per_frame, (e_distilled, e_per_frame, e_raw)
+    # Continued training on the photos pulled the disturbed colours back toward the truth.
+    photos = [torch.from_numpy(im).float() / 255 for im in capture.images]
+    err = lambda g: np.mean([float(((render_view(g, capture.cameras[i], "cpu").rgb - photos[i]) ** 2).mean())  # noqa: E731
+                             for i in range(len(photos))])
+    assert err(distilled) < 0.7 * err(scene)
+
+
+def test_distillation_resumes_from_finished_rounds(tmp_path):
+    truth = textured_wall(seed=2, spacing=0.1)
+    capture = _wall_capture(truth, n=5)
+    targets = cams_along([(0.3, -2.5, 1.2), (-0.3, -2.8, 0.9)])
+    cfg = DistillConfig(rounds=2, views=2, steps=5, backend="cpu")
+    first = progressive_update(truth, capture, targets, BrightenRefiner(), cfg, work_dir=tmp_path, progress=False)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len([f for f in files if f.endswith(".ply")]) == 2 and len([f for f in files if f.endswith(".npz")]) == 2
+    again = progressive_update(truth, capture, targets, BrightenRefiner(), cfg, work_dir=tmp_path, progress=False)
+    assert torch.equal(first.means, again.means) and torch.equal(first.sh0, again.sh0)
+
+
+@pytest.fixture(scope="module")
+def tiny_fit(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("refine")
+    data = make_capture(folder / "cap", n_views=8)
+    run_fit(data, folder / "scene.ply", FitConfig(steps=60, backend="cpu", sh_degree=1, checkpoint_every=0,
+                                                  test_every=0), progress=False)
+    return folder, data
+
+
+def test_pairs_from_the_capture(tiny_fit):
+    folder, data = tiny_fit
+    capture = load_capture(data, folder / "work")
+    scene = load_gaussians(folder / "scene.ply")
+    pairs = make_pairs(capture, scene, PairConfig(folds=2, steps=20, undertrained=(0.2,), lowres=2.0,
+                                                  backend="cpu"), progress=False)
+    kinds = [p.kind for p in pairs]
+    assert kinds.count("heldout") == 2 * 8 and kinds.count("undertrained") == 8
+    assert kinds.count("lowres") == 8 and kinds.count("final") == 8
+    for p in pairs:
+        assert p.render.shape == p.target.shape == p.reference.shape == (H, W, 3)
+        assert p.reference_mask.shape == (H, W, 1)
+    final = [p for p in pairs if p.kind == "final"]
+    # References come from the neighbouring photos: where valid, they show what the photo shows.
+    cover = np.mean([float(p.reference_mask.mean()) for p in final])
+    assert cover > 0.05
+    m = torch.cat([p.reference_mask.bool().expand(-1, -1, 3).reshape(-1) for p in final])
+    ref = torch.cat([p.reference.reshape(-1) for p in final])
+    tgt = torch.cat([p.target.reshape(-1) for p in final])
+    assert (ref[m] - tgt[m]).abs().mean() < (ref[m] - tgt[m].flip(0)).abs().mean()
+
+
+def test_cli_refine_end_to_end_and_resume(tiny_fit, tmp_path, capsys):
+    folder, data = tiny_fit
+    out = tmp_path / "refined.ply"
+    args = ["refine", str(folder / "scene.ply"), str(data), "--cameras", str(data / "transforms.json"), "-o", str(out),
+            "--rounds", "1", "--steps", "10", "--views", "3", "--folds", "2", "--pair-steps", "20",
+            "--refiner-iterations", "5", "--backend", "cpu"]
+    assert main(args) in (0, None)
+    assert out.exists()
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["refined"]["target_cameras"] == 8 and side["refined"]["refiner"].startswith("scene:")
+    assert (tmp_path / "refined.refine" / "refiner" / "refiner.json").exists()
+    first = out.read_bytes()
+    capsys.readouterr()
+    assert main(args) in (0, None)
+    said = capsys.readouterr().out
+    assert "reusing" in said and "done before" in said
+    assert out.read_bytes() == first
+    # Target views: exactly one of --shots / --cameras.
+    with pytest.raises(SystemExit) as e:
+        main(args[:3] + ["-o", str(out)])
+    assert e.value.code == 2
+
+
+def test_render_film_with_refine_gates_each_shot_and_resumes_from_the_lost_frame(film_dir):
+    import imageio.v3 as iio
+
+    from splatfilm.film import render_film
+    from splatfilm.refine.scene_refiner import SceneRefiner
+
+    refiner_dir = film_dir / "refiner"
+    SceneRefiner.untrained().save(refiner_dir)  # the identity: every frame passes the gate unchanged
+    quiet = dict(backend="cpu", progress=False, log=lambda *_: None)
+    render_film(film_dir / "film.yaml", film_dir / "raw", **quiet)
+    res = render_film(film_dir / "film.yaml", film_dir / "refined", refine=refiner_dir, **quiet)
+    assert res.rendered == {"sh010": 6, "sh020": 5} and res.refine_rejected == 0
+    for raw in sorted((film_dir / "raw").glob("sh0*/*.png")):
+        refined = film_dir / "refined" / raw.relative_to(film_dir / "raw")
+        diff = np.abs(iio.imread(raw).astype(int) - iio.imread(refined).astype(int))
+        assert diff.max() <= 1, raw.name
+    assert (film_dir / "refined" / "tiny.mp4").exists()
+    manifest = json.loads((film_dir / "refined" / ".splatfilm-film.json").read_text())
+    assert len(manifest["refine"]) == 11 and all(manifest["refine"].values())
+    res = render_film(film_dir / "film.yaml", film_dir / "refined", refine=refiner_dir, **quiet)
+    assert res.rendered == {"sh010": 0, "sh020": 0}
+    # A lost frame: it and every later frame of its shot (they depend on it) render again.
+    (film_dir / "refined" / "sh010" / "sh010.1004.png").unlink()
+    res = render_film(film_dir / "film.yaml", film_dir / "refined", refine=refiner_dir, **quiet)
+    assert res.rendered == {"sh010": 3, "sh020": 0}
