@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,10 +148,6 @@ def test_distillation_keeps_shots_consistent_where_per_frame_refinement_does_not
     cfg = DistillConfig(rounds=2, views=4, steps=40, backend="cpu")
     distilled = progressive_update(scene, capture, Cameras.concat([shot_a, shot_b]), refiner, cfg, progress=False)
 
-    def cross(render_a, render_b):
-        fa, fb = frames_of(render_a, shot_a), frames_of(render_b, shot_b)
-        return fa, fb
-
     fa, fb = frames_of(distilled, shot_a), frames_of(distilled, shot_b)
     ra, rb = frames_of(scene, shot_a), frames_of(scene, shot_b)
 
@@ -241,7 +236,7 @@ def test_cli_refine_end_to_end_and_resume(tiny_fit, tmp_path, capsys):
     assert e.value.code == 2
 
 
-def test_render_film_with_refine_gates_each_shot_and_resumes_from_the_lost_frame(film_dir):
+def test_render_film_with_refine_gates_each_shot_and_resumes_from_the_lost_frame(film_dir):  # noqa: F811
     import imageio.v3 as iio
 
     from splatfilm.film import render_film
