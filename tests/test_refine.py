@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -229,6 +230,11 @@ def test_cli_refine_end_to_end_and_resume(tiny_fit, tmp_path, capsys):
     assert main(args) in (0, None)
     said = capsys.readouterr().out
     assert "reusing" in said and "done before" in said
+    assert list((tmp_path / "refined.refine" / "refiner").glob("pairs.*.npz"))
+    # Interrupted after the pairs were made: they are reused, not made again.
+    (tmp_path / "refined.refine" / "refiner" / "refiner.json").unlink()
+    assert main(args) in (0, None)
+    assert re.search(r"reusing the \d+ pairs", capsys.readouterr().out)
     assert out.read_bytes() == first
     # Target views: exactly one of --shots / --cameras.
     with pytest.raises(SystemExit) as e:

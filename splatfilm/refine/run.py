@@ -8,12 +8,14 @@ round's pseudo-views and scene. An interrupted refine resumes where it stopped.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .. import __version__
 from ..cameras import Cameras
@@ -24,7 +26,7 @@ from ..render import resolve_backend
 from ..render_cameras import file_digest
 from .distill import DistillConfig, progressive_update
 from .pairs import PairConfig, make_pairs
-from .refiner import Refiner, load_refiner
+from .refiner import Pair, Refiner, load_refiner
 
 
 def film_cameras(film_path: str | Path, scene_path: str | Path) -> Cameras:
@@ -55,6 +57,27 @@ def film_cameras(film_path: str | Path, scene_path: str | Path) -> Cameras:
     return Cameras(cams.viewmats, cams.Ks, np.full(len(cams), film.width), np.full(len(cams), film.height))
 
 
+def save_pairs(path: Path, pairs: list[Pair]) -> None:
+    """Keep made pairs (an expensive step: several fits) so an interrupted refine reuses them."""
+    arrays = {"kinds": np.array([p.kind for p in pairs]), "names": np.array([p.name for p in pairs])}
+    for f in ("render", "target", "reference", "reference_mask"):
+        arrays[f] = np.stack([getattr(p, f).numpy() for p in pairs])
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write(path, [buf.getvalue()])
+
+
+def load_pairs(path: Path) -> list[Pair] | None:
+    """Pairs saved by `save_pairs`, or None if the file cannot be read (they are made again)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            cols = {f: torch.from_numpy(z[f]) for f in ("render", "target", "reference", "reference_mask")}
+            return [Pair(cols["render"][i], cols["target"][i], cols["reference"][i], cols["reference_mask"][i],
+                         str(z["kinds"][i]), str(z["names"][i])) for i in range(len(z["kinds"]))]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def scene_refiner_for(capture, scene, folder: Path, pair_cfg: PairConfig, train_cfg, key: str,
                       progress: bool = True) -> Refiner:
     """The per-scene refiner in `folder`, trained there first unless a finished one with the
@@ -71,12 +94,18 @@ def scene_refiner_for(capture, scene, folder: Path, pair_cfg: PairConfig, train_
         except (OSError, json.JSONDecodeError):
             pass
     t0 = time.perf_counter()
-    pairs = make_pairs(capture, scene, pair_cfg, progress=progress)
+    folder.mkdir(parents=True, exist_ok=True)
+    cache = folder / f"pairs.{key}.npz"
+    pairs = load_pairs(cache) if cache.exists() else None
+    if pairs is None:
+        pairs = make_pairs(capture, scene, pair_cfg, progress=progress)
+        save_pairs(cache, pairs)
+    elif progress:
+        print(f"per-scene refiner: reusing the {len(pairs)} pairs in {cache.name}")
     if progress:
         kinds = {k: sum(p.kind == k for p in pairs) for k in dict.fromkeys(p.kind for p in pairs)}
         print(f"per-scene refiner: {len(pairs)} pairs ({', '.join(f'{v} {k}' for k, v in kinds.items())}) "
               f"in {time.perf_counter() - t0:.0f} s; training")
-    folder.mkdir(parents=True, exist_ok=True)
     refiner = train_scene_refiner(pairs, train_cfg, progress=progress, checkpoint=folder / "train.ckpt.pt")
     refiner.stats["key"] = key
     refiner.stats["pairs_seconds"] = round(time.perf_counter() - t0, 1)
