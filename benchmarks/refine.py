@@ -144,8 +144,7 @@ def main() -> None:
     t2 = time.perf_counter()
     per_frame = []
     for i, f in enumerate(fa):
-        view = render_view(raw_g, cams[i], backend)
-        ref, mask = reference_view(photos, capture.cameras, depths, cams[i], view, ids)
+        ref, mask = reference_view(photos, capture.cameras, depths, cams[i], f, ids)  # a Frame has rgb, depth, alpha
         per_frame.append(refiner.refine(f.rgb[None], ref[None], mask[None], f.depth[None])[0])
     t_per_frame = (time.perf_counter() - t2) / len(fa)
     t3 = time.perf_counter()

@@ -147,25 +147,12 @@ def _gate_frame(film: Film, fs: FilmShot, i: int, backend: str):
                  cam.viewmats[0], cam.Ks[0])
 
 
-def refiner_digest(folder: Path) -> str:
-    """Identity of a refiner folder: names, sizes and (for files under 64 MB) contents, so
-    retrained weights re-render the frames without hashing gigabytes of a diffusion model."""
-    h = hashlib.sha256()
-    for p in sorted(q for q in folder.rglob("*") if q.is_file() and not q.name.endswith(".ckpt.pt")):
-        st = p.stat()
-        h.update(f"{p.relative_to(folder)}:{st.st_size}".encode())
-        if st.st_size < 64 << 20:
-            h.update(p.read_bytes())
-        else:
-            h.update(str(st.st_mtime_ns).encode())
-    return h.hexdigest()
-
-
 def _refine_shots(film: Film, out: Path, backend: str, jobs: list[FrameJob], refiner, gate_cfg, done, bar,
-                  log) -> dict[str, int]:
+                  log) -> None:
     """The gated post-render pass over the shots that have frames to do, each shot in order
-    from its first frame to do (the frame before it is re-rendered as the reference and its
-    written PNG read back). Returns rejected frames per shot."""
+    from its first frame to do to its end (a refined frame depends on the ones before it, so
+    every later frame is in `jobs` too); the frame before it is re-rendered as the reference
+    and its written PNG read back."""
     import imageio.v3 as iio
 
     from ..refine.gate import gated_refine
@@ -173,7 +160,6 @@ def _refine_shots(film: Film, out: Path, backend: str, jobs: list[FrameJob], ref
     by_shot: dict[int, dict[int, FrameJob]] = {}
     for job in jobs:
         by_shot.setdefault(job.shot_index, {})[job.frame_index] = job
-    rejected: dict[str, int] = {}
     for k, todo in by_shot.items():
         fs = film.shots[k]
         start = min(todo)
@@ -191,25 +177,21 @@ def _refine_shots(film: Film, out: Path, backend: str, jobs: list[FrameJob], ref
                 cache[i] = _gate_frame(film, fs, i, backend)
             return cache[i]
 
-        def write(i: int, rgb: torch.Tensor, ok: bool, fs=fs, todo=todo) -> None:
-            stem = f"{fs.name}.{int(fs.shot.frame_numbers[i]):04d}"
-            job = todo.get(i) or FrameJob(k, i, "", out / fs.name / f"{stem}.png", None, None)
+        def write(i: int, rgb: torch.Tensor, ok: bool, todo=todo) -> None:
+            job = todo[i]
             f = frame(i)
             if job.depth is not None:
                 write_depth(job.depth, f.depth.double().numpy())
             if job.alpha is not None:
                 write_depth(job.alpha, f.alpha.double().numpy(), channel="A")
             write_png(job.png, rgb.double().numpy())
-            if i in todo:
-                done(job, ok)
-                bar.update(1)
+            done(job, ok)
+            bar.update(1)
 
         bar.set_description(f"film {fs.name} (refine)")
         res = gated_refine(frame, count, refiner, gate_cfg, start=start, previous_output=prev_out, on_frame=write)
-        rejected[fs.name] = res.rejected
         log(f"{fs.name}: refine kept {len(res.accepted) - res.rejected} of {len(res.accepted)} refined frame(s); "
             f"{res.rejected} rejected by the consistency gate (raw frame kept)")
-    return rejected
 
 
 def _write_frame(film: Film, job: FrameJob, backend: str) -> None:
@@ -284,7 +266,7 @@ def render_film(film: Film | str | Path, out_dir: str | Path, backend: str = "au
     refine_id = ""
     if refine is not None:
         from ..refine.gate import GateConfig
-        from ..refine.refiner import load_refiner
+        from ..refine.refiner import load_refiner, refiner_digest
 
         refiner = load_refiner(refine)
         gate_cfg = GateConfig(tolerance=refine_tolerance)

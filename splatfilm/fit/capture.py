@@ -63,13 +63,14 @@ class Capture:
         return Capture(self.cameras[list(indices)], pick(self.images), pick(self.names), pick(self.masks),
                        pick(self.valid), self.points, self.point_colors, dict(self.source), pick(self.weights))
 
-    def downscaled(self, factor: float) -> "Capture":
-        """The capture at 1/factor of its resolution (cameras with their images)."""
+    def downscaled(self, factor: float | None, max_size: int | None = None) -> "Capture":
+        """The capture at 1/factor of its resolution, or with its longer side capped at
+        max_size pixels (cameras with their images, masks and valid pixels)."""
         cams, images, masks, valid = [], [], [], []
         for i in range(len(self)):
             cam = self.cameras[i]
-            w, h = _target_size(int(cam.widths[0]), int(cam.heights[0]), factor, None)
-            cams.append(cam.resized(w, h))
+            w, h = _target_size(int(cam.widths[0]), int(cam.heights[0]), factor, max_size)
+            cams.append(cam.resized(w, h) if (w, h) != (int(cam.widths[0]), int(cam.heights[0])) else cam)
             images.append(_resize(self.images[i], w, h))
             if self.masks is not None:
                 masks.append(_resize(self.masks[i], w, h))
@@ -219,24 +220,10 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
         else:
             valids.append(None)
     cameras = Cameras(cameras.viewmats, cameras.Ks, cameras.widths, cameras.heights, None, "PINHOLE", cameras.names)
-
-    # Downscale last, cameras with their images.
-    out_cams = []
-    for i in range(len(images)):
-        w, h = _target_size(int(cameras.widths[i]), int(cameras.heights[i]), downscale, max_size)
-        cam = cameras[i]
-        if (w, h) != (int(cam.widths[0]), int(cam.heights[0])):
-            cam = cam.resized(w, h)
-            images[i] = _resize(images[i], w, h)
-            if masks[i] is not None:
-                masks[i] = _resize(masks[i], w, h)
-            if valids[i] is not None:
-                valids[i] = _resize(valids[i].astype(np.float32), w, h) > 0.999
-        out_cams.append(cam)
     if any_invalid:
         valids = [v if v is not None else np.ones(im.shape[:2] + (1,), bool) for v, im in zip(valids, images)]
-    return Capture(
-        cameras=Cameras.concat(out_cams),
+    capture = Capture(
+        cameras=cameras,
         images=images,
         names=[str(p) for p in image_paths],
         masks=masks if is_object else None,
@@ -245,6 +232,8 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
         point_colors=point_colors,
         source=source,
     )
+    # Downscale last, cameras with their images.
+    return capture.downscaled(downscale, max_size) if downscale or max_size else capture
 
 
 def _load_nerfstudio(folder: Path, downscale, max_size) -> Capture:

@@ -293,11 +293,9 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
             for o in optimizers.values():
                 o.step()
                 o.zero_grad(set_to_none=True)
-            if strategy is None:
-                pass
-            elif cfg.strategy == "default":
+            if cfg.strategy == "default":
                 strategy.step_post_backward(params, optimizers, strategy_state, step, info, packed=False)
-            else:
+            elif cfg.strategy == "mcmc":
                 strategy.step_post_backward(params, optimizers, strategy_state, step, info,
                                             lr=optimizers["means"].param_groups[0]["lr"])
             if cfg.max_gaussians and len(params["means"]) > cfg.max_gaussians:

@@ -80,9 +80,10 @@ def _candidate(refiner: Refiner, f: Frame, prev_out: torch.Tensor | None, prev: 
                cfg: GateConfig) -> torch.Tensor:
     if prev is None or prev_out is None:
         return refiner.refine(f.rgb[None])[0].float().clamp(0, 1)
-    ref, vis = reproject(f.depth, f.viewmat, f.K, prev_out, prev.depth, prev.viewmat, prev.K, alpha_a=f.alpha)
-    ref_detail, _ = reproject(f.depth, f.viewmat, f.K, prev_out - prev.rgb, prev.depth, prev.viewmat, prev.K,
-                              alpha_a=f.alpha)
+    # The previous output and the detail it added, reprojected together (one projection).
+    both, vis = reproject(f.depth, f.viewmat, f.K, torch.cat([prev_out, prev_out - prev.rgb], -1), prev.depth,
+                          prev.viewmat, prev.K, alpha_a=f.alpha)
+    ref, ref_detail = both[..., :3], both[..., 3:]
     m = vis[..., None].float()
     cand = refiner.refine(f.rgb[None], (ref.float() * m)[None], m[None], f.depth[None])[0].float()
     detail = cand - f.rgb

@@ -118,12 +118,16 @@ def _depths(g: Gaussians, cameras: Cameras, ids: list[int], backend: str) -> dic
 
 def _pairs_for(g: Gaussians, capture: Capture, photos, targets: list[int], sources: list[int], backend: str,
                kind: str, depths=None) -> list[Pair]:
-    """Pairs for `targets` rendered by g, with references from `sources` (never the target itself)."""
-    depths = depths if depths is not None else _depths(g, capture.cameras, sources, backend)
+    """Pairs for `targets` rendered by g, with references from `sources` (never the target
+    itself); `depths` of the sources default to g's, rendered once with the targets' views."""
+    views = {i: render_view(g, capture.cameras[i], backend) for i in dict.fromkeys(targets)}
+    if depths is None:
+        depths = {i: views[i].depth if i in views else render_view(g, capture.cameras[i], backend).depth
+                  for i in sources}
     pairs = []
     for i in targets:
         cam = capture.cameras[i]
-        view = render_view(g, cam, backend)
+        view = views[i]
         ref, mask = reference_view(photos, capture.cameras, depths, cam, view, [j for j in sources if j != i])
         pairs.append(Pair(render=view.rgb, target=photos[i], reference=ref, reference_mask=mask, kind=kind,
                           name=capture.names[i]))

@@ -61,6 +61,23 @@ def check_batch(images: torch.Tensor, what: str = "images") -> None:
         raise SplatfilmError(f"refine: {what} must be a float tensor [B,H,W,3], got {shape}")
 
 
+def refiner_digest(folder: str | Path) -> str:
+    """Identity of a refiner folder: file names, sizes and (for files under 64 MB) contents,
+    so retrained weights count as a new refiner without hashing gigabytes of a diffusion
+    model (big files count by size and modification time). Training checkpoints are left out."""
+    import hashlib
+
+    from ..render_cameras import file_digest
+
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for p in sorted(q for q in folder.rglob("*") if q.is_file() and not q.name.endswith(".ckpt.pt")):
+        st = p.stat()
+        h.update(f"{p.relative_to(folder)}:{st.st_size}".encode())
+        h.update((file_digest(p) if st.st_size < 64 << 20 else str(st.st_mtime_ns)).encode())
+    return h.hexdigest()
+
+
 def load_refiner(path: str | Path, device: str | torch.device = "cpu") -> Refiner:
     """A refiner from a local folder: a diffusers pipeline folder (model_index.json) gives a
     `DiffusionRefiner`; a folder written by `SceneRefiner.save` (refiner.json) a `SceneRefiner`."""

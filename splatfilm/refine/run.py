@@ -26,7 +26,7 @@ from ..render import resolve_backend
 from ..render_cameras import file_digest
 from .distill import DistillConfig, progressive_update
 from .pairs import PairConfig, make_pairs
-from .refiner import Pair, Refiner, load_refiner
+from .refiner import Pair, Refiner, load_refiner, refiner_digest
 
 
 def film_cameras(film_path: str | Path, scene_path: str | Path) -> Cameras:
@@ -53,8 +53,7 @@ def film_cameras(film_path: str | Path, scene_path: str | Path) -> Cameras:
             out.append(cams[i].transformed(R.T, -(R.T @ t) / s, 1.0 / s))
     if not out:
         raise SplatfilmError(f"{film_path}: no shot sees {names[0]}")
-    cams = Cameras.concat(out)
-    return Cameras(cams.viewmats, cams.Ks, np.full(len(cams), film.width), np.full(len(cams), film.height))
+    return Cameras.concat(out)
 
 
 def save_pairs(path: Path, pairs: list[Pair]) -> None:
@@ -146,7 +145,7 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, sho
 
     if refiner is not None:
         ref = load_refiner(refiner)
-        refiner_id = f"{ref.name}:{refiner}"
+        refiner_id = f"{ref.name}:{refiner_digest(refiner)}"
     else:
         key = hashlib.sha256(json.dumps([file_digest(scene_path), capture.names,
                                          [hashlib.sha256(im.tobytes()).hexdigest() for im in capture.images],
