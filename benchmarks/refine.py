@@ -20,6 +20,9 @@ Columns: PSNR / SSIM against ground truth; E_warp between consecutive frames and
 frames 10 apart (a stand-in for a cut between two shots of the same set), x 1e-3 ([0,1]
 units; lower is better). Depth for E_warp is the rendered depth of the row's scene.
 Targets: (c) and (d) at least +0.5 dB over (a); their E_warp within 5% of (a)'s.
+A second table checks the refiner's training pairs: per kind, PSNR of the render before and
+after refining, and of the render and of the reprojected reference photo inside the
+reference mask (a reference scoring below the render there gives the net nothing to copy).
 A strip of frames (ground truth, a, b, c, d) is written to WORK/refine_strip.png.
 """
 
@@ -44,7 +47,7 @@ from splatfilm.metrics import psnr, ssim  # noqa: E402
 from splatfilm.refine.distill import DistillConfig  # noqa: E402
 from splatfilm.refine.gate import Frame, GateConfig, gated_refine  # noqa: E402
 from splatfilm.refine.pairs import PairConfig, _depths, _photos, reference_view, render_view  # noqa: E402
-from splatfilm.refine.run import run_refine  # noqa: E402
+from splatfilm.refine.run import load_pairs, run_refine  # noqa: E402
 from splatfilm.refine.scene_refiner import SceneRefiner, SceneRefinerConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +89,26 @@ def quality(rgbs, gts) -> tuple[float, float]:
     ps = [float(psnr(r.clamp(0, 1), g)) for r, g in zip(rgbs, gts)]
     ss = [float(ssim(r.clamp(0, 1), g)) for r, g in zip(rgbs, gts)]
     return float(np.mean(ps)), float(np.mean(ss))
+
+
+def pair_report(refiner_dir: Path) -> None:
+    """Per kind of training pair: the render's and the reprojected reference's PSNR against the
+    photo inside the reference mask, i.e. whether the reference could tell the net anything."""
+    cache = sorted(refiner_dir.glob("pairs.*.npz"))
+    pairs = load_pairs(cache[-1]) if cache else None
+    if not pairs:
+        return
+    stats = json.loads((refiner_dir / "refiner.json").read_text()).get("stats", {}).get("by_kind", {})
+    print("\n| pair kind | pairs | render PSNR | refined PSNR | mask fraction | render in mask | reference in mask |")
+    print("|---|---|---|---|---|---|---|")
+    for kind in dict.fromkeys(p.kind for p in pairs):
+        ps = [p for p in pairs if p.kind == kind]
+        mean = lambda f: float(np.mean([f(p) for p in ps]))  # noqa: E731
+        ins = mean(lambda p: float(psnr(p.render, p.target, p.reference_mask)))
+        ref = mean(lambda p: float(psnr(p.reference, p.target, p.reference_mask)))
+        s = stats.get(kind, {})
+        print(f"| {kind} | {len(ps)} | {s.get('psnr_input', float('nan')):.2f} | {s.get('psnr_output', float('nan')):.2f} | "
+              f"{mean(lambda p: float(p.reference_mask.mean())):.2f} | {ins:.2f} | {ref:.2f} |")
 
 
 def main() -> None:
@@ -170,6 +193,8 @@ def main() -> None:
     for name, p, s, e1, e10 in results[2:4]:
         ok = p - base[1] >= 0.5 and e1 <= base[3] * 1.05
         print(f"target {name}: +0.5 dB and E_warp within 5% of (a): {'met' if ok else 'NOT met'}")
+
+    pair_report(refined_ply.with_suffix(".refine") / "refiner")
 
     picks = [0, len(cams) // 2, len(cams) - 1]
     strip_rows = []
