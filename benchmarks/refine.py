@@ -23,7 +23,8 @@ Targets: (c) and (d) at least +0.5 dB over (a); their E_warp within 5% of (a)'s.
 A second table checks the refiner's training pairs: per kind, PSNR of the render before and
 after refining, and of the render and of the reprojected reference photo inside the
 reference mask (a reference scoring below the render there gives the net nothing to copy).
-A strip of frames (ground truth, a, b, c, d) is written to WORK/refine_strip.png.
+A strip of frames (ground truth, a, b, c, d) is written to WORK/refine_strip.png, and one
+training pair of each kind to WORK/refiner_pairs.png.
 """
 
 from __future__ import annotations
@@ -91,9 +92,11 @@ def quality(rgbs, gts) -> tuple[float, float]:
     return float(np.mean(ps)), float(np.mean(ss))
 
 
-def pair_report(refiner_dir: Path) -> None:
+def pair_report(refiner_dir: Path, strip: Path) -> None:
     """Per kind of training pair: the render's and the reprojected reference's PSNR against the
-    photo inside the reference mask, i.e. whether the reference could tell the net anything."""
+    photo inside the reference mask, i.e. whether the reference could tell the net anything.
+    `strip`: a PNG of up to four pairs (render, photo, reference inside its mask, 3 x |reference
+    - photo| there), one pair of each kind first."""
     cache = sorted(refiner_dir.glob("pairs.*.npz"))
     pairs = load_pairs(cache[-1]) if cache else None
     if not pairs:
@@ -109,6 +112,13 @@ def pair_report(refiner_dir: Path) -> None:
         s = stats.get(kind, {})
         print(f"| {kind} | {len(ps)} | {s.get('psnr_input', float('nan')):.2f} | {s.get('psnr_output', float('nan')):.2f} | "
               f"{mean(lambda p: float(p.reference_mask.mean())):.2f} | {ins:.2f} | {ref:.2f} |")
+    firsts = list({p.kind: p for p in reversed(pairs)}.values())[::-1]
+    shown = [p for p in firsts if p.render.shape == firsts[0].render.shape][:4]
+    rows = [torch.cat([p.render, p.target, p.reference * p.reference_mask,
+                       ((p.reference - p.target).abs() * 3 * p.reference_mask)], dim=1).clamp(0, 1) for p in shown]
+    write_png(strip, torch.cat(rows, dim=0).numpy())
+    print(f"pairs ({', '.join(p.kind for p in shown)}; columns: render, photo, reference in its mask, "
+          f"3 x |reference - photo|): {strip}")
 
 
 def main() -> None:
@@ -194,7 +204,7 @@ def main() -> None:
         ok = p - base[1] >= 0.5 and e1 <= base[3] * 1.05
         print(f"target {name}: +0.5 dB and E_warp within 5% of (a): {'met' if ok else 'NOT met'}")
 
-    pair_report(refined_ply.with_suffix(".refine") / "refiner")
+    pair_report(refined_ply.with_suffix(".refine") / "refiner", work / "refiner_pairs.png")
 
     picks = [0, len(cams) // 2, len(cams) - 1]
     strip_rows = []
