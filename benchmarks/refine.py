@@ -97,14 +97,15 @@ def pair_report(refiner_dir: Path, strip: Path) -> None:
     photo inside the reference mask, i.e. whether the reference could tell the net anything.
     `strip`: a PNG of up to four pairs (render, photo, reference inside its mask, 3 x |reference
     - photo| there), one pair of each kind first."""
-    cache = sorted(refiner_dir.glob("pairs.*.npz"))
-    pairs = load_pairs(cache[-1]) if cache else None
+    cache = max(refiner_dir.glob("pairs.*.npz"), key=lambda f: f.stat().st_mtime, default=None)
+    pairs = load_pairs(cache) if cache else None  # the newest: the pairs the refiner was trained on
     if not pairs:
         return
+    kinds = list(dict.fromkeys(p.kind for p in pairs))
     stats = json.loads((refiner_dir / "refiner.json").read_text()).get("stats", {}).get("by_kind", {})
     print("\n| pair kind | pairs | render PSNR | refined PSNR | mask fraction | render in mask | reference in mask |")
     print("|---|---|---|---|---|---|---|")
-    for kind in dict.fromkeys(p.kind for p in pairs):
+    for kind in kinds:
         ps = [p for p in pairs if p.kind == kind]
         mean = lambda f: float(np.mean([f(p) for p in ps]))  # noqa: E731
         ins = mean(lambda p: float(psnr(p.render, p.target, p.reference_mask)))
@@ -112,7 +113,7 @@ def pair_report(refiner_dir: Path, strip: Path) -> None:
         s = stats.get(kind, {})
         print(f"| {kind} | {len(ps)} | {s.get('psnr_input', float('nan')):.2f} | {s.get('psnr_output', float('nan')):.2f} | "
               f"{mean(lambda p: float(p.reference_mask.mean())):.2f} | {ins:.2f} | {ref:.2f} |")
-    firsts = list({p.kind: p for p in reversed(pairs)}.values())[::-1]
+    firsts = [next(p for p in pairs if p.kind == k) for k in kinds]
     shown = [p for p in firsts if p.render.shape == firsts[0].render.shape][:4]
     rows = [torch.cat([p.render, p.target, p.reference * p.reference_mask,
                        ((p.reference - p.target).abs() * 3 * p.reference_mask)], dim=1).clamp(0, 1) for p in shown]
