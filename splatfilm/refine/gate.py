@@ -76,14 +76,20 @@ def _e(a: torch.Tensor, fa: Frame, b: torch.Tensor, fb: Frame) -> float:
     return warp_error(a, fa.depth, fa.viewmat, fa.K, b, fb.depth, fb.viewmat, fb.K, alpha_a=fa.alpha).e_warp
 
 
-def _candidate(refiner: Refiner, f: Frame, prev_out: torch.Tensor | None, prev: Frame | None,
+def _masked_e(a: torch.Tensor, warped: torch.Tensor, vis: torch.Tensor) -> float:
+    """`warp_error`'s E_warp from an already reprojected frame (float64, as it computes)."""
+    if not vis.any():
+        return float("nan")
+    return float(((a.double() - warped) ** 2).mean(dim=-1)[vis].mean())
+
+
+def _candidate(refiner: Refiner, f: Frame, warped: torch.Tensor | None, vis: torch.Tensor | None,
                cfg: GateConfig) -> torch.Tensor:
-    if prev is None or prev_out is None:
+    """The refined frame; warped [H,W,6]: the previous output and the detail it added,
+    reprojected into f (None for a shot's first frame), vis [H,W] where they are valid."""
+    if warped is None:
         return refiner.refine(f.rgb[None])[0].float().clamp(0, 1)
-    # The previous output and the detail it added, reprojected together (one projection).
-    both, vis = reproject(f.depth, f.viewmat, f.K, torch.cat([prev_out, prev_out - prev.rgb], -1), prev.depth,
-                          prev.viewmat, prev.K, alpha_a=f.alpha)
-    ref, ref_detail = both[..., :3], both[..., 3:]
+    ref, ref_detail = warped[..., :3], warped[..., 3:6]
     m = vis[..., None].float()
     cand = refiner.refine(f.rgb[None], (ref.float() * m)[None], m[None], f.depth[None])[0].float()
     detail = cand - f.rgb
@@ -107,11 +113,17 @@ def gated_refine(frames: list[Frame] | Callable[[int], Frame], count: int, refin
     cur = get(start)
     for i in range(start, count):
         nxt = get(i + 1) if i + 1 < count else None
-        cand = quantize(_candidate(refiner, cur, prev_out, prev, cfg))
+        warped = vis = None
+        if prev is not None:
+            # One reprojection serves the reference, the carried detail and both warping errors.
+            warped, vis = reproject(cur.depth, cur.viewmat, cur.K,
+                                    torch.cat([prev_out, prev_out - prev.rgb, quantize(prev.rgb)], -1),
+                                    prev.depth, prev.viewmat, prev.K, alpha_a=cur.alpha)
+        cand = quantize(_candidate(refiner, cur, warped, vis, cfg))
         raw = quantize(cur.rgb)
         if prev is not None:
-            e_raw = _e(raw, cur, quantize(prev.rgb), prev)
-            e_out = _e(cand, cur, prev_out, prev)
+            e_raw = _masked_e(raw, warped[..., 6:], vis)
+            e_out = _masked_e(cand, warped[..., :3], vis)
         elif nxt is not None:
             # No previous frame: the candidate must agree with the next frame's own candidate.
             e_raw = _e(raw, cur, quantize(nxt.rgb), nxt)
