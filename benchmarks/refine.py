@@ -23,6 +23,9 @@ Targets: (c) and (d) at least +0.5 dB over (a); their E_warp within 5% of (a)'s.
 A second table checks the refiner's training pairs: per kind, PSNR of the render before and
 after refining, and of the render and of the reprojected reference photo inside the
 reference mask (a reference scoring below the render there gives the net nothing to copy).
+A third bounds what any reference-based refiner could take from the photos on the held-out
+path: the reference re-aligned by patch matching, and by an oracle that matches against the
+ground truth, both inside the mask, against the render there and outside it.
 A strip of frames (ground truth, a, b, c, d) is written to WORK/refine_strip.png, and one
 training pair of each kind to WORK/refiner_pairs.png.
 """
@@ -37,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -90,6 +94,52 @@ def quality(rgbs, gts) -> tuple[float, float]:
     ps = [float(psnr(r.clamp(0, 1), g)) for r, g in zip(rgbs, gts)]
     ss = [float(ssim(r.clamp(0, 1), g)) for r, g in zip(rgbs, gts)]
     return float(np.mean(ps)), float(np.mean(ss))
+
+
+def shift_align(ref: torch.Tensor, target: torch.Tensor, radius: int = 8, patch: int = 5) -> torch.Tensor:
+    """`ref` [H,W,3] re-sampled so that each pixel takes the value at the offset (within
+    +-radius px) whose patch x patch neighbourhood best matches `target` (least squares)."""
+    h, w = ref.shape[:2]
+    padded = F.pad(ref.permute(2, 0, 1)[None], (radius,) * 4, mode="replicate")[0].permute(1, 2, 0)
+    best = torch.full((h, w), float("inf"))
+    out = ref.clone()
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            s = padded[radius + dy:radius + dy + h, radius + dx:radius + dx + w]
+            d = F.avg_pool2d(((s - target) ** 2).mean(-1)[None, None], patch, 1, patch // 2,
+                             count_include_pad=False)[0, 0]
+            better = d < best
+            best = torch.where(better, d, best)
+            out[better] = s[better]
+    return out
+
+
+def reference_bound(frames: list[Frame], refs: list[tuple[torch.Tensor, torch.Tensor]], gts) -> None:
+    """How much the reference photos could give at best on the held-out path: inside the
+    reference mask, the render against the reference as reprojected, re-aligned by patch
+    matching against the render (what a matcher could do), re-aligned against the ground truth
+    (an oracle no refiner has), and the oracle-aligned reference blended with the render at
+    the best weight per frame (again chosen with the ground truth)."""
+    cols = {k: [] for k in ("mask", "render", "outside", "ref", "matched", "oracle", "blend")}
+    for f, (ref, mask), gt in zip(frames, refs, gts):
+        m = mask[..., 0] > 0
+        oracle = shift_align(ref, gt)
+        d, e = (oracle - f.rgb)[m], (gt - f.rgb)[m]
+        alpha = float(((d * e).sum() / (d * d).sum().clamp_min(1e-12)).clamp(0, 1))
+        cols["mask"].append(float(m.float().mean()))
+        cols["render"].append(float(psnr(f.rgb, gt, mask)))
+        cols["outside"].append(float(psnr(f.rgb, gt, 1 - mask)))
+        cols["ref"].append(float(psnr(ref, gt, mask)))
+        cols["matched"].append(float(psnr(shift_align(ref, f.rgb), gt, mask)))
+        cols["oracle"].append(float(psnr(oracle, gt, mask)))
+        cols["blend"].append(float(psnr((1 - alpha) * f.rgb + alpha * oracle, gt, mask)))
+    mean = {k: float(np.mean(v)) for k, v in cols.items()}
+    print("\nreference photos on the held-out path (PSNR dB against ground truth; (a)'s renders):")
+    print("| mask fraction | render outside mask | render in mask | reference in mask | matched to render (+-8 px) "
+          "| oracle-aligned (+-8 px) | oracle blend with render |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {mean['mask']:.2f} | {mean['outside']:.2f} | {mean['render']:.2f} | {mean['ref']:.2f} | "
+          f"{mean['matched']:.2f} | {mean['oracle']:.2f} | {mean['blend']:.2f} |")
 
 
 def pair_report(refiner_dir: Path, strip: Path) -> None:
@@ -176,9 +226,10 @@ def main() -> None:
     photos = _photos(capture)
     depths = _depths(raw_g, capture.cameras, ids, backend)
     t2 = time.perf_counter()
-    per_frame = []
+    per_frame, refs = [], []
     for i, f in enumerate(fa):
         ref, mask = reference_view(photos, capture.cameras, depths, cams[i], f, ids)  # a Frame has rgb, depth, alpha
+        refs.append((ref, mask))
         per_frame.append(refiner.refine(f.rgb[None], ref[None], mask[None], f.depth[None])[0])
     t_per_frame = (time.perf_counter() - t2) / len(fa)
     t3 = time.perf_counter()
@@ -206,6 +257,7 @@ def main() -> None:
         print(f"target {name}: +0.5 dB and E_warp within 5% of (a): {'met' if ok else 'NOT met'}")
 
     pair_report(refined_ply.with_suffix(".refine") / "refiner", work / "refiner_pairs.png")
+    reference_bound(fa, refs, gts)
 
     picks = [0, len(cams) // 2, len(cams) - 1]
     strip_rows = []
