@@ -2,6 +2,7 @@
 
     python benchmarks/refine.py                  # the bundled set, every 4th view (12 of 48)
     python benchmarks/refine.py --every 6 --fit-steps 1500
+    python benchmarks/refine.py --refiner ~/models/sd-turbo  # a downloaded pretrained refiner (GPU)
 
 A sparse subset of the bundled capture (`scenes/set`) is fitted, so the scene shows the
 artefacts of thin coverage; `splatfilm refine` then trains a per-scene refiner on pairs
@@ -52,6 +53,7 @@ from splatfilm.metrics import psnr, ssim  # noqa: E402
 from splatfilm.refine.distill import DistillConfig  # noqa: E402
 from splatfilm.refine.gate import Frame, GateConfig, gated_refine  # noqa: E402
 from splatfilm.refine.pairs import PairConfig, _depths, _photos, reference_view, render_view  # noqa: E402
+from splatfilm.refine.refiner import load_refiner  # noqa: E402
 from splatfilm.refine.run import load_pairs, run_refine  # noqa: E402
 from splatfilm.refine.scene_refiner import SceneRefiner, SceneRefinerConfig  # noqa: E402
 
@@ -184,6 +186,8 @@ def main() -> None:
     ap.add_argument("--views", type=int, default=12, help="pseudo-views per round")
     ap.add_argument("--pseudo-weight", type=float, default=0.5)
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--refiner", metavar="FOLDER", help="a local refiner folder (a diffusers sd-turbo-class or Difix "
+                    "checkpoint, or a trained per-scene refiner) instead of training a per-scene one")
     args = ap.parse_args()
 
     work = Path(args.work)
@@ -200,12 +204,13 @@ def main() -> None:
         train_cfg.iterations = args.refiner_iterations
     dcfg = DistillConfig(rounds=args.rounds, steps=args.distill_steps, views=args.views,
                          pseudo_weight=args.pseudo_weight, backend=args.backend)
-    refined_ply = work / "refined.ply"
-    run_refine(raw_ply, data, refined_ply, cameras=SET / "heldout" / "transforms.json",
+    # A given refiner gets its own output, so its rows never mix with the per-scene refiner's.
+    refined_ply = work / ("refined.ply" if not args.refiner else f"refined-{Path(args.refiner).name}.ply")
+    run_refine(raw_ply, data, refined_ply, cameras=SET / "heldout" / "transforms.json", refiner=args.refiner,
                pair_cfg=PairConfig(steps=args.pair_steps, backend=args.backend), train_cfg=train_cfg,
                distill_cfg=dcfg)
     t_refine = time.perf_counter() - t1
-    refiner = SceneRefiner.load(refined_ply.with_suffix(".refine") / "refiner")
+    refiner = load_refiner(args.refiner or refined_ply.with_suffix(".refine") / "refiner")
     control_ply = work / "control.ply"
     if not control_ply.exists():
         identity = SceneRefiner.untrained()
@@ -256,7 +261,8 @@ def main() -> None:
         ok = p - base[1] >= 0.5 and e1 <= base[3] * 1.05
         print(f"target {name}: +0.5 dB and E_warp within 5% of (a): {'met' if ok else 'NOT met'}")
 
-    pair_report(refined_ply.with_suffix(".refine") / "refiner", work / "refiner_pairs.png")
+    if not args.refiner:
+        pair_report(refined_ply.with_suffix(".refine") / "refiner", work / "refiner_pairs.png")
     reference_bound(fa, refs, gts)
 
     picks = [0, len(cams) // 2, len(cams) - 1]
@@ -265,8 +271,9 @@ def main() -> None:
         tiles = [gts[i]] + [r[1][i] for r in rows[:4]]
         strip_rows.append(torch.cat([t.clamp(0, 1) for t in tiles], dim=1))
     strip = torch.cat(strip_rows, dim=0).numpy()
-    write_png(work / "refine_strip.png", strip)
-    print(f"\nstrip (columns: ground truth, a, b, c, d; rows: frames {picks}): {work / 'refine_strip.png'}")
+    strip_png = work / ("refine_strip.png" if not args.refiner else f"refine_strip-{Path(args.refiner).name}.png")
+    write_png(strip_png, strip)
+    print(f"\nstrip (columns: ground truth, a, b, c, d; rows: frames {picks}): {strip_png}")
 
 
 if __name__ == "__main__":

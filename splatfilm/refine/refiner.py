@@ -78,9 +78,13 @@ def refiner_digest(folder: str | Path) -> str:
     return h.hexdigest()
 
 
-def load_refiner(path: str | Path, device: str | torch.device = "cpu") -> Refiner:
+def load_refiner(path: str | Path, device: str | torch.device | None = None) -> Refiner:
     """A refiner from a local folder: a diffusers pipeline folder (model_index.json) gives a
-    `DiffusionRefiner`; a folder written by `SceneRefiner.save` (refiner.json) a `SceneRefiner`."""
+    `DiffusionRefiner`; a folder written by `SceneRefiner.save` (refiner.json) a `SceneRefiner`.
+    device: where the network runs; None takes CUDA when there is one (a diffusion UNet on the
+    CPU costs seconds per frame), else the CPU. Inputs may live anywhere."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     p = Path(path)
     if not p.is_dir():
         raise SplatfilmError(f"{p}: refiner not found (expected a local folder: a diffusers pipeline "
