@@ -50,6 +50,7 @@ from splatfilm.fit import FitConfig, load_capture, run_fit  # noqa: E402
 from splatfilm.frames import write_png  # noqa: E402
 from splatfilm.io.gaussian_files import load_gaussians  # noqa: E402
 from splatfilm.metrics import psnr, ssim  # noqa: E402
+from splatfilm.render import resolve_backend  # noqa: E402
 from splatfilm.refine.distill import DistillConfig  # noqa: E402
 from splatfilm.refine.gate import Frame, GateConfig, gated_refine  # noqa: E402
 from splatfilm.refine.pairs import PairConfig, _depths, _photos, reference_view, render_view  # noqa: E402
@@ -210,7 +211,9 @@ def main() -> None:
                pair_cfg=PairConfig(steps=args.pair_steps, backend=args.backend), train_cfg=train_cfg,
                distill_cfg=dcfg)
     t_refine = time.perf_counter() - t1
-    refiner = load_refiner(args.refiner or refined_ply.with_suffix(".refine") / "refiner")
+    backend = resolve_backend(dcfg.backend)
+    refiner = load_refiner(args.refiner or refined_ply.with_suffix(".refine") / "refiner",
+                           device="cuda" if backend == "gsplat" else "cpu")
     control_ply = work / "control.ply"
     if not control_ply.exists():
         identity = SceneRefiner.untrained()
@@ -222,7 +225,6 @@ def main() -> None:
     path = load_capture(SET / "heldout", work / "heldout-work")
     capture = load_capture(data, work / "capture-work")
     gts = _photos(path)
-    backend = dcfg.backend if dcfg.backend != "auto" else ("cpu" if not torch.cuda.is_available() else "gsplat")
     raw_g, ref_g, ctl_g = load_gaussians(raw_ply), load_gaussians(refined_ply), load_gaussians(control_ply)
     cams = path.cameras
     fa, fc, f0 = frames_of(raw_g, cams, backend), frames_of(ref_g, cams, backend), frames_of(ctl_g, cams, backend)

@@ -268,7 +268,8 @@ def render_film(film: Film | str | Path, out_dir: str | Path, backend: str = "au
         from ..refine.gate import GateConfig
         from ..refine.refiner import load_refiner, refiner_digest
 
-        refiner = load_refiner(refine)
+        # The refiner runs where the renders do, so a forced --backend cpu stays on the CPU.
+        refiner = load_refiner(refine, device="cuda" if backend == "gsplat" else "cpu")
         gate_cfg = GateConfig(tolerance=refine_tolerance)
         refine_id = json.dumps([refiner_digest(Path(refine)), dataclasses.asdict(gate_cfg)])
 

@@ -144,7 +144,7 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, sho
           f"{len(targets)} target cameras, backend {backend}")
 
     if refiner is not None:
-        ref = load_refiner(refiner)
+        ref = load_refiner(refiner, device="cuda" if backend == "gsplat" else "cpu")
         refiner_id = f"{ref.name}:{refiner_digest(refiner)}"
     else:
         key = hashlib.sha256(json.dumps([file_digest(scene_path), capture.names,
