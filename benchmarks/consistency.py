@@ -33,12 +33,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from splatfilm.cameras import Cameras  # noqa: E402
-from splatfilm.consistency import warp_error  # noqa: E402
+from splatfilm.scene.cameras import Cameras  # noqa: E402
+from splatfilm.render.consistency import warp_error  # noqa: E402
 from splatfilm.film import parse_film  # noqa: E402
 from splatfilm.fit import FitConfig, run_fit  # noqa: E402
-from splatfilm.frames import write_png  # noqa: E402
-from splatfilm.gaussians import Gaussians  # noqa: E402
+from splatfilm.io.images import write_png  # noqa: E402
+from splatfilm.scene.gaussians import Gaussians  # noqa: E402
 from splatfilm.io.camera_files import read_transforms_json  # noqa: E402
 from splatfilm.io.gaussian_files import load_gaussians  # noqa: E402
 from splatfilm.render import render  # noqa: E402

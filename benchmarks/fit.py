@@ -34,7 +34,7 @@ def bare_gsplat_seconds_per_step(data: Path, steps: int) -> float:
     from gsplat.strategy import DefaultStrategy
 
     from splatfilm.fit.init import gaussians_from_points, random_points_in_frustums
-    from splatfilm.metrics import ssim
+    from splatfilm.render.metrics import ssim
 
     import numpy as np
 

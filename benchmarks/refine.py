@@ -45,11 +45,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from splatfilm.consistency import warp_error  # noqa: E402
+from splatfilm.render.consistency import warp_error  # noqa: E402
 from splatfilm.fit import FitConfig, load_capture, run_fit  # noqa: E402
-from splatfilm.frames import write_png  # noqa: E402
+from splatfilm.io.images import write_png  # noqa: E402
 from splatfilm.io.gaussian_files import load_gaussians  # noqa: E402
-from splatfilm.metrics import psnr, ssim  # noqa: E402
+from splatfilm.render.metrics import psnr, ssim  # noqa: E402
 from splatfilm.render import resolve_backend  # noqa: E402
 from splatfilm.refine.distill import DistillConfig  # noqa: E402
 from splatfilm.refine.gate import Frame, GateConfig, gated_refine  # noqa: E402

@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from splatfilm.gaussians import Gaussians  # noqa: E402
+from splatfilm.scene.gaussians import Gaussians  # noqa: E402
 from splatfilm.render import render  # noqa: E402
 
 
@@ -141,7 +141,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.threads:
-        from splatfilm.cpu_raster import set_num_threads
+        from splatfilm.render.rasterize_to_pixels import set_num_threads
 
         set_num_threads(args.threads)
         torch.set_num_threads(args.threads)

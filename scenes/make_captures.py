@@ -828,13 +828,13 @@ def check_camera_convention(transforms: Path, points: np.ndarray, tol_px: float 
 
 def write_sparse_points(set_dir: Path) -> None:
     """Give the set capture the sparse point cloud a nerfstudio dataset carries (`ply_file_path`):
-    structure-from-motion on the images alone (splatfilm.sfm), its model aligned to the exact
+    structure-from-motion on the images alone (splatfilm.fit.sfm), its model aligned to the exact
     cameras by a similarity on the camera centres, its 3D points written as sparse_pc.ply."""
     import numpy as np
     import pycolmap
 
     from splatfilm.io.camera_files import read_colmap, read_transforms_json
-    from splatfilm.sfm import align_cameras, run_sfm
+    from splatfilm.fit.sfm import align_cameras, run_sfm
 
     model = run_sfm(set_dir / "images", set_dir.parent / ".sfm-set")
     est = read_colmap(model)

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from splatfilm.gaussians import Gaussians
+from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.gaussian_files import save_gaussians
-from splatfilm.rotations import rotmat_to_quat
-from splatfilm.sh import C0
+from splatfilm.scene.transforms import rotmat_to_quat
+from splatfilm.scene.sh import C0
 
 LIGHT = np.array([0.4, -0.6, 0.7]) / np.linalg.norm([0.4, -0.6, 0.7])
 
@@ -265,12 +265,12 @@ def main() -> None:
     g = build_scene(args.seed)
     save_gaussians(out / "scene.ply", g)
     (out / "scene.json").write_text(json.dumps(asset_sidecar(g, "scene.ply", "scene"), indent=2) + "\n")
-    from splatfilm.ground import ground_scene
+    from splatfilm.assets.ground import ground_scene
 
     ground_scene(out / "scene.ply")  # records the floor plane in scene.json, as `splatfilm ground` does
     (out / "transforms.json").write_text(json.dumps(orbit_cameras(), indent=2) + "\n")
     # The character and the prop come from meshes, through splatfilm's own mesh import.
-    from splatfilm.mesh_import import import_mesh
+    from splatfilm.assets.mesh_import import import_mesh
 
     build_hero_mesh(out / "hero.glb")
     hero = import_mesh(out / "hero.glb", out / "hero.ply", count=50000, seed=args.seed)

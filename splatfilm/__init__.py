@@ -1,8 +1,8 @@
 """splatfilm: films from persistent 3D Gaussian scenes."""
 
-from .errors import SplatfilmError
-from .gaussians import Gaussians
+from splatfilm.errors import SplatfilmError
+from splatfilm.scene.gaussians import Gaussians
+from splatfilm.version import __version__
 
-__version__ = "0.1.0"
 
 __all__ = ["Gaussians", "SplatfilmError", "__version__"]

@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from .errors import SplatfilmError
+from splatfilm.errors import SplatfilmError
 
 
 class At:

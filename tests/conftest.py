@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from splatfilm.gaussians import Gaussians
+from splatfilm.scene.gaussians import Gaussians
 
 ALPHA_MIN = 1.0 / 255.0
 ALPHA_MAX = 0.999

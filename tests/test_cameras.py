@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from splatfilm.cameras import Cameras, _quats_to_rotmats, _rotmats_to_quats
+from splatfilm.scene.cameras import Cameras, _quats_to_rotmats, _rotmats_to_quats
 from splatfilm.errors import SplatfilmError
 
 FLIP = np.diag([1.0, -1.0, -1.0, 1.0])

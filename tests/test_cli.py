@@ -17,7 +17,7 @@ from gsplat import export_splats
 from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci, _spherical_harmonics
 
 from splatfilm.cli import main
-from splatfilm.frames import read_depth
+from splatfilm.io.images import read_depth
 from splatfilm.io.camera_files import read_transforms_json
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nerfstudio"

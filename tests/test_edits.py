@@ -13,12 +13,13 @@ import torch
 import yaml
 
 from splatfilm.cli import main
-from splatfilm.edits import Box, ColourAdjust, Edit, Ellipsoid, Selection, Sphere, apply_edits, parse_edits
+from splatfilm.assets.edits import Box, ColourAdjust, Edit, Ellipsoid, Selection, Sphere, apply_edits, parse_edits
 from splatfilm.errors import SplatfilmError
-from splatfilm.gaussians import Gaussians
+from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
-from splatfilm.sh import C0, eval_sh
-from splatfilm.world import Asset, KeyedMotion, Similarity, World, yaw_rotation
+from splatfilm.scene.sh import C0, eval_sh
+from splatfilm.film.world import Asset, KeyedMotion, World
+from splatfilm.scene.transforms import Similarity, yaw_rotation
 from splatfilm.yamlfields import At
 
 
@@ -80,7 +81,7 @@ def test_sphere_and_ellipsoid():
 
 
 def _rot(deg):
-    from splatfilm.edits import _rotation_xyz
+    from splatfilm.assets.edits import _rotation_xyz
 
     return _rotation_xyz(np.array(deg, dtype=float))
 

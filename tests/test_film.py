@@ -17,10 +17,10 @@ import yaml
 from splatfilm.errors import SplatfilmError
 from splatfilm.film import parse_film, render_film
 from splatfilm.film.render import render_frame
-from splatfilm.gaussians import Gaussians
+from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.gaussian_files import save_gaussians
-from splatfilm.video import probe_frames
-from splatfilm.world import KeyedMotion, PathWalk
+from splatfilm.io.video import probe_frames
+from splatfilm.film.world import KeyedMotion, PathWalk
 
 
 def _plane(center, size, color, normal_axis: int, spacing=0.04) -> Gaussians:

@@ -14,11 +14,11 @@ import pytest
 import torch
 from conftest import look_at, random_gaussians
 
-from splatfilm.cameras import Cameras
+from splatfilm.scene.cameras import Cameras
 from splatfilm.cli import main
 from splatfilm.errors import SplatfilmError
 from splatfilm.fit import FitConfig, load_capture, run_fit
-from splatfilm.frames import to_uint8
+from splatfilm.io.images import to_uint8
 from splatfilm.io.gaussian_files import load_gaussians
 from splatfilm.render import render
 

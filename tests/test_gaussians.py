@@ -10,10 +10,10 @@ import torch
 
 from conftest import intrinsics, look_at, random_gaussians
 from gsplat.cuda._torch_impl import _eval_sh_bases_fast, _spherical_harmonics
-from splatfilm.gaussians import Gaussians, quat_multiply, quat_to_rotmat, rotmat_to_quat
-from splatfilm.projection import quat_scale_to_covar
+from splatfilm.scene.gaussians import Gaussians, quat_multiply, quat_to_rotmat, rotmat_to_quat
+from splatfilm.render.projection import quat_scale_to_covar
 from splatfilm.render import render
-from splatfilm.sh import C0, eval_sh, rotate_sh_coeffs, sh_basis, sh_rotation_matrices
+from splatfilm.scene.sh import C0, eval_sh, rotate_sh_coeffs, sh_basis, sh_rotation_matrices
 
 F64 = torch.float64
 

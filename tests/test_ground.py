@@ -11,8 +11,8 @@ import torch
 
 from splatfilm.cli import main
 from splatfilm.errors import SplatfilmError
-from splatfilm.gaussians import Gaussians
-from splatfilm.ground import (
+from splatfilm.scene.gaussians import Gaussians
+from splatfilm.assets.ground import (
     GroundPlane,
     estimate_ground,
     ground_height,
@@ -22,7 +22,7 @@ from splatfilm.ground import (
     write_ground,
 )
 from splatfilm.io.gaussian_files import save_gaussians
-from splatfilm.world import Similarity, yaw_rotation
+from splatfilm.scene.transforms import Similarity, yaw_rotation
 
 
 def _rect(origin, u, v, spacing: float, rng) -> np.ndarray:

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from conftest import intrinsics, look_at, random_gaussians
-from splatfilm.gaussians import Gaussians
+from splatfilm.scene.gaussians import Gaussians
 from splatfilm.render import render
 
 pytestmark = [

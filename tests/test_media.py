@@ -10,10 +10,10 @@ import opentimelineio as otio
 import torch
 from conftest import intrinsics, look_at, random_gaussians
 
-from splatfilm.consistency import warp_error
+from splatfilm.render.consistency import warp_error
 from splatfilm.render import render
-from splatfilm.timeline import ShotMedia, build_timeline, write_timeline
-from splatfilm.video import concat_videos, encode_sequence, probe_frames
+from splatfilm.film.timeline import ShotMedia, build_timeline, write_timeline
+from splatfilm.io.video import concat_videos, encode_sequence, probe_frames
 
 FPS = Fraction(24000, 1001)
 

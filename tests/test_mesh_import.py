@@ -18,10 +18,10 @@ from trimesh.visual.material import PBRMaterial, SimpleMaterial
 from splatfilm.cli import main
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import load_gaussians
-from splatfilm.mesh_import import import_mesh, mesh_to_gaussians
-from splatfilm.metrics import psnr
+from splatfilm.assets.mesh_import import import_mesh, mesh_to_gaussians
+from splatfilm.render.metrics import psnr
 from splatfilm.render import render
-from splatfilm.world import Similarity
+from splatfilm.scene.transforms import Similarity
 
 W, H = 96, 72
 F = 105.0  # focal length in pixels
@@ -227,7 +227,7 @@ def test_cli_writes_flat_gaussians_and_sidecar(tmp_path, capsys):
     torch.testing.assert_close(s[:, 0], s[:, 1])
     assert torch.all(s[:, 2] < 0.05 * s[:, 0])  # flat along the normal
     # The thin axis is the face normal: an axis of the box, pointing outwards.
-    from splatfilm.rotations import quat_to_rotmat
+    from splatfilm.scene.transforms import quat_to_rotmat
 
     normals = quat_to_rotmat(g.quats)[:, :, 2]
     assert torch.all(normals.abs().max(dim=1).values > 0.9999)
@@ -304,7 +304,7 @@ def test_up_and_front_options(tmp_path):
 def test_canonical_frame_in_a_world(tmp_path):
     """Loaded as a film asset, the mesh stands on z = 0 centred on the z axis, wherever it
     sat in its own frame."""
-    from splatfilm.world import load_asset
+    from splatfilm.film.world import load_asset
 
     sphere, rgb = coloured_sphere()
     moved = trimesh.Trimesh(sphere.vertices + [3.0, -2.0, 5.0], sphere.faces, vertex_colors=rgb, process=False)

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from splatfilm.cameras import Cameras
+from splatfilm.scene.cameras import Cameras
 from splatfilm.cli import main
 from splatfilm.errors import SplatfilmError
-from splatfilm.gaussians import Gaussians
+from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.camera_files import write_transforms_json
 from splatfilm.io.gaussian_files import save_gaussians
-from splatfilm.meshing import (
+from splatfilm.assets.meshing import (
     MeshSettings,
     collision_mesh,
     collision_mesh_path,
@@ -24,8 +24,8 @@ from splatfilm.meshing import (
     orbit_views,
     write_mesh,
 )
-from splatfilm.open3d_loader import load_open3d
-from splatfilm.rotations import rotmat_to_quat
+from splatfilm.assets.open3d_loader import load_open3d
+from splatfilm.scene.transforms import rotmat_to_quat
 
 FLOOR = np.array([0.8, 0.6, 0.3])
 BOX = np.array([0.2, 0.3, 0.9])
@@ -159,7 +159,7 @@ def test_collision_mesh_is_cached(tmp_path, monkeypatch):
     v1, f1 = collision_mesh(scene, coarse, progress=False)
     assert len(f1) > 100
     assert collision_mesh_path(scene).exists() and collision_mesh_path(scene).with_suffix(".json").exists()
-    from splatfilm import meshing
+    from splatfilm.assets import meshing
 
     def fail(*a, **k):
         raise AssertionError("meshed again")

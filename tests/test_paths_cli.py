@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.paths import load_shot
-from splatfilm.paths.cli import add_path_commands
+from splatfilm.shots import load_shot
+from splatfilm.cli.shots import add_path_commands
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENE = ROOT / "scenes" / "demo" / "scene.ply"
@@ -70,7 +70,7 @@ def test_exported_cameras_render_the_shots_frames(tmp_path, small_shot):
     """What a user renders from the exported files is the shot, frame for frame."""
     from splatfilm.io.gaussian_files import load_gaussians
     from splatfilm.render import render
-    from splatfilm.render_cameras import RenderSettings, render_cameras
+    from splatfilm.render.render_cameras import RenderSettings, render_cameras
 
     shot = load_shot(small_shot)
     g = load_gaussians(SCENE)

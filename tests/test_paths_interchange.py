@@ -12,7 +12,7 @@ import pytest
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.camera_files import read_camera_path_json, read_transforms_json
-from splatfilm.paths import export_format, export_shot, import_camera_path_json, parse_shot, read_usd_camera
+from splatfilm.shots import export_format, export_shot, import_camera_path_json, parse_shot, read_usd_camera
 
 FIX = Path(__file__).parent / "fixtures" / "nerfstudio"
 

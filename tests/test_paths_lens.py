@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.paths import Lens, ease_curve, fov_deg_to_focal_mm, parse_fps
-from splatfilm.paths.lens import focal_mm_to_fov_deg, focal_mm_to_pixels, pixels_to_focal_mm
+from splatfilm.shots import Lens, ease_curve, fov_deg_to_focal_mm, parse_fps
+from splatfilm.shots.lens import focal_mm_to_fov_deg, focal_mm_to_pixels, pixels_to_focal_mm
 
 
 def test_focal_mm_to_pixels_follows_conventions():

@@ -6,9 +6,29 @@ import numpy as np
 import pytest
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.paths import (
-    Keyframe, KeyframePath, Lens, PointTrack, Pose, arc, crane, dolly, dolly_zoom, follow, handheld, look_at, orbit,
-    pan, pedestal, push_in, rack_focus, roll, rotation_to_pan_tilt_roll, tilt, truck, zoom,
+from splatfilm.shots import (
+    Keyframe,
+    KeyframePath,
+    Lens,
+    PointTrack,
+    Pose,
+    arc,
+    crane,
+    dolly,
+    dolly_zoom,
+    follow,
+    handheld,
+    look_at,
+    orbit,
+    pan,
+    pedestal,
+    push_in,
+    rack_focus,
+    roll,
+    rotation_to_pan_tilt_roll,
+    tilt,
+    truck,
+    zoom,
 )
 
 TABLE = np.array([0.0, 0.0, 0.75])

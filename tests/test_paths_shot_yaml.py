@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.paths import Shot, load_shot, parse_shot
+from splatfilm.shots import Shot, load_shot, parse_shot
 
 CAMERAS_DIR = Path(__file__).resolve().parent.parent / "cameras"
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from splatfilm import physics
+from splatfilm.film import physics
 from splatfilm.errors import SplatfilmError
-from splatfilm.gaussians import Gaussians
-from splatfilm.ground import GroundPlane, write_ground
+from splatfilm.scene.gaussians import Gaussians
+from splatfilm.assets.ground import GroundPlane, write_ground
 from splatfilm.io.gaussian_files import save_gaussians
-from splatfilm.meshing import MeshSettings
-from splatfilm.physics import (
+from splatfilm.assets.meshing import MeshSettings
+from splatfilm.film.physics import (
     BakedMotion,
     PhysicsSpec,
     bake_physics,
@@ -28,7 +28,8 @@ from splatfilm.physics import (
     physics_motion,
     scene_collider,
 )
-from splatfilm.world import Asset, Similarity, World, yaw_rotation
+from splatfilm.film.world import Asset, World
+from splatfilm.scene.transforms import Similarity, yaw_rotation
 from splatfilm.yamlfields import At
 
 FPS = 24

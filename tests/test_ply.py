@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.gaussians import Gaussians
+from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.ply import ply_header, read_ply, write_ply
 
 FIELDS = ("means", "quats", "scales", "opacities", "sh0", "shN")

@@ -18,7 +18,7 @@ from gsplat.cuda._torch_impl import (
     _world_to_cam,
 )
 from conftest import intrinsics, look_at
-from splatfilm.projection import ALPHA_THRESHOLD, project_gaussians, quat_scale_to_covar
+from splatfilm.render.projection import ALPHA_THRESHOLD, project_gaussians, quat_scale_to_covar
 
 W, H = 37, 29  # deliberately not multiples of 16
 NEAR, FAR = 0.01, 20.0

@@ -1,4 +1,4 @@
-"""Our numba rasterizer (splatfilm.cpu_raster) against a brute-force per-pixel compositor,
+"""Our numba rasterizer (splatfilm.render.rasterize_to_pixels) against a brute-force per-pixel compositor,
 its hand-written backward against finite differences and against autograd through that
 compositor, and its gradients for determinism."""
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from conftest import composite_reference, intrinsics, look_at, random_gaussians
-from splatfilm.cpu_raster import rasterize_cpu, set_num_threads
-from splatfilm.projection import project_gaussians, quat_scale_to_covar
+from splatfilm.render.rasterize_to_pixels import rasterize_cpu, set_num_threads
+from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
 
 F64 = torch.float64
 
@@ -44,7 +44,7 @@ def scene(name, dtype):
     elif name == "big":  # a few Gaussians spanning many 16 px tiles over small ones
         small = random_gaussians(60, 0, F64, seed=3)
         big = random_gaussians(6, 0, F64, seed=4, spread=0.5, log_scale=(0.0, 0.2), opacity=(0.3, 0.8))
-        from splatfilm.gaussians import Gaussians
+        from splatfilm.scene.gaussians import Gaussians
 
         gs = Gaussians.concat([small, big])
         V = torch.stack([look_at((0.0, -4.0, 0.5), (0, 0, 0)), look_at((-3.0, -3.0, 1.0), (0, 0, 0))])

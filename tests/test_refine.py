@@ -16,11 +16,11 @@ from conftest import look_at
 from test_film import film_dir  # noqa: F401  (a fixture)
 from test_fit import make_capture
 
-from splatfilm.cameras import Cameras
+from splatfilm.scene.cameras import Cameras
 from splatfilm.cli import main
-from splatfilm.consistency import reproject, warp_error
+from splatfilm.render.consistency import reproject, warp_error
 from splatfilm.fit import FitConfig, load_capture, run_fit
-from splatfilm.gaussians import Gaussians
+from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.gaussian_files import load_gaussians
 from splatfilm.refine.distill import DistillConfig, progressive_update, step_toward
 from splatfilm.refine.gate import Frame, GateConfig, gated_refine

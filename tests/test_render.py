@@ -10,9 +10,9 @@ import torch
 from conftest import composite_reference, intrinsics, look_at, random_gaussians
 from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci, _spherical_harmonics
 from splatfilm.errors import SplatfilmError
-from splatfilm.gaussians import Gaussians
+from splatfilm.scene.gaussians import Gaussians
 from splatfilm.render import RenderOutput, render, resolve_backend
-from splatfilm.sh import eval_sh
+from splatfilm.scene.sh import eval_sh
 
 F64 = torch.float64
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.metrics import psnr
+from splatfilm.render.metrics import psnr
 from splatfilm.refine import scene_refiner as sr
 from splatfilm.refine.refiner import Pair, Refiner, load_refiner
 from splatfilm.refine.scene_refiner import SceneRefiner, SceneRefinerConfig, train_scene_refiner

@@ -1,4 +1,4 @@
-"""Structure-from-motion (splatfilm.sfm): input errors, video frames, and a real pycolmap run
+"""Structure-from-motion (splatfilm.fit.sfm): input errors, video frames, and a real pycolmap run
 on a subset of the bundled film set, checked against the set's true cameras."""
 
 from __future__ import annotations
@@ -12,16 +12,10 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from splatfilm.cameras import Cameras
+from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.camera_files import read_colmap, read_transforms_json
-from splatfilm.sfm import (
-    align_cameras,
-    frames_from_video,
-    read_sfm_summary,
-    run_sfm,
-    umeyama,
-)
+from splatfilm.fit.sfm import align_cameras, frames_from_video, read_sfm_summary, run_sfm, umeyama
 
 SET = Path(__file__).resolve().parents[1] / "scenes" / "set"
 
@@ -124,9 +118,9 @@ def test_frames_from_video_samples_evenly_and_reuses(tmp_path):
 
 
 def test_png_writing_survives_pycolmap():
-    # pycolmap loaded before Pillow makes Pillow's PNG encoder abort the process; splatfilm.sfm
+    # pycolmap loaded before Pillow makes Pillow's PNG encoder abort the process; splatfilm.fit.sfm
     # loads Pillow first. A fresh interpreter, since this process has Pillow loaded already.
-    code = ("import splatfilm.sfm, pycolmap, numpy as np, imageio.v3 as iio, io; "
+    code = ("import splatfilm.fit.sfm, pycolmap, numpy as np, imageio.v3 as iio, io; "
             "iio.imwrite(io.BytesIO(), np.zeros((8, 8, 3), np.uint8), extension='.png')")
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-500:]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.gaussians import Gaussians
+from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
 from splatfilm.io.ply import write_ply
 from splatfilm.io.splat import SPLAT_DTYPE, read_splat, splat_order, write_splat

@@ -33,12 +33,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..errors import SplatfilmError
-from ..frames import write_depth, write_png
-from ..io.atomic import atomic_write
-from ..lens_effects import apply_depth_of_field, shutter_times
-from ..render import render, resolve_backend
-from .script import Film, FilmShot, parse_film
+from splatfilm.errors import SplatfilmError
+from splatfilm.io.images import write_depth, write_png
+from splatfilm.io.atomic import atomic_write
+from splatfilm.render.lens_effects import apply_depth_of_field, shutter_times
+from splatfilm.render import render, resolve_backend
+from splatfilm.film.script import Film, FilmShot, parse_film
 
 MANIFEST = ".splatfilm-film.json"
 
@@ -139,7 +139,7 @@ def render_frame(film: Film, fs: FilmShot, i: int, backend: str) -> tuple[np.nda
 
 def _gate_frame(film: Film, fs: FilmShot, i: int, backend: str):
     """The raw frame and its camera (at the frame's own time) for the gated refine pass."""
-    from ..refine.gate import Frame
+    from splatfilm.refine.gate import Frame
 
     rgb, alpha, depth = render_frame(film, fs, i, backend)
     cam = fs.shot.path.sample(np.array([float(fs.shot.times[i])])).to_cameras(fs.shot.lens)
@@ -155,7 +155,7 @@ def _refine_shots(film: Film, out: Path, backend: str, jobs: list[FrameJob], ref
     and its written PNG read back."""
     import imageio.v3 as iio
 
-    from ..refine.gate import gated_refine
+    from splatfilm.refine.gate import gated_refine
 
     by_shot: dict[int, dict[int, FrameJob]] = {}
     for job in jobs:
@@ -211,7 +211,7 @@ _WORKER: dict = {}
 
 
 def _init_worker(script: str, backend: str, threads: int) -> None:
-    from ..cpu_raster import set_num_threads
+    from splatfilm.render.rasterize_to_pixels import set_num_threads
 
     torch.set_num_threads(threads)
     set_num_threads(threads)
@@ -265,8 +265,8 @@ def render_film(film: Film | str | Path, out_dir: str | Path, backend: str = "au
     refiner = gate_cfg = None
     refine_id = ""
     if refine is not None:
-        from ..refine.gate import GateConfig
-        from ..refine.refiner import load_refiner, refiner_digest
+        from splatfilm.refine.gate import GateConfig
+        from splatfilm.refine.refiner import load_refiner, refiner_digest
 
         # The refiner runs where the renders do, so a forced --backend cpu stays on the CPU.
         refiner = load_refiner(refine, device="cuda" if backend == "gsplat" else "cpu")
@@ -392,10 +392,10 @@ def _write_edit(film: Film, out: Path, selected: list[int], shot_keys: dict, mov
     """Shot MP4s, USD cameras; and when every shot exists, the film MP4, timeline, contact sheet."""
     import imageio.v3 as iio
 
-    from ..paths.interchange import export_shot
-    from ..paths.preview import tile_images
-    from ..timeline import ShotMedia, build_timeline, write_timeline
-    from ..video import concat_videos, encode_sequence
+    from splatfilm.shots.interchange import export_shot
+    from splatfilm.shots.preview import tile_images
+    from splatfilm.film.timeline import ShotMedia, build_timeline, write_timeline
+    from splatfilm.io.video import concat_videos, encode_sequence
 
     for k in selected:
         fs = film.shots[k]

@@ -49,13 +49,14 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ..edits import apply_edits, parse_edits
-from ..errors import SplatfilmError
-from ..paths.shot import Shot
-from ..paths.shot_yaml import parse_shot
-from ..paths.timing import FIRST_FRAME, parse_fps
-from ..world import Asset, KeyedMotion, PathWalk, Similarity, World, load_asset, yaw_rotation
-from ..yamlfields import At, integer, mapping, number, show, vec3
+from splatfilm.assets.edits import apply_edits, parse_edits
+from splatfilm.errors import SplatfilmError
+from splatfilm.shots.shot import Shot
+from splatfilm.shots.shot_yaml import parse_shot
+from splatfilm.shots.timing import FIRST_FRAME, parse_fps
+from splatfilm.film.world import Asset, KeyedMotion, PathWalk, World, load_asset
+from splatfilm.scene.transforms import Similarity, yaw_rotation
+from splatfilm.yamlfields import At, integer, mapping, number, show, vec3
 
 _TOP = {"title", "fps", "resolution", "first_frame", "handles", "background", "sh_degree", "crf", "lens", "points",
         "effects", "assets", "shots"}
@@ -148,7 +149,7 @@ def _motion(data: dict, at: At, base: Similarity) -> KeyedMotion | PathWalk | No
 def _ground_of(scene: Asset, at: At):
     """The world-frame ground plane of a scene asset: from its sidecar (`splatfilm ground`),
     else estimated now from its Gaussians."""
-    from ..ground import estimate_ground, read_ground, sidecar_up
+    from splatfilm.assets.ground import estimate_ground, read_ground, sidecar_up
 
     plane = read_ground(scene.source)
     if plane is None:
@@ -160,7 +161,7 @@ def _ground_of(scene: Asset, at: At):
 
 
 def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
-    from ..ground import ground_height
+    from splatfilm.assets.ground import ground_height
 
     if not isinstance(value, dict) or not value:
         at.fail("expected a mapping of asset names to {file, ...} (at least one asset)")
@@ -213,7 +214,7 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
                 a_at["edits"].fail(str(e))
             asset.digest = hashlib.sha256((asset.digest + repr(edits)).encode()).hexdigest()
         if "physics" in data:
-            from ..physics import parse_physics, physics_motion
+            from splatfilm.film.physics import parse_physics, physics_motion
 
             spec = parse_physics(data["physics"], a_at["physics"], placement)
             scene = assets[data["on_ground"]] if "on_ground" in data else next(iter(assets.values()), None)

@@ -8,14 +8,14 @@ import platform
 import time
 from pathlib import Path
 
-from .. import __version__
-from ..errors import SplatfilmError
-from ..io.atomic import atomic_write
-from ..io.gaussian_files import save_gaussians
-from ..render import resolve_backend
-from .capture import Capture, load_capture, split_indices
-from .sidecar import canonical_transform, estimate_up, robust_bounds
-from .trainer import FitConfig, FitResult, evaluate, fit
+from splatfilm.version import __version__
+from splatfilm.errors import SplatfilmError
+from splatfilm.io.atomic import atomic_write
+from splatfilm.io.gaussian_files import save_gaussians
+from splatfilm.render import resolve_backend
+from splatfilm.fit.capture import Capture, load_capture, split_indices
+from splatfilm.assets.sidecar import canonical_transform, estimate_up, robust_bounds
+from splatfilm.fit.trainer import FitConfig, FitResult, evaluate, fit
 
 __all__ = ["Capture", "FitConfig", "FitResult", "evaluate", "fit", "load_capture", "run_fit"]
 

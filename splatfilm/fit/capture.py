@@ -5,7 +5,7 @@ What DATA holds decides the kind:
   `ply_file_path` point cloud when present);
 - a COLMAP folder (`sparse/0` or `sparse`, binary or text, beside `images/`), points3D kept;
 - a folder of bare images, or a video file: poses come from structure-from-motion first
-  (`splatfilm.sfm`), its model saved in a work folder beside the output for reuse.
+  (`splatfilm.fit.sfm`), its model saved in a work folder beside the output for reuse.
 
 RGBA images with any transparent pixel, or masks, make an object capture (a character or a
 prop): the alpha channel (or mask, 1 = object) becomes the alpha target.
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cameras import Cameras
-from ..errors import SplatfilmError
+from splatfilm.scene.cameras import Cameras
+from splatfilm.errors import SplatfilmError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
@@ -237,8 +237,8 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
 
 
 def _load_nerfstudio(folder: Path, downscale, max_size) -> Capture:
-    from ..io.camera_files import read_transforms_json
-    from ..io.ply import read_ply_points
+    from splatfilm.io.camera_files import read_transforms_json
+    from splatfilm.io.ply import read_ply_points
 
     tf = folder / "transforms.json"
     cameras = read_transforms_json(tf)
@@ -282,7 +282,7 @@ def _find_model(folder: Path) -> Path | None:
 
 
 def _load_colmap(folder: Path, model: Path, image_dir: Path, downscale, max_size, source_type="colmap") -> Capture:
-    from ..io.camera_files import read_colmap
+    from splatfilm.io.camera_files import read_colmap
 
     cameras = read_colmap(model)
     image_paths = [image_dir / n for n in cameras.names]
@@ -309,7 +309,7 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
     if data.is_file():
         if data.suffix.lower() not in VIDEO_SUFFIXES:
             raise SplatfilmError(f"{data}: not a capture (expected a folder or a video: {', '.join(sorted(VIDEO_SUFFIXES))})")
-        from ..sfm import frames_from_video
+        from splatfilm.fit.sfm import frames_from_video
 
         frame_dir = work_dir / "frames"
         frames_from_video(data, frame_dir, video_frames)
@@ -329,7 +329,7 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
 
 
 def _load_images(image_dir: Path, work_dir: Path, downscale, max_size, kind: str) -> Capture:
-    from ..sfm import run_sfm
+    from splatfilm.fit.sfm import run_sfm
 
     model = run_sfm(image_dir, work_dir)
     cap = _load_colmap(image_dir, model, image_dir, downscale, max_size, source_type=kind)

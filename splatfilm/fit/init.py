@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..cameras import Cameras
-from ..gaussians import Gaussians
-from ..sh import C0
+from splatfilm.scene.cameras import Cameras
+from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.sh import C0
 
 
 def knn_scales(points: np.ndarray, k: int = 3) -> np.ndarray:

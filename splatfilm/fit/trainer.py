@@ -26,13 +26,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..errors import SplatfilmError
-from ..gaussians import Gaussians
-from ..io.atomic import atomic_write
-from ..metrics import psnr, ssim
-from ..render import render, resolve_backend
-from .capture import Capture, scene_extent, split_indices
-from .init import carve_by_masks, gaussians_from_points, random_points_in_frustums
+from splatfilm.errors import SplatfilmError
+from splatfilm.scene.gaussians import Gaussians
+from splatfilm.io.atomic import atomic_write
+from splatfilm.render.metrics import psnr, ssim
+from splatfilm.render import render, resolve_backend
+from splatfilm.fit.capture import Capture, scene_extent, split_indices
+from splatfilm.fit.init import carve_by_masks, gaussians_from_points, random_points_in_frustums
 
 PARAM_NAMES = ("means", "quats", "scales", "opacities", "sh0", "shN")
 CPU_DEFAULT_STEPS = 3000

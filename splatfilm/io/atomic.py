@@ -10,7 +10,7 @@ import secrets
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import SplatfilmError
+from splatfilm.errors import SplatfilmError
 
 
 def atomic_write(path: str | os.PathLike, chunks: Iterable[bytes | memoryview]) -> None:

@@ -16,8 +16,8 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from ..cameras import Cameras
-from ..errors import SplatfilmError
+from splatfilm.scene.cameras import Cameras
+from splatfilm.errors import SplatfilmError
 
 PathLike = str | Path
 
@@ -447,7 +447,7 @@ _MODEL_TO_NERFSTUDIO = {"PINHOLE": "PINHOLE", "OPENCV": "OPENCV", "OPENCV_FISHEY
 
 
 def _write_json(path: PathLike, data: dict[str, Any]) -> None:
-    from .atomic import atomic_write
+    from splatfilm.io.atomic import atomic_write
 
     atomic_write(path, [(json.dumps(data, indent=1) + "\n").encode("utf-8")])
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import SplatfilmError
-from ..gaussians import Gaussians
-from .ply import read_ply, write_ply
-from .splat import read_splat, write_splat
+from splatfilm.errors import SplatfilmError
+from splatfilm.scene.gaussians import Gaussians
+from splatfilm.io.ply import read_ply, write_ply
+from splatfilm.io.splat import read_splat, write_splat
 
 __all__ = ["load_gaussians", "save_gaussians", "GAUSSIAN_FILE_EXTENSIONS"]
 

@@ -35,10 +35,10 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from ..errors import SplatfilmError
-from ..gaussians import Gaussians
-from ..sh import C0
-from .atomic import atomic_write, read_input
+from splatfilm.errors import SplatfilmError
+from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.sh import C0
+from splatfilm.io.atomic import atomic_write, read_input
 
 __all__ = ["read_ply", "read_ply_points", "write_ply", "ply_header"]
 

@@ -6,6 +6,6 @@ that writes refined detail back into the Gaussians; gate.py: the gated post-rend
 run.py: the `refine` command.
 """
 
-from .refiner import Pair, Refiner, load_refiner
+from splatfilm.refine.refiner import Pair, Refiner, load_refiner
 
 __all__ = ["Pair", "Refiner", "load_refiner"]

@@ -33,8 +33,8 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from ..errors import SplatfilmError
-from .refiner import check_batch
+from splatfilm.errors import SplatfilmError
+from splatfilm.refine.refiner import check_batch
 
 # huggingface_hub reads this once, at its own import: set it before diffusers/transformers come in,
 # so that even a code path that forgets local_files_only cannot reach the network.

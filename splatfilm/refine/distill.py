@@ -24,16 +24,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..cameras import Cameras
-from ..errors import SplatfilmError
-from ..fit.capture import Capture
-from ..fit.trainer import FitConfig, fit
-from ..gaussians import Gaussians
-from ..io.atomic import atomic_write
-from ..io.gaussian_files import load_gaussians, save_gaussians
-from ..paths.moves import blend_rotations
-from .pairs import _depths, _photos, nearest_views, reference_view, render_view
-from .refiner import Refiner
+from splatfilm.scene.cameras import Cameras
+from splatfilm.errors import SplatfilmError
+from splatfilm.fit.capture import Capture
+from splatfilm.fit.trainer import FitConfig, fit
+from splatfilm.scene.gaussians import Gaussians
+from splatfilm.io.atomic import atomic_write
+from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
+from splatfilm.shots.moves import blend_rotations
+from splatfilm.refine.pairs import _depths, _photos, nearest_views, reference_view, render_view
+from splatfilm.refine.refiner import Refiner
 
 
 @dataclass

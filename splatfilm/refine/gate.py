@@ -24,8 +24,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..consistency import reproject, warp_error
-from .refiner import Refiner
+from splatfilm.render.consistency import reproject, warp_error
+from splatfilm.refine.refiner import Refiner
 
 
 @dataclass

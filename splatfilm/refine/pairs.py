@@ -23,14 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..cameras import Cameras
-from ..consistency import reproject
-from ..errors import SplatfilmError
-from ..fit.capture import Capture, scene_extent
-from ..fit.trainer import PARAM_NAMES, FitConfig, fit
-from ..gaussians import Gaussians
-from ..render import render
-from .refiner import Pair
+from splatfilm.scene.cameras import Cameras
+from splatfilm.render.consistency import reproject
+from splatfilm.errors import SplatfilmError
+from splatfilm.fit.capture import Capture, scene_extent
+from splatfilm.fit.trainer import PARAM_NAMES, FitConfig, fit
+from splatfilm.scene.gaussians import Gaussians
+from splatfilm.render import render
+from splatfilm.refine.refiner import Pair
 
 
 @dataclass

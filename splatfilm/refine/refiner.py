@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from ..errors import SplatfilmError
+from splatfilm.errors import SplatfilmError
 
 
 @runtime_checkable
@@ -67,7 +67,7 @@ def refiner_digest(folder: str | Path) -> str:
     model (big files count by size and modification time). Training checkpoints are left out."""
     import hashlib
 
-    from ..render_cameras import file_digest
+    from splatfilm.io.digest import file_digest
 
     folder = Path(folder)
     h = hashlib.sha256()
@@ -90,11 +90,11 @@ def load_refiner(path: str | Path, device: str | torch.device | None = None) -> 
         raise SplatfilmError(f"{p}: refiner not found (expected a local folder: a diffusers pipeline "
                              "with model_index.json, or one written by `splatfilm refine` with refiner.json)")
     if (p / "model_index.json").exists():
-        from .diffusion import DiffusionRefiner
+        from splatfilm.refine.diffusion import DiffusionRefiner
 
         return DiffusionRefiner.from_folder(p, device=device)
     if (p / "refiner.json").exists():
-        from .scene_refiner import SceneRefiner
+        from splatfilm.refine.scene_refiner import SceneRefiner
 
         return SceneRefiner.load(p, device=device)
     raise SplatfilmError(f"{p}: neither model_index.json (diffusers) nor refiner.json (splatfilm) in this folder")

@@ -17,22 +17,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import __version__
-from ..cameras import Cameras
-from ..errors import SplatfilmError
-from ..io.atomic import atomic_write
-from ..io.gaussian_files import load_gaussians, save_gaussians
-from ..render import resolve_backend
-from ..render_cameras import file_digest
-from .distill import DistillConfig, progressive_update
-from .pairs import PairConfig, make_pairs
-from .refiner import Pair, Refiner, load_refiner, refiner_digest
+from splatfilm.version import __version__
+from splatfilm.scene.cameras import Cameras
+from splatfilm.errors import SplatfilmError
+from splatfilm.io.atomic import atomic_write
+from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
+from splatfilm.render import resolve_backend
+from splatfilm.io.digest import file_digest
+from splatfilm.refine.distill import DistillConfig, progressive_update
+from splatfilm.refine.pairs import PairConfig, make_pairs
+from splatfilm.refine.refiner import Pair, Refiner, load_refiner, refiner_digest
 
 
 def film_cameras(film_path: str | Path, scene_path: str | Path) -> Cameras:
     """Every frame's camera of every shot of a film that sees the scene asset stored at
     `scene_path`, moved into that file's own frame (the frame its Gaussians are in)."""
-    from ..film.script import parse_film
+    from splatfilm.film.script import parse_film
 
     film = parse_film(film_path)
     scene_path = Path(scene_path).resolve()
@@ -81,7 +81,7 @@ def scene_refiner_for(capture, scene, folder: Path, pair_cfg: PairConfig, train_
                       progress: bool = True) -> Refiner:
     """The per-scene refiner in `folder`, trained there first unless a finished one with the
     same key (capture, scene, settings) is there."""
-    from .scene_refiner import SceneRefiner, train_scene_refiner
+    from splatfilm.refine.scene_refiner import SceneRefiner, train_scene_refiner
 
     marker = folder / "refiner.json"
     if marker.exists():
@@ -119,9 +119,9 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, sho
     """Refine SCENE (fitted from capture DATA) toward the film's shot cameras or a camera
     file; writes OUTPUT (.ply) and its sidecar .json and returns the sidecar's content.
     refiner: a local refiner folder (diffusers or splatfilm); None trains a per-scene one."""
-    from ..fit.capture import load_capture
-    from ..io.camera_files import read_cameras
-    from .scene_refiner import SceneRefinerConfig
+    from splatfilm.fit.capture import load_capture
+    from splatfilm.io.camera_files import read_cameras
+    from splatfilm.refine.scene_refiner import SceneRefinerConfig
 
     t0 = time.perf_counter()
     scene_path, output = Path(scene_path), Path(output)

@@ -41,10 +41,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ..errors import SplatfilmError
-from ..io.atomic import atomic_write
-from ..metrics import psnr, ssim
-from .refiner import Pair, check_batch
+from splatfilm.errors import SplatfilmError
+from splatfilm.io.atomic import atomic_write
+from splatfilm.render.metrics import psnr, ssim
+from splatfilm.refine.refiner import Pair, check_batch
 
 FORMAT = "splatfilm-scene-refiner"
 VERSION = 1

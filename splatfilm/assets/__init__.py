@@ -1,0 +1,1 @@
+"""Assets: the sidecar every splat file carries, mesh import, edits, ground planes, scene meshes."""

@@ -1,0 +1,372 @@
+"""Non-destructive edits of a Gaussian asset: select a region, then delete it, keep only it,
+recolour it or scale its opacity. The asset file is never changed; edits are applied when
+the asset is loaded (a film script's `edits:`) or baked into a copy (`splatfilm edit`).
+
+A list of edits in YAML, applied in order:
+
+    - op: delete                                  # delete | keep | recolour | opacity
+      box: {min: [-1, -1, 0], max: [1, 1, 0.05]}  # or {centre: [..], size: [..], yaw: 30}
+      frame: asset                                # asset (default) | world
+      invert: false                               # select everything outside instead
+    - op: recolour
+      sphere: {centre: [0, 0, 1.6], radius: 0.2}  # no shape: the whole asset
+      tint: [1.0, 0.8, 0.8]                       # RGB multipliers
+      exposure: 0.5                               # stops: x 2^0.5
+      brightness: 0.05                            # added to the base colour
+      saturation: 0.5                             # 0 grey, 1 unchanged, > 1 stronger
+    - op: opacity
+      ellipsoid: {centre: [0, 0, 1], radii: [0.3, 0.3, 0.6], rotation: [0, 0, 45]}
+      factor: 0.5
+
+A Gaussian is selected when its centre is inside the shape. Shapes are in the asset's own
+frame (what its file stores) or, with `frame: world`, in the film world: such a selection
+is resolved once against the asset-to-world transform the caller gives (the asset's
+placement), and from then on belongs to the asset, moving with it when it moves.
+
+Colour: with M the saturation matrix (Rec. 709 luma kept), k = tint * 2^exposure and b the
+brightness, every view-dependent colour becomes rgb' = k * (M rgb) + b (saturation first, so
+`saturation: 0` with a tint gives a tinted monochrome): the base colour (SH DC term) takes all
+of it, the higher SH bands M and k (linear in the coefficients), so view-dependent colour
+scales with the base colour.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.sh import C0
+from splatfilm.scene.transforms import Similarity
+from splatfilm.yamlfields import At, mapping, number, show, vec3
+
+__all__ = ["Box", "ColourAdjust", "Edit", "Ellipsoid", "Selection", "Sphere", "apply_edits", "parse_edits"]
+
+OPS = ("delete", "keep", "recolour", "opacity")
+LUMA = np.array([0.2126, 0.7152, 0.0722])  # Rec. 709
+
+
+def _rotation_xyz(degrees: np.ndarray) -> np.ndarray:
+    """Rotation [3,3] from Euler angles in degrees about x, then y, then z (fixed axes), as
+    Blender's default XYZ rotation mode: R = Rz @ Ry @ Rx."""
+    ax, ay, az = np.radians(degrees)
+    rx = np.array([[1, 0, 0], [0, math.cos(ax), -math.sin(ax)], [0, math.sin(ax), math.cos(ax)]])
+    ry = np.array([[math.cos(ay), 0, math.sin(ay)], [0, 1, 0], [-math.sin(ay), 0, math.cos(ay)]])
+    rz = np.array([[math.cos(az), -math.sin(az), 0], [math.sin(az), math.cos(az), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+# ---- shapes -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Box:
+    """A box of `size` [3] (full edge lengths) centred at `centre` [3], turned `yaw_deg`
+    degrees about +z."""
+
+    centre: tuple[float, float, float]
+    size: tuple[float, float, float]
+    yaw_deg: float = 0.0
+
+    def contains(self, p: np.ndarray) -> np.ndarray:
+        """Which points [N,3] are inside (boundary included): bool [N]."""
+        local = (p - np.asarray(self.centre)) @ _rotation_xyz(np.array([0.0, 0.0, self.yaw_deg]))
+        return np.all(np.abs(local) <= np.asarray(self.size) / 2, axis=1)
+
+
+@dataclass(frozen=True)
+class Sphere:
+    centre: tuple[float, float, float]
+    radius: float
+
+    def contains(self, p: np.ndarray) -> np.ndarray:
+        return np.sum((p - np.asarray(self.centre)) ** 2, axis=1) <= self.radius**2
+
+
+@dataclass(frozen=True)
+class Ellipsoid:
+    """Semi-axes `radii` [3] along the columns of `rotation` [3][3], centred at `centre`."""
+
+    centre: tuple[float, float, float]
+    radii: tuple[float, float, float]
+    rotation: tuple[tuple[float, ...], ...] = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+
+    def contains(self, p: np.ndarray) -> np.ndarray:
+        local = (p - np.asarray(self.centre)) @ np.asarray(self.rotation) / np.asarray(self.radii)
+        return np.sum(local**2, axis=1) <= 1.0
+
+
+Shape = Box | Sphere | Ellipsoid
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Gaussians whose centres are inside `shape` (None: all of them) in `frame`; `invert`
+    selects the rest instead."""
+
+    shape: Shape | None = None
+    frame: Literal["asset", "world"] = "asset"
+    invert: bool = False
+
+    def mask(self, means: np.ndarray, asset_to_world: Similarity | None, label: str) -> np.ndarray:
+        """bool [N] for Gaussian centres `means` [N,3] in the asset frame."""
+        if self.shape is None:
+            inside = np.ones(len(means), dtype=bool)
+        else:
+            if self.frame == "world":
+                if asset_to_world is None:
+                    raise SplatfilmError(f"{label}: frame: world needs the asset's placement in a world "
+                                         "(use it in a film script, or give the shape in the asset frame)")
+                means = asset_to_world.apply(means)
+            inside = self.shape.contains(means)
+        return ~inside if self.invert else inside
+
+
+# ---- operations ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColourAdjust:
+    """rgb' = k * (M rgb) + b with M the saturation matrix, k = tint * 2^exposure, b =
+    brightness (see the module docstring)."""
+
+    tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    exposure: float = 0.0
+    brightness: float = 0.0
+    saturation: float = 1.0
+
+    def gain(self) -> np.ndarray:
+        return np.asarray(self.tint) * 2.0**self.exposure
+
+    def saturation_matrix(self) -> np.ndarray:
+        """[3,3]: lerp between the luma grey (s = 0) and the colour (s = 1)."""
+        s = self.saturation
+        return (1 - s) * np.outer(np.ones(3), LUMA) + s * np.eye(3)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One edit: `op` on the Gaussians `selection` picks. recolour uses `colour`; opacity
+    multiplies opacities by `opacity_factor`. `label` names it in messages
+    (`film.yaml: assets.hero.edits[2]`)."""
+
+    op: Literal["delete", "keep", "recolour", "opacity"]
+    selection: Selection = field(default_factory=Selection)
+    colour: ColourAdjust = field(default_factory=ColourAdjust)
+    opacity_factor: float = 1.0
+    label: str = "edit"
+
+
+def _recolour(g: Gaussians, mask: torch.Tensor, adj: ColourAdjust) -> Gaussians:
+    """New Gaussians with the colour adjustment applied to the selected ones (SH: see module)."""
+    dtype = g.dtype
+    k = torch.as_tensor(adj.gain(), dtype=dtype, device=g.device)
+    M = torch.as_tensor(adj.saturation_matrix(), dtype=dtype, device=g.device)
+    rgb = g.sh0[:, 0] * C0 + 0.5  # base colour before the renderer's clamp
+    new_rgb = (rgb @ M.T) * k + adj.brightness
+    sh0 = torch.where(mask[:, None, None], ((new_rgb - 0.5) / C0)[:, None, :], g.sh0)
+    shN = g.shN
+    if shN.shape[1] > 0:
+        shN = torch.where(mask[:, None, None], (shN @ M.T) * k, shN)
+    return replace(g, sh0=sh0, shN=shN)
+
+
+def _scale_opacity(g: Gaussians, mask: torch.Tensor, factor: float) -> Gaussians:
+    eps = 1e-6  # keeps the logit finite at factor 0 or when scaled past 1
+    op = (g.activated_opacities * factor).clamp(eps, 1 - eps)
+    logit = torch.log(op) - torch.log1p(-op)
+    return replace(g, opacities=torch.where(mask, logit, g.opacities))
+
+
+def apply_edits(gaussians: Gaussians, edits: list[Edit], asset_to_world: Similarity | None = None) -> Gaussians:
+    """The Gaussians after `edits`, in order (new tensors; the input is not modified).
+
+    gaussians: in the asset frame; asset_to_world: where the asset is placed, for selections
+    in `frame: world`. An edit that selects nothing is skipped with a warning on stderr;
+    one that would delete every Gaussian is an error."""
+    g = gaussians
+    for edit in edits:
+        means = g.means.detach().cpu().double().numpy()
+        mask_np = edit.selection.mask(means, asset_to_world, edit.label)
+        if not mask_np.any():
+            print(f"warning: {edit.label} ({edit.op}) selects no Gaussians; skipped", file=sys.stderr)
+            continue
+        mask = torch.as_tensor(mask_np, device=g.device)
+        if edit.op == "delete":
+            if mask_np.all():
+                raise SplatfilmError(f"{edit.label}: delete would remove every Gaussian of the asset")
+            g = g.select(~mask)
+        elif edit.op == "keep":
+            g = g.select(mask)
+        elif edit.op == "recolour":
+            g = _recolour(g, mask, edit.colour)
+        elif edit.op == "opacity":
+            g = _scale_opacity(g, mask, edit.opacity_factor)
+        else:
+            raise SplatfilmError(f"{edit.label}: unknown op {edit.op!r} (expected one of {', '.join(OPS)})")
+    return g
+
+
+# ---- YAML ---------------------------------------------------------------------------------
+
+_SELECTION = {"box", "sphere", "ellipsoid", "frame", "invert"}
+_FIELDS = {
+    "delete": _SELECTION,
+    "keep": _SELECTION,
+    "recolour": _SELECTION | {"tint", "exposure", "brightness", "saturation"},
+    "opacity": _SELECTION | {"factor"},
+}
+
+
+def _floats(v: np.ndarray) -> tuple[float, ...]:
+    return tuple(float(x) for x in v)
+
+
+def _parse_shape(data: dict, at: At) -> Shape | None:
+    given = [k for k in ("box", "sphere", "ellipsoid") if k in data]
+    if len(given) > 1:
+        at.fail(f"give one shape, not {' and '.join(given)}")
+    if not given:
+        return None
+    kind = given[0]
+    s_at = at[kind]
+    if isinstance(data[kind], dict) and "center" in data[kind] and "centre" not in data[kind]:
+        # Accept the American spelling too (Blender and most tools write "center").
+        data = {**data, kind: {("centre" if k == "center" else k): v for k, v in data[kind].items()}}
+    if kind == "box":
+        d = mapping(data["box"], s_at, {"min", "max", "centre", "size", "yaw"})
+        if "min" in d or "max" in d:
+            if not {"min", "max"} <= set(d) or {"centre", "size", "yaw"} & set(d):
+                s_at.fail("give min and max corners, or centre and size (and yaw), not a mix")
+            lo, hi = vec3(d["min"], s_at["min"]), vec3(d["max"], s_at["max"])
+            if np.any(hi < lo):
+                s_at["max"].fail(f"is below min on some axis ({hi.tolist()} < {lo.tolist()})")
+            return Box(_floats((lo + hi) / 2), _floats(hi - lo))
+        if not {"centre", "size"} <= set(d):
+            s_at.fail("needs min and max corners, or centre and size")
+        size = vec3(d["size"], s_at["size"])
+        if np.any(size < 0):
+            s_at["size"].fail(f"must not be negative, got {size.tolist()}")
+        return Box(_floats(vec3(d["centre"], s_at["centre"])), _floats(size), number(d.get("yaw", 0.0), s_at["yaw"]))
+    if kind == "sphere":
+        d = mapping(data["sphere"], s_at, {"centre", "radius"})
+        if not {"centre", "radius"} <= set(d):
+            s_at.fail("needs centre and radius")
+        return Sphere(_floats(vec3(d["centre"], s_at["centre"])), number(d["radius"], s_at["radius"], "positive"))
+    d = mapping(data["ellipsoid"], s_at, {"centre", "radii", "rotation"})
+    if not {"centre", "radii"} <= set(d):
+        s_at.fail("needs centre and radii (and optionally rotation: [x, y, z] degrees)")
+    radii = vec3(d["radii"], s_at["radii"])
+    if np.any(radii <= 0):
+        s_at["radii"].fail(f"must be > 0, got {radii.tolist()}")
+    rot = _rotation_xyz(vec3(d["rotation"], s_at["rotation"])) if "rotation" in d else np.eye(3)
+    return Ellipsoid(_floats(vec3(d["centre"], s_at["centre"])), _floats(radii), tuple(_floats(r) for r in rot))
+
+
+def _parse_edit(raw: Any, at: At) -> Edit:
+    if not isinstance(raw, dict):
+        at.fail(f"expected a mapping with op: {' | '.join(OPS)}, got {show(raw)}")
+    if "op" not in raw:
+        at.fail(f"missing `op` ({' | '.join(OPS)})")
+    op = raw["op"]
+    if op not in OPS:
+        at["op"].fail(f"expected one of {', '.join(OPS)}, got {show(op)}")
+    data = mapping(raw, at, _FIELDS[op] | {"op"})
+    shape = _parse_shape(data, at)
+    if shape is None and op in ("delete", "keep"):
+        at.fail(f"{op} needs a shape: box, sphere or ellipsoid")
+    frame = data.get("frame", "asset")
+    if frame not in ("asset", "world"):
+        at["frame"].fail(f"expected asset or world, got {show(frame)}")
+    invert = data.get("invert", False)
+    if not isinstance(invert, bool):
+        at["invert"].fail(f"expected true or false, got {show(invert)}")
+    selection = Selection(shape, frame, invert)
+    label = f"{at.source}: {at.where}" if at.where else at.source
+    if op == "recolour":
+        known = {"tint", "exposure", "brightness", "saturation"} & set(data)
+        if not known:
+            at.fail("recolour needs at least one of tint, exposure, brightness, saturation")
+        tint = (1.0, 1.0, 1.0)
+        if "tint" in data:
+            t = vec3(data["tint"], at["tint"])
+            if np.any(t < 0):
+                at["tint"].fail(f"must not be negative, got {t.tolist()}")
+            tint = _floats(t)
+        colour = ColourAdjust(tint, number(data.get("exposure", 0.0), at["exposure"]),
+                              number(data.get("brightness", 0.0), at["brightness"]),
+                              number(data.get("saturation", 1.0), at["saturation"], "nonneg"))
+        return Edit(op, selection, colour=colour, label=label)
+    if op == "opacity":
+        if "factor" not in data:
+            at.fail("opacity needs factor (a multiplier of the opacity, >= 0)")
+        return Edit(op, selection, opacity_factor=number(data["factor"], at["factor"], "nonneg"), label=label)
+    return Edit(op, selection, label=label)
+
+
+def parse_edits(value: Any, at: At) -> list[Edit]:
+    """Edits from a YAML list (see the module docstring); errors name the field path
+    (`film.yaml: assets.hero.edits[1].sphere.radius: must be > 0, got -1`)."""
+    if not isinstance(value, list):
+        at.fail(f"expected a list of edits ({{op: {' | '.join(OPS)}, ...}}), got {show(value)}")
+    return [_parse_edit(raw, at[i]) for i, raw in enumerate(value)]
+
+
+# ---- baking a copy ------------------------------------------------------------------------
+
+
+def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str | Path) -> dict:
+    """`splatfilm edit`: apply the edits in EDITS.yaml (a list, or a mapping with `edits:`;
+    asset frame only) to INPUT and write OUTPUT with a sidecar OUTPUT.json: INPUT's sidecar
+    (if any) with the count, bounds and the edits noted. Returns the sidecar."""
+    import json
+
+    import yaml
+
+    from splatfilm.assets.sidecar import robust_bounds
+    from splatfilm.io.atomic import atomic_write
+    from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
+
+    input_path, edits_path, output_path = Path(input_path), Path(edits_path), Path(output_path)
+    if output_path.resolve() == input_path.resolve():
+        raise SplatfilmError(f"{output_path}: the output would overwrite the input; edits keep the captured asset")
+    try:
+        doc = yaml.safe_load(edits_path.read_text())
+    except FileNotFoundError:
+        raise SplatfilmError(f"{edits_path}: file not found") from None
+    except yaml.YAMLError as e:
+        raise SplatfilmError(f"{edits_path}: invalid YAML ({str(e).splitlines()[0]})") from None
+    at = At(str(edits_path))
+    if isinstance(doc, dict):
+        doc, at = mapping(doc, at, {"edits"}).get("edits"), at["edits"]
+    edits = parse_edits(doc, at)
+    world = [e.label for e in edits if e.selection.frame == "world" and e.selection.shape is not None]
+    if world:
+        raise SplatfilmError(f"{world[0]}: frame: world needs a placement; `splatfilm edit` works in the asset "
+                             "frame (use world-frame edits in a film script)")
+    g = apply_edits(load_gaussians(input_path), edits)
+    save_gaussians(output_path, g)
+    sidecar_in = input_path.with_suffix(".json")
+    sidecar: dict = {}
+    if sidecar_in.exists():
+        try:
+            sidecar = json.loads(sidecar_in.read_text())
+        except json.JSONDecodeError as e:
+            raise SplatfilmError(f"{sidecar_in}: invalid JSON ({e.msg} at line {e.lineno})") from None
+    sidecar["asset"] = output_path.name
+    sidecar["num_gaussians"] = len(g)
+    if isinstance(sidecar.get("frame"), dict):
+        lo, hi = robust_bounds(g)
+        sidecar["frame"].update(bounds_min=lo.tolist(), bounds_max=hi.tolist())
+    # The canonical transform (if any) is kept as it was: the edited asset stands where the
+    # original stood, even when an edit removes its base.
+    sidecar["edits"] = {"from": str(input_path.resolve()), "file": str(edits_path.resolve()), "edits": doc}
+    atomic_write(output_path.with_suffix(".json"), [json.dumps(sidecar, indent=2).encode()])
+    return sidecar

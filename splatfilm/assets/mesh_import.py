@@ -1,0 +1,426 @@
+"""Characters and props from meshes: glTF/GLB, OBJ, PLY or STL in, a Gaussian asset out.
+
+The surface is covered by flat Gaussians: samples spread evenly by area (stratified: each
+face gets its share of a systematic sample, placed inside it by a low-discrepancy sequence),
+each a disc in its face's plane (thin along the face normal, tangent size from the local
+sample spacing), nearly opaque, coloured from the texture at its UV (bilinear, repeating),
+the vertex colours, or the material's base colour. Unlit: the asset looks like the mesh's
+albedo, as a flat-shaded viewer shows it.
+
+The asset keeps the mesh's own frame (what its file stores); its sidecar gives the
+similarity into the canonical local frame (base on z = 0, centred on the z axis, up +z,
+front facing -y). glTF is Y-up with the front facing +z (its specification); other formats
+are taken as Z-up with the front facing -y unless told otherwise.
+
+Colour spaces: textures are sRGB; in glTF, vertex colours (COLOR_0) and baseColorFactor are
+linear, so they are combined with the texture in linear light and the result encoded as
+sRGB again, as glTF viewers do. OBJ/PLY colours are taken as the display values they hold.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from splatfilm.version import __version__
+from splatfilm.errors import SplatfilmError
+from splatfilm.scene.gaussians import Gaussians
+from splatfilm.io.atomic import atomic_write
+from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, save_gaussians
+from splatfilm.scene.transforms import rotmat_to_quat
+
+__all__ = ["MESH_EXTENSIONS", "MeshAsset", "canonical_from_vertices", "import_mesh", "mesh_to_gaussians",
+           "parse_axis"]
+
+MESH_EXTENSIONS = (".glb", ".gltf", ".obj", ".ply", ".stl")
+DEFAULT_COUNT = 100_000
+OPACITY = 0.99
+# Tangent standard deviation as a fraction of the local sample spacing (mean distance to the
+# 3 nearest samples): large enough that neighbours overlap into an opaque surface, small
+# enough to keep texture detail (checker test: PSNR against ray casting; 0.5 left a surface
+# 85-95% opaque, so the far side of a closed mesh showed through).
+SPACING_TO_SIGMA = 0.6
+# Thickness along the normal as a fraction of the tangent size: flat, but not degenerate.
+THIN = 0.02
+GREY = np.array([0.7, 0.7, 0.7])  # meshes without any colour (STL)
+
+_AXES = {"x": 0, "y": 1, "z": 2}
+
+
+def parse_axis(text: str, what: str = "axis") -> np.ndarray:
+    """A signed axis name ('z', '+z', '-y', ...) as a unit vector [3]."""
+    t = text.strip().lower()
+    sign = -1.0 if t.startswith("-") else 1.0
+    name = t.lstrip("+-")
+    if name not in _AXES or len(t) - len(name) > 1:
+        raise SplatfilmError(f"{what} must be one of x, y, z, -x, -y, -z; got {text!r}")
+    v = np.zeros(3)
+    v[_AXES[name]] = sign
+    return v
+
+
+# ---- loading ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Part:
+    """One mesh of a file, in the file's root frame: vertices [V,3], faces [F,3] and the
+    trimesh object (for its visual)."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    mesh: object
+
+
+@contextmanager
+def _trimesh_failures(records: list[str]):
+    """Collect what trimesh's loaders log about images and materials they could not load
+    (they log at debug level and go on without them)."""
+    logger = logging.getLogger("trimesh")
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            msg = record.getMessage()
+            if any(w in msg.lower() for w in ("image", "texture", "material")):
+                cause = f": {record.exc_info[1]!r}" if record.exc_info and record.exc_info[1] else ""
+                records.append(msg + cause)
+
+    handler, old_level = Catch(logging.DEBUG), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+def _load_parts(path: Path) -> list[_Part]:
+    """The triangle meshes of a mesh file, in its root frame (scene node transforms applied)."""
+    import trimesh
+
+    if path.suffix.lower() not in MESH_EXTENSIONS:
+        shown = f"'{path.suffix}'" if path.suffix else "no extension"
+        raise SplatfilmError(f"{path}: unsupported mesh file type ({shown}); use .glb, .gltf, .obj, .ply or .stl")
+    if not path.exists():
+        raise SplatfilmError(f"{path}: file not found")
+    if path.is_dir():
+        raise SplatfilmError(f"{path}: is a folder, not a mesh file")
+    failures: list[str] = []
+    try:
+        with _trimesh_failures(failures):
+            scene = trimesh.load(path, force="scene", process=False)
+            geometries = scene.dump(concatenate=False) if len(scene.geometry) else []
+    except SplatfilmError:
+        raise
+    except Exception as e:  # trimesh raises anything from KeyError to struct.error on bad files
+        if failures or "image" in str(e).lower():  # PIL decoding a texture, e.g. a truncated PNG
+            raise SplatfilmError(f"{path}: a texture or material failed to load ({type(e).__name__}: {e})") from None
+        raise SplatfilmError(f"{path}: cannot read the mesh ({type(e).__name__}: {e})") from None
+    if failures:
+        raise SplatfilmError(f"{path}: a texture or material failed to load ({failures[0]})")
+    parts = []
+    for g in geometries:
+        faces = np.asarray(getattr(g, "faces", np.zeros((0, 3))), dtype=np.int64).reshape(-1, 3)
+        if len(faces):
+            parts.append(_Part(np.asarray(g.vertices, dtype=np.float64), faces, g))
+    if not parts:
+        raise SplatfilmError(f"{path}: the file has no triangle faces (a point cloud, lines or "
+                             "a Gaussian splat file?); import-mesh needs a surface")
+    return parts
+
+
+# ---- sampling -----------------------------------------------------------------------------
+
+
+def _stratified_samples(areas: np.ndarray, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """`count` samples spread evenly over faces of the given areas [F]: face indices [count]
+    and barycentric coordinates [count,3].
+
+    Systematic sampling along the cumulative area (one random offset) gives every face its
+    expected share within one sample, so there are no clumps or holes from chance; inside a
+    face the samples follow the R2 low-discrepancy sequence (random shift per face), folded
+    into the triangle."""
+    cum = np.cumsum(areas)
+    pos = (np.arange(count) + rng.random()) * (cum[-1] / count)
+    face = np.minimum(np.searchsorted(cum, pos, side="right"), len(areas) - 1)
+    rank = np.arange(count) - np.searchsorted(face, face, side="left")  # face is sorted
+    g = 1.32471795724474602596  # plastic number: R2 sequence (Roberts 2018)
+    step = np.array([1.0 / g, 1.0 / g**2])
+    shift = rng.random((len(areas), 2))
+    uv = (shift[face] + (rank[:, None] + 1) * step) % 1.0
+    fold = uv.sum(axis=1) > 1.0
+    uv[fold] = 1.0 - uv[fold]
+    bary = np.column_stack([1.0 - uv.sum(axis=1), uv[:, 0], uv[:, 1]])
+    return face, bary
+
+
+def _local_spacing(points: np.ndarray, nominal: float) -> np.ndarray:
+    """Mean distance [N] from each point to its 3 nearest neighbours, kept within a factor 4
+    of the nominal spacing (so duplicates and lone samples do not make dots or blobs)."""
+    from scipy.spatial import cKDTree
+
+    if len(points) < 4:
+        return np.full(len(points), nominal)
+    d, _ = cKDTree(points).query(points, k=4)
+    return np.clip(d[:, 1:].mean(axis=1), nominal / 4, nominal * 4)
+
+
+def _face_frames(tris: np.ndarray) -> np.ndarray:
+    """Per face a rotation [F,3,3] whose columns are two tangents and the unit normal
+    (right-handed, normal by the counter-clockwise winding)."""
+    e1, e2 = tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0]
+    n = np.cross(e1, e2)
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)
+    t1 = e1 / np.maximum(np.linalg.norm(e1, axis=1, keepdims=True), 1e-300)
+    t2 = np.cross(n, t1)
+    return np.stack([t1, t2, n], axis=2)
+
+
+# ---- colour -------------------------------------------------------------------------------
+
+
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    c = np.clip(c, 0.0, 1.0)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(c: np.ndarray) -> np.ndarray:
+    c = np.clip(c, 0.0, 1.0)
+    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
+
+
+def sample_texture(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Bilinear texture lookup with repeat wrapping. image [H,W,C] floats (row 0 at the top);
+    uv [M,2] with v up (trimesh's convention: v = 0 is the bottom row); returns [M,C].
+    Texel (i, j) has its centre at u = (i + 0.5) / W, v = 1 - (j + 0.5) / H."""
+    h, w = image.shape[:2]
+    x = uv[:, 0] * w - 0.5
+    y = (1.0 - uv[:, 1]) * h - 0.5
+    x0, y0 = np.floor(x), np.floor(y)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
+    xa, xb, ya, yb = x0 % w, (x0 + 1) % w, y0 % h, (y0 + 1) % h
+    top = image[ya, xa] * (1 - fx) + image[ya, xb] * fx
+    bottom = image[yb, xa] * (1 - fx) + image[yb, xb] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def _image_array(image, path: Path, cache: dict) -> np.ndarray:
+    """A PIL image as float RGB [H,W,3] in [0,1] (decoded once per image)."""
+    key = id(image)
+    if key not in cache:
+        try:
+            cache[key] = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
+        except Exception as e:  # truncated or corrupt pixel data only shows when decoded
+            raise SplatfilmError(f"{path}: a texture or material failed to load ({type(e).__name__}: {e})") from None
+    return cache[key]
+
+
+def _unit_rgb(values) -> np.ndarray:
+    """trimesh colours [..., 3 or 4] (uint8 0-255, or floats 0-1) as RGB floats in [0,1]."""
+    a = np.asarray(values)
+    rgb = a[..., :3].astype(np.float64)
+    return rgb / 255.0 if a.dtype.kind in "iu" else rgb
+
+
+def _part_colours(part: _Part, face: np.ndarray, bary: np.ndarray, gltf: bool, path: Path,
+                  cache: dict) -> tuple[np.ndarray, str]:
+    """sRGB colours [M,3] of samples on one part, and what they came from
+    ('texture', 'vertex', 'face', 'material' or 'none')."""
+    from trimesh.visual.material import PBRMaterial
+    from trimesh.visual.texture import TextureVisuals
+
+    vis = part.mesh.visual
+    corners = part.faces[face]  # [M,3] vertex indices
+
+    def per_vertex(values: np.ndarray) -> np.ndarray:
+        return np.einsum("mk,mkc->mc", bary, values[corners])
+
+    if isinstance(vis, TextureVisuals):
+        mat = vis.material
+        if isinstance(mat, PBRMaterial):
+            image, factor = mat.baseColorTexture, mat.baseColorFactor
+        else:
+            # OBJ: a diffuse map replaces Kd (as Blender's importer does), it does not tint it.
+            image, factor = getattr(mat, "image", None), None
+            if image is None:
+                factor = getattr(mat, "diffuse", None)
+        factor = np.ones(3) if factor is None else _unit_rgb(np.asarray(factor).reshape(-1))
+        texture = None
+        if image is not None and vis.uv is not None and len(vis.uv) == len(part.vertices):
+            texture = sample_texture(_image_array(image, path, cache), per_vertex(np.asarray(vis.uv, np.float64)))
+        vc = vis.vertex_attributes.get("color") if hasattr(vis, "vertex_attributes") else None
+        if gltf:
+            lin = np.broadcast_to(factor, (len(face), 3)).copy()
+            if texture is not None:
+                lin *= srgb_to_linear(texture)
+            if vc is not None and len(vc) == len(part.vertices):
+                lin *= per_vertex(_unit_rgb(vc))
+            return linear_to_srgb(lin), "texture" if texture is not None else "material"
+        if texture is not None:
+            return texture, "texture"
+        return np.broadcast_to(factor, (len(face), 3)).copy(), "material"
+
+    kind = getattr(vis, "kind", None)
+    if kind == "vertex":
+        rgb = per_vertex(_unit_rgb(vis.vertex_colors))
+    elif kind == "face":
+        rgb = _unit_rgb(vis.face_colors)[face]
+    else:
+        return np.broadcast_to(GREY, (len(face), 3)).copy(), "none"
+    # glTF colours are linear: interpolated above in linear light, encoded now.
+    return (linear_to_srgb(rgb) if gltf else rgb), kind
+
+
+# ---- the asset ----------------------------------------------------------------------------
+
+
+@dataclass
+class MeshAsset:
+    """Gaussians sampled from a mesh, in the mesh's own frame, with what the sidecar records:
+    vertices [V,3] (all parts, for bounds), area (square mesh units), colour sources."""
+
+    gaussians: Gaussians
+    vertices: np.ndarray
+    faces: int
+    area: float
+    colour_sources: list[str]
+
+
+def mesh_to_gaussians(path: str | Path, count: int | None = None, density: float | None = None,
+                      sh_degree: int = 0, seed: int = 0) -> MeshAsset:
+    """Sample a mesh file's surface into flat Gaussians (float32), in the file's frame.
+
+    count: number of Gaussians; or density: Gaussians per square mesh unit (per m^2 for a
+    mesh in metres); default DEFAULT_COUNT. sh_degree: SH bands stored (higher bands zero)."""
+    path = Path(path)
+    if count is not None and density is not None:
+        raise SplatfilmError(f"{path}: give a count or a density of Gaussians, not both")
+    if not 0 <= sh_degree <= 3:
+        raise SplatfilmError(f"{path}: sh_degree must be 0-3, got {sh_degree}")
+    parts = _load_parts(path)
+    gltf = path.suffix.lower() in (".glb", ".gltf")
+    tris = np.concatenate([p.vertices[p.faces] for p in parts])  # [F,3,3]
+    owner = np.concatenate([np.full(len(p.faces), i) for i, p in enumerate(parts)])
+    areas = 0.5 * np.linalg.norm(np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0]), axis=1)
+    areas = np.where(np.isfinite(areas), areas, 0.0)
+    total = float(areas.sum())
+    if not total > 0:
+        raise SplatfilmError(f"{path}: every face has zero area; nothing to cover")
+    if density is not None:
+        if not density > 0:
+            raise SplatfilmError(f"{path}: density must be > 0 Gaussians per square unit, got {density}")
+        count = max(1, round(density * total))
+    count = DEFAULT_COUNT if count is None else count
+    if count < 1:
+        raise SplatfilmError(f"{path}: count must be at least 1, got {count}")
+
+    rng = np.random.default_rng(seed)
+    face, bary = _stratified_samples(areas, count, rng)
+    points = np.einsum("nk,nkc->nc", bary, tris[face])
+    spacing = _local_spacing(points, math.sqrt(total / count))
+    sigma = SPACING_TO_SIGMA * spacing
+    frames = _face_frames(tris)[face]
+
+    colours = np.empty((count, 3))
+    sources = []
+    offsets = np.cumsum([0] + [len(p.faces) for p in parts])
+    cache: dict = {}
+    for i, part in enumerate(parts):
+        sel = np.nonzero(owner[face] == i)[0]
+        if len(sel):
+            colours[sel], src = _part_colours(part, face[sel] - offsets[i], bary[sel], gltf, path, cache)
+            sources.append(src)
+
+    f32 = torch.float32
+    quats = rotmat_to_quat(torch.from_numpy(frames)).to(f32)
+    scales = torch.from_numpy(np.stack([sigma, sigma, THIN * sigma], axis=1)).to(f32)
+    g = Gaussians.from_activated(
+        means=torch.from_numpy(points).to(f32), quats=quats, scales=scales,
+        opacities=torch.full((count,), OPACITY, dtype=f32),
+        colors=torch.from_numpy(np.clip(colours, 0.0, 1.0)).to(f32),
+    ).with_sh_degree(sh_degree)
+    vertices = np.concatenate([p.vertices[np.unique(p.faces)] for p in parts])  # the ones faces use
+    return MeshAsset(g, vertices, len(tris), total, sorted(set(sources)))
+
+
+def canonical_from_vertices(vertices: np.ndarray, up: np.ndarray, front: np.ndarray) -> dict:
+    """Similarity from a mesh's own frame into the canonical local frame: `up` [3] turns to
+    +z, `front` [3] (perpendicular to up) to -y, then the bounding box of `vertices` [V,3]
+    moves to sit on z = 0 centred on the z axis. Returns {"rotation", "translation", "scale"}
+    for x -> s R x + t (s = 1: units are kept)."""
+    up = up / np.linalg.norm(up)
+    front = front / np.linalg.norm(front)
+    if abs(float(up @ front)) > 1e-6:
+        raise SplatfilmError(f"the front {front.tolist()} is not perpendicular to the up axis {up.tolist()}")
+    # Rows of R are the mesh-frame directions that become x, y and z: R @ up = z, R @ front = -y.
+    back = -front
+    R = np.stack([np.cross(back, up), back, up])
+    moved = vertices @ R.T
+    lo, hi = moved.min(axis=0), moved.max(axis=0)
+    t = -np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]])
+    return {"rotation": R.tolist(), "translation": t.tolist(), "scale": 1.0}
+
+
+def default_axes(mesh_path: Path, up: str | None, front: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Up and front [3] in the mesh's own frame. glTF: +y up, front +z (its specification);
+    other formats: +z up; the front is -y, or +z when up is along y (Y-up exports, Blender's
+    included, turn the -y front to +z)."""
+    gltf = mesh_path.suffix.lower() in (".glb", ".gltf")
+    u = parse_axis(up, "--up") if up is not None else (np.array([0.0, 1.0, 0.0]) if gltf else np.array([0.0, 0.0, 1.0]))
+    if front is not None:
+        f = parse_axis(front, "--front")
+    elif abs(u[1]) == 1.0:
+        f = np.array([0.0, 0.0, 1.0])
+    else:
+        f = np.array([0.0, -1.0, 0.0])
+    if abs(float(u @ f)) > 1e-9:
+        raise SplatfilmError(f"{mesh_path}: the front ({front or f.tolist()}) must be perpendicular to the up axis "
+                             f"({up or u.tolist()})")
+    return u, f
+
+
+def import_mesh(mesh_path: str | Path, output: str | Path, count: int | None = None, density: float | None = None,
+                sh_degree: int = 0, seed: int = 0, up: str | None = None, front: str | None = None) -> dict:
+    """Import a mesh as a Gaussian asset: OUTPUT (.ply or .splat) in the mesh's own frame and
+    its sidecar OUTPUT.json (kind "object", canonical transform). Returns the sidecar."""
+    mesh_path, output = Path(mesh_path), Path(output)
+    if output.suffix.lower() not in GAUSSIAN_FILE_EXTENSIONS:
+        raise SplatfilmError(f"{output}: the output of import-mesh is a .ply or .splat file (sidecar .json beside it)")
+    up_v, front_v = default_axes(mesh_path, up, front)
+    asset = mesh_to_gaussians(mesh_path, count=count, density=density, sh_degree=sh_degree, seed=seed)
+    gltf = mesh_path.suffix.lower() in (".glb", ".gltf")
+    save_gaussians(output, asset.gaussians)
+    lo, hi = asset.vertices.min(axis=0), asset.vertices.max(axis=0)
+    sidecar = {
+        "splatfilm_version": __version__,
+        "asset": output.name,
+        "kind": "object",
+        "source": {"type": "mesh", "path": os.path.relpath(mesh_path.resolve(), output.resolve().parent), "format": mesh_path.suffix.lower().lstrip("."),
+                   "faces": asset.faces, "area": asset.area, "colour": asset.colour_sources},
+        "frame": {
+            "note": "the mesh's own frame, as its file stores it",
+            "up": up_v.tolist(),
+            "front": front_v.tolist(),
+            # glTF is in metres by its specification; other formats do not say.
+            "scale_to_metres": 1.0 if gltf else None,
+            "bounds_min": lo.tolist(),
+            "bounds_max": hi.tolist(),
+        },
+        "import": {"count": len(asset.gaussians), "density_per_square_unit": len(asset.gaussians) / asset.area,
+                   "sh_degree": sh_degree, "seed": seed, "opacity": OPACITY,
+                   "normals": "from the mesh faces: each Gaussian's thin local z axis is its face normal"},
+        "num_gaussians": len(asset.gaussians),
+        "canonical_transform": canonical_from_vertices(asset.vertices, up_v, front_v),
+    }
+    atomic_write(output.with_suffix(".json"), [json.dumps(sidecar, indent=2).encode()])
+    return sidecar

@@ -1,0 +1,328 @@
+"""The `splatfilm` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from splatfilm.cli.args import positive_int, rgb_triple
+from splatfilm.errors import SplatfilmError
+
+SCENES_DIR = Path(__file__).resolve().parents[2] / "scenes"
+DEMO_FILM = SCENES_DIR / "set" / "film.yaml"
+
+
+def _add_render_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto",
+                   help="gsplat (CUDA), cpu (ours), auto: gsplat when CUDA is available (default)")
+    p.add_argument("--width", type=positive_int, help="output width in pixels (default: the camera's)")
+    p.add_argument("--height", type=positive_int, help="output height in pixels (default: the camera's)")
+    p.add_argument("--sh-degree", type=int, help="SH bands to use (default: all the scene stores)")
+    bg = p.add_mutually_exclusive_group()
+    bg.add_argument("--background", type=rgb_triple, default=(0.0, 0.0, 0.0), help="R,G,B in [0,1] (default 0,0,0)")
+    bg.add_argument("--transparent", action="store_true", help="write RGBA PNGs with the rendered alpha")
+    p.add_argument("--depth", action="store_true", help="also write expected depth (camera z) beside each PNG")
+    p.add_argument("--depth-format", choices=["exr", "npy"], default="exr", help="32-bit float EXR (default) or .npy")
+    p.add_argument("--antialiased", action="store_true", help="gsplat's 'antialiased' mode instead of 'classic'")
+
+
+def _settings(args: argparse.Namespace):
+    from splatfilm.render.render_cameras import RenderSettings
+
+    return RenderSettings(
+        backend=args.backend, width=args.width, height=args.height, sh_degree=args.sh_degree,
+        background=args.background, transparent=args.transparent,
+        depth=args.depth_format if args.depth else None,
+        rasterize_mode="antialiased" if args.antialiased else "classic",
+    )
+
+
+def _cmd_render_cameras(args: argparse.Namespace) -> None:
+    from splatfilm.render.render_cameras import render_cameras
+
+    t0 = time.perf_counter()
+    paths = render_cameras(args.scene, args.cameras, args.output, _settings(args),
+                           dataparser_transforms=args.dataparser_transforms, transforms_json=args.transforms_json)
+    print(f"wrote {len(paths)} frame(s) to {args.output} in {time.perf_counter() - t0:.1f} s")
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from splatfilm.film import render_film
+
+    if not DEMO_FILM.exists():
+        raise SplatfilmError(f"{DEMO_FILM}: the bundled demo film is missing from this checkout")
+    res = render_film(DEMO_FILM, args.output, backend=args.backend, workers=args.workers)
+    print(f"demo film: {res.film_mp4} ({sum(res.rendered.values())} frames rendered, "
+          f"{sum(res.kept.values())} kept, {res.seconds:.0f} s); timeline {res.otio}, contact sheet {res.contact_sheet}")
+
+
+def _cmd_fit(args: argparse.Namespace) -> None:
+    from splatfilm.fit import FitConfig, run_fit
+
+    cfg = FitConfig(steps=args.steps, backend=args.backend, sh_degree=args.sh_degree, strategy=args.strategy,
+                    max_gaussians=args.max_gaussians, seed=args.seed, test_every=args.test_every,
+                    eval_every=args.eval_every, checkpoint_every=args.checkpoint_every)
+    sidecar = run_fit(args.data, args.output, cfg, resume=args.resume, downscale=args.downscale,
+                      max_size=args.max_size, eval_data=args.eval_data)
+    if "interrupted_at" in sidecar:
+        print(f"stopped at step {sidecar['interrupted_at']}; continue with --resume")
+        return
+    m = sidecar["metrics"]
+    parts = [f"{sidecar['num_gaussians']} Gaussians", f"{sidecar['timing']['seconds']:.0f} s"]
+    if "test" in m:
+        parts.append(f"held-out PSNR {m['test']['psnr']:.2f} dB SSIM {m['test']['ssim']:.4f} ({m['test']['views']} views)")
+    if "eval_data" in m:
+        parts.append(f"eval-data PSNR {m['eval_data']['psnr']:.2f} dB SSIM {m['eval_data']['ssim']:.4f}")
+    print(f"wrote {args.output} and {Path(args.output).with_suffix('.json')}: " + ", ".join(parts))
+
+
+def _cmd_render(args: argparse.Namespace) -> None:
+    from splatfilm.film import render_film
+
+    shots = [s for s in args.shots.split(",") if s] if args.shots else None
+    res = render_film(args.film, args.output, backend=args.backend, shots=shots, workers=args.workers,
+                      ray_address=args.ray, depth=args.depth, alpha=args.alpha, refine=args.refine,
+                      refine_tolerance=args.refine_tolerance)
+    total = sum(res.rendered.values())
+    print(f"rendered {total} frame(s), kept {sum(res.kept.values())} in {res.seconds:.1f} s -> {args.output}")
+
+
+def _cmd_refine(args: argparse.Namespace) -> None:
+    from splatfilm.refine.distill import DistillConfig
+    from splatfilm.refine.pairs import PairConfig
+    from splatfilm.refine.run import run_refine
+    from splatfilm.refine.scene_refiner import SceneRefinerConfig
+
+    train_cfg = SceneRefinerConfig(seed=args.seed)
+    if args.refiner_iterations:
+        train_cfg.iterations = args.refiner_iterations
+    dcfg = DistillConfig(rounds=args.rounds, views=args.views, steps=args.steps, pseudo_weight=args.pseudo_weight,
+                         seed=args.seed, backend=args.backend)
+    pcfg = PairConfig(folds=args.folds, steps=args.pair_steps, seed=args.seed, backend=args.backend)
+    sidecar = run_refine(args.scene, args.data, args.output, shots=args.shots, cameras=args.cameras,
+                         refiner=args.refiner, pair_cfg=pcfg, train_cfg=train_cfg, distill_cfg=dcfg,
+                         downscale=args.downscale)
+    print(f"wrote {args.output} ({sidecar['num_gaussians']} Gaussians) and {Path(args.output).with_suffix('.json')} "
+          f"in {sidecar['refined']['seconds']:.0f} s")
+
+
+def _add_refine(sub) -> None:
+    p = sub.add_parser("refine", help="add detail with a refiner and distil it back into the scene (Difix3D-style)",
+                       description="Render SCENE along the target cameras (stepping out from the capture), refine "
+                                   "the renders, add them as lower-weight pseudo-views and continue optimising the "
+                                   "same Gaussians; repeat. Every shot then renders the same added detail. Without "
+                                   "--refiner, a per-scene refiner is first trained on pairs made from DATA.")
+    p.add_argument("scene", help="the fitted scene (.ply)")
+    p.add_argument("data", help="the capture SCENE was fitted from (as `splatfilm fit` takes it)")
+    t = p.add_mutually_exclusive_group(required=True)
+    t.add_argument("--shots", metavar="FILM.yaml", help="refine toward every camera of the film's shots that see SCENE")
+    t.add_argument("--cameras", metavar="CAMERAS", help="refine toward these cameras (any file render-cameras reads)")
+    p.add_argument("-o", "--output", required=True, help="output .ply (sidecar .json and work folder .refine/ beside it)")
+    p.add_argument("--refiner", metavar="FOLDER", help="a local refiner: a diffusers sd-turbo-class img2img folder, "
+                                                       "or a folder a previous refine trained (default: train one)")
+    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
+    p.add_argument("--rounds", type=positive_int, default=3, help="progressive rounds (default 3)")
+    p.add_argument("--views", type=int, default=12, help="pseudo-views per round, 0 = every target (default 12)")
+    p.add_argument("--steps", type=positive_int, default=400, help="optimisation steps per round (default 400)")
+    p.add_argument("--pseudo-weight", type=float, default=0.5, help="loss weight of a pseudo-view; a photo's is 1")
+    p.add_argument("--folds", type=int, default=3, help="leave-fold-out fits for the refiner's pairs (default 3)")
+    p.add_argument("--pair-steps", type=positive_int, default=800, help="steps of each fit made for pairs (default 800)")
+    p.add_argument("--refiner-iterations", type=positive_int, help="training iterations of the per-scene refiner")
+    p.add_argument("--downscale", type=float, help="divide the capture's image sizes by this factor")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_refine)
+
+
+def _cmd_import_mesh(args: argparse.Namespace) -> None:
+    from splatfilm.assets.mesh_import import import_mesh
+
+    sidecar = import_mesh(args.mesh, args.output, count=args.count, density=args.density, sh_degree=args.sh_degree,
+                          seed=args.seed, up=args.up, front=args.front)
+    print(f"wrote {args.output} ({sidecar['num_gaussians']} Gaussians, colour from "
+          f"{', '.join(sidecar['source']['colour']) or 'none'}) and {Path(args.output).with_suffix('.json')}")
+
+
+def _add_import_mesh(sub) -> None:
+    p = sub.add_parser("import-mesh", help="turn a mesh (glTF/GLB, OBJ, PLY, STL) into a Gaussian asset",
+                       description="Cover MESH's surface with flat Gaussians coloured from its texture, vertex "
+                                   "colours or material. The asset keeps the mesh's frame; its sidecar .json "
+                                   "gives the canonical frame (base on z = 0, up +z, front -y).")
+    p.add_argument("mesh", help="mesh file: .glb, .gltf, .obj, .ply or .stl")
+    p.add_argument("-o", "--output", required=True, help="output .ply (or .splat); sidecar .json beside it")
+    n = p.add_mutually_exclusive_group()
+    n.add_argument("--count", type=positive_int, help="number of Gaussians (default 100000)")
+    n.add_argument("--density", type=float, help="Gaussians per square unit of surface (per m^2 for a mesh in metres)")
+    p.add_argument("--sh-degree", type=int, default=0, help="SH bands to store, 0-3 (default 0: colour is unlit)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--up", help="the mesh's up axis: x, y, z, -x, -y, -z; a negative one as --up=-z "
+                                "(default: y for glTF, z otherwise)")
+    p.add_argument("--front", help="the axis the mesh's front faces, e.g. --front=-y "
+                                   "(default: z for glTF and Y-up meshes, -y otherwise)")
+    p.set_defaults(func=_cmd_import_mesh)
+
+
+def _cmd_edit(args: argparse.Namespace) -> None:
+    from splatfilm.assets.edits import bake_edits
+
+    sidecar = bake_edits(args.input, args.edits, args.output)
+    print(f"wrote {args.output} ({sidecar['num_gaussians']} Gaussians) and {Path(args.output).with_suffix('.json')}")
+
+
+def _add_edit(sub) -> None:
+    p = sub.add_parser("edit", help="bake a list of edits (delete, keep, recolour, opacity) into a copy of an asset",
+                       description="Apply the edits in EDITS.yaml (asset frame) to IN and write OUT with a sidecar "
+                                   "noting them. IN is left as it is; film scripts can apply the same edits "
+                                   "without a copy.")
+    p.add_argument("input", help="Gaussian asset (.ply or .splat)")
+    p.add_argument("edits", help="YAML: a list of edits, or a mapping with `edits:`")
+    p.add_argument("-o", "--output", required=True, help="output .ply (or .splat); sidecar .json beside it")
+    p.set_defaults(func=_cmd_edit)
+
+
+def _cmd_ground(args: argparse.Namespace) -> None:
+    from splatfilm.assets.ground import ground_scene, sidecar_path
+
+    plane = ground_scene(args.scene, min_opacity=args.min_opacity, distance=args.distance,
+                         max_tilt_deg=args.max_tilt)
+    n = ", ".join(f"{v:.4f}" for v in plane.normal)
+    print(f"ground of {args.scene}: normal [{n}], offset {plane.offset:.4f} ({100 * plane.inliers:.1f}% of the opaque "
+          f"Gaussians on it) -> {sidecar_path(args.scene)}")
+
+
+def _add_ground(sub) -> None:
+    p = sub.add_parser("ground", help="find a scene's ground plane and record it in its sidecar .json",
+                       description="Estimate SCENE's ground plane by RANSAC on its opaque Gaussians: the lowest large "
+                                   "plane facing the capture's up (the sidecar's frame.up, else +z). Writes "
+                                   "`ground: {normal, offset, inliers}` (n.x + offset = 0) into SCENE.json.")
+    p.add_argument("scene", help="Gaussian scene (.ply or .splat)")
+    p.add_argument("--min-opacity", type=float, default=0.5, help="Gaussians at least this opaque count (default 0.5)")
+    p.add_argument("--distance", type=float, help="RANSAC inlier distance in scene units (default: 0.4%% of the "
+                                                  "scene's diagonal)")
+    p.add_argument("--max-tilt", type=float, default=20.0, help="degrees a ground may lean from up (default 20)")
+    p.set_defaults(func=_cmd_ground)
+
+
+def _cmd_mesh(args: argparse.Namespace) -> None:
+    from splatfilm.assets.meshing import MeshSettings, export_scene_mesh
+
+    settings = MeshSettings(voxel=args.voxel, views=args.views, width=args.width, height=args.height,
+                            backend=args.backend)
+    info = export_scene_mesh(args.scene, args.output, args.cameras, settings)
+    print(f"wrote {args.output}: {info['vertices']} vertices, {info['triangles']} triangles "
+          f"(voxel {info['voxel']:.4g}, {info['views']} views, {info['seconds']:.0f} s)")
+
+
+def _add_mesh(sub) -> None:
+    p = sub.add_parser("mesh", help="a triangle mesh of a scene (.glb/.ply/.obj) by depth fusion",
+                       description="Render depth and colour of SCENE from many views (CAMERAS, else an orbit above "
+                                   "it), fuse them into a TSDF and extract a vertex-coloured mesh in the scene's "
+                                   "frame. Pixels less than half opaque are left out.")
+    p.add_argument("scene", help="Gaussian scene (.ply or .splat)")
+    p.add_argument("-o", "--output", required=True, help="output mesh: .glb (upright for glTF viewers), .ply or .obj")
+    p.add_argument("--cameras", help="transforms.json, camera_path.json or a COLMAP model folder to render from "
+                                     "(default: orbit views; capture cameras suit rooms seen from inside)")
+    p.add_argument("--voxel", type=float, help="TSDF voxel size in scene units (default: scene diagonal / 200)")
+    p.add_argument("--views", type=positive_int, default=48, help="orbit views without --cameras (default 48)")
+    p.add_argument("--width", type=positive_int, default=320, help="render width in pixels (default 320)")
+    p.add_argument("--height", type=positive_int, default=240, help="orbit render height in pixels (default 240)")
+    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
+    p.set_defaults(func=_cmd_mesh)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="splatfilm", description="Films from persistent 3D Gaussian scenes.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("render-cameras", help="render a .ply/.splat from every camera of a camera file",
+                       description="Render SCENE (.ply or .splat) from every camera in CAMERAS (a nerfstudio "
+                                   "transforms.json, a nerfstudio viewer camera_path.json, or a COLMAP model "
+                                   "folder), in the camera file's own world frame, one PNG per camera.")
+    p.add_argument("scene", help="Gaussian splat file (.ply INRIA layout, or .splat)")
+    p.add_argument("cameras", help="transforms.json, camera_path.json or a COLMAP sparse model folder")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--dataparser-transforms", help="nerfstudio dataparser_transforms.json: maps a camera_path.json "
+                                                   "from nerfstudio's normalised world back to the capture's")
+    p.add_argument("--transforms-json", help="with --dataparser-transforms: the transforms.json the scene was fitted "
+                                             "from, so poses land in its world (nerfstudio's dataparser transform "
+                                             "starts from COLMAP's world, before transforms.json's applied_transform)")
+    _add_render_options(p)
+    p.set_defaults(func=_cmd_render_cameras)
+
+    p = sub.add_parser("render", help="render a film script: every shot from one world, then the edit",
+                       description="Render FILM.yaml: per shot a PNG sequence and an MP4, the film MP4, an "
+                                   "OpenTimelineIO timeline (.otio, .edl), USD cameras and a contact sheet. "
+                                   "Frames whose inputs did not change since the last run are kept.")
+    p.add_argument("film", help="film script (YAML)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
+    p.add_argument("--shots", help="comma-separated shot names to render (default: all)")
+    p.add_argument("--workers", type=positive_int, default=1, help="local processes rendering frames (default 1)")
+    p.add_argument("--ray", metavar="ADDRESS", help="render on a Ray cluster ('local' starts one here)")
+    p.add_argument("--depth", action="store_true", help="also write depth as EXR beside each frame")
+    p.add_argument("--alpha", action="store_true", help="also write alpha as EXR beside each frame")
+    p.add_argument("--refine", metavar="REFINER", help="refine final frames with this refiner folder (a diffusers "
+                   "pipeline, or OUT.refine/refiner from `splatfilm refine`), gated for consistency")
+    p.add_argument("--refine-tolerance", type=float, default=0.05,
+                   help="how much more warping error than the raw render a refined frame may have (default 0.05: 5%%)")
+    p.set_defaults(func=_cmd_render)
+
+    p = sub.add_parser("fit", help="fit a persistent Gaussian asset (.ply + sidecar .json) to a capture",
+                       description="Fit 3D Gaussians to DATA: a nerfstudio dataset folder (transforms.json), a COLMAP "
+                                   "folder (sparse/0 + images/), a folder of bare images or a video (poses by "
+                                   "structure-from-motion first). RGBA images or masks make an object capture.")
+    p.add_argument("data", help="capture folder or video file")
+    p.add_argument("-o", "--output", required=True, help="output .ply (sidecar .json, checkpoint and SfM work folder beside it)")
+    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
+    p.add_argument("--steps", type=positive_int, help="optimisation steps (default 30000 on gsplat, 3000 on cpu)")
+    p.add_argument("--sh-degree", type=int, default=3, help="highest SH degree, raised every 1000 steps (default 3)")
+    p.add_argument("--strategy", choices=["default", "mcmc"], default="default",
+                   help="densification: gsplat's DefaultStrategy, or MCMCStrategy (CUDA only)")
+    p.add_argument("--max-gaussians", type=positive_int, help="cap on the number of Gaussians")
+    p.add_argument("--downscale", type=float, help="divide image sizes by this factor")
+    p.add_argument("--max-size", type=positive_int, help="cap on the longer image side in pixels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-every", type=int, default=8, help="hold out every Nth image for evaluation (0: none)")
+    p.add_argument("--eval-every", type=int, default=0, help="evaluate held-out views every N steps (0: only at the end)")
+    p.add_argument("--eval-data", help="another capture (e.g. a held-out camera path with images) to evaluate at the end")
+    p.add_argument("--checkpoint-every", type=int, default=500, help="write a checkpoint every N steps (0: never)")
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT's checkpoint")
+    p.set_defaults(func=_cmd_fit)
+
+    from splatfilm.cli.shots import add_path_commands
+
+    add_path_commands(sub)
+    _add_import_mesh(sub)
+    _add_edit(sub)
+    _add_ground(sub)
+    _add_mesh(sub)
+    _add_refine(sub)
+
+    p = sub.add_parser("demo", help="render the bundled demo film (scenes/set/film.yaml)",
+                       description="Render the bundled demo film: three shots of one world (the fitted film set, a "
+                                   "character imported from a mesh, a crate under physics, an edit), edited into "
+                                   "an MP4 with its OpenTimelineIO timeline.")
+    p.add_argument("-o", "--output", default="out/demo", help="output folder (default out/demo)")
+    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
+    p.add_argument("--workers", type=positive_int, default=1, help="local processes rendering frames")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except SplatfilmError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished work is kept; run the same command again (fit: with --resume) to continue",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

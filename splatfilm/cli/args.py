@@ -1,0 +1,25 @@
+"""Argument types the commands share: each turns one command-line word into a value or says what is wrong."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def rgb_triple(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(0.0 <= v <= 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected R,G,B with values in [0,1], e.g. 1,1,1; got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v

@@ -1,0 +1,89 @@
+"""`splatfilm path ...`: export a shot's camera path, preview it over a scene.
+
+    splatfilm path export SHOT.yaml -o OUT
+        OUT's name picks the format: *.usda / *.usd / *.usdc an animated USD camera,
+        transforms.json nerfstudio dataset cameras (one per frame), any other *.json the
+        nerfstudio viewer's camera_path.json (what `ns-render camera-path` renders)
+        [--dataparser-transforms FILE [--transforms-json FILE]]  camera_path.json in a
+        nerfstudio run's normalised world
+    splatfilm path preview SHOT.yaml SCENE.ply -o preview.png
+        top and front views of the path over the scene's Gaussians, with key frusta
+        [--contact-sheet SHEET.png [--every N] [--thumb-width W] [--backend auto|cpu|gsplat]]
+
+`add_path_commands(subparsers)` registers them on the main parser's subparsers; each sets
+`func(args)`, which raises SplatfilmError for bad input (the main CLI prints `error: ...`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from splatfilm.cli.args import positive_int as positive_int
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from splatfilm.shots.interchange import export_shot
+    from splatfilm.shots.shot_yaml import load_shot
+
+    shot = load_shot(args.shot)
+    kind = export_shot(shot, args.output, dataparser_transforms=args.dataparser_transforms,
+                       transforms_json=args.transforms_json)
+    what = {"usd": "USD camera", "transforms": "transforms.json", "camera_path": "nerfstudio camera path"}[kind]
+    print(f"wrote {shot.name} ({shot.frame_count} frames {shot.first_frame}-{shot.last_frame} at {shot.fps} fps) "
+          f"as a {what} to {args.output}")
+
+
+def _cmd_preview(args: argparse.Namespace) -> None:
+    from splatfilm.errors import SplatfilmError
+    from splatfilm.io.gaussian_files import load_gaussians
+    from splatfilm.shots.preview import draw_path_preview, render_contact_sheet
+    from splatfilm.shots.shot_yaml import load_shot
+
+    if args.contact_sheet is None and (args.every is not None or args.thumb_width is not None):
+        raise SplatfilmError("--every and --thumb-width go with --contact-sheet")
+    shot = load_shot(args.shot)
+    gaussians = load_gaussians(args.scene)
+    t0 = time.perf_counter()
+    draw_path_preview(shot, gaussians, args.output)
+    print(f"wrote the path preview of {shot.name} to {args.output}")
+    if args.contact_sheet is not None:
+        frames = render_contact_sheet(shot, gaussians, args.contact_sheet, every=args.every,
+                                      thumb_width=args.thumb_width or 240, backend=args.backend)
+        print(f"wrote a contact sheet of {len(frames)} frames ({frames[0]}..{frames[-1]}) to {args.contact_sheet} "
+              f"in {time.perf_counter() - t0:.1f} s")
+
+
+def add_path_commands(subparsers) -> argparse.ArgumentParser:
+    """Add `path export` and `path preview` to the main parser's `subparsers`; returns `path`'s parser."""
+    path = subparsers.add_parser("path", help="camera paths of shots: export to nerfstudio / USD, preview",
+                                 description="Camera paths of shots (a shot YAML: keyframes or camera moves).")
+    sub = path.add_subparsers(dest="path_command", required=True)
+
+    p = sub.add_parser("export", help="write a shot's cameras as USD, a nerfstudio camera path or transforms.json",
+                       description="Write SHOT's per-frame cameras to OUT, in the format OUT's name picks: "
+                                   "*.usda/*.usd an animated USD camera (Blender, Houdini, Nuke); transforms.json "
+                                   "nerfstudio dataset cameras; any other *.json a nerfstudio viewer camera path "
+                                   "(ns-render camera-path).")
+    p.add_argument("shot", help="shot YAML file")
+    p.add_argument("-o", "--output", required=True, help="output file: *.usda, *.usd, transforms.json or *.json")
+    p.add_argument("--dataparser-transforms", help="camera path only: a nerfstudio run's dataparser_transforms.json, "
+                                                   "to write poses in that run's normalised world")
+    p.add_argument("--transforms-json", help="with --dataparser-transforms: the transforms.json the run trained on "
+                                             "(the shot is in that file's world)")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("preview", help="draw a shot's path over a scene; optionally a contact sheet of frames",
+                       description="Draw SHOT's camera path over SCENE's Gaussians (top and front views, a dot per "
+                                   "frame, frusta at the keys), and with --contact-sheet render every Nth frame "
+                                   "small, so you see the move before rendering it.")
+    p.add_argument("shot", help="shot YAML file")
+    p.add_argument("scene", help="Gaussian splat file (.ply or .splat)")
+    p.add_argument("-o", "--output", required=True, help="preview PNG")
+    p.add_argument("--contact-sheet", help="also render a contact sheet PNG of every Nth frame")
+    p.add_argument("--every", type=positive_int, help="contact sheet: every Nth frame (default: about 12 frames)")
+    p.add_argument("--thumb-width", type=positive_int, help="contact sheet: thumbnail width in pixels (default 240)")
+    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto",
+                   help="renderer for the contact sheet (default auto)")
+    p.set_defaults(func=_cmd_preview)
+    return path

@@ -1,0 +1,101 @@
+"""The edit as OpenTimelineIO: an `.otio` timeline and a CMX3600 `.edl`, clips pointing at
+the rendered shots with their frame ranges and rate.
+
+Frame numbers follow CONVENTIONS.md: a shot's files start at 1001, the first `handles`
+frames are its head handle and the last `handles` its tail; the cut uses what lies between.
+In the .otio each clip's active media is the PNG sequence (an ImageSequenceReference, so
+frame numbers are exact) with the shot's MP4 as a second reference; the .edl names the
+MP4s (EDL reels cannot point at image sequences).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.io.atomic import atomic_write
+
+
+@dataclass
+class ShotMedia:
+    """One rendered shot. first_frame: number of its first file (1001); frames: how many were
+    rendered, handles included; handles: frames at each end outside the cut; sequence_dir,
+    prefix: files are sequence_dir / f"{prefix}{frame:04d}.png"; movie: its MP4 or None."""
+
+    name: str
+    first_frame: int
+    frames: int
+    handles: int
+    sequence_dir: Path
+    prefix: str
+    movie: Path | None = None
+
+    @property
+    def cut_in(self) -> int:
+        return self.first_frame + self.handles
+
+    @property
+    def cut_frames(self) -> int:
+        return self.frames - 2 * self.handles
+
+
+def _rel(path: Path, base: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def build_timeline(title: str, shots: list[ShotMedia], fps: Fraction, base: Path):
+    """An otio.schema.Timeline with one video track of `shots` in order; media paths are
+    relative to `base` (the folder the .otio is written to)."""
+    import opentimelineio as otio
+
+    rate = float(fps)
+    timeline = otio.schema.Timeline(name=title)
+    timeline.global_start_time = otio.opentime.RationalTime(0, rate)
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    timeline.tracks.append(track)
+    for s in shots:
+        if s.cut_frames <= 0:
+            raise SplatfilmError(f"shot {s.name}: handles ({s.handles}) leave no frames to cut")
+        available = otio.opentime.TimeRange(otio.opentime.RationalTime(s.first_frame, rate),
+                                            otio.opentime.RationalTime(s.frames, rate))
+        seq = otio.schema.ImageSequenceReference(
+            target_url_base=_rel(s.sequence_dir, base).rstrip("/") + "/",
+            name_prefix=s.prefix, name_suffix=".png", start_frame=s.first_frame, frame_step=1,
+            rate=rate, frame_zero_padding=4, available_range=available)
+        refs = {"DEFAULT_MEDIA": seq}
+        if s.movie is not None:
+            refs["mp4"] = otio.schema.ExternalReference(target_url=_rel(s.movie, base), available_range=available)
+        clip = otio.schema.Clip(name=s.name, source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(s.cut_in, rate), otio.opentime.RationalTime(s.cut_frames, rate)))
+        clip.set_media_references(refs, "DEFAULT_MEDIA")
+        track.append(clip)
+    return timeline
+
+
+def write_timeline(path: str | Path, timeline) -> Path:
+    """Write `.otio` (otio_json) or `.edl` (CMX3600), atomically."""
+    import opentimelineio as otio
+
+    path = Path(path)
+    if path.suffix == ".otio":
+        text = otio.adapters.write_to_string(timeline, "otio_json")
+    elif path.suffix == ".edl":
+        edl = timeline.deepcopy()
+        for clip in edl.find_clips():
+            refs = clip.media_references()
+            if "mp4" in refs:
+                clip.active_media_reference_key = "mp4"
+            else:  # EDL has no image sequences: name the sequence folder as the source
+                seq = refs["DEFAULT_MEDIA"]
+                clip.set_media_references({"DEFAULT_MEDIA": otio.schema.ExternalReference(
+                    target_url=seq.target_url_base, available_range=seq.available_range)}, "DEFAULT_MEDIA")
+        text = otio.adapters.write_to_string(edl, "cmx_3600", style="avid")
+    else:
+        raise SplatfilmError(f"{path}: timelines are written as .otio or .edl")
+    atomic_write(path, [text.encode()])
+    return path

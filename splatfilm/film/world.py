@@ -1,0 +1,193 @@
+"""A film world: persistent assets placed by similarity transforms, animated over time, and
+composed into one set of Gaussians per frame.
+
+Frames of reference (CONVENTIONS.md): an asset's PLY keeps its own frame; an object asset's
+sidecar gives the similarity into its canonical local frame (base on z = 0, centred, up +z,
+front -y); the film script places the canonical frame in the film world (Z up, metres).
+Composition transforms every visible asset (SH rotated too) and concatenates them, so a
+frame is rendered in one rasterization call: depth order between a character and the set
+is resolved per Gaussian, not per object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import splines
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.transforms import Similarity, yaw_rotation
+
+
+@dataclass
+class KeyedMotion:
+    """Placement keyed over world time: positions [K,3] (Catmull-Rom through them, exact at
+    the keys, held outside), yaw in degrees [K] (unwrapped, Catmull-Rom) and uniform scale [K]
+    (monotone cubic: it never overshoots), at increasing times [K] in seconds."""
+
+    times: np.ndarray
+    positions: np.ndarray
+    yaw_deg: np.ndarray
+    scales: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.times = np.asarray(self.times, dtype=np.float64)
+        self.positions = np.asarray(self.positions, dtype=np.float64).reshape(-1, 3)
+        # Shortest turn between keys: 350 -> 10 degrees turns 20, not 340.
+        self.yaw_deg = np.unwrap(np.asarray(self.yaw_deg, dtype=np.float64), period=360.0)
+        self.scales = np.asarray(self.scales, dtype=np.float64)
+        if np.any(np.diff(self.times) <= 0):
+            raise SplatfilmError("animation keyframe times must be strictly increasing")
+        if len(self.times) > 1:
+            grid = list(self.times)
+            self._pos = splines.CatmullRom(list(self.positions), grid=grid)
+            self._yaw = splines.CatmullRom(list(self.yaw_deg), grid=grid)
+            self._scale = splines.PiecewiseMonotoneCubic(self.scales, grid=self.times)
+
+    def at(self, t: float) -> Similarity:
+        if len(self.times) == 1:
+            return Similarity(yaw_rotation(self.yaw_deg[0]), self.positions[0], self.scales[0])
+        tc = min(max(t, self.times[0]), self.times[-1])
+        pos = np.asarray(self._pos.evaluate(tc), dtype=np.float64)
+        return Similarity(yaw_rotation(float(self._yaw.evaluate(tc))), pos, float(self._scale.evaluate(tc)))
+
+
+@dataclass
+class PathWalk:
+    """Walking along a path on the ground: through `points` [P,3] (Catmull-Rom) at constant
+    `speed` m/s from world time `start`, facing along the path's tangent (the canonical front,
+    -y, turns to the direction of travel). Before `start` and after the end it stands still."""
+
+    points: np.ndarray
+    speed: float
+    start: float = 0.0
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.points = np.asarray(self.points, dtype=np.float64).reshape(-1, 3)
+        if len(self.points) < 2:
+            raise SplatfilmError("a walk needs at least two points")
+        if not self.speed > 0:
+            raise SplatfilmError(f"a walk's speed must be > 0 m/s, got {self.speed}")
+        self._curve = splines.CatmullRom(list(self.points), endconditions="natural")
+        # Arc length table for constant speed.
+        u = np.linspace(self._curve.grid[0], self._curve.grid[-1], 64 * len(self.points))
+        pts = np.array([self._curve.evaluate(x) for x in u])
+        seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
+        self._u, self._s = u, np.concatenate([[0.0], np.cumsum(seg)])
+
+    @property
+    def length(self) -> float:
+        return float(self._s[-1])
+
+    @property
+    def end(self) -> float:
+        return self.start + self.length / self.speed
+
+    def at(self, t: float) -> Similarity:
+        s = min(max((t - self.start) * self.speed, 0.0), self.length)
+        u = float(np.interp(s, self._s, self._u))
+        pos = np.asarray(self._curve.evaluate(u), dtype=np.float64)
+        tangent = np.asarray(self._curve.evaluate(u, 1), dtype=np.float64)
+        if np.linalg.norm(tangent[:2]) < 1e-9:
+            tangent = self.points[-1] - self.points[0]
+        heading = math.degrees(math.atan2(tangent[1], tangent[0]))
+        # Canonical front is -y (heading -90 deg): turn it to the travel heading.
+        return Similarity(yaw_rotation(heading + 90.0), pos, self.scale)
+
+
+Motion = KeyedMotion | PathWalk
+
+
+@dataclass
+class Asset:
+    """A persistent asset in a film world.
+
+    gaussians: in the asset's own frame (as its file stores them); local: asset frame ->
+    canonical frame (identity for scenes); placement: canonical -> world when `motion` is
+    None; motion: world-time-dependent placement; look_height: metres above the canonical
+    origin that shots aim at when they name this asset; source: file path; digest: content
+    hash of the file (frames depend on it)."""
+
+    name: str
+    gaussians: Gaussians
+    local: Similarity = field(default_factory=Similarity)
+    placement: Similarity = field(default_factory=Similarity)
+    motion: Motion | None = None
+    look_height: float = 0.0
+    source: str = ""
+    digest: str = ""
+
+    def world_transform(self, t: float) -> Similarity:
+        """Asset frame -> world at world time t (seconds)."""
+        place = self.motion.at(t) if self.motion is not None else self.placement
+        return place @ self.local
+
+    def target(self, t: float) -> np.ndarray:
+        """The point shots aim at when they name this asset [3]."""
+        place = self.motion.at(t) if self.motion is not None else self.placement
+        return place.apply(np.array([0.0, 0.0, self.look_height]))
+
+
+@dataclass
+class World:
+    """Assets by name, in script order."""
+
+    assets: dict[str, Asset]
+
+    def compose(self, t: float, visible: list[str] | None = None) -> Gaussians:
+        """All visible assets at world time t, in world coordinates, as one Gaussians."""
+        names = list(self.assets) if visible is None else visible
+        parts = [self.assets[n].world_transform(t).transform_gaussians(self.assets[n].gaussians) for n in names]
+        if not parts:
+            return Gaussians.empty()
+        return Gaussians.concat(parts)
+
+    def signature(self, t: float, visible: list[str] | None = None) -> str:
+        """A hash of what a frame at world time t sees of this world: which assets, their
+        file contents and world transforms. Equal signatures render equal frames."""
+        names = list(self.assets) if visible is None else visible
+        desc = [(n, self.assets[n].digest, np.round(self.assets[n].world_transform(t).matrix(), 9).tolist()) for n in names]
+        return hashlib.sha256(json.dumps(desc).encode()).hexdigest()
+
+    def target_function(self, name: str, world_start: float):
+        """A moving target for a shot that starts at `world_start`: shot times [T] -> [T,3]."""
+        asset = self.assets[name]
+        return lambda times: np.array([asset.target(world_start + float(t)) for t in np.atleast_1d(times)])
+
+
+def load_asset(name: str, path: Path, placement: Similarity, motion: Motion | None = None, canonical: bool | None = None,
+               look_height: float | None = None) -> Asset:
+    """Load an asset file and its sidecar (`path` with .json), if any: object assets use the
+    sidecar's canonical transform as `local` unless canonical=False."""
+    from splatfilm.io.gaussian_files import load_gaussians
+    from splatfilm.io.digest import file_digest
+
+    g = load_gaussians(path)
+    local = Similarity()
+    sidecar = path.with_suffix(".json")
+    meta = {}
+    if sidecar.exists():
+        try:
+            meta = json.loads(sidecar.read_text())
+        except json.JSONDecodeError as e:
+            raise SplatfilmError(f"{sidecar}: invalid JSON ({e.msg} at line {e.lineno})") from None
+    use_canonical = canonical if canonical is not None else "canonical_transform" in meta
+    if use_canonical:
+        if "canonical_transform" not in meta:
+            raise SplatfilmError(f"{path}: canonical: true, but {sidecar.name} has no canonical_transform")
+        local = Similarity.from_dict(meta["canonical_transform"])
+    if look_height is None:
+        look_height = 0.0
+        if use_canonical:  # aim at 85% of the standing height: a character's face, a prop's top
+            from splatfilm.assets.sidecar import robust_bounds
+
+            _, hi = robust_bounds(local.transform_gaussians(g))
+            look_height = 0.85 * float(hi[2])
+    return Asset(name, g, local, placement, motion, look_height, str(path), file_digest(path))

@@ -1,0 +1,495 @@
+"""Camera poses from bare images: COLMAP structure-from-motion through pycolmap, on the CPU.
+
+    run_sfm(images, work_dir) -> work_dir/sparse/0   (a COLMAP model; `io.camera_files.read_colmap` reads it)
+    frames_from_video(video, out_dir, count)          (evenly spaced PNG frames, for run_sfm)
+    umeyama(src, dst) / align_cameras(est, ref)       (similarity between two worlds, e.g. SfM's and the truth)
+
+The pipeline is COLMAP's: SIFT features (CPU), exhaustive matching for small sets or
+sequential matching for video-like sequences, incremental mapping, and the model with the
+most registered images kept. All images share one camera (one set of intrinsics), so they
+must all have the same size. The model's world is COLMAP's: arbitrary origin, rotation and
+scale (no metres, no known up).
+
+A finished model is reused: `work_dir/sfm.json` records the images (names, sizes, content
+hashes) and options it was made from, and a later call with the same inputs returns the
+existing `work_dir/sparse/0` at once.
+
+Errors are SplatfilmErrors naming the folder or file: no images, an unreadable image, images of
+different sizes, a video that does not decode, and SfM that registers too few images (how
+many of how many, with the likely reason read off the feature and match counts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# Pillow before pycolmap: loaded first, pycolmap's extension supplies the zlib symbols that
+# Pillow's PNG encoder then binds to, and the first PNG written aborts the process
+# ("free(): invalid pointer" in deflateEnd; pycolmap 4.2.1, Pillow 13). Reading is unaffected.
+import PIL.Image  # noqa: F401  (isort: keep before any pycolmap import)
+
+from splatfilm.scene.cameras import Cameras
+from splatfilm.errors import SplatfilmError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+CAMERA_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "OPENCV")
+MATCHERS = ("auto", "exhaustive", "sequential")
+
+# Exhaustive matching costs n^2/2 pairs; past this many images "auto" matches sequentially
+# (each image with its neighbours in name order, as video frames come).
+_AUTO_EXHAUSTIVE_MAX = 120
+
+# Bump when the pipeline changes in a way that should invalidate reused models.
+_SFM_VERSION = 1
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class SfmSummary:
+    """What one SfM run found (also written to work_dir/sfm.json).
+
+    images:      images given
+    registered:  images with a pose in the kept model
+    features:    mean SIFT keypoints an image
+    verified_pairs / pairs: image pairs with a verified two-view geometry / pairs matched
+    points:      3D points in the kept model
+    seconds:     wall time of extraction, matching and mapping
+    """
+
+    images: int
+    registered: int
+    features: float
+    verified_pairs: int
+    pairs: int
+    points: int
+    seconds: float
+
+
+# ---- input checks -------------------------------------------------------------------------
+
+
+def list_images(image_dir: str | Path) -> list[Path]:
+    """Image files directly in `image_dir` (by suffix, case-insensitive), sorted by name."""
+    d = Path(image_dir)
+    if not d.is_dir():
+        raise SplatfilmError(f"{d}: not a folder of images")
+    return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file, decoding it fully so a truncated file fails here."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return int(im.width), int(im.height)
+    except Exception as e:  # PIL raises several types (UnidentifiedImageError, OSError, ...)
+        raise SplatfilmError(f"{path}: cannot read image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+
+
+def _resolve_images(images: str | Path | Sequence[str | Path]) -> tuple[Path, list[str], Path]:
+    """(root folder, names relative to it, what to name in errors) from a folder or a list of files."""
+    if isinstance(images, (str, Path)):
+        root = Path(images)
+        if not root.exists():
+            raise SplatfilmError(f"{root}: no such folder")
+        paths = list_images(root)
+        if not paths:
+            raise SplatfilmError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)})")
+        return root, [p.name for p in paths], root
+    paths = [Path(p) for p in images]
+    if not paths:
+        raise SplatfilmError("run_sfm: no images given")
+    for p in paths:
+        if not p.is_file():
+            raise SplatfilmError(f"{p}: no such image")
+    root = Path(os.path.commonpath([str(p.resolve().parent) for p in paths]))
+    names = [p.resolve().relative_to(root).as_posix() for p in paths]
+    if len(set(names)) != len(names):
+        raise SplatfilmError(f"{root}: the same image is listed twice")
+    return root, names, root
+
+
+def check_images(root: Path, names: Sequence[str]) -> tuple[int, int]:
+    """(width, height) shared by all images; raises for an unreadable file or mixed sizes."""
+    sizes: dict[tuple[int, int], str] = {}
+    for name in names:
+        size = image_size(root / name)
+        sizes.setdefault(size, name)
+    if len(sizes) > 1:
+        (s1, n1), (s2, n2) = list(sizes.items())[:2]
+        raise SplatfilmError(
+            f"{root}: images differ in size ({n1} is {s1[0]}x{s1[1]}, {n2} is {s2[0]}x{s2[1]}); "
+            "SfM here assumes one camera, so resize them to one size first"
+        )
+    return next(iter(sizes))
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+# ---- SfM ----------------------------------------------------------------------------------
+
+
+def run_sfm(
+    images: str | Path | Sequence[str | Path],
+    work_dir: str | Path,
+    *,
+    matcher: str = "auto",
+    camera_model: str = "SIMPLE_PINHOLE",
+    focal_px: float | None = None,
+    min_registered: float = 0.5,
+    num_threads: int = -1,
+    seed: int = 0,
+    reuse: bool = True,
+    log: Log | None = print,
+    verbose: bool = False,
+) -> Path:
+    """Estimate camera poses and intrinsics of `images` with COLMAP; return the model folder.
+
+    images:        a folder (its image files, sorted by name) or a list of image files.
+    work_dir:      where the database and the model go: work_dir/database.db,
+                   work_dir/sparse/0 (cameras.bin, images.bin, points3D.bin), work_dir/sfm.json.
+    matcher:       "exhaustive" (every pair; best for a few dozen photos around a subject),
+                   "sequential" (each image with its ~10 neighbours in name order; video frames),
+                   "auto": exhaustive up to 120 images, else sequential.
+    camera_model:  COLMAP model shared by all images: SIMPLE_PINHOLE (f, cx, cy; the default:
+                   rendered or rectified images), PINHOLE, SIMPLE_RADIAL or OPENCV (lens
+                   distortion; read_colmap returns these as "OPENCV" cameras).
+    focal_px:      a starting focal length in pixels; default 1.2 * the longer side (COLMAP's
+                   guess without EXIF). It is refined either way.
+    min_registered: fewest images the model must register, as a fraction of the images
+                   (<= 1) or a count (> 1); at least 3 always.
+    num_threads:   CPU threads (-1: all).
+    seed:          COLMAP's random seed (RANSAC, mapping), for repeatable runs.
+    reuse:         return an existing model made from the same images and options.
+    log:           called with one-line progress messages (None: quiet).
+    verbose:       let COLMAP print its own (long) log to stderr.
+
+    Raises SplatfilmError for no/unreadable/mixed-size images and for too few registered.
+    """
+    import pycolmap  # heavy; only SfM needs it
+
+    say = log or (lambda _msg: None)
+    if matcher not in MATCHERS:
+        raise SplatfilmError(f"run_sfm: matcher {matcher!r} is not one of {', '.join(MATCHERS)}")
+    if camera_model not in CAMERA_MODELS:
+        raise SplatfilmError(f"run_sfm: camera_model {camera_model!r} is not one of {', '.join(CAMERA_MODELS)}")
+    root, names, where = _resolve_images(images)
+    width, height = check_images(root, names)
+    n = len(names)
+    need = max(3, math.ceil(min_registered * n) if min_registered <= 1 else int(min_registered))
+    if n < need:
+        raise SplatfilmError(f"{where}: {n} image(s); SfM needs at least {need} overlapping views")
+    if matcher == "auto":
+        matcher = "exhaustive" if n <= _AUTO_EXHAUSTIVE_MAX else "sequential"
+
+    work = Path(work_dir)
+    model_dir = work / "sparse" / "0"
+    manifest_path = work / "sfm.json"
+    inputs = {
+        "version": _SFM_VERSION,
+        "images": [[name, _file_hash(root / name)] for name in names],
+        "size": [width, height],
+        "options": {"matcher": matcher, "camera_model": camera_model, "focal_px": focal_px, "seed": seed},
+    }
+    if reuse and manifest_path.exists() and (model_dir / "images.bin").exists():
+        try:
+            old = json.loads(manifest_path.read_text())
+        except (OSError, ValueError):
+            old = {}
+        if old.get("inputs") == inputs and old.get("summary", {}).get("registered", 0) >= need:
+            say(f"sfm: reusing {model_dir} ({old['summary']['registered']}/{n} images registered)")
+            return model_dir
+
+    with _colmap_log(pycolmap, verbose):
+        # Start clean: a stale database would mix old features with new images.
+        work.mkdir(parents=True, exist_ok=True)
+        database = work / "database.db"
+        for stale in (database, work / "database.db-wal", work / "database.db-shm", manifest_path):
+            stale.unlink(missing_ok=True)
+        shutil.rmtree(work / "sparse", ignore_errors=True)
+        shutil.rmtree(work / "mapping", ignore_errors=True)
+        pycolmap.set_random_seed(seed)
+        t0 = time.perf_counter()
+
+        say(f"sfm: extracting SIFT features from {n} images ({width}x{height})")
+        _extract(pycolmap, database, root, names, (width, height), camera_model, focal_px, num_threads)
+        say(f"sfm: {matcher} matching")
+        _match(pycolmap, database, matcher, num_threads, seed)
+        stats = _database_stats(database)
+        say(f"sfm: {stats['features']:.0f} features an image, {stats['verified_pairs']} of {stats['pairs']} "
+            "pairs verified; mapping")
+        best = _map(pycolmap, database, root, work / "mapping", num_threads, seed, say)
+        shutil.rmtree(work / "mapping", ignore_errors=True)
+
+    registered = best.num_reg_images() if best is not None else 0
+    summary = SfmSummary(n, registered, stats["features"], stats["verified_pairs"], stats["pairs"],
+                         best.num_points3D() if best is not None else 0, time.perf_counter() - t0)
+    if registered < need:
+        raise SplatfilmError(f"{where}: SfM registered {registered} of {n} images (needs {need}): {_why(summary)}")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    best.write(model_dir)
+    manifest_path.write_text(json.dumps({"inputs": inputs, "summary": summary.__dict__}, indent=1) + "\n")
+    say(f"sfm: registered {registered}/{n} images, {summary.points} points, {summary.seconds:.1f} s -> {model_dir}")
+    return model_dir
+
+
+@contextmanager
+def _colmap_log(pycolmap, verbose: bool):
+    """COLMAP logs every file and bundle adjustment step to stderr: keep only errors unless verbose."""
+    old = pycolmap.logging.minloglevel
+    if not verbose:
+        pycolmap.logging.minloglevel = 2
+    try:
+        yield
+    finally:
+        pycolmap.logging.minloglevel = old
+
+
+def _extract(pycolmap, database: Path, root: Path, names: list[str], size: tuple[int, int], camera_model: str,
+             focal_px: float | None, num_threads: int) -> None:
+    """SIFT features on the CPU into `database`, all images sharing one camera."""
+    width, height = size
+    reader = pycolmap.ImageReaderOptions()
+    reader.camera_model = camera_model
+    f = float(focal_px) if focal_px else 1.2 * max(width, height)
+    focal = [f] if camera_model.startswith("SIMPLE") else [f, f]
+    extra = {"SIMPLE_PINHOLE": [], "PINHOLE": [], "SIMPLE_RADIAL": [0.0], "OPENCV": [0.0] * 4}[camera_model]
+    reader.camera_params = ",".join(str(x) for x in focal + [width / 2, height / 2] + extra)
+    options = pycolmap.FeatureExtractionOptions()
+    options.num_threads = num_threads
+    # Small images: COLMAP's SIFT already upsamples once (first_octave = -1); a lower peak
+    # threshold (default 0.0067) also keeps the weaker blobs of soft, low-contrast images.
+    options.sift.peak_threshold = 0.004
+    options.sift.max_num_features = 8192
+    pycolmap.extract_features(database, root, image_names=names, camera_mode=pycolmap.CameraMode.SINGLE,
+                              reader_options=reader, extraction_options=options, device=pycolmap.Device.cpu)
+
+
+def _match(pycolmap, database: Path, matcher: str, num_threads: int, seed: int) -> None:
+    """Match features (exhaustive or sequential) and verify pairs geometrically."""
+    matching = pycolmap.FeatureMatchingOptions()
+    matching.num_threads = num_threads
+    verification = pycolmap.TwoViewGeometryOptions()
+    verification.ransac.random_seed = seed
+    if matcher == "exhaustive":
+        pycolmap.match_exhaustive(database, matching_options=matching, verification_options=verification,
+                                  device=pycolmap.Device.cpu)
+        return
+    pairing = pycolmap.SequentialPairingOptions()
+    pairing.overlap = 10
+    pairing.num_threads = num_threads
+    pycolmap.match_sequential(database, matching_options=matching, pairing_options=pairing,
+                              verification_options=verification, device=pycolmap.Device.cpu)
+
+
+def _map(pycolmap, database: Path, root: Path, out: Path, num_threads: int, seed: int, say: Log):
+    """Incremental mapping; the reconstruction with the most registered images, or None."""
+    options = pycolmap.IncrementalPipelineOptions()
+    options.num_threads = num_threads
+    options.random_seed = seed
+    options.min_model_size = 3
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        recons = pycolmap.incremental_mapping(database, root, out, options=options)
+    except Exception as e:  # pycolmap raises RuntimeError/ValueError from C++ checks
+        say(f"sfm: mapping failed ({_first_line(e)})")
+        return None
+    return max(recons.values(), key=lambda r: r.num_reg_images(), default=None)
+
+
+def read_sfm_summary(work_dir: str | Path) -> SfmSummary | None:
+    """The summary of the model in work_dir (from sfm.json), None if there is none."""
+    p = Path(work_dir) / "sfm.json"
+    if not p.exists():
+        return None
+    try:
+        return SfmSummary(**json.loads(p.read_text())["summary"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _database_stats(database: Path) -> dict:
+    """Mean keypoints an image, matched and verified image pairs of a COLMAP database."""
+    import pycolmap
+
+    db = pycolmap.Database.open(database)
+    try:
+        ids = [im.image_id for im in db.read_all_images()]
+        features = float(np.mean([db.num_keypoints_for_image(i) for i in ids])) if ids else 0.0
+        pairs = int(db.num_matched_image_pairs())
+        # Only pairs whose geometry verified with enough inliers come back here (the
+        # database's num_verified_image_pairs counts failed verifications too).
+        verified = len(db.read_two_view_geometries()[0])
+    finally:
+        db.close()
+    return {"features": features, "pairs": pairs, "verified_pairs": verified}
+
+
+def _why(s: SfmSummary) -> str:
+    """The likely reason SfM registered too few images, from its feature and match counts."""
+    if s.features < 300:
+        return (f"only {s.features:.0f} SIFT features an image: the images have too little texture "
+                "(smooth or blurry surfaces, or too small); use sharper, more detailed views")
+    if s.verified_pairs < s.images - 1:
+        return (f"only {s.verified_pairs} of {s.pairs} image pairs share enough matched features: "
+                "neighbouring views overlap too little; take more views, closer together")
+    return (f"{s.verified_pairs} image pairs matched but the views did not chain into one model: "
+            "the camera may only rotate (no parallax), the scene may be repetitive, or views too far apart")
+
+
+# ---- video frames ---------------------------------------------------------------------------
+
+
+def frames_from_video(video_path: str | Path, out_dir: str | Path, count: int, log: Log | None = print) -> list[Path]:
+    """Decode `count` frames spread evenly over a video into out_dir/frame_00000.png, ...
+
+    Frame k of count is the video's frame round(k * (N - 1) / (count - 1)) (first and last
+    included). Reuses frames already written from the same video (out_dir/frames.json).
+    Returns the PNG paths in order. Raises SplatfilmError if the video does not decode.
+    """
+    import imageio.v3 as iio
+
+    say = log or (lambda _msg: None)
+    video, out = Path(video_path), Path(out_dir)
+    if not video.is_file():
+        raise SplatfilmError(f"{video}: no such video")
+    if count < 1:
+        raise SplatfilmError(f"{video}: frame count must be >= 1, got {count}")
+    st = video.stat()
+    key = {"video": str(video.resolve()), "bytes": st.st_size, "mtime": st.st_mtime, "count": count}
+    manifest = out / "frames.json"
+    if manifest.exists():
+        try:
+            old = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            old = {}
+        paths = [out / name for name in old.get("frames", [])]
+        if old.get("key") == key and paths and all(p.exists() for p in paths):
+            say(f"video: reusing {len(paths)} frames in {out}")
+            return paths
+
+    total = _count_frames(video)
+    picks = sorted({round(k * (total - 1) / (count - 1)) for k in range(count)}) if count > 1 else [0]
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("frame_*.png"):
+        stale.unlink()
+    paths, wanted = [], set(picks)
+    try:
+        for index, frame in enumerate(iio.imiter(video, plugin="FFMPEG")):
+            if index in wanted:
+                p = out / f"frame_{len(paths):05d}.png"
+                iio.imwrite(p, np.asarray(frame)[..., :3])
+                paths.append(p)
+            if index >= picks[-1]:
+                break
+    except Exception as e:  # imageio-ffmpeg raises OSError/RuntimeError with ffmpeg's output
+        raise SplatfilmError(f"{video}: cannot decode video ({_first_line(e)})") from None
+    if not paths:
+        raise SplatfilmError(f"{video}: the video has no frames")
+    manifest.write_text(json.dumps({"key": key, "frames": [p.name for p in paths]}, indent=1) + "\n")
+    say(f"video: {len(paths)} of {total} frames -> {out}")
+    return paths
+
+
+def _count_frames(video: Path) -> int:
+    """Exact number of frames (ffmpeg decodes the stream once, without writing images)."""
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise SplatfilmError(f"{video}: reading video needs imageio-ffmpeg (pip install imageio-ffmpeg)") from None
+    try:
+        n, _seconds = imageio_ffmpeg.count_frames_and_secs(str(video))
+    except Exception as e:
+        raise SplatfilmError(f"{video}: cannot decode video ({_first_line(e)})") from None
+    if n < 1:
+        raise SplatfilmError(f"{video}: the video has no frames")
+    return int(n)
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[-1][:200] if lines else type(e).__name__
+
+
+# ---- comparing worlds -------------------------------------------------------------------------
+
+
+def umeyama(src: np.ndarray, dst: np.ndarray, with_scale: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
+    """Least-squares similarity dst ~ s * R @ src + t (Umeyama 1991).
+
+    src, dst: [N,3] corresponding points (N >= 3, not all on a line). Returns R [3,3] (a proper
+    rotation), t [3], s (1.0 when with_scale is False).
+    """
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 3 or src.shape[0] < 3:
+        raise SplatfilmError(f"umeyama needs two [N,3] arrays with N >= 3, got {src.shape} and {dst.shape}")
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    xs, xd = src - mu_s, dst - mu_d
+    cov = xd.T @ xs / len(src)
+    U, D, Vt = np.linalg.svd(cov)
+    S = np.eye(3)
+    if np.linalg.det(U) * np.linalg.det(Vt) < 0:
+        S[2, 2] = -1  # a reflection would fit better; take the best rotation instead
+    R = U @ S @ Vt
+    var_s = (xs ** 2).sum() / len(src)
+    s = float(np.trace(np.diag(D) @ S) / var_s) if with_scale and var_s > 0 else 1.0
+    t = mu_d - s * R @ mu_s
+    return R, t, s
+
+
+@dataclass
+class Alignment:
+    """Similarity x_ref = scale * R @ x_est + t between an estimated and a reference world.
+
+    centre_errors:   [M] distance of each matched camera centre from its reference, after
+                     alignment, in reference units (metres for the bundled captures).
+    rotation_errors: [M] angle between aligned and reference camera orientations, degrees.
+    names:           the M matched image names (matched by file name without folders).
+    """
+
+    R: np.ndarray
+    t: np.ndarray
+    scale: float
+    centre_errors: np.ndarray
+    rotation_errors: np.ndarray
+    names: list[str]
+
+
+def align_cameras(estimated: Cameras, reference: Cameras) -> Alignment:
+    """Align `estimated` (e.g. read_colmap of an SfM model) to `reference` (e.g. the true
+    transforms.json) by Umeyama on the camera centres of images with the same file name."""
+    def key(name: str | None) -> str | None:
+        return None if name is None else Path(name).name
+
+    ref_index = {key(n): i for i, n in enumerate(reference.names) if n is not None}
+    pairs = [(i, ref_index[key(n)]) for i, n in enumerate(estimated.names) if key(n) in ref_index]
+    if len(pairs) < 3:
+        raise SplatfilmError(f"align_cameras: only {len(pairs)} cameras share image names (need 3)")
+    ie, ir = (np.array(x) for x in zip(*pairs))
+    ce, cr = estimated.centers[ie], reference.centers[ir]
+    R, t, s = umeyama(ce, cr)
+    centre_err = np.linalg.norm(s * ce @ R.T + t - cr, axis=1)
+    # Camera-to-world rotations: aligned = R @ R_est; compare with the reference's.
+    Re = estimated.to_c2w_opencv()[ie, :3, :3]
+    Rr = reference.to_c2w_opencv()[ir, :3, :3]
+    rel = np.einsum("nji,jk,nkl->nil", Rr, R, Re)  # R_ref^T @ R @ R_est
+    # ||rel - I||_F = 2 sqrt(2) sin(angle / 2): accurate near 0, unlike arccos of the trace.
+    dev = np.linalg.norm(rel - np.eye(3), axis=(1, 2)) / (2 * math.sqrt(2))
+    angles = np.degrees(2 * np.arcsin(np.clip(dev, 0.0, 1.0)))
+    return Alignment(R, t, s, centre_err, angles, [estimated.names[i] for i in ie])

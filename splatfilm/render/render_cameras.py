@@ -1,0 +1,140 @@
+"""Render a splat file from every camera of a camera file: `splatfilm render-cameras`.
+
+Resumable: a manifest in the output folder records, per frame, a hash of everything the
+frame depends on (scene file contents, camera, size, settings). A frame whose files exist
+and whose hash matches is not rendered again; anything else is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.io.images import write_depth, write_png
+from splatfilm.io.atomic import atomic_write
+from splatfilm.io.digest import file_digest
+from splatfilm.render import render, resolve_backend
+
+MANIFEST = ".splatfilm-render.json"
+
+
+@dataclass
+class RenderSettings:
+    """What `render-cameras` varies. width/height: None keeps each camera's own size (one
+    given alone keeps the aspect ratio). background: RGB in [0,1]; transparent: RGBA PNGs."""
+
+    backend: str = "auto"
+    width: int | None = None
+    height: int | None = None
+    sh_degree: int | None = None
+    background: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    transparent: bool = False
+    depth: str | None = None  # None, "exr" or "npy"
+    rasterize_mode: str = "classic"
+
+
+def output_stem(name: str | None, index: int) -> str:
+    """`images/frame_00012.png` -> `frame_00012`; no name -> `00012` (5 digits)."""
+    if name:
+        return Path(name).stem
+    return f"{index:05d}"
+
+
+def _target_size(w: int, h: int, settings: RenderSettings) -> tuple[int, int]:
+    if settings.width and settings.height:
+        return settings.width, settings.height
+    if settings.width:
+        return settings.width, max(1, round(h * settings.width / w))
+    if settings.height:
+        return max(1, round(w * settings.height / h)), settings.height
+    return w, h
+
+
+def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: str | Path,
+                   settings: RenderSettings | None = None, dataparser_transforms: str | Path | None = None,
+                   transforms_json: str | Path | None = None, progress: bool = True) -> list[Path]:
+    """Render `scene_path` (.ply/.splat) from every camera in `cameras_path` (transforms.json,
+    camera_path.json or a COLMAP model folder) into PNGs in `out_dir`. Returns the PNG paths.
+    Frames already rendered with the same inputs are kept, not rendered again.
+    `dataparser_transforms` / `transforms_json`: see `io.camera_files.read_camera_path_json`."""
+    from splatfilm.io.camera_files import read_cameras
+    from splatfilm.io.gaussian_files import load_gaussians
+
+    settings = settings or RenderSettings()
+    scene_path, cameras_path, out_dir = Path(scene_path), Path(cameras_path), Path(out_dir)
+    backend = resolve_backend(settings.backend)
+    gaussians = load_gaussians(scene_path)
+    cams = read_cameras(cameras_path, dataparser_transforms=dataparser_transforms, transforms_json=transforms_json)
+    if len(cams) == 0:
+        raise SplatfilmError(f"{cameras_path}: no cameras in the file")
+    degree = gaussians.sh_degree if settings.sh_degree is None else settings.sh_degree
+    if not 0 <= degree <= gaussians.sh_degree:
+        raise SplatfilmError(f"--sh-degree {degree}: {scene_path} stores SH up to degree {gaussians.sh_degree}")
+    if np.any(cams.distortion != 0):
+        print(f"note: {cameras_path} has lens distortion; splatfilm renders ideal pinhole (undistorted) images",
+              file=sys.stderr)
+
+    stems = [output_stem(n, i) for i, n in enumerate(cams.names)]
+    dupes = {s for s in stems if stems.count(s) > 1}
+    if dupes:
+        raise SplatfilmError(f"{cameras_path}: several cameras would write {sorted(dupes)[0]}.png (duplicate image names)")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    except (OSError, json.JSONDecodeError):
+        manifest = {}
+    scene_hash = file_digest(scene_path)
+    common = {"scene": scene_hash, "backend": backend, "sh_degree": degree,
+              "background": list(settings.background), "transparent": settings.transparent,
+              "depth": settings.depth, "mode": settings.rasterize_mode}
+    if backend == "cpu":
+        gaussians = gaussians.to("cpu")
+
+    written, skipped, rendered = [], 0, 0
+
+    def save_manifest() -> None:
+        atomic_write(manifest_path, [json.dumps(manifest, indent=1, sort_keys=True).encode()])
+
+    bar = tqdm(range(len(cams)), desc="render", unit="frame", disable=not progress)
+    try:
+        for i in bar:
+            cam = cams[i]
+            w0, h0 = int(cam.widths[0]), int(cam.heights[0])
+            w, h = _target_size(w0, h0, settings)
+            if (w, h) != (w0, h0):
+                cam = cam.resized(w, h)
+            png = out_dir / f"{stems[i]}.png"
+            depth_file = out_dir / f"{stems[i]}.depth.{settings.depth}" if settings.depth else None
+            key = hashlib.sha256(json.dumps({**common, "viewmat": cam.viewmats[0].tolist(), "K": cam.Ks[0].tolist(),
+                                             "size": [w, h]}, sort_keys=True).encode()).hexdigest()
+            written.append(png)
+            if manifest.get(png.name) == key and png.exists() and (depth_file is None or depth_file.exists()):
+                skipped += 1
+                continue
+            viewmats, Ks = cam.to_tensors(gaussians.dtype)
+            with torch.no_grad():
+                out = render(gaussians, viewmats, Ks, w, h, backend=backend, sh_degree=degree,
+                             background=None if settings.transparent else settings.background,
+                             rasterize_mode=settings.rasterize_mode)
+            write_png(png, out.rgb[0].cpu().numpy(), out.alpha[0].cpu().numpy() if settings.transparent else None)
+            if depth_file is not None:
+                write_depth(depth_file, out.depth[0].cpu().numpy())
+            manifest[png.name] = key
+            rendered += 1
+            if rendered % 8 == 0:
+                save_manifest()
+    finally:
+        save_manifest()  # every finished frame is recorded, also after an interruption
+    if skipped and progress:
+        print(f"kept {skipped} frame(s) already rendered with the same inputs", file=sys.stderr)
+    return written

@@ -1,0 +1,1 @@
+"""What a world is made of: Gaussians, cameras, spherical harmonics, rotations and similarity transforms."""

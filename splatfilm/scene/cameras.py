@@ -1,0 +1,364 @@
+"""A batch of pinhole cameras in splatfilm's internal convention (see CONVENTIONS.md).
+
+Stored, float64 numpy on the CPU (cameras are few; precision matters more than speed):
+    viewmats    [C, 4, 4]  world-to-camera, OpenCV axes (x right, y down, looking down +z)
+    Ks          [C, 3, 3]  pinhole intrinsics in pixels; pixel (i, j) covers [i, i+1) x [j, j+1)
+    widths      [C]        int64 image width in pixels
+    heights     [C]        int64 image height in pixels
+    distortion  [C, 6]     (k1, k2, k3, k4, p1, p2), nerfstudio's order; zeros for none
+    camera_model  C strings: "PINHOLE", "OPENCV" (radial-tangential) or "OPENCV_FISHEYE"
+    names         C image paths as the source wrote them, or None
+
+There is no separate single-camera type: a camera is a 1-element `Cameras` (`cams[i]`).
+
+Other conventions converted here:
+    OpenGL / nerfstudio / Blender camera-to-world: c2w_gl = c2w_cv @ diag(1, -1, -1, 1)
+    COLMAP: world-to-camera in OpenCV axes as a unit quaternion (qw, qx, qy, qz) and t [3]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.scene.transforms import quat_to_rotmat, rotmat_to_quat
+
+CAMERA_MODELS = ("PINHOLE", "OPENCV", "OPENCV_FISHEYE")
+"""Projection models a `Cameras` may hold (nerfstudio's names; distortion in (k1,k2,k3,k4,p1,p2))."""
+
+# Flipping y and z turns OpenCV camera axes into OpenGL ones and back (it is its own inverse).
+_FLIP_YZ = np.diag([1.0, -1.0, -1.0, 1.0])
+
+# Rotation blocks further than this from orthonormal are not camera poses (a scaled or sheared
+# matrix); float32 files are good to ~1e-7, so this only catches real mistakes.
+_ORTHO_TOL = 1e-3
+
+
+def _as_float64(x, name: str) -> np.ndarray:
+    """numpy float64 copy of an array-like or (any-device) torch tensor."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    try:
+        return np.array(x, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise SplatfilmError(f"Cameras.{name} is not an array of numbers ({e})") from None
+
+
+def _broadcast(x: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """Broadcast a per-batch value (e.g. one K [3,3] for all cameras) to the batch shape."""
+    try:
+        return np.ascontiguousarray(np.broadcast_to(x, shape))
+    except ValueError:
+        raise SplatfilmError(f"Cameras.{name} has shape {x.shape}, expected {shape}") from None
+
+
+def _as_batch_c2w(c2w, name: str = "c2w") -> np.ndarray:
+    """Camera-to-world [C,4,4] from [C,4,4], [C,3,4], [4,4] or [3,4]."""
+    m = _as_float64(c2w, name)
+    if m.ndim == 2:
+        m = m[None]
+    if m.ndim != 3 or m.shape[1:] not in ((3, 4), (4, 4)):
+        raise SplatfilmError(f"{name} has shape {m.shape}, expected [C,4,4] or [C,3,4]")
+    if m.shape[1] == 3:
+        bottom = np.broadcast_to(np.array([0.0, 0.0, 0.0, 1.0]), (m.shape[0], 1, 4))
+        m = np.concatenate([m, bottom], axis=1)
+    return m
+
+
+def _quats_to_rotmats(q: np.ndarray) -> np.ndarray:
+    """Rotation matrices [C,3,3] from (w, x, y, z) quaternions [C,4] (normalised here)."""
+    if not np.all(np.linalg.norm(q, axis=-1) > 0):
+        raise SplatfilmError("a COLMAP quaternion has zero length")
+    return quat_to_rotmat(torch.from_numpy(np.asarray(q, dtype=np.float64))).numpy()
+
+
+def _rotmats_to_quats(R: np.ndarray) -> np.ndarray:
+    """(w, x, y, z) unit quaternions [C,4] with w >= 0 from rotation matrices [C,3,3]."""
+    return rotmat_to_quat(torch.from_numpy(np.asarray(R, dtype=np.float64))).numpy()
+
+
+@dataclass(eq=False)
+class Cameras:
+    """A batch of C pinhole cameras (see the module docstring for shapes and conventions).
+
+    The constructor copies its inputs to float64 / int64 numpy and validates them; per-batch
+    values broadcast, so one K [3,3], a scalar width, one distortion [6], one model string or
+    `names=None` apply to every camera. Bad values raise SplatfilmError.
+    """
+
+    viewmats: np.ndarray
+    Ks: np.ndarray
+    widths: np.ndarray
+    heights: np.ndarray
+    distortion: np.ndarray | None = None
+    camera_model: list[str] | str | None = None
+    names: list[str | None] | None = None
+
+    def __post_init__(self) -> None:
+        v = _as_float64(self.viewmats, "viewmats")
+        if v.ndim == 2:
+            v = v[None]
+        if v.ndim != 3 or v.shape[1:] != (4, 4):
+            raise SplatfilmError(f"Cameras.viewmats has shape {v.shape}, expected [C,4,4]")
+        c = v.shape[0]
+        self.viewmats = v
+        self.Ks = _broadcast(_as_float64(self.Ks, "Ks"), (c, 3, 3), "Ks")
+        sizes = {}
+        for name in ("widths", "heights"):
+            s = _broadcast(_as_float64(getattr(self, name), name), (c,), name)
+            if not np.all(np.isfinite(s)) or np.any(s != np.round(s)):
+                raise SplatfilmError(f"Cameras.{name} must be whole numbers of pixels, got {s.tolist()}")
+            sizes[name] = s.astype(np.int64)
+        self.widths, self.heights = sizes["widths"], sizes["heights"]
+        dist = np.zeros(6) if self.distortion is None else _as_float64(self.distortion, "distortion")
+        self.distortion = _broadcast(dist, (c, 6), "distortion")
+        models = self.camera_model
+        if models is None:
+            # No model given: the plainest one that the distortion values allow.
+            models = ["PINHOLE" if not np.any(d) else "OPENCV" for d in self.distortion]
+        elif isinstance(models, str):
+            models = [models] * c
+        self.camera_model = list(models)
+        self.names = [None] * c if self.names is None else list(self.names)
+        if len(self.camera_model) != c or len(self.names) != c:
+            raise SplatfilmError(
+                f"Cameras has {c} viewmats but {len(self.camera_model)} camera_model and {len(self.names)} names"
+            )
+        self._validate()
+
+    def _validate(self) -> None:
+        """Reject what would render garbage silently: non-finite or non-rigid poses, bad intrinsics."""
+        for i in range(len(self)):
+            v, K = self.viewmats[i], self.Ks[i]
+            where = f"camera {i}" + (f" ({self.names[i]})" if self.names[i] else "")
+            if not np.all(np.isfinite(v)):
+                raise SplatfilmError(f"{where}: pose has non-finite values")
+            if not np.allclose(v[3], [0, 0, 0, 1], atol=1e-6):
+                raise SplatfilmError(f"{where}: pose bottom row is {v[3].tolist()}, expected [0, 0, 0, 1]")
+            R = v[:3, :3]
+            if np.abs(R @ R.T - np.eye(3)).max() > _ORTHO_TOL or np.linalg.det(R) < 0:
+                raise SplatfilmError(f"{where}: pose rotation is not a rotation matrix (scaled, sheared or mirrored)")
+            if not np.all(np.isfinite(K)):
+                raise SplatfilmError(f"{where}: intrinsics have non-finite values")
+            if K[0, 1] != 0 or K[1, 0] != 0 or K[2, 0] != 0 or K[2, 1] != 0 or K[2, 2] != 1:
+                raise SplatfilmError(f"{where}: K must be [[fx,0,cx],[0,fy,cy],[0,0,1]], got {K.tolist()}")
+            if not (K[0, 0] > 0 and K[1, 1] > 0):
+                raise SplatfilmError(f"{where}: focal lengths must be > 0, got fx={K[0, 0]} fy={K[1, 1]}")
+            if not (self.widths[i] > 0 and self.heights[i] > 0):
+                raise SplatfilmError(f"{where}: image size must be > 0, got {self.widths[i]}x{self.heights[i]}")
+            if not np.all(np.isfinite(self.distortion[i])):
+                raise SplatfilmError(f"{where}: distortion has non-finite values")
+            model = self.camera_model[i]
+            if model not in CAMERA_MODELS:
+                raise SplatfilmError(f"{where}: camera model {model!r} is not one of {', '.join(CAMERA_MODELS)}")
+            if model == "PINHOLE" and np.any(self.distortion[i]):
+                raise SplatfilmError(f"{where}: PINHOLE camera with non-zero distortion (use OPENCV)")
+
+    # ---- construction -------------------------------------------------------------------
+
+    @staticmethod
+    def from_c2w_opencv(
+        c2w,
+        Ks,
+        widths,
+        heights,
+        distortion=None,
+        camera_model: list[str] | str | None = None,
+        names: list[str | None] | None = None,
+    ) -> "Cameras":
+        """From camera-to-world [C,4,4] or [C,3,4] in OpenCV axes (other arguments as the fields)."""
+        m = _as_batch_c2w(c2w)
+        if not np.all(np.isfinite(m)):
+            raise SplatfilmError("camera-to-world pose has non-finite values")
+        return Cameras(np.linalg.inv(m), Ks, widths, heights, distortion, camera_model, names)
+
+    @staticmethod
+    def from_c2w_opengl(
+        c2w,
+        Ks,
+        widths,
+        heights,
+        distortion=None,
+        camera_model: list[str] | str | None = None,
+        names: list[str | None] | None = None,
+    ) -> "Cameras":
+        """From camera-to-world [C,4,4] or [C,3,4] in OpenGL / nerfstudio / Blender axes (y up, -z forward)."""
+        return Cameras.from_c2w_opencv(
+            _as_batch_c2w(c2w) @ _FLIP_YZ, Ks, widths, heights, distortion, camera_model, names
+        )
+
+    @staticmethod
+    def from_colmap(
+        qvecs,
+        tvecs,
+        Ks,
+        widths,
+        heights,
+        distortion=None,
+        camera_model: list[str] | str | None = None,
+        names: list[str | None] | None = None,
+    ) -> "Cameras":
+        """From COLMAP world-to-camera poses: qvecs [C,4] (qw, qx, qy, qz), tvecs [C,3]."""
+        q = _as_float64(qvecs, "qvecs").reshape(-1, 4)
+        t = _as_float64(tvecs, "tvecs").reshape(-1, 3)
+        if q.shape[0] != t.shape[0]:
+            raise SplatfilmError(f"{q.shape[0]} quaternions but {t.shape[0]} translations")
+        if not (np.all(np.isfinite(q)) and np.all(np.isfinite(t))):
+            raise SplatfilmError("COLMAP pose has non-finite values")
+        v = np.tile(np.eye(4), (q.shape[0], 1, 1))
+        v[:, :3, :3] = _quats_to_rotmats(q)
+        v[:, :3, 3] = t
+        return Cameras(v, Ks, widths, heights, distortion, camera_model, names)
+
+    @staticmethod
+    def concat(items: "Sequence[Cameras]") -> "Cameras":
+        """All cameras of `items`, in order."""
+        if not items:
+            raise SplatfilmError("Cameras.concat needs at least one Cameras")
+        return Cameras(
+            np.concatenate([c.viewmats for c in items]),
+            np.concatenate([c.Ks for c in items]),
+            np.concatenate([c.widths for c in items]),
+            np.concatenate([c.heights for c in items]),
+            np.concatenate([c.distortion for c in items]),
+            [m for c in items for m in c.camera_model],
+            [n for c in items for n in c.names],
+        )
+
+    # ---- sizes and indexing -------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self.viewmats.shape[0]
+
+    def __getitem__(self, index) -> "Cameras":
+        """A sub-batch: an int gives a 1-element Cameras; slices, int arrays and bool masks work too."""
+        if isinstance(index, (int, np.integer)):
+            i = int(index)
+            if not -len(self) <= i < len(self):
+                raise IndexError(f"camera index {i} out of range for {len(self)} cameras")
+            i %= len(self)
+            index = slice(i, i + 1)
+        if isinstance(index, torch.Tensor):
+            index = index.cpu().numpy()
+        picks = np.arange(len(self))[index]
+        return Cameras(
+            self.viewmats[picks],
+            self.Ks[picks],
+            self.widths[picks],
+            self.heights[picks],
+            self.distortion[picks],
+            [self.camera_model[j] for j in picks],
+            [self.names[j] for j in picks],
+        )
+
+    def __iter__(self) -> Iterator["Cameras"]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        sizes = sorted({(int(w), int(h)) for w, h in zip(self.widths, self.heights)})
+        return f"Cameras(n={len(self)}, sizes={sizes}, models={sorted(set(self.camera_model))})"
+
+    # ---- intrinsics accessors -----------------------------------------------------------
+
+    @property
+    def fx(self) -> np.ndarray:
+        """Focal length along x in pixels [C]."""
+        return self.Ks[:, 0, 0].copy()
+
+    @property
+    def fy(self) -> np.ndarray:
+        """Focal length along y in pixels [C]."""
+        return self.Ks[:, 1, 1].copy()
+
+    @property
+    def cx(self) -> np.ndarray:
+        """Principal point x in pixels [C] (pixel-edge convention: the image centre is width / 2)."""
+        return self.Ks[:, 0, 2].copy()
+
+    @property
+    def cy(self) -> np.ndarray:
+        """Principal point y in pixels [C]."""
+        return self.Ks[:, 1, 2].copy()
+
+    # ---- pose conversions ---------------------------------------------------------------
+
+    def to_c2w_opencv(self) -> np.ndarray:
+        """Camera-to-world [C,4,4] in OpenCV axes."""
+        return np.linalg.inv(self.viewmats)
+
+    def to_c2w_opengl(self) -> np.ndarray:
+        """Camera-to-world [C,4,4] in OpenGL / nerfstudio / Blender axes (y up, looking down -z)."""
+        return self.to_c2w_opencv() @ _FLIP_YZ
+
+    def to_colmap(self) -> tuple[np.ndarray, np.ndarray]:
+        """COLMAP world-to-camera poses: qvecs [C,4] (qw, qx, qy, qz, qw >= 0) and tvecs [C,3]."""
+        return _rotmats_to_quats(self.viewmats[:, :3, :3]), self.viewmats[:, :3, 3].copy()
+
+    @property
+    def centers(self) -> np.ndarray:
+        """Camera centres in world coordinates [C,3]."""
+        return self.to_c2w_opencv()[:, :3, 3]
+
+    # ---- derived cameras ----------------------------------------------------------------
+
+    def _replace(self, viewmats=None, Ks=None, widths=None, heights=None) -> "Cameras":
+        """A copy with some fields replaced (and validated again)."""
+        return Cameras(
+            self.viewmats if viewmats is None else viewmats,
+            self.Ks if Ks is None else Ks,
+            self.widths if widths is None else widths,
+            self.heights if heights is None else heights,
+            self.distortion,
+            self.camera_model,
+            self.names,
+        )
+
+    def resized(self, width: int, height: int) -> "Cameras":
+        """The same cameras rendering `width` x `height` pixels (same field of view).
+
+        Intrinsics scale by sx = width / widths and sy = height / heights; with pixel edges at
+        integers, cx scales as cx * sx (no half-pixel shift). Distortion is unitless and kept.
+        """
+        if not (int(width) == width and int(height) == height and width > 0 and height > 0):
+            raise SplatfilmError(f"resized needs whole positive sizes, got {width}x{height}")
+        sx = width / self.widths
+        sy = height / self.heights
+        Ks = self.Ks.copy()
+        Ks[:, 0, :] *= sx[:, None]
+        Ks[:, 1, :] *= sy[:, None]
+        return self._replace(Ks=Ks, widths=int(width), heights=int(height))
+
+    def transformed(self, rotation=None, translation=None, scale: float = 1.0) -> "Cameras":
+        """Move the cameras by the world similarity x -> scale * R x + t, like `Gaussians.transformed`.
+
+        rotation [3,3] proper rotation; translation [3]; scale > 0. Centres move as points,
+        orientations rotate by R, intrinsics are kept: Gaussians and cameras moved by the same
+        transform render the same images.
+        """
+        R = np.eye(3) if rotation is None else _as_float64(rotation, "rotation")
+        t = np.zeros(3) if translation is None else _as_float64(translation, "translation")
+        if R.shape != (3, 3) or t.shape != (3,):
+            raise SplatfilmError(f"rotation must be [3,3] and translation [3], got {R.shape} and {t.shape}")
+        if not scale > 0:
+            raise SplatfilmError(f"scale must be > 0, got {scale}")
+        c2w = self.to_c2w_opencv()
+        out = np.tile(np.eye(4), (len(self), 1, 1))
+        out[:, :3, :3] = R @ c2w[:, :3, :3]
+        out[:, :3, 3] = scale * c2w[:, :3, 3] @ R.T + t
+        return self._replace(viewmats=np.linalg.inv(out))
+
+    # ---- rendering ----------------------------------------------------------------------
+
+    def to_tensors(
+        self, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(viewmats [C,4,4], Ks [C,3,3]) as torch tensors, as gsplat's `rasterization` takes them."""
+        return (
+            torch.tensor(self.viewmats, dtype=dtype, device=device),
+            torch.tensor(self.Ks, dtype=dtype, device=device),
+        )

@@ -1,0 +1,71 @@
+"""Camera paths that define shots: film lenses, keyframed splines, camera moves, shot YAML,
+interchange with nerfstudio and USD, previews.
+
+    from splatfilm.shots import load_shot, export_shot
+    shot = load_shot("cameras/dolly_in_table.yaml")
+    cams = shot.cameras()                 # Cameras, one per frame: shot.1001.png, ...
+    export_shot(shot, "out/shot.usda")    # or camera_path.json, transforms.json
+"""
+
+from splatfilm.shots.interchange import (
+    export_format,
+    export_shot,
+    import_camera_path_json,
+    read_usd_camera,
+    shot_from_cameras,
+    write_shot_camera_path_json,
+    write_shot_transforms_json,
+    write_usd_camera,
+)
+from splatfilm.shots.keyframes import Keyframe, KeyframePath
+from splatfilm.shots.lens import (
+    FULL_FRAME_MM,
+    Lens,
+    focal_mm_to_fov_deg,
+    focal_mm_to_pixels,
+    fov_deg_to_focal_mm,
+    pixels_to_focal_mm,
+)
+from splatfilm.shots.moves import (
+    FollowPath,
+    MovePath,
+    PointTrack,
+    Span,
+    arc,
+    crane,
+    dolly,
+    dolly_zoom,
+    follow,
+    handheld,
+    look_at,
+    orbit,
+    pan,
+    pedestal,
+    push_in,
+    rack_focus,
+    roll,
+    tilt,
+    truck,
+    zoom,
+)
+from splatfilm.shots.pose import (
+    Path,
+    PathSample,
+    Pose,
+    look_at_rotation,
+    pan_tilt_roll_rotation,
+    rotation_to_pan_tilt_roll,
+)
+from splatfilm.shots.shot import Shot
+from splatfilm.shots.shot_yaml import load_shot, parse_shot
+from splatfilm.shots.timing import FIRST_FRAME, ease_curve, parse_fps
+
+__all__ = [
+    "FIRST_FRAME", "FULL_FRAME_MM", "FollowPath", "Keyframe", "KeyframePath", "Lens", "MovePath", "Path", "PathSample",
+    "PointTrack", "Pose", "Shot", "Span", "arc", "crane", "dolly", "dolly_zoom", "ease_curve", "export_format",
+    "export_shot", "focal_mm_to_fov_deg", "focal_mm_to_pixels", "follow", "fov_deg_to_focal_mm", "handheld",
+    "import_camera_path_json", "load_shot", "look_at", "look_at_rotation", "orbit", "pan", "pan_tilt_roll_rotation",
+    "parse_fps", "parse_shot", "pedestal", "pixels_to_focal_mm", "push_in", "rack_focus", "read_usd_camera", "roll",
+    "rotation_to_pan_tilt_roll", "shot_from_cameras", "tilt", "truck", "write_shot_camera_path_json",
+    "write_shot_transforms_json", "write_usd_camera", "zoom",
+]

@@ -1,0 +1,274 @@
+"""Shots to and from the files other tools speak.
+
+- nerfstudio viewer `camera_path.json` (what `ns-render camera-path` renders), both ways;
+- an animated USD camera (`.usda` text or `.usd` / `.usdc` binary; usd-core's `pxr`): a
+  time-sampled transform per film frame, focal length and apertures in USD's units, fps and
+  frame range on the stage, image size on a RenderSettings prim; Blender, Houdini and Nuke
+  import it; read back with `read_usd_camera`;
+- nerfstudio `transforms.json` with one camera per frame, which any tool can render.
+
+Every export writes the shot's frames as they are (`Shot.cameras()`), so a render of the
+exported file matches a render of the shot frame for frame.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from fractions import Fraction
+from pathlib import Path as FsPath
+
+import numpy as np
+
+from splatfilm.scene.cameras import Cameras
+from splatfilm.errors import SplatfilmError
+from splatfilm.io.atomic import temp_path_for
+from splatfilm.io.camera_files import read_camera_path_json, write_camera_path_json, write_transforms_json
+from splatfilm.shots.keyframes import Keyframe, KeyframePath
+from splatfilm.shots.lens import FULL_FRAME_MM, Lens, pixels_to_focal_mm
+from splatfilm.shots.shot import Shot
+from splatfilm.shots.timing import FIRST_FRAME, frame_times, parse_fps
+
+PathLike = str | os.PathLike
+
+# USD's camera focalLength and apertures are in tenths of a scene unit (CONVENTIONS.md):
+# with metersPerUnit = m, one USD lens unit is 0.1 * m metres = 100 * m millimetres.
+_MM_PER_USD_LENS_UNIT = 100.0
+
+
+# ---- export -----------------------------------------------------------------------------------
+
+
+def export_format(path: PathLike) -> str:
+    """"usd", "transforms" or "camera_path": what `export_shot` writes for this file name."""
+    name = FsPath(path).name.lower()
+    if name.endswith((".usda", ".usd", ".usdc")):
+        return "usd"
+    if name == "transforms.json":
+        return "transforms"
+    if name.endswith(".json"):
+        return "camera_path"
+    raise SplatfilmError(f"{path}: unknown export format (use .usda/.usd for USD, transforms.json for nerfstudio "
+                         "dataset cameras, or another .json for a nerfstudio camera path)")
+
+
+def export_shot(shot: Shot, path: PathLike, *, dataparser_transforms: PathLike | None = None,
+                transforms_json: PathLike | None = None) -> str:
+    """Write `shot` to `path` in the format its name picks (`export_format`); returns the format.
+
+    dataparser_transforms / transforms_json apply to a camera_path.json only: they put the
+    poses into a nerfstudio run's normalised world (see `write_camera_path_json`).
+    """
+    kind = export_format(path)
+    if kind != "camera_path" and (dataparser_transforms is not None or transforms_json is not None):
+        raise SplatfilmError(f"{path}: dataparser transforms only apply to a camera_path.json export")
+    if kind == "usd":
+        write_usd_camera(path, shot)
+    elif kind == "transforms":
+        write_shot_transforms_json(path, shot)
+    else:
+        write_shot_camera_path_json(path, shot, dataparser_transforms=dataparser_transforms,
+                                    transforms_json=transforms_json)
+    return kind
+
+
+def _shot_info(shot: Shot) -> dict:
+    return {"shot": shot.name, "fps": str(shot.fps), "first_frame": shot.first_frame,
+            "frame_count": shot.frame_count, "sensor_width_mm": shot.lens.sensor_width_mm}
+
+
+def write_shot_transforms_json(path: PathLike, shot: Shot) -> None:
+    """The shot's frames as a nerfstudio transforms.json (`images/shot_010.1001.png`, ...)."""
+    cams = shot.cameras()
+    cams.names = [f"images/{n}" for n in cams.names]
+    write_transforms_json(path, cams, extra={"splatfilm": _shot_info(shot)})
+
+
+def write_shot_camera_path_json(path: PathLike, shot: Shot, *, dataparser_transforms: PathLike | None = None,
+                                transforms_json: PathLike | None = None) -> None:
+    """The shot as a nerfstudio viewer camera_path.json: every frame in `camera_path`, and the
+    path's keys (with their transition times) in `keyframes` for the viewer to edit."""
+    key_times = shot.key_times()
+    keys = shot.path.sample(np.array(key_times)).to_cameras(shot.lens)
+    transitions: list[float | None] = [None] + [b - a for a, b in zip(key_times[:-1], key_times[1:])]
+    if shot.loop:
+        transitions[0] = float(shot.duration) - key_times[-1]
+    write_camera_path_json(
+        path, shot.cameras(), float(shot.duration), keyframes=keys, transitions=transitions,
+        fps=float(shot.fps), is_cycle=shot.loop, dataparser_transforms=dataparser_transforms,
+        transforms_json=transforms_json,
+    )
+
+
+def _usd_name(name: str) -> str:
+    """A valid USD prim name from a shot name (letters, digits, _; not starting with a digit)."""
+    clean = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return clean if clean and not clean[0].isdigit() else f"_{clean}"
+
+
+def write_usd_camera(path: PathLike, shot: Shot) -> None:
+    """The shot as an animated USD camera at /World/<name> (atomically).
+
+    Stage: Z up, metersPerUnit 1, timeCodesPerSecond = framesPerSecond = fps, start/end time
+    codes = the film frame range. Camera: `xformOp:transform` time-sampled per film frame
+    (camera-to-world, OpenGL axes like USD's camera: -z forward, +y up, row-vector matrix);
+    focalLength (per frame when it changes) and horizontal/verticalAperture in tenths of a
+    scene unit (35 mm -> 0.35); clippingRange in metres; fStop and focusDistance when the
+    lens has them. /Render/Settings (UsdRender) holds the image size.
+    """
+    try:
+        from pxr import Gf, Usd, UsdGeom, UsdRender
+    except ImportError as e:
+        raise SplatfilmError(f"USD export needs usd-core ({e}); pip install usd-core") from None
+
+    path = FsPath(path)
+    sample = shot.sample()
+    lens = shot.lens
+    frames = [int(f) for f in shot.frame_numbers]
+    c2w = sample.c2w_opencv() @ np.diag([1.0, -1.0, -1.0, 1.0])  # OpenCV -> USD camera axes
+
+    stage = Usd.Stage.CreateInMemory()
+    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
+    UsdGeom.SetStageMetersPerUnit(stage, 1.0)
+    fps = float(shot.fps)
+    stage.SetTimeCodesPerSecond(fps)
+    stage.SetFramesPerSecond(fps)
+    stage.SetStartTimeCode(frames[0])
+    stage.SetEndTimeCode(frames[-1])
+    stage.GetRootLayer().customLayerData = {"splatfilm": {k: str(v) for k, v in _shot_info(shot).items()}}
+    world = UsdGeom.Xform.Define(stage, "/World")
+    stage.SetDefaultPrim(world.GetPrim())
+    cam = UsdGeom.Camera.Define(stage, f"/World/{_usd_name(shot.name)}")
+    op = cam.AddTransformOp()
+    for frame, m in zip(frames, c2w):
+        op.Set(Gf.Matrix4d(m.T.tolist()), Usd.TimeCode(frame))  # USD matrices act on row vectors
+    cam.CreateProjectionAttr(UsdGeom.Tokens.perspective)
+
+    def lens_units(mm):
+        return np.asarray(mm, dtype=np.float64) / _MM_PER_USD_LENS_UNIT
+
+    focal = cam.CreateFocalLengthAttr()
+    if np.allclose(sample.focal_mm, sample.focal_mm[0], rtol=0, atol=0):
+        focal.Set(float(lens_units(sample.focal_mm[0])))
+    else:
+        for frame, f in zip(frames, lens_units(sample.focal_mm)):
+            focal.Set(float(f), Usd.TimeCode(frame))
+    cam.CreateHorizontalApertureAttr(float(lens_units(lens.sensor_width_mm)))
+    cam.CreateVerticalApertureAttr(float(lens_units(lens.sensor_height_mm)))
+    cam.CreateClippingRangeAttr(Gf.Vec2f(lens.near, lens.far))
+    if lens.f_stop is not None:
+        cam.CreateFStopAttr(float(lens.f_stop))
+    focus = sample.focus_distance
+    if not np.all(np.isnan(focus)):
+        attr = cam.CreateFocusDistanceAttr()
+        if np.all(focus == focus[0]):
+            attr.Set(float(focus[0]))
+        else:
+            for frame, d in zip(frames, focus):
+                attr.Set(float(d), Usd.TimeCode(frame))
+    settings = UsdRender.Settings.Define(stage, "/Render/Settings")
+    settings.CreateResolutionAttr(Gf.Vec2i(lens.width, lens.height))
+    settings.CreatePixelAspectRatioAttr(1.0)
+    settings.CreateCameraRel().SetTargets([cam.GetPath()])
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_for(path)
+    try:
+        if not stage.GetRootLayer().Export(str(tmp)):
+            raise SplatfilmError(f"{path}: USD could not write the file")
+        os.replace(tmp, path)
+    except OSError as e:
+        raise SplatfilmError(f"{path}: cannot write: {e.strerror or e}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# ---- import -------------------------------------------------------------------------------------
+
+
+def read_usd_camera(path: PathLike, camera: str | None = None, width: int | None = None,
+                    height: int | None = None) -> tuple[Cameras, list[int], Fraction]:
+    """(cameras per time sample, their frame numbers, the stage's fps) of a USD camera.
+
+    camera: the prim path (default: the first UsdGeom.Camera on the stage). The image size
+    comes from the stage's UsdRender settings unless `width` and `height` are given. Poses
+    are converted to metres and a Z-up world (a Y-up stage is turned Z-up); intrinsics from
+    focalLength and the apertures (tenths of a scene unit), principal point at the centre.
+    """
+    try:
+        from pxr import Usd, UsdGeom, UsdRender
+    except ImportError as e:
+        raise SplatfilmError(f"USD import needs usd-core ({e})") from None
+    stage = Usd.Stage.Open(str(path)) if FsPath(path).exists() else None
+    if stage is None:
+        raise SplatfilmError(f"{path}: cannot open as a USD stage")
+    prims = [stage.GetPrimAtPath(camera)] if camera else [p for p in stage.Traverse() if p.IsA(UsdGeom.Camera)]
+    if not prims or not prims[0] or not prims[0].IsA(UsdGeom.Camera):
+        raise SplatfilmError(f"{path}: no camera {camera or ''} on the stage".replace("  ", " "))
+    cam = UsdGeom.Camera(prims[0])
+    if width is None or height is None:
+        for prim in stage.Traverse():
+            if prim.IsA(UsdRender.Settings):
+                res = UsdRender.Settings(prim).GetResolutionAttr().Get()
+                width, height = int(res[0]), int(res[1])
+                break
+        else:
+            raise SplatfilmError(f"{path}: no UsdRender settings with a resolution; give width and height")
+    mpu = UsdGeom.GetStageMetersPerUnit(stage)
+    times = sorted(set(cam.GetPrim().GetAttribute("xformOp:transform").GetTimeSamples()) |
+                   set(cam.GetFocalLengthAttr().GetTimeSamples()))
+    if not times:
+        times = [stage.GetStartTimeCode()]
+    up_to_z = np.eye(4)
+    if UsdGeom.GetStageUpAxis(stage) == UsdGeom.Tokens.y:
+        up_to_z[:3, :3] = [[1, 0, 0], [0, 0, -1], [0, 1, 0]]
+    c2ws, Ks = [], []
+    for t in times:
+        tc = Usd.TimeCode(t)
+        m = up_to_z @ np.array(cam.ComputeLocalToWorldTransform(tc), dtype=np.float64).T
+        m[:3, 3] *= mpu
+        # Remove any scale the transform carries: a camera pose is rigid.
+        m[:3, :3] /= np.linalg.norm(m[:3, :3], axis=0, keepdims=True)
+        c2ws.append(m)
+        focal = cam.GetFocalLengthAttr().Get(tc)
+        hap, vap = cam.GetHorizontalApertureAttr().Get(tc), cam.GetVerticalApertureAttr().Get(tc)
+        fx, fy = focal / hap * width, focal / vap * height
+        Ks.append([[fx, 0.0, width / 2], [0.0, fy, height / 2], [0.0, 0.0, 1.0]])
+    cams = Cameras.from_c2w_opengl(np.stack(c2ws), np.array(Ks), width, height)
+    fps = parse_fps(stage.GetTimeCodesPerSecond())
+    return cams, [int(round(t)) for t in times], fps
+
+
+def shot_from_cameras(cameras: Cameras, fps, name: str = "imported", first_frame: int = FIRST_FRAME,
+                      sensor_width_mm: float = FULL_FRAME_MM) -> Shot:
+    """A shot whose frames are exactly `cameras` (one per frame, in order, at `fps`).
+
+    The path keys every frame (Catmull-Rom in position and focal length, the quaternion
+    spline in orientation), so frame i is camera i and times between frames are smooth.
+    Cameras must share one image size, square pixels and a centred principal point.
+    """
+    fps = parse_fps(fps)
+    w, h = int(cameras.widths[0]), int(cameras.heights[0])
+    if np.any(cameras.widths != w) or np.any(cameras.heights != h):
+        raise SplatfilmError("a shot's cameras must share one image size")
+    lens = Lens.from_K(cameras.Ks[0], w, h, sensor_width_mm)
+    for i in range(len(cameras)):
+        Lens.from_K(cameras.Ks[i], w, h, sensor_width_mm)  # checks square pixels, centred principal point
+    focal = pixels_to_focal_mm(cameras.fx, w, sensor_width_mm)
+    c2w = cameras.to_c2w_opencv()
+    times = frame_times(len(cameras), fps)
+    keys = [Keyframe(time=t, position=m[:3, 3], rotation=m[:3, :3], focal_mm=float(f))
+            for t, m, f in zip(times, c2w, focal)]
+    return Shot(name=name, path=KeyframePath(keys), lens=lens, fps=fps, frame_count=len(cameras),
+                first_frame=first_frame)
+
+
+def import_camera_path_json(path: PathLike, name: str | None = None, *, fps=None,
+                            dataparser_transforms: PathLike | None = None, transforms_json: PathLike | None = None,
+                            first_frame: int = FIRST_FRAME) -> Shot:
+    """A shot from a nerfstudio viewer camera_path.json: its `camera_path` cameras, one per frame,
+    at the rate nerfstudio renders them (len / seconds; else the file's fps; else `fps`, default 24).
+    The dataparser arguments are `read_camera_path_json`'s."""
+    cp = read_camera_path_json(path, dataparser_transforms, transforms_json)
+    rate = cp.fps or (Fraction(repr(cp.file_fps)) if cp.file_fps else None) or fps or 24
+    return shot_from_cameras(cp.cameras, rate, name or _usd_name(FsPath(path).stem), first_frame)

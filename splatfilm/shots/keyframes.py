@@ -1,0 +1,305 @@
+"""Keyframed camera paths: splines that pass exactly through every keyframe, at its time.
+
+The spline maths is the `splines` package's (also what nerfstudio's viewer uses):
+
+- positions, look-at targets and roll: one Kochanek-Bartels spline
+  (`splines.KochanekBartels`; tension = continuity = bias = 0 is Catmull-Rom) over the
+  vector [position, target?, roll?];
+- focal length and focus distance: a piecewise monotone cubic each
+  (`splines.PiecewiseMonotoneCubic`, Catmull-Rom slopes limited Fritsch-Carlson style). Also
+  C1 and exact at the keys, but it never overshoots: Catmull-Rom through 28, 28, 28, 50 mm
+  dips to 26.4 mm before the zoom, a lens move no focus puller or zoom motor would make;
+- orientations given as rotations: a Kochanek-Bartels rotation spline
+  (`splines.quaternion.KochanekBartels`, De Casteljau with slerp), which canonicalises the
+  quaternions so consecutive keys are on the same hemisphere: q and -q are the same
+  rotation, and taking the shortest arc keeps the camera from spinning the long way round;
+- when every keyframe has a look-at target, the target is splined and the camera looks at
+  it every frame, with roll splined as a number: the horizon stays level between keys.
+
+The spline's parameter grid is the keyframe times themselves (a non-uniform spline), so key
+k is reached at exactly t_k and velocity is continuous across keys (C1 in time) whatever
+the transition lengths. Within each transition a monotone time warp (`timing.ease_curve`)
+applies the ease-out of the key it leaves and the ease-in of the key it reaches; a key
+whose ease-in equals its ease-out (a plain `ease`) keeps the path C1 there. With
+`constant_speed`, the camera instead travels the position curve at constant speed from the
+first key to the last (the path's ease, if any, at its two ends); orientation and lens
+values follow the same curve parameter, so each key's orientation is still where its
+position is. A closed loop returns to the first key at `loop_time`.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+import numpy as np
+import splines
+import splines.quaternion as squat
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.shots.pose import (
+    WORLD_UP,
+    PathSample,
+    axis_rotation,
+    look_at_rotation,
+    quat_from_rotation,
+    rotation_from_quat,
+)
+from splatfilm.shots.timing import check_ease, ease_curve
+
+
+# Constant speed: each transition is cut into this many pieces for the arc-length table, each
+# integrated with 5-point Gauss-Legendre (exact for the degree-6 squared speed of a cubic to
+# rounding; the norm's square root is what leaves a tiny error).
+_ARC_PIECES = 32
+_GAUSS_X, _GAUSS_W = np.polynomial.legendre.leggauss(5)
+
+
+@dataclass
+class Keyframe:
+    """One key of a camera path.
+
+    time:            seconds from the shot's start
+    position:        [3] camera centre, metres
+    look_at:         [3] point the camera looks at, or None (then `rotation` is required)
+    rotation:        [3,3] camera-to-world rotation (OpenCV axes), or None (then `look_at`)
+    roll_deg:        rotation about the view axis in degrees (module `pose` docstring); with
+                     `rotation` it is applied on top of it
+    focal_mm:        focal length in mm, or None: the path's default
+    focus_distance:  metres, or None: the path's default
+    tension, continuity, bias:  Kochanek-Bartels parameters at this key (interior keys only)
+    ease_in, ease_out:          in [0, 1]: slow the arrival at / departure from this key
+                                (1: zero speed at the key)
+    """
+
+    time: float
+    position: np.ndarray
+    look_at: np.ndarray | None = None
+    rotation: np.ndarray | None = None
+    roll_deg: float = 0.0
+    focal_mm: float | None = None
+    focus_distance: float | None = None
+    tension: float = 0.0
+    continuity: float = 0.0
+    bias: float = 0.0
+    ease_in: float = 0.0
+    ease_out: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.time = float(self.time)
+        self.position = np.array(self.position, dtype=np.float64).reshape(3)
+        if self.look_at is not None:
+            self.look_at = np.array(self.look_at, dtype=np.float64).reshape(3)
+        if self.rotation is not None:
+            self.rotation = np.array(self.rotation, dtype=np.float64).reshape(3, 3)
+        if (self.look_at is None) == (self.rotation is None):
+            raise SplatfilmError(f"keyframe at t={self.time}: give exactly one of look_at or rotation")
+        if self.look_at is not None and np.linalg.norm(self.look_at - self.position) < 1e-9:
+            raise SplatfilmError(f"keyframe at t={self.time}: look_at target is the camera position itself")
+        self.ease_in = check_ease(self.ease_in, "ease_in")
+        self.ease_out = check_ease(self.ease_out, "ease_out")
+        for name in ("tension", "continuity", "bias"):
+            v = float(getattr(self, name))
+            if not -1.0 <= v <= 1.0:
+                raise SplatfilmError(f"keyframe at t={self.time}: {name} must be in [-1, 1], got {v}")
+            setattr(self, name, v)
+
+    def orientation(self, up=WORLD_UP) -> np.ndarray:
+        """This key's camera-to-world rotation [3,3], roll included."""
+        if self.look_at is not None:
+            return look_at_rotation(self.position, self.look_at, up, self.roll_deg)
+        return self.rotation @ axis_rotation("z", math.radians(self.roll_deg)) if self.roll_deg else self.rotation
+
+
+@dataclass
+class KeyframePath:
+    """A camera path through `keyframes` (see the module docstring); implements `Path`.
+
+    keyframes:       at least one, strictly increasing times
+    focal_mm:        focal length for keys that give none (None: the lens's, NaN in samples)
+    focus_distance:  focus distance for keys that give none (None: unset)
+    loop:            close the path: after the last key it returns to the first at `loop_time`
+    loop_time:       when the loop is back at the first key (> last key's time); required with loop
+    constant_speed:  travel the position curve at constant speed (needs the camera to move)
+    up:              world up for look-at keys (default +z)
+    """
+
+    keyframes: list[Keyframe]
+    focal_mm: float | None = None
+    focus_distance: float | None = None
+    loop: bool = False
+    loop_time: float | None = None
+    constant_speed: bool = False
+    up: np.ndarray = field(default_factory=lambda: WORLD_UP.copy())
+
+    def __post_init__(self) -> None:
+        ks = self.keyframes = list(self.keyframes)
+        if not ks:
+            raise SplatfilmError("a keyframed path needs at least one keyframe")
+        for i in range(1, len(ks)):
+            if not ks[i].time > ks[i - 1].time:
+                raise SplatfilmError(f"keyframe {i} (t={ks[i].time}) is not after keyframe {i - 1} (t={ks[i - 1].time})")
+        if self.loop:
+            if len(ks) < 2:
+                raise SplatfilmError("a closed loop needs at least two keyframes")
+            if self.loop_time is None or not self.loop_time > ks[-1].time:
+                raise SplatfilmError(f"loop_time ({self.loop_time}) must be after the last keyframe (t={ks[-1].time})")
+        self.up = np.asarray(self.up, dtype=np.float64)
+        self._times = [k.time for k in ks] + ([float(self.loop_time)] if self.loop else [])
+        self._look_at_mode = all(k.look_at is not None for k in ks)
+        self._build()
+
+    # ---- construction of the splines ------------------------------------------------------
+
+    def _channel(self, values: list[float | None], default: float | None, what: str) -> np.ndarray | None:
+        """Per-key values with the default filled in; None when no key and no default sets any."""
+        if all(v is None for v in values) and default is None:
+            return None
+        out = []
+        for i, v in enumerate(values):
+            if v is None:
+                if default is None:
+                    raise SplatfilmError(f"keyframe {i} has no {what} and the path has no default {what}")
+                v = default
+            out.append(float(v))
+        return np.array(out)
+
+    def _build(self) -> None:
+        ks = self.keyframes
+        cols = [np.stack([k.position for k in ks])]
+        if self._look_at_mode:
+            cols.append(np.stack([k.look_at for k in ks]))
+            cols.append(np.array([[k.roll_deg] for k in ks]))
+        self._focal = self._channel([k.focal_mm for k in ks], self.focal_mm, "focal_mm")
+        self._focus = self._channel([k.focus_distance for k in ks], self.focus_distance, "focus_distance")
+        self._values = np.concatenate(cols, axis=1)  # [K, D]
+        self._rotations = np.stack([k.orientation(self.up) for k in ks])
+        if len(ks) == 1:
+            self._spline = self._qspline = self._focal_spline = self._focus_spline = None
+            return
+        ends = "closed" if self.loop else "natural"
+        interior = ks if self.loop else ks[1:-1]
+        tcb = np.array([[k.tension, k.continuity, k.bias] for k in interior]).reshape(-1, 3)
+        self._spline = splines.KochanekBartels(list(self._values), grid=self._times, tcb=tcb, endconditions=ends)
+        self._focal_spline, self._focus_spline = (
+            None if v is None else splines.PiecewiseMonotoneCubic(v, grid=self._times, closed=self.loop)
+            for v in (self._focal, self._focus)
+        )
+        self._qspline = None
+        if not self._look_at_mode:
+            quats = [squat.UnitQuaternion.from_unit_xyzw(np.roll(q, -1)) for q in quat_from_rotation(self._rotations)]
+            grid = self._times
+            if self.loop:
+                # splines' closed rotation spline calls np.row_stack (deprecated in NumPy 2). A
+                # key's tangent depends only on its neighbours, so an open spline over the keys
+                # padded with the loop's wrap-around keys is the same curve between t0 and loop_time.
+                period = grid[-1] - grid[0]
+                quats = [quats[-1], *quats, quats[0], quats[1]]
+                grid = [grid[-2] - period, *grid, grid[1] + period]
+                tcb = np.concatenate([tcb, tcb[:1]])
+            self._qspline = squat.KochanekBartels(quats, grid=grid, tcb=tcb, endconditions="natural")
+        self._arc = self._arc_length_table() if self.constant_speed else None
+
+    def _speed(self, params) -> np.ndarray:
+        """Camera speed in metres per unit of spline parameter at `params` [M]."""
+        return np.linalg.norm(np.array([self._spline.evaluate(float(t), 1)[:3] for t in params]), axis=1)
+
+    def _travel(self, a: float, b: float) -> float:
+        """Camera travel in metres between spline parameters a <= b within one table piece (Gauss-Legendre)."""
+        return 0.5 * (b - a) * float(_GAUSS_W @ self._speed(0.5 * (b - a) * _GAUSS_X + 0.5 * (a + b)))
+
+    def _arc_length_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """(spline parameters [M], cumulative camera travel in metres [M]) over the whole path."""
+        params, lengths = [self._times[0]], [0.0]
+        for t0, t1 in zip(self._times[:-1], self._times[1:]):
+            edges = np.linspace(t0, t1, _ARC_PIECES + 1)
+            for a, b in zip(edges[:-1], edges[1:]):
+                params.append(b)
+                lengths.append(lengths[-1] + self._travel(a, b))
+        if lengths[-1] < 1e-9:
+            raise SplatfilmError("constant speed needs a camera that moves, but every keyframe is at the same position")
+        return np.array(params), np.array(lengths)
+
+    def _param_at_travel(self, travel: float) -> float:
+        """Spline parameter where the camera has travelled `travel` metres from the start."""
+        params, lengths = self._arc
+        j = int(np.clip(np.searchsorted(lengths, travel, side="right") - 1, 0, len(params) - 2))
+        a, b, base = params[j], params[j + 1], lengths[j]
+        piece = lengths[j + 1] - base
+        if piece <= 0:
+            return float(a)
+        s = a + (b - a) * (travel - base) / piece
+        # Newton on travel(a, s) = travel - base, kept inside the piece: the table alone would
+        # leave ~1e-4 relative speed ripple; three steps bring it to ~1e-10.
+        for _ in range(3):
+            speed = float(self._speed([s])[0])
+            if speed < 1e-12:
+                break
+            s = float(np.clip(s - (self._travel(a, s) - (travel - base)) / speed, a, b))
+        return s
+
+    # ---- Path interface -------------------------------------------------------------------
+
+    @property
+    def start(self) -> float:
+        return self._times[0]
+
+    @property
+    def end(self) -> float:
+        return self._times[-1]
+
+    @property
+    def key_times(self) -> list[float]:
+        """Times of the keys, in seconds (the loop's return to the first key not included)."""
+        return [k.time for k in self.keyframes]
+
+    def _spline_param(self, t: float) -> float:
+        """Spline parameter (a time on the keyframe grid) that the camera is at at time t."""
+        times = self._times
+        if self.loop:
+            period = times[-1] - times[0]
+            t = times[0] + (t - times[0]) % period
+        t = min(max(t, times[0]), times[-1])
+        if self._arc is not None:
+            first, last = self.keyframes[0], self.keyframes[0 if self.loop else -1]
+            x = (t - times[0]) / (times[-1] - times[0])
+            return self._param_at_travel(float(ease_curve(x, last.ease_in, first.ease_out)) * self._arc[1][-1])
+        k = min(bisect_right(times, t) - 1, len(times) - 2)
+        t0, t1 = times[k], times[k + 1]
+        leaving = self.keyframes[k]
+        arriving = self.keyframes[(k + 1) % len(self.keyframes)]
+        x = ease_curve((t - t0) / (t1 - t0), arriving.ease_in, leaving.ease_out)
+        # (1-x) t0 + x t1 lands exactly on t0 at x = 0 and on t1 at x = 1.
+        return float((1.0 - x) * t0 + x * t1)
+
+    def sample(self, times) -> PathSample:
+        times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+        if self._spline is None:
+            values = np.broadcast_to(self._values[0], (len(times), self._values.shape[1]))
+            rotations = np.broadcast_to(self._rotations[0], (len(times), 3, 3))
+        else:
+            params = [self._spline_param(float(t)) for t in times]
+            values = np.array([self._spline.evaluate(s) for s in params]).reshape(len(times), -1)
+            if self._qspline is not None:
+                wxyz = np.array([self._qspline.evaluate(s).wxyz for s in params])
+                rotations = rotation_from_quat(wxyz)
+        positions = values[:, :3]
+        if self._look_at_mode:
+            targets, roll = values[:, 3:6], values[:, 6]
+            if self._spline is not None:
+                near = np.linalg.norm(targets - positions, axis=1) < 1e-9
+                if np.any(near):
+                    raise SplatfilmError(
+                        f"at t={times[np.argmax(near)]:.4f} s the interpolated look-at target meets the camera"
+                    )
+                rotations = look_at_rotation(positions, targets, self.up, roll)
+        lens_values = []
+        for keyed, spline in ((self._focal, self._focal_spline), (self._focus, self._focus_spline)):
+            if keyed is None:
+                lens_values.append(None)
+            elif spline is None:
+                lens_values.append(np.full(len(times), keyed[0]))
+            else:
+                lens_values.append(np.array([float(spline.evaluate(s)) for s in params]))
+        return PathSample(times, positions, rotations, *lens_values)

@@ -1,0 +1,600 @@
+"""Shot descriptions in YAML: parsing and validation into a `Shot`.
+
+A shot file (or one shot inside a larger YAML, such as a film script) is a mapping:
+
+    name: shot_010                 # default: the file's stem
+    description: free text         # ignored
+    fps: 24                        # or "24000/1001", 23.976; default 24
+    duration: 4                    # seconds; or `frames: 96`; or `frame_range: [1001, 1096]`
+    first_frame: 1001              # film frame number of the first frame (default 1001)
+    resolution: [1920, 1080]       # default 1920x1080
+    lens: 35mm                     # focal length in mm (35, "35mm"), or a mapping:
+                                   #   {focal_mm | fov_deg (horizontal) | vfov_deg, sensor_width_mm: 36,
+                                   #    near: 0.01, far: 1000, f_stop, focus_distance}
+    points: {table: [0, 0, 0.75]}  # named points; any point below may be a name
+    # EITHER keyframes:
+    keyframes:
+      - {time: 0, position: [0, -3, 1.2], look_at: table}       # or frame: 1001
+      - {time: 2, position: [1, -2, 1.4], pan: 100, tilt: -10, focal_mm: 50, ease: 0.5}
+    interpolation: {tension: 0, continuity: 0, bias: 0, ease: 0, speed: keyframes, loop: false}
+    # OR moves (one `move:` mapping or a `moves:` list, run together unless their spans differ):
+    camera: {position: [0, -3, 1.2], look_at: table}             # the camera at the first frame
+    moves:
+      - {type: crane, height: 1.0, ease: 0.5}
+      - {type: pan, degrees: 30, span: [1, 3]}                   # or frames: [1025, 1073]
+
+A keyframe has `time` (seconds) or `frame` (film frame number), `position`, and one
+orientation: `look_at` (a point), `pan` (+ `tilt`) in degrees, or `quat` [w, x, y, z]
+(camera-to-world, OpenCV axes); `roll` in degrees goes with any; optional `focal_mm`,
+`focus_distance`, `ease` (or `ease_in` / `ease_out`), `tension`, `continuity`, `bias`.
+A shot with keyframes and no duration ends on its last keyframe. A loop returns to the
+first keyframe at the shot's end (give a duration).
+
+Move types and their fields (see `moves` for what each does):
+    dolly distance [target]     truck distance [target]     pedestal|crane height [target]
+    pan degrees     tilt degrees     roll degrees     arc degrees pivot
+    orbit center radius [height start_deg degrees look_at]   (starts the camera itself)
+    push_in target (distance | to_distance)     dolly_zoom target (distance | to_focal_mm)
+    zoom to_focal_mm [from_focal_mm]     rack_focus to_distance [from_distance]
+    look_at target [roll]     follow target offset [look_offset]   (starts the camera itself)
+    handheld [amplitude_m amplitude_deg frequency_hz seed]
+Every move takes `span: [start, end]` (seconds) or `frames: [first, last]`, and `ease`
+(or `ease_in` / `ease_out`); by default a move runs from the first frame to the last. The
+first move may give `from: [x, y, z]` instead of a `camera`: the camera starts there,
+aimed at the move's target (or pivot). A target (look_at, follow) may move:
+`target: {keyframes: [{time: 0, position: [..]}, {time: 4, position: [..]}]}`.
+
+Errors are SplatfilmError naming the file and the field: `shot.yaml: keyframes[2].time: ...`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+from pathlib import Path as FsPath
+from typing import Any
+
+import numpy as np
+import yaml
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.shots import moves as mv
+from splatfilm.shots.keyframes import Keyframe, KeyframePath
+from splatfilm.shots.lens import Lens
+from splatfilm.shots.pose import Pose, axis_rotation, pan_tilt_roll_rotation, rotation_from_quat
+from splatfilm.shots.shot import Shot
+from splatfilm.shots.timing import FIRST_FRAME, frame_times, parse_fps
+from splatfilm.yamlfields import (
+    At as _At,
+    integer as _int,
+    mapping as _mapping,
+    number as _number,
+    show as _show,
+    vec3 as _vec3,
+)
+
+_TOP = {"name", "description", "fps", "duration", "frames", "frame_range", "first_frame", "resolution", "lens",
+        "points", "keyframes", "interpolation", "camera", "move", "moves"}
+_LENS = {"focal_mm", "fov_deg", "vfov_deg", "sensor_width_mm", "near", "far", "f_stop", "focus_distance"}
+_ORIENT = {"look_at", "pan", "tilt", "roll", "quat"}
+_KEY = {"time", "frame", "position", "focal_mm", "focus_distance", "ease", "ease_in", "ease_out", "tension",
+        "continuity", "bias"} | _ORIENT
+_CAMERA = {"position", "focal_mm", "focus_distance"} | _ORIENT
+_INTERP = {"tension", "continuity", "bias", "ease", "speed", "loop"}
+_TIMING = {"type", "span", "frames", "ease", "ease_in", "ease_out", "from"}
+
+# Move type -> {field: (kind, required)}. Kinds: number, positive, point, target, int.
+_MOVES: dict[str, dict[str, tuple[str, bool]]] = {
+    "dolly": {"distance": ("number", True), "target": ("point", False)},
+    "truck": {"distance": ("number", True), "target": ("point", False)},
+    "pedestal": {"height": ("number", True), "target": ("point", False)},
+    "crane": {"height": ("number", True), "target": ("point", False)},
+    "pan": {"degrees": ("number", True)},
+    "tilt": {"degrees": ("number", True)},
+    "roll": {"degrees": ("number", True)},
+    "arc": {"degrees": ("number", True), "pivot": ("point", True)},
+    "orbit": {"center": ("point", True), "radius": ("positive", True), "height": ("number", False),
+              "start_deg": ("number", False), "degrees": ("number", False), "look_at": ("point", False)},
+    "push_in": {"target": ("point", True), "distance": ("number", False), "to_distance": ("positive", False)},
+    "dolly_zoom": {"target": ("point", True), "distance": ("number", False), "to_focal_mm": ("positive", False)},
+    "zoom": {"to_focal_mm": ("positive", True), "from_focal_mm": ("positive", False)},
+    "rack_focus": {"to_distance": ("positive", True), "from_distance": ("positive", False)},
+    "look_at": {"target": ("target", True), "roll": ("number", False)},
+    "follow": {"target": ("target", True), "offset": ("vec3", True), "look_offset": ("vec3", False)},
+    "handheld": {"amplitude_m": ("nonneg", False), "amplitude_deg": ("nonneg", False),
+                 "frequency_hz": ("positive", False), "seed": ("int", False)},
+}
+_GENERATORS = {"orbit", "follow"}  # moves that place the camera themselves: they start a shot
+
+
+def _point(value: Any, at: _At, points: dict[str, np.ndarray]) -> np.ndarray:
+    if isinstance(value, str):
+        if value not in points:
+            known = f" (known: {', '.join(sorted(points))})" if points else " (the shot defines no `points`)"
+            at.fail(f"unknown point name {value!r}{known}")
+        if callable(points[value]):
+            # A moving target used where a fixed point is needed: where it is at the first frame.
+            return np.asarray(points[value](np.array([0.0])), dtype=np.float64).reshape(3)
+        return points[value].copy()
+    return _vec3(value, at)
+
+
+def _ease(data: dict, at: _At, default: float = 0.0) -> tuple[float, float]:
+    """(ease_in, ease_out) from `ease` / `ease_in` / `ease_out`."""
+    def one(key: str, fallback: float) -> float:
+        if key not in data:
+            return fallback
+        v = data[key]
+        if isinstance(v, bool):
+            return 1.0 if v else 0.0
+        x = _number(v, at[key])
+        if not 0.0 <= x <= 1.0:
+            at[key].fail(f"must be in [0, 1] (0: none, 1: stops at zero speed), got {v}")
+        return x
+
+    both = one("ease", default)
+    return one("ease_in", both), one("ease_out", both)
+
+
+def _time(data: dict, at: _At, fps: Fraction, first_frame: int) -> tuple[float, str]:
+    """Seconds from the shot's start of a `time` or `frame` field, and which field it was."""
+    if ("time" in data) == ("frame" in data):
+        at.fail("give exactly one of `time` (seconds) or `frame` (film frame number)")
+    if "time" in data:
+        t = _number(data["time"], at["time"])
+        if t < 0:
+            at["time"].fail(f"must be >= 0 (seconds from the shot's start), got {data['time']}")
+        return t, "time"
+    f = _int(data["frame"], at["frame"])
+    if f < first_frame:
+        at["frame"].fail(f"frame {f} is before the shot's first frame {first_frame}")
+    return float(Fraction(f - first_frame) / fps), "frame"
+
+
+def _orientation(data: dict, at: _At, position: np.ndarray, points: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(look_at point, rotation) of a keyframe or camera: exactly one is set; roll folded into the rotation."""
+    given = [k for k in ("look_at", "pan", "quat") if k in data]
+    if len(given) != 1:
+        at.fail("give exactly one orientation: `look_at` (a point), `pan` (+ `tilt`) in degrees, or `quat` [w, x, y, z]"
+                + (f" (got {', '.join(given)})" if given else ""))
+    if "tilt" in data and "pan" not in data:
+        at["tilt"].fail("`tilt` goes with `pan`")
+    roll = _number(data["roll"], at["roll"]) if "roll" in data else 0.0
+    if "look_at" in data:
+        target = _point(data["look_at"], at["look_at"], points)
+        if np.linalg.norm(target - position) < 1e-9:
+            at["look_at"].fail("the look-at target is the camera's own position")
+        return target, None
+    if "pan" in data:
+        tilt = _number(data["tilt"], at["tilt"]) if "tilt" in data else 0.0
+        if not -90.0 < tilt < 90.0:
+            at["tilt"].fail(f"must be between -90 and 90 degrees (exclusive), got {tilt}")
+        return None, pan_tilt_roll_rotation(_number(data["pan"], at["pan"]), tilt, roll)
+    q = data["quat"]
+    if not isinstance(q, (list, tuple)) or len(q) != 4:
+        at["quat"].fail(f"expected [w, x, y, z], got {_show(q)}")
+    qv = np.array([_number(v, at["quat"][i]) for i, v in enumerate(q)])
+    if np.linalg.norm(qv) < 1e-9:
+        at["quat"].fail("quaternion has zero length")
+    return None, rotation_from_quat(qv) @ axis_rotation("z", math.radians(roll))
+
+
+# ---- shot parts -----------------------------------------------------------------------------------
+
+
+def _lens(value: Any, at: _At, width: int, height: int) -> Lens:
+    if value is None:
+        return Lens(width=width, height=height)
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*mm\s*", value)
+        if not m:
+            at.fail(f"expected a focal length like 35mm or a mapping, got {value!r}")
+        value = {"focal_mm": float(m.group(1))}
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = {"focal_mm": value}
+    data = _mapping(value, at, _LENS)
+    kwargs: dict[str, Any] = {"width": width, "height": height}
+    for key in ("sensor_width_mm", "near", "far", "f_stop", "focus_distance"):
+        if key in data:
+            kwargs[key] = _number(data[key], at[key], "positive")
+    given = [k for k in ("focal_mm", "fov_deg", "vfov_deg") if k in data]
+    if len(given) > 1:
+        at.fail(f"give one of focal_mm, fov_deg or vfov_deg, not {' and '.join(given)}")
+    if "near" in kwargs and "far" in kwargs and not kwargs["near"] < kwargs["far"]:
+        at["near"].fail(f"must be less than far ({kwargs['far']}), got {kwargs['near']}")
+    try:
+        if not given:
+            return Lens(**kwargs)
+        key = given[0]
+        x = _number(data[key], at[key], "positive")
+        if key == "focal_mm":
+            return Lens(focal_mm=x, **kwargs)
+        if not x < 180:
+            at[key].fail(f"must be less than 180 degrees, got {x}")
+        return Lens.from_fov(x, "horizontal" if key == "fov_deg" else "vertical", **kwargs)
+    except SplatfilmError as e:
+        at.fail(str(e))
+
+
+def _resolution(value: Any, at: _At) -> tuple[int, int]:
+    if value is None:
+        return 1920, 1080
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        at.fail(f"expected [width, height] in pixels, got {_show(value)}")
+    return _int(value[0], at[0], 1), _int(value[1], at[1], 1)
+
+
+def _points(value: Any, at: _At, outer: dict | None) -> dict[str, np.ndarray]:
+    # Outer points may also be moving targets (functions of shot time), e.g. a film's animated assets.
+    points = {k: v if callable(v) else np.asarray(v, dtype=np.float64).reshape(3) for k, v in (outer or {}).items()}
+    if value is None:
+        return points
+    if not isinstance(value, dict):
+        at.fail(f"expected a mapping of names to [x, y, z], got {_show(value)}")
+    for name, p in value.items():
+        points[str(name)] = _vec3(p, at[str(name)])
+    return points
+
+
+def _keyframes(value: Any, at: _At, fps: Fraction, first_frame: int, points: dict, interp: dict) -> list[Keyframe]:
+    if not isinstance(value, list) or not value:
+        at.fail("expected a non-empty list of keyframes")
+    keys: list[Keyframe] = []
+    prev: tuple[float, str] | None = None
+    for i, raw in enumerate(value):
+        k_at = at[i]
+        data = _mapping(raw, k_at, _KEY)
+        t, field = _time(data, k_at, fps, first_frame)
+        if prev is not None and not t > prev[0]:
+            k_at[field].fail(f"keyframe is not after keyframes[{i - 1}] ({prev[0]:g} s): keyframes must be in time order")
+        prev = (t, field)
+        if "position" not in data:
+            k_at.fail("missing `position` [x, y, z]")
+        position = _point(data["position"], k_at["position"], points)
+        target, rotation = _orientation(data, k_at, position, points)
+        ease_in, ease_out = _ease(data, k_at)
+        kwargs = {}
+        for key in ("tension", "continuity", "bias"):
+            v = _number(data[key], k_at[key]) if key in data else interp[key]
+            if not -1.0 <= v <= 1.0:
+                k_at[key].fail(f"must be in [-1, 1], got {v}")
+            kwargs[key] = v
+        keys.append(Keyframe(
+            time=t, position=position, look_at=target, rotation=rotation,
+            roll_deg=_number(data["roll"], k_at["roll"]) if "roll" in data and target is not None else 0.0,
+            focal_mm=_number(data["focal_mm"], k_at["focal_mm"], "positive") if "focal_mm" in data else None,
+            focus_distance=(_number(data["focus_distance"], k_at["focus_distance"], "positive")
+                            if "focus_distance" in data else None),
+            ease_in=ease_in, ease_out=ease_out, **kwargs,
+        ))
+    # The path's own ease applies to its two ends unless those keys set theirs.
+    first, last = value[0], value[-1]
+    if not ({"ease", "ease_out"} & set(first)):
+        keys[0].ease_out = interp["ease"]
+    if not ({"ease", "ease_in"} & set(last)):
+        keys[-1].ease_in = interp["ease"]
+    return keys
+
+
+def _interpolation(value: Any, at: _At) -> dict:
+    data = _mapping({} if value is None else value, at, _INTERP)
+    out: dict[str, Any] = {}
+    for key in ("tension", "continuity", "bias"):
+        out[key] = _number(data.get(key, 0.0), at[key])
+        if not -1.0 <= out[key] <= 1.0:
+            at[key].fail(f"must be in [-1, 1], got {out[key]}")
+    out["ease"] = _ease(data, at)[0] if "ease" in data else 0.0
+    speed = data.get("speed", "keyframes")
+    if speed not in ("keyframes", "constant"):
+        at["speed"].fail(f"must be 'keyframes' (keys at their times) or 'constant' (even speed), got {_show(speed)}")
+    out["constant_speed"] = speed == "constant"
+    loop = data.get("loop", False)
+    if not isinstance(loop, bool):
+        at["loop"].fail(f"expected true or false, got {_show(loop)}")
+    out["loop"] = loop
+    return out
+
+
+def _camera(value: Any, at: _At, points: dict, lens: Lens) -> Pose:
+    data = _mapping(value, at, _CAMERA)
+    if "position" not in data:
+        at.fail("missing `position` [x, y, z]")
+    position = _point(data["position"], at["position"], points)
+    target, rotation = _orientation(data, at, position, points)
+    focal = _number(data["focal_mm"], at["focal_mm"], "positive") if "focal_mm" in data else lens.focal_mm
+    focus = (_number(data["focus_distance"], at["focus_distance"], "positive") if "focus_distance" in data
+             else lens.focus_distance)
+    if target is not None:
+        roll = _number(data["roll"], at["roll"]) if "roll" in data else 0.0
+        return Pose.look_at(position, target, roll_deg=roll, focal_mm=focal, focus_distance=focus)
+    return Pose(position, rotation, focal, focus)
+
+
+def _target(value: Any, at: _At, points: dict, fps: Fraction, first_frame: int) -> mv.Target:
+    """A point, or a moving one: {keyframes: [{time|frame, position}, ...]}."""
+    if isinstance(value, dict):
+        data = _mapping(value, at, {"keyframes"})
+        keys = data.get("keyframes")
+        if not isinstance(keys, list) or not keys:
+            at["keyframes"].fail("expected a non-empty list of {time|frame, position}")
+        times, pts = [], []
+        for i, raw in enumerate(keys):
+            k = _mapping(raw, at["keyframes"][i], {"time", "frame", "position"})
+            t, field = _time(k, at["keyframes"][i], fps, first_frame)
+            if times and not t > times[-1]:
+                at["keyframes"][i][field].fail(f"is not after keyframes[{i - 1}] ({times[-1]:g} s)")
+            if "position" not in k:
+                at["keyframes"][i].fail("missing `position` [x, y, z]")
+            times.append(t)
+            pts.append(_point(k["position"], at["keyframes"][i]["position"], points))
+        return mv.PointTrack(np.array(times), np.array(pts))
+    if isinstance(value, str) and callable(points.get(value)):
+        return points[value]  # a moving target named by the caller (an animated asset)
+    return _point(value, at, points)
+
+
+def _move_params(data: dict, at: _At, kind: str, points: dict, fps: Fraction, first_frame: int) -> dict:
+    spec = _MOVES[kind]
+    _mapping(data, at, set(spec) | _TIMING)
+    params: dict[str, Any] = {}
+    for name, (vkind, required) in spec.items():
+        if name not in data:
+            if required:
+                at.fail(f"{kind} needs `{name}`")
+            continue
+        v, v_at = data[name], at[name]
+        if vkind in ("number", "positive", "nonneg"):
+            params[name] = _number(v, v_at, vkind)
+        elif vkind == "int":
+            params[name] = _int(v, v_at)
+        elif vkind == "vec3":
+            params[name] = _vec3(v, v_at)
+        elif vkind == "point":
+            params[name] = _point(v, v_at, points)
+        else:
+            params[name] = _target(v, v_at, points, fps, first_frame)
+    for a, b in (("distance", "to_distance"), ("distance", "to_focal_mm")):
+        if a in spec and b in spec and (a in params) == (b in params):
+            at.fail(f"{kind} needs exactly one of `{a}` or `{b}`")
+    return params
+
+
+def _move_span(data: dict, at: _At, fps: Fraction, first_frame: int) -> mv.Span:
+    if "span" in data and "frames" in data:
+        at.fail("give `span` (seconds) or `frames` (film frame numbers), not both")
+    start = end = None
+    if "span" in data:
+        v = data["span"]
+        if not isinstance(v, (list, tuple)) or len(v) != 2:
+            at["span"].fail(f"expected [start, end] in seconds, got {_show(v)}")
+        start, end = _number(v[0], at["span"][0]), _number(v[1], at["span"][1])
+        if start < 0:
+            at["span"].fail(f"starts before the shot ({start} s)")
+        if not end > start:
+            at["span"].fail(f"must end after it starts, got [{start}, {end}]")
+    if "frames" in data:
+        v = data["frames"]
+        if not isinstance(v, (list, tuple)) or len(v) != 2:
+            at["frames"].fail(f"expected [first, last] film frame numbers, got {_show(v)}")
+        f0, f1 = _int(v[0], at["frames"][0]), _int(v[1], at["frames"][1])
+        if f0 < first_frame:
+            at["frames"].fail(f"starts before the shot's first frame {first_frame}")
+        if not f1 > f0:
+            at["frames"].fail(f"must end after it starts, got [{f0}, {f1}]")
+        start, end = float(Fraction(f0 - first_frame) / fps), float(Fraction(f1 - first_frame) / fps)
+    ease_in, ease_out = _ease(data, at)
+    return mv.Span(start, end, ease_in, ease_out)
+
+
+def _apply_move(camera, kind: str, params: dict, span: mv.Span, duration: float):
+    p = dict(params)
+    if kind in ("crane", "pedestal"):
+        return mv.pedestal(camera, p.pop("height"), span=span, duration=duration, **p)
+    if kind == "look_at":
+        return mv.look_at(camera, p["target"], roll_deg=p.get("roll", 0.0), span=span, duration=duration)
+    if kind == "handheld":
+        return mv.handheld(camera, span=span, duration=duration, **p)
+    return getattr(mv, kind)(camera, span=span, duration=duration, **p)
+
+
+def _moves(value: Any, at: _At, base, points: dict, fps: Fraction, first_frame: int, lens: Lens, duration: float,
+           times: np.ndarray):
+    """Lay the moves over `base` (a Pose, a path, or None when the first move starts the camera).
+    Each move is tried at every frame `times` as it is added, so an error names the move."""
+    items = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and not value:
+        at.fail("expected at least one move")
+    path = base
+    for i, raw in enumerate(items):
+        m_at = at[i] if isinstance(value, list) else at
+        if not isinstance(raw, dict):
+            m_at.fail(f"expected a mapping with a `type`, got {_show(raw)}")
+        kind = raw.get("type")
+        if kind not in _MOVES:
+            m_at["type"].fail(f"unknown move {_show(kind)} (one of {', '.join(sorted(_MOVES))})")
+        params = _move_params(raw, m_at, kind, points, fps, first_frame)
+        span = _move_span(raw, m_at, fps, first_frame)
+        if kind in _GENERATORS:
+            if path is not None:
+                m_at["type"].fail(f"{kind} places the camera itself, so it must be the first move and the shot "
+                                  "can have no `camera` or `keyframes`")
+            if "from" in raw:
+                m_at["from"].fail(f"{kind} places the camera itself; `from` does not apply")
+            if kind == "orbit":
+                p = dict(params)
+                path = mv.orbit(p.pop("center"), p.pop("radius"), duration=duration, focal_mm=lens.focal_mm,
+                                focus_distance=lens.focus_distance, span=span, **p)
+            else:
+                path = mv.MovePath(mv.follow(params["target"], params["offset"],
+                                             look_offset=params.get("look_offset", (0.0, 0.0, 0.0)), duration=duration,
+                                             focal_mm=lens.focal_mm, focus_distance=lens.focus_distance), [], duration)
+            _try(path, times, m_at)
+            continue
+        if "from" in raw:
+            if path is not None:
+                m_at["from"].fail("only the first move of a shot without `camera` or `keyframes` may say where it starts")
+            aim = params.get("target", params.get("pivot"))
+            if aim is None or not isinstance(aim, np.ndarray):
+                m_at["from"].fail(f"{kind} has no fixed target to aim the starting camera at; give `camera` instead")
+            start = _point(raw["from"], m_at["from"], points)
+            if np.linalg.norm(aim - start) < 1e-9:
+                m_at["from"].fail("the camera starts at its own look-at target")
+            path = Pose.look_at(start, aim, focal_mm=lens.focal_mm, focus_distance=lens.focus_distance)
+        if path is None:
+            m_at.fail("the shot needs a starting camera: give `camera: {position, look_at}`, `from` in the first "
+                      "move, or `keyframes`")
+        path = _apply_move(path, kind, params, span, duration)
+        _try(path, times, m_at)
+    return path
+
+
+def _try(path, times: np.ndarray, at: _At) -> None:
+    """Sample `path` at `times`; errors only sampling reveals (a target reached) name `at`."""
+    try:
+        path.sample(times)
+    except SplatfilmError as e:
+        at.fail(str(e))
+
+
+def _first_frame(data: dict, at: _At) -> int:
+    """Film frame number of the shot's first frame, from `first_frame` or `frame_range`."""
+    given = [k for k in ("duration", "frames", "frame_range") if k in data]
+    if len(given) > 1:
+        at.fail(f"give one of duration, frames or frame_range, not {' and '.join(given)}")
+    if "frame_range" in data:
+        if "first_frame" in data:
+            at["first_frame"].fail("frame_range already sets the first frame")
+        v = data["frame_range"]
+        if not isinstance(v, (list, tuple)) or len(v) != 2:
+            at["frame_range"].fail(f"expected [first, last] film frame numbers, got {_show(v)}")
+        f0, f1 = _int(v[0], at["frame_range"][0]), _int(v[1], at["frame_range"][1])
+        if f1 < f0:
+            at["frame_range"].fail(f"last frame {f1} is before first frame {f0} (a zero-length shot)")
+        return f0
+    return _int(data["first_frame"], at["first_frame"]) if "first_frame" in data else FIRST_FRAME
+
+
+def _frame_count(data: dict, at: _At, fps: Fraction, keys: list[Keyframe] | None, loop: bool) -> int:
+    """Number of frames from duration / frames / frame_range, or from the keyframes."""
+    if "frame_range" in data:
+        return data["frame_range"][1] - data["frame_range"][0] + 1
+    if "frames" in data:
+        n = _int(data["frames"], at["frames"])
+        if n < 1:
+            at["frames"].fail(f"a shot needs at least one frame, got {n} (a zero-length shot)")
+        return n
+    if "duration" in data:
+        d = _number(data["duration"], at["duration"])
+        if not d > 0:
+            at["duration"].fail(f"must be > 0 seconds, got {data['duration']} (a zero-length shot)")
+        n = round(Fraction(repr(d)) * fps)
+        if n < 1:
+            at["duration"].fail(f"{d} s is shorter than one frame at {fps} fps")
+        return n
+    if keys is None:
+        at.fail("missing `duration` (seconds), `frames` or `frame_range`")
+    if loop:
+        at["interpolation"]["loop"].fail("a loop needs `duration`, `frames` or `frame_range`: "
+                                         "the loop returns to its first key at the shot's end")
+    # End on the last keyframe: it is the last frame when it falls on one.
+    return math.floor(Fraction(repr(keys[-1].time)) * fps + Fraction(1, 10**6)) + 1
+
+
+# ---- entry points -----------------------------------------------------------------------------------
+
+
+def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: dict | None = None,
+               defaults: dict | None = None, default_name: str = "shot") -> Shot:
+    """A `Shot` from a parsed YAML mapping (a shot file's content, or one shot of a larger file).
+
+    source: file name for messages; where: the shot's place in that file (e.g. "shots[2]");
+    points: named points [3] defined outside the shot (e.g. by a film script), which the
+    shot's own `points` extend; a value may instead be a moving target, a function of shot
+    times [T] (seconds) -> points [T,3]: it moves where a target may move (look_at, follow)
+    and stands for its first-frame position elsewhere; defaults: top-level fields the shot inherits unless it sets
+    them (e.g. a film's fps, resolution and lens). Raises SplatfilmError naming the field.
+    """
+    at = _At(source, where)
+    if not isinstance(data, dict):
+        at.fail(f"a shot is a mapping of fields, got {_show(data)}")
+    data = {**(defaults or {}), **data}
+    _mapping(data, at, _TOP)
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*", name):
+        at["name"].fail(f"expected a name of letters, digits, _ . - (used in file names), got {_show(name)}")
+    try:
+        fps = parse_fps(data.get("fps", 24))
+    except SplatfilmError as e:
+        at["fps"].fail(str(e))
+    width, height = _resolution(data.get("resolution"), at["resolution"])
+    lens = _lens(data.get("lens"), at["lens"], width, height)
+    points_ = _points(data.get("points"), at["points"], points)
+
+    has_keys, has_moves = "keyframes" in data, ("move" in data or "moves" in data)
+    if "move" in data and "moves" in data:
+        at.fail("give `move` (one) or `moves` (a list), not both")
+    if not has_keys and not has_moves:
+        at.fail("a shot needs `keyframes` or a `move` / `moves`")
+    if has_keys and "camera" in data:
+        at["camera"].fail("the keyframes already place the camera; `camera` is for moves")
+    if "interpolation" in data and not has_keys:
+        at["interpolation"].fail("only applies to keyframes")
+    interp = _interpolation(data.get("interpolation"), at["interpolation"])
+
+    first = _first_frame(data, at)
+    keys = _keyframes(data["keyframes"], at["keyframes"], fps, first, points_, interp) if has_keys else None
+    count = _frame_count(data, at, fps, keys, interp["loop"])
+    end = float(Fraction(count) / fps)
+    last_time = float(Fraction(count - 1) / fps)
+
+    if keys is not None:
+        for i, k in enumerate(keys):
+            if k.time > end + 1e-9:
+                at["keyframes"][i].fail(f"at {k.time:g} s, after the shot's end ({end:g} s, {count} frames at {fps} fps)")
+        if interp["loop"] and len(keys) < 2:
+            at["interpolation"]["loop"].fail("a loop needs at least two keyframes")
+        if interp["loop"] and not keys[-1].time < end:
+            at["keyframes"][len(keys) - 1].fail(f"a loop returns to the first key at the shot's end ({end:g} s); "
+                                                "the last key must come before it")
+        try:
+            base = KeyframePath(keys, focal_mm=lens.focal_mm, focus_distance=lens.focus_distance, loop=interp["loop"],
+                                loop_time=end if interp["loop"] else None, constant_speed=interp["constant_speed"])
+        except SplatfilmError as e:
+            at["keyframes"].fail(str(e))
+    elif "camera" in data:
+        base = _camera(data["camera"], at["camera"], points_, lens)
+    else:
+        base = None
+
+    path = base
+    if has_moves:
+        key = "moves" if "moves" in data else "move"
+        if count < 2 and keys is None:
+            at[key].fail("a move needs at least two frames (this shot has one)")
+        path = _moves(data[key], at[key], base, points_, fps, first, lens, last_time, frame_times(count, fps))
+    shot = Shot(name=name, path=path, lens=lens, fps=fps, frame_count=count, first_frame=first,
+                loop=interp["loop"])
+    try:
+        shot.cameras()  # every frame must be a valid camera: catch what only sampling reveals
+    except SplatfilmError as e:
+        at.fail(str(e))
+    return shot
+
+
+def load_shot(path: str | FsPath, *, points: dict | None = None, defaults: dict | None = None) -> Shot:
+    """The `Shot` described by a YAML file (see the module docstring)."""
+    p = FsPath(path)
+    if not p.exists():
+        raise SplatfilmError(f"{path}: no such file")
+    if p.is_dir():
+        raise SplatfilmError(f"{path}: is a folder, expected a shot YAML file")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise SplatfilmError(f"{path}: cannot read ({e})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        raise SplatfilmError(f"{path}: invalid YAML{where} ({getattr(e, 'problem', None) or e})") from None
+    return parse_shot(data, str(path), points=points, defaults=defaults, default_name=p.stem)
