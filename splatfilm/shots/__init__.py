@@ -49,7 +49,7 @@ from splatfilm.shots.moves import (
     zoom,
 )
 from splatfilm.shots.pose import (
-    Path,
+    CameraPath,
     PathSample,
     Pose,
     look_at_rotation,
@@ -61,7 +61,7 @@ from splatfilm.shots.shot_yaml import load_shot, parse_shot
 from splatfilm.shots.timing import FIRST_FRAME, ease_curve, parse_fps
 
 __all__ = [
-    "FIRST_FRAME", "FULL_FRAME_MM", "FollowPath", "Keyframe", "KeyframePath", "Lens", "MovePath", "Path", "PathSample",
+    "FIRST_FRAME", "FULL_FRAME_MM", "FollowPath", "Keyframe", "KeyframePath", "Lens", "MovePath", "CameraPath", "PathSample",
     "PointTrack", "Pose", "Shot", "Span", "arc", "crane", "dolly", "dolly_zoom", "ease_curve", "export_format",
     "export_shot", "focal_mm_to_fov_deg", "focal_mm_to_pixels", "follow", "fov_deg_to_focal_mm", "handheld",
     "import_camera_path_json", "load_shot", "look_at", "look_at_rotation", "orbit", "pan", "pan_tilt_roll_rotation",

@@ -114,7 +114,7 @@ class Keyframe:
 
 @dataclass
 class KeyframePath:
-    """A camera path through `keyframes` (see the module docstring); implements `Path`.
+    """A camera path through `keyframes` (see the module docstring); implements `CameraPath`.
 
     keyframes:       at least one, strictly increasing times
     focal_mm:        focal length for keys that give none (None: the lens's, NaN in samples)
@@ -239,7 +239,7 @@ class KeyframePath:
             s = float(np.clip(s - (self._travel(a, s) - (travel - base)) / speed, a, b))
         return s
 
-    # ---- Path interface -------------------------------------------------------------------
+    # ---- CameraPath interface -------------------------------------------------------------------
 
     @property
     def start(self) -> float:

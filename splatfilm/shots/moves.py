@@ -42,7 +42,7 @@ import numpy as np
 import splines
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.shots.pose import WORLD_UP, Path, PathSample, Pose, axis_rotation, look_at_rotation, rotation_about
+from splatfilm.shots.pose import WORLD_UP, CameraPath, PathSample, Pose, axis_rotation, look_at_rotation, rotation_about
 from splatfilm.shots.timing import check_ease, ease_curve
 
 # ---- targets -------------------------------------------------------------------------------
@@ -377,7 +377,7 @@ class Handheld(Move):
 @dataclass
 class FollowPath:
     """A camera carried with a moving target: at `target(t) + offset` (world metres), looking
-    at `target(t) + look_offset`; implements `Path` over [start, end] seconds."""
+    at `target(t) + look_offset`; implements `CameraPath` over [start, end] seconds."""
 
     target: Target
     offset: np.ndarray
@@ -413,13 +413,13 @@ class FollowPath:
 
 @dataclass
 class MovePath:
-    """A base (a still `Pose` or any path) with moves laid over it, in order; implements `Path`.
+    """A base (a still `Pose` or any path) with moves laid over it, in order; implements `CameraPath`.
 
     duration: seconds the moves run by default when the base is a Pose (a base path's own
     span otherwise); moves with their own span may run past it.
     """
 
-    base: Pose | Path
+    base: Pose | CameraPath
     moves: list[Move] = field(default_factory=list)
     duration: float | None = None
 
@@ -463,12 +463,12 @@ class MovePath:
         return s
 
 
-def _lay(camera: Pose | Path, move: Move, duration: float | None) -> MovePath:
+def _lay(camera: Pose | CameraPath, move: Move, duration: float | None) -> MovePath:
     """`camera` with `move` laid over it (appended when it is already a MovePath)."""
     if isinstance(camera, MovePath):
         return replace(camera, moves=[*camera.moves, move],
                        duration=camera.duration if duration is None else duration)
-    if isinstance(camera, Pose) or isinstance(camera, Path):
+    if isinstance(camera, Pose) or isinstance(camera, CameraPath):
         return MovePath(camera, [move], duration)
     raise SplatfilmError(f"a move starts from a Pose or a path, got {type(camera).__name__}")
 

@@ -229,7 +229,7 @@ class PathSample:
 
 
 @runtime_checkable
-class Path(Protocol):
+class CameraPath(Protocol):
     """Anything that places a camera at any time: keyframed paths, camera moves, imports.
 
     start, end: the span in seconds on which the path is defined (sampling outside it holds

@@ -15,7 +15,7 @@ import numpy as np
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
 from splatfilm.shots.lens import Lens
-from splatfilm.shots.pose import Path, PathSample
+from splatfilm.shots.pose import CameraPath, PathSample
 from splatfilm.shots.timing import FIRST_FRAME, frame_times
 
 
@@ -24,7 +24,7 @@ class Shot:
     """A named camera path sampled as frames.
 
     name:         shot name, used for image names (`shot_010` -> `shot_010.1001.png`)
-    path:         any `Path` (times in seconds from the shot's start)
+    path:         any `CameraPath` (times in seconds from the shot's start)
     lens:         image size, sensor and default focal length / focus / clipping
     fps:          exact frame rate
     frame_count:  number of frames (>= 1)
@@ -33,7 +33,7 @@ class Shot:
     """
 
     name: str
-    path: Path
+    path: CameraPath
     lens: Lens
     fps: Fraction
     frame_count: int
