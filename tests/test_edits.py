@@ -17,7 +17,8 @@ from splatfilm.assets.edits import Box, ColourAdjust, Edit, Ellipsoid, Selection
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
-from splatfilm.scene.sh import C0, eval_sh
+from splatfilm.render.spherical_harmonics import spherical_harmonics as eval_sh
+from splatfilm.scene.sh import C0
 from splatfilm.film.world import Asset, KeyedMotion, World
 from splatfilm.scene.transforms import Similarity, yaw_rotation
 from splatfilm.yamlfields import At

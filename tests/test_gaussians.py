@@ -13,7 +13,8 @@ from gsplat.cuda._torch_impl import _eval_sh_bases_fast, _spherical_harmonics
 from splatfilm.scene.gaussians import Gaussians, quat_multiply, quat_to_rotmat, rotmat_to_quat
 from splatfilm.render.projection import quat_scale_to_covar
 from splatfilm.render import render
-from splatfilm.scene.sh import C0, eval_sh, rotate_sh_coeffs, sh_basis, sh_rotation_matrices
+from splatfilm.render.spherical_harmonics import spherical_harmonics as eval_sh
+from splatfilm.scene.sh import C0, rotate_sh_coeffs, sh_basis, sh_rotation_matrices
 
 F64 = torch.float64
 

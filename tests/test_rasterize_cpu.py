@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from conftest import composite_reference, intrinsics, look_at, random_gaussians
-from splatfilm.render.rasterize_to_pixels import rasterize_cpu, set_num_threads
+from splatfilm.render.rasterize_to_pixels import rasterize_to_pixels, set_num_threads
 from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
 
 F64 = torch.float64
 
 
 def project_scene(gs, viewmats, Ks, width, height, antialiased=False):
-    """Screen-space inputs for rasterize_cpu from Gaussians, as render() builds them
+    """Screen-space inputs for rasterize_to_pixels from Gaussians, as render() builds them
     (opacity-aware radii), in the Gaussians' dtype."""
     op = gs.activated_opacities
     proj = project_gaussians(gs.means, quat_scale_to_covar(gs.quats, gs.activated_scales), viewmats.to(gs.dtype),
@@ -30,7 +30,7 @@ def project_scene(gs, viewmats, Ks, width, height, antialiased=False):
 
 
 def scene(name, dtype):
-    """Named test scenes: (inputs to rasterize_cpu, width, height)."""
+    """Named test scenes: (inputs to rasterize_to_pixels, width, height)."""
     if name == "mixed":  # two cameras, one inside the cloud (Gaussians behind it, near it)
         gs = random_gaussians(250, 0, F64, seed=1)
         V = torch.stack([look_at((0.2, -4.0, 1.0), (0, 0, 0)), look_at((1.0, 0.6, 0.2), (-1.0, 0.3, 0.0))])
@@ -59,7 +59,7 @@ def scene(name, dtype):
 @pytest.mark.parametrize("name", ["mixed", "dense", "big"])
 def test_forward_matches_brute_force(name, dtype):
     inputs, W, H = scene(name, dtype)
-    feats, alpha = rasterize_cpu(*inputs, W, H)
+    feats, alpha = rasterize_to_pixels(*inputs, W, H)
     assert feats.dtype == dtype and alpha.dtype == dtype
     assert feats.shape == (2, H, W, 4) and alpha.shape == (2, H, W, 1)
     ref_f, ref_a, stopped = composite_reference(*inputs, W, H)
@@ -81,9 +81,9 @@ def test_forward_matches_brute_force(name, dtype):
 
 def test_tile_size_does_not_change_the_image():
     inputs, W, H = scene("mixed", F64)
-    f16, a16 = rasterize_cpu(*inputs, W, H)
+    f16, a16 = rasterize_to_pixels(*inputs, W, H)
     for ts in (8, 32):
-        f, a = rasterize_cpu(*inputs, W, H, tile_size=ts)
+        f, a = rasterize_to_pixels(*inputs, W, H, tile_size=ts)
         torch.testing.assert_close(f, f16, rtol=0, atol=1e-12)
         torch.testing.assert_close(a, a16, rtol=0, atol=1e-12)
 
@@ -96,9 +96,9 @@ def test_gaussian_with_one_zero_radius_is_culled():
     fe = torch.ones(1, 1, 3, dtype=F64)
     d = torch.ones(1, 1, dtype=F64)
     for r in ([10, 0], [0, 10], [0, 0]):
-        _, a = rasterize_cpu(m2, con, op, fe, torch.tensor([[r]], dtype=torch.int32), d, 10, 10)
+        _, a = rasterize_to_pixels(m2, con, op, fe, torch.tensor([[r]], dtype=torch.int32), d, 10, 10)
         assert (a == 0).all(), r
-    _, a = rasterize_cpu(m2, con, op, fe, torch.tensor([[[10, 10]]], dtype=torch.int32), d, 10, 10)
+    _, a = rasterize_to_pixels(m2, con, op, fe, torch.tensor([[[10, 10]]], dtype=torch.int32), d, 10, 10)
     assert (a > 0).all()
 
 
@@ -115,7 +115,7 @@ def test_indefinite_conics_skip_negative_sigma():
     radii = torch.full((C, N, 2), 40, dtype=torch.int32)
     depths = torch.rand(C, N, generator=g, dtype=F64)
     grads = []
-    for fn in (rasterize_cpu, lambda *args: composite_reference(*args)[:2]):
+    for fn in (rasterize_to_pixels, lambda *args: composite_reference(*args)[:2]):
         diff = [t.clone().requires_grad_(True) for t in (means2d, conics, ops, feats)]
         f, a = fn(*diff, radii, depths, W, H)
         (f.sum() + 2 * a.sum()).backward()
@@ -128,7 +128,7 @@ def test_indefinite_conics_skip_negative_sigma():
 
 def test_empty_inputs():
     z = lambda *s: torch.zeros(s, dtype=F64)  # noqa: E731
-    f, a = rasterize_cpu(z(1, 0, 2), z(1, 0, 3), z(1, 0), z(1, 0, 3), torch.zeros(1, 0, 2, dtype=torch.int32), z(1, 0), 20, 17)
+    f, a = rasterize_to_pixels(z(1, 0, 2), z(1, 0, 3), z(1, 0), z(1, 0, 3), torch.zeros(1, 0, 2, dtype=torch.int32), z(1, 0), 20, 17)
     assert f.shape == (1, 17, 20, 3) and (f == 0).all() and (a == 0).all()
 
 
@@ -198,7 +198,7 @@ def test_gradcheck_rasterize(make):
     diff = [t.requires_grad_(True) for t in (means2d, conics, ops, feats)]
 
     def fn(m, co, o, f):
-        return rasterize_cpu(m, co, o, f, radii, depths, W, H)
+        return rasterize_to_pixels(m, co, o, f, radii, depths, W, H)
 
     # fast_mode checks v^T J u for random u, v: every Jacobian entry enters, at a fraction of
     # the cost of one backward per output pixel.
@@ -208,7 +208,7 @@ def test_gradcheck_rasterize(make):
 def test_saturating_case_gradients_vanish_where_expected():
     inputs, W, H = saturating_inputs()
     means2d, conics, ops, feats, radii, depths = (t.clone().requires_grad_(t.is_floating_point()) for t in inputs)
-    f, a = rasterize_cpu(means2d, conics, ops, feats, radii, depths, W, H)
+    f, a = rasterize_to_pixels(means2d, conics, ops, feats, radii, depths, W, H)
     _, _, stopped = composite_reference(*inputs, W, H)
     assert stopped == [W * H]
     (f.sum() + a.sum()).backward()
@@ -230,7 +230,7 @@ def test_backward_matches_autograd_of_brute_force(name):
     wf = torch.randn(2, H, W, 4, generator=g, dtype=F64)
     wa = torch.randn(2, H, W, 1, generator=g, dtype=F64)
     grads = []
-    for fn in (rasterize_cpu, lambda *args: composite_reference(*args)[:2]):
+    for fn in (rasterize_to_pixels, lambda *args: composite_reference(*args)[:2]):
         diff = [t.clone().requires_grad_(True) for t in (means2d, conics, ops, feats)]
         f, a = fn(*diff, radii, depths, W, H)
         ((f * wf).sum() + (a * wa).sum()).backward()
@@ -244,7 +244,7 @@ def test_backward_matches_autograd_of_brute_force(name):
 def _grads(inputs, W, H, seed=0):
     means2d, conics, ops, feats, radii, depths = inputs
     diff = [t.detach().clone().requires_grad_(True) for t in (means2d, conics, ops, feats)]
-    f, a = rasterize_cpu(*diff, radii, depths, W, H)
+    f, a = rasterize_to_pixels(*diff, radii, depths, W, H)
     g = torch.Generator().manual_seed(seed)
     loss = (f * torch.randn(f.shape, generator=g, dtype=f.dtype)).sum() + (a * torch.randn(a.shape, generator=g, dtype=a.dtype)).sum()
     loss.backward()

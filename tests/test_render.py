@@ -12,7 +12,7 @@ from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_cova
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.render import RenderOutput, render, resolve_backend
-from splatfilm.scene.sh import eval_sh
+from splatfilm.render.spherical_harmonics import spherical_harmonics as eval_sh
 
 F64 = torch.float64
 

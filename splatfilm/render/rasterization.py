@@ -15,7 +15,7 @@ import torch
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
-from splatfilm.scene.sh import eval_sh
+from splatfilm.render.spherical_harmonics import spherical_harmonics
 
 Backend = Literal["auto", "cpu", "gsplat"]
 RasterizeMode = Literal["classic", "antialiased"]
@@ -106,7 +106,7 @@ def render(
 
 
 def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, near_plane, far_plane, mode) -> RenderOutput:
-    from splatfilm.render.rasterize_to_pixels import rasterize_cpu
+    from splatfilm.render.rasterize_to_pixels import rasterize_to_pixels
 
     if g.device.type != "cpu":
         g = g.to("cpu")
@@ -128,12 +128,12 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
         R, t = viewmats[:, :3, :3], viewmats[:, :3, 3]
         campos = -torch.einsum("cji,cj->ci", R, t)
         dirs = g.means[None] - campos[:, None]
-        colors = eval_sh(degree, g.sh[None], dirs)
+        colors = spherical_harmonics(degree, g.sh[None], dirs)
     op = opacities[None].expand(C, -1)
     if mode == "antialiased":
         op = op * proj.compensations
     feats = torch.cat([colors, proj.depths[..., None]], dim=-1)
-    acc, alpha = rasterize_cpu(proj.means2d, proj.conics, op, feats, proj.radii, proj.depths, width, height)
+    acc, alpha = rasterize_to_pixels(proj.means2d, proj.conics, op, feats, proj.radii, proj.depths, width, height)
 
     rgb = acc[..., :3]
     bg = _backgrounds(background, C, dtype, rgb.device)

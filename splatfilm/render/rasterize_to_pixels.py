@@ -1,8 +1,7 @@
-"""Our CPU rasterizer: tile-binned front-to-back alpha compositing with a hand-written backward.
+"""Rasterize to pixels, our CPU stage: front-to-back alpha compositing of tile lists, with a hand-written backward.
 
-Semantics are gsplat 1.5.3's `rasterize_to_pixels` (see CONVENTIONS.md): 16x16 tiles, a
-Gaussian is listed in every tile its (opacity-aware) bounding box touches, tiles composite
-their list in camera-depth order, alpha = min(0.999, o * exp(-sigma)) with contributions
+Semantics are gsplat 1.5.3's `rasterize_to_pixels` (see docs/CONVENTIONS.md): tiles (lists from
+`tile_intersection`) composite their list in camera-depth order, alpha = min(0.999, o * exp(-sigma)) with contributions
 skipped when sigma < 0 or alpha < 1/255, and a pixel stops before the Gaussian that would
 take its transmittance to 1e-4 or below.
 
@@ -24,50 +23,11 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-TILE_SIZE = 16
+from splatfilm.render.tile_intersection import TILE_SIZE, isect_tiles, tile_grid
+
 _ALPHA_MIN = 1.0 / 255.0
 _ALPHA_MAX = 0.999
 _T_MIN = 1e-4
-
-
-@njit(cache=True)
-def _tile_bounds(mx, my, rx, ry, tile_size, tiles_x, tiles_y):
-    # gsplat's isect_tiles: [floor((m - r) / ts), ceil((m + r) / ts)) clamped to the grid.
-    x0 = min(max(int(math.floor((mx - rx) / tile_size)), 0), tiles_x)
-    x1 = min(max(int(math.ceil((mx + rx) / tile_size)), 0), tiles_x)
-    y0 = min(max(int(math.floor((my - ry) / tile_size)), 0), tiles_y)
-    y1 = min(max(int(math.ceil((my + ry) / tile_size)), 0), tiles_y)
-    return x0, x1, y0, y1
-
-
-@njit(cache=True)
-def _bin_gaussians(means2d, radii, order, tile_size, tiles_x, tiles_y):
-    """Tile lists in depth order. order: Gaussian ids sorted front to back (culled ones may be
-    included: a radius <= 0 in either axis culls, as in gsplat's isect_tiles).
-    Returns (tile_offsets [T+1] int64, flat_ids [M] int32)."""
-    n_tiles = tiles_x * tiles_y
-    counts = np.zeros(n_tiles + 1, dtype=np.int64)
-    for g in order:
-        if radii[g, 0] <= 0 or radii[g, 1] <= 0:
-            continue
-        x0, x1, y0, y1 = _tile_bounds(means2d[g, 0], means2d[g, 1], radii[g, 0], radii[g, 1], tile_size, tiles_x, tiles_y)
-        for ty in range(y0, y1):
-            for tx in range(x0, x1):
-                counts[ty * tiles_x + tx + 1] += 1
-    offsets = np.cumsum(counts)
-    cursor = offsets[:-1].copy()
-    flat_ids = np.empty(offsets[-1], dtype=np.int32)
-    # Walking the Gaussians front to back fills every tile's list already sorted by depth.
-    for g in order:
-        if radii[g, 0] <= 0 or radii[g, 1] <= 0:
-            continue
-        x0, x1, y0, y1 = _tile_bounds(means2d[g, 0], means2d[g, 1], radii[g, 0], radii[g, 1], tile_size, tiles_x, tiles_y)
-        for ty in range(y0, y1):
-            for tx in range(x0, x1):
-                t = ty * tiles_x + tx
-                flat_ids[cursor[t]] = g
-                cursor[t] += 1
-    return offsets, flat_ids
 
 
 @njit(cache=True)
@@ -273,25 +233,6 @@ def _reduce_isect(flat_ids, g_isect, out):
             out[g, j] += g_isect[k, j]
 
 
-def _grid(width: int, height: int, tile_size: int) -> tuple[int, int]:
-    return (width + tile_size - 1) // tile_size, (height + tile_size - 1) // tile_size
-
-
-def bin_gaussians(means2d: np.ndarray, radii: np.ndarray, depths: np.ndarray, width: int, height: int,
-                  tile_size: int = TILE_SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """Tile lists for one camera, each sorted front to back.
-
-    means2d [N,2] pixels, radii [N,2] int (0 in either axis = culled), depths [N] camera z. Returns
-    tile_offsets [T+1] int64 and flat_ids [M] int32 (Gaussian ids; tile t owns
-    flat_ids[tile_offsets[t]:tile_offsets[t+1]]), tiles in row-major order.
-    """
-    tiles_x, tiles_y = _grid(width, height, tile_size)
-    visible = np.nonzero((radii[:, 0] > 0) & (radii[:, 1] > 0))[0]  # gsplat drops either radius <= 0
-    # Stable sort by depth, ties by id: deterministic lists.
-    order = visible[np.argsort(depths[visible], kind="stable")].astype(np.int64)
-    return _bin_gaussians(means2d, radii, order, tile_size, tiles_x, tiles_y)
-
-
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().cpu().numpy()
 
@@ -304,7 +245,7 @@ class _RasterizeCPU(torch.autograd.Function):
         C = means2d.shape[0]
         K = feats.shape[-1]
         dtype = means2d.dtype
-        tiles_x, _ = _grid(width, height, tile_size)
+        tiles_x, _ = tile_grid(width, height, tile_size)
         out_feats = np.zeros((C, height, width, K), dtype=_np(means2d).dtype)
         # Transmittance stays float64: the backward divides it back through every alpha.
         out_T = np.ones((C, height, width), dtype=np.float64)
@@ -313,7 +254,7 @@ class _RasterizeCPU(torch.autograd.Function):
         arrays = []
         for c in range(C):
             m2, co, op, fe, ra = (_np(x[c]) for x in (means2d, conics, opacities, feats, radii))
-            offsets, flat_ids = bin_gaussians(m2, ra, _np(depths[c]), width, height, tile_size)
+            offsets, flat_ids = isect_tiles(m2, ra, _np(depths[c]), width, height, tile_size)
             _forward_kernel(m2, co, op, fe.astype(m2.dtype, copy=False), ra, offsets, flat_ids, width, height, tile_size,
                             tiles_x, out_feats[c], out_T[c], out_last[c])
             bins.append((offsets, flat_ids))
@@ -349,7 +290,7 @@ class _RasterizeCPU(torch.autograd.Function):
         return (grads_t[..., 0:2], grads_t[..., 2:5], grads_t[..., 5], grads_t[..., 6:], None, None, None, None, None)
 
 
-def rasterize_cpu(
+def rasterize_to_pixels(
     means2d: torch.Tensor,
     conics: torch.Tensor,
     opacities: torch.Tensor,

@@ -1,7 +1,8 @@
-"""Real spherical harmonics as 3D Gaussian Splatting and gsplat use them: evaluation and rotation.
+"""Real spherical harmonics as 3D Gaussian Splatting and gsplat use them: the basis and its rotation.
 
 Basis order within a band is m = -l..l with the sign convention of the original 3DGS
-`eval_sh` (the same basis gsplat's kernels evaluate).
+`eval_sh` (the same basis gsplat's kernels evaluate). Colour from coefficients is the render
+stage `splatfilm.render.spherical_harmonics`.
 """
 
 from __future__ import annotations
@@ -60,21 +61,6 @@ def sh_basis(degree: int, dirs: torch.Tensor) -> torch.Tensor:
             _C3[6] * x * (xx - 3.0 * yy),
         ]
     return torch.stack(out, dim=-1)
-
-
-def eval_sh(degree: int, coeffs: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
-    """Colour from SH coefficients, gsplat's way (0.5 added, clamped at 0).
-
-    coeffs [..., K, 3] with K >= (degree+1)^2; dirs [..., 3], any length (normalised
-    here; a zero direction gives the degree-0 colour). Returns RGB [..., 3].
-    """
-    n = num_sh_bases(degree)
-    if coeffs.shape[-2] < n:
-        raise ValueError(f"SH degree {degree} needs {n} coefficients, got {coeffs.shape[-2]}")
-    dirs = torch.nn.functional.normalize(dirs, dim=-1)
-    basis = sh_basis(degree, dirs)
-    rgb = (basis[..., None] * coeffs[..., :n, :]).sum(dim=-2)
-    return (rgb + 0.5).clamp_min(0.0)
 
 
 def _sample_dirs(count: int, dtype: torch.dtype) -> torch.Tensor:

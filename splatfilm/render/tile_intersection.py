@@ -1,0 +1,76 @@
+"""Tile intersection, our CPU stage: which Gaussians each 16x16 tile must composite, front to back.
+
+gsplat 1.5.3 does this in two calls, `isect_tiles` (one (tile, depth) key per intersection,
+radix-sorted) and `isect_offset_encode` (where each tile's run starts); `isect_tiles` here
+returns the same lists directly: a Gaussian is listed in every tile its opacity-aware bounding
+box touches, and walking Gaussians in depth order fills each list already sorted.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+TILE_SIZE = 16
+
+
+@njit(cache=True)
+def _tile_bounds(mx, my, rx, ry, tile_size, tiles_x, tiles_y):
+    # gsplat's isect_tiles: [floor((m - r) / ts), ceil((m + r) / ts)) clamped to the grid.
+    x0 = min(max(int(math.floor((mx - rx) / tile_size)), 0), tiles_x)
+    x1 = min(max(int(math.ceil((mx + rx) / tile_size)), 0), tiles_x)
+    y0 = min(max(int(math.floor((my - ry) / tile_size)), 0), tiles_y)
+    y1 = min(max(int(math.ceil((my + ry) / tile_size)), 0), tiles_y)
+    return x0, x1, y0, y1
+
+
+@njit(cache=True)
+def _bin_gaussians(means2d, radii, order, tile_size, tiles_x, tiles_y):
+    """Tile lists in depth order. order: Gaussian ids sorted front to back (culled ones may be
+    included: a radius <= 0 in either axis culls, as in gsplat's isect_tiles).
+    Returns (tile_offsets [T+1] int64, flat_ids [M] int32)."""
+    n_tiles = tiles_x * tiles_y
+    counts = np.zeros(n_tiles + 1, dtype=np.int64)
+    for g in order:
+        if radii[g, 0] <= 0 or radii[g, 1] <= 0:
+            continue
+        x0, x1, y0, y1 = _tile_bounds(means2d[g, 0], means2d[g, 1], radii[g, 0], radii[g, 1], tile_size, tiles_x, tiles_y)
+        for ty in range(y0, y1):
+            for tx in range(x0, x1):
+                counts[ty * tiles_x + tx + 1] += 1
+    offsets = np.cumsum(counts)
+    cursor = offsets[:-1].copy()
+    flat_ids = np.empty(offsets[-1], dtype=np.int32)
+    # Walking the Gaussians front to back fills every tile's list already sorted by depth.
+    for g in order:
+        if radii[g, 0] <= 0 or radii[g, 1] <= 0:
+            continue
+        x0, x1, y0, y1 = _tile_bounds(means2d[g, 0], means2d[g, 1], radii[g, 0], radii[g, 1], tile_size, tiles_x, tiles_y)
+        for ty in range(y0, y1):
+            for tx in range(x0, x1):
+                t = ty * tiles_x + tx
+                flat_ids[cursor[t]] = g
+                cursor[t] += 1
+    return offsets, flat_ids
+
+
+def tile_grid(width: int, height: int, tile_size: int = TILE_SIZE) -> tuple[int, int]:
+    """Tiles across and down an image of width x height pixels."""
+    return (width + tile_size - 1) // tile_size, (height + tile_size - 1) // tile_size
+
+
+def isect_tiles(means2d: np.ndarray, radii: np.ndarray, depths: np.ndarray, width: int, height: int,
+                  tile_size: int = TILE_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Tile lists for one camera, each sorted front to back.
+
+    means2d [N,2] pixels, radii [N,2] int (0 in either axis = culled), depths [N] camera z. Returns
+    tile_offsets [T+1] int64 and flat_ids [M] int32 (Gaussian ids; tile t owns
+    flat_ids[tile_offsets[t]:tile_offsets[t+1]]), tiles in row-major order.
+    """
+    tiles_x, tiles_y = tile_grid(width, height, tile_size)
+    visible = np.nonzero((radii[:, 0] > 0) & (radii[:, 1] > 0))[0]  # gsplat drops either radius <= 0
+    # Stable sort by depth, ties by id: deterministic lists.
+    order = visible[np.argsort(depths[visible], kind="stable")].astype(np.int64)
+    return _bin_gaussians(means2d, radii, order, tile_size, tiles_x, tiles_y)
