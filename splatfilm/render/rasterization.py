@@ -51,7 +51,7 @@ def resolve_backend(backend: Backend) -> str:
         try:
             import gsplat  # noqa: F401
         except ImportError as e:
-            raise SplatfilmError(f"backend 'gsplat' needs the gsplat package ({e}); pip install 'splatfilm[gsplat]'") from e
+            raise SplatfilmError(f"backend 'gsplat' needs the gsplat package ({e}); pip install gsplat") from e
         return "gsplat"
     if backend == "cpu":
         return "cpu"
