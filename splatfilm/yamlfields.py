@@ -67,3 +67,16 @@ def vec3(value: Any, at: At) -> np.ndarray:
     if not isinstance(value, (list, tuple)) or len(value) != 3:
         at.fail(f"expected [x, y, z], got {show(value)}")
     return np.array([number(v, at[i]) for i, v in enumerate(value)])
+
+
+def schema_version(value: Any, at: At, supported: int) -> int:
+    """A file's schema `version`: absent means 1 (files written before versions existed); one
+    newer than `supported` is refused, since reading it as an older schema could silently
+    misread fields whose meaning changed."""
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        at.fail(f"expected a whole number >= 1, got {show(value)}")
+    if value > supported:
+        at.fail(f"version {value} is newer than this splatfilm reads (up to {supported}); update splatfilm")
+    return value

@@ -170,3 +170,14 @@ def test_example_shots_load(path):
     assert len(cams) == shot.frame_count > 1
     # Every example stays in the demo room's neighbourhood and looks somewhere sensible.
     assert np.all(np.abs(cams.centers[:, :2]) < 5) and np.all((cams.centers[:, 2] > 0.2) & (cams.centers[:, 2] < 3.5))
+
+
+@pytest.mark.parametrize("version, ok", [(None, True), (1, True), (2, False), ("1", False), (0, False), (True, False)])
+def test_schema_version(tmp_path, version, ok):
+    head = "" if version is None else yaml.safe_dump({"version": version})
+    path = _write(tmp_path, head + "duration: 1\nmove: {type: dolly, from: [0, -3, 1], target: [0, 0, 1], distance: 1}\n")
+    if ok:
+        assert load_shot(path).frame_count == 24
+    else:
+        with pytest.raises(SplatfilmError, match=r"shot\.yaml: version: "):
+            load_shot(path)

@@ -1,5 +1,6 @@
 """Film scripts (FILM.yaml): a world of placed assets and a list of shots, validated up front.
 
+    version: 1                         # schema version (default 1)
     title: demo                        # default: the file's stem
     fps: 24                            # exact: 24, 25, 30, "24000/1001"
     resolution: [640, 360]
@@ -56,9 +57,11 @@ from splatfilm.shots.shot_yaml import parse_shot
 from splatfilm.shots.timing import FIRST_FRAME, parse_fps
 from splatfilm.film.world import Asset, KeyedMotion, PathWalk, World, load_asset
 from splatfilm.scene.transforms import Similarity, yaw_rotation
-from splatfilm.yamlfields import At, integer, mapping, number, show, vec3
+from splatfilm.yamlfields import At, integer, mapping, number, schema_version, show, vec3
 
-_TOP = {"title", "fps", "resolution", "first_frame", "handles", "background", "sh_degree", "crf", "lens", "points",
+# Film scripts carry `version: 1`; a script without one is version 1 (yamlfields.schema_version).
+FILM_VERSION = 1
+_TOP = {"version", "title", "fps", "resolution", "first_frame", "handles", "background", "sh_degree", "crf", "lens", "points",
         "effects", "assets", "shots"}
 _ASSET = {"file", "canonical", "position", "yaw", "scale", "look_height", "animation", "walk", "edits",
           "on_ground", "physics"}
@@ -242,6 +245,7 @@ def parse_film(path: str | Path) -> Film:
         raise SplatfilmError(f"{path}: invalid YAML{where}: {getattr(e, 'problem', e)}") from None
     at = At(source)
     data = mapping(data, at, _TOP)
+    schema_version(data.get("version"), at["version"], FILM_VERSION)
     title = data.get("title", path.stem)
     try:
         fps = parse_fps(data.get("fps", 24))

@@ -2,6 +2,7 @@
 
 A shot file (or one shot inside a larger YAML, such as a film script) is a mapping:
 
+    version: 1                     # schema version (default 1)
     name: shot_010                 # default: the file's stem
     description: free text         # ignored
     fps: 24                        # or "24000/1001", 23.976; default 24
@@ -70,11 +71,14 @@ from splatfilm.yamlfields import (
     integer as _int,
     mapping as _mapping,
     number as _number,
+    schema_version,
     show as _show,
     vec3 as _vec3,
 )
 
-_TOP = {"name", "description", "fps", "duration", "frames", "frame_range", "first_frame", "resolution", "lens",
+# Shot files carry `version: 1`; a file without one is version 1 (yamlfields.schema_version).
+SHOT_VERSION = 1
+_TOP = {"version", "name", "description", "fps", "duration", "frames", "frame_range", "first_frame", "resolution", "lens",
         "points", "keyframes", "interpolation", "camera", "move", "moves"}
 _LENS = {"focal_mm", "fov_deg", "vfov_deg", "sensor_width_mm", "near", "far", "f_stop", "focus_distance"}
 _ORIENT = {"look_at", "pan", "tilt", "roll", "quat"}
@@ -520,6 +524,7 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
         at.fail(f"a shot is a mapping of fields, got {_show(data)}")
     data = {**(defaults or {}), **data}
     _mapping(data, at, _TOP)
+    schema_version(data.get("version"), at["version"], SHOT_VERSION)
     name = data.get("name", default_name)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*", name):
         at["name"].fail(f"expected a name of letters, digits, _ . - (used in file names), got {_show(name)}")
