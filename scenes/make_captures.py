@@ -815,7 +815,7 @@ def check_camera_convention(transforms: Path, points: np.ndarray, tol_px: float 
         rig = Rig(cams.to_c2w_opencv()[i][None], math.degrees(2 * math.atan(w / 2 / K[0, 0])), w, h)
         img = np.array(mi.render(scene, sensor=_sensor(rig.c2w[0], rig, 64, False), spp=64), dtype=np.float64)[..., 0]
         ys, xs = np.mgrid[0:h, 0:w]
-        # Pixel (i, j) covers [i, i+1) x [j, j+1): its centre is (i + 0.5, j + 0.5) (CONVENTIONS.md).
+        # Pixel (i, j) covers [i, i+1) x [j, j+1): its centre is (i + 0.5, j + 0.5) (docs/CONVENTIONS.md).
         got = np.array([(img * (xs + 0.5)).sum(), (img * (ys + 0.5)).sum()]) / max(img.sum(), 1e-12)
         err = float(np.linalg.norm(got - expected))
         worst = max(worst, err)

@@ -13,7 +13,7 @@ from splatfilm.shots.lens import focal_mm_to_fov_deg, focal_mm_to_pixels, pixels
 
 
 def test_focal_mm_to_pixels_follows_conventions():
-    # CONVENTIONS.md: fx_pixels = focal_mm / sensor_width_mm * width_pixels
+    # docs/CONVENTIONS.md: fx_pixels = focal_mm / sensor_width_mm * width_pixels
     assert focal_mm_to_pixels(35.0, 1920) == pytest.approx(35 / 36 * 1920)
     assert focal_mm_to_pixels(50.0, 4000, 23.5) == pytest.approx(50 / 23.5 * 4000)
     assert pixels_to_focal_mm(focal_mm_to_pixels(35.0, 1920), 1920) == pytest.approx(35.0)

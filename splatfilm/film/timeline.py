@@ -1,7 +1,7 @@
 """The edit as OpenTimelineIO: an `.otio` timeline and a CMX3600 `.edl`, clips pointing at
 the rendered shots with their frame ranges and rate.
 
-Frame numbers follow CONVENTIONS.md: a shot's files start at 1001, the first `handles`
+Frame numbers follow docs/CONVENTIONS.md: a shot's files start at 1001, the first `handles`
 frames are its head handle and the last `handles` its tail; the cut uses what lies between.
 In the .otio each clip's active media is the PNG sequence (an ImageSequenceReference, so
 frame numbers are exact) with the shot's MP4 as a second reference; the .edl names the

@@ -1,7 +1,7 @@
 """A film world: persistent assets placed by similarity transforms, animated over time, and
 composed into one set of Gaussians per frame.
 
-Frames of reference (CONVENTIONS.md): an asset's PLY keeps its own frame; an object asset's
+Frames of reference (docs/CONVENTIONS.md): an asset's PLY keeps its own frame; an object asset's
 sidecar gives the similarity into its canonical local frame (base on z = 0, centred, up +z,
 front -y); the film script places the canonical frame in the film world (Z up, metres).
 Composition transforms every visible asset (SH rotated too) and concatenates them, so a

@@ -1,4 +1,4 @@
-"""A batch of pinhole cameras in splatfilm's internal convention (see CONVENTIONS.md).
+"""A batch of pinhole cameras in splatfilm's internal convention (see docs/CONVENTIONS.md).
 
 Stored, float64 numpy on the CPU (cameras are few; precision matters more than speed):
     viewmats    [C, 4, 4]  world-to-camera, OpenCV axes (x right, y down, looking down +z)

@@ -8,7 +8,7 @@ Stored (raw) parameters, as optimisers and PLY files hold them:
     sh0        [N, 1, 3]  degree-0 real SH coefficient per colour channel
     shN        [N, (d+1)^2 - 1, 3]  higher bands (K = 0 for degree 0)
 
-`rgb = 0.5 + C0 * sh0 + ...`, clamped at 0 (see CONVENTIONS.md).
+`rgb = 0.5 + C0 * sh0 + ...`, clamped at 0 (see docs/CONVENTIONS.md).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from splatfilm.shots.timing import FIRST_FRAME, frame_times, parse_fps
 
 PathLike = str | os.PathLike
 
-# USD's camera focalLength and apertures are in tenths of a scene unit (CONVENTIONS.md):
+# USD's camera focalLength and apertures are in tenths of a scene unit (docs/CONVENTIONS.md):
 # with metersPerUnit = m, one USD lens unit is 0.1 * m metres = 100 * m millimetres.
 _MM_PER_USD_LENS_UNIT = 100.0
 

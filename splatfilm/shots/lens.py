@@ -2,7 +2,7 @@
 
 A film lens is described the way a camera department describes it: a focal length in mm on
 a sensor of a given width in mm (default 36 mm, full frame), or a field of view. Pixels are
-square and the principal point is the image centre, so (CONVENTIONS.md)
+square and the principal point is the image centre, so (docs/CONVENTIONS.md)
 
     fx = fy = focal_mm / sensor_width_mm * width        (pixels)
     cx, cy  = width / 2, height / 2                     (pixel-edge convention)

@@ -2,7 +2,7 @@
 
 Frame i (i = 0 .. frame_count-1) is shown at exactly i / fps seconds into the shot and
 carries the film frame number first_frame + i; its image is `{name}.{frame:04d}.png`
-(CONVENTIONS.md: `shot_010.1001.png`, `shot_010.1002.png`, ...).
+(docs/CONVENTIONS.md: `shot_010.1001.png`, `shot_010.1002.png`, ...).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Frame rates are exact fractions (24, 25, 30, 24000/1001). Frame i of a shot (i = 0, 1, ...)
 is shown at i / fps seconds after the shot starts and carries the film frame number
-FIRST_FRAME + i (CONVENTIONS.md: film frame numbers start at 1001).
+FIRST_FRAME + i (docs/CONVENTIONS.md: film frame numbers start at 1001).
 """
 
 from __future__ import annotations
