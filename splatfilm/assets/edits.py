@@ -32,7 +32,6 @@ scales with the base colour.
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,23 +43,13 @@ import torch
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import C0
-from splatfilm.scene.transforms import Similarity
+from splatfilm.scene.transforms import Similarity, euler_xyz_rotation, yaw_rotation
 from splatfilm.yamlfields import At, mapping, number, show, vec3
 
 __all__ = ["Box", "ColourAdjust", "Edit", "Ellipsoid", "Selection", "Sphere", "apply_edits", "parse_edits"]
 
 OPS = ("delete", "keep", "recolour", "opacity")
 LUMA = np.array([0.2126, 0.7152, 0.0722])  # Rec. 709
-
-
-def _rotation_xyz(degrees: np.ndarray) -> np.ndarray:
-    """Rotation [3,3] from Euler angles in degrees about x, then y, then z (fixed axes), as
-    Blender's default XYZ rotation mode: R = Rz @ Ry @ Rx."""
-    ax, ay, az = np.radians(degrees)
-    rx = np.array([[1, 0, 0], [0, math.cos(ax), -math.sin(ax)], [0, math.sin(ax), math.cos(ax)]])
-    ry = np.array([[math.cos(ay), 0, math.sin(ay)], [0, 1, 0], [-math.sin(ay), 0, math.cos(ay)]])
-    rz = np.array([[math.cos(az), -math.sin(az), 0], [math.sin(az), math.cos(az), 0], [0, 0, 1]])
-    return rz @ ry @ rx
 
 
 # ---- shapes -------------------------------------------------------------------------------
@@ -77,7 +66,7 @@ class Box:
 
     def contains(self, p: np.ndarray) -> np.ndarray:
         """Which points [N,3] are inside (boundary included): bool [N]."""
-        local = (p - np.asarray(self.centre)) @ _rotation_xyz(np.array([0.0, 0.0, self.yaw_deg]))
+        local = (p - np.asarray(self.centre)) @ yaw_rotation(self.yaw_deg)
         return np.all(np.abs(local) <= np.asarray(self.size) / 2, axis=1)
 
 
@@ -266,7 +255,7 @@ def _parse_shape(data: dict, at: At) -> Shape | None:
     radii = vec3(d["radii"], s_at["radii"])
     if np.any(radii <= 0):
         s_at["radii"].fail(f"must be > 0, got {radii.tolist()}")
-    rot = _rotation_xyz(vec3(d["rotation"], s_at["rotation"])) if "rotation" in d else np.eye(3)
+    rot = euler_xyz_rotation(vec3(d["rotation"], s_at["rotation"])) if "rotation" in d else np.eye(3)
     return Ellipsoid(_floats(vec3(d["centre"], s_at["centre"])), _floats(radii), tuple(_floats(r) for r in rot))
 
 

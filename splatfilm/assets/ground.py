@@ -24,9 +24,7 @@ import torch
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.scene.transforms import Similarity, yaw_rotation
-
-Z_UP = np.array([0.0, 0.0, 1.0])
+from splatfilm.scene.transforms import WORLD_UP, Similarity, rotation_between, unit_vector, yaw_rotation
 
 
 @dataclass
@@ -71,15 +69,6 @@ class GroundPlane:
                                  ) from None
 
 
-def unit_vector(v, name: str) -> np.ndarray:
-    """v [3] scaled to length 1; a SplatfilmError naming `name` for a zero or non-finite vector."""
-    v = np.asarray(v, dtype=np.float64).reshape(3)
-    n = float(np.linalg.norm(v))
-    if not np.isfinite(n) or n < 1e-9:
-        raise SplatfilmError(f"{name} must be a non-zero vector, got {v.tolist()}")
-    return v / n
-
-
 def _fit_plane(points: np.ndarray) -> tuple[np.ndarray, float]:
     """Least-squares plane (unit normal [3], d) through points [M,3]."""
     c = points.mean(axis=0)
@@ -111,7 +100,7 @@ def estimate_ground(
     from splatfilm.assets.open3d_loader import load_open3d
 
     o3d = load_open3d()
-    up = Z_UP if up is None else unit_vector(up, "up")
+    up = WORLD_UP if up is None else unit_vector(up, "up")
     with torch.no_grad():
         keep = gaussians.activated_opacities >= min_opacity
         pts = gaussians.means[keep] if int(keep.sum()) >= 100 else gaussians.means
@@ -167,17 +156,10 @@ def ground_height(plane: GroundPlane, x: float | np.ndarray, y: float | np.ndarr
     return float(z) if np.ndim(z) == 0 else z
 
 
-def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The smallest rotation [3,3] taking unit vector a to unit vector b."""
-    from splatfilm.assets.sidecar import _rotation_between
-
-    return _rotation_between(unit_vector(a, "a"), unit_vector(b, "b"))
-
-
 def place_on_ground(
     position,
     plane: GroundPlane,
-    up=Z_UP,
+    up=WORLD_UP,
     *,
     yaw: float = 0.0,
     scale: float = 1.0,
@@ -202,7 +184,7 @@ def place_on_ground(
     base = p - plane.signed_distance(p) / along * up
     R = yaw_rotation(yaw)
     if align:
-        R = rotation_between(Z_UP, plane.normal) @ R
+        R = rotation_between(WORLD_UP, plane.normal) @ R
     return Similarity(R, base, scale)
 
 
@@ -230,7 +212,7 @@ def sidecar_up(scene: str | Path) -> np.ndarray:
     path = sidecar_path(scene)
     up = _read_sidecar(path).get("frame", {}).get("up")
     if up is None:
-        return Z_UP.copy()
+        return WORLD_UP.copy()
     try:
         return unit_vector(up, "frame.up")
     except (SplatfilmError, ValueError, TypeError):

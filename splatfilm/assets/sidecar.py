@@ -7,6 +7,7 @@ import torch
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.transforms import WORLD_UP, axis_rotation, rotation_between
 
 
 def estimate_up(cameras: Cameras) -> np.ndarray:
@@ -30,34 +31,19 @@ def robust_bounds(gaussians: Gaussians, min_opacity: float = 0.5, percentile: fl
     return np.percentile(pts, percentile, axis=0), np.percentile(pts, 100 - percentile, axis=0)
 
 
-def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The smallest rotation [3,3] taking unit vector a to unit vector b."""
-    v = np.cross(a, b)
-    c = float(np.dot(a, b))
-    if c < -1 + 1e-9:  # opposite: half turn about any axis orthogonal to a
-        axis = np.cross(a, [1.0, 0.0, 0.0])
-        if np.linalg.norm(axis) < 1e-6:
-            axis = np.cross(a, [0.0, 1.0, 0.0])
-        axis /= np.linalg.norm(axis)
-        return 2 * np.outer(axis, axis) - np.eye(3)
-    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + vx + vx @ vx / (1 + c)
-
-
 def canonical_transform(gaussians: Gaussians, cameras: Cameras, up: np.ndarray) -> dict:
     """Similarity from an object asset's own frame into its canonical local frame: base on
     z = 0, centred on the z axis, up +z, front facing -y. The front is taken to face the
     capture's first camera (turn the asset at placement if it does not). Returns
     {"rotation": [3][3], "translation": [3], "scale": 1.0} for x -> s R x + t."""
-    R_up = _rotation_between(up, np.array([0.0, 0.0, 1.0]))
+    R_up = rotation_between(up, WORLD_UP)
     lo, hi = robust_bounds(gaussians)
     centre = (lo + hi) / 2
     to_cam = R_up @ (cameras.centers[0] - centre)
     heading = np.arctan2(to_cam[1], to_cam[0])
     # Turn about z so the first camera's direction (seen from the object) becomes -y.
     turn = -np.pi / 2 - heading
-    Rz = np.array([[np.cos(turn), -np.sin(turn), 0.0], [np.sin(turn), np.cos(turn), 0.0], [0.0, 0.0, 1.0]])
-    R = Rz @ R_up
+    R = axis_rotation("z", turn) @ R_up
     moved = gaussians.transformed(torch.tensor(R, dtype=gaussians.dtype))
     lo2, hi2 = robust_bounds(moved)
     t = -np.array([(lo2[0] + hi2[0]) / 2, (lo2[1] + hi2[1]) / 2, lo2[2]])
