@@ -40,6 +40,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from splatfilm.assets.sidecar import Sidecar, robust_bounds, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import C0
@@ -311,16 +312,12 @@ def parse_edits(value: Any, at: At) -> list[Edit]:
 # ---- baking a copy ------------------------------------------------------------------------
 
 
-def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str | Path) -> dict:
+def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str | Path) -> Sidecar:
     """`splatfilm edit`: apply the edits in EDITS.yaml (a list, or a mapping with `edits:`;
     asset frame only) to INPUT and write OUTPUT with a sidecar OUTPUT.json: INPUT's sidecar
     (if any) with the count, bounds and the edits noted. Returns the sidecar."""
-    import json
-
     import yaml
 
-    from splatfilm.assets.sidecar import robust_bounds
-    from splatfilm.io.atomic import atomic_write
     from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
 
     input_path, edits_path, output_path = Path(input_path), Path(edits_path), Path(output_path)
@@ -340,22 +337,16 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
     if world:
         raise SplatfilmError(f"{world[0]}: frame: world needs a placement; `splatfilm edit` works in the asset "
                              "frame (use world-frame edits in a film script)")
+    sidecar = Sidecar.of_asset(input_path) or Sidecar()  # read first: a broken one fails before any work
     g = apply_edits(load_gaussians(input_path), edits)
     save_gaussians(output_path, g)
-    sidecar_in = input_path.with_suffix(".json")
-    sidecar: dict = {}
-    if sidecar_in.exists():
-        try:
-            sidecar = json.loads(sidecar_in.read_text())
-        except json.JSONDecodeError as e:
-            raise SplatfilmError(f"{sidecar_in}: invalid JSON ({e.msg} at line {e.lineno})") from None
     sidecar["asset"] = output_path.name
     sidecar["num_gaussians"] = len(g)
-    if isinstance(sidecar.get("frame"), dict):
+    if "frame" in sidecar:
         lo, hi = robust_bounds(g)
         sidecar["frame"].update(bounds_min=lo.tolist(), bounds_max=hi.tolist())
     # The canonical transform (if any) is kept as it was: the edited asset stands where the
     # original stood, even when an edit removes its base.
     sidecar["edits"] = {"from": str(input_path.resolve()), "file": str(edits_path.resolve()), "edits": doc}
-    atomic_write(output_path.with_suffix(".json"), [json.dumps(sidecar, indent=2).encode()])
+    sidecar.write(sidecar_path(output_path))
     return sidecar

@@ -15,13 +15,13 @@ opaque centres on the plane).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from splatfilm.assets.sidecar import Sidecar, sidecar_path, sidecar_up
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import WORLD_UP, Similarity, rotation_between, unit_vector, yaw_rotation
@@ -188,53 +188,21 @@ def place_on_ground(
     return Similarity(R, base, scale)
 
 
-# ---- the sidecar ------------------------------------------------------------------------
-
-
-def sidecar_path(scene: str | Path) -> Path:
-    return Path(scene).with_suffix(".json")
-
-
-def _read_sidecar(path: Path) -> dict:
-    if not path.exists():
-        return {}
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise SplatfilmError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
-    if not isinstance(meta, dict):
-        raise SplatfilmError(f"{path}: expected a JSON object")
-    return meta
-
-
-def sidecar_up(scene: str | Path) -> np.ndarray:
-    """The capture's up from SCENE.json's frame.up, else +z."""
-    path = sidecar_path(scene)
-    up = _read_sidecar(path).get("frame", {}).get("up")
-    if up is None:
-        return WORLD_UP.copy()
-    try:
-        return unit_vector(up, "frame.up")
-    except (SplatfilmError, ValueError, TypeError):
-        raise SplatfilmError(f"{path}: frame.up must be [x, y, z], got {up!r}") from None
+# ---- the ground in the sidecar -----------------------------------------------------------
 
 
 def read_ground(scene: str | Path) -> GroundPlane | None:
     """The ground plane SCENE.json records, or None."""
-    path = sidecar_path(scene)
-    g = _read_sidecar(path).get("ground")
-    return None if g is None else GroundPlane.from_dict(g, str(path))
+    sidecar = Sidecar.of_asset(scene)
+    g = sidecar.ground if sidecar is not None else None
+    return None if g is None else GroundPlane.from_dict(g, sidecar.source)
 
 
 def write_ground(scene: str | Path, plane: GroundPlane) -> Path:
     """Record `plane` as `ground` in SCENE.json (created with the asset's name if missing)."""
-    from splatfilm.io.atomic import atomic_write
-
-    path = sidecar_path(scene)
-    meta = _read_sidecar(path) or {"asset": Path(scene).name}
-    meta["ground"] = plane.to_dict()
-    atomic_write(path, [(json.dumps(meta, indent=2) + "\n").encode()])
-    return path
+    sidecar = Sidecar.of_asset(scene) or Sidecar({"asset": Path(scene).name})
+    sidecar["ground"] = plane.to_dict()
+    return sidecar.write(sidecar_path(scene))
 
 
 def ground_scene(scene: str | Path, **kwargs) -> GroundPlane:

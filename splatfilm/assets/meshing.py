@@ -236,7 +236,7 @@ def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str |
                       settings: MeshSettings | None = None, progress: bool = True) -> dict:
     """`splatfilm mesh`: mesh a .ply/.splat scene and write it (see write_mesh). Returns a summary
     {vertices, triangles, voxel, views, seconds, bounds_min, bounds_max}."""
-    from splatfilm.assets.ground import sidecar_up
+    from splatfilm.assets.sidecar import sidecar_up
     from splatfilm.io.camera_files import read_cameras
     from splatfilm.io.gaussian_files import load_gaussians
 
@@ -296,7 +296,7 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
             if len(mesh.triangles):
                 v, f, _ = mesh_arrays(mesh)
                 return v, f
-    from splatfilm.assets.ground import sidecar_up
+    from splatfilm.assets.sidecar import sidecar_up
     from splatfilm.io.gaussian_files import load_gaussians
 
     mesh = mesh_scene(load_gaussians(scene), None, settings, sidecar_up(scene), progress)

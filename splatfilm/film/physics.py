@@ -256,7 +256,8 @@ def scene_collider(kind: str, scene: str | Path | None, placement: Similarity | 
     if kind == "ground":
         plane = read_ground(scene)
         if plane is None:
-            from splatfilm.assets.ground import estimate_ground, sidecar_up
+            from splatfilm.assets.ground import estimate_ground
+            from splatfilm.assets.sidecar import sidecar_up
             from splatfilm.io.gaussian_files import load_gaussians
 
             plane = estimate_ground(load_gaussians(scene), sidecar_up(scene))
