@@ -571,14 +571,10 @@ def set_lights() -> dict:
 
 def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     """Camera-to-world [4,4] in OpenCV axes (x right, y down, looking down +z) at `eye` facing `target`."""
-    eye, target, up = (np.asarray(a, dtype=float) for a in (eye, target, up))
-    f = target - eye
-    f /= np.linalg.norm(f)
-    r = np.cross(f, up)
-    r /= np.linalg.norm(r)
-    d = np.cross(f, r)
+    from splatfilm.scene.transforms import look_at_rotation
+
     c2w = np.eye(4)
-    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = r, d, f, eye
+    c2w[:3, :3], c2w[:3, 3] = look_at_rotation(eye, target, up), eye
     return c2w
 
 

@@ -21,7 +21,8 @@ import torch
 
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.gaussian_files import save_gaussians
-from splatfilm.scene.transforms import rotmat_to_quat
+from splatfilm.scene.transforms import look_at_rotation, rotmat_to_quat
+from splatfilm.assets.sidecar import Sidecar
 from splatfilm.scene.sh import C0
 
 LIGHT = np.array([0.4, -0.6, 0.7]) / np.linalg.norm([0.4, -0.6, 0.7])
@@ -243,13 +244,8 @@ def orbit_cameras(count: int = 24, width: int = 320, height: int = 240, hfov_deg
     for i in range(count):
         az = math.radians(-125 + 120 * i / (count - 1))  # the open side of the room, inside its walls
         pos = np.array([0.2 + 3.0 * math.cos(az), 3.0 * math.sin(az), 1.3 + 0.4 * math.sin(2 * math.pi * i / count)])
-        f = target - pos
-        f /= np.linalg.norm(f)
-        right = np.cross(f, [0.0, 0.0, 1.0])
-        right /= np.linalg.norm(right)
-        up = np.cross(right, f)
         c2w = np.eye(4)
-        c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, up, -f, pos  # OpenGL axes
+        c2w[:3, :3], c2w[:3, 3] = look_at_rotation(pos, target) @ np.diag([1.0, -1.0, -1.0]), pos  # OpenGL axes
         frames.append({"file_path": f"images/frame_{i:05d}.png", "transform_matrix": c2w.round(9).tolist()})
     return {"camera_model": "OPENCV", "fl_x": fl, "fl_y": fl, "cx": width / 2, "cy": height / 2,
             "w": width, "h": height, "k1": 0.0, "k2": 0.0, "p1": 0.0, "p2": 0.0, "frames": frames}
@@ -264,7 +260,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     g = build_scene(args.seed)
     save_gaussians(out / "scene.ply", g)
-    (out / "scene.json").write_text(json.dumps(asset_sidecar(g, "scene.ply", "scene"), indent=2) + "\n")
+    Sidecar(asset_sidecar(g, "scene.ply", "scene")).write(out / "scene.json")
     from splatfilm.assets.ground import ground_scene
 
     ground_scene(out / "scene.ply")  # records the floor plane in scene.json, as `splatfilm ground` does

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.transforms import look_at_rotation
 
 ALPHA_MIN = 1.0 / 255.0
 ALPHA_MAX = 0.999
@@ -16,12 +17,9 @@ T_MIN = 1e-4
 
 def look_at(eye, target, up=(0.0, 0.0, 1.0), dtype=torch.float64) -> torch.Tensor:
     """World-to-camera viewmat [4,4] in OpenCV axes (x right, y down, looking down +z)."""
-    eye, target, up = (torch.as_tensor(v, dtype=torch.float64) for v in (eye, target, up))
-    f = torch.nn.functional.normalize(target - eye, dim=0)
-    r = torch.nn.functional.normalize(torch.linalg.cross(f, up), dim=0)
-    d = torch.linalg.cross(f, r)
+    eye = torch.as_tensor(eye, dtype=torch.float64)
     V = torch.eye(4, dtype=torch.float64)
-    V[:3, :3] = torch.stack([r, d, f])
+    V[:3, :3] = torch.from_numpy(look_at_rotation(eye.numpy(), target, up).T)
     V[:3, 3] = -V[:3, :3] @ eye
     return V.to(dtype)
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from splatfilm.scene.cameras import Cameras, _quats_to_rotmats, _rotmats_to_quats
+from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
+from splatfilm.scene.transforms import quat_from_rotation, quat_to_rotmat, rotation_from_quat, rotmat_to_quat
 
 FLIP = np.diag([1.0, -1.0, -1.0, 1.0])
 
@@ -15,7 +16,7 @@ def random_c2w(n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     q = rng.normal(size=(n, 4))
     out = np.tile(np.eye(4), (n, 1, 1))
-    out[:, :3, :3] = _quats_to_rotmats(q)
+    out[:, :3, :3] = rotation_from_quat(q)
     out[:, :3, 3] = rng.normal(scale=3.0, size=(n, 3))
     return out
 
@@ -60,9 +61,12 @@ def test_colmap_round_trip():
 
 
 def test_quaternion_branches():
-    # Rotations by pi about each axis exercise every branch of Shepperd's method.
+    # Rotations by pi about each axis exercise every branch of Shepperd's method (torch) and
+    # of scipy's conversion (numpy).
     for R in [np.diag([1.0, -1, -1]), np.diag([-1.0, 1, -1]), np.diag([-1.0, -1, 1]), np.eye(3)]:
-        np.testing.assert_allclose(_quats_to_rotmats(_rotmats_to_quats(R[None])), R[None], atol=1e-12)
+        np.testing.assert_allclose(rotation_from_quat(quat_from_rotation(R[None])), R[None], atol=1e-12)
+        back = quat_to_rotmat(rotmat_to_quat(torch.from_numpy(R[None]))).numpy()
+        np.testing.assert_allclose(back, R[None], atol=1e-12)
 
 
 def test_indexing_and_len():
@@ -109,7 +113,7 @@ def test_resized_scales_intrinsics_pixel_edge():
 
 def test_transformed_moves_cameras_like_points():
     cams = make(4)
-    R = _quats_to_rotmats(np.array([[0.3, 0.1, -0.5, 0.7]]))[0]
+    R = rotation_from_quat(np.array([0.3, 0.1, -0.5, 0.7]))
     t = np.array([1.0, -2.0, 0.5])
     s = 2.5
     moved = cams.transformed(R, t, s)

@@ -20,7 +20,7 @@ from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
 from splatfilm.render.spherical_harmonics import spherical_harmonics as eval_sh
 from splatfilm.scene.sh import C0
 from splatfilm.film.world import Asset, KeyedMotion, World
-from splatfilm.scene.transforms import Similarity, yaw_rotation
+from splatfilm.scene.transforms import Similarity, euler_xyz_rotation, yaw_rotation
 from splatfilm.yamlfields import At
 
 
@@ -82,9 +82,7 @@ def test_sphere_and_ellipsoid():
 
 
 def _rot(deg):
-    from splatfilm.assets.edits import _rotation_xyz
-
-    return _rotation_xyz(np.array(deg, dtype=float))
+    return euler_xyz_rotation(np.array(deg, dtype=float))
 
 
 def test_invert():

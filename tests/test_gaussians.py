@@ -10,7 +10,8 @@ import torch
 
 from conftest import intrinsics, look_at, random_gaussians
 from gsplat.cuda._torch_impl import _eval_sh_bases_fast, _spherical_harmonics
-from splatfilm.scene.gaussians import Gaussians, quat_multiply, quat_to_rotmat, rotmat_to_quat
+from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.transforms import quat_multiply, quat_to_rotmat, rotmat_to_quat
 from splatfilm.render.projection import quat_scale_to_covar
 from splatfilm.render import render
 from splatfilm.render.spherical_harmonics import spherical_harmonics as eval_sh

@@ -18,9 +18,9 @@ from splatfilm.assets.ground import (
     ground_height,
     place_on_ground,
     read_ground,
-    sidecar_up,
     write_ground,
 )
+from splatfilm.assets.sidecar import sidecar_up
 from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.scene.transforms import Similarity, yaw_rotation
 
@@ -111,7 +111,7 @@ def test_bad_sidecar_is_one_line(tmp_path):
     with pytest.raises(SplatfilmError, match=r"s\.json: invalid JSON"):
         write_ground(scene, GroundPlane(np.array([0, 0, 1.0]), 0.0))
     (tmp_path / "s.json").write_text(json.dumps({"ground": {"normal": [0, 0]}}))
-    with pytest.raises(SplatfilmError, match=r"s\.json: ground must be"):
+    with pytest.raises(SplatfilmError, match=r"s\.json: ground\.normal: expected \[x, y, z\], got \[0, 0\]"):
         read_ground(scene)
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.shots import Keyframe, KeyframePath, pan_tilt_roll_rotation, rotation_to_pan_tilt_roll
-from splatfilm.shots.pose import axis_rotation, look_at_rotation
+from splatfilm.scene.transforms import axis_rotation, look_at_rotation
 
 H = 1e-6  # finite-difference step, seconds
 
@@ -96,7 +96,7 @@ def test_quaternion_hemisphere_flips_do_not_spin_the_camera():
 
 def test_negated_quaternion_keys_give_the_same_path():
     from splatfilm.shots.shot_yaml import parse_shot
-    from splatfilm.shots.pose import quat_from_rotation
+    from splatfilm.scene.transforms import quat_from_rotation
 
     qs = [quat_from_rotation(pan_tilt_roll_rotation(p, -10)) for p in (0, 120, 240)]
     def shot(signs):

@@ -22,14 +22,13 @@ from splatfilm.film.physics import (
     bake_physics,
     body_points,
     body_shape,
-    euler_xyz_deg,
     floor_collider,
     parse_physics,
     physics_motion,
     scene_collider,
 )
 from splatfilm.film.world import Asset, World
-from splatfilm.scene.transforms import Similarity, yaw_rotation
+from splatfilm.scene.transforms import Similarity, euler_xyz_rotation, yaw_rotation
 from splatfilm.yamlfields import At
 
 FPS = 24
@@ -93,7 +92,7 @@ def test_thrown_prop_lands_further_along():
 
 def test_knocked_over_box_settles_on_a_face():
     a = prop()
-    spec = PhysicsSpec(position=[0, 0, 0.3], rotation=euler_xyz_deg([35, 0, 0]), angular_velocity=[4.0, 0, 0],
+    spec = PhysicsSpec(position=[0, 0, 0.3], rotation=euler_xyz_rotation([35, 0, 0]), angular_velocity=[4.0, 0, 0],
                        collider="ground", duration=3.0, shape="box")
     m = physics_motion(spec, a, None, FPS, None)
     R = m.at(m.end).rotation

@@ -15,7 +15,8 @@ import pytest
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.camera_files import read_colmap, read_transforms_json
-from splatfilm.fit.sfm import align_cameras, frames_from_video, read_sfm_summary, run_sfm, umeyama
+from splatfilm.fit.sfm import align_cameras, frames_from_video, read_sfm_summary, run_sfm
+from splatfilm.scene.transforms import umeyama
 
 SET = Path(__file__).resolve().parents[1] / "scenes" / "set"
 

@@ -32,7 +32,6 @@ scales with the base colour.
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,26 +40,17 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from splatfilm.assets.sidecar import Sidecar, robust_bounds, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import C0
-from splatfilm.scene.transforms import Similarity
+from splatfilm.scene.transforms import Similarity, euler_xyz_rotation, yaw_rotation
 from splatfilm.yamlfields import At, mapping, number, show, vec3
 
 __all__ = ["Box", "ColourAdjust", "Edit", "Ellipsoid", "Selection", "Sphere", "apply_edits", "parse_edits"]
 
 OPS = ("delete", "keep", "recolour", "opacity")
 LUMA = np.array([0.2126, 0.7152, 0.0722])  # Rec. 709
-
-
-def _rotation_xyz(degrees: np.ndarray) -> np.ndarray:
-    """Rotation [3,3] from Euler angles in degrees about x, then y, then z (fixed axes), as
-    Blender's default XYZ rotation mode: R = Rz @ Ry @ Rx."""
-    ax, ay, az = np.radians(degrees)
-    rx = np.array([[1, 0, 0], [0, math.cos(ax), -math.sin(ax)], [0, math.sin(ax), math.cos(ax)]])
-    ry = np.array([[math.cos(ay), 0, math.sin(ay)], [0, 1, 0], [-math.sin(ay), 0, math.cos(ay)]])
-    rz = np.array([[math.cos(az), -math.sin(az), 0], [math.sin(az), math.cos(az), 0], [0, 0, 1]])
-    return rz @ ry @ rx
 
 
 # ---- shapes -------------------------------------------------------------------------------
@@ -77,7 +67,7 @@ class Box:
 
     def contains(self, p: np.ndarray) -> np.ndarray:
         """Which points [N,3] are inside (boundary included): bool [N]."""
-        local = (p - np.asarray(self.centre)) @ _rotation_xyz(np.array([0.0, 0.0, self.yaw_deg]))
+        local = (p - np.asarray(self.centre)) @ yaw_rotation(self.yaw_deg)
         return np.all(np.abs(local) <= np.asarray(self.size) / 2, axis=1)
 
 
@@ -266,7 +256,7 @@ def _parse_shape(data: dict, at: At) -> Shape | None:
     radii = vec3(d["radii"], s_at["radii"])
     if np.any(radii <= 0):
         s_at["radii"].fail(f"must be > 0, got {radii.tolist()}")
-    rot = _rotation_xyz(vec3(d["rotation"], s_at["rotation"])) if "rotation" in d else np.eye(3)
+    rot = euler_xyz_rotation(vec3(d["rotation"], s_at["rotation"])) if "rotation" in d else np.eye(3)
     return Ellipsoid(_floats(vec3(d["centre"], s_at["centre"])), _floats(radii), tuple(_floats(r) for r in rot))
 
 
@@ -322,16 +312,12 @@ def parse_edits(value: Any, at: At) -> list[Edit]:
 # ---- baking a copy ------------------------------------------------------------------------
 
 
-def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str | Path) -> dict:
+def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str | Path) -> Sidecar:
     """`splatfilm edit`: apply the edits in EDITS.yaml (a list, or a mapping with `edits:`;
     asset frame only) to INPUT and write OUTPUT with a sidecar OUTPUT.json: INPUT's sidecar
     (if any) with the count, bounds and the edits noted. Returns the sidecar."""
-    import json
-
     import yaml
 
-    from splatfilm.assets.sidecar import robust_bounds
-    from splatfilm.io.atomic import atomic_write
     from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
 
     input_path, edits_path, output_path = Path(input_path), Path(edits_path), Path(output_path)
@@ -351,22 +337,16 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
     if world:
         raise SplatfilmError(f"{world[0]}: frame: world needs a placement; `splatfilm edit` works in the asset "
                              "frame (use world-frame edits in a film script)")
+    sidecar = Sidecar.of_asset(input_path) or Sidecar()  # read first: a broken one fails before any work
     g = apply_edits(load_gaussians(input_path), edits)
     save_gaussians(output_path, g)
-    sidecar_in = input_path.with_suffix(".json")
-    sidecar: dict = {}
-    if sidecar_in.exists():
-        try:
-            sidecar = json.loads(sidecar_in.read_text())
-        except json.JSONDecodeError as e:
-            raise SplatfilmError(f"{sidecar_in}: invalid JSON ({e.msg} at line {e.lineno})") from None
     sidecar["asset"] = output_path.name
     sidecar["num_gaussians"] = len(g)
-    if isinstance(sidecar.get("frame"), dict):
+    if "frame" in sidecar:
         lo, hi = robust_bounds(g)
         sidecar["frame"].update(bounds_min=lo.tolist(), bounds_max=hi.tolist())
     # The canonical transform (if any) is kept as it was: the edited asset stands where the
     # original stood, even when an edit removes its base.
     sidecar["edits"] = {"from": str(input_path.resolve()), "file": str(edits_path.resolve()), "edits": doc}
-    atomic_write(output_path.with_suffix(".json"), [json.dumps(sidecar, indent=2).encode()])
+    sidecar.write(sidecar_path(output_path))
     return sidecar

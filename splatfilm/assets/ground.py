@@ -15,18 +15,16 @@ opaque centres on the plane).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from splatfilm.assets.sidecar import Sidecar, sidecar_path, sidecar_up
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.scene.transforms import Similarity, yaw_rotation
-
-Z_UP = np.array([0.0, 0.0, 1.0])
+from splatfilm.scene.transforms import WORLD_UP, Similarity, rotation_between, unit_vector, yaw_rotation
 
 
 @dataclass
@@ -71,15 +69,6 @@ class GroundPlane:
                                  ) from None
 
 
-def unit_vector(v, name: str) -> np.ndarray:
-    """v [3] scaled to length 1; a SplatfilmError naming `name` for a zero or non-finite vector."""
-    v = np.asarray(v, dtype=np.float64).reshape(3)
-    n = float(np.linalg.norm(v))
-    if not np.isfinite(n) or n < 1e-9:
-        raise SplatfilmError(f"{name} must be a non-zero vector, got {v.tolist()}")
-    return v / n
-
-
 def _fit_plane(points: np.ndarray) -> tuple[np.ndarray, float]:
     """Least-squares plane (unit normal [3], d) through points [M,3]."""
     c = points.mean(axis=0)
@@ -111,7 +100,7 @@ def estimate_ground(
     from splatfilm.assets.open3d_loader import load_open3d
 
     o3d = load_open3d()
-    up = Z_UP if up is None else unit_vector(up, "up")
+    up = WORLD_UP if up is None else unit_vector(up, "up")
     with torch.no_grad():
         keep = gaussians.activated_opacities >= min_opacity
         pts = gaussians.means[keep] if int(keep.sum()) >= 100 else gaussians.means
@@ -167,17 +156,10 @@ def ground_height(plane: GroundPlane, x: float | np.ndarray, y: float | np.ndarr
     return float(z) if np.ndim(z) == 0 else z
 
 
-def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The smallest rotation [3,3] taking unit vector a to unit vector b."""
-    from splatfilm.assets.sidecar import _rotation_between
-
-    return _rotation_between(unit_vector(a, "a"), unit_vector(b, "b"))
-
-
 def place_on_ground(
     position,
     plane: GroundPlane,
-    up=Z_UP,
+    up=WORLD_UP,
     *,
     yaw: float = 0.0,
     scale: float = 1.0,
@@ -202,57 +184,25 @@ def place_on_ground(
     base = p - plane.signed_distance(p) / along * up
     R = yaw_rotation(yaw)
     if align:
-        R = rotation_between(Z_UP, plane.normal) @ R
+        R = rotation_between(WORLD_UP, plane.normal) @ R
     return Similarity(R, base, scale)
 
 
-# ---- the sidecar ------------------------------------------------------------------------
-
-
-def sidecar_path(scene: str | Path) -> Path:
-    return Path(scene).with_suffix(".json")
-
-
-def _read_sidecar(path: Path) -> dict:
-    if not path.exists():
-        return {}
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise SplatfilmError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
-    if not isinstance(meta, dict):
-        raise SplatfilmError(f"{path}: expected a JSON object")
-    return meta
-
-
-def sidecar_up(scene: str | Path) -> np.ndarray:
-    """The capture's up from SCENE.json's frame.up, else +z."""
-    path = sidecar_path(scene)
-    up = _read_sidecar(path).get("frame", {}).get("up")
-    if up is None:
-        return Z_UP.copy()
-    try:
-        return unit_vector(up, "frame.up")
-    except (SplatfilmError, ValueError, TypeError):
-        raise SplatfilmError(f"{path}: frame.up must be [x, y, z], got {up!r}") from None
+# ---- the ground in the sidecar -----------------------------------------------------------
 
 
 def read_ground(scene: str | Path) -> GroundPlane | None:
     """The ground plane SCENE.json records, or None."""
-    path = sidecar_path(scene)
-    g = _read_sidecar(path).get("ground")
-    return None if g is None else GroundPlane.from_dict(g, str(path))
+    sidecar = Sidecar.of_asset(scene)
+    g = sidecar.ground if sidecar is not None else None
+    return None if g is None else GroundPlane.from_dict(g, sidecar.source)
 
 
 def write_ground(scene: str | Path, plane: GroundPlane) -> Path:
     """Record `plane` as `ground` in SCENE.json (created with the asset's name if missing)."""
-    from splatfilm.io.atomic import atomic_write
-
-    path = sidecar_path(scene)
-    meta = _read_sidecar(path) or {"asset": Path(scene).name}
-    meta["ground"] = plane.to_dict()
-    atomic_write(path, [(json.dumps(meta, indent=2) + "\n").encode()])
-    return path
+    sidecar = Sidecar.of_asset(scene) or Sidecar({"asset": Path(scene).name})
+    sidecar["ground"] = plane.to_dict()
+    return sidecar.write(sidecar_path(scene))
 
 
 def ground_scene(scene: str | Path, **kwargs) -> GroundPlane:

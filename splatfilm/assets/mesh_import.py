@@ -19,7 +19,6 @@ sRGB again, as glTF viewers do. OBJ/PLY colours are taken as the display values 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -31,9 +30,9 @@ import numpy as np
 import torch
 
 from splatfilm.version import __version__
+from splatfilm.assets.sidecar import Sidecar, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.io.atomic import atomic_write
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, save_gaussians
 from splatfilm.scene.transforms import rotmat_to_quat
 
@@ -390,7 +389,7 @@ def default_axes(mesh_path: Path, up: str | None, front: str | None) -> tuple[np
 
 
 def import_mesh(mesh_path: str | Path, output: str | Path, count: int | None = None, density: float | None = None,
-                sh_degree: int = 0, seed: int = 0, up: str | None = None, front: str | None = None) -> dict:
+                sh_degree: int = 0, seed: int = 0, up: str | None = None, front: str | None = None) -> Sidecar:
     """Import a mesh as a Gaussian asset: OUTPUT (.ply or .splat) in the mesh's own frame and
     its sidecar OUTPUT.json (kind "object", canonical transform). Returns the sidecar."""
     mesh_path, output = Path(mesh_path), Path(output)
@@ -401,7 +400,7 @@ def import_mesh(mesh_path: str | Path, output: str | Path, count: int | None = N
     gltf = mesh_path.suffix.lower() in (".glb", ".gltf")
     save_gaussians(output, asset.gaussians)
     lo, hi = asset.vertices.min(axis=0), asset.vertices.max(axis=0)
-    sidecar = {
+    sidecar = Sidecar({
         "splatfilm_version": __version__,
         "asset": output.name,
         "kind": "object",
@@ -421,6 +420,6 @@ def import_mesh(mesh_path: str | Path, output: str | Path, count: int | None = N
                    "normals": "from the mesh faces: each Gaussian's thin local z axis is its face normal"},
         "num_gaussians": len(asset.gaussians),
         "canonical_transform": canonical_from_vertices(asset.vertices, up_v, front_v),
-    }
-    atomic_write(output.with_suffix(".json"), [json.dumps(sidecar, indent=2).encode()])
+    })
+    sidecar.write(sidecar_path(output))
     return sidecar

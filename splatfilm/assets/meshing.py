@@ -37,7 +37,7 @@ from tqdm import tqdm
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.assets.ground import Z_UP, unit_vector
+from splatfilm.scene.transforms import WORLD_UP, look_at_rotation, rotation_between, unit_vector
 from splatfilm.assets.open3d_loader import load_open3d
 from splatfilm.render import render
 
@@ -76,20 +76,14 @@ def scene_bounds(gaussians: Gaussians) -> tuple[np.ndarray, np.ndarray]:
 
 def look_at_viewmat(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
     """World-to-camera [4,4] in OpenCV axes (x right, y down, +z forward) at `eye` facing `target`."""
-    f = unit_vector(target - eye, "view direction")
-    r = np.cross(f, up)
-    if np.linalg.norm(r) < 1e-6:  # looking straight along up: any right vector will do
-        r = np.cross(f, [1.0, 0.0, 0.0] if abs(f[0]) < 0.9 else [0.0, 1.0, 0.0])
-    r /= np.linalg.norm(r)
-    d = np.cross(f, r)
     V = np.eye(4)
-    V[:3, :3] = np.stack([r, d, f])
+    V[:3, :3] = look_at_rotation(eye, target, up).T
     V[:3, 3] = -V[:3, :3] @ eye
     return V
 
 
 def orbit_views(lo: np.ndarray, hi: np.ndarray, count: int, width: int, height: int, fov_deg: float = 60.0,
-                up: np.ndarray = Z_UP, min_elevation_deg: float = 15.0, max_elevation_deg: float = 80.0) -> Cameras:
+                up: np.ndarray = WORLD_UP, min_elevation_deg: float = 15.0, max_elevation_deg: float = 80.0) -> Cameras:
     """`count` cameras on the upper half of the sphere around the box lo..hi [3] (elevations
     between the given angles above the plane normal to `up`, azimuths by the golden angle),
     each looking at the box's centre from far enough that the box's bounding sphere fits
@@ -176,7 +170,7 @@ def fuse_mesh(gaussians: Gaussians, cameras: Cameras, voxel: float, settings: Me
 
 
 def mesh_scene(gaussians: Gaussians, cameras: Cameras | None = None, settings: MeshSettings | None = None,
-               up: np.ndarray = Z_UP, progress: bool = True):
+               up: np.ndarray = WORLD_UP, progress: bool = True):
     """The scene's open3d TriangleMesh from `cameras` (scaled to settings.width) or orbit views."""
     settings = settings or MeshSettings()
     lo, hi = scene_bounds(gaussians)
@@ -190,17 +184,15 @@ def mesh_scene(gaussians: Gaussians, cameras: Cameras | None = None, settings: M
     return fuse_mesh(gaussians, cameras, voxel, settings, progress)
 
 
-def gltf_root(up: np.ndarray = Z_UP) -> np.ndarray:
+def gltf_root(up: np.ndarray = WORLD_UP) -> np.ndarray:
     """The glTF root node's matrix [4,4]: the smallest rotation taking the scene's `up` to
     glTF's +y (for a Z-up scene, (x, y, z) -> (x, z, -y))."""
-    from splatfilm.assets.ground import rotation_between
-
     m = np.eye(4)
     m[:3, :3] = rotation_between(up, np.array([0.0, 1.0, 0.0]))
     return m
 
 
-def write_mesh(mesh, path: str | Path, up: np.ndarray = Z_UP) -> None:
+def write_mesh(mesh, path: str | Path, up: np.ndarray = WORLD_UP) -> None:
     """Write an open3d TriangleMesh with vertex colours as .glb, .ply or .obj (by suffix).
 
     Vertices are written in the scene's frame. glTF is y-up by definition, so a .glb holds
@@ -244,7 +236,7 @@ def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str |
                       settings: MeshSettings | None = None, progress: bool = True) -> dict:
     """`splatfilm mesh`: mesh a .ply/.splat scene and write it (see write_mesh). Returns a summary
     {vertices, triangles, voxel, views, seconds, bounds_min, bounds_max}."""
-    from splatfilm.assets.ground import sidecar_up
+    from splatfilm.assets.sidecar import sidecar_up
     from splatfilm.io.camera_files import read_cameras
     from splatfilm.io.gaussian_files import load_gaussians
 
@@ -304,7 +296,7 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
             if len(mesh.triangles):
                 v, f, _ = mesh_arrays(mesh)
                 return v, f
-    from splatfilm.assets.ground import sidecar_up
+    from splatfilm.assets.sidecar import sidecar_up
     from splatfilm.io.gaussian_files import load_gaussians
 
     mesh = mesh_scene(load_gaussians(scene), None, settings, sidecar_up(scene), progress)

@@ -1,12 +1,233 @@
-"""What an asset's sidecar JSON records about its frame: up vector, bounds, canonical frame."""
+"""An asset's sidecar: ASSET.json beside every .ply / .splat, recording where the asset came
+from and its frame (up, bounds, the canonical transform of an object, the ground plane), plus
+what fit, import-mesh, edit and refine note about how it was made.
+
+`Sidecar` is a typed view of the JSON object: it keeps every key, known or not (a file written
+by another version round-trips), checks the types of the keys splatfilm reads, and has one
+read policy and one writer:
+
+    Sidecar.read(path) / Sidecar.of_asset(asset)   a missing file is None; invalid JSON, a
+                                                   non-object or a wrong type is a one-line
+                                                   SplatfilmError "PATH: field.path: ..."
+    sidecar.write(path)                            atomic, indent 2, "version" first
+
+Schema `version` 1; a file without one is version 1 (written before versions were recorded),
+one newer than this code is an error. Known keys (all optional):
+
+    version             int        schema version (1)
+    splatfilm_version   str        the splatfilm that wrote it
+    asset               str        the asset file's name
+    kind                str        "scene" or "object"
+    num_gaussians       int
+    frame               object     up [3], front [3], bounds_min [3], bounds_max [3] (asset
+                                   frame), scale_to_metres (number or null), note (str)
+    canonical_transform object     rotation [3][3], translation [3], scale (> 0, default 1):
+                                   asset frame -> canonical object frame (x -> s R x + t)
+    ground              object     normal [3], offset, inliers: the plane n . x + d = 0
+    source, import, training, metrics, timing, edits, refined: objects, kept as written
+
+Also here: the geometry a sidecar records (estimate_up, robust_bounds, canonical_transform).
+"""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from splatfilm.errors import SplatfilmError
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.transforms import WORLD_UP, Similarity, axis_rotation, rotation_between, unit_vector
+from splatfilm.yamlfields import At, integer, number, show, vec3
+
+SIDECAR_VERSION = 1
+_OBJECTS = ("source", "import", "training", "metrics", "timing", "edits", "refined")
+_STRINGS = ("splatfilm_version", "asset", "kind")
+
+
+def sidecar_path(asset: str | Path) -> Path:
+    """The sidecar of an asset file: ASSET.json beside ASSET.ply / ASSET.splat."""
+    return Path(asset).with_suffix(".json")
+
+
+class Sidecar(MutableMapping[str, Any]):
+    """The JSON object of an asset's sidecar (module docstring), read and written as a mapping
+    (`sidecar["kind"]`, `sidecar.update(...)`), with typed accessors for what splatfilm uses.
+    `source` names it in error messages (the file it was read from)."""
+
+    def __init__(self, data: Mapping[str, Any] | None = None, source: str = "sidecar"):
+        self.data: dict[str, Any] = dict(data or {})
+        self.source = source
+
+    # -- mapping --------------------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        return f"Sidecar({self.data!r})"
+
+    # -- reading and writing --------------------------------------------------------------
+
+    @staticmethod
+    def read(path: str | Path) -> "Sidecar | None":
+        """The sidecar at `path`, checked (module docstring); None when there is no such file."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as e:
+            raise SplatfilmError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise SplatfilmError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
+        if not isinstance(data, dict):
+            raise SplatfilmError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        sidecar = Sidecar(data, str(path))
+        sidecar.check()
+        return sidecar
+
+    @staticmethod
+    def of_asset(asset: str | Path) -> "Sidecar | None":
+        """The sidecar beside an asset file (`sidecar_path`), or None."""
+        return Sidecar.read(sidecar_path(asset))
+
+    def write(self, path: str | Path) -> Path:
+        """Write to `path` atomically as this schema version (`version` first); returns `path`."""
+        from splatfilm.io.atomic import atomic_write
+
+        path = Path(path)
+        self.data = {"version": SIDECAR_VERSION, **{k: v for k, v in self.data.items() if k != "version"}}
+        self.source = str(path)
+        self.check()
+        atomic_write(path, [(json.dumps(self.data, indent=2) + "\n").encode("utf-8")])
+        return path
+
+    def check(self) -> None:
+        """Raise SplatfilmError("SOURCE: field.path: what is wrong") for a known key of the wrong
+        type or shape, or a version newer than this code reads."""
+        d, at = self.data, At(self.source)
+        if "version" in d:
+            v = integer(d["version"], at["version"], minimum=1)
+            if v > SIDECAR_VERSION:
+                at["version"].fail(f"{v} is newer than this splatfilm reads (up to {SIDECAR_VERSION}); "
+                                   "update splatfilm")
+        for key in _STRINGS:
+            if key in d and not isinstance(d[key], str):
+                at[key].fail(f"expected a string, got {show(d[key])}")
+        for key in _OBJECTS:
+            if key in d:
+                _object(d[key], at[key])
+        if "num_gaussians" in d:
+            integer(d["num_gaussians"], at["num_gaussians"], minimum=0)
+        if "frame" in d:
+            frame, f_at = _object(d["frame"], at["frame"]), at["frame"]
+            for key in ("up", "front", "bounds_min", "bounds_max"):
+                if key in frame:
+                    vec3(frame[key], f_at[key])
+            for key in ("up", "front"):
+                if key in frame and not np.linalg.norm(vec3(frame[key], f_at[key])) > 1e-9:
+                    f_at[key].fail(f"must be a non-zero vector, got {show(frame[key])}")
+            if frame.get("scale_to_metres") is not None:
+                number(frame["scale_to_metres"], f_at["scale_to_metres"], "positive")
+            if "note" in frame and not isinstance(frame["note"], str):
+                f_at["note"].fail(f"expected a string, got {show(frame['note'])}")
+        if "canonical_transform" in d:
+            _similarity(d["canonical_transform"], at["canonical_transform"])
+        if "ground" in d:
+            g, g_at = _object(d["ground"], at["ground"]), at["ground"]
+            _require(g, "normal", g_at, "{normal: [x, y, z], offset: d, inliers: f}")
+            if not np.linalg.norm(vec3(g["normal"], g_at["normal"])) > 1e-9:
+                g_at["normal"].fail(f"must be a non-zero vector, got {show(g['normal'])}")
+            _require(g, "offset", g_at, "{normal: [x, y, z], offset: d, inliers: f}")
+            number(g["offset"], g_at["offset"])
+            if "inliers" in g:
+                number(g["inliers"], g_at["inliers"], "nonneg")
+
+    # -- typed accessors ------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        """The schema version (1 for files written before versions were recorded)."""
+        return int(self.data.get("version", 1))
+
+    @property
+    def frame(self) -> dict:
+        """The `frame` object ({} when absent)."""
+        return self.data.get("frame", {})
+
+    @property
+    def up(self) -> np.ndarray | None:
+        """frame.up [3] as a unit vector: the capture's up in the asset frame; None when absent."""
+        up = self.frame.get("up")
+        return None if up is None else unit_vector(vec3(up, At(self.source)["frame"]["up"]), f"{self.source}: frame.up")
+
+    @property
+    def canonical_transform(self) -> Similarity | None:
+        """Asset frame -> canonical object frame; None when the sidecar has none."""
+        ct = self.data.get("canonical_transform")
+        return None if ct is None else Similarity.from_dict(ct)
+
+    @property
+    def ground(self) -> dict | None:
+        """The `ground` object {normal [3], offset, inliers} (`assets.ground.read_ground` makes a
+        GroundPlane of it); None when absent."""
+        return self.data.get("ground")
+
+
+def _object(value: Any, at: At) -> dict:
+    if not isinstance(value, dict):
+        at.fail(f"expected an object, got {show(value)}")
+    return value
+
+
+def _require(d: dict, key: str, at: At, expected: str) -> None:
+    if key not in d:
+        at.fail(f"missing `{key}` (expected {expected})")
+
+
+def _similarity(value: Any, at: At) -> None:
+    d = _object(value, at)
+    _require(d, "rotation", at, "{rotation: [3][3], translation: [3], scale: s}")
+    rows = d["rotation"]
+    if not isinstance(rows, list) or len(rows) != 3:
+        at["rotation"].fail(f"expected 3 rows of 3 numbers, got {show(rows)}")
+    R = np.array([vec3(r, at["rotation"][i]) for i, r in enumerate(rows)])
+    if np.abs(R @ R.T - np.eye(3)).max() > 1e-6 or np.linalg.det(R) < 0:
+        at["rotation"].fail("is not a rotation matrix (scaled, sheared or mirrored)")
+    _require(d, "translation", at, "{rotation: [3][3], translation: [3], scale: s}")
+    vec3(d["translation"], at["translation"])
+    if "scale" in d:
+        number(d["scale"], at["scale"], "positive")
+
+
+def sidecar_up(asset: str | Path) -> np.ndarray:
+    """The capture's up [3] (unit) in an asset's frame: its sidecar's frame.up, else +z."""
+    sidecar = Sidecar.of_asset(asset)
+    up = sidecar.up if sidecar is not None else None
+    return WORLD_UP.copy() if up is None else up
+
+
+# ---- the geometry a sidecar records -------------------------------------------------------
 
 
 def estimate_up(cameras: Cameras) -> np.ndarray:
@@ -30,34 +251,19 @@ def robust_bounds(gaussians: Gaussians, min_opacity: float = 0.5, percentile: fl
     return np.percentile(pts, percentile, axis=0), np.percentile(pts, 100 - percentile, axis=0)
 
 
-def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The smallest rotation [3,3] taking unit vector a to unit vector b."""
-    v = np.cross(a, b)
-    c = float(np.dot(a, b))
-    if c < -1 + 1e-9:  # opposite: half turn about any axis orthogonal to a
-        axis = np.cross(a, [1.0, 0.0, 0.0])
-        if np.linalg.norm(axis) < 1e-6:
-            axis = np.cross(a, [0.0, 1.0, 0.0])
-        axis /= np.linalg.norm(axis)
-        return 2 * np.outer(axis, axis) - np.eye(3)
-    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + vx + vx @ vx / (1 + c)
-
-
 def canonical_transform(gaussians: Gaussians, cameras: Cameras, up: np.ndarray) -> dict:
     """Similarity from an object asset's own frame into its canonical local frame: base on
     z = 0, centred on the z axis, up +z, front facing -y. The front is taken to face the
     capture's first camera (turn the asset at placement if it does not). Returns
     {"rotation": [3][3], "translation": [3], "scale": 1.0} for x -> s R x + t."""
-    R_up = _rotation_between(up, np.array([0.0, 0.0, 1.0]))
+    R_up = rotation_between(up, WORLD_UP)
     lo, hi = robust_bounds(gaussians)
     centre = (lo + hi) / 2
     to_cam = R_up @ (cameras.centers[0] - centre)
     heading = np.arctan2(to_cam[1], to_cam[0])
     # Turn about z so the first camera's direction (seen from the object) becomes -y.
     turn = -np.pi / 2 - heading
-    Rz = np.array([[np.cos(turn), -np.sin(turn), 0.0], [np.sin(turn), np.cos(turn), 0.0], [0.0, 0.0, 1.0]])
-    R = Rz @ R_up
+    R = axis_rotation("z", turn) @ R_up
     moved = gaussians.transformed(torch.tensor(R, dtype=gaussians.dtype))
     lo2, hi2 = robust_bounds(moved)
     t = -np.array([(lo2[0] + hi2[0]) / 2, (lo2[1] + hi2[1]) / 2, lo2[2]])

@@ -182,7 +182,8 @@ def _add_edit(sub) -> None:
 
 
 def _cmd_ground(args: argparse.Namespace) -> None:
-    from splatfilm.assets.ground import ground_scene, sidecar_path
+    from splatfilm.assets.ground import ground_scene
+    from splatfilm.assets.sidecar import sidecar_path
 
     plane = ground_scene(args.scene, min_opacity=args.min_opacity, distance=args.distance,
                          max_tilt_deg=args.max_tilt)

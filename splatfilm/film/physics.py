@@ -44,7 +44,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.assets.ground import GroundPlane, read_ground
 from splatfilm.film.world import Asset
-from splatfilm.scene.transforms import Similarity
+from splatfilm.scene.transforms import Similarity, euler_xyz_rotation, quat_from_rotation, quat_slerp, rotation_from_quat
 from splatfilm.yamlfields import At, mapping, number, show, vec3
 
 STEP_HZ = 240
@@ -106,14 +106,6 @@ class PhysicsSpec:
                 "collider": self.collider, "shape": self.shape}
 
 
-def euler_xyz_deg(angles: np.ndarray) -> np.ndarray:
-    """Rotation [3,3] turning by angles[0] degrees about x, then [1] about y, then [2] about z
-    (fixed world axes): Rz @ Ry @ Rx."""
-    from scipy.spatial.transform import Rotation
-
-    return Rotation.from_euler("xyz", np.asarray(angles, dtype=np.float64), degrees=True).as_matrix()
-
-
 def parse_physics(value: Any, at: At, base: Similarity | None = None) -> PhysicsSpec:
     """A `physics:` mapping of a film script (module docstring) -> PhysicsSpec. `base`: the
     asset's placement (position, yaw, scale fields), used for what the mapping leaves out.
@@ -130,7 +122,7 @@ def parse_physics(value: Any, at: At, base: Similarity | None = None) -> Physics
         position = vec3(data["position"], at["position"])
     else:
         position = base.translation.copy()
-    rotation = euler_xyz_deg(vec3(data["orientation"], at["orientation"])) if "orientation" in data else base.rotation
+    rotation = euler_xyz_rotation(vec3(data["orientation"], at["orientation"])) if "orientation" in data else base.rotation
     velocity = vec3(data["velocity"], at["velocity"]) if "velocity" in data else np.zeros(3)
     spin = vec3(data["angular_velocity"], at["angular_velocity"]) if "angular_velocity" in data else np.zeros(3)
 
@@ -158,34 +150,6 @@ def parse_physics(value: Any, at: At, base: Similarity | None = None) -> Physics
 
 
 # ---- the baked trajectory ---------------------------------------------------------------------
-
-
-def _slerp(q0: np.ndarray, q1: np.ndarray, u: float) -> np.ndarray:
-    """Spherical interpolation of unit quaternions [4] (w, x, y, z), u in [0, 1]."""
-    dot = float(q0 @ q1)
-    if dot < 0:  # the shorter way round
-        q1, dot = -q1, -dot
-    if dot > 0.9995:  # nearly equal: linear is exact enough and stable
-        q = q0 + u * (q1 - q0)
-        return q / np.linalg.norm(q)
-    theta = math.acos(dot)
-    return (math.sin((1 - u) * theta) * q0 + math.sin(u * theta) * q1) / math.sin(theta)
-
-
-def _quat_to_matrix(q: np.ndarray) -> np.ndarray:
-    """Rotation [3,3] of a unit quaternion (w, x, y, z)."""
-    w, x, y, z = q / np.linalg.norm(q)
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
-
-
-def _matrix_to_quat(R: np.ndarray) -> np.ndarray:
-    """Unit quaternion (w, x, y, z) of a rotation [3,3]."""
-    from scipy.spatial.transform import Rotation
-
-    x, y, z, w = Rotation.from_matrix(R).as_quat()
-    return np.array([w, x, y, z])
 
 
 @dataclass
@@ -228,9 +192,9 @@ class BakedMotion:
             i = int(np.searchsorted(times, t, side="right")) - 1
             u = (t - times[i]) / (times[i + 1] - times[i])
         if len(times) == 1:
-            return Similarity(_quat_to_matrix(self.quats[0]), self.positions[0], self.scale)
+            return Similarity(rotation_from_quat(self.quats[0]), self.positions[0], self.scale)
         pos = (1 - u) * self.positions[i] + u * self.positions[i + 1]
-        return Similarity(_quat_to_matrix(_slerp(self.quats[i], self.quats[i + 1], u)), pos, self.scale)
+        return Similarity(rotation_from_quat(quat_slerp(self.quats[i], self.quats[i + 1], u)), pos, self.scale)
 
     def to_dict(self) -> dict:
         return {"times": self.times.tolist(), "positions": self.positions.tolist(), "quats": self.quats.tolist(),
@@ -292,7 +256,8 @@ def scene_collider(kind: str, scene: str | Path | None, placement: Similarity | 
     if kind == "ground":
         plane = read_ground(scene)
         if plane is None:
-            from splatfilm.assets.ground import estimate_ground, sidecar_up
+            from splatfilm.assets.ground import estimate_ground
+            from splatfilm.assets.sidecar import sidecar_up
             from splatfilm.io.gaussian_files import load_gaussians
 
             plane = estimate_ground(load_gaussians(scene), sidecar_up(scene))
@@ -415,7 +380,7 @@ def simulate(spec: PhysicsSpec, shape: BodyShape, collider: Collider, fps: float
             body_shape_id = pb.createCollisionShape(pb.GEOM_SPHERE, radius=shape.radius, physicsClientId=cid)
         R0 = spec.rotation
         com0 = spec.position + R0 @ shape.com
-        q0 = _matrix_to_quat(R0)
+        q0 = quat_from_rotation(R0)
         body = pb.createMultiBody(spec.mass, body_shape_id, basePosition=com0.tolist(),
                                   baseOrientation=[q0[1], q0[2], q0[3], q0[0]], physicsClientId=cid)
         pb.changeDynamics(body, -1, lateralFriction=spec.friction, restitution=spec.restitution,
@@ -446,8 +411,8 @@ def simulate(spec: PhysicsSpec, shape: BodyShape, collider: Collider, fps: float
         x = min(s * STEP_HZ, steps)
         k = min(int(math.floor(x)), steps - 1) if steps else 0
         u = x - k if steps else 0.0
-        q = _slerp(quat[k], quat[min(k + 1, steps)], u)
-        R = _quat_to_matrix(q)
+        q = quat_slerp(quat[k], quat[min(k + 1, steps)], u)
+        R = rotation_from_quat(q)
         c = (1 - u) * com[k] + u * com[min(k + 1, steps)]
         positions[j] = c - R @ shape.com  # the canonical origin, not the centre of mass
         quats[j] = q if q[0] >= 0 else -q

@@ -152,7 +152,8 @@ def _motion(data: dict, at: At, base: Similarity) -> KeyedMotion | PathWalk | No
 def _ground_of(scene: Asset, at: At):
     """The world-frame ground plane of a scene asset: from its sidecar (`splatfilm ground`),
     else estimated now from its Gaussians."""
-    from splatfilm.assets.ground import estimate_ground, read_ground, sidecar_up
+    from splatfilm.assets.ground import estimate_ground, read_ground
+    from splatfilm.assets.sidecar import sidecar_up
 
     plane = read_ground(scene.source)
     if plane is None:

@@ -166,28 +166,22 @@ def load_asset(name: str, path: Path, placement: Similarity, motion: Motion | No
                look_height: float | None = None) -> Asset:
     """Load an asset file and its sidecar (`path` with .json), if any: object assets use the
     sidecar's canonical transform as `local` unless canonical=False."""
+    from splatfilm.assets.sidecar import Sidecar, robust_bounds, sidecar_path
     from splatfilm.io.gaussian_files import load_gaussians
     from splatfilm.io.digest import file_digest
 
     g = load_gaussians(path)
     local = Similarity()
-    sidecar = path.with_suffix(".json")
-    meta = {}
-    if sidecar.exists():
-        try:
-            meta = json.loads(sidecar.read_text())
-        except json.JSONDecodeError as e:
-            raise SplatfilmError(f"{sidecar}: invalid JSON ({e.msg} at line {e.lineno})") from None
-    use_canonical = canonical if canonical is not None else "canonical_transform" in meta
+    sidecar = Sidecar.of_asset(path)
+    to_canonical = sidecar.canonical_transform if sidecar is not None else None
+    use_canonical = canonical if canonical is not None else to_canonical is not None
     if use_canonical:
-        if "canonical_transform" not in meta:
-            raise SplatfilmError(f"{path}: canonical: true, but {sidecar.name} has no canonical_transform")
-        local = Similarity.from_dict(meta["canonical_transform"])
+        if to_canonical is None:
+            raise SplatfilmError(f"{path}: canonical: true, but {sidecar_path(path).name} has no canonical_transform")
+        local = to_canonical
     if look_height is None:
         look_height = 0.0
         if use_canonical:  # aim at 85% of the standing height: a character's face, a prop's top
-            from splatfilm.assets.sidecar import robust_bounds
-
             _, hi = robust_bounds(local.transform_gaussians(g))
             look_height = 0.85 * float(hi[2])
     return Asset(name, g, local, placement, motion, look_height, str(path), file_digest(path))

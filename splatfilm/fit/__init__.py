@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import platform
 import time
 from pathlib import Path
 
 from splatfilm.version import __version__
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import atomic_write
 from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.render import resolve_backend
 from splatfilm.fit.capture import Capture, load_capture, split_indices
-from splatfilm.assets.sidecar import canonical_transform, estimate_up, robust_bounds
+from splatfilm.assets.sidecar import Sidecar, canonical_transform, estimate_up, robust_bounds, sidecar_path
 from splatfilm.fit.trainer import FitConfig, FitResult, evaluate, fit
 
 __all__ = ["Capture", "FitConfig", "FitResult", "evaluate", "fit", "load_capture", "run_fit"]
@@ -25,14 +23,15 @@ def output_paths(output: str | Path) -> dict[str, Path]:
     out = Path(output)
     if out.suffix.lower() != ".ply":
         raise SplatfilmError(f"{out}: the output of fit is a .ply file (its sidecar .json is written beside it)")
-    return {"ply": out, "json": out.with_suffix(".json"), "checkpoint": out.with_suffix(".ckpt.pt"),
+    return {"ply": out, "json": sidecar_path(out), "checkpoint": out.with_suffix(".ckpt.pt"),
             "work": out.with_suffix(".sfm")}
 
 
 def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool = False,
             downscale: float | None = None, max_size: int | None = None, eval_data: str | Path | None = None,
-            progress: bool = True, stop_at: int | None = None) -> dict:
-    """Fit DATA into OUTPUT (.ply) and its sidecar; returns the sidecar's content.
+            progress: bool = True, stop_at: int | None = None) -> Sidecar | dict:
+    """Fit DATA into OUTPUT (.ply) and its sidecar; returns the sidecar (or, when stopped early,
+    {"interrupted_at": step}).
 
     eval_data: a second capture (for instance a held-out camera path with ground-truth
     images) to report PSNR/SSIM on after fitting, as `metrics.eval_data`."""
@@ -56,7 +55,7 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     save_gaussians(paths["ply"], result.gaussians)
     up = estimate_up(capture.cameras)
     lo, hi = robust_bounds(result.gaussians)
-    sidecar = {
+    sidecar = Sidecar({
         "splatfilm_version": __version__,
         "asset": paths["ply"].name,
         "kind": kind,
@@ -76,8 +75,8 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
         "timing": {"seconds": round(result.seconds, 2),
                    "seconds_per_step": round(result.seconds / max(result.steps, 1), 4),
                    "total_seconds": round(time.perf_counter() - t0, 2), "machine": platform.machine()},
-    }
+    })
     if capture.is_object:
         sidecar["canonical_transform"] = canonical_transform(result.gaussians, capture.cameras, up)
-    atomic_write(paths["json"], [json.dumps(sidecar, indent=2).encode()])
+    sidecar.write(paths["json"])
     return sidecar

@@ -2,7 +2,8 @@
 
     run_sfm(images, work_dir) -> work_dir/sparse/0   (a COLMAP model; `io.camera_files.read_colmap` reads it)
     frames_from_video(video, out_dir, count)          (evenly spaced PNG frames, for run_sfm)
-    umeyama(src, dst) / align_cameras(est, ref)       (similarity between two worlds, e.g. SfM's and the truth)
+    align_cameras(est, ref)                           (similarity between two worlds, e.g. SfM's and the truth,
+                                                       by `scene.transforms.umeyama`)
 
 The pipeline is COLMAP's: SIFT features (CPU), exhaustive matching for small sets or
 sequential matching for video-like sequences, incremental mapping, and the model with the
@@ -41,6 +42,7 @@ import PIL.Image  # noqa: F401  (isort: keep before any pycolmap import)
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
+from splatfilm.scene.transforms import umeyama
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 CAMERA_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "OPENCV")
@@ -428,29 +430,6 @@ def _first_line(e: BaseException) -> str:
 
 
 # ---- comparing worlds -------------------------------------------------------------------------
-
-
-def umeyama(src: np.ndarray, dst: np.ndarray, with_scale: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
-    """Least-squares similarity dst ~ s * R @ src + t (Umeyama 1991).
-
-    src, dst: [N,3] corresponding points (N >= 3, not all on a line). Returns R [3,3] (a proper
-    rotation), t [3], s (1.0 when with_scale is False).
-    """
-    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 3 or src.shape[0] < 3:
-        raise SplatfilmError(f"umeyama needs two [N,3] arrays with N >= 3, got {src.shape} and {dst.shape}")
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    xs, xd = src - mu_s, dst - mu_d
-    cov = xd.T @ xs / len(src)
-    U, D, Vt = np.linalg.svd(cov)
-    S = np.eye(3)
-    if np.linalg.det(U) * np.linalg.det(Vt) < 0:
-        S[2, 2] = -1  # a reflection would fit better; take the best rotation instead
-    R = U @ S @ Vt
-    var_s = (xs ** 2).sum() / len(src)
-    s = float(np.trace(np.diag(D) @ S) / var_s) if with_scale and var_s > 0 else 1.0
-    t = mu_d - s * R @ mu_s
-    return R, t, s
 
 
 @dataclass

@@ -29,9 +29,9 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.fit.capture import Capture
 from splatfilm.fit.trainer import FitConfig, fit
 from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.transforms import rotation_slerp
 from splatfilm.io.atomic import atomic_write
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
-from splatfilm.shots.moves import blend_rotations
 from splatfilm.refine.pairs import _depths, _photos, nearest_views, reference_view, render_view
 from splatfilm.refine.refiner import Refiner
 
@@ -59,7 +59,7 @@ def step_toward(start: Cameras, target: Cameras, fraction: float) -> Cameras:
     a, b = start.to_c2w_opencv(), target.to_c2w_opencv()
     w = np.full(len(a), float(fraction))
     c2w = np.tile(np.eye(4), (len(a), 1, 1))
-    c2w[:, :3, :3] = blend_rotations(a[:, :3, :3], b[:, :3, :3], w)
+    c2w[:, :3, :3] = rotation_slerp(a[:, :3, :3], b[:, :3, :3], w)
     c2w[:, :3, 3] = (1 - w[:, None]) * a[:, :3, 3] + w[:, None] * b[:, :3, 3]
     return Cameras(np.linalg.inv(c2w), target.Ks, target.widths, target.heights)
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from splatfilm.version import __version__
+from splatfilm.assets.sidecar import Sidecar, sidecar_path
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write
@@ -115,7 +116,7 @@ def scene_refiner_for(capture, scene, folder: Path, pair_cfg: PairConfig, train_
 def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, shots: str | Path | None = None,
                cameras: str | Path | None = None, refiner: str | Path | None = None,
                pair_cfg: PairConfig | None = None, train_cfg=None, distill_cfg: DistillConfig | None = None,
-               downscale: float | None = None, progress: bool = True) -> dict:
+               downscale: float | None = None, progress: bool = True) -> Sidecar:
     """Refine SCENE (fitted from capture DATA) toward the film's shot cameras or a camera
     file; writes OUTPUT (.ply) and its sidecar .json and returns the sidecar's content.
     refiner: a local refiner folder (diffusers or splatfilm); None trains a per-scene one."""
@@ -129,6 +130,7 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, sho
         raise SplatfilmError(f"{output}: the output of refine is a .ply file")
     if (shots is None) == (cameras is None):
         raise SplatfilmError("refine: give the target views as exactly one of --shots FILM.yaml or --cameras FILE")
+    sidecar = Sidecar.of_asset(scene_path) or Sidecar()  # read first: a broken one fails before any work
     distill_cfg = distill_cfg or DistillConfig()
     pair_cfg = pair_cfg or PairConfig()
     train_cfg = train_cfg or SceneRefinerConfig()
@@ -155,13 +157,6 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, sho
     refined = progressive_update(scene, capture, targets, ref, distill_cfg, work_dir=work, refiner_id=refiner_id,
                                  progress=progress)
     save_gaussians(output, refined)
-    sidecar = {}
-    src_sidecar = scene_path.with_suffix(".json")
-    if src_sidecar.exists():
-        try:
-            sidecar = json.loads(src_sidecar.read_text())
-        except (OSError, json.JSONDecodeError):
-            sidecar = {}
     sidecar.update({
         "splatfilm_version": __version__,
         "asset": output.name,
@@ -170,5 +165,5 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, sho
                     "target_cameras": len(targets), "refiner": refiner_id, **asdict(distill_cfg),
                     "seconds": round(time.perf_counter() - t0, 1)},
     })
-    atomic_write(output.with_suffix(".json"), [json.dumps(sidecar, indent=2).encode()])
+    sidecar.write(sidecar_path(output))
     return sidecar

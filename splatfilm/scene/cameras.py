@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.scene.transforms import quat_to_rotmat, rotmat_to_quat
+from splatfilm.scene.transforms import quat_from_rotation, rotation_from_quat
 
 CAMERA_MODELS = ("PINHOLE", "OPENCV", "OPENCV_FISHEYE")
 """Projection models a `Cameras` may hold (nerfstudio's names; distortion in (k1,k2,k3,k4,p1,p2))."""
@@ -67,18 +67,6 @@ def _as_batch_c2w(c2w, name: str = "c2w") -> np.ndarray:
         bottom = np.broadcast_to(np.array([0.0, 0.0, 0.0, 1.0]), (m.shape[0], 1, 4))
         m = np.concatenate([m, bottom], axis=1)
     return m
-
-
-def _quats_to_rotmats(q: np.ndarray) -> np.ndarray:
-    """Rotation matrices [C,3,3] from (w, x, y, z) quaternions [C,4] (normalised here)."""
-    if not np.all(np.linalg.norm(q, axis=-1) > 0):
-        raise SplatfilmError("a COLMAP quaternion has zero length")
-    return quat_to_rotmat(torch.from_numpy(np.asarray(q, dtype=np.float64))).numpy()
-
-
-def _rotmats_to_quats(R: np.ndarray) -> np.ndarray:
-    """(w, x, y, z) unit quaternions [C,4] with w >= 0 from rotation matrices [C,3,3]."""
-    return rotmat_to_quat(torch.from_numpy(np.asarray(R, dtype=np.float64))).numpy()
 
 
 @dataclass(eq=False)
@@ -210,7 +198,9 @@ class Cameras:
         if not (np.all(np.isfinite(q)) and np.all(np.isfinite(t))):
             raise SplatfilmError("COLMAP pose has non-finite values")
         v = np.tile(np.eye(4), (q.shape[0], 1, 1))
-        v[:, :3, :3] = _quats_to_rotmats(q)
+        if not np.all(np.linalg.norm(q, axis=-1) > 0):
+            raise SplatfilmError("a COLMAP quaternion has zero length")
+        v[:, :3, :3] = rotation_from_quat(q)
         v[:, :3, 3] = t
         return Cameras(v, Ks, widths, heights, distortion, camera_model, names)
 
@@ -297,7 +287,7 @@ class Cameras:
 
     def to_colmap(self) -> tuple[np.ndarray, np.ndarray]:
         """COLMAP world-to-camera poses: qvecs [C,4] (qw, qx, qy, qz, qw >= 0) and tvecs [C,3]."""
-        return _rotmats_to_quats(self.viewmats[:, :3, :3]), self.viewmats[:, :3, 3].copy()
+        return quat_from_rotation(self.viewmats[:, :3, :3]), self.viewmats[:, :3, 3].copy()
 
     @property
     def centers(self) -> np.ndarray:

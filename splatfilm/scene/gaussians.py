@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
-from splatfilm.scene.transforms import quat_multiply, quat_to_rotmat, rotmat_to_quat  # noqa: F401 (re-exported)
+from splatfilm.scene.transforms import quat_multiply, rotmat_to_quat
 from splatfilm.scene.sh import C0, rotate_sh_coeffs
 
 

@@ -48,14 +48,8 @@ from splatfilm.shots.moves import (
     truck,
     zoom,
 )
-from splatfilm.shots.pose import (
-    CameraPath,
-    PathSample,
-    Pose,
-    look_at_rotation,
-    pan_tilt_roll_rotation,
-    rotation_to_pan_tilt_roll,
-)
+from splatfilm.scene.transforms import look_at_rotation, pan_tilt_roll_rotation, rotation_to_pan_tilt_roll
+from splatfilm.shots.pose import CameraPath, PathSample, Pose
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import load_shot, parse_shot
 from splatfilm.shots.timing import FIRST_FRAME, ease_curve, parse_fps

@@ -38,14 +38,8 @@ import splines
 import splines.quaternion as squat
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.shots.pose import (
-    WORLD_UP,
-    PathSample,
-    axis_rotation,
-    look_at_rotation,
-    quat_from_rotation,
-    rotation_from_quat,
-)
+from splatfilm.scene.transforms import WORLD_UP, axis_rotation, look_at_rotation, quat_from_rotation, rotation_from_quat
+from splatfilm.shots.pose import PathSample
 from splatfilm.shots.timing import check_ease, ease_curve
 
 

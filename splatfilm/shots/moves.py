@@ -42,7 +42,8 @@ import numpy as np
 import splines
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.shots.pose import WORLD_UP, CameraPath, PathSample, Pose, axis_rotation, look_at_rotation, rotation_about
+from splatfilm.scene.transforms import WORLD_UP, axis_rotation, look_at_rotation, rotation_about, rotation_slerp
+from splatfilm.shots.pose import CameraPath, PathSample, Pose
 from splatfilm.shots.timing import check_ease, ease_curve
 
 # ---- targets -------------------------------------------------------------------------------
@@ -299,26 +300,6 @@ class DollyZoom(Move):
         s.focal_mm = f0 * d / d0
 
 
-def blend_rotations(Ra: np.ndarray, Rb: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Rotations [T,3,3] a fraction w [T] of the shortest turn from Ra to Rb (slerp)."""
-    rel = np.swapaxes(Ra, -1, -2) @ Rb
-    angle = np.arccos(np.clip((np.trace(rel, axis1=-2, axis2=-1) - 1) / 2, -1.0, 1.0))
-    axis = np.stack([rel[:, 2, 1] - rel[:, 1, 2], rel[:, 0, 2] - rel[:, 2, 0], rel[:, 1, 0] - rel[:, 0, 1]], -1)
-    out = Rb.copy()
-    for i in range(len(w)):
-        if w[i] >= 1.0:
-            continue
-        n = np.linalg.norm(axis[i])
-        if angle[i] < 1e-12:
-            out[i] = Ra[i]
-        elif n < 1e-9:  # a half turn: the axis is the eigenvector of eigenvalue 1
-            vals, vecs = np.linalg.eigh((rel[i] + rel[i].T) / 2)
-            out[i] = Ra[i] @ rotation_about(vecs[:, np.argmax(vals)], w[i] * angle[i])
-        else:
-            out[i] = Ra[i] @ rotation_about(axis[i] / n, w[i] * angle[i])
-    return out
-
-
 @dataclass
 class LookAt(Move):
     """Aim at a fixed or moving target, rolled by `roll_deg`. Without a span it aims all
@@ -334,7 +315,7 @@ class LookAt(Move):
 
     def apply(self, s, u):
         aimed = look_at_rotation(s.positions, target_points(self.target, s.times), WORLD_UP, self.roll_deg)
-        s.rotations = aimed if np.all(u >= 1.0) else blend_rotations(s.rotations, aimed, u)
+        s.rotations = aimed if np.all(u >= 1.0) else rotation_slerp(s.rotations, aimed, u)
 
 
 @dataclass

@@ -63,7 +63,8 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.shots import moves as mv
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
 from splatfilm.shots.lens import Lens
-from splatfilm.shots.pose import Pose, axis_rotation, pan_tilt_roll_rotation, rotation_from_quat
+from splatfilm.scene.transforms import axis_rotation, pan_tilt_roll_rotation, rotation_from_quat
+from splatfilm.shots.pose import Pose
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.timing import FIRST_FRAME, frame_times, parse_fps
 from splatfilm.yamlfields import (
