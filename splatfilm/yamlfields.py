@@ -78,5 +78,5 @@ def schema_version(value: Any, at: At, supported: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         at.fail(f"expected a whole number >= 1, got {show(value)}")
     if value > supported:
-        at.fail(f"version {value} is newer than this splatfilm reads (up to {supported}); update splatfilm")
+        at.fail(f"{value} is newer than this splatfilm reads (up to {supported}); update splatfilm")
     return value

@@ -85,7 +85,7 @@ def test_script_errors_name_file_and_field(film_dir):
         (lambda d: d["assets"]["hero"].update(yaw="left"), "assets.hero.yaw: expected a number"),
         (lambda d: d["assets"]["wall"].update(file="nope.ply"), "assets.wall.file:"),
         (lambda d: d.update(colour=1), "colour: unknown field"),
-        (lambda d: d.update(version=2), "version: version 2 is newer than this splatfilm reads (up to 1)"),
+        (lambda d: d.update(version=2), "version: 2 is newer than this splatfilm reads (up to 1)"),
         (lambda d: d.update(version="one"), "version: expected a whole number >= 1"),
         (lambda d: d["shots"][1].update(name="sh010"), "shots[1].name: another shot is already called 'sh010'"),
         (lambda d: d["shots"][0]["camera"].update(look_at=[0, -4, 1.0]), "shots[0]"),

@@ -43,7 +43,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import WORLD_UP, Similarity, axis_rotation, rotation_between, unit_vector
-from splatfilm.yamlfields import At, integer, number, show, vec3
+from splatfilm.yamlfields import At, integer, number, schema_version, show, vec3
 
 SIDECAR_VERSION = 1
 _OBJECTS = ("source", "import", "training", "metrics", "timing", "edits", "refined")
@@ -126,11 +126,7 @@ class Sidecar(MutableMapping[str, Any]):
         """Raise SplatfilmError("SOURCE: field.path: what is wrong") for a known key of the wrong
         type or shape, or a version newer than this code reads."""
         d, at = self.data, At(self.source)
-        if "version" in d:
-            v = integer(d["version"], at["version"], minimum=1)
-            if v > SIDECAR_VERSION:
-                at["version"].fail(f"{v} is newer than this splatfilm reads (up to {SIDECAR_VERSION}); "
-                                   "update splatfilm")
+        schema_version(d.get("version"), at["version"], SIDECAR_VERSION)
         for key in _STRINGS:
             if key in d and not isinstance(d[key], str):
                 at[key].fail(f"expected a string, got {show(d[key])}")
