@@ -40,7 +40,6 @@ Errors name the file, the field path and the problem: `film.yaml: assets.hero.ya
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -51,6 +50,7 @@ import yaml
 
 from splatfilm.assets.edits import apply_edits, parse_edits
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.digest import content_digest
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import parse_shot
 from splatfilm.shots.timing import FIRST_FRAME, parse_fps
@@ -212,7 +212,7 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
                 asset.gaussians = apply_edits(asset.gaussians, edits, to_world)
             except SplatfilmError as e:
                 a_at["edits"].fail(str(e))
-            asset.digest = hashlib.sha256((asset.digest + repr(edits)).encode()).hexdigest()
+            asset.digest = content_digest((asset.digest + repr(edits)).encode())
         if "physics" in data:
             from splatfilm.film.physics import parse_physics, physics_motion
 
