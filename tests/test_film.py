@@ -305,3 +305,17 @@ def test_film_cameras_for_asset_are_in_the_assets_own_frame(film_dir, capsys):
     code = main(["refine", str(film_dir / "film.yaml"), str(film_dir / "no-capture"), "--shots",
                  str(film_dir / "film.yaml"), "-o", str(film_dir / "r.ply")])
     assert code == 2 and "no asset of this film is" in capsys.readouterr().err
+
+
+def test_frame_keys_do_not_depend_on_where_the_film_is(film_dir, tmp_path_factory):
+    import shutil
+
+    _edit(film_dir, lambda d: d["assets"]["hero"].update(edits=[{"op": "delete", "box": {"min": [-1, -1, 0.3],
+                                                                                       "max": [1, 1, 2]}}]))
+    moved = tmp_path_factory.mktemp("moved") / "project"
+    shutil.copytree(film_dir, moved)
+    keys = []
+    for folder in (film_dir, moved):
+        film = parse_film(folder / "film.yaml")
+        keys.append(FrameRenderer(film, "cpu").key(film.shots[0], 0))
+    assert keys[0] == keys[1]

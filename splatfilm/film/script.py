@@ -40,6 +40,7 @@ Errors name the file, the field path and the problem: `film.yaml: assets.hero.ya
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -212,7 +213,9 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
                 asset.gaussians = apply_edits(asset.gaussians, edits, to_world)
             except SplatfilmError as e:
                 a_at["edits"].fail(str(e))
-            asset.digest = content_digest((asset.digest + repr(edits)).encode())
+            # Labels name the script's path: left out, so a moved project keeps its frames.
+            unlabelled = [dataclasses.replace(e, label="") for e in edits]
+            asset.digest = content_digest((asset.digest + repr(unlabelled)).encode())
         if "physics" in data:
             from splatfilm.film.physics import parse_physics, physics_motion
 
