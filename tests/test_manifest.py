@@ -89,3 +89,22 @@ def test_records_round_trip_and_missing_reads_empty(tmp_path):
     write_record(tmp_path / "sub" / "r.json", {"key": "k", "n": [1, 2]}, indent=2)
     assert read_record(tmp_path / "sub" / "r.json") == {"key": "k", "n": [1, 2]}
     assert (tmp_path / "sub" / "r.json").read_text().endswith("}\n")
+
+
+def test_refiner_digest_keeps_its_value_and_skips_checkpoints(tmp_path):
+    from splatfilm.refine.loader import refiner_digest
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "refiner.json").write_text("{}")
+    (tmp_path / "sub" / "weights.bin").write_bytes(b"\x01" * 1000)
+    # The value as it was first computed (a refined film's frame keys depend on it).
+    h = hashlib.sha256()
+    for rel in ("refiner.json", "sub/weights.bin"):
+        p = tmp_path / rel
+        h.update(f"{rel}:{p.stat().st_size}".encode())
+        h.update(hashlib.sha256(p.read_bytes()).hexdigest().encode())
+    assert refiner_digest(tmp_path) == h.hexdigest()
+    (tmp_path / "train.ckpt.pt").write_bytes(b"ckpt")
+    assert refiner_digest(tmp_path) == h.hexdigest()
+    (tmp_path / "sub" / "weights.bin").write_bytes(b"\x02" * 1000)
+    assert refiner_digest(tmp_path) != h.hexdigest()

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.cut import write_edit
 from splatfilm.film.frame_render import FrameJob, FrameRenderer
+from splatfilm.film.refinement import Refinement, refine_shots
 from splatfilm.film.script import Film, parse_film
 from splatfilm.film.workers import connect_ray, render_with_processes, render_with_ray
 from splatfilm.io.manifest import Manifest
@@ -80,8 +81,8 @@ def _selected_shots(film: Film, shots: list[str] | None) -> list[int]:
     return [k for k, fs in enumerate(film.shots) if not shots or fs.name in shots]
 
 
-def _plan(renderer: FrameRenderer, out: Path, selected: list[int], manifest: Manifest, refinement,
-          result: FilmOutputs) -> tuple[list[FrameJob], dict[int, list[str]]]:
+def _plan(renderer: FrameRenderer, out: Path, selected: list[int], manifest: Manifest,
+          refinement: Refinement | None, result: FilmOutputs) -> tuple[list[FrameJob], dict[int, list[str]]]:
     """The frames to render (those not kept) and, per selected shot, every frame's key."""
     todo: list[FrameJob] = []
     shot_keys: dict[int, list[str]] = {}
@@ -120,8 +121,6 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
     renderer = FrameRenderer(film, options.backend, options.depth, options.alpha)
     refinement = None
     if options.refine is not None:
-        from splatfilm.film.refinement import Refinement
-
         refinement = Refinement.load(options.refine, options.refine_tolerance, renderer.backend)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -146,8 +145,6 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
 
         try:
             if refinement is not None:
-                from splatfilm.film.refinement import refine_shots
-
                 refine_shots(renderer, out, todo, refinement, done, bar, log)
             elif options.ray_address:
                 render_with_ray(renderer, todo, step)
