@@ -53,8 +53,9 @@ from splatfilm.render.metrics import psnr, ssim  # noqa: E402
 from splatfilm.render import resolve_backend  # noqa: E402
 from splatfilm.refine.distill import DistillConfig  # noqa: E402
 from splatfilm.refine.gate import Frame, GateConfig, gated_refine  # noqa: E402
-from splatfilm.refine.pairs import PairConfig, _depths, _photos, reference_view, render_view  # noqa: E402
-from splatfilm.refine.refiner import load_refiner  # noqa: E402
+from splatfilm.io.camera_files import read_cameras  # noqa: E402
+from splatfilm.refine.loader import load_refiner  # noqa: E402
+from splatfilm.refine.pairs import PairConfig, capture_photos, reference_view, render_depths, render_view  # noqa: E402
 from splatfilm.refine.run import load_pairs, run_refine  # noqa: E402
 from splatfilm.refine.scene_refiner import SceneRefiner, SceneRefinerConfig  # noqa: E402
 
@@ -207,7 +208,9 @@ def main() -> None:
                          pseudo_weight=args.pseudo_weight, backend=args.backend)
     # A given refiner gets its own output, so its rows never mix with the per-scene refiner's.
     refined_ply = work / ("refined.ply" if not args.refiner else f"refined-{Path(args.refiner).name}.ply")
-    run_refine(raw_ply, data, refined_ply, cameras=SET / "heldout" / "transforms.json", refiner=args.refiner,
+    heldout_cameras = SET / "heldout" / "transforms.json"
+    targets = read_cameras(heldout_cameras)
+    run_refine(raw_ply, data, refined_ply, targets, heldout_cameras, refiner=args.refiner,
                pair_cfg=PairConfig(steps=args.pair_steps, backend=args.backend), train_cfg=train_cfg,
                distill_cfg=dcfg)
     t_refine = time.perf_counter() - t1
@@ -218,20 +221,20 @@ def main() -> None:
     if not control_ply.exists():
         identity = SceneRefiner.untrained()
         identity.save(work / "identity-refiner")
-        run_refine(raw_ply, data, control_ply, cameras=SET / "heldout" / "transforms.json",
-                   refiner=work / "identity-refiner", distill_cfg=dcfg)
+        run_refine(raw_ply, data, control_ply, targets, heldout_cameras, refiner=work / "identity-refiner",
+                   distill_cfg=dcfg)
 
     # Evaluation on the held-out path: its photos are read only here.
     path = load_capture(SET / "heldout", work / "heldout-work")
     capture = load_capture(data, work / "capture-work")
-    gts = _photos(path)
+    gts = capture_photos(path)
     raw_g, ref_g, ctl_g = load_gaussians(raw_ply), load_gaussians(refined_ply), load_gaussians(control_ply)
     cams = path.cameras
     fa, fc, f0 = frames_of(raw_g, cams, backend), frames_of(ref_g, cams, backend), frames_of(ctl_g, cams, backend)
 
     ids = list(range(len(capture)))
-    photos = _photos(capture)
-    depths = _depths(raw_g, capture.cameras, ids, backend)
+    photos = capture_photos(capture)
+    depths = render_depths(raw_g, capture.cameras, ids, backend)
     t2 = time.perf_counter()
     per_frame, refs = [], []
     for i, f in enumerate(fa):

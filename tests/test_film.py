@@ -15,8 +15,7 @@ import torch
 import yaml
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.film import parse_film, render_film
-from splatfilm.film.render import render_frame
+from splatfilm.film import FrameRenderer, RenderOptions, parse_film, render_film
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.io.video import probe_frames
@@ -72,6 +71,12 @@ def film_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _render(film_dir: Path, out: Path, **options):
+    """The film in film_dir rendered on the CPU into `out`, quietly."""
+    return render_film(film_dir / "film.yaml", out, RenderOptions(backend="cpu", **options), progress=False,
+                       log=lambda *_: None)
+
+
 def _edit(folder: Path, fn) -> None:
     data = yaml.safe_load((folder / "film.yaml").read_text())
     fn(data)
@@ -107,10 +112,10 @@ def test_one_rasterization_call_gets_occlusion_right(film_dir):
     film = parse_film(film_dir / "film.yaml")
     fs = film.shots[0]
     hero_px = (32, 18)  # the camera looks straight at the wall; the hero stands on that axis
-    rgb, _, _ = render_frame(film, fs, 0, "cpu")
+    rgb, _, _ = FrameRenderer(film, "cpu").render(fs, 0)
     assert rgb[hero_px[1], hero_px[0], 2] > 0.6 and rgb[hero_px[1], hero_px[0], 0] < 0.4  # in front: seen
     film.world.assets["hero"].placement.translation[:] = [0, 1.0, 0.5]  # behind the wall
-    rgb, _, _ = render_frame(film, fs, 0, "cpu")
+    rgb, _, _ = FrameRenderer(film, "cpu").render(fs, 0)
     assert rgb[hero_px[1], hero_px[0], 0] > 0.6 and rgb[hero_px[1], hero_px[0], 2] < 0.3  # hidden by the wall
 
 
@@ -132,7 +137,7 @@ def test_animation_hits_keys_turns_short_way_and_walks_at_constant_speed():
 
 def test_film_outputs_read_back_and_rerender_only_what_changed(film_dir):
     out = film_dir / "out"
-    res = render_film(film_dir / "film.yaml", out, backend="cpu", progress=False, log=lambda *_: None)
+    res = _render(film_dir, out)
     assert res.rendered == {"sh010": 6, "sh020": 5}
     png = iio.imread(out / "sh010" / "sh010.1001.png")
     assert png.shape == (36, 64, 3) and png.std() > 10
@@ -155,40 +160,38 @@ def test_film_outputs_read_back_and_rerender_only_what_changed(film_dir):
     first = {p: p.read_bytes() for p in out.glob("sh0*/*.png")}
 
     # Same script again: nothing renders, same pixels.
-    res = render_film(film_dir / "film.yaml", out, backend="cpu", progress=False, log=lambda *_: None)
+    res = _render(film_dir, out)
     assert res.rendered == {"sh010": 0, "sh020": 0}
     # Move the character: sh020 hides it, so only sh010 renders again.
     _edit(film_dir, lambda d: d["assets"]["hero"].update(position=[0.3, -1.0, 0.5]))
-    res = render_film(film_dir / "film.yaml", out, backend="cpu", progress=False, log=lambda *_: None)
+    res = _render(film_dir, out)
     assert res.rendered == {"sh010": 6, "sh020": 0}
     # Change one shot's camera: only that shot, and only the frames whose camera moved (a pan
     # starts from the same first frame).
     _edit(film_dir, lambda d: d["shots"][1]["move"].update(degrees=8))
-    res = render_film(film_dir / "film.yaml", out, backend="cpu", progress=False, log=lambda *_: None)
+    res = _render(film_dir, out)
     assert res.rendered == {"sh010": 0, "sh020": 4}
     # An interrupted render: a lost frame comes back, nothing else renders twice.
     (out / "sh020" / "sh020.1003.png").unlink()
-    res = render_film(film_dir / "film.yaml", out, backend="cpu", progress=False, log=lambda *_: None)
+    res = _render(film_dir, out)
     assert res.rendered == {"sh010": 0, "sh020": 1}
     assert not list(out.rglob(".*.tmp*"))
     assert first  # (kept for the determinism test below)
 
 
 def test_same_script_same_pixels_with_workers(film_dir):
-    a = render_film(film_dir / "film.yaml", film_dir / "a", backend="cpu", progress=False, log=lambda *_: None)
-    b = render_film(film_dir / "film.yaml", film_dir / "b", backend="cpu", workers=2, progress=False,
-                    log=lambda *_: None)
+    a = _render(film_dir, film_dir / "a")
+    b = _render(film_dir, film_dir / "b", workers=2)
     assert a.rendered == b.rendered
     for p in sorted((film_dir / "a").glob("sh0*/*.png")):
         assert p.read_bytes() == (film_dir / "b" / p.relative_to(film_dir / "a")).read_bytes()
 
 
 def test_shot_subset_and_unknown_shot(film_dir):
-    res = render_film(film_dir / "film.yaml", film_dir / "o", backend="cpu", shots=["sh020"], progress=False,
-                      log=lambda *_: None)
+    res = _render(film_dir, film_dir / "o", shots=["sh020"])
     assert res.rendered == {"sh020": 5} and res.film_mp4 is None
     with pytest.raises(SplatfilmError, match="no shot called 'sh999'"):
-        render_film(film_dir / "film.yaml", film_dir / "o", backend="cpu", shots=["sh999"], progress=False)
+        _render(film_dir, film_dir / "o", shots=["sh999"])
 
 
 def test_depth_of_field_blurs_out_of_focus_and_keeps_energy(film_dir):
@@ -196,7 +199,7 @@ def test_depth_of_field_blurs_out_of_focus_and_keeps_energy(film_dir):
         _edit(film_dir, lambda d: d.update(effects={"depth_of_field": focus is not None}, resolution=[160, 90],
                                            lens={"focal_mm": 50, "f_stop": 1.4, "focus_distance": focus or 1.0}))
         film = parse_film(film_dir / "film.yaml")
-        return render_frame(film, film.shots[0], 0, "cpu")[0]
+        return FrameRenderer(film, "cpu").render(film.shots[0], 0)[0]
 
     sharp = frame(None)
     near_focus = frame(1.0)  # wall (4 m) and hero (3 m) far behind the focus: both soften
@@ -213,9 +216,8 @@ def test_ray_renders_the_same_frames(film_dir):
     ray = pytest.importorskip("ray")
     try:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-        a = render_film(film_dir / "film.yaml", film_dir / "a", backend="cpu", progress=False, log=lambda *_: None)
-        b = render_film(film_dir / "film.yaml", film_dir / "b", backend="cpu", ray_address="local", progress=False,
-                        log=lambda *_: None)
+        a = _render(film_dir, film_dir / "a")
+        b = _render(film_dir, film_dir / "b", ray_address="local")
     finally:
         ray.shutdown()
     assert b.rendered == a.rendered == {"sh010": 6, "sh020": 5}
@@ -225,17 +227,17 @@ def test_ray_renders_the_same_frames(film_dir):
 
 def test_edits_hold_in_every_shot_and_rerender(film_dir):
     out = film_dir / "out"
-    render_film(film_dir / "film.yaml", out, backend="cpu", progress=False, log=lambda *_: None)
+    _render(film_dir, out)
     before = (film_dir / "hero.ply").read_bytes()
     # Remove the hero's top half (asset frame, z above 0.3 m): the wall shows where it was.
     _edit(film_dir, lambda d: d["assets"]["hero"].update(edits=[{"op": "delete", "box": {"min": [-1, -1, 0.3],
                                                                                        "max": [1, 1, 2]}}]))
     film = parse_film(film_dir / "film.yaml")
-    rgb, _, _ = render_frame(film, film.shots[0], 0, "cpu")
+    rgb, _, _ = FrameRenderer(film, "cpu").render(film.shots[0], 0)
     assert rgb[18, 32, 0] > 0.6 and rgb[18, 32, 2] < 0.3
     assert 0 < len(film.world.assets["hero"].gaussians) < 300
     assert (film_dir / "hero.ply").read_bytes() == before  # the captured asset is never rewritten
-    res = render_film(film_dir / "film.yaml", out, backend="cpu", progress=False, log=lambda *_: None)
+    res = _render(film_dir, out)
     assert res.rendered == {"sh010": 6, "sh020": 0}  # sh020 hides the hero anyway
 
 
@@ -258,3 +260,64 @@ def test_on_ground_and_physics_in_a_film_script(film_dir):
     assert lowest[-1] == pytest.approx(0.25, abs=0.01)  # ... came to rest on the floor (z = 0.25) ...
     assert min(lowest) > 0.25 - 0.01  # ... and never went through it
     assert list((film_dir / ".splatfilm-cache").glob("physics-*.json"))  # baked: renders replay it
+
+
+def test_a_frame_samples_its_camera_path_once(film_dir, monkeypatch):
+    from splatfilm.shots.shot import Shot
+
+    _edit(film_dir, lambda d: d.update(effects={"motion_blur": {"shutter_deg": 180, "samples": 3}}))
+    film = parse_film(film_dir / "film.yaml")
+    calls = []
+    sample = Shot.sample
+    monkeypatch.setattr(Shot, "sample", lambda self, times=None: calls.append(len(times)) or sample(self, times))
+    renderer = FrameRenderer(film, "cpu")
+    fs = film.shots[0]
+    key = renderer.key(fs, 2)
+    renderer.render(fs, 2)
+    assert renderer.key(fs, 2) == key and calls == [3]  # key and render share the shutter's three cameras
+    renderer.camera(fs, 2)
+    renderer.camera(fs, 2)
+    assert calls == [3, 1]  # the frame's own time, for the refine gate: once too
+
+
+def test_ray_address_without_a_cluster_is_a_one_line_error_before_any_work(film_dir, capsys):
+    pytest.importorskip("ray")
+    from splatfilm.cli import main
+
+    out = film_dir / "out"
+    code = main(["render", str(film_dir / "film.yaml"), "-o", str(out), "--backend", "cpu", "--ray", "127.0.0.1:1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: --ray 127.0.0.1:1: no Ray cluster there (") and err.count("\n") == 1
+    assert not out.exists()  # checked before anything was rendered
+
+
+def test_film_cameras_for_asset_are_in_the_assets_own_frame(film_dir, capsys):
+    from splatfilm.cli import main
+    from splatfilm.film.asset_cameras import film_cameras_for_asset
+
+    film = parse_film(film_dir / "film.yaml")
+    cams = film_cameras_for_asset(film, film_dir / "hero.ply")
+    assert len(cams) == 6  # sh010's frames: sh020 hides the hero
+    world = film.shots[0].shot.cameras().to_c2w_opencv()[:, :3, 3]
+    # The hero stands at [0, -1, 0.5] without turning or scaling: its frame is the world's, shifted.
+    np.testing.assert_allclose(cams.to_c2w_opencv()[:, :3, 3], world - [0, -1.0, 0.5], atol=1e-9)
+    with pytest.raises(SplatfilmError, match="no asset of this film is"):
+        film_cameras_for_asset(film, film_dir / "film.yaml")
+    # `refine --shots` resolves the film's cameras first: a wrong scene fails before the capture is read.
+    code = main(["refine", str(film_dir / "film.yaml"), str(film_dir / "no-capture"), "--shots",
+                 str(film_dir / "film.yaml"), "-o", str(film_dir / "r.ply")])
+    assert code == 2 and "no asset of this film is" in capsys.readouterr().err
+
+
+def test_frame_keys_do_not_depend_on_where_the_film_is(film_dir, tmp_path_factory):
+    import shutil
+
+    _edit(film_dir, lambda d: d["assets"]["hero"].update(edits=[{"op": "delete", "box": {"min": [-1, -1, 0.3],
+                                                                                       "max": [1, 1, 2]}}]))
+    moved = tmp_path_factory.mktemp("moved") / "project"
+    shutil.copytree(film_dir, moved)
+    keys = []
+    for folder in (film_dir, moved):
+        film = parse_film(folder / "film.yaml")
+        keys.append(FrameRenderer(film, "cpu").key(film.shots[0], 0))
+    assert keys[0] == keys[1]

@@ -245,14 +245,15 @@ def test_cli_refine_end_to_end_and_resume(tiny_fit, tmp_path, capsys):
 def test_render_film_with_refine_gates_each_shot_and_resumes_from_the_lost_frame(film_dir):  # noqa: F811
     import imageio.v3 as iio
 
-    from splatfilm.film import render_film
+    from splatfilm.film import RenderOptions, render_film
     from splatfilm.refine.scene_refiner import SceneRefiner
 
     refiner_dir = film_dir / "refiner"
     SceneRefiner.untrained().save(refiner_dir)  # the identity: every frame passes the gate unchanged
-    quiet = dict(backend="cpu", progress=False, log=lambda *_: None)
-    render_film(film_dir / "film.yaml", film_dir / "raw", **quiet)
-    res = render_film(film_dir / "film.yaml", film_dir / "refined", refine=refiner_dir, **quiet)
+    quiet = dict(progress=False, log=lambda *_: None)
+    raw, refine = RenderOptions(backend="cpu"), RenderOptions(backend="cpu", refine=refiner_dir)
+    render_film(film_dir / "film.yaml", film_dir / "raw", raw, **quiet)
+    res = render_film(film_dir / "film.yaml", film_dir / "refined", refine, **quiet)
     assert res.rendered == {"sh010": 6, "sh020": 5} and res.refine_rejected == 0
     for raw in sorted((film_dir / "raw").glob("sh0*/*.png")):
         refined = film_dir / "refined" / raw.relative_to(film_dir / "raw")
@@ -261,9 +262,9 @@ def test_render_film_with_refine_gates_each_shot_and_resumes_from_the_lost_frame
     assert (film_dir / "refined" / "tiny.mp4").exists()
     manifest = json.loads((film_dir / "refined" / ".splatfilm-film.json").read_text())
     assert len(manifest["refine"]) == 11 and all(manifest["refine"].values())
-    res = render_film(film_dir / "film.yaml", film_dir / "refined", refine=refiner_dir, **quiet)
+    res = render_film(film_dir / "film.yaml", film_dir / "refined", refine, **quiet)
     assert res.rendered == {"sh010": 0, "sh020": 0}
     # A lost frame: it and every later frame of its shot (they depend on it) render again.
     (film_dir / "refined" / "sh010" / "sh010.1004.png").unlink()
-    res = render_film(film_dir / "film.yaml", film_dir / "refined", refine=refiner_dir, **quiet)
+    res = render_film(film_dir / "film.yaml", film_dir / "refined", refine, **quiet)
     assert res.rendered == {"sh010": 3, "sh020": 0}

@@ -19,7 +19,8 @@ pytest.importorskip("transformers")
 
 from splatfilm.errors import SplatfilmError  # noqa: E402
 from splatfilm.refine.diffusion import DiffusionRefiner  # noqa: E402
-from splatfilm.refine.refiner import Refiner, load_refiner  # noqa: E402
+from splatfilm.refine.loader import load_refiner  # noqa: E402
+from splatfilm.refine.refiner import Refiner  # noqa: E402
 
 BETA_START, BETA_END, NUM_TRAIN_TIMESTEPS = 0.00085, 0.012, 1000
 MAX_TOKENS = 8

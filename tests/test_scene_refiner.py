@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from splatfilm.errors import SplatfilmError
 from splatfilm.render.metrics import psnr
 from splatfilm.refine import scene_refiner as sr
-from splatfilm.refine.refiner import Pair, Refiner, load_refiner
+from splatfilm.refine.loader import load_refiner
+from splatfilm.refine.refiner import Pair, Refiner
 from splatfilm.refine.scene_refiner import SceneRefiner, SceneRefinerConfig, train_scene_refiner
 
 SIZE = 48

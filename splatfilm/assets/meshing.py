@@ -23,8 +23,6 @@ would need cx, cy less half a pixel.)
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -273,8 +271,8 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     file contents and settings, else meshed (orbit views), simplified to at most
     `max_triangles` (quadric decimation: collisions need no more, and cost per triangle) and
     written there."""
-    from splatfilm.io.atomic import atomic_write
-    from splatfilm.io.digest import file_digest
+    from splatfilm.io.digest import content_digest, file_digest
+    from splatfilm.io.manifest import read_record, write_record
 
     o3d = load_open3d()
     settings = settings or MeshSettings()
@@ -285,17 +283,12 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     record_path = obj.with_suffix(".json")
     record = {"scene_sha256": file_digest(scene), "settings": asdict(settings), "max_triangles": max_triangles}
     record["settings"].pop("backend")  # either backend renders the same images
-    key = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
-    if obj.exists() and record_path.exists():
-        try:
-            cached = json.loads(record_path.read_text()).get("key")
-        except json.JSONDecodeError:
-            cached = None
-        if cached == key:
-            mesh = o3d.io.read_triangle_mesh(str(obj))
-            if len(mesh.triangles):
-                v, f, _ = mesh_arrays(mesh)
-                return v, f
+    key = content_digest(record)
+    if obj.exists() and read_record(record_path).get("key") == key:
+        mesh = o3d.io.read_triangle_mesh(str(obj))
+        if len(mesh.triangles):
+            v, f, _ = mesh_arrays(mesh)
+            return v, f
     from splatfilm.assets.sidecar import sidecar_up
     from splatfilm.io.gaussian_files import load_gaussians
 
@@ -312,7 +305,7 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
         raise SplatfilmError(f"{obj}: cannot write the collision mesh")
     tmp.replace(obj)
     tmp.with_suffix(".mtl").unlink(missing_ok=True)
-    atomic_write(record_path, [(json.dumps({"key": key, **record}, indent=2) + "\n").encode()])
+    write_record(record_path, {"key": key, **record}, indent=2)
     # Return what the file holds, so a fresh mesh and a cached one are the same numbers.
     v, f, _ = mesh_arrays(o3d.io.read_triangle_mesh(str(obj)))
     return v, f

@@ -49,11 +49,11 @@ def _cmd_render_cameras(args: argparse.Namespace) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    from splatfilm.film import render_film
+    from splatfilm.film import RenderOptions, render_film
 
     if not DEMO_FILM.exists():
         raise SplatfilmError(f"{DEMO_FILM}: the bundled demo film is missing from this checkout")
-    res = render_film(DEMO_FILM, args.output, backend=args.backend, workers=args.workers)
+    res = render_film(DEMO_FILM, args.output, RenderOptions(backend=args.backend, workers=args.workers))
     print(f"demo film: {res.film_mp4} ({sum(res.rendered.values())} frames rendered, "
           f"{sum(res.kept.values())} kept, {res.seconds:.0f} s); timeline {res.otio}, contact sheet {res.contact_sheet}")
 
@@ -79,12 +79,12 @@ def _cmd_fit(args: argparse.Namespace) -> None:
 
 
 def _cmd_render(args: argparse.Namespace) -> None:
-    from splatfilm.film import render_film
+    from splatfilm.film import RenderOptions, render_film
 
     shots = [s for s in args.shots.split(",") if s] if args.shots else None
-    res = render_film(args.film, args.output, backend=args.backend, shots=shots, workers=args.workers,
-                      ray_address=args.ray, depth=args.depth, alpha=args.alpha, refine=args.refine,
-                      refine_tolerance=args.refine_tolerance)
+    res = render_film(args.film, args.output, RenderOptions(
+        backend=args.backend, shots=shots, workers=args.workers, ray_address=args.ray, depth=args.depth,
+        alpha=args.alpha, refine=args.refine, refine_tolerance=args.refine_tolerance))
     total = sum(res.rendered.values())
     print(f"rendered {total} frame(s), kept {sum(res.kept.values())} in {res.seconds:.1f} s -> {args.output}")
 
@@ -95,13 +95,22 @@ def _cmd_refine(args: argparse.Namespace) -> None:
     from splatfilm.refine.run import run_refine
     from splatfilm.refine.scene_refiner import SceneRefinerConfig
 
+    if args.shots:
+        from splatfilm.film.asset_cameras import film_cameras_for_asset
+        from splatfilm.film.script import parse_film
+
+        targets = film_cameras_for_asset(parse_film(args.shots), args.scene)
+    else:
+        from splatfilm.io.camera_files import read_cameras
+
+        targets = read_cameras(args.cameras)
     train_cfg = SceneRefinerConfig(seed=args.seed)
     if args.refiner_iterations:
         train_cfg.iterations = args.refiner_iterations
     dcfg = DistillConfig(rounds=args.rounds, views=args.views, steps=args.steps, pseudo_weight=args.pseudo_weight,
                          seed=args.seed, backend=args.backend)
     pcfg = PairConfig(folds=args.folds, steps=args.pair_steps, seed=args.seed, backend=args.backend)
-    sidecar = run_refine(args.scene, args.data, args.output, shots=args.shots, cameras=args.cameras,
+    sidecar = run_refine(args.scene, args.data, args.output, targets, args.shots or args.cameras,
                          refiner=args.refiner, pair_cfg=pcfg, train_cfg=train_cfg, distill_cfg=dcfg,
                          downscale=args.downscale)
     print(f"wrote {args.output} ({sidecar['num_gaussians']} Gaussians) and {Path(args.output).with_suffix('.json')} "

@@ -1,6 +1,13 @@
-"""Films: a world of persistent assets, shots through it, rendered and edited."""
+"""Films: a world of persistent assets, shots through it, rendered and edited.
 
-from splatfilm.film.render import FilmOutputs, render_film
+script.py: the film script; world.py, physics.py: the world and its motion; frame_render.py:
+one frame (key, render, files); render.py: `render_film`; workers.py: processes and Ray;
+refinement.py: `render --refine`; cut.py and timeline.py: the edit; asset_cameras.py: a
+film's cameras in an asset's own frame (for `refine --shots`).
+"""
+
+from splatfilm.film.frame_render import FrameRenderer
+from splatfilm.film.render import FilmOutputs, RenderOptions, render_film
 from splatfilm.film.script import Film, FilmShot, parse_film
 
-__all__ = ["Film", "FilmOutputs", "FilmShot", "parse_film", "render_film"]
+__all__ = ["Film", "FilmOutputs", "FilmShot", "FrameRenderer", "RenderOptions", "parse_film", "render_film"]

@@ -30,8 +30,6 @@ Film script syntax (`parse_physics`), under an asset:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +42,8 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.assets.ground import GroundPlane, read_ground
 from splatfilm.film.world import Asset
+from splatfilm.io.digest import content_digest
+from splatfilm.io.manifest import read_record, write_record
 from splatfilm.scene.transforms import Similarity, euler_xyz_rotation, quat_from_rotation, quat_slerp, rotation_from_quat
 from splatfilm.yamlfields import At, mapping, number, show, vec3
 
@@ -228,13 +228,10 @@ class Collider:
 
     def key(self) -> str:
         """A hash of the collider's geometry."""
-        h = hashlib.sha256()
         if self.plane is not None:
-            h.update(json.dumps(self.plane.to_dict(), sort_keys=True).encode())
-        else:
-            h.update(np.ascontiguousarray(np.round(self.vertices, 9)).tobytes())
-            h.update(np.ascontiguousarray(self.triangles).tobytes())
-        return h.hexdigest()
+            return content_digest(self.plane.to_dict())
+        return content_digest(np.ascontiguousarray(np.round(self.vertices, 9)).tobytes(),
+                              np.ascontiguousarray(self.triangles).tobytes())
 
 
 def floor_collider(height: float = 0.0) -> Collider:
@@ -423,12 +420,9 @@ def physics_key(spec: PhysicsSpec, points: np.ndarray, collider: Collider, fps: 
     """sha256 of every input of a simulation (and of the simulator's version)."""
     import pybullet as pb
 
-    h = hashlib.sha256()
-    h.update(json.dumps({"version": _CACHE_VERSION, "pybullet": pb.getAPIVersion(), "step_hz": STEP_HZ,
-                         "substeps": SUBSTEPS, "gravity": GRAVITY, "spec": spec.to_dict(), "fps": float(fps),
-                         "collider": collider.key()}, sort_keys=True).encode())
-    h.update(np.ascontiguousarray(np.round(points, 9)).tobytes())
-    return h.hexdigest()
+    return content_digest({"version": _CACHE_VERSION, "pybullet": pb.getAPIVersion(), "step_hz": STEP_HZ,
+                           "substeps": SUBSTEPS, "gravity": GRAVITY, "spec": spec.to_dict(), "fps": float(fps),
+                           "collider": collider.key()}, np.ascontiguousarray(np.round(points, 9)).tobytes())
 
 
 def bake_physics(spec: PhysicsSpec, points: np.ndarray, collider: Collider, fps: float,
@@ -436,20 +430,18 @@ def bake_physics(spec: PhysicsSpec, points: np.ndarray, collider: Collider, fps:
     """The simulated motion of a body around canonical-frame `points` [M,3]: read from
     `cache_dir`/physics-KEY.json when an earlier run baked the same inputs, else simulated and
     written there (no cache_dir: always simulated)."""
-    from splatfilm.io.atomic import atomic_write
-
     key = physics_key(spec, points, collider, fps)
     path = Path(cache_dir) / f"physics-{key[:32]}.json" if cache_dir is not None else None
-    if path is not None and path.exists():
-        try:
-            data = json.loads(path.read_text())
-            if data.get("key") == key:
+    if path is not None:
+        data = read_record(path)
+        if data.get("key") == key:
+            try:
                 return BakedMotion.from_dict(data["motion"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, SplatfilmError):
-            pass  # a damaged cache file is simulated again and replaced
+            except (KeyError, TypeError, ValueError, SplatfilmError):
+                pass  # a damaged cache file is simulated again and replaced
     motion = simulate(spec, body_shape(points, spec.shape, spec.scale), collider, fps)
     if path is not None:
-        atomic_write(path, [json.dumps({"key": key, "spec": spec.to_dict(), "motion": motion.to_dict()}).encode()])
+        write_record(path, {"key": key, "spec": spec.to_dict(), "motion": motion.to_dict()}, indent=None)
     return motion
 
 

@@ -41,7 +41,7 @@ Errors name the file, the field path and the problem: `film.yaml: assets.hero.ya
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -52,6 +52,7 @@ import yaml
 
 from splatfilm.assets.edits import apply_edits, parse_edits
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.digest import content_digest
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import parse_shot
 from splatfilm.shots.timing import FIRST_FRAME, parse_fps
@@ -216,7 +217,9 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
                 asset.gaussians = apply_edits(asset.gaussians, edits, to_world)
             except SplatfilmError as e:
                 a_at["edits"].fail(str(e))
-            asset.digest = hashlib.sha256((asset.digest + repr(edits)).encode()).hexdigest()
+            # Labels name the script's path: left out, so a moved project keeps its frames.
+            unlabelled = [dataclasses.replace(e, label="") for e in edits]
+            asset.digest = content_digest((asset.digest + repr(unlabelled)).encode())
         if "physics" in data:
             from splatfilm.film.physics import parse_physics, physics_motion
 

@@ -11,8 +11,6 @@ is resolved per Gaussian, not per object.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 import splines
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.digest import content_digest
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import Similarity, yaw_rotation
 
@@ -154,7 +153,7 @@ class World:
         file contents and world transforms. Equal signatures render equal frames."""
         names = list(self.assets) if visible is None else visible
         desc = [(n, self.assets[n].digest, np.round(self.assets[n].world_transform(t).matrix(), 9).tolist()) for n in names]
-        return hashlib.sha256(json.dumps(desc).encode()).hexdigest()
+        return content_digest(desc)
 
     def target_function(self, name: str, world_start: float):
         """A moving target for a shot that starts at `world_start`: shot times [T] -> [T,3]."""

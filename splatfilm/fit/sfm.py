@@ -22,8 +22,6 @@ many of how many, with the likely reason read off the feature and match counts).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import shutil
@@ -42,6 +40,8 @@ import PIL.Image  # noqa: F401  (isort: keep before any pycolmap import)
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.digest import file_digest
+from splatfilm.io.manifest import read_record, write_record
 from splatfilm.scene.transforms import umeyama
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
@@ -140,10 +140,6 @@ def check_images(root: Path, names: Sequence[str]) -> tuple[int, int]:
     return next(iter(sizes))
 
 
-def _file_hash(path: Path) -> str:
-    return hashlib.sha1(path.read_bytes()).hexdigest()
-
-
 # ---- SfM ----------------------------------------------------------------------------------
 
 
@@ -205,15 +201,13 @@ def run_sfm(
     manifest_path = work / "sfm.json"
     inputs = {
         "version": _SFM_VERSION,
-        "images": [[name, _file_hash(root / name)] for name in names],
+        # sha1: the hash sfm.json has always recorded, so models made before stay reusable.
+        "images": [[name, file_digest(root / name, "sha1")] for name in names],
         "size": [width, height],
         "options": {"matcher": matcher, "camera_model": camera_model, "focal_px": focal_px, "seed": seed},
     }
     if reuse and manifest_path.exists() and (model_dir / "images.bin").exists():
-        try:
-            old = json.loads(manifest_path.read_text())
-        except (OSError, ValueError):
-            old = {}
+        old = read_record(manifest_path)
         if old.get("inputs") == inputs and old.get("summary", {}).get("registered", 0) >= need:
             say(f"sfm: reusing {model_dir} ({old['summary']['registered']}/{n} images registered)")
             return model_dir
@@ -246,7 +240,7 @@ def run_sfm(
         raise SplatfilmError(f"{where}: SfM registered {registered} of {n} images (needs {need}): {_why(summary)}")
     model_dir.mkdir(parents=True, exist_ok=True)
     best.write(model_dir)
-    manifest_path.write_text(json.dumps({"inputs": inputs, "summary": summary.__dict__}, indent=1) + "\n")
+    write_record(manifest_path, {"inputs": inputs, "summary": summary.__dict__})
     say(f"sfm: registered {registered}/{n} images, {summary.points} points, {summary.seconds:.1f} s -> {model_dir}")
     return model_dir
 
@@ -317,12 +311,10 @@ def _map(pycolmap, database: Path, root: Path, out: Path, num_threads: int, seed
 
 def read_sfm_summary(work_dir: str | Path) -> SfmSummary | None:
     """The summary of the model in work_dir (from sfm.json), None if there is none."""
-    p = Path(work_dir) / "sfm.json"
-    if not p.exists():
-        return None
+    summary = read_record(Path(work_dir) / "sfm.json").get("summary")
     try:
-        return SfmSummary(**json.loads(p.read_text())["summary"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return SfmSummary(**summary) if isinstance(summary, dict) else None
+    except TypeError:  # a record of another layout: as if there were none
         return None
 
 
@@ -377,10 +369,7 @@ def frames_from_video(video_path: str | Path, out_dir: str | Path, count: int, l
     key = {"video": str(video.resolve()), "bytes": st.st_size, "mtime": st.st_mtime, "count": count}
     manifest = out / "frames.json"
     if manifest.exists():
-        try:
-            old = json.loads(manifest.read_text())
-        except (OSError, ValueError):
-            old = {}
+        old = read_record(manifest)
         paths = [out / name for name in old.get("frames", [])]
         if old.get("key") == key and paths and all(p.exists() for p in paths):
             say(f"video: reusing {len(paths)} frames in {out}")
@@ -404,7 +393,7 @@ def frames_from_video(video_path: str | Path, out_dir: str | Path, count: int, l
         raise SplatfilmError(f"{video}: cannot decode video ({_first_line(e)})") from None
     if not paths:
         raise SplatfilmError(f"{video}: the video has no frames")
-    manifest.write_text(json.dumps({"key": key, "frames": [p.name for p in paths]}, indent=1) + "\n")
+    write_record(manifest, {"key": key, "frames": [p.name for p in paths]})
     say(f"video: {len(paths)} of {total} frames -> {out}")
     return paths
 

@@ -15,9 +15,7 @@ skips finished rounds.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,8 +29,9 @@ from splatfilm.fit.trainer import FitConfig, fit
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import rotation_slerp
 from splatfilm.io.atomic import atomic_write
+from splatfilm.io.digest import content_digest
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
-from splatfilm.refine.pairs import _depths, _photos, nearest_views, reference_view, render_view
+from splatfilm.refine.pairs import capture_photos, nearest_views, reference_view, render_depths, render_view
 from splatfilm.refine.refiner import Refiner
 
 
@@ -74,13 +73,6 @@ def _to_uint8(rgb: torch.Tensor) -> np.ndarray:
     return (rgb.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 
-def _key(*parts) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(p if isinstance(p, bytes) else json.dumps(p, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
-
-
 def _save_views(path: Path, cams: Cameras, images: list[np.ndarray], masks: list[np.ndarray] | None) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, viewmats=cams.viewmats, Ks=cams.Ks, widths=cams.widths, heights=cams.heights,
@@ -103,8 +95,8 @@ def pseudo_views(scene: Gaussians, capture: Capture, targets: Cameras, refiner: 
     starts = Cameras.concat([capture.cameras[nearest_views(capture.cameras, targets[i], ids, 1)[0]]
                              for i in range(len(targets))])
     cams = step_toward(starts, targets, fraction)
-    photos = _photos(capture)
-    depths = _depths(scene, capture.cameras, ids, backend)
+    photos = capture_photos(capture)
+    depths = render_depths(scene, capture.cameras, ids, backend)
     images, masks = [], []
     for i in range(len(cams)):
         view = render_view(scene, cams[i], backend)
@@ -144,9 +136,9 @@ def progressive_update(scene: Gaussians, capture: Capture, targets: Cameras, ref
     fit_cfg = FitConfig(steps=cfg.steps, backend=cfg.backend, sh_degree=scene.sh_degree, sh_degree_interval=0,
                         strategy="none", seed=cfg.seed, test_every=0, checkpoint_every=0,
                         lr_means=cfg.lr_means)
-    base = _key(asdict(cfg), refiner_id, targets.viewmats.round(9).tolist(), targets.Ks.round(9).tolist(),
-                capture.names, [hashlib.sha256(im.tobytes()).hexdigest() for im in capture.images],
-                hashlib.sha256(scene.means.numpy().tobytes()).hexdigest())
+    base = content_digest(asdict(cfg), refiner_id, targets.viewmats.round(9).tolist(), targets.Ks.round(9).tolist(),
+                          capture.names, [content_digest(im.tobytes()) for im in capture.images],
+                          content_digest(scene.means.numpy().tobytes()))[:16]
     sets = []
     current = scene
     for r in range(1, cfg.rounds + 1):

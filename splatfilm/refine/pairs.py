@@ -102,7 +102,9 @@ def reference_view(photos: list[torch.Tensor], cameras: Cameras, depths: dict[in
     return ref.float(), mask[..., None].float()
 
 
-def _photos(capture: Capture) -> list[torch.Tensor]:
+def capture_photos(capture: Capture) -> list[torch.Tensor]:
+    """The capture's photos as float32 [H,W,3] in [0,1] on the CPU, an object capture's
+    multiplied by its masks (what the renders of it are compared with)."""
     out = []
     for i in range(len(capture)):
         im = torch.from_numpy(capture.images[i]).float() / 255.0
@@ -112,7 +114,9 @@ def _photos(capture: Capture) -> list[torch.Tensor]:
     return out
 
 
-def _depths(g: Gaussians, cameras: Cameras, ids: list[int], backend: str) -> dict[int, torch.Tensor]:
+def render_depths(g: Gaussians, cameras: Cameras, ids: list[int], backend: str) -> dict[int, torch.Tensor]:
+    """Per camera index in `ids`, g's rendered depth [H,W,1] (camera z, float32, CPU): what
+    `reference_view` reprojects photos through."""
     return {i: render_view(g, cameras[i], backend).depth for i in ids}
 
 
@@ -139,7 +143,7 @@ def make_pairs(capture: Capture, scene: Gaussians | None, cfg: PairConfig, progr
     n = len(capture)
     if n < 3:
         raise SplatfilmError(f"a per-scene refiner needs at least 3 capture views to make training pairs, got {n}")
-    photos = _photos(capture)
+    photos = capture_photos(capture)
     ids = list(range(n))
     fit_cfg = FitConfig(steps=cfg.steps, backend=cfg.backend, sh_degree=cfg.sh_degree, seed=cfg.seed,
                         test_every=0, checkpoint_every=0)
@@ -160,7 +164,7 @@ def make_pairs(capture: Capture, scene: Gaussians | None, cfg: PairConfig, progr
             print(f"refiner pairs: fold {f + 1}/{folds} ({len(train)} views fitted, {len(held)} held out)")
         result = fit(sub, fit_cfg, progress=progress, on_step=keep)
         g = result.gaussians
-        depths = _depths(g, capture.cameras, train, cfg.backend)
+        depths = render_depths(g, capture.cameras, train, cfg.backend)
         pairs += _pairs_for(g, capture, photos, held, train, cfg.backend, "heldout", depths)
         half = snaps.get(cfg.steps // 2 - 1)
         if half is not None:

@@ -1,19 +1,18 @@
 """The `Refiner` interface: a batch of rendered frames in, the same frames with detail restored out.
 
 A refiner is deterministic: one input gives one output, bit for bit, on one machine.
-Two backends implement it:
+Two backends implement it (each imports this module, never the loader):
 - `DiffusionRefiner` (diffusion.py): a pretrained single-step diffusion img2img model (an
   sd-turbo-class pipeline or a Difix-style fixer) loaded with diffusers from a local folder;
 - `SceneRefiner` (scene_refiner.py): a compact conditional UNet splatfilm trains per scene
   on pairs made from the scene's own capture (pairs.py).
 
-`load_refiner(path)` picks the backend from what the folder holds.
+`refine.loader.load_refiner(path)` picks the backend from what the folder holds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -59,42 +58,3 @@ def check_batch(images: torch.Tensor, what: str = "images") -> None:
     if not torch.is_tensor(images) or images.ndim != 4 or images.shape[-1] != 3 or not images.is_floating_point():
         shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
         raise SplatfilmError(f"refine: {what} must be a float tensor [B,H,W,3], got {shape}")
-
-
-def refiner_digest(folder: str | Path) -> str:
-    """Identity of a refiner folder: file names, sizes and (for files under 64 MB) contents,
-    so retrained weights count as a new refiner without hashing gigabytes of a diffusion
-    model (big files count by size and modification time). Training checkpoints are left out."""
-    import hashlib
-
-    from splatfilm.io.digest import file_digest
-
-    folder = Path(folder)
-    h = hashlib.sha256()
-    for p in sorted(q for q in folder.rglob("*") if q.is_file() and not q.name.endswith(".ckpt.pt")):
-        st = p.stat()
-        h.update(f"{p.relative_to(folder)}:{st.st_size}".encode())
-        h.update((file_digest(p) if st.st_size < 64 << 20 else str(st.st_mtime_ns)).encode())
-    return h.hexdigest()
-
-
-def load_refiner(path: str | Path, device: str | torch.device | None = None) -> Refiner:
-    """A refiner from a local folder: a diffusers pipeline folder (model_index.json) gives a
-    `DiffusionRefiner`; a folder written by `SceneRefiner.save` (refiner.json) a `SceneRefiner`.
-    device: where the network runs; None takes CUDA when there is one (a diffusion UNet on the
-    CPU costs seconds per frame), else the CPU. Inputs may live anywhere."""
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    p = Path(path)
-    if not p.is_dir():
-        raise SplatfilmError(f"{p}: refiner not found (expected a local folder: a diffusers pipeline "
-                             "with model_index.json, or one written by `splatfilm refine` with refiner.json)")
-    if (p / "model_index.json").exists():
-        from splatfilm.refine.diffusion import DiffusionRefiner
-
-        return DiffusionRefiner.from_folder(p, device=device)
-    if (p / "refiner.json").exists():
-        from splatfilm.refine.scene_refiner import SceneRefiner
-
-        return SceneRefiner.load(p, device=device)
-    raise SplatfilmError(f"{p}: neither model_index.json (diffusers) nor refiner.json (splatfilm) in this folder")

@@ -1,5 +1,8 @@
 """`splatfilm refine SCENE.ply DATA (--shots FILM.yaml | --cameras CAMERAS) -o OUT.ply`.
 
+The target cameras come resolved: the command line reads the camera file, or the film's
+cameras in SCENE's frame (film.asset_cameras), and passes them in.
+
 Work folder OUT.refine/ (beside the output) keeps what a rerun can reuse: the per-scene
 refiner (refiner/, trained once per scene and capture), its training checkpoint, and each
 round's pseudo-views and scene. An interrupted refine resumes where it stopped.
@@ -7,9 +10,7 @@ round's pseudo-views and scene. An interrupted refine resumes where it stopped.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -24,37 +25,12 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
 from splatfilm.render import resolve_backend
-from splatfilm.io.digest import file_digest
+from splatfilm.io.digest import content_digest, file_digest
+from splatfilm.io.manifest import read_record
 from splatfilm.refine.distill import DistillConfig, progressive_update
 from splatfilm.refine.pairs import PairConfig, make_pairs
-from splatfilm.refine.refiner import Pair, Refiner, load_refiner, refiner_digest
-
-
-def film_cameras(film_path: str | Path, scene_path: str | Path) -> Cameras:
-    """Every frame's camera of every shot of a film that sees the scene asset stored at
-    `scene_path`, moved into that file's own frame (the frame its Gaussians are in)."""
-    from splatfilm.film.script import parse_film
-
-    film = parse_film(film_path)
-    scene_path = Path(scene_path).resolve()
-    names = [n for n, a in film.world.assets.items() if a.source and Path(a.source).resolve() == scene_path]
-    if not names:
-        raise SplatfilmError(f"{film_path}: no asset of this film is {scene_path} (its assets: "
-                             f"{', '.join(str(a.source) for a in film.world.assets.values())})")
-    asset = film.world.assets[names[0]]
-    out = []
-    for fs in film.shots:
-        if names[0] not in fs.visible:
-            continue
-        cams = fs.shot.cameras()
-        for i in range(len(cams)):
-            tf = asset.world_transform(fs.world_start + float(fs.shot.times[i]))
-            R, t, s = tf.rotation, tf.translation, tf.scale
-            # World -> asset frame is the inverse similarity.
-            out.append(cams[i].transformed(R.T, -(R.T @ t) / s, 1.0 / s))
-    if not out:
-        raise SplatfilmError(f"{film_path}: no shot sees {names[0]}")
-    return Cameras.concat(out)
+from splatfilm.refine.loader import load_refiner, refiner_digest
+from splatfilm.refine.refiner import Pair, Refiner
 
 
 def save_pairs(path: Path, pairs: list[Pair]) -> None:
@@ -84,15 +60,11 @@ def scene_refiner_for(capture, scene, folder: Path, pair_cfg: PairConfig, train_
     same key (capture, scene, settings) is there."""
     from splatfilm.refine.scene_refiner import SceneRefiner, train_scene_refiner
 
-    marker = folder / "refiner.json"
-    if marker.exists():
-        try:
-            if json.loads(marker.read_text()).get("stats", {}).get("key") == key:
-                if progress:
-                    print(f"per-scene refiner: reusing {folder}")
-                return SceneRefiner.load(folder)
-        except (OSError, json.JSONDecodeError):
-            pass
+    stats = read_record(folder / "refiner.json").get("stats")
+    if isinstance(stats, dict) and stats.get("key") == key:
+        if progress:
+            print(f"per-scene refiner: reusing {folder}")
+        return SceneRefiner.load(folder)
     t0 = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
     cache = folder / f"pairs.{key}.npz"
@@ -113,23 +85,23 @@ def scene_refiner_for(capture, scene, folder: Path, pair_cfg: PairConfig, train_
     return refiner
 
 
-def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, shots: str | Path | None = None,
-               cameras: str | Path | None = None, refiner: str | Path | None = None,
+def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, targets: Cameras,
+               targets_source: str | Path = "", refiner: str | Path | None = None,
                pair_cfg: PairConfig | None = None, train_cfg=None, distill_cfg: DistillConfig | None = None,
                downscale: float | None = None, progress: bool = True) -> Sidecar:
-    """Refine SCENE (fitted from capture DATA) toward the film's shot cameras or a camera
-    file; writes OUTPUT (.ply) and its sidecar .json and returns the sidecar's content.
-    refiner: a local refiner folder (diffusers or splatfilm); None trains a per-scene one."""
+    """Refine SCENE (fitted from capture DATA) toward the `targets` cameras (in SCENE's frame;
+    `targets_source`: where they came from, for messages and the sidecar); writes OUTPUT
+    (.ply) and its sidecar .json and returns the sidecar's content. refiner: a local refiner
+    folder (diffusers or splatfilm); None trains a per-scene one."""
     from splatfilm.fit.capture import load_capture
-    from splatfilm.io.camera_files import read_cameras
     from splatfilm.refine.scene_refiner import SceneRefinerConfig
 
     t0 = time.perf_counter()
     scene_path, output = Path(scene_path), Path(output)
     if output.suffix.lower() != ".ply":
         raise SplatfilmError(f"{output}: the output of refine is a .ply file")
-    if (shots is None) == (cameras is None):
-        raise SplatfilmError("refine: give the target views as exactly one of --shots FILM.yaml or --cameras FILE")
+    if len(targets) == 0:
+        raise SplatfilmError(f"{targets_source or 'refine'}: no target cameras")
     sidecar = Sidecar.of_asset(scene_path) or Sidecar()  # read first: a broken one fails before any work
     distill_cfg = distill_cfg or DistillConfig()
     pair_cfg = pair_cfg or PairConfig()
@@ -139,9 +111,6 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, sho
     work = output.with_suffix(".refine")
     scene = load_gaussians(scene_path)
     capture = load_capture(data, work / "capture", downscale=downscale)
-    targets = film_cameras(shots, scene_path) if shots else read_cameras(cameras)
-    if len(targets) == 0:
-        raise SplatfilmError(f"{shots or cameras}: no cameras")
     print(f"refine: {scene_path.name} ({len(scene)} Gaussians) from {len(capture)} capture views toward "
           f"{len(targets)} target cameras, backend {backend}")
 
@@ -149,9 +118,10 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, sho
         ref = load_refiner(refiner, device="cuda" if backend == "gsplat" else "cpu")
         refiner_id = f"{ref.name}:{refiner_digest(refiner)}"
     else:
-        key = hashlib.sha256(json.dumps([file_digest(scene_path), capture.names,
-                                         [hashlib.sha256(im.tobytes()).hexdigest() for im in capture.images],
-                                         asdict(pair_cfg), asdict(train_cfg)], default=str).encode()).hexdigest()[:16]
+        # Unsorted keys: the form this key was first made in, so refiners trained before are reused.
+        key = content_digest([file_digest(scene_path), capture.names,
+                              [content_digest(im.tobytes()) for im in capture.images],
+                              asdict(pair_cfg), asdict(train_cfg)], sort_keys=False)[:16]
         ref = scene_refiner_for(capture, scene, work / "refiner", pair_cfg, train_cfg, key, progress)
         refiner_id = f"scene:{key}"
     refined = progressive_update(scene, capture, targets, ref, distill_cfg, work_dir=work, refiner_id=refiner_id,
@@ -161,7 +131,7 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, sho
         "splatfilm_version": __version__,
         "asset": output.name,
         "num_gaussians": len(refined),
-        "refined": {"from": str(scene_path), "data": str(data), "targets": str(shots or cameras),
+        "refined": {"from": str(scene_path), "data": str(data), "targets": str(targets_source),
                     "target_cameras": len(targets), "refiner": refiner_id, **asdict(distill_cfg),
                     "seconds": round(time.perf_counter() - t0, 1)},
     })

@@ -7,8 +7,6 @@ and whose hash matches is not rendered again; anything else is.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +17,8 @@ from tqdm import tqdm
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.images import write_depth, write_png
-from splatfilm.io.atomic import atomic_write
-from splatfilm.io.digest import file_digest
+from splatfilm.io.digest import content_digest, file_digest
+from splatfilm.io.manifest import Manifest
 from splatfilm.render import render, resolve_backend
 
 MANIFEST = ".splatfilm-render.json"
@@ -88,11 +86,7 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
         raise SplatfilmError(f"{cameras_path}: several cameras would write {sorted(dupes)[0]}.png (duplicate image names)")
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = out_dir / MANIFEST
-    try:
-        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    except (OSError, json.JSONDecodeError):
-        manifest = {}
+    manifest = Manifest.load(out_dir / MANIFEST)
     scene_hash = file_digest(scene_path)
     common = {"scene": scene_hash, "backend": backend, "sh_degree": degree,
               "background": list(settings.background), "transparent": settings.transparent,
@@ -100,13 +94,9 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
     if backend == "cpu":
         gaussians = gaussians.to("cpu")
 
-    written, skipped, rendered = [], 0, 0
-
-    def save_manifest() -> None:
-        atomic_write(manifest_path, [json.dumps(manifest, indent=1, sort_keys=True).encode()])
-
+    written, skipped = [], 0
     bar = tqdm(range(len(cams)), desc="render", unit="frame", disable=not progress)
-    try:
+    with manifest:  # saved every few frames and on the way out, also after an interruption
         for i in bar:
             cam = cams[i]
             w0, h0 = int(cam.widths[0]), int(cam.heights[0])
@@ -115,10 +105,10 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
                 cam = cam.resized(w, h)
             png = out_dir / f"{stems[i]}.png"
             depth_file = out_dir / f"{stems[i]}.depth.{settings.depth}" if settings.depth else None
-            key = hashlib.sha256(json.dumps({**common, "viewmat": cam.viewmats[0].tolist(), "K": cam.Ks[0].tolist(),
-                                             "size": [w, h]}, sort_keys=True).encode()).hexdigest()
+            key = content_digest({**common, "viewmat": cam.viewmats[0].tolist(), "K": cam.Ks[0].tolist(),
+                                  "size": [w, h]})
             written.append(png)
-            if manifest.get(png.name) == key and png.exists() and (depth_file is None or depth_file.exists()):
+            if manifest.is_done(png.name, key, [p for p in (png, depth_file) if p is not None]):
                 skipped += 1
                 continue
             viewmats, Ks = cam.to_tensors(gaussians.dtype)
@@ -129,12 +119,7 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
             write_png(png, out.rgb[0].cpu().numpy(), out.alpha[0].cpu().numpy() if settings.transparent else None)
             if depth_file is not None:
                 write_depth(depth_file, out.depth[0].cpu().numpy())
-            manifest[png.name] = key
-            rendered += 1
-            if rendered % 8 == 0:
-                save_manifest()
-    finally:
-        save_manifest()  # every finished frame is recorded, also after an interruption
+            manifest.done(png.name, key)
     if skipped and progress:
         print(f"kept {skipped} frame(s) already rendered with the same inputs", file=sys.stderr)
     return written

@@ -1,0 +1,115 @@
+"""The edit of a rendered film: each shot's MP4 and USD camera, and once every shot has its
+frames, the cut MP4 (the shots without their handles, in order), its timeline (.otio, .edl,
+film/timeline.py) and a contact sheet.
+
+Each movie is made again only when the frames it shows changed: `movies` (a section of the
+film's manifest) keeps, per file, the digest of the frame keys it was made from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from splatfilm.film.script import Film
+from splatfilm.film.timeline import ShotMedia, build_timeline, write_timeline
+from splatfilm.io.digest import content_digest
+
+
+@dataclass
+class CutOutputs:
+    """What the edit wrote; the film-wide files are None until every shot has been rendered."""
+
+    film_mp4: Path | None = None
+    otio: Path | None = None
+    edl: Path | None = None
+    contact_sheet: Path | None = None
+
+
+def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: list[str], movies: dict) -> None:
+    """out_dir/SHOT.mp4 (every frame, handles included) and out_dir/cameras/SHOT.usda, unless
+    they exist and were made from the same frames (`frame_keys`, in order)."""
+    from splatfilm.io.video import encode_sequence
+    from splatfilm.shots.interchange import export_shot
+
+    fs = film.shots[shot_index]
+    digest = content_digest("".join(frame_keys).encode())
+    mp4 = out_dir / f"{fs.name}.mp4"
+    if movies.get(mp4.name) != digest or not mp4.exists():
+        encode_sequence(out_dir / fs.name / f"{fs.name}.%04d.png", fs.shot.first_frame, film.fps, mp4, crf=film.crf)
+        movies[mp4.name] = digest
+    usd = out_dir / "cameras" / f"{fs.name}.usda"
+    if movies.get(usd.name) != digest or not usd.exists():
+        export_shot(fs.shot, usd)
+        movies[usd.name] = digest
+
+
+def shot_media(film: Film, out_dir: Path) -> list[ShotMedia]:
+    """Every shot's rendered media in out_dir, in film order."""
+    return [ShotMedia(fs.name, fs.shot.first_frame, fs.shot.frame_count, fs.handles, out_dir / fs.name,
+                      f"{fs.name}.", out_dir / f"{fs.name}.mp4") for fs in film.shots]
+
+
+def write_cut(film: Film, out_dir: Path, movies: dict) -> Path:
+    """out_dir/TITLE.mp4: each shot's cut range (its handles left out), joined; made again only
+    when a shot's MP4 or handles changed."""
+    from splatfilm.io.video import concat_videos, encode_sequence
+
+    media = shot_media(film, out_dir)
+    digest = content_digest([movies[f"{m.name}.mp4"] for m in media] + [m.handles for m in media])
+    film_mp4 = out_dir / f"{film.title}.mp4"
+    if movies.get(film_mp4.name) != digest or not film_mp4.exists():
+        parts = []
+        for m in media:
+            # The cut leaves the handles out: encode each shot's cut range, then join them.
+            parts.append(encode_sequence(m.sequence_dir / f"{m.prefix}%04d.png", m.cut_in, film.fps,
+                                         out_dir / ".cut" / f"{m.name}.mp4", crf=film.crf, frames=m.cut_frames))
+        concat_videos(parts, film_mp4)
+        movies[film_mp4.name] = digest
+    return film_mp4
+
+
+def write_contact_sheet(film: Film, out_dir: Path) -> Path:
+    """out_dir/contact_sheet.png: each shot's middle cut frame, 240 px wide, labelled with its
+    name, cut range and focal length."""
+    import imageio.v3 as iio
+    from PIL import Image
+
+    from splatfilm.shots.preview import tile_images
+
+    thumbs, labels = [], []
+    for m, fs in zip(shot_media(film, out_dir), film.shots):
+        mid = m.cut_in + m.cut_frames // 2
+        im = iio.imread(m.sequence_dir / f"{m.prefix}{mid:04d}.png")[..., :3]
+        w = 240
+        h = max(1, round(w * im.shape[0] / im.shape[1]))
+        thumbs.append(np.asarray(Image.fromarray(im).resize((w, h), Image.BOX)))
+        labels.append(f"{fs.name}  {m.cut_in}-{m.cut_in + m.cut_frames - 1}  {fs.shot.lens.focal_mm:g} mm")
+    path = out_dir / "contact_sheet.png"
+    tile_images(thumbs, labels, path)
+    return path
+
+
+def write_edit(film: Film, out_dir: Path, shot_keys: dict[int, list[str]], movies: dict,
+               log: Callable[[str], None] = print) -> CutOutputs:
+    """The shot media of the shots in `shot_keys` (shot index -> its frames' keys); then, when
+    every shot of the film has its MP4, the cut, the timeline and the contact sheet."""
+    for k, keys in shot_keys.items():
+        write_shot_media(film, out_dir, k, keys, movies)
+    result = CutOutputs()
+    if not all((out_dir / f"{fs.name}.mp4").exists() and movies.get(f"{fs.name}.mp4") for fs in film.shots):
+        log("the film MP4 and timeline wait until every shot has been rendered")
+        return result
+    film_mp4 = write_cut(film, out_dir, movies)
+    timeline = build_timeline(film.title, shot_media(film, out_dir), film.fps, out_dir)
+    result.otio = write_timeline(out_dir / f"{film.title}.otio", timeline)
+    result.edl = write_timeline(out_dir / f"{film.title}.edl", timeline)
+    result.contact_sheet = write_contact_sheet(film, out_dir)
+    result.film_mp4 = film_mp4
+    media = shot_media(film, out_dir)
+    log(f"wrote {film_mp4.name} ({sum(m.cut_frames for m in media)} frames at {film.fps} fps), "
+        f"{film.title}.otio, {film.title}.edl, contact_sheet.png")
+    return result

@@ -1,0 +1,100 @@
+"""Records of finished work, so that a rerun redoes only what changed.
+
+`Manifest`: a resumable job's record in its output folder (`render`, `render-cameras`): per
+output file, the content key (`io.digest.content_digest`) of everything it was made from. A
+file whose key is unchanged and which exists is kept; anything else is made again. The
+record is saved every few files and when the job ends, however it ends, and every output
+file is written atomically, so an interrupted job resumes with nothing done twice.
+
+`read_record` / `write_record`: the JSON record a cache keeps beside what it made (the SfM
+model, the collision mesh, the baked physics), compared with the inputs' key before reuse.
+
+Anything unreadable -- a missing, truncated or corrupt file, or one a newer splatfilm wrote
+-- reads as empty: the job then simply redoes the work, which is always safe.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+from splatfilm.io.atomic import atomic_write
+
+# Version 2: {"version": 2, "frames": {file: key}, SECTION: {...}}. Version 1 (no `version`
+# field) had the film's layout without the field, and render-cameras' keys at the top level.
+MANIFEST_VERSION = 2
+
+
+def read_record(path: str | Path) -> dict:
+    """The JSON object stored in `path`; {} when there is none or it cannot be read (the
+    cached work is then redone)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):  # ValueError: corrupt JSON or bytes that are not UTF-8
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_record(path: str | Path, record: dict, indent: int | None = 1, sort_keys: bool = False) -> None:
+    """Write `record` as JSON (one trailing newline), atomically."""
+    atomic_write(Path(path), [(json.dumps(record, indent=indent, sort_keys=sort_keys) + "\n").encode()])
+
+
+class Manifest:
+    """Per output file of a job (its path relative to the job's folder, as a str) the content
+    key it was made from, and named `sections` for the job's other records (the film keeps
+    its movies' keys and the refine gate's verdicts there). Use as a context manager to save
+    on the way out, whatever happens inside."""
+
+    def __init__(self, path: str | Path, frames: dict[str, str] | None = None,
+                 sections: dict[str, dict] | None = None, save_every: int = 8):
+        self.path = Path(path)
+        self.frames: dict[str, str] = frames if frames is not None else {}
+        self.sections: dict[str, dict] = sections if sections is not None else {}
+        self.save_every = save_every
+        self._unsaved = 0
+
+    @classmethod
+    def load(cls, path: str | Path, save_every: int = 8) -> Manifest:
+        """The manifest at `path`; an empty one when it is missing or unreadable (module
+        docstring: every frame is then made again)."""
+        data = read_record(path)
+        version = data.pop("version", 1)
+        if not isinstance(version, int) or not 1 <= version <= MANIFEST_VERSION:
+            data = {}  # written by a newer splatfilm: its layout is unknown here
+        frames = data.pop("frames", {})
+        frames = {k: v for k, v in frames.items() if isinstance(v, str)} if isinstance(frames, dict) else {}
+        sections = {}
+        for name, value in data.items():
+            if isinstance(value, dict):
+                sections[name] = value
+            elif version == 1 and isinstance(value, str):
+                frames[name] = value  # render-cameras' version 1: frame keys at the top level
+        return cls(path, frames, sections, save_every)
+
+    def is_done(self, name: str, key: str, files: Iterable[Path]) -> bool:
+        """True when `name` was made from `key` and every one of its `files` exists."""
+        return self.frames.get(name) == key and all(Path(p).exists() for p in files)
+
+    def done(self, name: str, key: str) -> None:
+        """Record that `name` was made from `key`; saves every `save_every` records."""
+        self.frames[name] = key
+        self._unsaved += 1
+        if self._unsaved >= self.save_every:
+            self.save()
+
+    def section(self, name: str) -> dict:
+        """The named section (created empty), kept and saved with the frames."""
+        return self.sections.setdefault(name, {})
+
+    def save(self) -> None:
+        data = {**self.sections, "version": MANIFEST_VERSION, "frames": self.frames}
+        atomic_write(self.path, [json.dumps(data, indent=1, sort_keys=True).encode()])
+        self._unsaved = 0
+
+    def __enter__(self) -> Manifest:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.save()  # every finished file is recorded, also after an interruption or an error

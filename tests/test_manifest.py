@@ -1,0 +1,110 @@
+"""The one content digest and the one resumable-job manifest (splatfilm.io.digest, io.manifest)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from splatfilm.io.digest import content_digest, file_digest
+from splatfilm.io.manifest import MANIFEST_VERSION, Manifest, read_record, write_record
+
+
+def test_content_digest_keeps_the_keys_made_before():
+    desc = {"b": [1.5, "x"], "a": {"d": None, "c": True}}
+    # The film / render-cameras / collision-mesh form: one JSON part, sorted keys.
+    assert content_digest(desc) == hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()
+    # The physics form: JSON, then raw bytes.
+    pts = np.arange(6.0).reshape(2, 3)
+    h = hashlib.sha256(json.dumps(desc, sort_keys=True).encode())
+    h.update(pts.tobytes())
+    assert content_digest(desc, pts.tobytes()) == h.hexdigest()
+    # Refine's per-scene refiner key was made without sorted keys.
+    parts = ["scene", {"z": 1, "a": 2}]
+    assert content_digest(parts, sort_keys=False) == hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+    assert content_digest(parts, sort_keys=False) != content_digest(parts)
+
+
+def test_file_digest_streams_any_algorithm(tmp_path):
+    p = tmp_path / "f.bin"
+    data = bytes(range(256)) * 9000  # more than one 1 MiB chunk
+    p.write_bytes(data)
+    assert file_digest(p) == hashlib.sha256(data).hexdigest()
+    assert file_digest(p, "sha1") == hashlib.sha1(data).hexdigest()
+
+
+def test_manifest_keeps_only_unchanged_existing_files(tmp_path):
+    png = tmp_path / "a.png"
+    m = Manifest(tmp_path / "m.json")
+    m.done("a.png", "k1")
+    assert not m.is_done("a.png", "k1", [png])  # recorded, but the file is gone
+    png.write_bytes(b"x")
+    assert m.is_done("a.png", "k1", [png]) and not m.is_done("a.png", "k2", [png])
+    assert not m.is_done("b.png", "k1", [])
+
+
+def test_manifest_saves_every_few_records_and_on_the_way_out(tmp_path):
+    path = tmp_path / "m.json"
+    with pytest.raises(KeyboardInterrupt):
+        with Manifest(path, save_every=3) as m:
+            m.section("movies")["x.mp4"] = "d"
+            for i in range(4):
+                m.done(f"{i}.png", f"k{i}")
+                if i == 2:
+                    assert set(json.loads(path.read_text())["frames"]) == {"0.png", "1.png", "2.png"}
+            raise KeyboardInterrupt
+    data = json.loads(path.read_text())
+    assert data["version"] == MANIFEST_VERSION and len(data["frames"]) == 4 and data["movies"] == {"x.mp4": "d"}
+    again = Manifest.load(path)
+    assert again.frames == {f"{i}.png": f"k{i}" for i in range(4)} and again.section("movies") == {"x.mp4": "d"}
+
+
+def test_manifest_reads_both_version_1_layouts(tmp_path):
+    film = tmp_path / "film.json"  # the film's: frames and sections, no version field
+    film.write_text(json.dumps({"frames": {"s/s.1001.png": "k"}, "movies": {"s.mp4": "d"}, "refine": {"s": True}}))
+    m = Manifest.load(film)
+    assert m.frames == {"s/s.1001.png": "k"} and m.section("refine") == {"s": True}
+    flat = tmp_path / "render.json"  # render-cameras': frame keys at the top level
+    flat.write_text(json.dumps({"frame_00000.png": "k0", "frame_00001.png": "k1"}))
+    m = Manifest.load(flat)
+    assert m.frames == {"frame_00000.png": "k0", "frame_00001.png": "k1"} and m.sections == {}
+    m.save()
+    assert json.loads(flat.read_text()) == {"version": MANIFEST_VERSION, "frames": m.frames}
+
+
+@pytest.mark.parametrize("text", ["{\"frames\": {\"a.png\"", "\xff\xfe", "[1, 2]", "",
+                                  json.dumps({"version": MANIFEST_VERSION + 1, "frames": {"a.png": "k"}}),
+                                  json.dumps({"version": "2", "frames": {"a.png": "k"}})])
+def test_an_unreadable_manifest_is_empty_so_the_work_is_redone(tmp_path, text):
+    path = tmp_path / "m.json"
+    path.write_bytes(text.encode("latin-1"))
+    assert Manifest.load(path).frames == {}
+    assert read_record(path) == {} or read_record(path).get("version") is not None
+
+
+def test_records_round_trip_and_missing_reads_empty(tmp_path):
+    assert read_record(tmp_path / "none.json") == {}
+    write_record(tmp_path / "sub" / "r.json", {"key": "k", "n": [1, 2]}, indent=2)
+    assert read_record(tmp_path / "sub" / "r.json") == {"key": "k", "n": [1, 2]}
+    assert (tmp_path / "sub" / "r.json").read_text().endswith("}\n")
+
+
+def test_refiner_digest_keeps_its_value_and_skips_checkpoints(tmp_path):
+    from splatfilm.refine.loader import refiner_digest
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "refiner.json").write_text("{}")
+    (tmp_path / "sub" / "weights.bin").write_bytes(b"\x01" * 1000)
+    # The value as it was first computed (a refined film's frame keys depend on it).
+    h = hashlib.sha256()
+    for rel in ("refiner.json", "sub/weights.bin"):
+        p = tmp_path / rel
+        h.update(f"{rel}:{p.stat().st_size}".encode())
+        h.update(hashlib.sha256(p.read_bytes()).hexdigest().encode())
+    assert refiner_digest(tmp_path) == h.hexdigest()
+    (tmp_path / "train.ckpt.pt").write_bytes(b"ckpt")
+    assert refiner_digest(tmp_path) == h.hexdigest()
+    (tmp_path / "sub" / "weights.bin").write_bytes(b"\x02" * 1000)
+    assert refiner_digest(tmp_path) != h.hexdigest()
