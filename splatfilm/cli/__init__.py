@@ -317,6 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     except SplatfilmError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        # A file of the user's that the OS refused (a folder given as a file, no permission, a full
+        # or read-only disk) where no reader or writer put it into words first. Others are bugs.
+        if e.filename is None:
+            raise
+        print(f"error: {e.filename}: {e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted: finished work is kept; run the same command again (fit: with --resume) to continue",
               file=sys.stderr)

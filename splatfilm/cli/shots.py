@@ -37,11 +37,14 @@ def _cmd_export(args: argparse.Namespace) -> None:
 def _cmd_preview(args: argparse.Namespace) -> None:
     from splatfilm.errors import SplatfilmError
     from splatfilm.io.gaussian_files import load_gaussians
-    from splatfilm.shots.preview import draw_path_preview, render_contact_sheet
+    from splatfilm.shots.preview import check_png_output, draw_path_preview, render_contact_sheet
     from splatfilm.shots.shot_yaml import load_shot
 
     if args.contact_sheet is None and (args.every is not None or args.thumb_width is not None):
         raise SplatfilmError("--every and --thumb-width go with --contact-sheet")
+    for out in (args.output, args.contact_sheet):
+        if out is not None:
+            check_png_output(out)
     shot = load_shot(args.shot)
     gaussians = load_gaussians(args.scene)
     t0 = time.perf_counter()

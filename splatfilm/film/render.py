@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.images import write_depth, write_png
-from splatfilm.io.atomic import atomic_write
+from splatfilm.io.atomic import atomic_write, check_output_folder, make_folder
 from splatfilm.render.lens_effects import apply_depth_of_field, shutter_times
 from splatfilm.render import render, resolve_backend
 from splatfilm.film.script import Film, FilmShot, parse_film
@@ -251,11 +251,11 @@ def render_film(film: Film | str | Path, out_dir: str | Path, backend: str = "au
     order in this process, a refined frame kept only if its warping error against the
     previous frame is at most `refine_tolerance` (relative) above the raw render's."""
     t0 = time.perf_counter()
+    check_output_folder(out_dir)
     if not isinstance(film, Film):
         film = parse_film(film)
     backend = resolve_backend(backend)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out_dir)
     names = [fs.name for fs in film.shots]
     if shots:
         unknown = [s for s in shots if s not in names]

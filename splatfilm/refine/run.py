@@ -20,7 +20,7 @@ import torch
 from splatfilm.version import __version__
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import atomic_write
+from splatfilm.io.atomic import atomic_write, check_output_file, make_folder
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
 from splatfilm.render import resolve_backend
 from splatfilm.io.digest import file_digest
@@ -93,7 +93,7 @@ def scene_refiner_for(capture, scene, folder: Path, pair_cfg: PairConfig, train_
         except (OSError, json.JSONDecodeError):
             pass
     t0 = time.perf_counter()
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     cache = folder / f"pairs.{key}.npz"
     pairs = load_pairs(cache) if cache.exists() else None
     if pairs is None:
@@ -127,6 +127,7 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, sho
     scene_path, output = Path(scene_path), Path(output)
     if output.suffix.lower() != ".ply":
         raise SplatfilmError(f"{output}: the output of refine is a .ply file")
+    check_output_file(output)
     if (shots is None) == (cameras is None):
         raise SplatfilmError("refine: give the target views as exactly one of --shots FILM.yaml or --cameras FILE")
     distill_cfg = distill_cfg or DistillConfig()
@@ -136,15 +137,16 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, sho
     distill_cfg.backend = pair_cfg.backend = backend
     work = output.with_suffix(".refine")
     scene = load_gaussians(scene_path)
-    capture = load_capture(data, work / "capture", downscale=downscale)
+    # Every input is read before the capture, whose structure-from-motion can take long.
     targets = film_cameras(shots, scene_path) if shots else read_cameras(cameras)
     if len(targets) == 0:
         raise SplatfilmError(f"{shots or cameras}: no cameras")
+    ref = load_refiner(refiner, device="cuda" if backend == "gsplat" else "cpu") if refiner is not None else None
+    capture = load_capture(data, work / "capture", downscale=downscale)
     print(f"refine: {scene_path.name} ({len(scene)} Gaussians) from {len(capture)} capture views toward "
           f"{len(targets)} target cameras, backend {backend}")
 
-    if refiner is not None:
-        ref = load_refiner(refiner, device="cuda" if backend == "gsplat" else "cpu")
+    if ref is not None:
         refiner_id = f"{ref.name}:{refiner_digest(refiner)}"
     else:
         key = hashlib.sha256(json.dumps([file_digest(scene_path), capture.names,

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.images import write_depth, write_png
-from splatfilm.io.atomic import atomic_write
+from splatfilm.io.atomic import atomic_write, check_output_folder, make_folder
 from splatfilm.io.digest import file_digest
 from splatfilm.render import render, resolve_backend
 
@@ -69,7 +69,7 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
     from splatfilm.io.gaussian_files import load_gaussians
 
     settings = settings or RenderSettings()
-    scene_path, cameras_path, out_dir = Path(scene_path), Path(cameras_path), Path(out_dir)
+    scene_path, cameras_path, out_dir = Path(scene_path), Path(cameras_path), check_output_folder(out_dir)
     backend = resolve_backend(settings.backend)
     gaussians = load_gaussians(scene_path)
     cams = read_cameras(cameras_path, dataparser_transforms=dataparser_transforms, transforms_json=transforms_json)
@@ -87,7 +87,7 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
     if dupes:
         raise SplatfilmError(f"{cameras_path}: several cameras would write {sorted(dupes)[0]}.png (duplicate image names)")
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     manifest_path = out_dir / MANIFEST
     try:
         manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
