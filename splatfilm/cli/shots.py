@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from splatfilm.cli.args import positive_int as positive_int
+from splatfilm.cli.args import image_side, positive_int as positive_int
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
@@ -85,7 +85,7 @@ def add_path_commands(subparsers) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="preview PNG")
     p.add_argument("--contact-sheet", help="also render a contact sheet PNG of every Nth frame")
     p.add_argument("--every", type=positive_int, help="contact sheet: every Nth frame (default: about 12 frames)")
-    p.add_argument("--thumb-width", type=positive_int, help="contact sheet: thumbnail width in pixels (default 240)")
+    p.add_argument("--thumb-width", type=image_side, help="contact sheet: thumbnail width in pixels (default 240)")
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto",
                    help="renderer for the contact sheet (default auto)")
     p.set_defaults(func=_cmd_preview)
