@@ -318,15 +318,15 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
     (if any) with the count, bounds and the edits noted. Returns the sidecar."""
     import yaml
 
-    from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
+    from splatfilm.io.atomic import read_text
+    from splatfilm.io.gaussian_files import check_gaussian_output, load_gaussians, save_gaussians
 
     input_path, edits_path, output_path = Path(input_path), Path(edits_path), Path(output_path)
     if output_path.resolve() == input_path.resolve():
         raise SplatfilmError(f"{output_path}: the output would overwrite the input; edits keep the captured asset")
+    check_gaussian_output(output_path)
     try:
-        doc = yaml.safe_load(edits_path.read_text())
-    except FileNotFoundError:
-        raise SplatfilmError(f"{edits_path}: file not found") from None
+        doc = yaml.safe_load(read_text(edits_path, "YAML list of edits"))
     except yaml.YAMLError as e:
         raise SplatfilmError(f"{edits_path}: invalid YAML ({str(e).splitlines()[0]})") from None
     at = At(str(edits_path))

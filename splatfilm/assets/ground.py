@@ -99,6 +99,12 @@ def estimate_ground(
     """
     from splatfilm.assets.open3d_loader import load_open3d
 
+    if not 0.0 <= min_opacity < 1.0:
+        raise SplatfilmError(f"min_opacity must be in [0, 1), got {min_opacity}")
+    if distance is not None and not 0 < distance < float("inf"):
+        raise SplatfilmError(f"distance must be > 0 scene units, got {distance}")
+    if not 0.0 <= max_tilt_deg < 90.0:
+        raise SplatfilmError(f"max_tilt_deg must be in [0, 90) degrees, got {max_tilt_deg}")
     o3d = load_open3d()
     up = WORLD_UP if up is None else unit_vector(up, "up")
     with torch.no_grad():
@@ -207,8 +213,14 @@ def write_ground(scene: str | Path, plane: GroundPlane) -> Path:
 
 def ground_scene(scene: str | Path, **kwargs) -> GroundPlane:
     """Estimate a scene file's ground (up from its sidecar) and record it there."""
+    from splatfilm.io.atomic import check_output_file
     from splatfilm.io.gaussian_files import load_gaussians
 
-    plane = estimate_ground(load_gaussians(scene), sidecar_up(scene), **kwargs)
+    check_output_file(sidecar_path(scene))
+    gaussians, up = load_gaussians(scene), sidecar_up(scene)
+    try:
+        plane = estimate_ground(gaussians, up, **kwargs)
+    except SplatfilmError as e:
+        raise SplatfilmError(f"{scene}: {e}") from None
     write_ground(scene, plane)
     return plane

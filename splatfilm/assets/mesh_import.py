@@ -32,7 +32,9 @@ import torch
 from splatfilm.version import __version__
 from splatfilm.assets.sidecar import Sidecar, sidecar_path
 from splatfilm.errors import SplatfilmError
+from splatfilm.assets.gltf_check import check_gltf
 from splatfilm.scene.gaussians import Gaussians
+from splatfilm.io.atomic import check_output_file
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, save_gaussians
 from splatfilm.scene.transforms import rotmat_to_quat
 
@@ -41,6 +43,8 @@ __all__ = ["MESH_EXTENSIONS", "MeshAsset", "canonical_from_vertices", "import_me
 
 MESH_EXTENSIONS = (".glb", ".gltf", ".obj", ".ply", ".stl")
 DEFAULT_COUNT = 100_000
+# Sampling holds a few hundred bytes per Gaussian at once: 20 million is about 10 GB.
+MAX_COUNT = 20_000_000
 OPACITY = 0.99
 # Tangent standard deviation as a fraction of the local sample spacing (mean distance to the
 # 3 nearest samples): large enough that neighbours overlap into an opaque surface, small
@@ -113,6 +117,10 @@ def _load_parts(path: Path) -> list[_Part]:
         raise SplatfilmError(f"{path}: file not found")
     if path.is_dir():
         raise SplatfilmError(f"{path}: is a folder, not a mesh file")
+    if path.stat().st_size == 0:
+        raise SplatfilmError(f"{path}: the file is empty")
+    if path.suffix.lower() in (".glb", ".gltf"):
+        check_gltf(path)
     failures: list[str] = []
     try:
         with _trimesh_failures(failures):
@@ -123,12 +131,17 @@ def _load_parts(path: Path) -> list[_Part]:
     except Exception as e:  # trimesh raises anything from KeyError to struct.error on bad files
         if failures or "image" in str(e).lower():  # PIL decoding a texture, e.g. a truncated PNG
             raise SplatfilmError(f"{path}: a texture or material failed to load ({type(e).__name__}: {e})") from None
-        raise SplatfilmError(f"{path}: cannot read the mesh ({type(e).__name__}: {e})") from None
+        raise SplatfilmError(f"{path}: cannot read the mesh: a damaged or invalid {path.suffix.lower()[1:].upper()} "
+                             f"file ({type(e).__name__}: {e})") from None
     if failures:
         raise SplatfilmError(f"{path}: a texture or material failed to load ({failures[0]})")
     parts = []
     for g in geometries:
         faces = np.asarray(getattr(g, "faces", np.zeros((0, 3))), dtype=np.int64).reshape(-1, 3)
+        vertices = np.asarray(g.vertices)
+        if len(faces) and (faces.min() < 0 or faces.max() >= len(vertices)):
+            raise SplatfilmError(f"{path}: a face refers to vertex {int(faces.max())}, but the mesh has only "
+                                 f"{len(vertices)} vertices (a damaged file)")
         if len(faces):
             parts.append(_Part(np.asarray(g.vertices, dtype=np.float64), faces, g))
     if not parts:
@@ -316,12 +329,15 @@ def mesh_to_gaussians(path: str | Path, count: int | None = None, density: float
     if not total > 0:
         raise SplatfilmError(f"{path}: every face has zero area; nothing to cover")
     if density is not None:
-        if not density > 0:
+        if not (density > 0 and math.isfinite(density)):
             raise SplatfilmError(f"{path}: density must be > 0 Gaussians per square unit, got {density}")
         count = max(1, round(density * total))
     count = DEFAULT_COUNT if count is None else count
     if count < 1:
         raise SplatfilmError(f"{path}: count must be at least 1, got {count}")
+    if count > MAX_COUNT:
+        raise SplatfilmError(f"{path}: {count} Gaussians is more than import-mesh makes ({MAX_COUNT}); "
+                             "ask for fewer (a lower count or density)")
 
     rng = np.random.default_rng(seed)
     face, bary = _stratified_samples(areas, count, rng)
@@ -395,6 +411,7 @@ def import_mesh(mesh_path: str | Path, output: str | Path, count: int | None = N
     mesh_path, output = Path(mesh_path), Path(output)
     if output.suffix.lower() not in GAUSSIAN_FILE_EXTENSIONS:
         raise SplatfilmError(f"{output}: the output of import-mesh is a .ply or .splat file (sidecar .json beside it)")
+    check_output_file(output)
     up_v, front_v = default_axes(mesh_path, up, front)
     asset = mesh_to_gaussians(mesh_path, count=count, density=density, sh_degree=sh_degree, seed=seed)
     gltf = mesh_path.suffix.lower() in (".glb", ".gltf")

@@ -190,6 +190,17 @@ def gltf_root(up: np.ndarray = WORLD_UP) -> np.ndarray:
     return m
 
 
+def check_mesh_output(path: str | Path) -> Path:
+    """`path` as a Path if a mesh can be written there (a known format by its name, a writable
+    place), else a SplatfilmError naming it; meshing takes minutes, so check first."""
+    from splatfilm.io.atomic import check_output_file
+
+    path = Path(path)
+    if path.suffix.lower() not in MESH_SUFFIXES:
+        raise SplatfilmError(f"{path}: unknown mesh format (use {', '.join(MESH_SUFFIXES)})")
+    return check_output_file(path)
+
+
 def write_mesh(mesh, path: str | Path, up: np.ndarray = WORLD_UP) -> None:
     """Write an open3d TriangleMesh with vertex colours as .glb, .ply or .obj (by suffix).
 
@@ -198,14 +209,14 @@ def write_mesh(mesh, path: str | Path, up: np.ndarray = WORLD_UP) -> None:
     upright in glTF viewers, and Blender's importer (glTF y-up -> its z-up) returns the scene's
     coordinates exactly for a z-up scene. Readers that flatten the node (trimesh.load) give
     glTF's coordinates: apply gltf_root(up)'s inverse for the scene's."""
+    from splatfilm.io.atomic import make_folder
+
     o3d = load_open3d()
-    path = Path(path)
+    path = check_mesh_output(path)
     suffix = path.suffix.lower()
-    if suffix not in MESH_SUFFIXES:
-        raise SplatfilmError(f"{path}: unknown mesh format (use {', '.join(MESH_SUFFIXES)})")
     if len(mesh.triangles) == 0:
         raise SplatfilmError(f"{path}: the mesh is empty (no surface was found)")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     if suffix == ".glb":
         # open3d 0.20 writes .glb files that readers reject (a buffer view past its buffer).
         import trimesh
@@ -241,6 +252,9 @@ def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str |
     t0 = time.perf_counter()
     settings = settings or MeshSettings()
     scene = Path(scene)
+    output = check_mesh_output(output)
+    if settings.voxel is not None and not 0 < settings.voxel < float("inf"):
+        raise SplatfilmError(f"{scene}: the voxel size must be > 0 scene units, got {settings.voxel}")
     g = load_gaussians(scene)
     cams = read_cameras(cameras_path) if cameras_path is not None else None
     lo, hi = scene_bounds(g)

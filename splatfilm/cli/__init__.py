@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from splatfilm.cli.args import positive_int, rgb_triple
+from splatfilm.cli.args import image_side, positive_int, rgb_triple
 from splatfilm.errors import SplatfilmError
 
 SCENES_DIR = Path(__file__).resolve().parents[2] / "scenes"
@@ -17,8 +17,8 @@ DEMO_FILM = SCENES_DIR / "set" / "film.yaml"
 def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto",
                    help="gsplat (CUDA), cpu (ours), auto: gsplat when CUDA is available (default)")
-    p.add_argument("--width", type=positive_int, help="output width in pixels (default: the camera's)")
-    p.add_argument("--height", type=positive_int, help="output height in pixels (default: the camera's)")
+    p.add_argument("--width", type=image_side, help="output width in pixels (default: the camera's)")
+    p.add_argument("--height", type=image_side, help="output height in pixels (default: the camera's)")
     p.add_argument("--sh-degree", type=int, help="SH bands to use (default: all the scene stores)")
     bg = p.add_mutually_exclusive_group()
     bg.add_argument("--background", type=rgb_triple, default=(0.0, 0.0, 0.0), help="R,G,B in [0,1] (default 0,0,0)")
@@ -235,8 +235,8 @@ def _add_mesh(sub) -> None:
                                      "(default: orbit views; capture cameras suit rooms seen from inside)")
     p.add_argument("--voxel", type=float, help="TSDF voxel size in scene units (default: scene diagonal / 200)")
     p.add_argument("--views", type=positive_int, default=48, help="orbit views without --cameras (default 48)")
-    p.add_argument("--width", type=positive_int, default=320, help="render width in pixels (default 320)")
-    p.add_argument("--height", type=positive_int, default=240, help="orbit render height in pixels (default 240)")
+    p.add_argument("--width", type=image_side, default=320, help="render width in pixels (default 320)")
+    p.add_argument("--height", type=image_side, default=240, help="orbit render height in pixels (default 240)")
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
     p.set_defaults(func=_cmd_mesh)
 
@@ -326,6 +326,13 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except SplatfilmError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        # A file of the user's that the OS refused (a folder given as a file, no permission, a full
+        # or read-only disk) where no reader or writer put it into words first. Others are bugs.
+        if e.filename is None:
+            raise
+        print(f"error: {e.filename}: {e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished work is kept; run the same command again (fit: with --resume) to continue",

@@ -23,3 +23,13 @@ def positive_int(text: str) -> int:
     if v <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return v
+
+
+def image_side(text: str) -> int:
+    """An image width or height in pixels: 1 to MAX_IMAGE_SIDE."""
+    from splatfilm.scene.cameras import MAX_IMAGE_SIDE
+
+    v = positive_int(text)
+    if v > MAX_IMAGE_SIDE:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_IMAGE_SIDE} pixels, got {text!r}")
+    return v

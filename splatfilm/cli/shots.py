@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from splatfilm.cli.args import positive_int as positive_int
+from splatfilm.cli.args import image_side, positive_int as positive_int
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
@@ -37,11 +37,14 @@ def _cmd_export(args: argparse.Namespace) -> None:
 def _cmd_preview(args: argparse.Namespace) -> None:
     from splatfilm.errors import SplatfilmError
     from splatfilm.io.gaussian_files import load_gaussians
-    from splatfilm.shots.preview import draw_path_preview, render_contact_sheet
+    from splatfilm.shots.preview import check_png_output, draw_path_preview, render_contact_sheet
     from splatfilm.shots.shot_yaml import load_shot
 
     if args.contact_sheet is None and (args.every is not None or args.thumb_width is not None):
         raise SplatfilmError("--every and --thumb-width go with --contact-sheet")
+    for out in (args.output, args.contact_sheet):
+        if out is not None:
+            check_png_output(out)
     shot = load_shot(args.shot)
     gaussians = load_gaussians(args.scene)
     t0 = time.perf_counter()
@@ -82,7 +85,7 @@ def add_path_commands(subparsers) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="preview PNG")
     p.add_argument("--contact-sheet", help="also render a contact sheet PNG of every Nth frame")
     p.add_argument("--every", type=positive_int, help="contact sheet: every Nth frame (default: about 12 frames)")
-    p.add_argument("--thumb-width", type=positive_int, help="contact sheet: thumbnail width in pixels (default 240)")
+    p.add_argument("--thumb-width", type=image_side, help="contact sheet: thumbnail width in pixels (default 240)")
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto",
                    help="renderer for the contact sheet (default auto)")
     p.set_defaults(func=_cmd_preview)

@@ -35,6 +35,7 @@ from splatfilm.film.refinement import Refinement, refine_shots
 from splatfilm.film.script import Film, parse_film
 from splatfilm.film.workers import connect_ray, render_with_processes, render_with_ray
 from splatfilm.io.manifest import Manifest
+from splatfilm.io.atomic import check_output_folder, make_folder
 
 MANIFEST = ".splatfilm-film.json"
 
@@ -113,6 +114,7 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
     of the film has its frames. Refined frames render in order in this process."""
     t0 = time.perf_counter()
     options = options or RenderOptions()
+    check_output_folder(out_dir)
     if options.ray_address:
         connect_ray(options.ray_address)  # before any work: a wrong address fails at once
     if not isinstance(film, Film):
@@ -122,8 +124,7 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
     refinement = None
     if options.refine is not None:
         refinement = Refinement.load(options.refine, options.refine_tolerance, renderer.backend)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out_dir)
     result = FilmOutputs(out)
 
     with Manifest.load(out / MANIFEST) as manifest:  # saved every few frames and on the way out

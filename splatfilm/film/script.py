@@ -52,6 +52,7 @@ import yaml
 
 from splatfilm.assets.edits import apply_edits, parse_edits
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.atomic import read_text
 from splatfilm.io.digest import content_digest
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import parse_shot
@@ -239,10 +240,10 @@ def parse_film(path: str | Path) -> Film:
     file, the field path and the problem."""
     path = Path(path)
     source = str(path)
+    if not path.exists():
+        raise SplatfilmError(f"{path}: no such file")
     try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise SplatfilmError(f"{path}: no such file") from None
+        data = yaml.safe_load(read_text(path, "film script (YAML)"))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

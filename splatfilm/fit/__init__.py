@@ -9,6 +9,7 @@ from pathlib import Path
 
 from splatfilm.version import __version__
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.atomic import check_output_file
 from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.render import resolve_backend
 from splatfilm.fit.capture import Capture, load_capture, split_indices
@@ -23,6 +24,7 @@ def output_paths(output: str | Path) -> dict[str, Path]:
     out = Path(output)
     if out.suffix.lower() != ".ply":
         raise SplatfilmError(f"{out}: the output of fit is a .ply file (its sidecar .json is written beside it)")
+    check_output_file(out)
     return {"ply": out, "json": sidecar_path(out), "checkpoint": out.with_suffix(".ckpt.pt"),
             "work": out.with_suffix(".sfm")}
 

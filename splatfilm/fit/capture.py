@@ -304,7 +304,7 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
     data, work_dir = Path(data), Path(work_dir)
     if not data.exists():
         raise SplatfilmError(f"{data}: no such file or folder")
-    if downscale is not None and not downscale >= 1:
+    if downscale is not None and not 1 <= downscale < float("inf"):
         raise SplatfilmError(f"--downscale must be >= 1, got {downscale}")
     if data.is_file():
         if data.suffix.lower() not in VIDEO_SUFFIXES:

@@ -40,6 +40,7 @@ import PIL.Image  # noqa: F401  (isort: keep before any pycolmap import)
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.atomic import make_folder
 from splatfilm.io.digest import file_digest
 from splatfilm.io.manifest import read_record, write_record
 from splatfilm.scene.transforms import umeyama
@@ -214,7 +215,7 @@ def run_sfm(
 
     with _colmap_log(pycolmap, verbose):
         # Start clean: a stale database would mix old features with new images.
-        work.mkdir(parents=True, exist_ok=True)
+        make_folder(work)
         database = work / "database.db"
         for stale in (database, work / "database.db-wal", work / "database.db-shm", manifest_path):
             stale.unlink(missing_ok=True)
@@ -238,7 +239,7 @@ def run_sfm(
                          best.num_points3D() if best is not None else 0, time.perf_counter() - t0)
     if registered < need:
         raise SplatfilmError(f"{where}: SfM registered {registered} of {n} images (needs {need}): {_why(summary)}")
-    model_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(model_dir)
     best.write(model_dir)
     write_record(manifest_path, {"inputs": inputs, "summary": summary.__dict__})
     say(f"sfm: registered {registered}/{n} images, {summary.points} points, {summary.seconds:.1f} s -> {model_dir}")
@@ -377,7 +378,7 @@ def frames_from_video(video_path: str | Path, out_dir: str | Path, count: int, l
 
     total = _count_frames(video)
     picks = sorted({round(k * (total - 1) / (count - 1)) for k in range(count)}) if count > 1 else [0]
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     for stale in out.glob("frame_*.png"):
         stale.unlink()
     paths, wanted = [], set(picks)

@@ -36,11 +36,76 @@ def atomic_write(path: str | os.PathLike, chunks: Iterable[bytes | memoryview]) 
         except OSError:
             pass
         if isinstance(e, OSError):
-            blocker = next((p for p in [path.parent, *path.parent.parents] if p.exists()), None)
-            if blocker is not None and not blocker.is_dir():
-                raise SplatfilmError(f"{path}: cannot write: {blocker} is a file, not a folder") from None
-            raise SplatfilmError(f"{path}: cannot write: {e.strerror or e}") from None
+            raise cannot_write(path, e) from None
         raise
+
+
+def cannot_write(path: str | os.PathLike, error: OSError) -> SplatfilmError:
+    """The one-line error for an OSError met writing `path` (a file or a folder), naming what is in the way."""
+    path = Path(path)
+    blocker = _file_above(path)
+    if blocker is not None:
+        return SplatfilmError(f"{path}: cannot write: {blocker} is a file, not a folder")
+    if path.is_dir():
+        return SplatfilmError(f"{path}: cannot write: it is a folder, not a file")
+    return SplatfilmError(f"{path}: cannot write: {error.strerror or error}")
+
+
+def _file_above(path: Path) -> Path | None:
+    """The nearest existing path above `path` when it is a file (where a folder has to be), else None."""
+    for p in path.parents:
+        if p.exists():
+            return None if p.is_dir() else p
+    return None
+
+
+def _nearest_folder(path: Path) -> Path:
+    """The nearest existing folder at or above `path` (what creating `path` writes into)."""
+    for p in [path, *path.parents]:
+        if p.is_dir():
+            return p
+    return Path(".")
+
+
+def check_output_file(path: str | os.PathLike) -> Path:
+    """Fail early, before long work, when `path` cannot be written as a file: it is a folder,
+    a file stands where one of its folders has to be, or its folder is not writable.
+    Creates nothing. Returns `path` as a Path; errors are SplatfilmErrors naming it."""
+    path = Path(path)
+    if path.is_dir():
+        raise SplatfilmError(f"{path}: cannot write: it is a folder, not a file")
+    _check_writable(path)
+    return path
+
+
+def check_output_folder(path: str | os.PathLike) -> Path:
+    """Fail early when `path` cannot be an output folder: it is a file, a file stands where one
+    of the folders above it has to be, or it cannot be created or written in. Creates nothing."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise SplatfilmError(f"{path}: cannot write: it is a file, not a folder")
+    _check_writable(path)
+    return path
+
+
+def _check_writable(path: Path) -> None:
+    blocker = _file_above(path)
+    if blocker is not None:
+        raise SplatfilmError(f"{path}: cannot write: {blocker} is a file, not a folder")
+    folder = _nearest_folder(path if path.is_dir() else path.parent)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise SplatfilmError(f"{path}: cannot write: {folder} is not writable")
+
+
+def make_folder(path: str | os.PathLike) -> Path:
+    """Create the folder `path` (and its parents) if needed; a SplatfilmError naming it when it
+    cannot be (a file in the way, no permission, a read-only disk). Returns `path` as a Path."""
+    path = check_output_folder(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise cannot_write(path, e) from None
+    return path
 
 
 def temp_path_for(path: str | os.PathLike) -> Path:
@@ -61,3 +126,13 @@ def read_input(path: str | os.PathLike, kind: str) -> bytes:
         raise SplatfilmError(f"{path}: is a folder, not a {kind}") from None
     except OSError as e:
         raise SplatfilmError(f"{path}: cannot read: {e.strerror or e}") from None
+
+
+def read_text(path: str | os.PathLike, kind: str) -> str:
+    """The UTF-8 text of an input file (a YAML or JSON file), or a SplatfilmError naming it:
+    missing, a folder, unreadable, or not text. kind: what the file should be ("film script")."""
+    data = read_input(path, kind)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SplatfilmError(f"{path}: not a text file (byte {e.start} is not UTF-8); expected a {kind}") from None

@@ -18,6 +18,7 @@ import numpy as np
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.atomic import read_text
 
 PathLike = str | Path
 
@@ -82,10 +83,7 @@ def _load_json(path: PathLike) -> dict[str, Any]:
         _fail(path, "no such file")
     if p.is_dir():
         _fail(path, "is a folder, expected a JSON file")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        _fail(path, f"cannot read ({e})")
+    text = read_text(path, "JSON file")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -95,11 +93,22 @@ def _load_json(path: PathLike) -> dict[str, Any]:
     return data
 
 
+def _numbers(value: Any) -> np.ndarray | None:
+    """float64 array of nested JSON lists of numbers; None if ragged or anything is not a number.
+
+    Strings ("1.0") and booleans are refused, as `_number` refuses them, rather than converted.
+    """
+    try:
+        a = np.array(value)
+    except (TypeError, ValueError):  # ragged nesting
+        return None
+    return a.astype(np.float64) if a.dtype.kind in "iuf" else None
+
+
 def _matrix(value: Any, path: PathLike, what: str, rows: tuple[int, ...] = (3, 4)) -> np.ndarray:
     """A 4x4 float64 matrix from nested lists with `rows` x 4 entries (a 3x4 gets [0,0,0,1])."""
-    try:
-        m = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    m = _numbers(value)
+    if m is None:
         _fail(path, f"{what} is not a matrix of numbers")
     if m.ndim != 2 or m.shape[1] != 4 or m.shape[0] not in rows:
         want = " or ".join(f"{r}x4" for r in rows)
@@ -183,7 +192,7 @@ def read_transforms_json(path: PathLike) -> Cameras:
         model = get("camera_model")
         if model is None:
             models.append("OPENCV" if any(dist) else "PINHOLE")
-        elif model not in _NERFSTUDIO_MODELS:
+        elif not isinstance(model, str) or model not in _NERFSTUDIO_MODELS:
             _fail(path, f"{where} camera_model {model!r} is not supported (one of {', '.join(_NERFSTUDIO_MODELS)})")
         else:
             mapped = _NERFSTUDIO_MODELS[model]
@@ -263,10 +272,10 @@ def read_camera_path_json(
         for key in ("camera_to_world", "fov"):
             if key not in cam:
                 _fail(path, f"camera_path[{i}] has no `{key}`")
-        try:
-            flat = np.array(cam["camera_to_world"], dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError):
+        flat = _numbers(cam["camera_to_world"])
+        if flat is None or flat.ndim not in (1, 2):
             _fail(path, f"camera_path[{i}] camera_to_world is not a list of numbers")
+        flat = flat.reshape(-1)
         if flat.size != 16:
             _fail(path, f"camera_path[{i}] camera_to_world has {flat.size} numbers, expected 16 (4x4 row-major)")
         c2ws.append(_matrix(flat.reshape(4, 4), path, f"camera_path[{i}] camera_to_world", rows=(4,)))

@@ -6,11 +6,12 @@ import os
 from pathlib import Path
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.atomic import check_output_file
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.ply import read_ply, write_ply
 from splatfilm.io.splat import read_splat, write_splat
 
-__all__ = ["load_gaussians", "save_gaussians", "GAUSSIAN_FILE_EXTENSIONS"]
+__all__ = ["load_gaussians", "save_gaussians", "check_gaussian_output", "GAUSSIAN_FILE_EXTENSIONS"]
 
 GAUSSIAN_FILE_EXTENSIONS = (".ply", ".splat")
 
@@ -27,6 +28,14 @@ def load_gaussians(path: str | os.PathLike) -> Gaussians:
     """Read Gaussians (float32, raw parameters) from a `.ply` or `.splat` file."""
     path = Path(path)
     return read_ply(path) if _kind(path) == ".ply" else read_splat(path)
+
+
+def check_gaussian_output(path: str | os.PathLike) -> Path:
+    """`path` as a Path if Gaussians can be saved there (.ply or .splat, a writable place), else a
+    SplatfilmError naming it: commands check their output before the work that fills it."""
+    path = Path(path)
+    _kind(path)
+    return check_output_file(path)
 
 
 def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = None) -> None:

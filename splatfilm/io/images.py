@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import atomic_write, temp_path_for
+from splatfilm.io.atomic import atomic_write, cannot_write, make_folder, temp_path_for
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -53,15 +53,17 @@ def write_depth(path: str | os.PathLike, depth: np.ndarray, channel: str = "Z") 
     elif path.suffix == ".exr":
         import OpenEXR
 
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         tmp = temp_path_for(path)
         try:
             header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
             with OpenEXR.File(header, {channel: depth}) as f:
                 f.write(str(tmp))
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as e:
             tmp.unlink(missing_ok=True)
+            if isinstance(e, OSError):
+                raise cannot_write(path, e) from None
             raise
     else:
         raise SplatfilmError(f"{path}: depth is written as .exr or .npy, not {path.suffix!r}")

@@ -13,7 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import temp_path_for
+from splatfilm.io.atomic import make_folder, temp_path_for
 
 
 def ffmpeg_exe() -> str:
@@ -41,7 +41,7 @@ def encode_sequence(pattern: str | Path, start_number: int, fps: Fraction, outpu
     """Encode a numbered PNG sequence (`shot_010.%04d.png`, first frame `start_number`) into an
     H.264 MP4 at exactly `fps` frames per second. Returns the MP4 path."""
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(output.parent)
     args = ["-framerate", f"{fps.numerator}/{fps.denominator}", "-start_number", str(start_number), "-i", str(pattern)]
     if frames is not None:
         args += ["-frames:v", str(frames)]

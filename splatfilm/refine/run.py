@@ -22,7 +22,7 @@ from splatfilm.version import __version__
 from splatfilm.assets.sidecar import Sidecar, sidecar_path
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import atomic_write
+from splatfilm.io.atomic import atomic_write, check_output_file, make_folder
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
 from splatfilm.render import resolve_backend
 from splatfilm.io.digest import content_digest, file_digest
@@ -66,7 +66,7 @@ def scene_refiner_for(capture, scene, folder: Path, pair_cfg: PairConfig, train_
             print(f"per-scene refiner: reusing {folder}")
         return SceneRefiner.load(folder)
     t0 = time.perf_counter()
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     cache = folder / f"pairs.{key}.npz"
     pairs = load_pairs(cache) if cache.exists() else None
     if pairs is None:
@@ -100,6 +100,7 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, tar
     scene_path, output = Path(scene_path), Path(output)
     if output.suffix.lower() != ".ply":
         raise SplatfilmError(f"{output}: the output of refine is a .ply file")
+    check_output_file(output)
     if len(targets) == 0:
         raise SplatfilmError(f"{targets_source or 'refine'}: no target cameras")
     sidecar = Sidecar.of_asset(scene_path) or Sidecar()  # read first: a broken one fails before any work
@@ -110,12 +111,13 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, tar
     distill_cfg.backend = pair_cfg.backend = backend
     work = output.with_suffix(".refine")
     scene = load_gaussians(scene_path)
+    # Every input is read before the capture, whose structure-from-motion can take long.
+    ref = load_refiner(refiner, device="cuda" if backend == "gsplat" else "cpu") if refiner is not None else None
     capture = load_capture(data, work / "capture", downscale=downscale)
     print(f"refine: {scene_path.name} ({len(scene)} Gaussians) from {len(capture)} capture views toward "
           f"{len(targets)} target cameras, backend {backend}")
 
-    if refiner is not None:
-        ref = load_refiner(refiner, device="cuda" if backend == "gsplat" else "cpu")
+    if ref is not None:
         refiner_id = f"{ref.name}:{refiner_digest(refiner)}"
     else:
         # Unsorted keys: the form this key was first made in, so refiners trained before are reused.

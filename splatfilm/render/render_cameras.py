@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.images import write_depth, write_png
+from splatfilm.io.atomic import check_output_folder, make_folder
 from splatfilm.io.digest import content_digest, file_digest
 from splatfilm.io.manifest import Manifest
 from splatfilm.render import render, resolve_backend
@@ -67,7 +68,7 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
     from splatfilm.io.gaussian_files import load_gaussians
 
     settings = settings or RenderSettings()
-    scene_path, cameras_path, out_dir = Path(scene_path), Path(cameras_path), Path(out_dir)
+    scene_path, cameras_path, out_dir = Path(scene_path), Path(cameras_path), check_output_folder(out_dir)
     backend = resolve_backend(settings.backend)
     gaussians = load_gaussians(scene_path)
     cams = read_cameras(cameras_path, dataparser_transforms=dataparser_transforms, transforms_json=transforms_json)
@@ -85,7 +86,7 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
     if dupes:
         raise SplatfilmError(f"{cameras_path}: several cameras would write {sorted(dupes)[0]}.png (duplicate image names)")
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     manifest = Manifest.load(out_dir / MANIFEST)
     scene_hash = file_digest(scene_path)
     common = {"scene": scene_hash, "backend": backend, "sh_degree": degree,

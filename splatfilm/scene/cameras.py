@@ -36,6 +36,8 @@ _FLIP_YZ = np.diag([1.0, -1.0, -1.0, 1.0])
 # Rotation blocks further than this from orthonormal are not camera poses (a scaled or sheared
 # matrix); float32 files are good to ~1e-7, so this only catches real mistakes.
 _ORTHO_TOL = 1e-3
+# Largest image side a camera may render: a 32768^2 float RGBA frame is already 16 GiB.
+MAX_IMAGE_SIDE = 32768
 
 
 def _as_float64(x, name: str) -> np.ndarray:
@@ -136,8 +138,9 @@ class Cameras:
                 raise SplatfilmError(f"{where}: K must be [[fx,0,cx],[0,fy,cy],[0,0,1]], got {K.tolist()}")
             if not (K[0, 0] > 0 and K[1, 1] > 0):
                 raise SplatfilmError(f"{where}: focal lengths must be > 0, got fx={K[0, 0]} fy={K[1, 1]}")
-            if not (self.widths[i] > 0 and self.heights[i] > 0):
-                raise SplatfilmError(f"{where}: image size must be > 0, got {self.widths[i]}x{self.heights[i]}")
+            if not (0 < self.widths[i] <= MAX_IMAGE_SIDE and 0 < self.heights[i] <= MAX_IMAGE_SIDE):
+                raise SplatfilmError(f"{where}: image size must be 1-{MAX_IMAGE_SIDE} pixels a side, "
+                                     f"got {self.widths[i]}x{self.heights[i]}")
             if not np.all(np.isfinite(self.distortion[i])):
                 raise SplatfilmError(f"{where}: distortion has non-finite values")
             model = self.camera_model[i]
@@ -162,7 +165,13 @@ class Cameras:
         m = _as_batch_c2w(c2w)
         if not np.all(np.isfinite(m)):
             raise SplatfilmError("camera-to-world pose has non-finite values")
-        return Cameras(np.linalg.inv(m), Ks, widths, heights, distortion, camera_model, names)
+        try:
+            viewmats = np.linalg.inv(m)
+        except np.linalg.LinAlgError:
+            i = next(i for i in range(len(m)) if np.linalg.matrix_rank(m[i]) < 4)
+            where = f"camera {i}" + (f" ({names[i]})" if names is not None and i < len(names) and names[i] else "")
+            raise SplatfilmError(f"{where}: camera-to-world pose is singular, not a rotation and translation") from None
+        return Cameras(viewmats, Ks, widths, heights, distortion, camera_model, names)
 
     @staticmethod
     def from_c2w_opengl(
@@ -314,8 +323,9 @@ class Cameras:
         Intrinsics scale by sx = width / widths and sy = height / heights; with pixel edges at
         integers, cx scales as cx * sx (no half-pixel shift). Distortion is unitless and kept.
         """
-        if not (int(width) == width and int(height) == height and width > 0 and height > 0):
-            raise SplatfilmError(f"resized needs whole positive sizes, got {width}x{height}")
+        if not (int(width) == width and int(height) == height and 0 < width <= MAX_IMAGE_SIDE
+                and 0 < height <= MAX_IMAGE_SIDE):
+            raise SplatfilmError(f"an image size is 1-{MAX_IMAGE_SIDE} pixels a side, got {width}x{height}")
         sx = width / self.widths
         sy = height / self.heights
         Ks = self.Ks.copy()

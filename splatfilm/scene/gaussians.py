@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
+from splatfilm.errors import SplatfilmError
 from splatfilm.scene.transforms import quat_multiply, rotmat_to_quat
 from splatfilm.scene.sh import C0, rotate_sh_coeffs
 
@@ -26,7 +27,7 @@ def _sh_degree_from_count(count: int) -> int:
     """SH degree from the number of coefficients per channel, (d + 1)^2."""
     d = int(round(math.sqrt(count))) - 1
     if (d + 1) ** 2 != count or not 0 <= d <= 4:
-        raise ValueError(f"{count} SH coefficients per channel is not (d+1)^2 for a degree 0-4")
+        raise SplatfilmError(f"{count} SH coefficients per channel is not (d+1)^2 for a degree 0-4")
     return d
 
 
@@ -53,9 +54,9 @@ class Gaussians:
         for name, shape in expected.items():
             got = tuple(getattr(self, name).shape)
             if got != shape:
-                raise ValueError(f"Gaussians.{name} has shape {got}, expected {shape}")
+                raise SplatfilmError(f"Gaussians.{name} has shape {got}, expected {shape}")
         if self.shN.ndim != 3 or self.shN.shape[0] != n or self.shN.shape[2] != 3:
-            raise ValueError(f"Gaussians.shN has shape {tuple(self.shN.shape)}, expected ({n}, K, 3)")
+            raise SplatfilmError(f"Gaussians.shN has shape {tuple(self.shN.shape)}, expected ({n}, K, 3)")
         _sh_degree_from_count(self.shN.shape[1] + 1)
 
     # ---- construction -------------------------------------------------------------------
@@ -76,7 +77,7 @@ class Gaussians:
         [N,(d+1)^2,3] full SH coefficients.
         """
         if (colors is None) == (sh is None):
-            raise ValueError("give exactly one of colors or sh")
+            raise SplatfilmError("give exactly one of colors or sh")
         if sh is None:
             sh = ((colors - 0.5) / C0)[:, None, :]
         eps = torch.finfo(opacities.dtype).eps
@@ -158,7 +159,7 @@ class Gaussians:
     def select(self, index: torch.Tensor) -> "Gaussians":
         """Subset by integer indices [M] or a boolean mask [N]."""
         if index.dtype == torch.bool and index.shape != (len(self),):
-            raise ValueError(f"mask has shape {tuple(index.shape)}, expected ({len(self)},)")
+            raise SplatfilmError(f"mask has shape {tuple(index.shape)}, expected ({len(self)},)")
         return self._map(lambda t: t[index])
 
     def with_sh_degree(self, degree: int) -> "Gaussians":
@@ -176,7 +177,7 @@ class Gaussians:
     def concat(items: "list[Gaussians]") -> "Gaussians":
         """Concatenate; SH bands are zero-padded to the highest degree among the inputs."""
         if not items:
-            raise ValueError("concat needs at least one Gaussians")
+            raise SplatfilmError("concat needs at least one Gaussians")
         degree = max(g.sh_degree for g in items)
         items = [g.with_sh_degree(degree) for g in items]
         return Gaussians(**{f.name: torch.cat([getattr(g, f.name) for g in items]) for f in fields(Gaussians)})
@@ -199,11 +200,11 @@ class Gaussians:
         R = torch.eye(3, dtype=dtype, device=device) if rotation is None else torch.as_tensor(rotation, dtype=dtype, device=device)
         t = torch.zeros(3, dtype=dtype, device=device) if translation is None else torch.as_tensor(translation, dtype=dtype, device=device)
         if R.shape != (3, 3) or t.shape != (3,):
-            raise ValueError(f"rotation must be [3,3] and translation [3], got {tuple(R.shape)} and {tuple(t.shape)}")
+            raise SplatfilmError(f"rotation must be [3,3] and translation [3], got {tuple(R.shape)} and {tuple(t.shape)}")
         if not scale > 0:
-            raise ValueError(f"scale must be > 0, got {scale}")
+            raise SplatfilmError(f"scale must be > 0, got {scale}")
         if not torch.allclose(R @ R.T, torch.eye(3, dtype=dtype, device=device), atol=1e-4) or torch.det(R) < 0:
-            raise ValueError("rotation is not a proper rotation matrix (orthonormal, det +1)")
+            raise SplatfilmError("rotation is not a proper rotation matrix (orthonormal, det +1)")
         means = scale * self.means @ R.T + t
         q_r = rotmat_to_quat(R.detach().to(torch.float64)).to(dtype)
         quats = quat_multiply(q_r.expand_as(self.quats), self.quats)

@@ -11,6 +11,8 @@ import math
 
 import torch
 
+from splatfilm.errors import SplatfilmError
+
 C0 = 0.28209479177387814
 _C1 = 0.4886025119029199
 _C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
@@ -36,7 +38,7 @@ def sh_basis(degree: int, dirs: torch.Tensor) -> torch.Tensor:
     dirs [..., 3] (unit length) -> [..., (degree+1)^2]. Degrees 0-3.
     """
     if not 0 <= degree <= 3:
-        raise ValueError(f"SH degree must be 0-3, got {degree}")
+        raise SplatfilmError(f"SH degree must be 0-3, got {degree}")
     x, y, z = dirs.unbind(-1)
     out = [torch.full_like(x, C0)]
     if degree >= 1:

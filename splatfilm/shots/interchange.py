@@ -22,7 +22,7 @@ import numpy as np
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import temp_path_for
+from splatfilm.io.atomic import cannot_write, check_output_file, make_folder, temp_path_for
 from splatfilm.io.camera_files import read_camera_path_json, write_camera_path_json, write_transforms_json
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
 from splatfilm.shots.lens import FULL_FRAME_MM, Lens, pixels_to_focal_mm
@@ -62,6 +62,7 @@ def export_shot(shot: Shot, path: PathLike, *, dataparser_transforms: PathLike |
     kind = export_format(path)
     if kind != "camera_path" and (dataparser_transforms is not None or transforms_json is not None):
         raise SplatfilmError(f"{path}: dataparser transforms only apply to a camera_path.json export")
+    check_output_file(path)
     if kind == "usd":
         write_usd_camera(path, shot)
     elif kind == "transforms":
@@ -171,14 +172,14 @@ def write_usd_camera(path: PathLike, shot: Shot) -> None:
     settings.CreatePixelAspectRatioAttr(1.0)
     settings.CreateCameraRel().SetTargets([cam.GetPath()])
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     tmp = temp_path_for(path)
     try:
         if not stage.GetRootLayer().Export(str(tmp)):
             raise SplatfilmError(f"{path}: USD could not write the file")
         os.replace(tmp, path)
     except OSError as e:
-        raise SplatfilmError(f"{path}: cannot write: {e.strerror or e}") from None
+        raise cannot_write(path, e) from None
     finally:
         tmp.unlink(missing_ok=True)
 

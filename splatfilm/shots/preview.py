@@ -11,12 +11,14 @@ from __future__ import annotations
 import io
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.io.atomic import atomic_write
+from splatfilm.io.atomic import atomic_write, check_output_file
 from splatfilm.shots.shot import Shot
 
 _BG = (24, 24, 28)
@@ -30,6 +32,14 @@ def _font(size: int):
     from PIL import ImageFont
 
     return ImageFont.load_default(size=size)
+
+
+def check_png_output(path: str | os.PathLike) -> None:
+    """Fail before drawing or rendering when `path` cannot take a PNG: another file type by its
+    name, a folder, or an unwritable place (SplatfilmError naming it)."""
+    if Path(path).suffix.lower() != ".png":
+        raise SplatfilmError(f"{path}: previews and contact sheets are PNG images; name the file *.png")
+    check_output_file(path)
 
 
 def _save_png(path: str | os.PathLike, image) -> None:
@@ -100,6 +110,7 @@ def draw_path_preview(shot: Shot, gaussians: Gaussians | None, out_path: str | o
     front (x right, z up), frame dots, first/last frames, key frusta with frame numbers."""
     from PIL import Image, ImageDraw
 
+    check_png_output(out_path)
     sample = shot.sample()
     key_times = shot.key_times()
     keys = shot.sample(np.array(key_times))
@@ -211,6 +222,7 @@ def render_contact_sheet(shot: Shot, gaussians: Gaussians, out_path: str | os.Pa
     a PNG. Returns the frame numbers shown."""
     from splatfilm.render import render
 
+    check_png_output(out_path)
     n = shot.frame_count
     every = every or max(1, math.ceil(n / 12))
     picks = list(range(0, n, every))

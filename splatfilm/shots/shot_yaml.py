@@ -60,6 +60,7 @@ import numpy as np
 import yaml
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.atomic import read_text
 from splatfilm.shots import moves as mv
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
 from splatfilm.shots.lens import Lens
@@ -596,9 +597,7 @@ def load_shot(path: str | FsPath, *, points: dict | None = None, defaults: dict 
     if p.is_dir():
         raise SplatfilmError(f"{path}: is a folder, expected a shot YAML file")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise SplatfilmError(f"{path}: cannot read ({e})") from None
+        data = yaml.safe_load(read_text(p, "shot YAML file"))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""

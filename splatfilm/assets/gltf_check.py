@@ -1,0 +1,138 @@
+"""A glTF / GLB file's structure checked before trimesh reads it, so a damaged file is named
+with what is wrong (a truncated GLB, a broken JSON chunk, an index past the end of a list)
+instead of the IndexError or AssertionError trimesh's loader stops with.
+
+Only the container and the references between its lists are checked (glTF 2.0 section 5):
+chunks, JSON, buffers, bufferViews, accessors, meshes, nodes, scenes. Pixel data and accessor
+contents are left to trimesh.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from splatfilm.errors import SplatfilmError
+
+_GLB_MAGIC = b"glTF"
+_JSON_CHUNK = 0x4E4F534A
+_BIN_CHUNK = 0x004E4942
+
+
+def check_gltf(path: str | Path) -> None:
+    """Raise a SplatfilmError naming `path` when its .glb container or its glTF JSON is damaged."""
+    path = Path(path)
+    data = path.read_bytes()
+    if path.suffix.lower() == ".glb":
+        doc, bin_length = _glb_chunks(path, data)
+    else:
+        doc, bin_length = _json(path, data), None
+    _check_references(path, doc, bin_length)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _fail(path: Path, problem: str) -> SplatfilmError:
+    return SplatfilmError(f"{path}: cannot read the mesh: {problem} (a damaged or incomplete glTF file)")
+
+
+def _glb_chunks(path: Path, data: bytes) -> tuple[dict, int | None]:
+    """(the JSON chunk, the BIN chunk's length or None) of a binary glTF."""
+    if len(data) < 12 or data[:4] != _GLB_MAGIC:
+        raise SplatfilmError(f"{path}: cannot read the mesh: not a binary glTF file (it does not start with 'glTF')")
+    version, length = struct.unpack_from("<II", data, 4)
+    if version != 2:
+        raise SplatfilmError(f"{path}: cannot read the mesh: glTF version {version} is not supported (expected 2)")
+    if length > len(data):
+        raise _fail(path, f"the header says {length} bytes but the file has {len(data)}; it is truncated")
+    chunks, offset = [], 12
+    while offset + 8 <= length:
+        size, kind = struct.unpack_from("<II", data, offset)
+        if offset + 8 + size > length:
+            raise _fail(path, f"chunk {len(chunks)} runs past the end of the file; it is truncated")
+        chunks.append((kind, data[offset + 8:offset + 8 + size]))
+        offset += 8 + size
+    if not chunks or chunks[0][0] != _JSON_CHUNK:
+        raise _fail(path, "the first chunk is not the JSON chunk")
+    bin_length = len(chunks[1][1]) if len(chunks) > 1 and chunks[1][0] == _BIN_CHUNK else None
+    return _json(path, chunks[0][1]), bin_length
+
+
+def _json(path: Path, text: bytes) -> dict:
+    try:
+        doc = json.loads(text.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _fail(path, "the glTF JSON is not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise _fail(path, f"invalid glTF JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    if not isinstance(doc, dict):
+        raise _fail(path, f"the glTF JSON is a {type(doc).__name__}, expected an object")
+    return doc
+
+
+def _check_references(path: Path, doc: dict, bin_length: int | None) -> None:
+    def items(name: str) -> list:
+        value = doc.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise _fail(path, f"`{name}` is not a list of objects")
+        return value
+
+    lists = {name: items(name) for name in ("buffers", "bufferViews", "accessors", "meshes", "nodes", "scenes")}
+
+    def ref(where: str, value: Any, target: str) -> None:
+        n = len(lists[target])
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:
+            raise _fail(path, f"{where} refers to {target}[{value!r}], but the file has {n} {target}")
+
+    for i, buffer in enumerate(lists["buffers"]):
+        uri = buffer.get("uri")
+        if uri is None:
+            if i != 0 or bin_length is None:
+                raise _fail(path, f"buffers[{i}] has no uri and the file has no binary chunk for it")
+            if _whole(buffer.get("byteLength")) and buffer["byteLength"] > bin_length:
+                raise _fail(path, f"buffers[{i}] is {buffer.get('byteLength')} bytes but the binary chunk holds "
+                                  f"{bin_length}; it is truncated")
+        elif isinstance(uri, str) and not uri.startswith("data:"):
+            if not (path.parent / unquote(uri)).is_file():
+                raise SplatfilmError(f"{path}: cannot read the mesh: buffers[{i}] is in {uri}, which is not beside it")
+    for i, view in enumerate(lists["bufferViews"]):
+        ref(f"bufferViews[{i}].buffer", view.get("buffer"), "buffers")
+        size, offset, length = (lists["buffers"][view["buffer"]].get("byteLength"), view.get("byteOffset", 0),
+                                view.get("byteLength"))
+        if _whole(size) and _whole(offset) and _whole(length) and offset + length > size:
+            end = offset + length
+            raise _fail(path, f"bufferViews[{i}] ends at byte {end} of buffers[{view['buffer']}], "
+                              f"which has {size}")
+    for i, accessor in enumerate(lists["accessors"]):
+        if "bufferView" in accessor:
+            ref(f"accessors[{i}].bufferView", accessor["bufferView"], "bufferViews")
+    for i, mesh in enumerate(lists["meshes"]):
+        prims = mesh.get("primitives", [])
+        if not isinstance(prims, list) or not all(isinstance(p, dict) for p in prims):
+            raise _fail(path, f"meshes[{i}].primitives is not a list of objects")
+        for j, prim in enumerate(prims):
+            where = f"meshes[{i}].primitives[{j}]"
+            attributes = prim.get("attributes", {})
+            if not isinstance(attributes, dict):
+                raise _fail(path, f"{where}.attributes is not an object")
+            for name, value in attributes.items():
+                ref(f"{where}.attributes.{name}", value, "accessors")
+            if "indices" in prim:
+                ref(f"{where}.indices", prim["indices"], "accessors")
+    for i, node in enumerate(lists["nodes"]):
+        if "mesh" in node:
+            ref(f"nodes[{i}].mesh", node["mesh"], "meshes")
+        children = node.get("children", [])
+        for k, child in enumerate(children if isinstance(children, list) else [children]):
+            ref(f"nodes[{i}].children[{k}]", child, "nodes")
+    for i, scene in enumerate(lists["scenes"]):
+        nodes = scene.get("nodes", [])
+        for k, node in enumerate(nodes if isinstance(nodes, list) else [nodes]):
+            ref(f"scenes[{i}].nodes[{k}]", node, "nodes")
+    if "scene" in doc:
+        ref("scene", doc["scene"], "scenes")

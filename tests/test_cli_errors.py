@@ -1,0 +1,376 @@
+"""Bad input to every command ends in one line `error: FILE: what is wrong` and exit status 2,
+before any long work starts: the cases that once escaped as tracebacks."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from splatfilm.cli import main
+from splatfilm.errors import SplatfilmError
+from splatfilm.io.gaussian_files import save_gaussians
+from splatfilm.scene.gaussians import Gaussians
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "nerfstudio"
+TRANSFORMS = FIXTURES / "transforms.json"
+CAMERA_PATH = FIXTURES / "camera_path.json"
+HERO_GLB = ROOT / "scenes" / "demo" / "hero.glb"
+CRATE_OBJ = ROOT / "scenes" / "demo" / "crate.obj"
+
+SHOT = """\
+name: tiny
+fps: 24
+frames: 2
+resolution: [32, 18]
+lens: 35mm
+move: {type: dolly, from: [0, -3.2, 1.3], target: [0, 0, 0.75], distance: 1.5}
+"""
+
+
+def error_of(capsys, args: list[str], name: str | os.PathLike) -> str:
+    """Run the CLI; check exit status 2 and one `error: ...` line naming `name`; return that line."""
+    capsys.readouterr()
+    assert main([str(a) for a in args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    assert str(name) in err, err
+    return err
+
+
+@pytest.fixture
+def scene(tmp_path) -> Path:
+    """A small random Gaussian scene (no ground plane in it)."""
+    g = torch.Generator().manual_seed(0)
+    n = 300
+    gs = Gaussians.from_activated(torch.randn(n, 3, generator=g) * 0.5, torch.randn(n, 4, generator=g),
+                                  torch.rand(n, 3, generator=g) * 0.05 + 0.01, torch.full((n,), 0.9),
+                                  colors=torch.rand(n, 3, generator=g))
+    path = tmp_path / "scene.ply"
+    save_gaussians(path, gs)
+    return path
+
+
+@pytest.fixture
+def afile(tmp_path) -> Path:
+    """A plain file standing where an output folder would have to be."""
+    p = tmp_path / "afile"
+    p.write_text("x")
+    return p
+
+
+def must_not_run(*_, **__):
+    raise AssertionError("the long work started before the bad output was noticed")
+
+
+# ---- core types ----------------------------------------------------------------------------
+
+
+def test_core_types_raise_splatfilm_errors():
+    from splatfilm.scene.sh import sh_basis
+
+    z = torch.zeros
+    with pytest.raises(SplatfilmError, match="Gaussians.quats has shape"):
+        Gaussians(z(2, 3), z(2, 3), z(2, 3), z(2), z(2, 1, 3), z(2, 0, 3))
+    with pytest.raises(SplatfilmError, match="no SH degree|not \\(d\\+1\\)\\^2"):
+        Gaussians(z(2, 3), z(2, 4), z(2, 3), z(2), z(2, 1, 3), z(2, 2, 3))
+    with pytest.raises(SplatfilmError, match="scale must be > 0"):
+        Gaussians.empty().transformed(scale=0.0)
+    with pytest.raises(SplatfilmError, match="SH degree must be 0-3"):
+        sh_basis(4, z(1, 3))
+
+
+# ---- camera files --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", [["OPENCV"], {"name": "OPENCV"}])
+def test_transforms_json_camera_model_of_the_wrong_type(tmp_path, scene, capsys, model):
+    meta = json.loads(TRANSFORMS.read_text())
+    meta["camera_model"] = model
+    bad = tmp_path / "transforms.json"
+    bad.write_text(json.dumps(meta))
+    err = error_of(capsys, ["render-cameras", scene, bad, "-o", tmp_path / "out"], bad)
+    assert "camera_model" in err and "is not supported" in err
+
+
+@pytest.mark.parametrize("matrix, message", [
+    ([1, 2, 3], "has 3 numbers, expected 16"),
+    (["1"] * 16, "is not a list of numbers"),
+    ([True] * 16, "is not a list of numbers"),
+    ([[1, 2, 3, 4], [1, 2], [1, 2, 3, 4], [1]], "is not a list of numbers"),
+    ([[[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]], "is not a list of numbers"),
+    ({"a": 1}, "is not a list of numbers"),
+    (None, "is not a list of numbers"),
+    ([0] * 16, "singular"),
+])
+def test_camera_path_with_a_malformed_matrix(tmp_path, scene, capsys, matrix, message):
+    meta = json.loads(CAMERA_PATH.read_text())
+    meta["camera_path"][1]["camera_to_world"] = matrix
+    bad = tmp_path / "camera_path.json"
+    bad.write_text(json.dumps(meta))
+    err = error_of(capsys, ["render-cameras", scene, bad, "-o", tmp_path / "out"], bad)
+    assert message in err
+
+
+def test_transforms_json_matrix_of_strings(tmp_path, scene, capsys):
+    meta = json.loads(TRANSFORMS.read_text())
+    meta["frames"][0]["transform_matrix"] = [[str(v) for v in row] for row in meta["frames"][0]["transform_matrix"]]
+    bad = tmp_path / "transforms.json"
+    bad.write_text(json.dumps(meta))
+    assert "is not a matrix of numbers" in error_of(capsys, ["render-cameras", scene, bad, "-o", tmp_path / "o"], bad)
+
+
+# ---- files and folders ---------------------------------------------------------------------
+
+
+def test_an_output_under_a_file(tmp_path, scene, afile, capsys):
+    film = _film(tmp_path)
+    cases = [
+        ["render", film, "-o", afile / "out"],
+        ["render-cameras", scene, TRANSFORMS, "-o", afile / "out"],
+        ["import-mesh", CRATE_OBJ, "-o", afile / "crate.ply", "--count", "50"],
+        ["path", "export", _shot(tmp_path), "-o", afile / "cam.usda"],
+        ["path", "export", _shot(tmp_path), "-o", afile / "cam.json"],
+    ]
+    for args in cases:
+        err = error_of(capsys, args, afile)
+        assert "is a file, not a folder" in err
+
+
+def test_an_output_folder_that_is_a_file(tmp_path, scene, afile, capsys):
+    err = error_of(capsys, ["render", _film(tmp_path), "-o", afile, "--backend", "cpu"], afile)
+    assert err == f"error: {afile}: cannot write: it is a file, not a folder"
+    err = error_of(capsys, ["render-cameras", scene, TRANSFORMS, "-o", afile, "--backend", "cpu"], afile)
+    assert err == f"error: {afile}: cannot write: it is a file, not a folder"
+
+
+def test_an_output_file_that_is_a_folder(tmp_path, scene, capsys):
+    folder = tmp_path / "taken.ply"
+    folder.mkdir()
+    for args in (["import-mesh", CRATE_OBJ, "-o", folder, "--count", "50"],
+                 ["edit", scene, _edits(tmp_path), "-o", folder],
+                 ["fit", FIXTURES, "-o", folder, "--steps", "1", "--backend", "cpu"]):
+        assert error_of(capsys, args, folder) == f"error: {folder}: cannot write: it is a folder, not a file"
+
+
+def test_folders_given_as_input_files(tmp_path, scene, capsys):
+    folder = tmp_path / "film.yaml"
+    folder.mkdir()
+    assert "is a folder" in error_of(capsys, ["render", folder, "-o", tmp_path / "out"], folder)
+    assert "is a folder" in error_of(capsys, ["edit", scene, folder, "-o", tmp_path / "e.ply"], folder)
+    assert "is a folder" in error_of(capsys, ["path", "export", folder, "-o", tmp_path / "c.json"], folder)
+    assert "is a folder" in error_of(capsys, ["render-cameras", scene, CAMERA_PATH, "-o", tmp_path / "o",
+                                              "--dataparser-transforms", folder], folder)
+
+
+def test_input_files_that_are_not_text(tmp_path, scene, capsys):
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00\x01 not text")
+    for args in (["render", binary, "-o", tmp_path / "out"],
+                 ["edit", scene, binary, "-o", tmp_path / "e.ply"],
+                 ["path", "export", binary, "-o", tmp_path / "c.json"]):
+        assert "is not UTF-8" in error_of(capsys, args, binary)
+    binary_json = tmp_path / "transforms.json"
+    binary_json.write_bytes(b"\xff\xfe\x00\x01")
+    assert "is not UTF-8" in error_of(capsys, ["render-cameras", scene, binary_json, "-o", tmp_path / "o"],
+                                      binary_json)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_output_location(tmp_path, scene, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        err = error_of(capsys, ["render-cameras", scene, TRANSFORMS, "-o", locked / "out"], locked / "out")
+        assert "not writable" in err
+        err = error_of(capsys, ["import-mesh", CRATE_OBJ, "-o", locked / "c.ply", "--count", "50"], locked / "c.ply")
+        assert "not writable" in err
+    finally:
+        locked.chmod(0o700)
+
+
+def test_an_os_error_on_the_users_file_is_one_line(tmp_path, scene, capsys, monkeypatch):
+    """Whatever the OS refuses mid-job (a full disk, permissions), naming the file, is one line."""
+    import splatfilm.assets.edits as edits
+
+    target = tmp_path / "e.ply"
+
+    def refuse(*_, **__):
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr(edits, "apply_edits", refuse)
+    err = error_of(capsys, ["edit", scene, _edits(tmp_path), "-o", target], target)
+    assert err == f"error: {target}: Permission denied"
+
+
+def test_make_folder_maps_a_refused_mkdir(tmp_path, monkeypatch):
+    from splatfilm.io.atomic import make_folder
+
+    def refuse(self, *_, **__):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(SplatfilmError, match=r"out: cannot write: Permission denied$"):
+        make_folder(tmp_path / "out")
+
+
+# ---- ground ---------------------------------------------------------------------------------
+
+
+def test_ground_errors_name_the_scene(scene, capsys):
+    assert "no plane within" in error_of(capsys, ["ground", scene], f"{scene}: ")
+    assert "distance must be > 0" in error_of(capsys, ["ground", scene, "--distance", "0"], f"{scene}: ")
+    assert "min_opacity must be in [0, 1)" in error_of(capsys, ["ground", scene, "--min-opacity", "2"], f"{scene}: ")
+    assert not scene.with_suffix(".json").exists()
+
+
+# ---- outputs checked before the work --------------------------------------------------------
+
+
+def test_mesh_checks_its_output_before_rendering(tmp_path, scene, afile, capsys, monkeypatch):
+    import splatfilm.assets.meshing as meshing
+
+    monkeypatch.setattr(meshing, "mesh_scene", must_not_run)
+    assert "unknown mesh format" in error_of(capsys, ["mesh", scene, "-o", tmp_path / "x.fbx"], "x.fbx")
+    error_of(capsys, ["mesh", scene, "-o", afile / "x.glb"], afile)
+    assert "voxel size must be > 0" in error_of(capsys, ["mesh", scene, "-o", tmp_path / "x.glb", "--voxel", "0"],
+                                                scene)
+
+
+def test_fit_checks_its_output_before_reading_the_capture(tmp_path, afile, capsys, monkeypatch):
+    import splatfilm.fit as fit
+
+    monkeypatch.setattr(fit, "load_capture", must_not_run)
+    error_of(capsys, ["fit", FIXTURES, "-o", afile / "x.ply"], afile)
+    assert "a .ply file" in error_of(capsys, ["fit", FIXTURES, "-o", tmp_path / "x.splat"], "x.splat")
+
+
+def test_edit_and_import_mesh_check_their_output_first(tmp_path, scene, capsys, monkeypatch):
+    import splatfilm.assets.edits as edits
+    import splatfilm.assets.mesh_import as mesh_import
+
+    monkeypatch.setattr(edits, "apply_edits", must_not_run)
+    monkeypatch.setattr(mesh_import, "mesh_to_gaussians", must_not_run)
+    assert "unsupported Gaussian file type" in error_of(capsys, ["edit", scene, _edits(tmp_path), "-o",
+                                                                 tmp_path / "e.obj"], "e.obj")
+    assert ".ply or .splat" in error_of(capsys, ["import-mesh", CRATE_OBJ, "-o", tmp_path / "c.obj"], "c.obj")
+
+
+def test_path_preview_checks_both_outputs_first(tmp_path, scene, capsys, monkeypatch):
+    import splatfilm.io.gaussian_files as gaussian_files
+
+    shot = _shot(tmp_path)
+    monkeypatch.setattr(gaussian_files, "load_gaussians", must_not_run)
+    assert "PNG" in error_of(capsys, ["path", "preview", shot, scene, "-o", tmp_path / "p.jpg"], "p.jpg")
+    assert "PNG" in error_of(capsys, ["path", "preview", shot, scene, "-o", tmp_path / "p.png",
+                                      "--contact-sheet", tmp_path / "s.txt"], "s.txt")
+    assert not (tmp_path / "p.png").exists()
+
+
+# ---- import-mesh on damaged files -----------------------------------------------------------
+
+
+def _glb(tmp_path: Path, name: str, change=None, bin_chunk: bytes | None = None) -> Path:
+    """hero.glb rebuilt with its JSON changed by `change` (and another BIN chunk)."""
+    data = HERO_GLB.read_bytes()
+    json_len = struct.unpack_from("<I", data, 12)[0]
+    doc = json.loads(data[20:20 + json_len])
+    if change:
+        change(doc)
+    text = json.dumps(doc).encode()
+    text += b" " * (-len(text) % 4)
+    rest = data[20 + json_len:] if bin_chunk is None else bin_chunk
+    body = struct.pack("<I", len(text)) + b"JSON" + text + rest
+    path = tmp_path / name
+    path.write_bytes(b"glTF" + struct.pack("<II", 2, 12 + len(body)) + body)
+    return path
+
+
+def test_import_mesh_on_damaged_files(tmp_path, capsys):
+    out = ["-o", tmp_path / "o.ply", "--count", "50"]
+    glb = HERO_GLB.read_bytes()
+    cases: list[tuple[Path, str]] = []
+
+    def add(name: str, data: bytes, message: str):
+        (tmp_path / name).write_bytes(data)
+        cases.append((tmp_path / name, message))
+
+    add("truncated.glb", glb[: len(glb) // 2], "it is truncated")
+    add("empty.glb", b"", "the file is empty")
+    add("empty.obj", b"", "the file is empty")
+    add("broken_json.glb", glb[:20] + b"@@@@" + glb[24:], "invalid glTF JSON")
+    add("broken.gltf", b"{not json", "invalid glTF JSON")
+    add("faces.ply", b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\n"
+                     b"element face 1\nproperty list uchar int vertex_indices\nend_header\n0 0 0\n1 0 0\n0 1 0\n"
+                     b"3 0 1 7\n", "a face refers to vertex 7, but the mesh has only 3 vertices")
+    add("faces.obj", b"v 0 0 0\nv 1 0 0\nf 1 2 3\n", "cannot read the mesh: a damaged or invalid OBJ file")
+    cases.append((_glb(tmp_path, "accessor.glb", lambda d: d["meshes"][0]["primitives"][0]["attributes"]
+                       .update(POSITION=99)), "attributes.POSITION refers to accessors[99]"))
+    cases.append((_glb(tmp_path, "node.glb", lambda d: d["scenes"][0].update(nodes=[7])),
+                  "scenes[0].nodes[0] refers to nodes[7]"))
+    cases.append((_glb(tmp_path, "nobin.glb", bin_chunk=b""), "no binary chunk"))
+    for path, message in cases:
+        err = error_of(capsys, ["import-mesh", path, *out], path)
+        assert message in err, err
+    assert not (tmp_path / "o.ply").exists()
+
+
+def test_import_mesh_refuses_more_gaussians_than_memory_allows(tmp_path, capsys):
+    err = error_of(capsys, ["import-mesh", CRATE_OBJ, "-o", tmp_path / "o.ply", "--density", "1e12"], CRATE_OBJ)
+    assert "more than import-mesh makes" in err
+    assert "density must be > 0" in error_of(capsys, ["import-mesh", CRATE_OBJ, "-o", tmp_path / "o.ply",
+                                                      "--density", "inf"], CRATE_OBJ)
+
+
+def test_image_sizes_beyond_the_limit(tmp_path, capsys):
+    big = tmp_path / "big.yaml"
+    big.write_text(SHOT.replace("[32, 18]", "[100000, 100000]"))
+    assert "pixels a side" in error_of(capsys, ["path", "export", big, "-o", tmp_path / "c.json"], big)
+    film = _film(tmp_path, resolution=[100000, 50])
+    assert "pixels a side" in error_of(capsys, ["render", film, "-o", tmp_path / "out", "--backend", "cpu"], film)
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+
+def _shot(tmp_path: Path) -> Path:
+    p = tmp_path / "shot.yaml"
+    p.write_text(SHOT)
+    return p
+
+
+def _edits(tmp_path: Path) -> Path:
+    p = tmp_path / "edits.yaml"
+    p.write_text("- {op: delete, sphere: {center: [0, 0, 0], radius: 0.2}}\n")
+    return p
+
+
+def _film(tmp_path: Path, **top) -> Path:
+    """A one-shot film of a small wall of Gaussians."""
+    wall = tmp_path / "wall.ply"
+    if not wall.exists():
+        u = np.linspace(-1, 1, 12)
+        a, b = np.meshgrid(u, u, indexing="ij")
+        pts = np.stack([a.ravel(), np.zeros(a.size), b.ravel() + 1], axis=1)
+        n = len(pts)
+        quats = torch.zeros(n, 4)
+        quats[:, 0] = 1
+        save_gaussians(wall, Gaussians.from_activated(torch.tensor(pts, dtype=torch.float32), quats,
+                                                      torch.full((n, 3), 0.08), torch.full((n,), 0.9),
+                                                      colors=torch.full((n, 3), 0.5)))
+    script = {"title": "tiny", "fps": 24, "resolution": [32, 18], "handles": 0, **copy.deepcopy(top),
+              "assets": {"wall": {"file": "wall.ply"}},
+              "shots": [{"name": "sh010", "frames": 2, "camera": {"position": [0, -4, 1.0], "look_at": [0, 0, 1.0]},
+                         "move": {"type": "dolly", "distance": 0.2}}]}
+    path = tmp_path / "film.yaml"
+    path.write_text(yaml.safe_dump(script, sort_keys=False))
+    return path
