@@ -1,4 +1,5 @@
-# Two commands from nothing: `make demo` renders the bundled scene into out/, `make test` runs the tests.
+# Two commands from nothing: `make demo` renders the bundled scene into out/, `make test` checks the import
+# contracts (pyproject.toml) and runs the tests.
 # Each creates the virtual environment (.venv) and installs what it needs on first use.
 PYTHON ?= python3
 VENV := .venv
@@ -17,6 +18,7 @@ demo: $(BIN)/splatfilm
 	$(BIN)/splatfilm demo -o out/demo
 
 test: $(BIN)/splatfilm
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
 bench: $(BIN)/splatfilm
