@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import REPO
+
 from splatfilm.errors import SplatfilmError
 from splatfilm.shots import load_shot
 from splatfilm.cli.shots import add_path_commands
 
-ROOT = Path(__file__).resolve().parent.parent
-SCENE = ROOT / "scenes" / "demo" / "scene.ply"
+SCENE = REPO / "scenes" / "demo" / "scene.ply"
 
 SMALL_SHOT = """\
 name: tiny

@@ -12,7 +12,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from conftest import look_at, random_gaussians
+from helpers import FIXTURES, look_at, random_gaussians
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.cli import main
@@ -22,7 +22,6 @@ from splatfilm.io.images import to_uint8
 from splatfilm.io.gaussian_files import load_gaussians
 from splatfilm.render import render
 
-FIXTURES = Path(__file__).parent / "fixtures" / "nerfstudio"
 W, H = 64, 48
 
 

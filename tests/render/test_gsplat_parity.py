@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from conftest import intrinsics, look_at, random_gaussians
+from helpers import intrinsics, look_at, random_gaussians
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.render import render
 

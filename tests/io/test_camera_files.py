@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import FIXTURES
+
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.camera_files import (
     CameraPath,
@@ -17,14 +19,13 @@ from splatfilm.io.camera_files import (
     read_transforms_json,
 )
 
-FIX = Path(__file__).parent / "fixtures" / "nerfstudio"
-TRANSFORMS = FIX / "transforms.json"
-CAMERA_PATH = FIX / "camera_path.json"
-COLMAP = FIX / "colmap" / "sparse" / "0"
+TRANSFORMS = FIXTURES / "transforms.json"
+CAMERA_PATH = FIXTURES / "camera_path.json"
+COLMAP = FIXTURES / "colmap" / "sparse" / "0"
 
 
 def load(name: str) -> dict:
-    return json.loads((FIX / name).read_text())
+    return json.loads((FIXTURES / name).read_text())
 
 
 def to4x4(m) -> np.ndarray:
@@ -180,7 +181,7 @@ def test_colmap_matches_transforms_json():
 
 def test_colmap_parent_folders_text_and_legacy(tmp_path):
     ref = read_colmap(COLMAP)
-    for folder in (FIX, FIX / "colmap", FIX / "colmap" / "sparse"):
+    for folder in (FIXTURES, FIXTURES / "colmap", FIXTURES / "colmap" / "sparse"):
         np.testing.assert_array_equal(read_colmap(folder).viewmats, ref.viewmats)
     import pycolmap
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import trimesh
-from conftest import intrinsics, look_at
+from helpers import intrinsics, look_at
 from PIL import Image
 from trimesh.visual.material import PBRMaterial, SimpleMaterial
 

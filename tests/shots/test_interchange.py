@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
+
+from helpers import FIXTURES
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.camera_files import read_camera_path_json, read_transforms_json
 from splatfilm.shots import export_format, export_shot, import_camera_path_json, parse_shot, read_usd_camera
 
-FIX = Path(__file__).parent / "fixtures" / "nerfstudio"
 
 
 def _shot(fps=24, zoom=True):
@@ -62,8 +62,8 @@ def test_camera_path_round_trip(tmp_path, fps):
 
 
 def test_import_matches_nerfstudios_parse_of_the_fixture(tmp_path):
-    ref = json.loads((FIX / "camera_path_parsed.json").read_text())
-    shot = import_camera_path_json(FIX / "camera_path.json")
+    ref = json.loads((FIXTURES / "camera_path_parsed.json").read_text())
+    shot = import_camera_path_json(FIXTURES / "camera_path.json")
     assert shot.frame_count == 12 and shot.fps == 24 and shot.name == "camera_path"
     cams = shot.cameras()
     np.testing.assert_allclose(cams.to_c2w_opengl()[:, :3], ref["camera_to_worlds"], atol=1e-6)
@@ -73,7 +73,7 @@ def test_import_matches_nerfstudios_parse_of_the_fixture(tmp_path):
     # ... and exporting it writes what nerfstudio would parse the same way.
     export_shot(shot, tmp_path / "again.json")
     _assert_same_cameras(read_camera_path_json(tmp_path / "again.json").cameras,
-                         read_camera_path_json(FIX / "camera_path.json").cameras, rtol_K=1e-9)
+                         read_camera_path_json(FIXTURES / "camera_path.json").cameras, rtol_K=1e-9)
 
 
 def test_camera_path_in_a_nerfstudio_runs_world(tmp_path):

@@ -14,17 +14,16 @@ import pytest
 import torch
 import yaml
 
-from splatfilm.cli import main
+from helpers import FIXTURES, REPO, cli_error
+
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.scene.gaussians import Gaussians
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures" / "nerfstudio"
 TRANSFORMS = FIXTURES / "transforms.json"
 CAMERA_PATH = FIXTURES / "camera_path.json"
-HERO_GLB = ROOT / "scenes" / "demo" / "hero.glb"
-CRATE_OBJ = ROOT / "scenes" / "demo" / "crate.obj"
+HERO_GLB = REPO / "scenes" / "demo" / "hero.glb"
+CRATE_OBJ = REPO / "scenes" / "demo" / "crate.obj"
 
 SHOT = """\
 name: tiny
@@ -34,16 +33,6 @@ resolution: [32, 18]
 lens: 35mm
 move: {type: dolly, from: [0, -3.2, 1.3], target: [0, 0, 0.75], distance: 1.5}
 """
-
-
-def error_of(capsys, args: list[str], name: str | os.PathLike) -> str:
-    """Run the CLI; check exit status 2 and one `error: ...` line naming `name`; return that line."""
-    capsys.readouterr()
-    assert main([str(a) for a in args]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
-    assert str(name) in err, err
-    return err
 
 
 @pytest.fixture
@@ -97,7 +86,7 @@ def test_transforms_json_camera_model_of_the_wrong_type(tmp_path, scene, capsys,
     meta["camera_model"] = model
     bad = tmp_path / "transforms.json"
     bad.write_text(json.dumps(meta))
-    err = error_of(capsys, ["render-cameras", scene, bad, "-o", tmp_path / "out"], bad)
+    err = cli_error(capsys, ["render-cameras", scene, bad, "-o", tmp_path / "out"], bad)
     assert "camera_model" in err and "is not supported" in err
 
 
@@ -116,7 +105,7 @@ def test_camera_path_with_a_malformed_matrix(tmp_path, scene, capsys, matrix, me
     meta["camera_path"][1]["camera_to_world"] = matrix
     bad = tmp_path / "camera_path.json"
     bad.write_text(json.dumps(meta))
-    err = error_of(capsys, ["render-cameras", scene, bad, "-o", tmp_path / "out"], bad)
+    err = cli_error(capsys, ["render-cameras", scene, bad, "-o", tmp_path / "out"], bad)
     assert message in err
 
 
@@ -125,7 +114,7 @@ def test_transforms_json_matrix_of_strings(tmp_path, scene, capsys):
     meta["frames"][0]["transform_matrix"] = [[str(v) for v in row] for row in meta["frames"][0]["transform_matrix"]]
     bad = tmp_path / "transforms.json"
     bad.write_text(json.dumps(meta))
-    assert "is not a matrix of numbers" in error_of(capsys, ["render-cameras", scene, bad, "-o", tmp_path / "o"], bad)
+    assert "is not a matrix of numbers" in cli_error(capsys, ["render-cameras", scene, bad, "-o", tmp_path / "o"], bad)
 
 
 # ---- files and folders ---------------------------------------------------------------------
@@ -141,14 +130,14 @@ def test_an_output_under_a_file(tmp_path, scene, afile, capsys):
         ["path", "export", _shot(tmp_path), "-o", afile / "cam.json"],
     ]
     for args in cases:
-        err = error_of(capsys, args, afile)
+        err = cli_error(capsys, args, afile)
         assert "is a file, not a folder" in err
 
 
 def test_an_output_folder_that_is_a_file(tmp_path, scene, afile, capsys):
-    err = error_of(capsys, ["render", _film(tmp_path), "-o", afile, "--backend", "cpu"], afile)
+    err = cli_error(capsys, ["render", _film(tmp_path), "-o", afile, "--backend", "cpu"], afile)
     assert err == f"error: {afile}: cannot write: it is a file, not a folder"
-    err = error_of(capsys, ["render-cameras", scene, TRANSFORMS, "-o", afile, "--backend", "cpu"], afile)
+    err = cli_error(capsys, ["render-cameras", scene, TRANSFORMS, "-o", afile, "--backend", "cpu"], afile)
     assert err == f"error: {afile}: cannot write: it is a file, not a folder"
 
 
@@ -158,16 +147,16 @@ def test_an_output_file_that_is_a_folder(tmp_path, scene, capsys):
     for args in (["import-mesh", CRATE_OBJ, "-o", folder, "--count", "50"],
                  ["edit", scene, _edits(tmp_path), "-o", folder],
                  ["fit", FIXTURES, "-o", folder, "--steps", "1", "--backend", "cpu"]):
-        assert error_of(capsys, args, folder) == f"error: {folder}: cannot write: it is a folder, not a file"
+        assert cli_error(capsys, args, folder) == f"error: {folder}: cannot write: it is a folder, not a file"
 
 
 def test_folders_given_as_input_files(tmp_path, scene, capsys):
     folder = tmp_path / "film.yaml"
     folder.mkdir()
-    assert "is a folder" in error_of(capsys, ["render", folder, "-o", tmp_path / "out"], folder)
-    assert "is a folder" in error_of(capsys, ["edit", scene, folder, "-o", tmp_path / "e.ply"], folder)
-    assert "is a folder" in error_of(capsys, ["path", "export", folder, "-o", tmp_path / "c.json"], folder)
-    assert "is a folder" in error_of(capsys, ["render-cameras", scene, CAMERA_PATH, "-o", tmp_path / "o",
+    assert "is a folder" in cli_error(capsys, ["render", folder, "-o", tmp_path / "out"], folder)
+    assert "is a folder" in cli_error(capsys, ["edit", scene, folder, "-o", tmp_path / "e.ply"], folder)
+    assert "is a folder" in cli_error(capsys, ["path", "export", folder, "-o", tmp_path / "c.json"], folder)
+    assert "is a folder" in cli_error(capsys, ["render-cameras", scene, CAMERA_PATH, "-o", tmp_path / "o",
                                               "--dataparser-transforms", folder], folder)
 
 
@@ -177,10 +166,10 @@ def test_input_files_that_are_not_text(tmp_path, scene, capsys):
     for args in (["render", binary, "-o", tmp_path / "out"],
                  ["edit", scene, binary, "-o", tmp_path / "e.ply"],
                  ["path", "export", binary, "-o", tmp_path / "c.json"]):
-        assert "is not UTF-8" in error_of(capsys, args, binary)
+        assert "is not UTF-8" in cli_error(capsys, args, binary)
     binary_json = tmp_path / "transforms.json"
     binary_json.write_bytes(b"\xff\xfe\x00\x01")
-    assert "is not UTF-8" in error_of(capsys, ["render-cameras", scene, binary_json, "-o", tmp_path / "o"],
+    assert "is not UTF-8" in cli_error(capsys, ["render-cameras", scene, binary_json, "-o", tmp_path / "o"],
                                       binary_json)
 
 
@@ -190,9 +179,9 @@ def test_a_read_only_output_location(tmp_path, scene, capsys):
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        err = error_of(capsys, ["render-cameras", scene, TRANSFORMS, "-o", locked / "out"], locked / "out")
+        err = cli_error(capsys, ["render-cameras", scene, TRANSFORMS, "-o", locked / "out"], locked / "out")
         assert "not writable" in err
-        err = error_of(capsys, ["import-mesh", CRATE_OBJ, "-o", locked / "c.ply", "--count", "50"], locked / "c.ply")
+        err = cli_error(capsys, ["import-mesh", CRATE_OBJ, "-o", locked / "c.ply", "--count", "50"], locked / "c.ply")
         assert "not writable" in err
     finally:
         locked.chmod(0o700)
@@ -208,7 +197,7 @@ def test_an_os_error_on_the_users_file_is_one_line(tmp_path, scene, capsys, monk
         raise PermissionError(13, "Permission denied", str(target))
 
     monkeypatch.setattr(edits, "apply_edits", refuse)
-    err = error_of(capsys, ["edit", scene, _edits(tmp_path), "-o", target], target)
+    err = cli_error(capsys, ["edit", scene, _edits(tmp_path), "-o", target], target)
     assert err == f"error: {target}: Permission denied"
 
 
@@ -227,9 +216,9 @@ def test_make_folder_maps_a_refused_mkdir(tmp_path, monkeypatch):
 
 
 def test_ground_errors_name_the_scene(scene, capsys):
-    assert "no plane within" in error_of(capsys, ["ground", scene], f"{scene}: ")
-    assert "distance must be > 0" in error_of(capsys, ["ground", scene, "--distance", "0"], f"{scene}: ")
-    assert "min_opacity must be in [0, 1)" in error_of(capsys, ["ground", scene, "--min-opacity", "2"], f"{scene}: ")
+    assert "no plane within" in cli_error(capsys, ["ground", scene], f"{scene}: ")
+    assert "distance must be > 0" in cli_error(capsys, ["ground", scene, "--distance", "0"], f"{scene}: ")
+    assert "min_opacity must be in [0, 1)" in cli_error(capsys, ["ground", scene, "--min-opacity", "2"], f"{scene}: ")
     assert not scene.with_suffix(".json").exists()
 
 
@@ -240,9 +229,9 @@ def test_mesh_checks_its_output_before_rendering(tmp_path, scene, afile, capsys,
     import splatfilm.assets.meshing as meshing
 
     monkeypatch.setattr(meshing, "mesh_scene", must_not_run)
-    assert "unknown mesh format" in error_of(capsys, ["mesh", scene, "-o", tmp_path / "x.fbx"], "x.fbx")
-    error_of(capsys, ["mesh", scene, "-o", afile / "x.glb"], afile)
-    assert "voxel size must be > 0" in error_of(capsys, ["mesh", scene, "-o", tmp_path / "x.glb", "--voxel", "0"],
+    assert "unknown mesh format" in cli_error(capsys, ["mesh", scene, "-o", tmp_path / "x.fbx"], "x.fbx")
+    cli_error(capsys, ["mesh", scene, "-o", afile / "x.glb"], afile)
+    assert "voxel size must be > 0" in cli_error(capsys, ["mesh", scene, "-o", tmp_path / "x.glb", "--voxel", "0"],
                                                 scene)
 
 
@@ -250,8 +239,8 @@ def test_fit_checks_its_output_before_reading_the_capture(tmp_path, afile, capsy
     import splatfilm.fit as fit
 
     monkeypatch.setattr(fit, "load_capture", must_not_run)
-    error_of(capsys, ["fit", FIXTURES, "-o", afile / "x.ply"], afile)
-    assert "a .ply file" in error_of(capsys, ["fit", FIXTURES, "-o", tmp_path / "x.splat"], "x.splat")
+    cli_error(capsys, ["fit", FIXTURES, "-o", afile / "x.ply"], afile)
+    assert "a .ply file" in cli_error(capsys, ["fit", FIXTURES, "-o", tmp_path / "x.splat"], "x.splat")
 
 
 def test_edit_and_import_mesh_check_their_output_first(tmp_path, scene, capsys, monkeypatch):
@@ -260,9 +249,9 @@ def test_edit_and_import_mesh_check_their_output_first(tmp_path, scene, capsys, 
 
     monkeypatch.setattr(edits, "apply_edits", must_not_run)
     monkeypatch.setattr(mesh_import, "mesh_to_gaussians", must_not_run)
-    assert "unsupported Gaussian file type" in error_of(capsys, ["edit", scene, _edits(tmp_path), "-o",
+    assert "unsupported Gaussian file type" in cli_error(capsys, ["edit", scene, _edits(tmp_path), "-o",
                                                                  tmp_path / "e.obj"], "e.obj")
-    assert ".ply or .splat" in error_of(capsys, ["import-mesh", CRATE_OBJ, "-o", tmp_path / "c.obj"], "c.obj")
+    assert ".ply or .splat" in cli_error(capsys, ["import-mesh", CRATE_OBJ, "-o", tmp_path / "c.obj"], "c.obj")
 
 
 def test_path_preview_checks_both_outputs_first(tmp_path, scene, capsys, monkeypatch):
@@ -270,8 +259,8 @@ def test_path_preview_checks_both_outputs_first(tmp_path, scene, capsys, monkeyp
 
     shot = _shot(tmp_path)
     monkeypatch.setattr(gaussian_files, "load_gaussians", must_not_run)
-    assert "PNG" in error_of(capsys, ["path", "preview", shot, scene, "-o", tmp_path / "p.jpg"], "p.jpg")
-    assert "PNG" in error_of(capsys, ["path", "preview", shot, scene, "-o", tmp_path / "p.png",
+    assert "PNG" in cli_error(capsys, ["path", "preview", shot, scene, "-o", tmp_path / "p.jpg"], "p.jpg")
+    assert "PNG" in cli_error(capsys, ["path", "preview", shot, scene, "-o", tmp_path / "p.png",
                                       "--contact-sheet", tmp_path / "s.txt"], "s.txt")
     assert not (tmp_path / "p.png").exists()
 
@@ -319,24 +308,24 @@ def test_import_mesh_on_damaged_files(tmp_path, capsys):
                   "scenes[0].nodes[0] refers to nodes[7]"))
     cases.append((_glb(tmp_path, "nobin.glb", bin_chunk=b""), "no binary chunk"))
     for path, message in cases:
-        err = error_of(capsys, ["import-mesh", path, *out], path)
+        err = cli_error(capsys, ["import-mesh", path, *out], path)
         assert message in err, err
     assert not (tmp_path / "o.ply").exists()
 
 
 def test_import_mesh_refuses_more_gaussians_than_memory_allows(tmp_path, capsys):
-    err = error_of(capsys, ["import-mesh", CRATE_OBJ, "-o", tmp_path / "o.ply", "--density", "1e12"], CRATE_OBJ)
+    err = cli_error(capsys, ["import-mesh", CRATE_OBJ, "-o", tmp_path / "o.ply", "--density", "1e12"], CRATE_OBJ)
     assert "more than import-mesh makes" in err
-    assert "density must be > 0" in error_of(capsys, ["import-mesh", CRATE_OBJ, "-o", tmp_path / "o.ply",
+    assert "density must be > 0" in cli_error(capsys, ["import-mesh", CRATE_OBJ, "-o", tmp_path / "o.ply",
                                                       "--density", "inf"], CRATE_OBJ)
 
 
 def test_image_sizes_beyond_the_limit(tmp_path, capsys):
     big = tmp_path / "big.yaml"
     big.write_text(SHOT.replace("[32, 18]", "[100000, 100000]"))
-    assert "pixels a side" in error_of(capsys, ["path", "export", big, "-o", tmp_path / "c.json"], big)
+    assert "pixels a side" in cli_error(capsys, ["path", "export", big, "-o", tmp_path / "c.json"], big)
     film = _film(tmp_path, resolution=[100000, 50])
-    assert "pixels a side" in error_of(capsys, ["render", film, "-o", tmp_path / "out", "--backend", "cpu"], film)
+    assert "pixels a side" in cli_error(capsys, ["render", film, "-o", tmp_path / "out", "--backend", "cpu"], film)
 
 
 # ---- helpers --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import numba
 import pytest
 import torch
 
-from conftest import composite_reference, intrinsics, look_at, random_gaussians
+from helpers import composite_reference, intrinsics, look_at, random_gaussians
 from splatfilm.render.rasterize_to_pixels import rasterize_to_pixels, set_num_threads
 from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
 

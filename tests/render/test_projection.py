@@ -17,7 +17,7 @@ from gsplat.cuda._torch_impl import (
     _quat_scale_to_covar_preci,
     _world_to_cam,
 )
-from conftest import intrinsics, look_at
+from helpers import intrinsics, look_at
 from splatfilm.render.projection import ALPHA_THRESHOLD, project_gaussians, quat_scale_to_covar
 
 W, H = 37, 29  # deliberately not multiples of 16

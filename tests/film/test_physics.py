@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import splats
+
 from splatfilm.film import physics
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
@@ -35,13 +37,6 @@ FPS = 24
 TOL = 0.003  # metres: "a few mm"
 
 
-def _splats(points: np.ndarray, size: float = 0.01) -> Gaussians:
-    n = len(points)
-    t = lambda a: torch.tensor(np.ascontiguousarray(a), dtype=torch.float32)  # noqa: E731
-    return Gaussians.from_activated(t(points), t(np.tile([1.0, 0, 0, 0], (n, 1))), t(np.full((n, 3), size)),
-                                    t(np.full(n, 0.9)), colors=t(np.full((n, 3), 0.5)))
-
-
 def cube_points(side: float = 0.2, count: int = 9) -> np.ndarray:
     """Points on a cube's surface in its canonical frame: base on z = 0, centred on the z axis."""
     g = np.linspace(-side / 2, side / 2, count)
@@ -51,7 +46,7 @@ def cube_points(side: float = 0.2, count: int = 9) -> np.ndarray:
 
 
 def prop(side: float = 0.2) -> Asset:
-    return Asset("cube", _splats(cube_points(side)))
+    return Asset("cube", splats(cube_points(side), size=0.01))
 
 
 def lowest(motion: BakedMotion, pts: np.ndarray, times) -> np.ndarray:
@@ -102,7 +97,7 @@ def test_knocked_over_box_settles_on_a_face():
 
 def test_ground_plane_from_the_sidecar_and_the_set_placement(tmp_path):
     scene = tmp_path / "set.ply"
-    save_gaussians(scene, _splats(np.random.default_rng(0).uniform(-1, 1, (100, 3))))
+    save_gaussians(scene, splats(np.random.default_rng(0).uniform(-1, 1, (100, 3)), size=0.01))
     write_ground(scene, GroundPlane(np.array([0.0, 0.0, 1.0]), -0.3))  # z = 0.3 in the set's frame
     set_asset = Asset("set", Gaussians.empty(), placement=Similarity(np.eye(3), [0, 0, 0.2]), source=str(scene))
     collider = scene_collider("ground", scene, set_asset.world_transform(0.0))
@@ -117,7 +112,7 @@ def test_ground_plane_from_the_sidecar_and_the_set_placement(tmp_path):
     floor = tmp_path / "floor.ply"
     u = np.arange(-1, 1, 0.05)
     a, b = np.meshgrid(u, u)
-    save_gaussians(floor, _splats(np.c_[a.ravel(), b.ravel(), np.full(a.size, 0.25)]))
+    save_gaussians(floor, splats(np.c_[a.ravel(), b.ravel(), np.full(a.size, 0.25)], size=0.01))
     assert scene_collider("ground", floor).plane.offset == pytest.approx(-0.25, abs=0.01)
 
 
@@ -127,7 +122,7 @@ def test_mesh_collider(tmp_path):
     about a footprint sigma of the surface Gaussians in front of the surface)."""
     u = np.arange(-1, 1, 0.03) + 0.015
     a, b = np.meshgrid(u, u)
-    g = _splats(np.c_[a.ravel(), b.ravel(), np.full(a.size, 0.25)], size=0.02)
+    g = splats(np.c_[a.ravel(), b.ravel(), np.full(a.size, 0.25)], size=0.02)
     g = Gaussians(g.means, g.quats, g.scales + torch.log(torch.tensor([1.0, 1.0, 0.1])), g.opacities, g.sh0, g.shN)
     scene = tmp_path / "floor.ply"
     save_gaussians(scene, g)
@@ -184,7 +179,7 @@ def test_baked_motion_drives_an_asset():
     assert mid.translation == pytest.approx([1.0, 0, 0])
     assert mid.rotation == pytest.approx(yaw_rotation(45.0))
     assert mid.scale == 2.0
-    world = World({"cube": Asset("cube", _splats(cube_points()), motion=m)})
+    world = World({"cube": Asset("cube", splats(cube_points(), size=0.01), motion=m)})
     assert world.compose(1.0).means[:, 0].mean().item() == pytest.approx(2.0, abs=1e-5)
     assert world.signature(0.25) != world.signature(0.75)
     back = BakedMotion.from_dict(json.loads(json.dumps(m.to_dict())))

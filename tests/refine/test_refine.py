@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import look_at
+from helpers import look_at
 from test_film import film_dir  # noqa: F401  (a fixture)
 from test_fit import make_capture
 

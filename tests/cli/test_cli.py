@@ -12,7 +12,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from conftest import composite_reference, random_gaussians
+from helpers import FIXTURES, REPO, cli_error, composite_reference, random_gaussians
 from gsplat import export_splats
 from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci, _spherical_harmonics
 
@@ -20,7 +20,6 @@ from splatfilm.cli import main
 from splatfilm.io.images import read_depth
 from splatfilm.io.camera_files import read_transforms_json
 
-FIXTURES = Path(__file__).parent / "fixtures" / "nerfstudio"
 TRANSFORMS = FIXTURES / "transforms.json"
 
 
@@ -130,34 +129,26 @@ def test_size_override_and_other_camera_files(gsplat_ply, tmp_path):
     assert iio.imread(out / "00000.png").shape == (36, 64, 3)
 
 
-def _error_of(capsys, args) -> str:
-    capsys.readouterr()
-    assert main(args) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
-    return err
-
-
 def test_bad_inputs_give_one_line_errors(gsplat_ply, tmp_path, capsys):
     ply, _ = gsplat_ply
     out = str(tmp_path / "out")
     missing = tmp_path / "missing.ply"
-    assert "missing.ply" in _error_of(capsys, ["render-cameras", str(missing), str(TRANSFORMS), "-o", out])
+    assert "missing.ply" in cli_error(capsys, ["render-cameras", str(missing), str(TRANSFORMS), "-o", out])
     truncated = tmp_path / "truncated.ply"
     truncated.write_bytes(ply.read_bytes()[:-100])
-    assert "truncated.ply" in _error_of(capsys, ["render-cameras", str(truncated), str(TRANSFORMS), "-o", out])
+    assert "truncated.ply" in cli_error(capsys, ["render-cameras", str(truncated), str(TRANSFORMS), "-o", out])
     bad_cams = tmp_path / "bad.json"
     bad_cams.write_text(json.dumps({"frames": [{"file_path": "a.png", "transform_matrix": [[float("nan")] * 4] * 4}],
                                     "fl_x": 50, "fl_y": 50, "cx": 32, "cy": 24, "w": 64, "h": 48}))
-    assert "bad.json" in _error_of(capsys, ["render-cameras", str(ply), str(bad_cams), "-o", out])
-    assert "sh-degree" in _error_of(capsys, ["render-cameras", str(ply), str(TRANSFORMS), "-o", out, "--sh-degree", "4"])
+    assert "bad.json" in cli_error(capsys, ["render-cameras", str(ply), str(bad_cams), "-o", out])
+    assert "sh-degree" in cli_error(capsys, ["render-cameras", str(ply), str(TRANSFORMS), "-o", out, "--sh-degree", "4"])
     if not torch.cuda.is_available():
-        assert "CUDA" in _error_of(capsys, ["render-cameras", str(ply), str(TRANSFORMS), "-o", out, "--backend", "gsplat"])
+        assert "CUDA" in cli_error(capsys, ["render-cameras", str(ply), str(TRANSFORMS), "-o", out, "--backend", "gsplat"])
     assert not Path(out).exists() or not list(Path(out).glob("*.png"))
 
 
 def test_bundled_scene_renders_from_its_cameras(tmp_path):
-    scenes = Path(__file__).resolve().parent.parent / "scenes" / "demo"
+    scenes = REPO / "scenes" / "demo"
     out = tmp_path / "demo"
     assert main(["render-cameras", str(scenes / "scene.ply"), str(scenes / "transforms.json"), "-o", str(out),
                  "--backend", "cpu", "--width", "160"]) == 0

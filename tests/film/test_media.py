@@ -8,7 +8,7 @@ import imageio.v3 as iio
 import numpy as np
 import opentimelineio as otio
 import torch
-from conftest import intrinsics, look_at, random_gaussians
+from helpers import intrinsics, look_at, random_gaussians
 
 from splatfilm.render.consistency import warp_error
 from splatfilm.render import render

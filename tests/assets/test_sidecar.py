@@ -4,17 +4,17 @@ unknown keys; every bad input is one line naming the file and the field."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+
+from helpers import REPO
 
 from splatfilm.assets.ground import GroundPlane, read_ground, write_ground
 from splatfilm.assets.sidecar import SIDECAR_VERSION, Sidecar, sidecar_path, sidecar_up
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.transforms import Similarity
 
-REPO = Path(__file__).resolve().parents[1]
 
 FULL = {
     "splatfilm_version": "0.1.0",

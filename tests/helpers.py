@@ -1,14 +1,21 @@
-"""Helpers shared by the rendering tests: cameras, random Gaussians and a brute-force compositor.
-
-Plain functions (not fixtures): test modules import them with `from conftest import ...`.
-"""
+"""Helpers the tests share: paths, cameras, random Gaussians, a brute-force compositor, small
+splat surfaces and a CLI error checker. Plain functions, imported as `from helpers import ...`
+(pytest puts tests/ on the path: `pythonpath` in pyproject.toml)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
 
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import look_at_rotation
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "nerfstudio"  # written by nerfstudio's own code (fixtures/README.md)
+SCENES = REPO / "scenes"
+CAMERAS = REPO / "cameras"
 
 ALPHA_MIN = 1.0 / 255.0
 ALPHA_MAX = 0.999
@@ -94,3 +101,26 @@ def composite_reference(means2d, conics, opacities, feats, radii, depths, width,
         out_a.append((1.0 - T).reshape(height, width, 1))
         stopped.append(int(done.sum()))
     return torch.stack(out_f), torch.stack(out_a), stopped
+
+
+def splats(points: np.ndarray, size: float = 0.02, opacity: float = 0.9) -> Gaussians:
+    """Small grey isotropic splats [N] at `points` [N,3] (float32): surfaces for ground, meshing
+    and physics tests."""
+    n = len(points)
+    t = lambda a: torch.tensor(np.ascontiguousarray(a), dtype=torch.float32)  # noqa: E731
+    return Gaussians.from_activated(t(points), t(np.tile([1.0, 0.0, 0.0, 0.0], (n, 1))), t(np.full((n, 3), size)),
+                                    t(np.full(n, opacity)), colors=t(np.full((n, 3), 0.5)))
+
+
+def cli_error(capsys, args: list, name=None) -> str:
+    """Run the `splatfilm` CLI; check exit status 2 and a single `error: ...` line (naming `name`
+    when given); return that line."""
+    from splatfilm.cli import main
+
+    capsys.readouterr()
+    assert main([str(a) for a in args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    if name is not None:
+        assert str(name) in err, err
+    return err

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import composite_reference, intrinsics, look_at, random_gaussians
+from helpers import composite_reference, intrinsics, look_at, random_gaussians
 from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci, _spherical_harmonics
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from conftest import intrinsics, look_at, random_gaussians
+from helpers import intrinsics, look_at, random_gaussians
 from gsplat.cuda._torch_impl import _eval_sh_bases_fast, _spherical_harmonics
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import quat_multiply, quat_to_rotmat, rotmat_to_quat

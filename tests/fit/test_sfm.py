@@ -6,11 +6,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
+
+from helpers import REPO
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
@@ -18,7 +19,7 @@ from splatfilm.io.camera_files import read_colmap, read_transforms_json
 from splatfilm.fit.sfm import align_cameras, frames_from_video, read_sfm_summary, run_sfm
 from splatfilm.scene.transforms import umeyama
 
-SET = Path(__file__).resolve().parents[1] / "scenes" / "set"
+SET = REPO / "scenes" / "set"
 
 # Ten views of the bundled set: every other view of the low ring (10.7 degrees apart) and two
 # of the high ring, enough overlap for exhaustive matching, few enough to run in seconds.

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import yaml
 
+from helpers import CAMERAS
+
 from splatfilm.errors import SplatfilmError
 from splatfilm.shots import Shot, load_shot, parse_shot
 
-CAMERAS_DIR = Path(__file__).resolve().parent.parent / "cameras"
 
 FIVE_LINES = """\
 fps: 24
@@ -162,7 +163,7 @@ def test_file_level_errors(tmp_path):
         load_shot(_write(tmp_path, "- 1\n- 2\n"))
 
 
-@pytest.mark.parametrize("path", sorted(CAMERAS_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(CAMERAS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_example_shots_load(path):
     shot = load_shot(path)
     assert shot.name == path.stem

@@ -7,7 +7,8 @@ import json
 
 import numpy as np
 import pytest
-import torch
+
+from helpers import splats
 
 from splatfilm.cli import main
 from splatfilm.errors import SplatfilmError
@@ -35,14 +36,6 @@ def _rect(origin, u, v, spacing: float, rng) -> np.ndarray:
     return origin + s[:, None] * u + t[:, None] * v
 
 
-def _splats(points: np.ndarray, opacity: float = 0.9, size: float = 0.02) -> Gaussians:
-    n = len(points)
-    t = lambda a: torch.tensor(np.ascontiguousarray(a), dtype=torch.float32)  # noqa: E731
-    quats = np.tile([1.0, 0.0, 0.0, 0.0], (n, 1))
-    return Gaussians.from_activated(t(points), t(quats), t(np.full((n, 3), size)), t(np.full(n, opacity)),
-                                    colors=t(np.full((n, 3), 0.5)))
-
-
 def room_with_table(rng=None) -> np.ndarray:
     """A 3 x 3 m floor at z = 0, a back wall, and a 1.5 x 1.5 m table top at 0.75 m (a quarter
     of the floor's area: large enough to be a candidate, and higher)."""
@@ -55,7 +48,7 @@ def room_with_table(rng=None) -> np.ndarray:
 
 
 def test_floor_not_table_top():
-    plane = estimate_ground(_splats(room_with_table()))
+    plane = estimate_ground(splats(room_with_table()))
     assert plane.normal[2] > 0.9999
     assert abs(plane.offset) < 0.005
     assert 0.3 < plane.inliers < 0.6  # the floor's share of the opaque centres
@@ -64,7 +57,7 @@ def test_floor_not_table_top():
 
 def test_transparent_gaussians_are_ignored():
     pts = room_with_table()
-    g = Gaussians.concat([_splats(pts), _splats(np.random.default_rng(1).uniform(-1, 1, (5000, 3)) + [0, 0, -1.0],
+    g = Gaussians.concat([splats(pts), splats(np.random.default_rng(1).uniform(-1, 1, (5000, 3)) + [0, 0, -1.0],
                                                  opacity=0.1)])
     assert abs(estimate_ground(g).offset) < 0.005
 
@@ -73,7 +66,7 @@ def test_follows_the_capture_up():
     """A capture in some other frame (y up, turned, moved, scaled): the plane moves with it."""
     R = yaw_rotation(25.0) @ np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])
     sim = Similarity(R, [0.3, -2.0, 1.0], 2.0)
-    g = _splats(sim.apply(room_with_table()))
+    g = splats(sim.apply(room_with_table()))
     plane = estimate_ground(g, up=R @ [0, 0, 1.0])
     expected = GroundPlane(np.array([0, 0, 1.0]), 0.0).transformed(sim)
     assert plane.normal @ expected.normal > 0.9999
@@ -86,12 +79,12 @@ def test_no_horizontal_plane():
     rng = np.random.default_rng(0)
     wall = _rect([-1, 0, 0], [2, 0, 0], [0, 0, 2], 0.05, rng)
     with pytest.raises(SplatfilmError, match="no plane within"):
-        estimate_ground(_splats(wall))
+        estimate_ground(splats(wall))
 
 
 def test_cli_writes_the_sidecar(tmp_path, capsys):
     scene = tmp_path / "room.ply"
-    save_gaussians(scene, _splats(room_with_table()))
+    save_gaussians(scene, splats(room_with_table()))
     assert main(["ground", str(scene)]) == 0
     meta = json.loads((tmp_path / "room.json").read_text())
     assert meta["asset"] == "room.ply" and set(meta["ground"]) == {"normal", "offset", "inliers"}
