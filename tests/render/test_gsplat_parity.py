@@ -1,7 +1,7 @@
 """Backend parity on a CUDA machine: render(..., backend='gsplat') against backend='cpu'.
 
 Skipped where CUDA is not available (CI). Run with `-s` to see the figures:
-    python -m pytest tests/test_gsplat_parity.py -s
+    python -m pytest tests/render/test_gsplat_parity.py -s
 One test function, so gsplat's CUDA extension is loaded (compiled, the first time) once.
 """
 
