@@ -14,9 +14,9 @@ import torch
 from splatfilm.errors import SplatfilmError
 
 C0 = 0.28209479177387814
-_C1 = 0.4886025119029199
-_C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
-_C3 = (
+C1 = 0.4886025119029199
+C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
+C3 = (
     -0.5900435899266435,
     2.890611442640554,
     -0.4570457994644658,
@@ -42,25 +42,25 @@ def sh_basis(degree: int, dirs: torch.Tensor) -> torch.Tensor:
     x, y, z = dirs.unbind(-1)
     out = [torch.full_like(x, C0)]
     if degree >= 1:
-        out += [-_C1 * y, _C1 * z, -_C1 * x]
+        out += [-C1 * y, C1 * z, -C1 * x]
     if degree >= 2:
         xx, yy, zz = x * x, y * y, z * z
         out += [
-            _C2[0] * x * y,
-            _C2[1] * y * z,
-            _C2[2] * (2.0 * zz - xx - yy),
-            _C2[3] * x * z,
-            _C2[4] * (xx - yy),
+            C2[0] * x * y,
+            C2[1] * y * z,
+            C2[2] * (2.0 * zz - xx - yy),
+            C2[3] * x * z,
+            C2[4] * (xx - yy),
         ]
     if degree >= 3:
         out += [
-            _C3[0] * y * (3.0 * xx - yy),
-            _C3[1] * x * y * z,
-            _C3[2] * y * (4.0 * zz - xx - yy),
-            _C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy),
-            _C3[4] * x * (4.0 * zz - xx - yy),
-            _C3[5] * z * (xx - yy),
-            _C3[6] * x * (xx - 3.0 * yy),
+            C3[0] * y * (3.0 * xx - yy),
+            C3[1] * x * y * z,
+            C3[2] * y * (4.0 * zz - xx - yy),
+            C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy),
+            C3[4] * x * (4.0 * zz - xx - yy),
+            C3[5] * z * (xx - yy),
+            C3[6] * x * (xx - 3.0 * yy),
         ]
     return torch.stack(out, dim=-1)
 
@@ -108,4 +108,66 @@ def rotate_sh_coeffs(shN: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
     for band, D in enumerate(mats, start=1):
         lo, hi = band * band - 1, (band + 1) * (band + 1) - 1
         out.append(torch.einsum("ij,njc->nic", D.to(shN.dtype).to(shN.device), shN[:, lo:hi]))
+    return torch.cat(out, dim=1)
+
+
+def _probe_dirs() -> torch.Tensor:
+    """7 unit directions [7,3] on which bands 2 and 3 are well determined (the 7x7 basis
+    matrix of band 3 and the 7x5 one of band 2 are best conditioned among fixed random
+    draws), so a band's coefficients follow from its values there."""
+    gen = torch.Generator().manual_seed(7)
+    best, best_cond = None, math.inf
+    for _ in range(256):
+        d = torch.nn.functional.normalize(torch.randn(7, 3, generator=gen, dtype=torch.float64), dim=-1)
+        Y = sh_basis(3, d)
+        cond = max(float(torch.linalg.cond(Y[:, 4:9])), float(torch.linalg.cond(Y[:, 9:16])))
+        if cond < best_cond:
+            best, best_cond = d, cond
+    return best
+
+
+_PROBES: dict[str, torch.Tensor] = {}
+
+
+def sh_probes() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The probe directions [7,3] and the maps from a band's values there to its
+    coefficients: band 2 [5,7], band 3 [7,7] (float64, computed once)."""
+    if not _PROBES:
+        d = _probe_dirs()
+        Y = sh_basis(3, d)
+        _PROBES["dirs"] = d
+        _PROBES["fit2"] = torch.linalg.pinv(Y[:, 4:9])
+        _PROBES["fit3"] = torch.linalg.inv(Y[:, 9:16])
+    return _PROBES["dirs"], _PROBES["fit2"], _PROBES["fit3"]
+
+
+def rotate_sh_coeffs_batch(shN: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+    """Rotate each Gaussian's higher-band SH coefficients by its own rotation.
+
+    shN [N, K, 3] (bands 1..d, d <= 3); R [N, 3, 3] rotations. Returns [N, K, 3] with the
+    convention of `rotate_sh_coeffs`: Gaussian i's rotated function at direction v equals
+    its original at R_i^T v. Band 1 is a vector in disguise (c = C1 (-v_y, v_z, -v_x)), so
+    it rotates as one; bands 2 and 3 are evaluated at 7 probe directions turned by R_i^T and
+    fitted back (exact: a rotated band stays in its band).
+    """
+    k = shN.shape[1]
+    degree = int(round(math.sqrt(k + 1))) - 1
+    if (degree + 1) ** 2 - 1 != k or degree > 3:
+        raise ValueError(f"rotate_sh_coeffs_batch handles SH degrees 0-3, got {k} higher-band coefficients")
+    if degree == 0:
+        return shN
+    R = R.to(shN.dtype)
+    # Band 1: f(v) = C1 (-c0 v_y + c1 v_z - c2 v_x) = C1 a . v with a = (-c2, -c0, c1); f(R^T v) = C1 (R a) . v.
+    c = shN[:, 0:3]
+    a = torch.stack([-c[:, 2], -c[:, 0], c[:, 1]], dim=1)  # [N,3,3ch]
+    ra = R @ a
+    out = [torch.stack([-ra[:, 1], ra[:, 2], -ra[:, 0]], dim=1)]
+    if degree >= 2:
+        dirs, fit2, fit3 = sh_probes()
+        turned = dirs.to(shN.dtype) @ R  # [N,7,3]: rows are (R^T d)^T
+        Y = sh_basis(degree, turned)  # [N,7,(d+1)^2]
+        values = Y[:, :, 4:9] @ shN[:, 3:8]  # band 2 at the turned probes [N,7,3]
+        out.append(fit2.to(shN.dtype) @ values)
+        if degree >= 3:
+            out.append(fit3.to(shN.dtype) @ (Y[:, :, 9:16] @ shN[:, 8:15]))
     return torch.cat(out, dim=1)

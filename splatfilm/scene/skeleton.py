@@ -1,0 +1,225 @@
+"""Skeletons and their animation clips: joints, rest pose, inverse binds, keyframed channels.
+
+A `Rig` is a skeleton (joints with parents, a rest pose of local transforms, an inverse
+bind matrix per joint), its clips, and the binding of an asset's Gaussians to it (up to 4
+joints and weights per Gaussian). Every transform is in the asset's frame: a joint's
+global transform maps the joint's local space into the asset's frame, as glTF's node
+world matrices map into the glTF scene frame.
+
+Local poses are `JointTRS` (translation, rotation as a (w, x, y, z) quaternion, scale per
+joint): what clips animate, what a crossfade blends and what look-at overrides.
+`global_transforms` turns them into 4x4 matrices [J,4,4] down the hierarchy; IK may
+override those before skinning (`splatfilm.scene.skinning.pose_gaussians`).
+
+Sampling follows glTF 2.0: LINEAR (rotation by spherical linear interpolation on the
+shorter arc), STEP (the value of the key at or before the time) and CUBICSPLINE (Hermite
+with per-key in/out tangents scaled by the key interval; rotations normalised after).
+Before the first key a channel holds the first value, after the last key the last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.scene.transforms import quat_from_rotation, quat_slerp, rotation_from_quat
+
+__all__ = ["Channel", "Clip", "JointTRS", "Rig", "blend_poses", "global_transforms", "matrix_to_trs",
+           "sample_channel", "sample_clip", "trs_to_matrix"]
+
+PATHS = {"translation": 3, "rotation": 4, "scale": 3}
+INTERPOLATIONS = ("LINEAR", "STEP", "CUBICSPLINE")
+
+
+# ---- transforms as matrices (numpy, float64) -----------------------------------------------
+
+
+def trs_to_matrix(translation: np.ndarray, rotation: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """4x4 matrices [..., 4, 4] = T * R * S (glTF's order) from translation [..., 3],
+    (w, x, y, z) rotation [..., 4] (normalised here) and scale [..., 3]."""
+    t = np.asarray(translation, np.float64)
+    R = rotation_from_quat(rotation)
+    m = np.zeros(t.shape[:-1] + (4, 4))
+    m[..., :3, :3] = R * np.asarray(scale, np.float64)[..., None, :]
+    m[..., :3, 3] = t
+    m[..., 3, 3] = 1.0
+    return m
+
+
+def matrix_to_trs(m: np.ndarray, tol: float = 1e-5) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Translation [..., 3], (w, x, y, z) rotation [..., 4] and scale [..., 3] of affine
+    matrices [..., 4, 4] with m = T * R * S, and whether every matrix is one (False: shear,
+    a zero scale or a projective row; the result is then only the nearest TRS). A mirror
+    (det < 0) is taken as a negative x scale."""
+    m = np.asarray(m, np.float64)
+    L = m[..., :3, :3]
+    s = np.linalg.norm(L, axis=-2)  # column lengths
+    det = np.linalg.det(L)
+    s[..., 0] = np.where(det < 0, -s[..., 0], s[..., 0])
+    ok = np.all(np.abs(s) > 1e-12, axis=-1)
+    R = L / np.where(np.abs(s) > 1e-12, s, 1.0)[..., None, :]
+    exact = bool(np.all(ok)) and np.allclose(np.swapaxes(R, -1, -2) @ R, np.eye(3), atol=tol) \
+        and np.allclose(m[..., 3, :], [0.0, 0.0, 0.0, 1.0], atol=tol)
+    if not exact:  # fall back to the rotation nearest to R, so the result is still a rotation
+        U, _, Vt = np.linalg.svd(R)
+        D = np.ones(R.shape[:-1])
+        D[..., 2] = np.sign(np.linalg.det(U @ Vt))
+        R = (U * D[..., None, :]) @ Vt
+    return m[..., :3, 3].copy(), quat_from_rotation(R), s, exact
+
+
+# ---- data ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Channel:
+    """One animated property of one joint.
+
+    joint: index into the rig's joints; path: 'translation', 'rotation' or 'scale';
+    interpolation: 'LINEAR', 'STEP' or 'CUBICSPLINE'; times [K] seconds, increasing;
+    values [K, C] (C = 3, or 4 for rotation as (w, x, y, z)), or for CUBICSPLINE
+    [K, 3, C]: in-tangent, value, out-tangent per key (tangents in units per second)."""
+
+    joint: int
+    path: str
+    interpolation: str
+    times: np.ndarray
+    values: np.ndarray
+
+
+@dataclass
+class Clip:
+    """A named animation: its channels and duration (seconds, the last key of any channel)."""
+
+    name: str
+    duration: float
+    channels: list[Channel] = field(default_factory=list)
+
+
+@dataclass
+class JointTRS:
+    """Local transforms of J joints: translation [J,3], rotation [J,4] (w, x, y, z), scale [J,3]."""
+
+    translation: np.ndarray
+    rotation: np.ndarray
+    scale: np.ndarray
+
+    def matrices(self) -> np.ndarray:
+        """The local 4x4 matrices [J,4,4] (T * R * S)."""
+        return trs_to_matrix(self.translation, self.rotation, self.scale)
+
+    def copy(self) -> "JointTRS":
+        return JointTRS(self.translation.copy(), self.rotation.copy(), self.scale.copy())
+
+
+@dataclass
+class Rig:
+    """A skeleton, its clips, and an asset's Gaussians bound to it.
+
+    joint_names [J]; parents [J] int (-1 for a root; a parent comes before its children);
+    rest: the rest pose (JointTRS, local to the parent); inverse_binds [J,4,4]: from the
+    asset's frame into each joint's space at bind time; clips by name (in file order);
+    joints [N,4] int and weights [N,4] float (each row sums to 1; unused slots have weight
+    0): the up-to-4 joints each Gaussian of the asset follows. The Gaussians are stored at
+    the rest pose. `source`: free-form notes on where the rig came from."""
+
+    joint_names: list[str]
+    parents: np.ndarray
+    rest: JointTRS
+    inverse_binds: np.ndarray
+    clips: dict[str, Clip]
+    joints: np.ndarray
+    weights: np.ndarray
+    source: dict = field(default_factory=dict)
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+    def joint_index(self, name: str) -> int:
+        """Index of the joint called `name`, or a SplatfilmError naming the joints there are."""
+        try:
+            return self.joint_names.index(name)
+        except ValueError:
+            raise SplatfilmError(f"no joint {name!r}; the rig has: {', '.join(self.joint_names)}") from None
+
+    def clip(self, name: str) -> Clip:
+        """The clip called `name`, or a SplatfilmError listing the clips there are."""
+        if name not in self.clips:
+            have = ", ".join(f"{c.name} ({c.duration:.2f} s)" for c in self.clips.values()) or "no clips"
+            raise SplatfilmError(f"no clip {name!r}; the rig has: {have}")
+        return self.clips[name]
+
+    def rest_globals(self) -> np.ndarray:
+        """Global transforms [J,4,4] of the rest pose."""
+        return global_transforms(self, self.rest)
+
+
+# ---- sampling ------------------------------------------------------------------------------
+
+
+def sample_channel(channel: Channel, time: float) -> np.ndarray:
+    """The value [C] of a channel at `time` seconds (held before the first key and after
+    the last; rotations come back as unit (w, x, y, z) quaternions)."""
+    times, values = channel.times, channel.values
+    cubic = channel.interpolation == "CUBICSPLINE"
+    keys = values[:, 1] if cubic else values
+    rotation = channel.path == "rotation"
+    if time <= times[0] or len(times) == 1:
+        v = keys[0]
+    elif time >= times[-1]:
+        v = keys[-1]
+    else:
+        k = int(np.searchsorted(times, time, side="right")) - 1  # times[k] <= time < times[k+1]
+        dt = times[k + 1] - times[k]
+        u = (time - times[k]) / dt
+        if channel.interpolation == "STEP":
+            v = keys[k]
+        elif cubic:
+            p0, m0 = values[k, 1], dt * values[k, 2]  # value and out-tangent of key k
+            p1, m1 = values[k + 1, 1], dt * values[k + 1, 0]  # value and in-tangent of key k + 1
+            u2, u3 = u * u, u * u * u
+            v = (2 * u3 - 3 * u2 + 1) * p0 + (u3 - 2 * u2 + u) * m0 + (-2 * u3 + 3 * u2) * p1 + (u3 - u2) * m1
+        elif rotation:
+            v = quat_slerp(np.asarray(keys[k], np.float64), np.asarray(keys[k + 1], np.float64), float(u))
+        else:
+            v = (1 - u) * keys[k] + u * keys[k + 1]
+    v = np.array(v, dtype=np.float64)
+    if rotation:
+        n = np.linalg.norm(v)
+        v = v / n if n > 0 else np.array([1.0, 0.0, 0.0, 0.0])
+    return v
+
+
+def sample_clip(rig: Rig, clip: str | Clip, time: float) -> JointTRS:
+    """Local joint transforms of `clip` (a name or a Clip) at `time` seconds: the rest pose
+    with every animated property replaced by its channel's value."""
+    c = rig.clip(clip) if isinstance(clip, str) else clip
+    pose = rig.rest.copy()
+    for ch in c.channels:
+        getattr(pose, ch.path)[ch.joint] = sample_channel(ch, time)
+    return pose
+
+
+def blend_poses(a: JointTRS, b: JointTRS, t: float | np.ndarray) -> JointTRS:
+    """Crossfade from pose a to pose b: t in [0, 1] (scalar, or [J] per joint). Translation
+    and scale linearly, rotation by slerp."""
+    t = np.broadcast_to(np.asarray(t, np.float64), (len(a.rotation),))
+    rotation = np.array([quat_slerp(qa, qb, float(u)) for qa, qb, u in zip(a.rotation, b.rotation, t)])
+    tv = t[:, None]
+    return JointTRS((1 - tv) * a.translation + tv * b.translation, rotation.reshape(-1, 4),
+                    (1 - tv) * a.scale + tv * b.scale)
+
+
+def global_transforms(rig: Rig, local: JointTRS | np.ndarray) -> np.ndarray:
+    """Global transforms [J,4,4] (joint space -> asset frame) from local poses (a JointTRS,
+    or local matrices [J,4,4]), composed down the hierarchy (parents come first)."""
+    L = local.matrices() if isinstance(local, JointTRS) else np.asarray(local, np.float64)
+    if L.shape != (rig.num_joints, 4, 4):
+        raise ValueError(f"local transforms have shape {L.shape}, expected ({rig.num_joints}, 4, 4)")
+    G = np.empty_like(L)
+    for j, p in enumerate(rig.parents):
+        G[j] = L[j] if p < 0 else G[p] @ L[j]
+    return G

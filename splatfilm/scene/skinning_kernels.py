@@ -1,0 +1,377 @@
+"""CPU kernels for posing: blending skinning transforms and moving Gaussians by them, fused.
+
+The same computation as the torch code in `splatfilm.scene.skinning` (which runs on any
+device and carries gradients), written as numba loops for CPU tensors: one pass over the
+Gaussians instead of hundreds of small tensor operations. Float64 inside.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from splatfilm.scene.sh import C2, C3
+
+CHUNK = 2048  # Gaussians per parallel task
+
+# ---- small 3x3 and quaternion pieces --------------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def _quat_mul(a0, a1, a2, a3, b0, b1, b2, b3):
+    return (a0 * b0 - a1 * b1 - a2 * b2 - a3 * b3,
+            a0 * b1 + a1 * b0 + a2 * b3 - a3 * b2,
+            a0 * b2 - a1 * b3 + a2 * b0 + a3 * b1,
+            a0 * b3 + a1 * b2 - a2 * b1 + a3 * b0)
+
+
+@njit(cache=True)
+def _mat_quat(m):
+    """(w, x, y, z) with w >= 0 of a rotation matrix [3,3] (Shepperd, as transforms.rotmat_to_quat)."""
+    tr = m[0, 0] + m[1, 1] + m[2, 2]
+    if tr >= m[0, 0] and tr >= m[1, 1] and tr >= m[2, 2]:
+        w, x, y, z = 1 + tr, m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]
+    elif m[0, 0] >= m[1, 1] and m[0, 0] >= m[2, 2]:
+        w, x, y, z = m[2, 1] - m[1, 2], 1 + m[0, 0] - m[1, 1] - m[2, 2], m[0, 1] + m[1, 0], m[0, 2] + m[2, 0]
+    elif m[1, 1] >= m[2, 2]:
+        w, x, y, z = m[0, 2] - m[2, 0], m[0, 1] + m[1, 0], 1 + m[1, 1] - m[0, 0] - m[2, 2], m[1, 2] + m[2, 1]
+    else:
+        w, x, y, z = m[1, 0] - m[0, 1], m[0, 2] + m[2, 0], m[1, 2] + m[2, 1], 1 + m[2, 2] - m[0, 0] - m[1, 1]
+    n = math.sqrt(w * w + x * x + y * y + z * z)
+    if w < 0:
+        n = -n
+    return w / n, x / n, y / n, z / n
+
+
+@njit(cache=True)
+def _quat_mat(w, x, y, z, m):
+    """Rotation matrix of a (w, x, y, z) quaternion (normalised here) into m [3,3]."""
+    n = math.sqrt(w * w + x * x + y * y + z * z)
+    w, x, y, z = w / n, x / n, y / n, z / n
+    m[0, 0], m[0, 1], m[0, 2] = 1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)
+    m[1, 0], m[1, 1], m[1, 2] = 2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)
+    m[2, 0], m[2, 1], m[2, 2] = 2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)
+
+
+@njit(cache=True)
+def _det3(m):
+    return (m[0, 0] * (m[1, 1] * m[2, 2] - m[1, 2] * m[2, 1]) - m[0, 1] * (m[1, 0] * m[2, 2] - m[1, 2] * m[2, 0])
+            + m[0, 2] * (m[1, 0] * m[2, 1] - m[1, 1] * m[2, 0]))
+
+
+@njit(cache=True)
+def _cofactor(m, c):
+    """c = cofactor matrix of m (m^-T = c / det m)."""
+    c[0, 0] = m[1, 1] * m[2, 2] - m[1, 2] * m[2, 1]
+    c[0, 1] = m[1, 2] * m[2, 0] - m[1, 0] * m[2, 2]
+    c[0, 2] = m[1, 0] * m[2, 1] - m[1, 1] * m[2, 0]
+    c[1, 0] = m[0, 2] * m[2, 1] - m[0, 1] * m[2, 2]
+    c[1, 1] = m[0, 0] * m[2, 2] - m[0, 2] * m[2, 0]
+    c[1, 2] = m[0, 1] * m[2, 0] - m[0, 0] * m[2, 1]
+    c[2, 0] = m[0, 1] * m[1, 2] - m[0, 2] * m[1, 1]
+    c[2, 1] = m[0, 2] * m[1, 0] - m[0, 0] * m[1, 2]
+    c[2, 2] = m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]
+
+
+@njit(cache=True)
+def nearest_rotation_into(L, X, C, iterations, tol, rigid_tol):
+    """X = the rotation nearest to L (orthogonal polar factor; -L's for a mirror), by
+    Newton's iteration with determinant scaling. C: scratch [3,3]. Returns whether L was a
+    rotation already (max |L^T L - I| <= rigid_tol), so X = L."""
+    sign = -1.0 if _det3(L) < 0 else 1.0
+    off = 0.0  # how far L is from a rotation already (rigidly bound Gaussians: rounding only)
+    for i in range(3):
+        for j in range(3):
+            X[i, j] = sign * L[i, j]
+            d = L[0, i] * L[0, j] + L[1, i] * L[1, j] + L[2, i] * L[2, j] - (1.0 if i == j else 0.0)
+            off = max(off, abs(d))
+    if off <= rigid_tol and sign > 0:
+        return True
+    for _ in range(iterations):
+        _cofactor(X, C)
+        det = max(X[0, 0] * C[0, 0] + X[0, 1] * C[0, 1] + X[0, 2] * C[0, 2], 1e-300)
+        # Determinant scaling speeds up the first steps from far off; near a rotation it is
+        # about 1 and not worth its cube root.
+        g = det ** (-1.0 / 3.0) if abs(det - 1.0) > 0.1 else 1.0
+        change = 0.0
+        for i in range(3):
+            for j in range(3):
+                v = 0.5 * (g * X[i, j] + C[i, j] / (g * det))
+                change = max(change, abs(v - X[i, j]))
+                X[i, j] = v
+        if change <= tol:
+            break
+    return False
+
+
+# ---- blends -----------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _blend_lbs(S, joints, weights, n, out):
+    for r in range(3):
+        for c in range(4):
+            acc = 0.0
+            for k in range(joints.shape[1]):
+                w = weights[n, k]
+                if w != 0.0:
+                    acc += w * S[joints[n, k], r, c]
+            out[r, c] = acc
+
+
+@njit(cache=True)
+def _blend_dqs(real, dual, K, joints, weights, n, out, R):
+    kmax = 0
+    for k in range(joints.shape[1]):
+        if weights[n, k] > weights[n, kmax]:
+            kmax = k
+    p = joints[n, kmax]
+    r0 = r1 = r2 = r3 = d0 = d1 = d2 = d3 = 0.0
+    for k in range(joints.shape[1]):
+        w = weights[n, k]
+        if w == 0.0:
+            continue
+        j = joints[n, k]
+        if real[j, 0] * real[p, 0] + real[j, 1] * real[p, 1] + real[j, 2] * real[p, 2] + real[j, 3] * real[p, 3] < 0:
+            w = -w  # same hemisphere as the heaviest joint
+        r0 += w * real[j, 0]
+        r1 += w * real[j, 1]
+        r2 += w * real[j, 2]
+        r3 += w * real[j, 3]
+        d0 += w * dual[j, 0]
+        d1 += w * dual[j, 1]
+        d2 += w * dual[j, 2]
+        d3 += w * dual[j, 3]
+    nr = max(math.sqrt(r0 * r0 + r1 * r1 + r2 * r2 + r3 * r3), 1e-12)
+    r0, r1, r2, r3, d0, d1, d2, d3 = r0 / nr, r1 / nr, r2 / nr, r3 / nr, d0 / nr, d1 / nr, d2 / nr, d3 / nr
+    _, tx, ty, tz = _quat_mul(d0, d1, d2, d3, r0, -r1, -r2, -r3)
+    _quat_mat(r0, r1, r2, r3, R)
+    for r in range(3):
+        for c in range(3):
+            acc = 0.0
+            for m in range(3):
+                kb = 0.0
+                for k in range(joints.shape[1]):
+                    kb += weights[n, k] * K[joints[n, k], m, c]
+                acc += R[r, m] * kb
+            out[r, c] = acc
+    out[0, 3], out[1, 3], out[2, 3] = 2.0 * tx, 2.0 * ty, 2.0 * tz
+
+
+@njit(cache=True)
+def _invert_affine(A, out, C):
+    _cofactor(A[:, :3], C)
+    det = A[0, 0] * C[0, 0] + A[0, 1] * C[0, 1] + A[0, 2] * C[0, 2]
+    for r in range(3):
+        for c in range(3):
+            out[r, c] = C[c, r] / det
+    for r in range(3):
+        out[r, 3] = -(out[r, 0] * A[0, 3] + out[r, 1] * A[1, 3] + out[r, 2] * A[2, 3])
+
+
+@njit(parallel=True, cache=True)
+def blend_kernel(method, S, real, dual, K, S_rest, real_rest, dual_rest, K_rest, general, joints, weights):
+    """Blended transforms A [N,3,4]: of the pose (S or real/dual/K per joint), composed with
+    the inverse of the rest blend when `general`. method 0 = LBS, 1 = DQS."""
+    n_g = joints.shape[0]
+    A = np.empty((n_g, 3, 4))
+    chunks = (n_g + CHUNK - 1) // CHUNK
+    for chunk in prange(chunks):
+        P = np.empty((3, 4))
+        Q = np.empty((3, 4))
+        Qi = np.empty((3, 4))
+        R = np.empty((3, 3))
+        for n in range(chunk * CHUNK, min(n_g, (chunk + 1) * CHUNK)):
+            _blend_one(n, method, S, real, dual, K, S_rest, real_rest, dual_rest, K_rest, general, joints, weights,
+                       A, P, Q, Qi, R)
+    return A
+
+
+@njit(cache=True)
+def _blend_one(n, method, S, real, dual, K, S_rest, real_rest, dual_rest, K_rest, general, joints, weights, A, P, Q,
+               Qi, R):
+    """Gaussian n of blend_kernel (P, Q, Qi, R are scratch)."""
+    if method == 0:
+        _blend_lbs(S, joints, weights, n, P)
+    else:
+        _blend_dqs(real, dual, K, joints, weights, n, P, R)
+    if general:
+        if method == 0:
+            _blend_lbs(S_rest, joints, weights, n, Q)
+        else:
+            _blend_dqs(real_rest, dual_rest, K_rest, joints, weights, n, Q, R)
+        _invert_affine(Q, Qi, R)
+        for r in range(3):
+            for c in range(4):
+                acc = P[r, 3] if c == 3 else 0.0
+                for m in range(3):
+                    acc += P[r, m] * Qi[m, c]
+                A[n, r, c] = acc
+    else:
+        for r in range(3):
+            for c in range(4):
+                A[n, r, c] = P[r, c]
+
+
+# ---- moving Gaussians -------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _jacobi(B, V, p, q, thresh):
+    bpq = B[p, q]
+    if not abs(bpq) > thresh * (abs(B[p, p]) + abs(B[q, q])):
+        return False
+    theta = (B[q, q] - B[p, p]) / (2.0 * bpq)
+    t = 1.0 if theta == 0 else math.copysign(1.0, theta) / (abs(theta) + math.sqrt(theta * theta + 1.0))
+    c = 1.0 / math.sqrt(t * t + 1.0)
+    s = t * c
+    r = 3 - p - q
+    brp, brq = B[r, p], B[r, q]
+    B[p, p] -= t * bpq
+    B[q, q] += t * bpq
+    B[p, q] = B[q, p] = 0.0
+    B[r, p] = B[p, r] = c * brp - s * brq
+    B[r, q] = B[q, r] = s * brp + c * brq
+    for i in range(3):
+        vp, vq = V[i, p], V[i, q]
+        V[i, p] = c * vp - s * vq
+        V[i, q] = s * vp + c * vq
+    return True
+
+
+@njit(cache=True)
+def _basis23(x, y, z, out):
+    """Real SH bands 2 and 3 (3DGS signs) at a unit direction into out[12]."""
+    xx, yy, zz = x * x, y * y, z * z
+    out[0] = C2[0] * x * y
+    out[1] = C2[1] * y * z
+    out[2] = C2[2] * (2.0 * zz - xx - yy)
+    out[3] = C2[3] * x * z
+    out[4] = C2[4] * (xx - yy)
+    out[5] = C3[0] * y * (3.0 * xx - yy)
+    out[6] = C3[1] * x * y * z
+    out[7] = C3[2] * y * (4.0 * zz - xx - yy)
+    out[8] = C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy)
+    out[9] = C3[4] * x * (4.0 * zz - xx - yy)
+    out[10] = C3[5] * z * (xx - yy)
+    out[11] = C3[6] * x * (xx - 3.0 * yy)
+
+
+@njit(cache=True)
+def _refactor(L, X, Cs, Rg, B, V, q0, q1, q2, q3, x0, x1, x2, x3, log_scales, thresh, n, out_quats, out_scales):
+    """Quaternion and log-scales of L Sigma L^T for Gaussian n (Jacobi from the frame X Rg)."""
+    for r in range(3):
+        for c in range(3):
+            V[r, c] = 1.0 if r == c else 0.0
+    # Covariance in the carried frame: C = Rg^T X^T L Rg S; B = C C^T.
+    _quat_mat(q0, q1, q2, q3, Rg)
+    for r in range(3):  # Cs = X^T L
+        for c in range(3):
+            Cs[r, c] = X[0, r] * L[0, c] + X[1, r] * L[1, c] + X[2, r] * L[2, c]
+    for r in range(3):  # B = Cs Rg (temporarily)
+        for c in range(3):
+            B[r, c] = Cs[r, 0] * Rg[0, c] + Cs[r, 1] * Rg[1, c] + Cs[r, 2] * Rg[2, c]
+    s0, s1, s2 = math.exp(log_scales[n, 0]), math.exp(log_scales[n, 1]), math.exp(log_scales[n, 2])
+    for r in range(3):  # Cs = Rg^T B S
+        for c in range(3):
+            Cs[r, c] = (Rg[0, r] * B[0, c] + Rg[1, r] * B[1, c] + Rg[2, r] * B[2, c]) * (s0 if c == 0 else (
+                s1 if c == 1 else s2))
+    for r in range(3):
+        for c in range(3):
+            B[r, c] = Cs[r, 0] * Cs[c, 0] + Cs[r, 1] * Cs[c, 1] + Cs[r, 2] * Cs[c, 2]
+    for _ in range(8):
+        changed = _jacobi(B, V, 0, 1, thresh)
+        changed = _jacobi(B, V, 0, 2, thresh) or changed
+        changed = _jacobi(B, V, 1, 2, thresh) or changed
+        if not changed:
+            break
+    for k in range(3):
+        out_scales[n, k] = 0.5 * math.log(max(B[k, k], 1e-300))
+    v0, v1, v2, v3 = _mat_quat(V)
+    a0, a1, a2, a3 = _quat_mul(x0, x1, x2, x3, q0, q1, q2, q3)
+    out_quats[n, 0], out_quats[n, 1], out_quats[n, 2], out_quats[n, 3] = _quat_mul(a0, a1, a2, a3, v0, v1, v2, v3)
+
+
+@njit(parallel=True, cache=True)
+def affine_kernel(means, quats, log_scales, shN, A, probes, fit2, fit3, thresh, rigid_tol, polar_tol, out_means,
+                  out_quats, out_scales, out_shN):
+    """Move each Gaussian by its affine map A [N,3,4]: the loop of
+    `splatfilm.scene.skinning.transform_gaussians_affine`, writing into the out arrays."""
+    n_g = means.shape[0]
+    chunks = (n_g + CHUNK - 1) // CHUNK
+    for chunk in prange(chunks):  # scratch arrays once per chunk, not per Gaussian
+        L = np.empty((3, 3))
+        X = np.empty((3, 3))
+        Cs = np.empty((3, 3))
+        Rg = np.empty((3, 3))
+        B = np.empty((3, 3))
+        V = np.empty((3, 3))
+        Y = np.empty(12)
+        vals = np.empty((7, 6))
+        for n in range(chunk * CHUNK, min(n_g, (chunk + 1) * CHUNK)):
+            _move_one(n, means, quats, log_scales, shN, A, probes, fit2, fit3, thresh, rigid_tol, polar_tol,
+                      out_means, out_quats, out_scales, out_shN, L, X, Cs, Rg, B, V, Y, vals)
+
+
+@njit(cache=True)
+def _move_one(n, means, quats, log_scales, shN, A, probes, fit2, fit3, thresh, rigid_tol, polar_tol, out_means,
+              out_quats, out_scales, out_shN, L, X, Cs, Rg, B, V, Y, vals):
+    """Gaussian n of affine_kernel (the other arguments are scratch)."""
+    k_sh = shN.shape[1]
+    for r in range(3):
+        for c in range(3):
+            L[r, c] = A[n, r, c]
+        out_means[n, r] = L[r, 0] * means[n, 0] + L[r, 1] * means[n, 1] + L[r, 2] * means[n, 2] + A[n, r, 3]
+    rigid = nearest_rotation_into(L, X, Cs, 20, polar_tol, rigid_tol)
+    q0, q1, q2, q3 = quats[n, 0], quats[n, 1], quats[n, 2], quats[n, 3]
+    qn = math.sqrt(q0 * q0 + q1 * q1 + q2 * q2 + q3 * q3)
+    q0, q1, q2, q3 = q0 / qn, q1 / qn, q2 / qn, q3 / qn
+    x0, x1, x2, x3 = _mat_quat(X)
+    if rigid:  # the axes turn with X and keep their lengths
+        out_quats[n, 0], out_quats[n, 1], out_quats[n, 2], out_quats[n, 3] = _quat_mul(x0, x1, x2, x3, q0, q1,
+                                                                                       q2, q3)
+        for k in range(3):
+            out_scales[n, k] = log_scales[n, k]
+    else:
+        _refactor(L, X, Cs, Rg, B, V, q0, q1, q2, q3, x0, x1, x2, x3, log_scales, thresh, n, out_quats,
+                  out_scales)
+    if k_sh == 0:
+        return
+    # Band 1: a vector a = (-c2, -c0, c1) turning as X a.
+    for ch in range(3):
+        a0_, a1_, a2_ = -shN[n, 2, ch], -shN[n, 0, ch], shN[n, 1, ch]
+        b0 = X[0, 0] * a0_ + X[0, 1] * a1_ + X[0, 2] * a2_
+        b1 = X[1, 0] * a0_ + X[1, 1] * a1_ + X[1, 2] * a2_
+        b2 = X[2, 0] * a0_ + X[2, 1] * a1_ + X[2, 2] * a2_
+        out_shN[n, 0, ch], out_shN[n, 1, ch], out_shN[n, 2, ch] = -b1, b2, -b0
+    if k_sh < 8:
+        return
+    bands = 2 if k_sh >= 15 else 1
+    for k in range(7):  # bands 2 and 3 at the probe directions turned by X^T
+        dx, dy, dz = probes[k, 0], probes[k, 1], probes[k, 2]
+        _basis23(X[0, 0] * dx + X[1, 0] * dy + X[2, 0] * dz, X[0, 1] * dx + X[1, 1] * dy + X[2, 1] * dz,
+                 X[0, 2] * dx + X[1, 2] * dy + X[2, 2] * dz, Y)
+        for ch in range(3):
+            acc = 0.0
+            for m in range(5):
+                acc += Y[m] * shN[n, 3 + m, ch]
+            vals[k, ch] = acc
+            if bands == 2:
+                acc = 0.0
+                for m in range(7):
+                    acc += Y[5 + m] * shN[n, 8 + m, ch]
+                vals[k, 3 + ch] = acc
+    for ch in range(3):  # back to coefficients
+        for m in range(5):
+            acc = 0.0
+            for k in range(7):
+                acc += fit2[m, k] * vals[k, ch]
+            out_shN[n, 3 + m, ch] = acc
+        if bands == 2:
+            for m in range(7):
+                acc = 0.0
+                for k in range(7):
+                    acc += fit3[m, k] * vals[k, 3 + ch]
+                out_shN[n, 8 + m, ch] = acc
