@@ -23,7 +23,7 @@ import logging
 import math
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,9 @@ from splatfilm.assets.gltf_check import check_gltf
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.atomic import check_output_file
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, save_gaussians
+from splatfilm.io.rig_files import RIG_FORMAT_VERSION, remove_rig, rig_path, save_rig
+from splatfilm.assets.rig import MAX_INFLUENCES, GltfRig, gltf_has_skins, interpolate_weights, read_gltf_rig
+from splatfilm.scene.skeleton import Rig
 from splatfilm.scene.transforms import rotmat_to_quat
 
 __all__ = ["MESH_EXTENSIONS", "MeshAsset", "canonical_from_vertices", "import_mesh", "mesh_to_gaussians",
@@ -76,11 +79,14 @@ def parse_axis(text: str, what: str = "axis") -> np.ndarray:
 @dataclass
 class _Part:
     """One mesh of a file, in the file's root frame: vertices [V,3], faces [F,3] and the
-    trimesh object (for its visual)."""
+    trimesh object (for its visual); for a rigged glTF also the skin per vertex: rig joints
+    [V,K] and weights [V,K]."""
 
     vertices: np.ndarray
     faces: np.ndarray
     mesh: object
+    joints: np.ndarray | None = None
+    weights: np.ndarray | None = None
 
 
 @contextmanager
@@ -148,6 +154,24 @@ def _load_parts(path: Path) -> list[_Part]:
         raise SplatfilmError(f"{path}: the file has no triangle faces (a point cloud, lines or "
                              "a Gaussian splat file?); import-mesh needs a surface")
     return parts
+
+
+def _rigged_parts(parts: list[_Part], rigged: GltfRig, path: Path) -> list[_Part]:
+    """The parts of a skinned glTF at its rest pose with their skin weights: each trimesh
+    part is matched to the primitive instance whose node-placed vertices it holds."""
+    free = list(range(len(rigged.instances)))
+    out = []
+    for part in parts:
+        size = max(1.0, float(np.abs(part.vertices).max(initial=0.0)))
+        match = next((i for i in free if rigged.instances[i].static.shape == part.vertices.shape
+                      and np.allclose(rigged.instances[i].static, part.vertices, rtol=0, atol=1e-5 * size)), None)
+        if match is None:
+            raise SplatfilmError(f"{path}: a mesh of the file could not be matched to its glTF primitive "
+                                 "(extensions that change geometry, such as Draco, are not supported for rigs)")
+        free.remove(match)
+        inst = rigged.instances[match]
+        out.append(_Part(inst.rest, part.faces, part.mesh, inst.joints, inst.weights))
+    return out
 
 
 # ---- sampling -----------------------------------------------------------------------------
@@ -306,6 +330,8 @@ class MeshAsset:
     faces: int
     area: float
     colour_sources: list[str]
+    rig: Rig | None = None
+    rig_notes: list[str] = field(default_factory=list)
 
 
 def mesh_to_gaussians(path: str | Path, count: int | None = None, density: float | None = None,
@@ -313,14 +339,21 @@ def mesh_to_gaussians(path: str | Path, count: int | None = None, density: float
     """Sample a mesh file's surface into flat Gaussians (float32), in the file's frame.
 
     count: number of Gaussians; or density: Gaussians per square mesh unit (per m^2 for a
-    mesh in metres); default DEFAULT_COUNT. sh_degree: SH bands stored (higher bands zero)."""
+    mesh in metres); default DEFAULT_COUNT. sh_degree: SH bands stored (higher bands zero).
+    A skinned glTF is sampled at its rest pose and the asset carries its rig: each
+    Gaussian takes its triangle's skin weights at its barycentric coordinates (the 4
+    heaviest joints, renormalised)."""
     path = Path(path)
     if count is not None and density is not None:
         raise SplatfilmError(f"{path}: give a count or a density of Gaussians, not both")
     if not 0 <= sh_degree <= 3:
         raise SplatfilmError(f"{path}: sh_degree must be 0-3, got {sh_degree}")
-    parts = _load_parts(path)
     gltf = path.suffix.lower() in (".glb", ".gltf")
+    # The rig first: its errors name the glTF field, where trimesh's would not.
+    rigged = read_gltf_rig(path) if gltf and path.is_file() and gltf_has_skins(path) else None
+    parts = _load_parts(path)
+    if rigged is not None:
+        parts = _rigged_parts(parts, rigged, path)
     tris = np.concatenate([p.vertices[p.faces] for p in parts])  # [F,3,3]
     owner = np.concatenate([np.full(len(p.faces), i) for i, p in enumerate(parts)])
     areas = 0.5 * np.linalg.norm(np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0]), axis=1)
@@ -365,7 +398,26 @@ def mesh_to_gaussians(path: str | Path, count: int | None = None, density: float
         colors=torch.from_numpy(np.clip(colours, 0.0, 1.0)).to(f32),
     ).with_sh_degree(sh_degree)
     vertices = np.concatenate([p.vertices[np.unique(p.faces)] for p in parts])  # the ones faces use
-    return MeshAsset(g, vertices, len(tris), total, sorted(set(sources)))
+    rig = None
+    if rigged is not None:
+        joints, weights = _sample_skin(parts, owner, offsets, face, bary)
+        rig = Rig(rigged.joint_names, rigged.parents, rigged.rest, rigged.inverse_binds, rigged.clips, joints, weights,
+                  source={"file": path.name, "nodes": rigged.nodes})
+    return MeshAsset(g, vertices, len(tris), total, sorted(set(sources)), rig, rigged.notes if rigged else [])
+
+
+def _sample_skin(parts: list[_Part], owner: np.ndarray, offsets: np.ndarray, face: np.ndarray,
+                 bary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Skin of each sample: its triangle's corner weights mixed by its barycentric
+    coordinates, the 4 heaviest joints renormalised. Returns joints [M,4], weights [M,4]."""
+    joints = np.zeros((len(face), MAX_INFLUENCES), dtype=np.int32)
+    weights = np.zeros((len(face), MAX_INFLUENCES), dtype=np.float32)
+    for i, part in enumerate(parts):
+        sel = np.nonzero(owner[face] == i)[0]
+        if len(sel):
+            corners = part.faces[face[sel] - offsets[i]]  # [M,3] vertex indices
+            joints[sel], weights[sel] = interpolate_weights(part.joints[corners], part.weights[corners], bary[sel])
+    return joints, weights
 
 
 def canonical_from_vertices(vertices: np.ndarray, up: np.ndarray, front: np.ndarray) -> dict:
@@ -407,7 +459,8 @@ def default_axes(mesh_path: Path, up: str | None, front: str | None) -> tuple[np
 def import_mesh(mesh_path: str | Path, output: str | Path, count: int | None = None, density: float | None = None,
                 sh_degree: int = 0, seed: int = 0, up: str | None = None, front: str | None = None) -> Sidecar:
     """Import a mesh as a Gaussian asset: OUTPUT (.ply or .splat) in the mesh's own frame and
-    its sidecar OUTPUT.json (kind "object", canonical transform). Returns the sidecar."""
+    its sidecar OUTPUT.json (kind "object", canonical transform); for a skinned glTF also
+    its rig OUTPUT.rig.npz (`splatfilm.io.rig_files`). Returns the sidecar."""
     mesh_path, output = Path(mesh_path), Path(output)
     if output.suffix.lower() not in GAUSSIAN_FILE_EXTENSIONS:
         raise SplatfilmError(f"{output}: the output of import-mesh is a .ply or .splat file (sidecar .json beside it)")
@@ -416,6 +469,10 @@ def import_mesh(mesh_path: str | Path, output: str | Path, count: int | None = N
     asset = mesh_to_gaussians(mesh_path, count=count, density=density, sh_degree=sh_degree, seed=seed)
     gltf = mesh_path.suffix.lower() in (".glb", ".gltf")
     save_gaussians(output, asset.gaussians)
+    if asset.rig is not None:
+        save_rig(rig_path(output), asset.rig, output.name)
+    else:
+        remove_rig(output)  # a rig left by an earlier import would bind the wrong Gaussians
     lo, hi = asset.vertices.min(axis=0), asset.vertices.max(axis=0)
     sidecar = Sidecar({
         "splatfilm_version": __version__,
@@ -438,5 +495,14 @@ def import_mesh(mesh_path: str | Path, output: str | Path, count: int | None = N
         "num_gaussians": len(asset.gaussians),
         "canonical_transform": canonical_from_vertices(asset.vertices, up_v, front_v),
     })
+    if asset.rig is not None:
+        sidecar["frame"]["note"] = ("the glTF scene frame, the Gaussians at the skeleton's rest pose (where a static "
+                                    "import of the file puts the mesh when its bind pose is its rest pose)")
+        sidecar["rig"] = {"file": rig_path(output).name, "version": RIG_FORMAT_VERSION, "joints": asset.rig.num_joints,
+                          "clips": {c.name: c.duration for c in asset.rig.clips.values()},
+                          "influences": "each Gaussian follows up to 4 joints: its triangle's skin weights at its "
+                                        "barycentric coordinates, the 4 heaviest renormalised"}
+        if asset.rig_notes:
+            sidecar["rig"]["ignored"] = asset.rig_notes
     sidecar.write(sidecar_path(output))
     return sidecar

@@ -24,6 +24,9 @@ one newer than this code is an error. Known keys (all optional):
     canonical_transform object     rotation [3][3], translation [3], scale (> 0, default 1):
                                    asset frame -> canonical object frame (x -> s R x + t)
     ground              object     normal [3], offset, inliers: the plane n . x + d = 0
+    rig                 object     a rigged asset's rig: file (ASSET.rig.npz), version, joints,
+                                   clips {name: seconds} (splatfilm.io.rig_files)
+    pose                object     a posed copy's pose: asset, rig, clip, time, method
     source, import, training, metrics, timing, edits, refined: objects, kept as written
 
 Also here: the geometry a sidecar records (estimate_up, robust_bounds, canonical_transform).
@@ -46,7 +49,7 @@ from splatfilm.scene.transforms import WORLD_UP, Similarity, axis_rotation, rota
 from splatfilm.yamlfields import At, integer, number, schema_version, show, vec3
 
 SIDECAR_VERSION = 1
-_OBJECTS = ("source", "import", "training", "metrics", "timing", "edits", "refined")
+_OBJECTS = ("source", "import", "training", "metrics", "timing", "edits", "refined", "rig", "pose")
 _STRINGS = ("splatfilm_version", "asset", "kind")
 
 

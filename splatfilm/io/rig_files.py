@@ -1,0 +1,204 @@
+"""Rig files: an asset's skeleton, clips and skin weights, beside the asset as `ASSET.rig.npz`.
+
+`splatfilm import-mesh RIGGED.glb -o HERO.ply` writes HERO.ply, HERO.json and
+HERO.rig.npz. The rig file is a NumPy .npz archive (a zip of .npy arrays), read with
+`allow_pickle=False`: nothing in it is executed. Version 1 holds:
+
+- `header`: a uint8 array of UTF-8 JSON:
+  `{"format": "splatfilm-rig", "version": 1, "splatfilm_version", "asset": "HERO.ply",
+  "num_gaussians": N, "joints": [{"name", "parent"}...], "clips": [{"name", "duration",
+  "channels": [{"joint", "path", "interpolation", "keys"}...]}...], "source": {...}}`.
+  `parent` is a joint index, -1 for a root, and always smaller than the joint's own index
+  (parents come first). `path` is translation, rotation or scale; `interpolation` is
+  LINEAR, STEP or CUBICSPLINE (glTF's meanings); `duration` is in seconds.
+- `rest_translation` [J,3], `rest_rotation` [J,4] (w, x, y, z), `rest_scale` [J,3], all
+  float64: each joint's rest transform relative to its parent, T * R * S.
+- `inverse_binds` [J,4,4] float64: from the asset's frame into each joint's space at bind
+  time (column vectors: x_joint = M @ [x, 1]).
+- `gaussian_joints` [N,4] int32 and `gaussian_weights` [N,4] float32: the joints each
+  Gaussian of the asset follows and their weights (each row sums to 1; unused slots have
+  weight 0).
+- `clip<c>_channel<k>_times` [K] float64 (seconds, increasing) and
+  `clip<c>_channel<k>_values`, float64 [K,C] (C = 3, or 4 for rotations as (w, x, y, z))
+  or, for CUBICSPLINE, [K,3,C] (in-tangent, value, out-tangent per key).
+
+Frames: joints and Gaussians share the asset's frame (for a glTF import, the glTF scene
+frame); the Gaussians in ASSET.ply sit at the rest pose. A joint's global transform is
+the product of its ancestors' local transforms; a Gaussian in a pose follows the blend of
+G_j(pose) IBM_j (IBM_j G_j(rest))^-1 applied to its rest place (`splatfilm.scene.skinning`).
+
+A file without `version` in its header is read as version 1; a newer version is refused.
+Writes are atomic. Writing an asset without a rig removes a rig file left beside it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.io.atomic import atomic_write, read_input
+from splatfilm.scene.skeleton import INTERPOLATIONS, PATHS, Channel, Clip, JointTRS, Rig
+from splatfilm.version import __version__
+
+__all__ = ["RIG_FORMAT_VERSION", "RIG_SUFFIX", "load_rig", "remove_rig", "rig_path", "save_rig"]
+
+RIG_FORMAT_VERSION = 1
+RIG_SUFFIX = ".rig.npz"
+
+
+def rig_path(asset: str | os.PathLike) -> Path:
+    """Where an asset's rig lives: ASSET.rig.npz beside ASSET.ply / ASSET.splat."""
+    return Path(asset).with_suffix(RIG_SUFFIX)
+
+
+def remove_rig(asset: str | os.PathLike) -> None:
+    """Remove the rig file beside an asset, if any (the asset was replaced by one without)."""
+    try:
+        rig_path(asset).unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise SplatfilmError(f"{rig_path(asset)}: cannot remove the old rig ({e.strerror or e})") from None
+
+
+def save_rig(path: str | os.PathLike, rig: Rig, asset_name: str) -> None:
+    """Write `rig` to `path` (a .rig.npz), atomically."""
+    header = {
+        "format": "splatfilm-rig",
+        "version": RIG_FORMAT_VERSION,
+        "splatfilm_version": __version__,
+        "asset": asset_name,
+        "num_gaussians": int(len(rig.joints)),
+        "joints": [{"name": n, "parent": int(p)} for n, p in zip(rig.joint_names, rig.parents)],
+        "clips": [{"name": c.name, "duration": float(c.duration),
+                   "channels": [{"joint": int(ch.joint), "path": ch.path, "interpolation": ch.interpolation,
+                                 "keys": int(len(ch.times))} for ch in c.channels]} for c in rig.clips.values()],
+        "source": rig.source,
+    }
+    arrays = {
+        "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
+        "rest_translation": np.asarray(rig.rest.translation, np.float64),
+        "rest_rotation": np.asarray(rig.rest.rotation, np.float64),
+        "rest_scale": np.asarray(rig.rest.scale, np.float64),
+        "inverse_binds": np.asarray(rig.inverse_binds, np.float64),
+        "gaussian_joints": np.asarray(rig.joints, np.int32),
+        "gaussian_weights": np.asarray(rig.weights, np.float32),
+    }
+    for c, clip in enumerate(rig.clips.values()):
+        for k, ch in enumerate(clip.channels):
+            arrays[f"clip{c}_channel{k}_times"] = np.asarray(ch.times, np.float64)
+            arrays[f"clip{c}_channel{k}_values"] = np.asarray(ch.values, np.float64)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write(path, [buf.getbuffer()])
+
+
+def load_rig(path: str | os.PathLike, num_gaussians: int | None = None) -> Rig:
+    """Read a rig file, checking every field; `num_gaussians`: the asset's count, which the
+    rig must bind. Errors name the file and the field."""
+    path = Path(path)
+    data = read_input(path, "rig file")
+
+    def fail(where: str, what: str) -> SplatfilmError:
+        return SplatfilmError(f"{path}: {where}: {what}")
+
+    try:
+        npz = np.load(io.BytesIO(data), allow_pickle=False)
+        arrays = {name: npz[name] for name in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise SplatfilmError(f"{path}: not a splatfilm rig file ({type(e).__name__}: {e})") from None
+    if "header" not in arrays:
+        raise SplatfilmError(f"{path}: not a splatfilm rig file (no header)")
+    try:
+        header = json.loads(arrays["header"].tobytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise fail("header", f"not JSON ({e})") from None
+    if not isinstance(header, dict) or header.get("format") != "splatfilm-rig":
+        raise fail("header.format", "is not 'splatfilm-rig'")
+    version = header.get("version", 1)
+    if not isinstance(version, int) or version < 1:
+        raise fail("header.version", f"must be a positive integer, got {version!r}")
+    if version > RIG_FORMAT_VERSION:
+        raise fail("header.version", f"is {version}: written by a newer splatfilm; this one reads version "
+                                     f"{RIG_FORMAT_VERSION} (upgrade splatfilm)")
+
+    def array(name: str, shape: tuple, kind: str) -> np.ndarray:
+        if name not in arrays:
+            raise fail(name, "is missing")
+        a = arrays[name]
+        if a.dtype.kind not in kind or a.ndim != len(shape) or any(s is not None and s != d
+                                                                  for s, d in zip(shape, a.shape)):
+            want = "x".join("?" if s is None else str(s) for s in shape)
+            raise fail(name, f"has shape {'x'.join(map(str, a.shape))} ({a.dtype}); expected {want}")
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise fail(name, "holds values that are not finite")
+        return a
+
+    joints = header.get("joints")
+    if not isinstance(joints, list) or not joints:
+        raise fail("header.joints", "must be a non-empty list")
+    names, parents = [], []
+    for j, item in enumerate(joints):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not isinstance(item.get("parent"), int):
+            raise fail(f"header.joints[{j}]", "needs a name (text) and a parent (integer)")
+        if not -1 <= item["parent"] < j:
+            raise fail(f"header.joints[{j}].parent", f"{item['parent']} is not an earlier joint or -1")
+        names.append(item["name"])
+        parents.append(item["parent"])
+    J = len(names)
+    rest = JointTRS(array("rest_translation", (J, 3), "f").astype(np.float64),
+                    array("rest_rotation", (J, 4), "f").astype(np.float64),
+                    array("rest_scale", (J, 3), "f").astype(np.float64))
+    if np.any(np.linalg.norm(rest.rotation, axis=1) < 1e-6):
+        raise fail("rest_rotation", "holds a zero quaternion")
+    ibm = array("inverse_binds", (J, 4, 4), "f").astype(np.float64)
+    n = header.get("num_gaussians")
+    g_joints = array("gaussian_joints", (n if isinstance(n, int) else None, 4), "iu").astype(np.int64)
+    g_weights = array("gaussian_weights", (len(g_joints), 4), "f").astype(np.float32)
+    if num_gaussians is not None and len(g_joints) != num_gaussians:
+        raise fail("gaussian_joints", f"binds {len(g_joints)} Gaussians but the asset has {num_gaussians} "
+                                      "(the asset was changed after its rig was written?)")
+    if len(g_joints) and (g_joints.min() < 0 or g_joints.max() >= J):
+        raise fail("gaussian_joints", f"joint {int(g_joints.max() if g_joints.max() >= J else g_joints.min())} is out "
+                                      f"of range ({J} joints)")
+    if np.any(g_weights < 0) or (len(g_weights) and np.abs(g_weights.sum(axis=1) - 1).max() > 1e-3):
+        raise fail("gaussian_weights", "each row must be non-negative and sum to 1")
+
+    clips: dict[str, Clip] = {}
+    for c, item in enumerate(header.get("clips", [])):
+        where = f"header.clips[{c}]"
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise fail(where, "needs a name")
+        if item["name"] in clips:
+            raise fail(where + ".name", f"{item['name']!r} is used twice")
+        duration = item.get("duration", 0.0)
+        if not isinstance(duration, (int, float)) or not duration >= 0:
+            raise fail(where + ".duration", f"must be a number of seconds >= 0, got {duration!r}")
+        channels = []
+        for k, ch in enumerate(item.get("channels", [])):
+            cw = f"{where}.channels[{k}]"
+            if not isinstance(ch, dict):
+                raise fail(cw, "must be a mapping")
+            joint, p, interp = ch.get("joint"), ch.get("path"), ch.get("interpolation")
+            if not isinstance(joint, int) or not 0 <= joint < J:
+                raise fail(cw + ".joint", f"{joint!r} is not a joint index (0-{J - 1})")
+            if p not in PATHS:
+                raise fail(cw + ".path", f"{p!r} is not translation, rotation or scale")
+            if interp not in INTERPOLATIONS:
+                raise fail(cw + ".interpolation", f"{interp!r} is not LINEAR, STEP or CUBICSPLINE")
+            times = array(f"clip{c}_channel{k}_times", (None,), "f").astype(np.float64)
+            shape = (len(times), 3, PATHS[p]) if interp == "CUBICSPLINE" else (len(times), PATHS[p])
+            values = array(f"clip{c}_channel{k}_values", shape, "f").astype(np.float64)
+            if len(times) == 0 or np.any(np.diff(times) <= 0):
+                raise fail(f"clip{c}_channel{k}_times", "needs at least one key, at increasing times")
+            channels.append(Channel(joint, p, interp, times, values))
+        clips[item["name"]] = Clip(item["name"], float(duration), channels)
+    source = header.get("source", {})
+    return Rig(names, np.array(parents, dtype=np.int64), rest, ibm, clips, g_joints, g_weights,
+               source if isinstance(source, dict) else {})
