@@ -1,0 +1,43 @@
+"""`splatfilm pose`: a posed copy of a rigged asset, or the list of its clips."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from splatfilm.errors import SplatfilmError
+
+
+def _cmd_pose(args: argparse.Namespace) -> None:
+    from splatfilm.assets.posing import asset_rig, pose_asset
+    from splatfilm.io.gaussian_files import load_gaussians
+
+    if args.list:
+        rig = asset_rig(args.asset, len(load_gaussians(args.asset)))
+        if not rig.clips:
+            print(f"{args.asset}: the rig has no clips ({rig.num_joints} joints)")
+        width = max((len(name) for name in rig.clips), default=0)
+        for name, clip in rig.clips.items():
+            print(f"{name:<{width}}  {clip.duration:.3f} s")
+        return
+    if args.clip is None or args.output is None:
+        raise SplatfilmError("pose needs --clip NAME and -o POSED.ply (or --list to see the clips)")
+    sidecar = pose_asset(args.asset, args.output, args.clip, args.time, args.method)
+    print(f"wrote {args.output} ({sidecar['num_gaussians']} Gaussians, clip {args.clip!r} at {args.time:g} s, "
+          f"{args.method}) and {Path(args.output).with_suffix('.json')}")
+
+
+def add_pose_command(sub) -> None:
+    """Register `pose` with the CLI's subparsers."""
+    p = sub.add_parser("pose", help="write a rigged asset posed by one of its clips at a time, or list its clips",
+                       description="Pose ASSET (imported from a skinned glTF, its rig ASSET.rig.npz beside it) with "
+                                   "clip NAME at SECONDS and write the posed copy in the asset's frame, with a sidecar "
+                                   "noting the pose. Outside the clip the first or last key holds.")
+    p.add_argument("asset", help="rigged Gaussian asset (.ply or .splat with ASSET.rig.npz beside it)")
+    p.add_argument("--list", action="store_true", help="print the clips and their durations, and write nothing")
+    p.add_argument("--clip", metavar="NAME", help="the clip to play")
+    p.add_argument("--time", type=float, default=0.0, metavar="SECONDS", help="time in the clip (default 0)")
+    p.add_argument("--method", choices=["lbs", "dqs"], default="lbs",
+                   help="linear blend skinning (default) or dual quaternions (keeps twisted joints' volume)")
+    p.add_argument("-o", "--output", help="the posed copy (.ply or .splat); sidecar .json beside it")
+    p.set_defaults(func=_cmd_pose)
