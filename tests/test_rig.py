@@ -1,0 +1,358 @@
+"""Skinned glTF import (`splatfilm import-mesh RIGGED.glb`), the rig file, clip sampling and
+`splatfilm pose`: small rigs built here with pygltflib (tests/rigged_gltf.py), every
+broken-file case through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pygltflib
+import pytest
+from rigged_gltf import FLOAT, UBYTE, quat_xyzw, write_limb
+
+from splatfilm.assets.mesh_import import import_mesh
+from splatfilm.cli import main
+from splatfilm.errors import SplatfilmError
+from splatfilm.io.gaussian_files import load_gaussians
+from splatfilm.io.rig_files import load_rig, rig_path, save_rig
+from splatfilm.scene.skeleton import global_transforms, sample_channel, sample_clip
+
+COUNT = 3000
+
+
+def imported(tmp_path, name="limb", count=COUNT, **kw):
+    """Write a limb (write_limb options), import it; returns (limb, Gaussians, Rig, sidecar)."""
+    ext = ".glb" if kw.get("how", "glb") == "glb" else ".gltf"
+    limb = write_limb(tmp_path / f"{name}{ext}", **kw)
+    sidecar = import_mesh(tmp_path / f"{name}{ext}", tmp_path / f"{name}.ply", count=count)
+    return limb, load_gaussians(tmp_path / f"{name}.ply"), load_rig(rig_path(tmp_path / f"{name}.ply")), sidecar
+
+
+def channel(rig, clip):
+    (ch,) = rig.clips[clip].channels
+    return ch
+
+
+# ---- import -------------------------------------------------------------------------------------
+
+
+def test_rigged_import_writes_asset_rig_and_sidecar(tmp_path):
+    limb, g, rig, sidecar = imported(tmp_path)
+    assert rig.joint_names == ["Armature", "root", "mid", "tip", "body0"]
+    assert rig.parents.tolist() == [-1, 0, 1, 2, -1]
+    assert list(rig.clips) == ["bend", "hop", "grow", "twist"]
+    assert rig.clips["bend"].duration == pytest.approx(2.0) and rig.clips["hop"].duration == pytest.approx(1.0)
+    assert rig.joints.shape == (len(g), 4) and rig.weights.shape == (len(g), 4)
+    np.testing.assert_allclose(rig.weights.sum(1), 1.0, atol=1e-6)
+    # The Gaussians follow the bones their height says: root low, mid above the blend zone.
+    y = g.means[:, 1].numpy()
+    heaviest = rig.joints[np.arange(len(g)), rig.weights.argmax(1)]
+    assert np.all(heaviest[y < 0.6] == 1) and np.all(heaviest[(y > 1.4) & (y < 1.6)] == 2)
+    assert sidecar["rig"]["file"] == "limb.rig.npz" and sidecar["rig"]["version"] == 1
+    assert sidecar["rig"]["clips"] == {"bend": 2.0, "hop": 1.0, "grow": 2.0, "twist": 1.0}
+    on_disk = json.loads((tmp_path / "limb.json").read_text())
+    assert on_disk["rig"]["joints"] == 5
+
+
+def test_rigged_import_lands_where_the_static_copy_does(tmp_path):
+    """A skeleton whose root has a transform (turned, moved): the rigged file imports to the
+    same Gaussians as the same file without its skin (trimesh's static placement)."""
+    arm = ((1.0, 0.2, 0.5), quat_xyzw([0, 1, 0], 30), (1.0, 1.0, 1.0))
+    _, g, _, sidecar = imported(tmp_path, armature=arm)
+
+    def unskin(b, limb):
+        b.g.skins = []
+        for n in b.g.nodes:
+            n.skin = None
+        for m in b.g.meshes:
+            for p in m.primitives:
+                p.attributes.JOINTS_0 = p.attributes.WEIGHTS_0 = None
+
+    write_limb(tmp_path / "static.glb", armature=arm, mutate=unskin)
+    static_sidecar = import_mesh(tmp_path / "static.glb", tmp_path / "static.ply", count=COUNT)
+    static = load_gaussians(tmp_path / "static.ply")
+    assert not rig_path(tmp_path / "static.ply").exists() and "rig" not in static_sidecar
+    np.testing.assert_allclose(g.means.numpy(), static.means.numpy(), atol=1e-5)
+    np.testing.assert_allclose(sidecar["canonical_transform"]["translation"],
+                               static_sidecar["canonical_transform"]["translation"], atol=1e-5)
+
+
+def test_rigged_import_to_a_static_mesh_removes_the_old_rig(tmp_path):
+    imported(tmp_path)
+    assert rig_path(tmp_path / "limb.ply").exists()
+
+    def unskin(b, limb):
+        b.g.skins = []
+        for n in b.g.nodes:
+            n.skin = None
+
+    write_limb(tmp_path / "plain.glb", mutate=unskin)
+    import_mesh(tmp_path / "plain.glb", tmp_path / "limb.ply", count=500)
+    assert not rig_path(tmp_path / "limb.ply").exists()
+
+
+# ---- sampling: hand-computed values -------------------------------------------------------------
+
+
+def test_step_sampling(tmp_path):
+    _, _, rig, _ = imported(tmp_path, count=300)
+    ch = channel(rig, "hop")
+    assert ch.interpolation == "STEP" and ch.path == "translation" and rig.joint_names[ch.joint] == "root"
+    for t, y in [(0.0, 0.0), (0.49, 0.0), (0.5, 0.3), (0.99, 0.3), (1.0, 0.1), (7.0, 0.1), (-1.0, 0.0)]:
+        np.testing.assert_allclose(sample_channel(ch, t), [0.0, y, 0.0], atol=1e-6)
+
+
+def test_linear_rotation_sampling_is_slerp(tmp_path):
+    _, _, rig, _ = imported(tmp_path, count=300)
+    ch = channel(rig, "bend")
+    # keys: 0 deg at 0 s, 90 deg about z at 1 s, 45 deg at 2 s; (w, x, y, z)
+    for t, deg in [(0.0, 0.0), (0.5, 45.0), (0.25, 22.5), (1.0, 90.0), (1.5, 67.5), (3.0, 45.0)]:
+        h = np.radians(deg) / 2
+        np.testing.assert_allclose(sample_channel(ch, t), [np.cos(h), 0.0, 0.0, np.sin(h)], atol=1e-6)
+    # A clip replaces only what it animates: at 0.5 s mid turns, the rest keeps its rest pose.
+    pose = sample_clip(rig, "bend", 0.5)
+    np.testing.assert_allclose(pose.translation, rig.rest.translation)
+    mid = rig.joint_index("mid")
+    np.testing.assert_allclose(np.delete(pose.rotation, mid, 0), np.delete(rig.rest.rotation, mid, 0))
+
+
+def test_cubicspline_sampling(tmp_path):
+    _, _, rig, _ = imported(tmp_path, count=300)
+    ch = channel(rig, "grow")
+    assert ch.interpolation == "CUBICSPLINE" and ch.values.shape == (2, 3, 3)
+    # keys: t=0 value (1,1,1) out-tangent (0.5,0,0); t=2 in-tangent (0,1,0) value (2,1,1).
+    # At t=1 (u=0.5, dt=2): 0.5 p0 + 0.125 dt m0 + 0.5 p1 - 0.125 dt m1.
+    np.testing.assert_allclose(sample_channel(ch, 1.0), [1.625, 0.75, 1.0], atol=1e-6)
+    # u=0.25: h00=0.84375, h10=0.140625, h01=0.15625, h11=-0.046875
+    np.testing.assert_allclose(sample_channel(ch, 0.5), [0.84375 + 0.140625 + 0.3125, 0.84375 + 0.15625 - 0.09375,
+                                                         1.0], atol=1e-6)
+    np.testing.assert_allclose(sample_channel(ch, 2.0), [2.0, 1.0, 1.0], atol=1e-6)
+
+
+def test_rotation_keys_as_normalised_shorts_and_cubic_rotation(tmp_path):
+    """Rotation outputs may be normalised SHORTs (KHR_mesh_quantization style); cubic
+    rotations are normalised after the Hermite blend."""
+    def nod(b, limb):
+        q = np.array([[0, 0, 0, 1], quat_xyzw([1, 0, 0], 90)])
+        out = b.accessor(np.round(q * 32767).astype("<i2").view("<u2"), 5123, "VEC4")
+        b.g.accessors[out].componentType = 5122  # SHORT
+        b.g.accessors[out].normalized = True
+        inp = b.accessor(np.array([0.0, 1.0], np.float32), FLOAT, "SCALAR")
+        cubic = np.array([[0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0],
+                          [0, 0, 0, 0], quat_xyzw([1, 0, 0], 90), [0, 0, 0, 0]], np.float32)
+        out2 = b.accessor(cubic, FLOAT, "VEC4")
+        b.g.animations.append(pygltflib.Animation(name="nod", samplers=[
+            pygltflib.AnimationSampler(input=inp, output=out, interpolation="LINEAR"),
+            pygltflib.AnimationSampler(input=inp, output=out2, interpolation="CUBICSPLINE")], channels=[
+            pygltflib.AnimationChannel(sampler=0, target=pygltflib.AnimationChannelTarget(node=3, path="rotation")),
+            pygltflib.AnimationChannel(sampler=1, target=pygltflib.AnimationChannelTarget(node=2, path="rotation"))]))
+
+    _, _, rig, _ = imported(tmp_path, count=300, mutate=nod)
+    lin, cub = rig.clips["nod"].channels
+    h = np.radians(45) / 2
+    np.testing.assert_allclose(sample_channel(lin, 0.5), [np.cos(h), np.sin(h), 0, 0], atol=1e-4)
+    # Zero tangents, symmetric keys: half way is the normalised mean of the two keys (45 deg).
+    np.testing.assert_allclose(sample_channel(cub, 0.5), [np.cos(h), np.sin(h), 0, 0], atol=1e-6)
+
+
+def test_matrix_nodes_and_trs_nodes_give_the_same_rig(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _, g1, r1, _ = imported(tmp_path / "a", count=500)
+    _, g2, r2, _ = imported(tmp_path / "b", count=500, matrix_nodes=True)
+    np.testing.assert_allclose(r1.rest_globals(), r2.rest_globals(), atol=1e-6)
+    np.testing.assert_allclose(global_transforms(r1, sample_clip(r1, "bend", 0.7)),
+                               global_transforms(r2, sample_clip(r2, "bend", 0.7)), atol=1e-6)
+    np.testing.assert_allclose(g1.means.numpy(), g2.means.numpy(), atol=1e-6)
+
+
+# ---- the rig file -------------------------------------------------------------------------------
+
+
+def test_rig_file_round_trip_and_versions(tmp_path):
+    _, g, rig, _ = imported(tmp_path, count=300)
+    save_rig(tmp_path / "copy.rig.npz", rig, "limb.ply")
+    back = load_rig(tmp_path / "copy.rig.npz", len(g))
+    assert back.joint_names == rig.joint_names and back.parents.tolist() == rig.parents.tolist()
+    np.testing.assert_array_equal(back.joints, rig.joints)
+    np.testing.assert_array_equal(back.weights, rig.weights)
+    np.testing.assert_array_equal(back.inverse_binds, rig.inverse_binds)
+    for name in rig.clips:
+        for a, b in zip(rig.clips[name].channels, back.clips[name].channels):
+            assert (a.joint, a.path, a.interpolation) == (b.joint, b.path, b.interpolation)
+            np.testing.assert_array_equal(a.values, b.values)
+    with pytest.raises(SplatfilmError, match="binds 300 Gaussians but the asset has 299"):
+        load_rig(tmp_path / "copy.rig.npz", 299)
+
+    data = dict(np.load(tmp_path / "copy.rig.npz"))
+    header = json.loads(data["header"].tobytes())
+    header["version"] = 2
+    data["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    np.savez(tmp_path / "new.rig.npz", **data)
+    with pytest.raises(SplatfilmError, match=r"new.rig.npz: header.version: is 2: written by a newer splatfilm"):
+        load_rig(tmp_path / "new.rig.npz")
+    data["gaussian_joints"] = data["gaussian_joints"] + 9
+    header["version"] = 1
+    data["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    np.savez(tmp_path / "bad.rig.npz", **data)
+    with pytest.raises(SplatfilmError, match=r"bad.rig.npz: gaussian_joints: joint \d+ is out of range \(5 joints\)"):
+        load_rig(tmp_path / "bad.rig.npz")
+    (tmp_path / "junk.rig.npz").write_bytes(b"not a zip")
+    with pytest.raises(SplatfilmError, match="junk.rig.npz: not a splatfilm rig file"):
+        load_rig(tmp_path / "junk.rig.npz")
+
+
+# ---- broken files: one line, exit 2, nothing written ---------------------------------------------
+
+
+def _replace_attribute(b, name: str, fn):
+    """Replace the first mesh's `name` accessor by fn(decoded values) (a fresh float/ubyte accessor)."""
+    prim = b.g.meshes[0].primitives[0]
+    acc = b.g.accessors[getattr(prim.attributes, name)]
+    view = b.g.bufferViews[acc.bufferView]
+    dtype = "<u1" if acc.componentType == UBYTE else "<f4"
+    values = np.frombuffer(bytes(b.blob[view.byteOffset:view.byteOffset + view.byteLength]), dtype).reshape(-1, 4)
+    new = fn(values.copy())
+    setattr(prim.attributes, name, b.accessor(new, acc.componentType, "VEC4", normalized=acc.normalized))
+
+
+def _joint_out_of_range(b, limb):
+    def fn(j):
+        j[7] = [5, 0, 0, 0]
+        return j
+    _replace_attribute(b, "JOINTS_0", fn)
+
+
+def _zero_weights(b, limb):
+    def fn(w):
+        w[4] = 0.0
+        return w
+    _replace_attribute(b, "WEIGHTS_0", fn)
+
+
+def _short_inverse_binds(b, limb):
+    b.g.skins[0].inverseBindMatrices = b.accessor(np.array([np.eye(4).reshape(-1)] * 2), FLOAT, "MAT4")
+
+
+def _singular_inverse_bind(b, limb):
+    m = [np.linalg.inv(np.eye(4)).T.reshape(-1) for _ in range(3)]
+    m[1] = np.diag([1.0, 0.0, 1.0, 1.0]).reshape(-1)
+    b.g.skins[0].inverseBindMatrices = b.accessor(np.array(m), FLOAT, "MAT4")
+
+
+def _channel_to_missing_node(b, limb):
+    b.g.animations[0].channels[0].target.node = 99
+
+
+def _accessor_past_the_end(b, limb):
+    b.g.accessors[b.g.meshes[0].primitives[0].attributes.WEIGHTS_0].count = 10**6
+
+
+def _sparse_index_out_of_range(b, limb):
+    acc = b.g.accessors[b.g.meshes[0].primitives[0].attributes.WEIGHTS_0]
+    idx = np.array([3, 10**4], np.uint16)
+    vals = np.zeros((2, 4), np.float32)
+    acc.sparse = pygltflib.Sparse(count=2, indices=pygltflib.AccessorSparseIndices(bufferView=b.view(idx.tobytes()),
+                                                                                 componentType=5123),
+                                  values=pygltflib.AccessorSparseValues(bufferView=b.view(vals.tobytes())))
+
+
+def _sheared_matrix_node(b, limb):
+    m = np.eye(4)
+    m[0, 1] = 0.5
+    b.g.nodes[2].translation = b.g.nodes[2].rotation = b.g.nodes[2].scale = None
+    b.g.nodes[2].matrix = m.T.reshape(-1).tolist()
+
+
+def _cycle(b, limb):
+    b.g.nodes[3].children = [1]
+    b.g.nodes[0].children = []
+    b.g.scenes[0].nodes = [4]
+
+
+def _skin_joint_missing(b, limb):
+    b.g.skins[0].joints = [1, 2, 42]
+
+
+def _bad_interpolation(b, limb):
+    b.g.animations[1].samplers[0].interpolation = "BEZIER"
+
+
+BROKEN = {
+    "joint out of range": (_joint_out_of_range, r"meshes\[0\]\.primitives\[0\]\.attributes\.JOINTS_0: vertex 7 names "
+                                                r"joint 5, but skins\[0\] has 3 joints"),
+    "all-zero weights": (_zero_weights, r"meshes\[0\]\.primitives\[0\]\.attributes\.WEIGHTS_0: vertex 4 has all-zero "
+                                        r"weights"),
+    "missing inverse binds": (_short_inverse_binds, r"skins\[0\]\.inverseBindMatrices: has 2 matrices for 3 joints"),
+    "non-invertible inverse bind": (_singular_inverse_bind, r"skins\[0\]\.inverseBindMatrices\[1\]: the matrix of "
+                                                            r"joint 1 \(nodes\[2\]\) is not an invertible"),
+    "channel at a missing node": (_channel_to_missing_node, r"animations\[0\]\.channels\[0\]\.target\.node: node 99 "
+                                                            r"does not exist"),
+    "accessor past the end": (_accessor_past_the_end, r"accessors\[\d+\]: 1000000 elements from byte 0 run past the "
+                                                      r"end of bufferViews"),
+    "sparse index out of range": (_sparse_index_out_of_range, r"accessors\[\d+\]\.sparse\.indices: index 10000 is out "
+                                                              r"of range"),
+    "sheared matrix node": (_sheared_matrix_node, r"nodes\[2\]\.matrix: is not a translation \* rotation \* scale"),
+    "hierarchy cycle": (_cycle, r"nodes\[1\]: the node hierarchy has a cycle"),
+    "skin joint missing": (_skin_joint_missing, r"skins\[0\]\.joints\[2\]: node 42 does not exist"),
+    "bad interpolation": (_bad_interpolation, r"animations\[1\]\.samplers\[0\]\.interpolation: unknown interpolation "
+                                              r"'BEZIER'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_broken_rigs_end_in_one_line_and_write_nothing(tmp_path, capsys, case):
+    mutate, message = BROKEN[case]
+    write_limb(tmp_path / "broken.glb", mutate=mutate)
+    out = tmp_path / "out" / "hero.ply"
+    assert main(["import-mesh", str(tmp_path / "broken.glb"), "-o", str(out), "--count", "200"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+    assert str(tmp_path / "broken.glb") in err
+    assert __import__("re").search(message, err), err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+# ---- splatfilm pose -------------------------------------------------------------------------------
+
+
+def test_pose_list_and_write(tmp_path, capsys):
+    imported(tmp_path, count=500)
+    asset = str(tmp_path / "limb.ply")
+    assert main(["pose", asset, "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["bend   2.000 s", "hop    1.000 s", "grow   2.000 s", "twist  1.000 s"]
+    assert main(["pose", asset, "--clip", "bend", "--time", "1", "-o", str(tmp_path / "bent.ply")]) == 0
+    capsys.readouterr()
+    bent = load_gaussians(tmp_path / "bent.ply")
+    side = json.loads((tmp_path / "bent.json").read_text())
+    assert side["pose"]["clip"] == "bend" and side["pose"]["time"] == 1.0 and side["pose"]["method"] == "lbs"
+    assert "rig" not in side and side["asset"] == "bent.ply"
+    assert side["canonical_transform"] == json.loads((tmp_path / "limb.json").read_text())["canonical_transform"]
+    assert not rig_path(tmp_path / "bent.ply").exists()
+    # The top of the limb (mid at 90 degrees about z) now points along -x.
+    assert bent.means[:, 0].min() < -0.9 and bent.means[:, 1].max() < 1.35
+
+
+def test_pose_errors(tmp_path, capsys):
+    imported(tmp_path, count=300)
+    asset = str(tmp_path / "limb.ply")
+    out = tmp_path / "posed.ply"
+    assert main(["pose", asset, "--clip", "walk", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {asset}: no clip 'walk'; the rig has: bend (2.00 s), hop (1.00 s), grow (2.00 s), "
+                   "twist (1.00 s)\n")
+    rigless = tmp_path / "plain.ply"
+    rigless.write_bytes((tmp_path / "limb.ply").read_bytes())
+    for argv in (["pose", str(rigless), "--list"], ["pose", str(rigless), "--clip", "bend", "-o", str(out)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {rigless}: has no rig (plain.rig.npz is not beside it)") and err.count("\n") == 1
+    assert main(["pose", asset, "--clip", "bend", "--time", "-1", "-o", str(out)]) == 2
+    assert "--time must be a number of seconds >= 0" in capsys.readouterr().err
+    assert main(["pose", asset, "--clip", "bend", "-o", asset]) == 2
+    assert "is the asset itself" in capsys.readouterr().err
+    assert main(["pose", asset, "--clip", "bend"]) == 2
+    assert "pose needs --clip NAME and -o POSED.ply" in capsys.readouterr().err
+    assert not out.exists() and not out.with_suffix(".json").exists()
