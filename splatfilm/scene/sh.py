@@ -14,9 +14,9 @@ import torch
 from splatfilm.errors import SplatfilmError
 
 C0 = 0.28209479177387814
-C1 = 0.4886025119029199
-C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
-C3 = (
+_C1 = 0.4886025119029199
+_C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
+_C3 = (
     -0.5900435899266435,
     2.890611442640554,
     -0.4570457994644658,
@@ -42,25 +42,25 @@ def sh_basis(degree: int, dirs: torch.Tensor) -> torch.Tensor:
     x, y, z = dirs.unbind(-1)
     out = [torch.full_like(x, C0)]
     if degree >= 1:
-        out += [-C1 * y, C1 * z, -C1 * x]
+        out += [-_C1 * y, _C1 * z, -_C1 * x]
     if degree >= 2:
         xx, yy, zz = x * x, y * y, z * z
         out += [
-            C2[0] * x * y,
-            C2[1] * y * z,
-            C2[2] * (2.0 * zz - xx - yy),
-            C2[3] * x * z,
-            C2[4] * (xx - yy),
+            _C2[0] * x * y,
+            _C2[1] * y * z,
+            _C2[2] * (2.0 * zz - xx - yy),
+            _C2[3] * x * z,
+            _C2[4] * (xx - yy),
         ]
     if degree >= 3:
         out += [
-            C3[0] * y * (3.0 * xx - yy),
-            C3[1] * x * y * z,
-            C3[2] * y * (4.0 * zz - xx - yy),
-            C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy),
-            C3[4] * x * (4.0 * zz - xx - yy),
-            C3[5] * z * (xx - yy),
-            C3[6] * x * (xx - 3.0 * yy),
+            _C3[0] * y * (3.0 * xx - yy),
+            _C3[1] * x * y * z,
+            _C3[2] * y * (4.0 * zz - xx - yy),
+            _C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy),
+            _C3[4] * x * (4.0 * zz - xx - yy),
+            _C3[5] * z * (xx - yy),
+            _C3[6] * x * (xx - 3.0 * yy),
         ]
     return torch.stack(out, dim=-1)
 
@@ -111,34 +111,48 @@ def rotate_sh_coeffs(shN: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
     return torch.cat(out, dim=1)
 
 
-def _probe_dirs() -> torch.Tensor:
-    """7 unit directions [7,3] on which bands 2 and 3 are well determined (the 7x7 basis
-    matrix of band 3 and the 7x5 one of band 2 are best conditioned among fixed random
-    draws), so a band's coefficients follow from its values there."""
-    gen = torch.Generator().manual_seed(7)
-    best, best_cond = None, math.inf
-    for _ in range(256):
-        d = torch.nn.functional.normalize(torch.randn(7, 3, generator=gen, dtype=torch.float64), dim=-1)
-        Y = sh_basis(3, d)
-        cond = max(float(torch.linalg.cond(Y[:, 4:9])), float(torch.linalg.cond(Y[:, 9:16])))
-        if cond < best_cond:
-            best, best_cond = d, cond
-    return best
+_X90: list[torch.Tensor] = []
 
 
-_PROBES: dict[str, torch.Tensor] = {}
+def sh_x90() -> list[torch.Tensor]:
+    """D_l of a quarter turn about +x for bands 2 and 3 ([5,5], [7,7], float64; entries that
+    are zero up to rounding set to exactly zero): the fixed, sparse part of rotating SH as
+    Rz(a) Rx(-90) Rz(b) Rx(90) Rz(c) (computed once)."""
+    if not _X90:
+        quarter = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+        for D in sh_rotation_matrices(quarter, 3)[1:]:
+            _X90.append(torch.where(D.abs() < 1e-12, torch.zeros_like(D), D))
+    return _X90
 
 
-def sh_probes() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The probe directions [7,3] and the maps from a band's values there to its
-    coefficients: band 2 [5,7], band 3 [7,7] (float64, computed once)."""
-    if not _PROBES:
-        d = _probe_dirs()
-        Y = sh_basis(3, d)
-        _PROBES["dirs"] = d
-        _PROBES["fit2"] = torch.linalg.pinv(Y[:, 4:9])
-        _PROBES["fit3"] = torch.linalg.inv(Y[:, 9:16])
-    return _PROBES["dirs"], _PROBES["fit2"], _PROBES["fit3"]
+def zyz_angles(R: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Cosines and sines (ca, sa, cb, sb, cc, sc) [N] of the angles with R = Rz(a) Ry(b) Rz(c),
+    for rotations R [N,3,3] (no trigonometry; where sin b is 0, c = 0)."""
+    cb = R[:, 2, 2].clamp(-1.0, 1.0)
+    sb = torch.sqrt(R[:, 0, 2] ** 2 + R[:, 1, 2] ** 2)
+    ok = sb > 1e-9
+    safe = torch.where(ok, sb, torch.ones_like(sb))
+    ca = torch.where(ok, R[:, 0, 2] / safe, R[:, 1, 1])
+    sa = torch.where(ok, R[:, 1, 2] / safe, -R[:, 0, 1])
+    cc = torch.where(ok, -R[:, 2, 0] / safe, torch.ones_like(sb))
+    sc = torch.where(ok, R[:, 2, 1] / safe, torch.zeros_like(sb))
+    cb = torch.where(ok, cb, torch.sign(cb))
+    sb = torch.where(ok, sb, torch.zeros_like(sb))
+    return ca, sa, cb, sb, cc, sc
+
+
+def _z_turn(c: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Band coefficients c [N, 2l+1, 3] turned about z by an angle with cosine and sine [N]:
+    the pair (m, -m) turns by |m| times the angle (3DGS basis order and signs)."""
+    l = (c.shape[1] - 1) // 2
+    cm, sm = [torch.ones_like(cos)], [torch.zeros_like(sin)]
+    for _ in range(l):  # cos/sin of m times the angle
+        cm.append(cm[-1] * cos - sm[-1] * sin)
+        sm.append(sm[-1] * cos + cm[-2] * sin)
+    m = [abs(i - l) for i in range(2 * l + 1)]
+    cosm = torch.stack([cm[k] for k in m], dim=1)[:, :, None]
+    sinm = torch.stack([sm[k] if i < l else -sm[k] for i, k in enumerate(m)], dim=1)[:, :, None]
+    return cosm * c + sinm * c.flip(1)
 
 
 def rotate_sh_coeffs_batch(shN: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
@@ -146,9 +160,10 @@ def rotate_sh_coeffs_batch(shN: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
 
     shN [N, K, 3] (bands 1..d, d <= 3); R [N, 3, 3] rotations. Returns [N, K, 3] with the
     convention of `rotate_sh_coeffs`: Gaussian i's rotated function at direction v equals
-    its original at R_i^T v. Band 1 is a vector in disguise (c = C1 (-v_y, v_z, -v_x)), so
-    it rotates as one; bands 2 and 3 are evaluated at 7 probe directions turned by R_i^T and
-    fitted back (exact: a rotated band stays in its band).
+    its original at R_i^T v. Band 1 is a vector in disguise (c = _C1 (-v_y, v_z, -v_x)), so
+    it rotates as one; bands 2 and 3 go through R = Rz(a) Rx(-90) Rz(b) Rx(90) Rz(c) (Ry(b)
+    written with quarter turns about x): turns about z act on (m, -m) pairs, the quarter
+    turns are fixed sparse matrices.
     """
     k = shN.shape[1]
     degree = int(round(math.sqrt(k + 1))) - 1
@@ -157,17 +172,17 @@ def rotate_sh_coeffs_batch(shN: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
     if degree == 0:
         return shN
     R = R.to(shN.dtype)
-    # Band 1: f(v) = C1 (-c0 v_y + c1 v_z - c2 v_x) = C1 a . v with a = (-c2, -c0, c1); f(R^T v) = C1 (R a) . v.
+    # Band 1: f(v) = _C1 (-c0 v_y + c1 v_z - c2 v_x) = _C1 a . v with a = (-c2, -c0, c1); f(R^T v) = _C1 (R a) . v.
     c = shN[:, 0:3]
     a = torch.stack([-c[:, 2], -c[:, 0], c[:, 1]], dim=1)  # [N,3,3ch]
     ra = R @ a
     out = [torch.stack([-ra[:, 1], ra[:, 2], -ra[:, 0]], dim=1)]
     if degree >= 2:
-        dirs, fit2, fit3 = sh_probes()
-        turned = dirs.to(shN.dtype) @ R  # [N,7,3]: rows are (R^T d)^T
-        Y = sh_basis(degree, turned)  # [N,7,(d+1)^2]
-        values = Y[:, :, 4:9] @ shN[:, 3:8]  # band 2 at the turned probes [N,7,3]
-        out.append(fit2.to(shN.dtype) @ values)
-        if degree >= 3:
-            out.append(fit3.to(shN.dtype) @ (Y[:, :, 9:16] @ shN[:, 8:15]))
+        ca, sa, cb, sb, cc, sc = zyz_angles(R)
+        for band, X in zip(range(2, degree + 1), sh_x90()):
+            X = X.to(shN.dtype).to(shN.device)
+            lo = band * band - 1
+            v = _z_turn(shN[:, lo:lo + 2 * band + 1], cc, sc)
+            v = _z_turn(torch.einsum("ij,njc->nic", X, v), cb, sb)
+            out.append(_z_turn(torch.einsum("ji,njc->nic", X, v), ca, sa))
     return torch.cat(out, dim=1)

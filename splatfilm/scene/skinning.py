@@ -31,7 +31,7 @@ import torch
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene import skinning_kernels as kernels
-from splatfilm.scene.sh import rotate_sh_coeffs_batch, sh_probes
+from splatfilm.scene.sh import rotate_sh_coeffs_batch, sh_x90
 from splatfilm.scene.skeleton import Rig
 from splatfilm.scene.transforms import quat_multiply, quat_to_rotmat, rotmat_to_quat
 
@@ -44,7 +44,9 @@ METHODS = ("lbs", "dqs")
 # (glTF stores float32), which must not turn a disc's two equal axes by up to 45 degrees.
 JACOBI_THRESHOLD = 1e-6
 RIGID_TOLERANCE = 1e-6
-POLAR_TOLERANCE = 1e-12  # Newton's iteration stops when no entry moves by more
+# Newton's iteration for the nearest rotation stops when no entry moves by more: it converges
+# quadratically, so the error left is about the square of that (1e-12).
+POLAR_TOLERANCE = 1e-6
 
 
 def _on_cpu_without_grad(*tensors: torch.Tensor) -> bool:
@@ -233,11 +235,11 @@ def transform_gaussians_affine(g: Gaussians, A: torch.Tensor, fused: bool | None
 
 def _transform_gaussians_affine_cpu(g: Gaussians, A: torch.Tensor) -> Gaussians:
     """transform_gaussians_affine by the fused CPU kernel (float64 inside)."""
-    probes, fit2, fit3 = (t.numpy() for t in sh_probes())
+    x90 = [np.ascontiguousarray(X.numpy()) for X in sh_x90()]
     means, quats, scales, shN = (t.detach().contiguous().numpy() for t in (g.means, g.quats, g.scales, g.shN))
     out = [np.empty_like(a) for a in (means, quats, scales)] + [shN.copy()]
-    kernels.affine_kernel(means, quats, scales, shN, np.ascontiguousarray(A.detach().double().numpy()), probes,
-                          fit2, fit3, JACOBI_THRESHOLD, RIGID_TOLERANCE, POLAR_TOLERANCE, *out)
+    kernels.affine_kernel(means, quats, scales, shN, np.ascontiguousarray(A.detach().double().numpy()), *x90,
+                          JACOBI_THRESHOLD, RIGID_TOLERANCE, POLAR_TOLERANCE, *out)
     means, quats, scales, shN = (torch.from_numpy(a) for a in out)
     return Gaussians(means, quats, scales, g.opacities, g.sh0, shN)
 

@@ -12,7 +12,6 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from splatfilm.scene.sh import C2, C3
 
 CHUNK = 2048  # Gaussians per parallel task
 
@@ -122,7 +121,7 @@ def _blend_lbs(S, joints, weights, n, out):
 
 
 @njit(cache=True)
-def _blend_dqs(real, dual, K, joints, weights, n, out, R):
+def _blend_dqs(real, dual, K, rigid_joints, joints, weights, n, out, R):
     kmax = 0
     for k in range(joints.shape[1]):
         if weights[n, k] > weights[n, kmax]:
@@ -148,16 +147,32 @@ def _blend_dqs(real, dual, K, joints, weights, n, out, R):
     r0, r1, r2, r3, d0, d1, d2, d3 = r0 / nr, r1 / nr, r2 / nr, r3 / nr, d0 / nr, d1 / nr, d2 / nr, d3 / nr
     _, tx, ty, tz = _quat_mul(d0, d1, d2, d3, r0, -r1, -r2, -r3)
     _quat_mat(r0, r1, r2, r3, R)
-    for r in range(3):
-        for c in range(3):
-            acc = 0.0
-            for m in range(3):
-                kb = 0.0
-                for k in range(joints.shape[1]):
-                    kb += weights[n, k] * K[joints[n, k], m, c]
-                acc += R[r, m] * kb
-            out[r, c] = acc
+    if rigid_joints:  # every K is the identity
+        for r in range(3):
+            for c in range(3):
+                out[r, c] = R[r, c]
+    else:
+        for r in range(3):
+            for c in range(3):
+                acc = 0.0
+                for m in range(3):
+                    kb = 0.0
+                    for k in range(joints.shape[1]):
+                        kb += weights[n, k] * K[joints[n, k], m, c]
+                    acc += R[r, m] * kb
+                out[r, c] = acc
     out[0, 3], out[1, 3], out[2, 3] = 2.0 * tx, 2.0 * ty, 2.0 * tz
+
+
+@njit(cache=True)
+def _all_identity(K):
+    """Whether every matrix of K [J,3,3] is the identity (rigid joints: DQS skips blending K)."""
+    for j in range(K.shape[0]):
+        for r in range(3):
+            for c in range(3):
+                if abs(K[j, r, c] - (1.0 if r == c else 0.0)) > 1e-12:
+                    return False
+    return True
 
 
 @njit(cache=True)
@@ -176,6 +191,8 @@ def blend_kernel(method, S, real, dual, K, S_rest, real_rest, dual_rest, K_rest,
     """Blended transforms A [N,3,4]: of the pose (S or real/dual/K per joint), composed with
     the inverse of the rest blend when `general`. method 0 = LBS, 1 = DQS."""
     n_g = joints.shape[0]
+    rigid = _all_identity(K)
+    rigid_rest = _all_identity(K_rest)
     A = np.empty((n_g, 3, 4))
     chunks = (n_g + CHUNK - 1) // CHUNK
     for chunk in prange(chunks):
@@ -184,24 +201,24 @@ def blend_kernel(method, S, real, dual, K, S_rest, real_rest, dual_rest, K_rest,
         Qi = np.empty((3, 4))
         R = np.empty((3, 3))
         for n in range(chunk * CHUNK, min(n_g, (chunk + 1) * CHUNK)):
-            _blend_one(n, method, S, real, dual, K, S_rest, real_rest, dual_rest, K_rest, general, joints, weights,
-                       A, P, Q, Qi, R)
+            _blend_one(n, method, S, real, dual, K, rigid, S_rest, real_rest, dual_rest, K_rest, rigid_rest, general,
+                       joints, weights, A, P, Q, Qi, R)
     return A
 
 
-@njit(cache=True)
-def _blend_one(n, method, S, real, dual, K, S_rest, real_rest, dual_rest, K_rest, general, joints, weights, A, P, Q,
-               Qi, R):
+@njit(cache=True, inline="always")
+def _blend_one(n, method, S, real, dual, K, rigid, S_rest, real_rest, dual_rest, K_rest, rigid_rest, general, joints,
+               weights, A, P, Q, Qi, R):
     """Gaussian n of blend_kernel (P, Q, Qi, R are scratch)."""
     if method == 0:
         _blend_lbs(S, joints, weights, n, P)
     else:
-        _blend_dqs(real, dual, K, joints, weights, n, P, R)
+        _blend_dqs(real, dual, K, rigid, joints, weights, n, P, R)
     if general:
         if method == 0:
             _blend_lbs(S_rest, joints, weights, n, Q)
         else:
-            _blend_dqs(real_rest, dual_rest, K_rest, joints, weights, n, Q, R)
+            _blend_dqs(real_rest, dual_rest, K_rest, rigid_rest, joints, weights, n, Q, R)
         _invert_affine(Q, Qi, R)
         for r in range(3):
             for c in range(4):
@@ -241,25 +258,37 @@ def _jacobi(B, V, p, q, thresh):
     return True
 
 
-@njit(cache=True)
-def _basis23(x, y, z, out):
-    """Real SH bands 2 and 3 (3DGS signs) at a unit direction into out[12]."""
-    xx, yy, zz = x * x, y * y, z * z
-    out[0] = C2[0] * x * y
-    out[1] = C2[1] * y * z
-    out[2] = C2[2] * (2.0 * zz - xx - yy)
-    out[3] = C2[3] * x * z
-    out[4] = C2[4] * (xx - yy)
-    out[5] = C3[0] * y * (3.0 * xx - yy)
-    out[6] = C3[1] * x * y * z
-    out[7] = C3[2] * y * (4.0 * zz - xx - yy)
-    out[8] = C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy)
-    out[9] = C3[4] * x * (4.0 * zz - xx - yy)
-    out[10] = C3[5] * z * (xx - yy)
-    out[11] = C3[6] * x * (xx - 3.0 * yy)
+@njit(cache=True, inline="always")
+def _z_turn(v, k, size, cos, sin):
+    """Turn one band's coefficients v[k, :size, :3] (size = 2l+1) about z: the pair (m, -m)
+    by m times the angle (cos, sin), as sh._z_turn. (Rows of a scratch array rather than
+    views of it: a view costs reference counting, which dominates loops this small.)"""
+    l = (size - 1) // 2
+    cm, sm = cos, sin
+    for m in range(1, l + 1):
+        i, j = l - m, l + m  # indices of -m and +m
+        for ch in range(3):
+            a, b = v[k, i, ch], v[k, j, ch]
+            v[k, i, ch] = cm * a + sm * b
+            v[k, j, ch] = cm * b - sm * a
+        cm, sm = cm * cos - sm * sin, sm * cos + cm * sin
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def _band_apply(M, v, src, dst, size, transpose):
+    """v[dst] = M v[src] (or M^T) for one band's coefficients [size, 3]; M is sparse-ish."""
+    for i in range(size):
+        a0 = a1 = a2 = 0.0
+        for j in range(size):
+            m = M[j, i] if transpose else M[i, j]
+            if m != 0.0:
+                a0 += m * v[src, j, 0]
+                a1 += m * v[src, j, 1]
+                a2 += m * v[src, j, 2]
+        v[dst, i, 0], v[dst, i, 1], v[dst, i, 2] = a0, a1, a2
+
+
+@njit(cache=True, inline="always")
 def _refactor(L, X, Cs, Rg, B, V, q0, q1, q2, q3, x0, x1, x2, x3, log_scales, thresh, n, out_quats, out_scales):
     """Quaternion and log-scales of L Sigma L^T for Gaussian n (Jacobi from the frame X Rg)."""
     for r in range(3):
@@ -295,7 +324,7 @@ def _refactor(L, X, Cs, Rg, B, V, q0, q1, q2, q3, x0, x1, x2, x3, log_scales, th
 
 
 @njit(parallel=True, cache=True)
-def affine_kernel(means, quats, log_scales, shN, A, probes, fit2, fit3, thresh, rigid_tol, polar_tol, out_means,
+def affine_kernel(means, quats, log_scales, shN, A, x90_2, x90_3, thresh, rigid_tol, polar_tol, out_means,
                   out_quats, out_scales, out_shN):
     """Move each Gaussian by its affine map A [N,3,4]: the loop of
     `splatfilm.scene.skinning.transform_gaussians_affine`, writing into the out arrays."""
@@ -308,16 +337,15 @@ def affine_kernel(means, quats, log_scales, shN, A, probes, fit2, fit3, thresh, 
         Rg = np.empty((3, 3))
         B = np.empty((3, 3))
         V = np.empty((3, 3))
-        Y = np.empty(12)
-        vals = np.empty((7, 6))
+        vals = np.empty((2, 7, 3))
         for n in range(chunk * CHUNK, min(n_g, (chunk + 1) * CHUNK)):
-            _move_one(n, means, quats, log_scales, shN, A, probes, fit2, fit3, thresh, rigid_tol, polar_tol,
-                      out_means, out_quats, out_scales, out_shN, L, X, Cs, Rg, B, V, Y, vals)
+            _move_one(n, means, quats, log_scales, shN, A, x90_2, x90_3, thresh, rigid_tol, polar_tol,
+                      out_means, out_quats, out_scales, out_shN, L, X, Cs, Rg, B, V, vals)
 
 
-@njit(cache=True)
-def _move_one(n, means, quats, log_scales, shN, A, probes, fit2, fit3, thresh, rigid_tol, polar_tol, out_means,
-              out_quats, out_scales, out_shN, L, X, Cs, Rg, B, V, Y, vals):
+@njit(cache=True, inline="always")
+def _move_one(n, means, quats, log_scales, shN, A, x90_2, x90_3, thresh, rigid_tol, polar_tol, out_means,
+              out_quats, out_scales, out_shN, L, X, Cs, Rg, B, V, vals):
     """Gaussian n of affine_kernel (the other arguments are scratch)."""
     k_sh = shN.shape[1]
     for r in range(3):
@@ -348,30 +376,25 @@ def _move_one(n, means, quats, log_scales, shN, A, probes, fit2, fit3, thresh, r
         out_shN[n, 0, ch], out_shN[n, 1, ch], out_shN[n, 2, ch] = -b1, b2, -b0
     if k_sh < 8:
         return
-    bands = 2 if k_sh >= 15 else 1
-    for k in range(7):  # bands 2 and 3 at the probe directions turned by X^T
-        dx, dy, dz = probes[k, 0], probes[k, 1], probes[k, 2]
-        _basis23(X[0, 0] * dx + X[1, 0] * dy + X[2, 0] * dz, X[0, 1] * dx + X[1, 1] * dy + X[2, 1] * dz,
-                 X[0, 2] * dx + X[1, 2] * dy + X[2, 2] * dz, Y)
-        for ch in range(3):
-            acc = 0.0
-            for m in range(5):
-                acc += Y[m] * shN[n, 3 + m, ch]
-            vals[k, ch] = acc
-            if bands == 2:
-                acc = 0.0
-                for m in range(7):
-                    acc += Y[5 + m] * shN[n, 8 + m, ch]
-                vals[k, 3 + ch] = acc
-    for ch in range(3):  # back to coefficients
-        for m in range(5):
-            acc = 0.0
-            for k in range(7):
-                acc += fit2[m, k] * vals[k, ch]
-            out_shN[n, 3 + m, ch] = acc
-        if bands == 2:
-            for m in range(7):
-                acc = 0.0
-                for k in range(7):
-                    acc += fit3[m, k] * vals[k, 3 + ch]
-                out_shN[n, 8 + m, ch] = acc
+    # Bands 2 and 3: R = Rz(a) Rx(-90) Rz(b) Rx(90) Rz(c) (sh.rotate_sh_coeffs_batch).
+    cb = min(1.0, max(-1.0, X[2, 2]))
+    sb = math.sqrt(X[0, 2] * X[0, 2] + X[1, 2] * X[1, 2])
+    if sb > 1e-9:
+        ca, sa, cc, sc = X[0, 2] / sb, X[1, 2] / sb, -X[2, 0] / sb, X[2, 1] / sb
+    else:
+        ca, sa, cc, sc = X[1, 1], -X[0, 1], 1.0, 0.0
+        cb, sb = (1.0 if cb >= 0 else -1.0), 0.0
+    for band in range(2, 4 if k_sh >= 15 else 3):
+        lo, size = band * band - 1, 2 * band + 1
+        M = x90_2 if band == 2 else x90_3
+        for i in range(size):
+            for ch in range(3):
+                vals[0, i, ch] = shN[n, lo + i, ch]
+        _z_turn(vals, 0, size, cc, sc)
+        _band_apply(M, vals, 0, 1, size, False)
+        _z_turn(vals, 1, size, cb, sb)
+        _band_apply(M, vals, 1, 0, size, True)
+        _z_turn(vals, 0, size, ca, sa)
+        for i in range(size):
+            for ch in range(3):
+                out_shN[n, lo + i, ch] = vals[0, i, ch]
