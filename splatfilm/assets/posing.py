@@ -7,6 +7,7 @@ from pathlib import Path
 
 from splatfilm.assets.sidecar import Sidecar, sidecar_path
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.atomic import check_output_file
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, load_gaussians, save_gaussians
 from splatfilm.io.rig_files import load_rig, remove_rig, rig_path
 from splatfilm.scene.skeleton import Rig, global_transforms, sample_clip
@@ -38,6 +39,7 @@ def pose_asset(asset: str | Path, output: str | Path, clip: str, time: float, me
         raise SplatfilmError(f"{output}: the posed copy is a .ply or .splat file (sidecar .json beside it)")
     if output.resolve() == asset.resolve():
         raise SplatfilmError(f"{output}: is the asset itself; write the posed copy to another file")
+    check_output_file(output)
     if not math.isfinite(time) or time < 0:
         raise SplatfilmError(f"--time must be a number of seconds >= 0, got {time}")
     if method not in METHODS:

@@ -145,7 +145,7 @@ def load_rig(path: str | os.PathLike, num_gaussians: int | None = None) -> Rig:
         raise fail("header.joints", "must be a non-empty list")
     names, parents = [], []
     for j, item in enumerate(joints):
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not isinstance(item.get("parent"), int):
+        if not (isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("parent"), int)):
             raise fail(f"header.joints[{j}]", "needs a name (text) and a parent (integer)")
         if not -1 <= item["parent"] < j:
             raise fail(f"header.joints[{j}].parent", f"{item['parent']} is not an earlier joint or -1")

@@ -163,6 +163,8 @@ class Rig:
 def sample_channel(channel: Channel, time: float) -> np.ndarray:
     """The value [C] of a channel at `time` seconds (held before the first key and after
     the last; rotations come back as unit (w, x, y, z) quaternions)."""
+    if not np.isfinite(time):
+        raise SplatfilmError(f"a clip's time must be a finite number of seconds, got {time}")
     times, values = channel.times, channel.values
     cubic = channel.interpolation == "CUBICSPLINE"
     keys = values[:, 1] if cubic else values
@@ -218,7 +220,7 @@ def global_transforms(rig: Rig, local: JointTRS | np.ndarray) -> np.ndarray:
     or local matrices [J,4,4]), composed down the hierarchy (parents come first)."""
     L = local.matrices() if isinstance(local, JointTRS) else np.asarray(local, np.float64)
     if L.shape != (rig.num_joints, 4, 4):
-        raise ValueError(f"local transforms have shape {L.shape}, expected ({rig.num_joints}, 4, 4)")
+        raise SplatfilmError(f"local transforms have shape {L.shape}, expected ({rig.num_joints}, 4, 4)")
     G = np.empty_like(L)
     for j, p in enumerate(rig.parents):
         G[j] = L[j] if p < 0 else G[p] @ L[j]

@@ -12,8 +12,10 @@ formula). A Gaussian's blended transform A maps bind space to the posed asset fr
   its volume (no candy wrapper), where LBS collapses it.
 
 The asset's Gaussians are stored at the rest pose, so posing applies A_pose A_rest^-1 per
-Gaussian (A_rest: the same blend at the rest pose); when every joint's rest skinning matrix
-is the same C (the usual case: bind pose = rest pose), that is the blend of S_j C^-1.
+Gaussian (A_rest: the same blend at the rest pose). When every joint's rest skinning matrix
+is the same C (the usual case: the bind pose is the rest pose), that is the blend of
+S_j C^-1 = G_j(pose) G_j(rest)^-1, each joint's move from its rest, which is what is blended
+then (no per-Gaussian inverse, and no float32 rounding of the stored inverse binds).
 
 A Gaussian moved by an affine map M (linear part L, translation t) becomes mean L mu + t,
 covariance L Sigma L^T. The covariance is refactored into a rotation and log-scales
@@ -36,7 +38,8 @@ from splatfilm.scene.skeleton import Rig
 from splatfilm.scene.transforms import quat_multiply, quat_to_rotmat, rotmat_to_quat
 
 __all__ = ["METHODS", "affine_inverse", "blend_transforms", "dual_quaternions", "joint_globals_array",
-           "nearest_rotation", "pose_gaussians", "refactor_covariance", "skinning_matrices", "transform_gaussians_affine"]
+           "nearest_rotation", "pose_gaussians", "refactor_covariance", "skinning_matrices",
+           "transform_gaussians_affine"]
 
 METHODS = ("lbs", "dqs")
 # Jacobi sweeps stop at off-diagonal terms this small against the diagonal, and a linear
@@ -98,12 +101,14 @@ def blend_transforms(S: np.ndarray, joints: torch.Tensor, weights: torch.Tensor,
     if method not in METHODS:
         raise SplatfilmError(f"unknown skinning method {method!r}; choose lbs or dqs")
     w = weights.to(dtype)
+
+    def per_joint(a: np.ndarray) -> torch.Tensor:  # [J,...] gathered for each Gaussian's joints
+        return torch.from_numpy(np.ascontiguousarray(a)).to(device=joints.device, dtype=dtype)[joints]
+
     if method == "lbs":
-        M = torch.from_numpy(np.ascontiguousarray(S[:, :3, :].reshape(-1, 12))).to(dtype)
-        return torch.einsum("nk,nkc->nc", w, M[joints]).reshape(-1, 3, 4)
+        return torch.einsum("nk,nkc->nc", w, per_joint(S[:, :3, :].reshape(-1, 12))).reshape(-1, 3, 4)
     real, dual, K = dual_quaternions(S)
-    qr = torch.from_numpy(real).to(dtype)[joints]  # [N,4,4]
-    qd = torch.from_numpy(dual).to(dtype)[joints]
+    qr, qd = per_joint(real), per_joint(dual)  # [N,4,4]
     # One hemisphere: flip each joint's dual quaternion to agree with the heaviest joint's.
     pivot = torch.gather(qr, 1, weights.argmax(dim=1)[:, None, None].expand(-1, 1, 4))
     sign = torch.where((qr * pivot).sum(-1) < 0, -1.0, 1.0).to(dtype)
@@ -112,9 +117,9 @@ def blend_transforms(S: np.ndarray, joints: torch.Tensor, weights: torch.Tensor,
     bd = torch.einsum("nk,nkc->nc", ws, qd)
     norm = br.norm(dim=1, keepdim=True).clamp_min(1e-12)
     br, bd = br / norm, bd / norm
-    conj = br * torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=dtype)
+    conj = br * br.new_tensor([1.0, -1.0, -1.0, -1.0])
     t = 2.0 * quat_multiply(bd, conj)[:, 1:]
-    Kb = torch.einsum("nk,nkc->nc", w, torch.from_numpy(K.reshape(-1, 9)).to(dtype)[joints]).reshape(-1, 3, 3)
+    Kb = torch.einsum("nk,nkc->nc", w, per_joint(K.reshape(-1, 9))).reshape(-1, 3, 3)
     return torch.cat([quat_to_rotmat(br) @ Kb, t[:, :, None]], dim=2)
 
 
