@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import intrinsics, look_at, random_gaussians
+from helpers import intrinsics, look_at, random_gaussians
 from rigged_gltf import distance_to_triangles, spec_skin, write_limb
 
 from splatfilm.assets.mesh_import import import_mesh
