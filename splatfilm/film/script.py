@@ -57,6 +57,7 @@ from splatfilm.io.digest import content_digest
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import parse_shot
 from splatfilm.shots.timing import FIRST_FRAME, parse_fps
+from splatfilm.film.performance import PERFORMANCE_FIELDS, parse_performance
 from splatfilm.film.world import Asset, KeyedMotion, PathWalk, World, load_asset
 from splatfilm.scene.transforms import Similarity, yaw_rotation
 from splatfilm.yamlfields import At, integer, mapping, number, schema_version, show, vec3
@@ -66,7 +67,7 @@ FILM_VERSION = 1
 _TOP = {"version", "title", "fps", "resolution", "first_frame", "handles", "background", "sh_degree", "crf", "lens", "points",
         "effects", "assets", "shots"}
 _ASSET = {"file", "canonical", "position", "yaw", "scale", "look_height", "animation", "walk", "edits",
-          "on_ground", "physics"}
+          "on_ground", "physics"} | PERFORMANCE_FIELDS
 _SHOT_FILM = {"time", "assets", "hide", "handles"}
 _EFFECTS = {"motion_blur", "depth_of_field"}
 
@@ -166,6 +167,24 @@ def _ground_of(scene: Asset, at: At):
     return plane.transformed(scene.world_transform(0.0))
 
 
+def _perform(asset: Asset, data: dict, at: At, earlier: dict[str, Asset], names: list[str]) -> None:
+    """Give a rigged asset its clips, IK and look-at (film.performance); its digest then
+    covers its rig file too."""
+    from splatfilm.io.digest import file_digest
+    from splatfilm.io.rig_files import rig_path
+
+    def ground_of(ref: Any, g_at: At):
+        if ref not in earlier:
+            g_at.fail(f"expected the name of an asset listed before this one, got {show(ref)}")
+        return _ground_of(earlier[ref], g_at)
+
+    walk = asset.motion.distance if isinstance(asset.motion, PathWalk) else None
+    scale = asset.motion.scale if isinstance(asset.motion, PathWalk) else asset.placement.scale
+    asset.performance = parse_performance(data, at, asset.name, Path(asset.source), len(asset.gaussians), asset.local,
+                                          scale, walk, ground_of, [str(n) for n in names])
+    asset.digest = content_digest((asset.digest + file_digest(rig_path(asset.source))).encode())
+
+
 def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
     from splatfilm.assets.ground import ground_height
 
@@ -221,6 +240,8 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
             # Labels name the script's path: left out, so a moved project keeps its frames.
             unlabelled = [dataclasses.replace(e, label="") for e in edits]
             asset.digest = content_digest((asset.digest + repr(unlabelled)).encode())
+        if any(k in data for k in PERFORMANCE_FIELDS):
+            _perform(asset, data, a_at, assets, list(value))
         if "physics" in data:
             from splatfilm.film.physics import parse_physics, physics_motion
 
