@@ -342,3 +342,142 @@ def distance_to_triangles(points: np.ndarray, vertices: np.ndarray, faces: np.nd
     dist = np.linalg.norm(cands - p[None], axis=-1)  # [4,P,k]
     dist[0] = np.where((va >= 0) & (vb >= 0) & (vc >= 0), dist[0], np.inf)
     return dist.min(axis=(0, 2))
+
+
+# ---- a walking figure ---------------------------------------------------------------------------
+
+BIPED_JOINTS = ["hips", "spine", "neck", "head", "thigh_l", "shin_l", "foot_l", "thigh_r", "shin_r", "foot_r"]
+BIPED_PARENTS = [-1, 0, 1, 2, 0, 4, 5, 0, 7, 8]
+BIPED_REST = [(0, 0.9, 0), (0, 0.25, 0), (0, 0.35, 0), (0, 0.1, 0), (0.12, -0.05, 0), (0, -0.4, 0), (0, -0.4, 0),
+              (-0.12, -0.05, 0), (0, -0.4, 0), (0, -0.4, 0)]
+LEG = 0.4  # thigh and shin length (m)
+SOLE = 0.05  # the foot joint's height above the soles at rest (m)
+WALK_STRIDE = 1.0  # ground covered per cycle of `walk` (m): the planted feet's belt speed times its duration
+WALK_DURATION = 1.0
+WALK_HIP = 0.8  # hips height while walking (the legs bend a little)
+
+
+def tube_between(p0, p1, radius, segments=10, rings=5):
+    """An open tube from p0 to p1 [3]: vertices [V,3], triangles [F,3]."""
+    p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
+    axis = p1 - p0
+    v0, f = tube(radius=radius, length=1.0, rings=rings, segments=segments)  # along +y, y in [0, 1]
+    y = np.array([0.0, 1.0, 0.0])
+    u = axis / np.linalg.norm(axis)
+    R = Rotation.align_vectors([u], [y])[0].as_matrix() if abs(u @ y) < 1 - 1e-9 else np.diag([1, np.sign(u @ y), 1])
+    scaled = v0 * [1.0, np.linalg.norm(axis), 1.0]
+    return scaled @ R.T + p0, f
+
+
+def _leg_angles(dz, dy):
+    """Thigh and shin rotations about x (radians, local) putting the foot at (dz, dy) from the
+    thigh joint, the knee forward (+z, the glTF front); and the foot's, keeping it level."""
+    d = min(np.hypot(dz, dy), 2 * LEG - 1e-9)
+    psi = np.arctan2(-dz, -dy)  # of the hip -> foot line from straight down, positive backwards
+    alpha = np.arccos(np.clip(d / (2 * LEG), -1, 1))  # two equal bones
+    thigh = psi - alpha
+    ky, kz = -LEG * np.cos(thigh), -LEG * np.sin(thigh)
+    shin_global = np.arctan2(-(dz - kz), -(dy - ky))
+    return thigh, shin_global - thigh, -shin_global
+
+
+def walk_foot(phase):
+    """The walk's foot (z forward, y up; glTF frame, relative to the ground under the hips) at
+    a cycle phase in [0, 1): planted (y = SOLE) sliding back at the belt speed for 60% of the
+    cycle, then swung forward with a lift."""
+    phase = phase % 1.0
+    a, stance = 0.5 * WALK_STRIDE * 0.6, 0.6  # the foot travels 2a while planted, in 0.6 of the cycle
+    if phase < stance:
+        return a - 2 * a * phase / stance, SOLE
+    u = (phase - stance) / (1 - stance)
+    return -a + 2 * a * (1 - np.cos(np.pi * u)) / 2, SOLE + 0.08 * np.sin(np.pi * u)
+
+
+def _qx(angle):
+    return [np.sin(angle / 2), 0.0, 0.0, np.cos(angle / 2)]
+
+
+def biped_clip_keys(keys_per_cycle=24):
+    """{clip: {joint index: {path: (times [K], values [K,C] xyzw)}}} of the figure's clips:
+    `walk` (in place, one cycle, looped), `idle` (breathing, feet planted, 2 s) and `wave`
+    (the head nods, 1 s: a clip that differs from idle)."""
+    clips = {}
+    times = np.linspace(0, WALK_DURATION, keys_per_cycle + 1)
+    walk = {0: {"translation": ([0.0, WALK_DURATION], [[0, WALK_HIP, 0], [0, WALK_HIP, 0]])}}
+    for side, (thigh, shin, foot) in ((0.0, (4, 5, 6)), (0.5, (7, 8, 9))):
+        rot = [[], [], []]
+        for t in times:
+            z, y = walk_foot(t / WALK_DURATION + side)
+            for k, angle in enumerate(_leg_angles(z, y - (WALK_HIP - 0.05))):
+                rot[k].append(_qx(angle))
+        for k, joint in enumerate((thigh, shin, foot)):
+            walk[joint] = {"rotation": (times, rot[k])}
+    clips["walk"] = walk
+    idle_t = np.array([0.0, 1.0, 2.0])
+    hips = [0.88, 0.86, 0.88]
+    idle = {0: {"translation": (idle_t, [[0, h, 0] for h in hips])}}
+    for thigh, shin, foot in ((4, 5, 6), (7, 8, 9)):
+        angles = [_leg_angles(0.0, SOLE - (h - 0.05)) for h in hips]
+        for k, joint in enumerate((thigh, shin, foot)):
+            idle[joint] = {"rotation": (idle_t, [_qx(a[k]) for a in angles])}
+    clips["idle"] = idle
+    clips["nod"] = {3: {"rotation": ([0.0, 0.5, 1.0], [_qx(0.0), _qx(0.4), _qx(0.0)])}}
+    return clips
+
+
+def write_biped(path, keys_per_cycle=24) -> dict:
+    """A small walking figure (glTF frame: y up, front +z; 1.78 m tall, soles at y = 0):
+    hips, spine, neck, head (with a nose pointing forward), two legs of thigh, shin and
+    foot; each body part a tube skinned to one joint; the clips of `biped_clip_keys`.
+    Returns those clip keys."""
+    b = Builder()
+    G = []
+    for j, (t, p) in enumerate(zip(BIPED_REST, BIPED_PARENTS)):
+        G.append(np.array(t, float) if p < 0 else G[p] + np.array(t, float))
+    for j, name in enumerate(BIPED_JOINTS):
+        children = [k for k, p in enumerate(BIPED_PARENTS) if p == j]
+        b.node(name=name, translation=list(map(float, BIPED_REST[j])), rotation=[0, 0, 0, 1], scale=[1, 1, 1],
+               children=children)
+    parts = [((0, 0.82, 0), (0, 1.15, 0), 0.14, 0, (0.5, 0.5, 0.5)), ((0, 1.15, 0), (0, 1.5, 0), 0.14, 1, (0.6, 0.6, 0.6)),
+             ((0, 1.5, 0), (0, 1.55, 0), 0.05, 2, (0.8, 0.6, 0.5)), ((0, 1.55, 0), (0, 1.78, 0), 0.1, 3, (0.9, 0.7, 0.6)),
+             ((0, 1.66, 0.08), (0, 1.66, 0.16), 0.025, 3, (0.9, 0.2, 0.2))]
+    for x, (thigh, shin, foot), colour in ((0.12, (4, 5, 6), (0.8, 0.2, 0.1)), (-0.12, (7, 8, 9), (0.1, 0.3, 0.8))):
+        parts += [((x, 0.85, 0), (x, 0.45, 0), 0.06, thigh, colour), ((x, 0.45, 0), (x, 0.07, 0), 0.05, shin, colour),
+                  ((x, 0.04, -0.05), (x, 0.04, 0.17), 0.04, foot, (0.2, 0.2, 0.2))]
+    verts, faces, joints, colours = [], [], [], []
+    for p0, p1, r, joint, colour in parts:
+        v, f = tube_between(p0, p1, r)
+        faces.append(f + sum(len(x) for x in verts))
+        verts.append(v)
+        joints.append(np.full(len(v), joint))
+        colours.append(np.tile(colour, (len(v), 1)))
+    v, f, j = np.concatenate(verts), np.concatenate(faces), np.concatenate(joints)
+    J = np.zeros((len(v), 4), int)
+    J[:, 0] = j
+    W = np.zeros((len(v), 4), np.float32)
+    W[:, 0] = 1.0
+    attrs = {"POSITION": b.accessor(v), "JOINTS_0": b.accessor(J, UBYTE, "VEC4"), "WEIGHTS_0": b.accessor(W, FLOAT, "VEC4"),
+             "COLOR_0": b.accessor(np.concatenate(colours).astype(np.float32), FLOAT, "VEC3")}
+    ind = b.accessor(f.reshape(-1).astype(np.uint16), USHORT, "SCALAR")
+    b.g.meshes.append(pygltflib.Mesh(name="body", primitives=[
+        pygltflib.Primitive(attributes=pygltflib.Attributes(**attrs), indices=ind)]))
+    body = b.node(name="body", mesh=0, skin=0)
+    ibm = np.array([np.linalg.inv(trs(G[k], [0, 0, 0, 1], [1, 1, 1])) for k in range(len(BIPED_JOINTS))])
+    b.g.skins.append(pygltflib.Skin(joints=list(range(len(BIPED_JOINTS))), inverseBindMatrices=b.accessor(
+        np.array([m.T.reshape(-1) for m in ibm]), FLOAT, "MAT4")))
+    b.g.scenes.append(pygltflib.Scene(nodes=[0, body]))
+    b.g.scene = 0
+    clips = biped_clip_keys(keys_per_cycle)
+    for name, channels in clips.items():
+        samplers, chans = [], []
+        for joint, paths in channels.items():
+            for pth, (times, values) in paths.items():
+                values = np.asarray(values, np.float32)
+                inp = b.accessor(np.asarray(times, np.float32), FLOAT, "SCALAR")
+                out = b.accessor(values, FLOAT, "VEC4" if pth == "rotation" else "VEC3")
+                samplers.append(pygltflib.AnimationSampler(input=inp, output=out, interpolation="LINEAR"))
+                chans.append(pygltflib.AnimationChannel(sampler=len(samplers) - 1, target=pygltflib.AnimationChannelTarget(
+                    node=joint, path=pth)))
+        b.g.animations.append(pygltflib.Animation(name=name, samplers=samplers, channels=chans))
+    b.save(path)
+    return clips

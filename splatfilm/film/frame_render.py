@@ -1,7 +1,8 @@
 """One frame of a film: its content key, its render (motion blur, depth of field) and its files.
 
 A frame's key covers everything the frame depends on: the visible assets' file contents and
-world transforms at its (sub-frame) times, its cameras, size and render settings, and which
+world transforms at its (sub-frame) times (and the joint transforms of rigged assets that
+perform: clips, IK, look-at, the last perhaps at the frame's camera), its cameras, size and render settings, and which
 side files it has. A rerun keeps a frame whose files exist with the same key.
 """
 
@@ -101,13 +102,22 @@ class FrameRenderer:
             self._centres[(fs.name, i)] = fs.shot.sample(np.array([t])).to_cameras(fs.shot.lens)
         return self._centres[(fs.name, i)]
 
+    def eyes(self, fs: FilmShot, i: int) -> list[np.ndarray | None]:
+        """The camera centre [3] (world) at each of frame i's times, for assets that look at
+        the camera; None each when no visible asset does (their frames do not depend on it)."""
+        sample = self.sample(fs, i)
+        if not self.film.world.needs_camera(fs.visible):
+            return [None] * len(sample.times)
+        return list(sample.cameras.centers)
+
     def key(self, fs: FilmShot, i: int) -> str:
         """Content hash of frame i's inputs (module docstring)."""
         film, lens = self.film, fs.shot.lens
         sample = self.sample(fs, i)
         cams = sample.cameras
+        eyes = self.eyes(fs, i)
         return content_digest({
-            "world": [film.world.signature(fs.world_start + t, fs.visible) for t in sample.times],
+            "world": [film.world.signature(fs.world_start + t, fs.visible, eyes[k]) for k, t in enumerate(sample.times)],
             "viewmats": np.round(cams.viewmats, 9).tolist(),
             "Ks": np.round(cams.Ks, 9).tolist(),
             "size": [film.width, film.height],
@@ -125,9 +135,10 @@ class FrameRenderer:
         for motion blur (alpha and depth too)."""
         film, lens = self.film, fs.shot.lens
         sample = self.sample(fs, i)
+        eyes = self.eyes(fs, i)
         rgb = alpha = depth = None
         for k, t in enumerate(sample.times):
-            g = film.world.compose(fs.world_start + t, fs.visible)
+            g = film.world.compose(fs.world_start + t, fs.visible, eyes[k])
             degree = min(film.sh_degree, g.sh_degree) if film.sh_degree is not None else None
             viewmats, Ks = sample.cameras[k].to_tensors(g.dtype)
             if sample.dof[k] is not None:

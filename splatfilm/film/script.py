@@ -28,6 +28,26 @@
         # or walk: {points: [[..], [..]], speed: 0.8, start: 0}
         # or physics: {drop_from: [..] | position + velocity, mass, friction, restitution, ...}
         on_ground: set                 # stand on that asset's ground plane (placement and walk z)
+      walker:                          # a rigged asset (WALKER.rig.npz beside it: import-mesh of a skinned glTF)
+        file: walker.ply
+        on_ground: set
+        walk: {points: [[-2, 0, 0], [2, 0, 0]], speed: 1.2, start: 1.0}
+        clips:                         # what it plays, in order of start (film.performance)
+          - {clip: idle, start: 0}     # start: world seconds; speed: 1; loop: true
+          - {clip: walk, start: 1.0, crossfade: 0.3}   # fades in from the clip before over 0.3 s
+          - {clip: idle, start: 4.3, crossfade: 0.5, loop: false}
+        # With `walk:`, a clip whose planted feet slide (a walk cycle made in place) plays at
+        # the ground's pace: (metres walked) / stride cycles, so its feet do not skate. The
+        # stride (world metres per cycle) is measured from the feet (the ends of ik.legs,
+        # else joints named *foot*/*ankle*): their median speed while down times the clip's
+        # duration; or give it: {clip: walk, stride: 1.4}. Such a clip takes no `speed`.
+        ik:                            # feet on the ground: two-bone IK per leg [hip, knee, foot]
+          legs: [[thigh_l, shin_l, foot_l], [thigh_r, shin_r, foot_r]]
+          ground: set                  # whose ground plane (default: on_ground); a slope works
+          align_feet: true             # tilt the feet with the slope (default)
+        look_at: {joint: head, target: camera, limit: 60}   # target: [x, y, z], an asset, or
+                                       # camera (each frame's shot camera); limit: degrees (default 60)
+        skinning: lbs                  # or dqs (dual quaternions)
     shots:
       - name: sh010
         time: 0                        # world time of the first frame (default: after the last shot)
@@ -37,6 +57,13 @@
         move: {type: dolly, ...}       # point may name an asset (a moving target if it moves)
 
 Errors name the file, the field path and the problem: `film.yaml: assets.hero.yaw: ...`.
+
+A performing asset is posed per frame: the clip schedule, then IK (a foot goes as far above
+the ground plane as its rest height above the soles, plus what the clip lifts it; the
+pelvis lowers when a leg cannot reach), then the look-at (the joint turns from the clip's
+pose by at most `limit`). Before the first clip starts, it holds that clip's first pose; a
+clip that does not loop holds its last. A frame's content key covers the joint transforms,
+not the script's clip list, so editing a clip re-renders only the frames whose pose changes.
 """
 
 from __future__ import annotations
@@ -57,6 +84,7 @@ from splatfilm.io.digest import content_digest
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import parse_shot
 from splatfilm.shots.timing import FIRST_FRAME, parse_fps
+from splatfilm.film.performance import PERFORMANCE_FIELDS, parse_performance
 from splatfilm.film.world import Asset, KeyedMotion, PathWalk, World, load_asset
 from splatfilm.scene.transforms import Similarity, yaw_rotation
 from splatfilm.yamlfields import At, integer, mapping, number, schema_version, show, vec3
@@ -66,7 +94,7 @@ FILM_VERSION = 1
 _TOP = {"version", "title", "fps", "resolution", "first_frame", "handles", "background", "sh_degree", "crf", "lens", "points",
         "effects", "assets", "shots"}
 _ASSET = {"file", "canonical", "position", "yaw", "scale", "look_height", "animation", "walk", "edits",
-          "on_ground", "physics"}
+          "on_ground", "physics"} | PERFORMANCE_FIELDS
 _SHOT_FILM = {"time", "assets", "hide", "handles"}
 _EFFECTS = {"motion_blur", "depth_of_field"}
 
@@ -166,6 +194,24 @@ def _ground_of(scene: Asset, at: At):
     return plane.transformed(scene.world_transform(0.0))
 
 
+def _perform(asset: Asset, data: dict, at: At, earlier: dict[str, Asset], names: list[str]) -> None:
+    """Give a rigged asset its clips, IK and look-at (film.performance); its digest then
+    covers its rig file too."""
+    from splatfilm.io.digest import file_digest
+    from splatfilm.io.rig_files import rig_path
+
+    def ground_of(ref: Any, g_at: At):
+        if ref not in earlier:
+            g_at.fail(f"expected the name of an asset listed before this one, got {show(ref)}")
+        return _ground_of(earlier[ref], g_at)
+
+    walk = asset.motion.distance if isinstance(asset.motion, PathWalk) else None
+    scale = asset.motion.scale if isinstance(asset.motion, PathWalk) else asset.placement.scale
+    asset.performance = parse_performance(data, at, asset.name, Path(asset.source), len(asset.gaussians), asset.local,
+                                          scale, walk, ground_of, [str(n) for n in names])
+    asset.digest = content_digest((asset.digest + file_digest(rig_path(asset.source))).encode())
+
+
 def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
     from splatfilm.assets.ground import ground_height
 
@@ -221,6 +267,8 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
             # Labels name the script's path: left out, so a moved project keeps its frames.
             unlabelled = [dataclasses.replace(e, label="") for e in edits]
             asset.digest = content_digest((asset.digest + repr(unlabelled)).encode())
+        if any(k in data for k in PERFORMANCE_FIELDS):
+            _perform(asset, data, a_at, assets, list(value))
         if "physics" in data:
             from splatfilm.film.physics import parse_physics, physics_motion
 

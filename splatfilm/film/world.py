@@ -7,6 +7,10 @@ front -y); the film script places the canonical frame in the film world (Z up, m
 Composition transforms every visible asset (SH rotated too) and concatenates them, so a
 frame is rendered in one rasterization call: depth order between a character and the set
 is resolved per Gaussian, not per object.
+
+A rigged asset with a performance (`splatfilm.film.performance`: clips, IK, look-at) is
+posed per frame before it is placed; a look-at aimed at the camera needs the frame's camera
+centre, which `compose` and `signature` take (`needs_camera` says when).
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ import numpy as np
 import splines
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.film.performance import Performance
 from splatfilm.io.digest import content_digest
 from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.skinning import pose_gaussians
 from splatfilm.scene.transforms import Similarity, yaw_rotation
 
 
@@ -89,8 +95,12 @@ class PathWalk:
     def end(self) -> float:
         return self.start + self.length / self.speed
 
+    def distance(self, t: float) -> float:
+        """Metres walked by world time t (0 before the start, the path's length after the end)."""
+        return min(max((t - self.start) * self.speed, 0.0), self.length)
+
     def at(self, t: float) -> Similarity:
-        s = min(max((t - self.start) * self.speed, 0.0), self.length)
+        s = self.distance(t)
         u = float(np.interp(s, self._s, self._u))
         pos = np.asarray(self._curve.evaluate(u), dtype=np.float64)
         tangent = np.asarray(self._curve.evaluate(u, 1), dtype=np.float64)
@@ -112,7 +122,8 @@ class Asset:
     canonical frame (identity for scenes); placement: canonical -> world when `motion` is
     None; motion: world-time-dependent placement; look_height: metres above the canonical
     origin that shots aim at when they name this asset; source: file path; digest: content
-    hash of the file (frames depend on it)."""
+    hash of the file (frames depend on it; with a performance, of its rig file too);
+    performance: clips, IK and look-at of a rigged asset, or None (it stands as stored)."""
 
     name: str
     gaussians: Gaussians
@@ -122,6 +133,11 @@ class Asset:
     look_height: float = 0.0
     source: str = ""
     digest: str = ""
+    performance: Performance | None = None
+
+    def place_at(self, t: float) -> Similarity:
+        """Canonical frame -> world at world time t (seconds)."""
+        return self.motion.at(t) if self.motion is not None else self.placement
 
     def world_transform(self, t: float) -> Similarity:
         """Asset frame -> world at world time t (seconds)."""
@@ -140,19 +156,58 @@ class World:
 
     assets: dict[str, Asset]
 
-    def compose(self, t: float, visible: list[str] | None = None) -> Gaussians:
-        """All visible assets at world time t, in world coordinates, as one Gaussians."""
+    def joint_globals(self, name: str, t: float, camera: np.ndarray | None = None) -> np.ndarray:
+        """Global joint transforms [J,4,4] of a performing asset at world time t, in its own
+        frame. camera: the frame's camera centre [3] (world), for a look-at at the camera;
+        without it such a look-at is left out."""
+        asset = self.assets[name]
+        perf = asset.performance
+        if perf is None:
+            raise SplatfilmError(f"asset {name!r} has no clips, IK or look-at")
+        target = None
+        if perf.look_at is not None:
+            aim = perf.look_at.target
+            if isinstance(aim, str):
+                target = camera if aim == "camera" else self.assets[aim].target(t)
+            else:
+                target = aim
+        return perf.joint_globals(t, asset.place_at(t), asset.local, target)
+
+    def needs_camera(self, visible: list[str] | None = None) -> bool:
+        """Whether a visible asset looks at the camera (its pose depends on the shot's camera)."""
         names = list(self.assets) if visible is None else visible
-        parts = [self.assets[n].world_transform(t).transform_gaussians(self.assets[n].gaussians) for n in names]
+        return any(self.assets[n].performance is not None and self.assets[n].performance.needs_camera() for n in names)
+
+    def posed(self, name: str, t: float, camera: np.ndarray | None = None) -> Gaussians:
+        """An asset's Gaussians at world time t in its own frame: posed if it performs."""
+        asset = self.assets[name]
+        if asset.performance is None:
+            return asset.gaussians
+        return pose_gaussians(asset.gaussians, asset.performance.rig, self.joint_globals(name, t, camera),
+                              asset.performance.method)
+
+    def compose(self, t: float, visible: list[str] | None = None, camera: np.ndarray | None = None) -> Gaussians:
+        """All visible assets at world time t, in world coordinates, as one Gaussians.
+        camera: the frame's camera centre [3] (world), for assets that look at it."""
+        names = list(self.assets) if visible is None else visible
+        parts = [self.assets[n].world_transform(t).transform_gaussians(self.posed(n, t, camera)) for n in names]
         if not parts:
             return Gaussians.empty()
         return Gaussians.concat(parts)
 
-    def signature(self, t: float, visible: list[str] | None = None) -> str:
+    def signature(self, t: float, visible: list[str] | None = None, camera: np.ndarray | None = None) -> str:
         """A hash of what a frame at world time t sees of this world: which assets, their
-        file contents and world transforms. Equal signatures render equal frames."""
+        file contents and world transforms, and the joint transforms of performing ones.
+        Equal signatures render equal frames."""
         names = list(self.assets) if visible is None else visible
-        desc = [(n, self.assets[n].digest, np.round(self.assets[n].world_transform(t).matrix(), 9).tolist()) for n in names]
+        desc = []
+        for n in names:
+            asset = self.assets[n]
+            entry = (n, asset.digest, np.round(asset.world_transform(t).matrix(), 9).tolist())
+            if asset.performance is not None:
+                # The pose, not the script's clip list: an edit to the schedule changes only the frames it moves.
+                entry += (asset.performance.method, np.round(self.joint_globals(n, t, camera), 9).tolist())
+            desc.append(entry)
         return content_digest(desc)
 
     def target_function(self, name: str, world_start: float):

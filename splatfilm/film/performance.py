@@ -1,0 +1,320 @@
+"""A rigged asset's performance in a film: which clips it plays when, how its feet meet the
+ground and where its head looks (the `clips:`, `ik:` and `look_at:` fields of an asset).
+
+Per frame, in this order: the clip schedule gives local joint transforms (a crossfade blends
+the clip before into the next one, each still advancing); IK puts the named legs' feet on
+the set's ground plane (lowering the pelvis where a leg cannot reach); the look-at joint
+turns towards its target within its limit. The result is global joint transforms [J,4,4]
+in the asset's frame, for `splatfilm.scene.skinning.pose_gaussians`.
+
+Clip time. A play starting at world time `start` runs at `speed` (clip seconds per world
+second). When the asset walks (`walk:`) and a play has a stride (ground metres per cycle,
+given as `stride:` or measured from the clip's planted feet by
+`splatfilm.scene.locomotion.cycle_stride`), its clip time follows the ground instead:
+(metres walked since its start) / stride cycles, so planted feet stay planted, whatever the
+walk's speed. A looping clip wraps; a clip that does not loop holds its last pose. Before
+the first play starts, the first clip holds its first pose.
+
+Feet on the ground. A foot joint's sole height is its height above the character's base
+(z = 0 of the canonical frame) at the rest pose. Each frame the foot is put that far above
+the ground plane (along its normal), plus whatever the clip lifts it above its sole height,
+right below (along world up) where the clip put it: a planted foot stands on a slope, a
+swinging one clears it by what the clip says. Feet tilt with the slope (`align_feet`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from splatfilm.assets.ground import GroundPlane
+from splatfilm.assets.posing import asset_rig
+from splatfilm.errors import SplatfilmError
+from splatfilm.scene.ik import aim_joint, check_chain, common_ancestor, joint_axes, lower_to_reach, two_bone_ik
+from splatfilm.scene.locomotion import cycle_stride
+from splatfilm.scene.skeleton import Clip, JointTRS, Rig, blend_poses, global_transforms, sample_clip
+from splatfilm.scene.skinning import METHODS
+from splatfilm.scene.transforms import WORLD_UP, Similarity, rotation_between
+from splatfilm.yamlfields import At, mapping, number, show, vec3
+
+__all__ = ["CANONICAL_FRONT", "ClipPlay", "LegIK", "LookAt", "MIN_STRIDE", "PERFORMANCE_FIELDS", "Performance",
+           "parse_performance"]
+
+PERFORMANCE_FIELDS = {"clips", "look_at", "ik", "skinning"}
+CANONICAL_FRONT = np.array([0.0, -1.0, 0.0])
+# A measured stride shorter than this (world metres per cycle) is a clip whose feet stay put
+# (an idle): it plays in time, not with the ground.
+MIN_STRIDE = 0.01
+DEFAULT_LOOK_LIMIT = 60.0
+
+
+@dataclass
+class ClipPlay:
+    """One entry of the schedule: `clip` from world time `start` (seconds) at `speed`,
+    looping or not, faded in from what played before over `crossfade` seconds. stride:
+    world metres per cycle when the asset's walk drives it (None: it plays in time)."""
+
+    clip: Clip
+    start: float
+    speed: float = 1.0
+    loop: bool = True
+    crossfade: float = 0.0
+    stride: float | None = None
+
+
+@dataclass
+class LookAt:
+    """Turn `joint` (its forward axis `forward` [3], keeping `up` [3] near, both in the
+    joint's space) towards `target`: a world point [3], an asset's name or "camera" (the
+    shot camera of the frame being rendered), by at most `limit_deg` from the clip's pose."""
+
+    joint: int
+    target: np.ndarray | str
+    limit_deg: float
+    forward: np.ndarray
+    up: np.ndarray
+
+
+@dataclass
+class LegIK:
+    """Two-bone IK on `legs` (hip, knee, foot joint indices) onto the world `ground` plane.
+    sole_heights [L]: each foot joint's height above the canonical base at rest (canonical
+    units); pelvis: the joint lowered when a leg cannot reach (None: none is lowered);
+    align_feet: tilt the feet onto the slope."""
+
+    legs: list[tuple[int, int, int]]
+    ground: GroundPlane
+    sole_heights: np.ndarray
+    pelvis: int | None = None
+    align_feet: bool = True
+
+
+@dataclass
+class Performance:
+    """A rigged asset's clips, IK and look-at (module docstring). walk_distance: world
+    metres walked by world time t (the asset's `walk:`), or None."""
+
+    rig: Rig
+    plays: list[ClipPlay]
+    look_at: LookAt | None = None
+    ik: LegIK | None = None
+    method: str = "lbs"
+    walk_distance: Callable[[float], float] | None = None
+
+    def clip_time(self, play: ClipPlay, t: float) -> float:
+        """Seconds into `play`'s clip at world time t."""
+        if play.stride is not None and self.walk_distance is not None:
+            elapsed = (self.walk_distance(t) - self.walk_distance(play.start)) / play.stride * play.clip.duration
+        else:
+            elapsed = (t - play.start) * play.speed
+        duration = play.clip.duration
+        if duration <= 0:
+            return 0.0
+        elapsed = max(elapsed, 0.0)
+        return math.fmod(elapsed, duration) if play.loop else min(elapsed, duration)
+
+    def local_pose(self, t: float) -> JointTRS:
+        """Local joint transforms at world time t: the schedule, crossfades blended."""
+        current = 0
+        for i, play in enumerate(self.plays):
+            if play.start <= t:
+                current = i
+        return self._pose(current, t)
+
+    def _pose(self, i: int, t: float) -> JointTRS:
+        play = self.plays[i]
+        pose = sample_clip(self.rig, play.clip, self.clip_time(play, t))
+        u = (t - play.start) / play.crossfade if play.crossfade > 0 else 1.0
+        if i == 0 or u >= 1.0:
+            return pose
+        u = max(u, 0.0)
+        return blend_poses(self._pose(i - 1, t), pose, u * u * (3 - 2 * u))  # smoothstep: no kick at either end
+
+    def joint_globals(self, t: float, place: Similarity, local: Similarity,
+                      look_target: np.ndarray | None = None) -> np.ndarray:
+        """Global joint transforms [J,4,4] (asset frame) at world time t, for an asset whose
+        canonical frame stands at `place` (canonical -> world) and whose own frame goes to
+        the canonical one by `local`. look_target: the world point [3] the look-at joint
+        turns to (None: no look-at this frame)."""
+        L = self.local_pose(t).matrices()
+        to_world = place @ local
+        to_asset = Similarity(to_world.rotation.T, -to_world.rotation.T @ to_world.translation / to_world.scale,
+                              1.0 / to_world.scale)
+        if self.ik is not None:
+            L = self._feet_on_ground(L, place, local, to_world, to_asset)
+        if self.look_at is not None and look_target is not None:
+            la = self.look_at
+            L = aim_joint(self.rig, L, la.joint, to_asset.apply(np.asarray(look_target, np.float64)), la.forward,
+                          la.up, la.limit_deg)
+        return global_transforms(self.rig, L)
+
+    def _feet_on_ground(self, L: np.ndarray, place: Similarity, local: Similarity, to_world: Similarity,
+                        to_asset: Similarity) -> np.ndarray:
+        ik = self.ik
+        G = global_transforms(self.rig, L)
+        n = ik.ground.normal
+        targets = []
+        for (_, _, foot), sole in zip(ik.legs, ik.sole_heights):
+            p = G[foot, :3, 3]
+            lift = max(float(local.apply(p)[2]) - sole, 0.0) * place.scale
+            P = to_world.apply(p)
+            on_ground = P - ik.ground.signed_distance(P) / n[2] * WORLD_UP  # straight down (or up) onto the plane
+            targets.append(to_asset.apply(on_ground + (sole * place.scale + lift) * n))
+        R = to_world.rotation
+        if ik.pelvis is not None:
+            L, _ = lower_to_reach(self.rig, L, ik.pelvis, ik.legs, targets, R.T @ WORLD_UP)
+        turn = R.T @ rotation_between(WORLD_UP, n) @ R if ik.align_feet else None
+        pole = local.rotation.T @ CANONICAL_FRONT  # knees bend forward when a clip leaves a leg straight
+        for leg, target in zip(ik.legs, targets):
+            L = two_bone_ik(self.rig, L, leg, target, pole, turn)
+        return L
+
+    def needs_camera(self) -> bool:
+        return self.look_at is not None and isinstance(self.look_at.target, str) and self.look_at.target == "camera"
+
+
+# ---- the film script's side ---------------------------------------------------------------
+
+
+def _joint(rig: Rig, value: Any, at: At) -> int:
+    if not isinstance(value, str):
+        at.fail(f"expected a joint name, got {show(value)}")
+    try:
+        return rig.joint_index(value)
+    except SplatfilmError as e:
+        at.fail(str(e))
+
+
+def _feet(rig: Rig, ik: LegIK | None) -> list[int]:
+    """The foot joints a stride is measured from: the IK legs' ends, else joints named *foot* or *ankle*."""
+    if ik is not None:
+        return [leg[2] for leg in ik.legs]
+    return [j for j, name in enumerate(rig.joint_names) if "foot" in name.lower() or "ankle" in name.lower()]
+
+
+def _parse_ik(raw: Any, at: At, rig: Rig, local: Similarity, ground_of: Callable[[Any, At], GroundPlane],
+              default_ground: str | None) -> LegIK:
+    ik = mapping(raw, at, {"legs", "ground", "align_feet"})
+    legs_raw = ik.get("legs")
+    if not isinstance(legs_raw, list) or not legs_raw:
+        at["legs"].fail("expected a list of legs, each [hip, knee, foot] joint names")
+    legs = []
+    for i, leg in enumerate(legs_raw):
+        if not isinstance(leg, list) or len(leg) != 3:
+            at["legs"][i].fail(f"expected [hip, knee, foot] joint names, got {show(leg)}")
+        chain = tuple(_joint(rig, name, at["legs"][i][k]) for k, name in enumerate(leg))
+        try:
+            check_chain(rig, chain)
+        except SplatfilmError as e:
+            at["legs"][i].fail(str(e))
+        legs.append(chain)
+    ground_name = ik.get("ground", default_ground)
+    if ground_name is None:
+        at["ground"].fail("missing: the asset whose ground plane the feet stand on (or give the asset on_ground)")
+    plane = ground_of(ground_name, at["ground"])
+    if abs(plane.normal[2]) < 0.1:
+        at["ground"].fail(f"the ground plane of {ground_name!r} is too steep to stand on "
+                          f"(normal {np.round(plane.normal, 3).tolist()})")
+    align = ik.get("align_feet", True)
+    if not isinstance(align, bool):
+        at["align_feet"].fail(f"expected true or false, got {show(align)}")
+    rest = rig.rest_globals()
+    soles = np.array([max(float(local.apply(rest[foot, :3, 3])[2]), 0.0) for _, _, foot in legs])
+    pelvis = common_ancestor(rig, [leg[0] for leg in legs])
+    return LegIK(legs, plane, soles, pelvis, align)
+
+
+def _parse_look_at(raw: Any, at: At, rig: Rig, local: Similarity, own_name: str, asset_names: list[str]) -> LookAt:
+    la = mapping(raw, at, {"joint", "target", "limit"})
+    if "joint" not in la:
+        at["joint"].fail("missing: the joint that turns (a head or neck)")
+    joint = _joint(rig, la["joint"], at["joint"])
+    if "target" not in la:
+        at["target"].fail("missing: a point [x, y, z], an asset's name, or camera")
+    target = la["target"]
+    if isinstance(target, str):
+        if target != "camera" and target not in asset_names:
+            at["target"].fail(f"expected a point [x, y, z], camera, or one of the assets ({', '.join(asset_names)}), "
+                              f"got {show(target)}")
+        if target == own_name:
+            at["target"].fail("an asset cannot look at itself")
+    else:
+        target = vec3(target, at["target"])
+    limit = number(la.get("limit", DEFAULT_LOOK_LIMIT), at["limit"], "positive")
+    if limit > 180:
+        at["limit"].fail(f"expected degrees in (0, 180], got {show(la['limit'])}")
+    forward, up = joint_axes(rig, joint, local.rotation.T @ CANONICAL_FRONT, local.rotation.T @ WORLD_UP)
+    return LookAt(joint, target, limit, forward, up)
+
+
+def _parse_plays(raw: Any, at: At, rig: Rig, walks: bool, stride_of: Callable[[Clip], float]) -> list[ClipPlay]:
+    if not isinstance(raw, list) or not raw:
+        at.fail("expected a list of {clip, start, speed, loop, crossfade, stride}")
+    plays: list[ClipPlay] = []
+    for i, entry in enumerate(raw):
+        p_at = at[i]
+        p = mapping(entry, p_at, {"clip", "start", "speed", "loop", "crossfade", "stride"})
+        if "clip" not in p:
+            p_at["clip"].fail("missing: the clip's name")
+        try:
+            clip = rig.clip(str(p["clip"]))
+        except SplatfilmError as e:
+            p_at["clip"].fail(str(e))
+        start = number(p.get("start", 0.0), p_at["start"], "nonneg")
+        if plays and not start > plays[-1].start:
+            p_at["start"].fail(f"is not after clips[{i - 1}] ({plays[-1].start:g} s); list clips in the order they play")
+        loop = p.get("loop", True)
+        if not isinstance(loop, bool):
+            p_at["loop"].fail(f"expected true or false, got {show(loop)}")
+        crossfade = number(p.get("crossfade", 0.0), p_at["crossfade"], "nonneg")
+        stride = None
+        if "stride" in p:
+            if not walks:
+                p_at["stride"].fail("a stride sets the cycle's rate from a walk's ground speed; this asset has no walk")
+            stride = number(p["stride"], p_at["stride"], "positive")
+        elif walks:
+            measured = stride_of(clip)
+            stride = measured if measured >= MIN_STRIDE else None
+        if stride is not None and "speed" in p:
+            p_at["speed"].fail(f"clip {clip.name!r} follows the walk (stride {stride:.3f} m per cycle), so its rate "
+                               "comes from the ground speed; drop speed (or give stride to change it)")
+        speed = number(p.get("speed", 1.0), p_at["speed"], "positive")
+        plays.append(ClipPlay(clip, start, speed, loop, crossfade, stride))
+    return plays
+
+
+def parse_performance(data: dict, at: At, name: str, asset_path: Path, num_gaussians: int, local: Similarity,
+                      scale: float, walk_distance: Callable[[float], float] | None,
+                      ground_of: Callable[[Any, At], GroundPlane], asset_names: list[str]) -> Performance | None:
+    """The performance an asset block asks for (`clips`, `ik`, `look_at`, `skinning`), or
+    None when it asks for none. local: the asset's frame -> canonical; scale: canonical ->
+    world (the placement's); walk_distance: the asset's walk (metres by world time) or None;
+    ground_of(name, at): a named asset's world ground plane."""
+    if not any(k in data for k in PERFORMANCE_FIELDS):
+        return None
+    try:
+        rig = asset_rig(asset_path, num_gaussians)
+    except SplatfilmError as e:
+        key = next(k for k in ("clips", "ik", "look_at", "skinning") if k in data)
+        at[key].fail(f"{e}; clips, ik and look_at need a rigged asset")
+    method = data.get("skinning", "lbs")
+    if method not in METHODS:
+        at["skinning"].fail(f"expected lbs or dqs, got {show(method)}")
+    ik = _parse_ik(data["ik"], at["ik"], rig, local, ground_of, data.get("on_ground")) if "ik" in data else None
+    look = _parse_look_at(data["look_at"], at["look_at"], rig, local, name, asset_names) if "look_at" in data else None
+    feet = _feet(rig, ik)
+    up = local.rotation.T @ WORLD_UP
+
+    def stride_of(clip: Clip) -> float:
+        return cycle_stride(rig, clip, feet, up) * local.scale * scale
+
+    if "clips" in data:
+        plays = _parse_plays(data["clips"], at["clips"], rig, walk_distance is not None, stride_of)
+    else:  # IK or look-at on the rest pose, held
+        rest = Clip("rest", 0.0, [])
+        plays = [ClipPlay(rest, 0.0)]
+    return Performance(rig, plays, look, ik, str(method), walk_distance)

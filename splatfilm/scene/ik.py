@@ -1,0 +1,196 @@
+"""Changing a skeleton's pose after its clips: two-bone IK, lowering a pelvis so legs reach,
+and aiming a joint (a head) at a point within a limit.
+
+Every function takes and returns local joint matrices [J,4,4] (each joint relative to its
+parent, `splatfilm.scene.skeleton.JointTRS.matrices()`), works in the asset's frame (the
+frame of `global_transforms`), and leaves the local transforms of every joint it does not
+name alone, so children (toes, fingers, the rest of the body) ride along.
+
+Two-bone IK is analytic (law of cosines): the chain's first joint (hip) stays, the middle
+one (knee) bends in the plane of the hip, the target and the animated knee, so the knee
+keeps pointing where the clip pointed it; the end joint (foot) keeps its animated
+orientation in the asset's frame, optionally turned by a given rotation (tilted onto a
+slope). A target out of reach straightens the chain towards it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.scene.skeleton import Rig, global_transforms
+from splatfilm.scene.transforms import quat_from_rotation, rotation_between, rotation_from_quat
+
+__all__ = ["aim_joint", "check_chain", "common_ancestor", "joint_axes", "lower_to_reach", "rotation_angle_deg",
+           "two_bone_ik"]
+
+_TINY = 1e-9
+
+
+def _unit_columns(M: np.ndarray) -> np.ndarray:
+    """The rotation of a linear part [3,3] with (positive) scales on its columns."""
+    return M / np.linalg.norm(M, axis=0, keepdims=True)
+
+
+def _set_global(rig: Rig, local: np.ndarray, G: np.ndarray, j: int, new_global: np.ndarray) -> None:
+    """Make joint j's global transform `new_global` [4,4] by changing its local one (in place)."""
+    p = rig.parents[j]
+    local[j] = new_global if p < 0 else np.linalg.inv(G[p]) @ new_global
+    G[j] = new_global
+
+
+def check_chain(rig: Rig, chain: tuple[int, int, int]) -> None:
+    """A two-bone chain is three joints, each the parent of the next (hip, knee, foot)."""
+    a, b, c = chain
+    for parent, child in ((a, b), (b, c)):
+        if rig.parents[child] != parent:
+            raise SplatfilmError(f"joint {rig.joint_names[child]!r} is not a child of {rig.joint_names[parent]!r} "
+                                 "(a leg is [hip, knee, foot], each the parent of the next)")
+
+
+def common_ancestor(rig: Rig, joints: list[int]) -> int | None:
+    """The nearest joint that is a strict ancestor of every joint listed, or None (different roots)."""
+    def ancestors(j: int) -> list[int]:
+        out = []
+        while rig.parents[j] >= 0:
+            j = int(rig.parents[j])
+            out.append(j)
+        return out
+
+    lists = [ancestors(j) for j in joints]
+    for j in lists[0]:
+        if all(j in other for other in lists[1:]):
+            return j
+    return None
+
+
+def two_bone_ik(rig: Rig, local: np.ndarray, chain: tuple[int, int, int], target: np.ndarray,
+                pole: np.ndarray | None = None, end_turn: np.ndarray | None = None) -> np.ndarray:
+    """Local matrices [J,4,4] with the chain (a, b, c) bent so that c's origin reaches
+    `target` [3] (asset frame), or comes as close as the bone lengths allow.
+
+    The knee b bends in the plane through a, the target and the animated knee; `pole` [3]
+    (a direction, e.g. the character's front) is used when the animated chain is straight.
+    `end_turn` [3,3]: a rotation applied to c's animated orientation (asset frame); None
+    keeps it. Each bone's own twist is kept (the smallest swing moves it)."""
+    a, b, c = chain
+    out = np.array(local, dtype=np.float64, copy=True)
+    G = global_transforms(rig, out)
+    pa, pb, pc = G[a, :3, 3], G[b, :3, 3], G[c, :3, 3]
+    l1, l2 = float(np.linalg.norm(pb - pa)), float(np.linalg.norm(pc - pb))
+    target = np.asarray(target, np.float64).reshape(3)
+    to = target - pa
+    dist = float(np.linalg.norm(to))
+    if l1 < _TINY or l2 < _TINY or dist < _TINY:
+        return out
+    direction = to / dist
+    d = min(max(dist, abs(l1 - l2) + 1e-9 * (l1 + l2)), (l1 + l2) * (1 - 1e-12))
+    bend = None
+    for hint in (pb - pa, pc - pb, pole):
+        if hint is None:
+            continue
+        off = np.asarray(hint, np.float64) - float(np.dot(hint, direction)) * direction
+        if np.linalg.norm(off) > 1e-6 * l1:
+            bend = off / np.linalg.norm(off)
+            break
+    if bend is None:  # straight, and no usable pole: any direction across the chain
+        bend = np.cross(direction, [1.0, 0.0, 0.0])
+        if np.linalg.norm(bend) < 1e-6:
+            bend = np.cross(direction, [0.0, 1.0, 0.0])
+        bend /= np.linalg.norm(bend)
+    cos_a = np.clip((l1 * l1 + d * d - l2 * l2) / (2 * l1 * d), -1.0, 1.0)
+    knee = pa + l1 * (cos_a * direction + math.sqrt(1 - cos_a * cos_a) * bend)
+    end = pa + d * direction
+
+    R1 = rotation_between(pb - pa, knee - pa)
+    Ga = G[a].copy()
+    Ga[:3, :3] = R1 @ G[a, :3, :3]
+    R2 = rotation_between(R1 @ (pc - pb), end - knee)
+    Gb = G[b].copy()
+    Gb[:3, :3] = R2 @ R1 @ G[b, :3, :3]
+    Gb[:3, 3] = knee
+    Gc = G[c].copy()
+    if end_turn is not None:
+        Gc[:3, :3] = np.asarray(end_turn, np.float64) @ G[c, :3, :3]
+    Gc[:3, 3] = end
+    _set_global(rig, out, G, a, Ga)
+    _set_global(rig, out, G, b, Gb)
+    _set_global(rig, out, G, c, Gc)
+    return out
+
+
+def lower_to_reach(rig: Rig, local: np.ndarray, joint: int, chains: list[tuple[int, int, int]],
+                   targets: list[np.ndarray], up: np.ndarray, slack: float = 1e-3) -> tuple[np.ndarray, float]:
+    """Lower `joint` (a pelvis, an ancestor of every chain) along -up [3] just enough that
+    every chain's end can reach its target [3] with the chain at most (1 - slack) of its
+    full length (a leg stepping down a slope). Returns local matrices [J,4,4] and the drop
+    (asset units, >= 0; 0 leaves the pose as it was)."""
+    out = np.array(local, dtype=np.float64, copy=True)
+    G = global_transforms(rig, out)
+    up = np.asarray(up, np.float64) / np.linalg.norm(up)
+    drop = 0.0
+    for (a, b, c), target in zip(chains, targets):
+        reach = (np.linalg.norm(G[b, :3, 3] - G[a, :3, 3]) + np.linalg.norm(G[c, :3, 3] - G[b, :3, 3])) * (1 - slack)
+        w = np.asarray(target, np.float64) - G[a, :3, 3]
+        # |w + delta up| = reach: the smallest delta >= 0 that brings the hip within reach.
+        wu = float(w @ up)
+        disc = wu * wu - float(w @ w) + reach * reach
+        need = -wu - math.sqrt(disc) if disc >= 0 else -wu  # out of reach sideways: as close as lowering gets
+        drop = max(drop, need)
+    if drop > 0:
+        moved = G[joint].copy()
+        moved[:3, 3] -= drop * up
+        _set_global(rig, out, G, joint, moved)
+    return out, drop
+
+
+def joint_axes(rig: Rig, joint: int, forward: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A joint's own forward and up axes [3] each (unit, in its local space): the asset-frame
+    directions `forward` and `up` [3] (e.g. the character's front and up) seen from the joint
+    at the rest pose. `aim_joint` turns the forward axis to a target."""
+    R = _unit_columns(rig.rest_globals()[joint, :3, :3])
+    f = R.T @ (np.asarray(forward, np.float64) / np.linalg.norm(forward))
+    u = R.T @ (np.asarray(up, np.float64) / np.linalg.norm(up))
+    u = u - (u @ f) * f
+    if np.linalg.norm(u) < 1e-6:
+        raise SplatfilmError("a joint's forward and up axes must not be parallel")
+    return f, u / np.linalg.norm(u)
+
+
+def rotation_angle_deg(R: np.ndarray) -> float:
+    """The angle of a rotation [3,3], degrees in [0, 180]."""
+    return math.degrees(math.acos(float(np.clip((np.trace(R) - 1) / 2, -1.0, 1.0))))
+
+
+def aim_joint(rig: Rig, local: np.ndarray, joint: int, target: np.ndarray, forward: np.ndarray, up: np.ndarray,
+              limit_deg: float) -> np.ndarray:
+    """Local matrices [J,4,4] with `joint` turned so that its forward axis (`forward` [3], in
+    the joint's space; see `joint_axes`) points at `target` [3] (asset frame), keeping its up
+    axis (`up` [3]) as near as it was, by at most `limit_deg` degrees from the animated pose
+    (a target further round is followed to the limit, not beyond). Children turn with it."""
+    out = np.array(local, dtype=np.float64, copy=True)
+    G = global_transforms(rig, out)
+    R = _unit_columns(G[joint, :3, :3])
+    f, u = R @ np.asarray(forward, np.float64), R @ np.asarray(up, np.float64)
+    d = np.asarray(target, np.float64).reshape(3) - G[joint, :3, 3]
+    if np.linalg.norm(d) < _TINY:
+        return out
+    d /= np.linalg.norm(d)
+    u2 = u - (u @ d) * d
+    if np.linalg.norm(u2) < 1e-6:  # looking straight along its up: the smallest turn
+        D = rotation_between(f, d)
+    else:
+        u2 /= np.linalg.norm(u2)
+        D = np.stack([d, u2, np.cross(d, u2)], 1) @ np.stack([f, u, np.cross(f, u)], 1).T
+    angle = rotation_angle_deg(D)
+    if angle > limit_deg:
+        q = quat_from_rotation(D)  # w >= 0: the short way round
+        half = math.radians(limit_deg) / 2
+        axis = q[1:] / np.linalg.norm(q[1:])
+        D = rotation_from_quat(np.concatenate([[math.cos(half)], math.sin(half) * axis]))
+    turned = G[joint].copy()
+    turned[:3, :3] = D @ G[joint, :3, :3]
+    _set_global(rig, out, G, joint, turned)
+    return out

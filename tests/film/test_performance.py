@@ -1,0 +1,296 @@
+"""Rigged assets performing in films (splatfilm.film.performance): clip schedules and
+crossfades, a walk whose cycle follows the ground (no foot skate), feet on a sloped ground
+by IK, a head looking at a target within its limit, field-path errors, and a rendered film
+whose clip edits re-render only the frames they change.
+
+The figure is tests/rigged_gltf.py's biped (walk authored with a 1 m stride), imported once
+per module through import-mesh."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+import yaml
+from rigged_gltf import SOLE, WALK_STRIDE, write_biped
+
+from splatfilm.assets.ground import GroundPlane, write_ground
+from splatfilm.assets.mesh_import import import_mesh
+from splatfilm.errors import SplatfilmError
+from splatfilm.film import RenderOptions, parse_film, render_film
+from splatfilm.io.gaussian_files import save_gaussians
+from splatfilm.scene.gaussians import Gaussians
+
+LEGS = [["thigh_l", "shin_l", "foot_l"], ["thigh_r", "shin_r", "foot_r"]]
+FEET = (6, 9)
+SPEED = 1.2  # m/s along the walk: not the clip's own belt speed (1 m per 1 s cycle)
+
+
+def _floor(size=6.0, spacing=0.1, tilt_deg=0.0, colour=(0.45, 0.5, 0.45)) -> Gaussians:
+    """A square of flat Gaussians through the origin, tilted about y by tilt_deg (rising along +x)."""
+    u = np.arange(-size / 2, size / 2 + 1e-9, spacing)
+    a, b = np.meshgrid(u, u, indexing="ij")
+    pts = np.stack([a.ravel(), b.ravel(), np.zeros(a.size)], 1)
+    c, s = math.cos(math.radians(tilt_deg)), math.sin(math.radians(tilt_deg))
+    R = np.array([[c, 0, -s], [0, 1, 0], [s, 0, c]])
+    pts = pts @ R.T
+    n = len(pts)
+    scales = np.tile([spacing * 0.7, spacing * 0.7, 0.002], (n, 1))
+    q = torch.zeros(n, 4, dtype=torch.float32)
+    q[:, 0] = 1
+    t = lambda x: torch.tensor(x, dtype=torch.float32)  # noqa: E731
+    from splatfilm.scene.transforms import rotmat_to_quat
+
+    q = rotmat_to_quat(torch.tensor(R)).float().expand(n, 4).contiguous()
+    checker = ((np.floor(a.ravel() / 0.5) + np.floor(b.ravel() / 0.5)) % 2)[:, None]
+    colours = np.where(checker > 0, colour, np.asarray(colour) * 0.6)
+    return Gaussians.from_activated(t(pts), q, t(scales), torch.full((n,), 0.98), colors=t(colours))
+
+
+def _slope_plane(tilt_deg: float) -> GroundPlane:
+    a = math.radians(tilt_deg)
+    return GroundPlane([-math.sin(a), 0.0, math.cos(a)], 0.0)
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("performance")
+    write_biped(d / "figure.glb")
+    import_mesh(d / "figure.glb", d / "figure.ply", count=1500)
+    save_gaussians(d / "floor.ply", _floor())
+    write_ground(d / "floor.ply", GroundPlane([0, 0, 1], 0.0))
+    save_gaussians(d / "hill.ply", _floor(tilt_deg=12.0))
+    write_ground(d / "hill.ply", _slope_plane(12.0))
+    return d
+
+
+def _film(folder: Path, hero: dict, ground="floor", shots=None, **top) -> Path:
+    """A film of the ground and the figure ("hero": its asset block, over a default)."""
+    block = {"file": "figure.ply", "on_ground": ground, "position": [0, 0, 0]}
+    block.update(hero)
+    script = {"title": "walk", "fps": 24, "resolution": [64, 48],
+              "assets": {ground: {"file": f"{ground}.ply"}, "hero": block},
+              "shots": shots or [{"name": "sh010", "frames": 6, "camera": {"position": [0, -5, 1.2], "look_at": [0, 0, 0.9]},
+                           "move": {"type": "pan", "degrees": 0}}]}
+    script.update(top)
+    path = folder / "film.yaml"
+    path.write_text(yaml.safe_dump(script, sort_keys=False))
+    return path
+
+
+def _copy(assets: Path, tmp_path: Path) -> Path:
+    for p in assets.iterdir():
+        shutil.copy(p, tmp_path / p.name)
+    return tmp_path
+
+
+def _walk(**over) -> dict:
+    hero = {"walk": {"points": [[-2.0, 0.0, 0.0], [2.0, 0.0, 0.0]], "speed": SPEED, "start": 0.0},
+            "clips": [{"clip": "walk", "start": 0.0}], "ik": {"legs": LEGS}}
+    hero.update(over)
+    return hero
+
+
+def _feet_world(world, t: float, camera=None) -> np.ndarray:
+    """World positions [2,3] of the figure's foot joints at world time t."""
+    G = world.joint_globals("hero", t, camera)
+    return world.assets["hero"].world_transform(t).apply(G[list(FEET), :3, 3])
+
+
+def _skate(world, plane: GroundPlane, times: np.ndarray, sole: float) -> tuple[float, int]:
+    """Foot skate: mean speed (m/s) of the foot joints along the ground while in contact
+    (within 2 mm of their planted height above the plane), and how many samples were."""
+    pos = np.array([_feet_world(world, float(t)) for t in times])  # [T,2,3]
+    height = plane.signed_distance(pos)
+    along = pos - height[..., None] * plane.normal
+    speed = np.linalg.norm(np.diff(along, axis=0), axis=-1) / np.diff(times)[:, None]
+    contact = (height[1:] <= sole + 0.002) & (height[:-1] <= sole + 0.002)
+    return float(speed[contact].mean()), int(contact.sum())
+
+
+# ---- walking ------------------------------------------------------------------------------------
+
+
+def test_stride_matched_walk_does_not_skate_and_a_wrong_rate_does(assets, tmp_path):
+    folder = _copy(assets, tmp_path)
+    times = np.linspace(0.5, 2.5, 241)
+    plane = GroundPlane([0, 0, 1], 0.0)
+    film = parse_film(_film(folder, _walk()))
+    perf = film.world.assets["hero"].performance
+    assert perf.plays[0].stride == pytest.approx(WALK_STRIDE, rel=0.01)  # measured from the planted feet
+    sole = float(perf.ik.sole_heights[0])  # the foot joint's height above the soles (the base is the lowest vertex)
+    assert sole == pytest.approx(SOLE, abs=0.003)
+    skate, samples = _skate(film.world, plane, times, sole)
+    assert samples > 150  # both feet are down more than half the time
+    assert skate < 0.03  # m/s, against a ground speed of 1.2 m/s
+
+    # A given stride that is wrong (the clip covers 1 m per cycle, not 0.7): the feet slide.
+    wrong = parse_film(_film(folder, _walk(clips=[{"clip": "walk", "start": 0.0, "stride": 0.7}])))
+    assert _skate(wrong.world, plane, times, sole)[0] > 0.3
+    # Played in time instead (walk not followed): a 1 m/s belt under a 1.2 m/s walk.
+    perf.plays[0].stride = None
+    assert _skate(film.world, plane, times, sole)[0] > 0.1
+
+
+def test_ik_keeps_soles_on_a_sloped_ground(assets, tmp_path):
+    """Walking up a 12 degree slope: each planted foot's sole (the foot joint less its rest
+    height along the ground's normal) stays within 1 cm of the plane, never below it; without
+    IK the downhill foot floats or sinks by centimetres."""
+    folder = _copy(assets, tmp_path)
+    plane = _slope_plane(12.0)
+    times = np.linspace(0.5, 2.5, 121)
+    film = parse_film(_film(folder, _walk(), ground="hill"))
+    sole = film.world.assets["hero"].performance.ik.sole_heights
+    pos = np.array([_feet_world(film.world, float(t)) for t in times])
+    gap = plane.signed_distance(pos) - sole  # [T,2]: sole above the plane
+    planted = gap.min(axis=1)  # the lower foot of each moment
+    assert np.abs(planted).max() < 0.01
+    assert gap.min() > -0.01  # nothing sinks
+    # The feet tilt with the slope: the foot's up is the plane's normal.
+    G = film.world.joint_globals("hero", 1.0)
+    to_world = film.world.assets["hero"].world_transform(1.0)
+    foot_up = to_world.rotation @ (G[FEET[0], :3, :3] @ np.array([0.0, 1.0, 0.0]))  # glTF +y is the figure's up
+    assert np.degrees(np.arccos(np.clip(foot_up @ plane.normal, -1, 1))) < 0.5
+
+    no_ik = parse_film(_film(folder, {k: v for k, v in _walk().items() if k != "ik"}, ground="hill"))
+    pos = np.array([_feet_world(no_ik.world, float(t)) for t in times])
+    gap = plane.signed_distance(pos) - sole
+    assert np.abs(gap.min(axis=1)).max() > 0.03
+
+
+def test_crossfades_are_continuous_and_land_on_the_next_clip(assets, tmp_path):
+    folder = _copy(assets, tmp_path)
+    hero = {"clips": [{"clip": "idle", "start": 0.0}, {"clip": "walk", "start": 1.0, "crossfade": 0.5},
+                      {"clip": "idle", "start": 3.0, "crossfade": 0.4, "loop": False}]}
+    film = parse_film(_film(folder, hero))
+    perf = film.world.assets["hero"].performance
+    from splatfilm.scene.skeleton import global_transforms, sample_clip
+
+    def joints(t):
+        return global_transforms(perf.rig, perf.local_pose(t))[:, :3, 3]
+
+    dt = 1e-3
+    ts = np.arange(0.0, 4.0, dt)
+    steps = np.array([np.abs(joints(t + dt) - joints(t)).max() for t in ts[::5]])
+    assert steps.max() < 0.01  # no jump anywhere (1 ms apart: at most 10 m/s, here < 2 m/s)
+    for t in (0.999, 1.0, 1.001, 2.999, 3.0, 3.001):  # at the fades' starts: exactly what played before
+        assert np.abs(joints(t + 1e-6) - joints(t)).max() < 1e-4
+    # Outside the fades: the clips themselves (walk at 0.5 s into it, the last idle held at its end).
+    assert np.allclose(joints(1.75), global_transforms(perf.rig, sample_clip(perf.rig, "walk", 0.75))[:, :3, 3])
+    assert np.allclose(joints(9.0), global_transforms(perf.rig, sample_clip(perf.rig, "idle", 2.0))[:, :3, 3])
+    # Mid-fade: between the two clips.
+    a = global_transforms(perf.rig, sample_clip(perf.rig, "idle", 1.25))[:, :3, 3]
+    b = global_transforms(perf.rig, sample_clip(perf.rig, "walk", 0.25))[:, :3, 3]
+    mid = joints(1.25)
+    assert np.abs(mid - a).max() > 1e-3 and np.abs(mid - b).max() > 1e-3
+
+
+def test_head_looks_at_a_target_within_its_limit(assets, tmp_path):
+    folder = _copy(assets, tmp_path)
+
+    def nose(look_at, t=0.0, camera=None):
+        film = parse_film(_film(folder, {"clips": [{"clip": "idle"}], "look_at": look_at}))
+        G = film.world.joint_globals("hero", t, camera)
+        to_world = film.world.assets["hero"].world_transform(t)
+        head = to_world.apply(G[3, :3, 3])
+        forward = to_world.rotation @ G[3, :3, :3] @ np.array([0.0, 0.0, 1.0])  # glTF front: +z
+        return head, forward / np.linalg.norm(forward)
+
+    def angle(u, v):
+        return float(np.degrees(np.arccos(np.clip(u @ v, -1, 1))))
+
+    front = np.array([0.0, -1.0, 0.0])  # the figure faces -y (yaw 0)
+    head, f = nose({"joint": "head", "target": [1.0, -3.0, 1.5], "limit": 60})
+    to = np.array([1.0, -3.0, 1.5]) - head
+    assert angle(f, to / np.linalg.norm(to)) < 0.5  # within the limit: straight at it
+    head, f = nose({"joint": "head", "target": [3.0, 0.0, float(head[2])], "limit": 45})  # 90 degrees to its left side
+    assert angle(f, front) == pytest.approx(45.0, abs=0.5)  # clamped at the limit ...
+    assert f[0] > 0.6  # ... turned towards the target
+    assert abs(f[2]) < 0.02  # and the head stays level
+    # The camera: the frame's camera centre; none given, no look-at.
+    _, f = nose({"joint": "head", "target": "camera", "limit": 80}, camera=np.array([-2.0, -2.0, float(head[2])]))
+    assert f[0] < -0.6
+    _, f = nose({"joint": "head", "target": "camera", "limit": 80})
+    assert angle(f, front) < 1.0
+
+
+def test_errors_name_the_field(assets, tmp_path):
+    folder = _copy(assets, tmp_path)
+    cases = [
+        ({"clips": [{"clip": "run"}]}, "assets.hero.clips[0].clip: no clip 'run'; the rig has: walk (1.00 s), idle"),
+        ({"clips": [{"clip": "idle", "start": 1}, {"clip": "walk", "start": 1}]}, "assets.hero.clips[1].start: is not after"),
+        ({"clips": [{"clip": "idle", "speed": 0}]}, "assets.hero.clips[0].speed:"),
+        ({"clips": [{"clip": "idle", "stride": 1.0}]}, "assets.hero.clips[0].stride: a stride sets the cycle's rate"),
+        (_walk(clips=[{"clip": "walk", "speed": 2}]), "assets.hero.clips[0].speed: clip 'walk' follows the walk"),
+        ({"clips": "walk"}, "assets.hero.clips: expected a list"),
+        ({"clips": [{"clip": "idle", "pace": 1}]}, "assets.hero.clips[0].pace: unknown field"),
+        ({"look_at": {"joint": "skull", "target": "camera"}}, "assets.hero.look_at.joint: no joint 'skull'; the rig has: hips"),
+        ({"look_at": {"joint": "head", "target": "moon"}}, "assets.hero.look_at.target: expected a point [x, y, z], camera"),
+        ({"look_at": {"joint": "head", "target": "hero"}}, "assets.hero.look_at.target: an asset cannot look at itself"),
+        ({"look_at": {"joint": "head", "target": "camera", "limit": 270}}, "assets.hero.look_at.limit: expected degrees"),
+        ({"ik": {"legs": [["thigh_l", "foot_l", "shin_l"]]}}, "assets.hero.ik.legs[0]: joint 'foot_l' is not a child of 'thigh_l'"),
+        ({"ik": {"legs": [["thigh_l", "shin_l"]]}}, "assets.hero.ik.legs[0]: expected [hip, knee, foot]"),
+        ({"ik": {"legs": [["thigh_l", "shin_l", "toe_l"]]}}, "assets.hero.ik.legs[0][2]: no joint 'toe_l'"),
+        ({"ik": {"legs": LEGS, "ground": "sky"}}, "assets.hero.ik.ground: expected the name of an asset listed before"),
+        ({"skinning": "smooth", "clips": [{"clip": "idle"}]}, "assets.hero.skinning: expected lbs or dqs"),
+    ]
+    for hero, message in cases:
+        with pytest.raises(SplatfilmError) as e:
+            parse_film(_film(folder, hero))
+        assert message in str(e.value), (hero, str(e.value))
+        assert str(e.value).startswith(str(folder / "film.yaml"))
+    # An asset without a rig.
+    save_gaussians(folder / "rock.ply", _floor(size=0.3))
+    path = _film(folder, {"file": "rock.ply", "clips": [{"clip": "walk"}]})
+    with pytest.raises(SplatfilmError, match=r"assets\.hero\.clips: .*rock\.ply: has no rig \(rock\.rig\.npz is not beside "
+                                             r"it\).*clips, ik and look_at need a rigged asset"):
+        parse_film(path)
+    # IK without a ground to stand on.
+    path = _film(folder, {"on_ground": None, "ik": {"legs": LEGS}})
+    data = yaml.safe_load(path.read_text())
+    del data["assets"]["hero"]["on_ground"]
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(SplatfilmError, match=r"assets\.hero\.ik\.ground: missing"):
+        parse_film(path)
+
+
+# ---- rendering ----------------------------------------------------------------------------------
+
+
+def _render(path: Path, out: Path):
+    return render_film(path, out, RenderOptions(backend="cpu"), progress=False, log=lambda *_: None)
+
+
+def test_a_walking_figure_renders_and_clip_edits_rerender_only_their_frames(assets, tmp_path):
+    folder = _copy(assets, tmp_path)
+    shot = [{"name": "sh010", "frames": 12, "camera": {"position": [0.0, -4.5, 1.0], "look_at": [0.0, 0.0, 0.8]},
+             "move": {"type": "pan", "degrees": 0}}]
+    hero = _walk(walk={"points": [[-0.6, 0.0, 0.0], [0.6, 0.0, 0.0]], "speed": 0.8, "start": 0.0},
+                 clips=[{"clip": "walk", "start": 0.0}, {"clip": "idle", "start": 0.3, "crossfade": 0.1}],
+                 look_at={"joint": "head", "target": "camera", "limit": 70})
+    path = _film(folder, hero, shots=shot)
+    out = folder / "out"
+    res = _render(path, out)
+    assert res.rendered == {"sh010": 12}
+    first = iio.imread(out / "sh010" / "sh010.1001.png")
+    assert first.shape == (48, 64, 3) and first.std() > 10
+    frames = {p.name: p.read_bytes() for p in (out / "sh010").glob("*.png")}
+
+    # Same script: nothing renders. The idle starts later (0.4 s, frame 10): frames before
+    # 0.3 s (1001-1008) are untouched, the rest render again.
+    assert _render(path, out).rendered == {"sh010": 0}
+    data = yaml.safe_load(path.read_text())
+    data["assets"]["hero"]["clips"][1]["start"] = 0.4
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    res = _render(path, out)
+    assert res.rendered == {"sh010": 12 - 8}
+    again = {p.name: p.read_bytes() for p in (out / "sh010").glob("*.png")}
+    assert [n for n in sorted(frames) if frames[n] != again[n]] == [f"sh010.{f}.png" for f in range(1009, 1013)]
+    # The look-at follows the shot's camera: moving the camera changes every frame (the pose too).
+    film = parse_film(path)
+    assert film.world.needs_camera(["hero"]) and not film.world.needs_camera(["floor"])

@@ -1,0 +1,131 @@
+"""Skeleton maths after clips (splatfilm.scene.ik, splatfilm.scene.locomotion): two-bone IK
+reaches, keeps bone lengths, the knee's side and the foot's orientation; a pelvis lowers just
+enough; a head aims at a target and clamps at its limit; a cycle's stride."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.scene.ik import aim_joint, check_chain, common_ancestor, joint_axes, lower_to_reach, two_bone_ik
+from splatfilm.scene.locomotion import cycle_stride
+from splatfilm.scene.skeleton import Channel, Clip, JointTRS, Rig, global_transforms
+from splatfilm.scene.transforms import quat_from_rotation, rotation_about
+
+NAMES = ["root", "hip", "knee", "foot", "toe", "head"]
+PARENTS = np.array([-1, 0, 1, 2, 3, 0])
+OFFSETS = np.array([[0, 0, 0], [0.1, 0, 1.0], [0, 0, -0.5], [0, 0, -0.45], [0, -0.15, -0.05], [0, 0, 1.6]], float)
+LEG = (1, 2, 3)
+
+
+def rig(clips=None) -> Rig:
+    n = len(NAMES)
+    rest = JointTRS(OFFSETS.copy(), np.tile([1.0, 0, 0, 0], (n, 1)), np.ones((n, 3)))
+    r = Rig(NAMES, PARENTS, rest, np.eye(4)[None].repeat(n, 0), clips or {}, np.zeros((1, 4), int),
+            np.array([[1.0, 0, 0, 0]]))
+    r.inverse_binds = np.linalg.inv(r.rest_globals())
+    return r
+
+
+def bent(r: Rig, knee_deg=30.0) -> np.ndarray:
+    """Local matrices with the knee bent forward (-y is the front here) by knee_deg."""
+    pose = r.rest.copy()
+    pose.rotation[1] = quat_from_rotation(rotation_about([1, 0, 0], math.radians(-knee_deg / 2)))
+    pose.rotation[2] = quat_from_rotation(rotation_about([1, 0, 0], math.radians(knee_deg)))
+    return pose.matrices()
+
+
+def test_two_bone_ik_reaches_and_keeps_lengths_knee_side_and_foot_orientation():
+    r = rig()
+    L = bent(r)
+    G0 = global_transforms(r, L)
+    target = G0[3, :3, 3] + np.array([0.05, -0.1, 0.2])  # up, forward and out: the knee bends more
+    G = global_transforms(r, two_bone_ik(r, L, LEG, target))
+    assert np.allclose(G[3, :3, 3], target, atol=1e-9)
+    for a, b in ((1, 2), (2, 3), (3, 4)):
+        assert np.linalg.norm(G[b, :3, 3] - G[a, :3, 3]) == pytest.approx(np.linalg.norm(G0[b, :3, 3] - G0[a, :3, 3]))
+    assert np.allclose(G[1, :3, 3], G0[1, :3, 3])  # the hip stays
+    # The knee stays on the animated knee's side of the hip -> target line (forward, -y).
+    line = (target - G[1, :3, 3]) / np.linalg.norm(target - G[1, :3, 3])
+    off = G[2, :3, 3] - G[1, :3, 3]
+    off -= (off @ line) * line
+    assert off[1] < -0.1
+    assert np.allclose(G[3, :3, :3], G0[3, :3, :3], atol=1e-9)  # the foot keeps its orientation ...
+    assert np.allclose(G[4, :3, 3] - G[3, :3, 3], G0[4, :3, 3] - G0[3, :3, 3], atol=1e-9)  # ... and its toe
+    assert np.allclose(G[5], G0[5])  # other joints untouched
+    # A turn for the foot (a slope).
+    tilt = rotation_about([0, 1, 0], math.radians(10))
+    G = global_transforms(r, two_bone_ik(r, L, LEG, target, end_turn=tilt))
+    assert np.allclose(G[3, :3, :3], tilt @ G0[3, :3, :3], atol=1e-9)
+
+
+def test_out_of_reach_straightens_towards_the_target_and_a_straight_leg_uses_the_pole():
+    r = rig()
+    L = r.rest.matrices()  # straight leg
+    hip = global_transforms(r, L)[1, :3, 3]
+    target = hip + np.array([0.0, -0.5, -2.0])
+    G = global_transforms(r, two_bone_ik(r, L, LEG, target, pole=[0, -1, 0]))
+    direction = (target - hip) / np.linalg.norm(target - hip)
+    assert np.allclose(G[3, :3, 3], hip + 0.95 * direction, atol=1e-6)  # full length, straight at it
+    # Reachable from a straight leg: the knee goes the pole's way.
+    G = global_transforms(r, two_bone_ik(r, L, LEG, hip + [0, 0, -0.8], pole=[0, -1, 0]))
+    assert G[2, 1, 3] < -0.1
+    G = global_transforms(r, two_bone_ik(r, L, LEG, hip + [0, 0, -0.8], pole=[0, 1, 0]))
+    assert G[2, 1, 3] > 0.1
+
+
+def test_lowering_the_pelvis_just_enough():
+    r = rig()
+    L = r.rest.matrices()
+    hip = global_transforms(r, L)[1, :3, 3]
+    low = hip + np.array([0.0, -0.3, -1.1])  # below the straight leg's reach
+    out, drop = lower_to_reach(r, L, 0, [LEG], [low], np.array([0, 0, 1.0]), slack=1e-3)
+    G = global_transforms(r, out)
+    assert drop > 0
+    assert np.linalg.norm(low - G[1, :3, 3]) == pytest.approx(0.95 * (1 - 1e-3), abs=1e-9)
+    assert np.allclose(G[1, :3, 3], hip - [0, 0, drop])
+    _, none = lower_to_reach(r, L, 0, [LEG], [hip + [0, 0, -0.8]], np.array([0, 0, 1.0]))
+    assert none == 0.0
+
+
+def test_aim_turns_towards_the_target_and_clamps_at_the_limit():
+    r = rig()
+    L = r.rest.matrices()
+    forward, up = joint_axes(r, 5, np.array([0, -1.0, 0]), np.array([0, 0, 1.0]))
+    head = global_transforms(r, L)[5, :3, 3]
+
+    def look(target, limit):
+        G = global_transforms(r, aim_joint(r, L, 5, target, forward, up, limit))
+        return G[5, :3, :3] @ forward, G[5, :3, :3] @ up
+
+    f, u = look(head + [1.0, -1.0, 0.3], 90)
+    want = np.array([1.0, -1.0, 0.3]) / np.linalg.norm([1.0, -1.0, 0.3])
+    assert np.allclose(f, want, atol=1e-9)
+    assert abs(u @ np.cross(want, [0, 0, 1.0])) < 1e-9  # no roll: up stays in the vertical plane
+    f, u = look(head + [3.0, 0.0, 0.0], 50)  # 90 degrees round: clamped at 50
+    assert math.degrees(math.acos(f @ [0, -1.0, 0])) == pytest.approx(50.0, abs=1e-6)
+    assert f[0] > 0 and abs(f[2]) < 1e-9 and np.allclose(u, [0, 0, 1.0])
+    f, _ = look(head + [0.0, -2.0, 0.0], 10)  # straight ahead: nothing to do
+    assert np.allclose(f, [0, -1.0, 0])
+
+
+def test_chains_ancestors_and_stride():
+    r = rig()
+    check_chain(r, LEG)
+    with pytest.raises(SplatfilmError, match="'foot' is not a child of 'hip'"):
+        check_chain(r, (1, 3, 2))
+    assert common_ancestor(r, [1, 5]) == 0 and common_ancestor(r, [3, 4]) == 2 and common_ancestor(r, [0]) is None
+    # A cycle that slides the foot (here the hip's translation) back 0.6 m per 1 s while
+    # down, lifting it to swing forward: stride 0.6 m; the same without sliding: 0.
+    times = np.linspace(0, 1, 41)
+    phase = times
+    z = np.where(phase < 0.5, 0.0, 0.2 * np.sin(np.pi * (phase - 0.5) / 0.5))
+    y = np.where(phase < 0.5, -0.15 + 0.6 * phase, 0.15 - 0.3 * (phase - 0.5) / 0.5)
+    slide = Channel(1, "translation", "LINEAR", times, np.stack([np.full_like(y, 0.1), y, 1.0 + z], 1))
+    walk = Clip("walk", 1.0, [slide])
+    assert cycle_stride(r, walk, [3], np.array([0, 0, 1.0])) == pytest.approx(0.6, rel=1e-6)
+    still = Channel(1, "translation", "LINEAR", times, np.stack([np.full_like(y, 0.1), np.zeros_like(y), 1.0 + z], 1))
+    assert cycle_stride(r, Clip("lift", 1.0, [still]), [3], np.array([0, 0, 1.0])) == 0.0
