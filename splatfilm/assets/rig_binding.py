@@ -9,8 +9,9 @@ has one. Binding gives every Gaussian the skin weights of the rigged surface whe
    -y): the glTF's from import-mesh's rule (`canonical_from_vertices` with glTF's up +y and
    front +z), the fit's from its sidecar's `canonical_transform`, so M = fit_canonical^-1 *
    gltf_canonical. Both frames centre a bounding box (the fit's a robust one), so they agree
-   to a few per cent of the size; M is then refined by rigid ICP of the surface onto the
-   opaque Gaussians (`--no-icp` keeps it). `--same-frame`: the skeleton is already in the
+   to a few per cent of the size (floaters stretch a fit's bounds); M is then refined by
+   trimmed rigid ICP of the surface onto the opaque Gaussians, its reach shrinking from a
+   quarter of the size to max_distance (`--no-icp` keeps M as it is). `--same-frame`: the skeleton is already in the
    asset's coordinates (M = identity, no ICP).
 2. Weights. The vertex weights are diffused over the mesh graph a few steps (coincident
    vertices welded, so UV seams do not cut it; each edge mixes by its length against
@@ -22,7 +23,13 @@ has one. Binding gives every Gaussian the skin weights of the rigged surface whe
 3. Gaussians farther than `max_distance` from the surface (floaters, a coat the mesh lacks)
    follow the nearest bone rigidly: the joint whose segments (joint to each child joint, or
    the joint itself for a leaf) pass closest, among the joints the surface is skinned to.
-   When most opaque Gaussians are that far, the frames do not overlap: an error, not a rig.
+   Gaussians farther than `floater_distance` (default 4 x max_distance) are the capture's
+   floaters, not part of the figure: they follow the skeleton's root node (above the hips;
+   it moves only with root motion), so they stay where the fit put them. A fit places such
+   floaters to paint single views (a hat brim seen from above); on a limb's or the hips'
+   lever they sweep across the frame as blobs.
+   When most opaque Gaussians are beyond max_distance, the frames do not overlap: an error,
+   not a rig.
 
 The rig written beside HERO.ply (`splatfilm.io.rig_files`) is the glTF's skeleton and clips
 under one extra root joint, "gltf_scene_frame", whose rest transform is M (omitted with
@@ -59,8 +66,10 @@ SMOOTH_OF_DIAGONAL = 0.01
 DIFFUSION_STEPS = 2
 NEIGHBOURS = 16  # surface samples each Gaussian averages
 MAX_SAMPLES = 400_000
+FLOATER_OF_MAX_DISTANCE = 4.0
 OVERLAP_FAIL = 0.5  # more opaque Gaussians than this share far from the surface: frames do not overlap
 ICP_ITERATIONS = 60
+ICP_START_OF_DIAGONAL = 0.25  # the first ICP pairs may be this far apart (fraction of the diagonal)
 
 
 @dataclass
@@ -181,6 +190,14 @@ def _bones(rig_parents: np.ndarray, heads: np.ndarray, skinned: np.ndarray) -> t
     return np.array(owner, dtype=np.int64), np.array(start).reshape(-1, 3), np.array(end).reshape(-1, 3)
 
 
+def _depth(parents: np.ndarray, j: int) -> int:
+    """How many ancestors joint j has."""
+    n = 0
+    while parents[j] >= 0:
+        j, n = parents[j], n + 1
+    return n
+
+
 def _nearest_bone(points: np.ndarray, owner: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """The joint [P] whose bone segment passes closest to each point [P,3]."""
     out = np.empty(len(points), dtype=np.int64)
@@ -222,29 +239,34 @@ class _Surface:
         return best_q, best_d
 
 
-def _icp(surface: "_Surface", targets: np.ndarray, reach: float
+def _icp(surface: "_Surface", targets: np.ndarray, reach: float, start_reach: float
          ) -> tuple[Similarity, float, float]:
-    """Rigid ICP moving the surface onto `targets` [T,3] (opaque Gaussians), pairs farther than
-    `reach` left out. Returns the move (surface -> asset frame) and the RMS distance before
-    and after, over the pairs within reach."""
+    """Rigid ICP moving the surface onto `targets` [T,3] (opaque Gaussians). Pairs count
+    within a reach that shrinks from `start_reach` to `reach` (so a start a few centimetres
+    off still converges, while floaters far from the figure never pull), and only the
+    closest 80% of those (trimmed ICP: a capture has parts the mesh lacks). Returns the move
+    (surface -> asset frame) and the RMS distance of the pairs within `reach`, before and after."""
     move = Similarity()
-    rms = []
+    rms: list[float] = []
+    current = max(start_reach, reach)
     for it in range(ICP_ITERATIONS + 1):
         # Closest points on the moved surface = the move applied to closest points on the
         # unmoved one, queried from the targets moved back.
         back = (targets - move.translation) @ move.rotation  # rotation is orthonormal, scale 1
         q, d = surface.closest(back)
-        keep = d < reach
-        if keep.sum() < 10:
+        near = d < reach
+        if near.sum() >= 10:
+            rms.append(float(np.sqrt(np.mean(d[near] ** 2))))
+        keep = d < current
+        if it == ICP_ITERATIONS or keep.sum() < 10:
             break
-        rms.append(float(np.sqrt(np.mean(d[keep] ** 2))))
-        if it == ICP_ITERATIONS:
-            break
+        keep &= d <= np.percentile(d[keep], 80)
         R, t, _ = umeyama(q[keep], targets[keep], with_scale=False)
         step = np.abs(t - move.translation).max() + reach * np.abs(R - move.rotation).max()
         move = Similarity(R, t)
-        if step < 1e-6 * reach:  # converged (slides along a symmetric surface converge slowly: no rms test)
-            break
+        if current == reach and step < 1e-6 * reach:  # converged (no rms test: slides along a symmetric
+            break                                     # surface converge slowly)
+        current = max(reach, 0.8 * current)
     return move, (rms[0] if rms else float("nan")), (rms[-1] if rms else float("nan"))
 
 
@@ -253,7 +275,7 @@ def _icp(surface: "_Surface", targets: np.ndarray, reach: float
 
 def bind_gaussians(means: np.ndarray, opacities: np.ndarray, surface: RiggedSurface, frame: Similarity,
                    icp: bool = True, max_distance: float | None = None, smooth: float | None = None,
-                   diffusion_steps: int = DIFFUSION_STEPS, seed: int = 0, name: str = "the capture") -> Binding:
+                   floater_distance: float | None = None, diffusion_steps: int = DIFFUSION_STEPS, seed: int = 0, name: str = "the capture") -> Binding:
     """Skin weights for Gaussians at `means` [N,3] (asset frame; `opacities` [N] in [0,1])
     from a skinned surface in the glTF scene frame, carried into the asset frame by `frame`
     (refined by rigid ICP when `icp`). max_distance, smooth: asset units (default 5% and 1%
@@ -271,6 +293,10 @@ def bind_gaussians(means: np.ndarray, opacities: np.ndarray, surface: RiggedSurf
         raise SplatfilmError(f"--max-distance must be a positive distance, got {max_distance}")
     if not (smooth > 0 and math.isfinite(smooth)):
         raise SplatfilmError(f"--smooth must be a positive distance, got {smooth}")
+    floater_distance = FLOATER_OF_MAX_DISTANCE * max_distance if floater_distance is None else float(floater_distance)
+    if not floater_distance >= max_distance:
+        raise SplatfilmError(f"--floater-distance must be at least the max distance ({max_distance:.4g}), "
+                             f"got {floater_distance}")
 
     W = _diffuse(verts, surface.faces, _dense_weights(surface, J), diffusion_steps, smooth)
     tris = verts[surface.faces]
@@ -281,11 +307,12 @@ def bind_gaussians(means: np.ndarray, opacities: np.ndarray, surface: RiggedSurf
 
     opaque = opacities >= 0.5
     ref = means[opaque] if opaque.sum() >= 10 else means
-    notes: dict = {"diagonal": diagonal, "max_distance": max_distance, "smooth": smooth,
+    notes: dict = {"diagonal": diagonal, "max_distance": max_distance, "floater_distance": floater_distance,
+                   "smooth": smooth,
                    "diffusion_steps": diffusion_steps}
     if icp:
         targets = ref if len(ref) <= 50_000 else ref[rng.choice(len(ref), 50_000, replace=False)]
-        move, before, after = _icp(surf, targets, max_distance)
+        move, before, after = _icp(surf, targets, max_distance, ICP_START_OF_DIAGONAL * diagonal)
         if not move.is_identity():
             frame = move @ frame
             verts = move.apply(verts)
@@ -298,8 +325,9 @@ def bind_gaussians(means: np.ndarray, opacities: np.ndarray, surface: RiggedSurf
     # Distances, and the surface samples near each Gaussian (chunked: [chunk, k, J] at once).
     _, dist = surf.closest(means)
     far = dist > max_distance
+    floater = dist > floater_distance
     far_share = float(far[opaque].mean()) if opaque.sum() >= 10 else float(far.mean())
-    notes.update({"far": int(far.sum()), "far_share_of_opaque": far_share,
+    notes.update({"far": int(far.sum()), "far_share_of_opaque": far_share, "floaters": int(floater.sum()),
                   "median_distance": float(np.median(dist)), "p95_distance": float(np.percentile(dist, 95))})
     if far_share > OVERLAP_FAIL:
         raise SplatfilmError(f"{name}: {100 * far_share:.0f}% of the opaque Gaussians are farther than "
@@ -323,8 +351,14 @@ def bind_gaussians(means: np.ndarray, opacities: np.ndarray, surface: RiggedSurf
             G[j] = local[j] if p < 0 else G[p] @ local[j]
         heads = frame.apply(G[:, :3, 3])
         owner, start, end = _bones(rigged.parents, heads, W.max(axis=0) > 0)
+        bone = _nearest_bone(means[far], owner, start, end)
+        skinned = np.nonzero(W.max(axis=0) > 0)[0]
+        top = skinned[np.argmin([_depth(rigged.parents, j) for j in skinned])]
+        while rigged.parents[top] >= 0:  # up to the skeleton's root node
+            top = rigged.parents[top]
+        bone[floater[far]] = top
         dense[far] = 0.0
-        dense[np.nonzero(far)[0], _nearest_bone(means[far], owner, start, end)] = 1.0
+        dense[np.nonzero(far)[0], bone] = 1.0
 
     top = np.argsort(-dense, axis=1, kind="stable")[:, :MAX_INFLUENCES]
     weights = np.take_along_axis(dense, top, axis=1)
@@ -369,7 +403,8 @@ def bound_rig(surface: RiggedSurface, binding: Binding, frame_joint: bool, sourc
 
 
 def rig_capture(fitted: str | Path, skeleton: str | Path, output: str | Path, same_frame: bool = False,
-                icp: bool = True, max_distance: float | None = None, smooth: float | None = None) -> Sidecar:
+                icp: bool = True, max_distance: float | None = None, smooth: float | None = None,
+                floater_distance: float | None = None) -> Sidecar:
     """Bind a fitted capture to a skinned glTF and write OUTPUT (the fitted Gaussians,
     unchanged), OUTPUT.json (the fit's sidecar noting the binding) and OUTPUT.rig.npz.
     Nothing is written when any check fails. Returns the sidecar."""
@@ -395,7 +430,7 @@ def rig_capture(fitted: str | Path, skeleton: str | Path, output: str | Path, sa
     means = gaussians.means.detach().double().cpu().numpy()
     opacities = gaussians.activated_opacities.detach().double().cpu().numpy()
     binding = bind_gaussians(means, opacities, surface, frame, icp=icp and not same_frame, max_distance=max_distance,
-                             smooth=smooth, name=str(fitted))
+                             smooth=smooth, floater_distance=floater_distance, name=str(fitted))
     rig = bound_rig(surface, binding, frame_joint=not same_frame,
                     source={"file": skeleton.name, "nodes": surface.rig.nodes, "bound_to": fitted.name})
 
@@ -410,7 +445,8 @@ def rig_capture(fitted: str | Path, skeleton: str | Path, output: str | Path, sa
         "clips": {c.name: c.duration for c in rig.clips.values()},
         "influences": "each Gaussian follows up to 4 joints: the skin weights of the skeleton's surface near it "
                       "(diffused over the mesh, averaged over nearby surface points), the 4 heaviest renormalised; "
-                      "Gaussians beyond max_distance follow the nearest bone",
+                      "Gaussians beyond max_distance follow the nearest bone, floaters beyond floater_distance the "
+                      "skeleton's root node",
         "binding": {
             "fitted": fitted.name, "skeleton": skeleton.name,
             "frame": "same frame (--same-frame)" if same_frame else

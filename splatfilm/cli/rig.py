@@ -10,7 +10,8 @@ def _cmd_rig(args: argparse.Namespace) -> None:
     from splatfilm.assets.rig_binding import rig_capture
 
     sidecar = rig_capture(args.fitted, args.skeleton, args.output, same_frame=args.same_frame, icp=not args.no_icp,
-                          max_distance=args.max_distance, smooth=args.smooth)
+                          max_distance=args.max_distance, smooth=args.smooth,
+                          floater_distance=args.floater_distance)
     b = sidecar["rig"]["binding"]
     icp = b.get("icp")
     frame = "same frame" if args.same_frame else "through the canonical frames" + (
@@ -20,7 +21,8 @@ def _cmd_rig(args: argparse.Namespace) -> None:
           f"{Path(args.output).with_suffix('.json')}")
     print(f"binding: {frame}; median distance to the surface {b['median_distance']:.4g}, 95% within "
           f"{b['p95_distance']:.4g}; {b['far']} Gaussians ({100 * b['far_share_of_opaque']:.1f}% of the opaque) "
-          f"beyond {b['max_distance']:.4g} follow the nearest bone")
+          f"beyond {b['max_distance']:.4g} follow the nearest bone ({b['floaters']} floaters beyond "
+          f"{b['floater_distance']:.4g} the root node)")
 
 
 def add_rig_command(sub) -> None:
@@ -41,6 +43,9 @@ def add_rig_command(sub) -> None:
     p.add_argument("--max-distance", type=float, metavar="D",
                    help="Gaussians farther than D (asset units) from the surface follow the nearest bone "
                         "(default 5%% of the surface's bounding-box diagonal)")
+    p.add_argument("--floater-distance", type=float, metavar="F",
+                   help="Gaussians farther than F from the surface are the capture's floaters and follow the "
+                        "skeleton's root node, not a limb (default 4 x the max distance)")
     p.add_argument("--smooth", type=float, metavar="R",
                    help="width of the weight smoothing over nearby surface points, asset units (default 1%% of the "
                         "diagonal)")

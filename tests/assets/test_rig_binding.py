@@ -27,9 +27,11 @@ from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import Similarity, axis_rotation
 
 COUNT = 3000
-# Far Gaussians (glTF frame): beside the root-mid bone, beside the mid-tip bone.
-FAR = np.array([[0.0, 0.4, 0.7], [-0.75, 1.6, 0.0]])
-FAR_BONES = ["root", "mid"]
+# Far Gaussians (glTF frame; the limb's diagonal is 2.08: max distance 0.104, floaters beyond
+# 0.416): beside the root-mid bone, beside the mid-tip bone, and a floater past the tip,
+# which follows the skeleton's root node (the armature).
+FAR = np.array([[0.0, 0.4, 0.48], [-0.5, 1.6, 0.0], [1.2, 2.3, 0.0]])
+FAR_BONES = ["root", "mid", "Armature"]
 JITTER = 0.03  # off the surface along its normal (the tube's radial direction)
 
 
@@ -79,7 +81,7 @@ def test_bind_same_frame_weights_smoothness_far_and_pose(tmp_path, capsys):
     assert hero.read_bytes() == fitted.read_bytes()  # the Gaussians unchanged
     bound = load_rig(rig_path(hero), n + len(jit) + len(FAR))
     assert bound.joint_names == rig.joint_names and set(bound.clips) == set(rig.clips)
-    order = ["root", "mid", "tip"]
+    order = ["root", "mid", "tip", "Armature"]
     mine = dense(bound.joints, bound.weights, bound.joint_names, order)
     ref = dense(rig.joints, rig.weights, rig.joint_names, order)
 
@@ -144,7 +146,7 @@ def test_bind_through_canonical_frames(tmp_path):
     frame = Similarity.from_dict(sc["rig"]["binding"]["gltf_to_asset"])
     # The tube's axis lands on its place (a turn about the axis itself is barely observable).
     axis = np.array([[0.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 1.0, 0.0]])
-    np.testing.assert_allclose(frame.apply(axis), to_asset.apply(axis), atol=2e-3)
+    np.testing.assert_allclose(frame.apply(axis), to_asset.apply(axis), atol=4e-3)  # 0.2% of its length
     assert sc["canonical_transform"] == sidecar["canonical_transform"]  # the fit's frame is kept
     bound = load_rig(rig_path(tmp_path / "hero.ply"))
     assert bound.joint_names[0] == FRAME_JOINT and bound.joint_names[1:] == rig.joint_names
