@@ -21,6 +21,11 @@ a softbox and a sun. Deterministic: fixed seeds for the textures and the rendere
     pip install -e '.[capture]'                   # mitsuba>=3.5 (only this script needs it)
     python scenes/make_captures.py                # all three, ~5 minutes on 2 idle cores
     python scenes/make_captures.py --only set --spp 16     # one capture, quicker and noisier
+    python scenes/make_captures.py --only rig     # the explorer as a rigged glTF (no Mitsuba)
+
+The explorer is also written as a rigged glTF (character/explorer_rigged.glb): the same
+primitives as triangle meshes, a skeleton, skin weights and idle/walk clips authored here
+(`write_explorer_gltf`), for `splatfilm rig` to bind the fitted capture to.
 
 Camera conventions: Mitsuba's camera space is x left, y up, looking down +z, so
 c2w_mitsuba = c2w_opencv @ diag(-1, -1, 1, 1); every run checks this by rendering a small
