@@ -150,6 +150,12 @@ def test_bind_through_canonical_frames(tmp_path):
     assert sc["canonical_transform"] == sidecar["canonical_transform"]  # the fit's frame is kept
     bound = load_rig(rig_path(tmp_path / "hero.ply"))
     assert bound.joint_names[0] == FRAME_JOINT and bound.joint_names[1:] == rig.joint_names
+    # The inverse binds map the asset's frame into each joint's space: at the rest pose (this
+    # file's bind pose) every skinning matrix is the identity, as in the glTF.
+    from splatfilm.scene.skeleton import global_transforms
+
+    S = global_transforms(bound, bound.rest) @ bound.inverse_binds
+    np.testing.assert_allclose(S, np.broadcast_to(np.eye(4), S.shape), atol=1e-9)
 
     pose_asset(tmp_path / "hero.ply", tmp_path / "hero_bend.ply", "bend", 1.5)
     pose_asset(tmp_path / "import.ply", tmp_path / "import_bend.ply", "bend", 1.5)
