@@ -21,6 +21,11 @@ a softbox and a sun. Deterministic: fixed seeds for the textures and the rendere
     pip install -e '.[capture]'                   # mitsuba>=3.5 (only this script needs it)
     python scenes/make_captures.py                # all three, ~5 minutes on 2 idle cores
     python scenes/make_captures.py --only set --spp 16     # one capture, quicker and noisier
+    python scenes/make_captures.py --only rig     # the explorer as a rigged glTF (no Mitsuba)
+
+The explorer is also written as a rigged glTF (character/explorer_rigged.glb): the same
+primitives as triangle meshes, a skeleton, skin weights and idle/walk clips authored here
+(`write_explorer_gltf`), for `splatfilm rig` to bind the fitted capture to.
 
 Camera conventions: Mitsuba's camera space is x left, y up, looking down +z, so
 c2w_mitsuba = c2w_opencv @ diag(-1, -1, 1, 1); every run checks this by rendering a small
@@ -635,48 +640,453 @@ def set_heldout_rig(count: int = 30) -> Rig:
 
 
 
+# The explorer's primitives in its canonical object frame (metres, base on z = 0, up +z, front
+# -y): what Mitsuba renders (character_shapes) and what the rigged glTF triangulates
+# (explorer_mesh). box: (lo, hi); tube: (p0, p1, radius), open; sphere: (centre, radius);
+# disk: (centre, radius), facing +z. `caps` of a tube: which ends are closed (0: p0, 1: p1).
+EXPLORER = {
+    "boot_l": ("box", (-0.11, -0.09, 0.0), (-0.02, 0.05, 0.05)),
+    "boot_r": ("box", (0.02, -0.09, 0.0), (0.11, 0.05, 0.05)),
+    "leg_l": ("tube", (-0.065, 0.0, 0.05), (-0.065, 0.0, 0.25), 0.04),
+    "leg_r": ("tube", (0.065, 0.0, 0.25), (0.065, 0.0, 0.05), 0.04),
+    "torso": ("tube", (0, 0, 0.23), (0, 0, 0.44), 0.11),
+    "belt": ("tube", (0, 0, 0.25), (0, 0, 0.28), 0.113),
+    "buckle": ("sphere", (0, -0.115, 0.265), 0.018),
+    "arm_l": ("tube", (-0.13, 0.0, 0.43), (-0.2, -0.04, 0.27), 0.035),
+    "arm_r": ("tube", (0.13, 0.0, 0.43), (0.21, -0.06, 0.3), 0.035),
+    "hand_l": ("sphere", (-0.2, -0.04, 0.26), 0.04),
+    "hand_r": ("sphere", (0.21, -0.06, 0.29), 0.04),
+    "neck": ("tube", (0, 0, 0.44), (0, 0, 0.47), 0.04),
+    "head": ("sphere", (0, 0, 0.52), 0.085),
+    "eye_white_-1": ("sphere", (-0.03, -0.073, 0.54), 0.018),
+    "eye_white_1": ("sphere", (0.03, -0.073, 0.54), 0.018),
+    "eye_-1": ("sphere", (-0.031, -0.088, 0.54), 0.008),
+    "eye_1": ("sphere", (0.031, -0.088, 0.54), 0.008),
+    "cheek_-1": ("sphere", (-0.05, -0.065, 0.505), 0.012),
+    "cheek_1": ("sphere", (0.05, -0.065, 0.505), 0.012),
+    "nose": ("sphere", (0, -0.088, 0.52), 0.014),
+    "mouth": ("tube", (-0.022, -0.078, 0.49), (0.022, -0.078, 0.49), 0.006),
+    "hat_crown": ("tube", (0, 0, 0.57), (0, 0, 0.66), 0.07),
+    "hat_brim": ("disk", (0, 0, 0.575), 0.15),
+    "backpack": ("box", (-0.09, 0.1, 0.27), (0.09, 0.18, 0.45)),
+}
+EXPLORER_CAPS = {"torso": (0, 1), "hat_crown": (1,)}
+
+
 def character_shapes(seed: int = 11) -> dict:
     """A toy explorer in the canonical object frame: boots, denim legs, plaid shirt, belt,
-    arms, a head with eyes and nose, a straw hat and a leather backpack."""
+    arms, a head with eyes and nose, a straw hat and a leather backpack (EXPLORER)."""
     rng = np.random.default_rng(seed)
     s: dict = {}
+    g = {name: spec[1:] for name, spec in EXPLORER.items()}
     boots = lambda h, w: leather(rng, h, w, (0.25, 0.14, 0.07))
-    box("boot_l", [-0.11, -0.09, 0.0], [-0.02, 0.05, 0.05], boots, 800.0, s)
-    box("boot_r", [0.02, -0.09, 0.0], [0.11, 0.05, 0.05], boots, 800.0, s)
+    box("boot_l", *g["boot_l"], boots, 800.0, s)
+    box("boot_r", *g["boot_r"], boots, 800.0, s)
     jeans = _diffuse(stamp_motifs(rng, denim(rng, 256, 256), 10, (14, 26)))
-    cylinder("leg_l", [-0.065, 0.0, 0.05], [-0.065, 0.0, 0.25], 0.04, jeans, s)
-    cylinder("leg_r", [0.065, 0.0, 0.25], [0.065, 0.0, 0.05], 0.04, jeans, s)
+    cylinder("leg_l", *g["leg_l"], jeans, s)
+    cylinder("leg_r", *g["leg_r"], jeans, s)
     shirt_tex = fabric(rng, 256, 512, 1500.0, (0.7, 0.12, 0.1), (0.15, 0.2, 0.35), check_m=0.03)
     shirt = _diffuse(stamp_motifs(rng, shirt_tex, 40, (12, 30)))
-    cylinder("torso", [0, 0, 0.23], [0, 0, 0.44], 0.11, shirt, s,
-             caps=(_diffuse(denim(rng, 64, 64)), shirt))
-    cylinder("belt", [0, 0, 0.25], [0, 0, 0.28], 0.113, _diffuse(leather(rng, 32, 256)), s)
-    s["buckle"] = sphere([0, -0.115, 0.265], 0.018, {"type": "twosided", "bsdf": {"type": "roughconductor", "material": "Au", "alpha": 0.3}})
-    cylinder("arm_l", [-0.13, 0.0, 0.43], [-0.2, -0.04, 0.27], 0.035, shirt, s)
-    cylinder("arm_r", [0.13, 0.0, 0.43], [0.21, -0.06, 0.3], 0.035, shirt, s)
+    cylinder("torso", *g["torso"], shirt, s, caps=(_diffuse(denim(rng, 64, 64)), shirt))
+    cylinder("belt", *g["belt"], _diffuse(leather(rng, 32, 256)), s)
+    s["buckle"] = sphere(*g["buckle"], {"type": "twosided", "bsdf": {"type": "roughconductor", "material": "Au", "alpha": 0.3}})
+    cylinder("arm_l", *g["arm_l"], shirt, s)
+    cylinder("arm_r", *g["arm_r"], shirt, s)
     hand = _diffuse(skin(rng, 64, 128))
-    s["hand_l"] = sphere([-0.2, -0.04, 0.26], 0.04, hand)
-    s["hand_r"] = sphere([0.21, -0.06, 0.29], 0.04, hand)
-    s["neck"] = {"type": "cylinder", "p0": [0, 0, 0.44], "p1": [0, 0, 0.47], "radius": 0.04, "bsdf": hand}
-    s["head"] = sphere([0, 0, 0.52], 0.085, _diffuse(skin(rng, 256, 512)))
+    s["hand_l"] = sphere(*g["hand_l"], hand)
+    s["hand_r"] = sphere(*g["hand_r"], hand)
+    p0, p1, r = g["neck"]
+    s["neck"] = {"type": "cylinder", "p0": list(p0), "p1": list(p1), "radius": r, "bsdf": hand}
+    s["head"] = sphere(*g["head"], _diffuse(skin(rng, 256, 512)))
     black = _diffuse(np.full((4, 4, 3), 15, np.uint8))
     white = _diffuse(np.full((4, 4, 3), 235, np.uint8))
     for side in (-1, 1):
-        s[f"eye_white_{side}"] = sphere([side * 0.03, -0.073, 0.54], 0.018, white)
-        s[f"eye_{side}"] = sphere([side * 0.031, -0.088, 0.54], 0.008, black)
-        s[f"cheek_{side}"] = sphere([side * 0.05, -0.065, 0.505], 0.012, _diffuse(np.full((4, 4, 3), [215, 120, 110], np.uint8)))
-    s["nose"] = sphere([0, -0.088, 0.52], 0.014, _diffuse(np.full((4, 4, 3), [205, 140, 115], np.uint8)))
-    s["mouth"] = {"type": "cylinder", "p0": [-0.022, -0.078, 0.49], "p1": [0.022, -0.078, 0.49], "radius": 0.006,
+        s[f"eye_white_{side}"] = sphere(*g[f"eye_white_{side}"], white)
+        s[f"eye_{side}"] = sphere(*g[f"eye_{side}"], black)
+        s[f"cheek_{side}"] = sphere(*g[f"cheek_{side}"], _diffuse(np.full((4, 4, 3), [215, 120, 110], np.uint8)))
+    s["nose"] = sphere(*g["nose"], _diffuse(np.full((4, 4, 3), [205, 140, 115], np.uint8)))
+    p0, p1, r = g["mouth"]
+    s["mouth"] = {"type": "cylinder", "p0": list(p0), "p1": list(p1), "radius": r,
                   "bsdf": _diffuse(np.full((4, 4, 3), [120, 30, 30], np.uint8))}
     plain_straw = _diffuse(straw(rng, 256, 256, band=False))
-    cylinder("hat_crown", [0, 0, 0.57], [0, 0, 0.66], 0.07, _diffuse(straw(rng, 128, 512)), s, caps=(None, plain_straw))
+    cylinder("hat_crown", *g["hat_crown"], _diffuse(straw(rng, 128, 512)), s, caps=(None, plain_straw))
+    centre, radius = g["hat_brim"]
     m = np.eye(4)
-    m[:3, :3] *= 0.15
-    m[:3, 3] = [0, 0, 0.575]
+    m[:3, :3] *= radius
+    m[:3, 3] = centre
     s["hat_brim"] = {"type": "disk", "to_world": _xform(m), "bsdf": plain_straw}
-    box("backpack", [-0.09, 0.1, 0.27], [0.09, 0.18, 0.45],
+    box("backpack", *g["backpack"],
         lambda h, w: stamp_motifs(rng, leather(rng, h, w, (0.3, 0.35, 0.15)), max(1, h * w // 2500), (10, 24)), 800.0, s)
     return s
+
+
+# ---- the explorer as a rigged glTF (no Mitsuba) ---------------------------------------------
+
+# Joints: (name, parent, position in the explorer's frame). Their rest rotations are the
+# identity in that frame, so a clip turns a knee about x (the figure's left-right axis: a
+# positive angle swings a hanging limb backwards, to +y) and a head about z.
+EXPLORER_JOINTS = [
+    ("hips", None, (0.0, 0.0, 0.25)),
+    ("spine", "hips", (0.0, 0.0, 0.32)),
+    ("neck", "spine", (0.0, 0.0, 0.44)),
+    ("head", "neck", (0.0, 0.0, 0.47)),
+    ("upper_arm_l", "spine", (-0.13, 0.0, 0.43)),
+    ("forearm_l", "upper_arm_l", (-0.165, -0.02, 0.35)),
+    ("hand_l", "forearm_l", (-0.2, -0.04, 0.27)),
+    ("upper_arm_r", "spine", (0.13, 0.0, 0.43)),
+    ("forearm_r", "upper_arm_r", (0.17, -0.03, 0.365)),
+    ("hand_r", "forearm_r", (0.21, -0.06, 0.3)),
+    ("thigh_l", "hips", (-0.065, 0.0, 0.25)),
+    ("shin_l", "thigh_l", (-0.065, 0.0, 0.15)),
+    ("foot_l", "shin_l", (-0.065, 0.0, 0.05)),
+    ("thigh_r", "hips", (0.065, 0.0, 0.25)),
+    ("shin_r", "thigh_r", (0.065, 0.0, 0.15)),
+    ("foot_r", "shin_r", (0.065, 0.0, 0.05)),
+]
+# Flat colours (sRGB) of the parts: the mean look of the textures Mitsuba renders.
+EXPLORER_COLOURS = {
+    "boot": (0.27, 0.15, 0.08), "leg": (0.22, 0.3, 0.5), "torso": (0.5, 0.16, 0.16), "arm": (0.5, 0.16, 0.16),
+    "belt": (0.36, 0.21, 0.1), "buckle": (0.85, 0.65, 0.2), "hand": (0.86, 0.64, 0.5), "neck": (0.86, 0.64, 0.5),
+    "head": (0.86, 0.64, 0.5), "eye_white": (0.92, 0.92, 0.92), "eye": (0.06, 0.06, 0.06), "cheek": (0.84, 0.47, 0.43),
+    "nose": (0.8, 0.55, 0.45), "mouth": (0.47, 0.12, 0.12), "hat": (0.83, 0.7, 0.42), "backpack": (0.32, 0.36, 0.16),
+}
+# The explorer's frame (Z up, front -y) in glTF's scene frame (Y up, front +z): x -> x,
+# y -> -z, z -> y, a turn of -90 degrees about x. The root node "explorer" carries it.
+Z_UP_TO_GLTF = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+
+
+def _tube_mesh(p0, p1, radius, caps=(), segments=32, step=0.01):
+    """An open tube (rings about every `step` metres) with fan caps at the given ends."""
+    p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
+    axis = p1 - p0
+    length = np.linalg.norm(axis)
+    a = axis / length
+    helper = np.array([1.0, 0, 0]) if abs(a[0]) < 0.9 else np.array([0, 1.0, 0])
+    u = np.cross(a, helper)
+    u /= np.linalg.norm(u)
+    w = np.cross(a, u)
+    rings = max(2, int(round(length / step)) + 1)
+    ang = np.linspace(0, 2 * np.pi, segments, endpoint=False)
+    circle = np.cos(ang)[:, None] * u + np.sin(ang)[:, None] * w  # [S,3]
+    ts = np.linspace(0.0, 1.0, rings)
+    v = (p0 + ts[:, None, None] * axis + radius * circle[None]).reshape(-1, 3)
+    f = []
+    for i in range(rings - 1):
+        for k in range(segments):
+            a0, a1 = i * segments + k, i * segments + (k + 1) % segments
+            f += [[a0, a1, a1 + segments], [a0, a1 + segments, a0 + segments]]
+    verts, faces = [v], f
+    n = len(v)
+    for end in caps:  # a fan: centre plus the end ring (repeated, so the cap has its own normals)
+        centre = p1 if end else p0
+        ring = centre + radius * circle
+        verts.append(np.vstack([centre, ring]))
+        for k in range(segments):
+            b, c = n + 1 + k, n + 1 + (k + 1) % segments
+            faces.append([n, b, c] if end else [n, c, b])
+        n += segments + 1
+    return np.vstack(verts), np.array(faces)
+
+
+def _sphere_mesh(centre, radius, rings=12, segments=24):
+    """A UV sphere: poles plus rings of vertices."""
+    theta = np.linspace(0, np.pi, rings + 1)[1:-1]
+    phi = np.linspace(0, 2 * np.pi, segments, endpoint=False)
+    ring = np.stack([np.sin(theta)[:, None] * np.cos(phi), np.sin(theta)[:, None] * np.sin(phi),
+                     np.cos(theta)[:, None] * np.ones_like(phi)], axis=-1).reshape(-1, 3)
+    v = np.vstack([[0, 0, 1], ring, [0, 0, -1]]) * radius + np.asarray(centre, float)
+    f, last = [], len(v) - 1
+    for k in range(segments):
+        f.append([0, 1 + k, 1 + (k + 1) % segments])
+        base = 1 + (rings - 2) * segments
+        f.append([last, base + (k + 1) % segments, base + k])
+    for i in range(rings - 2):
+        for k in range(segments):
+            a0, a1 = 1 + i * segments + k, 1 + i * segments + (k + 1) % segments
+            f += [[a0, a1 + segments, a1], [a0, a0 + segments, a1 + segments]]
+    return v, np.array(f)
+
+
+def _box_mesh(lo, hi, cells=4):
+    """A closed box, each face a grid of cells x cells squares (so skin weights can vary)."""
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    verts, faces = [], []
+    t = np.linspace(0, 1, cells + 1)
+    for axis in range(3):
+        for side in (0, 1):
+            i, j = [k for k in range(3) if k != axis]
+            if side == 0:
+                i, j = j, i  # keep the winding outward on both sides
+            uu, vv = np.meshgrid(t, t, indexing="ij")
+            p = np.zeros((cells + 1, cells + 1, 3))
+            p[..., axis] = hi[axis] if side else lo[axis]
+            p[..., i] = lo[i] + uu * (hi[i] - lo[i])
+            p[..., j] = lo[j] + vv * (hi[j] - lo[j])
+            n = sum(len(x) for x in verts)
+            verts.append(p.reshape(-1, 3))
+            for a in range(cells):
+                for b in range(cells):
+                    q = n + a * (cells + 1) + b
+                    faces += [[q, q + cells + 1, q + cells + 2], [q, q + cells + 2, q + 1]]
+    return np.vstack(verts), np.array(faces)
+
+
+def _disk_mesh(centre, radius, rings=6, segments=48):
+    """A flat disk facing +z, rings of vertices out from the centre, both sides (it is thin)."""
+    ang = np.linspace(0, 2 * np.pi, segments, endpoint=False)
+    rs = np.linspace(0, radius, rings + 1)[1:]
+    v = np.vstack([[0, 0, 0], (rs[:, None, None] * np.stack([np.cos(ang), np.sin(ang), 0 * ang], -1)).reshape(-1, 3)])
+    f = []
+    for k in range(segments):
+        f.append([0, 1 + k, 1 + (k + 1) % segments])
+    for i in range(rings - 1):
+        for k in range(segments):
+            a0, a1 = 1 + i * segments + k, 1 + i * segments + (k + 1) % segments
+            f += [[a0, a0 + segments, a1 + segments], [a0, a1 + segments, a1]]
+    f = np.array(f)
+    return v + np.asarray(centre, float), np.vstack([f, f[:, ::-1]])
+
+
+def explorer_mesh() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The explorer's primitives (EXPLORER) as triangle meshes in its frame: (name, vertices
+    [V,3], faces [F,3]) per part."""
+    parts = []
+    for name, (kind, *geom) in EXPLORER.items():
+        if kind == "box":
+            v, f = _box_mesh(*geom)
+        elif kind == "tube":
+            v, f = _tube_mesh(*geom, caps=EXPLORER_CAPS.get(name, ()))
+        elif kind == "sphere":
+            v, f = _sphere_mesh(*geom)
+        else:
+            v, f = _disk_mesh(*geom)
+        parts.append((name, v, f))
+    return parts
+
+
+def _smooth(x, lo, hi):
+    """0 below lo, 1 above hi, smoothstep between."""
+    t = np.clip((np.asarray(x, float) - lo) / (hi - lo), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def explorer_weights(name: str, v: np.ndarray) -> np.ndarray:
+    """Skin weights [V,J] (EXPLORER_JOINTS order) of a part's vertices: rigid per part, blended
+    across the joints it bends at (knees, elbows, hips, waist, shoulders, neck)."""
+    J = {n: i for i, (n, _, _) in enumerate(EXPLORER_JOINTS)}
+    pos = {n: np.asarray(p) for n, _, p in EXPLORER_JOINTS}
+    w = np.zeros((len(v), len(J)))
+    z = v[:, 2]
+
+    def put(joint, share):
+        w[:, J[joint]] += share
+
+    side = name[-1] if name[-2:] in ("_l", "_r") else None
+    if name.startswith("boot"):
+        put(f"foot_{side}", 1.0)
+    elif name.startswith("leg"):
+        knee, ankle = _smooth(z, 0.13, 0.17), _smooth(z, 0.05, 0.08)  # thigh above the knee, shin to the ankle
+        hip = _smooth(z, 0.225, 0.25) * 0.5  # the top of the trouser leg shares the hips
+        put(f"foot_{side}", (1 - ankle) * 0.5)
+        put(f"shin_{side}", (1 - knee) * (1 - (1 - ankle) * 0.5))
+        put(f"thigh_{side}", knee * (1 - hip))
+        put("hips", knee * hip)
+    elif name in ("torso", "belt", "buckle", "backpack"):
+        chest = _smooth(z, 0.28, 0.34)
+        if name == "backpack":
+            chest = np.ones(len(v))
+        put("spine", chest)
+        put("hips", 1 - chest)
+    elif name.startswith("arm"):
+        p0, p1 = pos[f"upper_arm_{side}"], pos[f"hand_{side}"]
+        s = (v - p0) @ (p1 - p0) / np.sum((p1 - p0) ** 2)  # 0 at the shoulder, 1 at the wrist
+        elbow, shoulder, wrist = _smooth(s, 0.4, 0.6), (1 - _smooth(s, 0.0, 0.2)) * 0.4, _smooth(s, 0.9, 1.0) * 0.5
+        put("spine", shoulder)
+        put(f"upper_arm_{side}", (1 - elbow) * (1 - shoulder))
+        put(f"forearm_{side}", elbow * (1 - wrist))
+        put(f"hand_{side}", elbow * wrist)
+    elif name.startswith("hand"):
+        put(f"hand_{side}", 1.0)
+    elif name == "neck":
+        top = _smooth(z, 0.45, 0.47)
+        put("neck", 1 - top * 0.5)
+        put("head", top * 0.5)
+    else:  # the head, its face and the hat
+        put("head", 1.0)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def _axis_angle_xyzw(axis, degrees):
+    a = np.asarray(axis, float) / np.linalg.norm(axis)
+    h = math.radians(degrees) / 2
+    return np.concatenate([a * math.sin(h), [math.cos(h)]])
+
+
+def _multiply_xyzw(q1, q2):
+    """Quaternion product q1 q2 in (x, y, z, w)."""
+    x1, y1, z1, w1 = q1
+    x2, y2, z2, w2 = q2
+    return np.array([w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2, w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+                     w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2, w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2])
+
+
+def explorer_clips() -> dict[str, dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]]:
+    """The authored clips: {clip: {joint: {path: (times [K], values [K,C])}}}, rotations as
+    (x, y, z, w) in the joint's rest frame (the explorer's axes), translations in the parent's.
+
+    idle (4 s): breathing (the chest rises and falls twice), a slow sway of the hips, the head
+    looking a little left and right, the arms hanging loose. walk (1 s): one stride cycle in
+    place, left foot forward at 0 s and 1 s, right at 0.5 s; thighs swing 24 degrees each way,
+    knees bend in the swing, arms swing against the legs, the hips bob twice per cycle.
+    Both loop: the last key equals the first."""
+    X, Y, Z = (1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0)
+    hips = np.asarray(EXPLORER_JOINTS[0][2])
+
+    def rot(times, fn):  # rotation keys from fn(t) -> list of (axis, degrees), applied in order
+        keys = []
+        for t in times:
+            q = np.array([0.0, 0, 0, 1])
+            for axis, deg in fn(t):
+                q = _multiply_xyzw(q, _axis_angle_xyzw(axis, deg))
+            keys.append(q)
+        return times, np.array(keys)
+
+    idle_t = np.linspace(0.0, 4.0, 33)
+    tau = 2 * np.pi
+    idle = {
+        "hips": {"translation": (idle_t, np.array([hips + [0.003 * math.sin(tau * t / 4), 0, 0] for t in idle_t])),
+                 "rotation": rot(idle_t, lambda t: [(Y, 1.5 * math.sin(tau * t / 4))])},
+        "spine": {"rotation": rot(idle_t, lambda t: [(X, -1.5 * math.sin(tau * t / 2)), (Y, -1.5 * math.sin(tau * t / 4))])},
+        "neck": {"rotation": rot(idle_t, lambda t: [(X, 1.0 * math.sin(tau * t / 2))])},
+        "head": {"rotation": rot(idle_t, lambda t: [(Z, 8.0 * math.sin(tau * t / 4)), (X, -2.0 * math.sin(tau * t / 2))])},
+        "upper_arm_l": {"rotation": rot(idle_t, lambda t: [(Y, 2.0 * math.sin(tau * t / 2)), (X, 2.0 * math.sin(tau * t / 4))])},
+        "upper_arm_r": {"rotation": rot(idle_t, lambda t: [(Y, -2.0 * math.sin(tau * t / 2)), (X, -2.0 * math.sin(tau * t / 4))])},
+        "forearm_l": {"rotation": rot(idle_t, lambda t: [(X, -4.0 - 2.0 * math.sin(tau * t / 2))])},
+        "forearm_r": {"rotation": rot(idle_t, lambda t: [(X, -4.0 - 2.0 * math.sin(tau * t / 2))])},
+    }
+    walk_t = np.linspace(0.0, 1.0, 17)
+
+    def leg(phase):  # thigh swing (negative: forward), knee bend in the swing, foot pitch
+        def thigh(t):
+            return [(X, -24.0 * math.cos(tau * (t - phase)))]
+
+        def shin(t):  # the knee bends while the leg swings forward (the second half of its cycle)
+            u = (t - phase) % 1.0
+            return [(X, 5.0 + 40.0 * max(0.0, math.sin(tau * (u - 0.5))) ** 1.5)]
+
+        def foot(t):
+            return [(X, 10.0 * math.sin(tau * (t - phase)))]
+        return thigh, shin, foot
+
+    walk = {"hips": {"translation": (walk_t, np.array([hips + [0, 0, 0.006 * math.cos(2 * tau * t)] for t in walk_t])),
+                     "rotation": rot(walk_t, lambda t: [(Z, 6.0 * math.cos(tau * t)), (Y, 2.0 * math.cos(2 * tau * t))])},
+            "spine": {"rotation": rot(walk_t, lambda t: [(Z, -8.0 * math.cos(tau * t)), (X, -3.0)])},
+            "head": {"rotation": rot(walk_t, lambda t: [(Z, 3.0 * math.cos(tau * t))])}}
+    for s, phase, arm_sign in (("l", 0.0, 1.0), ("r", 0.5, -1.0)):
+        thigh, shin, foot = leg(phase)
+        walk[f"thigh_{s}"] = {"rotation": rot(walk_t, thigh)}
+        walk[f"shin_{s}"] = {"rotation": rot(walk_t, shin)}
+        walk[f"foot_{s}"] = {"rotation": rot(walk_t, foot)}
+        # Arms swing against their own side's leg: back when the leg is forward.
+        walk[f"upper_arm_{s}"] = {"rotation": rot(walk_t, lambda t, p=phase: [(X, 22.0 * math.cos(tau * (t - p)))])}
+        walk[f"forearm_{s}"] = {"rotation": rot(walk_t, lambda t, p=phase: [(X, -12.0 - 8.0 * math.cos(tau * (t - p)))])}
+    return {"idle": idle, "walk": walk}
+
+
+def write_explorer_gltf(path: Path) -> dict:
+    """Write the explorer as a rigged binary glTF: one skinned mesh of its primitives
+    (vertex colours), the skeleton EXPLORER_JOINTS under a root node "explorer" that turns
+    the Z-up figure into glTF's Y-up scene frame, and the clips idle and walk. Deterministic.
+    Returns a summary (vertices, triangles, joints, clips)."""
+    import pygltflib
+
+    parts = explorer_mesh()
+    verts = np.vstack([v for _, v, _ in parts])
+    offsets = np.cumsum([0] + [len(v) for _, v, _ in parts])
+    faces = np.vstack([f + o for (_, _, f), o in zip(parts, offsets)])
+    weights = np.vstack([explorer_weights(name, v) for name, v, _ in parts])
+    srgb = np.vstack([np.tile(EXPLORER_COLOURS[next(k for k in EXPLORER_COLOURS if name.startswith(k))], (len(v), 1))
+                      for name, v, _ in parts])
+    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    top = np.argsort(-weights, axis=1, kind="stable")[:, :4]
+    joints4 = top.astype(np.uint8)
+    w4 = np.take_along_axis(weights, top, axis=1)
+    w4 = (w4 / w4.sum(axis=1, keepdims=True)).astype(np.float32)
+    positions = (verts @ Z_UP_TO_GLTF.T).astype(np.float32)
+
+    blob = bytearray()
+    g = pygltflib.GLTF2(asset=pygltflib.Asset(version="2.0", generator="splatfilm scenes/make_captures.py"))
+
+    def accessor(array, ctype, kind, target=None):
+        data = np.ascontiguousarray(array).tobytes()
+        while len(blob) % 4:
+            blob.append(0)
+        g.bufferViews.append(pygltflib.BufferView(buffer=0, byteOffset=len(blob), byteLength=len(data), target=target))
+        blob.extend(data)
+        a = np.asarray(array)
+        kw = {}
+        if ctype == pygltflib.FLOAT and kind != "MAT4":
+            flat = a.reshape(len(a), -1)
+            kw = {"min": flat.min(0).tolist(), "max": flat.max(0).tolist()}
+        g.accessors.append(pygltflib.Accessor(bufferView=len(g.bufferViews) - 1, componentType=ctype, count=len(a),
+                                              type=kind, **kw))
+        return len(g.accessors) - 1
+
+    # Nodes: 0 the root, 1..J the joints, J+1 the mesh.
+    g.nodes.append(pygltflib.Node(name="explorer", rotation=_axis_angle_xyzw(X_AXIS, -90.0).tolist(), children=[]))
+    names = [n for n, _, _ in EXPLORER_JOINTS]
+    world = {n: np.asarray(p, float) for n, _, p in EXPLORER_JOINTS}
+    for n, parent, p in EXPLORER_JOINTS:
+        local = world[n] - (world[parent] if parent else 0.0)
+        g.nodes.append(pygltflib.Node(name=n, translation=local.tolist(), children=[]))
+        (g.nodes[0] if parent is None else g.nodes[1 + names.index(parent)]).children.append(len(g.nodes) - 1)
+    # Inverse binds: the joints' rest globals are translations in the explorer's frame, turned
+    # into the scene frame by the root.
+    ibm = []
+    for n in names:
+        G = np.eye(4)
+        G[:3, :3], G[:3, 3] = Z_UP_TO_GLTF, Z_UP_TO_GLTF @ world[n]
+        ibm.append(np.linalg.inv(G).T.reshape(-1))  # column-major
+    attrs = pygltflib.Attributes(POSITION=accessor(positions, pygltflib.FLOAT, "VEC3", pygltflib.ARRAY_BUFFER),
+                                 COLOR_0=accessor(linear.astype(np.float32), pygltflib.FLOAT, "VEC3",
+                                                  pygltflib.ARRAY_BUFFER),
+                                 JOINTS_0=accessor(joints4, pygltflib.UNSIGNED_BYTE, "VEC4", pygltflib.ARRAY_BUFFER),
+                                 WEIGHTS_0=accessor(w4, pygltflib.FLOAT, "VEC4", pygltflib.ARRAY_BUFFER))
+    indices = accessor(faces.reshape(-1).astype(np.uint32), pygltflib.UNSIGNED_INT, "SCALAR",
+                       pygltflib.ELEMENT_ARRAY_BUFFER)
+    g.meshes.append(pygltflib.Mesh(name="explorer", primitives=[pygltflib.Primitive(attributes=attrs,
+                                                                                     indices=indices)]))
+    g.skins.append(pygltflib.Skin(name="explorer", skeleton=0, joints=list(range(1, 1 + len(names))),
+                                  inverseBindMatrices=accessor(np.array(ibm, np.float32), pygltflib.FLOAT, "MAT4")))
+    g.nodes.append(pygltflib.Node(name="explorer_mesh", mesh=0, skin=0))
+    g.scenes.append(pygltflib.Scene(name="explorer", nodes=[0, len(g.nodes) - 1]))
+    g.scene = 0
+
+    clips = explorer_clips()
+    for clip, channels in clips.items():
+        samplers, targets = [], []
+        for joint, paths in channels.items():
+            for path_name, (times, values) in paths.items():
+                samplers.append(pygltflib.AnimationSampler(
+                    input=accessor(np.asarray(times, np.float32), pygltflib.FLOAT, "SCALAR"),
+                    output=accessor(np.asarray(values, np.float32), pygltflib.FLOAT,
+                                    "VEC4" if path_name == "rotation" else "VEC3"), interpolation="LINEAR"))
+                targets.append(pygltflib.AnimationChannel(sampler=len(samplers) - 1, target=pygltflib.AnimationChannelTarget(
+                    node=1 + names.index(joint), path=path_name)))
+        g.animations.append(pygltflib.Animation(name=clip, samplers=samplers, channels=targets))
+
+    g.buffers = [pygltflib.Buffer(byteLength=len(blob))]
+    g.set_binary_blob(bytes(blob))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    g.save_binary(str(tmp))
+    tmp.replace(path)
+    return {"vertices": len(verts), "triangles": len(faces), "joints": names,
+            "clips": {c: float(max(t[-1] for p in ch.values() for t, _ in p.values())) for c, ch in clips.items()}}
+
+
+X_AXIS = (1.0, 0.0, 0.0)
 
 
 def character_lights() -> dict:
@@ -857,18 +1267,27 @@ def write_sparse_points(set_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", choices=["set", "heldout", "character"], action="append",
-                    help="render only these captures (repeatable); default all")
+    ap.add_argument("--only", choices=["set", "heldout", "character", "rig"], action="append",
+                    help="make only these (repeatable): the captures set, heldout, character, or rig (the explorer "
+                         "as a rigged glTF, character/explorer_rigged.glb; needs no Mitsuba); default all")
     ap.add_argument("--spp", type=int, default=48, help="samples a pixel (default 48)")
     ap.add_argument("--out", type=Path, default=HERE, help="folder to write set/ and character/ into")
     ap.add_argument("--max-views", type=int, default=None, help="render only the first N views (previews)")
     args = ap.parse_args(argv)
 
+    todo = args.only or ["set", "heldout", "character", "rig"]
+    t_all = time.time()
+    if "rig" in todo:
+        out = args.out / "character" / "explorer_rigged.glb"
+        info = write_explorer_gltf(out)
+        print(f"wrote {out}: {info['vertices']} vertices, {info['triangles']} triangles, {len(info['joints'])} joints, "
+              f"clips {', '.join(f'{k} ({v:g} s)' for k, v in info['clips'].items())}")
+    if not set(todo) - {"rig"}:
+        return
+
     import mitsuba as mi
 
     mi.set_variant("scalar_rgb")  # the LLVM variants crash on these CPUs
-    todo = args.only or ["set", "heldout", "character"]
-    t_all = time.time()
 
     def trim(rig: Rig) -> Rig:
         return Rig(rig.c2w[: args.max_views], rig.fov_x_deg) if args.max_views else rig

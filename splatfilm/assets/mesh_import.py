@@ -41,8 +41,8 @@ from splatfilm.assets.rig import MAX_INFLUENCES, GltfRig, gltf_has_skins, interp
 from splatfilm.scene.skeleton import Rig
 from splatfilm.scene.transforms import rotmat_to_quat
 
-__all__ = ["MESH_EXTENSIONS", "MeshAsset", "canonical_from_vertices", "import_mesh", "mesh_to_gaussians",
-           "parse_axis"]
+__all__ = ["MESH_EXTENSIONS", "MeshAsset", "RiggedSurface", "canonical_from_vertices", "import_mesh",
+           "mesh_to_gaussians", "parse_axis", "rigged_surface"]
 
 MESH_EXTENSIONS = (".glb", ".gltf", ".obj", ".ply", ".stl")
 DEFAULT_COUNT = 100_000
@@ -172,6 +172,43 @@ def _rigged_parts(parts: list[_Part], rigged: GltfRig, path: Path) -> list[_Part
         inst = rigged.instances[match]
         out.append(_Part(inst.rest, part.faces, part.mesh, inst.joints, inst.weights))
     return out
+
+
+@dataclass
+class RiggedSurface:
+    """A skinned glTF's triangles at the rest pose, in the glTF scene frame, with their skin:
+    vertices [V,3], faces [F,3], rig joints [V,K] and weights [V,K] per vertex (rows sum to
+    1; unused slots weight 0), and the skeleton and clips read from the file."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    joints: np.ndarray
+    weights: np.ndarray
+    rig: GltfRig
+
+
+def rigged_surface(path: str | Path) -> RiggedSurface:
+    """The skinned surface of a .glb/.gltf at its rest pose (what import-mesh samples), or a
+    SplatfilmError when the file is not glTF or has no skin."""
+    path = Path(path)
+    if path.suffix.lower() not in (".glb", ".gltf"):
+        raise SplatfilmError(f"{path}: a skeleton comes from a skinned glTF (.glb or .gltf)")
+    if not path.is_file():
+        raise SplatfilmError(f"{path}: file not found")
+    rigged = read_gltf_rig(path) if gltf_has_skins(path) else None
+    if rigged is None:
+        raise SplatfilmError(f"{path}: has no skin (the glTF declares no skins): nothing to bind to")
+    parts = _rigged_parts(_load_parts(path), rigged, path)
+    k = max(p.joints.shape[1] for p in parts)
+
+    def pad(a: np.ndarray) -> np.ndarray:
+        return np.pad(a, ((0, 0), (0, k - a.shape[1])))
+
+    offsets = np.cumsum([0] + [len(p.vertices) for p in parts])
+    return RiggedSurface(np.concatenate([p.vertices for p in parts]),
+                         np.concatenate([p.faces + o for p, o in zip(parts, offsets)]),
+                         np.concatenate([pad(p.joints) for p in parts]), np.concatenate([pad(p.weights) for p in parts]),
+                         rigged)
 
 
 # ---- sampling -----------------------------------------------------------------------------

@@ -309,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mesh(sub)
     _add_refine(sub)
     from splatfilm.cli.pose import add_pose_command; add_pose_command(sub)  # noqa: E702 (one line: others edit here)
+    from splatfilm.cli.rig import add_rig_command; add_rig_command(sub)  # noqa: E702 (one line: others edit here)
 
     p = sub.add_parser("demo", help="render the bundled demo film (scenes/set/film.yaml)",
                        description="Render the bundled demo film: three shots of one world (the fitted film set, a "
