@@ -300,20 +300,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT's checkpoint")
     p.set_defaults(func=_cmd_fit)
 
+    from splatfilm.cli.pose import add_pose_command
+    from splatfilm.cli.rig import add_rig_command
     from splatfilm.cli.shots import add_path_commands
 
     add_path_commands(sub)
     _add_import_mesh(sub)
+    add_rig_command(sub)
+    add_pose_command(sub)
     _add_edit(sub)
     _add_ground(sub)
     _add_mesh(sub)
     _add_refine(sub)
-    from splatfilm.cli.pose import add_pose_command; add_pose_command(sub)  # noqa: E702 (one line: others edit here)
-    from splatfilm.cli.rig import add_rig_command; add_rig_command(sub)  # noqa: E702 (one line: others edit here)
 
     p = sub.add_parser("demo", help="render the bundled demo film (scenes/set/film.yaml)",
                        description="Render the bundled demo film: three shots of one world (the fitted film set, a "
-                                   "character imported from a mesh, a crate under physics, an edit), edited into "
+                                   "captured explorer bound to a skeleton, walking, a crate under physics, an edit), "
+                                   "edited into "
                                    "an MP4 with its OpenTimelineIO timeline.")
     p.add_argument("-o", "--output", default="out/demo", help="output folder (default out/demo)")
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
