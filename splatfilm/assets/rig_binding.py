@@ -53,7 +53,7 @@ from splatfilm.io.atomic import atomic_write, check_output_file, read_input
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, load_gaussians, save_gaussians
 from splatfilm.io.rig_files import RIG_FORMAT_VERSION, rig_path, save_rig
 from splatfilm.scene.skeleton import Channel, Clip, JointTRS, Rig
-from splatfilm.scene.transforms import Similarity, quat_from_rotation, umeyama
+from splatfilm.scene.transforms import Similarity, quat_from_rotation, rotation_angle_deg, umeyama
 from splatfilm.version import __version__
 
 __all__ = ["Binding", "bind_gaussians", "closest_points_on_triangles", "rig_capture", "FRAME_JOINT"]
@@ -318,7 +318,7 @@ def bind_gaussians(means: np.ndarray, opacities: np.ndarray, surface: RiggedSurf
             verts = move.apply(verts)
             tris = verts[surface.faces]
             surf = _Surface(tris, face, bary, sample_w)
-        angle = math.degrees(math.acos(np.clip((np.trace(move.rotation) - 1) / 2, -1, 1)))
+        angle = rotation_angle_deg(move.rotation)
         notes["icp"] = {"rms_before": before, "rms_after": after, "moved_by": float(np.linalg.norm(move.translation)),
                         "turned_by_degrees": angle}
 

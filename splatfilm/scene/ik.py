@@ -21,9 +21,9 @@ import numpy as np
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.skeleton import Rig, global_transforms
-from splatfilm.scene.transforms import quat_from_rotation, rotation_between, rotation_from_quat
+from splatfilm.scene.transforms import quat_from_rotation, rotation_angle_deg, rotation_between, rotation_from_quat
 
-__all__ = ["aim_joint", "check_chain", "common_ancestor", "joint_axes", "lower_to_reach", "rotation_angle_deg",
+__all__ = ["aim_joint", "check_chain", "common_ancestor", "joint_axes", "lower_to_reach",
            "two_bone_ik"]
 
 _TINY = 1e-9
@@ -157,11 +157,6 @@ def joint_axes(rig: Rig, joint: int, forward: np.ndarray, up: np.ndarray) -> tup
     if np.linalg.norm(u) < 1e-6:
         raise SplatfilmError("a joint's forward and up axes must not be parallel")
     return f, u / np.linalg.norm(u)
-
-
-def rotation_angle_deg(R: np.ndarray) -> float:
-    """The angle of a rotation [3,3], degrees in [0, 180]."""
-    return math.degrees(math.acos(float(np.clip((np.trace(R) - 1) / 2, -1.0, 1.0))))
 
 
 def aim_joint(rig: Rig, local: np.ndarray, joint: int, target: np.ndarray, forward: np.ndarray, up: np.ndarray,

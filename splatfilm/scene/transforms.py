@@ -278,6 +278,11 @@ def quat_slerp(q0: np.ndarray, q1: np.ndarray, u: float) -> np.ndarray:
     return (math.sin((1 - u) * theta) * q0 + math.sin(u * theta) * q1) / math.sin(theta)
 
 
+def rotation_angle_deg(R: np.ndarray) -> float:
+    """The angle of a rotation [3,3], degrees in [0, 180]."""
+    return math.degrees(math.acos(float(np.clip((np.trace(R) - 1) / 2, -1.0, 1.0))))
+
+
 def rotation_slerp(Ra: np.ndarray, Rb: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Rotations [T,3,3] a fraction w [T] of the shortest turn from Ra [T,3,3] to Rb [T,3,3]
     (slerp on matrices; w >= 1 gives Rb)."""
