@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from splatfilm.film.script import Film
-from splatfilm.film.timeline import ShotMedia, build_timeline, write_timeline
+from splatfilm.film.timeline import ShotMedia, build_timeline, frame_timecode, write_timeline
 from splatfilm.io.digest import content_digest
 
 
@@ -30,16 +30,19 @@ class CutOutputs:
 
 
 def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: list[str], movies: dict) -> None:
-    """out_dir/SHOT.mp4 (every frame, handles included) and out_dir/cameras/SHOT.usda, unless
-    they exist and were made from the same frames (`frame_keys`, in order)."""
+    """out_dir/SHOT.mp4 (every frame, handles included; its timecode track starts at the first
+    frame number's timecode) and out_dir/cameras/SHOT.usda, unless they exist and were made
+    from the same frames (`frame_keys`, in order)."""
     from splatfilm.io.video import encode_sequence
     from splatfilm.shots.interchange import export_shot
 
     fs = film.shots[shot_index]
-    digest = content_digest("".join(frame_keys).encode())
+    timecode = frame_timecode(fs.shot.first_frame, film.fps)
+    digest = content_digest(("".join(frame_keys) + timecode).encode())
     mp4 = out_dir / f"{fs.name}.mp4"
     if movies.get(mp4.name) != digest or not mp4.exists():
-        encode_sequence(out_dir / fs.name / f"{fs.name}.%04d.png", fs.shot.first_frame, film.fps, mp4, crf=film.crf)
+        encode_sequence(out_dir / fs.name / f"{fs.name}.%04d.png", fs.shot.first_frame, film.fps, mp4, crf=film.crf,
+                        timecode=timecode)
         movies[mp4.name] = digest
     usd = out_dir / "cameras" / f"{fs.name}.usda"
     if movies.get(usd.name) != digest or not usd.exists():

@@ -5,7 +5,7 @@
     fps: 24                            # exact: 24, 25, 30, "24000/1001"
     resolution: [640, 360]
     first_frame: 1001
-    handles: 0                         # frames at each end of every shot kept out of the cut
+    handles: 0                         # extra frames rendered before and after every shot's cut
     background: [0, 0, 0]
     sh_degree: 3                       # default: what the assets store
     crf: 18                            # H.264 quality
@@ -50,11 +50,13 @@
         skinning: lbs                  # or dqs (dual quaternions)
     shots:
       - name: sh010
-        time: 0                        # world time of the first frame (default: after the last shot)
+        time: 0                        # world time of the first cut frame (default: after the last shot)
         assets: [set, hero]            # visible ones (default: all); or hide: [hero]
-        handles: 8
-        duration: 3                    # ... and the rest of a shot (see paths.shot_yaml), where any
+        handles: 8                     # 8 more frames at each end; the cut stays 3 s
+        duration: 3                    # ... and the rest of a shot (see shots.shot_yaml), where any
         move: {type: dolly, ...}       # point may name an asset (a moving target if it moves)
+      - include: shots/sh020.yaml      # a shot file (as `splatfilm path` reads it); here it
+        hide: [crate]                  # takes only time, assets, hide and handles
 
 Errors name the file, the field path and the problem: `film.yaml: assets.hero.yaw: ...`.
 
@@ -101,8 +103,9 @@ _EFFECTS = {"motion_blur", "depth_of_field"}
 
 @dataclass
 class FilmShot:
-    """A shot of the film: its camera path (`shot`, all rendered frames), when it happens in
-    the world (`world_start` seconds), which assets it sees, and its handles."""
+    """A shot of the film: its camera path (`shot`, every rendered frame, handles included),
+    the world time of its first rendered frame (`world_start` seconds), which assets it sees,
+    and its handles (frames at each end outside the cut)."""
 
     shot: Shot
     world_start: float
@@ -112,6 +115,16 @@ class FilmShot:
     @property
     def name(self) -> str:
         return self.shot.name
+
+    @property
+    def cut_start(self) -> float:
+        """World time (seconds) of the shot's first frame in the cut."""
+        return self.world_start + float(Fraction(self.handles) / self.shot.fps)
+
+    @property
+    def cut_end(self) -> float:
+        """World time (seconds) just after the shot's last frame in the cut."""
+        return self.cut_start + float(Fraction(self.shot.frame_count - 2 * self.handles) / self.shot.fps)
 
 
 @dataclass
@@ -283,6 +296,24 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
     return World(assets)
 
 
+def _included_shot(fields: dict, at: At, folder: Path, points: dict, defaults: dict) -> Shot:
+    """The shot of a film's `- include: shots/sh010.yaml` (a shot file that `splatfilm path`
+    reads too): the film's fps, resolution and lens are its defaults, its assets its points."""
+    from splatfilm.shots.shot_yaml import load_shot
+
+    extra = sorted(set(fields) - {"include"})
+    if extra:
+        at[extra[0]].fail("an included shot takes only time, assets, hide and handles here; "
+                          "its other fields belong in its file")
+    ref = fields["include"]
+    if not isinstance(ref, str) or not ref:
+        at["include"].fail(f"expected the path of a shot YAML file, relative to the script, got {show(ref)}")
+    try:
+        return load_shot(folder / ref, points=points, defaults=defaults)
+    except SplatfilmError as e:
+        at["include"].fail(str(e))
+
+
 def parse_film(path: str | Path) -> Film:
     """Read and validate a film script; loads its assets. Raises SplatfilmError naming the
     file, the field path and the problem."""
@@ -355,8 +386,12 @@ def parse_film(path: str | Path) -> Film:
         shot_points = dict(points)
         for name, asset in world.assets.items():
             shot_points[name] = world.target_function(name, start) if asset.motion is not None else asset.target(start)
-        shot = parse_shot(shot_fields, source, f"shots[{i}]", points=shot_points, defaults=defaults,
-                          default_name=f"sh{(i + 1) * 10:03d}")
+        if "include" in shot_fields:
+            shot = _included_shot(shot_fields, s_at, path.parent, shot_points, defaults)
+            s_at = s_at["include"]  # what the shot's own fields say is in its file
+        else:
+            shot = parse_shot(shot_fields, source, f"shots[{i}]", points=shot_points, defaults=defaults,
+                              default_name=f"sh{(i + 1) * 10:03d}")
         if shot.name in names:
             s_at["name"].fail(f"another shot is already called {shot.name!r}")
         names.add(shot.name)
@@ -377,10 +412,29 @@ def parse_film(path: str | Path) -> Film:
                         s_at[key][j].fail(f"unknown asset {n!r} (known: {', '.join(world.assets)})")
                 visible = [n for n in world.assets if (n in listed) == (key == "assets")]
         handles = integer(film_fields.get("handles", handles_default), s_at["handles"], 0)
-        if shot.frame_count - 2 * handles < 1:
-            s_at["handles"].fail(f"{handles} handles at each end leave no frames of the {shot.frame_count} to cut")
-        shots.append(FilmShot(shot, start, visible, handles))
         clock = start + float(shot.duration)
+        shots.append(FilmShot(shot.with_handles(handles), start - float(Fraction(handles) / fps), visible, handles))
     return Film(path=path, title=str(title), fps=fps, width=width, height=height, first_frame=first,
                 background=background, sh_degree=sh_degree, crf=crf, world=world, shots=shots,
                 motion_blur=blur, depth_of_field=dof, raw=data)
+
+
+def continuity_notes(film: Film) -> list[str]:
+    """Warnings about cuts that break continuity: consecutive shots whose cuts overlap or
+    leave a gap in world time while an asset seen in both moves (it would jump at the cut).
+    A deliberate time cut is allowed; this says where one happens."""
+    notes = []
+    half_frame = 0.5 / float(film.fps)
+    for a, b in zip(film.shots, film.shots[1:]):
+        jump = b.cut_start - a.cut_end
+        if abs(jump) <= half_frame:
+            continue
+        movers = [n for n in a.visible if n in b.visible and
+                  (film.world.assets[n].motion is not None or film.world.assets[n].performance is not None)]
+        if movers:
+            what = (f"starts {-jump:.2f} s of world time before {a.name} ends" if jump < 0
+                    else f"starts {jump:.2f} s of world time after {a.name} ends")
+            notes.append(f"{film.path}: shots: {b.name} {what}, so {', '.join(movers)} "
+                         f"{'jumps' if len(movers) == 1 else 'jump'} at the cut (drop its `time` to follow on)")
+    return notes
+

@@ -3,9 +3,11 @@ the rendered shots with their frame ranges and rate.
 
 Frame numbers follow docs/CONVENTIONS.md: a shot's files start at 1001, the first `handles`
 frames are its head handle and the last `handles` its tail; the cut uses what lies between.
-In the .otio each clip's active media is the PNG sequence (an ImageSequenceReference, so
-frame numbers are exact) with the shot's MP4 as a second reference; the .edl names the
-MP4s (EDL reels cannot point at image sequences).
+The .otio and the .edl name the same media: each clip's active media is the shot's MP4,
+whose timecode track starts at the timecode of its first frame number (`frame_timecode`:
+frame 1001 at 24 fps is 00:00:41:17), so the EDL's source timecodes land on the right
+frames; the .otio keeps the PNG sequence as a second reference ("png_sequence", an
+ImageSequenceReference whose frame numbers are exact) for tools that conform to images.
 """
 
 from __future__ import annotations
@@ -41,6 +43,14 @@ class ShotMedia:
         return self.frames - 2 * self.handles
 
 
+def frame_timecode(frame: int, fps: Fraction) -> str:
+    """Timecode ("HH:MM:SS:FF") of film frame number `frame` at `fps`, as OpenTimelineIO
+    writes it into EDLs (drop-frame, with ";", for 29.97 and 59.94)."""
+    import opentimelineio as otio
+
+    return otio.opentime.to_timecode(otio.opentime.RationalTime(frame, float(fps)), float(fps))
+
+
 def _rel(path: Path, base: Path) -> str:
     try:
         return str(Path(path).resolve().relative_to(base.resolve()))
@@ -67,12 +77,13 @@ def build_timeline(title: str, shots: list[ShotMedia], fps: Fraction, base: Path
             target_url_base=_rel(s.sequence_dir, base).rstrip("/") + "/",
             name_prefix=s.prefix, name_suffix=".png", start_frame=s.first_frame, frame_step=1,
             rate=rate, frame_zero_padding=4, available_range=available)
-        refs = {"DEFAULT_MEDIA": seq}
+        refs = {"png_sequence": seq}
         if s.movie is not None:
-            refs["mp4"] = otio.schema.ExternalReference(target_url=_rel(s.movie, base), available_range=available)
+            refs["DEFAULT_MEDIA"] = otio.schema.ExternalReference(target_url=_rel(s.movie, base),
+                                                                  available_range=available)
         clip = otio.schema.Clip(name=s.name, source_range=otio.opentime.TimeRange(
             otio.opentime.RationalTime(s.cut_in, rate), otio.opentime.RationalTime(s.cut_frames, rate)))
-        clip.set_media_references(refs, "DEFAULT_MEDIA")
+        clip.set_media_references(refs, "DEFAULT_MEDIA" if s.movie is not None else "png_sequence")
         track.append(clip)
     return timeline
 
@@ -88,12 +99,12 @@ def write_timeline(path: str | Path, timeline) -> Path:
         edl = timeline.deepcopy()
         for clip in edl.find_clips():
             refs = clip.media_references()
-            if "mp4" in refs:
-                clip.active_media_reference_key = "mp4"
-            else:  # EDL has no image sequences: name the sequence folder as the source
-                seq = refs["DEFAULT_MEDIA"]
+            if "DEFAULT_MEDIA" not in refs:  # EDL has no image sequences: name the sequence folder as the source
+                seq = refs["png_sequence"]
                 clip.set_media_references({"DEFAULT_MEDIA": otio.schema.ExternalReference(
                     target_url=seq.target_url_base, available_range=seq.available_range)}, "DEFAULT_MEDIA")
+            else:
+                clip.active_media_reference_key = "DEFAULT_MEDIA"
         text = otio.adapters.write_to_string(edl, "cmx_3600", style="avid")
     else:
         raise SplatfilmError(f"{path}: timelines are written as .otio or .edl")

@@ -2,7 +2,8 @@
 
 The frame rate goes to ffmpeg as an exact fraction (24000/1001 stays 24000/1001). Output is
 yuv420p (what players and editors expect), sizes padded to even numbers as yuv420p needs,
-quality set by CRF. Files are written to a temporary name and renamed, so an interrupted
+quality set by CRF. A movie may carry a timecode track (`tmcd`) naming its first frame, so
+an editing system lines it up with an EDL's source timecodes. Files are written to a temporary name and renamed, so an interrupted
 encode leaves no broken MP4 behind.
 """
 
@@ -37,9 +38,10 @@ def _run(args: list[str], output: Path) -> None:
 
 
 def encode_sequence(pattern: str | Path, start_number: int, fps: Fraction, output: str | Path, crf: int = 18,
-                    frames: int | None = None) -> Path:
+                    frames: int | None = None, timecode: str | None = None) -> Path:
     """Encode a numbered PNG sequence (`shot_010.%04d.png`, first frame `start_number`) into an
-    H.264 MP4 at exactly `fps` frames per second. Returns the MP4 path."""
+    H.264 MP4 at exactly `fps` frames per second, with a timecode track starting at `timecode`
+    ("HH:MM:SS:FF") when given. Returns the MP4 path."""
     output = Path(output)
     make_folder(output.parent)
     args = ["-framerate", f"{fps.numerator}/{fps.denominator}", "-start_number", str(start_number), "-i", str(pattern)]
@@ -47,8 +49,21 @@ def encode_sequence(pattern: str | Path, start_number: int, fps: Fraction, outpu
         args += ["-frames:v", str(frames)]
     args += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "medium", "-crf", str(crf),
              "-pix_fmt", "yuv420p", "-r", f"{fps.numerator}/{fps.denominator}", "-movflags", "+faststart"]
+    if timecode is not None:
+        args += ["-timecode", timecode]
     _run(args, output)
     return output
+
+
+def probe_timecode(path: str | Path) -> str | None:
+    """The start timecode ("HH:MM:SS:FF", ";" before FF when drop-frame) of a movie's timecode
+    track or metadata, or None when it has none."""
+    res = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
+    for line in res.stderr.splitlines():
+        key, _, value = line.strip().partition(":")
+        if key.strip() == "timecode" and value.strip():
+            return value.strip()
+    return None
 
 
 def concat_videos(parts: list[Path], output: str | Path) -> Path:

@@ -3,6 +3,10 @@
 Frame i (i = 0 .. frame_count-1) is shown at exactly i / fps seconds into the shot and
 carries the film frame number first_frame + i; its image is `{name}.{frame:04d}.png`
 (docs/CONVENTIONS.md: `shot_010.1001.png`, `shot_010.1002.png`, ...).
+
+Handles, as editors mean them, are extra frames outside the cut: `Shot.with_handles(h)` adds
+h frames before the first and after the last, during which the camera holds its first and
+last marks (a `CameraPath` holds its ends outside its span) while the world goes on.
 """
 
 from __future__ import annotations
@@ -17,6 +21,34 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.shots.lens import Lens
 from splatfilm.shots.pose import CameraPath, PathSample
 from splatfilm.shots.timing import FIRST_FRAME, frame_times
+
+
+@dataclass
+class DelayedPath:
+    """`path` started `delay` seconds later; implements `CameraPath`. A shot's head handle
+    plays before the path's time 0."""
+
+    path: CameraPath
+    delay: float
+
+    @property
+    def start(self) -> float:
+        return float(self.path.start) + self.delay
+
+    @property
+    def end(self) -> float:
+        return float(self.path.end) + self.delay
+
+    @property
+    def key_times(self) -> list[float]:
+        keys = getattr(self.path, "key_times", None) or [float(self.path.start), float(self.path.end)]
+        return [t + self.delay for t in keys]
+
+    def sample(self, times) -> PathSample:
+        times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+        s = self.path.sample(times - self.delay)
+        s.times = times
+        return s
 
 
 @dataclass
@@ -85,6 +117,15 @@ class Shot:
         keys = getattr(self.path, "key_times", None) or [0.0, end]
         keys = [t for t in keys if -1e-9 <= t <= float(self.duration) + 1e-9]
         return keys or [0.0]
+
+    def with_handles(self, handles: int) -> "Shot":
+        """This shot with `handles` frames added before its first frame and after its last
+        (same first_frame number: the head handle starts there and the cut `handles` later);
+        the camera holds its first and last marks during them."""
+        if handles == 0:
+            return self
+        return Shot(self.name, DelayedPath(self.path, float(Fraction(handles) / self.fps)), self.lens, self.fps,
+                    self.frame_count + 2 * handles, self.first_frame, self.loop)
 
     def sample(self, times=None) -> PathSample:
         """The path at every frame (or at `times`), with the lens's focal length and focus

@@ -20,6 +20,7 @@ A shot file (or one shot inside a larger YAML, such as a film script) is a mappi
     interpolation: {tension: 0, continuity: 0, bias: 0, ease: 0, speed: keyframes, loop: false}
     # OR moves (one `move:` mapping or a `moves:` list, run together unless their spans differ):
     camera: {position: [0, -3, 1.2], look_at: table}             # the camera at the first frame
+                                   # (a `camera` with no moves is a locked-off shot)
     moves:
       - {type: crane, height: 1.0, ease: 0.5}
       - {type: pan, degrees: 30, span: [1, 3]}                   # or frames: [1025, 1073]
@@ -541,8 +542,8 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
     has_keys, has_moves = "keyframes" in data, ("move" in data or "moves" in data)
     if "move" in data and "moves" in data:
         at.fail("give `move` (one) or `moves` (a list), not both")
-    if not has_keys and not has_moves:
-        at.fail("a shot needs `keyframes` or a `move` / `moves`")
+    if not has_keys and not has_moves and "camera" not in data:
+        at.fail("a shot needs `keyframes`, a `move` / `moves`, or a `camera` alone (a locked-off shot)")
     if has_keys and "camera" in data:
         at["camera"].fail("the keyframes already place the camera; `camera` is for moves")
     if "interpolation" in data and not has_keys:
@@ -574,7 +575,8 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
     else:
         base = None
 
-    path = base
+    # A camera with no moves is a locked-off shot: a MovePath with nothing laid over its Pose.
+    path = mv.MovePath(base, [], last_time) if isinstance(base, Pose) and not has_moves else base
     if has_moves:
         key = "moves" if "moves" in data else "move"
         if count < 2 and keys is None:

@@ -18,7 +18,8 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.film import FrameRenderer, RenderOptions, parse_film, render_film
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.gaussian_files import save_gaussians
-from splatfilm.io.video import probe_frames
+from splatfilm.io.video import probe_frames, probe_timecode
+from splatfilm.film.script import continuity_notes
 from splatfilm.film.world import KeyedMotion, PathWalk
 
 
@@ -86,7 +87,8 @@ def _edit(folder: Path, fn) -> None:
 def test_script_errors_name_file_and_field(film_dir):
     cases = [
         (lambda d: d["shots"][1].update(hide=["ghost"]), "shots[1].hide[0]: unknown asset 'ghost'"),
-        (lambda d: d["shots"][0].update(handles=3), "shots[0].handles: 3 handles at each end leave no frames"),
+        (lambda d: d["shots"][0].update(handles=-1), "shots[0].handles: must be >= 0, got -1"),
+        (lambda d: d["shots"][1].update(include="shots/none.yaml"), "shots[1].camera: an included shot takes only"),
         (lambda d: d["assets"]["hero"].update(yaw="left"), "assets.hero.yaw: expected a number"),
         (lambda d: d["assets"]["wall"].update(file="nope.ply"), "assets.wall.file:"),
         (lambda d: d.update(colour=1), "colour: unknown field"),
@@ -138,23 +140,31 @@ def test_animation_hits_keys_turns_short_way_and_walks_at_constant_speed():
 def test_film_outputs_read_back_and_rerender_only_what_changed(film_dir):
     out = film_dir / "out"
     res = _render(film_dir, out)
-    assert res.rendered == {"sh010": 6, "sh020": 5}
+    assert res.rendered == {"sh010": 6 + 2, "sh020": 5 + 2}  # handles: one more frame at each end
     png = iio.imread(out / "sh010" / "sh010.1001.png")
     assert png.shape == (36, 64, 3) and png.std() > 10
-    assert probe_frames(out / "sh010.mp4") == (6, (64, 36))
-    assert probe_frames(out / "tiny.mp4")[0] == (6 - 2) + (5 - 2)  # the cut leaves the handles out
+    assert probe_frames(out / "sh010.mp4") == (8, (64, 36))
+    assert probe_timecode(out / "sh010.mp4") == "00:00:41:17"  # frame 1001 at 24 fps
+    assert probe_frames(out / "tiny.mp4")[0] == 6 + 5  # the cut is the scripted frames, handles left out
     tl = otio.adapters.read_from_file(str(out / "tiny.otio"))
     clips = list(tl.find_clips())
     assert [(c.name, c.source_range.start_time.value, c.source_range.duration.value) for c in clips] == [
-        ("sh010", 1002, 4), ("sh020", 1002, 3)]
-    assert (out / clips[0].media_reference.target_url_for_image_number(1)).name == "sh010.1002.png"
+        ("sh010", 1002, 6), ("sh020", 1002, 5)]
+    # The .otio and the .edl name the same media: the shot MP4, whose timecode matches frame numbers.
+    assert clips[0].media_reference.target_url == "sh010.mp4"
+    assert clips[0].media_reference.available_range.start_time.value == 1001
+    seq = clips[0].media_references()["png_sequence"]
+    assert (out / seq.target_url_for_image_number(1)).name == "sh010.1002.png"
     edl = otio.adapters.read_from_file(str(out / "tiny.edl"), rate=24)
-    assert [c.source_range.duration.value for c in edl.find_clips()] == [4, 3]
+    assert [c.source_range.duration.value for c in edl.find_clips()] == [6, 5]
+    assert [c.media_reference.target_url for c in edl.find_clips()] == ["sh010.mp4", "sh020.mp4"]
+    edl_in = next(iter(edl.find_clips())).source_range.start_time
+    assert otio.opentime.to_timecode(edl_in, 24) == "00:00:41:18"  # = the MP4's timecode + 1 handle frame
     from pxr import Usd, UsdGeom
 
     stage = Usd.Stage.Open(str(out / "cameras" / "sh010.usda"))
     cams = [p for p in stage.Traverse() if p.IsA(UsdGeom.Camera)]
-    assert cams and stage.GetStartTimeCode() == 1001 and stage.GetEndTimeCode() == 1006
+    assert cams and stage.GetStartTimeCode() == 1001 and stage.GetEndTimeCode() == 1008
     assert abs(UsdGeom.Camera(cams[0]).GetFocalLengthAttr().Get(1001) - 0.35) < 1e-6  # 35 mm in tenths of a unit
     assert (out / "contact_sheet.png").exists()
     first = {p: p.read_bytes() for p in out.glob("sh0*/*.png")}
@@ -165,12 +175,12 @@ def test_film_outputs_read_back_and_rerender_only_what_changed(film_dir):
     # Move the character: sh020 hides it, so only sh010 renders again.
     _edit(film_dir, lambda d: d["assets"]["hero"].update(position=[0.3, -1.0, 0.5]))
     res = _render(film_dir, out)
-    assert res.rendered == {"sh010": 6, "sh020": 0}
+    assert res.rendered == {"sh010": 8, "sh020": 0}
     # Change one shot's camera: only that shot, and only the frames whose camera moved (a pan
-    # starts from the same first frame).
+    # starts from the same first frame, which the head handle holds).
     _edit(film_dir, lambda d: d["shots"][1]["move"].update(degrees=8))
     res = _render(film_dir, out)
-    assert res.rendered == {"sh010": 0, "sh020": 4}
+    assert res.rendered == {"sh010": 0, "sh020": 5}
     # An interrupted render: a lost frame comes back, nothing else renders twice.
     (out / "sh020" / "sh020.1003.png").unlink()
     res = _render(film_dir, out)
@@ -189,7 +199,7 @@ def test_same_script_same_pixels_with_workers(film_dir):
 
 def test_shot_subset_and_unknown_shot(film_dir):
     res = _render(film_dir, film_dir / "o", shots=["sh020"])
-    assert res.rendered == {"sh020": 5} and res.film_mp4 is None
+    assert res.rendered == {"sh020": 7} and res.film_mp4 is None
     with pytest.raises(SplatfilmError, match="no shot called 'sh999'"):
         _render(film_dir, film_dir / "o", shots=["sh999"])
 
@@ -220,7 +230,7 @@ def test_ray_renders_the_same_frames(film_dir):
         b = _render(film_dir, film_dir / "b", ray_address="local")
     finally:
         ray.shutdown()
-    assert b.rendered == a.rendered == {"sh010": 6, "sh020": 5}
+    assert b.rendered == a.rendered == {"sh010": 8, "sh020": 7}
     for p in sorted((film_dir / "a").glob("sh0*/*.png")):
         assert p.read_bytes() == (film_dir / "b" / p.relative_to(film_dir / "a")).read_bytes()
 
@@ -238,7 +248,7 @@ def test_edits_hold_in_every_shot_and_rerender(film_dir):
     assert 0 < len(film.world.assets["hero"].gaussians) < 300
     assert (film_dir / "hero.ply").read_bytes() == before  # the captured asset is never rewritten
     res = _render(film_dir, out)
-    assert res.rendered == {"sh010": 6, "sh020": 0}  # sh020 hides the hero anyway
+    assert res.rendered == {"sh010": 8, "sh020": 0}  # sh020 hides the hero anyway
 
 
 def test_on_ground_and_physics_in_a_film_script(film_dir):
@@ -297,7 +307,7 @@ def test_film_cameras_for_asset_are_in_the_assets_own_frame(film_dir, capsys):
 
     film = parse_film(film_dir / "film.yaml")
     cams = film_cameras_for_asset(film, film_dir / "hero.ply")
-    assert len(cams) == 6  # sh010's frames: sh020 hides the hero
+    assert len(cams) == 8  # sh010's frames, handles included: sh020 hides the hero
     world = film.shots[0].shot.cameras().to_c2w_opencv()[:, :3, 3]
     # The hero stands at [0, -1, 0.5] without turning or scaling: its frame is the world's, shifted.
     np.testing.assert_allclose(cams.to_c2w_opencv()[:, :3, 3], world - [0, -1.0, 0.5], atol=1e-9)
@@ -321,3 +331,54 @@ def test_frame_keys_do_not_depend_on_where_the_film_is(film_dir, tmp_path_factor
         film = parse_film(folder / "film.yaml")
         keys.append(FrameRenderer(film, "cpu").key(film.shots[0], 0))
     assert keys[0] == keys[1]
+
+
+def test_handles_are_extra_frames_around_the_cut_in_world_time(film_dir):
+    film = parse_film(film_dir / "film.yaml")
+    a, b = film.shots
+    assert a.shot.frame_count == 6 + 2 and b.shot.frame_count == 5 + 2
+    # The cut of sh010 covers world time [0, 6/24); sh020's cut follows on at 6/24 s.
+    assert a.cut_start == pytest.approx(0.0) and a.cut_end == pytest.approx(6 / 24)
+    assert b.cut_start == pytest.approx(6 / 24) and a.world_start == pytest.approx(-1 / 24)
+    # The head handle holds the first mark; the first cut frame is the scripted first frame.
+    cams = a.shot.cameras()
+    np.testing.assert_allclose(cams.viewmats[0], cams.viewmats[1], atol=1e-12)
+    unhandled = yaml.safe_load((film_dir / "film.yaml").read_text())
+    unhandled["handles"] = 0
+    (film_dir / "plain.yaml").write_text(yaml.safe_dump(unhandled, sort_keys=False))
+    plain = parse_film(film_dir / "plain.yaml").shots[0].shot.cameras()
+    np.testing.assert_allclose(cams.viewmats[1:7], plain.viewmats, atol=1e-12)
+    np.testing.assert_allclose(cams.viewmats[7], plain.viewmats[5], atol=1e-12)  # the tail handle holds the last
+
+
+def test_continuity_notes_name_cuts_that_jump_in_time_while_something_moves(film_dir):
+    assert continuity_notes(parse_film(film_dir / "film.yaml")) == []  # follows on, and nothing moves
+    _edit(film_dir, lambda d: d["shots"][1].update(time=0.1, hide=[]))
+    assert continuity_notes(parse_film(film_dir / "film.yaml")) == []  # a time cut, but nothing moves
+    _edit(film_dir, lambda d: d["assets"]["hero"].update(walk={"points": [[0, -1, 0], [1, -1, 0]], "speed": 0.5}))
+    notes = continuity_notes(parse_film(film_dir / "film.yaml"))
+    assert len(notes) == 1 and "sh020 starts 0.15 s of world time before sh010 ends" in notes[0] and "hero" in notes[0]
+    _edit(film_dir, lambda d: d["shots"][1].update(hide=["hero"]))
+    assert continuity_notes(parse_film(film_dir / "film.yaml")) == []  # the mover is not in both shots
+
+
+def test_a_film_includes_shot_files(film_dir):
+    data = yaml.safe_load((film_dir / "film.yaml").read_text())
+    inline = parse_film(film_dir / "film.yaml").shots[1]
+    shot = {k: v for k, v in data["shots"][1].items() if k not in ("hide", "name")}
+    (film_dir / "shots").mkdir()
+    (film_dir / "shots" / "sh020.yaml").write_text(yaml.safe_dump({"version": 1, **shot}))
+    data["shots"][1] = {"include": "shots/sh020.yaml", "hide": ["hero"]}
+    (film_dir / "film.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    included = parse_film(film_dir / "film.yaml").shots[1]
+    assert included.name == "sh020" and included.visible == inline.visible  # named after its file
+    np.testing.assert_allclose(included.shot.cameras().viewmats, inline.shot.cameras().viewmats, atol=1e-12)
+    assert included.shot.lens.width == 64  # the film's resolution is the included shot's default
+    (film_dir / "shots" / "sh020.yaml").write_text(yaml.safe_dump({**shot, "frames": 0}))
+    with pytest.raises(SplatfilmError) as e:
+        parse_film(film_dir / "film.yaml")
+    assert str(e.value).startswith(f"{film_dir / 'film.yaml'}: shots[1].include: {film_dir / 'shots' / 'sh020.yaml'}: frames")
+    data["shots"][1] = {"include": "shots/missing.yaml"}
+    (film_dir / "film.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(SplatfilmError, match=r"shots\[1\]\.include: .*missing.yaml: no such file"):
+        parse_film(film_dir / "film.yaml")

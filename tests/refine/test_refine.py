@@ -254,17 +254,17 @@ def test_render_film_with_refine_gates_each_shot_and_resumes_from_the_lost_frame
     raw, refine = RenderOptions(backend="cpu"), RenderOptions(backend="cpu", refine=refiner_dir)
     render_film(film_dir / "film.yaml", film_dir / "raw", raw, **quiet)
     res = render_film(film_dir / "film.yaml", film_dir / "refined", refine, **quiet)
-    assert res.rendered == {"sh010": 6, "sh020": 5} and res.refine_rejected == 0
+    assert res.rendered == {"sh010": 8, "sh020": 7} and res.refine_rejected == 0
     for raw in sorted((film_dir / "raw").glob("sh0*/*.png")):
         refined = film_dir / "refined" / raw.relative_to(film_dir / "raw")
         diff = np.abs(iio.imread(raw).astype(int) - iio.imread(refined).astype(int))
         assert diff.max() <= 1, raw.name
     assert (film_dir / "refined" / "tiny.mp4").exists()
     manifest = json.loads((film_dir / "refined" / ".splatfilm-film.json").read_text())
-    assert len(manifest["refine"]) == 11 and all(manifest["refine"].values())
+    assert len(manifest["refine"]) == 15 and all(manifest["refine"].values())
     res = render_film(film_dir / "film.yaml", film_dir / "refined", refine, **quiet)
     assert res.rendered == {"sh010": 0, "sh020": 0}
     # A lost frame: it and every later frame of its shot (they depend on it) render again.
     (film_dir / "refined" / "sh010" / "sh010.1004.png").unlink()
     res = render_film(film_dir / "film.yaml", film_dir / "refined", refine, **quiet)
-    assert res.rendered == {"sh010": 3, "sh020": 0}
+    assert res.rendered == {"sh010": 5, "sh020": 0}

@@ -182,3 +182,13 @@ def test_schema_version(tmp_path, version, ok):
     else:
         with pytest.raises(SplatfilmError, match=r"shot\.yaml: version: "):
             load_shot(path)
+
+
+def test_a_camera_alone_is_a_locked_off_shot():
+    shot = parse_shot({"duration": 2, "camera": {"position": [0, -3, 1.2], "look_at": [0, 0, 1], "roll": 5}}, "x.yaml")
+    cams = shot.cameras()
+    assert len(cams) == 48
+    np.testing.assert_allclose(cams.viewmats, np.broadcast_to(cams.viewmats[0], cams.viewmats.shape), atol=0)
+    np.testing.assert_allclose(cams.to_c2w_opencv()[0, :3, 3], [0, -3, 1.2], atol=1e-12)
+    with pytest.raises(SplatfilmError, match=r"^x\.yaml: a shot needs `keyframes`, a `move` / `moves`, or a `camera`"):
+        parse_shot({"duration": 2}, "x.yaml")
