@@ -195,12 +195,13 @@ def draw_path_preview(shot: Shot, gaussians: Gaussians | None, out_path: str | o
     _save_png(out_path, img)
 
 
-def tile_images(images: list[np.ndarray], labels: list[str], out_path: str | os.PathLike,
+def tile_images(images: list[np.ndarray | None], labels: list[str], out_path: str | os.PathLike,
                 columns: int | None = None) -> None:
-    """Tile uint8 images [H,W,3] of one size into a labelled contact sheet PNG (atomic)."""
+    """Tile uint8 images [H,W,3] of one size into a labelled contact sheet PNG (atomic); a
+    None leaves its cell empty."""
     from PIL import Image, ImageDraw
 
-    th, tw = images[0].shape[:2]
+    th, tw = next(im for im in images if im is not None).shape[:2]
     cols = columns or min(len(images), 4)
     rows = math.ceil(len(images) / cols)
     gap, label = 6, 18
@@ -208,6 +209,8 @@ def tile_images(images: list[np.ndarray], labels: list[str], out_path: str | os.
     draw = ImageDraw.Draw(sheet)
     font = _font(12)
     for k, (im, text) in enumerate(zip(images, labels)):
+        if im is None:
+            continue
         x = gap + (k % cols) * (tw + gap)
         y = gap + (k // cols) * (th + label + gap)
         sheet.paste(Image.fromarray(im), (x, y + label))

@@ -166,7 +166,8 @@ def test_film_outputs_read_back_and_rerender_only_what_changed(film_dir):
     cams = [p for p in stage.Traverse() if p.IsA(UsdGeom.Camera)]
     assert cams and stage.GetStartTimeCode() == 1001 and stage.GetEndTimeCode() == 1008
     assert abs(UsdGeom.Camera(cams[0]).GetFocalLengthAttr().Get(1001) - 0.35) < 1e-6  # 35 mm in tenths of a unit
-    assert (out / "contact_sheet.png").exists()
+    sheet = iio.imread(out / "contact_sheet.png")
+    assert sheet.shape[:2] == (2 * (90 + 18 + 6) + 6, 2 * (160 + 6) + 6)  # a row per shot, first and last cut frame
     first = {p: p.read_bytes() for p in out.glob("sh0*/*.png")}
 
     # Same script again: nothing renders, same pixels.
@@ -382,3 +383,12 @@ def test_a_film_includes_shot_files(film_dir):
     (film_dir / "film.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     with pytest.raises(SplatfilmError, match=r"shots\[1\]\.include: .*missing.yaml: no such file"):
         parse_film(film_dir / "film.yaml")
+
+
+def test_contact_sheet_shows_a_frame_a_second_of_each_cut():
+    from splatfilm.film.cut import contact_frames
+
+    assert contact_frames(1005, 60, 24) == [1005, 1029, 1053, 1064]  # 2.5 s: 0, 1, 2 s and the last
+    assert contact_frames(1001, 1, 24) == [1001]
+    long = contact_frames(1001, 240, 24)  # 10 s: spread over at most 8
+    assert len(long) == 8 and long[0] == 1001 and long[-1] == 1240
