@@ -243,9 +243,11 @@ def mesh_arrays(mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str | Path | None = None,
                       settings: MeshSettings | None = None, progress: bool = True) -> dict:
-    """`splatfilm mesh`: mesh a .ply/.splat scene and write it (see write_mesh). Returns a summary
-    {vertices, triangles, voxel, views, seconds, bounds_min, bounds_max}."""
-    from splatfilm.assets.sidecar import sidecar_up
+    """`splatfilm mesh`: mesh a .ply/.splat scene and write it (see write_mesh), rendered from
+    `cameras_path`, else the capture's cameras recorded beside the scene (SCENE.cameras.json),
+    else orbit views. Returns a summary {vertices, triangles, voxel, views, cameras, seconds,
+    bounds_min, bounds_max}."""
+    from splatfilm.assets.sidecar import read_capture_cameras, sidecar_up
     from splatfilm.io.camera_files import read_cameras
     from splatfilm.io.gaussian_files import load_gaussians
 
@@ -256,7 +258,7 @@ def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str |
     if settings.voxel is not None and not 0 < settings.voxel < float("inf"):
         raise SplatfilmError(f"{scene}: the voxel size must be > 0 scene units, got {settings.voxel}")
     g = load_gaussians(scene)
-    cams = read_cameras(cameras_path) if cameras_path is not None else None
+    cams = read_cameras(cameras_path) if cameras_path is not None else read_capture_cameras(scene)
     lo, hi = scene_bounds(g)
     voxel = settings.voxel or max(float(np.linalg.norm(hi - lo)) / 200, 1e-4)
     s = MeshSettings(**{**asdict(settings), "voxel": voxel})
@@ -264,8 +266,11 @@ def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str |
     mesh = mesh_scene(g, cams, s, up, progress)
     write_mesh(mesh, output, up)
     v = np.asarray(mesh.vertices)
+    source = (f"from {cameras_path}" if cameras_path is not None else
+              "from the capture's cameras" if cams is not None else "orbiting it")
     return {"vertices": len(v), "triangles": len(mesh.triangles), "voxel": voxel,
-            "views": len(cams) if cams is not None else s.views, "seconds": time.perf_counter() - t0,
+            "views": len(cams) if cams is not None else s.views, "cameras": source,
+            "seconds": time.perf_counter() - t0,
             "bounds_min": v.min(axis=0).tolist(), "bounds_max": v.max(axis=0).tolist()}
 
 
@@ -282,7 +287,9 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
                    max_triangles: int = 60_000) -> tuple[np.ndarray, np.ndarray]:
     """The scene's mesh for physics, (vertices [V,3], triangles [F,3]) in the scene's frame:
     read from SCENE.collision.obj when its record (SCENE.collision.json) names the same scene
-    file contents and settings, else meshed (orbit views), simplified to at most
+    file contents, cameras and settings, else meshed from the capture's cameras recorded beside
+    it (SCENE.cameras.json; orbit views when there are none: right for an object, a shell
+    around a room), simplified to at most
     `max_triangles` (quadric decimation: collisions need no more, and cost per triangle) and
     written there."""
     from splatfilm.io.digest import content_digest, file_digest
@@ -295,7 +302,11 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
         raise SplatfilmError(f"{scene}: no such file")
     obj = collision_mesh_path(scene)
     record_path = obj.with_suffix(".json")
-    record = {"scene_sha256": file_digest(scene), "settings": asdict(settings), "max_triangles": max_triangles}
+    from splatfilm.assets.sidecar import capture_cameras_path, read_capture_cameras
+
+    cameras = read_capture_cameras(scene)
+    record = {"scene_sha256": file_digest(scene), "settings": asdict(settings), "max_triangles": max_triangles,
+              "cameras_sha256": file_digest(capture_cameras_path(scene)) if cameras is not None else None}
     record["settings"].pop("backend")  # either backend renders the same images
     key = content_digest(record)
     if obj.exists() and read_record(record_path).get("key") == key:
@@ -306,7 +317,10 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     from splatfilm.assets.sidecar import sidecar_up
     from splatfilm.io.gaussian_files import load_gaussians
 
-    mesh = mesh_scene(load_gaussians(scene), None, settings, sidecar_up(scene), progress)
+    if progress:
+        print(f"meshing {scene.name} for collisions from {len(cameras) if cameras is not None else settings.views} "
+              f"{'capture' if cameras is not None else 'orbit'} views (cached beside it as {obj.name})", flush=True)
+    mesh = mesh_scene(load_gaussians(scene), cameras, settings, sidecar_up(scene), progress)
     if len(mesh.triangles) == 0:
         raise SplatfilmError(f"{scene}: meshing found no surface to collide with")
     if len(mesh.triangles) > max_triangles:

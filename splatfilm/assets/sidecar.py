@@ -58,6 +58,22 @@ def sidecar_path(asset: str | Path) -> Path:
     return Path(asset).with_suffix(".json")
 
 
+def capture_cameras_path(asset: str | Path) -> Path:
+    """ASSET.cameras.json beside ASSET.ply: the cameras it was fitted from, in its own frame, as
+    a nerfstudio transforms.json (`fit` writes it). Meshing and collisions render from them:
+    they see what the capture saw, from where it saw it (inside a room, not an orbit around it)."""
+    asset = Path(asset)
+    return asset.with_name(asset.stem + ".cameras.json")
+
+
+def read_capture_cameras(asset: str | Path) -> Cameras | None:
+    """The cameras recorded beside `asset` (capture_cameras_path), or None when there are none."""
+    from splatfilm.io.camera_files import read_cameras
+
+    path = capture_cameras_path(asset)
+    return read_cameras(path) if path.exists() else None
+
+
 class Sidecar(MutableMapping[str, Any]):
     """The JSON object of an asset's sidecar (module docstring), read and written as a mapping
     (`sidecar["kind"]`, `sidecar.update(...)`), with typed accessors for what splatfilm uses.

@@ -221,18 +221,20 @@ def _cmd_mesh(args: argparse.Namespace) -> None:
                             backend=args.backend)
     info = export_scene_mesh(args.scene, args.output, args.cameras, settings)
     print(f"wrote {args.output}: {info['vertices']} vertices, {info['triangles']} triangles "
-          f"(voxel {info['voxel']:.4g}, {info['views']} views, {info['seconds']:.0f} s)")
+          f"(voxel {info['voxel']:.4g}, {info['views']} views {info['cameras']}, {info['seconds']:.0f} s)")
 
 
 def _add_mesh(sub) -> None:
     p = sub.add_parser("mesh", help="a triangle mesh of a scene (.glb/.ply/.obj) by depth fusion",
-                       description="Render depth and colour of SCENE from many views (CAMERAS, else an orbit above "
+                       description="Render depth and colour of SCENE from many views (CAMERAS, else the capture's "
+                                   "cameras recorded beside it, else an orbit above "
                                    "it), fuse them into a TSDF and extract a vertex-coloured mesh in the scene's "
                                    "frame. Pixels less than half opaque are left out.")
     p.add_argument("scene", help="Gaussian scene (.ply or .splat)")
     p.add_argument("-o", "--output", required=True, help="output mesh: .glb (upright for glTF viewers), .ply or .obj")
     p.add_argument("--cameras", help="transforms.json, camera_path.json or a COLMAP model folder to render from "
-                                     "(default: orbit views; capture cameras suit rooms seen from inside)")
+                                     "(default: the capture's cameras that fit recorded beside SCENE as SCENE.cameras.json, "
+                                     "else orbit views, which suit objects, not rooms seen from inside)")
     p.add_argument("--voxel", type=float, help="TSDF voxel size in scene units (default: scene diagonal / 200)")
     p.add_argument("--views", type=positive_int, default=48, help="orbit views without --cameras (default 48)")
     p.add_argument("--width", type=image_side, default=320, help="render width in pixels (default 320)")

@@ -56,7 +56,11 @@ _FIELDS = {"drop_from", "position", "orientation", "velocity", "angular_velocity
            "rolling_friction", "start", "duration", "collider", "shape"}
 _MAX_DURATION = 600.0
 _MESH_CHUNK = 100_000  # triangles per pybullet mesh shape
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: the rest check's notes are cached with the motion
+# The rest check: a body further than this above the surface under it floats (m); one moving
+# faster than this at the end has not settled (m/s).
+REST_GAP = 0.03
+REST_SPEED = 0.05
 
 
 # ---- what a script asks for ------------------------------------------------------------------
@@ -156,12 +160,14 @@ def parse_physics(value: Any, at: At, base: Similarity | None = None) -> Physics
 class BakedMotion:
     """A recorded rigid motion: the canonical origin at `positions` [T,3] with orientations
     `quats` [T,4] (w, x, y, z) at world times `times` [T] (s, increasing), uniform `scale`.
-    `.at(t)` interpolates (linear positions, slerp orientations) and holds the ends."""
+    `.at(t)` interpolates (linear positions, slerp orientations) and holds the ends. `notes`:
+    what the check after the simulation found wrong with where the body came to rest."""
 
     times: np.ndarray
     positions: np.ndarray
     quats: np.ndarray
     scale: float = 1.0
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.times = np.asarray(self.times, dtype=np.float64).reshape(-1)
@@ -198,11 +204,12 @@ class BakedMotion:
 
     def to_dict(self) -> dict:
         return {"times": self.times.tolist(), "positions": self.positions.tolist(), "quats": self.quats.tolist(),
-                "scale": self.scale}
+                "scale": self.scale, "notes": list(self.notes)}
 
     @staticmethod
     def from_dict(d: dict) -> "BakedMotion":
-        return BakedMotion(np.array(d["times"]), np.array(d["positions"]), np.array(d["quats"]), float(d["scale"]))
+        return BakedMotion(np.array(d["times"]), np.array(d["positions"]), np.array(d["quats"]), float(d["scale"]),
+                           [str(n) for n in d.get("notes", [])])
 
 
 # ---- what collides -----------------------------------------------------------------------------
@@ -210,16 +217,17 @@ class BakedMotion:
 
 @dataclass
 class Collider:
-    """The static world the body falls onto, in film-world coordinates: a ground plane, or a
-    triangle mesh (vertices [V,3] m, triangles [F,3] vertex indices)."""
+    """The static world the body falls onto, in film-world coordinates: a ground plane, a
+    triangle mesh (vertices [V,3] m, triangles [F,3] vertex indices), or both (a captured
+    room's mesh has holes where no camera saw the floor; its ground plane closes them)."""
 
     plane: GroundPlane | None = None
     vertices: np.ndarray | None = None
     triangles: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        if (self.plane is None) == (self.vertices is None):
-            raise SplatfilmError("a collider is a ground plane or a mesh (exactly one)")
+        if self.plane is None and self.vertices is None:
+            raise SplatfilmError("a collider is a ground plane, a mesh or both")
         if self.vertices is not None:
             self.vertices = np.asarray(self.vertices, dtype=np.float64).reshape(-1, 3)
             self.triangles = np.asarray(self.triangles, dtype=np.int64).reshape(-1, 3)
@@ -228,10 +236,11 @@ class Collider:
 
     def key(self) -> str:
         """A hash of the collider's geometry."""
-        if self.plane is not None:
+        if self.vertices is None:
             return content_digest(self.plane.to_dict())
-        return content_digest(np.ascontiguousarray(np.round(self.vertices, 9)).tobytes(),
+        mesh = content_digest(np.ascontiguousarray(np.round(self.vertices, 9)).tobytes(),
                               np.ascontiguousarray(self.triangles).tobytes())
+        return mesh if self.plane is None else content_digest(mesh + content_digest(self.plane.to_dict()))
 
 
 def floor_collider(height: float = 0.0) -> Collider:
@@ -242,29 +251,36 @@ def floor_collider(height: float = 0.0) -> Collider:
 def scene_collider(kind: str, scene: str | Path | None, placement: Similarity | None = None,
                    mesh_settings=None, progress: bool = True) -> Collider:
     """The collider of a set asset file placed in the world by `placement` (its asset frame ->
-    world). kind "ground": the sidecar's `ground` (record it with `splatfilm ground`), else the
-    world floor z = 0 (the film-world convention); "mesh": the scene's collision mesh, made and
-    cached beside it on first use (see meshing.collision_mesh). No scene: the floor z = 0."""
+    world). kind "ground": the sidecar's `ground` (record it with `splatfilm ground`), else one
+    estimated from the set's Gaussians; "mesh": the scene's collision mesh, made and cached
+    beside it on first use (see meshing.collision_mesh), with that ground plane under it when
+    the set has one. No scene: the floor z = 0."""
     if scene is None:
         if kind == "mesh":
             raise SplatfilmError("physics collider `mesh` needs a set to mesh; use collider: ground")
         return floor_collider()
-    placement = placement if placement is not None else Similarity()
-    if kind == "ground":
-        plane = read_ground(scene)
-        if plane is None:
-            from splatfilm.assets.ground import estimate_ground
-            from splatfilm.assets.sidecar import sidecar_up
-            from splatfilm.io.gaussian_files import load_gaussians
+    from splatfilm.assets.ground import estimate_ground
+    from splatfilm.assets.sidecar import sidecar_up
+    from splatfilm.io.gaussian_files import load_gaussians
 
+    placement = placement if placement is not None else Similarity()
+    if kind not in COLLIDERS:
+        raise SplatfilmError(f"physics collider must be one of {', '.join(COLLIDERS)}, got {kind!r}")
+    plane = read_ground(scene)
+    if kind == "ground":
+        if plane is None:
             plane = estimate_ground(load_gaussians(scene), sidecar_up(scene))
         return Collider(plane=plane.transformed(placement))
-    if kind != "mesh":
-        raise SplatfilmError(f"physics collider must be one of {', '.join(COLLIDERS)}, got {kind!r}")
     from splatfilm.assets.meshing import MeshSettings, collision_mesh
 
     v, f = collision_mesh(scene, mesh_settings or MeshSettings(), progress)
-    return Collider(vertices=placement.apply(v), triangles=f)
+    if plane is None:
+        try:  # the floor under the mesh, where the set has one: it closes holes no camera saw
+            plane = estimate_ground(load_gaussians(scene), sidecar_up(scene))
+        except SplatfilmError:
+            plane = None  # a set without a floor (a tabletop, an object): the mesh alone
+    return Collider(plane=plane.transformed(placement) if plane is not None else None,
+                    vertices=placement.apply(v), triangles=f)
 
 
 # ---- the moving body ---------------------------------------------------------------------------
@@ -346,15 +362,14 @@ def simulate(spec: PhysicsSpec, shape: BodyShape, collider: Collider, fps: float
         # The set: friction and restitution 1, rolling and spinning friction 0, so the prop's
         # values are the contact's: Bullet multiplies friction and restitution, and combines
         # rolling friction as r0 * f1 + f0 * r1.
+        statics = []
         if collider.plane is not None:
             n = collider.plane.normal
             static_shape = pb.createCollisionShape(pb.GEOM_PLANE, planeNormal=n.tolist(), physicsClientId=cid)
-            static = pb.createMultiBody(0, static_shape, basePosition=(-collider.plane.offset * n).tolist(),
-                                        physicsClientId=cid)
-            statics = [static]
-        else:
+            statics.append(pb.createMultiBody(0, static_shape, basePosition=(-collider.plane.offset * n).tolist(),
+                                              physicsClientId=cid))
+        if collider.vertices is not None:
             # pybullet takes at most ~500k indices per mesh shape: large meshes go in pieces.
-            statics = []
             for first in range(0, len(collider.triangles), _MESH_CHUNK):
                 tris = collider.triangles[first : first + _MESH_CHUNK]
                 used, local = np.unique(tris, return_inverse=True)
@@ -395,6 +410,8 @@ def simulate(spec: PhysicsSpec, shape: BodyShape, collider: Collider, fps: float
                 pb.stepSimulation(physicsClientId=cid)
             p, q = pb.getBasePositionAndOrientation(body, physicsClientId=cid)
             com[k], quat[k] = p, (q[3], q[0], q[1], q[2])
+        pb.removeBody(body, physicsClientId=cid)  # so the rays below see the set, not the body
+        notes = _rest_notes(shape, com, quat, collider, spec, cid)
     finally:
         pb.disconnect(cid)
 
@@ -413,7 +430,71 @@ def simulate(spec: PhysicsSpec, shape: BodyShape, collider: Collider, fps: float
         c = (1 - u) * com[k] + u * com[min(k + 1, steps)]
         positions[j] = c - R @ shape.com  # the canonical origin, not the centre of mass
         quats[j] = q if q[0] >= 0 else -q
-    return BakedMotion(spec.start + rel, positions, quats, spec.scale)
+    return BakedMotion(spec.start + rel, positions, quats, spec.scale, notes)
+
+
+def _support_points(shape: BodyShape) -> np.ndarray:
+    """Points [P,3] of the body's surface relative to its centre of mass, where it can touch."""
+    if shape.kind == "hull":
+        return shape.vertices - shape.com
+    if shape.kind == "box":
+        signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=np.float64)
+        return signs * shape.half_extents
+    return np.array([[0.0, 0.0, -shape.radius]])  # a sphere touches below its centre
+
+
+def _rest_notes(shape: BodyShape, com: np.ndarray, quat: np.ndarray, collider: Collider, spec: PhysicsSpec,
+                cid: int) -> list[str]:
+    """What is wrong with where the body ends (final centre of mass com[-1], orientation
+    quat[-1]; the body already removed from pybullet client `cid`): nothing under it (it fell
+    through the collider or left the set), resting in the air above the surface under it, or
+    still moving. Rays go straight down from the body's lowest points."""
+    import pybullet as pb
+
+    notes = []
+    end = spec.start + spec.duration
+    # A sphere touches straight below its centre however it has rolled.
+    turn = np.eye(3) if shape.kind == "sphere" else rotation_from_quat(quat[-1])
+    pts = com[-1] + _support_points(shape) @ turn.T
+    lowest = pts[np.argsort(pts[:, 2])[:8]]
+    starts = lowest + [0.0, 0.0, 0.02]  # from just above each point: a touching point still sees its support
+    hits = pb.rayTestBatch(starts.tolist(), (lowest - [0.0, 0.0, 100.0]).tolist(), physicsClientId=cid)
+    gaps = [float(p[2] - h[3][2]) for p, h in zip(lowest, hits) if h[0] >= 0]
+    where = ", ".join(f"{v:.2f}" for v in pts.mean(axis=0))
+    speed = float(np.linalg.norm(com[-1] - com[-2])) * STEP_HZ if len(com) > 1 else 0.0
+    if not gaps:
+        notes.append(f"has nothing under it at the end (at [{where}] m): it fell through the set's "
+                     f"{'ground plane' if collider.vertices is None else 'mesh'} or left the set")
+    elif speed > REST_SPEED:
+        notes.append(f"is still moving at {speed:.2f} m/s when its simulation ends at t = {end:g} s "
+                     f"(give a longer duration)")
+    return notes
+
+
+def surface_notes(motion: BakedMotion, points: np.ndarray, set_means: np.ndarray) -> list[str]:
+    """What is wrong with where a body rests against the set as it looks (its opaque Gaussian
+    centres `set_means` [N,3], world), not as its collider has it: resting above every surface
+    under it (held up by a collider surface the set does not show) or below every one (sunk
+    through the floor). `points` [M,3]: the body in its canonical frame. Surfaces under the
+    body: the set's Gaussians inside its footprint; the top one is the median of the ten
+    highest below the body, so a stray floater does not count."""
+    if len(set_means) == 0:
+        return []
+    body = motion.at(motion.end).apply(points)
+    bottom = float(body[:, 2].min())
+    lo, hi = body[:, :2].min(axis=0) - 0.02, body[:, :2].max(axis=0) + 0.02
+    inside = set_means[np.all((set_means[:, :2] >= lo) & (set_means[:, :2] <= hi), axis=1)]
+    where = ", ".join(f"{v:.2f}" for v in body.mean(axis=0))
+    if len(inside) == 0:
+        return [f"comes to rest where the set has no surface under it (at [{where}] m): it left the set"]
+    below = np.sort(inside[inside[:, 2] <= bottom + REST_GAP, 2])
+    if len(below) == 0:
+        return [f"comes to rest below every surface of the set there (at [{where}] m): it sank through the floor"]
+    top = float(np.median(below[-10:]))
+    if bottom - top > 2 * REST_GAP:
+        return [f"comes to rest {bottom - top:.2f} m above the set's surface under it (at [{where}] m): its "
+                f"collider holds it where the set shows nothing"]
+    return []
 
 
 def physics_key(spec: PhysicsSpec, points: np.ndarray, collider: Collider, fps: float) -> str:
@@ -453,4 +534,10 @@ def physics_motion(spec: PhysicsSpec, asset: Asset, scene: Asset | None, fps: fl
     placement = scene.world_transform(spec.start) if scene is not None else Similarity()
     collider = scene_collider(spec.collider, scene.source if scene is not None else None, placement,
                               mesh_settings, progress)
-    return bake_physics(spec, points, collider, fps, cache_dir)
+    motion = bake_physics(spec, points, collider, fps, cache_dir)
+    if scene is not None and len(scene.gaussians):
+        with torch.no_grad():
+            opaque = (scene.gaussians.activated_opacities >= 0.5).cpu().numpy().reshape(-1)
+            set_means = placement.apply(scene.gaussians.means.detach().cpu().double().numpy()[opaque])
+        motion.notes = motion.notes + surface_notes(motion, points, set_means)
+    return motion

@@ -289,7 +289,7 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
             scene = assets[data["on_ground"]] if "on_ground" in data else next(iter(assets.values()), None)
             try:
                 # Simulated once against the set, baked and cached beside the script: renders stay deterministic.
-                asset.motion = physics_motion(spec, asset, scene, float(fps), folder / ".splatfilm-cache", progress=False)
+                asset.motion = physics_motion(spec, asset, scene, float(fps), folder / ".splatfilm-cache")
             except SplatfilmError as e:
                 a_at["physics"].fail(str(e))
         assets[str(name)] = asset
@@ -437,4 +437,13 @@ def continuity_notes(film: Film) -> list[str]:
             notes.append(f"{film.path}: shots: {b.name} {what}, so {', '.join(movers)} "
                          f"{'jumps' if len(movers) == 1 else 'jump'} at the cut (drop its `time` to follow on)")
     return notes
+
+
+def physics_notes(film: Film) -> list[str]:
+    """Warnings from the check after each physics simulation: a body with nothing under it at
+    the end, one resting in the air above the surface under it, or one still moving."""
+    from splatfilm.film.physics import BakedMotion
+
+    return [f"{film.path}: assets.{name}.physics: {name} {note}" for name, asset in film.world.assets.items()
+            if isinstance(asset.motion, BakedMotion) for note in asset.motion.notes]
 

@@ -10,22 +10,32 @@ from pathlib import Path
 from splatfilm.version import __version__
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import check_output_file
+from splatfilm.io.camera_files import write_transforms_json
 from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.render import resolve_backend
 from splatfilm.fit.capture import Capture, load_capture, split_indices
-from splatfilm.assets.sidecar import Sidecar, canonical_transform, estimate_up, robust_bounds, sidecar_path
+from splatfilm.assets.sidecar import (
+    Sidecar,
+    canonical_transform,
+    capture_cameras_path,
+    estimate_up,
+    robust_bounds,
+    sidecar_path,
+)
 from splatfilm.fit.trainer import FitConfig, FitResult, evaluate, fit
 
 __all__ = ["Capture", "FitConfig", "FitResult", "evaluate", "fit", "load_capture", "run_fit"]
 
 
 def output_paths(output: str | Path) -> dict[str, Path]:
-    """OUT.ply, its sidecar OUT.json, the checkpoint OUT.ckpt.pt and SfM/video work folder OUT.sfm."""
+    """OUT.ply, its sidecar OUT.json, its capture's cameras OUT.cameras.json, the checkpoint
+    OUT.ckpt.pt and SfM/video work folder OUT.sfm."""
     out = Path(output)
     if out.suffix.lower() != ".ply":
         raise SplatfilmError(f"{out}: the output of fit is a .ply file (its sidecar .json is written beside it)")
     check_output_file(out)
-    return {"ply": out, "json": sidecar_path(out), "checkpoint": out.with_suffix(".ckpt.pt"),
+    return {"ply": out, "json": sidecar_path(out), "cameras": capture_cameras_path(out),
+            "checkpoint": out.with_suffix(".ckpt.pt"),
             "work": out.with_suffix(".sfm")}
 
 
@@ -55,6 +65,7 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
         metrics["eval_data"] = {**evaluate(result.gaussians, extra, list(range(len(extra))), backend),
                                 "path": str(eval_data)}
     save_gaussians(paths["ply"], result.gaussians)
+    write_transforms_json(paths["cameras"], capture.cameras, {"splatfilm": "the cameras this asset was fitted from"})
     up = estimate_up(capture.cameras)
     lo, hi = robust_bounds(result.gaussians)
     sidecar = Sidecar({

@@ -145,7 +145,7 @@ def test_cli_with_a_camera_file(tmp_path, capsys):
     out = tmp_path / "set.glb"
     assert main(["mesh", str(scene), "-o", str(out), "--cameras", str(tmp_path / "transforms.json"),
                  "--voxel", "0.04", "--width", "100"]) == 0
-    assert "10 views" in capsys.readouterr().out
+    assert f"10 views from {tmp_path / 'transforms.json'}" in capsys.readouterr().out
     import trimesh
 
     v = trimesh.load(out, force="mesh").vertices @ gltf_root()[:3, :3]  # back from glTF's y up
@@ -173,3 +173,23 @@ def test_collision_mesh_is_cached(tmp_path, monkeypatch):
     save_gaussians(scene, box_on_floor().transformed(translation=torch.tensor([0.0, 0.0, 0.1])))
     with pytest.raises(AssertionError, match="meshed again"):
         collision_mesh(scene, coarse, progress=False)
+
+
+def test_collision_mesh_renders_from_the_capture_cameras_recorded_beside_the_scene(tmp_path, monkeypatch):
+    from splatfilm.assets import meshing
+    from splatfilm.assets.sidecar import capture_cameras_path
+
+    scene = tmp_path / "set.ply"
+    save_gaussians(scene, box_on_floor())
+    coarse = MeshSettings(voxel=0.06, views=8, width=64, height=48)
+    seen = []
+    real = meshing.mesh_scene
+    monkeypatch.setattr(meshing, "mesh_scene", lambda g, cams, *a, **k: seen.append(cams) or real(g, cams, *a, **k))
+    collision_mesh(scene, coarse, progress=False)
+    assert seen[-1] is None  # no cameras recorded: orbit views
+    cams = orbit_views(np.array([-1.0, -1, 0]), np.array([1.0, 1, 0.5]), 5, 200, 150)
+    write_transforms_json(capture_cameras_path(scene), Cameras(cams.viewmats, cams.Ks, 200, 150))
+    collision_mesh(scene, coarse, progress=False)  # new cameras: meshed again, from them
+    assert len(seen) == 2 and len(seen[-1]) == 5
+    collision_mesh(scene, coarse, progress=False)
+    assert len(seen) == 2  # and cached

@@ -67,12 +67,40 @@ def test_dropped_prop_comes_to_rest_on_the_floor():
     assert low.min() >= -TOL  # never through the floor
     assert abs(low[-1]) < TOL and abs(m.positions[-1, 2]) < TOL  # resting, base on the floor
     assert np.linalg.norm(m.positions[-1] - m.positions[-FPS // 2]) < 1e-3  # still for the last half second
+    assert m.notes == []  # the rest check finds nothing wrong
     # Before the start it waits at the start pose; after the end it holds the last one.
     assert m.at(0.0).translation == pytest.approx([0.3, -0.2, 1.0])
     assert np.allclose(m.at(99.0).matrix(), m.at(m.end).matrix())
     # It fell freely first: z = 1 - g t^2 / 2 at 0.25 s after the start.
     assert m.at(1.25).translation[2] == pytest.approx(1.0 - 0.5 * 9.81 * 0.25**2, abs=0.01)
     assert m.times[1] - m.times[0] == pytest.approx(1 / FPS)
+
+
+def test_rest_check_names_bodies_that_fall_through_keep_moving_or_float_over_the_set():
+    a = prop()
+    # A mesh collider: a 1 m square shelf at z = 0.5 and nothing else.
+    shelf = physics.Collider(vertices=np.array([[-0.5, -0.5, 0.5], [0.5, -0.5, 0.5], [0.5, 0.5, 0.5], [-0.5, 0.5, 0.5]]),
+                             triangles=np.array([[0, 1, 2], [0, 2, 3]]))
+    pts = body_points(a.gaussians)
+    on_shelf = bake_physics(PhysicsSpec(position=[0, 0, 1.0], collider="mesh", duration=2.0), pts, shelf, FPS)
+    assert on_shelf.positions[-1, 2] == pytest.approx(0.5, abs=0.01) and on_shelf.notes == []
+    off = bake_physics(PhysicsSpec(position=[2.0, 0, 1.0], collider="mesh", duration=2.0), pts, shelf, FPS)
+    assert len(off.notes) == 1 and off.notes[0].startswith("has nothing under it at the end")
+    short = bake_physics(PhysicsSpec(position=[0, 0, 3.0], collider="mesh", duration=0.3), pts, shelf, FPS)
+    assert len(short.notes) == 1 and short.notes[0].startswith("is still moving")
+    assert BakedMotion.from_dict(short.to_dict()).notes == short.notes  # cached with the motion
+    # Against the set as it looks: a shelf the set shows (Gaussians at z = 0.5) holds it; a set
+    # whose only surface is the floor means the collider holds it in the air; one whose floor
+    # is above it means it sank.
+    u = np.linspace(-1, 1, 21)
+    floor = lambda z: np.array([[x, y, z] for x in u for y in u])  # noqa: E731
+    assert physics.surface_notes(on_shelf, pts, np.r_[floor(0.0), floor(0.5)]) == []
+    floating = physics.surface_notes(on_shelf, pts, floor(0.0))
+    assert len(floating) == 1 and floating[0].startswith("comes to rest 0.50 m above the set's surface")
+    sunk = physics.surface_notes(on_shelf, pts, floor(0.9))
+    assert len(sunk) == 1 and "below every surface" in sunk[0]
+    stray = np.r_[floor(0.0), [[0.0, 0.0, 0.45]]]  # one floater under it is not a surface
+    assert len(physics.surface_notes(on_shelf, pts, stray)) == 1
 
 
 def test_thrown_prop_lands_further_along():
@@ -131,6 +159,8 @@ def test_mesh_collider(tmp_path):
     assert (tmp_path / "floor.collision.obj").exists()
     mesh_floor = float(np.median(collider.vertices[:, 2]))
     assert 0.25 <= mesh_floor < 0.25 + 2 * settings.voxel
+    # The set's floor plane lies under the mesh, closing the holes no camera saw.
+    assert collider.plane is not None and collider.plane.offset == pytest.approx(-0.25, abs=0.01)
     set_asset = Asset("set", g, source=str(scene))
     m = physics_motion(PhysicsSpec(position=[0.1, 0.1, 1.0], collider="mesh", duration=2.0), prop(), set_asset, FPS,
                        None, mesh_settings=settings, progress=False)

@@ -93,6 +93,12 @@ def test_fit_learns_the_scene_and_writes_asset(capture_dir, tmp_path):
     up = np.array(sidecar["frame"]["up"])
     assert up @ [0, 0, 1] > 0.9  # the ring cameras are level in a Z-up world
     assert json.loads(out.with_suffix(".json").read_text()) == sidecar
+    # The capture's cameras are recorded beside the asset, in its frame (meshing renders from them).
+    from splatfilm.assets.sidecar import read_capture_cameras
+
+    recorded, capture = read_capture_cameras(out), load_capture(capture_dir)
+    assert (tmp_path / "asset.cameras.json").exists()
+    np.testing.assert_allclose(recorded.viewmats, capture.cameras.viewmats, atol=1e-9)
     # Compared with the initial point cloud (grey, 10% opaque), fitting made held-out views
     # closer. (3DGS's recipe needs thousands of steps to converge; this is its first 120.)
     init = run_fit(capture_dir, tmp_path / "init.ply", _cfg(steps=1), progress=False)
