@@ -7,7 +7,9 @@
         [--dataparser-transforms FILE [--transforms-json FILE]]  camera_path.json in a
         nerfstudio run's normalised world
     splatfilm path preview SHOT.yaml SCENE.ply -o preview.png
-        top and front views of the path over the scene's Gaussians, with key frusta
+    splatfilm path preview FILM.yaml [--shot NAME] -o preview.png
+        top and front views of the path over the scene's Gaussians (a film's: the whole world
+        as it stands when the shot's cut starts), with key frusta
         [--contact-sheet SHEET.png [--every N] [--thumb-width W] [--backend auto|cpu|gsplat]]
 
 `add_path_commands(subparsers)` registers them on the main parser's subparsers; each sets
@@ -34,25 +36,59 @@ def _cmd_export(args: argparse.Namespace) -> None:
           f"as a {what} to {args.output}")
 
 
+def _is_film_script(path: str) -> bool:
+    """Whether `path` reads as a film script (a YAML mapping with `assets`); anything else is
+    taken for a shot file, whose reader reports what is wrong with it."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(open(path, encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "assets" in data
+
+
 def _cmd_preview(args: argparse.Namespace) -> None:
     from splatfilm.errors import SplatfilmError
-    from splatfilm.io.gaussian_files import load_gaussians
-    from splatfilm.shots.preview import check_png_output, draw_path_preview, render_contact_sheet
-    from splatfilm.shots.shot_yaml import load_shot
+    from splatfilm.shots.preview import check_png_output
 
     if args.contact_sheet is None and (args.every is not None or args.thumb_width is not None):
         raise SplatfilmError("--every and --thumb-width go with --contact-sheet")
     for out in (args.output, args.contact_sheet):
         if out is not None:
             check_png_output(out)
-    shot = load_shot(args.shot)
-    gaussians = load_gaussians(args.scene)
     t0 = time.perf_counter()
-    draw_path_preview(shot, gaussians, args.output)
-    print(f"wrote the path preview of {shot.name} to {args.output}")
+    if _is_film_script(args.shot):
+        from splatfilm.film import parse_film
+        from splatfilm.film.previs import draw_film_path_preview, film_shot, render_film_contact_sheet
+
+        if args.scene is not None:
+            raise SplatfilmError(f"{args.scene}: a film script brings its own world; give no SCENE with it")
+        film = parse_film(args.shot)
+        fs = film_shot(film, args.shot_name)
+        draw_film_path_preview(film, fs, args.output)
+        name = fs.name
+        if args.contact_sheet is not None:
+            frames = render_film_contact_sheet(film, fs, args.contact_sheet, every=args.every,
+                                               thumb_width=args.thumb_width or 240, backend=args.backend)
+    else:
+        from splatfilm.io.gaussian_files import load_gaussians
+        from splatfilm.shots.preview import draw_path_preview, render_contact_sheet
+        from splatfilm.shots.shot_yaml import load_shot
+
+        if args.scene is None:
+            raise SplatfilmError(f"{args.shot}: a shot file needs the SCENE to preview it over")
+        if args.shot_name is not None:
+            raise SplatfilmError("--shot picks a shot of a film script; a shot file is one shot")
+        shot = load_shot(args.shot)
+        gaussians = load_gaussians(args.scene)
+        draw_path_preview(shot, gaussians, args.output)
+        name = shot.name
+        if args.contact_sheet is not None:
+            frames = render_contact_sheet(shot, gaussians, args.contact_sheet, every=args.every,
+                                          thumb_width=args.thumb_width or 240, backend=args.backend)
+    print(f"wrote the path preview of {name} to {args.output}")
     if args.contact_sheet is not None:
-        frames = render_contact_sheet(shot, gaussians, args.contact_sheet, every=args.every,
-                                      thumb_width=args.thumb_width or 240, backend=args.backend)
         print(f"wrote a contact sheet of {len(frames)} frames ({frames[0]}..{frames[-1]}) to {args.contact_sheet} "
               f"in {time.perf_counter() - t0:.1f} s")
 
@@ -79,9 +115,13 @@ def add_path_commands(subparsers) -> argparse.ArgumentParser:
     p = sub.add_parser("preview", help="draw a shot's path over a scene; optionally a contact sheet of frames",
                        description="Draw SHOT's camera path over SCENE's Gaussians (top and front views, a dot per "
                                    "frame, frusta at the keys), and with --contact-sheet render every Nth frame "
-                                   "small, so you see the move before rendering it.")
-    p.add_argument("shot", help="shot YAML file")
-    p.add_argument("scene", help="Gaussian splat file (.ply or .splat)")
+                                   "small, so you see the move before rendering it. Given a film script, the shot "
+                                   "(--shot) is drawn over the whole world as it stands when its cut starts, and "
+                                   "the contact sheet shows its frames as `render` renders them, characters, "
+                                   "props and effects included.")
+    p.add_argument("shot", help="shot YAML file, or a film script (with --shot NAME when it has several shots)")
+    p.add_argument("scene", nargs="?", help="Gaussian splat file (.ply or .splat); not with a film script")
+    p.add_argument("--shot", dest="shot_name", metavar="NAME", help="the film script's shot to preview")
     p.add_argument("-o", "--output", required=True, help="preview PNG")
     p.add_argument("--contact-sheet", help="also render a contact sheet PNG of every Nth frame")
     p.add_argument("--every", type=positive_int, help="contact sheet: every Nth frame (default: about 12 frames)")

@@ -24,7 +24,7 @@ Film script syntax (`parse_physics`), under an asset:
       rolling_friction: 0.0        # resistance to rolling (a ball stops), metres of lever arm
       start: 0.0                   # world time (s) the simulation starts; before it, the start pose
       duration: 4.0                # seconds simulated; after it, the last pose holds
-      collider: mesh               # mesh (the set's meshed surface) or ground (its ground plane)
+      collider: mesh               # mesh (the set's meshed surface, its ground plane under it) or ground
       shape: hull                  # hull, box or sphere around the opaque Gaussian centres
 """
 

@@ -392,3 +392,25 @@ def test_contact_sheet_shows_a_frame_a_second_of_each_cut():
     assert contact_frames(1001, 1, 24) == [1001]
     long = contact_frames(1001, 240, 24)  # 10 s: spread over at most 8
     assert len(long) == 8 and long[0] == 1001 and long[-1] == 1240
+
+
+def test_path_preview_of_a_film_shot_shows_its_world(film_dir, capsys):
+    from splatfilm.cli import main
+
+    out, sheet = film_dir / "pv.png", film_dir / "sheet.png"
+    assert main(["path", "preview", str(film_dir / "film.yaml"), "--shot", "sh010", "-o", str(out),
+                 "--contact-sheet", str(sheet), "--every", "2", "--thumb-width", "64"]) == 0
+    assert "contact sheet of 4 frames (1002..1007)" in capsys.readouterr().out  # the cut 1002-1007: every 2nd + last
+    thumbs = iio.imread(sheet)
+    assert thumbs.shape[1] == 4 * (64 + 6) + 6
+    # The hero (blue) stands in sh010's world: the sheet shows blue where the shot file alone would not.
+    rgb = thumbs[..., :3].astype(int)
+    assert np.sum((rgb[..., 2] > 120) & (rgb[..., 0] < 80)) > 20
+    assert iio.imread(out).std() > 10
+    assert main(["path", "preview", str(film_dir / "film.yaml"), "-o", str(out)]) == 2
+    assert "has 2 shots; name one with --shot (sh010, sh020)" in capsys.readouterr().err
+    assert main(["path", "preview", str(film_dir / "film.yaml"), "--shot", "sh999", "-o", str(out)]) == 2
+    assert "no shot called 'sh999'" in capsys.readouterr().err
+    assert main(["path", "preview", str(film_dir / "film.yaml"), str(film_dir / "wall.ply"), "--shot", "sh010",
+                 "-o", str(out)]) == 2
+    assert "a film script brings its own world" in capsys.readouterr().err

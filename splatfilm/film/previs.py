@@ -1,0 +1,69 @@
+"""Previews of a film's shot with the whole world in it: the path over every visible asset as
+it stands when the shot's cut starts (characters posed, props where physics has them), and a
+contact sheet of its frames rendered as `splatfilm render` renders them.
+
+    splatfilm path preview FILM.yaml --shot sh020 -o preview.png [--contact-sheet SHEET.png]
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.film.frame_render import FrameRenderer
+from splatfilm.film.script import Film, FilmShot
+
+
+def film_shot(film: Film, name: str | None) -> FilmShot:
+    """The shot called `name` (None: the film's only shot); a one-line error lists the names."""
+    names = [fs.name for fs in film.shots]
+    if name is None:
+        if len(film.shots) == 1:
+            return film.shots[0]
+        raise SplatfilmError(f"{film.path}: has {len(names)} shots; name one with --shot ({', '.join(names)})")
+    for fs in film.shots:
+        if fs.name == name:
+            return fs
+    raise SplatfilmError(f"{film.path}: no shot called {name!r} (shots: {', '.join(names)})")
+
+
+def draw_film_path_preview(film: Film, fs: FilmShot, output: str | Path) -> None:
+    """`shots.preview.draw_path_preview` of the shot over the world as it is at its first cut
+    frame: every asset the shot sees, placed, posed and moved as it renders."""
+    from splatfilm.shots.preview import draw_path_preview
+
+    first_cut = fs.handles
+    eye = fs.shot.cameras()[first_cut].centers[0]
+    world = film.world.compose(fs.cut_start, fs.visible, eye)
+    draw_path_preview(fs.shot, world, output)
+
+
+def render_film_contact_sheet(film: Film, fs: FilmShot, output: str | Path, every: int | None = None,
+                              thumb_width: int = 240, backend: str = "auto") -> list[int]:
+    """Render every `every`-th frame of the shot's cut (default: about 12; its last cut frame
+    always) as the film renders it, `thumb_width` pixels wide, into a labelled contact sheet
+    PNG (frame number, world time, focal length). Returns the frame numbers shown."""
+    from PIL import Image
+
+    from splatfilm.shots.preview import tile_images
+
+    count = fs.shot.frame_count - 2 * fs.handles
+    every = every or max(1, math.ceil(count / 12))
+    picks = list(range(fs.handles, fs.handles + count, every))
+    if picks[-1] != fs.handles + count - 1:
+        picks.append(fs.handles + count - 1)
+    renderer = FrameRenderer(film, backend)
+    focal = fs.shot.sample().focal_mm
+    thumbs, labels = [], []
+    h = max(1, round(thumb_width * film.height / film.width))
+    for i in picks:
+        rgb = renderer.render(fs, i)[0]
+        im = Image.fromarray((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)[..., :3])
+        thumbs.append(np.asarray(im.resize((thumb_width, h), Image.BOX)))
+        frame = fs.shot.first_frame + i
+        labels.append(f"{frame}  t={fs.world_start + float(fs.shot.times[i]):.2f}s  {focal[i]:.0f}mm")
+    tile_images(thumbs, labels, output)
+    return [fs.shot.first_frame + i for i in picks]
