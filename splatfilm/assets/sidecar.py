@@ -27,7 +27,7 @@ one newer than this code is an error. Known keys (all optional):
     rig                 object     a rigged asset's rig: file (ASSET.rig.npz), version, joints,
                                    clips {name: seconds} (splatfilm.io.rig_files)
     pose                object     a posed copy's pose: asset, rig, clip, time, method
-    source, import, training, metrics, timing, edits, refined: objects, kept as written
+    source, import, training, metrics, timing, edits, refined, cleaned: objects, kept as written
 
 Also here: the geometry a sidecar records (estimate_up, robust_bounds, canonical_transform).
 """
@@ -49,7 +49,7 @@ from splatfilm.scene.transforms import WORLD_UP, Similarity, axis_rotation, rota
 from splatfilm.yamlfields import At, integer, number, schema_version, show, vec3
 
 SIDECAR_VERSION = 1
-_OBJECTS = ("source", "import", "training", "metrics", "timing", "edits", "refined", "rig", "pose")
+_OBJECTS = ("source", "import", "training", "metrics", "timing", "edits", "refined", "rig", "pose", "cleaned")
 _STRINGS = ("splatfilm_version", "asset", "kind")
 
 

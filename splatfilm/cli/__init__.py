@@ -303,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_fit)
 
     from splatfilm.cli.pose import add_pose_command
+    from splatfilm.cli.clean import add_clean_command
     from splatfilm.cli.rig import add_rig_command
     from splatfilm.cli.shots import add_path_commands
 
@@ -311,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_rig_command(sub)
     add_pose_command(sub)
     _add_edit(sub)
+    add_clean_command(sub)
     _add_ground(sub)
     _add_mesh(sub)
     _add_refine(sub)

@@ -23,6 +23,7 @@
         yaw: 30                        # degrees about +z
         scale: 1.0
         look_height: 1.5               # shots that name `hero` aim this high above its base
+        clean: true                    # floaters out: Gaussians fewer than 2 capture views show (assets.cleanup)
         edits: [{op: delete, sphere: {center: [..], radius: 0.3}}]   # applied at load (splatfilm.edits)
         animation: {keyframes: [{time: 0, position: [..], yaw: 0, scale: 1}, ...]}
         # or walk: {points: [[..], [..]], speed: 0.8, start: 0}
@@ -77,8 +78,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import yaml
 
+from splatfilm.assets.cleanup import cached_supported, parse_cleanup
 from splatfilm.assets.edits import apply_edits, parse_edits
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_text
@@ -96,7 +99,7 @@ FILM_VERSION = 1
 _TOP = {"version", "title", "fps", "resolution", "first_frame", "handles", "background", "sh_degree", "crf", "lens", "points",
         "effects", "assets", "shots"}
 _ASSET = {"file", "canonical", "position", "yaw", "scale", "look_height", "animation", "walk", "edits",
-          "on_ground", "physics"} | PERFORMANCE_FIELDS
+          "on_ground", "physics", "clean"} | PERFORMANCE_FIELDS
 _SHOT_FILM = {"time", "assets", "hide", "handles"}
 _EFFECTS = {"motion_blur", "depth_of_field"}
 
@@ -265,10 +268,22 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
             a_at["canonical"].fail(f"expected true or false, got {show(canonical)}")
         look = number(data["look_height"], a_at["look_height"]) if "look_height" in data else None
         edits = parse_edits(data["edits"], a_at["edits"]) if "edits" in data else []
+        cleanup = parse_cleanup(data.get("clean"), a_at["clean"])
+        if cleanup is not None and any(k in data for k in PERFORMANCE_FIELDS):
+            a_at["clean"].fail("a rigged asset's rig weighs every Gaussian of its file; clean it before rigging "
+                               "(splatfilm clean, then splatfilm rig)")
         try:
             asset = load_asset(str(name), path, placement, motion, canonical, look)
         except SplatfilmError as e:
             a_at.fail(str(e))
+        if cleanup is not None:
+            # Floaters out (assets.cleanup), counted once against the capture's cameras and cached.
+            try:
+                keep = cached_supported(path, asset.gaussians, cleanup, folder / ".splatfilm-cache")
+            except SplatfilmError as e:
+                a_at["clean"].fail(str(e))
+            asset.gaussians = asset.gaussians.select(torch.nonzero(keep).reshape(-1))
+            asset.digest = content_digest((asset.digest + repr(cleanup)).encode())
         if edits:
             # Non-destructive: the file stays as captured; every shot sees the edited asset. A
             # world-frame selection is taken where the asset stands at time 0, then moves with it.

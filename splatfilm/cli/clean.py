@@ -1,0 +1,36 @@
+"""`splatfilm clean`: remove the floaters of a fitted scene (Gaussians no capture view supports)."""
+
+from __future__ import annotations
+
+import argparse
+
+from splatfilm.cli.args import image_side, positive_int
+
+
+def _cmd_clean(args: argparse.Namespace) -> None:
+    from splatfilm.assets.cleanup import CleanupSettings, clean_asset
+
+    settings = CleanupSettings(min_views=args.min_views, min_weight=args.min_weight, width=args.width)
+    info = clean_asset(args.scene, args.output, args.cameras, settings, args.backend)
+    total = info["kept"] + info["removed"]
+    print(f"wrote {args.output}: removed {info['removed']} of {total} Gaussians "
+          f"({100 * info['removed'] / max(total, 1):.1f}%) that fewer than {args.min_views} of the "
+          f"{info['views']} capture views show, in {info['seconds']:.0f} s")
+
+
+def add_clean_command(sub) -> None:
+    """Register `clean` with the CLI's subparsers."""
+    p = sub.add_parser("clean", help="remove floaters: Gaussians that fewer than 2 capture views show",
+                       description="Render SCENE from its capture's cameras (those fit recorded beside it as "
+                                   "SCENE.cameras.json, or --cameras) and remove the Gaussians that fewer than "
+                                   "--min-views of them show (unseen ones, and ones only one photo shows): what "
+                                   "floats in front of new views. Writes OUTPUT and its sidecar; SCENE is kept.")
+    p.add_argument("scene", help="fitted Gaussian scene (.ply or .splat)")
+    p.add_argument("-o", "--output", required=True, help="the clean copy (.ply or .splat)")
+    p.add_argument("--cameras", help="the capture's camera file (default: SCENE.cameras.json beside SCENE)")
+    p.add_argument("--min-views", type=positive_int, default=2, help="views that must show a Gaussian (default 2)")
+    p.add_argument("--min-weight", type=float, default=0.05,
+                   help="summed blend weight in pixels that counts as showing it (default 0.05)")
+    p.add_argument("--width", type=image_side, help="render the views this wide (default: the cameras' own size)")
+    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto", help="renderer (default auto)")
+    p.set_defaults(func=_cmd_clean)

@@ -1,0 +1,40 @@
+"""How much each Gaussian shows in each camera: its blend weight summed over the image.
+
+A Gaussian's blend weight at a pixel is what alpha compositing gives its colour there,
+alpha * T (its opacity times the transmittance in front of it). Summed over the pixels it is
+the area, in pixels, the Gaussian effectively covers in that view: 0 for one hidden behind a
+wall or outside the frame. The sum is read off the renderer's own gradient: with every colour
+set to 1, the derivative of the image's sum with respect to a Gaussian's colour is exactly
+that sum, so both backends count with the same semantics as they render.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from splatfilm.render.rasterization import render
+from splatfilm.scene.cameras import Cameras
+from splatfilm.scene.gaussians import Gaussians
+
+_SH_C0 = 0.28209479177387814  # colour = SH_C0 * sh0 + 0.5 at degree 0
+
+
+def blend_weights(gaussians: Gaussians, cameras: Cameras, backend: str = "auto", progress=None) -> torch.Tensor:
+    """Per camera and Gaussian, the blend weight summed over the camera's image [C,N] (pixels;
+    float32, CPU). cameras: C views at their own sizes; progress: called with each finished
+    camera index, for long runs."""
+    g = gaussians.to("cpu", torch.float32)
+    out = torch.zeros(len(cameras), len(g))
+    for c in range(len(cameras)):
+        # Colour 1 everywhere: d(sum of the red channel) / d(red of Gaussian i) = sum_p w_i(p).
+        sh0 = torch.full_like(g.sh0, 0.5 / _SH_C0).requires_grad_(True)
+        white = Gaussians(g.means.detach(), g.quats.detach(), g.scales.detach(), g.opacities.detach(), sh0,
+                          g.shN[:, :0].detach())
+        viewmats, Ks = cameras[c:c + 1].to_tensors(torch.float32)
+        image = render(white, viewmats, Ks, int(cameras.widths[c]), int(cameras.heights[c]), backend=backend,
+                       sh_degree=0)
+        image.rgb[..., 0].sum().backward()
+        out[c] = sh0.grad[:, 0, 0].cpu() / _SH_C0
+        if progress is not None:
+            progress(c)
+    return out

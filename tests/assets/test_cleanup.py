@@ -1,0 +1,104 @@
+"""Floater clean-up: blend weights count what each view shows of each Gaussian; Gaussians
+fewer than two capture views show are removed, by `splatfilm clean` and by a film's `clean:`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from helpers import cli_error, splats
+
+from splatfilm.assets import cleanup
+from splatfilm.assets.cleanup import CleanupSettings, supported
+from splatfilm.assets.meshing import look_at_viewmat
+from splatfilm.assets.sidecar import capture_cameras_path
+from splatfilm.io.camera_files import write_transforms_json
+from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
+from splatfilm.render.contributions import blend_weights
+from splatfilm.scene.cameras import Cameras
+
+UP = np.array([0.0, 0.0, 1.0])
+
+
+def cameras(eyes, target=(0.0, 0.0, 0.0), size=48) -> Cameras:
+    f = size * 0.9
+    K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1.0]])
+    return Cameras(np.stack([look_at_viewmat(np.array(e, float), np.array(target), UP) for e in eyes]), K, size, size)
+
+
+def wall_with_floaters():
+    """A wall in the plane y = 1 (seen by four cameras from y = -3), one splat hanging right in
+    front of camera 0 (only it sees it) and one behind the wall (nobody does)."""
+    u = np.linspace(-1.5, 1.5, 41)
+    a, b = np.meshgrid(u, u)
+    wall = np.c_[a.ravel(), np.ones(a.size), b.ravel()]
+    eyes = [(-0.6, -3, 0.3), (0.6, -3, 0.3), (-0.6, -3, -0.3), (0.6, -3, -0.3)]
+    floater = np.array([[-0.6, -2.6, 0.3]])  # 0.4 m in front of camera 0, outside the others' frames
+    hidden = np.array([[0.0, 1.5, 0.0]])
+    g = splats(np.r_[wall, floater, hidden], size=0.07, opacity=0.99)
+    return g, cameras(eyes, target=(0, 1, 0)), len(wall)
+
+
+def test_blend_weights_count_the_pixels_each_gaussian_shows_in():
+    g, cams, n_wall = wall_with_floaters()
+    w = blend_weights(g, cams, backend="cpu")
+    assert w.shape == (4, len(g))
+    assert w[0, n_wall] > 20 and torch.all(w[1:, n_wall] < 1e-3)  # the floater: a big blob in camera 0 only
+    assert torch.all(w[:, n_wall + 1] < 0.01)  # behind the wall: hidden from every view
+    # Every pixel's weights add up to its alpha, so a view's weights add up to its alpha's sum.
+    from splatfilm.render import render
+
+    viewmats, Ks = cams.to_tensors(torch.float32)
+    alpha = render(g, viewmats, Ks, 48, 48, backend="cpu").alpha
+    np.testing.assert_allclose(w.sum(dim=1).numpy(), alpha.sum(dim=(1, 2, 3)).numpy(), rtol=1e-4)
+
+
+def test_supported_keeps_what_two_views_show():
+    g, cams, n_wall = wall_with_floaters()
+    keep = supported(g, cams, CleanupSettings())
+    assert not keep[n_wall] and not keep[n_wall + 1]  # the floater and the hidden splat go
+    assert keep[:n_wall].float().mean() > 0.9  # the wall stays (its corners only one camera sees)
+    assert supported(g, cams, CleanupSettings(min_views=1))[n_wall]  # one view is enough with min_views 1
+    with pytest.raises(ValueError, match="min_views must be >= 1"):
+        CleanupSettings(min_views=0)
+
+
+def test_clean_command_and_a_films_clean_option(tmp_path, capsys, monkeypatch):
+    from splatfilm.cli import main
+    from splatfilm.film import parse_film
+
+    g, cams, n_wall = wall_with_floaters()
+    scene = tmp_path / "set.ply"
+    save_gaussians(scene, g)
+    out = tmp_path / "clean.ply"
+    err = cli_error(capsys, ["clean", scene, "-o", out], scene)
+    assert "no capture cameras recorded beside it" in err
+    write_transforms_json(capture_cameras_path(scene), cams)
+    assert main(["clean", str(scene), "-o", str(out), "--backend", "cpu"]) == 0
+    assert "that fewer than 2 of the 4 capture views show" in capsys.readouterr().out
+    clean = load_gaussians(out)
+    assert len(g) - len(clean) >= 2
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["cleaned"]["removed"] == len(g) - len(clean) and side["num_gaussians"] == len(clean)
+    assert capture_cameras_path(out).exists()  # the clean copy keeps its cameras for meshing
+    assert "overwrite the input" in cli_error(capsys, ["clean", scene, "-o", scene])
+
+    # In a film: counted at load, then cached beside the script.
+    script = {"resolution": [32, 18], "assets": {"set": {"file": "set.ply", "clean": True}},
+              "shots": [{"frames": 2, "camera": {"position": [0, -3, 0], "look_at": [0, 1, 0]}}]}
+    (tmp_path / "film.yaml").write_text(yaml.safe_dump(script))
+    assert len(parse_film(tmp_path / "film.yaml").world.assets["set"].gaussians) == len(clean)
+
+    def fail(*a, **k):
+        raise AssertionError("counted again")
+
+    monkeypatch.setattr(cleanup, "supported", fail)
+    assert len(parse_film(tmp_path / "film.yaml").world.assets["set"].gaussians) == len(clean)
+    script["assets"]["set"]["clean"] = {"min_views": 0}
+    (tmp_path / "film.yaml").write_text(yaml.safe_dump(script))
+    with pytest.raises(ValueError, match=r"film.yaml: assets.set.clean.min_views: must be >= 1"):
+        parse_film(tmp_path / "film.yaml")
