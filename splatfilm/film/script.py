@@ -29,6 +29,8 @@
         # or walk: {points: [[..], [..]], speed: 0.8, start: 0}
         # or physics: {drop_from: [..] | position + velocity, mass, friction, restitution, ...}
         on_ground: set                 # stand on that asset's ground plane (placement and walk z)
+        shadow: true                   # a soft contact shadow on that ground (default for objects);
+                                       # false, or {opacity: 0.5, radius: metres} (film.shadow)
       walker:                          # a rigged asset (WALKER.rig.npz beside it: import-mesh of a skinned glTF)
         file: walker.ply
         on_ground: set
@@ -90,6 +92,7 @@ from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import parse_shot
 from splatfilm.shots.timing import FIRST_FRAME, parse_fps
 from splatfilm.film.performance import PERFORMANCE_FIELDS, parse_performance
+from splatfilm.film.shadow import ContactShadow
 from splatfilm.film.world import Asset, KeyedMotion, PathWalk, World, load_asset
 from splatfilm.scene.transforms import Similarity, yaw_rotation
 from splatfilm.yamlfields import At, integer, mapping, number, schema_version, show, vec3
@@ -99,7 +102,7 @@ FILM_VERSION = 1
 _TOP = {"version", "title", "fps", "resolution", "first_frame", "handles", "background", "sh_degree", "crf", "lens", "points",
         "effects", "assets", "shots"}
 _ASSET = {"file", "canonical", "position", "yaw", "scale", "look_height", "animation", "walk", "edits",
-          "on_ground", "physics", "clean"} | PERFORMANCE_FIELDS
+          "on_ground", "physics", "clean", "shadow"} | PERFORMANCE_FIELDS
 _SHOT_FILM = {"time", "assets", "hide", "handles"}
 _EFFECTS = {"motion_blur", "depth_of_field"}
 
@@ -210,6 +213,37 @@ def _ground_of(scene: Asset, at: At):
     return plane.transformed(scene.world_transform(0.0))
 
 
+def _shadow(data: dict, at: At, asset: Asset, ground) -> ContactShadow | None:
+    """An asset's contact shadow (film.shadow): by default for objects (characters, props: a
+    sidecar `kind: object`) standing on a ground plane, off for scenes; `shadow:` says otherwise."""
+    from splatfilm.assets.sidecar import Sidecar, robust_bounds
+
+    value = data.get("shadow")
+    s_at = at["shadow"]
+    if value is False:
+        return None
+    if value is not None and value is not True and not isinstance(value, dict):
+        s_at.fail(f"expected true, false or {{opacity, radius}}, got {show(value)}")
+    if ground is None:
+        if value is not None:
+            s_at.fail("a contact shadow lies on a ground plane: give the asset `on_ground`")
+        return None
+    if value is None:
+        sidecar = Sidecar.of_asset(asset.source)
+        if sidecar is None or sidecar.get("kind") != "object":
+            return None  # a scene (a set) casts none by default
+    options = mapping(value, s_at, {"opacity", "radius"}) if isinstance(value, dict) else {}
+    opacity = number(options.get("opacity", 0.5), s_at["opacity"], "positive")
+    if opacity >= 1:
+        s_at["opacity"].fail(f"must be below 1, got {opacity:g}")
+    if "radius" in options:
+        radius = number(options["radius"], s_at["radius"], "positive")
+    else:  # the footprint: a third of the asset's wider side, at its scale in the world
+        lo, hi = robust_bounds(asset.local.transform_gaussians(asset.gaussians))
+        radius = max(0.35 * float(max(hi[0] - lo[0], hi[1] - lo[1])) * asset.place_at(0.0).scale, 1e-3)
+    return ContactShadow(ground, radius, opacity)
+
+
 def _perform(asset: Asset, data: dict, at: At, earlier: dict[str, Asset], names: list[str]) -> None:
     """Give a rigged asset its clips, IK and look-at (film.performance); its digest then
     covers its rig file too."""
@@ -276,6 +310,7 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
             asset = load_asset(str(name), path, placement, motion, canonical, look)
         except SplatfilmError as e:
             a_at.fail(str(e))
+        asset.shadow = _shadow(data, a_at, asset, ground)
         if cleanup is not None:
             # Floaters out (assets.cleanup), counted once against the capture's cameras and cached.
             try:

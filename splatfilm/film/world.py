@@ -24,6 +24,7 @@ import splines
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.performance import Performance
+from splatfilm.film.shadow import ContactShadow
 from splatfilm.io.digest import content_digest
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.skinning import pose_gaussians
@@ -123,7 +124,8 @@ class Asset:
     None; motion: world-time-dependent placement; look_height: metres above the canonical
     origin that shots aim at when they name this asset; source: file path; digest: content
     hash of the file (frames depend on it; with a performance, of its rig file too);
-    performance: clips, IK and look-at of a rigged asset, or None (it stands as stored)."""
+    performance: clips, IK and look-at of a rigged asset, or None (it stands as stored);
+    shadow: its contact shadow on the ground (film.shadow), or None."""
 
     name: str
     gaussians: Gaussians
@@ -134,6 +136,7 @@ class Asset:
     source: str = ""
     digest: str = ""
     performance: Performance | None = None
+    shadow: ContactShadow | None = None
 
     def place_at(self, t: float) -> Similarity:
         """Canonical frame -> world at world time t (seconds)."""
@@ -174,9 +177,11 @@ class World:
         return perf.joint_globals(t, asset.place_at(t), asset.local, target)
 
     def needs_camera(self, visible: list[str] | None = None) -> bool:
-        """Whether a visible asset looks at the camera (its pose depends on the shot's camera)."""
+        """Whether a visible asset depends on the shot's camera: one that looks at it, or one
+        with a contact shadow (its splats are drawn toward the camera to sort over the floor)."""
         names = list(self.assets) if visible is None else visible
-        return any(self.assets[n].performance is not None and self.assets[n].performance.needs_camera() for n in names)
+        return any((self.assets[n].performance is not None and self.assets[n].performance.needs_camera())
+                   or self.assets[n].shadow is not None for n in names)
 
     def posed(self, name: str, t: float, camera: np.ndarray | None = None) -> Gaussians:
         """An asset's Gaussians at world time t in its own frame: posed if it performs."""
@@ -191,6 +196,11 @@ class World:
         camera: the frame's camera centre [3] (world), for assets that look at it."""
         names = list(self.assets) if visible is None else visible
         parts = [self.assets[n].world_transform(t).transform_gaussians(self.posed(n, t, camera)) for n in names]
+        for n in names:
+            shadow = self.assets[n].shadow
+            patch = shadow.gaussians(self.assets[n].place_at(t).translation, camera) if shadow is not None else None
+            if patch is not None:
+                parts.append(patch.to(parts[0].device, parts[0].dtype))
         if not parts:
             return Gaussians.empty()
         return Gaussians.concat(parts)
@@ -207,6 +217,8 @@ class World:
             if asset.performance is not None:
                 # The pose, not the script's clip list: an edit to the schedule changes only the frames it moves.
                 entry += (asset.performance.method, np.round(self.joint_globals(n, t, camera), 9).tolist())
+            if asset.shadow is not None:
+                entry += (asset.shadow.key(),)
             desc.append(entry)
         return content_digest(desc)
 

@@ -414,3 +414,36 @@ def test_path_preview_of_a_film_shot_shows_its_world(film_dir, capsys):
     assert main(["path", "preview", str(film_dir / "film.yaml"), str(film_dir / "wall.ply"), "--shot", "sh010",
                  "-o", str(out)]) == 2
     assert "a film script brings its own world" in capsys.readouterr().err
+
+
+def test_objects_on_the_ground_cast_a_soft_contact_shadow(tmp_path):
+    save_gaussians(tmp_path / "floor.ply", _plane([0, 0, 0.0], 3.0, [0.8, 0.8, 0.8], normal_axis=2))
+    save_gaussians(tmp_path / "prop.ply", _blob([0.1, 0.2, 0.9]))
+    (tmp_path / "prop.json").write_text(json.dumps({"kind": "object", "canonical_transform": {
+        "rotation": np.eye(3).tolist(), "translation": [0, 0, 0], "scale": 1.0}}))
+    script = {"resolution": [64, 48], "assets": {"floor": {"file": "floor.ply"},
+                                                  "prop": {"file": "prop.ply", "on_ground": "floor"}},
+              "shots": [{"frames": 1, "lens": {"fov_deg": 60},
+                         "camera": {"position": [0, -2.0, 2.5], "look_at": [0, 0, 0]}}]}
+    (tmp_path / "film.yaml").write_text(yaml.safe_dump(script))
+    film = parse_film(tmp_path / "film.yaml")
+    assert film.world.assets["floor"].shadow is None  # a scene casts none
+    shadow = film.world.assets["prop"].shadow
+    assert shadow is not None and 0.05 < shadow.radius < 0.3  # from the prop's footprint
+    lit = FrameRenderer(film, "cpu").render(film.shots[0], 0)[0]
+    script["assets"]["prop"]["shadow"] = False
+    (tmp_path / "film.yaml").write_text(yaml.safe_dump(script))
+    film = parse_film(tmp_path / "film.yaml")
+    assert film.world.assets["prop"].shadow is None
+    plain = FrameRenderer(film, "cpu").render(film.shots[0], 0)[0]
+    darker = plain.mean(axis=-1) - lit.mean(axis=-1)
+    assert darker.max() > 0.08 and darker.min() > -1e-6  # the floor darkens around the foot, nothing brightens
+    ys, xs = np.nonzero(darker > 0.05)
+    assert abs(xs.mean() - 32) < 6  # around the prop's foot, in the middle of the frame
+    # A high prop casts none: the shadow fades with the height of its base above the ground.
+    assert shadow.gaussians(np.array([0.0, 0.0, 3 * shadow.radius + 0.01])) is None
+    script["assets"]["prop"]["shadow"] = {"opacity": 0.4}
+    script["assets"]["prop"].pop("on_ground")
+    (tmp_path / "film.yaml").write_text(yaml.safe_dump(script))
+    with pytest.raises(SplatfilmError, match=r"assets.prop.shadow: a contact shadow lies on a ground plane"):
+        parse_film(tmp_path / "film.yaml")
