@@ -50,10 +50,10 @@ def test_timeline_reads_back_with_frame_ranges_and_rate(tmp_path):
     assert clips[0].source_range.start_time.value == 1005 and clips[0].source_range.duration.value == 12
     assert clips[1].source_range.duration.value == 8
     assert abs(clips[0].source_range.start_time.rate - 24000 / 1001) < 1e-9
-    ref = clips[0].media_reference
-    assert (tmp_path / ref.target_url_for_image_number(0)).name == "sh010.1001.png"
-    assert (tmp_path / ref.target_url_for_image_number(0)).exists()
-    assert clips[1].media_references()["mp4"].target_url == "sh020.mp4"
+    seq = clips[0].media_references()["png_sequence"]
+    assert (tmp_path / seq.target_url_for_image_number(0)).name == "sh010.1001.png"
+    assert (tmp_path / seq.target_url_for_image_number(0)).exists()
+    assert clips[1].media_reference.target_url == "sh020.mp4"  # the active media: what the EDL names too
     edl = otio.adapters.read_from_file(str(tmp_path / "film.edl"), rate=24000 / 1001)
     edl_clips = list(edl.find_clips())
     assert [c.source_range.duration.value for c in edl_clips] == [12, 8]
