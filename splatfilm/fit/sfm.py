@@ -374,16 +374,21 @@ def _match(pycolmap, database: Path, matcher: str, num_threads: int, seed: int, 
 def _build_vocabulary(pycolmap, database: Path, path: Path, num_threads: int, seed: int, say: Log) -> bool:
     """Write a visual vocabulary (pycolmap VisualIndex) of the database's own SIFT descriptors to
     `path` for loop detection; False when there are too few descriptors to cluster."""
+    rng = np.random.default_rng(seed)
     db = pycolmap.Database.open(database)
     try:
-        descriptors = [db.read_descriptors(im.image_id).data for im in db.read_all_images()]
+        images = db.read_all_images()
+        # An even share of the sample from every image, so a long video is never held in memory whole.
+        share = math.ceil(VOCAB_DESCRIPTORS / max(len(images), 1))
+        parts = []
+        for im in images:
+            d = db.read_descriptors(im.image_id).data
+            parts.append(d[np.sort(rng.choice(len(d), share, replace=False))] if len(d) > share else d)
     finally:
         db.close()
-    everything = np.concatenate([d for d in descriptors if len(d)]) if any(len(d) for d in descriptors) else None
-    if everything is None or len(everything) < 40 * 64:  # k-means wants ~40 samples a word
+    sample = np.concatenate(parts) if parts else np.zeros((0, 128), np.uint8)
+    if len(sample) < 40 * 64:  # k-means wants ~40 samples a word
         return False
-    rng = np.random.default_rng(seed)
-    sample = everything[np.sort(rng.choice(len(everything), min(VOCAB_DESCRIPTORS, len(everything)), replace=False))]
     words = int(min(VOCAB_MAX_WORDS, max(64, len(sample) // VOCAB_DESCRIPTORS_PER_WORD)))
     say(f"sfm: building a {words}-word vocabulary from {len(sample)} descriptors for loop detection")
     index = pycolmap.VisualIndex.create(128, 64)  # SIFT's 128 dimensions; 64-bit Hamming embedding
