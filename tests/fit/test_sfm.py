@@ -304,6 +304,9 @@ def test_sfm_cli_bad_input(capsys, tmp_path):
     (tmp_path / "empty").mkdir()
     assert "no images" in cli_error(capsys, ["sfm", tmp_path / "empty", "-o", tmp_path / "m"], name="empty")
     cli_error(capsys, ["sfm", tmp_path / "empty", "-o", tmp_path / "notes.txt"], name="notes.txt")
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    assert "cannot decode video" in cli_error(capsys, ["sfm", bad, "-o", tmp_path / "m"], name="clip.mp4")
 
 
 def test_video_frames_are_matched_sequentially(monkeypatch, tmp_path):
