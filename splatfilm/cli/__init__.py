@@ -65,7 +65,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
                     max_gaussians=args.max_gaussians, seed=args.seed, test_every=args.test_every,
                     eval_every=args.eval_every, checkpoint_every=args.checkpoint_every)
     sidecar = run_fit(args.data, args.output, cfg, resume=args.resume, downscale=args.downscale,
-                      max_size=args.max_size, eval_data=args.eval_data)
+                      max_size=args.max_size, eval_data=args.eval_data, triangulate=not args.no_triangulate)
     if "interrupted_at" in sidecar:
         print(f"stopped at step {sidecar['interrupted_at']}; continue with --resume")
         return
@@ -300,17 +300,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-data", help="another capture (e.g. a held-out camera path with images) to evaluate at the end")
     p.add_argument("--checkpoint-every", type=int, default=500, help="write a checkpoint every N steps (0: never)")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT's checkpoint")
+    p.add_argument("--no-triangulate", action="store_true",
+                   help="a capture with poses but no point cloud starts from random points instead of points "
+                        "triangulated from its images")
     p.set_defaults(func=_cmd_fit)
 
     from splatfilm.cli.pose import add_pose_command
     from splatfilm.cli.clean import add_clean_command
     from splatfilm.cli.rig import add_rig_command
+    from splatfilm.cli.sfm import add_sfm_command
     from splatfilm.cli.shots import add_path_commands
 
     add_path_commands(sub)
     _add_import_mesh(sub)
     add_rig_command(sub)
     add_pose_command(sub)
+    add_sfm_command(sub)
     _add_edit(sub)
     add_clean_command(sub)
     _add_ground(sub)

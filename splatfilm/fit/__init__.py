@@ -7,6 +7,8 @@ import platform
 import time
 from pathlib import Path
 
+import numpy as np
+
 from splatfilm.version import __version__
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import check_output_file
@@ -27,6 +29,36 @@ from splatfilm.fit.trainer import FitConfig, FitResult, evaluate, fit
 __all__ = ["Capture", "FitConfig", "FitResult", "evaluate", "fit", "load_capture", "run_fit"]
 
 
+# Fewer triangulated points than this start no better than a random cloud; the fit then starts
+# from its random initialisation instead.
+MIN_TRIANGULATED_POINTS = 100
+# Longer image side (px) features are found at when triangulating (COLMAP's SIFT caps at 3200;
+# half that keeps a phone photo's detail at a quarter of the cost).
+TRIANGULATION_MAX_SIZE = 1600
+
+
+def points_from_images(capture: Capture, source: Capture, work_dir: Path) -> None:
+    """Give `capture`, which has poses but no points, the points `source` (the same capture,
+    possibly at another resolution) triangulates to with those poses (colours in [0,1]), in
+    place; leave it without when too few come out (see MIN_TRIANGULATED_POINTS). Object
+    captures keep only the points inside their masks."""
+    from splatfilm.fit.init import carve_by_masks
+    from splatfilm.fit.sfm import triangulate_known_poses
+
+    points, colors = triangulate_known_poses(source.images, source.cameras, work_dir, log=print)
+    if capture.masks is not None and len(points):
+        inside = carve_by_masks(points, capture.cameras, capture.masks)
+        points, colors = points[inside], colors[inside]
+    if len(points) < MIN_TRIANGULATED_POINTS:
+        print(f"note: the capture has no point cloud and only {len(points)} points triangulated from its images "
+              f"(needs {MIN_TRIANGULATED_POINTS}); starting from random points")
+        return
+    print(f"the capture has no point cloud: starting from {len(points)} points triangulated from its images")
+    capture.points = points.astype(np.float32)
+    capture.point_colors = colors.astype(np.float32) / 255.0
+    capture.source["points"] = f"triangulated from the images with the capture's poses ({len(points)})"
+
+
 def output_paths(output: str | Path) -> dict[str, Path]:
     """OUT.ply, its sidecar OUT.json, its capture's cameras OUT.cameras.json, the checkpoint
     OUT.ckpt.pt and SfM/video work folder OUT.sfm."""
@@ -41,16 +73,26 @@ def output_paths(output: str | Path) -> dict[str, Path]:
 
 def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool = False,
             downscale: float | None = None, max_size: int | None = None, eval_data: str | Path | None = None,
-            progress: bool = True, stop_at: int | None = None) -> Sidecar | dict:
+            progress: bool = True, stop_at: int | None = None, triangulate: bool = True) -> Sidecar | dict:
     """Fit DATA into OUTPUT (.ply) and its sidecar; returns the sidecar (or, when stopped early,
     {"interrupted_at": step}).
 
     eval_data: a second capture (for instance a held-out camera path with ground-truth
-    images) to report PSNR/SSIM on after fitting, as `metrics.eval_data`."""
+    images) to report PSNR/SSIM on after fitting, as `metrics.eval_data`.
+    triangulate: a capture with poses but no point cloud gets points triangulated from its
+    images with the poses fixed (`sfm.triangulate_known_poses`, kept in OUTPUT.sfm/points)
+    before the fit falls back to a random start."""
     paths = output_paths(output)
     backend = resolve_backend(cfg.backend)
     t0 = time.perf_counter()
     capture = load_capture(data, paths["work"], downscale=downscale, max_size=max_size)
+    if capture.points is None and triangulate:
+        # Features come from the images at their own size (up to a cap), not the training size:
+        # a downscaled view gives SIFT a fraction of the detail to match.
+        full = capture
+        if downscale or max_size:
+            full = load_capture(data, paths["work"], max_size=TRIANGULATION_MAX_SIZE)
+        points_from_images(capture, full, paths["work"] / "points")
     extra = load_capture(eval_data, paths["work"] / "eval", downscale=downscale, max_size=max_size) if eval_data else None
     train_ids, test_ids = split_indices(len(capture), cfg.test_every)
     kind = "object" if capture.is_object else "scene"

@@ -331,7 +331,8 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
 def _load_images(image_dir: Path, work_dir: Path, downscale, max_size, kind: str) -> Capture:
     from splatfilm.fit.sfm import run_sfm
 
-    model = run_sfm(image_dir, work_dir)
+    # Video frames come in order: matched sequentially (with loop detection), photos exhaustively.
+    model = run_sfm(image_dir, work_dir, ordered=kind == "video")
     cap = _load_colmap(image_dir, model, image_dir, downscale, max_size, source_type=kind)
     cap.source["sfm_model"] = str(model)
     return cap

@@ -1,27 +1,37 @@
 """Camera poses from bare images: COLMAP structure-from-motion through pycolmap, on the CPU.
 
-    run_sfm(images, work_dir) -> work_dir/sparse/0   (a COLMAP model; `io.camera_files.read_colmap` reads it)
+    run_sfm(images, work_dir) -> work_dir/sparse/0   (a COLMAP model; `io.camera_files.read_colmap` reads it,
+                                                       work_dir/poses.tsv says which images were kept and why)
+    triangulate_known_poses(images, cameras, work_dir) (3D points for a capture with poses but no points)
     frames_from_video(video, out_dir, count)          (evenly spaced PNG frames, for run_sfm)
     align_cameras(est, ref)                           (similarity between two worlds, e.g. SfM's and the truth,
                                                        by `scene.transforms.umeyama`)
 
-The pipeline is COLMAP's: SIFT features (CPU), exhaustive matching for small sets or
-sequential matching for video-like sequences, incremental mapping, and the model with the
-most registered images kept. All images share one camera (one set of intrinsics), so they
-must all have the same size. The model's world is COLMAP's: arbitrary origin, rotation and
-scale (no metres, no known up).
+The pipeline is COLMAP's: SIFT features (CPU), exhaustive matching for small photo sets or
+sequential matching for video frames (with loop detection against a vocabulary built from the
+capture's own features), incremental mapping, and the model with the most registered images
+kept. Every registered pose is then checked (`splatfilm.fit.pose_check`: reprojection error,
+observed points, relative rotations against the matched neighbours'); the ones that fail are
+dropped and the rest bundle-adjusted again, and a capture left with too few trustworthy poses
+is an error, not a silent bad fit. All images share one camera (one set of intrinsics), so
+they must all have the same size. The model's world is COLMAP's: arbitrary origin, rotation
+and scale (no metres, no known up).
 
 A finished model is reused: `work_dir/sfm.json` records the images (names, sizes, content
 hashes) and options it was made from, and a later call with the same inputs returns the
 existing `work_dir/sparse/0` at once.
 
 Errors are SplatfilmErrors naming the folder or file: no images, an unreadable image, images of
-different sizes, a video that does not decode, and SfM that registers too few images (how
-many of how many, with the likely reason read off the feature and match counts).
+different sizes, a video that does not decode, SfM that registers too few images (how many
+of how many, with the likely reason read off the feature and match counts), and too few
+poses that pass the checks (how many of how many, and what the rest failed).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import math
 import os
 import shutil
@@ -40,7 +50,8 @@ import PIL.Image  # noqa: F401  (isort: keep before any pycolmap import)
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import make_folder
+from splatfilm.fit.pose_check import PoseCheck, PoseLimits, failure_counts, summarize, verify_poses, write_pose_table
+from splatfilm.io.atomic import atomic_write, make_folder
 from splatfilm.io.digest import file_digest
 from splatfilm.io.manifest import read_record, write_record
 from splatfilm.scene.transforms import umeyama
@@ -50,11 +61,31 @@ CAMERA_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "OPENCV")
 MATCHERS = ("auto", "exhaustive", "sequential")
 
 # Exhaustive matching costs n^2/2 pairs; past this many images "auto" matches sequentially
-# (each image with its neighbours in name order, as video frames come).
+# (each image with its neighbours in name order, as video frames come). Video frames are
+# matched sequentially at any count.
 _AUTO_EXHAUSTIVE_MAX = 120
 
+# Sequential matching: each frame with the next SEQUENTIAL_OVERLAP frames and, by COLMAP's
+# quadratic overlap, frames 2, 4, 8, ... ahead; loop detection every LOOP_DETECTION_PERIOD
+# frames retrieves LOOP_DETECTION_IMAGES visually similar frames anywhere in the sequence, so a
+# video that comes back to where it started closes the loop instead of drifting.
+SEQUENTIAL_OVERLAP = 10
+LOOP_DETECTION_PERIOD = 10
+LOOP_DETECTION_IMAGES = 30
+# The loop detector's vocabulary is built from the capture's own SIFT descriptors (COLMAP's
+# published vocabulary trees are a download; this works offline): a seeded sample of at most
+# VOCAB_DESCRIPTORS descriptors clustered into one visual word per VOCAB_DESCRIPTORS_PER_WORD,
+# capped at VOCAB_MAX_WORDS (k-means on 50k descriptors and 1024 words: ~7 s on 2 cores).
+VOCAB_DESCRIPTORS = 50_000
+VOCAB_DESCRIPTORS_PER_WORD = 50
+VOCAB_MAX_WORDS = 1024
+VOCAB_KMEANS_ITERATIONS = 10
+
 # Bump when the pipeline changes in a way that should invalidate reused models.
-_SFM_VERSION = 1
+# 2: poses checked after mapping (poses.tsv), loop detection for sequences.
+_SFM_VERSION = 2
+
+POSE_TABLE = "poses.tsv"
 
 Log = Callable[[str], None]
 
@@ -68,7 +99,8 @@ class SfmSummary:
     features:    mean SIFT keypoints an image
     verified_pairs / pairs: image pairs with a verified two-view geometry / pairs matched
     points:      3D points in the kept model
-    seconds:     wall time of extraction, matching and mapping
+    seconds:     wall time of extraction, matching, mapping and checking
+    kept:        registered images whose poses passed the checks (poses.tsv says why others failed)
     """
 
     images: int
@@ -78,6 +110,7 @@ class SfmSummary:
     pairs: int
     points: int
     seconds: float
+    kept: int = 0
 
 
 # ---- input checks -------------------------------------------------------------------------
@@ -157,29 +190,37 @@ def run_sfm(
     reuse: bool = True,
     log: Log | None = print,
     verbose: bool = False,
+    ordered: bool = False,
+    limits: PoseLimits | None = None,
 ) -> Path:
     """Estimate camera poses and intrinsics of `images` with COLMAP; return the model folder.
 
     images:        a folder (its image files, sorted by name) or a list of image files.
     work_dir:      where the database and the model go: work_dir/database.db,
-                   work_dir/sparse/0 (cameras.bin, images.bin, points3D.bin), work_dir/sfm.json.
+                   work_dir/sparse/0 (cameras.bin, images.bin, points3D.bin), work_dir/sfm.json,
+                   work_dir/poses.tsv (per image: kept or dropped, why, reprojection error,
+                   observed points, neighbours and their rotation agreement).
     matcher:       "exhaustive" (every pair; best for a few dozen photos around a subject),
-                   "sequential" (each image with its ~10 neighbours in name order; video frames),
-                   "auto": exhaustive up to 120 images, else sequential.
+                   "sequential" (each image with its ~10 neighbours in name order, and loop
+                   detection; video frames), "auto": sequential for `ordered` frames, else
+                   exhaustive up to 120 images, else sequential.
     camera_model:  COLMAP model shared by all images: SIMPLE_PINHOLE (f, cx, cy; the default:
                    rendered or rectified images), PINHOLE, SIMPLE_RADIAL or OPENCV (lens
                    distortion; read_colmap returns these as "OPENCV" cameras).
     focal_px:      a starting focal length in pixels; default 1.2 * the longer side (COLMAP's
                    guess without EXIF). It is refined either way.
-    min_registered: fewest images the model must register, as a fraction of the images
-                   (<= 1) or a count (> 1); at least 3 always.
+    min_registered: fewest images whose poses the model must register and keep (after the
+                   checks), as a fraction of the images (<= 1) or a count (> 1); at least 3 always.
     num_threads:   CPU threads (-1: all).
     seed:          COLMAP's random seed (RANSAC, mapping), for repeatable runs.
     reuse:         return an existing model made from the same images and options.
     log:           called with one-line progress messages (None: quiet).
     verbose:       let COLMAP print its own (long) log to stderr.
+    ordered:       the images are frames of one video, in order (matched sequentially).
+    limits:        thresholds of the pose checks (default: pose_check's constants).
 
-    Raises SplatfilmError for no/unreadable/mixed-size images and for too few registered.
+    Raises SplatfilmError for no/unreadable/mixed-size images, too few registered and too few
+    kept after the checks.
     """
     import pycolmap  # heavy; only SfM needs it
 
@@ -195,7 +236,7 @@ def run_sfm(
     if n < need:
         raise SplatfilmError(f"{where}: {n} image(s); SfM needs at least {need} overlapping views")
     if matcher == "auto":
-        matcher = "exhaustive" if n <= _AUTO_EXHAUSTIVE_MAX else "sequential"
+        matcher = "sequential" if ordered or n > _AUTO_EXHAUSTIVE_MAX else "exhaustive"
 
     work = Path(work_dir)
     model_dir = work / "sparse" / "0"
@@ -205,19 +246,21 @@ def run_sfm(
         # sha1: the hash sfm.json has always recorded, so models made before stay reusable.
         "images": [[name, file_digest(root / name, "sha1")] for name in names],
         "size": [width, height],
-        "options": {"matcher": matcher, "camera_model": camera_model, "focal_px": focal_px, "seed": seed},
+        "options": {"matcher": matcher, "camera_model": camera_model, "focal_px": focal_px, "seed": seed,
+                    "limits": (limits or PoseLimits()).__dict__},
     }
     if reuse and manifest_path.exists() and (model_dir / "images.bin").exists():
         old = read_record(manifest_path)
-        if old.get("inputs") == inputs and old.get("summary", {}).get("registered", 0) >= need:
-            say(f"sfm: reusing {model_dir} ({old['summary']['registered']}/{n} images registered)")
+        if old.get("inputs") == inputs and old.get("summary", {}).get("kept", 0) >= need:
+            say(f"sfm: reusing {model_dir} ({old['summary']['kept']}/{n} images kept)")
             return model_dir
 
     with _colmap_log(pycolmap, verbose):
         # Start clean: a stale database would mix old features with new images.
         make_folder(work)
         database = work / "database.db"
-        for stale in (database, work / "database.db-wal", work / "database.db-shm", manifest_path):
+        for stale in (database, work / "database.db-wal", work / "database.db-shm", manifest_path,
+                      work / POSE_TABLE, work / "vocab_tree.bin"):
             stale.unlink(missing_ok=True)
         shutil.rmtree(work / "sparse", ignore_errors=True)
         shutil.rmtree(work / "mapping", ignore_errors=True)
@@ -226,24 +269,50 @@ def run_sfm(
 
         say(f"sfm: extracting SIFT features from {n} images ({width}x{height})")
         _extract(pycolmap, database, root, names, (width, height), camera_model, focal_px, num_threads)
-        say(f"sfm: {matcher} matching")
-        _match(pycolmap, database, matcher, num_threads, seed)
+        say(f"sfm: {matcher} matching" + (" with loop detection" if matcher == "sequential" else ""))
+        _match(pycolmap, database, matcher, num_threads, seed, work / "vocab_tree.bin", say)
         stats = _database_stats(database)
         say(f"sfm: {stats['features']:.0f} features an image, {stats['verified_pairs']} of {stats['pairs']} "
             "pairs verified; mapping")
         best = _map(pycolmap, database, root, work / "mapping", num_threads, seed, say)
         shutil.rmtree(work / "mapping", ignore_errors=True)
 
-    registered = best.num_reg_images() if best is not None else 0
-    summary = SfmSummary(n, registered, stats["features"], stats["verified_pairs"], stats["pairs"],
-                         best.num_points3D() if best is not None else 0, time.perf_counter() - t0)
-    if registered < need:
-        raise SplatfilmError(f"{where}: SfM registered {registered} of {n} images (needs {need}): {_why(summary)}")
+        registered = best.num_reg_images() if best is not None else 0
+        summary = SfmSummary(n, registered, stats["features"], stats["verified_pairs"], stats["pairs"],
+                             best.num_points3D() if best is not None else 0, time.perf_counter() - t0)
+        table = work / POSE_TABLE
+        if registered < need:
+            write_pose_table(table, _unchecked(names, best))
+            raise SplatfilmError(f"{where}: SfM registered {registered} of {n} images (needs {need}): {_why(summary)}")
+        say(f"sfm: registered {registered}/{n} images; checking their poses")
+        checks = _complete(names, verify_poses(best, database, limits, seed=seed, log=say))
+    write_pose_table(table, checks)
+    summary.kept = sum(c.kept for c in checks)
+    summary.points = best.num_points3D()
+    summary.seconds = time.perf_counter() - t0
+    say(f"sfm: {summarize(checks)} -> {table}")
+    if summary.kept < need:
+        failed = ", ".join(f"{k} {why}" for why, k in failure_counts(checks).items())
+        raise SplatfilmError(f"{where}: only {summary.kept} of {n} images have trustworthy poses (needs {need}); "
+                             f"{failed}; per-image reasons in {table}")
     make_folder(model_dir)
     best.write(model_dir)
     write_record(manifest_path, {"inputs": inputs, "summary": summary.__dict__})
-    say(f"sfm: registered {registered}/{n} images, {summary.points} points, {summary.seconds:.1f} s -> {model_dir}")
+    say(f"sfm: kept {summary.kept}/{n} images, {summary.points} points, {summary.seconds:.1f} s -> {model_dir}")
     return model_dir
+
+
+def _unchecked(names: list[str], rec) -> list[PoseCheck]:
+    """Rows for a model too small to check: every image unregistered or not checked."""
+    posed = {im.name for im in rec.images.values() if im.has_pose} if rec is not None else set()
+    return [PoseCheck(name, name in posed, reason="not registered by SfM" if name not in posed else
+                      "not checked: too few images registered") for name in names]
+
+
+def _complete(names: list[str], checks: list[PoseCheck]) -> list[PoseCheck]:
+    """The checks in the order of `names`, with a row for images the model never saw."""
+    by_name = {c.name: c for c in checks}
+    return [by_name.get(name) or PoseCheck(name, False, reason="not registered by SfM") for name in names]
 
 
 @contextmanager
@@ -278,8 +347,9 @@ def _extract(pycolmap, database: Path, root: Path, names: list[str], size: tuple
                               reader_options=reader, extraction_options=options, device=pycolmap.Device.cpu)
 
 
-def _match(pycolmap, database: Path, matcher: str, num_threads: int, seed: int) -> None:
-    """Match features (exhaustive or sequential) and verify pairs geometrically."""
+def _match(pycolmap, database: Path, matcher: str, num_threads: int, seed: int, vocab_path: Path,
+           say: Log) -> None:
+    """Match features (exhaustive, or sequential with loop detection) and verify pairs geometrically."""
     matching = pycolmap.FeatureMatchingOptions()
     matching.num_threads = num_threads
     verification = pycolmap.TwoViewGeometryOptions()
@@ -289,10 +359,48 @@ def _match(pycolmap, database: Path, matcher: str, num_threads: int, seed: int) 
                                   device=pycolmap.Device.cpu)
         return
     pairing = pycolmap.SequentialPairingOptions()
-    pairing.overlap = 10
+    pairing.overlap = SEQUENTIAL_OVERLAP
+    pairing.quadratic_overlap = True
     pairing.num_threads = num_threads
+    if _build_vocabulary(pycolmap, database, vocab_path, num_threads, seed, say):
+        pairing.loop_detection = True
+        pairing.loop_detection_period = LOOP_DETECTION_PERIOD
+        pairing.loop_detection_num_images = LOOP_DETECTION_IMAGES
+        pairing.vocab_tree_path = vocab_path
     pycolmap.match_sequential(database, matching_options=matching, pairing_options=pairing,
                               verification_options=verification, device=pycolmap.Device.cpu)
+
+
+def _build_vocabulary(pycolmap, database: Path, path: Path, num_threads: int, seed: int, say: Log) -> bool:
+    """Write a visual vocabulary (pycolmap VisualIndex) of the database's own SIFT descriptors to
+    `path` for loop detection; False when there are too few descriptors to cluster."""
+    rng = np.random.default_rng(seed)
+    db = pycolmap.Database.open(database)
+    try:
+        images = db.read_all_images()
+        # An even share of the sample from every image, so a long video is never held in memory whole.
+        share = math.ceil(VOCAB_DESCRIPTORS / max(len(images), 1))
+        parts = []
+        for im in images:
+            d = db.read_descriptors(im.image_id).data
+            parts.append(d[np.sort(rng.choice(len(d), share, replace=False))] if len(d) > share else d)
+    finally:
+        db.close()
+    sample = np.concatenate(parts) if parts else np.zeros((0, 128), np.uint8)
+    if len(sample) < 40 * 64:  # k-means wants ~40 samples a word
+        return False
+    words = int(min(VOCAB_MAX_WORDS, max(64, len(sample) // VOCAB_DESCRIPTORS_PER_WORD)))
+    say(f"sfm: building a {words}-word vocabulary from {len(sample)} descriptors for loop detection")
+    index = pycolmap.VisualIndex.create(128, 64)  # SIFT's 128 dimensions; 64-bit Hamming embedding
+    options = pycolmap.VisualIndex.BuildOptions()
+    options.num_visual_words = words
+    options.num_iterations = VOCAB_KMEANS_ITERATIONS
+    options.num_rounds = 1
+    options.num_threads = num_threads
+    index.build(options, pycolmap.FeatureDescriptorsFloat(pycolmap.FeatureExtractorType.SIFT,
+                                                          sample.astype(np.float32)))
+    index.write(path)
+    return True
 
 
 def _map(pycolmap, database: Path, root: Path, out: Path, num_threads: int, seed: int, say: Log):
@@ -346,6 +454,187 @@ def _why(s: SfmSummary) -> str:
                 "neighbouring views overlap too little; take more views, closer together")
     return (f"{s.verified_pairs} image pairs matched but the views did not chain into one model: "
             "the camera may only rotate (no parallax), the scene may be repetitive, or views too far apart")
+
+
+# ---- points for known poses ------------------------------------------------------------------
+
+# Captures up to this many images match every pair; larger ones match each image with its
+# TRIANGULATION_NEIGHBOURS nearest cameras that look the same way (known poses say which
+# views can overlap, so exhaustive matching's n^2/2 pairs are not needed).
+TRIANGULATION_EXHAUSTIVE_MAX = 120
+TRIANGULATION_NEIGHBOURS = 20
+# Cameras whose optical axes differ by more than this (deg) rarely see the same surface from
+# sides SIFT can match, so they are not paired.
+TRIANGULATION_MAX_AXIS_ANGLE_DEG = 75.0
+
+# Bump when triangulate_known_poses changes in a way that should invalidate its reused points.
+_TRIANGULATION_VERSION = 1
+
+
+def triangulate_known_poses(
+    images: Sequence[np.ndarray],
+    cameras: Cameras,
+    work_dir: str | Path,
+    *,
+    seed: int = 0,
+    num_threads: int = -1,
+    reuse: bool = True,
+    log: Log | None = print,
+    verbose: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """3D points of a capture whose poses are known but which has no point cloud.
+
+    images:   C uint8 RGB images [H,W,3] (RGBA: the colour is used), the views of `cameras`.
+    cameras:  their `Cameras` (PINHOLE, OPENCV or OPENCV_FISHEYE; world-to-camera in OpenCV
+              axes, which is COLMAP's cam_from_world), held fixed throughout.
+    work_dir: where the images, the feature database and the result go (work_dir/points.npz,
+              work_dir/triangulation.json); a later call with the same images and cameras
+              reuses the result.
+
+    SIFT features are extracted and matched (every pair up to 120 images, else each image
+    with its 20 nearest cameras facing the same way), pairs verified with the known
+    intrinsics, and COLMAP's point triangulator builds tracks and triangulates them with the
+    poses and intrinsics fixed (points are refined, observations over 4 px and points seen at
+    under 1.5 deg of parallax are removed).
+
+    Returns (points [M,3] float64 in the cameras' world, colours [M,3] uint8). M may be 0 (no
+    texture, no overlap); the caller decides what to fall back to. Raises SplatfilmError for
+    images that do not match the cameras.
+    """
+    import pycolmap
+
+    say = log or (lambda _msg: None)
+    n = len(cameras)
+    if len(images) != n:
+        raise SplatfilmError(f"triangulate_known_poses: {len(images)} images for {n} cameras")
+    if n < 2:
+        raise SplatfilmError("triangulate_known_poses: needs at least 2 views")
+    for i, im in enumerate(images):
+        w, h = int(cameras.widths[i]), int(cameras.heights[i])
+        if im.ndim != 3 or im.shape[:2] != (h, w) or im.dtype != np.uint8:
+            raise SplatfilmError(f"triangulate_known_poses: image {i} is {im.shape} {im.dtype}, its camera says "
+                                 f"{w}x{h} uint8")
+    work = Path(work_dir)
+    result_path, record_path = work / "points.npz", work / "triangulation.json"
+    digest = hashlib.sha256()
+    for im in images:
+        digest.update(np.ascontiguousarray(im[..., :3]).tobytes())
+    for arr in (cameras.viewmats, cameras.Ks, cameras.widths, cameras.heights, cameras.distortion):
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    digest.update(json.dumps(list(cameras.camera_model)).encode())
+    inputs = {"version": _TRIANGULATION_VERSION, "views": n, "digest": digest.hexdigest(), "seed": seed}
+    if reuse and result_path.exists() and read_record(record_path).get("inputs") == inputs:
+        with np.load(result_path) as z:
+            points, colors = z["points"], z["colors"]
+        say(f"triangulate: reusing {len(points)} points from {result_path}")
+        return points, colors
+
+    t0 = time.perf_counter()
+    with _colmap_log(pycolmap, verbose):
+        make_folder(work)
+        image_dir, database = work / "images", work / "database.db"
+        for stale in (database, work / "database.db-wal", work / "database.db-shm", record_path, result_path):
+            stale.unlink(missing_ok=True)
+        shutil.rmtree(image_dir, ignore_errors=True)
+        shutil.rmtree(work / "model", ignore_errors=True)
+        make_folder(image_dir)
+        names = [f"{i:05d}.png" for i in range(n)]
+        for name, im in zip(names, images):
+            PIL.Image.fromarray(np.ascontiguousarray(im[..., :3])).save(image_dir / name)
+        pycolmap.set_random_seed(seed)
+        say(f"triangulate: SIFT features of {n} views with known poses")
+        options = pycolmap.FeatureExtractionOptions()
+        options.num_threads = num_threads
+        options.sift.peak_threshold = 0.004  # as run_sfm: keep the weaker blobs of small, soft images
+        options.sift.max_num_features = 8192
+        pycolmap.extract_features(database, image_dir, image_names=names, camera_mode=pycolmap.CameraMode.PER_IMAGE,
+                                  extraction_options=options, device=pycolmap.Device.cpu)
+        rec = pycolmap.Reconstruction()
+        db = pycolmap.Database.open(database)
+        try:
+            for db_image in db.read_all_images():
+                i = names.index(db_image.name)
+                camera = _colmap_camera(pycolmap, cameras, i, db_image.camera_id)
+                db.update_camera(camera)
+                rec.add_camera_with_trivial_rig(camera)
+                V = cameras.viewmats[i]
+                pose = pycolmap.Rigid3d(pycolmap.Rotation3d(V[:3, :3]), V[:3, 3])
+                rec.add_image_with_trivial_frame(
+                    pycolmap.Image(name=db_image.name, camera_id=db_image.camera_id, image_id=db_image.image_id), pose)
+        finally:
+            db.close()
+        matching = pycolmap.FeatureMatchingOptions()
+        matching.num_threads = num_threads
+        verification = pycolmap.TwoViewGeometryOptions()
+        verification.ransac.random_seed = seed
+        if n <= TRIANGULATION_EXHAUSTIVE_MAX:
+            say(f"triangulate: matching all {n * (n - 1) // 2} pairs")
+            pycolmap.match_exhaustive(database, matching_options=matching, verification_options=verification,
+                                      device=pycolmap.Device.cpu)
+        else:
+            pairs = pose_pairs(cameras, TRIANGULATION_NEIGHBOURS, TRIANGULATION_MAX_AXIS_ANGLE_DEG)
+            pair_file = work / "pairs.txt"
+            pair_file.write_text("".join(f"{names[a]} {names[b]}\n" for a, b in pairs))
+            say(f"triangulate: matching {len(pairs)} pairs of neighbouring cameras")
+            pairing = pycolmap.ImportedPairingOptions()
+            pairing.match_list_path = pair_file
+            pycolmap.match_image_pairs(database, matching_options=matching, pairing_options=pairing,
+                                       verification_options=verification, device=pycolmap.Device.cpu)
+        stats = _database_stats(database)
+        say(f"triangulate: {stats['features']:.0f} features an image, {stats['verified_pairs']} of "
+            f"{stats['pairs']} pairs verified; triangulating with the poses fixed")
+        mapper = pycolmap.IncrementalPipelineOptions()
+        mapper.num_threads = num_threads
+        mapper.random_seed = seed
+        make_folder(work / "model")
+        try:
+            rec = pycolmap.triangulate_points(rec, database, image_dir, work / "model", clear_points=True,
+                                              options=mapper, refine_intrinsics=False)
+        except Exception as e:  # pycolmap raises RuntimeError/ValueError from C++ checks
+            say(f"triangulate: COLMAP's triangulation failed ({_first_line(e)})")
+            rec = None
+    points3d = list(rec.points3D.values()) if rec is not None else []
+    points = np.array([p.xyz for p in points3d], dtype=np.float64).reshape(-1, 3)
+    colors = np.array([p.color for p in points3d], dtype=np.uint8).reshape(-1, 3)
+    buf = io.BytesIO()
+    np.savez(buf, points=points, colors=colors)
+    atomic_write(result_path, [buf.getvalue()])
+    write_record(record_path, {"inputs": inputs, "points": len(points), "seconds": round(time.perf_counter() - t0, 2)})
+    say(f"triangulate: {len(points)} points from {n} views, {time.perf_counter() - t0:.1f} s -> {result_path}")
+    return points, colors
+
+
+def _colmap_camera(pycolmap, cameras: Cameras, i: int, camera_id: int):
+    """Camera i of `cameras` as a pycolmap Camera with id `camera_id` (its focal length known)."""
+    K, (k1, k2, k3, k4, p1, p2) = cameras.Ks[i], cameras.distortion[i]
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    model = cameras.camera_model[i]
+    if model == "OPENCV_FISHEYE":
+        name, params = "OPENCV_FISHEYE", [fx, fy, cx, cy, k1, k2, k3, k4]
+    elif model == "OPENCV" and k3 != 0:
+        name, params = "FULL_OPENCV", [fx, fy, cx, cy, k1, k2, p1, p2, k3, 0.0, 0.0, 0.0]
+    elif model == "OPENCV":
+        name, params = "OPENCV", [fx, fy, cx, cy, k1, k2, p1, p2]
+    else:
+        name, params = "PINHOLE", [fx, fy, cx, cy]
+    camera = pycolmap.Camera(model=name, width=int(cameras.widths[i]), height=int(cameras.heights[i]),
+                             params=[float(x) for x in params], camera_id=camera_id)
+    camera.has_prior_focal_length = True
+    return camera
+
+
+def pose_pairs(cameras: Cameras, neighbours: int, max_axis_angle_deg: float) -> list[tuple[int, int]]:
+    """Image pairs (i < j) worth matching for known poses: per camera, its `neighbours` nearest
+    cameras (by centre distance) whose optical axes are within `max_axis_angle_deg` of its own."""
+    c2w = cameras.to_c2w_opencv()
+    centres, axes = c2w[:, :3, 3], c2w[:, :3, 2]
+    cos_max = math.cos(math.radians(max_axis_angle_deg))
+    pairs: set[tuple[int, int]] = set()
+    for i in range(len(cameras)):
+        ok = np.flatnonzero((axes @ axes[i] >= cos_max) & (np.arange(len(cameras)) != i))
+        near = ok[np.argsort(np.linalg.norm(centres[ok] - centres[i], axis=1), kind="stable")[:neighbours]]
+        pairs.update((min(i, int(j)), max(i, int(j))) for j in near)
+    return sorted(pairs)
 
 
 # ---- video frames ---------------------------------------------------------------------------

@@ -3,20 +3,23 @@ on a subset of the bundled film set, checked against the set's true cameras."""
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from helpers import REPO
+from helpers import REPO, cli_error
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.camera_files import read_colmap, read_transforms_json
-from splatfilm.fit.sfm import align_cameras, frames_from_video, read_sfm_summary, run_sfm
+from splatfilm.fit.pose_check import PoseLimits, read_pose_table, verify_poses
+from splatfilm.fit.sfm import align_cameras, frames_from_video, read_sfm_summary, run_sfm, triangulate_known_poses
 from splatfilm.scene.transforms import umeyama
 
 SET = REPO / "scenes" / "set"
@@ -187,3 +190,210 @@ def test_sfm_registers_bundled_set_subset_and_matches_true_poses(tmp_path):
     # Different images (one dropped) run SfM afresh.
     shutil.rmtree(tmp_path / "work" / "sparse")
     assert isinstance(read_colmap(run_sfm(images[:-1], tmp_path / "work", log=None)), Cameras)
+
+
+# ---- checked poses -------------------------------------------------------------------------------
+
+
+def _rotate_pose(image, degrees: float) -> None:
+    """Turn an image's camera by `degrees` about an oblique axis through its centre (a planted wrong pose)."""
+    import pycolmap
+
+    axis = np.array([0.2, 1.0, 0.3]) / np.linalg.norm([0.2, 1.0, 0.3])
+    K = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    t = np.radians(degrees)
+    turn = np.eye(3) + np.sin(t) * K + (1 - np.cos(t)) * K @ K
+    pose = image.cam_from_world()
+    R = np.asarray(pose.rotation.matrix())
+    centre = -R.T @ np.asarray(pose.translation)
+    R2 = turn @ R
+    image.frame.rig_from_world = pycolmap.Rigid3d(pycolmap.Rotation3d(R2), -R2 @ centre)
+
+
+@pytest.fixture(scope="module")
+def cli_model(tmp_path_factory):
+    """`splatfilm sfm` run once on the SUBSET images: (images folder, model folder, stdout)."""
+    from splatfilm.cli import main
+
+    root = tmp_path_factory.mktemp("sfm_cli")
+    images = root / "photos"
+    images.mkdir()
+    truth = read_transforms_json(SET / "transforms.json")
+    for i in SUBSET:
+        shutil.copy(SET / truth.names[i], images / Path(truth.names[i]).name)
+    out = root / "model"
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(["sfm", str(images), "-o", str(out)])
+    assert rc == 0, buf.getvalue()
+    return images, out, buf.getvalue()
+
+
+def test_sfm_cli_writes_a_checked_model_and_its_pose_table(cli_model):
+    images, out, stdout = cli_model
+    assert "kept 10 of 10 images" in stdout and "wrote" in stdout.splitlines()[-1]
+    cams = read_colmap(out)  # finds sparse/0
+    assert len(cams) == len(SUBSET)
+    for name in ("cameras.bin", "images.bin", "points3D.bin"):
+        assert (out / "sparse" / "0" / name).exists()
+    rows = read_pose_table(out / "poses.tsv")
+    assert [r["name"] for r in rows] == sorted(p.name for p in images.iterdir())
+    assert {r["status"] for r in rows} == {"kept"} and all(r["reason"] == "" for r in rows)
+    # Renders of exact cameras: sub-pixel reprojection, hundreds of points, every neighbour agreeing within degrees.
+    assert max(float(r["reproj_px"]) for r in rows) < 1.0
+    assert min(int(r["observations"]) for r in rows) > 100
+    assert all(int(r["agreeing"]) >= 0.7 * int(r["neighbours"]) > 0 for r in rows)
+    assert read_sfm_summary(out).kept == len(SUBSET)
+
+
+def test_verifier_finds_exactly_the_planted_wrong_poses(cli_model, tmp_path):
+    import pycolmap
+
+    _, out, _ = cli_model
+    database = tmp_path / "database.db"
+    shutil.copy(out / "database.db", database)
+    clean = pycolmap.Reconstruction(str(out / "sparse" / "0"))
+    checks = verify_poses(clean, database, log=None)
+    assert all(c.kept for c in checks), [c for c in checks if not c.kept]
+
+    by_name = {im.name: im for im in clean.images.values()}
+    planted = {"frame_00004.png": 40.0, "frame_00012.png": 120.0}
+    for rotation_only in (False, True):
+        rec = pycolmap.Reconstruction(str(out / "sparse" / "0"))
+        by_name = {im.name: im for im in rec.images.values()}
+        for name, deg in planted.items():
+            _rotate_pose(by_name[name], deg)
+        messages: list[str] = []
+        # rotation_only: switch the other checks off, so the neighbours' rotations alone must find them.
+        limits = PoseLimits(max_reproj_px=math.inf, min_observations=0) if rotation_only else None
+        checks = verify_poses(rec, database, limits, log=messages.append)
+        dropped = {c.name: c for c in checks if not c.kept}
+        assert set(dropped) == set(planted), messages
+        assert {im.name for im in rec.images.values() if im.has_pose} == {c.name for c in checks if c.kept}
+        if rotation_only:
+            for name, deg in planted.items():
+                c = dropped[name]
+                assert c.reason.startswith("rotation disagrees with") and c.agreeing == 0, c
+                assert abs(c.median_rotation_deg - deg) < 10, c
+            assert any(m.startswith("sfm: dropped frame_00012.png: rotation disagrees with 9/9 matched neighbours "
+                                    "by a median 1") for m in messages), messages
+
+
+def test_too_few_trustworthy_poses_is_one_line_error(capsys, tmp_path, cli_model):
+    images, _, _ = cli_model
+    few = tmp_path / "few"
+    few.mkdir()
+    for p in sorted(images.iterdir())[:4]:
+        shutil.copy(p, few / p.name)
+    # A reprojection limit no real pose meets: every image fails, and the error says so.
+    err = cli_error(capsys, ["sfm", few, "-o", tmp_path / "m", "--max-reproj", "0.01"], name=few)
+    assert "only 0 of 4 images have trustworthy poses (needs 3)" in err
+    assert "4 had a high reprojection error" in err and "poses.tsv" in err
+    rows = read_pose_table(tmp_path / "m" / "poses.tsv")
+    assert len(rows) == 4 and all(r["status"] == "dropped" and "reprojection" in r["reason"] for r in rows)
+    assert not (tmp_path / "m" / "sparse" / "0").exists()
+
+
+def test_sfm_cli_bad_input(capsys, tmp_path):
+    cli_error(capsys, ["sfm", tmp_path / "missing", "-o", tmp_path / "m"], name="missing")
+    (tmp_path / "notes.txt").write_text("not images")
+    cli_error(capsys, ["sfm", tmp_path / "notes.txt", "-o", tmp_path / "m"], name="notes.txt")
+    (tmp_path / "empty").mkdir()
+    assert "no images" in cli_error(capsys, ["sfm", tmp_path / "empty", "-o", tmp_path / "m"], name="empty")
+    cli_error(capsys, ["sfm", tmp_path / "empty", "-o", tmp_path / "notes.txt"], name="notes.txt")
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    assert "cannot decode video" in cli_error(capsys, ["sfm", bad, "-o", tmp_path / "m"], name="clip.mp4")
+
+
+def test_video_frames_are_matched_sequentially(monkeypatch, tmp_path):
+    # "auto" picks sequential matching (with loop detection) for ordered frames, exhaustive for photos.
+    import splatfilm.fit.sfm as sfm
+
+    seen = []
+
+    def fake_match(pycolmap, database, matcher, *args):
+        seen.append(matcher)
+        raise SplatfilmError("stop here")
+
+    monkeypatch.setattr(sfm, "_extract", lambda *a: None)
+    monkeypatch.setattr(sfm, "_match", fake_match)
+    rng = np.random.default_rng(0)
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for i in range(4):
+        iio.imwrite(d / f"f{i}.png", _noise_image(rng, 24, 32))
+    for ordered in (True, False):
+        with pytest.raises(SplatfilmError, match="stop here"):
+            run_sfm(d, tmp_path / "work", ordered=ordered, log=None)
+    assert seen == ["sequential", "exhaustive"]
+
+
+# ---- points for known poses ----------------------------------------------------------------------
+
+
+def test_triangulation_with_exact_poses_lands_on_the_surface(tmp_path):
+    import pycolmap
+    from scipy.spatial import cKDTree
+
+    from splatfilm.fit.capture import load_capture
+    from splatfilm.io.ply import read_ply_points
+
+    capture = load_capture(SET, tmp_path / "work").subset(SUBSET[:8])
+    points, colors = triangulate_known_poses(capture.images, capture.cameras, tmp_path / "tri", log=None)
+    assert points.shape[1] == 3 and points.dtype == np.float64 and colors.dtype == np.uint8
+    assert len(points) > 300 and len(colors) == len(points)
+
+    # Every observation reprojected through the TRUE cameras (splatfilm's projection, not COLMAP's).
+    rec = pycolmap.Reconstruction(str(tmp_path / "tri" / "model"))
+    errors = []
+    for image in rec.images.values():
+        i = int(Path(image.name).stem)
+        V, K = capture.cameras.viewmats[i], capture.cameras.Ks[i]
+        obs = [p for p in image.points2D if p.has_point3D()]
+        xyz = np.array([rec.points3D[p.point3D_id].xyz for p in obs])
+        cam = xyz @ V[:3, :3].T + V[:3, 3]
+        uv = cam[:, :2] / cam[:, 2:] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+        errors.extend(np.linalg.norm(uv - np.array([p.xy for p in obs]), axis=1))
+    errors = np.array(errors)
+    assert np.median(errors) < 0.5 and np.percentile(errors, 95) < 2.0, np.percentile(errors, [50, 95])
+
+    # Near the true surface: the set's shipped SfM points (aligned to the exact cameras) and its room.
+    shipped, _ = read_ply_points(SET / "sparse_pc.ply")
+    dist, _ = cKDTree(shipped).query(points)
+    assert np.median(dist) < 0.03, np.median(dist)
+    inside = (np.abs(points[:, 0]) < 2.45) & (points[:, 1] < 1.65) & (points[:, 2] > -0.05) & (points[:, 2] < 3.25)
+    assert inside.mean() > 0.9, inside.mean()
+
+    # A second call with the same views reuses the points.
+    messages: list[str] = []
+    again, _ = triangulate_known_poses(capture.images, capture.cameras, tmp_path / "tri", log=messages.append)
+    assert np.array_equal(again, points) and "reusing" in messages[0]
+
+
+def test_fit_starts_a_capture_without_points_from_triangulated_ones(tmp_path, capsys):
+    import json
+
+    from splatfilm.fit import FitConfig, run_fit
+
+    # Five views of the set as a nerfstudio capture with poses but no point cloud.
+    meta = json.loads((SET / "transforms.json").read_text())
+    meta.pop("ply_file_path")
+    meta["frames"] = [meta["frames"][i] for i in SUBSET[:5]]
+    data = tmp_path / "nopoints"
+    (data / "images").mkdir(parents=True)
+    for frame in meta["frames"]:
+        shutil.copy(SET / frame["file_path"], data / frame["file_path"])
+    (data / "transforms.json").write_text(json.dumps(meta))
+    cfg = FitConfig(steps=2, backend="cpu", sh_degree=0, test_every=0, checkpoint_every=0)
+    sidecar = run_fit(data, tmp_path / "fit.ply", cfg, progress=False)
+    out = capsys.readouterr().out
+    assert "starting from" in out and "points triangulated from its images" in out, out
+    assert sidecar["source"]["points"].startswith("triangulated from the images")
+    assert (tmp_path / "fit.sfm" / "points" / "points.npz").exists()
+    # Turned off: no triangulation, the fit's own fallback.
+    sidecar = run_fit(data, tmp_path / "fit2.ply", cfg, progress=False, triangulate=False)
+    assert "points" not in sidecar["source"] and not (tmp_path / "fit2.sfm" / "points").exists()

@@ -1,0 +1,78 @@
+"""`splatfilm sfm`: camera poses for a folder of images (or a video) by checked structure-from-motion."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from splatfilm.errors import SplatfilmError
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = 0.0
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+def _cmd_sfm(args: argparse.Namespace) -> None:
+    from splatfilm.fit.capture import VIDEO_SUFFIXES
+    from splatfilm.fit.pose_check import PoseLimits
+    from splatfilm.fit.sfm import frames_from_video, list_images, read_sfm_summary, run_sfm
+    from splatfilm.io.atomic import check_output_folder
+
+    source, out = Path(args.images), check_output_folder(args.output)
+    if not source.exists():
+        raise SplatfilmError(f"{source}: no such folder or video")
+    ordered = False
+    if source.is_file():
+        if source.suffix.lower() not in VIDEO_SUFFIXES:
+            raise SplatfilmError(f"{source}: expected a folder of images or a video "
+                                 f"({', '.join(sorted(VIDEO_SUFFIXES))})")
+        source, ordered = out / "frames", True
+        frames_from_video(args.images, source, args.video_frames)
+    elif (source / "images").is_dir() and not list_images(source):
+        source = source / "images"  # a capture folder: its images/ subfolder
+    limits = PoseLimits(max_reproj_px=args.max_reproj)
+    model = run_sfm(source, out, matcher=args.matcher, camera_model=args.camera_model, focal_px=args.focal,
+                    min_registered=args.min_kept, seed=args.seed, ordered=ordered or args.ordered, limits=limits,
+                    verbose=args.verbose)
+    summary = read_sfm_summary(out)
+    kept = f"{summary.kept} of {summary.images} images kept, {summary.points} points" if summary else "done"
+    print(f"wrote {model} (COLMAP model: cameras.bin, images.bin, points3D.bin) and {out / 'poses.tsv'}: {kept}")
+
+
+def add_sfm_command(sub) -> None:
+    """Register `sfm` with the CLI's subparsers."""
+    from splatfilm.fit.pose_check import MAX_MEAN_REPROJ_PX
+    from splatfilm.fit.sfm import CAMERA_MODELS, MATCHERS
+
+    p = sub.add_parser("sfm", help="camera poses for a folder of images or a video (COLMAP SfM, every pose checked)",
+                       description="Estimate the cameras of IMAGES (a folder of images of one size, or a video) with "
+                                   "COLMAP's structure-from-motion on the CPU, then check every registered pose "
+                                   "(reprojection error, observed points, relative rotations against its matched "
+                                   "neighbours') and drop the ones that fail. Writes a COLMAP project to MODEL: "
+                                   "database.db, sparse/0/{cameras,images,points3D}.bin and poses.tsv (per image: "
+                                   "kept or dropped, and why). A rerun with the same images reuses the model.")
+    p.add_argument("images", help="folder of images (or a capture folder with images/), or a video file")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="output folder (a COLMAP project)")
+    p.add_argument("--matcher", choices=MATCHERS, default="auto",
+                   help="exhaustive (every pair), sequential (neighbours in name order, with loop detection), "
+                        "auto: sequential for video, else exhaustive up to 120 images (default)")
+    p.add_argument("--camera-model", choices=CAMERA_MODELS, default="SIMPLE_PINHOLE",
+                   help="COLMAP camera model shared by all images (default SIMPLE_PINHOLE; OPENCV for lens "
+                        "distortion)")
+    p.add_argument("--focal", type=_positive_float, metavar="PX", help="starting focal length in pixels "
+                                                                        "(default 1.2 x the longer side)")
+    p.add_argument("--max-reproj", type=_positive_float, default=MAX_MEAN_REPROJ_PX, metavar="PX",
+                   help=f"drop images whose mean reprojection error is over PX (default {MAX_MEAN_REPROJ_PX:g})")
+    p.add_argument("--min-kept", type=_positive_float, default=0.5, metavar="N",
+                   help="fewest images that must keep a pose: a fraction (<= 1) or a count (default 0.5)")
+    p.add_argument("--ordered", action="store_true", help="the images are video frames in name order")
+    p.add_argument("--video-frames", type=int, default=60, metavar="N", help="frames taken from a video (default 60)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--verbose", action="store_true", help="show COLMAP's own log")
+    p.set_defaults(func=_cmd_sfm)
