@@ -131,10 +131,12 @@ def project_points(points_c: torch.Tensor, Ks: torch.Tensor, camera_model: str,
 
 
 def lens_projection(points_c: torch.Tensor, Ks: torch.Tensor, camera_model: str, distortion=None,
-                    jacobian: bool = True, clamp: torch.Tensor | None = None):
+                    jacobian: bool = True, clamp: torch.Tensor | None = None, spread: torch.Tensor | None = None):
     """(uv [C,N,2], J [C,N,2,3] or None): the projection of camera-space points [C,N,3] and its
     Jacobian d(uv)/d(point). `clamp` [C,4] (OPENCV only): the normalised box (x-, x+, y-, y+)
-    the Jacobian's evaluation point is clamped to, like the pinhole path's tangent clamp."""
+    the Jacobian's evaluation point is clamped to, like the pinhole path's tangent clamp.
+    `spread` [C,N] (EQUIRECTANGULAR only): each Gaussian's size across the polar axis; the
+    longitude's rate of change is taken no closer to the poles than that (see below)."""
     C = points_c.shape[0]
     x, y, z = points_c.unbind(-1)
     fx, fy = Ks[:, 0, 0, None], Ks[:, 1, 1, None]
@@ -220,12 +222,14 @@ def lens_projection(points_c: torch.Tensor, Ks: torch.Tensor, camera_model: str,
         uv = torch.stack([fx * lon + cx, fy * lat + cy], dim=-1)
         if not jacobian:
             return uv, None
-        # Near a pole a Gaussian's longitude span tends to infinity; cap the stretch at 1e4.
-        qj = torch.maximum(q, 1e-4 * torch.sqrt(rho2))
-        rho2j = qj * qj + y * y
+        # Longitude changes at 1/q per unit across the polar axis, without bound at the poles. A
+        # Gaussian of size `spread` near a pole covers every longitude; taking that rate no closer
+        # than its own size smears it across about a turn instead of an infinite width.
+        qj = q if spread is None else torch.maximum(q, spread)
+        rho2 = q * q + y * y
         J = torch.stack([
-            fx * z / (qj * qj), zero, -fx * xs / (qj * qj),
-            -fy * xs * y / (qj * rho2j), fy * qj / rho2j, -fy * y * z / (qj * rho2j),
+            fx * z / (q * qj), zero, -fx * xs / (q * qj),
+            -fy * xs * y / (q * rho2), fy * q / rho2, -fy * y * z / (q * rho2),
         ], dim=-1)
         return uv, J.reshape(x.shape + (2, 3))
 

@@ -191,7 +191,10 @@ def _project_lens(means, covars, viewmats, Ks, width, height, opacities, eps2d, 
             fold = torch.as_tensor(fisheye_limits(dist_np)[:, None], dtype=means.dtype, device=means.device)
             with torch.no_grad():
                 valid = valid & (torch.atan2(torch.sqrt(x * x + y * y), z) < fold)
-    means2d, J = lens_projection(safe, Ks, camera_model, dist, jacobian=True, clamp=clamp)
+    spread = None
+    if camera_model == "EQUIRECTANGULAR":  # per-axis size across the polar (camera y) axis
+        spread = torch.sqrt(0.5 * (covars_c[..., 0, 0] + covars_c[..., 2, 2]).clamp_min(0))
+    means2d, J = lens_projection(safe, Ks, camera_model, dist, jacobian=True, clamp=clamp, spread=spread)
     cov2d = J @ covars_c @ J.transpose(-1, -2)  # [C,N,2,2]
     if camera_model != "EQUIRECTANGULAR":
         return _screen_gaussians(means2d, cov2d, depths, valid, width, height, opacities, eps2d, antialiased,
