@@ -126,7 +126,7 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
                 out = render(gaussians, viewmats, Ks, w, h, backend=backend, sh_degree=degree,
                              background=None if settings.transparent else settings.background,
                              rasterize_mode=settings.rasterize_mode, camera_model=cam.camera_model[0],
-                             distortion=torch.as_tensor(cam.distortion))
+                             distortion=torch.tensor(cam.distortion))
             write_png(png, out.rgb[0].cpu().numpy(), out.alpha[0].cpu().numpy() if settings.transparent else None)
             if depth_file is not None:
                 write_depth(depth_file, out.depth[0].cpu().numpy())
