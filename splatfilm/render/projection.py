@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 import numpy as np
+import torch
 
 from splatfilm.render.camera_models import fisheye_limits, lens_projection, opencv_limits
 from splatfilm.scene.transforms import quat_to_rotmat
@@ -161,25 +160,24 @@ def _project_lens(means, covars, viewmats, Ks, width, height, opacities, eps2d, 
     means_c = torch.einsum("cij,nj->cni", R, means) + t[:, None, :]  # [C,N,3]
     covars_c = torch.einsum("cij,njk,clk->cnil", R, covars, R)  # [C,N,3,3]
     C = means_c.shape[0]
-    dist = (torch.zeros(C, 6, dtype=means.dtype) if distortion is None
+    dist = (torch.zeros(C, 6, dtype=means.dtype, device=means.device) if distortion is None
             else torch.as_tensor(distortion, dtype=means.dtype, device=means.device).reshape(-1, 6).expand(C, 6))
     dist_np = dist.detach().cpu().double().numpy()
     x, y, z = means_c.unbind(-1)
-    clamp = None
-    max_radius = _MAX_LENS_RADIUS
+    clamp = spread = None
     if camera_model == "EQUIRECTANGULAR":
         # Every direction is in view: the depth is the distance from the camera centre.
         depths = torch.linalg.vector_norm(means_c, dim=-1)
         valid = (depths >= near_plane) & (depths <= far_plane)
         safe = torch.where(valid[..., None], means_c, torch.ones_like(means_c))
         period = (2 * np.pi) * Ks[:, 0, 0].detach()
-        max_radius = None  # capped per camera at one period below
+        spread = torch.sqrt(0.5 * (covars_c[..., 0, 0] + covars_c[..., 2, 2]).clamp_min(0))  # across the polar axis
     else:
         depths = z
         valid = (z >= near_plane) & (z <= far_plane)
         # Culled Gaussians get a harmless point so no inf/nan enters the backward pass.
-        safe = torch.where(valid[..., None], means_c, torch.ones_like(means_c) * torch.tensor([0.0, 0.0, 1.0],
-                                                                                              dtype=means_c.dtype))
+        axis = torch.tensor([0.0, 0.0, 1.0], dtype=means_c.dtype, device=means_c.device)
+        safe = torch.where(valid[..., None], means_c, axis.expand_as(means_c))
         if camera_model == "OPENCV":
             lims = opencv_limits(Ks.detach().cpu().double().numpy(), dist_np, width, height)
             clamp = torch.as_tensor(lims[:, :4], dtype=means.dtype, device=means.device)
@@ -191,20 +189,14 @@ def _project_lens(means, covars, viewmats, Ks, width, height, opacities, eps2d, 
             fold = torch.as_tensor(fisheye_limits(dist_np)[:, None], dtype=means.dtype, device=means.device)
             with torch.no_grad():
                 valid = valid & (torch.atan2(torch.sqrt(x * x + y * y), z) < fold)
-    spread = None
-    if camera_model == "EQUIRECTANGULAR":  # per-axis size across the polar (camera y) axis
-        spread = torch.sqrt(0.5 * (covars_c[..., 0, 0] + covars_c[..., 2, 2]).clamp_min(0))
     means2d, J = lens_projection(safe, Ks, camera_model, dist, jacobian=True, clamp=clamp, spread=spread)
     cov2d = J @ covars_c @ J.transpose(-1, -2)  # [C,N,2,2]
-    if camera_model != "EQUIRECTANGULAR":
-        return _screen_gaussians(means2d, cov2d, depths, valid, width, height, opacities, eps2d, antialiased,
-                                 radius_clip, max_radius)
     proj = _screen_gaussians(means2d, cov2d, depths, valid, width, height, opacities, eps2d, antialiased,
-                             radius_clip, max_radius=None)
-    return _wrap_seam(proj, period, width, height)
+                             radius_clip, _MAX_LENS_RADIUS)
+    return proj if camera_model != "EQUIRECTANGULAR" else _wrap_seam(proj, period, width)
 
 
-def _wrap_seam(proj: Projected, period: torch.Tensor, width: int, height: int) -> Projected:
+def _wrap_seam(proj: Projected, period: torch.Tensor, width: int) -> Projected:
     """Draw Gaussians that cross an equirectangular image's left or right edge a second time,
     one period (2 pi fx pixels) over, so the seam shows no cut (period [C])."""
     C, N = proj.depths.shape
