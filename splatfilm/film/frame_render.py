@@ -127,6 +127,8 @@ class FrameRenderer:
             "backend": self.backend,
             "dof": sample.dof,
             "aux": [self.depth, self.alpha],
+            # Only a distorting lens adds to the key, so pinhole frames keep the keys they had.
+            **({} if lens.model == "pinhole" else {"lens": [lens.model, list(lens.distortion)]}),
         })
 
     def render(self, fs: FilmShot, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -144,9 +146,12 @@ class FrameRenderer:
             if sample.dof[k] is not None:
                 g = apply_depth_of_field(g, viewmats[0], Ks[0], film.width, film.height, *sample.dof[k],
                                          lens.sensor_width_mm)
+            # A distorting lens adds its model (keeping the pinhole call as it was).
+            lens_args = {} if lens.model == "pinhole" else {"camera_model": lens.camera_model,
+                                                            "distortion": torch.tensor([lens.distortion])}
             with torch.no_grad():
                 out = render(g, viewmats, Ks, film.width, film.height, backend=self.backend, sh_degree=degree,
-                             background=film.background, near_plane=lens.near, far_plane=lens.far)
+                             background=film.background, near_plane=lens.near, far_plane=lens.far, **lens_args)
             r, a, d = (x[0].cpu().double().numpy() for x in (out.rgb, out.alpha, out.depth))
             rgb = r if rgb is None else rgb + r
             alpha = a if alpha is None else alpha + a

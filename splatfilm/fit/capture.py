@@ -208,9 +208,11 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
     distorted = np.any(cameras.distortion != 0, axis=1)
     any_invalid = False
     for i in range(len(images)):
+        # Fitting trains pinhole cameras: a fisheye or panorama read as one would fit garbage.
+        if cameras.camera_model[i] in ("OPENCV_FISHEYE", "EQUIRECTANGULAR"):
+            kind = "fisheye" if cameras.camera_model[i] == "OPENCV_FISHEYE" else "equirectangular"
+            raise SplatfilmError(f"{image_paths[i]}: {kind} images cannot be fitted yet; undistort them first")
         if distorted[i]:
-            if cameras.camera_model[i] == "OPENCV_FISHEYE":
-                raise SplatfilmError(f"{image_paths[i]}: fisheye images are not supported; undistort them first")
             u, v, inside = _undistort_maps(cameras[i])
             images[i] = _remap(images[i], u, v)
             if masks[i] is not None:

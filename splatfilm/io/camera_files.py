@@ -24,8 +24,8 @@ PathLike = str | Path
 
 _DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
 
-# transforms.json `camera_model` values (nerfstudio's CAMERA_MODEL_TO_TYPE keys that are
-# pinhole projections) -> the model a `Cameras` holds.
+# transforms.json `camera_model` values (nerfstudio's CAMERA_MODEL_TO_TYPE keys that splatfilm
+# renders) -> the model a `Cameras` holds.
 _NERFSTUDIO_MODELS = {
     "SIMPLE_PINHOLE": "PINHOLE",
     "PINHOLE": "PINHOLE",
@@ -33,7 +33,16 @@ _NERFSTUDIO_MODELS = {
     "RADIAL": "OPENCV",
     "OPENCV": "OPENCV",
     "OPENCV_FISHEYE": "OPENCV_FISHEYE",
+    "EQUIRECTANGULAR": "EQUIRECTANGULAR",
 }
+
+# camera_path.json `camera_type` values -> our model (nerfstudio's viewer writes these three).
+_CAMERA_PATH_TYPES = {"perspective": "PINHOLE", "fisheye": "OPENCV_FISHEYE", "equirectangular": "EQUIRECTANGULAR"}
+_CAMERA_PATH_TYPE_OF = {v: k for k, v in _CAMERA_PATH_TYPES.items()}
+
+# nerfstudio's equirectangular focal length f_ns spans pi radians (longitude = pi (u - cx) / f_ns,
+# so f_ns = width / 2 for a full panorama); ours is pixels per radian: f = f_ns / pi.
+_EQUIRECT_NS_SCALE = math.pi
 
 # nerfstudio's colmap_to_json uses this when transforms.json predates `applied_transform`
 # and a colmap/sparse/0 folder sits beside it.
@@ -155,8 +164,9 @@ def read_transforms_json(path: PathLike) -> Cameras:
 
     camera_model: SIMPLE_PINHOLE / PINHOLE -> "PINHOLE" (or "OPENCV" when distortion is
     non-zero, since nerfstudio applies distortion whatever the name); SIMPLE_RADIAL / RADIAL /
-    OPENCV -> "OPENCV"; OPENCV_FISHEYE kept. Absent: "OPENCV" if any distortion is non-zero,
-    else "PINHOLE".
+    OPENCV -> "OPENCV"; OPENCV_FISHEYE and EQUIRECTANGULAR kept (an equirectangular fl_x fl_y
+    are nerfstudio's pi-radian focal lengths, divided by pi here into pixels per radian).
+    Absent: "OPENCV" if any distortion is non-zero, else "PINHOLE". Other models are refused.
     """
     meta = _load_json(path)
     frames = meta.get("frames")
@@ -197,6 +207,9 @@ def read_transforms_json(path: PathLike) -> Cameras:
         else:
             mapped = _NERFSTUDIO_MODELS[model]
             models.append("OPENCV" if mapped == "PINHOLE" and any(dist) else mapped)
+            if mapped == "EQUIRECTANGULAR":
+                Ks[-1][0][0] /= _EQUIRECT_NS_SCALE
+                Ks[-1][1][1] /= _EQUIRECT_NS_SCALE
         names.append(name)
     return _build(
         path,
@@ -237,12 +250,16 @@ def read_camera_path_json(
     dataparser_transforms: PathLike | None = None,
     transforms_json: PathLike | None = None,
 ) -> CameraPath:
-    """Cameras and timing of a nerfstudio viewer `camera_path.json` (perspective paths only).
+    """Cameras and timing of a nerfstudio viewer `camera_path.json`.
 
     Per camera: `camera_to_world` is 16 floats, row-major, OpenGL axes; `fov` is the VERTICAL
     field of view in degrees. All cameras render `render_width` x `render_height` with
     fx = fy = render_height / 2 / tan(fov / 2) and the principal point at the image centre, as
     nerfstudio's `get_path_from_json` does (`aspect` is ignored there too). Names are None.
+    `camera_type`: "perspective" (default) -> PINHOLE; "fisheye" -> OPENCV_FISHEYE without
+    distortion (equidistant, the same focal length from `fov`, as nerfstudio computes it);
+    "equirectangular" -> EQUIRECTANGULAR covering 360 x 180 degrees (fx = width / 2 pi,
+    fy = height / pi pixels per radian; `fov` is not needed). Other types are refused.
 
     Without `dataparser_transforms`, poses stay in the file's frame: nerfstudio's normalised
     training world. With it (the run's dataparser_transforms.json: `transform` 3x4, `scale`),
@@ -257,8 +274,9 @@ def read_camera_path_json(
     if not isinstance(path_list, list) or not path_list:
         _fail(path, "no `camera_path` list (or it is empty)")
     camera_type = meta.get("camera_type", "perspective")
-    if camera_type != "perspective":
-        _fail(path, f"camera_type {camera_type!r} is not supported (only 'perspective')")
+    if not isinstance(camera_type, str) or camera_type not in _CAMERA_PATH_TYPES:
+        _fail(path, f"camera_type {camera_type!r} is not supported (one of {', '.join(_CAMERA_PATH_TYPES)})")
+    model = _CAMERA_PATH_TYPES[camera_type]
     for key in ("render_width", "render_height"):
         if key not in meta:
             _fail(path, f"no `{key}`")
@@ -269,7 +287,7 @@ def read_camera_path_json(
     for i, cam in enumerate(path_list):
         if not isinstance(cam, dict):
             _fail(path, f"camera_path[{i}] is not a JSON object")
-        for key in ("camera_to_world", "fov"):
+        for key in ("camera_to_world", "fov") if model != "EQUIRECTANGULAR" else ("camera_to_world",):
             if key not in cam:
                 _fail(path, f"camera_path[{i}] has no `{key}`")
         flat = _numbers(cam["camera_to_world"])
@@ -279,6 +297,9 @@ def read_camera_path_json(
         if flat.size != 16:
             _fail(path, f"camera_path[{i}] camera_to_world has {flat.size} numbers, expected 16 (4x4 row-major)")
         c2ws.append(_matrix(flat.reshape(4, 4), path, f"camera_path[{i}] camera_to_world", rows=(4,)))
+        if model == "EQUIRECTANGULAR":
+            focals.append(None)
+            continue
         fov = _number(cam["fov"], path, f"camera_path[{i}] fov")
         if not 0 < fov < 180:
             _fail(path, f"camera_path[{i}] fov is {fov}, expected degrees in (0, 180)")
@@ -297,9 +318,12 @@ def read_camera_path_json(
         c2w[:, :3, 3] *= applied_scale
 
     Ks = np.zeros((len(focals), 3, 3))
-    Ks[:, 0, 0] = Ks[:, 1, 1] = focals
+    if model == "EQUIRECTANGULAR":
+        Ks[:, 0, 0], Ks[:, 1, 1] = w / (2 * math.pi), h / math.pi
+    else:
+        Ks[:, 0, 0] = Ks[:, 1, 1] = focals
     Ks[:, 0, 2], Ks[:, 1, 2], Ks[:, 2, 2] = w / 2, h / 2, 1.0
-    cameras = _build(path, lambda: Cameras.from_c2w_opengl(c2w, Ks, w, h))
+    cameras = _build(path, lambda: Cameras.from_c2w_opengl(c2w, Ks, w, h, camera_model=model))
     seconds = meta.get("seconds")
     if seconds is not None:
         seconds = _number(seconds, path, "seconds", positive=True)
@@ -452,7 +476,8 @@ def read_cameras(
 # ---- writers ----------------------------------------------------------------------------------
 
 # camera_model values a transforms.json gets for each of ours (nerfstudio's names).
-_MODEL_TO_NERFSTUDIO = {"PINHOLE": "PINHOLE", "OPENCV": "OPENCV", "OPENCV_FISHEYE": "OPENCV_FISHEYE"}
+_MODEL_TO_NERFSTUDIO = {"PINHOLE": "PINHOLE", "OPENCV": "OPENCV", "OPENCV_FISHEYE": "OPENCV_FISHEYE",
+                        "EQUIRECTANGULAR": "EQUIRECTANGULAR"}
 
 
 def _write_json(path: PathLike, data: dict[str, Any]) -> None:
@@ -473,14 +498,16 @@ def write_transforms_json(path: PathLike, cameras: Cameras, extra: dict[str, Any
     `transform_matrix` (camera-to-world 4x4, OpenGL axes). Intrinsics `fl_x fl_y cx cy w h`,
     distortion and `camera_model` go at the top level when every camera shares them, else in
     each frame (a zoom changes fl_x per frame). `extra`: more top-level keys (nerfstudio
-    ignores keys it does not know).
+    ignores keys it does not know). EQUIRECTANGULAR focal lengths are written in nerfstudio's
+    pi-radian unit (pixels per radian times pi).
     """
     c2w = cameras.to_c2w_opengl()
     per_frame: list[dict[str, Any]] = []
     for i in range(len(cameras)):
         K = cameras.Ks[i]
+        f_scale = _EQUIRECT_NS_SCALE if cameras.camera_model[i] == "EQUIRECTANGULAR" else 1.0
         values: dict[str, Any] = {
-            "fl_x": float(K[0, 0]), "fl_y": float(K[1, 1]), "cx": float(K[0, 2]), "cy": float(K[1, 2]),
+            "fl_x": float(K[0, 0] * f_scale), "fl_y": float(K[1, 1] * f_scale), "cx": float(K[0, 2]), "cy": float(K[1, 2]),
             "w": int(cameras.widths[i]), "h": int(cameras.heights[i]),
             "camera_model": _MODEL_TO_NERFSTUDIO[cameras.camera_model[i]],
         }
@@ -512,8 +539,9 @@ def write_camera_path_json(
     """Write a nerfstudio viewer `camera_path.json` (atomically) that `ns-render camera-path`
     renders as `cameras`, and that `read_camera_path_json` reads back as the same cameras.
 
-    cameras: one per frame; all the same size, pinhole, square pixels, principal point at the
-    image centre (what the format can say). `fov` is written as the vertical field of view
+    cameras: one per frame; all the same size and model (PINHOLE, OPENCV_FISHEYE without
+    coefficients, or a full EQUIRECTANGULAR panorama: `camera_type` perspective, fisheye,
+    equirectangular), square pixels, principal point at the image centre (what the format can say). `fov` is written as the vertical field of view
     in degrees; nerfstudio plays len(cameras) / seconds frames a second, so `seconds` sets
     the frame rate (`fps` is only what the viewer's own field shows; default that ratio).
     keyframes / transitions: the viewer's editable keys (cameras, and the seconds from the
@@ -526,10 +554,16 @@ def write_camera_path_json(
         w, h = int(cams.widths[0]), int(cams.heights[0])
         if np.any(cams.widths != w) or np.any(cams.heights != h):
             _fail(path, f"{what}: a camera path has one image size for all cameras")
-        if any(m != "PINHOLE" for m in cams.camera_model):
-            _fail(path, f"{what}: a camera path holds pinhole cameras only")
+        if any(m != model for m in cams.camera_model) or model not in _CAMERA_PATH_TYPE_OF:
+            _fail(path, f"{what}: a camera path holds cameras of one model, PINHOLE, OPENCV_FISHEYE or EQUIRECTANGULAR")
+        if np.any(cams.distortion != 0):
+            _fail(path, f"{what}: a camera path cannot hold lens distortion coefficients")
         fx, fy = cams.fx, cams.fy
-        if np.any(np.abs(fx - fy) > 1e-6 * fx):
+        if model == "EQUIRECTANGULAR":
+            if np.any(np.abs(fx - w / (2 * math.pi)) > 1e-6 * fx) or np.any(np.abs(fy - h / math.pi) > 1e-6 * fy):
+                _fail(path, f"{what}: an equirectangular camera path covers 360 x 180 degrees "
+                            "(fx = width / 2 pi, fy = height / pi)")
+        elif np.any(np.abs(fx - fy) > 1e-6 * fx):
             _fail(path, f"{what}: a camera path needs square pixels (fx = fy)")
         if np.any(np.abs(cams.cx - w / 2) > 1e-6 * w) or np.any(np.abs(cams.cy - h / 2) > 1e-6 * h):
             _fail(path, f"{what}: a camera path needs the principal point at the image centre")
@@ -550,6 +584,7 @@ def write_camera_path_json(
 
     if not seconds > 0:
         _fail(path, f"seconds must be > 0, got {seconds}")
+    model = cameras.camera_model[0]
     w, h = int(cameras.widths[0]), int(cameras.heights[0])
     c2w, fovs = check(cameras, "cameras")
     aspect = w / h
@@ -571,7 +606,7 @@ def write_camera_path_json(
         "default_fov": fovs[0],
         "default_transition_sec": float(np.mean(known)) if known else float(seconds),
         "keyframes": keys_out,
-        "camera_type": "perspective",
+        "camera_type": _CAMERA_PATH_TYPE_OF.get(model, "perspective"),
         "render_height": h,
         "render_width": w,
         "fps": float(len(cameras) / seconds) if fps is None else float(fps),

@@ -1,17 +1,21 @@
-"""EWA projection of 3D Gaussians into pinhole cameras, with gsplat 1.5's semantics.
+"""EWA projection of 3D Gaussians into cameras, with gsplat 1.5's semantics.
 
 Pure PyTorch, differentiable through autograd; the CPU backend uses it ahead of its
 rasterization kernels. The maths follows gsplat's fused projection kernel: camera-space
 covariance J W Sigma W^T J^T with the tangent clamped to 1.3x the field of view, 0.3 px
-added to the 2D covariance diagonal, opacity-aware tight bounding boxes.
+added to the 2D covariance diagonal, opacity-aware tight bounding boxes. Lens models other
+than the pinhole (render/camera_models.py) project the mean exactly and use the exact
+Jacobian of their projection at the mean as J (docs/CONVENTIONS.md, "Camera models").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
+from splatfilm.render.camera_models import fisheye_limits, lens_projection, opencv_limits
 from splatfilm.scene.transforms import quat_to_rotmat
 
 ALPHA_THRESHOLD = 1.0 / 255.0
@@ -25,6 +29,9 @@ class Projected:
     conics [C,N,3] upper triangle (a, b, c) of the inverse 2D covariance;
     depths [C,N] camera-space z; radii [C,N,2] int32 half extents in pixels, 0 when culled;
     compensations [C,N] sqrt(det(cov)/det(cov + eps I)), the antialiasing opacity factor.
+    gaussian_ids [N'] or None: when not None, entry j is a copy of Gaussian gaussian_ids[j]
+    (an equirectangular camera draws a Gaussian on the seam twice, once each side), and
+    every [C,N] field above has N' entries; the first N are the Gaussians themselves.
     """
 
     means2d: torch.Tensor
@@ -32,6 +39,7 @@ class Projected:
     depths: torch.Tensor
     radii: torch.Tensor
     compensations: torch.Tensor
+    gaussian_ids: torch.Tensor | None = None
 
 
 def quat_scale_to_covar(quats: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
@@ -54,16 +62,23 @@ def project_gaussians(
     far_plane: float = 1e10,
     antialiased: bool = False,
     radius_clip: float = 0.0,
+    camera_model: str = "PINHOLE",
+    distortion: torch.Tensor | None = None,
 ) -> Projected:
-    """Project Gaussians into C pinhole cameras.
+    """Project Gaussians into C cameras of one model.
 
     means [N,3] and covars [N,3,3] in world units; viewmats [C,4,4] world-to-camera
     (OpenCV axes); Ks [C,3,3] intrinsics in pixels; width, height in pixels.
     opacities [N] activated: when given, radii are gsplat's opacity-aware extents and
     Gaussians that can never reach alpha 1/255 are culled (the image is the same either
     way; this only shortens tile lists). With `antialiased`, the compensation factor
-    enters that opacity, as it will in compositing.
+    enters that opacity, as it will in compositing. camera_model: one of
+    scene.cameras.CAMERA_MODELS, with distortion [C,6] (k1, k2, k3, k4, p1, p2) for OPENCV
+    and OPENCV_FISHEYE.
     """
+    if camera_model != "PINHOLE":
+        return _project_lens(means, covars, viewmats, Ks, width, height, opacities, eps2d, near_plane, far_plane,
+                             antialiased, radius_clip, camera_model, distortion)
     R = viewmats[:, :3, :3]
     t = viewmats[:, :3, 3]
     means_c = torch.einsum("cij,nj->cni", R, means) + t[:, None, :]  # [C,N,3]
@@ -93,13 +108,19 @@ def project_gaussians(
     cov2d = J @ covars_c @ J.transpose(-1, -2)  # [C,N,2,2]
 
     means2d = torch.stack([fx * x / zs + cx, fy * y / zs + cy], dim=-1)
+    return _screen_gaussians(means2d, cov2d, z, in_depth, width, height, opacities, eps2d, antialiased, radius_clip)
 
+
+def _screen_gaussians(means2d, cov2d, depths, valid, width, height, opacities, eps2d, antialiased, radius_clip,
+                      max_radius: float | None = None) -> Projected:
+    """The stage every camera model shares: 2D covariance [C,N,2,2] -> conics, antialiasing
+    compensation, opacity-aware radii and culling (`valid` [C,N]: what the model kept)."""
     a, b, c = cov2d[..., 0, 0], 0.5 * (cov2d[..., 0, 1] + cov2d[..., 1, 0]), cov2d[..., 1, 1]
     det_orig = a * c - b * b
     a = a + eps2d
     c = c + eps2d
     det = a * c - b * b
-    valid = in_depth & (det > 0)
+    valid = valid & (det > 0)
     det_safe = torch.where(valid, det, torch.ones_like(det))
     compensations = torch.sqrt(torch.clamp(det_orig / det_safe, min=0.0))
     conics = torch.stack([c / det_safe, -b / det_safe, a / det_safe], dim=-1)
@@ -114,6 +135,8 @@ def project_gaussians(
             extend = torch.minimum(extend, torch.sqrt(2.0 * torch.log(op.clamp_min(ALPHA_THRESHOLD) / ALPHA_THRESHOLD)))
         rx = torch.ceil(extend * torch.sqrt(a.detach().clamp_min(0)))
         ry = torch.ceil(extend * torch.sqrt(c.detach().clamp_min(0)))
+        if max_radius is not None:
+            rx, ry = rx.clamp_max(max_radius), ry.clamp_max(max_radius)
         valid = valid & ~((rx <= radius_clip) & (ry <= radius_clip))
         m2 = means2d.detach()
         inside = (m2[..., 0] + rx > 0) & (m2[..., 0] - rx < width) & (m2[..., 1] + ry > 0) & (m2[..., 1] - ry < height)
@@ -121,4 +144,86 @@ def project_gaussians(
         radii = torch.stack([rx, ry], dim=-1) * valid[..., None]
         radii = radii.to(torch.int32)
 
-    return Projected(means2d=means2d, conics=conics, depths=z, radii=radii, compensations=compensations)
+    return Projected(means2d=means2d, conics=conics, depths=depths, radii=radii, compensations=compensations)
+
+
+# A Gaussian's box is at most this many pixels a side in the lens path (keeps radii in int32
+# whatever a degenerate Jacobian gives; the rasterizer clips boxes to the image anyway).
+_MAX_LENS_RADIUS = float(1 << 20)
+
+
+def _project_lens(means, covars, viewmats, Ks, width, height, opacities, eps2d, near_plane, far_plane,
+                  antialiased, radius_clip, camera_model, distortion) -> Projected:
+    """`project_gaussians` for OPENCV, OPENCV_FISHEYE and EQUIRECTANGULAR cameras."""
+    R = viewmats[:, :3, :3]
+    t = viewmats[:, :3, 3]
+    means_c = torch.einsum("cij,nj->cni", R, means) + t[:, None, :]  # [C,N,3]
+    covars_c = torch.einsum("cij,njk,clk->cnil", R, covars, R)  # [C,N,3,3]
+    C = means_c.shape[0]
+    dist = (torch.zeros(C, 6, dtype=means.dtype, device=means.device) if distortion is None
+            else torch.as_tensor(distortion, dtype=means.dtype, device=means.device).reshape(-1, 6).expand(C, 6))
+    dist_np = dist.detach().cpu().double().numpy()
+    x, y, z = means_c.unbind(-1)
+    clamp = spread = None
+    if camera_model == "EQUIRECTANGULAR":
+        # Every direction is in view: the depth is the distance from the camera centre.
+        depths = torch.linalg.vector_norm(means_c, dim=-1)
+        valid = (depths >= near_plane) & (depths <= far_plane)
+        safe = torch.where(valid[..., None], means_c, torch.ones_like(means_c))
+        period = (2 * np.pi) * Ks[:, 0, 0].detach()
+        spread = torch.sqrt(0.5 * (covars_c[..., 0, 0] + covars_c[..., 2, 2]).clamp_min(0))  # across the polar axis
+    else:
+        depths = z
+        valid = (z >= near_plane) & (z <= far_plane)
+        # Culled Gaussians get a harmless point so no inf/nan enters the backward pass.
+        axis = torch.tensor([0.0, 0.0, 1.0], dtype=means_c.dtype, device=means_c.device)
+        safe = torch.where(valid[..., None], means_c, axis.expand_as(means_c))
+        if camera_model == "OPENCV":
+            lims = opencv_limits(Ks.detach().cpu().double().numpy(), dist_np, width, height)
+            clamp = torch.as_tensor(lims[:, :4], dtype=means.dtype, device=means.device)
+            fold = torch.as_tensor(lims[:, 4:5], dtype=means.dtype, device=means.device)
+            with torch.no_grad():
+                zs = torch.where(valid, z, torch.ones_like(z))
+                valid = valid & (torch.sqrt((x / zs) ** 2 + (y / zs) ** 2) < fold)
+        elif camera_model == "OPENCV_FISHEYE":
+            fold = torch.as_tensor(fisheye_limits(dist_np)[:, None], dtype=means.dtype, device=means.device)
+            with torch.no_grad():
+                valid = valid & (torch.atan2(torch.sqrt(x * x + y * y), z) < fold)
+    means2d, J = lens_projection(safe, Ks, camera_model, dist, jacobian=True, clamp=clamp, spread=spread)
+    cov2d = J @ covars_c @ J.transpose(-1, -2)  # [C,N,2,2]
+    proj = _screen_gaussians(means2d, cov2d, depths, valid, width, height, opacities, eps2d, antialiased,
+                             radius_clip, _MAX_LENS_RADIUS)
+    return proj if camera_model != "EQUIRECTANGULAR" else _wrap_seam(proj, period, width)
+
+
+def _wrap_seam(proj: Projected, period: torch.Tensor, width: int) -> Projected:
+    """Draw Gaussians that cross an equirectangular image's left or right edge a second time,
+    one period (2 pi fx pixels) over, so the seam shows no cut (period [C])."""
+    C, N = proj.depths.shape
+    P = period[:, None].to(proj.means2d.dtype)
+    with torch.no_grad():
+        m = proj.means2d.detach()[..., 0]
+        rx = torch.minimum(proj.radii[..., 0].to(m.dtype), P)  # a box wider than the panorama wraps once
+        ry = proj.radii[..., 1]
+        radii = torch.stack([rx, ry.to(m.dtype)], dim=-1).to(torch.int32)
+        vis = (radii[..., 0] > 0) & (radii[..., 1] > 0)
+        # A copy one period to the right shows what crosses the left edge, and vice versa.
+        right = vis & (m + P - rx < width)
+        left = vis & (m - P + rx > 0)
+        ids_r = torch.nonzero(right.any(0)).flatten()
+        ids_l = torch.nonzero(left.any(0)).flatten()
+    if len(ids_r) == 0 and len(ids_l) == 0:
+        return Projected(proj.means2d, proj.conics, proj.depths, radii, proj.compensations)
+    ids = torch.cat([torch.arange(N, device=ids_r.device), ids_r, ids_l])
+    shift = torch.zeros(C, len(ids), 2, dtype=proj.means2d.dtype, device=proj.means2d.device)
+    shift[:, N:N + len(ids_r), 0] = P
+    shift[:, N + len(ids_r):, 0] = -P
+    keep = torch.cat([torch.ones(C, N, dtype=torch.bool, device=vis.device), right[:, ids_r], left[:, ids_l]], dim=1)
+    return Projected(
+        means2d=proj.means2d[:, ids] + shift,
+        conics=proj.conics[:, ids],
+        depths=proj.depths[:, ids],
+        radii=radii[:, ids] * keep[..., None],
+        compensations=proj.compensations[:, ids],
+        gaussian_ids=ids,
+    )

@@ -14,6 +14,7 @@ import torch
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
+from splatfilm.render.camera_models import check_lens
 from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
 from splatfilm.render.spherical_harmonics import spherical_harmonics
 
@@ -82,13 +83,18 @@ def render(
     near_plane: float = 0.01,
     far_plane: float = 1e10,
     rasterize_mode: RasterizeMode = "classic",
+    camera_model: str = "PINHOLE",
+    distortion: torch.Tensor | None = None,
 ) -> RenderOutput:
-    """Render Gaussians from C pinhole cameras.
+    """Render Gaussians from C cameras of one model.
 
     viewmats [C,4,4] world-to-camera in OpenCV axes; Ks [C,3,3] intrinsics in pixels;
     width, height in pixels. sh_degree: bands used (default: all stored). background:
     RGB [3] or [C,3] in [0,1] composited behind (default black, i.e. none). near/far
-    planes in camera z units. rasterize_mode: gsplat's 'classic' or 'antialiased'.
+    planes in camera z units (distance from the camera for EQUIRECTANGULAR).
+    rasterize_mode: gsplat's 'classic' or 'antialiased'. camera_model: PINHOLE, OPENCV,
+    OPENCV_FISHEYE or EQUIRECTANGULAR (docs/CONVENTIONS.md), with distortion [C,6] or [6]
+    (k1, k2, k3, k4, p1, p2) for the two OPENCV models (e.g. `Cameras.distortion`).
     Differentiable with respect to the Gaussians' tensors on both backends.
     """
     if rasterize_mode not in ("classic", "antialiased"):
@@ -100,12 +106,22 @@ def render(
         raise SplatfilmError(f"sh_degree {degree} is outside 0..{gaussians.sh_degree} (the degree the scene stores)")
     if viewmats.ndim != 3 or viewmats.shape[1:] != (4, 4) or Ks.shape != (viewmats.shape[0], 3, 3):
         raise SplatfilmError(f"viewmats must be [C,4,4] and Ks [C,3,3], got {tuple(viewmats.shape)} and {tuple(Ks.shape)}")
+    check_lens(camera_model, distortion)
+    if distortion is not None:
+        distortion = torch.as_tensor(distortion, dtype=torch.float64).reshape(-1, 6).expand(viewmats.shape[0], 6)
+        if camera_model in ("PINHOLE", "EQUIRECTANGULAR"):
+            distortion = None
     which = resolve_backend(backend)
-    fn = _render_gsplat if which == "gsplat" else _render_cpu
-    return fn(gaussians, viewmats, Ks, int(width), int(height), degree, background, near_plane, far_plane, rasterize_mode)
+    lens = (camera_model, distortion)
+    if which == "gsplat":
+        return _render_gsplat(gaussians, viewmats, Ks, int(width), int(height), degree, background, near_plane,
+                              far_plane, rasterize_mode, lens)
+    return _render_cpu(gaussians, viewmats, Ks, int(width), int(height), degree, background, near_plane, far_plane,
+                       rasterize_mode, lens)
 
 
-def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, near_plane, far_plane, mode) -> RenderOutput:
+def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, near_plane, far_plane, mode,
+                lens=("PINHOLE", None)) -> RenderOutput:
     from splatfilm.render.rasterize_to_pixels import rasterize_to_pixels
 
     if g.device.type != "cpu":
@@ -117,9 +133,11 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
 
     opacities = g.activated_opacities
     covars = quat_scale_to_covar(g.quats, g.activated_scales)
+    camera_model, distortion = lens
     proj = project_gaussians(
         g.means, covars, viewmats, Ks, width, height,
         opacities=opacities, near_plane=near_plane, far_plane=far_plane, antialiased=mode == "antialiased",
+        **({} if camera_model == "PINHOLE" else {"camera_model": camera_model, "distortion": distortion}),
     )
     if degree == 0:
         colors = (g.sh0[:, 0] * 0.28209479177387814 + 0.5).clamp_min(0.0).expand(C, -1, -1)
@@ -130,6 +148,9 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
         dirs = g.means[None] - campos[:, None]
         colors = spherical_harmonics(degree, g.sh[None], dirs)
     op = opacities[None].expand(C, -1)
+    ids = proj.gaussian_ids
+    if ids is not None:  # an equirectangular seam: some Gaussians are drawn twice
+        colors, op = colors[:, ids], op[:, ids]
     if mode == "antialiased":
         op = op * proj.compensations
     feats = torch.cat([colors, proj.depths[..., None]], dim=-1)
@@ -140,12 +161,14 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
     if bg is not None:
         rgb = rgb + (1.0 - alpha) * bg[:, None, None, :]
     depth = acc[..., 3:4] / alpha.clamp_min(1e-10)
+    N = g.means.shape[0]
     info = {
         "backend": "cpu",
-        "means2d": proj.means2d,
-        "radii": proj.radii,
-        "depths": proj.depths,
-        "conics": proj.conics,
+        # Seam copies (ids) are left out: strategies expect one entry per Gaussian.
+        "means2d": proj.means2d if ids is None else proj.means2d[:, :N],
+        "radii": proj.radii if ids is None else proj.radii[:, :N],
+        "depths": proj.depths if ids is None else proj.depths[:, :N],
+        "conics": proj.conics if ids is None else proj.conics[:, :N],
         "width": width,
         "height": height,
         "n_cameras": C,
@@ -157,7 +180,41 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
     return RenderOutput(rgb=rgb, alpha=alpha, depth=depth, info=info)
 
 
-def _render_gsplat(g: Gaussians, viewmats, Ks, width, height, degree, background, near_plane, far_plane, mode) -> RenderOutput:
+def gsplat_lens_arguments(camera_model: str, distortion: torch.Tensor | None, device=None) -> dict:
+    """The keyword arguments of `gsplat.rasterization` (1.5) that render `camera_model`.
+
+    PINHOLE: none (the classic EWA path). OPENCV_FISHEYE without coefficients: gsplat's classic
+    EWA fisheye (camera_model="fisheye"). Distorted models go through gsplat's 3DGUT path
+    (with_ut=True projects with its unscented transform, with_eval3d=True evaluates each
+    Gaussian along the distorted pixel rays; only that path is differentiable there):
+    OPENCV -> "pinhole" with radial_coeffs [C,6] = (k1, k2, k3, 0, 0, 0) (gsplat's rational
+    numerator k1-k3 over a unit denominator) and tangential_coeffs [C,2] = (p1, p2);
+    OPENCV_FISHEYE -> "fisheye" with radial_coeffs [C,4] = (k1, k2, k3, k4).
+    EQUIRECTANGULAR and OPENCV with nerfstudio's r^8 term k4 have no gsplat model: SplatfilmError.
+    """
+    if camera_model == "PINHOLE":
+        return {}
+    if camera_model == "EQUIRECTANGULAR":
+        raise SplatfilmError("backend 'gsplat' has no equirectangular camera; the cpu backend renders it (--backend cpu)")
+    d = (torch.zeros(1, 6, dtype=torch.float64) if distortion is None else torch.as_tensor(distortion).reshape(-1, 6))
+    d = d.to(device=device, dtype=torch.float32)
+    if camera_model == "OPENCV":
+        if torch.any(d[:, 3] != 0):
+            raise SplatfilmError("backend 'gsplat' has no r^8 radial term (k4) for OPENCV cameras; "
+                                 "the cpu backend renders it (--backend cpu)")
+        radial = torch.cat([d[:, :3], torch.zeros_like(d[:, :3])], dim=-1).contiguous()
+        return {"camera_model": "pinhole", "with_ut": True, "with_eval3d": True,
+                "radial_coeffs": radial, "tangential_coeffs": d[:, 4:6].contiguous()}
+    if camera_model == "OPENCV_FISHEYE":
+        if not torch.any(d[:, :4] != 0):
+            return {"camera_model": "fisheye"}
+        return {"camera_model": "fisheye", "with_ut": True, "with_eval3d": True,
+                "radial_coeffs": d[:, :4].contiguous()}
+    raise SplatfilmError(f"unknown camera model {camera_model!r}")
+
+
+def _render_gsplat(g: Gaussians, viewmats, Ks, width, height, degree, background, near_plane, far_plane, mode,
+                   lens=("PINHOLE", None)) -> RenderOutput:
     from gsplat import rasterization
 
     device = torch.device("cuda") if g.device.type != "cuda" else g.device
@@ -167,6 +224,8 @@ def _render_gsplat(g: Gaussians, viewmats, Ks, width, height, degree, background
     viewmats = viewmats.to(device=device, dtype=torch.float32)
     Ks = Ks.to(device=device, dtype=torch.float32)
     C = viewmats.shape[0]
+    camera_model, distortion = lens
+    lens_args = gsplat_lens_arguments(camera_model, None if distortion is None else distortion.expand(C, 6), device)
     bg = _backgrounds(background, C, torch.float32, device)
     colors, alphas, info = rasterization(
         means=g.means,
@@ -185,6 +244,7 @@ def _render_gsplat(g: Gaussians, viewmats, Ks, width, height, degree, background
         backgrounds=bg,
         render_mode="RGB+ED",
         rasterize_mode=mode,
+        **lens_args,
     )
     info = dict(info)
     info["backend"] = "gsplat"

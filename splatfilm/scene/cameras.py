@@ -1,12 +1,14 @@
-"""A batch of pinhole cameras in splatfilm's internal convention (see docs/CONVENTIONS.md).
+"""A batch of cameras in splatfilm's internal convention (see docs/CONVENTIONS.md).
 
 Stored, float64 numpy on the CPU (cameras are few; precision matters more than speed):
     viewmats    [C, 4, 4]  world-to-camera, OpenCV axes (x right, y down, looking down +z)
-    Ks          [C, 3, 3]  pinhole intrinsics in pixels; pixel (i, j) covers [i, i+1) x [j, j+1)
+    Ks          [C, 3, 3]  intrinsics in pixels (fx, fy per radian for EQUIRECTANGULAR);
+                           pixel (i, j) covers [i, i+1) x [j, j+1)
     widths      [C]        int64 image width in pixels
     heights     [C]        int64 image height in pixels
     distortion  [C, 6]     (k1, k2, k3, k4, p1, p2), nerfstudio's order; zeros for none
-    camera_model  C strings: "PINHOLE", "OPENCV" (radial-tangential) or "OPENCV_FISHEYE"
+    camera_model  C strings: "PINHOLE", "OPENCV" (radial-tangential), "OPENCV_FISHEYE" (equidistant)
+                  or "EQUIRECTANGULAR" (longitude/latitude; fx, fy in pixels per radian)
     names         C image paths as the source wrote them, or None
 
 There is no separate single-camera type: a camera is a 1-element `Cameras` (`cams[i]`).
@@ -27,8 +29,9 @@ import torch
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.transforms import quat_from_rotation, rotation_from_quat
 
-CAMERA_MODELS = ("PINHOLE", "OPENCV", "OPENCV_FISHEYE")
-"""Projection models a `Cameras` may hold (nerfstudio's names; distortion in (k1,k2,k3,k4,p1,p2))."""
+CAMERA_MODELS = ("PINHOLE", "OPENCV", "OPENCV_FISHEYE", "EQUIRECTANGULAR")
+"""Projection models a `Cameras` may hold (nerfstudio's names; distortion in (k1,k2,k3,k4,p1,p2));
+docs/CONVENTIONS.md gives each one's projection."""
 
 # Flipping y and z turns OpenCV camera axes into OpenGL ones and back (it is its own inverse).
 _FLIP_YZ = np.diag([1.0, -1.0, -1.0, 1.0])
@@ -73,7 +76,7 @@ def _as_batch_c2w(c2w, name: str = "c2w") -> np.ndarray:
 
 @dataclass(eq=False)
 class Cameras:
-    """A batch of C pinhole cameras (see the module docstring for shapes and conventions).
+    """A batch of C cameras (see the module docstring for shapes and conventions).
 
     The constructor copies its inputs to float64 / int64 numpy and validates them; per-batch
     values broadcast, so one K [3,3], a scalar width, one distortion [6], one model string or
@@ -148,6 +151,8 @@ class Cameras:
                 raise SplatfilmError(f"{where}: camera model {model!r} is not one of {', '.join(CAMERA_MODELS)}")
             if model == "PINHOLE" and np.any(self.distortion[i]):
                 raise SplatfilmError(f"{where}: PINHOLE camera with non-zero distortion (use OPENCV)")
+            if model == "EQUIRECTANGULAR" and np.any(self.distortion[i]):
+                raise SplatfilmError(f"{where}: EQUIRECTANGULAR camera with non-zero distortion (it has none)")
 
     # ---- construction -------------------------------------------------------------------
 

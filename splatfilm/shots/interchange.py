@@ -125,6 +125,9 @@ def write_usd_camera(path: PathLike, shot: Shot) -> None:
     path = FsPath(path)
     sample = shot.sample()
     lens = shot.lens
+    if lens.model != "pinhole":
+        raise SplatfilmError(f"{path}: a USD camera is a pinhole; shot {shot.name} has a {lens.model} lens "
+                             "(export it as transforms.json)")
     frames = [int(f) for f in shot.frame_numbers]
     c2w = sample.c2w_opencv() @ np.diag([1.0, -1.0, -1.0, 1.0])  # OpenCV -> USD camera axes
 

@@ -9,6 +9,11 @@ square and the principal point is the image centre, so (docs/CONVENTIONS.md)
 
 The sensor height follows from the image's aspect ratio: sensor_width_mm * height / width
 (the part of the sensor the image uses, the way Blender's "horizontal" sensor fit works).
+
+A lens may also distort (`model`, docs/CONVENTIONS.md "Camera models"): "opencv" (radial-
+tangential k1 k2 k3 p1 p2 on the same focal length), "fisheye" (equidistant: a point theta
+radians off the axis lands focal_px * theta (1 + k1 theta^2 + ...) pixels from the centre), or
+"equirectangular" (a 360 x 180 degree panorama; the focal length plays no part).
 """
 
 from __future__ import annotations
@@ -19,9 +24,17 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.render.camera_models import check_lens
 
 FULL_FRAME_MM = 36.0
 """Width of a full-frame (35 mm still) sensor in millimetres, the default sensor."""
+
+LENS_MODELS = {"pinhole": "PINHOLE", "opencv": "OPENCV", "fisheye": "OPENCV_FISHEYE",
+               "equirectangular": "EQUIRECTANGULAR"}
+"""A lens's `model` -> the camera model its cameras render with (scene.cameras.CAMERA_MODELS)."""
+
+DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
+"""The names of `Lens.distortion`'s entries, in order (nerfstudio's)."""
 
 
 def focal_mm_to_pixels(focal_mm, width, sensor_width_mm: float = FULL_FRAME_MM):
@@ -54,6 +67,9 @@ class Lens:
     near, far:        clipping distances in metres (scene units), 0 < near < far
     f_stop:           aperture as an f-number (for depth of field in later passes), or None
     focus_distance:   focus distance in metres, or None (for depth of field in later passes)
+    model:            "pinhole" (default), "opencv", "fisheye" or "equirectangular" (`LENS_MODELS`)
+    distortion:       (k1, k2, k3, k4, p1, p2), zeros for none; only the coefficients the
+                      model has may be set (opencv: all but k4 is nerfstudio's r^8; fisheye: k1-k4)
     """
 
     focal_mm: float = 35.0
@@ -64,6 +80,8 @@ class Lens:
     far: float = 1000.0
     f_stop: float | None = None
     focus_distance: float | None = None
+    model: str = "pinhole"
+    distortion: tuple[float, ...] = (0.0,) * 6
 
     def __post_init__(self) -> None:
         def positive(name: str, value) -> None:
@@ -82,6 +100,17 @@ class Lens:
         for name in ("f_stop", "focus_distance"):
             if getattr(self, name) is not None:
                 positive(name, getattr(self, name))
+        if self.model not in LENS_MODELS:
+            raise SplatfilmError(f"lens model must be one of {', '.join(LENS_MODELS)}, got {self.model!r}")
+        d = tuple(self.distortion)
+        if len(d) != 6 or not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                                   and math.isfinite(v) for v in d):
+            raise SplatfilmError(f"lens distortion must be 6 finite numbers (k1 k2 k3 k4 p1 p2), got {self.distortion!r}")
+        object.__setattr__(self, "distortion", tuple(float(v) for v in d))
+        try:
+            check_lens(self.camera_model, np.array(self.distortion))
+        except SplatfilmError as e:
+            raise SplatfilmError(f"lens: {str(e).replace(self.camera_model + ' camera', self.model + ' lens')}") from None
 
     # ---- construction ---------------------------------------------------------------------
 
@@ -98,6 +127,8 @@ class Lens:
             aperture = probe.sensor_height_mm
         else:
             raise SplatfilmError(f"field of view axis must be 'horizontal' or 'vertical', got {axis!r}")
+        if probe.model == "fisheye":  # equidistant: half the aperture sits fov / 2 radians off the axis
+            return replace(probe, focal_mm=float(0.5 * aperture / math.radians(fov_deg / 2)))
         return replace(probe, focal_mm=float(fov_deg_to_focal_mm(fov_deg, aperture)))
 
     @staticmethod
@@ -123,6 +154,11 @@ class Lens:
     # ---- derived values -------------------------------------------------------------------
 
     @property
+    def camera_model(self) -> str:
+        """The camera model this lens's cameras render with (`LENS_MODELS`)."""
+        return LENS_MODELS[self.model]
+
+    @property
     def sensor_height_mm(self) -> float:
         """Height of the sensor area the image uses, in mm (square pixels)."""
         return self.sensor_width_mm * self.height / self.width
@@ -132,15 +168,22 @@ class Lens:
         """Image width / height."""
         return self.width / self.height
 
+    def _fov_deg(self, aperture_mm: float, panorama_deg: float) -> float:
+        if self.model == "equirectangular":
+            return panorama_deg
+        if self.model == "fisheye":  # equidistant, without the distortion terms
+            return float(math.degrees(aperture_mm / self.focal_mm))
+        return float(focal_mm_to_fov_deg(self.focal_mm, aperture_mm))
+
     @property
     def hfov_deg(self) -> float:
-        """Horizontal field of view in degrees."""
-        return float(focal_mm_to_fov_deg(self.focal_mm, self.sensor_width_mm))
+        """Horizontal field of view in degrees (a fisheye's without its distortion terms)."""
+        return self._fov_deg(self.sensor_width_mm, 360.0)
 
     @property
     def vfov_deg(self) -> float:
         """Vertical field of view in degrees (what nerfstudio's camera_path.json `fov` holds)."""
-        return float(focal_mm_to_fov_deg(self.focal_mm, self.sensor_height_mm))
+        return self._fov_deg(self.sensor_height_mm, 180.0)
 
     @property
     def focal_px(self) -> float:
@@ -148,11 +191,14 @@ class Lens:
         return float(focal_mm_to_pixels(self.focal_mm, self.width, self.sensor_width_mm))
 
     def K(self, focal_mm=None) -> np.ndarray:
-        """Pinhole intrinsics in pixels: [3,3] for this lens, or [...,3,3] for an array of focal
-        lengths in mm (a zoom through the lens's format)."""
+        """Intrinsics in pixels: [3,3] for this lens, or [...,3,3] for an array of focal lengths
+        in mm (a zoom through the lens's format). An equirectangular lens ignores the focal
+        length: fx = width / 2 pi and fy = height / pi pixels per radian (360 x 180 degrees)."""
         f = self.focal_mm if focal_mm is None else focal_mm
         fpx = focal_mm_to_pixels(f, self.width, self.sensor_width_mm)
         K = np.zeros(fpx.shape + (3, 3))
         K[..., 0, 0] = K[..., 1, 1] = fpx
+        if self.model == "equirectangular":
+            K[..., 0, 0], K[..., 1, 1] = self.width / (2 * math.pi), self.height / math.pi
         K[..., 0, 2], K[..., 1, 2], K[..., 2, 2] = self.width / 2, self.height / 2, 1.0
         return K

@@ -115,7 +115,8 @@ class PathSample:
         if np.any(s.focal_mm <= 0):
             i = int(np.argmax(s.focal_mm <= 0))
             raise SplatfilmError(f"focal length at t={s.times[i]:.4f} s is {s.focal_mm[i]} mm (must be > 0)")
-        return Cameras.from_c2w_opencv(s.c2w_opencv(), lens.K(s.focal_mm), lens.width, lens.height, names=names)
+        return Cameras.from_c2w_opencv(s.c2w_opencv(), lens.K(s.focal_mm), lens.width, lens.height,
+                                       distortion=lens.distortion, camera_model=lens.camera_model, names=names)
 
 
 @runtime_checkable

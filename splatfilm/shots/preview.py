@@ -239,7 +239,8 @@ def render_contact_sheet(shot: Shot, gaussians: Gaussians, out_path: str | os.Pa
     g = gaussians.to("cpu", torch.float32)
     for start in range(0, len(cams), 8):
         viewmats, Ks = cams[start:start + 8].to_tensors(torch.float32)
-        out = render(g, viewmats, Ks, thumb_width, th, backend=backend, near_plane=lens.near, far_plane=lens.far)
+        out = render(g, viewmats, Ks, thumb_width, th, backend=backend, near_plane=lens.near, far_plane=lens.far,
+                     camera_model=lens.camera_model, distortion=torch.tensor(lens.distortion))
         images.extend((out.rgb.detach().cpu().clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8))
     labels = [f"{shot.first_frame + i}  {focal[k]:.3g} mm" for k, i in enumerate(picks)]
     tile_images(images, labels, out_path, columns)

@@ -11,7 +11,9 @@ A shot file (or one shot inside a larger YAML, such as a film script) is a mappi
     resolution: [1920, 1080]       # default 1920x1080
     lens: 35mm                     # focal length in mm (35, "35mm"), or a mapping:
                                    #   {focal_mm | fov_deg (horizontal) | vfov_deg, sensor_width_mm: 36,
-                                   #    near: 0.01, far: 1000, f_stop, focus_distance}
+                                   #    near: 0.01, far: 1000, f_stop, focus_distance,
+                                   #    model: pinhole | opencv | fisheye | equirectangular,
+                                   #    k1, k2, k3, k4, p1, p2}   (opencv: k1-k3 p1 p2; fisheye: k1-k4)
     points: {table: [0, 0, 0.75]}  # named points; any point below may be a name
     # EITHER keyframes:
     keyframes:
@@ -64,7 +66,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_text
 from splatfilm.shots import moves as mv
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
-from splatfilm.shots.lens import Lens
+from splatfilm.shots.lens import DISTORTION_KEYS, LENS_MODELS, Lens
 from splatfilm.scene.transforms import axis_rotation, pan_tilt_roll_rotation, rotation_from_quat
 from splatfilm.shots.pose import Pose
 from splatfilm.shots.shot import Shot
@@ -83,7 +85,8 @@ from splatfilm.yamlfields import (
 SHOT_VERSION = 1
 _TOP = {"version", "name", "description", "fps", "duration", "frames", "frame_range", "first_frame", "resolution", "lens",
         "points", "keyframes", "interpolation", "camera", "move", "moves"}
-_LENS = {"focal_mm", "fov_deg", "vfov_deg", "sensor_width_mm", "near", "far", "f_stop", "focus_distance"}
+_LENS = {"focal_mm", "fov_deg", "vfov_deg", "sensor_width_mm", "near", "far", "f_stop", "focus_distance", "model",
+         *DISTORTION_KEYS}
 _ORIENT = {"look_at", "pan", "tilt", "roll", "quat"}
 _KEY = {"time", "frame", "position", "focal_mm", "focus_distance", "ease", "ease_in", "ease_out", "tension",
         "continuity", "bias"} | _ORIENT
@@ -205,6 +208,12 @@ def _lens(value: Any, at: _At, width: int, height: int) -> Lens:
     for key in ("sensor_width_mm", "near", "far", "f_stop", "focus_distance"):
         if key in data:
             kwargs[key] = _number(data[key], at[key], "positive")
+    if "model" in data:
+        if not isinstance(data["model"], str) or data["model"] not in LENS_MODELS:
+            at["model"].fail(f"expected one of {', '.join(LENS_MODELS)}, got {_show(data['model'])}")
+        kwargs["model"] = data["model"]
+    if any(k in data for k in DISTORTION_KEYS):
+        kwargs["distortion"] = tuple(_number(data[k], at[k]) if k in data else 0.0 for k in DISTORTION_KEYS)
     given = [k for k in ("focal_mm", "fov_deg", "vfov_deg") if k in data]
     if len(given) > 1:
         at.fail(f"give one of focal_mm, fov_deg or vfov_deg, not {' and '.join(given)}")

@@ -223,6 +223,27 @@ def test_depth_of_field_blurs_out_of_focus_and_keeps_energy(film_dir):
         assert abs(im.mean() - sharp.mean()) < 0.03
 
 
+def test_a_distorting_lens_renders_through_its_model(film_dir):
+    def frame(lens):
+        def edit(d):
+            d.update(resolution=[96, 54], lens=lens)
+            d["shots"][0].update(camera={"position": [0, -1.3, 1.0], "look_at": [0, 0, 1.0]}, hide=["hero"])
+
+        _edit(film_dir, edit)
+        film = parse_film(film_dir / "film.yaml")
+        r = FrameRenderer(film, "cpu")
+        return r.render(film.shots[0], 0)[0], r.key(film.shots[0], 0)
+
+    pinhole, key_p = frame({"focal_mm": 14})
+    fisheye, key_f = frame({"focal_mm": 14, "model": "fisheye"})
+    barrel, key_b = frame({"focal_mm": 14, "model": "opencv", "k1": -0.2})
+    assert len({key_p, key_f, key_b}) == 3  # the lens is part of a frame's content key
+    red = lambda im: float((im[..., 0] > 0.5).mean())  # noqa: E731  (the wall's share of the frame)
+    # Same focal length: an equidistant fisheye and a barrel both squeeze the periphery inwards
+    # (measured: the wall covers 62% of the pinhole frame, 47% fisheye, 49% barrel).
+    assert 0.3 < red(fisheye) < 0.9 * red(pinhole) and 0.3 < red(barrel) < 0.95 * red(pinhole)
+
+
 def test_ray_renders_the_same_frames(film_dir):
     ray = pytest.importorskip("ray")
     try:

@@ -202,6 +202,15 @@ def test_bad_input_fails_before_work(capture_dir, tmp_path):
     with pytest.raises(SplatfilmError, match="no images"):
         load_capture(empty, tmp_path / "w")
 
+    # A fisheye or panorama capture is never fitted as if it were pinhole, coefficients or not.
+    for model, kind in (("OPENCV_FISHEYE", "fisheye"), ("EQUIRECTANGULAR", "equirectangular")):
+        folder = _broken_copy(capture_dir, tmp_path / model)
+        meta = json.loads((folder / "transforms.json").read_text())
+        meta["camera_model"] = model
+        (folder / "transforms.json").write_text(json.dumps(meta))
+        with pytest.raises(SplatfilmError, match=f"{kind} images cannot be fitted yet"):
+            load_capture(folder, tmp_path / "w")
+
 
 def test_cli_fit_errors_are_one_line(capture_dir, tmp_path, capsys):
     assert main(["fit", str(capture_dir), "-o", str(tmp_path / "x.splat"), "--backend", "cpu"]) == 2

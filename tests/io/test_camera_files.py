@@ -17,6 +17,8 @@ from splatfilm.io.camera_files import (
     read_cameras,
     read_colmap,
     read_transforms_json,
+    write_camera_path_json,
+    write_transforms_json,
 )
 
 TRANSFORMS = FIXTURES / "transforms.json"
@@ -109,6 +111,58 @@ def test_camera_path_matches_nerfstudio():
     assert cams.names == [None] * 12 and cams.camera_model == ["PINHOLE"] * 12
     assert result.seconds == 0.5 and result.file_fps == 24.0
     assert result.fps == Fraction(24)
+
+
+@pytest.mark.parametrize("camera_type", ["fisheye", "equirectangular"])
+def test_camera_path_fisheye_and_equirectangular(tmp_path, camera_type):
+    meta = load("camera_path.json")
+    meta["camera_type"] = camera_type
+    w, h = meta["render_width"], meta["render_height"]
+    if camera_type == "equirectangular":
+        for cam in meta["camera_path"]:
+            cam.pop("fov")  # nerfstudio ignores it for panoramas; not required
+    cams = read_camera_path_json(write_json(tmp_path / "p.json", meta)).cameras
+    ref = load("camera_path_parsed.json")
+    np.testing.assert_allclose(cams.to_c2w_opengl()[:, :3], ref["camera_to_worlds"], atol=1e-6)
+    if camera_type == "fisheye":
+        # nerfstudio's get_path_from_json: the same focal length as a perspective path.
+        assert cams.camera_model == ["OPENCV_FISHEYE"] * 12 and not cams.distortion.any()
+        np.testing.assert_allclose(cams.fx, ref["fx"], rtol=1e-9)
+    else:
+        # nerfstudio's fx = width / 2, fy = height span pi radians; ours are pixels per radian.
+        assert cams.camera_model == ["EQUIRECTANGULAR"] * 12
+        np.testing.assert_allclose(cams.fx, w / 2 / np.pi)
+        np.testing.assert_allclose(cams.fy, h / np.pi)
+    np.testing.assert_allclose(cams.cx, w / 2)
+    # And back: the writer keeps the camera type.
+    out = tmp_path / "out.json"
+    write_camera_path_json(out, cams, seconds=1.0)
+    assert json.loads(out.read_text())["camera_type"] == camera_type
+    again = read_camera_path_json(out).cameras
+    assert again.camera_model == cams.camera_model
+    np.testing.assert_allclose(again.Ks, cams.Ks, rtol=1e-9)
+
+
+def test_transforms_json_equirectangular_and_fisheye_round_trip(tmp_path):
+    meta = load("transforms.json")
+    for key in ("k1", "k2", "k3", "k4", "p1", "p2"):
+        meta.pop(key, None)
+    meta.update({"camera_model": "EQUIRECTANGULAR", "w": 200, "h": 100, "fl_x": 100.0, "fl_y": 100.0,
+                 "cx": 100.0, "cy": 50.0})
+    meta["frames"][1].update({"camera_model": "OPENCV_FISHEYE", "k1": 0.05, "k4": -0.001, "fl_x": 60.0})
+    cams = read_transforms_json(write_json(tmp_path / "t.json", meta))
+    assert cams.camera_model[0] == "EQUIRECTANGULAR" and cams.camera_model[1] == "OPENCV_FISHEYE"
+    # nerfstudio's equirectangular fl_x = w / 2 spans pi radians: 200 / 2 pi pixels per radian here.
+    np.testing.assert_allclose([cams.fx[0], cams.fy[0]], [100 / np.pi, 100 / np.pi])
+    np.testing.assert_allclose(cams.distortion[1], [0.05, 0, 0, -0.001, 0, 0])
+    assert cams.fx[1] == 60.0
+    write_transforms_json(tmp_path / "back.json", cams)
+    back = json.loads((tmp_path / "back.json").read_text())
+    assert back["frames"][0]["fl_x"] == pytest.approx(100.0) and back["frames"][0]["camera_model"] == "EQUIRECTANGULAR"
+    again = read_transforms_json(tmp_path / "back.json")
+    np.testing.assert_allclose(again.Ks, cams.Ks)
+    np.testing.assert_allclose(again.distortion, cams.distortion)
+    assert again.camera_model == cams.camera_model
 
 
 def test_camera_path_fps_is_exact_fraction(tmp_path):
@@ -263,7 +317,8 @@ def _broken_transforms(tmp_path, edit) -> Path:
         (lambda m: m.__setitem__("fl_y", -3), "fl_y is -3"),
         (lambda m: m.__setitem__("w", 64.5), "whole"),
         (lambda m: m.__setitem__("cx", "middle"), "expected a number"),
-        (lambda m: m.__setitem__("camera_model", "EQUIRECTANGULAR"), "not supported"),
+        (lambda m: m.__setitem__("camera_model", "FISHEYE624"), "camera_model 'FISHEYE624' is not supported"),
+        (lambda m: m.__setitem__("camera_model", "VR180_L"), "not supported"),
         (lambda m: m.__setitem__("frames", []), "frames"),
         (lambda m: m["frames"][3]["transform_matrix"][0].__setitem__(0, 2.0), "rotation"),
     ],
@@ -312,7 +367,9 @@ def test_corrupt_colmap(tmp_path):
         (lambda m: m["camera_path"][0].__setitem__("fov", 180), "fov is 180"),
         (lambda m: m.pop("render_height"), "no `render_height`"),
         (lambda m: m.__setitem__("render_width", 0), "render_width"),
-        (lambda m: m.__setitem__("camera_type", "equirectangular"), "not supported"),
+        (lambda m: m.__setitem__("camera_type", "vr180"), "camera_type 'vr180' is not supported"),
+        (lambda m: m.__setitem__("camera_type", "omnidirectional"), "not supported"),
+        (lambda m: m.__setitem__("camera_type", 3), "not supported"),
         (lambda m: m.__setitem__("seconds", -1), "seconds"),
         (lambda m: m.__setitem__("camera_path", []), "camera_path"),
     ],

@@ -163,7 +163,10 @@ def test_validation_sizes_and_shapes():
         Cameras(cams.viewmats, cams.Ks, 64, 48, names=["a"])
     with pytest.raises(SplatfilmError, match="PINHOLE"):
         Cameras(cams.viewmats, cams.Ks, 64, 48, distortion=[0.1, 0, 0, 0, 0, 0], camera_model="PINHOLE")
-    with pytest.raises(SplatfilmError, match="camera model"):
-        Cameras(cams.viewmats, cams.Ks, 64, 48, camera_model="EQUIRECTANGULAR")
+    with pytest.raises(SplatfilmError, match="camera model 'FISHEYE624' is not one of"):
+        Cameras(cams.viewmats, cams.Ks, 64, 48, camera_model="FISHEYE624")
+    with pytest.raises(SplatfilmError, match="EQUIRECTANGULAR camera with non-zero distortion"):
+        Cameras(cams.viewmats, cams.Ks, 64, 48, distortion=[0.1, 0, 0, 0, 0, 0], camera_model="EQUIRECTANGULAR")
+    assert Cameras(cams.viewmats, cams.Ks, 64, 48, camera_model="EQUIRECTANGULAR").camera_model == ["EQUIRECTANGULAR"] * 2
     with pytest.raises(SplatfilmError, match="non-finite"):
         Cameras.from_c2w_opengl(np.full((4, 4), np.nan), cams.Ks[0], 64, 48)

@@ -47,6 +47,23 @@ def test_five_line_dolly_in(tmp_path):
     np.testing.assert_allclose(uv[:, :2] / uv[:, 2:], np.broadcast_to([960, 540], (96, 2)), atol=1e-9)
 
 
+def test_lens_distortion_is_a_lens_property(tmp_path):
+    text = FIVE_LINES.replace("lens: 35mm", "lens: {focal_mm: 24, model: opencv, k1: -0.12, k2: 0.03, p1: 0.001, p2: -0.002}")
+    shot = load_shot(_write(tmp_path, text))
+    assert shot.lens.model == "opencv" and shot.lens.distortion == (-0.12, 0.03, 0.0, 0.0, 0.001, -0.002)
+    cams = shot.cameras()
+    assert cams.camera_model == ["OPENCV"] * 96
+    np.testing.assert_allclose(cams.distortion, np.tile([-0.12, 0.03, 0, 0, 0.001, -0.002], (96, 1)))
+    fish = load_shot(_write(tmp_path, FIVE_LINES.replace("lens: 35mm", "lens: {fov_deg: 150, model: fisheye, k1: 0.02}")))
+    assert fish.cameras().camera_model[0] == "OPENCV_FISHEYE" and fish.lens.hfov_deg == pytest.approx(150)
+    # Equidistant: the image's half width sits 75 degrees off the axis.
+    assert fish.cameras().fx[0] == pytest.approx(960 / np.radians(75))
+    pano = load_shot(_write(tmp_path, FIVE_LINES.replace("lens: 35mm", "lens: {model: equirectangular}")))
+    cams = pano.cameras()
+    assert cams.camera_model[0] == "EQUIRECTANGULAR" and (pano.lens.hfov_deg, pano.lens.vfov_deg) == (360, 180)
+    np.testing.assert_allclose([cams.fx[0], cams.fy[0]], [1920 / (2 * np.pi), 1080 / np.pi])
+
+
 def test_frame_times_are_exact_at_ntsc_rates():
     shot = parse_shot({"fps": "24000/1001", "duration": 4, "camera": {"position": [0, -3, 1], "look_at": [0, 0, 1]},
                        "move": {"type": "pan", "degrees": 10}})
@@ -115,6 +132,11 @@ KEYS = [{"time": 0, "position": [0, -3, 1], "look_at": [0, 0, 1]},
     (lambda d: d.update(fps="fast"), "fps", "frame rate"),
     (lambda d: d.update(lens="35 inches"), "lens", "35mm"),
     (lambda d: d.update(lens={"focal_mm": -1}), r"lens\.focal_mm", "> 0"),
+    (lambda d: d.update(lens={"model": "anamorphic"}), r"lens\.model", "one of pinhole, opencv, fisheye"),
+    (lambda d: d.update(lens={"model": "fisheye", "p1": 0.01}), "lens", "fisheye lens with p1 = 0.01: the model has no p1"),
+    (lambda d: d.update(lens={"k1": 0.1}), "lens", "pinhole lens with k1 = 0.1: the model has no k1"),
+    (lambda d: d.update(lens={"model": "opencv", "k2": "big"}), r"lens\.k2", "number"),
+    (lambda d: d.update(lens={"model": "opencv", "k5": 0.1}), r"lens\.k5", "unknown field"),
     (lambda d: d.update(resolution=[1920]), "resolution", "width, height"),
     (lambda d: d.update(duration=1), r"keyframes\[2\]", "after the shot's end"),
     (lambda d: d.update(interpolation={"speed": "fast"}), r"interpolation\.speed", "constant"),
