@@ -96,7 +96,7 @@ def test_fit_learns_the_scene_and_writes_asset(capture_dir, tmp_path):
     # The capture's cameras are recorded beside the asset, in its frame (meshing renders from them).
     from splatfilm.assets.sidecar import read_capture_cameras
 
-    recorded, capture = read_capture_cameras(out), load_capture(capture_dir)
+    recorded, capture = read_capture_cameras(out), load_capture(capture_dir, tmp_path / "work")
     assert (tmp_path / "asset.cameras.json").exists()
     np.testing.assert_allclose(recorded.viewmats, capture.cameras.viewmats, atol=1e-9)
     # Compared with the initial point cloud (grey, 10% opaque), fitting made held-out views
