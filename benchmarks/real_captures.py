@@ -133,7 +133,12 @@ def prepare(name: str, out: Path, source: Path | None) -> None:
         for p in _jpegs(folder):
             shutil.copyfile(p, out / "images" / p.name)
     else:  # fox: instant-ngp's transforms.json (nerfstudio reads it as it is) and its frames
-        shutil.copyfile(folder / "transforms.json", out / "transforms.json")
+        # The file lists 67 frames, the repository keeps 50 of their images (commit "Smaller fox
+        # dataset"); instant-ngp skips the missing ones, splatfilm refuses them: keep the 50.
+        meta = json.loads((folder / "transforms.json").read_text())
+        frames = [f for f in meta["frames"] if (folder / f["file_path"]).exists()]
+        print(f"fox: {len(meta['frames']) - len(frames)} of {len(meta['frames'])} frames have no image; left out")
+        (out / "transforms.json").write_text(json.dumps({**meta, "frames": frames}, indent=1))
         for p in _jpegs(folder / "images"):
             shutil.copyfile(p, out / "images" / p.name)
     (out / "SOURCE.txt").write_text(f"{src.repo} at {src.commit}, {src.subdir}\nlicence: {src.licence} "
