@@ -115,10 +115,10 @@ def test_bare_photos_register_where_the_model_has_them(tmp_path):
 
 
 def test_short_fit_through_the_cli_learns(tmp_path):
-    """40 steps at a quarter size: held-out PSNR (every 8th photo) well above that of the
-    Gaussians the fit starts from (the model's points)."""
+    """30 steps at a quarter size: held-out PSNR (every 8th photo) well above that of the
+    Gaussians the fit starts from (the model's points): measured 6.6 -> 10.6 dB."""
     out = tmp_path / "pot.ply"
-    assert main(["fit", str(FLOWERPOT), "-o", str(out), "--backend", "cpu", "--steps", "40", "--downscale", "4",
+    assert main(["fit", str(FLOWERPOT), "-o", str(out), "--backend", "cpu", "--steps", "30", "--downscale", "4",
                  "--sh-degree", "0", "--checkpoint-every", "0"]) == 0
     side = json.loads(out.with_suffix(".json").read_text())
     assert side["source"]["type"] == "colmap" and side["training"]["image_size"] == [W // 4, H // 4]
