@@ -13,7 +13,7 @@ the tests; the fixture it writes is committed (tests/fixtures/flowerpot, see its
 |-----------|----------------------------------------------------------------|--------------------------------------|
 | flowerpot | a clay pot on a printed scale target, turntable, Meizu m1 note; the 49 upright photos | CC BY-SA 4.0 (README.md, license.md) |
 | lund      | a walk down a street of terraced houses in Lund, phone photos  | BSD-2-Clause (the repository LICENSE)|
-| fox       | a fox figurine on a shelf, phone video frames, OPENCV k1 k2 p1 p2 | NVIDIA Source Code License-NC: non-commercial; never committed here |
+| fox       | a mounted fox head on wallpaper, phone video frames, OPENCV k1 k2 p1 p2 | NVIDIA Source Code License-NC: non-commercial; never committed here |
 """
 
 from __future__ import annotations
