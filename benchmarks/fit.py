@@ -3,6 +3,12 @@ camera path (a shot the fit never saw), wall time, time per step, Gaussian count
 
     python benchmarks/fit.py                                  # scenes/set, 3000 steps, cpu
     python benchmarks/fit.py --steps 30000 --backend gsplat   # on a GPU; also times a bare loop
+    python benchmarks/fit.py --data DIR --renders OUT/        # a real capture (benchmarks/real_captures.py)
+
+On any capture it also prints a real-capture table: every 8th image held out (as 3DGS does),
+PSNR/SSIM per held-out view, and, when the poses came from structure-from-motion, the SfM
+summary and a per-image pose table read off the model (observations, reprojection error).
+`--renders OUT` writes each held-out photo beside its render (photo | render) as PNGs.
 
 On a GPU it also runs a bare gsplat training loop (gsplat.rasterization + Adam + L1/SSIM +
 DefaultStrategy, as gsplat's examples/simple_trainer.py does it, without splatfilm) on the
@@ -72,6 +78,86 @@ def bare_gsplat_seconds_per_step(data: Path, steps: int) -> float:
     return (time.perf_counter() - t0) / steps
 
 
+def sfm_pose_table(model_dir: Path) -> list[dict]:
+    """Per image of a COLMAP model: registered or not, 3D observations, mean and max
+    reprojection error in pixels (recomputed from the model's points)."""
+    import numpy as np
+    import pycolmap
+
+    rec = pycolmap.Reconstruction(str(model_dir))
+    rows = []
+    for image in sorted(rec.images.values(), key=lambda im: im.name):
+        errs = []
+        for p in image.points2D:
+            if p.has_point3D():
+                uv = image.project_point(rec.points3D[p.point3D_id].xyz)
+                if uv is not None:
+                    errs.append(float(np.linalg.norm(np.asarray(uv) - np.asarray(p.xy))))
+        rows.append({"name": image.name, "registered": bool(image.has_pose), "observations": len(errs),
+                     "mean_px": float(np.mean(errs)) if errs else float("nan"),
+                     "max_px": float(np.max(errs)) if errs else float("nan")})
+    return rows
+
+
+def capture_report(data: Path, ply: Path, sidecar: dict, max_size: int | None, downscale: float | None,
+                   renders: str | None) -> None:
+    """The real-capture table: held-out views one by one, SfM summary and pose table when SfM
+    made the poses, and (with `renders`) photo | render PNGs of the held-out views."""
+    import numpy as np
+
+    from splatfilm.fit.capture import split_indices
+    from splatfilm.fit.sfm import read_sfm_summary
+    from splatfilm.io.gaussian_files import load_gaussians
+    from splatfilm.io.images import write_png
+    from splatfilm.render import render
+    from splatfilm.render.metrics import psnr, ssim
+
+    work = ply.with_suffix(".sfm")
+    source = sidecar["source"]
+    training = sidecar["training"]
+    capture = load_capture(data, work, downscale=downscale, max_size=max_size)
+    gaussians = load_gaussians(ply)
+    train, test = split_indices(len(capture), training["test_every"])
+    print(f"\nreal capture {data}: source {source['type']}, {len(capture)} images ({len(train)} train, "
+          f"{len(test)} held out) at {training['image_size'][0]}x{training['image_size'][1]}, {training['steps']} steps, "
+          f"{sidecar['num_gaussians']} Gaussians, {sidecar['timing']['seconds_per_step']:.3f} s/step")
+    print("| held-out view | PSNR | SSIM |")
+    print("|---|---|---|")
+    out_dir = Path(renders) if renders else None
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        for i in test:
+            viewmats, Ks = capture.cameras[i].to_tensors()
+            w, h = int(capture.cameras.widths[i]), int(capture.cameras.heights[i])
+            pred = render(gaussians, viewmats, Ks, w, h, backend=training["backend"]).rgb[0].cpu().clamp(0, 1)
+            gt = torch.from_numpy(capture.images[i]).float() / 255
+            mask = torch.from_numpy(capture.valid[i]).float() if capture.valid is not None else None
+            name = Path(capture.names[i]).name
+            print(f"| {name} | {float(psnr(pred, gt, mask)):.2f} | {float(ssim(pred, gt)):.4f} |")
+            if out_dir:
+                write_png(out_dir / f"{Path(name).stem}.png", np.concatenate([gt.numpy(), pred.numpy()], 1))
+    model = source.get("sfm_model")
+    if model:
+        summary = read_sfm_summary(work)
+        if summary is not None:
+            print(f"SfM: registered {summary.registered}/{summary.images} images, {summary.points} points, "
+                  f"{summary.features:.0f} features an image, {summary.verified_pairs}/{summary.pairs} pairs "
+                  f"verified, {summary.seconds:.0f} s")
+        rows = sfm_pose_table(Path(model))
+        # The model lists only the images it registered; the others are what SfM dropped.
+        from splatfilm.fit.sfm import list_images
+
+        known = {r["name"] for r in rows}
+        rows += [{"name": p.name, "registered": False, "observations": 0, "mean_px": float("nan"),
+                  "max_px": float("nan")} for p in list_images(source["path"]) if p.name not in known]
+        print("| image | registered | observations | mean reproj px | max reproj px |")
+        print("|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['name']} | {'yes' if r['registered'] else 'no'} | {r['observations']} | "
+                  f"{r['mean_px']:.2f} | {r['max_px']:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT / "scenes" / "set"))
@@ -79,6 +165,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--backend", default="cpu")
     parser.add_argument("--max-size", type=int, default=None)
+    parser.add_argument("--downscale", type=float, default=None, help="as `splatfilm fit --downscale`")
+    parser.add_argument("--renders", default=None, help="write held-out photo | render PNGs here")
     parser.add_argument("--out", default=None, help="where to keep the fitted PLY (default: a temp folder)")
     args = parser.parse_args()
 
@@ -87,7 +175,7 @@ def main() -> None:
     out_dir = Path(args.out) if args.out else Path(tempfile.mkdtemp())
     cfg = FitConfig(steps=args.steps, backend=args.backend, checkpoint_every=0)
     t0 = time.perf_counter()
-    sidecar = run_fit(data, out_dir / "fit.ply", cfg, max_size=args.max_size,
+    sidecar = run_fit(data, out_dir / "fit.ply", cfg, max_size=args.max_size, downscale=args.downscale,
                       eval_data=heldout if (heldout / "transforms.json").exists() else None)
     wall = time.perf_counter() - t0
     m = sidecar["metrics"]
@@ -102,6 +190,7 @@ def main() -> None:
         bare = bare_gsplat_seconds_per_step(data, min(args.steps, 3000))
         ours = sidecar["timing"]["seconds_per_step"]
         print(f"bare gsplat loop: {bare:.4f} s/step; splatfilm fit: {ours:.4f} s/step; ratio {ours / bare:.2f}x")
+    capture_report(data, out_dir / "fit.ply", sidecar, args.max_size, args.downscale, args.renders)
     print(json.dumps({"metrics": m, "num_gaussians": sidecar["num_gaussians"], "timing": sidecar["timing"]}))
 
 
