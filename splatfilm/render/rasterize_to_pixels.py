@@ -21,13 +21,44 @@ import math
 import numba
 import numpy as np
 import torch
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from splatfilm.render.tile_intersection import TILE_SIZE, isect_tiles, tile_grid
 
 _ALPHA_MIN = 1.0 / 255.0
 _ALPHA_MAX = 0.999
 _T_MIN = 1e-4
+
+
+def exp_neg(s):
+    """exp(-s) in the argument's precision: math.exp for float64; for float32 a polynomial
+    that LLVM can vectorise (no SVML here, so math.exp would stay a scalar call)."""
+    return math.exp(-s)
+
+
+@overload(exp_neg)
+def _exp_neg_overload(s):
+    if s != types.float32:
+        return lambda s: math.exp(-s)
+
+    def impl(s):
+        # Cody-Waite: -s = n ln2 + r with |r| <= ln2 / 2, exp(r) by Cephes' expf polynomial
+        # (relative error about 1e-7, as expf). s is clamped to [0, 20]: beyond, alpha is below
+        # 1/255 for any opacity under 1e6, and 2^n stays a shift of an int32.
+        s = min(max(s, np.float32(0.0)), np.float32(20.0))
+        n = np.floor(s * np.float32(-1.4426950408889634) + np.float32(0.5))  # float32, not math.floor's int
+        r = (-s - n * np.float32(0.693359375)) - n * np.float32(-2.12194440e-4)
+        p = np.float32(1.9875691500e-4)
+        p = p * r + np.float32(1.3981999507e-3)
+        p = p * r + np.float32(8.3334519073e-3)
+        p = p * r + np.float32(4.1665795894e-2)
+        p = p * r + np.float32(1.6666665459e-1)
+        p = p * r + np.float32(5.0000001201e-1)
+        p = p * (r * r) + r + np.float32(1.0)
+        return p * (np.float32(np.int32(1) << (np.int32(n) + np.int32(30))) * np.float32(2.0**-30))
+
+    return impl
 
 
 @njit(cache=True)
