@@ -210,7 +210,7 @@ def _forward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, flat
 def _sum_run(values, lo, hi, part):
     """values[lo:hi] summed in a fixed order: eight running lanes (one SIMD add), then the
     lanes and the tail in order."""
-    part[:] = values[0] - values[0]
+    part[:] = 0.0  # not values[0] - values[0]: an unwritten slot may hold inf or nan
     n8 = lo + ((hi - lo) // 8) * 8
     for b in range(np.uint64(lo), np.uint64(n8), np.uint64(8)):
         for j in range(8):
