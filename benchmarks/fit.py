@@ -4,6 +4,7 @@ camera path (a shot the fit never saw), wall time, time per step, Gaussian count
     python benchmarks/fit.py                                  # scenes/set, 3000 steps, cpu
     python benchmarks/fit.py --steps 30000 --backend gsplat   # on a GPU; also times a bare loop
     python benchmarks/fit.py --data DIR --renders OUT/        # a real capture (benchmarks/real_captures.py)
+    python benchmarks/fit.py --profile                        # where a CPU fit step's time goes
 
 On any capture it also prints a real-capture table: every 8th image held out (as 3DGS does),
 PSNR/SSIM per held-out view, and, when the poses came from structure-from-motion, the SfM
@@ -30,6 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from splatfilm.fit import FitConfig, load_capture, run_fit  # noqa: E402
+from splatfilm.scene.gaussians import Gaussians  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -157,6 +159,84 @@ def capture_report(data: Path, ply: Path, sidecar: dict, max_size: int | None, d
             print(f"| {r['name']} | {'yes' if r['registered'] else 'no'} | {r['observations']} | "
                   f"{r['mean_px']:.2f} | {r['max_px']:.2f} |")
 
+def profile_steps(data: Path, sizes: str, resolutions: str, steps: int) -> None:
+    """Print a table: seconds per fit step, split by phase, for each Gaussian count and size."""
+    import os
+    import platform
+
+    import numba
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, numba {numba.__version__} "
+          f"({numba.get_num_threads()} threads); load {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+    print("| Gaussians | resolution | steps | render fwd s | loss s | backward s | optimiser s | strategy s | step s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for size in sizes.split(","):
+        n = int(float(size[:-1]) * 1000) if size.lower().endswith("k") else int(size)
+        for res in resolutions.split(","):
+            w, h = (int(v) for v in res.split("x"))
+            k = steps if n * w * h <= 100_000 * 640 * 360 else max(2, steps // 3)
+            t = profile_row(data, n, w, h, k)
+            print(f"| {n // 1000}k | {w}x{h} | {k} | {t['render']:.3f} | {t['loss']:.3f} | {t['backward']:.3f} | "
+                  f"{t['optimiser']:.3f} | {t['strategy']:.3f} | {sum(t.values()):.3f} |", flush=True)
+
+
+def profile_row(data: Path, n: int, width: int, height: int, steps: int, warmup: int = 2) -> dict:
+    """Mean seconds per phase over `steps` fit steps (after `warmup`), the trainer's recipe as
+    it runs its first steps: SH degree 0, Adam with its learning rates, DefaultStrategy
+    gathering gradient statistics (densification starts later), L1 + 0.2 D-SSIM. The
+    Gaussians: an init of n around the capture's SfM points (benchmarks/render.py's init
+    scene); the capture's images and cameras resized to width x height."""
+    import numpy as np
+    from gsplat.strategy import DefaultStrategy
+
+    from splatfilm.fit import FitConfig
+    from splatfilm.fit.trainer import PARAM_NAMES, densify_schedule
+    from splatfilm.render import render
+    from splatfilm.render.metrics import ssim
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from render import make_init_scene  # benchmarks/render.py
+
+    cap = load_capture(data, Path(tempfile.mkdtemp()))
+    cams = cap.cameras.resized(width, height)
+    images = [torch.nn.functional.interpolate(torch.from_numpy(im).permute(2, 0, 1)[None].float() / 255, (height, width),
+                                              mode="bilinear", antialias=True)[0].permute(1, 2, 0).contiguous()
+              for im in cap.images[:8]]
+    g = make_init_scene(n)
+    cfg = FitConfig()
+    params = torch.nn.ParameterDict({k: torch.nn.Parameter(getattr(g, k).clone()) for k in PARAM_NAMES})
+    lrs = {"means": cfg.lr_means, "quats": cfg.lr_quats, "scales": cfg.lr_scales, "opacities": cfg.lr_opacities,
+           "sh0": cfg.lr_sh0, "shN": cfg.lr_shN}
+    opts = {k: torch.optim.Adam([{"params": params[k], "lr": lr, "name": k}], eps=1e-15) for k, lr in lrs.items()}
+    strategy = DefaultStrategy(verbose=False, **densify_schedule(30000))
+    state = strategy.initialize_state(scene_scale=1.0)
+    totals = dict.fromkeys(("render", "loss", "backward", "optimiser", "strategy"), 0.0)
+    rng = np.random.default_rng(0)
+    for step in range(warmup + steps):
+        i = int(rng.integers(len(images)))
+        vm, K = cams[i].to_tensors()
+        t0 = time.perf_counter()
+        out = render(Gaussians(**{k: params[k] for k in PARAM_NAMES}), vm, K, width, height, backend="cpu", sh_degree=0)
+        t1 = time.perf_counter()
+        pred = out.rgb[0]
+        loss = 0.8 * (pred - images[i]).abs().mean() + 0.2 * (1 - ssim(pred, images[i]))
+        t2 = time.perf_counter()
+        strategy.step_pre_backward(params, opts, state, step, out.info)
+        t3 = time.perf_counter()
+        loss.backward()
+        t4 = time.perf_counter()
+        for o in opts.values():
+            o.step()
+            o.zero_grad(set_to_none=True)
+        t5 = time.perf_counter()
+        strategy.step_post_backward(params, opts, state, step, out.info, packed=False)
+        t6 = time.perf_counter()
+        if step >= warmup:
+            for key, dt in (("render", t1 - t0), ("loss", t2 - t1), ("backward", t4 - t3), ("optimiser", t5 - t4),
+                            ("strategy", t3 - t2 + t6 - t5)):
+                totals[key] += dt
+    return {k: v / steps for k, v in totals.items()}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -168,7 +248,15 @@ def main() -> None:
     parser.add_argument("--downscale", type=float, default=None, help="as `splatfilm fit --downscale`")
     parser.add_argument("--renders", default=None, help="write held-out photo | render PNGs here")
     parser.add_argument("--out", default=None, help="where to keep the fitted PLY (default: a temp folder)")
+    parser.add_argument("--profile", action="store_true",
+                        help="time fit steps split into render forward, loss, backward, optimiser, strategy")
+    parser.add_argument("--profile-sizes", default="100k,500k")
+    parser.add_argument("--profile-resolutions", default="320x240,640x360")
+    parser.add_argument("--profile-steps", type=int, default=10, help="timed steps per row (fewer for 500k at 640x360)")
     args = parser.parse_args()
+    if args.profile:
+        profile_steps(Path(args.data), args.profile_sizes, args.profile_resolutions, args.profile_steps)
+        return
 
     data = Path(args.data)
     heldout = Path(args.heldout) if args.heldout else data / "heldout"

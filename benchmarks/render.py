@@ -1,12 +1,32 @@
 """Render speed and memory, per backend: frames per second and peak memory for forward and for
-forward+backward, at 10k / 100k / 500k Gaussians x 320x240 / 640x360 / 1280x720.
+forward+backward, at 10k / 100k / 500k Gaussians x 320x240 / 640x360 / 1280x720; on the CPU
+also the rasterizer's own time and its rate against a measured roofline.
 
     python benchmarks/render.py                 # every backend available here, full grid
     python benchmarks/render.py --sizes 100k --resolutions 640x360 --repeats 5
+    python benchmarks/render.py --scenes init,fitted --resolutions 320x240   # the fitting-like rows
 
-The scene: Gaussians filling a 4 x 3 x 2 m box seen from 4 m away (it fills the frame),
-SH degree 3, opacities uniform in [0.1, 1], each Gaussian about half the mean spacing in
-size, so depth complexity stays similar as N grows, as it does in fitted scenes.
+Scenes (--scenes):
+- box: Gaussians filling a 4 x 3 x 2 m box seen from 4 m away (it fills the frame), SH degree
+  3, opacities uniform in [0.1, 1], each Gaussian about half the mean spacing in size: sparse
+  (few Gaussians per pixel), depth complexity similar as N grows. Sizes from --sizes.
+- init: what a fit starts from: N Gaussians sampled around the bundled set's SfM points
+  (scenes/set/sparse_pc.ply; each point's neighbourhood by its nearest-neighbour distance),
+  sized, coloured and at opacity 0.1 as `fit.init.gaussians_from_points` makes them, seen from
+  the set's first capture camera. Dense: hundreds of Gaussians per pixel. Sizes from --init-sizes.
+- fitted: the bundled set fitted (scenes/set/fitted/set.ply, 70k Gaussians, SH degree 1) from
+  the same camera.
+
+CPU rows also time `rasterize_to_pixels` alone (forward, and backward of a random weighting of
+its outputs) and count its work: blends, the (pixel, Gaussian) pairs that contribute (alpha >=
+1/255, the pixel not yet stopped), which the forward composites and the backward
+differentiates. Blends per second per thread is set against the roofline: the forward's
+per-blend arithmetic (conic, exp, alpha, transmittance, 4 channels) in a tight vectorised
+loop on one thread over a 16x16 tile, measured in the same run; what separates the forward
+kernel from it is the work around it (tile lists, boxes, lanes that do not contribute). The
+backward's rate is set against the same roofline, so its percentage understates it (a
+backward blend is about 2.5x the arithmetic; a tight loop of it did not vectorise in numba,
+so it measured nothing useful).
 
 Each measurement runs in a fresh process, so memory figures do not inherit earlier rows'
 allocations. Memory on the CPU: the process's peak resident set (VmHWM: torch, numba and
@@ -27,12 +47,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+from numba import njit, prange
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from splatfilm.scene.gaussians import Gaussians  # noqa: E402
 from splatfilm.render import render  # noqa: E402
+from splatfilm.render.rasterize_to_pixels import exp_neg  # noqa: E402
 
 
 def make_scene(n: int, seed: int = 0, device: str = "cpu") -> Gaussians:
@@ -57,6 +80,50 @@ def make_camera(width: int, height: int, device: str = "cpu") -> tuple[torch.Ten
     return viewmat[None].to(device), K[None].to(device)
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def set_camera(width: int, height: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bundled set's first capture camera, its focal length scaled to `width`."""
+    from splatfilm.io.camera_files import read_transforms_json
+
+    cams = read_transforms_json(ROOT / "scenes" / "set" / "transforms.json")
+    K = cams.Ks[0].copy()
+    K[:2, :2] *= width / cams.widths[0]
+    K[0, 2], K[1, 2] = width / 2, height / 2
+    return torch.tensor(cams.viewmats[:1], dtype=torch.float32), torch.tensor(K[None], dtype=torch.float32)
+
+
+def make_init_scene(n: int, seed: int = 0) -> Gaussians:
+    """n Gaussians as a fit initialises them, from points sampled around the set's SfM cloud."""
+    import numpy as np
+
+    from splatfilm.fit.init import gaussians_from_points, knn_scales
+    from splatfilm.io.ply import read_ply_points
+
+    pts, cols = read_ply_points(ROOT / "scenes" / "set" / "sparse_pc.ply")
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(pts), n)
+    spread = knn_scales(pts)[pick, None]
+    return gaussians_from_points(pts[pick] + rng.normal(size=(n, 3)) * spread, cols[pick], 3, 0.1)
+
+
+def load_scene(kind: str, n: int, width: int, height: int, device: str):
+    """(Gaussians, viewmat [1,4,4], K [1,3,3]) for a row."""
+    if kind == "box":
+        return (make_scene(n, device=device), *make_camera(width, height, device))
+    if kind == "init":
+        g = make_init_scene(n)
+    elif kind == "fitted":
+        from splatfilm.io.ply import read_ply
+
+        g = read_ply(ROOT / "scenes" / "set" / "fitted" / "set.ply")
+    else:
+        raise SystemExit(f"unknown scene {kind!r}; choose box, init or fitted")
+    vm, K = set_camera(width, height)
+    return g.to(device), vm.to(device), K.to(device)
+
+
 def _rss_kib(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -72,13 +139,12 @@ def _reset_peak() -> bool:
         return False
 
 
-def run_one(backend: str, n: int, width: int, height: int, backward: bool, repeats: int) -> dict:
+def run_one(backend: str, kind: str, n: int, width: int, height: int, backward: bool, repeats: int) -> dict:
     device = "cuda" if backend == "gsplat" else "cpu"
-    scene = make_scene(n, device=device)
+    scene, viewmat, K = load_scene(kind, n, width, height, device)
     params = [scene.means, scene.quats, scene.scales, scene.opacities, scene.sh0, scene.shN]
     for p in params:
         p.requires_grad_(backward)
-    viewmat, K = make_camera(width, height, device)
 
     def once():
         out = render(scene, viewmat, K, width, height, backend=backend)
@@ -111,17 +177,141 @@ def run_one(backend: str, n: int, width: int, height: int, backward: bool, repea
         peak = _rss_kib("VmHWM") if can_reset else float("nan")
         peak_mb = peak / 1024
         added_mb = (peak - base) / 1024
-    return {"seconds": best, "fps": 1.0 / best, "peak_mb": peak_mb, "added_mb": added_mb}
+    row = {"seconds": best, "fps": 1.0 / best, "peak_mb": peak_mb, "added_mb": added_mb, "n": len(scene)}
+    if backend == "cpu" and backward:
+        row.update(rasterizer_work(scene, viewmat, K, width, height, repeats))
+    return row
 
 
-def run_isolated(backend: str, n: int, width: int, height: int, backward: bool, repeats: int, threads: int | None) -> dict:
+def rasterizer_work(scene: Gaussians, viewmat, K, width: int, height: int, repeats: int) -> dict:
+    """`rasterize_to_pixels` alone on this row's projected Gaussians: best forward and backward
+    seconds, blends, threads."""
+    import numba
+
+    from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
+    from splatfilm.render.rasterize_to_pixels import rasterize_to_pixels
+
+    with torch.no_grad():
+        op = scene.activated_opacities
+        proj = project_gaussians(scene.means, quat_scale_to_covar(scene.quats, scene.activated_scales), viewmat, K,
+                                 width, height, opacities=op)
+        colors = (scene.sh0[:, 0] * 0.28209479177387814 + 0.5).clamp_min(0.0)
+        feats = torch.cat([colors[None], proj.depths[..., None]], -1)
+    diff = [x.detach().clone().requires_grad_(True) for x in (proj.means2d, proj.conics, op[None], feats)]
+    gen = torch.Generator().manual_seed(0)
+    wf = torch.rand(1, height, width, feats.shape[-1], generator=gen)
+    wa = torch.rand(1, height, width, 1, generator=gen)
+    fwd, bwd = [], []
+    for _ in range(repeats + 1):  # the first is a warm-up
+        t0 = time.perf_counter()
+        f, a = rasterize_to_pixels(*diff, proj.radii, proj.depths, width, height)
+        t1 = time.perf_counter()
+        ((f * wf).sum() + (a * wa).sum()).backward()
+        t2 = time.perf_counter()
+        fwd.append(t1 - t0)
+        bwd.append(t2 - t1)
+    blends = count_blends(*(x.detach()[0].numpy() for x in (proj.means2d, proj.conics, op[None], proj.radii, proj.depths)),
+                          width, height)
+    return {"raster_fwd": min(fwd[1:]), "raster_bwd": min(bwd[1:]), "blends": blends, "threads": numba.get_num_threads()}
+
+
+def count_blends(means2d, conics, opacities, radii, depths, width: int, height: int) -> int:
+    """(pixel, Gaussian) pairs that contribute to the image, by the compositing rules."""
+    from splatfilm.render.tile_intersection import isect_tiles, tile_grid
+
+    offsets, ids = isect_tiles(means2d, radii, depths, width, height)
+    return int(_count_blends(means2d.astype(np.float64), conics.astype(np.float64), opacities.astype(np.float64),
+                             offsets, ids, width, height, 16, tile_grid(width, height)[0]).sum())
+
+
+@njit(parallel=True, cache=True)
+def _count_blends(means2d, conics, opacities, tile_offsets, flat_ids, width, height, tile_size, tiles_x):
+    n_tiles = tile_offsets.shape[0] - 1
+    out = np.zeros(n_tiles, np.int64)
+    for t in prange(n_tiles):
+        x0 = (t % tiles_x) * tile_size
+        y0 = (t // tiles_x) * tile_size
+        x1 = min(x0 + tile_size, width)
+        y1 = min(y0 + tile_size, height)
+        for py in range(y0, y1):
+            for px in range(x0, x1):
+                T = 1.0
+                for k in range(tile_offsets[t], tile_offsets[t + 1]):
+                    g = flat_ids[k]
+                    dx = means2d[g, 0] - (px + 0.5)
+                    dy = means2d[g, 1] - (py + 0.5)
+                    sigma = 0.5 * (conics[g, 0] * dx * dx + conics[g, 2] * dy * dy) + conics[g, 1] * dx * dy
+                    if sigma < 0.0:
+                        continue
+                    alpha = min(0.999, opacities[g] * math.exp(-sigma))
+                    if alpha < 1.0 / 255.0:
+                        continue
+                    next_T = T * (1.0 - alpha)
+                    if next_T <= 1e-4:
+                        break
+                    out[t] += 1
+                    T = next_T
+    return out
+
+
+@njit(cache=True)
+def _roofline_forward(params, feats, state, reps):
+    """The forward's per-blend arithmetic over one 16x16 tile, Gaussian after Gaussian."""
+    half, one, zero = np.float32(0.5), np.float32(1.0), np.float32(0.0)
+    a_min, a_max, t_min = np.float32(1.0 / 255.0), np.float32(0.999), np.float32(1e-4)
+    n_pix = state.shape[1]
+    for _ in range(reps):
+        state[0, :] = one
+        for g in range(params.shape[0]):
+            mx, my, ca, cb, cc, op = params[g, 0], params[g, 1], params[g, 2], params[g, 3], params[g, 4], params[g, 5]
+            for li in range(np.uint64(0), np.uint64(n_pix)):
+                dx = mx - state[6, li]
+                dy = my - state[7, li]
+                sigma = half * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
+                alpha = min(a_max, op * exp_neg(sigma))
+                T = state[0, li]
+                next_T = T * (one - alpha)
+                use = (sigma >= zero) & (alpha >= a_min) & (next_T > t_min)
+                w = alpha * T if use else zero
+                state[0, li] = next_T if use else T
+                state[1, li] += w * feats[g, 0]
+                state[2, li] += w * feats[g, 1]
+                state[3, li] += w * feats[g, 2]
+                state[4, li] += w * feats[g, 3]
+
+
+def roofline() -> float:
+    """Blends per second on one thread in the tight loop above (best of 5)."""
+    rng = np.random.default_rng(0)
+    n = 2048
+    cov = rng.uniform(2.0, 40.0, (n, 2))
+    params = np.stack([rng.uniform(0, 16, n), rng.uniform(0, 16, n), 1 / cov[:, 0], rng.uniform(-0.01, 0.01, n),
+                       1 / cov[:, 1], rng.uniform(0.05, 0.5, n)], 1).astype(np.float32)
+    feats = rng.uniform(0, 1, (n, 4)).astype(np.float32)
+    state = np.zeros((12, 256), np.float32)
+    state[5:] = rng.uniform(0, 1, (7, 256))
+    state[6] = np.arange(256) % 16 + 0.5
+    state[7] = np.arange(256) // 16 + 0.5
+    _roofline_forward(params, feats, state, 1)
+    best = min(_timed(_roofline_forward, (params, feats, state), 20) for _ in range(5))
+    return n * 256 * 20 / best
+
+
+def _timed(fn, args, reps: int) -> float:
+    t0 = time.perf_counter()
+    fn(*args, reps)
+    return time.perf_counter() - t0
+
+
+def run_isolated(backend: str, kind: str, n: int, width: int, height: int, backward: bool, repeats: int,
+                 threads: int | None) -> dict:
     """`run_one` in a fresh Python process (clean memory high-water mark)."""
-    cmd = [sys.executable, __file__, "--one", json.dumps([backend, n, width, height, backward, repeats])]
+    cmd = [sys.executable, __file__, "--one", json.dumps([backend, kind, n, width, height, backward, repeats])]
     if threads:
         cmd += ["--threads", str(threads)]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if res.returncode != 0:
-        raise SystemExit(f"benchmark row failed: {backend} {n} {width}x{height}:\n{res.stderr}")
+        raise SystemExit(f"benchmark row failed: {backend} {kind} {n} {width}x{height}:\n{res.stderr}")
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -133,7 +323,9 @@ def parse_count(text: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default=None, help="comma list (default: cpu, and gsplat where CUDA is)")
-    parser.add_argument("--sizes", default="10k,100k,500k")
+    parser.add_argument("--scenes", default="box,init,fitted", help="comma list of box, init, fitted")
+    parser.add_argument("--sizes", default="10k,100k,500k", help="Gaussian counts of the box scene")
+    parser.add_argument("--init-sizes", default="100k,500k", help="Gaussian counts of the init scene")
     parser.add_argument("--resolutions", default="320x240,640x360,1280x720")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
@@ -149,22 +341,47 @@ def main() -> None:
         print(json.dumps(run_one(*json.loads(args.one))))
         return
     backends = args.backends.split(",") if args.backends else (["cpu", "gsplat"] if torch.cuda.is_available() else ["cpu"])
-    sizes = [parse_count(s) for s in args.sizes.split(",")]
     resolutions = [tuple(int(v) for v in r.split("x")) for r in args.resolutions.split(",")]
+    rows = []
+    for kind in args.scenes.split(","):
+        sizes = {"box": args.sizes, "init": args.init_sizes, "fitted": "0"}[kind]
+        rows += [(kind, parse_count(s)) for s in sizes.split(",")]
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
-          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
-    print("| backend | Gaussians | resolution | fwd s | fwd fps | fwd peak MB (added) | fwd+bwd s | fwd+bwd fps | fwd+bwd peak MB (added) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    import numba
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"numba {numba.__version__} ({numba.get_num_threads()} threads)"
+          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "") + f"; load {_load()}")
+    roof = roofline() if "cpu" in backends else None
+    if roof:
+        print(f"roofline, one thread: {roof / 1e6:.0f} M blends/s (the forward's arithmetic)")
+    print("| backend | scene | Gaussians | resolution | fwd s | fwd fps | fwd peak MB (added) | fwd+bwd s | fwd+bwd fps "
+          "| fwd+bwd peak MB (added) | raster fwd s | raster bwd s | blends (M) | fwd M blends/s/thread (% roof) "
+          "| bwd M blends/s/thread (% roof) |")
+    print("|---" * 15 + "|")
     for backend in backends:
-        for n in sizes:
+        for kind, n in rows:
             for w, h in resolutions:
-                reps = args.repeats if n * w * h <= 100_000 * 640 * 360 else max(1, args.repeats // 3)
-                f = run_isolated(backend, n, w, h, False, reps, args.threads)
-                b = run_isolated(backend, n, w, h, True, reps, args.threads)
-                print(f"| {backend} | {n // 1000}k | {w}x{h} | {f['seconds']:.3f} | {f['fps']:.2f} | "
+                reps = args.repeats if max(n, 100_000) * w * h <= 100_000 * 640 * 360 else max(1, args.repeats // 3)
+                f = run_isolated(backend, kind, n, w, h, False, reps, args.threads)
+                b = run_isolated(backend, kind, n, w, h, True, reps, args.threads)
+                work = "| | | | | |"
+                if "blends" in b:
+                    rf = b["blends"] / b["raster_fwd"] / b["threads"]
+                    rb = b["blends"] / b["raster_bwd"] / b["threads"]
+                    work = (f"| {b['raster_fwd']:.3f} | {b['raster_bwd']:.3f} | {b['blends'] / 1e6:.1f} | "
+                            f"{rf / 1e6:.1f} ({100 * rf / roof:.0f}%) | {rb / 1e6:.1f} ({100 * rb / roof:.0f}%) |")
+                print(f"| {backend} | {kind} | {f['n'] // 1000}k | {w}x{h} | {f['seconds']:.3f} | {f['fps']:.2f} | "
                       f"{f['peak_mb']:.0f} ({f['added_mb']:.0f}) | {b['seconds']:.3f} | {b['fps']:.2f} | "
-                      f"{b['peak_mb']:.0f} ({b['added_mb']:.0f}) |", flush=True)
+                      f"{b['peak_mb']:.0f} ({b['added_mb']:.0f}) " + work, flush=True)
+    print(f"load at the end: {_load()}")
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":

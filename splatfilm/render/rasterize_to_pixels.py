@@ -5,13 +5,18 @@ Semantics are gsplat 1.5.3's `rasterize_to_pixels` (see docs/CONVENTIONS.md): ti
 skipped when sigma < 0 or alpha < 1/255, and a pixel stops before the Gaussian that would
 take its transmittance to 1e-4 or below.
 
-Why the loops look the way they do: numba kernels run one tile per task (parallel over
-tiles). Inside a tile the loop runs Gaussian by Gaussian and only over the pixels of that
-Gaussian's bounding box, since outside it alpha is provably below 1/255 (the box is
-3.33 sigma, or the opacity-aware extent, of the marginal); that keeps the per-pixel
-depth order exact while touching a fraction of the tile. The backward writes one gradient
-row per (tile, Gaussian) intersection and reduces the rows serially in a fixed order, so
-gradients are bit-for-bit deterministic whatever the thread count or scheduling.
+Why the loops look the way they do (benchmarks/render.py measures them against the core's
+limit): numba kernels run in the inputs' precision (float32 in fits and films). Each worker
+thread takes every n-th tile of a list sorted by length, so unequal tiles spread evenly.
+Inside a tile the loop runs Gaussian by Gaussian, over the rows of that Gaussian's bounding
+box (outside it alpha is provably below 1/255: the box is 3.33 sigma, or the opacity-aware
+extent, of the marginal), and over all pixels of a row at once, masked by the box: that
+loop has no branches and an exp that LLVM vectorises (`exp_neg`), so it runs in SIMD lanes.
+Rows and tiles whose pixels have all stopped are skipped. The backward walks each tile back
+to front from the final transmittance and each pixel's last contributing index (as gsplat
+does), sums each Gaussian's per-lane partials in lane order into one row per (tile,
+Gaussian) intersection, and adds those rows up per Gaussian in list order, so gradients are
+bit-for-bit deterministic whatever the thread count or scheduling.
 """
 
 from __future__ import annotations
@@ -21,13 +26,44 @@ import math
 import numba
 import numpy as np
 import torch
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from splatfilm.render.tile_intersection import TILE_SIZE, isect_tiles, tile_grid
 
 _ALPHA_MIN = 1.0 / 255.0
 _ALPHA_MAX = 0.999
 _T_MIN = 1e-4
+
+
+def exp_neg(s):
+    """exp(-s) in the argument's precision: math.exp for float64; for float32 a polynomial
+    that LLVM can vectorise (no SVML here, so math.exp would stay a scalar call)."""
+    return math.exp(-s)
+
+
+@overload(exp_neg)
+def _exp_neg_overload(s):
+    if s != types.float32:
+        return lambda s: math.exp(-s)
+
+    def impl(s):
+        # Cody-Waite: -s = n ln2 + r with |r| <= ln2 / 2, exp(r) by Cephes' expf polynomial
+        # (relative error about 1e-7, as expf). s is clamped to [0, 20]: beyond, alpha is below
+        # 1/255 for any opacity under 1e6, and 2^n stays a shift of an int32.
+        s = min(max(s, np.float32(0.0)), np.float32(20.0))
+        n = np.floor(s * np.float32(-1.4426950408889634) + np.float32(0.5))  # float32, not math.floor's int
+        r = (-s - n * np.float32(0.693359375)) - n * np.float32(-2.12194440e-4)
+        p = np.float32(1.9875691500e-4)
+        p = p * r + np.float32(1.3981999507e-3)
+        p = p * r + np.float32(8.3334519073e-3)
+        p = p * r + np.float32(4.1665795894e-2)
+        p = p * r + np.float32(1.6666665459e-1)
+        p = p * r + np.float32(5.0000001201e-1)
+        p = p * (r * r) + r + np.float32(1.0)
+        return p * (np.float32(np.int32(1) << (np.int32(n) + np.int32(30))) * np.float32(2.0**-30))
+
+    return impl
 
 
 @njit(cache=True)
@@ -40,23 +76,6 @@ def _pixel_range(m, r, lo, hi):
 
 
 @njit(cache=True)
-def _row_span(mx, dy, ca, cb, cc, sigma_max, px0, px1):
-    """Pixels of one row whose centre can reach alpha >= 1/255: where the conic quadratic
-    0.5 a dx^2 + b dx dy + 0.5 c dy^2 <= sigma_max, widened by a pixel against rounding and
-    clipped to [px0, px1). Thin, tilted splats cover a small part of their bounding box."""
-    if ca <= 0.0:
-        return px0, px1  # not positive definite: keep the whole box, the alpha test decides
-    disc = (cb * dy) ** 2 - ca * (cc * dy * dy - 2.0 * sigma_max)
-    if disc < 0.0:
-        return px0, px0
-    root = math.sqrt(disc)
-    # dx = mx - (px + 0.5) lies in [(-b dy - root) / a, (-b dy + root) / a]
-    lo = mx - (-cb * dy + root) / ca - 0.5
-    hi = mx - (-cb * dy - root) / ca - 0.5
-    return max(px0, int(math.floor(lo)) - 1), min(px1, int(math.ceil(hi)) + 2)
-
-
-@njit(cache=True)
 def _tile_rect(t, tiles_x, tile_size, width, height):
     """Pixel rectangle [x0, x1) x [y0, y1) of tile t (row-major), clipped to the image."""
     x0 = (t % tiles_x) * tile_size
@@ -65,176 +84,303 @@ def _tile_rect(t, tiles_x, tile_size, width, height):
 
 
 @njit(cache=True)
-def _splat(means2d, conics, opacities, radii, g, tx0, tx1, ty0, ty1):
-    """Gaussian g as the kernels use it: mean, conic, opacity, the pixel box it can touch in
-    this tile, and the largest sigma at which it still reaches alpha 1/255 (< 0: never)."""
-    mx = float(means2d[g, 0])
-    my = float(means2d[g, 1])
-    op = float(opacities[g])
-    bx0, bx1 = _pixel_range(mx, float(radii[g, 0]), tx0, tx1)
-    py0, py1 = _pixel_range(my, float(radii[g, 1]), ty0, ty1)
-    sigma_max = math.log(op / _ALPHA_MIN) if op >= _ALPHA_MIN else -1.0
-    return mx, my, float(conics[g, 0]), float(conics[g, 1]), float(conics[g, 2]), op, bx0, bx1, py0, py1, sigma_max
-
-
-@njit(parallel=True, cache=True)
-def _forward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, flat_ids, width, height, tile_size, tiles_x,
-                    out_feats, out_T, out_last):
-    n_tiles = tile_offsets.shape[0] - 1
-    K = feats.shape[1]
-    for t in prange(n_tiles):
-        tx0, ty0, tx1, ty1 = _tile_rect(t, tiles_x, tile_size, width, height)
-        tw = tx1 - tx0
-        n_pix = tw * (ty1 - ty0)
-        T = np.ones(n_pix)
-        acc = np.zeros((n_pix, K))
-        last = np.full(n_pix, -1, dtype=np.int64)
-        done = np.zeros(n_pix, dtype=np.bool_)
-        n_done = 0
-        for k in range(tile_offsets[t], tile_offsets[t + 1]):
-            mx, my, ca, cb, cc, op, bx0, bx1, py0, py1, sigma_max = _splat(
-                means2d, conics, opacities, radii, flat_ids[k], tx0, tx1, ty0, ty1)
-            if sigma_max < 0.0:
-                continue
-            g = flat_ids[k]
-            for py in range(py0, py1):
-                dy = my - (py + 0.5)
-                row = (py - ty0) * tw - tx0
-                px0, px1 = _row_span(mx, dy, ca, cb, cc, sigma_max, bx0, bx1)
-                for px in range(px0, px1):
-                    li = row + px
-                    if done[li]:
-                        continue
-                    dx = mx - (px + 0.5)
-                    sigma = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
-                    if sigma < 0.0:
-                        continue
-                    alpha = min(_ALPHA_MAX, op * math.exp(-sigma))
-                    if alpha < _ALPHA_MIN:
-                        continue
-                    next_T = T[li] * (1.0 - alpha)
-                    if next_T <= _T_MIN:
-                        done[li] = True
-                        n_done += 1
-                        continue
-                    w = alpha * T[li]
-                    for ch in range(K):
-                        acc[li, ch] += w * feats[g, ch]
-                    T[li] = next_T
-                    last[li] = k
-            if n_done == n_pix:
-                break
-        for py in range(ty0, ty1):
-            for px in range(tx0, tx1):
-                li = (py - ty0) * tw + (px - tx0)
-                for ch in range(K):
-                    out_feats[py, px, ch] = acc[li, ch]
-                out_T[py, px] = T[li]
-                out_last[py, px] = last[li]
-
-
-@njit(parallel=True, cache=True)
-def _backward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, flat_ids, width, height, tile_size, tiles_x,
-                     T_final, last_ids, g_feats, g_alpha, g_isect):
-    """g_isect [M, 6 + K]: per intersection d/d(mean x, mean y, conic a, b, c, opacity, feats)."""
-    n_tiles = tile_offsets.shape[0] - 1
-    K = feats.shape[1]
-    for t in prange(n_tiles):
-        start = tile_offsets[t]
-        end = tile_offsets[t + 1]
-        if end == start:
-            continue
-        tx0, ty0, tx1, ty1 = _tile_rect(t, tiles_x, tile_size, width, height)
-        tw = tx1 - tx0
-        n_pix = tw * (ty1 - ty0)
-        T = np.empty(n_pix)
-        S = np.zeros((n_pix, K))  # colour composited behind the current Gaussian
-        gF = np.empty((n_pix, K))
-        gT = np.empty(n_pix)  # dL/dalpha_out * T_final, reused at every step
-        last = np.empty(n_pix, dtype=np.int64)
-        d_f = np.empty(K)
-        max_last = start - 1
-        for py in range(ty0, ty1):
-            for px in range(tx0, tx1):
-                li = (py - ty0) * tw + (px - tx0)
-                T[li] = T_final[py, px]
-                last[li] = last_ids[py, px]
-                max_last = max(max_last, last[li])
-                gT[li] = g_alpha[py, px] * T_final[py, px]
-                for ch in range(K):
-                    gF[li, ch] = g_feats[py, px, ch]
-        for k in range(max_last, start - 1, -1):
-            g = flat_ids[k]
-            mx, my, ca, cb, cc, op, bx0, bx1, py0, py1, sigma_max = _splat(
-                means2d, conics, opacities, radii, g, tx0, tx1, ty0, ty1)
-            d_mx = 0.0
-            d_my = 0.0
-            d_a = 0.0
-            d_b = 0.0
-            d_c = 0.0
-            d_op = 0.0
-            d_f[:] = 0.0
-            if sigma_max < 0.0:
-                py1 = py0  # can never reach alpha 1/255: no pixel to visit
-            for py in range(py0, py1):
-                dy = my - (py + 0.5)
-                row = (py - ty0) * tw - tx0
-                px0, px1 = _row_span(mx, dy, ca, cb, cc, sigma_max, bx0, bx1)
-                for px in range(px0, px1):
-                    li = row + px
-                    if k > last[li]:
-                        continue
-                    dx = mx - (px + 0.5)
-                    sigma = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
-                    if sigma < 0.0:
-                        continue
-                    vis = math.exp(-sigma)
-                    alpha = min(_ALPHA_MAX, op * vis)
-                    if alpha < _ALPHA_MIN:
-                        continue
-                    one_minus = 1.0 - alpha
-                    T[li] /= one_minus  # transmittance in front of this Gaussian
-                    w = alpha * T[li]
-                    d_alpha = 0.0
-                    for ch in range(K):
-                        f = feats[g, ch]
-                        d_alpha += gF[li, ch] * (f * T[li] - S[li, ch] / one_minus)
-                        d_f[ch] += w * gF[li, ch]
-                        S[li, ch] += f * w
-                    # alpha_out = 1 - T_final; dT_final/dalpha = -T_final / (1 - alpha)
-                    d_alpha += gT[li] / one_minus
-                    if op * vis <= _ALPHA_MAX:
-                        d_op += d_alpha * vis
-                        d_sigma = -d_alpha * op * vis
-                        d_a += 0.5 * d_sigma * dx * dx
-                        d_b += d_sigma * dx * dy
-                        d_c += 0.5 * d_sigma * dy * dy
-                        d_mx += d_sigma * (ca * dx + cb * dy)
-                        d_my += d_sigma * (cc * dy + cb * dx)
-            g_isect[k, 0] = d_mx
-            g_isect[k, 1] = d_my
-            g_isect[k, 2] = d_a
-            g_isect[k, 3] = d_b
-            g_isect[k, 4] = d_c
-            g_isect[k, 5] = d_op
-            for ch in range(K):
-                g_isect[k, 6 + ch] = d_f[ch]
-        for k in range(max_last + 1, end):
-            for j in range(g_isect.shape[1]):
-                g_isect[k, j] = 0.0
+def _pixel_centres(x0, y0, tile_size, out_x, out_y, out_edges):
+    # Per pixel of a tile (flat, row stride tile_size), its centre, and the tile's column
+    # edges x0 + i, in the kernel's precision.
+    for r in range(tile_size):
+        for i in range(tile_size):
+            out_x[r * tile_size + i] = x0 + i + 0.5
+            out_y[r * tile_size + i] = y0 + r + 0.5
+    for i in range(tile_size + 1):
+        out_edges[i] = x0 + i
 
 
 @njit(cache=True)
+def _rows_full(done, ts, row_full):
+    """Marks the rows (of ts pixels in the flat `done`) whose pixels have all stopped; True
+    when every row has."""
+    n_full = 0
+    for r in range(ts):
+        full = True
+        for i in range(r * ts, r * ts + ts):
+            full = full and done[i]
+        row_full[r] = full
+        n_full += full
+    return n_full == ts
+
+
+@njit(parallel=True, cache=True)
+def _forward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, flat_ids, tile_order, width, height,
+                    tile_size, tiles_x, n_workers, cst, out_feats, out_T, out_last):
+    half, a_min, a_max, t_min = cst[0], cst[1], cst[2], cst[3]
+    one = half + half
+    zero = half - half
+    K = feats.shape[1]
+    ts = tile_size
+    n_pix = ts * ts
+    n_tiles = tile_order.shape[0]
+    for worker in prange(n_workers):
+        # Per-pixel state of one tile, flat (row stride ts): a Gaussian's box rows are one run.
+        T = np.empty(n_pix, dtype=cst.dtype)
+        acc = np.empty((K, n_pix), dtype=cst.dtype)
+        last = np.empty(n_pix, dtype=np.int32)
+        done = np.empty(n_pix, dtype=np.bool_)
+        w_pix = np.empty(n_pix, dtype=cst.dtype)
+        row_full = np.empty(ts, dtype=np.bool_)
+        xc = np.empty(n_pix, dtype=cst.dtype)
+        yc = np.empty(n_pix, dtype=cst.dtype)
+        edges = np.empty(ts + 1, dtype=cst.dtype)
+        for j in range(worker, n_tiles, n_workers):
+            t = tile_order[j]
+            tx0, ty0, tx1, ty1 = _tile_rect(t, tiles_x, ts, width, height)
+            tw = tx1 - tx0
+            th = ty1 - ty0
+            _pixel_centres(tx0, ty0, ts, xc, yc, edges)
+            T[:] = one
+            acc[:, :] = zero
+            last[:] = -1
+            done[:] = False
+            start = tile_offsets[t]
+            # Pixels outside the image (edge tiles) start stopped.
+            for li in range(n_pix):
+                done[li] = (li % ts >= tw) or (li // ts >= th)
+            row_full[:] = False
+            for k in range(start, tile_offsets[t + 1]):
+                g = flat_ids[k]
+                op = opacities[g]
+                if not op >= a_min:
+                    continue  # can never reach alpha 1/255
+                mx = means2d[g, 0]
+                my = means2d[g, 1]
+                ca = conics[g, 0]
+                cb = conics[g, 1]
+                cc = conics[g, 2]
+                bx0, bx1 = _pixel_range(float(mx), float(radii[g, 0]), tx0, tx1)
+                py0, py1 = _pixel_range(float(my), float(radii[g, 1]), ty0, ty1)
+                # The box's columns as pixel-centre bounds: a float compare keeps lanes float-wide.
+                x_lo = edges[bx0 - tx0]
+                x_hi = edges[bx1 - tx0]
+                k32 = np.int32(k)
+                r0 = py0 - ty0
+                r1 = max(py1 - ty0, r0)
+                # Rows whose pixels have all stopped drop out at either end of the box.
+                while r0 < r1 and row_full[r0]:
+                    r0 += 1
+                while r1 > r0 and row_full[r1 - 1]:
+                    r1 -= 1
+                l0 = r0 * ts
+                l1 = r1 * ts
+                # Unsigned indices: numba then skips its negative-index wraparound, which
+                # would keep LLVM from vectorising.
+                u0 = np.uint64(l0)
+                u1 = np.uint64(l1)
+                # Every pixel of the box's rows at once (SIMD lanes); the box and the tests mask them.
+                for li in range(u0, u1):
+                    dx = mx - xc[li]
+                    dy = my - yc[li]
+                    sigma = half * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
+                    alpha = min(a_max, op * exp_neg(sigma))
+                    T_i = T[li]
+                    next_T = T_i * (one - alpha)
+                    ok = (sigma >= zero) & (alpha >= a_min) & (xc[li] > x_lo) & (xc[li] < x_hi) & (not done[li])
+                    stop = ok & (next_T <= t_min)
+                    use = ok & (not stop)
+                    done[li] = done[li] | stop
+                    w_pix[li] = alpha * T_i if use else zero
+                    T[li] = next_T if use else T_i
+                    last[li] = k32 if use else last[li]
+                for ch in range(K):
+                    f = feats[g, ch]
+                    for li in range(u0, u1):
+                        acc[ch, li] += w_pix[li] * f
+                # Now and then, which rows have stopped (a count inside the lane loop would
+                # keep it from vectorising); the tile stops when all have.
+                if (k - start) % 16 == 15 and _rows_full(done, ts, row_full):
+                    break
+            for r in range(th):
+                for i in range(tw):
+                    li = r * ts + i
+                    for ch in range(K):
+                        out_feats[ty0 + r, tx0 + i, ch] = acc[ch, li]
+                    out_T[ty0 + r, tx0 + i] = T[li]
+                    out_last[ty0 + r, tx0 + i] = last[li]
+
+
+@njit(cache=True)
+def _sum_run(values, lo, hi, part):
+    """values[lo:hi] summed in a fixed order: eight running lanes (one SIMD add), then the
+    lanes and the tail in order."""
+    part[:] = 0.0  # not values[0] - values[0]: an unwritten slot may hold inf or nan
+    n8 = lo + ((hi - lo) // 8) * 8
+    for b in range(np.uint64(lo), np.uint64(n8), np.uint64(8)):
+        for j in range(8):
+            part[j] += values[b + np.uint64(j)]
+    total = part[0]
+    for j in range(1, 8):
+        total += part[j]
+    for b in range(n8, hi):
+        total += values[b]
+    return total
+
+
+@njit(parallel=True, cache=True)
+def _backward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, flat_ids, tile_order, width, height,
+                     tile_size, tiles_x, n_workers, cst, T_final, last_ids, g_feats, g_alpha, g_isect):
+    """g_isect [6 + K, M]: per intersection d/d(mean x, mean y, conic a, b, c, opacity, feats)."""
+    half, a_min, a_max = cst[0], cst[1], cst[2]
+    one = half + half
+    zero = half - half
+    K = feats.shape[1]
+    F = 6 + K
+    ts = tile_size
+    n_pix = ts * ts
+    n_tiles = tile_order.shape[0]
+    for worker in prange(n_workers):
+        T = np.empty(n_pix, dtype=cst.dtype)
+        S = np.empty((K, n_pix), dtype=cst.dtype)  # colour composited behind the current Gaussian
+        gF = np.empty((K, n_pix), dtype=cst.dtype)
+        gT = np.empty(n_pix, dtype=cst.dtype)  # dL/dalpha_out * T_final
+        last = np.empty(n_pix, dtype=np.int32)
+        row_last = np.empty(ts, dtype=np.int64)
+        xc = np.empty(n_pix, dtype=cst.dtype)
+        yc = np.empty(n_pix, dtype=cst.dtype)
+        edges = np.empty(ts + 1, dtype=cst.dtype)
+        ok_p = np.empty(n_pix, dtype=np.bool_)
+        w_p = np.empty(n_pix, dtype=cst.dtype)
+        T_p = np.empty(n_pix, dtype=cst.dtype)
+        inv_p = np.empty(n_pix, dtype=cst.dtype)
+        vis_p = np.empty(n_pix, dtype=cst.dtype)
+        da_p = np.empty(n_pix, dtype=cst.dtype)
+        parts = np.empty((F, n_pix), dtype=cst.dtype)  # per pixel, its share of each gradient
+        part8 = np.empty(8, dtype=cst.dtype)
+        for j in range(worker, n_tiles, n_workers):
+            t = tile_order[j]
+            start = tile_offsets[t]
+            end = tile_offsets[t + 1]
+            tx0, ty0, tx1, ty1 = _tile_rect(t, tiles_x, ts, width, height)
+            tw = tx1 - tx0
+            th = ty1 - ty0
+            _pixel_centres(tx0, ty0, ts, xc, yc, edges)
+            T[:] = one
+            last[:] = -1
+            gT[:] = zero
+            gF[:, :] = zero
+            S[:, :] = zero
+            row_last[:] = -1
+            max_last = start - 1
+            for r in range(th):
+                for i in range(tw):
+                    li = r * ts + i
+                    T[li] = T_final[ty0 + r, tx0 + i]
+                    last[li] = last_ids[ty0 + r, tx0 + i]
+                    row_last[r] = max(row_last[r], last[li])
+                    gT[li] = g_alpha[ty0 + r, tx0 + i] * T_final[ty0 + r, tx0 + i]
+                    for ch in range(K):
+                        gF[ch, li] = g_feats[ty0 + r, tx0 + i, ch]
+                max_last = max(max_last, row_last[r])
+            for k in range(max_last, start - 1, -1):
+                g = flat_ids[k]
+                op = opacities[g]
+                k32 = np.int32(k)
+                r0 = 0
+                r1 = 0
+                if op >= a_min:
+                    py0, py1 = _pixel_range(float(means2d[g, 1]), float(radii[g, 1]), ty0, ty1)
+                    r0 = py0 - ty0
+                    r1 = py1 - ty0
+                    # Rows where no pixel reaches this far back drop out at either end.
+                    while r0 < r1 and row_last[r0] < k:
+                        r0 += 1
+                    while r1 > r0 and row_last[r1 - 1] < k:
+                        r1 -= 1
+                if r0 == r1:
+                    for q in range(F):
+                        g_isect[q, k] = zero
+                    continue
+                mx = means2d[g, 0]
+                my = means2d[g, 1]
+                ca = conics[g, 0]
+                cb = conics[g, 1]
+                cc = conics[g, 2]
+                bx0, bx1 = _pixel_range(float(mx), float(radii[g, 0]), tx0, tx1)
+                x_lo = edges[bx0 - tx0]
+                x_hi = edges[bx1 - tx0]
+                l0 = r0 * ts
+                l1 = r1 * ts
+                u0 = np.uint64(l0)
+                u1 = np.uint64(l1)
+                for li in range(u0, u1):
+                    dx = mx - xc[li]
+                    dy = my - yc[li]
+                    sigma = half * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
+                    vis = exp_neg(sigma)
+                    alpha = min(a_max, op * vis)
+                    ok = (k32 <= last[li]) & (sigma >= zero) & (alpha >= a_min) & (xc[li] > x_lo) & (xc[li] < x_hi)
+                    inv = one / (one - alpha)
+                    T_i = T[li]
+                    T_front = T_i * inv  # transmittance in front of this Gaussian
+                    T[li] = T_front if ok else T_i
+                    ok_p[li] = ok
+                    w_p[li] = alpha * T_front if ok else zero
+                    T_p[li] = T_front
+                    inv_p[li] = inv
+                    vis_p[li] = vis
+                    da_p[li] = zero
+                for ch in range(K):
+                    f = feats[g, ch]
+                    for li in range(u0, u1):
+                        gf = gF[ch, li]
+                        s_behind = S[ch, li]
+                        da_p[li] += gf * (f * T_p[li] - s_behind * inv_p[li]) if ok_p[li] else zero
+                        parts[6 + ch, li] = w_p[li] * gf
+                        S[ch, li] = s_behind + f * w_p[li]
+                for li in range(u0, u1):
+                    # alpha_out = 1 - T_final; dT_final/dalpha = -T_final / (1 - alpha)
+                    d_alpha = da_p[li] + gT[li] * inv_p[li]
+                    vis = vis_p[li]
+                    live = ok_p[li] & (op * vis <= a_max)  # clamped at 0.999: no gradient
+                    d_sigma = -d_alpha * op * vis if live else zero
+                    dx = mx - xc[li]
+                    dy = my - yc[li]
+                    parts[5, li] = d_alpha * vis if live else zero
+                    parts[2, li] = half * d_sigma * dx * dx
+                    parts[3, li] = d_sigma * dx * dy
+                    parts[4, li] = half * d_sigma * dy * dy
+                    parts[0, li] = d_sigma * (ca * dx + cb * dy)
+                    parts[1, li] = d_sigma * (cc * dy + cb * dx)
+                for q in range(F):
+                    g_isect[q, k] = _sum_run(parts[q], l0, l1, part8)
+            for k in range(max(max_last + 1, start), end):
+                for q in range(F):
+                    g_isect[q, k] = zero
+
+
+@njit(parallel=True, cache=True)
 def _reduce_isect(flat_ids, g_isect, out):
-    # Serial, in list order: the same sum in the same order on every run.
-    for k in range(flat_ids.shape[0]):
-        g = flat_ids[k]
-        for j in range(g_isect.shape[1]):
-            out[g, j] += g_isect[k, j]
+    # One field per task, each summed in list order: the same sums on every run.
+    for q in prange(g_isect.shape[0]):
+        for k in range(flat_ids.shape[0]):
+            out[q, flat_ids[k]] += g_isect[q, k]
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().cpu().numpy()
+
+
+def _constants(dtype) -> np.ndarray:
+    # The kernels' thresholds in the inputs' precision, so float32 inputs run float32 maths.
+    return np.array([0.5, _ALPHA_MIN, _ALPHA_MAX, _T_MIN], dtype=dtype)
+
+
+def _tile_order(tile_offsets: np.ndarray) -> np.ndarray:
+    """Tiles longest list first: dealt round-robin to the threads, they even out."""
+    return np.argsort(-np.diff(tile_offsets), kind="stable")
+
+
+def _workers(tile_order: np.ndarray) -> int:
+    # One task per thread (numba's thread count, read here: inside a kernel it would stop the
+    # kernel from being cached).
+    return max(1, min(numba.get_num_threads(), len(tile_order)))
 
 
 class _RasterizeCPU(torch.autograd.Function):
@@ -246,19 +392,22 @@ class _RasterizeCPU(torch.autograd.Function):
         K = feats.shape[-1]
         dtype = means2d.dtype
         tiles_x, _ = tile_grid(width, height, tile_size)
-        out_feats = np.zeros((C, height, width, K), dtype=_np(means2d).dtype)
-        # Transmittance stays float64: the backward divides it back through every alpha.
-        out_T = np.ones((C, height, width), dtype=np.float64)
-        out_last = np.full((C, height, width), -1, dtype=np.int64)
+        np_dtype = _np(means2d).dtype
+        cst = _constants(np_dtype)
+        out_feats = np.zeros((C, height, width, K), dtype=np_dtype)
+        out_T = np.ones((C, height, width), dtype=np_dtype)
+        out_last = np.full((C, height, width), -1, dtype=np.int32)
         bins = []
         arrays = []
         for c in range(C):
             m2, co, op, fe, ra = (_np(x[c]) for x in (means2d, conics, opacities, feats, radii))
+            co, op, fe = (x.astype(np_dtype, copy=False) for x in (co, op, fe))
             offsets, flat_ids = isect_tiles(m2, ra, _np(depths[c]), width, height, tile_size)
-            _forward_kernel(m2, co, op, fe.astype(m2.dtype, copy=False), ra, offsets, flat_ids, width, height, tile_size,
-                            tiles_x, out_feats[c], out_T[c], out_last[c])
-            bins.append((offsets, flat_ids))
-            arrays.append((m2, co, op, fe.astype(m2.dtype, copy=False), ra))
+            order = _tile_order(offsets)
+            _forward_kernel(m2, co, op, fe, ra, offsets, flat_ids, order, width, height, tile_size, tiles_x,
+                            _workers(order), cst, out_feats[c], out_T[c], out_last[c])
+            bins.append((offsets, flat_ids, order))
+            arrays.append((m2, co, op, fe, ra))
         ctx.bins = bins
         ctx.arrays = arrays
         ctx.out_T = out_T
@@ -266,7 +415,7 @@ class _RasterizeCPU(torch.autograd.Function):
         ctx.geometry = (width, height, tile_size, tiles_x)
         ctx.shapes = (means2d.shape, feats.shape, dtype, means2d.device)
         feats_t = torch.from_numpy(out_feats).to(means2d.device)
-        alphas_t = torch.from_numpy((1.0 - out_T[..., None]).astype(out_feats.dtype)).to(means2d.device)
+        alphas_t = torch.from_numpy(1.0 - out_T[..., None]).to(means2d.device)
         return feats_t, alphas_t
 
     @staticmethod
@@ -276,17 +425,19 @@ class _RasterizeCPU(torch.autograd.Function):
         K = feats_shape[-1]
         g_feats = torch.zeros((C, height, width, K), dtype=dtype) if g_feats is None else g_feats
         g_alphas = torch.zeros((C, height, width, 1), dtype=dtype) if g_alphas is None else g_alphas
-        gf = _np(g_feats)
-        ga = _np(g_alphas)[..., 0]
-        grads = np.zeros((C, N, 6 + K), dtype=np.float64)
+        np_dtype = ctx.out_T.dtype
+        cst = _constants(np_dtype)
+        gf = _np(g_feats).astype(np_dtype, copy=False)
+        ga = _np(g_alphas)[..., 0].astype(np_dtype, copy=False)
+        grads = np.zeros((C, 6 + K, N), dtype=np.float64)
         for c in range(C):
-            offsets, flat_ids = ctx.bins[c]
+            offsets, flat_ids, order = ctx.bins[c]
             m2, co, op, fe, ra = ctx.arrays[c]
-            g_isect = np.empty((flat_ids.shape[0], 6 + K), dtype=m2.dtype)
-            _backward_kernel(m2, co, op, fe, ra, offsets, flat_ids, width, height, tile_size, tiles_x,
-                             ctx.out_T[c], ctx.out_last[c], gf[c], ga[c], g_isect)
+            g_isect = np.empty((6 + K, flat_ids.shape[0]), dtype=np_dtype)
+            _backward_kernel(m2, co, op, fe, ra, offsets, flat_ids, order, width, height, tile_size, tiles_x,
+                             _workers(order), cst, ctx.out_T[c], ctx.out_last[c], gf[c], ga[c], g_isect)
             _reduce_isect(flat_ids, g_isect, grads[c])
-        grads_t = torch.from_numpy(grads).to(device=device, dtype=dtype)
+        grads_t = torch.from_numpy(grads).to(device=device, dtype=dtype).transpose(1, 2)
         return (grads_t[..., 0:2], grads_t[..., 2:5], grads_t[..., 5], grads_t[..., 6:], None, None, None, None, None)
 
 
@@ -307,7 +458,8 @@ def rasterize_to_pixels(
     factor); feats [C,N,K] any per-Gaussian features (RGB, depth, ...); radii [C,N,2]
     int32 (0 = culled); depths [C,N] sort keys. Returns accumulated features
     [C,H,W,K] (no background) and alpha [C,H,W,1]. Gradients flow to means2d, conics,
-    opacities and feats. float32 and float64 both work (accumulation is in float64).
+    opacities and feats. float32 and float64 both work; the kernels compute in means2d's
+    precision (float32: as gsplat's CUDA kernels do).
     """
     return _RasterizeCPU.apply(means2d, conics, opacities, feats, radii, depths, width, height, tile_size)
 
