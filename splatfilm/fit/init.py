@@ -1,4 +1,7 @@
-"""Initial Gaussians for a fit: from a point cloud, or random inside the cameras' frustums."""
+"""Initial Gaussians for a fit: from a point cloud; for a capture without one, random pixels of
+its views pushed to the depth where neighbouring views see the same colour
+(`points_where_views_agree`); inside an object capture's visual hull (`carve_by_masks`); or,
+as a last resort, random points in the cameras' frustums."""
 
 from __future__ import annotations
 

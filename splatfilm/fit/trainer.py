@@ -7,8 +7,12 @@ steps, densification by gsplat's `DefaultStrategy` (pure PyTorch, works on the C
 alpha to the mask over a random background each step, so nothing grows outside the object.
 
 Checkpoints hold everything the next step depends on (parameters, Adam moments, strategy
-state, random generator states, step), written atomically; `resume` continues from one
-and ends bit-identical to an uninterrupted run on the CPU.
+state, random generator states, step, per-image appearance), written atomically; `resume`
+continues from one and ends bit-identical to an uninterrupted run on the CPU.
+
+Photos with differing exposure and white balance get a per-image affine colour transform
+applied to the render before the loss (`splatfilm.fit.appearance`); held-out views borrow
+their nearest training view's.
 """
 
 from __future__ import annotations

@@ -54,9 +54,10 @@ def _scene_capture(gains: dict[int, tuple]) -> Capture:
 
 
 def _cfg(**kw) -> FitConfig:
-    # A few dozen steps: the transforms learn at a rate a 3000-step fit would not need.
-    base = dict(steps=100, backend="cpu", sh_degree=0, checkpoint_every=0, strategy="none", appearance="affine",
-                lr_appearance=0.05)
+    # A few dozen steps: the transforms learn at a rate a 3000-step fit would not need; the
+    # geometry stays put, so what competes with the transforms is the scene's colours.
+    base = dict(steps=120, backend="cpu", sh_degree=0, checkpoint_every=0, strategy="none", appearance="affine",
+                lr_appearance=0.03, lr_means=0.0, lr_scales=0.0, lr_quats=0.0, lr_opacities=0.0)
     base.update(kw)
     return FitConfig(**base)
 
@@ -72,6 +73,7 @@ def test_affine_appearance_recovers_planted_gains():
     plain = [i for i in on.train_ids if i not in GAINS]
     ref = T[plain].mean(0)  # the scene's own colour scale (the transforms' common part)
     gs = _scene()
+    ratios = {}
     for i, g in GAINS.items():
         # What the transform does to the colours this view shows, relative to what the plain
         # views' do: the planted gain. (On unsaturated colours a per-channel gain and a mix of
@@ -79,8 +81,11 @@ def test_affine_appearance_recovers_planted_gains():
         vm, K = cap.cameras[i].to_tensors()
         c = render(gs, vm, K, W, H, backend="cpu").rgb[0].reshape(-1, 3)
         c = c[c.sum(1) > 0.3]
-        ratio = (apply_transform(c, T[i]).sum(0) / apply_transform(c, ref).sum(0)).numpy()
-        np.testing.assert_allclose(ratio, g, atol=0.12, err_msg=f"view {i}")
+        ratios[i] = (apply_transform(c, T[i]).sum(0) / apply_transform(c, ref).sum(0)).numpy()
+        assert abs(ratios[i].mean() - np.mean(g)) < 0.15, (i, ratios[i], g)  # its brightness
+    for group in ((3, 4, 5), (11, 12, 13)):  # its colour, over the views of one planted gain
+        got = np.mean([ratios[i] for i in group], axis=0)
+        np.testing.assert_allclose(got, GAINS[group[0]], atol=0.12, err_msg=str(group))
     # Without appearance the scene averages the exposures; with it, held-out views (borrowing
     # plain neighbours' transforms) come out cleaner.
     assert on.metrics["test"]["psnr"] > off.metrics["test"]["psnr"] + 1.0, (on.metrics, off.metrics)
@@ -105,7 +110,7 @@ def test_appearance_resumes_and_is_written_beside_the_scene(tmp_path):
     b = tmp_path / "b.ply"
     assert "interrupted_at" in run_fit(folder, b, cfg, progress=False, stop_at=20)
     ckpt = torch.load(b.with_suffix(".ckpt.pt"), weights_only=True)
-    assert ckpt["appearance"].shape == (10, 3, 4)
+    assert ckpt["appearance"]["gain"].shape == (10, 3) and ckpt["appearance"]["mix"].shape == (10, 3, 3)
     run_fit(folder, b, cfg, resume=True, progress=False)
     assert a.read_bytes() == b.read_bytes()
     assert a.with_suffix(".appearance.json").read_bytes() == b.with_suffix(".appearance.json").read_bytes()
