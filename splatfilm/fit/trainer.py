@@ -36,8 +36,8 @@ from splatfilm.io.atomic import atomic_write
 from splatfilm.render.metrics import psnr, ssim
 from splatfilm.render import render, resolve_backend
 from splatfilm.fit.capture import Capture, scene_extent, split_indices
-from splatfilm.fit.appearance import (MIX_LR_FACTOR, appearance_enabled, appearance_optimizer, apply_transform,
-                                      compose, identity_penalty, nearest_views, new_appearance)
+from splatfilm.fit.appearance import (appearance_enabled, appearance_optimizer, apply_transform, compose,
+                                      identity_penalty, nearest_views, new_appearance)
 from splatfilm.fit.init import carve_by_masks, gaussians_from_points, points_where_views_agree, random_points_in_frustums
 
 PARAM_NAMES = ("means", "quats", "scales", "opacities", "sh0", "shN")
@@ -313,9 +313,6 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
         for step in bar:
             for g in optimizers["means"].param_groups:
                 g["lr"] = lr_means0 * gamma**step
-            if app_opt is not None:  # decayed like the positions, so the transforms settle
-                for g in app_opt.param_groups:
-                    g["lr"] = cfg.lr_appearance * (MIX_LR_FACTOR if g["name"] == "mix" else 1.0) * gamma**step
             idx = _image_for_step(train_ids, cfg.seed, step)
             cam = capture.cameras[idx]
             viewmats, Ks = cam.to_tensors(device=device)

@@ -55,10 +55,9 @@ def _scene_capture(gains: dict[int, tuple]) -> Capture:
 
 def _cfg(**kw) -> FitConfig:
     # A few dozen steps: the transforms learn at a rate a 3000-step fit would not need; the
-    # geometry stays put, so what competes with the transforms is the scene's colours (which
-    # learn fast enough here to take the gains when there are no transforms).
+    # geometry stays put, so what competes with the transforms is the scene's colours.
     base = dict(steps=120, backend="cpu", sh_degree=0, checkpoint_every=0, strategy="none", appearance="affine",
-                lr_appearance=0.03, lr_sh0=0.02, lr_means=0.0, lr_scales=0.0, lr_quats=0.0, lr_opacities=0.0)
+                lr_appearance=0.03, lr_means=0.0, lr_scales=0.0, lr_quats=0.0, lr_opacities=0.0)
     base.update(kw)
     return FitConfig(**base)
 
@@ -86,9 +85,7 @@ def test_affine_appearance_recovers_planted_gains():
         assert abs(ratios[i].mean() - np.mean(g)) < 0.15, (i, ratios[i], g)  # its brightness
     for group in ((3, 4, 5), (11, 12, 13)):  # its colour, over the views of one planted gain
         got = np.mean([ratios[i] for i in group], axis=0)
-        # (120 steps recover the brightness closely, the colour cast partly: measured 0.82,
-        # 0.70, 0.71 for a cast of 1.0, 0.8, 0.6; the identity would be 1, 1, 1.)
-        np.testing.assert_allclose(got, GAINS[group[0]], atol=0.2, err_msg=str(group))
+        np.testing.assert_allclose(got, GAINS[group[0]], atol=0.12, err_msg=str(group))
     # Without appearance the scene averages the exposures; with it, held-out views (borrowing
     # plain neighbours' transforms) come out cleaner.
     assert on.metrics["test"]["psnr"] > off.metrics["test"]["psnr"] + 1.0, (on.metrics, off.metrics)
