@@ -63,7 +63,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
 
     cfg = FitConfig(steps=args.steps, backend=args.backend, sh_degree=args.sh_degree, strategy=args.strategy,
                     max_gaussians=args.max_gaussians, seed=args.seed, test_every=args.test_every,
-                    eval_every=args.eval_every, checkpoint_every=args.checkpoint_every)
+                    eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, appearance=args.appearance)
     sidecar = run_fit(args.data, args.output, cfg, resume=args.resume, downscale=args.downscale,
                       max_size=args.max_size, eval_data=args.eval_data, triangulate=not args.no_triangulate)
     if "interrupted_at" in sidecar:
@@ -303,6 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-triangulate", action="store_true",
                    help="a capture with poses but no point cloud starts from random points instead of points "
                         "triangulated from its images")
+    p.add_argument("--appearance", default="auto", metavar="{auto,affine,none}",
+                   help="per-image colour transforms absorbing exposure and white balance: auto (default: on for "
+                        "photos, i.e. COLMAP models, bare images and videos; off for transforms.json captures), "
+                        "affine, none. Written to OUTPUT.appearance.json; the .ply stays the plain scene")
     p.set_defaults(func=_cmd_fit)
 
     from splatfilm.cli.pose import add_pose_command

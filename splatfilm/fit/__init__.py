@@ -15,7 +15,8 @@ from splatfilm.io.atomic import check_output_file
 from splatfilm.io.camera_files import write_transforms_json
 from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.render import resolve_backend
-from splatfilm.fit.capture import Capture, load_capture, split_indices
+from splatfilm.fit.appearance import appearance_enabled, nearest_views, write_appearance
+from splatfilm.fit.capture import Capture, load_capture, scene_extent, split_indices
 from splatfilm.assets.sidecar import (
     Sidecar,
     canonical_transform,
@@ -61,14 +62,15 @@ def points_from_images(capture: Capture, source: Capture, work_dir: Path) -> Non
 
 def output_paths(output: str | Path) -> dict[str, Path]:
     """OUT.ply, its sidecar OUT.json, its capture's cameras OUT.cameras.json, the checkpoint
-    OUT.ckpt.pt and SfM/video work folder OUT.sfm."""
+    OUT.ckpt.pt, SfM/video work folder OUT.sfm and the per-image appearance transforms
+    OUT.appearance.json (fits with appearance only)."""
     out = Path(output)
     if out.suffix.lower() != ".ply":
         raise SplatfilmError(f"{out}: the output of fit is a .ply file (its sidecar .json is written beside it)")
     check_output_file(out)
     return {"ply": out, "json": sidecar_path(out), "cameras": capture_cameras_path(out),
-            "checkpoint": out.with_suffix(".ckpt.pt"),
-            "work": out.with_suffix(".sfm")}
+            "checkpoint": out.with_suffix(".ckpt.pt"), "work": out.with_suffix(".sfm"),
+            "appearance": out.with_suffix(".appearance.json")}
 
 
 def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool = False,
@@ -84,6 +86,7 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     before the fit falls back to a random start."""
     paths = output_paths(output)
     backend = resolve_backend(cfg.backend)
+    appearance_enabled(cfg.appearance, None)  # a bad --appearance fails before any work
     t0 = time.perf_counter()
     capture = load_capture(data, paths["work"], downscale=downscale, max_size=max_size)
     if capture.points is None and triangulate:
@@ -104,10 +107,16 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
         return {"interrupted_at": result.steps}
     metrics = dict(result.metrics)
     if extra is not None:
-        metrics["eval_data"] = {**evaluate(result.gaussians, extra, list(range(len(extra))), backend),
+        app = None
+        if result.appearance is not None:  # each view borrows the nearest training view's appearance
+            near = nearest_views(capture.cameras, result.train_ids, extra.cameras, scene_extent(capture.cameras)[1])
+            app = result.appearance[near]
+        metrics["eval_data"] = {**evaluate(result.gaussians, extra, list(range(len(extra))), backend, appearance=app),
                                 "path": str(eval_data)}
     save_gaussians(paths["ply"], result.gaussians)
     write_transforms_json(paths["cameras"], capture.cameras, {"splatfilm": "the cameras this asset was fitted from"})
+    if result.appearance is not None:
+        write_appearance(paths["appearance"], result.appearance, capture.names, result.train_ids)
     up = estimate_up(capture.cameras)
     lo, hi = robust_bounds(result.gaussians)
     sidecar = Sidecar({
@@ -124,6 +133,7 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
         },
         "training": {**dataclasses.asdict(cfg), "steps": result.steps, "backend": backend,
                      "downscale": downscale, "max_size": max_size,
+                     "appearance_model": "affine" if result.appearance is not None else None,
                      "image_size": [int(capture.cameras.widths[0]), int(capture.cameras.heights[0])]},
         "num_gaussians": len(result.gaussians),
         "metrics": metrics,
