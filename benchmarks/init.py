@@ -13,8 +13,9 @@ Captures (written to --work, reused on a rerun):
          in), its images resized to --size.
 "points" starts from a point cloud: for room and orbit 6,000 surface samples seen by at
 least two training cameras, jittered by 5 mm (what SfM would triangulate), for set its
-shipped SfM cloud. "random" strips the points so the fit falls back to random
-initialisation. Run it with another checkout first on PYTHONPATH to measure that one's
+shipped SfM cloud. "triangulated" strips the points, and the fit triangulates its own from
+the images with the known poses; "random" strips them and turns that off, so the fit falls
+back to its last resort (points placed where the views agree). Run it with another checkout first on PYTHONPATH to measure that one's
 fallback (the table's `code` column says which).
 """
 
@@ -259,7 +260,8 @@ def without_points(folder: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--captures", default="room,orbit,set", help="comma-separated: room, orbit, set")
-    parser.add_argument("--inits", default="points,random", help="comma-separated: points, random")
+    parser.add_argument("--inits", default="points,triangulated,random",
+                        help="comma-separated: points, triangulated, random")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--size", type=int, default=160, help="image width in pixels (default 160)")
     parser.add_argument("--sh-degree", type=int, default=1)
@@ -286,7 +288,7 @@ def main() -> None:
             out = work / "fits" / Path(code).name / f"{name}-{args.size}-{init}-{args.steps}" / "fit.ply"
             out.parent.mkdir(parents=True, exist_ok=True)
             t0 = time.perf_counter()
-            sc = run_fit(data, out, cfg, progress=False)
+            sc = run_fit(data, out, cfg, progress=False, triangulate=init == "triangulated")
             rows.append((name, init, args.steps, sc["num_gaussians"], sc["metrics"]["test"]["psnr"],
                          sc["metrics"]["test"]["ssim"], time.perf_counter() - t0))
             print(f"| {name} | {init} | {args.steps} | {rows[-1][3]} | {rows[-1][4]:.2f} | {rows[-1][5]:.3f} | "
