@@ -88,8 +88,7 @@ def clean_asset(scene: str | Path, output: str | Path, cameras_path: str | Path 
                 settings: CleanupSettings | None = None, backend: str = "auto", progress: bool = True) -> dict:
     """`splatfilm clean`: write `output` (.ply/.splat) with the unsupported Gaussians of `scene`
     removed, and its sidecar noting what was done. Returns {kept, removed, views, seconds}."""
-    from splatfilm.assets.sidecar import Sidecar, capture_cameras_path, robust_bounds, sidecar_path
-    from splatfilm.io.camera_files import write_transforms_json
+    from splatfilm.assets.sidecar import Sidecar, robust_bounds, sidecar_path, write_capture_cameras
     from splatfilm.io.gaussian_files import check_gaussian_output, load_gaussians, save_gaussians
 
     t0 = time.perf_counter()
@@ -106,7 +105,7 @@ def clean_asset(scene: str | Path, output: str | Path, cameras_path: str | Path 
     keep = supported(g, cameras, settings, backend, progress)
     clean = g.select(torch.nonzero(keep).reshape(-1))
     save_gaussians(output, clean)
-    write_transforms_json(capture_cameras_path(output), cameras, {"splatfilm": "the cameras this asset was fitted from"})
+    write_capture_cameras(output, cameras)
     sidecar["asset"] = output.name
     sidecar["num_gaussians"] = len(clean)
     if "frame" in sidecar:

@@ -66,6 +66,15 @@ def capture_cameras_path(asset: str | Path) -> Path:
     return asset.with_name(asset.stem + ".cameras.json")
 
 
+def write_capture_cameras(asset: str | Path, cameras: Cameras) -> Path:
+    """Record `cameras` (in the asset's frame) beside `asset` as capture_cameras_path(asset)."""
+    from splatfilm.io.camera_files import write_transforms_json
+
+    path = capture_cameras_path(asset)
+    write_transforms_json(path, cameras, {"splatfilm": "the cameras this asset was fitted from"})
+    return path
+
+
 def read_capture_cameras(asset: str | Path) -> Cameras | None:
     """The cameras recorded beside `asset` (capture_cameras_path), or None when there are none."""
     from splatfilm.io.camera_files import read_cameras

@@ -7,7 +7,6 @@ contact sheet of its frames rendered as `splatfilm render` renders them.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -48,13 +47,9 @@ def render_film_contact_sheet(film: Film, fs: FilmShot, output: str | Path, ever
     PNG (frame number, world time, focal length). Returns the frame numbers shown."""
     from PIL import Image
 
-    from splatfilm.shots.preview import tile_images
+    from splatfilm.shots.preview import contact_sheet_picks, tile_images
 
-    count = fs.shot.frame_count - 2 * fs.handles
-    every = every or max(1, math.ceil(count / 12))
-    picks = list(range(fs.handles, fs.handles + count, every))
-    if picks[-1] != fs.handles + count - 1:
-        picks.append(fs.handles + count - 1)
+    picks = [fs.handles + i for i in contact_sheet_picks(fs.shot.frame_count - 2 * fs.handles, every)]
     renderer = FrameRenderer(film, backend)
     focal = fs.shot.sample().focal_mm
     thumbs, labels = [], []

@@ -12,7 +12,6 @@ import numpy as np
 from splatfilm.version import __version__
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import check_output_file
-from splatfilm.io.camera_files import write_transforms_json
 from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.render import resolve_backend
 from splatfilm.fit.appearance import appearance_enabled, nearest_views, write_appearance
@@ -24,6 +23,7 @@ from splatfilm.assets.sidecar import (
     estimate_up,
     robust_bounds,
     sidecar_path,
+    write_capture_cameras,
 )
 from splatfilm.fit.trainer import FitConfig, FitResult, evaluate, fit
 
@@ -114,7 +114,7 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
         metrics["eval_data"] = {**evaluate(result.gaussians, extra, list(range(len(extra))), backend, appearance=app),
                                 "path": str(eval_data)}
     save_gaussians(paths["ply"], result.gaussians)
-    write_transforms_json(paths["cameras"], capture.cameras, {"splatfilm": "the cameras this asset was fitted from"})
+    write_capture_cameras(paths["ply"], capture.cameras)
     if result.appearance is not None:
         write_appearance(paths["appearance"], result.appearance, capture.names, result.train_ids)
     up = estimate_up(capture.cameras)

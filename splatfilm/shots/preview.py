@@ -218,6 +218,16 @@ def tile_images(images: list[np.ndarray | None], labels: list[str], out_path: st
     _save_png(out_path, sheet)
 
 
+def contact_sheet_picks(count: int, every: int | None = None) -> list[int]:
+    """Indices of the frames a contact sheet of `count` frames shows: every `every`-th
+    (default: about 12 in all), and the last always."""
+    every = every or max(1, math.ceil(count / 12))
+    picks = list(range(0, count, every))
+    if picks[-1] != count - 1:
+        picks.append(count - 1)
+    return picks
+
+
 def render_contact_sheet(shot: Shot, gaussians: Gaussians, out_path: str | os.PathLike, every: int | None = None,
                          thumb_width: int = 240, columns: int | None = None, backend: str = "auto") -> list[int]:
     """Render every `every`-th frame (default: about 12 frames; the last frame always) at
@@ -227,10 +237,7 @@ def render_contact_sheet(shot: Shot, gaussians: Gaussians, out_path: str | os.Pa
 
     check_png_output(out_path)
     n = shot.frame_count
-    every = every or max(1, math.ceil(n / 12))
-    picks = list(range(0, n, every))
-    if picks[-1] != n - 1:
-        picks.append(n - 1)
+    picks = contact_sheet_picks(n, every)
     lens = shot.lens
     th = max(1, round(thumb_width * lens.height / lens.width))
     cams = shot.cameras()[np.array(picks)].resized(thumb_width, th)
