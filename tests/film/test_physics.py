@@ -82,7 +82,9 @@ def test_rest_check_names_bodies_that_fall_through_keep_moving_or_float_over_the
     shelf = physics.Collider(vertices=np.array([[-0.5, -0.5, 0.5], [0.5, -0.5, 0.5], [0.5, 0.5, 0.5], [-0.5, 0.5, 0.5]]),
                              triangles=np.array([[0, 1, 2], [0, 2, 3]]))
     pts = body_points(a.gaussians)
-    on_shelf = bake_physics(PhysicsSpec(position=[0, 0, 1.0], collider="mesh", duration=2.0), pts, shelf, FPS)
+    # Not centred on the shelf's diagonal: a box landing square on a mesh's internal edge slides
+    # along it (9 cm here), a known limit of Bullet's triangle-mesh contacts.
+    on_shelf = bake_physics(PhysicsSpec(position=[0.25, 0.1, 1.0], collider="mesh", duration=2.0), pts, shelf, FPS)
     assert on_shelf.positions[-1, 2] == pytest.approx(0.5, abs=0.01) and on_shelf.notes == []
     off = bake_physics(PhysicsSpec(position=[2.0, 0, 1.0], collider="mesh", duration=2.0), pts, shelf, FPS)
     assert len(off.notes) == 1 and off.notes[0].startswith("has nothing under it at the end")
@@ -111,6 +113,26 @@ def test_thrown_prop_lands_further_along():
     assert thrown.positions[-1, 0] > dropped.positions[-1, 0] + 0.5
     assert abs(thrown.positions[-1, 1]) < 0.25 * thrown.positions[-1, 0]
     assert lowest(thrown, body_points(a.gaussians), fine_times(thrown)).min() >= -TOL
+
+
+def test_a_ball_bounces_as_its_restitution_says_and_a_box_does_not_sink():
+    # Bullet's default 2 cm contact margin caught falling bodies before they touched at our short
+    # sub-steps, so nothing bounced: a ball with restitution 0.6 dropped 0.9 m rose 1 cm.
+    rng = np.random.default_rng(0)
+    sphere = rng.normal(size=(400, 3))
+    sphere = 0.1 * sphere / np.linalg.norm(sphere, axis=1, keepdims=True) + [0, 0, 0.1]
+    ball = Asset("ball", splats(sphere, size=0.005))
+    m = physics_motion(PhysicsSpec(position=[0, 0, 0.9], restitution=0.6, collider="ground", duration=1.5, shape="sphere"),
+                       ball, None, 240, None)  # sampled at the simulation's rate: the landings are instants
+    z = m.positions[:, 2]
+    rest = z[-1]  # the origin's height once it lies on the floor
+    first = int(np.argmax(z < rest + 0.01))  # the first landing
+    rebound = z[first:].max() - rest
+    drop = 0.9 - rest
+    assert 0.6 * 0.36 * drop < rebound < 1.4 * 0.36 * drop  # e^2 h
+    dropped = physics_motion(PhysicsSpec(position=[0, 0, 1.0], collider="ground", duration=1.0, restitution=0.0),
+                             prop(), None, FPS, None)
+    assert lowest(dropped, body_points(prop().gaussians), fine_times(dropped)).min() > -0.005
 
 
 def test_knocked_over_box_settles_on_a_face():
