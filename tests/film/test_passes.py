@@ -1,0 +1,141 @@
+"""Compositing passes (`render --passes`): mattes from the one rasterization call that add up to
+alpha, scene-linear RGBA, depth, and motion vectors that predict the next frame."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.film import FrameRenderer, RenderOptions, parse_film, render_film
+from splatfilm.film.passes import parse_passes
+from splatfilm.io.gaussian_files import save_gaussians
+from splatfilm.io.images import read_exr_layers, srgb_to_linear, write_exr_layers
+from splatfilm.render.consistency import reproject
+from splatfilm.scene.gaussians import Gaussians
+
+
+def _square(center, size, color, spacing=0.05) -> Gaussians:
+    """An opaque square of flat Gaussians in the plane y = center[1]."""
+    u = np.arange(-size / 2, size / 2 + 1e-9, spacing)
+    a, b = np.meshgrid(u, u, indexing="ij")
+    pts = np.c_[a.ravel(), np.zeros(a.size), b.ravel()] + np.asarray(center)
+    n = len(pts)
+    scales = np.tile([spacing * 0.7, 0.002, spacing * 0.7], (n, 1))
+    rng = np.random.default_rng(0)
+    colors = np.clip(np.asarray(color) + 0.25 * rng.standard_normal((n, 3)), 0, 1)  # texture, so warps can be judged
+    t = lambda x: torch.tensor(x, dtype=torch.float32)  # noqa: E731
+    quats = torch.zeros(n, 4)
+    quats[:, 0] = 1
+    return Gaussians.from_activated(t(pts), quats, t(scales), torch.full((n,), 0.98), colors=t(colors))
+
+
+@pytest.fixture(scope="module")
+def film_dir(tmp_path_factory) -> Path:
+    """A textured wall and a hero walking fast in front of it, the camera dollying in."""
+    d = tmp_path_factory.mktemp("passes")
+    save_gaussians(d / "wall.ply", _square([0, 0, 1.0], 2.4, [0.8, 0.3, 0.2]))
+    save_gaussians(d / "hero.ply", _square([0, 0, 0.4], 0.5, [0.1, 0.3, 0.8], spacing=0.04))
+    (d / "hero.json").write_text(json.dumps({"kind": "object", "canonical_transform": {
+        "rotation": np.eye(3).tolist(), "translation": [0, 0, 0], "scale": 1.0}}))
+    script = {
+        "title": "passes", "fps": 24, "resolution": [64, 40],
+        "assets": {"wall": {"file": "wall.ply"},
+                   "hero": {"file": "hero.ply", "walk": {"points": [[-0.6, -1.0, 0.3], [0.6, -1.0, 0.3]],
+                                                         "speed": 3.0}}},
+        "shots": [{"name": "sh010", "frames": 3, "camera": {"position": [0.3, -4, 1.0], "look_at": [0, 0, 0.8]},
+                   "move": {"type": "dolly", "distance": 0.6}}],
+    }
+    (d / "film.yaml").write_text(yaml.safe_dump(script, sort_keys=False))
+    return d
+
+
+@pytest.fixture(scope="module")
+def rendered(film_dir) -> Path:
+    out = film_dir / "out"
+    render_film(film_dir / "film.yaml", out, RenderOptions(backend="cpu", passes=parse_passes("all")),
+                progress=False, log=lambda *_: None)
+    return out
+
+
+def test_pass_names(capsys):
+    assert parse_passes("all") == ("rgba", "depth", "mattes", "motion")
+    assert parse_passes("motion,mattes") == ("rgba", "mattes", "motion")
+    with pytest.raises(SplatfilmError, match="--passes: unknown pass 'normals'"):
+        parse_passes("depth,normals")
+
+
+def test_mattes_add_up_to_alpha_and_are_one_where_only_their_asset_is_seen(rendered):
+    channels, header = read_exr_layers(rendered / "sh010" / "sh010.1002.exr")
+    assert {"R", "G", "B", "A", "Z", "forward.u", "forward.v", "matte_wall.A", "matte_hero.A"} <= set(channels)
+    assert header["colorSpace"] == "Linear Rec.709 (sRGB)" and header["ocioConfig"].startswith("ocio://")
+    a, wall, hero = channels["A"], channels["matte_wall.A"], channels["matte_hero.A"]
+    assert np.abs(wall + hero - a).max() < 1e-5  # with (1 - A) of background: the whole frame
+    for mine, other in ((wall, hero), (hero, wall)):
+        alone = (other < 1e-6) & (a > 0.999)
+        assert alone.sum() > 20
+        assert np.abs(mine[alone] - 1.0).max() < 1e-3
+    # Both assets really overlap: the hero stands in front of the wall, and covers it there.
+    assert ((hero > 0.99) & (a > 0.999)).sum() > 20
+
+
+def test_exr_rgba_is_the_png_decoded_to_linear_and_depth_is_camera_z(rendered):
+    channels, _ = read_exr_layers(rendered / "sh010" / "sh010.1001.exr")
+    png = iio.imread(rendered / "sh010" / "sh010.1001.png").astype(np.float64) / 255.0
+    a = channels["A"]
+    solid = a > 0.999
+    linear = np.stack([channels[c] for c in "RGB"], -1)
+    assert np.abs(linear[solid] - srgb_to_linear(png[solid])).max() < 0.01  # 8-bit rounding of the PNG
+    z = channels["Z"][solid]
+    assert 2.0 < z.min() and z.max() < 5.0  # the wall and the hero are 3-4 m from the camera
+
+
+def test_motion_vectors_predict_the_next_frame_better_than_static_reprojection(film_dir):
+    film = parse_film(film_dir / "film.yaml")
+    r = FrameRenderer(film, "cpu", passes=parse_passes("all"))
+    fs = film.shots[0]
+    a, b = r.render_frame(fs, 0), r.render_frame(fs, 1)
+    ca, cb = r.camera(fs, 0), r.camera(fs, 1)
+    warped_static, visible = reproject(a.depth, ca.viewmats[0], ca.Ks[0], b.rgb, b.depth, cb.viewmats[0], cb.Ks[0],
+                                       a.alpha)
+    h, w = a.alpha.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w] + 0.5
+    u, v = xs + a.motion[..., 0], ys + a.motion[..., 1]
+    inside = (u >= 0.5) & (u <= w - 0.5) & (v >= 0.5) & (v <= h - 0.5)
+    grid = torch.tensor(np.stack([(u / w) * 2 - 1, (v / h) * 2 - 1], -1))[None]
+    img = torch.tensor(b.rgb).permute(2, 0, 1)[None]
+    warped_flow = torch.nn.functional.grid_sample(img, grid, align_corners=False)[0].permute(1, 2, 0).numpy()
+    mask = visible.numpy() & inside
+    assert mask.mean() > 0.3
+    e_flow = ((warped_flow - a.rgb) ** 2).mean(-1)[mask].mean()
+    e_static = ((warped_static.numpy() - a.rgb) ** 2).mean(-1)[mask].mean()
+    hero = a.mattes["hero"] > 0.5
+    assert np.linalg.norm(a.motion[hero], axis=-1).mean() > 1.0  # the hero walks: pixels move
+    print(f"E_warp on {mask.mean():.0%} co-visible pixels: motion vectors {e_flow:.2e}, depth reprojection {e_static:.2e}")
+    assert e_flow <= e_static, (e_flow, e_static)
+    # On the walking hero, where a static world's reprojection goes wrong, the flow does far better.
+    on_hero = inside & (a.mattes["hero"] > 0.99)
+    h_flow = ((warped_flow - a.rgb) ** 2).mean(-1)[on_hero].mean()
+    h_static = ((warped_static.numpy() - a.rgb) ** 2).mean(-1)[on_hero].mean()
+    print(f"on the hero ({on_hero.sum()} px): motion vectors {h_flow:.2e}, depth reprojection {h_static:.2e}")
+    assert h_flow < 0.5 * h_static
+
+
+def test_passes_leave_the_frames_as_they_were(film_dir, rendered, tmp_path):
+    plain = tmp_path / "plain"
+    render_film(film_dir / "film.yaml", plain, RenderOptions(backend="cpu"), progress=False, log=lambda *_: None)
+    for f in ("sh010.1001.png", "sh010.1003.png"):
+        assert (plain / "sh010" / f).read_bytes() == (rendered / "sh010" / f).read_bytes()
+    assert not list((plain / "sh010").glob("*.exr"))
+
+
+def test_an_unwritable_passes_file_is_one_error(tmp_path):
+    (tmp_path / "blocker").write_text("a file where a folder must be")
+    with pytest.raises(SplatfilmError, match="cannot write"):
+        write_exr_layers(tmp_path / "blocker" / "x.exr", {"R": np.zeros((2, 2))})
