@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from splatfilm.film.script import Film
-from splatfilm.film.timeline import ShotMedia, build_timeline, frame_timecode, write_timeline
+from splatfilm.film.timeline import ShotMedia, build_timeline, frame_timecode, reel_name, write_timeline
 from splatfilm.io.digest import content_digest
 
 
@@ -29,20 +29,20 @@ class CutOutputs:
     contact_sheet: Path | None = None
 
 
-def movie_record(film: Film, facts: dict, shots: list[int], refined: set[str], **extra) -> dict:
-    """The provenance record of a movie of `shots` (indices; one: its shot's name and frame
-    range; several: the film's cut), `facts` from FrameRenderer.facts(); `refined`: names of
-    shots with a frame a generative refiner changed."""
+def movie_record(film: Film, facts: dict, shots: list[int], refined: set[str], cut: bool = False, **extra) -> dict:
+    """The provenance record of a movie of one shot (`shots` = [its index]: its name and
+    frame range) or, with `cut`, of the film's cut of `shots`; `facts` from
+    FrameRenderer.facts(); `refined`: names of shots with a frame a generative refiner changed."""
     from splatfilm.io.provenance import provenance_record
 
     names = [film.shots[k].name for k in shots]
-    if len(shots) == 1:
+    if cut:
+        extra["cut"] = names
+    else:
         shot = film.shots[shots[0]].shot
         extra["frame_range"] = [shot.first_frame, shot.last_frame]
-    else:
-        extra["shots"] = names
-    return provenance_record(**facts, shot=names[0] if len(shots) == 1 else None,
-                             refined=any(n in refined for n in names), **extra)
+    return provenance_record(**facts, shot=None if cut else names[0], refined=any(n in refined for n in names),
+                             **extra)
 
 
 def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: list[str], movies: dict,
@@ -61,7 +61,7 @@ def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: lis
     if movies.get(mp4.name) != digest or not mp4.exists():
         record = None if facts is None else movie_record(film, facts, [shot_index], refined or set())
         encode_sequence(out_dir / fs.name / f"{fs.name}.%04d.png", fs.shot.first_frame, film.fps, mp4, crf=film.crf,
-                        timecode=timecode, **({} if record is None else {"reel": fs.name, "provenance": record}))
+                        timecode=timecode, reel=reel_name(fs.name), provenance=record)
         movies[mp4.name] = digest
     usd = out_dir / "cameras" / f"{fs.name}.usda"
     if movies.get(usd.name) != digest or not usd.exists():
@@ -92,7 +92,7 @@ def write_cut(film: Film, out_dir: Path, movies: dict, facts: dict | None = None
                                          out_dir / ".cut" / f"{m.name}.mp4", crf=film.crf, frames=m.cut_frames))
         concat_videos(parts, film_mp4)
         if facts is not None:
-            add_provenance(film_mp4, movie_record(film, facts, list(range(len(film.shots))), refined or set()))
+            add_provenance(film_mp4, movie_record(film, facts, list(range(len(film.shots))), refined or set(), cut=True))
         movies[film_mp4.name] = digest
     return film_mp4
 

@@ -40,6 +40,13 @@ class FrameSample:
     dof: list[tuple[float, float, float] | None]
 
 
+def provenance_facts(film: Film) -> dict:
+    """What every provenance record of `film` shares: the script's file name and sha256 and
+    every asset's content hash (io.provenance.provenance_record's first arguments)."""
+    return {"film": Path(film.path).name, "film_sha256": file_digest(film.path),
+            "assets": {n: a.digest for n, a in film.world.assets.items()}}
+
+
 @dataclass
 class FrameImage:
     """A rendered frame: rgb [H,W,3] (background composited), alpha [H,W,1], depth [H,W,1]
@@ -234,12 +241,9 @@ class FrameRenderer:
         return after, V0[0], K0[0], V1[0], K1[0]
 
     def facts(self) -> dict:
-        """What every provenance record of this film shares: the script's name and sha256 and
-        every asset's content hash (computed once)."""
+        """What every provenance record of this film shares (`provenance_facts`, computed once)."""
         if self._facts is None:
-            film = self.film
-            self._facts = {"film": Path(film.path).name, "film_sha256": file_digest(film.path),
-                           "assets": {n: a.digest for n, a in film.world.assets.items()}}
+            self._facts = provenance_facts(self.film)
         return self._facts
 
     def job(self, out_dir: Path, shot_index: int, i: int, key: str) -> FrameJob:

@@ -146,15 +146,19 @@ def probe_timecode(path: str | Path) -> str | None:
     return None
 
 
-def concat_videos(parts: list[Path], output: str | Path) -> Path:
-    """Join MP4s of the same size and rate, in order, without re-encoding."""
+def concat_videos(parts: list[Path], output: str | Path, timecode: str | None = None, reel: str | None = None) -> Path:
+    """Join movies of the same size, rate and codec, in order, without re-encoding; with a
+    timecode track starting at `timecode`, named `reel`, when given."""
     output = Path(output)
     if not parts:
         raise SplatfilmError(f"{output}: nothing to join")
     listing = temp_path_for(output.with_suffix(".txt"))
+    extra = [] if timecode is None else ["-timecode", timecode]
+    extra += [] if reel is None else ["-metadata:s:v:0", f"reel_name={reel}"]
     try:
         listing.write_text("".join(f"file '{Path(p).resolve()}'\n" for p in parts))
-        _run(["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", "-movflags", "+faststart"], output)
+        _run(["-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:v", "-c", "copy", *extra,
+              "-movflags", "+faststart"], output)
     finally:
         listing.unlink(missing_ok=True)
     return output
