@@ -3,56 +3,24 @@ alpha, scene-linear RGBA, depth, and motion vectors that predict the next frame.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-import yaml
-
+from helpers import write_walking_film
 from splatfilm.errors import SplatfilmError
 from splatfilm.film import FrameRenderer, RenderOptions, parse_film, render_film
 from splatfilm.film.passes import parse_passes
-from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.io.images import read_exr_layers, srgb_to_linear, write_exr_layers
 from splatfilm.render.consistency import reproject
-from splatfilm.scene.gaussians import Gaussians
-
-
-def _square(center, size, color, spacing=0.05) -> Gaussians:
-    """An opaque square of flat Gaussians in the plane y = center[1]."""
-    u = np.arange(-size / 2, size / 2 + 1e-9, spacing)
-    a, b = np.meshgrid(u, u, indexing="ij")
-    pts = np.c_[a.ravel(), np.zeros(a.size), b.ravel()] + np.asarray(center)
-    n = len(pts)
-    scales = np.tile([spacing * 0.7, 0.002, spacing * 0.7], (n, 1))
-    rng = np.random.default_rng(0)
-    colors = np.clip(np.asarray(color) + 0.25 * rng.standard_normal((n, 3)), 0, 1)  # texture, so warps can be judged
-    t = lambda x: torch.tensor(x, dtype=torch.float32)  # noqa: E731
-    quats = torch.zeros(n, 4)
-    quats[:, 0] = 1
-    return Gaussians.from_activated(t(pts), quats, t(scales), torch.full((n,), 0.98), colors=t(colors))
 
 
 @pytest.fixture(scope="module")
 def film_dir(tmp_path_factory) -> Path:
-    """A textured wall and a hero walking fast in front of it, the camera dollying in."""
     d = tmp_path_factory.mktemp("passes")
-    save_gaussians(d / "wall.ply", _square([0, 0, 1.0], 2.4, [0.8, 0.3, 0.2]))
-    save_gaussians(d / "hero.ply", _square([0, 0, 0.4], 0.5, [0.1, 0.3, 0.8], spacing=0.04))
-    (d / "hero.json").write_text(json.dumps({"kind": "object", "canonical_transform": {
-        "rotation": np.eye(3).tolist(), "translation": [0, 0, 0], "scale": 1.0}}))
-    script = {
-        "title": "passes", "fps": 24, "resolution": [64, 40],
-        "assets": {"wall": {"file": "wall.ply"},
-                   "hero": {"file": "hero.ply", "walk": {"points": [[-0.6, -1.0, 0.3], [0.6, -1.0, 0.3]],
-                                                         "speed": 3.0}}},
-        "shots": [{"name": "sh010", "frames": 3, "camera": {"position": [0.3, -4, 1.0], "look_at": [0, 0, 0.8]},
-                   "move": {"type": "dolly", "distance": 0.6}}],
-    }
-    (d / "film.yaml").write_text(yaml.safe_dump(script, sort_keys=False))
+    write_walking_film(d)
     return d
 
 
