@@ -59,6 +59,9 @@ def handoff_options(args: argparse.Namespace) -> Handoff:
                 raise SplatfilmError(f"{path}: cannot read the {what} for --sign: {e.strerror or e}") from None
         if args.no_provenance:
             raise SplatfilmError("--sign signs the provenance record: leave out --no-provenance")
+        from splatfilm.handoff.provenance import c2pa_module
+
+        c2pa_module()
     return Handoff(parse_film(args.film), passes, masters, args.burn_in, not args.no_provenance,
                    tuple(args.sign) if args.sign else None)
 

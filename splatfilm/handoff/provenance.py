@@ -81,8 +81,11 @@ def read_c2pa(path: Path) -> dict | None:
     mime = MIME.get(path.suffix.lower())
     if mime is None:
         return None
-    import c2pa
-
+    try:
+        import c2pa
+    except ImportError:  # an optional extra: without it a signature is neither read nor refused
+        return {"state": "not checked (c2pa-python is not installed)", "problems": [], "trusted": False,
+                "signer": None, "source_type": None, "record": None}
     try:
         with open(path, "rb") as f:
             reader = c2pa.Reader(mime, f)
@@ -168,12 +171,11 @@ def sign_file(path: str | Path, key: str | Path, cert: str | Path) -> bool:
     mime = MIME.get(path.suffix.lower())
     if mime is None:
         return False
-    import c2pa
-
+    c2pa = c2pa_module()
     from splatfilm.io.atomic import temp_path_for
 
     key_pem, cert_pem = _read_pem(key, "private key"), _read_pem(cert, "certificate chain")
-    alg = b"ps256" if b"RSA" in key_pem or _is_rsa(key_pem) else b"es256"
+    alg = b"ps256" if b"BEGIN RSA" in key_pem or _is_rsa(key_pem) else b"es256"
     text, _ = {".png": _png}.get(path.suffix.lower(), _movie)(path)
     record = json.loads(text) if text else {}
     manifest = {
@@ -205,6 +207,15 @@ def sign_file(path: str | Path, key: str | Path, cert: str | Path) -> bool:
     return True
 
 
+def c2pa_module():
+    """c2pa-python, or a one-line error saying how to install it."""
+    try:
+        import c2pa
+    except ImportError as e:
+        raise SplatfilmError(f"--sign needs c2pa-python ({e}); pip install 'splatfilm[c2pa]'") from None
+    return c2pa
+
+
 def _read_pem(path: str | Path, what: str) -> bytes:
     try:
         data = Path(path).read_bytes()
@@ -216,9 +227,11 @@ def _read_pem(path: str | Path, what: str) -> bytes:
 
 
 def _is_rsa(key_pem: bytes) -> bool:
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
+    try:  # a PKCS#8 PEM does not say its algorithm in its header; cryptography (if present) reads it
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    except ImportError:
+        return False
     try:
         return isinstance(load_pem_private_key(key_pem, password=None), rsa.RSAPrivateKey)
     except (ValueError, TypeError):
