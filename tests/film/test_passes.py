@@ -107,3 +107,15 @@ def test_an_unwritable_passes_file_is_one_error(tmp_path):
     (tmp_path / "blocker").write_text("a file where a folder must be")
     with pytest.raises(SplatfilmError, match="cannot write"):
         write_exr_layers(tmp_path / "blocker" / "x.exr", {"R": np.zeros((2, 2))})
+
+
+def test_a_subset_of_passes_composites_only_what_it_needs(film_dir):
+    film = parse_film(film_dir / "film.yaml")
+    fs = film.shots[0]
+    full = FrameRenderer(film, "cpu", passes=parse_passes("all")).render_frame(fs, 1)
+    motion = FrameRenderer(film, "cpu", passes=parse_passes("motion")).render_frame(fs, 1)
+    depth = FrameRenderer(film, "cpu", passes=parse_passes("depth")).render_frame(fs, 1)
+    assert motion.mattes is None and depth.mattes is None and depth.motion is None
+    assert np.abs(motion.motion - full.motion).max() < 1e-5
+    for image in (motion, depth):  # extra channels leave the frame itself as it was
+        assert np.array_equal(image.rgb, full.rgb) and np.array_equal(image.alpha, full.alpha)
