@@ -268,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", help="render a film script: every shot from one world, then the edit",
                        description="Render FILM.yaml: per shot a PNG sequence and an MP4, the film MP4, an "
-                                   "OpenTimelineIO timeline (.otio, .edl), USD cameras and a contact sheet. "
+                                   "OpenTimelineIO timeline (.otio, .edl), USD cameras and a contact sheet; with "
+                                   "--passes a scene-linear EXR of compositing passes per frame, with --masters "
+                                   "ProRes masters. Every file carries its provenance record. "
                                    "Frames whose inputs did not change since the last run are kept.")
     p.add_argument("film", help="film script (YAML)")
     p.add_argument("-o", "--output", required=True, help="output folder")
