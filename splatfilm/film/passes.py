@@ -34,12 +34,14 @@ PASS_NAMES = ("rgba", "depth", "mattes", "motion")
 
 
 def parse_passes(spec: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
-    """The passes a `--passes` value names ("all" or a comma-separated subset of PASS_NAMES),
-    in PASS_NAMES order; rgba is always written (it is what the others are comped with)."""
-    if spec is None:
+    """The passes a `--passes` value names ("all" or a comma-separated subset of PASS_NAMES,
+    or a list of names), in PASS_NAMES order; rgba is always written (it is what the others
+    are comped with). None or nothing: no passes."""
+    names = [s.strip() for s in ((spec or "").split(",") if isinstance(spec, str) or spec is None else spec)
+             if s.strip()]
+    if not names:
         return ()
-    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
-    if not names or names == ["all"]:
+    if names == ["all"]:
         return PASS_NAMES
     unknown = [n for n in names if n not in PASS_NAMES]
     if unknown:

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.cut import write_edit
 from splatfilm.film.frame_render import FrameJob, FrameRenderer
+from splatfilm.film.passes import parse_passes
 from splatfilm.film.refinement import Refinement, refine_shots
 from splatfilm.film.script import Film, continuity_notes, parse_film, physics_notes
 from splatfilm.film.workers import connect_ray, render_with_processes, render_with_ray
@@ -60,7 +61,7 @@ class RenderOptions:
     alpha: bool = False
     refine: str | Path | None = None
     refine_tolerance: float = 0.05
-    passes: tuple[str, ...] = ()
+    passes: tuple[str, ...] | str = ()
     provenance: bool = False
 
 
@@ -127,7 +128,7 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
     for note in continuity_notes(film) + physics_notes(film):
         log(f"warning: {note}")
     selected = _selected_shots(film, options.shots)
-    renderer = FrameRenderer(film, options.backend, options.depth, options.alpha, tuple(options.passes),
+    renderer = FrameRenderer(film, options.backend, options.depth, options.alpha, parse_passes(options.passes),
                              options.provenance)
     refinement = None
     if options.refine is not None:

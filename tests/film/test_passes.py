@@ -34,7 +34,8 @@ def rendered(film_dir) -> Path:
 
 def test_pass_names(capsys):
     assert parse_passes("all") == ("rgba", "depth", "mattes", "motion")
-    assert parse_passes("motion,mattes") == ("rgba", "mattes", "motion")
+    assert parse_passes("motion,mattes") == ("rgba", "mattes", "motion") == parse_passes(["motion", "mattes"])
+    assert parse_passes(None) == parse_passes(()) == ()
     with pytest.raises(SplatfilmError, match="--passes: unknown pass 'normals'"):
         parse_passes("depth,normals")
 
