@@ -112,6 +112,48 @@ def splats(points: np.ndarray, size: float = 0.02, opacity: float = 0.9) -> Gaus
                                     t(np.full(n, opacity)), colors=t(np.full((n, 3), 0.5)))
 
 
+def textured_square(center, size, color, spacing=0.05) -> Gaussians:
+    """An opaque square of flat Gaussians in the plane y = center[1], its colour noisy (a
+    texture, so warps between frames can be judged)."""
+    u = np.arange(-size / 2, size / 2 + 1e-9, spacing)
+    a, b = np.meshgrid(u, u, indexing="ij")
+    pts = np.c_[a.ravel(), np.zeros(a.size), b.ravel()] + np.asarray(center)
+    n = len(pts)
+    scales = np.tile([spacing * 0.7, 0.002, spacing * 0.7], (n, 1))
+    colors = np.clip(np.asarray(color) + 0.25 * np.random.default_rng(0).standard_normal((n, 3)), 0, 1)
+    t = lambda x: torch.tensor(x, dtype=torch.float32)  # noqa: E731
+    quats = torch.zeros(n, 4)
+    quats[:, 0] = 1
+    return Gaussians.from_activated(t(pts), quats, t(scales), torch.full((n,), 0.98), colors=t(colors))
+
+
+def write_walking_film(folder: Path, frames: int = 3) -> Path:
+    """A tiny film in `folder` (64x40, one shot sh010 of `frames` frames at 24 fps): a textured
+    wall and a hero walking fast in front of it while the camera dollies in. Returns film.yaml."""
+    import json
+
+    import yaml
+
+    from splatfilm.io.gaussian_files import save_gaussians
+
+    folder = Path(folder)
+    save_gaussians(folder / "wall.ply", textured_square([0, 0, 1.0], 2.4, [0.8, 0.3, 0.2]))
+    save_gaussians(folder / "hero.ply", textured_square([0, 0, 0.4], 0.5, [0.1, 0.3, 0.8], spacing=0.04))
+    (folder / "hero.json").write_text(json.dumps({"kind": "object", "canonical_transform": {
+        "rotation": np.eye(3).tolist(), "translation": [0, 0, 0], "scale": 1.0}}))
+    script = {
+        "title": "passes", "fps": 24, "resolution": [64, 40],
+        "assets": {"wall": {"file": "wall.ply"},
+                   "hero": {"file": "hero.ply", "walk": {"points": [[-0.6, -1.0, 0.3], [0.6, -1.0, 0.3]],
+                                                         "speed": 3.0}}},
+        "shots": [{"name": "sh010", "frames": frames,
+                   "camera": {"position": [0.3, -4, 1.0], "look_at": [0, 0, 0.8]},
+                   "move": {"type": "dolly", "distance": 0.6}}],
+    }
+    (folder / "film.yaml").write_text(yaml.safe_dump(script, sort_keys=False))
+    return folder / "film.yaml"
+
+
 def cli_error(capsys, args: list, name=None) -> str:
     """Run the `splatfilm` CLI; check exit status 2 and a single `error: ...` line (naming `name`
     when given); return that line."""

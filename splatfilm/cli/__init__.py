@@ -79,14 +79,18 @@ def _cmd_fit(args: argparse.Namespace) -> None:
 
 
 def _cmd_render(args: argparse.Namespace) -> None:
+    from splatfilm.cli.handoff import finish_render, handoff_options
     from splatfilm.film import RenderOptions, render_film
 
     shots = [s for s in args.shots.split(",") if s] if args.shots else None
-    res = render_film(args.film, args.output, RenderOptions(
+    handoff = handoff_options(args)  # checked before any work
+    res = render_film(handoff.film, args.output, RenderOptions(
         backend=args.backend, shots=shots, workers=args.workers, ray_address=args.ray, depth=args.depth,
-        alpha=args.alpha, refine=args.refine, refine_tolerance=args.refine_tolerance))
+        alpha=args.alpha or handoff.needs_alpha, refine=args.refine, refine_tolerance=args.refine_tolerance,
+        passes=handoff.passes, provenance=handoff.provenance))
     total = sum(res.rendered.values())
     print(f"rendered {total} frame(s), kept {sum(res.kept.values())} in {res.seconds:.1f} s -> {args.output}")
+    finish_render(handoff, args.output)
 
 
 def _cmd_refine(args: argparse.Namespace) -> None:
@@ -264,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", help="render a film script: every shot from one world, then the edit",
                        description="Render FILM.yaml: per shot a PNG sequence and an MP4, the film MP4, an "
-                                   "OpenTimelineIO timeline (.otio, .edl), USD cameras and a contact sheet. "
+                                   "OpenTimelineIO timeline (.otio, .edl), USD cameras and a contact sheet; with "
+                                   "--passes a scene-linear EXR of compositing passes per frame, with --masters "
+                                   "ProRes masters. Every file carries its provenance record. "
                                    "Frames whose inputs did not change since the last run are kept.")
     p.add_argument("film", help="film script (YAML)")
     p.add_argument("-o", "--output", required=True, help="output folder")
@@ -278,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "pipeline, or OUT.refine/refiner from `splatfilm refine`), gated for consistency")
     p.add_argument("--refine-tolerance", type=float, default=0.05,
                    help="how much more warping error than the raw render a refined frame may have (default 0.05: 5%%)")
+    from splatfilm.cli.handoff import add_handoff_options, add_provenance_command
+
+    add_handoff_options(p)
     p.set_defaults(func=_cmd_render)
 
     p = sub.add_parser("fit", help="fit a persistent Gaussian asset (.ply + sidecar .json) to a capture",
@@ -325,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ground(sub)
     _add_mesh(sub)
     _add_refine(sub)
+    add_provenance_command(sub)
 
     p = sub.add_parser("demo", help="render the bundled demo film (scenes/set/film.yaml)",
                        description="Render the bundled demo film: three shots of one world (the fitted film set, a "

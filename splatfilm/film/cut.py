@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from splatfilm.film.script import Film
-from splatfilm.film.timeline import ShotMedia, build_timeline, frame_timecode, write_timeline
+from splatfilm.film.timeline import ShotMedia, build_timeline, frame_timecode, reel_name, write_timeline
 from splatfilm.io.digest import content_digest
 
 
@@ -29,10 +29,28 @@ class CutOutputs:
     contact_sheet: Path | None = None
 
 
-def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: list[str], movies: dict) -> None:
+def movie_record(film: Film, facts: dict, shots: list[int], refined: set[str], cut: bool = False, **extra) -> dict:
+    """The provenance record of a movie of one shot (`shots` = [its index]: its name and
+    frame range) or, with `cut`, of the film's cut of `shots`; `facts` from
+    FrameRenderer.facts(); `refined`: names of shots with a frame a generative refiner changed."""
+    from splatfilm.io.provenance import provenance_record
+
+    names = [film.shots[k].name for k in shots]
+    if cut:
+        extra["cut"] = names
+    else:
+        shot = film.shots[shots[0]].shot
+        extra["frame_range"] = [shot.first_frame, shot.last_frame]
+    return provenance_record(**facts, shot=None if cut else names[0], refined=any(n in refined for n in names),
+                             **extra)
+
+
+def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: list[str], movies: dict,
+                     facts: dict | None = None, refined: set[str] | None = None) -> None:
     """out_dir/SHOT.mp4 (every frame, handles included; its timecode track starts at the first
-    frame number's timecode) and out_dir/cameras/SHOT.usda, unless they exist and were made
-    from the same frames (`frame_keys`, in order)."""
+    frame number's timecode, its reel named after the shot) and out_dir/cameras/SHOT.usda,
+    unless they exist and were made from the same frames (`frame_keys`, in order). With
+    `facts` (FrameRenderer.facts()) the MP4 carries its provenance record."""
     from splatfilm.io.video import encode_sequence
     from splatfilm.shots.interchange import export_shot
 
@@ -41,8 +59,9 @@ def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: lis
     digest = content_digest(("".join(frame_keys) + timecode).encode())
     mp4 = out_dir / f"{fs.name}.mp4"
     if movies.get(mp4.name) != digest or not mp4.exists():
+        record = None if facts is None else movie_record(film, facts, [shot_index], refined or set())
         encode_sequence(out_dir / fs.name / f"{fs.name}.%04d.png", fs.shot.first_frame, film.fps, mp4, crf=film.crf,
-                        timecode=timecode)
+                        timecode=timecode, reel=reel_name(fs.name), provenance=record)
         movies[mp4.name] = digest
     usd = out_dir / "cameras" / f"{fs.name}.usda"
     if movies.get(usd.name) != digest or not usd.exists():
@@ -56,10 +75,11 @@ def shot_media(film: Film, out_dir: Path) -> list[ShotMedia]:
                       f"{fs.name}.", out_dir / f"{fs.name}.mp4") for fs in film.shots]
 
 
-def write_cut(film: Film, out_dir: Path, movies: dict) -> Path:
+def write_cut(film: Film, out_dir: Path, movies: dict, facts: dict | None = None,
+              refined: set[str] | None = None) -> Path:
     """out_dir/TITLE.mp4: each shot's cut range (its handles left out), joined; made again only
-    when a shot's MP4 or handles changed."""
-    from splatfilm.io.video import concat_videos, encode_sequence
+    when a shot's MP4 or handles changed. With `facts` it carries its provenance record."""
+    from splatfilm.io.video import add_provenance, concat_videos, encode_sequence
 
     media = shot_media(film, out_dir)
     digest = content_digest([movies[f"{m.name}.mp4"] for m in media] + [m.handles for m in media])
@@ -71,6 +91,8 @@ def write_cut(film: Film, out_dir: Path, movies: dict) -> Path:
             parts.append(encode_sequence(m.sequence_dir / f"{m.prefix}%04d.png", m.cut_in, film.fps,
                                          out_dir / ".cut" / f"{m.name}.mp4", crf=film.crf, frames=m.cut_frames))
         concat_videos(parts, film_mp4)
+        if facts is not None:
+            add_provenance(film_mp4, movie_record(film, facts, list(range(len(film.shots))), refined or set(), cut=True))
         movies[film_mp4.name] = digest
     return film_mp4
 
@@ -114,16 +136,19 @@ def write_contact_sheet(film: Film, out_dir: Path) -> Path:
 
 
 def write_edit(film: Film, out_dir: Path, shot_keys: dict[int, list[str]], movies: dict,
-               log: Callable[[str], None] = print) -> CutOutputs:
+               log: Callable[[str], None] = print, facts: dict | None = None,
+               refined: set[str] | None = None) -> CutOutputs:
     """The shot media of the shots in `shot_keys` (shot index -> its frames' keys); then, when
-    every shot of the film has its MP4, the cut, the timeline and the contact sheet."""
+    every shot of the film has its MP4, the cut, the timeline and the contact sheet. With
+    `facts` (FrameRenderer.facts()) the movies carry provenance; `refined`: shots a
+    generative refiner changed."""
     for k, keys in shot_keys.items():
-        write_shot_media(film, out_dir, k, keys, movies)
+        write_shot_media(film, out_dir, k, keys, movies, facts, refined)
     result = CutOutputs()
     if not all((out_dir / f"{fs.name}.mp4").exists() and movies.get(f"{fs.name}.mp4") for fs in film.shots):
         log("the film MP4 and timeline wait until every shot has been rendered")
         return result
-    film_mp4 = write_cut(film, out_dir, movies)
+    film_mp4 = write_cut(film, out_dir, movies, facts, refined)
     timeline = build_timeline(film.title, shot_media(film, out_dir), film.fps, out_dir)
     result.otio = write_timeline(out_dir / f"{film.title}.otio", timeline)
     result.edl = write_timeline(out_dir / f"{film.title}.edl", timeline)

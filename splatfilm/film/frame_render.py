@@ -4,6 +4,10 @@ A frame's key covers everything the frame depends on: the visible assets' file c
 world transforms at its (sub-frame) times (and the joint transforms of rigged assets that
 perform: clips, IK, look-at, the last perhaps at the frame's camera), its cameras, size and render settings, and which
 side files it has. A rerun keeps a frame whose files exist with the same key.
+
+With passes (film/passes.py) a frame also writes SHOT.FRAME.exr: scene-linear RGBA, depth,
+per-asset mattes and motion vectors, all from the frame's one rasterization call. With
+provenance every file carries its record (io/provenance.py).
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ import numpy as np
 import torch
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.film.passes import layer_name, matte_names, motion_to_nuke, pass_features
 from splatfilm.film.script import Film, FilmShot
-from splatfilm.io.digest import content_digest
-from splatfilm.io.images import write_depth, write_png
+from splatfilm.io.digest import content_digest, file_digest
+from splatfilm.io.images import srgb_to_linear, write_depth, write_exr_layers, write_png
 from splatfilm.render import render, resolve_backend
 from splatfilm.render.lens_effects import apply_depth_of_field, shutter_times
 from splatfilm.scene.cameras import Cameras
+from splatfilm.scene.gaussians import Gaussians
 
 
 @dataclass
@@ -34,10 +40,30 @@ class FrameSample:
     dof: list[tuple[float, float, float] | None]
 
 
+def provenance_facts(film: Film) -> dict:
+    """What every provenance record of `film` shares: the script's file name and sha256 and
+    every asset's content hash (io.provenance.provenance_record's first arguments)."""
+    return {"film": Path(film.path).name, "film_sha256": file_digest(film.path),
+            "assets": {n: a.digest for n, a in film.world.assets.items()}}
+
+
+@dataclass
+class FrameImage:
+    """A rendered frame: rgb [H,W,3] (background composited), alpha [H,W,1], depth [H,W,1]
+    (float64), and with passes the mattes (piece name -> coverage [H,W]) and motion [H,W,2]
+    (pixels to the next frame, x right, y down; 0 where nothing is seen)."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray
+    depth: np.ndarray
+    mattes: dict[str, np.ndarray] | None = None
+    motion: np.ndarray | None = None
+
+
 @dataclass
 class FrameJob:
     """A frame to render: frame `frame_index` of shot `shot_index`, its content key, and the
-    files it writes (depth / alpha EXRs only when asked for)."""
+    files it writes (depth / alpha EXRs and the passes EXR only when asked for)."""
 
     shot_index: int
     frame_index: int
@@ -45,25 +71,31 @@ class FrameJob:
     png: Path
     depth: Path | None = None
     alpha: Path | None = None
+    passes: Path | None = None
 
     @property
     def files(self) -> list[Path]:
-        return [p for p in (self.png, self.depth, self.alpha) if p is not None]
+        return [p for p in (self.png, self.depth, self.alpha, self.passes) if p is not None]
 
 
 @dataclass
 class FrameRenderer:
     """Renders frames of `film` with one backend ("auto" is resolved once, here) and writes
-    them with the asked-for side files (`depth`, `alpha`: EXRs beside each PNG). A frame's
-    cameras are sampled once and kept, so its key and its render see the same numbers; the
-    film must not change while the renderer is in use."""
+    them with the asked-for side files (`depth`, `alpha`: EXRs beside each PNG; `passes`:
+    names from film.passes.PASS_NAMES for the passes EXR). With `provenance` every file
+    carries its record. A frame's cameras are sampled once and kept, so its key and its
+    render see the same numbers; the film must not change while the renderer is in use."""
 
     film: Film
     backend: str = "auto"
     depth: bool = False
     alpha: bool = False
+    passes: tuple[str, ...] = ()
+    provenance: bool = False
     _samples: dict[tuple[str, int], FrameSample] = field(default_factory=dict, init=False, repr=False)
     _centres: dict[tuple[str, int], Cameras] = field(default_factory=dict, init=False, repr=False)
+    _last: tuple[tuple[str, int], FrameImage] | None = field(default=None, init=False, repr=False)
+    _facts: dict | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.backend = resolve_backend(self.backend)
@@ -127,6 +159,9 @@ class FrameRenderer:
             "backend": self.backend,
             "dof": sample.dof,
             "aux": [self.depth, self.alpha],
+            # Passes and provenance add to the key only when on, so other frames keep their keys.
+            **({"passes": list(self.passes)} if self.passes else {}),
+            **({"provenance": 1} if self.provenance else {}),
             # Only a distorting lens adds to the key, so pinhole frames keep the keys they had.
             **({} if lens.model == "pinhole" else {"lens": [lens.model, list(lens.distortion)]}),
         })
@@ -135,12 +170,30 @@ class FrameRenderer:
         """RGB [H,W,3] (background composited), alpha [H,W,1] and depth [H,W,1] (float64) of
         frame i: every visible asset in one rasterization call; the sub-frame renders averaged
         for motion blur (alpha and depth too)."""
+        image = self.render_frame(fs, i)
+        return image.rgb, image.alpha, image.depth
+
+    def render_frame(self, fs: FilmShot, i: int) -> FrameImage:
+        """Frame i as `render` makes it, with its mattes and motion when the renderer has those
+        passes (composited in the same call; averaged over sub-frames like the colour). The
+        last frame rendered is kept, so writing it after a look (refine) renders it once."""
+        if self._last is not None and self._last[0] == (fs.name, i):
+            return self._last[1]
         film, lens = self.film, fs.shot.lens
         sample = self.sample(fs, i)
         eyes = self.eyes(fs, i)
-        rgb = alpha = depth = None
+        mattes, motion = "mattes" in self.passes, "motion" in self.passes
+        pieces = matte_names(film.world)
+        rgb = alpha = depth = extra = None
         for k, t in enumerate(sample.times):
-            g = film.world.compose(fs.world_start + t, fs.visible, eyes[k])
+            features = None
+            if mattes or motion:
+                parts = film.world.parts(fs.world_start + t, fs.visible, eyes[k])
+                g = Gaussians.concat([p for _, p in parts]) if parts else Gaussians.empty()
+                features = pass_features(parts, pieces, mattes, self._motion_inputs(fs, i, k) if motion else None,
+                                         lens.near)
+            else:
+                g = film.world.compose(fs.world_start + t, fs.visible, eyes[k])
             degree = min(film.sh_degree, g.sh_degree) if film.sh_degree is not None else None
             viewmats, Ks = sample.cameras[k].to_tensors(g.dtype)
             if sample.dof[k] is not None:
@@ -149,6 +202,8 @@ class FrameRenderer:
             # A distorting lens adds its model (keeping the pinhole call as it was).
             lens_args = {} if lens.model == "pinhole" else {"camera_model": lens.camera_model,
                                                             "distortion": torch.tensor([lens.distortion])}
+            if features is not None:
+                lens_args["features"] = features
             with torch.no_grad():
                 out = render(g, viewmats, Ks, film.width, film.height, backend=self.backend, sh_degree=degree,
                              background=film.background, near_plane=lens.near, far_plane=lens.far, **lens_args)
@@ -156,27 +211,99 @@ class FrameRenderer:
             rgb = r if rgb is None else rgb + r
             alpha = a if alpha is None else alpha + a
             depth = d if depth is None else depth + d
+            if out.features is not None:
+                f = out.features[0].cpu().double().numpy()
+                extra = f if extra is None else extra + f
         n = len(sample.times)
-        return rgb / n, alpha / n, depth / n
+        image = FrameImage(rgb / n, alpha / n, depth / n)
+        if extra is not None:
+            extra = extra / n
+            if mattes:
+                image.mattes = {p: extra[..., j] for j, p in enumerate(pieces)}
+            if motion:
+                # Composited displacement over alpha: the mean of what the pixel shows.
+                a = image.alpha
+                image.motion = np.where(a > 1e-6, extra[..., -2:] / np.maximum(a, 1e-6), 0.0)
+        self._last = ((fs.name, i), image)
+        return image
+
+    def _motion_inputs(self, fs: FilmShot, i: int, k: int) -> tuple:
+        """What pass_features needs for motion at sub-frame k of frame i: the world's parts one
+        frame later, and the cameras (viewmat, K) now and then."""
+        film, lens = self.film, fs.shot.lens
+        sample = self.sample(fs, i)
+        t_next = sample.times[k] + 1.0 / float(film.fps)
+        cam_next = fs.shot.sample(np.array([t_next])).to_cameras(lens)
+        eye = cam_next.centers[0] if film.world.needs_camera(fs.visible) else None
+        after = film.world.parts(fs.world_start + t_next, fs.visible, eye)
+        V0, K0 = sample.cameras[k].to_tensors(torch.float64)
+        V1, K1 = cam_next.to_tensors(torch.float64)
+        return after, V0[0], K0[0], V1[0], K1[0]
+
+    def facts(self) -> dict:
+        """What every provenance record of this film shares (`provenance_facts`, computed once)."""
+        if self._facts is None:
+            self._facts = provenance_facts(self.film)
+        return self._facts
 
     def job(self, out_dir: Path, shot_index: int, i: int, key: str) -> FrameJob:
         """Frame i of shot `shot_index` as a job writing into out_dir/SHOT/SHOT.FRAME.png (and
-        .depth.exr / .alpha.exr)."""
+        .depth.exr / .alpha.exr, and SHOT.FRAME.exr with passes)."""
         fs = self.film.shots[shot_index]
         stem = out_dir / fs.name / f"{fs.name}.{int(fs.shot.frame_numbers[i]):04d}"
         return FrameJob(shot_index, i, key, stem.with_name(stem.name + ".png"),
                         stem.with_name(stem.name + ".depth.exr") if self.depth else None,
-                        stem.with_name(stem.name + ".alpha.exr") if self.alpha else None)
+                        stem.with_name(stem.name + ".alpha.exr") if self.alpha else None,
+                        stem.with_name(stem.name + ".exr") if self.passes else None)
 
     def write(self, job: FrameJob, rgb: np.ndarray | None = None, alpha: np.ndarray | None = None,
-              depth: np.ndarray | None = None) -> None:
+              depth: np.ndarray | None = None, refined: bool = False) -> None:
         """Write a job's files: the frame rendered now, or the given rgb [H,W,3] (with its
-        alpha and depth [H,W,1], for the side files)."""
+        alpha and depth [H,W,1], for the side files; `refined`: a generative refiner made
+        it, which its provenance says)."""
+        fs = self.film.shots[job.shot_index]
+        image = None
+        if rgb is None or job.passes is not None:
+            image = self.render_frame(fs, job.frame_index)
         if rgb is None:
-            rgb, alpha, depth = self.render(self.film.shots[job.shot_index], job.frame_index)
+            rgb, alpha, depth = image.rgb, image.alpha, image.depth
+        record = None
+        if self.provenance:
+            from splatfilm.io.provenance import provenance_record
+
+            frame = int(fs.shot.frame_numbers[job.frame_index])
+            record = provenance_record(**self.facts(), shot=fs.name, frames=[frame], refined=refined)
         # Side files first, the PNG last: a PNG on disk means the frame is complete.
         if job.depth is not None:
             write_depth(job.depth, depth)
         if job.alpha is not None:
             write_depth(job.alpha, alpha, channel="A")
-        write_png(job.png, rgb)
+        if job.passes is not None:
+            self._write_passes(job.passes, rgb, alpha, depth, image, record)
+        write_png(job.png, rgb, provenance=record)
+
+    def _write_passes(self, path: Path, rgb: np.ndarray, alpha: np.ndarray, depth: np.ndarray, image: FrameImage,
+                      record: dict | None) -> None:
+        """The passes EXR (docs/CONVENTIONS.md): RGBA premultiplied scene-linear, without the
+        film's background: the written colour with the background taken off, unpremultiplied,
+        decoded by the sRGB EOTF and premultiplied again."""
+        from splatfilm.io.provenance import LINEAR
+
+        a = alpha[..., 0]
+        bg = np.asarray(self.film.background, dtype=np.float64)
+        over = rgb - (1.0 - alpha) * bg  # the colour over black: premultiplied display values
+        straight = np.where(a[..., None] > 1e-6, over / np.maximum(alpha, 1e-6), 0.0)
+        linear = srgb_to_linear(straight) * alpha
+        channels = {"R": linear[..., 0], "G": linear[..., 1], "B": linear[..., 2], "A": a}
+        if "depth" in self.passes:
+            channels["Z"] = depth[..., 0]
+        if image.mattes is not None:
+            for piece, m in image.mattes.items():
+                channels[f"{layer_name(piece)}.A"] = m
+        if image.motion is not None:
+            channels["forward.u"], channels["forward.v"] = motion_to_nuke(image.motion)
+        if record is not None:
+            record = {**record, "colour": LINEAR}
+        fs_attrs = {"splatfilm:passes": ",".join(self.passes),
+                    "splatfilm:mattes": ",".join(f"{layer_name(p)}={p}" for p in (image.mattes or {}))}
+        write_exr_layers(path, channels, provenance=record, attributes=fs_attrs)

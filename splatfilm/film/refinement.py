@@ -81,7 +81,8 @@ def refine_shots(renderer: FrameRenderer, out_dir: Path, jobs: list[FrameJob], r
 
         def write(i: int, rgb: torch.Tensor, ok: bool, todo=todo) -> None:
             f = frame(i)
-            renderer.write(todo[i], rgb.double().numpy(), f.alpha.double().numpy(), f.depth.double().numpy())
+            renderer.write(todo[i], rgb.double().numpy(), f.alpha.double().numpy(), f.depth.double().numpy(),
+                           refined=ok)
             done(todo[i], ok)
             bar.update(1)
 

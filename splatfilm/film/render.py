@@ -2,6 +2,7 @@
 
 Layout of OUT:
     shot_010/shot_010.1001.png ...      frames (plus .depth.exr / .alpha.exr on request)
+    shot_010/shot_010.1001.exr ...      with passes: the compositing passes (film/passes.py)
     shot_010.mp4                        the shot, handles included
     TITLE.mp4                           the cut: every shot without its handles, in order
     TITLE.otio, TITLE.edl               the edit, clips pointing at the shot media
@@ -31,6 +32,7 @@ from tqdm import tqdm
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.cut import write_edit
 from splatfilm.film.frame_render import FrameJob, FrameRenderer
+from splatfilm.film.passes import parse_passes
 from splatfilm.film.refinement import Refinement, refine_shots
 from splatfilm.film.script import Film, continuity_notes, parse_film, physics_notes
 from splatfilm.film.workers import connect_ray, render_with_processes, render_with_ray
@@ -47,7 +49,9 @@ class RenderOptions:
     host:port) instead; depth, alpha: also write them as EXRs beside each frame; refine: a
     refiner folder (`refine.loader.load_refiner`): frames go through the gated post-render
     pass, a refined frame kept only if its warping error against the previous frame is at
-    most `refine_tolerance` (relative) above the raw render's."""
+    most `refine_tolerance` (relative) above the raw render's; passes: names of the passes
+    to write as a multi-layer EXR per frame (film.passes.parse_passes); provenance: every
+    frame and movie carries its provenance record (io/provenance.py)."""
 
     backend: str = "auto"
     shots: list[str] | None = None
@@ -57,6 +61,8 @@ class RenderOptions:
     alpha: bool = False
     refine: str | Path | None = None
     refine_tolerance: float = 0.05
+    passes: tuple[str, ...] | str = ()
+    provenance: bool = False
 
 
 @dataclass
@@ -122,7 +128,8 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
     for note in continuity_notes(film) + physics_notes(film):
         log(f"warning: {note}")
     selected = _selected_shots(film, options.shots)
-    renderer = FrameRenderer(film, options.backend, options.depth, options.alpha)
+    renderer = FrameRenderer(film, options.backend, options.depth, options.alpha, parse_passes(options.passes),
+                             options.provenance)
     refinement = None
     if options.refine is not None:
         refinement = Refinement.load(options.refine, options.refine_tolerance, renderer.backend)
@@ -172,7 +179,12 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
             log(f"refine: {result.refine_rejected} of {len(pngs)} frame(s) rejected by the consistency gate "
                 f"(tolerance {options.refine_tolerance:.0%}); their raw renders were kept")
 
-        cut = write_edit(film, out, shot_keys, manifest.section("movies"), log)
+        # Shots with a refined frame kept: their movies say a generative model touched them.
+        refined = {fs.name for k, fs in enumerate(film.shots)
+                   if any(verdicts.get(str(renderer.job(out, k, i, "").png.relative_to(out)))
+                          for i in range(len(fs.shot.frame_numbers)))}
+        cut = write_edit(film, out, shot_keys, manifest.section("movies"), log,
+                         renderer.facts() if options.provenance else None, refined)
     result.film_mp4, result.otio, result.edl, result.contact_sheet = cut.film_mp4, cut.otio, cut.edl, cut.contact_sheet
     result.seconds = time.perf_counter() - t0
     return result

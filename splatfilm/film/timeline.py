@@ -8,10 +8,13 @@ whose timecode track starts at the timecode of its first frame number (`frame_ti
 frame 1001 at 24 fps is 00:00:41:17), so the EDL's source timecodes land on the right
 frames; the .otio keeps the PNG sequence as a second reference ("png_sequence", an
 ImageSequenceReference whose frame numbers are exact) for tools that conform to images.
+Each clip's reel is its shot's `reel_name` (the EDL's reel column, and the reel of the
+timecode track of the shot's ProRes masters), not a truncation of its file name.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -58,6 +61,11 @@ def _rel(path: Path, base: Path) -> str:
         return str(Path(path).resolve())
 
 
+def reel_name(shot: str) -> str:
+    """A shot's reel name for EDLs and timecode tracks: its letters and digits, at most 8 (CMX3600's limit)."""
+    return re.sub(r"[^A-Za-z0-9]", "", shot)[:8] or "AX"
+
+
 def build_timeline(title: str, shots: list[ShotMedia], fps: Fraction, base: Path):
     """An otio.schema.Timeline with one video track of `shots` in order; media paths are
     relative to `base` (the folder the .otio is written to)."""
@@ -84,6 +92,7 @@ def build_timeline(title: str, shots: list[ShotMedia], fps: Fraction, base: Path
         clip = otio.schema.Clip(name=s.name, source_range=otio.opentime.TimeRange(
             otio.opentime.RationalTime(s.cut_in, rate), otio.opentime.RationalTime(s.cut_frames, rate)))
         clip.set_media_references(refs, "DEFAULT_MEDIA" if s.movie is not None else "png_sequence")
+        clip.metadata["cmx_3600"] = {"reel": reel_name(s.name)}
         track.append(clip)
     return timeline
 

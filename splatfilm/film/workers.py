@@ -20,7 +20,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.film.frame_render import FrameJob, FrameRenderer
 from splatfilm.film.script import parse_film
 
-# This process's renderer when it is a worker: (script, backend, depth, alpha) -> FrameRenderer.
+# This process's renderer when it is a worker: (script, backend, depth, alpha, passes, provenance) -> FrameRenderer.
 _WORKER: dict = {}
 
 
@@ -30,8 +30,8 @@ def _worker_renderer(spec: tuple, threads: int) -> FrameRenderer:
 
         torch.set_num_threads(threads)
         set_num_threads(threads)
-        script, backend, depth, alpha = spec
-        _WORKER["renderer"] = FrameRenderer(parse_film(script), backend, depth, alpha)
+        script, backend, depth, alpha, passes, provenance = spec
+        _WORKER["renderer"] = FrameRenderer(parse_film(script), backend, depth, alpha, passes, provenance)
         _WORKER["spec"] = spec
     return _WORKER["renderer"]
 
@@ -53,7 +53,8 @@ def _ray_render_jobs(spec: tuple, jobs: list[FrameJob]) -> list[FrameJob]:
 
 
 def _spec(renderer: FrameRenderer) -> tuple:
-    return (str(renderer.film.path), renderer.backend, renderer.depth, renderer.alpha)
+    return (str(renderer.film.path), renderer.backend, renderer.depth, renderer.alpha, renderer.passes,
+            renderer.provenance)
 
 
 def chunks(jobs: list[FrameJob], size: int) -> list[list[FrameJob]]:

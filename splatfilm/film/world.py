@@ -191,19 +191,26 @@ class World:
         return pose_gaussians(asset.gaussians, asset.performance.rig, self.joint_globals(name, t, camera),
                               asset.performance.method)
 
-    def compose(self, t: float, visible: list[str] | None = None, camera: np.ndarray | None = None) -> Gaussians:
-        """All visible assets at world time t, in world coordinates, as one Gaussians.
-        camera: the frame's camera centre [3] (world), for assets that look at it."""
+    def parts(self, t: float, visible: list[str] | None = None,
+              camera: np.ndarray | None = None) -> list[tuple[str, Gaussians]]:
+        """The pieces `compose` joins, in its order, each named: every visible asset (its
+        name) at world time t in world coordinates, then the contact shadows ("NAME.shadow")."""
         names = list(self.assets) if visible is None else visible
-        parts = [self.assets[n].world_transform(t).transform_gaussians(self.posed(n, t, camera)) for n in names]
+        parts = [(n, self.assets[n].world_transform(t).transform_gaussians(self.posed(n, t, camera))) for n in names]
         for n in names:
             shadow = self.assets[n].shadow
             patch = shadow.gaussians(self.assets[n].place_at(t).translation, camera) if shadow is not None else None
             if patch is not None:
-                parts.append(patch.to(parts[0].device, parts[0].dtype))
+                parts.append((f"{n}.shadow", patch.to(parts[0][1].device, parts[0][1].dtype)))
+        return parts
+
+    def compose(self, t: float, visible: list[str] | None = None, camera: np.ndarray | None = None) -> Gaussians:
+        """All visible assets at world time t, in world coordinates, as one Gaussians.
+        camera: the frame's camera centre [3] (world), for assets that look at it."""
+        parts = self.parts(t, visible, camera)
         if not parts:
             return Gaussians.empty()
-        return Gaussians.concat(parts)
+        return Gaussians.concat([g for _, g in parts])
 
     def signature(self, t: float, visible: list[str] | None = None, camera: np.ndarray | None = None) -> str:
         """A hash of what a frame at world time t sees of this world: which assets, their

@@ -1,4 +1,10 @@
-"""Writing rendered frames: 8-bit PNG (RGB or RGBA), 32-bit float depth as EXR or .npy.
+"""Writing rendered frames: 8-bit PNG (RGB or RGBA), 32-bit float depth as EXR or .npy, and
+multi-layer EXRs of compositing passes.
+
+Colour: the renderer's colours are display sRGB-encoded values (the assets were fitted to
+photos), so PNGs (and the movies made from them) are display sRGB as they come. EXRs are
+scene-linear: `srgb_to_linear` (the sRGB EOTF, IEC 61966-2-1) decodes them, Rec.709
+primaries and a D65 white, named for OCIO as `LINEAR_COLORSPACE` of `OCIO_CONFIG`.
 
 Every write is atomic (see `io.atomic`): an interrupted job never leaves a half-written frame.
 """
@@ -19,12 +25,31 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def write_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+# The OCIO names of the two encodings (the ACES studio config's colour spaces; the built-in
+# config URI works in OCIO >= 2.3 and Nuke 15).
+OCIO_CONFIG = "ocio://studio-config-v2.1.0_aces-v1.3_ocio-v2.3"
+LINEAR_COLORSPACE = "Linear Rec.709 (sRGB)"
+DISPLAY_COLORSPACE = "sRGB - Texture"
+REC709_CHROMATICITIES = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)  # R, G, B, white (x, y)
+
+
+def srgb_to_linear(encoded: np.ndarray) -> np.ndarray:
+    """The sRGB EOTF: display sRGB-encoded values -> scene-linear (same shape, float64).
+    Values above 1 follow the power segment; below 0 stay linear (mirrored)."""
+    v = np.asarray(encoded, dtype=np.float64)
+    a = np.abs(v)
+    lin = np.where(a <= 0.04045, a / 12.92, ((a + 0.055) / 1.055) ** 2.4)
+    return np.sign(v) * lin
+
+
+def write_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None,
+              provenance: dict | None = None) -> None:
     """Save an 8-bit PNG atomically.
 
     rgb [H,W,3] in [0,1]; with `alpha` [H,W,1] the PNG is RGBA with straight (not
     premultiplied) colour, so `rgb` must be the colour composited over black, which is
-    what a render without background returns.
+    what a render without background returns. provenance: a record (io.provenance) to
+    carry, sealed with the pixels' hash.
     """
     import imageio.v3 as iio
 
@@ -34,6 +59,11 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None
         image = np.concatenate([straight, a], axis=-1)
     else:
         image = rgb
+    if provenance is not None:
+        from splatfilm.io.provenance import png_with_provenance
+
+        atomic_write(path, [png_with_provenance(to_uint8(image), provenance)])
+        return
     data = iio.imwrite("<bytes>", to_uint8(image), extension=".png")
     atomic_write(path, [data])
 
@@ -67,6 +97,50 @@ def write_depth(path: str | os.PathLike, depth: np.ndarray, channel: str = "Z") 
             raise
     else:
         raise SplatfilmError(f"{path}: depth is written as .exr or .npy, not {path.suffix!r}")
+
+
+def write_exr_layers(path: str | os.PathLike, channels: dict[str, np.ndarray], provenance: dict | None = None,
+                     attributes: dict | None = None) -> None:
+    """Save a multi-layer 32-bit float EXR atomically (scanline, ZIP): channels maps OpenEXR
+    channel names ("R", "Z", "forward.u", "matte_hero.A") to [H,W] images. The header says
+    the data is scene-linear Rec.709 (chromaticities, and the OCIO colour space and config as
+    "colorSpace" / "oiio:ColorSpace" and "ocioConfig"), plus any `attributes` (str values);
+    provenance: a record (io.provenance) to carry, sealed with the channels' hash."""
+    import OpenEXR
+
+    path = Path(path)
+    data = {name: np.ascontiguousarray(np.asarray(c, dtype=np.float32)) for name, c in channels.items()}
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage,
+              "chromaticities": REC709_CHROMATICITIES, "colorSpace": LINEAR_COLORSPACE,
+              "oiio:ColorSpace": LINEAR_COLORSPACE, "ocioConfig": OCIO_CONFIG, **(attributes or {})}
+    if provenance is not None:
+        from splatfilm.io.provenance import KEY, array_digest, seal
+
+        header[KEY] = seal(provenance, array_digest(data))
+    make_folder(path.parent)
+    tmp = temp_path_for(path)
+    try:
+        with OpenEXR.File(header, data) as f:
+            f.write(str(tmp))
+        os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise cannot_write(path, e) from None
+        raise
+
+
+def read_exr_layers(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """The channels (name -> [H,W] float32) and header of an EXR `write_exr_layers` wrote."""
+    import OpenEXR
+
+    try:
+        with OpenEXR.File(str(path), separate_channels=True) as f:
+            header = dict(f.header())
+            channels = {name: np.asarray(c.pixels) for name, c in f.channels().items()}
+    except Exception as e:  # OpenEXR raises plain Exceptions for unreadable files
+        raise SplatfilmError(f"{path}: not a readable OpenEXR file ({str(e).splitlines()[0] if str(e) else e})") from None
+    return channels, header
 
 
 def read_depth(path: str | os.PathLike, channel: str = "Z") -> np.ndarray:

@@ -1,14 +1,20 @@
-"""H.264 MP4 from PNG sequences, with the ffmpeg that imageio-ffmpeg ships.
+"""Movies from PNG sequences, with the ffmpeg that imageio-ffmpeg ships: H.264 MP4s, and
+ProRes .mov masters for editorial.
 
-The frame rate goes to ffmpeg as an exact fraction (24000/1001 stays 24000/1001). Output is
+The frame rate goes to ffmpeg as an exact fraction (24000/1001 stays 24000/1001). H.264 is
 yuv420p (what players and editors expect), sizes padded to even numbers as yuv420p needs,
-quality set by CRF. A movie may carry a timecode track (`tmcd`) naming its first frame, so
-an editing system lines it up with an EDL's source timecodes. Files are written to a temporary name and renamed, so an interrupted
-encode leaves no broken MP4 behind.
+quality set by CRF. ProRes (prores_ks) is 422 HQ (profile 3, yuv422p10le) or 4444 with the
+PNGs' alpha (profile 4, yuva444p10le), tagged Rec.709 with the sRGB transfer (the frames are
+display sRGB). A movie may carry a timecode track (`tmcd`) naming its first frame, with a
+reel name, so an editing system lines it up with an EDL's source timecodes, and a
+provenance record in its "comment" metadata (io/provenance.py), sealed with the hash of its
+coded video packets. Files are written to a temporary name and renamed, so an interrupted
+encode leaves no broken movie behind.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -37,22 +43,96 @@ def _run(args: list[str], output: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+# prores_ks settings per master: profile, pixel format, and more.
+PRORES = {
+    "prores422hq": ["-profile:v", "3", "-pix_fmt", "yuv422p10le"],
+    "prores4444": ["-profile:v", "4", "-pix_fmt", "yuva444p10le", "-alpha_bits", "16"],
+}
+
+
 def encode_sequence(pattern: str | Path, start_number: int, fps: Fraction, output: str | Path, crf: int = 18,
-                    frames: int | None = None, timecode: str | None = None) -> Path:
-    """Encode a numbered PNG sequence (`shot_010.%04d.png`, first frame `start_number`) into an
-    H.264 MP4 at exactly `fps` frames per second, with a timecode track starting at `timecode`
-    ("HH:MM:SS:FF") when given. Returns the MP4 path."""
+                    frames: int | None = None, timecode: str | None = None, codec: str = "h264",
+                    reel: str | None = None, provenance: dict | None = None) -> Path:
+    """Encode a numbered PNG sequence (`shot_010.%04d.png`, first frame `start_number`) into a
+    movie at exactly `fps` frames per second: codec "h264" (MP4) or a key of PRORES (.mov),
+    with a timecode track starting at `timecode` ("HH:MM:SS:FF") when given, named `reel`,
+    and the provenance record sealed into its metadata when given. Returns the path."""
     output = Path(output)
     make_folder(output.parent)
     args = ["-framerate", f"{fps.numerator}/{fps.denominator}", "-start_number", str(start_number), "-i", str(pattern)]
     if frames is not None:
         args += ["-frames:v", str(frames)]
-    args += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "medium", "-crf", str(crf),
-             "-pix_fmt", "yuv420p", "-r", f"{fps.numerator}/{fps.denominator}", "-movflags", "+faststart"]
+    if codec == "h264":
+        args += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "medium", "-crf", str(crf),
+                 "-pix_fmt", "yuv420p", "-r", f"{fps.numerator}/{fps.denominator}", "-movflags", "+faststart"]
+    elif codec in PRORES:
+        args += ["-c:v", "prores_ks", *PRORES[codec], "-vendor", "apl0", "-color_primaries", "bt709",
+                 "-color_trc", "iec61966-2-1", "-colorspace", "bt709", "-r", f"{fps.numerator}/{fps.denominator}"]
+    else:
+        raise SplatfilmError(f"{output}: unknown codec {codec!r}; choose h264, {', '.join(PRORES)}")
     if timecode is not None:
         args += ["-timecode", timecode]
+    if reel is not None:
+        args += ["-metadata:s:v:0", f"reel_name={reel}"]
     _run(args, output)
+    if provenance is not None:
+        add_provenance(output, provenance, reel)
     return output
+
+
+def stream_digest(path: str | Path) -> str:
+    """sha256 (hex) of a movie's first video stream's coded packets, as ffmpeg's hash muxer
+    computes it: the same after a remux that only changes metadata, different once a picture is."""
+    res = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0:v:0",
+                          "-c", "copy", "-f", "hash", "-hash", "sha256", "-"], capture_output=True, text=True)
+    value = res.stdout.strip().partition("=")[2]
+    if res.returncode != 0 or not value:
+        last = (res.stderr.strip().splitlines() or ["no video stream"])[-1]
+        raise SplatfilmError(f"{path}: cannot read its video: {last}")
+    return value
+
+
+def add_provenance(path: str | Path, record: dict, reel: str | None = None) -> None:
+    """Seal `record` with the movie's stream digest into its "comment" metadata (a remux: the
+    coded pictures and the timecode stay as they are; the timecode track is made again, named
+    `reel`)."""
+    from splatfilm.io.provenance import seal
+
+    path = Path(path)
+    text = seal(record, stream_digest(path))
+    args = ["-i", str(path), "-map", "0:v", "-c", "copy", "-map_metadata", "0", "-metadata", f"comment={text}"]
+    timecode = probe_timecode(path)
+    if timecode is not None:  # the timecode track is rebuilt from the metadata, with its reel name
+        args += ["-timecode", timecode]
+        if reel is not None:
+            args += ["-metadata:s:v:0", f"reel_name={reel}"]
+    if path.suffix.lower() == ".mp4":
+        args += ["-movflags", "+faststart"]
+    _run(args, path)
+
+
+def probe_metadata(path: str | Path) -> dict[str, str]:
+    """The container's metadata (key -> value)."""
+    res = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-f", "ffmetadata",
+                          "-"], capture_output=True, text=True)
+    meta: dict[str, str] = {}
+    for line in res.stdout.splitlines():
+        if line.startswith("["):
+            break  # chapters and streams follow the global block
+        if "=" in line and not line.startswith(";"):
+            key, _, value = line.partition("=")
+            meta.setdefault(key, re.sub(r"\\(.)", r"\1", value))  # ffmetadata escapes =;#\ and newlines with \
+    return meta
+
+
+def probe_reel(path: str | Path) -> str | None:
+    """The reel name of a movie's timecode track, or None."""
+    res = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
+    for line in res.stderr.splitlines():
+        key, _, value = line.strip().partition(":")
+        if key.strip() == "reel_name" and value.strip():
+            return value.strip()
+    return None
 
 
 def probe_timecode(path: str | Path) -> str | None:
@@ -66,15 +146,19 @@ def probe_timecode(path: str | Path) -> str | None:
     return None
 
 
-def concat_videos(parts: list[Path], output: str | Path) -> Path:
-    """Join MP4s of the same size and rate, in order, without re-encoding."""
+def concat_videos(parts: list[Path], output: str | Path, timecode: str | None = None, reel: str | None = None) -> Path:
+    """Join movies of the same size, rate and codec, in order, without re-encoding; with a
+    timecode track starting at `timecode`, named `reel`, when given."""
     output = Path(output)
     if not parts:
         raise SplatfilmError(f"{output}: nothing to join")
     listing = temp_path_for(output.with_suffix(".txt"))
+    extra = [] if timecode is None else ["-timecode", timecode]
+    extra += [] if reel is None else ["-metadata:s:v:0", f"reel_name={reel}"]
     try:
         listing.write_text("".join(f"file '{Path(p).resolve()}'\n" for p in parts))
-        _run(["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", "-movflags", "+faststart"], output)
+        _run(["-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:v", "-c", "copy", *extra,
+              "-movflags", "+faststart"], output)
     finally:
         listing.unlink(missing_ok=True)
     return output

@@ -27,7 +27,9 @@ class RenderOutput:
     """C images of H x W pixels.
 
     rgb [C,H,W,3] sRGB-encoded values (background composited); alpha [C,H,W,1] accumulated
-    opacity; depth [C,H,W,1] expected camera-space z (0 where alpha is 0); info: what
+    opacity; depth [C,H,W,1] expected camera-space z (0 where alpha is 0); features
+    [C,H,W,F] the extra per-Gaussian features composited with the same blend weights as the
+    colour (no background, not divided by alpha), or None when none were given; info: what
     densification strategies read (means2d [C,N,2] with grad, radii [C,N,2], width,
     height, n_cameras, backend).
     """
@@ -36,6 +38,7 @@ class RenderOutput:
     alpha: torch.Tensor
     depth: torch.Tensor
     info: dict = field(default_factory=dict)
+    features: torch.Tensor | None = None
 
 
 def cuda_available() -> bool:
@@ -85,6 +88,7 @@ def render(
     rasterize_mode: RasterizeMode = "classic",
     camera_model: str = "PINHOLE",
     distortion: torch.Tensor | None = None,
+    features: torch.Tensor | None = None,
 ) -> RenderOutput:
     """Render Gaussians from C cameras of one model.
 
@@ -95,6 +99,10 @@ def render(
     rasterize_mode: gsplat's 'classic' or 'antialiased'. camera_model: PINHOLE, OPENCV,
     OPENCV_FISHEYE or EQUIRECTANGULAR (docs/CONVENTIONS.md), with distortion [C,6] or [6]
     (k1, k2, k3, k4, p1, p2) for the two OPENCV models (e.g. `Cameras.distortion`).
+    features: extra per-Gaussian channels [N,F] or [C,N,F] (gsplat's N-channel colours),
+    composited in the same call with the same blend weights as the colour, e.g. a one-hot
+    asset id (its coverage) or a screen-space motion; returned as `features`, colour and
+    depth staying as they are without them.
     Differentiable with respect to the Gaussians' tensors on both backends.
     """
     if rasterize_mode not in ("classic", "antialiased"):
@@ -111,17 +119,29 @@ def render(
         distortion = torch.as_tensor(distortion, dtype=torch.float64).reshape(-1, 6).expand(viewmats.shape[0], 6)
         if camera_model in ("PINHOLE", "EQUIRECTANGULAR"):
             distortion = None
+    if features is not None:
+        features = _check_features(features, viewmats.shape[0], gaussians.means.shape[0])
     which = resolve_backend(backend)
     lens = (camera_model, distortion)
     if which == "gsplat":
         return _render_gsplat(gaussians, viewmats, Ks, int(width), int(height), degree, background, near_plane,
-                              far_plane, rasterize_mode, lens)
+                              far_plane, rasterize_mode, lens, features)
     return _render_cpu(gaussians, viewmats, Ks, int(width), int(height), degree, background, near_plane, far_plane,
-                       rasterize_mode, lens)
+                       rasterize_mode, lens, features)
+
+
+def _check_features(features: torch.Tensor, C: int, N: int) -> torch.Tensor:
+    """features as [C,N,F], or a SplatfilmError naming the shape."""
+    if features.ndim == 2:
+        features = features[None].expand(C, -1, -1)
+    if features.ndim != 3 or features.shape[:2] != (C, N) or features.shape[2] < 1:
+        raise SplatfilmError(f"features must be [N,F] or [C,N,F] for {C} camera(s) and {N} Gaussians, "
+                             f"got {tuple(features.shape)}")
+    return features
 
 
 def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, near_plane, far_plane, mode,
-                lens=("PINHOLE", None)) -> RenderOutput:
+                lens=("PINHOLE", None), extra=None) -> RenderOutput:
     from splatfilm.render.rasterize_to_pixels import rasterize_to_pixels
 
     if g.device.type != "cpu":
@@ -149,11 +169,16 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
         colors = spherical_harmonics(degree, g.sh[None], dirs)
     op = opacities[None].expand(C, -1)
     ids = proj.gaussian_ids
+    if extra is not None:
+        extra = extra.to(device="cpu", dtype=dtype)
     if ids is not None:  # an equirectangular seam: some Gaussians are drawn twice
         colors, op = colors[:, ids], op[:, ids]
+        extra = None if extra is None else extra[:, ids]
     if mode == "antialiased":
         op = op * proj.compensations
-    feats = torch.cat([colors, proj.depths[..., None]], dim=-1)
+    # Extra features ride after colour and depth: every channel composites on its own, so the
+    # colour and depth come out the same with or without them.
+    feats = torch.cat([colors, proj.depths[..., None]] + ([] if extra is None else [extra]), dim=-1)
     acc, alpha = rasterize_to_pixels(proj.means2d, proj.conics, op, feats, proj.radii, proj.depths, width, height)
 
     rgb = acc[..., :3]
@@ -177,7 +202,8 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
         "gaussian_ids": None,
         "camera_ids": None,
     }
-    return RenderOutput(rgb=rgb, alpha=alpha, depth=depth, info=info)
+    return RenderOutput(rgb=rgb, alpha=alpha, depth=depth, info=info,
+                        features=None if extra is None else acc[..., 4:])
 
 
 def gsplat_lens_arguments(camera_model: str, distortion: torch.Tensor | None, device=None) -> dict:
@@ -214,7 +240,7 @@ def gsplat_lens_arguments(camera_model: str, distortion: torch.Tensor | None, de
 
 
 def _render_gsplat(g: Gaussians, viewmats, Ks, width, height, degree, background, near_plane, far_plane, mode,
-                   lens=("PINHOLE", None)) -> RenderOutput:
+                   lens=("PINHOLE", None), extra=None) -> RenderOutput:
     from gsplat import rasterization
 
     device = torch.device("cuda") if g.device.type != "cuda" else g.device
@@ -227,19 +253,34 @@ def _render_gsplat(g: Gaussians, viewmats, Ks, width, height, degree, background
     camera_model, distortion = lens
     lens_args = gsplat_lens_arguments(camera_model, None if distortion is None else distortion.expand(C, 6), device)
     bg = _backgrounds(background, C, torch.float32, device)
+    colors_in, sh_degree = g.sh[:, : (degree + 1) ** 2], degree
+    if extra is not None:
+        # gsplat composites N-channel colours natively, but only without SH: evaluate the SH
+        # here as gsplat does (view direction from the camera centre, + 0.5, clamped at 0),
+        # append the features, and give the rasterizer plain colours.
+        if degree == 0:
+            rgb_in = (g.sh0[:, 0] * 0.28209479177387814 + 0.5).clamp_min(0.0).expand(C, -1, -1)
+        else:
+            R, t = viewmats[:, :3, :3], viewmats[:, :3, 3]
+            campos = -torch.einsum("cji,cj->ci", R, t)
+            rgb_in = spherical_harmonics(degree, g.sh[None], g.means[None] - campos[:, None])
+        colors_in = torch.cat([rgb_in, extra.to(device=device, dtype=torch.float32)], dim=-1)
+        sh_degree = None
+        if bg is not None:
+            bg = torch.cat([bg, torch.zeros(C, extra.shape[-1], device=device)], dim=-1)
     colors, alphas, info = rasterization(
         means=g.means,
         quats=g.quats,
         scales=g.activated_scales,
         opacities=g.activated_opacities,
-        colors=g.sh[:, : (degree + 1) ** 2],
+        colors=colors_in,
         viewmats=viewmats,
         Ks=Ks,
         width=width,
         height=height,
         near_plane=near_plane,
         far_plane=far_plane,
-        sh_degree=degree,
+        sh_degree=sh_degree,
         packed=False,
         backgrounds=bg,
         render_mode="RGB+ED",
@@ -248,4 +289,8 @@ def _render_gsplat(g: Gaussians, viewmats, Ks, width, height, degree, background
     )
     info = dict(info)
     info["backend"] = "gsplat"
-    return RenderOutput(rgb=colors[..., :3], alpha=alphas, depth=colors[..., 3:4], info=info)
+    if extra is None:
+        return RenderOutput(rgb=colors[..., :3], alpha=alphas, depth=colors[..., 3:4], info=info)
+    # RGB+ED appends the depth after every colour channel.
+    return RenderOutput(rgb=colors[..., :3], alpha=alphas, depth=colors[..., -1:], info=info,
+                        features=colors[..., 3:-1])

@@ -1,0 +1,107 @@
+"""The hand-off options of `splatfilm render` (--passes, --masters, --burn-in, --sign,
+--no-provenance) and the `splatfilm provenance FILE` command."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+
+@dataclass
+class Handoff:
+    """What `render` hands on besides frames and the edit: the parsed film, the passes, the
+    ProRes masters (with burn-in), provenance, and the C2PA key and certificate (or None)."""
+
+    film: object
+    passes: tuple[str, ...]
+    masters: tuple[str, ...]
+    burn_in: bool
+    provenance: bool
+    sign: tuple[str, str] | None
+
+    @property
+    def needs_alpha(self) -> bool:
+        """ProRes 4444 carries the frames' alpha, so the render writes it beside them."""
+        return "prores4444" in self.masters and not self.passes
+
+
+def add_handoff_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--passes", nargs="?", const="all", metavar="LIST",
+                   help="also write a multi-layer scene-linear EXR per frame (SHOT/SHOT.FRAME.exr): all (default) "
+                        "or some of rgba,depth,mattes,motion")
+    p.add_argument("--masters", metavar="LIST", help="ProRes masters of every shot and the cut in OUT/masters: "
+                                                     "prores422hq, prores4444 (with alpha) or both, comma-separated")
+    p.add_argument("--burn-in", action="store_true", help="burn the shot name, frame and lens into the masters (dailies)")
+    p.add_argument("--sign", nargs=2, metavar=("KEY", "CERT"),
+                   help="sign every PNG, MP4 and MOV with C2PA: a PEM private key (ES256 or PS256) and its PEM "
+                        "certificate chain (signer first, then its CA)")
+    p.add_argument("--no-provenance", action="store_true",
+                   help="leave out the provenance record every frame, EXR and movie otherwise carries")
+
+
+def handoff_options(args: argparse.Namespace) -> Handoff:
+    """The hand-off options checked (names, key and certificate files) and the film parsed,
+    before any rendering."""
+    from splatfilm.errors import SplatfilmError
+    from splatfilm.film.passes import parse_passes
+    from splatfilm.film.script import parse_film
+    from splatfilm.handoff.masters import parse_masters
+
+    passes = parse_passes(args.passes)
+    masters = parse_masters(args.masters)
+    if args.burn_in and not masters:
+        raise SplatfilmError("--burn-in: burns into the ProRes masters; give --masters too")
+    if args.sign:
+        for path, what in zip(args.sign, ("key", "certificate")):
+            try:
+                open(path, "rb").close()
+            except OSError as e:
+                raise SplatfilmError(f"{path}: cannot read the {what} for --sign: {e.strerror or e}") from None
+        if args.no_provenance:
+            raise SplatfilmError("--sign signs the provenance record: leave out --no-provenance")
+        from splatfilm.handoff.provenance import c2pa_module
+
+        c2pa_module()
+    return Handoff(parse_film(args.film), passes, masters, args.burn_in, not args.no_provenance,
+                   tuple(args.sign) if args.sign else None)
+
+
+def finish_render(h: Handoff, output: str) -> None:
+    """After the frames and the edit: the masters, then the signatures."""
+    if h.masters:
+        from splatfilm.handoff.masters import write_masters
+
+        paths = write_masters(h.film, output, h.masters, burn_in=h.burn_in, provenance=h.provenance)
+        print(f"masters: {len(paths)} ProRes file(s) in {output}/masters")
+    if h.sign:
+        from splatfilm.handoff.provenance import sign_outputs
+
+        n = sign_outputs(output, *h.sign)
+        print(f"signed {n} file(s) with C2PA")
+
+
+def _cmd_provenance(args: argparse.Namespace) -> None:
+    from splatfilm.errors import SplatfilmError
+    from splatfilm.handoff.provenance import describe, inspect_file
+
+    failed = []
+    for path in args.files:
+        ins = inspect_file(path)
+        print("\n".join(describe(ins)))
+        if ins.ok:
+            print("  verified")
+        else:
+            failed.append(f"{ins.path}: {'; '.join(ins.problems)}")
+    if failed:
+        raise SplatfilmError(failed[0] if len(failed) == 1 else f"{len(failed)} files fail verification; first: "
+                             f"{failed[0]}")
+
+
+def add_provenance_command(sub) -> None:
+    p = sub.add_parser("provenance", help="print and verify the provenance a rendered file carries",
+                       description="Print how FILE (a frame .png, passes .exr, .mp4 or ProRes .mov that splatfilm "
+                                   "wrote) was made -- splatfilm version, film script and asset hashes, shot and "
+                                   "frame, IPTC digital source type -- and verify it: the pictures must match the "
+                                   "hash in the record, and a C2PA signature must validate. Exit status 2 when not.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=_cmd_provenance)

@@ -1,0 +1,189 @@
+"""Editorial masters: ProRes .mov of every shot and of the cut, beside the H.264 MP4s.
+
+Layout in a render's folder:
+    masters/SHOT.prores422hq.mov      every frame of the shot, handles included
+    masters/TITLE.prores422hq.mov     the cut (handles left out), once every shot has frames
+    (and .prores4444.mov: ProRes 4444 with the frames' alpha)
+
+Timecode and reels match the edit (film/timeline.py): a shot's master starts at its first
+frame number's timecode (frame 1001 at 24 fps is 00:00:41:17), as its MP4 and the EDL's
+source column do, on the reel the EDL names; the cut's master starts at 00:00:00:00, the
+EDL's record start. ProRes 4444's alpha is straight (unpremultiplied), from the alpha the
+render wrote beside each frame (SHOT.FRAME.alpha.exr, or the passes EXR's A); its colour is
+the frame with the film's background taken off. Burn-in (for dailies) draws the shot name,
+frame number and focal length into the bottom of each picture.
+
+A master is made again only when its frames (their keys in the render's manifest), codec,
+burn-in or provenance changed (manifest section "masters").
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.film.cut import movie_record, shot_media
+from splatfilm.film.frame_render import provenance_facts
+from splatfilm.film.render import MANIFEST
+from splatfilm.film.script import Film, FilmShot
+from splatfilm.film.timeline import frame_timecode, reel_name
+from splatfilm.io.atomic import atomic_write, make_folder
+from splatfilm.io.digest import content_digest
+from splatfilm.io.manifest import Manifest
+from splatfilm.io.video import PRORES, add_provenance, concat_videos, encode_sequence
+
+MASTER_CODECS = tuple(PRORES)
+
+
+def parse_masters(spec: str | None) -> tuple[str, ...]:
+    """The codecs a `--masters` value names (comma-separated, from MASTER_CODECS)."""
+    if not spec:
+        return ()
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    unknown = [n for n in names if n not in MASTER_CODECS]
+    if unknown or not names:
+        raise SplatfilmError(f"--masters: unknown master {(unknown or [spec])[0]!r}; choose from {', '.join(MASTER_CODECS)}")
+    return tuple(dict.fromkeys(names))
+
+
+def burn_in_text(fs: FilmShot, frame: int) -> str:
+    """What a dailies burn-in says of film frame `frame` of shot `fs`: name, frame, lens."""
+    t = fs.shot.time_of_frame(frame)
+    focal = float(fs.shot.sample(np.array([t])).focal_mm[0])
+    return f"{fs.name}  {frame}  {focal:.0f}mm"
+
+
+def draw_burn_in(image: np.ndarray, text: str) -> np.ndarray:
+    """image [H,W,3|4] uint8 with `text` in white on a dark band along its bottom (opaque there)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    h, w = image.shape[:2]
+    size = max(8, h // 18)
+    try:
+        font = ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
+        font = ImageFont.load_default()
+    im = Image.fromarray(image)
+    draw = ImageDraw.Draw(im)
+    box = draw.textbbox((0, 0), text, font=font)
+    band = box[3] - box[1] + size // 2
+    fill_band = (0, 0, 0, 255) if im.mode == "RGBA" else (0, 0, 0)
+    draw.rectangle([0, h - band, w, h], fill=fill_band)
+    draw.text((size // 2, h - band + size // 4 - box[1]), text, font=font,
+              fill=(255, 255, 255, 255) if im.mode == "RGBA" else (255, 255, 255))
+    return np.asarray(im)
+
+
+def _frame_alpha(stem: Path) -> np.ndarray | None:
+    """The alpha [H,W] a render wrote beside a frame (stem: folder/SHOT.FRAME), or None."""
+    from splatfilm.io.images import read_depth, read_exr_layers
+
+    if stem.with_name(stem.name + ".alpha.exr").exists():
+        return read_depth(stem.with_name(stem.name + ".alpha.exr"), channel="A")
+    if stem.with_name(stem.name + ".exr").exists():
+        return read_exr_layers(stem.with_name(stem.name + ".exr"))[0].get("A")
+    return None
+
+
+def _master_frames(film: Film, fs: FilmShot, src: Path, dst: Path, codec: str, burn_in: bool) -> bool:
+    """Write the frames a master encodes into dst (SHOT.FRAME.png): with alpha for 4444 and
+    the burn-in when asked. Returns whether every frame had its alpha."""
+    import imageio.v3 as iio
+
+    from splatfilm.io.images import to_uint8
+
+    all_alpha = True
+    bg = np.asarray(film.background, dtype=np.float64)
+    for frame in fs.shot.frame_numbers:
+        stem = src / f"{fs.name}.{int(frame):04d}"
+        image = iio.imread(stem.with_name(stem.name + ".png"))[..., :3]
+        if codec == "prores4444":
+            alpha = _frame_alpha(stem)
+            if alpha is None:
+                all_alpha = False
+                alpha = np.ones(image.shape[:2])
+            a = np.asarray(alpha, dtype=np.float64)[..., None]
+            over = image / 255.0 - (1.0 - a) * bg
+            straight = np.where(a > 1e-6, over / np.maximum(a, 1e-6), 0.0)
+            image = to_uint8(np.concatenate([straight, a], axis=-1))
+        if burn_in:
+            image = draw_burn_in(np.ascontiguousarray(image), burn_in_text(fs, int(frame)))
+        atomic_write(dst / f"{fs.name}.{int(frame):04d}.png", [iio.imwrite("<bytes>", image, extension=".png")])
+    return all_alpha
+
+
+def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn_in: bool = False,
+                  provenance: bool = False, log: Callable[[str], None] = print) -> list[Path]:
+    """Make the ProRes masters (module docstring) of the film rendered into out_dir, for
+    each of `codecs` (MASTER_CODECS); with `provenance` each carries its record. Shots whose
+    frames are not all there are left out (and then the cut). Returns the masters' paths."""
+    out = Path(out_dir)
+    for c in codecs:
+        if c not in MASTER_CODECS:
+            raise SplatfilmError(f"unknown master {c!r}; choose from {', '.join(MASTER_CODECS)}")
+    facts = provenance_facts(film) if provenance else None
+    folder = make_folder(out / "masters")
+    work = out / ".masters-frames"
+    written: list[Path] = []
+    with Manifest.load(out / MANIFEST) as manifest:
+        made = manifest.section("masters")
+        verdicts = manifest.section("refine")
+        media = shot_media(film, out)
+        keys: dict[int, list[str]] = {}  # per shot with every frame on disk, its frames' keys
+        refined: set[str] = set()
+        for k, fs in enumerate(film.shots):
+            names = [f"{fs.name}/{fs.name}.{int(f):04d}.png" for f in fs.shot.frame_numbers]
+            if all((out / n).exists() for n in names):
+                keys[k] = [manifest.frames.get(n, "") for n in names]
+                if any(verdicts.get(n) for n in names):
+                    refined.add(fs.name)
+        complete = len(keys) == len(film.shots)
+        for codec in codecs:
+            parts: list[Path] = []
+            for k in keys:
+                fs, m = film.shots[k], media[k]
+                timecode = frame_timecode(fs.shot.first_frame, film.fps)
+                path = folder / f"{fs.name}.{codec}.mov"
+                digest = content_digest(keys[k], codec, burn_in, provenance, timecode, sorted(refined))
+                part = work / "cut" / f"{fs.name}.{codec}.mov"
+                redo_master = made.get(path.name) != digest or not path.exists()
+                redo_part = complete and (made.get(f"cut/{part.name}") != digest or not part.exists())
+                src = out / fs.name
+                if (redo_master or redo_part) and (burn_in or codec == "prores4444"):
+                    src = work / codec / fs.name
+                    if not _master_frames(film, fs, out / fs.name, src, codec, burn_in):
+                        log(f"{path.name}: no alpha beside the frames (render with --alpha or --passes); "
+                            "its alpha is opaque")
+                if redo_master:
+                    record = None if facts is None else movie_record(film, facts, [k], refined, master=codec,
+                                                                      burn_in=burn_in)
+                    encode_sequence(src / f"{fs.name}.%04d.png", fs.shot.first_frame, film.fps, path, codec=codec,
+                                    timecode=timecode, reel=reel_name(fs.name), provenance=record)
+                    made[path.name] = digest
+                written.append(path)
+                if complete:
+                    if redo_part:  # the shot's cut range, to join into the cut's master
+                        encode_sequence(src / f"{fs.name}.%04d.png", m.cut_in, film.fps, part, codec=codec,
+                                        frames=m.cut_frames)
+                        made[f"cut/{part.name}"] = digest
+                    parts.append(part)
+            if not complete:
+                log(f"the {codec} master of the cut waits until every shot has been rendered")
+                continue
+            path = folder / f"{film.title}.{codec}.mov"
+            digest = content_digest([made[f"cut/{p.name}"] for p in parts], provenance)
+            if made.get(path.name) != digest or not path.exists():
+                reel = reel_name(film.title)
+                concat_videos(parts, path, timecode=frame_timecode(0, film.fps), reel=reel)
+                if facts is not None:
+                    add_provenance(path, movie_record(film, facts, list(range(len(film.shots))), refined, cut=True,
+                                                      master=codec, burn_in=burn_in), reel)
+                made[path.name] = digest
+            written.append(path)
+    for codec in codecs:  # the burnt-in and alpha frames were only the encoder's input; the cut's parts stay
+        shutil.rmtree(work / codec, ignore_errors=True)
+    return written

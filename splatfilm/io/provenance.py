@@ -1,0 +1,110 @@
+"""Provenance: how a file splatfilm wrote was made, carried inside the file itself.
+
+A record (a JSON object) names the splatfilm version, the film script and its sha256, every
+asset's content hash, the shot and frame(s), the colour encoding, and the IPTC digital source
+type: "compositeCapture" for a frame rendered from Gaussian assets fitted to captured images
+(several captured elements composed into one picture), "compositeWithTrainedAlgorithmicMedia"
+once a generative (diffusion) refiner has changed it. Sealed into a file, the record also
+holds `content_sha256`, a hash of the file's pixels (PNG, EXR) or of its coded video
+packets (MP4, MOV), so a file whose pictures were changed afterwards fails verification
+(`splatfilm provenance FILE`, handoff/provenance.py).
+
+Where it goes: PNG, an iTXt chunk "splatfilm:provenance" plus an XMP packet (iTXt
+"XML:com.adobe.xmp", with Iptc4xmpExt:DigitalSourceType) and an sRGB chunk; EXR, a string
+attribute "splatfilm:provenance" in the header; MP4/MOV, the movie's "comment" metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from xml.sax.saxutils import escape
+
+import numpy as np
+
+from splatfilm.version import __version__
+
+KEY = "splatfilm:provenance"
+IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+RENDERED = IPTC + "compositeCapture"
+REFINED = IPTC + "compositeWithTrainedAlgorithmicMedia"
+DISPLAY = "display sRGB (IEC 61966-2-1): 8-bit sRGB-encoded, as the assets were fitted to photos"
+LINEAR = "scene-linear Rec.709 primaries, D65 (the sRGB EOTF applied to the rendered colour)"
+
+
+def provenance_record(film: str, film_sha256: str, assets: dict[str, str], shot: str | None = None,
+                      frames: list[int] | None = None, refined: bool = False, colour: str = DISPLAY,
+                      **extra) -> dict:
+    """The record of a file made from the film script `film` (its name; sha256 `film_sha256`)
+    with `assets` (name -> content sha256): `shot` and its film frame numbers `frames` (one
+    for a still), whether a generative refiner changed the pictures, their colour encoding,
+    and any `extra` fields (JSON values)."""
+    record = {
+        "generator": f"splatfilm {__version__}",
+        "splatfilm_version": __version__,
+        "film": film,
+        "film_sha256": film_sha256,
+        "assets": dict(sorted(assets.items())),
+        "digital_source_type": REFINED if refined else RENDERED,
+        "process": "rendered from 3D Gaussian assets fitted to captured images"
+                   + ("; refined by a generative (diffusion) model" if refined else ""),
+        "colour": colour,
+    }
+    if shot is not None:
+        record["shot"] = shot
+    if frames is not None:
+        record["frames"] = [int(f) for f in frames]
+    record.update(extra)
+    return record
+
+
+def array_digest(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 (hex) of named arrays, in name order: each name, dtype, shape and bytes (C order)."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def seal(record: dict, content_sha256: str) -> str:
+    """The record with the hash of the content it describes, as compact JSON text."""
+    return json.dumps({**record, "content_sha256": content_sha256}, sort_keys=True, separators=(",", ":"))
+
+
+def xmp_packet(record: dict) -> str:
+    """An XMP packet for the record: IPTC's DigitalSourceType, the generator, and the record
+    itself as the description."""
+    text = escape(json.dumps(record, sort_keys=True))
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
+        'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        f'<Iptc4xmpExt:DigitalSourceType>{escape(record["digital_source_type"])}</Iptc4xmpExt:DigitalSourceType>'
+        f'<xmp:CreatorTool>{escape(record["generator"])}</xmp:CreatorTool>'
+        f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{text}</rdf:li></rdf:Alt></dc:description>'
+        '</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
+    )
+
+
+def png_digest(pixels: np.ndarray) -> str:
+    """The content hash of a PNG's decoded 8-bit pixels [H,W,C]."""
+    return array_digest({"pixels": np.asarray(pixels, dtype=np.uint8)})
+
+
+def png_with_provenance(pixels: np.ndarray, record: dict) -> bytes:
+    """PNG bytes of 8-bit pixels [H,W,3|4] carrying the sealed record (iTXt), its XMP and an
+    sRGB chunk (the pixels are display sRGB)."""
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add(b"sRGB", b"\x00")  # rendering intent: perceptual
+    info.add_itxt(KEY, seal(record, png_digest(pixels)), zip=True)
+    info.add_itxt("XML:com.adobe.xmp", xmp_packet(record))
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()

@@ -1,0 +1,195 @@
+"""Hand-off of a rendered film: provenance in every output kind (and tampering caught), C2PA
+signatures, ProRes masters that probe with the edit's timecode and reels, one-line errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import cli_error, write_walking_film
+from splatfilm.cli import main
+from splatfilm.handoff.provenance import inspect_file
+from splatfilm.io.images import read_exr_layers, write_exr_layers
+from splatfilm.io.provenance import KEY, REFINED, RENDERED, provenance_record
+from splatfilm.io.video import ffmpeg_exe, probe_frames, probe_reel, probe_timecode
+
+
+def make_certificate(folder: Path) -> tuple[Path, Path]:
+    """A throwaway ES256 signer: key.pem and chain.pem (signer, then the CA that issued it:
+    C2PA refuses self-signed signers)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "splatfilm tests")])
+
+    def usage(sign_certs: bool):
+        return x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                             data_encipherment=False, key_agreement=False, key_cert_sign=sign_certs,
+                             crl_sign=sign_certs, encipher_only=False, decipher_only=False)
+
+    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+
+    def cert(subject, pub, is_ca):
+        b = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name("test CA")).public_key(pub)
+             .serial_number(x509.random_serial_number()).not_valid_before(start)
+             .not_valid_after(start + dt.timedelta(days=30))
+             .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+             .add_extension(usage(is_ca), critical=True)
+             .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False))
+        if not is_ca:
+            b = (b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False))
+        return b.sign(ca_key, hashes.SHA256())
+
+    pem = serialization.Encoding.PEM
+    (folder / "key.pem").write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    (folder / "chain.pem").write_bytes(cert("test signer", key.public_key(), False).public_bytes(pem)
+                                       + cert("test CA", ca_key.public_key(), True).public_bytes(pem))
+    return folder / "key.pem", folder / "chain.pem"
+
+
+@pytest.fixture(scope="module")
+def film(tmp_path_factory) -> Path:
+    return write_walking_film(tmp_path_factory.mktemp("handoff"))
+
+
+@pytest.fixture(scope="module")
+def rendered(film, tmp_path_factory) -> Path:
+    """The film rendered from the command line with passes, both masters burnt in, signed."""
+    out = film.parent / "out"
+    key, chain = make_certificate(tmp_path_factory.mktemp("cert"))
+    assert main(["render", str(film), "-o", str(out), "--backend", "cpu", "--passes", "--masters",
+                 "prores422hq,prores4444", "--burn-in", "--sign", str(key), str(chain)]) == 0
+    return out
+
+
+def _outputs(out: Path) -> list[Path]:
+    return [out / "sh010" / "sh010.1001.png", out / "sh010" / "sh010.1003.exr", out / "sh010.mp4",
+            out / "passes.mp4", out / "masters" / "sh010.prores422hq.mov", out / "masters" / "passes.prores4444.mov"]
+
+
+def test_every_output_kind_carries_its_provenance(film, rendered, capsys):
+    film_sha = hashlib.sha256(film.read_bytes()).hexdigest()
+    hero_sha = hashlib.sha256((film.parent / "hero.ply").read_bytes()).hexdigest()
+    for path in _outputs(rendered):
+        ins = inspect_file(path)
+        assert ins.ok and ins.content_ok, (path, ins.problems)
+        r = ins.record
+        assert r["film_sha256"] == film_sha and r["assets"]["hero"] == hero_sha, path
+        assert r["digital_source_type"] == RENDERED and r["splatfilm_version"], path
+        if path.suffix != ".exr":  # C2PA binds PNG, MP4 and MOV; EXR keeps the unsigned record
+            assert ins.c2pa["state"] in ("Valid", "Trusted") and not ins.c2pa["problems"], (path, ins.c2pa)
+            assert ins.c2pa["record"]["content_sha256"] == r["content_sha256"]
+    assert inspect_file(rendered / "sh010" / "sh010.1001.png").record["frames"] == [1001]
+    assert inspect_file(rendered / "sh010" / "sh010.1003.exr").record["colour"].startswith("scene-linear")
+    assert inspect_file(rendered / "passes.mp4").record["cut"] == ["sh010"]
+    # The PNG says it is display sRGB and carries the IPTC source type in XMP too.
+    from PIL import Image
+
+    with Image.open(rendered / "sh010" / "sh010.1002.png") as im:
+        assert "Iptc4xmpExt:DigitalSourceType" in im.text["XML:com.adobe.xmp"] and RENDERED in im.text["XML:com.adobe.xmp"]
+        assert im.info.get("srgb") == 0
+    assert main(["provenance", *map(str, _outputs(rendered))]) == 0
+    assert capsys.readouterr().out.count("  verified") == len(_outputs(rendered))
+
+
+def test_tampered_files_fail_verification(rendered, tmp_path, capsys):
+    from PIL import Image, PngImagePlugin
+
+    # A PNG repainted but keeping its record (and losing its C2PA manifest).
+    png = tmp_path / "frame.png"
+    with Image.open(rendered / "sh010" / "sh010.1001.png") as im:
+        pixels = np.array(im)
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt(KEY, im.text[KEY])
+    pixels[5, 5] = 255 - pixels[5, 5]
+    Image.fromarray(pixels).save(png, pnginfo=info)
+    # An EXR with one matte value changed, header kept.
+    exr = tmp_path / "frame.exr"
+    channels, header = read_exr_layers(rendered / "sh010" / "sh010.1003.exr")
+    channels["matte_hero.A"][3, 3] += 0.5
+    record = json.loads(header[KEY])
+    write_exr_layers(exr, channels, attributes={KEY: json.dumps(record)})
+    # A signed movie with a byte of its pictures flipped.
+    mov = tmp_path / "shot.mov"
+    shutil.copy(rendered / "masters" / "sh010.prores422hq.mov", mov)
+    data = bytearray(mov.read_bytes())
+    at = data.find(b"mdat") + 4000
+    data[at] ^= 0xFF
+    mov.write_bytes(bytes(data))
+    for path in (png, exr, mov):
+        ins = inspect_file(path)
+        assert not ins.ok and not ins.content_ok, path
+        err = cli_error(capsys, ["provenance", path], name=path)
+        assert "do not match" in err
+    assert inspect_file(mov).c2pa["state"] == "Invalid"  # the signature's hash binding breaks too
+
+
+def test_a_refined_record_says_trained_algorithmic_media():
+    r = provenance_record("film.yaml", "0" * 64, {"set": "1" * 64}, shot="sh010", frames=[1001], refined=True)
+    assert r["digital_source_type"] == REFINED
+    assert r["digital_source_type"].endswith("/compositeWithTrainedAlgorithmicMedia")
+
+
+def _probe(path: Path) -> str:
+    return subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+
+
+def test_prores_masters_probe_with_the_edits_timecode_and_reels(rendered):
+    edl = (rendered / "passes.edl").read_text()
+    event = next(line for line in edl.splitlines() if line.startswith("001"))
+    reel, source_in = event.split()[1], event.split()[4]
+    hq, alpha = rendered / "masters" / "sh010.prores422hq.mov", rendered / "masters" / "sh010.prores4444.mov"
+    assert "prores (HQ)" in _probe(hq) and "yuv422p10le" in _probe(hq)
+    assert "prores (4444)" in _probe(alpha) and "yuva444p" in _probe(alpha)
+    for movie in (hq, alpha):
+        assert probe_frames(movie)[0] == 3
+        assert probe_timecode(movie) == source_in == "00:00:41:17"  # frame 1001 at 24 fps, as the EDL says
+        assert probe_reel(movie) == reel == "sh010"
+    cut = rendered / "masters" / "passes.prores422hq.mov"
+    assert probe_frames(cut)[0] == 3 and probe_timecode(cut) == "00:00:00:00" == event.split()[6]
+    # The 4444's alpha is the render's: clear where nothing is, opaque on the wall (and the burn-in band).
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(alpha), pix_fmt="rgba", bpp=4)
+    meta = next(reader)
+    frame = np.frombuffer(next(reader), np.uint8).reshape(meta["size"][1], meta["size"][0], 4)
+    assert frame[..., 3].min() == 0 and frame[..., 3].max() == 255
+    assert frame[-2, :, 3].min() == 255  # the burn-in band is opaque
+
+
+def test_bad_hand_off_inputs_are_one_line_errors(film, tmp_path, capsys):
+    out = tmp_path / "out"
+    cli_error(capsys, ["render", film, "-o", out, "--backend", "cpu", "--passes", "rgba,normals"], name="normals")
+    cli_error(capsys, ["render", film, "-o", out, "--backend", "cpu", "--masters", "h265"], name="h265")
+    cli_error(capsys, ["render", film, "-o", out, "--backend", "cpu", "--burn-in"], name="--masters")
+    cli_error(capsys, ["render", film, "-o", out, "--backend", "cpu", "--sign", tmp_path / "no.key",
+                       tmp_path / "no.pem"], name="no.key")
+    assert not out.exists()  # all refused before any work
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    cli_error(capsys, ["render", film, "-o", blocker / "out", "--backend", "cpu", "--passes"], name="cannot write")
+    cli_error(capsys, ["provenance", tmp_path / "missing.png"], name="no such file")
+    cli_error(capsys, ["provenance", film], name="film.yaml")
+    plain = tmp_path / "plain.png"
+    import imageio.v3 as iio
+
+    iio.imwrite(plain, np.zeros((4, 4, 3), np.uint8))
+    assert "carries no splatfilm provenance" in cli_error(capsys, ["provenance", plain], name="plain.png")
+    (tmp_path / "bad.exr").write_text("not an exr")
+    cli_error(capsys, ["provenance", tmp_path / "bad.exr"], name="bad.exr")
+    (tmp_path / "bad.mov").write_text("not a movie")
+    cli_error(capsys, ["provenance", tmp_path / "bad.mov"], name="bad.mov")
