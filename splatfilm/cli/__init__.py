@@ -53,7 +53,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
     if not DEMO_FILM.exists():
         raise SplatfilmError(f"{DEMO_FILM}: the bundled demo film is missing from this checkout")
-    res = render_film(DEMO_FILM, args.output, RenderOptions(backend=args.backend, workers=args.workers))
+    res = render_film(DEMO_FILM, args.output, RenderOptions(backend=args.backend, workers=args.workers, provenance=True))
     print(f"demo film: {res.film_mp4} ({sum(res.rendered.values())} frames rendered, "
           f"{sum(res.kept.values())} kept, {res.seconds:.0f} s); timeline {res.otio}, contact sheet {res.contact_sheet}")
 

@@ -1,2 +1,3 @@
-"""Hand-off to the rest of a production pipeline: the world as a USD stage, compositing passes, editorial
-masters and the provenance every output carries."""
+"""Hand-off to the rest of a production pipeline: the world as a USD stage, editorial masters, and checking
+and signing the provenance every output carries. The passes themselves come out of each frame's own render
+call (splatfilm.film.passes); the provenance record is written by the file writers (splatfilm.io.provenance)."""
