@@ -17,24 +17,11 @@ def _cmd_export_usd(args: argparse.Namespace) -> None:
 
 
 def _cmd_import(args: argparse.Namespace) -> None:
-    from pathlib import Path
+    from splatfilm.assets.sidecar import sidecar_path
+    from splatfilm.assets.splat_import import import_splats
 
-    from splatfilm.errors import SplatfilmError
-    from splatfilm.io.gaussian_files import USD_EXTENSIONS, check_gaussian_output, load_gaussians, save_gaussians
-
-    source = Path(args.source)
-    is_usd = source.suffix.lower() in USD_EXTENSIONS
-    if not is_usd and (args.prim or args.frame is not None or args.world):
-        raise SplatfilmError(f"{source}: --prim, --frame and --world apply to USD files only")
-    check_gaussian_output(args.output)
-    if is_usd:
-        from splatfilm.io.usd_splats import read_usd_splats
-
-        g = read_usd_splats(source, args.prim, args.frame, world=args.world)
-    else:
-        g = load_gaussians(source)
-    save_gaussians(args.output, g)
-    print(f"wrote {args.output}: {len(g)} Gaussians, SH degree {g.sh_degree}")
+    g, _ = import_splats(args.source, args.output, args.prim, args.frame, args.world)
+    print(f"wrote {args.output} ({len(g)} Gaussians, SH degree {g.sh_degree}) and {sidecar_path(args.output)}")
 
 
 def add_exchange_commands(sub) -> None:
@@ -52,7 +39,8 @@ def add_exchange_commands(sub) -> None:
     p = sub.add_parser("import", help="Gaussians from a USD splat prim, .spz, .splat or .ply into an asset file",
                        description="Read SOURCE's Gaussians (a USD file's ParticleField3DGaussianSplat prim, an "
                                    "SPZ file (versions 2, 3), an antimatter15 .splat or a PLY) and write them as "
-                                   "OUTPUT (.ply, .splat, .spz or .usda/.usdc/.usd, by its extension).")
+                                   "OUTPUT (.ply, .splat, .spz or .usda/.usdc/.usd, by its extension) with a "
+                                   "sidecar OUTPUT.json recording the source.")
     p.add_argument("source", help="the file to read")
     p.add_argument("-o", "--output", required=True, help="the asset to write (.ply, .splat, .spz, .usda, .usdc, .usd)")
     p.add_argument("--prim", metavar="PATH", help="USD: the splat prim to read (default: the file's only one)")

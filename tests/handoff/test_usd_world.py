@@ -4,6 +4,7 @@ through pxr, and rendered from the stage alone: the same frames as the film rend
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -170,6 +171,9 @@ def test_import_reads_a_prim_back(exported, tmp_path, capsys):
     out = tmp_path / "prop.ply"
     assert main(["import", str(path), "--prim", "/World/Assets/prop/Gaussians", "-o", str(out)]) == 0
     g, src = load_gaussians(out), film.world.assets["prop"].gaussians
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["source"]["type"] == "import" and side["source"]["prim"] == "/World/Assets/prop/Gaussians"
+    assert side["num_gaussians"] == 60 and "frame" not in side
     np.testing.assert_allclose(g.means.numpy(), src.means.numpy())
     np.testing.assert_allclose(g.sh.numpy(), src.sh.numpy())
     np.testing.assert_allclose(torch.sigmoid(g.opacities).numpy(), torch.sigmoid(src.opacities).numpy(), rtol=1e-6)
