@@ -102,7 +102,7 @@ def _camera_centre(film: Film, sample: WorldSample) -> np.ndarray | None:
     return fs.shot.sample(np.array([t_shot])).to_cameras(fs.shot.lens).centers[0]
 
 
-def _ground_grounds(film: Film) -> list[str]:
+def _standing_grounds(film: Film) -> list[str]:
     """Scene assets other assets stand on (`on_ground`), in script order."""
     raw = film.raw.get("assets", {}) or {}
     named = {str(block.get("on_ground")) for block in raw.values() if isinstance(block, dict) and "on_ground" in block}
@@ -213,7 +213,7 @@ def export_usd_world(film: Film, path: str | os.PathLike, progress: bool = True)
                 patch = asset.shadow.gaussians(asset.place_at(s.time).translation, camera) if visible else None
                 write_splat_prim(shadows[n], patch if patch is not None else Gaussians.empty(), s.code)
 
-    grounds = _ground_grounds(film)
+    grounds = _standing_grounds(film)
     if grounds:
         UsdGeom.Scope.Define(stage, "/World/Ground")
         for n in grounds:
