@@ -320,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from splatfilm.cli.pose import add_pose_command
     from splatfilm.cli.clean import add_clean_command
+    from splatfilm.cli.exchange import add_exchange_commands
     from splatfilm.cli.rig import add_rig_command
     from splatfilm.cli.sfm import add_sfm_command
     from splatfilm.cli.shots import add_path_commands
@@ -335,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mesh(sub)
     _add_refine(sub)
     add_provenance_command(sub)
+    add_exchange_commands(sub)
 
     p = sub.add_parser("demo", help="render the bundled demo film (scenes/set/film.yaml)",
                        description="Render the bundled demo film: three shots of one world (the fitted film set, a "

@@ -65,7 +65,7 @@ def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: lis
         movies[mp4.name] = digest
     usd = out_dir / "cameras" / f"{fs.name}.usda"
     if movies.get(usd.name) != digest or not usd.exists():
-        export_shot(fs.shot, usd)
+        export_shot(fs.shot, usd, depth_of_field=film.depth_of_field)
         movies[usd.name] = digest
 
 

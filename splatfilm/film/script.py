@@ -198,19 +198,29 @@ def _motion(data: dict, at: At, base: Similarity) -> KeyedMotion | PathWalk | No
     return None
 
 
-def _ground_of(scene: Asset, at: At):
-    """The world-frame ground plane of a scene asset: from its sidecar (`splatfilm ground`),
-    else estimated now from its Gaussians."""
+def ground_plane(scene: Asset):
+    """The world-frame ground plane of a scene asset (where it stands at time 0): from its
+    sidecar (`splatfilm ground`), else estimated now from its Gaussians (SplatfilmError if
+    none is found)."""
     from splatfilm.assets.ground import estimate_ground, read_ground
     from splatfilm.assets.sidecar import sidecar_up
 
     plane = read_ground(scene.source)
     if plane is None:
-        try:
-            plane = estimate_ground(scene.gaussians, sidecar_up(scene.source))
-        except SplatfilmError as e:
-            at.fail(f"no ground plane for {scene.name!r} ({e}); run splatfilm ground {scene.source}")
+        plane = estimate_ground(scene.gaussians, sidecar_up(scene.source))
     return plane.transformed(scene.world_transform(0.0))
+
+
+def _ground_of(scene: Asset, at: At):
+    """`ground_plane`, failing at `at` with the fix when none is recorded and none is found."""
+    from splatfilm.assets.ground import read_ground
+
+    if read_ground(scene.source) is not None:
+        return ground_plane(scene)
+    try:
+        return ground_plane(scene)
+    except SplatfilmError as e:
+        at.fail(f"no ground plane for {scene.name!r} ({e}); run splatfilm ground {scene.source}")
 
 
 def _shadow(data: dict, at: At, asset: Asset, ground) -> ContactShadow | None:

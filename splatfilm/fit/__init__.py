@@ -65,8 +65,8 @@ def output_paths(output: str | Path) -> dict[str, Path]:
     OUT.ckpt.pt, SfM/video work folder OUT.sfm and the per-image appearance transforms
     OUT.appearance.json (fits with appearance only)."""
     out = Path(output)
-    if out.suffix.lower() != ".ply":
-        raise SplatfilmError(f"{out}: the output of fit is a .ply file (its sidecar .json is written beside it)")
+    if out.suffix.lower() not in (".ply", ".spz"):
+        raise SplatfilmError(f"{out}: the output of fit is a .ply or .spz file (its sidecar .json is written beside it)")
     check_output_file(out)
     return {"ply": out, "json": sidecar_path(out), "cameras": capture_cameras_path(out),
             "checkpoint": out.with_suffix(".ckpt.pt"), "work": out.with_suffix(".sfm"),

@@ -1,4 +1,6 @@
-"""Load and save Gaussians by file extension: `.ply` (INRIA layout) or `.splat` (antimatter15)."""
+"""Load and save Gaussians by file extension: `.ply` (INRIA layout), `.splat` (antimatter15),
+`.spz` (Niantic, versions 2 and 3) or a USD file (`.usd`, `.usda`, `.usdc`: one
+`ParticleField3DGaussianSplat` prim, `splatfilm.io.usd_splats`)."""
 
 from __future__ import annotations
 
@@ -10,41 +12,68 @@ from splatfilm.io.atomic import check_output_file
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.ply import read_ply, write_ply
 from splatfilm.io.splat import read_splat, write_splat
+from splatfilm.io.spz import read_spz, write_spz
 
-__all__ = ["load_gaussians", "save_gaussians", "check_gaussian_output", "GAUSSIAN_FILE_EXTENSIONS"]
+__all__ = ["load_gaussians", "save_gaussians", "check_gaussian_output", "GAUSSIAN_FILE_EXTENSIONS",
+           "USD_EXTENSIONS"]
 
-GAUSSIAN_FILE_EXTENSIONS = (".ply", ".splat")
+USD_EXTENSIONS = (".usd", ".usda", ".usdc")
+GAUSSIAN_FILE_EXTENSIONS = (".ply", ".splat", ".spz") + USD_EXTENSIONS
 
 
 def _kind(path: Path) -> str:
     ext = path.suffix.lower()
     if ext not in GAUSSIAN_FILE_EXTENSIONS:
         shown = f"'{path.suffix}'" if path.suffix else "no extension"
-        raise SplatfilmError(f"{path}: unsupported Gaussian file type ({shown}); use .ply or .splat")
+        raise SplatfilmError(f"{path}: unsupported Gaussian file type ({shown}); use .ply, .splat, .spz or "
+                             ".usd/.usda/.usdc")
     return ext
 
 
 def load_gaussians(path: str | os.PathLike) -> Gaussians:
-    """Read Gaussians (float32, raw parameters) from a `.ply` or `.splat` file."""
+    """Read Gaussians (float32, raw parameters) from a `.ply`, `.splat`, `.spz` or USD file.
+
+    A USD file must hold exactly one splat prim; it is read in its own frame (its local
+    positions) at the stage's start (`splatfilm.io.usd_splats.read_usd_splats` picks others)."""
     path = Path(path)
-    return read_ply(path) if _kind(path) == ".ply" else read_splat(path)
+    kind = _kind(path)
+    if kind == ".ply":
+        return read_ply(path)
+    if kind == ".splat":
+        return read_splat(path)
+    if kind == ".spz":
+        return read_spz(path)
+    from splatfilm.io.usd_splats import read_usd_splats
+
+    return read_usd_splats(path)
 
 
 def check_gaussian_output(path: str | os.PathLike) -> Path:
-    """`path` as a Path if Gaussians can be saved there (.ply or .splat, a writable place), else a
-    SplatfilmError naming it: commands check their output before the work that fills it."""
+    """`path` as a Path if Gaussians can be saved there (a known extension, a writable place), else
+    a SplatfilmError naming it: commands check their output before the work that fills it."""
     path = Path(path)
     _kind(path)
     return check_output_file(path)
 
 
 def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = None) -> None:
-    """Write Gaussians to a `.ply` or `.splat` file (atomically).
+    """Write Gaussians to a `.ply`, `.splat`, `.spz` (version 3) or USD file (atomically).
 
-    `sh_degree` applies to `.ply` (truncate / zero-pad the SH bands); `.splat` holds degree 0 only.
-    """
+    `sh_degree` (truncate / zero-pad the SH bands) applies to every format but `.splat`, which
+    holds degree 0 only."""
     path = Path(path)
-    if _kind(path) == ".ply":
+    kind = _kind(path)
+    if kind == ".ply":
         write_ply(path, g, sh_degree=sh_degree)
-    else:
+        return
+    if kind == ".splat":
         write_splat(path, g)
+        return
+    if sh_degree is not None:
+        g = g.with_sh_degree(sh_degree)
+    if kind == ".spz":
+        write_spz(path, g)
+    else:
+        from splatfilm.io.usd_splats import write_usd_splats
+
+        write_usd_splats(path, g)

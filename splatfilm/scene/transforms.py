@@ -139,6 +139,23 @@ class Similarity:
                              self.scale)
 
     @staticmethod
+    def from_matrix(m: np.ndarray, tol: float = 1e-6) -> "Similarity":
+        """The similarity of a 4x4 (column-vector) matrix: uniform scale, proper rotation and
+        translation; a SplatfilmError for shear, non-uniform or negative scale, or projection."""
+        m = np.asarray(m, dtype=np.float64).reshape(4, 4)
+        if not np.allclose(m[3], [0.0, 0.0, 0.0, 1.0], atol=tol):
+            raise SplatfilmError("the matrix's last row is not (0, 0, 0, 1)")
+        A = m[:3, :3]
+        det = float(np.linalg.det(A))
+        if not det > 0:
+            raise SplatfilmError("the matrix mirrors or collapses space (determinant <= 0)")
+        s = det ** (1.0 / 3.0)
+        R = A / s
+        if not np.allclose(R.T @ R, np.eye(3), atol=tol * 10):
+            raise SplatfilmError("the matrix shears or scales unevenly")
+        return Similarity(R, m[:3, 3], s)
+
+    @staticmethod
     def from_dict(d: dict) -> "Similarity":
         return Similarity(np.array(d["rotation"]), np.array(d["translation"]), float(d.get("scale", 1.0)))
 

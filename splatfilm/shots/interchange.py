@@ -2,9 +2,11 @@
 
 - nerfstudio viewer `camera_path.json` (what `ns-render camera-path` renders), both ways;
 - an animated USD camera (`.usda` text or `.usd` / `.usdc` binary; usd-core's `pxr`): a
-  time-sampled transform per film frame, focal length and apertures in USD's units, fps and
+  time-sampled transform per film frame, focal length and apertures in USD's units (tenths
+  of a scene unit), f-stop and focus distance when the frames have depth of field, fps and
   frame range on the stage, image size on a RenderSettings prim; Blender, Houdini and Nuke
-  import it; read back with `read_usd_camera`;
+  import it; read back with `read_usd_camera` (`splatfilm.handoff.usd_world` puts every
+  shot's camera into the film's world stage with `define_usd_camera`);
 - nerfstudio `transforms.json` with one camera per frame, which any tool can render.
 
 Every export writes the shot's frames as they are (`Shot.cameras()`), so a render of the
@@ -31,8 +33,14 @@ from splatfilm.shots.timing import FIRST_FRAME, frame_times, parse_fps
 
 PathLike = str | os.PathLike
 
-# USD's camera focalLength and apertures are in tenths of a scene unit (docs/CONVENTIONS.md):
-# with metersPerUnit = m, one USD lens unit is 0.1 * m metres = 100 * m millimetres.
+# USD's camera focalLength and apertures are in tenths of a scene unit (the UsdGeomCamera
+# schema; docs/CONVENTIONS.md): with metersPerUnit = m, one lens unit is 100 * m millimetres, so
+# under metersPerUnit 1 a 35 mm lens is 0.35. Kept after checking the readers that matter:
+# Blender's USD importer and exporter scale by 100 * metersPerUnit (usd_reader_camera.cc,
+# usd_writer_camera.cc), and Omniverse RTX documents "on a meter stage, the same 25 mm focal
+# length is authored as 0.25". A reader that takes the values as millimetres whatever the
+# stage's units shows 0.35 mm on a 0.36 mm sensor: the same field of view, a wrong label; the
+# camera's customData carries the millimetres for it.
 _MM_PER_USD_LENS_UNIT = 100.0
 
 
@@ -53,18 +61,19 @@ def export_format(path: PathLike) -> str:
 
 
 def export_shot(shot: Shot, path: PathLike, *, dataparser_transforms: PathLike | None = None,
-                transforms_json: PathLike | None = None) -> str:
+                transforms_json: PathLike | None = None, depth_of_field: bool | None = None) -> str:
     """Write `shot` to `path` in the format its name picks (`export_format`); returns the format.
 
     dataparser_transforms / transforms_json apply to a camera_path.json only: they put the
     poses into a nerfstudio run's normalised world (see `write_camera_path_json`).
+    depth_of_field applies to USD (`define_usd_camera`).
     """
     kind = export_format(path)
     if kind != "camera_path" and (dataparser_transforms is not None or transforms_json is not None):
         raise SplatfilmError(f"{path}: dataparser transforms only apply to a camera_path.json export")
     check_output_file(path)
     if kind == "usd":
-        write_usd_camera(path, shot)
+        write_usd_camera(path, shot, depth_of_field)
     elif kind == "transforms":
         write_shot_transforms_json(path, shot)
     else:
@@ -101,21 +110,85 @@ def write_shot_camera_path_json(path: PathLike, shot: Shot, *, dataparser_transf
     )
 
 
-def _usd_name(name: str) -> str:
+def usd_name(name: str) -> str:
     """A valid USD prim name from a shot name (letters, digits, _; not starting with a digit)."""
     clean = re.sub(r"[^A-Za-z0-9_]", "_", name)
     return clean if clean and not clean[0].isdigit() else f"_{clean}"
 
 
-def write_usd_camera(path: PathLike, shot: Shot) -> None:
+def define_usd_camera(stage, prim_path: str, shot: Shot, time_codes=None, depth_of_field: bool | None = None,
+                      shutter_deg: float | None = None):
+    """Define `shot` as an animated UsdGeom.Camera at `prim_path` on `stage`; returns it.
+
+    time_codes: the time code of each of the shot's frames (default: its frame numbers).
+    Transform: `xformOp:transform` per frame, camera-to-world in USD's camera axes (-z
+    forward, +y up; row-vector matrices). Lens, in the units of the schema (docs/CONVENTIONS.md,
+    "USD cameras"): focalLength and the apertures in tenths of a scene unit (with
+    metersPerUnit 1, 35 mm is 0.35: what Blender's and Omniverse's readers turn back into
+    35 mm), focalLength per frame when it changes; clippingRange in metres.
+    depth_of_field: True writes the lens's fStop and focusDistance (metres, per frame when it
+    changes), which DCCs take as "render with depth of field"; False leaves both unauthored, so
+    readers see the schema's fStop 0 (everything sharp, as the frames were rendered; Blender
+    turns depth of field on for any authored fStop, even 0). None: True when the lens has an
+    f-stop. shutter_deg: the film's motion-blur shutter, written as shutter:open/close in
+    frames around each frame (a centred shutter, as the renderer samples it)."""
+    from pxr import Gf, Usd, UsdGeom
+
+    lens = shot.lens
+    if lens.model != "pinhole":
+        raise SplatfilmError(f"a USD camera is a pinhole; shot {shot.name} has a {lens.model} lens "
+                             "(export it as transforms.json)")
+    sample = shot.sample()
+    codes = [float(f) for f in (shot.frame_numbers if time_codes is None else time_codes)]
+    c2w = sample.c2w_opencv() @ np.diag([1.0, -1.0, -1.0, 1.0])  # OpenCV -> USD camera axes
+    cam = UsdGeom.Camera.Define(stage, prim_path)
+    op = cam.AddTransformOp()
+    for code, m in zip(codes, c2w):
+        op.Set(Gf.Matrix4d(m.T.tolist()), Usd.TimeCode(code))  # USD matrices act on row vectors
+    cam.CreateProjectionAttr(UsdGeom.Tokens.perspective)
+
+    def lens_units(mm):
+        return np.asarray(mm, dtype=np.float64) / _MM_PER_USD_LENS_UNIT
+
+    focal = cam.CreateFocalLengthAttr()
+    if np.allclose(sample.focal_mm, sample.focal_mm[0], rtol=0, atol=0):
+        focal.Set(float(lens_units(sample.focal_mm[0])))
+    else:
+        for code, f in zip(codes, lens_units(sample.focal_mm)):
+            focal.Set(float(f), Usd.TimeCode(code))
+    cam.CreateHorizontalApertureAttr(float(lens_units(lens.sensor_width_mm)))
+    cam.CreateVerticalApertureAttr(float(lens_units(lens.sensor_height_mm)))
+    cam.CreateClippingRangeAttr(Gf.Vec2f(lens.near, lens.far))
+    if depth_of_field is None:
+        depth_of_field = lens.f_stop is not None
+    if depth_of_field and lens.f_stop is not None:
+        cam.CreateFStopAttr(float(lens.f_stop))
+        focus = sample.focus_distance
+        if not np.all(np.isnan(focus)):
+            attr = cam.CreateFocusDistanceAttr()
+            if np.all(focus == focus[0]):
+                attr.Set(float(focus[0]))
+            else:
+                for code, d in zip(codes, focus):
+                    attr.Set(float(d), Usd.TimeCode(code))
+    if shutter_deg:
+        cam.CreateShutterOpenAttr(-shutter_deg / 720.0)
+        cam.CreateShutterCloseAttr(shutter_deg / 720.0)
+    # The lens in millimetres as well, for people reading the file and tools that take the
+    # schema's values as millimetres whatever metersPerUnit says.
+    cam.GetPrim().SetCustomDataByKey("splatfilm:focal_mm", float(sample.focal_mm[0]))
+    cam.GetPrim().SetCustomDataByKey("splatfilm:sensor_mm", Gf.Vec2d(lens.sensor_width_mm, lens.sensor_height_mm))
+    if lens.f_stop is not None:
+        cam.GetPrim().SetCustomDataByKey("splatfilm:lens_f_stop", float(lens.f_stop))
+    return cam
+
+
+def write_usd_camera(path: PathLike, shot: Shot, depth_of_field: bool | None = None) -> None:
     """The shot as an animated USD camera at /World/<name> (atomically).
 
     Stage: Z up, metersPerUnit 1, timeCodesPerSecond = framesPerSecond = fps, start/end time
-    codes = the film frame range. Camera: `xformOp:transform` time-sampled per film frame
-    (camera-to-world, OpenGL axes like USD's camera: -z forward, +y up, row-vector matrix);
-    focalLength (per frame when it changes) and horizontal/verticalAperture in tenths of a
-    scene unit (35 mm -> 0.35); clippingRange in metres; fStop and focusDistance when the
-    lens has them. /Render/Settings (UsdRender) holds the image size.
+    codes = the film frame range. The camera is `define_usd_camera`'s (depth_of_field as
+    there). /Render/Settings (UsdRender) holds the image size.
     """
     try:
         from pxr import Gf, Usd, UsdGeom, UsdRender
@@ -123,14 +196,11 @@ def write_usd_camera(path: PathLike, shot: Shot) -> None:
         raise SplatfilmError(f"USD export needs usd-core ({e}); pip install usd-core") from None
 
     path = FsPath(path)
-    sample = shot.sample()
     lens = shot.lens
     if lens.model != "pinhole":
         raise SplatfilmError(f"{path}: a USD camera is a pinhole; shot {shot.name} has a {lens.model} lens "
                              "(export it as transforms.json)")
     frames = [int(f) for f in shot.frame_numbers]
-    c2w = sample.c2w_opencv() @ np.diag([1.0, -1.0, -1.0, 1.0])  # OpenCV -> USD camera axes
-
     stage = Usd.Stage.CreateInMemory()
     UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
     UsdGeom.SetStageMetersPerUnit(stage, 1.0)
@@ -142,34 +212,7 @@ def write_usd_camera(path: PathLike, shot: Shot) -> None:
     stage.GetRootLayer().customLayerData = {"splatfilm": {k: str(v) for k, v in _shot_info(shot).items()}}
     world = UsdGeom.Xform.Define(stage, "/World")
     stage.SetDefaultPrim(world.GetPrim())
-    cam = UsdGeom.Camera.Define(stage, f"/World/{_usd_name(shot.name)}")
-    op = cam.AddTransformOp()
-    for frame, m in zip(frames, c2w):
-        op.Set(Gf.Matrix4d(m.T.tolist()), Usd.TimeCode(frame))  # USD matrices act on row vectors
-    cam.CreateProjectionAttr(UsdGeom.Tokens.perspective)
-
-    def lens_units(mm):
-        return np.asarray(mm, dtype=np.float64) / _MM_PER_USD_LENS_UNIT
-
-    focal = cam.CreateFocalLengthAttr()
-    if np.allclose(sample.focal_mm, sample.focal_mm[0], rtol=0, atol=0):
-        focal.Set(float(lens_units(sample.focal_mm[0])))
-    else:
-        for frame, f in zip(frames, lens_units(sample.focal_mm)):
-            focal.Set(float(f), Usd.TimeCode(frame))
-    cam.CreateHorizontalApertureAttr(float(lens_units(lens.sensor_width_mm)))
-    cam.CreateVerticalApertureAttr(float(lens_units(lens.sensor_height_mm)))
-    cam.CreateClippingRangeAttr(Gf.Vec2f(lens.near, lens.far))
-    if lens.f_stop is not None:
-        cam.CreateFStopAttr(float(lens.f_stop))
-    focus = sample.focus_distance
-    if not np.all(np.isnan(focus)):
-        attr = cam.CreateFocusDistanceAttr()
-        if np.all(focus == focus[0]):
-            attr.Set(float(focus[0]))
-        else:
-            for frame, d in zip(frames, focus):
-                attr.Set(float(d), Usd.TimeCode(frame))
+    cam = define_usd_camera(stage, f"/World/{usd_name(shot.name)}", shot, depth_of_field=depth_of_field)
     settings = UsdRender.Settings.Define(stage, "/Render/Settings")
     settings.CreateResolutionAttr(Gf.Vec2i(lens.width, lens.height))
     settings.CreatePixelAspectRatioAttr(1.0)
@@ -275,4 +318,4 @@ def import_camera_path_json(path: PathLike, name: str | None = None, *, fps=None
     The dataparser arguments are `read_camera_path_json`'s."""
     cp = read_camera_path_json(path, dataparser_transforms, transforms_json)
     rate = cp.fps or (Fraction(repr(cp.file_fps)) if cp.file_fps else None) or fps or 24
-    return shot_from_cameras(cp.cameras, rate, name or _usd_name(FsPath(path).stem), first_frame)
+    return shot_from_cameras(cp.cameras, rate, name or usd_name(FsPath(path).stem), first_frame)

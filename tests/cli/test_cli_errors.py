@@ -240,7 +240,7 @@ def test_fit_checks_its_output_before_reading_the_capture(tmp_path, afile, capsy
 
     monkeypatch.setattr(fit, "load_capture", must_not_run)
     cli_error(capsys, ["fit", FIXTURES, "-o", afile / "x.ply"], afile)
-    assert "a .ply file" in cli_error(capsys, ["fit", FIXTURES, "-o", tmp_path / "x.splat"], "x.splat")
+    assert "a .ply or .spz file" in cli_error(capsys, ["fit", FIXTURES, "-o", tmp_path / "x.splat"], "x.splat")
 
 
 def test_edit_and_import_mesh_check_their_output_first(tmp_path, scene, capsys, monkeypatch):

@@ -173,3 +173,18 @@ def test_rotation_slerp_matches_quat_slerp():
     half = rotation_slerp(np.eye(3)[None], np.diag([1.0, -1.0, -1.0])[None], np.array([0.5]))[0]
     np.testing.assert_allclose(half @ [1.0, 0.0, 0.0], [1.0, 0.0, 0.0], atol=1e-12)  # about x (either way)
     assert angle_between(np.eye(3), half) == pytest.approx(90.0, abs=1e-9)
+
+
+def test_similarity_from_matrix_round_trips_and_refuses_the_rest():
+    from splatfilm.scene.transforms import Similarity
+
+    sim = Similarity(random_rotations(1, seed=5)[0], np.array([1.0, -2.0, 0.5]), 1.7)
+    back = Similarity.from_matrix(sim.matrix())
+    np.testing.assert_allclose(back.rotation, sim.rotation, atol=1e-12)
+    np.testing.assert_allclose(back.translation, sim.translation)
+    assert back.scale == pytest.approx(1.7, rel=1e-12)
+    for bad, why in [(np.diag([1.0, 2.0, 1.0, 1.0]), "unevenly"), (np.diag([1.0, 1.0, -1.0, 1.0]), "mirrors"),
+                     (np.array([[1, 0.3, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1.0]]), "shears"),
+                     (np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0.1, 1.0]]), "last row")]:
+        with pytest.raises(SplatfilmError, match=why):
+            Similarity.from_matrix(bad)

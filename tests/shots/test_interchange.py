@@ -152,3 +152,26 @@ def test_export_format_by_name():
     assert export_format("shot_010.json") == "camera_path"
     with pytest.raises(SplatfilmError, match="unknown export format"):
         export_format("shot.abc")
+
+
+def test_usd_camera_depth_of_field_only_when_the_frames_have_it(tmp_path):
+    from pxr import Usd, UsdGeom
+
+    shot = _shot()
+    out = tmp_path / "sharp.usda"
+    export_shot(shot, out, depth_of_field=False)
+    stage = Usd.Stage.Open(str(out))
+    cam = UsdGeom.Camera(stage.GetPrimAtPath("/World/sh010"))
+    # Unauthored: readers see the schema's fStop 0 (no depth of field), as the frames were rendered.
+    assert not cam.GetFStopAttr().HasAuthoredValue() and not cam.GetFocusDistanceAttr().HasAuthoredValue()
+    assert cam.GetFStopAttr().Get() == 0
+    # The lens in mm rides along as customData; the schema's values stay in tenths of a unit.
+    assert cam.GetPrim().GetCustomDataByKey("splatfilm:focal_mm") == pytest.approx(35.0)
+    assert cam.GetPrim().GetCustomDataByKey("splatfilm:lens_f_stop") == pytest.approx(2.8)
+    assert cam.GetFocalLengthAttr().Get(1001) == pytest.approx(0.35)
+    out = tmp_path / "dof.usda"
+    export_shot(shot, out, depth_of_field=True)
+    stage = Usd.Stage.Open(str(out))
+    cam = UsdGeom.Camera(stage.GetPrimAtPath("/World/sh010"))
+    assert cam.GetFStopAttr().Get() == pytest.approx(2.8)
+    assert cam.GetFocusDistanceAttr().Get(1001) == pytest.approx(3.0)

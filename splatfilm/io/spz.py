@@ -1,0 +1,264 @@
+"""Niantic's compressed `.spz` splat files, versions 2 and 3 (written from the published format
+description, github.com/nianticlabs/spz README and load-spz.cc; no code taken from it).
+
+A file is one gzip stream holding a 16-byte little-endian header::
+
+    uint32 magic = 0x5053474e ("NGSP")   uint32 version (2 or 3)   uint32 count N
+    uint8 sh_degree (0-3; 4 in v3)   uint8 fractional_bits   uint8 flags (0x1 antialiased)   uint8 0
+
+then the attributes, each for every Gaussian in turn:
+
+    positions   N x 3 x 24-bit signed fixed point, x = value / 2^fractional_bits
+    alphas      N x uint8, sigmoid(opacity) * 255
+    colours     N x 3 x uint8, sh0 * 0.15 * 255 + 127.5 (0.15, not C0: room for colours
+                outside [0, 1] that the higher bands bring back)
+    scales      N x 3 x uint8, (log scale + 10) * 16
+    rotations   v2: N x 3 x uint8, x y z of the unit quaternion with w >= 0, q * 127.5 + 127.5;
+                v3: N x uint32 "smallest three": bits 30-31 the index (in x y z w order) of the
+                largest component, made positive and left out; the other three in order, 10
+                bits each from bit 20 down: a sign bit then 9 bits of |q| / sqrt(1/2) * 511
+    sh          N x K x 3 x uint8 (K = (d+1)^2 - 1, coefficient-major, colour inner, our
+                `shN` layout), round(x * 128) + 128 snapped to 5 significant bits for band 1
+                and 4 for the higher bands (the snapping only helps gzip; reading is (b - 128) / 128)
+
+Every value is rounded to the nearest step and clamped to 0..255. Files that carry extensions
+(flag 0x2), version 1 (never released) and the newer non-gzip layouts are refused with a
+one-line error.
+
+Coordinates. SPZ stores x right, y up, z back (RUB, OpenGL's axes); the INRIA PLY files that
+3DGS tools write are x right, y down, z forward (RDF, OpenCV's). splatfilm keeps an asset in
+the frame it was made in, and reads and writes its PLY and `.splat` files as they are, so for
+SPZ it takes that frame to be the PLY convention: writing turns it into RUB (y and z negate:
+a half turn about x, applied to positions, rotations and SH), reading turns it back. A `.spz`
+written here is therefore what Niantic's converter makes of the same Gaussians' PLY, and an
+SPZ viewer shows the asset the way a PLY viewer shows the PLY.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.io.atomic import atomic_write, read_input
+from splatfilm.scene.gaussians import Gaussians
+
+__all__ = ["read_spz", "write_spz", "encode_spz", "decode_spz", "SPZ_MAGIC", "SPZ_VERSIONS"]
+
+SPZ_MAGIC = 0x5053474E
+SPZ_VERSIONS = (2, 3)
+COLOR_SCALE = 0.15
+DEFAULT_FRACTIONAL_BITS = 12  # Niantic's choice: ~0.24 mm steps, positions within +-2048 units
+_FLAG_ANTIALIASED = 0x1
+_FLAG_EXTENSIONS = 0x2
+_HEADER = np.dtype([("magic", "<u4"), ("version", "<u4"), ("count", "<u4"), ("sh_degree", "u1"),
+                    ("fractional_bits", "u1"), ("flags", "u1"), ("reserved", "u1")])
+_SQRT1_2 = math.sqrt(0.5)
+_MAX_COUNT = 1 << 28  # a header claiming more is not a splat file we can hold
+# Alphas of 0 and 255 read as these, so their logits stay finite (as the .splat reader does).
+_ALPHA_EPS = 0.5 / 255
+
+
+def _error(path, problem: str) -> SplatfilmError:
+    return SplatfilmError(f"{path}: {problem}")
+
+
+def rdf_rub_sh_signs(degree: int) -> np.ndarray:
+    """Per-coefficient signs [(d+1)^2 - 1] of `shN` under the half turn about x (y, z -> -y, -z).
+
+    In spherical angles about z the turn is (theta, phi) -> (pi - theta, -phi): the associated
+    Legendre factor gains (-1)^(l+|m|) and the sin(|m| phi) functions (m < 0) flip once more."""
+    signs = []
+    for lv in range(1, degree + 1):
+        for m in range(-lv, lv + 1):
+            s = (-1) ** (lv + abs(m))
+            signs.append(-s if m < 0 else s)
+    return np.array(signs, dtype=np.float64)
+
+
+def _flip_frame(means: np.ndarray, quats: np.ndarray, shN: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Between RDF and RUB (its own inverse): y, z negate; a rotation R becomes F R F with
+    F = diag(1, -1, -1), i.e. quaternion (w, x, -y, -z); SH coefficients by `rdf_rub_sh_signs`."""
+    flip = np.array([1.0, -1.0, -1.0])
+    degree = int(round(math.sqrt(shN.shape[1] + 1))) - 1
+    return (means * flip, quats * np.array([1.0, 1.0, -1.0, -1.0]),
+            shN * rdf_rub_sh_signs(degree)[None, :, None])
+
+
+def _round_u8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def _fractional_bits(means: np.ndarray, path) -> int:
+    """The finest step (at most 12 fractional bits) whose 24-bit range holds every position."""
+    extent = float(np.abs(means).max()) if means.size else 0.0
+    limit = (1 << 23) - 1
+    for bits in range(DEFAULT_FRACTIONAL_BITS, -1, -1):
+        if round(extent * (1 << bits)) <= limit:
+            return bits
+    raise _error(path, f"a position {extent:.6g} units from the origin does not fit SPZ's 24-bit coordinates "
+                       f"(at most {limit} units)")
+
+
+def _pack_smallest_three(q: np.ndarray) -> np.ndarray:
+    """Unit quaternions [N,4] in x y z w order -> uint32 [N] (v3 layout, module docstring)."""
+    n = len(q)
+    largest = np.argmax(np.abs(q), axis=1)
+    negate = q[np.arange(n), largest] < 0
+    comp = largest.astype(np.uint32)
+    for slot in range(3):
+        # The slot-th component other than the largest, in x y z w order.
+        idx = np.where(np.arange(4)[None, :] == largest[:, None], 99, np.arange(4)[None, :])
+        idx = np.sort(idx, axis=1)[:, slot]
+        v = q[np.arange(n), idx]
+        sign = ((v < 0) ^ negate).astype(np.uint32)
+        mag = np.minimum(np.floor(511.0 * np.abs(v) / _SQRT1_2 + 0.5), 511).astype(np.uint32)
+        comp = (comp << np.uint32(10)) | (sign << np.uint32(9)) | mag
+    return comp
+
+
+def _unpack_smallest_three(comp: np.ndarray) -> np.ndarray:
+    """uint32 [N] -> unit quaternions [N,4] in x y z w order."""
+    comp = comp.astype(np.uint64)
+    n = len(comp)
+    largest = (comp >> np.uint64(30)).astype(np.int64)
+    q = np.zeros((n, 4))
+    rest = comp.copy()
+    # The last stored component sits in the lowest bits: walk the slots from the last.
+    order = np.where(np.arange(4)[None, :] == largest[:, None], 99, np.arange(4)[None, :])
+    order = np.sort(order, axis=1)[:, :3]
+    for slot in (2, 1, 0):
+        mag = (rest & np.uint64(511)).astype(np.float64)
+        neg = ((rest >> np.uint64(9)) & np.uint64(1)).astype(bool)
+        rest = rest >> np.uint64(10)
+        v = _SQRT1_2 * mag / 511.0
+        q[np.arange(n), order[:, slot]] = np.where(neg, -v, v)
+    q[np.arange(n), largest] = np.sqrt(np.maximum(0.0, 1.0 - (q**2).sum(axis=1)))
+    return q
+
+
+def encode_spz(g: Gaussians, version: int = 3, path="<spz>") -> bytes:
+    """The uncompressed SPZ payload (header and attributes) of `g`, in SPZ's RUB axes."""
+    if version not in SPZ_VERSIONS:
+        raise _error(path, f"SPZ version {version} is not written (use 2 or 3)")
+    g = g.detach().to("cpu", torch.float64)
+    degree = g.sh_degree
+    if degree > (4 if version >= 3 else 3):
+        raise _error(path, f"SPZ version {version} holds SH up to degree {4 if version >= 3 else 3}, not {degree}")
+    n = len(g)
+    means, quats, shN = _flip_frame(g.means.numpy(), g.quats.numpy(), g.shN.numpy())
+    arrays = {"means": means, "quats": quats, "scales": g.scales.numpy(), "opacities": g.opacities.numpy(),
+              "sh0": g.sh0.numpy(), "shN": shN}
+    bad = {k: int(np.count_nonzero(~np.isfinite(v))) for k, v in arrays.items()}
+    bad = {k: v for k, v in bad.items() if v}
+    if bad:
+        raise _error(path, "cannot write Gaussians with non-finite values (NaN/inf): "
+                           + ", ".join(f"{v} in {k}" for k, v in bad.items()))
+    bits = _fractional_bits(means, path)
+    header = np.zeros(1, _HEADER)
+    header[0] = (SPZ_MAGIC, version, n, degree, bits, 0, 0)
+    fixed = np.rint(means * (1 << bits)).astype(np.int64).reshape(-1) & 0xFFFFFF
+    positions = np.stack([fixed & 0xFF, (fixed >> 8) & 0xFF, (fixed >> 16) & 0xFF], axis=1).astype(np.uint8)
+    alphas = _round_u8(255.0 / (1.0 + np.exp(-arrays["opacities"])))
+    colours = _round_u8(arrays["sh0"].reshape(n, 3) * (COLOR_SCALE * 255.0) + 127.5)
+    scales = _round_u8((arrays["scales"] + 10.0) * 16.0)
+    norm = np.linalg.norm(quats, axis=1, keepdims=True)
+    q = np.where(norm > 0, quats / np.where(norm > 0, norm, 1.0), np.array([1.0, 0.0, 0.0, 0.0]))
+    q_xyzw = q[:, [1, 2, 3, 0]]
+    if version >= 3:
+        rotations = _pack_smallest_three(q_xyzw).astype("<u4").view(np.uint8)
+    else:
+        q_xyzw = np.where(q_xyzw[:, 3:] < 0, -q_xyzw, q_xyzw)
+        rotations = _round_u8(q_xyzw[:, :3] * 127.5 + 127.5)
+    sh = np.zeros((n, 0, 3), dtype=np.uint8)
+    if degree > 0:
+        q_sh = np.rint(shN * 128.0) + 128.0
+        step = np.full(shN.shape[1], 16.0)  # 4 bits for bands 2+
+        step[:3] = 8.0  # 5 bits for band 1
+        q_sh = np.floor((q_sh + step[None, :, None] / 2) / step[None, :, None]) * step[None, :, None]
+        sh = np.clip(q_sh, 0, 255).astype(np.uint8)
+    parts = [header, positions, alphas, colours, scales, rotations, sh]
+    return b"".join(np.ascontiguousarray(p).tobytes() for p in parts)
+
+
+def decode_spz(data: bytes, path="<spz>") -> Gaussians:
+    """Gaussians (float32, in splatfilm's axes) from an uncompressed SPZ payload."""
+    if len(data) < _HEADER.itemsize:
+        raise _error(path, f"SPZ data of {len(data)} bytes is shorter than its 16-byte header")
+    h = np.frombuffer(data[:_HEADER.itemsize], _HEADER)[0]
+    if int(h["magic"]) != SPZ_MAGIC:
+        raise _error(path, f"not an SPZ file (magic 0x{int(h['magic']):08x}, expected 0x{SPZ_MAGIC:08x})")
+    version, n, degree, bits, flags = (int(h[k]) for k in ("version", "count", "sh_degree", "fractional_bits", "flags"))
+    if version not in SPZ_VERSIONS:
+        raise _error(path, f"SPZ version {version} is not supported (versions 2 and 3 are read)")
+    if flags & _FLAG_EXTENSIONS:
+        raise _error(path, "this SPZ file carries extensions (flag 0x2), which are not read here")
+    if degree > (4 if version >= 3 else 3):
+        raise _error(path, f"SH degree {degree} is not valid in an SPZ version {version} file")
+    if n > _MAX_COUNT:
+        raise _error(path, f"claims {n} Gaussians; not a plausible SPZ file")
+    if bits > 23:
+        raise _error(path, f"{bits} fractional bits do not fit 24-bit coordinates")
+    k = (degree + 1) ** 2 - 1
+    rot_bytes = 4 if version >= 3 else 3
+    sizes = [("positions", 9), ("alphas", 1), ("colours", 3), ("scales", 3), ("rotations", rot_bytes),
+             ("sh", 3 * k)]
+    need = _HEADER.itemsize + n * sum(s for _, s in sizes)
+    if len(data) < need:
+        raise _error(path, f"truncated: {n} Gaussians need {need} bytes of SPZ data, the file holds {len(data)}")
+    if len(data) > need:
+        raise _error(path, f"{len(data) - need} bytes after the last attribute; not an SPZ version {version} file")
+    buf = np.frombuffer(data, np.uint8)
+    at = _HEADER.itemsize
+    cols = {}
+    for name, size in sizes:
+        cols[name] = buf[at:at + n * size].reshape(n, size)
+        at += n * size
+    p = cols["positions"].reshape(n, 3, 3).astype(np.int64)
+    fixed = p[..., 0] | (p[..., 1] << 8) | (p[..., 2] << 16)
+    fixed = np.where(fixed & 0x800000, fixed - (1 << 24), fixed)
+    means = fixed.astype(np.float64) / (1 << bits)
+    a = np.clip(cols["alphas"][:, 0].astype(np.float64) / 255.0, _ALPHA_EPS, 1 - _ALPHA_EPS)
+    opacities = np.log(a) - np.log1p(-a)
+    sh0 = (cols["colours"].astype(np.float64) / 255.0 - 0.5) / COLOR_SCALE
+    scales = cols["scales"].astype(np.float64) / 16.0 - 10.0
+    if version >= 3:
+        q_xyzw = _unpack_smallest_three(cols["rotations"].copy().view("<u4")[:, 0])
+    else:
+        xyz = cols["rotations"].astype(np.float64) / 127.5 - 1.0
+        q_xyzw = np.c_[xyz, np.sqrt(np.maximum(0.0, 1.0 - (xyz**2).sum(axis=1)))]
+    quats = q_xyzw[:, [3, 0, 1, 2]]
+    shN = (cols["sh"].reshape(n, k, 3).astype(np.float64) - 128.0) / 128.0
+    means, quats, shN = _flip_frame(means, quats, shN)
+    t = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))  # noqa: E731
+    return Gaussians(means=t(means), quats=t(quats), scales=t(scales), opacities=t(opacities),
+                     sh0=t(sh0.reshape(n, 1, 3)), shN=t(shN))
+
+
+def read_spz(path: str | os.PathLike) -> Gaussians:
+    """Read an `.spz` file (version 2 or 3) into float32 Gaussians in splatfilm's axes."""
+    path = Path(path)
+    raw = read_input(path, ".spz file")
+    if raw[:2] != b"\x1f\x8b":
+        raise _error(path, "not an SPZ file (SPZ versions 2 and 3 are gzip streams; this one has no gzip header)")
+    try:
+        data = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:
+        raise _error(path, f"the gzip stream is damaged or truncated ({e})") from None
+    return decode_spz(data, path)
+
+
+def write_spz(path: str | os.PathLike, g: Gaussians, version: int = 3) -> None:
+    """Write `g` as an `.spz` file (atomically); version 3 (smallest-three rotations) or 2.
+
+    Lossy by design: see the module docstring for each attribute's step. mtime 0 in the gzip
+    header, so the same Gaussians give the same bytes."""
+    path = Path(path)
+    payload = encode_spz(g, version, path)
+    atomic_write(path, [gzip.compress(payload, compresslevel=9, mtime=0)])

@@ -1,0 +1,175 @@
+"""Niantic .spz reading and writing: round trips within the format's steps, hand-built files with
+known bytes, the RDF <-> RUB axes, and one-line errors."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import struct
+
+import numpy as np
+import pytest
+import torch
+from helpers import random_gaussians
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
+from splatfilm.io.spz import decode_spz, encode_spz, rdf_rub_sh_signs, read_spz, write_spz
+from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.sh import rotate_sh_coeffs
+
+
+def _gaussians(n=300, degree=3, seed=0) -> Gaussians:
+    g = random_gaussians(n, degree, dtype=torch.float32, seed=seed, sh_rest=0.3)
+    # Keep every value inside the ranges SPZ can hold, so the round trip is bounded by its steps.
+    return Gaussians(g.means.clamp(-3, 3), g.quats, g.scales.clamp(-9.5, 5.5), g.opacities.clamp(-5, 5),
+                     g.sh0.clamp(-3, 3), g.shN.clamp(-0.99, 0.99))
+
+
+def _rotation_angle(qa: torch.Tensor, qb: torch.Tensor) -> torch.Tensor:
+    qa = qa / qa.norm(dim=1, keepdim=True)
+    qb = qb / qb.norm(dim=1, keepdim=True)
+    return 2 * torch.arccos((qa * qb).sum(1).abs().clamp(max=1.0))
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_round_trip_within_the_quantisation(tmp_path, version):
+    g = _gaussians()
+    path = tmp_path / "a.spz"
+    write_spz(path, g, version=version)
+    h = read_spz(path)
+    assert h.sh_degree == 3 and len(h) == len(g)
+    step = 2.0**-12
+    assert (h.means - g.means).abs().max() <= step / 2 + 1e-6
+    assert (h.scales - g.scales).abs().max() <= 1 / 32 + 1e-6
+    assert (torch.sigmoid(h.opacities) - torch.sigmoid(g.opacities)).abs().max() <= 0.5 / 255 + 1e-6
+    assert (h.sh0 - g.sh0).abs().max() <= 0.5 / (0.15 * 255) + 1e-6
+    # Band 1 keeps 5 bits (steps of 8/128), the higher bands 4 (16/128); plus the 1/128 rounding.
+    assert (h.shN[:, :3] - g.shN[:, :3]).abs().max() <= 4 / 128 + 0.5 / 128 + 1e-6
+    assert (h.shN[:, 3:] - g.shN[:, 3:]).abs().max() <= 8 / 128 + 0.5 / 128 + 1e-6
+    angle = _rotation_angle(h.quats, g.quats)
+    # v3: 9 bits of each small component; v2: 8-bit x y z with w derived, coarse near w = 0.
+    assert angle.max() < (0.005 if version == 3 else 0.2)
+    if version == 2:
+        assert angle.median() < 0.02
+
+
+def test_a_hand_built_version_2_file(tmp_path):
+    # Two Gaussians, SH degree 1, 12 fractional bits, in SPZ's RUB axes.
+    header = struct.pack("<IIIBBBB", 0x5053474E, 2, 2, 1, 12, 0, 0)
+    positions = bytes([0x00, 0x10, 0x00,  0x00, 0xF8, 0xFF,  0x00, 0x00, 0x00,   # (1, -0.5, 0)
+                       0x01, 0x00, 0x00,  0x00, 0x00, 0x80,  0xFF, 0xFF, 0x7F])  # (1/4096, -2048, ~2048)
+    alphas = bytes([191, 0])
+    colours = bytes([128, 255, 0,  64, 64, 64])
+    scales = bytes([128, 144, 0,  160, 160, 160])
+    rotations = bytes([128, 128, 128,  255, 128, 128])
+    sh = bytes([128, 136, 120, 0, 255, 128, 128, 128, 128]) + bytes([128] * 9)
+    path = tmp_path / "hand.spz"
+    path.write_bytes(gzip.compress(header + positions + alphas + colours + scales + rotations + sh))
+    g = load_gaussians(path)
+    assert len(g) == 2 and g.sh_degree == 1
+    # Back in splatfilm's (PLY, RDF) axes: y and z negate.
+    np.testing.assert_allclose(g.means.numpy(), [[1.0, 0.5, 0.0], [1 / 4096, 2048.0, -(2**23 - 1) / 4096]], rtol=1e-7)
+    np.testing.assert_allclose(torch.sigmoid(g.opacities).numpy(), [191 / 255, 0.5 / 255], rtol=1e-5)
+    np.testing.assert_allclose(g.sh0[:, 0].numpy(), (np.array([[128, 255, 0], [64, 64, 64]]) / 255 - 0.5) / 0.15,
+                               rtol=1e-6)
+    np.testing.assert_allclose(g.scales.numpy(), [[-2.0, -1.0, -10.0], [0.0, 0.0, 0.0]])
+    x = 128 / 127.5 - 1
+    w = math.sqrt(1 - 3 * x * x)
+    np.testing.assert_allclose(g.quats[0].numpy(), [w, x, -x, -x], rtol=1e-6)
+    x1 = 255 / 127.5 - 1  # (1, x, x) -> w from what is left, clamped at 0
+    np.testing.assert_allclose(g.quats[1].numpy(), [0.0, x1, -x, -x], atol=1e-6)
+    # Band 1 is (y, z, x) with m = -1, 0, 1: the half turn about x flips the first two.
+    signs = np.array([-1, -1, 1])[:, None]
+    expected = (np.array([[128, 136, 120], [0, 255, 128], [128, 128, 128]]) - 128) / 128 * signs
+    np.testing.assert_allclose(g.shN[0].numpy(), expected, atol=1e-7)
+    np.testing.assert_allclose(g.shN[1].numpy(), 0.0)
+
+
+def test_a_hand_built_version_3_file_and_smallest_three():
+    s = math.sqrt(0.5)
+    header = struct.pack("<IIIBBBB", 0x5053474E, 3, 2, 0, 10, 1, 0)
+    positions = bytes([0x00, 0x04, 0x00] + [0x00] * 6 + [0x00] * 9)  # (1, 0, 0) at 10 bits; the origin
+    rot_identity = struct.pack("<I", 3 << 30)  # w largest, x y z = 0
+    rot_z90 = struct.pack("<I", (2 << 30) | 511)  # z largest; x, y 0; w = sqrt(1/2)
+    data = header + positions + bytes([255, 128]) + bytes([128] * 6) + bytes([160] * 6) + rot_identity + rot_z90
+    g = decode_spz(data)
+    np.testing.assert_allclose(g.means.numpy(), [[1, 0, 0], [0, 0, 0]])
+    np.testing.assert_allclose(g.quats.numpy(), [[1, 0, 0, 0], [s, 0, 0, -s]], atol=1e-7)
+    # What we write decodes to the same rotations and bytes.
+    again = encode_spz(g, version=3)
+    assert again[16 + 18 + 2 + 6 + 6:][:8] == rot_identity + rot_z90
+
+
+def test_written_bytes_follow_the_layout(tmp_path):
+    g = Gaussians.from_activated(torch.tensor([[1.0, 2.0, -3.0]]), torch.tensor([[1.0, 0.0, 0.0, 0.0]]),
+                                 torch.tensor([[math.exp(-2.0)] * 3]), torch.tensor([0.75]),
+                                 colors=torch.tensor([[0.5, 0.5, 0.5]]))
+    data = encode_spz(g, version=2)
+    magic, version, count, degree, bits, flags, reserved = struct.unpack("<IIIBBBB", data[:16])
+    assert (magic, version, count, degree, bits, flags, reserved) == (0x5053474E, 2, 1, 0, 12, 0, 0)
+    body = data[16:]
+    fixed = [int.from_bytes(body[3 * i:3 * i + 3], "little", signed=True) for i in range(3)]
+    assert fixed == [4096, -8192, 12288]  # y and z negate into RUB
+    assert body[9] == round(0.75 * 255)  # alpha
+    assert list(body[10:13]) == [128, 128, 128]  # grey: sh0 = 0 -> 127.5 rounds to 128
+    assert list(body[13:16]) == [128, 128, 128]  # (log s + 10) * 16
+    assert list(body[16:19]) == [128, 128, 128]  # identity rotation, x y z = 0
+    assert len(body) == 19
+    # The same Gaussians give the same file (gzip without a timestamp).
+    write_spz(tmp_path / "a.spz", g)
+    write_spz(tmp_path / "b.spz", g)
+    assert (tmp_path / "a.spz").read_bytes() == (tmp_path / "b.spz").read_bytes()
+
+
+def test_axis_flip_is_the_half_turn_about_x():
+    g = random_gaussians(20, 3, seed=3)
+    R = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64))
+    turned = rotate_sh_coeffs(g.shN, R)
+    signs = torch.tensor(rdf_rub_sh_signs(3))[None, :, None]
+    assert torch.allclose(turned, g.shN * signs, atol=1e-12)
+    assert rdf_rub_sh_signs(4).shape == (24,)
+
+
+def test_dispatch_and_fractional_bits_for_big_scenes(tmp_path):
+    g = _gaussians(50, 0)
+    g = Gaussians(g.means * 1000, g.quats, g.scales, g.opacities, g.sh0, g.shN)  # up to 3 km out
+    save_gaussians(tmp_path / "big.spz", g)
+    h = load_gaussians(tmp_path / "big.spz")
+    bits = gzip.decompress((tmp_path / "big.spz").read_bytes())[13]
+    assert bits < 12
+    assert (h.means - g.means).abs().max() <= 2.0 ** -bits / 2 + 1e-3
+
+
+def _cases(tmp_path):
+    good = encode_spz(_gaussians(5, 1), version=3)
+    return {
+        "not gzip": (b"ply\nformat ascii 1.0\n", "no gzip header"),
+        "bad magic": (gzip.compress(b"\0" * 32), "not an SPZ file (magic"),
+        "version 4": (gzip.compress(good[:4] + struct.pack("<I", 4) + good[8:]), "SPZ version 4 is not supported"),
+        "extensions": (gzip.compress(good[:14] + bytes([2]) + good[15:]), "extensions (flag 0x2)"),
+        "truncated": (gzip.compress(good[:-7]), "truncated"),
+        "broken gzip": (gzip.compress(good)[:-12], "gzip stream is damaged"),
+    }
+
+
+@pytest.mark.parametrize("case", ["not gzip", "bad magic", "version 4", "extensions", "truncated", "broken gzip"])
+def test_bad_files_give_one_line_errors(tmp_path, case):
+    data, message = _cases(tmp_path)[case]
+    path = tmp_path / "bad.spz"
+    path.write_bytes(data)
+    with pytest.raises(SplatfilmError) as e:
+        load_gaussians(path)
+    assert message in str(e.value) and str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_unwritable_values_are_refused(tmp_path):
+    g = _gaussians(4, 0)
+    g.means[1, 0] = float("nan")
+    with pytest.raises(SplatfilmError, match="non-finite"):
+        write_spz(tmp_path / "x.spz", g)
+    far = _gaussians(4, 0)
+    far.means[0, 0] = 1e7
+    with pytest.raises(SplatfilmError, match="24-bit"):
+        write_spz(tmp_path / "x.spz", far)
+    assert not (tmp_path / "x.spz").exists()

@@ -1,0 +1,75 @@
+"""Gaussians as USD ParticleField3DGaussianSplat prims: the schema's conventions both ways, the
+half-precision and missing attributes, the stage's axes and units, and one-line errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import random_gaussians
+
+pxr = pytest.importorskip("pxr")
+
+from splatfilm.errors import SplatfilmError  # noqa: E402
+from splatfilm.io.gaussian_files import load_gaussians, save_gaussians  # noqa: E402
+from splatfilm.io.usd_splats import read_usd_splats  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["a.usda", "a.usdc", "a.usd"])
+def test_save_and_load_round_trip(tmp_path, name):
+    g = random_gaussians(40, 3, dtype=torch.float32, seed=2)
+    save_gaussians(tmp_path / name, g)
+    h = load_gaussians(tmp_path / name)
+    np.testing.assert_array_equal(h.means.numpy(), g.means.numpy())
+    np.testing.assert_array_equal(h.sh.numpy(), g.sh.numpy())
+    q = g.quats / g.quats.norm(dim=1, keepdim=True)
+    np.testing.assert_allclose(h.quats.numpy(), q.numpy(), atol=2e-7)
+    np.testing.assert_allclose(h.scales.numpy(), g.scales.numpy(), atol=2e-6)
+    np.testing.assert_allclose(torch.sigmoid(h.opacities).numpy(), torch.sigmoid(g.opacities).numpy(), rtol=1e-6)
+    save_gaussians(tmp_path / ("b" + name[1:]), g, sh_degree=1)
+    assert load_gaussians(tmp_path / ("b" + name[1:])).sh_degree == 1
+
+
+def test_other_writers_half_arrays_defaults_and_a_y_up_stage(tmp_path):
+    from pxr import Gf, Usd, UsdGeom, UsdVol, Vt
+
+    path = tmp_path / "other.usda"
+    stage = Usd.Stage.CreateNew(str(path))
+    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.y)
+    UsdGeom.SetStageMetersPerUnit(stage, 0.01)
+    xf = UsdGeom.Xform.Define(stage, "/asset")
+    xf.AddTranslateOp().Set(Gf.Vec3d(0.0, 100.0, 0.0))  # 1 m up, in centimetres, Y up
+    field = UsdVol.ParticleField3DGaussianSplat.Define(stage, "/asset/splats")
+    field.CreatePositionshAttr(Vt.Vec3hArray([Gf.Vec3h(1.0, 2.0, 3.0), Gf.Vec3h(0.5, 0.0, 0.0)]))
+    field.CreateOpacitiesAttr(Vt.FloatArray([0.25, 0.5, 0.75]))  # too long: cut to the positions
+    field.CreateScalesAttr(Vt.Vec3fArray([Gf.Vec3f(2.0)]))  # too short: ignored (unit scale)
+    field.CreateRadianceSphericalHarmonicsDegreeAttr(0)
+    stage.Save()
+    g = read_usd_splats(path)
+    np.testing.assert_allclose(g.means.numpy(), [[1, 2, 3], [0.5, 0, 0]])
+    np.testing.assert_allclose(torch.sigmoid(g.opacities).numpy(), [0.25, 0.5], rtol=1e-6)
+    np.testing.assert_allclose(g.scales.numpy(), 0.0)
+    np.testing.assert_allclose(g.quats.numpy(), [[1, 0, 0, 0]] * 2)
+    np.testing.assert_allclose(g.sh0.numpy(), 0.0)  # no coefficients: a grey 0.5 DC term
+    # In the world: Y up turns Z up, centimetres become metres.
+    w = read_usd_splats(path, world=True)
+    np.testing.assert_allclose(w.means.numpy(), [[0.01, -0.03, 1.02], [0.005, 0.0, 1.0]], atol=1e-6)
+    np.testing.assert_allclose(w.scales.numpy(), np.log(0.01), atol=1e-6)
+
+
+def test_errors_are_one_line(tmp_path):
+    missing = tmp_path / "none.usda"
+    with pytest.raises(SplatfilmError, match="file not found"):
+        load_gaussians(missing)
+    broken = tmp_path / "broken.usdc"
+    broken.write_bytes(b"not a crate file")
+    with pytest.raises(SplatfilmError) as e:
+        load_gaussians(broken)
+    assert str(broken) in str(e.value) and "\n" not in str(e.value)
+    g = random_gaussians(3, 0, dtype=torch.float32)
+    save_gaussians(tmp_path / "one.usda", g)
+    with pytest.raises(SplatfilmError, match=r"no Gaussian splat prim '/nope'.*splat prims: /Gaussians"):
+        read_usd_splats(tmp_path / "one.usda", prim="/nope")
+    g.means[0, 0] = float("inf")
+    with pytest.raises(SplatfilmError, match="non-finite"):
+        save_gaussians(tmp_path / "bad.usda", g)
