@@ -213,6 +213,13 @@ def _ground_of(scene: Asset, at: At):
     return plane.transformed(scene.world_transform(0.0))
 
 
+def ground_plane(scene: Asset):
+    """The world-frame ground plane (assets.ground.GroundPlane) of a scene asset, as `on_ground`
+    finds it: from its sidecar, else estimated from its Gaussians. Raises SplatfilmError when
+    there is none."""
+    return _ground_of(scene, At(scene.source or scene.name))
+
+
 def _shadow(data: dict, at: At, asset: Asset, ground) -> ContactShadow | None:
     """An asset's contact shadow (film.shadow): by default for objects (characters, props: a
     sidecar `kind: object`) standing on a ground plane, off for scenes; `shadow:` says otherwise."""
