@@ -109,7 +109,7 @@ class Viewer:
             for i in range(len(cams)):
                 h, fy = float(cams.heights[i]), float(cams.fy[i])
                 scene.add_camera_frustum(f"/guides/capture/{name}/{i}", fov=2 * np.arctan(0.5 * h / fy),
-                                         aspect=float(cams.widths[i]) / h, scale=0.08, color=CAPTURE_COLOUR,
+                                         aspect=float(cams.widths[i]) / h, scale=0.08, color=CAPTURE_COLOUR, thickness=1.0, thickness_units="screen",
                                          wxyz=quat_from_rotation(c2w[i, :3, :3]), position=c2w[i, :3, 3])
         for name, plane in s.ground_planes().items():
             origin = -plane.offset * plane.normal
@@ -121,11 +121,12 @@ class Viewer:
             positions = fs.shot.sample().positions
             if len(positions) > 1:
                 segments = np.stack([positions[:-1], positions[1:]], axis=1)
-                scene.add_line_segments(f"/guides/shots/{fs.name}/path", segments, colour, thickness=0.012)
+                scene.add_line_segments(f"/guides/shots/{fs.name}/path", segments, colour, thickness=2.0,
+                                        thickness_units="screen")
             lens = fs.shot.lens
             self.shot_frustums[fs.name] = scene.add_camera_frustum(
                 f"/guides/shots/{fs.name}/camera", fov=np.radians(lens.vfov_deg), aspect=lens.aspect, scale=0.25,
-                color=colour)
+                color=colour, thickness=2.0, thickness_units="screen")
             scene.add_label(f"/guides/shots/{fs.name}/camera/label", fs.name)
         self.key_nodes: list = []
 
@@ -148,11 +149,13 @@ class Viewer:
             focal = lens.focal_mm if k.focal_mm is None else k.focal_mm
             self.key_nodes.append(scene.add_camera_frustum(
                 f"/guides/keys/{i}", fov=vfov_for_focal_mm(focal, lens), aspect=lens.aspect, scale=0.2,
-                color=KEY_COLOUR, wxyz=quat_from_rotation(k.orientation()), position=k.position))
+                color=KEY_COLOUR, wxyz=quat_from_rotation(k.orientation()), position=k.position, thickness=2.0,
+                thickness_units="screen"))
         if len(self.keyed.keys) >= 2:
             positions = self.keyed.preview(self.session)
             segments = np.stack([positions[:-1], positions[1:]], axis=1)
-            self.key_nodes.append(scene.add_line_segments("/guides/keys/spline", segments, KEY_COLOUR, thickness=0.015))
+            self.key_nodes.append(scene.add_line_segments("/guides/keys/spline", segments, KEY_COLOUR, thickness=3.0,
+                                                          thickness_units="screen"))
 
     # ---- GUI -------------------------------------------------------------------------------
 
@@ -224,9 +227,15 @@ class Viewer:
         s = self.session
         aspect = s.width / s.height
         if s.shots:
+            # Behind and above the first shot's camera, looking where it looks: its frustum in view.
             fs = s.shots[0]
-            cams = s.shot_camera(fs, fs.cut_start)
-            return self._view_of(cams, aspect)
+            c2w = s.shot_camera(fs, fs.cut_start).to_c2w_opencv()[0]
+            target = c2w[:3, 3] + 2.5 * c2w[:3, 2]
+            position = c2w[:3, 3] - 1.2 * c2w[:3, 2] + np.array([0.0, 0.0, 0.4])
+            from splatfilm.scene.transforms import look_at_rotation
+
+            return ViewerCamera(position, quat_from_rotation(look_at_rotation(position, target)),
+                                vfov_for_focal_mm(self.focal_mm, s.lens), target, aspect)
         captures = s.capture_cameras()
         if captures:
             cams = next(iter(captures.values()))
@@ -364,6 +373,8 @@ class Viewer:
                 node.visible = True
             if self.static_node is not None:
                 self.static_node.visible = True
+            for name, node in self.shot_frustums.items():
+                node.visible = name != self.look_through  # not drawn round the lens looked through
             if self.look_through is not None:
                 fs = self.session.shot_named(self.look_through)
                 t = self.session.time_of(self.frame)

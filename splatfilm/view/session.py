@@ -56,10 +56,11 @@ class Session:
     background: tuple[float, float, float]
     start: float
     end: float
-    moving: list[str] = field(default_factory=list)
-    static: list[str] = field(default_factory=list)
+    moving: list[str] = field(default_factory=list, init=False)
+    static: list[str] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
+        self.moving, self.static = [], []
         for name, asset in self.world.assets.items():
             (self.moving if asset.motion is not None or asset.performance is not None else self.static).append(name)
 
