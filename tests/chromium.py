@@ -21,6 +21,8 @@ CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/b
 CHROMEDRIVER_CANDIDATES = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
 # The page's size: viser's fixed control panel takes the right third, the canvas the rest.
 VIEWPORT = (960, 400)
+# Milliseconds the page's render loop rests between frames (see open_browser).
+FRAME_GAP_MS = 400
 
 
 def _first(candidates, env: str) -> str | None:
@@ -68,6 +70,11 @@ def open_browser(url: str, viewport: tuple[int, int] = VIEWPORT):
     d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                       {"width": viewport[0], "height": viewport[1], "deviceScaleFactor": 1, "mobile": False})
     d.set_script_timeout(120)
+    # Software WebGL makes each frame cost the page's main thread about a second on a small
+    # machine; pacing the render loop leaves it time to answer WebDriver between frames.
+    d.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": (
+        "const raf = window.requestAnimationFrame.bind(window);"
+        f"window.requestAnimationFrame = (cb) => setTimeout(() => raf(cb), {FRAME_GAP_MS});")})
     d.get(url)
     return d
 
@@ -77,60 +84,70 @@ def close_browser(d) -> None:
     shutil.rmtree(getattr(d, "profile_dir", ""), ignore_errors=True)
 
 
-def canvas_element(d, timeout: float = 60.0):
-    """The largest canvas on the page (viser's 3D view)."""
-    from selenium.webdriver.common.by import By
+def canvas_rect(d) -> dict | None:
+    """The page rectangle {x, y, width, height} (CSS pixels) of its largest canvas (viser's 3D view), or None."""
+    return d.execute_script("""
+        let best = null;
+        for (const c of document.querySelectorAll('canvas')) {
+            const r = c.getBoundingClientRect();
+            if (r.width * r.height > 0 && (!best || r.width * r.height > best.width * best.height))
+                best = {x: r.x, y: r.y, width: r.width, height: r.height};
+        }
+        return best;""")
 
+
+def wait_for_canvas(d, timeout: float = 120.0) -> dict:
     end = time.monotonic() + timeout
     while True:
-        canvases = [c for c in d.find_elements(By.TAG_NAME, "canvas") if c.size["width"] * c.size["height"] > 0]
-        if canvases:
-            return max(canvases, key=lambda c: c.size["width"] * c.size["height"])
+        rect = canvas_rect(d)
+        if rect is not None:
+            return rect
         if time.monotonic() > end:
             raise TimeoutError("no canvas on the page")
         time.sleep(0.5)
 
 
 def canvas_png(d, path: str | Path | None = None) -> np.ndarray:
-    """A screenshot of the 3D canvas as RGB uint8 [H,W,3] (written to `path` as PNG if given)."""
+    """A screenshot of the 3D canvas as RGB uint8 [H,W,3] (written to `path` as PNG if given):
+    one script call for where it is, one DevTools call for its pixels."""
+    import base64
+
     from PIL import Image
 
-    png = canvas_element(d).screenshot_as_png
+    rect = wait_for_canvas(d)
+    shot = d.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "clip": {**rect, "scale": 1}})
+    png = base64.b64decode(shot["data"])
     if path is not None:
         Path(path).write_bytes(png)
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
-def close_notifications(d) -> None:
-    """Close viser's toasts (its software-WebGL warning lies over the canvas)."""
-    from selenium.webdriver.common.by import By
-
-    for button in d.find_elements(By.CSS_SELECTOR, ".mantine-Notification-closeButton, .mantine-Notification-root button"):
-        try:
-            button.click()
-        except Exception:
-            pass
-
-
-def find_button(d, label: str, timeout: float = 60.0):
-    """The page's button whose text is `label`."""
-    from selenium.webdriver.common.by import By
-
+def click_button(d, label: str, timeout: float = 120.0) -> None:
+    """Click the page's button whose text is `label` (close viser's toasts first: its software-WebGL
+    warning lies over the canvas). One script call: WebDriver's own element commands each wait
+    on a page whose main thread software WebGL keeps busy."""
     end = time.monotonic() + timeout
-    while True:
-        for b in d.find_elements(By.XPATH, f"//button[normalize-space(.)={_xpath_literal(label)}]"):
-            if b.is_displayed():
-                return b
+    while not d.execute_script("""
+            for (const b of document.querySelectorAll('.mantine-Notification-root button')) b.click();
+            for (const b of document.querySelectorAll('button')) {
+                if (b.textContent.trim() === arguments[0] && b.offsetParent !== null) {
+                    b.scrollIntoView({block: 'center'}); b.click(); return true;
+                }
+            }
+            return false;""", label):
         if time.monotonic() > end:
             raise TimeoutError(f"no button {label!r} on the page")
-        time.sleep(0.3)
+        time.sleep(0.5)
 
 
-def click_button(d, label: str) -> None:
-    b = find_button(d, label)
-    d.execute_script("arguments[0].scrollIntoView({block: 'center'});", b)
-    b.click()
+def close_notifications(d) -> None:
+    """Close viser's toasts (its software-WebGL warning lies over the canvas)."""
+    d.execute_script("for (const b of document.querySelectorAll('.mantine-Notification-root button')) b.click();")
 
 
-def _xpath_literal(text: str) -> str:
-    return f'"{text}"' if '"' not in text else f"'{text}'"
+def after_frames(d, count: int = 2) -> None:
+    """Return once the page has drawn `count` more frames (so what the server sent is on screen)."""
+    d.execute_async_script("""
+        const done = arguments[arguments.length - 1]; let n = arguments[0];
+        const step = () => (--n <= 0) ? done(true) : requestAnimationFrame(step);
+        requestAnimationFrame(step);""", count)

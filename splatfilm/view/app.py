@@ -161,7 +161,8 @@ class Viewer:
 
     def _build_gui(self) -> None:
         s, gui = self.session, self.server.gui
-        gui.configure_theme(control_layout="fixed", control_width="medium", show_logo=False, show_share_button=False)
+        gui.configure_theme(control_width="medium", show_logo=False, show_share_button=False)
+        gui.main_panel.dock_right()  # beside the canvas, not over it
         gui.add_markdown(f"**{s.path.name}** ({s.kind}) · {len(s.world.assets)} asset(s), "
                          f"{len(s.shots)} shot(s) at {float(s.fps):g} fps")
         self.time_label = gui.add_markdown(s.label(s.time_of(self.frame)))
