@@ -51,8 +51,9 @@ def missing() -> str | None:
     return None
 
 
-def open_browser(url: str, viewport: tuple[int, int] = VIEWPORT):
-    """A headless Chromium (selenium WebDriver) showing `url` at `viewport` CSS pixels."""
+def open_browser(url: str, viewport: tuple[int, int] = VIEWPORT, frame_gap_ms: int = FRAME_GAP_MS):
+    """A headless Chromium (selenium WebDriver) showing `url` at `viewport` CSS pixels, its render
+    loop resting `frame_gap_ms` between frames (0: as fast as it goes)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -72,9 +73,10 @@ def open_browser(url: str, viewport: tuple[int, int] = VIEWPORT):
     d.set_script_timeout(120)
     # Software WebGL makes each frame cost the page's main thread about a second on a small
     # machine; pacing the render loop leaves it time to answer WebDriver between frames.
-    d.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": (
-        "const raf = window.requestAnimationFrame.bind(window);"
-        f"window.requestAnimationFrame = (cb) => setTimeout(() => raf(cb), {FRAME_GAP_MS});")})
+    if frame_gap_ms > 0:
+        d.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": (
+            "const raf = window.requestAnimationFrame.bind(window);"
+            f"window.requestAnimationFrame = (cb) => setTimeout(() => raf(cb), {int(frame_gap_ms)});")})
     d.get(url)
     return d
 

@@ -460,7 +460,7 @@ class Viewer:
             self._say(f"re-keyed key {i + 1} at {t:.3f} s")
 
     def _refresh_keys(self, select: int | None = None) -> None:
-        options = tuple(f"{i + 1}: {k.time:.3f} s, {k.focal_mm or self.session.lens.focal_mm:g} mm"
+        options = tuple(f"{i + 1}: {k.time:.3f} s, {k.focal_mm or self.session.lens.focal_mm:.1f} mm"
                         for i, k in enumerate(self.keyed.keys)) or ("(none)",)
         self.key_dropdown.options = options
         self.key_dropdown.value = options[select if select is not None and select < len(options) else 0]
