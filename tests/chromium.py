@@ -38,7 +38,10 @@ def chromium_paths() -> tuple[str | None, str | None]:
 
 
 def missing() -> str | None:
-    """Why the browser tests cannot run here, or None when they can."""
+    """Why the browser tests cannot run here, or None when they can ($SPLATFILM_SKIP_BROWSER=1
+    skips them: each takes minutes on a loaded 2-core machine)."""
+    if os.environ.get("SPLATFILM_SKIP_BROWSER"):
+        return "SPLATFILM_SKIP_BROWSER is set"
     try:
         import selenium  # noqa: F401
     except ImportError:

@@ -196,15 +196,20 @@ class Viewer:
                 self.append_button.on_click(lambda _: self._guarded(self._append))
         with gui.add_folder("Render"):
             self.render_button = gui.add_button("Render this frame")
-            self.render_button.on_click(lambda e: self._guarded(self._render, e.client))
+            # Not under the scene lock: a CPU render takes seconds, and the timeline stays live meanwhile.
+            self.render_button.on_click(lambda e: self._guarded(self._render, e.client, locked=False))
             self.render_image = gui.add_image(np.zeros((9, 16, 3), dtype=np.uint8), label="splatfilm render")
         self.status_md = gui.add_markdown("")
         self._refresh_keys()
 
-    def _guarded(self, fn, *args) -> None:
-        """Run a GUI action; a SplatfilmError shows as the status line, not a traceback."""
+    def _guarded(self, fn, *args, locked: bool = True) -> None:
+        """Run a GUI action (under the scene lock unless `locked` is False); a SplatfilmError
+        shows as the status line, not a traceback."""
         try:
-            with self._lock:
+            if locked:
+                with self._lock:
+                    fn(*args)
+            else:
                 fn(*args)
         except SplatfilmError as e:
             self._say(f"error: {e}")
@@ -496,9 +501,9 @@ class Viewer:
         """splatfilm's render of the current frame: the shot looked through, else `view` at the
         session's image size (at most 960 pixels wide); uint8 [H,W,3], also shown in the GUI."""
         s = self.session
-        t = s.time_of(self.frame)
-        if self.look_through is not None:
-            rgb = self.renders.shot_frame(s.shot_named(self.look_through), t)
+        t, look_through = s.time_of(self.frame), self.look_through  # as they are when asked
+        if look_through is not None:
+            rgb = self.renders.shot_frame(s.shot_named(look_through), t)
         else:
             if view is None:
                 raise SplatfilmError("no browser connected: nothing to render the view of")

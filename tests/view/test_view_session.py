@@ -84,3 +84,21 @@ def test_the_demo_set_shows_its_capture_cameras_and_ground(demo_session):
     assert list(cams) == ["set"] and len(cams["set"]) == 48
     ground = demo_session.ground_planes()
     assert list(ground) == ["set"] and ground["set"].normal[2] > 0.99
+
+
+def test_render_this_frame_is_the_films_frame_and_the_viewers_camera_path_agrees(demo_session):
+    from splatfilm.film.frame_render import FrameRenderer
+    from splatfilm.view.frames import FrameRenders
+
+    s = demo_session
+    renders = FrameRenders(s, "cpu")
+    fs = s.shot_named("sh020")
+    t = 3.0
+    frame = renders.shot_frame(fs, t)
+    i = s.shot_frame(fs, t)
+    assert i == 16 and fs.shot.first_frame + i == 1017
+    np.testing.assert_array_equal(frame, FrameRenderer(s.film, "cpu").render(fs, i)[0])
+    # The viewer's own camera path, given the shot's camera, renders the same frame.
+    lens = fs.shot.lens
+    same = renders.camera(s.shot_camera(fs, t), t, fs.visible, lens.near, lens.far)
+    assert np.abs(same - frame).max() < 1e-5
