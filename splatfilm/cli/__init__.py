@@ -324,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     from splatfilm.cli.rig import add_rig_command
     from splatfilm.cli.sfm import add_sfm_command
     from splatfilm.cli.shots import add_path_commands
+    from splatfilm.cli.view import add_view_command
 
     add_path_commands(sub)
     _add_import_mesh(sub)
@@ -337,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_refine(sub)
     add_provenance_command(sub)
     add_exchange_commands(sub)
+    add_view_command(sub)
 
     p = sub.add_parser("demo", help="render the bundled demo film (scenes/set/film.yaml)",
                        description="Render the bundled demo film: three shots of one world (the fitted film set, a "

@@ -614,3 +614,90 @@ def load_shot(path: str | FsPath, *, points: dict | None = None, defaults: dict 
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
         raise SplatfilmError(f"{path}: invalid YAML{where} ({getattr(e, 'problem', None) or e})") from None
     return parse_shot(data, str(path), points=points, defaults=defaults, default_name=p.stem)
+
+
+# ---- writing -------------------------------------------------------------------------------------
+
+
+def keyframe_fields(key: Keyframe) -> dict:
+    """A keyframe as the mapping `keyframes:` reads back to the same key: `time`, `position`,
+    `look_at` (+ `roll`) or `quat` (camera-to-world, roll folded in), and `focal_mm`,
+    `focus_distance` and eases where set."""
+    out: dict[str, Any] = {"time": float(key.time), "position": [float(v) for v in key.position]}
+    if key.look_at is not None:
+        out["look_at"] = [float(v) for v in key.look_at]
+        if key.roll_deg:
+            out["roll"] = float(key.roll_deg)
+    else:
+        out["quat"] = [float(v) for v in _quat(key.orientation())]
+    if key.focal_mm is not None:
+        out["focal_mm"] = float(key.focal_mm)
+    if key.focus_distance is not None:
+        out["focus_distance"] = float(key.focus_distance)
+    if key.ease_in == key.ease_out:
+        if key.ease_in:
+            out["ease"] = float(key.ease_in)
+    else:
+        out.update({"ease_in": float(key.ease_in), "ease_out": float(key.ease_out)})
+    return out
+
+
+def _quat(rotation: np.ndarray) -> np.ndarray:
+    from splatfilm.scene.transforms import quat_from_rotation
+
+    return quat_from_rotation(rotation)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        text = repr(float(value))
+        if not math.isfinite(float(value)):
+            raise SplatfilmError(f"cannot write the non-finite number {text} to a shot file")
+        # repr round-trips exactly; YAML 1.1 (PyYAML) reads a float only with a '.' and a signed exponent.
+        mantissa, _, exponent = text.partition("e")
+        if "." not in mantissa:
+            mantissa += ".0"
+        if exponent and exponent[0] not in "+-":
+            exponent = "+" + exponent
+        return mantissa + (f"e{exponent}" if exponent else "")
+    text = str(value)
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-/]*", text) and text not in ("true", "false", "null", "yes", "no", "on", "off"):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _flow(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_scalar(k)}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    return _scalar(value)
+
+
+def format_shot_yaml(fields: dict, indent: int = 0, comment: str | None = None) -> str:
+    """YAML text of a shot's fields in the layout of `cameras/*.yaml`: one top-level field a
+    line, small mappings and lists in flow style, and lists of mappings (keyframes, moves) one
+    item a line. Numbers are written to round-trip exactly. `indent` spaces before every line
+    (a shot inside a film script's `shots:` list); `comment`: a first line, as `# ...`."""
+    pad = " " * indent
+    lines = [f"{pad}# {line}" for line in (comment.splitlines() if comment else [])]
+    for key, value in fields.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            lines.append(f"{pad}{_scalar(key)}:")
+            lines.extend(f"{pad}  - {_flow(v)}" for v in value)
+        else:
+            lines.append(f"{pad}{_scalar(key)}: {_flow(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def write_shot_yaml(path: str | FsPath, fields: dict, comment: str | None = None) -> FsPath:
+    """Write a shot file (`format_shot_yaml`) atomically; returns its path."""
+    from splatfilm.io.atomic import atomic_write, check_output_file
+
+    p = check_output_file(path)
+    atomic_write(p, [format_shot_yaml(fields, comment=comment).encode()])
+    return p

@@ -1,0 +1,523 @@
+"""The viewer in the browser: a viser server wired to a `Session`.
+
+Scene: the static set as one splat node sent once; each moving asset its own node, re-sent
+when the time changes (`set_gaussians`, so a scrub sends only what moves); guides under
+`/guides` (capture cameras, each shot's path and its camera at the current time, the ground
+plane, the keys being authored and their spline). GUI: the timeline (frame slider with the
+shots' cuts marked, play/pause at the film's rate, steps), the camera (look through a shot,
+lens in mm), the keys (add at the viewer's camera, go to, re-key, delete, save as a shot file
+or append to the film) and "render this frame" (splatfilm's own render beside the live view).
+
+Time changes are applied on one worker thread, newest request first: a scrub faster than the
+world can be composed skips the frames in between instead of queueing them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time as _time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.scene.transforms import quat_from_rotation, rotation_between
+from splatfilm.view.authoring import KeyedShot, append_to_film, next_shot_name, save_shot_file
+from splatfilm.view.camera import (ViewerCamera, canvas_camera, focal_mm_for_vfov, keyframe_from_viewer,
+                                   vfov_for_focal_mm)
+from splatfilm.view.frames import FrameRenders, to_uint8
+from splatfilm.view.session import Session
+from splatfilm.view.splats import splat_arrays
+
+FREE_CAMERA = "free camera"
+# Guide colours (RGB 0-255), one per shot in turn.
+SHOT_COLOURS = [(230, 80, 60), (60, 140, 230), (80, 190, 90), (220, 170, 40), (170, 90, 210), (40, 190, 190)]
+KEY_COLOUR = (255, 120, 0)
+CAPTURE_COLOUR = (150, 150, 150)
+
+
+def default_save_path(session: Session, name: str) -> Path:
+    """Where a new shot file goes: a shot session's own file; else shots/NAME.yaml beside the input."""
+    if session.kind == "shot":
+        return session.path
+    return session.path.parent / "shots" / f"{name}.yaml"
+
+
+class Viewer:
+    """A running viewer: `Viewer(session, host, port)`, then `url`; `stop()` ends it.
+
+    backend: splatfilm's renderer for "render this frame" ("auto", "cpu", "gsplat")."""
+
+    def __init__(self, session: Session, host: str = "127.0.0.1", port: int = 8080, backend: str = "auto"):
+        import viser
+
+        self.session = session
+        self.renders = FrameRenders(session, backend)
+        self.keyed = KeyedShot(next_shot_name(session))
+        if session.kind == "shot":
+            self._keys_from_shot()
+        self.frame = session.frame_of(session.shots[0].cut_start if session.shots else session.start)
+        self.look_through: str | None = None
+        self.focal_mm = session.lens.focal_mm
+        self.status = ""
+        self.last_render: np.ndarray | None = None
+        self.updates = 0  # time changes applied (benchmarks count them)
+        self.playing = False
+        self._requested: int | None = None
+        self._cond = threading.Condition()
+        self._busy = False
+        self._stopping = False
+        self._lock = threading.RLock()  # scene and GUI changes, from GUI callbacks and the workers
+
+        self.server = viser.ViserServer(host=host, port=port, label="splatfilm view", verbose=False)
+        self.host, self.port = host, self.server.get_port()
+        self._build_scene()
+        self._build_gui()
+        self.server.on_client_connect(self._on_connect)
+        self._worker = threading.Thread(target=self._work, name="splatfilm-view-time", daemon=True)
+        self._worker.start()
+        self._player = threading.Thread(target=self._play_loop, name="splatfilm-view-play", daemon=True)
+        self._player.start()
+        self.request(self.frame)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self.server.stop()
+
+    # ---- scene -----------------------------------------------------------------------------
+
+    def _build_scene(self) -> None:
+        s, scene = self.session, self.server.scene
+        scene.set_up_direction("+z")
+        bg = np.zeros((9, 16, 3), dtype=np.uint8) + to_uint8(np.asarray(s.background))
+        scene.set_background_image(bg, format="png")
+        static = s.static_gaussians()
+        self.static_node = scene.add_gaussian_splats("/world/static", *splat_arrays(static).as_args()) if len(static) else None
+        eye = s.eye(s.time_of(self.frame))
+        self.moving_nodes = {name: scene.add_gaussian_splats(f"/world/{name}", *splat_arrays(g).as_args())
+                             for name, g in s.moving_gaussians(s.time_of(self.frame), eye).items()}
+        self.guides = scene.add_frame("/guides", show_axes=False)
+        for name, cams in s.capture_cameras().items():
+            c2w = cams.to_c2w_opencv()
+            for i in range(len(cams)):
+                h, fy = float(cams.heights[i]), float(cams.fy[i])
+                scene.add_camera_frustum(f"/guides/capture/{name}/{i}", fov=2 * np.arctan(0.5 * h / fy),
+                                         aspect=float(cams.widths[i]) / h, scale=0.08, color=CAPTURE_COLOUR, thickness=1.0, thickness_units="screen",
+                                         wxyz=quat_from_rotation(c2w[i, :3, :3]), position=c2w[i, :3, 3])
+        for name, plane in s.ground_planes().items():
+            origin = -plane.offset * plane.normal
+            scene.add_grid(f"/guides/ground/{name}", width=8.0, height=8.0, cell_size=0.25, section_size=1.0,
+                           position=origin, wxyz=quat_from_rotation(rotation_between([0, 0, 1], plane.normal)))
+        self.shot_frustums = {}
+        for k, fs in enumerate(s.shots):
+            colour = SHOT_COLOURS[k % len(SHOT_COLOURS)]
+            positions = fs.shot.sample().positions
+            if len(positions) > 1:
+                segments = np.stack([positions[:-1], positions[1:]], axis=1)
+                scene.add_line_segments(f"/guides/shots/{fs.name}/path", segments, colour, thickness=2.0,
+                                        thickness_units="screen")
+            lens = fs.shot.lens
+            self.shot_frustums[fs.name] = scene.add_camera_frustum(
+                f"/guides/shots/{fs.name}/camera", fov=np.radians(lens.vfov_deg), aspect=lens.aspect, scale=0.25,
+                color=colour, thickness=2.0, thickness_units="screen")
+            scene.add_label(f"/guides/shots/{fs.name}/camera/label", fs.name)
+        self.key_nodes: list = []
+
+    def _place_shot_frustums(self, t: float) -> None:
+        for fs in self.session.shots:
+            cams = self.session.shot_camera(fs, t)
+            c2w = cams.to_c2w_opencv()[0]
+            node = self.shot_frustums[fs.name]
+            node.wxyz = quat_from_rotation(c2w[:3, :3])
+            node.position = c2w[:3, 3]
+            node.fov = float(2 * np.arctan(0.5 * float(cams.heights[0]) / float(cams.fy[0])))
+
+    def _draw_keys(self) -> None:
+        scene = self.server.scene
+        for node in self.key_nodes:
+            node.remove()
+        self.key_nodes = []
+        lens = self.session.lens
+        for i, k in enumerate(self.keyed.keys):
+            focal = lens.focal_mm if k.focal_mm is None else k.focal_mm
+            self.key_nodes.append(scene.add_camera_frustum(
+                f"/guides/keys/{i}", fov=vfov_for_focal_mm(focal, lens), aspect=lens.aspect, scale=0.2,
+                color=KEY_COLOUR, wxyz=quat_from_rotation(k.orientation()), position=k.position, thickness=2.0,
+                thickness_units="screen"))
+        if len(self.keyed.keys) >= 2:
+            positions = self.keyed.preview(self.session)
+            segments = np.stack([positions[:-1], positions[1:]], axis=1)
+            self.key_nodes.append(scene.add_line_segments("/guides/keys/spline", segments, KEY_COLOUR, thickness=3.0,
+                                                          thickness_units="screen"))
+
+    # ---- GUI -------------------------------------------------------------------------------
+
+    def _build_gui(self) -> None:
+        s, gui = self.session, self.server.gui
+        gui.configure_theme(control_width="medium", show_logo=False, show_share_button=False)
+        gui.main_panel.dock_right()  # beside the canvas, not over it
+        gui.add_markdown(f"**{s.path.name}** ({s.kind}) · {len(s.world.assets)} asset(s), "
+                         f"{len(s.shots)} shot(s) at {float(s.fps):g} fps")
+        self.time_label = gui.add_markdown(s.label(s.time_of(self.frame)))
+        with gui.add_folder("Timeline"):
+            self.slider = gui.add_slider("frame", 0, s.frame_count - 1, 1, self.frame,
+                                         marks=tuple(s.marks()) or None)
+            self.slider.on_update(lambda _: self._slider_moved())
+            row = gui.add_button_group("step", ("◀◀", "◀", "▶", "▶▶"))
+            row.on_click(lambda e: self._step(e.target.value))
+            self.play_button = gui.add_button("Play")
+            self.play_button.on_click(lambda _: self.toggle_play())
+        with gui.add_folder("Camera"):
+            self.look_dropdown = gui.add_dropdown("look through", (FREE_CAMERA, *(fs.name for fs in s.shots)), initial_value=FREE_CAMERA)
+            self.look_dropdown.on_update(lambda _: self._look_changed())
+            self.lens_number = gui.add_number("lens (mm)", round(self.focal_mm, 3), min=1.0, max=2000.0, step=0.5)
+            self.lens_number.on_update(lambda _: self._lens_changed())
+            self.guides_box = gui.add_checkbox("guides", True)
+            self.guides_box.on_update(lambda _: setattr(self.guides, "visible", self.guides_box.value))
+        with gui.add_folder("Keys"):
+            self.name_text = gui.add_text("shot name", self.keyed.name)
+            self.add_key_button = gui.add_button("Add key")
+            self.add_key_button.on_click(lambda e: self._guarded(self._add_key, e.client))
+            self.key_dropdown = gui.add_dropdown("key", ("(none)",), initial_value="(none)")
+            go = gui.add_button_group("selected key", ("Go to", "Re-key", "Delete"))
+            go.on_click(lambda e: self._guarded(self._key_action, e.target.value, e.client))
+            self.save_text = gui.add_text("save to", str(default_save_path(s, self.keyed.name)))
+            self.save_button = gui.add_button("Save shot file")
+            self.save_button.on_click(lambda _: self._guarded(self._save_file))
+            if s.kind == "film":
+                self.append_button = gui.add_button("Append to film")
+                self.append_button.on_click(lambda _: self._guarded(self._append))
+        with gui.add_folder("Render"):
+            self.render_button = gui.add_button("Render this frame")
+            # Not under the scene lock: a CPU render takes seconds, and the timeline stays live meanwhile.
+            self.render_button.on_click(lambda e: self._guarded(self._render, e.client, locked=False))
+            self.render_image = gui.add_image(np.zeros((9, 16, 3), dtype=np.uint8), label="splatfilm render")
+        self.status_md = gui.add_markdown("")
+        self._refresh_keys()
+
+    def _guarded(self, fn, *args, locked: bool = True) -> None:
+        """Run a GUI action (under the scene lock unless `locked` is False); a SplatfilmError
+        shows as the status line, not a traceback."""
+        try:
+            if locked:
+                with self._lock:
+                    fn(*args)
+            else:
+                fn(*args)
+        except SplatfilmError as e:
+            self._say(f"error: {e}")
+        except Exception as e:  # a bug must not kill the server; say it and keep the trace
+            traceback.print_exc()
+            self._say(f"error: {type(e).__name__}: {e}")
+
+    def _say(self, text: str) -> None:
+        self.status = text
+        self.status_md.content = text
+
+    def _on_connect(self, client) -> None:
+        with self._lock:
+            self._set_client_camera(client, self._start_view())
+            if self.look_through is not None:
+                self._look_through_client(client, self.session.time_of(self.frame))
+
+    def _start_view(self) -> ViewerCamera:
+        """Where a new browser starts: the first shot's first cut frame, else a capture camera,
+        else looking at the world from its front."""
+        s = self.session
+        aspect = s.width / s.height
+        if s.shots:
+            # Behind and above the first shot's camera, looking where it looks: its frustum in view.
+            fs = s.shots[0]
+            c2w = s.shot_camera(fs, fs.cut_start).to_c2w_opencv()[0]
+            target = c2w[:3, 3] + 2.5 * c2w[:3, 2]
+            position = c2w[:3, 3] - 1.2 * c2w[:3, 2] + np.array([0.0, 0.0, 0.4])
+            from splatfilm.scene.transforms import look_at_rotation
+
+            return ViewerCamera(position, quat_from_rotation(look_at_rotation(position, target)),
+                                vfov_for_focal_mm(self.focal_mm, s.lens), target, aspect)
+        captures = s.capture_cameras()
+        if captures:
+            cams = next(iter(captures.values()))
+            return self._view_of(cams[:1], aspect)
+        g = s.static_gaussians()
+        centre = g.means.double().mean(0).numpy() if len(g) else np.zeros(3)
+        radius = float(g.means.double().std(0).norm()) * 2 if len(g) else 2.0
+        position = centre + np.array([0.0, -radius, 0.5 * radius])
+        from splatfilm.scene.transforms import look_at_rotation
+
+        return ViewerCamera(position, quat_from_rotation(look_at_rotation(position, centre)),
+                            vfov_for_focal_mm(self.focal_mm, s.lens), centre, aspect)
+
+    @staticmethod
+    def _view_of(cams, aspect: float) -> ViewerCamera:
+        from splatfilm.view.camera import viewer_from_camera
+
+        return viewer_from_camera(cams.to_c2w_opencv()[0], float(cams.fy[0]), int(cams.heights[0]), aspect)
+
+    @staticmethod
+    def _set_client_camera(client, view: ViewerCamera) -> None:
+        R = view.rotation
+        with client.atomic():
+            client.camera.fov = view.vfov
+            client.camera.up_direction = -R[:, 1]
+            client.camera.position = view.position
+            client.camera.look_at = view.look_at
+
+    @staticmethod
+    def client_view(client) -> ViewerCamera:
+        """The browser's camera as a ViewerCamera."""
+        cam = client.camera
+        return ViewerCamera(cam.position, cam.wxyz, cam.fov, cam.look_at, cam.aspect)
+
+    # ---- time --------------------------------------------------------------------------------
+
+    def request(self, frame: int) -> None:
+        """Show timeline frame `frame` (applied on the worker thread; newer requests replace older)."""
+        with self._cond:
+            self._requested = min(max(int(frame), 0), self.session.frame_count - 1)
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Block until every requested time change is applied; False on timeout."""
+        end = _time.monotonic() + timeout
+        with self._cond:
+            while self._requested is not None or self._busy:
+                left = end - _time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while self._requested is None and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                frame, self._requested, self._busy = self._requested, None, True
+            try:
+                with self._lock:
+                    self._apply(frame)
+            except Exception as e:
+                traceback.print_exc()
+                self._say(f"error: {type(e).__name__}: {e}")
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _apply(self, frame: int) -> None:
+        s = self.session
+        self.frame = frame
+        t = s.time_of(frame)
+        eye = s.eye(t, self.look_through)
+        for name, g in s.moving_gaussians(t, eye).items():
+            self.moving_nodes[name].set_gaussians(*splat_arrays(g).as_args())
+        self._place_shot_frustums(t)
+        if self.look_through is not None:
+            for client in self.server.get_clients().values():
+                self._look_through_client(client, t)
+        self.time_label.content = s.label(t, self.look_through)
+        if self.slider.value != frame:
+            self.slider.value = frame
+        self.updates += 1
+
+    def _slider_moved(self) -> None:
+        if self.slider.value != self.frame:
+            self.request(self.slider.value)
+
+    def _step(self, which: str) -> None:
+        s = self.session
+        if which in ("◀", "▶"):
+            self.request(self.frame + (1 if which == "▶" else -1))
+            return
+        cuts = sorted({f for f, _ in s.marks()} | {0, s.frame_count - 1})
+        if which == "▶▶":
+            self.request(next((f for f in cuts if f > self.frame), s.frame_count - 1))
+        else:
+            self.request(next((f for f in reversed(cuts) if f < self.frame), 0))
+
+    def toggle_play(self) -> None:
+        self.playing = not self.playing
+        self.play_button.label = "Pause" if self.playing else "Play"
+
+    def _play_loop(self) -> None:
+        # Real time: each tick shows the frame due now, skipping any the world could not keep up with.
+        fps = float(self.session.fps)
+        origin = None
+        while not self._stopping:
+            if not self.playing:
+                origin = None
+                _time.sleep(0.05)
+                continue
+            if origin is None:
+                origin = (_time.monotonic(), self.frame if self.frame < self.session.frame_count - 1 else 0)
+            due = origin[1] + int((_time.monotonic() - origin[0]) * fps)
+            if due >= self.session.frame_count:
+                self.playing = False
+                self.play_button.label = "Play"
+                continue
+            if due != self.frame:
+                self.request(due)
+            _time.sleep(0.5 / fps)
+
+    # ---- camera ------------------------------------------------------------------------------
+
+    def _look_changed(self) -> None:
+        choice = self.look_dropdown.value
+        with self._lock:
+            self.look_through = None if choice == FREE_CAMERA else choice
+            for name, node in self.moving_nodes.items():
+                node.visible = True
+            if self.static_node is not None:
+                self.static_node.visible = True
+            for name, node in self.shot_frustums.items():
+                node.visible = name != self.look_through  # not drawn round the lens looked through
+            if self.look_through is not None:
+                fs = self.session.shot_named(self.look_through)
+                t = self.session.time_of(self.frame)
+                if not fs.world_start <= t <= fs.world_start + float(fs.shot.duration):
+                    t = fs.cut_start  # jump to the shot
+                    self.frame = self.session.frame_of(t)
+                for name, node in self.moving_nodes.items():
+                    node.visible = name in fs.visible
+                for client in self.server.get_clients().values():
+                    self._look_through_client(client, t)
+        self.request(self.frame)
+
+    def _look_through_client(self, client, t: float) -> None:
+        fs = self.session.shot_named(self.look_through)
+        cams = self.session.shot_camera(fs, t)
+        view = self._view_of(cams, self.session.width / self.session.height)
+        self._set_client_camera(client, view)
+        self.focal_mm = float(focal_mm_for_vfov(view.vfov, fs.shot.lens))
+        self.lens_number.value = round(self.focal_mm, 3)
+
+    def _lens_changed(self) -> None:
+        value = float(self.lens_number.value)
+        if abs(value - round(self.focal_mm, 3)) < 1e-9:
+            return  # our own update
+        self.focal_mm = value
+        for client in self.server.get_clients().values():
+            client.camera.fov = vfov_for_focal_mm(value, self.session.lens)
+
+    # ---- keys ----------------------------------------------------------------------------------
+
+    def _keys_from_shot(self) -> None:
+        from splatfilm.shots.keyframes import KeyframePath
+
+        fs = self.session.shots[0]
+        path = fs.shot.path
+        if isinstance(path, KeyframePath):
+            self.keyed.name = fs.name
+            self.keyed.keys = list(path.keyframes)
+
+    def _half_frame(self) -> float:
+        return 0.5 / float(self.session.fps)
+
+    def add_key(self, view: ViewerCamera) -> int:
+        """Key the shot at the current time with camera `view`; returns the key's index."""
+        t = self.session.time_of(self.frame)
+        key = keyframe_from_viewer(view, t, focal_mm_for_vfov(view.vfov, self.session.lens))
+        index = self.keyed.add(key, self._half_frame())
+        self._refresh_keys(index)
+        self._say(f"key {index + 1} at {t:.3f} s ({key.focal_mm:g} mm); {len(self.keyed.keys)} key(s)")
+        return index
+
+    def _add_key(self, client) -> None:
+        self.add_key(self.client_view(client))
+
+    def _selected_key(self) -> int:
+        value = self.key_dropdown.value
+        if value == "(none)":
+            raise SplatfilmError("no key selected")
+        return int(value.split(":")[0]) - 1
+
+    def _key_action(self, action: str, client) -> None:
+        i = self._selected_key()
+        if action == "Delete":
+            self.keyed.delete(i)
+            self._refresh_keys()
+            self._say(f"deleted key {i + 1}; {len(self.keyed.keys)} key(s)")
+        elif action == "Go to":
+            key = self.keyed.keys[i]
+            self.request(self.session.frame_of(key.time))
+            focal = self.session.lens.focal_mm if key.focal_mm is None else key.focal_mm
+            target = key.look_at if key.look_at is not None else key.position + key.orientation()[:, 2]
+            view = ViewerCamera(key.position, quat_from_rotation(key.orientation()), vfov_for_focal_mm(focal, self.session.lens),
+                                target, self.session.width / self.session.height)
+            self.look_dropdown.value = FREE_CAMERA
+            self._set_client_camera(client, view)
+        elif action == "Re-key":
+            t = self.keyed.keys[i].time
+            view = self.client_view(client)
+            self.keyed.delete(i)
+            key = keyframe_from_viewer(view, t, focal_mm_for_vfov(view.vfov, self.session.lens))
+            self._refresh_keys(self.keyed.add(key, self._half_frame()))
+            self._say(f"re-keyed key {i + 1} at {t:.3f} s")
+
+    def _refresh_keys(self, select: int | None = None) -> None:
+        options = tuple(f"{i + 1}: {k.time:.3f} s, {k.focal_mm or self.session.lens.focal_mm:.1f} mm"
+                        for i, k in enumerate(self.keyed.keys)) or ("(none)",)
+        self.key_dropdown.options = options
+        self.key_dropdown.value = options[select if select is not None and select < len(options) else 0]
+        self._draw_keys()
+
+    def _shot_name(self) -> str:
+        name = self.name_text.value.strip()
+        if not name:
+            raise SplatfilmError("give the shot a name")
+        self.keyed.name = name
+        return name
+
+    def save_file(self, path: str | Path | None = None) -> Path:
+        """Save the keys as a shot file (default: the "save to" field)."""
+        self._shot_name()
+        out = save_shot_file(self.keyed, self.session, path or self.save_text.value)
+        self._say(f"saved {out} ({len(self.keyed.keys)} keys); render it with `splatfilm path render` "
+                  f"or include it in the film")
+        return out
+
+    def _save_file(self) -> None:
+        self.save_file()
+
+    def _append(self) -> None:
+        self._shot_name()
+        out = append_to_film(self.keyed, self.session)
+        self._say(f"appended {self.keyed.name} to {out} (original kept as {out.name}.bak); "
+                  f"`splatfilm render {out.name}` renders it")
+
+    # ---- render --------------------------------------------------------------------------------
+
+    def render_frame(self, view: ViewerCamera | None) -> np.ndarray:
+        """splatfilm's render of the current frame: the shot looked through, else `view` at the
+        session's image size (at most 960 pixels wide); uint8 [H,W,3], also shown in the GUI."""
+        s = self.session
+        t, look_through = s.time_of(self.frame), self.look_through  # as they are when asked
+        if look_through is not None:
+            rgb = self.renders.shot_frame(s.shot_named(look_through), t)
+        else:
+            if view is None:
+                raise SplatfilmError("no browser connected: nothing to render the view of")
+            width = min(s.width, 960)
+            height = max(1, round(width * s.height / s.width))
+            rgb = self.renders.camera(canvas_camera(view, width, height), t, None, s.lens.near, s.lens.far)
+        image = to_uint8(rgb)
+        self.last_render = image
+        self.render_image.image = image
+        return image
+
+    def _render(self, client) -> None:
+        self._say("rendering ...")
+        started = _time.perf_counter()
+        self.render_frame(self.client_view(client) if client is not None else None)
+        self._say(f"rendered {self.session.label(self.session.time_of(self.frame), self.look_through)} "
+                  f"with {self.renders.backend} in {_time.perf_counter() - started:.1f} s")

@@ -1,0 +1,125 @@
+"""The browser's camera and splatfilm's, both ways.
+
+viser reports its client camera as a position, a (w, x, y, z) quaternion of the
+camera-to-world rotation in OpenCV axes (x right, y down, looking along +z: splatfilm's own,
+docs/CONVENTIONS.md), a vertical field of view in radians, the canvas aspect, and the point it
+orbits (look_at). A lens maps that field of view to a focal length in mm on its sensor: the
+sensor's height is sensor_width_mm * height / width of the shot's image, so the browser,
+framing the same vertical field, sees what the shot frames (plus whatever extra width a wider
+canvas shows).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.scene.cameras import Cameras
+from splatfilm.scene.transforms import WORLD_UP, look_at_rotation, quat_from_rotation, rotation_from_quat
+from splatfilm.shots.keyframes import Keyframe
+from splatfilm.shots.lens import Lens
+
+
+@dataclass
+class ViewerCamera:
+    """The browser's camera: position [3] (m), wxyz [4] (camera-to-world, OpenCV axes),
+    vfov (vertical field of view, radians), look_at [3] (the orbit centre, m) and aspect
+    (canvas width / height)."""
+
+    position: np.ndarray
+    wxyz: np.ndarray
+    vfov: float
+    look_at: np.ndarray
+    aspect: float = 16 / 9
+
+    def __post_init__(self) -> None:
+        self.position = np.asarray(self.position, dtype=np.float64).reshape(3)
+        self.wxyz = np.asarray(self.wxyz, dtype=np.float64).reshape(4)
+        self.look_at = np.asarray(self.look_at, dtype=np.float64).reshape(3)
+        self.vfov = float(self.vfov)
+        if not 0.0 < self.vfov < math.pi:
+            raise SplatfilmError(f"viewer camera: vertical field of view {self.vfov} rad is not in (0, pi)")
+
+    @property
+    def rotation(self) -> np.ndarray:
+        """Camera-to-world rotation [3,3], OpenCV axes."""
+        return rotation_from_quat(self.wxyz)
+
+    def c2w(self) -> np.ndarray:
+        """Camera-to-world [4,4], OpenCV axes."""
+        m = np.eye(4)
+        m[:3, :3] = self.rotation
+        m[:3, 3] = self.position
+        return m
+
+
+def focal_mm_for_vfov(vfov: float, lens: Lens) -> float:
+    """Focal length (mm) of `lens`'s sensor whose vertical field of view is vfov radians."""
+    return 0.5 * lens.sensor_height_mm / math.tan(0.5 * vfov)
+
+
+def vfov_for_focal_mm(focal_mm: float, lens: Lens) -> float:
+    """Vertical field of view (radians) of a focal length (mm) on `lens`'s sensor."""
+    if not focal_mm > 0:
+        raise SplatfilmError(f"focal length must be > 0 mm, got {focal_mm}")
+    return 2.0 * math.atan(0.5 * lens.sensor_height_mm / focal_mm)
+
+
+def viewer_from_camera(c2w: np.ndarray, focal_px: float, height: int, aspect: float,
+                       orbit_distance: float = 2.0) -> ViewerCamera:
+    """The viewer camera that sees what a pinhole camera sees: c2w [4,4] (OpenCV axes), its
+    focal length in pixels over an image `height` pixels tall; the orbit centre is
+    `orbit_distance` m ahead (viser orbits it)."""
+    c2w = np.asarray(c2w, dtype=np.float64)
+    vfov = 2.0 * math.atan(0.5 * height / focal_px)
+    position = c2w[:3, 3]
+    return ViewerCamera(position, quat_from_rotation(c2w[:3, :3]), vfov, position + orbit_distance * c2w[:3, 2], aspect)
+
+
+def canvas_camera(view: ViewerCamera, width: int, height: int) -> Cameras:
+    """A splatfilm camera [1] seeing what the browser's canvas (width x height pixels) shows:
+    same pose, same vertical field of view, principal point at the centre."""
+    fy = 0.5 * height / math.tan(0.5 * view.vfov)
+    K = np.array([[fy, 0.0, width / 2.0], [0.0, fy, height / 2.0], [0.0, 0.0, 1.0]])
+    return Cameras.from_c2w_opencv(view.c2w()[None], K[None], width, height)
+
+
+def roll_about_look_at(position: np.ndarray, target: np.ndarray, rotation: np.ndarray, up=WORLD_UP) -> float | None:
+    """The roll (degrees) that makes `look_at_rotation(position, target, up, roll)` equal
+    `rotation` [3,3], or None when no roll does (the target is not straight ahead, or the
+    view is along `up`, where the look-at frame is undefined)."""
+    forward = np.asarray(target, dtype=np.float64) - np.asarray(position, dtype=np.float64)
+    forward = forward / np.linalg.norm(forward)
+    if abs(float(forward @ np.asarray(up, dtype=np.float64))) > 1.0 - 1e-6:
+        return None
+    level = look_at_rotation(position, target, up, 0.0)
+    rel = level.T @ rotation
+    roll = math.degrees(math.atan2(rel[1, 0], rel[0, 0]))
+    for candidate in (roll, -roll):
+        if np.allclose(look_at_rotation(position, target, up, candidate), rotation, atol=1e-9):
+            return candidate
+    return None
+
+
+def keyframe_from_viewer(view: ViewerCamera, time: float, focal_mm: float) -> Keyframe:
+    """A keyframe (time in seconds from its shot's start) at the viewer's camera: its position,
+    its orbit centre as the look-at (with the roll that keeps its exact orientation), and the
+    focal length. A camera whose orbit centre is not straight ahead, or that looks straight up
+    or down, is keyed by its rotation instead."""
+    rotation = view.rotation
+    target = view.look_at
+    if np.linalg.norm(target - view.position) < 1e-6:
+        target = view.position + rotation[:, 2]
+    roll = roll_about_look_at(view.position, target, rotation)
+    if roll is None:
+        # Aim straight ahead at the orbit distance; the rotation itself, when even that fails.
+        target = view.position + max(float(np.linalg.norm(view.look_at - view.position)), 1.0) * rotation[:, 2]
+        roll = roll_about_look_at(view.position, target, rotation)
+    # Rounded far inside the 1e-4 a saved shot must reproduce, so its file reads cleanly.
+    focal_mm = round(float(focal_mm), 6)
+    if roll is None:
+        return Keyframe(time, view.position, rotation=rotation, focal_mm=focal_mm)
+    return Keyframe(time, view.position, look_at=target, roll_deg=round(roll, 9) + 0.0, focal_mm=focal_mm)

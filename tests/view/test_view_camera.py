@@ -1,0 +1,100 @@
+"""The browser's camera <-> splatfilm's: poses, fields of view and lenses, keys at the viewer's camera."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.transforms import look_at_rotation, quat_from_rotation, rotation_from_quat
+from splatfilm.shots.lens import Lens
+from splatfilm.view.camera import (ViewerCamera, canvas_camera, focal_mm_for_vfov, keyframe_from_viewer,
+                                   roll_about_look_at, vfov_for_focal_mm, viewer_from_camera)
+from splatfilm.view.splats import splat_arrays
+
+
+def _random_view(rng, aspect=16 / 9) -> ViewerCamera:
+    position = rng.uniform(-3, 3, 3)
+    target = rng.uniform(-1, 1, 3)
+    R = look_at_rotation(position, target, roll_deg=rng.uniform(-40, 40))
+    return ViewerCamera(position, quat_from_rotation(R), rng.uniform(0.3, 1.4), target, aspect)
+
+
+def test_lens_and_vertical_fov_round_trip_and_agree_with_the_lens():
+    lens = Lens(focal_mm=30, width=640, height=360)
+    vfov = vfov_for_focal_mm(30, lens)
+    assert math.degrees(vfov) == pytest.approx(lens.vfov_deg, abs=1e-12)
+    assert focal_mm_for_vfov(vfov, lens) == pytest.approx(30, abs=1e-12)
+    super35 = Lens(focal_mm=50, width=1920, height=1080, sensor_width_mm=24.89)
+    assert focal_mm_for_vfov(vfov_for_focal_mm(50, super35), super35) == pytest.approx(50, abs=1e-12)
+    with pytest.raises(SplatfilmError):
+        vfov_for_focal_mm(0, lens)
+    with pytest.raises(SplatfilmError):
+        ViewerCamera([0, 0, 0], [1, 0, 0, 0], 0.0, [0, 0, 1])
+
+
+def test_canvas_camera_is_the_viewer_camera_and_round_trips():
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        view = _random_view(rng)
+        cams = canvas_camera(view, 640, 360)
+        c2w = cams.to_c2w_opencv()[0]
+        np.testing.assert_allclose(c2w[:3, :3], rotation_from_quat(view.wxyz), atol=1e-12)
+        np.testing.assert_allclose(c2w[:3, 3], view.position, atol=1e-12)
+        # Same vertical field of view; principal point at the centre.
+        assert 2 * math.atan(180 / cams.fy[0]) == pytest.approx(view.vfov, abs=1e-12)
+        assert (cams.cx[0], cams.cy[0]) == (320, 180)
+        back = viewer_from_camera(c2w, float(cams.fy[0]), 360, 16 / 9)
+        np.testing.assert_allclose(back.rotation, view.rotation, atol=1e-12)
+        np.testing.assert_allclose(back.position, view.position, atol=1e-12)
+        assert back.vfov == pytest.approx(view.vfov, abs=1e-12)
+        # The orbit centre lies straight ahead of the camera it comes back with.
+        ahead = (back.look_at - back.position) @ back.rotation[:, 2]
+        assert ahead == pytest.approx(np.linalg.norm(back.look_at - back.position))
+
+
+def test_the_look_at_point_lands_in_the_middle_of_the_canvas():
+    view = ViewerCamera([1, -3, 1.5], quat_from_rotation(look_at_rotation([1, -3, 1.5], [0, 0, 0.8])), 0.8,
+                        [0, 0, 0.8])
+    cams = canvas_camera(view, 320, 180)
+    p = cams.viewmats[0] @ np.array([0, 0, 0.8, 1.0])
+    uv = (cams.Ks[0] @ p[:3])[:2] / p[2]
+    np.testing.assert_allclose(uv, [160, 90], atol=1e-9)
+
+
+def test_a_key_at_the_viewer_camera_keeps_its_exact_orientation_and_lens():
+    rng = np.random.default_rng(1)
+    lens = Lens(focal_mm=35, width=640, height=360)
+    for _ in range(8):
+        view = _random_view(rng)
+        key = keyframe_from_viewer(view, 1.25, focal_mm_for_vfov(view.vfov, lens))
+        assert key.time == 1.25 and key.look_at is not None
+        np.testing.assert_allclose(key.orientation(), view.rotation, atol=1e-9)
+        np.testing.assert_allclose(key.position, view.position)
+        assert vfov_for_focal_mm(key.focal_mm, lens) == pytest.approx(view.vfov, abs=1e-6)
+
+
+def test_a_camera_looking_straight_down_is_keyed_by_its_rotation():
+    R = np.array([[1.0, 0, 0], [0, -1, 0], [0, 0, -1]])  # OpenCV: +z (forward) = world -z
+    view = ViewerCamera([0, 0, 3], quat_from_rotation(R), 0.7, [0, 0, 0])
+    assert roll_about_look_at(view.position, view.look_at, R) is None
+    key = keyframe_from_viewer(view, 0.0, 35.0)
+    assert key.look_at is None
+    np.testing.assert_allclose(key.orientation(), R, atol=1e-12)
+
+
+def test_splat_arrays_are_the_gaussians_covariances_colours_and_opacities():
+    q = np.array([[math.cos(0.3), 0, 0, math.sin(0.3)]])  # 0.6 rad about z
+    g = Gaussians(means=torch.tensor([[1.0, 2.0, 3.0]]), quats=torch.tensor(q, dtype=torch.float32),
+                  scales=torch.log(torch.tensor([[0.1, 0.2, 0.3]])), opacities=torch.tensor([0.0]),
+                  sh0=torch.tensor([[[1.0, -10.0, 0.0]]]), shN=torch.zeros(1, 0, 3))
+    a = splat_arrays(g)
+    R = rotation_from_quat(q[0])
+    want = R @ np.diag([0.01, 0.04, 0.09]) @ R.T
+    np.testing.assert_allclose(a.covariances[0], want, atol=1e-6)
+    np.testing.assert_allclose(a.centers[0], [1, 2, 3])
+    np.testing.assert_allclose(a.rgbs[0], [0.5 + 0.28209479177387814, 0.0, 0.5], atol=1e-6)
+    np.testing.assert_allclose(a.opacities[0], [0.5])
+    assert a.centers.dtype == np.float32 and a.opacities.shape == (1, 1) and len(a) == 1
