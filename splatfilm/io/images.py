@@ -83,18 +83,7 @@ def write_depth(path: str | os.PathLike, depth: np.ndarray, channel: str = "Z") 
     elif path.suffix == ".exr":
         import OpenEXR
 
-        make_folder(path.parent)
-        tmp = temp_path_for(path)
-        try:
-            header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
-            with OpenEXR.File(header, {channel: depth}) as f:
-                f.write(str(tmp))
-            os.replace(tmp, path)
-        except BaseException as e:
-            tmp.unlink(missing_ok=True)
-            if isinstance(e, OSError):
-                raise cannot_write(path, e) from None
-            raise
+        _write_exr(path, {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}, {channel: depth})
     else:
         raise SplatfilmError(f"{path}: depth is written as .exr or .npy, not {path.suffix!r}")
 
@@ -117,6 +106,13 @@ def write_exr_layers(path: str | os.PathLike, channels: dict[str, np.ndarray], p
         from splatfilm.io.provenance import KEY, array_digest, seal
 
         header[KEY] = seal(provenance, array_digest(data))
+    _write_exr(path, header, data)
+
+
+def _write_exr(path: Path, header: dict, data: dict[str, np.ndarray]) -> None:
+    """Write an EXR atomically (a temporary file renamed into place)."""
+    import OpenEXR
+
     make_folder(path.parent)
     tmp = temp_path_for(path)
     try:

@@ -24,7 +24,8 @@ import numpy as np
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import cannot_write, check_output_file, make_folder, temp_path_for
+from splatfilm.io.atomic import check_output_file
+from splatfilm.io.usd_splats import export_usd_stage
 from splatfilm.io.camera_files import read_camera_path_json, write_camera_path_json, write_transforms_json
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
 from splatfilm.shots.lens import FULL_FRAME_MM, Lens, pixels_to_focal_mm
@@ -217,17 +218,7 @@ def write_usd_camera(path: PathLike, shot: Shot, depth_of_field: bool | None = N
     settings.CreateResolutionAttr(Gf.Vec2i(lens.width, lens.height))
     settings.CreatePixelAspectRatioAttr(1.0)
     settings.CreateCameraRel().SetTargets([cam.GetPath()])
-
-    make_folder(path.parent)
-    tmp = temp_path_for(path)
-    try:
-        if not stage.GetRootLayer().Export(str(tmp)):
-            raise SplatfilmError(f"{path}: USD could not write the file")
-        os.replace(tmp, path)
-    except OSError as e:
-        raise cannot_write(path, e) from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    export_usd_stage(stage, path)
 
 
 # ---- import -------------------------------------------------------------------------------------
