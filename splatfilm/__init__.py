@@ -1,8 +1,12 @@
 """splatfilm: films from persistent 3D Gaussian scenes."""
 
-from splatfilm.errors import SplatfilmError
-from splatfilm.scene.gaussians import Gaussians
-from splatfilm.version import __version__
+from splatfilm.numba_target import prefer_full_width_vectors
+
+prefer_full_width_vectors()  # before any module builds a numba kernel
+
+from splatfilm.errors import SplatfilmError  # noqa: E402
+from splatfilm.scene.gaussians import Gaussians  # noqa: E402
+from splatfilm.version import __version__  # noqa: E402
 
 
 __all__ = ["Gaussians", "SplatfilmError", "__version__"]

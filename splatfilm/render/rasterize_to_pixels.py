@@ -14,9 +14,12 @@ extent, of the marginal), and over all pixels of a row at once, masked by the bo
 loop has no branches and an exp that LLVM vectorises (`exp_neg`), so it runs in SIMD lanes.
 Rows and tiles whose pixels have all stopped are skipped. The backward walks each tile back
 to front from the final transmittance and each pixel's last contributing index (as gsplat
-does), sums each Gaussian's per-lane partials in lane order into one row per (tile,
-Gaussian) intersection, and adds those rows up per Gaussian in list order, so gradients are
-bit-for-bit deterministic whatever the thread count or scheduling.
+does) and sums each Gaussian's per-lane partials inside the lane loop (`_gaussian_grads`,
+the one function compiled with reassociation, so the sums stay in SIMD lanes) into one row
+per (tile, Gaussian) intersection; those rows are added up per Gaussian in list order, so
+gradients are bit-for-bit deterministic whatever the thread count or scheduling. On CPUs
+with AVX-512 the kernels are compiled for 512-bit vectors (splatfilm/numba_target.py): a
+tile row of 16 float32 pixels is then one vector.
 """
 
 from __future__ import annotations
@@ -206,21 +209,54 @@ def _forward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, flat
                     out_last[ty0 + r, tx0 + i] = last[li]
 
 
-@njit(cache=True)
-def _sum_run(values, lo, hi, part):
-    """values[lo:hi] summed in a fixed order: eight running lanes (one SIMD add), then the
-    lanes and the tail in order."""
-    part[:] = 0.0  # not values[0] - values[0]: an unwritten slot may hold inf or nan
-    n8 = lo + ((hi - lo) // 8) * 8
-    for b in range(np.uint64(lo), np.uint64(n8), np.uint64(8)):
-        for j in range(8):
-            part[j] += values[b + np.uint64(j)]
-    total = part[0]
-    for j in range(1, 8):
-        total += part[j]
-    for b in range(n8, hi):
-        total += values[b]
-    return total
+@njit(cache=True, fastmath={"reassoc"})
+def _gaussian_grads(k, g, u0, u1, feats, op, mx, my, ca, cb, cc, half, xc, yc, gF, gT, S, w_p, T_p, inv_p, vis_p,
+                    da_p, g_isect):
+    """One (tile, Gaussian) intersection's gradient row g_isect[:, k], summed over its lanes
+    u0..u1 (zero where it did not blend), and the colour behind (S) brought in front of it.
+
+    The sums may reassociate (flag on this function only), so LLVM keeps them in SIMD lanes;
+    the order is still fixed by the loop, so every run gives the same bits."""
+    zero = half - half
+    K = feats.shape[1]
+    for li in range(u0, u1):
+        da_p[li] = zero
+    for ch in range(K):
+        f = feats[g, ch]
+        s = zero
+        for li in range(u0, u1):
+            gf = gF[ch, li]
+            s_behind = S[ch, li]
+            w = w_p[li]
+            da_p[li] += gf * (f * T_p[li] - s_behind * inv_p[li])
+            s += w * gf
+            S[ch, li] = s_behind + f * w
+        g_isect[6 + ch, k] = s
+    s0 = zero
+    s1 = zero
+    s2 = zero
+    s3 = zero
+    s4 = zero
+    s5 = zero
+    for li in range(u0, u1):
+        # alpha_out = 1 - T_final; dT_final/dalpha = -T_final / (1 - alpha)
+        d_alpha = da_p[li] + gT[li] * inv_p[li]
+        vis = vis_p[li]
+        d_sigma = -d_alpha * op * vis
+        dx = mx - xc[li]
+        dy = my - yc[li]
+        s5 += d_alpha * vis
+        s2 += half * d_sigma * dx * dx
+        s3 += d_sigma * dx * dy
+        s4 += half * d_sigma * dy * dy
+        s0 += d_sigma * (ca * dx + cb * dy)
+        s1 += d_sigma * (cc * dy + cb * dx)
+    g_isect[0, k] = s0
+    g_isect[1, k] = s1
+    g_isect[2, k] = s2
+    g_isect[3, k] = s3
+    g_isect[4, k] = s4
+    g_isect[5, k] = s5
 
 
 @njit(parallel=True, cache=True)
@@ -245,14 +281,11 @@ def _backward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, fla
         xc = np.empty(n_pix, dtype=cst.dtype)
         yc = np.empty(n_pix, dtype=cst.dtype)
         edges = np.empty(ts + 1, dtype=cst.dtype)
-        ok_p = np.empty(n_pix, dtype=np.bool_)
-        w_p = np.empty(n_pix, dtype=cst.dtype)
+        w_p = np.empty(n_pix, dtype=cst.dtype)  # 0 where the Gaussian did not blend
         T_p = np.empty(n_pix, dtype=cst.dtype)
         inv_p = np.empty(n_pix, dtype=cst.dtype)
         vis_p = np.empty(n_pix, dtype=cst.dtype)
         da_p = np.empty(n_pix, dtype=cst.dtype)
-        parts = np.empty((F, n_pix), dtype=cst.dtype)  # per pixel, its share of each gradient
-        part8 = np.empty(8, dtype=cst.dtype)
         for j in range(worker, n_tiles, n_workers):
             t = tile_order[j]
             start = tile_offsets[t]
@@ -305,10 +338,10 @@ def _backward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, fla
                 bx0, bx1 = _pixel_range(float(mx), float(radii[g, 0]), tx0, tx1)
                 x_lo = edges[bx0 - tx0]
                 x_hi = edges[bx1 - tx0]
-                l0 = r0 * ts
-                l1 = r1 * ts
-                u0 = np.uint64(l0)
-                u1 = np.uint64(l1)
+                # Unsigned lane indices: numba then skips its negative-index wraparound, which
+                # would keep LLVM from vectorising.
+                u0 = np.uint64(r0 * ts)
+                u1 = np.uint64(r1 * ts)
                 for li in range(u0, u1):
                     dx = mx - xc[li]
                     dy = my - yc[li]
@@ -320,36 +353,13 @@ def _backward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, fla
                     T_i = T[li]
                     T_front = T_i * inv  # transmittance in front of this Gaussian
                     T[li] = T_front if ok else T_i
-                    ok_p[li] = ok
                     w_p[li] = alpha * T_front if ok else zero
-                    T_p[li] = T_front
-                    inv_p[li] = inv
-                    vis_p[li] = vis
-                    da_p[li] = zero
-                for ch in range(K):
-                    f = feats[g, ch]
-                    for li in range(u0, u1):
-                        gf = gF[ch, li]
-                        s_behind = S[ch, li]
-                        da_p[li] += gf * (f * T_p[li] - s_behind * inv_p[li]) if ok_p[li] else zero
-                        parts[6 + ch, li] = w_p[li] * gf
-                        S[ch, li] = s_behind + f * w_p[li]
-                for li in range(u0, u1):
-                    # alpha_out = 1 - T_final; dT_final/dalpha = -T_final / (1 - alpha)
-                    d_alpha = da_p[li] + gT[li] * inv_p[li]
-                    vis = vis_p[li]
-                    live = ok_p[li] & (op * vis <= a_max)  # clamped at 0.999: no gradient
-                    d_sigma = -d_alpha * op * vis if live else zero
-                    dx = mx - xc[li]
-                    dy = my - yc[li]
-                    parts[5, li] = d_alpha * vis if live else zero
-                    parts[2, li] = half * d_sigma * dx * dx
-                    parts[3, li] = d_sigma * dx * dy
-                    parts[4, li] = half * d_sigma * dy * dy
-                    parts[0, li] = d_sigma * (ca * dx + cb * dy)
-                    parts[1, li] = d_sigma * (cc * dy + cb * dx)
-                for q in range(F):
-                    g_isect[q, k] = _sum_run(parts[q], l0, l1, part8)
+                    # Where it did not blend, zeros keep the lanes out of every sum below.
+                    T_p[li] = T_front if ok else zero
+                    inv_p[li] = inv if ok else zero
+                    vis_p[li] = vis if ok & (op * vis <= a_max) else zero  # clamped at 0.999: no gradient
+                _gaussian_grads(k, g, u0, u1, feats, op, mx, my, ca, cb, cc, half, xc, yc, gF, gT, S, w_p, T_p, inv_p,
+                                vis_p, da_p, g_isect)
             for k in range(max(max_last + 1, start), end):
                 for q in range(F):
                     g_isect[q, k] = zero
