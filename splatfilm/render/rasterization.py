@@ -15,6 +15,7 @@ import torch
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.render.camera_models import check_lens
+from splatfilm.render.fused_projection import fully_fused_projection
 from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
 from splatfilm.render.spherical_harmonics import spherical_harmonics
 
@@ -152,13 +153,17 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
     C = viewmats.shape[0]
 
     opacities = g.activated_opacities
-    covars = quat_scale_to_covar(g.quats, g.activated_scales)
     camera_model, distortion = lens
-    proj = project_gaussians(
-        g.means, covars, viewmats, Ks, width, height,
-        opacities=opacities, near_plane=near_plane, far_plane=far_plane, antialiased=mode == "antialiased",
-        **({} if camera_model == "PINHOLE" else {"camera_model": camera_model, "distortion": distortion}),
-    )
+    if camera_model == "PINHOLE" and not (viewmats.requires_grad or Ks.requires_grad):
+        proj = fully_fused_projection(g.means, g.quats, g.activated_scales, viewmats, Ks, width, height,
+                                      opacities=opacities, near_plane=near_plane, far_plane=far_plane,
+                                      antialiased=mode == "antialiased")
+    else:  # lens models, and gradients for the cameras: the PyTorch reference
+        proj = project_gaussians(
+            g.means, quat_scale_to_covar(g.quats, g.activated_scales), viewmats, Ks, width, height,
+            opacities=opacities, near_plane=near_plane, far_plane=far_plane, antialiased=mode == "antialiased",
+            **({} if camera_model == "PINHOLE" else {"camera_model": camera_model, "distortion": distortion}),
+        )
     if degree == 0:
         colors = (g.sh0[:, 0] * 0.28209479177387814 + 0.5).clamp_min(0.0).expand(C, -1, -1)
     else:

@@ -1,0 +1,65 @@
+"""The fused projection (our fast path) against its readable reference, quat_scale_to_covar +
+project_gaussians, in float64: outputs and the gradients they pass back to means, quats and
+scales, on a cloud with Gaussians behind, beside (clamped tangents) and in front of two cameras."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import intrinsics, look_at
+from splatfilm.render.fused_projection import fully_fused_projection
+from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
+
+F64 = torch.float64
+
+
+def cloud(n=1500, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    means = torch.randn(n, 3, generator=g, dtype=F64) * torch.tensor([3.0, 3.0, 2.0], dtype=F64)
+    quats = torch.randn(n, 4, generator=g, dtype=F64) * 2.0  # any norm: both normalise
+    scales = torch.rand(n, 3, generator=g, dtype=F64) * 0.4 + 0.005
+    opacities = torch.rand(n, generator=g, dtype=F64)
+    V = torch.stack([look_at((0.0, -5.0, 0.5), (0, 0, 0)), look_at((1.0, 0.5, 0.2), (-1.0, 0.3, 0.0))]).to(F64)
+    K = torch.stack([intrinsics(60.0, 58.0, 40.0, 30.0), intrinsics(45.0, 45.0, 36.0, 25.0)]).to(F64)
+    return means, quats, scales, opacities, V, K
+
+
+@pytest.mark.parametrize("antialiased", [False, True])
+def test_fused_projection_matches_the_reference_and_its_gradients(antialiased):
+    means, quats, scales, opacities, V, K = cloud()
+    W, H = 80, 60
+    leaves = [t.clone().requires_grad_() for t in (means, quats, scales)]
+    ref = project_gaussians(leaves[0], quat_scale_to_covar(leaves[1], leaves[2]), V, K, W, H, opacities=opacities,
+                            antialiased=antialiased)
+    fused_leaves = [t.clone().requires_grad_() for t in (means, quats, scales)]
+    fused = fully_fused_projection(*fused_leaves, V, K, W, H, opacities=opacities, antialiased=antialiased)
+
+    drawn = ref.radii[..., 0] > 0
+    assert torch.equal(fused.radii, ref.radii)
+    assert 200 < int(drawn.sum()) < drawn.numel() - 200  # some drawn, some culled
+    behind = torch.einsum("cij,nj->cni", V[:, :3, :3], means)[..., 2] + V[:, None, 2, 3] < 0.01
+    assert behind.any()
+    for name in ("means2d", "conics", "depths", "compensations"):
+        torch.testing.assert_close(getattr(fused, name), getattr(ref, name), rtol=1e-10, atol=1e-10, msg=name)
+
+    g = torch.Generator().manual_seed(1)
+    weights = [torch.randn(getattr(ref, k).shape, generator=g, dtype=F64)
+               for k in ("means2d", "conics", "depths", "compensations")]
+
+    def loss(p):
+        return sum((getattr(p, k) * w).sum() for k, w in zip(("means2d", "conics", "depths", "compensations"), weights))
+
+    ref_grads = torch.autograd.grad(loss(ref), leaves)
+    fused_grads = torch.autograd.grad(loss(fused), fused_leaves)
+    for name, a, b in zip(("means", "quats", "scales"), fused_grads, ref_grads):
+        assert b.abs().max() > 0
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9 * float(b.abs().max()), msg=name)
+
+
+def test_fused_projection_keeps_the_inputs_precision():
+    means, quats, scales, opacities, V, K = cloud(200)
+    p = fully_fused_projection(means.float(), quats.float(), scales.float(), V.float(), K.float(), 80, 60,
+                               opacities=opacities.float())
+    assert p.means2d.dtype == p.conics.dtype == p.depths.dtype == p.compensations.dtype == torch.float32
+    assert p.radii.dtype == torch.int32
