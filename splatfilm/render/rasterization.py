@@ -17,7 +17,7 @@ from splatfilm.scene.gaussians import Gaussians
 from splatfilm.render.camera_models import check_lens
 from splatfilm.render.fused_projection import fully_fused_projection
 from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
-from splatfilm.render.spherical_harmonics import spherical_harmonics
+from splatfilm.render.spherical_harmonics import fused_spherical_harmonics, spherical_harmonics
 
 Backend = Literal["auto", "cpu", "gsplat"]
 RasterizeMode = Literal["classic", "antialiased"]
@@ -171,7 +171,7 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
         R, t = viewmats[:, :3, :3], viewmats[:, :3, 3]
         campos = -torch.einsum("cji,cj->ci", R, t)
         dirs = g.means[None] - campos[:, None]
-        colors = spherical_harmonics(degree, g.sh[None], dirs)
+        colors = fused_spherical_harmonics(degree, g.sh, dirs)
     op = opacities[None].expand(C, -1)
     ids = proj.gaussian_ids
     if extra is not None:

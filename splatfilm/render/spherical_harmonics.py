@@ -1,12 +1,22 @@
 """Spherical harmonics, the colour stage: view-dependent RGB from SH coefficients (gsplat's
-`spherical_harmonics`, the same real basis its kernels evaluate)."""
+`spherical_harmonics`, the same real basis its kernels evaluate).
+
+`spherical_harmonics` is the readable reference (PyTorch, on scene.sh's basis);
+`fused_spherical_harmonics` is the CPU fast path, one numba pass per camera with a
+hand-written backward (gsplat's kernel does the same on CUDA): in PyTorch every basis
+function and product is a pass over N Gaussians with a [C,N,16,3] temporary.
+"""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
+from numba import njit, prange
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.scene.sh import num_sh_bases, sh_basis
+from splatfilm.scene.sh import C0, C1, C2, C3, num_sh_bases, sh_basis
 
 
 def spherical_harmonics(degree: int, coeffs: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
@@ -22,3 +32,144 @@ def spherical_harmonics(degree: int, coeffs: torch.Tensor, dirs: torch.Tensor) -
     basis = sh_basis(degree, dirs)
     rgb = (basis[..., None] * coeffs[..., :n, :]).sum(dim=-2)
     return (rgb + 0.5).clamp_min(0.0)
+
+
+@njit(cache=True)
+def _basis(degree, x, y, z, out):
+    """The real SH basis at a unit direction into out[:(degree+1)^2] (scene.sh's order)."""
+    out[0] = C0
+    if degree >= 1:
+        out[1] = -C1 * y
+        out[2] = C1 * z
+        out[3] = -C1 * x
+    if degree >= 2:
+        xx, yy, zz = x * x, y * y, z * z
+        out[4] = C2[0] * x * y
+        out[5] = C2[1] * y * z
+        out[6] = C2[2] * (2.0 * zz - xx - yy)
+        out[7] = C2[3] * x * z
+        out[8] = C2[4] * (xx - yy)
+        if degree >= 3:
+            out[9] = C3[0] * y * (3.0 * xx - yy)
+            out[10] = C3[1] * x * y * z
+            out[11] = C3[2] * y * (4.0 * zz - xx - yy)
+            out[12] = C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy)
+            out[13] = C3[4] * x * (4.0 * zz - xx - yy)
+            out[14] = C3[5] * z * (xx - yy)
+            out[15] = C3[6] * x * (xx - 3.0 * yy)
+
+
+@njit(cache=True)
+def _basis_vjp(degree, x, y, z, g):
+    """d(sum_k g[k] basis_k)/d(x, y, z) at a unit direction (before normalisation)."""
+    gx = 0.0
+    gy = 0.0
+    gz = 0.0
+    if degree >= 1:
+        gx -= C1 * g[3]
+        gy -= C1 * g[1]
+        gz += C1 * g[2]
+    if degree >= 2:
+        gx += C2[0] * y * g[4] - 2.0 * C2[2] * x * g[6] + C2[3] * z * g[7] + 2.0 * C2[4] * x * g[8]
+        gy += C2[0] * x * g[4] + C2[1] * z * g[5] - 2.0 * C2[2] * y * g[6] - 2.0 * C2[4] * y * g[8]
+        gz += C2[1] * y * g[5] + 4.0 * C2[2] * z * g[6] + C2[3] * x * g[7]
+        if degree >= 3:
+            xx, yy, zz = x * x, y * y, z * z
+            gx += (6.0 * C3[0] * x * y * g[9] + C3[1] * y * z * g[10] - 2.0 * C3[2] * x * y * g[11]
+                   - 6.0 * C3[3] * x * z * g[12] + C3[4] * (4.0 * zz - 3.0 * xx - yy) * g[13]
+                   + 2.0 * C3[5] * x * z * g[14] + C3[6] * (3.0 * xx - 3.0 * yy) * g[15])
+            gy += (C3[0] * (3.0 * xx - 3.0 * yy) * g[9] + C3[1] * x * z * g[10]
+                   + C3[2] * (4.0 * zz - xx - 3.0 * yy) * g[11] - 6.0 * C3[3] * y * z * g[12]
+                   - 2.0 * C3[4] * x * y * g[13] - 2.0 * C3[5] * y * z * g[14] - 6.0 * C3[6] * x * y * g[15])
+            gz += (C3[1] * x * y * g[10] + 8.0 * C3[2] * y * z * g[11] + C3[3] * (6.0 * zz - 3.0 * xx - 3.0 * yy) * g[12]
+                   + 8.0 * C3[4] * x * z * g[13] + C3[5] * (xx - yy) * g[14])
+    return gx, gy, gz
+
+
+@njit(cache=True)
+def _unit(dx, dy, dz):
+    # torch.nn.functional.normalize's rule: divide by max(norm, 1e-12).
+    n = max(math.sqrt(dx * dx + dy * dy + dz * dz), 1e-12)
+    return dx / n, dy / n, dz / n, n
+
+
+_CHUNK = 1024  # Gaussians per parallel task (scratch made once per task)
+
+
+@njit(parallel=True, cache=True)
+def _sh_forward(degree, coeffs, dirs, out):
+    C, N = dirs.shape[0], dirs.shape[1]
+    n_bases = (degree + 1) ** 2
+    for chunk in prange((N + _CHUNK - 1) // _CHUNK):
+        basis = np.empty(16)
+        for n in range(chunk * _CHUNK, min(N, (chunk + 1) * _CHUNK)):
+            for c in range(C):
+                x, y, z, _ = _unit(dirs[c, n, 0], dirs[c, n, 1], dirs[c, n, 2])
+                _basis(degree, x, y, z, basis)
+                for ch in range(3):
+                    v = 0.5
+                    for k in range(n_bases):
+                        v += basis[k] * coeffs[n, k, ch]
+                    out[c, n, ch] = max(v, 0.0)
+
+
+@njit(parallel=True, cache=True)
+def _sh_backward(degree, coeffs, dirs, rgb, g_rgb, v_coeffs, v_dirs):
+    C, N = dirs.shape[0], dirs.shape[1]
+    n_bases = (degree + 1) ** 2
+    for chunk in prange((N + _CHUNK - 1) // _CHUNK):
+        basis = np.empty(16)
+        g_basis = np.empty(16)
+        for n in range(chunk * _CHUNK, min(N, (chunk + 1) * _CHUNK)):
+            for k in range(n_bases):
+                for ch in range(3):
+                    v_coeffs[n, k, ch] = 0.0
+            for c in range(C):
+                x, y, z, norm = _unit(dirs[c, n, 0], dirs[c, n, 1], dirs[c, n, 2])
+                _basis(degree, x, y, z, basis)
+                g_basis[:n_bases] = 0.0
+                for ch in range(3):
+                    g = g_rgb[c, n, ch] if rgb[c, n, ch] > 0.0 else 0.0  # clamped at 0: no gradient
+                    for k in range(n_bases):
+                        v_coeffs[n, k, ch] += basis[k] * g
+                        g_basis[k] += coeffs[n, k, ch] * g
+                gx, gy, gz = _basis_vjp(degree, x, y, z, g_basis)
+                dot = x * gx + y * gy + z * gz
+                v_dirs[c, n, 0] = (gx - x * dot) / norm
+                v_dirs[c, n, 1] = (gy - y * dot) / norm
+                v_dirs[c, n, 2] = (gz - z * dot) / norm
+
+
+class _FusedSH(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, degree, coeffs, dirs):
+        co = coeffs.detach().to(torch.float64).contiguous().numpy()
+        di = dirs.detach().to(torch.float64).contiguous().numpy()
+        out = np.empty(di.shape)
+        _sh_forward(degree, co, di, out)
+        ctx.saved = (degree, co, di, out)
+        ctx.dtype = coeffs.dtype
+        return torch.from_numpy(out).to(coeffs.dtype)
+
+    @staticmethod
+    def backward(ctx, g_rgb):
+        degree, co, di, out = ctx.saved
+        v_coeffs = np.zeros(co.shape)
+        v_dirs = np.empty(di.shape)
+        _sh_backward(degree, co, di, out, g_rgb.detach().to(torch.float64).contiguous().numpy(), v_coeffs, v_dirs)
+        return None, torch.from_numpy(v_coeffs).to(ctx.dtype), torch.from_numpy(v_dirs).to(ctx.dtype)
+
+
+def fused_spherical_harmonics(degree: int, coeffs: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
+    """`spherical_harmonics` for CPU tensors in one numba pass per camera.
+
+    coeffs [N, K, 3] (shared by the cameras) with K >= (degree+1)^2; dirs [C, N, 3], any
+    length. Returns RGB [C, N, 3] in the inputs' precision (computed in float64),
+    differentiable with respect to coeffs and dirs.
+    """
+    n = num_sh_bases(degree)
+    if not 0 <= degree <= 3:
+        raise SplatfilmError(f"SH degree must be 0-3, got {degree}")
+    if coeffs.shape[-2] < n:
+        raise SplatfilmError(f"SH degree {degree} needs {n} coefficients, got {coeffs.shape[-2]}")
+    return _FusedSH.apply(degree, coeffs[:, :n], dirs)

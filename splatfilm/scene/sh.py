@@ -14,9 +14,9 @@ import torch
 from splatfilm.errors import SplatfilmError
 
 C0 = 0.28209479177387814
-_C1 = 0.4886025119029199
-_C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
-_C3 = (
+C1 = 0.4886025119029199
+C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
+C3 = (
     -0.5900435899266435,
     2.890611442640554,
     -0.4570457994644658,
@@ -42,25 +42,25 @@ def sh_basis(degree: int, dirs: torch.Tensor) -> torch.Tensor:
     x, y, z = dirs.unbind(-1)
     out = [torch.full_like(x, C0)]
     if degree >= 1:
-        out += [-_C1 * y, _C1 * z, -_C1 * x]
+        out += [-C1 * y, C1 * z, -C1 * x]
     if degree >= 2:
         xx, yy, zz = x * x, y * y, z * z
         out += [
-            _C2[0] * x * y,
-            _C2[1] * y * z,
-            _C2[2] * (2.0 * zz - xx - yy),
-            _C2[3] * x * z,
-            _C2[4] * (xx - yy),
+            C2[0] * x * y,
+            C2[1] * y * z,
+            C2[2] * (2.0 * zz - xx - yy),
+            C2[3] * x * z,
+            C2[4] * (xx - yy),
         ]
     if degree >= 3:
         out += [
-            _C3[0] * y * (3.0 * xx - yy),
-            _C3[1] * x * y * z,
-            _C3[2] * y * (4.0 * zz - xx - yy),
-            _C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy),
-            _C3[4] * x * (4.0 * zz - xx - yy),
-            _C3[5] * z * (xx - yy),
-            _C3[6] * x * (xx - 3.0 * yy),
+            C3[0] * y * (3.0 * xx - yy),
+            C3[1] * x * y * z,
+            C3[2] * y * (4.0 * zz - xx - yy),
+            C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy),
+            C3[4] * x * (4.0 * zz - xx - yy),
+            C3[5] * z * (xx - yy),
+            C3[6] * x * (xx - 3.0 * yy),
         ]
     return torch.stack(out, dim=-1)
 
@@ -160,7 +160,7 @@ def rotate_sh_coeffs_batch(shN: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
 
     shN [N, K, 3] (bands 1..d, d <= 3); R [N, 3, 3] rotations. Returns [N, K, 3] with the
     convention of `rotate_sh_coeffs`: Gaussian i's rotated function at direction v equals
-    its original at R_i^T v. Band 1 is a vector in disguise (c = _C1 (-v_y, v_z, -v_x)), so
+    its original at R_i^T v. Band 1 is a vector in disguise (c = C1 (-v_y, v_z, -v_x)), so
     it rotates as one; bands 2 and 3 go through R = Rz(a) Rx(-90) Rz(b) Rx(90) Rz(c) (Ry(b)
     written with quarter turns about x): turns about z act on (m, -m) pairs, the quarter
     turns are fixed sparse matrices.
@@ -172,7 +172,7 @@ def rotate_sh_coeffs_batch(shN: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
     if degree == 0:
         return shN
     R = R.to(shN.dtype)
-    # Band 1: f(v) = _C1 (-c0 v_y + c1 v_z - c2 v_x) = _C1 a . v with a = (-c2, -c0, c1); f(R^T v) = _C1 (R a) . v.
+    # Band 1: f(v) = C1 (-c0 v_y + c1 v_z - c2 v_x) = C1 a . v with a = (-c2, -c0, c1); f(R^T v) = C1 (R a) . v.
     c = shN[:, 0:3]
     a = torch.stack([-c[:, 2], -c[:, 0], c[:, 1]], dim=1)  # [N,3,3ch]
     ra = R @ a

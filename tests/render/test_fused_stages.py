@@ -1,6 +1,7 @@
-"""The fused projection (our fast path) against its readable reference, quat_scale_to_covar +
-project_gaussians, in float64: outputs and the gradients they pass back to means, quats and
-scales, on a cloud with Gaussians behind, beside (clamped tangents) and in front of two cameras."""
+"""The fused CPU stages against their readable references, in float64, outputs and gradients:
+the projection against quat_scale_to_covar + project_gaussians (on a cloud with Gaussians
+behind, beside (clamped tangents) and in front of two cameras), the colour against
+spherical_harmonics at every degree."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch
 from helpers import intrinsics, look_at
 from splatfilm.render.fused_projection import fully_fused_projection
 from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
+from splatfilm.render.spherical_harmonics import fused_spherical_harmonics, spherical_harmonics
 
 F64 = torch.float64
 
@@ -63,3 +65,23 @@ def test_fused_projection_keeps_the_inputs_precision():
                                opacities=opacities.float())
     assert p.means2d.dtype == p.conics.dtype == p.depths.dtype == p.compensations.dtype == torch.float32
     assert p.radii.dtype == torch.int32
+
+
+@pytest.mark.parametrize("degree", [0, 1, 2, 3])
+def test_fused_spherical_harmonics_matches_the_reference_and_its_gradients(degree):
+    g = torch.Generator().manual_seed(degree)
+    coeffs = torch.randn(400, 16, 3, generator=g, dtype=F64) * 2.0
+    dirs = torch.randn(2, 400, 3, generator=g, dtype=F64) * 3.0
+    dirs[0, 0] = 0.0  # a zero direction: the degree-0 colour
+    a = [coeffs.clone().requires_grad_(), dirs.clone().requires_grad_()]
+    b = [coeffs.clone().requires_grad_(), dirs.clone().requires_grad_()]
+    ref = spherical_harmonics(degree, a[0][None], a[1])
+    fused = fused_spherical_harmonics(degree, b[0], b[1])
+    assert (ref == 0).any() and (ref > 0).any()  # the clamp at 0 is exercised
+    torch.testing.assert_close(fused, ref, rtol=1e-12, atol=1e-12)
+    w = torch.randn(ref.shape, generator=g, dtype=F64)
+    ga = torch.autograd.grad((ref * w).sum(), a, allow_unused=True)  # degree 0 does not read dirs
+    gb = torch.autograd.grad((fused * w).sum(), b)
+    for x, y, leaf in zip(gb, ga, a):
+        torch.testing.assert_close(x, torch.zeros_like(leaf) if y is None else y, rtol=1e-9, atol=1e-12)
+    assert gb[0].abs().max() > 0 and (degree == 0 or gb[1].abs().max() > 0)
