@@ -260,19 +260,19 @@ class _FusedProjection(torch.autograd.Function):
     def forward(ctx, means, quats, scales, opacities, viewmats, Ks, width, height, eps2d, near, far, antialiased,
                 radius_clip):
         C, N = viewmats.shape[0], means.shape[0]
-        arrays = [_f64(t) for t in (means, quats, scales, viewmats, Ks)]
+        m, q, s, vm, K = (_f64(t) for t in (means, quats, scales, viewmats, Ks))
         op = np.zeros(0) if opacities is None else _f64(opacities)
         means2d = np.empty((C, N, 2))
         conics = np.empty((C, N, 3))
         depths = np.empty((C, N))
         radii = np.empty((C, N, 2), dtype=np.int32)
         comp = np.empty((C, N))
-        m, q, s, vm, K = arrays
         _forward(m, q, s, op, vm, K, float(width), float(height), float(eps2d), float(near), float(far),
                  bool(antialiased), float(radius_clip), means2d, conics, depths, radii, comp)
-        ctx.arrays = arrays
+        # The inputs, not their float64 copies: the backward converts again (cheap), so a fit
+        # step holds no second copy of the scene.
+        ctx.save_for_backward(means, quats, scales, viewmats, Ks)
         ctx.settings = (float(width), float(height), float(eps2d), float(near), float(far))
-        ctx.dtype = means.dtype
         radii_t = torch.from_numpy(radii)
         ctx.mark_non_differentiable(radii_t)
         out = [torch.from_numpy(a).to(means.dtype) for a in (means2d, conics, depths, comp)]
@@ -280,7 +280,8 @@ class _FusedProjection(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_means2d, g_conics, g_depths, _g_radii, g_comp):
-        m, q, s, vm, K = ctx.arrays
+        means, quats, scales, viewmats, Ks = ctx.saved_tensors
+        m, q, s, vm, K = (_f64(t) for t in (means, quats, scales, viewmats, Ks))
         C, N = vm.shape[0], m.shape[0]
 
         def grad(g, shape):
@@ -291,7 +292,7 @@ class _FusedProjection(torch.autograd.Function):
         v_scales = np.empty((N, 3))
         _backward(m, q, s, vm, K, *ctx.settings, grad(g_means2d, (C, N, 2)), grad(g_conics, (C, N, 3)),
                   grad(g_depths, (C, N)), grad(g_comp, (C, N)), v_means, v_quats, v_scales)
-        out = [torch.from_numpy(a).to(ctx.dtype) for a in (v_means, v_quats, v_scales)]
+        out = [torch.from_numpy(a).to(means.dtype) for a in (v_means, v_quats, v_scales)]
         return out[0], out[1], out[2], None, None, None, None, None, None, None, None, None, None
 
 

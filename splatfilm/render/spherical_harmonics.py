@@ -143,21 +143,26 @@ def _sh_backward(degree, coeffs, dirs, rgb, g_rgb, v_coeffs, v_dirs):
 class _FusedSH(torch.autograd.Function):
     @staticmethod
     def forward(ctx, degree, coeffs, dirs):
-        co = coeffs.detach().to(torch.float64).contiguous().numpy()
-        di = dirs.detach().to(torch.float64).contiguous().numpy()
-        out = np.empty(di.shape)
-        _sh_forward(degree, co, di, out)
-        ctx.saved = (degree, co, di, out)
-        ctx.dtype = coeffs.dtype
-        return torch.from_numpy(out).to(coeffs.dtype)
+        out = np.empty(tuple(dirs.shape))
+        _sh_forward(degree, _f64(coeffs), _f64(dirs), out)
+        rgb = torch.from_numpy(out).to(coeffs.dtype)
+        # The inputs and output, not float64 copies: the backward converts again.
+        ctx.save_for_backward(coeffs, dirs, rgb)
+        ctx.degree = degree
+        return rgb
 
     @staticmethod
     def backward(ctx, g_rgb):
-        degree, co, di, out = ctx.saved
+        coeffs, dirs, rgb = ctx.saved_tensors
+        co, di = _f64(coeffs), _f64(dirs)
         v_coeffs = np.zeros(co.shape)
         v_dirs = np.empty(di.shape)
-        _sh_backward(degree, co, di, out, g_rgb.detach().to(torch.float64).contiguous().numpy(), v_coeffs, v_dirs)
-        return None, torch.from_numpy(v_coeffs).to(ctx.dtype), torch.from_numpy(v_dirs).to(ctx.dtype)
+        _sh_backward(ctx.degree, co, di, _f64(rgb), _f64(g_rgb), v_coeffs, v_dirs)
+        return None, torch.from_numpy(v_coeffs).to(coeffs.dtype), torch.from_numpy(v_dirs).to(dirs.dtype)
+
+
+def _f64(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to(torch.float64).contiguous().numpy()
 
 
 def fused_spherical_harmonics(degree: int, coeffs: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
