@@ -267,3 +267,22 @@ def test_gradients_are_deterministic(dtype):
         set_num_threads(n)
     for x, y in zip(first, single):
         assert torch.equal(x, y)
+
+
+def test_tile_lists_are_the_same_for_float32_and_float64_depths():
+    """float32 depths take a packed-key sort, float64 a stable argsort: same lists, ties by id."""
+    import numpy as np
+
+    from splatfilm.render.tile_intersection import isect_tiles
+
+    g = np.random.default_rng(4)
+    n = 3000
+    means2d = g.uniform(-10, 90, (n, 2)).astype(np.float32)
+    radii = g.integers(0, 12, (n, 2)).astype(np.int32)
+    depths = (g.uniform(0, 3, n).round(2)).astype(np.float32)  # many equal depths
+    assert len(np.unique(depths)) < 400
+    off32, ids32 = isect_tiles(means2d, radii, depths, 80, 64)
+    off64, ids64 = isect_tiles(means2d, radii, depths.astype(np.float64), 80, 64)
+    np.testing.assert_array_equal(off32, off64)
+    np.testing.assert_array_equal(ids32, ids64)
+    assert len(ids32) > 2000
