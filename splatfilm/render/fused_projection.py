@@ -8,7 +8,8 @@ clamped to 1.3x the field of view, 0.3 px blur, conics, antialiasing compensatio
 opacity-aware radii. Why a kernel: in PyTorch each of those steps is a pass over N Gaussians
 (batched 3x3 products are slow on the CPU), about 50 ms of a 100k-Gaussian fit step forward and
 backward; fused, each Gaussian is read once and its maths stays in registers.
-Computed in float64 whatever the inputs' precision; outputs in the inputs' precision.
+Computed in float64 whatever the inputs' precision (read as they are, no converted copy);
+outputs in the inputs' precision.
 """
 
 from __future__ import annotations
@@ -37,13 +38,14 @@ def _rotation(qw, qx, qy, qz):
 def _camera_covariance(quat, scale, W, WM, Sc):
     """Sc (3x3, out) = W R S S^T R^T W^T (WM: 3x3 scratch); returns the quaternion's norm and
     the rotation R of the unit quaternion."""
-    norm = math.sqrt(quat[0] ** 2 + quat[1] ** 2 + quat[2] ** 2 + quat[3] ** 2)
+    qw, qx, qy, qz = float(quat[0]), float(quat[1]), float(quat[2]), float(quat[3])
+    norm = math.sqrt(qw * qw + qx * qx + qy * qy + qz * qz)
     inv = 1.0 / max(norm, 1e-12)
-    R = _rotation(quat[0] * inv, quat[1] * inv, quat[2] * inv, quat[3] * inv)
+    R = _rotation(qw * inv, qx * inv, qy * inv, qz * inv)
     # WM = W R S: the camera-space axes of the Gaussian, scaled.
     for i in range(3):
         for j in range(3):
-            WM[i, j] = (W[i, 0] * R[j] + W[i, 1] * R[3 + j] + W[i, 2] * R[6 + j]) * scale[j]
+            WM[i, j] = (W[i, 0] * R[j] + W[i, 1] * R[3 + j] + W[i, 2] * R[6 + j]) * float(scale[j])
     for i in range(3):
         for k in range(3):
             Sc[i, k] = WM[i, 0] * WM[k, 0] + WM[i, 1] * WM[k, 1] + WM[i, 2] * WM[k, 2]
@@ -111,7 +113,7 @@ def _forward(means, quats, scales, opacities, viewmats, Ks, width, height, eps2d
                 out_depths[c, n] = z
                 extend = _EXTEND
                 if opacities.shape[0] > 0:
-                    op = opacities[n] * comp if antialiased else opacities[n]
+                    op = float(opacities[n]) * comp if antialiased else float(opacities[n])
                     valid = valid and op >= ALPHA_THRESHOLD
                     extend = min(extend, math.sqrt(2.0 * math.log(max(op, ALPHA_THRESHOLD) / ALPHA_THRESHOLD)))
                 rx = math.ceil(extend * math.sqrt(max(a, 0.0)))
@@ -163,7 +165,7 @@ def _backward(means, quats, scales, viewmats, Ks, width, height, eps2d, near, fa
                 valid = in_depth and det > 0.0
                 det_safe = det if valid else 1.0
                 # conics (cc, -b, a) / det_safe, compensation sqrt(det_orig / det_safe): d/d(a, b, cc).
-                k0, k1, k2 = g_conics[c, n, 0], g_conics[c, n, 1], g_conics[c, n, 2]
+                k0, k1, k2 = float(g_conics[c, n, 0]), float(g_conics[c, n, 1]), float(g_conics[c, n, 2])
                 ga = k2 / det_safe
                 gb = -k1 / det_safe
                 gc = k0 / det_safe
@@ -172,7 +174,7 @@ def _backward(means, quats, scales, viewmats, Ks, width, height, eps2d, near, fa
                 if valid:
                     g_det = -(k0 * cc - k1 * b + k2 * a) / (det_safe * det_safe)
                 if r > 0.0:
-                    gr = g_comp[c, n] * 0.5 / math.sqrt(r)
+                    gr = float(g_comp[c, n]) * 0.5 / math.sqrt(r)
                     ga += gr * (c0 / det_safe)
                     gb += gr * (-2.0 * b / det_safe)
                     gc += gr * (a0 / det_safe)
@@ -214,11 +216,11 @@ def _backward(means, quats, scales, viewmats, Ks, width, height, eps2d, near, fa
                 else:
                     gy += g_ty
                 # means2d = (fx x / zs + cx, fy y / zs + cy); depth = z
-                gm0, gm1 = g_means2d[c, n, 0], g_means2d[c, n, 1]
+                gm0, gm1 = float(g_means2d[c, n, 0]), float(g_means2d[c, n, 1])
                 gx += gm0 * fx / zs
                 gy += gm1 * fy / zs
                 g_zs -= (gm0 * fx * x + gm1 * fy * y) / z2
-                gz = g_depths[c, n] + (g_zs if in_depth else 0.0)
+                gz = float(g_depths[c, n]) + (g_zs if in_depth else 0.0)
                 gmx += V[0, 0] * gx + V[1, 0] * gy + V[2, 0] * gz
                 gmy += V[0, 1] * gx + V[1, 1] * gy + V[2, 1] * gz
                 gmz += V[0, 2] * gx + V[1, 2] * gy + V[2, 2] * gz
@@ -227,7 +229,7 @@ def _backward(means, quats, scales, viewmats, Ks, width, height, eps2d, near, fa
             v_means[n, 2] = gmz
             # Sigma = M M^T with M = R S: dM = 2 dSigma M (dSigma symmetrised); dR = dM S; dS = diag(R^T dM).
             for j in range(3):
-                sj = scales[n, j]
+                sj = float(scales[n, j])
                 gs = 0.0
                 for i in range(3):
                     gMij = 0.0
@@ -237,7 +239,8 @@ def _backward(means, quats, scales, viewmats, Ks, width, height, eps2d, near, fa
                     gs += gMij * R[3 * i + j]
                 v_scales[n, j] = gs
             inv = 1.0 / max(norm, 1e-12)
-            w, qx, qy, qz = quats[n, 0] * inv, quats[n, 1] * inv, quats[n, 2] * inv, quats[n, 3] * inv
+            w, qx = float(quats[n, 0]) * inv, float(quats[n, 1]) * inv
+            qy, qz = float(quats[n, 2]) * inv, float(quats[n, 3]) * inv
             g00, g01, g02, g10, g11, g12, g20, g21, g22 = gR[0], gR[1], gR[2], gR[3], gR[4], gR[5], gR[6], gR[7], gR[8]
             gw = 2.0 * (-qz * g01 + qy * g02 + qz * g10 - qx * g12 - qy * g20 + qx * g21)
             gx_ = 2.0 * (qy * g01 + qz * g02 + qy * g10 - 2.0 * qx * g11 - w * g12 + qz * g20 + w * g21 - 2.0 * qx * g22)
@@ -251,49 +254,54 @@ def _backward(means, quats, scales, viewmats, Ks, width, height, eps2d, near, fa
             v_quats[n, 3] = (gz_ - qz * dot) * inv
 
 
-def _f64(t: torch.Tensor) -> np.ndarray:
-    return t.detach().to(torch.float64).contiguous().cpu().numpy()
+def _np(t: torch.Tensor, dtype=None) -> np.ndarray:
+    t = t.detach() if dtype is None else t.detach().to(dtype)
+    return t.contiguous().cpu().numpy()
 
 
 class _FusedProjection(torch.autograd.Function):
+    # The kernels read the Gaussians as they are (float32 in fits and films) and compute in
+    # float64 (the cameras are converted: 16 + 9 numbers each); outputs in the Gaussians' dtype.
     @staticmethod
     def forward(ctx, means, quats, scales, opacities, viewmats, Ks, width, height, eps2d, near, far, antialiased,
                 radius_clip):
         C, N = viewmats.shape[0], means.shape[0]
-        m, q, s, vm, K = (_f64(t) for t in (means, quats, scales, viewmats, Ks))
-        op = np.zeros(0) if opacities is None else _f64(opacities)
-        means2d = np.empty((C, N, 2))
-        conics = np.empty((C, N, 3))
-        depths = np.empty((C, N))
+        dtype = _np(means).dtype
+        m, q, s = _np(means), _np(quats, means.dtype), _np(scales, means.dtype)
+        vm, K = _np(viewmats, torch.float64), _np(Ks, torch.float64)
+        op = np.zeros(0, dtype) if opacities is None else _np(opacities, means.dtype)
+        means2d = np.empty((C, N, 2), dtype)
+        conics = np.empty((C, N, 3), dtype)
+        depths = np.empty((C, N), dtype)
         radii = np.empty((C, N, 2), dtype=np.int32)
-        comp = np.empty((C, N))
+        comp = np.empty((C, N), dtype)
         _forward(m, q, s, op, vm, K, float(width), float(height), float(eps2d), float(near), float(far),
                  bool(antialiased), float(radius_clip), means2d, conics, depths, radii, comp)
-        # The inputs, not their float64 copies: the backward converts again (cheap), so a fit
-        # step holds no second copy of the scene.
         ctx.save_for_backward(means, quats, scales, viewmats, Ks)
         ctx.settings = (float(width), float(height), float(eps2d), float(near), float(far))
         radii_t = torch.from_numpy(radii)
         ctx.mark_non_differentiable(radii_t)
-        out = [torch.from_numpy(a).to(means.dtype) for a in (means2d, conics, depths, comp)]
-        return out[0], out[1], out[2], radii_t, out[3]
+        return (torch.from_numpy(means2d), torch.from_numpy(conics), torch.from_numpy(depths), radii_t,
+                torch.from_numpy(comp))
 
     @staticmethod
     def backward(ctx, g_means2d, g_conics, g_depths, _g_radii, g_comp):
         means, quats, scales, viewmats, Ks = ctx.saved_tensors
-        m, q, s, vm, K = (_f64(t) for t in (means, quats, scales, viewmats, Ks))
+        dt = means.dtype
+        m, q, s = _np(means), _np(quats, dt), _np(scales, dt)
+        vm, K = _np(viewmats, torch.float64), _np(Ks, torch.float64)
         C, N = vm.shape[0], m.shape[0]
 
         def grad(g, shape):
-            return np.zeros(shape) if g is None else _f64(g)
+            return np.zeros(shape, m.dtype) if g is None else _np(g, dt)
 
-        v_means = np.empty((N, 3))
-        v_quats = np.empty((N, 4))
-        v_scales = np.empty((N, 3))
+        v_means = np.empty((N, 3), m.dtype)
+        v_quats = np.empty((N, 4), m.dtype)
+        v_scales = np.empty((N, 3), m.dtype)
         _backward(m, q, s, vm, K, *ctx.settings, grad(g_means2d, (C, N, 2)), grad(g_conics, (C, N, 3)),
                   grad(g_depths, (C, N)), grad(g_comp, (C, N)), v_means, v_quats, v_scales)
-        out = [torch.from_numpy(a).to(means.dtype) for a in (v_means, v_quats, v_scales)]
-        return out[0], out[1], out[2], None, None, None, None, None, None, None, None, None, None
+        return (torch.from_numpy(v_means), torch.from_numpy(v_quats), torch.from_numpy(v_scales), None, None, None,
+                None, None, None, None, None, None, None)
 
 
 def fully_fused_projection(

@@ -104,12 +104,12 @@ def _sh_forward(degree, coeffs, dirs, out):
         basis = np.empty(16)
         for n in range(chunk * _CHUNK, min(N, (chunk + 1) * _CHUNK)):
             for c in range(C):
-                x, y, z, _ = _unit(dirs[c, n, 0], dirs[c, n, 1], dirs[c, n, 2])
+                x, y, z, _ = _unit(float(dirs[c, n, 0]), float(dirs[c, n, 1]), float(dirs[c, n, 2]))
                 _basis(degree, x, y, z, basis)
                 for ch in range(3):
                     v = 0.5
                     for k in range(n_bases):
-                        v += basis[k] * coeffs[n, k, ch]
+                        v += basis[k] * float(coeffs[n, k, ch])
                     out[c, n, ch] = max(v, 0.0)
 
 
@@ -125,14 +125,14 @@ def _sh_backward(degree, coeffs, dirs, rgb, g_rgb, v_coeffs, v_dirs):
                 for ch in range(3):
                     v_coeffs[n, k, ch] = 0.0
             for c in range(C):
-                x, y, z, norm = _unit(dirs[c, n, 0], dirs[c, n, 1], dirs[c, n, 2])
+                x, y, z, norm = _unit(float(dirs[c, n, 0]), float(dirs[c, n, 1]), float(dirs[c, n, 2]))
                 _basis(degree, x, y, z, basis)
                 g_basis[:n_bases] = 0.0
                 for ch in range(3):
-                    g = g_rgb[c, n, ch] if rgb[c, n, ch] > 0.0 else 0.0  # clamped at 0: no gradient
+                    g = float(g_rgb[c, n, ch]) if rgb[c, n, ch] > 0.0 else 0.0  # clamped at 0: no gradient
                     for k in range(n_bases):
                         v_coeffs[n, k, ch] += basis[k] * g
-                        g_basis[k] += coeffs[n, k, ch] * g
+                        g_basis[k] += float(coeffs[n, k, ch]) * g
                 gx, gy, gz = _basis_vjp(degree, x, y, z, g_basis)
                 dot = x * gx + y * gy + z * gz
                 v_dirs[c, n, 0] = (gx - x * dot) / norm
@@ -141,12 +141,13 @@ def _sh_backward(degree, coeffs, dirs, rgb, g_rgb, v_coeffs, v_dirs):
 
 
 class _FusedSH(torch.autograd.Function):
+    # The kernels read the inputs as they are (float32 in fits and films) and compute in
+    # float64: no converted copy of the [N, K, 3] coefficients.
     @staticmethod
     def forward(ctx, degree, coeffs, dirs):
-        out = np.empty(tuple(dirs.shape))
-        _sh_forward(degree, _f64(coeffs), _f64(dirs), out)
-        rgb = torch.from_numpy(out).to(coeffs.dtype)
-        # The inputs and output, not float64 copies: the backward converts again.
+        out = np.empty(tuple(dirs.shape), dtype=_np(dirs).dtype)
+        _sh_forward(degree, _np(coeffs), _np(dirs), out)
+        rgb = torch.from_numpy(out)
         ctx.save_for_backward(coeffs, dirs, rgb)
         ctx.degree = degree
         return rgb
@@ -154,27 +155,27 @@ class _FusedSH(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_rgb):
         coeffs, dirs, rgb = ctx.saved_tensors
-        co, di = _f64(coeffs), _f64(dirs)
-        v_coeffs = np.zeros(co.shape)
-        v_dirs = np.empty(di.shape)
-        _sh_backward(ctx.degree, co, di, _f64(rgb), _f64(g_rgb), v_coeffs, v_dirs)
-        return None, torch.from_numpy(v_coeffs).to(coeffs.dtype), torch.from_numpy(v_dirs).to(dirs.dtype)
+        co, di = _np(coeffs), _np(dirs)
+        v_coeffs = np.zeros(co.shape, dtype=co.dtype)
+        v_dirs = np.empty(di.shape, dtype=di.dtype)
+        _sh_backward(ctx.degree, co, di, _np(rgb), _np(g_rgb.to(rgb.dtype)), v_coeffs, v_dirs)
+        return None, torch.from_numpy(v_coeffs), torch.from_numpy(v_dirs)
 
 
-def _f64(t: torch.Tensor) -> np.ndarray:
-    return t.detach().to(torch.float64).contiguous().numpy()
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().contiguous().numpy()
 
 
 def fused_spherical_harmonics(degree: int, coeffs: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
     """`spherical_harmonics` for CPU tensors in one numba pass per camera.
 
     coeffs [N, K, 3] (shared by the cameras) with K >= (degree+1)^2; dirs [C, N, 3], any
-    length. Returns RGB [C, N, 3] in the inputs' precision (computed in float64),
-    differentiable with respect to coeffs and dirs.
+    length, in coeffs' precision. Returns RGB [C, N, 3] in that precision (computed in
+    float64), differentiable with respect to coeffs and dirs.
     """
     n = num_sh_bases(degree)
     if not 0 <= degree <= 3:
         raise SplatfilmError(f"SH degree must be 0-3, got {degree}")
     if coeffs.shape[-2] < n:
         raise SplatfilmError(f"SH degree {degree} needs {n} coefficients, got {coeffs.shape[-2]}")
-    return _FusedSH.apply(degree, coeffs[:, :n], dirs)
+    return _FusedSH.apply(degree, coeffs, dirs.to(coeffs.dtype))
