@@ -71,6 +71,27 @@ def _jacobian(x, y, zs, fx, fy, cx, cy, width, height):
     return fx / zs, -fx * tx / (zs * zs), fy / zs, -fy * ty / (zs * zs), tx, ty, u, v, clamp_x, clamp_y
 
 
+@njit(cache=True)
+def _to_camera(V, mean, near, far):
+    """A mean in camera space (x, y, z), whether z is within [near, far], and the depth the
+    Jacobian uses (1 where culled, so no inf reaches the backward)."""
+    p0, p1, p2 = float(mean[0]), float(mean[1]), float(mean[2])
+    x = V[0, 0] * p0 + V[0, 1] * p1 + V[0, 2] * p2 + V[0, 3]
+    y = V[1, 0] * p0 + V[1, 1] * p1 + V[1, 2] * p2 + V[1, 3]
+    z = V[2, 0] * p0 + V[2, 1] * p1 + V[2, 2] * p2 + V[2, 3]
+    in_depth = near <= z <= far
+    return x, y, z, in_depth, (z if in_depth else 1.0)
+
+
+@njit(cache=True)
+def _screen_covariance(j00, j02, j11, j12, Sc):
+    """Entries (a, b, c) of J Sc J^T for J = [[j00, 0, j02], [0, j11, j12]], before the blur."""
+    a = j00 * j00 * Sc[0, 0] + 2.0 * j00 * j02 * Sc[0, 2] + j02 * j02 * Sc[2, 2]
+    b = j00 * j11 * Sc[0, 1] + j00 * j12 * Sc[0, 2] + j02 * j11 * Sc[2, 1] + j02 * j12 * Sc[2, 2]
+    c = j11 * j11 * Sc[1, 1] + 2.0 * j11 * j12 * Sc[1, 2] + j12 * j12 * Sc[2, 2]
+    return a, b, c
+
+
 @njit(parallel=True, cache=True)
 def _forward(means, quats, scales, opacities, viewmats, Ks, width, height, eps2d, near, far, antialiased,
              radius_clip, out_means2d, out_conics, out_depths, out_radii, out_comp):
@@ -85,16 +106,10 @@ def _forward(means, quats, scales, opacities, viewmats, Ks, width, height, eps2d
                 V = viewmats[c]
                 K = Ks[c]
                 fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
-                x = V[0, 0] * means[n, 0] + V[0, 1] * means[n, 1] + V[0, 2] * means[n, 2] + V[0, 3]
-                y = V[1, 0] * means[n, 0] + V[1, 1] * means[n, 1] + V[1, 2] * means[n, 2] + V[1, 3]
-                z = V[2, 0] * means[n, 0] + V[2, 1] * means[n, 1] + V[2, 2] * means[n, 2] + V[2, 3]
-                in_depth = near <= z <= far
-                zs = z if in_depth else 1.0
+                x, y, z, in_depth, zs = _to_camera(V, means[n], near, far)
                 _camera_covariance(quats[n], scales[n], V, WM, Sc)
                 j00, j02, j11, j12, _, _, _, _, _, _ = _jacobian(x, y, zs, fx, fy, cx, cy, width, height)
-                a0 = j00 * j00 * Sc[0, 0] + 2.0 * j00 * j02 * Sc[0, 2] + j02 * j02 * Sc[2, 2]
-                b = j00 * j11 * Sc[0, 1] + j00 * j12 * Sc[0, 2] + j02 * j11 * Sc[2, 1] + j02 * j12 * Sc[2, 2]
-                c0 = j11 * j11 * Sc[1, 1] + 2.0 * j11 * j12 * Sc[1, 2] + j12 * j12 * Sc[2, 2]
+                a0, b, c0 = _screen_covariance(j00, j02, j11, j12, Sc)
                 det_orig = a0 * c0 - b * b
                 a = a0 + eps2d
                 cc = c0 + eps2d
@@ -148,16 +163,10 @@ def _backward(means, quats, scales, viewmats, Ks, width, height, eps2d, near, fa
                 V = viewmats[c]
                 K = Ks[c]
                 fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
-                x = V[0, 0] * means[n, 0] + V[0, 1] * means[n, 1] + V[0, 2] * means[n, 2] + V[0, 3]
-                y = V[1, 0] * means[n, 0] + V[1, 1] * means[n, 1] + V[1, 2] * means[n, 2] + V[1, 3]
-                z = V[2, 0] * means[n, 0] + V[2, 1] * means[n, 1] + V[2, 2] * means[n, 2] + V[2, 3]
-                in_depth = near <= z <= far
-                zs = z if in_depth else 1.0
+                x, y, z, in_depth, zs = _to_camera(V, means[n], near, far)
                 norm, R = _camera_covariance(quats[n], scales[n], V, WM, Sc)
                 j00, j02, j11, j12, tx, ty, u, v, clamp_x, clamp_y = _jacobian(x, y, zs, fx, fy, cx, cy, width, height)
-                a0 = j00 * j00 * Sc[0, 0] + 2.0 * j00 * j02 * Sc[0, 2] + j02 * j02 * Sc[2, 2]
-                b = j00 * j11 * Sc[0, 1] + j00 * j12 * Sc[0, 2] + j02 * j11 * Sc[2, 1] + j02 * j12 * Sc[2, 2]
-                c0 = j11 * j11 * Sc[1, 1] + 2.0 * j11 * j12 * Sc[1, 2] + j12 * j12 * Sc[2, 2]
+                a0, b, c0 = _screen_covariance(j00, j02, j11, j12, Sc)
                 det_orig = a0 * c0 - b * b
                 a = a0 + eps2d
                 cc = c0 + eps2d
