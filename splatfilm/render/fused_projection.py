@@ -92,6 +92,17 @@ def _screen_covariance(j00, j02, j11, j12, Sc):
     return a, b, c
 
 
+@njit(cache=True)
+def _blur(a0, b, c0, eps2d, in_depth):
+    """The blurred diagonal (a, c), det before the blur, the determinant to divide by (1 where
+    the Gaussian is culled, so no inf reaches the backward) and whether it is kept."""
+    a = a0 + eps2d
+    c = c0 + eps2d
+    det = a * c - b * b
+    valid = in_depth and det > 0.0
+    return a, c, a0 * c0 - b * b, (det if valid else 1.0), valid
+
+
 @njit(parallel=True, cache=True)
 def _forward(means, quats, scales, opacities, viewmats, Ks, width, height, eps2d, near, far, antialiased,
              radius_clip, out_means2d, out_conics, out_depths, out_radii, out_comp):
@@ -110,12 +121,7 @@ def _forward(means, quats, scales, opacities, viewmats, Ks, width, height, eps2d
                 _camera_covariance(quats[n], scales[n], V, WM, Sc)
                 j00, j02, j11, j12, _, _, _, _, _, _ = _jacobian(x, y, zs, fx, fy, cx, cy, width, height)
                 a0, b, c0 = _screen_covariance(j00, j02, j11, j12, Sc)
-                det_orig = a0 * c0 - b * b
-                a = a0 + eps2d
-                cc = c0 + eps2d
-                det = a * cc - b * b
-                valid = in_depth and det > 0.0
-                det_safe = det if valid else 1.0
+                a, cc, det_orig, det_safe, valid = _blur(a0, b, c0, eps2d, in_depth)
                 comp = math.sqrt(max(det_orig / det_safe, 0.0))
                 out_conics[c, n, 0] = cc / det_safe
                 out_conics[c, n, 1] = -b / det_safe
@@ -167,12 +173,7 @@ def _backward(means, quats, scales, viewmats, Ks, width, height, eps2d, near, fa
                 norm, R = _camera_covariance(quats[n], scales[n], V, WM, Sc)
                 j00, j02, j11, j12, tx, ty, u, v, clamp_x, clamp_y = _jacobian(x, y, zs, fx, fy, cx, cy, width, height)
                 a0, b, c0 = _screen_covariance(j00, j02, j11, j12, Sc)
-                det_orig = a0 * c0 - b * b
-                a = a0 + eps2d
-                cc = c0 + eps2d
-                det = a * cc - b * b
-                valid = in_depth and det > 0.0
-                det_safe = det if valid else 1.0
+                a, cc, det_orig, det_safe, valid = _blur(a0, b, c0, eps2d, in_depth)
                 # conics (cc, -b, a) / det_safe, compensation sqrt(det_orig / det_safe): d/d(a, b, cc).
                 k0, k1, k2 = float(g_conics[c, n, 0]), float(g_conics[c, n, 1]), float(g_conics[c, n, 2])
                 ga = k2 / det_safe
