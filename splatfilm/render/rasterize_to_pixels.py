@@ -233,27 +233,27 @@ def _forward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, flat
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
-def _gaussian_grads(k, g, u0, u1, feats, op, mx, my, ca, cb, cc, half, xc, yc, gF, gT, S, w_p, T_p, inv_p, vis_p,
-                    da_p, g_isect):
+def _gaussian_grads(k, g, u0, u1, feats, op, mx, my, ca, cb, cc, half, xc, yc, gF, gT, GS, w_p, T_p, inv_p, vis_p,
+                    D, g_isect):
     """One (tile, Gaussian) intersection's gradient row g_isect[:, k], summed over its lanes
-    u0..u1 (zero where it did not blend), and the colour behind (S) brought in front of it.
+    u0..u1 (zero where it did not blend), and the loss gradient of the colour behind it
+    (GS = sum over channels of dL/dcolour * colour behind) brought in front of it.
 
+    Per pixel the channels enter d(alpha) only through D = sum_ch dL/dcolour_ch * f_ch and
+    GS, so one scalar per pixel stands for the colour behind, whatever the channel count.
     The sums may reassociate (flag on this function only), so LLVM keeps them in SIMD lanes;
     the order is still fixed by the loop, so every run gives the same bits."""
     zero = half - half
     K = feats.shape[1]
     for li in range(u0, u1):
-        da_p[li] = zero
+        D[li] = zero
     for ch in range(K):
         f = feats[g, ch]
         s = zero
         for li in range(u0, u1):
             gf = gF[ch, li]
-            s_behind = S[ch, li]
-            w = w_p[li]
-            da_p[li] += gf * (f * T_p[li] - s_behind * inv_p[li])
-            s += w * gf
-            S[ch, li] = s_behind + f * w
+            D[li] += gf * f
+            s += w_p[li] * gf
         g_isect[6 + ch, k] = s
     s0 = zero
     s1 = zero
@@ -262,8 +262,12 @@ def _gaussian_grads(k, g, u0, u1, feats, op, mx, my, ca, cb, cc, half, xc, yc, g
     s4 = zero
     s5 = zero
     for li in range(u0, u1):
-        # alpha_out = 1 - T_final; dT_final/dalpha = -T_final / (1 - alpha)
-        d_alpha = da_p[li] + gT[li] * inv_p[li]
+        # d colour / d alpha = f T_front - S_behind / (1 - alpha); alpha_out = 1 - T_final
+        # and dT_final/dalpha = -T_final / (1 - alpha)
+        gs = GS[li]
+        d = D[li]
+        d_alpha = T_p[li] * d + (gT[li] - gs) * inv_p[li]
+        GS[li] = gs + w_p[li] * d
         vis = vis_p[li]
         d_sigma = -d_alpha * op * vis
         dx = mx - xc[li]
@@ -296,7 +300,7 @@ def _backward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, fla
     n_tiles = tile_order.shape[0]
     for worker in prange(n_workers):
         T = np.empty(n_pix, dtype=cst.dtype)
-        S = np.empty((K, n_pix), dtype=cst.dtype)  # colour composited behind the current Gaussian
+        GS = np.empty(n_pix, dtype=cst.dtype)  # sum over channels of dL/dcolour * colour behind
         gF = np.empty((K, n_pix), dtype=cst.dtype)
         gT = np.empty(n_pix, dtype=cst.dtype)  # dL/dalpha_out * T_final
         last = np.empty(n_pix, dtype=np.int32)
@@ -308,7 +312,7 @@ def _backward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, fla
         T_p = np.empty(n_pix, dtype=cst.dtype)
         inv_p = np.empty(n_pix, dtype=cst.dtype)
         vis_p = np.empty(n_pix, dtype=cst.dtype)
-        da_p = np.empty(n_pix, dtype=cst.dtype)
+        D = np.empty(n_pix, dtype=cst.dtype)
         for j in range(worker, n_tiles, n_workers):
             t = tile_order[j]
             start = tile_offsets[t]
@@ -321,7 +325,7 @@ def _backward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, fla
             last[:] = -1
             gT[:] = zero
             gF[:, :] = zero
-            S[:, :] = zero
+            GS[:] = zero
             row_last[:] = -1
             max_last = start - 1
             for r in range(th):
@@ -381,8 +385,8 @@ def _backward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, fla
                     T_p[li] = T_front if ok else zero
                     inv_p[li] = inv if ok else zero
                     vis_p[li] = vis if ok & (op * vis <= a_max) else zero  # clamped at 0.999: no gradient
-                _gaussian_grads(k, g, u0, u1, feats, op, mx, my, ca, cb, cc, half, xc, yc, gF, gT, S, w_p, T_p, inv_p,
-                                vis_p, da_p, g_isect)
+                _gaussian_grads(k, g, u0, u1, feats, op, mx, my, ca, cb, cc, half, xc, yc, gF, gT, GS, w_p, T_p, inv_p,
+                                vis_p, D, g_isect)
             for k in range(max(max_last + 1, start), end):
                 for q in range(F):
                     g_isect[q, k] = zero
