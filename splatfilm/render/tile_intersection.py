@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 TILE_SIZE = 16
 
@@ -26,33 +27,52 @@ def _tile_bounds(mx, my, rx, ry, tile_size, tiles_x, tiles_y):
     return x0, x1, y0, y1
 
 
-@njit(cache=True)
-def _bin_gaussians(means2d, radii, order, tile_size, tiles_x, tiles_y):
+@njit(parallel=True, cache=True)
+def _bin_gaussians(means2d, radii, order, tile_size, tiles_x, tiles_y, n_workers):
     """Tile lists in depth order. order: Gaussian ids sorted front to back (culled ones may be
     included: a radius <= 0 in either axis culls, as in gsplat's isect_tiles).
-    Returns (tile_offsets [T+1] int64, flat_ids [M] int32)."""
+    Returns (tile_offsets [T+1] int64, flat_ids [M] int32).
+
+    In parallel and still deterministic: the image is cut into bands of tile rows, dealt
+    round-robin to the workers (dense and sparse rows even out); each band walks every
+    Gaussian in depth order and fills only its own tiles, so each list comes out sorted
+    whichever thread fills it."""
     n_tiles = tiles_x * tiles_y
-    counts = np.zeros(n_tiles + 1, dtype=np.int64)
-    for g in order:
+    M = order.shape[0]
+    bounds = np.empty((M, 4), dtype=np.int32)
+    for i in prange(M):
+        g = order[i]
         if radii[g, 0] <= 0 or radii[g, 1] <= 0:
-            continue
-        x0, x1, y0, y1 = _tile_bounds(means2d[g, 0], means2d[g, 1], radii[g, 0], radii[g, 1], tile_size, tiles_x, tiles_y)
-        for ty in range(y0, y1):
-            for tx in range(x0, x1):
-                counts[ty * tiles_x + tx + 1] += 1
+            bounds[i, 0], bounds[i, 1], bounds[i, 2], bounds[i, 3] = 0, 0, 0, 0
+        else:
+            x0, x1, y0, y1 = _tile_bounds(means2d[g, 0], means2d[g, 1], radii[g, 0], radii[g, 1], tile_size, tiles_x,
+                                          tiles_y)
+            bounds[i, 0], bounds[i, 1], bounds[i, 2], bounds[i, 3] = x0, x1, y0, y1
+    n_bands = min(tiles_y, 4 * n_workers)
+    band_rows = (tiles_y + n_bands - 1) // max(n_bands, 1)
+    counts = np.zeros(n_tiles + 1, dtype=np.int64)
+    for worker in prange(n_workers):
+        for b in range(worker, n_bands, n_workers):
+            lo = b * band_rows
+            hi = min(tiles_y, lo + band_rows)
+            for i in range(M):
+                for ty in range(max(bounds[i, 2], lo), min(bounds[i, 3], hi)):
+                    for tx in range(bounds[i, 0], bounds[i, 1]):
+                        counts[ty * tiles_x + tx + 1] += 1
     offsets = np.cumsum(counts)
     cursor = offsets[:-1].copy()
     flat_ids = np.empty(offsets[-1], dtype=np.int32)
     # Walking the Gaussians front to back fills every tile's list already sorted by depth.
-    for g in order:
-        if radii[g, 0] <= 0 or radii[g, 1] <= 0:
-            continue
-        x0, x1, y0, y1 = _tile_bounds(means2d[g, 0], means2d[g, 1], radii[g, 0], radii[g, 1], tile_size, tiles_x, tiles_y)
-        for ty in range(y0, y1):
-            for tx in range(x0, x1):
-                t = ty * tiles_x + tx
-                flat_ids[cursor[t]] = g
-                cursor[t] += 1
+    for worker in prange(n_workers):
+        for b in range(worker, n_bands, n_workers):
+            lo = b * band_rows
+            hi = min(tiles_y, lo + band_rows)
+            for i in range(M):
+                for ty in range(max(bounds[i, 2], lo), min(bounds[i, 3], hi)):
+                    for tx in range(bounds[i, 0], bounds[i, 1]):
+                        t = ty * tiles_x + tx
+                        flat_ids[cursor[t]] = order[i]
+                        cursor[t] += 1
     return offsets, flat_ids
 
 
@@ -72,7 +92,8 @@ def isect_tiles(means2d: np.ndarray, radii: np.ndarray, depths: np.ndarray, widt
     tiles_x, tiles_y = tile_grid(width, height, tile_size)
     visible = np.nonzero((radii[:, 0] > 0) & (radii[:, 1] > 0))[0]  # gsplat drops either radius <= 0
     order = visible[_depth_order(depths[visible])].astype(np.int64)
-    return _bin_gaussians(means2d, radii, order, tile_size, tiles_x, tiles_y)
+    # Thread count read here: inside the kernel it would stop the kernel from being cached.
+    return _bin_gaussians(means2d, radii, order, tile_size, tiles_x, tiles_y, max(1, numba.get_num_threads()))
 
 
 def _depth_order(depths: np.ndarray) -> np.ndarray:
