@@ -190,7 +190,7 @@ def profile_row(data: Path, n: int, width: int, height: int, steps: int, warmup:
     from gsplat.strategy import DefaultStrategy
 
     from splatfilm.fit import FitConfig
-    from splatfilm.fit.trainer import PARAM_NAMES, densify_schedule
+    from splatfilm.fit.trainer import PARAM_NAMES, adam_optimizers, densify_schedule
     from splatfilm.render import render
     from splatfilm.render.metrics import ssim
 
@@ -205,9 +205,7 @@ def profile_row(data: Path, n: int, width: int, height: int, steps: int, warmup:
     g = make_init_scene(n)
     cfg = FitConfig()
     params = torch.nn.ParameterDict({k: torch.nn.Parameter(getattr(g, k).clone()) for k in PARAM_NAMES})
-    lrs = {"means": cfg.lr_means, "quats": cfg.lr_quats, "scales": cfg.lr_scales, "opacities": cfg.lr_opacities,
-           "sh0": cfg.lr_sh0, "shN": cfg.lr_shN}
-    opts = {k: torch.optim.Adam([{"params": params[k], "lr": lr, "name": k}], eps=1e-15) for k, lr in lrs.items()}
+    opts = adam_optimizers(params, cfg, scene_scale=1.0)
     strategy = DefaultStrategy(verbose=False, **densify_schedule(30000))
     state = strategy.initialize_state(scene_scale=1.0)
     totals = dict.fromkeys(("render", "loss", "backward", "optimiser", "strategy"), 0.0)

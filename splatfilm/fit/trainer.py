@@ -121,7 +121,9 @@ def _make_strategy(cfg: FitConfig, steps: int, backend: str):
     raise SplatfilmError(f"unknown strategy {cfg.strategy!r}; choose default, mcmc or none")
 
 
-def _optimizers(params: torch.nn.ParameterDict, cfg: FitConfig, scene_scale: float) -> dict:
+def adam_optimizers(params: torch.nn.ParameterDict, cfg: FitConfig, scene_scale: float) -> dict:
+    """One Adam per parameter group (gsplat's strategies expect that), at cfg's learning rates;
+    positions' rate scaled by the scene extent `scene_scale` (world units)."""
     lrs = {"means": cfg.lr_means * scene_scale, "quats": cfg.lr_quats, "scales": cfg.lr_scales,
            "opacities": cfg.lr_opacities, "sh0": cfg.lr_sh0, "shN": cfg.lr_shN}
     # eps as gsplat's trainer uses: tiny, so rarely-updated Gaussians still move. The fused
@@ -272,7 +274,7 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
     elif init is None:
         init = _initial(capture, cfg, rng_np, train_ids)
     params = torch.nn.ParameterDict({k: torch.nn.Parameter(getattr(init, k).to(device).clone()) for k in PARAM_NAMES})
-    optimizers = _optimizers(params, cfg, scene_scale)
+    optimizers = adam_optimizers(params, cfg, scene_scale)
     if cfg.strategy == "default":
         strategy.check_sanity(params, optimizers)
         strategy_state = strategy.initialize_state(scene_scale=scene_scale)
