@@ -103,8 +103,8 @@ def carve_by_masks(points: np.ndarray, cameras: Cameras, masks: list[np.ndarray]
             v = np.where(front, K[1, 1] * pc[:, 1] / np.where(front, z, 1) + K[1, 2], -1)
         else:  # through the camera's lens
             front = lens_visible(pc, cameras.camera_model[i], cameras.distortion[i])
-            uv = project_points(torch.from_numpy(pc)[None], torch.from_numpy(cameras.Ks[i : i + 1]),
-                                cameras.camera_model[i], torch.from_numpy(cameras.distortion[i : i + 1]))[0].numpy()
+            uv = project_points(torch.from_numpy(pc)[None], torch.tensor(cameras.Ks[i : i + 1]),
+                                cameras.camera_model[i], torch.tensor(cameras.distortion[i : i + 1]))[0].numpy()
             u, v = np.where(front, uv[:, 0], -1), np.where(front, uv[:, 1], -1)
         h, w = mask.shape[:2]
         in_view = front & (u >= 0) & (u < w) & (v >= 0) & (v < h)

@@ -108,8 +108,8 @@ def pinhole_views(cameras: Cameras, images: list[np.ndarray], masks: list[np.nda
             xs, ys = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
             rays = np.stack([(xs - K[0, 2]) / K[0, 0], (ys - K[1, 2]) / K[1, 1], np.ones_like(xs)], -1) @ rotations[v].T
             rays = rays.reshape(-1, 3)
-            uv = project_points(torch.from_numpy(rays)[None], torch.from_numpy(cam.Ks), cam.camera_model[0],
-                                torch.from_numpy(cam.distortion))[0].numpy()
+            uv = project_points(torch.from_numpy(rays)[None], torch.tensor(cam.Ks), cam.camera_model[0],
+                                torch.tensor(cam.distortion))[0].numpy()
             u, vv = uv[:, 0] - 0.5, uv[:, 1] - 0.5  # pixel-index coordinates
             ok = lens_visible(rays, cam.camera_model[0], cam.distortion[0])
             if cam.camera_model[0] != "EQUIRECTANGULAR":  # a panorama sees every direction (its seam wraps)

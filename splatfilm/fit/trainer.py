@@ -249,7 +249,13 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
     device = torch.device("cuda" if backend == "gsplat" else "cpu")
     if backend == "gsplat":  # a lens gsplat lacks (a panorama) fails here, not after initialisation
         for i in range(len(capture.cameras)):
-            gsplat_lens_arguments(capture.cameras.camera_model[i], torch.from_numpy(capture.cameras.distortion[i]))
+            lens = gsplat_lens_arguments(capture.cameras.camera_model[i], torch.tensor(capture.cameras.distortion[i]))
+            if lens.get("with_ut") and cfg.strategy == "default":
+                # gsplat's 3DGUT path leaves its 2D means without gradients, which the default
+                # strategy's densification statistics read (gsplat issue 726); MCMC needs none.
+                raise SplatfilmError(f"{capture.names[i]}: a distorted {capture.cameras.camera_model[i]} camera on "
+                                     "backend gsplat trains through 3DGUT, which gives the default strategy no "
+                                     "2D gradients; use --strategy mcmc, or --backend cpu")
     steps = cfg.resolved_steps(backend)
     if not 0 <= cfg.sh_degree <= 3:
         raise SplatfilmError(f"--sh-degree must be 0-3, got {cfg.sh_degree}")
