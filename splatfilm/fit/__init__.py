@@ -44,9 +44,16 @@ def points_from_images(capture: Capture, source: Capture, work_dir: Path) -> Non
     place; leave it without when too few come out (see MIN_TRIANGULATED_POINTS). Object
     captures keep only the points inside their masks."""
     from splatfilm.fit.init import carve_by_masks
+    from splatfilm.fit.lens_views import pinhole_views
     from splatfilm.fit.sfm import triangulate_known_poses
 
-    points, colors = triangulate_known_poses(source.images, source.cameras, work_dir, log=print)
+    images, cameras = source.images, source.cameras
+    if "EQUIRECTANGULAR" in cameras.camera_model:
+        # COLMAP has no panorama camera: match and triangulate the cube of pinhole views of each.
+        views = pinhole_views(cameras, images)
+        images, cameras = views.images, views.cameras
+        print(f"triangulating through {len(cameras)} pinhole views of the images (a cube of six for each panorama)")
+    points, colors = triangulate_known_poses(images, cameras, work_dir, log=print)
     if capture.masks is not None and len(points):
         inside = carve_by_masks(points, capture.cameras, capture.masks)
         points, colors = points[inside], colors[inside]

@@ -25,17 +25,23 @@ from pathlib import Path
 import numpy as np
 
 from splatfilm.scene.cameras import Cameras
+from splatfilm.fit.lens_views import remap
 from splatfilm.errors import SplatfilmError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
+# Camera models the fit trains through (renders with their own projection); OPENCV images are
+# undistorted into pinhole ones instead.
+LENS_MODELS_FITTED = ("OPENCV_FISHEYE", "EQUIRECTANGULAR")
 
 
 @dataclass
 class Capture:
     """A loaded capture at training resolution. C images.
 
-    cameras: pinhole `Cameras` (distortion already removed from the images);
+    cameras: `Cameras`: PINHOLE (OPENCV images are undistorted into the same pinhole camera),
+    or OPENCV_FISHEYE / EQUIRECTANGULAR with their distortion, images as shot (the fit renders
+    through that lens; a capture may mix models);
     images: C uint8 arrays [H,W,3]; masks: C float32 arrays [H,W,1] in [0,1], the alpha
     target of an object capture (None for a scene); valid: C bool arrays [H,W,1] or None,
     pixels that carry data (False where undistortion had nothing to sample);
@@ -145,21 +151,6 @@ def _undistort_maps(cam: Cameras) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return u, v, inside
 
 
-def _remap(image: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Bilinear sample image [H,W,C] at (u, v) pixel-index coordinates."""
-    h, w = image.shape[:2]
-    u = np.clip(u, 0, w - 1)
-    v = np.clip(v, 0, h - 1)
-    u0 = np.minimum(np.floor(u).astype(int), w - 2) if w > 1 else np.zeros_like(u, int)
-    v0 = np.minimum(np.floor(v).astype(int), h - 2) if h > 1 else np.zeros_like(v, int)
-    fu, fv = (u - u0)[..., None], (v - v0)[..., None]
-    im = image.astype(np.float32)
-    top = im[v0, u0] * (1 - fu) + im[v0, u0 + 1] * fu
-    bot = im[v0 + 1, u0] * (1 - fu) + im[v0 + 1, u0 + 1] * fu
-    out = top * (1 - fv) + bot * fv
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8) if image.dtype == np.uint8 else out
-
-
 def _target_size(w: int, h: int, downscale: float | None, max_size: int | None) -> tuple[int, int]:
     factor = 1.0
     if downscale:
@@ -204,24 +195,28 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
         missing = image_paths[[m is None for m in masks].index(True)]
         raise SplatfilmError(f"{missing}: some images of this object capture have alpha or masks, this one has none")
 
-    # Undistort OPENCV cameras into the same pinhole camera; pixels with nothing to sample are masked out.
-    distorted = np.any(cameras.distortion != 0, axis=1)
+    # Undistort OPENCV cameras into the same pinhole camera (as gsplat's and nerfstudio's trainers
+    # do); pixels with nothing to sample are masked out. Fisheyes and panoramas keep their lens:
+    # the fit renders through it (their images cover more than any one pinhole view could).
+    kept = np.array([m in LENS_MODELS_FITTED for m in cameras.camera_model])
+    distorted = np.any(cameras.distortion != 0, axis=1) & ~kept
     any_invalid = False
     for i in range(len(images)):
-        # Fitting trains pinhole cameras: a fisheye or panorama read as one would fit garbage.
-        if cameras.camera_model[i] in ("OPENCV_FISHEYE", "EQUIRECTANGULAR"):
-            kind = "fisheye" if cameras.camera_model[i] == "OPENCV_FISHEYE" else "equirectangular"
-            raise SplatfilmError(f"{image_paths[i]}: {kind} images cannot be fitted yet; undistort them first")
         if distorted[i]:
             u, v, inside = _undistort_maps(cameras[i])
-            images[i] = _remap(images[i], u, v)
+            images[i] = remap(images[i], u, v)
             if masks[i] is not None:
-                masks[i] = _remap(masks[i], u, v)
+                masks[i] = remap(masks[i], u, v)
             valids.append(inside[..., None])
             any_invalid |= not inside.all()
         else:
             valids.append(None)
-    cameras = Cameras(cameras.viewmats, cameras.Ks, cameras.widths, cameras.heights, None, "PINHOLE", cameras.names)
+    if kept.any():
+        cameras = Cameras(cameras.viewmats, cameras.Ks, cameras.widths, cameras.heights,
+                          np.where(kept[:, None], cameras.distortion, 0.0),
+                          [m if k else "PINHOLE" for m, k in zip(cameras.camera_model, kept)], cameras.names)
+    else:
+        cameras = Cameras(cameras.viewmats, cameras.Ks, cameras.widths, cameras.heights, None, "PINHOLE", cameras.names)
     if any_invalid:
         valids = [v if v is not None else np.ones(im.shape[:2] + (1,), bool) for v, im in zip(valids, images)]
     capture = Capture(

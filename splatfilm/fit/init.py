@@ -1,16 +1,20 @@
 """Initial Gaussians for a fit: from a point cloud; for a capture without one, random pixels of
 its views pushed to the depth where neighbouring views see the same colour
 (`points_where_views_agree`); inside an object capture's visual hull (`carve_by_masks`); or,
-as a last resort, random points in the cameras' frustums."""
+as a last resort, random points in the cameras' frustums. The plane sweep and the frustums are
+pinhole maths: the fit gives them pinhole views of fisheye and panorama images
+(`splatfilm.fit.lens_views`); the carving projects through each camera's own lens."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from splatfilm.errors import SplatfilmError
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import C0
+from splatfilm.render.camera_models import lens_visible, project_points
 
 
 def knn_scales(points: np.ndarray, k: int = 3) -> np.ndarray:
@@ -57,9 +61,18 @@ def _focus_point(cameras: Cameras) -> np.ndarray:
     return np.linalg.solve(A, b)
 
 
+def _require_pinhole(cameras: Cameras, what: str) -> None:
+    """These searches unproject pixels with K: another lens would put every point in the wrong place."""
+    others = sorted(set(cameras.camera_model) - {"PINHOLE"})
+    if others:
+        raise SplatfilmError(f"{what} takes PINHOLE cameras, got {', '.join(others)} "
+                             "(look through splatfilm.fit.lens_views.pinhole_views)")
+
+
 def random_points_in_frustums(cameras: Cameras, count: int, generator: np.random.Generator) -> np.ndarray:
     """`count` points [count,3] uniformly over the cameras' images, at depths spread around the
-    distance from the cameras to what they look at (0.25x to 1.75x)."""
+    distance from the cameras to what they look at (0.25x to 1.75x). PINHOLE cameras only."""
+    _require_pinhole(cameras, "random_points_in_frustums")
     focus = _focus_point(cameras)
     dist = np.linalg.norm(cameras.centers - focus, axis=1)
     c2w = cameras.to_c2w_opencv()
@@ -76,16 +89,23 @@ def random_points_in_frustums(cameras: Cameras, count: int, generator: np.random
 
 def carve_by_masks(points: np.ndarray, cameras: Cameras, masks: list[np.ndarray], keep_ratio: float = 0.9) -> np.ndarray:
     """Keep the points [P,3] inside the visual hull: those that land on the object (mask >= 0.5)
-    in at least `keep_ratio` of the views that see them. Returns a boolean mask [P]."""
+    in at least `keep_ratio` of the views that see them (through each camera's own lens).
+    Returns a boolean mask [P]."""
     inside = np.zeros(len(points))
     seen = np.zeros(len(points))
     for i, mask in enumerate(masks):
         V, K = cameras.viewmats[i], cameras.Ks[i]
         pc = points @ V[:3, :3].T + V[:3, 3]
-        z = pc[:, 2]
-        front = z > 1e-6
-        u = np.where(front, K[0, 0] * pc[:, 0] / np.where(front, z, 1) + K[0, 2], -1)
-        v = np.where(front, K[1, 1] * pc[:, 1] / np.where(front, z, 1) + K[1, 2], -1)
+        if cameras.camera_model[i] == "PINHOLE":
+            z = pc[:, 2]
+            front = z > 1e-6
+            u = np.where(front, K[0, 0] * pc[:, 0] / np.where(front, z, 1) + K[0, 2], -1)
+            v = np.where(front, K[1, 1] * pc[:, 1] / np.where(front, z, 1) + K[1, 2], -1)
+        else:  # through the camera's lens
+            front = lens_visible(pc, cameras.camera_model[i], cameras.distortion[i])
+            uv = project_points(torch.from_numpy(pc)[None], torch.tensor(cameras.Ks[i : i + 1]),
+                                cameras.camera_model[i], torch.tensor(cameras.distortion[i : i + 1]))[0].numpy()
+            u, v = np.where(front, uv[:, 0], -1), np.where(front, uv[:, 1], -1)
         h, w = mask.shape[:2]
         in_view = front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
         ui = np.clip(u.astype(int), 0, w - 1)
@@ -185,7 +205,9 @@ def points_where_views_agree(cameras: Cameras, images: list[np.ndarray], ids: li
     cheap on the CPU. Pixels no two neighbours see are dropped.
 
     Returns points [P,3], their pixel's colour [P,3] in [0,1] and their cost [P] (P <= count).
+    PINHOLE cameras only.
     """
+    _require_pinhole(cameras, "points_where_views_agree")
     work, Ks = _working_images(cameras, images, work_width)
     near, far = depth_range(cameras)
     nbrs = view_neighbours(cameras, ids, neighbours)

@@ -509,6 +509,9 @@ def triangulate_known_poses(
         raise SplatfilmError(f"triangulate_known_poses: {len(images)} images for {n} cameras")
     if n < 2:
         raise SplatfilmError("triangulate_known_poses: needs at least 2 views")
+    if "EQUIRECTANGULAR" in cameras.camera_model:
+        raise SplatfilmError("triangulate_known_poses: COLMAP has no EQUIRECTANGULAR camera "
+                             "(triangulate pinhole views of the panoramas: splatfilm.fit.lens_views)")
     for i, im in enumerate(images):
         w, h = int(cameras.widths[i]), int(cameras.heights[i])
         if im.ndim != 3 or im.shape[:2] != (h, w) or im.dtype != np.uint8:

@@ -31,14 +31,17 @@ import torch
 from tqdm import tqdm
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.atomic import atomic_write
 from splatfilm.render.metrics import psnr, ssim
 from splatfilm.render import render, resolve_backend
+from splatfilm.render.rasterization import gsplat_lens_arguments
 from splatfilm.fit.capture import Capture, scene_extent, split_indices
 from splatfilm.fit.appearance import (appearance_enabled, appearance_optimizer, apply_transform, compose,
                                       identity_penalty, nearest_views, new_appearance)
 from splatfilm.fit.init import carve_by_masks, gaussians_from_points, points_where_views_agree, random_points_in_frustums
+from splatfilm.fit.lens_views import pinhole_views
 
 PARAM_NAMES = ("means", "quats", "scales", "opacities", "sh0", "shN")
 CPU_DEFAULT_STEPS = 3000
@@ -136,11 +139,18 @@ def adam_optimizers(params: torch.nn.ParameterDict, cfg: FitConfig, scene_scale:
 def _initial(capture: Capture, cfg: FitConfig, rng: np.random.Generator, train_ids: list[int]) -> Gaussians:
     if capture.points is not None and len(capture.points) >= 4:
         return gaussians_from_points(capture.points, capture.point_colors, cfg.sh_degree, cfg.init_opacity)
+    # The searches below are pinhole maths: fisheye and panorama images take part through
+    # pinhole views resampled from them (a panorama's cube of six); pinhole ones as they are.
+    cameras, images, ids = capture.cameras, capture.images, train_ids
+    if any(m != "PINHOLE" for m in cameras.camera_model):
+        views = pinhole_views(capture.cameras, capture.images)
+        train = set(train_ids)
+        cameras, images, ids = views.cameras, views.images, [v for v, s in enumerate(views.source) if int(s) in train]
     if capture.masks is not None:
         # An object capture: start inside the visual hull its masks carve out.
         pts = np.zeros((0, 3))
         for _ in range(20):
-            cand = random_points_in_frustums(capture.cameras, cfg.init_random * 4, rng)
+            cand = random_points_in_frustums(cameras, cfg.init_random * 4, rng)
             pts = np.concatenate([pts, cand[carve_by_masks(cand, capture.cameras, capture.masks)]])
             if len(pts) >= cfg.init_random:
                 break
@@ -148,21 +158,22 @@ def _initial(capture: Capture, cfg: FitConfig, rng: np.random.Generator, train_i
             raise SplatfilmError("the object masks carve out no volume that every view agrees on; check the masks")
         pts = pts[: cfg.init_random]
     else:
-        return _random_scene_initial(capture, cfg, rng, train_ids)
+        return _random_scene_initial(cameras, images, ids, cfg, rng)
     return gaussians_from_points(pts, rng.uniform(0, 1, pts.shape), cfg.sh_degree, cfg.init_opacity)
 
 
-def _random_scene_initial(capture: Capture, cfg: FitConfig, rng: np.random.Generator, train_ids: list[int]) -> Gaussians:
+def _random_scene_initial(cameras: Cameras, images: list[np.ndarray], train_ids: list[int], cfg: FitConfig,
+                          rng: np.random.Generator) -> Gaussians:
     """A scene capture without points: random pixels of the training views placed at the depth
     their neighbouring views agree on, in their pixel's colour (see `points_where_views_agree`).
     Points spread through the frustums instead fill the room with grey fog the fit never
     clears (17.8 dB on a 72-view room after 3000 steps)."""
-    pts, colors, _ = points_where_views_agree(capture.cameras, capture.images, train_ids, cfg.init_random, rng)
+    pts, colors, _ = points_where_views_agree(cameras, images, train_ids, cfg.init_random, rng)
     if len(pts) < max(4, cfg.init_random // 20):
         # No two views look the same way (too few images): nothing to agree on.
         print(f"note: the views overlap too little to place {cfg.init_random} starting points; "
               "starting from random points in their frustums", file=sys.stderr)
-        pts = random_points_in_frustums(capture.cameras, cfg.init_random, rng)
+        pts = random_points_in_frustums(cameras, cfg.init_random, rng)
         colors = rng.uniform(0, 1, pts.shape)
     return gaussians_from_points(pts, colors, cfg.sh_degree, cfg.init_opacity)
 
@@ -182,7 +193,8 @@ def evaluate(gaussians: Gaussians, capture: Capture, indices: list[int], backend
         for i in indices:
             viewmats, Ks = capture.cameras[i].to_tensors()
             w, h = int(capture.cameras.widths[i]), int(capture.cameras.heights[i])
-            out = render(gaussians, viewmats, Ks, w, h, backend=backend, sh_degree=sh_degree)
+            out = render(gaussians, viewmats, Ks, w, h, backend=backend, sh_degree=sh_degree,
+                         **capture.cameras.lens_arguments(i))
             pred = out.rgb[0].cpu()
             if appearance is not None:
                 pred = apply_transform(pred, appearance[i].cpu())
@@ -240,6 +252,15 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
     detached parameters (snapshots of an under-trained model, say); it must not modify them."""
     backend = resolve_backend(cfg.backend)
     device = torch.device("cuda" if backend == "gsplat" else "cpu")
+    if backend == "gsplat":  # a lens gsplat lacks (a panorama) fails here, not after initialisation
+        for i in range(len(capture.cameras)):
+            lens = gsplat_lens_arguments(capture.cameras.camera_model[i], torch.tensor(capture.cameras.distortion[i]))
+            if lens.get("with_ut") and cfg.strategy == "default":
+                # gsplat's 3DGUT path leaves its 2D means without gradients, which the default
+                # strategy's densification statistics read (gsplat issue 726); MCMC needs none.
+                raise SplatfilmError(f"{capture.names[i]}: a distorted {capture.cameras.camera_model[i]} camera on "
+                                     "backend gsplat trains through 3DGUT, which gives the default strategy no "
+                                     "2D gradients; use --strategy mcmc, or --backend cpu")
     steps = cfg.resolved_steps(backend)
     if not 0 <= cfg.sh_degree <= 3:
         raise SplatfilmError(f"--sh-degree must be 0-3, got {cfg.sh_degree}")
@@ -330,7 +351,8 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
                 a = torch.from_numpy(capture.masks[idx]).to(device)
                 gt = gt * a + (1 - a) * background
             g = Gaussians(**{k: params[k] for k in PARAM_NAMES})
-            out = render(g, viewmats, Ks, w, h, backend=backend, sh_degree=degree, background=background)
+            out = render(g, viewmats, Ks, w, h, backend=backend, sh_degree=degree, background=background,
+                         **cam.lens_arguments())
             info = out.info
             pred = out.rgb[0]
             if appearance is not None:

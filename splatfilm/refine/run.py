@@ -114,6 +114,11 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, tar
     # Every input is read before the capture, whose structure-from-motion can take long.
     ref = load_refiner(refiner, device="cuda" if backend == "gsplat" else "cpu") if refiner is not None else None
     capture = load_capture(data, work / "capture", downscale=downscale)
+    lens = sorted(set(capture.cameras.camera_model) - {"PINHOLE"})
+    if lens:
+        # Its pairs reproject photos through pinhole depth maps; a fisheye or panorama would misalign.
+        raise SplatfilmError(f"{data}: refine takes pinhole (or OPENCV) captures; this one has {', '.join(lens)} "
+                             "cameras (fit fits them through their lens; refining them is not supported yet)")
     print(f"refine: {scene_path.name} ({len(scene)} Gaussians) from {len(capture)} capture views toward "
           f"{len(targets)} target cameras, backend {backend}")
 

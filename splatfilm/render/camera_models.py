@@ -121,6 +121,27 @@ def fisheye_limits(distortion: np.ndarray) -> np.ndarray:
     return np.array([min(fold_limit(*d[:4]), math.pi) for d in np.asarray(distortion, float)])
 
 
+def lens_visible(points_c: np.ndarray, camera_model: str, distortion=None, near: float = 1e-6) -> np.ndarray:
+    """Which camera-space points [N,3] (OpenCV axes) one camera of `camera_model` images [N]
+    bool: for PINHOLE and OPENCV those in front (z > near), OPENCV also inside its fold
+    (`fold_limit` of sqrt(x^2 + y^2) / z); for OPENCV_FISHEYE those within its largest angle
+    from the axis (`fisheye_limits`); for EQUIRECTANGULAR all but those within `near` of the
+    centre. distortion [6] (k1, k2, k3, k4, p1, p2). Whether they land inside the image is
+    the caller's test."""
+    p = np.asarray(points_c, dtype=np.float64).reshape(-1, 3)
+    d = np.zeros(6) if distortion is None else np.asarray(distortion, dtype=np.float64).reshape(6)
+    x, y, z = p[:, 0], p[:, 1], p[:, 2]
+    if camera_model == "PINHOLE":
+        return z > near
+    if camera_model == "OPENCV":
+        return (z > near) & (np.hypot(x, y) < fold_limit(*d[:4]) * np.maximum(z, near))
+    if camera_model == "OPENCV_FISHEYE":
+        return np.arctan2(np.hypot(x, y), z) < fisheye_limits(d[None])[0]
+    if camera_model == "EQUIRECTANGULAR":
+        return np.linalg.norm(p, axis=1) > near
+    raise SplatfilmError(f"camera model {camera_model!r} is not one of {', '.join(CAMERA_MODELS)}")
+
+
 def project_points(points_c: torch.Tensor, Ks: torch.Tensor, camera_model: str,
                    distortion: torch.Tensor | None = None) -> torch.Tensor:
     """Pixel coordinates [C,N,2] of camera-space points [C,N,3] (OpenCV axes) through C cameras

@@ -174,6 +174,13 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
         colors = fused_spherical_harmonics(degree, g.sh, dirs)
     op = opacities[None].expand(C, -1)
     ids = proj.gaussian_ids
+    N = g.means.shape[0]
+    means2d = proj.means2d
+    if ids is not None:
+        # Densification reads the gradient of info's means2d, one row per Gaussian: the
+        # rasterizer must draw through that very tensor (the seam copies ride behind it).
+        own = proj.means2d[:, :N]
+        means2d = torch.cat([own, proj.means2d[:, N:]], dim=1)
     if extra is not None:
         extra = extra.to(device="cpu", dtype=dtype)
     if ids is not None:  # an equirectangular seam: some Gaussians are drawn twice
@@ -184,18 +191,17 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
     # Extra features ride after colour and depth: every channel composites on its own, so the
     # colour and depth come out the same with or without them.
     feats = torch.cat([colors, proj.depths[..., None]] + ([] if extra is None else [extra]), dim=-1)
-    acc, alpha = rasterize_to_pixels(proj.means2d, proj.conics, op, feats, proj.radii, proj.depths, width, height)
+    acc, alpha = rasterize_to_pixels(means2d, proj.conics, op, feats, proj.radii, proj.depths, width, height)
 
     rgb = acc[..., :3]
     bg = _backgrounds(background, C, dtype, rgb.device)
     if bg is not None:
         rgb = rgb + (1.0 - alpha) * bg[:, None, None, :]
     depth = acc[..., 3:4] / alpha.clamp_min(1e-10)
-    N = g.means.shape[0]
     info = {
         "backend": "cpu",
         # Seam copies (ids) are left out: strategies expect one entry per Gaussian.
-        "means2d": proj.means2d if ids is None else proj.means2d[:, :N],
+        "means2d": proj.means2d if ids is None else own,
         "radii": proj.radii if ids is None else proj.radii[:, :N],
         "depths": proj.depths if ids is None else proj.depths[:, :N],
         "conics": proj.conics if ids is None else proj.conics[:, :N],

@@ -367,3 +367,12 @@ class Cameras:
             torch.tensor(self.viewmats, dtype=dtype, device=device),
             torch.tensor(self.Ks, dtype=dtype, device=device),
         )
+
+    def lens_arguments(self, i: int = 0) -> dict:
+        """The keyword arguments of `splatfilm.render.render` that render camera i through its
+        own lens: {} for PINHOLE (the default path, untouched), else camera_model and its
+        distortion [1,6] float64 tensor. With `to_tensors` of `cams[i]`, one camera's render."""
+        model = self.camera_model[i]
+        if model == "PINHOLE":
+            return {}
+        return {"camera_model": model, "distortion": torch.tensor(self.distortion[[i]], dtype=torch.float64)}

@@ -56,17 +56,50 @@ def make_capture(folder: Path, n_views: int = 16, rgba: bool = False, points: bo
     meta = {"fl_x": 55.0, "fl_y": 55.0, "cx": W / 2, "cy": H / 2, "w": W, "h": H, "camera_model": "PINHOLE",
             "frames": [{"file_path": cams.names[i], "transform_matrix": c2w[i].tolist()} for i in range(n_views)]}
     if points:
-        xyz = gs.means.numpy().astype(np.float32)
-        header = (f"ply\nformat binary_little_endian 1.0\nelement vertex {len(xyz)}\n"
-                  "property float x\nproperty float y\nproperty float z\n"
-                  "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n").encode()
-        rows = np.zeros(len(xyz), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("r", "u1"), ("g", "u1"), ("b", "u1")])
-        rows["x"], rows["y"], rows["z"] = xyz.T
-        rows["r"] = rows["g"] = rows["b"] = 128
-        (folder / "sparse_pc.ply").write_bytes(header + rows.tobytes())
+        _write_points(folder, gs.means.numpy())
         meta["ply_file_path"] = "sparse_pc.ply"
     (folder / "transforms.json").write_text(json.dumps(meta))
     return folder
+
+
+def _write_points(folder: Path, xyz: np.ndarray) -> None:
+    """folder/sparse_pc.ply: grey points at xyz [P,3], as ns-process-data writes its cloud."""
+    header = (f"ply\nformat binary_little_endian 1.0\nelement vertex {len(xyz)}\n"
+              "property float x\nproperty float y\nproperty float z\n"
+              "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n").encode()
+    rows = np.zeros(len(xyz), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("r", "u1"), ("g", "u1"), ("b", "u1")])
+    rows["x"], rows["y"], rows["z"] = xyz.astype(np.float32).T
+    rows["r"] = rows["g"] = rows["b"] = 128
+    (folder / "sparse_pc.ply").write_bytes(header + rows.tobytes())
+
+
+# Lenses a capture is fitted through (not undistorted): a wide fisheye with all four
+# coefficients, and a full panorama (fx, fy pixels per radian).
+LENSES = {
+    "OPENCV_FISHEYE": (np.array([[20.0, 0, 32], [0, 20.0, 24], [0, 0, 1]]), 64, 48, [0.08, -0.02, 0.004, -0.001, 0, 0]),
+    "EQUIRECTANGULAR": (np.array([[96 / (2 * math.pi), 0, 48], [0, 48 / math.pi, 24], [0, 0, 1]]), 96, 48, None),
+}
+
+
+def make_lens_capture(folder: Path, model: str, n_views: int = 8):
+    """A nerfstudio dataset of `model` cameras (LENSES) on a ring inside a cloud of random
+    Gaussians, rendered through that lens; the Gaussians' means as its point cloud.
+    Returns (folder, the Gaussians)."""
+    from splatfilm.io.camera_files import write_transforms_json
+
+    gs = random_gaussians(400, sh_degree=1, dtype=torch.float32, seed=0, spread=1.0, log_scale=(-3.0, 0.3),
+                          opacity=(0.5, 0.95))
+    K, w, h, dist = LENSES[model]
+    ring = _ring_cameras(n_views, radius=1.5 if model == "OPENCV_FISHEYE" else 1.0)
+    cams = Cameras(ring.viewmats, K, w, h, dist, model, ring.names)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    for i in range(n_views):
+        vm, Kt = cams[i].to_tensors()
+        out = render(gs, vm, Kt, w, h, backend="cpu", **cams.lens_arguments(i))
+        iio.imwrite(folder / cams.names[i], to_uint8(out.rgb[0].numpy()))
+    _write_points(folder, gs.means.numpy())
+    write_transforms_json(folder / "transforms.json", cams, {"ply_file_path": "sparse_pc.ply"})
+    return folder, gs
 
 
 @pytest.fixture(scope="module")
@@ -202,14 +235,63 @@ def test_bad_input_fails_before_work(capture_dir, tmp_path):
     with pytest.raises(SplatfilmError, match="no images"):
         load_capture(empty, tmp_path / "w")
 
-    # A fisheye or panorama capture is never fitted as if it were pinhole, coefficients or not.
-    for model, kind in (("OPENCV_FISHEYE", "fisheye"), ("EQUIRECTANGULAR", "equirectangular")):
-        folder = _broken_copy(capture_dir, tmp_path / model)
-        meta = json.loads((folder / "transforms.json").read_text())
-        meta["camera_model"] = model
-        (folder / "transforms.json").write_text(json.dumps(meta))
-        with pytest.raises(SplatfilmError, match=f"{kind} images cannot be fitted yet"):
-            load_capture(folder, tmp_path / "w")
+
+
+@pytest.mark.parametrize("model", list(LENSES))
+def test_lens_capture_fits_through_its_lens(model, tmp_path):
+    """A fisheye or panorama capture keeps its lens and the fit renders through it: from the
+    true Gaussians moved a little and greyed out, 24 steps learn the colours back, while the
+    same images fitted as if pinhole cannot line the views up."""
+    from splatfilm.fit import Capture
+    from splatfilm.fit.trainer import fit
+    from splatfilm.scene.gaussians import Gaussians
+
+    folder, gs = make_lens_capture(tmp_path / "cap", model)
+    cap = load_capture(folder, tmp_path / "w")
+    assert cap.cameras.camera_model == [model] * len(cap) and cap.valid is None
+    np.testing.assert_allclose(cap.cameras.distortion[0], LENSES[model][3] or np.zeros(6))
+    np.testing.assert_allclose(cap.cameras.Ks[0], LENSES[model][0])
+    nudge = 0.02 * torch.randn(gs.means.shape, generator=torch.Generator().manual_seed(1))
+    init = Gaussians(gs.means + nudge, gs.quats, gs.scales, gs.opacities, torch.zeros_like(gs.sh0),
+                     torch.zeros_like(gs.shN))
+    cfg = _cfg(steps=24, test_every=4, strategy="none", lr_sh0=0.05, sh_degree_interval=0)
+    right = fit(cap, cfg, init=init, progress=False)
+    as_pinhole = Capture(Cameras(cap.cameras.viewmats, cap.cameras.Ks, cap.cameras.widths, cap.cameras.heights,
+                                 None, "PINHOLE", cap.names), cap.images, cap.names)
+    wrong = fit(as_pinhole, cfg, init=init, progress=False)
+    losses = [h["loss"] for h in right.history]
+    assert losses[-1] < 0.6 * losses[0], losses
+    assert right.metrics["test"]["psnr"] > 22.0, right.metrics
+    assert right.metrics["test"]["psnr"] > wrong.metrics["test"]["psnr"] + 6.0, (right.metrics, wrong.metrics)
+
+
+@pytest.mark.parametrize("model", list(LENSES))
+def test_lens_capture_runs_end_to_end_and_records_its_lens(model, tmp_path):
+    """`fit` on a fisheye or panorama capture: densification's statistics run (a panorama's seam
+    once broke them), and the recorded capture cameras keep the lens, so rendering them
+    reproduces the plates."""
+    from splatfilm.assets.sidecar import read_capture_cameras
+
+    folder, _ = make_lens_capture(tmp_path / "cap", model)
+    sidecar = run_fit(folder, tmp_path / "a.ply", _cfg(steps=12, test_every=4), progress=False)
+    assert sidecar["metrics"]["test"]["views"] == 2
+    recorded = read_capture_cameras(tmp_path / "a.ply")
+    assert recorded.camera_model == [model] * 8
+    np.testing.assert_allclose(recorded.distortion, load_capture(folder, tmp_path / "w").cameras.distortion)
+    np.testing.assert_allclose(recorded.Ks, load_capture(folder, tmp_path / "w").cameras.Ks, rtol=1e-6)
+
+
+def test_lens_capture_downscales_its_intrinsics(tmp_path):
+    """Halving a fisheye or panorama capture halves fx, fy, cx, cy (a panorama's pixels per
+    radian scale with its image like a pinhole's focal length) and keeps the distortion."""
+    for model in LENSES:
+        folder, _ = make_lens_capture(tmp_path / model, model, n_views=2)
+        full = load_capture(folder, tmp_path / "w")
+        half = load_capture(folder, tmp_path / "w", downscale=2)
+        K, w, h, _ = LENSES[model]
+        assert half.images[0].shape == (h // 2, w // 2, 3) and half.cameras.camera_model == [model] * 2
+        np.testing.assert_allclose(half.cameras.Ks[0, :2], K[:2] / 2)
+        np.testing.assert_allclose(half.cameras.distortion, full.cameras.distortion)
 
 
 def test_cli_fit_errors_are_one_line(capture_dir, tmp_path, capsys):

@@ -268,3 +268,19 @@ def test_render_film_with_refine_gates_each_shot_and_resumes_from_the_lost_frame
     (film_dir / "refined" / "sh010" / "sh010.1004.png").unlink()
     res = render_film(film_dir / "film.yaml", film_dir / "refined", refine, **quiet)
     assert res.rendered == {"sh010": 5, "sh020": 0}
+
+
+def test_refine_refuses_a_lens_capture(tmp_path):
+    """Refinement's pairs reproject through pinhole depth: a fisheye capture (which fit now
+    accepts) is refused in one line instead of misaligned."""
+    from test_fit import make_lens_capture
+
+    from splatfilm.errors import SplatfilmError
+    from splatfilm.io.gaussian_files import save_gaussians
+    from splatfilm.refine.run import run_refine
+
+    folder, gs = make_lens_capture(tmp_path / "cap", "OPENCV_FISHEYE", n_views=2)
+    save_gaussians(tmp_path / "scene.ply", gs)
+    cams = load_capture(folder, tmp_path / "w").cameras
+    with pytest.raises(SplatfilmError, match="refine takes pinhole .* OPENCV_FISHEYE"):
+        run_refine(tmp_path / "scene.ply", folder, tmp_path / "out.ply", cams, progress=False)

@@ -133,6 +133,21 @@ def test_to_tensors():
     np.testing.assert_array_equal(v64.numpy(), cams.viewmats)
 
 
+def test_lens_arguments_per_camera():
+    """Pinhole cameras add nothing to a render call (its default path); others name their model
+    and distortion [1,6], each camera its own in a mixed batch."""
+    base = make(3)
+    d = [0.1, -0.02, 0.003, -0.0004, 0, 0]
+    cams = Cameras(base.viewmats, base.Ks, 64, 48, [np.zeros(6), d, np.zeros(6)],
+                   ["PINHOLE", "OPENCV_FISHEYE", "EQUIRECTANGULAR"])
+    assert cams.lens_arguments(0) == {}
+    fish = cams.lens_arguments(1)
+    assert fish["camera_model"] == "OPENCV_FISHEYE" and fish["distortion"].dtype == torch.float64
+    np.testing.assert_array_equal(fish["distortion"].numpy(), [d])
+    assert cams.lens_arguments(-1)["camera_model"] == "EQUIRECTANGULAR"
+    assert cams[1].lens_arguments()["camera_model"] == "OPENCV_FISHEYE"
+
+
 @pytest.mark.parametrize(
     "change, match",
     [
