@@ -27,6 +27,22 @@ def _tile_bounds(mx, my, rx, ry, tile_size, tiles_x, tiles_y):
     return x0, x1, y0, y1
 
 
+@njit(cache=True)
+def _walk_band(bounds, order, lo, hi, tiles_x, slots, flat_ids, fill):
+    """Every Gaussian (in `order`) in the tiles of tile rows [lo, hi) its bounds [M,4] touch:
+    counted into slots[t + 1] (fill=False), or written to flat_ids[slots[t]] with slots[t]
+    advanced (fill=True, slots the tiles' cursors)."""
+    for i in range(order.shape[0]):
+        for ty in range(max(bounds[i, 2], lo), min(bounds[i, 3], hi)):
+            for tx in range(bounds[i, 0], bounds[i, 1]):
+                t = ty * tiles_x + tx
+                if fill:
+                    flat_ids[slots[t]] = order[i]
+                    slots[t] += 1
+                else:
+                    slots[t + 1] += 1
+
+
 @njit(parallel=True, cache=True)
 def _bin_gaussians(means2d, radii, order, tile_size, tiles_x, tiles_y, n_workers):
     """Tile lists in depth order. order: Gaussian ids sorted front to back (culled ones may be
@@ -51,28 +67,19 @@ def _bin_gaussians(means2d, radii, order, tile_size, tiles_x, tiles_y, n_workers
     n_bands = min(tiles_y, 4 * n_workers)
     band_rows = (tiles_y + n_bands - 1) // max(n_bands, 1)
     counts = np.zeros(n_tiles + 1, dtype=np.int64)
+    flat_ids = np.empty(0, dtype=np.int32)
     for worker in prange(n_workers):
         for b in range(worker, n_bands, n_workers):
-            lo = b * band_rows
-            hi = min(tiles_y, lo + band_rows)
-            for i in range(M):
-                for ty in range(max(bounds[i, 2], lo), min(bounds[i, 3], hi)):
-                    for tx in range(bounds[i, 0], bounds[i, 1]):
-                        counts[ty * tiles_x + tx + 1] += 1
+            _walk_band(bounds, order, b * band_rows, min(tiles_y, (b + 1) * band_rows), tiles_x, counts, flat_ids,
+                       False)
     offsets = np.cumsum(counts)
     cursor = offsets[:-1].copy()
     flat_ids = np.empty(offsets[-1], dtype=np.int32)
     # Walking the Gaussians front to back fills every tile's list already sorted by depth.
     for worker in prange(n_workers):
         for b in range(worker, n_bands, n_workers):
-            lo = b * band_rows
-            hi = min(tiles_y, lo + band_rows)
-            for i in range(M):
-                for ty in range(max(bounds[i, 2], lo), min(bounds[i, 3], hi)):
-                    for tx in range(bounds[i, 0], bounds[i, 1]):
-                        t = ty * tiles_x + tx
-                        flat_ids[cursor[t]] = order[i]
-                        cursor[t] += 1
+            _walk_band(bounds, order, b * band_rows, min(tiles_y, (b + 1) * band_rows), tiles_x, cursor, flat_ids,
+                       True)
     return offsets, flat_ids
 
 
