@@ -16,8 +16,8 @@ Rows and tiles whose pixels have all stopped are skipped; a stopped pixel keeps 
 transmittance negated rather than a flag in another array. The kernels let LLVM fuse
 multiplies and adds (numba's `contract` flag: one rounding per fused pair, as nvcc does for
 gsplat's CUDA kernels by default), and exp's 2^n is built from its exponent bits: together
-about a third fewer instructions a lane (95 to 66 in the forward). The backward walks each tile back
-to front from the final transmittance and each pixel's last contributing index (as gsplat
+about a third fewer instructions a lane (95 to 66 in the forward). The backward walks each
+tile back to front from the final transmittance and each pixel's last contributing index (as gsplat
 does) and sums each Gaussian's per-lane partials inside the lane loop (`_gaussian_grads`,
 the one function compiled with reassociation, so the sums stay in SIMD lanes) into one row
 per (tile, Gaussian) intersection; those rows are added up per Gaussian in list order, so
