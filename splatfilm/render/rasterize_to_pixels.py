@@ -33,8 +33,8 @@ import math
 import numba
 import numpy as np
 import torch
-from numba import njit, prange, types
 from llvmlite import ir
+from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
 from splatfilm.render.tile_intersection import TILE_SIZE, isect_tiles, tile_grid
