@@ -211,12 +211,9 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
             any_invalid |= not inside.all()
         else:
             valids.append(None)
-    if kept.any():
-        cameras = Cameras(cameras.viewmats, cameras.Ks, cameras.widths, cameras.heights,
-                          np.where(kept[:, None], cameras.distortion, 0.0),
-                          [m if k else "PINHOLE" for m, k in zip(cameras.camera_model, kept)], cameras.names)
-    else:
-        cameras = Cameras(cameras.viewmats, cameras.Ks, cameras.widths, cameras.heights, None, "PINHOLE", cameras.names)
+    cameras = Cameras(cameras.viewmats, cameras.Ks, cameras.widths, cameras.heights,
+                      np.where(kept[:, None], cameras.distortion, 0.0),
+                      [m if k else "PINHOLE" for m, k in zip(cameras.camera_model, kept)], cameras.names)
     if any_invalid:
         valids = [v if v is not None else np.ones(im.shape[:2] + (1,), bool) for v, im in zip(valids, images)]
     capture = Capture(
