@@ -87,7 +87,7 @@ def _cmd_render(args: argparse.Namespace) -> None:
     res = render_film(handoff.film, args.output, RenderOptions(
         backend=args.backend, shots=shots, workers=args.workers, ray_address=args.ray, depth=args.depth,
         alpha=args.alpha or handoff.needs_alpha, refine=args.refine, refine_tolerance=args.refine_tolerance,
-        passes=handoff.passes, provenance=handoff.provenance))
+        passes=handoff.passes, provenance=handoff.provenance, frames_only=args.frames_only))
     total = sum(res.rendered.values())
     print(f"rendered {total} frame(s), kept {sum(res.kept.values())} in {res.seconds:.1f} s -> {args.output}")
     finish_render(handoff, args.output)
@@ -284,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "pipeline, or OUT.refine/refiner from `splatfilm refine`), gated for consistency")
     p.add_argument("--refine-tolerance", type=float, default=0.05,
                    help="how much more warping error than the raw render a refined frame may have (default 0.05: 5%%)")
+    p.add_argument("--frames-only", action="store_true",
+                   help="write the frames and stop, as a render node does (no ffmpeg or usd-core needed); a later "
+                        "run without it keeps the frames and makes the movies, cameras and edit")
     from splatfilm.cli.handoff import add_handoff_options, add_provenance_command
 
     add_handoff_options(p)
@@ -352,12 +355,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Module -> the package that installs it, for the dependencies imported where they are used:
+# the render and fit path runs with torch, numpy, numba, gsplat and the light ones alone.
+OPTIONAL_PACKAGES = {
+    "open3d": "open3d-cpu", "pybullet": "pybullet", "pycolmap": "pycolmap", "pxr": "usd-core", "OpenEXR": "OpenEXR",
+    "ray": "'splatfilm[ray]'", "diffusers": "'splatfilm[diffusion]'", "transformers": "'splatfilm[diffusion]'",
+    "viser": "viser", "c2pa": "'splatfilm[c2pa]'", "imageio_ffmpeg": "imageio-ffmpeg",
+    "opentimelineio": "opentimelineio", "otio_cmx3600_adapter": "otio-cmx3600-adapter", "trimesh": "trimesh",
+    "pygltflib": "pygltflib", "splines": "splines", "gsplat": "gsplat", "scipy": "scipy", "cv2": "opencv-python-headless",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except SplatfilmError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:
+        # An optional dependency missing where it is first used (a slim install, a render node).
+        package = OPTIONAL_PACKAGES.get((e.name or "").split(".")[0])
+        if package is None:
+            raise
+        print(f"error: this needs the Python package {package}, which is not installed here: pip install {package}",
+              file=sys.stderr)
         return 2
     except OSError as e:
         # A file of the user's that the OS refused (a folder given as a file, no permission, a full

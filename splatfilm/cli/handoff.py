@@ -51,6 +51,8 @@ def handoff_options(args: argparse.Namespace) -> Handoff:
     masters = parse_masters(args.masters)
     if args.burn_in and not masters:
         raise SplatfilmError("--burn-in: burns into the ProRes masters; give --masters too")
+    if masters and getattr(args, "frames_only", False):
+        raise SplatfilmError("--masters are made from the edit, which --frames-only leaves for a later run")
     if args.sign:
         for path, what in zip(args.sign, ("key", "certificate")):
             try:

@@ -8,7 +8,9 @@ solved in 8 substeps) under gravity along the film world's -z (9.81 m/s^2), and 
 asset's canonical origin is sampled every 1/fps s and baked into a `BakedMotion`, which
 `.at(t)` interpolates like
 `KeyedMotion` / `PathWalk`. Trajectories are cached as JSON keyed by a hash of every input, so
-a film renders the same frames on every run and machine.
+a film renders the same frames on every run and machine. A bake records the pybullet version
+that made it: a machine with another version simulates again, and one without pybullet (a
+render node) renders the bake it is given, as a farm renders a baked simulation cache.
 
 Film script syntax (`parse_physics`), under an asset:
 
@@ -57,7 +59,7 @@ _FIELDS = {"drop_from", "position", "orientation", "velocity", "angular_velocity
            "rolling_friction", "start", "duration", "collider", "shape"}
 _MAX_DURATION = 600.0
 _MESH_CHUNK = 100_000  # triangles per pybullet mesh shape
-_CACHE_VERSION = 2  # 2: the rest check's notes are cached with the motion
+_CACHE_VERSION = 3  # 2: the rest check's notes are cached with the motion; 3: the simulator's version beside the key
 # The rest check: a body further than this above the surface under it floats (m); one moving
 # faster than this at the end has not settled (m/s).
 REST_GAP = 0.03
@@ -503,11 +505,19 @@ def surface_notes(motion: BakedMotion, points: np.ndarray, set_means: np.ndarray
     return []
 
 
-def physics_key(spec: PhysicsSpec, points: np.ndarray, collider: Collider, fps: float) -> str:
-    """sha256 of every input of a simulation (and of the simulator's version)."""
-    import pybullet as pb
+def simulator_version() -> int | None:
+    """pybullet's API version, or None where pybullet is not installed."""
+    try:
+        import pybullet as pb
+    except ImportError:
+        return None
+    return pb.getAPIVersion()
 
-    return content_digest({"version": _CACHE_VERSION, "pybullet": pb.getAPIVersion(), "step_hz": STEP_HZ,
+
+def physics_key(spec: PhysicsSpec, points: np.ndarray, collider: Collider, fps: float) -> str:
+    """sha256 of every input of a simulation. The simulator's version is kept beside it in the
+    bake (`bake_physics`), so a machine without pybullet can still find the bake."""
+    return content_digest({"version": _CACHE_VERSION, "step_hz": STEP_HZ,
                            "substeps": SUBSTEPS, "contact_breaking": CONTACT_BREAKING, "gravity": GRAVITY,
                            "spec": spec.to_dict(), "fps": float(fps),
                            "collider": collider.key()}, np.ascontiguousarray(np.round(points, 9)).tobytes())
@@ -516,20 +526,27 @@ def physics_key(spec: PhysicsSpec, points: np.ndarray, collider: Collider, fps: 
 def bake_physics(spec: PhysicsSpec, points: np.ndarray, collider: Collider, fps: float,
                  cache_dir: str | Path | None = None) -> BakedMotion:
     """The simulated motion of a body around canonical-frame `points` [M,3]: read from
-    `cache_dir`/physics-KEY.json when an earlier run baked the same inputs, else simulated and
-    written there (no cache_dir: always simulated)."""
+    `cache_dir`/physics-KEY.json when an earlier run baked the same inputs (with this machine's
+    pybullet, or with any where pybullet is not installed), else simulated and written there
+    (no cache_dir: always simulated). SplatfilmError without pybullet and without a bake."""
     key = physics_key(spec, points, collider, fps)
+    simulator = simulator_version()
     path = Path(cache_dir) / f"physics-{key[:32]}.json" if cache_dir is not None else None
     if path is not None:
         data = read_record(path)
-        if data.get("key") == key:
+        if data.get("key") == key and simulator in (None, data.get("pybullet")):
             try:
                 return BakedMotion.from_dict(data["motion"])
             except (KeyError, TypeError, ValueError, SplatfilmError):
                 pass  # a damaged cache file is simulated again and replaced
+    if simulator is None:
+        where = f"{path} does not hold it" if path is not None else "no bake was given"
+        raise SplatfilmError(f"simulating needs pybullet (pip install pybullet), and {where}: bake it where "
+                             "pybullet is installed (render the film there once) and bring its .splatfilm-cache")
     motion = simulate(spec, body_shape(points, spec.shape, spec.scale), collider, fps)
     if path is not None:
-        write_record(path, {"key": key, "spec": spec.to_dict(), "motion": motion.to_dict()}, indent=None)
+        write_record(path, {"key": key, "pybullet": simulator, "spec": spec.to_dict(), "motion": motion.to_dict()},
+                     indent=None)
     return motion
 
 

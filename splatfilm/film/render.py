@@ -17,7 +17,9 @@ re-encoded only for shots that changed (film/cut.py). Every file is written atom
 interrupted render resumes with no half-written file and no finished frame rendered twice.
 
 Frames render here, in local worker processes or on a Ray cluster (film/workers.py), or
-through the refine gate (film/refinement.py).
+through the refine gate (film/refinement.py). With `frames_only` a render stops after the
+frames, as a farm's render nodes do: a later run without it keeps every frame (same keys) and
+makes the movies, cameras and edit, on a machine that has ffmpeg and usd-core.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ class RenderOptions:
     pass, a refined frame kept only if its warping error against the previous frame is at
     most `refine_tolerance` (relative) above the raw render's; passes: names of the passes
     to write as a multi-layer EXR per frame (film.passes.parse_passes); provenance: every
-    frame and movie carries its provenance record (io/provenance.py)."""
+    frame and movie carries its provenance record (io/provenance.py); frames_only: write the
+    frames and stop (no MP4s, USD cameras, timeline or contact sheet)."""
 
     backend: str = "auto"
     shots: list[str] | None = None
@@ -63,6 +66,7 @@ class RenderOptions:
     refine_tolerance: float = 0.05
     passes: tuple[str, ...] | str = ()
     provenance: bool = False
+    frames_only: bool = False
 
 
 @dataclass
@@ -183,8 +187,12 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
         refined = {fs.name for k, fs in enumerate(film.shots)
                    if any(verdicts.get(str(renderer.job(out, k, i, "").png.relative_to(out)))
                           for i in range(len(fs.shot.frame_numbers)))}
-        cut = write_edit(film, out, shot_keys, manifest.section("movies"), log,
-                         renderer.facts() if options.provenance else None, refined)
-    result.film_mp4, result.otio, result.edl, result.contact_sheet = cut.film_mp4, cut.otio, cut.edl, cut.contact_sheet
+        if options.frames_only:
+            log("frames only: run again without --frames-only for the movies, cameras and edit (the frames are kept)")
+        else:
+            cut = write_edit(film, out, shot_keys, manifest.section("movies"), log,
+                             renderer.facts() if options.provenance else None, refined)
+            result.film_mp4, result.otio, result.edl, result.contact_sheet = (cut.film_mp4, cut.otio, cut.edl,
+                                                                               cut.contact_sheet)
     result.seconds = time.perf_counter() - t0
     return result

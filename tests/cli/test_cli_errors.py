@@ -328,6 +328,33 @@ def test_image_sizes_beyond_the_limit(tmp_path, capsys):
     assert "pixels a side" in cli_error(capsys, ["render", film, "-o", tmp_path / "out", "--backend", "cpu"], film)
 
 
+def test_a_missing_optional_package_is_one_line(tmp_path, capsys, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_otio(name, *args, **kwargs):  # a slim install: OpenTimelineIO left out
+        if name.split(".")[0] == "opentimelineio":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)
+
+    film = _film(tmp_path)
+    monkeypatch.setattr(builtins, "__import__", no_otio)
+    from splatfilm.cli import main
+
+    capsys.readouterr()
+    assert main(["render", str(film), "-o", str(tmp_path / "out"), "--backend", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the frames' progress bar
+    assert err == ("error: this needs the Python package opentimelineio, which is not installed here: "
+                   "pip install opentimelineio"), err
+
+
+def test_masters_need_the_edit_that_frames_only_leaves_out(tmp_path, capsys):
+    film = _film(tmp_path)
+    assert "--frames-only" in cli_error(capsys, ["render", film, "-o", tmp_path / "out", "--frames-only",
+                                                 "--masters", "prores422hq"])
+
+
 # ---- helpers --------------------------------------------------------------------------------
 
 

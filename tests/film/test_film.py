@@ -223,6 +223,18 @@ def test_depth_of_field_blurs_out_of_focus_and_keeps_energy(film_dir):
         assert abs(im.mean() - sharp.mean()) < 0.03
 
 
+def test_frames_only_then_the_edit_from_the_kept_frames(film_dir):
+    out = film_dir / "out"
+    res = _render(film_dir, out, frames_only=True)  # a render node: frames, nothing made from them
+    assert res.rendered == {"sh010": 8, "sh020": 7} and res.film_mp4 is None
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["sh010", "sh020"]
+    first = iio.imread(out / "sh010" / "sh010.1001.png")
+    res = _render(film_dir, out)  # the edit, later, from the same frames
+    assert res.rendered == {"sh010": 0, "sh020": 0} and res.kept == {"sh010": 8, "sh020": 7}
+    assert probe_frames(out / "tiny.mp4")[0] == 6 + 5 and (out / "tiny.otio").exists()
+    assert np.array_equal(iio.imread(out / "sh010" / "sh010.1001.png"), first)
+
+
 def test_a_distorting_lens_renders_through_its_model(film_dir):
     def frame(lens):
         def edit(d):

@@ -215,6 +215,27 @@ def test_cache_returns_the_same_trajectory(tmp_path, monkeypatch):
         bake_physics(spec, pts, floor_collider(0.1), FPS, tmp_path)
 
 
+def test_a_machine_without_pybullet_renders_the_bake(tmp_path, monkeypatch):
+    pts = cube_points()
+    spec = PhysicsSpec(position=[0, 0, 0.8], velocity=[1.0, 0.5, 0], collider="ground", duration=1.0)
+    first = bake_physics(spec, pts, floor_collider(), FPS, tmp_path)
+    (record,) = tmp_path.glob("physics-*.json")
+    assert json.loads(record.read_text())["pybullet"] == physics.simulator_version()
+
+    monkeypatch.setattr(physics, "simulator_version", lambda: None)  # a render node: no pybullet
+    again = bake_physics(spec, pts, floor_collider(), FPS, tmp_path)
+    assert np.array_equal(first.positions, again.positions) and np.array_equal(first.quats, again.quats)
+    with pytest.raises(SplatfilmError, match="needs pybullet .* does not hold it") as e:
+        bake_physics(spec, pts, floor_collider(0.1), FPS, tmp_path)  # other inputs: no bake to read
+    assert "\n" not in str(e.value)
+
+    # Another pybullet version simulates again rather than trusting the bake.
+    monkeypatch.setattr(physics, "simulator_version", lambda: -1)
+    monkeypatch.setattr(physics, "simulate", lambda *a: (_ for _ in ()).throw(AssertionError("simulated again")))
+    with pytest.raises(AssertionError, match="simulated again"):
+        bake_physics(spec, pts, floor_collider(), FPS, tmp_path)
+
+
 def test_simulation_is_deterministic():
     pts = cube_points()
     spec = PhysicsSpec(position=[0, 0, 0.8], velocity=[1.0, 0, 0], angular_velocity=[2.0, 1.0, 0], collider="ground",
