@@ -5,6 +5,13 @@ also the rasterizer's own time and its rate against a measured roofline.
     python benchmarks/render.py                 # every backend available here, full grid
     python benchmarks/render.py --sizes 100k --resolutions 640x360 --repeats 5
     python benchmarks/render.py --scenes init,fitted --resolutions 320x240   # the fitting-like rows
+    python benchmarks/render.py --backends gsplat,gsplat-bare --rows 1m@1920x1080,3m@1920x1080   # on a GPU
+
+Backends: cpu, gsplat (splatfilm's `render` on gsplat), gsplat-bare (`gsplat.rasterization`
+called directly on the same tensors, as a gsplat user would: activations and the SH
+concatenation in the timed call, RGB+ED out, so the two do the same work). With both gsplat
+backends the table ends with splatfilm's frame rate as a fraction of the bare call's.
+--rows adds box-scene rows (COUNT@WxH) to the grid.
 
 Scenes (--scenes):
 - box: Gaussians filling a 4 x 3 x 2 m box seen from 4 m away (it fills the frame), SH degree
@@ -32,8 +39,9 @@ contribution), and lanes per second against the same roofline, where every lane 
 kernel near 100% there does its lanes as fast as the tight loop; what is left is lanes that
 do not blend (outside the ellipse, below 1/255, stopped pixels).
 
-Each measurement runs in a fresh process, so memory figures do not inherit earlier rows'
-allocations. Memory on the CPU: the process's peak resident set (VmHWM: torch, numba and
+Each CPU measurement runs in a fresh process, so memory figures do not inherit earlier rows'
+allocations; CUDA rows run in this process (their peak is reset per row, and a fresh CUDA
+process would cost seconds a row). Memory on the CPU: the process's peak resident set (VmHWM: torch, numba and
 the scene included), and in brackets what rendering adds over the resident set just
 before the timed runs. On CUDA: torch.cuda.max_memory_allocated.
 """
@@ -143,20 +151,36 @@ def _reset_peak() -> bool:
         return False
 
 
+def bare_gsplat_render(scene: Gaussians, viewmat: torch.Tensor, K: torch.Tensor, width: int, height: int):
+    """`gsplat.rasterization` on the scene's tensors, as splatfilm's gsplat backend calls it:
+    (rgb [1,H,W,3], alpha [1,H,W,1], depth [1,H,W,1])."""
+    from gsplat import rasterization
+
+    colors, alphas, _ = rasterization(
+        scene.means, scene.quats, torch.exp(scene.scales), torch.sigmoid(scene.opacities),
+        torch.cat([scene.sh0, scene.shN], 1), viewmat, K, width, height, sh_degree=scene.sh_degree,
+        packed=False, render_mode="RGB+ED")
+    return colors[..., :3], alphas, colors[..., 3:4]
+
+
 def run_one(backend: str, kind: str, n: int, width: int, height: int, backward: bool, repeats: int) -> dict:
-    device = "cuda" if backend == "gsplat" else "cpu"
+    device = "cuda" if backend.startswith("gsplat") else "cpu"
     scene, viewmat, K = load_scene(kind, n, width, height, device)
     params = [scene.means, scene.quats, scene.scales, scene.opacities, scene.sh0, scene.shN]
     for p in params:
         p.requires_grad_(backward)
 
     def once():
-        out = render(scene, viewmat, K, width, height, backend=backend)
+        if backend == "gsplat-bare":
+            rgb, alpha, depth = bare_gsplat_render(scene, viewmat, K, width, height)
+        else:
+            out = render(scene, viewmat, K, width, height, backend=backend)
+            rgb, alpha, depth = out.rgb, out.alpha, out.depth
         if backward:
-            (out.rgb.sum() + out.depth.mean() + out.alpha.sum()).backward()
+            (rgb.sum() + depth.mean() + alpha.sum()).backward()
             for p in params:
                 p.grad = None
-        return out
+        return rgb
 
     once()  # warm-up: numba compilation, CUDA kernel build
     gc.collect()
@@ -328,7 +352,11 @@ def _timed(fn, args, reps: int) -> float:
 
 def run_isolated(backend: str, kind: str, n: int, width: int, height: int, backward: bool, repeats: int,
                  threads: int | None) -> dict:
-    """`run_one` in a fresh Python process (clean memory high-water mark)."""
+    """`run_one` in a fresh Python process (clean memory high-water mark); CUDA rows here."""
+    if backend.startswith("gsplat"):
+        row = run_one(backend, kind, n, width, height, backward, repeats)
+        torch.cuda.empty_cache()
+        return row
     cmd = [sys.executable, __file__, "--one", json.dumps([backend, kind, n, width, height, backward, repeats])]
     if threads:
         cmd += ["--threads", str(threads)]
@@ -340,16 +368,19 @@ def run_isolated(backend: str, kind: str, n: int, width: int, height: int, backw
 
 def parse_count(text: str) -> int:
     text = text.lower()
-    return int(float(text[:-1]) * 1000) if text.endswith("k") else int(text)
+    scale = {"k": 1000, "m": 1_000_000}.get(text[-1:])
+    return int(float(text[:-1]) * scale) if scale else int(text)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", default=None, help="comma list (default: cpu, and gsplat where CUDA is)")
+    parser.add_argument("--backends", default=None,
+                        help="comma list of cpu, gsplat, gsplat-bare (default: cpu, and both gsplat where CUDA is)")
     parser.add_argument("--scenes", default="box,init,fitted", help="comma list of box, init, fitted")
     parser.add_argument("--sizes", default="10k,100k,500k", help="Gaussian counts of the box scene")
     parser.add_argument("--init-sizes", default="100k,500k", help="Gaussian counts of the init scene")
     parser.add_argument("--resolutions", default="320x240,640x360,1280x720")
+    parser.add_argument("--rows", default="", help="extra box-scene rows, comma list of COUNT@WxH (1m@1920x1080)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one row in this process, JSON out
@@ -363,12 +394,21 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_one(*json.loads(args.one))))
         return
-    backends = args.backends.split(",") if args.backends else (["cpu", "gsplat"] if torch.cuda.is_available() else ["cpu"])
-    resolutions = [tuple(int(v) for v in r.split("x")) for r in args.resolutions.split(",")]
-    rows = []
-    for kind in args.scenes.split(","):
+    backends = args.backends.split(",") if args.backends else (
+        ["cpu", "gsplat", "gsplat-bare"] if torch.cuda.is_available() else ["cpu"])
+    unknown = set(backends) - {"cpu", "gsplat", "gsplat-bare"}
+    if unknown:
+        raise SystemExit(f"unknown backend {min(unknown)!r}; choose cpu, gsplat or gsplat-bare")
+    if any(b.startswith("gsplat") for b in backends) and not torch.cuda.is_available():
+        raise SystemExit("the gsplat backends need a CUDA GPU; none is available here")
+    resolutions = [tuple(int(v) for v in r.split("x")) for r in args.resolutions.split(",") if r]
+    rows = []  # (scene, count, [(w, h), ...])
+    for kind in [k for k in args.scenes.split(",") if k]:
         sizes = {"box": args.sizes, "init": args.init_sizes, "fitted": "0"}[kind]
-        rows += [(kind, parse_count(s)) for s in sizes.split(",")]
+        rows += [(kind, parse_count(s), resolutions) for s in sizes.split(",")]
+    for extra in [r for r in args.rows.split(",") if r]:
+        count, _, size = extra.partition("@")
+        rows.append(("box", parse_count(count), [tuple(int(v) for v in size.split("x"))]))
 
     import numba
 
@@ -382,10 +422,12 @@ def main() -> None:
           "| fwd+bwd peak MB (added) | raster fwd s | raster bwd s | blends (M) | fwd M blends/s/thread (% roof) "
           "| bwd M blends/s/thread (% roof) | lanes (M) | fwd M lanes/s/thread (% roof) |")
     print("|---" * 17 + "|")
+    fps = {}  # (backend, scene, n, w, h) -> (fwd fps, fwd+bwd fps)
     for backend in backends:
-        for kind, n in rows:
-            for w, h in resolutions:
-                reps = args.repeats if max(n, 100_000) * w * h <= 100_000 * 640 * 360 else max(1, args.repeats // 3)
+        for kind, n, sizes in rows:
+            for w, h in sizes:
+                small = max(n, 100_000) * w * h <= 100_000 * 640 * 360
+                reps = args.repeats if small or backend != "cpu" else max(1, args.repeats // 3)
                 f = run_isolated(backend, kind, n, w, h, False, reps, args.threads)
                 b = run_isolated(backend, kind, n, w, h, True, reps, args.threads)
                 work = "| | | | | | | |"
@@ -399,6 +441,16 @@ def main() -> None:
                 print(f"| {backend} | {kind} | {f['n'] // 1000}k | {w}x{h} | {f['seconds']:.3f} | {f['fps']:.2f} | "
                       f"{f['peak_mb']:.0f} ({f['added_mb']:.0f}) | {b['seconds']:.3f} | {b['fps']:.2f} | "
                       f"{b['peak_mb']:.0f} ({b['added_mb']:.0f}) " + work, flush=True)
+                fps[backend, kind, f["n"], w, h] = (f["fps"], b["fps"])
+    pairs = [(k[1:], v, fps[("gsplat-bare",) + k[1:]]) for k, v in fps.items()
+             if k[0] == "gsplat" and ("gsplat-bare",) + k[1:] in fps]
+    if pairs:
+        print("\nsplatfilm's gsplat backend against the bare gsplat.rasterization call (goal: >= 0.95x its fps)")
+        print("| scene | Gaussians | resolution | fwd fps | bare fwd fps | ratio | fwd+bwd fps | bare fwd+bwd fps | ratio |")
+        print("|---" * 9 + "|")
+        for (kind, n, w, h), (f, b), (bf, bb) in pairs:
+            print(f"| {kind} | {n // 1000}k | {w}x{h} | {f:.1f} | {bf:.1f} | {f / bf:.2f}x | {b:.1f} | {bb:.1f} | "
+                  f"{b / bb:.2f}x |")
     print(f"load at the end: {_load()}")
 
 
