@@ -280,8 +280,9 @@ def step_build(check: Check) -> bool:
         return True
     capability = subprocess.run([_python(check), "-c", "import torch; print('%d.%d' % torch.cuda.get_device_capability())"],
                                 capture_output=True, text=True, env=check.env, check=False).stdout.strip()
+    # VERBOSE: the compiler's commands and errors go into the log that comes back.
     env = dict(check.env, TORCH_CUDA_ARCH_LIST=capability or "9.0", MAX_JOBS=str(os.cpu_count() or 8),
-               TORCH_EXTENSIONS_DIR=str(REPO / ".gsplat-build"))
+               TORCH_EXTENSIONS_DIR=str(REPO / ".gsplat-build"), VERBOSE="1")
     if not shutil.which("nvcc", path=env["PATH"]) and "CUDA_HOME" not in env:
         # torch finds the toolkit by CUDA_HOME, then nvcc on PATH, then /usr/local/cuda.
         for home in ["/usr/local/cuda", *sorted(Path("/usr/local").glob("cuda-*"), reverse=True)]:
