@@ -29,7 +29,8 @@ too little time left is reported as not run):
 8. refine: `splatfilm refine` of the demo's set toward the film's shots (2 folds of 500 steps,
    2 rounds of 300 steps, 8 views a round: the defaults' stages at about half their work).
 
-Budget as planned (not yet measured on a GPU): install 10 s, build 120-300, tests 60-90,
+Budget as planned (not yet measured on a GPU): install 10 s, build 60-180 (gsplat's sources
+compile with nvcc 13 for sm_90 in 760 CPU-seconds, the longest file 76 s), tests 60-90,
 render 40-60, fit 90-150, film 20-40, refine 60-120. A build at the slow end leaves the last
 steps "not run"; `--only fit,film,refine` in a second call on the still-warm machine finishes
 them without building again.
