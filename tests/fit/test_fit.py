@@ -107,7 +107,7 @@ def capture_dir(tmp_path_factory) -> Path:
     return make_capture(tmp_path_factory.mktemp("cap") / "scene")
 
 
-def _cfg(**kw) -> FitConfig:
+def small_cfg(**kw) -> FitConfig:
     base = dict(steps=120, backend="cpu", sh_degree=1, sh_degree_interval=60, checkpoint_every=0, test_every=8)
     base.update(kw)
     return FitConfig(**base)
@@ -115,7 +115,7 @@ def _cfg(**kw) -> FitConfig:
 
 def test_fit_learns_the_scene_and_writes_asset(capture_dir, tmp_path):
     out = tmp_path / "asset.ply"
-    sidecar = run_fit(capture_dir, out, _cfg(), progress=False)
+    sidecar = run_fit(capture_dir, out, small_cfg(), progress=False)
     assert out.exists() and out.with_suffix(".json").exists()
     g = load_gaussians(out)
     assert len(g) == sidecar["num_gaussians"] > 0
@@ -134,12 +134,12 @@ def test_fit_learns_the_scene_and_writes_asset(capture_dir, tmp_path):
     np.testing.assert_allclose(recorded.viewmats, capture.cameras.viewmats, atol=1e-9)
     # Compared with the initial point cloud (grey, 10% opaque), fitting made held-out views
     # closer. (3DGS's recipe needs thousands of steps to converge; this is its first 120.)
-    init = run_fit(capture_dir, tmp_path / "init.ply", _cfg(steps=1), progress=False)
+    init = run_fit(capture_dir, tmp_path / "init.ply", small_cfg(steps=1), progress=False)
     assert test["psnr"] > init["metrics"]["test"]["psnr"] + 2.5, (test, init["metrics"])
 
 
 def test_fit_is_deterministic_and_resumes_exactly(capture_dir, tmp_path):
-    cfg = _cfg(steps=80, checkpoint_every=30)
+    cfg = small_cfg(steps=80, checkpoint_every=30)
     a = tmp_path / "a.ply"
     run_fit(capture_dir, a, cfg, progress=False)
     b = tmp_path / "b.ply"
@@ -149,7 +149,7 @@ def test_fit_is_deterministic_and_resumes_exactly(capture_dir, tmp_path):
     assert a.read_bytes() == b.read_bytes()
     # A checkpoint from other settings is refused, not silently mixed in.
     with pytest.raises(SplatfilmError, match="different capture or settings"):
-        run_fit(capture_dir, b, _cfg(steps=81), resume=True, progress=False)
+        run_fit(capture_dir, b, small_cfg(steps=81), resume=True, progress=False)
 
 
 def test_object_capture_fits_alpha_and_records_canonical_frame(tmp_path):
@@ -157,7 +157,7 @@ def test_object_capture_fits_alpha_and_records_canonical_frame(tmp_path):
     cap = load_capture(folder, tmp_path / "work")
     assert cap.is_object
     out = tmp_path / "obj.ply"
-    sidecar = run_fit(folder, out, _cfg(steps=150, init_random=2000), progress=False)
+    sidecar = run_fit(folder, out, small_cfg(steps=150, init_random=2000), progress=False)
     assert sidecar["kind"] == "object"
     T = sidecar["canonical_transform"]
     R = np.array(T["rotation"])
@@ -254,7 +254,7 @@ def test_lens_capture_fits_through_its_lens(model, tmp_path):
     nudge = 0.02 * torch.randn(gs.means.shape, generator=torch.Generator().manual_seed(1))
     init = Gaussians(gs.means + nudge, gs.quats, gs.scales, gs.opacities, torch.zeros_like(gs.sh0),
                      torch.zeros_like(gs.shN))
-    cfg = _cfg(steps=24, test_every=4, strategy="none", lr_sh0=0.05, sh_degree_interval=0)
+    cfg = small_cfg(steps=24, test_every=4, strategy="none", lr_sh0=0.05, sh_degree_interval=0)
     right = fit(cap, cfg, init=init, progress=False)
     as_pinhole = Capture(Cameras(cap.cameras.viewmats, cap.cameras.Ks, cap.cameras.widths, cap.cameras.heights,
                                  None, "PINHOLE", cap.names), cap.images, cap.names)
@@ -273,7 +273,7 @@ def test_lens_capture_runs_end_to_end_and_records_its_lens(model, tmp_path):
     from splatfilm.assets.sidecar import read_capture_cameras
 
     folder, _ = make_lens_capture(tmp_path / "cap", model)
-    sidecar = run_fit(folder, tmp_path / "a.ply", _cfg(steps=12, test_every=4), progress=False)
+    sidecar = run_fit(folder, tmp_path / "a.ply", small_cfg(steps=12, test_every=4), progress=False)
     assert sidecar["metrics"]["test"]["views"] == 2
     recorded = read_capture_cameras(tmp_path / "a.ply")
     assert recorded.camera_model == [model] * 8

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_fit import _cfg, make_lens_capture
+from test_fit import make_lens_capture, small_cfg
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.fit import Capture, load_capture, run_fit
@@ -38,8 +38,8 @@ def test_a_distorted_fisheye_trains_on_gsplat_and_the_default_strategy_is_refuse
     folder, gs = make_lens_capture(tmp_path / "cap", "OPENCV_FISHEYE")
     cap = load_capture(folder, tmp_path / "w")
     with pytest.raises(SplatfilmError, match="3DGUT"):
-        fit(cap, _cfg(backend="gsplat", steps=24), progress=False)
-    cfg = _cfg(backend="gsplat", steps=24, test_every=4, strategy="none", lr_sh0=0.05, sh_degree_interval=0)
+        fit(cap, small_cfg(backend="gsplat", steps=24), progress=False)
+    cfg = small_cfg(backend="gsplat", steps=24, test_every=4, strategy="none", lr_sh0=0.05, sh_degree_interval=0)
     res = fit(cap, cfg, init=_nudged_grey(gs), progress=False)
     losses = [h["loss"] for h in res.history]
     print(f"\ndistorted fisheye on gsplat (3DGUT): loss {losses[0]:.4f} -> {losses[-1]:.4f}, "
@@ -54,13 +54,13 @@ def test_an_undistorted_fisheye_fits_end_to_end_on_gsplat(tmp_path):
     pytest.importorskip("gsplat")
     folder, gs = make_lens_capture(tmp_path / "cap", "OPENCV_FISHEYE")
     cap = undistorted_fisheye(load_capture(folder, tmp_path / "w"), gs)
-    on = {b: fit(cap, _cfg(backend=b, steps=300, test_every=4), progress=False) for b in ("gsplat", "cpu")}
+    on = {b: fit(cap, small_cfg(backend=b, steps=300, test_every=4), progress=False) for b in ("gsplat", "cpu")}
     psnr = {b: r.metrics["test"]["psnr"] for b, r in on.items()}
     print(f"\nundistorted fisheye, 300 steps from points: held-out PSNR gsplat {psnr['gsplat']:.2f} dB "
           f"({len(on['gsplat'].gaussians)} Gaussians), cpu {psnr['cpu']:.2f} dB ({len(on['cpu'].gaussians)})")
     # The cpu backend reached 16.97 dB here (dev machine, 2026-11-28): the same maths, so close.
     assert abs(psnr["gsplat"] - psnr["cpu"]) < 1.5 and len(on["gsplat"].gaussians) > len(gs), psnr
-    sidecar = run_fit(folder, tmp_path / "a.ply", _cfg(backend="gsplat", steps=12, test_every=4, strategy="mcmc"),
+    sidecar = run_fit(folder, tmp_path / "a.ply", small_cfg(backend="gsplat", steps=12, test_every=4, strategy="mcmc"),
                       progress=False)
     assert sidecar["metrics"]["test"]["views"] == 2
 
