@@ -27,7 +27,7 @@ def test_the_dry_run_runs_every_step_on_what_a_gpu_machine_has(tmp_path):
     files = list(out.iterdir())
     assert len(files) <= 8 and all(f.is_file() for f in files)
     summary = (out / "summary.md").read_text()
-    assert "| fit | ok |" in summary and "bare loop" in summary and "| cpu | box | 20k | 320x240 |" in summary
+    assert "| fit | ok |" in summary and "bare loop" in summary and "| cpu | box | 10k | 160x120 |" in summary
     # The film step rendered the demo with pybullet, open3d, ffmpeg and usd-core unimportable.
     frame = iio.imread(out / "film_sh030.png")
     assert frame.shape == (360, 640, 3) and frame.std() > 20
