@@ -23,6 +23,10 @@ CHROMEDRIVER_CANDIDATES = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedri
 VIEWPORT = (960, 400)
 # Milliseconds the page's render loop rests between frames (see open_browser).
 FRAME_GAP_MS = 400
+# Seconds to wait on one WebDriver call (selenium's default is 120): a frame of software WebGL
+# after a camera move has taken 70-115 s on the 2-core machine when it was slow, and selenium's
+# read timeout then failed the test on a page that was still drawing.
+CALL_TIMEOUT_S = 300
 
 
 def _first(candidates, env: str) -> str | None:
@@ -73,7 +77,8 @@ def open_browser(url: str, viewport: tuple[int, int] = VIEWPORT, frame_gap_ms: i
     d.profile_dir = profile
     d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                       {"width": viewport[0], "height": viewport[1], "deviceScaleFactor": 1, "mobile": False})
-    d.set_script_timeout(120)
+    d.command_executor.client_config.timeout = CALL_TIMEOUT_S
+    d.set_script_timeout(CALL_TIMEOUT_S)
     # Software WebGL makes each frame cost the page's main thread about a second on a small
     # machine; pacing the render loop leaves it time to answer WebDriver between frames.
     if frame_gap_ms > 0:
