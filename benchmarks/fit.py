@@ -69,7 +69,7 @@ def bare_gsplat_fit(data: Path, steps: int, heldout: Path | None, max_size: int 
 
     from splatfilm.fit.capture import scene_extent, split_indices
     from splatfilm.fit.init import gaussians_from_points
-    from splatfilm.fit.trainer import densify_schedule, evaluate
+    from splatfilm.fit.trainer import adam_optimizers, densify_schedule, evaluate
     from splatfilm.render.metrics import ssim
 
     cfg = FitConfig()
@@ -85,10 +85,8 @@ def bare_gsplat_fit(data: Path, steps: int, heldout: Path | None, max_size: int 
     g = gaussians_from_points(cap.points, cap.point_colors, cfg.sh_degree, cfg.init_opacity)
     params = torch.nn.ParameterDict({k: torch.nn.Parameter(getattr(g, k).to(dev)) for k in
                                      ("means", "quats", "scales", "opacities", "sh0", "shN")})
-    lrs = {"means": cfg.lr_means * scene_scale, "quats": cfg.lr_quats, "scales": cfg.lr_scales,
-           "opacities": cfg.lr_opacities, "sh0": cfg.lr_sh0, "shN": cfg.lr_shN}
-    opts = {k: torch.optim.Adam([{"params": params[k], "lr": lr, "name": k}], eps=1e-15, fused=True)
-            for k, lr in lrs.items()}
+    opts = adam_optimizers(params, cfg, scene_scale)  # one Adam a group, splatfilm's rates and eps
+    lr_means = opts["means"].param_groups[0]["lr"]
     gamma = 0.01 ** (1.0 / steps)
     strategy = DefaultStrategy(verbose=False, **densify_schedule(steps))
     strategy.check_sanity(params, opts)
@@ -105,7 +103,7 @@ def bare_gsplat_fit(data: Path, steps: int, heldout: Path | None, max_size: int 
         vm, K = cap.cameras[i].to_tensors(device=dev)
         image = torch.from_numpy(cap.images[i]).to(dev).float() / 255
         for group in opts["means"].param_groups:
-            group["lr"] = lrs["means"] * gamma**step
+            group["lr"] = lr_means * gamma**step
         colors = torch.cat([params["sh0"], params["shN"]], 1)
         out, _, info = rasterization(params["means"], params["quats"], torch.exp(params["scales"]),
                                      torch.sigmoid(params["opacities"]), colors, vm, K, image.shape[1],
