@@ -3,7 +3,8 @@
     python benchmarks/real_captures.py prepare flowerpot /tmp/real/flowerpot   # 80 phone photos, bare (SfM)
     python benchmarks/real_captures.py prepare lund /tmp/real/lund             # 29 phone photos, bare (SfM)
     python benchmarks/real_captures.py prepare fox /tmp/real/fox               # 50 frames, transforms.json, OPENCV
-    python benchmarks/real_captures.py fixture tests/fixtures/flowerpot        # rebuild the test fixture's cut
+    python benchmarks/real_captures.py fixture flowerpot tests/fixtures/flowerpot  # rebuild a test fixture's cut
+    python benchmarks/real_captures.py fixture lund tests/fixtures/lund
 
 `--source CLONE` uses an existing clone (or any folder laid out like the repository) instead
 of cloning the repository at its pinned commit into a temporary folder. Nothing here runs in
@@ -59,6 +60,9 @@ FIXTURE_SFM_FACTOR = 4  # the fixture's own model: SfM on twice the size it keep
 FIXTURE_EVERY = 3   # every 3rd portrait photo: 13 of the side ring (about 28 degrees apart), 3 from above
 FIXTURE_COUNT = 16
 FIXTURE_QUALITY = 90
+# Lund: all 29 photos at half size (512x384). Forward motion down a street: COLMAP's incremental
+# mapping finds no start it trusts there, global mapping chains them (tests/fit/test_sfm.py).
+LUND_FIXTURE_FACTOR = 2
 
 
 def checkout(name: str, source: Path | None) -> Path:
@@ -213,6 +217,19 @@ def make_fixture(out: Path, source: Path | None, work: Path | None = None) -> No
     print(json.dumps({"camera": rec.cameras[1].todict()}, default=str))
 
 
+def make_lund_fixture(out: Path, source: Path | None) -> None:
+    """tests/fixtures/lund: the 29 Lund street photos at half size, without EXIF, and the licence."""
+    folder = checkout("lund", source)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    for p in _jpegs(folder):
+        w, h = _downscale(p, out / "images" / p.name, LUND_FIXTURE_FACTOR, FIXTURE_QUALITY)
+    licence = next((c / "LICENSE" for c in (folder, *folder.parents) if (c / "LICENSE").is_file()), None)
+    if licence is None:
+        raise SystemExit(f"{folder}: no LICENSE above it; the fixture must carry OpenSfM's BSD-2-Clause text")
+    shutil.copyfile(licence, out / "LICENSE")
+    print(f"fixture: {len(_jpegs(out / 'images'))} images {w}x{h} -> {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -220,13 +237,17 @@ def main() -> None:
     p.add_argument("name", choices=sorted(SOURCES))
     p.add_argument("out", type=Path)
     p.add_argument("--source", type=Path, help="an existing clone instead of cloning (needs network)")
-    p = sub.add_parser("fixture", help="rebuild tests/fixtures/flowerpot")
+    p = sub.add_parser("fixture", help="rebuild tests/fixtures/flowerpot or tests/fixtures/lund")
+    p.add_argument("name", choices=("flowerpot", "lund"))
     p.add_argument("out", type=Path)
     p.add_argument("--source", type=Path)
-    p.add_argument("--work", type=Path, help="where the 1/4-size photos and their SfM go (reused when unchanged)")
+    p.add_argument("--work", type=Path, help="flowerpot: where the 1/4-size photos and their SfM go "
+                                             "(reused when unchanged)")
     args = parser.parse_args()
     if args.cmd == "prepare":
         prepare(args.name, args.out, args.source)
+    elif args.name == "lund":
+        make_lund_fixture(args.out, args.source)
     else:
         make_fixture(args.out, args.source, args.work)
 

@@ -37,18 +37,19 @@ def _cmd_sfm(args: argparse.Namespace) -> None:
     elif (source / "images").is_dir() and not list_images(source):
         source = source / "images"  # a capture folder: its images/ subfolder
     limits = PoseLimits(max_reproj_px=args.max_reproj)
-    model = run_sfm(source, out, matcher=args.matcher, camera_model=args.camera_model, focal_px=args.focal,
-                    min_registered=args.min_kept, seed=args.seed, ordered=ordered or args.ordered, limits=limits,
-                    verbose=args.verbose)
+    model = run_sfm(source, out, matcher=args.matcher, mapper=args.mapper, camera_model=args.camera_model,
+                    focal_px=args.focal, min_registered=args.min_kept, seed=args.seed, ordered=ordered or args.ordered,
+                    limits=limits, verbose=args.verbose)
     summary = read_sfm_summary(out)
-    kept = f"{summary.kept} of {summary.images} images kept, {summary.points} points" if summary else "done"
+    kept = (f"{summary.kept} of {summary.images} images kept, {summary.points} points, {summary.mapper} mapping"
+            if summary else "done")
     print(f"wrote {model} (COLMAP model: cameras.bin, images.bin, points3D.bin) and {out / 'poses.tsv'}: {kept}")
 
 
 def add_sfm_command(sub) -> None:
     """Register `sfm` with the CLI's subparsers."""
     from splatfilm.fit.pose_check import MAX_MEAN_REPROJ_PX
-    from splatfilm.fit.sfm import CAMERA_MODELS, MATCHERS
+    from splatfilm.fit.sfm import CAMERA_MODELS, MAPPERS, MATCHERS
 
     p = sub.add_parser("sfm", help="camera poses for a folder of images or a video (COLMAP SfM, every pose checked)",
                        description="Estimate the cameras of IMAGES (a folder of images of one size, or a video) with "
@@ -62,6 +63,9 @@ def add_sfm_command(sub) -> None:
     p.add_argument("--matcher", choices=MATCHERS, default="auto",
                    help="exhaustive (every pair), sequential (neighbours in name order, with loop detection), "
                         "auto: sequential for video, else exhaustive up to 120 images (default)")
+    p.add_argument("--mapper", choices=MAPPERS, default="auto",
+                   help="incremental (COLMAP), global (GLOMAP: rotation averaging, global positioning), "
+                        "auto: incremental, and global too when incremental leaves images out (default)")
     p.add_argument("--camera-model", choices=CAMERA_MODELS, default="SIMPLE_PINHOLE",
                    help="COLMAP camera model shared by all images (default SIMPLE_PINHOLE; OPENCV for lens "
                         "distortion)")

@@ -10,7 +10,20 @@
 The pipeline is COLMAP's: SIFT features (CPU), exhaustive matching for small photo sets or
 sequential matching for video frames (with loop detection against a vocabulary built from the
 capture's own features), incremental mapping, and the model with the most registered images
-kept. Every registered pose is then checked (`splatfilm.fit.pose_check`: reprojection error,
+kept. Where incremental mapping leaves images out, global mapping (COLMAP's port of GLOMAP:
+rotation averaging, then global positioning) runs on the same matches and the model that
+registers more images is kept: incremental mapping grows from one two-view start and a walk
+down a street (forward motion, small triangulation angles between neighbours) can offer it no
+start it trusts, while global mapping uses every verified pair at once. Global positioning
+starts from random camera positions, so it runs from GLOBAL_STARTS starts (seeds) and a model
+is kept only if two of them agree: where the matches do not pin the cameras down (the Lund
+street photos at half size, tests/fixtures/lund) the starts end in different models, up to
+67% of the capture's extent apart, some of them split in two at a jump that every per-image
+check below passes; where they do (the same photos at full size) they agree to 0.1%. Global
+mapping runs on one thread: on more, Ceres's scheduling makes one seed's model differ from
+run to run.
+
+Every registered pose is then checked (`splatfilm.fit.pose_check`: reprojection error,
 observed points, relative rotations against the matched neighbours'); the ones that fail are
 dropped and the rest bundle-adjusted again, and a capture left with too few trustworthy poses
 is an error, not a silent bad fit. All images share one camera (one set of intrinsics), so
@@ -59,6 +72,7 @@ from splatfilm.scene.transforms import umeyama
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 CAMERA_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "OPENCV")
 MATCHERS = ("auto", "exhaustive", "sequential")
+MAPPERS = ("auto", "incremental", "global")
 
 # Exhaustive matching costs n^2/2 pairs; past this many images "auto" matches sequentially
 # (each image with its neighbours in name order, as video frames come). Video frames are
@@ -83,9 +97,19 @@ VOCAB_KMEANS_ITERATIONS = 10
 
 # Bump when the pipeline changes in a way that should invalidate reused models.
 # 2: poses checked after mapping (poses.tsv), loop detection for sequences.
-_SFM_VERSION = 2
+# 3: global mapping where incremental mapping leaves images out.
+_SFM_VERSION = 3
 
 POSE_TABLE = "poses.tsv"
+
+# Global mapping runs from this many starts (seeds seed, seed + 1, ...); its model is kept only
+# if two starts put every camera centre within GLOBAL_MAX_START_DISAGREEMENT of the capture's
+# extent (the largest side of the centres' bounding box) of each other, after a similarity
+# alignment. Measured: 0.1% where the matches determine the cameras (Lund at full size), 2.5%
+# between the two agreeing starts of the half-size cut (a straight walk, in order), 16-67%
+# between the others (see the module docstring).
+GLOBAL_STARTS = 3
+GLOBAL_MAX_START_DISAGREEMENT = 0.05
 
 Log = Callable[[str], None]
 
@@ -101,6 +125,7 @@ class SfmSummary:
     points:      3D points in the kept model
     seconds:     wall time of extraction, matching, mapping and checking
     kept:        registered images whose poses passed the checks (poses.tsv says why others failed)
+    mapper:      the mapping that made the kept model: incremental or global
     """
 
     images: int
@@ -111,6 +136,7 @@ class SfmSummary:
     points: int
     seconds: float
     kept: int = 0
+    mapper: str = "incremental"
 
 
 # ---- input checks -------------------------------------------------------------------------
@@ -182,6 +208,7 @@ def run_sfm(
     work_dir: str | Path,
     *,
     matcher: str = "auto",
+    mapper: str = "auto",
     camera_model: str = "SIMPLE_PINHOLE",
     focal_px: float | None = None,
     min_registered: float = 0.5,
@@ -204,6 +231,11 @@ def run_sfm(
                    "sequential" (each image with its ~10 neighbours in name order, and loop
                    detection; video frames), "auto": sequential for `ordered` frames, else
                    exhaustive up to 120 images, else sequential.
+    mapper:        "incremental" (COLMAP's), "global" (GLOMAP's rotation averaging and global
+                   positioning) or "auto": incremental, and global as well when incremental
+                   registers fewer than all images, keeping the model with more registered
+                   (incremental on a tie). A global model is used only if a second start
+                   (seed + 1) agrees with it (GLOBAL_MAX_START_DISAGREEMENT).
     camera_model:  COLMAP model shared by all images: SIMPLE_PINHOLE (f, cx, cy; the default:
                    rendered or rectified images), PINHOLE, SIMPLE_RADIAL or OPENCV (lens
                    distortion; read_colmap returns these as "OPENCV" cameras).
@@ -227,6 +259,8 @@ def run_sfm(
     say = log or (lambda _msg: None)
     if matcher not in MATCHERS:
         raise SplatfilmError(f"run_sfm: matcher {matcher!r} is not one of {', '.join(MATCHERS)}")
+    if mapper not in MAPPERS:
+        raise SplatfilmError(f"run_sfm: mapper {mapper!r} is not one of {', '.join(MAPPERS)}")
     if camera_model not in CAMERA_MODELS:
         raise SplatfilmError(f"run_sfm: camera_model {camera_model!r} is not one of {', '.join(CAMERA_MODELS)}")
     root, names, where = _resolve_images(images)
@@ -246,7 +280,7 @@ def run_sfm(
         # sha1: the hash sfm.json has always recorded, so models made before stay reusable.
         "images": [[name, file_digest(root / name, "sha1")] for name in names],
         "size": [width, height],
-        "options": {"matcher": matcher, "camera_model": camera_model, "focal_px": focal_px, "seed": seed,
+        "options": {"matcher": matcher, "mapper": mapper, "camera_model": camera_model, "focal_px": focal_px, "seed": seed,
                     "limits": (limits or PoseLimits()).__dict__},
     }
     if reuse and manifest_path.exists() and (model_dir / "images.bin").exists():
@@ -274,17 +308,18 @@ def run_sfm(
         stats = _database_stats(database)
         say(f"sfm: {stats['features']:.0f} features an image, {stats['verified_pairs']} of {stats['pairs']} "
             "pairs verified; mapping")
-        best = _map(pycolmap, database, root, work / "mapping", num_threads, seed, say)
+        best, used, note = _map(pycolmap, database, root, work / "mapping", mapper, n, num_threads, seed, say)
         shutil.rmtree(work / "mapping", ignore_errors=True)
 
         registered = best.num_reg_images() if best is not None else 0
         summary = SfmSummary(n, registered, stats["features"], stats["verified_pairs"], stats["pairs"],
-                             best.num_points3D() if best is not None else 0, time.perf_counter() - t0)
+                             best.num_points3D() if best is not None else 0, time.perf_counter() - t0, mapper=used)
         table = work / POSE_TABLE
         if registered < need:
             write_pose_table(table, _unchecked(names, best))
-            raise SplatfilmError(f"{where}: SfM registered {registered} of {n} images (needs {need}): {_why(summary)}")
-        say(f"sfm: registered {registered}/{n} images; checking their poses")
+            raise SplatfilmError(f"{where}: SfM registered {registered} of {n} images (needs {need}): {_why(summary)}"
+                                 + (f"; {note}" if note else ""))
+        say(f"sfm: {used} mapping registered {registered}/{n} images; checking their poses")
         checks = _complete(names, verify_poses(best, database, limits, seed=seed, log=say))
     write_pose_table(table, checks)
     summary.kept = sum(c.kept for c in checks)
@@ -403,17 +438,86 @@ def _build_vocabulary(pycolmap, database: Path, path: Path, num_threads: int, se
     return True
 
 
-def _map(pycolmap, database: Path, root: Path, out: Path, num_threads: int, seed: int, say: Log):
-    """Incremental mapping; the reconstruction with the most registered images, or None."""
-    options = pycolmap.IncrementalPipelineOptions()
+def _map(pycolmap, database: Path, root: Path, out: Path, mapper: str, n: int, num_threads: int, seed: int,
+         say: Log):
+    """(reconstruction with the most registered images or None, "incremental" or "global", a note on
+    a rejected global model or "") by `mapper` (see run_sfm)."""
+    best, used = None, "incremental"
+    if mapper in ("auto", "incremental"):
+        best = _mapping(pycolmap, "incremental", database, root, out / "incremental", num_threads, seed, say)
+        got = best.num_reg_images() if best is not None else 0
+        if mapper == "incremental" or got == n:
+            return best, used, ""
+        say(f"sfm: incremental mapping registered {got}/{n} images; trying global mapping")
+    starts = [_mapping(pycolmap, "global", database, root, out / f"global{k}", 1, seed + k, say)
+              for k in range(GLOBAL_STARTS)]
+    pick, closest = agreeing_start(starts)
+    if pick is None:
+        registered = max((r.num_reg_images() for r in starts if r is not None), default=0)
+        if registered == 0:
+            return best, used, ""
+        note = (f"global mapping registered {registered} but no two of its {GLOBAL_STARTS} starts agree (the "
+                f"closest put the cameras {100 * closest:.0f}% of the capture's extent apart): the matches do "
+                "not pin the cameras down, so it was not used; take more views, closer together")
+        say(f"sfm: {note}")
+        return best, used, note
+    other = starts[pick]
+    if best is not None and other.num_reg_images() <= best.num_reg_images():
+        return best, used, ""
+    return other, "global", ""
+
+
+def agreeing_start(models: Sequence) -> tuple[int | None, float]:
+    """(index of the first of `models` (pycolmap Reconstructions or None, one per start) that
+    another agrees with, within GLOBAL_MAX_START_DISAGREEMENT, or None; the smallest
+    disagreement between two of them)."""
+    closest, pick = math.inf, None
+    for i in range(len(models)):
+        for j in range(i + 1, len(models)):
+            if models[i] is None or models[j] is None:
+                continue
+            apart = start_disagreement(models[i], models[j])
+            closest = min(closest, apart)
+            if pick is None and apart <= GLOBAL_MAX_START_DISAGREEMENT:
+                pick = i
+    return pick, closest
+
+
+def start_disagreement(a, b) -> float:
+    """Largest distance between the camera centres of two pycolmap Reconstructions of the same images
+    after a similarity alignment (by `scene.transforms.umeyama`, b onto a), as a fraction of the
+    extent of a's centres (its bounding box's largest side); inf when fewer than 3 images are
+    registered in both."""
+    ca = {im.name: np.asarray(im.projection_center()) for im in a.images.values() if im.has_pose}
+    cb = {im.name: np.asarray(im.projection_center()) for im in b.images.values() if im.has_pose}
+    common = sorted(set(ca) & set(cb))
+    if len(common) < 3:
+        return math.inf
+    A = np.array([ca[name] for name in common])
+    B = np.array([cb[name] for name in common])
+    extent = float(np.ptp(A, axis=0).max())
+    if extent <= 0:
+        return math.inf
+    R, t, scale = umeyama(B, A)
+    return float(np.linalg.norm(scale * B @ R.T + t - A, axis=1).max() / extent)
+
+
+def _mapping(pycolmap, kind: str, database: Path, root: Path, out: Path, num_threads: int, seed: int, say: Log):
+    """One COLMAP mapping run ("incremental" or "global"); its model with the most registered images, or None."""
+    if kind == "incremental":
+        options = pycolmap.IncrementalPipelineOptions()
+        run = pycolmap.incremental_mapping
+    else:
+        options = pycolmap.GlobalPipelineOptions()
+        run = pycolmap.global_mapping
     options.num_threads = num_threads
     options.random_seed = seed
     options.min_model_size = 3
     out.mkdir(parents=True, exist_ok=True)
     try:
-        recons = pycolmap.incremental_mapping(database, root, out, options=options)
+        recons = run(database, root, out, options=options)
     except Exception as e:  # pycolmap raises RuntimeError/ValueError from C++ checks
-        say(f"sfm: mapping failed ({_first_line(e)})")
+        say(f"sfm: {kind} mapping failed ({_first_line(e)})")
         return None
     return max(recons.values(), key=lambda r: r.num_reg_images(), default=None)
 

@@ -397,3 +397,86 @@ def test_fit_starts_a_capture_without_points_from_triangulated_ones(tmp_path, ca
     # Turned off: no triangulation, the fit's own fallback.
     sidecar = run_fit(data, tmp_path / "fit2.ply", cfg, progress=False, triangulate=False)
     assert "points" not in sidecar["source"] and not (tmp_path / "fit2.sfm" / "points").exists()
+
+
+# ---- global mapping and its starts ----------------------------------------------------------------
+
+FLOWERPOT_MODEL = REPO / "tests" / "fixtures" / "flowerpot" / "sparse" / "0"
+LUND = REPO / "tests" / "fixtures" / "lund"
+
+
+def _moved(rec, names: set[str], offset: np.ndarray):
+    """A copy of `rec` with the cameras of `names` moved by `offset` (world units), rotations kept:
+    a model split in two at a jump, as global positioning can leave one."""
+    import pycolmap
+
+    out = pycolmap.Reconstruction(rec)
+    for im in out.images.values():
+        if im.name in names:
+            pose = im.cam_from_world()
+            R = np.asarray(pose.rotation.matrix())
+            centre = -R.T @ np.asarray(pose.translation) + offset
+            im.frame.rig_from_world = pycolmap.Rigid3d(pycolmap.Rotation3d(R), -R @ centre)
+    return out
+
+
+def test_starts_agree_up_to_a_similarity_and_a_split_model_is_refused():
+    import pycolmap
+
+    from splatfilm.fit.sfm import GLOBAL_MAX_START_DISAGREEMENT, agreeing_start, start_disagreement
+
+    rec = pycolmap.Reconstruction(str(FLOWERPOT_MODEL))
+    assert start_disagreement(rec, rec) == pytest.approx(0.0, abs=1e-12)
+    # The same cameras in another world (turned, moved, 3x the scale) are the same model.
+    other = pycolmap.Reconstruction(rec)
+    other.transform(pycolmap.Sim3d(3.0, pycolmap.Rotation3d(np.array([0.1, -0.4, 0.2])), np.array([5.0, -1.0, 2.0])))
+    assert start_disagreement(rec, other) < 1e-9 and start_disagreement(other, rec) < 1e-9
+    # Half the ring moved sideways by 20% of the capture's extent: the starts disagree.
+    centres = np.array([im.projection_center() for im in rec.images.values()])
+    extent = np.ptp(centres, axis=0).max()
+    names = sorted(im.name for im in rec.images.values())
+    split = _moved(rec, set(names[: len(names) // 2]), np.array([0.2 * extent, 0.0, 0.0]))
+    assert start_disagreement(rec, split) > 2 * GLOBAL_MAX_START_DISAGREEMENT
+    # Two of three agreeing is enough (the first of the agreeing pair is kept); none agreeing is refused.
+    split2 = _moved(rec, set(names[len(names) // 2:]), np.array([0.0, 0.3 * extent, 0.0]))
+    assert agreeing_start([split, other, rec])[0] == 1
+    assert agreeing_start([rec, split, other])[0] == 0
+    pick, closest = agreeing_start([rec, split, split2])
+    assert pick is None and closest > GLOBAL_MAX_START_DISAGREEMENT
+    assert agreeing_start([None, rec, None]) == (None, math.inf)
+
+
+def test_a_walk_down_a_street_maps_globally_or_fails_saying_why(tmp_path):
+    """tests/fixtures/lund: 29 phone photos walking straight down a street (forward motion).
+    COLMAP's incremental mapping registers 2-5 of them; global mapping registers all, but at
+    this size its starts do not always agree. Whichever happens, no wrong pose gets through:
+    either a model whose cameras keep to a straight line in the order they were taken, or a
+    one-line error that says the matches do not pin the cameras down."""
+    messages: list[str] = []
+    try:
+        model = run_sfm(LUND / "images", tmp_path / "work", log=messages.append, seed=0)
+    except SplatfilmError as e:
+        assert "no two of its 3 starts agree" in str(e) and "\n" not in str(e), e
+        assert any(m.startswith("sfm: incremental mapping registered") for m in messages), messages
+        return
+    summary = read_sfm_summary(tmp_path / "work")
+    assert summary.mapper == "global" and summary.kept >= 25, (summary, messages)
+    est = read_colmap(model)
+    order = np.argsort(est.names)
+    centres = est.centers[order] - est.centers.mean(0)
+    _u, s, vt = np.linalg.svd(centres)
+    assert s[1] < 0.1 * s[0], s  # a straight walk: the centres keep to a line
+    along = centres @ vt[0]
+    along *= np.sign(along[-1] - along[0])
+    assert np.all(np.diff(along) > 0), along  # in the order the photos were taken
+    # No jump: no step between consecutive photos is more than 4x the median step.
+    steps = np.diff(along)
+    assert steps.max() < 4 * np.median(steps), steps
+    # Each camera looks down the street: its optical axis within 35 degrees of the walk.
+    axes = est.to_c2w_opencv()[order, :3, 2]
+    assert np.degrees(np.arccos(np.abs(axes @ vt[0]))).max() < 35
+
+
+def test_mapper_must_be_known(tmp_path):
+    with pytest.raises(SplatfilmError, match="mapper 'glomap' is not one of auto, incremental, global"):
+        run_sfm(tmp_path, tmp_path / "work", mapper="glomap", log=None)
