@@ -191,9 +191,9 @@ def capture_report(data: Path, ply: Path, sidecar: dict, max_size: int | None, d
     if model:
         summary = read_sfm_summary(work)
         if summary is not None:
-            print(f"SfM: registered {summary.registered}/{summary.images} images, {summary.points} points, "
-                  f"{summary.features:.0f} features an image, {summary.verified_pairs}/{summary.pairs} pairs "
-                  f"verified, {summary.seconds:.0f} s")
+            print(f"SfM: registered {summary.registered}/{summary.images} images ({summary.mapper} mapping), "
+                  f"{summary.kept} kept, {summary.points} points, {summary.features:.0f} features an image, "
+                  f"{summary.verified_pairs}/{summary.pairs} pairs verified, {summary.seconds:.0f} s")
         rows = sfm_pose_table(Path(model))
         # The model lists only the images it registered; the others are what SfM dropped.
         from splatfilm.fit.sfm import list_images
