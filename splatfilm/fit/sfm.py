@@ -234,8 +234,9 @@ def run_sfm(
     mapper:        "incremental" (COLMAP's), "global" (GLOMAP's rotation averaging and global
                    positioning) or "auto": incremental, and global as well when incremental
                    registers fewer than all images, keeping the model with more registered
-                   (incremental on a tie). A global model is used only if a second start
-                   (seed + 1) agrees with it (GLOBAL_MAX_START_DISAGREEMENT).
+                   (incremental on a tie). A global model is used only if two of its
+                   GLOBAL_STARTS starts (seeds seed, seed + 1, ...) agree
+                   (GLOBAL_MAX_START_DISAGREEMENT).
     camera_model:  COLMAP model shared by all images: SIMPLE_PINHOLE (f, cx, cy; the default:
                    rendered or rectified images), PINHOLE, SIMPLE_RADIAL or OPENCV (lens
                    distortion; read_colmap returns these as "OPENCV" cameras).
@@ -280,8 +281,8 @@ def run_sfm(
         # sha1: the hash sfm.json has always recorded, so models made before stay reusable.
         "images": [[name, file_digest(root / name, "sha1")] for name in names],
         "size": [width, height],
-        "options": {"matcher": matcher, "mapper": mapper, "camera_model": camera_model, "focal_px": focal_px, "seed": seed,
-                    "limits": (limits or PoseLimits()).__dict__},
+        "options": {"matcher": matcher, "mapper": mapper, "camera_model": camera_model, "focal_px": focal_px,
+                    "seed": seed, "limits": (limits or PoseLimits()).__dict__},
     }
     if reuse and manifest_path.exists() and (model_dir / "images.bin").exists():
         old = read_record(manifest_path)
