@@ -151,10 +151,12 @@ def sfm_pose_table(model_dir: Path) -> list[dict]:
 
 def capture_report(data: Path, ply: Path, sidecar: dict, max_size: int | None, downscale: float | None,
                    renders: str | None) -> None:
-    """The real-capture table: held-out views one by one, SfM summary and pose table when SfM
-    made the poses, and (with `renders`) photo | render PNGs of the held-out views."""
+    """The real-capture table: held-out views one by one (with the appearance each borrowed from
+    its nearest training view when the fit has one, and as the plain scene), SfM summary and pose
+    table when SfM made the poses, and (with `renders`) photo | render PNGs of the held-out views."""
     import numpy as np
 
+    from splatfilm.fit.appearance import apply_transform, read_appearance
     from splatfilm.fit.capture import split_indices
     from splatfilm.fit.sfm import read_sfm_summary
     from splatfilm.io.gaussian_files import load_gaussians
@@ -171,8 +173,10 @@ def capture_report(data: Path, ply: Path, sidecar: dict, max_size: int | None, d
     print(f"\nreal capture {data}: source {source['type']}, {len(capture)} images ({len(train)} train, "
           f"{len(test)} held out) at {training['image_size'][0]}x{training['image_size'][1]}, {training['steps']} steps, "
           f"{sidecar['num_gaussians']} Gaussians, {sidecar['timing']['seconds_per_step']:.3f} s/step")
-    print("| held-out view | PSNR | SSIM |")
-    print("|---|---|---|")
+    appearance_file = ply.with_suffix(".appearance.json")
+    borrowed = read_appearance(appearance_file) if appearance_file.exists() else None
+    print("| held-out view | PSNR | SSIM | plain scene PSNR |" if borrowed else "| held-out view | PSNR | SSIM |")
+    print("|---|---|---|---|" if borrowed else "|---|---|---|")
     out_dir = Path(renders) if renders else None
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -180,11 +184,13 @@ def capture_report(data: Path, ply: Path, sidecar: dict, max_size: int | None, d
         for i in test:
             viewmats, Ks = capture.cameras[i].to_tensors()
             w, h = int(capture.cameras.widths[i]), int(capture.cameras.heights[i])
-            pred = render(gaussians, viewmats, Ks, w, h, backend=training["backend"]).rgb[0].cpu().clamp(0, 1)
+            plain = render(gaussians, viewmats, Ks, w, h, backend=training["backend"]).rgb[0].cpu()
+            pred = (apply_transform(plain, borrowed[capture.names[i]]) if borrowed else plain).clamp(0, 1)
             gt = torch.from_numpy(capture.images[i]).float() / 255
             mask = torch.from_numpy(capture.valid[i]).float() if capture.valid is not None else None
             name = Path(capture.names[i]).name
-            print(f"| {name} | {float(psnr(pred, gt, mask)):.2f} | {float(ssim(pred, gt)):.4f} |")
+            row = f"| {name} | {float(psnr(pred, gt, mask)):.2f} | {float(ssim(pred, gt)):.4f} |"
+            print(row + (f" {float(psnr(plain.clamp(0, 1), gt, mask)):.2f} |" if borrowed else ""))
             if out_dir:
                 write_png(out_dir / f"{Path(name).stem}.png", np.concatenate([gt.numpy(), pred.numpy()], 1))
     model = source.get("sfm_model")
@@ -294,6 +300,8 @@ def main() -> None:
     parser.add_argument("--downscale", type=float, default=None, help="as `splatfilm fit --downscale`")
     parser.add_argument("--renders", default=None, help="write held-out photo | render PNGs here")
     parser.add_argument("--out", default=None, help="where to keep the fitted PLY (default: a temp folder)")
+    parser.add_argument("--appearance", default="auto", choices=("auto", "affine", "none"),
+                        help="as `splatfilm fit --appearance` (auto: on for photos)")
     parser.add_argument("--bare", action=argparse.BooleanOptionalAction, default=None,
                         help="also fit with a bare gsplat loop (default: on with --backend gsplat)")
     parser.add_argument("--profile", action="store_true",
@@ -309,7 +317,7 @@ def main() -> None:
     data = Path(args.data)
     heldout = Path(args.heldout) if args.heldout else data / "heldout"
     out_dir = Path(args.out) if args.out else Path(tempfile.mkdtemp())
-    cfg = FitConfig(steps=args.steps, backend=args.backend, checkpoint_every=0)
+    cfg = FitConfig(steps=args.steps, backend=args.backend, checkpoint_every=0, appearance=args.appearance)
     t0 = time.perf_counter()
     sidecar = run_fit(data, out_dir / "fit.ply", cfg, max_size=args.max_size, downscale=args.downscale,
                       eval_data=heldout if (heldout / "transforms.json").exists() else None)

@@ -3,6 +3,7 @@
     python benchmarks/real_captures.py prepare flowerpot /tmp/real/flowerpot   # 80 phone photos, bare (SfM)
     python benchmarks/real_captures.py prepare lund /tmp/real/lund             # 29 phone photos, bare (SfM)
     python benchmarks/real_captures.py prepare fox /tmp/real/fox               # 50 frames, transforms.json, OPENCV
+    python benchmarks/real_captures.py prepare sceaux /tmp/real/sceaux         # 11 photos of a castle, bare (SfM)
     python benchmarks/real_captures.py fixture flowerpot tests/fixtures/flowerpot  # rebuild a test fixture's cut
     python benchmarks/real_captures.py fixture lund tests/fixtures/lund
 
@@ -15,6 +16,7 @@ the tests; the fixture it writes is committed (tests/fixtures/flowerpot, see its
 | flowerpot | a clay pot on a printed scale target, turntable, Meizu m1 note; the 49 upright photos | CC BY-SA 4.0 (README.md, license.md) |
 | lund      | a walk down a street of terraced houses in Lund, phone photos  | BSD-2-Clause (the repository LICENSE)|
 | fox       | a mounted fox head on wallpaper, phone video frames, OPENCV k1 k2 p1 p2 | NVIDIA Source Code License-NC: non-commercial; never committed here |
+| sceaux    | the facade of the Château de Sceaux, 11 photos (openMVG's sample) | none stated, (c) 2012 Pierre Moulon: fetched to measure, never committed here |
 """
 
 from __future__ import annotations
@@ -50,11 +52,16 @@ SOURCES = {
     "fox": Source("https://github.com/NVlabs/instant-ngp", "abe236ee00cf90cfca6e36e65c00435d5b21f50a",
                   "data/nerf/fox", "NVIDIA Source Code License-NC (non-commercial use only)",
                   "LICENSE.txt and README.md 'License and Citation' of the repository"),
+    "sceaux": Source("https://github.com/openMVG/ImageDataset_SceauxCastle",
+                     "fde7f5faba555e3c54700477c304488613346a19", "images",
+                     "no licence stated; Copyright 2012 Pierre MOULON (measurement only, never committed)",
+                     "Readme.txt of the repository"),
 }
 
 # Flowerpot: the photos are 3104x4192 (13 MP); SfM and fitting on 2 CPU cores want an eighth
 # of that, 388x524 (an exact factor, so intrinsics scale exactly), as the fixture keeps them.
 FLOWERPOT_PREPARE_FACTOR = 8
+SCEAUX_PREPARE_FACTOR = 4  # 2832x2128 -> 708x532
 FIXTURE_FACTOR = 8
 FIXTURE_SFM_FACTOR = 4  # the fixture's own model: SfM on twice the size it keeps
 FIXTURE_EVERY = 3   # every 3rd portrait photo: 13 of the side ring (about 28 degrees apart), 3 from above
@@ -136,6 +143,9 @@ def prepare(name: str, out: Path, source: Path | None) -> None:
     elif name == "lund":
         for p in _jpegs(folder):
             shutil.copyfile(p, out / "images" / p.name)
+    elif name == "sceaux":
+        for p in _jpegs(folder):
+            _downscale(p, out / "images" / p.name.lower(), SCEAUX_PREPARE_FACTOR, 92)
     else:  # fox: instant-ngp's transforms.json (nerfstudio reads it as it is) and its frames
         # The file lists 67 frames, the repository keeps 50 of their images (commit "Smaller fox
         # dataset"); instant-ngp skips the missing ones, splatfilm refuses them: keep the 50.

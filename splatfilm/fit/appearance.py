@@ -4,8 +4,15 @@ photos; a per-image affine colour transform absorbs that so the scene does not.
 Each capture image i has a transform T_i [3,4] (a 3x3 colour matrix and a bias, in linear
 [0,1] display-RGB units), applied to the render before the loss: pred'_i = M_i pred + b_i.
 They start at the identity and train with their own (small) learning rate and a pull toward
-the identity, so the scene keeps the colours most photos agree on; the channel-mixing part
-learns slower than the per-channel gains (see MIX_LR_FACTOR). The fitted .ply stays the
+the identity; the channel-mixing part learns slower than the per-channel gains (see
+MIX_LR_FACTOR). Scene colour and transforms trade freely (a darker scene under brighter
+transforms renders the same photos), and in training they drift together: on real photos
+every transform ended 3-35% brighter with a colour cast, so the plain scene, the .ply a film
+renders, was 1-5 dB off its own photos. Re-centring the transforms during training jostles
+every image's transform at every step; instead `fold_into_scene` moves the common part into
+the scene once the fit ends: the scene takes the colours of the median training photo (the
+transforms' entry-wise median over the training images) and each transform keeps only how its
+photo differs from that, rendering exactly what it rendered before. The fitted .ply stays the
 plain scene; the transforms are written beside it (OUT.appearance.json) and in checkpoints.
 Held-out views have no transform of their own: they borrow the one of the nearest training
 view (by position and viewing direction), as gsplat's trainer evaluates its appearance
@@ -19,6 +26,7 @@ is ~0.1-0.3 s, exposure and white balance are what photos of one capture differ 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -28,6 +36,8 @@ import torch
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write
 from splatfilm.scene.cameras import Cameras
+from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.sh import C0
 
 APPEARANCE_MODES = ("auto", "affine", "none")
 # Sources whose images are photos: exposure varies between them (see `appearance_enabled`).
@@ -97,6 +107,32 @@ def compose(parts: torch.nn.ParameterDict | dict, index=slice(None)) -> torch.Te
     return torch.cat([torch.diag_embed(gain) + mix * off, bias[..., None]], -1)
 
 
+def fold_into_scene(gaussians: Gaussians, transforms: torch.Tensor, train_ids: list[int]
+                    ) -> tuple[Gaussians, torch.Tensor]:
+    """(scene, transforms) with the transforms' common part moved into the scene's colours.
+
+    gaussians:  the fitted scene (SH colours, gsplat's `rgb = 0.5 + SH`).
+    transforms: [C,3,4] per capture image, as trained (held-out images' borrowed).
+    train_ids:  the images whose transforms were trained; their entry-wise median T is the
+                common part. The returned scene's colours are T applied to the old ones (every
+                SH band through T's matrix, its bias into the DC term), and each transform
+                T_i becomes T_i after T's inverse, so every image renders as before (exactly
+                where the render is opaque and no colour clamps at 0).
+    A median transform that is not invertible (never seen) leaves both unchanged."""
+    med = transforms[train_ids].double().median(0).values
+    M, b = med[:, :3], med[:, 3]
+    if not torch.linalg.cond(M) < 1e6:
+        return gaussians, transforms
+    M_inv = torch.linalg.inv(M)
+    sh0 = gaussians.sh0.double()
+    dc = (M @ torch.full((3,), 0.5, dtype=torch.float64) + b - 0.5) / C0
+    scene = dataclasses.replace(gaussians, sh0=(sh0 @ M.T + dc).to(gaussians.sh0.dtype),
+                                shN=(gaussians.shN.double() @ M.T).to(gaussians.shN.dtype))
+    Mi = transforms[..., :3].double() @ M_inv
+    bi = transforms[..., 3].double() - (Mi @ b[:, None])[..., 0]
+    return scene, torch.cat([Mi, bi[..., None]], -1).to(transforms.dtype)
+
+
 def identity_penalty(parts: torch.nn.ParameterDict, index: int) -> torch.Tensor:
     """Mean squared distance of image `index`'s transform from the identity (a scalar)."""
     t = compose(parts, index)
@@ -129,3 +165,20 @@ def write_appearance(path: Path, transforms: torch.Tensor, names: list[str], tra
                     "bias": np.round(t[i, :, 3], 6).tolist()} for i, n in enumerate(names)],
     }
     atomic_write(path, [json.dumps(doc, indent=1).encode()])
+
+
+def read_appearance(path: Path) -> dict[str, torch.Tensor]:
+    """The transforms `write_appearance` wrote: capture image name -> [3,4] float32 (matrix | bias).
+    Raises SplatfilmError for a file that is not such a document."""
+    try:
+        doc = json.loads(Path(path).read_text())
+        out = {}
+        for entry in doc["images"]:
+            matrix = np.asarray(entry["matrix"], dtype=np.float32).reshape(3, 3)
+            bias = np.asarray(entry["bias"], dtype=np.float32).reshape(3, 1)
+            out[str(entry["name"])] = torch.from_numpy(np.concatenate([matrix, bias], 1))
+    except OSError as e:
+        raise SplatfilmError(f"{path}: cannot read ({e.strerror or e})") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise SplatfilmError(f"{path}: not an appearance file ({type(e).__name__}: {e})") from None
+    return out

@@ -39,7 +39,7 @@ from splatfilm.render import render, resolve_backend
 from splatfilm.render.rasterization import gsplat_lens_arguments
 from splatfilm.fit.capture import Capture, scene_extent, split_indices
 from splatfilm.fit.appearance import (appearance_enabled, appearance_optimizer, apply_transform, compose,
-                                      identity_penalty, nearest_views, new_appearance)
+                                      fold_into_scene, identity_penalty, nearest_views, new_appearance)
 from splatfilm.fit.init import carve_by_masks, gaussians_from_points, points_where_views_agree, random_points_in_frustums
 from splatfilm.fit.lens_views import pinhole_views
 
@@ -411,6 +411,8 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
     seconds = elapsed + time.perf_counter() - t_start
     final = Gaussians(**{k: params[k].detach().cpu() for k in PARAM_NAMES})
     final_appearance = _borrowed(appearance, capture, train_ids, test_ids, scene_scale)
+    if final_appearance is not None:  # the scene takes the median training photo's colours
+        final, final_appearance = fold_into_scene(final, final_appearance, train_ids)
     metrics = {}
     if last_step == steps - 1 and test_ids:
         metrics["test"] = evaluate(final, capture, test_ids, backend, appearance=final_appearance)

@@ -15,7 +15,8 @@ from helpers import cli_error, look_at, random_gaussians
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.fit import run_fit
-from splatfilm.fit.appearance import appearance_enabled, apply_transform, identity_transforms, nearest_views
+from splatfilm.fit.appearance import (appearance_enabled, apply_transform, fold_into_scene, identity_transforms,
+                                      nearest_views, read_appearance)
 from splatfilm.fit.capture import Capture
 from splatfilm.fit.trainer import FitConfig, evaluate, fit
 from splatfilm.io.images import to_uint8
@@ -112,6 +113,13 @@ def test_appearance_resumes_and_is_written_beside_the_scene(tmp_path):
     assert doc["model"] == "affine" and len(doc["images"]) == 10
     assert [e["trained"] for e in doc["images"]][:2] == [False, True]
     assert np.array(doc["images"][3]["matrix"]).shape == (3, 3) and len(doc["images"][3]["bias"]) == 3
+    back = read_appearance(a.with_suffix(".appearance.json"))
+    entry = doc["images"][3]
+    assert list(back) == [e["name"] for e in doc["images"]]
+    assert torch.equal(back[entry["name"]], torch.tensor([m + [b] for m, b in zip(entry["matrix"], entry["bias"])]))
+    (tmp_path / "bad.json").write_text('{"images": [{"name": "x"}]}')
+    with pytest.raises(SplatfilmError, match="bad.json: not an appearance file"):
+        read_appearance(tmp_path / "bad.json")
     b = tmp_path / "b.ply"
     assert "interrupted_at" in run_fit(folder, b, cfg, progress=False, stop_at=20)
     ckpt = torch.load(b.with_suffix(".ckpt.pt"), weights_only=True)
@@ -141,3 +149,27 @@ def test_auto_mode_and_bad_values(tmp_path, capsys):
     bg = torch.tensor([0.2, 0.5, 0.1])
     alpha = torch.zeros(4, 5, 1)
     assert torch.allclose(apply_transform(bg.expand(4, 5, 3), T, alpha, bg), bg.expand(4, 5, 3))
+
+
+def test_folding_the_common_transform_into_the_scene_changes_no_image():
+    from splatfilm.render.spherical_harmonics import spherical_harmonics
+
+    gs = random_gaussians(200, sh_degree=2, dtype=torch.float32, seed=7)
+    gs.sh0.mul_(0.3)  # colours away from 0, where gsplat's clamp would cut the affine map
+    gs.shN.mul_(0.05)
+    gen = torch.Generator().manual_seed(3)
+    # A common drift (every photo 20% brighter and warmer) on top of each photo's own change.
+    common = torch.tensor([[1.2, 0.02, 0.0, 0.05], [0.01, 1.15, 0.0, 0.03], [0.0, 0.03, 1.1, -0.02]])
+    own = identity_transforms(6) + 0.05 * torch.randn(6, 3, 4, generator=gen)
+    T = torch.cat([own[:, :, :3] @ common[:, :3], (own[:, :, :3] @ common[:, 3:])[..., :, :] + own[:, :, 3:]], -1)
+    scene, folded = fold_into_scene(gs, T, [0, 1, 2, 3, 4])  # image 5 held out: folded all the same
+    dirs = torch.randn(200, 3, generator=gen)
+    before = spherical_harmonics(2, torch.cat([gs.sh0, gs.shN], 1), dirs)
+    after = spherical_harmonics(2, torch.cat([scene.sh0, scene.shN], 1), dirs)
+    for i in range(6):
+        torch.testing.assert_close(apply_transform(after, folded[i]), apply_transform(before, T[i]),
+                                   atol=2e-5, rtol=0)
+    # What is left in the transforms is each photo's own change: their median is the identity.
+    torch.testing.assert_close(folded[:5].median(0).values, identity_transforms(1)[0], atol=0.06, rtol=0)
+    assert (T[:5, :, :3].diagonal(dim1=1, dim2=2).mean() - 1) > 0.1  # (the drift it started from)
+    assert torch.equal(scene.means, gs.means) and torch.equal(scene.opacities, gs.opacities)
