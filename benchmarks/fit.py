@@ -32,6 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from splatfilm.fit import FitConfig, load_capture, run_fit  # noqa: E402
+from splatfilm.fit.appearance import APPEARANCE_MODES  # noqa: E402
 from splatfilm.scene.gaussians import Gaussians  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -300,7 +301,7 @@ def main() -> None:
     parser.add_argument("--downscale", type=float, default=None, help="as `splatfilm fit --downscale`")
     parser.add_argument("--renders", default=None, help="write held-out photo | render PNGs here")
     parser.add_argument("--out", default=None, help="where to keep the fitted PLY (default: a temp folder)")
-    parser.add_argument("--appearance", default="auto", choices=("auto", "affine", "none"),
+    parser.add_argument("--appearance", default="auto", choices=APPEARANCE_MODES,
                         help="as `splatfilm fit --appearance` (auto: on for photos)")
     parser.add_argument("--bare", action=argparse.BooleanOptionalAction, default=None,
                         help="also fit with a bare gsplat loop (default: on with --backend gsplat)")
