@@ -207,7 +207,7 @@ def make_fixture(out: Path, source: Path | None, work: Path | None = None) -> No
     for p in picks:
         _downscale(p, work / "images" / p.name, FIXTURE_SFM_FACTOR, 95)
         w, h = _downscale(p, out / "images" / p.name, FIXTURE_FACTOR, FIXTURE_QUALITY)
-    model = run_sfm(work / "images", work / "sfm", camera_model="OPENCV")  # one thread: the same model every time
+    model = run_sfm(work / "images", work / "sfm", camera_model="OPENCV")  # the same model every time
     rec = pycolmap.Reconstruction(str(model))
     scale = FIXTURE_SFM_FACTOR / FIXTURE_FACTOR
     for cam in rec.cameras.values():

@@ -78,8 +78,8 @@ def add_sfm_command(sub) -> None:
     p.add_argument("--ordered", action="store_true", help="the images are video frames in name order")
     p.add_argument("--video-frames", type=int, default=60, metavar="N", help="frames taken from a video (default 60)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, metavar="N",
-                   help="CPU threads (-1: all). 1, the default, gives the same model every run; more is about "
-                        "1.8x faster on 2 cores but COLMAP's matching then varies from run to run")
+    p.add_argument("--threads", type=int, default=-1, metavar="N",
+                   help="CPU threads for features and matching (default -1: all); the model is the same "
+                        "whatever N (mapping runs on one thread)")
     p.add_argument("--verbose", action="store_true", help="show COLMAP's own log")
     p.set_defaults(func=_cmd_sfm)

@@ -304,6 +304,7 @@ def _readjust(pycolmap, rec) -> None:
     """Bundle adjustment of what is left, then COLMAP's usual filtering of bad observations."""
     options = pycolmap.BundleAdjustmentOptions()
     options.print_summary = False
+    options.ceres.solver_options.num_threads = 1  # on more, Ceres's sums differ run to run (sfm's docstring)
     pycolmap.bundle_adjustment(rec, options)
     pycolmap.ObservationManager(rec).filter_all_points3D(FILTER_MAX_REPROJ_PX, FILTER_MIN_TRI_ANGLE_DEG)
 

@@ -19,9 +19,15 @@ starts from random camera positions, so it runs from GLOBAL_STARTS starts (seeds
 is kept only if two of them agree: where the matches do not pin the cameras down (the Lund
 street photos at half size, tests/fixtures/lund) the starts end in different models, up to
 67% of the capture's extent apart, some of them split in two at a jump that every per-image
-check below passes; where they do (the same photos at full size) they agree to 0.1%. Global
-mapping runs on one thread: on more, Ceres's scheduling makes one seed's model differ from
-run to run.
+check below passes; where they do (the same photos at full size) they agree to 0.1%.
+
+Runs repeat: the same images, options and seed give the same model whatever the thread count
+(with the same COLMAP; another CPU's floating point may still differ in the last bit). Features
+and matching use every core (`num_threads`): COLMAP's extractor numbers the images in the
+order their features finish, so `number_images_by_name` renumbers them by file name before
+matching, and with a fixed RANSAC seed every pair's verification then repeats whatever the
+thread count. Mapping, the final bundle adjustment and the point triangulation run on one
+thread: on more, Ceres's scheduling makes a model differ from run to run.
 
 Every registered pose is then checked (`splatfilm.fit.pose_check`: reprojection error,
 observed points, relative rotations against the matched neighbours'); the ones that fail are
@@ -48,6 +54,7 @@ import json
 import math
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -98,7 +105,8 @@ VOCAB_KMEANS_ITERATIONS = 10
 # Bump when the pipeline changes in a way that should invalidate reused models.
 # 2: poses checked after mapping (poses.tsv), loop detection for sequences.
 # 3: global mapping where incremental mapping leaves images out.
-_SFM_VERSION = 3
+# 4: images numbered by name before matching; mapping on one thread.
+_SFM_VERSION = 4
 
 POSE_TABLE = "poses.tsv"
 
@@ -212,7 +220,7 @@ def run_sfm(
     camera_model: str = "SIMPLE_PINHOLE",
     focal_px: float | None = None,
     min_registered: float = 0.5,
-    num_threads: int = 1,
+    num_threads: int = -1,
     seed: int = 0,
     reuse: bool = True,
     log: Log | None = print,
@@ -244,14 +252,10 @@ def run_sfm(
                    guess without EXIF). It is refined either way.
     min_registered: fewest images whose poses the model must register and keep (after the
                    checks), as a fraction of the images (<= 1) or a count (> 1); at least 3 always.
-    num_threads:   CPU threads for features, matching and incremental mapping (-1: all). One,
-                   the default, makes a run repeatable: on more, COLMAP numbers the images in
-                   the order their features finish and its matching and verification return
-                   different inlier sets from run to run (on tests/fixtures/lund, 110-113
-                   verified pairs, enough to change the model), for about 1.8x the speed on
-                   2 cores.
-    seed:          COLMAP's random seed (RANSAC, mapping); with one thread, the same images
-                   and seed give the same model.
+    num_threads:   CPU threads for features and matching (-1, the default: all). The model
+                   does not depend on it (see the module docstring); mapping runs on one thread.
+    seed:          COLMAP's random seed (RANSAC, mapping): the same images, options and seed
+                   give the same model.
     reuse:         return an existing model made from the same images and options.
     log:           called with one-line progress messages (None: quiet).
     verbose:       let COLMAP print its own (long) log to stderr.
@@ -310,12 +314,13 @@ def run_sfm(
 
         say(f"sfm: extracting SIFT features from {n} images ({width}x{height})")
         _extract(pycolmap, database, root, names, (width, height), camera_model, focal_px, num_threads)
+        number_images_by_name(database)
         say(f"sfm: {matcher} matching" + (" with loop detection" if matcher == "sequential" else ""))
         _match(pycolmap, database, matcher, num_threads, seed, work / "vocab_tree.bin", say)
         stats = _database_stats(database)
         say(f"sfm: {stats['features']:.0f} features an image, {stats['verified_pairs']} of {stats['pairs']} "
             "pairs verified; mapping")
-        best, used, note = _map(pycolmap, database, root, work / "mapping", mapper, n, num_threads, seed, say)
+        best, used, note = _map(pycolmap, database, root, work / "mapping", mapper, n, seed, say)
         shutil.rmtree(work / "mapping", ignore_errors=True)
 
         registered = best.num_reg_images() if best is not None else 0
@@ -413,6 +418,53 @@ def _match(pycolmap, database: Path, matcher: str, num_threads: int, seed: int, 
                               verification_options=verification, device=pycolmap.Device.cpu)
 
 
+def number_images_by_name(database: Path) -> None:
+    """Renumber the images of a COLMAP database whose features were just extracted so image ids
+    follow the image names (1, 2, ... in name order); their frames (one image each) take the
+    same ids. COLMAP's extractor numbers images in the order their features finish, which on
+    more than one thread differs from run to run, and the ids decide which image of a pair is
+    the first one in matching and verification, and so their RANSAC samples. Works on the
+    database's SQLite tables (COLMAP's documented schema; pycolmap cannot change an id); a
+    database that already holds matches is refused, as their pair ids would go stale."""
+    con = sqlite3.connect(Path(database).resolve().as_uri() + "?mode=rw", uri=True)  # never a new, empty one
+    try:
+        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        for pairs in ("matches", "two_view_geometries"):
+            if pairs in tables and con.execute(f"SELECT COUNT(*) FROM {pairs}").fetchone()[0]:
+                raise SplatfilmError(f"{database}: already holds {pairs}; cannot renumber its images")
+        rows = con.execute("SELECT image_id, name FROM images").fetchall()
+        new_id = {old: k + 1 for k, (old, _name) in enumerate(sorted(rows, key=lambda r: r[1]))}
+        if all(old == new for old, new in new_id.items()):
+            return
+        # (table, id column, row filter): where an image id is stored. COLMAP >= 3.12 keeps frames
+        # (sensor type 0 is a camera) and ties pose priors to a frame's data.
+        columns = {t: {row[1] for row in con.execute(f"PRAGMA table_info({t})")} for t in tables}
+        where = [(t, "image_id", "") for t in ("images", "keypoints", "descriptors", "pose_priors")
+                 if "image_id" in columns.get(t, ())]
+        if "corr_data_id" in columns.get("pose_priors", ()):
+            where.append(("pose_priors", "corr_data_id", " AND corr_sensor_type = 0"))
+        frame_of = {}
+        if "frame_data" in tables:
+            where.append(("frame_data", "data_id", " AND sensor_type = 0"))
+            frame_of = dict(con.execute("SELECT data_id, frame_id FROM frame_data WHERE sensor_type = 0"))
+        one_each = (len(set(frame_of.values())) == len(frame_of) == len(new_id)
+                    and con.execute("SELECT COUNT(*) FROM frame_data").fetchone()[0] == len(new_id))
+        offset = max(new_id) + len(new_id) + 1  # out of the way of every old and new id
+        with con:
+            for table, column, extra in where:  # two passes, so no id collides on the way
+                con.execute(f"UPDATE {table} SET {column} = {column} + ? WHERE 1{extra}", (offset,))
+                for old, new in new_id.items():
+                    con.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?{extra}", (new, old + offset))
+            if one_each:
+                con.execute("UPDATE frames SET frame_id = frame_id + ?", (offset,))
+                con.execute("UPDATE frame_data SET frame_id = frame_id + ?", (offset,))
+                for old, new in new_id.items():
+                    con.execute("UPDATE frames SET frame_id = ? WHERE frame_id = ?", (new, frame_of[old] + offset))
+                    con.execute("UPDATE frame_data SET frame_id = ? WHERE frame_id = ?", (new, frame_of[old] + offset))
+    finally:
+        con.close()
+
+
 def _build_vocabulary(pycolmap, database: Path, path: Path, num_threads: int, seed: int, say: Log) -> bool:
     """Write a visual vocabulary (pycolmap VisualIndex) of the database's own SIFT descriptors to
     `path` for loop detection; False when there are too few descriptors to cluster."""
@@ -445,18 +497,17 @@ def _build_vocabulary(pycolmap, database: Path, path: Path, num_threads: int, se
     return True
 
 
-def _map(pycolmap, database: Path, root: Path, out: Path, mapper: str, n: int, num_threads: int, seed: int,
-         say: Log):
+def _map(pycolmap, database: Path, root: Path, out: Path, mapper: str, n: int, seed: int, say: Log):
     """(reconstruction with the most registered images or None, "incremental" or "global", a note on
     a rejected global model or "") by `mapper` (see run_sfm)."""
     best, used = None, "incremental"
     if mapper in ("auto", "incremental"):
-        best = _mapping(pycolmap, "incremental", database, root, out / "incremental", num_threads, seed, say)
+        best = _mapping(pycolmap, "incremental", database, root, out / "incremental", seed, say)
         got = best.num_reg_images() if best is not None else 0
         if mapper == "incremental" or got == n:
             return best, used, ""
         say(f"sfm: incremental mapping registered {got}/{n} images; trying global mapping")
-    starts = [_mapping(pycolmap, "global", database, root, out / f"global{k}", 1, seed + k, say)
+    starts = [_mapping(pycolmap, "global", database, root, out / f"global{k}", seed + k, say)
               for k in range(GLOBAL_STARTS)]
     pick, closest = agreeing_start(starts)
     if pick is None:
@@ -509,15 +560,16 @@ def start_disagreement(a, b) -> float:
     return float(np.linalg.norm(scale * B @ R.T + t - A, axis=1).max() / extent)
 
 
-def _mapping(pycolmap, kind: str, database: Path, root: Path, out: Path, num_threads: int, seed: int, say: Log):
-    """One COLMAP mapping run ("incremental" or "global"); its model with the most registered images, or None."""
+def _mapping(pycolmap, kind: str, database: Path, root: Path, out: Path, seed: int, say: Log):
+    """One COLMAP mapping run ("incremental" or "global") on one thread (see the module docstring); its
+    model with the most registered images, or None."""
     if kind == "incremental":
         options = pycolmap.IncrementalPipelineOptions()
         run = pycolmap.incremental_mapping
     else:
         options = pycolmap.GlobalPipelineOptions()
         run = pycolmap.global_mapping
-    options.num_threads = num_threads
+    options.num_threads = 1
     options.random_seed = seed
     options.min_model_size = 3
     out.mkdir(parents=True, exist_ok=True)
@@ -579,7 +631,7 @@ TRIANGULATION_NEIGHBOURS = 20
 TRIANGULATION_MAX_AXIS_ANGLE_DEG = 75.0
 
 # Bump when triangulate_known_poses changes in a way that should invalidate its reused points.
-_TRIANGULATION_VERSION = 1
+_TRIANGULATION_VERSION = 2  # 2: images numbered by name, triangulation on one thread
 
 
 def triangulate_known_poses(
@@ -606,7 +658,9 @@ def triangulate_known_poses(
     with its 20 nearest cameras facing the same way), pairs verified with the known
     intrinsics, and COLMAP's point triangulator builds tracks and triangulates them with the
     poses and intrinsics fixed (points are refined, observations over 4 px and points seen at
-    under 1.5 deg of parallax are removed).
+    under 1.5 deg of parallax are removed). num_threads: for features and matching (-1: all);
+    the points do not depend on it (as run_sfm's models: the same views and seed, the same
+    points).
 
     Returns (points [M,3] float64 in the cameras' world, colours [M,3] uint8). M may be 0 (no
     texture, no overlap); the caller decides what to fall back to. Raises SplatfilmError for
@@ -663,6 +717,7 @@ def triangulate_known_poses(
         options.sift.max_num_features = 8192
         pycolmap.extract_features(database, image_dir, image_names=names, camera_mode=pycolmap.CameraMode.PER_IMAGE,
                                   extraction_options=options, device=pycolmap.Device.cpu)
+        number_images_by_name(database)
         rec = pycolmap.Reconstruction()
         db = pycolmap.Database.open(database)
         try:
@@ -698,7 +753,7 @@ def triangulate_known_poses(
         say(f"triangulate: {stats['features']:.0f} features an image, {stats['verified_pairs']} of "
             f"{stats['pairs']} pairs verified; triangulating with the poses fixed")
         mapper = pycolmap.IncrementalPipelineOptions()
-        mapper.num_threads = num_threads
+        mapper.num_threads = 1  # as run_sfm's mapping: repeatable on any machine
         mapper.random_seed = seed
         make_folder(work / "model")
         try:

@@ -320,6 +320,7 @@ def test_video_frames_are_matched_sequentially(monkeypatch, tmp_path):
         raise SplatfilmError("stop here")
 
     monkeypatch.setattr(sfm, "_extract", lambda *a: None)
+    monkeypatch.setattr(sfm, "number_images_by_name", lambda *a: None)
     monkeypatch.setattr(sfm, "_match", fake_match)
     rng = np.random.default_rng(0)
     d = tmp_path / "imgs"
@@ -449,8 +450,10 @@ def test_starts_agree_up_to_a_similarity_and_a_split_model_is_refused():
 def test_a_walk_down_a_street_maps_globally_or_fails_saying_why(tmp_path):
     """tests/fixtures/lund: 29 phone photos walking straight down a street (forward motion).
     COLMAP's incremental mapping registers 2-5 of them; global mapping registers all, but at
-    this size its starts do not always agree: which happens turns on the verified pairs (on one
-    thread, here: a model, 29 of 29 kept; on two, 110-113 pairs and either outcome). Whichever
+    this size its starts do not always agree: which happens turns on the verified pairs (here:
+    a model, 29 of 29 kept, on one thread or two; before images were numbered by name, two
+    threads gave 110-113 pairs from run to run and either outcome, and another CPU's SIFT may
+    still differ in the last bit). Whichever
     happens, no wrong pose gets through: either a model whose cameras keep to a straight line
     in the order they were taken, or a one-line error that says the matches do not pin the
     cameras down."""
@@ -477,6 +480,51 @@ def test_a_walk_down_a_street_maps_globally_or_fails_saying_why(tmp_path):
     # Each camera looks down the street: its optical axis within 35 degrees of the walk.
     axes = est.to_c2w_opencv()[order, :3, 2]
     assert np.degrees(np.arccos(np.abs(axes @ vt[0]))).max() < 35
+
+
+def test_images_are_numbered_by_name_whatever_order_their_features_finished(tmp_path):
+    """COLMAP's extractor numbers images as their features finish (on several threads, in a
+    different order each run); number_images_by_name puts ids, keypoints and frames in name
+    order, so matching sees the same pairs the same way round every run."""
+    import pycolmap
+
+    from splatfilm.fit.sfm import number_images_by_name
+
+    names = sorted(p.name for p in (LUND / "images").iterdir())[:3]
+    database = tmp_path / "database.db"
+    options = pycolmap.FeatureExtractionOptions()
+    options.sift.max_num_features = 500
+    for name in reversed(names):  # the last name finishes first
+        pycolmap.extract_features(database, LUND / "images", image_names=[name], extraction_options=options,
+                                  device=pycolmap.Device.cpu)
+
+    def contents():
+        db = pycolmap.Database.open(database)
+        try:
+            images = {im.name: im.image_id for im in db.read_all_images()}
+            keypoints = {name: db.read_keypoints(i).copy() for name, i in images.items()}
+            frames = {f.frame_id: [d.id for d in f.data_ids] for f in db.read_all_frames()}
+        finally:
+            db.close()
+        return images, keypoints, frames
+
+    before, kp_before, _ = contents()
+    assert [before[name] for name in names] == [3, 2, 1]
+    number_images_by_name(database)
+    after, kp_after, frames = contents()
+    assert [after[name] for name in names] == [1, 2, 3]
+    for name in names:
+        assert np.array_equal(kp_after[name], kp_before[name])
+    assert frames == {1: [1], 2: [2], 3: [3]}  # each frame holds its own image, numbered alike
+
+    pycolmap.match_exhaustive(database, device=pycolmap.Device.cpu)  # COLMAP reads it as its own
+    db = pycolmap.Database.open(database)
+    try:
+        assert db.num_matched_image_pairs() == 3
+    finally:
+        db.close()
+    with pytest.raises(SplatfilmError, match="already holds matches; cannot renumber"):
+        number_images_by_name(database)
 
 
 def test_mapper_must_be_known(tmp_path):
