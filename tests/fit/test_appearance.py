@@ -55,10 +55,12 @@ def _scene_capture(gains: dict[int, tuple]) -> Capture:
 
 
 def _cfg(**kw) -> FitConfig:
-    # A few dozen steps: the transforms learn at a rate a 3000-step fit would not need; the
-    # geometry stays put, so what competes with the transforms is the scene's colours.
-    base = dict(steps=120, backend="cpu", sh_degree=0, checkpoint_every=0, strategy="none", appearance="affine",
-                lr_appearance=0.03, lr_means=0.0, lr_scales=0.0, lr_quats=0.0, lr_opacities=0.0)
+    # The transforms at their default learning rate and pull toward the identity, for a few
+    # hundred steps (at a 6x learning rate and 120 steps the pull left them noisy, a gain of
+    # 0.6 read as 0.65-0.9); the geometry stays put, so what competes with the transforms is
+    # the scene's colours.
+    base = dict(steps=480, backend="cpu", sh_degree=0, checkpoint_every=0, strategy="none", appearance="affine",
+                lr_means=0.0, lr_scales=0.0, lr_quats=0.0, lr_opacities=0.0)
     base.update(kw)
     return FitConfig(**base)
 
@@ -83,14 +85,14 @@ def test_affine_appearance_recovers_planted_gains():
         c = render(gs, vm, K, W, H, backend="cpu").rgb[0].reshape(-1, 3)
         c = c[c.sum(1) > 0.3]
         ratios[i] = (apply_transform(c, T[i]).sum(0) / apply_transform(c, ref).sum(0)).numpy()
-        assert abs(ratios[i].mean() - np.mean(g)) < 0.15, (i, ratios[i], g)  # its brightness
+        assert abs(ratios[i].mean() - np.mean(g)) < 0.06, (i, ratios[i], g)  # its brightness (measured <= 0.03)
     for group in ((3, 4, 5), (11, 12, 13)):  # its colour, over the views of one planted gain
         got = np.mean([ratios[i] for i in group], axis=0)
-        # (120 steps recover the brightness closely, the colour cast partly: measured 0.82,
-        # 0.70, 0.71 for a cast of 1.0, 0.8, 0.6; the identity would be 1, 1, 1.)
-        np.testing.assert_allclose(got, GAINS[group[0]], atol=0.2, err_msg=str(group))
+        # (measured 0.99, 0.81, 0.61 for a cast of 1.0, 0.8, 0.6, and 0.65, 0.64, 0.59 for a
+        # gain of 0.6; the identity would be 1, 1, 1.)
+        np.testing.assert_allclose(got, GAINS[group[0]], atol=0.08, err_msg=str(group))
     # The planted views are reproduced with their gains only with appearance. (Held-out PSNR
-    # cannot show it here: with the geometry fixed and 120 steps the scene without transforms
+    # cannot show it here: with the geometry fixed and 480 steps the scene without transforms
     # barely moves from the truth.)
     planted = list(GAINS)
     assert evaluate(on.gaussians, cap, planted, "cpu", appearance=on.appearance)["psnr"] > \
