@@ -436,31 +436,26 @@ def number_images_by_name(database: Path) -> None:
         new_id = {old: k + 1 for k, (old, _name) in enumerate(sorted(rows, key=lambda r: r[1]))}
         if all(old == new for old, new in new_id.items()):
             return
-        # (table, id column, row filter): where an image id is stored. COLMAP >= 3.12 keeps frames
-        # (sensor type 0 is a camera) and ties pose priors to a frame's data.
+        # (table, id column, row filter, old -> new): where an image id is stored. COLMAP >= 3.12
+        # keeps frames (sensor type 0 is a camera; one image each here, so a frame takes its
+        # image's new id) and ties pose priors to a frame's data.
         columns = {t: {row[1] for row in con.execute(f"PRAGMA table_info({t})")} for t in tables}
-        where = [(t, "image_id", "") for t in ("images", "keypoints", "descriptors", "pose_priors")
+        moves = [(t, "image_id", "", new_id) for t in ("images", "keypoints", "descriptors", "pose_priors")
                  if "image_id" in columns.get(t, ())]
         if "corr_data_id" in columns.get("pose_priors", ()):
-            where.append(("pose_priors", "corr_data_id", " AND corr_sensor_type = 0"))
-        frame_of = {}
+            moves.append(("pose_priors", "corr_data_id", " AND corr_sensor_type = 0", new_id))
         if "frame_data" in tables:
-            where.append(("frame_data", "data_id", " AND sensor_type = 0"))
+            moves.append(("frame_data", "data_id", " AND sensor_type = 0", new_id))
             frame_of = dict(con.execute("SELECT data_id, frame_id FROM frame_data WHERE sensor_type = 0"))
-        one_each = (len(set(frame_of.values())) == len(frame_of) == len(new_id)
-                    and con.execute("SELECT COUNT(*) FROM frame_data").fetchone()[0] == len(new_id))
-        offset = max(new_id) + len(new_id) + 1  # out of the way of every old and new id
+            new_frame = {frame_of[old]: new for old, new in new_id.items() if old in frame_of}
+            if len(new_frame) == len(new_id) == con.execute("SELECT COUNT(*) FROM frame_data").fetchone()[0]:
+                moves += [("frames", "frame_id", "", new_frame), ("frame_data", "frame_id", "", new_frame)]
         with con:
-            for table, column, extra in where:  # two passes, so no id collides on the way
+            for table, column, extra, mapping in moves:  # two passes, so no id collides on the way
+                offset = max(mapping) + len(mapping) + 1
                 con.execute(f"UPDATE {table} SET {column} = {column} + ? WHERE 1{extra}", (offset,))
-                for old, new in new_id.items():
+                for old, new in mapping.items():
                     con.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?{extra}", (new, old + offset))
-            if one_each:
-                con.execute("UPDATE frames SET frame_id = frame_id + ?", (offset,))
-                con.execute("UPDATE frame_data SET frame_id = frame_id + ?", (offset,))
-                for old, new in new_id.items():
-                    con.execute("UPDATE frames SET frame_id = ? WHERE frame_id = ?", (new, frame_of[old] + offset))
-                    con.execute("UPDATE frame_data SET frame_id = ? WHERE frame_id = ?", (new, frame_of[old] + offset))
     finally:
         con.close()
 
