@@ -748,7 +748,7 @@ def triangulate_known_poses(
         say(f"triangulate: {stats['features']:.0f} features an image, {stats['verified_pairs']} of "
             f"{stats['pairs']} pairs verified; triangulating with the poses fixed")
         mapper = pycolmap.IncrementalPipelineOptions()
-        mapper.num_threads = 1  # as run_sfm's mapping: repeatable on any machine
+        mapper.num_threads = 1  # as run_sfm's mapping: repeatable run to run, whatever num_threads
         mapper.random_seed = seed
         make_folder(work / "model")
         try:
