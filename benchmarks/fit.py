@@ -164,6 +164,7 @@ def capture_report(data: Path, ply: Path, sidecar: dict, max_size: int | None, d
     from splatfilm.io.images import write_png
     from splatfilm.render import render
     from splatfilm.render.metrics import psnr, ssim
+    from splatfilm.scene.cameras import sizes_text
 
     work = ply.with_suffix(".sfm")
     source = sidecar["source"]
@@ -172,7 +173,7 @@ def capture_report(data: Path, ply: Path, sidecar: dict, max_size: int | None, d
     gaussians = load_gaussians(ply)
     train, test = split_indices(len(capture), training["test_every"])
     print(f"\nreal capture {data}: source {source['type']}, {len(capture)} images ({len(train)} train, "
-          f"{len(test)} held out) at {training['image_size'][0]}x{training['image_size'][1]}, {training['steps']} steps, "
+          f"{len(test)} held out) at {sizes_text(capture.cameras.sizes)}, {training['steps']} steps, "
           f"{sidecar['num_gaussians']} Gaussians, {sidecar['timing']['seconds_per_step']:.3f} s/step")
     appearance_file = ply.with_suffix(".appearance.json")
     borrowed = read_appearance(appearance_file) if appearance_file.exists() else None

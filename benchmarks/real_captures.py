@@ -13,7 +13,7 @@ the tests; the fixture it writes is committed (tests/fixtures/flowerpot, see its
 
 | name      | what                                                           | licence                              |
 |-----------|----------------------------------------------------------------|--------------------------------------|
-| flowerpot | a clay pot on a printed scale target, turntable, Meizu m1 note; the 49 upright photos | CC BY-SA 4.0 (README.md, license.md) |
+| flowerpot | a clay pot on a printed scale target, turntable, Meizu m1 note; all 80 photos, 49 upright and 31 landscape | CC BY-SA 4.0 (README.md, license.md) |
 | lund      | a walk down a street of terraced houses in Lund, phone photos  | BSD-2-Clause (the repository LICENSE)|
 | fox       | a mounted fox head on wallpaper, phone video frames, OPENCV k1 k2 p1 p2 | NVIDIA Source Code License-NC: non-commercial; never committed here |
 | sceaux    | the facade of the Château de Sceaux, 11 photos (openMVG's sample) | none stated, (c) 2012 Pierre Moulon: fetched to measure, never committed here |
@@ -96,8 +96,8 @@ def _jpegs(folder: Path) -> list[Path]:
 
 
 def _portrait(paths: list[Path]) -> list[Path]:
-    """The flowerpot photos taken upright (49 of 80: a ring around the pot and a few from above);
-    the other 31, a low ring, are landscape, and SfM here wants one camera of one size."""
+    """The flowerpot photos taken upright (49 of 80: a ring around the pot and a few from above;
+    the other 31, a low ring, are landscape); the fixture keeps to these, one camera."""
     from PIL import Image
 
     keep = []
@@ -138,7 +138,7 @@ def prepare(name: str, out: Path, source: Path | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "images").mkdir(exist_ok=True)
     if name == "flowerpot":
-        for p in _portrait(_jpegs(folder)):
+        for p in _jpegs(folder):  # 49 upright and 31 landscape: SfM gives each size its camera
             _downscale(p, out / "images" / p.name, FLOWERPOT_PREPARE_FACTOR, 92)
     elif name == "lund":
         for p in _jpegs(folder):

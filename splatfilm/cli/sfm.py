@@ -52,12 +52,13 @@ def add_sfm_command(sub) -> None:
     from splatfilm.fit.sfm import CAMERA_MODELS, MAPPERS, MATCHERS
 
     p = sub.add_parser("sfm", help="camera poses for a folder of images or a video (COLMAP SfM, every pose checked)",
-                       description="Estimate the cameras of IMAGES (a folder of images of one size, or a video) with "
+                       description="Estimate the cameras of IMAGES (a folder of images, or a video) with "
                                    "COLMAP's structure-from-motion on the CPU, then check every registered pose "
                                    "(reprojection error, observed points, relative rotations against its matched "
-                                   "neighbours') and drop the ones that fail. Writes a COLMAP project to MODEL: "
-                                   "database.db, sparse/0/{cameras,images,points3D}.bin and poses.tsv (per image: "
-                                   "kept or dropped, and why). A rerun with the same images reuses the model.")
+                                   "neighbours') and drop the ones that fail. Images of one size share a camera. "
+                                   "Writes a COLMAP project to MODEL: database.db, "
+                                   "sparse/0/{cameras,images,points3D}.bin and poses.tsv (per image: kept or "
+                                   "dropped, and why). A rerun with the same images reuses the model.")
     p.add_argument("images", help="folder of images (or a capture folder with images/), or a video file")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="output folder (a COLMAP project)")
     p.add_argument("--matcher", choices=MATCHERS, default="auto",
@@ -67,8 +68,8 @@ def add_sfm_command(sub) -> None:
                    help="incremental (COLMAP), global (GLOMAP: rotation averaging, global positioning), "
                         "auto: incremental, and global too when incremental leaves images out (default)")
     p.add_argument("--camera-model", choices=CAMERA_MODELS, default="SIMPLE_PINHOLE",
-                   help="COLMAP camera model shared by all images (default SIMPLE_PINHOLE; OPENCV for lens "
-                        "distortion)")
+                   help="COLMAP camera model, one camera for each image size (default SIMPLE_PINHOLE; OPENCV "
+                        "for lens distortion)")
     p.add_argument("--focal", type=_positive_float, metavar="PX", help="starting focal length in pixels "
                                                                         "(default 1.2 x the longer side)")
     p.add_argument("--max-reproj", type=_positive_float, default=MAX_MEAN_REPROJ_PX, metavar="PX",

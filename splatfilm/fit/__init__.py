@@ -14,6 +14,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import check_output_file
 from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.render import resolve_backend
+from splatfilm.scene.cameras import sizes_text
 from splatfilm.fit.appearance import appearance_enabled, nearest_views, write_appearance
 from splatfilm.fit.capture import Capture, load_capture, scene_extent, split_indices
 from splatfilm.assets.sidecar import (
@@ -107,7 +108,7 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     train_ids, test_ids = split_indices(len(capture), cfg.test_every)
     kind = "object" if capture.is_object else "scene"
     print(f"{kind} capture: {len(capture)} images ({len(train_ids)} train, {len(test_ids)} held out) at "
-          f"{int(capture.cameras.widths[0])}x{int(capture.cameras.heights[0])}, source {capture.source['type']}, "
+          f"{sizes_text(capture.cameras.sizes)}, source {capture.source['type']}, "
           f"backend {backend}, {cfg.resolved_steps(backend)} steps")
     result = fit(capture, cfg, checkpoint=paths["checkpoint"], resume=resume, progress=progress, stop_at=stop_at)
     if result.steps < cfg.resolved_steps(backend):
@@ -141,7 +142,7 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
         "training": {**dataclasses.asdict(cfg), "steps": result.steps, "backend": backend,
                      "downscale": downscale, "max_size": max_size,
                      "appearance_model": "affine" if result.appearance is not None else None,
-                     "image_size": [int(capture.cameras.widths[0]), int(capture.cameras.heights[0])]},
+                     "image_sizes": [list(size) for size in capture.cameras.sizes]},
         "num_gaussians": len(result.gaussians),
         "metrics": metrics,
         "timing": {"seconds": round(result.seconds, 2),

@@ -29,21 +29,22 @@ matching, and with a fixed RANSAC seed every pair's verification then repeats wh
 thread count. Mapping, the final bundle adjustment and the point triangulation run on one
 thread: on more, Ceres's scheduling makes a model differ from run to run.
 
-Every registered pose is then checked (`splatfilm.fit.pose_check`: reprojection error,
-observed points, relative rotations against the matched neighbours'); the ones that fail are
-dropped and the rest bundle-adjusted again, and a capture left with too few trustworthy poses
-is an error, not a silent bad fit. All images share one camera (one set of intrinsics), so
-they must all have the same size. The model's world is COLMAP's: arbitrary origin, rotation
-and scale (no metres, no known up).
+Every registered pose is then checked (`splatfilm.fit.pose_check`: reprojection error, observed
+points, relative rotations against the matched neighbours'); the ones that fail are dropped and
+the rest bundle-adjusted again, and a capture left with too few trustworthy poses is an error,
+not a silent bad fit. Images of one size share one camera (one set of intrinsics); images of
+several sizes (a phone's portrait and landscape photos) get one camera per size, each refined on
+its own. The model's world is COLMAP's: arbitrary origin, rotation and scale (no metres, no
+known up).
 
 A finished model is reused: `work_dir/sfm.json` records the images (names, sizes, content
 hashes) and options it was made from, and a later call with the same inputs returns the
 existing `work_dir/sparse/0` at once.
 
-Errors are SplatfilmErrors naming the folder or file: no images, an unreadable image, images of
-different sizes, a video that does not decode, SfM that registers too few images (how many
-of how many, with the likely reason read off the feature and match counts), and too few
-poses that pass the checks (how many of how many, and what the rest failed).
+Errors are SplatfilmErrors naming the folder or file: no images, an unreadable image, a video
+that does not decode, SfM that registers too few images (how many of how many, with the likely
+reason read off the feature and match counts), and too few poses that pass the checks (how many
+of how many, and what the rest failed).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ import numpy as np
 # ("free(): invalid pointer" in deflateEnd; pycolmap 4.2.1, Pillow 13). Reading is unaffected.
 import PIL.Image  # noqa: F401  (isort: keep before any pycolmap import)
 
-from splatfilm.scene.cameras import Cameras
+from splatfilm.scene.cameras import Cameras, sizes_text
 from splatfilm.errors import SplatfilmError
 from splatfilm.fit.pose_check import PoseCheck, PoseLimits, failure_counts, summarize, verify_poses, write_pose_table
 from splatfilm.io.atomic import atomic_write, make_folder
@@ -193,19 +194,13 @@ def _resolve_images(images: str | Path | Sequence[str | Path]) -> tuple[Path, li
     return root, names, root
 
 
-def check_images(root: Path, names: Sequence[str]) -> tuple[int, int]:
-    """(width, height) shared by all images; raises for an unreadable file or mixed sizes."""
-    sizes: dict[tuple[int, int], str] = {}
+def check_images(root: Path, names: Sequence[str]) -> dict[tuple[int, int], list[str]]:
+    """The image names grouped by (width, height), each group in name order, the groups in the
+    order of their first image; raises for an unreadable file."""
+    groups: dict[tuple[int, int], list[str]] = {}
     for name in names:
-        size = image_size(root / name)
-        sizes.setdefault(size, name)
-    if len(sizes) > 1:
-        (s1, n1), (s2, n2) = list(sizes.items())[:2]
-        raise SplatfilmError(
-            f"{root}: images differ in size ({n1} is {s1[0]}x{s1[1]}, {n2} is {s2[0]}x{s2[1]}); "
-            "SfM here assumes one camera, so resize them to one size first"
-        )
-    return next(iter(sizes))
+        groups.setdefault(image_size(root / name), []).append(name)
+    return groups
 
 
 # ---- SfM ----------------------------------------------------------------------------------
@@ -245,9 +240,10 @@ def run_sfm(
                    (incremental on a tie). A global model is used only if two of its
                    GLOBAL_STARTS starts (seeds seed, seed + 1, ...) agree
                    (GLOBAL_MAX_START_DISAGREEMENT).
-    camera_model:  COLMAP model shared by all images: SIMPLE_PINHOLE (f, cx, cy; the default:
-                   rendered or rectified images), PINHOLE, SIMPLE_RADIAL or OPENCV (lens
-                   distortion; read_colmap returns these as "OPENCV" cameras).
+    camera_model:  COLMAP model of the camera that the images of one size share:
+                   SIMPLE_PINHOLE (f, cx, cy; the default: rendered or rectified images),
+                   PINHOLE, SIMPLE_RADIAL or OPENCV (lens distortion; read_colmap returns these
+                   as "OPENCV" cameras).
     focal_px:      a starting focal length in pixels; default 1.2 * the longer side (COLMAP's
                    guess without EXIF). It is refined either way.
     min_registered: fewest images whose poses the model must register and keep (after the
@@ -262,7 +258,7 @@ def run_sfm(
     ordered:       the images are frames of one video, in order (matched sequentially).
     limits:        thresholds of the pose checks (default: pose_check's constants).
 
-    Raises SplatfilmError for no/unreadable/mixed-size images, too few registered and too few
+    Raises SplatfilmError for no/unreadable images, too few registered and too few
     kept after the checks.
     """
     import pycolmap  # heavy; only SfM needs it
@@ -275,7 +271,7 @@ def run_sfm(
     if camera_model not in CAMERA_MODELS:
         raise SplatfilmError(f"run_sfm: camera_model {camera_model!r} is not one of {', '.join(CAMERA_MODELS)}")
     root, names, where = _resolve_images(images)
-    width, height = check_images(root, names)
+    groups = check_images(root, names)
     n = len(names)
     need = max(3, math.ceil(min_registered * n) if min_registered <= 1 else int(min_registered))
     if n < need:
@@ -290,7 +286,8 @@ def run_sfm(
         "version": _SFM_VERSION,
         # sha1: the hash sfm.json has always recorded, so models made before stay reusable.
         "images": [[name, file_digest(root / name, "sha1")] for name in names],
-        "size": [width, height],
+        # One size as before, so models made before several sizes were allowed stay reusable.
+        "size": list(next(iter(groups))) if len(groups) == 1 else [list(size) for size in groups],
         "options": {"matcher": matcher, "mapper": mapper, "camera_model": camera_model, "focal_px": focal_px,
                     "seed": seed, "limits": (limits or PoseLimits()).__dict__},
     }
@@ -312,8 +309,10 @@ def run_sfm(
         pycolmap.set_random_seed(seed)
         t0 = time.perf_counter()
 
-        say(f"sfm: extracting SIFT features from {n} images ({width}x{height})")
-        _extract(pycolmap, database, root, names, (width, height), camera_model, focal_px, num_threads)
+        say(f"sfm: extracting SIFT features from {n} images at {sizes_text({s: len(g) for s, g in groups.items()})}"
+            + ("; a camera for each size" if len(groups) > 1 else ""))
+        for size, group in groups.items():
+            _extract(pycolmap, database, root, group, size, camera_model, focal_px, num_threads)
         number_images_by_name(database)
         say(f"sfm: {matcher} matching" + (" with loop detection" if matcher == "sequential" else ""))
         _match(pycolmap, database, matcher, num_threads, seed, work / "vocab_tree.bin", say)
@@ -376,7 +375,7 @@ def _colmap_log(pycolmap, verbose: bool):
 
 def _extract(pycolmap, database: Path, root: Path, names: list[str], size: tuple[int, int], camera_model: str,
              focal_px: float | None, num_threads: int) -> None:
-    """SIFT features on the CPU into `database`, all images sharing one camera."""
+    """SIFT features on the CPU into `database` for images of one `size`, all sharing one new camera."""
     width, height = size
     reader = pycolmap.ImageReaderOptions()
     reader.camera_model = camera_model

@@ -43,6 +43,15 @@ _ORTHO_TOL = 1e-3
 MAX_IMAGE_SIDE = 32768
 
 
+def sizes_text(counts: dict[tuple[int, int], int]) -> str:
+    """Image sizes for a message: '388x524' for one; '388x524 (49), 524x388 (31)' for several
+    (with how many images have each)."""
+    if len(counts) == 1:
+        ((w, h),) = counts
+        return f"{w}x{h}"
+    return ", ".join(f"{w}x{h} ({k})" for (w, h), k in counts.items())
+
+
 def _as_float64(x, name: str) -> np.ndarray:
     """numpy float64 copy of an array-like or (any-device) torch tensor."""
     if isinstance(x, torch.Tensor):
@@ -307,6 +316,14 @@ class Cameras:
     def centers(self) -> np.ndarray:
         """Camera centres in world coordinates [C,3]."""
         return self.to_c2w_opencv()[:, :3, 3]
+
+    @property
+    def sizes(self) -> dict[tuple[int, int], int]:
+        """How many cameras render each (width, height), the sizes in order of first appearance."""
+        counts: dict[tuple[int, int], int] = {}
+        for size in zip(self.widths.tolist(), self.heights.tolist()):
+            counts[size] = counts.get(size, 0) + 1
+        return counts
 
     # ---- derived cameras ----------------------------------------------------------------
 

@@ -47,17 +47,6 @@ def test_no_images(tmp_path):
         run_sfm([], tmp_path / "work", log=None)
 
 
-def test_mixed_sizes(tmp_path):
-    rng = np.random.default_rng(0)
-    d = tmp_path / "imgs"
-    d.mkdir()
-    iio.imwrite(d / "a.png", _noise_image(rng, 24, 32))
-    iio.imwrite(d / "b.png", _noise_image(rng, 24, 32))
-    iio.imwrite(d / "c.png", _noise_image(rng, 30, 40))
-    with pytest.raises(SplatfilmError, match=r"differ in size \(a.png is 32x24, c.png is 40x30\)"):
-        run_sfm(d, tmp_path / "work", log=None)
-
-
 def test_unreadable_image(tmp_path):
     rng = np.random.default_rng(0)
     d = tmp_path / "imgs"
