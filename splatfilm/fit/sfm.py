@@ -32,10 +32,13 @@ thread: on more, Ceres's scheduling makes a model differ from run to run.
 Every registered pose is then checked (`splatfilm.fit.pose_check`: reprojection error, observed
 points, relative rotations against the matched neighbours'); the ones that fail are dropped and
 the rest bundle-adjusted again, and a capture left with too few trustworthy poses is an error,
-not a silent bad fit. Images of one size share one camera (one set of intrinsics); images of
-several sizes (a phone's portrait and landscape photos) get one camera per size, each refined on
-its own. The model's world is COLMAP's: arbitrary origin, rotation and scale (no metres, no
-known up).
+not a silent bad fit. Images of one size and lens share one camera (one set of intrinsics);
+images of several sizes (a phone's portrait and landscape photos) or lenses (by their EXIF: a
+phone's wide and ultra-wide cameras, a zoom's settings) get a camera each, refined on its own
+(COLMAP's automatic camera mode groups photos with EXIF much the same way, by make, model,
+focal length and size; it gives each image without EXIF a camera of its own, where here they
+share one a size). The model's world is
+COLMAP's: arbitrary origin, rotation and scale (no metres, no known up).
 
 A finished model is reused: `work_dir/sfm.json` records the images (names, sizes, content
 hashes) and options it was made from, and a later call with the same inputs returns the
@@ -69,7 +72,7 @@ import numpy as np
 # ("free(): invalid pointer" in deflateEnd; pycolmap 4.2.1, Pillow 13). Reading is unaffected.
 import PIL.Image  # noqa: F401  (isort: keep before any pycolmap import)
 
-from splatfilm.scene.cameras import Cameras, sizes_text
+from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
 from splatfilm.fit.pose_check import PoseCheck, PoseLimits, failure_counts, summarize, verify_poses, write_pose_table
 from splatfilm.io.atomic import atomic_write, make_folder
@@ -159,16 +162,43 @@ def list_images(image_dir: str | Path) -> list[Path]:
     return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image file, decoding it fully so a truncated file fails here."""
+def image_camera(path: Path) -> tuple[int, int, str]:
+    """(width, height, lens) of an image file, decoding it fully so a truncated file fails here.
+
+    lens: what the file's EXIF says of the optics that took it ('Meizu m1 note, 3.81 mm'; the
+    camera's make and model, focal length, 35 mm equivalent and digital zoom, those present),
+    '' without EXIF. Photos of one size with different lenses (a phone's wide and ultra-wide
+    cameras, a zoom's settings, digital zoom) have different intrinsics."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
             im.load()
-            return int(im.width), int(im.height)
+            exif = im.getexif()
+            return int(im.width), int(im.height), _lens(exif, exif.get_ifd(0x8769))
     except Exception as e:  # PIL raises several types (UnidentifiedImageError, OSError, ...)
         raise SplatfilmError(f"{path}: cannot read image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+
+
+def _lens(tags, exif_tags) -> str:
+    """A label for the optics an image's EXIF names (see image_camera); '' for none."""
+    def text(v) -> str:
+        return str(v).replace("\x00", "").strip() if v is not None else ""
+
+    def number(v) -> float | None:
+        try:
+            x = float(v)
+        except (TypeError, ValueError, ZeroDivisionError):
+            return None
+        return x if math.isfinite(x) and x > 0 else None
+
+    body = " ".join(t for t in (text(tags.get(0x010F)), text(tags.get(0x0110))) if t)  # Make, Model
+    focal, equiv, zoom = (number(exif_tags.get(tag)) for tag in (0x920A, 0xA405, 0xA404))
+    parts = [body] if body else []
+    parts += [f"{focal:g} mm"] if focal else []
+    parts += [f"{equiv:g} mm equiv."] if equiv else []
+    parts += [f"digital zoom {zoom:g}x"] if zoom and zoom != 1 else []
+    return ", ".join(parts)
 
 
 def _resolve_images(images: str | Path | Sequence[str | Path]) -> tuple[Path, list[str], Path]:
@@ -194,13 +224,24 @@ def _resolve_images(images: str | Path | Sequence[str | Path]) -> tuple[Path, li
     return root, names, root
 
 
-def check_images(root: Path, names: Sequence[str]) -> dict[tuple[int, int], list[str]]:
-    """The image names grouped by (width, height), each group in name order, the groups in the
-    order of their first image; raises for an unreadable file."""
-    groups: dict[tuple[int, int], list[str]] = {}
+def check_images(root: Path, names: Sequence[str]) -> dict[tuple[int, int, str], list[str]]:
+    """The image names grouped by (width, height, lens) (see image_camera), each group in name
+    order, the groups in the order of their first image; raises for an unreadable file."""
+    groups: dict[tuple[int, int, str], list[str]] = {}
     for name in names:
-        groups.setdefault(image_size(root / name), []).append(name)
+        groups.setdefault(image_camera(root / name), []).append(name)
     return groups
+
+
+def groups_text(groups: dict[tuple[int, int, str], list[str]]) -> str:
+    """'388x524' for one group; '388x524 (49), 524x388 (31)' for several, with each group's
+    lens where the lenses differ: '388x524, 3.81 mm (11), 388x524, 4.76 mm (5)'."""
+    differ = len({lens for _w, _h, lens in groups}) > 1
+    if len(groups) == 1:
+        (w, h, _lens), = groups
+        return f"{w}x{h}"
+    return ", ".join(f"{w}x{h}" + (f", {lens or 'no EXIF'}" if differ else "") + f" ({len(g)})"
+                     for (w, h, lens), g in groups.items())
 
 
 # ---- SfM ----------------------------------------------------------------------------------
@@ -240,7 +281,7 @@ def run_sfm(
                    (incremental on a tie). A global model is used only if two of its
                    GLOBAL_STARTS starts (seeds seed, seed + 1, ...) agree
                    (GLOBAL_MAX_START_DISAGREEMENT).
-    camera_model:  COLMAP model of the camera that the images of one size share:
+    camera_model:  COLMAP model of the camera that the images of one size and lens share:
                    SIMPLE_PINHOLE (f, cx, cy; the default: rendered or rectified images),
                    PINHOLE, SIMPLE_RADIAL or OPENCV (lens distortion; read_colmap returns these
                    as "OPENCV" cameras).
@@ -286,8 +327,8 @@ def run_sfm(
         "version": _SFM_VERSION,
         # sha1: the hash sfm.json has always recorded, so models made before stay reusable.
         "images": [[name, file_digest(root / name, "sha1")] for name in names],
-        # One size as before, so models made before several sizes were allowed stay reusable.
-        "size": list(next(iter(groups))) if len(groups) == 1 else [list(size) for size in groups],
+        # One size as before, so models made before images were grouped stay reusable.
+        "size": list(next(iter(groups))[:2]) if len(groups) == 1 else [list(key) for key in groups],
         "options": {"matcher": matcher, "mapper": mapper, "camera_model": camera_model, "focal_px": focal_px,
                     "seed": seed, "limits": (limits or PoseLimits()).__dict__},
     }
@@ -309,10 +350,10 @@ def run_sfm(
         pycolmap.set_random_seed(seed)
         t0 = time.perf_counter()
 
-        say(f"sfm: extracting SIFT features from {n} images at {sizes_text({s: len(g) for s, g in groups.items()})}"
-            + ("; a camera for each size" if len(groups) > 1 else ""))
-        for size, group in groups.items():
-            _extract(pycolmap, database, root, group, size, camera_model, focal_px, num_threads)
+        say(f"sfm: extracting SIFT features from {n} images at {groups_text(groups)}"
+            + ("; a camera for each size and lens" if len(groups) > 1 else ""))
+        for (width, height, _lens), group in groups.items():
+            _extract(pycolmap, database, root, group, (width, height), camera_model, focal_px, num_threads)
         number_images_by_name(database)
         say(f"sfm: {matcher} matching" + (" with loop detection" if matcher == "sequential" else ""))
         _match(pycolmap, database, matcher, num_threads, seed, work / "vocab_tree.bin", say)

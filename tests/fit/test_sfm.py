@@ -19,7 +19,8 @@ from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.camera_files import read_colmap, read_transforms_json
 from splatfilm.fit.pose_check import PoseLimits, read_pose_table, verify_poses
-from splatfilm.fit.sfm import align_cameras, frames_from_video, read_sfm_summary, run_sfm, triangulate_known_poses
+from splatfilm.fit.sfm import (align_cameras, check_images, frames_from_video, groups_text, read_sfm_summary, run_sfm,
+                                triangulate_known_poses)
 from splatfilm.scene.transforms import umeyama
 
 SET = REPO / "scenes" / "set"
@@ -45,6 +46,28 @@ def test_no_images(tmp_path):
         run_sfm(tmp_path / "missing", tmp_path / "work", log=None)
     with pytest.raises(SplatfilmError, match="no images given"):
         run_sfm([], tmp_path / "work", log=None)
+
+
+def test_images_are_grouped_by_size_and_lens(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for name, (h, w), focal in (("a.jpg", (24, 32), 3.81), ("b.jpg", (24, 32), 3.81), ("c.jpg", (32, 24), 3.81),
+                                ("d.jpg", (24, 32), 6.0), ("e.jpg", (24, 32), None), ("f.jpg", (24, 32), 0.0)):
+        exif = Image.Exif()
+        if focal is not None:
+            exif[0x0110] = "m1 note\x00\x00"  # Model, NUL-padded as phones write it
+            exif.get_ifd(0x8769)[0x920A] = focal
+        Image.fromarray(_noise_image(rng, h, w)).save(d / name, exif=exif)
+    groups = check_images(d, sorted(p.name for p in d.iterdir()))
+    assert groups == {(32, 24, "m1 note, 3.81 mm"): ["a.jpg", "b.jpg"], (24, 32, "m1 note, 3.81 mm"): ["c.jpg"],
+                      (32, 24, "m1 note, 6 mm"): ["d.jpg"], (32, 24, ""): ["e.jpg"], (32, 24, "m1 note"): ["f.jpg"]}
+    assert groups_text(groups) == ("32x24, m1 note, 3.81 mm (2), 24x32, m1 note, 3.81 mm (1), 32x24, m1 note, 6 mm (1), "
+                                   "32x24, no EXIF (1), 32x24, m1 note (1)")
+    assert groups_text({(32, 24, "x"): ["a"], (24, 32, "x"): ["b", "c"]}) == "32x24 (1), 24x32 (2)"
+    assert groups_text({(32, 24, ""): ["a"]}) == "32x24"
 
 
 def test_unreadable_image(tmp_path):
