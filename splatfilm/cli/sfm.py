@@ -55,7 +55,7 @@ def add_sfm_command(sub) -> None:
                        description="Estimate the cameras of IMAGES (a folder of images, or a video) with "
                                    "COLMAP's structure-from-motion on the CPU, then check every registered pose "
                                    "(reprojection error, observed points, relative rotations against its matched "
-                                   "neighbours') and drop the ones that fail. Images of one size share a camera. "
+                                   "neighbours') and drop the ones that fail. Images of one size and lens (EXIF) share a camera. "
                                    "Writes a COLMAP project to MODEL: database.db, "
                                    "sparse/0/{cameras,images,points3D}.bin and poses.tsv (per image: kept or "
                                    "dropped, and why). A rerun with the same images reuses the model.")
@@ -68,7 +68,7 @@ def add_sfm_command(sub) -> None:
                    help="incremental (COLMAP), global (GLOMAP: rotation averaging, global positioning), "
                         "auto: incremental, and global too when incremental leaves images out (default)")
     p.add_argument("--camera-model", choices=CAMERA_MODELS, default="SIMPLE_PINHOLE",
-                   help="COLMAP camera model, one camera for each image size (default SIMPLE_PINHOLE; OPENCV "
+                   help="COLMAP camera model, one camera for each image size and lens (default SIMPLE_PINHOLE; OPENCV "
                         "for lens distortion)")
     p.add_argument("--focal", type=_positive_float, metavar="PX", help="starting focal length in pixels "
                                                                         "(default 1.2 x the longer side)")
