@@ -70,8 +70,8 @@ def add_sfm_command(sub) -> None:
     p.add_argument("--camera-model", choices=CAMERA_MODELS, default="SIMPLE_PINHOLE",
                    help="COLMAP camera model, one camera for each image size and lens (default SIMPLE_PINHOLE; OPENCV "
                         "for lens distortion)")
-    p.add_argument("--focal", type=_positive_float, metavar="PX", help="starting focal length in pixels "
-                                                                        "(default 1.2 x the longer side)")
+    p.add_argument("--focal", type=_positive_float, metavar="PX", help="starting focal length in pixels, for "
+                                                                        "every camera (default 1.2 x the longer side)")
     p.add_argument("--max-reproj", type=_positive_float, default=MAX_MEAN_REPROJ_PX, metavar="PX",
                    help=f"drop images whose mean reprojection error is over PX (default {MAX_MEAN_REPROJ_PX:g})")
     p.add_argument("--min-kept", type=_positive_float, default=0.5, metavar="N",

@@ -35,13 +35,13 @@ the rest bundle-adjusted again, and a capture left with too few trustworthy pose
 not a silent bad fit. Images of one size and lens share one camera (one set of intrinsics);
 images of several sizes (a phone's portrait and landscape photos) or lenses (by their EXIF: a
 phone's wide and ultra-wide cameras, a zoom's settings) get a camera each, refined on its own
-(COLMAP's automatic camera mode groups photos with EXIF much the same way, by make, model,
-focal length and size; it gives each image without EXIF a camera of its own, where here they
-share one a size). The model's world is
-COLMAP's: arbitrary origin, rotation and scale (no metres, no known up).
+(COLMAP's automatic camera mode groups photos with EXIF much the same way, by make, model, focal
+length and size; it gives each image without EXIF a camera of its own, where here they share one
+a size). The model's world is COLMAP's: arbitrary origin, rotation and scale (no metres, no
+known up).
 
-A finished model is reused: `work_dir/sfm.json` records the images (names, sizes, content
-hashes) and options it was made from, and a later call with the same inputs returns the
+A finished model is reused: `work_dir/sfm.json` records the images (names, content hashes, sizes
+and lenses) and options it was made from, and a later call with the same inputs returns the
 existing `work_dir/sparse/0` at once.
 
 Errors are SplatfilmErrors naming the folder or file: no images, an unreadable image, a video
@@ -72,7 +72,7 @@ import numpy as np
 # ("free(): invalid pointer" in deflateEnd; pycolmap 4.2.1, Pillow 13). Reading is unaffected.
 import PIL.Image  # noqa: F401  (isort: keep before any pycolmap import)
 
-from splatfilm.scene.cameras import Cameras
+from splatfilm.scene.cameras import Cameras, sizes_text
 from splatfilm.errors import SplatfilmError
 from splatfilm.fit.pose_check import PoseCheck, PoseLimits, failure_counts, summarize, verify_poses, write_pose_table
 from splatfilm.io.atomic import atomic_write, make_folder
@@ -174,8 +174,14 @@ def image_camera(path: Path) -> tuple[int, int, str]:
     try:
         with Image.open(path) as im:
             im.load()
-            exif = im.getexif()
-            return int(im.width), int(im.height), _lens(exif, exif.get_ifd(0x8769))
+            size = int(im.width), int(im.height)
+            # A broken EXIF block (a bad offset) does not make the picture unreadable: no lens.
+            try:
+                exif = im.getexif()
+                lens = _lens(exif, exif.get_ifd(0x8769))
+            except Exception:  # Pillow raises ValueError, OSError, struct.error, ... for bad EXIF
+                lens = ""
+            return size + (lens,)
     except Exception as e:  # PIL raises several types (UnidentifiedImageError, OSError, ...)
         raise SplatfilmError(f"{path}: cannot read image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
 
@@ -183,7 +189,9 @@ def image_camera(path: Path) -> tuple[int, int, str]:
 def _lens(tags, exif_tags) -> str:
     """A label for the optics an image's EXIF names (see image_camera); '' for none."""
     def text(v) -> str:
-        return str(v).replace("\x00", "").strip() if v is not None else ""
+        if isinstance(v, bytes):  # some writers store ASCII tags as undefined bytes
+            v = v.decode("latin-1")
+        return v.replace("\x00", "").strip() if isinstance(v, str) else ""
 
     def number(v) -> float | None:
         try:
@@ -225,23 +233,12 @@ def _resolve_images(images: str | Path | Sequence[str | Path]) -> tuple[Path, li
 
 
 def check_images(root: Path, names: Sequence[str]) -> dict[tuple[int, int, str], list[str]]:
-    """The image names grouped by (width, height, lens) (see image_camera), each group in name
-    order, the groups in the order of their first image; raises for an unreadable file."""
+    """The image names grouped by (width, height, lens) (see image_camera), each group in the
+    order of `names`, the groups in the order of their first image; raises for an unreadable file."""
     groups: dict[tuple[int, int, str], list[str]] = {}
     for name in names:
         groups.setdefault(image_camera(root / name), []).append(name)
     return groups
-
-
-def groups_text(groups: dict[tuple[int, int, str], list[str]]) -> str:
-    """'388x524' for one group; '388x524 (49), 524x388 (31)' for several, with each group's
-    lens where the lenses differ: '388x524, 3.81 mm (11), 388x524, 4.76 mm (5)'."""
-    differ = len({lens for _w, _h, lens in groups}) > 1
-    if len(groups) == 1:
-        (w, h, _lens), = groups
-        return f"{w}x{h}"
-    return ", ".join(f"{w}x{h}" + (f", {lens or 'no EXIF'}" if differ else "") + f" ({len(g)})"
-                     for (w, h, lens), g in groups.items())
 
 
 # ---- SfM ----------------------------------------------------------------------------------
@@ -285,8 +282,8 @@ def run_sfm(
                    SIMPLE_PINHOLE (f, cx, cy; the default: rendered or rectified images),
                    PINHOLE, SIMPLE_RADIAL or OPENCV (lens distortion; read_colmap returns these
                    as "OPENCV" cameras).
-    focal_px:      a starting focal length in pixels; default 1.2 * the longer side (COLMAP's
-                   guess without EXIF). It is refined either way.
+    focal_px:      a starting focal length in pixels, for every camera; default 1.2 * the longer
+                   side (COLMAP's guess without EXIF). It is refined either way.
     min_registered: fewest images whose poses the model must register and keep (after the
                    checks), as a fraction of the images (<= 1) or a count (> 1); at least 3 always.
     num_threads:   CPU threads for features and matching (-1, the default: all). The model
@@ -350,9 +347,9 @@ def run_sfm(
         pycolmap.set_random_seed(seed)
         t0 = time.perf_counter()
 
-        say(f"sfm: extracting SIFT features from {n} images at {groups_text(groups)}"
+        say(f"sfm: extracting SIFT features from {n} images at {sizes_text({k: len(g) for k, g in groups.items()})}"
             + ("; a camera for each size and lens" if len(groups) > 1 else ""))
-        for (width, height, _lens), group in groups.items():
+        for (width, height, _), group in groups.items():
             _extract(pycolmap, database, root, group, (width, height), camera_model, focal_px, num_threads)
         number_images_by_name(database)
         say(f"sfm: {matcher} matching" + (" with loop detection" if matcher == "sequential" else ""))

@@ -43,13 +43,17 @@ _ORTHO_TOL = 1e-3
 MAX_IMAGE_SIDE = 32768
 
 
-def sizes_text(counts: dict[tuple[int, int], int]) -> str:
+def sizes_text(counts: dict[tuple, int], most: int = 4) -> str:
     """Image sizes for a message: '388x524' for one; '388x524 (49), 524x388 (31)' for several
-    (with how many images have each)."""
+    (with how many images have each), the first `most` then '... and K more'. A key is (width,
+    height) or (width, height, label), the label (a lens: '3.81 mm') shown where labels differ."""
     if len(counts) == 1:
-        ((w, h),) = counts
-        return f"{w}x{h}"
-    return ", ".join(f"{w}x{h} ({k})" for (w, h), k in counts.items())
+        return "{}x{}".format(*next(iter(counts))[:2])
+    labelled = len({key[2:] for key in counts}) > 1
+    items = [f"{key[0]}x{key[1]}" + (f", {key[2] or 'lens unknown'}" if labelled else "") + f" ({k})"
+             for key, k in counts.items()]
+    more = f" ... and {len(items) - most} more" if len(items) > most else ""
+    return ", ".join(items[:most]) + more
 
 
 def _as_float64(x, name: str) -> np.ndarray:
@@ -273,8 +277,7 @@ class Cameras:
             yield self[i]
 
     def __repr__(self) -> str:
-        sizes = sorted({(int(w), int(h)) for w, h in zip(self.widths, self.heights)})
-        return f"Cameras(n={len(self)}, sizes={sizes}, models={sorted(set(self.camera_model))})"
+        return f"Cameras(n={len(self)}, sizes={sorted(self.sizes)}, models={sorted(set(self.camera_model))})"
 
     # ---- intrinsics accessors -----------------------------------------------------------
 

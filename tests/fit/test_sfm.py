@@ -15,11 +15,11 @@ import pytest
 
 from helpers import REPO, cli_error
 
-from splatfilm.scene.cameras import Cameras
+from splatfilm.scene.cameras import Cameras, sizes_text
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.camera_files import read_colmap, read_transforms_json
 from splatfilm.fit.pose_check import PoseLimits, read_pose_table, verify_poses
-from splatfilm.fit.sfm import (align_cameras, check_images, frames_from_video, groups_text, read_sfm_summary, run_sfm,
+from splatfilm.fit.sfm import (align_cameras, check_images, frames_from_video, read_sfm_summary, run_sfm,
                                 triangulate_known_poses)
 from splatfilm.scene.transforms import umeyama
 
@@ -49,25 +49,36 @@ def test_no_images(tmp_path):
 
 
 def test_images_are_grouped_by_size_and_lens(tmp_path):
+    import struct
+
     from PIL import Image
+    from PIL.TiffImagePlugin import IFDRational
 
     rng = np.random.default_rng(0)
     d = tmp_path / "imgs"
     d.mkdir()
-    for name, (h, w), focal in (("a.jpg", (24, 32), 3.81), ("b.jpg", (24, 32), 3.81), ("c.jpg", (32, 24), 3.81),
-                                ("d.jpg", (24, 32), 6.0), ("e.jpg", (24, 32), None), ("f.jpg", (24, 32), 0.0)):
+    phone = {0x920A: 3.81}  # FocalLength, mm
+    for name, (h, w), exif_tags in (("a.jpg", (24, 32), phone), ("b.jpg", (24, 32), phone), ("c.jpg", (32, 24), phone),
+                                    ("d.jpg", (24, 32), {0x920A: 6.0, 0xA405: 28}),  # 35 mm equivalent
+                                    ("e.jpg", (24, 32), None),
+                                    ("f.jpg", (24, 32), {0x920A: IFDRational(1, 0), 0xA404: IFDRational(5, 4)})):
         exif = Image.Exif()
-        if focal is not None:
-            exif[0x0110] = "m1 note\x00\x00"  # Model, NUL-padded as phones write it
-            exif.get_ifd(0x8769)[0x920A] = focal
+        if exif_tags is not None:
+            exif[0x010F], exif[0x0110] = "Meizu", "m1 note\x00\x00"  # Make, Model (NUL-padded, as phones write it)
+            exif.get_ifd(0x8769).update(exif_tags)
         Image.fromarray(_noise_image(rng, h, w)).save(d / name, exif=exif)
+    # An EXIF block whose pointer to its second IFD is broken: the image is still read, lens unknown.
+    broken = b"II*\x00" + struct.pack("<IHHHIiI", 8, 1, 0x8769, 9, 1, -100, 0)
+    Image.fromarray(_noise_image(rng, 24, 32)).save(d / "g.jpg", exif=b"Exif\x00\x00" + broken)
     groups = check_images(d, sorted(p.name for p in d.iterdir()))
-    assert groups == {(32, 24, "m1 note, 3.81 mm"): ["a.jpg", "b.jpg"], (24, 32, "m1 note, 3.81 mm"): ["c.jpg"],
-                      (32, 24, "m1 note, 6 mm"): ["d.jpg"], (32, 24, ""): ["e.jpg"], (32, 24, "m1 note"): ["f.jpg"]}
-    assert groups_text(groups) == ("32x24, m1 note, 3.81 mm (2), 24x32, m1 note, 3.81 mm (1), 32x24, m1 note, 6 mm (1), "
-                                   "32x24, no EXIF (1), 32x24, m1 note (1)")
-    assert groups_text({(32, 24, "x"): ["a"], (24, 32, "x"): ["b", "c"]}) == "32x24 (1), 24x32 (2)"
-    assert groups_text({(32, 24, ""): ["a"]}) == "32x24"
+    assert groups == {(32, 24, "Meizu m1 note, 3.81 mm"): ["a.jpg", "b.jpg"], (24, 32, "Meizu m1 note, 3.81 mm"): ["c.jpg"],
+                      (32, 24, "Meizu m1 note, 6 mm, 28 mm equiv."): ["d.jpg"], (32, 24, ""): ["e.jpg", "g.jpg"],
+                      (32, 24, "Meizu m1 note, digital zoom 1.25x"): ["f.jpg"]}
+    counts = {key: len(names) for key, names in groups.items()}
+    assert sizes_text(counts) == ("32x24, Meizu m1 note, 3.81 mm (2), 24x32, Meizu m1 note, 3.81 mm (1), "
+                                  "32x24, Meizu m1 note, 6 mm, 28 mm equiv. (1), 32x24, lens unknown (2) ... and 1 more")
+    assert sizes_text({(32, 24, "x"): 1, (24, 32, "x"): 2}) == sizes_text({(32, 24): 1, (24, 32): 2}) == "32x24 (1), 24x32 (2)"
+    assert sizes_text({(32, 24, ""): 1}) == "32x24"
 
 
 def test_unreadable_image(tmp_path):
