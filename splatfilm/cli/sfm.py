@@ -21,7 +21,8 @@ def _positive_float(text: str) -> float:
 def _cmd_sfm(args: argparse.Namespace) -> None:
     from splatfilm.fit.capture import VIDEO_SUFFIXES
     from splatfilm.fit.pose_check import PoseLimits
-    from splatfilm.fit.sfm import frames_from_video, list_images, read_sfm_summary, run_sfm
+    from splatfilm.fit.sfm import frames_from_video, read_sfm_summary, run_sfm
+    from splatfilm.io.images import list_images
     from splatfilm.io.atomic import check_output_folder
 
     source, out = Path(args.images), check_output_folder(args.output)

@@ -27,8 +27,8 @@ import numpy as np
 from splatfilm.scene.cameras import Cameras
 from splatfilm.fit.lens_views import remap
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.images import IMAGE_SUFFIXES, list_images, unread_photos_note
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 # Camera models the fit trains through (renders with their own projection); OPENCV images are
 # undistorted into pinhole ones instead.
@@ -286,10 +286,6 @@ def _load_colmap(folder: Path, model: Path, image_dir: Path, downscale, max_size
     return _finish(cameras, image_paths, None, source, points, colors, downscale, max_size, cameras_file=model)
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
 def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None = None, max_size: int | None = None,
                  video_frames: int = 60) -> Capture:
     """Load DATA (see the module docstring). `work_dir`: where SfM keeps its model and a video
@@ -317,8 +313,10 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
         image_dir = data / "images" if (data / "images").is_dir() else data
         return _load_colmap(data, model, image_dir, downscale, max_size)
     image_dir = data / "images" if (data / "images").is_dir() else data
-    if not _images_in(image_dir):
-        raise SplatfilmError(f"{data}: no transforms.json, no COLMAP model (sparse/0) and no images")
+    if not list_images(image_dir):
+        note = unread_photos_note(image_dir)
+        raise SplatfilmError(f"{data}: no transforms.json, no COLMAP model (sparse/0) and no images"
+                             + (f" ({note})" if note else ""))
     return _load_images(image_dir, work_dir, downscale, max_size, "images")
 
 

@@ -77,10 +77,10 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.fit.pose_check import PoseCheck, PoseLimits, failure_counts, summarize, verify_poses, write_pose_table
 from splatfilm.io.atomic import atomic_write, make_folder
 from splatfilm.io.digest import file_digest
+from splatfilm.io.images import IMAGE_SUFFIXES, list_images, unread_photos_note
 from splatfilm.io.manifest import read_record, write_record
 from splatfilm.scene.transforms import umeyama
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 CAMERA_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "OPENCV")
 MATCHERS = ("auto", "exhaustive", "sequential")
 MAPPERS = ("auto", "incremental", "global")
@@ -154,14 +154,6 @@ class SfmSummary:
 # ---- input checks -------------------------------------------------------------------------
 
 
-def list_images(image_dir: str | Path) -> list[Path]:
-    """Image files directly in `image_dir` (by suffix, case-insensitive), sorted by name."""
-    d = Path(image_dir)
-    if not d.is_dir():
-        raise SplatfilmError(f"{d}: not a folder of images")
-    return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
 def image_camera(path: Path) -> tuple[int, int, str]:
     """(width, height, lens) of an image file, decoding it fully so a truncated file fails here.
 
@@ -217,7 +209,8 @@ def _resolve_images(images: str | Path | Sequence[str | Path]) -> tuple[Path, li
             raise SplatfilmError(f"{root}: no such folder")
         paths = list_images(root)
         if not paths:
-            raise SplatfilmError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)})")
+            note = unread_photos_note(root)
+            raise SplatfilmError(f"{root}: " + (note if note else f"no images ({', '.join(IMAGE_SUFFIXES)})"))
         return root, [p.name for p in paths], root
     paths = [Path(p) for p in images]
     if not paths:
@@ -309,6 +302,8 @@ def run_sfm(
     if camera_model not in CAMERA_MODELS:
         raise SplatfilmError(f"run_sfm: camera_model {camera_model!r} is not one of {', '.join(CAMERA_MODELS)}")
     root, names, where = _resolve_images(images)
+    if isinstance(images, (str, Path)) and (note := unread_photos_note(root)):
+        say(f"sfm: {note}")
     groups = check_images(root, names)
     n = len(names)
     need = max(3, math.ceil(min_registered * n) if min_registered <= 1 else int(min_registered))

@@ -1,5 +1,6 @@
-"""Writing rendered frames: 8-bit PNG (RGB or RGBA), 32-bit float depth as EXR or .npy, and
-multi-layer EXRs of compositing passes.
+"""Image files: the photos of a capture folder (`list_images`), and writing rendered frames:
+8-bit PNG (RGB or RGBA), 32-bit float depth as EXR or .npy, and multi-layer EXRs of compositing
+passes.
 
 Colour: the renderer's colours are display sRGB-encoded values (the assets were fitted to
 photos), so PNGs (and the movies made from them) are display sRGB as they come. EXRs are
@@ -18,6 +19,36 @@ import numpy as np
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, cannot_write, make_folder, temp_path_for
+
+
+# Photo formats a capture may hold: what Pillow (through imageio) and COLMAP both read.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+# Camera formats neither reads: iPhones' HEIC and camera raw. Named when found, so a folder of
+# them is not just "no images", nor a mixed folder silently fitted from its JPEGs alone.
+UNREAD_PHOTO_SUFFIXES = (".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2")
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly in `folder` (IMAGE_SUFFIXES, any case), sorted by name."""
+    d = Path(folder)
+    if not d.is_dir():
+        raise SplatfilmError(f"{d}: not a folder of images")
+    return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def unread_photos_note(folder: str | os.PathLike) -> str:
+    """'' or a note naming the photos in `folder` that are left out: '3 photos in .heic are not
+    read here; convert them to JPEG or PNG to use them'."""
+    d = Path(folder)
+    counts: dict[str, int] = {}
+    for p in d.iterdir() if d.is_dir() else ():
+        if p.is_file() and p.suffix.lower() in UNREAD_PHOTO_SUFFIXES:
+            counts[p.suffix.lower()] = counts.get(p.suffix.lower(), 0) + 1
+    if not counts:
+        return ""
+    n = sum(counts.values())
+    return (f"{n} photo{'s' * (n > 1)} in {', '.join(sorted(counts))} {'are' if n > 1 else 'is'} not read here; "
+            f"convert {'them' if n > 1 else 'it'} to JPEG or PNG to use {'them' if n > 1 else 'it'}")
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from helpers import REPO, cli_error
 from splatfilm.scene.cameras import Cameras, sizes_text
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.camera_files import read_colmap, read_transforms_json
+from splatfilm.fit.capture import load_capture
 from splatfilm.fit.pose_check import PoseLimits, read_pose_table, verify_poses
 from splatfilm.fit.sfm import (align_cameras, check_images, frames_from_video, read_sfm_summary, run_sfm,
                                 triangulate_known_poses)
@@ -46,6 +47,22 @@ def test_no_images(tmp_path):
         run_sfm(tmp_path / "missing", tmp_path / "work", log=None)
     with pytest.raises(SplatfilmError, match="no images given"):
         run_sfm([], tmp_path / "work", log=None)
+    # iPhone photos (HEIC) and camera raw are named, not passed over as "no images".
+    (tmp_path / "imgs" / "IMG_0001.HEIC").write_bytes(b"not decoded")
+    (tmp_path / "imgs" / "IMG_0002.heic").write_bytes(b"not decoded")
+    with pytest.raises(SplatfilmError, match=r"imgs: 2 photos in \.heic are not read here; convert them to JPEG or PNG"):
+        run_sfm(tmp_path / "imgs", tmp_path / "work", log=None)
+    with pytest.raises(SplatfilmError, match=r"no images \(2 photos in \.heic are not read here"):
+        load_capture(tmp_path / "imgs", tmp_path / "work")
+    # Beside readable photos they are left out, saying so.
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png", "c.png"):
+        iio.imwrite(tmp_path / "imgs" / name, _noise_image(rng, 24, 32))
+    (tmp_path / "imgs" / "IMG_0002.heic").unlink()
+    messages: list[str] = []
+    with pytest.raises(SplatfilmError, match="registered 0 of 3"):
+        run_sfm(tmp_path / "imgs", tmp_path / "work", log=messages.append)
+    assert messages[0] == "sfm: 1 photo in .heic is not read here; convert it to JPEG or PNG to use it", messages
 
 
 def test_images_are_grouped_by_size_and_lens(tmp_path):
