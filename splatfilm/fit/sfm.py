@@ -59,6 +59,7 @@ import math
 import os
 import shutil
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -348,7 +349,7 @@ def run_sfm(
             _extract(pycolmap, database, root, group, (width, height), camera_model, focal_px, num_threads)
         number_images_by_name(database)
         say(f"sfm: {matcher} matching" + (" with loop detection" if matcher == "sequential" else ""))
-        _match(pycolmap, database, matcher, num_threads, seed, work / "vocab_tree.bin", say)
+        _match(pycolmap, database, matcher, num_threads, seed, work / "vocab_tree.bin", say, quiet=not verbose)
         stats = _database_stats(database)
         say(f"sfm: {stats['features']:.0f} features an image, {stats['verified_pairs']} of {stats['pairs']} "
             "pairs verified; mapping")
@@ -406,6 +407,26 @@ def _colmap_log(pycolmap, verbose: bool):
         pycolmap.logging.minloglevel = old
 
 
+@contextmanager
+def _stderr_silenced(active: bool):
+    """Point the process's stderr (file descriptor 2) at /dev/null while `active`. The vocabulary
+    build's k-means (faiss, inside pycolmap) prints "WARNING clustering 1000 points to 63
+    centroids" there on every video: it is about the index's coarse quantiser over the words, is
+    harmless, and no Python or COLMAP log setting reaches it."""
+    if not active:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _extract(pycolmap, database: Path, root: Path, names: list[str], size: tuple[int, int], camera_model: str,
              focal_px: float | None, num_threads: int) -> None:
     """SIFT features on the CPU into `database` for images of one `size`, all sharing one new camera."""
@@ -427,7 +448,7 @@ def _extract(pycolmap, database: Path, root: Path, names: list[str], size: tuple
 
 
 def _match(pycolmap, database: Path, matcher: str, num_threads: int, seed: int, vocab_path: Path,
-           say: Log) -> None:
+           say: Log, quiet: bool = True) -> None:
     """Match features (exhaustive, or sequential with loop detection) and verify pairs geometrically."""
     matching = pycolmap.FeatureMatchingOptions()
     matching.num_threads = num_threads
@@ -441,7 +462,7 @@ def _match(pycolmap, database: Path, matcher: str, num_threads: int, seed: int, 
     pairing.overlap = SEQUENTIAL_OVERLAP
     pairing.quadratic_overlap = True
     pairing.num_threads = num_threads
-    if _build_vocabulary(pycolmap, database, vocab_path, num_threads, seed, say):
+    if _build_vocabulary(pycolmap, database, vocab_path, num_threads, seed, say, quiet):
         pairing.loop_detection = True
         pairing.loop_detection_period = LOOP_DETECTION_PERIOD
         pairing.loop_detection_num_images = LOOP_DETECTION_IMAGES
@@ -492,9 +513,11 @@ def number_images_by_name(database: Path) -> None:
         con.close()
 
 
-def _build_vocabulary(pycolmap, database: Path, path: Path, num_threads: int, seed: int, say: Log) -> bool:
+def _build_vocabulary(pycolmap, database: Path, path: Path, num_threads: int, seed: int, say: Log,
+                      quiet: bool = True) -> bool:
     """Write a visual vocabulary (pycolmap VisualIndex) of the database's own SIFT descriptors to
-    `path` for loop detection; False when there are too few descriptors to cluster."""
+    `path` for loop detection; False when there are too few descriptors to cluster. quiet: hide
+    what the build prints to stderr (see _stderr_silenced)."""
     rng = np.random.default_rng(seed)
     db = pycolmap.Database.open(database)
     try:
@@ -518,8 +541,9 @@ def _build_vocabulary(pycolmap, database: Path, path: Path, num_threads: int, se
     options.num_iterations = VOCAB_KMEANS_ITERATIONS
     options.num_rounds = 1
     options.num_threads = num_threads
-    index.build(options, pycolmap.FeatureDescriptorsFloat(pycolmap.FeatureExtractorType.SIFT,
-                                                          sample.astype(np.float32)))
+    descriptors = pycolmap.FeatureDescriptorsFloat(pycolmap.FeatureExtractorType.SIFT, sample.astype(np.float32))
+    with _stderr_silenced(quiet):
+        index.build(options, descriptors)
     index.write(path)
     return True
 

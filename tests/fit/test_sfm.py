@@ -355,7 +355,7 @@ def test_video_frames_are_matched_sequentially(monkeypatch, tmp_path):
 
     seen = []
 
-    def fake_match(pycolmap, database, matcher, *args):
+    def fake_match(pycolmap, database, matcher, *args, **kwargs):
         seen.append(matcher)
         raise SplatfilmError("stop here")
 
