@@ -304,8 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", choices=["default", "mcmc"], default="default",
                    help="densification: gsplat's DefaultStrategy, or MCMCStrategy (CUDA only)")
     p.add_argument("--max-gaussians", type=positive_int, help="cap on the number of Gaussians")
-    p.add_argument("--downscale", type=float, help="divide image sizes by this factor")
-    p.add_argument("--max-size", type=positive_int, help="cap on the longer image side in pixels")
+    p.add_argument("--downscale", type=float, help="divide image sizes by this factor (then no size cap unless "
+                                                    "--max-size is given too)")
+    p.add_argument("--max-size", type=positive_int, help="cap on the longer image side in pixels (default 1600 "
+                                                         "when --downscale is not given, as 3DGS does)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--test-every", type=int, default=8, help="hold out every Nth image for evaluation (0: none)")
     p.add_argument("--eval-every", type=int, default=0, help="evaluate held-out views every N steps (0: only at the end)")

@@ -37,6 +37,10 @@ MIN_TRIANGULATED_POINTS = 100
 # Longer image side (px) features are found at when triangulating (COLMAP's SIFT caps at 3200;
 # half that keeps a phone photo's detail at a quarter of the cost).
 TRIANGULATION_MAX_SIZE = 1600
+# Longer image side (px) a fit trains at unless --downscale or --max-size says otherwise, as
+# 3DGS's trainer caps photos at 1.6K: a 12-megapixel phone photo would make every step several
+# times slower on either backend for detail a fit of a few thousand steps does not reach.
+FIT_MAX_SIZE = 1600
 
 
 def points_from_images(capture: Capture, source: Capture, work_dir: Path) -> None:
@@ -96,20 +100,25 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     backend = resolve_backend(cfg.backend)
     appearance_enabled(cfg.appearance, None)  # a bad --appearance fails before any work
     t0 = time.perf_counter()
+    capped = downscale is None and max_size is None
+    if capped:
+        max_size = FIT_MAX_SIZE
     capture = load_capture(data, paths["work"], downscale=downscale, max_size=max_size)
     if capture.points is None and triangulate:
         # Features come from the images at their own size (up to a cap), not the training size:
         # a downscaled view gives SIFT a fraction of the detail to match.
         full = capture
-        if downscale or max_size:
+        if downscale or max_size != TRIANGULATION_MAX_SIZE:
             full = load_capture(data, paths["work"], max_size=TRIANGULATION_MAX_SIZE)
         points_from_images(capture, full, paths["work"] / "points")
     extra = load_capture(eval_data, paths["work"] / "eval", downscale=downscale, max_size=max_size) if eval_data else None
     train_ids, test_ids = split_indices(len(capture), cfg.test_every)
     kind = "object" if capture.is_object else "scene"
     print(f"{kind} capture: {len(capture)} images ({len(train_ids)} train, {len(test_ids)} held out) at "
-          f"{sizes_text(capture.cameras.sizes)}, source {capture.source['type']}, "
-          f"backend {backend}, {cfg.resolved_steps(backend)} steps")
+          f"{sizes_text(capture.cameras.sizes)}"
+          + (f" (the longer side capped at {max_size} px: --max-size or --downscale to choose)"
+             if capped and max(max(size) for size in capture.cameras.sizes) == max_size else "")
+          + f", source {capture.source['type']}, backend {backend}, {cfg.resolved_steps(backend)} steps")
     result = fit(capture, cfg, checkpoint=paths["checkpoint"], resume=resume, progress=progress, stop_at=stop_at)
     if result.steps < cfg.resolved_steps(backend):
         return {"interrupted_at": result.steps}

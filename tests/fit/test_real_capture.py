@@ -220,3 +220,20 @@ def test_short_fit_through_the_cli_learns(tmp_path):
     assert side["training"]["appearance_model"] == "affine"
     plain = evaluate(load_gaussians(out), cap, test, "cpu")
     assert plain["psnr"] > fitted["psnr"] - 0.25, (plain, fitted)
+
+
+def test_photos_over_the_size_cap_fit_at_it_unless_told(tmp_path, monkeypatch, capsys):
+    """Without --downscale or --max-size a fit caps the longer side at FIT_MAX_SIZE (1600 px,
+    as 3DGS does), saying so; here the cap is lowered to 262 so the fixture's photos are over it."""
+    import splatfilm.fit as fit_module
+
+    monkeypatch.setattr(fit_module, "FIT_MAX_SIZE", H // 2)
+    args = ["--backend", "cpu", "--steps", "2", "--sh-degree", "0", "--checkpoint-every", "0", "--test-every", "0"]
+    assert main(["fit", str(FLOWERPOT), "-o", str(tmp_path / "capped.ply"), *args]) == 0
+    assert f"at {W // 2}x{H // 2} (the longer side capped at {H // 2} px: --max-size or --downscale" in capsys.readouterr().out
+    side = json.loads((tmp_path / "capped.json").read_text())["training"]
+    assert side["image_sizes"] == [[W // 2, H // 2]] and side["max_size"] == H // 2
+    # --downscale alone means no cap: here the photos' own size.
+    assert main(["fit", str(FLOWERPOT), "-o", str(tmp_path / "full.ply"), "--downscale", "1", *args]) == 0
+    assert "capped" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "full.json").read_text())["training"]["image_sizes"] == [[W, H]]
