@@ -56,8 +56,8 @@ def add_sfm_command(sub) -> None:
                        description="Estimate the cameras of IMAGES (a folder of images, or a video) with "
                                    "COLMAP's structure-from-motion on the CPU, then check every registered pose "
                                    "(reprojection error, observed points, relative rotations against its matched "
-                                   "neighbours') and drop the ones that fail. Images of one size and lens (EXIF) share a camera. "
-                                   "Writes a COLMAP project to MODEL: database.db, "
+                                   "neighbours') and drop the ones that fail. Images of one size and lens (EXIF) "
+                                   "share a camera. Writes a COLMAP project to MODEL: database.db, "
                                    "sparse/0/{cameras,images,points3D}.bin and poses.tsv (per image: kept or "
                                    "dropped, and why). A rerun with the same images reuses the model.")
     p.add_argument("images", help="folder of images (or a capture folder with images/), or a video file")
@@ -69,8 +69,8 @@ def add_sfm_command(sub) -> None:
                    help="incremental (COLMAP), global (GLOMAP: rotation averaging, global positioning), "
                         "auto: incremental, and global too when incremental leaves images out (default)")
     p.add_argument("--camera-model", choices=CAMERA_MODELS, default="SIMPLE_PINHOLE",
-                   help="COLMAP camera model, one camera for each image size and lens (default SIMPLE_PINHOLE; OPENCV "
-                        "for lens distortion)")
+                   help="COLMAP camera model, one camera for each image size and lens (default "
+                        "SIMPLE_PINHOLE; OPENCV for lens distortion)")
     p.add_argument("--focal", type=_positive_float, metavar="PX", help="starting focal length in pixels, for "
                                                                         "every camera (default 1.2 x the longer side)")
     p.add_argument("--max-reproj", type=_positive_float, default=MAX_MEAN_REPROJ_PX, metavar="PX",
