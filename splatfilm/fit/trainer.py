@@ -270,10 +270,10 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
     train_ids, test_ids = split_indices(len(capture), cfg.test_every)
     _, scene_scale = scene_extent(capture.cameras)
     scene_scale *= 1.1  # as gsplat's trainer does
+    sizes = [list(size) for size in capture.cameras.sizes]
     fingerprint = {"images": len(capture), "names": capture.names[:3] + capture.names[-3:], "steps": steps,
                    # One size as [w, h], as before, so checkpoints written then still resume.
-                   "sizes": ([list(size) for size in capture.cameras.sizes] if len(capture.cameras.sizes) > 1
-                             else [int(capture.cameras.widths[0]), int(capture.cameras.heights[0])])}
+                   "sizes": sizes if len(sizes) > 1 else sizes[0]}
 
     torch.manual_seed(cfg.seed)
     rng_np = np.random.default_rng(cfg.seed)

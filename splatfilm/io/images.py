@@ -13,6 +13,7 @@ Every write is atomic (see `io.atomic`): an interrupted job never leaves a half-
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -40,15 +41,13 @@ def unread_photos_note(folder: str | os.PathLike) -> str:
     """'' or a note naming the photos in `folder` that are left out: '3 photos in .heic are not
     read here; convert them to JPEG or PNG to use them'."""
     d = Path(folder)
-    counts: dict[str, int] = {}
-    for p in d.iterdir() if d.is_dir() else ():
-        if p.is_file() and p.suffix.lower() in UNREAD_PHOTO_SUFFIXES:
-            counts[p.suffix.lower()] = counts.get(p.suffix.lower(), 0) + 1
+    counts = Counter(p.suffix.lower() for p in (d.iterdir() if d.is_dir() else ())
+                     if p.is_file() and p.suffix.lower() in UNREAD_PHOTO_SUFFIXES)
     if not counts:
         return ""
     n = sum(counts.values())
-    return (f"{n} photo{'s' * (n > 1)} in {', '.join(sorted(counts))} {'are' if n > 1 else 'is'} not read here; "
-            f"convert {'them' if n > 1 else 'it'} to JPEG or PNG to use {'them' if n > 1 else 'it'}")
+    photos, are, them = ("photos", "are", "them") if n > 1 else ("photo", "is", "it")
+    return f"{n} {photos} in {', '.join(sorted(counts))} {are} not read here; convert {them} to JPEG or PNG to use {them}"
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ Other conventions converted here:
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -323,10 +324,7 @@ class Cameras:
     @property
     def sizes(self) -> dict[tuple[int, int], int]:
         """How many cameras render each (width, height), the sizes in order of first appearance."""
-        counts: dict[tuple[int, int], int] = {}
-        for size in zip(self.widths.tolist(), self.heights.tolist()):
-            counts[size] = counts.get(size, 0) + 1
-        return counts
+        return dict(Counter(zip(self.widths.tolist(), self.heights.tolist())))
 
     # ---- derived cameras ----------------------------------------------------------------
 
