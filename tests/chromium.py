@@ -23,9 +23,9 @@ CHROMEDRIVER_CANDIDATES = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedri
 VIEWPORT = (960, 400)
 # Milliseconds the page's render loop rests between frames (see open_browser).
 FRAME_GAP_MS = 400
-# Seconds to wait on one WebDriver call (selenium's default is 120): a frame of software WebGL
-# after a camera move has taken 70-115 s on the 2-core machine when it was slow, and selenium's
-# read timeout then failed the test on a page that was still drawing.
+# Seconds to wait on one WebDriver call (selenium's default is 120). A frame of software WebGL
+# takes 1-3 s on the 2-core machine; the margin is for a runner many times slower, where
+# selenium's read timeout would fail a test on a page that is still drawing.
 CALL_TIMEOUT_S = 300
 
 
@@ -43,7 +43,7 @@ def chromium_paths() -> tuple[str | None, str | None]:
 
 def missing() -> str | None:
     """Why the browser tests cannot run here, or None when they can ($SPLATFILM_SKIP_BROWSER=1
-    skips them: each takes minutes on a loaded 2-core machine)."""
+    skips them: the three take about a minute on a 2-core machine)."""
     if os.environ.get("SPLATFILM_SKIP_BROWSER"):
         return "SPLATFILM_SKIP_BROWSER is set"
     try:
@@ -56,6 +56,22 @@ def missing() -> str | None:
     if driver is None:
         return "no chromedriver here (apt-get install chromium-driver)"
     return None
+
+
+PACED_FRAMES_JS = """(() => {
+    const raf = window.requestAnimationFrame.bind(window), caf = window.cancelAnimationFrame.bind(window);
+    const pending = new Map(); let last = 0;
+    window.requestAnimationFrame = (cb) => {
+        const id = ++last, p = {frame: 0};
+        p.timer = setTimeout(() => { p.frame = raf((ts) => { pending.delete(id); cb(ts); }); }, %d);
+        pending.set(id, p);
+        return id;
+    };
+    window.cancelAnimationFrame = (id) => {
+        const p = pending.get(id);
+        if (p) { clearTimeout(p.timer); if (p.frame) caf(p.frame); pending.delete(id); }
+    };
+})();"""
 
 
 def open_browser(url: str, viewport: tuple[int, int] = VIEWPORT, frame_gap_ms: int = FRAME_GAP_MS):
@@ -80,11 +96,13 @@ def open_browser(url: str, viewport: tuple[int, int] = VIEWPORT, frame_gap_ms: i
     d.command_executor.client_config.timeout = CALL_TIMEOUT_S
     d.set_script_timeout(CALL_TIMEOUT_S)
     # Software WebGL makes each frame cost the page's main thread about a second on a small
-    # machine; pacing the render loop leaves it time to answer WebDriver between frames.
+    # machine; pacing the render loop leaves it time to answer WebDriver between frames. The
+    # paced request must stay cancellable: react-three-fiber cancels its pending frame when it
+    # stops its loop and starts a new loop on the next change, so a request that
+    # cancelAnimationFrame cannot reach leaves the old loop running beside the new one, and
+    # the loops (each drawing the scene) pile up: 60 draws a frame after three minutes.
     if frame_gap_ms > 0:
-        d.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": (
-            "const raf = window.requestAnimationFrame.bind(window);"
-            f"window.requestAnimationFrame = (cb) => setTimeout(() => raf(cb), {int(frame_gap_ms)});")})
+        d.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": PACED_FRAMES_JS % int(frame_gap_ms)})
     d.get(url)
     return d
 
