@@ -42,7 +42,13 @@ known up).
 
 A finished model is reused: `work_dir/sfm.json` records the images (names, content hashes, sizes
 and lenses) and options it was made from, and a later call with the same inputs returns the
-existing `work_dir/sparse/0` at once.
+existing `work_dir/sparse/0` at once. Short of that, the feature database is kept
+(`work_dir/database.db`; `database.json` beside it says what its features and matches were made
+from and whether each step finished): a call with another mapper or other pose limits reuses its
+features and matches, and one after an interruption (Ctrl-C, a killed job) goes on where
+extraction or matching stopped, ending in the model an uninterrupted run makes. Extraction and
+matching, the long steps (matching every pair of a few hundred photos takes hours on a small
+CPU), show progress bars read off the database as COLMAP fills it.
 
 Errors are SplatfilmErrors naming the folder or file: no images, an unreadable image, a video
 that does not decode, SfM that registers too few images (how many of how many, with the likely
@@ -60,6 +66,7 @@ import os
 import shutil
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -114,6 +121,11 @@ VOCAB_KMEANS_ITERATIONS = 10
 _SFM_VERSION = 4
 
 POSE_TABLE = "poses.tsv"
+# Beside the feature database: what its features and matches were made from and how far they got.
+DATABASE_RECORD = "database.json"
+VOCABULARY = "vocab_tree.bin"
+# Seconds between looks at the database for the progress bars of extraction and matching.
+PROGRESS_POLL_S = 1.0
 
 # Global mapping runs from this many starts (seeds seed, seed + 1, ...); its model is kept only
 # if two starts put every camera centre within GLOBAL_MAX_START_DISAGREEMENT of the capture's
@@ -254,6 +266,7 @@ def run_sfm(
     verbose: bool = False,
     ordered: bool = False,
     limits: PoseLimits | None = None,
+    progress: bool = True,
 ) -> Path:
     """Estimate camera poses and intrinsics of `images` with COLMAP; return the model folder.
 
@@ -284,11 +297,15 @@ def run_sfm(
                    does not depend on it (see the module docstring); mapping runs on one thread.
     seed:          COLMAP's random seed (RANSAC, mapping): the same images, options and seed
                    give the same model.
-    reuse:         return an existing model made from the same images and options.
+    reuse:         return an existing model made from the same images and options; else reuse
+                   the features (and matches, with the same matcher and seed) of the database in
+                   work_dir, and go on where an interrupted extraction or matching stopped.
     log:           called with one-line progress messages (None: quiet).
     verbose:       let COLMAP print its own (long) log to stderr.
     ordered:       the images are frames of one video, in order (matched sequentially).
     limits:        thresholds of the pose checks (default: pose_check's constants).
+    progress:      progress bars (on stderr, when it is a terminal) while features are extracted
+                   and pairs matched.
 
     Raises SplatfilmError for no/unreadable images, too few registered and too few
     kept after the checks.
@@ -332,24 +349,32 @@ def run_sfm(
             return model_dir
 
     with _colmap_log(pycolmap, verbose):
-        # Start clean: a stale database would mix old features with new images.
         make_folder(work)
         database = work / "database.db"
-        for stale in (database, work / "database.db-wal", work / "database.db-shm", manifest_path,
-                      work / POSE_TABLE, work / "vocab_tree.bin"):
+        for stale in (manifest_path, work / POSE_TABLE):
             stale.unlink(missing_ok=True)
         shutil.rmtree(work / "sparse", ignore_errors=True)
         shutil.rmtree(work / "mapping", ignore_errors=True)
         pycolmap.set_random_seed(seed)
         t0 = time.perf_counter()
 
-        say(f"sfm: extracting SIFT features from {n} images at {sizes_text({k: len(g) for k, g in groups.items()})}"
-            + ("; a camera for each size and lens" if len(groups) > 1 else ""))
-        for (width, height, _), group in groups.items():
-            _extract(pycolmap, database, root, group, (width, height), camera_model, focal_px, num_threads)
-        number_images_by_name(database)
-        say(f"sfm: {matcher} matching" + (" with loop detection" if matcher == "sequential" else ""))
-        _match(pycolmap, database, matcher, num_threads, seed, work / "vocab_tree.bin", say, quiet=not verbose)
+        features = {key: inputs[key] for key in ("version", "images", "size")}
+        features.update(camera_model=camera_model, focal_px=focal_px)
+        record = _database_record(work, features, reuse)
+        sizes = sizes_text({k: len(g) for k, g in groups.items()}) + (
+            "; a camera for each size and lens" if len(groups) > 1 else "")
+        if record["extracted"]:
+            say(f"sfm: reusing the SIFT features of {n} images at {sizes} in {database}")
+        else:
+            done = _count_rows(database, "keypoints") or 0
+            say(f"sfm: extracting SIFT features from {n} images at {sizes}"
+                + (f" (resuming: {done} already extracted)" if done else ""))
+            with _database_progress(database, "keypoints", n, "sfm features", "image", progress):
+                for (width, height, _), group in groups.items():
+                    _extract(pycolmap, database, root, group, (width, height), camera_model, focal_px, num_threads)
+            number_images_by_name(database)
+            _update_record(work, record, extracted=True)
+        _match_resumably(pycolmap, work, record, matcher, n, num_threads, seed, say, verbose, progress)
         stats = _database_stats(database)
         say(f"sfm: {stats['features']:.0f} features an image, {stats['verified_pairs']} of {stats['pairs']} "
             "pairs verified; mapping")
@@ -427,12 +452,132 @@ def _stderr_silenced(active: bool):
         os.close(saved)
 
 
+def _database_record(work: Path, features: dict, reuse: bool) -> dict:
+    """The record of work/database.db (work/database.json): the inputs its features come from, whether
+    their extraction finished, the matching options its matches come from and whether matching
+    finished. A database made from other inputs, or any when `reuse` is False, is deleted and a
+    new record started: stale features would mix with the new images'."""
+    database = work / "database.db"
+    record = read_record(work / DATABASE_RECORD)
+    if reuse and database.exists() and record.get("features") == features:
+        return record
+    for stale in (database, work / "database.db-wal", work / "database.db-shm", work / VOCABULARY):
+        stale.unlink(missing_ok=True)
+    record = {"features": features, "extracted": False, "matching": None, "matched": False}
+    write_record(work / DATABASE_RECORD, record)
+    return record
+
+
+def _update_record(work: Path, record: dict, **changes) -> None:
+    record.update(changes)
+    write_record(work / DATABASE_RECORD, record)
+
+
+def _match_resumably(pycolmap, work: Path, record: dict, matcher: str, n: int, num_threads: int, seed: int,
+                     say: Log, verbose: bool, progress: bool) -> None:
+    """Match the features of work/database.db unless its record says these matches are there. An
+    interrupted matching with the same options goes on where it stopped (COLMAP skips the pairs
+    the database already holds, and every pair's matches and verification repeat exactly, so the
+    result is the uninterrupted one); matches made with other options are cleared first."""
+    database = work / "database.db"
+    options = {"matcher": matcher, "seed": seed}
+    if record["matching"] == options and record["matched"]:
+        say(f"sfm: reusing the {matcher} matches in {database}")
+        return
+    if record["matching"] != options:
+        _clear_matches(database)
+        (work / VOCABULARY).unlink(missing_ok=True)
+        _update_record(work, record, matching=options, matched=False)
+    done = _count_rows(database, "two_view_geometries") or 0
+    say(f"sfm: {matcher} matching" + (" with loop detection" if matcher == "sequential" else "")
+        + (f" (resuming: {done} pairs already matched)" if done else ""))
+    total = n * (n - 1) // 2 if matcher == "exhaustive" else None
+    with _database_progress(database, "two_view_geometries", total, "sfm matching", "pair", progress):
+        _match(pycolmap, database, matcher, num_threads, seed, work / VOCABULARY, say, quiet=not verbose)
+    _update_record(work, record, matched=True)
+
+
+def _clear_matches(database: Path) -> None:
+    """Delete every match and two-view geometry from a COLMAP database (its features stay)."""
+    if not Path(database).exists():
+        return
+    con = sqlite3.connect(Path(database).resolve().as_uri() + "?mode=rw", uri=True)
+    try:
+        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        with con:
+            for table in ("matches", "two_view_geometries"):
+                if table in tables:
+                    con.execute(f"DELETE FROM {table}")
+    finally:
+        con.close()
+
+
+def _count_rows(database: Path, table: str, live: bool = False) -> int | None:
+    """Rows of `table` in a COLMAP database, or None when it cannot be read now (none yet).
+
+    live: COLMAP may be writing it. The file is then opened as immutable (no locks, no WAL):
+    a reader that locks or checkpoints can make COLMAP's own writes fail (an image's features
+    went missing without a word), so only what COLMAP has checkpointed is counted and the
+    count may lag."""
+    if not Path(database).exists():
+        return None
+    query = "?mode=ro&immutable=1" if live else "?mode=rw"
+    try:
+        con = sqlite3.connect(Path(database).resolve().as_uri() + query, uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        return int(con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    except sqlite3.Error:
+        return None
+    finally:
+        con.close()
+
+
+@contextmanager
+def _database_progress(database: Path, table: str, total: int | None, desc: str, unit: str, show: bool):
+    """A progress bar (tqdm) of the rows of `table` while COLMAP fills it on its own threads:
+    pycolmap reports no progress, but every image's keypoints and every pair's verified geometry
+    land in the database as they finish. Drawn only on a terminal: in a log file or a pipe the
+    one-line steps `say` prints are the record."""
+    if not show or not sys.stderr.isatty():
+        yield
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit=unit, initial=_count_rows(database, table) or 0, file=sys.stderr)
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.wait(PROGRESS_POLL_S):
+            rows = _count_rows(database, table, live=True)
+            if rows is not None and rows > bar.n:
+                bar.update(rows - bar.n)
+
+    thread = threading.Thread(target=poll, name="sfm-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        rows = _count_rows(database, table)  # COLMAP has let go of it
+        if rows is not None and rows > bar.n:
+            bar.update(rows - bar.n)
+        bar.close()
+
+
 def _extract(pycolmap, database: Path, root: Path, names: list[str], size: tuple[int, int], camera_model: str,
              focal_px: float | None, num_threads: int) -> None:
-    """SIFT features on the CPU into `database` for images of one `size`, all sharing one new camera."""
+    """SIFT features on the CPU into `database` for images of one `size`, all sharing one camera:
+    a new one, or the one its images already in the database have (an interrupted extraction
+    resumed: COLMAP skips the images whose features are there)."""
     width, height = size
     reader = pycolmap.ImageReaderOptions()
     reader.camera_model = camera_model
+    existing = _camera_of(database, names)
+    if existing is not None:
+        reader.existing_camera_id = existing
     f = float(focal_px) if focal_px else 1.2 * max(width, height)
     focal = [f] if camera_model.startswith("SIMPLE") else [f, f]
     extra = {"SIMPLE_PINHOLE": [], "PINHOLE": [], "SIMPLE_RADIAL": [0.0], "OPENCV": [0.0] * 4}[camera_model]
@@ -445,6 +590,22 @@ def _extract(pycolmap, database: Path, root: Path, names: list[str], size: tuple
     options.sift.max_num_features = 8192
     pycolmap.extract_features(database, root, image_names=names, camera_mode=pycolmap.CameraMode.SINGLE,
                               reader_options=reader, extraction_options=options, device=pycolmap.Device.cpu)
+
+
+def _camera_of(database: Path, names: list[str]) -> int | None:
+    """The camera id the database gives images of `names` (one group: they share it), or None."""
+    if not Path(database).exists():
+        return None
+    con = sqlite3.connect(Path(database).resolve().as_uri() + "?mode=rw", uri=True)
+    try:
+        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "images" not in tables:
+            return None
+        wanted = set(names)
+        ids = {camera for name, camera in con.execute("SELECT name, camera_id FROM images") if name in wanted}
+    finally:
+        con.close()
+    return min(ids) if ids else None
 
 
 def _match(pycolmap, database: Path, matcher: str, num_threads: int, seed: int, vocab_path: Path,
@@ -462,7 +623,7 @@ def _match(pycolmap, database: Path, matcher: str, num_threads: int, seed: int, 
     pairing.overlap = SEQUENTIAL_OVERLAP
     pairing.quadratic_overlap = True
     pairing.num_threads = num_threads
-    if _build_vocabulary(pycolmap, database, vocab_path, num_threads, seed, say, quiet):
+    if vocab_path.exists() or _build_vocabulary(pycolmap, database, vocab_path, num_threads, seed, say, quiet):
         pairing.loop_detection = True
         pairing.loop_detection_period = LOOP_DETECTION_PERIOD
         pairing.loop_detection_num_images = LOOP_DETECTION_IMAGES
@@ -544,7 +705,11 @@ def _build_vocabulary(pycolmap, database: Path, path: Path, num_threads: int, se
     descriptors = pycolmap.FeatureDescriptorsFloat(pycolmap.FeatureExtractorType.SIFT, sample.astype(np.float32))
     with _stderr_silenced(quiet):
         index.build(options, descriptors)
-    index.write(path)
+    # Written whole or not at all: a resumed matching reuses it, so its loop pairs are the ones
+    # an uninterrupted run finds.
+    partial = path.with_name(path.name + ".partial")
+    index.write(partial)
+    os.replace(partial, path)
     return True
 
 

@@ -232,6 +232,90 @@ def test_sfm_registers_bundled_set_subset_and_matches_true_poses(tmp_path):
     assert isinstance(read_colmap(run_sfm(images[:-1], tmp_path / "work", log=None)), Cameras)
 
 
+# ---- an interrupted SfM goes on where it stopped ---------------------------------------------------
+
+
+class _Terminal(__import__("io").StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _sql(database: Path, *statements: str) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(database)
+    with con:
+        for statement in statements:
+            con.execute(statement)
+    con.close()
+
+
+def _poses(model: Path) -> dict[str, np.ndarray]:
+    est = read_colmap(model)
+    return {name: np.concatenate([est.viewmats[i].ravel(), est.Ks[i].ravel()]) for i, name in enumerate(est.names)}
+
+
+def test_an_interrupted_sfm_goes_on_where_it_stopped_and_ends_as_one_run(tmp_path, monkeypatch):
+    """The feature database outlives the model: a run stopped during extraction or matching (the
+    database as such a run leaves it, made here from a finished one) redoes only what is
+    missing and ends in the uninterrupted run's model, bit for bit; other mapping options reuse
+    features and matches; progress bars show on a terminal."""
+    import json
+
+    from splatfilm.fit.sfm import DATABASE_RECORD
+
+    truth = read_transforms_json(SET / "transforms.json")
+    images = [SET / truth.names[i] for i in SUBSET]
+    work = tmp_path / "work"
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    model = run_sfm(images, work, log=None, seed=0)
+    bars = terminal.getvalue()
+    assert "sfm features: 100%" in bars and "10/10" in bars and "sfm matching: 100%" in bars and "45/45" in bars
+    monkeypatch.undo()
+    want = _poses(model)
+    database, record_path = work / "database.db", work / DATABASE_RECORD
+
+    def rerun(**changes) -> list[str]:
+        record = json.loads(record_path.read_text())
+        record.update(changes)
+        record_path.write_text(json.dumps(record))
+        (work / "sfm.json").unlink()  # no finished model to return
+        messages: list[str] = []
+        assert run_sfm(images, work, log=messages.append, seed=0) == model
+        assert _poses(model).keys() == want.keys()
+        assert all(np.array_equal(_poses(model)[k], want[k]) for k in want), messages
+        return messages
+
+    # Stopped during matching: 20 of the 45 pairs were done.
+    _sql(database, "DELETE FROM matches WHERE pair_id NOT IN (SELECT pair_id FROM matches ORDER BY pair_id LIMIT 20)",
+         "DELETE FROM two_view_geometries WHERE pair_id NOT IN (SELECT pair_id FROM matches)")
+    messages = rerun(matched=False)
+    assert any("reusing the SIFT features of 10 images" in m for m in messages), messages
+    assert any("exhaustive matching (resuming: 20 pairs already matched)" in m for m in messages), messages
+
+    # Stopped during extraction: the features of 6 images were in, in the order they finished.
+    last4 = ",".join(str(i) for i in (7, 8, 9, 10))
+    _sql(database, "DELETE FROM matches", "DELETE FROM two_view_geometries",
+         *(f"DELETE FROM {table} WHERE image_id IN ({last4})" for table in ("images", "keypoints", "descriptors")),
+         f"DELETE FROM frame_data WHERE data_id IN ({last4})", f"DELETE FROM frames WHERE frame_id IN ({last4})",
+         "UPDATE images SET image_id = image_id + 100", "UPDATE keypoints SET image_id = image_id + 100",
+         "UPDATE descriptors SET image_id = image_id + 100", "UPDATE frame_data SET data_id = data_id + 100",
+         "UPDATE frame_data SET frame_id = frame_id + 100", "UPDATE frames SET frame_id = frame_id + 100")
+    messages = rerun(extracted=False, matching=None, matched=False)
+    assert any("(resuming: 6 already extracted)" in m for m in messages), messages
+    assert any(m == "sfm: exhaustive matching" for m in messages), messages
+
+    # Other pose limits (or mapper) reuse features and matches; another seed matches again.
+    messages: list[str] = []
+    run_sfm(images, work, log=messages.append, seed=0, limits=PoseLimits(max_reproj_px=1.5))
+    assert any("reusing the exhaustive matches" in m for m in messages), messages
+    messages = []
+    run_sfm(images, work, log=messages.append, seed=1)
+    assert any("reusing the SIFT features" in m for m in messages), messages
+    assert any(m == "sfm: exhaustive matching" for m in messages), messages
+
+
 # ---- checked poses -------------------------------------------------------------------------------
 
 
