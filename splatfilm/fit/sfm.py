@@ -374,7 +374,11 @@ def run_sfm(
                     _extract(pycolmap, database, root, group, (width, height), camera_model, focal_px, num_threads)
             number_images_by_name(database)
             _update_record(work, record, extracted=True)
-        _match_resumably(pycolmap, work, record, matcher, n, num_threads, seed, say, verbose, progress)
+        _match_resumably(work, record, {"matcher": matcher, "seed": seed},
+                         f"sfm: {matcher} matching" + (" with loop detection" if matcher == "sequential" else ""),
+                         n * (n - 1) // 2 if matcher == "exhaustive" else None,
+                         lambda: _match(pycolmap, database, matcher, num_threads, seed, work / VOCABULARY, say,
+                                        quiet=not verbose), say, progress)
         stats = _database_stats(database)
         say(f"sfm: {stats['features']:.0f} features an image, {stats['verified_pairs']} of {stats['pairs']} "
             "pairs verified; mapping")
@@ -473,27 +477,27 @@ def _update_record(work: Path, record: dict, **changes) -> None:
     write_record(work / DATABASE_RECORD, record)
 
 
-def _match_resumably(pycolmap, work: Path, record: dict, matcher: str, n: int, num_threads: int, seed: int,
-                     say: Log, verbose: bool, progress: bool) -> None:
-    """Match the features of work/database.db unless its record says these matches are there. An
-    interrupted matching with the same options goes on where it stopped (COLMAP skips the pairs
-    the database already holds, and every pair's matches and verification repeat exactly, so the
-    result is the uninterrupted one); matches made with other options are cleared first."""
+def _match_resumably(work: Path, record: dict, options: dict, label: str, total: int | None,
+                     match: Callable[[], None], say: Log, progress: bool) -> None:
+    """Run `match()` on work/database.db unless its record says matches made with `options` are
+    all there. An interrupted matching with the same options goes on where it stopped (COLMAP
+    skips the pairs the database already holds, and every pair's matches and verification
+    repeat exactly, so the result is the uninterrupted one); matches made with other options
+    are cleared first. label: the step's log line ("sfm: exhaustive matching"); total: the
+    pairs it matches, if known (for the progress bar)."""
     database = work / "database.db"
-    options = {"matcher": matcher, "seed": seed}
+    step = label.split(":")[0]
     if record["matching"] == options and record["matched"]:
-        say(f"sfm: reusing the {matcher} matches in {database}")
+        say(f"{step}: reusing the matches in {database}")
         return
     if record["matching"] != options:
         _clear_matches(database)
         (work / VOCABULARY).unlink(missing_ok=True)
         _update_record(work, record, matching=options, matched=False)
     done = _count_rows(database, "two_view_geometries") or 0
-    say(f"sfm: {matcher} matching" + (" with loop detection" if matcher == "sequential" else "")
-        + (f" (resuming: {done} pairs already matched)" if done else ""))
-    total = n * (n - 1) // 2 if matcher == "exhaustive" else None
-    with _database_progress(database, "two_view_geometries", total, "sfm matching", "pair", progress):
-        _match(pycolmap, database, matcher, num_threads, seed, work / VOCABULARY, say, quiet=not verbose)
+    say(label + (f" (resuming: {done} pairs already matched)" if done else ""))
+    with _database_progress(database, "two_view_geometries", total, f"{step} matching", "pair", progress):
+        match()
     _update_record(work, record, matched=True)
 
 
@@ -649,6 +653,7 @@ def number_images_by_name(database: Path) -> None:
         rows = con.execute("SELECT image_id, name FROM images").fetchall()
         new_id = {old: k + 1 for k, (old, _name) in enumerate(sorted(rows, key=lambda r: r[1]))}
         if all(old == new for old, new in new_id.items()):
+            _sort_frame_data(con, tables)
             return
         # (table, id column, row filter, old -> new): where an image id is stored. COLMAP >= 3.12
         # keeps frames (sensor type 0 is a camera; one image each here, so a frame takes its
@@ -670,8 +675,22 @@ def number_images_by_name(database: Path) -> None:
                 con.execute(f"UPDATE {table} SET {column} = {column} + ? WHERE 1{extra}", (offset,))
                 for old, new in mapping.items():
                     con.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?{extra}", (new, old + offset))
+        _sort_frame_data(con, tables)
     finally:
         con.close()
+
+
+def _sort_frame_data(con: sqlite3.Connection, tables: set[str]) -> None:
+    """Store frame_data's rows in frame order. It has no key of its own, so its rows sit in the
+    order the extractor's threads finished, and whoever reads it unordered would see a
+    different order each run; sorted, the database is the same whichever thread finished first."""
+    if "frame_data" not in tables:
+        return
+    with con:
+        rows = con.execute("SELECT * FROM frame_data ORDER BY frame_id, sensor_type, data_id").fetchall()
+        con.execute("DELETE FROM frame_data")
+        if rows:
+            con.executemany(f"INSERT INTO frame_data VALUES ({', '.join('?' * len(rows[0]))})", rows)
 
 
 def _build_vocabulary(pycolmap, database: Path, path: Path, num_threads: int, seed: int, say: Log,
@@ -860,6 +879,7 @@ def triangulate_known_poses(
     reuse: bool = True,
     log: Log | None = print,
     verbose: bool = False,
+    progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """3D points of a capture whose poses are known but which has no point cloud.
 
@@ -868,7 +888,8 @@ def triangulate_known_poses(
               axes, which is COLMAP's cam_from_world), held fixed throughout.
     work_dir: where the images, the feature database and the result go (work_dir/points.npz,
               work_dir/triangulation.json); a later call with the same images and cameras
-              reuses the result.
+              reuses the result, and one after an interruption goes on where extraction or
+              matching stopped (as run_sfm). progress: bars on a terminal meanwhile.
 
     SIFT features are extracted and matched (every pair up to 120 images, else each image
     with its 20 nearest cameras facing the same way), pairs verified with the known
@@ -917,23 +938,34 @@ def triangulate_known_poses(
     with _colmap_log(pycolmap, verbose):
         make_folder(work)
         image_dir, database = work / "images", work / "database.db"
-        for stale in (database, work / "database.db-wal", work / "database.db-shm", record_path, result_path):
+        for stale in (record_path, result_path):
             stale.unlink(missing_ok=True)
-        shutil.rmtree(image_dir, ignore_errors=True)
         shutil.rmtree(work / "model", ignore_errors=True)
-        make_folder(image_dir)
+        record = _database_record(work, {key: inputs[key] for key in ("version", "views", "digest")}, reuse)
         names = [f"{i:05d}.png" for i in range(n)]
-        for name, im in zip(names, images):
-            PIL.Image.fromarray(np.ascontiguousarray(im[..., :3])).save(image_dir / name)
+        if not record["extracted"] or not all((image_dir / name).exists() for name in names):
+            if not record["extracted"]:
+                shutil.rmtree(image_dir, ignore_errors=True)  # another capture's views may be there
+            make_folder(image_dir)
+            for name, im in zip(names, images):
+                PIL.Image.fromarray(np.ascontiguousarray(im[..., :3])).save(image_dir / name)
         pycolmap.set_random_seed(seed)
-        say(f"triangulate: SIFT features of {n} views with known poses")
-        options = pycolmap.FeatureExtractionOptions()
-        options.num_threads = num_threads
-        options.sift.peak_threshold = 0.004  # as run_sfm: keep the weaker blobs of small, soft images
-        options.sift.max_num_features = 8192
-        pycolmap.extract_features(database, image_dir, image_names=names, camera_mode=pycolmap.CameraMode.PER_IMAGE,
-                                  extraction_options=options, device=pycolmap.Device.cpu)
-        number_images_by_name(database)
+        if record["extracted"]:
+            say(f"triangulate: reusing the SIFT features of {n} views in {database}")
+        else:
+            done = _count_rows(database, "keypoints") or 0
+            say(f"triangulate: SIFT features of {n} views with known poses"
+                + (f" (resuming: {done} already extracted)" if done else ""))
+            options = pycolmap.FeatureExtractionOptions()
+            options.num_threads = num_threads
+            options.sift.peak_threshold = 0.004  # as run_sfm: keep the weaker blobs of small, soft images
+            options.sift.max_num_features = 8192
+            with _database_progress(database, "keypoints", n, "triangulate features", "image", progress):
+                pycolmap.extract_features(database, image_dir, image_names=names,
+                                          camera_mode=pycolmap.CameraMode.PER_IMAGE, extraction_options=options,
+                                          device=pycolmap.Device.cpu)
+            number_images_by_name(database)
+            _update_record(work, record, extracted=True)
         rec = pycolmap.Reconstruction()
         db = pycolmap.Database.open(database)
         try:
@@ -953,18 +985,25 @@ def triangulate_known_poses(
         verification = pycolmap.TwoViewGeometryOptions()
         verification.ransac.random_seed = seed
         if n <= TRIANGULATION_EXHAUSTIVE_MAX:
-            say(f"triangulate: matching all {n * (n - 1) // 2} pairs")
-            pycolmap.match_exhaustive(database, matching_options=matching, verification_options=verification,
-                                      device=pycolmap.Device.cpu)
+            total = n * (n - 1) // 2
+            label = f"triangulate: matching all {total} pairs"
+
+            def match() -> None:
+                pycolmap.match_exhaustive(database, matching_options=matching, verification_options=verification,
+                                          device=pycolmap.Device.cpu)
         else:
             pairs = pose_pairs(cameras, TRIANGULATION_NEIGHBOURS, TRIANGULATION_MAX_AXIS_ANGLE_DEG)
             pair_file = work / "pairs.txt"
             pair_file.write_text("".join(f"{names[a]} {names[b]}\n" for a, b in pairs))
-            say(f"triangulate: matching {len(pairs)} pairs of neighbouring cameras")
+            total, label = len(pairs), f"triangulate: matching {len(pairs)} pairs of neighbouring cameras"
             pairing = pycolmap.ImportedPairingOptions()
             pairing.match_list_path = pair_file
-            pycolmap.match_image_pairs(database, matching_options=matching, pairing_options=pairing,
-                                       verification_options=verification, device=pycolmap.Device.cpu)
+
+            def match() -> None:
+                pycolmap.match_image_pairs(database, matching_options=matching, pairing_options=pairing,
+                                           verification_options=verification, device=pycolmap.Device.cpu)
+        _match_resumably(work, record, {"pairs": "all" if n <= TRIANGULATION_EXHAUSTIVE_MAX else "neighbours",
+                                        "seed": seed}, label, total, match, say, progress)
         stats = _database_stats(database)
         say(f"triangulate: {stats['features']:.0f} features an image, {stats['verified_pairs']} of "
             f"{stats['pairs']} pairs verified; triangulating with the poses fixed")

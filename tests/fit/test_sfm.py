@@ -250,6 +250,39 @@ def _sql(database: Path, *statements: str) -> None:
     con.close()
 
 
+def _stopped(work: Path, during: str) -> None:
+    """Leave work/database.db (of a finished run) as a run stopped `during` "matching" (20 pairs
+    done) or "extraction" (the features of all but the last 4 images in, numbered as they
+    finished; the cameras COLMAP made for those 4 left behind) leaves it, and its record
+    saying so; the finished result's own record goes."""
+    import json
+
+    from splatfilm.fit.sfm import DATABASE_RECORD
+
+    database = work / "database.db"
+    if during == "matching":
+        _sql(database, "DELETE FROM matches WHERE pair_id NOT IN "
+                       "(SELECT pair_id FROM matches ORDER BY pair_id LIMIT 20)",
+             "DELETE FROM two_view_geometries WHERE pair_id NOT IN (SELECT pair_id FROM matches)")
+        changes = {"matched": False}
+    else:
+        last4 = "SELECT image_id FROM images ORDER BY image_id DESC LIMIT 4"
+        _sql(database, "DELETE FROM matches", "DELETE FROM two_view_geometries",
+             f"DELETE FROM frames WHERE frame_id IN (SELECT frame_id FROM frame_data WHERE data_id IN ({last4}))",
+             f"DELETE FROM frame_data WHERE data_id IN ({last4})",
+             *(f"DELETE FROM {table} WHERE image_id IN ({last4})" for table in ("keypoints", "descriptors")),
+             f"DELETE FROM images WHERE image_id IN ({last4})",
+             *(f"UPDATE {table} SET {column} = {column} + 100" for table, column in (
+                 ("images", "image_id"), ("keypoints", "image_id"), ("descriptors", "image_id"),
+                 ("frame_data", "data_id"), ("frame_data", "frame_id"), ("frames", "frame_id"))))
+        changes = {"extracted": False, "matching": None, "matched": False}
+    record = json.loads((work / DATABASE_RECORD).read_text())
+    record.update(changes)
+    (work / DATABASE_RECORD).write_text(json.dumps(record))
+    for finished in ("sfm.json", "triangulation.json"):
+        (work / finished).unlink(missing_ok=True)
+
+
 def _poses(model: Path) -> dict[str, np.ndarray]:
     est = read_colmap(model)
     return {name: np.concatenate([est.viewmats[i].ravel(), est.Ks[i].ravel()]) for i, name in enumerate(est.names)}
@@ -260,10 +293,6 @@ def test_an_interrupted_sfm_goes_on_where_it_stopped_and_ends_as_one_run(tmp_pat
     database as such a run leaves it, made here from a finished one) redoes only what is
     missing and ends in the uninterrupted run's model, bit for bit; other mapping options reuse
     features and matches; progress bars show on a terminal."""
-    import json
-
-    from splatfilm.fit.sfm import DATABASE_RECORD
-
     truth = read_transforms_json(SET / "transforms.json")
     images = [SET / truth.names[i] for i in SUBSET]
     work = tmp_path / "work"
@@ -274,42 +303,25 @@ def test_an_interrupted_sfm_goes_on_where_it_stopped_and_ends_as_one_run(tmp_pat
     assert "sfm features: 100%" in bars and "10/10" in bars and "sfm matching: 100%" in bars and "45/45" in bars
     monkeypatch.undo()
     want = _poses(model)
-    database, record_path = work / "database.db", work / DATABASE_RECORD
-
-    def rerun(**changes) -> list[str]:
-        record = json.loads(record_path.read_text())
-        record.update(changes)
-        record_path.write_text(json.dumps(record))
-        (work / "sfm.json").unlink()  # no finished model to return
+    def rerun(during: str) -> list[str]:
+        _stopped(work, during)
         messages: list[str] = []
         assert run_sfm(images, work, log=messages.append, seed=0) == model
         assert _poses(model).keys() == want.keys()
         assert all(np.array_equal(_poses(model)[k], want[k]) for k in want), messages
         return messages
 
-    # Stopped during matching: 20 of the 45 pairs were done.
-    _sql(database, "DELETE FROM matches WHERE pair_id NOT IN (SELECT pair_id FROM matches ORDER BY pair_id LIMIT 20)",
-         "DELETE FROM two_view_geometries WHERE pair_id NOT IN (SELECT pair_id FROM matches)")
-    messages = rerun(matched=False)
+    messages = rerun("matching")
     assert any("reusing the SIFT features of 10 images" in m for m in messages), messages
     assert any("exhaustive matching (resuming: 20 pairs already matched)" in m for m in messages), messages
-
-    # Stopped during extraction: the features of 6 images were in, in the order they finished.
-    last4 = ",".join(str(i) for i in (7, 8, 9, 10))
-    _sql(database, "DELETE FROM matches", "DELETE FROM two_view_geometries",
-         *(f"DELETE FROM {table} WHERE image_id IN ({last4})" for table in ("images", "keypoints", "descriptors")),
-         f"DELETE FROM frame_data WHERE data_id IN ({last4})", f"DELETE FROM frames WHERE frame_id IN ({last4})",
-         "UPDATE images SET image_id = image_id + 100", "UPDATE keypoints SET image_id = image_id + 100",
-         "UPDATE descriptors SET image_id = image_id + 100", "UPDATE frame_data SET data_id = data_id + 100",
-         "UPDATE frame_data SET frame_id = frame_id + 100", "UPDATE frames SET frame_id = frame_id + 100")
-    messages = rerun(extracted=False, matching=None, matched=False)
+    messages = rerun("extraction")
     assert any("(resuming: 6 already extracted)" in m for m in messages), messages
     assert any(m == "sfm: exhaustive matching" for m in messages), messages
 
     # Other pose limits (or mapper) reuse features and matches; another seed matches again.
     messages: list[str] = []
     run_sfm(images, work, log=messages.append, seed=0, limits=PoseLimits(max_reproj_px=1.5))
-    assert any("reusing the exhaustive matches" in m for m in messages), messages
+    assert any("sfm: reusing the matches" in m for m in messages), messages
     messages = []
     run_sfm(images, work, log=messages.append, seed=1)
     assert any("reusing the SIFT features" in m for m in messages), messages
@@ -497,6 +509,13 @@ def test_triangulation_with_exact_poses_lands_on_the_surface(tmp_path):
     messages: list[str] = []
     again, _ = triangulate_known_poses(capture.images, capture.cameras, tmp_path / "tri", log=messages.append)
     assert np.array_equal(again, points) and "reusing" in messages[0]
+    # Stopped during matching or extraction, it goes on where it stopped, to the same points.
+    for during, resumed in (("matching", "(resuming: 20 pairs already matched)"),
+                            ("extraction", "(resuming: 4 already extracted)")):
+        _stopped(tmp_path / "tri", during)
+        messages = []
+        again, _ = triangulate_known_poses(capture.images, capture.cameras, tmp_path / "tri", log=messages.append)
+        assert any(resumed in m for m in messages) and np.array_equal(again, points), messages
 
 
 def test_fit_starts_a_capture_without_points_from_triangulated_ones(tmp_path, capsys):
