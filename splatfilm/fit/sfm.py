@@ -465,7 +465,8 @@ def _database_record(work: Path, features: dict, reuse: bool) -> dict:
     record = read_record(work / DATABASE_RECORD)
     if reuse and database.exists() and record.get("features") == features:
         return record
-    for stale in (database, work / "database.db-wal", work / "database.db-shm", work / VOCABULARY):
+    # The write-ahead log first: one left beside a new database would be replayed into it.
+    for stale in (work / "database.db-wal", work / "database.db-shm", database, work / VOCABULARY):
         stale.unlink(missing_ok=True)
     record = {"features": features, "extracted": False, "matching": None, "matched": False}
     write_record(work / DATABASE_RECORD, record)
@@ -491,9 +492,12 @@ def _match_resumably(work: Path, record: dict, options: dict, label: str, total:
         say(f"{step}: reusing the matches in {database}")
         return
     if record["matching"] != options:
+        # Recorded as unknown first: a run killed while clearing must not find the old options
+        # (their matches trusted) nor the new ones (the old matches kept as if new) next time.
+        _update_record(work, record, matching=None, matched=False)
         _clear_matches(database)
         (work / VOCABULARY).unlink(missing_ok=True)
-        _update_record(work, record, matching=options, matched=False)
+        _update_record(work, record, matching=options)
     done = _count_rows(database, "two_view_geometries") or 0
     say(label + (f" (resuming: {done} pairs already matched)" if done else ""))
     with _database_progress(database, "two_view_geometries", total, f"{step} matching", "pair", progress):
