@@ -46,9 +46,12 @@ existing `work_dir/sparse/0` at once. Short of that, the feature database is kep
 (`work_dir/database.db`; `database.json` beside it says what its features and matches were made
 from and whether each step finished): a call with another mapper or other pose limits reuses its
 features and matches, and one after an interruption (Ctrl-C, a killed job) goes on where
-extraction or matching stopped, ending in the model an uninterrupted run makes. Extraction and
-matching, the long steps (matching every pair of a few hundred photos takes hours on a small
-CPU), show progress bars read off the database as COLMAP fills it.
+extraction or matching stopped, ending in the model an uninterrupted run makes. The record is
+checked against the database before it is believed (features missing or out of order go back
+to extraction), an unreadable database is replaced, and a second run on the same folder is
+refused while the first holds it (work_dir/splatfilm.lock). Extraction and matching, the long
+steps (matching every pair of a few hundred photos takes hours on a small CPU), show progress
+bars read off the database as COLMAP fills it.
 
 Errors are SplatfilmErrors naming the folder or file: no images, an unreadable image, a video
 that does not decode, SfM that registers too few images (how many of how many, with the likely
@@ -123,6 +126,13 @@ _SFM_VERSION = 4
 POSE_TABLE = "poses.tsv"
 # Beside the feature database: what its features and matches were made from and how far they got.
 DATABASE_RECORD = "database.json"
+# Held (flock) while a run uses its work folder: two runs sharing a database lose features.
+WORK_LOCK = "splatfilm.lock"
+# SIFT on the CPU for run_sfm and triangulate_known_poses. Small images: COLMAP's SIFT already
+# upsamples once (first_octave = -1); a lower peak threshold (COLMAP's default is 0.0067) also
+# keeps the weaker blobs of soft, low-contrast images.
+SIFT_PEAK_THRESHOLD = 0.004
+SIFT_MAX_FEATURES = 8192
 VOCABULARY = "vocab_tree.bin"
 # Seconds between looks at the database for the progress bars of extraction and matching.
 PROGRESS_POLL_S = 1.0
@@ -313,6 +323,8 @@ def run_sfm(
     import pycolmap  # heavy; only SfM needs it
 
     say = log or (lambda _msg: None)
+    progress = progress and log is not None
+    seed, focal_px = int(seed), (float(focal_px) if focal_px is not None else None)  # JSON-safe
     if matcher not in MATCHERS:
         raise SplatfilmError(f"run_sfm: matcher {matcher!r} is not one of {', '.join(MATCHERS)}")
     if mapper not in MAPPERS:
@@ -348,67 +360,69 @@ def run_sfm(
             say(f"sfm: reusing {model_dir} ({old['summary']['kept']}/{n} images kept)")
             return model_dir
 
-    with _colmap_log(pycolmap, verbose):
-        make_folder(work)
-        database = work / "database.db"
-        for stale in (manifest_path, work / POSE_TABLE):
-            stale.unlink(missing_ok=True)
-        shutil.rmtree(work / "sparse", ignore_errors=True)
-        shutil.rmtree(work / "mapping", ignore_errors=True)
-        pycolmap.set_random_seed(seed)
-        t0 = time.perf_counter()
+    with _work_lock(work, "sfm run"):
+        with _colmap_log(pycolmap, verbose):
+            make_folder(work)
+            database = work / "database.db"
+            for stale in (manifest_path, work / POSE_TABLE):
+                stale.unlink(missing_ok=True)
+            shutil.rmtree(work / "sparse", ignore_errors=True)
+            shutil.rmtree(work / "mapping", ignore_errors=True)
+            pycolmap.set_random_seed(seed)
+            t0 = time.perf_counter()
 
-        features = {key: inputs[key] for key in ("version", "images", "size")}
-        features.update(camera_model=camera_model, focal_px=focal_px)
-        record = _database_record(work, features, reuse)
-        sizes = sizes_text({k: len(g) for k, g in groups.items()}) + (
-            "; a camera for each size and lens" if len(groups) > 1 else "")
-        if record["extracted"]:
-            say(f"sfm: reusing the SIFT features of {n} images at {sizes} in {database}")
-        else:
-            done = _count_rows(database, "keypoints") or 0
-            say(f"sfm: extracting SIFT features from {n} images at {sizes}"
-                + (f" (resuming: {done} already extracted)" if done else ""))
-            with _database_progress(database, "keypoints", n, "sfm features", "image", progress):
-                for (width, height, _), group in groups.items():
-                    _extract(pycolmap, database, root, group, (width, height), camera_model, focal_px, num_threads)
-            number_images_by_name(database)
-            _update_record(work, record, extracted=True)
-        _match_resumably(work, record, {"matcher": matcher, "seed": seed},
-                         f"sfm: {matcher} matching" + (" with loop detection" if matcher == "sequential" else ""),
-                         n * (n - 1) // 2 if matcher == "exhaustive" else None,
-                         lambda: _match(pycolmap, database, matcher, num_threads, seed, work / VOCABULARY, say,
-                                        quiet=not verbose), say, progress)
-        stats = _database_stats(database)
-        say(f"sfm: {stats['features']:.0f} features an image, {stats['verified_pairs']} of {stats['pairs']} "
-            "pairs verified; mapping")
-        best, used, note = _map(pycolmap, database, root, work / "mapping", mapper, n, seed, say)
-        shutil.rmtree(work / "mapping", ignore_errors=True)
+            features = _features_key(pycolmap, **{key: inputs[key] for key in ("version", "images", "size")},
+                                     camera_model=camera_model, focal_px=focal_px)
+            record = _database_record(work, features, names, reuse)
+            sizes = sizes_text({k: len(g) for k, g in groups.items()}) + (
+                "; a camera for each size and lens" if len(groups) > 1 else "")
+            if record["extracted"]:
+                say(f"sfm: reusing the SIFT features of {n} images at {sizes} in {database}")
+            else:
+                done = _count_rows(database, "keypoints") or 0
+                _drop_orphan_cameras(database)
+                say(f"sfm: extracting SIFT features from {n} images at {sizes}"
+                    + (f" (resuming: {done} already extracted)" if done else ""))
+                with _database_progress(database, "keypoints", n, "sfm features", "image", progress):
+                    for (width, height, _), group in groups.items():
+                        _extract(pycolmap, database, root, group, (width, height), camera_model, focal_px, num_threads)
+                number_images_by_name(database)
+                _update_record(work, record, extracted=True)
+            _match_resumably(work, record, {"matcher": matcher, "seed": seed},
+                             f"sfm: {matcher} matching" + (" with loop detection" if matcher == "sequential" else ""),
+                             n * (n - 1) // 2 if matcher == "exhaustive" else None,
+                             lambda: _match(pycolmap, database, matcher, num_threads, seed, work / VOCABULARY, say,
+                                            quiet=not verbose), say, progress)
+            stats = _database_stats(database)
+            say(f"sfm: {stats['features']:.0f} features an image, {stats['verified_pairs']} of {stats['pairs']} "
+                "pairs verified; mapping")
+            best, used, note = _map(pycolmap, database, root, work / "mapping", mapper, n, seed, say)
+            shutil.rmtree(work / "mapping", ignore_errors=True)
 
-        registered = best.num_reg_images() if best is not None else 0
-        summary = SfmSummary(n, registered, stats["features"], stats["verified_pairs"], stats["pairs"],
-                             best.num_points3D() if best is not None else 0, time.perf_counter() - t0, mapper=used)
-        table = work / POSE_TABLE
-        if registered < need:
-            write_pose_table(table, _unchecked(names, best))
-            raise SplatfilmError(f"{where}: SfM registered {registered} of {n} images (needs {need}): {_why(summary)}"
-                                 + (f"; {note}" if note else ""))
-        say(f"sfm: {used} mapping registered {registered}/{n} images; checking their poses")
-        checks = _complete(names, verify_poses(best, database, limits, seed=seed, log=say))
-    write_pose_table(table, checks)
-    summary.kept = sum(c.kept for c in checks)
-    summary.points = best.num_points3D()
-    summary.seconds = time.perf_counter() - t0
-    say(f"sfm: {summarize(checks)} -> {table}")
-    if summary.kept < need:
-        failed = ", ".join(f"{k} {why}" for why, k in failure_counts(checks).items())
-        raise SplatfilmError(f"{where}: only {summary.kept} of {n} images have trustworthy poses (needs {need}); "
-                             f"{failed}; per-image reasons in {table}")
-    make_folder(model_dir)
-    best.write(model_dir)
-    write_record(manifest_path, {"inputs": inputs, "summary": summary.__dict__})
-    say(f"sfm: kept {summary.kept}/{n} images, {summary.points} points, {summary.seconds:.1f} s -> {model_dir}")
-    return model_dir
+            registered = best.num_reg_images() if best is not None else 0
+            summary = SfmSummary(n, registered, stats["features"], stats["verified_pairs"], stats["pairs"],
+                                 best.num_points3D() if best is not None else 0, time.perf_counter() - t0, mapper=used)
+            table = work / POSE_TABLE
+            if registered < need:
+                write_pose_table(table, _unchecked(names, best))
+                raise SplatfilmError(f"{where}: SfM registered {registered} of {n} images (needs {need}): {_why(summary)}"
+                                     + (f"; {note}" if note else ""))
+            say(f"sfm: {used} mapping registered {registered}/{n} images; checking their poses")
+            checks = _complete(names, verify_poses(best, database, limits, seed=seed, log=say))
+        write_pose_table(table, checks)
+        summary.kept = sum(c.kept for c in checks)
+        summary.points = best.num_points3D()
+        summary.seconds = time.perf_counter() - t0
+        say(f"sfm: {summarize(checks)} -> {table}")
+        if summary.kept < need:
+            failed = ", ".join(f"{k} {why}" for why, k in failure_counts(checks).items())
+            raise SplatfilmError(f"{where}: only {summary.kept} of {n} images have trustworthy poses (needs {need}); "
+                                 f"{failed}; per-image reasons in {table}")
+        make_folder(model_dir)
+        best.write(model_dir)
+        write_record(manifest_path, {"inputs": inputs, "summary": summary.__dict__})
+        say(f"sfm: kept {summary.kept}/{n} images, {summary.points} points, {summary.seconds:.1f} s -> {model_dir}")
+        return model_dir
 
 
 def _unchecked(names: list[str], rec) -> list[PoseCheck]:
@@ -456,21 +470,111 @@ def _stderr_silenced(active: bool):
         os.close(saved)
 
 
-def _database_record(work: Path, features: dict, reuse: bool) -> dict:
+def _features_key(pycolmap, **inputs) -> dict:
+    """What a database's features depend on: `inputs` (the images and their cameras), the SIFT
+    options and COLMAP's version."""
+    return {**inputs, "sift": [SIFT_PEAK_THRESHOLD, SIFT_MAX_FEATURES], "pycolmap": pycolmap.__version__}
+
+
+def _database_record(work: Path, features: dict, names: list[str], reuse: bool) -> dict:
     """The record of work/database.db (work/database.json): the inputs its features come from, whether
     their extraction finished, the matching options its matches come from and whether matching
-    finished. A database made from other inputs, or any when `reuse` is False, is deleted and a
-    new record started: stale features would mix with the new images'."""
+    finished. What the record says is checked against the database (it may not have survived a
+    crash the record did, or been edited since): features missing or out of name order go back
+    to extraction, with the matches cleared. A database made from other inputs or of other
+    images, an unreadable one, or any when `reuse` is False is deleted and a new record started:
+    stale features would mix with the new images'."""
     database = work / "database.db"
     record = read_record(work / DATABASE_RECORD)
     if reuse and database.exists() and record.get("features") == features:
-        return record
+        try:
+            state = _database_state(database, names)
+        except sqlite3.DatabaseError:
+            state = "foreign"
+        if state != "foreign":
+            record = {"features": features, "extracted": bool(record.get("extracted")) and state == "complete",
+                      "matching": record.get("matching"), "matched": bool(record.get("matched"))}
+            if not record["extracted"]:
+                record.update(matching=None, matched=False)
+                _clear_matches(database)
+            write_record(work / DATABASE_RECORD, record)
+            return record
     # The write-ahead log first: one left beside a new database would be replayed into it.
-    for stale in (work / "database.db-wal", work / "database.db-shm", database, work / VOCABULARY):
+    for stale in (work / "database.db-wal", work / "database.db-shm", database, work / VOCABULARY,
+                  work / (VOCABULARY + ".partial")):
         stale.unlink(missing_ok=True)
     record = {"features": features, "extracted": False, "matching": None, "matched": False}
     write_record(work / DATABASE_RECORD, record)
     return record
+
+
+def _database_state(database: Path, names: list[str]) -> str:
+    """"complete": every image of `names` in the database with its keypoints and descriptors,
+    numbered 1, 2, ... in name order; "partial": some of them missing; "foreign": it holds
+    images that are not in `names`."""
+    con = sqlite3.connect(Path(database).resolve().as_uri() + "?mode=rw", uri=True)
+    try:
+        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"images", "keypoints", "descriptors"} <= tables:
+            return "partial"
+        ids = dict(con.execute("SELECT name, image_id FROM images"))
+        with_features = {row[0] for row in con.execute(
+            "SELECT image_id FROM keypoints WHERE image_id IN (SELECT image_id FROM descriptors)")}
+    finally:
+        con.close()
+    if not set(ids) <= set(names):
+        return "foreign"
+    in_order = [ids.get(name) for name in sorted(names)] == list(range(1, len(names) + 1))
+    return "complete" if in_order and set(ids.values()) <= with_features else "partial"
+
+
+def _drop_orphan_cameras(database: Path) -> None:
+    """Delete the cameras (and their rigs) no image uses, and let their ids be given again.
+    COLMAP's reader writes a camera before the image that needs it is committed, so an
+    extraction stopped in between leaves one behind; dropped, a resumed extraction numbers
+    cameras as an uninterrupted one does."""
+    if not Path(database).exists():
+        return
+    con = sqlite3.connect(Path(database).resolve().as_uri() + "?mode=rw", uri=True)
+    try:
+        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"cameras", "images"} <= tables:
+            return
+        with con:
+            con.execute("DELETE FROM cameras WHERE camera_id NOT IN (SELECT camera_id FROM images)")
+            if "rigs" in tables:  # COLMAP >= 3.12: a rig for each camera; sensor type 0 is a camera
+                con.execute("DELETE FROM rigs WHERE ref_sensor_type = 0 "
+                            "AND ref_sensor_id NOT IN (SELECT camera_id FROM cameras)")
+            if "rig_sensors" in tables:
+                con.execute("DELETE FROM rig_sensors WHERE rig_id NOT IN (SELECT rig_id FROM rigs)")
+            if "sqlite_sequence" in tables:
+                for table, key in (("cameras", "camera_id"), ("rigs", "rig_id")):
+                    if table in tables:
+                        con.execute(f"UPDATE sqlite_sequence SET seq = (SELECT IFNULL(MAX({key}), 0) FROM {table}) "
+                                    "WHERE name = ?", (table,))
+    finally:
+        con.close()
+
+
+@contextmanager
+def _work_lock(work: Path, what: str):
+    """Hold work/splatfilm.lock for the run: a second run on the same folder would share its
+    feature database, and COLMAP loses the features of images two writers collide on."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    make_folder(work)
+    with open(work / WORK_LOCK, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise SplatfilmError(f"{work}: another {what} is using this folder; wait for it to end or stop it")
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _update_record(work: Path, record: dict, **changes) -> None:
@@ -489,8 +593,10 @@ def _match_resumably(work: Path, record: dict, options: dict, label: str, total:
     database = work / "database.db"
     step = label.split(":")[0]
     if record["matching"] == options and record["matched"]:
-        say(f"{step}: reusing the matches in {database}")
-        return
+        if total is None or _count_rows(database, "two_view_geometries") == total:
+            say(f"{step}: reusing the matches in {database}")
+            return
+        _update_record(work, record, matched=False)  # fewer pairs than it says: COLMAP adds the rest
     if record["matching"] != options:
         # Recorded as unknown first: a run killed while clearing must not find the old options
         # (their matches trusted) nor the new ones (the old matches kept as if new) next time.
@@ -520,18 +626,13 @@ def _clear_matches(database: Path) -> None:
         con.close()
 
 
-def _count_rows(database: Path, table: str, live: bool = False) -> int | None:
-    """Rows of `table` in a COLMAP database, or None when it cannot be read now (none yet).
-
-    live: COLMAP may be writing it. The file is then opened as immutable (no locks, no WAL):
-    a reader that locks or checkpoints can make COLMAP's own writes fail (an image's features
-    went missing without a word), so only what COLMAP has checkpointed is counted and the
-    count may lag."""
+def _count_rows(database: Path, table: str) -> int | None:
+    """Rows of `table` in a COLMAP database that nothing else has open now, or None when there
+    is none yet (see _database_progress for counting while COLMAP writes)."""
     if not Path(database).exists():
         return None
-    query = "?mode=ro&immutable=1" if live else "?mode=rw"
     try:
-        con = sqlite3.connect(Path(database).resolve().as_uri() + query, uri=True)
+        con = sqlite3.connect(Path(database).resolve().as_uri() + "?mode=rw", uri=True)
     except sqlite3.Error:
         return None
     try:
@@ -542,37 +643,72 @@ def _count_rows(database: Path, table: str, live: bool = False) -> int | None:
         con.close()
 
 
+# Prints the row count of a table every few seconds until its parent process is gone. It runs as
+# a process of its own and opens the database as immutable (no locks, no write-ahead log): inside
+# COLMAP's process, closing a second SQLite's file descriptor drops the POSIX locks COLMAP's
+# SQLite holds on the file, and a reader that takes locks can fail COLMAP's writes. Measured:
+# with a locking reader in the process one image's features went missing without a word in two
+# of three runs; with an immutable one in the process, a model differed from the unread run's
+# about once in twenty (the dropped locks are the likely cause).
+_ROW_COUNTER = """
+import os, sqlite3, sys, time
+uri, table, every, parent = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+while os.getppid() == parent:
+    try:
+        con = sqlite3.connect(uri, uri=True)
+        try:
+            print(con.execute("SELECT COUNT(*) FROM " + table).fetchone()[0], flush=True)
+        finally:
+            con.close()
+    except sqlite3.Error:
+        pass
+    time.sleep(every)
+"""
+
+
 @contextmanager
 def _database_progress(database: Path, table: str, total: int | None, desc: str, unit: str, show: bool):
     """A progress bar (tqdm) of the rows of `table` while COLMAP fills it on its own threads:
     pycolmap reports no progress, but every image's keypoints and every pair's verified geometry
-    land in the database as they finish. Drawn only on a terminal: in a log file or a pipe the
-    one-line steps `say` prints are the record."""
+    land in the database as they finish. A separate process counts them (`_ROW_COUNTER`: only
+    what COLMAP has checkpointed, so the bar can lag). Drawn only on a terminal: in a log file
+    or a pipe the one-line steps `say` prints are the record."""
     if not show or not sys.stderr.isatty():
         yield
         return
+    import subprocess
+
     from tqdm import tqdm
 
     bar = tqdm(total=total, desc=desc, unit=unit, initial=_count_rows(database, table) or 0, file=sys.stderr)
-    stop = threading.Event()
+    uri = Path(database).resolve().as_uri() + "?mode=ro&immutable=1"
+    counter = subprocess.Popen([sys.executable, "-c", _ROW_COUNTER, uri, table, str(PROGRESS_POLL_S), str(os.getpid())],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
-    def poll() -> None:
-        while not stop.wait(PROGRESS_POLL_S):
-            rows = _count_rows(database, table, live=True)
-            if rows is not None and rows > bar.n:
-                bar.update(rows - bar.n)
+    def follow() -> None:
+        for line in counter.stdout:
+            rows = int(line) if line.strip().isdigit() else 0
+            if rows > bar.n:
+                try:
+                    bar.update(rows - bar.n)
+                except (OSError, ValueError):  # stderr closed or gone
+                    return
 
-    thread = threading.Thread(target=poll, name="sfm-progress", daemon=True)
+    thread = threading.Thread(target=follow, name="sfm-progress", daemon=True)
     thread.start()
     try:
         yield
     finally:
-        stop.set()
+        counter.kill()
+        counter.wait()
         thread.join()
-        rows = _count_rows(database, table)  # COLMAP has let go of it
-        if rows is not None and rows > bar.n:
-            bar.update(rows - bar.n)
-        bar.close()
+        try:  # a bar that cannot be drawn (stderr closed) must not hide how the step ended
+            rows = _count_rows(database, table)  # COLMAP has let go of it
+            if rows is not None and rows > bar.n:
+                bar.update(rows - bar.n)
+            bar.close()
+        except (OSError, ValueError):
+            pass
 
 
 def _extract(pycolmap, database: Path, root: Path, names: list[str], size: tuple[int, int], camera_model: str,
@@ -592,10 +728,8 @@ def _extract(pycolmap, database: Path, root: Path, names: list[str], size: tuple
     reader.camera_params = ",".join(str(x) for x in focal + [width / 2, height / 2] + extra)
     options = pycolmap.FeatureExtractionOptions()
     options.num_threads = num_threads
-    # Small images: COLMAP's SIFT already upsamples once (first_octave = -1); a lower peak
-    # threshold (default 0.0067) also keeps the weaker blobs of soft, low-contrast images.
-    options.sift.peak_threshold = 0.004
-    options.sift.max_num_features = 8192
+    options.sift.peak_threshold = SIFT_PEAK_THRESHOLD
+    options.sift.max_num_features = SIFT_MAX_FEATURES
     pycolmap.extract_features(database, root, image_names=names, camera_mode=pycolmap.CameraMode.SINGLE,
                               reader_options=reader, extraction_options=options, device=pycolmap.Device.cpu)
 
@@ -910,6 +1044,8 @@ def triangulate_known_poses(
     import pycolmap
 
     say = log or (lambda _msg: None)
+    progress = progress and log is not None
+    seed = int(seed)  # JSON-safe
     n = len(cameras)
     if len(images) != n:
         raise SplatfilmError(f"triangulate_known_poses: {len(images)} images for {n} cameras")
@@ -939,97 +1075,100 @@ def triangulate_known_poses(
         return points, colors
 
     t0 = time.perf_counter()
-    with _colmap_log(pycolmap, verbose):
-        make_folder(work)
-        image_dir, database = work / "images", work / "database.db"
-        for stale in (record_path, result_path):
-            stale.unlink(missing_ok=True)
-        shutil.rmtree(work / "model", ignore_errors=True)
-        record = _database_record(work, {key: inputs[key] for key in ("version", "views", "digest")}, reuse)
-        names = [f"{i:05d}.png" for i in range(n)]
-        if not record["extracted"] or not all((image_dir / name).exists() for name in names):
-            if not record["extracted"]:
-                shutil.rmtree(image_dir, ignore_errors=True)  # another capture's views may be there
-            make_folder(image_dir)
-            for name, im in zip(names, images):
-                PIL.Image.fromarray(np.ascontiguousarray(im[..., :3])).save(image_dir / name)
-        pycolmap.set_random_seed(seed)
-        if record["extracted"]:
-            say(f"triangulate: reusing the SIFT features of {n} views in {database}")
-        else:
-            done = _count_rows(database, "keypoints") or 0
-            say(f"triangulate: SIFT features of {n} views with known poses"
-                + (f" (resuming: {done} already extracted)" if done else ""))
-            options = pycolmap.FeatureExtractionOptions()
-            options.num_threads = num_threads
-            options.sift.peak_threshold = 0.004  # as run_sfm: keep the weaker blobs of small, soft images
-            options.sift.max_num_features = 8192
-            with _database_progress(database, "keypoints", n, "triangulate features", "image", progress):
-                pycolmap.extract_features(database, image_dir, image_names=names,
-                                          camera_mode=pycolmap.CameraMode.PER_IMAGE, extraction_options=options,
-                                          device=pycolmap.Device.cpu)
-            number_images_by_name(database)
-            _update_record(work, record, extracted=True)
-        rec = pycolmap.Reconstruction()
-        db = pycolmap.Database.open(database)
-        try:
-            for db_image in db.read_all_images():
-                i = names.index(db_image.name)
-                camera = _colmap_camera(pycolmap, cameras, i, db_image.camera_id)
-                db.update_camera(camera)
-                rec.add_camera_with_trivial_rig(camera)
-                V = cameras.viewmats[i]
-                pose = pycolmap.Rigid3d(pycolmap.Rotation3d(V[:3, :3]), V[:3, 3])
-                rec.add_image_with_trivial_frame(
-                    pycolmap.Image(name=db_image.name, camera_id=db_image.camera_id, image_id=db_image.image_id), pose)
-        finally:
-            db.close()
-        matching = pycolmap.FeatureMatchingOptions()
-        matching.num_threads = num_threads
-        verification = pycolmap.TwoViewGeometryOptions()
-        verification.ransac.random_seed = seed
-        if n <= TRIANGULATION_EXHAUSTIVE_MAX:
-            total = n * (n - 1) // 2
-            label = f"triangulate: matching all {total} pairs"
+    with _work_lock(work, "triangulation"):
+        with _colmap_log(pycolmap, verbose):
+            make_folder(work)
+            image_dir, database = work / "images", work / "database.db"
+            for stale in (record_path, result_path):
+                stale.unlink(missing_ok=True)
+            shutil.rmtree(work / "model", ignore_errors=True)
+            names = [f"{i:05d}.png" for i in range(n)]
+            features = _features_key(pycolmap, **{key: inputs[key] for key in ("version", "views", "digest")})
+            record = _database_record(work, features, names, reuse)
+            if not record["extracted"] or not all((image_dir / name).exists() for name in names):
+                if not record["extracted"]:
+                    shutil.rmtree(image_dir, ignore_errors=True)  # another capture's views may be there
+                make_folder(image_dir)
+                for name, im in zip(names, images):
+                    PIL.Image.fromarray(np.ascontiguousarray(im[..., :3])).save(image_dir / name)
+            pycolmap.set_random_seed(seed)
+            if record["extracted"]:
+                say(f"triangulate: reusing the SIFT features of {n} views in {database}")
+            else:
+                done = _count_rows(database, "keypoints") or 0
+                _drop_orphan_cameras(database)
+                say(f"triangulate: SIFT features of {n} views with known poses"
+                    + (f" (resuming: {done} already extracted)" if done else ""))
+                options = pycolmap.FeatureExtractionOptions()
+                options.num_threads = num_threads
+                options.sift.peak_threshold = SIFT_PEAK_THRESHOLD
+                options.sift.max_num_features = SIFT_MAX_FEATURES
+                with _database_progress(database, "keypoints", n, "triangulate features", "image", progress):
+                    pycolmap.extract_features(database, image_dir, image_names=names,
+                                              camera_mode=pycolmap.CameraMode.PER_IMAGE, extraction_options=options,
+                                              device=pycolmap.Device.cpu)
+                number_images_by_name(database)
+                _update_record(work, record, extracted=True)
+            rec = pycolmap.Reconstruction()
+            db = pycolmap.Database.open(database)
+            try:
+                for db_image in db.read_all_images():
+                    i = names.index(db_image.name)
+                    camera = _colmap_camera(pycolmap, cameras, i, db_image.camera_id)
+                    db.update_camera(camera)
+                    rec.add_camera_with_trivial_rig(camera)
+                    V = cameras.viewmats[i]
+                    pose = pycolmap.Rigid3d(pycolmap.Rotation3d(V[:3, :3]), V[:3, 3])
+                    rec.add_image_with_trivial_frame(
+                        pycolmap.Image(name=db_image.name, camera_id=db_image.camera_id, image_id=db_image.image_id), pose)
+            finally:
+                db.close()
+            matching = pycolmap.FeatureMatchingOptions()
+            matching.num_threads = num_threads
+            verification = pycolmap.TwoViewGeometryOptions()
+            verification.ransac.random_seed = seed
+            if n <= TRIANGULATION_EXHAUSTIVE_MAX:
+                total = n * (n - 1) // 2
+                label = f"triangulate: matching all {total} pairs"
 
-            def match() -> None:
-                pycolmap.match_exhaustive(database, matching_options=matching, verification_options=verification,
-                                          device=pycolmap.Device.cpu)
-        else:
-            pairs = pose_pairs(cameras, TRIANGULATION_NEIGHBOURS, TRIANGULATION_MAX_AXIS_ANGLE_DEG)
-            pair_file = work / "pairs.txt"
-            pair_file.write_text("".join(f"{names[a]} {names[b]}\n" for a, b in pairs))
-            total, label = len(pairs), f"triangulate: matching {len(pairs)} pairs of neighbouring cameras"
-            pairing = pycolmap.ImportedPairingOptions()
-            pairing.match_list_path = pair_file
+                def match() -> None:
+                    pycolmap.match_exhaustive(database, matching_options=matching, verification_options=verification,
+                                              device=pycolmap.Device.cpu)
+            else:
+                pairs = pose_pairs(cameras, TRIANGULATION_NEIGHBOURS, TRIANGULATION_MAX_AXIS_ANGLE_DEG)
+                pair_file = work / "pairs.txt"
+                pair_file.write_text("".join(f"{names[a]} {names[b]}\n" for a, b in pairs))
+                total, label = len(pairs), f"triangulate: matching {len(pairs)} pairs of neighbouring cameras"
+                pairing = pycolmap.ImportedPairingOptions()
+                pairing.match_list_path = pair_file
 
-            def match() -> None:
-                pycolmap.match_image_pairs(database, matching_options=matching, pairing_options=pairing,
-                                           verification_options=verification, device=pycolmap.Device.cpu)
-        _match_resumably(work, record, {"pairs": "all" if n <= TRIANGULATION_EXHAUSTIVE_MAX else "neighbours",
-                                        "seed": seed}, label, total, match, say, progress)
-        stats = _database_stats(database)
-        say(f"triangulate: {stats['features']:.0f} features an image, {stats['verified_pairs']} of "
-            f"{stats['pairs']} pairs verified; triangulating with the poses fixed")
-        mapper = pycolmap.IncrementalPipelineOptions()
-        mapper.num_threads = 1  # as run_sfm's mapping: repeatable run to run, whatever num_threads
-        mapper.random_seed = seed
-        make_folder(work / "model")
-        try:
-            rec = pycolmap.triangulate_points(rec, database, image_dir, work / "model", clear_points=True,
-                                              options=mapper, refine_intrinsics=False)
-        except Exception as e:  # pycolmap raises RuntimeError/ValueError from C++ checks
-            say(f"triangulate: COLMAP's triangulation failed ({_first_line(e)})")
-            rec = None
-    points3d = list(rec.points3D.values()) if rec is not None else []
-    points = np.array([p.xyz for p in points3d], dtype=np.float64).reshape(-1, 3)
-    colors = np.array([p.color for p in points3d], dtype=np.uint8).reshape(-1, 3)
-    buf = io.BytesIO()
-    np.savez(buf, points=points, colors=colors)
-    atomic_write(result_path, [buf.getvalue()])
-    write_record(record_path, {"inputs": inputs, "points": len(points), "seconds": round(time.perf_counter() - t0, 2)})
-    say(f"triangulate: {len(points)} points from {n} views, {time.perf_counter() - t0:.1f} s -> {result_path}")
-    return points, colors
+                def match() -> None:
+                    pycolmap.match_image_pairs(database, matching_options=matching, pairing_options=pairing,
+                                               verification_options=verification, device=pycolmap.Device.cpu)
+            _match_resumably(work, record, {"pairs": "all" if n <= TRIANGULATION_EXHAUSTIVE_MAX else "neighbours",
+                                            "seed": seed}, label, total, match, say, progress)
+            stats = _database_stats(database)
+            say(f"triangulate: {stats['features']:.0f} features an image, {stats['verified_pairs']} of "
+                f"{stats['pairs']} pairs verified; triangulating with the poses fixed")
+            mapper = pycolmap.IncrementalPipelineOptions()
+            mapper.num_threads = 1  # as run_sfm's mapping: repeatable run to run, whatever num_threads
+            mapper.random_seed = seed
+            make_folder(work / "model")
+            try:
+                rec = pycolmap.triangulate_points(rec, database, image_dir, work / "model", clear_points=True,
+                                                  options=mapper, refine_intrinsics=False)
+            except Exception as e:  # pycolmap raises RuntimeError/ValueError from C++ checks
+                say(f"triangulate: COLMAP's triangulation failed ({_first_line(e)})")
+                rec = None
+        points3d = list(rec.points3D.values()) if rec is not None else []
+        points = np.array([p.xyz for p in points3d], dtype=np.float64).reshape(-1, 3)
+        colors = np.array([p.color for p in points3d], dtype=np.uint8).reshape(-1, 3)
+        buf = io.BytesIO()
+        np.savez(buf, points=points, colors=colors)
+        atomic_write(result_path, [buf.getvalue()])
+        write_record(record_path, {"inputs": inputs, "points": len(points), "seconds": round(time.perf_counter() - t0, 2)})
+        say(f"triangulate: {len(points)} points from {n} views, {time.perf_counter() - t0:.1f} s -> {result_path}")
+        return points, colors
 
 
 def _colmap_camera(pycolmap, cameras: Cameras, i: int, camera_id: int):

@@ -250,11 +250,12 @@ def _sql(database: Path, *statements: str) -> None:
     con.close()
 
 
-def _stopped(work: Path, during: str) -> None:
+def _stopped(work: Path, during: str, extracted: int = 6, recorded: bool = True) -> None:
     """Leave work/database.db (of a finished run) as a run stopped `during` "matching" (20 pairs
-    done) or "extraction" (the features of all but the last 4 images in, numbered as they
-    finished; the cameras COLMAP made for those 4 left behind) leaves it, and its record
-    saying so; the finished result's own record goes."""
+    done) or "extraction" (the features of the first `extracted` images in, numbered as they
+    finished; the cameras COLMAP made for the rest left behind) leaves it. The record says so,
+    or with `recorded` False still says every step finished (a record that outlived its
+    database); the finished result's own record goes."""
     import json
 
     from splatfilm.fit.sfm import DATABASE_RECORD
@@ -266,49 +267,54 @@ def _stopped(work: Path, during: str) -> None:
              "DELETE FROM two_view_geometries WHERE pair_id NOT IN (SELECT pair_id FROM matches)")
         changes = {"matched": False}
     else:
-        last4 = "SELECT image_id FROM images ORDER BY image_id DESC LIMIT 4"
+        rest = f"SELECT image_id FROM images WHERE image_id > {extracted}"
         _sql(database, "DELETE FROM matches", "DELETE FROM two_view_geometries",
-             f"DELETE FROM frames WHERE frame_id IN (SELECT frame_id FROM frame_data WHERE data_id IN ({last4}))",
-             f"DELETE FROM frame_data WHERE data_id IN ({last4})",
-             *(f"DELETE FROM {table} WHERE image_id IN ({last4})" for table in ("keypoints", "descriptors")),
-             f"DELETE FROM images WHERE image_id IN ({last4})",
+             f"DELETE FROM frames WHERE frame_id IN (SELECT frame_id FROM frame_data WHERE data_id IN ({rest}))",
+             f"DELETE FROM frame_data WHERE data_id IN ({rest})",
+             *(f"DELETE FROM {table} WHERE image_id IN ({rest})" for table in ("keypoints", "descriptors")),
+             f"DELETE FROM images WHERE image_id IN ({rest})",
              *(f"UPDATE {table} SET {column} = {column} + 100" for table, column in (
                  ("images", "image_id"), ("keypoints", "image_id"), ("descriptors", "image_id"),
                  ("frame_data", "data_id"), ("frame_data", "frame_id"), ("frames", "frame_id"))))
         changes = {"extracted": False, "matching": None, "matched": False}
-    record = json.loads((work / DATABASE_RECORD).read_text())
-    record.update(changes)
-    (work / DATABASE_RECORD).write_text(json.dumps(record))
+    if recorded:
+        record = json.loads((work / DATABASE_RECORD).read_text())
+        record.update(changes)
+        (work / DATABASE_RECORD).write_text(json.dumps(record))
     for finished in ("sfm.json", "triangulation.json"):
         (work / finished).unlink(missing_ok=True)
 
 
-def _poses(model: Path) -> dict[str, np.ndarray]:
-    est = read_colmap(model)
-    return {name: np.concatenate([est.viewmats[i].ravel(), est.Ks[i].ravel()]) for i, name in enumerate(est.names)}
+def _model_bytes(model: Path) -> dict[str, bytes]:
+    return {name: (model / name).read_bytes() for name in ("cameras.bin", "images.bin", "points3D.bin")}
 
 
 def test_an_interrupted_sfm_goes_on_where_it_stopped_and_ends_as_one_run(tmp_path, monkeypatch):
     """The feature database outlives the model: a run stopped during extraction or matching (the
     database as such a run leaves it, made here from a finished one) redoes only what is
-    missing and ends in the uninterrupted run's model, bit for bit; other mapping options reuse
-    features and matches; progress bars show on a terminal."""
+    missing and ends in the uninterrupted run's model, byte for byte; the database is checked,
+    not the record trusted; other mapping options reuse features and matches; a second run on
+    the folder is refused; progress bars show on a terminal."""
+    import fcntl
+
+    from splatfilm.fit.sfm import WORK_LOCK
+
     truth = read_transforms_json(SET / "transforms.json")
     images = [SET / truth.names[i] for i in SUBSET]
     work = tmp_path / "work"
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    model = run_sfm(images, work, log=None, seed=0)
+    model = run_sfm(images, work, log=lambda _m: None, seed=0)
     bars = terminal.getvalue()
     assert "sfm features: 100%" in bars and "10/10" in bars and "sfm matching: 100%" in bars and "45/45" in bars
     monkeypatch.undo()
-    want = _poses(model)
-    def rerun(during: str) -> list[str]:
-        _stopped(work, during)
+    want = _model_bytes(model)
+
+    def rerun(during: str, **how) -> list[str]:
+        _stopped(work, during, **how)
         messages: list[str] = []
         assert run_sfm(images, work, log=messages.append, seed=0) == model
-        assert _poses(model).keys() == want.keys()
-        assert all(np.array_equal(_poses(model)[k], want[k]) for k in want), messages
+        assert _model_bytes(model) == want, messages
         return messages
 
     messages = rerun("matching")
@@ -317,15 +323,37 @@ def test_an_interrupted_sfm_goes_on_where_it_stopped_and_ends_as_one_run(tmp_pat
     messages = rerun("extraction")
     assert any("(resuming: 6 already extracted)" in m for m in messages), messages
     assert any(m == "sfm: exhaustive matching" for m in messages), messages
+    # Stopped before the first image was in: the camera made for it is left without images.
+    messages = rerun("extraction", extracted=0)
+    assert any("extracting SIFT features from 10 images" in m for m in messages), messages
+    # A record that says more than the database holds is not believed.
+    messages = rerun("extraction", recorded=False)
+    assert any("(resuming: 6 already extracted)" in m for m in messages), messages
+    messages = rerun("matching", recorded=False)
+    assert any("exhaustive matching (resuming: 20 pairs already matched)" in m for m in messages), messages
 
     # Other pose limits (or mapper) reuse features and matches; another seed matches again.
-    messages: list[str] = []
+    messages = []
     run_sfm(images, work, log=messages.append, seed=0, limits=PoseLimits(max_reproj_px=1.5))
     assert any("sfm: reusing the matches" in m for m in messages), messages
     messages = []
     run_sfm(images, work, log=messages.append, seed=1)
     assert any("reusing the SIFT features" in m for m in messages), messages
     assert any(m == "sfm: exhaustive matching" for m in messages), messages
+
+    # An unreadable database is replaced; a folder another run holds is refused.
+    (work / "database.db").write_bytes(b"not a database" * 100)
+    (work / "sfm.json").unlink()
+    messages = []
+    run_sfm(images, work, log=messages.append, seed=0)
+    assert any(m.startswith("sfm: extracting SIFT features from 10 images at") and "resuming" not in m
+               for m in messages), messages
+    assert _model_bytes(model) == want
+    (work / "sfm.json").unlink()
+    with open(work / WORK_LOCK, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(SplatfilmError, match="another sfm run is using this folder"):
+            run_sfm(images, work, log=None, seed=0)
 
 
 # ---- checked poses -------------------------------------------------------------------------------
@@ -511,7 +539,7 @@ def test_triangulation_with_exact_poses_lands_on_the_surface(tmp_path):
     assert np.array_equal(again, points) and "reusing" in messages[0]
     # Stopped during matching or extraction, it goes on where it stopped, to the same points.
     for during, resumed in (("matching", "(resuming: 20 pairs already matched)"),
-                            ("extraction", "(resuming: 4 already extracted)")):
+                            ("extraction", "(resuming: 6 already extracted)")):
         _stopped(tmp_path / "tri", during)
         messages = []
         again, _ = triangulate_known_poses(capture.images, capture.cameras, tmp_path / "tri", log=messages.append)
