@@ -376,18 +376,13 @@ def run_sfm(
             record = _database_record(work, features, names, reuse)
             sizes = sizes_text({k: len(g) for k, g in groups.items()}) + (
                 "; a camera for each size and lens" if len(groups) > 1 else "")
-            if record["extracted"]:
-                say(f"sfm: reusing the SIFT features of {n} images at {sizes} in {database}")
-            else:
-                done = _count_rows(database, "keypoints") or 0
-                _drop_orphan_cameras(database)
-                say(f"sfm: extracting SIFT features from {n} images at {sizes}"
-                    + (f" (resuming: {done} already extracted)" if done else ""))
-                with _database_progress(database, "keypoints", n, "sfm features", "image", progress):
-                    for (width, height, _), group in groups.items():
-                        _extract(pycolmap, database, root, group, (width, height), camera_model, focal_px, num_threads)
-                number_images_by_name(database)
-                _update_record(work, record, extracted=True)
+
+            def extract() -> None:
+                for (width, height, _), group in groups.items():
+                    _extract(pycolmap, database, root, group, (width, height), camera_model, focal_px, num_threads)
+
+            _extract_resumably(work, record, f"sfm: extracting SIFT features from {n} images at {sizes}",
+                               f"{n} images at {sizes}", n, extract, say, progress)
             _match_resumably(work, record, {"matcher": matcher, "seed": seed},
                              f"sfm: {matcher} matching" + (" with loop detection" if matcher == "sequential" else ""),
                              n * (n - 1) // 2 if matcher == "exhaustive" else None,
@@ -580,6 +575,26 @@ def _work_lock(work: Path, what: str):
 def _update_record(work: Path, record: dict, **changes) -> None:
     record.update(changes)
     write_record(work / DATABASE_RECORD, record)
+
+
+def _extract_resumably(work: Path, record: dict, label: str, what: str, n: int, extract: Callable[[], None],
+                       say: Log, progress: bool) -> None:
+    """Run `extract()` (SIFT features of `n` images into work/database.db) unless its record says
+    they are all there, then number the images by name. An interrupted extraction goes on where
+    it stopped: COLMAP skips the images whose features are in. label: the step's log line
+    ("sfm: extracting ..."); what: the images, for the line that says they are reused."""
+    database = work / "database.db"
+    step = label.split(":")[0]
+    if record["extracted"]:
+        say(f"{step}: reusing the SIFT features of {what} in {database}")
+        return
+    done = _count_rows(database, "keypoints") or 0
+    _drop_orphan_cameras(database)
+    say(label + (f" (resuming: {done} already extracted)" if done else ""))
+    with _database_progress(database, "keypoints", n, f"{step} features", "image", progress):
+        extract()
+    number_images_by_name(database)
+    _update_record(work, record, extracted=True)
 
 
 def _match_resumably(work: Path, record: dict, options: dict, label: str, total: int | None,
@@ -1092,23 +1107,18 @@ def triangulate_known_poses(
                 for name, im in zip(names, images):
                     PIL.Image.fromarray(np.ascontiguousarray(im[..., :3])).save(image_dir / name)
             pycolmap.set_random_seed(seed)
-            if record["extracted"]:
-                say(f"triangulate: reusing the SIFT features of {n} views in {database}")
-            else:
-                done = _count_rows(database, "keypoints") or 0
-                _drop_orphan_cameras(database)
-                say(f"triangulate: SIFT features of {n} views with known poses"
-                    + (f" (resuming: {done} already extracted)" if done else ""))
+
+            def extract() -> None:
                 options = pycolmap.FeatureExtractionOptions()
                 options.num_threads = num_threads
                 options.sift.peak_threshold = SIFT_PEAK_THRESHOLD
                 options.sift.max_num_features = SIFT_MAX_FEATURES
-                with _database_progress(database, "keypoints", n, "triangulate features", "image", progress):
-                    pycolmap.extract_features(database, image_dir, image_names=names,
-                                              camera_mode=pycolmap.CameraMode.PER_IMAGE, extraction_options=options,
-                                              device=pycolmap.Device.cpu)
-                number_images_by_name(database)
-                _update_record(work, record, extracted=True)
+                pycolmap.extract_features(database, image_dir, image_names=names,
+                                          camera_mode=pycolmap.CameraMode.PER_IMAGE, extraction_options=options,
+                                          device=pycolmap.Device.cpu)
+
+            _extract_resumably(work, record, f"triangulate: SIFT features of {n} views with known poses", f"{n} views",
+                               n, extract, say, progress)
             rec = pycolmap.Reconstruction()
             db = pycolmap.Database.open(database)
             try:
