@@ -471,6 +471,17 @@ def _features_key(pycolmap, **inputs) -> dict:
     return {**inputs, "sift": [SIFT_PEAK_THRESHOLD, SIFT_MAX_FEATURES], "pycolmap": pycolmap.__version__}
 
 
+@contextmanager
+def _database(database: Path):
+    """(connection, names of its tables) for an existing COLMAP database (never a new, empty
+    one), closed on the way out. Only while COLMAP does not have it open: see _ROW_COUNTER."""
+    con = sqlite3.connect(Path(database).resolve().as_uri() + "?mode=rw", uri=True)
+    try:
+        yield con, {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        con.close()
+
+
 def _database_record(work: Path, features: dict, names: list[str], reuse: bool) -> dict:
     """The record of work/database.db (work/database.json): the inputs its features come from, whether
     their extraction finished, the matching options its matches come from and whether matching
@@ -507,16 +518,12 @@ def _database_state(database: Path, names: list[str]) -> str:
     """"complete": every image of `names` in the database with its keypoints and descriptors,
     numbered 1, 2, ... in name order; "partial": some of them missing; "foreign": it holds
     images that are not in `names`."""
-    con = sqlite3.connect(Path(database).resolve().as_uri() + "?mode=rw", uri=True)
-    try:
-        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    with _database(database) as (con, tables):
         if not {"images", "keypoints", "descriptors"} <= tables:
             return "partial"
         ids = dict(con.execute("SELECT name, image_id FROM images"))
         with_features = {row[0] for row in con.execute(
             "SELECT image_id FROM keypoints WHERE image_id IN (SELECT image_id FROM descriptors)")}
-    finally:
-        con.close()
     if not set(ids) <= set(names):
         return "foreign"
     in_order = [ids.get(name) for name in sorted(names)] == list(range(1, len(names) + 1))
@@ -530,9 +537,7 @@ def _drop_orphan_cameras(database: Path) -> None:
     cameras as an uninterrupted one does."""
     if not Path(database).exists():
         return
-    con = sqlite3.connect(Path(database).resolve().as_uri() + "?mode=rw", uri=True)
-    try:
-        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    with _database(database) as (con, tables):
         if not {"cameras", "images"} <= tables:
             return
         with con:
@@ -547,8 +552,6 @@ def _drop_orphan_cameras(database: Path) -> None:
                     if table in tables:
                         con.execute(f"UPDATE sqlite_sequence SET seq = (SELECT IFNULL(MAX({key}), 0) FROM {table}) "
                                     "WHERE name = ?", (table,))
-    finally:
-        con.close()
 
 
 @contextmanager
@@ -630,15 +633,10 @@ def _clear_matches(database: Path) -> None:
     """Delete every match and two-view geometry from a COLMAP database (its features stay)."""
     if not Path(database).exists():
         return
-    con = sqlite3.connect(Path(database).resolve().as_uri() + "?mode=rw", uri=True)
-    try:
-        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        with con:
-            for table in ("matches", "two_view_geometries"):
-                if table in tables:
-                    con.execute(f"DELETE FROM {table}")
-    finally:
-        con.close()
+    with _database(database) as (con, tables), con:
+        for table in ("matches", "two_view_geometries"):
+            if table in tables:
+                con.execute(f"DELETE FROM {table}")
 
 
 def _count_rows(database: Path, table: str) -> int | None:
@@ -647,15 +645,10 @@ def _count_rows(database: Path, table: str) -> int | None:
     if not Path(database).exists():
         return None
     try:
-        con = sqlite3.connect(Path(database).resolve().as_uri() + "?mode=rw", uri=True)
+        with _database(database) as (con, tables):
+            return int(con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]) if table in tables else None
     except sqlite3.Error:
         return None
-    try:
-        return int(con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-    except sqlite3.Error:
-        return None
-    finally:
-        con.close()
 
 
 # Prints the row count of a table every few seconds until its parent process is gone. It runs as
@@ -753,15 +746,11 @@ def _camera_of(database: Path, names: list[str]) -> int | None:
     """The camera id the database gives images of `names` (one group: they share it), or None."""
     if not Path(database).exists():
         return None
-    con = sqlite3.connect(Path(database).resolve().as_uri() + "?mode=rw", uri=True)
-    try:
-        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    with _database(database) as (con, tables):
         if "images" not in tables:
             return None
         wanted = set(names)
         ids = {camera for name, camera in con.execute("SELECT name, camera_id FROM images") if name in wanted}
-    finally:
-        con.close()
     return min(ids) if ids else None
 
 
@@ -797,9 +786,7 @@ def number_images_by_name(database: Path) -> None:
     the first one in matching and verification, and so their RANSAC samples. Works on the
     database's SQLite tables (COLMAP's documented schema; pycolmap cannot change an id); a
     database that already holds matches is refused, as their pair ids would go stale."""
-    con = sqlite3.connect(Path(database).resolve().as_uri() + "?mode=rw", uri=True)  # never a new, empty one
-    try:
-        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    with _database(database) as (con, tables):
         for pairs in ("matches", "two_view_geometries"):
             if pairs in tables and con.execute(f"SELECT COUNT(*) FROM {pairs}").fetchone()[0]:
                 raise SplatfilmError(f"{database}: already holds {pairs}; cannot renumber its images")
@@ -829,8 +816,6 @@ def number_images_by_name(database: Path) -> None:
                 for old, new in mapping.items():
                     con.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?{extra}", (new, old + offset))
         _sort_frame_data(con, tables)
-    finally:
-        con.close()
 
 
 def _sort_frame_data(con: sqlite3.Connection, tables: set[str]) -> None:
