@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from splatfilm.fit.colmap_log import kept_log_level
 from splatfilm.io.atomic import atomic_write
 
 # ---- thresholds ------------------------------------------------------------------------------
@@ -305,7 +306,8 @@ def _readjust(pycolmap, rec) -> None:
     options = pycolmap.BundleAdjustmentOptions()
     options.print_summary = False
     options.ceres.solver_options.num_threads = 1  # on more, Ceres's sums differ run to run (sfm's docstring)
-    pycolmap.bundle_adjustment(rec, options)
+    with kept_log_level(pycolmap):
+        pycolmap.bundle_adjustment(rec, options)
     pycolmap.ObservationManager(rec).filter_all_points3D(FILTER_MAX_REPROJ_PX, FILTER_MIN_TRI_ANGLE_DEG)
 
 

@@ -85,6 +85,7 @@ import PIL.Image  # noqa: F401  (isort: keep before any pycolmap import)
 
 from splatfilm.scene.cameras import Cameras, sizes_text
 from splatfilm.errors import SplatfilmError
+from splatfilm.fit.colmap_log import colmap_log, kept_log_level, stderr_silenced
 from splatfilm.fit.pose_check import PoseCheck, PoseLimits, failure_counts, summarize, verify_poses, write_pose_table
 from splatfilm.io.atomic import atomic_write, make_folder
 from splatfilm.io.digest import file_digest
@@ -101,10 +102,12 @@ MAPPERS = ("auto", "incremental", "global")
 # matched sequentially at any count.
 _AUTO_EXHAUSTIVE_MAX = 120
 
-# Sequential matching: each frame with the next SEQUENTIAL_OVERLAP frames and, by COLMAP's
-# quadratic overlap, frames 2, 4, 8, ... ahead; loop detection every LOOP_DETECTION_PERIOD
-# frames retrieves LOOP_DETECTION_IMAGES visually similar frames anywhere in the sequence, so a
-# video that comes back to where it started closes the loop instead of drifting.
+# Sequential matching: each frame with the frames 1, 2, 4, ... 2^(SEQUENTIAL_OVERLAP-1) ahead
+# (COLMAP's quadratic overlap, which takes the place of a window of the next SEQUENTIAL_OVERLAP
+# frames: as many pairs a frame, dense near it and reaching 512 frames ahead); loop detection
+# every LOOP_DETECTION_PERIOD frames retrieves LOOP_DETECTION_IMAGES visually similar frames
+# anywhere in the sequence, so a video that comes back to where it started closes the loop
+# instead of drifting.
 SEQUENTIAL_OVERLAP = 10
 LOOP_DETECTION_PERIOD = 10
 LOOP_DETECTION_IMAGES = 30
@@ -286,7 +289,7 @@ def run_sfm(
                    work_dir/poses.tsv (per image: kept or dropped, why, reprojection error,
                    observed points, neighbours and their rotation agreement).
     matcher:       "exhaustive" (every pair; best for a few dozen photos around a subject),
-                   "sequential" (each image with its ~10 neighbours in name order, and loop
+                   "sequential" (each image with those 1, 2, 4, ... 512 ahead in name order, and loop
                    detection; video frames), "auto": sequential for `ordered` frames, else
                    exhaustive up to 120 images, else sequential.
     mapper:        "incremental" (COLMAP's), "global" (GLOMAP's rotation averaging and global
@@ -361,7 +364,7 @@ def run_sfm(
             return model_dir
 
     with _work_lock(work, "sfm run"):
-        with _colmap_log(pycolmap, verbose):
+        with colmap_log(pycolmap, verbose):
             make_folder(work)
             database = work / "database.db"
             for stale in (manifest_path, work / POSE_TABLE):
@@ -387,7 +390,8 @@ def run_sfm(
                              f"sfm: {matcher} matching" + (" with loop detection" if matcher == "sequential" else ""),
                              n * (n - 1) // 2 if matcher == "exhaustive" else None,
                              lambda: _match(pycolmap, database, matcher, num_threads, seed, work / VOCABULARY, say,
-                                            quiet=not verbose), say, progress)
+                                            quiet=not verbose), say, progress,
+                             bound=sequential_pairs_bound(n) if matcher == "sequential" else None)
             stats = _database_stats(database)
             say(f"sfm: {stats['features']:.0f} features an image, {stats['verified_pairs']} of {stats['pairs']} "
                 "pairs verified; mapping")
@@ -431,38 +435,6 @@ def _complete(names: list[str], checks: list[PoseCheck]) -> list[PoseCheck]:
     """The checks in the order of `names`, with a row for images the model never saw."""
     by_name = {c.name: c for c in checks}
     return [by_name.get(name) or PoseCheck(name, False, reason="not registered by SfM") for name in names]
-
-
-@contextmanager
-def _colmap_log(pycolmap, verbose: bool):
-    """COLMAP logs every file and bundle adjustment step to stderr: keep only errors unless verbose."""
-    old = pycolmap.logging.minloglevel
-    if not verbose:
-        pycolmap.logging.minloglevel = 2
-    try:
-        yield
-    finally:
-        pycolmap.logging.minloglevel = old
-
-
-@contextmanager
-def _stderr_silenced(active: bool):
-    """Point the process's stderr (file descriptor 2) at /dev/null while `active`. The vocabulary
-    build's k-means (faiss, inside pycolmap) prints "WARNING clustering 1000 points to 63
-    centroids" there on every video: it is about the index's coarse quantiser over the words, is
-    harmless, and no Python or COLMAP log setting reaches it."""
-    if not active:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _features_key(pycolmap, **inputs) -> dict:
@@ -601,13 +573,14 @@ def _extract_resumably(work: Path, record: dict, label: str, what: str, n: int, 
 
 
 def _match_resumably(work: Path, record: dict, options: dict, label: str, total: int | None,
-                     match: Callable[[], None], say: Log, progress: bool) -> None:
+                     match: Callable[[], None], say: Log, progress: bool, bound: int | None = None) -> None:
     """Run `match()` on work/database.db unless its record says matches made with `options` are
     all there. An interrupted matching with the same options goes on where it stopped (COLMAP
     skips the pairs the database already holds, and every pair's matches and verification
     repeat exactly, so the result is the uninterrupted one); matches made with other options
     are cleared first. label: the step's log line ("sfm: exhaustive matching"); total: the
-    pairs it matches, if known (for the progress bar)."""
+    pairs it matches, if known; bound: at most how many, when only that is known (the
+    progress bar's end until the step ends)."""
     database = work / "database.db"
     step = label.split(":")[0]
     if record["matching"] == options and record["matched"]:
@@ -624,7 +597,8 @@ def _match_resumably(work: Path, record: dict, options: dict, label: str, total:
         _update_record(work, record, matching=options)
     done = _count_rows(database, "two_view_geometries") or 0
     say(label + (f" (resuming: {done} pairs already matched)" if done else ""))
-    with _database_progress(database, "two_view_geometries", total, f"{step} matching", "pair", progress):
+    with _database_progress(database, "two_view_geometries", total or bound, f"{step} matching", "pair", progress,
+                            exact=total is not None):
         match()
     _update_record(work, record, matched=True)
 
@@ -675,12 +649,14 @@ while os.getppid() == parent:
 
 
 @contextmanager
-def _database_progress(database: Path, table: str, total: int | None, desc: str, unit: str, show: bool):
+def _database_progress(database: Path, table: str, total: int | None, desc: str, unit: str, show: bool,
+                       exact: bool = True):
     """A progress bar (tqdm) of the rows of `table` while COLMAP fills it on its own threads:
     pycolmap reports no progress, but every image's keypoints and every pair's verified geometry
     land in the database as they finish. A separate process counts them (`_ROW_COUNTER`: only
     what COLMAP has checkpointed, so the bar can lag). Drawn only on a terminal: in a log file
-    or a pipe the one-line steps `say` prints are the record."""
+    or a pipe the one-line steps `say` prints are the record. exact=False: `total` is an upper
+    bound, replaced by the count reached when the step ends."""
     if not show or not sys.stderr.isatty():
         yield
         return
@@ -688,7 +664,17 @@ def _database_progress(database: Path, table: str, total: int | None, desc: str,
 
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit=unit, initial=_count_rows(database, table) or 0, file=sys.stderr)
+    initial = _count_rows(database, table) or 0
+    started = time.time()
+    bars: list = []  # drawn with the first new row, so what the step says before its first row stays above it
+
+    def draw(rows: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, desc=desc, unit=unit, initial=initial, file=sys.stderr))
+            bars[0].start_t = bars[0].last_print_t = started  # its time and rate from the step's start
+        if rows > bars[0].n:
+            bars[0].update(rows - bars[0].n)
+
     uri = Path(database).resolve().as_uri() + "?mode=ro&immutable=1"
     counter = subprocess.Popen([sys.executable, "-c", _ROW_COUNTER, uri, table, str(PROGRESS_POLL_S), str(os.getpid())],
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -696,25 +682,28 @@ def _database_progress(database: Path, table: str, total: int | None, desc: str,
     def follow() -> None:
         for line in counter.stdout:
             rows = int(line) if line.strip().isdigit() else 0
-            if rows > bar.n:
+            if rows > initial:
                 try:
-                    bar.update(rows - bar.n)
+                    draw(rows)
                 except (OSError, ValueError):  # stderr closed or gone
                     return
 
     thread = threading.Thread(target=follow, name="sfm-progress", daemon=True)
     thread.start()
+    finished = False
     try:
         yield
+        finished = True
     finally:
         counter.kill()
         counter.wait()
         thread.join()
         try:  # a bar that cannot be drawn (stderr closed) must not hide how the step ended
             rows = _count_rows(database, table)  # COLMAP has let go of it
-            if rows is not None and rows > bar.n:
-                bar.update(rows - bar.n)
-            bar.close()
+            draw(max(rows or 0, initial))
+            if finished and not exact:
+                bars[0].total = bars[0].n
+            bars[0].close()
         except (OSError, ValueError):
             pass
 
@@ -752,6 +741,17 @@ def _camera_of(database: Path, names: list[str]) -> int | None:
         wanted = set(names)
         ids = {camera for name, camera in con.execute("SELECT name, camera_id FROM images") if name in wanted}
     return min(ids) if ids else None
+
+
+def sequential_pairs_bound(n: int) -> int:
+    """At most how many image pairs sequential matching of `n` frames verifies: each frame with
+    the frames 1, 2, 4, ... 2^(SEQUENTIAL_OVERLAP-1) ahead (COLMAP's quadratic overlap), then,
+    for every LOOP_DETECTION_PERIOD-th frame, at most LOOP_DETECTION_IMAGES frames loop
+    detection retrieves. The sequential part is exact; which retrieved pairs are new is known
+    only as they come."""
+    sequential = sum(max(0, n - (1 << i)) for i in range(SEQUENTIAL_OVERLAP))
+    loops = -(-n // LOOP_DETECTION_PERIOD) * min(LOOP_DETECTION_IMAGES, max(n - 1, 0))
+    return min(sequential + loops, n * (n - 1) // 2)
 
 
 def _match(pycolmap, database: Path, matcher: str, num_threads: int, seed: int, vocab_path: Path,
@@ -835,7 +835,7 @@ def _build_vocabulary(pycolmap, database: Path, path: Path, num_threads: int, se
                       quiet: bool = True) -> bool:
     """Write a visual vocabulary (pycolmap VisualIndex) of the database's own SIFT descriptors to
     `path` for loop detection; False when there are too few descriptors to cluster. quiet: hide
-    what the build prints to stderr (see _stderr_silenced)."""
+    what the build prints to stderr (see colmap_log.stderr_silenced)."""
     rng = np.random.default_rng(seed)
     db = pycolmap.Database.open(database)
     try:
@@ -860,7 +860,7 @@ def _build_vocabulary(pycolmap, database: Path, path: Path, num_threads: int, se
     options.num_rounds = 1
     options.num_threads = num_threads
     descriptors = pycolmap.FeatureDescriptorsFloat(pycolmap.FeatureExtractorType.SIFT, sample.astype(np.float32))
-    with _stderr_silenced(quiet):
+    with stderr_silenced(quiet):
         index.build(options, descriptors)
     # Written whole or not at all: a resumed matching reuses it, so its loop pairs are the ones
     # an uninterrupted run finds.
@@ -947,7 +947,8 @@ def _mapping(pycolmap, kind: str, database: Path, root: Path, out: Path, seed: i
     options.min_model_size = 3
     out.mkdir(parents=True, exist_ok=True)
     try:
-        recons = run(database, root, out, options=options)
+        with kept_log_level(pycolmap):
+            recons = run(database, root, out, options=options)
     except Exception as e:  # pycolmap raises RuntimeError/ValueError from C++ checks
         say(f"sfm: {kind} mapping failed ({_first_line(e)})")
         return None
@@ -1076,7 +1077,7 @@ def triangulate_known_poses(
 
     t0 = time.perf_counter()
     with _work_lock(work, "triangulation"):
-        with _colmap_log(pycolmap, verbose):
+        with colmap_log(pycolmap, verbose):
             make_folder(work)
             image_dir, database = work / "images", work / "database.db"
             for stale in (record_path, result_path):

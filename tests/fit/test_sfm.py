@@ -413,8 +413,10 @@ def test_sfm_cli_writes_a_checked_model_and_its_pose_table(cli_model):
     assert read_sfm_summary(out).kept == len(SUBSET)
 
 
-def test_verifier_finds_exactly_the_planted_wrong_poses(cli_model, tmp_path):
+def test_verifier_finds_exactly_the_planted_wrong_poses(cli_model, tmp_path, capfd):
     import pycolmap
+
+    from splatfilm.fit.colmap_log import colmap_log
 
     _, out, _ = cli_model
     database = tmp_path / "database.db"
@@ -433,7 +435,13 @@ def test_verifier_finds_exactly_the_planted_wrong_poses(cli_model, tmp_path):
         messages: list[str] = []
         # rotation_only: switch the other checks off, so the neighbours' rotations alone must find them.
         limits = PoseLimits(max_reproj_px=math.inf, min_observations=0) if rotation_only else None
-        checks = verify_poses(rec, database, limits, log=messages.append)
+        capfd.readouterr()
+        with colmap_log(pycolmap, verbose=False):
+            checks = verify_poses(rec, database, limits, log=messages.append)
+            # The bundle adjustment after a drop resets COLMAP's log level and logs its heading:
+            # quiet as asked, and the level kept.
+            assert pycolmap.logging.minloglevel == 2
+        assert "bundle_adjustment" not in capfd.readouterr().err
         dropped = {c.name: c for c in checks if not c.kept}
         assert set(dropped) == set(planted), messages
         assert {im.name for im in rec.images.values() if im.has_pose} == {c.name for c in checks if c.kept}
@@ -495,6 +503,46 @@ def test_video_frames_are_matched_sequentially(monkeypatch, tmp_path):
         with pytest.raises(SplatfilmError, match="stop here"):
             run_sfm(d, tmp_path / "work", ordered=ordered, log=None)
     assert seen == ["sequential", "exhaustive"]
+
+
+def test_sequential_matching_shows_colmaps_own_pairs_and_ends_at_the_count(tmp_path, monkeypatch):
+    """The sequential bar's end: the pairs COLMAP's own pair generator makes, plus at most
+    LOOP_DETECTION_IMAGES for every LOOP_DETECTION_PERIOD-th frame, never more than all pairs;
+    when matching ends the bar ends at the pairs it verified."""
+    import sqlite3
+
+    import PIL.Image  # noqa: F401  (before pycolmap)
+    import pycolmap
+
+    from splatfilm.fit.sfm import (LOOP_DETECTION_IMAGES, LOOP_DETECTION_PERIOD, SEQUENTIAL_OVERLAP,
+                                   sequential_pairs_bound)
+
+    for n in (1, 2, 17, 300):
+        db = pycolmap.Database.open(tmp_path / f"{n}.db")
+        camera = db.write_camera(pycolmap.Camera(model="SIMPLE_PINHOLE", width=64, height=48, params=[100, 32, 24]))
+        for i in range(n):
+            db.write_image(pycolmap.Image(name=f"{i:05d}.jpg", camera_id=camera))
+        options = pycolmap.SequentialPairingOptions()
+        options.overlap = SEQUENTIAL_OVERLAP
+        pairs = {tuple(sorted(p)) for p in pycolmap.SequentialPairGenerator(options, db).all_pairs()}
+        db.close()
+        loops = -(-n // LOOP_DETECTION_PERIOD) * min(LOOP_DETECTION_IMAGES, max(n - 1, 0))
+        assert sequential_pairs_bound(n) == min(len(pairs) + loops, n * (n - 1) // 2), n
+    # COLMAP's quadratic overlap alone, not a window of the next frames besides (2^9 = 512 > 300)
+    assert len(pairs) == sum(300 - (1 << i) for i in range(9))
+
+    truth = read_transforms_json(SET / "transforms.json")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    run_sfm([SET / truth.names[i] for i in SUBSET], tmp_path / "work", matcher="sequential", log=lambda _m: None,
+            seed=0)
+    monkeypatch.undo()
+    con = sqlite3.connect(tmp_path / "work" / "database.db")
+    verified = con.execute("SELECT COUNT(*) FROM two_view_geometries").fetchone()[0]
+    con.close()
+    bars = terminal.getvalue()
+    assert f"/{sequential_pairs_bound(len(SUBSET))} " in bars and "sfm matching: 100%" in bars, bars
+    assert f"{verified}/{verified} " in bars.split("sfm matching")[-1], bars
 
 
 # ---- points for known poses ----------------------------------------------------------------------
