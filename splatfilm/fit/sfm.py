@@ -46,7 +46,9 @@ existing `work_dir/sparse/0` at once. Short of that, the feature database is kep
 (`work_dir/database.db`; `database.json` beside it says what its features and matches were made
 from and whether each step finished): a call with another mapper or other pose limits reuses its
 features and matches, and one after an interruption (Ctrl-C, a killed job) goes on where
-extraction or matching stopped, ending in the model an uninterrupted run makes. The record is
+extraction or matching stopped, ending in the model an uninterrupted run makes. Each mapping
+run's model is kept in `work_dir/mapping/` while the database stays as it was, so a run stopped
+during mapping or the pose checks, or rerun with other pose limits, maps only what it had not. The record is
 checked against the database before it is believed (features missing or out of order go back
 to extraction), an unreadable database is replaced, and a second run on the same folder is
 refused while the first holds it (work_dir/splatfilm.lock). Extraction and matching, the long
@@ -370,7 +372,6 @@ def run_sfm(
             for stale in (manifest_path, work / POSE_TABLE):
                 stale.unlink(missing_ok=True)
             shutil.rmtree(work / "sparse", ignore_errors=True)
-            shutil.rmtree(work / "mapping", ignore_errors=True)
             pycolmap.set_random_seed(seed)
             t0 = time.perf_counter()
 
@@ -384,19 +385,20 @@ def run_sfm(
                 for (width, height, _), group in groups.items():
                     _extract(pycolmap, database, root, group, (width, height), camera_model, focal_px, num_threads)
 
-            _extract_resumably(work, record, f"sfm: extracting SIFT features from {n} images at {sizes}",
-                               f"{n} images at {sizes}", n, extract, say, progress)
-            _match_resumably(work, record, {"matcher": matcher, "seed": seed},
+            changed = _extract_resumably(work, record, f"sfm: extracting SIFT features from {n} images at {sizes}",
+                                         f"{n} images at {sizes}", n, extract, say, progress)
+            changed = _match_resumably(work, record, {"matcher": matcher, "seed": seed},
                              f"sfm: {matcher} matching" + (" with loop detection" if matcher == "sequential" else ""),
                              n * (n - 1) // 2 if matcher == "exhaustive" else None,
                              lambda: _match(pycolmap, database, matcher, num_threads, seed, work / VOCABULARY, say,
                                             quiet=not verbose), say, progress,
-                             bound=sequential_pairs_bound(n) if matcher == "sequential" else None)
+                             bound=sequential_pairs_bound(n) if matcher == "sequential" else None) or changed
+            if changed:  # the mapping runs kept in work/mapping were made from the database as it was
+                shutil.rmtree(work / "mapping", ignore_errors=True)
             stats = _database_stats(database)
             say(f"sfm: {stats['features']:.0f} features an image, {stats['verified_pairs']} of {stats['pairs']} "
                 "pairs verified; mapping")
             best, used, note = _map(pycolmap, database, root, work / "mapping", mapper, n, seed, say)
-            shutil.rmtree(work / "mapping", ignore_errors=True)
 
             registered = best.num_reg_images() if best is not None else 0
             summary = SfmSummary(n, registered, stats["features"], stats["verified_pairs"], stats["pairs"],
@@ -553,16 +555,17 @@ def _update_record(work: Path, record: dict, **changes) -> None:
 
 
 def _extract_resumably(work: Path, record: dict, label: str, what: str, n: int, extract: Callable[[], None],
-                       say: Log, progress: bool) -> None:
+                       say: Log, progress: bool) -> bool:
     """Run `extract()` (SIFT features of `n` images into work/database.db) unless its record says
     they are all there, then number the images by name. An interrupted extraction goes on where
     it stopped: COLMAP skips the images whose features are in. label: the step's log line
-    ("sfm: extracting ..."); what: the images, for the line that says they are reused."""
+    ("sfm: extracting ..."); what: the images, for the line that says they are reused. True when
+    it extracted (the database changed)."""
     database = work / "database.db"
     step = label.split(":")[0]
     if record["extracted"]:
         say(f"{step}: reusing the SIFT features of {what} in {database}")
-        return
+        return False
     done = _count_rows(database, "keypoints") or 0
     _drop_orphan_cameras(database)
     say(label + (f" (resuming: {done} already extracted)" if done else ""))
@@ -570,23 +573,24 @@ def _extract_resumably(work: Path, record: dict, label: str, what: str, n: int, 
         extract()
     number_images_by_name(database)
     _update_record(work, record, extracted=True)
+    return True
 
 
 def _match_resumably(work: Path, record: dict, options: dict, label: str, total: int | None,
-                     match: Callable[[], None], say: Log, progress: bool, bound: int | None = None) -> None:
+                     match: Callable[[], None], say: Log, progress: bool, bound: int | None = None) -> bool:
     """Run `match()` on work/database.db unless its record says matches made with `options` are
     all there. An interrupted matching with the same options goes on where it stopped (COLMAP
     skips the pairs the database already holds, and every pair's matches and verification
     repeat exactly, so the result is the uninterrupted one); matches made with other options
     are cleared first. label: the step's log line ("sfm: exhaustive matching"); total: the
     pairs it matches, if known; bound: at most how many, when only that is known (the
-    progress bar's end until the step ends)."""
+    progress bar's end until the step ends). True when it matched (the database changed)."""
     database = work / "database.db"
     step = label.split(":")[0]
     if record["matching"] == options and record["matched"]:
         if total is None or _count_rows(database, "two_view_geometries") == total:
             say(f"{step}: reusing the matches in {database}")
-            return
+            return False
         _update_record(work, record, matched=False)  # fewer pairs than it says: COLMAP adds the rest
     if record["matching"] != options:
         # Recorded as unknown first: a run killed while clearing must not find the old options
@@ -601,6 +605,7 @@ def _match_resumably(work: Path, record: dict, options: dict, label: str, total:
                             exact=total is not None):
         match()
     _update_record(work, record, matched=True)
+    return True
 
 
 def _clear_matches(database: Path) -> None:
@@ -935,7 +940,16 @@ def start_disagreement(a, b) -> float:
 
 def _mapping(pycolmap, kind: str, database: Path, root: Path, out: Path, seed: int, say: Log):
     """One COLMAP mapping run ("incremental" or "global") on one thread (see the module docstring); its
-    model with the most registered images, or None."""
+    model with the most registered images, or None. Kept in `out` (model/ and mapping.json) and
+    reused by a later run on the same database (run_sfm clears them when the database changes),
+    so a run stopped during mapping or the pose checks, or run again with other pose limits,
+    does not map again what it mapped."""
+    done = {"kind": kind, "seed": seed, "pycolmap": pycolmap.__version__}
+    record, model = out / "mapping.json", out / "model"
+    if record.exists() and {k: v for k, v in read_record(record).items() if k != "registered"} == done:
+        say(f"sfm: reusing the {kind} mapping in {out}")
+        return pycolmap.Reconstruction(model) if (model / "images.bin").exists() else None
+    shutil.rmtree(out, ignore_errors=True)
     if kind == "incremental":
         options = pycolmap.IncrementalPipelineOptions()
         run = pycolmap.incremental_mapping
@@ -945,14 +959,25 @@ def _mapping(pycolmap, kind: str, database: Path, root: Path, out: Path, seed: i
     options.num_threads = 1
     options.random_seed = seed
     options.min_model_size = 3
-    out.mkdir(parents=True, exist_ok=True)
+    runs = out / "runs"  # COLMAP writes every model it makes here; only the best is kept
+    runs.mkdir(parents=True, exist_ok=True)
     try:
         with kept_log_level(pycolmap):
-            recons = run(database, root, out, options=options)
+            recons = run(database, root, runs, options=options)
     except Exception as e:  # pycolmap raises RuntimeError/ValueError from C++ checks
         say(f"sfm: {kind} mapping failed ({_first_line(e)})")
         return None
-    return max(recons.values(), key=lambda r: r.num_reg_images(), default=None)
+    shutil.rmtree(runs, ignore_errors=True)
+    best = max(recons.values(), key=lambda r: r.num_reg_images(), default=None)
+    if best is not None:
+        partial = out / "model.partial"
+        make_folder(partial)
+        best.write(partial)
+        os.replace(partial, model)
+    write_record(record, {**done, "registered": best.num_reg_images() if best is not None else 0})
+    # Read back: a model read from files lists its images in another order than the one COLMAP
+    # built, and what follows (the pose checks, the model written) would differ with it.
+    return pycolmap.Reconstruction(model) if best is not None else None
 
 
 def read_sfm_summary(work_dir: str | Path) -> SfmSummary | None:

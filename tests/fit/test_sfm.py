@@ -332,14 +332,24 @@ def test_an_interrupted_sfm_goes_on_where_it_stopped_and_ends_as_one_run(tmp_pat
     messages = rerun("matching", recorded=False)
     assert any("exhaustive matching (resuming: 20 pairs already matched)" in m for m in messages), messages
 
-    # Other pose limits (or mapper) reuse features and matches; another seed matches again.
+    # Stopped after mapping (during the pose checks): the mapping is not run again.
+    (work / "sfm.json").unlink()
+    shutil.rmtree(work / "sparse")
+    messages = []
+    assert run_sfm(images, work, log=messages.append, seed=0) == model
+    assert any(m.startswith("sfm: reusing the incremental mapping") for m in messages), messages
+    assert _model_bytes(model) == want
+
+    # Other pose limits (or mapper) reuse features, matches and mapping; another seed matches again.
     messages = []
     run_sfm(images, work, log=messages.append, seed=0, limits=PoseLimits(max_reproj_px=1.5))
     assert any("sfm: reusing the matches" in m for m in messages), messages
+    assert any(m.startswith("sfm: reusing the incremental mapping") for m in messages), messages
     messages = []
     run_sfm(images, work, log=messages.append, seed=1)
     assert any("reusing the SIFT features" in m for m in messages), messages
     assert any(m == "sfm: exhaustive matching" for m in messages), messages
+    assert not any("reusing the incremental mapping" in m for m in messages), messages
 
     # An unreadable database is replaced; a folder another run holds is refused.
     (work / "database.db").write_bytes(b"not a database" * 100)
