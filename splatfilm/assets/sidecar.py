@@ -58,6 +58,20 @@ def sidecar_path(asset: str | Path) -> Path:
     return Path(asset).with_suffix(".json")
 
 
+def check_sidecar_free(asset: str | Path) -> None:
+    """Raise SplatfilmError when the sidecar `asset` would write belongs to another asset file
+    that is still there: ASSET.ply and ASSET.spz share ASSET.json, and writing one's record
+    would drop the other's frame, training and metrics."""
+    path = sidecar_path(asset)
+    try:
+        owner = json.loads(path.read_text(encoding="utf-8")).get("asset")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return  # none, or not one of ours: nothing to keep
+    if isinstance(owner, str) and owner != Path(asset).name and (path.parent / owner).is_file():
+        raise SplatfilmError(f"{path}: is the sidecar of {owner}; writing {Path(asset).name} beside it would "
+                             f"replace that record (give the output another name than {path.stem}.*)")
+
+
 def capture_cameras_path(asset: str | Path) -> Path:
     """ASSET.cameras.json beside ASSET.ply: the cameras it was fitted from, in its own frame, as
     a nerfstudio transforms.json (`fit` writes it). Meshing and collisions render from them:
@@ -144,6 +158,8 @@ class Sidecar(MutableMapping[str, Any]):
         from splatfilm.io.atomic import atomic_write
 
         path = Path(path)
+        if isinstance(self.data.get("asset"), str):
+            check_sidecar_free(path.parent / self.data["asset"])
         self.data = {"version": SIDECAR_VERSION, **{k: v for k, v in self.data.items() if k != "version"}}
         self.source = str(path)
         self.check()

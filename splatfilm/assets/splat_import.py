@@ -6,37 +6,54 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from splatfilm.assets.sidecar import Sidecar, sidecar_path
+from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import USD_EXTENSIONS, check_gaussian_output, load_gaussians, save_gaussians
+from splatfilm.io.spz import read_spz, write_spz
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.version import __version__
 
 
 def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: str | None = None,
-                  time_code: float | None = None, world: bool = False) -> tuple[Gaussians, Sidecar]:
+                  time_code: float | None = None, world: bool = False,
+                  spz_axes: str = "ply") -> tuple[Gaussians, Sidecar]:
     """Read `source` and write its Gaussians to `output` (any format `save_gaussians` writes)
     and a sidecar `output`.json; returns both.
 
     USD only: prim (the splat prim's path; default the file's only one), time_code (default
     its first sample) and world (placed by the prim's transform, Z up in metres, instead of
-    the prim's own frame)."""
+    the prim's own frame). spz_axes: for an .spz source or output, "ply" (as stored) or "rub"
+    (`splatfilm.io.spz`)."""
     source, output = Path(source), Path(output)
     is_usd = source.suffix.lower() in USD_EXTENSIONS
     if not is_usd and (prim is not None or time_code is not None or world):
         raise SplatfilmError(f"{source}: --prim, --frame and --world apply to USD files only")
+    if spz_axes != "ply" and ".spz" not in (source.suffix.lower(), output.suffix.lower()):
+        raise SplatfilmError(f"{source}: --spz-axes applies to .spz files only")
     check_gaussian_output(output)
+    check_sidecar_free(output)
     if is_usd:
         from splatfilm.io.usd_splats import read_usd_splats
 
         g = read_usd_splats(source, prim, time_code, world=world)
+        if len(g) == 0:
+            raise SplatfilmError(f"{source}: the splat prim holds no Gaussians")
+    elif source.suffix.lower() == ".spz":
+        g = read_spz(source, axes=spz_axes)
+        if len(g) == 0:
+            raise SplatfilmError(f"{source}: holds no Gaussians")
     else:
         g = load_gaussians(source)
-    save_gaussians(output, g)
+    if output.suffix.lower() == ".spz":
+        write_spz(output, g, axes=spz_axes)
+    else:
+        save_gaussians(output, g)
     origin = {"type": "import", "path": os.path.relpath(source.resolve(), output.resolve().parent),
               "format": source.suffix.lower().lstrip(".")}
     if is_usd:
         origin.update({"prim": prim, "time_code": time_code, "world": world})
+    if spz_axes != "ply":
+        origin["spz_axes"] = spz_axes
     sidecar = Sidecar({"splatfilm_version": __version__, "asset": output.name, "kind": "scene", "source": origin,
                        "num_gaussians": len(g)})
     if world:  # placed in splatfilm's world: its frame is known

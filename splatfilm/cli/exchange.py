@@ -20,7 +20,7 @@ def _cmd_import(args: argparse.Namespace) -> None:
     from splatfilm.assets.sidecar import sidecar_path
     from splatfilm.assets.splat_import import import_splats
 
-    g, _ = import_splats(args.source, args.output, args.prim, args.frame, args.world)
+    g, _ = import_splats(args.source, args.output, args.prim, args.frame, args.world, args.spz_axes)
     print(f"wrote {args.output} ({len(g)} Gaussians, SH degree {g.sh_degree}) and {sidecar_path(args.output)}")
 
 
@@ -38,7 +38,7 @@ def add_exchange_commands(sub) -> None:
 
     p = sub.add_parser("import", help="Gaussians from a USD splat prim, .spz, .splat or .ply into an asset file",
                        description="Read SOURCE's Gaussians (a USD file's ParticleField3DGaussianSplat prim, an "
-                                   "SPZ file (versions 2, 3), an antimatter15 .splat or a PLY) and write them as "
+                                   "SPZ file (versions 2, 3, 4), an antimatter15 .splat or a PLY) and write them as "
                                    "OUTPUT (.ply, .splat, .spz or .usda/.usdc/.usd, by its extension) with a "
                                    "sidecar OUTPUT.json recording the source.")
     p.add_argument("source", help="the file to read")
@@ -49,4 +49,8 @@ def add_exchange_commands(sub) -> None:
     p.add_argument("--world", action="store_true",
                    help="USD: place the Gaussians by the prim's transform, Z up in metres (default: the prim's "
                         "own frame, as stored)")
+    p.add_argument("--spz-axes", choices=("ply", "rub"), default="ply",
+                   help="SPZ source or output: ply (default) keeps the axes as they are, as SuperSplat, "
+                        "splat-transform, Spark and Niantic's ply_to_spz do; rub for a file whose writer turned "
+                        "a PLY into SPZ's RUB axes (y and z negated), which otherwise comes in upside down")
     p.set_defaults(func=_cmd_import)

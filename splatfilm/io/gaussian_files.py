@@ -38,14 +38,18 @@ def load_gaussians(path: str | os.PathLike) -> Gaussians:
     path = Path(path)
     kind = _kind(path)
     if kind == ".ply":
-        return read_ply(path)
-    if kind == ".splat":
-        return read_splat(path)
-    if kind == ".spz":
-        return read_spz(path)
-    from splatfilm.io.usd_splats import read_usd_splats
+        g = read_ply(path)
+    elif kind == ".splat":
+        g = read_splat(path)
+    elif kind == ".spz":
+        g = read_spz(path)
+    else:
+        from splatfilm.io.usd_splats import read_usd_splats
 
-    return read_usd_splats(path)
+        g = read_usd_splats(path)
+    if len(g) == 0:  # every format can say "none"; nothing would render but black frames
+        raise SplatfilmError(f"{path}: holds no Gaussians")
+    return g
 
 
 def check_gaussian_output(path: str | os.PathLike) -> Path:

@@ -1,7 +1,8 @@
-"""Niantic's compressed `.spz` splat files, versions 2 and 3 (written from the published format
-description, github.com/nianticlabs/spz README and load-spz.cc; no code taken from it).
+"""Niantic's compressed `.spz` splat files: versions 2 and 3 read and written, version 4 read
+(written from the published format description, github.com/nianticlabs/spz README and
+load-spz.cc; no code taken from it).
 
-A file is one gzip stream holding a 16-byte little-endian header::
+A version 2 or 3 file is one gzip stream holding a 16-byte little-endian header::
 
     uint32 magic = 0x5053474e ("NGSP")   uint32 version (2 or 3)   uint32 count N
     uint8 sh_degree (0-3; 4 in v3)   uint8 fractional_bits   uint8 flags (0x1 antialiased)   uint8 0
@@ -21,17 +22,21 @@ then the attributes, each for every Gaussian in turn:
                 `shN` layout), round(x * 128) + 128 snapped to 5 significant bits for band 1
                 and 4 for the higher bands (the snapping only helps gzip; reading is (b - 128) / 128)
 
-Every value is rounded to the nearest step and clamped to 0..255. Files that carry extensions
-(flag 0x2), version 1 (never released) and the newer non-gzip layouts are refused with a
-one-line error.
+Every value is rounded to the nearest step and clamped to 0..255. A version 4 file (what
+SuperSplat and Niantic's converter write by default) is not gzipped: a 32-byte header (the
+same first 15 bytes, then uint8 stream count, uint32 offset of the table of streams, 12
+reserved bytes), a table of (compressed, uncompressed) uint64 sizes, and the same attributes
+as separate zstd streams, an empty one (no SH) left out. Files that carry extensions (flag
+0x2), version 1 (never released) and unknown versions are refused with a one-line error.
+Writing stays at version 3: Spark, the common web viewer, reads only 1-3.
 
-Coordinates. SPZ stores x right, y up, z back (RUB, OpenGL's axes); the INRIA PLY files that
-3DGS tools write are x right, y down, z forward (RDF, OpenCV's). splatfilm keeps an asset in
-the frame it was made in, and reads and writes its PLY and `.splat` files as they are, so for
-SPZ it takes that frame to be the PLY convention: writing turns it into RUB (y and z negate:
-a half turn about x, applied to positions, rotations and SH), reading turns it back. A `.spz`
-written here is therefore what Niantic's converter makes of the same Gaussians' PLY, and an
-SPZ viewer shows the asset the way a PLY viewer shows the PLY.
+Coordinates. Niantic's library calls its own axes RUB (x right, y up, z back) but converts
+only when asked, and the converters people use, its `ply_to_spz` and PlayCanvas's
+splat-transform behind SuperSplat, ask for nothing: a `.spz` holds the axes of the PLY it came
+from, and SuperSplat and Spark draw it as they draw that PLY. So `.spz` files are read and
+written in the asset's own axes (axes="ply"). A file whose writer did convert a PLY to RUB
+comes in upside down that way; axes="rub" (`splatfilm import --spz-axes rub`) reads or
+writes one: y and z negate, a half turn about x applied to positions, rotations and SH.
 """
 
 from __future__ import annotations
@@ -49,16 +54,20 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, read_input
 from splatfilm.scene.gaussians import Gaussians
 
-__all__ = ["read_spz", "write_spz", "encode_spz", "decode_spz", "SPZ_MAGIC", "SPZ_VERSIONS"]
+__all__ = ["read_spz", "write_spz", "encode_spz", "decode_spz", "SPZ_MAGIC", "SPZ_VERSIONS", "SPZ_AXES"]
 
 SPZ_MAGIC = 0x5053474E
-SPZ_VERSIONS = (2, 3)
+SPZ_VERSIONS = (2, 3)  # written; version 4 is read too
+SPZ_AXES = ("ply", "rub")
 COLOR_SCALE = 0.15
 DEFAULT_FRACTIONAL_BITS = 12  # Niantic's choice: ~0.24 mm steps, positions within +-2048 units
 _FLAG_ANTIALIASED = 0x1
 _FLAG_EXTENSIONS = 0x2
 _HEADER = np.dtype([("magic", "<u4"), ("version", "<u4"), ("count", "<u4"), ("sh_degree", "u1"),
                     ("fractional_bits", "u1"), ("flags", "u1"), ("reserved", "u1")])
+_HEADER_V4 = np.dtype([("magic", "<u4"), ("version", "<u4"), ("count", "<u4"), ("sh_degree", "u1"),
+                       ("fractional_bits", "u1"), ("flags", "u1"), ("streams", "u1"), ("toc_offset", "<u4"),
+                       ("reserved", "V12")])
 _SQRT1_2 = math.sqrt(0.5)
 _MAX_COUNT = 1 << 28  # a header claiming more is not a splat file we can hold
 # Alphas of 0 and 255 read as these, so their logits stay finite (as the .splat reader does).
@@ -143,8 +152,15 @@ def _unpack_smallest_three(comp: np.ndarray) -> np.ndarray:
     return q
 
 
-def encode_spz(g: Gaussians, version: int = 3, path="<spz>") -> bytes:
-    """The uncompressed SPZ payload (header and attributes) of `g`, in SPZ's RUB axes."""
+def _check_axes(axes: str) -> None:
+    if axes not in SPZ_AXES:
+        raise SplatfilmError(f"SPZ axes {axes!r} is not one of {', '.join(SPZ_AXES)}")
+
+
+def encode_spz(g: Gaussians, version: int = 3, path="<spz>", axes: str = "ply") -> bytes:
+    """The uncompressed SPZ payload (header and attributes) of `g` (version 2 or 3), in the
+    asset's axes or, with axes="rub", turned into RUB (module docstring)."""
+    _check_axes(axes)
     if version not in SPZ_VERSIONS:
         raise _error(path, f"SPZ version {version} is not written (use 2 or 3)")
     g = g.detach().to("cpu", torch.float64)
@@ -152,7 +168,9 @@ def encode_spz(g: Gaussians, version: int = 3, path="<spz>") -> bytes:
     if degree > (4 if version >= 3 else 3):
         raise _error(path, f"SPZ version {version} holds SH up to degree {4 if version >= 3 else 3}, not {degree}")
     n = len(g)
-    means, quats, shN = _flip_frame(g.means.numpy(), g.quats.numpy(), g.shN.numpy())
+    means, quats, shN = g.means.numpy(), g.quats.numpy(), g.shN.numpy()
+    if axes == "rub":
+        means, quats, shN = _flip_frame(means, quats, shN)
     arrays = {"means": means, "quats": quats, "scales": g.scales.numpy(), "opacities": g.opacities.numpy(),
               "sh0": g.sh0.numpy(), "shN": shN}
     bad = {k: int(np.count_nonzero(~np.isfinite(v))) for k, v in arrays.items()}
@@ -187,8 +205,10 @@ def encode_spz(g: Gaussians, version: int = 3, path="<spz>") -> bytes:
     return b"".join(np.ascontiguousarray(p).tobytes() for p in parts)
 
 
-def decode_spz(data: bytes, path="<spz>") -> Gaussians:
-    """Gaussians (float32, in splatfilm's axes) from an uncompressed SPZ payload."""
+def decode_spz(data: bytes, path="<spz>", axes: str = "ply") -> Gaussians:
+    """Gaussians (float32) from an uncompressed SPZ version 2 or 3 payload; axes="rub": the file
+    holds RUB axes, turned back (module docstring)."""
+    _check_axes(axes)
     if len(data) < _HEADER.itemsize:
         raise _error(path, f"SPZ data of {len(data)} bytes is shorter than its 16-byte header")
     h = np.frombuffer(data[:_HEADER.itemsize], _HEADER)[0]
@@ -196,7 +216,8 @@ def decode_spz(data: bytes, path="<spz>") -> Gaussians:
         raise _error(path, f"not an SPZ file (magic 0x{int(h['magic']):08x}, expected 0x{SPZ_MAGIC:08x})")
     version, n, degree, bits, flags = (int(h[k]) for k in ("version", "count", "sh_degree", "fractional_bits", "flags"))
     if version not in SPZ_VERSIONS:
-        raise _error(path, f"SPZ version {version} is not supported (versions 2 and 3 are read)")
+        raise _error(path, f"SPZ version {version} is not supported in a gzip stream (versions 2 and 3; "
+                           "version 4 files are not gzipped)")
     if flags & _FLAG_EXTENSIONS:
         raise _error(path, "this SPZ file carries extensions (flag 0x2), which are not read here")
     if degree > (4 if version >= 3 else 3):
@@ -235,30 +256,72 @@ def decode_spz(data: bytes, path="<spz>") -> Gaussians:
         q_xyzw = np.c_[xyz, np.sqrt(np.maximum(0.0, 1.0 - (xyz**2).sum(axis=1)))]
     quats = q_xyzw[:, [3, 0, 1, 2]]
     shN = (cols["sh"].reshape(n, k, 3).astype(np.float64) - 128.0) / 128.0
-    means, quats, shN = _flip_frame(means, quats, shN)
+    if axes == "rub":
+        means, quats, shN = _flip_frame(means, quats, shN)
     t = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))  # noqa: E731
     return Gaussians(means=t(means), quats=t(quats), scales=t(scales), opacities=t(opacities),
                      sh0=t(sh0.reshape(n, 1, 3)), shN=t(shN))
 
 
-def read_spz(path: str | os.PathLike) -> Gaussians:
-    """Read an `.spz` file (version 2 or 3) into float32 Gaussians in splatfilm's axes."""
+def _unpack_v4(raw: bytes, path) -> bytes:
+    """The version 4 container (module docstring) as the equivalent version 3 payload: its
+    header, then its zstd streams decompressed in order."""
+    if len(raw) < _HEADER_V4.itemsize:
+        raise _error(path, f"an SPZ version 4 file needs a 32-byte header; this one has {len(raw)} bytes")
+    h = np.frombuffer(raw[:_HEADER_V4.itemsize], _HEADER_V4)[0]
+    version, n, flags, streams, toc = (int(h[k]) for k in ("version", "count", "flags", "streams", "toc_offset"))
+    if version != 4:
+        raise _error(path, f"SPZ version {version} is not supported (versions 2, 3 and 4 are read)")
+    if flags & _FLAG_EXTENSIONS:
+        raise _error(path, "this SPZ file carries extensions (flag 0x2), which are not read here")
+    if n > _MAX_COUNT:
+        raise _error(path, f"claims {n} Gaussians; not a plausible SPZ file")
+    if not 1 <= streams <= 6 or toc < _HEADER_V4.itemsize or toc + 16 * streams > len(raw):
+        raise _error(path, f"a table of {streams} streams at byte {toc} does not fit the file's {len(raw)} bytes")
+    sizes = np.frombuffer(raw[toc:toc + 16 * streams], "<u8").reshape(streams, 2).astype(np.int64)
+    import zstandard
+
+    at, parts = toc + 16 * streams, []
+    for compressed, size in sizes:
+        if at + compressed > len(raw) or size > 72 * n + 1024:
+            raise _error(path, "truncated or damaged: a stream runs past the end of the file")
+        try:
+            part = zstandard.ZstdDecompressor().decompress(raw[at:at + compressed], max_output_size=int(size))
+        except zstandard.ZstdError as e:
+            raise _error(path, f"a zstd stream is damaged ({e})") from None
+        if len(part) != size:
+            raise _error(path, f"a zstd stream holds {len(part)} bytes where the table says {size}")
+        parts.append(part)
+        at += compressed
+    header = np.zeros(1, _HEADER)
+    header[0] = (SPZ_MAGIC, 3, n, int(h["sh_degree"]), int(h["fractional_bits"]), flags, 0)
+    return header.tobytes() + b"".join(parts)
+
+
+def read_spz(path: str | os.PathLike, axes: str = "ply") -> Gaussians:
+    """Read an `.spz` file (version 2, 3 or 4) into float32 Gaussians; axes: see the module
+    docstring."""
     path = Path(path)
+    _check_axes(axes)
     raw = read_input(path, ".spz file")
+    if raw[:4] == SPZ_MAGIC.to_bytes(4, "little"):
+        return decode_spz(_unpack_v4(raw, path), path, axes)
     if raw[:2] != b"\x1f\x8b":
-        raise _error(path, "not an SPZ file (SPZ versions 2 and 3 are gzip streams; this one has no gzip header)")
+        raise _error(path, "not an SPZ file (no gzip header, as versions 2 and 3 have, nor the NGSP magic of "
+                           "version 4)")
     try:
         data = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as e:
         raise _error(path, f"the gzip stream is damaged or truncated ({e})") from None
-    return decode_spz(data, path)
+    return decode_spz(data, path, axes)
 
 
-def write_spz(path: str | os.PathLike, g: Gaussians, version: int = 3) -> None:
-    """Write `g` as an `.spz` file (atomically); version 3 (smallest-three rotations) or 2.
+def write_spz(path: str | os.PathLike, g: Gaussians, version: int = 3, axes: str = "ply") -> None:
+    """Write `g` as an `.spz` file (atomically); version 3 (smallest-three rotations) or 2;
+    axes: see the module docstring.
 
     Lossy by design: see the module docstring for each attribute's step. mtime 0 in the gzip
     header, so the same Gaussians give the same bytes."""
     path = Path(path)
-    payload = encode_spz(g, version, path)
+    payload = encode_spz(g, version, path, axes)
     atomic_write(path, [gzip.compress(payload, compresslevel=9, mtime=0)])

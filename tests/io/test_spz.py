@@ -1,5 +1,5 @@
 """Niantic .spz reading and writing: round trips within the format's steps, hand-built files with
-known bytes, the RDF <-> RUB axes, and one-line errors."""
+known bytes, version 4's zstd container, the axes (as stored, or RUB), and one-line errors."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def test_round_trip_within_the_quantisation(tmp_path, version):
 
 
 def test_a_hand_built_version_2_file(tmp_path):
-    # Two Gaussians, SH degree 1, 12 fractional bits, in SPZ's RUB axes.
+    # Two Gaussians, SH degree 1, 12 fractional bits.
     header = struct.pack("<IIIBBBB", 0x5053474E, 2, 2, 1, 12, 0, 0)
     positions = bytes([0x00, 0x10, 0x00,  0x00, 0xF8, 0xFF,  0x00, 0x00, 0x00,   # (1, -0.5, 0)
                        0x01, 0x00, 0x00,  0x00, 0x00, 0x80,  0xFF, 0xFF, 0x7F])  # (1/4096, -2048, ~2048)
@@ -66,9 +66,17 @@ def test_a_hand_built_version_2_file(tmp_path):
     sh = bytes([128, 136, 120, 0, 255, 128, 128, 128, 128]) + bytes([128] * 9)
     path = tmp_path / "hand.spz"
     path.write_bytes(gzip.compress(header + positions + alphas + colours + scales + rotations + sh))
-    g = load_gaussians(path)
+    # As stored: SuperSplat's and Niantic's converters keep a PLY's axes, and so does the reader.
+    plain = load_gaussians(path)
+    np.testing.assert_allclose(plain.means.numpy(), [[1.0, -0.5, 0.0], [1 / 4096, -2048.0, (2**23 - 1) / 4096]],
+                               rtol=1e-7)
+    x = 128 / 127.5 - 1
+    np.testing.assert_allclose(plain.quats[0].numpy(), [math.sqrt(1 - 3 * x * x), x, x, x], rtol=1e-6)
+    np.testing.assert_allclose(plain.shN[0].numpy(), (np.array([[128, 136, 120], [0, 255, 128], [128] * 3]) - 128) / 128,
+                               atol=1e-7)
+    # A file written in SPZ's RUB axes, read back into the PLY's (RDF): y and z negate.
+    g = read_spz(path, axes="rub")
     assert len(g) == 2 and g.sh_degree == 1
-    # Back in splatfilm's (PLY, RDF) axes: y and z negate.
     np.testing.assert_allclose(g.means.numpy(), [[1.0, 0.5, 0.0], [1 / 4096, 2048.0, -(2**23 - 1) / 4096]], rtol=1e-7)
     np.testing.assert_allclose(torch.sigmoid(g.opacities).numpy(), [191 / 255, 0.5 / 255], rtol=1e-5)
     np.testing.assert_allclose(g.sh0[:, 0].numpy(), (np.array([[128, 255, 0], [64, 64, 64]]) / 255 - 0.5) / 0.15,
@@ -95,7 +103,7 @@ def test_a_hand_built_version_3_file_and_smallest_three():
     data = header + positions + bytes([255, 128]) + bytes([128] * 6) + bytes([160] * 6) + rot_identity + rot_z90
     g = decode_spz(data)
     np.testing.assert_allclose(g.means.numpy(), [[1, 0, 0], [0, 0, 0]])
-    np.testing.assert_allclose(g.quats.numpy(), [[1, 0, 0, 0], [s, 0, 0, -s]], atol=1e-7)
+    np.testing.assert_allclose(g.quats.numpy(), [[1, 0, 0, 0], [s, 0, 0, s]], atol=1e-7)
     # What we write decodes to the same rotations and bytes.
     again = encode_spz(g, version=3)
     assert again[16 + 18 + 2 + 6 + 6:][:8] == rot_identity + rot_z90
@@ -110,7 +118,9 @@ def test_written_bytes_follow_the_layout(tmp_path):
     assert (magic, version, count, degree, bits, flags, reserved) == (0x5053474E, 2, 1, 0, 12, 0, 0)
     body = data[16:]
     fixed = [int.from_bytes(body[3 * i:3 * i + 3], "little", signed=True) for i in range(3)]
-    assert fixed == [4096, -8192, 12288]  # y and z negate into RUB
+    assert fixed == [4096, 8192, -12288]  # as they are
+    rub = encode_spz(g, version=2, axes="rub")[16:]
+    assert [int.from_bytes(rub[3 * i:3 * i + 3], "little", signed=True) for i in range(3)] == [4096, -8192, 12288]
     assert body[9] == round(0.75 * 255)  # alpha
     assert list(body[10:13]) == [128, 128, 128]  # grey: sh0 = 0 -> 127.5 rounds to 128
     assert list(body[13:16]) == [128, 128, 128]  # (log s + 10) * 16
@@ -131,6 +141,36 @@ def test_axis_flip_is_the_half_turn_about_x():
     assert rdf_rub_sh_signs(4).shape == (24,)
 
 
+def _version_4(payload: bytes, flags: int | None = None) -> bytes:
+    """A version 4 file of a version 3 payload (module docstring of splatfilm.io.spz): the 32-byte
+    header, the table of stream sizes, each attribute a zstd stream, an empty one left out."""
+    import zstandard
+
+    magic, _, n, degree, bits, flags3, _ = struct.unpack("<IIIBBBB", payload[:16])
+    k = (degree + 1) ** 2 - 1
+    at, streams = 16, []
+    for size in (9, 1, 3, 3, 4, 3 * k):
+        if size:
+            streams.append(payload[at:at + n * size])
+        at += n * size
+    packed = [zstandard.ZstdCompressor(level=3).compress(s) for s in streams]
+    header = struct.pack("<IIIBBBBI", magic, 4, n, degree, bits, flags3 if flags is None else flags, len(streams), 32)
+    table = b"".join(struct.pack("<QQ", len(c), len(s)) for c, s in zip(packed, streams))
+    return header + bytes(12) + table + b"".join(packed)
+
+
+@pytest.mark.parametrize("degree", [0, 3])
+def test_version_4_reads_as_the_same_attributes_in_zstd_streams(tmp_path, degree):
+    g = _gaussians(40, degree)
+    payload = encode_spz(g, version=3)
+    (tmp_path / "v4.spz").write_bytes(_version_4(payload))
+    (tmp_path / "v3.spz").write_bytes(gzip.compress(payload))
+    a, b = load_gaussians(tmp_path / "v4.spz"), load_gaussians(tmp_path / "v3.spz")
+    for name in ("means", "quats", "scales", "opacities", "sh0", "shN"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert torch.equal(read_spz(tmp_path / "v4.spz", axes="rub").means, read_spz(tmp_path / "v3.spz", axes="rub").means)
+
+
 def test_dispatch_and_fractional_bits_for_big_scenes(tmp_path):
     g = _gaussians(50, 0)
     g = Gaussians(g.means * 1000, g.quats, g.scales, g.opacities, g.sh0, g.shN)  # up to 3 km out
@@ -146,14 +186,21 @@ def _cases(tmp_path):
     return {
         "not gzip": (b"ply\nformat ascii 1.0\n", "no gzip header"),
         "bad magic": (gzip.compress(b"\0" * 32), "not an SPZ file (magic"),
-        "version 4": (gzip.compress(good[:4] + struct.pack("<I", 4) + good[8:]), "SPZ version 4 is not supported"),
+        "version 4 gzipped": (gzip.compress(good[:4] + struct.pack("<I", 4) + good[8:]), "SPZ version 4 is not supported"),
+        "version 5": (_version_4(good)[:4] + struct.pack("<I", 5) + _version_4(good)[8:], "SPZ version 5"),
+        "v4 extensions": (_version_4(good, flags=2), "extensions (flag 0x2)"),
+        "v4 truncated": (_version_4(good)[:-9], "truncated or damaged"),
+        "v4 short header": (_version_4(good)[:20], "32-byte header"),
+        "v4 damaged stream": (_version_4(good)[:80] + bytes(len(_version_4(good)) - 80), "damaged"),
         "extensions": (gzip.compress(good[:14] + bytes([2]) + good[15:]), "extensions (flag 0x2)"),
         "truncated": (gzip.compress(good[:-7]), "truncated"),
         "broken gzip": (gzip.compress(good)[:-12], "gzip stream is damaged"),
     }
 
 
-@pytest.mark.parametrize("case", ["not gzip", "bad magic", "version 4", "extensions", "truncated", "broken gzip"])
+@pytest.mark.parametrize("case", ["not gzip", "bad magic", "version 4 gzipped", "version 5", "v4 extensions",
+                                  "v4 truncated", "v4 short header", "v4 damaged stream", "extensions", "truncated",
+                                  "broken gzip"])
 def test_bad_files_give_one_line_errors(tmp_path, case):
     data, message = _cases(tmp_path)[case]
     path = tmp_path / "bad.spz"
@@ -173,3 +220,38 @@ def test_unwritable_values_are_refused(tmp_path):
     with pytest.raises(SplatfilmError, match="24-bit"):
         write_spz(tmp_path / "x.spz", far)
     assert not (tmp_path / "x.spz").exists()
+
+
+def test_import_keeps_axes_guards_a_sidecar_and_refuses_empty_files(tmp_path, capsys):
+    """`splatfilm import`: a .spz in the PLY's axes by default, --spz-axes rub for one in RUB;
+    a copy beside a fitted asset may not take its sidecar; a file with no Gaussians is an error."""
+    import json
+
+    from helpers import cli_error
+
+    from splatfilm.cli import main
+    from splatfilm.io.ply import write_ply
+
+    g = _gaussians(30, 1)
+    write_ply(tmp_path / "asset.ply", g)
+    (tmp_path / "asset.json").write_text(json.dumps({"version": 1, "asset": "asset.ply", "kind": "scene",
+                                                     "frame": {"up": [0.0, -1.0, 0.0]}}))
+    err = cli_error(capsys, ["import", tmp_path / "asset.ply", "-o", tmp_path / "asset.spz"], "asset.json")
+    assert "is the sidecar of asset.ply" in err and not (tmp_path / "asset.spz").exists()
+    assert json.loads((tmp_path / "asset.json").read_text())["frame"]["up"] == [0.0, -1.0, 0.0]
+
+    assert main(["import", str(tmp_path / "asset.ply"), "-o", str(tmp_path / "plain.spz")]) == 0
+    assert main(["import", str(tmp_path / "asset.ply"), "-o", str(tmp_path / "rub.spz"), "--spz-axes", "rub"]) == 0
+    plain, rub = read_spz(tmp_path / "plain.spz"), read_spz(tmp_path / "rub.spz")
+    assert (plain.means - g.means).abs().max() <= 2.0**-13 + 1e-6
+    assert (rub.means - g.means * torch.tensor([1.0, -1.0, -1.0])).abs().max() <= 2.0**-13 + 1e-6
+    assert main(["import", str(tmp_path / "rub.spz"), "-o", str(tmp_path / "back.ply"), "--spz-axes", "rub"]) == 0
+    assert torch.allclose(load_gaussians(tmp_path / "back.ply").means, plain.means)
+    assert json.loads((tmp_path / "back.json").read_text())["source"]["spz_axes"] == "rub"
+    assert "--spz-axes applies to .spz" in cli_error(
+        capsys, ["import", tmp_path / "asset.ply", "-o", tmp_path / "x.ply", "--spz-axes", "rub"])
+
+    (tmp_path / "empty.splat").write_bytes(b"")
+    write_ply(tmp_path / "none.ply", _gaussians(0, 0))
+    for empty in ("empty.splat", "none.ply"):
+        assert "holds no Gaussians" in cli_error(capsys, ["import", tmp_path / empty, "-o", tmp_path / "e.ply"], empty)
