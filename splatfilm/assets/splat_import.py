@@ -9,6 +9,7 @@ from pathlib import Path
 from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import USD_EXTENSIONS, check_gaussian_output, load_gaussians, save_gaussians
+from splatfilm.io.camera_files import nerfstudio_to_capture
 from splatfilm.io.spz import read_spz, write_spz
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.version import __version__
@@ -16,20 +17,28 @@ from splatfilm.version import __version__
 
 def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: str | None = None,
                   time_code: float | None = None, world: bool = False,
-                  spz_axes: str = "ply") -> tuple[Gaussians, Sidecar]:
+                  spz_axes: str = "ply", dataparser_transforms: str | os.PathLike | None = None,
+                  transforms_json: str | os.PathLike | None = None) -> tuple[Gaussians, Sidecar]:
     """Read `source` and write its Gaussians to `output` (any format `save_gaussians` writes)
     and a sidecar `output`.json; returns both.
 
     USD only: prim (the splat prim's path; default the file's only one), time_code (default
     its first sample) and world (placed by the prim's transform, Z up in metres, instead of
     the prim's own frame). spz_axes: for an .spz source or output, "ply" (as stored) or "rub"
-    (`splatfilm.io.spz`)."""
+    (`splatfilm.io.spz`). dataparser_transforms (a nerfstudio run's dataparser_transforms.json),
+    with transforms_json (the dataset it trained on): Gaussians that `ns-export gaussian-splat`
+    wrote in the run's normalised world, moved back into the capture's
+    (`io.camera_files.nerfstudio_to_capture`), so its transforms.json cameras render them."""
     source, output = Path(source), Path(output)
     is_usd = source.suffix.lower() in USD_EXTENSIONS
     if not is_usd and (prim is not None or time_code is not None or world):
         raise SplatfilmError(f"{source}: --prim, --frame and --world apply to USD files only")
     if spz_axes != "ply" and ".spz" not in (source.suffix.lower(), output.suffix.lower()):
         raise SplatfilmError(f"{source}: --spz-axes applies to .spz files only")
+    if transforms_json is not None and dataparser_transforms is None:
+        raise SplatfilmError(f"{transforms_json}: --transforms-json goes with --dataparser-transforms")
+    to_capture = (nerfstudio_to_capture(dataparser_transforms, transforms_json)
+                  if dataparser_transforms is not None else None)
     check_gaussian_output(output)
     check_sidecar_free(output)
     if is_usd:
@@ -44,6 +53,8 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
             raise SplatfilmError(f"{source}: holds no Gaussians")
     else:
         g = load_gaussians(source)
+    if to_capture is not None:
+        g = to_capture.transform_gaussians(g)
     if output.suffix.lower() == ".spz":
         write_spz(output, g, axes=spz_axes)
     else:
@@ -54,6 +65,11 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
         origin.update({"prim": prim, "time_code": time_code, "world": world})
     if spz_axes != "ply":
         origin["spz_axes"] = spz_axes
+    if to_capture is not None:
+        origin["dataparser_transforms"] = os.path.relpath(Path(dataparser_transforms).resolve(),
+                                                          output.resolve().parent)
+        if transforms_json is not None:
+            origin["transforms_json"] = os.path.relpath(Path(transforms_json).resolve(), output.resolve().parent)
     sidecar = Sidecar({"splatfilm_version": __version__, "asset": output.name, "kind": "scene", "source": origin,
                        "num_gaussians": len(g)})
     if world:  # placed in splatfilm's world: its frame is known

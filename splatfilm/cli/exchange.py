@@ -20,7 +20,8 @@ def _cmd_import(args: argparse.Namespace) -> None:
     from splatfilm.assets.sidecar import sidecar_path
     from splatfilm.assets.splat_import import import_splats
 
-    g, _ = import_splats(args.source, args.output, args.prim, args.frame, args.world, args.spz_axes)
+    g, _ = import_splats(args.source, args.output, args.prim, args.frame, args.world, args.spz_axes,
+                         args.dataparser_transforms, args.transforms_json)
     print(f"wrote {args.output} ({len(g)} Gaussians, SH degree {g.sh_degree}) and {sidecar_path(args.output)}")
 
 
@@ -53,4 +54,11 @@ def add_exchange_commands(sub) -> None:
                    help="SPZ source or output: ply (default) keeps the axes as they are, as SuperSplat, "
                         "splat-transform, Spark and Niantic's ply_to_spz do; rub for a file whose writer turned "
                         "a PLY into SPZ's RUB axes (y and z negated), which otherwise comes in upside down")
+    p.add_argument("--dataparser-transforms", metavar="FILE",
+                   help="a nerfstudio run's dataparser_transforms.json: the splat (as `ns-export gaussian-splat` "
+                        "writes it, in the run's normalised world) is moved back into the capture's world, where "
+                        "its transforms.json cameras are")
+    p.add_argument("--transforms-json", metavar="FILE",
+                   help="with --dataparser-transforms: the transforms.json the run trained on, so the splat lands "
+                        "in its world (without it: the world before its applied_transform, COLMAP's)")
     p.set_defaults(func=_cmd_import)

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from splatfilm.scene.cameras import Cameras
+from splatfilm.scene.transforms import Similarity
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_text
 
@@ -232,6 +233,29 @@ def _read_dataparser_transforms(path: PathLike) -> tuple[np.ndarray, float]:
     return T, _number(meta["scale"], path, "scale", positive=True)
 
 
+def nerfstudio_to_capture(dataparser_transforms: PathLike, transforms_json: PathLike | None = None) -> Similarity:
+    """The similarity from a nerfstudio run's normalised training world (where its viewer's
+    camera paths and `ns-export gaussian-splat`'s Gaussians are) back to the capture's.
+
+    nerfstudio's dataparser maps pose' = transform @ pose, then position' *= scale; this undoes
+    that. nerfstudio folds the dataset's `applied_transform` into `transform`, so without
+    `transforms_json` the result lands in the world BEFORE it (COLMAP's, for a COLMAP-made
+    dataset); with the transforms.json the run trained on, its `applied_transform` and
+    `applied_scale` are applied again and the result lands in that file's world."""
+    T, scale = _read_dataparser_transforms(dataparser_transforms)
+    try:
+        sim = Similarity.from_matrix(T, tol=1e-4).inverse() @ Similarity(scale=1.0 / scale)
+    except SplatfilmError as e:
+        _fail(dataparser_transforms, f"transform: {e}")
+    if transforms_json is not None:
+        A, applied_scale = _read_applied_transform(transforms_json)
+        try:
+            sim = Similarity(scale=applied_scale) @ Similarity.from_matrix(A, tol=1e-4) @ sim
+        except SplatfilmError as e:
+            _fail(transforms_json, f"applied_transform: {e}")
+    return sim
+
+
 def _read_applied_transform(path: PathLike) -> tuple[np.ndarray, float]:
     """(applied_transform [4,4], applied_scale) of a transforms.json, as nerfstudio's dataparser reads them."""
     meta = _load_json(path)
@@ -306,16 +330,12 @@ def read_camera_path_json(
         focals.append(h / 2 / math.tan(math.radians(fov) / 2))
     c2w = np.stack(c2ws)
 
+    if transforms_json is not None and dataparser_transforms is None:
+        _fail(path, "transforms_json is only meaningful together with dataparser_transforms")
     if dataparser_transforms is not None:
-        T, scale = _read_dataparser_transforms(dataparser_transforms)
-        c2w[:, :3, 3] /= scale
-        c2w = np.linalg.inv(T) @ c2w
-    if transforms_json is not None:
-        if dataparser_transforms is None:
-            _fail(path, "transforms_json is only meaningful together with dataparser_transforms")
-        A, applied_scale = _read_applied_transform(transforms_json)
-        c2w = A @ c2w
-        c2w[:, :3, 3] *= applied_scale
+        sim = nerfstudio_to_capture(dataparser_transforms, transforms_json)
+        c2w[:, :3, :3] = sim.rotation @ c2w[:, :3, :3]
+        c2w[:, :3, 3] = sim.apply(c2w[:, :3, 3])
 
     Ks = np.zeros((len(focals), 3, 3))
     if model == "EQUIRECTANGULAR":
@@ -468,7 +488,9 @@ def read_cameras(
         return read_camera_path_json(p, dataparser_transforms, transforms_json).cameras
     if "frames" in meta:
         if dataparser_transforms is not None or transforms_json is not None:
-            _fail(path, "dataparser_transforms only applies to a camera_path.json (transforms.json is in the capture's world)")
+            _fail(path, "dataparser_transforms only applies to a camera_path.json (transforms.json is in the capture's "
+                        "world; to bring a splat from nerfstudio's training world into it, `splatfilm import SPLAT "
+                        "--dataparser-transforms FILE`)")
         return read_transforms_json(p)
     _fail(path, "JSON has neither `camera_path` (nerfstudio camera path) nor `frames` (transforms.json)")
 

@@ -118,6 +118,10 @@ class Similarity:
                           self.scale * self.rotation @ other.translation + self.translation,
                           self.scale * other.scale)
 
+    def inverse(self) -> "Similarity":
+        """x -> (rotation^T @ (x - translation)) / scale."""
+        return Similarity(self.rotation.T, -self.rotation.T @ self.translation / self.scale, 1.0 / self.scale)
+
     def apply(self, points: np.ndarray) -> np.ndarray:
         """Transform points [...,3]."""
         return self.scale * np.asarray(points) @ self.rotation.T + self.translation

@@ -208,6 +208,50 @@ def test_camera_path_dataparser_round_trip(tmp_path):
     np.testing.assert_allclose(via_dispatch.viewmats, got.viewmats, atol=1e-12)
 
 
+def test_a_splat_from_nerfstudios_training_world_is_imported_into_the_captures(tmp_path, capsys):
+    # `ns-export gaussian-splat` writes Gaussians in the run's normalised world; `splatfilm import
+    # --dataparser-transforms` moves them where the dataset's transforms.json cameras are. Here a
+    # Gaussian at each of nerfstudio's own normalised camera centres lands on that camera.
+    import torch
+    from helpers import cli_error
+
+    from splatfilm.cli import main
+    from splatfilm.io.gaussian_files import load_gaussians
+    from splatfilm.io.ply import write_ply
+    from splatfilm.scene.gaussians import Gaussians
+
+    ref = load("nerfstudio_dataparser_outputs.json")
+    centres = np.array([to4x4(m)[:3, 3] for m in ref["camera_to_worlds"]])
+    n = len(centres)
+    g = Gaussians(torch.tensor(centres, dtype=torch.float32), torch.tensor([[1.0, 0, 0, 0]] * n),
+                  torch.full((n, 3), -3.0), torch.zeros(n), torch.zeros(n, 1, 3), torch.zeros(n, 0, 3))
+    write_ply(tmp_path / "splat.ply", g)
+    dp_file = write_json(tmp_path / "dataparser_transforms.json",
+                         {"transform": ref["dataparser_transform"], "scale": ref["dataparser_scale"]})
+    ds = tmp_path / "dataset"
+    ds.mkdir()
+    shutil.copy(TRANSFORMS, ds / "transforms.json")
+    assert main(["import", str(tmp_path / "splat.ply"), "-o", str(tmp_path / "asset.ply"), "--dataparser-transforms",
+                 str(dp_file), "--transforms-json", str(ds / "transforms.json")]) == 0
+    got = load_gaussians(tmp_path / "asset.ply")
+    capture = read_transforms_json(TRANSFORMS).to_c2w_opengl()[:, :3, 3]
+    np.testing.assert_allclose(got.means.numpy(), capture, atol=1e-4)
+    np.testing.assert_allclose(got.scales.numpy(), -3.0 - np.log(ref["dataparser_scale"]), atol=1e-5)
+    side = json.loads((tmp_path / "asset.json").read_text())["source"]
+    assert side["dataparser_transforms"] == "dataparser_transforms.json"
+    # Without --transforms-json: COLMAP's world, as for a camera path.
+    assert main(["import", str(tmp_path / "splat.ply"), "-o", str(tmp_path / "colmap.ply"), "--dataparser-transforms",
+                 str(dp_file)]) == 0
+    np.testing.assert_allclose(load_gaussians(tmp_path / "colmap.ply").means.numpy(),
+                               read_colmap(COLMAP).to_c2w_opengl()[:, :3, 3], atol=1e-4)
+    # transforms.json's cameras take no dataparser transform: the error says what to do instead.
+    err = cli_error(capsys, ["render-cameras", tmp_path / "asset.ply", TRANSFORMS, "-o", tmp_path / "r",
+                             "--dataparser-transforms", dp_file], "transforms.json")
+    assert "splatfilm import SPLAT --dataparser-transforms" in err
+    assert "goes with --dataparser-transforms" in cli_error(
+        capsys, ["import", tmp_path / "splat.ply", "-o", tmp_path / "x.ply", "--transforms-json", TRANSFORMS])
+
+
 def test_camera_path_focal_from_vertical_fov(tmp_path):
     meta = load("camera_path.json")
     meta["render_width"], meta["render_height"] = 100, 200
