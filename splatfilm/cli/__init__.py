@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
-from splatfilm.cli.args import image_side, positive_int, rgb_triple
+from splatfilm.cli.args import image_side, non_negative_int, positive_int, rgb_triple, seed
 from splatfilm.errors import SplatfilmError
 
 SCENES_DIR = Path(__file__).resolve().parents[2] / "scenes"
@@ -137,14 +139,14 @@ def _add_refine(sub) -> None:
                                                        "or a folder a previous refine trained (default: train one)")
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
     p.add_argument("--rounds", type=positive_int, default=3, help="progressive rounds (default 3)")
-    p.add_argument("--views", type=int, default=12, help="pseudo-views per round, 0 = every target (default 12)")
+    p.add_argument("--views", type=non_negative_int, default=12, help="pseudo-views per round, 0 = every target (default 12)")
     p.add_argument("--steps", type=positive_int, default=400, help="optimisation steps per round (default 400)")
     p.add_argument("--pseudo-weight", type=float, default=0.5, help="loss weight of a pseudo-view; a photo's is 1")
     p.add_argument("--folds", type=int, default=3, help="leave-fold-out fits for the refiner's pairs (default 3)")
     p.add_argument("--pair-steps", type=positive_int, default=800, help="steps of each fit made for pairs (default 800)")
     p.add_argument("--refiner-iterations", type=positive_int, help="training iterations of the per-scene refiner")
     p.add_argument("--downscale", type=float, help="divide the capture's image sizes by this factor")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.set_defaults(func=_cmd_refine)
 
 
@@ -168,7 +170,7 @@ def _add_import_mesh(sub) -> None:
     n.add_argument("--count", type=positive_int, help="number of Gaussians (default 100000)")
     n.add_argument("--density", type=float, help="Gaussians per square unit of surface (per m^2 for a mesh in metres)")
     p.add_argument("--sh-degree", type=int, default=0, help="SH bands to store, 0-3 (default 0: colour is unlit)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--up", help="the mesh's up axis: x, y, z, -x, -y, -z; a negative one as --up=-z "
                                 "(default: y for glTF, z otherwise)")
     p.add_argument("--front", help="the axis the mesh's front faces, e.g. --front=-y "
@@ -308,11 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "--max-size is given too)")
     p.add_argument("--max-size", type=positive_int, help="cap on the longer image side in pixels (default 1600 "
                                                          "when --downscale is not given, as 3DGS does)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--test-every", type=int, default=8, help="hold out every Nth image for evaluation (0: none)")
-    p.add_argument("--eval-every", type=int, default=0, help="evaluate held-out views every N steps (0: only at the end)")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--test-every", type=non_negative_int, default=8, help="hold out every Nth image for evaluation (0: none)")
+    p.add_argument("--eval-every", type=non_negative_int, default=0, help="evaluate held-out views every N steps (0: only at the end)")
     p.add_argument("--eval-data", help="another capture (e.g. a held-out camera path with images) to evaluate at the end")
-    p.add_argument("--checkpoint-every", type=int, default=500, help="write a checkpoint every N steps (0: never)")
+    p.add_argument("--checkpoint-every", type=non_negative_int, default=500, help="write a checkpoint every N steps (0: never)")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT's checkpoint")
     p.add_argument("--no-triangulate", action="store_true",
                    help="a capture with poses but no point cloud starts from random points instead of points "
@@ -368,8 +370,27 @@ OPTIONAL_PACKAGES = {
 }
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a job scheduler, `timeout`), handled as Ctrl-C is: finished work kept,
+    a fit's checkpoint written."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
+    try:
+        return _run(args)
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         args.func(args)
     except SplatfilmError as e:
@@ -390,10 +411,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {e.filename}: {e.strerror or e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished work is kept; run the same command again (fit: with --resume) to continue",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        print(f"{'terminated' if isinstance(e, Terminated) else 'interrupted'}: finished work is kept; run the "
+              "same command again (fit: with --resume) to continue", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
     return 0
 
 

@@ -25,6 +25,32 @@ def positive_int(text: str) -> int:
     return v
 
 
+def non_negative_int(text: str) -> int:
+    """A count or a period where 0 means none: 0, 1, 2, ..."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {text!r}")
+    return v
+
+
+# Seeds go to COLMAP (a C int), numpy and torch: the range all three take.
+MAX_SEED = 2**31 - 1
+
+
+def seed(text: str) -> int:
+    """A random seed: 0 to MAX_SEED."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {MAX_SEED}, got {text!r}")
+    return v
+
+
 def image_side(text: str) -> int:
     """An image width or height in pixels: 1 to MAX_IMAGE_SIDE."""
     from splatfilm.scene.cameras import MAX_IMAGE_SIDE

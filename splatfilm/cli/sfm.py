@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from splatfilm.cli.args import seed
 from splatfilm.errors import SplatfilmError
 
 
@@ -81,7 +82,7 @@ def add_sfm_command(sub) -> None:
                    help="fewest images that must keep a pose: a fraction (<= 1) or a count (default 0.5)")
     p.add_argument("--ordered", action="store_true", help="the images are video frames in name order")
     p.add_argument("--video-frames", type=int, default=60, metavar="N", help="frames taken from a video (default 60)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--threads", type=int, default=-1, metavar="N",
                    help="CPU threads for features and matching (default -1: all); the model is the same "
                         "whatever N (mapping runs on one thread)")

@@ -27,7 +27,8 @@ import numpy as np
 from splatfilm.scene.cameras import Cameras
 from splatfilm.fit.lens_views import remap
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.images import IMAGE_SUFFIXES, list_images, unread_photos_note
+from splatfilm.io.colmap_library import load_pycolmap
+from splatfilm.io.images import IMAGE_SUFFIXES, list_images, read_photo, unread_photos_note
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 # Camera models the fit trains through (renders with their own projection); OPENCV images are
@@ -90,28 +91,8 @@ class Capture:
         return len(self.images)
 
 
-def _read_image(path: Path) -> np.ndarray:
-    import imageio.v3 as iio
-
-    if not path.exists():
-        raise SplatfilmError(f"{path}: image not found")
-    try:
-        im = iio.imread(path)
-    except Exception as e:  # imageio raises many types for undecodable files
-        raise SplatfilmError(f"{path}: cannot read image ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
-    if im.ndim == 2:
-        im = np.repeat(im[..., None], 3, axis=-1)
-    if im.ndim != 3 or im.shape[-1] not in (3, 4):
-        raise SplatfilmError(f"{path}: expected an RGB or RGBA image, got shape {im.shape}")
-    if im.dtype == np.uint16:
-        im = (im // 257).astype(np.uint8)
-    if im.dtype != np.uint8:
-        raise SplatfilmError(f"{path}: unsupported pixel type {im.dtype} (expected 8 or 16 bit)")
-    return im
-
-
 def _read_mask(path: Path) -> np.ndarray:
-    im = _read_image(path) if path.suffix.lower() in IMAGE_SUFFIXES else None
+    im = read_photo(path) if path.suffix.lower() in IMAGE_SUFFIXES else None
     if im is None:
         raise SplatfilmError(f"{path}: mask is not an image file")
     return (im[..., 0:1].astype(np.float32) / 255.0)
@@ -173,7 +154,7 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
         seen[key] = p
     images, masks, valids, any_alpha = [], [], [], False
     for i, path in enumerate(image_paths):
-        im = _read_image(path)
+        im = read_photo(path)
         w, h = int(cameras.widths[i]), int(cameras.heights[i])
         if im.shape[1] != w or im.shape[0] != h:
             raise SplatfilmError(f"{path}: image is {im.shape[1]}x{im.shape[0]} but "
@@ -257,7 +238,7 @@ def _load_nerfstudio(folder: Path, downscale, max_size) -> Capture:
 
 
 def _colmap_points(model_dir: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
-    import pycolmap
+    pycolmap = load_pycolmap()
 
     rec = pycolmap.Reconstruction(str(model_dir))
     pts = rec.points3D
@@ -310,9 +291,14 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
         return _load_nerfstudio(data, downscale, max_size)
     model = _find_model(data)
     if model is not None:
-        image_dir = data / "images" if (data / "images").is_dir() else data
+        # A model `splatfilm sfm` wrote says where its images are (the photos' folder, or
+        # upright copies of turned photos); a COLMAP project keeps them in images/.
+        from splatfilm.fit.sfm import read_sfm_image_root
+
+        image_dir = read_sfm_image_root(data) or (data / "images" if (data / "images").is_dir() else data)
         return _load_colmap(data, model, image_dir, downscale, max_size)
-    image_dir = data / "images" if (data / "images").is_dir() else data
+    # Bare photos: those in the folder itself, else in its images/ (as `splatfilm sfm` picks them).
+    image_dir = data if list_images(data) or not (data / "images").is_dir() else data / "images"
     if not list_images(image_dir):
         note = unread_photos_note(image_dir)
         raise SplatfilmError(f"{data}: no transforms.json, no COLMAP model (sparse/0) and no images"
@@ -324,8 +310,12 @@ def _load_images(image_dir: Path, work_dir: Path, downscale, max_size, kind: str
     from splatfilm.fit.sfm import run_sfm
 
     # Video frames come in order: matched sequentially (with loop detection), photos exhaustively.
+    from splatfilm.fit.sfm import read_sfm_image_root
+
     model = run_sfm(image_dir, work_dir, ordered=kind == "video")
-    cap = _load_colmap(image_dir, model, image_dir, downscale, max_size, source_type=kind)
+    # Photos stored turned are read from SfM's upright copies, as SfM read them.
+    cap = _load_colmap(image_dir, model, read_sfm_image_root(work_dir) or image_dir, downscale, max_size,
+                       source_type=kind)
     cap.source["sfm_model"] = str(model)
     return cap
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from splatfilm.fit.colmap_log import kept_log_level
+from splatfilm.io.colmap_library import kept_log_level, load_pycolmap
 from splatfilm.io.atomic import atomic_write
 
 # ---- thresholds ------------------------------------------------------------------------------
@@ -55,11 +55,13 @@ MIN_OBSERVATIONS = 20
 # deg. The wrong poses this check exists for are off by 20-180 deg.
 MAX_ROTATION_DISAGREEMENT_DEG = 20.0
 
-# Fraction of its matched neighbours an image must agree with. A right pose disagrees with
+# Fraction of its matched neighbours an image must agree with more than. A right pose disagrees with
 # neighbours that are wrong themselves or matched on a repeated or symmetric pattern: on the
 # flowerpot turntable (a round pot on a printed target), views half a turn apart match with a
 # near-identity rotation, and right poses agree with only 30-60% of their 10 strongest pairs.
-# A wrong pose is the odd one out against nearly all of them (the planted ones: none).
+# A wrong pose is the odd one out against nearly all of them (the planted ones: none; one
+# photo of the flowerpot posed 177 deg wrong, beside three others wrong alike: 2 of 8, exactly
+# a quarter, so an image at a quarter fails).
 MIN_AGREEING_FRACTION = 0.25
 
 # Fewest inlier matches a pair needs to count as a neighbour: COLMAP verifies pairs from 15,
@@ -142,7 +144,7 @@ def pair_rotations(rec, database: Path, seed: int = 0) -> dict[tuple[int, int], 
     (both registered in `rec`, >= MIN_PAIR_INLIERS inlier matches), re-estimated from those
     matches with the model's (refined) intrinsics. Keys: (id1, id2), image ids of `rec` (the
     database's, which incremental mapping keeps)."""
-    import pycolmap
+    pycolmap = load_pycolmap()
 
     registered = {iid for iid, im in rec.images.items() if im.has_pose}
     ransac = pycolmap.RANSACOptions()
@@ -240,7 +242,7 @@ def _rotation_failures(rec, rotations, kept: set[int], limits: PoseLimits, names
         agreement = rotation_agreement(rec, rotations, kept, limits.max_rotation_deg)
         fractions = {iid: (a.agreeing / a.neighbours if a.neighbours else -1.0) for iid, a in agreement.items()}
         worst = min(fractions.values())
-        if worst >= limits.min_agreeing:
+        if worst > limits.min_agreeing:
             break
         for iid, f in fractions.items():
             if f == worst:
@@ -259,7 +261,7 @@ def verify_poses(rec, database: str | Path, limits: PoseLimits | None = None, se
     drop). Returns one PoseCheck per image of `rec` (registered or not), sorted by name;
     measurements of dropped images are from the round that dropped them, of kept ones from
     the final model. `log` gets one line per dropped image."""
-    import pycolmap
+    pycolmap = load_pycolmap()
 
     say = log or (lambda _msg: None)
     limits = limits or PoseLimits()

@@ -87,11 +87,12 @@ import PIL.Image  # noqa: F401  (isort: keep before any pycolmap import)
 
 from splatfilm.scene.cameras import Cameras, sizes_text
 from splatfilm.errors import SplatfilmError
-from splatfilm.fit.colmap_log import colmap_log, kept_log_level, stderr_silenced
+from splatfilm.io.colmap_library import colmap_log, kept_log_level, load_pycolmap, stderr_silenced
 from splatfilm.fit.pose_check import PoseCheck, PoseLimits, failure_counts, summarize, verify_poses, write_pose_table
 from splatfilm.io.atomic import atomic_write, make_folder
 from splatfilm.io.digest import file_digest
-from splatfilm.io.images import IMAGE_SUFFIXES, list_images, unread_photos_note
+from splatfilm.io.images import (PHOTO_SUFFIXES, QUARTER_TURNS, list_images, photo_orientation, unread_photos_note,
+                                  write_upright)
 from splatfilm.io.manifest import read_record, write_record
 from splatfilm.scene.transforms import umeyama
 
@@ -126,7 +127,8 @@ VOCAB_KMEANS_ITERATIONS = 10
 # 2: poses checked after mapping (poses.tsv), loop detection for sequences.
 # 3: global mapping where incremental mapping leaves images out.
 # 4: images numbered by name before matching; mapping on one thread.
-_SFM_VERSION = 4
+# 5: photos stored turned (EXIF orientation) read upright.
+_SFM_VERSION = 5
 
 POSE_TABLE = "poses.tsv"
 # Beside the feature database: what its features and matches were made from and how far they got.
@@ -138,6 +140,7 @@ WORK_LOCK = "splatfilm.lock"
 # keeps the weaker blobs of soft, low-contrast images.
 SIFT_PEAK_THRESHOLD = 0.004
 SIFT_MAX_FEATURES = 8192
+UPRIGHT = "upright"  # work_dir's folder of upright copies of photos stored turned
 VOCABULARY = "vocab_tree.bin"
 # Seconds between looks at the database for the progress bars of extraction and matching.
 PROGRESS_POLL_S = 1.0
@@ -183,7 +186,8 @@ class SfmSummary:
 
 
 def image_camera(path: Path) -> tuple[int, int, str]:
-    """(width, height, lens) of an image file, decoding it fully so a truncated file fails here.
+    """(width, height, lens) of an image file, decoding it fully so a truncated file fails here;
+    the size upright, as its EXIF orientation shows it.
 
     lens: what the file's EXIF says of the optics that took it ('Meizu m1 note, 3.81 mm'; the
     camera's make and model, focal length, 35 mm equivalent and digital zoom, those present),
@@ -195,6 +199,8 @@ def image_camera(path: Path) -> tuple[int, int, str]:
         with Image.open(path) as im:
             im.load()
             size = int(im.width), int(im.height)
+            if photo_orientation(path) in QUARTER_TURNS:  # SfM sees the upright copy (_upright_folder)
+                size = size[::-1]
             # A broken EXIF block (a bad offset) does not make the picture unreadable: no lens.
             try:
                 exif = im.getexif()
@@ -229,6 +235,28 @@ def _lens(tags, exif_tags) -> str:
     return ", ".join(parts)
 
 
+def _upright_folder(work: Path, root: Path, images: list, turned: set[str]) -> Path:
+    """work/UPRIGHT holding every image of `images` ([name, sha1] under `root`): an upright copy
+    of each `turned` one (COLMAP reads the stored pixels and ignores EXIF orientation), a link
+    to the others. A copy is made again only when its photo changed (UPRIGHT/upright.json)."""
+    folder = work / UPRIGHT
+    made = read_record(folder / "upright.json") if (folder / "upright.json").exists() else {}
+    for name, digest in images:
+        target, source = folder / name, (root / name).resolve()
+        make_folder(target.parent)
+        if name in turned:
+            if made.get(name) != digest or target.is_symlink() or not target.is_file():
+                target.unlink(missing_ok=True)
+                write_upright(source, target)
+                made[name] = digest
+        elif not (target.is_symlink() and os.readlink(target) == str(source)):
+            target.unlink(missing_ok=True)
+            made.pop(name, None)
+            os.symlink(source, target)
+    write_record(folder / "upright.json", made)
+    return folder
+
+
 def _resolve_images(images: str | Path | Sequence[str | Path]) -> tuple[Path, list[str], Path]:
     """(root folder, names relative to it, what to name in errors) from a folder or a list of files."""
     if isinstance(images, (str, Path)):
@@ -238,7 +266,7 @@ def _resolve_images(images: str | Path | Sequence[str | Path]) -> tuple[Path, li
         paths = list_images(root)
         if not paths:
             note = unread_photos_note(root)
-            raise SplatfilmError(f"{root}: " + (note if note else f"no images ({', '.join(IMAGE_SUFFIXES)})"))
+            raise SplatfilmError(f"{root}: " + (note if note else f"no images ({', '.join(PHOTO_SUFFIXES)})"))
         return root, [p.name for p in paths], root
     paths = [Path(p) for p in images]
     if not paths:
@@ -325,7 +353,7 @@ def run_sfm(
     Raises SplatfilmError for no/unreadable images, too few registered and too few
     kept after the checks.
     """
-    import pycolmap  # heavy; only SfM needs it
+    pycolmap = load_pycolmap()  # heavy; only SfM needs it
 
     say = log or (lambda _msg: None)
     progress = progress and log is not None
@@ -339,6 +367,7 @@ def run_sfm(
     root, names, where = _resolve_images(images)
     if isinstance(images, (str, Path)) and (note := unread_photos_note(root)):
         say(f"sfm: {note}")
+    turned = [name for name in names if photo_orientation(root / name) != 1]
     groups = check_images(root, names)
     n = len(names)
     need = max(3, math.ceil(min_registered * n) if min_registered <= 1 else int(min_registered))
@@ -359,15 +388,29 @@ def run_sfm(
         "options": {"matcher": matcher, "mapper": mapper, "camera_model": camera_model, "focal_px": focal_px,
                     "seed": seed, "limits": (limits or PoseLimits()).__dict__},
     }
-    if reuse and manifest_path.exists() and (model_dir / "images.bin").exists():
-        old = read_record(manifest_path)
-        if old.get("inputs") == inputs and old.get("summary", {}).get("kept", 0) >= need:
-            say(f"sfm: reusing {model_dir} ({old['summary']['kept']}/{n} images kept)")
+    if manifest_path.exists() and (model_dir / "images.bin").exists():
+        record = read_record(manifest_path)
+        old = record.get("inputs", {})
+        if reuse and old == inputs and record.get("summary", {}).get("kept", 0) >= need:
+            say(f"sfm: reusing {model_dir} ({record['summary']['kept']}/{n} images kept)")
             return model_dir
+        if old.get("images") == inputs["images"] and isinstance(old.get("options"), dict):
+            # A model made on purpose with another camera model or matcher (`splatfilm sfm`) is
+            # not replaced unsaid when `fit` of the same photos runs SfM with its defaults.
+            changed = ", ".join(f"{k} {old['options'].get(k)!r} -> {inputs['options'][k]!r}"
+                                for k in ("camera_model", "focal_px", "matcher", "mapper")
+                                if old["options"].get(k) != inputs["options"][k])
+            if changed:
+                say(f"sfm: the model in {work} was made with other options ({changed}); making it again "
+                    f"(`splatfilm fit {work}` fits from a model as it is)")
 
     with _work_lock(work, "sfm run"):
         with colmap_log(pycolmap, verbose):
             make_folder(work)
+            if turned:
+                say(f"sfm: {len(turned)} photo{'s are' if len(turned) > 1 else ' is'} stored turned (EXIF "
+                    f"orientation); SfM and the fit read upright copies in {work / UPRIGHT}")
+                root = _upright_folder(work, root, inputs["images"], set(turned))
             database = work / "database.db"
             for stale in (manifest_path, work / POSE_TABLE):
                 stale.unlink(missing_ok=True)
@@ -396,6 +439,11 @@ def run_sfm(
             if changed:  # the mapping runs kept in work/mapping were made from the database as it was
                 shutil.rmtree(work / "mapping", ignore_errors=True)
             stats = _database_stats(database)
+            if stats["featureless"]:
+                k = len(stats["featureless"])
+                say(f"sfm: no SIFT features in {k} image{'s' if k > 1 else ''} "
+                    f"({', '.join(stats['featureless'][:4])}{', ...' if k > 4 else ''}): COLMAP could not decode "
+                    f"{'them' if k > 1 else 'it'}, or there is nothing to match")
             say(f"sfm: {stats['features']:.0f} features an image, {stats['verified_pairs']} of {stats['pairs']} "
                 "pairs verified; mapping")
             best, used, note = _map(pycolmap, database, root, work / "mapping", mapper, n, seed, say)
@@ -421,7 +469,8 @@ def run_sfm(
                                  f"{failed}; per-image reasons in {table}")
         make_folder(model_dir)
         best.write(model_dir)
-        write_record(manifest_path, {"inputs": inputs, "summary": summary.__dict__})
+        write_record(manifest_path, {"inputs": inputs, "summary": summary.__dict__,
+                                     "image_root": str(root.resolve())})
         say(f"sfm: kept {summary.kept}/{n} images, {summary.points} points, {summary.seconds:.1f} s -> {model_dir}")
         return model_dir
 
@@ -840,7 +889,7 @@ def _build_vocabulary(pycolmap, database: Path, path: Path, num_threads: int, se
                       quiet: bool = True) -> bool:
     """Write a visual vocabulary (pycolmap VisualIndex) of the database's own SIFT descriptors to
     `path` for loop detection; False when there are too few descriptors to cluster. quiet: hide
-    what the build prints to stderr (see colmap_log.stderr_silenced)."""
+    what the build prints to stderr (see colmap_library.stderr_silenced)."""
     rng = np.random.default_rng(seed)
     db = pycolmap.Database.open(database)
     try:
@@ -892,9 +941,10 @@ def _map(pycolmap, database: Path, root: Path, out: Path, mapper: str, n: int, s
         registered = max((r.num_reg_images() for r in starts if r is not None), default=0)
         if registered == 0:
             return best, used, ""
-        note = (f"global mapping registered {registered} but no two of its {GLOBAL_STARTS} starts agree (the "
-                f"closest put the cameras {100 * closest:.0f}% of the capture's extent apart): the matches do "
-                "not pin the cameras down, so it was not used; take more views, closer together")
+        apart = (f"the closest put the cameras {100 * closest:.0f}% of the capture's extent apart"
+                 if math.isfinite(closest) else "no two registered 3 images in common")
+        note = (f"global mapping registered {registered} but no two of its {GLOBAL_STARTS} starts agree ({apart}): "
+                "the matches do not pin the cameras down, so it was not used; take more views, closer together")
         say(f"sfm: {note}")
         return best, used, note
     other = starts[pick]
@@ -980,6 +1030,13 @@ def _mapping(pycolmap, kind: str, database: Path, root: Path, out: Path, seed: i
     return pycolmap.Reconstruction(model) if best is not None else None
 
 
+def read_sfm_image_root(work_dir: str | Path) -> Path | None:
+    """The folder the images of work_dir's model are read from (the photos' own, or upright
+    copies of turned ones: run_sfm), None when its sfm.json does not say or it is gone."""
+    root = read_record(Path(work_dir) / "sfm.json").get("image_root")
+    return Path(root) if isinstance(root, str) and Path(root).is_dir() else None
+
+
 def read_sfm_summary(work_dir: str | Path) -> SfmSummary | None:
     """The summary of the model in work_dir (from sfm.json), None if there is none."""
     summary = read_record(Path(work_dir) / "sfm.json").get("summary")
@@ -990,20 +1047,23 @@ def read_sfm_summary(work_dir: str | Path) -> SfmSummary | None:
 
 
 def _database_stats(database: Path) -> dict:
-    """Mean keypoints an image, matched and verified image pairs of a COLMAP database."""
-    import pycolmap
+    """Mean keypoints an image, matched and verified image pairs of a COLMAP database, and the
+    names of the images without a keypoint ("featureless")."""
+    pycolmap = load_pycolmap()
 
     db = pycolmap.Database.open(database)
     try:
-        ids = [im.image_id for im in db.read_all_images()]
-        features = float(np.mean([db.num_keypoints_for_image(i) for i in ids])) if ids else 0.0
+        images = db.read_all_images()
+        counts = [db.num_keypoints_for_image(im.image_id) for im in images]
+        features = float(np.mean(counts)) if counts else 0.0
+        featureless = sorted(im.name for im, k in zip(images, counts) if k == 0)
         pairs = int(db.num_matched_image_pairs())
         # Only pairs whose geometry verified with enough inliers come back here (the
         # database's num_verified_image_pairs counts failed verifications too).
         verified = len(db.read_two_view_geometries()[0])
     finally:
         db.close()
-    return {"features": features, "pairs": pairs, "verified_pairs": verified}
+    return {"features": features, "pairs": pairs, "verified_pairs": verified, "featureless": featureless}
 
 
 def _why(s: SfmSummary) -> str:
@@ -1067,7 +1127,7 @@ def triangulate_known_poses(
     texture, no overlap); the caller decides what to fall back to. Raises SplatfilmError for
     images that do not match the cameras.
     """
-    import pycolmap
+    pycolmap = load_pycolmap()
 
     say = log or (lambda _msg: None)
     progress = progress and log is not None

@@ -20,6 +20,7 @@ from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.transforms import Similarity
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_text
+from splatfilm.io.colmap_library import load_pycolmap
 
 PathLike = str | Path
 
@@ -407,8 +408,7 @@ def read_colmap(path: PathLike) -> Cameras:
     PINHOLE -> "PINHOLE"; SIMPLE_RADIAL, RADIAL, OPENCV, FULL_OPENCV (k4-k6 zero) -> "OPENCV";
     OPENCV_FISHEYE, SIMPLE_RADIAL_FISHEYE, RADIAL_FISHEYE -> "OPENCV_FISHEYE".
     """
-    import PIL.Image  # noqa: F401  (pycolmap loaded before Pillow crashes the next PNG write)
-    import pycolmap  # imported here: it is heavy and only this reader needs it
+    pycolmap = load_pycolmap()  # here: it is heavy and only this reader needs it
 
     root = Path(path)
     if not root.exists():

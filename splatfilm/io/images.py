@@ -22,19 +22,23 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, cannot_write, make_folder, temp_path_for
 
 
-# Photo formats a capture may hold: what Pillow (through imageio) and COLMAP both read.
+# Image formats a capture's camera file may name (read_photo reads them with Pillow).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
-# Camera formats neither reads: iPhones' HEIC and camera raw. Named when found, so a folder of
-# them is not just "no images", nor a mixed folder silently fitted from its JPEGs alone.
-UNREAD_PHOTO_SUFFIXES = (".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2")
+# Bare photos go through COLMAP's SfM, which reads these (pycolmap 4.2 fails on WebP).
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+# Camera formats not read as bare photos: iPhones' HEIC, camera raw, and WebP (COLMAP). Named
+# when found, so a folder of them is not just "no images", nor a mixed folder silently fitted
+# from its JPEGs alone.
+UNREAD_PHOTO_SUFFIXES = (".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2",
+                         ".webp")
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files directly in `folder` (IMAGE_SUFFIXES, any case), sorted by name."""
+    """The bare photos directly in `folder` (PHOTO_SUFFIXES, any case), sorted by name."""
     d = Path(folder)
     if not d.is_dir():
         raise SplatfilmError(f"{d}: not a folder of images")
-    return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
 
 
 def unread_photos_note(folder: str | os.PathLike) -> str:
@@ -48,6 +52,82 @@ def unread_photos_note(folder: str | os.PathLike) -> str:
     n = sum(counts.values())
     photos, are, them = ("photos", "are", "them") if n > 1 else ("photo", "is", "it")
     return f"{n} {photos} in {', '.join(sorted(counts))} {are} not read here; convert {them} to JPEG or PNG to use {them}"
+
+
+def read_photo(path: str | os.PathLike) -> np.ndarray:
+    """A photo's pixels as stored, uint8 [H,W,3], or [H,W,4] when it carries alpha.
+
+    Greyscale, palette, CMYK (print-ready JPEGs), YCbCr and LAB images come as RGB; 16-bit
+    values are reduced to 8. The EXIF orientation is not applied: camera files (COLMAP's,
+    nerfstudio's) describe the stored pixels, as COLMAP and nerfstudio read them (SfM of bare
+    photos reads upright copies of turned ones instead: `fit.sfm`). Raises SplatfilmError
+    naming the file when it does not decode."""
+    from PIL import Image
+
+    path = Path(path)
+    if not path.exists():
+        raise SplatfilmError(f"{path}: image not found")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode in ("I;16", "I;16L", "I;16B", "I"):  # 16-bit grey (PNG, TIFF): 0..65535
+                grey = np.asarray(im).astype(np.int64)
+                return np.repeat((np.clip(grey, 0, 65535) // 257).astype(np.uint8)[..., None], 3, axis=-1)
+            if mode == "F":
+                raise SplatfilmError(f"{path}: floating-point pixels are not a photo (expected 8 or 16 bit)")
+            has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info)
+            if mode not in ("RGB", "RGBA"):
+                im = im.convert("RGBA" if has_alpha else "RGB")
+            return np.asarray(im).copy()
+    except SplatfilmError:
+        raise
+    except Exception as e:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ... for undecodable files
+        first = str(e).splitlines()[0][:120] if str(e) else ""
+        raise SplatfilmError(f"{path}: cannot read image ({type(e).__name__}{': ' + first if first else ''})") from None
+
+
+# EXIF orientations (tag 0x0112) that store the picture turned a quarter: width and height swap.
+QUARTER_TURNS = (5, 6, 7, 8)
+
+
+def photo_orientation(path: str | os.PathLike) -> int:
+    """A photo's EXIF orientation (1: stored upright, 2-8: stored mirrored and/or turned, as
+    phones store portrait photos); 1 without EXIF or when it cannot be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            value = im.getexif().get(0x0112, 1)
+    except Exception:  # no image, or a broken EXIF block: the decode step names real problems
+        return 1
+    return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def write_upright(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Write `source` turned upright by its EXIF orientation to `target` (atomically), in its
+    own format (JPEG at quality 95 without chroma subsampling), keeping its other EXIF tags and
+    colour profile."""
+    from PIL import Image, ImageOps
+
+    target = Path(target)
+    with Image.open(source) as im:
+        fmt, icc = im.format, im.info.get("icc_profile")
+        upright = ImageOps.exif_transpose(im)
+        exif = upright.getexif()
+        exif[0x0112] = 1
+        options = {"exif": exif.tobytes()}
+        if icc:
+            options["icc_profile"] = icc
+        if fmt == "JPEG":
+            options.update(quality=95, subsampling=0)
+        tmp = temp_path_for(target)
+        try:
+            upright.save(tmp, format=fmt, **options)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -390,3 +390,37 @@ def _film(tmp_path: Path, **top) -> Path:
     path = tmp_path / "film.yaml"
     path.write_text(yaml.safe_dump(script, sort_keys=False))
     return path
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit", "x", "-o", "a.ply", "--seed", "-1"], "expected a seed from 0 to 2147483647"),
+    (["sfm", "x", "-o", "m", "--seed", "99999999999"], "expected a seed from 0 to 2147483647"),
+    (["fit", "x", "-o", "a.ply", "--checkpoint-every", "-1"], "expected 0 or a positive integer"),
+    (["fit", "x", "-o", "a.ply", "--eval-every", "-3"], "expected 0 or a positive integer"),
+    (["fit", "x", "-o", "a.ply", "--test-every", "-1"], "expected 0 or a positive integer"),
+])
+def test_counts_and_seeds_out_of_range_are_usage_errors(args, message, capsys):
+    # A negative period made a checkpoint every step; a negative seed a traceback from COLMAP.
+    from splatfilm.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path):
+    # pycolmap's import installs glog's failure handler, which answered SIGTERM with a native
+    # stack trace; now `kill` or a scheduler's stop ends like Ctrl-C: one line, status 143.
+    import signal
+    import subprocess
+    import sys
+
+    run = "import sys; from splatfilm.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-u", "-c", run, "sfm", str(REPO / "tests" / "fixtures" / "lund" / "images"),
+                             "-o", str(tmp_path / "m")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("sfm: extracting")  # pycolmap is loaded by now
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "Aborted at" not in err and "stack trace" not in err, err
+    assert err.strip().splitlines()[-1].startswith("terminated: finished work is kept"), err

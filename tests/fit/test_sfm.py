@@ -63,6 +63,28 @@ def test_no_images(tmp_path):
     with pytest.raises(SplatfilmError, match="registered 0 of 3"):
         run_sfm(tmp_path / "imgs", tmp_path / "work", log=messages.append)
     assert messages[0] == "sfm: 1 photo in .heic is not read here; convert it to JPEG or PNG to use it", messages
+    # WebP decodes in Pillow but not in COLMAP: named like HEIC, never passed over silently.
+    (tmp_path / "imgs" / "shot.webp").write_bytes(b"RIFF\0\0\0\0WEBPVP8 ")
+    messages = []
+    with pytest.raises(SplatfilmError, match="registered 0 of 3"):
+        run_sfm(tmp_path / "imgs", tmp_path / "work", log=messages.append)
+    assert messages[0].startswith("sfm: 2 photos in .heic, .webp are not read here"), messages
+
+
+def test_fit_takes_the_photos_sfm_takes(tmp_path, monkeypatch):
+    # A folder with photos and an images/ subfolder: `fit` and `sfm` both take the folder's own.
+    import splatfilm.fit.capture as capture
+
+    rng = np.random.default_rng(0)
+    for folder in (tmp_path / "shoot", tmp_path / "shoot" / "images"):
+        folder.mkdir(parents=True, exist_ok=True)
+        iio.imwrite(folder / "a.png", _noise_image(rng, 24, 32))
+    seen = []
+    monkeypatch.setattr(capture, "_load_images", lambda image_dir, *a: seen.append(image_dir))
+    load_capture(tmp_path / "shoot", tmp_path / "work")
+    (tmp_path / "shoot" / "a.png").unlink()
+    load_capture(tmp_path / "shoot", tmp_path / "work")
+    assert seen == [tmp_path / "shoot", tmp_path / "shoot" / "images"]
 
 
 def test_images_are_grouped_by_size_and_lens(tmp_path):
@@ -426,7 +448,7 @@ def test_sfm_cli_writes_a_checked_model_and_its_pose_table(cli_model):
 def test_verifier_finds_exactly_the_planted_wrong_poses(cli_model, tmp_path, capfd):
     import pycolmap
 
-    from splatfilm.fit.colmap_log import colmap_log
+    from splatfilm.io.colmap_library import colmap_log
 
     _, out, _ = cli_model
     database = tmp_path / "database.db"

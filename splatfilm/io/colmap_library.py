@@ -1,5 +1,11 @@
-"""What COLMAP (pycolmap) prints: its glog lines kept to errors unless asked for, and the
-process's stderr silenced around the calls no log setting reaches.
+"""pycolmap's effects on the whole process, kept in hand: importing it (`load_pycolmap`), what
+COLMAP prints (its glog lines kept to errors unless asked for, and the process's stderr silenced
+around the calls no log setting reaches).
+
+Importing pycolmap installs glog's failure signal handler, which answers SIGTERM (`kill`, a
+job scheduler, `timeout`) with a native stack trace on stderr instead of the process's own
+handling; `load_pycolmap` puts the Python handler back, so a terminated run ends as an
+interrupted one does (the CLI: "interrupted", exit 143, a fit's checkpoint written).
 
 pycolmap logs through glog to the process's stderr (file descriptor 2), below Python's
 sys.stderr, so only its own level setting or the descriptor itself can quiet it. Some of its
@@ -10,11 +16,26 @@ it at 0. Everything here restores the caller's level afterwards.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 
 # glog's levels: 0 INFO, 1 WARNING, 2 ERROR.
 ERRORS_ONLY = 2
+
+
+def load_pycolmap():
+    """The pycolmap module, imported after Pillow (pycolmap loaded first supplies the zlib that
+    Pillow's PNG encoder binds to, and the next PNG written aborts the process) and with the
+    process's SIGTERM handling as it was before the import."""
+    import PIL.Image  # noqa: F401
+
+    import pycolmap
+
+    if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+        signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGTERM))
+    return pycolmap
 
 
 @contextmanager
