@@ -133,4 +133,8 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
             manifest.done(png.name, key)
     if skipped and progress:
         print(f"kept {skipped} frame(s) already rendered with the same inputs", file=sys.stderr)
+    others = sorted(p.name for p in out_dir.glob("*.png") if p not in set(written))
+    if others and progress:  # an earlier render of other cameras: left alone, but not unsaid
+        print(f"note: {out_dir} also holds {len(others)} other PNG(s) ({', '.join(others[:3])}"
+              f"{', ...' if len(others) > 3 else ''}), not from these cameras", file=sys.stderr)
     return written

@@ -126,6 +126,11 @@ def test_rerun_keeps_finished_frames_and_rerenders_changed_ones(gsplat_ply, tmp_
     assert main(args) == 0
     assert "kept 5 frame(s)" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.glob("*.png")} == first  # deterministic too
+    # Frames of other cameras from an earlier render are left, and said to be there.
+    shutil.copy(out / "frame_00000.png", out / "street_0001.png")
+    assert main(args) == 0
+    assert "also holds 1 other PNG(s) (street_0001.png)" in capsys.readouterr().err
+    (out / "street_0001.png").unlink()
     # A changed setting re-renders everything.
     assert main(args + ["--background", "1,1,1"]) == 0
     assert "kept" not in capsys.readouterr().err
