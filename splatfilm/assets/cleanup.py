@@ -88,7 +88,7 @@ def clean_asset(scene: str | Path, output: str | Path, cameras_path: str | Path 
                 settings: CleanupSettings | None = None, backend: str = "auto", progress: bool = True) -> dict:
     """`splatfilm clean`: write `output` (.ply/.splat) with the unsupported Gaussians of `scene`
     removed, and its sidecar noting what was done. Returns {kept, removed, views, seconds}."""
-    from splatfilm.assets.sidecar import Sidecar, robust_bounds, sidecar_path, write_capture_cameras
+    from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, robust_bounds, sidecar_path, write_capture_cameras
     from splatfilm.io.gaussian_files import check_gaussian_output, load_gaussians, save_gaussians
 
     t0 = time.perf_counter()
@@ -98,6 +98,7 @@ def clean_asset(scene: str | Path, output: str | Path, cameras_path: str | Path 
     if output.resolve() == scene.resolve():
         raise SplatfilmError(f"{output}: the output would overwrite the input; write the clean copy beside it")
     check_gaussian_output(output)
+    check_sidecar_free(output)
     settings = settings or CleanupSettings()
     sidecar = Sidecar.of_asset(scene) or Sidecar()  # read first: a broken one fails before any work
     cameras = capture_cameras_of(scene, cameras_path)

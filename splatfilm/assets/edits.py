@@ -40,7 +40,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from splatfilm.assets.sidecar import Sidecar, robust_bounds, sidecar_path
+from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, robust_bounds, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import C0
@@ -325,6 +325,7 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
     if output_path.resolve() == input_path.resolve():
         raise SplatfilmError(f"{output_path}: the output would overwrite the input; edits keep the captured asset")
     check_gaussian_output(output_path)
+    check_sidecar_free(output_path)
     try:
         doc = yaml.safe_load(read_text(edits_path, "YAML list of edits"))
     except yaml.YAMLError as e:

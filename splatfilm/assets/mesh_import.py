@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from splatfilm.version import __version__
-from splatfilm.assets.sidecar import Sidecar, sidecar_path
+from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.assets.gltf_check import check_gltf
 from splatfilm.scene.gaussians import Gaussians
@@ -502,6 +502,7 @@ def import_mesh(mesh_path: str | Path, output: str | Path, count: int | None = N
     if output.suffix.lower() not in GAUSSIAN_FILE_EXTENSIONS:
         raise SplatfilmError(f"{output}: the output of import-mesh is a .ply or .splat file (sidecar .json beside it)")
     check_output_file(output)
+    check_sidecar_free(output)
     up_v, front_v = default_axes(mesh_path, up, front)
     asset = mesh_to_gaussians(mesh_path, count=count, density=density, sh_degree=sh_degree, seed=seed)
     gltf = mesh_path.suffix.lower() in (".glb", ".gltf")

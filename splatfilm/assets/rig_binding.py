@@ -47,7 +47,7 @@ import numpy as np
 
 from splatfilm.assets.mesh_import import RiggedSurface, canonical_from_vertices, rigged_surface
 from splatfilm.assets.rig import MAX_INFLUENCES
-from splatfilm.assets.sidecar import Sidecar, sidecar_path
+from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, check_output_file, read_input
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, load_gaussians, save_gaussians
@@ -418,6 +418,7 @@ def rig_capture(fitted: str | Path, skeleton: str | Path, output: str | Path, sa
     if sidecar_path(output).resolve() == sidecar_path(fitted).resolve():
         raise SplatfilmError(f"{output}: its sidecar would overwrite the fitted capture's ({sidecar_path(fitted)})")
     check_output_file(output)
+    check_sidecar_free(output)
     if fitted.suffix.lower() not in GAUSSIAN_FILE_EXTENSIONS:
         raise SplatfilmError(f"{fitted}: not a Gaussian splat file (.ply or .splat); `rig` binds a fitted capture")
     data = read_input(fitted, "fitted capture")

@@ -150,8 +150,14 @@ class Sidecar(MutableMapping[str, Any]):
 
     @staticmethod
     def of_asset(asset: str | Path) -> "Sidecar | None":
-        """The sidecar beside an asset file (`sidecar_path`), or None."""
-        return Sidecar.read(sidecar_path(asset))
+        """The sidecar beside an asset file (`sidecar_path`), or None: also when it is the record
+        of another asset file that is there (ASSET.ply's beside ASSET.spz), whose frame and
+        metrics are not this one's."""
+        sidecar = Sidecar.read(sidecar_path(asset))
+        owner = sidecar.get("asset") if sidecar is not None else None
+        if isinstance(owner, str) and owner != Path(asset).name and (Path(asset).parent / owner).is_file():
+            return None
+        return sidecar
 
     def write(self, path: str | Path) -> Path:
         """Write to `path` atomically as this schema version (`version` first); returns `path`."""

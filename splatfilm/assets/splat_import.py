@@ -10,7 +10,7 @@ from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import USD_EXTENSIONS, check_gaussian_output, load_gaussians, save_gaussians
 from splatfilm.io.camera_files import nerfstudio_to_capture
-from splatfilm.io.spz import read_spz, write_spz
+from splatfilm.io.spz import write_spz
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.version import __version__
 
@@ -33,8 +33,12 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
     is_usd = source.suffix.lower() in USD_EXTENSIONS
     if not is_usd and (prim is not None or time_code is not None or world):
         raise SplatfilmError(f"{source}: --prim, --frame and --world apply to USD files only")
-    if spz_axes != "ply" and ".spz" not in (source.suffix.lower(), output.suffix.lower()):
+    spz_ends = [p.suffix.lower() == ".spz" for p in (source, output)]
+    if spz_axes != "ply" and not any(spz_ends):
         raise SplatfilmError(f"{source}: --spz-axes applies to .spz files only")
+    if spz_axes != "ply" and all(spz_ends):  # read turned back, written turned again: nothing would change
+        raise SplatfilmError(f"{source}: --spz-axes {spz_axes} with .spz on both sides changes nothing; go through "
+                             f"a .ply (import {source.name} -o NAME.ply --spz-axes {spz_axes}, then import that)")
     if transforms_json is not None and dataparser_transforms is None:
         raise SplatfilmError(f"{transforms_json}: --transforms-json goes with --dataparser-transforms")
     to_capture = (nerfstudio_to_capture(dataparser_transforms, transforms_json)
@@ -47,12 +51,8 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
         g = read_usd_splats(source, prim, time_code, world=world)
         if len(g) == 0:
             raise SplatfilmError(f"{source}: the splat prim holds no Gaussians")
-    elif source.suffix.lower() == ".spz":
-        g = read_spz(source, axes=spz_axes)
-        if len(g) == 0:
-            raise SplatfilmError(f"{source}: holds no Gaussians")
     else:
-        g = load_gaussians(source)
+        g = load_gaussians(source, spz_axes=spz_axes)
     if to_capture is not None:
         g = to_capture.transform_gaussians(g)
     if output.suffix.lower() == ".spz":

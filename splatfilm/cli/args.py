@@ -36,8 +36,9 @@ def non_negative_int(text: str) -> int:
     return v
 
 
-# Seeds go to COLMAP (a C int), numpy and torch: the range all three take.
-MAX_SEED = 2**31 - 1
+# Seeds go to COLMAP (a C int; global mapping's starts use seed + 1, + 2), numpy and torch:
+# a range all of them take with room to spare.
+MAX_SEED = 2**30
 
 
 def seed(text: str) -> int:

@@ -23,7 +23,7 @@ def _cmd_sfm(args: argparse.Namespace) -> None:
     from splatfilm.fit.capture import VIDEO_SUFFIXES
     from splatfilm.fit.pose_check import PoseLimits
     from splatfilm.fit.sfm import frames_from_video, read_sfm_summary, run_sfm
-    from splatfilm.io.images import list_images
+    from splatfilm.io.images import photo_folder
     from splatfilm.io.atomic import check_output_folder
 
     source, out = Path(args.images), check_output_folder(args.output)
@@ -36,8 +36,8 @@ def _cmd_sfm(args: argparse.Namespace) -> None:
                                  f"({', '.join(sorted(VIDEO_SUFFIXES))})")
         source, ordered = out / "frames", True
         frames_from_video(args.images, source, args.video_frames)
-    elif (source / "images").is_dir() and not list_images(source):
-        source = source / "images"  # a capture folder: its images/ subfolder
+    else:
+        source = photo_folder(source)  # a capture folder: its images/ subfolder
     limits = PoseLimits(max_reproj_px=args.max_reproj)
     model = run_sfm(source, out, matcher=args.matcher, mapper=args.mapper, camera_model=args.camera_model,
                     focal_px=args.focal, min_registered=args.min_kept, seed=args.seed, ordered=ordered or args.ordered,

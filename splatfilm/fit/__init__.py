@@ -21,6 +21,7 @@ from splatfilm.assets.sidecar import (
     Sidecar,
     canonical_transform,
     capture_cameras_path,
+    check_sidecar_free,
     estimate_up,
     robust_bounds,
     sidecar_path,
@@ -80,6 +81,7 @@ def output_paths(output: str | Path) -> dict[str, Path]:
     if out.suffix.lower() not in (".ply", ".spz"):
         raise SplatfilmError(f"{out}: the output of fit is a .ply or .spz file (its sidecar .json is written beside it)")
     check_output_file(out)
+    check_sidecar_free(out)
     return {"ply": out, "json": sidecar_path(out), "cameras": capture_cameras_path(out),
             "checkpoint": out.with_suffix(".ckpt.pt"), "work": out.with_suffix(".sfm"),
             "appearance": out.with_suffix(".appearance.json")}

@@ -28,7 +28,7 @@ from splatfilm.scene.cameras import Cameras
 from splatfilm.fit.lens_views import remap
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.colmap_library import load_pycolmap
-from splatfilm.io.images import IMAGE_SUFFIXES, list_images, read_photo, unread_photos_note
+from splatfilm.io.images import IMAGE_SUFFIXES, list_images, photo_folder, read_photo, unread_photos_note
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 # Camera models the fit trains through (renders with their own projection); OPENCV images are
@@ -297,8 +297,7 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
 
         image_dir = read_sfm_image_root(data) or (data / "images" if (data / "images").is_dir() else data)
         return _load_colmap(data, model, image_dir, downscale, max_size)
-    # Bare photos: those in the folder itself, else in its images/ (as `splatfilm sfm` picks them).
-    image_dir = data if list_images(data) or not (data / "images").is_dir() else data / "images"
+    image_dir = photo_folder(data)
     if not list_images(image_dir):
         note = unread_photos_note(image_dir)
         raise SplatfilmError(f"{data}: no transforms.json, no COLMAP model (sparse/0) and no images"
@@ -313,9 +312,11 @@ def _load_images(image_dir: Path, work_dir: Path, downscale, max_size, kind: str
     from splatfilm.fit.sfm import read_sfm_image_root
 
     model = run_sfm(image_dir, work_dir, ordered=kind == "video")
-    # Photos stored turned are read from SfM's upright copies, as SfM read them.
-    cap = _load_colmap(image_dir, model, read_sfm_image_root(work_dir) or image_dir, downscale, max_size,
-                       source_type=kind)
+    # Photos stored turned are read from SfM's upright copies (in work_dir), as SfM read them.
+    root = read_sfm_image_root(work_dir)
+    if root is None or not root.resolve().is_relative_to(Path(work_dir).resolve()):
+        root = image_dir
+    cap = _load_colmap(image_dir, model, root, downscale, max_size, source_type=kind)
     cap.source["sfm_model"] = str(model)
     return cap
 

@@ -242,7 +242,7 @@ def _rotation_failures(rec, rotations, kept: set[int], limits: PoseLimits, names
         agreement = rotation_agreement(rec, rotations, kept, limits.max_rotation_deg)
         fractions = {iid: (a.agreeing / a.neighbours if a.neighbours else -1.0) for iid, a in agreement.items()}
         worst = min(fractions.values())
-        if worst > limits.min_agreeing:
+        if worst > limits.min_agreeing or worst >= 1.0:
             break
         for iid, f in fractions.items():
             if f == worst:

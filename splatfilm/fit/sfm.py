@@ -391,7 +391,8 @@ def run_sfm(
     if manifest_path.exists() and (model_dir / "images.bin").exists():
         record = read_record(manifest_path)
         old = record.get("inputs", {})
-        if reuse and old == inputs and record.get("summary", {}).get("kept", 0) >= need:
+        if (reuse and old == inputs and record.get("summary", {}).get("kept", 0) >= need
+                and (not turned or read_sfm_image_root(work) is not None)):  # upright copies still there
             say(f"sfm: reusing {model_dir} ({record['summary']['kept']}/{n} images kept)")
             return model_dir
         if old.get("images") == inputs["images"] and isinstance(old.get("options"), dict):
@@ -428,16 +429,18 @@ def run_sfm(
                 for (width, height, _), group in groups.items():
                     _extract(pycolmap, database, root, group, (width, height), camera_model, focal_px, num_threads)
 
-            changed = _extract_resumably(work, record, f"sfm: extracting SIFT features from {n} images at {sizes}",
-                                         f"{n} images at {sizes}", n, extract, say, progress)
-            changed = _match_resumably(work, record, {"matcher": matcher, "seed": seed},
+            # Mapping runs kept in work/mapping were made from the database as it was: gone
+            # before anything in it changes (a run stopped in between must not find them).
+            forget_mapping = lambda: shutil.rmtree(work / "mapping", ignore_errors=True)  # noqa: E731
+            _extract_resumably(work, record, f"sfm: extracting SIFT features from {n} images at {sizes}",
+                               f"{n} images at {sizes}", n, extract, say, progress, forget_mapping)
+            _match_resumably(work, record, {"matcher": matcher, "seed": seed},
                              f"sfm: {matcher} matching" + (" with loop detection" if matcher == "sequential" else ""),
                              n * (n - 1) // 2 if matcher == "exhaustive" else None,
                              lambda: _match(pycolmap, database, matcher, num_threads, seed, work / VOCABULARY, say,
                                             quiet=not verbose), say, progress,
-                             bound=sequential_pairs_bound(n) if matcher == "sequential" else None) or changed
-            if changed:  # the mapping runs kept in work/mapping were made from the database as it was
-                shutil.rmtree(work / "mapping", ignore_errors=True)
+                             bound=sequential_pairs_bound(n) if matcher == "sequential" else None,
+                             changing=forget_mapping)
             stats = _database_stats(database)
             if stats["featureless"]:
                 k = len(stats["featureless"])
@@ -446,7 +449,8 @@ def run_sfm(
                     f"{'them' if k > 1 else 'it'}, or there is nothing to match")
             say(f"sfm: {stats['features']:.0f} features an image, {stats['verified_pairs']} of {stats['pairs']} "
                 "pairs verified; mapping")
-            best, used, note = _map(pycolmap, database, root, work / "mapping", mapper, n, seed, say)
+            best, used, note = _map(pycolmap, database, root, work / "mapping", mapper, n, seed, say,
+                                    {"features": record["features"], "matching": record["matching"]})
 
             registered = best.num_reg_images() if best is not None else 0
             summary = SfmSummary(n, registered, stats["features"], stats["verified_pairs"], stats["pairs"],
@@ -469,8 +473,11 @@ def run_sfm(
                                  f"{failed}; per-image reasons in {table}")
         make_folder(model_dir)
         best.write(model_dir)
+        # Inside the work folder (upright copies) relative to it, so a moved model keeps them.
+        image_root = root.resolve()
+        inside = image_root.is_relative_to(work.resolve())
         write_record(manifest_path, {"inputs": inputs, "summary": summary.__dict__,
-                                     "image_root": str(root.resolve())})
+                                     "image_root": str(image_root.relative_to(work.resolve()) if inside else image_root)})
         say(f"sfm: kept {summary.kept}/{n} images, {summary.points} points, {summary.seconds:.1f} s -> {model_dir}")
         return model_dir
 
@@ -604,17 +611,18 @@ def _update_record(work: Path, record: dict, **changes) -> None:
 
 
 def _extract_resumably(work: Path, record: dict, label: str, what: str, n: int, extract: Callable[[], None],
-                       say: Log, progress: bool) -> bool:
+                       say: Log, progress: bool, changing: Callable[[], None] = lambda: None) -> None:
     """Run `extract()` (SIFT features of `n` images into work/database.db) unless its record says
     they are all there, then number the images by name. An interrupted extraction goes on where
     it stopped: COLMAP skips the images whose features are in. label: the step's log line
-    ("sfm: extracting ..."); what: the images, for the line that says they are reused. True when
-    it extracted (the database changed)."""
+    ("sfm: extracting ..."); what: the images, for the line that says they are reused;
+    changing: called before the database changes."""
     database = work / "database.db"
     step = label.split(":")[0]
     if record["extracted"]:
         say(f"{step}: reusing the SIFT features of {what} in {database}")
-        return False
+        return
+    changing()
     done = _count_rows(database, "keypoints") or 0
     _drop_orphan_cameras(database)
     say(label + (f" (resuming: {done} already extracted)" if done else ""))
@@ -622,25 +630,26 @@ def _extract_resumably(work: Path, record: dict, label: str, what: str, n: int, 
         extract()
     number_images_by_name(database)
     _update_record(work, record, extracted=True)
-    return True
 
 
 def _match_resumably(work: Path, record: dict, options: dict, label: str, total: int | None,
-                     match: Callable[[], None], say: Log, progress: bool, bound: int | None = None) -> bool:
+                     match: Callable[[], None], say: Log, progress: bool, bound: int | None = None,
+                     changing: Callable[[], None] = lambda: None) -> None:
     """Run `match()` on work/database.db unless its record says matches made with `options` are
     all there. An interrupted matching with the same options goes on where it stopped (COLMAP
     skips the pairs the database already holds, and every pair's matches and verification
     repeat exactly, so the result is the uninterrupted one); matches made with other options
     are cleared first. label: the step's log line ("sfm: exhaustive matching"); total: the
     pairs it matches, if known; bound: at most how many, when only that is known (the
-    progress bar's end until the step ends). True when it matched (the database changed)."""
+    progress bar's end until the step ends); changing: called before the database changes."""
     database = work / "database.db"
     step = label.split(":")[0]
     if record["matching"] == options and record["matched"]:
         if total is None or _count_rows(database, "two_view_geometries") == total:
             say(f"{step}: reusing the matches in {database}")
-            return False
+            return
         _update_record(work, record, matched=False)  # fewer pairs than it says: COLMAP adds the rest
+    changing()
     if record["matching"] != options:
         # Recorded as unknown first: a run killed while clearing must not find the old options
         # (their matches trusted) nor the new ones (the old matches kept as if new) next time.
@@ -654,7 +663,6 @@ def _match_resumably(work: Path, record: dict, options: dict, label: str, total:
                             exact=total is not None):
         match()
     _update_record(work, record, matched=True)
-    return True
 
 
 def _clear_matches(database: Path) -> None:
@@ -924,17 +932,18 @@ def _build_vocabulary(pycolmap, database: Path, path: Path, num_threads: int, se
     return True
 
 
-def _map(pycolmap, database: Path, root: Path, out: Path, mapper: str, n: int, seed: int, say: Log):
+def _map(pycolmap, database: Path, root: Path, out: Path, mapper: str, n: int, seed: int, say: Log,
+         made_from: dict | None = None):
     """(reconstruction with the most registered images or None, "incremental" or "global", a note on
     a rejected global model or "") by `mapper` (see run_sfm)."""
     best, used = None, "incremental"
     if mapper in ("auto", "incremental"):
-        best = _mapping(pycolmap, "incremental", database, root, out / "incremental", seed, say)
+        best = _mapping(pycolmap, "incremental", database, root, out / "incremental", seed, say, made_from)
         got = best.num_reg_images() if best is not None else 0
         if mapper == "incremental" or got == n:
             return best, used, ""
         say(f"sfm: incremental mapping registered {got}/{n} images; trying global mapping")
-    starts = [_mapping(pycolmap, "global", database, root, out / f"global{k}", seed + k, say)
+    starts = [_mapping(pycolmap, "global", database, root, out / f"global{k}", seed + k, say, made_from)
               for k in range(GLOBAL_STARTS)]
     pick, closest = agreeing_start(starts)
     if pick is None:
@@ -988,13 +997,15 @@ def start_disagreement(a, b) -> float:
     return float(np.linalg.norm(scale * B @ R.T + t - A, axis=1).max() / extent)
 
 
-def _mapping(pycolmap, kind: str, database: Path, root: Path, out: Path, seed: int, say: Log):
+def _mapping(pycolmap, kind: str, database: Path, root: Path, out: Path, seed: int, say: Log,
+             made_from: dict | None = None):
     """One COLMAP mapping run ("incremental" or "global") on one thread (see the module docstring); its
     model with the most registered images, or None. Kept in `out` (model/ and mapping.json) and
-    reused by a later run on the same database (run_sfm clears them when the database changes),
-    so a run stopped during mapping or the pose checks, or run again with other pose limits,
-    does not map again what it mapped."""
-    done = {"kind": kind, "seed": seed, "pycolmap": pycolmap.__version__}
+    reused by a later run on the same database, so a run stopped during mapping or the pose
+    checks, or run again with other pose limits, does not map again what it mapped. made_from:
+    what the database holds (its record's features key and matching options), part of the
+    key; run_sfm also clears the runs before anything in the database changes."""
+    done = {"kind": kind, "seed": seed, "pycolmap": pycolmap.__version__, "database": made_from}
     record, model = out / "mapping.json", out / "model"
     if record.exists() and {k: v for k, v in read_record(record).items() if k != "registered"} == done:
         say(f"sfm: reusing the {kind} mapping in {out}")
@@ -1034,7 +1045,10 @@ def read_sfm_image_root(work_dir: str | Path) -> Path | None:
     """The folder the images of work_dir's model are read from (the photos' own, or upright
     copies of turned ones: run_sfm), None when its sfm.json does not say or it is gone."""
     root = read_record(Path(work_dir) / "sfm.json").get("image_root")
-    return Path(root) if isinstance(root, str) and Path(root).is_dir() else None
+    if not isinstance(root, str):
+        return None
+    folder = Path(work_dir) / root  # a relative root is inside work_dir
+    return folder if folder.is_dir() else None
 
 
 def read_sfm_summary(work_dir: str | Path) -> SfmSummary | None:

@@ -5,7 +5,8 @@ around the calls no log setting reaches).
 Importing pycolmap installs glog's failure signal handler, which answers SIGTERM (`kill`, a
 job scheduler, `timeout`) with a native stack trace on stderr instead of the process's own
 handling; `load_pycolmap` puts the Python handler back, so a terminated run ends as an
-interrupted one does (the CLI: "interrupted", exit 143, a fit's checkpoint written).
+interrupted one does (the CLI: "terminated", exit 143, a fit's checkpoint written). Only the
+main thread can set it: the CLI imports pycolmap there.
 
 pycolmap logs through glog to the process's stderr (file descriptor 2), below Python's
 sys.stderr, so only its own level setting or the descriptor itself can quiet it. Some of its
@@ -53,7 +54,9 @@ def colmap_log(pycolmap, verbose: bool):
 @contextmanager
 def kept_log_level(pycolmap):
     """Around a pycolmap call that resets COLMAP's log level (see the module docstring): stderr
-    silenced for the call while the caller wants quiet, and the caller's level back after it."""
+    silenced for the call while the caller wants quiet, and the caller's level back after it.
+    Silenced means COLMAP's error lines too ("Failed to create any sparse model", one per
+    attempt): the caller says what failed in its own words; `--verbose` shows them all."""
     level = pycolmap.logging.minloglevel
     try:
         with stderr_silenced(level > 0):

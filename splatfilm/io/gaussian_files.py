@@ -30,8 +30,9 @@ def _kind(path: Path) -> str:
     return ext
 
 
-def load_gaussians(path: str | os.PathLike) -> Gaussians:
-    """Read Gaussians (float32, raw parameters) from a `.ply`, `.splat`, `.spz` or USD file.
+def load_gaussians(path: str | os.PathLike, spz_axes: str = "ply") -> Gaussians:
+    """Read Gaussians (float32, raw parameters) from a `.ply`, `.splat`, `.spz` or USD file;
+    spz_axes: an .spz file's axes (`io.spz`: "ply", as stored, or "rub").
 
     A USD file must hold exactly one splat prim; it is read in its own frame (its local
     positions) at the stage's start (`splatfilm.io.usd_splats.read_usd_splats` picks others)."""
@@ -42,7 +43,7 @@ def load_gaussians(path: str | os.PathLike) -> Gaussians:
     elif kind == ".splat":
         g = read_splat(path)
     elif kind == ".spz":
-        g = read_spz(path)
+        g = read_spz(path, axes=spz_axes)
     else:
         from splatfilm.io.usd_splats import read_usd_splats
 

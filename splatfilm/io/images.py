@@ -13,6 +13,7 @@ Every write is atomic (see `io.atomic`): an interrupted job never leaves a half-
 from __future__ import annotations
 
 import os
+import struct
 from collections import Counter
 from pathlib import Path
 
@@ -39,6 +40,15 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     if not d.is_dir():
         raise SplatfilmError(f"{d}: not a folder of images")
     return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+
+
+def photo_folder(folder: str | os.PathLike) -> Path:
+    """Where a capture folder's bare photos are: the folder itself when it holds any, else its
+    images/ subfolder when there is one (the layout of COLMAP and nerfstudio datasets)."""
+    d = Path(folder)
+    if list_images(d) or not (d / "images").is_dir():
+        return d
+    return d / "images"
 
 
 def unread_photos_note(folder: str | os.PathLike) -> str:
@@ -107,27 +117,31 @@ def photo_orientation(path: str | os.PathLike) -> int:
 def write_upright(source: str | os.PathLike, target: str | os.PathLike) -> None:
     """Write `source` turned upright by its EXIF orientation to `target` (atomically), in its
     own format (JPEG at quality 95 without chroma subsampling), keeping its other EXIF tags and
-    colour profile."""
+    colour profile. Raises SplatfilmError naming `source` when it cannot."""
     from PIL import Image, ImageOps
 
     target = Path(target)
-    with Image.open(source) as im:
-        fmt, icc = im.format, im.info.get("icc_profile")
-        upright = ImageOps.exif_transpose(im)
-        exif = upright.getexif()
-        exif[0x0112] = 1
-        options = {"exif": exif.tobytes()}
-        if icc:
-            options["icc_profile"] = icc
-        if fmt == "JPEG":
-            options.update(quality=95, subsampling=0)
-        tmp = temp_path_for(target)
-        try:
+    tmp = temp_path_for(target)
+    try:
+        with Image.open(source) as im:
+            fmt, icc = im.format, im.info.get("icc_profile")
+            upright = ImageOps.exif_transpose(im)
+            exif = upright.getexif()
+            exif[0x0112] = 1
+            options = {"exif": exif.tobytes()}
+            if icc:
+                options["icc_profile"] = icc
+            if fmt in ("JPEG", "MPO"):  # MPO: a JPEG with a second picture (phones' depth or gain maps)
+                fmt = "JPEG"
+                options.update(quality=95, subsampling=0)
             upright.save(tmp, format=fmt, **options)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        os.replace(tmp, target)
+    except (OSError, ValueError, SyntaxError, struct.error) as e:  # Pillow's errors for bad files and EXIF
+        Path(tmp).unlink(missing_ok=True)
+        raise SplatfilmError(f"{source}: cannot write an upright copy ({type(e).__name__}: {e})") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -278,13 +278,19 @@ def _unpack_v4(raw: bytes, path) -> bytes:
         raise _error(path, f"claims {n} Gaussians; not a plausible SPZ file")
     if not 1 <= streams <= 6 or toc < _HEADER_V4.itemsize or toc + 16 * streams > len(raw):
         raise _error(path, f"a table of {streams} streams at byte {toc} does not fit the file's {len(raw)} bytes")
-    sizes = np.frombuffer(raw[toc:toc + 16 * streams], "<u8").reshape(streams, 2).astype(np.int64)
+    sizes = [(int(c), int(u)) for c, u in np.frombuffer(raw[toc:toc + 16 * streams], "<u8").reshape(streams, 2)]
     import zstandard
 
     at, parts = toc + 16 * streams, []
     for compressed, size in sizes:
         if at + compressed > len(raw) or size > 72 * n + 1024:
             raise _error(path, "truncated or damaged: a stream runs past the end of the file")
+        try:
+            declared = zstandard.frame_content_size(raw[at:at + compressed])
+        except zstandard.ZstdError:
+            raise _error(path, "truncated or damaged: a zstd stream's header does not read") from None
+        if declared not in (-1, size):  # zstd trusts a frame's own size: a damaged one could ask for any memory
+            raise _error(path, f"a zstd stream declares {declared} bytes where the table says {size}")
         try:
             part = zstandard.ZstdDecompressor().decompress(raw[at:at + compressed], max_output_size=int(size))
         except zstandard.ZstdError as e:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from splatfilm.version import __version__
-from splatfilm.assets.sidecar import Sidecar, sidecar_path
+from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, sidecar_path
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, check_output_file, make_folder
@@ -101,6 +101,7 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, tar
     if output.suffix.lower() != ".ply":
         raise SplatfilmError(f"{output}: the output of refine is a .ply file")
     check_output_file(output)
+    check_sidecar_free(output)
     if len(targets) == 0:
         raise SplatfilmError(f"{targets_source or 'refine'}: no target cameras")
     sidecar = Sidecar.of_asset(scene_path) or Sidecar()  # read first: a broken one fails before any work

@@ -21,6 +21,7 @@ from splatfilm.render.spherical_harmonics import spherical_harmonics as eval_sh
 from splatfilm.scene.sh import C0
 from splatfilm.film.world import Asset, KeyedMotion, World
 from splatfilm.scene.transforms import Similarity, euler_xyz_rotation, yaw_rotation
+from splatfilm.assets.sidecar import Sidecar
 from splatfilm.yamlfields import At
 
 
@@ -253,6 +254,14 @@ def test_cli_round_trip(tmp_path, capsys):
                                                                              "scale": 1.0}}))
     digest = hashlib.sha256(src.read_bytes()).hexdigest()
     (tmp_path / "edits.yaml").write_text(EDITS_YAML.replace("  frame: world\n", ""))
+    # Beside the source, as another format of the same name: its sidecar is hero.ply's, refused
+    # before anything is written.
+    assert main(["edit", str(src), str(tmp_path / "edits.yaml"), "-o", str(tmp_path / "hero.spz")]) == 2
+    assert "hero.json: is the sidecar of hero.ply" in capsys.readouterr().err
+    assert not (tmp_path / "hero.spz").exists()
+    (tmp_path / "hero.spz").write_bytes(b"")  # a stray file there: hero.ply's record is still not its
+    assert Sidecar.of_asset(tmp_path / "hero.spz") is None and Sidecar.of_asset(src)["asset"] == "hero.ply"
+    (tmp_path / "hero.spz").unlink()
     out = tmp_path / "baked" / "hero_edited.ply"
     assert main(["edit", str(src), str(tmp_path / "edits.yaml"), "-o", str(out)]) == 0
     assert "4 Gaussians" in capsys.readouterr().out

@@ -393,8 +393,8 @@ def _film(tmp_path: Path, **top) -> Path:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["fit", "x", "-o", "a.ply", "--seed", "-1"], "expected a seed from 0 to 2147483647"),
-    (["sfm", "x", "-o", "m", "--seed", "99999999999"], "expected a seed from 0 to 2147483647"),
+    (["fit", "x", "-o", "a.ply", "--seed", "-1"], "expected a seed from 0 to 1073741824"),
+    (["sfm", "x", "-o", "m", "--seed", "99999999999"], "expected a seed from 0 to 1073741824"),
     (["fit", "x", "-o", "a.ply", "--checkpoint-every", "-1"], "expected 0 or a positive integer"),
     (["fit", "x", "-o", "a.ply", "--eval-every", "-3"], "expected 0 or a positive integer"),
     (["fit", "x", "-o", "a.ply", "--test-every", "-1"], "expected 0 or a positive integer"),

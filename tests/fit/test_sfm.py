@@ -372,6 +372,11 @@ def test_an_interrupted_sfm_goes_on_where_it_stopped_and_ends_as_one_run(tmp_pat
     assert any("reusing the SIFT features" in m for m in messages), messages
     assert any(m == "sfm: exhaustive matching" for m in messages), messages
     assert not any("reusing the incremental mapping" in m for m in messages), messages
+    # Other matches at the same seed: the mapping of the old ones is not reused either.
+    messages = []
+    run_sfm(images, work, log=messages.append, seed=0, matcher="sequential")
+    assert any(m.startswith("sfm: sequential matching") for m in messages), messages
+    assert not any("reusing the incremental mapping" in m for m in messages), messages
 
     # An unreadable database is replaced; a folder another run holds is refused.
     (work / "database.db").write_bytes(b"not a database" * 100)
@@ -781,3 +786,37 @@ def test_images_are_numbered_by_name_whatever_order_their_features_finished(tmp_
 def test_mapper_must_be_known(tmp_path):
     with pytest.raises(SplatfilmError, match="mapper 'glomap' is not one of auto, incremental, global"):
         run_sfm(tmp_path, tmp_path / "work", mapper="glomap", log=None)
+
+
+def test_upright_copies_follow_their_photos_from_run_to_run(tmp_path):
+    """SfM's folder of upright copies: a copy of each turned photo, a link to the others; a
+    photo turned since, or no longer, changes places between the two, and the user's own
+    file is never written through a link."""
+    from PIL import Image
+
+    from splatfilm.fit.sfm import _upright_folder
+    from splatfilm.io.digest import file_digest
+
+    photos, work = tmp_path / "photos", tmp_path / "work"
+    photos.mkdir()
+
+    def save(name: str, orientation: int) -> None:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        Image.fromarray(_noise_image(np.random.default_rng(len(name)), 16, 24)).save(photos / name, exif=exif.tobytes())
+
+    def stage(turned: set[str]) -> Path:
+        images = [[n, file_digest(photos / n, "sha1")] for n in ("a.jpg", "b.jpg")]
+        return _upright_folder(work, photos, images, turned)
+
+    save("a.jpg", 6)
+    save("b.jpg", 1)
+    folder = stage({"a.jpg"})
+    assert not (folder / "a.jpg").is_symlink() and Image.open(folder / "a.jpg").size == (16, 24)
+    assert (folder / "b.jpg").is_symlink() and (folder / "b.jpg").resolve() == (photos / "b.jpg").resolve()
+    save("b.jpg", 8)  # turned since
+    original_b = (photos / "b.jpg").read_bytes()
+    save("a.jpg", 1)  # upright now
+    folder = stage({"b.jpg"})
+    assert (folder / "a.jpg").is_symlink() and not (folder / "b.jpg").is_symlink()
+    assert Image.open(folder / "b.jpg").size == (16, 24) and (photos / "b.jpg").read_bytes() == original_b

@@ -192,6 +192,8 @@ def _cases(tmp_path):
         "v4 truncated": (_version_4(good)[:-9], "truncated or damaged"),
         "v4 short header": (_version_4(good)[:20], "32-byte header"),
         "v4 damaged stream": (_version_4(good)[:80] + bytes(len(_version_4(good)) - 80), "damaged"),
+        # The table and the stream's own header disagree on its size (45 = 5 Gaussians' positions).
+        "v4 size mismatch": (_version_4(good)[:40] + struct.pack("<Q", 46) + _version_4(good)[48:], "declares 45 bytes"),
         "extensions": (gzip.compress(good[:14] + bytes([2]) + good[15:]), "extensions (flag 0x2)"),
         "truncated": (gzip.compress(good[:-7]), "truncated"),
         "broken gzip": (gzip.compress(good)[:-12], "gzip stream is damaged"),
@@ -199,7 +201,8 @@ def _cases(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["not gzip", "bad magic", "version 4 gzipped", "version 5", "v4 extensions",
-                                  "v4 truncated", "v4 short header", "v4 damaged stream", "extensions", "truncated",
+                                  "v4 truncated", "v4 short header", "v4 damaged stream", "v4 size mismatch",
+                                  "extensions", "truncated",
                                   "broken gzip"])
 def test_bad_files_give_one_line_errors(tmp_path, case):
     data, message = _cases(tmp_path)[case]
@@ -248,6 +251,8 @@ def test_import_keeps_axes_guards_a_sidecar_and_refuses_empty_files(tmp_path, ca
     assert main(["import", str(tmp_path / "rub.spz"), "-o", str(tmp_path / "back.ply"), "--spz-axes", "rub"]) == 0
     assert torch.allclose(load_gaussians(tmp_path / "back.ply").means, plain.means)
     assert json.loads((tmp_path / "back.json").read_text())["source"]["spz_axes"] == "rub"
+    assert "changes nothing" in cli_error(
+        capsys, ["import", tmp_path / "rub.spz", "-o", tmp_path / "again.spz", "--spz-axes", "rub"])
     assert "--spz-axes applies to .spz" in cli_error(
         capsys, ["import", tmp_path / "asset.ply", "-o", tmp_path / "x.ply", "--spz-axes", "rub"])
 
