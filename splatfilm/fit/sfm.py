@@ -433,14 +433,14 @@ def run_sfm(
             # before anything in it changes (a run stopped in between must not find them).
             forget_mapping = lambda: shutil.rmtree(work / "mapping", ignore_errors=True)  # noqa: E731
             _extract_resumably(work, record, f"sfm: extracting SIFT features from {n} images at {sizes}",
-                               f"{n} images at {sizes}", n, extract, say, progress, forget_mapping)
+                               f"{n} images at {sizes}", n, extract, say, progress, forget_mapping, quiet=not verbose)
             _match_resumably(work, record, {"matcher": matcher, "seed": seed},
                              f"sfm: {matcher} matching" + (" with loop detection" if matcher == "sequential" else ""),
                              n * (n - 1) // 2 if matcher == "exhaustive" else None,
                              lambda: _match(pycolmap, database, matcher, num_threads, seed, work / VOCABULARY, say,
                                             quiet=not verbose), say, progress,
                              bound=sequential_pairs_bound(n) if matcher == "sequential" else None,
-                             changing=forget_mapping)
+                             changing=forget_mapping, quiet=not verbose)
             stats = _database_stats(database)
             if stats["featureless"]:
                 k = len(stats["featureless"])
@@ -611,12 +611,13 @@ def _update_record(work: Path, record: dict, **changes) -> None:
 
 
 def _extract_resumably(work: Path, record: dict, label: str, what: str, n: int, extract: Callable[[], None],
-                       say: Log, progress: bool, changing: Callable[[], None] = lambda: None) -> None:
+                       say: Log, progress: bool, changing: Callable[[], None] = lambda: None,
+                       quiet: bool = True) -> None:
     """Run `extract()` (SIFT features of `n` images into work/database.db) unless its record says
     they are all there, then number the images by name. An interrupted extraction goes on where
     it stopped: COLMAP skips the images whose features are in. label: the step's log line
     ("sfm: extracting ..."); what: the images, for the line that says they are reused;
-    changing: called before the database changes."""
+    changing: called before the database changes; quiet: COLMAP's stderr silenced meanwhile."""
     database = work / "database.db"
     step = label.split(":")[0]
     if record["extracted"]:
@@ -626,7 +627,8 @@ def _extract_resumably(work: Path, record: dict, label: str, what: str, n: int, 
     done = _count_rows(database, "keypoints") or 0
     _drop_orphan_cameras(database)
     say(label + (f" (resuming: {done} already extracted)" if done else ""))
-    with _database_progress(database, "keypoints", n, f"{step} features", "image", progress):
+    with stderr_silenced(quiet) as terminal, \
+            _database_progress(database, "keypoints", n, f"{step} features", "image", progress, stream=terminal):
         extract()
     number_images_by_name(database)
     _update_record(work, record, extracted=True)
@@ -634,14 +636,15 @@ def _extract_resumably(work: Path, record: dict, label: str, what: str, n: int, 
 
 def _match_resumably(work: Path, record: dict, options: dict, label: str, total: int | None,
                      match: Callable[[], None], say: Log, progress: bool, bound: int | None = None,
-                     changing: Callable[[], None] = lambda: None) -> None:
+                     changing: Callable[[], None] = lambda: None, quiet: bool = True) -> None:
     """Run `match()` on work/database.db unless its record says matches made with `options` are
     all there. An interrupted matching with the same options goes on where it stopped (COLMAP
     skips the pairs the database already holds, and every pair's matches and verification
     repeat exactly, so the result is the uninterrupted one); matches made with other options
     are cleared first. label: the step's log line ("sfm: exhaustive matching"); total: the
     pairs it matches, if known; bound: at most how many, when only that is known (the
-    progress bar's end until the step ends); changing: called before the database changes."""
+    progress bar's end until the step ends); changing: called before the database changes;
+    quiet: COLMAP's stderr silenced meanwhile."""
     database = work / "database.db"
     step = label.split(":")[0]
     if record["matching"] == options and record["matched"]:
@@ -659,8 +662,9 @@ def _match_resumably(work: Path, record: dict, options: dict, label: str, total:
         _update_record(work, record, matching=options)
     done = _count_rows(database, "two_view_geometries") or 0
     say(label + (f" (resuming: {done} pairs already matched)" if done else ""))
-    with _database_progress(database, "two_view_geometries", total or bound, f"{step} matching", "pair", progress,
-                            exact=total is not None):
+    with stderr_silenced(quiet) as terminal, \
+            _database_progress(database, "two_view_geometries", total or bound, f"{step} matching", "pair", progress,
+                               exact=total is not None, stream=terminal):
         match()
     _update_record(work, record, matched=True)
 
@@ -712,14 +716,16 @@ while os.getppid() == parent:
 
 @contextmanager
 def _database_progress(database: Path, table: str, total: int | None, desc: str, unit: str, show: bool,
-                       exact: bool = True):
+                       exact: bool = True, stream=None):
     """A progress bar (tqdm) of the rows of `table` while COLMAP fills it on its own threads:
     pycolmap reports no progress, but every image's keypoints and every pair's verified geometry
     land in the database as they finish. A separate process counts them (`_ROW_COUNTER`: only
     what COLMAP has checkpointed, so the bar can lag). Drawn only on a terminal: in a log file
     or a pipe the one-line steps `say` prints are the record. exact=False: `total` is an upper
-    bound, replaced by the count reached when the step ends."""
-    if not show or not sys.stderr.isatty():
+    bound, replaced by the count reached when the step ends. stream: where to draw (default
+    sys.stderr)."""
+    stream = stream or sys.stderr
+    if not show or not stream.isatty():
         yield
         return
     import subprocess
@@ -732,7 +738,8 @@ def _database_progress(database: Path, table: str, total: int | None, desc: str,
 
     def draw(rows: int) -> None:
         if not bars:
-            bars.append(tqdm(total=total, desc=desc, unit=unit, initial=initial, file=sys.stderr))
+            # dynamic_ncols: tqdm sizes bars to the terminal only for sys.stderr/stdout otherwise
+            bars.append(tqdm(total=total, desc=desc, unit=unit, initial=initial, file=stream, dynamic_ncols=True))
             bars[0].start_t = bars[0].last_print_t = started  # its time and rate from the step's start
         if rows > bars[0].n:
             bars[0].update(rows - bars[0].n)
@@ -1203,7 +1210,7 @@ def triangulate_known_poses(
                                           device=pycolmap.Device.cpu)
 
             _extract_resumably(work, record, f"triangulate: SIFT features of {n} views with known poses", f"{n} views",
-                               n, extract, say, progress)
+                               n, extract, say, progress, quiet=not verbose)
             rec = pycolmap.Reconstruction()
             db = pycolmap.Database.open(database)
             try:
@@ -1241,7 +1248,7 @@ def triangulate_known_poses(
                     pycolmap.match_image_pairs(database, matching_options=matching, pairing_options=pairing,
                                                verification_options=verification, device=pycolmap.Device.cpu)
             _match_resumably(work, record, {"pairs": "all" if n <= TRIANGULATION_EXHAUSTIVE_MAX else "neighbours",
-                                            "seed": seed}, label, total, match, say, progress)
+                                            "seed": seed}, label, total, match, say, progress, quiet=not verbose)
             stats = _database_stats(database)
             say(f"triangulate: {stats['features']:.0f} features an image, {stats['verified_pairs']} of "
                 f"{stats['pairs']} pairs verified; triangulating with the poses fixed")

@@ -67,19 +67,28 @@ def kept_log_level(pycolmap):
 
 @contextmanager
 def stderr_silenced(active: bool):
-    """Point the process's stderr (file descriptor 2) at /dev/null while `active`. Also for
-    prints no log setting reaches, such as faiss's "WARNING clustering 1000 points to 63
-    centroids" from the loop detector's vocabulary build (about the index's coarse quantiser
-    over the words, and harmless)."""
+    """Point the process's stderr (file descriptor 2) at /dev/null while `active`, yielding a
+    text stream on the stderr that was there (sys.stderr when not active), for what should still
+    reach the terminal (progress bars). Also for prints no log setting reaches, such as faiss's
+    "WARNING clustering 1000 points to 63 centroids" from the loop detector's vocabulary build
+    (about the index's coarse quantiser over the words, and harmless), and COLMAP's "Stopping
+    thread..." error line when Ctrl-C stops extraction or matching."""
     if not active:
-        yield
+        yield sys.stderr
         return
     sys.stderr.flush()
     saved = os.dup(2)
+    try:  # sys.stderr writes to file descriptor 2 (not when replaced, as under a test): keep it reachable
+        on_fd2 = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        on_fd2 = False
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1) if on_fd2 else sys.stderr
     try:
         with open(os.devnull, "w") as null:
             os.dup2(null.fileno(), 2)
-        yield
+        yield terminal
     finally:
+        if terminal is not sys.stderr:
+            terminal.close()
         os.dup2(saved, 2)
         os.close(saved)

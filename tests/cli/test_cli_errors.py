@@ -423,4 +423,5 @@ def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path):
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
     assert "Aborted at" not in err and "stack trace" not in err, err
+    assert not [line for line in err.splitlines() if line[:1] in "EWIF" and line[1:3] == "20"], err  # no glog lines
     assert err.strip().splitlines()[-1].startswith("terminated: finished work is kept"), err
