@@ -112,6 +112,44 @@ def _trimesh_failures(records: list[str]):
         logger.setLevel(old_level)
 
 
+class _UriResolver:
+    """Files a glTF names, found beside it: its `uri`s are URI-encoded (Blender writes
+    `my%20char.bin` for "my char.bin"), which trimesh's own resolver looks up as written."""
+
+    def __init__(self, folder: Path):
+        from trimesh.resolvers import FilePathResolver
+
+        self.files = FilePathResolver(folder)
+
+    def get(self, name: str) -> bytes:
+        from urllib.parse import unquote
+
+        try:
+            return self.files.get(name)
+        except (FileNotFoundError, OSError):
+            return self.files.get(unquote(name))
+
+    __getitem__ = get
+
+    def __getattr__(self, attr):  # keys(), write(), namespaced(), ... as trimesh's resolver
+        return getattr(self.files, attr)
+
+
+def _placed_geometries(scene) -> list:
+    """Every geometry instance of a trimesh scene, placed by its node's transform. As
+    `scene.dump()`, but keeping glTF vertex attributes (COLOR_0), which a mesh copy drops."""
+    out = []
+    for node in scene.graph.nodes_geometry:
+        transform, name = scene.graph[node]
+        source = scene.geometry[name]
+        mesh = source.copy()
+        for key, values in (getattr(getattr(source, "visual", None), "vertex_attributes", None) or {}).items():
+            mesh.visual.vertex_attributes[key] = np.asarray(values).copy()
+        mesh.apply_transform(transform)
+        out.append(mesh)
+    return out
+
+
 def _load_parts(path: Path) -> list[_Part]:
     """The triangle meshes of a mesh file, in its root frame (scene node transforms applied)."""
     import trimesh
@@ -130,8 +168,8 @@ def _load_parts(path: Path) -> list[_Part]:
     failures: list[str] = []
     try:
         with _trimesh_failures(failures):
-            scene = trimesh.load(path, force="scene", process=False)
-            geometries = scene.dump(concatenate=False) if len(scene.geometry) else []
+            scene = trimesh.load(path, force="scene", process=False, resolver=_UriResolver(path.parent))
+            geometries = _placed_geometries(scene)
     except SplatfilmError:
         raise
     except Exception as e:  # trimesh raises anything from KeyError to struct.error on bad files
@@ -288,11 +326,12 @@ def sample_texture(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
 
 
 def _image_array(image, path: Path, cache: dict) -> np.ndarray:
-    """A PIL image as float RGB [H,W,3] in [0,1] (decoded once per image)."""
+    """A PIL image as float RGBA [H,W,4] in [0,1] (decoded once per image; alpha 1 where the
+    image has none)."""
     key = id(image)
     if key not in cache:
         try:
-            cache[key] = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
+            cache[key] = np.asarray(image.convert("RGBA"), dtype=np.float64) / 255.0
         except Exception as e:  # truncated or corrupt pixel data only shows when decoded
             raise SplatfilmError(f"{path}: a texture or material failed to load ({type(e).__name__}: {e})") from None
     return cache[key]
@@ -306,9 +345,11 @@ def _unit_rgb(values) -> np.ndarray:
 
 
 def _part_colours(part: _Part, face: np.ndarray, bary: np.ndarray, gltf: bool, path: Path,
-                  cache: dict) -> tuple[np.ndarray, str]:
-    """sRGB colours [M,3] of samples on one part, and what they came from
-    ('texture', 'vertex', 'face', 'material' or 'none')."""
+                  cache: dict) -> tuple[np.ndarray, np.ndarray, str]:
+    """sRGB colours [M,3] of samples on one part, their coverage [M] in [0,1], and what the
+    colours came from ('texture', 'vertex', 'face', 'material' or 'none'). Coverage is a glTF
+    material's alpha (baseColorFactor's times the texture's) where its alphaMode uses it:
+    BLEND as it is, MASK as 0 or 1 by alphaCutoff (cut-out leaves, hair cards); else 1."""
     from trimesh.visual.material import PBRMaterial
     from trimesh.visual.texture import TextureVisuals
 
@@ -327,10 +368,22 @@ def _part_colours(part: _Part, face: np.ndarray, bary: np.ndarray, gltf: bool, p
             image, factor = getattr(mat, "image", None), None
             if image is None:
                 factor = getattr(mat, "diffuse", None)
-        factor = np.ones(3) if factor is None else _unit_rgb(np.asarray(factor).reshape(-1))
+        raw_factor = None if factor is None else np.asarray(factor).reshape(-1)
+        factor = np.ones(3) if factor is None else _unit_rgb(raw_factor)
         texture = None
         if image is not None and vis.uv is not None and len(vis.uv) == len(part.vertices):
             texture = sample_texture(_image_array(image, path, cache), per_vertex(np.asarray(vis.uv, np.float64)))
+        coverage = np.ones(len(face))
+        mode = getattr(mat, "alphaMode", None) if isinstance(mat, PBRMaterial) else None
+        if gltf and mode in ("MASK", "BLEND"):
+            if raw_factor is not None and len(raw_factor) == 4:
+                coverage = coverage * (raw_factor[3] / 255.0 if raw_factor.dtype.kind in "iu" else raw_factor[3])
+            if texture is not None:
+                coverage = coverage * texture[:, 3]
+            if mode == "MASK":
+                cutoff = getattr(mat, "alphaCutoff", None)
+                coverage = (coverage >= (0.5 if cutoff is None else float(cutoff))).astype(np.float64)
+        texture = None if texture is None else texture[:, :3]
         vc = vis.vertex_attributes.get("color") if hasattr(vis, "vertex_attributes") else None
         if gltf:
             lin = np.broadcast_to(factor, (len(face), 3)).copy()
@@ -338,10 +391,10 @@ def _part_colours(part: _Part, face: np.ndarray, bary: np.ndarray, gltf: bool, p
                 lin *= srgb_to_linear(texture)
             if vc is not None and len(vc) == len(part.vertices):
                 lin *= per_vertex(_unit_rgb(vc))
-            return linear_to_srgb(lin), "texture" if texture is not None else "material"
+            return linear_to_srgb(lin), coverage, "texture" if texture is not None else "material"
         if texture is not None:
-            return texture, "texture"
-        return np.broadcast_to(factor, (len(face), 3)).copy(), "material"
+            return texture, coverage, "texture"
+        return np.broadcast_to(factor, (len(face), 3)).copy(), coverage, "material"
 
     kind = getattr(vis, "kind", None)
     if kind == "vertex":
@@ -349,9 +402,9 @@ def _part_colours(part: _Part, face: np.ndarray, bary: np.ndarray, gltf: bool, p
     elif kind == "face":
         rgb = _unit_rgb(vis.face_colors)[face]
     else:
-        return np.broadcast_to(GREY, (len(face), 3)).copy(), "none"
+        return np.broadcast_to(GREY, (len(face), 3)).copy(), np.ones(len(face)), "none"
     # glTF colours are linear: interpolated above in linear light, encoded now.
-    return (linear_to_srgb(rgb) if gltf else rgb), kind
+    return (linear_to_srgb(rgb) if gltf else rgb), np.ones(len(face)), kind
 
 
 # ---- the asset ----------------------------------------------------------------------------
@@ -416,22 +469,29 @@ def mesh_to_gaussians(path: str | Path, count: int | None = None, density: float
     sigma = SPACING_TO_SIGMA * spacing
     frames = _face_frames(tris)[face]
 
-    colours = np.empty((count, 3))
+    colours, coverage = np.empty((count, 3)), np.ones(count)
     sources = []
     offsets = np.cumsum([0] + [len(p.faces) for p in parts])
     cache: dict = {}
     for i, part in enumerate(parts):
         sel = np.nonzero(owner[face] == i)[0]
         if len(sel):
-            colours[sel], src = _part_colours(part, face[sel] - offsets[i], bary[sel], gltf, path, cache)
+            colours[sel], coverage[sel], src = _part_colours(part, face[sel] - offsets[i], bary[sel], gltf, path, cache)
             sources.append(src)
+    # Cut-out and see-through glTF materials: no Gaussians where the surface is not there.
+    keep = coverage > 0
+    if not keep.any():
+        raise SplatfilmError(f"{path}: every material is fully transparent (alpha 0); nothing to cover")
+    if not keep.all():
+        face, bary, points, sigma, frames = face[keep], bary[keep], points[keep], sigma[keep], frames[keep]
+        colours, coverage, count = colours[keep], coverage[keep], int(keep.sum())
 
     f32 = torch.float32
     quats = rotmat_to_quat(torch.from_numpy(frames)).to(f32)
     scales = torch.from_numpy(np.stack([sigma, sigma, THIN * sigma], axis=1)).to(f32)
     g = Gaussians.from_activated(
         means=torch.from_numpy(points).to(f32), quats=quats, scales=scales,
-        opacities=torch.full((count,), OPACITY, dtype=f32),
+        opacities=torch.from_numpy(OPACITY * coverage).to(f32),
         colors=torch.from_numpy(np.clip(colours, 0.0, 1.0)).to(f32),
     ).with_sh_degree(sh_degree)
     vertices = np.concatenate([p.vertices[np.unique(p.faces)] for p in parts])  # the ones faces use

@@ -366,3 +366,50 @@ def test_glb_with_a_broken_embedded_texture(tmp_path, damage):
     (tmp_path / "box.glb").write_bytes(bytes(data))
     with pytest.raises(SplatfilmError, match=r"box\.glb: a texture or material failed to load"):
         import_mesh(tmp_path / "box.glb", tmp_path / "o.ply")
+
+
+def test_a_blender_style_gltf_with_spaces_vertex_colours_and_a_cut_out(tmp_path):
+    """A "glTF Separate" export as Blender writes it: file names with spaces, URI-encoded
+    (`my%20leaf.bin`); COLOR_0 under a material (Blender's "Use Vertex Color"); a texture whose
+    right half is transparent under alphaMode MASK (a leaf card). Before: the file did not load;
+    with plain names the colours came out white (the material alone) and the cut-out half was
+    covered."""
+    import io
+
+    import pygltflib as G
+    from PIL import Image
+
+    from splatfilm.assets.mesh_import import mesh_to_gaussians
+
+    V = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], np.float32)
+    UV = np.array([[0, 1], [1, 1], [1, 0], [0, 0]], np.float32)  # glTF: v down
+    C = np.tile(np.array([1, 0, 0, 1], np.float32), (4, 1))
+    F = np.array([0, 1, 2, 0, 2, 3], np.uint16)
+    blob = V.tobytes() + UV.tobytes() + C.tobytes() + F.tobytes()
+    rgba = np.full((8, 8, 4), 255, np.uint8)
+    rgba[:, 4:, 3] = 0  # right half transparent
+    png = io.BytesIO()
+    Image.fromarray(rgba).save(png, format="PNG")
+    (tmp_path / "leaf texture.png").write_bytes(png.getvalue())
+    (tmp_path / "my leaf.bin").write_bytes(blob)
+    offsets = np.cumsum([0, V.nbytes, UV.nbytes, C.nbytes])
+    views = [G.BufferView(buffer=0, byteOffset=int(o), byteLength=int(a.nbytes)) for o, a in zip(offsets, (V, UV, C, F))]
+    gltf = G.GLTF2(
+        asset=G.Asset(version="2.0"), scenes=[G.Scene(nodes=[0])], scene=0, nodes=[G.Node(mesh=0, name="Leaf")],
+        buffers=[G.Buffer(uri="my%20leaf.bin", byteLength=len(blob))], bufferViews=views,
+        accessors=[G.Accessor(bufferView=0, componentType=5126, count=4, type="VEC3", min=[-1, -1, 0], max=[1, 1, 0]),
+                   G.Accessor(bufferView=1, componentType=5126, count=4, type="VEC2"),
+                   G.Accessor(bufferView=2, componentType=5126, count=4, type="VEC4"),
+                   G.Accessor(bufferView=3, componentType=5123, count=6, type="SCALAR")],
+        images=[G.Image(uri="leaf%20texture.png")], samplers=[G.Sampler()], textures=[G.Texture(source=0, sampler=0)],
+        materials=[G.Material(name="Leaf", alphaMode="MASK", alphaCutoff=0.5, pbrMetallicRoughness=G.PbrMetallicRoughness(
+            baseColorFactor=[1, 1, 1, 1], baseColorTexture=G.TextureInfo(index=0)))],
+        meshes=[G.Mesh(primitives=[G.Primitive(attributes=G.Attributes(POSITION=0, TEXCOORD_0=1, COLOR_0=2),
+                                               indices=3, material=0)])])
+    gltf.save(str(tmp_path / "my leaf.gltf"))
+    asset = mesh_to_gaussians(tmp_path / "my leaf.gltf", count=400, seed=0)
+    g = asset.gaussians
+    assert 150 < len(g) < 250  # about half of 400: the transparent half has none
+    assert g.means[:, 0].max() < 0.05  # all on the left (opaque) half
+    rgb = (g.sh0[:, 0] * 0.28209479177387814 + 0.5).numpy()
+    np.testing.assert_allclose(rgb.mean(0), [1, 0, 0], atol=0.02)  # COLOR_0 red through a white material
