@@ -161,6 +161,10 @@ def _diffuse(vertices: np.ndarray, faces: np.ndarray, W: np.ndarray, steps: int,
     return Wu[weld]
 
 
+def _triangle_area(tris: np.ndarray) -> float:
+    return float(0.5 * np.linalg.norm(np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0]), axis=1).sum())
+
+
 def _surface_samples(tris: np.ndarray, spacing: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Points spread over the triangles [F,3,3] about `spacing` apart (and every corner's
     centroid, so small faces are not missed): face index [S] and barycentric coordinates [S,3]."""
@@ -239,9 +243,10 @@ class _Surface:
         return best_q, best_d
 
 
-def _icp(surface: "_Surface", targets: np.ndarray, reach: float, start_reach: float
+def _icp(surface: "_Surface", targets: np.ndarray, reach: float, start_reach: float, with_scale: bool = False
          ) -> tuple[Similarity, float, float]:
-    """Rigid ICP moving the surface onto `targets` [T,3] (opaque Gaussians). Pairs count
+    """Rigid ICP moving the surface onto `targets` [T,3] (opaque Gaussians); with_scale: a
+    similarity (when the start's scale is only an estimate of the capture's units). Pairs count
     within a reach that shrinks from `start_reach` to `reach` (so a start a few centimetres
     off still converges, while floaters far from the figure never pull), and only the
     closest 80% of those (trimmed ICP: a capture has parts the mesh lacks). Returns the move
@@ -252,7 +257,7 @@ def _icp(surface: "_Surface", targets: np.ndarray, reach: float, start_reach: fl
     for it in range(ICP_ITERATIONS + 1):
         # Closest points on the moved surface = the move applied to closest points on the
         # unmoved one, queried from the targets moved back.
-        back = (targets - move.translation) @ move.rotation  # rotation is orthonormal, scale 1
+        back = (targets - move.translation) @ move.rotation / move.scale  # the rotation is orthonormal
         q, d = surface.closest(back)
         near = d < reach
         if near.sum() >= 10:
@@ -261,9 +266,10 @@ def _icp(surface: "_Surface", targets: np.ndarray, reach: float, start_reach: fl
         if it == ICP_ITERATIONS or keep.sum() < 10:
             break
         keep &= d <= np.percentile(d[keep], 80)
-        R, t, _ = umeyama(q[keep], targets[keep], with_scale=False)
-        step = np.abs(t - move.translation).max() + reach * np.abs(R - move.rotation).max()
-        move = Similarity(R, t)
+        R, t, s = umeyama(q[keep], targets[keep], with_scale=with_scale)
+        step = (np.abs(t - move.translation).max() + reach * np.abs(R - move.rotation).max()
+                + reach * abs(s - move.scale))
+        move = Similarity(R, t, s)
         if current == reach and step < 1e-6 * reach:  # converged (no rms test: slides along a symmetric
             break                                     # surface converge slowly)
         current = max(reach, 0.8 * current)
@@ -275,10 +281,12 @@ def _icp(surface: "_Surface", targets: np.ndarray, reach: float, start_reach: fl
 
 def bind_gaussians(means: np.ndarray, opacities: np.ndarray, surface: RiggedSurface, frame: Similarity,
                    icp: bool = True, max_distance: float | None = None, smooth: float | None = None,
-                   floater_distance: float | None = None, diffusion_steps: int = DIFFUSION_STEPS, seed: int = 0, name: str = "the capture") -> Binding:
+                   floater_distance: float | None = None, diffusion_steps: int = DIFFUSION_STEPS, seed: int = 0,
+                   name: str = "the capture", scaled: bool = False) -> Binding:
     """Skin weights for Gaussians at `means` [N,3] (asset frame; `opacities` [N] in [0,1])
     from a skinned surface in the glTF scene frame, carried into the asset frame by `frame`
-    (refined by rigid ICP when `icp`). max_distance, smooth: asset units (default 5% and 1%
+    (refined by rigid ICP when `icp`; by a similarity when `scaled`: the frame's scale is an
+    estimate of the capture's units). max_distance, smooth: asset units (default 5% and 1%
     of the surface's bounding-box diagonal there). Raises when most opaque Gaussians are
     farther than max_distance (the frames do not overlap)."""
     rigged = surface.rig
@@ -312,7 +320,8 @@ def bind_gaussians(means: np.ndarray, opacities: np.ndarray, surface: RiggedSurf
                    "diffusion_steps": diffusion_steps}
     if icp:
         targets = ref if len(ref) <= 50_000 else ref[rng.choice(len(ref), 50_000, replace=False)]
-        move, before, after = _icp(surf, targets, max_distance, ICP_START_OF_DIAGONAL * diagonal)
+        move, before, after = _icp(surf, targets, max_distance, ICP_START_OF_DIAGONAL * diagonal,
+                                   with_scale=scaled)
         if not move.is_identity():
             frame = move @ frame
             verts = move.apply(verts)
@@ -320,7 +329,7 @@ def bind_gaussians(means: np.ndarray, opacities: np.ndarray, surface: RiggedSurf
             surf = _Surface(tris, face, bary, sample_w)
         angle = rotation_angle_deg(move.rotation)
         notes["icp"] = {"rms_before": before, "rms_after": after, "moved_by": float(np.linalg.norm(move.translation)),
-                        "turned_by_degrees": angle}
+                        "turned_by_degrees": angle, **({"scaled_by": move.scale} if scaled else {})}
 
     # Distances, and the surface samples near each Gaussian (chunked: [chunk, k, J] at once).
     _, dist = surf.closest(means)
@@ -367,15 +376,36 @@ def bind_gaussians(means: np.ndarray, opacities: np.ndarray, surface: RiggedSurf
     return Binding(joints, weights.astype(np.float32), dist, far, frame, notes)
 
 
-def _gltf_to_asset(surface: RiggedSurface, fitted: Path, sidecar: Sidecar | None) -> Similarity:
-    """glTF scene frame -> the fitted asset's frame through both canonical frames."""
+# A capture's units are SfM's, not metres: when the fitted figure's height in its canonical
+# frame differs from the skeleton mesh's by more than this factor, the glTF is scaled to it.
+UNIT_SCALE_TOLERANCE = 1.1
+
+
+def _gltf_to_asset(surface: RiggedSurface, fitted: Path, sidecar: Sidecar | None, means: np.ndarray,
+                   opacities: np.ndarray) -> tuple[Similarity, bool]:
+    """glTF scene frame -> the fitted asset's frame through both canonical frames, the glTF
+    scaled to the capture's units when its figure's height differs from the mesh's by more
+    than UNIT_SCALE_TOLERANCE (then True: an estimate, for ICP to refine). Heights are measured
+    alike: 1st to 99th percentile along up of the opaque Gaussians and of points spread evenly
+    over the mesh."""
     ct = sidecar.canonical_transform if sidecar is not None else None
     if ct is None:
-        raise SplatfilmError(f"{fitted}: its sidecar has no canonical_transform (is it an object capture fitted by "
-                             "splatfilm?); give --same-frame when the skeleton is already in the asset's coordinates")
+        what = "has no sidecar" if sidecar is None else "has a sidecar without a canonical_transform"
+        raise SplatfilmError(f"{fitted}: {what} (is it an object capture fitted by splatfilm?); give --same-frame "
+                             "when the skeleton is already in the asset's coordinates")
     gltf = Similarity.from_dict(canonical_from_vertices(surface.vertices, GLTF_UP, GLTF_FRONT))
-    inverse = Similarity(ct.rotation.T, -ct.rotation.T @ ct.translation / ct.scale, 1.0 / ct.scale)
-    return inverse @ gltf
+    def height(points: np.ndarray) -> float:
+        return float(np.percentile(points[:, 2], 99) - np.percentile(points[:, 2], 1))
+
+    solid = means[opacities > 0.5] if (opacities > 0.5).sum() >= 10 else means
+    tris = gltf.apply(surface.vertices)[surface.faces]
+    face, bary = _surface_samples(tris, math.sqrt(_triangle_area(tris) / 20_000), np.random.default_rng(0))
+    capture_height = height(ct.apply(solid))
+    mesh_height = height(np.einsum("sk,skc->sc", bary, tris[face]))
+    scale = capture_height / mesh_height if mesh_height > 0 and capture_height > 0 else 1.0
+    if max(scale, 1.0 / scale) < UNIT_SCALE_TOLERANCE:
+        return ct.inverse() @ gltf, False
+    return ct.inverse() @ Similarity(scale=scale) @ gltf, True
 
 
 def bound_rig(surface: RiggedSurface, binding: Binding, frame_joint: bool, source: dict) -> Rig:
@@ -427,11 +457,11 @@ def rig_capture(fitted: str | Path, skeleton: str | Path, output: str | Path, sa
         raise SplatfilmError(f"{fitted}: has no Gaussians to bind")
     sidecar = Sidecar.of_asset(fitted)
     surface = rigged_surface(skeleton)
-    frame = Similarity() if same_frame else _gltf_to_asset(surface, fitted, sidecar)
     means = gaussians.means.detach().double().cpu().numpy()
     opacities = gaussians.activated_opacities.detach().double().cpu().numpy()
+    frame, scaled = (Similarity(), False) if same_frame else _gltf_to_asset(surface, fitted, sidecar, means, opacities)
     binding = bind_gaussians(means, opacities, surface, frame, icp=icp and not same_frame, max_distance=max_distance,
-                             smooth=smooth, floater_distance=floater_distance, name=str(fitted))
+                             smooth=smooth, floater_distance=floater_distance, name=str(fitted), scaled=scaled)
     rig = bound_rig(surface, binding, frame_joint=not same_frame,
                     source={"file": skeleton.name, "nodes": surface.rig.nodes, "bound_to": fitted.name})
 
@@ -451,8 +481,9 @@ def rig_capture(fitted: str | Path, skeleton: str | Path, output: str | Path, sa
         "binding": {
             "fitted": fitted.name, "skeleton": skeleton.name,
             "frame": "same frame (--same-frame)" if same_frame else
-                     "glTF scene frame -> asset frame through both canonical frames" + (", refined by rigid ICP"
-                                                                                       if icp else ""),
+                     "glTF scene frame -> asset frame through both canonical frames"
+                     + (f", scaled {M.scale:.4g}x to the capture's units (the figures' heights)" if scaled else "")
+                     + ((", refined by ICP with scale" if scaled else ", refined by rigid ICP") if icp else ""),
             "frame_joint": None if same_frame else rig.joint_names[0],
             "gltf_to_asset": {"rotation": M.rotation.tolist(), "translation": M.translation.tolist(),
                               "scale": M.scale},
