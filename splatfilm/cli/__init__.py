@@ -375,19 +375,33 @@ class Terminated(KeyboardInterrupt):
     a fit's checkpoint written."""
 
 
-def _terminate(signum, frame) -> None:
-    raise Terminated()
+# The stop signals received during this run. A signal's exception raised while a C extension
+# converts its arguments (pybind11) comes back as that call's TypeError: what was asked for
+# was still a stop, and it ends as one.
+_stops: list[int] = []
+
+
+def _stop(signum, frame) -> None:
+    _stops.append(signum)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _stopped(terminated: bool) -> int:
+    print(f"{'terminated' if terminated else 'interrupted'}: finished work is kept; run the same command again "
+          "(fit: with --resume) to continue", file=sys.stderr)
+    return 143 if terminated else 130
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     on_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
+    _stops.clear()
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)} if on_main_thread else {}
     try:
         return _run(args)
     finally:
-        if on_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -412,9 +426,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {e.filename}: {e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        print(f"{'terminated' if isinstance(e, Terminated) else 'interrupted'}: finished work is kept; run the "
-              "same command again (fit: with --resume) to continue", file=sys.stderr)
-        return 143 if isinstance(e, Terminated) else 130
+        return _stopped(isinstance(e, Terminated))
+    except Exception:
+        if _stops:  # a stop that surfaced as another error (see _stops)
+            return _stopped(signal.SIGTERM in _stops)
+        raise
     return 0
 
 

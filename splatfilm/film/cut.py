@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from splatfilm.film.script import Film
-from splatfilm.film.timeline import ShotMedia, build_timeline, frame_timecode, reel_name, write_timeline
+from splatfilm.film.timeline import ShotMedia, build_timeline, frame_timecode, reel_names, write_timeline
 from splatfilm.io.digest import content_digest
 
 
@@ -56,12 +56,13 @@ def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: lis
 
     fs = film.shots[shot_index]
     timecode = frame_timecode(fs.shot.first_frame, film.fps)
-    digest = content_digest(("".join(frame_keys) + timecode).encode())
+    # The encoder's quality is in the key too: a changed crf encodes again.
+    digest = content_digest(("".join(frame_keys) + timecode + f"crf{film.crf}").encode())
     mp4 = out_dir / f"{fs.name}.mp4"
     if movies.get(mp4.name) != digest or not mp4.exists():
         record = None if facts is None else movie_record(film, facts, [shot_index], refined or set())
         encode_sequence(out_dir / fs.name / f"{fs.name}.%04d.png", fs.shot.first_frame, film.fps, mp4, crf=film.crf,
-                        timecode=timecode, reel=reel_name(fs.name), provenance=record)
+                        timecode=timecode, reel=reel_names([s.name for s in film.shots])[fs.name], provenance=record)
         movies[mp4.name] = digest
     usd = out_dir / "cameras" / f"{fs.name}.usda"
     if movies.get(usd.name) != digest or not usd.exists():

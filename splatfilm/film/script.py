@@ -74,6 +74,7 @@ not the script's clip list, so editing a clip re-renders only the frames whose p
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -391,6 +392,10 @@ def parse_film(path: str | Path) -> Film:
     data = mapping(data, at, _TOP)
     schema_version(data.get("version"), at["version"], FILM_VERSION)
     title = data.get("title", path.stem)
+    # The title names the cut's files (TITLE.mp4, .otio, .edl, masters) in the output folder.
+    if not isinstance(title, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9 _.\-]*", title) or ".." in title:
+        at["title"].fail(f"expected a file name of letters, digits, spaces, '_', '-' and '.' (not starting with "
+                         f"'.' or holding '..' or a folder), got {show(title)}")
     try:
         fps = parse_fps(data.get("fps", 24))
     except SplatfilmError as e:
@@ -474,6 +479,9 @@ def parse_film(path: str | Path) -> Film:
         handles = integer(film_fields.get("handles", handles_default), s_at["handles"], 0)
         clock = start + float(shot.duration)
         shots.append(FilmShot(shot.with_handles(handles), start - float(Fraction(handles) / fps), visible, handles))
+    clash = next((s for s in shots if s.name == title), None)
+    if clash is not None:  # the cut would overwrite that shot's movie
+        at["title"].fail(f"{title!r} is also a shot's name (its movie is {title}.mp4); give the film another title")
     return Film(path=path, title=str(title), fps=fps, width=width, height=height, first_frame=first,
                 background=background, sh_degree=sh_degree, crf=crf, world=world, shots=shots,
                 motion_blur=blur, depth_of_field=dof, raw=data)

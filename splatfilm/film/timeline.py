@@ -15,6 +15,7 @@ timecode track of the shot's ProRes masters), not a truncation of its file name.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -62,8 +63,24 @@ def _rel(path: Path, base: Path) -> str:
 
 
 def reel_name(shot: str) -> str:
-    """A shot's reel name for EDLs and timecode tracks: its letters and digits, at most 8 (CMX3600's limit)."""
+    """A name's reel name for EDLs and timecode tracks: its letters and digits, at most 8 (CMX3600's limit)."""
     return re.sub(r"[^A-Za-z0-9]", "", shot)[:8] or "AX"
+
+
+def reel_names(shots: list[str]) -> dict[str, str]:
+    """Each of a film's shots' reel names, told apart: an editor relinks by reel and timecode,
+    and every shot starts at the same frame. The first 8 letters and digits (`reel_name`);
+    where two shots share those (seq01_sh010, seq01_sh020), the last 8; where those too, the
+    first 5 and a running number."""
+    clean = {s: re.sub(r"[^A-Za-z0-9]", "", s) or "AX" for s in shots}
+    first = Counter(c[:8] for c in clean.values())
+    out = {s: c[:8] if first[c[:8]] == 1 else c[-8:] for s, c in clean.items()}
+    shared, numbered = Counter(out.values()), Counter()
+    for s in shots:
+        if shared[out[s]] > 1:
+            numbered[out[s]] += 1
+            out[s] = f"{out[s][:5]}{numbered[out[s]]:03d}"
+    return out
 
 
 def build_timeline(title: str, shots: list[ShotMedia], fps: Fraction, base: Path):
@@ -76,6 +93,7 @@ def build_timeline(title: str, shots: list[ShotMedia], fps: Fraction, base: Path
     timeline.global_start_time = otio.opentime.RationalTime(0, rate)
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
+    reels = reel_names([s.name for s in shots])
     for s in shots:
         if s.cut_frames <= 0:
             raise SplatfilmError(f"shot {s.name}: handles ({s.handles}) leave no frames to cut")
@@ -92,7 +110,7 @@ def build_timeline(title: str, shots: list[ShotMedia], fps: Fraction, base: Path
         clip = otio.schema.Clip(name=s.name, source_range=otio.opentime.TimeRange(
             otio.opentime.RationalTime(s.cut_in, rate), otio.opentime.RationalTime(s.cut_frames, rate)))
         clip.set_media_references(refs, "DEFAULT_MEDIA" if s.movie is not None else "png_sequence")
-        clip.metadata["cmx_3600"] = {"reel": reel_name(s.name)}
+        clip.metadata["cmx_3600"] = {"reel": reels[s.name]}
         track.append(clip)
     return timeline
 

@@ -30,7 +30,7 @@ from splatfilm.film.cut import movie_record, shot_media
 from splatfilm.film.frame_render import provenance_facts
 from splatfilm.film.render import MANIFEST
 from splatfilm.film.script import Film, FilmShot
-from splatfilm.film.timeline import frame_timecode, reel_name
+from splatfilm.film.timeline import frame_timecode, reel_name, reel_names
 from splatfilm.io.atomic import atomic_write, make_folder
 from splatfilm.io.digest import content_digest
 from splatfilm.io.manifest import Manifest
@@ -162,7 +162,8 @@ def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn
                     record = None if facts is None else movie_record(film, facts, [k], refined, master=codec,
                                                                       burn_in=burn_in)
                     encode_sequence(src / f"{fs.name}.%04d.png", fs.shot.first_frame, film.fps, path, codec=codec,
-                                    timecode=timecode, reel=reel_name(fs.name), provenance=record)
+                                    timecode=timecode, reel=reel_names([s.name for s in film.shots])[fs.name],
+                                    provenance=record)
                     made[path.name] = digest
                 written.append(path)
                 if complete:

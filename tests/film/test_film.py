@@ -97,6 +97,10 @@ def test_script_errors_name_file_and_field(film_dir):
         (lambda d: d["shots"][1].update(name="sh010"), "shots[1].name: another shot is already called 'sh010'"),
         (lambda d: d["shots"][0]["camera"].update(look_at=[0, -4, 1.0]), "shots[0]"),
         (lambda d: d["assets"]["hero"].update(walk={"points": [[0, 0, 0]], "speed": 1}), "assets.hero.walk.points"),
+        # The title names the cut's files in the output folder: not a path, not a shot's movie.
+        (lambda d: d.update(title="../../evil"), "title: expected a file name"),
+        (lambda d: d.update(title=["a"]), "title: expected a file name"),
+        (lambda d: d.update(title="sh010"), "title: 'sh010' is also a shot's name"),
     ]
     original = (film_dir / "film.yaml").read_text()
     for change, message in cases:
@@ -188,6 +192,24 @@ def test_film_outputs_read_back_and_rerender_only_what_changed(film_dir):
     assert res.rendered == {"sh010": 0, "sh020": 1}
     assert not list(out.rglob(".*.tmp*"))
     assert first  # (kept for the determinism test below)
+    # Another encoder quality: the same frames, every movie encoded again.
+    movies = {p.name: p.read_bytes() for p in out.glob("*.mp4")}
+    _edit(film_dir, lambda d: d.update(crf=40))
+    res = _render(film_dir, out)
+    assert res.rendered == {"sh010": 0, "sh020": 0}
+    assert all((out / name).read_bytes() != data for name, data in movies.items())
+
+
+def test_shots_that_share_a_reel_name_get_told_apart():
+    from splatfilm.film.timeline import reel_names
+
+    assert reel_names(["sh010", "sh020"]) == {"sh010": "sh010", "sh020": "sh020"}
+    # The first 8 letters and digits alike: the last 8 tell them apart.
+    assert reel_names(["seq01_sh010", "seq01_sh020", "b"]) == {"seq01_sh010": "q01sh010", "seq01_sh020": "q01sh020",
+                                                              "b": "b"}
+    # Alike at both ends: numbered.
+    names = reel_names(["a_long_xx_tail_end", "a_long_yy_tail_end"])
+    assert len(set(names.values())) == 2 and all(len(r) <= 8 for r in names.values())
 
 
 def test_same_script_same_pixels_with_workers(film_dir):
