@@ -44,6 +44,14 @@ def _run(args: list[str], output: Path) -> None:
 
 
 # prores_ks settings per master: profile, pixel format, and more.
+# Every movie is Rec.709 with the sRGB transfer (the frames' encoding): RGB to YUV through the
+# BT.709 matrix (swscale's default is BT.601, which players read as a hue shift on HD), and the
+# frames' colour properties set rather than taken from the PNGs (a PNG without an sRGB chunk left
+# a master's transfer unspecified while its neighbour's said sRGB).
+REC709 = ("scale=out_color_matrix=bt709:out_range=tv,"
+          "setparams=color_primaries=bt709:color_trc=iec61966-2-1:colorspace=bt709:range=tv")
+REC709_TAGS = ["-color_primaries", "bt709", "-color_trc", "iec61966-2-1", "-colorspace", "bt709", "-color_range", "tv"]
+
 PRORES = {
     "prores422hq": ["-profile:v", "3", "-pix_fmt", "yuv422p10le"],
     "prores4444": ["-profile:v", "4", "-pix_fmt", "yuva444p10le", "-alpha_bits", "16"],
@@ -63,11 +71,12 @@ def encode_sequence(pattern: str | Path, start_number: int, fps: Fraction, outpu
     if frames is not None:
         args += ["-frames:v", str(frames)]
     if codec == "h264":
-        args += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "medium", "-crf", str(crf),
-                 "-pix_fmt", "yuv420p", "-r", f"{fps.numerator}/{fps.denominator}", "-movflags", "+faststart"]
+        args += ["-vf", f"pad=ceil(iw/2)*2:ceil(ih/2)*2,{REC709}", "-c:v", "libx264", "-preset", "medium",
+                 "-crf", str(crf), "-pix_fmt", "yuv420p", *REC709_TAGS, "-r", f"{fps.numerator}/{fps.denominator}",
+                 "-movflags", "+faststart"]
     elif codec in PRORES:
-        args += ["-c:v", "prores_ks", *PRORES[codec], "-vendor", "apl0", "-color_primaries", "bt709",
-                 "-color_trc", "iec61966-2-1", "-colorspace", "bt709", "-r", f"{fps.numerator}/{fps.denominator}"]
+        args += ["-vf", REC709, "-c:v", "prores_ks", *PRORES[codec], "-vendor", "apl0", *REC709_TAGS,
+                 "-r", f"{fps.numerator}/{fps.denominator}"]
     else:
         raise SplatfilmError(f"{output}: unknown codec {codec!r}; choose h264, {', '.join(PRORES)}")
     if timecode is not None:

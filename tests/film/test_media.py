@@ -6,6 +6,7 @@ from fractions import Fraction
 
 import imageio.v3 as iio
 import numpy as np
+import pytest
 import opentimelineio as otio
 import torch
 from helpers import intrinsics, look_at, random_gaussians
@@ -34,6 +35,35 @@ def test_mp4_frame_count_even_size_and_concat(tmp_path):
     film = concat_videos([a, b], tmp_path / "film.mp4")
     assert probe_frames(film)[0] == 33
     assert not list(tmp_path.glob(".*.tmp*"))
+
+
+@pytest.mark.parametrize("codec, suffix", [("h264", ".mp4"), ("prores422hq", ".mov"), ("prores4444", ".mov")])
+def test_movies_are_rec709_through_the_709_matrix_and_say_so(tmp_path, codec, suffix):
+    """An HD frame's RGB goes to YUV through the BT.709 matrix (swscale's default was BT.601,
+    which players read as a hue shift) and every movie is tagged Rec.709 primaries and matrix,
+    sRGB transfer, whatever the PNGs carry (a PNG without an sRGB chunk left masters untagged)."""
+    import subprocess
+
+    import imageio.v3 as iio
+
+    from splatfilm.io.video import ffmpeg_exe
+
+    y, x = np.mgrid[0:64, 0:96]
+    rgb = np.stack([x * 255 // 96, y * 255 // 64, 255 - x * 255 // 96], -1).astype(np.uint8)
+    (tmp_path / "f").mkdir()
+    for i in range(2):
+        iio.imwrite(tmp_path / "f" / f"f.{1001 + i:04d}.png", rgb)  # no sRGB chunk
+    movie = encode_sequence(tmp_path / "f" / "f.%04d.png", 1001, FPS, tmp_path / f"m{suffix}", codec=codec)
+    info = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(movie)], capture_output=True, text=True).stderr
+    assert "bt709/bt709/iec61966-2-1" in info, info
+
+    def decoded(matrix: str) -> np.ndarray:
+        out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(movie), "-frames:v", "1", "-vf",
+                              f"scale=in_color_matrix={matrix}:in_range=tv", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"],
+                             capture_output=True).stdout
+        return np.frombuffer(out, np.uint8).reshape(64, 96, 3).astype(int)
+
+    assert np.abs(decoded("bt709") - rgb).mean() < np.abs(decoded("bt601") - rgb).mean() - 1
 
 
 def test_timeline_reads_back_with_frame_ranges_and_rate(tmp_path):
