@@ -47,13 +47,17 @@ class ContactShadow:
     def key(self) -> str:
         return f"shadow {self.plane.normal.round(9).tolist()} {self.plane.offset:.9f} {self.radius:.9f} {self.opacity:.9f}"
 
-    def gaussians(self, base: np.ndarray, camera: np.ndarray | None = None) -> Gaussians | None:
+    def gaussians(self, base: np.ndarray, camera: np.ndarray | None = None,
+                  lowest: float | None = None) -> Gaussians | None:
         """The patch [81 Gaussians, world frame, SH degree 0] under `base` [3] (the asset's
         canonical origin in the world) as seen from `camera` [3] (its centre; None: left on the
-        plane), or None once the base is too high to cast one."""
+        plane), or None once the asset is too high to cast one. It fades with the height of the
+        base or, when lower, of `lowest` (m above the plane: the asset's lowest part; a prop
+        that lands on its side or upside down rests on another part than its base)."""
         n = self.plane.normal
         height = float(self.plane.signed_distance(base))
-        strength = self.opacity * float(np.clip(1.0 - height / (_FADE_RADII * self.radius), 0.0, 1.0))
+        above = height if lowest is None else min(height, max(0.0, float(lowest)))
+        strength = self.opacity * float(np.clip(1.0 - above / (_FADE_RADII * self.radius), 0.0, 1.0))
         if strength <= 1e-3:
             return None
         R = rotation_between([0.0, 0.0, 1.0], n)  # the patch's z -> the plane's normal
@@ -77,3 +81,14 @@ class ContactShadow:
         quat = np.tile(quat_from_rotation(R), (len(means), 1))
         scales = np.c_[sigma, sigma, np.full(len(means), 1e-3)]
         return Gaussians.from_activated(t(means), t(quat), t(scales), t(alphas), colors=t(np.zeros((len(means), 3))))
+
+
+def lowest_point(g: Gaussians, shadow: ContactShadow) -> float:
+    """Height (m) above `shadow`'s plane of the lowest part of `g` (an asset placed in the
+    world): the 1st percentile of its opaque Gaussians' distances to the plane, so a stray
+    splat below does not count."""
+    opaque = g.activated_opacities.detach() > 0.5
+    means = (g.means.detach()[opaque] if int(opaque.sum()) >= 10 else g.means.detach()).double().cpu().numpy()
+    if len(means) == 0:
+        return float("inf")
+    return float(np.percentile(shadow.plane.signed_distance(means), 1))

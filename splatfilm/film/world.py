@@ -24,7 +24,7 @@ import splines
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.performance import Performance
-from splatfilm.film.shadow import ContactShadow
+from splatfilm.film.shadow import ContactShadow, lowest_point
 from splatfilm.io.digest import content_digest
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.skinning import pose_gaussians
@@ -197,9 +197,11 @@ class World:
         name) at world time t in world coordinates, then the contact shadows ("NAME.shadow")."""
         names = list(self.assets) if visible is None else visible
         parts = [(n, self.assets[n].world_transform(t).transform_gaussians(self.posed(n, t, camera))) for n in names]
-        for n in names:
+        for n, (_, placed) in zip(names, list(parts)):
             shadow = self.assets[n].shadow
-            patch = shadow.gaussians(self.assets[n].place_at(t).translation, camera) if shadow is not None else None
+            patch = None
+            if shadow is not None:
+                patch = shadow.gaussians(self.assets[n].place_at(t).translation, camera, lowest=lowest_point(placed, shadow))
             if patch is not None:
                 parts.append((f"{n}.shadow", patch.to(parts[0][1].device, parts[0][1].dtype)))
         return parts

@@ -497,6 +497,14 @@ def test_objects_on_the_ground_cast_a_soft_contact_shadow(tmp_path):
     assert abs(xs.mean() - 32) < 6  # around the prop's foot, in the middle of the frame
     # A high prop casts none: the shadow fades with the height of its base above the ground.
     assert shadow.gaussians(np.array([0.0, 0.0, 3 * shadow.radius + 0.01])) is None
+    # Landed upside down, its base (canonical origin) on top: the part on the floor counts.
+    from splatfilm.film.shadow import lowest_point
+
+    resting = shadow.gaussians(np.array([0.0, 0.0, 0.3]), lowest=0.0)
+    on_base = shadow.gaussians(np.array([0.0, 0.0, 0.0]))
+    assert resting is not None and torch.allclose(resting.opacities, on_base.opacities)
+    blob = _blob([0.1, 0.2, 0.9])
+    assert abs(lowest_point(blob, shadow) - float(np.percentile(blob.means[:, 2].numpy(), 1))) < 1e-6
     script["assets"]["prop"]["shadow"] = {"opacity": 0.4}
     script["assets"]["prop"].pop("on_ground")
     (tmp_path / "film.yaml").write_text(yaml.safe_dump(script))
