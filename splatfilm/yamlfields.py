@@ -9,8 +9,32 @@ import math
 from typing import Any, NoReturn
 
 import numpy as np
+import yaml
 
 from splatfilm.errors import SplatfilmError
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """yaml.safe_load's loader, refusing a key given twice in one mapping (PyYAML keeps the
+    last silently: a `lens:` written twice would drop the first without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: set = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) or key is None:
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"the key {key!r} is given twice", key_node.start_mark)
+                    seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """`yaml.safe_load` (plain data only) that also refuses a key given twice in one mapping;
+    raises yaml.YAMLError (with a problem_mark) as it does."""
+    return yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 (a SafeLoader)
 
 
 class At:

@@ -45,7 +45,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import C0
 from splatfilm.scene.transforms import Similarity, euler_xyz_rotation, yaw_rotation
-from splatfilm.yamlfields import At, mapping, number, show, vec3
+from splatfilm.yamlfields import At, load_yaml, mapping, number, show, vec3
 
 __all__ = ["Box", "ColourAdjust", "Edit", "Ellipsoid", "Selection", "Sphere", "apply_edits", "parse_edits"]
 
@@ -327,7 +327,7 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
     check_gaussian_output(output_path)
     check_sidecar_free(output_path)
     try:
-        doc = yaml.safe_load(read_text(edits_path, "YAML list of edits"))
+        doc = load_yaml(read_text(edits_path, "YAML list of edits"))
     except yaml.YAMLError as e:
         raise SplatfilmError(f"{edits_path}: invalid YAML ({str(e).splitlines()[0]})") from None
     at = At(str(edits_path))

@@ -22,6 +22,7 @@ import argparse
 import time
 
 from splatfilm.cli.args import image_side, positive_int as positive_int
+from splatfilm.yamlfields import load_yaml
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
@@ -42,7 +43,7 @@ def _is_film_script(path: str) -> bool:
     import yaml
 
     try:
-        data = yaml.safe_load(open(path, encoding="utf-8"))
+        data = load_yaml(open(path, encoding="utf-8").read())
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False
     return isinstance(data, dict) and "assets" in data

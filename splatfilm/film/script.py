@@ -96,7 +96,7 @@ from splatfilm.film.performance import PERFORMANCE_FIELDS, parse_performance
 from splatfilm.film.shadow import ContactShadow
 from splatfilm.film.world import Asset, KeyedMotion, PathWalk, World, load_asset
 from splatfilm.scene.transforms import Similarity, yaw_rotation
-from splatfilm.yamlfields import At, integer, mapping, number, schema_version, show, vec3
+from splatfilm.yamlfields import At, integer, load_yaml, mapping, number, schema_version, show, vec3
 
 # Film scripts carry `version: 1`; a script without one is version 1 (yamlfields.schema_version).
 FILM_VERSION = 1
@@ -383,7 +383,7 @@ def parse_film(path: str | Path) -> Film:
     if not path.exists():
         raise SplatfilmError(f"{path}: no such file")
     try:
-        data = yaml.safe_load(read_text(path, "film script (YAML)"))
+        data = load_yaml(read_text(path, "film script (YAML)"))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -74,6 +74,7 @@ from splatfilm.shots.timing import FIRST_FRAME, frame_times, parse_fps
 from splatfilm.yamlfields import (
     At as _At,
     integer as _int,
+    load_yaml,
     mapping as _mapping,
     number as _number,
     schema_version,
@@ -608,7 +609,7 @@ def load_shot(path: str | FsPath, *, points: dict | None = None, defaults: dict 
     if p.is_dir():
         raise SplatfilmError(f"{path}: is a folder, expected a shot YAML file")
     try:
-        data = yaml.safe_load(read_text(p, "shot YAML file"))
+        data = load_yaml(read_text(p, "shot YAML file"))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""

@@ -26,6 +26,7 @@ from splatfilm.shots.lens import Lens
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import SHOT_VERSION, format_shot_yaml, keyframe_fields, parse_shot
 from splatfilm.view.session import Session
+from splatfilm.yamlfields import load_yaml
 
 # A saved shot must give back each key's camera this closely (metres; rotation entries; mm).
 REPRODUCE_TOLERANCE = 1e-4
@@ -165,7 +166,7 @@ def save_shot_file(keyed: KeyedShot, session: Session, path: str | Path) -> Path
         comment = (f"Keyed in `splatfilm view {session.path.name}` from world time {keyed.start:g} s; "
                    f"in the film: - {{include: {path.name}, time: {keyed.start!r}}}")
     text = format_shot_yaml(fields, comment=comment)
-    shot = parse_shot(yaml.safe_load(text), str(path), default_name=path.stem)
+    shot = parse_shot(load_yaml(text), str(path), default_name=path.stem)
     check_reproduces(shot, keyed, session.lens, str(path))
     _backup(path)
     atomic_write(path, [text.encode()])
@@ -194,11 +195,11 @@ def append_to_film(keyed: KeyedShot, session: Session) -> Path:
         body = format_shot_yaml(entry, indent=4)
         new = text.rstrip("\n") + "\n  - " + body[4:]
     else:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
         data["shots"] = list(data.get("shots") or []) + [entry]
         new = yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
     # Check the entry as the film will read it: its rate, size and lens.
-    data = yaml.safe_load(new)
+    data = load_yaml(new)
     raw = data["shots"][-1]
     defaults = {"fps": data.get("fps", 24), "resolution": [session.width, session.height]}
     if "lens" in data:

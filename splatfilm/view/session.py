@@ -25,6 +25,7 @@ from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.shots.lens import Lens
 from splatfilm.shots.shot import Shot
+from splatfilm.yamlfields import load_yaml
 
 SCENE_SUFFIXES = (".ply", ".splat")
 SHOT_SUFFIXES = (".yaml", ".yml")
@@ -267,7 +268,7 @@ def _is_film_script(path: Path) -> bool:
     from splatfilm.io.atomic import read_text
 
     try:
-        data = yaml.safe_load(read_text(path, "YAML file"))
+        data = load_yaml(read_text(path, "YAML file"))
     except yaml.YAMLError:
         return False  # the shot parser names the YAML error
     return isinstance(data, dict) and "assets" in data
