@@ -220,15 +220,15 @@ def _lens(value: Any, at: _At, width: int, height: int) -> Lens:
         at.fail(f"give one of focal_mm, fov_deg or vfov_deg, not {' and '.join(given)}")
     if "near" in kwargs and "far" in kwargs and not kwargs["near"] < kwargs["far"]:
         at["near"].fail(f"must be less than far ({kwargs['far']}), got {kwargs['near']}")
-    try:
-        if not given:
+    key = given[0] if given else None
+    x = _number(data[key], at[key], "positive") if key else None  # its errors name file and field already
+    if key is not None and key != "focal_mm" and not x < 180:
+        at[key].fail(f"must be less than 180 degrees, got {x}")
+    try:  # what the Lens itself refuses, placed at the lens
+        if key is None:
             return Lens(**kwargs)
-        key = given[0]
-        x = _number(data[key], at[key], "positive")
         if key == "focal_mm":
             return Lens(focal_mm=x, **kwargs)
-        if not x < 180:
-            at[key].fail(f"must be less than 180 degrees, got {x}")
         return Lens.from_fov(x, "horizontal" if key == "fov_deg" else "vertical", **kwargs)
     except SplatfilmError as e:
         at.fail(str(e))

@@ -147,8 +147,9 @@ def test_errors_name_the_file_field_and_problem(tmp_path, edit, field, problem):
     data = {"name": "sh", "fps": 24, "keyframes": [dict(k) for k in KEYS]}
     edit(data)
     path = _write(tmp_path, yaml.safe_dump(data))
-    with pytest.raises(SplatfilmError, match=f"shot.yaml: .*{field}.*{problem}|shot.yaml: {problem}"):
+    with pytest.raises(SplatfilmError, match=f"shot.yaml: .*{field}.*{problem}|shot.yaml: {problem}") as e:
         load_shot(path)
+    assert str(e.value).count("shot.yaml") == 1, str(e.value)  # named once, not wrapped twice
 
 
 @pytest.mark.parametrize("move, problem", [
