@@ -275,9 +275,9 @@ class FrameRenderer:
             record = provenance_record(**self.facts(), shot=fs.name, frames=[frame], refined=refined)
         # Side files first, the PNG last: a PNG on disk means the frame is complete.
         if job.depth is not None:
-            write_depth(job.depth, depth)
+            write_depth(job.depth, depth, provenance=record)
         if job.alpha is not None:
-            write_depth(job.alpha, alpha, channel="A")
+            write_depth(job.alpha, alpha, channel="A", provenance=record)
         if job.passes is not None:
             self._write_passes(job.passes, rgb, alpha, depth, image, record)
         write_png(job.png, rgb, provenance=record)

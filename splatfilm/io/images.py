@@ -192,10 +192,11 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None
     atomic_write(path, [data])
 
 
-def write_depth(path: str | os.PathLike, depth: np.ndarray, channel: str = "Z") -> None:
+def write_depth(path: str | os.PathLike, depth: np.ndarray, channel: str = "Z", provenance: dict | None = None) -> None:
     """Save depth [H,W] or [H,W,1] (or any one-channel float image, e.g. alpha with channel
     "A") as 32-bit float, atomically: `.exr` (one channel, named Z for depth as Nuke and
-    Blender read it; ZIP compression) or `.npy`."""
+    Blender read it; ZIP compression) or `.npy`. provenance: a record (io.provenance) an EXR
+    carries in its header, sealed with the channel's hash (a .npy has nowhere to keep one)."""
     path = Path(path)
     depth = np.ascontiguousarray(np.asarray(depth, dtype=np.float32).reshape(depth.shape[0], depth.shape[1]))
     if path.suffix == ".npy":
@@ -207,7 +208,12 @@ def write_depth(path: str | os.PathLike, depth: np.ndarray, channel: str = "Z") 
     elif path.suffix == ".exr":
         import OpenEXR
 
-        _write_exr(path, {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}, {channel: depth})
+        header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+        if provenance is not None:
+            from splatfilm.io.provenance import KEY, array_digest, seal
+
+            header[KEY] = seal(provenance, array_digest({channel: depth}))
+        _write_exr(path, header, {channel: depth})
     else:
         raise SplatfilmError(f"{path}: depth is written as .exr or .npy, not {path.suffix!r}")
 

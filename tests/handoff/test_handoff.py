@@ -71,13 +71,14 @@ def rendered(film, tmp_path_factory) -> Path:
     """The film rendered from the command line with passes, both masters burnt in, signed."""
     out = film.parent / "out"
     key, chain = make_certificate(tmp_path_factory.mktemp("cert"))
-    assert main(["render", str(film), "-o", str(out), "--backend", "cpu", "--passes", "--masters",
+    assert main(["render", str(film), "-o", str(out), "--backend", "cpu", "--passes", "--depth", "--alpha", "--masters",
                  "prores422hq,prores4444", "--burn-in", "--sign", str(key), str(chain)]) == 0
     return out
 
 
 def _outputs(out: Path) -> list[Path]:
-    return [out / "sh010" / "sh010.1001.png", out / "sh010" / "sh010.1003.exr", out / "sh010.mp4",
+    return [out / "sh010" / "sh010.1001.png", out / "sh010" / "sh010.1003.exr", out / "sh010" / "sh010.1002.depth.exr",
+            out / "sh010" / "sh010.1002.alpha.exr", out / "sh010.mp4",
             out / "passes.mp4", out / "masters" / "sh010.prores422hq.mov", out / "masters" / "passes.prores4444.mov"]
 
 
