@@ -91,8 +91,8 @@ from splatfilm.io.colmap_library import colmap_log, kept_log_level, load_pycolma
 from splatfilm.fit.pose_check import PoseCheck, PoseLimits, failure_counts, summarize, verify_poses, write_pose_table
 from splatfilm.io.atomic import atomic_write, make_folder
 from splatfilm.io.digest import file_digest
-from splatfilm.io.images import (PHOTO_SUFFIXES, QUARTER_TURNS, list_images, photo_orientation, unread_photos_note,
-                                  write_upright)
+from splatfilm.io.images import (PHOTO_SUFFIXES, QUARTER_TURNS, exif_orientation, list_images, photo_orientation,
+                                  unread_photos_note, write_upright)
 from splatfilm.io.manifest import read_record, write_record
 from splatfilm.scene.transforms import umeyama
 
@@ -199,13 +199,16 @@ def image_camera(path: Path) -> tuple[int, int, str]:
         with Image.open(path) as im:
             im.load()
             size = int(im.width), int(im.height)
-            if photo_orientation(path) in QUARTER_TURNS:  # SfM sees the upright copy (_upright_folder)
-                size = size[::-1]
             # A broken EXIF block (a bad offset) does not make the picture unreadable: no lens.
             try:
                 exif = im.getexif()
-                lens = _lens(exif, exif.get_ifd(0x8769))
             except Exception:  # Pillow raises ValueError, OSError, struct.error, ... for bad EXIF
+                return size + ("",)
+            if exif_orientation(exif) in QUARTER_TURNS:  # SfM sees the upright copy (_upright_folder)
+                size = size[::-1]
+            try:
+                lens = _lens(exif, exif.get_ifd(0x8769))
+            except Exception:
                 lens = ""
             return size + (lens,)
     except Exception as e:  # PIL raises several types (UnidentifiedImageError, OSError, ...)

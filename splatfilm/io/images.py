@@ -108,9 +108,14 @@ def photo_orientation(path: str | os.PathLike) -> int:
 
     try:
         with Image.open(path) as im:
-            value = im.getexif().get(0x0112, 1)
+            return exif_orientation(im.getexif())
     except Exception:  # no image, or a broken EXIF block: the decode step names real problems
         return 1
+
+
+def exif_orientation(exif) -> int:
+    """The orientation (1-8) a PIL Exif block holds; 1 for none or a value out of range."""
+    value = exif.get(0x0112, 1)
     return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
