@@ -10,7 +10,6 @@ from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import USD_EXTENSIONS, check_gaussian_output, load_gaussians, save_gaussians
 from splatfilm.io.camera_files import nerfstudio_to_capture
-from splatfilm.io.spz import write_spz
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.version import __version__
 
@@ -55,10 +54,7 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
         g = load_gaussians(source, spz_axes=spz_axes)
     if to_capture is not None:
         g = to_capture.transform_gaussians(g)
-    if output.suffix.lower() == ".spz":
-        write_spz(output, g, axes=spz_axes)
-    else:
-        save_gaussians(output, g)
+    save_gaussians(output, g, spz_axes=spz_axes)
     origin = {"type": "import", "path": os.path.relpath(source.resolve(), output.resolve().parent),
               "format": source.suffix.lower().lstrip(".")}
     if is_usd:

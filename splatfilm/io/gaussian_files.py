@@ -61,11 +61,11 @@ def check_gaussian_output(path: str | os.PathLike) -> Path:
     return check_output_file(path)
 
 
-def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = None) -> None:
+def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = None, spz_axes: str = "ply") -> None:
     """Write Gaussians to a `.ply`, `.splat`, `.spz` (version 3) or USD file (atomically).
 
     `sh_degree` (truncate / zero-pad the SH bands) applies to every format but `.splat`, which
-    holds degree 0 only."""
+    holds degree 0 only; spz_axes: an .spz file's axes (`io.spz`)."""
     path = Path(path)
     kind = _kind(path)
     if kind == ".ply":
@@ -77,7 +77,7 @@ def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None 
     if sh_degree is not None:
         g = g.with_sh_degree(sh_degree)
     if kind == ".spz":
-        write_spz(path, g)
+        write_spz(path, g, axes=spz_axes)
     else:
         from splatfilm.io.usd_splats import write_usd_splats
 
