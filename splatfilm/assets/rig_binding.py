@@ -161,14 +161,15 @@ def _diffuse(vertices: np.ndarray, faces: np.ndarray, W: np.ndarray, steps: int,
     return Wu[weld]
 
 
-def _triangle_area(tris: np.ndarray) -> float:
-    return float(0.5 * np.linalg.norm(np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0]), axis=1).sum())
+def _triangle_areas(tris: np.ndarray) -> np.ndarray:
+    """Areas [F] of triangles [F,3,3]."""
+    return 0.5 * np.linalg.norm(np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0]), axis=1)
 
 
 def _surface_samples(tris: np.ndarray, spacing: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Points spread over the triangles [F,3,3] about `spacing` apart (and every corner's
     centroid, so small faces are not missed): face index [S] and barycentric coordinates [S,3]."""
-    areas = 0.5 * np.linalg.norm(np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0]), axis=1)
+    areas = _triangle_areas(tris)
     count = int(min(MAX_SAMPLES, max(len(tris), math.ceil(areas.sum() / spacing ** 2))))
     face = rng.choice(len(tris), size=count, p=areas / areas.sum()) if areas.sum() > 0 else np.zeros(0, int)
     u = rng.random((count, 2))
@@ -399,7 +400,7 @@ def _gltf_to_asset(surface: RiggedSurface, fitted: Path, sidecar: Sidecar | None
 
     solid = means[opacities > 0.5] if (opacities > 0.5).sum() >= 10 else means
     tris = gltf.apply(surface.vertices)[surface.faces]
-    face, bary = _surface_samples(tris, math.sqrt(_triangle_area(tris) / 20_000), np.random.default_rng(0))
+    face, bary = _surface_samples(tris, math.sqrt(float(_triangle_areas(tris).sum()) / 20_000), np.random.default_rng(0))
     capture_height = height(ct.apply(solid))
     mesh_height = height(np.einsum("sk,skc->sc", bary, tris[face]))
     scale = capture_height / mesh_height if mesh_height > 0 and capture_height > 0 else 1.0

@@ -67,9 +67,14 @@ def check_sidecar_free(asset: str | Path) -> None:
         owner = json.loads(path.read_text(encoding="utf-8")).get("asset")
     except (OSError, UnicodeDecodeError, ValueError, AttributeError):
         return  # none, or not one of ours: nothing to keep
-    if isinstance(owner, str) and owner != Path(asset).name and (path.parent / owner).is_file():
+    if _another_asset(owner, asset):
         raise SplatfilmError(f"{path}: is the sidecar of {owner}; writing {Path(asset).name} beside it would "
                              f"replace that record (give the output another name than {path.stem}.*)")
+
+
+def _another_asset(owner: Any, asset: str | Path) -> bool:
+    """Whether a sidecar's `asset` field names another asset file than `asset`, one still there."""
+    return isinstance(owner, str) and owner != Path(asset).name and (Path(asset).parent / owner).is_file()
 
 
 def capture_cameras_path(asset: str | Path) -> Path:
@@ -154,10 +159,7 @@ class Sidecar(MutableMapping[str, Any]):
         of another asset file that is there (ASSET.ply's beside ASSET.spz), whose frame and
         metrics are not this one's."""
         sidecar = Sidecar.read(sidecar_path(asset))
-        owner = sidecar.get("asset") if sidecar is not None else None
-        if isinstance(owner, str) and owner != Path(asset).name and (Path(asset).parent / owner).is_file():
-            return None
-        return sidecar
+        return None if sidecar is not None and _another_asset(sidecar.get("asset"), asset) else sidecar
 
     def write(self, path: str | Path) -> Path:
         """Write to `path` atomically as this schema version (`version` first); returns `path`."""

@@ -62,9 +62,13 @@ def _rel(path: Path, base: Path) -> str:
         return str(Path(path).resolve())
 
 
+def _reel_letters(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", name) or "AX"
+
+
 def reel_name(shot: str) -> str:
     """A name's reel name for EDLs and timecode tracks: its letters and digits, at most 8 (CMX3600's limit)."""
-    return re.sub(r"[^A-Za-z0-9]", "", shot)[:8] or "AX"
+    return _reel_letters(shot)[:8]
 
 
 def reel_names(shots: list[str]) -> dict[str, str]:
@@ -72,7 +76,7 @@ def reel_names(shots: list[str]) -> dict[str, str]:
     and every shot starts at the same frame. The first 8 letters and digits (`reel_name`);
     where two shots share those (seq01_sh010, seq01_sh020), the last 8; where those too, the
     first 5 and a running number."""
-    clean = {s: re.sub(r"[^A-Za-z0-9]", "", s) or "AX" for s in shots}
+    clean = {s: _reel_letters(s) for s in shots}
     first = Counter(c[:8] for c in clean.values())
     out = {s: c[:8] if first[c[:8]] == 1 else c[-8:] for s, c in clean.items()}
     shared, numbered = Counter(out.values()), Counter()

@@ -306,11 +306,9 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
 
 
 def _load_images(image_dir: Path, work_dir: Path, downscale, max_size, kind: str) -> Capture:
-    from splatfilm.fit.sfm import run_sfm
+    from splatfilm.fit.sfm import read_sfm_image_root, run_sfm
 
     # Video frames come in order: matched sequentially (with loop detection), photos exhaustively.
-    from splatfilm.fit.sfm import read_sfm_image_root
-
     model = run_sfm(image_dir, work_dir, ordered=kind == "video")
     # Photos stored turned are read from SfM's upright copies (in work_dir), as SfM read them.
     root = read_sfm_image_root(work_dir)

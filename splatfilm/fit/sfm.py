@@ -80,11 +80,6 @@ from pathlib import Path
 
 import numpy as np
 
-# Pillow before pycolmap: loaded first, pycolmap's extension supplies the zlib symbols that
-# Pillow's PNG encoder then binds to, and the first PNG written aborts the process
-# ("free(): invalid pointer" in deflateEnd; pycolmap 4.2.1, Pillow 13). Reading is unaffected.
-import PIL.Image  # noqa: F401  (isort: keep before any pycolmap import)
-
 from splatfilm.scene.cameras import Cameras, sizes_text
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.colmap_library import colmap_log, kept_log_level, load_pycolmap, stderr_silenced
@@ -1199,8 +1194,10 @@ def triangulate_known_poses(
                 if not record["extracted"]:
                     shutil.rmtree(image_dir, ignore_errors=True)  # another capture's views may be there
                 make_folder(image_dir)
+                from PIL import Image
+
                 for name, im in zip(names, images):
-                    PIL.Image.fromarray(np.ascontiguousarray(im[..., :3])).save(image_dir / name)
+                    Image.fromarray(np.ascontiguousarray(im[..., :3])).save(image_dir / name)
             pycolmap.set_random_seed(seed)
 
             def extract() -> None:

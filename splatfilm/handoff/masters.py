@@ -135,6 +135,7 @@ def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn
         media = shot_media(film, out)
         keys: dict[int, list[str]] = {}  # per shot with every frame on disk, its frames' keys
         refined: set[str] = set()
+        reels = reel_names([s.name for s in film.shots])
         for k, fs in enumerate(film.shots):
             names = [f"{fs.name}/{fs.name}.{int(f):04d}.png" for f in fs.shot.frame_numbers]
             if all((out / n).exists() for n in names):
@@ -162,8 +163,7 @@ def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn
                     record = None if facts is None else movie_record(film, facts, [k], refined, master=codec,
                                                                       burn_in=burn_in)
                     encode_sequence(src / f"{fs.name}.%04d.png", fs.shot.first_frame, film.fps, path, codec=codec,
-                                    timecode=timecode, reel=reel_names([s.name for s in film.shots])[fs.name],
-                                    provenance=record)
+                                    timecode=timecode, reel=reels[fs.name], provenance=record)
                     made[path.name] = digest
                 written.append(path)
                 if complete:

@@ -27,10 +27,11 @@ ERRORS_ONLY = 2
 
 
 def load_pycolmap():
-    """The pycolmap module, imported after Pillow (pycolmap loaded first supplies the zlib that
-    Pillow's PNG encoder binds to, and the next PNG written aborts the process) and with the
-    process's SIGTERM handling as it was before the import."""
-    import PIL.Image  # noqa: F401
+    """The pycolmap module, imported after Pillow and with the process's SIGTERM handling as
+    it was before the import. Pillow first: loaded first, pycolmap's extension supplies the zlib
+    symbols that Pillow's PNG encoder then binds to, and the first PNG written aborts the
+    process ("free(): invalid pointer" in deflateEnd; pycolmap 4.2.1, Pillow 13)."""
+    import PIL.Image  # noqa: F401  (before pycolmap: see above)
 
     import pycolmap
 
