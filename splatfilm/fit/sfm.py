@@ -21,13 +21,19 @@ street photos at half size, tests/fixtures/lund) the starts end in different mod
 67% of the capture's extent apart, some of them split in two at a jump that every per-image
 check below passes; where they do (the same photos at full size) they agree to 0.1%.
 
-Runs repeat: the same images, options and seed give the same model whatever the thread count
-(with the same COLMAP; another CPU's floating point may still differ in the last bit). Features
-and matching use every core (`num_threads`): COLMAP's extractor numbers the images in the
-order their features finish, so `number_images_by_name` renumbers them by file name before
-matching, and with a fixed RANSAC seed every pair's verification then repeats whatever the
-thread count. Mapping, the final bundle adjustment and the point triangulation run on one
-thread: on more, Ceres's scheduling makes a model differ from run to run.
+Runs repeat: the same images, options and seed give the same model, byte for byte on one
+thread and almost always on more (with the same COLMAP; another CPU's floating point may still
+differ in the last bit). Features and matching use every core (`num_threads`): COLMAP's
+extractor numbers the images in the order their features finish, so `number_images_by_name`
+renumbers them by file name before matching, and with a fixed RANSAC seed every pair's
+verification then repeats whatever the thread count. Mapping, the final bundle adjustment and
+the point triangulation run on one thread: on more, Ceres's scheduling makes a model differ
+from run to run. What is left is COLMAP's threaded CPU matcher itself (where inside it is not
+pinned down; its maintainers note that its faiss index build does not always repeat): matching
+the bundled set's 10-image subset (45 pairs) again and again on the 2-core machine gave other
+matches for some pairs in 6 of 960 runs on 8 threads, and in none of 300 on 4, 600 on 2 or 200
+on 1; a run with other matches ends in a slightly different model. `num_threads=1`
+(`sfm --threads 1`) repeats exactly, matching on one core.
 
 Every registered pose is then checked (`splatfilm.fit.pose_check`: reprojection error, observed
 points, relative rotations against the matched neighbours'); the ones that fail are dropped and
@@ -334,8 +340,9 @@ def run_sfm(
                    side (COLMAP's guess without EXIF). It is refined either way.
     min_registered: fewest images whose poses the model must register and keep (after the
                    checks), as a fraction of the images (<= 1) or a count (> 1); at least 3 always.
-    num_threads:   CPU threads for features and matching (-1, the default: all). The model
-                   does not depend on it (see the module docstring); mapping runs on one thread.
+    num_threads:   CPU threads for features and matching (-1, the default: all); mapping runs
+                   on one thread. 1 repeats the model exactly; on more, COLMAP's matcher now and
+                   then does not (see the module docstring).
     seed:          COLMAP's random seed (RANSAC, mapping): the same images, options and seed
                    give the same model.
     reuse:         return an existing model made from the same images and options; else reuse
@@ -638,8 +645,8 @@ def _match_resumably(work: Path, record: dict, options: dict, label: str, total:
     """Run `match()` on work/database.db unless its record says matches made with `options` are
     all there. An interrupted matching with the same options goes on where it stopped (COLMAP
     skips the pairs the database already holds, and every pair's matches and verification
-    repeat exactly, so the result is the uninterrupted one); matches made with other options
-    are cleared first. label: the step's log line ("sfm: exhaustive matching"); total: the
+    repeat, exactly on one thread, so the result is the uninterrupted one); matches made with
+    other options are cleared first. label: the step's log line ("sfm: exhaustive matching"); total: the
     pairs it matches, if known; bound: at most how many, when only that is known (the
     progress bar's end until the step ends); changing: called before the database changes;
     quiet: COLMAP's stderr silenced meanwhile."""
