@@ -210,7 +210,7 @@ def build_hero_mesh(path: Path) -> None:
 
 
 def build_crate_mesh(path: Path) -> None:
-    """A 30 cm wooden crate (OBJ-style z-up box with vertex colours) for the physics prop."""
+    """A 30 cm wooden crate (a z-up OBJ with vertex colours: imported with up="z") for the physics prop."""
     import trimesh
 
     box = trimesh.creation.box(extents=[0.3, 0.3, 0.3]).subdivide().subdivide()
@@ -271,7 +271,7 @@ def main() -> None:
     build_hero_mesh(out / "hero.glb")
     hero = import_mesh(out / "hero.glb", out / "hero.ply", count=50000, seed=args.seed)
     build_crate_mesh(out / "crate.obj")
-    crate = import_mesh(out / "crate.obj", out / "crate.ply", count=6000, seed=args.seed)
+    crate = import_mesh(out / "crate.obj", out / "crate.ply", count=6000, seed=args.seed, up="z")
     print(f"wrote {len(g)} Gaussians to {out / 'scene.ply'}, 24 cameras to {out / 'transforms.json'}, "
           f"a {hero['num_gaussians']}-Gaussian character from hero.glb and a {crate['num_gaussians']}-Gaussian crate")
 

@@ -9,8 +9,9 @@ albedo, as a flat-shaded viewer shows it.
 
 The asset keeps the mesh's own frame (what its file stores); its sidecar gives the
 similarity into the canonical local frame (base on z = 0, centred on the z axis, up +z,
-front facing -y). glTF is Y-up with the front facing +z (its specification); other formats
-are taken as Z-up with the front facing -y unless told otherwise.
+front facing -y). glTF is Y-up with the front facing +z (its specification); OBJ is taken as
+Y-up too (Blender's default OBJ export), PLY and STL as Z-up with the front facing -y, unless
+told otherwise (--up, --front).
 
 Colour spaces: textures are sRGB; in glTF, vertex colours (COLOR_0) and baseColorFactor are
 linear, so they are combined with the texture in linear light and the result encoded as
@@ -536,11 +537,13 @@ def canonical_from_vertices(vertices: np.ndarray, up: np.ndarray, front: np.ndar
 
 
 def default_axes(mesh_path: Path, up: str | None, front: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """Up and front [3] in the mesh's own frame. glTF: +y up, front +z (its specification);
-    other formats: +z up; the front is -y, or +z when up is along y (Y-up exports, Blender's
-    included, turn the -y front to +z)."""
-    gltf = mesh_path.suffix.lower() in (".glb", ".gltf")
-    u = parse_axis(up, "--up") if up is not None else (np.array([0.0, 1.0, 0.0]) if gltf else np.array([0.0, 0.0, 1.0]))
+    """Up and front [3] in the mesh's own frame. glTF: +y up, front +z (its specification).
+    OBJ says nothing; it is taken as +y up, what Blender's OBJ exporter writes by default
+    (forward -Z, up +Y), Maya's Y-up world and the Y-up readers (three.js, obj2gltf) assume.
+    PLY and STL: +z up (Blender's exporters of both write Z up by default). The front is -y,
+    or +z when up is along y (Y-up exports, Blender's included, turn the -y front to +z)."""
+    y_up = mesh_path.suffix.lower() in (".glb", ".gltf", ".obj")
+    u = parse_axis(up, "--up") if up is not None else (np.array([0.0, 1.0, 0.0]) if y_up else np.array([0.0, 0.0, 1.0]))
     if front is not None:
         f = parse_axis(front, "--front")
     elif abs(u[1]) == 1.0:

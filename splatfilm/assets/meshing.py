@@ -204,11 +204,13 @@ def check_mesh_output(path: str | Path) -> Path:
 def write_mesh(mesh, path: str | Path, up: np.ndarray = WORLD_UP) -> None:
     """Write an open3d TriangleMesh with vertex colours as .glb, .ply or .obj (by suffix).
 
-    Vertices are written in the scene's frame. glTF is y-up by definition, so a .glb holds
-    them under a root node turning the scene's `up` to +y (`gltf_root`): the mesh stands
-    upright in glTF viewers, and Blender's importer (glTF y-up -> its z-up) returns the scene's
+    A .ply holds the scene's frame. glTF is y-up by definition, so a .glb holds the vertices
+    under a root node turning the scene's `up` to +y (`gltf_root`): the mesh stands upright in
+    glTF viewers, and Blender's importer (glTF y-up -> its z-up) returns the scene's
     coordinates exactly for a z-up scene. Readers that flatten the node (trimesh.load) give
-    glTF's coordinates: apply gltf_root(up)'s inverse for the scene's."""
+    glTF's coordinates: apply gltf_root(up)'s inverse for the scene's. OBJ has no nodes and no
+    stated up; it is written y-up too, turned by gltf_root(up), as Blender's OBJ exporter
+    writes and its importer (and `import-mesh`) read by default."""
     from splatfilm.io.atomic import make_folder
 
     o3d = load_open3d()
@@ -230,6 +232,8 @@ def write_mesh(mesh, path: str | Path, up: np.ndarray = WORLD_UP) -> None:
 
         atomic_write(path, [scene.export(file_type="glb")])
         return
+    if suffix == ".obj":
+        mesh = o3d.geometry.TriangleMesh(mesh).transform(gltf_root(up))
     if not o3d.io.write_triangle_mesh(str(path), mesh, write_ascii=False, compressed=False):
         raise SplatfilmError(f"{path}: cannot write the mesh")
 

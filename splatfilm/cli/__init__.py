@@ -172,7 +172,7 @@ def _add_import_mesh(sub) -> None:
     p.add_argument("--sh-degree", type=int, default=0, help="SH bands to store, 0-3 (default 0: colour is unlit)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--up", help="the mesh's up axis: x, y, z, -x, -y, -z; a negative one as --up=-z "
-                                "(default: y for glTF, z otherwise)")
+                                "(default: y for glTF and OBJ, z for PLY and STL)")
     p.add_argument("--front", help="the axis the mesh's front faces, e.g. --front=-y "
                                    "(default: z for glTF and Y-up meshes, -y otherwise)")
     p.set_defaults(func=_cmd_import_mesh)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from splatfilm.cli.args import image_side, positive_int as positive_int
 from splatfilm.yamlfields import load_yaml
@@ -73,7 +74,8 @@ def _cmd_preview(args: argparse.Namespace) -> None:
             frames = render_film_contact_sheet(film, fs, args.contact_sheet, every=args.every,
                                                thumb_width=args.thumb_width or 240, backend=args.backend)
     else:
-        from splatfilm.io.gaussian_files import load_gaussians
+        from splatfilm.film.world import load_asset
+        from splatfilm.scene.transforms import Similarity
         from splatfilm.shots.preview import draw_path_preview, render_contact_sheet
         from splatfilm.shots.shot_yaml import load_shot
 
@@ -82,7 +84,9 @@ def _cmd_preview(args: argparse.Namespace) -> None:
         if args.shot_name is not None:
             raise SplatfilmError("--shot picks a shot of a film script; a shot file is one shot")
         shot = load_shot(args.shot)
-        gaussians = load_gaussians(args.scene)
+        # Where a film places the scene unmoved (an object in its canonical frame), as `view` shows it.
+        scene = load_asset(Path(args.scene).stem, Path(args.scene), Similarity())
+        gaussians = scene.local.transform_gaussians(scene.gaussians)
         draw_path_preview(shot, gaussians, args.output)
         name = shot.name
         if args.contact_sheet is not None:

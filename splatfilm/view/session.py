@@ -216,8 +216,10 @@ def _scene_world(scene: Path) -> World:
         raise SplatfilmError(f"{scene}: no such file")
     if scene.suffix.lower() not in SCENE_SUFFIXES:
         raise SplatfilmError(f"{scene}: expected a Gaussian scene (.ply or .splat)")
-    # Shown as stored: a scene is its own world (its frame is the film world's when placed unmoved).
-    asset = load_asset(scene.stem, scene, Similarity(), canonical=False)
+    # Shown where a film script places it unmoved: a scene as stored (its frame is the film
+    # world's), an object (a sidecar with a canonical transform: a mesh import, an object
+    # capture) in its canonical frame, Z up, base on z = 0, as `canonical: true` defaults to.
+    asset = load_asset(scene.stem, scene, Similarity())
     return World({scene.stem: asset})
 
 

@@ -218,7 +218,7 @@ def test_cli_writes_flat_gaussians_and_sidecar(tmp_path, capsys):
     save_textured(box, uv, tmp_path / "box.obj", gltf=False)
     out = tmp_path / "props" / "box.ply"
     assert main(["import-mesh", str(tmp_path / "box.obj"), "-o", str(out), "--count", "600", "--sh-degree", "2",
-                 "--seed", "3"]) == 0
+                 "--seed", "3", "--up", "z"]) == 0
     assert "600 Gaussians" in capsys.readouterr().out
     g = load_gaussians(out)
     assert len(g) == 600 and g.sh_degree == 2 and torch.all(g.shN == 0)
@@ -247,7 +247,7 @@ def test_cli_writes_flat_gaussians_and_sidecar(tmp_path, capsys):
     assert ct["scale"] == 1.0 and "normals" in side["import"]
     # Same seed, same asset.
     assert main(["import-mesh", str(tmp_path / "box.obj"), "-o", str(tmp_path / "b2.ply"), "--count", "600",
-                 "--sh-degree", "2", "--seed", "3"]) == 0
+                 "--sh-degree", "2", "--seed", "3", "--up", "z"]) == 0
     assert torch.equal(load_gaussians(tmp_path / "b2.ply").means, g.means)
 
 
@@ -299,6 +299,19 @@ def test_up_and_front_options(tmp_path):
         import_mesh(tmp_path / "box.obj", tmp_path / "c.ply", count=300, up="y", front="-y")
     with pytest.raises(SplatfilmError, match="--up must be one of"):
         import_mesh(tmp_path / "box.obj", tmp_path / "c.ply", count=300, up="sideways")
+
+
+def test_an_obj_is_y_up_by_default_as_blender_exports_it(tmp_path):
+    """Blender's OBJ exporter writes forward -Z, up +Y: a figure 1.8 m tall along +y stands
+    1.8 m tall in its canonical frame without --up; PLY and STL stay Z-up."""
+    figure = trimesh.creation.box(extents=[0.5, 1.8, 0.3])
+    figure.apply_translation([0, 0.9, 0])
+    figure.export(tmp_path / "figure.obj")
+    side = import_mesh(tmp_path / "figure.obj", tmp_path / "figure.ply", count=300)
+    assert side["frame"]["up"] == [0, 1, 0] and side["frame"]["front"] == [0, 0, 1]
+    np.testing.assert_allclose(np.array(side["canonical_transform"]["rotation"]) @ [0, 1, 0], [0, 0, 1], atol=1e-12)
+    figure.export(tmp_path / "figure.stl")
+    assert import_mesh(tmp_path / "figure.stl", tmp_path / "s.ply", count=300)["frame"]["up"] == [0, 0, 1]
 
 
 def test_canonical_frame_in_a_world(tmp_path):

@@ -14,6 +14,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.camera_files import write_transforms_json
 from splatfilm.io.gaussian_files import save_gaussians
+from splatfilm.assets.mesh_import import default_axes
 from splatfilm.assets.meshing import (
     MeshSettings,
     collision_mesh,
@@ -108,13 +109,18 @@ def test_write_formats(scene_mesh, tmp_path):
     o3d = load_open3d()
     _, mesh = scene_mesh
     v, f, c = mesh_arrays(mesh)
-    for suffix in (".ply", ".obj"):
-        path = tmp_path / f"m{suffix}"
-        write_mesh(mesh, path)
-        back = o3d.io.read_triangle_mesh(str(path))
-        assert len(back.triangles) == len(f)
-        assert np.asarray(back.vertices).min(axis=0) == pytest.approx(v.min(axis=0), abs=1e-4)
-        assert suffix == ".obj" or back.has_vertex_colors()
+    path = tmp_path / "m.ply"
+    write_mesh(mesh, path)
+    back = o3d.io.read_triangle_mesh(str(path))
+    assert len(back.triangles) == len(f) and back.has_vertex_colors()
+    assert np.asarray(back.vertices).min(axis=0) == pytest.approx(v.min(axis=0), abs=1e-4)
+    # OBJ: y up, as Blender writes and reads it; import-mesh's default takes it back upright.
+    write_mesh(mesh, tmp_path / "m.obj")
+    back = o3d.io.read_triangle_mesh(str(tmp_path / "m.obj"))
+    assert len(back.triangles) == len(f)
+    turned = v @ gltf_root()[:3, :3].T  # open3d's OBJ reader orders vertices its own way: compare sorted
+    assert np.abs(np.sort(np.asarray(back.vertices), axis=0) - np.sort(turned, axis=0)).max() < 1e-4
+    assert default_axes(tmp_path / "m.obj", None, None)[0].tolist() == [0.0, 1.0, 0.0]
     # glTF: y up, the scene's z-up frame under a root node that turns z to y.
     write_mesh(mesh, tmp_path / "m.glb")
     glb = trimesh.load(tmp_path / "m.glb", force="mesh")

@@ -102,3 +102,20 @@ def test_render_this_frame_is_the_films_frame_and_the_viewers_camera_path_agrees
     lens = fs.shot.lens
     same = renders.camera(s.shot_camera(fs, t), t, fs.visible, lens.near, lens.far)
     assert np.abs(same - frame).max() < 1e-5
+
+
+def test_a_lone_gltf_character_stands_up_as_a_film_places_it(tmp_path):
+    """A Y-up glTF import keeps the mesh frame on disk; `view CHAR.ply` shows it in its
+    canonical frame (Z up, base on z = 0), where a film script puts it unmoved, not lying down."""
+    import trimesh
+
+    from splatfilm.assets.mesh_import import import_mesh
+
+    body = trimesh.creation.box(extents=[0.5, 1.8, 0.3])  # Blender's glTF: +y up, metres
+    body.apply_translation([0, 0.9, 0])
+    body.export(tmp_path / "char.glb")
+    import_mesh(tmp_path / "char.glb", tmp_path / "char.ply", count=4000)
+    means = open_session(tmp_path / "char.ply").static_gaussians().means.numpy()
+    extent = means.max(0) - means.min(0)
+    assert np.argmax(extent) == 2 and extent[2] == pytest.approx(1.8, abs=0.05)
+    assert means[:, 2].min() == pytest.approx(0.0, abs=0.02)
