@@ -48,7 +48,7 @@ def movie_record(film: Film, facts: dict, shots: list[int], refined: set[str], c
 def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: list[str], movies: dict,
                      facts: dict | None = None, refined: set[str] | None = None) -> None:
     """out_dir/SHOT.mp4 (every frame, handles included; its timecode track starts at the first
-    frame number's timecode, its reel named after the shot) and out_dir/cameras/SHOT.usda,
+    frame number's timecode; MP4 keeps no reel name, the masters' MOVs do) and out_dir/cameras/SHOT.usda,
     unless they exist and were made from the same frames (`frame_keys`, in order). With
     `facts` (FrameRenderer.facts()) the MP4 carries its provenance record."""
     from splatfilm.io.video import encode_sequence

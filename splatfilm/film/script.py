@@ -404,6 +404,9 @@ def parse_film(path: str | Path) -> Film:
     if not isinstance(res, list) or len(res) != 2:
         at["resolution"].fail(f"expected [width, height], got {show(res)}")
     width, height = (integer(v, at["resolution"][i], 1) for i, v in enumerate(res))
+    if width % 2 or height % 2:  # H.264 4:2:0 and ProRes 422 code no odd sizes: every file one size
+        at["resolution"].fail(f"{width}x{height}: width and height must be even (the MP4s and ProRes 422 "
+                              f"masters cannot be {width}x{height}); use {width + width % 2}x{height + height % 2}")
     first = integer(data.get("first_frame", FIRST_FRAME), at["first_frame"], 0)
     handles_default = integer(data.get("handles", 0), at["handles"], 0)
     background = _rgb(data.get("background", [0, 0, 0]), at["background"])

@@ -56,10 +56,18 @@ def frame_timecode(frame: int, fps: Fraction) -> str:
 
 
 def _rel(path: Path, base: Path) -> str:
+    """`path` as a target_url: relative to `base` (the .otio's folder), with "/" separators,
+    worked out on the paths as written (a symlinked shot folder stays relative); a file:// URL
+    where no relative path exists (another drive)."""
+    import os
+
+    from opentimelineio.url_utils import url_from_filepath
+
+    path, base = os.path.abspath(path), os.path.abspath(base)
     try:
-        return str(Path(path).resolve().relative_to(base.resolve()))
-    except ValueError:
-        return str(Path(path).resolve())
+        return Path(os.path.relpath(path, base)).as_posix()
+    except ValueError:  # Windows: another drive
+        return url_from_filepath(path)
 
 
 def _reel_letters(name: str) -> str:
@@ -94,6 +102,9 @@ def build_timeline(title: str, shots: list[ShotMedia], fps: Fraction, base: Path
 
     rate = float(fps)
     timeline = otio.schema.Timeline(name=title)
+    # OTIO leaves a relative target_url's base open (its own file-bundle tools take the cwd):
+    # say which one these are.
+    timeline.metadata["splatfilm"] = {"media_paths": "relative to this file's folder"}
     timeline.global_start_time = otio.opentime.RationalTime(0, rate)
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)

@@ -67,11 +67,19 @@ def encode_sequence(pattern: str | Path, start_number: int, fps: Fraction, outpu
     and the provenance record sealed into its metadata when given. Returns the path."""
     output = Path(output)
     make_folder(output.parent)
+    width, height = _first_frame_size(pattern, start_number)
+    if codec == "prores422hq" and width % 2:
+        # 4:2:2 halves the width: prores_ks writes a zero last chroma column (a green edge), prores_aw refuses
+        raise SplatfilmError(f"{output}: ProRes 422 needs an even width, the frames are {width}x{height}")
     args = ["-framerate", f"{fps.numerator}/{fps.denominator}", "-start_number", str(start_number), "-i", str(pattern)]
     if frames is not None:
         args += ["-frames:v", str(frames)]
     if codec == "h264":
-        args += ["-vf", f"pad=ceil(iw/2)*2:ceil(ih/2)*2,{REC709}", "-c:v", "libx264", "-preset", "medium",
+        # yuv420p halves both sizes: an odd one is padded with a copy of the last column/row, so
+        # the edge's chroma is not averaged with black
+        pad = "" if not (width % 2 or height % 2) else (
+            f"pad=ceil(iw/2)*2:ceil(ih/2)*2,fillborders=right={width % 2}:bottom={height % 2}:mode=smear,")
+        args += ["-vf", f"{pad}{REC709}", "-c:v", "libx264", "-preset", "medium",
                  "-crf", str(crf), "-pix_fmt", "yuv420p", *REC709_TAGS, "-r", f"{fps.numerator}/{fps.denominator}",
                  "-movflags", "+faststart"]
     elif codec in PRORES:
@@ -87,6 +95,18 @@ def encode_sequence(pattern: str | Path, start_number: int, fps: Fraction, outpu
     if provenance is not None:
         add_provenance(output, provenance, reel)
     return output
+
+
+def _first_frame_size(pattern: str | Path, start_number: int) -> tuple[int, int]:
+    """(width, height) of a numbered sequence's first frame."""
+    from PIL import Image
+
+    first = Path(str(pattern) % start_number)
+    try:
+        with Image.open(first) as im:
+            return im.size
+    except OSError as e:
+        raise SplatfilmError(f"{first}: cannot read the sequence's first frame ({e})") from None
 
 
 def stream_digest(path: str | Path) -> str:

@@ -101,6 +101,8 @@ def test_script_errors_name_file_and_field(film_dir):
         (lambda d: d.update(title="../../evil"), "title: expected a file name"),
         (lambda d: d.update(title=["a"]), "title: expected a file name"),
         (lambda d: d.update(title="sh010"), "title: 'sh010' is also a shot's name"),
+        # H.264 4:2:0 and ProRes 422 code no odd sizes: refused before any frame renders.
+        (lambda d: d.update(resolution=[321, 181]), "resolution: 321x181: width and height must be even"),
     ]
     original = (film_dir / "film.yaml").read_text()
     for change, message in cases:

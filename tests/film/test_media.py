@@ -109,3 +109,35 @@ def test_warp_error_zero_for_one_scene_and_large_for_a_changed_one():
     c = render(other, Vb[None], K[None], 80, 60, backend="cpu")
     changed = warp_error(a.rgb[0], a.depth[0], Va, K, c.rgb[0], c.depth[0], Vb, K, alpha_a=a.alpha[0])
     assert changed.e_warp > 20 * same.e_warp
+
+
+def test_odd_sizes_pad_with_the_edge_and_prores422_refuses_an_odd_width(tmp_path):
+    """yuv420p's 2x2 chroma averaged the last row and column with a black pad (a tinted edge);
+    prores_ks wrote a zero last chroma column at an odd width (a green edge)."""
+    import imageio_ffmpeg
+
+    from splatfilm.errors import SplatfilmError
+
+    (tmp_path / "f").mkdir()
+    rgb = np.zeros((37, 65, 3), np.uint8)
+    rgb[...] = (200, 60, 40)
+    iio.imwrite(tmp_path / "f" / "f.1001.png", rgb)
+    movie = encode_sequence(tmp_path / "f" / "f.%04d.png", 1001, FPS, tmp_path / "m.mp4")
+    frames = imageio_ffmpeg.read_frames(str(movie), pix_fmt="rgb24")
+    w, h = next(frames)["size"]
+    got = np.frombuffer(next(frames), np.uint8).reshape(h, w, 3).astype(int)
+    assert (w, h) == (66, 38)
+    assert np.abs(got[:37, :65] - rgb).max() <= 4  # the last real row and column too
+    with pytest.raises(SplatfilmError, match="even width"):
+        encode_sequence(tmp_path / "f" / "f.%04d.png", 1001, FPS, tmp_path / "m.mov", codec="prores422hq")
+
+
+def test_timeline_media_stay_relative_through_a_symlinked_shot_folder(tmp_path):
+    (tmp_path / "farm").mkdir()
+    _sequence(tmp_path / "farm" / "sh010", "sh010", 4)
+    (tmp_path / "film").mkdir()
+    (tmp_path / "film" / "sh010").symlink_to(tmp_path / "farm" / "sh010")
+    base = tmp_path / "film"
+    tl = build_timeline("film", [ShotMedia("sh010", 1001, 4, 1, base / "sh010", "sh010.", base / "sh010.mp4")], FPS, base)
+    refs = tl.find_clips()[0].media_references()
+    assert refs["png_sequence"].target_url_base == "sh010/" and refs["DEFAULT_MEDIA"].target_url == "sh010.mp4"
