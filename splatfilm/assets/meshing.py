@@ -288,14 +288,16 @@ def collision_mesh_path(scene: str | Path) -> Path:
 
 
 def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, progress: bool = True,
-                   max_triangles: int = 60_000) -> tuple[np.ndarray, np.ndarray]:
+                   max_triangles: int = 60_000, gaussians: Gaussians | None = None,
+                   variant: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The scene's mesh for physics, (vertices [V,3], triangles [F,3]) in the scene's frame:
     read from SCENE.collision.obj when its record (SCENE.collision.json) names the same scene
     file contents, cameras and settings, else meshed from the capture's cameras recorded beside
     it (SCENE.cameras.json; orbit views when there are none: right for an object, a shell
     around a room), simplified to at most
     `max_triangles` (quadric decimation: collisions need no more, and cost per triangle) and
-    written there."""
+    written there. `gaussians` with `variant` (a digest of what changed them: a film's edits or
+    clean): mesh those instead of the file's, cached as SCENE.collision-VARIANT.obj."""
     from splatfilm.io.digest import content_digest, file_digest
     from splatfilm.io.manifest import read_record, write_record
 
@@ -305,12 +307,15 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     if not scene.exists():
         raise SplatfilmError(f"{scene}: no such file")
     obj = collision_mesh_path(scene)
+    if gaussians is not None:
+        obj = obj.with_name(f"{scene.stem}.collision-{(variant or 'edited')[:16]}.obj")
     record_path = obj.with_suffix(".json")
     from splatfilm.assets.sidecar import capture_cameras_path, read_capture_cameras
 
     cameras = read_capture_cameras(scene)
     record = {"scene_sha256": file_digest(scene), "settings": asdict(settings), "max_triangles": max_triangles,
-              "cameras_sha256": file_digest(capture_cameras_path(scene)) if cameras is not None else None}
+              "cameras_sha256": file_digest(capture_cameras_path(scene)) if cameras is not None else None,
+              **({"variant": variant} if gaussians is not None else {})}
     record["settings"].pop("backend")  # either backend renders the same images
     key = content_digest(record)
     if obj.exists() and read_record(record_path).get("key") == key:
@@ -324,7 +329,7 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     if progress:
         print(f"meshing {scene.name} for collisions from {len(cameras) if cameras is not None else settings.views} "
               f"{'capture' if cameras is not None else 'orbit'} views (cached beside it as {obj.name})", flush=True)
-    mesh = mesh_scene(load_gaussians(scene), cameras, settings, sidecar_up(scene), progress)
+    mesh = mesh_scene(gaussians if gaussians is not None else load_gaussians(scene), cameras, settings, sidecar_up(scene), progress)
     if len(mesh.triangles) == 0:
         raise SplatfilmError(f"{scene}: meshing found no surface to collide with")
     if len(mesh.triangles) > max_triangles:

@@ -252,12 +252,14 @@ def floor_collider(height: float = 0.0) -> Collider:
 
 
 def scene_collider(kind: str, scene: str | Path | None, placement: Similarity | None = None,
-                   mesh_settings=None, progress: bool = True) -> Collider:
+                   mesh_settings=None, progress: bool = True, gaussians: Gaussians | None = None,
+                   variant: str | None = None) -> Collider:
     """The collider of a set asset file placed in the world by `placement` (its asset frame ->
     world). kind "ground": the sidecar's `ground` (record it with `splatfilm ground`), else one
     estimated from the set's Gaussians; "mesh": the scene's collision mesh, made and cached
     beside it on first use (see meshing.collision_mesh), with that ground plane under it when
-    the set has one. No scene: the floor z = 0."""
+    the set has one. No scene: the floor z = 0. `gaussians` / `variant`: the set as the film
+    shows it (after its edits or clean), meshed in place of its file (meshing.collision_mesh)."""
     if scene is None:
         if kind == "mesh":
             raise SplatfilmError("physics collider `mesh` needs a set to mesh; use collider: ground")
@@ -276,7 +278,7 @@ def scene_collider(kind: str, scene: str | Path | None, placement: Similarity | 
         return Collider(plane=plane.transformed(placement))
     from splatfilm.assets.meshing import MeshSettings, collision_mesh
 
-    v, f = collision_mesh(scene, mesh_settings or MeshSettings(), progress)
+    v, f = collision_mesh(scene, mesh_settings or MeshSettings(), progress, gaussians=gaussians, variant=variant)
     if plane is None:
         try:  # the floor under the mesh, where the set has one: it closes holes no camera saw
             plane = estimate_ground(load_gaussians(scene), sidecar_up(scene))
@@ -556,8 +558,13 @@ def physics_motion(spec: PhysicsSpec, asset: Asset, scene: Asset | None, fps: fl
     ground plane as spec.collider says; None: the floor z = 0), sampled at `fps`."""
     points = body_points(asset.gaussians, asset.local)
     placement = scene.world_transform(spec.start) if scene is not None else Similarity()
+    from splatfilm.io.digest import file_digest
+
+    # A set changed by the film (edits, clean) collides as it is shown, not as its file stores it.
+    changed = scene is not None and bool(scene.digest) and scene.digest != file_digest(scene.source)
     collider = scene_collider(spec.collider, scene.source if scene is not None else None, placement,
-                              mesh_settings, progress)
+                              mesh_settings, progress, gaussians=scene.gaussians if changed else None,
+                              variant=scene.digest if changed else None)
     motion = bake_physics(spec, points, collider, fps, cache_dir)
     if scene is not None and len(scene.gaussians):
         with torch.no_grad():

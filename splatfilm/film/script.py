@@ -330,23 +330,27 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
                 a_at["clean"].fail(str(e))
             asset.gaussians = asset.gaussians.select(torch.nonzero(keep).reshape(-1))
             asset.digest = content_digest((asset.digest + repr(cleanup)).encode())
+        spec = None
+        if "physics" in data:
+            from splatfilm.film.physics import parse_physics
+
+            spec = parse_physics(data["physics"], a_at["physics"], placement)
         if edits:
             # Non-destructive: the file stays as captured; every shot sees the edited asset. A
-            # world-frame selection is taken where the asset stands at time 0, then moves with it.
-            to_world = (motion.at(0.0) if motion is not None else placement) @ asset.local
-            try:
-                asset.gaussians = apply_edits(asset.gaussians, edits, to_world)
-            except SplatfilmError as e:
-                a_at["edits"].fail(str(e))
+            # world-frame selection is taken where the asset stands at time 0 (a simulated body:
+            # its start pose, where it waits before `start`), then moves with it.
+            start = Similarity(spec.rotation, spec.position, spec.scale) if spec is not None else None
+            to_world = (motion.at(0.0) if motion is not None else start if start is not None else placement) @ asset.local
+            # apply_edits' errors name the script and the edit's field path already.
+            asset.gaussians = apply_edits(asset.gaussians, edits, to_world)
             # Labels name the script's path: left out, so a moved project keeps its frames.
             unlabelled = [dataclasses.replace(e, label="") for e in edits]
             asset.digest = content_digest((asset.digest + repr(unlabelled)).encode())
         if any(k in data for k in PERFORMANCE_FIELDS):
             _perform(asset, data, a_at, assets, list(value))
-        if "physics" in data:
-            from splatfilm.film.physics import parse_physics, physics_motion
+        if spec is not None:
+            from splatfilm.film.physics import physics_motion
 
-            spec = parse_physics(data["physics"], a_at["physics"], placement)
             scene = assets[data["on_ground"]] if "on_ground" in data else next(iter(assets.values()), None)
             try:
                 # Simulated once against the set, baked and cached beside the script: renders stay deterministic.

@@ -518,3 +518,20 @@ def test_objects_on_the_ground_cast_a_soft_contact_shadow(tmp_path):
     (tmp_path / "film.yaml").write_text(yaml.safe_dump(script))
     with pytest.raises(SplatfilmError, match=r"assets.prop.shadow: a contact shadow lies on a ground plane"):
         parse_film(tmp_path / "film.yaml")
+
+
+def test_world_frame_edit_of_a_dropped_prop_is_taken_at_its_drop_pose(film_dir):
+    # A simulated body stands at drop_from before its start: a world-frame selection there picks it
+    # (it was resolved at the asset's placement on the floor, selected nothing and was skipped).
+    save_gaussians(film_dir / "floor.ply", _plane([0, 0, 0.25], 4.0, [0.5, 0.5, 0.5], normal_axis=2, spacing=0.08))
+    _edit(film_dir, lambda d: d.update(assets={
+        "floor": {"file": "floor.ply"},
+        "wall": {"file": "wall.ply"},
+        "hero": {"file": "hero.ply", "on_ground": "floor",
+                "physics": {"drop_from": [0.0, -0.5, 1.5], "start": 0.5, "duration": 1.0, "collider": "ground"},
+                "edits": [{"op": "delete", "frame": "world", "box": {"min": [-1, -1.5, 1.0], "max": [1, 0.5, 1.5 + 0.35]}}]}}))
+    from splatfilm.io.gaussian_files import load_gaussians
+
+    whole = len(load_gaussians(film_dir / "hero.ply"))
+    film = parse_film(film_dir / "film.yaml")
+    assert 0 < len(film.world.assets["hero"].gaussians) < whole

@@ -32,6 +32,7 @@ from splatfilm.film.physics import (
 from splatfilm.film.world import Asset, World
 from splatfilm.scene.transforms import Similarity, euler_xyz_rotation, yaw_rotation
 from splatfilm.yamlfields import At
+from splatfilm.io.digest import file_digest
 
 FPS = 24
 TOL = 0.003  # metres: "a few mm"
@@ -300,3 +301,26 @@ def test_parse_physics_defaults_and_fields():
 def test_parse_physics_errors_name_the_field(value, message):
     with pytest.raises(SplatfilmError, match=message):
         parse_physics(value, At("f.yaml", "assets.cup.physics"))
+
+
+def test_mesh_collider_is_the_set_as_the_film_shows_it(tmp_path):
+    """A set edited in the film (here: a post deleted) collides as edited, not as its file."""
+    u = np.arange(-1, 1, 0.03) + 0.015
+    a, b = np.meshgrid(u, u)
+    floor = np.c_[a.ravel(), b.ravel(), np.zeros(a.size)]
+    z = np.arange(0.02, 0.6, 0.03)
+    post = np.array([[x, y, h] for x in (-0.06, 0.0, 0.06) for y in (-0.06, 0.0, 0.06) for h in z])
+    g = splats(np.r_[floor, post], size=0.02)
+    scene = tmp_path / "set.ply"
+    save_gaussians(scene, g)
+    shown = g.select(torch.arange(len(floor)))  # the film deleted the post
+    settings = MeshSettings(voxel=0.04, views=12, width=96, height=72)
+    spec = PhysicsSpec(position=[0.0, 0.0, 1.0], collider="mesh", duration=2.0)
+    pts = body_points(prop().gaussians)
+    as_file = physics_motion(spec, prop(), Asset("set", g, source=str(scene), digest=file_digest(scene)), FPS, None,
+                             mesh_settings=settings, progress=False)
+    edited = physics_motion(spec, prop(), Asset("set", shown, source=str(scene), digest="edited"), FPS, None,
+                            mesh_settings=settings, progress=False)
+    assert lowest(as_file, pts, [as_file.end])[0] > 0.4 or abs(as_file.positions[-1, 0]) > 0.1  # on, or off, the post
+    assert lowest(edited, pts, [edited.end])[0] < 0.1  # nothing there: on the floor
+    assert abs(edited.positions[-1, 0]) < 0.05
