@@ -35,7 +35,7 @@ def add_view_command(sub) -> None:
                                    "with the shots' cuts, look-through at each shot's lens, keyframing at the "
                                    "viewer's camera saved as a shot file or appended to the film, and splatfilm's "
                                    "own render of the frame beside the live view.")
-    p.add_argument("input", help="FILM.yaml, SCENE.ply / SCENE.splat, or SHOT.yaml")
+    p.add_argument("input", help="FILM.yaml, SCENE.ply / .splat / .spz, or SHOT.yaml")
     p.add_argument("--port", type=int, default=8080, help="port to serve on (default 8080)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")

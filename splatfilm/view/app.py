@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.scene.transforms import quat_from_rotation, rotation_between
+from splatfilm.scene.transforms import WORLD_UP, quat_from_rotation, rotation_between
 from splatfilm.view.authoring import KeyedShot, append_to_film, next_shot_name, save_shot_file
-from splatfilm.view.camera import (ViewerCamera, canvas_camera, focal_mm_for_vfov, keyframe_from_viewer,
-                                   vfov_for_focal_mm)
+from splatfilm.view.camera import (ViewerCamera, canvas_camera, canvas_vfov, focal_mm_for_vfov, frame_vfov,
+                                   keyframe_from_viewer, vfov_for_focal_mm)
 from splatfilm.view.frames import FrameRenders, to_uint8
 from splatfilm.view.session import Session
 from splatfilm.view.splats import splat_arrays
@@ -69,12 +69,16 @@ class Viewer:
         self._busy = False
         self._stopping = False
         self._lock = threading.RLock()  # scene and GUI changes, from GUI callbacks and the workers
+        # Per browser: (the frame's vertical field, its aspect, the canvas aspect the browser's
+        # field was set for), so a canvas that changes shape keeps the whole frame in sight.
+        self._framing: dict[int, tuple[float, float, float]] = {}
 
         self.server = viser.ViserServer(host=host, port=port, label="splatfilm view", verbose=False)
         self.host, self.port = host, self.server.get_port()
         self._build_scene()
         self._build_gui()
         self.server.on_client_connect(self._on_connect)
+        self.server.on_client_disconnect(lambda client: self._framing.pop(client.client_id, None))
         self._worker = threading.Thread(target=self._work, name="splatfilm-view-time", daemon=True)
         self._worker.start()
         self._player = threading.Thread(target=self._play_loop, name="splatfilm-view-play", daemon=True)
@@ -222,6 +226,7 @@ class Viewer:
         self.status_md.content = text
 
     def _on_connect(self, client) -> None:
+        client.camera.on_update(lambda _camera: self._reframe(client))
         with self._lock:
             self._set_client_camera(client, self._start_view())
             if self.look_through is not None:
@@ -261,20 +266,46 @@ class Viewer:
 
         return viewer_from_camera(cams.to_c2w_opencv()[0], float(cams.fy[0]), int(cams.heights[0]), aspect)
 
-    @staticmethod
-    def _set_client_camera(client, view: ViewerCamera) -> None:
+    def _set_client_fov(self, client, vfov: float, frame_aspect: float) -> None:
+        """The browser's field of view for a frame of `frame_aspect` whose vertical field is
+        `vfov` (radians): the whole frame in sight on its canvas (camera.canvas_vfov)."""
+        canvas = float(client.camera.aspect)
+        self._framing[client.client_id] = (vfov, frame_aspect, canvas)
+        client.camera.fov = canvas_vfov(vfov, frame_aspect, canvas)
+
+    def _reframe(self, client) -> None:
+        """After the browser reports its camera: a canvas of another shape than the one its
+        field was set for (the page laid out, the window or panel resized) gets the field that
+        keeps the whole frame in sight."""
+        framing = self._framing.get(client.client_id)
+        if framing is not None and abs(float(client.camera.aspect) - framing[2]) > 1e-3:
+            self._set_client_fov(client, framing[0], framing[1])
+
+    def _set_client_camera(self, client, view: ViewerCamera) -> None:
+        """Put the browser's camera at `view` (a frame's: its field of view and aspect)."""
         R = view.rotation
+        # viser orbits about up_direction: the camera's own up would tilt the orbit axis with the
+        # camera's pitch, and every drag would roll the view (a Dutch angle in the keys). A level
+        # camera (x axis horizontal) orbits about the world's up; only a rolled one keeps its own.
+        up = WORLD_UP if abs(float(R[:, 0] @ WORLD_UP)) < 1e-6 else -R[:, 1]
         with client.atomic():
-            client.camera.fov = view.vfov
-            client.camera.up_direction = -R[:, 1]
+            self._set_client_fov(client, view.vfov, view.aspect)
+            client.camera.up_direction = up
             client.camera.position = view.position
             client.camera.look_at = view.look_at
 
     @staticmethod
-    def client_view(client) -> ViewerCamera:
-        """The browser's camera as a ViewerCamera."""
+    def client_view(client, frame_aspect: float | None = None) -> ViewerCamera:
+        """The browser's camera as a ViewerCamera: its canvas's field and aspect, or with
+        `frame_aspect` (width / height) the field and aspect of the frame it shows whole."""
         cam = client.camera
-        return ViewerCamera(cam.position, cam.wxyz, cam.fov, cam.look_at, cam.aspect)
+        view = ViewerCamera(cam.position, cam.wxyz, cam.fov, cam.look_at, cam.aspect)
+        if frame_aspect is not None:
+            view = ViewerCamera(view.position, view.wxyz, frame_vfov(view, frame_aspect), view.look_at, frame_aspect)
+        return view
+
+    def _frame_view(self, client) -> ViewerCamera:
+        return self.client_view(client, self.session.width / self.session.height)
 
     # ---- time --------------------------------------------------------------------------------
 
@@ -406,8 +437,9 @@ class Viewer:
         if abs(value - round(self.focal_mm, 3)) < 1e-9:
             return  # our own update
         self.focal_mm = value
+        vfov, aspect = vfov_for_focal_mm(value, self.session.lens), self.session.width / self.session.height
         for client in self.server.get_clients().values():
-            client.camera.fov = vfov_for_focal_mm(value, self.session.lens)
+            self._set_client_fov(client, vfov, aspect)
 
     # ---- keys ----------------------------------------------------------------------------------
 
@@ -433,7 +465,7 @@ class Viewer:
         return index
 
     def _add_key(self, client) -> None:
-        self.add_key(self.client_view(client))
+        self.add_key(self._frame_view(client))
 
     def _selected_key(self) -> int:
         value = self.key_dropdown.value
@@ -458,7 +490,7 @@ class Viewer:
             self._set_client_camera(client, view)
         elif action == "Re-key":
             t = self.keyed.keys[i].time
-            view = self.client_view(client)
+            view = self._frame_view(client)
             self.keyed.delete(i)
             key = keyframe_from_viewer(view, t, focal_mm_for_vfov(view.vfov, self.session.lens))
             self._refresh_keys(self.keyed.add(key, self._half_frame()))
@@ -482,8 +514,10 @@ class Viewer:
         """Save the keys as a shot file (default: the "save to" field)."""
         self._shot_name()
         out = save_shot_file(self.keyed, self.session, path or self.save_text.value)
-        self._say(f"saved {out} ({len(self.keyed.keys)} keys); render it with `splatfilm path render` "
-                  f"or include it in the film")
+        how = ("'Append to film', or include it in the film as the file's first line says, then "
+               f"`splatfilm render {self.session.path.name} -o OUT --shots {self.keyed.name}` renders it"
+               if self.session.kind == "film" else "`splatfilm path preview` draws its path over a scene")
+        self._say(f"saved {out} ({len(self.keyed.keys)} keys); {how}")
         return out
 
     def _save_file(self) -> None:
@@ -493,7 +527,7 @@ class Viewer:
         self._shot_name()
         out = append_to_film(self.keyed, self.session)
         self._say(f"appended {self.keyed.name} to {out} (original kept as {out.name}.bak); "
-                  f"`splatfilm render {out.name}` renders it")
+                  f"`splatfilm render {out.name} -o OUT --shots {self.keyed.name}` renders it")
 
     # ---- render --------------------------------------------------------------------------------
 
@@ -518,6 +552,6 @@ class Viewer:
     def _render(self, client) -> None:
         self._say("rendering ...")
         started = _time.perf_counter()
-        self.render_frame(self.client_view(client) if client is not None else None)
+        self.render_frame(self._frame_view(client) if client is not None else None)
         self._say(f"rendered {self.session.label(self.session.time_of(self.frame), self.look_through)} "
                   f"with {self.renders.backend} in {_time.perf_counter() - started:.1f} s")

@@ -10,6 +10,7 @@ the film script with the shot appended to its `shots:` (the original kept as FIL
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -163,8 +164,10 @@ def save_shot_file(keyed: KeyedShot, session: Session, path: str | Path) -> Path
     fields = keyed.file_fields(session)
     comment = None
     if session.kind == "film":
+        # An include is relative to the script's folder (film/script.py), with / separators.
+        ref = Path(os.path.relpath(path.resolve(), session.path.parent.resolve())).as_posix()
         comment = (f"Keyed in `splatfilm view {session.path.name}` from world time {keyed.start:g} s; "
-                   f"in the film: - {{include: {path.name}, time: {keyed.start!r}}}")
+                   f"in the film: - {{include: {ref}, time: {keyed.start!r}}}")
     text = format_shot_yaml(fields, comment=comment)
     shot = parse_shot(load_yaml(text), str(path), default_name=path.stem)
     check_reproduces(shot, keyed, session.lens, str(path))

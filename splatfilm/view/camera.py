@@ -6,7 +6,9 @@ docs/CONVENTIONS.md), a vertical field of view in radians, the canvas aspect, an
 orbits (look_at). A lens maps that field of view to a focal length in mm on its sensor: the
 sensor's height is sensor_width_mm * height / width of the shot's image, so the browser,
 framing the same vertical field, sees what the shot frames (plus whatever extra width a wider
-canvas shows).
+canvas shows). A canvas narrower than the frame (the panel docked on a laptop's screen) would
+cut the frame's sides off: there the browser's field is opened until its width holds the
+frame's (`canvas_vfov`), and read back to the frame's (`frame_vfov`) for keys and renders.
 """
 
 from __future__ import annotations
@@ -54,6 +56,23 @@ class ViewerCamera:
         m[:3, :3] = self.rotation
         m[:3, 3] = self.position
         return m
+
+
+def canvas_vfov(vfov: float, frame_aspect: float, canvas_aspect: float) -> float:
+    """The browser's vertical field of view (radians) that shows a whole frame of aspect
+    `frame_aspect` (width / height) whose vertical field is `vfov`: the same on a canvas at
+    least as wide, wider on a narrower one (its width then spans the frame's)."""
+    if canvas_aspect <= 0 or canvas_aspect >= frame_aspect:
+        return float(vfov)
+    return 2.0 * math.atan(math.tan(0.5 * vfov) * frame_aspect / canvas_aspect)
+
+
+def frame_vfov(view: ViewerCamera, frame_aspect: float) -> float:
+    """The vertical field of view (radians) of the frame of aspect `frame_aspect` that the
+    browser's canvas (`view`: its field and aspect) frames: canvas_vfov's inverse."""
+    if view.aspect <= 0 or view.aspect >= frame_aspect:
+        return view.vfov
+    return 2.0 * math.atan(math.tan(0.5 * view.vfov) * view.aspect / frame_aspect)
 
 
 def focal_mm_for_vfov(vfov: float, lens: Lens) -> float:

@@ -27,7 +27,7 @@ from splatfilm.shots.lens import Lens
 from splatfilm.shots.shot import Shot
 from splatfilm.yamlfields import load_yaml
 
-SCENE_SUFFIXES = (".ply", ".splat")
+SCENE_SUFFIXES = (".ply", ".splat", ".spz")
 SHOT_SUFFIXES = (".yaml", ".yml")
 # A scene alone gets this much timeline to key a shot over (seconds), at these settings.
 SCENE_TIMELINE_S = 10.0
@@ -215,7 +215,7 @@ def _scene_world(scene: Path) -> World:
     if not scene.exists():
         raise SplatfilmError(f"{scene}: no such file")
     if scene.suffix.lower() not in SCENE_SUFFIXES:
-        raise SplatfilmError(f"{scene}: expected a Gaussian scene (.ply or .splat)")
+        raise SplatfilmError(f"{scene}: expected a Gaussian scene (.ply, .splat or .spz)")
     # Shown where a film script places it unmoved: a scene as stored (its frame is the film
     # world's), an object (a sidecar with a canonical transform: a mesh import, an object
     # capture) in its canonical frame, Z up, base on z = 0, as `canonical: true` defaults to.
@@ -248,14 +248,14 @@ def open_session(path: str | Path, scene: str | Path | None = None) -> Session:
     if not path.exists():
         raise SplatfilmError(f"{path}: no such file")
     if path.is_dir():
-        raise SplatfilmError(f"{path}: is a folder; expected a film script, a shot file or a scene (.ply, .splat)")
+        raise SplatfilmError(f"{path}: is a folder; expected a film script, a shot file or a scene (.ply, .splat, .spz)")
     suffix = path.suffix.lower()
     if suffix in SCENE_SUFFIXES:
         if scene is not None:
             raise SplatfilmError(f"{path}: --scene goes with a shot file, not a scene")
         return _session_of_scene(path)
     if suffix not in SHOT_SUFFIXES:
-        raise SplatfilmError(f"{path}: expected a film script or shot file (.yaml) or a scene (.ply, .splat)")
+        raise SplatfilmError(f"{path}: expected a film script or shot file (.yaml) or a scene (.ply, .splat, .spz)")
     if _is_film_script(path):
         if scene is not None:
             raise SplatfilmError(f"{path}: a film script names its own assets; --scene goes with a shot file")
@@ -273,4 +273,6 @@ def _is_film_script(path: Path) -> bool:
         data = load_yaml(read_text(path, "YAML file"))
     except yaml.YAMLError:
         return False  # the shot parser names the YAML error
-    return isinstance(data, dict) and "assets" in data
+    # `shots:` is a film's alone (a shot file has none): a script whose `assets:` is misspelt
+    # is still a film, and gets the film's error for it.
+    return isinstance(data, dict) and ("assets" in data or "shots" in data)

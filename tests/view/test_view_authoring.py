@@ -77,6 +77,12 @@ def test_a_saved_shot_file_reproduces_the_keyed_cameras(tmp_path):
     assert len(load_shot(path).path.keyframes) == 2
 
 
+def test_a_shot_saved_beside_a_film_names_the_include_line_that_finds_it(tmp_path):
+    s = dataclasses.replace(_session(tmp_path), path=tmp_path / "film.yaml", kind="film")
+    text = save_shot_file(_keys(s, POSES), s, tmp_path / "shots" / "sh_new.yaml").read_text()
+    assert "in the film: - {include: shots/sh_new.yaml, time: 2.0}" in text.splitlines()[0]
+
+
 def test_saving_without_keys_or_into_a_folder_is_a_one_line_error(tmp_path):
     s = _session(tmp_path)
     with pytest.raises(SplatfilmError, match="no keys yet"):

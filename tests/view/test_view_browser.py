@@ -15,7 +15,7 @@ from PIL import Image
 import chromium
 from splatfilm.shots.shot_yaml import load_shot
 from splatfilm.view.authoring import REPRODUCE_TOLERANCE
-from splatfilm.view.camera import ViewerCamera, canvas_camera
+from splatfilm.view.camera import ViewerCamera, canvas_camera, frame_vfov
 from splatfilm.view.ports import free_port
 
 pytestmark = pytest.mark.skipif(chromium.missing() is not None, reason=chromium.missing() or "")
@@ -86,11 +86,16 @@ def test_the_page_draws_the_film_as_splatfilm_renders_it(viewer, browser, tmp_pa
     view = Viewer_view(client)
     h, w = shot.shape[:2]
     assert abs(w / h - view.aspect) < 0.02, (shot.shape, view.aspect)
-    # The browser's camera is the shot's camera at the frame: same pose, same vertical field.
+    # The browser's camera is the shot's camera at the frame: same pose, and the whole frame in
+    # sight: the same vertical field on a canvas as wide as the frame, its width spanning the
+    # frame's on this narrower one (the panel takes a third of the 960 px window).
     fs = viewer.session.shot_named("sh010")
     want = viewer.session.shot_camera(fs, viewer.session.time_of(viewer.frame))
     np.testing.assert_allclose(view.position, want.centers[0], atol=1e-4)
-    assert view.vfov == pytest.approx(2 * np.arctan(180 / want.fy[0]), abs=1e-4)
+    frame_aspect = viewer.session.width / viewer.session.height
+    assert view.aspect < frame_aspect
+    assert frame_vfov(view, frame_aspect) == pytest.approx(2 * np.arctan(180 / want.fy[0]), abs=1e-4)
+    assert view.vfov > 2 * np.arctan(180 / want.fy[0]) + 0.01
     ours = viewer.renders.camera(canvas_camera(view, w, h), viewer.session.time_of(viewer.frame), fs.visible)
     ours = (np.clip(ours, 0, 1) * 255).astype(np.uint8)
     Image.fromarray(ours).save(tmp_path / "1_splatfilm_render.png")

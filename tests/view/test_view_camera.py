@@ -10,8 +10,8 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import look_at_rotation, quat_from_rotation, rotation_from_quat
 from splatfilm.shots.lens import Lens
-from splatfilm.view.camera import (ViewerCamera, canvas_camera, focal_mm_for_vfov, keyframe_from_viewer,
-                                   roll_about_look_at, vfov_for_focal_mm, viewer_from_camera)
+from splatfilm.view.camera import (ViewerCamera, canvas_camera, canvas_vfov, focal_mm_for_vfov, frame_vfov,
+                                   keyframe_from_viewer, roll_about_look_at, vfov_for_focal_mm, viewer_from_camera)
 from splatfilm.view.splats import splat_arrays
 
 
@@ -53,6 +53,20 @@ def test_canvas_camera_is_the_viewer_camera_and_round_trips():
         # The orbit centre lies straight ahead of the camera it comes back with.
         ahead = (back.look_at - back.position) @ back.rotation[:, 2]
         assert ahead == pytest.approx(np.linalg.norm(back.look_at - back.position))
+
+
+def test_a_canvas_narrower_than_the_frame_shows_the_whole_frame():
+    """A 16:9 frame on a 1.59 canvas (the panel docked): the canvas's width spans the frame's,
+    its height shows more; read back, the canvas gives the frame's field. A wider canvas shows
+    the frame's own vertical field (and more width)."""
+    vfov, frame = math.radians(40), 16 / 9
+    wide = canvas_vfov(vfov, frame, 2.2)
+    assert wide == vfov
+    narrow = canvas_vfov(vfov, frame, 636 / 400)
+    assert math.tan(narrow / 2) * 636 / 400 == pytest.approx(math.tan(vfov / 2) * frame, abs=1e-12)
+    for canvas, field in ((636 / 400, narrow), (2.2, wide)):
+        view = ViewerCamera([0, 0, 0], [1, 0, 0, 0], field, [0, 0, 1], canvas)
+        assert frame_vfov(view, frame) == pytest.approx(vfov, abs=1e-12)
 
 
 def test_the_look_at_point_lands_in_the_middle_of_the_canvas():
@@ -98,3 +112,25 @@ def test_splat_arrays_are_the_gaussians_covariances_colours_and_opacities():
     np.testing.assert_allclose(a.rgbs[0], [0.5 + 0.28209479177387814, 0.0, 0.5], atol=1e-6)
     np.testing.assert_allclose(a.opacities[0], [0.5])
     assert a.centers.dtype == np.float32 and a.opacities.shape == (1, 1) and len(a) == 1
+
+
+def test_a_level_camera_orbits_about_the_worlds_up_and_a_rolled_one_about_its_own():
+    """viser orbits about the camera's up_direction: the camera's own up, tilted by its pitch,
+    rolled every horizontal drag (keys came out at -19.5 deg from a level start)."""
+    import contextlib
+    from types import SimpleNamespace
+
+    from splatfilm.scene.transforms import WORLD_UP
+    from splatfilm.view.app import Viewer
+
+    viewer = SimpleNamespace(_framing={})
+    viewer._set_client_fov = lambda c, vfov, aspect: Viewer._set_client_fov(viewer, c, vfov, aspect)
+    client = SimpleNamespace(client_id=1, atomic=contextlib.nullcontext,
+                             camera=SimpleNamespace(aspect=636 / 400, fov=None, up_direction=None, position=None,
+                                                    look_at=None))
+    position, target = np.array([3.0, -3.0, 2.2]), np.array([0.0, 0.0, 0.8])  # looking down at 19 deg
+    for roll, up in ((0.0, WORLD_UP), (12.0, None)):
+        R = look_at_rotation(position, target, roll_deg=roll)
+        Viewer._set_client_camera(viewer, client, ViewerCamera(position, quat_from_rotation(R), 0.7, target, 16 / 9))
+        np.testing.assert_allclose(client.camera.up_direction, up if up is not None else -R[:, 1], atol=1e-12)
+    assert client.camera.fov == pytest.approx(canvas_vfov(0.7, 16 / 9, 636 / 400))

@@ -25,6 +25,9 @@ def test_bad_input_is_a_one_line_error_before_any_server(capsys, tmp_path):
     broken.write_text("keyframes: [{time: 0, position: [0, 0, 1]}]\n")
     cli_error(capsys, ["view", broken], "keyframes[0]")
     cli_error(capsys, ["view", CAMERAS / "orbit_table.yaml", "--scene", tmp_path / "none.ply"], "none.ply")
+    # A film script with `assets:` misspelt is still a film: the film's error, not a shot file's.
+    bad.write_text(bad.read_text().replace("assets:", "asset:"))
+    assert "asset: unknown field (expected one of assets" in cli_error(capsys, ["view", bad], "film.yaml")
 
 
 def test_a_busy_port_says_so_and_names_a_free_one(capsys):
@@ -119,3 +122,11 @@ def test_a_lone_gltf_character_stands_up_as_a_film_places_it(tmp_path):
     extent = means.max(0) - means.min(0)
     assert np.argmax(extent) == 2 and extent[2] == pytest.approx(1.8, abs=0.05)
     assert means[:, 2].min() == pytest.approx(0.0, abs=0.02)
+
+
+def test_an_spz_scene_opens_as_render_reads_it(tmp_path):
+    from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
+
+    g = load_gaussians(SCENES / "set" / "fitted" / "set.ply")
+    save_gaussians(tmp_path / "set.spz", g)
+    assert len(open_session(tmp_path / "set.spz").static_gaussians()) == len(g)
