@@ -25,7 +25,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.transforms import WORLD_UP, quat_from_rotation, rotation_between
 from splatfilm.view.authoring import KeyedShot, append_to_film, next_shot_name, save_shot_file
 from splatfilm.view.camera import (ViewerCamera, canvas_camera, canvas_vfov, focal_mm_for_vfov, frame_vfov,
-                                   keyframe_from_viewer, vfov_for_focal_mm)
+                                   keyframe_from_viewer, vfov_for_focal_mm, view_of_points)
 from splatfilm.view.frames import FrameRenders, to_uint8
 from splatfilm.view.session import Session
 from splatfilm.view.splats import splat_arrays
@@ -251,14 +251,7 @@ class Viewer:
         if captures:
             cams = next(iter(captures.values()))
             return self._view_of(cams[:1], aspect)
-        g = s.static_gaussians()
-        centre = g.means.double().mean(0).numpy() if len(g) else np.zeros(3)
-        radius = float(g.means.double().std(0).norm()) * 2 if len(g) else 2.0
-        position = centre + np.array([0.0, -radius, 0.5 * radius])
-        from splatfilm.scene.transforms import look_at_rotation
-
-        return ViewerCamera(position, quat_from_rotation(look_at_rotation(position, centre)),
-                            vfov_for_focal_mm(self.focal_mm, s.lens), centre, aspect)
+        return view_of_points(s.static_gaussians().means.numpy(), vfov_for_focal_mm(self.focal_mm, s.lens), aspect)
 
     @staticmethod
     def _view_of(cams, aspect: float) -> ViewerCamera:

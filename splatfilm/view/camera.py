@@ -75,6 +75,25 @@ def frame_vfov(view: ViewerCamera, frame_aspect: float) -> float:
     return 2.0 * math.atan(math.tan(0.5 * view.vfov) * view.aspect / frame_aspect)
 
 
+def view_of_points(points: np.ndarray, vfov: float, aspect: float) -> ViewerCamera:
+    """A camera in front of and above `points` [N,3] (m) that has all of them in sight: their
+    robust bounds (1st to 99th percentile on each axis, so a few floaters do not shrink the
+    rest) as a sphere, fitted into the narrower of the vertical field `vfov` (radians) and the
+    horizontal one at `aspect`; looking from -y and above, as a turntable shows an object."""
+    from splatfilm.scene.transforms import look_at_rotation
+
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    if len(points):
+        lo, hi = np.percentile(points, 1, axis=0), np.percentile(points, 99, axis=0)
+        centre, radius = (lo + hi) / 2, max(float(np.linalg.norm(hi - lo)) / 2, 1e-3)
+    else:
+        centre, radius = np.zeros(3), 1.0
+    field = min(vfov, 2.0 * math.atan(math.tan(0.5 * vfov) * aspect))
+    direction = np.array([0.0, -1.0, 0.5]) / math.sqrt(1.25)
+    position = centre + radius / math.sin(0.5 * field) * direction
+    return ViewerCamera(position, quat_from_rotation(look_at_rotation(position, centre)), vfov, centre, aspect)
+
+
 def focal_mm_for_vfov(vfov: float, lens: Lens) -> float:
     """Focal length (mm) of `lens`'s sensor whose vertical field of view is vfov radians."""
     return 0.5 * lens.sensor_height_mm / math.tan(0.5 * vfov)

@@ -134,3 +134,20 @@ def test_a_level_camera_orbits_about_the_worlds_up_and_a_rolled_one_about_its_ow
         Viewer._set_client_camera(viewer, client, ViewerCamera(position, quat_from_rotation(R), 0.7, target, 16 / 9))
         np.testing.assert_allclose(client.camera.up_direction, up if up is not None else -R[:, 1], atol=1e-12)
     assert client.camera.fov == pytest.approx(canvas_vfov(0.7, 16 / 9, 636 / 400))
+
+
+def test_a_lone_figure_starts_whole_in_view():
+    """A 1.8 m figure standing on z = 0 (the start view framed 2 std of its points and showed its
+    middle metre): every point projects inside a 16:9 frame at 35 mm."""
+    from splatfilm.view.camera import view_of_points
+
+    rng = np.random.default_rng(0)
+    points = rng.uniform([-0.25, -0.15, 0.0], [0.25, 0.15, 1.8], (4000, 3))
+    vfov = vfov_for_focal_mm(35, Lens(focal_mm=35, width=640, height=360))
+    view = view_of_points(points, vfov, 16 / 9)
+    cams = canvas_camera(view, 640, 360)
+    cam = (points - view.position) @ view.rotation  # camera axes: x right, y down, z ahead
+    u = cams.fx[0] * cam[:, 0] / cam[:, 2] + 320
+    v = cams.fy[0] * cam[:, 1] / cam[:, 2] + 180
+    assert (cam[:, 2] > 0).all() and (0 <= u).all() and (u < 640).all() and (0 <= v).all() and (v < 360).all()
+    assert v.max() - v.min() > 0.5 * 360  # and not a speck in the middle
