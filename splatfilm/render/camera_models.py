@@ -97,9 +97,11 @@ def opencv_limits(Ks: np.ndarray, distortion: np.ndarray, width: int, height: in
     """Per camera [C,5]: where the OPENCV Jacobian is clamped (x-, x+, y-, y+ of x/z, y/z) and
     the fold radius (`fold_limit`) beyond which Gaussians are culled.
 
-    The clamp is the pinhole path's 1.3x field of view, measured on the undistorted image: each
-    image edge's distorted extent (e.g. (width - cx) / fx) is undistorted along its axis, and the
-    box grows by 0.3 of the half field on each side (never past the fold).
+    The clamp is the undistorted image: each image edge's distorted extent (e.g. (width - cx) / fx)
+    is undistorted along its axis (never past the fold). Unlike the pinhole path's 1.3x field of
+    view it does not reach beyond the frame: there the polynomial's slope can grow fast (k2 > 0
+    turns barrel into pincushion), and a Jacobian taken that steep smears Gaussians just outside
+    the frame across it.
     """
     out = np.zeros((len(Ks), 5))
     for i, (K, d) in enumerate(zip(np.asarray(Ks, float), np.asarray(distortion, float))):
@@ -108,9 +110,7 @@ def opencv_limits(Ks: np.ndarray, distortion: np.ndarray, width: int, height: in
         fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
         edges = [cx / fx, (width - cx) / fx, cy / fy, (height - cy) / fy]
         ext = [_undistorted_extent(max(e, 0.0), k, fold) for e in edges]
-        half_x, half_y = 0.5 * (ext[0] + ext[1]), 0.5 * (ext[2] + ext[3])
-        lims = [ext[0] + 0.3 * half_x, ext[1] + 0.3 * half_x, ext[2] + 0.3 * half_y, ext[3] + 0.3 * half_y]
-        out[i, :4] = np.minimum(lims, fold)
+        out[i, :4] = np.minimum(ext, fold)
         out[i, 4] = fold
     return out
 

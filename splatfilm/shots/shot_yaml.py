@@ -231,7 +231,7 @@ def _lens(value: Any, at: _At, width: int, height: int) -> Lens:
             return Lens(focal_mm=x, **kwargs)
         return Lens.from_fov(x, "horizontal" if key == "fov_deg" else "vertical", **kwargs)
     except SplatfilmError as e:
-        at.fail(str(e))
+        at.fail(str(e).removeprefix("lens: "))
 
 
 def _resolution(value: Any, at: _At) -> tuple[int, int]:

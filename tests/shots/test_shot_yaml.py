@@ -150,6 +150,7 @@ def test_errors_name_the_file_field_and_problem(tmp_path, edit, field, problem):
     with pytest.raises(SplatfilmError, match=f"shot.yaml: .*{field}.*{problem}|shot.yaml: {problem}") as e:
         load_shot(path)
     assert str(e.value).count("shot.yaml") == 1, str(e.value)  # named once, not wrapped twice
+    assert f"{field}: {field}:" not in str(e.value), str(e.value)  # nor its field
 
 
 @pytest.mark.parametrize("move, problem", [
