@@ -54,7 +54,11 @@ def supported(gaussians: Gaussians, cameras: Cameras, settings: CleanupSettings 
               backend: str = "auto", progress: bool = False) -> torch.Tensor:
     """Which Gaussians [N] (bool) enough of `cameras` show (module docstring)."""
     settings = settings or CleanupSettings()
+    min_weight = torch.full((len(cameras), 1), float(settings.min_weight))
     if settings.width is not None:
+        # min_weight is in pixels of the cameras' own size: a smaller render counts fewer pixels
+        scale = torch.as_tensor(settings.width / cameras.widths.reshape(-1, 1), dtype=torch.float32)
+        min_weight = min_weight * scale ** 2
         cameras = Cameras.concat([c.resized(settings.width, max(1, round(settings.width * int(c.heights[0])
                                                                            / int(c.widths[0])))) for c in cameras])
     bar = None
@@ -67,7 +71,7 @@ def supported(gaussians: Gaussians, cameras: Cameras, settings: CleanupSettings 
     finally:
         if bar is not None:
             bar.close()
-    return (weights >= settings.min_weight).sum(dim=0) >= settings.min_views
+    return (weights >= min_weight.to(weights)).sum(dim=0) >= settings.min_views
 
 
 def capture_cameras_of(scene: str | Path, cameras_path: str | Path | None = None) -> Cameras:

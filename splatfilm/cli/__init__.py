@@ -253,11 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="splatfilm", description="Films from persistent 3D Gaussian scenes.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("render-cameras", help="render a .ply/.splat from every camera of a camera file",
+    p = sub.add_parser("render-cameras", help="render a .ply/.splat/.spz from every camera of a camera file",
                        description="Render SCENE (.ply or .splat) from every camera in CAMERAS (a nerfstudio "
                                    "transforms.json, a nerfstudio viewer camera_path.json, or a COLMAP model "
                                    "folder), in the camera file's own world frame, one PNG per camera.")
-    p.add_argument("scene", help="Gaussian splat file (.ply INRIA layout, or .splat)")
+    p.add_argument("scene", help="Gaussian splat file (.ply INRIA layout, .splat or .spz)")
     p.add_argument("cameras", help="transforms.json, camera_path.json or a COLMAP sparse model folder")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--dataparser-transforms", help="nerfstudio dataparser_transforms.json: maps a camera_path.json "
