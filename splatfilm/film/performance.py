@@ -38,7 +38,8 @@ from splatfilm.scene.ik import aim_joint, check_chain, common_ancestor, joint_ax
 from splatfilm.scene.locomotion import cycle_stride
 from splatfilm.scene.skeleton import Clip, JointTRS, Rig, blend_poses, global_transforms, sample_clip
 from splatfilm.scene.skinning import METHODS
-from splatfilm.scene.transforms import WORLD_UP, Similarity, rotation_between
+from splatfilm.scene.transforms import (WORLD_UP, Similarity, quat_from_rotation, quat_slerp, rotation_between,
+                                       rotation_from_quat)
 from splatfilm.yamlfields import At, mapping, number, show, vec3
 
 __all__ = ["CANONICAL_FRONT", "ClipPlay", "LegIK", "LookAt", "MIN_STRIDE", "PERFORMANCE_FIELDS", "Performance",
@@ -157,20 +158,32 @@ class Performance:
         ik = self.ik
         G = global_transforms(self.rig, L)
         n = ik.ground.normal
-        targets = []
+        targets, lifts = [], []
         for (_, _, foot), sole in zip(ik.legs, ik.sole_heights):
             p = G[foot, :3, 3]
             lift = max(float(local.apply(p)[2]) - sole, 0.0) * place.scale
+            lifts.append(lift)
             P = to_world.apply(p)
             on_ground = P - ik.ground.signed_distance(P) / n[2] * WORLD_UP  # straight down (or up) onto the plane
             targets.append(to_asset.apply(on_ground + (sole * place.scale + lift) * n))
         R = to_world.rotation
         if ik.pelvis is not None:
             L, _ = lower_to_reach(self.rig, L, ik.pelvis, ik.legs, targets, R.T @ WORLD_UP)
-        turn = R.T @ rotation_between(WORLD_UP, n) @ R if ik.align_feet else None
+        turn = R.T @ rotation_between(WORLD_UP, n) @ R if ik.align_feet else np.eye(3)
         pole = local.rotation.T @ CANONICAL_FRONT  # knees bend forward when a clip leaves a leg straight
-        for leg, target in zip(ik.legs, targets):
-            L = two_bone_ik(self.rig, L, leg, target, pole, turn)
+        up = R.T @ WORLD_UP
+        rest = self.rig.rest_globals()
+        for leg, target, lift in zip(ik.legs, targets, lifts):
+            foot = leg[2]
+            # A planted foot stands flat: its rest-pose up turned back to the body's up (a clip's
+            # pitch would put the toe or heel through the floor), fully at no lift, easing off
+            # as the clip lifts the foot by its sole height (heel strike, toe off, swing).
+            carried = G[foot, :3, :3] @ np.linalg.solve(rest[foot, :3, :3], up)
+            flat = rotation_between(carried, up)
+            w = min(max(1.0 - lift / max(float(ik.sole_heights.max()) * place.scale, 1e-9), 0.0), 1.0)
+            w = w * w * (3 - 2 * w)
+            part = rotation_from_quat(quat_slerp(np.array([1.0, 0.0, 0.0, 0.0]), quat_from_rotation(flat), w))
+            L = two_bone_ik(self.rig, L, leg, target, pole, turn @ part)
         return L
 
     def needs_camera(self) -> bool:
