@@ -152,7 +152,14 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
         if key in seen:
             raise SplatfilmError(f"{cameras_file or source.get('path')}: image {p.name} is listed twice")
         seen[key] = p
-    images, masks, valids, any_alpha = [], [], [], False
+    # Undistort OPENCV cameras into the same pinhole camera (as gsplat's and nerfstudio's trainers
+    # do); pixels with nothing to sample are masked out. Fisheyes and panoramas keep their lens:
+    # the fit renders through it (their images cover more than any one pinhole view could).
+    # Each image is undistorted and brought to its training size as it is read, so a capture
+    # never holds more than one image at its stored size.
+    kept = np.array([m in LENS_MODELS_FITTED for m in cameras.camera_model])
+    distorted = np.any(cameras.distortion != 0, axis=1) & ~kept
+    images, masks, valids, sized, any_alpha, any_invalid = [], [], [], [], False, False
     for i, path in enumerate(image_paths):
         im = read_photo(path)
         w, h = int(cameras.widths[i]), int(cameras.heights[i])
@@ -169,32 +176,32 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
             if alpha.shape[:2] != im.shape[:2]:
                 raise SplatfilmError(f"{mask_paths[i]}: mask is {alpha.shape[1]}x{alpha.shape[0]}, image {path.name} is {w}x{h}")
             any_alpha = True
+        valid = None
+        if distorted[i]:
+            u, v, inside = _undistort_maps(cameras[i])
+            im = remap(im, u, v)
+            alpha = remap(alpha, u, v) if alpha is not None else None
+            valid = inside[..., None]
+            any_invalid |= not inside.all()
+        tw, th = _target_size(w, h, downscale, max_size) if downscale or max_size else (w, h)
+        if (tw, th) != (w, h):
+            im = _resize(im, tw, th)
+            alpha = _resize(alpha, tw, th) if alpha is not None else None
+            valid = _resize(valid.astype(np.float32), tw, th) > 0.999 if valid is not None else None
+        sized.append((tw, th))
         images.append(im)
         masks.append(alpha)
+        valids.append(valid)
     is_object = any_alpha
     if is_object and any(m is None for m in masks):
         missing = image_paths[[m is None for m in masks].index(True)]
         raise SplatfilmError(f"{missing}: some images of this object capture have alpha or masks, this one has none")
 
-    # Undistort OPENCV cameras into the same pinhole camera (as gsplat's and nerfstudio's trainers
-    # do); pixels with nothing to sample are masked out. Fisheyes and panoramas keep their lens:
-    # the fit renders through it (their images cover more than any one pinhole view could).
-    kept = np.array([m in LENS_MODELS_FITTED for m in cameras.camera_model])
-    distorted = np.any(cameras.distortion != 0, axis=1) & ~kept
-    any_invalid = False
-    for i in range(len(images)):
-        if distorted[i]:
-            u, v, inside = _undistort_maps(cameras[i])
-            images[i] = remap(images[i], u, v)
-            if masks[i] is not None:
-                masks[i] = remap(masks[i], u, v)
-            valids.append(inside[..., None])
-            any_invalid |= not inside.all()
-        else:
-            valids.append(None)
     cameras = Cameras(cameras.viewmats, cameras.Ks, cameras.widths, cameras.heights,
                       np.where(kept[:, None], cameras.distortion, 0.0),
                       [m if k else "PINHOLE" for m, k in zip(cameras.camera_model, kept)], cameras.names)
+    if any((tw, th) != (int(cameras.widths[i]), int(cameras.heights[i])) for i, (tw, th) in enumerate(sized)):
+        cameras = Cameras.concat([cameras[i].resized(tw, th) for i, (tw, th) in enumerate(sized)])
     if any_invalid:
         valids = [v if v is not None else np.ones(im.shape[:2] + (1,), bool) for v, im in zip(valids, images)]
     capture = Capture(
@@ -207,8 +214,7 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
         point_colors=point_colors,
         source=source,
     )
-    # Downscale last, cameras with their images.
-    return capture.downscaled(downscale, max_size) if downscale or max_size else capture
+    return capture
 
 
 def _load_nerfstudio(folder: Path, downscale, max_size) -> Capture:
@@ -226,6 +232,10 @@ def _load_nerfstudio(folder: Path, downscale, max_size) -> Capture:
             raise SplatfilmError(f"{tf}: frame {i} has no file_path")
         image_paths.append(folder / name)
         mask_paths.append(folder / frame["mask_path"] if "mask_path" in frame else None)
+    reduced = _reduced_copies(folder, image_paths, downscale) if not any(mask_paths) else None
+    if reduced is not None:
+        cameras = _cameras_for(reduced, cameras, int(downscale), tf)
+        image_paths, downscale = reduced, None
     points = colors = None
     if meta.get("ply_file_path"):
         ply = folder / meta["ply_file_path"]
@@ -235,6 +245,33 @@ def _load_nerfstudio(folder: Path, downscale, max_size) -> Capture:
               "camera_convention": "nerfstudio transforms.json: camera-to-world, OpenGL axes, in the file's world frame"}
     return _finish(cameras, image_paths, mask_paths if any(m is not None for m in mask_paths) else None, source,
                    points, colors, downscale, max_size, cameras_file=tf)
+
+
+def _reduced_copies(folder: Path, image_paths: list[Path], downscale) -> list[Path] | None:
+    """The images' downscaled copies for `--downscale N` (a whole N > 1): `images_N/NAME` beside
+    the capture's own, where ns-process-data writes them and nerfstudio's dataparser reads them
+    (Mip-NeRF 360 and gsplat's `--data_factor` use the same folders). None unless every image
+    has one."""
+    if not downscale or downscale <= 1 or float(downscale) != int(downscale):
+        return None
+    paths = [folder / f"images_{int(downscale)}" / p.name for p in image_paths]
+    return paths if all(p.is_file() for p in paths) else None
+
+
+def _cameras_for(paths: list[Path], cameras: Cameras, factor: int, cameras_file: Path) -> Cameras:
+    """`cameras` resized to the downscaled copies at `paths` (each 1/factor of its camera's
+    size, give or take the rounding of that division)."""
+    from PIL import Image
+
+    out = []
+    for i, path in enumerate(paths):
+        with Image.open(path) as im:
+            w, h = im.size
+        W, H = int(cameras.widths[i]), int(cameras.heights[i])
+        if abs(w - W / factor) > 1 or abs(h - H / factor) > 1:
+            raise SplatfilmError(f"{path}: image is {w}x{h}, not 1/{factor} of the {W}x{H} {cameras_file} says")
+        out.append(cameras[i].resized(w, h))
+    return Cameras.concat(out)
 
 
 def _colmap_points(model_dir: Path) -> tuple[np.ndarray | None, np.ndarray | None]:

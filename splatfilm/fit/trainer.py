@@ -17,10 +17,13 @@ their nearest training view's.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -374,20 +377,21 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
             if strategy is not None:
                 strategy.step_pre_backward(params, optimizers, strategy_state, step, info)
             loss.backward()
-            for o in optimizers.values():
-                o.step()
-                o.zero_grad(set_to_none=True)
-            if app_opt is not None:
-                app_opt.step()
-                app_opt.zero_grad(set_to_none=True)
-            if cfg.strategy == "default":
-                strategy.step_post_backward(params, optimizers, strategy_state, step, info, packed=False)
-            elif cfg.strategy == "mcmc":
-                strategy.step_post_backward(params, optimizers, strategy_state, step, info,
-                                            lr=optimizers["means"].param_groups[0]["lr"])
-            if cfg.max_gaussians and len(params["means"]) > cfg.max_gaussians:
-                _cap(params, optimizers, strategy_state, cfg.max_gaussians)
-            last_step = step
+            with _signals_held():  # a stop lands before or after the step's updates, never between
+                for o in optimizers.values():
+                    o.step()
+                    o.zero_grad(set_to_none=True)
+                if app_opt is not None:
+                    app_opt.step()
+                    app_opt.zero_grad(set_to_none=True)
+                if cfg.strategy == "default":
+                    strategy.step_post_backward(params, optimizers, strategy_state, step, info, packed=False)
+                elif cfg.strategy == "mcmc":
+                    strategy.step_post_backward(params, optimizers, strategy_state, step, info,
+                                                lr=optimizers["means"].param_groups[0]["lr"])
+                if cfg.max_gaussians and len(params["means"]) > cfg.max_gaussians:
+                    _cap(params, optimizers, strategy_state, cfg.max_gaussians)
+                last_step = step
             if on_step is not None:
                 on_step(step, Gaussians(**{k: params[k].detach() for k in PARAM_NAMES}))
             if step % 10 == 0:
@@ -420,6 +424,31 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
         metrics["test"] = evaluate(final, capture, test_ids, backend, appearance=final_appearance)
     return FitResult(gaussians=final, steps=last_step + 1, metrics=metrics, seconds=seconds, history=history,
                      appearance=final_appearance, train_ids=train_ids)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold SIGINT/SIGTERM while one step changes parameters, optimizer and strategy state, and
+    act on them when the step is whole: a Ctrl-C landing between two optimizers' updates left a
+    checkpoint of the previous step with part of this one applied, which --resume applied
+    again. (Python runs handlers on the main thread only; elsewhere nothing is held.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, _frame: caught.append(signum)) for s in stops}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in caught[:1]:
+            handler = previous[s]
+            if callable(handler):
+                handler(s, None)
+            elif handler != signal.SIG_IGN:
+                signal.raise_signal(s)
 
 
 def _borrowed(appearance: torch.nn.ParameterDict | None, capture: Capture, train_ids: list[int], test_ids: list[int],

@@ -195,6 +195,43 @@ def test_downscale_and_max_size(capture_dir, tmp_path):
     assert cap.images[0].shape == (12, 16, 3)
 
 
+def test_downscale_reads_nerfstudios_reduced_copies(capture_dir, tmp_path):
+    """`--downscale 2` on an ns-process-data folder reads images_2/ as nerfstudio and gsplat do
+    (a folder holding only images_2/ failed with 'image not found'); a copy of another size is
+    named."""
+    from PIL import Image
+
+    folder = tmp_path / "ns"
+    shutil.copytree(capture_dir, folder)
+    (folder / "images_2").mkdir()
+    for p in (folder / "images").iterdir():
+        Image.open(p).resize((32, 24), Image.BOX).save(folder / "images_2" / p.name)
+    want = load_capture(capture_dir, tmp_path / "w1", downscale=2)
+    shutil.rmtree(folder / "images")
+    cap = load_capture(folder, tmp_path / "w2", downscale=2)
+    assert cap.images[0].shape == (24, 32, 3)
+    np.testing.assert_allclose(cap.cameras.Ks, want.cameras.Ks)
+    Image.open(next((folder / "images_2").iterdir())).resize((30, 24)).save(next((folder / "images_2").iterdir()))
+    with pytest.raises(SplatfilmError, match=r"images_2/.*image is 30x24, not 1/2 of the 64x48"):
+        load_capture(folder, tmp_path / "w3", downscale=2)
+
+
+def test_a_stop_during_a_steps_updates_lands_after_them():
+    """Ctrl-C between two optimizers' updates left a checkpoint of the previous step with part
+    of this one applied (resumed, it was applied twice): held until the step is whole."""
+    import os
+    import signal
+
+    from splatfilm.fit.trainer import _signals_held
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with _signals_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("after the signal")
+    assert done == ["after the signal"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def _broken_copy(capture_dir: Path, tmp_path: Path) -> Path:
     folder = tmp_path / "broken"
     shutil.copytree(capture_dir, folder)
