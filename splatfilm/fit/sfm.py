@@ -1373,6 +1373,10 @@ def _count_frames(video: Path) -> int:
     try:
         n, _seconds = imageio_ffmpeg.count_frames_and_secs(str(video))
     except Exception as e:
+        # ffmpeg lists the streams it found before failing: a file of sound alone says so
+        # there, where its last line ("Error opening output files") would not.
+        if "Stream #" in str(e) and ": Video:" not in str(e):
+            raise SplatfilmError(f"{video}: the file has no video stream (sound only?)") from None
         raise SplatfilmError(f"{video}: cannot decode video ({_first_line(e)})") from None
     if n < 1:
         raise SplatfilmError(f"{video}: the video has no frames")

@@ -165,6 +165,14 @@ def test_video_that_does_not_decode(tmp_path):
         frames_from_video(bad, tmp_path / "frames", 5, log=None)
     with pytest.raises(SplatfilmError, match="no such video"):
         frames_from_video(tmp_path / "missing.mp4", tmp_path / "frames", 5, log=None)
+    # Sound alone (ffmpeg's own last line: "Error opening output files: Invalid argument").
+    import imageio_ffmpeg
+
+    sound = tmp_path / "sound.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=0.5", "-c:a", "aac", str(sound)], check=True)
+    with pytest.raises(SplatfilmError, match=r"sound\.mp4: the file has no video stream"):
+        frames_from_video(sound, tmp_path / "frames", 5, log=None)
 
 
 def test_frames_from_video_samples_evenly_and_reuses(tmp_path):
