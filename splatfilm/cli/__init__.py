@@ -67,7 +67,8 @@ def _cmd_fit(args: argparse.Namespace) -> None:
                     max_gaussians=args.max_gaussians, seed=args.seed, test_every=args.test_every,
                     eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, appearance=args.appearance)
     sidecar = run_fit(args.data, args.output, cfg, resume=args.resume, downscale=args.downscale,
-                      max_size=args.max_size, eval_data=args.eval_data, triangulate=not args.no_triangulate)
+                      max_size=args.max_size, eval_data=args.eval_data, triangulate=not args.no_triangulate,
+                      video_frames=args.video_frames)
     if "interrupted_at" in sidecar:
         print(f"stopped at step {sidecar['interrupted_at']}; continue with --resume")
         return
@@ -311,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-size", type=positive_int, help="cap on the longer image side in pixels (default 1600 "
                                                          "when --downscale is not given, as 3DGS does)")
     p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--video-frames", type=positive_int, default=60, metavar="N",
+                   help="evenly spaced frames taken from a video DATA (default 60), as `sfm --video-frames`")
     p.add_argument("--test-every", type=non_negative_int, default=8, help="hold out every Nth image for evaluation (0: none)")
     p.add_argument("--eval-every", type=non_negative_int, default=0, help="evaluate held-out views every N steps (0: only at the end)")
     p.add_argument("--eval-data", help="another capture (e.g. a held-out camera path with images) to evaluate at the end")

@@ -89,7 +89,8 @@ def output_paths(output: str | Path) -> dict[str, Path]:
 
 def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool = False,
             downscale: float | None = None, max_size: int | None = None, eval_data: str | Path | None = None,
-            progress: bool = True, stop_at: int | None = None, triangulate: bool = True) -> Sidecar | dict:
+            progress: bool = True, stop_at: int | None = None, triangulate: bool = True,
+            video_frames: int = 60) -> Sidecar | dict:
     """Fit DATA into OUTPUT (.ply) and its sidecar; returns the sidecar (or, when stopped early,
     {"interrupted_at": step}).
 
@@ -97,7 +98,8 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     images) to report PSNR/SSIM on after fitting, as `metrics.eval_data`.
     triangulate: a capture with poses but no point cloud gets points triangulated from its
     images with the poses fixed (`sfm.triangulate_known_poses`, kept in OUTPUT.sfm/points)
-    before the fit falls back to a random start."""
+    before the fit falls back to a random start. video_frames: how many evenly spaced frames a
+    video DATA gives (`sfm.frames_from_video`)."""
     paths = output_paths(output)
     backend = resolve_backend(cfg.backend)
     appearance_enabled(cfg.appearance, None)  # a bad --appearance fails before any work
@@ -105,13 +107,13 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     capped = downscale is None and max_size is None
     if capped:
         max_size = FIT_MAX_SIZE
-    capture = load_capture(data, paths["work"], downscale=downscale, max_size=max_size)
+    capture = load_capture(data, paths["work"], downscale=downscale, max_size=max_size, video_frames=video_frames)
     if capture.points is None and triangulate:
         # Features come from the images at their own size (up to a cap), not the training size:
         # a downscaled view gives SIFT a fraction of the detail to match.
         full = capture
         if downscale or max_size != TRIANGULATION_MAX_SIZE:
-            full = load_capture(data, paths["work"], max_size=TRIANGULATION_MAX_SIZE)
+            full = load_capture(data, paths["work"], max_size=TRIANGULATION_MAX_SIZE, video_frames=video_frames)
         points_from_images(capture, full, paths["work"] / "points")
     extra = load_capture(eval_data, paths["work"] / "eval", downscale=downscale, max_size=max_size) if eval_data else None
     train_ids, test_ids = split_indices(len(capture), cfg.test_every)

@@ -337,3 +337,24 @@ def test_cli_fit_errors_are_one_line(capture_dir, tmp_path, capsys):
     assert err.startswith("error: ") and "x.splat" in err and "\n" not in err
     assert main(["fit", str(tmp_path / "nothing"), "-o", str(tmp_path / "x.ply"), "--backend", "cpu"]) == 2
     assert "nothing: no such file or folder" in capsys.readouterr().err
+
+
+def test_fit_takes_as_many_video_frames_as_asked(tmp_path, monkeypatch, capsys):
+    """`fit VIDEO --video-frames N`, as `sfm` takes it (fit took 60 whatever the video)."""
+    import splatfilm.fit as fit_module
+
+    asked = []
+
+    def stop(data, work, **kw):
+        asked.append(kw.get("video_frames"))
+        raise SplatfilmError(f"{data}: stopped here")
+
+    monkeypatch.setattr(fit_module, "load_capture", stop)
+    video = tmp_path / "walk.mp4"
+    video.write_bytes(b"")
+    for extra, want in (([], 60), (["--video-frames", "150"], 150)):
+        assert main(["fit", str(video), "-o", str(tmp_path / "x.ply"), "--backend", "cpu", *extra]) == 2
+        assert asked[-1] == want, capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:  # argparse's own one-line usage error
+        main(["fit", str(video), "-o", str(tmp_path / "x.ply"), "--video-frames", "0"])
+    assert stopped.value.code == 2 and "--video-frames" in capsys.readouterr().err
