@@ -296,8 +296,9 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     it (SCENE.cameras.json; orbit views when there are none: right for an object, a shell
     around a room), simplified to at most
     `max_triangles` (quadric decimation: collisions need no more, and cost per triangle) and
-    written there. `gaussians` with `variant` (a digest of what changed them: a film's edits or
-    clean): mesh those instead of the file's, cached as SCENE.collision-VARIANT.obj."""
+    written there. `gaussians` with `variant`, their content digest (a film's set after its
+    edits or clean): where that is not the file's own, mesh those instead, cached as
+    SCENE.collision-VARIANT.obj."""
     from splatfilm.io.digest import content_digest, file_digest
     from splatfilm.io.manifest import read_record, write_record
 
@@ -307,15 +308,17 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     if not scene.exists():
         raise SplatfilmError(f"{scene}: no such file")
     obj = collision_mesh_path(scene)
-    if gaussians is not None:
-        obj = obj.with_name(f"{scene.stem}.collision-{(variant or 'edited')[:16]}.obj")
+    scene_sha256 = file_digest(scene)
+    changed = gaussians is not None and bool(variant) and variant != scene_sha256
+    if changed:
+        obj = obj.with_name(f"{scene.stem}.collision-{variant[:16]}.obj")
     record_path = obj.with_suffix(".json")
     from splatfilm.assets.sidecar import capture_cameras_path, read_capture_cameras
 
     cameras = read_capture_cameras(scene)
-    record = {"scene_sha256": file_digest(scene), "settings": asdict(settings), "max_triangles": max_triangles,
+    record = {"scene_sha256": scene_sha256, "settings": asdict(settings), "max_triangles": max_triangles,
               "cameras_sha256": file_digest(capture_cameras_path(scene)) if cameras is not None else None,
-              **({"variant": variant} if gaussians is not None else {})}
+              **({"variant": variant} if changed else {})}
     record["settings"].pop("backend")  # either backend renders the same images
     key = content_digest(record)
     if obj.exists() and read_record(record_path).get("key") == key:
@@ -329,7 +332,7 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     if progress:
         print(f"meshing {scene.name} for collisions from {len(cameras) if cameras is not None else settings.views} "
               f"{'capture' if cameras is not None else 'orbit'} views (cached beside it as {obj.name})", flush=True)
-    mesh = mesh_scene(gaussians if gaussians is not None else load_gaussians(scene), cameras, settings, sidecar_up(scene), progress)
+    mesh = mesh_scene(gaussians if changed else load_gaussians(scene), cameras, settings, sidecar_up(scene), progress)
     if len(mesh.triangles) == 0:
         raise SplatfilmError(f"{scene}: meshing found no surface to collide with")
     if len(mesh.triangles) > max_triangles:

@@ -259,7 +259,7 @@ def scene_collider(kind: str, scene: str | Path | None, placement: Similarity | 
     estimated from the set's Gaussians; "mesh": the scene's collision mesh, made and cached
     beside it on first use (see meshing.collision_mesh), with that ground plane under it when
     the set has one. No scene: the floor z = 0. `gaussians` / `variant`: the set as the film
-    shows it (after its edits or clean), meshed in place of its file (meshing.collision_mesh)."""
+    shows it and its digest, meshed in place of its file where it differs (meshing.collision_mesh)."""
     if scene is None:
         if kind == "mesh":
             raise SplatfilmError("physics collider `mesh` needs a set to mesh; use collider: ground")
@@ -558,13 +558,11 @@ def physics_motion(spec: PhysicsSpec, asset: Asset, scene: Asset | None, fps: fl
     ground plane as spec.collider says; None: the floor z = 0), sampled at `fps`."""
     points = body_points(asset.gaussians, asset.local)
     placement = scene.world_transform(spec.start) if scene is not None else Similarity()
-    from splatfilm.io.digest import file_digest
-
-    # A set changed by the film (edits, clean) collides as it is shown, not as its file stores it.
-    changed = scene is not None and bool(scene.digest) and scene.digest != file_digest(scene.source)
+    # A set changed by the film (edits, clean) collides as it is shown, not as its file stores
+    # it: its digest is then not the file's (meshing.collision_mesh tells them apart).
     collider = scene_collider(spec.collider, scene.source if scene is not None else None, placement,
-                              mesh_settings, progress, gaussians=scene.gaussians if changed else None,
-                              variant=scene.digest if changed else None)
+                              mesh_settings, progress, gaussians=scene.gaussians if scene is not None else None,
+                              variant=scene.digest if scene is not None else None)
     motion = bake_physics(spec, points, collider, fps, cache_dir)
     if scene is not None and len(scene.gaussians):
         with torch.no_grad():
