@@ -78,17 +78,27 @@ class Capture:
             cam = self.cameras[i]
             w, h = _target_size(int(cam.widths[0]), int(cam.heights[0]), factor, max_size)
             cams.append(cam.resized(w, h) if (w, h) != (int(cam.widths[0]), int(cam.heights[0])) else cam)
-            images.append(_resize(self.images[i], w, h))
+            image, mask, ok = _resized_view(self.images[i], self.masks[i] if self.masks is not None else None,
+                                            self.valid[i] if self.valid is not None else None, w, h)
+            images.append(image)
             if self.masks is not None:
-                masks.append(_resize(self.masks[i], w, h))
+                masks.append(mask)
             if self.valid is not None:
-                valid.append(_resize(self.valid[i].astype(np.float32), w, h) > 0.999)
+                valid.append(ok)
         return Capture(Cameras.concat(cams), images, list(self.names), masks if self.masks is not None else None,
                        valid if self.valid is not None else None, self.points, self.point_colors,
                        dict(self.source), None if self.weights is None else list(self.weights))
 
     def __len__(self) -> int:
         return len(self.images)
+
+
+def _resized_view(image: np.ndarray, mask: np.ndarray | None, valid: np.ndarray | None, width: int,
+                  height: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """One view's image, mask and valid pixels (either may be None) at width x height: a pixel
+    stays valid only where all it covers was."""
+    return (_resize(image, width, height), _resize(mask, width, height) if mask is not None else None,
+            _resize(valid.astype(np.float32), width, height) > 0.999 if valid is not None else None)
 
 
 def _read_mask(path: Path) -> np.ndarray:
@@ -185,9 +195,7 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
             any_invalid |= not inside.all()
         tw, th = _target_size(w, h, downscale, max_size) if downscale or max_size else (w, h)
         if (tw, th) != (w, h):
-            im = _resize(im, tw, th)
-            alpha = _resize(alpha, tw, th) if alpha is not None else None
-            valid = _resize(valid.astype(np.float32), tw, th) > 0.999 if valid is not None else None
+            im, alpha, valid = _resized_view(im, alpha, valid, tw, th)
         sized.append((tw, th))
         images.append(im)
         masks.append(alpha)
