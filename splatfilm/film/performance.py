@@ -20,12 +20,25 @@ Feet on the ground. A foot joint's sole height is its height above the character
 the ground plane (along its normal), plus whatever the clip lifts it above its sole height,
 right below (along world up) where the clip put it: a planted foot stands on a slope, a
 swinging one clears it by what the clip says. Feet tilt with the slope (`align_feet`).
+
+Foot plants. A foot the clips lift less than PLANT_LIFT of its leg's length is planted and
+held where it stands along the ground (`splatfilm.scene.locomotion.FootPlants`) until they
+lift it past RELEASE_LIFT, or carry it RELEASE_RADIUS of its leg's length away; a foot let go
+steps back to where the clips put it. In a crossfade from a walk into an idle the planted
+foot stays put while the blend moves the body over it, and a foot left too far behind steps
+in, instead of sliding to where the idle would have it.
+
+Toe and heel clearance. The foot's own Gaussians (those bound to the foot joint or below it)
+say where its sole is: standing at rest, their lowest (SOLE_PERCENTILE) lies LEVEL above the
+base. However the clip pitches the foot, the IK keeps its lowest that high above the ground,
+raising the foot where a toe-down swing (or a heel strike) would put the boot through the
+floor.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,16 +47,17 @@ import numpy as np
 from splatfilm.assets.ground import GroundPlane
 from splatfilm.assets.posing import asset_rig
 from splatfilm.errors import SplatfilmError
+from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.ik import aim_joint, check_chain, common_ancestor, joint_axes, lower_to_reach, two_bone_ik
-from splatfilm.scene.locomotion import cycle_stride
+from splatfilm.scene.locomotion import FootPlants, cycle_stride
 from splatfilm.scene.skeleton import Clip, JointTRS, Rig, blend_poses, global_transforms, sample_clip
 from splatfilm.scene.skinning import METHODS
 from splatfilm.scene.transforms import (WORLD_UP, Similarity, quat_from_rotation, quat_slerp, rotation_between,
                                        rotation_from_quat)
 from splatfilm.yamlfields import At, mapping, number, show, vec3
 
-__all__ = ["CANONICAL_FRONT", "ClipPlay", "LegIK", "LookAt", "MIN_STRIDE", "PERFORMANCE_FIELDS", "Performance",
-           "parse_performance"]
+__all__ = ["CANONICAL_FRONT", "ClipPlay", "LegIK", "LookAt", "MIN_STRIDE", "PERFORMANCE_FIELDS", "PLANT_LIFT",
+           "Performance", "RELEASE_LIFT", "RELEASE_RADIUS", "SOLE_PERCENTILE", "parse_performance"]
 
 PERFORMANCE_FIELDS = {"clips", "look_at", "ik", "skinning"}
 CANONICAL_FRONT = np.array([0.0, -1.0, 0.0])
@@ -51,6 +65,17 @@ CANONICAL_FRONT = np.array([0.0, -1.0, 0.0])
 # (an idle): it plays in time, not with the ground.
 MIN_STRIDE = 0.01
 DEFAULT_LOOK_LIMIT = 60.0
+# Foot plants, as fractions of the leg's length (hip to knee to foot at rest): planted while
+# the clips lift the foot less than PLANT_LIFT (an idle's sway lifts a foot under 1%, a walk
+# sets it down from 2% in the last frame before contact), let go above RELEASE_LIFT, or when
+# the clips carry it RELEASE_RADIUS from its plant: further, a straight leg held there would
+# have to drop the hips by over 1% of its length (d^2 / 2 leg), a visible crouch.
+PLANT_LIFT = 0.03
+RELEASE_LIFT = 0.06
+RELEASE_RADIUS = 0.15
+# The percentile of a foot's Gaussians' heights that counts as its sole: low, but past a
+# stray splat or two.
+SOLE_PERCENTILE = 0.5
 
 
 @dataclass
@@ -85,13 +110,18 @@ class LegIK:
     """Two-bone IK on `legs` (hip, knee, foot joint indices) onto the world `ground` plane.
     sole_heights [L]: each foot joint's height above the canonical base at rest (canonical
     units); pelvis: the joint lowered when a leg cannot reach (None: none is lowered);
-    align_feet: tilt the feet onto the slope."""
+    align_feet: tilt the feet onto the slope. leg_lengths [L]: hip to knee to foot at rest
+    (canonical units). soles: per leg, the foot's Gaussians [K,3] in the foot joint's rest
+    frame (asset units) and their SOLE_PERCENTILE height at rest above the base (canonical
+    units), or None (no clearance kept)."""
 
     legs: list[tuple[int, int, int]]
     ground: GroundPlane
     sole_heights: np.ndarray
     pelvis: int | None = None
     align_feet: bool = True
+    leg_lengths: np.ndarray | None = None
+    soles: list[tuple[np.ndarray, float] | None] = field(default_factory=list)
 
 
 @dataclass
@@ -105,6 +135,7 @@ class Performance:
     ik: LegIK | None = None
     method: str = "lbs"
     walk_distance: Callable[[float], float] | None = None
+    _plants: tuple | None = field(default=None, repr=False)
 
     def clip_time(self, play: ClipPlay, t: float) -> float:
         """Seconds into `play`'s clip at world time t."""
@@ -135,55 +166,90 @@ class Performance:
         u = max(u, 0.0)
         return blend_poses(self._pose(i - 1, t), pose, u * u * (3 - 2 * u))  # smoothstep: no kick at either end
 
-    def joint_globals(self, t: float, place: Similarity, local: Similarity,
+    def joint_globals(self, t: float, place_at: Callable[[float], Similarity], local: Similarity,
                       look_target: np.ndarray | None = None) -> np.ndarray:
         """Global joint transforms [J,4,4] (asset frame) at world time t, for an asset whose
-        canonical frame stands at `place` (canonical -> world) and whose own frame goes to
-        the canonical one by `local`. look_target: the world point [3] the look-at joint
-        turns to (None: no look-at this frame)."""
+        canonical frame stands at `place_at(t)` (canonical -> world, by world time: planted
+        feet look back at where it stood) and whose own frame goes to the canonical one by
+        `local`. look_target: the world point [3] the look-at joint turns to (None: no
+        look-at this frame)."""
         L = self.local_pose(t).matrices()
+        place = place_at(t)
         to_world = place @ local
         to_asset = Similarity(to_world.rotation.T, -to_world.rotation.T @ to_world.translation / to_world.scale,
                               1.0 / to_world.scale)
         if self.ik is not None:
-            L = self._feet_on_ground(L, place, local, to_world, to_asset)
+            L = self._feet_on_ground(t, L, place_at, local, to_world, to_asset)
         if self.look_at is not None and look_target is not None:
             la = self.look_at
             L = aim_joint(self.rig, L, la.joint, to_asset.apply(np.asarray(look_target, np.float64)), la.forward,
                           la.up, la.limit_deg)
         return global_transforms(self.rig, L)
 
-    def _feet_on_ground(self, L: np.ndarray, place: Similarity, local: Similarity, to_world: Similarity,
-                        to_asset: Similarity) -> np.ndarray:
+    def _clip_feet(self, G: np.ndarray, place: Similarity, local: Similarity) -> tuple[np.ndarray, np.ndarray]:
+        """How far the clip lifts each IK foot above its sole height [L] (canonical units) and
+        where it puts it [L,3] (world), from the clip's global transforms G [J,4,4]."""
         ik = self.ik
+        p = G[[leg[2] for leg in ik.legs], :3, 3]
+        lifts = np.maximum(local.apply(p)[:, 2] - ik.sole_heights, 0.0)
+        return lifts, (place @ local).apply(p)
+
+    def _foot_plants(self, place_at: Callable[[float], Similarity], local: Similarity) -> FootPlants:
+        """The feet's plants for this schedule and placement (made again when either changes)."""
+        key = (id(place_at.__self__) if hasattr(place_at, "__self__") else id(place_at), id(local),
+               tuple((id(p.clip), p.start, p.speed, p.loop, p.crossfade, p.stride) for p in self.plays))
+        if self._plants is not None and self._plants[0] == key:
+            return self._plants[1]
+        ik = self.ik
+
+        def sample(t: float) -> tuple[np.ndarray, np.ndarray]:
+            return self._clip_feet(global_transforms(self.rig, self.local_pose(t).matrices()), place_at(t), local)
+
+        begin = min(0.0, self.plays[0].start)
+        legs = ik.leg_lengths if ik.leg_lengths is not None else np.ones(len(ik.legs))
+        plants = FootPlants(sample, PLANT_LIFT * legs, RELEASE_LIFT * legs,
+                            RELEASE_RADIUS * legs * place_at(begin).scale, begin)
+        self._plants = (key, plants)
+        return plants
+
+    def _feet_on_ground(self, t: float, L: np.ndarray, place_at: Callable[[float], Similarity], local: Similarity,
+                        to_world: Similarity, to_asset: Similarity) -> np.ndarray:
+        ik = self.ik
+        place = place_at(t)
         G = global_transforms(self.rig, L)
         n = ik.ground.normal
-        targets, lifts = [], []
-        for (_, _, foot), sole in zip(ik.legs, ik.sole_heights):
-            p = G[foot, :3, 3]
-            lift = max(float(local.apply(p)[2]) - sole, 0.0) * place.scale
-            lifts.append(lift)
-            P = to_world.apply(p)
-            on_ground = P - ik.ground.signed_distance(P) / n[2] * WORLD_UP  # straight down (or up) onto the plane
-            targets.append(to_asset.apply(on_ground + (sole * place.scale + lift) * n))
         R = to_world.rotation
-        if ik.pelvis is not None:
-            L, _ = lower_to_reach(self.rig, L, ik.pelvis, ik.legs, targets, R.T @ WORLD_UP)
         turn = R.T @ rotation_between(WORLD_UP, n) @ R if ik.align_feet else np.eye(3)
-        pole = local.rotation.T @ CANONICAL_FRONT  # knees bend forward when a clip leaves a leg straight
         up = R.T @ WORLD_UP
         rest = self.rig.rest_globals()
-        for leg, target, lift in zip(ik.legs, targets, lifts):
-            foot = leg[2]
+        lifts, placed = self._clip_feet(G, place, local)
+        lifts = lifts * place.scale
+        ground_xy, steps = self._foot_plants(place_at, local).held(t, placed)
+        targets, turns = [], []
+        for i, ((_, _, foot), sole) in enumerate(zip(ik.legs, ik.sole_heights)):
             # A planted foot stands flat: its rest-pose up turned back to the body's up (a clip's
             # pitch would put the toe or heel through the floor), fully at no lift, easing off
             # as the clip lifts the foot by its sole height (heel strike, toe off, swing).
             carried = G[foot, :3, :3] @ np.linalg.solve(rest[foot, :3, :3], up)
             flat = rotation_between(carried, up)
-            w = min(max(1.0 - lift / max(float(ik.sole_heights.max()) * place.scale, 1e-9), 0.0), 1.0)
+            w = min(max(1.0 - lifts[i] / max(float(ik.sole_heights.max()) * place.scale, 1e-9), 0.0), 1.0)
             w = w * w * (3 - 2 * w)
             part = rotation_from_quat(quat_slerp(np.array([1.0, 0.0, 0.0, 0.0]), quat_from_rotation(flat), w))
-            L = two_bone_ik(self.rig, L, leg, target, pole, turn @ part)
+            turns.append(turn @ part)
+            height = sole * place.scale + lifts[i] + steps[i]  # the foot joint above the ground, along its normal
+            if i < len(ik.soles) and ik.soles[i] is not None:
+                # However the foot is pitched, its sole stays as high above the ground as at rest.
+                points, level = ik.soles[i]
+                below = to_world.scale * (points @ (turns[-1] @ G[foot, :3, :3]).T @ R.T @ n)
+                height = max(height, level * place.scale - float(np.percentile(below, SOLE_PERCENTILE)))
+            P = np.array([ground_xy[i, 0], ground_xy[i, 1], placed[i, 2]])
+            on_ground = P - ik.ground.signed_distance(P) / n[2] * WORLD_UP  # straight down (or up) onto the plane
+            targets.append(to_asset.apply(on_ground + height * n))
+        if ik.pelvis is not None:
+            L, _ = lower_to_reach(self.rig, L, ik.pelvis, ik.legs, targets, R.T @ WORLD_UP)
+        pole = local.rotation.T @ CANONICAL_FRONT  # knees bend forward when a clip leaves a leg straight
+        for leg, target, end_turn in zip(ik.legs, targets, turns):
+            L = two_bone_ik(self.rig, L, leg, target, pole, end_turn)
         return L
 
     def needs_camera(self) -> bool:
@@ -210,7 +276,7 @@ def _feet(rig: Rig, ik: LegIK | None) -> list[int]:
 
 
 def _parse_ik(raw: Any, at: At, rig: Rig, local: Similarity, ground_of: Callable[[Any, At], GroundPlane],
-              default_ground: str | None) -> LegIK:
+              default_ground: str | None, gaussians: Gaussians) -> LegIK:
     ik = mapping(raw, at, {"legs", "ground", "align_feet"})
     legs_raw = ik.get("legs")
     if not isinstance(legs_raw, list) or not legs_raw:
@@ -238,7 +304,34 @@ def _parse_ik(raw: Any, at: At, rig: Rig, local: Similarity, ground_of: Callable
     rest = rig.rest_globals()
     soles = np.array([max(float(local.apply(rest[foot, :3, 3])[2]), 0.0) for _, _, foot in legs])
     pelvis = common_ancestor(rig, [leg[0] for leg in legs])
-    return LegIK(legs, plane, soles, pelvis, align)
+    lengths = np.array([(np.linalg.norm(rest[b, :3, 3] - rest[a, :3, 3]) + np.linalg.norm(rest[c, :3, 3] - rest[b, :3, 3]))
+                        * local.scale for a, b, c in legs])
+    return LegIK(legs, plane, soles, pelvis, align, lengths, [_sole(rig, foot, local, gaussians) for _, _, foot in legs])
+
+
+# At most this many of a foot's Gaussians stand for its sole: plenty for a low percentile.
+_SOLE_POINTS = 2048
+
+
+def _sole(rig: Rig, foot: int, local: Similarity, gaussians: Gaussians) -> tuple[np.ndarray, float] | None:
+    """A foot's opaque Gaussians (those following the foot joint or a joint below it most)
+    [K,3] in the foot joint's rest frame, and their SOLE_PERCENTILE height above the base at
+    rest (canonical units); None when no Gaussian follows the foot."""
+    below = np.zeros(len(rig.parents), bool)
+    below[foot] = True
+    for j in range(len(rig.parents)):  # parents come first
+        if rig.parents[j] >= 0 and below[rig.parents[j]]:
+            below[j] = True
+    strongest = rig.joints[np.arange(len(rig.joints)), rig.weights.argmax(1)]
+    opaque = gaussians.opacities.detach().cpu().numpy() > 0.0  # opacity above one half
+    mine = below[strongest] & opaque
+    if not mine.any():
+        return None
+    means = gaussians.means.detach().cpu().double().numpy()[mine]
+    means = means[:: max(1, math.ceil(len(means) / _SOLE_POINTS))]
+    rest = rig.rest_globals()[foot]
+    points = (means - rest[:3, 3]) @ np.linalg.inv(rest[:3, :3]).T
+    return points, float(np.percentile(local.apply(means)[:, 2], SOLE_PERCENTILE))
 
 
 def _parse_look_at(raw: Any, at: At, rig: Rig, local: Similarity, own_name: str, asset_names: list[str]) -> LookAt:
@@ -300,24 +393,25 @@ def _parse_plays(raw: Any, at: At, rig: Rig, walks: bool, stride_of: Callable[[C
     return plays
 
 
-def parse_performance(data: dict, at: At, name: str, asset_path: Path, num_gaussians: int, local: Similarity,
+def parse_performance(data: dict, at: At, name: str, asset_path: Path, gaussians: Gaussians, local: Similarity,
                       scale: float, walk_distance: Callable[[float], float] | None,
                       ground_of: Callable[[Any, At], GroundPlane], asset_names: list[str]) -> Performance | None:
     """The performance an asset block asks for (`clips`, `ik`, `look_at`, `skinning`), or
     None when it asks for none. local: the asset's frame -> canonical; scale: canonical ->
     world (the placement's); walk_distance: the asset's walk (metres by world time) or None;
-    ground_of(name, at): a named asset's world ground plane."""
+    ground_of(name, at): a named asset's world ground plane; gaussians: the asset's, at rest
+    in its own frame (the feet's soles are read from them)."""
     if not any(k in data for k in PERFORMANCE_FIELDS):
         return None
     try:
-        rig = asset_rig(asset_path, num_gaussians)
+        rig = asset_rig(asset_path, len(gaussians))
     except SplatfilmError as e:
         key = next(k for k in ("clips", "ik", "look_at", "skinning") if k in data)
         at[key].fail(f"{e}; clips, ik and look_at need a rigged asset")
     method = data.get("skinning", "lbs")
     if method not in METHODS:
         at["skinning"].fail(f"expected lbs or dqs, got {show(method)}")
-    ik = _parse_ik(data["ik"], at["ik"], rig, local, ground_of, data.get("on_ground")) if "ik" in data else None
+    ik = _parse_ik(data["ik"], at["ik"], rig, local, ground_of, data.get("on_ground"), gaussians) if "ik" in data else None
     look = _parse_look_at(data["look_at"], at["look_at"], rig, local, name, asset_names) if "look_at" in data else None
     feet = _feet(rig, ik)
     up = local.rotation.T @ WORLD_UP

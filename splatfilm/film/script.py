@@ -26,7 +26,7 @@
         clean: true                    # floaters out: Gaussians fewer than 2 capture views show (assets.cleanup)
         edits: [{op: delete, sphere: {center: [..], radius: 0.3}}]   # applied at load (splatfilm.edits)
         animation: {keyframes: [{time: 0, position: [..], yaw: 0, scale: 1}, ...]}
-        # or walk: {points: [[..], [..]], speed: 0.8, start: 0}
+        # or walk: {points: [[..], [..]], speed: 0.8, start: 0, turn_rate: 180}   # deg/s at most
         # or physics: {drop_from: [..] | position + velocity, mass, friction, restitution, ...}
         on_ground: set                 # stand on that asset's ground plane (placement and walk z)
         shadow: true                   # a soft contact shadow on that ground (default for objects);
@@ -94,7 +94,7 @@ from splatfilm.shots.shot_yaml import parse_shot
 from splatfilm.shots.timing import FIRST_FRAME, parse_fps
 from splatfilm.film.performance import PERFORMANCE_FIELDS, parse_performance
 from splatfilm.film.shadow import ContactShadow
-from splatfilm.film.world import Asset, KeyedMotion, PathWalk, World, load_asset
+from splatfilm.film.world import DEFAULT_TURN_RATE, Asset, KeyedMotion, PathWalk, World, load_asset
 from splatfilm.scene.transforms import Similarity, yaw_rotation
 from splatfilm.yamlfields import At, integer, load_yaml, mapping, number, schema_version, show, vec3
 
@@ -187,7 +187,7 @@ def _motion(data: dict, at: At, base: Similarity) -> KeyedMotion | PathWalk | No
         return KeyedMotion(np.array(times), np.array(pos), np.array(yaws), np.array(scales))
     if "walk" in data:
         w_at = at["walk"]
-        w = mapping(data["walk"], w_at, {"points", "speed", "start"})
+        w = mapping(data["walk"], w_at, {"points", "speed", "start", "turn_rate"})
         pts = w.get("points")
         if not isinstance(pts, list) or len(pts) < 2:
             w_at["points"].fail("expected at least two points [x, y, z]")
@@ -195,7 +195,8 @@ def _motion(data: dict, at: At, base: Similarity) -> KeyedMotion | PathWalk | No
         if np.linalg.norm(np.diff(points, axis=0), axis=1).min() < 1e-6:
             w_at["points"].fail("two consecutive points coincide")
         speed = number(w.get("speed", 1.0), w_at["speed"], "positive")
-        return PathWalk(points, speed, number(w.get("start", 0.0), w_at["start"]), base.scale)
+        turn_rate = number(w.get("turn_rate", DEFAULT_TURN_RATE), w_at["turn_rate"], "positive")
+        return PathWalk(points, speed, number(w.get("start", 0.0), w_at["start"]), base.scale, turn_rate)
     return None
 
 
@@ -268,7 +269,7 @@ def _perform(asset: Asset, data: dict, at: At, earlier: dict[str, Asset], names:
 
     walk = asset.motion.distance if isinstance(asset.motion, PathWalk) else None
     scale = asset.motion.scale if isinstance(asset.motion, PathWalk) else asset.placement.scale
-    asset.performance = parse_performance(data, at, asset.name, Path(asset.source), len(asset.gaussians), asset.local,
+    asset.performance = parse_performance(data, at, asset.name, Path(asset.source), asset.gaussians, asset.local,
                                           scale, walk, ground_of, [str(n) for n in names])
     asset.digest = content_digest((asset.digest + file_digest(rig_path(asset.source))).encode())
 

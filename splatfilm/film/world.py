@@ -30,6 +30,13 @@ from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.skinning import pose_gaussians
 from splatfilm.scene.transforms import Similarity, yaw_rotation
 
+# How fast a walker's facing turns at most (degrees per second): a person walking round a
+# corner or turning back turns about half a turn a second.
+DEFAULT_TURN_RATE = 180.0
+# The time step (seconds) on which a walk's turns are worked out: fine enough that any frame
+# rate sees a smooth turn, and fixed, so every frame (rendered alone or in a sequence) agrees.
+TURN_STEP = 1.0 / 240.0
+
 
 @dataclass
 class KeyedMotion:
@@ -68,12 +75,19 @@ class KeyedMotion:
 class PathWalk:
     """Walking along a path on the ground: through `points` [P,3] (Catmull-Rom) at constant
     `speed` m/s from world time `start`, facing along the path's tangent (the canonical front,
-    -y, turns to the direction of travel). Before `start` and after the end it stands still."""
+    -y, turns to the direction of travel). Before `start` and after the end it stands still.
+
+    The facing turns at most `turn_rate` degrees per second, as a walking person turns: where
+    the path bends faster (a sharp corner, a path that doubles back) the body turns over
+    (angle / turn_rate) seconds instead of snapping round in one frame, walking on along the
+    path meanwhile, and finishes a turn left over at the end standing on the spot. A path
+    that bends more slowly faces exactly along its tangent."""
 
     points: np.ndarray
     speed: float
     start: float = 0.0
     scale: float = 1.0
+    turn_rate: float = DEFAULT_TURN_RATE
 
     def __post_init__(self) -> None:
         self.points = np.asarray(self.points, dtype=np.float64).reshape(-1, 3)
@@ -81,12 +95,34 @@ class PathWalk:
             raise SplatfilmError("a walk needs at least two points")
         if not self.speed > 0:
             raise SplatfilmError(f"a walk's speed must be > 0 m/s, got {self.speed}")
+        if not self.turn_rate > 0:
+            raise SplatfilmError(f"a walk's turn_rate must be > 0 degrees/s, got {self.turn_rate}")
         self._curve = splines.CatmullRom(list(self.points), endconditions="natural")
         # Arc length table for constant speed.
         u = np.linspace(self._curve.grid[0], self._curve.grid[-1], 64 * len(self.points))
         pts = np.array([self._curve.evaluate(x) for x in u])
         seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
         self._u, self._s = u, np.concatenate([[0.0], np.cumsum(seg)])
+        self._turns()
+
+    def _turns(self) -> None:
+        """The facing, rate-limited, on a fixed grid of TURN_STEP seconds from the start: the
+        tangent's heading followed at most turn_rate * TURN_STEP degrees a step (past the end,
+        until it has caught up). _limited marks the steps where the limit held it back."""
+        step = TURN_STEP
+        n = math.ceil((self.end - self.start) / step) + 1
+        times = self.start + step * np.arange(n)
+        most = self.turn_rate * step
+        raw = [self._tangent_heading(float(t)) for t in times]
+        held = [raw[0]]
+        for target in raw[1:]:
+            held.append(held[-1] + float(np.clip(_wrap(target - held[-1]), -most, most)))
+        while abs(_wrap(raw[-1] - held[-1])) > 1e-9:  # still turning when it arrives: it turns on the spot
+            held.append(held[-1] + float(np.clip(_wrap(raw[-1] - held[-1]), -most, most)))
+            raw.append(raw[-1])
+        self._turn_times = self.start + step * np.arange(len(held))
+        self._heading = np.array(held)
+        self._limited = np.abs(_wrap(np.array(raw) - self._heading)) > 1e-9
 
     @property
     def length(self) -> float:
@@ -100,16 +136,33 @@ class PathWalk:
         """Metres walked by world time t (0 before the start, the path's length after the end)."""
         return min(max((t - self.start) * self.speed, 0.0), self.length)
 
-    def at(self, t: float) -> Similarity:
-        s = self.distance(t)
-        u = float(np.interp(s, self._s, self._u))
-        pos = np.asarray(self._curve.evaluate(u), dtype=np.float64)
-        tangent = np.asarray(self._curve.evaluate(u, 1), dtype=np.float64)
+    def _param(self, t: float) -> float:
+        return float(np.interp(self.distance(t), self._s, self._u))
+
+    def _tangent_heading(self, t: float) -> float:
+        """Degrees from +x to the path's direction of travel at world time t."""
+        tangent = np.asarray(self._curve.evaluate(self._param(t), 1), dtype=np.float64)
         if np.linalg.norm(tangent[:2]) < 1e-9:
             tangent = self.points[-1] - self.points[0]
-        heading = math.degrees(math.atan2(tangent[1], tangent[0]))
+        return math.degrees(math.atan2(tangent[1], tangent[0]))
+
+    def heading(self, t: float) -> float:
+        """Degrees from +x to where the walker faces at world time t (turn-rate limited)."""
+        k = math.floor((t - self.start) / TURN_STEP)
+        if k < 0 or k + 1 >= len(self._heading) or not (self._limited[k] or self._limited[k + 1]):
+            return self._tangent_heading(t)
+        # Between two grid steps of a turn: the held heading (unwrapped, so no wrap at +-180).
+        return float(np.interp(t, self._turn_times[k:k + 2], self._heading[k:k + 2]))
+
+    def at(self, t: float) -> Similarity:
+        pos = np.asarray(self._curve.evaluate(self._param(t)), dtype=np.float64)
         # Canonical front is -y (heading -90 deg): turn it to the travel heading.
-        return Similarity(yaw_rotation(heading + 90.0), pos, self.scale)
+        return Similarity(yaw_rotation(self.heading(t) + 90.0), pos, self.scale)
+
+
+def _wrap(degrees: float | np.ndarray) -> np.ndarray:
+    """Angles in degrees wrapped into [-180, 180)."""
+    return (np.asarray(degrees) + 180.0) % 360.0 - 180.0
 
 
 Motion = KeyedMotion | PathWalk
@@ -174,7 +227,7 @@ class World:
                 target = camera if aim == "camera" else self.assets[aim].target(t)
             else:
                 target = aim
-        return perf.joint_globals(t, asset.place_at(t), asset.local, target)
+        return perf.joint_globals(t, asset.place_at, asset.local, target)
 
     def needs_camera(self, visible: list[str] | None = None) -> bool:
         """Whether a visible asset depends on the shot's camera: one that looks at it, or one

@@ -10,17 +10,37 @@ A foot is planted (in contact) while its height along `up` is within `contact_fr
 its lift above its lowest point in the clip; the belt speed is the median speed of the
 planted feet across `up` (the ground plane): the median, because a foot slowing down at the
 start of its swing is still low for a moment.
+
+Foot plants (`FootPlants`), as leg IK in animation tools locks feet: a foot the clips put down
+(lifted less than `plant_lift`) is planted where it stands and held there, along the ground,
+while the clips (a crossfade from a walk into an idle, a cycle played off the ground's pace)
+would slide it; it is let go when the clips lift it past `release_lift` or carry it further
+than `radius` from its plant (the leg could not follow), and then eases back to where the
+clips put it over `release_time` seconds, lifted over the way like a step (a person
+stopping brings a trailing foot under the body so). Plants are worked out forward in time on a fixed
+step from a start where nothing moves yet, so a frame's feet do not depend on which frames
+were asked for before it.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from splatfilm.scene.skeleton import Clip, Rig, global_transforms, sample_clip
 
-__all__ = ["CONTACT_FRACTION", "cycle_stride", "foot_tracks"]
+__all__ = ["CONTACT_FRACTION", "PLANT_STEP", "RELEASE_TIME", "STEP_HEIGHT", "FootPlants", "cycle_stride", "foot_tracks"]
 
 CONTACT_FRACTION = 0.1
+# Plants are worked out on this fixed step (seconds): fine against any frame rate.
+PLANT_STEP = 1.0 / 240.0
+# Seconds a let-go foot takes to step from its plant back to where the clips put it, and how
+# high that step lifts it (a fraction of the way it goes, at the middle of the step).
+RELEASE_TIME = 0.25
+STEP_HEIGHT = 0.3
 
 
 def foot_tracks(rig: Rig, clip: Clip, feet: list[int], samples: int = 96) -> tuple[np.ndarray, np.ndarray]:
@@ -50,3 +70,77 @@ def cycle_stride(rig: Rig, clip: Clip, feet: list[int], up: np.ndarray, samples:
         return 0.0
     speed = np.linalg.norm(velocity, axis=-1)[planted]
     return float(np.median(speed) * clip.duration)
+
+
+def _ease(u: np.ndarray) -> np.ndarray:
+    u = np.clip(u, 0.0, 1.0)
+    return u * u * (3 - 2 * u)
+
+
+@dataclass
+class FootPlants:
+    """Feet held where they were planted (module docstring), in the world.
+
+    sample(t) -> (lifts [F], positions [F,3]): how far the clips lift each foot at world time
+    t (any unit, the one plant_lift and release_lift [F] are in) and where they put it (world
+    metres, z up). radius [F]: metres a clip may carry a planted foot away before it is let
+    go. begin: world seconds before which nothing moves (feet are as the clips put them)."""
+
+    sample: Callable[[float], tuple[np.ndarray, np.ndarray]]
+    plant_lift: np.ndarray
+    release_lift: np.ndarray
+    radius: np.ndarray
+    begin: float
+    release_time: float = RELEASE_TIME
+    step: float = PLANT_STEP
+    _states: list = field(default_factory=list, repr=False)
+
+    def _held(self, t: float, state: tuple, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Ground positions [F,2] and the step's lift [F] (metres) at time t from the state
+        of the step before it."""
+        planted, lock, fade_from, fade_start = state
+        out = positions[:, :2].copy()
+        lift = np.zeros(len(out))
+        fading = ~planted & (t - fade_start < self.release_time)
+        if fading.any():
+            u = np.clip((t - fade_start[fading]) / self.release_time, 0.0, 1.0)
+            gap = fade_from[fading] - out[fading]
+            out[fading] += gap * (1.0 - _ease(u))[:, None]
+            # A foot let go steps over: it rises by STEP_HEIGHT of the way it has to go.
+            lift[fading] = STEP_HEIGHT * np.linalg.norm(gap, axis=1) * 4 * u * (1 - u)
+        out[planted] = lock[planted]
+        return out, lift
+
+    def _state(self, k: int) -> tuple:
+        """The plants after step k (time begin + k step): (planted [F] bool, plant [F,2],
+        the plant being let go [F,2], when it was let go [F] seconds)."""
+        while len(self._states) <= k:
+            i = len(self._states)
+            t = self.begin + i * self.step
+            lifts, positions = self.sample(t)
+            if i == 0:
+                n = len(lifts)
+                prev = (np.zeros(n, bool), positions[:, :2].copy(), positions[:, :2].copy(), np.full(n, -np.inf))
+            else:
+                prev = self._states[-1]
+            held, _ = self._held(t, prev, positions)
+            planted, lock, fade_from, fade_start = (a.copy() for a in prev)
+            drift = np.linalg.norm(positions[:, :2] - lock, axis=1)
+            let_go = planted & ((lifts > self.release_lift) | (drift > self.radius))
+            # A foot stepping back to the clip lands first: no plant before its release ends.
+            plant = ~planted & (lifts <= self.plant_lift) & (t - fade_start >= self.release_time)
+            fade_from[let_go], fade_start[let_go] = lock[let_go], t
+            planted[let_go] = False
+            lock[plant], planted[plant] = held[plant], True  # planted where it is: no jump
+            self._states.append((planted, lock, fade_from, fade_start))
+        return self._states[k]
+
+    def held(self, t: float, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Ground positions [F,2] (world x, y, metres) of the feet at world time t, given
+        where the clips put them then (positions [F,3]): planted feet held, let-go ones
+        stepping back (and the height [F], metres, that step lifts them by), the others as
+        given."""
+        if t < self.begin:
+            return np.asarray(positions, np.float64)[:, :2].copy(), np.zeros(len(positions))
+        k = math.floor((t - self.begin) / self.step)
+        return self._held(t, self._state(k), np.asarray(positions, np.float64))

@@ -149,6 +149,23 @@ def test_animation_hits_keys_turns_short_way_and_walks_at_constant_speed():
     assert front @ np.array([1.0, 0, 0]) > 0.95  # faces along the path (+x at first)
 
 
+def test_a_walk_that_doubles_back_turns_at_its_turn_rate():
+    """A path that turns back (to x = 2 and back to the start) faced along its tangent, which
+    flips at the turn: the body turned 171 degrees in one frame. It now turns at most
+    turn_rate degrees a second and faces the way it walks once the turn is done."""
+    walk = PathWalk(np.array([[0, 0, 0], [2, 0, 0], [0, 0.01, 0.0]]), speed=1.0)  # turn_rate 180 by default
+    times = np.arange(-0.5, walk.end + 2.0, 1 / 24)
+    fronts = np.array([walk.at(float(t)).rotation @ np.array([0, -1.0, 0]) for t in times])  # canonical front: -y
+    facing = np.unwrap(np.arctan2(fronts[:, 1], fronts[:, 0]))
+    per_frame = np.degrees(np.abs(np.diff(facing)))
+    assert per_frame.max() < 180.0 / 24 + 0.5, per_frame.max()
+    assert np.degrees(abs(facing[-1] - facing[0])) == pytest.approx(180.0, abs=1.0)  # turned back round in the end
+    assert fronts[times.searchsorted(0.5)] @ [1, 0, 0] > 0.99  # faces along the path before the turn
+    assert fronts[times.searchsorted(3.5)] @ [-1, 0, 0] > 0.99  # and after it
+    with pytest.raises(SplatfilmError, match="turn_rate"):
+        PathWalk(np.array([[0, 0, 0], [2, 0, 0.0]]), speed=1.0, turn_rate=0.0)
+
+
 def test_film_outputs_read_back_and_rerender_only_what_changed(film_dir):
     out = film_dir / "out"
     res = _render(film_dir, out)

@@ -102,10 +102,20 @@ def _feet_world(world, t: float, camera=None) -> np.ndarray:
     return world.assets["hero"].world_transform(t).apply(G[list(FEET), :3, 3])
 
 
-def _skate(world, plane: GroundPlane, times: np.ndarray, sole: float) -> tuple[float, int]:
+def _clip_feet_world(world, t: float) -> np.ndarray:
+    """World positions [2,3] of the foot joints where the clips alone put them (no IK)."""
+    from splatfilm.scene.skeleton import global_transforms
+
+    perf = world.assets["hero"].performance
+    G = global_transforms(perf.rig, perf.local_pose(t).matrices())
+    return world.assets["hero"].world_transform(t).apply(G[list(FEET), :3, 3])
+
+
+def _skate(world, plane: GroundPlane, times: np.ndarray, sole: float, clip: bool = False) -> tuple[float, int]:
     """Foot skate: mean speed (m/s) of the foot joints along the ground while in contact
-    (within 2 mm of their planted height above the plane), and how many samples were."""
-    pos = np.array([_feet_world(world, float(t)) for t in times])  # [T,2,3]
+    (within 2 mm of their planted height above the plane), and how many samples were.
+    clip: of the feet where the clips alone put them."""
+    pos = np.array([(_clip_feet_world if clip else _feet_world)(world, float(t)) for t in times])  # [T,2,3]
     height = plane.signed_distance(pos)
     along = pos - height[..., None] * plane.normal
     speed = np.linalg.norm(np.diff(along, axis=0), axis=-1) / np.diff(times)[:, None]
@@ -129,12 +139,34 @@ def test_stride_matched_walk_does_not_skate_and_a_wrong_rate_does(assets, tmp_pa
     assert samples > 150  # both feet are down more than half the time
     assert skate < 0.03  # m/s, against a ground speed of 1.2 m/s
 
-    # A given stride that is wrong (the clip covers 1 m per cycle, not 0.7): the feet slide.
+    assert _skate(film.world, plane, times, sole, clip=True)[0] < 0.03  # the clip's own feet: the plants barely act
+
+    # A given stride that is wrong (the clip covers 1 m per cycle, not 0.7): the clip's feet
+    # slide; the foot plants hold them (and step them on when the clip carries them too far).
     wrong = parse_film(_film(folder, _walk(clips=[{"clip": "walk", "start": 0.0, "stride": 0.7}])))
-    assert _skate(wrong.world, plane, times, sole)[0] > 0.3
+    assert _skate(wrong.world, plane, times, sole, clip=True)[0] > 0.3
+    assert _skate(wrong.world, plane, times, sole)[0] < 0.03
     # Played in time instead (walk not followed): a 1 m/s belt under a 1.2 m/s walk.
     perf.plays[0].stride = None
-    assert _skate(film.world, plane, times, sole)[0] > 0.1
+    assert _skate(film.world, plane, times, sole, clip=True)[0] > 0.1
+
+
+def test_planted_feet_stay_put_while_a_walk_blends_into_an_idle(assets, tmp_path):
+    """The walk ends (1.5 s) inside a 0.4 s crossfade into the idle: the blend carried the
+    planted feet toward the idle's stance along the floor (centimetres of skate). A foot now
+    stays where it was planted while in contact; one left too far behind is lifted and steps."""
+    folder = _copy(assets, tmp_path)
+    hero = _walk(walk={"points": [[-0.6, 0.0, 0.0], [0.6, 0.0, 0.0]], "speed": 0.8, "start": 0.0},
+                 clips=[{"clip": "walk", "start": 0.0}, {"clip": "idle", "start": 1.3, "crossfade": 0.4}])
+    world = parse_film(_film(folder, hero)).world
+    sole = world.assets["hero"].performance.ik.sole_heights
+    times = np.arange(0.9 * 24, 2.5 * 24 + 1) / 24
+    pos = np.array([_feet_world(world, float(t)) for t in times])  # [T,2,3]
+    height = pos[..., 2] - sole  # the flat floor: the sole's height
+    contact = (height[1:] < 0.005) & (height[:-1] < 0.005)  # within 5 mm of standing, both frames
+    slide = np.linalg.norm(np.diff(pos[..., :2], axis=0), axis=-1)[contact]
+    assert contact.sum() > 40
+    assert slide.sum() < 0.003, np.round(slide * 1000, 1)  # m, summed over both feet
 
 
 def test_ik_keeps_soles_on_a_sloped_ground(assets, tmp_path):
@@ -299,7 +331,8 @@ def test_a_walking_figure_renders_and_clip_edits_rerender_only_their_frames(asse
 def test_the_bundled_explorers_boots_stand_on_the_floor_not_in_it(tmp_path):
     """The bundled walk clip pitches the foot 15 degrees toe-down at mid-stance; IK put only the
     ankle at its height, and the boots went 5 cm through the floor (median -27 mm over the
-    walk). A planted foot now stands flat: its Gaussians' lowest stay within a few mm."""
+    walk). A planted foot now stands flat: its Gaussians' lowest stay within a few mm, and a
+    swinging one's toe stays above the floor."""
     from helpers import SCENES
 
     script = {"title": "walk", "fps": 24, "resolution": [64, 36],
@@ -316,8 +349,12 @@ def test_the_bundled_explorers_boots_stand_on_the_floor_not_in_it(tmp_path):
     opaque = torch.sigmoid(hero.gaussians.opacities).numpy() > 0.5
     boots = np.isin(bound, [rig.joint_index("foot_l"), rig.joint_index("foot_r")]) & opaque
     lowest = []
-    for t in np.arange(0.3, 2.0, 1 / 12):
+    for t in np.arange(0.3, 2.0, 1 / 24):
         means = hero.world_transform(t).transform_gaussians(world.posed("hero", t)).means.numpy().astype(float)
         lowest.append(np.percentile(plane.signed_distance(means[boots]), 0.5))
     lowest = np.array(lowest)
     assert np.median(lowest) > -0.01 and lowest.min() > -0.025, np.round(lowest * 1000, 1)
+    # The swinging foot's toe (the clip pitches it 35 degrees toe-down mid-swing, 5 cm up)
+    # went 16 mm through the floor; it now clears it: no boot goes lower than a flat one
+    # standing (the right boot's splats sit 7.4 mm below the figure's base at rest).
+    assert lowest.min() > -0.0085, np.round(lowest * 1000, 1)
