@@ -15,7 +15,8 @@ from typing import Callable
 import numpy as np
 
 from splatfilm.film.script import Film
-from splatfilm.film.timeline import ShotMedia, build_timeline, frame_timecode, reel_names, write_timeline
+from splatfilm.film.timeline import (CUT_START_FRAME, ShotMedia, build_timeline, frame_timecode, reel_names,
+                                     write_timeline)
 from splatfilm.io.digest import content_digest
 
 
@@ -32,15 +33,18 @@ class CutOutputs:
 def movie_record(film: Film, facts: dict, shots: list[int], refined: set[str], cut: bool = False, **extra) -> dict:
     """The provenance record of a movie of one shot (`shots` = [its index]: its name and
     frame range) or, with `cut`, of the film's cut of `shots`; `facts` from
-    FrameRenderer.facts(); `refined`: names of shots with a frame a generative refiner changed."""
+    FrameRenderer.facts(); `refined`: names of shots with a frame a generative refiner changed.
+    Its `timecode` is the movie's first frame's, as its timecode track says."""
     from splatfilm.io.provenance import provenance_record
 
     names = [film.shots[k].name for k in shots]
     if cut:
         extra["cut"] = names
+        extra["timecode"] = frame_timecode(CUT_START_FRAME, film.fps)
     else:
         shot = film.shots[shots[0]].shot
         extra["frame_range"] = [shot.first_frame, shot.last_frame]
+        extra["timecode"] = frame_timecode(shot.first_frame, film.fps)
     return provenance_record(**facts, shot=None if cut else names[0], refined=any(n in refined for n in names),
                              **extra)
 
@@ -78,12 +82,14 @@ def shot_media(film: Film, out_dir: Path) -> list[ShotMedia]:
 
 def write_cut(film: Film, out_dir: Path, movies: dict, facts: dict | None = None,
               refined: set[str] | None = None) -> Path:
-    """out_dir/TITLE.mp4: each shot's cut range (its handles left out), joined; made again only
-    when a shot's MP4 or handles changed. With `facts` it carries its provenance record."""
+    """out_dir/TITLE.mp4: each shot's cut range (its handles left out), joined, with a timecode
+    track from the EDL's record start (CUT_START_FRAME); made again only when a shot's MP4 or
+    handles changed. With `facts` it carries its provenance record."""
     from splatfilm.io.video import add_provenance, concat_videos, encode_sequence
 
     media = shot_media(film, out_dir)
-    digest = content_digest([movies[f"{m.name}.mp4"] for m in media] + [m.handles for m in media])
+    timecode = frame_timecode(CUT_START_FRAME, film.fps)
+    digest = content_digest([movies[f"{m.name}.mp4"] for m in media] + [m.handles for m in media] + [timecode])
     film_mp4 = out_dir / f"{film.title}.mp4"
     if movies.get(film_mp4.name) != digest or not film_mp4.exists():
         parts = []
@@ -91,7 +97,8 @@ def write_cut(film: Film, out_dir: Path, movies: dict, facts: dict | None = None
             # The cut leaves the handles out: encode each shot's cut range, then join them.
             parts.append(encode_sequence(m.sequence_dir / f"{m.prefix}%04d.png", m.cut_in, film.fps,
                                          out_dir / ".cut" / f"{m.name}.mp4", crf=film.crf, frames=m.cut_frames))
-        concat_videos(parts, film_mp4)
+        # An editor lines the cut up against the EDL's record side by this timecode (MP4 keeps no reel name).
+        concat_videos(parts, film_mp4, timecode=timecode)
         if facts is not None:
             add_provenance(film_mp4, movie_record(film, facts, list(range(len(film.shots))), refined or set(), cut=True))
         movies[film_mp4.name] = digest

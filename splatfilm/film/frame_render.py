@@ -21,6 +21,7 @@ import torch
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.passes import layer_name, matte_names, motion_to_nuke, pass_features
 from splatfilm.film.script import Film, FilmShot
+from splatfilm.film.timeline import frame_timecode
 from splatfilm.io.digest import content_digest, file_digest
 from splatfilm.io.images import srgb_to_linear, write_depth, write_exr_layers, write_png
 from splatfilm.render import render, resolve_backend
@@ -272,7 +273,10 @@ class FrameRenderer:
             from splatfilm.io.provenance import provenance_record
 
             frame = int(fs.shot.frame_numbers[job.frame_index])
-            record = provenance_record(**self.facts(), shot=fs.name, frames=[frame], refined=refined)
+            # An image sequence has no timecode track: the record says which timecode the frame
+            # number is, as the shot's movie and the EDL count it.
+            record = provenance_record(**self.facts(), shot=fs.name, frames=[frame], refined=refined,
+                                       timecode=frame_timecode(frame, self.film.fps))
         # Side files first, the PNG last: a PNG on disk means the frame is complete.
         if job.depth is not None:
             write_depth(job.depth, depth, provenance=record)

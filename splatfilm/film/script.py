@@ -94,6 +94,7 @@ from splatfilm.shots.shot_yaml import parse_shot
 from splatfilm.shots.timing import FIRST_FRAME, parse_fps
 from splatfilm.film.performance import PERFORMANCE_FIELDS, parse_performance
 from splatfilm.film.shadow import ContactShadow
+from splatfilm.film.timeline import frame_timecode
 from splatfilm.film.world import DEFAULT_TURN_RATE, Asset, KeyedMotion, PathWalk, World, load_asset
 from splatfilm.scene.transforms import Similarity, yaw_rotation
 from splatfilm.yamlfields import At, integer, load_yaml, mapping, number, schema_version, show, vec3
@@ -403,6 +404,7 @@ def parse_film(path: str | Path) -> Film:
                          f"'.' or holding '..' or a folder), got {show(title)}")
     try:
         fps = parse_fps(data.get("fps", 24))
+        frame_timecode(0, fps)  # the edit counts in timecode: a rate it has none for is refused before rendering
     except SplatfilmError as e:
         at["fps"].fail(str(e))
     res = data.get("resolution", [640, 360])

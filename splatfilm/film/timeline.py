@@ -10,6 +10,13 @@ frames; the .otio keeps the PNG sequence as a second reference ("png_sequence", 
 ImageSequenceReference whose frame numbers are exact) for tools that conform to images.
 Each clip's reel is its shot's `reel_name` (the EDL's reel column, and the reel of the
 timecode track of the shot's ProRes masters), not a truncation of its file name.
+
+Timecode is counted here once (`frame_timecode`), SMPTE 12M as OpenTimelineIO and ffmpeg count
+it: at the rates in TIMECODE_RATES, drop-frame at 29.97 and 59.94 only (";" before the
+frames). The cut's record side starts at CUT_START_FRAME (00:00:00:00): the EDL's first record
+in, the .otio's global_start_time and the cut movies' timecode tracks. The EDL's header says
+which count its timecodes use (`FCM: NON-DROP FRAME` or `FCM: DROP FRAME`), which
+OpenTimelineIO's cmx_3600 writer leaves out.
 """
 
 from __future__ import annotations
@@ -47,12 +54,45 @@ class ShotMedia:
         return self.frames - 2 * self.handles
 
 
-def frame_timecode(frame: int, fps: Fraction) -> str:
-    """Timecode ("HH:MM:SS:FF") of film frame number `frame` at `fps`, as OpenTimelineIO
-    writes it into EDLs (drop-frame, with ";", for 29.97 and 59.94)."""
-    import opentimelineio as otio
+TIMECODE_RATES = tuple(Fraction(n) for n in (24, 25, 30, 48, 50, 60)) + tuple(
+    Fraction(n * 1000, 1001) for n in (24, 30, 48, 60))
+"""The frame rates SMPTE timecode counts (OpenTimelineIO's timecode rates): a film's rate is one."""
 
-    return otio.opentime.to_timecode(otio.opentime.RationalTime(frame, float(fps)), float(fps))
+DROP_FRAME_RATES = (Fraction(30000, 1001), Fraction(60000, 1001))
+"""Rates whose timecode drops frame numbers to keep to the clock (23.976 and 47.952 do not)."""
+
+CUT_START_FRAME = 0
+"""The cut's first frame on the record side (00:00:00:00): the EDL's first record in, the
+.otio's global_start_time, the timecode tracks of the cut's MP4 and masters. (OTIO's cmx_3600
+writer counts the record side from 0 whatever global_start_time says: another start, such as
+01:00:00:00, needs the EDL's record column moved too.)"""
+
+
+def frame_timecode(frame: int, fps: Fraction) -> str:
+    """Timecode ("HH:MM:SS:FF") of film frame number `frame` (>= 0) at `fps` (one of
+    TIMECODE_RATES), as OpenTimelineIO writes it into EDLs and ffmpeg into timecode tracks:
+    drop-frame at 29.97 and 59.94 ("HH:MM:SS;FF": frame numbers 0 and 1, or 0-3, skipped each
+    minute but every tenth), wrapping at 24 hours. SplatfilmError for another rate."""
+    fps = Fraction(fps)
+    if fps not in TIMECODE_RATES:
+        raise SplatfilmError(f"{fps} fps has no SMPTE timecode (EDLs and timecode tracks count 23.976, 24, 25, "
+                             "29.97, 30, 47.952, 48, 50, 59.94 or 60 frames a second)")
+    nominal, frame = round(fps), int(frame)
+    if frame < 0:
+        raise SplatfilmError(f"frame {frame}: timecode counts from frame 0")
+    drop = fps in DROP_FRAME_RATES
+    if drop:
+        skipped = nominal // 15  # frame numbers a drop-frame minute skips: 2 at 29.97, 4 at 59.94
+        per_ten, per_minute = nominal * 600 - 9 * skipped, nominal * 60 - skipped
+        tens, rest = divmod(frame, per_ten)
+        frame += 9 * skipped * tens + (skipped * ((rest - skipped) // per_minute) if rest > skipped else 0)
+    hours, minutes = frame // (nominal * 3600) % 24, frame // (nominal * 60) % 60
+    return f"{hours:02d}:{minutes:02d}:{frame // nominal % 60:02d}{';' if drop else ':'}{frame % nominal:02d}"
+
+
+def edl_frame_count_mode(fps: Fraction) -> str:
+    """The CMX3600 `FCM:` header line for timecodes at `fps`."""
+    return f"FCM: {'DROP FRAME' if Fraction(fps) in DROP_FRAME_RATES else 'NON-DROP FRAME'}"
 
 
 def _rel(path: Path, base: Path) -> str:
@@ -104,8 +144,10 @@ def build_timeline(title: str, shots: list[ShotMedia], fps: Fraction, base: Path
     timeline = otio.schema.Timeline(name=title)
     # OTIO leaves a relative target_url's base open (its own file-bundle tools take the cwd):
     # say which one these are.
-    timeline.metadata["splatfilm"] = {"media_paths": "relative to this file's folder"}
-    timeline.global_start_time = otio.opentime.RationalTime(0, rate)
+    timeline.metadata["splatfilm"] = {"media_paths": "relative to this file's folder",
+                                      "start_timecode": frame_timecode(CUT_START_FRAME, fps),
+                                      "drop_frame": fps in DROP_FRAME_RATES}
+    timeline.global_start_time = otio.opentime.RationalTime(CUT_START_FRAME, rate)
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
     reels = reel_names([s.name for s in shots])
@@ -148,6 +190,11 @@ def write_timeline(path: str | Path, timeline) -> Path:
             else:
                 clip.active_media_reference_key = "DEFAULT_MEDIA"
         text = otio.adapters.write_to_string(edl, "cmx_3600", style="avid")
+        # The adapter writes timecodes drop-frame or not by the rate, but no FCM line saying
+        # which: put it under the title, where CMX3600 readers (Avid, Resolve, Premiere) look.
+        fps = Fraction(edl.tracks[0].duration().rate).limit_denominator(1001)
+        title, _, events = text.partition("\n\n") if text.startswith("TITLE:") else ("", "", text)
+        text = "".join(f"{line}\n" for line in (title, edl_frame_count_mode(fps)) if line) + "\n" + events
     else:
         raise SplatfilmError(f"{path}: timelines are written as .otio or .edl")
     atomic_write(path, [text.encode()])

@@ -30,7 +30,7 @@ from splatfilm.film.cut import movie_record, shot_media
 from splatfilm.film.frame_render import provenance_facts
 from splatfilm.film.render import MANIFEST
 from splatfilm.film.script import Film, FilmShot
-from splatfilm.film.timeline import frame_timecode, reel_name, reel_names
+from splatfilm.film.timeline import CUT_START_FRAME, frame_timecode, reel_name, reel_names
 from splatfilm.io.atomic import atomic_write, make_folder
 from splatfilm.io.digest import content_digest
 from splatfilm.io.manifest import Manifest
@@ -179,7 +179,7 @@ def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn
             digest = content_digest([made[f"cut/{p.name}"] for p in parts], provenance)
             if made.get(path.name) != digest or not path.exists():
                 reel = reel_name(film.title)
-                concat_videos(parts, path, timecode=frame_timecode(0, film.fps), reel=reel)
+                concat_videos(parts, path, timecode=frame_timecode(CUT_START_FRAME, film.fps), reel=reel)
                 if facts is not None:
                     add_provenance(path, movie_record(film, facts, list(range(len(film.shots))), refined, cut=True,
                                                       master=codec, burn_in=burn_in), reel)

@@ -145,8 +145,8 @@ def describe(ins: Inspection) -> list[str]:
     """Lines for a person: what the file says, and the verdict."""
     lines = [f"{ins.path} ({ins.kind})"]
     r = ins.record or {}
-    for key in ("generator", "film", "film_sha256", "shot", "frames", "frame_range", "cut", "master", "burn_in",
-                "digital_source_type", "process", "colour"):
+    for key in ("generator", "film", "film_sha256", "shot", "frames", "frame_range", "timecode", "cut", "master",
+                "burn_in", "digital_source_type", "process", "colour"):
         if key in r:
             lines.append(f"  {key}: {r[key]}")
     for name, digest in (r.get("assets") or {}).items():

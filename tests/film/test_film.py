@@ -103,6 +103,8 @@ def test_script_errors_name_file_and_field(film_dir):
         (lambda d: d.update(title="sh010"), "title: 'sh010' is also a shot's name"),
         # H.264 4:2:0 and ProRes 422 code no odd sizes: refused before any frame renders.
         (lambda d: d.update(resolution=[321, 181]), "resolution: 321x181: width and height must be even"),
+        # The edit counts in timecode (EDL, the movies' tracks): a rate without one, before rendering.
+        (lambda d: d.update(fps=12), "fps: 12 fps has no SMPTE timecode"),
     ]
     original = (film_dir / "film.yaml").read_text()
     for change, message in cases:
@@ -189,6 +191,14 @@ def test_film_outputs_read_back_and_rerender_only_what_changed(film_dir):
     assert [c.media_reference.target_url for c in edl.find_clips()] == ["sh010.mp4", "sh020.mp4"]
     edl_in = next(iter(edl.find_clips())).source_range.start_time
     assert otio.opentime.to_timecode(edl_in, 24) == "00:00:41:18"  # = the MP4's timecode + 1 handle frame
+    # The cut lines up with the EDL's record side by timecode: its track starts at the first
+    # record in, and its last frame is the last record out's frame before.
+    lines = (out / "tiny.edl").read_text().splitlines()
+    assert lines[1] == "FCM: NON-DROP FRAME"
+    events = [line.split() for line in lines if line[:3].isdigit()]
+    assert probe_timecode(out / "tiny.mp4") == events[0][6] == "00:00:00:00" == otio.opentime.to_timecode(
+        tl.global_start_time, 24)
+    assert otio.opentime.from_timecode(events[-1][7], 24).value == probe_frames(out / "tiny.mp4")[0]
     from pxr import Usd, UsdGeom
 
     stage = Usd.Stage.Open(str(out / "cameras" / "sh010.usda"))

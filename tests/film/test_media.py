@@ -141,3 +141,71 @@ def test_timeline_media_stay_relative_through_a_symlinked_shot_folder(tmp_path):
     tl = build_timeline("film", [ShotMedia("sh010", 1001, 4, 1, base / "sh010", "sh010.", base / "sh010.mp4")], FPS, base)
     refs = tl.find_clips()[0].media_references()
     assert refs["png_sequence"].target_url_base == "sh010/" and refs["DEFAULT_MEDIA"].target_url == "sh010.mp4"
+
+
+def test_timecode_counts_as_opentimelineio_drop_frame_only_at_29_97_and_59_94():
+    """One count of timecode for the EDL, the .otio and the movies' timecode tracks: OTIO's
+    (SMPTE 12M), drop-frame (";") at 29.97 and 59.94 only; a rate without timecode is a
+    one-line error, not OpenTimelineIO's ValueError after the render."""
+    from splatfilm.errors import SplatfilmError
+    from splatfilm.film.timeline import frame_timecode
+
+    drop_frame_rates = {Fraction(30000, 1001), Fraction(60000, 1001)}
+    rng = np.random.default_rng(0)
+    timecode_rates = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
+                      Fraction(48000, 1001), Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60)]
+    for fps in timecode_rates:
+        rate, day = float(fps), round(fps) * 86400
+        # every frame around the first minutes' drops, and frames spread over the day (OTIO
+        # 0.18 wraps 47.952 at 24 clock hours, not 24 timecode hours: compared up to there)
+        for frame in [*range(0, 20000, 7), *rng.integers(0, int(fps * 86400), 300).tolist()]:
+            assert frame_timecode(frame, fps) == otio.opentime.to_timecode(otio.opentime.RationalTime(frame, rate),
+                                                                            rate), (fps, frame)
+        # a timecode day later the count starts again (a drop-frame day is 144 ten-minute blocks)
+        wrap = {Fraction(30000, 1001): 144 * 17982, Fraction(60000, 1001): 144 * 35964}.get(fps, day)
+        assert frame_timecode(wrap + 5, fps) == frame_timecode(5, fps) and frame_timecode(wrap - 1, fps) > "23:59:59"
+        assert (";" in frame_timecode(1001, fps)) == (fps in drop_frame_rates)
+    assert frame_timecode(1800, Fraction(30000, 1001)) == "00:01:00;02"  # ;00 and ;01 are skipped
+    assert frame_timecode(17982, Fraction(30000, 1001)) == "00:10:00;00"  # but not on the tenth minute
+    for fps in (Fraction(12), Fraction(15), Fraction(120)):
+        with pytest.raises(SplatfilmError, match="has no SMPTE timecode"):
+            frame_timecode(1001, fps)
+
+
+@pytest.mark.parametrize("fps, fcm", [(Fraction(24000, 1001), "FCM: NON-DROP FRAME"),
+                                      (Fraction(30000, 1001), "FCM: DROP FRAME")])
+def test_edl_header_says_its_frame_count_mode_and_every_timecode_agrees(tmp_path, fps, fcm):
+    """The EDL's header names its timecodes' count (OTIO's cmx_3600 writer left FCM out); a
+    shot's movie's timecode track, the EDL's source in, the .otio's ranges and global start
+    count the same way, over a minute boundary where drop-frame skips numbers."""
+    from splatfilm.film.timeline import frame_timecode
+    from splatfilm.io.video import probe_timecode
+
+    first, frames = 2000, 1900  # starts past a minute; the cut record crosses one too
+    shots = [ShotMedia("sh010", first, frames, 4, tmp_path / "sh010", "sh010.", tmp_path / "sh010.mp4"),
+             ShotMedia("sh020", first, 30, 4, tmp_path / "sh020", "sh020.", tmp_path / "sh020.mp4")]
+    tl = build_timeline("film", shots, fps, tmp_path)
+    write_timeline(tmp_path / "film.edl", tl)
+    write_timeline(tmp_path / "film.otio", tl)
+    lines = (tmp_path / "film.edl").read_text().splitlines()
+    assert lines[:3] == ["TITLE: film", fcm, ""]
+    events = [line.split() for line in lines if line[:3].isdigit()]
+    drop = fcm == "FCM: DROP FRAME"
+    assert all((";" in tc) == drop for e in events for tc in e[4:8])
+    assert events[0][6] == frame_timecode(0, fps) == ("00:00:00;00" if drop else "00:00:00:00")  # the record start
+    assert events[0][4] == frame_timecode(first + 4, fps)
+    assert events[-1][7] == frame_timecode((frames - 8) + (30 - 8), fps)  # record out: the cut's length
+    back = otio.adapters.read_from_file(str(tmp_path / "film.edl"), rate=float(fps))
+    assert [(c.source_range.start_time.value, c.source_range.duration.value) for c in back.find_clips()] == [
+        (first + 4, frames - 8), (first + 4, 22)]
+    timeline = otio.adapters.read_from_file(str(tmp_path / "film.otio"))
+    assert timeline.global_start_time.value == 0
+    assert otio.opentime.to_timecode(timeline.global_start_time, float(fps)) == events[0][6]
+    assert timeline.metadata["splatfilm"]["drop_frame"] is drop
+    # ffmpeg writes the same count into a movie's timecode track (";": its drop-frame flag)
+    _sequence(tmp_path / "sh010", "sh010", 2, size=(16, 16))
+    (tmp_path / "sh010" / "sh010.1001.png").rename(tmp_path / "sh010" / f"sh010.{first}.png")
+    (tmp_path / "sh010" / "sh010.1002.png").rename(tmp_path / "sh010" / f"sh010.{first + 1}.png")
+    movie = encode_sequence(tmp_path / "sh010" / "sh010.%04d.png", first, fps, tmp_path / "sh010.mp4",
+                            timecode=frame_timecode(first, fps))
+    assert probe_timecode(movie) == frame_timecode(first, fps) == ("00:01:06;22" if drop else "00:01:23:08")

@@ -95,6 +95,12 @@ def test_every_output_kind_carries_its_provenance(film, rendered, capsys):
             assert ins.c2pa["state"] in ("Valid", "Trusted") and not ins.c2pa["problems"], (path, ins.c2pa)
             assert ins.c2pa["record"]["content_sha256"] == r["content_sha256"]
     assert inspect_file(rendered / "sh010" / "sh010.1001.png").record["frames"] == [1001]
+    # Each record says its timecode as the EDL counts it: a frame's, a shot movie's first, the cut's record start.
+    assert inspect_file(rendered / "sh010" / "sh010.1002.png").record["timecode"] == "00:00:41:18"
+    assert inspect_file(rendered / "sh010" / "sh010.1003.exr").record["timecode"] == "00:00:41:19"
+    assert inspect_file(rendered / "sh010.mp4").record["timecode"] == probe_timecode(rendered / "sh010.mp4")
+    assert inspect_file(rendered / "passes.mp4").record["timecode"] == probe_timecode(rendered / "passes.mp4")
+    assert probe_timecode(rendered / "passes.mp4") == "00:00:00:00"
     assert inspect_file(rendered / "sh010" / "sh010.1003.exr").record["colour"].startswith("scene-linear")
     assert inspect_file(rendered / "passes.mp4").record["cut"] == ["sh010"]
     # The PNG says it is display sRGB and carries the IPTC source type in XMP too.
@@ -104,7 +110,9 @@ def test_every_output_kind_carries_its_provenance(film, rendered, capsys):
         assert "Iptc4xmpExt:DigitalSourceType" in im.text["XML:com.adobe.xmp"] and RENDERED in im.text["XML:com.adobe.xmp"]
         assert im.info.get("srgb") == 0
     assert main(["provenance", *map(str, _outputs(rendered))]) == 0
-    assert capsys.readouterr().out.count("  verified") == len(_outputs(rendered))
+    printed = capsys.readouterr().out
+    assert printed.count("  verified") == len(_outputs(rendered))
+    assert "  timecode: 00:00:41:17\n" in printed  # sh010.1001.png
 
 
 def test_tampered_files_fail_verification(rendered, tmp_path, capsys):
