@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from splatfilm.scene.cameras import Cameras
-from splatfilm.fit.lens_views import remap
+from splatfilm.fit.lens_views import Undistorter
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.colmap_library import load_pycolmap
 from splatfilm.io.images import IMAGE_SUFFIXES, list_images, photo_folder, read_photo, unread_photos_note
@@ -121,27 +121,6 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.stack(chans, axis=-1)
 
 
-def _undistort_maps(cam: Cameras) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For an OPENCV camera: source pixel coordinates (x, y) [H,W] for every pixel of the same
-    pinhole camera without distortion, and whether they fall inside the image."""
-    w, h = int(cam.widths[0]), int(cam.heights[0])
-    K = cam.Ks[0]
-    k1, k2, k3, k4, p1, p2 = cam.distortion[0]
-    if k4 != 0:
-        raise SplatfilmError("k4 is only used by fisheye cameras; undistort those images before fitting")
-    xs, ys = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
-    x = (xs - K[0, 2]) / K[0, 0]
-    y = (ys - K[1, 2]) / K[1, 1]
-    r2 = x * x + y * y
-    radial = 1 + k1 * r2 + k2 * r2 * r2 + k3 * r2 * r2 * r2
-    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-    u = xd * K[0, 0] + K[0, 2] - 0.5
-    v = yd * K[1, 1] + K[1, 2] - 0.5
-    inside = (u >= 0) & (u <= w - 1) & (v >= 0) & (v <= h - 1)
-    return u, v, inside
-
-
 def _target_size(w: int, h: int, downscale: float | None, max_size: int | None) -> tuple[int, int]:
     factor = 1.0
     if downscale:
@@ -166,9 +145,13 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
     # do); pixels with nothing to sample are masked out. Fisheyes and panoramas keep their lens:
     # the fit renders through it (their images cover more than any one pinhole view could).
     # Each image is undistorted and brought to its training size as it is read, so a capture
-    # never holds more than one image at its stored size.
+    # never holds more than one image at its stored size (and a map per camera: Undistorter).
     kept = np.array([m in LENS_MODELS_FITTED for m in cameras.camera_model])
     distorted = np.any(cameras.distortion != 0, axis=1) & ~kept
+    try:
+        undistort = Undistorter(cameras, np.flatnonzero(distorted))
+    except SplatfilmError as e:
+        raise SplatfilmError(f"{cameras_file or source.get('path')}: {e}") from None
     images, masks, valids, sized, any_alpha, any_invalid = [], [], [], [], False, False
     for i, path in enumerate(image_paths):
         im = read_photo(path)
@@ -188,11 +171,8 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
             any_alpha = True
         valid = None
         if distorted[i]:
-            u, v, inside = _undistort_maps(cameras[i])
-            im = remap(im, u, v)
-            alpha = remap(alpha, u, v) if alpha is not None else None
-            valid = inside[..., None]
-            any_invalid |= not inside.all()
+            im, alpha, valid = undistort(i, im, alpha)
+            any_invalid |= not valid.all()
         tw, th = _target_size(w, h, downscale, max_size) if downscale or max_size else (w, h)
         if (tw, th) != (w, h):
             im, alpha, valid = _resized_view(im, alpha, valid, tw, th)

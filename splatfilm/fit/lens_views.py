@@ -9,18 +9,32 @@ triangulation of panoramas) look at lens images through these views instead:
   fisheye's pinhole view sees the part of its image within atan(half size / f) of the axis);
 - EQUIRECTANGULAR: six views, a cube around the camera (forward, right, back, left, up, down),
   each `fov_deg` wide at the panorama's own pixels per radian in its centre.
+
+The same resampling undistorts OPENCV photos for fitting (`Undistorter`). It works as OpenCV's
+initUndistortRectifyMap and remap do: a float32 map per camera, made once and reused for every
+image of that camera, each computed a band of pixels at a time, so a 12 MP phone photo needs
+its map (100 MB) and a few MB of working space, not gigabytes of whole-image float64 arrays.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from splatfilm.errors import SplatfilmError
 from splatfilm.scene.cameras import Cameras
 from splatfilm.render.camera_models import lens_visible, project_points
+
+# Pixels a map or a resampled image is worked on at a time: the float64 maths of a band this
+# size takes a few MB whatever the image's size (OpenCV's remap works in blocks alike). Small
+# enough that torch runs each op of the map's (a band's [n,2] or [n,3] tensors too) on the
+# calling thread: past 32768 elements (its grain size) it hands every op to its thread pool,
+# which on a busy 2-core machine made a 12 MP map take 50 s instead of 1.
+BAND_PIXELS = 1 << 14
 
 # Cube faces of a panorama as rotations from the view's axes into the panorama camera's (OpenCV
 # axes: x right, y down, z forward); columns are the view's x, y, z.
@@ -49,19 +63,121 @@ class PinholeViews:
 
 
 def remap(image: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Bilinear sample image [H,W,C] (uint8 or float) at (u, v) pixel-index coordinates (pixel
-    centres at integers), clamped to the border; uint8 images are rounded back to uint8."""
+    """Bilinear sample image [H,W,C] (uint8 or float) at (u, v) pixel-index coordinates (any
+    shape S, float32 or float64; pixel centres at integers), clamped to the border: [*S,C],
+    uint8 for uint8 images (rounded), else float32. Worked a band of BAND_PIXELS at a time."""
     h, w = image.shape[:2]
+    flat = image.reshape(h * w, -1)
+    uf, vf = np.ravel(u), np.ravel(v)
+    out = np.empty((uf.size, flat.shape[1]), np.uint8 if image.dtype == np.uint8 else np.float32)
+    for s in range(0, uf.size, BAND_PIXELS):
+        band = slice(s, s + BAND_PIXELS)
+        out[band] = _bilinear(flat, w, h, uf[band], vf[band], image.dtype == np.uint8)
+    return out.reshape(np.shape(u) + (flat.shape[1],))
+
+
+def _bilinear(flat: np.ndarray, w: int, h: int, u: np.ndarray, v: np.ndarray, rounded: bool) -> np.ndarray:
+    """`remap` of one band: flat [H*W,C] image, u, v [n] -> [n,C] (float32, or rounded to uint8)."""
     u = np.clip(u, 0, w - 1)
     v = np.clip(v, 0, h - 1)
-    u0 = np.minimum(np.floor(u).astype(int), w - 2) if w > 1 else np.zeros_like(u, int)
-    v0 = np.minimum(np.floor(v).astype(int), h - 2) if h > 1 else np.zeros_like(v, int)
-    fu, fv = (u - u0)[..., None], (v - v0)[..., None]
-    im = image.astype(np.float32)
-    top = im[v0, u0] * (1 - fu) + im[v0, u0 + 1] * fu
-    bot = im[v0 + 1, u0] * (1 - fu) + im[v0 + 1, u0 + 1] * fu
+    u0 = np.minimum(np.floor(u).astype(np.intp), w - 2) if w > 1 else np.zeros(u.shape, np.intp)
+    v0 = np.minimum(np.floor(v).astype(np.intp), h - 2) if h > 1 else np.zeros(v.shape, np.intp)
+    fu, fv = (u - u0).astype(np.float32)[:, None], (v - v0).astype(np.float32)[:, None]
+    du, dv = (1 if w > 1 else 0), (w if h > 1 else 0)
+    i = v0 * w + u0
+    px = lambda j: flat[j].astype(np.float32)  # noqa: E731
+    top = px(i) * (1 - fu) + px(i + du) * fu
+    bot = px(i + dv) * (1 - fu) + px(i + dv + du) * fu
     out = top * (1 - fv) + bot * fv
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8) if image.dtype == np.uint8 else out
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8) if rounded else out
+
+
+@dataclass
+class LensMap:
+    """Where each pixel of a pinhole view [h,w] samples a lens image: u, v float32 [h,w], its
+    pixel-index coordinates there (pixel centres at integers; `remap` takes them), and ok
+    bool [h,w]: the lens images that pixel's ray (within its fold, and inside its image, see
+    `lens_map`)."""
+
+    u: np.ndarray
+    v: np.ndarray
+    ok: np.ndarray
+
+
+def lens_map(camera: Cameras, view: Cameras, rotation: np.ndarray | None = None, reach: float = 0.5) -> LensMap:
+    """The `LensMap` of a PINHOLE `view` (1 element) into the image of the lens `camera` (1
+    element) at the same position; rotation [3,3]: from the view's axes into the camera's
+    (None: the same axes). A ray counts as inside the lens image when it lands at most `reach`
+    pixels beyond the outermost pixel centres (0.5: the image's edge; 0: where bilinear sampling
+    still has four pixels); a panorama sees every direction. Computed in float64 a band of
+    rows at a time (`project_points`), kept in float32 (as OpenCV's CV_32FC1 maps)."""
+    model = camera.camera_model[0]
+    W, H = int(camera.widths[0]), int(camera.heights[0])
+    w, h = int(view.widths[0]), int(view.heights[0])
+    K = view.Ks[0]
+    R = np.eye(3) if rotation is None else np.asarray(rotation, np.float64)
+    Ks, distortion = torch.tensor(camera.Ks), torch.tensor(camera.distortion)
+    x = (np.arange(w) + 0.5 - K[0, 2]) / K[0, 0]
+    out = LensMap(np.empty((h, w), np.float32), np.empty((h, w), np.float32), np.empty((h, w), bool))
+    rows = max(1, BAND_PIXELS // max(w, 1))
+    for r in range(0, h, rows):
+        y = (np.arange(r, min(h, r + rows)) + 0.5 - K[1, 2]) / K[1, 1]
+        xs, ys = np.broadcast_arrays(x[None, :], y[:, None])
+        rays = np.stack([xs, ys, np.ones_like(xs)], -1).reshape(-1, 3) @ R.T
+        uv = project_points(torch.from_numpy(rays)[None], Ks, model, distortion)[0].numpy()
+        u, v = uv[:, 0] - 0.5, uv[:, 1] - 0.5  # pixel-index coordinates
+        ok = lens_visible(rays, model, camera.distortion[0])
+        if model != "EQUIRECTANGULAR":  # a panorama sees every direction (its seam wraps)
+            ok &= (u >= -reach) & (u <= W - 1 + reach) & (v >= -reach) & (v <= H - 1 + reach)
+        band = slice(r, r + len(y))
+        out.u[band], out.v[band], out.ok[band] = u.reshape(-1, w), v.reshape(-1, w), ok.reshape(-1, w)
+    return out
+
+
+class Undistorter:
+    """Undistorts the images of OPENCV cameras into the same pinhole camera (same pose,
+    intrinsics and size), as gsplat's and nerfstudio's trainers do. One `LensMap` per distinct
+    camera (model, size, intrinsics, distortion): made for the first image that needs it, kept
+    while later ones still do, dropped after the last, so a capture of a phone's portrait and
+    landscape photos holds two, whatever their order.
+
+    cameras: the capture's `Cameras` [C]; indices: the images that will be undistorted (each
+    once). Raises SplatfilmError naming the image when an OPENCV camera sets k4 (as before:
+    refused, not undistorted)."""
+
+    def __init__(self, cameras: Cameras, indices: list[int] | np.ndarray) -> None:
+        self._cameras = cameras
+        self._keys = {int(i): _lens_key(cameras, int(i)) for i in indices}
+        self._left = Counter(self._keys.values())
+        self._maps: dict[tuple, LensMap] = {}
+        for i in self._keys:
+            k4 = cameras.distortion[i, 3]
+            if cameras.camera_model[i] == "OPENCV" and k4 != 0:
+                name = f"{cameras.names[i]}: " if cameras.names[i] else ""
+                raise SplatfilmError(f"{name}OPENCV camera with k4 = {k4:g}: k4 is only used by fisheye cameras; "
+                                     "undistort those images before fitting")
+
+    def __call__(self, i: int, image: np.ndarray, alpha: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Image i undistorted: (image uint8 [H,W,3], alpha float32 [H,W,1] or None, valid bool
+        [H,W,1]: pixels whose ray the lens images within the photo's outermost pixel centres)."""
+        key = self._keys[int(i)]
+        m = self._maps.get(key)
+        if m is None:
+            cam = self._cameras[int(i)]
+            m = lens_map(cam, view_cameras(cam)[0], reach=0.0)
+        self._left[key] -= 1
+        if self._left[key] > 0:
+            self._maps[key] = m
+        else:
+            self._maps.pop(key, None)
+        return remap(image, m.u, m.v), None if alpha is None else remap(alpha, m.u, m.v), m.ok[..., None]
+
+
+def _lens_key(cameras: Cameras, i: int) -> tuple:
+    """What a camera's lens map depends on: model, size, intrinsics, distortion."""
+    return (cameras.camera_model[i], int(cameras.widths[i]), int(cameras.heights[i]),
+            cameras.Ks[i].tobytes(), cameras.distortion[i].tobytes())
 
 
 def view_cameras(camera: Cameras, fov_deg: float = 90.0) -> tuple[Cameras, np.ndarray]:
@@ -101,23 +217,12 @@ def pinhole_views(cameras: Cameras, images: list[np.ndarray], masks: list[np.nda
             valid.append(np.ones(images[i].shape[:2] + (1,), bool))
             source.append(i)
             continue
-        W, H = int(cam.widths[0]), int(cam.heights[0])
         for v in range(len(views)):
-            w, h = int(views.widths[v]), int(views.heights[v])
-            K = views.Ks[v]
-            xs, ys = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
-            rays = np.stack([(xs - K[0, 2]) / K[0, 0], (ys - K[1, 2]) / K[1, 1], np.ones_like(xs)], -1) @ rotations[v].T
-            rays = rays.reshape(-1, 3)
-            uv = project_points(torch.from_numpy(rays)[None], torch.tensor(cam.Ks), cam.camera_model[0],
-                                torch.tensor(cam.distortion))[0].numpy()
-            u, vv = uv[:, 0] - 0.5, uv[:, 1] - 0.5  # pixel-index coordinates
-            ok = lens_visible(rays, cam.camera_model[0], cam.distortion[0])
-            if cam.camera_model[0] != "EQUIRECTANGULAR":  # a panorama sees every direction (its seam wraps)
-                ok &= (u >= -0.5) & (u <= W - 0.5) & (vv >= -0.5) & (vv <= H - 0.5)
-            u, vv, ok = u.reshape(h, w), vv.reshape(h, w), ok.reshape(h, w, 1)
+            m = lens_map(cam, views[v], rotations[v])
+            ok = m.ok[..., None]
             cams.append(views[v])
-            ims.append(np.where(ok, remap(images[i][..., :3], u, vv), 0).astype(np.uint8))
-            ms.append(None if masks is None else np.where(ok, remap(masks[i], u, vv), 0.0).astype(np.float32))
+            ims.append(np.where(ok, remap(images[i][..., :3], m.u, m.v), 0).astype(np.uint8))
+            ms.append(None if masks is None else np.where(ok, remap(masks[i], m.u, m.v), 0.0).astype(np.float32))
             valid.append(ok)
             source.append(i)
     return PinholeViews(Cameras.concat(cams), ims, None if masks is None else ms, valid, np.array(source))
