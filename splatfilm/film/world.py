@@ -16,6 +16,7 @@ centre, which `compose` and `signature` take (`needs_camera` says when).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,18 @@ DEFAULT_TURN_RATE = 180.0
 # The time step (seconds) on which a walk's turns are worked out: fine enough that any frame
 # rate sees a smooth turn, and fixed, so every frame (rendered alone or in a sequence) agrees.
 TURN_STEP = 1.0 / 240.0
+# How far (degrees) a walker's facing may lag its direction of travel before it stops to turn:
+# it keeps its full speed facing its way and slows, smoothly in the lag's cosine, to a stand
+# at this lag, as a person slows into a sharp turn, turns and walks on.
+STOP_LAG = 45.0
+# How fast (m/s^2) a walker slows ahead of a turn it must slow for, and gets back up to speed
+# after it: a person stops from a walk within a step or two.
+WALK_ACCEL = 1.5
+# The fraction of its speed a walker slowing ahead of a turn comes down to (the turn itself
+# stops it, if it must): with nothing left it would never get there.
+CREEP = 0.1
+# The spacing (metres) of the distances at which that slowing is worked out.
+BRAKE_STEP = 0.01
 
 
 @dataclass
@@ -73,15 +86,21 @@ class KeyedMotion:
 
 @dataclass
 class PathWalk:
-    """Walking along a path on the ground: through `points` [P,3] (Catmull-Rom) at constant
-    `speed` m/s from world time `start`, facing along the path's tangent (the canonical front,
-    -y, turns to the direction of travel). Before `start` and after the end it stands still.
+    """Walking along a path on the ground: through `points` [P,3] (Catmull-Rom) at `speed` m/s
+    from world time `start`, facing along the path's tangent (the canonical front, -y, turns to
+    the direction of travel). Before `start` and after the end it stands still.
 
-    The facing turns at most `turn_rate` degrees per second, as a walking person turns: where
-    the path bends faster (a sharp corner, a path that doubles back) the body turns over
-    (angle / turn_rate) seconds instead of snapping round in one frame, walking on along the
-    path meanwhile, and finishes a turn left over at the end standing on the spot. A path
-    that bends more slowly faces exactly along its tangent."""
+    The facing turns at most `turn_rate` degrees per second, as a walking person turns, and
+    the travel follows the facing, so that it never walks sideways or backwards at speed while
+    its body comes round. Where the path bends faster than turn_rate (a sharp corner, a path
+    that doubles back) the walker slows into the bend, at most WALK_ACCEL, to the speed at
+    which its facing turns with the path; where even that cannot keep up (a turn on a point)
+    the facing lags the path's direction and the walker slows with the lag, standing at
+    STOP_LAG or more (`_pace`), turns on the spot, and walks on. A turn left over when it
+    arrives finishes on the spot. `distance(t)` is the distance so walked (a walk clip is
+    paced by it) and `end` comes that much later than length / speed. A path that bends no
+    faster than turn_rate faces exactly along its tangent at constant speed, bit for bit as
+    if it had no turn rate."""
 
     points: np.ndarray
     speed: float
@@ -106,42 +125,105 @@ class PathWalk:
         self._turns()
 
     def _turns(self) -> None:
-        """The facing, rate-limited, on a fixed grid of TURN_STEP seconds from the start: the
-        tangent's heading followed at most turn_rate * TURN_STEP degrees a step (past the end,
-        until it has caught up). _limited marks the steps where the limit held it back."""
-        step = TURN_STEP
-        n = math.ceil((self.end - self.start) / step) + 1
-        times = self.start + step * np.arange(n)
-        most = self.turn_rate * step
-        raw = [self._tangent_heading(float(t)) for t in times]
-        held = [raw[0]]
-        for target in raw[1:]:
-            held.append(held[-1] + float(np.clip(_wrap(target - held[-1]), -most, most)))
-        while abs(_wrap(raw[-1] - held[-1])) > 1e-9:  # still turning when it arrives: it turns on the spot
-            held.append(held[-1] + float(np.clip(_wrap(raw[-1] - held[-1]), -most, most)))
-            raw.append(raw[-1])
-        self._turn_times = self.start + step * np.arange(len(held))
+        """Facing and distance together, forward in time on a fixed grid of TURN_STEP seconds
+        from the start (`_walk`). A walk that had to slow for a turn is walked again, slowing
+        into that turn ahead of it (`_braking`) instead of at it. _lost: metres behind a walk
+        at constant speed at each step (all 0 on a path the facing keeps up with, whose
+        distance then stays exactly (t - start) * speed); _limited marks the steps where the
+        turn rate held the facing back."""
+        raw, held, lost, end, walked, speeds = self._walk(None)
+        if lost[-1] > 0.0:
+            limit = self._braking(np.array(raw[:len(walked)]), np.array(walked), np.array(speeds))
+            raw, held, lost, end, _, _ = self._walk(limit)
+        self._end = end
+        self._turn_times = self.start + TURN_STEP * np.arange(len(held))
         self._heading = np.array(held)
+        self._lost = np.array(lost)
         self._limited = np.abs(_wrap(np.array(raw) - self._heading)) > 1e-9
+
+    def _walk(self, limit: Callable[[float], float] | None) -> tuple[list, list, list, float, list, list]:
+        """One walk on the TURN_STEP grid: each step the facing follows the tangent's heading
+        at the distance walked by at most turn_rate * TURN_STEP degrees, and the walker covers
+        speed * TURN_STEP * _pace(lag) metres, lag being how far the facing trails that
+        heading; limit(s) (m/s), where given, caps the speed s metres along, and then the
+        speed grows at most WALK_ACCEL. Past the end it stands, turning until it has caught
+        up. Returns per step the tangent's heading and the facing (degrees), metres lost
+        against constant speed, then the arrival time (s), and up to it the distance walked
+        (m) and each step's speed (m/s)."""
+        step, most, length = TURN_STEP, self.turn_rate * TURN_STEP, self.length
+        raw, held, lost, walked = [self._direction(0.0)], [self._direction(0.0)], [0.0], [0.0]
+        speeds: list[float] = []
+        end, pace = None, 1.0
+        while end is None or abs(_wrap(raw[-1] - held[-1])) > 1e-9:
+            k = len(held) - 1
+            s = walked[-1]
+            if end is None:
+                wanted = _pace(float(_wrap(raw[k] - held[k])))
+                if limit is not None:
+                    wanted = min(wanted, limit(s) / self.speed, pace + WALK_ACCEL * step / self.speed)
+                pace = wanted
+                lost.append(lost[k] + self.speed * step * (1.0 - pace))
+                # (t - start) as distance(t) has it at the grid time t: a walk that never slows
+                # stays bit for bit at (t - start) * speed.
+                ahead = (self.start + step * (k + 1) - self.start) * self.speed - lost[-1]
+                if ahead >= length:  # it arrives during this step
+                    end = (self.start + length / self.speed if lost[-1] == 0.0
+                           else self.start + step * k + (length - s) / (self.speed * pace))
+                walked.append(min(max(ahead, 0.0), length))
+                speeds.append(self.speed * pace)
+                s = walked[-1]
+            else:
+                lost.append(lost[k])
+            raw.append(self._direction(s))
+            held.append(held[k] + float(np.clip(_wrap(raw[-1] - held[k]), -most, most)))
+        return raw, held, lost, end, walked, speeds
+
+    def _braking(self, raw: np.ndarray, walked: np.ndarray, speeds: np.ndarray) -> Callable[[float], float]:
+        """The fastest (m/s) the walker may go s metres along: where a walk (per step, the
+        tangent's heading raw [K+1] (degrees), the distance walked [K+1] (m) and its speed
+        [K] (m/s)) found the path turning faster than turn_rate, the speed at which it turns
+        at turn_rate there, reached from behind slowing at most WALK_ACCEL, and never under
+        CREEP of its speed (the lag stops it at a turn on the spot)."""
+        h = BRAKE_STEP
+        cap = np.full(int(self.length / h) + 2, self.speed)
+        turned = np.abs(_wrap(np.diff(raw)))  # degrees the tangent turned in each step
+        fast = turned > self.turn_rate * TURN_STEP
+        keep_up = np.zeros_like(speeds)
+        keep_up[fast] = speeds[fast] * self.turn_rate * TURN_STEP / turned[fast]
+        first, last = np.floor(walked[:-1] / h).astype(int), np.floor(walked[1:] / h).astype(int) + 1
+        for a, b, v in zip(first[fast], last[fast], keep_up[fast]):
+            cap[a:b + 1] = np.minimum(cap[a:b + 1], v)  # at both nodes round the step: the cap between holds it too
+        for i in range(len(cap) - 2, -1, -1):
+            cap[i] = min(cap[i], math.sqrt(cap[i + 1] ** 2 + 2.0 * WALK_ACCEL * h))
+        nodes, least = h * np.arange(len(cap)), CREEP * self.speed
+        return lambda s: max(float(np.interp(s, nodes, cap)), least)
 
     @property
     def length(self) -> float:
+        """The path's length (metres)."""
         return float(self._s[-1])
 
     @property
     def end(self) -> float:
-        return self.start + self.length / self.speed
+        """World time (seconds) it arrives: length / speed after `start`, and later by the
+        time it slowed for turns."""
+        return self._end
 
     def distance(self, t: float) -> float:
-        """Metres walked by world time t (0 before the start, the path's length after the end)."""
-        return min(max((t - self.start) * self.speed, 0.0), self.length)
+        """Metres walked by world time t (0 before the start, the path's length from `end`
+        on): speed * (t - start) less what it lost slowing for turns."""
+        walked = (t - self.start) * self.speed
+        if self._lost[-1] > 0.0:
+            walked -= float(np.interp(t, self._turn_times, self._lost))
+        return min(max(walked, 0.0), self.length)
 
-    def _param(self, t: float) -> float:
-        return float(np.interp(self.distance(t), self._s, self._u))
+    def _param(self, s: float) -> float:
+        """The curve's parameter s metres along it."""
+        return float(np.interp(s, self._s, self._u))
 
-    def _tangent_heading(self, t: float) -> float:
-        """Degrees from +x to the path's direction of travel at world time t."""
-        tangent = np.asarray(self._curve.evaluate(self._param(t), 1), dtype=np.float64)
+    def _direction(self, s: float) -> float:
+        """Degrees from +x to the path's direction of travel s metres along it."""
+        tangent = np.asarray(self._curve.evaluate(self._param(s), 1), dtype=np.float64)
         if np.linalg.norm(tangent[:2]) < 1e-9:
             tangent = self.points[-1] - self.points[0]
         return math.degrees(math.atan2(tangent[1], tangent[0]))
@@ -150,14 +232,24 @@ class PathWalk:
         """Degrees from +x to where the walker faces at world time t (turn-rate limited)."""
         k = math.floor((t - self.start) / TURN_STEP)
         if k < 0 or k + 1 >= len(self._heading) or not (self._limited[k] or self._limited[k + 1]):
-            return self._tangent_heading(t)
+            return self._direction(self.distance(t))
         # Between two grid steps of a turn: the held heading (unwrapped, so no wrap at +-180).
         return float(np.interp(t, self._turn_times[k:k + 2], self._heading[k:k + 2]))
 
     def at(self, t: float) -> Similarity:
-        pos = np.asarray(self._curve.evaluate(self._param(t)), dtype=np.float64)
+        pos = np.asarray(self._curve.evaluate(self._param(self.distance(t))), dtype=np.float64)
         # Canonical front is -y (heading -90 deg): turn it to the travel heading.
         return Similarity(yaw_rotation(self.heading(t) + 90.0), pos, self.scale)
+
+
+def _pace(lag: float) -> float:
+    """The fraction of its speed a walker keeps whose facing trails its direction of travel
+    by `lag` degrees: 1 facing its way, easing (smoothstep in the cosine) to 0 at STOP_LAG."""
+    if abs(lag) <= 1e-9:
+        return 1.0
+    stop = math.cos(math.radians(STOP_LAG))
+    u = min(max((math.cos(math.radians(lag)) - stop) / (1.0 - stop), 0.0), 1.0)
+    return u * u * (3.0 - 2.0 * u)
 
 
 def _wrap(degrees: float | np.ndarray) -> np.ndarray:

@@ -168,6 +168,44 @@ def test_a_walk_that_doubles_back_turns_at_its_turn_rate():
         PathWalk(np.array([[0, 0, 0], [2, 0, 0.0]]), speed=1.0, turn_rate=0.0)
 
 
+def test_a_walk_slows_into_a_turn_it_cannot_keep_up_with_turns_and_walks_on():
+    """The walk kept its full speed while its facing came round the turn above: for most of
+    a second it walked backwards and sideways (facing 176 degrees off its travel at 1 m/s), a
+    moonwalk. It now slows into the turn, turns standing and walks on, facing its way;
+    distance() is the distance so walked and the walk arrives that much later. A path its
+    facing keeps up with (the demo's explorer) walks as before, bit for bit."""
+    walk = PathWalk(np.array([[0, 0, 0], [2, 0, 0], [0, 0.01, 0.0]]), speed=1.0)
+    dt = 1 / 240
+    times = np.arange(0.0, walk.end + 0.5, dt)
+    pos = np.array([walk.at(float(t)).translation[:2] for t in times])
+    fronts = np.array([(walk.at(float(t)).rotation @ [0, -1.0, 0])[:2] for t in times])  # canonical front: -y
+    velocity = np.diff(pos, axis=0) / dt
+    speed = np.linalg.norm(velocity, axis=1)
+    lag = np.degrees(np.arccos(np.clip(np.sum(velocity * fronts[:-1], 1) / np.maximum(speed, 1e-12), -1, 1)))
+    assert lag[speed > 0.1].max() < 45, lag[speed > 0.1].max()  # degrees between facing and travel
+    assert lag[speed > 0.3].max() < 5, lag[speed > 0.3].max()
+    walked = np.array([walk.distance(float(t)) for t in times])
+    assert speed[walked[:-1].searchsorted(1.9)] < 0.7  # slowing 10 cm before the turn
+    facing = np.degrees(np.unwrap(np.arctan2(fronts[:, 1], fronts[:, 0])))
+    standing = speed < 1e-3
+    assert np.abs(np.diff(facing))[standing & (times[:-1] < walk.end)].sum() > 120  # most of the turn stood
+    assert np.abs(np.diff(facing))[~standing].max() <= 180 * dt + 1e-6  # and no faster than turn_rate
+    # distance() is what was walked, up to arriving late by the time it slowed and stood.
+    np.testing.assert_allclose(walked - walked[0], np.concatenate([[0], np.cumsum(speed * dt)]), atol=0.01)
+    assert walk.end > walk.start + walk.length / walk.speed + 1.0  # the half turn took a second at least
+    assert walk.distance(walk.end) == pytest.approx(walk.length)
+    assert walk.distance(walk.end - 0.05) < walk.length - 0.001  # arrives at end, not before
+
+    # The demo film's explorer: its path bends slower than turn_rate, so nothing changes.
+    demo = np.array([[-1.5, -1.9, 0], [-0.95, -1.1, 0], [-0.45, -0.6, 0]])
+    walk, free = PathWalk(demo, 0.6, 0.3, 1.6), PathWalk(demo, 0.6, 0.3, 1.6, turn_rate=1e9)
+    assert walk.end == 0.3 + walk.length / 0.6
+    for t in np.arange(0.0, 4.0, 1 / 96):
+        assert walk.distance(t) == min(max((t - 0.3) * 0.6, 0.0), walk.length)
+        a, b = walk.at(t), free.at(t)
+        assert np.array_equal(a.rotation, b.rotation) and np.array_equal(a.translation, b.translation)
+
+
 def test_film_outputs_read_back_and_rerender_only_what_changed(film_dir):
     out = film_dir / "out"
     res = _render(film_dir, out)

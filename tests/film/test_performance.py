@@ -111,15 +111,18 @@ def _clip_feet_world(world, t: float) -> np.ndarray:
     return world.assets["hero"].world_transform(t).apply(G[list(FEET), :3, 3])
 
 
-def _skate(world, plane: GroundPlane, times: np.ndarray, sole: float, clip: bool = False) -> tuple[float, int]:
+def _skate(world, plane: GroundPlane, times: np.ndarray, sole: float, clip: bool = False,
+           during: np.ndarray | None = None) -> tuple[float, int]:
     """Foot skate: mean speed (m/s) of the foot joints along the ground while in contact
     (within 2 mm of their planted height above the plane), and how many samples were.
-    clip: of the feet where the clips alone put them."""
+    clip: of the feet where the clips alone put them; during [T-1]: only these intervals."""
     pos = np.array([(_clip_feet_world if clip else _feet_world)(world, float(t)) for t in times])  # [T,2,3]
     height = plane.signed_distance(pos)
     along = pos - height[..., None] * plane.normal
     speed = np.linalg.norm(np.diff(along, axis=0), axis=-1) / np.diff(times)[:, None]
     contact = (height[1:] <= sole + 0.002) & (height[:-1] <= sole + 0.002)
+    if during is not None:
+        contact &= np.asarray(during, bool)[:, None]
     return float(speed[contact].mean()), int(contact.sum())
 
 
@@ -167,6 +170,27 @@ def test_planted_feet_stay_put_while_a_walk_blends_into_an_idle(assets, tmp_path
     slide = np.linalg.norm(np.diff(pos[..., :2], axis=0), axis=-1)[contact]
     assert contact.sum() > 40
     assert slide.sum() < 0.003, np.round(slide * 1000, 1)  # m, summed over both feet
+
+
+def test_a_walk_that_doubles_back_stops_to_turn_and_its_feet_do_not_slide(assets, tmp_path):
+    """Through a turn back the walk kept its full speed while the body came round: the cycle,
+    paced by the distance walked, stepped forwards while the body went sideways and
+    backwards, and the clip's planted feet slid over the floor at 0.47 m/s. The walk now
+    slows, turns standing and walks on, its cycle paced by the slowed distance: while it
+    walks, the clip's own feet stay put where they are down, as on a straight walk (turning
+    on the spot, the body carries them round and the foot plants hold them)."""
+    folder = _copy(assets, tmp_path)
+    hero = _walk(walk={"points": [[-1.2, 0.0, 0.0], [1.2, 0.0, 0.0], [-1.2, 0.01, 0.0]], "speed": SPEED, "start": 0.0})
+    world = parse_film(_film(folder, hero)).world
+    walk = world.assets["hero"].motion
+    sole = float(world.assets["hero"].performance.ik.sole_heights[0])
+    plane = GroundPlane([0, 0, 1], 0.0)
+    times = np.arange(0.5, walk.end, 1 / 48)
+    walking = np.diff([walk.distance(float(t)) for t in times]) / np.diff(times) > 0.25 * SPEED
+    skate, samples = _skate(world, plane, times, sole, clip=True, during=walking)
+    assert samples > 100
+    assert skate < 0.03, skate  # m/s
+    assert _skate(world, plane, times, sole)[0] < 0.03  # the feet as the plants hold them, turning too
 
 
 def test_ik_keeps_soles_on_a_sloped_ground(assets, tmp_path):
