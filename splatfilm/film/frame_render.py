@@ -6,8 +6,9 @@ perform: clips, IK, look-at, the last perhaps at the frame's camera), its camera
 side files it has. A rerun keeps a frame whose files exist with the same key.
 
 With passes (film/passes.py) a frame also writes SHOT.FRAME.exr: scene-linear RGBA, depth,
-per-asset mattes and motion vectors, all from the frame's one rasterization call. With
-provenance every file carries its record (io/provenance.py).
+per-asset mattes and motion vectors, all from the frame's one rasterization call. Every EXR of a
+frame carries OpenEXR's standard attributes for it (`exr_header`): its timecode, the film's rate
+and its camera. With provenance every file carries its record (io/provenance.py).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import torch
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.passes import layer_name, matte_names, motion_to_nuke, pass_features
 from splatfilm.film.script import Film, FilmShot
-from splatfilm.film.timeline import frame_timecode
+from splatfilm.film.timeline import frame_timecode, timecode_fields
 from splatfilm.io.digest import content_digest, file_digest
-from splatfilm.io.images import srgb_to_linear, write_depth, write_exr_layers, write_png
+from splatfilm.io.images import (exr_frame_header, srgb_to_linear, write_depth, write_exr_layers,
+                                 write_png)
 from splatfilm.render import render, resolve_backend
 from splatfilm.render.lens_effects import apply_depth_of_field, shutter_times
 from splatfilm.scene.cameras import Cameras
@@ -162,6 +164,8 @@ class FrameRenderer:
             "aux": [self.depth, self.alpha],
             # Passes and provenance add to the key only when on, so other frames keep their keys.
             **({"passes": list(self.passes)} if self.passes else {}),
+            # EXRs carry exr_header's attributes since version 1: an older EXR is written again.
+            **({"exr_header": 1} if self.passes or self.depth or self.alpha else {}),
             **({"provenance": 1} if self.provenance else {}),
             # Only a distorting lens adds to the key, so pinhole frames keep the keys they had.
             **({} if lens.model == "pinhole" else {"lens": [lens.model, list(lens.distortion)]}),
@@ -268,6 +272,7 @@ class FrameRenderer:
             image = self.render_frame(fs, job.frame_index)
         if rgb is None:
             rgb, alpha, depth = image.rgb, image.alpha, image.depth
+        exr = self.exr_header(fs, job.frame_index) if job.depth or job.alpha or job.passes else None
         record = None
         if self.provenance:
             from splatfilm.io.provenance import provenance_record
@@ -279,15 +284,27 @@ class FrameRenderer:
                                        timecode=frame_timecode(frame, self.film.fps))
         # Side files first, the PNG last: a PNG on disk means the frame is complete.
         if job.depth is not None:
-            write_depth(job.depth, depth, provenance=record)
+            write_depth(job.depth, depth, provenance=record, attributes=exr)
         if job.alpha is not None:
-            write_depth(job.alpha, alpha, channel="A", provenance=record)
+            write_depth(job.alpha, alpha, channel="A", provenance=record, attributes=exr)
         if job.passes is not None:
-            self._write_passes(job.passes, rgb, alpha, depth, image, record)
+            self._write_passes(job.passes, rgb, alpha, depth, image, record, exr)
         write_png(job.png, rgb, provenance=record)
 
+    def exr_header(self, fs: FilmShot, i: int) -> dict:
+        """OpenEXR's standard attributes of frame i's EXRs (io.images.exr_frame_header): the
+        timeCode of its frame number at the film's rate (as `frame_timecode` counts it), the
+        rate, and its camera at the frame's own time (the shutter's centre) as worldToCamera
+        and, where a pinhole matrix can say it (a pinhole or OPENCV lens, its distortion left
+        out), worldToNDC."""
+        cam = self.camera(fs, i)
+        pinhole = cam.camera_model[0] in ("PINHOLE", "OPENCV")
+        return exr_frame_header(timecode_fields(int(fs.shot.frame_numbers[i]), self.film.fps), self.film.fps,
+                                cam.viewmats[0], cam.Ks[0] if pinhole else None, (self.film.width, self.film.height),
+                                (fs.shot.lens.near, fs.shot.lens.far))
+
     def _write_passes(self, path: Path, rgb: np.ndarray, alpha: np.ndarray, depth: np.ndarray, image: FrameImage,
-                      record: dict | None) -> None:
+                      record: dict | None, exr: dict | None = None) -> None:
         """The passes EXR (docs/CONVENTIONS.md): RGBA premultiplied scene-linear, without the
         film's background: the written colour with the background taken off, unpremultiplied,
         decoded by the sRGB EOTF and premultiplied again."""
@@ -308,6 +325,6 @@ class FrameRenderer:
             channels["forward.u"], channels["forward.v"] = motion_to_nuke(image.motion)
         if record is not None:
             record = {**record, "colour": LINEAR}
-        fs_attrs = {"splatfilm:passes": ",".join(self.passes),
+        fs_attrs = {**(exr or {}), "splatfilm:passes": ",".join(self.passes),
                     "splatfilm:mattes": ",".join(f"{layer_name(p)}={p}" for p in (image.mattes or {}))}
         write_exr_layers(path, channels, provenance=record, attributes=fs_attrs)

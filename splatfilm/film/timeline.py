@@ -11,12 +11,13 @@ ImageSequenceReference whose frame numbers are exact) for tools that conform to 
 Each clip's reel is its shot's `reel_name` (the EDL's reel column, and the reel of the
 timecode track of the shot's ProRes masters), not a truncation of its file name.
 
-Timecode is counted here once (`frame_timecode`), SMPTE 12M as OpenTimelineIO and ffmpeg count
-it: at the rates in TIMECODE_RATES, drop-frame at 29.97 and 59.94 only (";" before the
-frames). The cut's record side starts at CUT_START_FRAME (00:00:00:00): the EDL's first record
-in, the .otio's global_start_time and the cut movies' timecode tracks. The EDL's header says
-which count its timecodes use (`FCM: NON-DROP FRAME` or `FCM: DROP FRAME`), which
-OpenTimelineIO's cmx_3600 writer leaves out.
+Timecode is counted here once (`timecode_fields`; `frame_timecode` writes it out), SMPTE 12M
+as OpenTimelineIO and ffmpeg count it: at the rates in TIMECODE_RATES, drop-frame at 29.97 and
+59.94 only (";" before the frames); a frame's EXRs carry it too (io.images.exr_frame_header).
+The cut's record side starts at CUT_START_FRAME (00:00:00:00): the EDL's first record in, the
+.otio's global_start_time and the cut movies' timecode tracks. The EDL's header says which
+count its timecodes use (`FCM: NON-DROP FRAME` or `FCM: DROP FRAME`), which OpenTimelineIO's
+cmx_3600 writer leaves out.
 """
 
 from __future__ import annotations
@@ -68,11 +69,12 @@ writer counts the record side from 0 whatever global_start_time says: another st
 01:00:00:00, needs the EDL's record column moved too.)"""
 
 
-def frame_timecode(frame: int, fps: Fraction) -> str:
-    """Timecode ("HH:MM:SS:FF") of film frame number `frame` (>= 0) at `fps` (one of
-    TIMECODE_RATES), as OpenTimelineIO writes it into EDLs and ffmpeg into timecode tracks:
-    drop-frame at 29.97 and 59.94 ("HH:MM:SS;FF": frame numbers 0 and 1, or 0-3, skipped each
-    minute but every tenth), wrapping at 24 hours. SplatfilmError for another rate."""
+def timecode_fields(frame: int, fps: Fraction) -> tuple[int, int, int, int, bool]:
+    """(hours, minutes, seconds, frames, drop_frame) of film frame number `frame` (>= 0) at
+    `fps` (one of TIMECODE_RATES): SMPTE 12M as OpenTimelineIO and ffmpeg count it, drop-frame
+    at 29.97 and 59.94 (frame numbers 0 and 1, or 0-3, skipped each minute but every tenth),
+    wrapping at 24 hours; frames counts to the nominal rate (0-59 at 60). SplatfilmError for
+    another rate or a negative frame."""
     fps = Fraction(fps)
     if fps not in TIMECODE_RATES:
         raise SplatfilmError(f"{fps} fps has no SMPTE timecode (EDLs and timecode tracks count 23.976, 24, 25, "
@@ -87,7 +89,15 @@ def frame_timecode(frame: int, fps: Fraction) -> str:
         tens, rest = divmod(frame, per_ten)
         frame += 9 * skipped * tens + (skipped * ((rest - skipped) // per_minute) if rest > skipped else 0)
     hours, minutes = frame // (nominal * 3600) % 24, frame // (nominal * 60) % 60
-    return f"{hours:02d}:{minutes:02d}:{frame // nominal % 60:02d}{';' if drop else ':'}{frame % nominal:02d}"
+    return hours, minutes, frame // nominal % 60, frame % nominal, drop
+
+
+def frame_timecode(frame: int, fps: Fraction) -> str:
+    """Timecode ("HH:MM:SS:FF", "HH:MM:SS;FF" drop-frame) of film frame number `frame` at
+    `fps` (`timecode_fields`), as OpenTimelineIO writes it into EDLs and ffmpeg into timecode
+    tracks."""
+    hours, minutes, seconds, frames, drop = timecode_fields(frame, fps)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{';' if drop else ':'}{frames:02d}"
 
 
 def edl_frame_count_mode(fps: Fraction) -> str:

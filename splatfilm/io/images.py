@@ -1,6 +1,8 @@
 """Image files: the photos of a capture folder (`list_images`), and writing rendered frames:
 8-bit PNG (RGB or RGBA), 32-bit float depth as EXR or .npy, and multi-layer EXRs of compositing
-passes.
+passes. A film frame's EXRs carry OpenEXR's standard attributes for it (`exr_frame_header`):
+timeCode, framesPerSecond, and the camera as worldToCamera / worldToNDC in OpenEXR's own
+camera convention (`exr_world_to_camera`, `exr_world_to_ndc`).
 
 Colour: the renderer's colours are display sRGB-encoded values (the assets were fitted to
 photos), so PNGs (and the movies made from them) are display sRGB as they come. EXRs are
@@ -15,6 +17,7 @@ from __future__ import annotations
 import os
 import struct
 from collections import Counter
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +163,9 @@ OCIO_CONFIG = "ocio://studio-config-v2.1.0_aces-v1.3_ocio-v2.3"
 LINEAR_COLORSPACE = "Linear Rec.709 (sRGB)"
 DISPLAY_COLORSPACE = "sRGB - Texture"
 REC709_CHROMATICITIES = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)  # R, G, B, white (x, y)
+# The Color Interop Forum's name for scene-linear Rec.709 (OpenEXR >= 3.4 `colorInteropID`, as
+# Blender and OpenImageIO write it): the same space as the chromaticities and the OCIO name.
+LINEAR_INTEROP_ID = "lin_rec709_scene"
 
 
 def srgb_to_linear(encoded: np.ndarray) -> np.ndarray:
@@ -197,11 +203,13 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None
     atomic_write(path, [data])
 
 
-def write_depth(path: str | os.PathLike, depth: np.ndarray, channel: str = "Z", provenance: dict | None = None) -> None:
+def write_depth(path: str | os.PathLike, depth: np.ndarray, channel: str = "Z", provenance: dict | None = None,
+                attributes: dict | None = None) -> None:
     """Save depth [H,W] or [H,W,1] (or any one-channel float image, e.g. alpha with channel
     "A") as 32-bit float, atomically: `.exr` (one channel, named Z for depth as Nuke and
     Blender read it; ZIP compression) or `.npy`. provenance: a record (io.provenance) an EXR
-    carries in its header, sealed with the channel's hash (a .npy has nowhere to keep one)."""
+    carries in its header, sealed with the channel's hash (a .npy has nowhere to keep one);
+    attributes: more header entries for an EXR (`exr_frame_header`)."""
     path = Path(path)
     depth = np.ascontiguousarray(np.asarray(depth, dtype=np.float32).reshape(depth.shape[0], depth.shape[1]))
     if path.suffix == ".npy":
@@ -213,7 +221,7 @@ def write_depth(path: str | os.PathLike, depth: np.ndarray, channel: str = "Z", 
     elif path.suffix == ".exr":
         import OpenEXR
 
-        header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+        header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage, **(attributes or {})}
         if provenance is not None:
             from splatfilm.io.provenance import KEY, array_digest, seal
 
@@ -227,21 +235,82 @@ def write_exr_layers(path: str | os.PathLike, channels: dict[str, np.ndarray], p
                      attributes: dict | None = None) -> None:
     """Save a multi-layer 32-bit float EXR atomically (scanline, ZIP): channels maps OpenEXR
     channel names ("R", "Z", "forward.u", "matte_hero.A") to [H,W] images. The header says
-    the data is scene-linear Rec.709 (chromaticities, and the OCIO colour space and config as
-    "colorSpace" / "oiio:ColorSpace" and "ocioConfig"), plus any `attributes` (str values);
-    provenance: a record (io.provenance) to carry, sealed with the channels' hash."""
+    the data is scene-linear Rec.709 (chromaticities, colorInteropID, and the OCIO colour
+    space and config as "colorSpace" / "oiio:ColorSpace" and "ocioConfig"), plus any
+    `attributes` (str values, or `exr_frame_header`'s); provenance: a record (io.provenance)
+    to carry, sealed with the channels' hash."""
     import OpenEXR
 
     path = Path(path)
     data = {name: np.ascontiguousarray(np.asarray(c, dtype=np.float32)) for name, c in channels.items()}
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage,
-              "chromaticities": REC709_CHROMATICITIES, "colorSpace": LINEAR_COLORSPACE,
-              "oiio:ColorSpace": LINEAR_COLORSPACE, "ocioConfig": OCIO_CONFIG, **(attributes or {})}
+              "chromaticities": REC709_CHROMATICITIES, "colorInteropID": LINEAR_INTEROP_ID,
+              "colorSpace": LINEAR_COLORSPACE, "oiio:ColorSpace": LINEAR_COLORSPACE, "ocioConfig": OCIO_CONFIG,
+              **(attributes or {})}
     if provenance is not None:
         from splatfilm.io.provenance import KEY, array_digest, seal
 
         header[KEY] = seal(provenance, array_digest(data))
     _write_exr(path, header, data)
+
+
+# OpenEXR's camera space (its standard attributes' docs, as RenderMan's): x right, y up, looking
+# along +z (left-handed). splatfilm's is OpenCV's, y down: the two differ in y alone.
+_OPENCV_TO_EXR_CAMERA = np.diag([1.0, -1.0, 1.0, 1.0])
+
+
+def exr_world_to_camera(viewmat: np.ndarray) -> np.ndarray:
+    """OpenEXR's `worldToCamera` [4,4] float32 of a world-to-camera `viewmat` [4,4] (OpenCV
+    axes, column vectors, metres): world to OpenEXR's camera space (x right, y up, +z the
+    viewing direction, so a point in front has z > 0), laid out as Imath's row-vector matrix
+    (p_cam = [x y z 1] @ M: the translation is the last row)."""
+    # C order: the OpenEXR binding writes a matrix's buffer as it lies, whatever its strides.
+    return np.ascontiguousarray((_OPENCV_TO_EXR_CAMERA @ np.asarray(viewmat, dtype=np.float64)).T, dtype=np.float32)
+
+
+def exr_world_to_ndc(viewmat: np.ndarray, K: np.ndarray, width: int, height: int, near: float,
+                     far: float) -> np.ndarray:
+    """OpenEXR's `worldToNDC` [4,4] float32 of a pinhole camera (`viewmat` [4,4] world-to-camera
+    in OpenCV axes, `K` [3,3] in pixels, the image `width` x `height` pixels, clipping `near` <
+    `far` metres). [x y z 1] @ M, divided by its w (the camera z), is the point's NDC: x right
+    and y down, (0, 0) the display window's top-left corner and (1, 1) its bottom-right (pixel
+    u / width, v / height); z is 0 at `near` and 1 at `far`, as RenderMan's NDC. A lens's
+    distortion is left out."""
+    K = np.asarray(K, dtype=np.float64)
+    ndc = np.zeros((4, 4))
+    ndc[0, :3] = K[0] / width  # (fx x + s y + cx z) / (width z)
+    ndc[1, :3] = K[1] / height
+    ndc[2, 2:] = far / (far - near), -far * near / (far - near)
+    ndc[3, 2] = 1.0  # w = camera z
+    return np.ascontiguousarray((ndc @ np.asarray(viewmat, dtype=np.float64)).T, dtype=np.float32)
+
+
+def exr_frame_header(timecode: tuple[int, int, int, int, bool], fps: Fraction | int, viewmat: np.ndarray | None = None,
+                     K: np.ndarray | None = None, size: tuple[int, int] | None = None,
+                     clip: tuple[float, float] | None = None) -> dict:
+    """OpenEXR's standard attributes of a film frame, for `write_exr_layers` / `write_depth`:
+    `timeCode` from `timecode` (hours, minutes, seconds, frames, drop_frame, as
+    film.timeline.timecode_fields counts it at `fps`; above 30 fps SMPTE 12-1 counts frame
+    pairs, the second of a pair flagged by the field phase bit), `framesPerSecond` (`fps`, an
+    exact fraction, as a rational), and with `viewmat` [4,4] (OpenCV world-to-camera)
+    `worldToCamera`, and with `K` [3,3], `size` (width, height) and `clip` (near, far, metres)
+    too `worldToNDC` (`exr_world_to_camera`, `exr_world_to_ndc`)."""
+    import OpenEXR
+
+    hours, minutes, seconds, frames, drop = timecode
+    fps = Fraction(fps)
+    tc = OpenEXR.TimeCode()
+    tc.hours, tc.minutes, tc.seconds, tc.dropFrame = int(hours), int(minutes), int(seconds), bool(drop)
+    if fps > 30:  # OpenEXR's (SMPTE's) frame field holds 0-29
+        tc.frame, tc.fieldPhase = int(frames) // 2, bool(int(frames) % 2)
+    else:
+        tc.frame = int(frames)
+    header = {"timeCode": tc, "framesPerSecond": fps}
+    if viewmat is not None:
+        header["worldToCamera"] = exr_world_to_camera(viewmat)
+        if K is not None and size is not None and clip is not None:
+            header["worldToNDC"] = exr_world_to_ndc(viewmat, K, size[0], size[1], clip[0], clip[1])
+    return header
 
 
 def _write_exr(path: Path, header: dict, data: dict[str, np.ndarray]) -> None:

@@ -3,6 +3,7 @@ alpha, scene-linear RGBA, depth, and motion vectors that predict the next frame.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -13,6 +14,7 @@ from helpers import write_walking_film
 from splatfilm.errors import SplatfilmError
 from splatfilm.film import FrameRenderer, RenderOptions, parse_film, render_film
 from splatfilm.film.passes import parse_passes
+from splatfilm.film.timeline import frame_timecode
 from splatfilm.io.images import read_exr_layers, srgb_to_linear, write_exr_layers
 from splatfilm.render.consistency import reproject
 
@@ -120,3 +122,74 @@ def test_a_subset_of_passes_composites_only_what_it_needs(film_dir):
     assert np.abs(motion.motion - full.motion).max() < 1e-5
     for image in (motion, depth):  # extra channels leave the frame itself as it was
         assert np.array_equal(image.rgb, full.rgb) and np.array_equal(image.alpha, full.alpha)
+
+
+def _timecode_text(tc) -> str:
+    return f"{tc.hours:02d}:{tc.minutes:02d}:{tc.seconds:02d}{';' if tc.dropFrame else ':'}{tc.frame:02d}"
+
+
+def test_passes_exr_carries_the_frames_timecode_rate_and_camera_as_openexr_defines_them(film_dir, rendered):
+    film = parse_film(film_dir / "film.yaml")
+    fs = film.shots[0]
+    r = FrameRenderer(film, "cpu")
+    w, h = film.width, film.height
+    for i, frame in enumerate((1001, 1002, 1003)):
+        channels, header = read_exr_layers(rendered / "sh010" / f"sh010.{frame}.exr")
+        assert _timecode_text(header["timeCode"]) == frame_timecode(frame, Fraction(24))  # 1001: 00:00:41:17
+        assert header["framesPerSecond"] == Fraction(24)
+        assert header["worldToCamera"].dtype == np.float32 and header["worldToNDC"].dtype == np.float32  # M44f
+        cam = r.camera(fs, i)
+        V, K = cam.viewmats[0], cam.Ks[0]
+        to_cam, to_ndc = header["worldToCamera"].astype(np.float64), header["worldToNDC"].astype(np.float64)
+        # OpenEXR's camera space: row vectors, the camera at the origin, x right, y up, +z ahead.
+        assert np.abs(np.r_[cam.centers[0], 1] @ to_cam - [0, 0, 0, 1]).max() < 1e-5
+        np.testing.assert_allclose(to_cam, (np.diag([1.0, -1, 1, 1]) @ V).T, atol=1e-6)
+        assert np.linalg.det(to_cam[:3, :3]) == pytest.approx(-1, abs=1e-5)  # left-handed in a right-handed world
+        # Every pixel the wall alone fills, taken back to the world through the header's matrices
+        # at the Z pass's depth, lies on the wall (the plane y = 0) and projects back onto itself.
+        wall = (channels["matte_wall.A"] > 0.999) & (channels["A"] > 0.999)
+        assert wall.sum() > 100
+        v, u = np.nonzero(wall)
+        px, py = u + 0.5, v + 0.5
+        z = channels["Z"][wall].astype(np.float64)
+        in_cam = np.c_[(px - K[0, 2]) * z / K[0, 0], -(py - K[1, 2]) * z / K[1, 1], z, np.ones_like(z)]
+        world = in_cam @ np.linalg.inv(to_cam)
+        assert np.abs(world[:, 1]).max() < 0.01 and np.abs(world[:, 3] - 1).max() < 1e-9
+        ndc = world @ to_ndc
+        ndc = ndc[:, :3] / ndc[:, 3:]
+        np.testing.assert_allclose(ndc[:, 0], px / w, atol=1e-4)  # (0, 0) top-left, (1, 1) bottom-right, y down
+        np.testing.assert_allclose(ndc[:, 1], py / h, atol=1e-4)
+        assert np.all((ndc[:, 2] > 0) & (ndc[:, 2] < 1))  # between near and far
+
+
+def test_side_exrs_carry_the_same_standard_attributes(film_dir, tmp_path):
+    film = parse_film(film_dir / "film.yaml")
+    r = FrameRenderer(film, "cpu", depth=True, alpha=True)
+    job = r.job(tmp_path, 0, 2, "key")
+    r.write(job)
+    for path in (job.depth, job.alpha):
+        _, header = read_exr_layers(path)
+        assert _timecode_text(header["timeCode"]) == "00:00:41:19" and header["framesPerSecond"] == Fraction(24)
+        V = r.camera(film.shots[0], 2).viewmats[0]
+        np.testing.assert_allclose(header["worldToCamera"], (np.diag([1.0, -1, 1, 1]) @ V).T, atol=1e-6)
+
+
+def test_exr_timecode_counts_drop_frame_and_frame_pairs_above_30_fps(tmp_path):
+    import OpenEXR
+
+    from splatfilm.film.timeline import timecode_fields
+    from splatfilm.io.images import exr_frame_header
+
+    z = np.zeros((2, 2))
+    cases = [(Fraction(30000, 1001), 1800, (0, 1, 0, 2, True, False)),  # ;00 and ;01 skipped
+             (Fraction(24000, 1001), 1001, (0, 0, 41, 17, False, False)),
+             (Fraction(60), 1001, (0, 0, 16, 20, False, True)),  # frame 41 of the second: pair 20, its second
+             (Fraction(50), 1000, (0, 0, 20, 0, False, False))]
+    for fps, frame, want in cases:
+        write_exr_layers(tmp_path / "t.exr", {"R": z}, attributes=exr_frame_header(timecode_fields(frame, fps), fps))
+        _, header = read_exr_layers(tmp_path / "t.exr")
+        tc = header["timeCode"]
+        assert (tc.hours, tc.minutes, tc.seconds, tc.frame, tc.dropFrame, tc.fieldPhase) == want, fps
+        assert header["framesPerSecond"] == fps
+        assert header["colorInteropID"] == "lin_rec709_scene"
+        assert OpenEXR.checkColorMetadata(header) == OpenEXR.ColorMetadataWarning.OK
