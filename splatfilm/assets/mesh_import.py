@@ -234,6 +234,9 @@ def rigged_surface(path: str | Path) -> RiggedSurface:
         raise SplatfilmError(f"{path}: a skeleton comes from a skinned glTF (.glb or .gltf)")
     if not path.is_file():
         raise SplatfilmError(f"{path}: file not found")
+    # A damaged file is named as damaged, not as a glTF without skins (what its unreadable JSON
+    # would otherwise look like).
+    check_gltf(path)
     rigged = read_gltf_rig(path) if gltf_has_skins(path) else None
     if rigged is None:
         raise SplatfilmError(f"{path}: has no skin (the glTF declares no skins): nothing to bind to")
@@ -564,6 +567,8 @@ def import_mesh(mesh_path: str | Path, output: str | Path, count: int | None = N
     mesh_path, output = Path(mesh_path), Path(output)
     if output.suffix.lower() not in GAUSSIAN_FILE_EXTENSIONS:
         raise SplatfilmError(f"{output}: the output of import-mesh is a .ply or .splat file (sidecar .json beside it)")
+    if output.resolve() == mesh_path.resolve():  # a .ply mesh imported onto itself would be lost
+        raise SplatfilmError(f"{output}: the output would overwrite the mesh; write the asset beside it")
     check_output_file(output)
     check_sidecar_free(output)
     up_v, front_v = default_axes(mesh_path, up, front)

@@ -259,6 +259,8 @@ def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str |
     settings = settings or MeshSettings()
     scene = Path(scene)
     output = check_mesh_output(output)
+    if output.resolve() == scene.resolve():  # `mesh scene.ply -o scene.ply` would replace the scene by its mesh
+        raise SplatfilmError(f"{output}: the output would overwrite the scene; write the mesh beside it")
     if settings.voxel is not None and not 0 < settings.voxel < float("inf"):
         raise SplatfilmError(f"{scene}: the voxel size must be > 0 scene units, got {settings.voxel}")
     g = load_gaussians(scene)

@@ -42,6 +42,8 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
         raise SplatfilmError(f"{transforms_json}: --transforms-json goes with --dataparser-transforms")
     to_capture = (nerfstudio_to_capture(dataparser_transforms, transforms_json)
                   if dataparser_transforms is not None else None)
+    if output.resolve() == source.resolve():  # its sidecar (the asset's frame, its history) would be replaced
+        raise SplatfilmError(f"{output}: the output would overwrite the source; import into another file")
     check_gaussian_output(output)
     check_sidecar_free(output)
     if is_usd:

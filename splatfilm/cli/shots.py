@@ -79,11 +79,12 @@ def _cmd_preview(args: argparse.Namespace) -> None:
         from splatfilm.shots.preview import draw_path_preview, render_contact_sheet
         from splatfilm.shots.shot_yaml import load_shot
 
+        # Read first: a missing or unreadable file is named as such, not as a shot without a SCENE.
+        shot = load_shot(args.shot)
         if args.scene is None:
             raise SplatfilmError(f"{args.shot}: a shot file needs the SCENE to preview it over")
         if args.shot_name is not None:
             raise SplatfilmError("--shot picks a shot of a film script; a shot file is one shot")
-        shot = load_shot(args.shot)
         # Where a film places the scene unmoved (an object in its canonical frame), as `view` shows it.
         scene = load_asset(Path(args.scene).stem, Path(args.scene), Similarity())
         gaussians = scene.local.transform_gaussians(scene.gaussians)

@@ -33,6 +33,8 @@ Film script syntax (`parse_physics`), under an asset:
 from __future__ import annotations
 
 import math
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -355,7 +357,7 @@ def body_shape(points: np.ndarray, kind: str = "hull", scale: float = 1.0) -> Bo
 def simulate(spec: PhysicsSpec, shape: BodyShape, collider: Collider, fps: float) -> BakedMotion:
     """Run the simulation at STEP_HZ and sample the canonical origin's pose every 1/fps s from
     spec.start to spec.start + spec.duration (interpolated between steps)."""
-    import pybullet as pb
+    pb = _pybullet()
 
     if not fps > 0:
         raise SplatfilmError(f"physics needs a positive sampling rate, got {fps}")
@@ -459,7 +461,7 @@ def _rest_notes(shape: BodyShape, com: np.ndarray, quat: np.ndarray, collider: C
     quat[-1]; the body already removed from pybullet client `cid`): nothing under it (it fell
     through the collider or left the set), resting in the air above the surface under it, or
     still moving. Rays go straight down from the body's lowest points."""
-    import pybullet as pb
+    pb = _pybullet()
 
     notes = []
     end = spec.start + spec.duration
@@ -510,10 +512,29 @@ def surface_notes(motion: BakedMotion, points: np.ndarray, set_means: np.ndarray
 def simulator_version() -> int | None:
     """pybullet's API version, or None where pybullet is not installed."""
     try:
-        import pybullet as pb
+        pb = _pybullet()
     except ImportError:
         return None
     return pb.getAPIVersion()
+
+
+def _pybullet():
+    """The pybullet module. Its C extension prints a build-time banner to stderr when first
+    imported, which would stand before a command's one-line error (and on every run that
+    simulates), so that first import runs with stderr pointed at /dev/null."""
+    if "pybullet" not in sys.modules:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 2)
+                import pybullet  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    import pybullet  # already loaded: the plain import honours a module blocked in sys.modules
+
+    return pybullet
 
 
 def physics_key(spec: PhysicsSpec, points: np.ndarray, collider: Collider, fps: float) -> str:

@@ -48,6 +48,21 @@ def output_stem(name: str | None, index: int) -> str:
     return f"{index:05d}"
 
 
+def _photo_at(cameras_path: Path, name: str | None, png: Path) -> Path | None:
+    """The capture photo that writing `png` would replace, else None. A PNG capture's frames are
+    named as its photos, so `-o` naming the capture's image folder would overwrite them. A camera
+    file's image names are relative to its folder (nerfstudio) or to an `images/` folder beside
+    the model (COLMAP: DATA/sparse/0 with DATA/images)."""
+    if not name or not png.exists():
+        return None
+    bases = [cameras_path.parent] if cameras_path.is_file() else [cameras_path, *cameras_path.parents[:2]]
+    for base in bases:
+        for photo in (base / name, base / "images" / name):
+            if photo.exists() and photo.samefile(png):
+                return photo
+    return None
+
+
 def _target_size(w: int, h: int, settings: RenderSettings) -> tuple[int, int]:
     if settings.width and settings.height:
         return settings.width, settings.height
@@ -92,6 +107,11 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
     dupes = {s for s in stems if stems.count(s) > 1}
     if dupes:
         raise SplatfilmError(f"{cameras_path}: several cameras would write {sorted(dupes)[0]}.png (duplicate image names)")
+    for i, (name, stem) in enumerate(zip(cams.names, stems)):
+        photo = _photo_at(cameras_path, name, out_dir / f"{stem}.png")
+        if photo is not None:
+            raise SplatfilmError(f"{out_dir}: is where camera {i}'s photo is ({photo}), which its render would "
+                                 "replace; render into another folder")
 
     make_folder(out_dir)
     manifest = Manifest.load(out_dir / MANIFEST)

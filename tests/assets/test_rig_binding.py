@@ -204,11 +204,15 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, capsys):
 
     trimesh.creation.box().export(tmp_path / "mesh.ply")
     (tmp_path / "notes.ply").write_text("hello\n")
+    (tmp_path / "cut.glb").write_bytes(skel.read_bytes()[:40])  # cut inside its JSON chunk
+    (tmp_path / "notes.glb").write_text("hello\n")
     far = tmp_path / "far.ply"
     save_gaussians(far, g.transformed(torch.eye(3), torch.tensor([10.0, 0.0, 0.0])))
     cases = [
         (["rig", fitted, "--skeleton", tmp_path / "box.glb", "-o", out], "has no skin"),
         (["rig", fitted, "--skeleton", tmp_path / "missing.glb", "-o", out], "not found"),
+        (["rig", fitted, "--skeleton", tmp_path / "cut.glb", "-o", out], "cut.glb: cannot read the mesh: the header"),
+        (["rig", fitted, "--skeleton", tmp_path / "notes.glb", "-o", out], "notes.glb: cannot read the mesh: not a binary"),
         (["rig", tmp_path / "mesh.ply", "--skeleton", skel, "-o", out, "--same-frame"], "mesh.ply"),
         (["rig", tmp_path / "notes.ply", "--skeleton", skel, "-o", out, "--same-frame"], "notes.ply"),
         (["rig", fitted, "--skeleton", skel, "-o", fitted, "--same-frame"], "would overwrite the fitted capture"),

@@ -265,6 +265,62 @@ def test_path_preview_checks_both_outputs_first(tmp_path, scene, capsys, monkeyp
     assert not (tmp_path / "p.png").exists()
 
 
+def test_import_import_mesh_and_mesh_refuse_to_overwrite_their_input(tmp_path, scene, capsys):
+    # As edit, clean and pose refuse it: `-o` naming the input would replace a mesh by Gaussians,
+    # a scene by its mesh, or an asset's sidecar (its frame and history) by a bare import record.
+    import trimesh
+
+    (tmp_path / "scene.json").write_text('{"version": 1, "kind": "object", "note": "keep me"}')
+    mesh = tmp_path / "box.ply"
+    trimesh.creation.box().export(mesh)
+    before = {p: p.read_bytes() for p in (scene, tmp_path / "scene.json", mesh)}
+    for args, message in ((["import", scene, "-o", scene], "would overwrite the source"),
+                          (["import-mesh", mesh, "-o", mesh], "would overwrite the mesh"),
+                          (["mesh", scene, "-o", scene], "would overwrite the scene")):
+        assert message in cli_error(capsys, args, args[-1]), args
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_render_cameras_refuses_to_overwrite_the_capture_photos(tmp_path, scene, capsys):
+    # A PNG capture's renders are named as its photos: -o naming its image folder would replace them.
+    from PIL import Image
+
+    cap = tmp_path / "cap"
+    (cap / "images").mkdir(parents=True)
+    (cap / "sparse" / "0").mkdir(parents=True)
+    Image.new("RGB", (32, 24), (200, 10, 10)).save(cap / "images" / "photo.png")
+    pose = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 0, 1]]
+    (cap / "transforms.json").write_text(json.dumps({
+        "fl_x": 30, "fl_y": 30, "cx": 16, "cy": 12, "w": 32, "h": 24,
+        "frames": [{"file_path": "images/photo.png", "transform_matrix": pose}]}))
+    (cap / "sparse" / "0" / "cameras.txt").write_text("1 PINHOLE 32 24 30 30 16 12\n")
+    (cap / "sparse" / "0" / "images.txt").write_text("1 1 0 0 0 0 0 3 1 photo.png\n\n")
+    (cap / "sparse" / "0" / "points3D.txt").write_text("")
+    photo = (cap / "images" / "photo.png").read_bytes()
+    for cameras in (cap / "transforms.json", cap / "sparse" / "0", cap):
+        err = cli_error(capsys, ["render-cameras", scene, cameras, "-o", cap / "images", "--backend", "cpu"])
+        assert "photo.png), which its render would replace" in err, err
+    assert (cap / "images" / "photo.png").read_bytes() == photo
+    from splatfilm.cli import main
+
+    assert main([str(a) for a in ["render-cameras", scene, cap, "-o", tmp_path / "out", "--backend", "cpu"]]) == 0
+    assert (tmp_path / "out" / "photo.png").exists()
+
+
+def test_path_preview_names_a_missing_or_unreadable_script_first(tmp_path, capsys):
+    # Given with --shot (a film's) or without SCENE, a file that is not there or does not parse
+    # is reported as that, not as "a shot file needs the SCENE".
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    (tmp_path / "folder.yaml").mkdir()
+    out = tmp_path / "p.png"
+    for script, message in (("missing.yaml", "no such file"), ("list.yaml", "a shot is a mapping"),
+                            ("folder.yaml", "is a folder")):
+        for extra in (["--shot", "sh010"], []):
+            err = cli_error(capsys, ["path", "preview", tmp_path / script, "-o", out, *extra], script)
+            assert message in err, err
+    assert not out.exists()
+
+
 # ---- import-mesh on damaged files -----------------------------------------------------------
 
 

@@ -5,12 +5,15 @@ mesh is the collider; trajectories are cached; scripts are read with errors nami
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
-from helpers import splats
+from helpers import REPO, splats
 
 from splatfilm.film import physics
 from splatfilm.errors import SplatfilmError
@@ -235,6 +238,16 @@ def test_a_machine_without_pybullet_renders_the_bake(tmp_path, monkeypatch):
     monkeypatch.setattr(physics, "simulate", lambda *a: (_ for _ in ()).throw(AssertionError("simulated again")))
     with pytest.raises(AssertionError, match="simulated again"):
         bake_physics(spec, pts, floor_collider(), FPS, tmp_path)
+
+
+def test_importing_pybullet_prints_nothing():
+    # pybullet's C extension prints a build-time banner to stderr on import; a command's stderr
+    # holds only its one-line error. A fresh process: this one may have imported pybullet.
+    pytest.importorskip("pybullet")
+    code = "from splatfilm.film import physics; assert physics.simulator_version() is not None"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0 and done.stderr == "" and done.stdout == "", done.stderr
 
 
 def test_simulation_is_deterministic():
