@@ -4,9 +4,18 @@ into a truncated signed distance volume (open3d's sparse `VoxelBlockGrid`; the l
 cubes. The mesh is in the scene's own frame and units, with vertex colours (sRGB-encoded, as
 rendered).
 
-Expected depth sits in front of a surface by up to about the footprint sigma of its Gaussians
-at oblique views (those nearer the camera are composited first): 2-3 cm for the demo set's
-4 cm splats, less for fitted scenes' finer ones. The mesh inherits that offset.
+The depth fused is `surface_depth`: each Gaussian's depth taken where the pixel ray meets it
+(its plane, for a flat one; RaDe-GS's rasterized depth), blended as colour is. The renderer's
+expected depth blends the Gaussians' centre depths instead, and at oblique views those nearer
+the camera are composited first, so it sits in front of a surface by up to about the footprint
+sigma of its Gaussians. Measured on the demo set's collision mesh (its table top's splats have
+a 1.5 cm sigma, its floor's 2.1 cm): the table top's mesh lay 2.8 cm above it and the floor's
+2.5 cm, a crate dropped on the table came to rest 2.9 cm up; fused from `surface_depth`, 3 mm
+and 0.6 mm, and the crate rests 3.7 mm up. On the fitted set (scenes/set) the table top's mesh
+moved from 3 mm above it to 2 mm below; its rug's from 4 mm to 19 mm below (the fit's rug
+splats are tilted 17 degrees from it, median, and their planes, continued past them, pass
+under it), where the ground plane under the mesh (6 mm under the floor) holds a prop 8 mm
+below the rug's top.
 
 Views: the cameras of a camera file, or `orbit_views` on the upper half of a sphere around
 the scene's robust bounds, looking at its centre. Only the upper half: a thin surface (a
@@ -38,11 +47,16 @@ from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import WORLD_UP, look_at_rotation, rotation_between, unit_vector
 from splatfilm.assets.open3d_loader import load_open3d
 from splatfilm.render import render
+from splatfilm.render.projection import depth_planes, quat_scale_to_covar
 
 MESH_SUFFIXES = (".glb", ".ply", ".obj")
 # Initial capacity of the TSDF's hash map of 8^3-voxel blocks: it grows as needed, and every
 # block reserved costs memory up front (20,000 blocks of 16^3 voxels held 1.6 GB).
 BLOCKS = 1000
+# Part of a collision mesh's cache key: a change to how meshes are made makes them again.
+# 2: fused from `surface_depth` (on the set's surfaces, not 2-3 cm in front of them), listed in
+# a canonical order.
+COLLISION_MESH_VERSION = 2
 
 
 @dataclass
@@ -116,9 +130,54 @@ def _scaled(cameras: Cameras, width: int) -> Cameras:
     return Cameras(cameras.viewmats, Ks, width, heights)
 
 
+def surfel_covariances(gaussians: Gaussians) -> torch.Tensor:
+    """The covariances [N,3,3] (float64, CPU, scene units^2) whose depth `surface_depth` blends:
+    each Gaussian's thinnest axis thinned by its flatness, s_min -> s_min^2 / s_mid. A flat
+    Gaussian (a splat on a surface) then spreads its depth along its mid-plane, as a 2DGS
+    surfel does, where its thickness would take part of the slope off (12% for a 2 mm thick,
+    2 cm wide splat seen 15 degrees above its plane); a round one keeps its shape."""
+    g = gaussians.to(device="cpu", dtype=torch.float64)
+    with torch.no_grad():
+        scales = g.activated_scales
+        ordered, order = torch.sort(scales, dim=-1)
+        thin = ordered[..., 0] ** 2 / ordered[..., 1].clamp_min(1e-30)
+        return quat_scale_to_covar(g.quats, scales.scatter(-1, order[..., :1], thin[..., None]))
+
+
+def surface_depth(gaussians: Gaussians, viewmat: np.ndarray, K: np.ndarray, width: int, height: int,
+                  backend: str = "auto",
+                  covars: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One pinhole view of the scene for meshing: (rgb [H,W,3] composited over black, alpha
+    [H,W], depth [H,W] camera z in scene units, 0 where alpha is 0), float64. The depth is
+    the blend, with the colour's weights, of each Gaussian's depth where the pixel ray meets
+    it (`projection.depth_planes` of `surfel_covariances`, which `covars` may hold already),
+    not of its centre's: it lies on a surface of flat Gaussians however obliquely it is
+    seen. viewmat [4,4] world-to-camera (OpenCV axes), K [3,3] pixels."""
+    V = torch.tensor(np.asarray(viewmat)[None], dtype=torch.float64)
+    Kt = torch.tensor(np.asarray(K)[None], dtype=torch.float64)
+    covars = surfel_covariances(gaussians) if covars is None else covars
+    with torch.no_grad():
+        means = gaussians.means.detach().to(device="cpu", dtype=torch.float64)
+        means2d, depths, grads = depth_planes(means, covars, V, Kt, width, height)
+        # Pixel offsets from the image centre keep the blended terms small (float32 on gsplat).
+        centre = torch.tensor([width / 2, height / 2], dtype=torch.float64)
+        offset = depths - (grads * (means2d - centre)).sum(-1)
+        features = torch.cat([offset[..., None], grads], dim=-1)  # [1,N,3]
+        out = render(gaussians, V.to(gaussians.dtype), Kt.to(gaussians.dtype), width, height, backend=backend,
+                     features=features.to(device=gaussians.device, dtype=gaussians.dtype))
+    alpha = out.alpha[0, ..., 0].double().cpu().numpy()
+    blend = out.features[0].double().cpu().numpy()
+    # Pixel (i, j)'s centre is (i + 0.5, j + 0.5), where the renderer evaluates the Gaussians.
+    du = (np.arange(width) + 0.5 - width / 2)[None, :]
+    dv = (np.arange(height) + 0.5 - height / 2)[:, None]
+    depth = np.where(alpha > 0, (blend[..., 0] + du * blend[..., 1] + dv * blend[..., 2]) / np.maximum(alpha, 1e-10),
+                     0.0)
+    return out.rgb[0].double().cpu().numpy(), alpha, depth
+
+
 def fuse_mesh(gaussians: Gaussians, cameras: Cameras, voxel: float, settings: MeshSettings | None = None,
               progress: bool = True):
-    """Render every camera, fuse depth (alpha >= min_alpha) and colour into a TSDF with
+    """Render every camera, fuse `surface_depth` (alpha >= min_alpha) and colour into a TSDF with
     `voxel` edge, and return the extracted open3d (legacy) TriangleMesh: scene frame, vertex
     colours in [0, 1], vertex normals."""
     settings = settings or MeshSettings()
@@ -131,19 +190,17 @@ def fuse_mesh(gaussians: Gaussians, cameras: Cameras, voxel: float, settings: Me
         attr_names=("tsdf", "weight", "color"), attr_dtypes=(o3c.float32, o3c.float32, o3c.float32),
         attr_channels=((1), (1), (3)), voxel_size=float(voxel), block_resolution=8, block_count=BLOCKS, device=device)
     trunc = float(settings.trunc_voxels)
+    covars = surfel_covariances(gaussians)
     fused = 0
     for i in tqdm(range(len(cameras)), desc="mesh", unit="view", disable=not progress):
         w, h = int(cameras.widths[i]), int(cameras.heights[i])
-        with torch.no_grad():
-            out = render(gaussians, torch.tensor(cameras.viewmats[i : i + 1], dtype=gaussians.dtype),
-                         torch.tensor(cameras.Ks[i : i + 1], dtype=gaussians.dtype), w, h, backend=settings.backend)
-        alpha = out.alpha[0, ..., 0].double().cpu().numpy()
+        rgb, alpha, depth = surface_depth(gaussians, cameras.viewmats[i], cameras.Ks[i], w, h, settings.backend, covars)
         keep = alpha >= settings.min_alpha
         if not keep.any():
             continue
-        depth = np.where(keep, out.depth[0, ..., 0].double().cpu().numpy(), 0.0).astype(np.float32)
+        depth = np.where(keep, depth, 0.0).astype(np.float32)
         # Rendered colour is composited over black: divide by alpha for the surface's own colour.
-        rgb = np.clip(out.rgb[0].double().cpu().numpy() / np.maximum(alpha, 1e-6)[..., None], 0.0, 1.0)
+        rgb = np.clip(rgb / np.maximum(alpha, 1e-6)[..., None], 0.0, 1.0)
         depth_im = o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(depth[..., None]), device=device))
         color_im = o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(rgb.astype(np.float32)), device=device))
         # open3d's kernels read pixel floor(u), floor(v) for a projection (u, v) = K x: the
@@ -156,7 +213,7 @@ def fuse_mesh(gaussians: Gaussians, cameras: Cameras, voxel: float, settings: Me
         fused += 1
     if fused == 0:
         raise SplatfilmError("no view saw any opaque part of the scene: nothing to mesh")
-    mesh = grid.extract_triangle_mesh(weight_threshold=1.0).to_legacy()
+    mesh = _in_canonical_order(grid.extract_triangle_mesh(weight_threshold=1.0).to_legacy())
     mesh.remove_degenerate_triangles()
     if settings.min_component > 1 and len(mesh.triangles):
         cluster, count, _ = mesh.cluster_connected_triangles()
@@ -165,6 +222,27 @@ def fuse_mesh(gaussians: Gaussians, cameras: Cameras, voxel: float, settings: Me
     mesh.remove_unreferenced_vertices()
     mesh.compute_vertex_normals()
     return mesh
+
+
+def _in_canonical_order(mesh):
+    """The open3d mesh with its vertices sorted by position (then colour) and its triangles by
+    their vertices (each turned to start at its lowest, keeping its winding). The TSDF's
+    surface extraction runs in parallel and lists the same vertices and triangles in another
+    order from run to run; the simplification and the physics that follow depend on the order
+    (Bullet's contacts do), so a fresh mesh would give a dropped prop another path each time."""
+    o3d = load_open3d()
+    v, f, c = mesh_arrays(mesh)
+    order = np.lexsort(np.concatenate([v, c], axis=1).T[::-1])
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    f = rank[f]
+    f = np.take_along_axis(f, (np.argmin(f, axis=1)[:, None] + np.arange(3)) % 3, axis=1)
+    f = f[np.lexsort(f.T[::-1])]
+    out = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(v[order]),
+                                    o3d.utility.Vector3iVector(f.astype(np.int32)))
+    if mesh.has_vertex_colors():
+        out.vertex_colors = o3d.utility.Vector3dVector(c[order])
+    return out
 
 
 def mesh_scene(gaussians: Gaussians, cameras: Cameras | None = None, settings: MeshSettings | None = None,
@@ -318,7 +396,8 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     from splatfilm.assets.sidecar import capture_cameras_path, read_capture_cameras
 
     cameras = read_capture_cameras(scene)
-    record = {"scene_sha256": scene_sha256, "settings": asdict(settings), "max_triangles": max_triangles,
+    record = {"version": COLLISION_MESH_VERSION, "scene_sha256": scene_sha256, "settings": asdict(settings),
+              "max_triangles": max_triangles,
               "cameras_sha256": file_digest(capture_cameras_path(scene)) if cameras is not None else None,
               **({"variant": variant} if changed else {})}
     record["settings"].pop("backend")  # either backend renders the same images

@@ -10,6 +10,7 @@ Jacobian of their projection at the mean as J (docs/CONVENTIONS.md, "Camera mode
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,8 @@ from splatfilm.render.camera_models import fisheye_limits, lens_projection, open
 from splatfilm.scene.transforms import quat_to_rotmat
 
 ALPHA_THRESHOLD = 1.0 / 255.0
+# depth_planes: a Gaussian's plane is taken no closer to grazing its rays than this (degrees).
+DEPTH_PLANE_GRAZING_DEG = 5.0
 
 
 @dataclass
@@ -79,6 +82,16 @@ def project_gaussians(
     if camera_model != "PINHOLE":
         return _project_lens(means, covars, viewmats, Ks, width, height, opacities, eps2d, near_plane, far_plane,
                              antialiased, radius_clip, camera_model, distortion)
+    means2d, z, in_depth, covars_c, J = _pinhole_camera_space(means, covars, viewmats, Ks, width, height,
+                                                              near_plane, far_plane)
+    cov2d = J @ covars_c @ J.transpose(-1, -2)  # [C,N,2,2]
+    return _screen_gaussians(means2d, cov2d, z, in_depth, width, height, opacities, eps2d, antialiased, radius_clip)
+
+
+def _pinhole_camera_space(means, covars, viewmats, Ks, width, height, near_plane, far_plane):
+    """Pinhole means2d [C,N,2] (pixels), depths z [C,N], in_depth [C,N], camera-space
+    covariances [C,N,3,3] and the projection's Jacobian J [C,N,2,3] at the mean, with the
+    tangent clamped to 1.3x the field of view."""
     R = viewmats[:, :3, :3]
     t = viewmats[:, :3, 3]
     means_c = torch.einsum("cij,nj->cni", R, means) + t[:, None, :]  # [C,N,3]
@@ -104,11 +117,45 @@ def project_gaussians(
 
     zero = torch.zeros_like(zs)
     J = torch.stack([fx / zs, zero, -fx * tx / zs**2, zero, fy / zs, -fy * ty / zs**2], dim=-1)
-    J = J.reshape(zs.shape + (2, 3))
-    cov2d = J @ covars_c @ J.transpose(-1, -2)  # [C,N,2,2]
-
     means2d = torch.stack([fx * x / zs + cx, fy * y / zs + cy], dim=-1)
-    return _screen_gaussians(means2d, cov2d, z, in_depth, width, height, opacities, eps2d, antialiased, radius_clip)
+    return means2d, z, in_depth, covars_c, J.reshape(zs.shape + (2, 3))
+
+
+def depth_planes(means: torch.Tensor, covars: torch.Tensor, viewmats: torch.Tensor, Ks: torch.Tensor, width: int,
+                 height: int, near_plane: float = 0.01, far_plane: float = 1e10,
+                 min_grazing_deg: float = DEPTH_PLANE_GRAZING_DEG) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where along each pixel ray a Gaussian's density peaks, as a plane over the image
+    (pinhole cameras; RaDe-GS's rasterized depth): camera z at pixel p is
+    `depths + gradients . (p - means2d)`. In the projection's local affine approximation
+    (u, v, z) is Gaussian and this is the mean of z given the image point (u, v): for a flat
+    Gaussian, the ray's crossing of its plane. A blend of these depths puts a surface of
+    overlapping flat Gaussians where it is at oblique views, where the blend of their centres'
+    depths (expected depth) sits nearer the camera, since nearer Gaussians are composited
+    first.
+
+    The slope is the Gaussian's own, without the 0.3 pixels^2 the rasterizer adds to its 2D
+    covariance: with it, a footprint under a pixel wide (a 1.5 cm splat 8 m away) would lose
+    most of its slope and its surface would move back towards the camera. Seen edge on, a
+    flat Gaussian's slope grows without bound while it is still drawn a pixel wide, so the
+    plane is tilted no further than `min_grazing_deg` from the rays (dz / z per unit of
+    normalised image coordinate at most cot of it).
+
+    means [N,3], covars [N,3,3] world; viewmats [C,4,4], Ks [C,3,3] as `project_gaussians`.
+    Returns means2d [C,N,2] pixels, depths [C,N] camera z (scene units), gradients [C,N,2]
+    in scene units per pixel (0 where the Gaussian is behind the near plane or past far)."""
+    means2d, z, in_depth, covars_c, J = _pinhole_camera_space(means, covars, viewmats, Ks, width, height,
+                                                              near_plane, far_plane)
+    cov2d = J @ covars_c @ J.transpose(-1, -2)  # [C,N,2,2]
+    cross = (J @ covars_c[..., :, 2:3])[..., 0]  # [C,N,2]: covariance of (u, v) with z
+    eye = torch.eye(2, dtype=means.dtype, device=means.device)
+    # A hair of regularisation for Gaussians degenerate in the image (needles seen end on).
+    tiny = 1e-9 * cov2d.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None] + 1e-30
+    gradients = torch.linalg.solve(cov2d + tiny * eye, cross[..., None])[..., 0]
+    focal = torch.stack([Ks[:, 0, 0], Ks[:, 1, 1]], dim=-1)[:, None, :]  # [C,1,2]
+    slope = torch.linalg.vector_norm(gradients * focal, dim=-1) / torch.where(in_depth, z, torch.ones_like(z)).abs()
+    most = 1.0 / math.tan(math.radians(min_grazing_deg))
+    gradients = gradients * torch.clamp(most / slope.clamp_min(1e-300), max=1.0)[..., None]
+    return means2d, z, gradients * in_depth[..., None]
 
 
 def _screen_gaussians(means2d, cov2d, depths, valid, width, height, opacities, eps2d, antialiased, radius_clip,

@@ -172,26 +172,29 @@ def test_ground_plane_from_the_sidecar_and_the_set_placement(tmp_path):
 
 def test_mesh_collider(tmp_path):
     """A set that is a floor at z = 0.25: the prop comes to rest on its collision mesh, which
-    lies within two voxels above the floor (it is fused from rendered expected depth, which sits
-    about a footprint sigma of the surface Gaussians in front of the surface)."""
+    lies on the floor, and so within 5 mm of it. (Fused from the renderer's expected depth,
+    which sits about a footprint sigma of the surface Gaussians in front of them at oblique
+    views, the mesh lay 3 cm above the floor and the prop rested 4 cm up.)"""
     u = np.arange(-1, 1, 0.03) + 0.015
     a, b = np.meshgrid(u, u)
     g = splats(np.c_[a.ravel(), b.ravel(), np.full(a.size, 0.25)], size=0.02)
     g = Gaussians(g.means, g.quats, g.scales + torch.log(torch.tensor([1.0, 1.0, 0.1])), g.opacities, g.sh0, g.shN)
     scene = tmp_path / "floor.ply"
     save_gaussians(scene, g)
-    settings = MeshSettings(voxel=0.04, views=12, width=96, height=72)
+    settings = MeshSettings(voxel=0.04, views=12, width=160, height=120)
     collider = scene_collider("mesh", scene, mesh_settings=settings, progress=False)
     assert (tmp_path / "floor.collision.obj").exists()
     mesh_floor = float(np.median(collider.vertices[:, 2]))
-    assert 0.25 <= mesh_floor < 0.25 + 2 * settings.voxel
+    assert mesh_floor == pytest.approx(0.25, abs=0.002)
     # The set's floor plane lies under the mesh, closing the holes no camera saw.
     assert collider.plane is not None and collider.plane.offset == pytest.approx(-0.25, abs=0.01)
     set_asset = Asset("set", g, source=str(scene))
-    m = physics_motion(PhysicsSpec(position=[0.1, 0.1, 1.0], collider="mesh", duration=2.0), prop(), set_asset, FPS,
+    # Dropped 35 cm: from a metre, a box landing square on the mesh can be thrown onto its side
+    # by Bullet's contacts with the triangles' edges, and rocks past the end of the simulation.
+    m = physics_motion(PhysicsSpec(position=[0.1, 0.1, 0.6], collider="mesh", duration=2.0), prop(), set_asset, FPS,
                        None, mesh_settings=settings, progress=False)
     low = lowest(m, body_points(prop().gaussians), fine_times(m))
-    assert low[-1] == pytest.approx(mesh_floor, abs=0.01)
+    assert low[-1] == pytest.approx(0.25, abs=0.005)
     assert low.min() >= low[-1] - 0.01  # it did not sink through the mesh on impact
     assert np.linalg.norm(m.positions[-1] - m.positions[-FPS // 2]) < 1e-3
 

@@ -8,6 +8,8 @@ behaviour against a formula written here.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -18,7 +20,14 @@ from gsplat.cuda._torch_impl import (
     _world_to_cam,
 )
 from helpers import intrinsics, look_at
-from splatfilm.render.projection import ALPHA_THRESHOLD, project_gaussians, quat_scale_to_covar
+from splatfilm.render.projection import (
+    ALPHA_THRESHOLD,
+    DEPTH_PLANE_GRAZING_DEG,
+    depth_planes,
+    project_gaussians,
+    quat_scale_to_covar,
+)
+from splatfilm.scene.transforms import rotmat_to_quat
 
 W, H = 37, 29  # deliberately not multiples of 16
 NEAR, FAR = 0.01, 20.0
@@ -217,3 +226,53 @@ def test_projection_gradcheck():
         return p.means2d, p.conics, p.depths, p.compensations
 
     assert torch.autograd.gradcheck(fn, (means, L), eps=1e-6, atol=1e-6, rtol=1e-4)
+
+
+def _flat_gaussian(normal) -> tuple[torch.Tensor, torch.Tensor]:
+    """One 5 x 3 cm, 0.1 mm thick Gaussian at (0.1, 0.2, 0) whose plane has `normal`: means
+    [1,3], covariances [1,3,3]."""
+    n = torch.nn.functional.normalize(torch.tensor(normal, dtype=torch.float64), dim=0)
+    a = torch.nn.functional.normalize(torch.linalg.cross(n, torch.tensor([0.3, 1.0, 0.2], dtype=torch.float64)), dim=0)
+    R = torch.stack([a, torch.linalg.cross(n, a), n], dim=1)
+    covars = quat_scale_to_covar(rotmat_to_quat(R)[None], torch.tensor([[0.05, 0.03, 1e-4]], dtype=torch.float64))
+    return torch.tensor([[0.1, 0.2, 0.0]], dtype=torch.float64), covars
+
+
+def test_depth_planes_follow_a_flat_gaussians_plane():
+    """At pixels around a flat Gaussian, its depth plane is the camera z where the pixel's ray
+    crosses its plane, to first order (the Gaussian's own slope, not the slope of its 0.3 px
+    blurred footprint). Seen 35 degrees above its plane, 3.4 m away: its depth changes by
+    4-6 cm over the 4 pixels tried, where a pixel's blend of centre depths reads none of it."""
+    normal = [0.0, -0.2, 1.0]
+    means, covars = _flat_gaussian(normal)
+    V = look_at((0.0, -2.6, 2.2), (0.1, 0.2, 0.0))[None]
+    K = intrinsics(300.0, 300.0, 200.0, 150.0)[None]
+    means2d, depths, grads = depth_planes(means, covars, V, K, 400, 300)
+    R, t = V[0, :3, :3], V[0, :3, 3]
+    n_c = R @ torch.nn.functional.normalize(torch.tensor(normal, dtype=torch.float64), dim=0)
+    p_c = R @ means[0] + t
+    for du, dv in [(0, 0), (4, 0), (0, 4), (-3, 3), (2.5, -3.5)]:
+        u, v = float(means2d[0, 0, 0]) + du, float(means2d[0, 0, 1]) + dv
+        ray = torch.tensor([(u - 200.0) / 300.0, (v - 150.0) / 300.0, 1.0], dtype=torch.float64)
+        truth = float((n_c @ p_c) / (n_c @ ray))  # camera z of the ray's crossing of the plane
+        planar = float(depths[0, 0] + grads[0, 0] @ torch.tensor([du, dv], dtype=torch.float64))
+        assert planar == pytest.approx(truth, abs=1e-3), (du, dv)
+        if dv:
+            assert abs(truth - float(depths[0, 0])) > 0.03
+
+
+def test_depth_planes_cap_the_slope_of_a_gaussian_seen_nearly_edge_on():
+    """A flat Gaussian seen almost along its plane has a slope that grows as its thickness over
+    its width allows (here up to about 250 in dz / z per unit of normalised image coordinate)
+    across the pixel-wide line it is drawn as: it is tilted no further than
+    DEPTH_PLANE_GRAZING_DEG from the rays."""
+    means, covars = _flat_gaussian([0.0, 0.0, 1.0])
+    K = intrinsics(60.0, 60.0, 40.0, 30.0)[None]
+    slopes = []
+    for height in (0.001, 0.002, 0.004, 0.008, 0.6):
+        V = look_at((0.1, -2.0, height), (0.1, 0.2, 0.0))[None]
+        _, depths, grads = depth_planes(means, covars, V, K, 80, 60)
+        slopes.append(float((grads[0, 0] * 60.0).norm() / depths[0, 0]))  # dz / z per normalised image unit
+    cap = 1 / math.tan(math.radians(DEPTH_PLANE_GRAZING_DEG))
+    assert max(slopes) == pytest.approx(cap, rel=1e-9)
+    assert slopes[-1] == pytest.approx(2.2 / 0.6, rel=0.02)  # 15 degrees above it: its own slope, uncapped
