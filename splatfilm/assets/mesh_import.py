@@ -3,7 +3,8 @@
 The surface is covered by flat Gaussians: samples spread evenly by area (stratified: each
 face gets its share of a systematic sample, placed inside it by a low-discrepancy sequence),
 each a disc in its face's plane (thin along the face normal, tangent size from the local
-sample spacing), nearly opaque, coloured from the texture at its UV (bilinear, repeating),
+sample spacing), nearly opaque, coloured from the texture at its UV (bilinear, repeating;
+for glTF the UV set the material names, through its KHR_texture_transform),
 the vertex colours, or the material's base colour. Unlit: the asset looks like the mesh's
 albedo, as a flat-shaded viewer shows it.
 
@@ -20,9 +21,13 @@ sRGB again, as glTF viewers do. OBJ/PLY colours are taken as the display values 
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import logging
 import math
 import os
+import struct
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +43,8 @@ from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.atomic import check_output_file
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, save_gaussians
 from splatfilm.io.rig_files import RIG_FORMAT_VERSION, remove_rig, rig_path, save_rig
-from splatfilm.assets.rig import MAX_INFLUENCES, GltfRig, gltf_has_skins, interpolate_weights, read_gltf_rig
+from splatfilm.assets.rig import (MAX_INFLUENCES, GltfReader, GltfRig, gltf_has_skins, interpolate_weights,
+                                  read_gltf_rig)
 from splatfilm.scene.skeleton import Rig
 from splatfilm.scene.transforms import rotmat_to_quat
 
@@ -58,6 +64,9 @@ SPACING_TO_SIGMA = 0.6
 # Thickness along the normal as a fraction of the tangent size: flat, but not degenerate.
 THIN = 0.02
 GREY = np.array([0.7, 0.7, 0.7])  # meshes without any colour (STL)
+# A glTF figure taller than this (metres, by the format's rule) was most likely modelled in
+# centimetres (Khronos' Fox stands 79 "metres" high): import-mesh says so.
+TALL_METRES = 20.0
 
 _AXES = {"x": 0, "y": 1, "z": 2}
 
@@ -151,6 +160,88 @@ def _placed_geometries(scene) -> list:
     return out
 
 
+def _texture_uv_matrix(info: dict, where: str) -> np.ndarray | None:
+    """KHR_texture_transform's matrix [3,3] of a glTF texture info (offset * rotation * scale,
+    on (u, v, 1) with v down, as its specification writes it), or None without one; `where`
+    names the texture info in errors."""
+    ext = (info.get("extensions") or {}).get("KHR_texture_transform")
+    if not isinstance(ext, dict):
+        return None
+    try:
+        ox, oy = (float(x) for x in ext.get("offset", [0.0, 0.0]))
+        sx, sy = (float(x) for x in ext.get("scale", [1.0, 1.0]))
+        r = float(ext.get("rotation", 0.0))
+    except (TypeError, ValueError):
+        raise SplatfilmError(f"{where}.extensions.KHR_texture_transform: offset and scale must be 2 numbers and "
+                             f"rotation a number, got {json.dumps(ext)}") from None
+    c, s = math.cos(r), math.sin(r)
+    return (np.array([[1.0, 0.0, ox], [0.0, 1.0, oy], [0.0, 0.0, 1.0]])
+            @ np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]]) @ np.diag([sx, sy, 1.0]))
+
+
+def _baked_texture_coordinates(path: Path) -> bytes | None:
+    """The glTF with the UVs its base colour textures really use put in TEXCOORD_0 (a new
+    accessor in an added data-URI buffer), or None when it needs none. trimesh reads
+    TEXCOORD_0 alone and ignores KHR_texture_transform, so a texture read through another
+    set (`texCoord`) or moved, turned or tiled by the extension would be sampled in the wrong
+    place and the asset coloured wrongly without a word."""
+    data = path.read_bytes()
+    glb = data[:4] == b"glTF"
+    if glb:
+        json_length = struct.unpack_from("<I", data, 12)[0]
+        doc, rest = json.loads(data[20:20 + json_length]), data[20 + json_length:]
+    else:
+        doc = json.loads(data)
+    materials = doc.get("materials") or []
+    uses: dict[int, tuple[int, np.ndarray | None]] = {}  # material -> (UV set, transform)
+    for m, material in enumerate(materials):
+        info = ((material or {}).get("pbrMetallicRoughness") or {}).get("baseColorTexture")
+        if not isinstance(info, dict):
+            continue
+        matrix = _texture_uv_matrix(info, f"{path}: materials[{m}].pbrMetallicRoughness.baseColorTexture")
+        ext = (info.get("extensions") or {}).get("KHR_texture_transform") or {}
+        uv_set = ext.get("texCoord", info.get("texCoord", 0))
+        if matrix is not None or uv_set != 0:
+            uses[m] = (uv_set, matrix)
+    if not uses:
+        return None
+    reader = GltfReader(path)
+    blob, baked = bytearray(), {}
+    for i, mesh in enumerate(doc.get("meshes") or []):
+        for k, prim in enumerate(mesh.get("primitives") or []):
+            if prim.get("material") not in uses:
+                continue
+            uv_set, matrix = uses[prim["material"]]
+            attrs = prim.setdefault("attributes", {})
+            name = f"TEXCOORD_{uv_set}"
+            if name not in attrs:
+                raise SplatfilmError(f"{path}: meshes[{i}].primitives[{k}]: its material's base colour texture reads "
+                                     f"{name}, which the primitive does not have")
+            key = (attrs[name], uv_set, None if matrix is None else matrix.tobytes())
+            if key not in baked:
+                uv = reader.accessor(attrs[name], f"meshes[{i}].primitives[{k}].attributes.{name}", ("VEC2",),
+                                     (5126, 5121, 5123))
+                if matrix is not None:
+                    uv = uv @ matrix[:2, :2].T + matrix[:2, 2]
+                doc.setdefault("bufferViews", []).append({"buffer": len(doc.get("buffers") or []),
+                                                          "byteOffset": len(blob), "byteLength": uv.size * 4})
+                doc.setdefault("accessors", []).append({"bufferView": len(doc["bufferViews"]) - 1,
+                                                        "componentType": 5126, "count": len(uv), "type": "VEC2"})
+                blob += uv.astype("<f4").tobytes()
+                baked[key] = len(doc["accessors"]) - 1
+            attrs["TEXCOORD_0"] = baked[key]
+    if not baked:
+        return None
+    doc.setdefault("buffers", []).append({"byteLength": len(blob), "uri": "data:application/octet-stream;base64,"
+                                          + base64.b64encode(bytes(blob)).decode("ascii")})
+    text = json.dumps(doc).encode("utf-8")
+    if not glb:
+        return text
+    text += b" " * (-len(text) % 4)
+    body = struct.pack("<II", len(text), 0x4E4F534A) + text + rest
+    return b"glTF" + struct.pack("<II", 2, 12 + len(body)) + body
+
+
 def _load_parts(path: Path) -> list[_Part]:
     """The triangle meshes of a mesh file, in its root frame (scene node transforms applied)."""
     import trimesh
@@ -164,12 +255,17 @@ def _load_parts(path: Path) -> list[_Part]:
         raise SplatfilmError(f"{path}: is a folder, not a mesh file")
     if path.stat().st_size == 0:
         raise SplatfilmError(f"{path}: the file is empty")
+    baked = None
     if path.suffix.lower() in (".glb", ".gltf"):
         check_gltf(path)
+        baked = _baked_texture_coordinates(path)
     failures: list[str] = []
     try:
         with _trimesh_failures(failures):
-            scene = trimesh.load(path, force="scene", process=False, resolver=_UriResolver(path.parent))
+            source = path if baked is None else io.BytesIO(baked)
+            file_type = None if baked is None else ("glb" if baked[:4] == b"glTF" else "gltf")
+            scene = trimesh.load(source, file_type=file_type, force="scene", process=False,
+                                 resolver=_UriResolver(path.parent))
             geometries = _placed_geometries(scene)
     except SplatfilmError:
         raise
@@ -601,6 +697,11 @@ def import_mesh(mesh_path: str | Path, output: str | Path, count: int | None = N
         "num_gaussians": len(asset.gaussians),
         "canonical_transform": canonical_from_vertices(asset.vertices, up_v, front_v),
     })
+    height = float((hi - lo) @ np.abs(up_v))
+    if gltf and height > TALL_METRES:
+        sidecar["import"]["warnings"] = [
+            f"the mesh is {height:.3g} m tall: glTF counts in metres, so it was probably modelled in centimetres; "
+            f"place it in a film with scale: 0.01 ({0.01 * height:.3g} m)"]
     if asset.rig is not None:
         sidecar["frame"]["note"] = ("the glTF scene frame, the Gaussians at the skeleton's rest pose (where a static "
                                     "import of the file puts the mesh when its bind pose is its rest pose)")

@@ -22,6 +22,9 @@ the specification says). For the usual export, whose bind pose is its rest pose,
 where a static import of the same file puts it. Non-skinned meshes are placed by their
 node's global transform (as trimesh does) and bound to that node with weight 1.
 
+Morph targets are not imported: the base shape is, and the rig's notes say so (with the
+default weights viewers would apply); a clip that animates only morph weights is left out.
+
 Broken files end in a SplatfilmError "FILE: field.path: what is wrong", e.g.
 "hero.glb: meshes[0].primitives[0].attributes.JOINTS_0: vertex 12 names joint 7, but
 skins[0] has 3 joints".
@@ -42,7 +45,8 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_input
 from splatfilm.scene.skeleton import PATHS, Channel, Clip, JointTRS, matrix_to_trs
 
-__all__ = ["GltfRig", "RigInstance", "gltf_has_skins", "interpolate_weights", "read_gltf_rig", "MAX_INFLUENCES"]
+__all__ = ["GltfReader", "GltfRig", "RigInstance", "gltf_has_skins", "interpolate_weights", "read_gltf_rig",
+           "MAX_INFLUENCES"]
 
 MAX_INFLUENCES = 4  # joints per Gaussian
 _COMPONENTS = {5120: ("<i1", 1, 127.0), 5121: ("<u1", 1, 255.0), 5122: ("<i2", 2, 32767.0),
@@ -92,7 +96,7 @@ def _get(obj, name: str, default=None):
     return default if value is None else value
 
 
-class _Reader:
+class GltfReader:
     """Buffers and accessors of one glTF file, with errors naming the file and field."""
 
     def __init__(self, path: Path):
@@ -256,7 +260,7 @@ def gltf_has_skins(path: str | Path) -> bool:
 # ---- the skeleton --------------------------------------------------------------------------
 
 
-def _hierarchy(r: _Reader) -> tuple[list[int], np.ndarray]:
+def _hierarchy(r: GltfReader) -> tuple[list[int], np.ndarray]:
     """Node indices parents-first and the parent of each node (-1 for roots)."""
     nodes = r.items("nodes")
     parent = np.full(len(nodes), -1, dtype=np.int64)
@@ -280,7 +284,7 @@ def _hierarchy(r: _Reader) -> tuple[list[int], np.ndarray]:
     return order, parent
 
 
-def _node_trs(r: _Reader, i: int, node) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _node_trs(r: GltfReader, i: int, node) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rest translation [3], (w, x, y, z) rotation [4] and scale [3] of node i."""
     here = f"nodes[{i}]"
     m = _get(node, "matrix")
@@ -322,7 +326,7 @@ def _prim_attributes(prim) -> dict:
     return dict(attrs) if isinstance(attrs, dict) else {k: v for k, v in vars(attrs).items() if v is not None}
 
 
-def _used_vertices(r: _Reader, prim, count: int, where: str) -> np.ndarray:
+def _used_vertices(r: GltfReader, prim, count: int, where: str) -> np.ndarray:
     """Which of the primitive's `count` vertices its triangles use [count] bool."""
     used = np.zeros(count, dtype=bool)
     ind = _get(prim, "indices")
@@ -336,7 +340,7 @@ def _used_vertices(r: _Reader, prim, count: int, where: str) -> np.ndarray:
     return used
 
 
-def _skin_weights(r: _Reader, attrs: dict, count: int, skin_joints: list[int], skin: int, used: np.ndarray,
+def _skin_weights(r: GltfReader, attrs: dict, count: int, skin_joints: list[int], skin: int, used: np.ndarray,
                   where: str) -> tuple[np.ndarray, np.ndarray]:
     """Every JOINTS_n/WEIGHTS_n set of a skinned primitive: node indices [V,4n] and weights
     [V,4n], renormalised to sum to 1."""
@@ -378,7 +382,7 @@ def _skin_weights(r: _Reader, attrs: dict, count: int, skin_joints: list[int], s
 # ---- animations ----------------------------------------------------------------------------
 
 
-def _clips(r: _Reader, joint_of_node: np.ndarray, notes: list[str]) -> dict[str, Clip]:
+def _clips(r: GltfReader, joint_of_node: np.ndarray, notes: list[str]) -> dict[str, Clip]:
     clips: dict[str, Clip] = {}
     for a, anim in enumerate(r.items("animations")):
         here = f"animations[{a}]"
@@ -429,6 +433,9 @@ def _clips(r: _Reader, joint_of_node: np.ndarray, notes: list[str]) -> dict[str,
             if per_key == 3:
                 values = values.reshape(len(times), 3, size)
             channels.append(Channel(int(joint_of_node[node]), path, interp, times, values))
+        if not channels:  # a clip that would list but pose nothing (a face's morph weights alone)
+            notes.append(f"{here} ({name!r}): moves no node splatfilm poses; left out of the clips")
+            continue
         duration = max((float(ch.times[-1]) for ch in channels), default=0.0)
         clips[name] = Clip(name, duration, channels)
     return clips
@@ -441,7 +448,7 @@ def read_gltf_rig(path: str | Path) -> GltfRig | None:
     """The skeleton, clips and placed triangle primitives of a skinned glTF (None when the
     file has no skins)."""
     path = Path(path)
-    r = _Reader(path)
+    r = GltfReader(path)
     skins = r.items("skins")
     if not skins:
         return None
@@ -503,11 +510,19 @@ def read_gltf_rig(path: str | Path) -> GltfRig | None:
         todo.extend(reversed(_get(nodes[n], "children", [])))
     S_rest = G @ ibm
     instances = []
+    notes: list[str] = []
     for n in placed:
         m = _get(nodes[n], "mesh")
         if m is None:
             continue
         mesh = r.index("meshes", m, f"nodes[{n}].mesh")
+        targets = max((len(_get(prim, "targets", []) or []) for prim in _get(mesh, "primitives", [])), default=0)
+        if targets and not any(note.startswith(f"meshes[{m}]:") for note in notes):
+            weights = np.asarray(_get(nodes[n], "weights", None) or _get(mesh, "weights", None) or [0.0], np.float64)
+            shown = ", ".join(f"{w:g}" for w in weights)
+            notes.append(f"meshes[{m}]: {targets} morph target(s) left out: the base shape is imported"
+                         + (f" (the default weights [{shown}] that viewers apply are not)" if np.any(weights != 0)
+                            else ""))
         skin = _get(nodes[n], "skin")
         if skin is not None and not (isinstance(skin, int) and 0 <= skin < len(skins)):
             raise r.fail(f"nodes[{n}].skin", f"skins[{skin}] does not exist (the file has {len(skins)})")
@@ -536,7 +551,6 @@ def read_gltf_rig(path: str | Path) -> GltfRig | None:
             rest_pos = np.einsum("vij,vj->vi", A[:, :3, :3], v) + A[:, :3, 3]
             instances.append(RigInstance(where, static, rest_pos, joints, weights))
 
-    notes: list[str] = []
     clips = _clips(r, joint_of_node, notes)
     names, seen = [], set()
     for i in order:

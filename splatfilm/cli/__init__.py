@@ -158,6 +158,15 @@ def _cmd_import_mesh(args: argparse.Namespace) -> None:
                           seed=args.seed, up=args.up, front=args.front)
     print(f"wrote {args.output} ({sidecar['num_gaussians']} Gaussians, colour from "
           f"{', '.join(sidecar['source']['colour']) or 'none'}) and {Path(args.output).with_suffix('.json')}")
+    rig = sidecar.get("rig")
+    if rig is not None:
+        clips = ", ".join(f"{name} ({seconds:.2f} s)" for name, seconds in rig["clips"].items()) or "none"
+        print(f"rig: {rig['file']} ({rig['joints']} joints; clips: {clips}); `splatfilm pose "
+              f"{args.output} --joints` names the joints")
+        for note in rig.get("ignored", []):
+            print(f"note: {note}")
+    for warning in sidecar["import"].get("warnings", []):
+        print(f"warning: {args.mesh}: {warning}")
 
 
 def _add_import_mesh(sub) -> None:

@@ -12,6 +12,14 @@ def _cmd_pose(args: argparse.Namespace) -> None:
     from splatfilm.assets.posing import asset_rig, pose_asset
     from splatfilm.io.gaussian_files import load_gaussians
 
+    if args.joints:
+        rig = asset_rig(args.asset, len(load_gaussians(args.asset)))
+        depth = [0] * rig.num_joints
+        for j, parent in enumerate(rig.parents):  # parents come first
+            depth[j] = 0 if parent < 0 else depth[parent] + 1
+        for j, name in enumerate(rig.joint_names):
+            print("  " * depth[j] + name)
+        return
     if args.list:
         rig = asset_rig(args.asset, len(load_gaussians(args.asset)))
         if not rig.clips:
@@ -35,6 +43,9 @@ def add_pose_command(sub) -> None:
                                    "noting the pose. Outside the clip the first or last key holds.")
     p.add_argument("asset", help="rigged Gaussian asset (.ply or .splat with ASSET.rig.npz beside it)")
     p.add_argument("--list", action="store_true", help="print the clips and their durations, and write nothing")
+    p.add_argument("--joints", action="store_true",
+                   help="print the skeleton's joints, each indented under its parent (the names a film's ik: legs "
+                        "and look_at: joint take), and write nothing")
     p.add_argument("--clip", metavar="NAME", help="the clip to play")
     p.add_argument("--time", type=float, default=0.0, metavar="SECONDS", help="time in the clip (default 0)")
     p.add_argument("--method", choices=["lbs", "dqs"], default="lbs",

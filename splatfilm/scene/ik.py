@@ -6,6 +6,9 @@ parent, `splatfilm.scene.skeleton.JointTRS.matrices()`), works in the asset's fr
 frame of `global_transforms`), and leaves the local transforms of every joint it does not
 name alone, so children (toes, fingers, the rest of the body) ride along.
 
+A chain's joints need not be parent and child: joints between them (twist bones) keep their
+local transforms and ride along.
+
 Two-bone IK is analytic (law of cosines): the chain's first joint (hip) stays, the middle
 one (knee) bends in the plane of the hip, the target and the animated knee, so the knee
 keeps pointing where the clip pointed it; the end joint (foot) keeps its animated
@@ -41,13 +44,25 @@ def _set_global(rig: Rig, local: np.ndarray, G: np.ndarray, j: int, new_global: 
     G[j] = new_global
 
 
+def _between(rig: Rig, top: int, bottom: int) -> list[int] | None:
+    """The joints strictly between `top` and its descendant `bottom`, top down ([] for a
+    parent and its child), or None when `bottom` does not hang below `top`."""
+    path = []
+    j = int(rig.parents[bottom])
+    while j >= 0 and j != top:
+        path.append(j)
+        j = int(rig.parents[j])
+    return path[::-1] if j == top else None
+
+
 def check_chain(rig: Rig, chain: tuple[int, int, int]) -> None:
-    """A two-bone chain is three joints, each the parent of the next (hip, knee, foot)."""
+    """A two-bone chain is three joints, each below the one before (hip, knee, foot): a
+    parent and its child, or with joints between (a rig's twist bones), which ride along."""
     a, b, c = chain
     for parent, child in ((a, b), (b, c)):
-        if rig.parents[child] != parent:
-            raise SplatfilmError(f"joint {rig.joint_names[child]!r} is not a child of {rig.joint_names[parent]!r} "
-                                 "(a leg is [hip, knee, foot], each the parent of the next)")
+        if _between(rig, parent, child) is None:
+            raise SplatfilmError(f"joint {rig.joint_names[child]!r} is not below {rig.joint_names[parent]!r} "
+                                 "(a leg is [hip, knee, foot], each a child, or a descendant, of the one before)")
 
 
 def common_ancestor(rig: Rig, joints: list[int]) -> int | None:
@@ -115,8 +130,18 @@ def two_bone_ik(rig: Rig, local: np.ndarray, chain: tuple[int, int, int], target
     if end_turn is not None:
         Gc[:3, :3] = np.asarray(end_turn, np.float64) @ G[c, :3, :3]
     Gc[:3, 3] = end
+    # Joints between (twist bones) keep their local transforms: they swing with the hip,
+    # then with the knee, so the knee's and the foot's parents are where those now put them.
+    swing_hip, swing_knee = np.eye(4), np.eye(4)
+    swing_hip[:3, :3], swing_hip[:3, 3] = R1, pa - R1 @ pa
+    swing_knee[:3, :3], swing_knee[:3, 3] = R2, knee - R2 @ knee
+    upper, lower = _between(rig, a, b) or [], _between(rig, b, c) or []
     _set_global(rig, out, G, a, Ga)
+    for j in upper:
+        G[j] = swing_hip @ G[j]
     _set_global(rig, out, G, b, Gb)
+    for j in lower:
+        G[j] = swing_knee @ swing_hip @ G[j]
     _set_global(rig, out, G, c, Gc)
     return out
 

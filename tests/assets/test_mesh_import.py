@@ -426,3 +426,72 @@ def test_a_blender_style_gltf_with_spaces_vertex_colours_and_a_cut_out(tmp_path)
     assert g.means[:, 0].max() < 0.05  # all on the left (opaque) half
     rgb = (g.sh0[:, 0] * 0.28209479177387814 + 0.5).numpy()
     np.testing.assert_allclose(rgb.mean(0), [1, 0, 0], atol=0.02)  # COLOR_0 red through a white material
+
+
+def _half_and_half_quad(path, texture_info: dict, uv0, uv1=None, how: str = "glb") -> None:
+    """A unit quad textured by an 8x8 image whose left half is red and right half blue, its
+    base colour texture read through `texture_info` (texCoord, KHR_texture_transform)."""
+    import io
+
+    import pygltflib
+    from rigged_gltf import FLOAT, USHORT, Builder
+
+    b = Builder()
+    attrs = {"POSITION": b.accessor(np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], np.float32)),
+             "TEXCOORD_0": b.accessor(np.array(uv0, np.float32), FLOAT, "VEC2")}
+    if uv1 is not None:
+        attrs["TEXCOORD_1"] = b.accessor(np.array(uv1, np.float32), FLOAT, "VEC2")
+    indices = b.accessor(np.array([0, 1, 2, 0, 2, 3], np.uint16), USHORT, "SCALAR")
+    img = np.zeros((8, 8, 3), np.uint8)
+    img[:, :4], img[:, 4:] = [255, 0, 0], [0, 0, 255]
+    png = io.BytesIO()
+    Image.fromarray(img).save(png, format="PNG")
+    b.g.images.append(pygltflib.Image(bufferView=b.view(png.getvalue()), mimeType="image/png"))
+    b.g.textures.append(pygltflib.Texture(source=0))
+    b.g.materials.append(pygltflib.Material(pbrMetallicRoughness={"baseColorTexture": {"index": 0, **texture_info}}))
+    b.g.meshes.append(pygltflib.Mesh(primitives=[pygltflib.Primitive(attributes=pygltflib.Attributes(**attrs),
+                                                                     indices=indices, material=0)]))
+    b.node(mesh=0)
+    b.g.scenes.append(pygltflib.Scene(nodes=[0]))
+    b.g.scene = 0
+    b.g.extensionsUsed = ["KHR_texture_transform"]
+    b.save(path, how)
+
+
+@pytest.mark.parametrize("case", ["offset", "rotation", "scale", "texCoord", "override"])
+def test_gltf_texture_transform_and_texcoord_pick_the_texels_viewers_show(tmp_path, case):
+    """The UVs land on the red half (u 0.1-0.4); the texture info moves them onto the blue one:
+    KHR_texture_transform's offset, rotation (a quarter turn, counter-clockwise: u' = v) and
+    scale, or a second UV set (`texCoord`, also as the extension's override). trimesh reads
+    TEXCOORD_0 as it stands, so these imported red."""
+    import math
+
+    red_uv = [[0.1, 0.6], [0.4, 0.6], [0.4, 0.9], [0.1, 0.9]]
+    blue_uv = [[0.6, 0.6], [0.9, 0.6], [0.9, 0.9], [0.6, 0.9]]
+    transform = lambda **kw: {"extensions": {"KHR_texture_transform": kw}}  # noqa: E731
+    info, uv1, how = {
+        "offset": (transform(offset=[0.5, 0.0]), None, "glb"),
+        "rotation": (transform(rotation=math.pi / 2), None, "bin"),  # u' = v: 0.6-0.9
+        "scale": (transform(scale=[0.5, 1.0], offset=[0.55, 0.0]), None, "datauri"),  # 0.6-0.75
+        "texCoord": ({"texCoord": 1}, blue_uv, "glb"),
+        "override": (transform(texCoord=1), blue_uv, "glb"),
+    }[case]
+    path = tmp_path / ("quad.glb" if how == "glb" else "quad.gltf")
+    _half_and_half_quad(path, info, red_uv, uv1, how)
+    rgb = (mesh_to_gaussians(path, count=300).gaussians.sh0[:, 0] * 0.28209479177387814 + 0.5).numpy()
+    np.testing.assert_allclose(rgb.mean(0), [0, 0, 1], atol=0.02)
+    # Without the texture info's extras the same file is red: the UVs alone.
+    _half_and_half_quad(tmp_path / "plain.glb", {}, red_uv)
+    rgb = (mesh_to_gaussians(tmp_path / "plain.glb", count=300).gaussians.sh0[:, 0] * 0.28209479177387814 + 0.5)
+    np.testing.assert_allclose(rgb.numpy().mean(0), [1, 0, 0], atol=0.02)
+
+
+def test_a_malformed_texture_transform_is_a_one_line_error(tmp_path, capsys):
+    path = tmp_path / "quad.glb"
+    _half_and_half_quad(path, {"extensions": {"KHR_texture_transform": {"offset": [0.5]}}}, [[0, 0], [1, 0], [1, 1],
+                                                                                            [0, 1]])
+    assert main(["import-mesh", str(path), "-o", str(tmp_path / "q.ply"), "--count", "50"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {path}: materials[0].pbrMetallicRoughness.baseColorTexture.extensions."
+                   'KHR_texture_transform: offset and scale must be 2 numbers and rotation a number, got '
+                   '{"offset": [0.5]}\n')

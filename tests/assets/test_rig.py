@@ -356,3 +356,62 @@ def test_pose_errors(tmp_path, capsys):
     assert main(["pose", asset, "--clip", "bend"]) == 2
     assert "pose needs --clip NAME and -o POSED.ply" in capsys.readouterr().err
     assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+# ---- what import-mesh tells a user about another tool's file -----------------------------------
+
+
+def _face_morphs(b, limb):
+    """A morph target on the limb (x + 0.5, default weight 1, as viewers draw it) and a clip
+    'smile' that animates only its weight."""
+    prim = b.g.meshes[0].primitives[0]
+    count = b.g.accessors[prim.attributes.POSITION].count
+    offset = np.zeros((count, 3), np.float32)
+    offset[:, 0] = 0.5
+    prim.targets = [{"POSITION": b.accessor(offset)}]
+    b.g.meshes[0].weights = [1.0]
+    keys = b.accessor(np.array([0.0, 1.0], np.float32), FLOAT, "SCALAR")
+    values = b.accessor(np.array([0.0, 1.0], np.float32), FLOAT, "SCALAR")
+    b.g.animations.append(pygltflib.Animation(name="smile", samplers=[
+        pygltflib.AnimationSampler(input=keys, output=values)], channels=[
+        pygltflib.AnimationChannel(sampler=0, target=pygltflib.AnimationChannelTarget(node=4, path="weights"))]))
+
+
+def test_morph_targets_are_noted_and_a_clip_of_morph_weights_alone_is_not_listed(tmp_path, capsys):
+    """Morph targets are not imported: the rig notes the mesh's targets and the default
+    weights left unapplied (it noted only animated weights, so a posed face was silently its
+    base shape), and a clip that animates nothing else is left out (it was listed as a
+    0-second clip that posed nothing)."""
+    write_limb(tmp_path / "face.glb", mutate=_face_morphs)
+    out = tmp_path / "face.ply"
+    assert main(["import-mesh", str(tmp_path / "face.glb"), "-o", str(out), "--count", "300"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("rig: face.rig.npz (5 joints; clips: bend (2.00 s), hop (1.00 s), grow (2.00 s), "
+                               "twist (1.00 s)); `splatfilm pose ") and lines[1].endswith(" --joints` names the joints")
+    notes = [line for line in lines if line.startswith("note: ")]
+    assert notes[0] == ("note: meshes[0]: 1 morph target(s) left out: the base shape is imported (the default weights "
+                        "[1] that viewers apply are not)")
+    assert notes[-1] == "note: animations[4] ('smile'): moves no node splatfilm poses; left out of the clips"
+    assert "smile" not in load_rig(rig_path(out)).clips
+    assert len(json.loads((tmp_path / "face.json").read_text())["rig"]["ignored"]) == 3
+    assert main(["pose", str(out), "--clip", "smile", "-o", str(tmp_path / "smile.ply")]) == 2
+    assert "no clip 'smile'" in capsys.readouterr().err
+
+
+def test_pose_joints_prints_the_skeleton_as_a_tree(tmp_path, capsys):
+    imported(tmp_path, count=300)
+    assert main(["pose", str(tmp_path / "limb.ply"), "--joints"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["Armature", "  root", "    mid", "      tip", "body0"]
+
+
+def test_a_figure_modelled_in_centimetres_is_pointed_out(tmp_path, capsys):
+    """glTF counts in metres; a figure tens of metres tall (Khronos' Fox: 79) was modelled in
+    centimetres: import-mesh says so and what scale places it (it said nothing)."""
+    write_limb(tmp_path / "giant.glb", armature=((0.0, 0.0, 0.0), (0, 0, 0, 1), (40.0, 40.0, 40.0)))
+    assert main(["import-mesh", str(tmp_path / "giant.glb"), "-o", str(tmp_path / "giant.ply"), "--count", "300"]) == 0
+    out = capsys.readouterr().out
+    assert (f"warning: {tmp_path / 'giant.glb'}: the mesh is 80 m tall: glTF counts in metres, so it was probably "
+            "modelled in centimetres; place it in a film with scale: 0.01 (0.8 m)") in out
+    write_limb(tmp_path / "limb.glb")
+    assert main(["import-mesh", str(tmp_path / "limb.glb"), "-o", str(tmp_path / "limb.ply"), "--count", "300"]) == 0
+    assert "warning" not in capsys.readouterr().out  # a 2 m limb

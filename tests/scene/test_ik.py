@@ -115,8 +115,10 @@ def test_aim_turns_towards_the_target_and_clamps_at_the_limit():
 def test_chains_ancestors_and_stride():
     r = rig()
     check_chain(r, LEG)
-    with pytest.raises(SplatfilmError, match="'foot' is not a child of 'hip'"):
+    with pytest.raises(SplatfilmError, match="'knee' is not below 'foot'"):
         check_chain(r, (1, 3, 2))
+    with pytest.raises(SplatfilmError, match="'head' is not below 'knee'"):
+        check_chain(r, (1, 2, 5))
     assert common_ancestor(r, [1, 5]) == 0 and common_ancestor(r, [3, 4]) == 2 and common_ancestor(r, [0]) is None
     # A cycle that slides the foot (here the hip's translation) back 0.6 m per 1 s while
     # down, lifting it to swing forward: stride 0.6 m; the same without sliding: 0.
@@ -129,3 +131,41 @@ def test_chains_ancestors_and_stride():
     assert cycle_stride(r, walk, [3], np.array([0, 0, 1.0])) == pytest.approx(0.6, rel=1e-6)
     still = Channel(1, "translation", "LINEAR", times, np.stack([np.full_like(y, 0.1), np.zeros_like(y), 1.0 + z], 1))
     assert cycle_stride(r, Clip("lift", 1.0, [still]), [3], np.array([0, 0, 1.0])) == 0.0
+
+
+def test_a_leg_with_twist_bones_between_its_joints_bends_as_the_plain_leg():
+    """Rigify-style legs: thigh -> thigh twist -> shin -> shin twist -> foot. Named as
+    [thigh, shin, foot], the IK reaches the same target with the same knee and foot as the
+    leg without them, and the twist bones ride along on their bones (the chain was refused:
+    each joint had to be its parent's child)."""
+    names = ["root", "hip", "hip_twist", "knee", "knee_twist", "foot", "toe", "head"]
+    parents = np.array([-1, 0, 1, 2, 3, 4, 5, 0])
+    offsets = np.array([[0, 0, 0], [0.1, 0, 1.0], [0, 0, -0.25], [0, 0, -0.25], [0, 0, -0.2], [0, 0, -0.25],
+                        [0, -0.15, -0.05], [0, 0, 1.6]], float)
+    n = len(names)
+    rest = JointTRS(offsets, np.tile([1.0, 0, 0, 0], (n, 1)), np.ones((n, 3)))
+    twisted = Rig(names, parents, rest, np.eye(4)[None].repeat(n, 0), {}, np.zeros((1, 4), int),
+                  np.array([[1.0, 0, 0, 0]]))
+    check_chain(twisted, (1, 3, 5))
+    pose = twisted.rest.copy()
+    pose.rotation[1] = quat_from_rotation(rotation_about([1, 0, 0], math.radians(-15)))
+    pose.rotation[2] = quat_from_rotation(rotation_about([0, 0, 1], math.radians(40)))  # twist about the thigh
+    pose.rotation[3] = quat_from_rotation(rotation_about([0, 0, 1], math.radians(-40)) @
+                                          rotation_about([1, 0, 0], math.radians(30)))  # untwist, bend
+    L = pose.matrices()
+    G0 = global_transforms(twisted, L)
+    plain = rig()
+    Lp = bent(plain)
+    Gp0 = global_transforms(plain, Lp)
+    for t, p in ((1, 1), (3, 2), (5, 3), (6, 4)):  # the same leg, posed alike
+        np.testing.assert_allclose(G0[t, :3, 3], Gp0[p, :3, 3], atol=1e-12)
+    target = G0[5, :3, 3] + np.array([0.05, -0.1, 0.2])
+    G = global_transforms(twisted, two_bone_ik(twisted, L, (1, 3, 5), target))
+    Gp = global_transforms(plain, two_bone_ik(plain, Lp, LEG, target))
+    for t, p in ((1, 1), (3, 2), (5, 3), (6, 4)):
+        np.testing.assert_allclose(G[t, :3, 3], Gp[p, :3, 3], atol=1e-9)
+    np.testing.assert_allclose(G[5, :3, :3], G0[5, :3, :3], atol=1e-9)  # the foot keeps its orientation
+    for twist, (top, bottom) in ((2, (1, 3)), (4, (3, 5))):  # each twist joint stays on its bone, where it was
+        u = np.linalg.norm(G0[twist, :3, 3] - G0[top, :3, 3]) / np.linalg.norm(G0[bottom, :3, 3] - G0[top, :3, 3])
+        np.testing.assert_allclose(G[twist, :3, 3], G[top, :3, 3] + u * (G[bottom, :3, 3] - G[top, :3, 3]), atol=1e-9)
+    np.testing.assert_allclose(G[7], G0[7])  # other joints untouched
