@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -430,6 +431,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: this needs the Python package {package}, which is not installed here: pip install {package}",
               file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of our output went away (`splatfilm pose X --joints | head`): stop quietly,
+        # as `git log | head` does, with stdout pointed where a final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, the status a shell gives a command a closed pipe stopped
     except OSError as e:
         # A file of the user's that the OS refused (a folder given as a file, no permission, a full
         # or read-only disk) where no reader or writer put it into words first. Others are bugs.

@@ -415,3 +415,19 @@ def test_a_figure_modelled_in_centimetres_is_pointed_out(tmp_path, capsys):
     write_limb(tmp_path / "limb.glb")
     assert main(["import-mesh", str(tmp_path / "limb.glb"), "-o", str(tmp_path / "limb.ply"), "--count", "300"]) == 0
     assert "warning" not in capsys.readouterr().out  # a 2 m limb
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):
+    """`splatfilm pose ASSET --joints | head -1` ended in a BrokenPipeError traceback once
+    head had read its line; it now stops quietly with the shell's status for a closed pipe."""
+    import subprocess
+    import sys
+
+    imported(tmp_path, count=300)
+    # Many copies of the tree: the output outgrows the pipe's buffer after the reader has gone.
+    script = ("import sys; from splatfilm.cli import main; "
+              f"sys.exit(max(main(['pose', {str(tmp_path / 'limb.ply')!r}, '--joints']) for _ in range(20000)))")
+    run = subprocess.run(f"{sys.executable} -c \"{script}\" | head -1", shell=True, capture_output=True, text=True,
+                         executable="/bin/bash", timeout=120)
+    assert run.stdout.splitlines() == ["Armature"]
+    assert run.stderr == ""
