@@ -155,6 +155,132 @@ def test_bad_options(tmp_path):
         run_sfm(tmp_path, tmp_path / "work", camera_model="FISHEYE", log=None)
 
 
+# ---- memory: SIFT threads ------------------------------------------------------------------------
+
+GB = 10**9
+
+
+def test_sift_threads_fit_the_memory_left():
+    """COLMAP's CPU SIFT takes about 2.3 GB a thread for a 12 MP photo (extracted at 3200x2400):
+    on 16 cores, every core needs 37 GB; with 8 GB free it gets 3 threads, never fewer than 1."""
+    from splatfilm.fit.sfm import SIFT_BYTES_PER_PIXEL, sift_thread_bytes, sift_threads
+
+    phone = (4000, 3000)
+    assert sift_thread_bytes(phone) == sift_thread_bytes((3000, 4000)) == SIFT_BYTES_PER_PIXEL * 3200 * 2400
+    assert sift_thread_bytes((1600, 1200)) == SIFT_BYTES_PER_PIXEL * 1600 * 1200  # not scaled
+    assert sift_thread_bytes((32, 24)) == 300 * 32 * 24
+    assert sift_thread_bytes(phone, max_image_size=1600) == sift_thread_bytes((1600, 1200))
+    assert sift_threads(8 * GB, phone, cores=16) == 3
+    assert sift_threads(64 * GB, phone, cores=16) == 16
+    assert sift_threads(64 * GB, phone, cores=16, images=4) == 4  # one image a thread at a time
+    assert sift_threads(1 * GB, phone, cores=16) == 1  # does not fit at all: one thread still
+    assert sift_threads(0, phone, cores=16) == 1
+    assert sift_threads(None, phone, cores=16) == 16  # memory unknown: as before
+    assert sift_threads(8 * GB, (1600, 1200), cores=16) == 13  # smaller photos, more threads
+    assert sift_threads(8 * GB, (800, 600), cores=16, images=100) == 16
+    assert sift_threads(8 * GB, phone, cores=1) == 1
+
+
+def _fake_root(root: Path, meminfo_kb: int, cgroup: str, files: dict[str, str]) -> Path:
+    (root / "proc" / "self").mkdir(parents=True)
+    (root / "proc" / "meminfo").write_text(f"MemTotal:       99999999 kB\nMemFree:  1 kB\n"
+                                           f"MemAvailable:   {meminfo_kb} kB\n")
+    (root / "proc" / "self" / "cgroup").write_text(cgroup)
+    for name, text in files.items():
+        (root / "sys" / "fs" / "cgroup" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "sys" / "fs" / "cgroup" / name).write_text(text)
+    return root
+
+
+def test_available_memory_is_the_least_of_meminfo_and_cgroup_limits(tmp_path):
+    from splatfilm.fit.sfm import available_memory
+
+    # cgroup v2: a 4 GB limit with 3 GB used, 1 GB of it reclaimable page cache -> 2 GB of room.
+    v2 = {"job/memory.max": f"{4 * GB}\n", "job/memory.current": f"{3 * GB}\n",
+          "job/memory.stat": f"anon 1\nactive_file 5\ninactive_file {GB}\n"}
+    assert available_memory(_fake_root(tmp_path / "a", 20_000_000, "0::/job\n", v2)) == 2 * GB
+    # No limit ("max"): MemAvailable, in kB.
+    v2["job/memory.max"] = "max\n"
+    assert available_memory(_fake_root(tmp_path / "b", 20_000_000, "0::/job\n", v2)) == 20_000_000 * 1024
+    # cgroup v1 in a container: /proc names the host's path, the group is mounted as the root;
+    # a limit over MemAvailable leaves MemAvailable.
+    v1 = {"memory/memory.limit_in_bytes": f"{6 * GB}\n", "memory/memory.usage_in_bytes": f"{GB}\n",
+          "memory/memory.stat": "cache 9\ntotal_inactive_file 0\n"}
+    cgroup = "4:memory:/process_api/abc\n3:cpuset:/\n0::/\n"
+    assert available_memory(_fake_root(tmp_path / "c", 20_000_000, cgroup, v1)) == 5 * GB
+    assert available_memory(_fake_root(tmp_path / "d", 1_000_000, cgroup, v1)) == 1_000_000 * 1024
+    v1["memory/memory.limit_in_bytes"] = "9223372036854771712\n"  # v1's "no limit"
+    assert available_memory(_fake_root(tmp_path / "e", 1_000_000, cgroup, v1)) == 1_000_000 * 1024
+    assert available_memory(tmp_path / "nowhere") is None  # no /proc: not bounded
+
+
+def test_sfm_extracts_on_the_threads_the_memory_allows(tmp_path, monkeypatch):
+    """run_sfm and triangulate_known_poses extract SIFT on fewer threads where every core's
+    share would not fit in the memory left, say so, and keep an explicit thread count."""
+    import os
+
+    import pycolmap
+
+    import splatfilm.fit.sfm as sfm
+
+    calls: list[int] = []
+    extract = pycolmap.extract_features
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["extraction_options"].num_threads)
+        return extract(*args, **kwargs)
+
+    monkeypatch.setattr(pycolmap, "extract_features", counting)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    per_thread = 300 * 32 * 24  # sift_thread_bytes((32, 24)), tested above
+    monkeypatch.setattr(sfm, "available_memory", lambda: 2 * per_thread + 1, raising=False)
+    rng = np.random.default_rng(0)
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        iio.imwrite(d / name, _noise_image(rng, 24, 32))
+    messages: list[str] = []
+    with pytest.raises(SplatfilmError, match="registered 0 of 3"):
+        run_sfm(d, tmp_path / "work", log=messages.append, reuse=False)
+    assert calls == [2]
+    assert messages[0] == ("sfm: extracting SIFT features from 3 images at 32x24; on 2 threads, not 3: a thread takes "
+                           "about 0.2 MB at this size and 0.5 MB of memory is free (`splatfilm sfm --threads N` "
+                           "sets it)"), messages
+    calls.clear()
+    messages.clear()
+    with pytest.raises(SplatfilmError, match="registered 0 of 3"):
+        run_sfm(d, tmp_path / "work", log=messages.append, reuse=False, num_threads=3)
+    assert calls == [3] and messages[0] == "sfm: extracting SIFT features from 3 images at 32x24", messages
+    # Where every core fits, COLMAP is told -1 (all) as before.
+    monkeypatch.setattr(sfm, "available_memory", lambda: 100 * per_thread)
+    calls.clear()
+    with pytest.raises(SplatfilmError, match="registered 0 of 3"):
+        run_sfm(d, tmp_path / "work", log=None, reuse=False)
+    assert calls == [-1]
+    # One core and not even its thread fits: nothing to take away, said all the same.
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(sfm, "available_memory", lambda: per_thread // 2)
+    calls.clear()
+    messages.clear()
+    with pytest.raises(SplatfilmError, match="registered 0 of 3"):
+        run_sfm(d, tmp_path / "work", log=messages.append, reuse=False)
+    assert calls == [-1]
+    assert messages[0] == ("sfm: extracting SIFT features from 3 images at 32x24; a thread takes about 0.2 MB at "
+                           "this size and 0.1 MB of memory is free, so it may run out (`splatfilm sfm --threads N` "
+                           "sets it)"), messages
+    # Triangulation with known poses extracts the same way, on 8 cores.
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    cameras = read_transforms_json(SET / "transforms.json")[:3].resized(32, 24)
+    images = [_noise_image(rng, 24, 32) for _ in range(3)]
+    calls.clear()
+    messages.clear()
+    sfm.triangulate_known_poses(images, cameras, tmp_path / "tri", log=messages.append, progress=False)
+    assert calls == [1]
+    assert messages[0] == ("triangulate: SIFT features of 3 views with known poses; on 1 thread, not 3: a "
+                                  "thread takes about 0.2 MB at this size and 0.1 MB of memory is free, so it may "
+                                  "run out"), messages
+
+
 # ---- video -------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,117 @@
+"""SfM on 12 MP phone photos: peak memory and seconds of `run_sfm` (`splatfilm sfm`), per step.
+
+    python benchmarks/sfm_memory.py                          # 4 photos, this machine's default threads
+    python benchmarks/sfm_memory.py --count 8 --threads 1
+    python benchmarks/sfm_memory.py --count 8 --machine 16:8 # as a 16-core machine with 8 GB free would run
+
+The photos are benchmarks/load.py's: the flowerpot fixture's, enlarged to 3000x4000 and, every
+second one, 4000x3000 (JPEG quality 90), in a temporary folder. Each row runs `run_sfm` in a
+fresh process: peak MB is that process's resident set at its high-water mark (VmHWM); the
+extraction, matching and mapping columns are the largest resident set sampled (every 0.05 s)
+during each step (mapping: mapping and the pose checks). The model's digest (sha256 of
+sparse/0's files) tells whether two runs made the same model.
+
+`--machine CORES:GB` runs SfM as on a machine with CORES cores and GB of memory free: the thread
+count for SIFT extraction is what splatfilm chooses there (`sfm.sift_threads`), and COLMAP runs
+that many extraction threads here. Only where the choice is fewer threads than CORES: a machine
+with enough memory runs every core, which this one cannot show (use `--threads CORES`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+STEPS = ("extraction", "matching", "mapping")
+
+
+def rss_mb(field: str = "VmRSS") -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure(folder: Path, threads: int, machine: str | None) -> dict:
+    """Run SfM on `folder`/images in this process (call in a fresh one): peak resident set, per step."""
+    import splatfilm.fit.sfm as sfm
+
+    if machine:
+        cores, gb = machine.split(":")
+        os.cpu_count = lambda: int(cores)  # noqa: E731 (this process only: what the thread choice reads)
+        sfm.available_memory = lambda: int(float(gb) * 1e9)  # noqa: E731
+    step, peaks, lines, done = ["start"], {}, [], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peaks[step[0]] = max(peaks.get(step[0], 0.0), rss_mb())
+            time.sleep(0.05)
+
+    def log(message: str) -> None:
+        lines.append(message)
+        if "extracting SIFT" in message:
+            step[0] = "extraction"
+        elif "matching" in message and step[0] == "extraction":
+            step[0] = "matching"
+        elif message.endswith("mapping"):  # "... pairs verified; mapping"
+            step[0] = "mapping"
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t = time.perf_counter()
+    model = sfm.run_sfm(folder / "images", folder / "work", num_threads=threads, log=log, progress=False, reuse=False)
+    seconds = time.perf_counter() - t
+    done.set()
+    sampler.join()
+    digest = hashlib.sha256(b"".join((model / f).read_bytes() for f in ("cameras.bin", "images.bin", "points3D.bin")))
+    return {"peak_mb": rss_mb("VmHWM"), "steps_mb": {s: peaks.get(s, 0.0) for s in STEPS}, "seconds": seconds,
+            "model": digest.hexdigest()[:12], "extraction_line": next((m for m in lines if "extracting SIFT" in m), ""),
+            "kept": lines[-1] if lines else ""}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=4, help="photos (every second one landscape)")
+    parser.add_argument("--threads", type=int, default=-1, help="run_sfm's num_threads (default -1: chosen)")
+    parser.add_argument("--machine", metavar="CORES:GB", help="choose the SIFT threads as a machine with CORES "
+                                                               "cores and GB free would")
+    parser.add_argument("--keep", type=Path, help="make the photos here (reused when there)")
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # the fresh process's side
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.threads, args.machine)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp) / "capture"
+        if not (folder / "transforms.json").exists():
+            from load import make_capture
+
+            make_capture(folder, args.count)
+        cmd = [sys.executable, __file__, "--measure", str(folder), "--threads", str(args.threads)]
+        if args.machine:
+            cmd += ["--machine", args.machine]
+        row = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+    import pycolmap
+
+    steps = ", ".join(f"{s} {row['steps_mb'][s]:.0f}" for s in STEPS)
+    print(f"{platform.machine()}, {os.cpu_count()} cores, pycolmap {pycolmap.__version__}")
+    print(f"{args.count} photos, threads {args.threads}{', as ' + args.machine if args.machine else ''}: "
+          f"peak {row['peak_mb']:.0f} MB ({steps}), {row['seconds']:.1f} s, model {row['model']}")
+    print(f"  {row['extraction_line']}\n  {row['kept']}")
+
+
+if __name__ == "__main__":
+    main()
