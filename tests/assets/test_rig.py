@@ -426,7 +426,8 @@ def test_output_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):
     imported(tmp_path, count=300)
     # Many copies of the tree: the output outgrows the pipe's buffer after the reader has gone.
     script = ("import sys; from splatfilm.cli import main; "
-              f"sys.exit(max(main(['pose', {str(tmp_path / 'limb.ply')!r}, '--joints']) for _ in range(20000)))")
+              f"codes = (main(['pose', {str(tmp_path / 'limb.ply')!r}, '--joints']) for _ in range(20000)); "
+              "sys.exit(next((c for c in codes if c), 0))")
     run = subprocess.run(f"{sys.executable} -c \"{script}\" | head -1", shell=True, capture_output=True, text=True,
                          executable="/bin/bash", timeout=120)
     assert run.stdout.splitlines() == ["Armature"]
