@@ -50,11 +50,13 @@ def movie_record(film: Film, facts: dict, shots: list[int], refined: set[str], c
 
 
 def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: list[str], movies: dict,
-                     facts: dict | None = None, refined: set[str] | None = None) -> None:
+                     facts: dict | None = None, refined: set[str] | None = None,
+                     log: Callable[[str], None] = print) -> None:
     """out_dir/SHOT.mp4 (every frame, handles included; its timecode track starts at the first
     frame number's timecode; MP4 keeps no reel name, the masters' MOVs do) and out_dir/cameras/SHOT.usda,
     unless they exist and were made from the same frames (`frame_keys`, in order). With
-    `facts` (FrameRenderer.facts()) the MP4 carries its provenance record."""
+    `facts` (FrameRenderer.facts()) the MP4 carries its provenance record. A shot whose lens a
+    USD camera cannot hold (fisheye, distortion, panorama) gets no SHOT.usda, which `log` says."""
     from splatfilm.io.video import encode_sequence
     from splatfilm.shots.interchange import export_shot
 
@@ -69,7 +71,13 @@ def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: lis
                         timecode=timecode, reel=reel_names([s.name for s in film.shots])[fs.name], provenance=record)
         movies[mp4.name] = digest
     usd = out_dir / "cameras" / f"{fs.name}.usda"
-    if movies.get(usd.name) != digest or not usd.exists():
+    if fs.shot.lens.model != "pinhole":
+        # Refusing here would end the render after every frame was made, with no cut or
+        # timeline; a camera file left from an earlier pinhole take would not match the frames.
+        usd.unlink(missing_ok=True)
+        movies.pop(usd.name, None)
+        log(f"{fs.name}: no USD camera (a USD camera is a pinhole; this shot's lens is {fs.shot.lens.model})")
+    elif movies.get(usd.name) != digest or not usd.exists():
         export_shot(fs.shot, usd, depth_of_field=film.depth_of_field)
         movies[usd.name] = digest
 
@@ -151,7 +159,7 @@ def write_edit(film: Film, out_dir: Path, shot_keys: dict[int, list[str]], movie
     `facts` (FrameRenderer.facts()) the movies carry provenance; `refined`: shots a
     generative refiner changed."""
     for k, keys in shot_keys.items():
-        write_shot_media(film, out_dir, k, keys, movies, facts, refined)
+        write_shot_media(film, out_dir, k, keys, movies, facts, refined, log)
     result = CutOutputs()
     if not all((out_dir / f"{fs.name}.mp4").exists() and movies.get(f"{fs.name}.mp4") for fs in film.shots):
         log("the film MP4 and timeline wait until every shot has been rendered")

@@ -14,6 +14,10 @@ The schema's conventions (usdVol/schema.usda), and how splatfilm's raw parameter
                                                      band, m = -l..l, colour inner), the raw 3DGS
                                                      coefficients (rgb = 0.5 + C0 sh0 + ...); written
                                                      as a vertex primvar with elementSize (d+1)^2
+    extent                              float3[2]    the box each Gaussian can draw in (alpha >= 1/255,
+                                                     at most 3 sigma: the renderer's opacity-aware
+                                                     bound, inside the kernel's 99.7% support), as
+                                                     UsdGeomPoints' extent counts its widths
     projectionModeHint = perspective, sortingModeHint = zDepth   (how splatfilm renders: EWA
                                                      projection, tiles sorted by camera z)
     colorSpace:name = srgb_rec709_scene (UsdColorSpaceAPI): the coefficients give sRGB-encoded
@@ -36,10 +40,10 @@ import torch
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import cannot_write, make_folder, temp_path_for
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.scene.transforms import Similarity
+from splatfilm.scene.transforms import Similarity, quat_to_rotmat
 
-__all__ = ["splat_prims", "write_splat_prim", "gaussians_of_prim", "read_usd_splats", "write_usd_splats",
-           "read_usd_world_splats", "open_usd_stage", "export_usd_stage", "stage_to_world"]
+__all__ = ["splat_prims", "drawn_extent", "write_splat_prim", "gaussians_of_prim", "read_usd_splats",
+           "write_usd_splats", "read_usd_world_splats", "open_usd_stage", "export_usd_stage", "stage_to_world"]
 
 # Opacities of 0 and 1 read as these, so their logits stay finite.
 _OPACITY_EPS = 1e-7
@@ -101,6 +105,24 @@ def _time(time):
     return Usd.TimeCode.EarliestTime() if time is None else Usd.TimeCode(time)
 
 
+def drawn_extent(g: Gaussians) -> np.ndarray:
+    """The box [2, 3] (min, max) in the Gaussians' own space that holds everything they can
+    draw: each one's ellipsoid out to where its alpha falls below 1/255 (k = sqrt(2 ln(255 a))
+    standard deviations, at most 3), as the renderer's opacity-aware boxes; zeros for none."""
+    g = g.detach().to("cpu", torch.float64)
+    if len(g) == 0:
+        return np.zeros((2, 3))
+    means = g.means.numpy()
+    R = quat_to_rotmat(g.quats).numpy()
+    alpha = torch.sigmoid(g.opacities).numpy()
+    k = np.minimum(3.0, np.sqrt(2.0 * np.log(np.maximum(255.0 * alpha, 1.0))))[:, None]  # 0: too faint to draw
+    with np.errstate(over="ignore", invalid="ignore"):
+        axes = R * np.exp(g.scales.numpy())[:, None, :]  # columns: the principal axes, 1 sigma long
+        reach = k * np.sqrt((axes ** 2).sum(axis=2))  # [N, 3] the drawn ellipsoid's half-width per axis
+    reach = np.where(k > 0, reach, 0.0)
+    return np.stack([(means - reach).min(axis=0), (means + reach).max(axis=0)])
+
+
 def write_splat_prim(field, g: Gaussians, time=None) -> None:
     """Set a ParticleField3DGaussianSplat schema object's attributes from `g` (in the prim's own
     space), at time code `time` (None: the default value, for Gaussians that do not change)."""
@@ -124,9 +146,8 @@ def write_splat_prim(field, g: Gaussians, time=None) -> None:
     primvar = UsdGeom.Primvar(coeffs)
     primvar.SetInterpolation(UsdGeom.Tokens.vertex)
     primvar.SetElementSize((d + 1) ** 2)
-    lo = means.min(axis=0) if n else np.zeros(3, np.float32)
-    hi = means.max(axis=0) if n else np.zeros(3, np.float32)
-    field.CreateExtentAttr().Set(Vt.Vec3fArray.FromNumpy(f32(np.stack([lo, hi]))), tc)
+    # Centres alone would leave out the Gaussians' own size: a viewer frames and culls by extent.
+    field.CreateExtentAttr().Set(Vt.Vec3fArray.FromNumpy(f32(drawn_extent(g))), tc)
     field.CreateProjectionModeHintAttr().Set("perspective")
     field.CreateSortingModeHintAttr().Set("zDepth")
     prim = field.GetPrim()

@@ -351,6 +351,21 @@ def test_a_distorting_lens_renders_through_its_model(film_dir):
     assert 0.3 < red(fisheye) < 0.9 * red(pinhole) and 0.3 < red(barrel) < 0.95 * red(pinhole)
 
 
+def test_a_fisheye_shot_gets_its_cut_without_a_usd_camera(film_dir):
+    pytest.importorskip("pxr")
+    out = film_dir / "out"
+    res = _render(film_dir, out)  # first a pinhole take: both shots get their USD camera
+    assert (out / "cameras" / "sh010.usda").exists()
+    _edit(film_dir, lambda d: d["shots"][0].update(lens={"focal_mm": 14, "model": "fisheye"}))
+    said = []
+    res = render_film(film_dir / "film.yaml", out, RenderOptions(backend="cpu"), progress=False, log=said.append)
+    # The render used to stop here with "a USD camera is a pinhole" after making every frame.
+    assert res.rendered["sh010"] == 8 and res.film_mp4 is not None and res.edl is not None
+    # The pinhole take's camera would not match the new frames: it goes, and the log says why.
+    assert not (out / "cameras" / "sh010.usda").exists() and (out / "cameras" / "sh020.usda").exists()
+    assert any("sh010: no USD camera" in line and "lens is fisheye" in line for line in said)
+
+
 def test_ray_renders_the_same_frames(film_dir):
     ray = pytest.importorskip("ray")
     try:

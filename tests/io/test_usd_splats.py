@@ -13,6 +13,7 @@ pxr = pytest.importorskip("pxr")
 from splatfilm.errors import SplatfilmError  # noqa: E402
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians  # noqa: E402
 from splatfilm.io.usd_splats import read_usd_splats  # noqa: E402
+from splatfilm.scene.gaussians import Gaussians  # noqa: E402
 
 
 @pytest.mark.parametrize("name", ["a.usda", "a.usdc", "a.usd"])
@@ -73,3 +74,25 @@ def test_errors_are_one_line(tmp_path):
     g.means[0, 0] = float("inf")
     with pytest.raises(SplatfilmError, match="non-finite"):
         save_gaussians(tmp_path / "bad.usda", g)
+
+
+def test_extent_holds_what_the_gaussians_draw(tmp_path):
+    """A viewer frames and culls a prim by its extent (UsdGeom.BBoxCache): it must hold each
+    Gaussian out to where it stops drawing, not only the centres (it used to)."""
+    from pxr import Usd, UsdGeom
+
+    quarter_turn_z = [np.sqrt(0.5), 0.0, 0.0, np.sqrt(0.5)]  # the long axis turned onto y: the box follows
+    g = Gaussians.from_activated(
+        torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]),
+        torch.tensor([[1.0, 0.0, 0.0, 0.0], quarter_turn_z, [1.0, 0.0, 0.0, 0.0]]),
+        torch.tensor([[0.1, 0.1, 0.1], [0.5, 0.01, 0.02], [1.0, 1.0, 1.0]]),
+        torch.tensor([0.99, 0.99, 0.5 / 255]),  # the third is too faint to draw anything
+        colors=torch.full((3, 3), 0.5))
+    path = tmp_path / "g.usda"
+    save_gaussians(path, g)
+    stage = Usd.Stage.Open(str(path))
+    box = UsdGeom.BBoxCache(Usd.TimeCode.Default(), ["default"]).ComputeLocalBound(stage.GetDefaultPrim()).GetRange()
+    k = np.sqrt(2 * np.log(255 * 0.99))  # 3.33 sigma capped at 3
+    assert k > 3
+    np.testing.assert_allclose(box.GetMin(), [-0.3, -1.5, -0.3], atol=1e-6)
+    np.testing.assert_allclose(box.GetMax(), [1.03, 2.0, 0.3], atol=1e-6)
