@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,44 @@ class BakedMotion:
     def from_dict(d: dict) -> "BakedMotion":
         return BakedMotion(np.array(d["times"]), np.array(d["positions"]), np.array(d["quats"]), float(d["scale"]),
                            [str(n) for n in d.get("notes", [])])
+
+
+class BakeFailed(Exception):
+    """A PendingBake's SplatfilmError on its way out of whatever asked where the body is. Not
+    a SplatfilmError, so that a caller labelling its own errors (a shot parser names the shot's
+    field that aimed at the body) lets it through as the bake said it; the film script's
+    reader raises `error` in its place."""
+
+    def __init__(self, error: SplatfilmError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class PendingBake:
+    """A body's motion, simulated when first asked for rather than when its script is read.
+    A cold simulation meshes the set (40 s for the demo's on a CPU) and steps pybullet: a film script
+    bakes its bodies after its shots are checked, so a typo in a shot is told at once; a shot
+    aimed at the body asks for it earlier, as its camera follows the trajectory.
+
+    bake: makes the BakedMotion (SplatfilmError naming the script's field when it cannot);
+    `motion()` runs it once; `at(t)` is the motion's, with bake errors as BakeFailed."""
+
+    def __init__(self, bake: Callable[[], BakedMotion]) -> None:
+        self._bake = bake
+        self._motion: BakedMotion | None = None
+
+    def motion(self) -> BakedMotion:
+        """The baked motion: simulated (or read from its cache) on the first call."""
+        if self._motion is None:
+            self._motion = self._bake()
+        return self._motion
+
+    def at(self, t: float) -> Similarity:
+        """Canonical frame -> world at world time t (seconds), as BakedMotion.at."""
+        try:
+            return self.motion().at(t)
+        except SplatfilmError as e:
+            raise BakeFailed(e) from None
 
 
 # ---- what collides -----------------------------------------------------------------------------

@@ -74,11 +74,12 @@ not the script's clip list, so editing a clip re-renders only the frames whose p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -98,6 +99,9 @@ from splatfilm.film.timeline import frame_timecode
 from splatfilm.film.world import DEFAULT_TURN_RATE, Asset, KeyedMotion, PathWalk, World, load_asset
 from splatfilm.scene.transforms import Similarity, yaw_rotation
 from splatfilm.yamlfields import At, integer, load_yaml, mapping, number, schema_version, show, vec3
+
+if TYPE_CHECKING:
+    from splatfilm.film.physics import BakedMotion, PhysicsSpec
 
 # Film scripts carry `version: 1`; a script without one is version 1 (yamlfields.schema_version).
 FILM_VERSION = 1
@@ -351,16 +355,35 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
         if any(k in data for k in PERFORMANCE_FIELDS):
             _perform(asset, data, a_at, assets, list(value))
         if spec is not None:
-            from splatfilm.film.physics import physics_motion
+            from splatfilm.film.physics import PendingBake
 
             scene = assets[data["on_ground"]] if "on_ground" in data else next(iter(assets.values()), None)
-            try:
-                # Simulated once against the set, baked and cached beside the script: renders stay deterministic.
-                asset.motion = physics_motion(spec, asset, scene, float(fps), folder / ".splatfilm-cache")
-            except SplatfilmError as e:
-                a_at["physics"].fail(str(e))
+            # Simulated once against the set, baked and cached beside the script (renders stay
+            # deterministic), once the shots are checked or when something needs the body first.
+            asset.motion = PendingBake(functools.partial(_simulated, spec, asset, scene, fps, folder, a_at["physics"]))
         assets[str(name)] = asset
     return World(assets)
+
+
+def _simulated(spec: PhysicsSpec, asset: Asset, scene: Asset | None, fps: Fraction, folder: Path, at: At) -> BakedMotion:
+    """The BakedMotion of `asset` under `spec` against `scene` (physics.physics_motion),
+    cached in the script's folder; its errors name the asset's `physics` field (`at`)."""
+    from splatfilm.film.physics import physics_motion
+
+    try:
+        return physics_motion(spec, asset, scene, float(fps), folder / ".splatfilm-cache")
+    except SplatfilmError as e:
+        at.fail(str(e))
+
+
+def _bake(world: World) -> None:
+    """Simulate every body still pending (physics.PendingBake), in script order, and give it
+    the baked motion: what renders, the USD stage and physics_notes read."""
+    from splatfilm.film.physics import PendingBake
+
+    for asset in world.assets.values():
+        if isinstance(asset.motion, PendingBake):
+            asset.motion = asset.motion.motion()
 
 
 def _included_shot(fields: dict, at: At, folder: Path, points: dict, defaults: dict) -> Shot:
@@ -383,7 +406,9 @@ def _included_shot(fields: dict, at: At, folder: Path, points: dict, defaults: d
 
 def parse_film(path: str | Path) -> Film:
     """Read and validate a film script; loads its assets. Raises SplatfilmError naming the
-    file, the field path and the problem."""
+    file, the field path and the problem. The heavy work (physics simulations and the
+    collision meshes they make) comes after every shot is checked, unless a shot aims at a
+    simulated body first, so a mistake in a shot is reported in seconds on a cold cache."""
     path = Path(path)
     source = str(path)
     if not path.exists():
@@ -431,27 +456,48 @@ def parse_film(path: str | Path) -> Film:
 
     if "assets" not in data:
         at.fail("missing `assets` (what the world is made of)")
-    world = _assets(data["assets"], at["assets"], path.parent, fps)
-
     points = {}
     if data.get("points") is not None:
         p = mapping(data["points"], at["points"], set(data["points"]))
         points = {str(k): vec3(v, at["points"][str(k)]) for k, v in p.items()}
-    clash = set(points) & set(world.assets)
-    if clash:
-        at["points"][sorted(clash)[0]].fail("has the name of an asset; asset names already are points")
-
     raw_shots = data.get("shots")
     if not isinstance(raw_shots, list) or not raw_shots:
         at["shots"].fail("expected a non-empty list of shots")
     defaults = {"fps": data.get("fps", 24), "resolution": [width, height], "first_frame": first}
     if "lens" in data:
         defaults["lens"] = data["lens"]
+
+    from splatfilm.film.physics import BakeFailed
+
+    try:
+        # The assets are loaded and placed; their simulations (and the collision meshes they make,
+        # minutes on a cold cache) wait until the shots are checked, unless a shot aims at the body.
+        world = _assets(data["assets"], at["assets"], path.parent, fps)
+        clash = set(points) & set(world.assets)
+        if clash:
+            at["points"][sorted(clash)[0]].fail("has the name of an asset; asset names already are points")
+        shots = _shots(raw_shots, at["shots"], path.parent, world, points, defaults, fps, handles_default)
+        clash = next((s for s in shots if s.name == title), None)
+        if clash is not None:  # the cut would overwrite that shot's movie
+            at["title"].fail(f"{title!r} is also a shot's name (its movie is {title}.mp4); give the film another title")
+        _bake(world)
+    except BakeFailed as e:  # a shot aimed at a body whose bake failed: the bake's error, as it said it
+        raise e.error from None
+    return Film(path=path, title=str(title), fps=fps, width=width, height=height, first_frame=first,
+                background=background, sh_degree=sh_degree, crf=crf, world=world, shots=shots,
+                motion_blur=blur, depth_of_field=dof, raw=data)
+
+
+def _shots(raw_shots: list, at: At, folder: Path, world: World, points: dict[str, np.ndarray], defaults: dict,
+           fps: Fraction, handles_default: int) -> list[FilmShot]:
+    """The film's shots, in edit order, each checked against the world (`defaults`: the fields
+    a shot inherits from the film: fps, resolution, first frame, lens)."""
+    width, height = defaults["resolution"]
     shots: list[FilmShot] = []
     names: set[str] = set()
     clock = 0.0
     for i, raw in enumerate(raw_shots):
-        s_at = at["shots"][i]
+        s_at = at[i]
         if not isinstance(raw, dict):
             s_at.fail(f"a shot is a mapping of fields, got {show(raw)}")
         film_fields = {k: raw[k] for k in _SHOT_FILM if k in raw}
@@ -462,10 +508,10 @@ def parse_film(path: str | Path) -> Film:
         for name, asset in world.assets.items():
             shot_points[name] = world.target_function(name, start) if asset.motion is not None else asset.target(start)
         if "include" in shot_fields:
-            shot = _included_shot(shot_fields, s_at, path.parent, shot_points, defaults)
+            shot = _included_shot(shot_fields, s_at, folder, shot_points, defaults)
             s_at = s_at["include"]  # what the shot's own fields say is in its file
         else:
-            shot = parse_shot(shot_fields, source, f"shots[{i}]", points=shot_points, defaults=defaults,
+            shot = parse_shot(shot_fields, s_at.source, s_at.where, points=shot_points, defaults=defaults,
                               default_name=f"sh{(i + 1) * 10:03d}")
         if shot.name in names:
             s_at["name"].fail(f"another shot is already called {shot.name!r}")
@@ -489,12 +535,7 @@ def parse_film(path: str | Path) -> Film:
         handles = integer(film_fields.get("handles", handles_default), s_at["handles"], 0)
         clock = start + float(shot.duration)
         shots.append(FilmShot(shot.with_handles(handles), start - float(Fraction(handles) / fps), visible, handles))
-    clash = next((s for s in shots if s.name == title), None)
-    if clash is not None:  # the cut would overwrite that shot's movie
-        at["title"].fail(f"{title!r} is also a shot's name (its movie is {title}.mp4); give the film another title")
-    return Film(path=path, title=str(title), fps=fps, width=width, height=height, first_frame=first,
-                background=background, sh_degree=sh_degree, crf=crf, world=world, shots=shots,
-                motion_blur=blur, depth_of_field=dof, raw=data)
+    return shots
 
 
 def continuity_notes(film: Film) -> list[str]:

@@ -416,6 +416,75 @@ def test_on_ground_and_physics_in_a_film_script(film_dir):
     assert list((film_dir / ".splatfilm-cache").glob("physics-*.json"))  # baked: renders replay it
 
 
+def _with_a_dropped_box(film_dir: Path) -> None:
+    """The tiny film with a floor and a box dropped onto it under physics."""
+    save_gaussians(film_dir / "floor.ply", _plane([0, 0, 0.25], 4.0, [0.5, 0.5, 0.5], normal_axis=2, spacing=0.08))
+    _edit(film_dir, lambda d: d["assets"].update(
+        floor={"file": "floor.ply"},
+        box={"file": "hero.ply", "on_ground": "floor",
+             "physics": {"drop_from": [0.0, -0.5, 1.5], "duration": 1.0, "collider": "ground", "shape": "box"}}))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["shots"][0]["camera"].update(look_at="ghost"), "shots[0].camera.look_at: unknown point name 'ghost'"),
+    (lambda d: d["shots"][1].update(hide=["vase"]), "shots[1].hide[0]: unknown asset 'vase'"),
+    (lambda d: d["shots"][1].update(lens="wide"), "shots[1].lens:"),
+    (lambda d: d["shots"][1].update(name="sh010"), "shots[1].name: another shot is already called 'sh010'"),
+    (lambda d: d["shots"][1].update(resolution=[32, 18]), "shots[1].resolution: shots of one film share"),
+    (lambda d: d["shots"][1].update(duraton=2), "shots[1].duraton: unknown field"),
+    (lambda d: d.update(title="sh020"), "title: 'sh020' is also a shot's name"),
+    (lambda d: d.update(points={"box": [0, 0, 1]}), "points.box: has the name of an asset"),
+], ids=["look_at", "hide", "lens", "duplicate", "resolution", "misspelt", "title", "points"])
+def test_a_typo_in_a_shot_is_told_before_any_physics_bakes(film_dir, monkeypatch, change, message):
+    """A bake meshes the set and simulates (a minute cold): the shots are checked first."""
+    from splatfilm.film import physics
+
+    _with_a_dropped_box(film_dir)
+    _edit(film_dir, change)
+
+    def bake(*args, **kwargs):
+        raise AssertionError("baked before the shots were checked")
+
+    monkeypatch.setattr(physics, "physics_motion", bake)
+    with pytest.raises(SplatfilmError) as e:
+        parse_film(film_dir / "film.yaml")
+    assert str(e.value).startswith(f"{film_dir / 'film.yaml'}: {message}"), str(e.value)
+
+
+def test_a_shot_aimed_at_a_body_bakes_it_once_and_follows_it(film_dir, monkeypatch):
+    from splatfilm.film import physics
+    from splatfilm.film.physics import BakedMotion
+
+    _with_a_dropped_box(film_dir)
+    _edit(film_dir, lambda d: d["shots"][1].update(move={"type": "look_at", "target": "box"}))
+    bakes = []
+    real = physics.physics_motion
+    monkeypatch.setattr(physics, "physics_motion", lambda *a, **k: bakes.append(a[1].name) or real(*a, **k))
+    film = parse_film(film_dir / "film.yaml")
+    assert bakes == ["box"]  # baked for sh020's aim, not again once the shots were read
+    box = film.world.assets["box"]
+    assert isinstance(box.motion, BakedMotion)
+    shot = film.shots[1]
+    cams = shot.shot.cameras()
+    aims = []
+    for k in (0, shot.shot.frame_count - 1):  # each frame looks at where the falling box is then
+        aim = box.target(shot.world_start + k / 24)
+        centre = -cams.viewmats[k, :3, :3].T @ cams.viewmats[k, :3, 3]
+        forward = cams.viewmats[k, 2, :3]  # the camera's +z (OpenCV) in the world
+        assert np.allclose(forward, (aim - centre) / np.linalg.norm(aim - centre), atol=1e-6)
+        aims.append(aim)
+    assert aims[1][2] < aims[0][2] - 0.3
+
+    # A bake that fails while a shot aims at the body says what the bake said, where its field is.
+    def fail(*args, **kwargs):
+        raise SplatfilmError("simulating needs pybullet")
+
+    monkeypatch.setattr(physics, "physics_motion", fail)
+    with pytest.raises(SplatfilmError) as e:
+        parse_film(film_dir / "film.yaml")
+    assert str(e.value) == f"{film_dir / 'film.yaml'}: assets.box.physics: simulating needs pybullet"
+
+
 def test_a_frame_samples_its_camera_path_once(film_dir, monkeypatch):
     from splatfilm.shots.shot import Shot
 
