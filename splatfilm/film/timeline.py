@@ -30,6 +30,7 @@ from pathlib import Path
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write
+from splatfilm.io.paths import relative_path
 
 
 @dataclass
@@ -105,19 +106,14 @@ def edl_frame_count_mode(fps: Fraction) -> str:
     return f"FCM: {'DROP FRAME' if Fraction(fps) in DROP_FRAME_RATES else 'NON-DROP FRAME'}"
 
 
-def _rel(path: Path, base: Path) -> str:
-    """`path` as a target_url: relative to `base` (the .otio's folder), with "/" separators,
-    worked out on the paths as written (a symlinked shot folder stays relative); a file:// URL
-    where no relative path exists (another drive)."""
+def _target_url(path: Path, base: Path) -> str:
+    """`path` as a target_url: relative to `base` (the .otio's folder, `relative_path`); a
+    file:// URL where no relative path exists (another drive)."""
     import os
 
     from opentimelineio.url_utils import url_from_filepath
 
-    path, base = os.path.abspath(path), os.path.abspath(base)
-    try:
-        return Path(os.path.relpath(path, base)).as_posix()
-    except ValueError:  # Windows: another drive
-        return url_from_filepath(path)
+    return relative_path(path, base) or url_from_filepath(os.path.abspath(path))
 
 
 def _reel_letters(name: str) -> str:
@@ -167,12 +163,12 @@ def build_timeline(title: str, shots: list[ShotMedia], fps: Fraction, base: Path
         available = otio.opentime.TimeRange(otio.opentime.RationalTime(s.first_frame, rate),
                                             otio.opentime.RationalTime(s.frames, rate))
         seq = otio.schema.ImageSequenceReference(
-            target_url_base=_rel(s.sequence_dir, base).rstrip("/") + "/",
+            target_url_base=_target_url(s.sequence_dir, base).rstrip("/") + "/",
             name_prefix=s.prefix, name_suffix=".png", start_frame=s.first_frame, frame_step=1,
             rate=rate, frame_zero_padding=4, available_range=available)
         refs = {"png_sequence": seq}
         if s.movie is not None:
-            refs["DEFAULT_MEDIA"] = otio.schema.ExternalReference(target_url=_rel(s.movie, base),
+            refs["DEFAULT_MEDIA"] = otio.schema.ExternalReference(target_url=_target_url(s.movie, base),
                                                                   available_range=available)
         clip = otio.schema.Clip(name=s.name, source_range=otio.opentime.TimeRange(
             otio.opentime.RationalTime(s.cut_in, rate), otio.opentime.RationalTime(s.cut_frames, rate)))

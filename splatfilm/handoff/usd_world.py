@@ -5,19 +5,27 @@ timeCodesPerSecond = framesPerSecond = the film's fps. Time code = first_frame +
 x fps, so world time 0 is frame 1001 and a shot's frames sit where its world time puts them
 (its handles may reach before 1001). start/end time codes span every shot's frames.
 
-    /World                              Xform, the default prim
-      Assets/<asset>                    Xform: the asset's film transform (asset frame -> world;
-                                        `xformOp:transform` per frame where it moves: keyframes,
-                                        walks, physics), `visibility` per frame when a shot hides it
+    /World                              Xform, the default prim (kind assembly)
+      Assets/<asset>                    Xform (component): the asset's film transform (asset frame
+                                        -> world; `xformOp:transform` per frame where it moves:
+                                        keyframes, walks, physics), `visibility` per frame when a
+                                        shot hides it
         Gaussians                       ParticleField3DGaussianSplat in the asset's own frame
                                         (`splatfilm.io.usd_splats`); a performing character's
                                         positions, orientations, scales and SH per frame (posed)
-      Shadows/<asset>                   its contact shadow's splats, world frame, per frame
+      Shadows/<asset>                   its contact shadow's splats, world frame, per frame (component)
       Ground/<scene>                    the ground plane of each scene others stand on: a quad Mesh
-                                        with purpose "guide" (shown as a guide, never rendered)
+                                        (component) with purpose "guide" (shown, never rendered)
       Cameras/<shot>                    every shot's camera, animated with its lens
-                                        (`splatfilm.shots.interchange.define_usd_camera`)
-    /Render/<shot>                      UsdRender settings: image size, the shot's camera
+                                        (`splatfilm.shots.interchange.define_usd_camera`; no kind)
+    /Render/<shot>                      UsdRender settings (in a Scope): image size, the shot's camera
+
+Assets, Shadows, Ground and Cameras are Scopes of kind group: the model hierarchy usdview's
+and Houdini's kind-based picking selects by.
+
+Paths the stage records (the layer's `film`, each asset's customData `splatfilm:source`) are
+relative to its folder, as the .otio's media are, so it names no folder of the machine that
+wrote it and moves with the film's folder.
 
 Where the world depends on the camera (a look-at aimed at the camera, contact shadows drawn
 toward it) or a shot hides an asset, a frame follows the shot whose cut holds its world time
@@ -38,9 +46,10 @@ from tqdm import tqdm
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.script import Film, FilmShot, ground_plane
 from splatfilm.io.atomic import check_output_file
+from splatfilm.io.paths import relative_path
 from splatfilm.io.usd_splats import export_usd_stage, write_splat_prim
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.shots.interchange import define_usd_camera, usd_name
+from splatfilm.shots.interchange import define_usd_camera, define_usd_render_settings, usd_name
 from splatfilm.version import __version__
 
 USD_WORLD_EXTENSIONS = (".usda", ".usdc", ".usd")
@@ -110,7 +119,7 @@ def _standing_grounds(film: Film) -> list[str]:
 
 
 def _define_ground(stage, prim_path: str, film: Film, name: str) -> None:
-    from pxr import Gf, UsdGeom, Vt
+    from pxr import Gf, Kind, Usd, UsdGeom, Vt
 
     from splatfilm.assets.sidecar import robust_bounds
     from splatfilm.scene.transforms import rotation_between
@@ -132,8 +141,16 @@ def _define_ground(stage, prim_path: str, film: Film, name: str) -> None:
     mesh.CreateExtentAttr(Vt.Vec3fArray.FromNumpy(np.stack([corners.min(0), corners.max(0)]).astype(np.float32)))
     mesh.CreateDisplayColorAttr(Vt.Vec3fArray([Gf.Vec3f(0.4, 0.4, 0.4)]))
     mesh.CreatePurposeAttr(UsdGeom.Tokens.guide)
+    Usd.ModelAPI(mesh.GetPrim()).SetKind(Kind.Tokens.component)
     mesh.GetPrim().SetCustomDataByKey("splatfilm:ground_of", name)
     mesh.GetPrim().SetCustomDataByKey("splatfilm:plane", Gf.Vec4d(*plane.normal.astype(float), float(plane.offset)))
+
+
+def _recorded_path(path: str | os.PathLike, stage_path: str | os.PathLike) -> str:
+    """`path` as the stage at `stage_path` records it: relative to the stage's folder; the
+    absolute path where none exists (another drive)."""
+    rel = relative_path(path, Path(os.path.abspath(stage_path)).parent)
+    return rel if rel is not None else Path(os.path.abspath(path)).as_posix()
 
 
 def check_usd_world_output(path: str | os.PathLike) -> Path:
@@ -147,7 +164,7 @@ def check_usd_world_output(path: str | os.PathLike) -> Path:
 def export_usd_world(film: Film, path: str | os.PathLike, progress: bool = True) -> UsdWorldSummary:
     """Write `film`'s world, ground and shot cameras as one USD stage at `path` (atomically)."""
     try:
-        from pxr import Gf, Sdf, Usd, UsdGeom, UsdRender, UsdVol, Vt
+        from pxr import Gf, Kind, Usd, UsdGeom, UsdVol, Vt
     except ImportError as e:
         raise SplatfilmError(f"USD export needs usd-core >= 26.03 ({e}); pip install usd-core") from None
     path = check_usd_world_output(path)
@@ -167,10 +184,19 @@ def export_usd_world(film: Film, path: str | os.PathLike, progress: bool = True)
     stage.SetStartTimeCode(samples[0].code)
     stage.SetEndTimeCode(samples[-1].code)
     stage.GetRootLayer().customLayerData = {"splatfilm": {
-        "splatfilm_version": __version__, "film": str(film.path), "title": film.title, "fps": str(film.fps),
-        "first_frame": str(film.first_frame), "time_code": "first_frame + world seconds * fps"}}
+        "splatfilm_version": __version__, "film": _recorded_path(film.path, path), "title": film.title,
+        "fps": str(film.fps), "first_frame": str(film.first_frame), "time_code": "first_frame + world seconds * fps",
+        "paths": "relative to this file's folder"}}
     root = UsdGeom.Xform.Define(stage, "/World")
     stage.SetDefaultPrim(root.GetPrim())
+
+    def group(prim_path: str) -> None:
+        UsdGeom.Scope.Define(stage, prim_path)
+        Usd.ModelAPI(stage.GetPrimAtPath(prim_path)).SetKind(Kind.Tokens.group)
+
+    # The model hierarchy (assembly > group > component) is what usdview's and Houdini's
+    # kind-based picking selects by: a click on a splat picks its asset, not the whole world.
+    Usd.ModelAPI(root.GetPrim()).SetKind(Kind.Tokens.assembly)
 
     names = list(world.assets)
     hidden = {n for n in names if any(n not in fs.visible for fs in film.shots)}
@@ -178,12 +204,14 @@ def export_usd_world(film: Film, path: str | os.PathLike, progress: bool = True)
     performing = {n for n in names if world.assets[n].performance is not None}
     shadowed = [n for n in names if world.assets[n].shadow is not None]
     xforms, fields, shadows = {}, {}, {}
-    UsdGeom.Scope.Define(stage, "/World/Assets")
+    group("/World/Assets")
     for n in names:
         asset = world.assets[n]
         xf = UsdGeom.Xform.Define(stage, f"/World/Assets/{usd_name(n)}")
         xf.GetPrim().SetCustomDataByKey("splatfilm:asset", n)
-        xf.GetPrim().SetCustomDataByKey("splatfilm:source", asset.source)
+        Usd.ModelAPI(xf.GetPrim()).SetKind(Kind.Tokens.component)
+        xf.GetPrim().SetCustomDataByKey("splatfilm:source",
+                                        _recorded_path(asset.source, path) if asset.source else "")
         xforms[n] = (xf, xf.AddTransformOp())
         if n not in moving:
             xforms[n][1].Set(Gf.Matrix4d(asset.world_transform(0.0).matrix().T.tolist()))
@@ -191,9 +219,10 @@ def export_usd_world(film: Film, path: str | os.PathLike, progress: bool = True)
         if n not in performing:
             write_splat_prim(fields[n], asset.gaussians)
     if shadowed:
-        UsdGeom.Scope.Define(stage, "/World/Shadows")
+        group("/World/Shadows")
         for n in shadowed:
             shadows[n] = UsdVol.ParticleField3DGaussianSplat.Define(stage, f"/World/Shadows/{usd_name(n)}")
+            Usd.ModelAPI(shadows[n].GetPrim()).SetKind(Kind.Tokens.component)
 
     bar = tqdm(samples, desc="export-usd", unit="frame", disable=not progress)
     for s in bar:
@@ -215,11 +244,13 @@ def export_usd_world(film: Film, path: str | os.PathLike, progress: bool = True)
 
     grounds = _standing_grounds(film)
     if grounds:
-        UsdGeom.Scope.Define(stage, "/World/Ground")
+        group("/World/Ground")
         for n in grounds:
             _define_ground(stage, f"/World/Ground/{usd_name(n)}", film, n)
 
-    UsdGeom.Scope.Define(stage, "/World/Cameras")
+    # Cameras are not models (the model hierarchy holds what a layout places and picks): their
+    # Scope is a group, as the others, and they themselves have no kind.
+    group("/World/Cameras")
     shutter = film.motion_blur["shutter_deg"] if film.motion_blur else None
     for fs in film.shots:
         cam = define_usd_camera(stage, f"/World/Cameras/{usd_name(fs.name)}", fs.shot, shot_time_codes(film, fs),
@@ -230,9 +261,6 @@ def export_usd_world(film: Film, path: str | os.PathLike, progress: bool = True)
         prim.SetCustomDataByKey("splatfilm:handles", int(fs.handles))
         prim.SetCustomDataByKey("splatfilm:first_time_code", shot_time_codes(film, fs)[0])
         prim.SetCustomDataByKey("splatfilm:visible", Vt.StringArray(list(fs.visible)))
-        settings = UsdRender.Settings.Define(stage, Sdf.Path(f"/Render/{usd_name(fs.name)}"))
-        settings.CreateResolutionAttr(Gf.Vec2i(film.width, film.height))
-        settings.CreatePixelAspectRatioAttr(1.0)
-        settings.CreateCameraRel().SetTargets([cam.GetPath()])
+        define_usd_render_settings(stage, f"/Render/{usd_name(fs.name)}", cam, film.width, film.height)
     export_usd_stage(stage, path)
     return UsdWorldSummary(path, len(names), len(film.shots), len(samples), samples[0].code, samples[-1].code)

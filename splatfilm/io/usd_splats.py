@@ -12,8 +12,10 @@ The schema's conventions (usdVol/schema.usda), and how splatfilm's raw parameter
     radiance:sphericalHarmonicsCoefficients float3[N (d+1)^2]
                                                      per particle sh0 then shN (3DGS's order: band by
                                                      band, m = -l..l, colour inner), the raw 3DGS
-                                                     coefficients (rgb = 0.5 + C0 sh0 + ...); written
-                                                     as a vertex primvar with elementSize (d+1)^2
+                                                     coefficients (rgb = 0.5 + C0 sh0 + ...). The
+                                                     schema's own attribute, no primvar: readers
+                                                     stripe it by (d+1)^2 from the degree, so it
+                                                     carries no interpolation / elementSize
     extent                              float3[2]    the box each Gaussian can draw in (alpha >= 1/255,
                                                      at most 3 sigma: the renderer's opacity-aware
                                                      bound, inside the kernel's 99.7% support), as
@@ -143,9 +145,6 @@ def write_splat_prim(field, g: Gaussians, time=None) -> None:
     field.CreateRadianceSphericalHarmonicsDegreeAttr().Set(d)
     coeffs = field.CreateRadianceSphericalHarmonicsCoefficientsAttr()
     coeffs.Set(Vt.Vec3fArray.FromNumpy(f32(g.sh.numpy().reshape(n * (d + 1) ** 2, 3))), tc)
-    primvar = UsdGeom.Primvar(coeffs)
-    primvar.SetInterpolation(UsdGeom.Tokens.vertex)
-    primvar.SetElementSize((d + 1) ** 2)
     # Centres alone would leave out the Gaussians' own size: a viewer frames and culls by extent.
     field.CreateExtentAttr().Set(Vt.Vec3fArray.FromNumpy(f32(drawn_extent(g))), tc)
     field.CreateProjectionModeHintAttr().Set("perspective")

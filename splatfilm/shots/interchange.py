@@ -132,8 +132,11 @@ def define_usd_camera(stage, prim_path: str, shot: Shot, time_codes=None, depth_
     readers see the schema's fStop 0 (everything sharp, as the frames were rendered; Blender
     turns depth of field on for any authored fStop, even 0). None: True when the lens has an
     f-stop. shutter_deg: the film's motion-blur shutter, written as shutter:open/close in
-    frames around each frame (a centred shutter, as the renderer samples it)."""
-    from pxr import Gf, Usd, UsdGeom
+    frames around each frame (a centred shutter, as the renderer samples it).
+    customData: `splatfilm:focal_mm` the focal length in mm (for a zoom, a list with one per
+    frame, as focalLength's time samples), `splatfilm:sensor_mm` the sensor (width, height) in
+    mm, `splatfilm:lens_f_stop` the lens's f-stop where it has one."""
+    from pxr import Gf, Usd, UsdGeom, Vt
 
     lens = shot.lens
     if lens.model != "pinhole":
@@ -152,7 +155,8 @@ def define_usd_camera(stage, prim_path: str, shot: Shot, time_codes=None, depth_
         return np.asarray(mm, dtype=np.float64) / _MM_PER_USD_LENS_UNIT
 
     focal = cam.CreateFocalLengthAttr()
-    if np.allclose(sample.focal_mm, sample.focal_mm[0], rtol=0, atol=0):
+    zooms = not np.all(sample.focal_mm == sample.focal_mm[0])
+    if not zooms:
         focal.Set(float(lens_units(sample.focal_mm[0])))
     else:
         for code, f in zip(codes, lens_units(sample.focal_mm)):
@@ -176,12 +180,31 @@ def define_usd_camera(stage, prim_path: str, shot: Shot, time_codes=None, depth_
         cam.CreateShutterOpenAttr(-shutter_deg / 720.0)
         cam.CreateShutterCloseAttr(shutter_deg / 720.0)
     # The lens in millimetres as well, for people reading the file and tools that take the
-    # schema's values as millimetres whatever metersPerUnit says.
-    cam.GetPrim().SetCustomDataByKey("splatfilm:focal_mm", float(sample.focal_mm[0]))
+    # schema's values as millimetres whatever metersPerUnit says. customData cannot be
+    # time-sampled: a zoom's millimetres are a list, one per focalLength time sample.
+    cam.GetPrim().SetCustomDataByKey("splatfilm:focal_mm", Vt.DoubleArray([float(f) for f in sample.focal_mm])
+                                     if zooms else float(sample.focal_mm[0]))
     cam.GetPrim().SetCustomDataByKey("splatfilm:sensor_mm", Gf.Vec2d(lens.sensor_width_mm, lens.sensor_height_mm))
     if lens.f_stop is not None:
         cam.GetPrim().SetCustomDataByKey("splatfilm:lens_f_stop", float(lens.f_stop))
     return cam
+
+
+def define_usd_render_settings(stage, prim_path: str, camera, width: int, height: int):
+    """Define UsdRender settings at `prim_path` (under /Render) rendering `camera` (a
+    UsdGeom.Camera) at `width` x `height` pixels, square; returns them. Their parent is made a
+    Scope, USD's typed container (an untyped `def` is what Define leaves otherwise)."""
+    from pxr import Gf, Sdf, UsdGeom, UsdRender
+
+    parent = Sdf.Path(prim_path).GetParentPath()
+    found = stage.GetPrimAtPath(parent)
+    if not found or not found.GetTypeName():
+        UsdGeom.Scope.Define(stage, parent)
+    settings = UsdRender.Settings.Define(stage, prim_path)
+    settings.CreateResolutionAttr(Gf.Vec2i(int(width), int(height)))
+    settings.CreatePixelAspectRatioAttr(1.0)
+    settings.CreateCameraRel().SetTargets([camera.GetPath()])
+    return settings
 
 
 def write_usd_camera(path: PathLike, shot: Shot, depth_of_field: bool | None = None) -> None:
@@ -189,10 +212,10 @@ def write_usd_camera(path: PathLike, shot: Shot, depth_of_field: bool | None = N
 
     Stage: Z up, metersPerUnit 1, timeCodesPerSecond = framesPerSecond = fps, start/end time
     codes = the film frame range. The camera is `define_usd_camera`'s (depth_of_field as
-    there). /Render/Settings (UsdRender) holds the image size.
+    there). /Render/Settings (UsdRender, in a Scope) holds the image size.
     """
     try:
-        from pxr import Gf, Usd, UsdGeom, UsdRender
+        from pxr import Usd, UsdGeom
     except ImportError as e:
         raise SplatfilmError(f"USD export needs usd-core ({e}); pip install usd-core") from None
 
@@ -214,10 +237,7 @@ def write_usd_camera(path: PathLike, shot: Shot, depth_of_field: bool | None = N
     world = UsdGeom.Xform.Define(stage, "/World")
     stage.SetDefaultPrim(world.GetPrim())
     cam = define_usd_camera(stage, f"/World/{usd_name(shot.name)}", shot, depth_of_field=depth_of_field)
-    settings = UsdRender.Settings.Define(stage, "/Render/Settings")
-    settings.CreateResolutionAttr(Gf.Vec2i(lens.width, lens.height))
-    settings.CreatePixelAspectRatioAttr(1.0)
-    settings.CreateCameraRel().SetTargets([cam.GetPath()])
+    define_usd_render_settings(stage, "/Render/Settings", cam, lens.width, lens.height)
     export_usd_stage(stage, path)
 
 

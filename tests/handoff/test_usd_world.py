@@ -113,7 +113,7 @@ def test_stage_layout_and_the_schema_conventions(exported):
     g = film.world.assets["prop"].gaussians
     coeffs = np.asarray(prop.GetRadianceSphericalHarmonicsCoefficientsAttr().Get()).reshape(len(g), 4, 3)
     np.testing.assert_allclose(coeffs, g.sh.numpy())  # per particle: sh0 then band 1, m = -1..1
-    assert UsdGeom.Primvar(prop.GetRadianceSphericalHarmonicsCoefficientsAttr()).GetElementSize() == 4
+    assert prop.GetRadianceSphericalHarmonicsDegreeAttr().Get() == 1  # 4 coefficients a particle, by the schema
     # The prop moves: its transform is sampled per frame; it is hidden in sh020's frames.
     prop_xf = stage.GetPrimAtPath("/World/Assets/prop")
     assert len(prop_xf.GetAttribute("xformOp:transform").GetTimeSamples()) == len(world_samples(film))
@@ -135,6 +135,43 @@ def test_stage_layout_and_the_schema_conventions(exported):
     assert cam.GetPrim().GetCustomDataByKey("splatfilm:focal_mm") == pytest.approx(30.0)
     assert [int(t) for t in cam.GetPrim().GetAttribute("xformOp:transform").GetTimeSamples()] == \
         [int(c) for c in shot_time_codes(film, film.shots[0])]
+
+
+def test_stage_names_files_relative_to_itself_types_every_prim_and_has_a_model_hierarchy(exported, film_folder):
+    """Handed to another facility, the stage names no folder of this machine: the film script
+    and each asset's source are relative to the stage's folder (they were absolute, the script
+    as typed), as the .otio names its media. Every prim is typed (/Render was an untyped `def`)
+    and assets, shadows and ground planes are components under groups under the /World
+    assembly, which usdview's and Houdini's kind-based picking selects by. The registered
+    validators find nothing."""
+    from pxr import Kind, Usd, UsdGeom, UsdValidation
+
+    film, path = exported
+    stage = Usd.Stage.Open(str(path))
+    info = stage.GetRootLayer().customLayerData["splatfilm"]
+    assert info["paths"] == "relative to this file's folder"
+    named = {info["film"]: film.path} | {
+        stage.GetPrimAtPath(f"/World/Assets/{n}").GetCustomDataByKey("splatfilm:source"): Path(a.source)
+        for n, a in film.world.assets.items()}
+    for rel, target in named.items():
+        assert not Path(rel).is_absolute() and (path.parent / rel).resolve() == target.resolve(), rel
+    assert str(film_folder) not in path.read_text()
+
+    assert not [p.GetPath() for p in stage.Traverse() if not p.GetTypeName()]
+    assert stage.GetPrimAtPath("/Render").IsA(UsdGeom.Scope)
+    kind = lambda p: Usd.ModelAPI(stage.GetPrimAtPath(p)).GetKind()  # noqa: E731
+    assert kind("/World") == Kind.Tokens.assembly
+    for group in ("/World/Assets", "/World/Shadows", "/World/Ground", "/World/Cameras"):
+        assert kind(group) == Kind.Tokens.group
+    components = [f"/World/Assets/{n}" for n in film.world.assets] + ["/World/Shadows/hero", "/World/Ground/floor"]
+    for p in components:
+        assert kind(p) == Kind.Tokens.component and stage.GetPrimAtPath(p).IsComponent(), p
+    # Kind picking lands on the asset: a click on its splats selects the component above them.
+    assert not stage.GetPrimAtPath("/World/Assets/hero/Gaussians").IsModel()
+    assert sorted(str(p.GetPath()) for p in stage.Traverse() if p.IsComponent()) == sorted(components)
+
+    context = UsdValidation.ValidationContext(UsdValidation.ValidationRegistry().GetOrLoadAllValidators())
+    assert [e.GetMessage() for e in context.Validate(stage)] == []
 
 
 def _usd_frame(path: Path, film, shot_index: int, i: int) -> np.ndarray:

@@ -96,3 +96,24 @@ def test_extent_holds_what_the_gaussians_draw(tmp_path):
     assert k > 3
     np.testing.assert_allclose(box.GetMin(), [-0.3, -1.5, -0.3], atol=1e-6)
     np.testing.assert_allclose(box.GetMax(), [1.03, 2.0, 0.3], atol=1e-6)
+
+
+def test_sh_coefficients_are_the_schemas_attribute_not_a_primvar(tmp_path):
+    """ParticleField3DGaussianSplat's `radiance:sphericalHarmonicsCoefficients` is no primvar: the
+    schema stripes it by (degree + 1)^2 per particle. It used to carry primvar metadata
+    (interpolation "vertex", elementSize) outside the `primvars:` namespace, where no primvar
+    reader looks and the schema says nothing of it."""
+    from pxr import Usd, UsdVol
+
+    save_gaussians(tmp_path / "g.usda", random_gaussians(5, 2, dtype=torch.float32, seed=1))
+    stage = Usd.Stage.Open(str(tmp_path / "g.usda"))
+    field = UsdVol.ParticleField3DGaussianSplat(stage.GetDefaultPrim())
+    definition = Usd.SchemaRegistry().FindConcretePrimDefinition("ParticleField3DGaussianSplat")
+    for name in ("radiance:sphericalHarmonicsCoefficients", "radiance:sphericalHarmonicsDegree"):
+        assert name in definition.GetPropertyNames()  # splatfilm writes the schema's names
+    coeffs = field.GetRadianceSphericalHarmonicsCoefficientsAttr()
+    assert coeffs.HasAuthoredValue() and len(coeffs.Get()) == 5 * 9
+    assert not coeffs.HasAuthoredMetadata("interpolation") and not coeffs.HasAuthoredMetadata("elementSize")
+    stray = [a.GetName() for prim in stage.Traverse() for a in prim.GetAuthoredAttributes()
+             if a.HasAuthoredMetadata("interpolation") and not a.GetName().startswith("primvars:")]
+    assert not stray

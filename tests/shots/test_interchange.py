@@ -166,7 +166,7 @@ def test_usd_camera_depth_of_field_only_when_the_frames_have_it(tmp_path):
     assert not cam.GetFStopAttr().HasAuthoredValue() and not cam.GetFocusDistanceAttr().HasAuthoredValue()
     assert cam.GetFStopAttr().Get() == 0
     # The lens in mm rides along as customData; the schema's values stay in tenths of a unit.
-    assert cam.GetPrim().GetCustomDataByKey("splatfilm:focal_mm") == pytest.approx(35.0)
+    assert cam.GetPrim().GetCustomDataByKey("splatfilm:focal_mm")[0] == pytest.approx(35.0)  # this shot zooms
     assert cam.GetPrim().GetCustomDataByKey("splatfilm:lens_f_stop") == pytest.approx(2.8)
     assert cam.GetFocalLengthAttr().Get(1001) == pytest.approx(0.35)
     out = tmp_path / "dof.usda"
@@ -175,3 +175,28 @@ def test_usd_camera_depth_of_field_only_when_the_frames_have_it(tmp_path):
     cam = UsdGeom.Camera(stage.GetPrimAtPath("/World/sh010"))
     assert cam.GetFStopAttr().Get() == pytest.approx(2.8)
     assert cam.GetFocusDistanceAttr().Get(1001) == pytest.approx(3.0)
+
+
+def test_usd_camera_of_a_zoom_carries_every_frames_millimetres_and_typed_render_settings(tmp_path):
+    """customData cannot be time-sampled: a zoom's `splatfilm:focal_mm` is one value per frame (it
+    held the first frame's 35 mm for a 35 -> 50 mm zoom). /Render is a Scope, not an untyped prim."""
+    from pxr import Usd, UsdGeom, UsdRender
+
+    shot = _shot(zoom=True)
+    out = tmp_path / "zoom.usda"
+    export_shot(shot, out)
+    stage = Usd.Stage.Open(str(out))
+    cam = UsdGeom.Camera(stage.GetPrimAtPath("/World/sh010"))
+    focal = shot.sample().focal_mm
+    assert focal.max() - focal.min() > 10  # the shot zooms
+    mm = list(cam.GetPrim().GetCustomDataByKey("splatfilm:focal_mm"))
+    assert mm == pytest.approx(list(focal), rel=1e-12)
+    samples = cam.GetFocalLengthAttr().GetTimeSamples()
+    assert [cam.GetFocalLengthAttr().Get(t) * 100 for t in samples] == pytest.approx(mm, rel=1e-6)
+    # A fixed lens keeps one number.
+    export_shot(_shot(zoom=False), tmp_path / "prime.usda")
+    prime = Usd.Stage.Open(str(tmp_path / "prime.usda"))
+    assert prime.GetPrimAtPath("/World/sh010").GetCustomDataByKey("splatfilm:focal_mm") == pytest.approx(35.0)
+    assert stage.GetPrimAtPath("/Render").IsA(UsdGeom.Scope)
+    assert stage.GetPrimAtPath("/Render/Settings").IsA(UsdRender.Settings)
+    assert not [p.GetPath() for p in stage.Traverse() if not p.GetTypeName()]
