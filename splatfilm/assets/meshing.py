@@ -5,17 +5,22 @@ cubes. The mesh is in the scene's own frame and units, with vertex colours (sRGB
 rendered).
 
 The depth fused is `surface_depth`: each Gaussian's depth taken where the pixel ray meets it
-(its plane, for a flat one; RaDe-GS's rasterized depth), blended as colour is. The renderer's
-expected depth blends the Gaussians' centre depths instead, and at oblique views those nearer
-the camera are composited first, so it sits in front of a surface by up to about the footprint
-sigma of its Gaussians. Measured on the demo set's collision mesh (its table top's splats have
-a 1.5 cm sigma, its floor's 2.1 cm): the table top's mesh lay 2.8 cm above it and the floor's
-2.5 cm, a crate dropped on the table came to rest 2.9 cm up; fused from `surface_depth`, 3 mm
-and 0.6 mm, and the crate rests 3.7 mm up. On the fitted set (scenes/set) the table top's mesh
-moved from 3 mm above it to 2 mm below; its rug's from 4 mm to 19 mm below (the fit's rug
-splats are tilted 17 degrees from it, median, and their planes, continued past them, pass
-under it), where the ground plane under the mesh (6 mm under the floor) holds a prop 8 mm
-below the rug's top.
+(its plane, for a flat one; RaDe-GS's rasterized depth), blended with the weights of the
+Gaussians made SURFACE_DENSITY (4) times as dense, so that a semi-transparent layer is met at
+its front. The renderer's expected depth blends the Gaussians' centre depths with their own
+weights instead, and at oblique views those nearer the camera are composited first, so it sits
+in front of a surface by up to about the footprint sigma of its Gaussians. Measured on the
+demo set's collision mesh (its table top's splats have a 1.5 cm sigma, its floor's 2.1 cm):
+from expected depth the table top's mesh lay 2.8 cm above it and the floor's 2.5 cm, and a
+crate dropped on the table came to rest 2.9 cm up; from `surface_depth`, 6 mm (median over the
+top away from its ball and vase) and 0.0 mm, and the crate rests 2 mm up. On the fitted set
+(scenes/set/fitted), whose rug's splats are half transparent (median opacity 0.44), tilted 17
+degrees from it and reach 3-25 cm under it, blending plane depths with the Gaussians' own
+weights put the table top's mesh 3.5 mm under it and the rug's 13 mm under (10th-90th
+percentile -41 to -2 mm), pulled down by the splats seen through the layer's front, and a crate
+sank to 4.7 mm under the table top; with the denser weights, 0.0 mm (-5 to +9) and 0.6 mm under
+(-6 to +16), and the crate rests 1.9 mm up. (Expected depth: 3.5 mm above, 4 mm under; the
+crate 2 mm up.)
 
 Views: the cameras of a camera file, or `orbit_views` on the upper half of a sphere around
 the scene's robust bounds, looking at its centre. Only the upper half: a thin surface (a
@@ -56,7 +61,16 @@ BLOCKS = 1000
 # Part of a collision mesh's cache key: a change to how meshes are made makes them again.
 # 2: fused from `surface_depth` (on the set's surfaces, not 2-3 cm in front of them), listed in
 # a canonical order.
-COLLISION_MESH_VERSION = 2
+# 3: surface_depth blends with the weights of Gaussians SURFACE_DENSITY times as dense (a
+# fitted set's semi-transparent layers are met at their front, not pulled down by what is seen
+# through them).
+COLLISION_MESH_VERSION = 3
+# surface_depth's weights: those of the Gaussians made this many times as dense. Measured on
+# the fitted set's collision mesh (scenes/set; its rug's splats have opacities 0.07-0.98, median
+# 0.44, some centres 3-25 cm under the rug), the table top's and rug's meshes lay 3.5 and 13 mm
+# under them at 1; 0.0 and 0.6 mm at 4 (10th-90th percentile -5 to +9 mm, -6 to +16 mm); 8
+# spreads them no closer (the rug's 90th percentile +24 mm). Opaque surfaces are unchanged.
+SURFACE_DENSITY = 4.0
 
 
 @dataclass
@@ -149,10 +163,13 @@ def surface_depth(gaussians: Gaussians, viewmat: np.ndarray, K: np.ndarray, widt
                   covars: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One pinhole view of the scene for meshing: (rgb [H,W,3] composited over black, alpha
     [H,W], depth [H,W] camera z in scene units, 0 where alpha is 0), float64. The depth is
-    the blend, with the colour's weights, of each Gaussian's depth where the pixel ray meets
-    it (`projection.depth_planes` of `surfel_covariances`, which `covars` may hold already),
-    not of its centre's: it lies on a surface of flat Gaussians however obliquely it is
-    seen. viewmat [4,4] world-to-camera (OpenCV axes), K [3,3] pixels."""
+    the blend of each Gaussian's depth where the pixel ray meets it (`projection.depth_planes`
+    of `surfel_covariances`, which `covars` may hold already), not of its centre's: it lies on
+    a surface of flat Gaussians however obliquely it is seen. The blend's weights are those of
+    the Gaussians made SURFACE_DENSITY times as dense (opacity 1 - (1 - o)^k): the depth of
+    the front of a semi-transparent layer of Gaussians, where the photos saw its surface, not
+    of the Gaussians seen through it; an opaque surface's depth is unchanged. rgb and alpha are
+    the scene's own (two renders). viewmat [4,4] world-to-camera (OpenCV axes), K [3,3] pixels."""
     V = torch.tensor(np.asarray(viewmat)[None], dtype=torch.float64)
     Kt = torch.tensor(np.asarray(K)[None], dtype=torch.float64)
     covars = surfel_covariances(gaussians) if covars is None else covars
@@ -163,16 +180,27 @@ def surface_depth(gaussians: Gaussians, viewmat: np.ndarray, K: np.ndarray, widt
         centre = torch.tensor([width / 2, height / 2], dtype=torch.float64)
         offset = depths - (grads * (means2d - centre)).sum(-1)
         features = torch.cat([offset[..., None], grads], dim=-1)  # [1,N,3]
-        out = render(gaussians, V.to(gaussians.dtype), Kt.to(gaussians.dtype), width, height, backend=backend,
-                     features=features.to(device=gaussians.device, dtype=gaussians.dtype))
+        # logit(1 - (1 - o)^k) = log(1 - e^-ks) + ks, with s = softplus(logit o) = -log(1 - o).
+        ks = SURFACE_DENSITY * torch.nn.functional.softplus(gaussians.opacities.detach().double())
+        dense = Gaussians(gaussians.means, gaussians.quats, gaussians.scales,
+                          (torch.log(-torch.expm1(-ks)) + ks).to(gaussians.dtype), gaussians.sh0, gaussians.shN)
+        V, Kt = V.to(gaussians.dtype), Kt.to(gaussians.dtype)
+        # Colour and coverage are the Gaussians' own: the rasterizer's 0.999 cap on a Gaussian's
+        # alpha and its stop at a transmittance of 1e-4 keep the true alpha from being read back
+        # from the denser render.
+        out = render(gaussians, V, Kt, width, height, backend=backend)
+        planes = render(dense, V, Kt, width, height, backend=backend, sh_degree=0,
+                        features=features.to(device=gaussians.device, dtype=gaussians.dtype))
     alpha = out.alpha[0, ..., 0].double().cpu().numpy()
-    blend = out.features[0].double().cpu().numpy()
+    dense_alpha = planes.alpha[0, ..., 0].double().cpu().numpy()
+    blend = planes.features[0].double().cpu().numpy()
     # Pixel (i, j)'s centre is (i + 0.5, j + 0.5), where the renderer evaluates the Gaussians.
     du = (np.arange(width) + 0.5 - width / 2)[None, :]
     dv = (np.arange(height) + 0.5 - height / 2)[:, None]
-    depth = np.where(alpha > 0, (blend[..., 0] + du * blend[..., 1] + dv * blend[..., 2]) / np.maximum(alpha, 1e-10),
-                     0.0)
-    return out.rgb[0].double().cpu().numpy(), alpha, depth
+    depth = np.where((alpha > 0) & (dense_alpha > 0),
+                     (blend[..., 0] + du * blend[..., 1] + dv * blend[..., 2]) / np.maximum(dense_alpha, 1e-10), 0.0)
+    rgb = out.rgb[0].double().cpu().numpy()
+    return rgb, alpha, depth
 
 
 def fuse_mesh(gaussians: Gaussians, cameras: Cameras, voxel: float, settings: MeshSettings | None = None,
