@@ -11,22 +11,33 @@ Clip time. A play starting at world time `start` runs at `speed` (clip seconds p
 second). When the asset walks (`walk:`) and a play has a stride (ground metres per cycle,
 given as `stride:` or measured from the clip's planted feet by
 `splatfilm.scene.locomotion.cycle_stride`), its clip time follows the ground instead:
-(metres walked since its start) / stride cycles, so planted feet stay planted, whatever the
-walk's speed. A looping clip wraps; a clip that does not loop holds its last pose. Before
-the first play starts, the first clip holds its first pose.
+(metres stepped since its start) / stride cycles, so planted feet stay planted, whatever the
+walk's speed. Metres stepped are metres walked, except where the walk turns faster than it
+walks (`splatfilm.film.world.PathWalk.stepping`): turning on the spot, the cycle keeps
+stepping at the walk's cadence, and its strides shrink by the walk's `stride_scale` (the
+feet's forward reach from under the hips; as animation tools warp strides to the ground
+speed), to nothing on the spot, so the legs step in place while the body turns. A looping
+clip wraps; a clip that does not loop holds its last pose. Before the first play starts, the
+first clip holds its first pose.
 
 Feet on the ground. A foot joint's sole height is its height above the character's base
 (z = 0 of the canonical frame) at the rest pose. Each frame the foot is put that far above
 the ground plane (along its normal), plus whatever the clip lifts it above its sole height,
 right below (along world up) where the clip put it: a planted foot stands on a slope, a
-swinging one clears it by what the clip says. Feet tilt with the slope (`align_feet`).
+swinging one clears it by what the clip says. Feet tilt with the slope (`align_feet`). A
+knee follows its foot (`splatfilm.scene.ik.two_bone_ik` with `follow_end`, the pole the
+foot's front along the ground): the leg turns from the hip as far as the foot is turned
+about it, so a foot held on its heading does not wring the shin, and a knee the clip leaves
+nearly straight bends the foot's way.
 
 Foot plants. A foot the clips lift less than PLANT_LIFT of its leg's length is planted and
-held where it stands along the ground (`splatfilm.scene.locomotion.FootPlants`) until they
-lift it past RELEASE_LIFT, or carry it RELEASE_RADIUS of its leg's length away; a foot let go
-steps back to where the clips put it. In a crossfade from a walk into an idle the planted
+held where it stands along the ground, heading as it was put down
+(`splatfilm.scene.locomotion.FootPlants`), until they lift it past RELEASE_LIFT, carry it
+RELEASE_RADIUS of its leg's length away or turn it locomotion.YAW_RELEASE degrees; a foot let go steps
+back to where and how the clips put it. In a crossfade from a walk into an idle the planted
 foot stays put while the blend moves the body over it, and a foot left too far behind steps
-in, instead of sliding to where the idle would have it.
+in, instead of sliding to where the idle would have it; a body turning over a planted foot
+does not spin it about its ankle (the toe would skate): the foot steps round.
 
 Toe and heel clearance. The foot's own Gaussians (those bound to the foot joint or below it)
 say where its sole is: standing at rest, their lowest (SOLE_PERCENTILE) lies LEVEL above the
@@ -52,8 +63,8 @@ from splatfilm.scene.ik import aim_joint, check_chain, common_ancestor, joint_ax
 from splatfilm.scene.locomotion import FootPlants, cycle_stride
 from splatfilm.scene.skeleton import Clip, JointTRS, Rig, blend_poses, global_transforms, sample_clip
 from splatfilm.scene.skinning import METHODS
-from splatfilm.scene.transforms import (WORLD_UP, Similarity, quat_from_rotation, quat_slerp, rotation_between,
-                                       rotation_from_quat)
+from splatfilm.scene.transforms import (WORLD_UP, Similarity, heading_about, quat_from_rotation, quat_slerp,
+                                       rotation_about, rotation_between, rotation_from_quat, wrap_degrees)
 from splatfilm.yamlfields import At, mapping, number, show, vec3
 
 __all__ = ["CANONICAL_FRONT", "ClipPlay", "LegIK", "LookAt", "MIN_STRIDE", "PERFORMANCE_FIELDS", "PLANT_LIFT",
@@ -113,7 +124,10 @@ class LegIK:
     align_feet: tilt the feet onto the slope. leg_lengths [L]: hip to knee to foot at rest
     (canonical units). soles: per leg, the foot's Gaussians [K,3] in the foot joint's rest
     frame (asset units) and their SOLE_PERCENTILE height at rest above the base (canonical
-    units), or None (no clearance kept)."""
+    units), or None (no clearance kept). fronts [L,3]: each foot's front at rest (the
+    canonical front) in the foot joint's own axes, that its heading is measured by; reach
+    [L]: how far its Gaussians reach from the foot joint along the ground (canonical units;
+    0 where none follow it)."""
 
     legs: list[tuple[int, int, int]]
     ground: GroundPlane
@@ -122,25 +136,30 @@ class LegIK:
     align_feet: bool = True
     leg_lengths: np.ndarray | None = None
     soles: list[tuple[np.ndarray, float] | None] = field(default_factory=list)
+    fronts: np.ndarray | None = None
+    reach: np.ndarray | None = None
 
 
 @dataclass
 class Performance:
-    """A rigged asset's clips, IK and look-at (module docstring). walk_distance: world
-    metres walked by world time t (the asset's `walk:`), or None."""
+    """A rigged asset's clips, IK and look-at (module docstring). walk_steps: world metres
+    stepped by world time t (the asset's `walk:`, `PathWalk.stepping`), or None;
+    stride_scale: the fraction (0 to 1) of a stride that goes forward at world time t
+    (`PathWalk.stride_scale`), or None (all of it)."""
 
     rig: Rig
     plays: list[ClipPlay]
     look_at: LookAt | None = None
     ik: LegIK | None = None
     method: str = "lbs"
-    walk_distance: Callable[[float], float] | None = None
+    walk_steps: Callable[[float], float] | None = None
+    stride_scale: Callable[[float], float] | None = None
     _plants: tuple | None = field(default=None, repr=False)
 
     def clip_time(self, play: ClipPlay, t: float) -> float:
         """Seconds into `play`'s clip at world time t."""
-        if play.stride is not None and self.walk_distance is not None:
-            elapsed = (self.walk_distance(t) - self.walk_distance(play.start)) / play.stride * play.clip.duration
+        if play.stride is not None and self.walk_steps is not None:
+            elapsed = (self.walk_steps(t) - self.walk_steps(play.start)) / play.stride * play.clip.duration
         else:
             elapsed = (t - play.start) * play.speed
         duration = play.clip.duration
@@ -186,13 +205,38 @@ class Performance:
                           la.up, la.limit_deg)
         return global_transforms(self.rig, L)
 
-    def _clip_feet(self, G: np.ndarray, place: Similarity, local: Similarity) -> tuple[np.ndarray, np.ndarray]:
-        """How far the clip lifts each IK foot above its sole height [L] (canonical units) and
-        where it puts it [L,3] (world), from the clip's global transforms G [J,4,4]."""
+    def _stride_scale(self, t: float) -> float:
+        """The walk's stride scale at world time t where a play it paces is playing, else 1."""
+        if self.stride_scale is None:
+            return 1.0
+        playing = [p for p in self.plays if p.start <= t]
+        if not playing or playing[-1].stride is None:
+            return 1.0
+        return self.stride_scale(t)
+
+    def _clip_feet(self, G: np.ndarray, place: Similarity, local: Similarity,
+                   t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """How far the clip lifts each IK foot above its sole height [L] (canonical units),
+        where it puts it [L,3] (world; its reach forward of the hip shrunk by the stride scale
+        at world time t) and its heading about the ground's normal [L] (degrees), from the
+        clip's global transforms G [J,4,4]."""
         ik = self.ik
-        p = G[[leg[2] for leg in ik.legs], :3, 3]
-        lifts = np.maximum(local.apply(p)[:, 2] - ik.sole_heights, 0.0)
-        return lifts, (place @ local).apply(p)
+        feet = [leg[2] for leg in ik.legs]
+        p = local.apply(G[feet, :3, 3])  # canonical
+        lifts = np.maximum(p[:, 2] - ik.sole_heights, 0.0)
+        w = self._stride_scale(t)
+        if w < 1.0:
+            rest = self.rig.rest_globals()
+            hips = [leg[0] for leg in ik.legs]
+            under = local.apply(G[hips, :3, 3]) + local.apply(rest[feet, :3, 3]) - local.apply(rest[hips, :3, 3])
+            p = p + ((w - 1.0) * ((p - under) @ CANONICAL_FRONT))[:, None] * CANONICAL_FRONT[None, :]
+        return lifts, place.apply(p), self._headings(G, feet, (place @ local).rotation)
+
+    def _headings(self, G: np.ndarray, feet: list[int], R: np.ndarray) -> np.ndarray:
+        """The feet's headings [L] (degrees about the ground's normal, world) for the feet's
+        global transforms G [J,4,4] in the asset's frame, R [3,3] turning it to the world's."""
+        n = self.ik.ground.normal
+        return np.array([heading_about(R @ G[foot, :3, :3] @ front, n) for foot, front in zip(feet, self.ik.fronts)])
 
     def _foot_plants(self, place_at: Callable[[float], Similarity], local: Similarity) -> FootPlants:
         """The feet's plants for this schedule and placement (made again when either changes)."""
@@ -202,13 +246,14 @@ class Performance:
             return self._plants[1]
         ik = self.ik
 
-        def sample(t: float) -> tuple[np.ndarray, np.ndarray]:
-            return self._clip_feet(global_transforms(self.rig, self.local_pose(t).matrices()), place_at(t), local)
+        def sample(t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return self._clip_feet(global_transforms(self.rig, self.local_pose(t).matrices()), place_at(t), local, t)
 
         begin = min(0.0, self.plays[0].start)
         legs = ik.leg_lengths if ik.leg_lengths is not None else np.ones(len(ik.legs))
-        plants = FootPlants(sample, PLANT_LIFT * legs, RELEASE_LIFT * legs,
-                            RELEASE_RADIUS * legs * place_at(begin).scale, begin)
+        scale = place_at(begin).scale
+        plants = FootPlants(sample, PLANT_LIFT * legs, RELEASE_LIFT * legs, RELEASE_RADIUS * legs * scale, begin,
+                            reach=None if ik.reach is None else ik.reach * scale)
         self._plants = (key, plants)
         return plants
 
@@ -222,9 +267,10 @@ class Performance:
         turn = R.T @ rotation_between(WORLD_UP, n) @ R if ik.align_feet else np.eye(3)
         up = R.T @ WORLD_UP
         rest = self.rig.rest_globals()
-        lifts, placed = self._clip_feet(G, place, local)
+        lifts, placed, headings = self._clip_feet(G, place, local, t)
+        stepping = self._stride_scale(t)
         lifts = lifts * place.scale
-        ground_xy, steps = self._foot_plants(place_at, local).held(t, placed)
+        ground_xy, steps, held_headings = self._foot_plants(place_at, local).held(t, placed, headings)
         targets, turns = [], []
         for i, ((_, _, foot), sole) in enumerate(zip(ik.legs, ik.sole_heights)):
             # A planted foot stands flat: its rest-pose up turned back to the body's up (a clip's
@@ -234,8 +280,14 @@ class Performance:
             flat = rotation_between(carried, up)
             w = min(max(1.0 - lifts[i] / max(float(ik.sole_heights.max()) * place.scale, 1e-9), 0.0), 1.0)
             w = w * w * (3 - 2 * w)
+            # Stepping in place (turning on the spot) a lifted foot stays flat too: its toe
+            # clears the floor instead of sweeping round over it with the body.
+            w = max(w, 1.0 - stepping)
             part = rotation_from_quat(quat_slerp(np.array([1.0, 0.0, 0.0, 0.0]), quat_from_rotation(flat), w))
             turns.append(turn @ part)
+            spin = float(wrap_degrees(held_headings[i] - headings[i]))
+            if spin != 0.0:  # a planted foot keeps its heading as the body turns over it (a stepping one eases round)
+                turns[-1] = R.T @ rotation_about(n, math.radians(spin)) @ R @ turns[-1]
             height = sole * place.scale + lifts[i] + steps[i]  # the foot joint above the ground, along its normal
             if i < len(ik.soles) and ik.soles[i] is not None:
                 # However the foot is pitched, its sole stays as high above the ground as at rest.
@@ -247,9 +299,19 @@ class Performance:
             targets.append(to_asset.apply(on_ground + height * n))
         if ik.pelvis is not None:
             L, _ = lower_to_reach(self.rig, L, ik.pelvis, ik.legs, targets, R.T @ WORLD_UP)
-        pole = local.rotation.T @ CANONICAL_FRONT  # knees bend forward when a clip leaves a leg straight
-        for leg, target, end_turn in zip(ik.legs, targets, turns):
-            L = two_bone_ik(self.rig, L, leg, target, pole, end_turn)
+        # A knee points where its foot does, as a rig's knee pole follows the foot: the leg
+        # turns with a foot held on the ground as the body turns over it (else the shin would
+        # twist against the foot like a sweet wrapper), and a knee the clip leaves nearly
+        # straight bends towards the foot's front along the ground.
+        ground_up = R.T @ n
+        for i, (leg, target, end_turn) in enumerate(zip(ik.legs, targets, turns)):
+            pole = local.rotation.T @ CANONICAL_FRONT
+            if ik.fronts is not None:
+                front = end_turn @ G[leg[2], :3, :3] @ ik.fronts[i]
+                front = front - (front @ ground_up) * ground_up
+                if np.linalg.norm(front) > 0.3:  # else a toe pointing at the floor: its heading says little
+                    pole = front
+            L = two_bone_ik(self.rig, L, leg, target, pole, end_turn, follow_end=True)
         return L
 
     def needs_camera(self) -> bool:
@@ -306,7 +368,15 @@ def _parse_ik(raw: Any, at: At, rig: Rig, local: Similarity, ground_of: Callable
     pelvis = common_ancestor(rig, [leg[0] for leg in legs])
     lengths = np.array([(np.linalg.norm(rest[b, :3, 3] - rest[a, :3, 3]) + np.linalg.norm(rest[c, :3, 3] - rest[b, :3, 3]))
                         * local.scale for a, b, c in legs])
-    return LegIK(legs, plane, soles, pelvis, align, lengths, [_sole(rig, foot, local, gaussians) for _, _, foot in legs])
+    feet = [_sole(rig, foot, local, gaussians) for _, _, foot in legs]
+    fronts = np.array([np.linalg.solve(rest[foot, :3, :3], local.rotation.T @ CANONICAL_FRONT) for _, _, foot in legs])
+    fronts /= np.linalg.norm(fronts, axis=1, keepdims=True)
+    # The toe's reach: what a foot turning on its plant sweeps round (a high percentile, past a stray splat).
+    reach = np.array([0.0 if sole is None else
+                      float(np.percentile(np.linalg.norm(((sole[0] @ rest[foot, :3, :3].T) @ local.rotation.T)[:, :2],
+                                                         axis=1), 100 - SOLE_PERCENTILE)) * local.scale
+                      for sole, (_, _, foot) in zip(feet, legs)])
+    return LegIK(legs, plane, soles, pelvis, align, lengths, feet, fronts, reach)
 
 
 # At most this many of a foot's Gaussians stand for its sole: plenty for a low percentile.
@@ -394,11 +464,13 @@ def _parse_plays(raw: Any, at: At, rig: Rig, walks: bool, stride_of: Callable[[C
 
 
 def parse_performance(data: dict, at: At, name: str, asset_path: Path, gaussians: Gaussians, local: Similarity,
-                      scale: float, walk_distance: Callable[[float], float] | None,
-                      ground_of: Callable[[Any, At], GroundPlane], asset_names: list[str]) -> Performance | None:
+                      scale: float, walk_steps: Callable[[float], float] | None,
+                      ground_of: Callable[[Any, At], GroundPlane], asset_names: list[str],
+                      stride_scale: Callable[[float], float] | None = None) -> Performance | None:
     """The performance an asset block asks for (`clips`, `ik`, `look_at`, `skinning`), or
     None when it asks for none. local: the asset's frame -> canonical; scale: canonical ->
-    world (the placement's); walk_distance: the asset's walk (metres by world time) or None;
+    world (the placement's); walk_steps: the asset's walk (metres stepped by world time) or None;
+    stride_scale: the walk's stride scale by world time, or None;
     ground_of(name, at): a named asset's world ground plane; gaussians: the asset's, at rest
     in its own frame (the feet's soles are read from them)."""
     if not any(k in data for k in PERFORMANCE_FIELDS):
@@ -420,8 +492,8 @@ def parse_performance(data: dict, at: At, name: str, asset_path: Path, gaussians
         return cycle_stride(rig, clip, feet, up) * local.scale * scale
 
     if "clips" in data:
-        plays = _parse_plays(data["clips"], at["clips"], rig, walk_distance is not None, stride_of)
+        plays = _parse_plays(data["clips"], at["clips"], rig, walk_steps is not None, stride_of)
     else:  # IK or look-at on the rest pose, held
         rest = Clip("rest", 0.0, [])
         plays = [ClipPlay(rest, 0.0)]
-    return Performance(rig, plays, look, ik, str(method), walk_distance)
+    return Performance(rig, plays, look, ik, str(method), walk_steps, stride_scale)

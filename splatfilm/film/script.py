@@ -272,10 +272,11 @@ def _perform(asset: Asset, data: dict, at: At, earlier: dict[str, Asset], names:
             g_at.fail(f"expected the name of an asset listed before this one, got {show(ref)}")
         return _ground_of(earlier[ref], g_at)
 
-    walk = asset.motion.distance if isinstance(asset.motion, PathWalk) else None
-    scale = asset.motion.scale if isinstance(asset.motion, PathWalk) else asset.placement.scale
+    walks = isinstance(asset.motion, PathWalk)
+    scale = asset.motion.scale if walks else asset.placement.scale
     asset.performance = parse_performance(data, at, asset.name, Path(asset.source), asset.gaussians, asset.local,
-                                          scale, walk, ground_of, [str(n) for n in names])
+                                          scale, asset.motion.stepping if walks else None, ground_of,
+                                          [str(n) for n in names], asset.motion.stride_scale if walks else None)
     asset.digest = content_digest((asset.digest + file_digest(rig_path(asset.source))).encode())
 
 

@@ -29,7 +29,7 @@ from splatfilm.film.shadow import ContactShadow, lowest_point
 from splatfilm.io.digest import content_digest
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.skinning import pose_gaussians
-from splatfilm.scene.transforms import Similarity, yaw_rotation
+from splatfilm.scene.transforms import Similarity, wrap_degrees, yaw_rotation
 
 # How fast a walker's facing turns at most (degrees per second): a person walking round a
 # corner or turning back turns about half a turn a second.
@@ -97,8 +97,9 @@ class PathWalk:
     which its facing turns with the path; where even that cannot keep up (a turn on a point)
     the facing lags the path's direction and the walker slows with the lag, standing at
     STOP_LAG or more (`_pace`), turns on the spot, and walks on. A turn left over when it
-    arrives finishes on the spot. `distance(t)` is the distance so walked (a walk clip is
-    paced by it) and `end` comes that much later than length / speed. A path that bends no
+    arrives finishes on the spot. `distance(t)` is the distance so walked and `end` comes that
+    much later than length / speed; `stepping(t)` also counts turning faster than it walks
+    (a walk clip is paced by it). A path that bends no
     faster than turn_rate faces exactly along its tangent at constant speed, bit for bit as
     if it had no turn rate."""
 
@@ -139,7 +140,16 @@ class PathWalk:
         self._turn_times = self.start + TURN_STEP * np.arange(len(held))
         self._heading = np.array(held)
         self._lost = np.array(lost)
-        self._limited = np.abs(_wrap(np.array(raw) - self._heading)) > 1e-9
+        self._limited = np.abs(wrap_degrees(np.array(raw) - self._heading)) > 1e-9
+        self._turn_steps = np.zeros(len(held))
+        if self._lost[-1] > 0.0:
+            # Turning faster than it walks, the walker steps round: a turn at turn_rate counts
+            # as walking at speed. Where it walks at full pace it cannot turn faster than
+            # turn_rate, so nothing is added there (bit for bit).
+            walked = np.clip((self._turn_times - self.start) * self.speed - self._lost, 0.0, self.length)
+            turned = self.speed * np.abs(np.diff(self._heading)) / self.turn_rate
+            extra = np.where(turned > np.diff(walked) * (1.0 + 1e-9) + 1e-12, turned - np.diff(walked), 0.0)
+            self._turn_steps = np.concatenate([[0.0], np.cumsum(extra)])
 
     def _walk(self, limit: Callable[[float], float] | None) -> tuple[list, list, list, float, list, list]:
         """One walk on the TURN_STEP grid: each step the facing follows the tangent's heading
@@ -154,11 +164,11 @@ class PathWalk:
         raw, held, lost, walked = [self._direction(0.0)], [self._direction(0.0)], [0.0], [0.0]
         speeds: list[float] = []
         end, pace = None, 1.0
-        while end is None or abs(_wrap(raw[-1] - held[-1])) > 1e-9:
+        while end is None or abs(wrap_degrees(raw[-1] - held[-1])) > 1e-9:
             k = len(held) - 1
             s = walked[-1]
             if end is None:
-                wanted = _pace(float(_wrap(raw[k] - held[k])))
+                wanted = _pace(float(wrap_degrees(raw[k] - held[k])))
                 if limit is not None:
                     wanted = min(wanted, limit(s) / self.speed, pace + WALK_ACCEL * step / self.speed)
                 pace = wanted
@@ -175,7 +185,7 @@ class PathWalk:
             else:
                 lost.append(lost[k])
             raw.append(self._direction(s))
-            held.append(held[k] + float(np.clip(_wrap(raw[-1] - held[k]), -most, most)))
+            held.append(held[k] + float(np.clip(wrap_degrees(raw[-1] - held[k]), -most, most)))
         return raw, held, lost, end, walked, speeds
 
     def _braking(self, raw: np.ndarray, walked: np.ndarray, speeds: np.ndarray) -> Callable[[float], float]:
@@ -186,7 +196,7 @@ class PathWalk:
         CREEP of its speed (the lag stops it at a turn on the spot)."""
         h = BRAKE_STEP
         cap = np.full(int(self.length / h) + 2, self.speed)
-        turned = np.abs(_wrap(np.diff(raw)))  # degrees the tangent turned in each step
+        turned = np.abs(wrap_degrees(np.diff(raw)))  # degrees the tangent turned in each step
         fast = turned > self.turn_rate * TURN_STEP
         keep_up = np.zeros_like(speeds)
         keep_up[fast] = speeds[fast] * self.turn_rate * TURN_STEP / turned[fast]
@@ -216,6 +226,31 @@ class PathWalk:
         if self._lost[-1] > 0.0:
             walked -= float(np.interp(t, self._turn_times, self._lost))
         return min(max(walked, 0.0), self.length)
+
+    def stepping(self, t: float) -> float:
+        """Metres of stepping by world time t, that a walk cycle is paced by: the distance
+        walked, and where the walker turns faster than it walks (slowing into a sharp bend,
+        turning on the spot) speed * (degrees turned) / turn_rate instead, so its legs keep
+        stepping round at the walk's cadence at the full turn rate. Equal to distance(t) on
+        a path the facing keeps up with."""
+        if self._turn_steps[-1] == 0.0:
+            return self.distance(t)
+        return self.distance(t) + float(np.interp(t, self._turn_times, self._turn_steps))
+
+    def stride_scale(self, t: float) -> float:
+        """The fraction (0 to 1) of the stepping at world time t that carries the walker over
+        the ground: 1 while it walks its way, 0 turning on the spot (its steps there go
+        round, not forward: a walk cycle's strides shrink by it)."""
+        if self._turn_steps[-1] == 0.0:
+            return 1.0
+        k = math.floor((t - self.start) / TURN_STEP)
+        if k < 0 or k + 1 >= len(self._turn_times):
+            return 1.0
+        extra = self._turn_steps[k + 1] - self._turn_steps[k]
+        if extra <= 0.0:
+            return 1.0
+        walked = max(self.distance(float(self._turn_times[k + 1])) - self.distance(float(self._turn_times[k])), 0.0)
+        return walked / (walked + extra)
 
     def _param(self, s: float) -> float:
         """The curve's parameter s metres along it."""
@@ -251,10 +286,6 @@ def _pace(lag: float) -> float:
     u = min(max((math.cos(math.radians(lag)) - stop) / (1.0 - stop), 0.0), 1.0)
     return u * u * (3.0 - 2.0 * u)
 
-
-def _wrap(degrees: float | np.ndarray) -> np.ndarray:
-    """Angles in degrees wrapped into [-180, 180)."""
-    return (np.asarray(degrees) + 180.0) % 360.0 - 180.0
 
 
 Motion = KeyedMotion | PathWalk

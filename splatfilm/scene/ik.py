@@ -10,10 +10,15 @@ A chain's joints need not be parent and child: joints between them (twist bones)
 local transforms and ride along.
 
 Two-bone IK is analytic (law of cosines): the chain's first joint (hip) stays, the middle
-one (knee) bends in the plane of the hip, the target and the animated knee, so the knee
-keeps pointing where the clip pointed it; the end joint (foot) keeps its animated
-orientation in the asset's frame, optionally turned by a given rotation (tilted onto a
-slope). A target out of reach straightens the chain towards it.
+one (knee) bends the way the clip bent it off the line from the hip to the animated end,
+that line turned onto the one to the target (the smallest turn), so the knee keeps pointing
+where the clip pointed it; a nearly straight knee (off its line by under STRAIGHT of the
+thigh, where the clip says little about its way) eases towards a pole (the foot's front).
+The end joint (foot) keeps its animated orientation in the asset's frame, optionally turned
+by a given rotation (tilted onto a slope, turned on its plant); asked to, the whole leg
+turns about the hip-to-target line with it, as a knee follows its foot (the hip takes the
+turn), so the shin does not twist against the foot. A target out of reach straightens the
+chain towards it.
 """
 
 from __future__ import annotations
@@ -24,12 +29,17 @@ import numpy as np
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.skeleton import Rig, global_transforms
-from splatfilm.scene.transforms import quat_from_rotation, rotation_angle_deg, rotation_between, rotation_from_quat
+from splatfilm.scene.transforms import (quat_from_rotation, rotation_about, rotation_angle_deg, rotation_between,
+                                       rotation_from_quat)
 
-__all__ = ["aim_joint", "check_chain", "common_ancestor", "joint_axes", "lower_to_reach",
+__all__ = ["STRAIGHT", "aim_joint", "check_chain", "common_ancestor", "joint_axes", "lower_to_reach",
            "two_bone_ik"]
 
 _TINY = 1e-9
+# A knee off its hip-to-end line by less than this fraction of the thigh is nearly straight:
+# the way it bends is blended towards the pole (all the way at straight), since a clip's leg
+# at full stretch points its knee anywhere (or nowhere).
+STRAIGHT = 0.1
 
 
 def _unit_columns(M: np.ndarray) -> np.ndarray:
@@ -82,14 +92,19 @@ def common_ancestor(rig: Rig, joints: list[int]) -> int | None:
 
 
 def two_bone_ik(rig: Rig, local: np.ndarray, chain: tuple[int, int, int], target: np.ndarray,
-                pole: np.ndarray | None = None, end_turn: np.ndarray | None = None) -> np.ndarray:
+                pole: np.ndarray | None = None, end_turn: np.ndarray | None = None,
+                follow_end: bool = False) -> np.ndarray:
     """Local matrices [J,4,4] with the chain (a, b, c) bent so that c's origin reaches
     `target` [3] (asset frame), or comes as close as the bone lengths allow.
 
-    The knee b bends in the plane through a, the target and the animated knee; `pole` [3]
-    (a direction, e.g. the character's front) is used when the animated chain is straight.
+    The knee b bends as the animated knee bends off the line from a to the animated c, turned
+    onto the line to the target (module docstring); `pole` [3] (a direction, e.g. the foot's
+    front) is where a nearly straight one bends (None: the animated bend, however slight).
     `end_turn` [3,3]: a rotation applied to c's animated orientation (asset frame); None
-    keeps it. Each bone's own twist is kept (the smallest swing moves it)."""
+    keeps it. follow_end: the leg also turns about the line from a to the target as far as
+    end_turn turns c about it, so the knee and the lower bone follow the end (the pole is
+    taken as turned already). Each bone's own twist is otherwise kept (the smallest turn
+    moves it)."""
     a, b, c = chain
     out = np.array(local, dtype=np.float64, copy=True)
     G = global_transforms(rig, out)
@@ -102,14 +117,35 @@ def two_bone_ik(rig: Rig, local: np.ndarray, chain: tuple[int, int, int], target
         return out
     direction = to / dist
     d = min(max(dist, abs(l1 - l2) + 1e-9 * (l1 + l2)), (l1 + l2) * (1 - 1e-12))
-    bend = None
-    for hint in (pb - pa, pc - pb, pole):
-        if hint is None:
-            continue
-        off = np.asarray(hint, np.float64) - float(np.dot(hint, direction)) * direction
-        if np.linalg.norm(off) > 1e-6 * l1:
-            bend = off / np.linalg.norm(off)
-            break
+    # The animated leg carried onto the target's line. Projecting the animated knee straight
+    # onto the new line would not do: a nearly straight knee lies so close to its own line
+    # that where the target swings the line, the projection can land behind it (a knee bent
+    # backwards).
+    reach = pc - pa
+    carry = rotation_between(reach, direction) if np.linalg.norm(reach) > _TINY else np.eye(3)
+    if follow_end and end_turn is not None:
+        q = quat_from_rotation(np.asarray(end_turn, np.float64))
+        carry = rotation_about(direction, 2.0 * math.atan2(float(q[1:] @ direction), float(q[0]))) @ carry
+    line = reach / np.linalg.norm(reach) if np.linalg.norm(reach) > _TINY else direction
+    knee_off = carry @ ((pb - pa) - float((pb - pa) @ line) * line)
+
+    def across(v: np.ndarray | None) -> np.ndarray | None:
+        """The unit direction of v [3] across the target's line, or None (along it, or none)."""
+        if v is None:
+            return None
+        off = np.asarray(v, np.float64) - float(np.dot(v, direction)) * direction
+        return off / np.linalg.norm(off) if np.linalg.norm(off) > 1e-6 * l1 else None
+
+    knee_way, pole_way = across(knee_off), across(pole)
+    bend = knee_way if knee_way is not None else pole_way
+    if knee_way is not None and pole_way is not None:
+        u = min(float(np.linalg.norm(knee_off)) / (STRAIGHT * l1), 1.0)
+        u = u * u * (3 - 2 * u)
+        mixed = u * knee_way + (1 - u) * pole_way
+        if np.linalg.norm(mixed) > 1e-6:
+            bend = mixed / np.linalg.norm(mixed)
+        elif u < 0.5:  # exactly opposed, halfway: the nearer
+            bend = pole_way
     if bend is None:  # straight, and no usable pole: any direction across the chain
         bend = np.cross(direction, [1.0, 0.0, 0.0])
         if np.linalg.norm(bend) < 1e-6:
@@ -119,7 +155,7 @@ def two_bone_ik(rig: Rig, local: np.ndarray, chain: tuple[int, int, int], target
     knee = pa + l1 * (cos_a * direction + math.sqrt(1 - cos_a * cos_a) * bend)
     end = pa + d * direction
 
-    R1 = rotation_between(pb - pa, knee - pa)
+    R1 = rotation_between(carry @ (pb - pa), knee - pa) @ carry
     Ga = G[a].copy()
     Ga[:3, :3] = R1 @ G[a, :3, :3]
     R2 = rotation_between(R1 @ (pc - pb), end - knee)

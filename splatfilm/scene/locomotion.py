@@ -13,11 +13,14 @@ start of its swing is still low for a moment.
 
 Foot plants (`FootPlants`), as leg IK in animation tools locks feet: a foot the clips put down
 (lifted less than `plant_lift`) is planted where it stands and held there, along the ground,
-while the clips (a crossfade from a walk into an idle, a cycle played off the ground's pace)
-would slide it; it is let go when the clips lift it past `release_lift` or carry it further
-than `radius` from its plant (the leg could not follow), and then eases back to where the
-clips put it over `release_time` seconds, lifted over the way like a step (a person
-stopping brings a trailing foot under the body so). Plants are worked out forward in time on a fixed
+its heading about the ground's normal locked with it, while the clips (a crossfade from a
+walk into an idle, a cycle played off the ground's pace, a body turning over the foot) would
+slide or spin it; it is let go when the clips lift it past `release_lift`, carry it further
+than `radius` from its plant (the leg could not follow) or turn it more than `yaw_release`
+degrees from its planted heading (the knee would twist), and then eases back to where and
+how the clips put it over `release_time` seconds, lifted over the way like a step (a person
+stopping brings a trailing foot under the body so; one turning on the spot steps each foot
+round). Plants are worked out forward in time on a fixed
 step from a start where nothing moves yet, so a frame's feet do not depend on which frames
 were asked for before it.
 """
@@ -31,8 +34,10 @@ from typing import Callable
 import numpy as np
 
 from splatfilm.scene.skeleton import Clip, Rig, global_transforms, sample_clip
+from splatfilm.scene.transforms import wrap_degrees
 
-__all__ = ["CONTACT_FRACTION", "PLANT_STEP", "RELEASE_TIME", "STEP_HEIGHT", "FootPlants", "cycle_stride", "foot_tracks"]
+__all__ = ["CONTACT_FRACTION", "PLANT_STEP", "RELEASE_TIME", "STEP_HEIGHT", "YAW_RELEASE", "FootPlants", "cycle_stride",
+           "foot_tracks"]
 
 CONTACT_FRACTION = 0.1
 # Plants are worked out on this fixed step (seconds): fine against any frame rate.
@@ -41,6 +46,9 @@ PLANT_STEP = 1.0 / 240.0
 # high that step lifts it (a fraction of the way it goes, at the middle of the step).
 RELEASE_TIME = 0.25
 STEP_HEIGHT = 0.3
+# Degrees a planted foot's heading may lag the one the clips give it before it is let go and
+# steps round: a person turning on the spot pivots a foot this far, then lifts it.
+YAW_RELEASE = 30.0
 
 
 def foot_tracks(rig: Rig, clip: Clip, feet: list[int], samples: int = 96) -> tuple[np.ndarray, np.ndarray]:
@@ -79,68 +87,87 @@ def _ease(u: np.ndarray) -> np.ndarray:
 
 @dataclass
 class FootPlants:
-    """Feet held where they were planted (module docstring), in the world.
+    """Feet held where and as they were planted (module docstring), in the world.
 
-    sample(t) -> (lifts [F], positions [F,3]): how far the clips lift each foot at world time
-    t (any unit, the one plant_lift and release_lift [F] are in) and where they put it (world
-    metres, z up). radius [F]: metres a clip may carry a planted foot away before it is let
-    go. begin: world seconds before which nothing moves (feet are as the clips put them)."""
+    sample(t) -> (lifts [F], positions [F,3], headings [F]): how far the clips lift each foot
+    at world time t (any unit, the one plant_lift and release_lift [F] are in), where they
+    put it (world metres, z up) and its heading about the ground's normal (degrees). radius
+    [F]: metres a clip may carry a planted foot away before it is let go. begin: world
+    seconds before which nothing moves (feet are as the clips put them). reach [F]: metres
+    from the foot joint to its toe along the ground, so that a foot stepping round lifts its
+    toe clear of the floor (None: 0)."""
 
-    sample: Callable[[float], tuple[np.ndarray, np.ndarray]]
+    sample: Callable[[float], tuple[np.ndarray, np.ndarray, np.ndarray]]
     plant_lift: np.ndarray
     release_lift: np.ndarray
     radius: np.ndarray
     begin: float
     release_time: float = RELEASE_TIME
     step: float = PLANT_STEP
+    yaw_release: float = YAW_RELEASE
+    reach: np.ndarray | None = None
     _states: list = field(default_factory=list, repr=False)
 
-    def _held(self, t: float, state: tuple, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Ground positions [F,2] and the step's lift [F] (metres) at time t from the state
-        of the step before it."""
-        planted, lock, fade_from, fade_start = state
+    def _held(self, t: float, state: tuple, positions: np.ndarray,
+              headings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Ground positions [F,2], the step's lift [F] (metres) and headings [F] (degrees) at
+        time t from the state of the step before it."""
+        planted, lock, fade_from, fade_start, heading, turn_from = state
         out = positions[:, :2].copy()
+        yaw = np.asarray(headings, np.float64).copy()
         lift = np.zeros(len(out))
         fading = ~planted & (t - fade_start < self.release_time)
         if fading.any():
             u = np.clip((t - fade_start[fading]) / self.release_time, 0.0, 1.0)
             gap = fade_from[fading] - out[fading]
             out[fading] += gap * (1.0 - _ease(u))[:, None]
-            # A foot let go steps over: it rises by STEP_HEIGHT of the way it has to go.
-            lift[fading] = STEP_HEIGHT * np.linalg.norm(gap, axis=1) * 4 * u * (1 - u)
+            spin = wrap_degrees(turn_from[fading] - yaw[fading])
+            yaw[fading] += spin * (1.0 - _ease(u))
+            # A foot let go steps over: it rises by STEP_HEIGHT of the way its toe has to go.
+            reach = self.reach[fading] if self.reach is not None else 0.0
+            way = np.linalg.norm(gap, axis=1) + reach * np.radians(np.abs(spin))
+            lift[fading] = STEP_HEIGHT * way * 4 * u * (1 - u)
         out[planted] = lock[planted]
-        return out, lift
+        yaw[planted] = heading[planted]
+        return out, lift, yaw
 
     def _state(self, k: int) -> tuple:
         """The plants after step k (time begin + k step): (planted [F] bool, plant [F,2],
-        the plant being let go [F,2], when it was let go [F] seconds)."""
+        the plant being let go [F,2], when it was let go [F] seconds, the planted heading
+        [F] and the one being let go [F], degrees)."""
         while len(self._states) <= k:
             i = len(self._states)
             t = self.begin + i * self.step
-            lifts, positions = self.sample(t)
+            lifts, positions, headings = self.sample(t)
+            headings = np.asarray(headings, np.float64)
             if i == 0:
                 n = len(lifts)
-                prev = (np.zeros(n, bool), positions[:, :2].copy(), positions[:, :2].copy(), np.full(n, -np.inf))
+                prev = (np.zeros(n, bool), positions[:, :2].copy(), positions[:, :2].copy(), np.full(n, -np.inf),
+                        headings.copy(), headings.copy())
             else:
                 prev = self._states[-1]
-            held, _ = self._held(t, prev, positions)
-            planted, lock, fade_from, fade_start = (a.copy() for a in prev)
+            held, _, held_yaw = self._held(t, prev, positions, headings)
+            planted, lock, fade_from, fade_start, heading, turn_from = (a.copy() for a in prev)
             drift = np.linalg.norm(positions[:, :2] - lock, axis=1)
-            let_go = planted & ((lifts > self.release_lift) | (drift > self.radius))
+            spin = np.abs(wrap_degrees(headings - heading))
+            let_go = planted & ((lifts > self.release_lift) | (drift > self.radius) | (spin > self.yaw_release))
             # A foot stepping back to the clip lands first: no plant before its release ends.
             plant = ~planted & (lifts <= self.plant_lift) & (t - fade_start >= self.release_time)
-            fade_from[let_go], fade_start[let_go] = lock[let_go], t
+            fade_from[let_go], turn_from[let_go], fade_start[let_go] = lock[let_go], heading[let_go], t
             planted[let_go] = False
-            lock[plant], planted[plant] = held[plant], True  # planted where it is: no jump
-            self._states.append((planted, lock, fade_from, fade_start))
+            # Planted where and as it is: no jump.
+            lock[plant], heading[plant], planted[plant] = held[plant], held_yaw[plant], True
+            self._states.append((planted, lock, fade_from, fade_start, heading, turn_from))
         return self._states[k]
 
-    def held(self, t: float, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Ground positions [F,2] (world x, y, metres) of the feet at world time t, given
-        where the clips put them then (positions [F,3]): planted feet held, let-go ones
-        stepping back (and the height [F], metres, that step lifts them by), the others as
-        given."""
+    def held(self, t: float, positions: np.ndarray,
+             headings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Ground positions [F,2] (world x, y, metres) and headings [F] (degrees about the
+        ground's normal) of the feet at world time t, given where and how the clips put them
+        then (positions [F,3], headings [F]): planted feet held, let-go ones stepping back
+        (and the height [F], metres, that step lifts them by, second), the others as given."""
+        headings = np.asarray(headings, np.float64)
         if t < self.begin:
-            return np.asarray(positions, np.float64)[:, :2].copy(), np.zeros(len(positions))
+            return np.asarray(positions, np.float64)[:, :2].copy(), np.zeros(len(positions)), headings.copy()
         k = math.floor((t - self.begin) / self.step)
-        return self._held(t, self._state(k), np.asarray(positions, np.float64))
+        return self._held(t, self._state(k), np.asarray(positions, np.float64), headings)

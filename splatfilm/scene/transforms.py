@@ -217,6 +217,23 @@ def yaw_rotation(degrees: float | np.ndarray) -> np.ndarray:
     return axis_rotation("z", np.radians(np.asarray(degrees, dtype=np.float64)))
 
 
+def wrap_degrees(degrees: float | np.ndarray) -> np.ndarray:
+    """Angles in degrees [...] wrapped into [-180, 180): the shortest turn between headings."""
+    return (np.asarray(degrees, dtype=np.float64) + 180.0) % 360.0 - 180.0
+
+
+def heading_about(direction, normal) -> float:
+    """Degrees about `normal` [3] (a ground's unit normal, z up) from +x to `direction` [3],
+    both taken along the plane the normal stands on: a heading on that ground (on a flat
+    floor, atan2(y, x))."""
+    n = np.asarray(normal, dtype=np.float64)
+    e1 = np.array([1.0, 0.0, 0.0]) - n[0] * n
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(n, e1)
+    d = np.asarray(direction, dtype=np.float64)
+    return math.degrees(math.atan2(float(d @ e2), float(d @ e1)))
+
+
 def euler_xyz_rotation(degrees) -> np.ndarray:
     """Rotation [3,3] turning by degrees[0] about x, then degrees[1] about y, then degrees[2]
     about z, all fixed (world) axes: Rz @ Ry @ Rx, as Blender's default XYZ rotation mode."""

@@ -193,6 +193,116 @@ def test_a_walk_that_doubles_back_stops_to_turn_and_its_feet_do_not_slide(assets
     assert _skate(world, plane, times, sole)[0] < 0.03  # the feet as the plants hold them, turning too
 
 
+def test_turning_on_the_spot_steps_round_without_spinning_a_planted_foot(assets, tmp_path):
+    """At a path's reversal the walker turns standing. The walk cycle, paced by the distance
+    walked, froze mid-stride, and the planted foot, held in position only, spun about its
+    ankle with the body: over the 0.4 s standing its feet turned 82 degrees while down and
+    their toes and heels swept 32 cm over the floor (summed). A planted foot now keeps its heading and is let go to step
+    round once the body has turned YAW_RELEASE past it, and the cycle keeps stepping (in
+    place) while the body turns."""
+    folder = _copy(assets, tmp_path)
+    hero = _walk(walk={"points": [[-1.2, 0.0, 0.0], [1.2, 0.0, 0.0], [-1.2, 0.01, 0.0]], "speed": SPEED, "start": 0.0})
+    world = parse_film(_film(folder, hero)).world
+    asset, walk = world.assets["hero"], world.assets["hero"].motion
+    perf = asset.performance
+    sole = perf.ik.sole_heights
+    ends = np.array([[0.0, 0.0, 0.17], [0.0, 0.0, -0.05]])  # toe and heel in the foot joint's frame (glTF: +z front)
+    times = np.arange(0.0, walk.end, 1 / 96)
+    distance = np.array([walk.distance(float(t)) for t in times])
+    heading = np.unwrap([walk.heading(float(t)) for t in times], period=360)
+    spot = (np.diff(distance) == 0) & (np.abs(np.diff(heading)) > 0)  # [T-1]: turning standing
+    assert spot.sum() > 30  # a third of a second or more
+    inside = np.flatnonzero(spot)
+    window = times[inside[0]:inside[-1] + 2]
+    yaw, down, tips = [], [], []
+    for t in window:
+        G = world.joint_globals("hero", float(t))
+        W = asset.world_transform(float(t))
+        R = W.rotation @ G[list(FEET), :3, :3]  # [2,3,3]
+        front = R[:, :, 2]
+        yaw.append(np.degrees(np.arctan2(front[:, 1], front[:, 0])))
+        down.append(W.apply(G[list(FEET), :3, 3])[:, 2] - sole < 0.002)
+        tips.append([[W.apply(G[f, :3, 3] + G[f, :3, :3] @ end) for end in ends] for f in FEET])
+    yaw, down, tips = np.unwrap(np.array(yaw), axis=0, period=360), np.array(down), np.array(tips)
+    both = down[1:] & down[:-1]  # [T-1, 2]: a foot down at both ends of a step
+    assert both.any()
+    turned = np.where(both, np.abs(np.diff(yaw, axis=0)), 0.0)
+    slide = np.linalg.norm(np.diff(tips[..., :2], axis=0), axis=-1)  # [T-1, 2 feet, toe/heel]
+    assert turned.sum() < 1.0, turned.sum()  # degrees a planted foot turned, summed over the turn
+    assert (slide * both[..., None]).sum() < 0.01, (slide * both[..., None]).sum()  # metres toe and heel slid
+    # Both feet step round: each lifted clear and set down again at the new heading, by at
+    # most YAW_RELEASE (and the step's ease) from the body's.
+    assert down.any(axis=0).all() and (~down).any(axis=0).all()
+    from splatfilm.scene.locomotion import YAW_RELEASE
+
+    body = np.unwrap([walk.heading(float(t)) for t in window], period=360)  # the figure faces its heading
+    assert np.abs((yaw - body[:, None] + 180) % 360 - 180).max() < YAW_RELEASE + 15
+    # The cycle keeps stepping while the body turns: a stride's pace (from the turn), not frozen.
+    play = perf.plays[0]
+    start, end = float(window[0]), float(window[-1])
+    stepped = perf.walk_steps(end) - perf.walk_steps(start)
+    assert stepped / play.stride > 0.4  # cycles, about the walk's cadence at the full turn rate
+    assert walk.stride_scale(0.5 * (start + end)) == 0.0  # in place: its strides go nowhere
+    # A walk that never turns faster than it walks steps exactly its distance.
+    straight = parse_film(_film(folder, _walk())).world.assets["hero"].motion
+    assert all(straight.stepping(t) == straight.distance(t) and straight.stride_scale(t) == 1.0
+               for t in np.linspace(-1, 5, 61))
+
+
+def _leg_twist(perf, G: np.ndarray, G0: np.ndarray, up: np.ndarray,
+               front_at_rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per IK leg [L]: how far the foot is turned about the shin's axis against the shin,
+    less what the clip's pose G0 [J,4,4] has (degrees; the shin twisting like a sweet
+    wrapper), and how far the knee stands off the hip-to-foot line towards the foot's front
+    (along the ground, `up` [3] the asset's up and `front_at_rest` [3] its front, in its own
+    frame; a fraction of the leg: below 0 it bends backwards), in the posed G [J,4,4]."""
+    from splatfilm.scene.transforms import quat_from_rotation
+
+    rest = perf.rig.rest_globals()
+    twists, knees = [], []
+    for i, (a, b, c) in enumerate(perf.ik.legs):
+        ankle = G[b, :3, :3].T @ G[c, :3, :3] @ (G0[b, :3, :3].T @ G0[c, :3, :3]).T  # in the shin's axes
+        axis = np.linalg.solve(rest[b, :3, :3], rest[c, :3, 3] - rest[b, :3, 3])
+        q = quat_from_rotation(ankle)
+        twists.append(math.degrees(2 * math.atan2(q[1:] @ axis / np.linalg.norm(axis), q[0])))
+        pa, pb, pc = G[a, :3, 3], G[b, :3, 3], G[c, :3, 3]
+        line = (pc - pa) / np.linalg.norm(pc - pa)
+        off = (pb - pa) - ((pb - pa) @ line) * line
+        front = G[c, :3, :3] @ np.linalg.solve(rest[c, :3, :3], front_at_rest)
+        front -= (front @ up) * up
+        knees.append(off @ front / np.linalg.norm(front) / perf.ik.leg_lengths[i])
+    return np.array(twists), np.array(knees)
+
+
+def test_knees_follow_their_feet_and_shins_do_not_twist(assets, tmp_path):
+    """A planted foot keeps its heading while the body turns over it. The IK turned the
+    foot but kept the shin's roll and bent the knee where the clip's knee projected onto the
+    new hip-to-foot line: turning on the spot, each foot was wrung 31-32 degrees against its
+    shin (a sweet-wrapper ankle), and a knee bent backwards of its foot by 16% of the leg.
+    Now the leg turns about its hip-to-foot line with the foot (as a rig's knee pole follows
+    the foot), a nearly straight knee bends towards the foot's front, and the clip's bend is
+    carried onto the new line, not projected."""
+    from splatfilm.scene.skeleton import global_transforms
+
+    folder = _copy(assets, tmp_path)
+    hero = _walk(walk={"points": [[-1.2, 0.0, 0.0], [1.2, 0.0, 0.0], [-1.2, 0.01, 0.0]], "speed": SPEED, "start": 0.3},
+                 clips=[{"clip": "idle", "start": 0.0}, {"clip": "walk", "start": 0.15, "crossfade": 0.3}])
+    world = parse_film(_film(folder, hero)).world
+    asset = world.assets["hero"]
+    perf = asset.performance
+    up = asset.local.rotation.T @ np.array([0.0, 0.0, 1.0])
+    front = asset.local.rotation.T @ np.array([0.0, -1.0, 0.0])  # the canonical front
+    twists, knees = [], []
+    for t in np.arange(0.0, asset.motion.end + 0.5, 1 / 48):
+        G0 = global_transforms(perf.rig, perf.local_pose(float(t)).matrices())
+        twist, knee = _leg_twist(perf, world.joint_globals("hero", float(t)), G0, up, front)
+        twists.append(twist)
+        knees.append(knee)
+    twists, knees = np.abs(np.array(twists)), np.array(knees)
+    assert twists.max() < 5.0, twists.max()  # degrees
+    assert knees.min() > -0.01, knees.min()  # never bent backwards of the foot by 1% of the leg
+
+
 def test_ik_keeps_soles_on_a_sloped_ground(assets, tmp_path):
     """Walking up a 12 degree slope: each planted foot's sole (the foot joint less its rest
     height along the ground's normal) stays within 1 cm of the plane, never below it; without

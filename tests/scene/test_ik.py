@@ -77,6 +77,50 @@ def test_out_of_reach_straightens_towards_the_target_and_a_straight_leg_uses_the
     assert G[2, 1, 3] > 0.1
 
 
+def test_a_nearly_straight_knee_keeps_its_side_when_the_target_swings_the_leg():
+    """The knee bent in the plane of the hip, the target and the animated knee: a clip knee
+    bent 4 degrees forward, its foot carried 0.2 forward and 0.1 up, was projected onto the
+    new hip-to-target line behind it and bent 0.18 backwards. The clip's bend is now carried
+    onto the new line."""
+    r = rig()
+    L = bent(r, knee_deg=4.0)
+    G0 = global_transforms(r, L)
+    for move in ([0, -0.2, 0.1], [0, -0.1, 0.05], [0, 0.2, 0.1], [0.15, 0, 0.1]):
+        target = G0[3, :3, 3] + np.array(move, float)
+        G = global_transforms(r, two_bone_ik(r, L, LEG, target))
+        line = (target - G[1, :3, 3]) / np.linalg.norm(target - G[1, :3, 3])
+        off = G[2, :3, 3] - G[1, :3, 3]
+        off -= (off @ line) * line
+        assert off[1] < -0.1 and abs(off[0]) < 0.01, (move, off)  # forward (-y), as the clip had it
+
+
+def test_a_leg_follows_its_turned_foot_without_twisting_the_shin():
+    """A foot turned 30 degrees about the vertical (held on its plant as the body turns):
+    with follow_end the leg turns about the hip-to-target line with it, so the knee points
+    the foot's way and the foot keeps its clip orientation against the shin (no twist about
+    the shin); without, the shin keeps the clip's roll and the foot is wrung 30 degrees
+    against it."""
+    r = rig()
+    L = bent(r)
+    G0 = global_transforms(r, L)
+    hip = G0[1, :3, 3]
+    target = np.array([hip[0], hip[1], G0[3, 2, 3] + 0.05])  # right below the hip: the turn's axis is vertical
+    turn = rotation_about([0, 0, 1], math.radians(30))
+
+    def shin_twist(G: np.ndarray) -> float:
+        q = quat_from_rotation(G[2, :3, :3].T @ G[3, :3, :3] @ (G0[2, :3, :3].T @ G0[3, :3, :3]).T)
+        return math.degrees(2 * math.atan2(q[3], q[0]))  # about the shin's own axis (z here)
+
+    G = global_transforms(r, two_bone_ik(r, L, LEG, target, end_turn=turn, follow_end=True))
+    np.testing.assert_allclose(G[3, :3, 3], target, atol=1e-9)
+    np.testing.assert_allclose(G[3, :3, :3], turn @ G0[3, :3, :3], atol=1e-9)
+    assert abs(shin_twist(G)) < 0.5
+    knee = G[2, :3, 3] - hip
+    assert math.degrees(math.atan2(knee[0], -knee[1])) == pytest.approx(30.0, abs=0.5)  # heading from the front
+    G = global_transforms(r, two_bone_ik(r, L, LEG, target, end_turn=turn))
+    assert shin_twist(G) > 25.0
+
+
 def test_lowering_the_pelvis_just_enough():
     r = rig()
     L = r.rest.matrices()
