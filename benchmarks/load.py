@@ -69,19 +69,26 @@ def make_capture(out: Path, count: int, width: int = 3000, height: int = 4000) -
     write_transforms_json(out / "transforms.json", Cameras.concat(cams))
 
 
+def rss_mb(field: str = "VmRSS") -> float | None:
+    """This process's resident set, MB, as /proc/self/status's `field` says it (VmRSS: now;
+    VmHWM: its high-water mark); None where there is no such file (not Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def peak_rss_mb() -> float:
     """This process's resident set at its high-water mark, MB: VmHWM, which starts afresh at
     exec (Linux's ru_maxrss keeps the parent's from before the fork, here the one that made
     the photos)."""
     import resource
 
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = rss_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(folder: Path, max_size: int | None, save: Path | None) -> dict:

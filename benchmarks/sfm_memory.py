@@ -35,14 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from load import make_capture, peak_rss_mb, rss_mb  # noqa: E402 (benchmarks/ is on the path from here)
+
 STEPS = ("extraction", "matching", "mapping")
-
-
-def rss_mb(field: str = "VmRSS") -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def measure(folder: Path, threads: int, machine: str | None) -> dict:
@@ -57,7 +52,7 @@ def measure(folder: Path, threads: int, machine: str | None) -> dict:
 
     def sample() -> None:
         while not done.is_set():
-            peaks[step[0]] = max(peaks.get(step[0], 0.0), rss_mb())
+            peaks[step[0]] = max(peaks.get(step[0], 0.0), rss_mb() or 0.0)
             time.sleep(0.05)
 
     def log(message: str) -> None:
@@ -77,7 +72,7 @@ def measure(folder: Path, threads: int, machine: str | None) -> dict:
     done.set()
     sampler.join()
     digest = hashlib.sha256(b"".join((model / f).read_bytes() for f in ("cameras.bin", "images.bin", "points3D.bin")))
-    return {"peak_mb": rss_mb("VmHWM"), "steps_mb": {s: peaks.get(s, 0.0) for s in STEPS}, "seconds": seconds,
+    return {"peak_mb": peak_rss_mb(), "steps_mb": {s: peaks.get(s, 0.0) for s in STEPS}, "seconds": seconds,
             "model": digest.hexdigest()[:12], "extraction_line": next((m for m in lines if "extracting SIFT" in m), ""),
             "kept": lines[-1] if lines else ""}
 
@@ -97,8 +92,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp) / "capture"
         if not (folder / "transforms.json").exists():
-            from load import make_capture
-
             make_capture(folder, args.count)
         cmd = [sys.executable, __file__, "--measure", str(folder), "--threads", str(args.threads)]
         if args.machine:

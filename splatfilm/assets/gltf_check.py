@@ -25,12 +25,33 @@ _BIN_CHUNK = 0x004E4942
 def check_gltf(path: str | Path) -> None:
     """Raise a SplatfilmError naming `path` when its .glb container or its glTF JSON is damaged."""
     path = Path(path)
-    data = path.read_bytes()
+    doc, binary = read_gltf_json(path)
+    _check_references(path, doc, None if binary is None else len(binary))
+
+
+def read_gltf_json(path: str | Path, data: bytes | None = None) -> tuple[dict, bytes | None]:
+    """(the glTF JSON document, a .glb's BIN chunk or None) of a .gltf or .glb file (by its
+    suffix; `data`: its bytes, where already read); a damaged container or JSON is a
+    SplatfilmError naming `path`. The one reader of the container: what reads the JSON
+    without pygltflib reads it here."""
+    path = Path(path)
+    data = path.read_bytes() if data is None else data
     if path.suffix.lower() == ".glb":
-        doc, bin_length = _glb_chunks(path, data)
-    else:
-        doc, bin_length = _json(path, data), None
-    _check_references(path, doc, bin_length)
+        return _glb_chunks(path, data)
+    return _json(path, data), None
+
+
+def glb_bytes(doc: dict, binary: bytes | None) -> bytes:
+    """A binary glTF (version 2) holding the JSON document `doc` and, when given, the BIN
+    chunk `binary` (its bytes as `read_gltf_json` returns them), each chunk padded to 4 bytes
+    as the container requires (JSON with spaces, BIN with zeros)."""
+    text = json.dumps(doc).encode("utf-8")
+    text += b" " * (-len(text) % 4)
+    body = struct.pack("<II", len(text), _JSON_CHUNK) + text
+    if binary is not None:
+        binary = bytes(binary) + b"\0" * (-len(binary) % 4)
+        body += struct.pack("<II", len(binary), _BIN_CHUNK) + binary
+    return _GLB_MAGIC + struct.pack("<II", 2, 12 + len(body)) + body
 
 
 def _whole(value: Any) -> bool:
@@ -41,8 +62,8 @@ def _fail(path: Path, problem: str) -> SplatfilmError:
     return SplatfilmError(f"{path}: cannot read the mesh: {problem} (a damaged or incomplete glTF file)")
 
 
-def _glb_chunks(path: Path, data: bytes) -> tuple[dict, int | None]:
-    """(the JSON chunk, the BIN chunk's length or None) of a binary glTF."""
+def _glb_chunks(path: Path, data: bytes) -> tuple[dict, bytes | None]:
+    """(the JSON chunk, the BIN chunk or None) of a binary glTF."""
     if len(data) < 12 or data[:4] != _GLB_MAGIC:
         raise SplatfilmError(f"{path}: cannot read the mesh: not a binary glTF file (it does not start with 'glTF')")
     version, length = struct.unpack_from("<II", data, 4)
@@ -59,8 +80,8 @@ def _glb_chunks(path: Path, data: bytes) -> tuple[dict, int | None]:
         offset += 8 + size
     if not chunks or chunks[0][0] != _JSON_CHUNK:
         raise _fail(path, "the first chunk is not the JSON chunk")
-    bin_length = len(chunks[1][1]) if len(chunks) > 1 and chunks[1][0] == _BIN_CHUNK else None
-    return _json(path, chunks[0][1]), bin_length
+    binary = chunks[1][1] if len(chunks) > 1 and chunks[1][0] == _BIN_CHUNK else None
+    return _json(path, chunks[0][1]), binary
 
 
 def _json(path: Path, text: bytes) -> dict:

@@ -27,7 +27,6 @@ import json
 import logging
 import math
 import os
-import struct
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +37,7 @@ import torch
 from splatfilm.version import __version__
 from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, sidecar_path
 from splatfilm.errors import SplatfilmError
-from splatfilm.assets.gltf_check import check_gltf
+from splatfilm.assets.gltf_check import check_gltf, glb_bytes, read_gltf_json
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.atomic import check_output_file
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, save_gaussians
@@ -185,13 +184,7 @@ def _baked_texture_coordinates(path: Path) -> bytes | None:
     TEXCOORD_0 alone and ignores KHR_texture_transform, so a texture read through another
     set (`texCoord`) or moved, turned or tiled by the extension would be sampled in the wrong
     place and the asset coloured wrongly without a word."""
-    data = path.read_bytes()
-    glb = data[:4] == b"glTF"
-    if glb:
-        json_length = struct.unpack_from("<I", data, 12)[0]
-        doc, rest = json.loads(data[20:20 + json_length]), data[20 + json_length:]
-    else:
-        doc = json.loads(data)
+    doc, binary = read_gltf_json(path)
     materials = doc.get("materials") or []
     uses: dict[int, tuple[int, np.ndarray | None]] = {}  # material -> (UV set, transform)
     for m, material in enumerate(materials):
@@ -234,12 +227,7 @@ def _baked_texture_coordinates(path: Path) -> bytes | None:
         return None
     doc.setdefault("buffers", []).append({"byteLength": len(blob), "uri": "data:application/octet-stream;base64,"
                                           + base64.b64encode(bytes(blob)).decode("ascii")})
-    text = json.dumps(doc).encode("utf-8")
-    if not glb:
-        return text
-    text += b" " * (-len(text) % 4)
-    body = struct.pack("<II", len(text), 0x4E4F534A) + text + rest
-    return b"glTF" + struct.pack("<II", 2, 12 + len(body)) + body
+    return glb_bytes(doc, binary) if path.suffix.lower() == ".glb" else json.dumps(doc).encode("utf-8")
 
 
 def _load_parts(path: Path) -> list[_Part]:

@@ -34,13 +34,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
 import numpy as np
 
+from splatfilm.assets.gltf_check import read_gltf_json
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_input
 from splatfilm.scene.skeleton import PATHS, Channel, Clip, JointTRS, matrix_to_trs
@@ -247,14 +247,10 @@ def gltf_has_skins(path: str | Path) -> bool:
     path = Path(path)
     data = read_input(path, "glTF file")
     try:
-        if data[:4] == b"glTF":
-            length = int.from_bytes(data[12:16], "little")
-            doc = json.loads(data[20:20 + length].decode("utf-8"))
-        else:
-            doc = json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        return False  # not readable as glTF: the mesh loader says what is wrong
-    return isinstance(doc, dict) and bool(doc.get("skins"))
+        doc, _ = read_gltf_json(path, data)
+    except SplatfilmError:
+        return False  # a damaged container or JSON: the mesh loader's check says what is wrong
+    return bool(doc.get("skins"))
 
 
 # ---- the skeleton --------------------------------------------------------------------------

@@ -52,7 +52,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, check_output_file, read_input
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, load_gaussians, save_gaussians
 from splatfilm.io.rig_files import RIG_FORMAT_VERSION, rig_path, save_rig
-from splatfilm.scene.skeleton import Channel, Clip, JointTRS, Rig
+from splatfilm.scene.skeleton import Channel, Clip, JointTRS, Rig, joint_depths
 from splatfilm.scene.transforms import Similarity, quat_from_rotation, rotation_angle_deg, umeyama
 from splatfilm.version import __version__
 
@@ -193,14 +193,6 @@ def _bones(rig_parents: np.ndarray, heads: np.ndarray, skinned: np.ndarray) -> t
             start.append(heads[j])
             end.append(heads[c])
     return np.array(owner, dtype=np.int64), np.array(start).reshape(-1, 3), np.array(end).reshape(-1, 3)
-
-
-def _depth(parents: np.ndarray, j: int) -> int:
-    """How many ancestors joint j has."""
-    n = 0
-    while parents[j] >= 0:
-        j, n = parents[j], n + 1
-    return n
 
 
 def _nearest_bone(points: np.ndarray, owner: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -363,7 +355,7 @@ def bind_gaussians(means: np.ndarray, opacities: np.ndarray, surface: RiggedSurf
         owner, start, end = _bones(rigged.parents, heads, W.max(axis=0) > 0)
         bone = _nearest_bone(means[far], owner, start, end)
         skinned = np.nonzero(W.max(axis=0) > 0)[0]
-        top = skinned[np.argmin([_depth(rigged.parents, j) for j in skinned])]
+        top = skinned[np.argmin(joint_depths(rigged.parents)[skinned])]
         while rigged.parents[top] >= 0:  # up to the skeleton's root node
             top = rigged.parents[top]
         bone[floater[far]] = top

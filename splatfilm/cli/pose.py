@@ -11,14 +11,12 @@ from splatfilm.errors import SplatfilmError
 def _cmd_pose(args: argparse.Namespace) -> None:
     from splatfilm.assets.posing import asset_rig, pose_asset
     from splatfilm.io.gaussian_files import load_gaussians
+    from splatfilm.scene.skeleton import joint_depths
 
     if args.joints:
         rig = asset_rig(args.asset, len(load_gaussians(args.asset)))
-        depth = [0] * rig.num_joints
-        for j, parent in enumerate(rig.parents):  # parents come first
-            depth[j] = 0 if parent < 0 else depth[parent] + 1
-        for j, name in enumerate(rig.joint_names):
-            print("  " * depth[j] + name)
+        for depth, name in zip(joint_depths(rig.parents), rig.joint_names):
+            print("  " * int(depth) + name)
         return
     if args.list:
         rig = asset_rig(args.asset, len(load_gaussians(args.asset)))

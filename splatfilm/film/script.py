@@ -514,6 +514,12 @@ def _shots(raw_shots: list, at: At, folder: Path, world: World, points: dict[str
         else:
             shot = parse_shot(shot_fields, s_at.source, s_at.where, points=shot_points, defaults=defaults,
                               default_name=f"sh{(i + 1) * 10:03d}")
+        try:
+            # Each frame is written with its timecode (provenance, EXRs, the shot's movie): a
+            # frame number timecode cannot count would stop the render after its first frame.
+            frame_timecode(shot.first_frame, fps)
+        except SplatfilmError as e:
+            s_at["frame_range" if "frame_range" in shot_fields else "first_frame"].fail(str(e))
         if shot.name in names:
             s_at["name"].fail(f"another shot is already called {shot.name!r}")
         names.add(shot.name)

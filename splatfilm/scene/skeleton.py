@@ -26,7 +26,7 @@ import numpy as np
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.transforms import quat_from_rotation, quat_slerp, rotation_from_quat
 
-__all__ = ["Channel", "Clip", "JointTRS", "Rig", "blend_poses", "global_transforms", "matrix_to_trs",
+__all__ = ["Channel", "Clip", "JointTRS", "Rig", "blend_poses", "global_transforms", "joint_depths", "matrix_to_trs",
            "sample_channel", "sample_clip", "trs_to_matrix"]
 
 PATHS = {"translation": 3, "rotation": 4, "scale": 3}
@@ -213,6 +213,18 @@ def blend_poses(a: JointTRS, b: JointTRS, t: float | np.ndarray) -> JointTRS:
     tv = t[:, None]
     return JointTRS((1 - tv) * a.translation + tv * b.translation, rotation.reshape(-1, 4),
                     (1 - tv) * a.scale + tv * b.scale)
+
+
+def joint_depths(parents: np.ndarray) -> np.ndarray:
+    """How many ancestors each joint has [J] int (0 for a root), from parents [J] (-1 for a
+    root; in any order)."""
+    parents = np.asarray(parents)
+    depths = np.zeros(len(parents), dtype=np.int64)
+    for j in range(len(parents)):
+        k = j
+        while parents[k] >= 0:
+            k, depths[j] = parents[k], depths[j] + 1
+    return depths
 
 
 def global_transforms(rig: Rig, local: JointTRS | np.ndarray) -> np.ndarray:

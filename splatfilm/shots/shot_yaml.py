@@ -535,7 +535,10 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
     at = _At(source, where)
     if not isinstance(data, dict):
         at.fail(f"a shot is a mapping of fields, got {_show(data)}")
-    data = {**(defaults or {}), **data}
+    inherited = dict(defaults or {})
+    if "frame_range" in data:  # it sets the first frame: an inherited one would read as given twice
+        inherited.pop("first_frame", None)
+    data = {**inherited, **data}
     _mapping(data, at, _TOP)
     schema_version(data.get("version"), at["version"], SHOT_VERSION)
     name = data.get("name", default_name)

@@ -350,6 +350,10 @@ def test_import_mesh_on_damaged_files(tmp_path, capsys):
         cases.append((tmp_path / name, message))
 
     add("truncated.glb", glb[: len(glb) // 2], "it is truncated")
+    # A skinned one too: its container is checked as one reader reads it (it was named by the
+    # rig reader as "buffers[0]: byteLength is ..."), not only for skins.
+    rigged = (REPO / "scenes" / "character" / "explorer_rigged.glb").read_bytes()
+    add("truncated_rigged.glb", rigged[:-100], "it is truncated (a damaged or incomplete glTF file)")
     add("empty.glb", b"", "the file is empty")
     add("empty.obj", b"", "the file is empty")
     add("broken_json.glb", glb[:20] + b"@@@@" + glb[24:], "invalid glTF JSON")

@@ -105,6 +105,11 @@ def test_script_errors_name_file_and_field(film_dir):
         (lambda d: d.update(resolution=[321, 181]), "resolution: 321x181: width and height must be even"),
         # The edit counts in timecode (EDL, the movies' tracks): a rate without one, before rendering.
         (lambda d: d.update(fps=12), "fps: 12 fps has no SMPTE timecode"),
+        # Every frame is written with its timecode: a negative frame number stopped the render
+        # after its first frame with "error: frame -5: ..." (no file named).
+        (lambda d: d["shots"][0].update(first_frame=-5), "shots[0].first_frame: frame -5: timecode counts from"),
+        (lambda d: d["shots"][0].update(frame_range=[-2, 3]) or d["shots"][0].pop("frames"),
+         "shots[0].frame_range: frame -2: timecode counts from"),
     ]
     original = (film_dir / "film.yaml").read_text()
     for change, message in cases:
@@ -133,6 +138,14 @@ def test_one_rasterization_call_gets_occlusion_right(film_dir):
     film.world.assets["hero"].placement.translation[:] = [0, 1.0, 0.5]  # behind the wall
     rgb, _, _ = FrameRenderer(film, "cpu").render(fs, 0)
     assert rgb[hero_px[1], hero_px[0], 0] > 0.6 and rgb[hero_px[1], hero_px[0], 2] < 0.3  # hidden by the wall
+
+
+def test_a_film_shot_may_give_its_frame_range(film_dir):
+    # The film's first_frame is a default a shot inherits: a shot giving frame_range was refused
+    # with "shots[0].first_frame: frame_range already sets the first frame", a field it never set.
+    _edit(film_dir, lambda d: d["shots"][0].update(frame_range=[2001, 2006]) or d["shots"][0].pop("frames"))
+    shot = parse_film(film_dir / "film.yaml").shots[0].shot
+    assert (shot.first_frame, shot.frame_count) == (2001, 6 + 2)  # and one handle each side
 
 
 def test_animation_hits_keys_turns_short_way_and_walks_at_constant_speed():

@@ -16,7 +16,7 @@ from splatfilm.io.gaussian_files import load_gaussians
 from splatfilm.io.rig_files import load_rig, rig_path
 from splatfilm.render import render
 from splatfilm.scene.sh import rotate_sh_coeffs, rotate_sh_coeffs_batch
-from splatfilm.scene.skeleton import global_transforms, sample_clip
+from splatfilm.scene.skeleton import global_transforms, joint_depths, sample_clip
 from splatfilm.scene.skinning import pose_gaussians, transform_gaussians_affine
 from splatfilm.scene.transforms import quat_multiply, quat_to_rotmat, rotmat_to_quat
 
@@ -222,3 +222,10 @@ def test_batched_sh_rotation_matches_one_rotation_at_a_time():
         g.shN = sh
         fused = transform_gaussians_affine(g, torch.cat([R, torch.zeros(6, 3, 1, dtype=torch.float64)], 2), fused=True)
         np.testing.assert_allclose(fused.shN.numpy(), batch.numpy(), atol=1e-12)
+
+
+def test_joint_depths_count_ancestors_in_any_order():
+    # pose --joints indents by it, rig binding finds the topmost skinned joint by it.
+    assert joint_depths(np.array([-1, 0, 1, 1, -1])).tolist() == [0, 1, 2, 2, 0]
+    assert joint_depths(np.array([2, 0, -1])).tolist() == [1, 2, 0]  # children listed before parents
+    assert joint_depths(np.array([], dtype=int)).tolist() == []
