@@ -434,7 +434,9 @@ def _run(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         # The reader of our output went away (`splatfilm pose X --joints | head`): stop quietly,
         # as `git log | head` does, with stdout pointed where a final flush cannot fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
         return 141  # 128 + SIGPIPE, the status a shell gives a command a closed pipe stopped
     except OSError as e:
         # A file of the user's that the OS refused (a folder given as a file, no permission, a full

@@ -240,6 +240,8 @@ class Performance:
 
     def _foot_plants(self, place_at: Callable[[float], Similarity], local: Similarity) -> FootPlants:
         """The feet's plants for this schedule and placement (made again when either changes)."""
+        # Ids are safe here: the cached plants' sampler holds place_at (and its asset) and local,
+        # and the plays hold their clips, so none of them can be freed and its id reused.
         key = (id(place_at.__self__) if hasattr(place_at, "__self__") else id(place_at), id(local),
                tuple((id(p.clip), p.start, p.speed, p.loop, p.crossfade, p.stride) for p in self.plays))
         if self._plants is not None and self._plants[0] == key:
