@@ -478,6 +478,11 @@ def parse_film(path: str | Path) -> Film:
         if clash:
             at["points"][sorted(clash)[0]].fail("has the name of an asset; asset names already are points")
         shots = _shots(raw_shots, at["shots"], path.parent, world, points, defaults, fps, handles_default)
+        if dof:  # told here, before the simulations, not when the shot's first frame renders
+            for i, fs in enumerate(shots):
+                if fs.shot.lens.f_stop is None:
+                    at["shots"][i]["lens"].fail("effects.depth_of_field needs an f_stop (and a focus_distance) in "
+                                                "every shot's lens; give them here or in the film's `lens`")
         clash = next((s for s in shots if s.name == title), None)
         if clash is not None:  # the cut would overwrite that shot's movie
             at["title"].fail(f"{title!r} is also a shot's name (its movie is {title}.mp4); give the film another title")
@@ -547,7 +552,8 @@ def _shots(raw_shots: list, at: At, folder: Path, world: World, points: dict[str
 
 def continuity_notes(film: Film) -> list[str]:
     """Warnings about cuts that break continuity: consecutive shots whose cuts overlap or
-    leave a gap in world time while an asset seen in both moves (it would jump at the cut).
+    leave a gap in world time while an asset seen in both is placed or posed differently at
+    the two ends of the gap (it would jump at the cut).
     A deliberate time cut is allowed; this says where one happens."""
     notes = []
     half_frame = 0.5 / float(film.fps)
@@ -555,8 +561,11 @@ def continuity_notes(film: Film) -> list[str]:
         jump = b.cut_start - a.cut_end
         if abs(jump) <= half_frame:
             continue
+        # A mover is what differs across the gap (placement or pose; a look at the camera aside,
+        # as it follows each shot's own camera): a walk that has arrived or a body at rest does not jump.
         movers = [n for n in a.visible if n in b.visible and
-                  (film.world.assets[n].motion is not None or film.world.assets[n].performance is not None)]
+                  (film.world.assets[n].motion is not None or film.world.assets[n].performance is not None) and
+                  film.world.signature(a.cut_end, [n]) != film.world.signature(b.cut_start, [n])]
         if movers:
             what = (f"starts {-jump:.2f} s of world time before {a.name} ends" if jump < 0
                     else f"starts {jump:.2f} s of world time after {a.name} ends")

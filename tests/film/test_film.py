@@ -697,3 +697,21 @@ def test_world_frame_edit_of_a_dropped_prop_is_taken_at_its_drop_pose(film_dir):
     whole = len(load_gaussians(film_dir / "hero.ply"))
     film = parse_film(film_dir / "film.yaml")
     assert 0 < len(film.world.assets["hero"].gaussians) < whole
+
+
+def test_continuity_notes_leave_out_assets_that_stand_still_across_the_gap(film_dir):
+    # A walk that has arrived (2 s at 0.5 m/s) stands still: a time cut after it is no jump.
+    _edit(film_dir, lambda d: (d["assets"]["hero"].update(walk={"points": [[0, -1, 0], [1, -1, 0]], "speed": 0.5}),
+                               d["shots"][0].update(time=3.0), d["shots"][1].update(time=4.0, hide=[])))
+    assert continuity_notes(parse_film(film_dir / "film.yaml")) == []
+    _edit(film_dir, lambda d: d["shots"][0].update(time=1.0))  # sh010 sees it still walking: it jumps
+    notes = continuity_notes(parse_film(film_dir / "film.yaml"))
+    assert len(notes) == 1 and "hero" in notes[0]
+
+
+def test_depth_of_field_without_an_f_stop_is_a_script_error(film_dir):
+    _edit(film_dir, lambda d: (d.update(effects={"depth_of_field": True}),
+                               d["shots"][0].update(lens={"focal_mm": 35, "f_stop": 2.8, "focus_distance": 3})))
+    with pytest.raises(SplatfilmError) as e:
+        parse_film(film_dir / "film.yaml")
+    assert str(e.value).startswith(f"{film_dir / 'film.yaml'}: shots[1].lens: effects.depth_of_field needs an f_stop")
