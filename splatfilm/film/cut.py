@@ -55,10 +55,11 @@ def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: lis
     """out_dir/SHOT.mp4 (every frame, handles included; its timecode track starts at the first
     frame number's timecode; MP4 keeps no reel name, the masters' MOVs do) and out_dir/cameras/SHOT.usda,
     unless they exist and were made from the same frames (`frame_keys`, in order). With
-    `facts` (FrameRenderer.facts()) the MP4 carries its provenance record. A shot whose lens a
-    USD camera cannot hold (fisheye, distortion, panorama) gets no SHOT.usda, which `log` says."""
+    `facts` (FrameRenderer.facts()) the MP4 carries its provenance record. A distorting lens's
+    SHOT.usda is the pinhole camera plus its distortion (`shots.interchange.usd_lens_data`); a
+    shot whose lens no USD camera holds (a panorama) gets none, which `log` says."""
     from splatfilm.io.video import encode_sequence
-    from splatfilm.shots.interchange import export_shot
+    from splatfilm.shots.interchange import export_shot, usd_camera_problem
 
     fs = film.shots[shot_index]
     timecode = frame_timecode(fs.shot.first_frame, film.fps)
@@ -71,12 +72,13 @@ def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: lis
                         timecode=timecode, reel=reel_names([s.name for s in film.shots])[fs.name], provenance=record)
         movies[mp4.name] = digest
     usd = out_dir / "cameras" / f"{fs.name}.usda"
-    if fs.shot.lens.model != "pinhole":
+    problem = usd_camera_problem(fs.shot.lens)
+    if problem:
         # Refusing here would end the render after every frame was made, with no cut or
-        # timeline; a camera file left from an earlier pinhole take would not match the frames.
+        # timeline; a camera file left from an earlier take would not match the frames.
         usd.unlink(missing_ok=True)
         movies.pop(usd.name, None)
-        log(f"{fs.name}: no USD camera (a USD camera is a pinhole; this shot's lens is {fs.shot.lens.model})")
+        log(f"{fs.name}: no USD camera ({problem})")
     elif movies.get(usd.name) != digest or not usd.exists():
         export_shot(fs.shot, usd, depth_of_field=film.depth_of_field)
         movies[usd.name] = digest

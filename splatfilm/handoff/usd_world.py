@@ -17,7 +17,9 @@ x fps, so world time 0 is frame 1001 and a shot's frames sit where its world tim
       Ground/<scene>                    the ground plane of each scene others stand on: a quad Mesh
                                         (component) with purpose "guide" (shown, never rendered)
       Cameras/<shot>                    every shot's camera, animated with its lens
-                                        (`splatfilm.shots.interchange.define_usd_camera`; no kind)
+                                        (`splatfilm.shots.interchange.define_usd_camera`; no kind):
+                                        a distorting lens's pinhole with its distortion in customData
+                                        `splatfilm:lens`; a film with a panorama shot is refused
     /Render/<shot>                      UsdRender settings (in a Scope): image size, the shot's camera
 
 Assets, Shadows, Ground and Cameras are Scopes of kind group: the model hierarchy usdview's
@@ -49,7 +51,8 @@ from splatfilm.io.atomic import check_output_file
 from splatfilm.io.paths import relative_path
 from splatfilm.io.usd_splats import export_usd_stage, write_splat_prim
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.shots.interchange import define_usd_camera, define_usd_render_settings, usd_name
+from splatfilm.shots.interchange import (define_usd_camera, define_usd_render_settings, usd_camera_problem,
+                                         usd_name)
 from splatfilm.version import __version__
 
 USD_WORLD_EXTENSIONS = (".usda", ".usdc", ".usd")
@@ -169,9 +172,9 @@ def export_usd_world(film: Film, path: str | os.PathLike, progress: bool = True)
         raise SplatfilmError(f"USD export needs usd-core >= 26.03 ({e}); pip install usd-core") from None
     path = check_usd_world_output(path)
     for fs in film.shots:
-        if fs.shot.lens.model != "pinhole":
-            raise SplatfilmError(f"{film.path}: shot {fs.name} has a {fs.shot.lens.model} lens; a USD camera is a "
-                                 "pinhole (export that shot with `splatfilm path export` as transforms.json)")
+        problem = usd_camera_problem(fs.shot.lens)
+        if problem:
+            raise SplatfilmError(f"{film.path}: shot {fs.name}: {problem}")
     samples = world_samples(film)
     world = film.world
     fps = float(film.fps)

@@ -6,7 +6,10 @@
   of a scene unit), f-stop and focus distance when the frames have depth of field, fps and
   frame range on the stage, image size on a RenderSettings prim; Blender, Houdini and Nuke
   import it; read back with `read_usd_camera` (`splatfilm.handoff.usd_world` puts every
-  shot's camera into the film's world stage with `define_usd_camera`);
+  shot's camera into the film's world stage with `define_usd_camera`). A distorting lens
+  (opencv, fisheye) is delivered as a matchmove camera: the pinhole of its intrinsics plus its
+  distortion in OpenCV's terms (`usd_lens_data`), to render undistorted and redistort; a
+  panorama has no USD camera (`usd_camera_problem`);
 - nerfstudio `transforms.json` with one camera per frame, which any tool can render.
 
 Every export writes the shot's frames as they are (`Shot.cameras()`), so a render of the
@@ -28,7 +31,7 @@ from splatfilm.io.atomic import check_output_file
 from splatfilm.io.usd_splats import export_usd_stage
 from splatfilm.io.camera_files import read_camera_path_json, write_camera_path_json, write_transforms_json
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
-from splatfilm.shots.lens import FULL_FRAME_MM, Lens, pixels_to_focal_mm
+from splatfilm.shots.lens import FULL_FRAME_MM, LENS_MODELS, Lens, pixels_to_focal_mm
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.timing import FIRST_FRAME, frame_times, parse_fps
 
@@ -43,6 +46,12 @@ PathLike = str | os.PathLike
 # stage's units shows 0.35 mm on a 0.36 mm sensor: the same field of view, a wrong label; the
 # camera's customData carries the millimetres for it.
 _MM_PER_USD_LENS_UNIT = 100.0
+
+# usd-core (26.11) has no lens distortion schema (UsdGeomCamera projects "perspective" or
+# "orthographic" only; the camera working group's lens proposals are not in it), so a distorting
+# lens rides in customData, as the millimetres do.
+USD_LENS_KEY = "splatfilm:lens"
+"""The camera customData key holding a distorting lens's model and coefficients (`usd_lens_data`)."""
 
 
 # ---- export -----------------------------------------------------------------------------------
@@ -117,6 +126,63 @@ def usd_name(name: str) -> str:
     return clean if clean and not clean[0].isdigit() else f"_{clean}"
 
 
+def usd_camera_problem(lens: Lens) -> str | None:
+    """Why a USD camera cannot carry `lens`, or None when it can (pinhole, opencv, fisheye)."""
+    if lens.model == "equirectangular":
+        return ("a USD camera has no spherical projection (UsdGeom.Camera is perspective or orthographic), so an "
+                "equirectangular lens has none (export the shot as transforms.json)")
+    return None
+
+
+def _opencv_K(lens: Lens, focal_mm) -> np.ndarray:
+    """[...,3,3] the lens's intrinsics in pixels with OpenCV's pixel centres (integers: the
+    top-left pixel's centre is (0, 0)), i.e. splatfilm's principal point less half a pixel."""
+    K = lens.K(np.asarray(focal_mm, dtype=np.float64))
+    K[..., 0, 2] -= 0.5
+    K[..., 1, 2] -= 0.5
+    return K
+
+
+def usd_lens_data(lens: Lens, focal_mm) -> dict | None:
+    """The customData (`USD_LENS_KEY`) that lets a compositor redistort what the pinhole USD
+    camera renders, or None for a pinhole lens. focal_mm: the focal length of each frame in mm
+    [F] (or one number).
+
+    model "opencv" or "fisheye" (the lens's); camera_model its name in COLMAP / nerfstudio
+    (OPENCV, OPENCV_FISHEYE); the named coefficients k1 k2 k3 k4 p1 p2 the model has
+    (docs/CONVENTIONS.md, "Camera models"); distCoeffs in OpenCV's order for `opencv_function`
+    (cv2.projectPoints: k1 k2 p1 p2 k3; cv2.fisheye.projectPoints: k1 k2 k3 k4), left out with
+    a `note` when an opencv lens has nerfstudio's r^8 term k4, which OpenCV has no place for;
+    K the intrinsics in pixels in OpenCV's pixel convention (a Matrix3d, or for a zoom one per
+    frame as focalLength's time samples) and image_size (width, height). The distortion acts
+    on the pinhole camera's normalised coordinates (x/z, y/z; a fisheye on their angle), so
+    cv2's projection of a camera-space point with K and distCoeffs is where the shot's frames
+    show it, half a pixel less than splatfilm's pixel-edge coordinates."""
+    from pxr import Gf, Vt
+
+    if lens.model == "pinhole" or usd_camera_problem(lens):
+        return None
+    k1, k2, k3, k4, p1, p2 = lens.distortion
+    focal = np.atleast_1d(np.asarray(focal_mm, dtype=np.float64))
+    Ks = [Gf.Matrix3d(*K.ravel().tolist()) for K in _opencv_K(lens, focal)]
+    data = {"model": lens.model, "camera_model": lens.camera_model,
+            "image_size": Gf.Vec2i(int(lens.width), int(lens.height)),
+            "K": Ks[0] if np.all(focal == focal[0]) else Vt.Matrix3dArray(Ks),
+            "pixel_centres": "integers (OpenCV): splatfilm's pixel-edge u, v are 0.5 more"}
+    if lens.model == "opencv":
+        data |= {"k1": k1, "k2": k2, "k3": k3, "k4": k4, "p1": p1, "p2": p2,
+                 "opencv_function": "cv2.projectPoints"}
+        if k4 == 0:
+            data["distCoeffs"] = Vt.DoubleArray([k1, k2, p1, p2, k3])
+        else:
+            data["note"] = ("k4 is nerfstudio's r^8 radial term: OpenCV has none (its k4 divides), so there are "
+                            "no distCoeffs; R = 1 + k1 r^2 + k2 r^4 + k3 r^6 + k4 r^8")
+    else:
+        data |= {"k1": k1, "k2": k2, "k3": k3, "k4": k4, "opencv_function": "cv2.fisheye.projectPoints",
+                 "distCoeffs": Vt.DoubleArray([k1, k2, k3, k4])}
+    return data
+
+
 def define_usd_camera(stage, prim_path: str, shot: Shot, time_codes=None, depth_of_field: bool | None = None,
                       shutter_deg: float | None = None):
     """Define `shot` as an animated UsdGeom.Camera at `prim_path` on `stage`; returns it.
@@ -126,7 +192,11 @@ def define_usd_camera(stage, prim_path: str, shot: Shot, time_codes=None, depth_
     forward, +y up; row-vector matrices). Lens, in the units of the schema (docs/CONVENTIONS.md,
     "USD cameras"): focalLength and the apertures in tenths of a scene unit (with
     metersPerUnit 1, 35 mm is 0.35: what Blender's and Omniverse's readers turn back into
-    35 mm), focalLength per frame when it changes; clippingRange in metres.
+    35 mm), focalLength per frame when it changes; the principal point as the aperture
+    offsets (the image centre: 0); clippingRange in metres. A distorting lens (opencv,
+    fisheye) gets the pinhole camera of the same intrinsics, which renders the undistorted
+    frames a compositor redistorts with customData `splatfilm:lens` (`usd_lens_data`); an
+    equirectangular lens raises SplatfilmError (`usd_camera_problem`).
     depth_of_field: True writes the lens's fStop and focusDistance (metres, per frame when it
     changes), which DCCs take as "render with depth of field"; False leaves both unauthored, so
     readers see the schema's fStop 0 (everything sharp, as the frames were rendered; Blender
@@ -139,9 +209,9 @@ def define_usd_camera(stage, prim_path: str, shot: Shot, time_codes=None, depth_
     from pxr import Gf, Usd, UsdGeom, Vt
 
     lens = shot.lens
-    if lens.model != "pinhole":
-        raise SplatfilmError(f"a USD camera is a pinhole; shot {shot.name} has a {lens.model} lens "
-                             "(export it as transforms.json)")
+    problem = usd_camera_problem(lens)
+    if problem:
+        raise SplatfilmError(f"shot {shot.name}: {problem}")
     sample = shot.sample()
     codes = [float(f) for f in (shot.frame_numbers if time_codes is None else time_codes)]
     c2w = sample.c2w_opencv() @ np.diag([1.0, -1.0, -1.0, 1.0])  # OpenCV -> USD camera axes
@@ -163,6 +233,14 @@ def define_usd_camera(stage, prim_path: str, shot: Shot, time_codes=None, depth_
             focal.Set(float(f), Usd.TimeCode(code))
     cam.CreateHorizontalApertureAttr(float(lens_units(lens.sensor_width_mm)))
     cam.CreateVerticalApertureAttr(float(lens_units(lens.sensor_height_mm)))
+    # The offsets shift the film back off the optical axis (same units as the apertures; +y
+    # up): the axis, the principal point, lands `offset / aperture` of the image the other
+    # way from the centre. Authored so a matchmove reader need not assume the default.
+    K = lens.K()
+    cam.CreateHorizontalApertureOffsetAttr(float(lens_units((lens.width / 2 - K[0, 2]) / lens.width
+                                                            * lens.sensor_width_mm)))
+    cam.CreateVerticalApertureOffsetAttr(float(lens_units((K[1, 2] - lens.height / 2) / lens.height
+                                                          * lens.sensor_height_mm)))
     cam.CreateClippingRangeAttr(Gf.Vec2f(lens.near, lens.far))
     if depth_of_field is None:
         depth_of_field = lens.f_stop is not None
@@ -187,6 +265,9 @@ def define_usd_camera(stage, prim_path: str, shot: Shot, time_codes=None, depth_
     cam.GetPrim().SetCustomDataByKey("splatfilm:sensor_mm", Gf.Vec2d(lens.sensor_width_mm, lens.sensor_height_mm))
     if lens.f_stop is not None:
         cam.GetPrim().SetCustomDataByKey("splatfilm:lens_f_stop", float(lens.f_stop))
+    distortion = usd_lens_data(lens, sample.focal_mm)
+    if distortion is not None:
+        cam.GetPrim().SetCustomDataByKey(USD_LENS_KEY, distortion)
     return cam
 
 
@@ -221,9 +302,9 @@ def write_usd_camera(path: PathLike, shot: Shot, depth_of_field: bool | None = N
 
     path = FsPath(path)
     lens = shot.lens
-    if lens.model != "pinhole":
-        raise SplatfilmError(f"{path}: a USD camera is a pinhole; shot {shot.name} has a {lens.model} lens "
-                             "(export it as transforms.json)")
+    problem = usd_camera_problem(lens)
+    if problem:
+        raise SplatfilmError(f"{path}: shot {shot.name}: {problem}")
     frames = [int(f) for f in shot.frame_numbers]
     stage = Usd.Stage.CreateInMemory()
     UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
@@ -251,7 +332,9 @@ def read_usd_camera(path: PathLike, camera: str | None = None, width: int | None
     camera: the prim path (default: the first UsdGeom.Camera on the stage). The image size
     comes from the stage's UsdRender settings unless `width` and `height` are given. Poses
     are converted to metres and a Z-up world (a Y-up stage is turned Z-up); intrinsics from
-    focalLength and the apertures (tenths of a scene unit), principal point at the centre.
+    focalLength and the apertures (tenths of a scene unit), the principal point from the
+    aperture offsets; a camera splatfilm wrote for a distorting lens (customData
+    `splatfilm:lens`) comes back with that lens's camera model and distortion.
     """
     try:
         from pxr import Usd, UsdGeom, UsdRender
@@ -290,9 +373,15 @@ def read_usd_camera(path: PathLike, camera: str | None = None, width: int | None
         c2ws.append(m)
         focal = cam.GetFocalLengthAttr().Get(tc)
         hap, vap = cam.GetHorizontalApertureAttr().Get(tc), cam.GetVerticalApertureAttr().Get(tc)
+        hoff, voff = cam.GetHorizontalApertureOffsetAttr().Get(tc), cam.GetVerticalApertureOffsetAttr().Get(tc)
         fx, fy = focal / hap * width, focal / vap * height
-        Ks.append([[fx, 0.0, width / 2], [0.0, fy, height / 2], [0.0, 0.0, 1.0]])
-    cams = Cameras.from_c2w_opengl(np.stack(c2ws), np.array(Ks), width, height)
+        cx, cy = width * (0.5 - hoff / hap), height * (0.5 + voff / vap)  # as in define_usd_camera
+        Ks.append([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    lens = cam.GetPrim().GetCustomDataByKey(USD_LENS_KEY) or {}
+    model = LENS_MODELS[lens["model"]] if lens.get("model") in ("opencv", "fisheye") else "PINHOLE"
+    distortion = [float(lens.get(k, 0.0)) for k in ("k1", "k2", "k3", "k4", "p1", "p2")]
+    cams = Cameras.from_c2w_opengl(np.stack(c2ws), np.array(Ks), width, height,
+                                   distortion=np.array(distortion), camera_model=model)
     fps = parse_fps(stage.GetTimeCodesPerSecond())
     return cams, [int(round(t)) for t in times], fps
 

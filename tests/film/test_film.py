@@ -364,19 +364,28 @@ def test_a_distorting_lens_renders_through_its_model(film_dir):
     assert 0.3 < red(fisheye) < 0.9 * red(pinhole) and 0.3 < red(barrel) < 0.95 * red(pinhole)
 
 
-def test_a_fisheye_shot_gets_its_cut_without_a_usd_camera(film_dir):
+def test_a_fisheye_shot_gets_its_usd_camera_and_a_panorama_its_cut_without_one(film_dir):
+    """A matchmove hand-off delivers a distorting lens's camera: the pinhole of its intrinsics
+    plus its distortion (render wrote no SHOT.usda for a fisheye). A panorama still gets none
+    (USD has no spherical camera): its cut is made, the log says why, and a camera left from an
+    earlier take goes, as it would not match the new frames."""
     pytest.importorskip("pxr")
+    from pxr import Usd, UsdGeom
+
     out = film_dir / "out"
-    res = _render(film_dir, out)  # first a pinhole take: both shots get their USD camera
-    assert (out / "cameras" / "sh010.usda").exists()
-    _edit(film_dir, lambda d: d["shots"][0].update(lens={"focal_mm": 14, "model": "fisheye"}))
+    _edit(film_dir, lambda d: d["shots"][0].update(lens={"focal_mm": 14, "model": "fisheye", "k1": 0.02}))
+    _render(film_dir, out)
+    stage = Usd.Stage.Open(str(out / "cameras" / "sh010.usda"))
+    cam = UsdGeom.Camera(stage.GetPrimAtPath("/World/sh010"))
+    assert cam.GetFocalLengthAttr().Get() == pytest.approx(0.14)
+    lens = cam.GetPrim().GetCustomDataByKey("splatfilm:lens")
+    assert lens["model"] == "fisheye" and list(lens["distCoeffs"]) == pytest.approx([0.02, 0, 0, 0])
+    _edit(film_dir, lambda d: d["shots"][0].update(lens={"focal_mm": 14, "model": "equirectangular"}))
     said = []
     res = render_film(film_dir / "film.yaml", out, RenderOptions(backend="cpu"), progress=False, log=said.append)
-    # The render used to stop here with "a USD camera is a pinhole" after making every frame.
     assert res.rendered["sh010"] == 8 and res.film_mp4 is not None and res.edl is not None
-    # The pinhole take's camera would not match the new frames: it goes, and the log says why.
     assert not (out / "cameras" / "sh010.usda").exists() and (out / "cameras" / "sh020.usda").exists()
-    assert any("sh010: no USD camera" in line and "lens is fisheye" in line for line in said)
+    assert any("sh010: no USD camera" in line and "no spherical projection" in line for line in said)
 
 
 def test_ray_renders_the_same_frames(film_dir):

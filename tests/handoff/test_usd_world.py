@@ -244,3 +244,35 @@ def test_bad_inputs_give_one_line_errors(film_folder, tmp_path, capsys):
     shutil.copytree(film_folder, copy)
     assert main(["import", str(copy / "prop.ply"), "-o", str(tmp_path / "prop.spz")]) == 0
     assert len(load_gaussians(tmp_path / "prop.spz")) == 60
+
+
+def test_a_film_with_distorting_lenses_exports_their_cameras(film_folder, tmp_path, capsys):
+    """export-usd refused a film with a fisheye or distorted shot; now each such shot's camera is
+    the pinhole of its intrinsics with its distortion in customData `splatfilm:lens` (as a
+    rendered SHOT.usda), and the validators find nothing. A panorama is still refused, in one line."""
+    from pxr import Usd, UsdGeom, UsdValidation
+
+    script = yaml.safe_load((film_folder / "film.yaml").read_text())
+    script["assets"] = {"floor": {"file": str(film_folder / "floor.ply")}}
+    script["shots"][1].update(hide=[], camera={"position": [2.5, -2.5, 1.4], "look_at": [0, 0, 0.5]})
+    script["shots"][0]["lens"] = {"focal_mm": 18, "model": "opencv", "k1": -0.1, "p2": 0.001}
+    script["shots"][1]["lens"] = {"focal_mm": 12, "model": "fisheye", "k1": 0.01}
+    film_yaml = tmp_path / "film.yaml"
+    film_yaml.write_text(yaml.safe_dump(script, sort_keys=False))
+    out = tmp_path / "world.usda"
+    assert main(["export-usd", str(film_yaml), "-o", str(out)]) == 0
+    stage = Usd.Stage.Open(str(out))
+    expected = {"sh010": ("opencv", 18, [-0.1, 0, 0, 0.001, 0]), "sh020": ("fisheye", 12, [0.01, 0, 0, 0])}
+    for shot, (model, focal_mm, coefficients) in expected.items():
+        cam = UsdGeom.Camera(stage.GetPrimAtPath(f"/World/Cameras/{shot}"))
+        assert cam.GetFocalLengthAttr().Get() == pytest.approx(focal_mm / 100)  # tenths of a metre
+        lens = cam.GetPrim().GetCustomDataByKey("splatfilm:lens")
+        assert lens["model"] == model and list(lens["distCoeffs"]) == pytest.approx(coefficients)
+        assert lens["K"][0][0] == pytest.approx(focal_mm / 36 * 48)  # pixels on the film's 48-pixel width
+    context = UsdValidation.ValidationContext(UsdValidation.ValidationRegistry().GetOrLoadAllValidators())
+    assert [e.GetMessage() for e in context.Validate(stage)] == []
+
+    script["shots"][0]["lens"] = {"model": "equirectangular"}
+    film_yaml.write_text(yaml.safe_dump(script, sort_keys=False))
+    err = cli_error(capsys, ["export-usd", film_yaml, "-o", tmp_path / "pano.usda"], film_yaml)
+    assert "shot sh010" in err and "no spherical projection" in err
