@@ -42,6 +42,8 @@ from splatfilm.io.manifest import Manifest
 from splatfilm.io.atomic import check_output_folder, make_folder
 
 MANIFEST = ".splatfilm-film.json"
+# Shown beside the bar until the first frame is done.
+FIRST_FRAME_NOTE = "the first frame after an install also compiles the CPU renderer (about 20 s)"
 
 
 @dataclass
@@ -151,10 +153,15 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
             manifest.done(name, job.key)
             result.rendered[film.shots[job.shot_index].name] += 1
 
-        bar = tqdm(total=len(todo), desc="film", unit="frame", disable=not progress or not todo)
+        # The CPU kernels compile on their first call after an install (about 20 s on 2 cores,
+        # then cached): without a word the bar would sit at 0% through it.
+        bar = tqdm(total=len(todo), desc="film", unit="frame", disable=not progress or not todo,
+                   postfix=FIRST_FRAME_NOTE)
 
         def step(job: FrameJob, accepted: bool | None = None) -> None:
             done(job, accepted)
+            if bar.n == 0:
+                bar.set_postfix_str("", refresh=False)
             bar.update(1)
 
         try:

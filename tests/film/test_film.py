@@ -313,6 +313,19 @@ def test_shot_subset_and_unknown_shot(film_dir):
         _render(film_dir, film_dir / "o", shots=["sh999"])
 
 
+def test_the_bar_says_why_the_first_frame_takes_long(film_dir, capsys):
+    """After an install the first frame also compiles the CPU kernels (about 20 s on 2 cores)
+    while the bar sat at 0% without a word; it now says so until that frame is done."""
+    from splatfilm.film.render import FIRST_FRAME_NOTE
+
+    render_film(film_dir / "film.yaml", film_dir / "o", RenderOptions(backend="cpu", shots=["sh020"]),
+                progress=True, log=lambda *_: None)
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    first, done = [ln for ln in bar if "0/7" in ln], [ln for ln in bar if "7/7" in ln]
+    assert first and all(FIRST_FRAME_NOTE in ln for ln in first)
+    assert done and not any(FIRST_FRAME_NOTE in ln for ln in done)
+
+
 def test_depth_of_field_blurs_out_of_focus_and_keeps_energy(film_dir):
     def frame(focus):
         _edit(film_dir, lambda d: d.update(effects={"depth_of_field": focus is not None}, resolution=[160, 90],
