@@ -170,20 +170,47 @@ class Performance:
 
     def local_pose(self, t: float) -> JointTRS:
         """Local joint transforms at world time t: the schedule, crossfades blended."""
+        return self._pose(self._current(t), t)
+
+    def play_weights(self, t: float) -> np.ndarray:
+        """How much each play shows in the pose at world time t [P] (summing to 1): the one
+        playing, and the ones before it that its crossfade (and theirs) still blend in."""
+        weights = np.zeros(len(self.plays))
+        i, rest = self._current(t), 1.0
+        while True:
+            w = self._fade(i, t)
+            if i == 0 or w >= 1.0:
+                weights[i] += rest
+                return weights
+            weights[i] += rest * w
+            rest *= 1.0 - w
+            i -= 1
+
+    def _current(self, t: float) -> int:
+        """The index of the play started last by world time t (the first before any starts)."""
         current = 0
         for i, play in enumerate(self.plays):
             if play.start <= t:
                 current = i
-        return self._pose(current, t)
+        return current
+
+    def _fade(self, i: int, t: float) -> float:
+        """The weight (0 to 1) of play i over the pose before it at world time t: its
+        crossfade's smoothstep (no kick at either end), 1 once faded in or without one."""
+        play = self.plays[i]
+        u = (t - play.start) / play.crossfade if play.crossfade > 0 else 1.0
+        if u >= 1.0:
+            return 1.0
+        u = max(u, 0.0)
+        return u * u * (3 - 2 * u)
 
     def _pose(self, i: int, t: float) -> JointTRS:
         play = self.plays[i]
         pose = sample_clip(self.rig, play.clip, self.clip_time(play, t))
-        u = (t - play.start) / play.crossfade if play.crossfade > 0 else 1.0
-        if i == 0 or u >= 1.0:
+        w = self._fade(i, t)
+        if i == 0 or w >= 1.0:
             return pose
-        u = max(u, 0.0)
-        return blend_poses(self._pose(i - 1, t), pose, u * u * (3 - 2 * u))  # smoothstep: no kick at either end
+        return blend_poses(self._pose(i - 1, t), pose, w)
 
     def joint_globals(self, t: float, place_at: Callable[[float], Similarity], local: Similarity,
                       look_target: np.ndarray | None = None) -> np.ndarray:

@@ -69,6 +69,8 @@ pelvis lowers when a leg cannot reach), then the look-at (the joint turns from t
 pose by at most `limit`). Before the first clip starts, it holds that clip's first pose; a
 clip that does not loop holds its last. A frame's content key covers the joint transforms,
 not the script's clip list, so editing a clip re-renders only the frames whose pose changes.
+`walk_notes` tells where a walker's clips are out of step with its walk: an idle showing
+while the walk carries it, a walk cycle showing while the walk stands.
 """
 
 from __future__ import annotations
@@ -93,10 +95,10 @@ from splatfilm.io.digest import content_digest
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import parse_shot
 from splatfilm.shots.timing import FIRST_FRAME, parse_fps
-from splatfilm.film.performance import PERFORMANCE_FIELDS, parse_performance
+from splatfilm.film.performance import PERFORMANCE_FIELDS, Performance, parse_performance
 from splatfilm.film.shadow import ContactShadow
 from splatfilm.film.timeline import frame_timecode
-from splatfilm.film.world import DEFAULT_TURN_RATE, Asset, KeyedMotion, PathWalk, World, load_asset
+from splatfilm.film.world import DEFAULT_TURN_RATE, TURN_STEP, Asset, KeyedMotion, PathWalk, World, load_asset
 from splatfilm.scene.transforms import Similarity, yaw_rotation
 from splatfilm.yamlfields import At, integer, load_yaml, mapping, number, schema_version, show, vec3
 
@@ -111,6 +113,13 @@ _ASSET = {"file", "canonical", "position", "yaw", "scale", "look_height", "anima
           "on_ground", "physics", "clean", "shadow"} | PERFORMANCE_FIELDS
 _SHOT_FILM = {"time", "assets", "hide", "handles"}
 _EFFECTS = {"motion_blur", "depth_of_field"}
+# walk_notes: a walk slower than this (m/s) carries the body nowhere visible; a clip with
+# idle feet showing while it carries the body further than GLIDE_NOTE (m) glides (its
+# planted feet are dragged into steps); a walk cycle showing longer than FROZEN_NOTE (s)
+# while the walk stands holds still in a stride (a few frames).
+MOVING = 0.05
+GLIDE_NOTE = 0.05
+FROZEN_NOTE = 0.25
 
 
 @dataclass
@@ -582,3 +591,100 @@ def physics_notes(film: Film) -> list[str]:
     return [f"{film.path}: assets.{name}.physics: {name} {note}" for name, asset in film.world.assets.items()
             if isinstance(asset.motion, BakedMotion) for note in asset.motion.notes]
 
+
+
+def walk_notes(film: Film) -> list[str]:
+    """Warnings about a walking rigged asset whose clips are out of step with its walk, where
+    its shots show it: a clip the walk does not pace (an idle) showing while the walk carries
+    the body (it glides, its planted feet dragged into steps), and a walk cycle the walk
+    paces showing while the walk stands (its clip time follows the ground, so it stands
+    frozen in a stride). Each names the clip, its times, and when the walk sets off, arrives
+    or stops, from the walk's motion: one slowing for turns arrives after length / speed. A
+    clip "shows" while it has the most weight in the pose, so a crossfade half done as the
+    walk arrives (or sets off) is in time."""
+    notes = []
+    for name, asset in film.world.assets.items():
+        raw = film.raw.get("assets", {}).get(name) or {}
+        if isinstance(asset.motion, PathWalk) and asset.performance is not None and "clips" in raw:
+            shown = [(s.world_start, s.world_start + float(Fraction(s.shot.frame_count) / s.shot.fps))
+                     for s in film.shots if name in s.visible]
+            notes += [f"{film.path}: assets.{name}.clips[{i}]: {name}: {text}"
+                      for i, text in _pacing(asset.motion, asset.performance, shown)]
+    return notes
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """The runs [a, b) of True in a boolean array [N]."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
+def _pacing(walk: PathWalk, perf: Performance, shown: list[tuple[float, float]]) -> list[tuple[int, str]]:
+    """walk_notes for one asset: (the index of the play to change, what is wrong) for its
+    walk and performance, over the world times [start, end] (s) its shots show."""
+    if not shown:
+        return []
+    step = TURN_STEP  # the walk's own grid: its arrival and turns are resolved no finer
+    # The whole walk is sampled, so a mistimed clip is told by what it does, seen or not; what
+    # it would do is measured where the shots show it.
+    t0 = min(min(a for a, _ in shown), walk.start) - step
+    t1 = max(max(b for _, b in shown), walk.stops) + step
+    times = t0 + step * np.arange(int(np.ceil((t1 - t0) / step)) + 1)
+    mid = times[:-1] + 0.5 * step
+    filmed = np.zeros(len(mid), bool)
+    for a, b in shown:
+        filmed |= (mid >= a) & (mid <= b)
+    moved = np.diff([walk.distance(float(t)) for t in times])
+    standing = np.diff([walk.stepping(float(t)) for t in times]) <= 1e-9
+    showing = np.array([int(np.argmax(perf.play_weights(float(t)))) for t in mid])
+    full_pace = walk.start + walk.length / walk.speed
+    late = f" (it slows for turns: {full_pace:.2f} s at full pace)" if walk.end > full_pace + 0.01 else ""
+    arrives = f"its walk arrives at {walk.end:.2f} s{late}"
+    if walk.stops > walk.end + step:
+        arrives += f" and turns on the spot until {walk.stops:.2f} s"
+    plays, out = perf.plays, []
+
+    def half(play) -> str:
+        return " (its crossfade half done then)" if play.crossfade > 0 else ""
+
+    for i, play in enumerate(plays):
+        name = play.clip.name
+        if play.stride is not None:  # paced by the walk: frozen while it stands
+            for a, b in _runs((showing == i) & standing):
+                held = float(filmed[a:b].sum()) * step
+                if held <= FROZEN_NOTE:
+                    continue
+                frozen = f"it would stand frozen in a stride for {held:.2f} s in shot (a walk cycle follows the ground)"
+                if times[a] >= walk.stops - 2 * step and i + 1 < len(plays):
+                    nxt = plays[i + 1]
+                    out.append((i + 1, f"{name} still shows until {times[b]:.2f} s but {arrives}: {frozen}; start "
+                                       + f"{nxt.clip.name} at {walk.stops - 0.5 * nxt.crossfade:.2f} s{half(nxt)}"))
+                elif times[a] >= walk.stops - 2 * step:
+                    out.append((i, f"{name} still plays after {arrives}: {frozen}; add a clip (an idle) from "
+                                   + f"{walk.stops:.2f} s"))
+                else:  # a walk stands only before it sets off and once it stops
+                    out.append((i, f"{name} starts at {play.start:.2f} s but its walk sets off at {walk.start:.2f} s: "
+                                   + f"{frozen}; start {name} at {max(walk.start - 0.5 * play.crossfade, 0.0):.2f} s"
+                                   + f"{half(play)}, or the walk at {play.start + 0.5 * play.crossfade:.2f} s"))
+            continue
+        walking = (showing == i) & (mid > walk.start) & (mid < walk.end)
+        for a, b in _runs(walking):
+            glide = float(moved[a:b][filmed[a:b] & (moved[a:b] > MOVING * step)].sum())
+            if glide <= GLIDE_NOTE:
+                continue
+            slides = f"would glide {glide:.2f} m in shot with its feet idle"
+            sets_off, arrived = times[a] <= walk.start + 2 * step, times[b] >= walk.end - 2 * step
+            if arrived and not sets_off:
+                out.append((i, f"{name} starts at {play.start:.2f} s but {arrives}: it {slides}; start {name} at "
+                               + f"{walk.end - 0.5 * play.crossfade:.2f} s{half(play)}, or set the walk's speed"))
+            elif sets_off and not arrived and i + 1 < len(plays) and plays[i + 1].stride is not None:
+                nxt = plays[i + 1]
+                out.append((i + 1, f"{nxt.clip.name} starts at {nxt.start:.2f} s but its walk sets off at "
+                                   + f"{walk.start:.2f} s: {name} {slides}; start {nxt.clip.name} at "
+                                   + f"{max(walk.start - 0.5 * nxt.crossfade, 0.0):.2f} s{half(nxt)}, or the walk at "
+                                   + f"{nxt.start + 0.5 * nxt.crossfade:.2f} s"))
+            else:
+                out.append((i, f"{name} shows from {times[a]:.2f} s to {times[b]:.2f} s while its walk carries it "
+                               + f"(it sets off at {walk.start:.2f} s and {arrives.removeprefix('its walk ')}): it "
+                               + f"{slides}; play a walk cycle there (a clip the walk paces)"))
+    return out

@@ -219,6 +219,13 @@ class PathWalk:
         time it slowed for turns."""
         return self._end
 
+    @property
+    def stops(self) -> float:
+        """World time (seconds) its legs stop: `end`, or later where a turn left over when it
+        arrives finishes on the spot (stepping(t) is constant from here on)."""
+        grows = np.flatnonzero(np.diff(self._turn_steps) > 0.0)
+        return max(self._end, float(self._turn_times[grows[-1] + 1])) if len(grows) else self._end
+
     def distance(self, t: float) -> float:
         """Metres walked by world time t (0 before the start, the path's length from `end`
         on): speed * (t - start) less what it lost slowing for turns."""

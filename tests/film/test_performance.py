@@ -249,6 +249,88 @@ def test_turning_on_the_spot_steps_round_without_spinning_a_planted_foot(assets,
                for t in np.linspace(-1, 5, 61))
 
 
+# ---- the clip schedule against the walk -------------------------------------------------------
+
+LONG_SHOT = [{"name": "sh010", "duration": 6, "camera": {"position": [0, -5, 1.2], "look_at": [0, 0, 0.9]}}]
+
+
+def _suggested_start(note: str, clip: str) -> float:
+    """The start (s) a walk note suggests for `clip` ("start idle at 2.35 s")."""
+    return float(note.split(f"start {clip} at ")[1].split(" s")[0])
+
+
+def test_an_idle_starting_before_a_slowed_walk_arrives_is_named_with_the_arrival(assets, tmp_path):
+    """A walk that doubles back stops to turn and arrives about a second after length / speed;
+    an idle scheduled for length / speed played while the body was still carried along the
+    floor (its planted feet dragged into steps), and nothing said so. walk_notes names the
+    clip, its start and the walk's arrival from its motion, and the start it suggests is
+    silent."""
+    from splatfilm.film.script import walk_notes
+
+    folder = _copy(assets, tmp_path)
+    walk = {"points": [[-1.2, 0.0, 0.0], [1.2, 0.0, 0.0], [-1.2, 0.01, 0.0]], "speed": SPEED, "start": 0.0}
+    path = _film(folder, _walk(walk=walk), shots=LONG_SHOT)
+    motion = parse_film(path).world.assets["hero"].motion
+    full_pace = motion.length / SPEED
+    assert motion.end > full_pace + 0.5  # slowed and turned on the spot
+    clips = [{"clip": "walk", "start": 0.0}, {"clip": "idle", "start": round(full_pace, 2), "crossfade": 0.4}]
+    film = parse_film(_film(folder, _walk(walk=walk, clips=clips), shots=LONG_SHOT))
+    notes = walk_notes(film)
+    assert len(notes) == 1, notes
+    note = notes[0]
+    assert "assets.hero.clips[1]: hero: idle starts at" in note and f"arrives at {motion.end:.2f} s" in note
+    assert "slows for turns" in note
+    # How far it glides while the idle has the most weight (from halfway through its crossfade).
+    glide = motion.length - motion.distance(round(full_pace, 2) + 0.2)
+    assert glide > 0.3
+    assert float(note.split("glide ")[1].split(" m")[0]) == pytest.approx(glide, abs=0.02)
+    clips[1]["start"] = _suggested_start(note, "idle")
+    assert walk_notes(parse_film(_film(folder, _walk(walk=walk, clips=clips), shots=LONG_SHOT))) == []
+    # A walk cycle starting after the walk sets off: the idle before it glides there.
+    clips = [{"clip": "idle", "start": 0.0}, {"clip": "walk", "start": 0.6, "crossfade": 0.3},
+             {"clip": "idle", "start": round(motion.end + 0.1 - 0.2, 2), "crossfade": 0.4}]
+    walk["start"] = 0.1  # it arrives 0.1 s later too
+    notes = walk_notes(parse_film(_film(folder, _walk(walk=walk, clips=clips), shots=LONG_SHOT)))
+    assert len(notes) == 1 and "clips[1]: hero: walk starts at 0.60 s but its walk sets off at 0.10 s" in notes[0], notes
+
+
+def test_a_walk_cycle_still_playing_after_the_walk_arrives_is_named(assets, tmp_path):
+    """The walk cycle follows the ground, so once the walk has arrived it stands frozen in a
+    stride; a schedule with no idle after it (or one too late) said nothing."""
+    from splatfilm.film.script import walk_notes
+
+    folder = _copy(assets, tmp_path)
+    film = parse_film(_film(folder, _walk(), shots=LONG_SHOT))  # 4 m at 1.2 m/s: arrives at 3.33 s, filmed to 6 s
+    perf, motion = film.world.assets["hero"].performance, film.world.assets["hero"].motion
+    assert perf.clip_time(perf.plays[0], 4.0) == perf.clip_time(perf.plays[0], 5.0)  # frozen
+    notes = walk_notes(film)
+    assert len(notes) == 1, notes
+    assert f"clips[0]: hero: walk still plays after its walk arrives at {motion.end:.2f} s" in notes[0]
+    assert f"for {6.0 - motion.end:.2f} s in shot" in notes[0]
+    clips = [{"clip": "walk", "start": 0.0}, {"clip": "idle", "start": 5.0, "crossfade": 0.5}]
+    notes = walk_notes(parse_film(_film(folder, _walk(clips=clips), shots=LONG_SHOT)))
+    assert len(notes) == 1 and "clips[1]: hero: walk still shows until 5.25 s" in notes[0], notes
+    clips[1]["start"] = _suggested_start(notes[0], "idle")
+    assert walk_notes(parse_film(_film(folder, _walk(clips=clips), shots=LONG_SHOT))) == []
+
+
+def test_the_bundled_films_walk_in_time_with_their_clips(tmp_path):
+    """The bundled films' walkers (the set film's explorer crossfades into his idle as he
+    arrives; the demo film's hero has no clips) give no walk note. Their dropped crates are
+    left out: they do not walk, and the demo's would mesh the set first (half a minute)."""
+    from helpers import SCENES
+
+    from splatfilm.film.script import walk_notes
+
+    for film in ("set", "demo"):
+        script = yaml.safe_load((SCENES / film / "film.yaml").read_text())
+        del script["assets"]["crate"]
+        for block in script["assets"].values():
+            block["file"] = str((SCENES / film / block["file"]).resolve())
+        (tmp_path / f"{film}.yaml").write_text(yaml.safe_dump(script, sort_keys=False))
+        assert walk_notes(parse_film(tmp_path / f"{film}.yaml")) == [], film
+
+
 def _leg_twist(perf, G: np.ndarray, G0: np.ndarray, up: np.ndarray,
                front_at_rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per IK leg [L]: how far the foot is turned about the shin's axis against the shin,
