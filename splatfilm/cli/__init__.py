@@ -94,7 +94,7 @@ def _cmd_render(args: argparse.Namespace) -> None:
         passes=handoff.passes, provenance=handoff.provenance, frames_only=args.frames_only))
     total = sum(res.rendered.values())
     print(f"rendered {total} frame(s), kept {sum(res.kept.values())} in {res.seconds:.1f} s -> {args.output}")
-    finish_render(handoff, args.output)
+    finish_render(handoff, args.output, args.frames_only)
 
 
 def _cmd_refine(args: argparse.Namespace) -> None:

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 @dataclass
 class Handoff:
     """What `render` hands on besides frames and the edit: the parsed film, the passes, the
-    ProRes masters (with burn-in), provenance, and the C2PA key and certificate (or None)."""
+    ProRes masters (with burn-in), provenance, the C2PA key and certificate (or None), and
+    `kept`: the codecs of masters already in the output folder (masters.kept_masters), which
+    the render remakes too."""
 
     film: object
     passes: tuple[str, ...]
@@ -18,11 +20,12 @@ class Handoff:
     burn_in: bool
     provenance: bool
     sign: tuple[str, str] | None
+    kept: tuple[str, ...] = ()
 
     @property
     def needs_alpha(self) -> bool:
         """ProRes 4444 carries the frames' alpha, so the render writes it beside them."""
-        return "prores4444" in self.masters and not self.passes
+        return "prores4444" in self.masters + self.kept and not self.passes
 
 
 def add_handoff_options(p: argparse.ArgumentParser) -> None:
@@ -45,7 +48,7 @@ def handoff_options(args: argparse.Namespace) -> Handoff:
     from splatfilm.errors import SplatfilmError
     from splatfilm.film.passes import parse_passes
     from splatfilm.film.script import parse_film
-    from splatfilm.handoff.masters import parse_masters
+    from splatfilm.handoff.masters import kept_masters, parse_masters
 
     passes = parse_passes(args.passes)
     masters = parse_masters(args.masters)
@@ -64,13 +67,16 @@ def handoff_options(args: argparse.Namespace) -> Handoff:
         from splatfilm.handoff.provenance import c2pa_module
 
         c2pa_module()
+    kept = tuple(kept_masters(args.output))
     return Handoff(parse_film(args.film), passes, masters, args.burn_in, not args.no_provenance,
-                   tuple(args.sign) if args.sign else None)
+                   tuple(args.sign) if args.sign else None, kept)
 
 
-def finish_render(h: Handoff, output: str) -> None:
-    """After the frames and the edit: the masters, then the signatures."""
-    if h.masters:
+def finish_render(h: Handoff, output: str, frames_only: bool = False) -> None:
+    """After the frames and the edit: the masters (those asked for and those already there,
+    so that none shows old frames; with `frames_only` they wait, as the edit does), then the
+    signatures."""
+    if (h.masters or h.kept) and not frames_only:
         from splatfilm.handoff.masters import write_masters
 
         paths = write_masters(h.film, output, h.masters, burn_in=h.burn_in, provenance=h.provenance)

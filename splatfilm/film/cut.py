@@ -3,7 +3,8 @@ frames, the cut MP4 (the shots without their handles, in order), its timeline (.
 film/timeline.py) and a contact sheet.
 
 Each movie is made again only when the frames it shows changed: `movies` (a section of the
-film's manifest) keeps, per file, the digest of the frame keys it was made from.
+film's manifest) keeps, per file, the digest of the frame keys it was made from. While a shot
+has no MP4 the cut waits, and the earlier cut's files are removed: they show another cut.
 """
 
 from __future__ import annotations
@@ -164,7 +165,14 @@ def write_edit(film: Film, out_dir: Path, shot_keys: dict[int, list[str]], movie
         write_shot_media(film, out_dir, k, keys, movies, facts, refined, log)
     result = CutOutputs()
     if not all((out_dir / f"{fs.name}.mp4").exists() and movies.get(f"{fs.name}.mp4") for fs in film.shots):
-        log("the film MP4 and timeline wait until every shot has been rendered")
+        # An earlier cut (of a film without this shot) would show, and relink to, other frames.
+        stale = [p for p in (out_dir / f"{film.title}.mp4", out_dir / f"{film.title}.otio",
+                             out_dir / f"{film.title}.edl", out_dir / "contact_sheet.png") if p.exists()]
+        for p in stale:
+            p.unlink()
+            movies.pop(p.name, None)
+        log("the film MP4 and timeline wait until every shot has been rendered"
+            + (f" (removed the earlier {', '.join(p.name for p in stale)})" if stale else ""))
         return result
     film_mp4 = write_cut(film, out_dir, movies, facts, refined)
     timeline = build_timeline(film.title, shot_media(film, out_dir), film.fps, out_dir)

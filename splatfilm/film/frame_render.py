@@ -80,6 +80,18 @@ class FrameJob:
     def files(self) -> list[Path]:
         return [p for p in (self.png, self.depth, self.alpha, self.passes) if p is not None]
 
+    @property
+    def unasked(self) -> list[Path]:
+        """The side files this frame could have (side_files) that this job does not write."""
+        return [p for p in side_files(self.png) if p not in self.files]
+
+
+def side_files(png: Path) -> tuple[Path, Path, Path]:
+    """The depth, alpha and passes EXRs a frame SHOT.FRAME.png may have beside it."""
+    stem = png.with_suffix("")
+    return (stem.with_name(stem.name + ".depth.exr"), stem.with_name(stem.name + ".alpha.exr"),
+            stem.with_name(stem.name + ".exr"))
+
 
 @dataclass
 class FrameRenderer:
@@ -255,11 +267,10 @@ class FrameRenderer:
         """Frame i of shot `shot_index` as a job writing into out_dir/SHOT/SHOT.FRAME.png (and
         .depth.exr / .alpha.exr, and SHOT.FRAME.exr with passes)."""
         fs = self.film.shots[shot_index]
-        stem = out_dir / fs.name / f"{fs.name}.{int(fs.shot.frame_numbers[i]):04d}"
-        return FrameJob(shot_index, i, key, stem.with_name(stem.name + ".png"),
-                        stem.with_name(stem.name + ".depth.exr") if self.depth else None,
-                        stem.with_name(stem.name + ".alpha.exr") if self.alpha else None,
-                        stem.with_name(stem.name + ".exr") if self.passes else None)
+        png = out_dir / fs.name / f"{fs.name}.{int(fs.shot.frame_numbers[i]):04d}.png"
+        depth, alpha, passes = side_files(png)
+        return FrameJob(shot_index, i, key, png, depth if self.depth else None, alpha if self.alpha else None,
+                        passes if self.passes else None)
 
     def write(self, job: FrameJob, rgb: np.ndarray | None = None, alpha: np.ndarray | None = None,
               depth: np.ndarray | None = None, refined: bool = False) -> None:

@@ -13,7 +13,9 @@ Layout of OUT:
 
 A frame's key covers everything it depends on (film/frame_render.py). On a rerun a frame
 whose files exist with the same key is kept; only changed frames render again, and MP4s are
-re-encoded only for shots that changed (film/cut.py). Every file is written atomically, so an
+re-encoded only for shots that changed (film/cut.py). Nothing in OUT is left showing old
+frames: a frame rendered again loses the depth / alpha / passes EXRs this render does not
+write, and while the cut waits for a shot the earlier cut, timeline and contact sheet go. Every file is written atomically, so an
 interrupted render resumes with no half-written file and no finished frame rendered twice.
 
 Frames render here, in local worker processes or on a Ray cluster (film/workers.py), or
@@ -144,6 +146,13 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
 
     with Manifest.load(out / MANIFEST) as manifest:  # saved every few frames and on the way out
         todo, shot_keys = _plan(renderer, out, selected, manifest, refinement, result)
+        # A side file this render does not write would sit beside a new frame showing the old one.
+        stale = [p for job in todo for p in job.unasked if p.exists()]
+        for p in stale:
+            p.unlink()
+        if stale:
+            log(f"removed {len(stale)} depth/alpha/passes EXR(s) of the frames rendered again, which this render "
+                "does not write (they showed the earlier frames)")
         verdicts = manifest.section("refine")
 
         def done(job: FrameJob, accepted: bool | None = None) -> None:

@@ -14,7 +14,12 @@ the frame with the film's background taken off. Burn-in (for dailies) draws the 
 frame number and focal length into the bottom of each picture.
 
 A master is made again only when its frames (their keys in the render's manifest), codec,
-burn-in or provenance changed (manifest section "masters").
+burn-in or provenance changed (manifest section "masters"). Masters that exist are never left
+stale: every later render into the folder, with or without `--masters`, remakes the codecs it
+finds in masters/ with the burn-in they were made with (manifest section "master_codecs"),
+as a farm rebuilds a derived output whose inputs changed; an editor relinking the EDL to
+them by reel and timecode would otherwise conform old pictures. While the cut cannot be made
+(a shot has no frames), an existing cut master is removed, which the log says.
 """
 
 from __future__ import annotations
@@ -48,6 +53,18 @@ def parse_masters(spec: str | None) -> tuple[str, ...]:
     if unknown or not names:
         raise SplatfilmError(f"--masters: unknown master {(unknown or [spec])[0]!r}; choose from {', '.join(MASTER_CODECS)}")
     return tuple(dict.fromkeys(names))
+
+
+def kept_masters(out_dir: str | Path) -> dict[str, bool]:
+    """The codecs (MASTER_CODECS) of the masters already in out_dir/masters, each with whether
+    they were burnt in (as the manifest recorded; False where it did not say). A render into
+    out_dir remakes them when their frames changed."""
+    folder = Path(out_dir) / "masters"
+    codecs = [c for c in MASTER_CODECS if folder.is_dir() and any(folder.glob(f"*.{c}.mov"))]
+    if not codecs:
+        return {}
+    recorded = Manifest.load(Path(out_dir) / MANIFEST).section("master_codecs")
+    return {c: bool(recorded.get(c, {}).get("burn_in", False)) for c in codecs}
 
 
 def burn_in_text(fs: FilmShot, frame: int) -> str:
@@ -119,18 +136,22 @@ def _master_frames(film: Film, fs: FilmShot, src: Path, dst: Path, codec: str, b
 def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn_in: bool = False,
                   provenance: bool = False, log: Callable[[str], None] = print) -> list[Path]:
     """Make the ProRes masters (module docstring) of the film rendered into out_dir, for
-    each of `codecs` (MASTER_CODECS); with `provenance` each carries its record. Shots whose
-    frames are not all there are left out (and then the cut). Returns the masters' paths."""
+    each of `codecs` (MASTER_CODECS) with `burn_in`, and for the codecs already in
+    out_dir/masters (`kept_masters`, with their recorded burn-in); with `provenance` each
+    carries its record. Shots whose frames are not all there are left out (and then the cut,
+    whose old master is removed). Returns the masters' paths."""
     out = Path(out_dir)
     for c in codecs:
         if c not in MASTER_CODECS:
             raise SplatfilmError(f"unknown master {c!r}; choose from {', '.join(MASTER_CODECS)}")
+    burnt = {**kept_masters(out), **{c: burn_in for c in codecs}}
     facts = provenance_facts(film) if provenance else None
     folder = make_folder(out / "masters")
     work = out / ".masters-frames"
     written: list[Path] = []
     with Manifest.load(out / MANIFEST) as manifest:
         made = manifest.section("masters")
+        asked = manifest.section("master_codecs")
         verdicts = manifest.section("refine")
         media = shot_media(film, out)
         keys: dict[int, list[str]] = {}  # per shot with every frame on disk, its frames' keys
@@ -143,25 +164,26 @@ def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn
                 if any(verdicts.get(n) for n in names):
                     refined.add(fs.name)
         complete = len(keys) == len(film.shots)
-        for codec in codecs:
+        for codec, burnt_in in burnt.items():
+            asked[codec] = {"burn_in": burnt_in}
             parts: list[Path] = []
             for k in keys:
                 fs, m = film.shots[k], media[k]
                 timecode = frame_timecode(fs.shot.first_frame, film.fps)
                 path = folder / f"{fs.name}.{codec}.mov"
-                digest = content_digest(keys[k], codec, burn_in, provenance, timecode, sorted(refined))
+                digest = content_digest(keys[k], codec, burnt_in, provenance, timecode, sorted(refined))
                 part = work / "cut" / f"{fs.name}.{codec}.mov"
                 redo_master = made.get(path.name) != digest or not path.exists()
                 redo_part = complete and (made.get(f"cut/{part.name}") != digest or not part.exists())
                 src = out / fs.name
-                if (redo_master or redo_part) and (burn_in or codec == "prores4444"):
+                if (redo_master or redo_part) and (burnt_in or codec == "prores4444"):
                     src = work / codec / fs.name
-                    if not _master_frames(film, fs, out / fs.name, src, codec, burn_in):
+                    if not _master_frames(film, fs, out / fs.name, src, codec, burnt_in):
                         log(f"{path.name}: no alpha beside the frames (render with --alpha or --passes); "
                             "its alpha is opaque")
                 if redo_master:
                     record = None if facts is None else movie_record(film, facts, [k], refined, master=codec,
-                                                                      burn_in=burn_in)
+                                                                      burn_in=burnt_in)
                     encode_sequence(src / f"{fs.name}.%04d.png", fs.shot.first_frame, film.fps, path, codec=codec,
                                     timecode=timecode, reel=reels[fs.name], provenance=record)
                     made[path.name] = digest
@@ -172,19 +194,24 @@ def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn
                                         frames=m.cut_frames)
                         made[f"cut/{part.name}"] = digest
                     parts.append(part)
-            if not complete:
-                log(f"the {codec} master of the cut waits until every shot has been rendered")
-                continue
             path = folder / f"{film.title}.{codec}.mov"
+            if not complete:
+                # An earlier cut's master shows a cut this film no longer has.
+                stale = path.exists()
+                path.unlink(missing_ok=True)
+                made.pop(path.name, None)
+                log(f"the {codec} master of the cut waits until every shot has been rendered"
+                    + (f" (removed the earlier {path.name})" if stale else ""))
+                continue
             digest = content_digest([made[f"cut/{p.name}"] for p in parts], provenance)
             if made.get(path.name) != digest or not path.exists():
                 reel = reel_name(film.title)
                 concat_videos(parts, path, timecode=frame_timecode(CUT_START_FRAME, film.fps), reel=reel)
                 if facts is not None:
                     add_provenance(path, movie_record(film, facts, list(range(len(film.shots))), refined, cut=True,
-                                                      master=codec, burn_in=burn_in), reel)
+                                                      master=codec, burn_in=burnt_in), reel)
                 made[path.name] = digest
             written.append(path)
-    for codec in codecs:  # the burnt-in and alpha frames were only the encoder's input; the cut's parts stay
+    for codec in burnt:  # the burnt-in and alpha frames were only the encoder's input; the cut's parts stay
         shutil.rmtree(work / codec, ignore_errors=True)
     return written

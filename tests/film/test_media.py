@@ -209,3 +209,25 @@ def test_edl_header_says_its_frame_count_mode_and_every_timecode_agrees(tmp_path
     movie = encode_sequence(tmp_path / "sh010" / "sh010.%04d.png", first, fps, tmp_path / "sh010.mp4",
                             timecode=frame_timecode(first, fps))
     assert probe_timecode(movie) == frame_timecode(first, fps) == ("00:01:06;22" if drop else "00:01:23:08")
+
+
+def test_an_earlier_cut_goes_while_the_cut_waits_for_a_new_shot(tmp_path, capsys):
+    """A shot added and another re-rendered with --shots: the earlier cut, timeline and
+    contact sheet showed the old film (and old frames), so they go, and the log says so."""
+    import yaml
+
+    from helpers import write_walking_film
+    from splatfilm.cli import main
+
+    film = write_walking_film(tmp_path, frames=2)
+    out = tmp_path / "out"
+    assert main(["render", str(film), "-o", str(out), "--backend", "cpu"]) == 0
+    assert (out / "passes.mp4").exists() and (out / "passes.edl").exists()
+    script = yaml.safe_load(film.read_text())
+    script["shots"][0]["camera"]["position"] = [-1.2, -3.0, 1.6]
+    script["shots"].append({**script["shots"][0], "name": "sh020"})
+    film.write_text(yaml.safe_dump(script, sort_keys=False))
+    capsys.readouterr()
+    assert main(["render", str(film), "-o", str(out), "--backend", "cpu", "--shots", "sh010"]) == 0
+    assert "removed the earlier passes.mp4, passes.otio, passes.edl, contact_sheet.png" in capsys.readouterr().out
+    assert not any((out / n).exists() for n in ("passes.mp4", "passes.otio", "passes.edl", "contact_sheet.png"))

@@ -202,3 +202,37 @@ def test_bad_hand_off_inputs_are_one_line_errors(film, tmp_path, capsys):
     cli_error(capsys, ["provenance", tmp_path / "bad.exr"], name="bad.exr")
     (tmp_path / "bad.mov").write_text("not a movie")
     cli_error(capsys, ["provenance", tmp_path / "bad.mov"], name="bad.mov")
+
+
+def _first_frame(movie: Path) -> np.ndarray:
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(movie), pix_fmt="rgb24")
+    meta = next(reader)
+    return np.frombuffer(next(reader), np.uint8).reshape(meta["size"][1], meta["size"][0], 3).astype(float)
+
+
+def test_a_render_without_masters_remakes_the_masters_there_and_drops_stale_side_files(tmp_path, capsys):
+    """Masters and passes from a first render; the shot changes; a plain render must leave no
+    file showing the old frames: the masters are remade from the new frames (an editor relinks
+    the EDL to them), the passes EXRs it does not write are removed."""
+    import imageio.v3 as iio
+    import yaml
+
+    film = write_walking_film(tmp_path, frames=2)
+    out = tmp_path / "out"
+    assert main(["render", str(film), "-o", str(out), "--backend", "cpu", "--passes", "--masters", "prores422hq"]) == 0
+    script = yaml.safe_load(film.read_text())
+    script["shots"][0]["camera"]["position"] = [-1.2, -3.0, 1.6]  # another view of the wall
+    film.write_text(yaml.safe_dump(script, sort_keys=False))
+    old = _first_frame(out / "masters" / "sh010.prores422hq.mov")
+    capsys.readouterr()
+    assert main(["render", str(film), "-o", str(out), "--backend", "cpu", "--shots", "sh010"]) == 0
+    assert "removed 2 depth/alpha/passes EXR(s)" in capsys.readouterr().out
+    new = iio.imread(out / "sh010" / "sh010.1001.png")[..., :3].astype(float)
+    moved = np.abs(old - new).mean()
+    assert moved > 15  # the edit changed the pictures
+    for movie in ("sh010.prores422hq.mov", "passes.prores422hq.mov"):
+        # 4:2:2 chroma on the small textured wall costs ~7 levels; the old frames are > 15 off.
+        assert np.abs(_first_frame(out / "masters" / movie) - new).mean() < min(8, moved / 2), movie
+    assert not list((out / "sh010").glob("*.1001.exr"))
