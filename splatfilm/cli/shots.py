@@ -9,7 +9,8 @@
     splatfilm path preview SHOT.yaml SCENE.ply -o preview.png
     splatfilm path preview FILM.yaml [--shot NAME] -o preview.png
         top and front views of the path over the scene's Gaussians (a film's: the whole world
-        as it stands when the shot's cut starts), with key frusta
+        as it stands when the shot's cut starts), with key frusta; a film's warnings are
+        printed as `render` prints them
         [--contact-sheet SHEET.png [--every N] [--thumb-width W] [--backend auto|cpu|gsplat]]
 
 `add_path_commands(subparsers)` registers them on the main parser's subparsers; each sets
@@ -63,11 +64,14 @@ def _cmd_preview(args: argparse.Namespace) -> None:
     if _is_film_script(args.shot):
         from splatfilm.film import parse_film
         from splatfilm.film.previs import draw_film_path_preview, film_shot, render_film_contact_sheet
+        from splatfilm.film.script import film_notes
 
         if args.scene is not None:
             raise SplatfilmError(f"{args.scene}: a film script brings its own world; give no SCENE with it")
         film = parse_film(args.shot)
         fs = film_shot(film, args.shot_name)
+        for note in film_notes(film):  # said while the film is planned, as `render` says them
+            print(f"warning: {note}")
         draw_film_path_preview(film, fs, args.output)
         name = fs.name
         if args.contact_sheet is not None:

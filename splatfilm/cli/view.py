@@ -14,6 +14,8 @@ def _cmd_view(args: argparse.Namespace) -> None:
     check_port(args.host, args.port)  # before the minutes a film may take to load
     print(f"reading {args.input} ...", flush=True)
     session = open_session(args.input, args.scene)
+    for note in session.notes:  # said while the film is planned, as `render` says them
+        print(f"warning: {note}", flush=True)
     check_port(args.host, args.port)
     viewer = Viewer(session, args.host, args.port, args.backend)
     print(f"splatfilm view: {viewer.url}  (open it in a browser; Ctrl-C stops the viewer)", flush=True)

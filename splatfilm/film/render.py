@@ -38,7 +38,7 @@ from splatfilm.film.cut import write_edit
 from splatfilm.film.frame_render import FrameJob, FrameRenderer
 from splatfilm.film.passes import parse_passes
 from splatfilm.film.refinement import Refinement, refine_shots
-from splatfilm.film.script import Film, continuity_notes, parse_film, physics_notes, walk_notes
+from splatfilm.film.script import Film, film_notes, parse_film
 from splatfilm.film.workers import connect_ray, render_with_processes, render_with_ray
 from splatfilm.io.manifest import Manifest
 from splatfilm.io.atomic import check_output_folder, make_folder
@@ -133,7 +133,7 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
         connect_ray(options.ray_address)  # before any work: a wrong address fails at once
     if not isinstance(film, Film):
         film = parse_film(film)
-    for note in continuity_notes(film) + physics_notes(film) + walk_notes(film):
+    for note in film_notes(film):
         log(f"warning: {note}")
     selected = _selected_shots(film, options.shots)
     renderer = FrameRenderer(film, options.backend, options.depth, options.alpha, parse_passes(options.passes),

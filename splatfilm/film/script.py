@@ -70,7 +70,8 @@ pose by at most `limit`). Before the first clip starts, it holds that clip's fir
 clip that does not loop holds its last. A frame's content key covers the joint transforms,
 not the script's clip list, so editing a clip re-renders only the frames whose pose changes.
 `walk_notes` tells where a walker's clips are out of step with its walk: an idle showing
-while the walk carries it, a walk cycle showing while the walk stands.
+while the walk carries it, a walk cycle showing while the walk stands. `film_notes` gathers
+these with the cuts' and simulations' notes: `render`, `path preview` and `view` print them.
 """
 
 from __future__ import annotations
@@ -611,6 +612,13 @@ def walk_notes(film: Film) -> list[str]:
             notes += [f"{film.path}: assets.{name}.clips[{i}]: {name}: {text}"
                       for i, text in _pacing(asset.motion, asset.performance, shown)]
     return notes
+
+
+def film_notes(film: Film) -> list[str]:
+    """Every warning about a film, as `render`, `path preview` and `view` print it (each line
+    after "warning: "): its cuts' continuity (continuity_notes), its simulations
+    (physics_notes) and its walkers' clips (walk_notes)."""
+    return continuity_notes(film) + physics_notes(film) + walk_notes(film)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -22,12 +22,16 @@ how the clips put it over `release_time` seconds, lifted over the way like a ste
 stopping brings a trailing foot under the body so; one turning on the spot steps each foot
 round). Plants are worked out forward in time on a fixed
 step from a start where nothing moves yet, so a frame's feet do not depend on which frames
-were asked for before it.
+were asked for before it. Only every CHECKPOINT_STEPS-th step's state is kept, with the
+steps since the last one: a time before those is worked out again from the checkpoint
+before it (the same steps, so the same plants, bit for bit), and a long film holds a few
+states a second of it, not one per step.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -36,12 +40,15 @@ import numpy as np
 from splatfilm.scene.skeleton import Clip, Rig, global_transforms, sample_clip
 from splatfilm.scene.transforms import wrap_degrees
 
-__all__ = ["CONTACT_FRACTION", "PLANT_STEP", "RELEASE_TIME", "STEP_HEIGHT", "YAW_RELEASE", "FootPlants", "cycle_stride",
-           "foot_tracks"]
+__all__ = ["CHECKPOINT_STEPS", "CONTACT_FRACTION", "PLANT_STEP", "RELEASE_TIME", "STEP_HEIGHT", "YAW_RELEASE",
+           "FootPlants", "cycle_stride", "foot_tracks"]
 
 CONTACT_FRACTION = 0.1
 # Plants are worked out on this fixed step (seconds): fine against any frame rate.
 PLANT_STEP = 1.0 / 240.0
+# Every this many steps a plant state is kept for good (one a second at PLANT_STEP): a frame
+# asked out of order is at most this many steps from one to work forward from.
+CHECKPOINT_STEPS = 240
 # Seconds a let-go foot takes to step from its plant back to where the clips put it, and how
 # high that step lifts it (a fraction of the way it goes, at the middle of the step).
 RELEASE_TIME = 0.25
@@ -106,7 +113,18 @@ class FootPlants:
     step: float = PLANT_STEP
     yaw_release: float = YAW_RELEASE
     reach: np.ndarray | None = None
-    _states: list = field(default_factory=list, repr=False)
+    # State of step j * CHECKPOINT_STEPS at [j]; the states of steps _base, _base + 1, ...
+    # (_base a checkpoint's step) in _recent; a lock, as the viewer renders a frame on one
+    # thread while its timeline composes another.
+    _checkpoints: list = field(default_factory=list, repr=False)
+    _base: int = field(default=0, repr=False)
+    _recent: list = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def states_kept(self) -> int:
+        """How many steps' plant states are held (checkpoints and those since the last one)."""
+        return len(self._checkpoints) + len(self._recent)
 
     def _held(self, t: float, state: tuple, positions: np.ndarray,
               headings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -134,31 +152,49 @@ class FootPlants:
     def _state(self, k: int) -> tuple:
         """The plants after step k (time begin + k step): (planted [F] bool, plant [F,2],
         the plant being let go [F,2], when it was let go [F] seconds, the planted heading
-        [F] and the one being let go [F], degrees)."""
-        while len(self._states) <= k:
-            i = len(self._states)
-            t = self.begin + i * self.step
-            lifts, positions, headings = self.sample(t)
-            headings = np.asarray(headings, np.float64)
-            if i == 0:
-                n = len(lifts)
-                prev = (np.zeros(n, bool), positions[:, :2].copy(), positions[:, :2].copy(), np.full(n, -np.inf),
-                        headings.copy(), headings.copy())
-            else:
-                prev = self._states[-1]
-            held, _, held_yaw = self._held(t, prev, positions, headings)
-            planted, lock, fade_from, fade_start, heading, turn_from = (a.copy() for a in prev)
-            drift = np.linalg.norm(positions[:, :2] - lock, axis=1)
-            spin = np.abs(wrap_degrees(headings - heading))
-            let_go = planted & ((lifts > self.release_lift) | (drift > self.radius) | (spin > self.yaw_release))
-            # A foot stepping back to the clip lands first: no plant before its release ends.
-            plant = ~planted & (lifts <= self.plant_lift) & (t - fade_start >= self.release_time)
-            fade_from[let_go], turn_from[let_go], fade_start[let_go] = lock[let_go], heading[let_go], t
-            planted[let_go] = False
-            # Planted where and as it is: no jump.
-            lock[plant], heading[plant], planted[plant] = held[plant], held_yaw[plant], True
-            self._states.append((planted, lock, fade_from, fade_start, heading, turn_from))
-        return self._states[k]
+        [F] and the one being let go [F], degrees). Worked out forward from the nearest
+        kept state at or before step k."""
+        every = CHECKPOINT_STEPS
+        with self._lock:
+            if not self._checkpoints:
+                self._checkpoints.append(self._advance(0, None))
+                self._base, self._recent = 0, [self._checkpoints[0]]
+            if not self._base <= k < self._base + len(self._recent):
+                start = min(k // every, len(self._checkpoints) - 1) * every
+                if self._base != start:  # the steps held are not the nearest way to step k
+                    self._base, self._recent = start, [self._checkpoints[start // every]]
+            while self._base + len(self._recent) <= k:
+                i = self._base + len(self._recent)
+                state = self._advance(i, self._recent[-1])
+                if i % every:
+                    self._recent.append(state)
+                    continue
+                if i // every == len(self._checkpoints):
+                    self._checkpoints.append(state)
+                self._base, self._recent = i, [state]
+            return self._recent[k - self._base]
+
+    def _advance(self, i: int, prev: tuple | None) -> tuple:
+        """The state after step i (`_state`) from the one after step i - 1 (None for step 0)."""
+        t = self.begin + i * self.step
+        lifts, positions, headings = self.sample(t)
+        headings = np.asarray(headings, np.float64)
+        if prev is None:
+            n = len(lifts)
+            prev = (np.zeros(n, bool), positions[:, :2].copy(), positions[:, :2].copy(), np.full(n, -np.inf),
+                    headings.copy(), headings.copy())
+        held, _, held_yaw = self._held(t, prev, positions, headings)
+        planted, lock, fade_from, fade_start, heading, turn_from = (a.copy() for a in prev)
+        drift = np.linalg.norm(positions[:, :2] - lock, axis=1)
+        spin = np.abs(wrap_degrees(headings - heading))
+        let_go = planted & ((lifts > self.release_lift) | (drift > self.radius) | (spin > self.yaw_release))
+        # A foot stepping back to the clip lands first: no plant before its release ends.
+        plant = ~planted & (lifts <= self.plant_lift) & (t - fade_start >= self.release_time)
+        fade_from[let_go], turn_from[let_go], fade_start[let_go] = lock[let_go], heading[let_go], t
+        planted[let_go] = False
+        # Planted where and as it is: no jump.
+        lock[plant], heading[plant], planted[plant] = held[plant], held_yaw[plant], True
+        return planted, lock, fade_from, fade_start, heading, turn_from
 
     def held(self, t: float, positions: np.ndarray,
              headings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

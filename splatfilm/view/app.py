@@ -44,6 +44,11 @@ def default_save_path(session: Session, name: str) -> Path:
     return session.path.parent / "shots" / f"{name}.yaml"
 
 
+def _markdown_text(text: str) -> str:
+    """`text` shown as it reads in markdown: its markup characters escaped."""
+    return "".join("\\" + c if c in "\\`*_[]<>#|~" else c for c in text)
+
+
 class Viewer:
     """A running viewer: `Viewer(session, host, port)`, then `url`; `stop()` ends it.
 
@@ -169,6 +174,9 @@ class Viewer:
         gui.main_panel.dock_right()  # beside the canvas, not over it
         gui.add_markdown(f"**{s.path.name}** ({s.kind}) · {len(s.world.assets)} asset(s), "
                          f"{len(s.shots)} shot(s) at {float(s.fps):g} fps")
+        if s.notes:  # the film's warnings, where the filmmaker plans it (the status line is overwritten)
+            with gui.add_folder(f"Warnings ({len(s.notes)})"):
+                self.notes_md = gui.add_markdown("\n".join(f"- {_markdown_text(n)}" for n in s.notes))
         self.time_label = gui.add_markdown(s.label(s.time_of(self.frame)))
         with gui.add_folder("Timeline"):
             self.slider = gui.add_slider("frame", 0, s.frame_count - 1, 1, self.frame,

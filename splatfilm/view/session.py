@@ -43,7 +43,8 @@ class Session:
     "film"), else None; world: the assets; shots: the film's shots (a shot file's one shot;
     none for a scene); fps: the timeline's rate; width, height: the image size of new shots;
     lens: the lens new shots get (the film's default lens); background: RGB in [0, 1];
-    start, end: the timeline's world-time range in seconds."""
+    start, end: the timeline's world-time range in seconds; notes: the film's warnings
+    (script.film_notes), as `render` prints them after "warning: "."""
 
     path: Path
     kind: str
@@ -57,6 +58,7 @@ class Session:
     background: tuple[float, float, float]
     start: float
     end: float
+    notes: list[str] = field(default_factory=list)
     moving: list[str] = field(default_factory=list, init=False)
     static: list[str] = field(default_factory=list, init=False)
 
@@ -199,13 +201,13 @@ def _film_lens(film: Film) -> Lens:
 
 
 def _session_of_film(path: Path) -> Session:
-    from splatfilm.film.script import parse_film
+    from splatfilm.film.script import film_notes, parse_film
 
     film = parse_film(path)
     start = min([0.0] + [fs.world_start for fs in film.shots])
     end = max(fs.world_start + float(Fraction(fs.shot.frame_count - 1) / fs.shot.fps) for fs in film.shots)
     return Session(path, "film", film, film.world, list(film.shots), film.fps, film.width, film.height,
-                   _film_lens(film), film.background, start, max(end, start))
+                   _film_lens(film), film.background, start, max(end, start), film_notes(film))
 
 
 def _scene_world(scene: Path) -> World:

@@ -219,6 +219,27 @@ def test_a_walk_slows_into_a_turn_it_cannot_keep_up_with_turns_and_walks_on():
         assert np.array_equal(a.rotation, b.rotation) and np.array_equal(a.translation, b.translation)
 
 
+def test_a_walker_stands_facing_the_way_it_sets_off():
+    """The curve through a walk's points leaves the first one along its own tangent, which
+    with natural end conditions is off the line to the second point (11.3 degrees on a
+    corner, 14.6 on this S, 1.8 for the demo's explorer): the walker walks the curve, so it
+    sets off along that tangent, and stands facing it. A standing facing turned to the first
+    leg would be that far off the way it goes, and turn back as it set off."""
+    paths = {"corner": [[0, 0, 0], [2, 0, 0], [2, 2, 0]], "S": [[0, 0, 0], [1, 0.5, 0], [2, -0.5, 0], [3, 0, 0]],
+             "explorer": [[-1.5, -1.9, 0], [-0.95, -1.1, 0], [-0.45, -0.6, 0]]}
+
+    def degrees(v) -> float:
+        return math.degrees(math.atan2(v[1], v[0]))
+
+    for name, points in paths.items():
+        walk = PathWalk(np.array(points, float), speed=0.6, start=0.3)
+        facing = [degrees(walk.at(t).rotation @ [0, -1.0, 0]) for t in (0.0, 0.3, 0.3 + 1 / 24)]  # front: -y
+        for dt, within in ((1 / 24, 0.05), (0.2 / 0.6, 0.5)):  # its first frame, its first 0.2 m (bending)
+            travel = degrees(walk.at(0.3 + dt).translation - walk.at(0.3).translation)
+            assert abs(facing[0] - travel) < within, (name, dt, facing[0], travel)
+        assert max(facing) - min(facing) < 0.05, (name, facing)  # no turn as it sets off
+
+
 def test_film_outputs_read_back_and_rerender_only_what_changed(film_dir):
     out = film_dir / "out"
     res = _render(film_dir, out)
@@ -661,6 +682,26 @@ def test_path_preview_of_a_film_shot_shows_its_world(film_dir, capsys):
     assert main(["path", "preview", str(film_dir / "film.yaml"), str(film_dir / "wall.ply"), "--shot", "sh010",
                  "-o", str(out)]) == 2
     assert "a film script brings its own world" in capsys.readouterr().err
+
+
+def test_previs_prints_the_films_warnings_as_render_does(film_dir, capsys):
+    """A cut that jumps in world time while the hero walks: `render` warned of it, but
+    `path preview` and `view`, where the film is planned, said nothing."""
+    from splatfilm.cli import main
+    from splatfilm.view.session import open_session
+
+    _edit(film_dir, lambda d: (d["shots"][1].update(time=0.1, hide=[]),
+                               d["assets"]["hero"].update(walk={"points": [[0, -1, 0], [1, -1, 0]], "speed": 0.5})))
+    script = film_dir / "film.yaml"
+    assert main(["path", "preview", str(script), "--shot", "sh020", "-o", str(film_dir / "pv.png")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    warned = [line for line in out if line.startswith("warning: ")]
+    assert len(warned) == 1 and "sh020 starts 0.15 s of world time before sh010 ends" in warned[0], out
+    logged = []
+    render_film(script, film_dir / "out", RenderOptions(backend="cpu", shots=["sh010"], frames_only=True),
+                progress=False, log=logged.append)
+    assert [line for line in logged if line.startswith("warning: ")] == warned  # word for word as render says it
+    assert [f"warning: {note}" for note in open_session(script).notes] == warned
 
 
 def test_objects_on_the_ground_cast_a_soft_contact_shadow(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.ik import aim_joint, check_chain, common_ancestor, joint_axes, lower_to_reach, two_bone_ik
-from splatfilm.scene.locomotion import cycle_stride
+from splatfilm.scene.locomotion import CHECKPOINT_STEPS, FootPlants, cycle_stride
 from splatfilm.scene.skeleton import Channel, Clip, JointTRS, Rig, global_transforms
 from splatfilm.scene.transforms import quat_from_rotation, rotation_about
 
@@ -213,3 +213,41 @@ def test_a_leg_with_twist_bones_between_its_joints_bends_as_the_plain_leg():
         u = np.linalg.norm(G0[twist, :3, 3] - G0[top, :3, 3]) / np.linalg.norm(G0[bottom, :3, 3] - G0[top, :3, 3])
         np.testing.assert_allclose(G[twist, :3, 3], G[top, :3, 3] + u * (G[bottom, :3, 3] - G[top, :3, 3]), atol=1e-9)
     np.testing.assert_allclose(G[7], G0[7])  # other joints untouched
+
+
+def _stepping_feet(t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two feet of a figure walking +x at 0.8 m/s on an in-place cycle (each foot down half
+    of every second, sliding back 0.5 m, then lifted forward), turning slowly: lifts [2],
+    positions [2,3] and headings [2] at world time t."""
+    phase = (t + np.array([0.0, 0.5])) % 1.0
+    down = phase < 0.5
+    lift = np.where(down, 0.0, 0.1 * np.sin(np.pi * (phase - 0.5) / 0.5))
+    slide = np.where(down, 0.25 - phase, -0.25 + (phase - 0.5))
+    x = 0.8 * t + slide
+    y = np.array([-0.1, 0.1]) + 0.3 * math.sin(0.2 * t)
+    return lift, np.stack([x, y, lift], 1), np.full(2, 20.0 * math.sin(0.1 * t))
+
+
+def _plants() -> FootPlants:
+    return FootPlants(_stepping_feet, np.full(2, 0.01), np.full(2, 0.03), np.full(2, 0.4), 0.0)
+
+
+def test_foot_plants_keep_few_states_and_do_not_depend_on_the_order_of_frames():
+    """A long film asks plants up to its end: the states held stay a few per second of it
+    (they grew by one per 1/240 s step, 144,000 for ten minutes), and a frame asked after a
+    later one (a shot earlier in world time, the viewer scrubbed back) has the feet it has
+    asked in order, bit for bit."""
+    times = np.arange(0.0, 60.0, 1 / 24)
+    in_order = _plants()
+    held = [in_order.held(float(t), *_stepping_feet(float(t))[1:]) for t in times]
+    steps = len(times) * 10
+    assert in_order.states_kept <= steps // CHECKPOINT_STEPS + CHECKPOINT_STEPS + 2
+    assert sum(np.any(a[0] != _stepping_feet(float(t))[1][:, :2]) for a, t in zip(held, times)) > 100  # feet held
+    backwards = _plants()
+    picks = [len(times) - 1, 5, 1000, 999, 1200, 200, 0, 720, 719, 1438]
+    for i in picks:
+        t = float(times[i])
+        got = backwards.held(t, *_stepping_feet(t)[1:])
+        for a, b in zip(got, held[i]):
+            assert np.array_equal(a, b), (i, a, b)
+    assert backwards.states_kept <= steps // CHECKPOINT_STEPS + CHECKPOINT_STEPS + 2
