@@ -26,7 +26,6 @@ import io
 import json
 import logging
 import math
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from splatfilm.assets.gltf_check import check_gltf, glb_bytes, read_gltf_json
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.atomic import check_output_file
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, save_gaussians
+from splatfilm.io.paths import recorded_path
 from splatfilm.io.rig_files import RIG_FORMAT_VERSION, remove_rig, rig_path, save_rig
 from splatfilm.assets.rig import (MAX_INFLUENCES, GltfReader, GltfRig, gltf_has_skins, interpolate_weights,
                                   read_gltf_rig)
@@ -668,7 +668,7 @@ def import_mesh(mesh_path: str | Path, output: str | Path, count: int | None = N
         "splatfilm_version": __version__,
         "asset": output.name,
         "kind": "object",
-        "source": {"type": "mesh", "path": os.path.relpath(mesh_path.resolve(), output.resolve().parent), "format": mesh_path.suffix.lower().lstrip("."),
+        "source": {"type": "mesh", "path": recorded_path(mesh_path.resolve(), output.resolve().parent), "format": mesh_path.suffix.lower().lstrip("."),
                    "faces": asset.faces, "area": asset.area, "colour": asset.colour_sources},
         "frame": {
             "note": "the mesh's own frame, as its file stores it",

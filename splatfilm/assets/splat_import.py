@@ -10,6 +10,7 @@ from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import USD_EXTENSIONS, check_gaussian_output, load_gaussians, save_gaussians
 from splatfilm.io.camera_files import nerfstudio_to_capture
+from splatfilm.io.paths import recorded_path
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.version import __version__
 
@@ -57,17 +58,16 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
     if to_capture is not None:
         g = to_capture.transform_gaussians(g)
     save_gaussians(output, g, spz_axes=spz_axes)
-    origin = {"type": "import", "path": os.path.relpath(source.resolve(), output.resolve().parent),
+    origin = {"type": "import", "path": recorded_path(source.resolve(), output.resolve().parent),
               "format": source.suffix.lower().lstrip(".")}
     if is_usd:
         origin.update({"prim": prim, "time_code": time_code, "world": world})
     if spz_axes != "ply":
         origin["spz_axes"] = spz_axes
     if to_capture is not None:
-        origin["dataparser_transforms"] = os.path.relpath(Path(dataparser_transforms).resolve(),
-                                                          output.resolve().parent)
+        origin["dataparser_transforms"] = recorded_path(Path(dataparser_transforms).resolve(), output.resolve().parent)
         if transforms_json is not None:
-            origin["transforms_json"] = os.path.relpath(Path(transforms_json).resolve(), output.resolve().parent)
+            origin["transforms_json"] = recorded_path(Path(transforms_json).resolve(), output.resolve().parent)
     sidecar = Sidecar({"splatfilm_version": __version__, "asset": output.name, "kind": "scene", "source": origin,
                        "num_gaussians": len(g)})
     if world:  # placed in splatfilm's world: its frame is known

@@ -48,7 +48,7 @@ from tqdm import tqdm
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.script import Film, FilmShot, ground_plane
 from splatfilm.io.atomic import check_output_file
-from splatfilm.io.paths import relative_path
+from splatfilm.io.paths import recorded_path
 from splatfilm.io.usd_splats import export_usd_stage, write_splat_prim
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.shots.interchange import (define_usd_camera, define_usd_render_settings, usd_camera_problem,
@@ -152,8 +152,7 @@ def _define_ground(stage, prim_path: str, film: Film, name: str) -> None:
 def _recorded_path(path: str | os.PathLike, stage_path: str | os.PathLike) -> str:
     """`path` as the stage at `stage_path` records it: relative to the stage's folder; the
     absolute path where none exists (another drive)."""
-    rel = relative_path(path, Path(os.path.abspath(stage_path)).parent)
-    return rel if rel is not None else Path(os.path.abspath(path)).as_posix()
+    return recorded_path(path, Path(os.path.abspath(stage_path)).parent)
 
 
 def check_usd_world_output(path: str | os.PathLike) -> Path:

@@ -21,3 +21,10 @@ def relative_path(path: str | os.PathLike, base: str | os.PathLike) -> str | Non
         return Path(os.path.relpath(path, base)).as_posix()
     except ValueError:  # Windows: another drive
         return None
+
+
+def recorded_path(path: str | os.PathLike, base: str | os.PathLike) -> str:
+    """`path` as a file in the folder `base` records it: relative to `base` (`relative_path`),
+    or its absolute path with "/" separators where no relative path exists (another drive)."""
+    rel = relative_path(path, base)
+    return rel if rel is not None else Path(os.path.abspath(path)).as_posix()

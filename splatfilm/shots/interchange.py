@@ -18,6 +18,7 @@ exported file matches a render of the shot frame for frame.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from fractions import Fraction
@@ -31,7 +32,8 @@ from splatfilm.io.atomic import check_output_file
 from splatfilm.io.usd_splats import export_usd_stage
 from splatfilm.io.camera_files import read_camera_path_json, write_camera_path_json, write_transforms_json
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
-from splatfilm.shots.lens import FULL_FRAME_MM, LENS_MODELS, Lens, pixels_to_focal_mm
+from splatfilm.render.camera_models import check_lens
+from splatfilm.shots.lens import DISTORTION_KEYS, FULL_FRAME_MM, LENS_MODELS, Lens, pixels_to_focal_mm
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.timing import FIRST_FRAME, frame_times, parse_fps
 
@@ -325,6 +327,32 @@ def write_usd_camera(path: PathLike, shot: Shot, depth_of_field: bool | None = N
 # ---- import -------------------------------------------------------------------------------------
 
 
+def _usd_lens_model(data, path: PathLike) -> tuple[str, list[float]]:
+    """(camera model, distortion [6] in DISTORTION_KEYS order) of a USD camera's customData
+    `USD_LENS_KEY` (`usd_lens_data`; None or empty: a pinhole). Coefficients it leaves out are
+    0; anything else that is not such a lens is a one-line SplatfilmError naming `path`, as
+    the camera would otherwise render with a lens the file does not describe."""
+    if not data:
+        return "PINHOLE", [0.0] * len(DISTORTION_KEYS)
+    what = f"{path}: customData {USD_LENS_KEY}"
+    if not isinstance(data, dict) or data.get("model") not in ("opencv", "fisheye"):
+        got = f"model {data.get('model')!r}" if isinstance(data, dict) else f"a {type(data).__name__}"
+        raise SplatfilmError(f"{what} is not a distorting lens (a dictionary whose model is opencv or fisheye), "
+                             f"got {got}")
+    distortion = []
+    for k in DISTORTION_KEYS:
+        v = data.get(k, 0.0)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise SplatfilmError(f"{what}: {k} must be a finite number, got {v!r}")
+        distortion.append(float(v))
+    model = LENS_MODELS[data["model"]]
+    try:
+        check_lens(model, distortion)
+    except SplatfilmError as e:
+        raise SplatfilmError(f"{what}: {e}") from None
+    return model, distortion
+
+
 def read_usd_camera(path: PathLike, camera: str | None = None, width: int | None = None,
                     height: int | None = None) -> tuple[Cameras, list[int], Fraction]:
     """(cameras per time sample, their frame numbers, the stage's fps) of a USD camera.
@@ -377,9 +405,7 @@ def read_usd_camera(path: PathLike, camera: str | None = None, width: int | None
         fx, fy = focal / hap * width, focal / vap * height
         cx, cy = width * (0.5 - hoff / hap), height * (0.5 + voff / vap)  # as in define_usd_camera
         Ks.append([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
-    lens = cam.GetPrim().GetCustomDataByKey(USD_LENS_KEY) or {}
-    model = LENS_MODELS[lens["model"]] if lens.get("model") in ("opencv", "fisheye") else "PINHOLE"
-    distortion = [float(lens.get(k, 0.0)) for k in ("k1", "k2", "k3", "k4", "p1", "p2")]
+    model, distortion = _usd_lens_model(cam.GetPrim().GetCustomDataByKey(USD_LENS_KEY), path)
     cams = Cameras.from_c2w_opengl(np.stack(c2ws), np.array(Ks), width, height,
                                    distortion=np.array(distortion), camera_model=model)
     fps = parse_fps(stage.GetTimeCodesPerSecond())

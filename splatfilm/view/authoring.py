@@ -10,7 +10,6 @@ the film script with the shot appended to its `shots:` (the original kept as FIL
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import yaml
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, check_output_file, read_text
+from splatfilm.io.paths import recorded_path
 from splatfilm.scene.cameras import Cameras
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
 from splatfilm.shots.lens import Lens
@@ -165,7 +165,7 @@ def save_shot_file(keyed: KeyedShot, session: Session, path: str | Path) -> Path
     comment = None
     if session.kind == "film":
         # An include is relative to the script's folder (film/script.py), with / separators.
-        ref = Path(os.path.relpath(path.resolve(), session.path.parent.resolve())).as_posix()
+        ref = recorded_path(path.resolve(), session.path.parent.resolve())
         comment = (f"Keyed in `splatfilm view {session.path.name}` from world time {keyed.start:g} s; "
                    f"in the film: - {{include: {ref}, time: {keyed.start!r}}}")
     text = format_shot_yaml(fields, comment=comment)

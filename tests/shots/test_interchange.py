@@ -310,3 +310,33 @@ def test_usd_camera_principal_point_is_read_from_the_aperture_offsets(tmp_path):
     axis_px = [(ndc[0] + 1) / 2 * 640, (1 - ndc[1]) / 2 * 360]
     assert axis_px == pytest.approx([320 - 64, 180 - 36], abs=1e-3)
     np.testing.assert_allclose(cams.Ks[0, :2, 2], axis_px, atol=1e-3)
+
+
+@pytest.mark.parametrize("lens_data, says", [
+    ("opencv", "not a distorting lens"),  # not a dictionary: was an AttributeError traceback
+    ({"k1": -0.1}, "not a distorting lens"),  # no model: was a message naming no file
+    ({"model": "opencv", "k1": "abc"}, "k1 must be a finite number"),  # was a ValueError traceback
+    ({"model": "fisheye", "k1": 0.1, "p1": 0.01}, "has no p1"),  # was read as a fisheye, p1 and all
+])
+def test_usd_camera_read_back_with_a_lens_splatfilm_does_not_write_is_a_one_line_error(tmp_path, lens_data, says):
+    """customData `splatfilm:lens` that is not a lens `usd_lens_data` writes is a one-line
+    SplatfilmError naming the file; coefficients left out read as 0."""
+    from pxr import Usd
+
+    src = tmp_path / "src.usda"
+    export_shot(_lens_shot({"focal_mm": 20, "model": "opencv", "k1": -0.1, "p1": 0.01}), src)
+    stage = Usd.Stage.Open(str(src))
+    prim = stage.GetPrimAtPath("/World/sh010")
+    prim.ClearCustomDataByKey("splatfilm:lens")
+    prim.SetCustomDataByKey("splatfilm:lens", lens_data)
+    stage.GetRootLayer().Export(str(tmp_path / "odd.usda"))
+    with pytest.raises(SplatfilmError) as e:
+        read_usd_camera(tmp_path / "odd.usda")
+    assert str(e.value).startswith(f"{tmp_path / 'odd.usda'}: customData splatfilm:lens")
+    assert says in str(e.value) and "\n" not in str(e.value)
+    prim.ClearCustomDataByKey("splatfilm:lens")
+    prim.SetCustomDataByKey("splatfilm:lens", {"model": "opencv", "k1": -0.1})
+    stage.GetRootLayer().Export(str(tmp_path / "sparse.usda"))
+    cams, _, _ = read_usd_camera(tmp_path / "sparse.usda")
+    assert set(cams.camera_model) == {"OPENCV"}
+    np.testing.assert_allclose(cams.distortion[0], [-0.1, 0, 0, 0, 0, 0])
