@@ -493,6 +493,9 @@ def parse_film(path: str | Path) -> Film:
                 if fs.shot.lens.f_stop is None:
                     at["shots"][i]["lens"].fail("effects.depth_of_field needs an f_stop (and a focus_distance) in "
                                                 "every shot's lens; give them here or in the film's `lens`")
+                if not np.all(np.isfinite(fs.shot.sample().focus_distance)):
+                    at["shots"][i]["lens"].fail("effects.depth_of_field needs a focus_distance at every frame: in "
+                                                "the lens (or the film's `lens`), the camera's keys or a rack_focus")
         clash = next((s for s in shots if s.name == title), None)
         if clash is not None:  # the cut would overwrite that shot's movie
             at["title"].fail(f"{title!r} is also a shot's name (its movie is {title}.mp4); give the film another title")

@@ -16,7 +16,8 @@ frame number and focal length into the bottom of each picture.
 A master is made again only when its frames (their keys in the render's manifest), codec,
 burn-in or provenance changed (manifest section "masters"). Masters that exist are never left
 stale: every later render into the folder, with or without `--masters`, remakes the codecs it
-finds in masters/ with the burn-in they were made with (manifest section "master_codecs"),
+finds in masters/ with the burn-in they were made with (manifest section "master_codecs";
+masters made before that record was kept are left as they are),
 as a farm rebuilds a derived output whose inputs changed; an editor relinking the EDL to
 them by reel and timecode would otherwise conform old pictures. While the cut cannot be made
 (a shot has no frames), an existing cut master is removed, which the log says.
@@ -56,15 +57,18 @@ def parse_masters(spec: str | None) -> tuple[str, ...]:
 
 
 def kept_masters(out_dir: str | Path) -> dict[str, bool]:
-    """The codecs (MASTER_CODECS) of the masters already in out_dir/masters, each with whether
-    they were burnt in (as the manifest recorded; False where it did not say). A render into
-    out_dir remakes them when their frames changed."""
+    """The codecs (MASTER_CODECS) of the masters already in out_dir/masters whose making the
+    manifest recorded, each with whether they were burnt in. A render into out_dir remakes
+    them when their frames changed. Masters without a record (made before records were kept,
+    or the manifest lost) are left alone: remade on a guess, a dailies master could lose its
+    burn-in when no frame changed."""
     folder = Path(out_dir) / "masters"
     codecs = [c for c in MASTER_CODECS if folder.is_dir() and any(folder.glob(f"*.{c}.mov"))]
     if not codecs:
         return {}
     recorded = Manifest.load(Path(out_dir) / MANIFEST).section("master_codecs")
-    return {c: bool(recorded.get(c, {}).get("burn_in", False)) for c in codecs}
+    return {c: bool(recorded[c].get("burn_in")) for c in codecs
+            if isinstance(recorded.get(c), dict) and isinstance(recorded[c].get("burn_in"), bool)}
 
 
 def burn_in_text(fs: FilmShot, frame: int) -> str:

@@ -778,3 +778,11 @@ def test_depth_of_field_without_an_f_stop_is_a_script_error(film_dir):
     with pytest.raises(SplatfilmError) as e:
         parse_film(film_dir / "film.yaml")
     assert str(e.value).startswith(f"{film_dir / 'film.yaml'}: shots[1].lens: effects.depth_of_field needs an f_stop")
+    # An f_stop without a focus distance was told only when the shot's first frame rendered.
+    _edit(film_dir, lambda d: d["shots"][1].update(lens={"focal_mm": 35, "f_stop": 2.8}))
+    with pytest.raises(SplatfilmError) as e:
+        parse_film(film_dir / "film.yaml")
+    assert str(e.value).startswith(f"{film_dir / 'film.yaml'}: shots[1].lens: effects.depth_of_field needs a "
+                                   "focus_distance at every frame")
+    _edit(film_dir, lambda d: d["shots"][1].update(lens={"focal_mm": 35, "f_stop": 2.8, "focus_distance": 2}))
+    parse_film(film_dir / "film.yaml")

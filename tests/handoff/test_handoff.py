@@ -236,3 +236,20 @@ def test_a_render_without_masters_remakes_the_masters_there_and_drops_stale_side
         # 4:2:2 chroma on the small textured wall costs ~7 levels; the old frames are > 15 off.
         assert np.abs(_first_frame(out / "masters" / movie) - new).mean() < min(8, moved / 2), movie
     assert not list((out / "sh010").glob("*.1001.exr"))
+
+
+def test_only_masters_whose_making_was_recorded_are_remade(tmp_path):
+    """A master without a record of its burn-in (made before records were kept, or the
+    manifest lost) was remade as if without burn-in, re-encoding a dailies master and losing
+    its burn-in when no frame changed; it is now left alone. A bad record is no traceback."""
+    from splatfilm.film.render import MANIFEST
+    from splatfilm.handoff.masters import kept_masters
+    from splatfilm.io.manifest import Manifest
+
+    (tmp_path / "masters").mkdir()
+    for codec in ("prores422hq", "prores4444"):
+        (tmp_path / "masters" / f"sh010.{codec}.mov").write_bytes(b"")
+    assert kept_masters(tmp_path) == {}
+    with Manifest.load(tmp_path / MANIFEST) as manifest:
+        manifest.section("master_codecs").update({"prores422hq": {"burn_in": True}, "prores4444": "odd"})
+    assert kept_masters(tmp_path) == {"prores422hq": True}
