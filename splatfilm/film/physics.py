@@ -46,6 +46,7 @@ import torch
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.assets.ground import GroundPlane, read_ground
+from splatfilm.film.shadow import set_surface
 from splatfilm.film.world import Asset
 from splatfilm.io.digest import content_digest
 from splatfilm.io.manifest import read_record, write_record
@@ -625,8 +626,5 @@ def physics_motion(spec: PhysicsSpec, asset: Asset, scene: Asset | None, fps: fl
                               variant=scene.digest if scene is not None else None)
     motion = bake_physics(spec, points, collider, fps, cache_dir)
     if scene is not None and len(scene.gaussians):
-        with torch.no_grad():
-            opaque = (scene.gaussians.activated_opacities >= 0.5).cpu().numpy().reshape(-1)
-            set_means = placement.apply(scene.gaussians.means.detach().cpu().double().numpy()[opaque])
-        motion.notes = motion.notes + surface_notes(motion, points, set_means)
+        motion.notes = motion.notes + surface_notes(motion, points, set_surface(scene.gaussians, placement))
     return motion

@@ -29,7 +29,8 @@
         # or walk: {points: [[..], [..]], speed: 0.8, start: 0, turn_rate: 180}   # deg/s at most
         # or physics: {drop_from: [..] | position + velocity, mass, friction, restitution, ...}
         on_ground: set                 # stand on that asset's ground plane (placement and walk z)
-        shadow: true                   # a soft contact shadow on that ground (default for objects);
+        shadow: true                   # a soft contact shadow on the surface under it: that ground,
+                                       # or the set's table top it stands on (default for objects);
                                        # false, or {opacity: 0.5, radius: metres} (film.shadow)
       walker:                          # a rigged asset (WALKER.rig.npz beside it: import-mesh of a skinned glTF)
         file: walker.ply
@@ -97,7 +98,7 @@ from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import parse_shot
 from splatfilm.shots.timing import FIRST_FRAME, parse_fps
 from splatfilm.film.performance import PERFORMANCE_FIELDS, Performance, parse_performance
-from splatfilm.film.shadow import ContactShadow
+from splatfilm.film.shadow import ContactShadow, set_surface
 from splatfilm.film.timeline import frame_timecode
 from splatfilm.film.world import DEFAULT_TURN_RATE, TURN_STEP, Asset, KeyedMotion, PathWalk, World, load_asset
 from splatfilm.scene.transforms import Similarity, yaw_rotation
@@ -240,9 +241,11 @@ def _ground_of(scene: Asset, at: At):
         at.fail(f"no ground plane for {scene.name!r} ({e}); run splatfilm ground {scene.source}")
 
 
-def _shadow(data: dict, at: At, asset: Asset, ground) -> ContactShadow | None:
+def _shadow(data: dict, at: At, asset: Asset, ground, scene: Asset | None = None) -> ContactShadow | None:
     """An asset's contact shadow (film.shadow): by default for objects (characters, props: a
-    sidecar `kind: object`) standing on a ground plane, off for scenes; `shadow:` says otherwise."""
+    sidecar `kind: object`) standing on a ground plane, off for scenes; `shadow:` says otherwise.
+    scene: the set whose ground plane that is; the shadow lies on its raised surfaces (a table
+    top) where the asset stands on one, as the film shows the set (where it stands at time 0)."""
     from splatfilm.assets.sidecar import Sidecar, robust_bounds
 
     value = data.get("shadow")
@@ -268,7 +271,8 @@ def _shadow(data: dict, at: At, asset: Asset, ground) -> ContactShadow | None:
     else:  # the footprint: a third of the asset's wider side, at its scale in the world
         lo, hi = robust_bounds(asset.local.transform_gaussians(asset.gaussians))
         radius = max(0.35 * float(max(hi[0] - lo[0], hi[1] - lo[1])) * asset.place_at(0.0).scale, 1e-3)
-    return ContactShadow(ground, radius, opacity)
+    surface = set_surface(scene.gaussians, scene.world_transform(0.0)) if scene is not None else None
+    return ContactShadow(ground, radius, opacity, surface)
 
 
 def _perform(asset: Asset, data: dict, at: At, earlier: dict[str, Asset], names: list[str]) -> None:
@@ -338,7 +342,7 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
             asset = load_asset(str(name), path, placement, motion, canonical, look)
         except SplatfilmError as e:
             a_at.fail(str(e))
-        asset.shadow = _shadow(data, a_at, asset, ground)
+        asset.shadow = _shadow(data, a_at, asset, ground, assets[data["on_ground"]] if ground is not None else None)
         if cleanup is not None:
             # Floaters out (assets.cleanup), counted once against the capture's cameras and cached.
             try:

@@ -1,5 +1,6 @@
-"""Contact shadows: a soft dark patch on the ground under an asset that stands on it, so a
-character or prop inserted into a captured set sits on the floor instead of hovering.
+"""Contact shadows: a soft dark patch on the surface under an asset that stands on it, so a
+character or prop inserted into a captured set sits on the floor (or the table) instead of
+hovering.
 
 The patch is splats, not a light: a 9 x 9 grid of flat black Gaussians on the ground plane
 around the point under the asset's base, their opacities falling off as a Gaussian of the
@@ -9,53 +10,124 @@ interleave with the floor's own splats and lose half its darkening: each splat i
 toward the frame's camera along its line of sight and shrunk by the same perspective factor,
 which keeps its footprint on screen and sorts it just in front of the floor. Small splats
 rather than one big one, for the same reason. The patch fades as the base rises above the
-ground (gone at three footprint radii), so a prop dropped from above gains its shadow as it
+surface (gone at three footprint radii), so a prop dropped from above gains its shadow as it
 lands.
 
-In a film script, under an asset standing `on_ground`: `shadow: true` (the default for
-assets with a canonical frame: characters and props), `shadow: false`, or
-`shadow: {opacity: 0.5, radius: 0.3}` (radius in world metres; default from the asset's
-footprint).
+The surface is the ground plane unless the set shows a raised one under the asset (a table
+top, a step): among the set's opaque Gaussian centres within the footprint radius of the point
+under the asset's base, and no higher than SURFACE_REACH above its lowest part (things above
+it, a table top over a crate that rolled under it, do not count), the highest band of heights
+SURFACE_BAND thick whose upper half spreads across the footprint (at least a radius along both
+of the plane's axes, SURFACE_POINTS centres or more) is that surface, at the SURFACE_PERCENTILE of its
+centres' heights (a surface's splats lie in and under it: the top of the band is its face).
+A table leg or a plant's stem beside a bouncing prop is a column of centres, not a surface, and
+a stray splat is too few. Higher than SURFACE_SNAP above the ground plane, the patch lies on a
+plane parallel to the ground at that height; lower, on the ground plane itself, so a floor's
+own bumps do not move it and a frame on the floor keeps the key it had (World.signature adds
+the height only where it is not 0).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from splatfilm.assets.ground import GroundPlane
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.scene.transforms import quat_from_rotation, rotation_between
+from splatfilm.scene.transforms import Similarity, quat_from_rotation, rotation_between
 
 _GRID = 9  # splats a side
 _LIFT = 0.01  # metres off the plane
 _TOWARD_CAMERA = 0.05  # metres each splat is drawn toward the camera (at most half its distance)
 _FADE_RADII = 3.0  # the shadow is gone when the base is this many radii above the ground
+# The surface under an asset (module docstring), in metres: set centres up to SURFACE_REACH above
+# its lowest part count (one resting on a surface sits among that surface's splats, which spread
+# a few centimetres: the demo set's table top, 0.72-0.78 m); a surface is a band SURFACE_BAND
+# thick of at least SURFACE_POINTS centres, at that percentile of their heights (0.755 m there, where
+# the prop rests); one less than SURFACE_SNAP above the ground is the ground.
+SURFACE_REACH = 0.03
+SURFACE_BAND = 0.06
+SURFACE_POINTS = 4
+SURFACE_PERCENTILE = 90
+SURFACE_SNAP = 0.05
 
 
 @dataclass
 class ContactShadow:
     """plane: the world ground plane it lies on; radius: the footprint radius (m), the falloff
-    sigma; opacity: the darkening at its centre when the asset stands on the ground."""
+    sigma; opacity: the darkening at its centre when the asset stands on the ground; surface:
+    the set's opaque Gaussian centres [N,3] (world, `set_surface`) whose raised surfaces (a
+    table top) it lies on where the asset stands on one, or None: the ground plane only."""
 
     plane: GroundPlane
     radius: float
     opacity: float = 0.5
+    surface: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.surface is not None:
+            pts = np.asarray(self.surface, dtype=np.float64).reshape(-1, 3)
+            self.surface = pts
+            # Heights above the plane and where the points lie along it, once for every frame.
+            self._heights = self.plane.signed_distance(pts)
+            self._along = (pts - self._heights[:, None] * self.plane.normal) @ rotation_between([0.0, 0.0, 1.0],
+                                                                                                self.plane.normal)
 
     def key(self) -> str:
+        """What the patch depends on besides the asset's pose, the camera and the surface under
+        it (World.signature adds `surface_height` where it is not the ground plane)."""
         return f"shadow {self.plane.normal.round(9).tolist()} {self.plane.offset:.9f} {self.radius:.9f} {self.opacity:.9f}"
+
+    def surface_height(self, base: np.ndarray, lowest: float | None = None) -> float:
+        """Height (m) above the ground plane of the surface the patch under `base` [3] (the
+        asset's canonical origin in the world) lies on: 0 for the ground plane itself, else a
+        raised surface of the set under it (module docstring). lowest: as for `gaussians`; the
+        surface is looked for below the base or, when lower, below the asset's lowest part (a
+        prop that landed on its side under a table rests on the floor, not on the shelf its
+        base is level with). Never higher with `lowest` than without it."""
+        if self.surface is None or len(self.surface) == 0:
+            return 0.0
+        base = np.asarray(base, dtype=np.float64)
+        height = float(self.plane.signed_distance(base))
+        bottom = height if lowest is None else min(height, float(lowest))
+        # Where the points lie along the plane: x, y in the patch's frame (z is the plane's offset).
+        foot = (base - height * self.plane.normal) @ rotation_between([0.0, 0.0, 1.0], self.plane.normal)
+        near = np.sum((self._along[:, :2] - foot[:2]) ** 2, axis=1) <= self.radius**2
+        keep = near & (self._heights <= bottom + SURFACE_REACH)
+        heights, flat = self._heights[keep], self._along[keep, :2]
+        order = np.argsort(heights, kind="stable")
+        heights, flat = heights[order], flat[order]
+        # From the top down, the first band that is a surface. A higher top only drops centres
+        # below and adds ones above, so the height found never falls as `bottom` rises.
+        for j in range(len(heights) - 1, SURFACE_POINTS - 2, -1):
+            if heights[j] <= SURFACE_SNAP:
+                break
+            i = int(np.searchsorted(heights, heights[j] - SURFACE_BAND, side="left"))
+            # Its upper half must spread: a band reaching down to the floor spreads through the floor.
+            k = int(np.searchsorted(heights, heights[j] - SURFACE_BAND / 2, side="left"))
+            if j + 1 - k >= SURFACE_POINTS and np.all(np.ptp(flat[k : j + 1], axis=0) >= self.radius):
+                top = float(np.percentile(heights[i : j + 1], SURFACE_PERCENTILE))
+                return top if top > SURFACE_SNAP else 0.0
+        return 0.0
 
     def gaussians(self, base: np.ndarray, camera: np.ndarray | None = None,
                   lowest: float | None = None) -> Gaussians | None:
         """The patch [81 Gaussians, world frame, SH degree 0] under `base` [3] (the asset's
-        canonical origin in the world) as seen from `camera` [3] (its centre; None: left on the
-        plane), or None once the asset is too high to cast one. It fades with the height of the
-        base or, when lower, of `lowest` (m above the plane: the asset's lowest part; a prop
-        that lands on its side or upside down rests on another part than its base)."""
+        canonical origin in the world), on the surface under it (`surface_height`), as seen
+        from `camera` [3] (its centre; None: left on the surface), or None once the asset is too
+        high to cast one. It fades with the height above that surface of the base or, when
+        lower, of `lowest` (m above the ground plane: the asset's lowest part; a prop that lands
+        on its side or upside down rests on another part than its base)."""
         n = self.plane.normal
-        height = float(self.plane.signed_distance(base))
+        lift = self.surface_height(base, lowest)
+        if lift:  # a raised surface: the ground plane lifted to it
+            plane = GroundPlane(n, self.plane.offset - lift, self.plane.inliers)
+            lowest = None if lowest is None else float(lowest) - lift
+        else:
+            plane = self.plane
+        height = float(plane.signed_distance(base))
         above = height if lowest is None else min(height, max(0.0, float(lowest)))
         strength = self.opacity * float(np.clip(1.0 - above / (_FADE_RADII * self.radius), 0.0, 1.0))
         if strength <= 1e-3:
@@ -65,7 +137,7 @@ class ContactShadow:
         u = (np.arange(_GRID) - (_GRID - 1) / 2) * spacing
         a, b = np.meshgrid(u, u)
         local = np.c_[a.ravel(), b.ravel(), np.zeros(a.size)]
-        foot = base - height * n  # the point under the base, on the plane
+        foot = base - height * n  # the point under the base, on the surface
         means = foot + _LIFT * n + local @ R.T
         sigma = np.full(len(means), 0.6 * spacing)
         if camera is not None:
@@ -81,6 +153,15 @@ class ContactShadow:
         quat = np.tile(quat_from_rotation(R), (len(means), 1))
         scales = np.c_[sigma, sigma, np.full(len(means), 1e-3)]
         return Gaussians.from_activated(t(means), t(quat), t(scales), t(alphas), colors=t(np.zeros((len(means), 3))))
+
+
+def set_surface(g: Gaussians, placement: Similarity) -> np.ndarray:
+    """The centres [N,3] (world, metres) of a set's opaque Gaussians (opacity >= 0.5) `g`,
+    placed by `placement` (its asset frame -> world): the surfaces a contact shadow may lie on
+    and a simulated body rests against as the set looks."""
+    with torch.no_grad():
+        opaque = (g.activated_opacities >= 0.5).cpu().numpy().reshape(-1)
+        return placement.apply(g.means.detach().cpu().double().numpy()[opaque])
 
 
 def lowest_point(g: Gaussians, shadow: ContactShadow) -> float:

@@ -308,7 +308,7 @@ class Asset:
     origin that shots aim at when they name this asset; source: file path; digest: content
     hash of the file (frames depend on it; with a performance, of its rig file too);
     performance: clips, IK and look-at of a rigged asset, or None (it stands as stored);
-    shadow: its contact shadow on the ground (film.shadow), or None."""
+    shadow: its contact shadow on the surface under it (film.shadow), or None."""
 
     name: str
     gaussians: Gaussians
@@ -379,15 +379,40 @@ class World:
         """The pieces `compose` joins, in its order, each named: every visible asset (its
         name) at world time t in world coordinates, then the contact shadows ("NAME.shadow")."""
         names = list(self.assets) if visible is None else visible
-        parts = [(n, self.assets[n].world_transform(t).transform_gaussians(self.posed(n, t, camera))) for n in names]
+        parts = [(n, self.placed(n, t, camera)) for n in names]
         for n, (_, placed) in zip(names, list(parts)):
-            shadow = self.assets[n].shadow
-            patch = None
-            if shadow is not None:
-                patch = shadow.gaussians(self.assets[n].place_at(t).translation, camera, lowest=lowest_point(placed, shadow))
+            patch = self.shadow_patch(n, t, camera, placed)
             if patch is not None:
                 parts.append((f"{n}.shadow", patch.to(parts[0][1].device, parts[0][1].dtype)))
         return parts
+
+    def placed(self, name: str, t: float, camera: np.ndarray | None = None) -> Gaussians:
+        """An asset's Gaussians at world time t in world coordinates: posed if it performs."""
+        return self.assets[name].world_transform(t).transform_gaussians(self.posed(name, t, camera))
+
+    def shadow_patch(self, name: str, t: float, camera: np.ndarray | None = None,
+                     placed: Gaussians | None = None) -> Gaussians | None:
+        """An asset's contact shadow at world time t (film.shadow: world frame; None without
+        one or when it is too high to cast one), on the surface under its lowest part.
+        placed: its Gaussians as `placed` gives them, when already at hand."""
+        asset = self.assets[name]
+        if asset.shadow is None:
+            return None
+        placed = placed if placed is not None else self.placed(name, t, camera)
+        return asset.shadow.gaussians(asset.place_at(t).translation, camera, lowest=lowest_point(placed, asset.shadow))
+
+    def shadow_surface(self, name: str, t: float, camera: np.ndarray | None = None) -> float:
+        """Height (m) above its ground plane of the surface an asset's contact shadow lies on
+        at world time t (ContactShadow.surface_height): 0 on the ground plane, and without a
+        shadow. The asset is placed (and posed) only where a raised surface is under its base."""
+        asset = self.assets[name]
+        shadow = asset.shadow
+        if shadow is None:
+            return 0.0
+        base = asset.place_at(t).translation
+        if not shadow.surface_height(base):  # an upper bound: nothing raised under the base, none under its lowest part
+            return 0.0
+        return shadow.surface_height(base, lowest_point(self.placed(name, t, camera), shadow))
 
     def compose(self, t: float, visible: list[str] | None = None, camera: np.ndarray | None = None) -> Gaussians:
         """All visible assets at world time t, in world coordinates, as one Gaussians.
@@ -411,6 +436,10 @@ class World:
                 entry += (asset.performance.method, np.round(self.joint_globals(n, t, camera), 9).tolist())
             if asset.shadow is not None:
                 entry += (asset.shadow.key(),)
+                # The set's surface under it, where not the ground plane (which the key covers).
+                lift = self.shadow_surface(n, t, camera)
+                if lift:
+                    entry += (round(lift, 9),)
             desc.append(entry)
         return content_digest(desc)
 

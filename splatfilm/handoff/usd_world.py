@@ -238,10 +238,13 @@ def export_usd_world(film: Film, path: str | os.PathLike, progress: bool = True)
             if n in hidden:
                 xforms[n][0].GetVisibilityAttr().Set(UsdGeom.Tokens.inherited if visible else UsdGeom.Tokens.invisible,
                                                      Usd.TimeCode(s.code))
+            posed = world.posed(n, s.time, camera) if n in performing else asset.gaussians
             if n in performing:
-                write_splat_prim(fields[n], world.posed(n, s.time, camera), s.code)
+                write_splat_prim(fields[n], posed, s.code)
             if n in shadows:
-                patch = asset.shadow.gaussians(asset.place_at(s.time).translation, camera) if visible else None
+                # As a render has it: on the surface under the asset's lowest part, fading with its height.
+                placed = asset.world_transform(s.time).transform_gaussians(posed) if visible else None
+                patch = world.shadow_patch(n, s.time, camera, placed) if visible else None
                 write_splat_prim(shadows[n], patch if patch is not None else Gaussians.empty(), s.code)
 
     grounds = _standing_grounds(film)

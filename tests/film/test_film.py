@@ -745,6 +745,47 @@ def test_objects_on_the_ground_cast_a_soft_contact_shadow(tmp_path):
         parse_film(tmp_path / "film.yaml")
 
 
+def test_a_contact_shadow_lies_on_the_raised_surface_the_prop_rests_on(tmp_path):
+    # A floor with a platform 0.4 m high on it, and a post (a column of splats, not a surface)
+    # beside the floor spot: a prop on the platform gets its shadow on the platform, not on the
+    # floor 0.4 m below (where it faded to nothing: no shadow at all).
+    from splatfilm.film.shadow import ContactShadow
+    from splatfilm.scene.transforms import Similarity
+
+    post = _plane([1.6, 0.0, 0.2], 0.4, [0.3, 0.3, 0.3], normal_axis=0, spacing=0.01)
+    post = post.select(torch.nonzero(post.means[:, 1].abs() < 0.025).reshape(-1))
+    floor = Gaussians.concat([_plane([0, 0, 0.0], 4.0, [0.8, 0.8, 0.8], normal_axis=2, spacing=0.08),
+                              _plane([0, 0, 0.4], 0.6, [0.5, 0.5, 0.5], normal_axis=2), post])
+    save_gaussians(tmp_path / "floor.ply", floor)
+    save_gaussians(tmp_path / "prop.ply", _blob([0.1, 0.2, 0.9]))
+    (tmp_path / "prop.json").write_text(json.dumps({"kind": "object", "canonical_transform": {
+        "rotation": np.eye(3).tolist(), "translation": [0, 0, 0], "scale": 1.0}}))
+    script = {"resolution": [64, 48], "assets": {"floor": {"file": "floor.ply"},
+                                                  "prop": {"file": "prop.ply", "on_ground": "floor"}},
+              "shots": [{"frames": 1, "camera": {"position": [0, -2.0, 2.5], "look_at": [0, 0, 0]}}]}
+    (tmp_path / "film.yaml").write_text(yaml.safe_dump(script))
+    world = parse_film(tmp_path / "film.yaml").world
+    prop = world.assets["prop"]
+    prop.placement = Similarity(translation=np.array([0.0, 0.0, 0.4]))  # standing on the platform
+    patch = dict(world.parts(0.0)).get("prop.shadow")
+    assert patch is not None and np.allclose(patch.means[:, 2].numpy(), 0.41, atol=0.01)
+    assert float(patch.activated_opacities.max()) > 0.2  # in contact: as dark as on the floor
+    assert abs(world.shadow_surface("prop", 0.0) - 0.4) < 0.01
+    surface, plain = prop.shadow, ContactShadow(prop.shadow.plane, prop.shadow.radius, prop.shadow.opacity)
+    on_platform = world.signature(0.0)
+    prop.shadow = plain
+    assert world.signature(0.0) != on_platform  # the frame's key knows the surface its shadow lies on
+    # On the floor beside the platform, and hopping past the post: the ground plane, bit for bit
+    # the patch of a shadow that knows no set surface, and the frame's key as it was.
+    for spot in ([1.0, 0.0, 0.0], [1.5, 0.0, 0.1]):
+        prop.placement = Similarity(translation=np.array(spot))
+        prop.shadow = plain
+        expected, key = world.shadow_patch("prop", 0.0), world.signature(0.0)
+        prop.shadow = surface
+        assert world.shadow_surface("prop", 0.0) == 0.0
+        assert torch.equal(world.shadow_patch("prop", 0.0).means, expected.means) and world.signature(0.0) == key
+
+
 def test_world_frame_edit_of_a_dropped_prop_is_taken_at_its_drop_pose(film_dir):
     # A simulated body stands at drop_from before its start: a world-frame selection there picks it
     # (it was resolved at the asset's placement on the floor, selected nothing and was skipped).
