@@ -317,7 +317,10 @@ class Performance:
             spin = float(wrap_degrees(held_headings[i] - headings[i]))
             if spin != 0.0:  # a planted foot keeps its heading as the body turns over it (a stepping one eases round)
                 turns[-1] = R.T @ rotation_about(n, math.radians(spin)) @ R @ turns[-1]
-            height = sole * place.scale + lifts[i] + steps[i]  # the foot joint above the ground, along its normal
+            # The foot joint above the ground, along its normal. A let-go foot's step lifts it at
+            # least so high: a swing the clips already lift that high clears the floor as it is
+            # (added on top, both feet stepping at a walk's start rose together, a crouch).
+            height = sole * place.scale + max(lifts[i], steps[i])
             if i < len(ik.soles) and ik.soles[i] is not None:
                 # However the foot is pitched, its sole stays as high above the ground as at rest.
                 points, level = ik.soles[i]

@@ -18,7 +18,8 @@ walk into an idle, a cycle played off the ground's pace, a body turning over the
 slide or spin it; it is let go when the clips lift it past `release_lift`, carry it further
 than `radius` from its plant (the leg could not follow) or turn it more than `yaw_release`
 degrees from its planted heading (the knee would twist), and then eases back to where and
-how the clips put it over `release_time` seconds, lifted over the way like a step (a person
+how the clips put it over `release_time` seconds, the way the plant held it off the clips'
+foot closing as it goes with their swing, lifted over that way like a step (a person
 stopping brings a trailing foot under the body so; one turning on the spot steps each foot
 round). Plants are worked out forward in time on a fixed
 step from a start where nothing moves yet, so a frame's feet do not depend on which frames
@@ -130,18 +131,24 @@ class FootPlants:
               headings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Ground positions [F,2], the step's lift [F] (metres) and headings [F] (degrees) at
         time t from the state of the step before it."""
-        planted, lock, fade_from, fade_start, heading, turn_from = state
+        planted, lock, fade_from, fade_start, heading, turn_from, fade_clip = state
         out = positions[:, :2].copy()
         yaw = np.asarray(headings, np.float64).copy()
         lift = np.zeros(len(out))
         fading = ~planted & (t - fade_start < self.release_time)
         if fading.any():
             u = np.clip((t - fade_start[fading]) / self.release_time, 0.0, 1.0)
-            gap = fade_from[fading] - out[fading]
+            # The way the plant held it off the clips' foot when let go closes: the foot goes
+            # with the clips' swing from there (eased to where they put it then, a foot that
+            # swings on lagged behind it, and a held leg stretched hips down to reach it).
+            gap = fade_from[fading] - fade_clip[fading]
             out[fading] += gap * (1.0 - _ease(u))[:, None]
             spin = wrap_degrees(turn_from[fading] - yaw[fading])
             yaw[fading] += spin * (1.0 - _ease(u))
-            # A foot let go steps over: it rises by STEP_HEIGHT of the way its toe has to go.
+            # A foot let go steps over: it rises by STEP_HEIGHT of the way its toe has to go
+            # besides where the clips carry it (their own lift carries their swing; measured
+            # to a clip foot swinging on, a walk starting from a crossfade that spread both
+            # planted feet lifted both 5 cm at once, a crouch).
             reach = self.reach[fading] if self.reach is not None else 0.0
             way = np.linalg.norm(gap, axis=1) + reach * np.radians(np.abs(spin))
             lift[fading] = STEP_HEIGHT * way * 4 * u * (1 - u)
@@ -152,7 +159,8 @@ class FootPlants:
     def _state(self, k: int) -> tuple:
         """The plants after step k (time begin + k step): (planted [F] bool, plant [F,2],
         the plant being let go [F,2], when it was let go [F] seconds, the planted heading
-        [F] and the one being let go [F], degrees). Worked out forward from the nearest
+        [F] and the one being let go [F], degrees, and where the clips put the foot when
+        it was let go [F,2]). Worked out forward from the nearest
         kept state at or before step k."""
         every = CHECKPOINT_STEPS
         with self._lock:
@@ -182,19 +190,20 @@ class FootPlants:
         if prev is None:
             n = len(lifts)
             prev = (np.zeros(n, bool), positions[:, :2].copy(), positions[:, :2].copy(), np.full(n, -np.inf),
-                    headings.copy(), headings.copy())
+                    headings.copy(), headings.copy(), positions[:, :2].copy())
         held, _, held_yaw = self._held(t, prev, positions, headings)
-        planted, lock, fade_from, fade_start, heading, turn_from = (a.copy() for a in prev)
+        planted, lock, fade_from, fade_start, heading, turn_from, fade_clip = (a.copy() for a in prev)
         drift = np.linalg.norm(positions[:, :2] - lock, axis=1)
         spin = np.abs(wrap_degrees(headings - heading))
         let_go = planted & ((lifts > self.release_lift) | (drift > self.radius) | (spin > self.yaw_release))
         # A foot stepping back to the clip lands first: no plant before its release ends.
         plant = ~planted & (lifts <= self.plant_lift) & (t - fade_start >= self.release_time)
         fade_from[let_go], turn_from[let_go], fade_start[let_go] = lock[let_go], heading[let_go], t
+        fade_clip[let_go] = positions[let_go, :2]
         planted[let_go] = False
         # Planted where and as it is: no jump.
         lock[plant], heading[plant], planted[plant] = held[plant], held_yaw[plant], True
-        return planted, lock, fade_from, fade_start, heading, turn_from
+        return planted, lock, fade_from, fade_start, heading, turn_from, fade_clip
 
     def held(self, t: float, positions: np.ndarray,
              headings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

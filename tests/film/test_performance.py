@@ -575,3 +575,44 @@ def test_the_bundled_explorers_boots_stand_on_the_floor_not_in_it(tmp_path):
     # went 16 mm through the floor; it now clears it: no boot goes lower than a flat one
     # standing (the right boot's splats sit 7.4 mm below the figure's base at rest).
     assert lowest.min() > -0.0085, np.round(lowest * 1000, 1)
+
+
+def _legs_against_the_clip(world, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How far the pelvis stands below where the clips alone put it [T] and how far each foot
+    joint stands above it [T,L] (metres, along the ground's normal), with feet on the ground."""
+    from splatfilm.scene.skeleton import global_transforms
+
+    hero = world.assets["hero"]
+    perf = hero.performance
+    joints = [perf.ik.pelvis] + [leg[2] for leg in perf.ik.legs]
+    drop, raised = [], []
+    for t in times:
+        T = hero.world_transform(float(t))
+        ik = perf.ik.ground.signed_distance(T.apply(world.joint_globals("hero", float(t), None)[joints, :3, 3]))
+        clip = perf.ik.ground.signed_distance(T.apply(global_transforms(perf.rig, perf.local_pose(float(t)).matrices())[joints, :3, 3]))
+        drop.append(clip[0] - ik[0])
+        raised.append(ik[1:] - clip[1:])
+    return np.array(drop), np.array(raised)
+
+
+def test_the_bundled_explorers_walk_start_does_not_crouch(tmp_path):
+    """The demo's hero crossfades from his idle into the walk before he sets off: the blend
+    spreads both planted feet a stride apart, the plants let both go at once (0.27 s), and
+    each step rose by STEP_HEIGHT of the way to a clip foot swinging on (up to 19 cm), lifting
+    both feet 3 to 5 cm over the clip's at once, the legs shortened to 78%: a crouch. A let-go
+    foot now closes only the way its plant held it off the clip's, within the clip's own lift;
+    the pelvis stays within 1 cm of the clip's."""
+    from helpers import SCENES
+
+    hero = yaml.safe_load((SCENES / "set" / "film.yaml").read_text())["assets"]["hero"]
+    hero = {k: hero[k] for k in ("on_ground", "scale", "walk", "clips", "ik")}
+    hero["file"] = str(SCENES / "character" / "fitted" / "hero.ply")
+    script = {"title": "walk", "fps": 24, "resolution": [64, 36],
+              "assets": {"set": {"file": str(SCENES / "set" / "fitted" / "set.ply")}, "hero": hero},
+              "shots": [{"name": "sh010", "duration": 1, "camera": {"position": [0.6, -2.6, 0.7], "look_at": [-1, -1, 0.4]}}]}
+    (tmp_path / "film.yaml").write_text(yaml.safe_dump(script, sort_keys=False))
+    drop, raised = _legs_against_the_clip(parse_film(tmp_path / "film.yaml").world, np.arange(0, 1.5, 1 / 48))
+    assert drop.max() < 0.01, np.round(drop * 1000, 1)
+    # A planted foot stood flat against a clip pitching it toe-down sits up to 13 mm above
+    # the clip's (its sole on the floor): not a step.
+    assert raised.max() < 0.02, np.round(raised * 1000, 1)
