@@ -112,6 +112,18 @@ def measure(folder: Path, max_size: int | None, save: Path | None) -> dict:
             "peak_mb": peak, "base_mb": base, "added_mb": peak - base}
 
 
+def measured_in_fresh_process(script: str, keep: Path | None, count: int, args: list[str]) -> dict:
+    """The row `script --measure FOLDER ARGS` prints (its last stdout line, JSON), run in a new
+    process so its peak RSS is its own, on a capture of `count` photos made in `keep` (reused
+    when it has a transforms.json) or in a temporary folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = keep or Path(tmp) / "capture"
+        if not (folder / "transforms.json").exists():
+            make_capture(folder, count)
+        cmd = [sys.executable, script, "--measure", str(folder), *args]
+        return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=4, help="photos (every second one landscape)")
@@ -124,14 +136,8 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(args.measure, args.max_size, args.save)))
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = args.keep or Path(tmp) / "capture"
-        if not (folder / "transforms.json").exists():
-            make_capture(folder, args.count)
-        cmd = [sys.executable, __file__, "--measure", str(folder), "--max-size", str(args.max_size)]
-        if args.save:
-            cmd += ["--save", str(args.save)]
-        row = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+    row = measured_in_fresh_process(__file__, args.keep, args.count, ["--max-size", str(args.max_size)]
+                                    + (["--save", str(args.save)] if args.save else []))
     print(f"{platform.machine()}, numpy {np.__version__}")
     print(f"{row['images']} images {row['sizes']}, max size {args.max_size or 'none'}: peak {row['peak_mb']:.0f} MB "
           f"(added {row['added_mb']:.0f} MB over {row['base_mb']:.0f} MB), {row['seconds']:.1f} s, "

@@ -24,9 +24,7 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -35,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from load import make_capture, peak_rss_mb, rss_mb  # noqa: E402 (benchmarks/ is on the path from here)
+from load import measured_in_fresh_process, peak_rss_mb, rss_mb  # noqa: E402 (benchmarks/ is on the path from here)
 
 STEPS = ("extraction", "matching", "mapping")
 
@@ -89,14 +87,8 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(args.measure, args.threads, args.machine)))
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = args.keep or Path(tmp) / "capture"
-        if not (folder / "transforms.json").exists():
-            make_capture(folder, args.count)
-        cmd = [sys.executable, __file__, "--measure", str(folder), "--threads", str(args.threads)]
-        if args.machine:
-            cmd += ["--machine", args.machine]
-        row = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+    row = measured_in_fresh_process(__file__, args.keep, args.count, ["--threads", str(args.threads)]
+                                    + (["--machine", args.machine] if args.machine else []))
     import pycolmap
 
     steps = ", ".join(f"{s} {row['steps_mb'][s]:.0f}" for s in STEPS)
