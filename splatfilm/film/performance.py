@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
@@ -61,7 +62,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.ik import aim_joint, check_chain, common_ancestor, joint_axes, lower_to_reach, two_bone_ik
 from splatfilm.scene.locomotion import FootPlants, cycle_stride
-from splatfilm.scene.skeleton import Clip, JointTRS, Rig, blend_poses, global_transforms, sample_clip
+from splatfilm.scene.skeleton import Clip, JointTRS, Rig, blend_poses, global_transforms, sample_clip, subtree
 from splatfilm.scene.skinning import METHODS
 from splatfilm.scene.transforms import (WORLD_UP, Similarity, heading_about, quat_from_rotation, quat_slerp,
                                        rotation_about, rotation_between, rotation_from_quat, wrap_degrees)
@@ -155,6 +156,12 @@ class Performance:
     walk_steps: Callable[[float], float] | None = None
     stride_scale: Callable[[float], float] | None = None
     _plants: tuple | None = field(default=None, repr=False)
+
+    @cached_property
+    def _rest(self) -> np.ndarray:
+        """The rig's rest-pose globals [J,4,4], once: the feet read them every frame and every
+        foot-plant sample."""
+        return self.rig.rest_globals()
 
     def clip_time(self, play: ClipPlay, t: float) -> float:
         """Seconds into `play`'s clip at world time t."""
@@ -253,7 +260,7 @@ class Performance:
         lifts = np.maximum(p[:, 2] - ik.sole_heights, 0.0)
         w = self._stride_scale(t)
         if w < 1.0:
-            rest = self.rig.rest_globals()
+            rest = self._rest
             hips = [leg[0] for leg in ik.legs]
             under = local.apply(G[hips, :3, 3]) + local.apply(rest[feet, :3, 3]) - local.apply(rest[hips, :3, 3])
             p = p + ((w - 1.0) * ((p - under) @ CANONICAL_FRONT))[:, None] * CANONICAL_FRONT[None, :]
@@ -295,7 +302,7 @@ class Performance:
         R = to_world.rotation
         turn = R.T @ rotation_between(WORLD_UP, n) @ R if ik.align_feet else np.eye(3)
         up = R.T @ WORLD_UP
-        rest = self.rig.rest_globals()
+        rest = self._rest
         lifts, placed, headings = self._clip_feet(G, place, local, t)
         stepping = self._stride_scale(t)
         lifts = lifts * place.scale
@@ -419,11 +426,7 @@ def _sole(rig: Rig, foot: int, local: Similarity, gaussians: Gaussians) -> tuple
     """A foot's opaque Gaussians (those following the foot joint or a joint below it most)
     [K,3] in the foot joint's rest frame, and their SOLE_PERCENTILE height above the base at
     rest (canonical units); None when no Gaussian follows the foot."""
-    below = np.zeros(len(rig.parents), bool)
-    below[foot] = True
-    for j in range(len(rig.parents)):  # parents come first
-        if rig.parents[j] >= 0 and below[rig.parents[j]]:
-            below[j] = True
+    below = subtree(rig.parents, foot)
     strongest = rig.joints[np.arange(len(rig.joints)), rig.weights.argmax(1)]
     opaque = gaussians.opacities.detach().cpu().numpy() > 0.0  # opacity above one half
     mine = below[strongest] & opaque

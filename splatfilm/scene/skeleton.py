@@ -27,7 +27,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.transforms import quat_from_rotation, quat_slerp, rotation_from_quat
 
 __all__ = ["Channel", "Clip", "JointTRS", "Rig", "blend_poses", "global_transforms", "joint_depths", "matrix_to_trs",
-           "sample_channel", "sample_clip", "trs_to_matrix"]
+           "sample_channel", "sample_clip", "subtree", "trs_to_matrix"]
 
 PATHS = {"translation": 3, "rotation": 4, "scale": 3}
 INTERPOLATIONS = ("LINEAR", "STEP", "CUBICSPLINE")
@@ -225,6 +225,17 @@ def joint_depths(parents: np.ndarray) -> np.ndarray:
         while parents[k] >= 0:
             k, depths[j] = parents[k], depths[j] + 1
     return depths
+
+
+def subtree(parents: np.ndarray, joint: int) -> np.ndarray:
+    """Which joints are `joint` or hang below it [J] bool, from parents [J] (-1 for a root; a
+    parent before its children, as a Rig keeps them)."""
+    parents = np.asarray(parents)
+    inside = np.zeros(len(parents), dtype=bool)
+    inside[joint] = True
+    for j in range(joint + 1, len(parents)):
+        inside[j] = parents[j] >= 0 and inside[parents[j]]
+    return inside
 
 
 def global_transforms(rig: Rig, local: JointTRS | np.ndarray) -> np.ndarray:
