@@ -8,7 +8,7 @@ Layout of OUT:
     TITLE.otio, TITLE.edl               the edit, clips pointing at the shot media
     (with --refine: frames are refined by the gated post-render pass, refine/gate.py)
     cameras/shot_010.usda               each shot's camera as an animated USD camera
-    contact_sheet.png                   a thumbnail per shot
+    contact_sheet.png                   a row per shot: up to 8 cut frames, one a second
     .splatfilm-film.json                the manifest (io.manifest): a content key per frame
 
 A frame's key covers everything it depends on (film/frame_render.py). On a rerun a frame

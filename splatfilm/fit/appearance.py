@@ -45,8 +45,11 @@ from splatfilm.io.atomic import atomic_write
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import C0
+from splatfilm.yamlfields import At, schema_version
 
 APPEARANCE_MODES = ("auto", "affine", "none")
+APPEARANCE_VERSION = 1
+"""Schema version of `ASSET.appearance.json` (a file without one is version 1)."""
 # Sources whose images are photos: exposure varies between them (see `appearance_enabled`).
 PHOTO_SOURCES = ("colmap", "images", "video")
 
@@ -165,6 +168,7 @@ def write_appearance(path: Path, transforms: torch.Tensor, names: list[str], tra
     t = transforms.detach().cpu().double().numpy()
     trained = set(train_ids)
     doc = {
+        "version": APPEARANCE_VERSION,
         "model": "affine",
         "note": "per capture image: colour' = matrix @ colour + bias on the render, RGB in [0,1]; "
                 "the .ply is the scene without it",
@@ -179,6 +183,7 @@ def read_appearance(path: Path) -> dict[str, torch.Tensor]:
     Raises SplatfilmError for a file that is not such a document."""
     try:
         doc = json.loads(Path(path).read_text())
+        schema_version(doc.get("version"), At(str(path), "version"), APPEARANCE_VERSION)
         out = {}
         for entry in doc["images"]:
             matrix = np.asarray(entry["matrix"], dtype=np.float32).reshape(3, 3)
@@ -186,6 +191,6 @@ def read_appearance(path: Path) -> dict[str, torch.Tensor]:
             out[str(entry["name"])] = torch.from_numpy(np.concatenate([matrix, bias], 1))
     except OSError as e:
         raise SplatfilmError(f"{path}: cannot read ({e.strerror or e})") from None
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise SplatfilmError(f"{path}: not an appearance file ({type(e).__name__}: {e})") from None
     return out

@@ -122,6 +122,13 @@ def test_appearance_resumes_and_is_written_beside_the_scene(tmp_path):
     (tmp_path / "bad.json").write_text('{"images": [{"name": "x"}]}')
     with pytest.raises(SplatfilmError, match="bad.json: not an appearance file"):
         read_appearance(tmp_path / "bad.json")
+    assert doc["version"] == 1  # every file splatfilm defines carries a schema version
+    (tmp_path / "newer.json").write_text(json.dumps({**doc, "version": 2}))
+    with pytest.raises(SplatfilmError, match=r"newer.json: version: 2 is newer than this splatfilm reads"):
+        read_appearance(tmp_path / "newer.json")
+    (tmp_path / "list.json").write_text("[]")
+    with pytest.raises(SplatfilmError, match="list.json: not an appearance file"):
+        read_appearance(tmp_path / "list.json")
     b = tmp_path / "b.ply"
     assert "interrupted_at" in run_fit(folder, b, cfg, progress=False, stop_at=20)
     ckpt = torch.load(b.with_suffix(".ckpt.pt"), weights_only=True)
