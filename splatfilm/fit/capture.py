@@ -17,7 +17,6 @@ give one SplatfilmError naming the file.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,27 +205,25 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
 
 
 def _load_nerfstudio(folder: Path, downscale, max_size) -> Capture:
-    from splatfilm.io.camera_files import read_transforms_json
+    from splatfilm.io.camera_files import read_transforms_json_capture
     from splatfilm.io.ply import read_ply_points
 
     tf = folder / "transforms.json"
-    cameras = read_transforms_json(tf)
-    meta = json.loads(tf.read_text())
-    frames = meta["frames"]
+    capture = read_transforms_json_capture(tf)
+    cameras = capture.cameras
     image_paths, mask_paths = [], []
-    for i, frame in enumerate(frames):
-        name = cameras.names[i]
+    for i, (name, mask) in enumerate(zip(cameras.names, capture.mask_paths)):
         if not name:
             raise SplatfilmError(f"{tf}: frame {i} has no file_path")
         image_paths.append(folder / name)
-        mask_paths.append(folder / frame["mask_path"] if "mask_path" in frame else None)
+        mask_paths.append(folder / mask if mask else None)
     reduced = _reduced_copies(folder, image_paths, downscale) if not any(mask_paths) else None
     if reduced is not None:
         cameras = _cameras_for(reduced, cameras, int(downscale), tf)
         image_paths, downscale = reduced, None
     points = colors = None
-    if meta.get("ply_file_path"):
-        ply = folder / meta["ply_file_path"]
+    if capture.ply_file_path:
+        ply = folder / capture.ply_file_path
         if ply.exists():
             points, colors = read_ply_points(ply)
     source = {"type": "nerfstudio", "path": str(folder), "cameras": str(tf),

@@ -156,8 +156,25 @@ def _build(path: PathLike, build) -> Cameras:
 # ---- nerfstudio transforms.json ------------------------------------------------------------
 
 
+@dataclass
+class TransformsJson:
+    """What a capture's `transforms.json` names besides its cameras: per frame its `mask_path`
+    (relative to the file's folder, None where the frame has none) and the file's
+    `ply_file_path` (its point cloud, None where it has none)."""
+
+    cameras: Cameras
+    mask_paths: list[str | None]
+    ply_file_path: str | None
+
+
 def read_transforms_json(path: PathLike) -> Cameras:
-    """Cameras of a nerfstudio / instant-ngp `transforms.json`, in that file's own world frame.
+    """Cameras of a nerfstudio / instant-ngp `transforms.json` (`read_transforms_json_capture`)."""
+    return read_transforms_json_capture(path).cameras
+
+
+def read_transforms_json_capture(path: PathLike) -> TransformsJson:
+    """Cameras, masks and point cloud of a nerfstudio / instant-ngp `transforms.json`, the
+    cameras in that file's own world frame.
 
     Intrinsics `fl_x fl_y cx cy w h`, distortion `k1 k2 k3 k4 p1 p2` (0 when absent) and
     `camera_model` come from the top level, each overridden by the same key in a frame.
@@ -174,13 +191,18 @@ def read_transforms_json(path: PathLike) -> Cameras:
     frames = meta.get("frames")
     if not isinstance(frames, list) or not frames:
         _fail(path, "no `frames` list (or it is empty)")
-    c2ws, Ks, widths, heights, dists, models, names = [], [], [], [], [], [], []
+    ply = meta.get("ply_file_path")
+    if ply is not None and not isinstance(ply, str):
+        _fail(path, f"ply_file_path is {ply!r}, expected a string")
+    c2ws, Ks, widths, heights, dists, models, names, masks = [], [], [], [], [], [], [], []
     for i, frame in enumerate(frames):
         if not isinstance(frame, dict):
             _fail(path, f"frame {i} is not a JSON object")
+        for key in ("file_path", "mask_path"):
+            if frame.get(key) is not None and not isinstance(frame[key], str):
+                _fail(path, f"frame {i} {key} is {frame[key]!r}, expected a string")
         name = frame.get("file_path")
-        if name is not None and not isinstance(name, str):
-            _fail(path, f"frame {i} file_path is {name!r}, expected a string")
+        masks.append(frame.get("mask_path"))
         where = f"frame {i}" + (f" ({name})" if name else "")
 
         def get(key: str, default: Any = None) -> Any:
@@ -213,10 +235,11 @@ def read_transforms_json(path: PathLike) -> Cameras:
                 Ks[-1][0][0] /= _EQUIRECT_NS_SCALE
                 Ks[-1][1][1] /= _EQUIRECT_NS_SCALE
         names.append(name)
-    return _build(
+    cameras = _build(
         path,
         lambda: Cameras.from_c2w_opengl(np.stack(c2ws), np.array(Ks), widths, heights, np.array(dists), models, names),
     )
+    return TransformsJson(cameras, masks, ply or None)
 
 
 # ---- nerfstudio camera_path.json -----------------------------------------------------------

@@ -365,6 +365,10 @@ def _broken_transforms(tmp_path, edit) -> Path:
         (lambda m: m.__setitem__("camera_model", "VR180_L"), "not supported"),
         (lambda m: m.__setitem__("frames", []), "frames"),
         (lambda m: m["frames"][3]["transform_matrix"][0].__setitem__(0, 2.0), "rotation"),
+        # `fit` joined these to the capture folder: a TypeError traceback, not one line
+        (lambda m: m["frames"][2].__setitem__("mask_path", 5), "frame 2 mask_path is 5, expected a string"),
+        (lambda m: m.__setitem__("ply_file_path", ["points.ply"]), r"ply_file_path is \['points.ply'\]"),
+        (lambda m: m["frames"][0].__setitem__("file_path", 7), "frame 0 file_path is 7"),
     ],
 )
 def test_transforms_json_errors(tmp_path, edit, match):
