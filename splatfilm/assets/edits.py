@@ -316,8 +316,6 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
     """`splatfilm edit`: apply the edits in EDITS.yaml (a list, or a mapping with `edits:`;
     asset frame only) to INPUT and write OUTPUT with a sidecar OUTPUT.json: INPUT's sidecar
     (if any) with the count, bounds and the edits noted. Returns the sidecar."""
-    import yaml
-
     from splatfilm.io.atomic import read_text
     from splatfilm.io.gaussian_files import check_gaussian_output, load_gaussians, save_gaussians
 
@@ -326,10 +324,7 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
         raise SplatfilmError(f"{output_path}: the output would overwrite the input; edits keep the captured asset")
     check_gaussian_output(output_path)
     check_sidecar_free(output_path)
-    try:
-        doc = load_yaml(read_text(edits_path, "YAML list of edits"))
-    except yaml.YAMLError as e:
-        raise SplatfilmError(f"{edits_path}: invalid YAML ({str(e).splitlines()[0]})") from None
+    doc = load_yaml(read_text(edits_path, "YAML list of edits"), str(edits_path))
     at = At(str(edits_path))
     if isinstance(doc, dict):
         doc, at = mapping(doc, at, {"edits"}).get("edits"), at["edits"]

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 from splatfilm.cli.args import image_side, positive_int as positive_int
-from splatfilm.yamlfields import load_yaml
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
@@ -39,18 +38,6 @@ def _cmd_export(args: argparse.Namespace) -> None:
           f"as a {what} to {args.output}")
 
 
-def _is_film_script(path: str) -> bool:
-    """Whether `path` reads as a film script (a YAML mapping with `assets`); anything else is
-    taken for a shot file, whose reader reports what is wrong with it."""
-    import yaml
-
-    try:
-        data = load_yaml(open(path, encoding="utf-8").read())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return False
-    return isinstance(data, dict) and "assets" in data
-
-
 def _cmd_preview(args: argparse.Namespace) -> None:
     from splatfilm.errors import SplatfilmError
     from splatfilm.shots.preview import check_png_output
@@ -61,7 +48,9 @@ def _cmd_preview(args: argparse.Namespace) -> None:
         if out is not None:
             check_png_output(out)
     t0 = time.perf_counter()
-    if _is_film_script(args.shot):
+    from splatfilm.film.script import is_film_script
+
+    if is_film_script(args.shot):
         from splatfilm.film import parse_film
         from splatfilm.film.previs import draw_film_path_preview, film_shot, render_film_contact_sheet
         from splatfilm.film.script import film_notes

@@ -87,7 +87,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import yaml
 
 from splatfilm.assets.cleanup import cached_supported, parse_cleanup
 from splatfilm.assets.edits import apply_edits, parse_edits
@@ -419,6 +418,18 @@ def _included_shot(fields: dict, at: At, folder: Path, points: dict, defaults: d
         at["include"].fail(str(e))
 
 
+def is_film_script(path: str | Path) -> bool:
+    """Whether the YAML file at `path` is a film script rather than a shot file: a mapping with
+    `assets` or `shots`. `shots:` is a film's alone (a shot file has none), so a script whose
+    `assets:` is misspelt is still a film and gets the film's error for it. A file that does
+    not read or parse is not: the shot reader then names what is wrong with it."""
+    try:
+        data = load_yaml(read_text(Path(path), "YAML file"), str(path))
+    except SplatfilmError:
+        return False
+    return isinstance(data, dict) and ("assets" in data or "shots" in data)
+
+
 def parse_film(path: str | Path) -> Film:
     """Read and validate a film script; loads its assets. Raises SplatfilmError naming the
     file, the field path and the problem. The heavy work (physics simulations and the
@@ -428,12 +439,7 @@ def parse_film(path: str | Path) -> Film:
     source = str(path)
     if not path.exists():
         raise SplatfilmError(f"{path}: no such file")
-    try:
-        data = load_yaml(read_text(path, "film script (YAML)"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise SplatfilmError(f"{path}: invalid YAML{where}: {getattr(e, 'problem', e)}") from None
+    data = load_yaml(read_text(path, "film script (YAML)"), source)
     at = At(source)
     data = mapping(data, at, _TOP)
     schema_version(data.get("version"), at["version"], FILM_VERSION)

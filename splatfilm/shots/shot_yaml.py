@@ -60,7 +60,6 @@ from pathlib import Path as FsPath
 from typing import Any
 
 import numpy as np
-import yaml
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_text
@@ -611,12 +610,7 @@ def load_shot(path: str | FsPath, *, points: dict | None = None, defaults: dict 
         raise SplatfilmError(f"{path}: no such file")
     if p.is_dir():
         raise SplatfilmError(f"{path}: is a folder, expected a shot YAML file")
-    try:
-        data = load_yaml(read_text(p, "shot YAML file"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-        raise SplatfilmError(f"{path}: invalid YAML{where} ({getattr(e, 'problem', None) or e})") from None
+    data = load_yaml(read_text(p, "shot YAML file"), str(path))
     return parse_shot(data, str(path), points=points, defaults=defaults, default_name=p.stem)
 
 

@@ -169,7 +169,7 @@ def save_shot_file(keyed: KeyedShot, session: Session, path: str | Path) -> Path
         comment = (f"Keyed in `splatfilm view {session.path.name}` from world time {keyed.start:g} s; "
                    f"in the film: - {{include: {ref}, time: {keyed.start!r}}}")
     text = format_shot_yaml(fields, comment=comment)
-    shot = parse_shot(load_yaml(text), str(path), default_name=path.stem)
+    shot = parse_shot(load_yaml(text, str(path)), str(path), default_name=path.stem)
     check_reproduces(shot, keyed, session.lens, str(path))
     _backup(path)
     atomic_write(path, [text.encode()])
@@ -198,11 +198,11 @@ def append_to_film(keyed: KeyedShot, session: Session) -> Path:
         body = format_shot_yaml(entry, indent=4)
         new = text.rstrip("\n") + "\n  - " + body[4:]
     else:
-        data = load_yaml(text)
+        data = load_yaml(text, str(path))
         data["shots"] = list(data.get("shots") or []) + [entry]
         new = yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
     # Check the entry as the film will read it: its rate, size and lens.
-    data = load_yaml(new)
+    data = load_yaml(new, str(path))
     raw = data["shots"][-1]
     defaults = {"fps": data.get("fps", 24), "resolution": [session.width, session.height]}
     if "lens" in data:

@@ -19,13 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.film.script import Film, FilmShot
+from splatfilm.film.script import Film, FilmShot, is_film_script
 from splatfilm.film.world import World
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.shots.lens import Lens
 from splatfilm.shots.shot import Shot
-from splatfilm.yamlfields import load_yaml
 
 SCENE_SUFFIXES = (".ply", ".splat", ".spz")
 SHOT_SUFFIXES = (".yaml", ".yml")
@@ -258,23 +257,8 @@ def open_session(path: str | Path, scene: str | Path | None = None) -> Session:
         return _session_of_scene(path)
     if suffix not in SHOT_SUFFIXES:
         raise SplatfilmError(f"{path}: expected a film script or shot file (.yaml) or a scene (.ply, .splat, .spz)")
-    if _is_film_script(path):
+    if is_film_script(path):
         if scene is not None:
             raise SplatfilmError(f"{path}: a film script names its own assets; --scene goes with a shot file")
         return _session_of_film(path)
     return _session_of_shot(path, Path(scene) if scene is not None else None)
-
-
-def _is_film_script(path: Path) -> bool:
-    """Whether a YAML file is a film script (it has `assets` and `shots`) rather than a shot."""
-    import yaml
-
-    from splatfilm.io.atomic import read_text
-
-    try:
-        data = load_yaml(read_text(path, "YAML file"))
-    except yaml.YAMLError:
-        return False  # the shot parser names the YAML error
-    # `shots:` is a film's alone (a shot file has none): a script whose `assets:` is misspelt
-    # is still a film, and gets the film's error for it.
-    return isinstance(data, dict) and ("assets" in data or "shots" in data)

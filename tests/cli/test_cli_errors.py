@@ -485,3 +485,19 @@ def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path):
     assert "Aborted at" not in err and "stack trace" not in err, err
     assert not [line for line in err.splitlines() if line[:1] in "EWIF" and line[1:3] == "20"], err  # no glog lines
     assert err.strip().splitlines()[-1].startswith("terminated: finished work is kept"), err
+
+
+def test_broken_yaml_reads_the_same_in_every_command(tmp_path, scene, capsys):
+    """A film script, a shot file and an edits file with the same YAML mistake: one wording,
+    with its line and column (`edit` said only 'while parsing a flow sequence')."""
+    broken = "a: 1\nb: [2, 3\nc: 4\n"
+    said = []
+    for name, args in (("film.yaml", ["render", "{}", "-o", tmp_path / "out"]),
+                       ("shot.yaml", ["path", "preview", "{}", scene, "-o", tmp_path / "p.png"]),
+                       ("edits.yaml", ["edit", scene, "{}", "-o", tmp_path / "e.ply"])):
+        path = tmp_path / name
+        path.write_text(broken)
+        err = cli_error(capsys, [path if a == "{}" else a for a in args], name=path)
+        said.append(err.replace(str(path), "FILE"))
+    assert said[0].startswith("error: FILE: invalid YAML at line 3, column 2: "), said
+    assert said == [said[0]] * 3, said

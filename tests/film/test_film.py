@@ -124,7 +124,7 @@ def test_script_errors_name_file_and_field(film_dir):
     # A key given twice: PyYAML kept the last without a word.
     (film_dir / "film.yaml").write_text(original.replace("resolution:", "fps: 24\nresolution:", 1)
                                         if "fps:" in original else original + "\ntitle: a\ntitle: b\n")
-    with pytest.raises(SplatfilmError, match=r"invalid YAML at line \d+: the key '(fps|title)' is given twice"):
+    with pytest.raises(SplatfilmError, match=r"invalid YAML at line \d+, column \d+: the key '(fps|title)' is given twice"):
         parse_film(film_dir / "film.yaml")
     (film_dir / "film.yaml").write_text(original)
 
