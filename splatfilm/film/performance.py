@@ -33,10 +33,13 @@ nearly straight bends the foot's way.
 Foot plants. A foot the clips lift less than PLANT_LIFT of its leg's length is planted and
 held where it stands along the ground, heading as it was put down
 (`splatfilm.scene.locomotion.FootPlants`), until they lift it past RELEASE_LIFT, carry it
-RELEASE_RADIUS of its leg's length away or turn it locomotion.YAW_RELEASE degrees; a foot let go steps
+RELEASE_RADIUS of its leg's length away, turn it locomotion.YAW_RELEASE degrees, or until
+holding it would lower the pelvis RELEASE_DROP of the leg below where the clips' own foot has
+it (the hips of the clips' pose against the leg at full stretch); a foot let go steps
 back to where and how the clips put it. In a crossfade from a walk into an idle the planted
 foot stays put while the blend moves the body over it, and a foot left too far behind steps
-in, instead of sliding to where the idle would have it; a body turning over a planted foot
+in (before the leg straightens under a body walking on), instead of sliding to where the
+idle would have it; a body turning over a planted foot
 does not spin it about its ankle (the toe would skate): the foot steps round.
 
 Toe and heel clearance. The foot's own Gaussians (those bound to the foot joint or below it)
@@ -69,7 +72,7 @@ from splatfilm.scene.transforms import (WORLD_UP, Similarity, heading_about, qua
 from splatfilm.yamlfields import At, mapping, number, show, vec3
 
 __all__ = ["CANONICAL_FRONT", "ClipPlay", "LegIK", "LookAt", "MIN_STRIDE", "PERFORMANCE_FIELDS", "PLANT_LIFT",
-           "Performance", "RELEASE_LIFT", "RELEASE_RADIUS", "SOLE_PERCENTILE", "parse_performance"]
+           "Performance", "RELEASE_DROP", "RELEASE_LIFT", "RELEASE_RADIUS", "SOLE_PERCENTILE", "parse_performance"]
 
 PERFORMANCE_FIELDS = {"clips", "look_at", "ik", "skinning"}
 CANONICAL_FRONT = np.array([0.0, -1.0, 0.0])
@@ -85,6 +88,11 @@ DEFAULT_LOOK_LIMIT = 60.0
 PLANT_LIFT = 0.03
 RELEASE_LIFT = 0.06
 RELEASE_RADIUS = 0.15
+# A planted foot is also let go once holding it would drop the hips this much (a fraction of
+# the leg) below where the clips' own foot has them: a trailing foot held on a nearly straight
+# leg while the body walks on into an idle dipped the pelvis 16 mm before it was RELEASE_RADIUS
+# away.
+RELEASE_DROP = 0.01
 # The percentile of a foot's Gaussians' heights that counts as its sole: low, but past a
 # stray splat or two.
 SOLE_PERCENTILE = 0.5
@@ -282,14 +290,20 @@ class Performance:
             return self._plants[1]
         ik = self.ik
 
-        def sample(t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            return self._clip_feet(global_transforms(self.rig, self.local_pose(t).matrices()), place_at(t), local, t)
+        hips = [leg[0] for leg in ik.legs]
+
+        def sample(t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+            G = global_transforms(self.rig, self.local_pose(t).matrices())
+            place = place_at(t)
+            return (*self._clip_feet(G, place, local, t), (place @ local).apply(G[hips, :3, 3]))
 
         begin = min(0.0, self.plays[0].start)
         legs = ik.leg_lengths if ik.leg_lengths is not None else np.ones(len(ik.legs))
         scale = place_at(begin).scale
         plants = FootPlants(sample, PLANT_LIFT * legs, RELEASE_LIFT * legs, RELEASE_RADIUS * legs * scale, begin,
-                            reach=None if ik.reach is None else ik.reach * scale)
+                            reach=None if ik.reach is None else ik.reach * scale,
+                            leg_length=None if ik.leg_lengths is None else ik.leg_lengths * scale,
+                            release_drop=RELEASE_DROP * legs * scale, normal=ik.ground.normal)
         self._plants = (key, plants)
         return plants
 

@@ -1,5 +1,5 @@
-"""Changing a skeleton's pose after its clips: two-bone IK, lowering a pelvis so legs reach,
-and aiming a joint (a head) at a point within a limit.
+"""Changing a skeleton's pose after its clips: two-bone IK, lowering a pelvis so legs reach
+(and how far it would have to go), and aiming a joint (a head) at a point within a limit.
 
 Every function takes and returns local joint matrices [J,4,4] (each joint relative to its
 parent, `splatfilm.scene.skeleton.JointTRS.matrices()`), works in the asset's frame (the
@@ -32,8 +32,8 @@ from splatfilm.scene.skeleton import Rig, global_transforms
 from splatfilm.scene.transforms import (quat_from_rotation, rotation_about, rotation_angle_deg, rotation_between,
                                        rotation_from_quat)
 
-__all__ = ["STRAIGHT", "aim_joint", "check_chain", "common_ancestor", "joint_axes", "lower_to_reach",
-           "two_bone_ik"]
+__all__ = ["STRAIGHT", "aim_joint", "check_chain", "common_ancestor", "drop_to_reach", "joint_axes",
+           "lower_to_reach", "two_bone_ik"]
 
 _TINY = 1e-9
 # A knee off its hip-to-end line by less than this fraction of the thigh is nearly straight:
@@ -182,6 +182,18 @@ def two_bone_ik(rig: Rig, local: np.ndarray, chain: tuple[int, int, int], target
     return out
 
 
+def drop_to_reach(hips: np.ndarray, targets: np.ndarray, reach: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """How far each hip [N,3] must go down along `up` [3] (a unit vector) for its leg, reaching
+    `reach` [N] at most, to touch its target [N,3]: the smallest drop >= 0 [N] (the units of
+    the positions; a target out of reach sideways: as close as lowering gets)."""
+    w = np.asarray(targets, np.float64) - np.asarray(hips, np.float64)
+    wu = w @ np.asarray(up, np.float64)
+    # |w + drop up| = reach.
+    disc = wu * wu - np.einsum("ni,ni->n", w, w) + np.asarray(reach, np.float64) ** 2
+    need = np.where(disc >= 0, -wu - np.sqrt(np.maximum(disc, 0.0)), -wu)
+    return np.maximum(need, 0.0)
+
+
 def lower_to_reach(rig: Rig, local: np.ndarray, joint: int, chains: list[tuple[int, int, int]],
                    targets: list[np.ndarray], up: np.ndarray, slack: float = 1e-3) -> tuple[np.ndarray, float]:
     """Lower `joint` (a pelvis, an ancestor of every chain) along -up [3] just enough that
@@ -191,15 +203,10 @@ def lower_to_reach(rig: Rig, local: np.ndarray, joint: int, chains: list[tuple[i
     out = np.array(local, dtype=np.float64, copy=True)
     G = global_transforms(rig, out)
     up = np.asarray(up, np.float64) / np.linalg.norm(up)
-    drop = 0.0
-    for (a, b, c), target in zip(chains, targets):
-        reach = (np.linalg.norm(G[b, :3, 3] - G[a, :3, 3]) + np.linalg.norm(G[c, :3, 3] - G[b, :3, 3])) * (1 - slack)
-        w = np.asarray(target, np.float64) - G[a, :3, 3]
-        # |w + delta up| = reach: the smallest delta >= 0 that brings the hip within reach.
-        wu = float(w @ up)
-        disc = wu * wu - float(w @ w) + reach * reach
-        need = -wu - math.sqrt(disc) if disc >= 0 else -wu  # out of reach sideways: as close as lowering gets
-        drop = max(drop, need)
+    hips = np.array([G[a, :3, 3] for a, _, _ in chains]).reshape(-1, 3)
+    reach = np.array([np.linalg.norm(G[b, :3, 3] - G[a, :3, 3]) + np.linalg.norm(G[c, :3, 3] - G[b, :3, 3])
+                      for a, b, c in chains]) * (1 - slack)
+    drop = float(np.max(drop_to_reach(hips, np.asarray(targets, np.float64).reshape(-1, 3), reach, up), initial=0.0))
     if drop > 0:
         moved = G[joint].copy()
         moved[:3, 3] -= drop * up

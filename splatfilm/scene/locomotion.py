@@ -16,8 +16,11 @@ Foot plants (`FootPlants`), as leg IK in animation tools locks feet: a foot the 
 its heading about the ground's normal locked with it, while the clips (a crossfade from a
 walk into an idle, a cycle played off the ground's pace, a body turning over the foot) would
 slide or spin it; it is let go when the clips lift it past `release_lift`, carry it further
-than `radius` from its plant (the leg could not follow) or turn it more than `yaw_release`
-degrees from its planted heading (the knee would twist), and then eases back to where and
+than `radius` from its plant (the leg could not follow), turn it more than `yaw_release`
+degrees from its planted heading (the knee would twist), or when the hips, where the clips
+put them, would have to drop more than `release_drop` further than for the clips' own foot
+to reach it (a body walking on over a trailing foot held on a nearly straight leg: a dip,
+well before the foot is `radius` away), and then eases back to where and
 how the clips put it over `release_time` seconds, the way the plant held it off the clips'
 foot closing as it goes with their swing, lifted over that way like a step (a person
 stopping brings a trailing foot under the body so; one turning on the spot steps each foot
@@ -38,6 +41,7 @@ from typing import Callable
 
 import numpy as np
 
+from splatfilm.scene.ik import drop_to_reach
 from splatfilm.scene.skeleton import Clip, Rig, global_transforms, sample_clip
 from splatfilm.scene.transforms import wrap_degrees
 
@@ -97,15 +101,19 @@ def _ease(u: np.ndarray) -> np.ndarray:
 class FootPlants:
     """Feet held where and as they were planted (module docstring), in the world.
 
-    sample(t) -> (lifts [F], positions [F,3], headings [F]): how far the clips lift each foot
-    at world time t (any unit, the one plant_lift and release_lift [F] are in), where they
-    put it (world metres, z up) and its heading about the ground's normal (degrees). radius
-    [F]: metres a clip may carry a planted foot away before it is let go. begin: world
-    seconds before which nothing moves (feet are as the clips put them). reach [F]: metres
-    from the foot joint to its toe along the ground, so that a foot stepping round lifts its
-    toe clear of the floor (None: 0)."""
+    sample(t) -> (lifts [F], positions [F,3], headings [F], hips [F,3] or None): how far the
+    clips lift each foot at world time t (any unit, the one plant_lift and release_lift [F]
+    are in), where they put it (world metres, z up), its heading about the ground's normal
+    (degrees) and where they put the top of its leg (world metres; None without leg_length).
+    radius [F]: metres a clip may carry a planted foot away before it is let go. begin:
+    world seconds before which nothing moves (feet are as the clips put them). reach [F]:
+    metres from the foot joint to its toe along the ground, so that a foot stepping round
+    lifts its toe clear of the floor (None: 0). leg_length [F]: metres from the hip to the
+    foot joint at full stretch (None: the hips are not watched); release_drop [F]: metres
+    the hips may have to drop for a planted foot beyond what the clips' own foot needs (given
+    with leg_length); normal [3]: the ground's, that a held foot moves along."""
 
-    sample: Callable[[float], tuple[np.ndarray, np.ndarray, np.ndarray]]
+    sample: Callable[[float], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]]
     plant_lift: np.ndarray
     release_lift: np.ndarray
     radius: np.ndarray
@@ -114,6 +122,9 @@ class FootPlants:
     step: float = PLANT_STEP
     yaw_release: float = YAW_RELEASE
     reach: np.ndarray | None = None
+    leg_length: np.ndarray | None = None
+    release_drop: np.ndarray | None = None
+    normal: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0]))
     # State of step j * CHECKPOINT_STEPS at [j]; the states of steps _base, _base + 1, ...
     # (_base a checkpoint's step) in _recent; a lock, as the viewer renders a frame on one
     # thread while its timeline composes another.
@@ -185,7 +196,7 @@ class FootPlants:
     def _advance(self, i: int, prev: tuple | None) -> tuple:
         """The state after step i (`_state`) from the one after step i - 1 (None for step 0)."""
         t = self.begin + i * self.step
-        lifts, positions, headings = self.sample(t)
+        lifts, positions, headings, hips = self.sample(t)
         headings = np.asarray(headings, np.float64)
         if prev is None:
             n = len(lifts)
@@ -196,6 +207,8 @@ class FootPlants:
         drift = np.linalg.norm(positions[:, :2] - lock, axis=1)
         spin = np.abs(wrap_degrees(headings - heading))
         let_go = planted & ((lifts > self.release_lift) | (drift > self.radius) | (spin > self.yaw_release))
+        if self.leg_length is not None:
+            let_go |= planted & (self._sink(positions, lock, hips) > self.release_drop)
         # A foot stepping back to the clip lands first: no plant before its release ends.
         plant = ~planted & (lifts <= self.plant_lift) & (t - fade_start >= self.release_time)
         fade_from[let_go], turn_from[let_go], fade_start[let_go] = lock[let_go], heading[let_go], t
@@ -204,6 +217,15 @@ class FootPlants:
         # Planted where and as it is: no jump.
         lock[plant], heading[plant], planted[plant] = held[plant], held_yaw[plant], True
         return planted, lock, fade_from, fade_start, heading, turn_from, fade_clip
+
+    def _sink(self, positions: np.ndarray, lock: np.ndarray, hips: np.ndarray) -> np.ndarray:
+        """How much further [F] (metres) the hips [F,3] must drop to reach the feet held at
+        lock [F,2] than to reach them where the clips put them (positions [F,3])."""
+        n = self.normal
+        way = lock - positions[:, :2]
+        held = positions + np.column_stack([way, -(way @ n[:2]) / n[2]])  # along the ground
+        up = np.array([0.0, 0.0, 1.0])
+        return drop_to_reach(hips, held, self.leg_length, up) - drop_to_reach(hips, positions, self.leg_length, up)
 
     def held(self, t: float, positions: np.ndarray,
              headings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -595,13 +595,8 @@ def _legs_against_the_clip(world, times: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.array(drop), np.array(raised)
 
 
-def test_the_bundled_explorers_walk_start_does_not_crouch(tmp_path):
-    """The demo's hero crossfades from his idle into the walk before he sets off: the blend
-    spreads both planted feet a stride apart, the plants let both go at once (0.27 s), and
-    each step rose by STEP_HEIGHT of the way to a clip foot swinging on (up to 19 cm), lifting
-    both feet 3 to 5 cm over the clip's at once, the legs shortened to 78%: a crouch. A let-go
-    foot now closes only the way its plant held it off the clip's, within the clip's own lift;
-    the pelvis stays within 1 cm of the clip's."""
+def _bundled_explorer(folder: Path):
+    """The world of the set film's explorer (his walk, clips and IK) on the fitted set, without the crate."""
     from helpers import SCENES
 
     hero = yaml.safe_load((SCENES / "set" / "film.yaml").read_text())["assets"]["hero"]
@@ -610,9 +605,34 @@ def test_the_bundled_explorers_walk_start_does_not_crouch(tmp_path):
     script = {"title": "walk", "fps": 24, "resolution": [64, 36],
               "assets": {"set": {"file": str(SCENES / "set" / "fitted" / "set.ply")}, "hero": hero},
               "shots": [{"name": "sh010", "duration": 1, "camera": {"position": [0.6, -2.6, 0.7], "look_at": [-1, -1, 0.4]}}]}
-    (tmp_path / "film.yaml").write_text(yaml.safe_dump(script, sort_keys=False))
-    drop, raised = _legs_against_the_clip(parse_film(tmp_path / "film.yaml").world, np.arange(0, 1.5, 1 / 48))
+    (folder / "film.yaml").write_text(yaml.safe_dump(script, sort_keys=False))
+    return parse_film(folder / "film.yaml").world
+
+
+def test_the_bundled_explorers_walk_start_does_not_crouch(tmp_path):
+    """The demo's hero crossfades from his idle into the walk before he sets off: the blend
+    spreads both planted feet a stride apart, the plants let both go at once (0.27 s), and
+    each step rose by STEP_HEIGHT of the way to a clip foot swinging on (up to 19 cm), lifting
+    both feet 3 to 5 cm over the clip's at once, the legs shortened to 78%: a crouch. A let-go
+    foot now closes only the way its plant held it off the clip's, within the clip's own lift;
+    the pelvis stays within 1 cm of the clip's."""
+    drop, raised = _legs_against_the_clip(_bundled_explorer(tmp_path), np.arange(0, 1.5, 1 / 48))
     assert drop.max() < 0.01, np.round(drop * 1000, 1)
     # A planted foot stood flat against a clip pitching it toe-down sits up to 13 mm above
     # the clip's (its sole on the floor): not a step.
     assert raised.max() < 0.02, np.round(raised * 1000, 1)
+
+
+def test_the_bundled_explorers_walk_into_his_idle_does_not_dip(tmp_path):
+    """Where his walk crossfades into the idle (2.9 s, 0.4 s), the trailing foot stayed planted
+    while the body walked on over its nearly straight leg, until the clip had carried it
+    RELEASE_RADIUS away: the pelvis had dropped 16 mm below the clip's by then (mid-walk
+    plants dipped it 6 to 10 mm the same way), and it was let go with the leading foot, both
+    rising 14 to 17 mm over the clip's at once. A planted foot is now let go as soon as holding
+    it would lower the hips 1% of the leg (3 mm) below where the clips' own foot has them."""
+    drop, raised = _legs_against_the_clip(_bundled_explorer(tmp_path), np.arange(0.5, 3.5, 1 / 96))
+    assert drop.max() < 0.005, np.round(drop * 1000, 1)
+    # The trailing foot steps in first, low; the leading one, set down while the crossfade
+    # still carries it on, follows (the idle's legs are straight: held, either would dip the
+    # hips). A planted foot standing flat over a clip's pitched one stands up to 5 mm over it.
+    assert raised.min(axis=1).max() < 0.008, np.round(raised * 1000, 1)

@@ -215,21 +215,23 @@ def test_a_leg_with_twist_bones_between_its_joints_bends_as_the_plain_leg():
     np.testing.assert_allclose(G[7], G0[7])  # other joints untouched
 
 
-def _stepping_feet(t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Two feet of a figure walking +x at 0.8 m/s on an in-place cycle (each foot down half
+def _stepping_feet(t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Two feet of a figure walking +x at 1.2 m/s on an in-place cycle (each foot down half
     of every second, sliding back 0.5 m, then lifted forward), turning slowly: lifts [2],
-    positions [2,3] and headings [2] at world time t."""
+    positions [2,3], headings [2] and hips [2,3] (0.9 m over the body's middle) at world time t."""
     phase = (t + np.array([0.0, 0.5])) % 1.0
     down = phase < 0.5
     lift = np.where(down, 0.0, 0.1 * np.sin(np.pi * (phase - 0.5) / 0.5))
     slide = np.where(down, 0.25 - phase, -0.25 + (phase - 0.5))
-    x = 0.8 * t + slide
+    x = 1.2 * t + slide
     y = np.array([-0.1, 0.1]) + 0.3 * math.sin(0.2 * t)
-    return lift, np.stack([x, y, lift], 1), np.full(2, 20.0 * math.sin(0.1 * t))
+    hips = np.stack([np.full(2, 1.2 * t), y, np.full(2, 0.9)], 1)
+    return lift, np.stack([x, y, lift], 1), np.full(2, 20.0 * math.sin(0.1 * t)), hips
 
 
 def _plants() -> FootPlants:
-    return FootPlants(_stepping_feet, np.full(2, 0.01), np.full(2, 0.03), np.full(2, 0.4), 0.0)
+    return FootPlants(_stepping_feet, np.full(2, 0.01), np.full(2, 0.03), np.full(2, 0.4), 0.0,
+                      leg_length=np.full(2, 0.95), release_drop=np.full(2, 0.01))
 
 
 def test_foot_plants_keep_few_states_and_do_not_depend_on_the_order_of_frames():
@@ -239,7 +241,7 @@ def test_foot_plants_keep_few_states_and_do_not_depend_on_the_order_of_frames():
     asked in order, bit for bit."""
     times = np.arange(0.0, 60.0, 1 / 24)
     in_order = _plants()
-    held = [in_order.held(float(t), *_stepping_feet(float(t))[1:]) for t in times]
+    held = [in_order.held(float(t), *_stepping_feet(float(t))[1:3]) for t in times]
     steps = len(times) * 10
     assert in_order.states_kept <= steps // CHECKPOINT_STEPS + CHECKPOINT_STEPS + 2
     assert sum(np.any(a[0] != _stepping_feet(float(t))[1][:, :2]) for a, t in zip(held, times)) > 100  # feet held
@@ -247,7 +249,33 @@ def test_foot_plants_keep_few_states_and_do_not_depend_on_the_order_of_frames():
     picks = [len(times) - 1, 5, 1000, 999, 1200, 200, 0, 720, 719, 1438]
     for i in picks:
         t = float(times[i])
-        got = backwards.held(t, *_stepping_feet(t)[1:])
+        got = backwards.held(t, *_stepping_feet(t)[1:3])
         for a, b in zip(got, held[i]):
             assert np.array_equal(a, b), (i, a, b)
     assert backwards.states_kept <= steps // CHECKPOINT_STEPS + CHECKPOINT_STEPS + 2
+
+
+def test_a_planted_foot_is_let_go_before_the_hips_would_have_to_drop_for_it():
+    """A body walking on at 1 m/s, hips 0.9 m up on a 0.95 m leg, over a foot the clip keeps
+    under it but lifts too little to leave its plant: held until the clip had carried it the
+    radius away (0.5 m), the hips had to drop 9 cm to reach it. Watching the hips, the plant
+    lets it go once they would drop 1 cm (0.33 m on), on flat ground or walking up a slope
+    (its foot held on the ground below)."""
+    def gliding(t: float, slope: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        ground = slope * t  # the ground's height under the body (rising along +x)
+        return np.zeros(1), np.array([[t, 0.0, ground]]), np.zeros(1), np.array([[t, 0.0, ground + 0.9]])
+
+    def foot_x(plants: FootPlants, t: float, slope: float = 0.0) -> float:
+        return float(plants.held(t, *gliding(t, slope)[1:3])[0][0, 0])
+
+    blind = FootPlants(gliding, np.full(1, 0.01), np.full(1, 0.03), np.full(1, 0.5), 0.0)
+    assert foot_x(blind, 0.49) == 0.0 and foot_x(blind, 0.52) > 0.0
+    for slope in (0.0, 0.2):
+        normal = np.array([-slope, 0.0, 1.0]) / math.hypot(slope, 1.0)
+        watched = FootPlants(lambda t, s=slope: gliding(t, s), np.full(1, 0.01), np.full(1, 0.03), np.full(1, 0.5),
+                             0.0, leg_length=np.full(1, 0.95), release_drop=np.full(1, 0.01), normal=normal)
+        # The foot stays on the ground behind: uphill the hips rise away from it, so it goes sooner.
+        t = np.linspace(0.0, 0.5, 50001)
+        let_go = t[np.argmax(slope * t + 0.9 - np.sqrt(0.95 ** 2 - t * t) > 0.01)]  # 0.332 s flat, 0.197 s up
+        assert foot_x(watched, let_go - 0.01, slope) == 0.0, slope
+        assert foot_x(watched, let_go + 0.02, slope) > 0.0, slope
