@@ -32,6 +32,7 @@ import numpy as np
 
 from splatfilm.io.colmap_library import kept_log_level, load_pycolmap
 from splatfilm.io.atomic import atomic_write
+from splatfilm.scene.transforms import rotation_angle_deg
 
 # ---- thresholds ------------------------------------------------------------------------------
 
@@ -131,13 +132,6 @@ class _Agreement:
     disagreements: list[float] = field(default_factory=list)
 
 
-def _rotation_angle_deg(Ra: np.ndarray, Rb: np.ndarray) -> float:
-    """Angle (deg) of the rotation between Ra and Rb [3,3], accurate near 0."""
-    # ||Ra^T Rb - I||_F = 2 sqrt(2) sin(angle / 2): unlike arccos of the trace, exact for small angles.
-    dev = np.linalg.norm(Ra.T @ Rb - np.eye(3)) / (2 * math.sqrt(2))
-    return math.degrees(2 * math.asin(min(1.0, float(dev))))
-
-
 def pair_rotations(rec, database: Path, seed: int = 0) -> dict[tuple[int, int], tuple[np.ndarray, int]]:
     """Relative rotations cam2_from_cam1 [3,3] and inlier match counts of the verified image
     pairs of `database` that are among the MAX_NEIGHBOURS strongest of one of their images
@@ -221,7 +215,7 @@ def rotation_agreement(rec, rotations: dict[tuple[int, int], tuple[np.ndarray, i
     strength = {pair: n for pair, (_rel, n) in rotations.items()}
     per: dict[int, list[tuple[int, float]]] = {iid: [] for iid in image_ids}
     for (i1, i2) in _strongest_pairs(strength, MAX_NEIGHBOURS, image_ids):
-        angle = _rotation_angle_deg(R[i2] @ R[i1].T, rotations[(i1, i2)][0])
+        angle = rotation_angle_deg((R[i2] @ R[i1].T).T @ rotations[(i1, i2)][0])
         per[i1].append((strength[(i1, i2)], angle))
         per[i2].append((strength[(i1, i2)], angle))
     out = {}

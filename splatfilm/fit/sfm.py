@@ -106,7 +106,7 @@ from splatfilm.io.digest import file_digest
 from splatfilm.io.images import (PHOTO_SUFFIXES, QUARTER_TURNS, exif_orientation, list_images, photo_orientation,
                                   unread_photos_note, write_upright)
 from splatfilm.io.manifest import read_record, write_record
-from splatfilm.scene.transforms import umeyama
+from splatfilm.scene.transforms import rotation_angle_deg, umeyama
 
 CAMERA_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "OPENCV")
 MATCHERS = ("auto", "exhaustive", "sequential")
@@ -1581,8 +1581,5 @@ def align_cameras(estimated: Cameras, reference: Cameras) -> Alignment:
     # Camera-to-world rotations: aligned = R @ R_est; compare with the reference's.
     Re = estimated.to_c2w_opencv()[ie, :3, :3]
     Rr = reference.to_c2w_opencv()[ir, :3, :3]
-    rel = np.einsum("nji,jk,nkl->nil", Rr, R, Re)  # R_ref^T @ R @ R_est
-    # ||rel - I||_F = 2 sqrt(2) sin(angle / 2): accurate near 0, unlike arccos of the trace.
-    dev = np.linalg.norm(rel - np.eye(3), axis=(1, 2)) / (2 * math.sqrt(2))
-    angles = np.degrees(2 * np.arcsin(np.clip(dev, 0.0, 1.0)))
+    angles = rotation_angle_deg(np.einsum("nji,jk,nkl->nil", Rr, R, Re))  # of R_ref^T @ R @ R_est
     return Alignment(R, t, s, centre_err, angles, [estimated.names[i] for i in ie])

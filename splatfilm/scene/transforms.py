@@ -316,9 +316,17 @@ def quat_slerp(q0: np.ndarray, q1: np.ndarray, u: float) -> np.ndarray:
     return (math.sin((1 - u) * theta) * q0 + math.sin(u * theta) * q1) / math.sin(theta)
 
 
-def rotation_angle_deg(R: np.ndarray) -> float:
-    """The angle of a rotation [3,3], degrees in [0, 180]."""
-    return math.degrees(math.acos(float(np.clip((np.trace(R) - 1) / 2, -1.0, 1.0))))
+def rotation_angle_deg(R: np.ndarray) -> float | np.ndarray:
+    """The angle of a rotation [3,3] (a float) or of each of [...,3,3] (an array [...]),
+    degrees in [0, 180]. Accurate at every angle: arccos of the trace alone loses half the
+    digits near 0 (1e-8 rad reads as 0; a pose check compares angles of a few hundredths of a
+    degree), so the sine comes from the skew part and the cosine from the trace."""
+    R = np.asarray(R, dtype=np.float64)
+    sin2 = np.linalg.norm(np.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0],
+                                    R[..., 1, 0] - R[..., 0, 1]], -1), axis=-1)  # 2 sin(angle)
+    cos2 = np.trace(R, axis1=-2, axis2=-1) - 1.0  # 2 cos(angle)
+    angle = np.degrees(np.arctan2(sin2, cos2))
+    return float(angle) if angle.ndim == 0 else angle
 
 
 def rotation_slerp(Ra: np.ndarray, Rb: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -188,3 +188,16 @@ def test_similarity_from_matrix_round_trips_and_refuses_the_rest():
                      (np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0.1, 1.0]]), "last row")]:
         with pytest.raises(SplatfilmError, match=why):
             Similarity.from_matrix(bad)
+
+
+def test_rotation_angle_is_accurate_at_every_angle_and_batched():
+    from splatfilm.scene.transforms import rotation_about, rotation_angle_deg
+
+    axis = np.array([1.0, 2.0, -2.0]) / 3.0
+    for deg in (1e-7, 3e-4, 0.05, 37.0, 179.9999, 180.0):
+        # arccos of the trace read 1e-7 degrees as 0 and 3e-4 as 2.4e-4 (float64)
+        assert rotation_angle_deg(rotation_about(axis, np.radians(deg))) == pytest.approx(deg, rel=1e-6, abs=1e-12)
+    angles = [0.0, 1e-5, 90.0, 179.0]
+    out = rotation_angle_deg(np.stack([rotation_about(axis, np.radians(a)) for a in angles]))
+    assert out.shape == (4,) and np.allclose(out, angles, rtol=1e-6, atol=1e-12)
+    assert isinstance(rotation_angle_deg(np.eye(3)), float)
