@@ -238,7 +238,7 @@ def _load_parts(path: Path) -> list[_Part]:
         shown = f"'{path.suffix}'" if path.suffix else "no extension"
         raise SplatfilmError(f"{path}: unsupported mesh file type ({shown}); use .glb, .gltf, .obj, .ply or .stl")
     if not path.exists():
-        raise SplatfilmError(f"{path}: file not found")
+        raise SplatfilmError(f"{path}: no such file")
     if path.is_dir():
         raise SplatfilmError(f"{path}: is a folder, not a mesh file")
     if path.stat().st_size == 0:
@@ -317,7 +317,7 @@ def rigged_surface(path: str | Path) -> RiggedSurface:
     if path.suffix.lower() not in (".glb", ".gltf"):
         raise SplatfilmError(f"{path}: a skeleton comes from a skinned glTF (.glb or .gltf)")
     if not path.is_file():
-        raise SplatfilmError(f"{path}: file not found")
+        raise SplatfilmError(f"{path}: no such file")
     # A damaged file is named as damaged, not as a glTF without skins (what its unreadable JSON
     # would otherwise look like).
     check_gltf(path)

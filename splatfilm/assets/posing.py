@@ -23,7 +23,7 @@ def asset_rig(asset: str | Path, num_gaussians: int | None = None) -> Rig:
     path = rig_path(asset)
     if not path.exists():
         if not asset.exists():
-            raise SplatfilmError(f"{asset}: file not found")
+            raise SplatfilmError(f"{asset}: no such file")
         raise SplatfilmError(f"{asset}: has no rig ({path.name} is not beside it); `splatfilm import-mesh` writes one "
                              "for a skinned glTF")
     return load_rig(path, num_gaussians)

@@ -437,8 +437,6 @@ def parse_film(path: str | Path) -> Film:
     simulated body first, so a mistake in a shot is reported in seconds on a cold cache."""
     path = Path(path)
     source = str(path)
-    if not path.exists():
-        raise SplatfilmError(f"{path}: no such file")
     data = load_yaml(read_text(path, "film script (YAML)"), source)
     at = At(source)
     data = mapping(data, at, _TOP)

@@ -121,7 +121,7 @@ def read_input(path: str | os.PathLike, kind: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise SplatfilmError(f"{path}: file not found") from None
+        raise SplatfilmError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise SplatfilmError(f"{path}: is a folder, not a {kind}") from None
     except OSError as e:

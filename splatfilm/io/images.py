@@ -79,7 +79,7 @@ def read_photo(path: str | os.PathLike) -> np.ndarray:
 
     path = Path(path)
     if not path.exists():
-        raise SplatfilmError(f"{path}: image not found")
+        raise SplatfilmError(f"{path}: no such file")
     try:
         with Image.open(path) as im:
             im.load()

@@ -68,7 +68,7 @@ def open_usd_stage(path: str | os.PathLike):
     _, _, Usd, _, _, _ = _pxr()
     path = Path(path)
     if not path.exists():
-        raise SplatfilmError(f"{path}: file not found")
+        raise SplatfilmError(f"{path}: no such file")
     if path.is_dir():
         raise SplatfilmError(f"{path}: is a folder, not a USD file")
     try:

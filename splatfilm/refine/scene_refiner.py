@@ -282,7 +282,7 @@ class SceneRefiner:
         try:
             meta = json.loads(meta_path.read_text())
         except FileNotFoundError:
-            raise SplatfilmError(f"{meta_path}: file not found") from None
+            raise SplatfilmError(f"{meta_path}: no such file") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise SplatfilmError(f"{meta_path}: cannot read scene refiner description ({type(e).__name__})") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -295,7 +295,7 @@ class SceneRefiner:
         try:
             state = torch.load(weights_path, map_location="cpu", weights_only=True)
         except FileNotFoundError:
-            raise SplatfilmError(f"{weights_path}: file not found") from None
+            raise SplatfilmError(f"{weights_path}: no such file") from None
         except Exception as e:  # torch raises several types for truncated or foreign files
             raise SplatfilmError(f"{weights_path}: cannot read refiner weights ({_one_line(e)})") from None
         net = _make_net(cfg)

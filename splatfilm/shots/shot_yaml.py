@@ -606,10 +606,6 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
 def load_shot(path: str | FsPath, *, points: dict | None = None, defaults: dict | None = None) -> Shot:
     """The `Shot` described by a YAML file (see the module docstring)."""
     p = FsPath(path)
-    if not p.exists():
-        raise SplatfilmError(f"{path}: no such file")
-    if p.is_dir():
-        raise SplatfilmError(f"{path}: is a folder, expected a shot YAML file")
     data = load_yaml(read_text(p, "shot YAML file"), str(path))
     return parse_shot(data, str(path), points=points, defaults=defaults, default_name=p.stem)
 

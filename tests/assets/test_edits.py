@@ -288,7 +288,7 @@ def test_cli_round_trip(tmp_path, capsys):
     assert main(["edit", str(src), str(tmp_path / "edits.yaml"), "-o", str(src)]) == 2
     assert "would overwrite the input" in capsys.readouterr().err
     assert main(["edit", str(src), str(tmp_path / "missing.yaml"), "-o", str(out)]) == 2
-    assert "missing.yaml: file not found" in capsys.readouterr().err
+    assert "missing.yaml: no such file" in capsys.readouterr().err
 
 
 # ---- world-frame edits on a moving asset --------------------------------------------------

@@ -334,7 +334,7 @@ def test_canonical_frame_in_a_world(tmp_path):
 
 
 def test_errors(tmp_path):
-    with pytest.raises(SplatfilmError, match=r"nothing\.glb: file not found"):
+    with pytest.raises(SplatfilmError, match=r"nothing\.glb: no such file"):
         import_mesh(tmp_path / "nothing.glb", tmp_path / "o.ply")
     (tmp_path / "model.fbx").write_bytes(b"Kaydara FBX Binary")
     with pytest.raises(SplatfilmError, match=r"model\.fbx: unsupported mesh file type \('\.fbx'\)"):

@@ -210,7 +210,7 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, capsys):
     save_gaussians(far, g.transformed(torch.eye(3), torch.tensor([10.0, 0.0, 0.0])))
     cases = [
         (["rig", fitted, "--skeleton", tmp_path / "box.glb", "-o", out], "has no skin"),
-        (["rig", fitted, "--skeleton", tmp_path / "missing.glb", "-o", out], "not found"),
+        (["rig", fitted, "--skeleton", tmp_path / "missing.glb", "-o", out], "no such file"),
         (["rig", fitted, "--skeleton", tmp_path / "cut.glb", "-o", out], "cut.glb: cannot read the mesh: the header"),
         (["rig", fitted, "--skeleton", tmp_path / "notes.glb", "-o", out], "notes.glb: cannot read the mesh: not a binary"),
         (["rig", tmp_path / "mesh.ply", "--skeleton", skel, "-o", out, "--same-frame"], "mesh.ply"),

@@ -241,7 +241,7 @@ def _broken_copy(capture_dir: Path, tmp_path: Path) -> Path:
 def test_bad_input_fails_before_work(capture_dir, tmp_path):
     folder = _broken_copy(capture_dir, tmp_path)
     (folder / "images" / "frame_00003.png").unlink()
-    with pytest.raises(SplatfilmError, match="frame_00003.png: image not found"):
+    with pytest.raises(SplatfilmError, match="frame_00003.png: no such file"):
         load_capture(folder, tmp_path / "w")
 
     folder = _broken_copy(capture_dir, tmp_path / "b")

@@ -345,7 +345,7 @@ def _good_bytes(n=4, degree=1) -> bytes:
 
 
 def test_error_missing_file(tmp_path):
-    raises_one_line(tmp_path / "nope.ply", "not found")
+    raises_one_line(tmp_path / "nope.ply", "no such file")
 
 
 def test_error_folder(tmp_path):

@@ -137,7 +137,7 @@ def test_error_bad_size(tmp_path):
 
 
 def test_error_missing_file_and_ply_content(tmp_path):
-    _raises_one_line(tmp_path / "none.splat", "not found", read_splat)
+    _raises_one_line(tmp_path / "none.splat", "no such file", read_splat)
     write_ply(tmp_path / "x.ply", random_gaussians(2))
     (tmp_path / "really_ply.splat").write_bytes((tmp_path / "x.ply").read_bytes())
     _raises_one_line(tmp_path / "really_ply.splat", "PLY", read_splat)

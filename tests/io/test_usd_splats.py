@@ -60,7 +60,7 @@ def test_other_writers_half_arrays_defaults_and_a_y_up_stage(tmp_path):
 
 def test_errors_are_one_line(tmp_path):
     missing = tmp_path / "none.usda"
-    with pytest.raises(SplatfilmError, match="file not found"):
+    with pytest.raises(SplatfilmError, match="no such file"):
         load_gaussians(missing)
     broken = tmp_path / "broken.usdc"
     broken.write_bytes(b"not a crate file")

@@ -158,7 +158,7 @@ def test_save_load_round_trip_and_bad_files(denoiser, tmp_path):
     with pytest.raises(SplatfilmError, match="weights.pt"):
         load_refiner(folder)
     (folder / "weights.pt").unlink()
-    with pytest.raises(SplatfilmError, match="weights.pt: file not found"):
+    with pytest.raises(SplatfilmError, match="weights.pt: no such file"):
         SceneRefiner.load(folder)
     denoiser.save(folder)
     (folder / "refiner.json").write_text(json.dumps({**meta, "format": "something-else"}))
