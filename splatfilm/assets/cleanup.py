@@ -13,8 +13,8 @@ unchanged (benchmarks/README.md).
 
     splatfilm clean SCENE.ply -o CLEAN.ply [--cameras CAMS] [--min-views 2] [--min-weight 0.05]
 
-and in a film script, under an asset: `clean: true` (or `clean: {min_views: 3}`), applied at
-load before its edits and cached beside the script.
+and in a film script, under an asset: `clean: true` (or `clean: {min_views: 3}`), applied
+before its edits once the script's shots are checked, and cached beside the script.
 """
 
 from __future__ import annotations
@@ -138,15 +138,16 @@ def parse_cleanup(value: Any, at: At) -> CleanupSettings | None:
 
 
 def cached_supported(scene: str | Path, gaussians: Gaussians, settings: CleanupSettings, cache_dir: str | Path,
-                     backend: str = "auto", progress: bool = True) -> torch.Tensor:
+                     backend: str = "auto", progress: bool = True, cameras: Cameras | None = None) -> torch.Tensor:
     """`supported` for the asset file `scene` (its Gaussians as loaded) against the capture
-    cameras recorded beside it, read from `cache_dir`/clean-KEY.json when an earlier run
-    counted the same file, cameras and settings, else counted and written there."""
+    cameras recorded beside it (`cameras`: those, already read), read from
+    `cache_dir`/clean-KEY.json when an earlier run counted the same file, cameras and
+    settings, else counted and written there."""
     from splatfilm.assets.sidecar import capture_cameras_path
     from splatfilm.io.digest import content_digest, file_digest
     from splatfilm.io.manifest import read_record, write_record
 
-    cameras = capture_cameras_of(scene)
+    cameras = cameras if cameras is not None else capture_cameras_of(scene)
     record = {"scene_sha256": file_digest(scene), "cameras_sha256": file_digest(capture_cameras_path(scene)),
               "settings": asdict(settings)}
     key = content_digest(record)

@@ -86,7 +86,10 @@ def _cmd_render(args: argparse.Namespace) -> None:
     from splatfilm.cli.handoff import finish_render, handoff_options
     from splatfilm.film import RenderOptions, render_film
 
+    from splatfilm.io.atomic import check_output_folder
+
     shots = [s for s in args.shots.split(",") if s] if args.shots else None
+    check_output_folder(args.output)  # before the script's assets are cleaned and its bodies baked
     handoff = handoff_options(args)  # checked before any work
     res = render_film(handoff.film, args.output, RenderOptions(
         backend=args.backend, shots=shots, workers=args.workers, ray_address=args.ray, depth=args.depth,

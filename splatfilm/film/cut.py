@@ -16,8 +16,7 @@ from typing import Callable
 import numpy as np
 
 from splatfilm.film.script import Film
-from splatfilm.film.timeline import (CUT_START_FRAME, ShotMedia, build_timeline, frame_timecode, reel_names,
-                                     write_timeline)
+from splatfilm.film.timeline import ShotMedia, build_timeline, frame_timecode, reel_names, write_timeline
 from splatfilm.io.digest import content_digest
 
 
@@ -35,13 +34,14 @@ def movie_record(film: Film, facts: dict, shots: list[int], refined: set[str], c
     """The provenance record of a movie of one shot (`shots` = [its index]: its name and
     frame range) or, with `cut`, of the film's cut of `shots`; `facts` from
     FrameRenderer.facts(); `refined`: names of shots with a frame a generative refiner changed.
-    Its `timecode` is the movie's first frame's, as its timecode track says."""
+    Its `timecode` is the movie's first frame's, as its timecode track says: a shot's first
+    frame number's, or the cut's record start (the film's `record_start`)."""
     from splatfilm.io.provenance import provenance_record
 
     names = [film.shots[k].name for k in shots]
     if cut:
         extra["cut"] = names
-        extra["timecode"] = frame_timecode(CUT_START_FRAME, film.fps)
+        extra["timecode"] = frame_timecode(film.record_start, film.fps)
     else:
         shot = film.shots[shots[0]].shot
         extra["frame_range"] = [shot.first_frame, shot.last_frame]
@@ -94,12 +94,12 @@ def shot_media(film: Film, out_dir: Path) -> list[ShotMedia]:
 def write_cut(film: Film, out_dir: Path, movies: dict, facts: dict | None = None,
               refined: set[str] | None = None) -> Path:
     """out_dir/TITLE.mp4: each shot's cut range (its handles left out), joined, with a timecode
-    track from the EDL's record start (CUT_START_FRAME); made again only when a shot's MP4 or
-    handles changed. With `facts` it carries its provenance record."""
+    track from the EDL's record start (the film's `record_start`); made again only when a
+    shot's MP4, handles or the record start changed. With `facts` it carries its provenance record."""
     from splatfilm.io.video import add_provenance, concat_videos, encode_sequence
 
     media = shot_media(film, out_dir)
-    timecode = frame_timecode(CUT_START_FRAME, film.fps)
+    timecode = frame_timecode(film.record_start, film.fps)
     digest = content_digest([movies[f"{m.name}.mp4"] for m in media] + [m.handles for m in media] + [timecode])
     film_mp4 = out_dir / f"{film.title}.mp4"
     if movies.get(film_mp4.name) != digest or not film_mp4.exists():
@@ -175,7 +175,7 @@ def write_edit(film: Film, out_dir: Path, shot_keys: dict[int, list[str]], movie
             + (f" (removed the earlier {', '.join(p.name for p in stale)})" if stale else ""))
         return result
     film_mp4 = write_cut(film, out_dir, movies, facts, refined)
-    timeline = build_timeline(film.title, shot_media(film, out_dir), film.fps, out_dir)
+    timeline = build_timeline(film.title, shot_media(film, out_dir), film.fps, out_dir, film.record_start)
     result.otio = write_timeline(out_dir / f"{film.title}.otio", timeline)
     result.edl = write_timeline(out_dir / f"{film.title}.edl", timeline)
     result.contact_sheet = write_contact_sheet(film, out_dir)

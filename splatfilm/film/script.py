@@ -3,6 +3,7 @@
     version: 1                         # schema version (default 1)
     title: demo                        # default: the file's stem
     fps: 24                            # exact: 24, 25, 30, "24000/1001"
+    record_start: "01:00:00:00"        # the cut's first record timecode (EDL, .otio, cut movies; ";" drop-frame)
     resolution: [640, 360]
     first_frame: 1001
     handles: 0                         # extra frames rendered before and after every shot's cut
@@ -83,12 +84,12 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
 
-from splatfilm.assets.cleanup import cached_supported, parse_cleanup
+from splatfilm.assets.cleanup import CleanupSettings, cached_supported, capture_cameras_of, parse_cleanup
 from splatfilm.assets.edits import apply_edits, parse_edits
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_text
@@ -98,18 +99,19 @@ from splatfilm.shots.shot_yaml import parse_shot
 from splatfilm.shots.timing import FIRST_FRAME, parse_fps
 from splatfilm.film.performance import PERFORMANCE_FIELDS, Performance, parse_performance
 from splatfilm.film.shadow import ContactShadow, set_surface
-from splatfilm.film.timeline import frame_timecode
+from splatfilm.film.timeline import default_record_start, frame_timecode, timecode_day, timecode_frame
 from splatfilm.film.world import DEFAULT_TURN_RATE, TURN_STEP, Asset, KeyedMotion, PathWalk, World, load_asset
 from splatfilm.scene.transforms import Similarity, yaw_rotation
 from splatfilm.yamlfields import At, integer, load_yaml, mapping, number, schema_version, show, vec3
 
 if TYPE_CHECKING:
     from splatfilm.film.physics import BakedMotion, PhysicsSpec
+    from splatfilm.scene.cameras import Cameras
 
 # Film scripts carry `version: 1`; a script without one is version 1 (yamlfields.schema_version).
 FILM_VERSION = 1
-_TOP = {"version", "title", "fps", "resolution", "first_frame", "handles", "background", "sh_degree", "crf", "lens", "points",
-        "effects", "assets", "shots"}
+_TOP = {"version", "title", "fps", "record_start", "resolution", "first_frame", "handles", "background", "sh_degree",
+        "crf", "lens", "points", "effects", "assets", "shots"}
 _ASSET = {"file", "canonical", "position", "yaw", "scale", "look_height", "animation", "walk", "edits",
           "on_ground", "physics", "clean", "shadow"} | PERFORMANCE_FIELDS
 _SHOT_FILM = {"time", "assets", "hide", "handles"}
@@ -151,7 +153,9 @@ class FilmShot:
 
 @dataclass
 class Film:
-    """A parsed, validated film script."""
+    """A parsed, validated film script. record_start: the frame number (at `fps`) of the
+    cut's first frame on the record side (the EDL's record column, the .otio's
+    global_start_time, the cut movies' timecode tracks); the shots' own frames keep theirs."""
 
     path: Path
     title: str
@@ -164,6 +168,7 @@ class Film:
     crf: int
     world: World
     shots: list[FilmShot]
+    record_start: int
     motion_blur: dict | None = None
     depth_of_field: bool = False
     raw: dict = field(default_factory=dict)
@@ -215,6 +220,61 @@ def _motion(data: dict, at: At, base: Similarity) -> KeyedMotion | PathWalk | No
     return None
 
 
+class _Deferred:
+    """Work on a film's assets that waits until its shots are checked, as a physics bake does
+    (physics.PendingBake): an asset's `clean` (its capture's views rendered, half a minute cold
+    for the bundled set) and what reads the cleaned Gaussians after it (its edits, the contact
+    shadows lying on it), so a typo in a shot is told at once. Each asset's steps run in the
+    order given, once; `run` does them at once for what needs that asset's Gaussians first (a
+    ground plane estimated from them, a bake)."""
+
+    def __init__(self) -> None:
+        self._steps: dict[str, list[Callable[[], None]]] = {}
+
+    def add(self, name: str, step: Callable[[], None]) -> None:
+        """Let `step` wait, after whatever waits for asset `name` already."""
+        self._steps.setdefault(name, []).append(step)
+
+    def then(self, name: str, step: Callable[[], None]) -> None:
+        """`step` after asset `name`'s waiting work: now when none waits."""
+        if name in self._steps:
+            self.add(name, step)
+        else:
+            step()
+
+    def run(self, name: str) -> None:
+        """Asset `name`'s waiting work, now (nothing when none waits)."""
+        for step in self._steps.pop(name, []):
+            step()
+
+    def run_all(self) -> None:
+        """Every asset's waiting work, in script order."""
+        for name in list(self._steps):
+            self.run(name)
+
+
+def _clean(asset: Asset, cleanup: CleanupSettings, cameras: Cameras, cache: Path, at: At) -> None:
+    """Take the floaters out of `asset` (assets.cleanup, `cleanup` its settings) against its
+    capture's `cameras`, counted once and cached in `cache`; errors name its `clean` field (`at`)."""
+    try:
+        keep = cached_supported(asset.source, asset.gaussians, cleanup, cache, cameras=cameras)
+    except SplatfilmError as e:
+        at.fail(str(e))
+    asset.gaussians = asset.gaussians.select(torch.nonzero(keep).reshape(-1))
+
+
+def _edit(asset: Asset, edits: list, to_world: Similarity) -> None:
+    """Apply `edits` (assets.edits) to `asset`'s Gaussians, a world-frame selection through `to_world`."""
+    # apply_edits' errors name the script and the edit's field path already.
+    asset.gaussians = apply_edits(asset.gaussians, edits, to_world)
+
+
+def _lay_shadow(asset: Asset, scene: Asset) -> None:
+    """Lay `asset`'s contact shadow on the raised surfaces of `scene` as the film shows it
+    (its Gaussians cleaned and edited, where it stands at time 0)."""
+    asset.shadow = dataclasses.replace(asset.shadow, surface=set_surface(scene.gaussians, scene.world_transform(0.0)))
+
+
 def ground_plane(scene: Asset):
     """The world-frame ground plane of a scene asset (where it stands at time 0): from its
     sidecar (`splatfilm ground`), else estimated now from its Gaussians (SplatfilmError if
@@ -228,23 +288,24 @@ def ground_plane(scene: Asset):
     return plane.transformed(scene.world_transform(0.0))
 
 
-def _ground_of(scene: Asset, at: At):
-    """`ground_plane`, failing at `at` with the fix when none is recorded and none is found."""
+def _ground_of(scene: Asset, at: At, deferred: _Deferred):
+    """`ground_plane`, failing at `at` with the fix when none is recorded and none is found;
+    one estimated from the Gaussians has the scene's waiting work (`deferred`: its clean) done first."""
     from splatfilm.assets.ground import read_ground
 
     if read_ground(scene.source) is not None:
         return ground_plane(scene)
+    deferred.run(scene.name)
     try:
         return ground_plane(scene)
     except SplatfilmError as e:
         at.fail(f"no ground plane for {scene.name!r} ({e}); run splatfilm ground {scene.source}")
 
 
-def _shadow(data: dict, at: At, asset: Asset, ground, scene: Asset | None = None) -> ContactShadow | None:
+def _shadow(data: dict, at: At, asset: Asset, ground) -> ContactShadow | None:
     """An asset's contact shadow (film.shadow): by default for objects (characters, props: a
     sidecar `kind: object`) standing on a ground plane, off for scenes; `shadow:` says otherwise.
-    scene: the set whose ground plane that is; the shadow lies on its raised surfaces (a table
-    top) where the asset stands on one, as the film shows the set (where it stands at time 0)."""
+    It lies on the ground plane only until `_lay_shadow` gives it the set's surfaces."""
     from splatfilm.assets.sidecar import Sidecar, robust_bounds
 
     value = data.get("shadow")
@@ -270,20 +331,21 @@ def _shadow(data: dict, at: At, asset: Asset, ground, scene: Asset | None = None
     else:  # the footprint: a third of the asset's wider side, at its scale in the world
         lo, hi = robust_bounds(asset.local.transform_gaussians(asset.gaussians))
         radius = max(0.35 * float(max(hi[0] - lo[0], hi[1] - lo[1])) * asset.place_at(0.0).scale, 1e-3)
-    surface = set_surface(scene.gaussians, scene.world_transform(0.0)) if scene is not None else None
-    return ContactShadow(ground, radius, opacity, surface)
+    return ContactShadow(ground, radius, opacity)
 
 
-def _perform(asset: Asset, data: dict, at: At, earlier: dict[str, Asset], names: list[str]) -> None:
+def _perform(asset: Asset, data: dict, at: At, earlier: dict[str, Asset], names: list[str],
+             deferred: _Deferred) -> None:
     """Give a rigged asset its clips, IK and look-at (film.performance); its digest then
-    covers its rig file too."""
+    covers its rig file too. deferred: the earlier assets' waiting work (a ground plane
+    estimated from one's Gaussians has it done first)."""
     from splatfilm.io.digest import file_digest
     from splatfilm.io.rig_files import rig_path
 
     def ground_of(ref: Any, g_at: At):
         if ref not in earlier:
             g_at.fail(f"expected the name of an asset listed before this one, got {show(ref)}")
-        return _ground_of(earlier[ref], g_at)
+        return _ground_of(earlier[ref], g_at, deferred)
 
     walks = isinstance(asset.motion, PathWalk)
     scale = asset.motion.scale if walks else asset.placement.scale
@@ -293,7 +355,9 @@ def _perform(asset: Asset, data: dict, at: At, earlier: dict[str, Asset], names:
     asset.digest = content_digest((asset.digest + file_digest(rig_path(asset.source))).encode())
 
 
-def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
+def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred) -> World:
+    """The film's world: its assets loaded, placed and checked; what would be slow (cleaning and
+    what reads the cleaned Gaussians, bakes) is left in `deferred` and PendingBakes."""
     from splatfilm.assets.ground import ground_height
 
     if not isinstance(value, dict) or not value:
@@ -315,7 +379,7 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
             ref = data["on_ground"]
             if ref not in assets:
                 a_at["on_ground"].fail(f"expected the name of an asset listed before this one, got {show(ref)}")
-            ground = _ground_of(assets[ref], a_at["on_ground"])
+            ground = _ground_of(assets[ref], a_at["on_ground"], deferred)
             pos[2] = ground_height(ground, pos[0], pos[1])
         placement = Similarity(yaw_rotation(yaw), pos, scale)
         kinds = [k for k in ("animation", "walk", "physics") if k in data]
@@ -337,18 +401,25 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
         if cleanup is not None and any(k in data for k in PERFORMANCE_FIELDS):
             a_at["clean"].fail("a rigged asset's rig weighs every Gaussian of its file; clean it before rigging "
                                "(splatfilm clean, then splatfilm rig)")
+        cameras = None
+        if cleanup is not None:
+            try:  # read now: a missing or broken camera file is told with the script's other errors
+                cameras = capture_cameras_of(path)
+            except SplatfilmError as e:
+                a_at["clean"].fail(str(e))
         try:
             asset = load_asset(str(name), path, placement, motion, canonical, look)
         except SplatfilmError as e:
             a_at.fail(str(e))
-        asset.shadow = _shadow(data, a_at, asset, ground, assets[data["on_ground"]] if ground is not None else None)
+        asset.shadow = _shadow(data, a_at, asset, ground)
+        if asset.shadow is not None:  # on the set's table top, say, as the film shows the set
+            deferred.then(data["on_ground"], functools.partial(_lay_shadow, asset, assets[data["on_ground"]]))
         if cleanup is not None:
-            # Floaters out (assets.cleanup), counted once against the capture's cameras and cached.
-            try:
-                keep = cached_supported(path, asset.gaussians, cleanup, folder / ".splatfilm-cache")
-            except SplatfilmError as e:
-                a_at["clean"].fail(str(e))
-            asset.gaussians = asset.gaussians.select(torch.nonzero(keep).reshape(-1))
+            # Floaters out (assets.cleanup), counted once against the capture's cameras and cached,
+            # once the shots are checked. The content key takes the settings now, as it always has:
+            # frames rendered before cleaning waited keep their keys.
+            deferred.add(str(name), functools.partial(_clean, asset, cleanup, cameras, folder / ".splatfilm-cache",
+                                                      a_at["clean"]))
             asset.digest = content_digest((asset.digest + repr(cleanup)).encode())
         spec = None
         if "physics" in data:
@@ -361,29 +432,34 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction) -> World:
             # its start pose, where it waits before `start`), then moves with it.
             start = Similarity(spec.rotation, spec.position, spec.scale) if spec is not None else None
             to_world = (motion.at(0.0) if motion is not None else start if start is not None else placement) @ asset.local
-            # apply_edits' errors name the script and the edit's field path already.
-            asset.gaussians = apply_edits(asset.gaussians, edits, to_world)
+            deferred.then(str(name), functools.partial(_edit, asset, edits, to_world))  # after its clean
             # Labels name the script's path: left out, so a moved project keeps its frames.
             unlabelled = [dataclasses.replace(e, label="") for e in edits]
             asset.digest = content_digest((asset.digest + repr(unlabelled)).encode())
         if any(k in data for k in PERFORMANCE_FIELDS):
-            _perform(asset, data, a_at, assets, list(value))
+            _perform(asset, data, a_at, assets, list(value), deferred)
         if spec is not None:
             from splatfilm.film.physics import PendingBake
 
             scene = assets[data["on_ground"]] if "on_ground" in data else next(iter(assets.values()), None)
             # Simulated once against the set, baked and cached beside the script (renders stay
             # deterministic), once the shots are checked or when something needs the body first.
-            asset.motion = PendingBake(functools.partial(_simulated, spec, asset, scene, fps, folder, a_at["physics"]))
+            asset.motion = PendingBake(functools.partial(_simulated, spec, asset, scene, fps, folder, a_at["physics"],
+                                                         deferred))
         assets[str(name)] = asset
     return World(assets)
 
 
-def _simulated(spec: PhysicsSpec, asset: Asset, scene: Asset | None, fps: Fraction, folder: Path, at: At) -> BakedMotion:
+def _simulated(spec: PhysicsSpec, asset: Asset, scene: Asset | None, fps: Fraction, folder: Path, at: At,
+               deferred: _Deferred) -> BakedMotion:
     """The BakedMotion of `asset` under `spec` against `scene` (physics.physics_motion),
-    cached in the script's folder; its errors name the asset's `physics` field (`at`)."""
+    cached in the script's folder; its errors name the asset's `physics` field (`at`). The
+    body and the set are simulated as the film shows them: their waiting work (`deferred`) first."""
     from splatfilm.film.physics import physics_motion
 
+    deferred.run(asset.name)
+    if scene is not None:
+        deferred.run(scene.name)
     try:
         return physics_motion(spec, asset, scene, float(fps), folder / ".splatfilm-cache")
     except SplatfilmError as e:
@@ -432,9 +508,9 @@ def is_film_script(path: str | Path) -> bool:
 
 def parse_film(path: str | Path) -> Film:
     """Read and validate a film script; loads its assets. Raises SplatfilmError naming the
-    file, the field path and the problem. The heavy work (physics simulations and the
-    collision meshes they make) comes after every shot is checked, unless a shot aims at a
-    simulated body first, so a mistake in a shot is reported in seconds on a cold cache."""
+    file, the field path and the problem. The heavy work (assets' `clean`, physics simulations
+    and the collision meshes they make) comes after every shot is checked, unless a shot aims
+    at a simulated body first, so a mistake in a shot is reported in seconds on a cold cache."""
     path = Path(path)
     source = str(path)
     data = load_yaml(read_text(path, "film script (YAML)"), source)
@@ -451,6 +527,15 @@ def parse_film(path: str | Path) -> Film:
         frame_timecode(0, fps)  # the edit counts in timecode: a rate it has none for is refused before rendering
     except SplatfilmError as e:
         at["fps"].fail(str(e))
+    record_start = default_record_start(fps)
+    if data.get("record_start") is not None:
+        value = data["record_start"]
+        if not isinstance(value, str):  # YAML reads an unquoted 10:00:00:00 as a base-60 number
+            at["record_start"].fail(f"expected a timecode string such as \"01:00:00:00\" (quoted), got {show(value)}")
+        try:
+            record_start = timecode_frame(value, fps)
+        except SplatfilmError as e:
+            at["record_start"].fail(str(e))
     res = data.get("resolution", [640, 360])
     if not isinstance(res, list) or len(res) != 2:
         at["resolution"].fail(f"expected [width, height], got {show(res)}")
@@ -489,9 +574,11 @@ def parse_film(path: str | Path) -> Film:
     from splatfilm.film.physics import BakeFailed
 
     try:
-        # The assets are loaded and placed; their simulations (and the collision meshes they make,
-        # minutes on a cold cache) wait until the shots are checked, unless a shot aims at the body.
-        world = _assets(data["assets"], at["assets"], path.parent, fps)
+        # The assets are loaded and placed; their cleaning (half a minute for the bundled set on a
+        # cold cache) and simulations (and the collision meshes they make, minutes) wait until the
+        # shots are checked, unless a shot aims at a body.
+        deferred = _Deferred()
+        world = _assets(data["assets"], at["assets"], path.parent, fps, deferred)
         clash = set(points) & set(world.assets)
         if clash:
             at["points"][sorted(clash)[0]].fail("has the name of an asset; asset names already are points")
@@ -504,15 +591,20 @@ def parse_film(path: str | Path) -> Film:
                 if not np.all(np.isfinite(fs.shot.sample().focus_distance)):
                     at["shots"][i]["lens"].fail("effects.depth_of_field needs a focus_distance at every frame: in "
                                                 "the lens (or the film's `lens`), the camera's keys or a rack_focus")
+        cut_frames = sum(fs.shot.frame_count - 2 * fs.handles for fs in shots)
+        if record_start + cut_frames >= timecode_day(fps):  # the EDL's last record out would wrap to 00:00:00:00
+            at["record_start"].fail(f"the cut ({cut_frames} frames) would run past 24 hours of timecode from "
+                                    f"{frame_timecode(record_start, fps)}; start it earlier")
         clash = next((s for s in shots if s.name == title), None)
         if clash is not None:  # the cut would overwrite that shot's movie
             at["title"].fail(f"{title!r} is also a shot's name (its movie is {title}.mp4); give the film another title")
+        deferred.run_all()
         _bake(world)
     except BakeFailed as e:  # a shot aimed at a body whose bake failed: the bake's error, as it said it
         raise e.error from None
     return Film(path=path, title=str(title), fps=fps, width=width, height=height, first_frame=first,
                 background=background, sh_degree=sh_degree, crf=crf, world=world, shots=shots,
-                motion_blur=blur, depth_of_field=dof, raw=data)
+                record_start=record_start, motion_blur=blur, depth_of_field=dof, raw=data)
 
 
 def _shots(raw_shots: list, at: At, folder: Path, world: World, points: dict[str, np.ndarray], defaults: dict,

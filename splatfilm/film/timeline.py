@@ -14,10 +14,11 @@ timecode track of the shot's ProRes masters), not a truncation of its file name.
 Timecode is counted here once (`timecode_fields`; `frame_timecode` writes it out), SMPTE 12M
 as OpenTimelineIO and ffmpeg count it: at the rates in TIMECODE_RATES, drop-frame at 29.97 and
 59.94 only (";" before the frames); a frame's EXRs carry it too (io.images.exr_frame_header).
-The cut's record side starts at CUT_START_FRAME (00:00:00:00): the EDL's first record in, the
-.otio's global_start_time and the cut movies' timecode tracks. The EDL's header says which
-count its timecodes use (`FCM: NON-DROP FRAME` or `FCM: DROP FRAME`), which OpenTimelineIO's
-cmx_3600 writer leaves out.
+The cut's record side starts at the film's `record_start` (by default RECORD_START,
+01:00:00:00, as editorial timelines do; `timecode_frame` reads one): the EDL's first record in,
+the .otio's global_start_time and the cut movies' timecode tracks, while the source side counts
+the shots' frame numbers (1001...). The EDL's header says which count its timecodes use
+(`FCM: NON-DROP FRAME` or `FCM: DROP FRAME`), which OpenTimelineIO's cmx_3600 writer leaves out.
 """
 
 from __future__ import annotations
@@ -63,11 +64,13 @@ TIMECODE_RATES = tuple(Fraction(n) for n in (24, 25, 30, 48, 50, 60)) + tuple(
 DROP_FRAME_RATES = (Fraction(30000, 1001), Fraction(60000, 1001))
 """Rates whose timecode drops frame numbers to keep to the clock (23.976 and 47.952 do not)."""
 
-CUT_START_FRAME = 0
-"""The cut's first frame on the record side (00:00:00:00): the EDL's first record in, the
-.otio's global_start_time, the timecode tracks of the cut's MP4 and masters. (OTIO's cmx_3600
-writer counts the record side from 0 whatever global_start_time says: another start, such as
-01:00:00:00, needs the EDL's record column moved too.)"""
+RECORD_START = "01:00:00:00"
+"""The cut's first timecode on the record side unless a film script says otherwise (its
+`record_start`; "01:00:00;00" at the drop-frame rates): where Avid, Resolve, Premiere and
+conform houses start a programme. The EDL's first record in, the .otio's global_start_time,
+the timecode tracks of the cut's MP4 and masters."""
+
+_TIMECODE = re.compile(r"(\d{2}):(\d{2}):(\d{2})([:;])(\d{2})")
 
 
 def timecode_fields(frame: int, fps: Fraction) -> tuple[int, int, int, int, bool]:
@@ -93,12 +96,60 @@ def timecode_fields(frame: int, fps: Fraction) -> tuple[int, int, int, int, bool
     return hours, minutes, frame // nominal % 60, frame % nominal, drop
 
 
+def timecode_day(fps: Fraction) -> int:
+    """Frames in 24 hours of timecode at `fps` (one of TIMECODE_RATES), where `timecode_fields`
+    wraps: fewer than 24 h of frames at the drop-frame rates, whose timecode skips numbers."""
+    fps = Fraction(fps)
+    nominal = round(fps)
+    return nominal * 86400 - (nominal // 15 * 1296 if fps in DROP_FRAME_RATES else 0)  # 1296 = 1440 - 144 minutes
+
+
 def frame_timecode(frame: int, fps: Fraction) -> str:
     """Timecode ("HH:MM:SS:FF", "HH:MM:SS;FF" drop-frame) of film frame number `frame` at
     `fps` (`timecode_fields`), as OpenTimelineIO writes it into EDLs and ffmpeg into timecode
     tracks."""
     hours, minutes, seconds, frames, drop = timecode_fields(frame, fps)
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}{';' if drop else ':'}{frames:02d}"
+
+
+def timecode_frame(timecode: str, fps: Fraction) -> int:
+    """The frame number (>= 0) whose timecode at `fps` (`frame_timecode`) is `timecode`:
+    "HH:MM:SS:FF", or "HH:MM:SS;FF" at the drop-frame rates (29.97, 59.94), which count no
+    other. SplatfilmError saying what is wrong: another form, the other separator, a field out
+    of range, or a frame number drop-frame skips."""
+    fps = Fraction(fps)
+    timecode_fields(0, fps)  # a rate SMPTE timecode counts
+    m = _TIMECODE.fullmatch(timecode.strip()) if isinstance(timecode, str) else None
+    if m is None:
+        raise SplatfilmError(f"expected a timecode \"HH:MM:SS:FF\" (\"HH:MM:SS;FF\" drop-frame), got {timecode!r}")
+    hours, minutes, seconds, frames = (int(m.group(k)) for k in (1, 2, 3, 5))
+    nominal, drop, rate = round(fps), fps in DROP_FRAME_RATES, f"{float(fps):g} fps"
+    given = f"{hours:02d}:{minutes:02d}:{seconds:02d}"
+    if drop and m.group(4) == ":":
+        raise SplatfilmError(f"{timecode}: timecode at {rate} is drop-frame; write {given};{frames:02d}")
+    if not drop and m.group(4) == ";":
+        raise SplatfilmError(f"{timecode}: ';' marks drop-frame timecode, which {rate} does not count; "
+                             f"write {given}:{frames:02d}")
+    if hours >= 24 or minutes >= 60 or seconds >= 60 or frames >= nominal:
+        raise SplatfilmError(f"{timecode}: out of range (hours 00-23, minutes and seconds 00-59, frames 00-"
+                             f"{nominal - 1:02d} at {rate})")
+    frame = (hours * 3600 + minutes * 60 + seconds) * nominal + frames
+    if drop:
+        skipped = nominal // 15  # as timecode_fields counts them
+        if seconds == 0 and frames < skipped and minutes % 10:
+            raise SplatfilmError(f"{timecode}: no frame has this timecode (drop-frame skips frames 00-"
+                                 f"{skipped - 1:02d} of every minute but every tenth; the next is "
+                                 f"{given};{skipped:02d})")
+        total_minutes = hours * 60 + minutes
+        frame -= skipped * (total_minutes - total_minutes // 10)
+    return frame
+
+
+def default_record_start(fps: Fraction) -> int:
+    """The record side's first frame (a frame number at `fps`) when a film script gives no
+    `record_start`: RECORD_START's, drop-frame at 29.97 and 59.94."""
+    sep = ";" if Fraction(fps) in DROP_FRAME_RATES else ":"
+    return timecode_frame(RECORD_START[:8] + sep + RECORD_START[9:], fps)
 
 
 def edl_frame_count_mode(fps: Fraction) -> str:
@@ -141,19 +192,22 @@ def reel_names(shots: list[str]) -> dict[str, str]:
     return out
 
 
-def build_timeline(title: str, shots: list[ShotMedia], fps: Fraction, base: Path):
+def build_timeline(title: str, shots: list[ShotMedia], fps: Fraction, base: Path, record_start: int | None = None):
     """An otio.schema.Timeline with one video track of `shots` in order; media paths are
-    relative to `base` (the folder the .otio is written to)."""
+    relative to `base` (the folder the .otio is written to). record_start: the frame number
+    (at `fps`) of the cut's first frame on the record side, its global_start_time (None:
+    `default_record_start`)."""
     import opentimelineio as otio
 
     rate = float(fps)
+    record_start = default_record_start(fps) if record_start is None else int(record_start)
     timeline = otio.schema.Timeline(name=title)
     # OTIO leaves a relative target_url's base open (its own file-bundle tools take the cwd):
     # say which one these are.
     timeline.metadata["splatfilm"] = {"media_paths": "relative to this file's folder",
-                                      "start_timecode": frame_timecode(CUT_START_FRAME, fps),
+                                      "start_timecode": frame_timecode(record_start, fps),
                                       "drop_frame": fps in DROP_FRAME_RATES}
-    timeline.global_start_time = otio.opentime.RationalTime(CUT_START_FRAME, rate)
+    timeline.global_start_time = otio.opentime.RationalTime(record_start, rate)
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
     reels = reel_names([s.name for s in shots])
@@ -179,7 +233,8 @@ def build_timeline(title: str, shots: list[ShotMedia], fps: Fraction, base: Path
 
 
 def write_timeline(path: str | Path, timeline) -> Path:
-    """Write `.otio` (otio_json) or `.edl` (CMX3600), atomically."""
+    """Write `.otio` (otio_json) or `.edl` (CMX3600), atomically. The EDL's record column
+    starts at the timeline's global_start_time, as the .otio's does."""
     import opentimelineio as otio
 
     path = Path(path)
@@ -195,6 +250,12 @@ def write_timeline(path: str | Path, timeline) -> Path:
                     target_url=seq.target_url_base, available_range=seq.available_range)}, "DEFAULT_MEDIA")
             else:
                 clip.active_media_reference_key = "DEFAULT_MEDIA"
+        start = edl.global_start_time
+        if start is not None and start.value:
+            # The cmx_3600 writer counts record timecodes from the track's start, whatever
+            # global_start_time says; a gap (which it writes as no event) moves them there.
+            edl.tracks[0].insert(0, otio.schema.Gap(source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, start.rate), start)))
         text = otio.adapters.write_to_string(edl, "cmx_3600", style="avid")
         # The adapter writes timecodes drop-frame or not by the rate, but no FCM line saying
         # which: put it under the title, where CMX3600 readers (Avid, Resolve, Premiere) look.

@@ -7,11 +7,12 @@ Layout in a render's folder:
 
 Timecode and reels match the edit (film/timeline.py): a shot's master starts at its first
 frame number's timecode (frame 1001 at 24 fps is 00:00:41:17), as its MP4 and the EDL's
-source column do, on the reel the EDL names; the cut's master starts at 00:00:00:00, the
-EDL's record start. ProRes 4444's alpha is straight (unpremultiplied), from the alpha the
-render wrote beside each frame (SHOT.FRAME.alpha.exr, or the passes EXR's A); its colour is
-the frame with the film's background taken off. Burn-in (for dailies) draws the shot name,
-frame number and focal length into the bottom of each picture.
+source column do, on the reel the EDL names; the cut's master starts at the EDL's record
+start (the film's `record_start`, 01:00:00:00 by default). ProRes 4444's alpha is straight
+(unpremultiplied), from the alpha the render wrote beside each frame (SHOT.FRAME.alpha.exr, or
+the passes EXR's A); its colour is the frame with the film's background taken off. Burn-in
+(for dailies) draws the shot name, frame number and focal length into the bottom of each
+picture.
 
 A master is made again only when its frames (their keys in the render's manifest), codec,
 burn-in or provenance changed (manifest section "masters"). Masters that exist are never left
@@ -36,7 +37,7 @@ from splatfilm.film.cut import movie_record, shot_media
 from splatfilm.film.frame_render import provenance_facts
 from splatfilm.film.render import MANIFEST
 from splatfilm.film.script import Film, FilmShot
-from splatfilm.film.timeline import CUT_START_FRAME, frame_timecode, reel_name, reel_names
+from splatfilm.film.timeline import frame_timecode, reel_name, reel_names
 from splatfilm.io.atomic import atomic_write, make_folder
 from splatfilm.io.digest import content_digest
 from splatfilm.io.manifest import Manifest
@@ -207,10 +208,11 @@ def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn
                 log(f"the {codec} master of the cut waits until every shot has been rendered"
                     + (f" (removed the earlier {path.name})" if stale else ""))
                 continue
-            digest = content_digest([made[f"cut/{p.name}"] for p in parts], provenance)
+            timecode = frame_timecode(film.record_start, film.fps)
+            digest = content_digest([made[f"cut/{p.name}"] for p in parts], provenance, timecode)
             if made.get(path.name) != digest or not path.exists():
                 reel = reel_name(film.title)
-                concat_videos(parts, path, timecode=frame_timecode(CUT_START_FRAME, film.fps), reel=reel)
+                concat_videos(parts, path, timecode=timecode, reel=reel)
                 if facts is not None:
                     add_provenance(path, movie_record(film, facts, list(range(len(film.shots))), refined, cut=True,
                                                       master=codec, burn_in=burnt_in), reel)

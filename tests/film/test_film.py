@@ -110,6 +110,16 @@ def test_script_errors_name_file_and_field(film_dir):
         (lambda d: d["shots"][0].update(first_frame=-5), "shots[0].first_frame: frame -5: timecode counts from"),
         (lambda d: d["shots"][0].update(frame_range=[-2, 3]) or d["shots"][0].pop("frames"),
          "shots[0].frame_range: frame -2: timecode counts from"),
+        # The cut's record start is a timecode at the film's rate, read with the script.
+        (lambda d: d.update(record_start="01:00:00;00"), "record_start: 01:00:00;00: ';' marks drop-frame timecode"),
+        (lambda d: d.update(record_start="1:00:00:00"), "record_start: expected a timecode \"HH:MM:SS:FF\""),
+        (lambda d: d.update(record_start="01:00:00:24"), "record_start: 01:00:00:24: out of range"),
+        (lambda d: d.update(record_start=36000), "record_start: expected a timecode string such as"),
+        (lambda d: d.update(fps="30000/1001", record_start="01:00:00:00"),
+         "record_start: 01:00:00:00: timecode at 29.97 fps is drop-frame; write 01:00:00;00"),
+        (lambda d: d.update(fps="30000/1001", record_start="01:01:00;01"),
+         "record_start: 01:01:00;01: no frame has this timecode"),
+        (lambda d: d.update(record_start="23:59:59:20"), "record_start: the cut (11 frames) would run past 24 hours"),
     ]
     original = (film_dir / "film.yaml").read_text()
     for change, message in cases:
@@ -268,9 +278,10 @@ def test_film_outputs_read_back_and_rerender_only_what_changed(film_dir):
     lines = (out / "tiny.edl").read_text().splitlines()
     assert lines[1] == "FCM: NON-DROP FRAME"
     events = [line.split() for line in lines if line[:3].isdigit()]
-    assert probe_timecode(out / "tiny.mp4") == events[0][6] == "00:00:00:00" == otio.opentime.to_timecode(
+    # Its record side starts at 01:00:00:00, where editorial timelines start a programme.
+    assert probe_timecode(out / "tiny.mp4") == events[0][6] == "01:00:00:00" == otio.opentime.to_timecode(
         tl.global_start_time, 24)
-    assert otio.opentime.from_timecode(events[-1][7], 24).value == probe_frames(out / "tiny.mp4")[0]
+    assert otio.opentime.from_timecode(events[-1][7], 24).value == 86400 + probe_frames(out / "tiny.mp4")[0]
     from pxr import Usd, UsdGeom
 
     stage = Usd.Stage.Open(str(out / "cameras" / "sh010.usda"))
@@ -305,6 +316,34 @@ def test_film_outputs_read_back_and_rerender_only_what_changed(film_dir):
     res = _render(film_dir, out)
     assert res.rendered == {"sh010": 0, "sh020": 0}
     assert all((out / name).read_bytes() != data for name, data in movies.items())
+
+
+def test_a_films_record_start_moves_the_cuts_record_side_and_nothing_else(film_dir):
+    """`record_start` (default 01:00:00:00) is where the cut sits on the record side: the EDL's
+    record column, the .otio's global start, the cut MP4's timecode and its provenance; the
+    shots' own timecodes (frame 1001 is 00:00:41:17 at 24 fps) stay as they were."""
+    from splatfilm.film.cut import movie_record
+    from splatfilm.film.timeline import build_timeline, write_timeline
+
+    _edit(film_dir, lambda d: d.update(fps="30000/1001", record_start="00:59:50;00"))
+    film = parse_film(film_dir / "film.yaml")
+    assert film.record_start == 107892 - 300  # ten seconds (300 frames) before 01:00:00;00, frame 107892
+    facts = {"film": "film.yaml", "film_sha256": "0" * 64, "assets": {}}
+    assert movie_record(film, facts, [0, 1], set(), cut=True)["timecode"] == "00:59:50;00"
+    assert movie_record(film, facts, [0], set())["timecode"] == "00:00:33;11"  # frame 1001 at 29.97 drop-frame
+    _edit(film_dir, lambda d: d.pop("record_start"))
+    assert parse_film(film_dir / "film.yaml").record_start == 107892  # 01:00:00;00 at 29.97
+    _edit(film_dir, lambda d: d.update(fps=24))
+    film = parse_film(film_dir / "film.yaml")
+    assert film.record_start == 86400  # 01:00:00:00
+    out = film_dir / "edit"
+    from splatfilm.film.cut import shot_media
+
+    timeline = build_timeline(film.title, shot_media(film, out), film.fps, out, film.record_start)
+    edl = write_timeline(film_dir / "tiny.edl", timeline).read_text().splitlines()
+    events = [line.split() for line in edl if line[:3].isdigit()]
+    assert [e[4:8] for e in events] == [["00:00:41:18", "00:00:42:00", "01:00:00:00", "01:00:00:06"],
+                                        ["00:00:41:18", "00:00:41:23", "01:00:00:06", "01:00:00:11"]]
 
 
 def test_shots_that_share_a_reel_name_get_told_apart():
@@ -472,6 +511,21 @@ def test_on_ground_and_physics_in_a_film_script(film_dir):
     assert list((film_dir / ".splatfilm-cache").glob("physics-*.json"))  # baked: renders replay it
 
 
+def _capture_cameras(asset: Path) -> None:
+    """Four capture cameras recorded beside `asset` (ASSET.cameras.json, as fit writes), from
+    in front of the wall (y = 0), so `clean` may count against them."""
+    from splatfilm.assets.meshing import look_at_viewmat
+    from splatfilm.assets.sidecar import capture_cameras_path
+    from splatfilm.io.camera_files import write_transforms_json
+    from splatfilm.scene.cameras import Cameras
+
+    eyes = [(-0.6, -3, 1.3), (0.6, -3, 1.3), (-0.6, -3, 0.7), (0.6, -3, 0.7)]
+    views = np.stack([look_at_viewmat(np.array(e, float), np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, 1.0]))
+                      for e in eyes])
+    write_transforms_json(capture_cameras_path(asset), Cameras(views, np.array([[43.0, 0, 24], [0, 43.0, 24],
+                                                                                [0, 0, 1]]), 48, 48))
+
+
 def _with_a_dropped_box(film_dir: Path) -> None:
     """The tiny film with a floor and a box dropped onto it under physics."""
     save_gaussians(film_dir / "floor.ply", _plane([0, 0, 0.25], 4.0, [0.5, 0.5, 0.5], normal_axis=2, spacing=0.08))
@@ -491,17 +545,25 @@ def _with_a_dropped_box(film_dir: Path) -> None:
     (lambda d: d.update(title="sh020"), "title: 'sh020' is also a shot's name"),
     (lambda d: d.update(points={"box": [0, 0, 1]}), "points.box: has the name of an asset"),
 ], ids=["look_at", "hide", "lens", "duplicate", "resolution", "misspelt", "title", "points"])
-def test_a_typo_in_a_shot_is_told_before_any_physics_bakes(film_dir, monkeypatch, change, message):
-    """A bake meshes the set and simulates (a minute cold): the shots are checked first."""
+def test_a_typo_in_a_shot_is_told_before_any_physics_bakes_or_cleaning(film_dir, monkeypatch, change, message):
+    """A bake meshes the set and simulates (a minute cold), an asset's `clean` renders its
+    capture's views (half a minute for the bundled set): the shots are checked first."""
+    from splatfilm.assets import cleanup
     from splatfilm.film import physics
 
     _with_a_dropped_box(film_dir)
+    _capture_cameras(film_dir / "wall.ply")
+    _edit(film_dir, lambda d: d["assets"]["wall"].update(clean=True))
     _edit(film_dir, change)
 
     def bake(*args, **kwargs):
         raise AssertionError("baked before the shots were checked")
 
+    def clean(*args, **kwargs):
+        raise AssertionError("cleaned before the shots were checked")
+
     monkeypatch.setattr(physics, "physics_motion", bake)
+    monkeypatch.setattr(cleanup, "supported", clean)
     with pytest.raises(SplatfilmError) as e:
         parse_film(film_dir / "film.yaml")
     assert str(e.value).startswith(f"{film_dir / 'film.yaml'}: {message}"), str(e.value)
@@ -539,6 +601,66 @@ def test_a_shot_aimed_at_a_body_bakes_it_once_and_follows_it(film_dir, monkeypat
     with pytest.raises(SplatfilmError) as e:
         parse_film(film_dir / "film.yaml")
     assert str(e.value) == f"{film_dir / 'film.yaml'}: assets.box.physics: simulating needs pybullet"
+
+
+def test_an_output_folder_that_is_a_file_is_told_before_cleaning_or_baking(film_dir, monkeypatch, capsys):
+    from splatfilm.assets import cleanup
+    from splatfilm.cli import main
+    from splatfilm.film import physics
+
+    _with_a_dropped_box(film_dir)
+    _capture_cameras(film_dir / "wall.ply")
+    _edit(film_dir, lambda d: d["assets"]["wall"].update(clean=True))
+
+    def expensive(*args, **kwargs):
+        raise AssertionError("cleaned or baked before the output folder was checked")
+
+    monkeypatch.setattr(physics, "physics_motion", expensive)
+    monkeypatch.setattr(cleanup, "supported", expensive)
+    (film_dir / "out").write_text("")
+    assert main(["render", str(film_dir / "film.yaml"), "-o", str(film_dir / "out"), "--backend", "cpu"]) == 2
+    assert capsys.readouterr().err == f"error: {film_dir / 'out'}: cannot write: it is a file, not a folder\n"
+
+
+def test_a_cleaned_set_is_cleaned_once_before_what_reads_it(film_dir, monkeypatch):
+    """Cleaning waits for the shots, yet whatever reads the set's Gaussians sees them cleaned
+    and then edited, as when cleaning came first: a bake that a shot aimed at the box asks for
+    while the shots are read, and the contact shadows lying on the set."""
+    from splatfilm.assets import cleanup
+    from splatfilm.assets.ground import GroundPlane, write_ground
+    from splatfilm.film import physics
+
+    _with_a_dropped_box(film_dir)
+    _capture_cameras(film_dir / "floor.ply")
+    write_ground(film_dir / "floor.ply", GroundPlane(np.array([0.0, 0.0, 1.0]), -0.25))  # none estimated
+
+    def change(d):
+        floor = {**d["assets"].pop("floor"), "clean": True,
+                 "edits": [{"op": "delete", "box": {"center": [-1.5, 0, 0.25], "size": [1.0, 4.2, 0.2]}}]}
+        d["assets"] = {"floor": floor, **d["assets"]}
+        d["assets"]["hero"].update(on_ground="floor", position=[1.0, -1.0, 0])
+        d["shots"][1].update(move={"type": "look_at", "target": "box"})
+
+    _edit(film_dir, change)
+    counted, baked_against = [], []
+
+    def supported(gaussians, cameras, settings=None, backend="auto", progress=False):
+        counted.append(len(gaussians))
+        return gaussians.means[:, 0] < 1.5  # a strip at x > 1.5 "no view supports"
+
+    real = physics.physics_motion
+    monkeypatch.setattr(cleanup, "supported", supported)
+    monkeypatch.setattr(physics, "physics_motion", lambda *a, **k: baked_against.append(len(a[2].gaussians))
+                        or real(*a, **k))
+    film = parse_film(film_dir / "film.yaml")
+    floor = film.world.assets["floor"].gaussians
+    means = floor.means.numpy()
+    assert counted == [51 * 51]  # counted once, on the floor as loaded
+    assert means[:, 0].max() < 1.5 and means[:, 0].min() > -1.0 + 0.01  # cleaned, then edited
+    assert len(floor) == int(((means[:, 0] > -1.0) & (means[:, 0] < 1.5)).sum()) and len(floor) < 51 * 40
+    assert baked_against == [len(floor)]  # simulated on the set as the film shows it
+    for name in ("hero", "box"):  # the shadows lie on it too
+        assert len(film.world.assets[name].shadow.surface) == len(floor)
 
 
 def test_a_frame_samples_its_camera_path_once(film_dir, monkeypatch):

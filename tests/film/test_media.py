@@ -172,35 +172,44 @@ def test_timecode_counts_as_opentimelineio_drop_frame_only_at_29_97_and_59_94():
             frame_timecode(1001, fps)
 
 
-@pytest.mark.parametrize("fps, fcm", [(Fraction(24000, 1001), "FCM: NON-DROP FRAME"),
-                                      (Fraction(30000, 1001), "FCM: DROP FRAME")])
-def test_edl_header_says_its_frame_count_mode_and_every_timecode_agrees(tmp_path, fps, fcm):
+@pytest.mark.parametrize("fps, fcm, record_start", [(Fraction(24000, 1001), "FCM: NON-DROP FRAME", None),
+                                                    (Fraction(30000, 1001), "FCM: DROP FRAME", None),
+                                                    (Fraction(30000, 1001), "FCM: DROP FRAME", "00:59:50;00")])
+def test_edl_header_says_its_frame_count_mode_and_every_timecode_agrees(tmp_path, fps, fcm, record_start):
     """The EDL's header names its timecodes' count (OTIO's cmx_3600 writer left FCM out); a
     shot's movie's timecode track, the EDL's source in, the .otio's ranges and global start
-    count the same way, over a minute boundary where drop-frame skips numbers."""
-    from splatfilm.film.timeline import frame_timecode
+    count the same way, over a minute boundary where drop-frame skips numbers. The record
+    side starts at 01:00:00:00 (01:00:00;00 drop-frame) unless told otherwise, in the EDL's
+    record column too (OTIO's writer counts it from 0 whatever global_start_time says)."""
+    from splatfilm.film.timeline import frame_timecode, timecode_frame
     from splatfilm.io.video import probe_timecode
 
     first, frames = 2000, 1900  # starts past a minute; the cut record crosses one too
     shots = [ShotMedia("sh010", first, frames, 4, tmp_path / "sh010", "sh010.", tmp_path / "sh010.mp4"),
              ShotMedia("sh020", first, 30, 4, tmp_path / "sh020", "sh020.", tmp_path / "sh020.mp4")]
-    tl = build_timeline("film", shots, fps, tmp_path)
+    drop = fcm == "FCM: DROP FRAME"
+    start = timecode_frame(record_start or ("01:00:00;00" if drop else "01:00:00:00"), fps)
+    tl = build_timeline("film", shots, fps, tmp_path, None if record_start is None else start)
     write_timeline(tmp_path / "film.edl", tl)
     write_timeline(tmp_path / "film.otio", tl)
     lines = (tmp_path / "film.edl").read_text().splitlines()
     assert lines[:3] == ["TITLE: film", fcm, ""]
     events = [line.split() for line in lines if line[:3].isdigit()]
-    drop = fcm == "FCM: DROP FRAME"
     assert all((";" in tc) == drop for e in events for tc in e[4:8])
-    assert events[0][6] == frame_timecode(0, fps) == ("00:00:00;00" if drop else "00:00:00:00")  # the record start
+    assert [e[0] for e in events] == ["001", "002"]  # the gap that moves the record side is no event
+    assert events[0][6] == frame_timecode(start, fps) == (record_start or ("01:00:00;00" if drop else "01:00:00:00"))
     assert events[0][4] == frame_timecode(first + 4, fps)
-    assert events[-1][7] == frame_timecode((frames - 8) + (30 - 8), fps)  # record out: the cut's length
+    cuts = [frames - 8, 30 - 8]
+    for i, e in enumerate(events):  # every event's record in and out, against the cut
+        assert e[6:8] == [frame_timecode(start + sum(cuts[:i]), fps), frame_timecode(start + sum(cuts[:i + 1]), fps)]
     back = otio.adapters.read_from_file(str(tmp_path / "film.edl"), rate=float(fps))
     assert [(c.source_range.start_time.value, c.source_range.duration.value) for c in back.find_clips()] == [
         (first + 4, frames - 8), (first + 4, 22)]
+    assert -back.tracks[0].source_range.start_time.value == start  # OTIO's reader keeps the first record in there
     timeline = otio.adapters.read_from_file(str(tmp_path / "film.otio"))
-    assert timeline.global_start_time.value == 0
+    assert timeline.global_start_time.value == start
     assert otio.opentime.to_timecode(timeline.global_start_time, float(fps)) == events[0][6]
+    assert timeline.metadata["splatfilm"]["start_timecode"] == events[0][6]
     assert timeline.metadata["splatfilm"]["drop_frame"] is drop
     # ffmpeg writes the same count into a movie's timecode track (";": its drop-frame flag)
     _sequence(tmp_path / "sh010", "sh010", 2, size=(16, 16))

@@ -100,7 +100,7 @@ def test_every_output_kind_carries_its_provenance(film, rendered, capsys):
     assert inspect_file(rendered / "sh010" / "sh010.1003.exr").record["timecode"] == "00:00:41:19"
     assert inspect_file(rendered / "sh010.mp4").record["timecode"] == probe_timecode(rendered / "sh010.mp4")
     assert inspect_file(rendered / "passes.mp4").record["timecode"] == probe_timecode(rendered / "passes.mp4")
-    assert probe_timecode(rendered / "passes.mp4") == "00:00:00:00"
+    assert probe_timecode(rendered / "passes.mp4") == "01:00:00:00"  # the record start
     assert inspect_file(rendered / "sh010" / "sh010.1003.exr").record["colour"].startswith("scene-linear")
     assert inspect_file(rendered / "passes.mp4").record["cut"] == ["sh010"]
     # The PNG says it is display sRGB and carries the IPTC source type in XMP too.
@@ -169,7 +169,7 @@ def test_prores_masters_probe_with_the_edits_timecode_and_reels(rendered):
         assert probe_timecode(movie) == source_in == "00:00:41:17"  # frame 1001 at 24 fps, as the EDL says
         assert probe_reel(movie) == reel == "sh010"
     cut = rendered / "masters" / "passes.prores422hq.mov"
-    assert probe_frames(cut)[0] == 3 and probe_timecode(cut) == "00:00:00:00" == event.split()[6]
+    assert probe_frames(cut)[0] == 3 and probe_timecode(cut) == "01:00:00:00" == event.split()[6]
     # The 4444's alpha is the render's: clear where nothing is, opaque on the wall (and the burn-in band).
     import imageio_ffmpeg
 
@@ -236,6 +236,14 @@ def test_a_render_without_masters_remakes_the_masters_there_and_drops_stale_side
         # 4:2:2 chroma on the small textured wall costs ~7 levels; the old frames are > 15 off.
         assert np.abs(_first_frame(out / "masters" / movie) - new).mean() < min(8, moved / 2), movie
     assert not list((out / "sh010").glob("*.1001.exr"))
+    # A new record start alone (no frame changed) moves the cut's master with the cut and the EDL.
+    assert probe_timecode(out / "masters" / "passes.prores422hq.mov") == "01:00:00:00"
+    film.write_text(yaml.safe_dump({**script, "record_start": "00:59:50:00"}, sort_keys=False))
+    assert main(["render", str(film), "-o", str(out), "--backend", "cpu"]) == 0
+    event = next(line for line in (out / "passes.edl").read_text().splitlines() if line.startswith("001"))
+    assert (probe_timecode(out / "masters" / "passes.prores422hq.mov") == probe_timecode(out / "passes.mp4")
+            == event.split()[6] == "00:59:50:00")
+    assert probe_timecode(out / "masters" / "sh010.prores422hq.mov") == "00:00:41:17"  # the source side stays
 
 
 def test_only_masters_whose_making_was_recorded_are_remade(tmp_path):
