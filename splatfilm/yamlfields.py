@@ -56,10 +56,13 @@ class At:
         return At(self.source, f"{self.where}.{key}" if self.where else key)
 
     def fail(self, message: str) -> NoReturn:
+        """Raise SplatfilmError `SOURCE: FIELD.PATH: message` (`SOURCE: message` at the top)."""
         raise SplatfilmError(f"{self.source}: {self.where}: {message}" if self.where else f"{self.source}: {message}")
 
 
 def mapping(value: Any, at: At, allowed: set[str]) -> dict:
+    """`value` if it is a mapping whose keys are all in `allowed` (a misspelt field is named,
+    not ignored), else an error at `at`."""
     if not isinstance(value, dict):
         at.fail(f"expected a mapping, got {show(value)}")
     for key in value:
@@ -69,11 +72,14 @@ def mapping(value: Any, at: At, allowed: set[str]) -> dict:
 
 
 def show(value: Any) -> str:
+    """`value` as an error message quotes it: its repr, cut to 60 characters."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
 def number(value: Any, at: At, kind: str = "number") -> float:
+    """`value` as a finite float (YAML's true/false are not numbers); kind "positive" (> 0) or
+    "nonneg" (>= 0) narrows it. Else an error at `at`."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         at.fail(f"expected a number, got {show(value)}")
     x = float(value)
@@ -87,6 +93,8 @@ def number(value: Any, at: At, kind: str = "number") -> float:
 
 
 def integer(value: Any, at: At, minimum: int | None = None) -> int:
+    """`value` as a whole number (not 2.0, not true), at least `minimum` when given. Else an
+    error at `at`."""
     if isinstance(value, bool) or not isinstance(value, int):
         at.fail(f"expected a whole number, got {show(value)}")
     if minimum is not None and value < minimum:
@@ -95,6 +103,8 @@ def integer(value: Any, at: At, minimum: int | None = None) -> int:
 
 
 def vec3(value: Any, at: At) -> np.ndarray:
+    """`value` ([x, y, z], each a `number`) as a float64 array [3]. Else an error at `at` (or
+    at the entry that is not a number)."""
     if not isinstance(value, (list, tuple)) or len(value) != 3:
         at.fail(f"expected [x, y, z], got {show(value)}")
     return np.array([number(v, at[i]) for i, v in enumerate(value)])
