@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 import torch
 
 from splatfilm.errors import SplatfilmError
@@ -134,9 +135,12 @@ class Similarity:
         return m
 
     def is_identity(self) -> bool:
+        """Whether it moves nothing (rotation, translation and scale the identity's, to float tolerance)."""
         return np.allclose(self.rotation, np.eye(3)) and np.allclose(self.translation, 0) and self.scale == 1.0
 
     def transform_gaussians(self, g: Gaussians) -> Gaussians:
+        """`g` moved by this similarity (means, rotations, scales and SH: Gaussians.transformed);
+        `g` itself when it is the identity."""
         if self.is_identity():
             return g
         return g.transformed(torch.tensor(self.rotation, dtype=g.dtype), torch.tensor(self.translation, dtype=g.dtype),
@@ -161,6 +165,8 @@ class Similarity:
 
     @staticmethod
     def from_dict(d: dict) -> "Similarity":
+        """The similarity a record `{rotation: [3,3], translation: [3] (metres), scale}` holds (a
+        sidecar's canonical_transform)."""
         return Similarity(np.array(d["rotation"]), np.array(d["translation"]), float(d.get("scale", 1.0)))
 
 
@@ -190,7 +196,7 @@ def umeyama(src: np.ndarray, dst: np.ndarray, with_scale: bool = True) -> tuple[
 # ---- numpy: building rotations ------------------------------------------------------------
 
 
-def unit_vector(v, name: str) -> np.ndarray:
+def unit_vector(v: ArrayLike, name: str) -> np.ndarray:
     """v [3] scaled to length 1; a SplatfilmError naming `name` for a zero or non-finite vector."""
     v = np.asarray(v, dtype=np.float64).reshape(3)
     n = float(np.linalg.norm(v))
@@ -199,7 +205,7 @@ def unit_vector(v, name: str) -> np.ndarray:
     return v / n
 
 
-def axis_rotation(axis: str, radians) -> np.ndarray:
+def axis_rotation(axis: str, radians: ArrayLike) -> np.ndarray:
     """Rotations [...,3,3] by `radians` [...] about the coordinate axis "x", "y" or "z" (right-handed)."""
     a = np.asarray(radians, dtype=np.float64)
     c, s = np.cos(a), np.sin(a)
@@ -222,7 +228,7 @@ def wrap_degrees(degrees: float | np.ndarray) -> np.ndarray:
     return (np.asarray(degrees, dtype=np.float64) + 180.0) % 360.0 - 180.0
 
 
-def heading_about(direction, normal) -> float:
+def heading_about(direction: ArrayLike, normal: ArrayLike) -> float:
     """Degrees about `normal` [3] (a ground's unit normal, z up) from +x to `direction` [3],
     both taken along the plane the normal stands on: a heading on that ground (on a flat
     floor, atan2(y, x))."""
@@ -234,7 +240,7 @@ def heading_about(direction, normal) -> float:
     return math.degrees(math.atan2(float(d @ e2), float(d @ e1)))
 
 
-def euler_xyz_rotation(degrees) -> np.ndarray:
+def euler_xyz_rotation(degrees: ArrayLike) -> np.ndarray:
     """Rotation [3,3] turning by degrees[0] about x, then degrees[1] about y, then degrees[2]
     about z, all fixed (world) axes: Rz @ Ry @ Rx, as Blender's default XYZ rotation mode."""
     from scipy.spatial.transform import Rotation
@@ -242,7 +248,7 @@ def euler_xyz_rotation(degrees) -> np.ndarray:
     return Rotation.from_euler("xyz", np.asarray(degrees, dtype=np.float64).reshape(3), degrees=True).as_matrix()
 
 
-def rotation_about(axis, radians) -> np.ndarray:
+def rotation_about(axis: ArrayLike, radians: ArrayLike) -> np.ndarray:
     """Rotations [...,3,3] by `radians` [...] about the directions `axis` [...,3] (normalised
     here; Rodrigues)."""
     k = np.asarray(axis, dtype=np.float64)
@@ -255,7 +261,7 @@ def rotation_about(axis, radians) -> np.ndarray:
     return np.eye(3) + np.sin(a) * K + (1 - np.cos(a)) * (K @ K)
 
 
-def rotation_between(a, b) -> np.ndarray:
+def rotation_between(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """The smallest rotation [3,3] taking the direction a [3] to the direction b [3] (both
     normalised here; a zero vector is a SplatfilmError)."""
     a, b = unit_vector(a, "a"), unit_vector(b, "b")
@@ -274,7 +280,7 @@ def rotation_between(a, b) -> np.ndarray:
 # ---- numpy: quaternions and interpolation -------------------------------------------------
 
 
-def rotation_from_quat(q) -> np.ndarray:
+def rotation_from_quat(q: ArrayLike) -> np.ndarray:
     """Rotation matrices [...,3,3] from (w, x, y, z) quaternions [...,4] (normalised here; a
     zero one is a SplatfilmError)."""
     q = np.asarray(q, dtype=np.float64)
@@ -289,7 +295,7 @@ def rotation_from_quat(q) -> np.ndarray:
                        (0, 1), (-2, -1))
 
 
-def quat_from_rotation(R) -> np.ndarray:
+def quat_from_rotation(R: ArrayLike) -> np.ndarray:
     """(w, x, y, z) unit quaternions [...,4] with w >= 0 from rotation matrices [...,3,3] (scipy's
     conversion; a matrix a little off orthonormal gets the quaternion of the nearest rotation)."""
     from scipy.spatial.transform import Rotation
@@ -353,7 +359,8 @@ def rotation_slerp(Ra: np.ndarray, Rb: np.ndarray, w: np.ndarray) -> np.ndarray:
 # ---- numpy: camera orientations (OpenCV axes, module docstring) ---------------------------
 
 
-def look_at_rotation(position, target, up=WORLD_UP, roll_deg=0.0) -> np.ndarray:
+def look_at_rotation(position: ArrayLike, target: ArrayLike, up: ArrayLike = WORLD_UP,
+                     roll_deg: float = 0.0) -> np.ndarray:
     """Camera-to-world rotations [...,3,3] (OpenCV axes) looking from `position` at `target`.
 
     The camera's right axis is horizontal (perpendicular to `up`) before `roll_deg` is
@@ -365,7 +372,7 @@ def look_at_rotation(position, target, up=WORLD_UP, roll_deg=0.0) -> np.ndarray:
     return direction_rotation(forward, up, roll_deg)
 
 
-def direction_rotation(forward, up=WORLD_UP, roll_deg=0.0) -> np.ndarray:
+def direction_rotation(forward: ArrayLike, up: ArrayLike = WORLD_UP, roll_deg: float = 0.0) -> np.ndarray:
     """Camera-to-world rotations [...,3,3] looking along `forward` [...,3] (see `look_at_rotation`)."""
     forward = np.asarray(forward, dtype=np.float64)
     norm = np.linalg.norm(forward, axis=-1, keepdims=True)
@@ -390,14 +397,14 @@ def direction_rotation(forward, up=WORLD_UP, roll_deg=0.0) -> np.ndarray:
     return R
 
 
-def pan_tilt_roll_rotation(pan_deg, tilt_deg=0.0, roll_deg=0.0) -> np.ndarray:
+def pan_tilt_roll_rotation(pan_deg: float, tilt_deg: float = 0.0, roll_deg: float = 0.0) -> np.ndarray:
     """Camera-to-world rotations [...,3,3] from pan (heading), tilt and roll in degrees (module docstring)."""
     pan, tilt = np.radians(pan_deg), np.radians(tilt_deg)
     forward = np.stack(np.broadcast_arrays(np.cos(tilt) * np.cos(pan), np.cos(tilt) * np.sin(pan), np.sin(tilt)), -1)
     return direction_rotation(forward, WORLD_UP, roll_deg)
 
 
-def rotation_to_pan_tilt_roll(R) -> np.ndarray:
+def rotation_to_pan_tilt_roll(R: ArrayLike) -> np.ndarray:
     """(pan, tilt, roll) in degrees [...,3] of camera-to-world rotations [...,3,3] (inverse of
     `pan_tilt_roll_rotation`; pan and roll are arbitrary when looking straight up or down)."""
     R = np.asarray(R, dtype=np.float64)
