@@ -63,7 +63,7 @@ def render_views(g: Gaussians, cams: Cameras, background) -> list[tuple]:
         vm, K = cams[i].to_tensors()
         with torch.no_grad():
             o = render(g, vm, K, int(cams.widths[i]), int(cams.heights[i]), backend="cpu", background=background)
-        views.append((o.rgb[0].numpy(), o.depth[0].numpy(), o.alpha[0].numpy(), cams.viewmats[i], cams.Ks[i]))
+        views.append((o.rgb[0].numpy(), o.depth[0].numpy(), o.alpha[0].numpy(), cams[i]))
     return views
 
 
@@ -71,9 +71,9 @@ def pair_errors(views_a, views_b, pairs) -> tuple[float, float, int]:
     """Mean E_warp (and mean co-visibility) over pairs (i, j): frame i of views_a into frame j of views_b."""
     errs, covs = [], []
     for i, j in pairs:
-        ra, da, aa, Va, Ka = views_a[i]
-        rb, db, _, Vb, Kb = views_b[j]
-        w = warp_error(ra, da, Va, Ka, rb, db, Vb, Kb, alpha_a=aa)
+        ra, da, aa, ca = views_a[i]
+        rb, db, _, cb = views_b[j]
+        w = warp_error(ra, da, ca, rb, db, cb, alpha_a=aa)
         if w.covisible >= 0.10:
             errs.append(w.e_warp)
             covs.append(w.covisible)

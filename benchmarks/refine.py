@@ -80,7 +80,7 @@ def frames_of(g, cams, backend) -> list[Frame]:
     out = []
     for i in range(len(cams)):
         v = render_view(g, cams[i], backend)
-        out.append(Frame(v.rgb, v.depth, v.alpha, cams.viewmats[i], cams.Ks[i]))
+        out.append(Frame(v.rgb, v.depth, v.alpha, cams[i]))
     return out
 
 
@@ -88,7 +88,7 @@ def e_warp(rgbs, frames, gap: int) -> float:
     es = []
     for i in range(len(frames) - gap):
         a, b = frames[i + gap], frames[i]
-        e = warp_error(rgbs[i + gap], a.depth, a.viewmat, a.K, rgbs[i], b.depth, b.viewmat, b.K, alpha_a=a.alpha).e_warp
+        e = warp_error(rgbs[i + gap], a.depth, a.camera, rgbs[i], b.depth, b.camera, alpha_a=a.alpha).e_warp
         if np.isfinite(e):
             es.append(e)
     return float(np.mean(es)) * 1e3

@@ -42,8 +42,8 @@ import torch
 
 from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, robust_bounds, sidecar_path
 from splatfilm.errors import SplatfilmError
-from splatfilm.scene.gaussians import Gaussians
-from splatfilm.scene.sh import C0
+from splatfilm.scene.gaussians import Gaussians, opacity_logit
+from splatfilm.scene.sh import rgb_to_sh0, sh0_to_rgb
 from splatfilm.scene.transforms import Similarity, euler_xyz_rotation, yaw_rotation
 from splatfilm.yamlfields import At, load_yaml, mapping, number, show, vec3
 
@@ -159,9 +159,9 @@ def _recolour(g: Gaussians, mask: torch.Tensor, adj: ColourAdjust) -> Gaussians:
     dtype = g.dtype
     k = torch.as_tensor(adj.gain(), dtype=dtype, device=g.device)
     M = torch.as_tensor(adj.saturation_matrix(), dtype=dtype, device=g.device)
-    rgb = g.sh0[:, 0] * C0 + 0.5  # base colour before the renderer's clamp
+    rgb = sh0_to_rgb(g.sh0[:, 0])  # base colour before the renderer's clamp
     new_rgb = (rgb @ M.T) * k + adj.brightness
-    sh0 = torch.where(mask[:, None, None], ((new_rgb - 0.5) / C0)[:, None, :], g.sh0)
+    sh0 = torch.where(mask[:, None, None], rgb_to_sh0(new_rgb)[:, None, :], g.sh0)
     shN = g.shN
     if shN.shape[1] > 0:
         shN = torch.where(mask[:, None, None], (shN @ M.T) * k, shN)
@@ -169,9 +169,8 @@ def _recolour(g: Gaussians, mask: torch.Tensor, adj: ColourAdjust) -> Gaussians:
 
 
 def _scale_opacity(g: Gaussians, mask: torch.Tensor, factor: float) -> Gaussians:
-    eps = 1e-6  # keeps the logit finite at factor 0 or when scaled past 1
-    op = (g.activated_opacities * factor).clamp(eps, 1 - eps)
-    logit = torch.log(op) - torch.log1p(-op)
+    # eps 1e-6 keeps the logit finite at factor 0 or when scaled past 1
+    logit = opacity_logit(g.activated_opacities * factor, 1e-6)
     return replace(g, opacities=torch.where(mask, logit, g.opacities))
 
 

@@ -38,6 +38,7 @@ from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.assets.gltf_check import check_gltf, glb_bytes, read_gltf_json
 from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.sh import MAX_SH_DEGREE
 from splatfilm.io.atomic import check_output_file
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, save_gaussians
 from splatfilm.io.paths import recorded_path
@@ -524,8 +525,8 @@ def mesh_to_gaussians(path: str | Path, count: int | None = None, density: float
     path = Path(path)
     if count is not None and density is not None:
         raise SplatfilmError(f"{path}: give a count or a density of Gaussians, not both")
-    if not 0 <= sh_degree <= 3:
-        raise SplatfilmError(f"{path}: sh_degree must be 0-3, got {sh_degree}")
+    if not 0 <= sh_degree <= MAX_SH_DEGREE:
+        raise SplatfilmError(f"{path}: sh_degree must be 0-{MAX_SH_DEGREE}, got {sh_degree}")
     gltf = path.suffix.lower() in (".glb", ".gltf")
     # The rig first: its errors name the glTF field, where trimesh's would not.
     rigged = read_gltf_rig(path) if gltf and path.is_file() and gltf_has_skins(path) else None

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from splatfilm.scene.cameras import Cameras
+from splatfilm.scene.cameras import Cameras, centred_K, focal_px_for_fov
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import WORLD_UP, look_at_rotation, rotation_between, unit_vector
@@ -121,8 +121,8 @@ def orbit_views(lo: np.ndarray, hi: np.ndarray, count: int, width: int, height: 
     dist = 1.05 * radius / math.sin(fov / 2)
     a = unit_vector(np.cross(up, [1.0, 0.0, 0.0] if abs(up[0]) < 0.9 else [0.0, 1.0, 0.0]), "axis")
     b = np.cross(up, a)
-    fy = 0.5 * height / math.tan(fov / 2)
-    K = np.array([[fy, 0.0, width / 2], [0.0, fy, height / 2], [0.0, 0.0, 1.0]])
+    fy = focal_px_for_fov(fov, height)
+    K = centred_K(fy, fy, width, height)
     viewmats = []
     for i in range(count):
         # Spread uniformly over the band's area: uniform in sin(elevation).

@@ -28,6 +28,8 @@ import torch
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.world import World
+from splatfilm.render.camera_models import project_points
+from splatfilm.scene.cameras import world_to_camera
 from splatfilm.scene.gaussians import Gaussians
 
 PASS_NAMES = ("rgba", "depth", "mattes", "motion")
@@ -61,14 +63,14 @@ def layer_name(piece: str) -> str:
     return "matte_" + re.sub(r"[^A-Za-z0-9_]", "_", piece)
 
 
-def project_points(points: torch.Tensor, viewmat: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixel positions [N,2] (pixel centres at +0.5) of world points [N,3] through a pinhole
-    camera (viewmat [4,4] world-to-camera, OpenCV; K [3,3]), and their camera z [N]."""
-    cam = points @ viewmat[:3, :3].T + viewmat[:3, 3]
+def _screen(points: torch.Tensor, viewmat: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pixels [N,2], camera z [N]) of world points [N,3] through the pinhole part of a camera
+    (viewmat [4,4], K [3,3]); a point at z = 0 is projected as if at z = 1 (its motion is
+    dropped anyway), so no pixel is inf."""
+    cam = world_to_camera(points, viewmat)
     z = cam[:, 2]
-    zs = torch.where(z.abs() > 1e-9, z, torch.ones_like(z))
-    uv = torch.stack([K[0, 0] * cam[:, 0] / zs + K[0, 2], K[1, 1] * cam[:, 1] / zs + K[1, 2]], dim=-1)
-    return uv, z
+    safe = torch.cat([cam[:, :2], torch.where(z.abs() > 1e-9, z, torch.ones_like(z))[:, None]], -1)
+    return project_points(safe[None], K[None], "PINHOLE")[0], z
 
 
 def pass_features(parts: list[tuple[str, Gaussians]], pieces: list[str], mattes: bool,
@@ -95,8 +97,8 @@ def pass_features(parts: list[tuple[str, Gaussians]], pieces: list[str], mattes:
             now = g.means.detach().to("cpu", torch.float64)
             nxt = later.get(name)
             nxt = now if nxt is None or len(nxt) != len(g) else nxt.means.detach().to("cpu", torch.float64)
-            p0, z0 = project_points(now, V0, K0)
-            p1, z1 = project_points(nxt, V1, K1)
+            p0, z0 = _screen(now, V0, K0)
+            p1, z1 = _screen(nxt, V1, K1)
             d = p1 - p0
             shifts.append(torch.where(((z0 > near) & (z1 > near))[:, None], d, torch.zeros_like(d)))
         feats.append(torch.cat(shifts).to(dtype))

@@ -76,7 +76,7 @@ def refine_shots(renderer: FrameRenderer, out_dir: Path, jobs: list[FrameJob], r
                 rgb, alpha, depth = renderer.render(fs, i)
                 cam = renderer.camera(fs, i)
                 cache[i] = Frame(torch.from_numpy(rgb).float(), torch.from_numpy(depth).float(),
-                                 torch.from_numpy(alpha).float(), cam.viewmats[0], cam.Ks[0])
+                                 torch.from_numpy(alpha).float(), cam)
             return cache[i]
 
         def write(i: int, rgb: torch.Tensor, ok: bool, todo=todo) -> None:

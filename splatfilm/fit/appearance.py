@@ -44,7 +44,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.scene.sh import C0
+from splatfilm.scene.sh import rgb_to_sh0
 from splatfilm.yamlfields import At, schema_version
 
 APPEARANCE_MODES = ("auto", "affine", "none")
@@ -135,7 +135,7 @@ def fold_into_scene(gaussians: Gaussians, transforms: torch.Tensor, train_ids: l
         return gaussians, transforms
     M_inv = torch.linalg.inv(M)
     sh0 = gaussians.sh0.double()
-    dc = (M @ torch.full((3,), 0.5, dtype=torch.float64) + b - 0.5) / C0
+    dc = rgb_to_sh0(M @ torch.full((3,), 0.5, dtype=torch.float64) + b)
     scene = dataclasses.replace(gaussians, sh0=(sh0 @ M.T + dc).to(gaussians.sh0.dtype),
                                 shN=(gaussians.shN.double() @ M.T).to(gaussians.shN.dtype))
     Mi = transforms[..., :3].double() @ M_inv

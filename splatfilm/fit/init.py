@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.scene.cameras import Cameras
-from splatfilm.scene.gaussians import Gaussians
-from splatfilm.scene.sh import C0
+from splatfilm.scene.cameras import Cameras, world_to_camera
+from splatfilm.scene.gaussians import Gaussians, opacity_logit
+from splatfilm.scene.sh import rgb_to_sh0
 from splatfilm.render.camera_models import lens_visible, project_points
 
 
@@ -37,12 +37,12 @@ def gaussians_from_points(points: np.ndarray, colors: np.ndarray | None, sh_degr
     n = len(points)
     colors = np.full((n, 3), 0.5, np.float32) if colors is None else colors.astype(np.float32)
     scales = np.log(knn_scales(points) * scale_factor)[:, None].repeat(3, axis=1)
-    sh0 = ((colors - 0.5) / C0)[:, None, :]
+    sh0 = rgb_to_sh0(colors)[:, None, :]
     k = (sh_degree + 1) ** 2 - 1
     t = lambda a: torch.tensor(np.ascontiguousarray(a), dtype=torch.float32)  # noqa: E731
     quats = torch.zeros(n, 4)
     quats[:, 0] = 1.0
-    logit = float(np.log(opacity / (1 - opacity)))
+    logit = float(opacity_logit(opacity))
     return Gaussians(t(points), quats, t(scales), torch.full((n,), logit), t(sh0), torch.zeros(n, k, 3))
 
 
@@ -94,18 +94,13 @@ def carve_by_masks(points: np.ndarray, cameras: Cameras, masks: list[np.ndarray]
     inside = np.zeros(len(points))
     seen = np.zeros(len(points))
     for i, mask in enumerate(masks):
-        V, K = cameras.viewmats[i], cameras.Ks[i]
-        pc = points @ V[:3, :3].T + V[:3, 3]
-        if cameras.camera_model[i] == "PINHOLE":
-            z = pc[:, 2]
-            front = z > 1e-6
-            u = np.where(front, K[0, 0] * pc[:, 0] / np.where(front, z, 1) + K[0, 2], -1)
-            v = np.where(front, K[1, 1] * pc[:, 1] / np.where(front, z, 1) + K[1, 2], -1)
-        else:  # through the camera's lens
-            front = lens_visible(pc, cameras.camera_model[i], cameras.distortion[i])
-            uv = project_points(torch.from_numpy(pc)[None], torch.tensor(cameras.Ks[i : i + 1]),
-                                cameras.camera_model[i], torch.tensor(cameras.distortion[i : i + 1]))[0].numpy()
-            u, v = np.where(front, uv[:, 0], -1), np.where(front, uv[:, 1], -1)
+        pc = world_to_camera(points, cameras.viewmats[i])
+        front = lens_visible(pc, cameras.camera_model[i], cameras.distortion[i])
+        # Points the lens cannot see project as if at z = 1, so no pixel is inf.
+        safe = np.where(front[:, None], pc, [0.0, 0.0, 1.0])
+        uv = project_points(torch.from_numpy(safe)[None], torch.tensor(cameras.Ks[i : i + 1]),
+                            cameras.camera_model[i], torch.tensor(cameras.distortion[i : i + 1]))[0].numpy()
+        u, v = np.where(front, uv[:, 0], -1), np.where(front, uv[:, 1], -1)
         h, w = mask.shape[:2]
         in_view = front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
         ui = np.clip(u.astype(int), 0, w - 1)
@@ -237,11 +232,12 @@ def points_where_views_agree(cameras: Cameras, images: list[np.ndarray], ids: li
                 seen = True
                 for ref, ray in zip(refs, rays):  # a fronto-parallel patch at each depth
                     X = c2w[i, :3, 3] + np.exp(log_d)[..., None] * ray[:, None, :]  # [P,D,3]
-                    pc = X @ V[j, :3, :3].T + V[j, :3, 3]
+                    pc = world_to_camera(X, V[j])
                     z = pc[..., 2]
-                    zs = np.where(z > 1e-6, z, 1.0)
-                    uj = Ks[j, 0, 0] * pc[..., 0] / zs + Ks[j, 0, 2]
-                    vj = Ks[j, 1, 1] * pc[..., 1] / zs + Ks[j, 1, 2]
+                    safe = np.concatenate([pc[..., :2], np.where(z > 1e-6, z, 1.0)[..., None]], -1)
+                    uj, vj = np.moveaxis(project_points(torch.from_numpy(safe.reshape(1, -1, 3)),
+                                                        torch.from_numpy(Ks[j : j + 1]), "PINHOLE")
+                                         [0].numpy().reshape(pc.shape[:-1] + (2,)), -1, 0)
                     seen = seen & (z > near * 0.5) & (uj >= 0) & (uj < wj) & (vj >= 0) & (vj < hj)
                     d = d + np.abs(_sample(work[j], uj, vj) - ref[:, None, :]).mean(-1)
                 diffs.append(np.where(seen, d / len(offsets), np.inf))

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.scene.cameras import Cameras
+from splatfilm.scene.cameras import Cameras, centred_K
 from splatfilm.render.camera_models import lens_visible, project_points
 
 # Pixels a map or a resampled image is worked on at a time: the float64 maths of a band this
@@ -190,7 +190,7 @@ def view_cameras(camera: Cameras, fov_deg: float = 90.0) -> tuple[Cameras, np.nd
     fx, fy = camera.Ks[0, 0, 0], camera.Ks[0, 1, 1]
     half = math.tan(math.radians(fov_deg) / 2)
     w, h = max(1, round(2 * fx * half)), max(1, round(2 * fy * half))
-    K = np.array([[fx, 0, w / 2], [0, fy, h / 2], [0, 0, 1]])
+    K = centred_K(fx, fy, w, h)
     c2w = camera.to_c2w_opencv()[0]
     rotations = np.stack(list(_CUBE_FACES.values()))
     poses = np.tile(np.eye(4), (len(rotations), 1, 1))

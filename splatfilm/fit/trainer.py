@@ -36,6 +36,7 @@ from tqdm import tqdm
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.sh import MAX_SH_DEGREE
 from splatfilm.io.atomic import atomic_write
 from splatfilm.render.metrics import psnr, ssim
 from splatfilm.render import render, resolve_backend
@@ -265,8 +266,8 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
                                      "backend gsplat trains through 3DGUT, which gives the default strategy no "
                                      "2D gradients; use --strategy mcmc, or --backend cpu")
     steps = cfg.resolved_steps(backend)
-    if not 0 <= cfg.sh_degree <= 3:
-        raise SplatfilmError(f"--sh-degree must be 0-3, got {cfg.sh_degree}")
+    if not 0 <= cfg.sh_degree <= MAX_SH_DEGREE:
+        raise SplatfilmError(f"--sh-degree must be 0-{MAX_SH_DEGREE}, got {cfg.sh_degree}")
     if init is not None and init.sh_degree != cfg.sh_degree:
         raise SplatfilmError(f"the starting Gaussians have SH degree {init.sh_degree}, the fit asks for {cfg.sh_degree}")
     use_appearance = appearance_enabled(cfg.appearance, capture.source.get("type"))

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from splatfilm.scene.cameras import Cameras
+from splatfilm.scene.cameras import Cameras, focal_px_for_fov
 from splatfilm.scene.transforms import Similarity
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_text
@@ -351,7 +351,7 @@ def read_camera_path_json(
         fov = _number(cam["fov"], path, f"camera_path[{i}] fov")
         if not 0 < fov < 180:
             _fail(path, f"camera_path[{i}] fov is {fov}, expected degrees in (0, 180)")
-        focals.append(h / 2 / math.tan(math.radians(fov) / 2))
+        focals.append(focal_px_for_fov(math.radians(fov), h))
     c2w = np.stack(c2ws)
 
     if transforms_json is not None and dataparser_transforms is None:

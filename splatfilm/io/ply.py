@@ -16,7 +16,7 @@ Values are raw parameters: log scales, logit opacity, quaternions (w, x, y, z) a
 
 Reading accepts any PLY those tools (or plyfile, SuperSplat, ...) produce: ascii and binary of
 either byte order, any property order and type, extra properties and extra elements (ignored),
-comments / obj_info, SH degree 0-4 from the number of `f_rest_*` properties, `red green blue`
+comments / obj_info, SH degree 0-3 (`scene.sh.MAX_SH_DEGREE`; 4 is refused) from the number of `f_rest_*` properties, `red green blue`
 instead of `f_dc_*` (nerfstudio's `ply_color_mode=rgb`), and SuperSplat / PlayCanvas
 compressed PLY (`chunk` element with `packed_*` vertex properties; lossy by design).
 Every problem is a `SplatfilmError` with one line naming the file.
@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.scene.gaussians import Gaussians
-from splatfilm.scene.sh import C0
+from splatfilm.scene.gaussians import Gaussians, opacity_logit
+from splatfilm.scene.sh import MAX_SH_DEGREE, rgb_to_sh0
 from splatfilm.io.atomic import atomic_write, read_input
 
 __all__ = ["read_ply", "read_ply_points", "write_ply", "ply_header"]
@@ -55,7 +55,6 @@ _TYPES = {
 }
 _FORMATS = {"ascii": None, "binary_little_endian": "<", "binary_big_endian": ">"}
 _MAX_HEADER_BYTES = 16 * 1024 * 1024
-_MAX_SH_DEGREE = 4
 _F_REST = re.compile(r"f_rest_(\d+)$")
 # SuperSplat / PlayCanvas compressed PLY: splats per chunk.
 _CHUNK_SIZE = 256
@@ -285,7 +284,10 @@ def _f_rest_names(names: Iterable[str], path: Path, where: str) -> list[str]:
     if sorted(by_index) != list(range(m)):
         missing = min(set(range(m)) - set(by_index))
         raise _error(path, f"{where} f_rest properties are not numbered 0..{m - 1} (no f_rest_{missing})")
-    valid = [3 * ((d + 1) ** 2 - 1) for d in range(_MAX_SH_DEGREE + 1)]
+    valid = [3 * ((d + 1) ** 2 - 1) for d in range(MAX_SH_DEGREE + 1)]
+    if m % 3 == 0 and m not in valid and math.isqrt(m // 3 + 1) ** 2 == m // 3 + 1:
+        raise _error(path, f"{where} has SH degree {math.isqrt(m // 3 + 1) - 1}: splatfilm renders and rotates SH "
+                           f"up to degree {MAX_SH_DEGREE}")
     if m not in valid:
         raise _error(path, f"{where} has {m} f_rest properties, which is no SH degree "
                            f"(the count must be 3*((d+1)^2-1): {', '.join(map(str, valid))})")
@@ -355,7 +357,7 @@ def _inria_table(el: _Element, cols: dict[str, np.ndarray], mat: np.ndarray | No
             c = cols[rgb[dc.index(k)]].astype(np.float64)
             if types[rgb[dc.index(k)]][0] in "iu":
                 c = c / 255.0
-            table[:, j] = (c - 0.5) / C0
+            table[:, j] = rgb_to_sh0(c)
         else:
             table[:, j] = cols[k]
     return table, wanted
@@ -418,10 +420,8 @@ def _decompress(by_name: dict[str, _Element], data: dict, path: Path) -> tuple[n
         t = _unorm(col, shift, 8)
         if f"min_{ch}" in c and f"max_{ch}" in c:
             t = lerp(f"min_{ch}", f"max_{ch}", t)
-        out[f"f_dc_{i}"] = (t - 0.5) / C0
-    eps = 0.5 / 255
-    a = np.clip(_unorm(col, 0, 8), eps, 1 - eps)
-    out["opacity"] = np.log(a) - np.log1p(-a)
+        out[f"f_dc_{i}"] = rgb_to_sh0(t)
+    out["opacity"] = opacity_logit(_unorm(col, 0, 8), 0.5 / 255)
     f_rest: list[str] = []
     if "sh" in by_name:
         sh = data.get("sh", {})
@@ -462,7 +462,7 @@ def read_ply(path: str | os.PathLike) -> Gaussians:
     """Read Gaussian splats from a PLY file into float32 `Gaussians` (raw parameters).
 
     Accepts the INRIA layout in any property order/type, ascii or binary, extra properties and
-    elements (ignored), SH degree 0-4 from the `f_rest_*` count, and SuperSplat compressed PLY.
+    elements (ignored), SH degree 0-3 from the `f_rest_*` count, and SuperSplat compressed PLY.
     """
     path = Path(path)
     by_name, data, mats = _read_elements(
@@ -521,8 +521,8 @@ def write_ply(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = Non
     """
     path = Path(path)
     if sh_degree is not None:
-        if not (isinstance(sh_degree, int) and 0 <= sh_degree <= _MAX_SH_DEGREE):
-            raise _error(path, f"sh_degree must be an integer 0-{_MAX_SH_DEGREE}, got {sh_degree!r}")
+        if not (isinstance(sh_degree, int) and 0 <= sh_degree <= MAX_SH_DEGREE):
+            raise _error(path, f"sh_degree must be an integer 0-{MAX_SH_DEGREE}, got {sh_degree!r}")
         g = g.with_sh_degree(sh_degree)
     g = g.detach().to(device="cpu", dtype=torch.float32)
     n, k = len(g), g.shN.shape[1]

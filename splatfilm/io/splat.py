@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.scene.gaussians import Gaussians
-from splatfilm.scene.sh import C0
+from splatfilm.scene.gaussians import Gaussians, opacity_logit, opacity_sigmoid
+from splatfilm.scene.sh import rgb_to_sh0, sh0_to_rgb
 from splatfilm.io.atomic import atomic_write, read_input
 
 __all__ = ["read_splat", "write_splat", "SPLAT_DTYPE"]
@@ -62,9 +62,8 @@ def read_splat(path: str | os.PathLike) -> Gaussians:
             raise _error(path, f"has {bad} non-finite values (NaN/inf) in {name}")
     scales = np.log(np.maximum(np.abs(lin), _MIN_SCALE))
     rgba = rec["rgba"].astype(np.float64) / 255.0
-    sh0 = (rgba[:, :3] - 0.5) / C0
-    a = np.clip(rgba[:, 3], _ALPHA_EPS, 1 - _ALPHA_EPS)
-    opacities = np.log(a) - np.log1p(-a)
+    sh0 = rgb_to_sh0(rgba[:, :3])
+    opacities = opacity_logit(rgba[:, 3], _ALPHA_EPS)
     quats = (rec["rot"].astype(np.float64) - 128.0) / 128.0
     quats[~quats.any(axis=1)] = (1.0, 0.0, 0.0, 0.0)
     t = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))  # noqa: E731
@@ -100,7 +99,7 @@ def encode_splat(g: Gaussians) -> np.ndarray:
     rec["position"] = means
     with np.errstate(over="ignore"):
         rec["scale"] = np.exp(log_s)
-    rgba = np.concatenate([0.5 + C0 * sh0, (1.0 / (1.0 + np.exp(-op)))[:, None]], axis=1)
+    rgba = np.concatenate([sh0_to_rgb(sh0), opacity_sigmoid(op)[:, None]], axis=1)
     rec["rgba"] = (rgba * 255).clip(0, 255).astype(np.uint8)
     norm = np.linalg.norm(q, axis=1, keepdims=True)
     q = np.where(norm > 0, q / np.where(norm > 0, norm, 1.0), np.array([1.0, 0.0, 0.0, 0.0]))

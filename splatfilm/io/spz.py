@@ -52,7 +52,8 @@ import torch
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, read_input
-from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.gaussians import Gaussians, opacity_logit, opacity_sigmoid
+from splatfilm.scene.sh import MAX_SH_DEGREE, sh_degree_of
 
 __all__ = ["read_spz", "write_spz", "encode_spz", "decode_spz", "SPZ_MAGIC", "SPZ_VERSIONS", "SPZ_AXES"]
 
@@ -95,7 +96,7 @@ def _flip_frame(means: np.ndarray, quats: np.ndarray, shN: np.ndarray) -> tuple[
     """Between RDF and RUB (its own inverse): y, z negate; a rotation R becomes F R F with
     F = diag(1, -1, -1), i.e. quaternion (w, x, -y, -z); SH coefficients by `rdf_rub_sh_signs`."""
     flip = np.array([1.0, -1.0, -1.0])
-    degree = int(round(math.sqrt(shN.shape[1] + 1))) - 1
+    degree = sh_degree_of(shN.shape[1] + 1)
     return (means * flip, quats * np.array([1.0, 1.0, -1.0, -1.0]),
             shN * rdf_rub_sh_signs(degree)[None, :, None])
 
@@ -183,7 +184,7 @@ def encode_spz(g: Gaussians, version: int = 3, path="<spz>", axes: str = "ply") 
     header[0] = (SPZ_MAGIC, version, n, degree, bits, 0, 0)
     fixed = np.rint(means * (1 << bits)).astype(np.int64).reshape(-1) & 0xFFFFFF
     positions = np.stack([fixed & 0xFF, (fixed >> 8) & 0xFF, (fixed >> 16) & 0xFF], axis=1).astype(np.uint8)
-    alphas = _round_u8(255.0 / (1.0 + np.exp(-arrays["opacities"])))
+    alphas = _round_u8(255.0 * opacity_sigmoid(arrays["opacities"]))
     colours = _round_u8(arrays["sh0"].reshape(n, 3) * (COLOR_SCALE * 255.0) + 127.5)
     scales = _round_u8((arrays["scales"] + 10.0) * 16.0)
     norm = np.linalg.norm(quats, axis=1, keepdims=True)
@@ -222,6 +223,8 @@ def decode_spz(data: bytes, path="<spz>", axes: str = "ply") -> Gaussians:
         raise _error(path, "this SPZ file carries extensions (flag 0x2), which are not read here")
     if degree > (4 if version >= 3 else 3):
         raise _error(path, f"SH degree {degree} is not valid in an SPZ version {version} file")
+    if degree > MAX_SH_DEGREE:
+        raise _error(path, f"SH degree {degree}: splatfilm renders and rotates SH up to degree {MAX_SH_DEGREE}")
     if n > _MAX_COUNT:
         raise _error(path, f"claims {n} Gaussians; not a plausible SPZ file")
     if bits > 23:
@@ -245,8 +248,7 @@ def decode_spz(data: bytes, path="<spz>", axes: str = "ply") -> Gaussians:
     fixed = p[..., 0] | (p[..., 1] << 8) | (p[..., 2] << 16)
     fixed = np.where(fixed & 0x800000, fixed - (1 << 24), fixed)
     means = fixed.astype(np.float64) / (1 << bits)
-    a = np.clip(cols["alphas"][:, 0].astype(np.float64) / 255.0, _ALPHA_EPS, 1 - _ALPHA_EPS)
-    opacities = np.log(a) - np.log1p(-a)
+    opacities = opacity_logit(cols["alphas"][:, 0].astype(np.float64) / 255.0, _ALPHA_EPS)
     sh0 = (cols["colours"].astype(np.float64) / 255.0 - 0.5) / COLOR_SCALE
     scales = cols["scales"].astype(np.float64) / 16.0 - 10.0
     if version >= 3:

@@ -41,7 +41,8 @@ import torch
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import cannot_write, make_folder, temp_path_for
-from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.gaussians import Gaussians, opacity_logit, opacity_sigmoid
+from splatfilm.scene.sh import MAX_SH_DEGREE
 from splatfilm.scene.transforms import Similarity, quat_to_rotmat
 
 __all__ = ["splat_prims", "drawn_extent", "write_splat_prim", "gaussians_of_prim", "read_usd_splats",
@@ -116,7 +117,7 @@ def drawn_extent(g: Gaussians) -> np.ndarray:
         return np.zeros((2, 3))
     means = g.means.numpy()
     R = quat_to_rotmat(g.quats).numpy()
-    alpha = torch.sigmoid(g.opacities).numpy()
+    alpha = g.activated_opacities.numpy()
     k = np.minimum(3.0, np.sqrt(2.0 * np.log(np.maximum(255.0 * alpha, 1.0))))[:, None]  # 0: too faint to draw
     with np.errstate(over="ignore", invalid="ignore"):
         axes = R * np.exp(g.scales.numpy())[:, None, :]  # columns: the principal axes, 1 sigma long
@@ -141,7 +142,7 @@ def write_splat_prim(field, g: Gaussians, time=None) -> None:
     field.CreateOrientationsAttr().Set(Vt.QuatfArray.FromNumpy(f32(q[:, [1, 2, 3, 0]])), tc)
     with np.errstate(over="ignore"):
         field.CreateScalesAttr().Set(Vt.Vec3fArray.FromNumpy(f32(np.exp(g.scales.numpy()))), tc)
-        field.CreateOpacitiesAttr().Set(Vt.FloatArray.FromNumpy(f32(1.0 / (1.0 + np.exp(-g.opacities.numpy())))), tc)
+        field.CreateOpacitiesAttr().Set(Vt.FloatArray.FromNumpy(f32(opacity_sigmoid(g.opacities.numpy()))), tc)
     field.CreateRadianceSphericalHarmonicsDegreeAttr().Set(d)
     coeffs = field.CreateRadianceSphericalHarmonicsCoefficientsAttr()
     coeffs.Set(Vt.Vec3fArray.FromNumpy(f32(g.sh.numpy().reshape(n * (d + 1) ** 2, 3))), tc)
@@ -192,12 +193,12 @@ def gaussians_of_prim(prim, time=None, where: str = "") -> Gaussians:
     lin = per_particle([field.GetScalesAttr(), field.GetScaleshAttr()], 3, [1.0, 1.0, 1.0])
     scales = np.log(np.maximum(np.abs(lin), _MIN_SCALE))
     alpha = per_particle([field.GetOpacitiesAttr(), field.GetOpacitieshAttr()], 1, [1.0])[:, 0]
-    alpha = np.clip(alpha, _OPACITY_EPS, 1.0 - _OPACITY_EPS)
-    opacities = np.log(alpha) - np.log1p(-alpha)
+    opacities = opacity_logit(alpha, _OPACITY_EPS)
     degree = field.GetRadianceSphericalHarmonicsDegreeAttr().Get()
     degree = 3 if degree is None else int(degree)
-    if not 0 <= degree <= 4:
-        raise SplatfilmError(f"{label}: radiance:sphericalHarmonicsDegree {degree} is outside 0-4")
+    if not 0 <= degree <= MAX_SH_DEGREE:
+        raise SplatfilmError(f"{label}: radiance:sphericalHarmonicsDegree {degree} is outside 0-{MAX_SH_DEGREE} "
+                             "(the SH degrees splatfilm renders and rotates)")
     per = (degree + 1) ** 2
     coeffs = _array([field.GetRadianceSphericalHarmonicsCoefficientsAttr(),
                      field.GetRadianceSphericalHarmonicsCoefficientshAttr()], tc, 3, None)

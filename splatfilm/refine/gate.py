@@ -21,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
 import torch
 
 from splatfilm.render.consistency import reproject, warp_error
+from splatfilm.scene.cameras import Cameras
 from splatfilm.refine.refiner import Refiner
 
 
@@ -42,13 +42,13 @@ class GateConfig:
 @dataclass
 class Frame:
     """A raw render with what reprojection needs: rgb [H,W,3] in [0,1], depth and alpha
-    [H,W,1], viewmat [4,4] world-to-camera (OpenCV), K [3,3]."""
+    [H,W,1] (depth as `render` gives it), camera: the 1-element `Cameras` it was rendered
+    with, lens included."""
 
     rgb: torch.Tensor
     depth: torch.Tensor
     alpha: torch.Tensor
-    viewmat: np.ndarray
-    K: np.ndarray
+    camera: Cameras
 
 
 @dataclass
@@ -73,7 +73,7 @@ def quantize(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def _e(a: torch.Tensor, fa: Frame, b: torch.Tensor, fb: Frame) -> float:
-    return warp_error(a, fa.depth, fa.viewmat, fa.K, b, fb.depth, fb.viewmat, fb.K, alpha_a=fa.alpha).e_warp
+    return warp_error(a, fa.depth, fa.camera, b, fb.depth, fb.camera, alpha_a=fa.alpha).e_warp
 
 
 def _masked_e(a: torch.Tensor, warped: torch.Tensor, vis: torch.Tensor) -> float:
@@ -116,9 +116,9 @@ def gated_refine(frames: list[Frame] | Callable[[int], Frame], count: int, refin
         warped = vis = None
         if prev is not None:
             # One reprojection serves the reference, the carried detail and both warping errors.
-            warped, vis = reproject(cur.depth, cur.viewmat, cur.K,
+            warped, vis = reproject(cur.depth, cur.camera,
                                     torch.cat([prev_out, prev_out - prev.rgb, quantize(prev.rgb)], -1),
-                                    prev.depth, prev.viewmat, prev.K, alpha_a=cur.alpha)
+                                    prev.depth, prev.camera, alpha_a=cur.alpha)
         cand = quantize(_candidate(refiner, cur, warped, vis, cfg))
         raw = quantize(cur.rgb)
         if prev is not None:

@@ -92,10 +92,8 @@ def reference_view(photos: list[torch.Tensor], cameras: Cameras, depths: dict[in
     h, w = view.rgb.shape[:2]
     ref = torch.zeros(h, w, 3, dtype=torch.float64)
     mask = torch.zeros(h, w, dtype=torch.bool)
-    V, K = cam.viewmats[0], cam.Ks[0]
     for j in nearest_views(cameras, cam, candidates, k):
-        warped, vis = reproject(view.depth, V, K, photos[j], depths[j], cameras.viewmats[j], cameras.Ks[j],
-                                alpha_a=view.alpha)
+        warped, vis = reproject(view.depth, cam, photos[j], depths[j], cameras[j], alpha_a=view.alpha)
         new = vis & ~mask
         ref[new] = warped[new]
         mask |= new

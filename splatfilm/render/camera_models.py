@@ -151,6 +151,53 @@ def project_points(points_c: torch.Tensor, Ks: torch.Tensor, camera_model: str,
     return uv
 
 
+def pixel_rays(uv: torch.Tensor, Ks: torch.Tensor, camera_model: str, distortion: torch.Tensor | None = None,
+               iterations: int = 12, tolerance: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rays [C,N,3], ok [C,N] bool): the camera-space rays (OpenCV axes) that C cameras of one
+    model (Ks [C,3,3], distortion [C,6]) image at pixel positions uv [C,N,2] (centres at
+    half-integers), the inverse of `project_points`. Each ray is scaled as a rendered depth
+    measures it, so ray * depth is the point: z = 1 for PINHOLE, OPENCV and OPENCV_FISHEYE
+    (depth is camera z), unit length for EQUIRECTANGULAR (depth is the distance).
+
+    PINHOLE and EQUIRECTANGULAR invert in closed form. The distorting models take a fixed
+    number of Newton steps on (x/z, y/z) from the pinhole ray, with `lens_projection`'s
+    Jacobian; ok is False where the lens images no ray there (beyond its fold, or a fisheye's
+    90 degrees, which z = 1 cannot reach), detected as a residual above `tolerance` pixels;
+    those rays are the pinhole ones."""
+    fx, fy = Ks[:, 0, 0, None], Ks[:, 1, 1, None]
+    cx, cy = Ks[:, 0, 2, None], Ks[:, 1, 2, None]
+    u, v = uv.unbind(-1)
+    if camera_model == "EQUIRECTANGULAR":
+        lon, lat = (u - cx) / fx, (v - cy) / fy
+        rays = torch.stack([torch.cos(lat) * torch.sin(lon), torch.sin(lat), torch.cos(lat) * torch.cos(lon)], -1)
+        return rays, torch.ones_like(u, dtype=torch.bool)
+    if camera_model not in CAMERA_MODELS:
+        raise SplatfilmError(f"camera model {camera_model!r} is not one of {', '.join(CAMERA_MODELS)}")
+    pinhole = torch.stack([(u - cx) / fx, (v - cy) / fy, torch.ones_like(u)], -1)
+    if camera_model == "PINHOLE":
+        return pinhole, torch.ones_like(u, dtype=torch.bool)
+    xy = pinhole[..., :2]
+    one = pinhole[..., 2:]
+    for _ in range(iterations):
+        est, J = lens_projection(torch.cat([xy, one], -1), Ks, camera_model, distortion)
+        (a, b), (c, e) = J[..., 0, :2].unbind(-1), J[..., 1, :2].unbind(-1)
+        ru, rv = (est - uv).unbind(-1)
+        det = a * e - b * c  # a 2x2 solve by hand: linalg.solve raises on a singular one
+        step = torch.stack([(e * ru - b * rv) / det, (a * rv - c * ru) / det], -1)
+        xy = xy - torch.nan_to_num(step, nan=0.0, posinf=0.0, neginf=0.0)
+    rays = torch.cat([xy, one], -1)
+    ok = (project_points(rays, Ks, camera_model, distortion) - uv).norm(dim=-1) <= tolerance
+    # Past the fold the polynomial has a second preimage; only the one inside it is the lens's.
+    d = np.zeros((Ks.shape[0], 6)) if distortion is None else \
+        torch.as_tensor(distortion).detach().cpu().double().reshape(-1, 6).expand(Ks.shape[0], 6).numpy()
+    radius = torch.linalg.vector_norm(xy, dim=-1)
+    if camera_model == "OPENCV":
+        ok &= radius < xy.new_tensor([fold_limit(*di[:4]) for di in d])[:, None]
+    else:
+        ok &= torch.atan(radius) < xy.new_tensor(fisheye_limits(d))[:, None]
+    return torch.where(ok[..., None], rays, pinhole), ok
+
+
 def lens_projection(points_c: torch.Tensor, Ks: torch.Tensor, camera_model: str, distortion=None,
                     jacobian: bool = True, clamp: torch.Tensor | None = None, spread: torch.Tensor | None = None):
     """(uv [C,N,2], J [C,N,2,3] or None): the projection of camera-space points [C,N,3] and its

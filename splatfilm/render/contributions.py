@@ -15,8 +15,7 @@ import torch
 from splatfilm.render.rasterization import render
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
-
-_SH_C0 = 0.28209479177387814  # colour = SH_C0 * sh0 + 0.5 at degree 0
+from splatfilm.scene.sh import C0, rgb_to_sh0
 
 
 def blend_weights(gaussians: Gaussians, cameras: Cameras, backend: str = "auto", progress=None) -> torch.Tensor:
@@ -27,14 +26,14 @@ def blend_weights(gaussians: Gaussians, cameras: Cameras, backend: str = "auto",
     out = torch.zeros(len(cameras), len(g))
     for c in range(len(cameras)):
         # Colour 1 everywhere: d(sum of the red channel) / d(red of Gaussian i) = sum_p w_i(p).
-        sh0 = torch.full_like(g.sh0, 0.5 / _SH_C0).requires_grad_(True)
+        sh0 = torch.full_like(g.sh0, rgb_to_sh0(1.0)).requires_grad_(True)
         white = Gaussians(g.means.detach(), g.quats.detach(), g.scales.detach(), g.opacities.detach(), sh0,
                           g.shN[:, :0].detach())
         viewmats, Ks = cameras[c:c + 1].to_tensors(torch.float32)
         image = render(white, viewmats, Ks, int(cameras.widths[c]), int(cameras.heights[c]), backend=backend,
                        sh_degree=0)
         image.rgb[..., 0].sum().backward()
-        out[c] = sh0.grad[:, 0, 0].cpu() / _SH_C0
+        out[c] = sh0.grad[:, 0, 0].cpu() / C0  # d colour / d sh0 = C0
         if progress is not None:
             progress(c)
     return out

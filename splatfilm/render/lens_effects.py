@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.gaussians import Gaussians, opacity_logit
 from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
 
 
@@ -49,9 +49,7 @@ def apply_depth_of_field(g: Gaussians, viewmat: torch.Tensor, K: torch.Tensor, w
         ratio = torch.sqrt(det_before.clamp_min(1e-20) / det_after.clamp_min(1e-20)).clamp(0.0, 1.0)
         ratio = torch.where(torch.isfinite(ratio), ratio, torch.ones_like(ratio))
         op = g.activated_opacities * ratio
-        eps = 1e-7
-        op = op.clamp(eps, 1 - eps)
-        return Gaussians(g.means, g.quats, torch.log(new_scales), torch.log(op) - torch.log1p(-op), g.sh0, g.shN)
+        return Gaussians(g.means, g.quats, torch.log(new_scales), opacity_logit(op, 1e-7), g.sh0, g.shN)
 
 
 def shutter_times(frame_time: float, fps: float, shutter_deg: float, samples: int) -> list[float]:

@@ -165,7 +165,7 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
             **({} if camera_model == "PINHOLE" else {"camera_model": camera_model, "distortion": distortion}),
         )
     if degree == 0:
-        colors = (g.sh0[:, 0] * 0.28209479177387814 + 0.5).clamp_min(0.0).expand(C, -1, -1)
+        colors = g.base_colors.expand(C, -1, -1)
     else:
         # View direction: Gaussian mean minus camera centre, per camera.
         R, t = viewmats[:, :3, :3], viewmats[:, :3, 3]
@@ -270,7 +270,7 @@ def _render_gsplat(g: Gaussians, viewmats, Ks, width, height, degree, background
         # here as gsplat does (view direction from the camera centre, + 0.5, clamped at 0),
         # append the features, and give the rasterizer plain colours.
         if degree == 0:
-            rgb_in = (g.sh0[:, 0] * 0.28209479177387814 + 0.5).clamp_min(0.0).expand(C, -1, -1)
+            rgb_in = g.base_colors.expand(C, -1, -1)
         else:
             R, t = viewmats[:, :3, :3], viewmats[:, :3, 3]
             campos = -torch.einsum("cji,cj->ci", R, t)

@@ -16,7 +16,7 @@ import torch
 from numba import njit, prange
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.scene.sh import C0, C1, C2, C3, num_sh_bases, sh_basis
+from splatfilm.scene.sh import C0, C1, C2, C3, MAX_SH_DEGREE, num_sh_bases, sh_basis
 
 
 def spherical_harmonics(degree: int, coeffs: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
@@ -174,8 +174,8 @@ def fused_spherical_harmonics(degree: int, coeffs: torch.Tensor, dirs: torch.Ten
     float64), differentiable with respect to coeffs and dirs.
     """
     n = num_sh_bases(degree)
-    if not 0 <= degree <= 3:
-        raise SplatfilmError(f"SH degree must be 0-3, got {degree}")
+    if not 0 <= degree <= MAX_SH_DEGREE:
+        raise SplatfilmError(f"SH degree must be 0-{MAX_SH_DEGREE}, got {degree}")
     if coeffs.shape[-2] < n:
         raise SplatfilmError(f"SH degree {degree} needs {n} coefficients, got {coeffs.shape[-2]}")
     return _FusedSH.apply(degree, coeffs, dirs.to(coeffs.dtype))

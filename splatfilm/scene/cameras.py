@@ -20,6 +20,7 @@ Other conventions converted here:
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator, Sequence
@@ -55,6 +56,35 @@ def sizes_text(counts: dict[tuple, int], most: int = 4) -> str:
              for key, k in counts.items()]
     more = f" ... and {len(items) - most} more" if len(items) > most else ""
     return ", ".join(items[:most]) + more
+
+
+def centred_K(fx, fy, width, height) -> np.ndarray:
+    """Intrinsics [...,3,3] in pixels with focal lengths fx, fy (pixels; arrays broadcast) and
+    the principal point at the centre of a `width` x `height` image (width / 2, height / 2:
+    pixel edges at integers), as film lenses and synthetic views have it."""
+    fx, fy = np.asarray(fx, dtype=np.float64), np.asarray(fy, dtype=np.float64)
+    K = np.zeros(np.broadcast_shapes(fx.shape, fy.shape) + (3, 3))
+    K[..., 0, 0], K[..., 1, 1] = fx, fy
+    K[..., 0, 2], K[..., 1, 2], K[..., 2, 2] = width / 2, height / 2, 1.0
+    return K
+
+
+def focal_px_for_fov(fov: float, size_px: float) -> float:
+    """Pinhole focal length in pixels whose field of view across `size_px` pixels is `fov`
+    radians: size / 2 / tan(fov / 2)."""
+    return 0.5 * size_px / math.tan(0.5 * fov)
+
+
+def fov_for_focal_px(focal_px: float, size_px: float) -> float:
+    """Field of view in radians across `size_px` pixels of a pinhole focal length in pixels
+    (the inverse of `focal_px_for_fov`)."""
+    return 2.0 * math.atan(0.5 * size_px / focal_px)
+
+
+def world_to_camera(points, viewmat):
+    """Camera-space points [...,3] (OpenCV axes, scene units) of world points [...,3] through one
+    world-to-camera `viewmat` [4,4]: R x + t. numpy arrays or torch tensors (both of one kind)."""
+    return points @ viewmat[:3, :3].T + viewmat[:3, 3]
 
 
 def _as_float64(x, name: str) -> np.ndarray:

@@ -16,19 +16,32 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields, replace
 
+import numpy as np
 import torch
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.transforms import quat_multiply, rotmat_to_quat
-from splatfilm.scene.sh import C0, rotate_sh_coeffs
+from splatfilm.scene.sh import rgb_to_sh0, rotate_sh_coeffs, sh0_to_rgb, sh_degree_of
 
 
-def _sh_degree_from_count(count: int) -> int:
-    """SH degree from the number of coefficients per channel, (d + 1)^2."""
-    d = int(round(math.sqrt(count))) - 1
-    if (d + 1) ** 2 != count or not 0 <= d <= 4:
-        raise SplatfilmError(f"{count} SH coefficients per channel is not (d+1)^2 for a degree 0-4")
-    return d
+def opacity_logit(opacity, eps: float = 0.0):
+    """The stored (logit) opacity of opacities in (0, 1): log(p) - log1p(-p), p first clamped to
+    [eps, 1 - eps] when eps > 0 (callers choose it: a file's quantisation, a dtype's eps).
+    numpy arrays (or floats) give numpy, torch tensors torch (differentiable)."""
+    if isinstance(opacity, torch.Tensor):
+        p = opacity.clamp(eps, 1 - eps) if eps > 0 else opacity
+        return torch.log(p) - torch.log1p(-p)
+    p = np.clip(opacity, eps, 1 - eps) if eps > 0 else np.asarray(opacity, dtype=np.float64)
+    return np.log(p) - np.log1p(-p)
+
+
+def opacity_sigmoid(logit):
+    """Opacities in [0, 1] of stored (logit) opacities: 1 / (1 + exp(-x)). numpy arrays give
+    numpy (an exp that overflows gives 0 quietly), torch tensors torch.sigmoid."""
+    if isinstance(logit, torch.Tensor):
+        return torch.sigmoid(logit)
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-np.asarray(logit)))
 
 
 @dataclass
@@ -57,7 +70,7 @@ class Gaussians:
                 raise SplatfilmError(f"Gaussians.{name} has shape {got}, expected {shape}")
         if self.shN.ndim != 3 or self.shN.shape[0] != n or self.shN.shape[2] != 3:
             raise SplatfilmError(f"Gaussians.shN has shape {tuple(self.shN.shape)}, expected ({n}, K, 3)")
-        _sh_degree_from_count(self.shN.shape[1] + 1)
+        sh_degree_of(self.shN.shape[1] + 1)
 
     # ---- construction -------------------------------------------------------------------
 
@@ -79,14 +92,12 @@ class Gaussians:
         if (colors is None) == (sh is None):
             raise SplatfilmError("give exactly one of colors or sh")
         if sh is None:
-            sh = ((colors - 0.5) / C0)[:, None, :]
-        eps = torch.finfo(opacities.dtype).eps
-        op = opacities.clamp(eps, 1 - eps)
+            sh = rgb_to_sh0(colors)[:, None, :]
         return Gaussians(
             means=means,
             quats=quats,
             scales=torch.log(scales),
-            opacities=torch.log(op) - torch.log1p(-op),
+            opacities=opacity_logit(opacities, torch.finfo(opacities.dtype).eps),
             sh0=sh[:, :1].contiguous(),
             shN=sh[:, 1:].contiguous(),
         )
@@ -105,8 +116,8 @@ class Gaussians:
 
     @property
     def sh_degree(self) -> int:
-        """Highest SH band stored (0-4)."""
-        return _sh_degree_from_count(self.shN.shape[1] + 1)
+        """Highest SH band stored (0..MAX_SH_DEGREE)."""
+        return sh_degree_of(self.shN.shape[1] + 1)
 
     @property
     def device(self) -> torch.device:
@@ -134,12 +145,12 @@ class Gaussians:
     @property
     def activated_opacities(self) -> torch.Tensor:
         """Opacities [N] in (0, 1)."""
-        return torch.sigmoid(self.opacities)
+        return opacity_sigmoid(self.opacities)
 
     @property
     def base_colors(self) -> torch.Tensor:
         """View-independent RGB [N, 3] from the degree-0 band, clamped at 0."""
-        return (self.sh0[:, 0] * C0 + 0.5).clamp_min(0.0)
+        return sh0_to_rgb(self.sh0[:, 0]).clamp_min(0.0)
 
     # ---- tensor plumbing ----------------------------------------------------------------
 

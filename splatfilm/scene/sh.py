@@ -13,6 +13,10 @@ import torch
 
 from splatfilm.errors import SplatfilmError
 
+MAX_SH_DEGREE = 3
+"""The highest SH degree splatfilm holds: the basis, its rotation and the CPU renderer stop at
+band 3 (3DGS's), so a degree-4 file is refused when read rather than misrendered later."""
+
 C0 = 0.28209479177387814
 C1 = 0.4886025119029199
 C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
@@ -27,18 +31,42 @@ C3 = (
 )
 
 
+def rgb_to_sh0(rgb):
+    """Degree-0 SH coefficients of a view-independent colour: (rgb - 0.5) / C0, the inverse of
+    `sh0_to_rgb`. rgb in [0,1] (any shape; floats, numpy arrays or torch tensors)."""
+    return (rgb - 0.5) / C0
+
+
+def sh0_to_rgb(sh0):
+    """The colour [0,1] the degree-0 band gives, 0.5 + C0 * sh0, before the renderer's clamp at
+    0 (any shape; floats, numpy arrays or torch tensors)."""
+    return sh0 * C0 + 0.5
+
+
 def num_sh_bases(degree: int) -> int:
     """Coefficients per channel for SH up to `degree`: (degree + 1)^2."""
     return (degree + 1) ** 2
 
 
+def sh_degree_of(count: int) -> int:
+    """The SH degree d of `count` coefficients per channel, (d + 1)^2 (the inverse of
+    `num_sh_bases`); SplatfilmError unless it is one for a degree 0..MAX_SH_DEGREE."""
+    d = math.isqrt(max(count, 0)) - 1
+    if (d + 1) ** 2 != count or d < 0:
+        raise SplatfilmError(f"{count} SH coefficients per channel is not (d+1)^2 for a degree 0-{MAX_SH_DEGREE}")
+    if d > MAX_SH_DEGREE:
+        raise SplatfilmError(f"SH degree {d} is not supported: splatfilm renders and rotates SH up to degree "
+                             f"{MAX_SH_DEGREE}")
+    return d
+
+
 def sh_basis(degree: int, dirs: torch.Tensor) -> torch.Tensor:
     """Real SH basis functions at unit directions.
 
-    dirs [..., 3] (unit length) -> [..., (degree+1)^2]. Degrees 0-3.
+    dirs [..., 3] (unit length) -> [..., (degree+1)^2]. Degrees 0..MAX_SH_DEGREE.
     """
-    if not 0 <= degree <= 3:
-        raise SplatfilmError(f"SH degree must be 0-3, got {degree}")
+    if not 0 <= degree <= MAX_SH_DEGREE:
+        raise SplatfilmError(f"SH degree must be 0-{MAX_SH_DEGREE}, got {degree}")
     x, y, z = dirs.unbind(-1)
     out = [torch.full_like(x, C0)]
     if degree >= 1:
@@ -99,8 +127,7 @@ def rotate_sh_coeffs(shN: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
 
     shN [N, K, 3] (bands 1..d, K = (d+1)^2 - 1); R [3,3]. Returns [N, K, 3].
     """
-    k = shN.shape[1]
-    degree = int(round(math.sqrt(k + 1))) - 1
+    degree = sh_degree_of(shN.shape[1] + 1)
     if degree == 0:
         return shN
     mats = sh_rotation_matrices(R, degree)
@@ -158,17 +185,14 @@ def _z_turn(c: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
 def rotate_sh_coeffs_batch(shN: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
     """Rotate each Gaussian's higher-band SH coefficients by its own rotation.
 
-    shN [N, K, 3] (bands 1..d, d <= 3); R [N, 3, 3] rotations. Returns [N, K, 3] with the
+    shN [N, K, 3] (bands 1..d, d <= MAX_SH_DEGREE); R [N, 3, 3] rotations. Returns [N, K, 3] with the
     convention of `rotate_sh_coeffs`: Gaussian i's rotated function at direction v equals
     its original at R_i^T v. Band 1 is a vector in disguise (c = C1 (-v_y, v_z, -v_x)), so
     it rotates as one; bands 2 and 3 go through R = Rz(a) Rx(-90) Rz(b) Rx(90) Rz(c) (Ry(b)
     written with quarter turns about x): turns about z act on (m, -m) pairs, the quarter
     turns are fixed sparse matrices.
     """
-    k = shN.shape[1]
-    degree = int(round(math.sqrt(k + 1))) - 1
-    if (degree + 1) ** 2 - 1 != k or degree > 3:
-        raise ValueError(f"rotate_sh_coeffs_batch handles SH degrees 0-3, got {k} higher-band coefficients")
+    degree = sh_degree_of(shN.shape[1] + 1)
     if degree == 0:
         return shN
     R = R.to(shN.dtype)

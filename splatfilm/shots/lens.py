@@ -25,6 +25,7 @@ import numpy as np
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.render.camera_models import check_lens
+from splatfilm.scene.cameras import centred_K
 
 FULL_FRAME_MM = 36.0
 """Width of a full-frame (35 mm still) sensor in millimetres, the default sensor."""
@@ -196,9 +197,7 @@ class Lens:
         length: fx = width / 2 pi and fy = height / pi pixels per radian (360 x 180 degrees)."""
         f = self.focal_mm if focal_mm is None else focal_mm
         fpx = focal_mm_to_pixels(f, self.width, self.sensor_width_mm)
-        K = np.zeros(fpx.shape + (3, 3))
-        K[..., 0, 0] = K[..., 1, 1] = fpx
+        K = centred_K(fpx, fpx, self.width, self.height)
         if self.model == "equirectangular":
             K[..., 0, 0], K[..., 1, 1] = self.width / (2 * math.pi), self.height / math.pi
-        K[..., 0, 2], K[..., 1, 2], K[..., 2, 2] = self.width / 2, self.height / 2, 1.0
         return K

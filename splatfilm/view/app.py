@@ -14,6 +14,7 @@ world can be composed skips the frames in between instead of queueing them.
 
 from __future__ import annotations
 
+import math
 import threading
 import time as _time
 import traceback
@@ -22,10 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.scene.cameras import fov_for_focal_px
 from splatfilm.scene.transforms import WORLD_UP, quat_from_rotation, rotation_between
+from splatfilm.shots.lens import Lens, focal_mm_to_fov_deg, fov_deg_to_focal_mm
 from splatfilm.view.authoring import KeyedShot, append_to_film, next_shot_name, save_shot_file
-from splatfilm.view.camera import (ViewerCamera, canvas_camera, canvas_vfov, focal_mm_for_vfov, frame_vfov,
-                                   keyframe_from_viewer, vfov_for_focal_mm, view_of_points)
+from splatfilm.view.camera import (ViewerCamera, canvas_camera, canvas_vfov, frame_vfov, keyframe_from_viewer,
+                                   view_of_points)
 from splatfilm.view.frames import FrameRenders, to_uint8
 from splatfilm.view.session import Session
 from splatfilm.view.splats import splat_arrays
@@ -35,6 +38,16 @@ FREE_CAMERA = "free camera"
 SHOT_COLOURS = [(230, 80, 60), (60, 140, 230), (80, 190, 90), (220, 170, 40), (170, 90, 210), (40, 190, 190)]
 KEY_COLOUR = (255, 120, 0)
 CAPTURE_COLOUR = (150, 150, 150)
+
+
+def _vfov(focal_mm: float, lens: Lens) -> float:
+    """The viewer's vertical field of view (radians) for a focal length on the lens's sensor."""
+    return math.radians(float(focal_mm_to_fov_deg(focal_mm, lens.sensor_height_mm)))
+
+
+def _focal_mm(vfov: float, lens: Lens) -> float:
+    """The focal length (mm) on the lens's sensor for the viewer's vertical field of view (radians)."""
+    return float(fov_deg_to_focal_mm(math.degrees(vfov), lens.sensor_height_mm))
 
 
 def default_save_path(session: Session, name: str) -> Path:
@@ -117,7 +130,7 @@ class Viewer:
             c2w = cams.to_c2w_opencv()
             for i in range(len(cams)):
                 h, fy = float(cams.heights[i]), float(cams.fy[i])
-                scene.add_camera_frustum(f"/guides/capture/{name}/{i}", fov=2 * np.arctan(0.5 * h / fy),
+                scene.add_camera_frustum(f"/guides/capture/{name}/{i}", fov=fov_for_focal_px(fy, h),
                                          aspect=float(cams.widths[i]) / h, scale=0.08, color=CAPTURE_COLOUR, thickness=1.0, thickness_units="screen",
                                          wxyz=quat_from_rotation(c2w[i, :3, :3]), position=c2w[i, :3, 3])
         for name, plane in s.ground_planes().items():
@@ -146,7 +159,7 @@ class Viewer:
             node = self.shot_frustums[fs.name]
             node.wxyz = quat_from_rotation(c2w[:3, :3])
             node.position = c2w[:3, 3]
-            node.fov = float(2 * np.arctan(0.5 * float(cams.heights[0]) / float(cams.fy[0])))
+            node.fov = fov_for_focal_px(float(cams.fy[0]), float(cams.heights[0]))
 
     def _draw_keys(self) -> None:
         scene = self.server.scene
@@ -157,7 +170,7 @@ class Viewer:
         for i, k in enumerate(self.keyed.keys):
             focal = lens.focal_mm if k.focal_mm is None else k.focal_mm
             self.key_nodes.append(scene.add_camera_frustum(
-                f"/guides/keys/{i}", fov=vfov_for_focal_mm(focal, lens), aspect=lens.aspect, scale=0.2,
+                f"/guides/keys/{i}", fov=_vfov(focal, lens), aspect=lens.aspect, scale=0.2,
                 color=KEY_COLOUR, wxyz=quat_from_rotation(k.orientation()), position=k.position, thickness=2.0,
                 thickness_units="screen"))
         if len(self.keyed.keys) >= 2:
@@ -254,12 +267,12 @@ class Viewer:
             from splatfilm.scene.transforms import look_at_rotation
 
             return ViewerCamera(position, quat_from_rotation(look_at_rotation(position, target)),
-                                vfov_for_focal_mm(self.focal_mm, s.lens), target, aspect)
+                                _vfov(self.focal_mm, s.lens), target, aspect)
         captures = s.capture_cameras()
         if captures:
             cams = next(iter(captures.values()))
             return self._view_of(cams[:1], aspect)
-        return view_of_points(s.static_gaussians().means.numpy(), vfov_for_focal_mm(self.focal_mm, s.lens), aspect)
+        return view_of_points(s.static_gaussians().means.numpy(), _vfov(self.focal_mm, s.lens), aspect)
 
     @staticmethod
     def _view_of(cams, aspect: float) -> ViewerCamera:
@@ -430,7 +443,7 @@ class Viewer:
         cams = self.session.shot_camera(fs, t)
         view = self._view_of(cams, self.session.width / self.session.height)
         self._set_client_camera(client, view)
-        self.focal_mm = float(focal_mm_for_vfov(view.vfov, fs.shot.lens))
+        self.focal_mm = _focal_mm(view.vfov, fs.shot.lens)
         self.lens_number.value = round(self.focal_mm, 3)
 
     def _lens_changed(self) -> None:
@@ -438,7 +451,7 @@ class Viewer:
         if abs(value - round(self.focal_mm, 3)) < 1e-9:
             return  # our own update
         self.focal_mm = value
-        vfov, aspect = vfov_for_focal_mm(value, self.session.lens), self.session.width / self.session.height
+        vfov, aspect = _vfov(value, self.session.lens), self.session.width / self.session.height
         for client in self.server.get_clients().values():
             self._set_client_fov(client, vfov, aspect)
 
@@ -459,7 +472,7 @@ class Viewer:
     def add_key(self, view: ViewerCamera) -> int:
         """Key the shot at the current time with camera `view`; returns the key's index."""
         t = self.session.time_of(self.frame)
-        key = keyframe_from_viewer(view, t, focal_mm_for_vfov(view.vfov, self.session.lens))
+        key = keyframe_from_viewer(view, t, _focal_mm(view.vfov, self.session.lens))
         index = self.keyed.add(key, self._half_frame())
         self._refresh_keys(index)
         self._say(f"key {index + 1} at {t:.3f} s ({key.focal_mm:g} mm); {len(self.keyed.keys)} key(s)")
@@ -485,7 +498,7 @@ class Viewer:
             self.request(self.session.frame_of(key.time))
             focal = self.session.lens.focal_mm if key.focal_mm is None else key.focal_mm
             target = key.look_at if key.look_at is not None else key.position + key.orientation()[:, 2]
-            view = ViewerCamera(key.position, quat_from_rotation(key.orientation()), vfov_for_focal_mm(focal, self.session.lens),
+            view = ViewerCamera(key.position, quat_from_rotation(key.orientation()), _vfov(focal, self.session.lens),
                                 target, self.session.width / self.session.height)
             self.look_dropdown.value = FREE_CAMERA
             self._set_client_camera(client, view)
@@ -493,7 +506,7 @@ class Viewer:
             t = self.keyed.keys[i].time
             view = self._frame_view(client)
             self.keyed.delete(i)
-            key = keyframe_from_viewer(view, t, focal_mm_for_vfov(view.vfov, self.session.lens))
+            key = keyframe_from_viewer(view, t, _focal_mm(view.vfov, self.session.lens))
             self._refresh_keys(self.keyed.add(key, self._half_frame()))
             self._say(f"re-keyed key {i + 1} at {t:.3f} s")
 

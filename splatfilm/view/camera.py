@@ -19,10 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.scene.cameras import Cameras
+from splatfilm.scene.cameras import Cameras, centred_K, focal_px_for_fov, fov_for_focal_px
 from splatfilm.scene.transforms import WORLD_UP, look_at_rotation, quat_from_rotation, rotation_from_quat
 from splatfilm.shots.keyframes import Keyframe
-from splatfilm.shots.lens import Lens
 
 
 @dataclass
@@ -94,25 +93,13 @@ def view_of_points(points: np.ndarray, vfov: float, aspect: float) -> ViewerCame
     return ViewerCamera(position, quat_from_rotation(look_at_rotation(position, centre)), vfov, centre, aspect)
 
 
-def focal_mm_for_vfov(vfov: float, lens: Lens) -> float:
-    """Focal length (mm) of `lens`'s sensor whose vertical field of view is vfov radians."""
-    return 0.5 * lens.sensor_height_mm / math.tan(0.5 * vfov)
-
-
-def vfov_for_focal_mm(focal_mm: float, lens: Lens) -> float:
-    """Vertical field of view (radians) of a focal length (mm) on `lens`'s sensor."""
-    if not focal_mm > 0:
-        raise SplatfilmError(f"focal length must be > 0 mm, got {focal_mm}")
-    return 2.0 * math.atan(0.5 * lens.sensor_height_mm / focal_mm)
-
-
 def viewer_from_camera(c2w: np.ndarray, focal_px: float, height: int, aspect: float,
                        orbit_distance: float = 2.0) -> ViewerCamera:
     """The viewer camera that sees what a pinhole camera sees: c2w [4,4] (OpenCV axes), its
     focal length in pixels over an image `height` pixels tall; the orbit centre is
     `orbit_distance` m ahead (viser orbits it)."""
     c2w = np.asarray(c2w, dtype=np.float64)
-    vfov = 2.0 * math.atan(0.5 * height / focal_px)
+    vfov = fov_for_focal_px(focal_px, height)
     position = c2w[:3, 3]
     return ViewerCamera(position, quat_from_rotation(c2w[:3, :3]), vfov, position + orbit_distance * c2w[:3, 2], aspect)
 
@@ -120,8 +107,8 @@ def viewer_from_camera(c2w: np.ndarray, focal_px: float, height: int, aspect: fl
 def canvas_camera(view: ViewerCamera, width: int, height: int) -> Cameras:
     """A splatfilm camera [1] seeing what the browser's canvas (width x height pixels) shows:
     same pose, same vertical field of view, principal point at the centre."""
-    fy = 0.5 * height / math.tan(0.5 * view.vfov)
-    K = np.array([[fy, 0.0, width / 2.0], [0.0, fy, height / 2.0], [0.0, 0.0, 1.0]])
+    fy = focal_px_for_fov(view.vfov, height)
+    K = centred_K(fy, fy, width, height)
     return Cameras.from_c2w_opencv(view.c2w()[None], K[None], width, height)
 
 

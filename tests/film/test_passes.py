@@ -73,8 +73,7 @@ def test_motion_vectors_predict_the_next_frame_better_than_static_reprojection(f
     fs = film.shots[0]
     a, b = r.render_frame(fs, 0), r.render_frame(fs, 1)
     ca, cb = r.camera(fs, 0), r.camera(fs, 1)
-    warped_static, visible = reproject(a.depth, ca.viewmats[0], ca.Ks[0], b.rgb, b.depth, cb.viewmats[0], cb.Ks[0],
-                                       a.alpha)
+    warped_static, visible = reproject(a.depth, ca, b.rgb, b.depth, cb, a.alpha)
     h, w = a.alpha.shape[:2]
     ys, xs = np.mgrid[0:h, 0:w] + 0.5
     u, v = xs + a.motion[..., 0], ys + a.motion[..., 1]

@@ -319,10 +319,13 @@ def test_f_rest_in_header_order_does_not_matter(tmp_path):
     assert_bit_equal(g, read_ply(make_ply(tmp_path / "r.ply", [("vertex", 4, vertex(cols))])))
 
 
-def test_degree_4(tmp_path):
-    g = random_gaussians(3, 4)
-    write_ply(tmp_path / "d4.ply", g)
-    assert_bit_equal(g, read_ply(tmp_path / "d4.ply"))
+def test_degree_4_is_refused_when_read(tmp_path):
+    """A degree-4 PLY used to load, then fail in the CPU renderer and in every rotation
+    (`transformed`) far from the file, and drop band 4 nowhere: it is refused at the door."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "d4.ply"
+    path.write_bytes(ply_header(3, 4) + rng.normal(size=(3, 17 + 3 * 24)).astype("<f4").tobytes())
+    raises_one_line(path, "SH degree 4: splatfilm renders and rotates SH up to degree 3")
 
 
 # ---- errors ---------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def frames_of(g: Gaussians, cams: Cameras) -> list[Frame]:
     out = []
     for i in range(len(cams)):
         v = render_view(g, cams[i], "cpu")
-        out.append(Frame(v.rgb, v.depth, v.alpha, cams.viewmats[i], cams.Ks[i]))
+        out.append(Frame(v.rgb, v.depth, v.alpha, cams[i]))
     return out
 
 
@@ -94,15 +94,47 @@ class ScreenPatternRefiner:
 def test_reproject_a_frame_into_itself_is_the_identity():
     g = textured_wall()
     f = frames_of(g, cams_along([(0.2, -3.0, 1.1)]))[0]
-    warped, vis = reproject(f.depth, f.viewmat, f.K, f.rgb, f.depth, f.viewmat, f.K, alpha_a=f.alpha)
+    warped, vis = reproject(f.depth, f.camera, f.rgb, f.depth, f.camera, alpha_a=f.alpha)
     assert vis.float().mean() > 0.3
     assert torch.allclose(warped[vis].float(), f.rgb[vis], atol=1e-5)
     # Two views of one static scene agree; a shifted copy of the image does not.
     f2 = frames_of(g, cams_along([(0.35, -3.0, 1.1)]))[0]
-    e_same = warp_error(f2.rgb, f2.depth, f2.viewmat, f2.K, f.rgb, f.depth, f.viewmat, f.K, alpha_a=f2.alpha).e_warp
-    e_shift = warp_error(torch.roll(f2.rgb, 3, 1), f2.depth, f2.viewmat, f2.K, f.rgb, f.depth, f.viewmat, f.K,
+    e_same = warp_error(f2.rgb, f2.depth, f2.camera, f.rgb, f.depth, f.camera, alpha_a=f2.alpha).e_warp
+    e_shift = warp_error(torch.roll(f2.rgb, 3, 1), f2.depth, f2.camera, f.rgb, f.depth, f.camera,
                          alpha_a=f2.alpha).e_warp
     assert e_same < 0.2 * e_shift
+
+
+def _fisheye_wall_frame(eye, f: float = 40.0, w: int = 64, h: int = 48):
+    """A 1-element equidistant fisheye camera at `eye` looking at the wall y = 0, and what it
+    sees there in closed form: (camera, depth [h,w] camera z, rgb [h,w,3] of a smooth texture)."""
+    V = look_at(eye, (0.0, 0.0, 1.0)).numpy()
+    cam = Cameras(V[None], np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]]), w, h, None, "OPENCV_FISHEYE")
+    ys, xs = np.mgrid[0:h, 0:w] + 0.5
+    a, b = (xs - w / 2) / f, (ys - h / 2) / f
+    theta = np.hypot(a, b)  # equidistant without coefficients: theta = r_px / f
+    s = np.tan(theta) / np.maximum(theta, 1e-12)
+    rays = np.stack([a * s, b * s, np.ones_like(a)], -1)  # camera z = 1
+    R, t = V[:3, :3], V[:3, 3]
+    centre, dirs = -R.T @ t, rays @ R
+    z = -centre[1] / dirs[..., 1]
+    X = centre + z[..., None] * dirs
+    rgb = np.stack([0.5 + 0.4 * np.sin(X[..., 0]), 0.5 + 0.4 * np.cos(X[..., 2]),
+                    0.5 + 0.2 * np.sin(X[..., 0] + X[..., 2])], -1)
+    return cam, np.where(z > 0, z, 0.0), rgb
+
+
+def test_reproject_goes_through_each_cameras_lens():
+    """A fisheye frame warped into another of the same wall: the pinhole-only reprojection put
+    pixels off the axis in the wrong place (E_warp 5.9e-6, 73% co-visible; through the lens
+    2.2e-9 and 92%), which would have the refine gate judge fisheye shots by lens error."""
+    ca, za, rgba = _fisheye_wall_frame((0.0, -1.2, 1.0))
+    cb, zb, rgbb = _fisheye_wall_frame((0.25, -1.2, 1.1))
+    warped, vis = reproject(za, ca, rgbb, zb, cb)
+    assert vis.float().mean() > 0.85
+    err = np.abs(warped.numpy() - rgba)[vis.numpy()]
+    assert err.max() < 2e-3  # bilinear sampling of a smooth texture
+    assert warp_error(rgba, za, ca, rgbb, zb, cb).e_warp < 1e-7
 
 
 def test_step_toward_ends_at_start_and_target():
@@ -153,8 +185,8 @@ def test_distillation_keeps_shots_consistent_where_per_frame_refinement_does_not
     ra, rb = frames_of(scene, shot_a), frames_of(scene, shot_b)
 
     def e_cross(rgb_a, rgb_b, frames_a, frames_b):
-        es = [warp_error(rgb_a[i], frames_a[i].depth, frames_a[i].viewmat, frames_a[i].K, rgb_b[j], frames_b[j].depth,
-                         frames_b[j].viewmat, frames_b[j].K, alpha_a=frames_a[i].alpha).e_warp
+        es = [warp_error(rgb_a[i], frames_a[i].depth, frames_a[i].camera, rgb_b[j], frames_b[j].depth,
+                         frames_b[j].camera, alpha_a=frames_a[i].alpha).e_warp
               for i in range(4) for j in range(4)]
         return float(np.nanmean(es))
 

@@ -17,7 +17,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.camera_files import read_transforms_json
 from splatfilm.io.gaussian_files import load_gaussians
 from splatfilm.render import render
-from splatfilm.render.camera_models import check_lens, fold_limit, lens_projection, project_points
+from splatfilm.render.camera_models import check_lens, fold_limit, lens_projection, pixel_rays, project_points
 from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
 from splatfilm.render.rasterization import gsplat_lens_arguments
 from splatfilm.scene.gaussians import Gaussians
@@ -39,6 +39,20 @@ def points(n=300, seed=0, spread=(0.6, 0.5, 0.3), z=2.0):
 
 def proj(P, model, d, Kc=K):
     return project_points(torch.tensor(P)[None], torch.tensor(Kc)[None], model, torch.tensor(d, dtype=f64)[None])[0]
+
+
+@pytest.mark.parametrize("model,d", [("PINHOLE", [0] * 6), ("EQUIRECTANGULAR", [0] * 6)]
+                         + [("OPENCV", d) for d in OPENCV_CASES] + [("OPENCV_FISHEYE", d) for d in FISHEYE_CASES])
+def test_pixel_rays_invert_project_points(d, model):
+    """pixel_rays is project_points' inverse, scaled as depth measures: z = 1, or unit length."""
+    P = points()
+    uv = proj(P, model, d)
+    rays, ok = pixel_rays(uv[None], torch.tensor(K)[None], model, torch.tensor(d, dtype=f64)[None])
+    assert ok.all()
+    assert (proj(rays[0].numpy(), model, d) - uv).abs().max() < 1e-9
+    direction = P / np.linalg.norm(P, axis=1, keepdims=True)
+    scale = 1.0 if model == "EQUIRECTANGULAR" else P[:, 2:] / np.linalg.norm(P, axis=1, keepdims=True)
+    assert np.abs(rays[0].numpy() - direction / scale).max() < 1e-9
 
 
 def cv_K(Kc):

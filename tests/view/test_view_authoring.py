@@ -1,6 +1,7 @@
 """Keys authored in the viewer -> a shot file or a film's shot, read back within 1e-4."""
 
 import dataclasses
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -11,11 +12,11 @@ from helpers import SCENES
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.world import World
 from splatfilm.scene.transforms import look_at_rotation, quat_from_rotation
-from splatfilm.shots.lens import Lens
+from splatfilm.shots.lens import Lens, fov_deg_to_focal_mm
 from splatfilm.shots.shot_yaml import format_shot_yaml, load_shot, parse_shot
 from splatfilm.view.authoring import (REPRODUCE_TOLERANCE, KeyedShot, append_to_film, next_shot_name,
                                       save_shot_file)
-from splatfilm.view.camera import ViewerCamera, focal_mm_for_vfov, keyframe_from_viewer
+from splatfilm.view.camera import ViewerCamera, keyframe_from_viewer
 from splatfilm.view.session import Session
 
 HALF = 0.5 / 24
@@ -31,7 +32,7 @@ def _keys(session, poses) -> KeyedShot:
     for t, position, target, roll, vfov in poses:
         R = look_at_rotation(position, target, roll_deg=roll)
         view = ViewerCamera(position, quat_from_rotation(R), vfov, target)
-        keyed.add(keyframe_from_viewer(view, t, focal_mm_for_vfov(vfov, session.lens)), HALF)
+        keyed.add(keyframe_from_viewer(view, t, float(fov_deg_to_focal_mm(math.degrees(vfov), session.lens.sensor_height_mm))), HALF)
     return keyed
 
 
