@@ -62,6 +62,7 @@ import numpy as np
 from splatfilm.assets.ground import GroundPlane
 from splatfilm.assets.posing import asset_rig
 from splatfilm.errors import SplatfilmError
+from splatfilm.scene.easing import smoothstep
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.ik import aim_joint, check_chain, common_ancestor, joint_axes, lower_to_reach, two_bone_ik
 from splatfilm.scene.locomotion import FootPlants, cycle_stride
@@ -216,8 +217,7 @@ class Performance:
         u = (t - play.start) / play.crossfade if play.crossfade > 0 else 1.0
         if u >= 1.0:
             return 1.0
-        u = max(u, 0.0)
-        return u * u * (3 - 2 * u)
+        return smoothstep(u)
 
     def _pose(self, i: int, t: float) -> JointTRS:
         play = self.plays[i]
@@ -329,7 +329,7 @@ class Performance:
             carried = G[foot, :3, :3] @ np.linalg.solve(rest[foot, :3, :3], up)
             flat = rotation_between(carried, up)
             w = min(max(1.0 - lifts[i] / max(float(ik.sole_heights.max()) * place.scale, 1e-9), 0.0), 1.0)
-            w = w * w * (3 - 2 * w)
+            w = smoothstep(w)
             # Stepping in place (turning on the spot) a lifted foot stays flat too: its toe
             # clears the floor instead of sweeping round over it with the body.
             w = max(w, 1.0 - stepping)

@@ -27,6 +27,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.film.performance import Performance
 from splatfilm.film.shadow import ContactShadow, lowest_point
 from splatfilm.io.digest import content_digest
+from splatfilm.scene.easing import smoothstep
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.skinning import pose_gaussians
 from splatfilm.scene.transforms import Similarity, wrap_degrees, yaw_rotation
@@ -291,7 +292,7 @@ def _pace(lag: float) -> float:
         return 1.0
     stop = math.cos(math.radians(STOP_LAG))
     u = min(max((math.cos(math.radians(lag)) - stop) / (1.0 - stop), 0.0), 1.0)
-    return u * u * (3.0 - 2.0 * u)
+    return smoothstep(u)
 
 
 

@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.scene.easing import smoothstep
 from splatfilm.scene.skeleton import Rig, global_transforms
 from splatfilm.scene.transforms import (quat_from_rotation, rotation_about, rotation_angle_deg, rotation_between,
                                        rotation_from_quat)
@@ -140,7 +141,7 @@ def two_bone_ik(rig: Rig, local: np.ndarray, chain: tuple[int, int, int], target
     bend = knee_way if knee_way is not None else pole_way
     if knee_way is not None and pole_way is not None:
         u = min(float(np.linalg.norm(knee_off)) / (STRAIGHT * l1), 1.0)
-        u = u * u * (3 - 2 * u)
+        u = smoothstep(u)
         mixed = u * knee_way + (1 - u) * pole_way
         if np.linalg.norm(mixed) > 1e-6:
             bend = mixed / np.linalg.norm(mixed)

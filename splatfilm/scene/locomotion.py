@@ -41,6 +41,7 @@ from typing import Callable
 
 import numpy as np
 
+from splatfilm.scene.easing import smoothstep
 from splatfilm.scene.ik import drop_to_reach
 from splatfilm.scene.skeleton import Clip, Rig, global_transforms, sample_clip
 from splatfilm.scene.transforms import wrap_degrees
@@ -90,11 +91,6 @@ def cycle_stride(rig: Rig, clip: Clip, feet: list[int], up: np.ndarray, samples:
         return 0.0
     speed = np.linalg.norm(velocity, axis=-1)[planted]
     return float(np.median(speed) * clip.duration)
-
-
-def _ease(u: np.ndarray) -> np.ndarray:
-    u = np.clip(u, 0.0, 1.0)
-    return u * u * (3 - 2 * u)
 
 
 @dataclass
@@ -153,9 +149,9 @@ class FootPlants:
             # with the clips' swing from there (eased to where they put it then, a foot that
             # swings on lagged behind it, and a held leg stretched hips down to reach it).
             gap = fade_from[fading] - fade_clip[fading]
-            out[fading] += gap * (1.0 - _ease(u))[:, None]
+            out[fading] += gap * (1.0 - smoothstep(u))[:, None]
             spin = wrap_degrees(turn_from[fading] - yaw[fading])
-            yaw[fading] += spin * (1.0 - _ease(u))
+            yaw[fading] += spin * (1.0 - smoothstep(u))
             # A foot let go steps over: it rises by STEP_HEIGHT of the way its toe has to go
             # besides where the clips carry it (their own lift carries their swing; measured
             # to a clip foot swinging on, a walk starting from a crossfade that spread both

@@ -27,39 +27,41 @@ from splatfilm.shots.lens import (
     pixels_to_focal_mm,
 )
 from splatfilm.shots.moves import (
+    MOVES,
+    STARTING_MOVES,
+    Arc,
+    Dolly,
+    DollyZoom,
+    Follow,
     FollowPath,
+    Handheld,
+    LookAt,
     MovePath,
+    Orbit,
+    Pan,
+    Pedestal,
     PointTrack,
+    PushIn,
+    RackFocus,
+    Roll,
     Span,
-    arc,
-    crane,
-    dolly,
-    dolly_zoom,
-    follow,
-    handheld,
-    look_at,
-    orbit,
-    pan,
-    pedestal,
-    push_in,
-    rack_focus,
-    roll,
-    tilt,
-    truck,
-    zoom,
+    Tilt,
+    Truck,
+    Zoom,
+    lay,
 )
 from splatfilm.scene.transforms import look_at_rotation, pan_tilt_roll_rotation, rotation_to_pan_tilt_roll
 from splatfilm.shots.pose import CameraPath, PathSample, Pose
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import load_shot, parse_shot
-from splatfilm.shots.timing import FIRST_FRAME, ease_curve, parse_fps
+from splatfilm.shots.timing import FIRST_FRAME, parse_fps
 
 __all__ = [
-    "FIRST_FRAME", "FULL_FRAME_MM", "FollowPath", "Keyframe", "KeyframePath", "Lens", "MovePath", "CameraPath", "PathSample",
-    "PointTrack", "Pose", "Shot", "Span", "arc", "crane", "dolly", "dolly_zoom", "ease_curve", "export_format",
-    "export_shot", "focal_mm_to_fov_deg", "focal_mm_to_pixels", "follow", "fov_deg_to_focal_mm", "handheld",
-    "import_camera_path_json", "load_shot", "look_at", "look_at_rotation", "orbit", "pan", "pan_tilt_roll_rotation",
-    "parse_fps", "parse_shot", "pedestal", "pixels_to_focal_mm", "push_in", "rack_focus", "read_usd_camera", "roll",
-    "rotation_to_pan_tilt_roll", "shot_from_cameras", "tilt", "truck", "write_shot_camera_path_json",
-    "write_shot_transforms_json", "write_usd_camera", "zoom",
+    "FIRST_FRAME", "FULL_FRAME_MM", "MOVES", "STARTING_MOVES", "Arc", "CameraPath", "Dolly", "DollyZoom", "Follow",
+    "FollowPath", "Handheld", "Keyframe", "KeyframePath", "Lens", "LookAt", "MovePath", "Orbit", "Pan", "PathSample",
+    "Pedestal", "PointTrack", "Pose", "PushIn", "RackFocus", "Roll", "Shot", "Span", "Tilt", "Truck", "Zoom",
+    "export_format", "export_shot", "focal_mm_to_fov_deg", "focal_mm_to_pixels", "fov_deg_to_focal_mm",
+    "import_camera_path_json", "lay", "load_shot", "look_at_rotation", "pan_tilt_roll_rotation", "parse_fps",
+    "parse_shot", "pixels_to_focal_mm", "read_usd_camera", "rotation_to_pan_tilt_roll", "shot_from_cameras",
+    "write_shot_camera_path_json", "write_shot_transforms_json", "write_usd_camera",
 ]

@@ -18,7 +18,7 @@ The spline maths is the `splines` package's (also what nerfstudio's viewer uses)
 
 The spline's parameter grid is the keyframe times themselves (a non-uniform spline), so key
 k is reached at exactly t_k and velocity is continuous across keys (C1 in time) whatever
-the transition lengths. Within each transition a monotone time warp (`timing.ease_curve`)
+the transition lengths. Within each transition a monotone time warp (`scene.easing.ease_curve`)
 applies the ease-out of the key it leaves and the ease-in of the key it reaches; a key
 whose ease-in equals its ease-out (a plain `ease`) keeps the path C1 there. With
 `constant_speed`, the camera instead travels the position curve at constant speed from the
@@ -38,9 +38,9 @@ import splines
 import splines.quaternion as squat
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.scene.easing import check_ease, ease_curve
 from splatfilm.scene.transforms import WORLD_UP, axis_rotation, look_at_rotation, quat_from_rotation, rotation_from_quat
 from splatfilm.shots.pose import PathSample
-from splatfilm.shots.timing import check_ease, ease_curve
 
 
 # Constant speed: each transition is cut into this many pieces for the arc-length table, each

@@ -1,50 +1,59 @@
-"""Camera moves: functions that return paths, and that compose.
+"""Camera moves: each move described once, and the paths that lay moves over a camera.
 
-Every move function takes the camera it starts from as its first argument, a `Pose` (a
-camera standing still) or any path, and returns a `MovePath`: that base with the move laid
-over it. Giving a move function a `MovePath` adds the move to it, so moves compose, and
-run at the same time unless their spans say otherwise:
+A move is a small frozen dataclass of its parameters (metres, degrees, mm) with one method,
+`apply(s, u)`: the camera of a path sample `s` moved by fraction u [T] of the move. `MOVES`
+maps a shot file's move `type` to the dataclass, and a shot file's move fields are that
+dataclass's fields, each read as its `param` kind says (`shots.shot_yaml`); so a new move
+is one dataclass and one line in `MOVES`. `Orbit` and `Follow` (`STARTING_MOVES`) place the
+camera themselves: their `path(duration)` starts a shot.
+
+`lay` lays moves over the camera they start from, a `Pose` (a camera standing still) or any
+path, and returns a `MovePath`; laying moves over a `MovePath` adds them, so moves compose,
+and run at the same time unless their spans say otherwise:
 
     cam = Pose.look_at([0, -3, 1.2], [0, 0, 0.75], focal_mm=35)
-    shot = pan(crane(cam, height=1.0, duration=4), degrees=30)    # crane up while panning left
+    shot = lay(cam, Pedestal(height=1.0), Pan(degrees=30), duration=4)   # crane up while panning left
 
 Each move is applied, in order, to the pose that the base and the moves before it give at
 that instant, so directions are the camera's own at that moment ("dolly" goes where the
 camera faces). A move's progress u runs from 0 to 1 over its span (default: the whole path),
-shaped by its ease (`timing.ease_curve`); before the span it has not started, after it it
-has finished.
+shaped by its ease (`scene.easing.ease_curve`); before the span it has not started, after
+it it has finished.
 
-Moves (signs in the film crew's sense; see `pose` for pan/tilt/roll):
-    dolly        along the camera's horizontal heading (positive: push in)
-    truck        along the camera's horizontal right (positive: to the right)
-    pedestal     straight up the world's z (positive: up); `crane` is the same move
-    pan / tilt / roll   turn the camera about world up / its right axis / its view axis
-    arc          swing around a vertical axis through `pivot` (positive: counter-clockwise
-                 seen from above), turning with it; `orbit` starts a camera on a circle
-    push_in      move along the line of sight towards a target, keeping it centred
-    zoom         focal length change (geometric, the perceptually even zoom)
-    rack_focus   focus distance change (linear in dioptres, like a focus pull)
-    dolly_zoom   push in (or pull out) on a subject while the focal length follows the
-                 distance, so the subject keeps its size in frame while the background's
-                 perspective changes (the "Vertigo" shot)
-    look_at      aim at a fixed or moving target; `follow` also carries the camera with it
-    handheld     seeded, smooth shake in position and angle
-dolly, truck and pedestal take an optional `target` to keep aimed at while moving.
+Moves (shot file `type` in brackets; signs in the film crew's sense, see `pose` for
+pan/tilt/roll):
+    Dolly (dolly)     along the camera's horizontal heading (positive: push in)
+    Truck (truck)     along the camera's horizontal right (positive: to the right)
+    Pedestal (pedestal, crane)   straight up the world's z (positive: up)
+    Pan, Tilt, Roll (pan, tilt, roll)   turn the camera about world up / its right axis / its
+                      view axis
+    Arc (arc)         swing around a vertical axis through `pivot` (positive: counter-clockwise
+                      seen from above), turning with it; `Orbit` (orbit) starts a camera on a circle
+    PushIn (push_in)  move along the line of sight towards a target, keeping it centred
+    Zoom (zoom)       focal length change (geometric, the perceptually even zoom)
+    RackFocus (rack_focus)   focus distance change (linear in dioptres, like a focus pull)
+    DollyZoom (dolly_zoom)   push in (or pull out) on a subject while the focal length follows
+                      the distance, so the subject keeps its size in frame while the
+                      background's perspective changes (the "Vertigo" shot)
+    LookAt (look_at)  aim at a fixed or moving target; `Follow` (follow) also carries the
+                      camera with it
+    Handheld (handheld)   seeded, smooth shake in position and angle
+Dolly, Truck and Pedestal take an optional `target` to keep aimed at while moving.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from typing import Callable, Union
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Any, Callable, Protocol, Union
 
 import numpy as np
 import splines
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.scene.easing import check_ease, ease_curve
 from splatfilm.scene.transforms import WORLD_UP, axis_rotation, look_at_rotation, rotation_about, rotation_slerp
 from splatfilm.shots.pose import CameraPath, PathSample, Pose
-from splatfilm.shots.timing import check_ease, ease_curve
 
 # ---- targets -------------------------------------------------------------------------------
 
@@ -67,7 +76,8 @@ class PointTrack:
             raise SplatfilmError("a point track's times must be strictly increasing")
         self._spline = None if len(self.times) == 1 else splines.CatmullRom(list(self.points), grid=list(self.times))
 
-    def __call__(self, times) -> np.ndarray:
+    def __call__(self, times: np.ndarray | float) -> np.ndarray:
+        """Where the point is at each of `times` [T] (seconds): [T,3] metres."""
         times = np.atleast_1d(np.asarray(times, dtype=np.float64))
         if self._spline is None:
             return np.broadcast_to(self.points[0], (len(times), 3)).copy()
@@ -79,8 +89,8 @@ Target = Union[np.ndarray, list, tuple, PointTrack, Callable[[np.ndarray], np.nd
 """A point [3], or a moving one: a `PointTrack`, or any function of times [T] -> points [T,3]."""
 
 
-def target_points(target: Target, times) -> np.ndarray:
-    """Where `target` is at each of `times` [T]: [T,3]."""
+def target_points(target: Target, times: np.ndarray | float) -> np.ndarray:
+    """Where `target` is at each of `times` [T] (seconds): [T,3] metres."""
     times = np.atleast_1d(np.asarray(times, dtype=np.float64))
     if callable(target):
         pts = np.asarray(target(times), dtype=np.float64)
@@ -98,7 +108,7 @@ def target_points(target: Target, times) -> np.ndarray:
 @dataclass
 class Span:
     """When a move runs: from `start` to `end` seconds (None: the path's own start / end),
-    with ease-in (arrival) and ease-out (departure) in [0, 1]."""
+    with ease-in (arrival) and ease-out (departure) in [0, 1] (`scene.easing.ease_curve`)."""
 
     start: float | None = None
     end: float | None = None
@@ -122,10 +132,55 @@ class Span:
 
 def _span(span: tuple[float | None, float | None] | Span | None, ease: float, ease_in: float | None,
           ease_out: float | None) -> Span:
+    """A `Span` from `lay`'s timing arguments: a Span as given, or (start, end) seconds and eases."""
     if isinstance(span, Span):
         return span
     start, end = (None, None) if span is None else span
     return Span(start, end, ease if ease_in is None else ease_in, ease if ease_out is None else ease_out)
+
+
+# ---- move parameters ------------------------------------------------------------------------
+
+PARAM_KINDS = ("number", "positive", "nonneg", "int", "vec3", "point", "target")
+"""What a move parameter is. number: any finite number; positive: > 0; nonneg: >= 0; int: a
+whole number; vec3: an offset [3] in metres; point: a fixed point [3] in metres (a shot file
+may name one of its `points`); target: a point or a moving one (`Target`)."""
+
+
+def param(kind: str, default: Any = MISSING) -> Any:
+    """A move dataclass field of `kind` (one of `PARAM_KINDS`), required unless it has a
+    `default`. The kind says how a shot file gives the field and what `lay` accepts."""
+    if kind not in PARAM_KINDS:
+        raise ValueError(f"unknown move parameter kind {kind!r}")
+    return field(default=default, metadata={"kind": kind})
+
+
+def param_kind(f: Any) -> str:
+    """The kind (`PARAM_KINDS`) of a move dataclass field `f` (a `dataclasses.Field`)."""
+    return f.metadata["kind"]
+
+
+def check_params(move: Any) -> None:
+    """Raise SplatfilmError naming the move and field if a positive or nonneg parameter is not."""
+    for f in fields(move):
+        value, kind = getattr(move, f.name), param_kind(f)
+        if value is None:
+            continue
+        if kind == "positive" and not value > 0:
+            raise SplatfilmError(f"{move_type(move)}: {f.name} must be > 0, got {value}")
+        if kind == "nonneg" and not value >= 0:
+            raise SplatfilmError(f"{move_type(move)}: {f.name} must be >= 0, got {value}")
+
+
+class Move(Protocol):
+    """A camera move: a frozen dataclass of `param` fields with one method, `apply`.
+
+    A move may also define `progress(span, times, start, end) -> u [T]` when its progress is
+    not `Span.progress` (an aim that holds without a span, a shake that does not ease).
+    """
+
+    def apply(self, s: PathSample, u: np.ndarray) -> None:
+        """Move the cameras of `s` [T] in place by fraction u [T] (0: not started, 1: done)."""
 
 
 # ---- the moves ------------------------------------------------------------------------------
@@ -141,11 +196,13 @@ def _horizontal(v: np.ndarray, fallback: np.ndarray) -> np.ndarray:
 
 
 def _aim(s: PathSample, target: Target | None) -> None:
+    """Turn the cameras of `s` to look at `target` (if one is given), world up kept up."""
     if target is not None:
         s.rotations = look_at_rotation(s.positions, target_points(target, s.times))
 
 
 def _lens_value(values: np.ndarray, given: float | None, what: str, move: str) -> np.ndarray:
+    """The starting lens values [T]: `given` if set, else the camera's (which must be set)."""
     if given is not None:
         return np.full_like(values, float(given))
     if np.any(np.isnan(values)):
@@ -153,116 +210,145 @@ def _lens_value(values: np.ndarray, given: float | None, what: str, move: str) -
     return values
 
 
-@dataclass
-class Move:
-    """A move laid over a path; `apply` changes a sample in place given progress u [T]."""
+@dataclass(frozen=True)
+class Dolly:
+    """Move `distance` metres along the camera's horizontal heading (positive: push in,
+    negative: pull out), aiming at `target` all the way if one is given."""
 
-    span: Span = field(default_factory=Span, kw_only=True)
+    distance: float = param("number")
+    target: Target | None = param("point", None)
 
-    def weight(self, times: np.ndarray, start: float, end: float) -> np.ndarray:
-        """Progress u [T] of this move at `times`, on a path whose moves run from `start` to `end` by default."""
-        return self.span.progress(times, start, end)
-
-    def apply(self, s: PathSample, u: np.ndarray) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-
-@dataclass
-class Dolly(Move):
-    distance: float
-    target: Target | None = None
-
-    def apply(self, s, u):
+    def apply(self, s: PathSample, u: np.ndarray) -> None:
+        """The cameras of `s` dollied by `distance` * u [T] metres."""
         heading = _horizontal(s.rotations[:, :, 2], -s.rotations[:, :, 1])
         s.positions = s.positions + (self.distance * u)[:, None] * heading
         _aim(s, self.target)
 
 
-@dataclass
-class Truck(Move):
-    distance: float
-    target: Target | None = None
+@dataclass(frozen=True)
+class Truck:
+    """Move `distance` metres along the camera's horizontal right (negative: left), aiming at
+    `target` all the way if one is given."""
 
-    def apply(self, s, u):
+    distance: float = param("number")
+    target: Target | None = param("point", None)
+
+    def apply(self, s: PathSample, u: np.ndarray) -> None:
+        """The cameras of `s` trucked by `distance` * u [T] metres."""
         right = _horizontal(s.rotations[:, :, 0], s.rotations[:, :, 0])
         s.positions = s.positions + (self.distance * u)[:, None] * right
         _aim(s, self.target)
 
 
-@dataclass
-class Pedestal(Move):
-    height: float
-    target: Target | None = None
+@dataclass(frozen=True)
+class Pedestal:
+    """Raise the camera `height` metres straight up the world's z (negative: down), aiming at
+    `target` all the way if one is given. A crane shot's rise is the same move."""
 
-    def apply(self, s, u):
+    height: float = param("number")
+    target: Target | None = param("point", None)
+
+    def apply(self, s: PathSample, u: np.ndarray) -> None:
+        """The cameras of `s` raised by `height` * u [T] metres."""
         s.positions = s.positions + (self.height * u)[:, None] * WORLD_UP
         _aim(s, self.target)
 
 
-@dataclass
-class Pan(Move):
-    degrees: float
+@dataclass(frozen=True)
+class Pan:
+    """Turn the camera `degrees` about the world's vertical (positive: left, counter-clockwise
+    seen from above)."""
 
-    def apply(self, s, u):
+    degrees: float = param("number")
+
+    def apply(self, s: PathSample, u: np.ndarray) -> None:
+        """The cameras of `s` panned by `degrees` * u [T]."""
         s.rotations = axis_rotation("z", np.radians(self.degrees * u)) @ s.rotations
 
 
-@dataclass
-class Tilt(Move):
-    degrees: float
+@dataclass(frozen=True)
+class Tilt:
+    """Tilt the camera `degrees` about its own right axis (positive: up)."""
 
-    def apply(self, s, u):
+    degrees: float = param("number")
+
+    def apply(self, s: PathSample, u: np.ndarray) -> None:
+        """The cameras of `s` tilted by `degrees` * u [T]."""
         # Rotating about the camera's +x turns +z (forward) towards -y, which is up in OpenCV axes.
         s.rotations = s.rotations @ axis_rotation("x", np.radians(self.degrees * u))
 
 
-@dataclass
-class Roll(Move):
-    degrees: float
+@dataclass(frozen=True)
+class Roll:
+    """Roll the camera `degrees` about its view axis (positive: its top turns right)."""
 
-    def apply(self, s, u):
+    degrees: float = param("number")
+
+    def apply(self, s: PathSample, u: np.ndarray) -> None:
+        """The cameras of `s` rolled by `degrees` * u [T]."""
         s.rotations = s.rotations @ axis_rotation("z", np.radians(self.degrees * u))
 
 
-@dataclass
-class Arc(Move):
-    degrees: float
-    pivot: np.ndarray = field(default_factory=lambda: np.zeros(3))
+@dataclass(frozen=True)
+class Arc:
+    """Swing the camera `degrees` around the vertical axis through `pivot` [3] (metres;
+    positive: counter-clockwise seen from above), turning with it: a camera aimed at the
+    pivot stays aimed."""
 
-    def apply(self, s, u):
+    degrees: float = param("number")
+    pivot: np.ndarray = param("point")
+
+    def apply(self, s: PathSample, u: np.ndarray) -> None:
+        """The cameras of `s` swung by `degrees` * u [T] about the pivot's vertical."""
         R = axis_rotation("z", np.radians(self.degrees * u))
         pivot = np.asarray(self.pivot, dtype=np.float64)
         s.positions = pivot + np.einsum("tij,tj->ti", R, s.positions - pivot)
         s.rotations = R @ s.rotations
 
 
-@dataclass
-class Zoom(Move):
-    to_focal_mm: float
-    from_focal_mm: float | None = None
+@dataclass(frozen=True)
+class Zoom:
+    """Zoom to `to_focal_mm` (mm) from the camera's focal length, or from `from_focal_mm`;
+    geometric in the focal length, the perceptually even zoom."""
 
-    def apply(self, s, u):
+    to_focal_mm: float = param("positive")
+    from_focal_mm: float | None = param("positive", None)
+
+    def apply(self, s: PathSample, u: np.ndarray) -> None:
+        """The focal lengths of `s` a fraction u [T] of the way, geometrically."""
         f0 = _lens_value(s.focal_mm, self.from_focal_mm, "focal length", "zoom")
         s.focal_mm = f0 * (self.to_focal_mm / f0) ** u
 
 
-@dataclass
-class RackFocus(Move):
-    to_distance: float
-    from_distance: float | None = None
+@dataclass(frozen=True)
+class RackFocus:
+    """Pull focus to `to_distance` metres from the camera's focus distance, or from
+    `from_distance`; linear in dioptres, like a focus puller's."""
 
-    def apply(self, s, u):
+    to_distance: float = param("positive")
+    from_distance: float | None = param("positive", None)
+
+    def apply(self, s: PathSample, u: np.ndarray) -> None:
+        """The focus distances of `s` a fraction u [T] of the way, linearly in dioptres."""
         d0 = _lens_value(s.focus_distance, self.from_distance, "focus distance", "rack_focus")
         s.focus_distance = 1.0 / ((1.0 - u) / d0 + u / self.to_distance)
 
 
-@dataclass
-class PushIn(Move):
-    target: Target
-    distance: float | None = None
-    to_distance: float | None = None
+@dataclass(frozen=True)
+class PushIn:
+    """Move straight along the line of sight to `target`, keeping it centred: `distance`
+    metres (negative: pull back), or until `to_distance` metres from it (exactly one)."""
 
-    def apply(self, s, u):
+    target: Target = param("point")
+    distance: float | None = param("number", None)
+    to_distance: float | None = param("positive", None)
+
+    def __post_init__(self) -> None:
+        if (self.distance is None) == (self.to_distance is None):
+            raise SplatfilmError("push_in needs exactly one of `distance` or `to_distance`")
+
+    def apply(self, s: PathSample, u: np.ndarray) -> None:
+        """The cameras of `s` a fraction u [T] of the way in, aimed at the target."""
         tgt = target_points(self.target, s.times)
         offset = tgt - s.positions
         d0 = np.linalg.norm(offset, axis=1)
@@ -276,13 +362,22 @@ class PushIn(Move):
         s.rotations = look_at_rotation(s.positions, tgt)
 
 
-@dataclass
-class DollyZoom(Move):
-    target: Target
-    distance: float | None = None
-    to_focal_mm: float | None = None
+@dataclass(frozen=True)
+class DollyZoom:
+    """Push in on the subject at `target` by `distance` metres (negative: pull out), or until
+    the focal length is `to_focal_mm` (mm; exactly one), scaling the focal length with the
+    distance to the subject so that it keeps its size in frame."""
 
-    def apply(self, s, u):
+    target: Target = param("point")
+    distance: float | None = param("number", None)
+    to_focal_mm: float | None = param("positive", None)
+
+    def __post_init__(self) -> None:
+        if (self.distance is None) == (self.to_focal_mm is None):
+            raise SplatfilmError("dolly_zoom needs exactly one of `distance` or `to_focal_mm`")
+
+    def apply(self, s: PathSample, u: np.ndarray) -> None:
+        """The cameras of `s` a fraction u [T] of the way, aimed at the subject, focal lengths scaled."""
         tgt = target_points(self.target, s.times)
         offset = tgt - s.positions
         d0 = np.linalg.norm(offset, axis=1)
@@ -300,38 +395,43 @@ class DollyZoom(Move):
         s.focal_mm = f0 * d / d0
 
 
-@dataclass
-class LookAt(Move):
-    """Aim at a fixed or moving target, rolled by `roll_deg`. Without a span it aims all
-    through; with one, the camera turns onto the target over the span and stays on it."""
+@dataclass(frozen=True)
+class LookAt:
+    """Aim at `target`, fixed or moving (a `PointTrack` or a function of time), rolled by
+    `roll` degrees. Without a span it aims all through; with one, the camera turns onto the
+    target over the span (eased) and stays on it."""
 
-    target: Target
-    roll_deg: float = 0.0
+    target: Target = param("target")
+    roll: float = param("number", 0.0)
 
-    def weight(self, times, start, end):
-        if self.span.start is None and self.span.end is None:
+    def progress(self, span: Span, times: np.ndarray, start: float, end: float) -> np.ndarray:
+        """u [T]: 1 all through without a span of its own, else `span.progress`."""
+        if span.start is None and span.end is None:
             return np.ones_like(times)
-        return self.span.progress(times, start, end)
+        return span.progress(times, start, end)
 
-    def apply(self, s, u):
-        aimed = look_at_rotation(s.positions, target_points(self.target, s.times), WORLD_UP, self.roll_deg)
+    def apply(self, s: PathSample, u: np.ndarray) -> None:
+        """The cameras of `s` turned a fraction u [T] of the way onto the target."""
+        aimed = look_at_rotation(s.positions, target_points(self.target, s.times), WORLD_UP, self.roll)
         s.rotations = aimed if np.all(u >= 1.0) else rotation_slerp(s.rotations, aimed, u)
 
 
-@dataclass
-class Handheld(Move):
+@dataclass(frozen=True)
+class Handheld:
     """Seeded, smooth shake: a sum of sinusoids per axis, position in the camera's own axes
     (RMS `amplitude_m` metres per axis) and angle about them (RMS `amplitude_deg` degrees),
-    around `frequency_hz`. The same seed always gives the same shake."""
+    around `frequency_hz` (Hz). The same seed always gives the same shake. It runs all
+    through, or within its span, at full strength (no ease)."""
 
-    amplitude_m: float = 0.004
-    amplitude_deg: float = 0.25
-    frequency_hz: float = 1.0
-    seed: int = 0
+    amplitude_m: float = param("nonneg", 0.004)
+    amplitude_deg: float = param("nonneg", 0.25)
+    frequency_hz: float = param("positive", 1.0)
+    seed: int = param("int", 0)
 
-    def weight(self, times, start, end):
-        t0 = -np.inf if self.span.start is None else self.span.start
-        t1 = np.inf if self.span.end is None else self.span.end
+    def progress(self, span: Span, times: np.ndarray, start: float, end: float) -> np.ndarray:
+        """u [T]: 1 within the span (unset ends: open), 0 outside it."""
+        t0 = -np.inf if span.start is None else span.start
+        t1 = np.inf if span.end is None else span.end
         return ((times >= t0) & (times <= t1)).astype(np.float64)
 
     def _noise(self, times: np.ndarray) -> np.ndarray:
@@ -343,7 +443,8 @@ class Handheld(Move):
         amps /= np.sqrt(np.sum(amps**2, axis=1, keepdims=True) / 2)  # RMS of each channel = 1
         return np.sum(amps * np.sin(2 * math.pi * freqs * times[:, None, None] + phases), axis=2)
 
-    def apply(self, s, u):
+    def apply(self, s: PathSample, u: np.ndarray) -> None:
+        """The cameras of `s` shaken, the shake scaled by u [T]."""
         n = self._noise(s.times) * u[:, None]
         s.positions = s.positions + np.einsum("tij,tj->ti", s.rotations, n[:, :3] * self.amplitude_m)
         rotvec = np.radians(n[:, 3:] * self.amplitude_deg)
@@ -356,52 +457,16 @@ class Handheld(Move):
 
 
 @dataclass
-class FollowPath:
-    """A camera carried with a moving target: at `target(t) + offset` (world metres), looking
-    at `target(t) + look_offset`; implements `CameraPath` over [start, end] seconds."""
-
-    target: Target
-    offset: np.ndarray
-    look_offset: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    start_time: float = 0.0
-    end_time: float = 0.0
-    focal_mm: float | None = None
-    focus_distance: float | None = None
-
-    def __post_init__(self) -> None:
-        self.offset = np.asarray(self.offset, dtype=np.float64).reshape(3)
-        self.look_offset = np.asarray(self.look_offset, dtype=np.float64).reshape(3)
-        if np.linalg.norm(self.offset - self.look_offset) < 1e-9:
-            raise SplatfilmError("follow: the camera offset equals the look offset (the camera would look at itself)")
-
-    @property
-    def start(self) -> float:
-        return self.start_time
-
-    @property
-    def end(self) -> float:
-        return self.end_time
-
-    def sample(self, times) -> PathSample:
-        times = np.atleast_1d(np.asarray(times, dtype=np.float64))
-        pts = target_points(self.target, np.clip(times, self.start_time, max(self.end_time, self.start_time)))
-        pos = pts + self.offset
-        nan = float("nan")
-        return PathSample(times, pos, look_at_rotation(pos, pts + self.look_offset),
-                          nan if self.focal_mm is None else self.focal_mm,
-                          nan if self.focus_distance is None else self.focus_distance)
-
-
-@dataclass
 class MovePath:
-    """A base (a still `Pose` or any path) with moves laid over it, in order; implements `CameraPath`.
+    """A base (a still `Pose` or any path) with moves laid over it, in order, each with its
+    `Span`; implements `CameraPath`. Build one with `lay`.
 
     duration: seconds the moves run by default when the base is a Pose (a base path's own
     span otherwise); moves with their own span may run past it.
     """
 
     base: Pose | CameraPath
-    moves: list[Move] = field(default_factory=list)
+    moves: list[tuple[Move, Span]] = field(default_factory=list)
     duration: float | None = None
 
     def __post_init__(self) -> None:
@@ -410,6 +475,7 @@ class MovePath:
 
     @property
     def start(self) -> float:
+        """Seconds: the base path's start (0 for a Pose)."""
         return 0.0 if isinstance(self.base, Pose) else float(self.base.start)
 
     @property
@@ -420,7 +486,8 @@ class MovePath:
 
     @property
     def end(self) -> float:
-        ends = [self._default_end] + [m.span.end for m in self.moves if m.span.end is not None]
+        """Seconds: the latest of the default end and the moves' own span ends."""
+        ends = [self._default_end] + [span.end for _, span in self.moves if span.end is not None]
         return float(max(ends))
 
     @property
@@ -428,163 +495,133 @@ class MovePath:
         """Where moves start and stop (and the base path's keys): times worth a frustum in a preview."""
         times = {self.start, self.end}
         times.update(getattr(self.base, "key_times", []))
-        for m in self.moves:
-            times.update(t for t in (m.span.start, m.span.end) if t is not None)
+        for _, span in self.moves:
+            times.update(t for t in (span.start, span.end) if t is not None)
         return sorted(times)
 
-    def then(self, *moves: Move) -> "MovePath":
-        """This path with more moves laid over it."""
-        return replace(self, moves=[*self.moves, *moves])
-
-    def sample(self, times) -> PathSample:
+    def sample(self, times: np.ndarray | float) -> PathSample:
+        """The cameras at `times` [T] (seconds): the base's, each move applied in order."""
         times = np.atleast_1d(np.asarray(times, dtype=np.float64))
         s = PathSample.from_pose(self.base, times) if isinstance(self.base, Pose) else self.base.sample(times)
-        for move in self.moves:
-            move.apply(s, move.weight(times, self.start, self._default_end))
+        for move, span in self.moves:
+            own = getattr(move, "progress", None)
+            end = self._default_end
+            move.apply(s, span.progress(times, self.start, end) if own is None else own(span, times, self.start, end))
         return s
 
 
-def _lay(camera: Pose | CameraPath, move: Move, duration: float | None) -> MovePath:
-    """`camera` with `move` laid over it (appended when it is already a MovePath)."""
+def lay(camera: Pose | CameraPath, *moves: Move, duration: float | None = None,
+        span: tuple[float | None, float | None] | Span | None = None, ease: float = 0.0,
+        ease_in: float | None = None, ease_out: float | None = None) -> MovePath:
+    """`camera` (a `Pose` or any path) with `moves` laid over it, all in the same span.
+
+    duration: seconds the moves run by default over a Pose (a MovePath keeps its own unless
+    given); span: (start, end) seconds, None ends meaning the path's, or a `Span`; ease (or
+    ease_in / ease_out) in [0, 1]. Laid over a `MovePath`, the moves are added after its own.
+    Raises SplatfilmError for a parameter out of its range (`check_params`).
+    """
+    when = _span(span, ease, ease_in, ease_out)
+    for move in moves:
+        check_params(move)
+    laid = [(move, when) for move in moves]
     if isinstance(camera, MovePath):
-        return replace(camera, moves=[*camera.moves, move],
-                       duration=camera.duration if duration is None else duration)
+        return replace(camera, moves=[*camera.moves, *laid], duration=camera.duration if duration is None else duration)
     if isinstance(camera, Pose) or isinstance(camera, CameraPath):
-        return MovePath(camera, [move], duration)
+        return MovePath(camera, laid, duration)
     raise SplatfilmError(f"a move starts from a Pose or a path, got {type(camera).__name__}")
 
 
-# ---- move functions --------------------------------------------------------------------------
-
-def dolly(camera, distance: float, *, target: Target | None = None, duration=None, span=None, ease=0.0,
-          ease_in=None, ease_out=None) -> MovePath:
-    """Dolly `distance` metres along the camera's horizontal heading (positive: push in, negative:
-    pull out), aiming at `target` all the way if given."""
-    return _lay(camera, Dolly(float(distance), target, span=_span(span, ease, ease_in, ease_out)), duration)
+# ---- moves that place the camera themselves ------------------------------------------------------
 
 
-def truck(camera, distance: float, *, target: Target | None = None, duration=None, span=None, ease=0.0,
-          ease_in=None, ease_out=None) -> MovePath:
-    """Truck `distance` metres along the camera's horizontal right (negative: left)."""
-    return _lay(camera, Truck(float(distance), target, span=_span(span, ease, ease_in, ease_out)), duration)
+@dataclass(frozen=True)
+class Orbit:
+    """Circle `center` [3] at `radius` metres and `height` metres (default the centre's z),
+    starting at azimuth `start_deg` degrees (counter-clockwise from +x; -90 is on the -y side)
+    and sweeping `degrees` (positive: counter-clockwise seen from above), looking at `look_at`
+    [3] (default the centre)."""
+
+    center: np.ndarray = param("point")
+    radius: float = param("positive")
+    height: float | None = param("number", None)
+    start_deg: float = param("number", -90.0)
+    degrees: float = param("number", 360.0)
+    look_at: np.ndarray | None = param("point", None)
+
+    def path(self, duration: float, *, focal_mm: float | None = None, focus_distance: float | None = None,
+             span: Span | None = None) -> MovePath:
+        """The orbit over `duration` seconds (the sweep eased by `span`), with `focal_mm` (mm)
+        and `focus_distance` (metres) if given."""
+        check_params(self)
+        c = np.asarray(self.center, dtype=np.float64).reshape(3)
+        a = math.radians(self.start_deg)
+        z = c[2] if self.height is None else float(self.height)
+        pos = np.array([c[0] + self.radius * math.cos(a), c[1] + self.radius * math.sin(a), z])
+        aim = c if self.look_at is None else np.asarray(self.look_at, dtype=np.float64).reshape(3)
+        base = Pose.look_at(pos, aim, focal_mm=focal_mm, focus_distance=focus_distance)
+        # The look-at point turns with the camera only if it lies on the orbit's axis.
+        moves: list[tuple[Move, Span]] = [(Arc(float(self.degrees), c), span or Span())]
+        if np.linalg.norm(aim[:2] - c[:2]) > 1e-9:
+            moves.append((LookAt(aim), Span()))
+        return MovePath(base, moves, float(duration))
 
 
-def pedestal(camera, height: float, *, target: Target | None = None, duration=None, span=None, ease=0.0,
-             ease_in=None, ease_out=None) -> MovePath:
-    """Raise the camera `height` metres straight up (negative: down), aiming at `target` if given."""
-    return _lay(camera, Pedestal(float(height), target, span=_span(span, ease, ease_in, ease_out)), duration)
+@dataclass(frozen=True)
+class Follow:
+    """A camera carried with a moving `target`, at `offset` [3] metres from it (world axes),
+    looking at `target + look_offset` [3]."""
+
+    target: Target = param("target")
+    offset: np.ndarray = param("vec3")
+    look_offset: np.ndarray | tuple[float, float, float] = param("vec3", (0.0, 0.0, 0.0))
+
+    def __post_init__(self) -> None:
+        gap = np.asarray(self.offset, dtype=np.float64).reshape(3) - np.asarray(self.look_offset, dtype=np.float64)
+        if np.linalg.norm(gap) < 1e-9:
+            raise SplatfilmError("follow: the camera offset equals the look offset (the camera would look at itself)")
+
+    def path(self, duration: float, *, focal_mm: float | None = None, focus_distance: float | None = None,
+             span: Span | None = None) -> MovePath:
+        """The camera following for `duration` seconds from 0 (it follows throughout: `span`
+        does not apply), with `focal_mm` (mm) and `focus_distance` (metres) if given."""
+        return MovePath(FollowPath(self, 0.0, float(duration), focal_mm, focus_distance), [], duration)
 
 
-crane = pedestal
+@dataclass
+class FollowPath:
+    """The path of a `Follow` over [start, end] seconds; implements `CameraPath`. Before and
+    after that span the camera holds where the target was at its ends."""
+
+    follow: Follow
+    start: float
+    end: float
+    focal_mm: float | None = None
+    focus_distance: float | None = None
+
+    def sample(self, times: np.ndarray | float) -> PathSample:
+        """The cameras at `times` [T] (seconds)."""
+        times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+        pts = target_points(self.follow.target, np.clip(times, self.start, max(self.end, self.start)))
+        pos = pts + np.asarray(self.follow.offset, dtype=np.float64).reshape(3)
+        nan = float("nan")
+        return PathSample(times, pos, look_at_rotation(pos, pts + np.asarray(self.follow.look_offset, np.float64)),
+                          nan if self.focal_mm is None else self.focal_mm,
+                          nan if self.focus_distance is None else self.focus_distance)
 
 
-def pan(camera, degrees: float, *, duration=None, span=None, ease=0.0, ease_in=None, ease_out=None) -> MovePath:
-    """Turn the camera `degrees` about the world's vertical (positive: left, counter-clockwise from above)."""
-    return _lay(camera, Pan(float(degrees), span=_span(span, ease, ease_in, ease_out)), duration)
+# ---- shot files' move types ------------------------------------------------------------------------
+
+MOVES: dict[str, type] = {
+    "dolly": Dolly, "truck": Truck, "pedestal": Pedestal, "crane": Pedestal, "pan": Pan, "tilt": Tilt,
+    "roll": Roll, "arc": Arc, "push_in": PushIn, "dolly_zoom": DollyZoom, "zoom": Zoom, "rack_focus": RackFocus,
+    "look_at": LookAt, "handheld": Handheld,
+}
+"""A shot file's move `type` -> the dataclass of a move laid over the camera."""
+
+STARTING_MOVES: dict[str, type] = {"orbit": Orbit, "follow": Follow}
+"""A shot file's move `type` -> the dataclass of a move that places the camera itself (`path`)."""
 
 
-def tilt(camera, degrees: float, *, duration=None, span=None, ease=0.0, ease_in=None, ease_out=None) -> MovePath:
-    """Tilt the camera `degrees` about its right axis (positive: up)."""
-    return _lay(camera, Tilt(float(degrees), span=_span(span, ease, ease_in, ease_out)), duration)
-
-
-def roll(camera, degrees: float, *, duration=None, span=None, ease=0.0, ease_in=None, ease_out=None) -> MovePath:
-    """Roll the camera `degrees` about its view axis (positive: its top turns right)."""
-    return _lay(camera, Roll(float(degrees), span=_span(span, ease, ease_in, ease_out)), duration)
-
-
-def arc(camera, degrees: float, pivot, *, duration=None, span=None, ease=0.0, ease_in=None, ease_out=None) -> MovePath:
-    """Swing the camera `degrees` around the vertical axis through `pivot` [3] (positive:
-    counter-clockwise from above), turning with it: a camera aimed at the pivot stays aimed."""
-    p = np.asarray(pivot, dtype=np.float64).reshape(3)
-    return _lay(camera, Arc(float(degrees), p, span=_span(span, ease, ease_in, ease_out)), duration)
-
-
-def orbit(center, radius: float, *, height: float | None = None, start_deg: float = -90.0, degrees: float = 360.0,
-          look_at=None, duration: float, focal_mm: float | None = None, focus_distance: float | None = None,
-          span=None, ease=0.0, ease_in=None, ease_out=None) -> MovePath:
-    """Circle `center` [3] at `radius` metres and `height` (default the centre's z), starting at
-    azimuth `start_deg` (counter-clockwise from +x; -90 is on the -y side) and sweeping `degrees`
-    (positive: counter-clockwise from above), looking at `look_at` (default the centre)."""
-    c = np.asarray(center, dtype=np.float64).reshape(3)
-    if not radius > 0:
-        raise SplatfilmError(f"orbit radius must be > 0, got {radius}")
-    a = math.radians(start_deg)
-    z = c[2] if height is None else float(height)
-    pos = np.array([c[0] + radius * math.cos(a), c[1] + radius * math.sin(a), z])
-    aim = c if look_at is None else np.asarray(look_at, dtype=np.float64).reshape(3)
-    base = Pose.look_at(pos, aim, focal_mm=focal_mm, focus_distance=focus_distance)
-    # The look-at point turns with the camera only if it lies on the orbit's axis.
-    moves: list[Move] = [Arc(float(degrees), c, span=_span(span, ease, ease_in, ease_out))]
-    if np.linalg.norm(aim[:2] - c[:2]) > 1e-9:
-        moves.append(LookAt(aim))
-    return MovePath(base, moves, float(duration))
-
-
-def zoom(camera, to_focal_mm: float, *, from_focal_mm: float | None = None, duration=None, span=None, ease=0.0,
-         ease_in=None, ease_out=None) -> MovePath:
-    """Zoom to `to_focal_mm` (from the camera's focal length, or `from_focal_mm`)."""
-    if not to_focal_mm > 0:
-        raise SplatfilmError(f"zoom: to_focal_mm must be > 0, got {to_focal_mm}")
-    move = Zoom(float(to_focal_mm), from_focal_mm, span=_span(span, ease, ease_in, ease_out))
-    return _lay(camera, move, duration)
-
-
-def rack_focus(camera, to_distance: float, *, from_distance: float | None = None, duration=None, span=None,
-               ease=0.0, ease_in=None, ease_out=None) -> MovePath:
-    """Pull focus to `to_distance` metres (from the camera's focus distance, or `from_distance`)."""
-    if not to_distance > 0:
-        raise SplatfilmError(f"rack_focus: to_distance must be > 0, got {to_distance}")
-    move = RackFocus(float(to_distance), from_distance, span=_span(span, ease, ease_in, ease_out))
-    return _lay(camera, move, duration)
-
-
-def push_in(camera, target: Target, *, distance: float | None = None, to_distance: float | None = None,
-            duration=None, span=None, ease=0.0, ease_in=None, ease_out=None) -> MovePath:
-    """Move straight along the line of sight to `target`, keeping it centred: `distance` metres
-    (negative: pull back), or until `to_distance` metres from it."""
-    if (distance is None) == (to_distance is None):
-        raise SplatfilmError("push_in: give exactly one of distance or to_distance")
-    if to_distance is not None and not to_distance > 0:
-        raise SplatfilmError(f"push_in: to_distance must be > 0, got {to_distance}")
-    move = PushIn(target, distance, to_distance, span=_span(span, ease, ease_in, ease_out))
-    return _lay(camera, move, duration)
-
-
-def dolly_zoom(camera, target: Target, *, distance: float | None = None, to_focal_mm: float | None = None,
-               duration=None, span=None, ease=0.0, ease_in=None, ease_out=None) -> MovePath:
-    """Push in on the subject at `target` by `distance` metres (negative: pull out), or until the
-    focal length is `to_focal_mm`, with the focal length scaled by the distance to the subject so
-    the subject keeps its size in frame."""
-    if (distance is None) == (to_focal_mm is None):
-        raise SplatfilmError("dolly_zoom: give exactly one of distance or to_focal_mm")
-    if to_focal_mm is not None and not to_focal_mm > 0:
-        raise SplatfilmError(f"dolly_zoom: to_focal_mm must be > 0, got {to_focal_mm}")
-    move = DollyZoom(target, distance, to_focal_mm, span=_span(span, ease, ease_in, ease_out))
-    return _lay(camera, move, duration)
-
-
-def look_at(camera, target: Target, *, roll_deg: float = 0.0, duration=None, span=None, ease=0.0, ease_in=None,
-            ease_out=None) -> MovePath:
-    """Keep the camera aimed at `target`, fixed or moving (a `PointTrack` or a function of time).
-    With a span, the camera turns onto the target over it (eased) and stays on it after."""
-    move = LookAt(target, float(roll_deg), span=_span(span, ease, ease_in, ease_out))
-    return _lay(camera, move, duration)
-
-
-def follow(target: Target, offset, *, look_offset=(0.0, 0.0, 0.0), duration: float, start: float = 0.0,
-           focal_mm: float | None = None, focus_distance: float | None = None) -> FollowPath:
-    """A camera carried with `target` at `offset` [3] metres from it (world axes), looking at
-    `target + look_offset`, for `duration` seconds from `start`."""
-    return FollowPath(target, offset, look_offset, float(start), float(start) + float(duration), focal_mm,
-                      focus_distance)
-
-
-def handheld(camera, *, amplitude_m: float = 0.004, amplitude_deg: float = 0.25, frequency_hz: float = 1.0,
-             seed: int = 0, duration=None, span=None) -> MovePath:
-    """Lay seeded handheld shake over `camera` (see `Handheld`); all through unless a span is given."""
-    if amplitude_m < 0 or amplitude_deg < 0 or not frequency_hz > 0:
-        raise SplatfilmError("handheld: amplitudes must be >= 0 and frequency_hz > 0")
-    move = Handheld(float(amplitude_m), float(amplitude_deg), float(frequency_hz), int(seed),
-                    span=_span(span, 0.0, None, None))
-    return _lay(camera, move, duration)
+def move_type(move: Any) -> str:
+    """The shot-file `type` of a move dataclass instance (its first name in `MOVES` or `STARTING_MOVES`)."""
+    return next(name for name, cls in {**MOVES, **STARTING_MOVES}.items() if type(move) is cls)

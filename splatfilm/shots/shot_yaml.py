@@ -34,7 +34,8 @@ orientation: `look_at` (a point), `pan` (+ `tilt`) in degrees, or `quat` [w, x, 
 A shot with keyframes and no duration ends on its last keyframe. A loop returns to the
 first keyframe at the shot's end (give a duration).
 
-Move types and their fields (see `moves` for what each does):
+Move types and their fields (a type's fields are those of its dataclass in `moves.MOVES` or
+`moves.STARTING_MOVES`, which says what each does):
     dolly distance [target]     truck distance [target]     pedestal|crane height [target]
     pan degrees     tilt degrees     roll degrees     arc degrees pivot
     orbit center radius [height start_deg degrees look_at]   (starts the camera itself)
@@ -55,6 +56,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import MISSING, fields
 from fractions import Fraction
 from pathlib import Path as FsPath
 from typing import Any
@@ -63,23 +65,14 @@ import numpy as np
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_text
-from splatfilm.shots import moves as mv
+from splatfilm.shots.moves import MOVES, STARTING_MOVES, MovePath, PointTrack, Span, Target, lay, param_kind
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
 from splatfilm.shots.lens import DISTORTION_KEYS, LENS_MODELS, Lens
 from splatfilm.scene.transforms import axis_rotation, pan_tilt_roll_rotation, rotation_from_quat
 from splatfilm.shots.pose import Pose
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.timing import FIRST_FRAME, frame_times, parse_fps
-from splatfilm.yamlfields import (
-    At as _At,
-    integer as _int,
-    load_yaml,
-    mapping as _mapping,
-    number as _number,
-    schema_version,
-    show as _show,
-    vec3 as _vec3,
-)
+from splatfilm.yamlfields import At, integer, load_yaml, mapping, number, schema_version, show, vec3
 
 # Shot files carry `version: 1`; a file without one is version 1 (yamlfields.schema_version).
 SHOT_VERSION = 1
@@ -93,32 +86,10 @@ _KEY = {"time", "frame", "position", "focal_mm", "focus_distance", "ease", "ease
 _CAMERA = {"position", "focal_mm", "focus_distance"} | _ORIENT
 _INTERP = {"tension", "continuity", "bias", "ease", "speed", "loop"}
 _TIMING = {"type", "span", "frames", "ease", "ease_in", "ease_out", "from"}
-
-# Move type -> {field: (kind, required)}. Kinds: number, positive, point, target, int.
-_MOVES: dict[str, dict[str, tuple[str, bool]]] = {
-    "dolly": {"distance": ("number", True), "target": ("point", False)},
-    "truck": {"distance": ("number", True), "target": ("point", False)},
-    "pedestal": {"height": ("number", True), "target": ("point", False)},
-    "crane": {"height": ("number", True), "target": ("point", False)},
-    "pan": {"degrees": ("number", True)},
-    "tilt": {"degrees": ("number", True)},
-    "roll": {"degrees": ("number", True)},
-    "arc": {"degrees": ("number", True), "pivot": ("point", True)},
-    "orbit": {"center": ("point", True), "radius": ("positive", True), "height": ("number", False),
-              "start_deg": ("number", False), "degrees": ("number", False), "look_at": ("point", False)},
-    "push_in": {"target": ("point", True), "distance": ("number", False), "to_distance": ("positive", False)},
-    "dolly_zoom": {"target": ("point", True), "distance": ("number", False), "to_focal_mm": ("positive", False)},
-    "zoom": {"to_focal_mm": ("positive", True), "from_focal_mm": ("positive", False)},
-    "rack_focus": {"to_distance": ("positive", True), "from_distance": ("positive", False)},
-    "look_at": {"target": ("target", True), "roll": ("number", False)},
-    "follow": {"target": ("target", True), "offset": ("vec3", True), "look_offset": ("vec3", False)},
-    "handheld": {"amplitude_m": ("nonneg", False), "amplitude_deg": ("nonneg", False),
-                 "frequency_hz": ("positive", False), "seed": ("int", False)},
-}
-_GENERATORS = {"orbit", "follow"}  # moves that place the camera themselves: they start a shot
+_KINDS = {**MOVES, **STARTING_MOVES}  # every move `type`
 
 
-def _point(value: Any, at: _At, points: dict[str, np.ndarray]) -> np.ndarray:
+def _point(value: Any, at: At, points: dict[str, np.ndarray]) -> np.ndarray:
     if isinstance(value, str):
         if value not in points:
             known = f" (known: {', '.join(sorted(points))})" if points else " (the shot defines no `points`)"
@@ -127,10 +98,10 @@ def _point(value: Any, at: _At, points: dict[str, np.ndarray]) -> np.ndarray:
             # A moving target used where a fixed point is needed: where it is at the first frame.
             return np.asarray(points[value](np.array([0.0])), dtype=np.float64).reshape(3)
         return points[value].copy()
-    return _vec3(value, at)
+    return vec3(value, at)
 
 
-def _ease(data: dict, at: _At, default: float = 0.0) -> tuple[float, float]:
+def _ease(data: dict, at: At, default: float = 0.0) -> tuple[float, float]:
     """(ease_in, ease_out) from `ease` / `ease_in` / `ease_out`."""
     def one(key: str, fallback: float) -> float:
         if key not in data:
@@ -138,7 +109,7 @@ def _ease(data: dict, at: _At, default: float = 0.0) -> tuple[float, float]:
         v = data[key]
         if isinstance(v, bool):
             return 1.0 if v else 0.0
-        x = _number(v, at[key])
+        x = number(v, at[key])
         if not 0.0 <= x <= 1.0:
             at[key].fail(f"must be in [0, 1] (0: none, 1: stops at zero speed), got {v}")
         return x
@@ -147,22 +118,22 @@ def _ease(data: dict, at: _At, default: float = 0.0) -> tuple[float, float]:
     return one("ease_in", both), one("ease_out", both)
 
 
-def _time(data: dict, at: _At, fps: Fraction, first_frame: int) -> tuple[float, str]:
+def _time(data: dict, at: At, fps: Fraction, first_frame: int) -> tuple[float, str]:
     """Seconds from the shot's start of a `time` or `frame` field, and which field it was."""
     if ("time" in data) == ("frame" in data):
         at.fail("give exactly one of `time` (seconds) or `frame` (film frame number)")
     if "time" in data:
-        t = _number(data["time"], at["time"])
+        t = number(data["time"], at["time"])
         if t < 0:
             at["time"].fail(f"must be >= 0 (seconds from the shot's start), got {data['time']}")
         return t, "time"
-    f = _int(data["frame"], at["frame"])
+    f = integer(data["frame"], at["frame"])
     if f < first_frame:
         at["frame"].fail(f"frame {f} is before the shot's first frame {first_frame}")
     return float(Fraction(f - first_frame) / fps), "frame"
 
 
-def _orientation(data: dict, at: _At, position: np.ndarray, points: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _orientation(data: dict, at: At, position: np.ndarray, points: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(look_at point, rotation) of a keyframe or camera: exactly one is set; roll folded into the rotation."""
     given = [k for k in ("look_at", "pan", "quat") if k in data]
     if len(given) != 1:
@@ -170,21 +141,21 @@ def _orientation(data: dict, at: _At, position: np.ndarray, points: dict) -> tup
                 + (f" (got {', '.join(given)})" if given else ""))
     if "tilt" in data and "pan" not in data:
         at["tilt"].fail("`tilt` goes with `pan`")
-    roll = _number(data["roll"], at["roll"]) if "roll" in data else 0.0
+    roll = number(data["roll"], at["roll"]) if "roll" in data else 0.0
     if "look_at" in data:
         target = _point(data["look_at"], at["look_at"], points)
         if np.linalg.norm(target - position) < 1e-9:
             at["look_at"].fail("the look-at target is the camera's own position")
         return target, None
     if "pan" in data:
-        tilt = _number(data["tilt"], at["tilt"]) if "tilt" in data else 0.0
+        tilt = number(data["tilt"], at["tilt"]) if "tilt" in data else 0.0
         if not -90.0 < tilt < 90.0:
             at["tilt"].fail(f"must be between -90 and 90 degrees (exclusive), got {tilt}")
-        return None, pan_tilt_roll_rotation(_number(data["pan"], at["pan"]), tilt, roll)
+        return None, pan_tilt_roll_rotation(number(data["pan"], at["pan"]), tilt, roll)
     q = data["quat"]
     if not isinstance(q, (list, tuple)) or len(q) != 4:
-        at["quat"].fail(f"expected [w, x, y, z], got {_show(q)}")
-    qv = np.array([_number(v, at["quat"][i]) for i, v in enumerate(q)])
+        at["quat"].fail(f"expected [w, x, y, z], got {show(q)}")
+    qv = np.array([number(v, at["quat"][i]) for i, v in enumerate(q)])
     if np.linalg.norm(qv) < 1e-9:
         at["quat"].fail("quaternion has zero length")
     return None, rotation_from_quat(qv) @ axis_rotation("z", math.radians(roll))
@@ -193,7 +164,7 @@ def _orientation(data: dict, at: _At, position: np.ndarray, points: dict) -> tup
 # ---- shot parts -----------------------------------------------------------------------------------
 
 
-def _lens(value: Any, at: _At, width: int, height: int) -> Lens:
+def _lens(value: Any, at: At, width: int, height: int) -> Lens:
     if value is None:
         return Lens(width=width, height=height)
     if isinstance(value, str):
@@ -203,24 +174,24 @@ def _lens(value: Any, at: _At, width: int, height: int) -> Lens:
         value = {"focal_mm": float(m.group(1))}
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         value = {"focal_mm": value}
-    data = _mapping(value, at, _LENS)
+    data = mapping(value, at, _LENS)
     kwargs: dict[str, Any] = {"width": width, "height": height}
     for key in ("sensor_width_mm", "near", "far", "f_stop", "focus_distance"):
         if key in data:
-            kwargs[key] = _number(data[key], at[key], "positive")
+            kwargs[key] = number(data[key], at[key], "positive")
     if "model" in data:
         if not isinstance(data["model"], str) or data["model"] not in LENS_MODELS:
-            at["model"].fail(f"expected one of {', '.join(LENS_MODELS)}, got {_show(data['model'])}")
+            at["model"].fail(f"expected one of {', '.join(LENS_MODELS)}, got {show(data['model'])}")
         kwargs["model"] = data["model"]
     if any(k in data for k in DISTORTION_KEYS):
-        kwargs["distortion"] = tuple(_number(data[k], at[k]) if k in data else 0.0 for k in DISTORTION_KEYS)
+        kwargs["distortion"] = tuple(number(data[k], at[k]) if k in data else 0.0 for k in DISTORTION_KEYS)
     given = [k for k in ("focal_mm", "fov_deg", "vfov_deg") if k in data]
     if len(given) > 1:
         at.fail(f"give one of focal_mm, fov_deg or vfov_deg, not {' and '.join(given)}")
     if "near" in kwargs and "far" in kwargs and not kwargs["near"] < kwargs["far"]:
         at["near"].fail(f"must be less than far ({kwargs['far']}), got {kwargs['near']}")
     key = given[0] if given else None
-    x = _number(data[key], at[key], "positive") if key else None  # its errors name file and field already
+    x = number(data[key], at[key], "positive") if key else None  # its errors name file and field already
     if key is not None and key != "focal_mm" and not x < 180:
         at[key].fail(f"must be less than 180 degrees, got {x}")
     try:  # what the Lens itself refuses, placed at the lens
@@ -233,34 +204,34 @@ def _lens(value: Any, at: _At, width: int, height: int) -> Lens:
         at.fail(str(e).removeprefix("lens: "))
 
 
-def _resolution(value: Any, at: _At) -> tuple[int, int]:
+def _resolution(value: Any, at: At) -> tuple[int, int]:
     if value is None:
         return 1920, 1080
     if not isinstance(value, (list, tuple)) or len(value) != 2:
-        at.fail(f"expected [width, height] in pixels, got {_show(value)}")
-    return _int(value[0], at[0], 1), _int(value[1], at[1], 1)
+        at.fail(f"expected [width, height] in pixels, got {show(value)}")
+    return integer(value[0], at[0], 1), integer(value[1], at[1], 1)
 
 
-def _points(value: Any, at: _At, outer: dict | None) -> dict[str, np.ndarray]:
+def _points(value: Any, at: At, outer: dict | None) -> dict[str, np.ndarray]:
     # Outer points may also be moving targets (functions of shot time), e.g. a film's animated assets.
     points = {k: v if callable(v) else np.asarray(v, dtype=np.float64).reshape(3) for k, v in (outer or {}).items()}
     if value is None:
         return points
     if not isinstance(value, dict):
-        at.fail(f"expected a mapping of names to [x, y, z], got {_show(value)}")
+        at.fail(f"expected a mapping of names to [x, y, z], got {show(value)}")
     for name, p in value.items():
-        points[str(name)] = _vec3(p, at[str(name)])
+        points[str(name)] = vec3(p, at[str(name)])
     return points
 
 
-def _keyframes(value: Any, at: _At, fps: Fraction, first_frame: int, points: dict, interp: dict) -> list[Keyframe]:
+def _keyframes(value: Any, at: At, fps: Fraction, first_frame: int, points: dict, interp: dict) -> list[Keyframe]:
     if not isinstance(value, list) or not value:
         at.fail("expected a non-empty list of keyframes")
     keys: list[Keyframe] = []
     prev: tuple[float, str] | None = None
     for i, raw in enumerate(value):
         k_at = at[i]
-        data = _mapping(raw, k_at, _KEY)
+        data = mapping(raw, k_at, _KEY)
         t, field = _time(data, k_at, fps, first_frame)
         if prev is not None and not t > prev[0]:
             k_at[field].fail(f"keyframe is not after keyframes[{i - 1}] ({prev[0]:g} s): keyframes must be in time order")
@@ -272,15 +243,15 @@ def _keyframes(value: Any, at: _At, fps: Fraction, first_frame: int, points: dic
         ease_in, ease_out = _ease(data, k_at)
         kwargs = {}
         for key in ("tension", "continuity", "bias"):
-            v = _number(data[key], k_at[key]) if key in data else interp[key]
+            v = number(data[key], k_at[key]) if key in data else interp[key]
             if not -1.0 <= v <= 1.0:
                 k_at[key].fail(f"must be in [-1, 1], got {v}")
             kwargs[key] = v
         keys.append(Keyframe(
             time=t, position=position, look_at=target, rotation=rotation,
-            roll_deg=_number(data["roll"], k_at["roll"]) if "roll" in data and target is not None else 0.0,
-            focal_mm=_number(data["focal_mm"], k_at["focal_mm"], "positive") if "focal_mm" in data else None,
-            focus_distance=(_number(data["focus_distance"], k_at["focus_distance"], "positive")
+            roll_deg=number(data["roll"], k_at["roll"]) if "roll" in data and target is not None else 0.0,
+            focal_mm=number(data["focal_mm"], k_at["focal_mm"], "positive") if "focal_mm" in data else None,
+            focus_distance=(number(data["focus_distance"], k_at["focus_distance"], "positive")
                             if "focus_distance" in data else None),
             ease_in=ease_in, ease_out=ease_out, **kwargs,
         ))
@@ -293,50 +264,50 @@ def _keyframes(value: Any, at: _At, fps: Fraction, first_frame: int, points: dic
     return keys
 
 
-def _interpolation(value: Any, at: _At) -> dict:
-    data = _mapping({} if value is None else value, at, _INTERP)
+def _interpolation(value: Any, at: At) -> dict:
+    data = mapping({} if value is None else value, at, _INTERP)
     out: dict[str, Any] = {}
     for key in ("tension", "continuity", "bias"):
-        out[key] = _number(data.get(key, 0.0), at[key])
+        out[key] = number(data.get(key, 0.0), at[key])
         if not -1.0 <= out[key] <= 1.0:
             at[key].fail(f"must be in [-1, 1], got {out[key]}")
     out["ease"] = _ease(data, at)[0] if "ease" in data else 0.0
     speed = data.get("speed", "keyframes")
     if speed not in ("keyframes", "constant"):
-        at["speed"].fail(f"must be 'keyframes' (keys at their times) or 'constant' (even speed), got {_show(speed)}")
+        at["speed"].fail(f"must be 'keyframes' (keys at their times) or 'constant' (even speed), got {show(speed)}")
     out["constant_speed"] = speed == "constant"
     loop = data.get("loop", False)
     if not isinstance(loop, bool):
-        at["loop"].fail(f"expected true or false, got {_show(loop)}")
+        at["loop"].fail(f"expected true or false, got {show(loop)}")
     out["loop"] = loop
     return out
 
 
-def _camera(value: Any, at: _At, points: dict, lens: Lens) -> Pose:
-    data = _mapping(value, at, _CAMERA)
+def _camera(value: Any, at: At, points: dict, lens: Lens) -> Pose:
+    data = mapping(value, at, _CAMERA)
     if "position" not in data:
         at.fail("missing `position` [x, y, z]")
     position = _point(data["position"], at["position"], points)
     target, rotation = _orientation(data, at, position, points)
-    focal = _number(data["focal_mm"], at["focal_mm"], "positive") if "focal_mm" in data else lens.focal_mm
-    focus = (_number(data["focus_distance"], at["focus_distance"], "positive") if "focus_distance" in data
+    focal = number(data["focal_mm"], at["focal_mm"], "positive") if "focal_mm" in data else lens.focal_mm
+    focus = (number(data["focus_distance"], at["focus_distance"], "positive") if "focus_distance" in data
              else lens.focus_distance)
     if target is not None:
-        roll = _number(data["roll"], at["roll"]) if "roll" in data else 0.0
+        roll = number(data["roll"], at["roll"]) if "roll" in data else 0.0
         return Pose.look_at(position, target, roll_deg=roll, focal_mm=focal, focus_distance=focus)
     return Pose(position, rotation, focal, focus)
 
 
-def _target(value: Any, at: _At, points: dict, fps: Fraction, first_frame: int) -> mv.Target:
+def _target(value: Any, at: At, points: dict, fps: Fraction, first_frame: int) -> Target:
     """A point, or a moving one: {keyframes: [{time|frame, position}, ...]}."""
     if isinstance(value, dict):
-        data = _mapping(value, at, {"keyframes"})
+        data = mapping(value, at, {"keyframes"})
         keys = data.get("keyframes")
         if not isinstance(keys, list) or not keys:
             at["keyframes"].fail("expected a non-empty list of {time|frame, position}")
         times, pts = [], []
         for i, raw in enumerate(keys):
-            k = _mapping(raw, at["keyframes"][i], {"time", "frame", "position"})
+            k = mapping(raw, at["keyframes"][i], {"time", "frame", "position"})
             t, field = _time(k, at["keyframes"][i], fps, first_frame)
             if times and not t > times[-1]:
                 at["keyframes"][i][field].fail(f"is not after keyframes[{i - 1}] ({times[-1]:g} s)")
@@ -344,47 +315,50 @@ def _target(value: Any, at: _At, points: dict, fps: Fraction, first_frame: int) 
                 at["keyframes"][i].fail("missing `position` [x, y, z]")
             times.append(t)
             pts.append(_point(k["position"], at["keyframes"][i]["position"], points))
-        return mv.PointTrack(np.array(times), np.array(pts))
+        return PointTrack(np.array(times), np.array(pts))
     if isinstance(value, str) and callable(points.get(value)):
         return points[value]  # a moving target named by the caller (an animated asset)
     return _point(value, at, points)
 
 
-def _move_params(data: dict, at: _At, kind: str, points: dict, fps: Fraction, first_frame: int) -> dict:
-    spec = _MOVES[kind]
-    _mapping(data, at, set(spec) | _TIMING)
+def _move(data: dict, at: At, kind: str, points: dict, fps: Fraction, first_frame: int) -> Any:
+    """The move dataclass of `kind` (`moves.MOVES` or `STARTING_MOVES`), its fields read from `data`
+    as their `param` kinds say."""
+    cls = _KINDS[kind]
+    spec = fields(cls)
+    mapping(data, at, {f.name for f in spec} | _TIMING)
     params: dict[str, Any] = {}
-    for name, (vkind, required) in spec.items():
-        if name not in data:
-            if required:
-                at.fail(f"{kind} needs `{name}`")
+    for f in spec:
+        if f.name not in data:
+            if f.default is MISSING:
+                at.fail(f"{kind} needs `{f.name}`")
             continue
-        v, v_at = data[name], at[name]
+        v, v_at, vkind = data[f.name], at[f.name], param_kind(f)
         if vkind in ("number", "positive", "nonneg"):
-            params[name] = _number(v, v_at, vkind)
+            params[f.name] = number(v, v_at, vkind)
         elif vkind == "int":
-            params[name] = _int(v, v_at)
+            params[f.name] = integer(v, v_at)
         elif vkind == "vec3":
-            params[name] = _vec3(v, v_at)
+            params[f.name] = vec3(v, v_at)
         elif vkind == "point":
-            params[name] = _point(v, v_at, points)
+            params[f.name] = _point(v, v_at, points)
         else:
-            params[name] = _target(v, v_at, points, fps, first_frame)
-    for a, b in (("distance", "to_distance"), ("distance", "to_focal_mm")):
-        if a in spec and b in spec and (a in params) == (b in params):
-            at.fail(f"{kind} needs exactly one of `{a}` or `{b}`")
-    return params
+            params[f.name] = _target(v, v_at, points, fps, first_frame)
+    try:  # what the move itself refuses (a choice of fields), placed at the move
+        return cls(**params)
+    except SplatfilmError as e:
+        at.fail(str(e))
 
 
-def _move_span(data: dict, at: _At, fps: Fraction, first_frame: int) -> mv.Span:
+def _move_span(data: dict, at: At, fps: Fraction, first_frame: int) -> Span:
     if "span" in data and "frames" in data:
         at.fail("give `span` (seconds) or `frames` (film frame numbers), not both")
     start = end = None
     if "span" in data:
         v = data["span"]
         if not isinstance(v, (list, tuple)) or len(v) != 2:
-            at["span"].fail(f"expected [start, end] in seconds, got {_show(v)}")
-        start, end = _number(v[0], at["span"][0]), _number(v[1], at["span"][1])
+            at["span"].fail(f"expected [start, end] in seconds, got {show(v)}")
+        start, end = number(v[0], at["span"][0]), number(v[1], at["span"][1])
         if start < 0:
             at["span"].fail(f"starts before the shot ({start} s)")
         if not end > start:
@@ -392,29 +366,18 @@ def _move_span(data: dict, at: _At, fps: Fraction, first_frame: int) -> mv.Span:
     if "frames" in data:
         v = data["frames"]
         if not isinstance(v, (list, tuple)) or len(v) != 2:
-            at["frames"].fail(f"expected [first, last] film frame numbers, got {_show(v)}")
-        f0, f1 = _int(v[0], at["frames"][0]), _int(v[1], at["frames"][1])
+            at["frames"].fail(f"expected [first, last] film frame numbers, got {show(v)}")
+        f0, f1 = integer(v[0], at["frames"][0]), integer(v[1], at["frames"][1])
         if f0 < first_frame:
             at["frames"].fail(f"starts before the shot's first frame {first_frame}")
         if not f1 > f0:
             at["frames"].fail(f"must end after it starts, got [{f0}, {f1}]")
         start, end = float(Fraction(f0 - first_frame) / fps), float(Fraction(f1 - first_frame) / fps)
     ease_in, ease_out = _ease(data, at)
-    return mv.Span(start, end, ease_in, ease_out)
+    return Span(start, end, ease_in, ease_out)
 
 
-def _apply_move(camera, kind: str, params: dict, span: mv.Span, duration: float):
-    p = dict(params)
-    if kind in ("crane", "pedestal"):
-        return mv.pedestal(camera, p.pop("height"), span=span, duration=duration, **p)
-    if kind == "look_at":
-        return mv.look_at(camera, p["target"], roll_deg=p.get("roll", 0.0), span=span, duration=duration)
-    if kind == "handheld":
-        return mv.handheld(camera, span=span, duration=duration, **p)
-    return getattr(mv, kind)(camera, span=span, duration=duration, **p)
-
-
-def _moves(value: Any, at: _At, base, points: dict, fps: Fraction, first_frame: int, lens: Lens, duration: float,
+def _moves(value: Any, at: At, base, points: dict, fps: Fraction, first_frame: int, lens: Lens, duration: float,
            times: np.ndarray):
     """Lay the moves over `base` (a Pose, a path, or None when the first move starts the camera).
     Each move is tried at every frame `times` as it is added, so an error names the move."""
@@ -425,32 +388,25 @@ def _moves(value: Any, at: _At, base, points: dict, fps: Fraction, first_frame: 
     for i, raw in enumerate(items):
         m_at = at[i] if isinstance(value, list) else at
         if not isinstance(raw, dict):
-            m_at.fail(f"expected a mapping with a `type`, got {_show(raw)}")
+            m_at.fail(f"expected a mapping with a `type`, got {show(raw)}")
         kind = raw.get("type")
-        if kind not in _MOVES:
-            m_at["type"].fail(f"unknown move {_show(kind)} (one of {', '.join(sorted(_MOVES))})")
-        params = _move_params(raw, m_at, kind, points, fps, first_frame)
+        if not isinstance(kind, str) or kind not in _KINDS:
+            m_at["type"].fail(f"unknown move {show(kind)} (one of {', '.join(sorted(_KINDS))})")
+        move = _move(raw, m_at, kind, points, fps, first_frame)
         span = _move_span(raw, m_at, fps, first_frame)
-        if kind in _GENERATORS:
+        if kind in STARTING_MOVES:
             if path is not None:
                 m_at["type"].fail(f"{kind} places the camera itself, so it must be the first move and the shot "
                                   "can have no `camera` or `keyframes`")
             if "from" in raw:
                 m_at["from"].fail(f"{kind} places the camera itself; `from` does not apply")
-            if kind == "orbit":
-                p = dict(params)
-                path = mv.orbit(p.pop("center"), p.pop("radius"), duration=duration, focal_mm=lens.focal_mm,
-                                focus_distance=lens.focus_distance, span=span, **p)
-            else:
-                path = mv.MovePath(mv.follow(params["target"], params["offset"],
-                                             look_offset=params.get("look_offset", (0.0, 0.0, 0.0)), duration=duration,
-                                             focal_mm=lens.focal_mm, focus_distance=lens.focus_distance), [], duration)
+            path = move.path(duration, focal_mm=lens.focal_mm, focus_distance=lens.focus_distance, span=span)
             _try(path, times, m_at)
             continue
         if "from" in raw:
             if path is not None:
                 m_at["from"].fail("only the first move of a shot without `camera` or `keyframes` may say where it starts")
-            aim = params.get("target", params.get("pivot"))
+            aim = getattr(move, "target", getattr(move, "pivot", None))
             if aim is None or not isinstance(aim, np.ndarray):
                 m_at["from"].fail(f"{kind} has no fixed target to aim the starting camera at; give `camera` instead")
             start = _point(raw["from"], m_at["from"], points)
@@ -460,12 +416,12 @@ def _moves(value: Any, at: _At, base, points: dict, fps: Fraction, first_frame: 
         if path is None:
             m_at.fail("the shot needs a starting camera: give `camera: {position, look_at}`, `from` in the first "
                       "move, or `keyframes`")
-        path = _apply_move(path, kind, params, span, duration)
+        path = lay(path, move, span=span, duration=duration)
         _try(path, times, m_at)
     return path
 
 
-def _try(path, times: np.ndarray, at: _At) -> None:
+def _try(path, times: np.ndarray, at: At) -> None:
     """Sample `path` at `times`; errors only sampling reveals (a target reached) name `at`."""
     try:
         path.sample(times)
@@ -473,7 +429,7 @@ def _try(path, times: np.ndarray, at: _At) -> None:
         at.fail(str(e))
 
 
-def _first_frame(data: dict, at: _At) -> int:
+def _first_frame(data: dict, at: At) -> int:
     """Film frame number of the shot's first frame, from `first_frame` or `frame_range`."""
     given = [k for k in ("duration", "frames", "frame_range") if k in data]
     if len(given) > 1:
@@ -483,25 +439,25 @@ def _first_frame(data: dict, at: _At) -> int:
             at["first_frame"].fail("frame_range already sets the first frame")
         v = data["frame_range"]
         if not isinstance(v, (list, tuple)) or len(v) != 2:
-            at["frame_range"].fail(f"expected [first, last] film frame numbers, got {_show(v)}")
-        f0, f1 = _int(v[0], at["frame_range"][0]), _int(v[1], at["frame_range"][1])
+            at["frame_range"].fail(f"expected [first, last] film frame numbers, got {show(v)}")
+        f0, f1 = integer(v[0], at["frame_range"][0]), integer(v[1], at["frame_range"][1])
         if f1 < f0:
             at["frame_range"].fail(f"last frame {f1} is before first frame {f0} (a zero-length shot)")
         return f0
-    return _int(data["first_frame"], at["first_frame"]) if "first_frame" in data else FIRST_FRAME
+    return integer(data["first_frame"], at["first_frame"]) if "first_frame" in data else FIRST_FRAME
 
 
-def _frame_count(data: dict, at: _At, fps: Fraction, keys: list[Keyframe] | None, loop: bool) -> int:
+def _frame_count(data: dict, at: At, fps: Fraction, keys: list[Keyframe] | None, loop: bool) -> int:
     """Number of frames from duration / frames / frame_range, or from the keyframes."""
     if "frame_range" in data:
         return data["frame_range"][1] - data["frame_range"][0] + 1
     if "frames" in data:
-        n = _int(data["frames"], at["frames"])
+        n = integer(data["frames"], at["frames"])
         if n < 1:
             at["frames"].fail(f"a shot needs at least one frame, got {n} (a zero-length shot)")
         return n
     if "duration" in data:
-        d = _number(data["duration"], at["duration"])
+        d = number(data["duration"], at["duration"])
         if not d > 0:
             at["duration"].fail(f"must be > 0 seconds, got {data['duration']} (a zero-length shot)")
         n = round(Fraction(repr(d)) * fps)
@@ -531,18 +487,18 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
     and stands for its first-frame position elsewhere; defaults: top-level fields the shot inherits unless it sets
     them (e.g. a film's fps, resolution and lens). Raises SplatfilmError naming the field.
     """
-    at = _At(source, where)
+    at = At(source, where)
     if not isinstance(data, dict):
-        at.fail(f"a shot is a mapping of fields, got {_show(data)}")
+        at.fail(f"a shot is a mapping of fields, got {show(data)}")
     inherited = dict(defaults or {})
     if "frame_range" in data:  # it sets the first frame: an inherited one would read as given twice
         inherited.pop("first_frame", None)
     data = {**inherited, **data}
-    _mapping(data, at, _TOP)
+    mapping(data, at, _TOP)
     schema_version(data.get("version"), at["version"], SHOT_VERSION)
     name = data.get("name", default_name)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*", name):
-        at["name"].fail(f"expected a name of letters, digits, _ . - (used in file names), got {_show(name)}")
+        at["name"].fail(f"expected a name of letters, digits, _ . - (used in file names), got {show(name)}")
     try:
         fps = parse_fps(data.get("fps", 24))
     except SplatfilmError as e:
@@ -588,7 +544,7 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
         base = None
 
     # A camera with no moves is a locked-off shot: a MovePath with nothing laid over its Pose.
-    path = mv.MovePath(base, [], last_time) if isinstance(base, Pose) and not has_moves else base
+    path = MovePath(base, [], last_time) if isinstance(base, Pose) and not has_moves else base
     if has_moves:
         key = "moves" if "moves" in data else "move"
         if count < 2 and keys is None:

@@ -1,4 +1,4 @@
-"""Time on a shot: exact frame rates, frame numbers, and the ease curves that shape motion in time.
+"""Time on a shot: exact frame rates and frame numbers (its ease curves: `scene.easing`).
 
 Frame rates are exact fractions (24, 25, 30, 24000/1001). Frame i of a shot (i = 0, 1, ...)
 is shown at i / fps seconds after the shot starts and carries the film frame number
@@ -54,29 +54,3 @@ def parse_fps(value) -> Fraction:
 def frame_times(count: int, fps: Fraction) -> np.ndarray:
     """Times in seconds [count] of frames 0..count-1: exactly i / fps, rounded once to float64."""
     return np.array([float(Fraction(i) / fps) for i in range(count)], dtype=np.float64)
-
-
-def ease_curve(x, ease_in: float = 0.0, ease_out: float = 0.0):
-    """Monotone time warp of [0,1] onto itself with slowed ends: h(0) = 0, h(1) = 1.
-
-    A cubic Hermite with slope (1 - ease_out) at x = 0 and (1 - ease_in) at x = 1, so
-    ease 0 leaves time linear there and ease 1 starts (or stops) at zero speed. For eases in
-    [0, 1] both slopes are in [0, 1], inside the Fritsch-Carlson bounds, so h is monotone:
-    the camera never runs backwards. (`ease_out` shapes the start because it is how the
-    motion *leaves* the previous key; `ease_in` how it *arrives* at the next.) x is clipped
-    to [0, 1]; arrays broadcast.
-    """
-    x = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
-    a, b = 1.0 - ease_out, 1.0 - ease_in
-    x2, x3 = x * x, x * x * x
-    # Hermite basis with p0 = 0, p1 = 1, m0 = a, m1 = b.
-    return (x3 - 2 * x2 + x) * a + (-2 * x3 + 3 * x2) + (x3 - x2) * b
-
-
-def check_ease(value, what: str) -> float:
-    """An ease amount in [0, 1] (0: none, 1: stops at zero speed), or SplatfilmError."""
-    if isinstance(value, bool):
-        value = 1.0 if value else 0.0
-    if not isinstance(value, (int, float, np.number)) or not 0.0 <= float(value) <= 1.0:
-        raise SplatfilmError(f"{what} must be a number in [0, 1] (0: none, 1: full stop), got {value!r}")
-    return float(value)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.shots import Lens, ease_curve, fov_deg_to_focal_mm, parse_fps
+from splatfilm.shots import Lens, fov_deg_to_focal_mm, parse_fps
 from splatfilm.shots.lens import focal_mm_to_fov_deg, focal_mm_to_pixels, pixels_to_focal_mm
 
 
@@ -79,15 +79,3 @@ def test_parse_fps_is_exact():
     for bad in (0, -24, "fast", True, None):
         with pytest.raises(SplatfilmError):
             parse_fps(bad)
-
-
-def test_ease_curve_ends_and_monotone():
-    x = np.linspace(0, 1, 1001)
-    for ein, eout in ((0, 0), (1, 1), (0.5, 0), (0, 1), (0.3, 0.8)):
-        h = ease_curve(x, ein, eout)
-        assert h[0] == 0.0 and h[-1] == 1.0
-        assert np.all(np.diff(h) >= 0)
-        # Slopes at the ends: (1 - ease_out) at the start, (1 - ease_in) at the end.
-        assert (h[1] - h[0]) / 1e-3 == pytest.approx(1 - eout, abs=5e-3)
-        assert (h[-1] - h[-2]) / 1e-3 == pytest.approx(1 - ein, abs=5e-3)
-    np.testing.assert_allclose(ease_curve(x), x)

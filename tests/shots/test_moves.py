@@ -7,28 +7,30 @@ import pytest
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.shots import (
+    MOVES,
+    Arc,
+    Dolly,
+    DollyZoom,
+    Follow,
+    Handheld,
     Keyframe,
     KeyframePath,
     Lens,
+    LookAt,
+    Orbit,
+    Pan,
+    Pedestal,
     PointTrack,
     Pose,
-    arc,
-    crane,
-    dolly,
-    dolly_zoom,
-    follow,
-    handheld,
-    look_at,
-    orbit,
-    pan,
-    pedestal,
-    push_in,
-    rack_focus,
-    roll,
+    PushIn,
+    RackFocus,
+    Roll,
+    Span,
+    Tilt,
+    Truck,
+    Zoom,
+    lay,
     rotation_to_pan_tilt_roll,
-    tilt,
-    truck,
-    zoom,
 )
 
 TABLE = np.array([0.0, 0.0, 0.75])
@@ -49,30 +51,30 @@ def _ptr(s):
 
 
 def test_translations_go_where_the_crew_expects():
-    d = dolly(CAM, 1.5, duration=4).sample(T)
+    d = lay(CAM, Dolly(1.5), duration=4).sample(T)
     np.testing.assert_allclose(d.positions[-1], [0, -1.5, 1.2], atol=1e-12)  # forward, level
     np.testing.assert_allclose(d.rotations, CAM.rotation[None].repeat(len(T), 0))
-    t = truck(CAM, 1.0, duration=4).sample(T)
+    t = lay(CAM, Truck(1.0), duration=4).sample(T)
     np.testing.assert_allclose(t.positions[-1], [1.0, -3.0, 1.2], atol=1e-12)  # camera right is +x here
-    p = pedestal(CAM, 0.5, duration=4).sample(T)
+    p = lay(CAM, Pedestal(0.5), duration=4).sample(T)
     np.testing.assert_allclose(p.positions[-1], [0, -3.0, 1.7], atol=1e-12)
     np.testing.assert_allclose(np.diff(p.positions[:, 2]), 0.5 / 96, atol=1e-12)  # linear without ease
-    assert crane is pedestal
+    assert MOVES["crane"] is MOVES["pedestal"] is Pedestal
 
 
 def test_rotations_turn_the_expected_way():
     start = rotation_to_pan_tilt_roll(CAM.rotation)
-    assert _ptr(pan(CAM, 30, duration=4).sample([4]))[0, 0] == pytest.approx(start[0] + 30)  # left
-    assert _ptr(tilt(CAM, 10, duration=4).sample([4]))[0, 1] == pytest.approx(start[1] + 10)  # up
-    assert _ptr(roll(CAM, 15, duration=4).sample([4]))[0, 2] == pytest.approx(15)
+    assert _ptr(lay(CAM, Pan(30), duration=4).sample([4]))[0, 0] == pytest.approx(start[0] + 30)  # left
+    assert _ptr(lay(CAM, Tilt(10), duration=4).sample([4]))[0, 1] == pytest.approx(start[1] + 10)  # up
+    assert _ptr(lay(CAM, Roll(15), duration=4).sample([4]))[0, 2] == pytest.approx(15)
     # Positive roll turns the camera's top (-y in OpenCV axes) towards its right (+x).
-    R = roll(CAM, 15, duration=4).sample([4]).rotations[0]
+    R = lay(CAM, Roll(15), duration=4).sample([4]).rotations[0]
     up_in_old_camera = CAM.rotation.T @ (-R[:, 1])
     assert up_in_old_camera[0] > 0
 
 
 def test_moves_compose_crane_while_panning():
-    path = pan(crane(CAM, height=1.0, duration=4, ease=0.5), degrees=30, ease=0.5)
+    path = lay(CAM, Pedestal(height=1.0), Pan(degrees=30), duration=4, ease=0.5)
     s = path.sample(T)
     np.testing.assert_allclose(s.positions[:, :2], np.broadcast_to([0, -3.0], (len(T), 2)), atol=1e-12)
     assert s.positions[-1, 2] == pytest.approx(2.2)
@@ -82,13 +84,13 @@ def test_moves_compose_crane_while_panning():
     assert s.positions[1, 2] - s.positions[0, 2] < 0.6 * 1.0 / 96
     np.testing.assert_allclose((pan_deg - pan_deg[0]) / 30, s.positions[:, 2] - 1.2, atol=1e-9)
     # A move given its own span runs only then.
-    s = pan(crane(CAM, 1.0, duration=4), 30, span=(1, 2)).sample([0.5, 1.0, 2.0, 3.0])
+    s = lay(lay(CAM, Pedestal(1.0), duration=4), Pan(30), span=(1, 2)).sample([0.5, 1.0, 2.0, 3.0])
     p = _ptr(s)[:, 0]
     assert p[0] == p[1] and p[2] == p[3] == pytest.approx(p[0] + 30)
 
 
 def test_orbit_keeps_radius_and_aims_at_the_centre():
-    s = orbit(TABLE, 2.0, height=1.5, degrees=360, duration=8).sample(np.linspace(0, 8, 193))
+    s = Orbit(TABLE, 2.0, height=1.5, degrees=360).path(8).sample(np.linspace(0, 8, 193))
     r = np.linalg.norm(s.positions[:, :2] - TABLE[:2], axis=1)
     np.testing.assert_allclose(r, 2.0, atol=1e-12)
     np.testing.assert_allclose(s.positions[:, 2], 1.5)
@@ -96,7 +98,7 @@ def test_orbit_keeps_radius_and_aims_at_the_centre():
     to_centre = TABLE - s.positions
     fwd = s.rotations[:, :, 2]
     np.testing.assert_allclose(np.sum(fwd * to_centre, 1) / np.linalg.norm(to_centre, axis=1), 1.0, atol=1e-12)
-    a = arc(CAM, 90, TABLE, duration=4).sample([4])
+    a = lay(CAM, Arc(90, TABLE), duration=4).sample([4])
     np.testing.assert_allclose(a.positions[0], [3.0, 0.0, 1.2], atol=1e-12)  # counter-clockwise from above
 
 
@@ -105,7 +107,7 @@ def test_dolly_zoom_keeps_the_subject_size_constant():
     cam = Pose.look_at([1.1, -4.0, 1.52], head, focal_mm=85.0)
     lens = Lens(width=1920, height=1080)
     for kwargs in ({"to_focal_mm": 24.0}, {"distance": -1.0}):
-        s = dolly_zoom(cam, head, duration=4, ease=0.4, **kwargs).sample(T)
+        s = lay(cam, DollyZoom(head, **kwargs), duration=4, ease=0.4).sample(T)
         cams = s.to_cameras(lens)
         # Two points on the subject, across the view axis: their image distance must not change.
         subject = _project(cams, np.array([head + [-0.15, 0, 0], head + [0.15, 0, 0.1]]))
@@ -115,35 +117,35 @@ def test_dolly_zoom_keeps_the_subject_size_constant():
         wall = _project(cams, np.array([[0.0, 2.0, 1.0], [1.0, 2.0, 1.0]]))
         wall_size = np.linalg.norm(wall[:, 1] - wall[:, 0], axis=1)
         assert abs(wall_size[-1] / wall_size[0] - 1) > 0.05
-    s = dolly_zoom(cam, head, to_focal_mm=24.0, duration=4).sample([4])
+    s = lay(cam, DollyZoom(head, to_focal_mm=24.0), duration=4).sample([4])
     assert s.focal_mm[0] == pytest.approx(24.0)
     with pytest.raises(SplatfilmError, match="reach the subject"):
-        dolly_zoom(cam, head, distance=5.0, duration=4).sample(T)
+        lay(cam, DollyZoom(head, distance=5.0), duration=4).sample(T)
 
 
 def test_push_in_zoom_and_rack_focus():
     ball = np.array([-0.25, 0.0, 0.89])
-    s = push_in(CAM, ball, to_distance=0.6, duration=3).sample(np.linspace(0, 3, 10))
+    s = lay(CAM, PushIn(ball, to_distance=0.6), duration=3).sample(np.linspace(0, 3, 10))
     assert np.linalg.norm(ball - s.positions[-1]) == pytest.approx(0.6)
     fwd = s.rotations[:, :, 2]
     to_ball = (ball - s.positions) / np.linalg.norm(ball - s.positions, axis=1, keepdims=True)
     np.testing.assert_allclose(fwd, to_ball, atol=1e-12)
-    z = zoom(CAM, 70.0, duration=2).sample([0, 1, 2]).focal_mm
+    z = lay(CAM, Zoom(70.0), duration=2).sample([0, 1, 2]).focal_mm
     np.testing.assert_allclose(z, [35, 35 * np.sqrt(2), 70])  # geometric: an even zoom
-    f = rack_focus(CAM, 1.0, duration=2).sample([0, 1, 2]).focus_distance
+    f = lay(CAM, RackFocus(1.0), duration=2).sample([0, 1, 2]).focus_distance
     np.testing.assert_allclose(1 / f, [1 / 3, (1 / 3 + 1) / 2, 1])  # linear in dioptres
 
 
 def test_look_at_follows_a_moving_target():
     walker = PointTrack([0, 2, 4], [[1, -1, 1.2], [0, -0.5, 1.2], [-1, -1, 1.2]])
-    s = look_at(dolly(CAM, 0.5, duration=4), walker).sample(T)
+    s = lay(lay(CAM, Dolly(0.5), duration=4), LookAt(walker)).sample(T)
     tgt = walker(T)
     to_t = (tgt - s.positions) / np.linalg.norm(tgt - s.positions, axis=1, keepdims=True)
     np.testing.assert_allclose(s.rotations[:, :, 2], to_t, atol=1e-12)
-    f = follow(walker, [0.5, -2.0, 0.3], duration=4).sample(T)
+    f = Follow(walker, [0.5, -2.0, 0.3]).path(4).sample(T)
     np.testing.assert_allclose(f.positions, tgt + [0.5, -2.0, 0.3], atol=1e-12)
     # Over a span, the camera turns onto the target and stays on it.
-    s = look_at(CAM, [1.1, -0.6, 1.5], span=(1, 2), ease=0.5, duration=4).sample([0.5, 2.5])
+    s = lay(CAM, LookAt([1.1, -0.6, 1.5]), span=(1, 2), ease=0.5, duration=4).sample([0.5, 2.5])
     np.testing.assert_allclose(s.rotations[0], CAM.rotation, atol=1e-12)
     fwd = s.rotations[1][:, 2]
     assert np.dot(fwd, ([1.1, -0.6, 1.5] - CAM.position) / np.linalg.norm([1.1, 2.4, 0.3])) == pytest.approx(1.0)
@@ -152,15 +154,15 @@ def test_look_at_follows_a_moving_target():
 def test_moves_lay_over_keyframed_paths():
     keys = KeyframePath([Keyframe(0, [0, -3, 1.2], look_at=TABLE), Keyframe(2, [1, -3, 1.2], look_at=TABLE)],
                         focal_mm=35)
-    s = pedestal(keys, 0.4).sample([0, 1, 2])
+    s = lay(keys, Pedestal(0.4)).sample([0, 1, 2])
     np.testing.assert_allclose(s.positions[:, 2], [1.2, 1.4, 1.6])
 
 
 def test_handheld_is_seeded_small_and_smooth():
-    base = dolly(CAM, 1.0, duration=4)
-    a = handheld(base, seed=3).sample(T)
-    b = handheld(base, seed=3).sample(T)
-    c = handheld(base, seed=4).sample(T)
+    base = lay(CAM, Dolly(1.0), duration=4)
+    a = lay(base, Handheld(seed=3)).sample(T)
+    b = lay(base, Handheld(seed=3)).sample(T)
+    c = lay(base, Handheld(seed=4)).sample(T)
     clean = base.sample(T)
     np.testing.assert_array_equal(a.positions, b.positions)
     assert not np.allclose(a.positions, c.positions)
@@ -173,10 +175,24 @@ def test_handheld_is_seeded_small_and_smooth():
 
 def test_move_errors():
     with pytest.raises(SplatfilmError, match="span of time"):
-        dolly(CAM, 1.0).sample(T)  # a still camera and no duration
+        lay(CAM, Dolly(1.0)).sample(T)  # a still camera and no duration
     with pytest.raises(SplatfilmError, match="exactly one"):
-        push_in(CAM, TABLE, duration=2)
+        PushIn(TABLE)
     with pytest.raises(SplatfilmError, match="reach the target"):
-        push_in(CAM, TABLE, distance=10, duration=2).sample(T)
+        lay(CAM, PushIn(TABLE, distance=10), duration=2).sample(T)
     with pytest.raises(SplatfilmError, match="end after"):
-        pan(CAM, 10, span=(2, 1))
+        lay(CAM, Pan(10), span=(2, 1))
+
+
+def test_move_parameters_keep_their_kinds():
+    # One rule per parameter, for lay() as for shot files: a zoom from -5 mm was NaN cameras.
+    with pytest.raises(SplatfilmError, match=r"^zoom: from_focal_mm must be > 0, got -5"):
+        lay(CAM, Zoom(70.0, from_focal_mm=-5), duration=2)
+    with pytest.raises(SplatfilmError, match=r"^handheld: amplitude_m must be >= 0"):
+        lay(CAM, Handheld(amplitude_m=-0.1))
+    with pytest.raises(SplatfilmError, match=r"^orbit: radius must be > 0"):
+        Orbit(TABLE, 0.0).path(4)
+    # A span given as a Span is kept as it is; as a tuple it takes the eases.
+    span = Span(1.0, 2.0, 0.5, 0.0)
+    assert lay(CAM, Pan(10), span=span).moves[0][1] is span
+    assert lay(CAM, Pan(10), span=(1, 2), ease=0.3).moves[0][1] == Span(1, 2, 0.3, 0.3)

@@ -3,6 +3,7 @@ name the file, the field and the problem."""
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -168,6 +169,32 @@ def test_move_errors(tmp_path, move, problem):
     path = _write(tmp_path, yaml.safe_dump({"duration": 2, "move": move}))
     with pytest.raises(SplatfilmError, match=f"shot.yaml: move.*{problem}"):
         load_shot(path)
+
+
+@pytest.mark.parametrize("move, problem", [
+    # Refused when the move is built: the message once carried no file name.
+    ({"type": "follow", "target": [0, 0, 0], "offset": [0, -2, 1], "look_offset": [0, -2, 1]},
+     r"move: follow: the camera offset equals the look offset"),
+    # A type that is not a name was a TypeError traceback (unhashable list).
+    ({"type": ["pan"], "degrees": 3}, r"move\.type: unknown move \['pan'\]"),
+])
+def test_move_errors_name_the_file(move, problem):
+    with pytest.raises(SplatfilmError, match=rf"^s\.yaml: {problem}"):
+        parse_shot({"duration": 2, "move": move}, "s.yaml")
+
+
+def test_the_move_list_in_the_docs_is_each_moves_fields():
+    # Shot files read a move's fields from its dataclass: the module's list must say the same.
+    from dataclasses import fields
+
+    from splatfilm.shots import MOVES, STARTING_MOVES, shot_yaml
+
+    doc = shot_yaml.__doc__.split("Move types and their fields")[1].split("Every move takes")[0]
+    words = set(re.findall(r"[a-z_]+", doc))
+    for kind, cls in {**MOVES, **STARTING_MOVES}.items():
+        assert kind in words and {f.name for f in fields(cls)} <= words, kind
+    for path in [Path(shot_yaml.__file__).parents[2] / "docs" / "film-script.md"]:
+        assert all(kind in path.read_text() for kind in {**MOVES, **STARTING_MOVES}), path
 
 
 def test_moves_need_a_duration_and_two_frames(tmp_path):
