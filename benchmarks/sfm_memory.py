@@ -20,7 +20,6 @@ with enough memory runs every core, which this one cannot show (use `--threads C
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -41,6 +40,7 @@ STEPS = ("extraction", "matching", "mapping")
 def measure(folder: Path, threads: int, machine: str | None) -> dict:
     """Run SfM on `folder`/images in this process (call in a fresh one): peak resident set, per step."""
     import splatfilm.fit.sfm as sfm
+    from splatfilm.io.digest import content_digest
 
     if machine:
         cores, gb = machine.split(":")
@@ -69,9 +69,9 @@ def measure(folder: Path, threads: int, machine: str | None) -> dict:
     seconds = time.perf_counter() - t
     done.set()
     sampler.join()
-    digest = hashlib.sha256(b"".join((model / f).read_bytes() for f in ("cameras.bin", "images.bin", "points3D.bin")))
+    digest = content_digest(*((model / f).read_bytes() for f in ("cameras.bin", "images.bin", "points3D.bin")))
     return {"peak_mb": peak_rss_mb(), "steps_mb": {s: peaks.get(s, 0.0) for s in STEPS}, "seconds": seconds,
-            "model": digest.hexdigest()[:12], "extraction_line": next((m for m in lines if "extracting SIFT" in m), ""),
+            "model": digest[:12], "extraction_line": next((m for m in lines if "extracting SIFT" in m), ""),
             "kept": lines[-1] if lines else ""}
 
 

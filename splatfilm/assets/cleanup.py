@@ -144,20 +144,19 @@ def cached_supported(scene: str | Path, gaussians: Gaussians, settings: CleanupS
     `cache_dir`/clean-KEY.json when an earlier run counted the same file, cameras and
     settings, else counted and written there."""
     from splatfilm.assets.sidecar import capture_cameras_path
+    from splatfilm.io.cache import CacheEntry
     from splatfilm.io.digest import content_digest, file_digest
-    from splatfilm.io.manifest import read_record, write_record
 
     cameras = cameras if cameras is not None else capture_cameras_of(scene)
     record = {"scene_sha256": file_digest(scene), "cameras_sha256": file_digest(capture_cameras_path(scene)),
               "settings": asdict(settings)}
-    key = content_digest(record)
-    path = Path(cache_dir) / f"clean-{key[:32]}.json"
-    data = read_record(path)
-    if data.get("key") == key and isinstance(data.get("removed"), list):
+    cache = CacheEntry.in_folder(cache_dir, "clean", content_digest(record))
+    data = cache.lookup() or {}
+    if isinstance(data.get("removed"), list):
         keep = torch.ones(len(gaussians), dtype=torch.bool)
         keep[torch.tensor(data["removed"], dtype=torch.long)] = False
         return keep
     keep = supported(gaussians, cameras, settings, backend, progress)
-    write_record(path, {"key": key, **record, "removed": torch.nonzero(~keep).reshape(-1).tolist()}, indent=None)
+    cache.store(**record, removed=torch.nonzero(~keep).reshape(-1).tolist())
     return keep
 

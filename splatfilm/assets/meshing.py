@@ -407,8 +407,9 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     written there. `gaussians` with `variant`, their content digest (a film's set after its
     edits or clean): where that is not the file's own, mesh those instead, cached as
     SCENE.collision-VARIANT.obj."""
+    from splatfilm.io.atomic import atomic_path
+    from splatfilm.io.cache import CacheEntry
     from splatfilm.io.digest import content_digest, file_digest
-    from splatfilm.io.manifest import read_record, write_record
 
     o3d = load_open3d()
     settings = settings or MeshSettings()
@@ -420,7 +421,6 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     changed = gaussians is not None and bool(variant) and variant != scene_sha256
     if changed:
         obj = obj.with_name(f"{scene.stem}.collision-{variant[:16]}.obj")
-    record_path = obj.with_suffix(".json")
     from splatfilm.assets.sidecar import capture_cameras_path, read_capture_cameras
 
     cameras = read_capture_cameras(scene)
@@ -429,8 +429,8 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
               "cameras_sha256": file_digest(capture_cameras_path(scene)) if cameras is not None else None,
               **({"variant": variant} if changed else {})}
     record["settings"].pop("backend")  # either backend renders the same images
-    key = content_digest(record)
-    if obj.exists() and read_record(record_path).get("key") == key:
+    cache = CacheEntry(obj.with_suffix(".json"), content_digest(record), indent=2)
+    if cache.lookup(obj) is not None:
         mesh = o3d.io.read_triangle_mesh(str(obj))
         if len(mesh.triangles):
             v, f, _ = mesh_arrays(mesh)
@@ -448,13 +448,13 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
         mesh = mesh.simplify_quadric_decimation(target_number_of_triangles=max_triangles)
         mesh.remove_degenerate_triangles()
         mesh.remove_unreferenced_vertices()
-    tmp = obj.with_name(f".{obj.name}.tmp.obj")
-    if not o3d.io.write_triangle_mesh(str(tmp), mesh, write_ascii=True, write_vertex_normals=False,
-                                      write_vertex_colors=False, write_triangle_uvs=False):
-        raise SplatfilmError(f"{obj}: cannot write the collision mesh")
-    tmp.replace(obj)
-    tmp.with_suffix(".mtl").unlink(missing_ok=True)
-    write_record(record_path, {"key": key, **record}, indent=2)
+    # A temporary file of its own (an .mtl open3d may add beside it goes with it): another
+    # process meshing the same scene at once writes its own, and one killed leaves obj as it was.
+    with atomic_path(obj) as tmp:
+        if not o3d.io.write_triangle_mesh(str(tmp), mesh, write_ascii=True, write_vertex_normals=False,
+                                          write_vertex_colors=False, write_triangle_uvs=False):
+            raise SplatfilmError(f"{obj}: cannot write the collision mesh")
+    cache.store(**record)
     # Return what the file holds, so a fresh mesh and a cached one are the same numbers.
     v, f, _ = mesh_arrays(o3d.io.read_triangle_mesh(str(obj)))
     return v, f

@@ -49,7 +49,7 @@ from splatfilm.assets.ground import GroundPlane, read_ground
 from splatfilm.film.shadow import set_surface
 from splatfilm.film.world import Asset
 from splatfilm.io.digest import content_digest
-from splatfilm.io.manifest import read_record, write_record
+from splatfilm.io.cache import CacheEntry
 from splatfilm.scene.transforms import Similarity, euler_xyz_rotation, quat_from_rotation, quat_slerp, rotation_from_quat
 from splatfilm.yamlfields import At, mapping, number, show, vec3
 
@@ -592,24 +592,22 @@ def bake_physics(spec: PhysicsSpec, points: np.ndarray, collider: Collider, fps:
     `cache_dir`/physics-KEY.json when an earlier run baked the same inputs (with this machine's
     pybullet, or with any where pybullet is not installed), else simulated and written there
     (no cache_dir: always simulated). SplatfilmError without pybullet and without a bake."""
-    key = physics_key(spec, points, collider, fps)
     simulator = simulator_version()
-    path = Path(cache_dir) / f"physics-{key[:32]}.json" if cache_dir is not None else None
-    if path is not None:
-        data = read_record(path)
-        if data.get("key") == key and simulator in (None, data.get("pybullet")):
-            try:
-                return BakedMotion.from_dict(data["motion"])
-            except (KeyError, TypeError, ValueError, SplatfilmError):
-                pass  # a damaged cache file is simulated again and replaced
+    cache = (CacheEntry.in_folder(cache_dir, "physics", physics_key(spec, points, collider, fps))
+             if cache_dir is not None else None)
+    data = cache.lookup() if cache is not None else None
+    if data is not None and simulator in (None, data.get("pybullet")):
+        try:
+            return BakedMotion.from_dict(data["motion"])
+        except (KeyError, TypeError, ValueError, SplatfilmError):
+            pass  # a damaged cache file is simulated again and replaced
     if simulator is None:
-        where = f"{path} does not hold it" if path is not None else "no bake was given"
+        where = f"{cache.path} does not hold it" if cache is not None else "no bake was given"
         raise SplatfilmError(f"simulating needs pybullet (pip install pybullet), and {where}: bake it where "
                              "pybullet is installed (render the film there once) and bring its .splatfilm-cache")
     motion = simulate(spec, body_shape(points, spec.shape, spec.scale), collider, fps)
-    if path is not None:
-        write_record(path, {"key": key, "pybullet": simulator, "spec": spec.to_dict(), "motion": motion.to_dict()},
-                     indent=None)
+    if cache is not None:
+        cache.store(pybullet=simulator, spec=spec.to_dict(), motion=motion.to_dict())
     return motion
 
 

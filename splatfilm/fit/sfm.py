@@ -80,9 +80,7 @@ of how many, and what the rest failed).
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import math
 import os
 import shutil
@@ -101,11 +99,12 @@ from splatfilm.scene.cameras import Cameras, sizes_text
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.colmap_library import colmap_log, kept_log_level, load_pycolmap, stderr_silenced
 from splatfilm.fit.pose_check import PoseCheck, PoseLimits, failure_counts, summarize, verify_poses, write_pose_table
-from splatfilm.io.atomic import atomic_write, make_folder
-from splatfilm.io.digest import file_digest
+from splatfilm.io.atomic import atomic_path, atomic_write, make_folder
+from splatfilm.io.cache import CacheEntry, read_record, write_record
+from splatfilm.io.digest import content_digest, file_digest
 from splatfilm.io.images import (PHOTO_SUFFIXES, QUARTER_TURNS, exif_orientation, list_images, photo_orientation,
                                   unread_photos_note, write_upright)
-from splatfilm.io.manifest import read_record, write_record
+from splatfilm.io.manifest import Manifest
 from splatfilm.scene.transforms import rotation_angle_deg, umeyama
 
 CAMERA_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "OPENCV")
@@ -267,22 +266,22 @@ def _lens(tags, exif_tags) -> str:
 def _upright_folder(work: Path, root: Path, images: list, turned: set[str]) -> Path:
     """work/UPRIGHT holding every image of `images` ([name, sha1] under `root`): an upright copy
     of each `turned` one (COLMAP reads the stored pixels and ignores EXIF orientation), a link
-    to the others. A copy is made again only when its photo changed (UPRIGHT/upright.json)."""
+    to the others. A copy is made again only when its photo changed (UPRIGHT/upright.json, the
+    `Manifest` of the copies)."""
     folder = work / UPRIGHT
-    made = read_record(folder / "upright.json") if (folder / "upright.json").exists() else {}
-    for name, digest in images:
-        target, source = folder / name, (root / name).resolve()
-        make_folder(target.parent)
-        if name in turned:
-            if made.get(name) != digest or target.is_symlink() or not target.is_file():
+    with Manifest.load(folder / "upright.json") as made:
+        for name, digest in images:
+            target, source = folder / name, (root / name).resolve()
+            make_folder(target.parent)
+            if name in turned:
+                if target.is_symlink() or not made.is_done(name, digest, [target]):
+                    target.unlink(missing_ok=True)
+                    write_upright(source, target)
+                    made.done(name, digest)
+            elif not (target.is_symlink() and os.readlink(target) == str(source)):
                 target.unlink(missing_ok=True)
-                write_upright(source, target)
-                made[name] = digest
-        elif not (target.is_symlink() and os.readlink(target) == str(source)):
-            target.unlink(missing_ok=True)
-            made.pop(name, None)
-            os.symlink(source, target)
-    write_record(folder / "upright.json", made)
+                made.frames.pop(name, None)
+                os.symlink(source, target)
     return folder
 
 
@@ -538,14 +537,15 @@ def run_sfm(
         "options": {"matcher": matcher, "mapper": mapper, "camera_model": camera_model, "focal_px": focal_px,
                     "seed": seed, "limits": (limits or PoseLimits()).__dict__},
     }
-    if manifest_path.exists() and (model_dir / "images.bin").exists():
-        record = read_record(manifest_path)
-        old = record.get("inputs", {})
-        if (reuse and old == inputs and record.get("summary", {}).get("kept", 0) >= need
-                and (not turned or read_sfm_image_root(work) is not None)):  # upright copies still there
-            say(f"sfm: reusing {model_dir} ({record['summary']['kept']}/{n} images kept)")
-            return model_dir
-        if old.get("images") == inputs["images"] and isinstance(old.get("options"), dict):
+    model = CacheEntry(manifest_path, inputs, field="inputs")
+    record = model.lookup(model_dir / "images.bin") if reuse else None
+    if (record is not None and record.get("summary", {}).get("kept", 0) >= need
+            and (not turned or read_sfm_image_root(work) is not None)):  # upright copies still there
+        say(f"sfm: reusing {model_dir} ({record['summary']['kept']}/{n} images kept)")
+        return model_dir
+    if (model_dir / "images.bin").exists():
+        old = read_record(manifest_path).get("inputs", {})
+        if isinstance(old, dict) and old.get("images") == inputs["images"] and isinstance(old.get("options"), dict):
             # A model made on purpose with another camera model or matcher (`splatfilm sfm`) is
             # not replaced unsaid when `fit` of the same photos runs SfM with its defaults.
             changed = ", ".join(f"{k} {old['options'].get(k)!r} -> {inputs['options'][k]!r}"
@@ -630,8 +630,8 @@ def run_sfm(
         # Inside the work folder (upright copies) relative to it, so a moved model keeps them.
         image_root = root.resolve()
         inside = image_root.is_relative_to(work.resolve())
-        write_record(manifest_path, {"inputs": inputs, "summary": summary.__dict__,
-                                     "image_root": str(image_root.relative_to(work.resolve()) if inside else image_root)})
+        model.store(summary=summary.__dict__,
+                    image_root=str(image_root.relative_to(work.resolve()) if inside else image_root))
         say(f"sfm: kept {summary.kept}/{n} images, {summary.points} points, {summary.seconds:.1f} s -> {model_dir}")
         return model_dir
 
@@ -690,8 +690,7 @@ def _database_record(work: Path, features: dict, names: list[str], reuse: bool) 
             write_record(work / DATABASE_RECORD, record)
             return record
     # The write-ahead log first: one left beside a new database would be replayed into it.
-    for stale in (work / "database.db-wal", work / "database.db-shm", database, work / VOCABULARY,
-                  work / (VOCABULARY + ".partial")):
+    for stale in (work / "database.db-wal", work / "database.db-shm", database, work / VOCABULARY):
         stale.unlink(missing_ok=True)
     record = {"features": features, "extracted": False, "matching": None, "matched": False}
     write_record(work / DATABASE_RECORD, record)
@@ -1088,9 +1087,8 @@ def _build_vocabulary(pycolmap, database: Path, path: Path, num_threads: int, se
         index.build(options, descriptors)
     # Written whole or not at all: a resumed matching reuses it, so its loop pairs are the ones
     # an uninterrupted run finds.
-    partial = path.with_name(path.name + ".partial")
-    index.write(partial)
-    os.replace(partial, path)
+    with atomic_path(path) as tmp:
+        index.write(tmp)
     return True
 
 
@@ -1193,10 +1191,9 @@ def _mapping(pycolmap, kind: str, database: Path, root: Path, out: Path, seed: i
     shutil.rmtree(runs, ignore_errors=True)
     best = max(recons.values(), key=lambda r: r.num_reg_images(), default=None)
     if best is not None:
-        partial = out / "model.partial"
-        make_folder(partial)
-        best.write(partial)
-        os.replace(partial, model)
+        with atomic_path(model) as partial:
+            make_folder(partial)
+            best.write(partial)
     write_record(record, {**done, "registered": best.num_reg_images() if best is not None else 0})
     # Read back: a model read from files lists its images in another order than the one COLMAP
     # built, and what follows (the pose checks, the model written) would differ with it.
@@ -1324,14 +1321,12 @@ def triangulate_known_poses(
                                  f"{w}x{h} uint8")
     work = Path(work_dir)
     result_path, record_path = work / "points.npz", work / "triangulation.json"
-    digest = hashlib.sha256()
-    for im in images:
-        digest.update(np.ascontiguousarray(im[..., :3]).tobytes())
-    for arr in (cameras.viewmats, cameras.Ks, cameras.widths, cameras.heights, cameras.distortion):
-        digest.update(np.ascontiguousarray(arr).tobytes())
-    digest.update(json.dumps(list(cameras.camera_model)).encode())
-    inputs = {"version": _TRIANGULATION_VERSION, "views": n, "digest": digest.hexdigest(), "seed": seed}
-    if reuse and result_path.exists() and read_record(record_path).get("inputs") == inputs:
+    digest = content_digest(*(im[..., :3] for im in images),
+                            *(np.asarray(a) for a in (cameras.viewmats, cameras.Ks, cameras.widths, cameras.heights,
+                                                      cameras.distortion)), list(cameras.camera_model))
+    inputs = {"version": _TRIANGULATION_VERSION, "views": n, "digest": digest, "seed": seed}
+    triangulation = CacheEntry(record_path, inputs, field="inputs")
+    if reuse and triangulation.lookup(result_path) is not None:
         with np.load(result_path) as z:
             points, colors = z["points"], z["colors"]
         say(f"triangulate: reusing {len(points)} points from {result_path}")
@@ -1430,7 +1425,7 @@ def triangulate_known_poses(
         buf = io.BytesIO()
         np.savez(buf, points=points, colors=colors)
         atomic_write(result_path, [buf.getvalue()])
-        write_record(record_path, {"inputs": inputs, "points": len(points), "seconds": round(time.perf_counter() - t0, 2)})
+        triangulation.store(points=len(points), seconds=round(time.perf_counter() - t0, 2))
         say(f"triangulate: {len(points)} points from {n} views, {time.perf_counter() - t0:.1f} s -> {result_path}")
         return points, colors
 
@@ -1486,15 +1481,14 @@ def frames_from_video(video_path: str | Path, out_dir: str | Path, count: int, l
         raise SplatfilmError(f"{video}: no such video")
     if count < 1:
         raise SplatfilmError(f"{video}: frame count must be >= 1, got {count}")
-    st = video.stat()
-    key = {"video": str(video.resolve()), "bytes": st.st_size, "mtime": st.st_mtime, "count": count}
-    manifest = out / "frames.json"
-    if manifest.exists():
-        old = read_record(manifest)
-        paths = [out / name for name in old.get("frames", [])]
-        if old.get("key") == key and paths and all(p.exists() for p in paths):
-            say(f"video: reusing {len(paths)} frames in {out}")
-            return paths
+    # The video's bytes, not its size and time: a clip rewritten in place (a new export under
+    # the same name, its time kept by a copy) is another clip.
+    frames = CacheEntry(out / "frames.json", {"video_sha256": file_digest(video), "count": count})
+    made = frames.lookup() or {}
+    paths = [out / name for name in made.get("frames", [])]
+    if paths and all(p.exists() for p in paths):
+        say(f"video: reusing {len(paths)} frames in {out}")
+        return paths
 
     total = _count_frames(video)
     picks = sorted({round(k * (total - 1) / (count - 1)) for k in range(count)}) if count > 1 else [0]
@@ -1514,7 +1508,7 @@ def frames_from_video(video_path: str | Path, out_dir: str | Path, count: int, l
         raise SplatfilmError(f"{video}: cannot decode video ({_first_line(e)})") from None
     if not paths:
         raise SplatfilmError(f"{video}: the video has no frames")
-    write_record(manifest, {"key": key, "frames": [p.name for p in paths]})
+    frames.store(frames=[p.name for p in paths])
     say(f"video: {len(paths)} of {total} frames -> {out}")
     return paths
 

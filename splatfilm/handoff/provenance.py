@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.provenance import KEY, array_digest, png_digest
+from splatfilm.io.digest import array_digest
+from splatfilm.io.provenance import KEY, png_digest
 
 MIME = {".png": "image/png", ".mp4": "video/mp4", ".mov": "video/quicktime"}
 KINDS = (".png", ".exr", ".mp4", ".mov")
@@ -172,7 +173,7 @@ def sign_file(path: str | Path, key: str | Path, cert: str | Path) -> bool:
     if mime is None:
         return False
     c2pa = c2pa_module()
-    from splatfilm.io.atomic import temp_path_for
+    from splatfilm.io.atomic import atomic_path
 
     key_pem, cert_pem = _read_pem(key, "private key"), _read_pem(cert, "certificate chain")
     alg = b"ps256" if b"BEGIN RSA" in key_pem or _is_rsa(key_pem) else b"es256"
@@ -190,20 +191,17 @@ def sign_file(path: str | Path, key: str | Path, cert: str | Path) -> bool:
             {"label": "org.splatfilm.provenance", "data": record},
         ],
     }
-    tmp = temp_path_for(path)
-    try:
-        signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(alg, cert_pem, key_pem, None))
-        builder = c2pa.Builder(json.dumps(manifest))
-        with open(path, "rb") as src, open(tmp, "wb") as dst:
-            builder.sign(signer, mime, src, dst)
-        tmp.replace(path)
-    except OSError as e:
-        raise SplatfilmError(f"{path}: cannot sign: {e.strerror or e}") from None
-    except Exception as e:  # c2pa.C2paError: a key and certificate that do not match, a refused chain, ...
-        raise SplatfilmError(f"{path}: C2PA signing failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") \
-            from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        try:
+            signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(alg, cert_pem, key_pem, None))
+            builder = c2pa.Builder(json.dumps(manifest))
+            with open(path, "rb") as src, open(tmp, "wb") as dst:
+                builder.sign(signer, mime, src, dst)
+        except OSError as e:
+            raise SplatfilmError(f"{path}: cannot sign: {e.strerror or e}") from None
+        except Exception as e:  # c2pa.C2paError: a key and certificate that do not match, a refused chain, ...
+            raise SplatfilmError(f"{path}: C2PA signing failed: "
+                                 f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     return True
 
 

@@ -7,37 +7,58 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from splatfilm.errors import SplatfilmError
 
 
 def atomic_write(path: str | os.PathLike, chunks: Iterable[bytes | memoryview]) -> None:
-    """Write `chunks` to `path` via a temporary file in the same folder and `os.replace`.
+    """Write `chunks` to `path` via a temporary file in the same folder and `os.replace`
+    (`atomic_path`).
 
     Readers never see a half-written file; on failure the old file (if any) is untouched.
     Parent folders are created. Errors are `SplatfilmError`s naming the file.
     """
-    path = Path(path)
-    tmp = temp_path_for(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A fresh temporary path to write `path` at, for writers that want a file name (an
+    encoder, ffmpeg, a library that writes a whole folder): on a clean exit what was written
+    there (a file, flushed to disk, or a folder) replaces `path`; on any error it is removed
+    and `path` is left as it was. Parent folders are created; OSErrors become the one-line
+    `cannot_write(path)`.
+
+    The temporary path has `path`'s own name, inside a hidden folder of its own beside it
+    (.NAME.PID.RANDOM.tmp/NAME): two writers of the same file never share it, writers that
+    pick a format by the suffix or record their file's name (an OBJ's object name) see the
+    real one, and side files a writer puts next to it (an OBJ's .mtl) go with the folder.
+    """
+    path = Path(path)
+    scratch = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        scratch.mkdir(parents=True)
+        tmp = scratch / path.name
+        yield tmp
+        if tmp.is_file():
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)  # on disk before the rename makes it the file: a crash leaves old or new
+            finally:
+                os.close(fd)
         os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise cannot_write(path, e) from None
-        raise
+    except OSError as e:
+        raise cannot_write(path, e) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def cannot_write(path: str | os.PathLike, error: OSError) -> SplatfilmError:
@@ -109,7 +130,8 @@ def make_folder(path: str | os.PathLike) -> Path:
 
 
 def temp_path_for(path: str | os.PathLike) -> Path:
-    """A fresh temporary name beside `path`, for writers that need a file name (EXR)."""
+    """A fresh temporary name beside `path` (.NAME.PID.RANDOM.tmp.SUFFIX), for scratch files;
+    `atomic_path` writes a file in place of another."""
     path = Path(path)
     return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}"
 

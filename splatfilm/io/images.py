@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import atomic_write, cannot_write, make_folder, temp_path_for
+from splatfilm.io.atomic import atomic_path, atomic_write
 
 
 # Image formats a capture's camera file may name (read_photo reads them with Pillow).
@@ -125,31 +125,26 @@ def exif_orientation(exif) -> int:
 def write_upright(source: str | os.PathLike, target: str | os.PathLike) -> None:
     """Write `source` turned upright by its EXIF orientation to `target` (atomically), in its
     own format (JPEG at quality 95 without chroma subsampling), keeping its other EXIF tags and
-    colour profile. Raises SplatfilmError naming `source` when it cannot."""
+    colour profile. Raises SplatfilmError naming `source` when it cannot be read or turned,
+    naming `target` when it cannot be written."""
     from PIL import Image, ImageOps
 
-    target = Path(target)
-    tmp = temp_path_for(target)
-    try:
-        with Image.open(source) as im:
-            fmt, icc = im.format, im.info.get("icc_profile")
-            upright = ImageOps.exif_transpose(im)
-            exif = upright.getexif()
-            exif[0x0112] = 1
-            options = {"exif": exif.tobytes()}
-            if icc:
-                options["icc_profile"] = icc
-            if fmt in ("JPEG", "MPO"):  # MPO: a JPEG with a second picture (phones' depth or gain maps)
-                fmt = "JPEG"
-                options.update(quality=95, subsampling=0)
-            upright.save(tmp, format=fmt, **options)
-        os.replace(tmp, target)
-    except (OSError, ValueError, SyntaxError, struct.error) as e:  # Pillow's errors for bad files and EXIF
-        Path(tmp).unlink(missing_ok=True)
-        raise SplatfilmError(f"{source}: cannot write an upright copy ({type(e).__name__}: {e})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as tmp:
+        try:
+            with Image.open(source) as im:
+                fmt, icc = im.format, im.info.get("icc_profile")
+                upright = ImageOps.exif_transpose(im)
+                exif = upright.getexif()
+                exif[0x0112] = 1
+                options = {"exif": exif.tobytes()}
+                if icc:
+                    options["icc_profile"] = icc
+                if fmt in ("JPEG", "MPO"):  # MPO: a JPEG with a second picture (phones' depth or gain maps)
+                    fmt = "JPEG"
+                    options.update(quality=95, subsampling=0)
+                upright.save(tmp, format=fmt, **options)
+        except (OSError, ValueError, SyntaxError, struct.error) as e:  # Pillow's errors for bad files and EXIF
+            raise SplatfilmError(f"{source}: cannot write an upright copy ({type(e).__name__}: {e})") from None
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -223,7 +218,8 @@ def write_depth(path: str | os.PathLike, depth: np.ndarray, channel: str = "Z", 
 
         header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage, **(attributes or {})}
         if provenance is not None:
-            from splatfilm.io.provenance import KEY, array_digest, seal
+            from splatfilm.io.digest import array_digest
+            from splatfilm.io.provenance import KEY, seal
 
             header[KEY] = seal(provenance, array_digest({channel: depth}))
         _write_exr(path, header, {channel: depth})
@@ -248,7 +244,8 @@ def write_exr_layers(path: str | os.PathLike, channels: dict[str, np.ndarray], p
               "colorSpace": LINEAR_COLORSPACE, "oiio:ColorSpace": LINEAR_COLORSPACE, "ocioConfig": OCIO_CONFIG,
               **(attributes or {})}
     if provenance is not None:
-        from splatfilm.io.provenance import KEY, array_digest, seal
+        from splatfilm.io.digest import array_digest
+        from splatfilm.io.provenance import KEY, seal
 
         header[KEY] = seal(provenance, array_digest(data))
     _write_exr(path, header, data)
@@ -317,17 +314,8 @@ def _write_exr(path: Path, header: dict, data: dict[str, np.ndarray]) -> None:
     """Write an EXR atomically (a temporary file renamed into place)."""
     import OpenEXR
 
-    make_folder(path.parent)
-    tmp = temp_path_for(path)
-    try:
-        with OpenEXR.File(header, data) as f:
-            f.write(str(tmp))
-        os.replace(tmp, path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise cannot_write(path, e) from None
-        raise
+    with atomic_path(path) as tmp, OpenEXR.File(header, data) as f:
+        f.write(str(tmp))
 
 
 def read_exr_layers(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:

@@ -1,16 +1,14 @@
 """Records of finished work, so that a rerun redoes only what changed.
 
-`Manifest`: a resumable job's record in its output folder (`render`, `render-cameras`): per
-output file, the content key (`io.digest.content_digest`) of everything it was made from. A
-file whose key is unchanged and which exists is kept; anything else is made again. The
-record is saved every few files and when the job ends, however it ends, and every output
-file is written atomically, so an interrupted job resumes with nothing done twice.
-
-`read_record` / `write_record`: the JSON record a cache keeps beside what it made (the SfM
-model, the collision mesh, the baked physics), compared with the inputs' key before reuse.
+`Manifest`: a resumable job's record in its output folder (`render`, `render-cameras`, SfM's
+upright copies of turned photos): per output file, the content key (`io.digest`) of everything
+it was made from. A file whose key is unchanged and which exists is kept; anything else is made
+again. The record is saved every few files and when the job ends, however it ends, and every
+output file is written atomically, so an interrupted job resumes with nothing done twice.
 
 Anything unreadable -- a missing, truncated or corrupt file, or one a newer splatfilm wrote
--- reads as empty: the job then simply redoes the work, which is always safe.
+-- reads as empty: the job then simply redoes the work, which is always safe. A cached result
+with a record of its own is an `io.cache.CacheEntry`.
 """
 
 from __future__ import annotations
@@ -20,25 +18,11 @@ from pathlib import Path
 from typing import Iterable
 
 from splatfilm.io.atomic import atomic_write
+from splatfilm.io.cache import read_record
 
 # Version 2: {"version": 2, "frames": {file: key}, SECTION: {...}}. Version 1 (no `version`
 # field) had the film's layout without the field, and render-cameras' keys at the top level.
 MANIFEST_VERSION = 2
-
-
-def read_record(path: str | Path) -> dict:
-    """The JSON object stored in `path`; {} when there is none or it cannot be read (the
-    cached work is then redone)."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):  # ValueError: corrupt JSON or bytes that are not UTF-8
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def write_record(path: str | Path, record: dict, indent: int | None = 1, sort_keys: bool = False) -> None:
-    """Write `record` as JSON (one trailing newline), atomically."""
-    atomic_write(Path(path), [(json.dumps(record, indent=indent, sort_keys=sort_keys) + "\n").encode()])
 
 
 class Manifest:

@@ -16,12 +16,12 @@ attribute "splatfilm:provenance" in the header; MP4/MOV, the movie's "comment" m
 
 from __future__ import annotations
 
-import hashlib
 import json
 from xml.sax.saxutils import escape
 
 import numpy as np
 
+from splatfilm.io.digest import array_digest
 from splatfilm.version import __version__
 
 KEY = "splatfilm:provenance"
@@ -56,16 +56,6 @@ def provenance_record(film: str, film_sha256: str, assets: dict[str, str], shot:
         record["frames"] = [int(f) for f in frames]
     record.update(extra)
     return record
-
-
-def array_digest(arrays: dict[str, np.ndarray]) -> str:
-    """sha256 (hex) of named arrays, in name order: each name, dtype, shape and bytes (C order)."""
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 def seal(record: dict, content_sha256: str) -> str:

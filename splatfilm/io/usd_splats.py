@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import cannot_write, make_folder, temp_path_for
+from splatfilm.io.atomic import atomic_path
 from splatfilm.scene.gaussians import Gaussians, opacity_logit, opacity_sigmoid
 from splatfilm.scene.sh import MAX_SH_DEGREE
 from splatfilm.scene.transforms import Similarity, quat_to_rotmat
@@ -85,16 +85,9 @@ def open_usd_stage(path: str | os.PathLike):
 def export_usd_stage(stage, path: str | os.PathLike) -> None:
     """Write `stage`'s root layer to `path` atomically (.usda text, .usd / .usdc binary crate)."""
     path = Path(path)
-    make_folder(path.parent)
-    tmp = temp_path_for(path)
-    try:
+    with atomic_path(path) as tmp:
         if not stage.GetRootLayer().Export(str(tmp)):
             raise SplatfilmError(f"{path}: USD could not write the file")
-        os.replace(tmp, path)
-    except OSError as e:
-        raise cannot_write(path, e) from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def splat_prims(stage) -> list:

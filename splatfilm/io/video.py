@@ -20,7 +20,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import make_folder, temp_path_for
+from splatfilm.io.atomic import atomic_path, make_folder, temp_path_for
 
 
 def ffmpeg_exe() -> str:
@@ -32,15 +32,12 @@ def ffmpeg_exe() -> str:
 
 
 def _run(args: list[str], output: Path) -> None:
-    tmp = temp_path_for(output)
-    try:
-        res = subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", *args, str(tmp)], capture_output=True, text=True)
+    exe = ffmpeg_exe()
+    with atomic_path(output) as tmp:
+        res = subprocess.run([exe, "-y", "-loglevel", "error", *args, str(tmp)], capture_output=True, text=True)
         if res.returncode != 0:
             last = (res.stderr.strip().splitlines() or ["unknown error"])[-1]
             raise SplatfilmError(f"{output}: ffmpeg failed: {last}")
-        tmp.replace(output)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # prores_ks settings per master: profile, pixel format, and more.

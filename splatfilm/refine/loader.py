@@ -11,21 +11,15 @@ from pathlib import Path
 import torch
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.digest import content_digest, file_digest
+from splatfilm.io.digest import folder_digest
 from splatfilm.refine.refiner import Refiner
 
 
 def refiner_digest(folder: str | Path) -> str:
-    """Identity of a refiner folder: file names, sizes and (for files under 64 MB) contents,
-    so retrained weights count as a new refiner without hashing gigabytes of a diffusion
-    model (big files count by size and modification time). Training checkpoints are left out."""
-    folder = Path(folder)
-    parts = []
-    for p in sorted(q for q in folder.rglob("*") if q.is_file() and not q.name.endswith(".ckpt.pt")):
-        st = p.stat()
-        parts.append(f"{p.relative_to(folder)}:{st.st_size}".encode())
-        parts.append((file_digest(p) if st.st_size < 64 << 20 else str(st.st_mtime_ns)).encode())
-    return content_digest(*parts)
+    """Identity of a refiner folder: the `io.digest.folder_digest` of its files but the
+    training checkpoints (*.ckpt.pt), which a finished refiner does not read. Every file's
+    bytes count, a diffusion model's gigabytes too: weights replaced in place are a new refiner."""
+    return folder_digest(folder, skip_suffixes=(".ckpt.pt",))
 
 
 def load_refiner(path: str | Path, device: str | torch.device | None = None) -> Refiner:

@@ -26,7 +26,7 @@ from splatfilm.io.atomic import atomic_write, check_output_file, make_folder
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
 from splatfilm.render import resolve_backend
 from splatfilm.io.digest import content_digest, file_digest
-from splatfilm.io.manifest import read_record
+from splatfilm.io.cache import read_record
 from splatfilm.refine.distill import DistillConfig, progressive_update
 from splatfilm.refine.pairs import PairConfig, make_pairs
 from splatfilm.refine.loader import load_refiner, refiner_digest

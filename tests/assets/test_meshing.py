@@ -273,6 +273,33 @@ def test_collision_mesh_is_cached(tmp_path, monkeypatch):
         collision_mesh(scene, coarse, progress=False)
 
 
+def test_two_runs_meshing_one_set_at_once_do_not_collide(tmp_path, monkeypatch):
+    """Two runs meshing the same set at once (two films, or render workers, on one set) wrote
+    the same temporary file (.set.collision.obj.tmp.obj): the later rename found it gone (a
+    traceback), or moved the other run's half-written mesh into place."""
+    from splatfilm.assets import meshing
+
+    scene = tmp_path / "set.ply"
+    save_gaussians(scene, box_on_floor())
+    coarse = MeshSettings(voxel=0.06, views=8, width=64, height=48)
+    o3d = meshing.load_open3d()
+    real, written, other = o3d.io.write_triangle_mesh, [], []
+
+    def write(path, mesh, **options):
+        written.append(path)
+        ok = real(path, mesh, **options)
+        if len(written) == 1:  # while this run's mesh waits for its rename, another run meshes the set
+            other.append(collision_mesh(scene, coarse, progress=False))
+        return ok
+
+    monkeypatch.setattr(o3d.io, "write_triangle_mesh", write)
+    v, f = collision_mesh(scene, coarse, progress=False)
+    assert len(written) == 2 and written[0] != written[1]
+    assert np.array_equal(v, other[0][0]) and np.array_equal(f, other[0][1]) and len(f) > 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set.collision.json", "set.collision.obj", "set.ply"]
+    assert "object name: set.collision\n" in collision_mesh_path(scene).read_text()  # not a temporary name
+
+
 def test_collision_mesh_is_made_again_when_meshing_changes(tmp_path, monkeypatch):
     """A collision mesh cached by an older way of meshing (one fused from expected depth, 2-3 cm
     in front of the set's surfaces) is not reused."""

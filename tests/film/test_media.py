@@ -38,6 +38,18 @@ def test_mp4_frame_count_even_size_and_concat(tmp_path):
     assert not list(tmp_path.glob(".*.tmp*"))
 
 
+def test_a_movie_that_cannot_be_written_is_a_one_line_error(tmp_path):
+    """ffmpeg's finished movie could not take the place of a folder of the output's name: the
+    rename's OSError came out as a traceback."""
+    from splatfilm.errors import SplatfilmError
+
+    _sequence(tmp_path / "a", "sh010", 2, size=(8, 8))
+    (tmp_path / "sh010.mp4").mkdir()
+    with pytest.raises(SplatfilmError, match=r"sh010\.mp4: cannot write: it is a folder, not a file"):
+        encode_sequence(tmp_path / "a" / "sh010.%04d.png", 1001, FPS, tmp_path / "sh010.mp4")
+    assert not list(tmp_path.glob(".*.tmp*"))
+
+
 @pytest.mark.parametrize("codec, suffix", [("h264", ".mp4"), ("prores422hq", ".mov"), ("prores4444", ".mov")])
 def test_movies_are_rec709_through_the_709_matrix_and_say_so(tmp_path, codec, suffix):
     """An HD frame's RGB goes to YUV through the BT.709 matrix (swscale's default was BT.601,

@@ -4,6 +4,7 @@ on a subset of the bundled film set, checked against the set's true cameras."""
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -316,6 +317,29 @@ def test_frames_from_video_samples_evenly_and_reuses(tmp_path):
     messages = []
     again = frames_from_video(video, tmp_path / "frames", 5, log=messages.append)
     assert again == paths and "reusing" in messages[0]
+
+
+def test_frames_from_a_video_rewritten_in_place_are_decoded_again(tmp_path):
+    """The frames were kept while the video's size and modification time stayed: a clip
+    exported again under its name (copied with its time kept) gave the old clip's frames."""
+    pytest.importorskip("imageio_ffmpeg")
+    video = tmp_path / "clip.avi"
+
+    def write_clip(grey: int) -> None:  # uncompressed: any picture gives a file of the same size
+        iio.imwrite(video, np.full((4, 16, 32, 3), grey, np.uint8), plugin="FFMPEG", codec="rawvideo", fps=10,
+                    macro_block_size=16)
+
+    write_clip(60)
+    first = frames_from_video(video, tmp_path / "frames", 2, log=None)
+    assert abs(float(iio.imread(first[0]).mean()) - 60) < 3
+    stat = video.stat()
+    write_clip(200)
+    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert video.stat().st_size == stat.st_size and video.stat().st_mtime_ns == stat.st_mtime_ns
+    messages = []
+    again = frames_from_video(video, tmp_path / "frames", 2, log=messages.append)
+    assert not any("reusing" in m for m in messages)
+    assert abs(float(iio.imread(again[0]).mean()) - 200) < 3
 
 
 def test_png_writing_survives_pycolmap():

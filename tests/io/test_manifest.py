@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from splatfilm.io.digest import content_digest, file_digest
-from splatfilm.io.manifest import MANIFEST_VERSION, Manifest, read_record, write_record
+from splatfilm.io.cache import read_record
+from splatfilm.io.digest import array_digest, content_digest, file_digest
+from splatfilm.io.manifest import MANIFEST_VERSION, Manifest
 
 
 def test_content_digest_keeps_the_keys_made_before():
@@ -21,6 +22,11 @@ def test_content_digest_keeps_the_keys_made_before():
     h = hashlib.sha256(json.dumps(desc, sort_keys=True).encode())
     h.update(pts.tobytes())
     assert content_digest(desc, pts.tobytes()) == h.hexdigest()
+    # Arrays hash as their bytes in C order (triangulation's key), without a copy made first.
+    rgba = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    h = hashlib.sha256(np.ascontiguousarray(rgba[..., :3]).tobytes())
+    h.update(json.dumps(["PINHOLE"]).encode())
+    assert content_digest(rgba[..., :3], ["PINHOLE"]) == h.hexdigest()
     # Refine's per-scene refiner key was made without sorted keys.
     parts = ["scene", {"z": 1, "a": 2}]
     assert content_digest(parts, sort_keys=False) == hashlib.sha256(json.dumps(parts).encode()).hexdigest()
@@ -84,13 +90,6 @@ def test_an_unreadable_manifest_is_empty_so_the_work_is_redone(tmp_path, text):
     assert read_record(path) == {} or read_record(path).get("version") is not None
 
 
-def test_records_round_trip_and_missing_reads_empty(tmp_path):
-    assert read_record(tmp_path / "none.json") == {}
-    write_record(tmp_path / "sub" / "r.json", {"key": "k", "n": [1, 2]}, indent=2)
-    assert read_record(tmp_path / "sub" / "r.json") == {"key": "k", "n": [1, 2]}
-    assert (tmp_path / "sub" / "r.json").read_text().endswith("}\n")
-
-
 def test_refiner_digest_keeps_its_value_and_skips_checkpoints(tmp_path):
     from splatfilm.refine.loader import refiner_digest
 
@@ -108,3 +107,32 @@ def test_refiner_digest_keeps_its_value_and_skips_checkpoints(tmp_path):
     assert refiner_digest(tmp_path) == h.hexdigest()
     (tmp_path / "sub" / "weights.bin").write_bytes(b"\x02" * 1000)
     assert refiner_digest(tmp_path) != h.hexdigest()
+
+
+def test_refiner_digest_reads_big_files_too(tmp_path, monkeypatch):
+    """A weight file over 64 MB changed in place, its size and modification time kept (a
+    retrained model copied with `cp -p`, an archive's times), was counted by size and time: the
+    film kept the frames the old refiner made."""
+    import os
+
+    from splatfilm.refine.loader import refiner_digest
+
+    big = tmp_path / "unet" / "diffusion_pytorch_model.safetensors"
+    big.parent.mkdir()
+    with open(big, "wb") as f:
+        f.truncate((64 << 20) + 1)  # sparse: no disk, and quick to read back
+    before, stat = refiner_digest(tmp_path), big.stat()
+    with open(big, "r+b") as f:
+        f.seek(1 << 20)
+        f.write(b"\x01")
+    os.utime(big, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert big.stat().st_size == stat.st_size and big.stat().st_mtime_ns == stat.st_mtime_ns
+    assert refiner_digest(tmp_path) != before
+
+
+def test_array_digest_names_dtype_and_shape():
+    # The sealed provenance of files already written holds this value: it must not change.
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    h = hashlib.sha256(b"Z|<f4|(2, 3)|" + a.tobytes())
+    assert array_digest({"Z": a}) == h.hexdigest()
+    assert array_digest({"Z": a}) != array_digest({"Z": a.reshape(3, 2)})
