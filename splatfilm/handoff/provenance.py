@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.digest import array_digest
-from splatfilm.io.provenance import KEY, png_digest
+from splatfilm.io.provenance import read_provenance
 
 MIME = {".png": "image/png", ".mp4": "video/mp4", ".mov": "video/quicktime"}
 KINDS = (".png", ".exr", ".mp4", ".mov")
@@ -44,35 +43,6 @@ class Inspection:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def _png(path: Path) -> tuple[str | None, str]:
-    import numpy as np
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im.load()
-            text = im.text.get(KEY) if hasattr(im, "text") else None
-            pixels = np.asarray(im)
-    except OSError as e:
-        raise SplatfilmError(f"{path}: not a readable PNG ({e})") from None
-    return text, png_digest(pixels)
-
-
-def _exr(path: Path) -> tuple[str | None, str]:
-    from splatfilm.io.images import read_exr_layers
-
-    channels, header = read_exr_layers(path)
-    text = header.get(KEY)
-    return (text if isinstance(text, str) else None), array_digest(channels)
-
-
-def _movie(path: Path) -> tuple[str | None, str]:
-    from splatfilm.io.video import probe_metadata, stream_digest
-
-    digest = stream_digest(path)
-    return probe_metadata(path).get("comment"), digest
 
 
 def read_c2pa(path: Path) -> dict | None:
@@ -120,7 +90,7 @@ def inspect_file(path: str | Path) -> Inspection:
                              f"not {path.suffix or 'files without an extension'}")
     if not path.is_file():
         raise SplatfilmError(f"{path}: no such file")
-    text, actual = {".png": _png, ".exr": _exr}.get(kind, _movie)(path)
+    text, actual = read_provenance(path)
     record = None
     problems = []
     if text is None:
@@ -177,7 +147,7 @@ def sign_file(path: str | Path, key: str | Path, cert: str | Path) -> bool:
 
     key_pem, cert_pem = _read_pem(key, "private key"), _read_pem(cert, "certificate chain")
     alg = b"ps256" if b"BEGIN RSA" in key_pem or _is_rsa(key_pem) else b"es256"
-    text, _ = {".png": _png}.get(path.suffix.lower(), _movie)(path)
+    text, _ = read_provenance(path)
     record = json.loads(text) if text else {}
     manifest = {
         "claim_generator_info": [{"name": "splatfilm", "version": record.get("splatfilm_version", "")}],

@@ -7,7 +7,8 @@ type: "compositeCapture" for a frame rendered from Gaussian assets fitted to cap
 once a generative (diffusion) refiner has changed it. Sealed into a file, the record also
 holds `content_sha256`, a hash of the file's pixels (PNG, EXR) or of its coded video
 packets (MP4, MOV), so a file whose pictures were changed afterwards fails verification
-(`splatfilm provenance FILE`, handoff/provenance.py).
+(`read_provenance` reads it back with the hash of the content now; `splatfilm provenance
+FILE`, handoff/provenance.py, checks the two).
 
 Where it goes: PNG, an iTXt chunk "splatfilm:provenance" plus an XMP packet (iTXt
 "XML:com.adobe.xmp", with Iptc4xmpExt:DigitalSourceType) and an sRGB chunk; EXR, a string
@@ -17,10 +18,12 @@ attribute "splatfilm:provenance" in the header; MP4/MOV, the movie's "comment" m
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 import numpy as np
 
+from splatfilm.errors import SplatfilmError
 from splatfilm.io.digest import array_digest
 from splatfilm.version import __version__
 
@@ -98,3 +101,32 @@ def png_with_provenance(pixels: np.ndarray, record: dict) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG", pnginfo=info)
     return buf.getvalue()
+
+
+def read_provenance(path: Path) -> tuple[str | None, str]:
+    """(the sealed record's text a .png, .exr, .mp4 or .mov carries, None when it carries none;
+    the content hash of its pixels or coded video packets computed now, as `seal` put it in
+    the record). SplatfilmError for a file that does not read as its kind."""
+    path = Path(path)
+    kind = path.suffix.lower()
+    if kind == ".png":
+        from PIL import Image
+
+        try:
+            with Image.open(path) as im:
+                im.load()
+                text = im.text.get(KEY) if hasattr(im, "text") else None
+                pixels = np.asarray(im)
+        except OSError as e:
+            raise SplatfilmError(f"{path}: not a readable PNG ({e})") from None
+        return text, png_digest(pixels)
+    if kind == ".exr":
+        from splatfilm.io.images import read_exr_layers
+
+        channels, header = read_exr_layers(path)
+        text = header.get(KEY)
+        return (text if isinstance(text, str) else None), array_digest(channels)
+    from splatfilm.io.video import probe_metadata, stream_digest
+
+    digest = stream_digest(path)
+    return probe_metadata(path).get("comment"), digest
