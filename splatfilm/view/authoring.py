@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 import yaml
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import atomic_write, check_output_file, read_text
+from splatfilm.io.atomic import atomic_write, check_output_file, read_input, read_text
 from splatfilm.io.paths import recorded_path
 from splatfilm.scene.cameras import Cameras
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
@@ -150,10 +149,8 @@ def _backup(path: Path) -> Path | None:
     if not path.exists():
         return None
     bak = path.with_name(path.name + ".bak")
-    try:
-        shutil.copy2(path, bak)
-    except OSError as e:
-        raise SplatfilmError(f"{bak}: cannot keep the original: {e.strerror or e}") from None
+    # Atomically: a backup cut short by a full disk would otherwise replace the good one.
+    atomic_write(bak, [read_input(path, "file to back up")])
     return bak
 
 
