@@ -21,10 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.provenance import read_provenance
+from splatfilm.io.images import read_exr_provenance
+from splatfilm.io.provenance import read_png_provenance
+from splatfilm.io.video import read_movie_provenance
 
 MIME = {".png": "image/png", ".mp4": "video/mp4", ".mov": "video/quicktime"}
 KINDS = (".png", ".exr", ".mp4", ".mov")
+_READERS = {".png": read_png_provenance, ".exr": read_exr_provenance}  # else a movie
 
 
 @dataclass
@@ -90,7 +93,7 @@ def inspect_file(path: str | Path) -> Inspection:
                              f"not {path.suffix or 'files without an extension'}")
     if not path.is_file():
         raise SplatfilmError(f"{path}: no such file")
-    text, actual = read_provenance(path)
+    text, actual = _READERS.get(kind, read_movie_provenance)(path)
     record = None
     problems = []
     if text is None:
@@ -147,7 +150,7 @@ def sign_file(path: str | Path, key: str | Path, cert: str | Path) -> bool:
 
     key_pem, cert_pem = _read_pem(key, "private key"), _read_pem(cert, "certificate chain")
     alg = b"ps256" if b"BEGIN RSA" in key_pem or _is_rsa(key_pem) else b"es256"
-    text, _ = read_provenance(path)
+    text, _ = _READERS.get(path.suffix.lower(), read_movie_provenance)(path)
     record = json.loads(text) if text else {}
     manifest = {
         "claim_generator_info": [{"name": "splatfilm", "version": record.get("splatfilm_version", "")}],

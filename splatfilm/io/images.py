@@ -198,6 +198,17 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None
     atomic_write(path, [data])
 
 
+def read_exr_provenance(path: str | os.PathLike) -> tuple[str | None, str]:
+    """(the sealed record's text an EXR carries in its header, None when it carries none; the
+    hash of its channels now, as `write_depth` and the frame writers seal it)."""
+    from splatfilm.io.digest import array_digest
+    from splatfilm.io.provenance import KEY
+
+    channels, header = read_exr_layers(path)
+    text = header.get(KEY)
+    return (text if isinstance(text, str) else None), array_digest(channels)
+
+
 def write_depth(path: str | os.PathLike, depth: np.ndarray, channel: str = "Z", provenance: dict | None = None,
                 attributes: dict | None = None) -> None:
     """Save depth [H,W] or [H,W,1] (or any one-channel float image, e.g. alpha with channel

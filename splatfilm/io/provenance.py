@@ -7,8 +7,9 @@ type: "compositeCapture" for a frame rendered from Gaussian assets fitted to cap
 once a generative (diffusion) refiner has changed it. Sealed into a file, the record also
 holds `content_sha256`, a hash of the file's pixels (PNG, EXR) or of its coded video
 packets (MP4, MOV), so a file whose pictures were changed afterwards fails verification
-(`read_provenance` reads it back with the hash of the content now; `splatfilm provenance
-FILE`, handoff/provenance.py, checks the two).
+(read back beside each writer with the hash of the content now: `read_png_provenance`,
+io.images.read_exr_provenance, io.video.read_movie_provenance; `splatfilm provenance FILE`,
+handoff/provenance.py, checks the two).
 
 Where it goes: PNG, an iTXt chunk "splatfilm:provenance" plus an XMP packet (iTXt
 "XML:com.adobe.xmp", with Iptc4xmpExt:DigitalSourceType) and an sRGB chunk; EXR, a string
@@ -103,30 +104,18 @@ def png_with_provenance(pixels: np.ndarray, record: dict) -> bytes:
     return buf.getvalue()
 
 
-def read_provenance(path: Path) -> tuple[str | None, str]:
-    """(the sealed record's text a .png, .exr, .mp4 or .mov carries, None when it carries none;
-    the content hash of its pixels or coded video packets computed now, as `seal` put it in
-    the record). SplatfilmError for a file that does not read as its kind."""
-    path = Path(path)
-    kind = path.suffix.lower()
-    if kind == ".png":
-        from PIL import Image
 
-        try:
-            with Image.open(path) as im:
-                im.load()
-                text = im.text.get(KEY) if hasattr(im, "text") else None
-                pixels = np.asarray(im)
-        except OSError as e:
-            raise SplatfilmError(f"{path}: not a readable PNG ({e})") from None
-        return text, png_digest(pixels)
-    if kind == ".exr":
-        from splatfilm.io.images import read_exr_layers
+def read_png_provenance(path: Path) -> tuple[str | None, str]:
+    """(the sealed record's text a PNG carries, None when it carries none; `png_digest` of its
+    pixels now). SplatfilmError for a file that is not a readable PNG. io.images and io.video
+    read their EXRs' and movies' records the same way."""
+    from PIL import Image
 
-        channels, header = read_exr_layers(path)
-        text = header.get(KEY)
-        return (text if isinstance(text, str) else None), array_digest(channels)
-    from splatfilm.io.video import probe_metadata, stream_digest
-
-    digest = stream_digest(path)
-    return probe_metadata(path).get("comment"), digest
+    try:
+        with Image.open(path) as im:
+            im.load()
+            text = im.text.get(KEY) if hasattr(im, "text") else None
+            pixels = np.asarray(im)
+    except OSError as e:
+        raise SplatfilmError(f"{path}: not a readable PNG ({e})") from None
+    return text, png_digest(pixels)

@@ -137,6 +137,13 @@ def add_provenance(path: str | Path, record: dict, reel: str | None = None) -> N
     _run(args, path)
 
 
+def read_movie_provenance(path: str | Path) -> tuple[str | None, str]:
+    """(the sealed record's text a movie carries in its "comment" metadata, None when it
+    carries none; `stream_digest` of its coded packets now)."""
+    digest = stream_digest(path)
+    return probe_metadata(path).get("comment"), digest
+
+
 def probe_metadata(path: str | Path) -> dict[str, str]:
     """The container's metadata (key -> value)."""
     res = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-f", "ffmetadata",
