@@ -1,16 +1,24 @@
 """Helpers the tests share: paths, cameras, random Gaussians, a brute-force compositor, small
-splat surfaces and a CLI error checker. Plain functions, imported as `from helpers import ...`
-(pytest puts tests/ on the path: `pythonpath` in pyproject.toml)."""
+splat surfaces, tiny films and captures, and a CLI error checker. Plain functions, imported
+as `from helpers import ...` (pytest puts tests/ on the path: `pythonpath` in pyproject.toml);
+fixtures more than one test folder uses are in conftest.py."""
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import look_at_rotation
+
+if TYPE_CHECKING:
+    from splatfilm.fit import FitConfig
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "nerfstudio"  # written by nerfstudio's own code (fixtures/README.md)
@@ -127,6 +135,34 @@ def textured_square(center, size, color, spacing=0.05) -> Gaussians:
     return Gaussians.from_activated(t(pts), quats, t(scales), torch.full((n,), 0.98), colors=t(colors))
 
 
+def square_splats(center, size, color, normal_axis: int, spacing=0.04) -> Gaussians:
+    """Opaque square of flat Gaussians, perpendicular to `normal_axis`."""
+    u = np.arange(-size / 2, size / 2 + 1e-9, spacing)
+    a, b = np.meshgrid(u, u, indexing="ij")
+    pts = np.zeros((a.size, 3))
+    axes = [i for i in range(3) if i != normal_axis]
+    pts[:, axes[0]], pts[:, axes[1]] = a.ravel(), b.ravel()
+    pts += np.asarray(center)
+    scales = np.full((len(pts), 3), spacing * 0.7)
+    scales[:, normal_axis] = 0.002
+    n = len(pts)
+    t = lambda x: torch.tensor(x, dtype=torch.float32)  # noqa: E731
+    quats = torch.zeros(n, 4)
+    quats[:, 0] = 1
+    return Gaussians.from_activated(t(pts), quats, t(scales), torch.full((n,), 0.98), colors=t(np.tile(color, (n, 1))))
+
+
+def blob_splats(color, radius=0.15) -> Gaussians:
+    """300 round Gaussians of `color` about 2 x `radius` across: a character."""
+    g = torch.Generator().manual_seed(0)
+    pts = torch.randn(300, 3, generator=g) * radius * 0.5
+    pts[:, 2] += radius + 0.2  # standing on z = 0 in its canonical frame
+    quats = torch.zeros(300, 4)
+    quats[:, 0] = 1
+    return Gaussians.from_activated(pts, quats, torch.full((300, 3), radius * 0.35), torch.full((300,), 0.95),
+                                    colors=torch.tensor(color).expand(300, 3))
+
+
 def write_walking_film(folder: Path, frames: int = 3) -> Path:
     """A tiny film in `folder` (64x40, one shot sh010 of `frames` frames at 24 fps): a textured
     wall and a hero walking fast in front of it while the camera dollies in. Returns film.yaml."""
@@ -166,3 +202,106 @@ def cli_error(capsys, args: list, name=None) -> str:
     if name is not None:
         assert str(name) in err, err
     return err
+
+
+# ---- tiny captures to fit (tests/fit, tests/refine) ----------------------------------------------
+
+CAPTURE_W, CAPTURE_H = 64, 48  # make_capture's image size
+
+
+def _ring_cameras(n: int, radius: float = 3.0) -> Cameras:
+    """`n` cameras on a ring of `radius` around the origin, bobbing in height, looking at it."""
+    viewmats = []
+    for i in range(n):
+        a = 2 * math.pi * i / n
+        eye = (radius * math.cos(a), radius * math.sin(a), 0.8 + 0.3 * math.sin(3 * a))
+        viewmats.append(look_at(eye, (0.0, 0.0, 0.0)).numpy())
+    K = np.array([[55.0, 0, CAPTURE_W / 2], [0, 55.0, CAPTURE_H / 2], [0, 0, 1]])
+    return Cameras(np.stack(viewmats), K, CAPTURE_W, CAPTURE_H,
+                   names=[f"images/frame_{i:05d}.png" for i in range(n)])
+
+
+def make_capture(folder: Path, n_views: int = 16, rgba: bool = False, points: bool = True, seed: int = 0) -> Path:
+    """A nerfstudio dataset folder rendered from random Gaussians (and their means as the
+    `ply_file_path` point cloud, as ns-process-data writes one)."""
+    import imageio.v3 as iio
+
+    from splatfilm.io.images import to_uint8
+    from splatfilm.render import render
+
+    gs = random_gaussians(400, sh_degree=1, dtype=torch.float32, seed=seed, spread=0.5, log_scale=(-3.0, 0.3),
+                          opacity=(0.5, 0.95))
+    cams = _ring_cameras(n_views)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    for i in range(n_views):
+        vm, K = cams[i].to_tensors()
+        out = render(gs, vm, K, CAPTURE_W, CAPTURE_H, backend="cpu")
+        rgb = out.rgb[0].numpy()
+        if rgba:
+            a = out.alpha[0].numpy()
+            im = np.concatenate([np.where(a > 0, rgb / np.maximum(a, 1e-8), 0), a], -1)
+        else:
+            im = rgb  # over black, which the fit renders behind the scene too
+        iio.imwrite(folder / cams.names[i], to_uint8(im))
+    c2w = cams.to_c2w_opengl()
+    meta = {"fl_x": 55.0, "fl_y": 55.0, "cx": CAPTURE_W / 2, "cy": CAPTURE_H / 2, "w": CAPTURE_W, "h": CAPTURE_H,
+            "camera_model": "PINHOLE",
+            "frames": [{"file_path": cams.names[i], "transform_matrix": c2w[i].tolist()} for i in range(n_views)]}
+    if points:
+        _write_points(folder, gs.means.numpy())
+        meta["ply_file_path"] = "sparse_pc.ply"
+    (folder / "transforms.json").write_text(json.dumps(meta))
+    return folder
+
+
+def _write_points(folder: Path, xyz: np.ndarray) -> None:
+    """folder/sparse_pc.ply: grey points at xyz [P,3], as ns-process-data writes its cloud."""
+    header = (f"ply\nformat binary_little_endian 1.0\nelement vertex {len(xyz)}\n"
+              "property float x\nproperty float y\nproperty float z\n"
+              "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n").encode()
+    rows = np.zeros(len(xyz), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("r", "u1"), ("g", "u1"), ("b", "u1")])
+    rows["x"], rows["y"], rows["z"] = xyz.astype(np.float32).T
+    rows["r"] = rows["g"] = rows["b"] = 128
+    (folder / "sparse_pc.ply").write_bytes(header + rows.tobytes())
+
+
+# Lenses a capture is fitted through (not undistorted): a wide fisheye with all four
+# coefficients, and a full panorama (fx, fy pixels per radian).
+LENSES = {
+    "OPENCV_FISHEYE": (np.array([[20.0, 0, 32], [0, 20.0, 24], [0, 0, 1]]), 64, 48, [0.08, -0.02, 0.004, -0.001, 0, 0]),
+    "EQUIRECTANGULAR": (np.array([[96 / (2 * math.pi), 0, 48], [0, 48 / math.pi, 24], [0, 0, 1]]), 96, 48, None),
+}
+
+
+def make_lens_capture(folder: Path, model: str, n_views: int = 8):
+    """A nerfstudio dataset of `model` cameras (LENSES) on a ring inside a cloud of random
+    Gaussians, rendered through that lens; the Gaussians' means as its point cloud.
+    Returns (folder, the Gaussians)."""
+    import imageio.v3 as iio
+
+    from splatfilm.io.camera_files import write_transforms_json
+    from splatfilm.io.images import to_uint8
+    from splatfilm.render import render
+
+    gs = random_gaussians(400, sh_degree=1, dtype=torch.float32, seed=0, spread=1.0, log_scale=(-3.0, 0.3),
+                          opacity=(0.5, 0.95))
+    K, w, h, dist = LENSES[model]
+    ring = _ring_cameras(n_views, radius=1.5 if model == "OPENCV_FISHEYE" else 1.0)
+    cams = Cameras(ring.viewmats, K, w, h, dist, model, ring.names)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    for i in range(n_views):
+        vm, Kt = cams[i].to_tensors()
+        out = render(gs, vm, Kt, w, h, backend="cpu", **cams.lens_arguments(i))
+        iio.imwrite(folder / cams.names[i], to_uint8(out.rgb[0].numpy()))
+    _write_points(folder, gs.means.numpy())
+    write_transforms_json(folder / "transforms.json", cams, {"ply_file_path": "sparse_pc.ply"})
+    return folder, gs
+
+
+def small_cfg(**kw) -> FitConfig:
+    """A FitConfig for the tiny captures: 120 CPU steps at SH degree 1, no checkpoints; `kw` overrides."""
+    from splatfilm.fit import FitConfig
+
+    base = dict(steps=120, backend="cpu", sh_degree=1, sh_degree_interval=60, checkpoint_every=0, test_every=8)
+    base.update(kw)
+    return FitConfig(**base)

@@ -86,18 +86,16 @@ def _cmd_render(args: argparse.Namespace) -> None:
     from splatfilm.cli.handoff import finish_render, handoff_options
     from splatfilm.film import RenderOptions, render_film
 
-    from splatfilm.io.atomic import check_output_folder
-
     shots = [s for s in args.shots.split(",") if s] if args.shots else None
-    check_output_folder(args.output)  # before the script's assets are cleaned and its bodies baked
     handoff = handoff_options(args)  # checked before any work
-    res = render_film(handoff.film, args.output, RenderOptions(
+    # render_film checks the output folder, the shot names and the refiner before the slow work on the film.
+    res = render_film(args.film, args.output, RenderOptions(
         backend=args.backend, shots=shots, workers=args.workers, ray_address=args.ray, depth=args.depth,
         alpha=args.alpha or handoff.needs_alpha, refine=args.refine, refine_tolerance=args.refine_tolerance,
         passes=handoff.passes, provenance=handoff.provenance, frames_only=args.frames_only))
     total = sum(res.rendered.values())
     print(f"rendered {total} frame(s), kept {sum(res.kept.values())} in {res.seconds:.1f} s -> {args.output}")
-    finish_render(handoff, args.output, args.frames_only)
+    finish_render(handoff, res.film, args.output, args.frames_only)
 
 
 def _cmd_refine(args: argparse.Namespace) -> None:

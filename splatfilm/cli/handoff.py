@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from splatfilm.film.script import Film
 
 
 @dataclass
 class Handoff:
-    """What `render` hands on besides frames and the edit: the parsed film, the passes, the
-    ProRes masters (with burn-in), provenance, the C2PA key and certificate (or None), and
-    `kept`: the codecs of masters already in the output folder (masters.kept_masters), which
-    the render remakes too."""
+    """What `render` hands on besides frames and the edit: the passes, the ProRes masters
+    (with burn-in), provenance, the C2PA key and certificate (or None), and `kept`: the codecs
+    of masters already in the output folder (masters.kept_masters), which the render remakes
+    too."""
 
-    film: object
     passes: tuple[str, ...]
     masters: tuple[str, ...]
     burn_in: bool
@@ -43,11 +46,10 @@ def add_handoff_options(p: argparse.ArgumentParser) -> None:
 
 
 def handoff_options(args: argparse.Namespace) -> Handoff:
-    """The hand-off options checked (names, key and certificate files) and the film parsed,
-    before any rendering."""
+    """The hand-off options checked (names, key and certificate files), before the film is
+    parsed (`render_film` parses it)."""
     from splatfilm.errors import SplatfilmError
     from splatfilm.film.passes import parse_passes
-    from splatfilm.film.script import parse_film
     from splatfilm.handoff.masters import kept_masters, parse_masters
 
     passes = parse_passes(args.passes)
@@ -68,18 +70,18 @@ def handoff_options(args: argparse.Namespace) -> Handoff:
 
         c2pa_module()
     kept = tuple(kept_masters(args.output))
-    return Handoff(parse_film(args.film), passes, masters, args.burn_in, not args.no_provenance,
+    return Handoff(passes, masters, args.burn_in, not args.no_provenance,
                    tuple(args.sign) if args.sign else None, kept)
 
 
-def finish_render(h: Handoff, output: str, frames_only: bool = False) -> None:
-    """After the frames and the edit: the masters (those asked for and those already there,
-    so that none shows old frames; with `frames_only` they wait, as the edit does), then the
-    signatures."""
+def finish_render(h: Handoff, film: Film, output: str, frames_only: bool = False) -> None:
+    """After the frames and the edit of `film` (as render_film parsed it): the masters (those
+    asked for and those already there, so that none shows old frames; with `frames_only` they
+    wait, as the edit does), then the signatures."""
     if (h.masters or h.kept) and not frames_only:
         from splatfilm.handoff.masters import write_masters
 
-        paths = write_masters(h.film, output, h.masters, burn_in=h.burn_in, provenance=h.provenance)
+        paths = write_masters(film, output, h.masters, burn_in=h.burn_in, provenance=h.provenance)
         print(f"masters: {len(paths)} ProRes file(s) in {output}/masters")
     if h.sign:
         from splatfilm.handoff.provenance import sign_outputs

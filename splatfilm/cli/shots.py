@@ -57,7 +57,7 @@ def _cmd_preview(args: argparse.Namespace) -> None:
 
         if args.scene is not None:
             raise SplatfilmError(f"{args.scene}: a film script brings its own world; give no SCENE with it")
-        film = parse_film(args.shot)
+        film = parse_film(args.shot, None if args.shot_name is None else [args.shot_name])
         fs = film_shot(film, args.shot_name)
         for note in film_notes(film):  # said while the film is planned, as `render` says them
             print(f"warning: {note}")

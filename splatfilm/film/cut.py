@@ -87,8 +87,8 @@ def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: lis
 
 def shot_media(film: Film, out_dir: Path) -> list[ShotMedia]:
     """Every shot's rendered media in out_dir, in film order."""
-    return [ShotMedia(fs.name, fs.shot.first_frame, fs.shot.frame_count, fs.handles, out_dir / fs.name,
-                      f"{fs.name}.", out_dir / f"{fs.name}.mp4") for fs in film.shots]
+    return [ShotMedia(fs.name, fs.shot.first_frame, fs.shot.frame_count, fs.cut_in, fs.cut_frames,
+                      out_dir / fs.name, f"{fs.name}.", out_dir / f"{fs.name}.mp4") for fs in film.shots]
 
 
 def write_cut(film: Film, out_dir: Path, movies: dict, facts: dict | None = None,
@@ -100,7 +100,8 @@ def write_cut(film: Film, out_dir: Path, movies: dict, facts: dict | None = None
 
     media = shot_media(film, out_dir)
     timecode = frame_timecode(film.record_start, film.fps)
-    digest = content_digest([movies[f"{m.name}.mp4"] for m in media] + [m.handles for m in media] + [timecode])
+    digest = content_digest([movies[f"{m.name}.mp4"] for m in media] + [fs.handles for fs in film.shots]
+                            + [timecode])
     film_mp4 = out_dir / f"{film.title}.mp4"
     if movies.get(film_mp4.name) != digest or not film_mp4.exists():
         parts = []

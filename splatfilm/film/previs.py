@@ -13,7 +13,7 @@ import numpy as np
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.frame_render import FrameRenderer
-from splatfilm.film.script import Film, FilmShot
+from splatfilm.film.script import Film, FilmShot, find_shot
 
 
 def film_shot(film: Film, name: str | None) -> FilmShot:
@@ -23,10 +23,7 @@ def film_shot(film: Film, name: str | None) -> FilmShot:
         if len(film.shots) == 1:
             return film.shots[0]
         raise SplatfilmError(f"{film.path}: has {len(names)} shots; name one with --shot ({', '.join(names)})")
-    for fs in film.shots:
-        if fs.name == name:
-            return fs
-    raise SplatfilmError(f"{film.path}: no shot called {name!r} (shots: {', '.join(names)})")
+    return find_shot(film.shots, name, film.path)
 
 
 def draw_film_path_preview(film: Film, fs: FilmShot, output: str | Path) -> None:
@@ -34,8 +31,7 @@ def draw_film_path_preview(film: Film, fs: FilmShot, output: str | Path) -> None
     frame: every asset the shot sees, placed, posed and moved as it renders."""
     from splatfilm.shots.preview import draw_path_preview
 
-    first_cut = fs.handles
-    eye = fs.shot.cameras()[first_cut].centers[0]
+    eye = fs.shot.cameras()[fs.cut_in - fs.shot.first_frame].centers[0]
     world = film.world.compose(fs.cut_start, fs.visible, eye)
     draw_path_preview(fs.shot, world, output)
 
@@ -49,7 +45,8 @@ def render_film_contact_sheet(film: Film, fs: FilmShot, output: str | Path, ever
 
     from splatfilm.shots.preview import contact_sheet_picks, tile_images
 
-    picks = [fs.handles + i for i in contact_sheet_picks(fs.shot.frame_count - 2 * fs.handles, every)]
+    first_cut = fs.cut_in - fs.shot.first_frame
+    picks = [first_cut + i for i in contact_sheet_picks(fs.cut_frames, every)]
     renderer = FrameRenderer(film, backend)
     focal = fs.shot.sample().focal_mm
     thumbs, labels = [], []

@@ -33,15 +33,15 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from splatfilm.errors import SplatfilmError
 from splatfilm.film.cut import write_edit
 from splatfilm.film.frame_render import FrameJob, FrameRenderer
 from splatfilm.film.passes import parse_passes
 from splatfilm.film.refinement import Refinement, refine_shots
-from splatfilm.film.script import Film, film_notes, parse_film
+from splatfilm.film.script import Film, film_notes, find_shot, parse_film
 from splatfilm.film.workers import connect_ray, render_with_processes, render_with_ray
 from splatfilm.io.manifest import Manifest
 from splatfilm.io.atomic import check_output_folder, make_folder
+from splatfilm.refine.loader import refiner_kind
 
 MANIFEST = ".splatfilm-film.json"
 # Shown beside the bar until the first frame is done.
@@ -75,9 +75,11 @@ class RenderOptions:
 
 @dataclass
 class FilmOutputs:
-    """What a render wrote and did: per shot, frames rendered and kept."""
+    """What a render wrote and did: per shot, frames rendered and kept; `film`: the film it
+    rendered, parsed."""
 
     out_dir: Path
+    film: Film
     rendered: dict[str, int] = field(default_factory=dict)
     kept: dict[str, int] = field(default_factory=dict)
     film_mp4: Path | None = None
@@ -89,10 +91,8 @@ class FilmOutputs:
 
 
 def _selected_shots(film: Film, shots: list[str] | None) -> list[int]:
-    names = [fs.name for fs in film.shots]
-    unknown = [s for s in shots or [] if s not in names]
-    if unknown:
-        raise SplatfilmError(f"--shots: no shot called {unknown[0]!r} in {film.path} (shots: {', '.join(names)})")
+    for name in shots or ():
+        find_shot(film.shots, name, film.path)
     return [k for k, fs in enumerate(film.shots) if not shots or fs.name in shots]
 
 
@@ -131,8 +131,10 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
     check_output_folder(out_dir)
     if options.ray_address:
         connect_ray(options.ray_address)  # before any work: a wrong address fails at once
+    if options.refine is not None:
+        refiner_kind(options.refine)  # a wrong folder is told before the film's assets are cleaned and bodies baked
     if not isinstance(film, Film):
-        film = parse_film(film)
+        film = parse_film(film, options.shots)
     for note in film_notes(film):
         log(f"warning: {note}")
     selected = _selected_shots(film, options.shots)
@@ -142,7 +144,7 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
     if options.refine is not None:
         refinement = Refinement.load(options.refine, options.refine_tolerance, renderer.backend)
     out = make_folder(out_dir)
-    result = FilmOutputs(out)
+    result = FilmOutputs(out, film)
 
     with Manifest.load(out / MANIFEST) as manifest:  # saved every few frames and on the way out
         todo, shot_keys = _plan(renderer, out, selected, manifest, refinement, result)

@@ -84,7 +84,7 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -141,14 +141,26 @@ class FilmShot:
         return self.shot.name
 
     @property
+    def cut_in(self) -> int:
+        """Frame number of the shot's first frame in the cut (its head handle comes before):
+        the start of its clip's source range in the edit (.otio, .edl, the cut's movies)."""
+        return self.shot.first_frame + self.handles
+
+    @property
+    def cut_frames(self) -> int:
+        """How many frames the shot gives the cut, from `cut_in`: its rendered frames less both
+        handles; the duration of its clip's source range."""
+        return self.shot.frame_count - 2 * self.handles
+
+    @property
     def cut_start(self) -> float:
-        """World time (seconds) of the shot's first frame in the cut."""
-        return self.world_start + float(Fraction(self.handles) / self.shot.fps)
+        """World time (seconds) of the shot's first frame in the cut (frame `cut_in`)."""
+        return self.world_start + self.shot.time_of_frame(self.cut_in)
 
     @property
     def cut_end(self) -> float:
         """World time (seconds) just after the shot's last frame in the cut."""
-        return self.cut_start + float(Fraction(self.shot.frame_count - 2 * self.handles) / self.shot.fps)
+        return self.cut_start + float(Fraction(self.cut_frames) / self.shot.fps)
 
 
 @dataclass
@@ -506,11 +518,22 @@ def is_film_script(path: str | Path) -> bool:
     return isinstance(data, dict) and ("assets" in data or "shots" in data)
 
 
-def parse_film(path: str | Path) -> Film:
+def find_shot(shots: Sequence[FilmShot], name: str, path: str | Path) -> FilmShot:
+    """The shot called `name` among `shots` (the shots of the film script at `path`); a
+    one-line SplatfilmError naming the script and listing its shots when there is none."""
+    for fs in shots:
+        if fs.name == name:
+            return fs
+    raise SplatfilmError(f"{path}: no shot called {name!r} (shots: {', '.join(fs.name for fs in shots)})")
+
+
+def parse_film(path: str | Path, wanted: Sequence[str] | None = None) -> Film:
     """Read and validate a film script; loads its assets. Raises SplatfilmError naming the
     file, the field path and the problem. The heavy work (assets' `clean`, physics simulations
     and the collision meshes they make) comes after every shot is checked, unless a shot aims
-    at a simulated body first, so a mistake in a shot is reported in seconds on a cold cache."""
+    at a simulated body first, so a mistake in a shot is reported in seconds on a cold cache.
+    wanted: names of the shots the caller will use (`render --shots`, `path preview --shot`),
+    each checked to be one of the film's with the shots, before that heavy work."""
     path = Path(path)
     source = str(path)
     data = load_yaml(read_text(path, "film script (YAML)"), source)
@@ -583,6 +606,8 @@ def parse_film(path: str | Path) -> Film:
         if clash:
             at["points"][sorted(clash)[0]].fail("has the name of an asset; asset names already are points")
         shots = _shots(raw_shots, at["shots"], path.parent, world, points, defaults, fps, handles_default)
+        for name in wanted or ():
+            find_shot(shots, name, path)
         if dof:  # told here, before the simulations, not when the shot's first frame renders
             for i, fs in enumerate(shots):
                 if fs.shot.lens.f_stop is None:
@@ -591,7 +616,7 @@ def parse_film(path: str | Path) -> Film:
                 if not np.all(np.isfinite(fs.shot.sample().focus_distance)):
                     at["shots"][i]["lens"].fail("effects.depth_of_field needs a focus_distance at every frame: in "
                                                 "the lens (or the film's `lens`), the camera's keys or a rack_focus")
-        cut_frames = sum(fs.shot.frame_count - 2 * fs.handles for fs in shots)
+        cut_frames = sum(fs.cut_frames for fs in shots)
         if record_start + cut_frames >= timecode_day(fps):  # the EDL's last record out would wrap to 00:00:00:00
             at["record_start"].fail(f"the cut ({cut_frames} frames) would run past 24 hours of timecode from "
                                     f"{frame_timecode(record_start, fps)}; start it earlier")

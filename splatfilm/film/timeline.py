@@ -37,24 +37,19 @@ from splatfilm.io.paths import relative_path
 @dataclass
 class ShotMedia:
     """One rendered shot. first_frame: number of its first file (1001); frames: how many were
-    rendered, handles included; handles: frames at each end outside the cut; sequence_dir,
-    prefix: files are sequence_dir / f"{prefix}{frame:04d}.png"; movie: its MP4 or None."""
+    rendered, handles included; cut_in, cut_frames: its cut, `cut_frames` frames from frame
+    number `cut_in` (the film's FilmShot.cut_in / cut_frames: its clip's source range);
+    sequence_dir, prefix: files are sequence_dir / f"{prefix}{frame:04d}.png"; movie: its MP4
+    or None."""
 
     name: str
     first_frame: int
     frames: int
-    handles: int
+    cut_in: int
+    cut_frames: int
     sequence_dir: Path
     prefix: str
     movie: Path | None = None
-
-    @property
-    def cut_in(self) -> int:
-        return self.first_frame + self.handles
-
-    @property
-    def cut_frames(self) -> int:
-        return self.frames - 2 * self.handles
 
 
 TIMECODE_RATES = tuple(Fraction(n) for n in (24, 25, 30, 48, 50, 60)) + tuple(
@@ -213,7 +208,7 @@ def build_timeline(title: str, shots: list[ShotMedia], fps: Fraction, base: Path
     reels = reel_names([s.name for s in shots])
     for s in shots:
         if s.cut_frames <= 0:
-            raise SplatfilmError(f"shot {s.name}: handles ({s.handles}) leave no frames to cut")
+            raise SplatfilmError(f"shot {s.name}: its cut is empty ({s.cut_frames} frames from frame {s.cut_in})")
         available = otio.opentime.TimeRange(otio.opentime.RationalTime(s.first_frame, rate),
                                             otio.opentime.RationalTime(s.frames, rate))
         seq = otio.schema.ImageSequenceReference(

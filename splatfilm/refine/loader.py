@@ -1,4 +1,5 @@
-"""Refiner folders: which backend a folder holds (`load_refiner`) and its identity (`refiner_digest`).
+"""Refiner folders: which backend a folder holds (`refiner_kind`, `load_refiner`) and its identity
+(`refiner_digest`).
 
 Kept apart from the interface (refiner.py) because it imports the backends, which import the
 interface.
@@ -30,15 +31,26 @@ def load_refiner(path: str | Path, device: str | torch.device | None = None) -> 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     p = Path(path)
+    if refiner_kind(p) == "diffusers":
+        from splatfilm.refine.diffusion import DiffusionRefiner
+
+        return DiffusionRefiner.from_folder(p, device=device)
+    from splatfilm.refine.scene_refiner import SceneRefiner
+
+    return SceneRefiner.load(p, device=device)
+
+
+def refiner_kind(path: str | Path) -> str:
+    """What kind of refiner the local folder `path` holds: "diffusers" (a pipeline with
+    model_index.json) or "splatfilm" (written by `splatfilm refine`, with refiner.json); a
+    one-line SplatfilmError naming the folder when it is neither. Loads nothing, so a render
+    asks it before the slow work that comes before loading the refiner."""
+    p = Path(path)
     if not p.is_dir():
         raise SplatfilmError(f"{p}: refiner not found (expected a local folder: a diffusers pipeline "
                              "with model_index.json, or one written by `splatfilm refine` with refiner.json)")
     if (p / "model_index.json").exists():
-        from splatfilm.refine.diffusion import DiffusionRefiner
-
-        return DiffusionRefiner.from_folder(p, device=device)
+        return "diffusers"
     if (p / "refiner.json").exists():
-        from splatfilm.refine.scene_refiner import SceneRefiner
-
-        return SceneRefiner.load(p, device=device)
+        return "splatfilm"
     raise SplatfilmError(f"{p}: neither model_index.json (diffusers) nor refiner.json (splatfilm) in this folder")

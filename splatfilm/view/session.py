@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.film.script import Film, FilmShot, is_film_script
+from splatfilm.film.script import Film, FilmShot, find_shot, is_film_script
 from splatfilm.film.world import World
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
@@ -101,10 +101,8 @@ class Session:
         return holding[0] if holding else None
 
     def shot_named(self, name: str) -> FilmShot:
-        for fs in self.shots:
-            if fs.name == name:
-                return fs
-        raise SplatfilmError(f"{self.path}: no shot called {name!r} (shots: {', '.join(fs.name for fs in self.shots)})")
+        """The shot called `name` (`film.script.find_shot`)."""
+        return find_shot(self.shots, name, self.path)
 
     @staticmethod
     def shot_frame(fs: FilmShot, time: float) -> int:
@@ -118,7 +116,7 @@ class Session:
         text = f"t = {time:.3f} s"
         if fs is not None:
             i = self.shot_frame(fs, time)
-            in_cut = fs.handles <= i < fs.shot.frame_count - fs.handles
+            in_cut = fs.cut_in <= fs.shot.first_frame + i < fs.cut_in + fs.cut_frames
             text += f" · {fs.name} frame {fs.shot.first_frame + i}" + ("" if in_cut else " (handle)")
         return text
 

@@ -83,7 +83,8 @@ def test_timeline_reads_back_with_frame_ranges_and_rate(tmp_path):
     shots = []
     for name, frames in (("sh010", 20), ("sh020", 16)):
         _sequence(tmp_path / name, name, frames)
-        shots.append(ShotMedia(name, 1001, frames, 4, tmp_path / name, f"{name}.", tmp_path / f"{name}.mp4"))
+        shots.append(ShotMedia(name, 1001, frames, 1005, frames - 8, tmp_path / name, f"{name}.",
+                               tmp_path / f"{name}.mp4"))
     tl = build_timeline("film", shots, FPS, tmp_path)
     write_timeline(tmp_path / "film.otio", tl)
     write_timeline(tmp_path / "film.edl", tl)
@@ -152,7 +153,7 @@ def test_timeline_media_stay_relative_through_a_symlinked_shot_folder(tmp_path):
     (tmp_path / "film").mkdir()
     (tmp_path / "film" / "sh010").symlink_to(tmp_path / "farm" / "sh010")
     base = tmp_path / "film"
-    tl = build_timeline("film", [ShotMedia("sh010", 1001, 4, 1, base / "sh010", "sh010.", base / "sh010.mp4")], FPS, base)
+    tl = build_timeline("film", [ShotMedia("sh010", 1001, 4, 1002, 2, base / "sh010", "sh010.", base / "sh010.mp4")], FPS, base)
     refs = tl.find_clips()[0].media_references()
     assert refs["png_sequence"].target_url_base == "sh010/" and refs["DEFAULT_MEDIA"].target_url == "sh010.mp4"
 
@@ -199,8 +200,9 @@ def test_edl_header_says_its_frame_count_mode_and_every_timecode_agrees(tmp_path
     from splatfilm.io.video import probe_timecode
 
     first, frames = 2000, 1900  # starts past a minute; the cut record crosses one too
-    shots = [ShotMedia("sh010", first, frames, 4, tmp_path / "sh010", "sh010.", tmp_path / "sh010.mp4"),
-             ShotMedia("sh020", first, 30, 4, tmp_path / "sh020", "sh020.", tmp_path / "sh020.mp4")]
+    shots = [ShotMedia("sh010", first, frames, first + 4, frames - 8, tmp_path / "sh010", "sh010.",
+                       tmp_path / "sh010.mp4"),
+             ShotMedia("sh020", first, 30, first + 4, 22, tmp_path / "sh020", "sh020.", tmp_path / "sh020.mp4")]
     drop = fcm == "FCM: DROP FRAME"
     start = timecode_frame(record_start or ("01:00:00;00" if drop else "01:00:00:00"), fps)
     tl = build_timeline("film", shots, fps, tmp_path, None if record_start is None else start)

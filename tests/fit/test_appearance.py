@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers import cli_error, look_at, random_gaussians
+from helpers import cli_error, look_at, make_capture, random_gaussians
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.fit import run_fit
@@ -104,8 +104,6 @@ def test_affine_appearance_recovers_planted_gains():
 
 
 def test_appearance_resumes_and_is_written_beside_the_scene(tmp_path):
-    from test_fit import make_capture  # noqa: F401  (a nerfstudio folder on disk)
-
     folder = make_capture(tmp_path / "cap", n_views=10)
     cfg = FitConfig(steps=40, backend="cpu", sh_degree=0, checkpoint_every=15, appearance="affine")
     a = tmp_path / "a.ply"

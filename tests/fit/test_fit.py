@@ -4,7 +4,6 @@ exactly, object captures stay inside their masks, and bad input fails before any
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from pathlib import Path
 
@@ -12,105 +11,19 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from helpers import FIXTURES, look_at, random_gaussians
+from helpers import CAPTURE_H, CAPTURE_W, FIXTURES, LENSES, make_capture, make_lens_capture, small_cfg
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.cli import main
 from splatfilm.errors import SplatfilmError
-from splatfilm.fit import FitConfig, load_capture, run_fit
-from splatfilm.io.images import to_uint8
+from splatfilm.fit import load_capture, run_fit
 from splatfilm.io.gaussian_files import load_gaussians
 from splatfilm.render import render
-
-W, H = 64, 48
-
-
-def _ring_cameras(n: int, radius: float = 3.0) -> Cameras:
-    viewmats = []
-    for i in range(n):
-        a = 2 * math.pi * i / n
-        eye = (radius * math.cos(a), radius * math.sin(a), 0.8 + 0.3 * math.sin(3 * a))
-        viewmats.append(look_at(eye, (0.0, 0.0, 0.0)).numpy())
-    K = np.array([[55.0, 0, W / 2], [0, 55.0, H / 2], [0, 0, 1]])
-    return Cameras(np.stack(viewmats), K, W, H, names=[f"images/frame_{i:05d}.png" for i in range(n)])
-
-
-def make_capture(folder: Path, n_views: int = 16, rgba: bool = False, points: bool = True, seed: int = 0) -> Path:
-    """A nerfstudio dataset folder rendered from random Gaussians (and their means as the
-    `ply_file_path` point cloud, as ns-process-data writes one)."""
-    gs = random_gaussians(400, sh_degree=1, dtype=torch.float32, seed=seed, spread=0.5, log_scale=(-3.0, 0.3),
-                          opacity=(0.5, 0.95))
-    cams = _ring_cameras(n_views)
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    for i in range(n_views):
-        vm, K = cams[i].to_tensors()
-        out = render(gs, vm, K, W, H, backend="cpu")
-        rgb = out.rgb[0].numpy()
-        if rgba:
-            a = out.alpha[0].numpy()
-            im = np.concatenate([np.where(a > 0, rgb / np.maximum(a, 1e-8), 0), a], -1)
-        else:
-            im = rgb  # over black, which the fit renders behind the scene too
-        iio.imwrite(folder / cams.names[i], to_uint8(im))
-    c2w = cams.to_c2w_opengl()
-    meta = {"fl_x": 55.0, "fl_y": 55.0, "cx": W / 2, "cy": H / 2, "w": W, "h": H, "camera_model": "PINHOLE",
-            "frames": [{"file_path": cams.names[i], "transform_matrix": c2w[i].tolist()} for i in range(n_views)]}
-    if points:
-        _write_points(folder, gs.means.numpy())
-        meta["ply_file_path"] = "sparse_pc.ply"
-    (folder / "transforms.json").write_text(json.dumps(meta))
-    return folder
-
-
-def _write_points(folder: Path, xyz: np.ndarray) -> None:
-    """folder/sparse_pc.ply: grey points at xyz [P,3], as ns-process-data writes its cloud."""
-    header = (f"ply\nformat binary_little_endian 1.0\nelement vertex {len(xyz)}\n"
-              "property float x\nproperty float y\nproperty float z\n"
-              "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n").encode()
-    rows = np.zeros(len(xyz), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("r", "u1"), ("g", "u1"), ("b", "u1")])
-    rows["x"], rows["y"], rows["z"] = xyz.astype(np.float32).T
-    rows["r"] = rows["g"] = rows["b"] = 128
-    (folder / "sparse_pc.ply").write_bytes(header + rows.tobytes())
-
-
-# Lenses a capture is fitted through (not undistorted): a wide fisheye with all four
-# coefficients, and a full panorama (fx, fy pixels per radian).
-LENSES = {
-    "OPENCV_FISHEYE": (np.array([[20.0, 0, 32], [0, 20.0, 24], [0, 0, 1]]), 64, 48, [0.08, -0.02, 0.004, -0.001, 0, 0]),
-    "EQUIRECTANGULAR": (np.array([[96 / (2 * math.pi), 0, 48], [0, 48 / math.pi, 24], [0, 0, 1]]), 96, 48, None),
-}
-
-
-def make_lens_capture(folder: Path, model: str, n_views: int = 8):
-    """A nerfstudio dataset of `model` cameras (LENSES) on a ring inside a cloud of random
-    Gaussians, rendered through that lens; the Gaussians' means as its point cloud.
-    Returns (folder, the Gaussians)."""
-    from splatfilm.io.camera_files import write_transforms_json
-
-    gs = random_gaussians(400, sh_degree=1, dtype=torch.float32, seed=0, spread=1.0, log_scale=(-3.0, 0.3),
-                          opacity=(0.5, 0.95))
-    K, w, h, dist = LENSES[model]
-    ring = _ring_cameras(n_views, radius=1.5 if model == "OPENCV_FISHEYE" else 1.0)
-    cams = Cameras(ring.viewmats, K, w, h, dist, model, ring.names)
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    for i in range(n_views):
-        vm, Kt = cams[i].to_tensors()
-        out = render(gs, vm, Kt, w, h, backend="cpu", **cams.lens_arguments(i))
-        iio.imwrite(folder / cams.names[i], to_uint8(out.rgb[0].numpy()))
-    _write_points(folder, gs.means.numpy())
-    write_transforms_json(folder / "transforms.json", cams, {"ply_file_path": "sparse_pc.ply"})
-    return folder, gs
 
 
 @pytest.fixture(scope="module")
 def capture_dir(tmp_path_factory) -> Path:
     return make_capture(tmp_path_factory.mktemp("cap") / "scene")
-
-
-def small_cfg(**kw) -> FitConfig:
-    base = dict(steps=120, backend="cpu", sh_degree=1, sh_degree_interval=60, checkpoint_every=0, test_every=8)
-    base.update(kw)
-    return FitConfig(**base)
 
 
 def test_fit_learns_the_scene_and_writes_asset(capture_dir, tmp_path):
@@ -167,7 +80,7 @@ def test_object_capture_fits_alpha_and_records_canonical_frame(tmp_path):
     alphas = []
     for i in range(len(cap)):
         vm, K = cap.cameras[i].to_tensors()
-        a = render(g, vm, K, W, H, backend="cpu").alpha[0, ..., 0].numpy()
+        a = render(g, vm, K, CAPTURE_W, CAPTURE_H, backend="cpu").alpha[0, ..., 0].numpy()
         outside = cap.masks[i][..., 0] < 0.01
         alphas.append(a[outside].mean())
     assert np.mean(alphas) < 0.05

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_fit import make_lens_capture, small_cfg
+from helpers import make_lens_capture, small_cfg
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.fit import Capture, load_capture, run_fit

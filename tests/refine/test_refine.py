@@ -12,9 +12,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from helpers import look_at
-from test_film import film_dir  # noqa: F401  (a fixture)
-from test_fit import make_capture
+from helpers import look_at, make_capture, make_lens_capture
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.cli import main
@@ -274,7 +272,7 @@ def test_cli_refine_end_to_end_and_resume(tiny_fit, tmp_path, capsys):
     assert e.value.code == 2
 
 
-def test_render_film_with_refine_gates_each_shot_and_resumes_from_the_lost_frame(film_dir):  # noqa: F811
+def test_render_film_with_refine_gates_each_shot_and_resumes_from_the_lost_frame(film_dir):
     import imageio.v3 as iio
 
     from splatfilm.film import RenderOptions, render_film
@@ -305,8 +303,6 @@ def test_render_film_with_refine_gates_each_shot_and_resumes_from_the_lost_frame
 def test_refine_refuses_a_lens_capture(tmp_path):
     """Refinement's pairs reproject through pinhole depth: a fisheye capture (which fit now
     accepts) is refused in one line instead of misaligned."""
-    from test_fit import make_lens_capture
-
     from splatfilm.errors import SplatfilmError
     from splatfilm.io.gaussian_files import save_gaussians
     from splatfilm.refine.run import run_refine
