@@ -21,6 +21,7 @@ import torch
 
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.gaussian_files import save_gaussians
+from splatfilm.io.images import srgb_to_linear, to_uint8
 from splatfilm.scene.transforms import look_at_rotation, rotmat_to_quat
 from splatfilm.assets.sidecar import Sidecar
 from splatfilm.scene.sh import C0
@@ -167,10 +168,8 @@ def _part(mesh, color):
     import trimesh
 
     # glTF vertex colours are linear (its specification); these colours are picked as sRGB.
-    c = np.asarray(color, dtype=np.float64)
-    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=np.tile(np.r_[linear * 255 + 0.5, 255],
-                                                                          (len(mesh.vertices), 1)).astype(np.uint8))
+    rgba = np.r_[to_uint8(srgb_to_linear(color)), 255].astype(np.uint8)
+    mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=np.tile(rgba, (len(mesh.vertices), 1)))
     return mesh
 
 

@@ -41,6 +41,7 @@ from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import MAX_SH_DEGREE
 from splatfilm.io.atomic import check_output_file
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, save_gaussians
+from splatfilm.io.images import linear_to_srgb, srgb_to_linear
 from splatfilm.io.paths import recorded_path
 from splatfilm.io.rig_files import RIG_FORMAT_VERSION, remove_rig, rig_path, save_rig
 from splatfilm.assets.rig import (MAX_INFLUENCES, GltfReader, GltfRig, gltf_has_skins, interpolate_weights,
@@ -388,16 +389,6 @@ def _face_frames(tris: np.ndarray) -> np.ndarray:
 # ---- colour -------------------------------------------------------------------------------
 
 
-def srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    c = np.clip(c, 0.0, 1.0)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-
-
-def linear_to_srgb(c: np.ndarray) -> np.ndarray:
-    c = np.clip(c, 0.0, 1.0)
-    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
-
-
 def sample_texture(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
     """Bilinear texture lookup with repeat wrapping. image [H,W,C] floats (row 0 at the top);
     uv [M,2] with v up (trimesh's convention: v = 0 is the bottom row); returns [M,C].
@@ -477,10 +468,12 @@ def _part_colours(part: _Part, face: np.ndarray, bary: np.ndarray, gltf: bool, p
         if gltf:
             lin = np.broadcast_to(factor, (len(face), 3)).copy()
             if texture is not None:
-                lin *= srgb_to_linear(texture)
+                # glTF's base colour textures are sRGB-encoded colours in [0,1]; the clip takes off
+                # the bilinear lookup's last-bit overshoot.
+                lin *= srgb_to_linear(np.clip(texture, 0.0, 1.0))
             if vc is not None and len(vc) == len(part.vertices):
                 lin *= per_vertex(_unit_rgb(vc))
-            return linear_to_srgb(lin), coverage, "texture" if texture is not None else "material"
+            return linear_to_srgb(np.clip(lin, 0.0, 1.0)), coverage, "texture" if texture is not None else "material"
         if texture is not None:
             return texture, coverage, "texture"
         return np.broadcast_to(factor, (len(face), 3)).copy(), coverage, "material"
@@ -493,7 +486,7 @@ def _part_colours(part: _Part, face: np.ndarray, bary: np.ndarray, gltf: bool, p
     else:
         return np.broadcast_to(GREY, (len(face), 3)).copy(), np.ones(len(face)), "none"
     # glTF colours are linear: interpolated above in linear light, encoded now.
-    return (linear_to_srgb(rgb) if gltf else rgb), np.ones(len(face)), kind
+    return (linear_to_srgb(np.clip(rgb, 0.0, 1.0)) if gltf else rgb), np.ones(len(face)), kind
 
 
 # ---- the asset ----------------------------------------------------------------------------

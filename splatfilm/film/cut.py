@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from splatfilm.film.script import Film
 from splatfilm.film.timeline import ShotMedia, build_timeline, frame_timecode, reel_names, write_timeline
 from splatfilm.io.digest import content_digest
@@ -117,36 +115,22 @@ def write_cut(film: Film, out_dir: Path, movies: dict, facts: dict | None = None
     return film_mp4
 
 
-def contact_frames(first: int, count: int, fps, every_s: float = 1.0, most: int = 8) -> list[int]:
-    """Frame numbers a contact sheet shows of a cut range (`count` frames from `first`): its
-    first frame, one every `every_s` seconds, and its last; at most `most` (spread evenly)."""
-    step = max(1, round(float(fps) * every_s))
-    picks = list(range(0, count, step))
-    if picks[-1] != count - 1:
-        picks.append(count - 1)
-    if len(picks) > most:
-        picks = sorted({round(i * (count - 1) / (most - 1)) for i in range(most)})
-    return [first + i for i in picks]
-
-
 def write_contact_sheet(film: Film, out_dir: Path) -> Path:
     """out_dir/contact_sheet.png: a row per shot of its cut frames, one a second (at most 8),
     160 px wide, each labelled with its shot, frame number and world time."""
-    import imageio.v3 as iio
-    from PIL import Image
-
-    from splatfilm.shots.preview import tile_images
+    from splatfilm.io.images import downscale, read_photo
+    from splatfilm.shots.preview import contact_sheet_picks, tile_images
 
     rows = []
     for m, fs in zip(shot_media(film, out_dir), film.shots):
         row = []
-        for frame in contact_frames(m.cut_in, m.cut_frames, film.fps):
-            im = iio.imread(m.sequence_dir / f"{m.prefix}{frame:04d}.png")[..., :3]
+        for i in contact_sheet_picks(m.cut_frames, every=max(1, round(float(film.fps))), most=8):
+            frame = m.cut_in + i
+            im = read_photo(m.sequence_dir / f"{m.prefix}{frame:04d}.png")[..., :3]
             w = 160
             h = max(1, round(w * im.shape[0] / im.shape[1]))
             world_t = fs.world_start + fs.shot.time_of_frame(frame)
-            row.append((np.asarray(Image.fromarray(im).resize((w, h), Image.BOX)),
-                        f"{fs.name} {frame}  t={world_t:.1f}s"))
+            row.append((downscale(im, w, h), f"{fs.name} {frame}  t={world_t:.1f}s"))
         rows.append(row)
     columns = max(len(r) for r in rows)
     cells = [cell for r in rows for cell in r + [(None, "")] * (columns - len(r))]

@@ -24,7 +24,7 @@ from splatfilm.film.passes import layer_name, matte_names, motion_to_nuke, pass_
 from splatfilm.film.script import Film, FilmShot
 from splatfilm.film.timeline import frame_timecode, timecode_fields
 from splatfilm.io.digest import content_digest, file_digest
-from splatfilm.io.images import (exr_frame_header, srgb_to_linear, write_depth, write_exr_layers,
+from splatfilm.io.images import (exr_frame_header, srgb_to_linear, unpremultiply, write_depth, write_exr_layers,
                                  write_png)
 from splatfilm.render import render, resolve_backend
 from splatfilm.render.lens_effects import apply_depth_of_field, shutter_times
@@ -322,10 +322,7 @@ class FrameRenderer:
         from splatfilm.io.provenance import LINEAR
 
         a = alpha[..., 0]
-        bg = np.asarray(self.film.background, dtype=np.float64)
-        over = rgb - (1.0 - alpha) * bg  # the colour over black: premultiplied display values
-        straight = np.where(a[..., None] > 1e-6, over / np.maximum(alpha, 1e-6), 0.0)
-        linear = srgb_to_linear(straight) * alpha
+        linear = srgb_to_linear(unpremultiply(rgb, alpha, self.film.background)) * alpha
         channels = {"R": linear[..., 0], "G": linear[..., 1], "B": linear[..., 2], "A": a}
         if "depth" in self.passes:
             channels["Z"] = depth[..., 0]

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.frame_render import FrameRenderer
 from splatfilm.film.script import Film, FilmShot, find_shot
@@ -41,8 +39,7 @@ def render_film_contact_sheet(film: Film, fs: FilmShot, output: str | Path, ever
     """Render every `every`-th frame of the shot's cut (default: about 12; its last cut frame
     always) as the film renders it, `thumb_width` pixels wide, into a labelled contact sheet
     PNG (frame number, world time, focal length). Returns the frame numbers shown."""
-    from PIL import Image
-
+    from splatfilm.io.images import downscale, to_uint8
     from splatfilm.shots.preview import contact_sheet_picks, tile_images
 
     first_cut = fs.cut_in - fs.shot.first_frame
@@ -53,8 +50,7 @@ def render_film_contact_sheet(film: Film, fs: FilmShot, output: str | Path, ever
     h = max(1, round(thumb_width * film.height / film.width))
     for i in picks:
         rgb = renderer.render(fs, i)[0]
-        im = Image.fromarray((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)[..., :3])
-        thumbs.append(np.asarray(im.resize((thumb_width, h), Image.BOX)))
+        thumbs.append(downscale(to_uint8(rgb)[..., :3], thumb_width, h))
         frame = fs.shot.first_frame + i
         labels.append(f"{frame}  t={fs.world_start + float(fs.shot.times[i]):.2f}s  {focal[i]:.0f}mm")
     tile_images(thumbs, labels, output)

@@ -17,6 +17,7 @@ import torch
 
 from splatfilm.film.frame_render import FrameJob, FrameRenderer
 from splatfilm.io.digest import content_digest
+from splatfilm.io.images import read_photo
 from splatfilm.refine.gate import Frame, GateConfig, gated_refine
 from splatfilm.refine.loader import load_refiner, refiner_digest
 from splatfilm.refine.refiner import Refiner
@@ -47,12 +48,6 @@ class Refinement:
         return content_digest([key, self.identity, previous or ""])
 
 
-def _read_png(path: Path) -> torch.Tensor:
-    import imageio.v3 as iio
-
-    return torch.from_numpy(iio.imread(path)[..., :3].astype(np.float32) / 255)
-
-
 def refine_shots(renderer: FrameRenderer, out_dir: Path, jobs: list[FrameJob], refinement: Refinement,
                  done: Callable[[FrameJob, bool], None], bar, log: Callable[[str], None]) -> None:
     """Render and refine `jobs`, shot by shot, each shot from its first job to its end (a
@@ -66,7 +61,8 @@ def refine_shots(renderer: FrameRenderer, out_dir: Path, jobs: list[FrameJob], r
     for k, todo in by_shot.items():
         fs = film.shots[k]
         start = min(todo)
-        prev_out = _read_png(renderer.job(out_dir, k, start - 1, "").png) if start > 0 else None
+        prev_png = read_photo(renderer.job(out_dir, k, start - 1, "").png)[..., :3] if start > 0 else None
+        prev_out = torch.from_numpy(prev_png.astype(np.float32) / 255) if prev_png is not None else None
         cache: dict[int, Frame] = {}
 
         def frame(i: int, fs=fs, cache=cache) -> Frame:

@@ -27,7 +27,7 @@ from splatfilm.scene.cameras import Cameras
 from splatfilm.fit.lens_views import Undistorter
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.colmap_library import load_pycolmap
-from splatfilm.io.images import IMAGE_SUFFIXES, list_images, photo_folder, read_photo, unread_photos_note
+from splatfilm.io.images import IMAGE_SUFFIXES, downscale, list_images, photo_folder, read_photo, unread_photos_note
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 # Camera models the fit trains through (renders with their own projection); OPENCV images are
@@ -96,8 +96,8 @@ def _resized_view(image: np.ndarray, mask: np.ndarray | None, valid: np.ndarray 
                   height: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """One view's image, mask and valid pixels (either may be None) at width x height: a pixel
     stays valid only where all it covers was."""
-    return (_resize(image, width, height), _resize(mask, width, height) if mask is not None else None,
-            _resize(valid.astype(np.float32), width, height) > 0.999 if valid is not None else None)
+    return (downscale(image, width, height), downscale(mask, width, height) if mask is not None else None,
+            downscale(valid.astype(np.float32), width, height) > 0.999 if valid is not None else None)
 
 
 def _read_mask(path: Path) -> np.ndarray:
@@ -105,19 +105,6 @@ def _read_mask(path: Path) -> np.ndarray:
     if im is None:
         raise SplatfilmError(f"{path}: mask is not an image file")
     return (im[..., 0:1].astype(np.float32) / 255.0)
-
-
-def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Area-style downscale of a uint8 or float32 image (PIL box filter)."""
-    from PIL import Image
-
-    if image.shape[1] == width and image.shape[0] == height:
-        return image
-    if image.dtype == np.uint8:
-        mode_arr = image if image.shape[-1] != 1 else image[..., 0]
-        return np.array(Image.fromarray(mode_arr).resize((width, height), Image.BOX)).reshape(height, width, -1)
-    chans = [np.asarray(Image.fromarray(image[..., c]).resize((width, height), Image.BOX)) for c in range(image.shape[-1])]
-    return np.stack(chans, axis=-1)
 
 
 def _target_size(w: int, h: int, downscale: float | None, max_size: int | None) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.cameras import Cameras, world_to_camera
 from splatfilm.scene.gaussians import Gaussians, opacity_logit
 from splatfilm.scene.sh import rgb_to_sh0
+from splatfilm.io.images import downscale
 from splatfilm.render.camera_models import lens_visible, project_points
 
 
@@ -113,15 +114,13 @@ def carve_by_masks(points: np.ndarray, cameras: Cameras, masks: list[np.ndarray]
 def _working_images(cameras: Cameras, images: list[np.ndarray], width: int) -> tuple[list[np.ndarray], np.ndarray]:
     """The images as float RGB in [0,1], box-filtered down to at most `width` pixels wide, and
     the matching intrinsics [C,3,3] (the same field of view)."""
-    from PIL import Image
-
     out, Ks = [], cameras.Ks.astype(np.float64).copy()
     for i, im in enumerate(images):
         h, w = im.shape[:2]
         s = min(1.0, width / w)
         if s < 1.0:
             size = (max(1, round(w * s)), max(1, round(h * s)))
-            im = np.asarray(Image.fromarray(np.ascontiguousarray(im[..., :3])).resize(size, Image.BOX))
+            im = downscale(im[..., :3], *size)
             Ks[i, 0] *= size[0] / w
             Ks[i, 1] *= size[1] / h
         out.append(im[..., :3].astype(np.float32) / 255.0)

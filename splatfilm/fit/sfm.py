@@ -103,7 +103,7 @@ from splatfilm.io.atomic import atomic_path, atomic_write, make_folder
 from splatfilm.io.cache import CacheEntry, read_record, write_record
 from splatfilm.io.digest import content_digest, file_digest
 from splatfilm.io.images import (PHOTO_SUFFIXES, QUARTER_TURNS, exif_orientation, list_images, photo_orientation,
-                                  unread_photos_note, write_upright)
+                                  unread_photos_note, write_png, write_upright)
 from splatfilm.io.manifest import Manifest
 from splatfilm.scene.transforms import rotation_angle_deg, umeyama
 
@@ -1347,10 +1347,8 @@ def triangulate_known_poses(
                 if not record["extracted"]:
                     shutil.rmtree(image_dir, ignore_errors=True)  # another capture's views may be there
                 make_folder(image_dir)
-                from PIL import Image
-
                 for name, im in zip(names, images):
-                    Image.fromarray(np.ascontiguousarray(im[..., :3])).save(image_dir / name)
+                    write_png(image_dir / name, im[..., :3])
             pycolmap.set_random_seed(seed)
 
             extract_threads, memory_note = _extraction_threads(
@@ -1500,7 +1498,7 @@ def frames_from_video(video_path: str | Path, out_dir: str | Path, count: int, l
         for index, frame in enumerate(iio.imiter(video, plugin="FFMPEG")):
             if index in wanted:
                 p = out / f"frame_{len(paths):05d}.png"
-                iio.imwrite(p, np.asarray(frame)[..., :3])
+                write_png(p, np.asarray(frame)[..., :3])
                 paths.append(p)
             if index >= picks[-1]:
                 break

@@ -38,7 +38,7 @@ from splatfilm.film.frame_render import provenance_facts
 from splatfilm.film.render import MANIFEST
 from splatfilm.film.script import Film, FilmShot
 from splatfilm.film.timeline import frame_timecode, reel_name, reel_names
-from splatfilm.io.atomic import atomic_write, make_folder
+from splatfilm.io.atomic import make_folder
 from splatfilm.io.digest import content_digest
 from splatfilm.io.manifest import Manifest
 from splatfilm.io.video import PRORES, add_provenance, concat_videos, encode_sequence
@@ -114,27 +114,22 @@ def _frame_alpha(stem: Path) -> np.ndarray | None:
 def _master_frames(film: Film, fs: FilmShot, src: Path, dst: Path, codec: str, burn_in: bool) -> bool:
     """Write the frames a master encodes into dst (SHOT.FRAME.png): with alpha for 4444 and
     the burn-in when asked. Returns whether every frame had its alpha."""
-    import imageio.v3 as iio
-
-    from splatfilm.io.images import to_uint8
+    from splatfilm.io.images import read_photo, to_uint8, unpremultiply, write_png
 
     all_alpha = True
-    bg = np.asarray(film.background, dtype=np.float64)
     for frame in fs.shot.frame_numbers:
         stem = src / f"{fs.name}.{int(frame):04d}"
-        image = iio.imread(stem.with_name(stem.name + ".png"))[..., :3]
+        image = read_photo(stem.with_name(stem.name + ".png"))[..., :3]
         if codec == "prores4444":
             alpha = _frame_alpha(stem)
             if alpha is None:
                 all_alpha = False
                 alpha = np.ones(image.shape[:2])
             a = np.asarray(alpha, dtype=np.float64)[..., None]
-            over = image / 255.0 - (1.0 - a) * bg
-            straight = np.where(a > 1e-6, over / np.maximum(a, 1e-6), 0.0)
-            image = to_uint8(np.concatenate([straight, a], axis=-1))
+            image = to_uint8(np.concatenate([unpremultiply(image / 255.0, a, film.background), a], axis=-1))
         if burn_in:
             image = draw_burn_in(np.ascontiguousarray(image), burn_in_text(fs, int(frame)))
-        atomic_write(dst / f"{fs.name}.{int(frame):04d}.png", [iio.imwrite("<bytes>", image, extension=".png")])
+        write_png(dst / f"{fs.name}.{int(frame):04d}.png", image)
     return all_alpha
 
 

@@ -1,13 +1,17 @@
-"""Image files: the photos of a capture folder (`list_images`), and writing rendered frames:
-8-bit PNG (RGB or RGBA), 32-bit float depth as EXR or .npy, and multi-layer EXRs of compositing
-passes. A film frame's EXRs carry OpenEXR's standard attributes for it (`exr_frame_header`):
-timeCode, framesPerSecond, and the camera as worldToCamera / worldToNDC in OpenEXR's own
-camera convention (`exr_world_to_camera`, `exr_world_to_ndc`).
+"""Image files: the photos of a capture folder (`list_images`), the pixels of an image file
+(`read_photo`: a photo, a mask or a rendered frame), and writing rendered frames: 8-bit PNG
+(RGB or RGBA, `to_uint8` rounding), 32-bit float depth as EXR or .npy, and multi-layer EXRs of
+compositing passes. A film frame's EXRs carry OpenEXR's standard attributes for it
+(`exr_frame_header`): timeCode, framesPerSecond, and the camera as worldToCamera / worldToNDC
+in OpenEXR's own camera convention (`exr_world_to_camera`, `exr_world_to_ndc`). Images are
+made smaller with a box filter (`downscale`).
 
 Colour: the renderer's colours are display sRGB-encoded values (the assets were fitted to
 photos), so PNGs (and the movies made from them) are display sRGB as they come. EXRs are
 scene-linear: `srgb_to_linear` (the sRGB EOTF, IEC 61966-2-1) decodes them, Rec.709
-primaries and a D65 white, named for OCIO as `LINEAR_COLORSPACE` of `OCIO_CONFIG`.
+primaries and a D65 white, named for OCIO as `LINEAR_COLORSPACE` of `OCIO_CONFIG`;
+`linear_to_srgb` encodes back. A frame rendered over a background becomes straight colour and
+alpha with `unpremultiply`.
 
 Every write is atomic (see `io.atomic`): an interrupted job never leaves a half-written frame.
 """
@@ -68,7 +72,8 @@ def unread_photos_note(folder: str | os.PathLike) -> str:
 
 
 def read_photo(path: str | os.PathLike) -> np.ndarray:
-    """A photo's pixels as stored, uint8 [H,W,3], or [H,W,4] when it carries alpha.
+    """An image file's pixels as stored (a photo, a mask, a rendered frame PNG), uint8 [H,W,3],
+    or [H,W,4] when it carries alpha.
 
     Greyscale, palette, CMYK (print-ready JPEGs), YCbCr and LAB images come as RGB; 16-bit
     values are reduced to 8. The EXIF orientation is not applied: camera files (COLMAP's,
@@ -148,8 +153,36 @@ def write_upright(source: str | os.PathLike, target: str | os.PathLike) -> None:
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """[H,W,C] floats in [0,1] -> uint8, rounded to nearest."""
+    """Floats [..., C] in [0,1] -> the uint8 [..., C] an 8-bit PNG stores: clipped to [0,1],
+    times 255, rounded half up (0.5 / 255 is 1), in the input's float precision."""
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def unpremultiply(rgb: np.ndarray, alpha: np.ndarray, background: np.ndarray | None = None) -> np.ndarray:
+    """The straight (not premultiplied) colour [H,W,3] of a frame: `rgb` [H,W,3] in [0,1] is
+    the colour composited over `background` (RGB [3] in [0,1]; None: black) with coverage
+    `alpha` [H,W,1] in [0,1]. The background is taken off and the rest divided by alpha; 0
+    where alpha is at most 1e-6 (uncovered: a renderer drops contributions below 1/255, so
+    what is left there is rounding)."""
+    over = rgb if background is None else rgb - (1.0 - alpha) * np.asarray(background, dtype=np.float64)
+    return np.where(alpha > 1e-6, over / np.maximum(alpha, 1e-6), 0.0)
+
+
+def downscale(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`image` [H,W,C] (uint8, or floats: 32-bit out) box-filtered to [height,width,C] as
+    Pillow's BOX filter does it: each output pixel the mean of the input area it covers, so
+    nothing aliases. The image itself when it already has that size."""
+    from PIL import Image
+
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    if image.dtype == np.uint8:  # Pillow's L, LA, RGB and RGBA modes filter all channels at once
+        one = image if image.shape[-1] != 1 else image[..., 0]
+        return np.array(Image.fromarray(np.ascontiguousarray(one)).resize((width, height), Image.BOX)
+                        ).reshape(height, width, -1)
+    # Pillow holds floats in mode F, one channel to an image.
+    return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c])).resize((width, height), Image.BOX))
+                     for c in range(image.shape[-1])], axis=-1)
 
 
 # The OCIO names of the two encodings (the ACES studio config's colour spaces; the built-in
@@ -164,38 +197,52 @@ LINEAR_INTEROP_ID = "lin_rec709_scene"
 
 
 def srgb_to_linear(encoded: np.ndarray) -> np.ndarray:
-    """The sRGB EOTF: display sRGB-encoded values -> scene-linear (same shape, float64).
-    Values above 1 follow the power segment; below 0 stay linear (mirrored)."""
+    """The sRGB EOTF (IEC 61966-2-1): display sRGB-encoded values -> scene-linear (same shape,
+    float64). Not clipped: values above 1 (HDR, a refiner's overshoot) follow the power segment,
+    below 0 stay linear (mirrored), so a value is what `linear_to_srgb` encoded. Clip before
+    where the values must be colours in [0,1] (glTF textures are 8-bit, so they are)."""
     v = np.asarray(encoded, dtype=np.float64)
     a = np.abs(v)
     lin = np.where(a <= 0.04045, a / 12.92, ((a + 0.055) / 1.055) ** 2.4)
     return np.sign(v) * lin
 
 
+def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+    """The sRGB encoding, the inverse of `srgb_to_linear`: scene-linear -> display sRGB-encoded
+    (same shape, float64), extended the same way beyond [0,1] (not clipped)."""
+    v = np.asarray(linear, dtype=np.float64)
+    a = np.abs(v)
+    enc = np.where(a <= 0.0031308, a * 12.92, 1.055 * a ** (1 / 2.4) - 0.055)
+    return np.sign(v) * enc
+
+
 def write_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None,
               provenance: dict | None = None) -> None:
     """Save an 8-bit PNG atomically.
 
-    rgb [H,W,3] in [0,1]; with `alpha` [H,W,1] the PNG is RGBA with straight (not
-    premultiplied) colour, so `rgb` must be the colour composited over black, which is
-    what a render without background returns. provenance: a record (io.provenance) to
+    rgb [H,W,3] floats in [0,1] (`to_uint8` rounds them), or uint8 [H,W,3|4] pixels stored as
+    they are. With `alpha` [H,W,1] (float rgb only) the PNG is RGBA with straight (not
+    premultiplied) colour (`unpremultiply`), so `rgb` must be the colour composited over black,
+    which is what a render without background returns. provenance: a record (io.provenance) to
     carry, sealed with the pixels' hash.
     """
     import imageio.v3 as iio
 
-    if alpha is not None:
+    if rgb.dtype == np.uint8:
+        if alpha is not None:
+            raise ValueError("write_png: alpha goes with float colour; uint8 pixels carry their own")
+        pixels = rgb
+    elif alpha is not None:
         a = alpha.astype(np.float64)
-        straight = np.where(a > 0, rgb / np.maximum(a, 1e-12), 0.0)
-        image = np.concatenate([straight, a], axis=-1)
+        pixels = to_uint8(np.concatenate([unpremultiply(rgb, a), a], axis=-1))
     else:
-        image = rgb
+        pixels = to_uint8(rgb)
     if provenance is not None:
         from splatfilm.io.provenance import png_with_provenance
 
-        atomic_write(path, [png_with_provenance(to_uint8(image), provenance)])
+        atomic_write(path, [png_with_provenance(pixels, provenance)])
         return
-    data = iio.imwrite("<bytes>", to_uint8(image), extension=".png")
-    atomic_write(path, [data])
+    atomic_write(path, [iio.imwrite("<bytes>", pixels, extension=".png")])
 
 
 def read_exr_provenance(path: str | os.PathLike) -> tuple[str | None, str]:

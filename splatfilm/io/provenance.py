@@ -111,6 +111,8 @@ def read_png_provenance(path: Path) -> tuple[str | None, str]:
     read their EXRs' and movies' records the same way."""
     from PIL import Image
 
+    # Pillow itself, not io.images.read_photo: the record is in a text chunk, and the pixels
+    # are hashed as stored (read_photo turns palette, grey and 16-bit PNGs into 8-bit RGB).
     try:
         with Image.open(path) as im:
             im.load()

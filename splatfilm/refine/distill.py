@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
@@ -31,6 +30,7 @@ from splatfilm.scene.transforms import rotation_slerp
 from splatfilm.io.atomic import atomic_write
 from splatfilm.io.digest import content_digest
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
+from splatfilm.io.images import to_uint8
 from splatfilm.refine.pairs import capture_photos, nearest_views, reference_view, render_depths, render_view
 from splatfilm.refine.refiner import Refiner
 
@@ -69,10 +69,6 @@ def _subsample(n: int, k: int) -> list[int]:
     return sorted({int(round(x)) for x in np.linspace(0, n - 1, k)})
 
 
-def _to_uint8(rgb: torch.Tensor) -> np.ndarray:
-    return (rgb.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-
-
 def _save_views(path: Path, cams: Cameras, images: list[np.ndarray], masks: list[np.ndarray] | None) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, viewmats=cams.viewmats, Ks=cams.Ks, widths=cams.widths, heights=cams.heights,
@@ -102,7 +98,7 @@ def pseudo_views(scene: Gaussians, capture: Capture, targets: Cameras, refiner: 
         view = render_view(scene, cams[i], backend)
         ref, mask = reference_view(photos, capture.cameras, depths, cams[i], view, ids)
         out = refiner.refine(view.rgb[None], ref[None], mask[None], view.depth[None])[0]
-        images.append(_to_uint8(out))
+        images.append(to_uint8(out.detach().cpu().numpy()))  # as a photo's PNG holds it
         if capture.masks is not None:
             masks.append(view.alpha.numpy().astype(np.float32))
     return cams, images, masks if capture.masks is not None else None

@@ -23,6 +23,7 @@ from typing import Callable
 
 import torch
 
+from splatfilm.io.images import to_uint8
 from splatfilm.render.consistency import reproject, warp_error
 from splatfilm.scene.cameras import Cameras
 from splatfilm.refine.refiner import Refiner
@@ -68,8 +69,9 @@ class GateResult:
 
 
 def quantize(rgb: torch.Tensor) -> torch.Tensor:
-    """Round to the 8-bit values a PNG holds (float32 in [0,1]), as `frames.to_uint8` does."""
-    return torch.floor(rgb.double().clamp(0, 1) * 255 + 0.5).float() / 255
+    """`rgb` [H,W,3] in [0,1] as the 8-bit values its PNG holds (`io.images.to_uint8`, which
+    `write_png` rounds with), back as float32 in [0,1] on the same device."""
+    return torch.from_numpy(to_uint8(rgb.detach().double().cpu().numpy())).to(rgb.device).float() / 255
 
 
 def _e(a: torch.Tensor, fa: Frame, b: torch.Tensor, fb: Frame) -> float:

@@ -8,7 +8,6 @@ and last frames, and a frustum at each key of the path labelled with its frame n
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from pathlib import Path
@@ -18,7 +17,8 @@ import torch
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.io.atomic import atomic_write, check_output_file
+from splatfilm.io.atomic import check_output_file
+from splatfilm.io.images import to_uint8, write_png
 from splatfilm.shots.shot import Shot
 
 _BG = (24, 24, 28)
@@ -40,12 +40,6 @@ def check_png_output(path: str | os.PathLike) -> None:
     if Path(path).suffix.lower() != ".png":
         raise SplatfilmError(f"{path}: previews and contact sheets are PNG images; name the file *.png")
     check_output_file(path)
-
-
-def _save_png(path: str | os.PathLike, image) -> None:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    atomic_write(path, [buf.getvalue()])
 
 
 class _View:
@@ -192,7 +186,7 @@ def draw_path_preview(shot: Shot, gaussians: Gaussians | None, out_path: str | o
             draw.text((f[0][0] + 6, f[0][1] + 4), text, fill=_KEY, font=small)
         for (x, y), color in ((xy[0], _START), (xy[-1], _END)):
             draw.ellipse([x - 5, y - 5, x + 5, y + 5], outline=color, width=2)
-    _save_png(out_path, img)
+    write_png(out_path, np.asarray(img))
 
 
 def tile_images(images: list[np.ndarray | None], labels: list[str], out_path: str | os.PathLike,
@@ -215,16 +209,19 @@ def tile_images(images: list[np.ndarray | None], labels: list[str], out_path: st
         y = gap + (k // cols) * (th + label + gap)
         sheet.paste(Image.fromarray(im), (x, y + label))
         draw.text((x, y + 2), text, fill=_TEXT, font=font)
-    _save_png(out_path, sheet)
+    write_png(out_path, np.asarray(sheet))
 
 
-def contact_sheet_picks(count: int, every: int | None = None) -> list[int]:
-    """Indices of the frames a contact sheet of `count` frames shows: every `every`-th
-    (default: about 12 in all), and the last always."""
+def contact_sheet_picks(count: int, every: int | None = None, most: int | None = None) -> list[int]:
+    """Indices of the frames a contact sheet of `count` (>= 1) frames shows: every `every`-th
+    (default: about 12 in all), and the last always; with `most` (>= 2), at most that many,
+    spread evenly from the first to the last."""
     every = every or max(1, math.ceil(count / 12))
     picks = list(range(0, count, every))
     if picks[-1] != count - 1:
         picks.append(count - 1)
+    if most is not None and len(picks) > most:
+        picks = sorted({round(i * (count - 1) / (most - 1)) for i in range(most)})
     return picks
 
 
@@ -248,7 +245,7 @@ def render_contact_sheet(shot: Shot, gaussians: Gaussians, out_path: str | os.Pa
         viewmats, Ks = cams[start:start + 8].to_tensors(torch.float32)
         out = render(g, viewmats, Ks, thumb_width, th, backend=backend, near_plane=lens.near, far_plane=lens.far,
                      camera_model=lens.camera_model, distortion=torch.tensor(lens.distortion))
-        images.extend((out.rgb.detach().cpu().clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8))
+        images.extend(to_uint8(out.rgb.detach().cpu().numpy()))
     labels = [f"{shot.first_frame + i}  {focal[k]:.3g} mm" for k, i in enumerate(picks)]
     tile_images(images, labels, out_path, columns)
     return [shot.first_frame + i for i in picks]

@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.images import to_uint8
 from splatfilm.scene.cameras import fov_for_focal_px
 from splatfilm.scene.transforms import WORLD_UP, quat_from_rotation, rotation_between
 from splatfilm.shots.lens import Lens, focal_mm_to_fov_deg, fov_deg_to_focal_mm
 from splatfilm.view.authoring import KeyedShot, append_to_film, next_shot_name, save_shot_file
 from splatfilm.view.camera import (ViewerCamera, canvas_camera, canvas_vfov, frame_vfov, keyframe_from_viewer,
                                    view_of_points)
-from splatfilm.view.frames import FrameRenders, to_uint8
+from splatfilm.view.frames import FrameRenders
 from splatfilm.view.session import Session
 from splatfilm.view.splats import splat_arrays
 

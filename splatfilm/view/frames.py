@@ -51,8 +51,3 @@ class FrameRenders:
             out = render(g, viewmats, Ks, int(cams.widths[0]), int(cams.heights[0]), backend=self.backend,
                          background=self.session.background, near_plane=near, far_plane=far)
         return out.rgb[0].cpu().double().numpy()
-
-
-def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """RGB [H,W,3] in [0, 1] -> uint8 [H,W,3]."""
-    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

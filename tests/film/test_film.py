@@ -757,12 +757,13 @@ def test_a_film_includes_shot_files(film_dir):
 
 
 def test_contact_sheet_shows_a_frame_a_second_of_each_cut():
-    from splatfilm.film.cut import contact_frames
+    from splatfilm.shots.preview import contact_sheet_picks
 
-    assert contact_frames(1005, 60, 24) == [1005, 1029, 1053, 1064]  # 2.5 s: 0, 1, 2 s and the last
-    assert contact_frames(1001, 1, 24) == [1001]
-    long = contact_frames(1001, 240, 24)  # 10 s: spread over at most 8
-    assert len(long) == 8 and long[0] == 1001 and long[-1] == 1240
+    # what write_contact_sheet shows of a cut at 24 fps: one a second, at most 8
+    assert contact_sheet_picks(60, 24, most=8) == [0, 24, 48, 59]  # 2.5 s: 0, 1, 2 s and the last
+    assert contact_sheet_picks(1, 24, most=8) == [0]
+    long = contact_sheet_picks(240, 24, most=8)  # 10 s: spread over at most 8
+    assert len(long) == 8 and long[0] == 0 and long[-1] == 239
 
 
 def test_path_preview_of_a_film_shot_shows_its_world(film_dir, capsys):

@@ -1,5 +1,6 @@
-"""Reading photos (splatfilm.io.images): every pixel layout a camera or an editor writes comes
-back as 8-bit RGB or RGBA as stored; EXIF orientation is read, and an upright copy written."""
+"""Images (splatfilm.io.images): every pixel layout a camera or an editor writes comes back as
+8-bit RGB or RGBA as stored; EXIF orientation is read, and an upright copy written; the sRGB
+transfer both ways, 8-bit rounding, box downscaling, unpremultiplying and PNG writing."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ import pytest
 from PIL import Image, ImageOps
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.images import photo_orientation, read_photo, write_upright
+from splatfilm.io.images import (
+    downscale,
+    linear_to_srgb,
+    photo_orientation,
+    read_photo,
+    srgb_to_linear,
+    to_uint8,
+    unpremultiply,
+    write_png,
+    write_upright,
+)
 
 
 def _pattern(w=24, h=16) -> np.ndarray:
@@ -54,3 +65,47 @@ def test_a_photo_stored_turned_gets_an_upright_copy(tmp_path, orientation):
     assert copy.shape == (16, 24, 3) and np.abs(copy.astype(int) - _pattern()).mean() < 4
     with Image.open(tmp_path / "upright.jpg") as im:
         assert im.getexif().get(0x0112) == 1 and im.getexif().get(0x010F) == "PhoneMaker"
+
+
+def test_srgb_decoding_and_encoding_are_inverses_and_not_clipped():
+    v = np.linspace(-0.5, 2.0, 251)
+    assert np.allclose(linear_to_srgb(srgb_to_linear(v)), v, atol=1e-12)
+    assert np.isclose(srgb_to_linear(0.5), 0.21404114048223255) and np.isclose(linear_to_srgb(0.0031308), 0.04045, atol=1e-6)
+    # HDR values keep their order above 1 (an EXR is not clipped); negatives mirror.
+    assert srgb_to_linear(2.0) > srgb_to_linear(1.5) > 1.0 and srgb_to_linear(-0.5) == -srgb_to_linear(0.5)
+
+
+def test_to_uint8_clips_and_rounds_half_up():
+    assert to_uint8(np.arange(256) / 255.0).tolist() == list(range(256))
+    ties = np.array([0.5, 64.5, 253.5], dtype=np.float32) / np.float32(255)  # exactly k + 0.5 once times 255
+    assert to_uint8(ties).tolist() == [1, 65, 254]
+    assert to_uint8(np.array([-0.2, 1.7])).tolist() == [0, 255]
+
+
+def test_downscale_averages_each_block_and_keeps_the_type():
+    blocks = np.kron(np.array([[0, 100], [200, 50]]), np.ones((3, 3)))  # 6 x 6, four 3 x 3 blocks
+    rgb = np.repeat(blocks[..., None], 3, axis=-1).astype(np.uint8)
+    small = downscale(rgb, 2, 2)
+    assert small.dtype == np.uint8 and small[..., 0].tolist() == [[0, 100], [200, 50]]
+    mask = (blocks[..., None] / 200).astype(np.float32)
+    assert downscale(mask, 2, 2).dtype == np.float32 and np.allclose(downscale(mask, 2, 2)[..., 0], [[0, 0.5], [1, 0.25]])
+    assert downscale(rgb, 6, 6) is rgb
+
+
+def test_unpremultiply_takes_off_the_background_and_divides_by_alpha():
+    colour, bg = np.array([0.2, 0.6, 1.0]), np.array([0.04, 0.04, 0.05])
+    alpha = np.array([[[0.5], [1.0], [0.0]]])
+    rgb = alpha * colour + (1 - alpha) * bg
+    straight = unpremultiply(rgb, alpha, bg)
+    assert np.allclose(straight[0, :2], colour) and (straight[0, 2] == 0).all()
+    assert np.allclose(unpremultiply(alpha * colour, alpha)[0, 0], colour)
+
+
+def test_write_png_stores_uint8_pixels_as_they_are_and_float_colour_with_straight_alpha(tmp_path):
+    pixels = _pattern()
+    rgba = np.concatenate([pixels, np.full(pixels.shape[:2] + (1,), 77, np.uint8)], axis=-1)
+    write_png(tmp_path / "u8.png", rgba)
+    assert np.array_equal(read_photo(tmp_path / "u8.png"), rgba)
+    alpha = np.full((2, 2, 1), 0.5)
+    write_png(tmp_path / "f.png", np.full((2, 2, 3), 0.25), alpha)  # 0.25 over black at half coverage: 0.5
+    assert read_photo(tmp_path / "f.png")[0, 0].tolist() == [128, 128, 128, 128]

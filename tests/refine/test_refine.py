@@ -213,6 +213,27 @@ def test_distillation_resumes_from_finished_rounds(tmp_path):
     assert torch.equal(first.means, again.means) and torch.equal(first.sh0, again.sh0)
 
 
+class ConstantRefiner:
+    """Every pixel 64.5 / 255 in float32 (exactly 64.5 once times 255): a tie for 8-bit rounding."""
+
+    name = "constant"
+
+    def refine(self, images, reference=None, reference_mask=None, depth=None):
+        return torch.full(images.shape, 64.5 / 255, dtype=torch.float32)
+
+
+def test_pseudo_views_hold_the_8_bit_values_a_png_of_the_refined_image_would(tmp_path):
+    from splatfilm.io.images import read_photo, write_png
+    from splatfilm.refine.distill import pseudo_views
+
+    truth = textured_wall(seed=3, spacing=0.1)
+    capture = _wall_capture(truth, n=3)
+    _, images, _ = pseudo_views(truth, capture, cams_along([(0.2, -2.8, 1.0)]), ConstantRefiner(), 1.0, "cpu")
+    write_png(tmp_path / "refined.png", np.full((H, W, 3), 64.5 / 255, dtype=np.float32))
+    # Rounded half up as every PNG splatfilm writes (half to even gave 64, what no photo holds).
+    assert np.array_equal(images[0], read_photo(tmp_path / "refined.png")) and images[0][0, 0, 0] == 65
+
+
 @pytest.fixture(scope="module")
 def tiny_fit(tmp_path_factory):
     folder = tmp_path_factory.mktemp("refine")
