@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from splatfilm.fit import FitConfig, fit, load_capture  # noqa: E402
-from splatfilm.fit.sfm import triangulate_known_poses  # noqa: E402
+from splatfilm.fit.triangulate import triangulate_known_poses  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ during each step (mapping: mapping and the pose checks). The model's digest (sha
 sparse/0's files) tells whether two runs made the same model.
 
 `--machine CORES:GB` runs SfM as on a machine with CORES cores and GB of memory free: the thread
-count for SIFT extraction is what splatfilm chooses there (`sfm.sift_threads`), and COLMAP runs
+count for SIFT extraction is what splatfilm chooses there (`fit.memory.sift_threads`), and COLMAP runs
 that many extraction threads here. Only where the choice is fewer threads than CORES: a machine
 with enough memory runs every core, which this one cannot show (use `--threads CORES`).
 """
@@ -39,13 +39,14 @@ STEPS = ("extraction", "matching", "mapping")
 
 def measure(folder: Path, threads: int, machine: str | None) -> dict:
     """Run SfM on `folder`/images in this process (call in a fresh one): peak resident set, per step."""
+    import splatfilm.fit.memory as memory
     import splatfilm.fit.sfm as sfm
     from splatfilm.io.digest import content_digest
 
     if machine:
         cores, gb = machine.split(":")
         os.cpu_count = lambda: int(cores)  # noqa: E731 (this process only: what the thread choice reads)
-        sfm.available_memory = lambda: int(float(gb) * 1e9)  # noqa: E731
+        memory.available_memory = lambda: int(float(gb) * 1e9)  # noqa: E731
     step, peaks, lines, done = ["start"], {}, [], threading.Event()
 
     def sample() -> None:

@@ -1240,7 +1240,8 @@ def write_sparse_points(set_dir: Path) -> None:
     import pycolmap
 
     from splatfilm.io.camera_files import read_colmap, read_transforms_json
-    from splatfilm.fit.sfm import align_cameras, run_sfm
+    from splatfilm.fit.sfm import run_sfm
+    from splatfilm.scene.cameras import align_cameras
 
     model = run_sfm(set_dir / "images", set_dir.parent / ".sfm-set")
     est = read_colmap(model)

@@ -22,7 +22,8 @@ def _positive_float(text: str) -> float:
 def _cmd_sfm(args: argparse.Namespace) -> None:
     from splatfilm.fit.capture import VIDEO_SUFFIXES
     from splatfilm.fit.pose_check import PoseLimits
-    from splatfilm.fit.sfm import frames_from_video, read_sfm_summary, run_sfm
+    from splatfilm.fit.sfm import read_sfm_summary, run_sfm
+    from splatfilm.io.video import frames_from_video
     from splatfilm.io.images import photo_folder
     from splatfilm.io.atomic import check_output_folder
 

@@ -51,7 +51,7 @@ def points_from_images(capture: Capture, source: Capture, work_dir: Path) -> Non
     captures keep only the points inside their masks."""
     from splatfilm.fit.init import carve_by_masks
     from splatfilm.fit.lens_views import pinhole_views
-    from splatfilm.fit.sfm import triangulate_known_poses
+    from splatfilm.fit.triangulate import triangulate_known_poses
 
     images, cameras = source.images, source.cameras
     if "EQUIRECTANGULAR" in cameras.camera_model:
@@ -97,9 +97,9 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     eval_data: a second capture (for instance a held-out camera path with ground-truth
     images) to report PSNR/SSIM on after fitting, as `metrics.eval_data`.
     triangulate: a capture with poses but no point cloud gets points triangulated from its
-    images with the poses fixed (`sfm.triangulate_known_poses`, kept in OUTPUT.sfm/points)
-    before the fit falls back to a random start. video_frames: how many evenly spaced frames a
-    video DATA gives (`sfm.frames_from_video`)."""
+    images with the poses fixed (`fit.triangulate.triangulate_known_poses`, kept in
+    OUTPUT.sfm/points) before the fit falls back to a random start. video_frames: how many
+    evenly spaced frames a video DATA gives (`io.video.frames_from_video`)."""
     paths = output_paths(output)
     backend = resolve_backend(cfg.backend)
     appearance_enabled(cfg.appearance, None)  # a bad --appearance fails before any work

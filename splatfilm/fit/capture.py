@@ -289,7 +289,7 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
     if data.is_file():
         if data.suffix.lower() not in VIDEO_SUFFIXES:
             raise SplatfilmError(f"{data}: not a capture (expected a folder or a video: {', '.join(sorted(VIDEO_SUFFIXES))})")
-        from splatfilm.fit.sfm import frames_from_video
+        from splatfilm.io.video import frames_from_video
 
         frame_dir = work_dir / "frames"
         frames_from_video(data, frame_dir, video_frames)

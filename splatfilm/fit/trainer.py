@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -225,20 +225,38 @@ def _image_for_step(train_ids: list[int], seed: int, step: int) -> int:
     return train_ids[int(perm[step % n])]
 
 
-def _checkpoint_bytes(step, params, optimizers, strategy_state, cfg, elapsed, fingerprint, appearance=None) -> bytes:
+@dataclass
+class _Training:
+    """What a fit's steps change, and so what its checkpoints hold: the Gaussians' parameters
+    (PARAM_NAMES), one Adam each, the densification strategy (None: none) and its state, and
+    the per-image appearance transforms with their optimizer (None without)."""
+
+    params: torch.nn.ParameterDict
+    optimizers: dict
+    strategy: Any
+    strategy_state: dict
+    appearance: torch.nn.ParameterDict | None = None
+    appearance_optimizer: torch.optim.Optimizer | None = None
+
+    def gaussians(self) -> Gaussians:
+        """The Gaussians as they stand, detached (on the fit's device)."""
+        return Gaussians(**{k: self.params[k].detach() for k in PARAM_NAMES})
+
+
+def _checkpoint_bytes(step: int, run: _Training, cfg: FitConfig, elapsed: float, fingerprint: dict) -> bytes:
     state = {
         "step": step,
-        "params": {k: v.detach().cpu() for k, v in params.items()},
-        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-        "strategy_state": {k: (v.cpu() if torch.is_tensor(v) else v) for k, v in strategy_state.items()},
+        "params": {k: v.detach().cpu() for k, v in run.params.items()},
+        "optimizers": {k: o.state_dict() for k, o in run.optimizers.items()},
+        "strategy_state": {k: (v.cpu() if torch.is_tensor(v) else v) for k, v in run.strategy_state.items()},
         "torch_rng": torch.get_rng_state(),
         "config": json.dumps(dataclasses.asdict(cfg)),
         "fingerprint": fingerprint,
         "elapsed": elapsed,
     }
-    if appearance is not None:  # (transforms, their optimizer)
-        state["appearance"] = {k: v.detach().cpu() for k, v in appearance[0].items()}
-        state["appearance_optimizer"] = appearance[1].state_dict()
+    if run.appearance is not None:
+        state["appearance"] = {k: v.detach().cpu() for k, v in run.appearance.items()}
+        state["appearance_optimizer"] = run.appearance_optimizer.state_dict()
     buf = io.BytesIO()
     torch.save(state, buf)
     return buf.getvalue()
@@ -256,75 +274,29 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
     detached parameters (snapshots of an under-trained model, say); it must not modify them."""
     backend = resolve_backend(cfg.backend)
     device = torch.device("cuda" if backend == "gsplat" else "cpu")
-    if backend == "gsplat":  # a lens gsplat lacks (a panorama) fails here, not after initialisation
-        for i in range(len(capture.cameras)):
-            lens = gsplat_lens_arguments(capture.cameras.camera_model[i], torch.tensor(capture.cameras.distortion[i]))
-            if lens.get("with_ut") and cfg.strategy == "default":
-                # gsplat's 3DGUT path leaves its 2D means without gradients, which the default
-                # strategy's densification statistics read (gsplat issue 726); MCMC needs none.
-                raise SplatfilmError(f"{capture.names[i]}: a distorted {capture.cameras.camera_model[i]} camera on "
-                                     "backend gsplat trains through 3DGUT, which gives the default strategy no "
-                                     "2D gradients; use --strategy mcmc, or --backend cpu")
+    _check_gsplat_lenses(capture, cfg, backend)
     steps = cfg.resolved_steps(backend)
-    if not 0 <= cfg.sh_degree <= MAX_SH_DEGREE:
-        raise SplatfilmError(f"--sh-degree must be 0-{MAX_SH_DEGREE}, got {cfg.sh_degree}")
-    if init is not None and init.sh_degree != cfg.sh_degree:
-        raise SplatfilmError(f"the starting Gaussians have SH degree {init.sh_degree}, the fit asks for {cfg.sh_degree}")
+    _check_sh_degree(cfg, init)
     use_appearance = appearance_enabled(cfg.appearance, capture.source.get("type"))
     train_ids, test_ids = split_indices(len(capture), cfg.test_every)
     _, scene_scale = scene_extent(capture.cameras)
     scene_scale *= 1.1  # as gsplat's trainer does
-    sizes = [list(size) for size in capture.cameras.sizes]
-    fingerprint = {"images": len(capture), "names": capture.names[:3] + capture.names[-3:], "steps": steps,
-                   # One size as [w, h], as before, so checkpoints written then still resume.
-                   "sizes": sizes if len(sizes) > 1 else sizes[0]}
+    fingerprint = _fingerprint(capture, steps)
 
     torch.manual_seed(cfg.seed)
     rng_np = np.random.default_rng(cfg.seed)
     strategy = _make_strategy(cfg, steps, backend)
-
-    start_step, elapsed = 0, 0.0
-    ckpt = None
-    if resume and (checkpoint is None or not checkpoint.exists()):
-        print(f"note: --resume: no checkpoint at {checkpoint}; starting from step 0", file=sys.stderr)
-    if resume and checkpoint is not None and checkpoint.exists():
-        try:
-            ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise SplatfilmError(f"{checkpoint}: cannot read checkpoint ({e})") from None
-        if ckpt.get("fingerprint") != fingerprint or json.loads(ckpt["config"]) != dataclasses.asdict(cfg):
-            raise SplatfilmError(f"{checkpoint}: checkpoint is from a different capture or settings; "
-                                 "rerun without --resume to start over")
+    ckpt = _read_checkpoint(checkpoint, resume, fingerprint, cfg)
+    if ckpt is not None:
         init = Gaussians(**ckpt["params"])
-        start_step = ckpt["step"] + 1
-        elapsed = ckpt["elapsed"]
     elif init is None:
         init = _initial(capture, cfg, rng_np, train_ids)
-    params = torch.nn.ParameterDict({k: torch.nn.Parameter(getattr(init, k).to(device).clone()) for k in PARAM_NAMES})
-    optimizers = adam_optimizers(params, cfg, scene_scale)
-    if cfg.strategy == "default":
-        strategy.check_sanity(params, optimizers)
-        strategy_state = strategy.initialize_state(scene_scale=scene_scale)
-    elif strategy is None:
-        strategy_state = {}
-    else:
-        strategy_state = strategy.initialize_state()
+    run = _start_training(init, cfg, strategy, scene_scale, device)
     if ckpt is not None:
-        for k, o in optimizers.items():
-            o.load_state_dict(ckpt["optimizers"][k])
-        strategy_state.update({k: (v.to(device) if torch.is_tensor(v) else v) for k, v in ckpt["strategy_state"].items()})
-        torch.set_rng_state(ckpt["torch_rng"])
-    appearance = app_opt = None
+        _restore_training(run, ckpt, device)
     if use_appearance:
-        appearance = new_appearance(len(capture), device)
-        app_opt = appearance_optimizer(appearance, cfg.lr_appearance)
-        if ckpt is not None:
-            if "appearance" not in ckpt:
-                raise SplatfilmError(f"{checkpoint}: checkpoint has no appearance transforms; rerun without --resume")
-            with torch.no_grad():
-                for k, v in appearance.items():
-                    v.copy_(ckpt["appearance"][k].to(device))
-            app_opt.load_state_dict(ckpt["appearance_optimizer"])
+        _start_appearance(run, len(capture), cfg, device, ckpt, checkpoint)
+    start_step, elapsed = (ckpt["step"] + 1, ckpt["elapsed"]) if ckpt is not None else (0, 0.0)
 
     lr_means0 = cfg.lr_means * scene_scale
     gamma = 0.01 ** (1.0 / steps)
@@ -332,9 +304,7 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
 
     def save_checkpoint(step: int) -> None:
         if checkpoint is not None:
-            data = _checkpoint_bytes(step, params, optimizers, strategy_state, cfg,
-                                     elapsed + time.perf_counter() - t_start, fingerprint,
-                                     None if appearance is None else (appearance, app_opt))
+            data = _checkpoint_bytes(step, run, cfg, elapsed + time.perf_counter() - t_start, fingerprint)
             atomic_write(checkpoint, [data])
 
     t_start = time.perf_counter()
@@ -343,68 +313,23 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
     last_step = start_step - 1
     try:
         for step in bar:
-            for g in optimizers["means"].param_groups:
+            for g in run.optimizers["means"].param_groups:
                 g["lr"] = lr_means0 * gamma**step
-            idx = _image_for_step(train_ids, cfg.seed, step)
-            cam = capture.cameras[idx]
-            viewmats, Ks = cam.to_tensors(device=device)
-            w, h = int(cam.widths[0]), int(cam.heights[0])
-            gt = _to_float(capture.images[idx], device)
             degree = min(step // cfg.sh_degree_interval, cfg.sh_degree) if cfg.sh_degree_interval > 0 else cfg.sh_degree
-            background = None
-            if capture.masks is not None:
-                background = torch.rand(3, generator=_step_generator(cfg.seed, step)).to(device)
-                a = torch.from_numpy(capture.masks[idx]).to(device)
-                gt = gt * a + (1 - a) * background
-            g = Gaussians(**{k: params[k] for k in PARAM_NAMES})
-            out = render(g, viewmats, Ks, w, h, backend=backend, sh_degree=degree, background=background,
-                         **cam.lens_arguments())
-            info = out.info
-            pred = out.rgb[0]
-            if appearance is not None:
-                pred = apply_transform(pred, compose(appearance, idx), out.alpha[0] if background is not None else None,
-                                       background)
-            if capture.valid is not None:
-                valid = torch.from_numpy(capture.valid[idx]).to(device=device, dtype=torch.float32)
-                pred = pred * valid + gt * (1 - valid)
-            l1 = (pred - gt).abs().mean()
-            loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim(pred, gt))
-            if capture.masks is not None:
-                loss = loss + cfg.alpha_lambda * (out.alpha[0] - a).abs().mean()
-            if capture.weights is not None:
-                loss = loss * float(capture.weights[idx])
-            if appearance is not None:
-                loss = loss + cfg.appearance_reg * identity_penalty(appearance, idx)
-            if strategy is not None:
-                strategy.step_pre_backward(params, optimizers, strategy_state, step, info)
+            loss, pred, gt, info = _step_loss(run, capture, cfg, _image_for_step(train_ids, cfg.seed, step), step,
+                                              degree, backend, device)
+            if run.strategy is not None:
+                run.strategy.step_pre_backward(run.params, run.optimizers, run.strategy_state, step, info)
             loss.backward()
             with _signals_held():  # a stop lands before or after the step's updates, never between
-                for o in optimizers.values():
-                    o.step()
-                    o.zero_grad(set_to_none=True)
-                if app_opt is not None:
-                    app_opt.step()
-                    app_opt.zero_grad(set_to_none=True)
-                if cfg.strategy == "default":
-                    strategy.step_post_backward(params, optimizers, strategy_state, step, info, packed=False)
-                elif cfg.strategy == "mcmc":
-                    strategy.step_post_backward(params, optimizers, strategy_state, step, info,
-                                                lr=optimizers["means"].param_groups[0]["lr"])
-                if cfg.max_gaussians and len(params["means"]) > cfg.max_gaussians:
-                    _cap(params, optimizers, strategy_state, cfg.max_gaussians)
+                _apply_updates(run, cfg, step, info)
                 last_step = step
             if on_step is not None:
-                on_step(step, Gaussians(**{k: params[k].detach() for k in PARAM_NAMES}))
+                on_step(step, run.gaussians())
             if step % 10 == 0:
-                with torch.no_grad():
-                    p = float(psnr(pred.detach().clamp(0, 1), gt))
-                bar.set_postfix(loss=f"{float(loss.detach()):.4f}", psnr=f"{p:.2f}", n=len(params["means"]))
-                history.append({"step": step, "loss": float(loss.detach()), "psnr": p, "gaussians": len(params["means"])})
+                history.append(_show_progress(bar, step, loss, pred, gt, len(run.params["means"])))
             if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and test_ids:
-                m = evaluate(Gaussians(**{k: params[k].detach() for k in PARAM_NAMES}), capture, test_ids, backend, degree,
-                             _borrowed(appearance, capture, train_ids, test_ids, scene_scale))
-                tqdm.write(f"step {step + 1}: held-out PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}")
-                history.append({"step": step, "eval": m})
+                history.append(_evaluate_held_out(run, capture, train_ids, test_ids, backend, degree, scene_scale, step))
             if stop_at is not None and step >= stop_at:
                 save_checkpoint(step)
                 break
@@ -416,14 +341,181 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
         raise
     bar.close()
     seconds = elapsed + time.perf_counter() - t_start
-    final = Gaussians(**{k: params[k].detach().cpu() for k in PARAM_NAMES})
-    final_appearance = _borrowed(appearance, capture, train_ids, test_ids, scene_scale)
+    return _result(run, capture, train_ids, test_ids, scene_scale, backend, last_step + 1, steps, seconds, history)
+
+
+def _check_gsplat_lenses(capture: Capture, cfg: FitConfig, backend: str) -> None:
+    """Raise, before initialisation, for a camera gsplat cannot train through with cfg's
+    strategy (or a lens it lacks, a panorama)."""
+    if backend != "gsplat":
+        return
+    for i in range(len(capture.cameras)):
+        lens = gsplat_lens_arguments(capture.cameras.camera_model[i], torch.tensor(capture.cameras.distortion[i]))
+        if lens.get("with_ut") and cfg.strategy == "default":
+            # gsplat's 3DGUT path leaves its 2D means without gradients, which the default
+            # strategy's densification statistics read (gsplat issue 726); MCMC needs none.
+            raise SplatfilmError(f"{capture.names[i]}: a distorted {capture.cameras.camera_model[i]} camera on "
+                                 "backend gsplat trains through 3DGUT, which gives the default strategy no "
+                                 "2D gradients; use --strategy mcmc, or --backend cpu")
+
+
+def _check_sh_degree(cfg: FitConfig, init: Gaussians | None) -> None:
+    if not 0 <= cfg.sh_degree <= MAX_SH_DEGREE:
+        raise SplatfilmError(f"--sh-degree must be 0-{MAX_SH_DEGREE}, got {cfg.sh_degree}")
+    if init is not None and init.sh_degree != cfg.sh_degree:
+        raise SplatfilmError(f"the starting Gaussians have SH degree {init.sh_degree}, the fit asks for {cfg.sh_degree}")
+
+
+def _fingerprint(capture: Capture, steps: int) -> dict:
+    """What a checkpoint must have been made for to be resumed: the capture's image count, first
+    and last names and sizes, and the step count."""
+    sizes = [list(size) for size in capture.cameras.sizes]
+    return {"images": len(capture), "names": capture.names[:3] + capture.names[-3:], "steps": steps,
+            # One size as [w, h], as before, so checkpoints written then still resume.
+            "sizes": sizes if len(sizes) > 1 else sizes[0]}
+
+
+def _read_checkpoint(checkpoint: Path | None, resume: bool, fingerprint: dict, cfg: FitConfig) -> dict | None:
+    """The checkpoint to resume from (None: start afresh, said so when `resume` finds none);
+    raises for one that cannot be read or was made for another capture or other settings."""
+    if not resume:
+        return None
+    if checkpoint is None or not checkpoint.exists():
+        print(f"note: --resume: no checkpoint at {checkpoint}; starting from step 0", file=sys.stderr)
+        return None
+    try:
+        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise SplatfilmError(f"{checkpoint}: cannot read checkpoint ({e})") from None
+    if ckpt.get("fingerprint") != fingerprint or json.loads(ckpt["config"]) != dataclasses.asdict(cfg):
+        raise SplatfilmError(f"{checkpoint}: checkpoint is from a different capture or settings; "
+                             "rerun without --resume to start over")
+    return ckpt
+
+
+def _start_training(init: Gaussians, cfg: FitConfig, strategy, scene_scale: float, device) -> _Training:
+    """Trainable copies of `init` on `device`, their optimizers and the strategy's fresh state."""
+    params = torch.nn.ParameterDict({k: torch.nn.Parameter(getattr(init, k).to(device).clone()) for k in PARAM_NAMES})
+    optimizers = adam_optimizers(params, cfg, scene_scale)
+    if cfg.strategy == "default":
+        strategy.check_sanity(params, optimizers)
+        strategy_state = strategy.initialize_state(scene_scale=scene_scale)
+    elif strategy is None:
+        strategy_state = {}
+    else:
+        strategy_state = strategy.initialize_state()
+    return _Training(params, optimizers, strategy, strategy_state)
+
+
+def _restore_training(run: _Training, ckpt: dict, device) -> None:
+    """The optimizers, strategy state and torch's random state as the checkpoint holds them."""
+    for k, o in run.optimizers.items():
+        o.load_state_dict(ckpt["optimizers"][k])
+    run.strategy_state.update({k: (v.to(device) if torch.is_tensor(v) else v)
+                               for k, v in ckpt["strategy_state"].items()})
+    torch.set_rng_state(ckpt["torch_rng"])
+
+
+def _start_appearance(run: _Training, images: int, cfg: FitConfig, device, ckpt: dict | None,
+                      checkpoint: Path | None) -> None:
+    """Per-image appearance transforms for `images` images and their optimizer: identities, or
+    as the checkpoint `ckpt` holds them (raises when it holds none)."""
+    run.appearance = new_appearance(images, device)
+    run.appearance_optimizer = appearance_optimizer(run.appearance, cfg.lr_appearance)
+    if ckpt is None:
+        return
+    if "appearance" not in ckpt:
+        raise SplatfilmError(f"{checkpoint}: checkpoint has no appearance transforms; rerun without --resume")
+    with torch.no_grad():
+        for k, v in run.appearance.items():
+            v.copy_(ckpt["appearance"][k].to(device))
+    run.appearance_optimizer.load_state_dict(ckpt["appearance_optimizer"])
+
+
+def _step_loss(run: _Training, capture: Capture, cfg: FitConfig, idx: int, step: int, degree: int, backend: str,
+               device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+    """(loss, render [H,W,3], target [H,W,3], the renderer's info) of one step on image `idx`
+    at SH degree `degree`: (1 - ssim_lambda) L1 + ssim_lambda D-SSIM, for object captures over
+    a random background with the alpha's distance from the mask, weighted by the image's
+    weight, plus the appearance transform's pull toward the identity."""
+    cam = capture.cameras[idx]
+    viewmats, Ks = cam.to_tensors(device=device)
+    w, h = int(cam.widths[0]), int(cam.heights[0])
+    gt = _to_float(capture.images[idx], device)
+    background = None
+    if capture.masks is not None:
+        background = torch.rand(3, generator=_step_generator(cfg.seed, step)).to(device)
+        a = torch.from_numpy(capture.masks[idx]).to(device)
+        gt = gt * a + (1 - a) * background
+    g = Gaussians(**{k: run.params[k] for k in PARAM_NAMES})
+    out = render(g, viewmats, Ks, w, h, backend=backend, sh_degree=degree, background=background,
+                 **cam.lens_arguments())
+    pred = out.rgb[0]
+    if run.appearance is not None:
+        pred = apply_transform(pred, compose(run.appearance, idx), out.alpha[0] if background is not None else None,
+                               background)
+    if capture.valid is not None:
+        valid = torch.from_numpy(capture.valid[idx]).to(device=device, dtype=torch.float32)
+        pred = pred * valid + gt * (1 - valid)
+    l1 = (pred - gt).abs().mean()
+    loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim(pred, gt))
+    if capture.masks is not None:
+        loss = loss + cfg.alpha_lambda * (out.alpha[0] - a).abs().mean()
+    if capture.weights is not None:
+        loss = loss * float(capture.weights[idx])
+    if run.appearance is not None:
+        loss = loss + cfg.appearance_reg * identity_penalty(run.appearance, idx)
+    return loss, pred, gt, out.info
+
+
+def _apply_updates(run: _Training, cfg: FitConfig, step: int, info: dict) -> None:
+    """One step's updates, gradients computed: every optimizer's, then the strategy's
+    densification and pruning, then the cap on the Gaussian count."""
+    for o in run.optimizers.values():
+        o.step()
+        o.zero_grad(set_to_none=True)
+    if run.appearance_optimizer is not None:
+        run.appearance_optimizer.step()
+        run.appearance_optimizer.zero_grad(set_to_none=True)
+    if cfg.strategy == "default":
+        run.strategy.step_post_backward(run.params, run.optimizers, run.strategy_state, step, info, packed=False)
+    elif cfg.strategy == "mcmc":
+        run.strategy.step_post_backward(run.params, run.optimizers, run.strategy_state, step, info,
+                                        lr=run.optimizers["means"].param_groups[0]["lr"])
+    if cfg.max_gaussians and len(run.params["means"]) > cfg.max_gaussians:
+        _cap(run.params, run.optimizers, run.strategy_state, cfg.max_gaussians)
+
+
+def _show_progress(bar, step: int, loss: torch.Tensor, pred: torch.Tensor, gt: torch.Tensor, gaussians: int) -> dict:
+    """The step's loss, PSNR (dB) and Gaussian count, shown on the progress bar; their history row."""
+    with torch.no_grad():
+        p = float(psnr(pred.detach().clamp(0, 1), gt))
+    bar.set_postfix(loss=f"{float(loss.detach()):.4f}", psnr=f"{p:.2f}", n=gaussians)
+    return {"step": step, "loss": float(loss.detach()), "psnr": p, "gaussians": gaussians}
+
+
+def _evaluate_held_out(run: _Training, capture: Capture, train_ids: list[int], test_ids: list[int], backend: str,
+                       degree: int, scene_scale: float, step: int) -> dict:
+    """PSNR and SSIM of the held-out views at this step, printed; their history row."""
+    m = evaluate(run.gaussians(), capture, test_ids, backend, degree,
+                 _borrowed(run.appearance, capture, train_ids, test_ids, scene_scale))
+    tqdm.write(f"step {step + 1}: held-out PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}")
+    return {"step": step, "eval": m}
+
+
+def _result(run: _Training, capture: Capture, train_ids: list[int], test_ids: list[int], scene_scale: float,
+            backend: str, done: int, steps: int, seconds: float, history: list) -> FitResult:
+    """The fit's result after `done` of `steps` steps: the Gaussians on the CPU, with the median
+    training photo's colours folded in where appearance was fitted, and, for a finished fit,
+    the held-out views' metrics."""
+    final = Gaussians(**{k: run.params[k].detach().cpu() for k in PARAM_NAMES})
+    final_appearance = _borrowed(run.appearance, capture, train_ids, test_ids, scene_scale)
     if final_appearance is not None:  # the scene takes the median training photo's colours
         final, final_appearance = fold_into_scene(final, final_appearance, train_ids)
     metrics = {}
-    if last_step == steps - 1 and test_ids:
+    if done == steps and test_ids:
         metrics["test"] = evaluate(final, capture, test_ids, backend, appearance=final_appearance)
-    return FitResult(gaussians=final, steps=last_step + 1, metrics=metrics, seconds=seconds, history=history,
+    return FitResult(gaussians=final, steps=done, metrics=metrics, seconds=seconds, history=history,
                      appearance=final_appearance, train_ids=train_ids)
 
 

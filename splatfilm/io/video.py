@@ -10,17 +10,27 @@ reel name, so an editing system lines it up with an EDL's source timecodes, and 
 provenance record in its "comment" metadata (io/provenance.py), sealed with the hash of its
 coded video packets. Files are written to a temporary name and renamed, so an interrupted
 encode leaves no broken movie behind.
+
+Reading video: `count_frames` counts a movie's frames (ffmpeg decodes it once), and
+`frames_from_video` writes evenly spaced frames of a capture's video as PNGs for SfM, each
+written atomically and kept while the video's bytes stay the same.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
-from splatfilm.errors import SplatfilmError
+import numpy as np
+
+from splatfilm.errors import SplatfilmError, last_line
 from splatfilm.io.atomic import atomic_path, make_folder, temp_path_for
+from splatfilm.io.cache import CacheEntry
+from splatfilm.io.digest import file_digest
+from splatfilm.io.images import write_png
 
 
 def ffmpeg_exe() -> str:
@@ -198,10 +208,89 @@ def concat_videos(parts: list[Path], output: str | Path, timecode: str | None = 
 
 
 def probe_frames(path: str | Path) -> tuple[int, tuple[int, int]]:
-    """(frame count, (width, height)) of a video, by decoding it."""
+    """(frame count, as `count_frames` counts it; (width, height) in pixels) of a video."""
     import imageio_ffmpeg
 
     reader = imageio_ffmpeg.read_frames(str(path))
-    meta = next(reader)
-    n = sum(1 for _ in reader)
-    return n, tuple(meta["size"])
+    try:
+        size = tuple(next(reader)["size"])  # the header ffmpeg reports before the first frame
+    finally:
+        reader.close()
+    return count_frames(path), size
+
+
+def count_frames(video: str | Path) -> int:
+    """The exact number of frames of `video` (ffmpeg decodes the stream once, without writing
+    images). Raises SplatfilmError naming the file when it has no video stream, does not
+    decode or has no frames."""
+    video = Path(video)
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise SplatfilmError(f"{video}: reading video needs imageio-ffmpeg (pip install imageio-ffmpeg)") from None
+    try:
+        n, _seconds = imageio_ffmpeg.count_frames_and_secs(str(video))
+    except Exception as e:
+        # ffmpeg lists the streams it found before failing: a file of sound alone says so
+        # there, where its last line ("Error opening output files") would not.
+        if "Stream #" in str(e) and ": Video:" not in str(e):
+            raise SplatfilmError(f"{video}: the file has no video stream (sound only?)") from None
+        raise SplatfilmError(f"{video}: cannot decode video ({last_line(e)})") from None
+    if n < 1:
+        raise SplatfilmError(f"{video}: the video has no frames")
+    return int(n)
+
+
+def frames_from_video(video_path: str | Path, out_dir: str | Path, count: int,
+                      log: Callable[[str], None] | None = print) -> list[Path]:
+    """Decode `count` frames spread evenly over a video into out_dir/frame_00000.png, ...
+    (8-bit RGB, each written atomically).
+
+    Frame k of count is the video's frame round(k * (N - 1) / (count - 1)) (first and last
+    included). Reuses frames already written from the same video bytes and count
+    (out_dir/frames.json). Returns the PNG paths in order. Raises SplatfilmError if the video
+    does not decode. log: called with one-line progress messages (None: quiet).
+    """
+    import imageio.v3 as iio
+
+    say = log or (lambda _msg: None)
+    video, out = Path(video_path), Path(out_dir)
+    if not video.is_file():
+        raise SplatfilmError(f"{video}: no such video")
+    if count < 1:
+        raise SplatfilmError(f"{video}: frame count must be >= 1, got {count}")
+    # The video's bytes, not its size and time: a clip rewritten in place (a new export under
+    # the same name, its time kept by a copy) is another clip.
+    frames = CacheEntry(out / "frames.json", {"video_sha256": file_digest(video), "count": count})
+    made = frames.lookup() or {}
+    paths = [out / name for name in made.get("frames", [])]
+    if paths and all(p.exists() for p in paths):
+        say(f"video: reusing {len(paths)} frames in {out}")
+        return paths
+
+    total = count_frames(video)
+    picks = sorted({round(k * (total - 1) / (count - 1)) for k in range(count)}) if count > 1 else [0]
+    make_folder(out)
+    # The old record goes before its frames are replaced: a run stopped part way through must
+    # not leave the record of other frames beside frames of the same names.
+    frames.path.unlink(missing_ok=True)
+    for stale in out.glob("frame_*.png"):
+        stale.unlink()
+    paths, wanted = [], set(picks)
+    try:
+        for index, frame in enumerate(iio.imiter(video, plugin="FFMPEG")):
+            if index in wanted:
+                p = out / f"frame_{len(paths):05d}.png"
+                write_png(p, np.asarray(frame)[..., :3])
+                paths.append(p)
+            if index >= picks[-1]:
+                break
+    except SplatfilmError:  # a frame that could not be written: said as such, not as a decoding failure
+        raise
+    except Exception as e:  # imageio-ffmpeg raises OSError/RuntimeError with ffmpeg's output
+        raise SplatfilmError(f"{video}: cannot decode video ({last_line(e)})") from None
+    if not paths:
+        raise SplatfilmError(f"{video}: the video has no frames")
+    frames.store(frames=[p.name for p in paths])
+    say(f"video: {len(paths)} of {total} frames -> {out}")
+    return paths

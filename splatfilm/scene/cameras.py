@@ -16,6 +16,9 @@ There is no separate single-camera type: a camera is a 1-element `Cameras` (`cam
 Other conventions converted here:
     OpenGL / nerfstudio / Blender camera-to-world: c2w_gl = c2w_cv @ diag(1, -1, -1, 1)
     COLMAP: world-to-camera in OpenCV axes as a unit quaternion (qw, qx, qy, qz) and t [3]
+
+`align_cameras` compares two sets of cameras of the same images (an SfM model and the true
+cameras) up to a similarity, by `scene.transforms.umeyama`.
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.scene.transforms import quat_from_rotation, rotation_from_quat
+from splatfilm.scene.transforms import quat_from_rotation, rotation_angle_deg, rotation_from_quat, umeyama
 
 CAMERA_MODELS = ("PINHOLE", "OPENCV", "OPENCV_FISHEYE", "EQUIRECTANGULAR")
 """Projection models a `Cameras` may hold (nerfstudio's names; distortion in (k1,k2,k3,k4,p1,p2));
@@ -424,3 +428,45 @@ class Cameras:
         if model == "PINHOLE":
             return {}
         return {"camera_model": model, "distortion": torch.tensor(self.distortion[[i]], dtype=torch.float64)}
+
+
+# ---- comparing worlds -----------------------------------------------------------------------
+
+
+@dataclass
+class Alignment:
+    """Similarity x_ref = scale * R @ x_est + t between an estimated and a reference world.
+
+    centre_errors:   [M] distance of each matched camera centre from its reference, after
+                     alignment, in reference units (metres for the bundled captures).
+    rotation_errors: [M] angle between aligned and reference camera orientations, degrees.
+    names:           the M matched image names (matched by file name without folders).
+    """
+
+    R: np.ndarray
+    t: np.ndarray
+    scale: float
+    centre_errors: np.ndarray
+    rotation_errors: np.ndarray
+    names: list[str]
+
+
+def align_cameras(estimated: Cameras, reference: Cameras) -> Alignment:
+    """Align `estimated` (e.g. read_colmap of an SfM model) to `reference` (e.g. the true
+    transforms.json) by Umeyama on the camera centres of images with the same file name."""
+    def key(name: str | None) -> str | None:
+        return None if name is None else Path(name).name
+
+    ref_index = {key(n): i for i, n in enumerate(reference.names) if n is not None}
+    pairs = [(i, ref_index[key(n)]) for i, n in enumerate(estimated.names) if key(n) in ref_index]
+    if len(pairs) < 3:
+        raise SplatfilmError(f"align_cameras: only {len(pairs)} cameras share image names (need 3)")
+    ie, ir = (np.array(x) for x in zip(*pairs))
+    ce, cr = estimated.centers[ie], reference.centers[ir]
+    R, t, s = umeyama(ce, cr)
+    centre_err = np.linalg.norm(s * ce @ R.T + t - cr, axis=1)
+    # Camera-to-world rotations: aligned = R @ R_est; compare with the reference's.
+    Re = estimated.to_c2w_opencv()[ie, :3, :3]
+    Rr = reference.to_c2w_opencv()[ir, :3, :3]
+    angles = rotation_angle_deg(np.einsum("nji,jk,nkl->nil", Rr, R, Re))  # of R_ref^T @ R @ R_est
+    return Alignment(R, t, s, centre_err, angles, [estimated.names[i] for i in ie])

@@ -17,11 +17,11 @@ from splatfilm.cli import main
 from splatfilm.fit import load_capture
 from splatfilm.fit.capture import split_indices
 from splatfilm.fit.init import gaussians_from_points
-from splatfilm.fit.sfm import align_cameras, run_sfm
+from splatfilm.fit.sfm import run_sfm
 from splatfilm.fit.trainer import evaluate
 from splatfilm.io.camera_files import read_colmap
 from splatfilm.io.gaussian_files import load_gaussians
-from splatfilm.scene.cameras import Cameras
+from splatfilm.scene.cameras import Cameras, align_cameras
 
 FLOWERPOT = REPO / "tests" / "fixtures" / "flowerpot"
 W, H = 388, 524  # 1/8 of the phone's 3104x4192

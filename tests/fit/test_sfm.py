@@ -1,10 +1,10 @@
-"""Structure-from-motion (splatfilm.fit.sfm): input errors, video frames, and a real pycolmap run
-on a subset of the bundled film set, checked against the set's true cameras."""
+"""Structure-from-motion (splatfilm.fit.sfm, with its photos, feature database, memory and
+triangulation for known poses): input errors and a real pycolmap run on a subset of the bundled
+film set, checked against the set's true cameras."""
 
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -21,9 +21,10 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.camera_files import read_colmap, read_transforms_json
 from splatfilm.fit.capture import load_capture
 from splatfilm.fit.pose_check import PoseLimits, read_pose_table, verify_poses
-from splatfilm.fit.sfm import (align_cameras, check_images, frames_from_video, read_sfm_summary, run_sfm,
-                                triangulate_known_poses)
-from splatfilm.scene.transforms import umeyama
+from splatfilm.fit.photos import check_images
+from splatfilm.fit.sfm import read_sfm_summary, run_sfm
+from splatfilm.fit.triangulate import triangulate_known_poses
+from splatfilm.scene.cameras import align_cameras
 
 SET = REPO / "scenes" / "set"
 
@@ -164,7 +165,7 @@ GB = 10**9
 def test_sift_threads_fit_the_memory_left():
     """COLMAP's CPU SIFT takes about 2.3 GB a thread for a 12 MP photo (extracted at 3200x2400):
     on 16 cores, every core needs 37 GB; with 8 GB free it gets 3 threads, never fewer than 1."""
-    from splatfilm.fit.sfm import SIFT_BYTES_PER_PIXEL, sift_thread_bytes, sift_threads
+    from splatfilm.fit.memory import SIFT_BYTES_PER_PIXEL, sift_thread_bytes, sift_threads
 
     phone = (4000, 3000)
     assert sift_thread_bytes(phone) == sift_thread_bytes((3000, 4000)) == SIFT_BYTES_PER_PIXEL * 3200 * 2400
@@ -194,7 +195,7 @@ def _fake_root(root: Path, meminfo_kb: int, cgroup: str, files: dict[str, str]) 
 
 
 def test_available_memory_is_the_least_of_meminfo_and_cgroup_limits(tmp_path):
-    from splatfilm.fit.sfm import available_memory
+    from splatfilm.fit.memory import available_memory
 
     # cgroup v2: a 4 GB limit with 3 GB used, 1 GB of it reclaimable page cache -> 2 GB of room.
     v2 = {"job/memory.max": f"{4 * GB}\n", "job/memory.current": f"{3 * GB}\n",
@@ -222,7 +223,7 @@ def test_sfm_extracts_on_the_threads_the_memory_allows(tmp_path, monkeypatch):
 
     import pycolmap
 
-    import splatfilm.fit.sfm as sfm
+    import splatfilm.fit.memory as memory
 
     calls: list[int] = []
     extract = pycolmap.extract_features
@@ -234,7 +235,7 @@ def test_sfm_extracts_on_the_threads_the_memory_allows(tmp_path, monkeypatch):
     monkeypatch.setattr(pycolmap, "extract_features", counting)
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     per_thread = 300 * 32 * 24  # sift_thread_bytes((32, 24)), tested above
-    monkeypatch.setattr(sfm, "available_memory", lambda: 2 * per_thread + 1, raising=False)
+    monkeypatch.setattr(memory, "available_memory", lambda: 2 * per_thread + 1, raising=False)
     rng = np.random.default_rng(0)
     d = tmp_path / "imgs"
     d.mkdir()
@@ -253,14 +254,14 @@ def test_sfm_extracts_on_the_threads_the_memory_allows(tmp_path, monkeypatch):
         run_sfm(d, tmp_path / "work", log=messages.append, reuse=False, num_threads=3)
     assert calls == [3] and messages[0] == "sfm: extracting SIFT features from 3 images at 32x24", messages
     # Where every core fits, COLMAP is told -1 (all) as before.
-    monkeypatch.setattr(sfm, "available_memory", lambda: 100 * per_thread)
+    monkeypatch.setattr(memory, "available_memory", lambda: 100 * per_thread)
     calls.clear()
     with pytest.raises(SplatfilmError, match="registered 0 of 3"):
         run_sfm(d, tmp_path / "work", log=None, reuse=False)
     assert calls == [-1]
     # One core and not even its thread fits: nothing to take away, said all the same.
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    monkeypatch.setattr(sfm, "available_memory", lambda: per_thread // 2)
+    monkeypatch.setattr(memory, "available_memory", lambda: per_thread // 2)
     calls.clear()
     messages.clear()
     with pytest.raises(SplatfilmError, match="registered 0 of 3"):
@@ -275,71 +276,11 @@ def test_sfm_extracts_on_the_threads_the_memory_allows(tmp_path, monkeypatch):
     images = [_noise_image(rng, 24, 32) for _ in range(3)]
     calls.clear()
     messages.clear()
-    sfm.triangulate_known_poses(images, cameras, tmp_path / "tri", log=messages.append, progress=False)
+    triangulate_known_poses(images, cameras, tmp_path / "tri", log=messages.append, progress=False)
     assert calls == [1]
     assert messages[0] == ("triangulate: SIFT features of 3 views with known poses; on 1 thread, not 3: a "
                                   "thread takes about 0.2 MB at this size and 0.1 MB of memory is free, so it may "
                                   "run out"), messages
-
-
-# ---- video -------------------------------------------------------------------------------------
-
-
-def test_video_that_does_not_decode(tmp_path):
-    bad = tmp_path / "clip.mp4"
-    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
-    with pytest.raises(SplatfilmError, match=r"clip\.mp4: cannot decode video"):
-        frames_from_video(bad, tmp_path / "frames", 5, log=None)
-    with pytest.raises(SplatfilmError, match="no such video"):
-        frames_from_video(tmp_path / "missing.mp4", tmp_path / "frames", 5, log=None)
-    # Sound alone (ffmpeg's own last line: "Error opening output files: Invalid argument").
-    import imageio_ffmpeg
-
-    sound = tmp_path / "sound.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "sine=frequency=440:duration=0.5", "-c:a", "aac", str(sound)], check=True)
-    with pytest.raises(SplatfilmError, match=r"sound\.mp4: the file has no video stream"):
-        frames_from_video(sound, tmp_path / "frames", 5, log=None)
-
-
-def test_frames_from_video_samples_evenly_and_reuses(tmp_path):
-    pytest.importorskip("imageio_ffmpeg")
-    # 20 frames whose frame number is written into the red channel (flat, so the codec keeps it).
-    frames = np.zeros((20, 64, 96, 3), np.uint8)
-    frames[..., 0] = (np.arange(20) * 12)[:, None, None]
-    video = tmp_path / "clip.mp4"
-    iio.imwrite(video, frames, plugin="FFMPEG", fps=10, codec="libx264", quality=10, macro_block_size=16)
-    paths = frames_from_video(video, tmp_path / "frames", 5, log=None)
-    assert [p.name for p in paths] == [f"frame_{i:05d}.png" for i in range(5)]
-    reds = [float(iio.imread(p)[..., 0].mean()) for p in paths]
-    # Frames round(k * 19 / 4): 0, 5, 10, 14, 19.
-    np.testing.assert_allclose(reds, [0, 60, 120, 168, 228], atol=6)
-    messages = []
-    again = frames_from_video(video, tmp_path / "frames", 5, log=messages.append)
-    assert again == paths and "reusing" in messages[0]
-
-
-def test_frames_from_a_video_rewritten_in_place_are_decoded_again(tmp_path):
-    """The frames were kept while the video's size and modification time stayed: a clip
-    exported again under its name (copied with its time kept) gave the old clip's frames."""
-    pytest.importorskip("imageio_ffmpeg")
-    video = tmp_path / "clip.avi"
-
-    def write_clip(grey: int) -> None:  # uncompressed: any picture gives a file of the same size
-        iio.imwrite(video, np.full((4, 16, 32, 3), grey, np.uint8), plugin="FFMPEG", codec="rawvideo", fps=10,
-                    macro_block_size=16)
-
-    write_clip(60)
-    first = frames_from_video(video, tmp_path / "frames", 2, log=None)
-    assert abs(float(iio.imread(first[0]).mean()) - 60) < 3
-    stat = video.stat()
-    write_clip(200)
-    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert video.stat().st_size == stat.st_size and video.stat().st_mtime_ns == stat.st_mtime_ns
-    messages = []
-    again = frames_from_video(video, tmp_path / "frames", 2, log=messages.append)
-    assert not any("reusing" in m for m in messages)
-    assert abs(float(iio.imread(again[0]).mean()) - 200) < 3
 
 
 def test_png_writing_survives_pycolmap():
@@ -349,34 +290,6 @@ def test_png_writing_survives_pycolmap():
             "iio.imwrite(io.BytesIO(), np.zeros((8, 8, 3), np.uint8), extension='.png')")
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-500:]
-
-
-# ---- alignment -------------------------------------------------------------------------------
-
-
-def test_umeyama_recovers_a_similarity():
-    rng = np.random.default_rng(3)
-    src = rng.normal(size=(12, 3))
-    q = rng.normal(size=4)
-    q /= np.linalg.norm(q)
-    w, x, y, z = q
-    R = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                  [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                  [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
-    t, s = np.array([0.3, -2.0, 5.0]), 2.7
-    R2, t2, s2 = umeyama(src, s * src @ R.T + t)
-    np.testing.assert_allclose(R2, R, atol=1e-10)
-    np.testing.assert_allclose(t2, t, atol=1e-10)
-    assert s2 == pytest.approx(s)
-
-
-def test_align_cameras_undoes_a_similarity():
-    ref = read_transforms_json(SET / "transforms.json")[:8]
-    R = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-    moved = ref.transformed(R, np.array([1.0, 2.0, 3.0]), 0.25)
-    a = align_cameras(moved, ref)
-    assert a.scale == pytest.approx(4.0)
-    assert a.centre_errors.max() < 1e-9 and a.rotation_errors.max() < 1e-5
 
 
 # ---- a real SfM run on the bundled set ----------------------------------------------------------
@@ -438,7 +351,7 @@ def _stopped(work: Path, during: str, extracted: int = 6, recorded: bool = True)
     database); the finished result's own record goes."""
     import json
 
-    from splatfilm.fit.sfm import DATABASE_RECORD
+    from splatfilm.fit.feature_database import DATABASE_RECORD
 
     database = work / "database.db"
     if during == "matching":
@@ -491,7 +404,7 @@ def test_an_interrupted_sfm_goes_on_where_it_stopped_and_ends_as_one_run(tmp_pat
     matching repeats exactly (on more it now and then does not: see sfm's module docstring)."""
     import fcntl
 
-    from splatfilm.fit.sfm import WORK_LOCK
+    from splatfilm.fit.feature_database import WORK_LOCK
 
     truth = read_transforms_json(SET / "transforms.json")
     images = [SET / truth.names[i] for i in SUBSET]
@@ -697,6 +610,7 @@ def test_sfm_cli_bad_input(capsys, tmp_path):
 
 def test_video_frames_are_matched_sequentially(monkeypatch, tmp_path):
     # "auto" picks sequential matching (with loop detection) for ordered frames, exhaustive for photos.
+    import splatfilm.fit.feature_database as feature_database
     import splatfilm.fit.sfm as sfm
 
     seen = []
@@ -706,7 +620,7 @@ def test_video_frames_are_matched_sequentially(monkeypatch, tmp_path):
         raise SplatfilmError("stop here")
 
     monkeypatch.setattr(sfm, "_extract", lambda *a: None)
-    monkeypatch.setattr(sfm, "number_images_by_name", lambda *a: None)
+    monkeypatch.setattr(feature_database, "number_images_by_name", lambda *a: None)
     monkeypatch.setattr(sfm, "_match", fake_match)
     rng = np.random.default_rng(0)
     d = tmp_path / "imgs"
@@ -921,7 +835,7 @@ def test_images_are_numbered_by_name_whatever_order_their_features_finished(tmp_
     order, so matching sees the same pairs the same way round every run."""
     import pycolmap
 
-    from splatfilm.fit.sfm import number_images_by_name
+    from splatfilm.fit.feature_database import number_images_by_name
 
     names = sorted(p.name for p in (LUND / "images").iterdir())[:3]
     database = tmp_path / "database.db"
@@ -971,7 +885,7 @@ def test_upright_copies_follow_their_photos_from_run_to_run(tmp_path):
     file is never written through a link."""
     from PIL import Image
 
-    from splatfilm.fit.sfm import _upright_folder
+    from splatfilm.fit.photos import upright_folder
     from splatfilm.io.digest import file_digest
 
     photos, work = tmp_path / "photos", tmp_path / "work"
@@ -984,7 +898,7 @@ def test_upright_copies_follow_their_photos_from_run_to_run(tmp_path):
 
     def stage(turned: set[str]) -> Path:
         images = [[n, file_digest(photos / n, "sha1")] for n in ("a.jpg", "b.jpg")]
-        return _upright_folder(work, photos, images, turned)
+        return upright_folder(work, photos, images, turned)
 
     save("a.jpg", 6)
     save("b.jpg", 1)

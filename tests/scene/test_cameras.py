@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from splatfilm.scene.cameras import Cameras
+from splatfilm.scene.cameras import Cameras, align_cameras
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.transforms import quat_from_rotation, quat_to_rotmat, rotation_from_quat, rotmat_to_quat
 
@@ -185,3 +185,12 @@ def test_validation_sizes_and_shapes():
     assert Cameras(cams.viewmats, cams.Ks, 64, 48, camera_model="EQUIRECTANGULAR").camera_model == ["EQUIRECTANGULAR"] * 2
     with pytest.raises(SplatfilmError, match="non-finite"):
         Cameras.from_c2w_opengl(np.full((4, 4), np.nan), cams.Ks[0], 64, 48)
+
+
+def test_align_cameras_undoes_a_similarity():
+    ref = make(8)
+    R = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    moved = ref.transformed(R, np.array([1.0, 2.0, 3.0]), 0.25)
+    a = align_cameras(moved, ref)
+    assert a.scale == pytest.approx(4.0) and a.names == ref.names
+    assert a.centre_errors.max() < 1e-9 and a.rotation_errors.max() < 1e-5

@@ -24,6 +24,7 @@ from splatfilm.scene.transforms import (
     rotation_from_quat,
     rotation_slerp,
     rotmat_to_quat,
+    umeyama,
     yaw_rotation,
 )
 
@@ -201,3 +202,19 @@ def test_rotation_angle_is_accurate_at_every_angle_and_batched():
     out = rotation_angle_deg(np.stack([rotation_about(axis, np.radians(a)) for a in angles]))
     assert out.shape == (4,) and np.allclose(out, angles, rtol=1e-6, atol=1e-12)
     assert isinstance(rotation_angle_deg(np.eye(3)), float)
+
+
+def test_umeyama_recovers_a_similarity():
+    rng = np.random.default_rng(3)
+    src = rng.normal(size=(12, 3))
+    q = rng.normal(size=4)
+    q /= np.linalg.norm(q)
+    w, x, y, z = q
+    R = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                  [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                  [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+    t, s = np.array([0.3, -2.0, 5.0]), 2.7
+    R2, t2, s2 = umeyama(src, s * src @ R.T + t)
+    np.testing.assert_allclose(R2, R, atol=1e-10)
+    np.testing.assert_allclose(t2, t, atol=1e-10)
+    assert s2 == pytest.approx(s)

@@ -1,0 +1,138 @@
+"""Reading video (splatfilm.io.video): frames counted one way, evenly spaced frames decoded for
+SfM, each written whole, and kept only while the video's bytes and the count stay the same."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from helpers import REPO
+
+from splatfilm.errors import SplatfilmError
+from splatfilm.io.video import count_frames, frames_from_video, probe_frames
+
+
+def _numbered_clip(folder, frames: int = 20):
+    """An H.264 clip of `frames` flat frames whose red channel is 12 x the frame number (flat, so
+    the codec keeps it)."""
+    pytest.importorskip("imageio_ffmpeg")
+    pictures = np.zeros((frames, 64, 96, 3), np.uint8)
+    pictures[..., 0] = (np.arange(frames) * 12)[:, None, None]
+    video = folder / "clip.mp4"
+    iio.imwrite(video, pictures, plugin="FFMPEG", fps=10, codec="libx264", quality=10, macro_block_size=16)
+    return video
+
+
+def test_frames_are_counted_one_way(tmp_path):
+    video = _numbered_clip(tmp_path, 13)
+    assert count_frames(video) == 13 and probe_frames(video) == (13, (96, 64))
+
+
+def test_video_that_does_not_decode(tmp_path):
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    with pytest.raises(SplatfilmError, match=r"clip\.mp4: cannot decode video"):
+        frames_from_video(bad, tmp_path / "frames", 5, log=None)
+    with pytest.raises(SplatfilmError, match="no such video"):
+        frames_from_video(tmp_path / "missing.mp4", tmp_path / "frames", 5, log=None)
+    # Sound alone (ffmpeg's own last line: "Error opening output files: Invalid argument").
+    import imageio_ffmpeg
+
+    sound = tmp_path / "sound.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=0.5", "-c:a", "aac", str(sound)], check=True)
+    with pytest.raises(SplatfilmError, match=r"sound\.mp4: the file has no video stream"):
+        frames_from_video(sound, tmp_path / "frames", 5, log=None)
+
+
+def test_frames_from_video_samples_evenly_and_reuses(tmp_path):
+    video = _numbered_clip(tmp_path)  # flat frames, so the codec keeps each one's number
+    paths = frames_from_video(video, tmp_path / "frames", 5, log=None)
+    assert [p.name for p in paths] == [f"frame_{i:05d}.png" for i in range(5)]
+    reds = [float(iio.imread(p)[..., 0].mean()) for p in paths]
+    # Frames round(k * 19 / 4): 0, 5, 10, 14, 19.
+    np.testing.assert_allclose(reds, [0, 60, 120, 168, 228], atol=6)
+    messages = []
+    again = frames_from_video(video, tmp_path / "frames", 5, log=messages.append)
+    assert again == paths and "reusing" in messages[0]
+
+
+def test_frames_from_a_video_rewritten_in_place_are_decoded_again(tmp_path):
+    """The frames were kept while the video's size and modification time stayed: a clip
+    exported again under its name (copied with its time kept) gave the old clip's frames."""
+    pytest.importorskip("imageio_ffmpeg")
+    video = tmp_path / "clip.avi"
+
+    def write_clip(grey: int) -> None:  # uncompressed: any picture gives a file of the same size
+        iio.imwrite(video, np.full((4, 16, 32, 3), grey, np.uint8), plugin="FFMPEG", codec="rawvideo", fps=10,
+                    macro_block_size=16)
+
+    write_clip(60)
+    first = frames_from_video(video, tmp_path / "frames", 2, log=None)
+    assert abs(float(iio.imread(first[0]).mean()) - 60) < 3
+    stat = video.stat()
+    write_clip(200)
+    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert video.stat().st_size == stat.st_size and video.stat().st_mtime_ns == stat.st_mtime_ns
+    messages = []
+    again = frames_from_video(video, tmp_path / "frames", 2, log=messages.append)
+    assert not any("reusing" in m for m in messages)
+    assert abs(float(iio.imread(again[0]).mean()) - 200) < 3
+
+
+def test_a_decode_stopped_part_way_leaves_no_record_of_other_frames(tmp_path, monkeypatch):
+    """A run for another frame count stopped part way (Ctrl-C) left the first run's record
+    beside its own frames of the same names: the next run for the first count reused the wrong
+    pictures (frames 0, 2, 4, 6, 8 for 0, 5, 10, 14, 19)."""
+    video = _numbered_clip(tmp_path)
+    frames_from_video(video, tmp_path / "frames", 5, log=None)
+    decode = iio.imiter
+
+    def stopped_at_frame_12(*args, **kwargs):
+        frames = decode(*args, **kwargs)
+        try:
+            for index, frame in enumerate(frames):
+                if index == 12:
+                    raise KeyboardInterrupt
+                yield frame
+        finally:
+            frames.close()
+
+    monkeypatch.setattr(iio, "imiter", stopped_at_frame_12)
+    with pytest.raises(KeyboardInterrupt):
+        frames_from_video(video, tmp_path / "frames", 10, log=None)  # frames 0, 2, 4, 6, 8, 11 written
+    monkeypatch.undo()
+    messages: list[str] = []
+    paths = frames_from_video(video, tmp_path / "frames", 5, log=messages.append)
+    assert not any("reusing" in m for m in messages), messages
+    reds = [float(iio.imread(p)[..., 0].mean()) for p in paths]
+    np.testing.assert_allclose(reds, [0, 60, 120, 168, 228], atol=6)
+
+
+def test_a_frame_that_cannot_be_written_is_not_called_a_bad_video(tmp_path):
+    """A frame the disk refuses (here: over the process's file size limit) is a one-line error
+    naming the frame, not "cannot decode video" naming a good video."""
+    pytest.importorskip("imageio_ffmpeg")
+    noise = (np.random.default_rng(0).random((3, 64, 96, 3)) * 255).astype(np.uint8)  # PNGs of ~18 kB
+    video = tmp_path / "clip.mp4"
+    iio.imwrite(video, noise, plugin="FFMPEG", fps=10, codec="libx264", quality=10, macro_block_size=16)
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8000, 8000))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG from write(), not a killed process
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run([sys.executable, "-m", "splatfilm", "sfm", str(video), "-o", str(tmp_path / "m"),
+                             "--video-frames", "2"], capture_output=True, text=True, env=env, cwd=tmp_path,
+                            preexec_fn=small_files, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    err = result.stderr.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert "frame_00000.png: cannot write" in err and "decode" not in err, err
