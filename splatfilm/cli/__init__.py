@@ -181,7 +181,7 @@ def _add_import_mesh(sub) -> None:
     n = p.add_mutually_exclusive_group()
     n.add_argument("--count", type=positive_int, help="number of Gaussians (default 100000)")
     n.add_argument("--density", type=float, help="Gaussians per square unit of surface (per m^2 for a mesh in metres)")
-    p.add_argument("--sh-degree", type=int, default=0, help="SH bands to store, 0-3 (default 0: colour is unlit)")
+    p.add_argument("--sh-degree", type=int, default=0, help="SH bands to store, 0-4 (default 0: colour is unlit)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--up", help="the mesh's up axis: x, y, z, -x, -y, -z; a negative one as --up=-z "
                                 "(default: y for glTF and OBJ, z for PLY and STL)")
@@ -314,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output .ply (sidecar .json, checkpoint and SfM work folder beside it)")
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
     p.add_argument("--steps", type=positive_int, help="optimisation steps (default 30000 on gsplat, 3000 on cpu)")
-    p.add_argument("--sh-degree", type=int, default=3, help="highest SH degree, raised every 1000 steps (default 3)")
+    p.add_argument("--sh-degree", type=int, default=3, help="highest SH degree 0-4, raised every 1000 steps (default 3)")
     p.add_argument("--strategy", choices=["default", "mcmc"], default="default",
                    help="densification: gsplat's DefaultStrategy, or MCMCStrategy (CUDA only)")
     p.add_argument("--max-gaussians", type=positive_int, help="cap on the number of Gaussians")

@@ -16,9 +16,10 @@ Values are raw parameters: log scales, logit opacity, quaternions (w, x, y, z) a
 
 Reading accepts any PLY those tools (or plyfile, SuperSplat, ...) produce: ascii and binary of
 either byte order, any property order and type, extra properties and extra elements (ignored),
-comments / obj_info, SH degree 0-3 (`scene.sh.MAX_SH_DEGREE`; 4 is refused) from the number of `f_rest_*` properties, `red green blue`
-instead of `f_dc_*` (nerfstudio's `ply_color_mode=rgb`), and SuperSplat / PlayCanvas
-compressed PLY (`chunk` element with `packed_*` vertex properties; lossy by design).
+comments / obj_info, SH degree 0-4 (`scene.sh.MAX_SH_DEGREE`, gsplat's highest: 72 `f_rest_*`)
+from the number of `f_rest_*` properties, `red green blue` instead of `f_dc_*` (nerfstudio's
+`ply_color_mode=rgb`), and SuperSplat / PlayCanvas compressed PLY (`chunk` element with
+`packed_*` vertex properties; lossy by design).
 Every problem is a `SplatfilmError` with one line naming the file.
 """
 
@@ -462,7 +463,7 @@ def read_ply(path: str | os.PathLike) -> Gaussians:
     """Read Gaussian splats from a PLY file into float32 `Gaussians` (raw parameters).
 
     Accepts the INRIA layout in any property order/type, ascii or binary, extra properties and
-    elements (ignored), SH degree 0-3 from the `f_rest_*` count, and SuperSplat compressed PLY.
+    elements (ignored), SH degree 0-4 from the `f_rest_*` count, and SuperSplat compressed PLY.
     """
     path = Path(path)
     by_name, data, mats = _read_elements(

@@ -16,7 +16,7 @@ import torch
 from numba import njit, prange
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.scene.sh import C0, C1, C2, C3, MAX_SH_DEGREE, num_sh_bases, sh_basis
+from splatfilm.scene.sh import C0, C1, C2, C3, C4, MAX_SH_DEGREE, num_sh_bases, sh_basis
 
 
 def spherical_harmonics(degree: int, coeffs: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
@@ -57,6 +57,17 @@ def _basis(degree, x, y, z, out):
             out[13] = C3[4] * x * (4.0 * zz - xx - yy)
             out[14] = C3[5] * z * (xx - yy)
             out[15] = C3[6] * x * (xx - 3.0 * yy)
+            if degree >= 4:
+                rr = xx + yy
+                out[16] = C4[0] * x * y * (xx - yy)
+                out[17] = C4[1] * y * z * (3.0 * xx - yy)
+                out[18] = C4[2] * x * y * (6.0 * zz - rr)
+                out[19] = C4[3] * y * z * (4.0 * zz - 3.0 * rr)
+                out[20] = C4[4] * (zz * (8.0 * zz - 24.0 * rr) + 3.0 * rr * rr)
+                out[21] = C4[5] * x * z * (4.0 * zz - 3.0 * rr)
+                out[22] = C4[6] * (xx - yy) * (6.0 * zz - rr)
+                out[23] = C4[7] * x * z * (xx - 3.0 * yy)
+                out[24] = C4[8] * (xx * (xx - 3.0 * yy) - yy * (3.0 * xx - yy))
 
 
 @njit(cache=True)
@@ -83,6 +94,25 @@ def _basis_vjp(degree, x, y, z, g):
                    - 2.0 * C3[4] * x * y * g[13] - 2.0 * C3[5] * y * z * g[14] - 6.0 * C3[6] * x * y * g[15])
             gz += (C3[1] * x * y * g[10] + 8.0 * C3[2] * y * z * g[11] + C3[3] * (6.0 * zz - 3.0 * xx - 3.0 * yy) * g[12]
                    + 8.0 * C3[4] * x * z * g[13] + C3[5] * (xx - yy) * g[14])
+            if degree >= 4:
+                rr = xx + yy
+                gx += (C4[0] * y * (3.0 * xx - yy) * g[16] + 6.0 * C4[1] * x * y * z * g[17]
+                       + C4[2] * y * (6.0 * zz - 3.0 * xx - yy) * g[18] - 6.0 * C4[3] * x * y * z * g[19]
+                       + 12.0 * C4[4] * x * (rr - 4.0 * zz) * g[20]
+                       + C4[5] * z * (4.0 * zz - 9.0 * xx - 3.0 * yy) * g[21]
+                       + 4.0 * C4[6] * x * (3.0 * zz - xx) * g[22] + 3.0 * C4[7] * z * (xx - yy) * g[23]
+                       + 4.0 * C4[8] * x * (xx - 3.0 * yy) * g[24])
+                gy += (C4[0] * x * (xx - 3.0 * yy) * g[16] + 3.0 * C4[1] * z * (xx - yy) * g[17]
+                       + C4[2] * x * (6.0 * zz - xx - 3.0 * yy) * g[18]
+                       + C4[3] * z * (4.0 * zz - 3.0 * xx - 9.0 * yy) * g[19]
+                       + 12.0 * C4[4] * y * (rr - 4.0 * zz) * g[20] - 6.0 * C4[5] * x * y * z * g[21]
+                       - 4.0 * C4[6] * y * (3.0 * zz - yy) * g[22] - 6.0 * C4[7] * x * y * z * g[23]
+                       + 4.0 * C4[8] * y * (yy - 3.0 * xx) * g[24])
+                gz += (C4[1] * y * (3.0 * xx - yy) * g[17] + 12.0 * C4[2] * x * y * z * g[18]
+                       + 3.0 * C4[3] * y * (4.0 * zz - rr) * g[19]
+                       + 16.0 * C4[4] * z * (2.0 * zz - 3.0 * rr) * g[20]
+                       + 3.0 * C4[5] * x * (4.0 * zz - rr) * g[21] + 12.0 * C4[6] * z * (xx - yy) * g[22]
+                       + C4[7] * x * (xx - 3.0 * yy) * g[23])
     return gx, gy, gz
 
 
@@ -94,6 +124,7 @@ def _unit(dx, dy, dz):
 
 
 _CHUNK = 1024  # Gaussians per parallel task (scratch made once per task)
+_MAX_BASES = num_sh_bases(MAX_SH_DEGREE)  # the per-task basis scratch holds every band
 
 
 @njit(parallel=True, cache=True)
@@ -101,7 +132,7 @@ def _sh_forward(degree, coeffs, dirs, out):
     C, N = dirs.shape[0], dirs.shape[1]
     n_bases = (degree + 1) ** 2
     for chunk in prange((N + _CHUNK - 1) // _CHUNK):
-        basis = np.empty(16)
+        basis = np.empty(_MAX_BASES)
         for n in range(chunk * _CHUNK, min(N, (chunk + 1) * _CHUNK)):
             for c in range(C):
                 x, y, z, _ = _unit(float(dirs[c, n, 0]), float(dirs[c, n, 1]), float(dirs[c, n, 2]))
@@ -118,8 +149,8 @@ def _sh_backward(degree, coeffs, dirs, rgb, g_rgb, v_coeffs, v_dirs):
     C, N = dirs.shape[0], dirs.shape[1]
     n_bases = (degree + 1) ** 2
     for chunk in prange((N + _CHUNK - 1) // _CHUNK):
-        basis = np.empty(16)
-        g_basis = np.empty(16)
+        basis = np.empty(_MAX_BASES)
+        g_basis = np.empty(_MAX_BASES)
         for n in range(chunk * _CHUNK, min(N, (chunk + 1) * _CHUNK)):
             for k in range(n_bases):
                 for ch in range(3):

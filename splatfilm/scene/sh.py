@@ -13,9 +13,10 @@ import torch
 
 from splatfilm.errors import SplatfilmError
 
-MAX_SH_DEGREE = 3
-"""The highest SH degree splatfilm holds: the basis, its rotation and the CPU renderer stop at
-band 3 (3DGS's), so a degree-4 file is refused when read rather than misrendered later."""
+MAX_SH_DEGREE = 4
+"""The highest SH degree splatfilm holds: gsplat's (its kernels and `_eval_sh_bases_fast` stop
+at band 4; 3DGS's stop at 3). The basis, its rotation and the CPU renderer cover every band up
+to it, so a file of a higher degree is refused when read rather than misrendered later."""
 
 C0 = 0.28209479177387814
 C1 = 0.4886025119029199
@@ -28,6 +29,19 @@ C3 = (
     -0.4570457994644658,
     1.445305721320277,
     -0.5900435899266435,
+)
+# Band 4, m = -4..4: (3/4) sqrt(35/pi), -(3/4) sqrt(35/2pi), (3/4) sqrt(5/pi), -(3/4) sqrt(5/2pi),
+# (3/16) sqrt(1/pi), ..., (3/16) sqrt(35/pi); the odd-m functions negative, as gsplat's basis.
+C4 = (
+    2.5033429417967046,
+    -1.7701307697799304,
+    0.9461746957575601,
+    -0.6690465435572892,
+    0.10578554691520431,
+    -0.6690465435572892,
+    0.47308734787878004,
+    -1.7701307697799304,
+    0.6258357354491761,
 )
 
 
@@ -90,6 +104,21 @@ def sh_basis(degree: int, dirs: torch.Tensor) -> torch.Tensor:
             C3[5] * z * (xx - yy),
             C3[6] * x * (xx - 3.0 * yy),
         ]
+    if degree >= 4:
+        # Homogeneous quartics (as bands 2 and 3): on the unit sphere these are gsplat's Sloan
+        # recurrences, e.g. 6zz - xx - yy = 7zz - 1.
+        rr = xx + yy
+        out += [
+            C4[0] * x * y * (xx - yy),
+            C4[1] * y * z * (3.0 * xx - yy),
+            C4[2] * x * y * (6.0 * zz - rr),
+            C4[3] * y * z * (4.0 * zz - 3.0 * rr),
+            C4[4] * (zz * (8.0 * zz - 24.0 * rr) + 3.0 * rr * rr),
+            C4[5] * x * z * (4.0 * zz - 3.0 * rr),
+            C4[6] * (xx - yy) * (6.0 * zz - rr),
+            C4[7] * x * z * (xx - 3.0 * yy),
+            C4[8] * (xx * (xx - 3.0 * yy) - yy * (3.0 * xx - yy)),
+        ]
     return torch.stack(out, dim=-1)
 
 
@@ -105,8 +134,8 @@ def _sample_dirs(count: int, dtype: torch.dtype) -> torch.Tensor:
 def sh_rotation_matrices(R: torch.Tensor, degree: int) -> list[torch.Tensor]:
     """Real Wigner-D matrices of a rotation, one per band 1..degree.
 
-    R [3,3] rotation. Returns [D_1 [3,3], D_2 [5,5], D_3 [7,7]] (up to `degree`), such that
-    coefficients c of band l rotate as c' = D_l @ c: the rotated function at direction d
+    R [3,3] rotation. Returns [D_1 [3,3], D_2 [5,5], ...] up to D_degree [2 degree + 1, 2 degree + 1],
+    such that coefficients c of band l rotate as c' = D_l @ c: the rotated function at direction d
     equals the original at R^T d. Each band is an invariant subspace, so D_l is found
     exactly (to float64 rounding) by least squares on sample directions.
     """
@@ -142,12 +171,12 @@ _X90: list[torch.Tensor] = []
 
 
 def sh_x90() -> list[torch.Tensor]:
-    """D_l of a quarter turn about +x for bands 2 and 3 ([5,5], [7,7], float64; entries that
-    are zero up to rounding set to exactly zero): the fixed, sparse part of rotating SH as
-    Rz(a) Rx(-90) Rz(b) Rx(90) Rz(c) (computed once)."""
+    """D_l of a quarter turn about +x for bands 2..MAX_SH_DEGREE ([5,5], [7,7], [9,9], float64;
+    entries that are zero up to rounding set to exactly zero): the fixed, sparse part of
+    rotating SH as Rz(a) Rx(-90) Rz(b) Rx(90) Rz(c) (computed once)."""
     if not _X90:
         quarter = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
-        for D in sh_rotation_matrices(quarter, 3)[1:]:
+        for D in sh_rotation_matrices(quarter, MAX_SH_DEGREE)[1:]:
             _X90.append(torch.where(D.abs() < 1e-12, torch.zeros_like(D), D))
     return _X90
 
@@ -188,7 +217,7 @@ def rotate_sh_coeffs_batch(shN: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
     shN [N, K, 3] (bands 1..d, d <= MAX_SH_DEGREE); R [N, 3, 3] rotations. Returns [N, K, 3] with the
     convention of `rotate_sh_coeffs`: Gaussian i's rotated function at direction v equals
     its original at R_i^T v. Band 1 is a vector in disguise (c = C1 (-v_y, v_z, -v_x)), so
-    it rotates as one; bands 2 and 3 go through R = Rz(a) Rx(-90) Rz(b) Rx(90) Rz(c) (Ry(b)
+    it rotates as one; bands 2 and up go through R = Rz(a) Rx(-90) Rz(b) Rx(90) Rz(c) (Ry(b)
     written with quarter turns about x): turns about z act on (m, -m) pairs, the quarter
     turns are fixed sparse matrices.
     """

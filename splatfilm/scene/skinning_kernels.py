@@ -324,7 +324,7 @@ def _refactor(L, X, Cs, Rg, B, V, q0, q1, q2, q3, x0, x1, x2, x3, log_scales, th
 
 
 @njit(parallel=True, cache=True)
-def affine_kernel(means, quats, log_scales, shN, A, x90_2, x90_3, thresh, rigid_tol, polar_tol, out_means,
+def affine_kernel(means, quats, log_scales, shN, A, x90_2, x90_3, x90_4, thresh, rigid_tol, polar_tol, out_means,
                   out_quats, out_scales, out_shN):
     """Move each Gaussian by its affine map A [N,3,4]: the loop of
     `splatfilm.scene.skinning.transform_gaussians_affine`, writing into the out arrays."""
@@ -337,14 +337,14 @@ def affine_kernel(means, quats, log_scales, shN, A, x90_2, x90_3, thresh, rigid_
         Rg = np.empty((3, 3))
         B = np.empty((3, 3))
         V = np.empty((3, 3))
-        vals = np.empty((2, 7, 3))
+        vals = np.empty((2, 9, 3))  # one band's coefficients, up to band 4
         for n in range(chunk * CHUNK, min(n_g, (chunk + 1) * CHUNK)):
-            _move_one(n, means, quats, log_scales, shN, A, x90_2, x90_3, thresh, rigid_tol, polar_tol,
+            _move_one(n, means, quats, log_scales, shN, A, x90_2, x90_3, x90_4, thresh, rigid_tol, polar_tol,
                       out_means, out_quats, out_scales, out_shN, L, X, Cs, Rg, B, V, vals)
 
 
 @njit(cache=True, inline="always")
-def _move_one(n, means, quats, log_scales, shN, A, x90_2, x90_3, thresh, rigid_tol, polar_tol, out_means,
+def _move_one(n, means, quats, log_scales, shN, A, x90_2, x90_3, x90_4, thresh, rigid_tol, polar_tol, out_means,
               out_quats, out_scales, out_shN, L, X, Cs, Rg, B, V, vals):
     """Gaussian n of affine_kernel (the other arguments are scratch)."""
     k_sh = shN.shape[1]
@@ -376,7 +376,7 @@ def _move_one(n, means, quats, log_scales, shN, A, x90_2, x90_3, thresh, rigid_t
         out_shN[n, 0, ch], out_shN[n, 1, ch], out_shN[n, 2, ch] = -b1, b2, -b0
     if k_sh < 8:
         return
-    # Bands 2 and 3: R = Rz(a) Rx(-90) Rz(b) Rx(90) Rz(c) (sh.rotate_sh_coeffs_batch).
+    # Bands 2 and up: R = Rz(a) Rx(-90) Rz(b) Rx(90) Rz(c) (sh.rotate_sh_coeffs_batch).
     cb = min(1.0, max(-1.0, X[2, 2]))
     sb = math.sqrt(X[0, 2] * X[0, 2] + X[1, 2] * X[1, 2])
     if sb > 1e-9:
@@ -384,9 +384,10 @@ def _move_one(n, means, quats, log_scales, shN, A, x90_2, x90_3, thresh, rigid_t
     else:
         ca, sa, cc, sc = X[1, 1], -X[0, 1], 1.0, 0.0
         cb, sb = (1.0 if cb >= 0 else -1.0), 0.0
-    for band in range(2, 4 if k_sh >= 15 else 3):
+    degree = 4 if k_sh >= 24 else (3 if k_sh >= 15 else 2)
+    for band in range(2, degree + 1):
         lo, size = band * band - 1, 2 * band + 1
-        M = x90_2 if band == 2 else x90_3
+        M = x90_2 if band == 2 else (x90_3 if band == 3 else x90_4)
         for i in range(size):
             for ch in range(3):
                 vals[0, i, ch] = shN[n, lo + i, ch]

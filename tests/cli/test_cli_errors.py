@@ -73,8 +73,8 @@ def test_core_types_raise_splatfilm_errors():
         Gaussians(z(2, 3), z(2, 4), z(2, 3), z(2), z(2, 1, 3), z(2, 2, 3))
     with pytest.raises(SplatfilmError, match="scale must be > 0"):
         Gaussians.empty().transformed(scale=0.0)
-    with pytest.raises(SplatfilmError, match="SH degree must be 0-3"):
-        sh_basis(4, z(1, 3))
+    with pytest.raises(SplatfilmError, match="SH degree must be 0-4"):
+        sh_basis(5, z(1, 3))
 
 
 # ---- camera files --------------------------------------------------------------------------

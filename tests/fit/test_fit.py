@@ -151,6 +151,17 @@ def _broken_copy(capture_dir: Path, tmp_path: Path) -> Path:
     return folder
 
 
+def test_fit_trains_sh_degree_4_as_gsplat_does(capture_dir, tmp_path):
+    """--sh-degree 4 (gsplat's highest, its trainer's option) fits and writes a degree-4 asset
+    whose band 4 learned; 5 is refused before any work."""
+    out = tmp_path / "d4.ply"
+    run_fit(capture_dir, out, small_cfg(steps=6, sh_degree=4, sh_degree_interval=0, test_every=0), progress=False)
+    g = load_gaussians(out)
+    assert g.sh_degree == 4 and g.shN[:, 15:].abs().max() > 0
+    with pytest.raises(SplatfilmError, match="--sh-degree must be 0-4, got 5"):
+        run_fit(capture_dir, tmp_path / "d5.ply", small_cfg(steps=6, sh_degree=5), progress=False)
+
+
 def test_bad_input_fails_before_work(capture_dir, tmp_path):
     folder = _broken_copy(capture_dir, tmp_path)
     (folder / "images" / "frame_00003.png").unlink()

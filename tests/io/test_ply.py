@@ -98,7 +98,7 @@ def vertex(cols, types=None):
 # ---- round trips ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("degree", [0, 1, 2, 3])
+@pytest.mark.parametrize("degree", [0, 1, 2, 3, 4])
 def test_round_trip_is_bit_exact(tmp_path, degree):
     g = random_gaussians(37, degree, seed=degree)
     path = tmp_path / "scene.ply"
@@ -177,7 +177,7 @@ def _split_header(data: bytes) -> tuple[list[str], bytes]:
     return data[:end].decode().splitlines(), data[end:]
 
 
-@pytest.mark.parametrize("degree", [0, 1, 3])
+@pytest.mark.parametrize("degree", [0, 1, 3, 4])
 def test_reads_gsplat_export(tmp_path, degree):
     g = random_gaussians(64, degree, seed=10 + degree)
     path = tmp_path / "gsplat.ply"
@@ -199,7 +199,7 @@ def test_our_file_matches_gsplat_export_except_for_normals(tmp_path, degree):
     assert np.delete(ours, [3, 4, 5], axis=1).tobytes() == theirs.tobytes()
 
 
-@pytest.mark.parametrize("degree", [0, 3])
+@pytest.mark.parametrize("degree", [0, 3, 4])
 def test_reads_gsplat_compressed_ply(tmp_path, degree):
     from gsplat import export_splats
     from gsplat.exporter import sort_centers
@@ -319,13 +319,13 @@ def test_f_rest_in_header_order_does_not_matter(tmp_path):
     assert_bit_equal(g, read_ply(make_ply(tmp_path / "r.ply", [("vertex", 4, vertex(cols))])))
 
 
-def test_degree_4_is_refused_when_read(tmp_path):
-    """A degree-4 PLY used to load, then fail in the CPU renderer and in every rotation
-    (`transformed`) far from the file, and drop band 4 nowhere: it is refused at the door."""
+def test_degree_5_is_refused_when_read(tmp_path):
+    """Degree 4 is gsplat's highest and splatfilm's; a degree-5 PLY (105 f_rest) would fail in
+    the renderer and in every rotation (`transformed`) far from the file: refused at the door."""
     rng = np.random.default_rng(0)
-    path = tmp_path / "d4.ply"
-    path.write_bytes(ply_header(3, 4) + rng.normal(size=(3, 17 + 3 * 24)).astype("<f4").tobytes())
-    raises_one_line(path, "SH degree 4: splatfilm renders and rotates SH up to degree 3")
+    path = tmp_path / "d5.ply"
+    path.write_bytes(ply_header(3, 5) + rng.normal(size=(3, 17 + 3 * 35)).astype("<f4").tobytes())
+    raises_one_line(path, "SH degree 5: splatfilm renders and rotates SH up to degree 4")
 
 
 # ---- errors ---------------------------------------------------------------------------------

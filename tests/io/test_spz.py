@@ -132,13 +132,27 @@ def test_written_bytes_follow_the_layout(tmp_path):
     assert (tmp_path / "a.spz").read_bytes() == (tmp_path / "b.spz").read_bytes()
 
 
-def test_axis_flip_is_the_half_turn_about_x():
-    g = random_gaussians(20, 3, seed=3)
+@pytest.mark.parametrize("degree", [3, 4])
+def test_axis_flip_is_the_half_turn_about_x(degree):
+    g = random_gaussians(20, degree, seed=3)
     R = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64))
     turned = rotate_sh_coeffs(g.shN, R)
-    signs = torch.tensor(rdf_rub_sh_signs(3))[None, :, None]
+    signs = torch.tensor(rdf_rub_sh_signs(degree))[None, :, None]
     assert torch.allclose(turned, g.shN * signs, atol=1e-12)
-    assert rdf_rub_sh_signs(4).shape == (24,)
+
+
+def test_degree_4_is_written_in_version_3_and_refused_in_version_2(tmp_path):
+    """SPZ's header allows SH degree 0-4 from version 3 (72 coefficients a Gaussian at 4; the
+    higher bands 4 bits); version 2 stops at 3, so a degree-4 asset is not cut down to it."""
+    g = _gaussians(60, 4)
+    write_spz(tmp_path / "a.spz", g)
+    h = read_spz(tmp_path / "a.spz")
+    assert h.sh_degree == 4 and len(h) == 60
+    assert (h.shN[:, 15:] - g.shN[:, 15:]).abs().max() <= 8 / 128 + 0.5 / 128 + 1e-6
+    assert (h.shN[:, 15:] - g.shN[:, 15:]).abs().max() < (g.shN[:, 15:]).abs().max() / 4  # band 4 is kept
+    with pytest.raises(SplatfilmError, match="SPZ version 2 holds SH up to degree 3, not 4"):
+        write_spz(tmp_path / "b.spz", g, version=2)
+    assert not (tmp_path / "b.spz").exists()
 
 
 def _version_4(payload: bytes, flags: int | None = None) -> bytes:
@@ -159,7 +173,7 @@ def _version_4(payload: bytes, flags: int | None = None) -> bytes:
     return header + bytes(12) + table + b"".join(packed)
 
 
-@pytest.mark.parametrize("degree", [0, 3])
+@pytest.mark.parametrize("degree", [0, 3, 4])
 def test_version_4_reads_as_the_same_attributes_in_zstd_streams(tmp_path, degree):
     g = _gaussians(40, degree)
     payload = encode_spz(g, version=3)

@@ -31,6 +31,15 @@ def test_save_and_load_round_trip(tmp_path, name):
     assert load_gaussians(tmp_path / ("b" + name[1:])).sh_degree == 1
 
 
+def test_sh_degree_4_round_trips(tmp_path):
+    """gsplat's highest SH degree: 25 coefficients a particle, striped by the degree."""
+    g = random_gaussians(30, 4, dtype=torch.float32, seed=4)
+    save_gaussians(tmp_path / "d4.usda", g)
+    h = load_gaussians(tmp_path / "d4.usda")
+    assert h.sh_degree == 4
+    np.testing.assert_array_equal(h.sh.numpy(), g.sh.numpy())
+
+
 def test_other_writers_half_arrays_defaults_and_a_y_up_stage(tmp_path):
     from pxr import Gf, Usd, UsdGeom, UsdVol, Vt
 

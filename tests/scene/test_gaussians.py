@@ -36,12 +36,12 @@ def axis_angle(axis, angle) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("degree", [0, 1, 2, 3])
+@pytest.mark.parametrize("degree", [0, 1, 2, 3, 4])
 def test_eval_sh_matches_gsplat(degree, dtype):
     g = torch.Generator().manual_seed(degree)
     n = 500
     dirs = (torch.randn(n, 3, generator=g, dtype=F64) * 3).to(dtype)  # any length
-    coeffs = torch.randn(n, 16, 3, generator=g, dtype=F64).to(dtype)  # large: many colours < 0
+    coeffs = torch.randn(n, 25, 3, generator=g, dtype=F64).to(dtype)  # large: many colours < 0
     ours = eval_sh(degree, coeffs, dirs)
     ref = torch.clamp_min(_spherical_harmonics(degree, dirs, coeffs) + 0.5, 0.0)
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == F64 else dict(rtol=1e-5, atol=1e-5)
@@ -55,26 +55,28 @@ def test_eval_sh_matches_gsplat(degree, dtype):
 
 def test_sh_basis_matches_gsplat():
     dirs = torch.nn.functional.normalize(torch.randn(300, 3, generator=torch.Generator().manual_seed(0), dtype=F64), dim=-1)
-    torch.testing.assert_close(sh_basis(3, dirs), _eval_sh_bases_fast(16, dirs), rtol=1e-12, atol=1e-12)
+    for degree in range(5):  # gsplat's basis goes to degree 4 (25 functions)
+        n = (degree + 1) ** 2
+        torch.testing.assert_close(sh_basis(degree, dirs), _eval_sh_bases_fast(n, dirs), rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError):
-        sh_basis(4, dirs)
+        sh_basis(5, dirs)
     with pytest.raises(ValueError):
         eval_sh(3, torch.zeros(2, 9, 3), torch.ones(2, 3))
 
 
 def test_sh_rotation_rotates_the_function():
-    """c' = D c: the rotated function at R d equals the original at d, band by band."""
+    """c' = D c: the rotated function at R d equals the original at d, band by band (to 4)."""
     g = torch.Generator().manual_seed(1)
-    coeffs = torch.randn(40, 16, 3, generator=g, dtype=F64)
+    coeffs = torch.randn(40, 25, 3, generator=g, dtype=F64)
     dirs = torch.randn(40, 3, generator=g, dtype=F64)
     for seed in range(3):
         R = random_rotation(seed)
         rot = torch.cat([coeffs[:, :1], rotate_sh_coeffs(coeffs[:, 1:], R)], 1)
-        for degree in (1, 2, 3):
+        for degree in (1, 2, 3, 4):
             torch.testing.assert_close(eval_sh(degree, rot, dirs @ R.T), eval_sh(degree, coeffs, dirs), rtol=1e-10, atol=1e-10)
     # Wigner matrices are orthogonal and compose like the rotations.
     R1, R2 = random_rotation(7), random_rotation(8)
-    for D in sh_rotation_matrices(R1, 3):
+    for D in sh_rotation_matrices(R1, 4):
         torch.testing.assert_close(D @ D.T, torch.eye(D.shape[0], dtype=F64), rtol=0, atol=1e-10)
     twice = rotate_sh_coeffs(rotate_sh_coeffs(coeffs[:, 1:], R1), R2)
     torch.testing.assert_close(twice, rotate_sh_coeffs(coeffs[:, 1:], R2 @ R1), rtol=1e-10, atol=1e-10)
@@ -120,8 +122,9 @@ def test_shapes_are_validated():
     for shN in (torch.zeros(5, 5, 3), torch.zeros(5, 8, 4), torch.zeros(4, 8, 3), torch.zeros(5, 8), torch.zeros(5, 35, 3)):
         with pytest.raises(ValueError):
             Gaussians(**{**good, "shN": shN.to(F64)})
-    with pytest.raises(SplatfilmError, match="SH degree 4 is not supported"):
-        Gaussians(**{**good, "shN": torch.zeros(5, 24, 3, dtype=F64)})
+    with pytest.raises(SplatfilmError, match="SH degree 5 is not supported"):
+        Gaussians(**{**good, "shN": torch.zeros(5, 35, 3, dtype=F64)})
+    assert Gaussians(**{**good, "shN": torch.zeros(5, 24, 3, dtype=F64)}).sh_degree == 4  # gsplat's highest
 
 
 def test_sizes_and_accessors():
@@ -261,11 +264,12 @@ def test_transformed_validates():
             gs.transformed(scale=s)
 
 
+@pytest.mark.parametrize("degree", [3, 4])
 @pytest.mark.parametrize("mode", ["classic", "antialiased"])
-def test_transformed_renders_the_same_from_the_moved_camera(mode):
+def test_transformed_renders_the_same_from_the_moved_camera(mode, degree):
     """x' = s R x + t, and a camera moved with the asset: V' x' = s V x in camera space, so
     every projected mean, 2D covariance and view direction is unchanged; depth scales by s."""
-    gs = random_gaussians(150, 3, seed=8, sh_rest=0.4)
+    gs = random_gaussians(150, degree, seed=8, sh_rest=0.4)
     R, t, s = random_rotation(9), torch.tensor([3.0, -1.0, 0.5], dtype=F64), 1.7
     moved = gs.transformed(R, t, s)
     V = torch.stack([look_at((0.3, -4.0, 1.0), (0, 0, 0)), look_at((3.0, 2.0, -1.0), (0.2, 0.0, 0.1))])
@@ -287,3 +291,8 @@ def test_transformed_renders_the_same_from_the_moved_camera(mode):
     unrotated = Gaussians(moved.means, moved.quats, moved.scales, moved.opacities, moved.sh0, gs.shN)
     c = render(unrotated, V2, K, W, H, backend="cpu", background=bg, rasterize_mode=mode)
     assert (c.rgb - a.rgb).abs().max() > 1e-2
+    if degree == 4:  # band 4 on its own: the others rotated, it left as it was
+        shN = torch.cat([moved.shN[:, :15], gs.shN[:, 15:]], 1)
+        d = render(Gaussians(moved.means, moved.quats, moved.scales, moved.opacities, moved.sh0, shN), V2, K, W, H,
+                   backend="cpu", background=bg, rasterize_mode=mode)
+        assert (d.rgb - a.rgb).abs().max() > 1e-2

@@ -210,7 +210,7 @@ def test_fused_kernels_match_torch(tmp_path):
 
 def test_batched_sh_rotation_matches_one_rotation_at_a_time():
     gen = torch.Generator().manual_seed(5)
-    for degree in (1, 2, 3):
+    for degree in (1, 2, 3, 4):
         k = (degree + 1) ** 2 - 1
         sh = torch.randn(6, k, 3, generator=gen, dtype=torch.float64)
         R = quat_to_rotmat(torch.randn(6, 4, generator=gen, dtype=torch.float64))
