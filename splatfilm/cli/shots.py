@@ -52,13 +52,13 @@ def _cmd_preview(args: argparse.Namespace) -> None:
 
     if is_film_script(args.shot):
         from splatfilm.film import parse_film
-        from splatfilm.film.previs import draw_film_path_preview, film_shot, render_film_contact_sheet
-        from splatfilm.film.script import film_notes
+        from splatfilm.film.previs import draw_film_path_preview, render_film_contact_sheet
+        from splatfilm.film.script import film_notes, find_shot
 
         if args.scene is not None:
             raise SplatfilmError(f"{args.scene}: a film script brings its own world; give no SCENE with it")
-        film = parse_film(args.shot, None if args.shot_name is None else [args.shot_name])
-        fs = film_shot(film, args.shot_name)
+        film = parse_film(args.shot, [args.shot_name])  # a wrong or missing --shot is told before the slow work
+        fs = find_shot(film.shots, args.shot_name, film.path)
         for note in film_notes(film):  # said while the film is planned, as `render` says them
             print(f"warning: {note}")
         draw_film_path_preview(film, fs, args.output)

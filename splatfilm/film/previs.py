@@ -9,19 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from splatfilm.errors import SplatfilmError
 from splatfilm.film.frame_render import FrameRenderer
-from splatfilm.film.script import Film, FilmShot, find_shot
-
-
-def film_shot(film: Film, name: str | None) -> FilmShot:
-    """The shot called `name` (None: the film's only shot); a one-line error lists the names."""
-    names = [fs.name for fs in film.shots]
-    if name is None:
-        if len(film.shots) == 1:
-            return film.shots[0]
-        raise SplatfilmError(f"{film.path}: has {len(names)} shots; name one with --shot ({', '.join(names)})")
-    return find_shot(film.shots, name, film.path)
+from splatfilm.film.script import Film, FilmShot
 
 
 def draw_film_path_preview(film: Film, fs: FilmShot, output: str | Path) -> None:

@@ -518,22 +518,28 @@ def is_film_script(path: str | Path) -> bool:
     return isinstance(data, dict) and ("assets" in data or "shots" in data)
 
 
-def find_shot(shots: Sequence[FilmShot], name: str, path: str | Path) -> FilmShot:
-    """The shot called `name` among `shots` (the shots of the film script at `path`); a
-    one-line SplatfilmError naming the script and listing its shots when there is none."""
+def find_shot(shots: Sequence[FilmShot], name: str | None, path: str | Path) -> FilmShot:
+    """The shot called `name` among `shots` (the shots of the film script at `path`), or with
+    `name` None the film's only shot; a one-line SplatfilmError naming the script and listing
+    its shots when there is no such shot (or more than one to choose from)."""
+    if name is None:
+        if len(shots) == 1:
+            return shots[0]
+        raise SplatfilmError(f"{path}: has {len(shots)} shots; name one with --shot "
+                             f"({', '.join(fs.name for fs in shots)})")
     for fs in shots:
         if fs.name == name:
             return fs
     raise SplatfilmError(f"{path}: no shot called {name!r} (shots: {', '.join(fs.name for fs in shots)})")
 
 
-def parse_film(path: str | Path, wanted: Sequence[str] | None = None) -> Film:
+def parse_film(path: str | Path, wanted: Sequence[str | None] | None = None) -> Film:
     """Read and validate a film script; loads its assets. Raises SplatfilmError naming the
     file, the field path and the problem. The heavy work (assets' `clean`, physics simulations
     and the collision meshes they make) comes after every shot is checked, unless a shot aims
     at a simulated body first, so a mistake in a shot is reported in seconds on a cold cache.
-    wanted: names of the shots the caller will use (`render --shots`, `path preview --shot`),
-    each checked to be one of the film's with the shots, before that heavy work."""
+    wanted: names of the shots the caller will use (`render --shots`, `path preview --shot`;
+    None: the film's only shot), each checked (`find_shot`) with the shots, before that heavy work."""
     path = Path(path)
     source = str(path)
     data = load_yaml(read_text(path, "film script (YAML)"), source)

@@ -527,7 +527,8 @@ def test_a_typo_in_a_shot_is_told_before_any_physics_bakes_or_cleaning(film_dir,
     (["render", "{film}", "-o", "{out}", "--shots", "sh010,sh999"], "film.yaml: no shot called 'sh999' (shots: sh010"),
     (["render", "{film}", "-o", "{out}", "--refine", "{out}/no_refiner"], "no_refiner: refiner not found"),
     (["path", "preview", "{film}", "--shot", "sh999", "-o", "{out}/pv.png"], "film.yaml: no shot called 'sh999'"),
-], ids=["render --shots", "render --refine", "path preview --shot"])
+    (["path", "preview", "{film}", "-o", "{out}/pv.png"], "film.yaml: has 2 shots; name one with --shot (sh010, sh020)"),
+], ids=["render --shots", "render --refine", "path preview --shot", "path preview, no --shot"])
 def test_a_wrong_shot_name_or_refiner_is_told_before_any_physics_bakes_or_cleaning(film_dir, monkeypatch, capsys,
                                                                                  command, message):
     """`render --shots` and `path preview --shot` named a shot the film lacks, and `render
