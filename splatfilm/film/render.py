@@ -41,7 +41,7 @@ from splatfilm.film.script import Film, film_notes, find_shot, parse_film
 from splatfilm.film.workers import connect_ray, render_with_processes, render_with_ray
 from splatfilm.io.manifest import Manifest
 from splatfilm.io.atomic import check_output_folder, make_folder
-from splatfilm.refine.loader import refiner_kind
+from splatfilm.render import resolve_backend
 
 MANIFEST = ".splatfilm-film.json"
 # Shown beside the bar until the first frame is done.
@@ -131,8 +131,11 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
     check_output_folder(out_dir)
     if options.ray_address:
         connect_ray(options.ray_address)  # before any work: a wrong address fails at once
+    refinement = None
     if options.refine is not None:
-        refiner_kind(options.refine)  # a wrong folder is told before the film's assets are cleaned and bodies baked
+        # Loaded first: a wrong or broken refiner is told before the film's assets are cleaned
+        # and its bodies baked (a minute on a cold cache).
+        refinement = Refinement.load(options.refine, options.refine_tolerance, resolve_backend(options.backend))
     if not isinstance(film, Film):
         film = parse_film(film, options.shots)
     for note in film_notes(film):
@@ -140,9 +143,6 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
     selected = _selected_shots(film, options.shots)
     renderer = FrameRenderer(film, options.backend, options.depth, options.alpha, parse_passes(options.passes),
                              options.provenance)
-    refinement = None
-    if options.refine is not None:
-        refinement = Refinement.load(options.refine, options.refine_tolerance, renderer.backend)
     out = make_folder(out_dir)
     result = FilmOutputs(out, film)
 

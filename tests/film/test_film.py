@@ -526,9 +526,11 @@ def test_a_typo_in_a_shot_is_told_before_any_physics_bakes_or_cleaning(film_dir,
 @pytest.mark.parametrize("command, message", [
     (["render", "{film}", "-o", "{out}", "--shots", "sh010,sh999"], "film.yaml: no shot called 'sh999' (shots: sh010"),
     (["render", "{film}", "-o", "{out}", "--refine", "{out}/no_refiner"], "no_refiner: refiner not found"),
+    (["render", "{film}", "-o", "{out}", "--refine", "{film_dir}/broken_refiner"], "broken_refiner"),
     (["path", "preview", "{film}", "--shot", "sh999", "-o", "{out}/pv.png"], "film.yaml: no shot called 'sh999'"),
     (["path", "preview", "{film}", "-o", "{out}/pv.png"], "film.yaml: has 2 shots; name one with --shot (sh010, sh020)"),
-], ids=["render --shots", "render --refine", "path preview --shot", "path preview, no --shot"])
+], ids=["render --shots", "render --refine", "render --refine, broken", "path preview --shot",
+        "path preview, no --shot"])
 def test_a_wrong_shot_name_or_refiner_is_told_before_any_physics_bakes_or_cleaning(film_dir, monkeypatch, capsys,
                                                                                  command, message):
     """`render --shots` and `path preview --shot` named a shot the film lacks, and `render
@@ -547,7 +549,10 @@ def test_a_wrong_shot_name_or_refiner_is_told_before_any_physics_bakes_or_cleani
 
     monkeypatch.setattr(physics, "physics_motion", slow)
     monkeypatch.setattr(cleanup, "supported", slow)
-    args = [a.format(film=film_dir / "film.yaml", out=film_dir / "out") for a in command]
+    broken = film_dir / "broken_refiner"  # a refiner.json that is not one
+    broken.mkdir()
+    (broken / "refiner.json").write_text("{not json")
+    args = [a.format(film=film_dir / "film.yaml", out=film_dir / "out", film_dir=film_dir) for a in command]
     assert message in cli_error(capsys, args)
 
 
