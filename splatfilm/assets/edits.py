@@ -73,10 +73,13 @@ class Box:
 
 @dataclass(frozen=True)
 class Sphere:
+    """A ball of `radius` around `centre` [3], in the selection's frame and its units."""
+
     centre: tuple[float, float, float]
     radius: float
 
     def contains(self, p: np.ndarray) -> np.ndarray:
+        """Which points [N,3] are inside (boundary included): bool [N]."""
         return np.sum((p - np.asarray(self.centre)) ** 2, axis=1) <= self.radius**2
 
 
@@ -89,6 +92,7 @@ class Ellipsoid:
     rotation: tuple[tuple[float, ...], ...] = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
 
     def contains(self, p: np.ndarray) -> np.ndarray:
+        """Which points [N,3] are inside (boundary included): bool [N]."""
         local = (p - np.asarray(self.centre)) @ np.asarray(self.rotation) / np.asarray(self.radii)
         return np.sum(local**2, axis=1) <= 1.0
 
@@ -133,6 +137,7 @@ class ColourAdjust:
     saturation: float = 1.0
 
     def gain(self) -> np.ndarray:
+        """k [3]: the per-channel multiplier tint * 2^exposure (exposure in stops)."""
         return np.asarray(self.tint) * 2.0**self.exposure
 
     def saturation_matrix(self) -> np.ndarray:

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from splatfilm.assets.sidecar import Sidecar, sidecar_path, sidecar_up
 from splatfilm.errors import SplatfilmError
@@ -56,11 +58,14 @@ class GroundPlane:
         return GroundPlane(n, -float(n @ p), self.inliers)
 
     def to_dict(self) -> dict:
+        """The sidecar's `ground` record: normal (rounded to 1e-9), offset (1e-9), inliers (1e-6)."""
         return {"normal": [round(float(v), 9) for v in self.normal], "offset": round(self.offset, 9),
                 "inliers": round(self.inliers, 6)}
 
     @staticmethod
     def from_dict(d: dict, source: str = "ground") -> "GroundPlane":
+        """A plane from a `ground` record (`to_dict`'s); SplatfilmError naming `source` when a
+        field is missing or not a number."""
         try:
             normal = np.array(d["normal"], dtype=np.float64)
             return GroundPlane(normal, float(d["offset"]), float(d.get("inliers", 1.0)))
@@ -163,9 +168,9 @@ def ground_height(plane: GroundPlane, x: float | np.ndarray, y: float | np.ndarr
 
 
 def place_on_ground(
-    position,
+    position: ArrayLike,
     plane: GroundPlane,
-    up=WORLD_UP,
+    up: ArrayLike = WORLD_UP,
     *,
     yaw: float = 0.0,
     scale: float = 1.0,
@@ -177,6 +182,8 @@ def place_on_ground(
     plane, so [x, y] means "on the ground above (x, y)" and a given z is replaced. yaw:
     degrees about the canonical +z, applied first; scale: uniform. align: tilt the canonical
     up (+z) onto the plane's normal (a prop on a slope leans with it); False keeps it upright.
+    SplatfilmError for a position that is not 2 or 3 finite numbers, or an `up` parallel to
+    the plane.
     """
     up = unit_vector(up, "up")
     p = np.asarray(position, dtype=np.float64).reshape(-1)
@@ -211,8 +218,10 @@ def write_ground(scene: str | Path, plane: GroundPlane) -> Path:
     return sidecar.write(sidecar_path(scene))
 
 
-def ground_scene(scene: str | Path, **kwargs) -> GroundPlane:
-    """Estimate a scene file's ground (up from its sidecar) and record it there."""
+def ground_scene(scene: str | Path, **kwargs: Any) -> GroundPlane:
+    """Estimate a scene file's ground (up from its sidecar) and record it there; kwargs are
+    `estimate_ground`'s. SplatfilmError naming the scene when no ground is found or a setting
+    is out of range."""
     from splatfilm.io.atomic import check_output_file
     from splatfilm.io.gaussian_files import load_gaussians
 

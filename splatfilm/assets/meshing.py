@@ -41,6 +41,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -53,6 +54,9 @@ from splatfilm.scene.transforms import WORLD_UP, look_at_rotation, rotation_betw
 from splatfilm.assets.open3d_loader import load_open3d
 from splatfilm.render import render
 from splatfilm.render.projection import depth_planes, quat_scale_to_covar
+
+if TYPE_CHECKING:
+    import open3d
 
 MESH_SUFFIXES = (".glb", ".ply", ".obj")
 # Initial capacity of the TSDF's hash map of 8^3-voxel blocks: it grows as needed, and every
@@ -204,10 +208,11 @@ def surface_depth(gaussians: Gaussians, viewmat: np.ndarray, K: np.ndarray, widt
 
 
 def fuse_mesh(gaussians: Gaussians, cameras: Cameras, voxel: float, settings: MeshSettings | None = None,
-              progress: bool = True):
+              progress: bool = True) -> open3d.geometry.TriangleMesh:
     """Render every camera, fuse `surface_depth` (alpha >= min_alpha) and colour into a TSDF with
-    `voxel` edge, and return the extracted open3d (legacy) TriangleMesh: scene frame, vertex
-    colours in [0, 1], vertex normals."""
+    `voxel` edge (scene units), and return the extracted open3d (legacy) TriangleMesh: scene
+    frame, vertex colours in [0, 1], vertex normals. SplatfilmError when voxel <= 0 or no view
+    sees an opaque pixel."""
     settings = settings or MeshSettings()
     o3d = load_open3d()
     o3c = o3d.core
@@ -274,7 +279,7 @@ def _in_canonical_order(mesh):
 
 
 def mesh_scene(gaussians: Gaussians, cameras: Cameras | None = None, settings: MeshSettings | None = None,
-               up: np.ndarray = WORLD_UP, progress: bool = True):
+               up: np.ndarray = WORLD_UP, progress: bool = True) -> open3d.geometry.TriangleMesh:
     """The scene's open3d TriangleMesh from `cameras` (scaled to settings.width) or orbit views."""
     settings = settings or MeshSettings()
     lo, hi = scene_bounds(gaussians)
@@ -307,7 +312,7 @@ def check_mesh_output(path: str | Path) -> Path:
     return check_output_file(path)
 
 
-def write_mesh(mesh, path: str | Path, up: np.ndarray = WORLD_UP) -> None:
+def write_mesh(mesh: open3d.geometry.TriangleMesh, path: str | Path, up: np.ndarray = WORLD_UP) -> None:
     """Write an open3d TriangleMesh with vertex colours as .glb, .ply or .obj (by suffix).
 
     A .ply holds the scene's frame. glTF is y-up by definition, so a .glb holds the vertices
@@ -316,7 +321,8 @@ def write_mesh(mesh, path: str | Path, up: np.ndarray = WORLD_UP) -> None:
     coordinates exactly for a z-up scene. Readers that flatten the node (trimesh.load) give
     glTF's coordinates: apply gltf_root(up)'s inverse for the scene's. OBJ has no nodes and no
     stated up; it is written y-up too, turned by gltf_root(up), as Blender's OBJ exporter
-    writes and its importer (and `import-mesh`) read by default."""
+    writes and its importer (and `import-mesh`) read by default. SplatfilmError for an unknown
+    suffix, an empty mesh or a write open3d refuses."""
     from splatfilm.io.atomic import make_folder
 
     o3d = load_open3d()
@@ -344,7 +350,7 @@ def write_mesh(mesh, path: str | Path, up: np.ndarray = WORLD_UP) -> None:
         raise SplatfilmError(f"{path}: cannot write the mesh")
 
 
-def mesh_arrays(mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mesh_arrays(mesh: open3d.geometry.TriangleMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(vertices [V,3] float64, triangles [F,3] int64, colours [V,3] in [0,1]) of an open3d mesh."""
     v = np.asarray(mesh.vertices)
     c = np.asarray(mesh.vertex_colors) if mesh.has_vertex_colors() else np.zeros_like(v)

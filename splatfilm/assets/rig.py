@@ -36,6 +36,7 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import numpy as np
@@ -116,19 +117,24 @@ class GltfReader:
         self._buffers: dict[int, bytes] = {}
 
     def fail(self, where: str, what: str) -> SplatfilmError:
+        """The error to raise for `what` is wrong at field path `where`, prefixed with the file."""
         return SplatfilmError(f"{self.path}: {where}: {what}")
 
     def items(self, name: str) -> list:
+        """The top-level array `name` (`nodes`, `accessors`, ...); [] where the file has none."""
         return list(getattr(self.gltf, name, None) or [])
 
-    def index(self, name: str, i, where: str):
-        """The i-th entry of a top-level array, or an error at `where`."""
+    def index(self, name: str, i: object, where: str) -> Any:
+        """The i-th entry of a top-level array (a pygltflib object), or a SplatfilmError at
+        `where` when i is not an int within it."""
         items = self.items(name)
         if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(items):
             raise self.fail(where, f"{name}[{i}] does not exist (the file has {len(items)})")
         return items[i]
 
     def buffer(self, i: int, where: str) -> bytes:
+        """The bytes of buffer i (the GLB chunk, a data URI or a file beside the glTF), read once;
+        SplatfilmError when they cannot be read or are shorter than its byteLength."""
         if i in self._buffers:
             return self._buffers[i]
         buf = self.index("buffers", i, where)
@@ -184,7 +190,7 @@ class GltfReader:
         idx = start + offset + stride * np.arange(count)[:, None] + within[None, :]
         return np.ascontiguousarray(raw[idx]).view(fmt).reshape(count, cols, rows)
 
-    def accessor(self, i, where: str, types: tuple[str, ...], components: tuple[int, ...] | None = None,
+    def accessor(self, i: object, where: str, types: tuple[str, ...], components: tuple[int, ...] | None = None,
                  integer: bool = False) -> np.ndarray:
         """Accessor i decoded: float64 [count, n] (normalised integers scaled to [0,1] or
         [-1,1]; matrices [count, rows, cols]), or int64 for `integer` accessors."""

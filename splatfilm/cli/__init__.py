@@ -262,6 +262,7 @@ def _add_mesh(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `splatfilm` parser with every subcommand; each sets `func`, which `main` calls with the args."""
     parser = argparse.ArgumentParser(prog="splatfilm", description="Films from persistent 3D Gaussian scenes.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -407,6 +408,10 @@ def _stopped(terminated: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command in `argv` (default sys.argv[1:]); returns the exit status: 0 done, 2 a
+    SplatfilmError, a missing optional package or a file the OS refused (printed as one
+    `error:` line), 130 / 143 interrupted / terminated (SIGINT / SIGTERM), 141 a closed pipe.
+    argparse exits 2 itself on bad arguments."""
     args = build_parser().parse_args(argv)
     on_main_thread = threading.current_thread() is threading.main_thread()
     _stops.clear()

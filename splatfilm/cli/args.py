@@ -6,6 +6,7 @@ import argparse
 
 
 def rgb_triple(text: str) -> tuple[float, float, float]:
+    """A colour "R,G,B", each in [0, 1] (display sRGB values), e.g. "1,1,1" for white."""
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
@@ -16,6 +17,7 @@ def rgb_triple(text: str) -> tuple[float, float, float]:
 
 
 def positive_int(text: str) -> int:
+    """A whole number >= 1 (a count of views, frames, steps)."""
     try:
         v = int(text)
     except ValueError:

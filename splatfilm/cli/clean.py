@@ -18,7 +18,7 @@ def _cmd_clean(args: argparse.Namespace) -> None:
           f"{info['views']} capture views show, in {info['seconds']:.0f} s")
 
 
-def add_clean_command(sub) -> None:
+def add_clean_command(sub: argparse._SubParsersAction) -> None:
     """Register `clean` with the CLI's subparsers."""
     p = sub.add_parser("clean", help="remove floaters: Gaussians that fewer than 2 capture views show",
                        description="Render SCENE from its capture's cameras (those fit recorded beside it as "

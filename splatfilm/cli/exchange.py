@@ -25,7 +25,7 @@ def _cmd_import(args: argparse.Namespace) -> None:
     print(f"wrote {args.output} ({len(g)} Gaussians, SH degree {g.sh_degree}) and {sidecar_path(args.output)}")
 
 
-def add_exchange_commands(sub) -> None:
+def add_exchange_commands(sub: argparse._SubParsersAction) -> None:
     """Register `export-usd` and `import` with the CLI's subparsers."""
     p = sub.add_parser("export-usd", help="write a film's world as a USD stage (splats, ground, animated cameras)",
                        description="Write FILM's world as one OpenUSD stage for layout in a DCC: each asset a "

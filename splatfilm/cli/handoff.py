@@ -32,6 +32,7 @@ class Handoff:
 
 
 def add_handoff_options(p: argparse.ArgumentParser) -> None:
+    """Add render's hand-off options to `p`: --passes, --masters, --burn-in, --sign, --no-provenance."""
     p.add_argument("--passes", nargs="?", const="all", metavar="LIST",
                    help="also write a multi-layer scene-linear EXR per frame (SHOT/SHOT.FRAME.exr): all (default) "
                         "or some of rgba,depth,mattes,motion")
@@ -107,7 +108,8 @@ def _cmd_provenance(args: argparse.Namespace) -> None:
                              f"{failed[0]}")
 
 
-def add_provenance_command(sub) -> None:
+def add_provenance_command(sub: argparse._SubParsersAction) -> None:
+    """Add `splatfilm provenance FILE...` (print and verify a rendered file's record) to `sub`."""
     p = sub.add_parser("provenance", help="print and verify the provenance a rendered file carries",
                        description="Print how FILE (a frame .png, passes .exr, .mp4 or ProRes .mov that splatfilm "
                                    "wrote) was made -- splatfilm version, film script and asset hashes, shot and "

@@ -25,7 +25,7 @@ def _cmd_rig(args: argparse.Namespace) -> None:
           f"{b['floater_distance']:.4g} the root node)")
 
 
-def add_rig_command(sub) -> None:
+def add_rig_command(sub: argparse._SubParsersAction) -> None:
     """Register `rig` with the CLI's subparsers."""
     p = sub.add_parser("rig", help="bind a fitted capture to the skeleton of a rigged glTF (weights from its surface)",
                        description="Give FITTED's Gaussians the skin weights of RIGGED's surface where they sit "

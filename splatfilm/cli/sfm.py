@@ -49,7 +49,7 @@ def _cmd_sfm(args: argparse.Namespace) -> None:
     print(f"wrote {model} (COLMAP model: cameras.bin, images.bin, points3D.bin) and {out / 'poses.tsv'}: {kept}")
 
 
-def add_sfm_command(sub) -> None:
+def add_sfm_command(sub: argparse._SubParsersAction) -> None:
     """Register `sfm` with the CLI's subparsers."""
     from splatfilm.fit.pose_check import MAX_MEAN_REPROJ_PX
     from splatfilm.fit.sfm import CAMERA_MODELS, MAPPERS, MATCHERS

@@ -28,7 +28,7 @@ def _cmd_view(args: argparse.Namespace) -> None:
         viewer.stop()
 
 
-def add_view_command(sub) -> None:
+def add_view_command(sub: argparse._SubParsersAction) -> None:
     """Register `view` with the CLI's subparsers."""
     p = sub.add_parser("view", help="previs in the browser: fly the world, scrub the film, key and save shots",
                        description="Serve a local web viewer (viser) of a film script, a Gaussian scene or a "

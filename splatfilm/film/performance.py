@@ -368,6 +368,7 @@ class Performance:
         return L
 
     def needs_camera(self) -> bool:
+        """Whether the head looks at the shot's camera (look_at: camera), so a pose depends on the shot."""
         return self.look_at is not None and isinstance(self.look_at.target, str) and self.look_at.target == "camera"
 
 

@@ -38,7 +38,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -52,6 +52,9 @@ from splatfilm.io.digest import content_digest
 from splatfilm.io.cache import CacheEntry
 from splatfilm.scene.transforms import Similarity, euler_xyz_rotation, quat_from_rotation, quat_slerp, rotation_from_quat
 from splatfilm.yamlfields import At, mapping, number, show, vec3
+
+if TYPE_CHECKING:
+    from splatfilm.assets.meshing import MeshSettings
 
 STEP_HZ = 240
 CONTACT_BREAKING = 0.001  # m: contacts are kept from this far apart (simulate)
@@ -210,11 +213,14 @@ class BakedMotion:
         return Similarity(rotation_from_quat(quat_slerp(self.quats[i], self.quats[i + 1], u)), pos, self.scale)
 
     def to_dict(self) -> dict:
+        """The bake's JSON record (lists of floats; `from_dict` reads it back)."""
         return {"times": self.times.tolist(), "positions": self.positions.tolist(), "quats": self.quats.tolist(),
                 "scale": self.scale, "notes": list(self.notes)}
 
     @staticmethod
     def from_dict(d: dict) -> "BakedMotion":
+        """The motion a `to_dict` record holds; KeyError, TypeError, ValueError or SplatfilmError
+        for a damaged one (`bake_physics` then simulates again)."""
         return BakedMotion(np.array(d["times"]), np.array(d["positions"]), np.array(d["quats"]), float(d["scale"]),
                            [str(n) for n in d.get("notes", [])])
 
@@ -294,7 +300,7 @@ def floor_collider(height: float = 0.0) -> Collider:
 
 
 def scene_collider(kind: str, scene: str | Path | None, placement: Similarity | None = None,
-                   mesh_settings=None, progress: bool = True, gaussians: Gaussians | None = None,
+                   mesh_settings: MeshSettings | None = None, progress: bool = True, gaussians: Gaussians | None = None,
                    variant: str | None = None) -> Collider:
     """The collider of a set asset file placed in the world by `placement` (its asset frame ->
     world). kind "ground": the sidecar's `ground` (record it with `splatfilm ground`), else one
@@ -612,7 +618,7 @@ def bake_physics(spec: PhysicsSpec, points: np.ndarray, collider: Collider, fps:
 
 
 def physics_motion(spec: PhysicsSpec, asset: Asset, scene: Asset | None, fps: float, cache_dir: str | Path | None,
-                   mesh_settings=None, progress: bool = True) -> BakedMotion:
+                   mesh_settings: MeshSettings | None = None, progress: bool = True) -> BakedMotion:
     """The motion of `asset` under `spec`, colliding with the set asset `scene` (its mesh or
     ground plane as spec.collider says; None: the floor z = 0), sampled at `fps`."""
     points = body_points(asset.gaussians, asset.local)

@@ -10,7 +10,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ from splatfilm.io.images import read_photo
 from splatfilm.refine.gate import Frame, GateConfig, gated_refine
 from splatfilm.refine.loader import load_refiner, refiner_digest
 from splatfilm.refine.refiner import Refiner
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 @dataclass
@@ -49,7 +52,7 @@ class Refinement:
 
 
 def refine_shots(renderer: FrameRenderer, out_dir: Path, jobs: list[FrameJob], refinement: Refinement,
-                 done: Callable[[FrameJob, bool], None], bar, log: Callable[[str], None]) -> None:
+                 done: Callable[[FrameJob, bool], None], bar: tqdm, log: Callable[[str], None]) -> None:
     """Render and refine `jobs`, shot by shot, each shot from its first job to its end (a
     refined frame depends on the ones before it, so every later frame is in `jobs` too). The
     frame before the first job is rendered again as the reference and its written PNG read

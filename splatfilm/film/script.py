@@ -105,6 +105,7 @@ from splatfilm.scene.transforms import Similarity, yaw_rotation
 from splatfilm.yamlfields import At, integer, load_yaml, mapping, number, schema_version, show, vec3
 
 if TYPE_CHECKING:
+    from splatfilm.assets.ground import GroundPlane
     from splatfilm.film.physics import BakedMotion, PhysicsSpec
     from splatfilm.scene.cameras import Cameras
 
@@ -287,7 +288,7 @@ def _lay_shadow(asset: Asset, scene: Asset) -> None:
     asset.shadow = dataclasses.replace(asset.shadow, surface=set_surface(scene.gaussians, scene.world_transform(0.0)))
 
 
-def ground_plane(scene: Asset):
+def ground_plane(scene: Asset) -> GroundPlane:
     """The world-frame ground plane of a scene asset (where it stands at time 0): from its
     sidecar (`splatfilm ground`), else estimated now from its Gaussians (SplatfilmError if
     none is found)."""

@@ -28,10 +28,14 @@ from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write
 from splatfilm.io.paths import relative_path
+
+if TYPE_CHECKING:
+    import opentimelineio as otio
 
 
 @dataclass
@@ -187,7 +191,8 @@ def reel_names(shots: list[str]) -> dict[str, str]:
     return out
 
 
-def build_timeline(title: str, shots: list[ShotMedia], fps: Fraction, base: Path, record_start: int | None = None):
+def build_timeline(title: str, shots: list[ShotMedia], fps: Fraction, base: Path,
+                   record_start: int | None = None) -> otio.schema.Timeline:
     """An otio.schema.Timeline with one video track of `shots` in order; media paths are
     relative to `base` (the folder the .otio is written to). record_start: the frame number
     (at `fps`) of the cut's first frame on the record side, its global_start_time (None:
@@ -227,7 +232,7 @@ def build_timeline(title: str, shots: list[ShotMedia], fps: Fraction, base: Path
     return timeline
 
 
-def write_timeline(path: str | Path, timeline) -> Path:
+def write_timeline(path: str | Path, timeline: otio.schema.Timeline) -> Path:
     """Write `.otio` (otio_json) or `.edl` (CMX3600), atomically. The EDL's record column
     starts at the timeline's global_start_time, as the .otio's does."""
     import opentimelineio as otio

@@ -78,6 +78,7 @@ class KeyedMotion:
             self._scale = splines.PiecewiseMonotoneCubic(self.scales, grid=self.times)
 
     def at(self, t: float) -> Similarity:
+        """Canonical frame -> world at world time t (seconds), holding the first and last keys outside them."""
         if len(self.times) == 1:
             return Similarity(yaw_rotation(self.yaw_deg[0]), self.positions[0], self.scales[0])
         tc = min(max(t, self.times[0]), self.times[-1])
@@ -280,6 +281,7 @@ class PathWalk:
         return float(np.interp(t, self._turn_times[k:k + 2], self._heading[k:k + 2]))
 
     def at(self, t: float) -> Similarity:
+        """Canonical frame -> world at world time t (seconds): on the path, facing `heading(t)`."""
         pos = np.asarray(self._curve.evaluate(self._param(self.distance(t))), dtype=np.float64)
         # Canonical front is -y (heading -90 deg): turn it to the travel heading.
         return Similarity(yaw_rotation(self.heading(t) + 90.0), pos, self.scale)
@@ -444,7 +446,7 @@ class World:
             desc.append(entry)
         return content_digest(desc)
 
-    def target_function(self, name: str, world_start: float):
+    def target_function(self, name: str, world_start: float) -> Callable[[np.ndarray], np.ndarray]:
         """A moving target for a shot that starts at `world_start`: shot times [T] -> [T,3]."""
         asset = self.assets[name]
         return lambda times: np.array([asset.target(world_start + float(t)) for t in np.atleast_1d(times)])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.images import read_exr_provenance
@@ -178,7 +179,7 @@ def sign_file(path: str | Path, key: str | Path, cert: str | Path) -> bool:
     return True
 
 
-def c2pa_module():
+def c2pa_module() -> ModuleType:
     """c2pa-python, or a one-line error saying how to install it."""
     try:
         import c2pa

@@ -59,8 +59,9 @@ class View:
 
 
 def render_view(g: Gaussians, cam: Cameras, backend: str, sh_degree: int | None = None,
-                background=None) -> View:
-    """Render one camera (a `Cameras` of length 1) without gradients."""
+                background: torch.Tensor | tuple[float, float, float] | None = None) -> View:
+    """Render one camera (a `Cameras` of length 1) without gradients; background RGB [3] in
+    [0, 1] (default black), rgb clamped to [0, 1]."""
     viewmats, Ks = cam.to_tensors()
     with torch.no_grad():
         out = render(g, viewmats, Ks, int(cam.widths[0]), int(cam.heights[0]), backend=backend,

@@ -35,6 +35,7 @@ class Refiner(Protocol):
 
     def refine(self, images: torch.Tensor, reference: torch.Tensor | None = None,
                reference_mask: torch.Tensor | None = None, depth: torch.Tensor | None = None) -> torch.Tensor:
+        """The refined batch [B,H,W,3] in [0,1] (shapes and units in the class docstring)."""
         ...
 
 

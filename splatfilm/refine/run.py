@@ -14,6 +14,7 @@ import io
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,6 +32,11 @@ from splatfilm.refine.distill import DistillConfig, progressive_update
 from splatfilm.refine.pairs import PairConfig, make_pairs
 from splatfilm.refine.loader import load_refiner, refiner_digest
 from splatfilm.refine.refiner import Pair, Refiner
+
+if TYPE_CHECKING:
+    from splatfilm.fit.capture import Capture
+    from splatfilm.refine.scene_refiner import SceneRefinerConfig
+    from splatfilm.scene.gaussians import Gaussians
 
 
 def save_pairs(path: Path, pairs: list[Pair]) -> None:
@@ -54,8 +60,8 @@ def load_pairs(path: Path) -> list[Pair] | None:
         return None
 
 
-def scene_refiner_for(capture, scene, folder: Path, pair_cfg: PairConfig, train_cfg, key: str,
-                      progress: bool = True) -> Refiner:
+def scene_refiner_for(capture: Capture, scene: Gaussians | None, folder: Path, pair_cfg: PairConfig,
+                      train_cfg: SceneRefinerConfig, key: str, progress: bool = True) -> Refiner:
     """The per-scene refiner in `folder`, trained there first unless a finished one with the
     same key (capture, scene, settings) is there."""
     from splatfilm.refine.scene_refiner import SceneRefiner, train_scene_refiner
@@ -87,7 +93,8 @@ def scene_refiner_for(capture, scene, folder: Path, pair_cfg: PairConfig, train_
 
 def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, targets: Cameras,
                targets_source: str | Path = "", refiner: str | Path | None = None,
-               pair_cfg: PairConfig | None = None, train_cfg=None, distill_cfg: DistillConfig | None = None,
+               pair_cfg: PairConfig | None = None, train_cfg: SceneRefinerConfig | None = None,
+               distill_cfg: DistillConfig | None = None,
                downscale: float | None = None, progress: bool = True) -> Sidecar:
     """Refine SCENE (fitted from capture DATA) toward the `targets` cameras (in SCENE's frame;
     `targets_source`: where they came from, for messages and the sidecar); writes OUTPUT

@@ -82,6 +82,8 @@ class SceneRefinerConfig:
         return [min(self.base * 2**i, max(self.max_channels, self.base)) for i in range(self.levels + 1)]
 
     def check(self) -> None:
+        """SplatfilmError naming the first setting out of range (sizes and counts < 1, levels < 0,
+        lr <= 0, lr_final or ssim_lambda outside [0, 1])."""
         for name in ("base", "unshuffle", "iterations", "batch", "crop"):
             if getattr(self, name) < 1:
                 raise SplatfilmError(f"scene refiner: {name} must be at least 1, got {getattr(self, name)}")
@@ -144,6 +146,7 @@ class RefinerNet(nn.Module):
         return len(self.channels) - 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The residual [N,3,H,W] for the net input x [N,7,H,W] (class docstring)."""
         h0, w0 = x.shape[-2:]
         m = self.unshuffle * 2**self.levels
         ph, pw = (-h0) % m, (-w0) % m
@@ -221,10 +224,12 @@ class SceneRefiner:
         return next(self.net.parameters()).device
 
     def to(self, device: str | torch.device) -> SceneRefiner:
+        """Move the net to `device` in place; returns self, as nn.Module.to does."""
         self.net.to(device)
         return self
 
     def parameter_count(self) -> int:
+        """The number of trainable weights in the net (for reports)."""
         return sum(p.numel() for p in self.net.parameters())
 
     @torch.no_grad()

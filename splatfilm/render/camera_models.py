@@ -14,6 +14,7 @@ Pure PyTorch (differentiable through autograd; float32 or float64); see docs/CON
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ from splatfilm.scene.cameras import CAMERA_MODELS
 _FISHEYE_SMALL_ANGLE = 1e-3
 
 
-def check_lens(camera_model: str, distortion) -> None:
+def check_lens(camera_model: str, distortion: torch.Tensor | np.ndarray | Sequence[float] | None) -> None:
     """Raise SplatfilmError when `camera_model` is unknown or `distortion` [C,6] (or [6]) sets a
     coefficient the model does not use (a wrong model silently renders a wrong image)."""
     if camera_model not in CAMERA_MODELS:
@@ -121,7 +122,8 @@ def fisheye_limits(distortion: np.ndarray) -> np.ndarray:
     return np.array([min(fold_limit(*d[:4]), math.pi) for d in np.asarray(distortion, float)])
 
 
-def lens_visible(points_c: np.ndarray, camera_model: str, distortion=None, near: float = 1e-6) -> np.ndarray:
+def lens_visible(points_c: np.ndarray, camera_model: str, distortion: np.ndarray | Sequence[float] | None = None,
+                 near: float = 1e-6) -> np.ndarray:
     """Which camera-space points [N,3] (OpenCV axes) one camera of `camera_model` images [N]
     bool: for PINHOLE and OPENCV those in front (z > near), OPENCV also inside its fold
     (`fold_limit` of sqrt(x^2 + y^2) / z); for OPENCV_FISHEYE those within its largest angle
@@ -198,8 +200,10 @@ def pixel_rays(uv: torch.Tensor, Ks: torch.Tensor, camera_model: str, distortion
     return torch.where(ok[..., None], rays, pinhole), ok
 
 
-def lens_projection(points_c: torch.Tensor, Ks: torch.Tensor, camera_model: str, distortion=None,
-                    jacobian: bool = True, clamp: torch.Tensor | None = None, spread: torch.Tensor | None = None):
+def lens_projection(points_c: torch.Tensor, Ks: torch.Tensor, camera_model: str,
+                    distortion: torch.Tensor | np.ndarray | None = None, jacobian: bool = True,
+                    clamp: torch.Tensor | None = None,
+                    spread: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(uv [C,N,2], J [C,N,2,3] or None): the projection of camera-space points [C,N,3] and its
     Jacobian d(uv)/d(point). `clamp` [C,4] (OPENCV only): the normalised box (x-, x+, y-, y+)
     the Jacobian's evaluation point is clamped to, like the pinhole path's tangent clamp.

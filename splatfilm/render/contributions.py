@@ -10,6 +10,8 @@ that sum, so both backends count with the same semantics as they render.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from splatfilm.render.rasterization import render
@@ -18,7 +20,8 @@ from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import C0, rgb_to_sh0
 
 
-def blend_weights(gaussians: Gaussians, cameras: Cameras, backend: str = "auto", progress=None) -> torch.Tensor:
+def blend_weights(gaussians: Gaussians, cameras: Cameras, backend: str = "auto",
+                  progress: Callable[[int], object] | None = None) -> torch.Tensor:
     """Per camera and Gaussian, the blend weight summed over the camera's image [C,N] (pixels;
     float32, CPU). cameras: C views at their own sizes; progress: called with each finished
     camera index, for long runs."""

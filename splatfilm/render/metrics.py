@@ -57,4 +57,6 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5)
 
 
 def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB for a mean squared error of values in [0, 1] (peak 1); mse is floored at 1e-12,
+    so identical images give 120 dB rather than inf."""
     return -10.0 * math.log10(max(mse, 1e-12))

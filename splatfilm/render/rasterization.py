@@ -43,6 +43,7 @@ class RenderOutput:
 
 
 def cuda_available() -> bool:
+    """Whether torch sees a CUDA device (what "auto" picks gsplat by)."""
     return torch.cuda.is_available()
 
 
@@ -217,7 +218,8 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
                         features=None if extra is None else acc[..., 4:])
 
 
-def gsplat_lens_arguments(camera_model: str, distortion: torch.Tensor | None, device=None) -> dict:
+def gsplat_lens_arguments(camera_model: str, distortion: torch.Tensor | None,
+                          device: torch.device | str | None = None) -> dict:
     """The keyword arguments of `gsplat.rasterization` (1.5) that render `camera_model`.
 
     PINHOLE: none (the classic EWA path). OPENCV_FISHEYE without coefficients: gsplat's classic

@@ -44,7 +44,7 @@ _ALPHA_MAX = 0.999
 _T_MIN = 1e-4
 
 
-def exp_neg(s):
+def exp_neg(s: float) -> float:
     """exp(-s) in the argument's precision: math.exp for float64; for float32 a polynomial
     that LLVM can vectorise (no SVML here, so math.exp would stay a scalar call)."""
     return math.exp(-s)

@@ -31,6 +31,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.transforms import quat_from_rotation, rotation_angle_deg, rotation_from_quat, umeyama
@@ -62,7 +63,7 @@ def sizes_text(counts: dict[tuple, int], most: int = 4) -> str:
     return ", ".join(items[:most]) + more
 
 
-def centred_K(fx, fy, width, height) -> np.ndarray:
+def centred_K(fx: ArrayLike, fy: ArrayLike, width: ArrayLike, height: ArrayLike) -> np.ndarray:
     """Intrinsics [...,3,3] in pixels with focal lengths fx, fy (pixels; arrays broadcast) and
     the principal point at the centre of a `width` x `height` image (width / 2, height / 2:
     pixel edges at integers), as film lenses and synthetic views have it."""
@@ -85,7 +86,8 @@ def fov_for_focal_px(focal_px: float, size_px: float) -> float:
     return 2.0 * math.atan(0.5 * size_px / focal_px)
 
 
-def world_to_camera(points, viewmat):
+def world_to_camera(points: np.ndarray | torch.Tensor,
+                    viewmat: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
     """Camera-space points [...,3] (OpenCV axes, scene units) of world points [...,3] through one
     world-to-camera `viewmat` [4,4]: R x + t. numpy arrays or torch tensors (both of one kind)."""
     return points @ viewmat[:3, :3].T + viewmat[:3, 3]
@@ -206,11 +208,11 @@ class Cameras:
 
     @staticmethod
     def from_c2w_opencv(
-        c2w,
-        Ks,
-        widths,
-        heights,
-        distortion=None,
+        c2w: ArrayLike | torch.Tensor,
+        Ks: ArrayLike | torch.Tensor,
+        widths: ArrayLike,
+        heights: ArrayLike,
+        distortion: ArrayLike | torch.Tensor | None = None,
         camera_model: list[str] | str | None = None,
         names: list[str | None] | None = None,
     ) -> "Cameras":
@@ -228,11 +230,11 @@ class Cameras:
 
     @staticmethod
     def from_c2w_opengl(
-        c2w,
-        Ks,
-        widths,
-        heights,
-        distortion=None,
+        c2w: ArrayLike | torch.Tensor,
+        Ks: ArrayLike | torch.Tensor,
+        widths: ArrayLike,
+        heights: ArrayLike,
+        distortion: ArrayLike | torch.Tensor | None = None,
         camera_model: list[str] | str | None = None,
         names: list[str | None] | None = None,
     ) -> "Cameras":
@@ -243,12 +245,12 @@ class Cameras:
 
     @staticmethod
     def from_colmap(
-        qvecs,
-        tvecs,
-        Ks,
-        widths,
-        heights,
-        distortion=None,
+        qvecs: ArrayLike | torch.Tensor,
+        tvecs: ArrayLike | torch.Tensor,
+        Ks: ArrayLike | torch.Tensor,
+        widths: ArrayLike,
+        heights: ArrayLike,
+        distortion: ArrayLike | torch.Tensor | None = None,
         camera_model: list[str] | str | None = None,
         names: list[str | None] | None = None,
     ) -> "Cameras":
@@ -390,7 +392,8 @@ class Cameras:
         Ks[:, 1, :] *= sy[:, None]
         return self._replace(Ks=Ks, widths=int(width), heights=int(height))
 
-    def transformed(self, rotation=None, translation=None, scale: float = 1.0) -> "Cameras":
+    def transformed(self, rotation: ArrayLike | None = None, translation: ArrayLike | None = None,
+                    scale: float = 1.0) -> "Cameras":
         """Move the cameras by the world similarity x -> scale * R x + t, like `Gaussians.transformed`.
 
         rotation [3,3] proper rotation; translation [3]; scale > 0. Centres move as points,

@@ -10,21 +10,23 @@ own rounding so that frames stay bit-identical.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from splatfilm.errors import SplatfilmError
 
 
-def smoothstep(u):
+def smoothstep(u: float | np.floating | np.ndarray) -> float | np.floating | np.ndarray:
     """3u² - 2u³ at u clipped to [0, 1]: 0 to 1 starting and stopping at zero speed.
 
     u: a number or an array (any shape, unitless); returns the same kind. A Python or NumPy
-    scalar stays a scalar of its own type.
+    scalar stays a scalar of its own type inside [0, 1]; clipped, it comes back as the Python
+    float 0.0 or 1.0.
     """
     u = np.clip(u, 0.0, 1.0) if isinstance(u, np.ndarray) else min(max(u, 0.0), 1.0)
     return u * u * (3 - 2 * u)
 
 
-def ease_curve(x, ease_in: float = 0.0, ease_out: float = 0.0):
+def ease_curve(x: ArrayLike, ease_in: float = 0.0, ease_out: float = 0.0) -> np.ndarray | float:
     """Monotone time warp of [0,1] onto itself with slowed ends: h(0) = 0, h(1) = 1.
 
     A cubic Hermite with slope (1 - ease_out) at x = 0 and (1 - ease_in) at x = 1, so
@@ -41,7 +43,7 @@ def ease_curve(x, ease_in: float = 0.0, ease_out: float = 0.0):
     return (x3 - 2 * x2 + x) * a + (-2 * x3 + 3 * x2) + (x3 - x2) * b
 
 
-def check_ease(value, what: str) -> float:
+def check_ease(value: object, what: str) -> float:
     """An ease amount in [0, 1] (0: none, 1: stops at zero speed), or SplatfilmError naming `what`."""
     if isinstance(value, bool):
         value = 1.0 if value else 0.0

@@ -18,13 +18,14 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.transforms import quat_multiply, rotmat_to_quat
 from splatfilm.scene.sh import rgb_to_sh0, rotate_sh_coeffs, sh0_to_rgb, sh_degree_of
 
 
-def opacity_logit(opacity, eps: float = 0.0):
+def opacity_logit(opacity: ArrayLike | torch.Tensor, eps: float = 0.0) -> np.ndarray | torch.Tensor:
     """The stored (logit) opacity of opacities in (0, 1): log(p) - log1p(-p), p first clamped to
     [eps, 1 - eps] when eps > 0 (callers choose it: a file's quantisation, a dtype's eps).
     numpy arrays (or floats) give numpy, torch tensors torch (differentiable)."""
@@ -35,7 +36,7 @@ def opacity_logit(opacity, eps: float = 0.0):
     return np.log(p) - np.log1p(-p)
 
 
-def opacity_sigmoid(logit):
+def opacity_sigmoid(logit: ArrayLike | torch.Tensor) -> np.ndarray | torch.Tensor:
     """Opacities in [0, 1] of stored (logit) opacities: 1 / (1 + exp(-x)). numpy arrays give
     numpy (an exp that overflows gives 0 quietly), torch tensors torch.sigmoid."""
     if isinstance(logit, torch.Tensor):
@@ -162,9 +163,11 @@ class Gaussians:
         return self._map(lambda t: t.to(device=device, dtype=dtype))
 
     def detach(self) -> "Gaussians":
+        """The same tensors cut from the autograd graph (shared storage, no copy)."""
         return self._map(lambda t: t.detach())
 
     def clone(self) -> "Gaussians":
+        """A copy of every tensor (still in the graph: gradients flow back to the original)."""
         return self._map(lambda t: t.clone())
 
     def select(self, index: torch.Tensor) -> "Gaussians":

@@ -8,10 +8,14 @@ stage `splatfilm.render.spherical_harmonics`.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
 from splatfilm.errors import SplatfilmError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_SH_DEGREE = 4
 """The highest SH degree splatfilm holds: gsplat's (its kernels and `_eval_sh_bases_fast` stop
@@ -45,13 +49,13 @@ C4 = (
 )
 
 
-def rgb_to_sh0(rgb):
+def rgb_to_sh0(rgb: float | np.ndarray | torch.Tensor) -> float | np.ndarray | torch.Tensor:
     """Degree-0 SH coefficients of a view-independent colour: (rgb - 0.5) / C0, the inverse of
     `sh0_to_rgb`. rgb in [0,1] (any shape; floats, numpy arrays or torch tensors)."""
     return (rgb - 0.5) / C0
 
 
-def sh0_to_rgb(sh0):
+def sh0_to_rgb(sh0: float | np.ndarray | torch.Tensor) -> float | np.ndarray | torch.Tensor:
     """The colour [0,1] the degree-0 band gives, 0.5 + C0 * sh0, before the renderer's clamp at
     0 (any shape; floats, numpy arrays or torch tensors)."""
     return sh0 * C0 + 0.5

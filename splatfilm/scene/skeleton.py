@@ -111,6 +111,7 @@ class JointTRS:
         return trs_to_matrix(self.translation, self.rotation, self.scale)
 
     def copy(self) -> "JointTRS":
+        """A deep copy: each of the three arrays copied, so edits to it leave this pose as it was."""
         return JointTRS(self.translation.copy(), self.rotation.copy(), self.scale.copy())
 
 

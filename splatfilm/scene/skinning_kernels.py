@@ -75,9 +75,11 @@ def _cofactor(m, c):
 
 
 @njit(cache=True)
-def nearest_rotation_into(L, X, C, iterations, tol, rigid_tol):
-    """X = the rotation nearest to L (orthogonal polar factor; -L's for a mirror), by
-    Newton's iteration with determinant scaling. C: scratch [3,3]. Returns whether L was a
+def nearest_rotation_into(L: np.ndarray, X: np.ndarray, C: np.ndarray, iterations: int, tol: float,
+                          rigid_tol: float) -> bool:
+    """X [3,3] = the rotation nearest to L [3,3] (orthogonal polar factor; -L's for a mirror), by
+    Newton's iteration with determinant scaling, at most `iterations` steps, stopping when no
+    entry moves more than `tol`. C: scratch [3,3]. All float64. Returns whether L was a
     rotation already (max |L^T L - I| <= rigid_tol), so X = L."""
     sign = -1.0 if _det3(L) < 0 else 1.0
     off = 0.0  # how far L is from a rotation already (rigidly bound Gaussians: rounding only)
@@ -187,9 +189,13 @@ def _invert_affine(A, out, C):
 
 
 @njit(parallel=True, cache=True)
-def blend_kernel(method, S, real, dual, K, S_rest, real_rest, dual_rest, K_rest, general, joints, weights):
-    """Blended transforms A [N,3,4]: of the pose (S or real/dual/K per joint), composed with
-    the inverse of the rest blend when `general`. method 0 = LBS, 1 = DQS."""
+def blend_kernel(method: int, S: np.ndarray, real: np.ndarray, dual: np.ndarray, K: np.ndarray, S_rest: np.ndarray,
+                 real_rest: np.ndarray, dual_rest: np.ndarray, K_rest: np.ndarray, general: bool,
+                 joints: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Blended transforms A [N,3,4] float64: of the pose (S [J,3,4] skinning matrices for LBS, or
+    `skinning.dual_quaternions`' real [J,4], dual [J,4], K [J,3,3] for DQS), composed with the
+    inverse of the rest blend (the *_rest arrays) when `general`. method 0 = LBS, 1 = DQS.
+    joints [N,4] int64 indices into J, weights [N,4] float64."""
     n_g = joints.shape[0]
     rigid = _all_identity(K)
     rigid_rest = _all_identity(K_rest)
@@ -324,10 +330,15 @@ def _refactor(L, X, Cs, Rg, B, V, q0, q1, q2, q3, x0, x1, x2, x3, log_scales, th
 
 
 @njit(parallel=True, cache=True)
-def affine_kernel(means, quats, log_scales, shN, A, x90_2, x90_3, x90_4, thresh, rigid_tol, polar_tol, out_means,
-                  out_quats, out_scales, out_shN):
-    """Move each Gaussian by its affine map A [N,3,4]: the loop of
-    `splatfilm.scene.skinning.transform_gaussians_affine`, writing into the out arrays."""
+def affine_kernel(means: np.ndarray, quats: np.ndarray, log_scales: np.ndarray, shN: np.ndarray, A: np.ndarray,
+                  x90_2: np.ndarray, x90_3: np.ndarray, x90_4: np.ndarray, thresh: float, rigid_tol: float,
+                  polar_tol: float, out_means: np.ndarray, out_quats: np.ndarray, out_scales: np.ndarray,
+                  out_shN: np.ndarray) -> None:
+    """Move each Gaussian by its affine map A [N,3,4] (float64): the loop of
+    `splatfilm.scene.skinning.transform_gaussians_affine`, writing into the out arrays, which
+    have the shapes of means [N,3], quats [N,4], log_scales [N,3] and shN [N,K,3] (out_shN
+    starts as a copy of shN). x90_2 [5,5], x90_3 [7,7], x90_4 [9,9]: `sh.sh_x90`; thresh: the
+    Jacobi threshold; rigid_tol, polar_tol: as `nearest_rotation_into`."""
     n_g = means.shape[0]
     chunks = (n_g + CHUNK - 1) // CHUNK
     for chunk in prange(chunks):  # scratch arrays once per chunk, not per Gaussian

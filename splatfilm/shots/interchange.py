@@ -23,8 +23,10 @@ import os
 import re
 from fractions import Fraction
 from pathlib import Path as FsPath
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
@@ -36,6 +38,9 @@ from splatfilm.render.camera_models import check_lens
 from splatfilm.shots.lens import DISTORTION_KEYS, FULL_FRAME_MM, LENS_MODELS, Lens, pixels_to_focal_mm
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.timing import FIRST_FRAME, frame_times, parse_fps
+
+if TYPE_CHECKING:
+    from pxr import Usd, UsdGeom, UsdRender
 
 PathLike = str | os.PathLike
 
@@ -145,7 +150,7 @@ def _opencv_K(lens: Lens, focal_mm) -> np.ndarray:
     return K
 
 
-def usd_lens_data(lens: Lens, focal_mm) -> dict | None:
+def usd_lens_data(lens: Lens, focal_mm: ArrayLike) -> dict | None:
     """The customData (`USD_LENS_KEY`) that lets a compositor redistort what the pinhole USD
     camera renders, or None for a pinhole lens. focal_mm: the focal length of each frame in mm
     [F] (or one number).
@@ -185,8 +190,8 @@ def usd_lens_data(lens: Lens, focal_mm) -> dict | None:
     return data
 
 
-def define_usd_camera(stage, prim_path: str, shot: Shot, time_codes=None, depth_of_field: bool | None = None,
-                      shutter_deg: float | None = None):
+def define_usd_camera(stage: Usd.Stage, prim_path: str, shot: Shot, time_codes: ArrayLike | None = None,
+                      depth_of_field: bool | None = None, shutter_deg: float | None = None) -> UsdGeom.Camera:
     """Define `shot` as an animated UsdGeom.Camera at `prim_path` on `stage`; returns it.
 
     time_codes: the time code of each of the shot's frames (default: its frame numbers).
@@ -273,7 +278,8 @@ def define_usd_camera(stage, prim_path: str, shot: Shot, time_codes=None, depth_
     return cam
 
 
-def define_usd_render_settings(stage, prim_path: str, camera, width: int, height: int):
+def define_usd_render_settings(stage: Usd.Stage, prim_path: str, camera: UsdGeom.Camera, width: int,
+                               height: int) -> UsdRender.Settings:
     """Define UsdRender settings at `prim_path` (under /Render) rendering `camera` (a
     UsdGeom.Camera) at `width` x `height` pixels, square; returns them. Their parent is made a
     Scope, USD's typed container (an untyped `def` is what Define leaves otherwise)."""
@@ -412,13 +418,15 @@ def read_usd_camera(path: PathLike, camera: str | None = None, width: int | None
     return cams, [int(round(t)) for t in times], fps
 
 
-def shot_from_cameras(cameras: Cameras, fps, name: str = "imported", first_frame: int = FIRST_FRAME,
+def shot_from_cameras(cameras: Cameras, fps: Fraction | float | str, name: str = "imported",
+                      first_frame: int = FIRST_FRAME,
                       sensor_width_mm: float = FULL_FRAME_MM) -> Shot:
     """A shot whose frames are exactly `cameras` (one per frame, in order, at `fps`).
 
     The path keys every frame (Catmull-Rom in position and focal length, the quaternion
     spline in orientation), so frame i is camera i and times between frames are smooth.
-    Cameras must share one image size, square pixels and a centred principal point.
+    Cameras must share one image size, square pixels and a centred principal point
+    (SplatfilmError otherwise, as for a bad `fps`).
     """
     fps = parse_fps(fps)
     w, h = int(cameras.widths[0]), int(cameras.heights[0])
@@ -436,7 +444,7 @@ def shot_from_cameras(cameras: Cameras, fps, name: str = "imported", first_frame
                 first_frame=first_frame)
 
 
-def import_camera_path_json(path: PathLike, name: str | None = None, *, fps=None,
+def import_camera_path_json(path: PathLike, name: str | None = None, *, fps: Fraction | float | str | None = None,
                             dataparser_transforms: PathLike | None = None, transforms_json: PathLike | None = None,
                             first_frame: int = FIRST_FRAME) -> Shot:
     """A shot from a nerfstudio viewer camera_path.json: its `camera_path` cameras, one per frame,

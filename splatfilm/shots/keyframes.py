@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import splines
+from numpy.typing import ArrayLike
 import splines.quaternion as squat
 
 from splatfilm.errors import SplatfilmError
@@ -99,8 +100,9 @@ class Keyframe:
                 raise SplatfilmError(f"keyframe at t={self.time}: {name} must be in [-1, 1], got {v}")
             setattr(self, name, v)
 
-    def orientation(self, up=WORLD_UP) -> np.ndarray:
-        """This key's camera-to-world rotation [3,3], roll included."""
+    def orientation(self, up: ArrayLike = WORLD_UP) -> np.ndarray:
+        """This key's camera-to-world rotation [3,3] (OpenCV axes), roll included; `up` [3] (world,
+        default +z) keeps a look-at key's horizon level."""
         if self.look_at is not None:
             return look_at_rotation(self.position, self.look_at, up, self.roll_deg)
         return self.rotation @ axis_rotation("z", math.radians(self.roll_deg)) if self.roll_deg else self.rotation
@@ -267,7 +269,9 @@ class KeyframePath:
         # (1-x) t0 + x t1 lands exactly on t0 at x = 0 and on t1 at x = 1.
         return float((1.0 - x) * t0 + x * t1)
 
-    def sample(self, times) -> PathSample:
+    def sample(self, times: ArrayLike) -> PathSample:
+        """The path at `times` [T] (seconds; outside the keys it holds the nearest key, a loop
+        wraps). Raises SplatfilmError where the interpolated look-at target meets the camera."""
         times = np.atleast_1d(np.asarray(times, dtype=np.float64))
         if self._spline is None:
             values = np.broadcast_to(self._values[0], (len(times), self._values.shape[1]))

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.render.camera_models import check_lens
@@ -38,22 +40,24 @@ DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
 """The names of `Lens.distortion`'s entries, in order (nerfstudio's)."""
 
 
-def focal_mm_to_pixels(focal_mm, width, sensor_width_mm: float = FULL_FRAME_MM):
+def focal_mm_to_pixels(focal_mm: ArrayLike, width: ArrayLike,
+                       sensor_width_mm: float = FULL_FRAME_MM) -> np.ndarray | float:
     """Focal length in pixels from millimetres: focal_mm / sensor_width_mm * width (arrays broadcast)."""
     return np.asarray(focal_mm, dtype=np.float64) / sensor_width_mm * np.asarray(width, dtype=np.float64)
 
 
-def pixels_to_focal_mm(focal_px, width, sensor_width_mm: float = FULL_FRAME_MM):
+def pixels_to_focal_mm(focal_px: ArrayLike, width: ArrayLike,
+                       sensor_width_mm: float = FULL_FRAME_MM) -> np.ndarray | float:
     """Focal length in millimetres from pixels (the inverse of `focal_mm_to_pixels`)."""
     return np.asarray(focal_px, dtype=np.float64) * sensor_width_mm / np.asarray(width, dtype=np.float64)
 
 
-def fov_deg_to_focal_mm(fov_deg, aperture_mm: float = FULL_FRAME_MM):
+def fov_deg_to_focal_mm(fov_deg: ArrayLike, aperture_mm: float = FULL_FRAME_MM) -> np.ndarray | float:
     """Focal length in mm whose field of view across `aperture_mm` of sensor is `fov_deg` degrees."""
     return 0.5 * aperture_mm / np.tan(np.radians(np.asarray(fov_deg, dtype=np.float64)) / 2)
 
 
-def focal_mm_to_fov_deg(focal_mm, aperture_mm: float = FULL_FRAME_MM):
+def focal_mm_to_fov_deg(focal_mm: ArrayLike, aperture_mm: float = FULL_FRAME_MM) -> np.ndarray | float:
     """Field of view in degrees across `aperture_mm` of sensor for a focal length in mm."""
     return np.degrees(2 * np.arctan(0.5 * aperture_mm / np.asarray(focal_mm, dtype=np.float64)))
 
@@ -116,9 +120,11 @@ class Lens:
     # ---- construction ---------------------------------------------------------------------
 
     @staticmethod
-    def from_fov(fov_deg: float, axis: str = "horizontal", **kwargs) -> "Lens":
+    def from_fov(fov_deg: float, axis: str = "horizontal", **kwargs: Any) -> "Lens":
         """A lens with the given field of view in degrees across the image's `axis`
-        ("horizontal" or "vertical"); other arguments as the fields (focal_mm excluded)."""
+        ("horizontal" or "vertical"); other arguments as the fields (focal_mm excluded).
+        A fisheye's field of view is equidistant. SplatfilmError for a field of view outside
+        (0, 180) degrees or an unknown axis."""
         if not 0 < fov_deg < 180:
             raise SplatfilmError(f"field of view must be in (0, 180) degrees, got {fov_deg}")
         probe = Lens(**kwargs)
@@ -133,7 +139,8 @@ class Lens:
         return replace(probe, focal_mm=float(fov_deg_to_focal_mm(fov_deg, aperture)))
 
     @staticmethod
-    def from_K(K, width: int, height: int, sensor_width_mm: float = FULL_FRAME_MM, **kwargs) -> "Lens":
+    def from_K(K: ArrayLike, width: int, height: int, sensor_width_mm: float = FULL_FRAME_MM,
+               **kwargs: Any) -> "Lens":
         """The lens of pinhole intrinsics K [3,3] (pixels) for a `width` x `height` image.
 
         Raises SplatfilmError unless pixels are square and the principal point is the centre
@@ -191,7 +198,7 @@ class Lens:
         """Focal length in pixels (fx = fy)."""
         return float(focal_mm_to_pixels(self.focal_mm, self.width, self.sensor_width_mm))
 
-    def K(self, focal_mm=None) -> np.ndarray:
+    def K(self, focal_mm: ArrayLike | None = None) -> np.ndarray:
         """Intrinsics in pixels: [3,3] for this lens, or [...,3,3] for an array of focal lengths
         in mm (a zoom through the lens's format). An equirectangular lens ignores the focal
         length: fx = width / 2 pi and fy = height / pi pixels per radian (360 x 180 degrees)."""

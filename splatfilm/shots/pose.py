@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
@@ -35,13 +36,14 @@ class Pose:
             raise SplatfilmError("camera pose has non-finite values")
 
     @staticmethod
-    def look_at(position, target, up=WORLD_UP, roll_deg: float = 0.0, focal_mm: float | None = None,
-                focus_distance: float | None = None) -> "Pose":
-        """A camera at `position` looking at `target` (both [3], metres), then rolled by `roll_deg`."""
+    def look_at(position: ArrayLike, target: ArrayLike, up: ArrayLike = WORLD_UP, roll_deg: float = 0.0,
+                focal_mm: float | None = None, focus_distance: float | None = None) -> "Pose":
+        """A camera at `position` looking at `target` (both [3], metres), then rolled by `roll_deg`.
+        SplatfilmError where they coincide."""
         return Pose(position, look_at_rotation(position, target, up, roll_deg), focal_mm, focus_distance)
 
     @staticmethod
-    def from_pan_tilt_roll(position, pan_deg: float, tilt_deg: float = 0.0, roll_deg: float = 0.0,
+    def from_pan_tilt_roll(position: ArrayLike, pan_deg: float, tilt_deg: float = 0.0, roll_deg: float = 0.0,
                            focal_mm: float | None = None, focus_distance: float | None = None) -> "Pose":
         """A camera at `position` with the given pan, tilt and roll in degrees (module docstring)."""
         return Pose(position, pan_tilt_roll_rotation(pan_deg, tilt_deg, roll_deg), focal_mm, focus_distance)
@@ -82,8 +84,8 @@ class PathSample:
         return self.times.shape[0]
 
     @staticmethod
-    def from_pose(pose: Pose, times) -> "PathSample":
-        """A camera standing still at `pose` for every time in `times`."""
+    def from_pose(pose: Pose, times: ArrayLike) -> "PathSample":
+        """A camera standing still at `pose` for every time in `times` [T] (seconds)."""
         nan = float("nan")
         return PathSample(times, pose.position, pose.rotation,
                           nan if pose.focal_mm is None else pose.focal_mm,
@@ -133,4 +135,6 @@ class CameraPath(Protocol):
     @property
     def end(self) -> float: ...
 
-    def sample(self, times) -> PathSample: ...
+    def sample(self, times: ArrayLike) -> PathSample:
+        """The camera at `times` [T] (seconds from the shot's start)."""
+        ...

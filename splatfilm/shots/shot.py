@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
@@ -44,7 +45,8 @@ class DelayedPath:
         keys = getattr(self.path, "key_times", None) or [float(self.path.start), float(self.path.end)]
         return [t + self.delay for t in keys]
 
-    def sample(self, times) -> PathSample:
+    def sample(self, times: ArrayLike) -> PathSample:
+        """`path` at `times` [T] less the delay (seconds); the sample keeps the times asked for."""
         times = np.atleast_1d(np.asarray(times, dtype=np.float64))
         s = self.path.sample(times - self.delay)
         s.times = times
@@ -127,7 +129,7 @@ class Shot:
         return Shot(self.name, DelayedPath(self.path, float(Fraction(handles) / self.fps)), self.lens, self.fps,
                     self.frame_count + 2 * handles, self.first_frame, self.loop)
 
-    def sample(self, times=None) -> PathSample:
+    def sample(self, times: ArrayLike | None = None) -> PathSample:
         """The path at every frame (or at `times`), with the lens's focal length and focus
         distance where the path leaves them unset."""
         return self.path.sample(self.times if times is None else times).with_lens_defaults(self.lens)

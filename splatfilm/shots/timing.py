@@ -21,7 +21,7 @@ _NTSC = {Fraction(24000, 1001), Fraction(30000, 1001), Fraction(60000, 1001), Fr
          Fraction(120000, 1001)}
 
 
-def parse_fps(value) -> Fraction:
+def parse_fps(value: object) -> Fraction:
     """An exact frame rate from 24, 23.976, "24000/1001", "23.976" or a Fraction.
 
     Decimals within 0.001 of an NTSC rate (N * 1000 / 1001) mean that rate exactly.

@@ -19,6 +19,7 @@ import threading
 import time as _time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from splatfilm.view.camera import (ViewerCamera, canvas_camera, canvas_vfov, fra
 from splatfilm.view.frames import FrameRenders
 from splatfilm.view.session import Session
 from splatfilm.view.splats import splat_arrays
+
+if TYPE_CHECKING:
+    import viser
 
 FREE_CAMERA = "free camera"
 # Guide colours (RGB 0-255), one per shot in turn.
@@ -109,6 +113,8 @@ class Viewer:
         return f"http://{self.host}:{self.port}"
 
     def stop(self) -> None:
+        """Tell the frame worker to end (it finishes the frame it is on; not waited for) and shut
+        the viser server down."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -310,7 +316,7 @@ class Viewer:
             client.camera.look_at = view.look_at
 
     @staticmethod
-    def client_view(client, frame_aspect: float | None = None) -> ViewerCamera:
+    def client_view(client: viser.ClientHandle, frame_aspect: float | None = None) -> ViewerCamera:
         """The browser's camera as a ViewerCamera: its canvas's field and aspect, or with
         `frame_aspect` (width / height) the field and aspect of the frame it shows whole."""
         cam = client.camera
@@ -392,6 +398,7 @@ class Viewer:
             self.request(next((f for f in reversed(cuts) if f < self.frame), 0))
 
     def toggle_play(self) -> None:
+        """Start or pause real-time playback (the play loop reads `playing`) and relabel the button."""
         self.playing = not self.playing
         self.play_button.label = "Pause" if self.playing else "Play"
 

@@ -51,6 +51,7 @@ class KeyedShot:
         return self.keys.index(key)
 
     def delete(self, index: int) -> None:
+        """Remove key `index` (0-based); SplatfilmError when there is no such key."""
         self._check(index)
         del self.keys[index]
 
@@ -63,6 +64,7 @@ class KeyedShot:
         return self.add(key, half_frame)
 
     def set_focal(self, index: int, focal_mm: float) -> None:
+        """Set key `index`'s focal length (mm); SplatfilmError when there is no such key."""
         self._check(index)
         self.keys[index] = dataclasses.replace(self.keys[index], focal_mm=float(focal_mm))
 

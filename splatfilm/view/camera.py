@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.cameras import Cameras, centred_K, focal_px_for_fov, fov_for_focal_px
@@ -112,7 +113,8 @@ def canvas_camera(view: ViewerCamera, width: int, height: int) -> Cameras:
     return Cameras.from_c2w_opencv(view.c2w()[None], K[None], width, height)
 
 
-def roll_about_look_at(position: np.ndarray, target: np.ndarray, rotation: np.ndarray, up=WORLD_UP) -> float | None:
+def roll_about_look_at(position: np.ndarray, target: np.ndarray, rotation: np.ndarray,
+                       up: ArrayLike = WORLD_UP) -> float | None:
     """The roll (degrees) that makes `look_at_rotation(position, target, up, roll)` equal
     `rotation` [3,3], or None when no roll does (the target is not straight ahead, or the
     view is along `up`, where the look-at frame is undefined)."""

@@ -31,6 +31,7 @@ class SplatArrays:
         return int(self.centers.shape[0])
 
     def as_args(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(centers, covariances, rgbs, opacities): the positional arguments viser's splat calls take."""
         return self.centers, self.covariances, self.rgbs, self.opacities
 
 
