@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import shutil
 import sys
 import threading
 import time
@@ -113,6 +114,8 @@ def database_record(work: Path, features: dict, names: list[str], reuse: bool) -
     # The write-ahead log first: one left beside a new database would be replayed into it.
     for stale in (work / "database.db-wal", work / "database.db-shm", database, work / VOCABULARY):
         stale.unlink(missing_ok=True)
+    for scratch in work.glob(".*.tmp"):  # what a killed run was writing (io.atomic.atomic_path); the folder is ours
+        shutil.rmtree(scratch, ignore_errors=True)
     record = {"features": features, "extracted": False, "matching": None, "matched": False}
     write_record(work / DATABASE_RECORD, record)
     return record

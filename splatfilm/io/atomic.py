@@ -33,9 +33,11 @@ def atomic_write(path: str | os.PathLike, chunks: Iterable[bytes | memoryview]) 
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A fresh temporary path to write `path` at, for writers that want a file name (an
     encoder, ffmpeg, a library that writes a whole folder): on a clean exit what was written
-    there (a file, flushed to disk, or a folder) replaces `path`; on any error it is removed
-    and `path` is left as it was. Parent folders are created; OSErrors become the one-line
-    `cannot_write(path)`.
+    there (a file, flushed to disk, or a folder) replaces `path` (a folder replacing a folder
+    moves the old one aside first); on any error it is removed and `path` is left as it was.
+    Parent folders are created. OSErrors making, filling (the writer's own, on the temporary
+    path) or moving it into place become the one-line `cannot_write(path)`; an OSError of
+    another file met inside (an input, a missing program) stays itself, naming that file.
 
     The temporary path has `path`'s own name, inside a hidden folder of its own beside it
     (.NAME.PID.RANDOM.tmp/NAME): two writers of the same file never share it, writers that
@@ -45,20 +47,37 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     scratch = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
-        scratch.mkdir(parents=True)
+        try:
+            scratch.mkdir(parents=True)
+        except OSError as e:
+            raise cannot_write(path, e) from None
         tmp = scratch / path.name
-        yield tmp
-        if tmp.is_file():
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)  # on disk before the rename makes it the file: a crash leaves old or new
-            finally:
-                os.close(fd)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise cannot_write(path, e) from None
+        try:
+            yield tmp
+        except OSError as e:
+            if e.filename is not None and not _inside(Path(os.fsdecode(e.filename)), scratch):
+                raise
+            raise cannot_write(path, e) from None
+        try:
+            if tmp.is_file():
+                # Read-write: Windows refuses to flush a handle opened read-only.
+                fd = os.open(tmp, os.O_RDWR | getattr(os, "O_BINARY", 0))
+                try:
+                    os.fsync(fd)  # on disk before the rename makes it the file: a crash leaves old or new
+                finally:
+                    os.close(fd)
+            elif tmp.is_dir() and path.is_dir():
+                os.replace(path, scratch / ".replaced")  # a folder is not renamed over another
+            os.replace(tmp, path)
+        except OSError as e:
+            raise cannot_write(path, e) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether `path` is `folder` or lies in it (both as given, not resolved)."""
+    return path == folder or folder in path.parents
 
 
 def cannot_write(path: str | os.PathLike, error: OSError) -> SplatfilmError:

@@ -134,22 +134,22 @@ def write_upright(source: str | os.PathLike, target: str | os.PathLike) -> None:
     naming `target` when it cannot be written."""
     from PIL import Image, ImageOps
 
-    with atomic_path(target) as tmp:
-        try:
-            with Image.open(source) as im:
-                fmt, icc = im.format, im.info.get("icc_profile")
-                upright = ImageOps.exif_transpose(im)
-                exif = upright.getexif()
-                exif[0x0112] = 1
-                options = {"exif": exif.tobytes()}
-                if icc:
-                    options["icc_profile"] = icc
-                if fmt in ("JPEG", "MPO"):  # MPO: a JPEG with a second picture (phones' depth or gain maps)
-                    fmt = "JPEG"
-                    options.update(quality=95, subsampling=0)
-                upright.save(tmp, format=fmt, **options)
-        except (OSError, ValueError, SyntaxError, struct.error) as e:  # Pillow's errors for bad files and EXIF
-            raise SplatfilmError(f"{source}: cannot write an upright copy ({type(e).__name__}: {e})") from None
+    try:
+        with Image.open(source) as im:
+            fmt, icc = im.format, im.info.get("icc_profile")
+            upright = ImageOps.exif_transpose(im)
+            exif = upright.getexif()
+            exif[0x0112] = 1
+            options = {"exif": exif.tobytes()}
+    except (OSError, ValueError, SyntaxError, struct.error) as e:  # Pillow's errors for bad files and EXIF
+        raise SplatfilmError(f"{source}: cannot write an upright copy ({type(e).__name__}: {e})") from None
+    if icc:
+        options["icc_profile"] = icc
+    if fmt in ("JPEG", "MPO"):  # MPO: a JPEG with a second picture (phones' depth or gain maps)
+        fmt = "JPEG"
+        options.update(quality=95, subsampling=0)
+    with atomic_path(target) as tmp:  # its OSErrors name the target
+        upright.save(tmp, format=fmt, **options)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@
 `spherical_harmonics` is the readable reference (PyTorch, on scene.sh's basis);
 `fused_spherical_harmonics` is the CPU fast path, one numba pass per camera with a
 hand-written backward (gsplat's kernel does the same on CUDA): in PyTorch every basis
-function and product is a pass over N Gaussians with a [C,N,16,3] temporary.
+function and product is a pass over N Gaussians with a [C,N,25,3] temporary (up to band 4).
 """
 
 from __future__ import annotations

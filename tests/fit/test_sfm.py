@@ -911,3 +911,16 @@ def test_upright_copies_follow_their_photos_from_run_to_run(tmp_path):
     folder = stage({"b.jpg"})
     assert (folder / "a.jpg").is_symlink() and not (folder / "b.jpg").is_symlink()
     assert Image.open(folder / "b.jpg").size == (16, 24) and (photos / "b.jpg").read_bytes() == original_b
+
+
+def test_a_new_database_clears_what_a_killed_run_was_writing(tmp_path):
+    """atomic_path's scratch folders of a run killed mid-write (the vocabulary tree, megabytes)
+    stayed in the work folder for good; the old `.partial` names were cleared here."""
+    from splatfilm.fit.feature_database import database_record
+
+    killed = tmp_path / ".vocab_tree.bin.4242.0badc0de.tmp"
+    killed.mkdir()
+    (killed / "vocab_tree.bin").write_bytes(b"half a tree")
+    (tmp_path / "keep.txt").write_text("not ours to clear")
+    record = database_record(tmp_path, {"images": "digest"}, ["a.png"], reuse=False)
+    assert record["extracted"] is False and not killed.exists() and (tmp_path / "keep.txt").exists()

@@ -63,3 +63,45 @@ def test_atomic_path_errors_are_one_line(tmp_path):
     with pytest.raises(SplatfilmError, match=r"dir\.mp4: cannot write: it is a folder"):
         atomic_write(tmp_path / "dir.mp4", [b"x"])
     assert sorted(os.listdir(tmp_path)) == ["dir.mp4", "taken"]
+
+
+def test_an_error_of_another_file_inside_is_not_blamed_on_the_output(tmp_path):
+    """An input missing inside `atomic_path` (ffmpeg's binary, a source image) read as
+    'OUT: cannot write: No such file or directory'."""
+    target = tmp_path / "out.mp4"
+    with pytest.raises(FileNotFoundError) as e:
+        with atomic_path(target):
+            open(tmp_path / "missing_input.png", "rb")
+    assert e.value.filename == str(tmp_path / "missing_input.png")
+    with pytest.raises(SplatfilmError, match=r"out.mp4: cannot write"):  # the writer's own file: still the output
+        with atomic_path(target) as tmp:
+            raise OSError(28, "No space left on device", str(tmp))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_folder_written_through_atomic_path_replaces_an_old_folder(tmp_path):
+    target = tmp_path / "model"
+    (target).mkdir()
+    (target / "old.bin").write_bytes(b"old")
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        (tmp / "new.bin").write_bytes(b"new")
+    assert sorted(p.name for p in target.iterdir()) == ["new.bin"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_an_upright_copy_that_cannot_be_written_names_the_copy(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from splatfilm.io.images import write_upright
+
+    src = tmp_path / "src.jpg"
+    Image.new("RGB", (8, 4)).save(src)
+
+    def full(self, fp, *args, **kwargs):
+        raise OSError(28, "No space left on device", str(fp))
+
+    monkeypatch.setattr(Image.Image, "save", full)
+    with pytest.raises(SplatfilmError) as e:
+        write_upright(src, tmp_path / "up" / "src.jpg")
+    assert str(e.value).startswith(f"{tmp_path / 'up' / 'src.jpg'}: cannot write: No space left"), str(e.value)
