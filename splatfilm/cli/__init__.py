@@ -332,8 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=non_negative_int, default=500, help="write a checkpoint every N steps (0: never)")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT's checkpoint")
     p.add_argument("--no-triangulate", action="store_true",
-                   help="a capture with poses but no point cloud starts from random points instead of points "
-                        "triangulated from its images")
+                   help="a capture with poses but no point cloud starts from points placed where its views "
+                        "agree in colour (a plane sweep; an object capture: inside its masks' visual hull) instead "
+                        "of points triangulated from its images")
     p.add_argument("--appearance", default="auto", metavar="{auto,affine,none}",
                    help="per-image colour transforms absorbing exposure and white balance: auto (default: on for "
                         "photos, i.e. COLMAP models, bare images and videos; off for transforms.json captures), "

@@ -101,6 +101,7 @@ from splatfilm.film.performance import PERFORMANCE_FIELDS, Performance, parse_pe
 from splatfilm.film.shadow import ContactShadow, set_surface
 from splatfilm.film.timeline import default_record_start, frame_timecode, timecode_day, timecode_frame
 from splatfilm.film.world import DEFAULT_TURN_RATE, TURN_STEP, Asset, KeyedMotion, PathWalk, World, load_asset
+from splatfilm.scene.sh import MAX_SH_DEGREE
 from splatfilm.scene.transforms import Similarity, yaw_rotation
 from splatfilm.yamlfields import At, integer, load_yaml, mapping, number, schema_version, show, vec3
 
@@ -577,6 +578,9 @@ def parse_film(path: str | Path, wanted: Sequence[str | None] | None = None) -> 
     handles_default = integer(data.get("handles", 0), at["handles"], 0)
     background = _rgb(data.get("background", [0, 0, 0]), at["background"])
     sh_degree = integer(data["sh_degree"], at["sh_degree"], 0) if data.get("sh_degree") is not None else None
+    if sh_degree is not None and sh_degree > MAX_SH_DEGREE:
+        # Rendering takes the lesser of this and an asset's degree: 5 would pass unnoticed.
+        at["sh_degree"].fail(f"must be 0-{MAX_SH_DEGREE} (the highest SH degree gsplat renders), got {sh_degree}")
     crf = integer(data.get("crf", 18), at["crf"], 0)
     effects = mapping(data.get("effects", {}) or {}, at["effects"], _EFFECTS)
     blur = None

@@ -18,6 +18,7 @@ written atomically and kept while the video's bytes stay the same.
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 from collections.abc import Callable
@@ -31,6 +32,18 @@ from splatfilm.io.atomic import atomic_path, make_folder, temp_path_for
 from splatfilm.io.cache import CacheEntry
 from splatfilm.io.digest import file_digest
 from splatfilm.io.images import write_png
+
+
+class _TurnedFramesFilter(logging.Filter):
+    """Drops imageio-ffmpeg's warning that a video's frames are read at another size than it
+    stores them: ffmpeg turns a phone video upright by its rotation (display matrix), as players
+    show it, which is what SfM wants; the line read as a fault in every portrait phone capture."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "is different from the source frame size" not in record.getMessage()
+
+
+logging.getLogger("imageio_ffmpeg").addFilter(_TurnedFramesFilter())
 
 
 def ffmpeg_exe() -> str:

@@ -390,6 +390,8 @@ def _moves(value: Any, at: At, base, points: dict, fps: Fraction, first_frame: i
         if not isinstance(raw, dict):
             m_at.fail(f"expected a mapping with a `type`, got {show(raw)}")
         kind = raw.get("type")
+        if "type" not in raw:
+            m_at.fail(f"missing `type` (one of {', '.join(sorted(_KINDS))})")
         if not isinstance(kind, str) or kind not in _KINDS:
             m_at["type"].fail(f"unknown move {show(kind)} (one of {', '.join(sorted(_KINDS))})")
         move = _move(raw, m_at, kind, points, fps, first_frame)

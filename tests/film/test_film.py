@@ -55,6 +55,8 @@ def test_script_errors_name_file_and_field(film_dir):
         (lambda d: d.update(title="sh010"), "title: 'sh010' is also a shot's name"),
         # H.264 4:2:0 and ProRes 422 code no odd sizes: refused before any frame renders.
         (lambda d: d.update(resolution=[321, 181]), "resolution: 321x181: width and height must be even"),
+        # Rendered as the lesser of this and each asset's degree: an impossible one passed unnoticed.
+        (lambda d: d.update(sh_degree=5), "sh_degree: must be 0-4"),
         # The edit counts in timecode (EDL, the movies' tracks): a rate without one, before rendering.
         (lambda d: d.update(fps=12), "fps: 12 fps has no SMPTE timecode"),
         # Every frame is written with its timecode: a negative frame number stopped the render

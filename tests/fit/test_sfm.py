@@ -747,6 +747,18 @@ def test_fit_starts_a_capture_without_points_from_triangulated_ones(tmp_path, ca
     assert "points" not in sidecar["source"] and not (tmp_path / "fit2.sfm" / "points").exists()
 
 
+def test_fit_help_says_where_a_fit_without_triangulation_starts(capsys):
+    # --no-triangulate's help said "random points"; the fit starts from a plane sweep (an
+    # object capture: its masks' visual hull), falling back to random points only without overlap.
+    from splatfilm.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    option = text.split("--no-triangulate ")[1].split(" --appearance")[0]
+    assert "random points" not in option and "plane sweep" in option, option
+
+
 # ---- global mapping and its starts ----------------------------------------------------------------
 
 FLOWERPOT_MODEL = REPO / "tests" / "fixtures" / "flowerpot" / "sparse" / "0"

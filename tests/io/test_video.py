@@ -35,6 +35,22 @@ def test_frames_are_counted_one_way(tmp_path):
     assert count_frames(video) == 13 and probe_frames(video) == (13, (96, 64))
 
 
+def test_a_turned_phone_video_gives_upright_frames_without_a_warning(tmp_path, caplog, capsys):
+    """A portrait phone video stores landscape frames with a rotation: ffmpeg turns them upright
+    (as players show them) and imageio-ffmpeg warned "The frame size for reading (64, 96) is
+    different from the source frame size (96, 64)." on every capture."""
+    import imageio_ffmpeg
+
+    video = _numbered_clip(tmp_path, 4)
+    turned = tmp_path / "portrait.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-display_rotation", "90", "-i",
+                    str(video), "-c", "copy", str(turned)], check=True)
+    paths = frames_from_video(turned, tmp_path / "frames", 2, log=None)
+    assert iio.imread(paths[0]).shape == (96, 64, 3)
+    said = caplog.text + "".join(capsys.readouterr())
+    assert "different from the source frame size" not in said, said
+
+
 def test_video_that_does_not_decode(tmp_path):
     bad = tmp_path / "clip.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)

@@ -177,6 +177,8 @@ def test_move_errors(tmp_path, move, problem):
      r"move: follow: the camera offset equals the look offset"),
     # A type that is not a name was a TypeError traceback (unhashable list).
     ({"type": ["pan"], "degrees": 3}, r"move\.type: unknown move \['pan'\]"),
+    # No type at all read "unknown move None".
+    ({"degrees": 3}, r"move: missing `type` \(one of arc, "),
 ])
 def test_move_errors_name_the_file(move, problem):
     with pytest.raises(SplatfilmError, match=rf"^s\.yaml: {problem}"):
