@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from splatfilm.cli.args import image_side, non_negative_int, positive_int, rgb_triple, seed
+from splatfilm.cli.args import image_side, non_negative_int, positive_int, rgb_triple, seed, sh_degree, video_frames
 from splatfilm.errors import SplatfilmError
 
 SCENES_DIR = Path(__file__).resolve().parents[2] / "scenes"
@@ -22,7 +22,7 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
                    help="gsplat (CUDA), cpu (ours), auto: gsplat when CUDA is available (default)")
     p.add_argument("--width", type=image_side, help="output width in pixels (default: the camera's)")
     p.add_argument("--height", type=image_side, help="output height in pixels (default: the camera's)")
-    p.add_argument("--sh-degree", type=int, help="SH bands to use (default: all the scene stores)")
+    p.add_argument("--sh-degree", type=sh_degree, help="SH bands to use (default: all the scene stores)")
     bg = p.add_mutually_exclusive_group()
     bg.add_argument("--background", type=rgb_triple, default=(0.0, 0.0, 0.0), help="R,G,B in [0,1] (default 0,0,0)")
     bg.add_argument("--transparent", action="store_true", help="write RGBA PNGs with the rendered alpha")
@@ -181,7 +181,7 @@ def _add_import_mesh(sub) -> None:
     n = p.add_mutually_exclusive_group()
     n.add_argument("--count", type=positive_int, help="number of Gaussians (default 100000)")
     n.add_argument("--density", type=float, help="Gaussians per square unit of surface (per m^2 for a mesh in metres)")
-    p.add_argument("--sh-degree", type=int, default=0, help="SH bands to store, 0-4 (default 0: colour is unlit)")
+    p.add_argument("--sh-degree", type=sh_degree, default=0, help="SH bands to store, 0-4 (default 0: colour is unlit)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--up", help="the mesh's up axis: x, y, z, -x, -y, -z; a negative one as --up=-z "
                                 "(default: y for glTF and OBJ, z for PLY and STL)")
@@ -315,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output .ply (sidecar .json, checkpoint and SfM work folder beside it)")
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
     p.add_argument("--steps", type=positive_int, help="optimisation steps (default 30000 on gsplat, 3000 on cpu)")
-    p.add_argument("--sh-degree", type=int, default=3, help="highest SH degree 0-4, raised every 1000 steps (default 3)")
+    p.add_argument("--sh-degree", type=sh_degree, default=3, help="highest SH degree 0-4, raised every 1000 steps (default 3)")
     p.add_argument("--strategy", choices=["default", "mcmc"], default="default",
                    help="densification: gsplat's DefaultStrategy, or MCMCStrategy (CUDA only)")
     p.add_argument("--max-gaussians", type=positive_int, help="cap on the number of Gaussians")
@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-size", type=positive_int, help="cap on the longer image side in pixels (default 1600 "
                                                          "when --downscale is not given, as 3DGS does)")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--video-frames", type=positive_int, default=60, metavar="N",
+    p.add_argument("--video-frames", type=video_frames, default=60, metavar="N",
                    help="evenly spaced frames taken from a video DATA (default 60), as `sfm --video-frames`")
     p.add_argument("--test-every", type=non_negative_int, default=8, help="hold out every Nth image for evaluation (0: none)")
     p.add_argument("--eval-every", type=non_negative_int, default=0, help="evaluate held-out views every N steps (0: only at the end)")

@@ -27,6 +27,31 @@ def positive_int(text: str) -> int:
     return v
 
 
+def video_frames(text: str) -> int:
+    """How many frames to take from a video: at least 3 (structure from motion needs three views)."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 3:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 3 (structure from motion needs three views), "
+                                         f"got {text!r}")
+    return v
+
+
+def sh_degree(text: str) -> int:
+    """An SH degree: 0 (view-independent colour) up to scene.sh.MAX_SH_DEGREE."""
+    from splatfilm.scene.sh import MAX_SH_DEGREE
+
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if not 0 <= v <= MAX_SH_DEGREE:
+        raise argparse.ArgumentTypeError(f"expected an SH degree from 0 to {MAX_SH_DEGREE}, got {text!r}")
+    return v
+
+
 def non_negative_int(text: str) -> int:
     """A count or a period where 0 means none: 0, 1, 2, ..."""
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from splatfilm.cli.args import seed
+from splatfilm.cli.args import seed, video_frames
 from splatfilm.errors import SplatfilmError
 
 
@@ -82,7 +82,7 @@ def add_sfm_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-kept", type=_positive_float, default=0.5, metavar="N",
                    help="fewest images that must keep a pose: a fraction (<= 1) or a count (default 0.5)")
     p.add_argument("--ordered", action="store_true", help="the images are video frames in name order")
-    p.add_argument("--video-frames", type=int, default=60, metavar="N", help="frames taken from a video (default 60)")
+    p.add_argument("--video-frames", type=video_frames, default=60, metavar="N", help="frames taken from a video (default 60)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--threads", type=int, default=-1, metavar="N",
                    help="CPU threads for features and matching (default -1: all, and for SIFT extraction "

@@ -458,6 +458,11 @@ def _film(tmp_path: Path, **top) -> Path:
     (["fit", "x", "-o", "a.ply", "--checkpoint-every", "-1"], "expected 0 or a positive integer"),
     (["fit", "x", "-o", "a.ply", "--eval-every", "-3"], "expected 0 or a positive integer"),
     (["fit", "x", "-o", "a.ply", "--test-every", "-1"], "expected 0 or a positive integer"),
+    # these were told only after the capture was read or a video's frames extracted
+    (["fit", "x", "-o", "a.ply", "--sh-degree", "5"], "expected an SH degree from 0 to 4"),
+    (["import-mesh", "x.glb", "-o", "a.ply", "--sh-degree", "-1"], "expected an SH degree from 0 to 4"),
+    (["sfm", "x", "-o", "m", "--video-frames", "1"], "expected a whole number >= 3"),
+    (["fit", "x", "-o", "a.ply", "--video-frames", "0"], "expected a whole number >= 3"),
 ])
 def test_counts_and_seeds_out_of_range_are_usage_errors(args, message, capsys):
     # A negative period made a checkpoint every step; a negative seed a traceback from COLMAP.
