@@ -34,14 +34,18 @@ class _UniqueKeys(yaml.SafeLoader):
 def load_yaml(text: str, source: str) -> Any:
     """`yaml.safe_load` (plain data only) that also refuses a key given twice in one mapping.
     A document that is not YAML raises SplatfilmError `SOURCE: invalid YAML at line L, column
-    C: problem` (lines and columns from 1), the one wording for every YAML file splatfilm reads."""
+    C: problem` (lines and columns from 1), the one wording for every YAML file splatfilm reads;
+    an empty one (or only comments) says so."""
     try:
-        return yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 (a SafeLoader)
+        data = yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise SplatfilmError(f"{source}: invalid YAML{where}: {problem}") from None
+    if data is None:
+        raise SplatfilmError(f"{source}: holds nothing (the file is empty or only comments)")
+    return data
 
 
 class At:

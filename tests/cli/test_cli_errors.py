@@ -506,3 +506,14 @@ def test_broken_yaml_reads_the_same_in_every_command(tmp_path, scene, capsys):
         said.append(err.replace(str(path), "FILE"))
     assert said[0].startswith("error: FILE: invalid YAML at line 3, column 2: "), said
     assert said == [said[0]] * 3, said
+
+
+def test_an_empty_yaml_file_is_told_as_empty(tmp_path, scene, capsys):
+    """An empty film, shot or edits file said 'expected a mapping, got None'."""
+    for name, args in (("film.yaml", ["render", "{}", "-o", tmp_path / "out"]),
+                       ("shot.yaml", ["path", "preview", "{}", scene, "-o", tmp_path / "p.png"]),
+                       ("edits.yaml", ["edit", scene, "{}", "-o", tmp_path / "e.ply"])):
+        path = tmp_path / name
+        path.write_text("# nothing yet\n")
+        err = cli_error(capsys, [path if a == "{}" else a for a in args], name=path)
+        assert err.endswith(": holds nothing (the file is empty or only comments)"), err
