@@ -305,5 +305,8 @@ def frames_from_video(video_path: str | Path, out_dir: str | Path, count: int,
     if not paths:
         raise SplatfilmError(f"{video}: the video has no frames")
     frames.store(frames=[p.name for p in paths])
+    if len(paths) < len(picks):  # the container promised more than decoded: a cut-short file
+        say(f"video: warning: {video} decodes to {index + 1} of the {total} frames its header says "
+            f"(cut short?); took {len(paths)} of {len(picks)} frames from what there is")
     say(f"video: {len(paths)} of {total} frames -> {out}")
     return paths

@@ -146,9 +146,22 @@ def test_a_frame_that_cannot_be_written_is_not_called_a_bad_video(tmp_path):
 
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
     result = subprocess.run([sys.executable, "-m", "splatfilm", "sfm", str(video), "-o", str(tmp_path / "m"),
-                             "--video-frames", "2"], capture_output=True, text=True, env=env, cwd=tmp_path,
+                             "--video-frames", "3"], capture_output=True, text=True, env=env, cwd=tmp_path,
                             preexec_fn=small_files, timeout=300)
     assert result.returncode == 2, result.stderr[-2000:]
     err = result.stderr.strip()
     assert err.startswith("error: ") and "\n" not in err, err
     assert "frame_00000.png: cannot write" in err and "decode" not in err, err
+
+
+def test_a_video_shorter_than_its_header_says_is_noted(tmp_path, monkeypatch):
+    """A cut-short file whose container promises more frames than decode gave fewer frames
+    than asked for, without a word."""
+    from splatfilm.io import video as video_module
+
+    video = _numbered_clip(tmp_path)
+    monkeypatch.setattr(video_module, "count_frames", lambda _path: 40)  # the header of a longer clip
+    messages = []
+    paths = frames_from_video(video, tmp_path / "frames", 5, log=messages.append)
+    assert len(paths) < 5
+    assert any("decodes to 20 of the 40 frames its header says" in m for m in messages), messages
