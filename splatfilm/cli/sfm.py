@@ -62,8 +62,8 @@ def add_sfm_command(sub: argparse._SubParsersAction) -> None:
                                    "share a camera. Writes a COLMAP project to MODEL: database.db, "
                                    "sparse/0/{cameras,images,points3D}.bin and poses.tsv (per image: kept or "
                                    "dropped, and why). A rerun with the same images reuses the model; one after an "
-                                   "interruption goes on where extraction or matching stopped, and does not map again what it "
-                                   "mapped.")
+                                   "interruption goes on where extraction, matching or incremental mapping stopped, and "
+                                   "does not map again what it mapped.")
     p.add_argument("images", help="folder of images (or a capture folder with images/), or a video file")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="output folder (a COLMAP project)")
     p.add_argument("--matcher", choices=MATCHERS, default="auto",

@@ -483,6 +483,104 @@ def test_an_interrupted_sfm_goes_on_where_it_stopped_and_ends_as_one_run(tmp_pat
             run_sfm(images, work, num_threads=1, log=None, seed=0)
 
 
+def test_an_interrupted_incremental_mapping_goes_on_from_its_snapshot(tmp_path, monkeypatch):
+    """Incremental mapping keeps a snapshot of the model it grows (COLMAP's own, moved whole into
+    mapping/incremental/snapshot/ with a record of the database it came from): a run stopped part
+    way (Ctrl-C after 3 registrations) goes on from it, registering only the images it lacks, and
+    ends with every image registered about as well as an uninterrupted run does. A snapshot of
+    another database, or one whose files changed, is not resumed; a finished mapping clears it;
+    a resume from the same snapshot repeats exactly on one thread."""
+    import json
+
+    import pycolmap
+
+    truth = read_transforms_json(SET / "transforms.json")
+    images = [SET / truth.names[i] for i in SUBSET]
+    work = tmp_path / "work"
+    mapping = work / "mapping" / "incremental"
+    snapshot = mapping / "snapshot"
+    incremental_mapping = pycolmap.incremental_mapping
+    runs: list[dict] = []  # per mapping run: images it registered after its start
+    stop_after: int | None = None  # Ctrl-C after this many registrations
+
+    def stoppable(*args, next_image_callback=None, **kwargs):
+        run = {"registered": 0, "stop_after": stop_after}
+        runs.append(run)
+
+        def registered():
+            if next_image_callback is not None:
+                next_image_callback()
+            run["registered"] += 1
+            if run["registered"] == run["stop_after"]:
+                raise KeyboardInterrupt
+
+        return incremental_mapping(*args, next_image_callback=registered, **kwargs)
+
+    monkeypatch.setattr(pycolmap, "incremental_mapping", stoppable)
+
+    def sfm(stop: int | None = None) -> list[str]:
+        nonlocal stop_after
+        stop_after = stop
+        messages: list[str] = []
+        run_sfm(images, work, num_threads=1, seed=0, mapper="incremental", log=messages.append)
+        return messages
+
+    def stopped() -> None:
+        """A run stopped after 3 registrations (features and matches kept, no model yet)."""
+        for finished in ("sfm.json", "poses.tsv"):
+            (work / finished).unlink(missing_ok=True)
+        shutil.rmtree(work / "sparse", ignore_errors=True)
+        shutil.rmtree(work / "mapping", ignore_errors=True)
+        with pytest.raises(KeyboardInterrupt):
+            sfm(stop=3)
+
+    sfm()
+    whole, whole_bytes = pycolmap.Reconstruction(mapping / "model"), _model_bytes(mapping / "model")
+    assert runs[-1]["registered"] == len(SUBSET) - 2 and not snapshot.exists()  # all but the initial pair
+
+    stopped()
+    assert pycolmap.Reconstruction(snapshot).num_reg_images() == 5  # the initial pair and 3 more
+    kept = tmp_path / "snapshot"
+    shutil.copytree(snapshot, kept)
+    messages = sfm()
+    assert "sfm: resuming incremental mapping from its snapshot of 5/10 registered images" in messages, messages
+    assert runs[-1]["registered"] == len(SUBSET) - 5, runs  # only the images the snapshot lacks
+    resumed = pycolmap.Reconstruction(mapping / "model")
+    assert resumed.num_reg_images() == len(SUBSET) and read_sfm_summary(work).kept == len(SUBSET)
+    error = resumed.compute_mean_reprojection_error()
+    assert error == pytest.approx(whole.compute_mean_reprojection_error(), rel=0.2), error
+    assert json.loads((mapping / "mapping.json").read_text())["resumed_from"] == 5
+    assert not snapshot.exists()
+    # The same snapshot resumed again: the same model, byte for byte.
+    want = _model_bytes(work / "sparse" / "0")
+    stopped()
+    shutil.rmtree(snapshot)
+    shutil.copytree(kept, snapshot)
+    sfm()
+    assert _model_bytes(work / "sparse" / "0") == want
+
+    # A snapshot of another database, or with a changed file, maps from the start.
+    for spoil, why in ((lambda: _edit_json(snapshot / "snapshot.json", database={"features": "other"}),
+                        "it was made from another database, seed or pycolmap"),
+                       (lambda: (snapshot / "points3D.bin").write_bytes(b"\0" * 64),
+                        "its files are not as they were written")):
+        stopped()
+        spoil()
+        messages = sfm()
+        assert f"sfm: not resuming incremental mapping from {snapshot}: {why}" in messages, messages
+        assert not any("resuming incremental mapping from its snapshot" in m for m in messages), messages
+        assert runs[-1]["registered"] == len(SUBSET) - 2
+        assert _model_bytes(mapping / "model") == whole_bytes  # as an uninterrupted run maps
+
+
+def _edit_json(path: Path, **changes) -> None:
+    import json
+
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
 # ---- checked poses -------------------------------------------------------------------------------
 
 
