@@ -90,7 +90,7 @@ def capture_cameras_of(scene: str | Path, cameras_path: str | Path | None = None
 
 def clean_asset(scene: str | Path, output: str | Path, cameras_path: str | Path | None = None,
                 settings: CleanupSettings | None = None, backend: str = "auto", progress: bool = True) -> dict:
-    """`splatfilm clean`: write `output` (.ply/.splat) with the unsupported Gaussians of `scene`
+    """`splatfilm clean`: write `output` (any Gaussian file) with the unsupported Gaussians of `scene`
     removed, and its sidecar noting what was done. Returns {kept, removed, views, seconds}."""
     from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, robust_bounds, sidecar_path, write_capture_cameras
     from splatfilm.io.gaussian_files import check_gaussian_output, load_gaussians, save_gaussians

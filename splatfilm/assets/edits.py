@@ -18,6 +18,9 @@ A list of edits in YAML, applied in order:
       ellipsoid: {centre: [0, 0, 1], radii: [0.3, 0.3, 0.6], rotation: [0, 0, 45]}
       factor: 0.5
 
+A rigged asset's rig follows the edits: delete and keep drop the rows of the Gaussians they
+remove (`edit_gaussians` says which it kept), recolour and opacity keep every Gaussian.
+
 A Gaussian is selected when its centre is inside the shape. Shapes are in the asset's own
 frame (what its file stores) or, with `frame: world`, in the film world: such a selection
 is resolved once against the asset-to-world transform the caller gives (the asset's
@@ -47,7 +50,8 @@ from splatfilm.scene.sh import rgb_to_sh0, sh0_to_rgb
 from splatfilm.scene.transforms import Similarity, euler_xyz_rotation, yaw_rotation
 from splatfilm.yamlfields import At, load_yaml, mapping, number, show, vec3
 
-__all__ = ["Box", "ColourAdjust", "Edit", "Ellipsoid", "Selection", "Sphere", "apply_edits", "parse_edits"]
+__all__ = ["Box", "ColourAdjust", "Edit", "Ellipsoid", "Selection", "Sphere", "apply_edits", "bake_edits",
+           "edit_gaussians", "parse_edits"]
 
 OPS = ("delete", "keep", "recolour", "opacity")
 LUMA = np.array([0.2126, 0.7152, 0.0722])  # Rec. 709
@@ -179,13 +183,19 @@ def _scale_opacity(g: Gaussians, mask: torch.Tensor, factor: float) -> Gaussians
     return replace(g, opacities=torch.where(mask, logit, g.opacities))
 
 
-def apply_edits(gaussians: Gaussians, edits: list[Edit], asset_to_world: Similarity | None = None) -> Gaussians:
-    """The Gaussians after `edits`, in order (new tensors; the input is not modified).
+def edit_gaussians(gaussians: Gaussians, edits: list[Edit], asset_to_world: Similarity | None = None
+                   ) -> tuple[Gaussians, np.ndarray]:
+    """The Gaussians after `edits`, in order (new tensors; the input is not modified), and
+    which of the input's they are: kept, bool [N], True for each one still there. delete and
+    keep drop Gaussians without reordering the rest; recolour and opacity keep every one. So
+    the output's i-th Gaussian is the input's i-th True in `kept`, and a rig's per-Gaussian
+    rows follow with `Rig.select_gaussians(kept)`.
 
     gaussians: in the asset frame; asset_to_world: where the asset is placed, for selections
     in `frame: world`. An edit that selects nothing is skipped with a warning on stderr;
     one that would delete every Gaussian is an error."""
     g = gaussians
+    kept = np.ones(len(gaussians), dtype=bool)
     for edit in edits:
         means = g.means.detach().cpu().double().numpy()
         mask_np = edit.selection.mask(means, asset_to_world, edit.label)
@@ -197,15 +207,23 @@ def apply_edits(gaussians: Gaussians, edits: list[Edit], asset_to_world: Similar
             if mask_np.all():
                 raise SplatfilmError(f"{edit.label}: delete would remove every Gaussian of the asset")
             g = g.select(~mask)
+            kept[kept] = ~mask_np
         elif edit.op == "keep":
             g = g.select(mask)
+            kept[kept] = mask_np
         elif edit.op == "recolour":
             g = _recolour(g, mask, edit.colour)
         elif edit.op == "opacity":
             g = _scale_opacity(g, mask, edit.opacity_factor)
         else:
             raise SplatfilmError(f"{edit.label}: unknown op {edit.op!r} (expected one of {', '.join(OPS)})")
-    return g
+    return g, kept
+
+
+def apply_edits(gaussians: Gaussians, edits: list[Edit], asset_to_world: Similarity | None = None) -> Gaussians:
+    """The Gaussians after `edits`: `edit_gaussians` for a caller with no per-Gaussian data
+    (a rig) to carry along."""
+    return edit_gaussians(gaussians, edits, asset_to_world)[0]
 
 
 # ---- YAML ---------------------------------------------------------------------------------
@@ -319,15 +337,24 @@ def parse_edits(value: Any, at: At) -> list[Edit]:
 def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str | Path) -> Sidecar:
     """`splatfilm edit`: apply the edits in EDITS.yaml (a list, or a mapping with `edits:`;
     asset frame only) to INPUT and write OUTPUT with a sidecar OUTPUT.json: INPUT's sidecar
-    (if any) with the count, bounds and the edits noted. Returns the sidecar."""
+    (if any) with the count, bounds and the edits noted. What lies beside INPUT about its
+    Gaussians comes along: its rig (OUTPUT.rig.npz: the same skeleton and clips binding the
+    Gaussians the edits keep, in their order) and its capture cameras (OUTPUT.cameras.json,
+    as `clean` records them; edits do not move the asset). Returns the sidecar."""
+    from splatfilm.assets.sidecar import capture_cameras_path, read_capture_cameras, write_capture_cameras
     from splatfilm.io.atomic import read_text
     from splatfilm.io.gaussian_files import check_gaussian_output, load_gaussians, save_gaussians
+    from splatfilm.io.rig_files import load_rig, remove_rig, rig_path, save_rig
 
     input_path, edits_path, output_path = Path(input_path), Path(edits_path), Path(output_path)
     if output_path.resolve() == input_path.resolve():
         raise SplatfilmError(f"{output_path}: the output would overwrite the input; edits keep the captured asset")
     check_gaussian_output(output_path)
     check_sidecar_free(output_path)
+    for beside in (rig_path, capture_cameras_path):  # hero.ply -> hero.spz in one folder share them
+        if beside(input_path).exists() and beside(output_path).resolve() == beside(input_path).resolve():
+            raise SplatfilmError(f"{output_path}: its {beside(output_path).name} would overwrite the input's; give "
+                                 "the edited copy another name")
     doc = load_yaml(read_text(edits_path, "YAML list of edits"), str(edits_path))
     at = At(str(edits_path))
     if isinstance(doc, dict):
@@ -337,9 +364,22 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
     if world:
         raise SplatfilmError(f"{world[0]}: frame: world needs a placement; `splatfilm edit` works in the asset "
                              "frame (use world-frame edits in a film script)")
-    sidecar = Sidecar.of_asset(input_path) or Sidecar()  # read first: a broken one fails before any work
-    g = apply_edits(load_gaussians(input_path), edits)
+    # Read first: a broken sidecar, rig or camera file fails before any work.
+    sidecar = Sidecar.of_asset(input_path) or Sidecar()
+    gaussians = load_gaussians(input_path)
+    rig = load_rig(rig_path(input_path), len(gaussians)) if rig_path(input_path).exists() else None
+    cameras = read_capture_cameras(input_path)
+    g, kept = edit_gaussians(gaussians, edits)
     save_gaussians(output_path, g)
+    if rig is not None:
+        save_rig(rig_path(output_path), rig.select_gaussians(kept), output_path.name)
+        if isinstance(sidecar.get("rig"), dict):
+            sidecar["rig"]["file"] = rig_path(output_path).name
+    else:
+        remove_rig(output_path)  # one left beside OUTPUT would bind other Gaussians
+        sidecar.pop("rig", None)
+    if cameras is not None:
+        write_capture_cameras(output_path, cameras)
     sidecar["asset"] = output_path.name
     sidecar["num_gaussians"] = len(g)
     if "frame" in sidecar:

@@ -40,7 +40,7 @@ from splatfilm.assets.gltf_check import check_gltf, glb_bytes, read_gltf_json
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import MAX_SH_DEGREE
 from splatfilm.io.atomic import check_output_file
-from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, save_gaussians
+from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, GAUSSIAN_FILE_TYPES, save_gaussians
 from splatfilm.io.images import linear_to_srgb, srgb_to_linear
 from splatfilm.io.paths import recorded_path
 from splatfilm.io.rig_files import RIG_FORMAT_VERSION, remove_rig, rig_path, save_rig
@@ -639,12 +639,13 @@ def default_axes(mesh_path: Path, up: str | None, front: str | None) -> tuple[np
 
 def import_mesh(mesh_path: str | Path, output: str | Path, count: int | None = None, density: float | None = None,
                 sh_degree: int = 0, seed: int = 0, up: str | None = None, front: str | None = None) -> Sidecar:
-    """Import a mesh as a Gaussian asset: OUTPUT (.ply or .splat) in the mesh's own frame and
+    """Import a mesh as a Gaussian asset: OUTPUT (a Gaussian file) in the mesh's own frame and
     its sidecar OUTPUT.json (kind "object", canonical transform); for a skinned glTF also
     its rig OUTPUT.rig.npz (`splatfilm.io.rig_files`). Returns the sidecar."""
     mesh_path, output = Path(mesh_path), Path(output)
     if output.suffix.lower() not in GAUSSIAN_FILE_EXTENSIONS:
-        raise SplatfilmError(f"{output}: the output of import-mesh is a .ply or .splat file (sidecar .json beside it)")
+        raise SplatfilmError(f"{output}: the output of import-mesh is a {GAUSSIAN_FILE_TYPES} file (sidecar .json "
+                             "beside it)")
     if output.resolve() == mesh_path.resolve():  # a .ply mesh imported onto itself would be lost
         raise SplatfilmError(f"{output}: the output would overwrite the mesh; write the asset beside it")
     check_output_file(output)

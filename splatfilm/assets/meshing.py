@@ -359,7 +359,7 @@ def mesh_arrays(mesh: open3d.geometry.TriangleMesh) -> tuple[np.ndarray, np.ndar
 
 def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str | Path | None = None,
                       settings: MeshSettings | None = None, progress: bool = True) -> dict:
-    """`splatfilm mesh`: mesh a .ply/.splat scene and write it (see write_mesh), rendered from
+    """`splatfilm mesh`: mesh a Gaussian scene file and write it (see write_mesh), rendered from
     `cameras_path`, else the capture's cameras recorded beside the scene (SCENE.cameras.json),
     else orbit views. Returns a summary {vertices, triangles, voxel, views, cameras, seconds,
     bounds_min, bounds_max}."""

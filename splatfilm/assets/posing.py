@@ -8,7 +8,7 @@ from pathlib import Path
 from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import check_output_file
-from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, load_gaussians, save_gaussians
+from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, GAUSSIAN_FILE_TYPES, load_gaussians, save_gaussians
 from splatfilm.io.rig_files import load_rig, remove_rig, rig_path
 from splatfilm.scene.skeleton import Rig, global_transforms, sample_clip
 from splatfilm.scene.skinning import METHODS, pose_gaussians
@@ -36,7 +36,7 @@ def pose_asset(asset: str | Path, output: str | Path, clip: str, time: float, me
     Returns the sidecar."""
     asset, output = Path(asset), Path(output)
     if output.suffix.lower() not in GAUSSIAN_FILE_EXTENSIONS:
-        raise SplatfilmError(f"{output}: the posed copy is a .ply or .splat file (sidecar .json beside it)")
+        raise SplatfilmError(f"{output}: the posed copy is a {GAUSSIAN_FILE_TYPES} file (sidecar .json beside it)")
     if output.resolve() == asset.resolve():
         raise SplatfilmError(f"{output}: is the asset itself; write the posed copy to another file")
     check_output_file(output)

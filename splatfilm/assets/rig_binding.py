@@ -50,7 +50,7 @@ from splatfilm.assets.rig import MAX_INFLUENCES
 from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, check_output_file, read_input
-from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, load_gaussians, save_gaussians
+from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, GAUSSIAN_FILE_TYPES, load_gaussians, save_gaussians
 from splatfilm.io.rig_files import RIG_FORMAT_VERSION, rig_path, save_rig
 from splatfilm.scene.skeleton import Channel, Clip, JointTRS, Rig, joint_depths
 from splatfilm.scene.transforms import Similarity, quat_from_rotation, rotation_angle_deg, umeyama
@@ -433,7 +433,8 @@ def rig_capture(fitted: str | Path, skeleton: str | Path, output: str | Path, sa
     Nothing is written when any check fails. Returns the sidecar."""
     fitted, skeleton, output = Path(fitted), Path(skeleton), Path(output)
     if output.suffix.lower() not in GAUSSIAN_FILE_EXTENSIONS:
-        raise SplatfilmError(f"{output}: the bound asset is a .ply or .splat file (sidecar .json and .rig.npz beside it)")
+        raise SplatfilmError(f"{output}: the bound asset is a {GAUSSIAN_FILE_TYPES} file (sidecar .json and .rig.npz "
+                             "beside it)")
     for other, what in ((fitted, "the fitted capture"), (skeleton, "the skeleton")):
         if output.resolve() == other.resolve() or rig_path(output).resolve() == other.resolve() \
                 or sidecar_path(output).resolve() == other.resolve():
@@ -443,7 +444,8 @@ def rig_capture(fitted: str | Path, skeleton: str | Path, output: str | Path, sa
     check_output_file(output)
     check_sidecar_free(output)
     if fitted.suffix.lower() not in GAUSSIAN_FILE_EXTENSIONS:
-        raise SplatfilmError(f"{fitted}: not a Gaussian splat file (.ply or .splat); `rig` binds a fitted capture")
+        raise SplatfilmError(f"{fitted}: not a Gaussian splat file ({GAUSSIAN_FILE_TYPES}); `rig` binds a fitted "
+                             "capture")
     data = read_input(fitted, "fitted capture")
     gaussians = load_gaussians(fitted)
     if len(gaussians) == 0:

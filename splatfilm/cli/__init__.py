@@ -12,6 +12,7 @@ from pathlib import Path
 
 from splatfilm.cli.args import image_side, non_negative_int, positive_int, rgb_triple, seed, sh_degree, video_frames
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
 
 SCENES_DIR = Path(__file__).resolve().parents[2] / "scenes"
 DEMO_FILM = SCENES_DIR / "set" / "film.yaml"
@@ -200,11 +201,14 @@ def _cmd_edit(args: argparse.Namespace) -> None:
 def _add_edit(sub) -> None:
     p = sub.add_parser("edit", help="bake a list of edits (delete, keep, recolour, opacity) into a copy of an asset",
                        description="Apply the edits in EDITS.yaml (asset frame) to IN and write OUT with a sidecar "
-                                   "noting them. IN is left as it is; film scripts can apply the same edits "
-                                   "without a copy.")
-    p.add_argument("input", help="Gaussian asset (.ply or .splat)")
+                                   "noting them; IN's rig (IN.rig.npz, for the Gaussians kept) and capture cameras "
+                                   "(IN.cameras.json) come along. IN is left as it is; film scripts can apply the "
+                                   "same edits without a copy.")
+    p.add_argument("input", help=f"Gaussian asset ({GAUSSIAN_FILE_TYPES})")
     p.add_argument("edits", help="YAML: a list of edits, or a mapping with `edits:`")
-    p.add_argument("-o", "--output", required=True, help="output .ply (or .splat); sidecar .json beside it")
+    p.add_argument("-o", "--output", required=True,
+                   help=f"the edited copy ({GAUSSIAN_FILE_TYPES}); its sidecar .json, and the input's rig and "
+                        "capture cameras if it has them, beside it")
     p.set_defaults(func=_cmd_edit)
 
 
@@ -224,7 +228,7 @@ def _add_ground(sub) -> None:
                        description="Estimate SCENE's ground plane by RANSAC on its opaque Gaussians: the lowest large "
                                    "plane facing the capture's up (the sidecar's frame.up, else +z). Writes "
                                    "`ground: {normal, offset, inliers}` (n.x + offset = 0) into SCENE.json.")
-    p.add_argument("scene", help="Gaussian scene (.ply or .splat)")
+    p.add_argument("scene", help=f"Gaussian scene ({GAUSSIAN_FILE_TYPES})")
     p.add_argument("--min-opacity", type=float, default=0.5, help="Gaussians at least this opaque count (default 0.5)")
     p.add_argument("--distance", type=float, help="RANSAC inlier distance in scene units (default: 0.4%% of the "
                                                   "scene's diagonal)")
@@ -248,7 +252,7 @@ def _add_mesh(sub) -> None:
                                    "cameras recorded beside it, else an orbit above "
                                    "it), fuse them into a TSDF and extract a vertex-coloured mesh in the scene's "
                                    "frame. Pixels less than half opaque are left out.")
-    p.add_argument("scene", help="Gaussian scene (.ply or .splat)")
+    p.add_argument("scene", help=f"Gaussian scene ({GAUSSIAN_FILE_TYPES})")
     p.add_argument("-o", "--output", required=True, help="output mesh: .glb (upright for glTF viewers), .ply or .obj")
     p.add_argument("--cameras", help="transforms.json, camera_path.json or a COLMAP model folder to render from "
                                      "(default: the capture's cameras that fit recorded beside SCENE as SCENE.cameras.json, "
@@ -266,11 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="splatfilm", description="Films from persistent 3D Gaussian scenes.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("render-cameras", help="render a .ply/.splat/.spz from every camera of a camera file",
-                       description="Render SCENE (.ply or .splat) from every camera in CAMERAS (a nerfstudio "
+    p = sub.add_parser("render-cameras", help="render a Gaussian scene from every camera of a camera file",
+                       description=f"Render SCENE ({GAUSSIAN_FILE_TYPES}) from every camera in CAMERAS (a nerfstudio "
                                    "transforms.json, a nerfstudio viewer camera_path.json, or a COLMAP model "
                                    "folder), in the camera file's own world frame, one PNG per camera.")
-    p.add_argument("scene", help="Gaussian splat file (.ply INRIA layout, .splat or .spz)")
+    p.add_argument("scene", help=f"Gaussian splat file ({GAUSSIAN_FILE_TYPES}; .ply in the INRIA layout)")
     p.add_argument("cameras", help="transforms.json, camera_path.json or a COLMAP sparse model folder")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--dataparser-transforms", help="nerfstudio dataparser_transforms.json: maps a camera_path.json "

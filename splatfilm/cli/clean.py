@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from splatfilm.cli.args import image_side, positive_int
+from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
 
 
 def _cmd_clean(args: argparse.Namespace) -> None:
@@ -25,8 +26,8 @@ def add_clean_command(sub: argparse._SubParsersAction) -> None:
                                    "SCENE.cameras.json, or --cameras) and remove the Gaussians that fewer than "
                                    "--min-views of them show (unseen ones, and ones only one photo shows): what "
                                    "floats in front of new views. Writes OUTPUT and its sidecar; SCENE is kept.")
-    p.add_argument("scene", help="fitted Gaussian scene (.ply or .splat)")
-    p.add_argument("-o", "--output", required=True, help="the clean copy (.ply or .splat)")
+    p.add_argument("scene", help=f"fitted Gaussian scene ({GAUSSIAN_FILE_TYPES})")
+    p.add_argument("-o", "--output", required=True, help=f"the clean copy ({GAUSSIAN_FILE_TYPES})")
     p.add_argument("--cameras", help="the capture's camera file (default: SCENE.cameras.json beside SCENE)")
     p.add_argument("--min-views", type=positive_int, default=2, help="views that must show a Gaussian (default 2)")
     p.add_argument("--min-weight", type=float, default=0.05,

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
 
 
 def _cmd_pose(args: argparse.Namespace) -> None:
@@ -39,7 +40,7 @@ def add_pose_command(sub: argparse._SubParsersAction) -> None:
                        description="Pose ASSET (imported from a skinned glTF, its rig ASSET.rig.npz beside it) with "
                                    "clip NAME at SECONDS and write the posed copy in the asset's frame, with a sidecar "
                                    "noting the pose. Outside the clip the first or last key holds.")
-    p.add_argument("asset", help="rigged Gaussian asset (.ply or .splat with ASSET.rig.npz beside it)")
+    p.add_argument("asset", help=f"rigged Gaussian asset ({GAUSSIAN_FILE_TYPES}) with ASSET.rig.npz beside it")
     p.add_argument("--list", action="store_true", help="print the clips and their durations, and write nothing")
     p.add_argument("--joints", action="store_true",
                    help="print the skeleton's joints, each indented under its parent (the names a film's ik: legs "
@@ -48,5 +49,5 @@ def add_pose_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time", type=float, default=0.0, metavar="SECONDS", help="time in the clip (default 0)")
     p.add_argument("--method", choices=["lbs", "dqs"], default="lbs",
                    help="linear blend skinning (default) or dual quaternions (keeps twisted joints' volume)")
-    p.add_argument("-o", "--output", help="the posed copy (.ply or .splat); sidecar .json beside it")
+    p.add_argument("-o", "--output", help=f"the posed copy ({GAUSSIAN_FILE_TYPES}); sidecar .json beside it")
     p.set_defaults(func=_cmd_pose)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
+
 
 def _cmd_rig(args: argparse.Namespace) -> None:
     from splatfilm.assets.rig_binding import rig_capture
@@ -34,9 +36,11 @@ def add_rig_command(sub: argparse._SubParsersAction) -> None:
                                    "pose` and film scripts can play RIGGED's clips on the capture. The skeleton is "
                                    "placed through both assets' canonical frames and refined by ICP, or taken as is "
                                    "with --same-frame.")
-    p.add_argument("fitted", help="fitted capture (.ply or .splat; its sidecar .json gives its canonical frame)")
+    p.add_argument("fitted", help=f"fitted capture ({GAUSSIAN_FILE_TYPES}; its sidecar .json gives its canonical "
+                                   "frame)")
     p.add_argument("--skeleton", required=True, metavar="RIGGED", help="skinned glTF (.glb or .gltf) of the figure")
-    p.add_argument("-o", "--output", required=True, help="the bound asset (.ply or .splat); .json and .rig.npz beside it")
+    p.add_argument("-o", "--output", required=True, help=f"the bound asset ({GAUSSIAN_FILE_TYPES}); .json and .rig.npz "
+                                                         "beside it")
     p.add_argument("--same-frame", action="store_true",
                    help="the skeleton's glTF scene frame is already the capture's frame (no canonical mapping, no ICP)")
     p.add_argument("--no-icp", action="store_true", help="keep the canonical-frame placement without refining it")

@@ -516,17 +516,22 @@ def _parse_plays(raw: Any, at: At, rig: Rig, walks: bool, stride_of: Callable[[C
 def parse_performance(data: dict, at: At, name: str, asset_path: Path, gaussians: Gaussians, local: Similarity,
                       scale: float, walk_steps: Callable[[float], float] | None,
                       ground_of: Callable[[Any, At], GroundPlane], asset_names: list[str],
-                      stride_scale: Callable[[float], float] | None = None) -> Performance | None:
+                      stride_scale: Callable[[float], float] | None = None,
+                      kept: np.ndarray | None = None) -> Performance | None:
     """The performance an asset block asks for (`clips`, `ik`, `look_at`, `skinning`), or
     None when it asks for none. local: the asset's frame -> canonical; scale: canonical ->
     world (the placement's); walk_steps: the asset's walk (metres stepped by world time) or None;
     stride_scale: the walk's stride scale by world time, or None;
     ground_of(name, at): a named asset's world ground plane; gaussians: the asset's, at rest
-    in its own frame (the feet's soles are read from them)."""
+    in its own frame (the feet's soles are read from them); kept: bool [N_file], which of the
+    file's Gaussians `gaussians` are (its edits deleted the rest; None: all), so the rig binds
+    those rows of its file."""
     if not any(k in data for k in PERFORMANCE_FIELDS):
         return None
     try:
-        rig = asset_rig(asset_path, len(gaussians))
+        rig = asset_rig(asset_path, len(gaussians) if kept is None else len(kept))
+        if kept is not None:
+            rig = rig.select_gaussians(kept)
     except SplatfilmError as e:
         key = next(k for k in ("clips", "ik", "look_at", "skinning") if k in data)
         at[key].fail(f"{e}; clips, ik and look_at need a rigged asset")

@@ -25,7 +25,8 @@
         scale: 1.0
         look_height: 1.5               # shots that name `hero` aim this high above its base
         clean: true                    # floaters out: Gaussians fewer than 2 capture views show (assets.cleanup)
-        edits: [{op: delete, sphere: {center: [..], radius: 0.3}}]   # applied at load (splatfilm.edits)
+        edits: [{op: delete, sphere: {center: [..], radius: 0.3}}]   # applied at load (assets.edits);
+                                       # a rigged asset's rig drops the deleted Gaussians' rows
         animation: {keyframes: [{time: 0, position: [..], yaw: 0, scale: 1}, ...]}
         # or walk: {points: [[..], [..]], speed: 0.8, start: 0, turn_rate: 180}   # deg/s at most
         # or physics: {drop_from: [..] | position + velocity, mass, friction, restitution, ...}
@@ -90,10 +91,11 @@ import numpy as np
 import torch
 
 from splatfilm.assets.cleanup import CleanupSettings, cached_supported, capture_cameras_of, parse_cleanup
-from splatfilm.assets.edits import apply_edits, parse_edits
+from splatfilm.assets.edits import edit_gaussians, parse_edits
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_text
 from splatfilm.io.digest import content_digest
+from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import parse_shot
 from splatfilm.shots.timing import FIRST_FRAME, parse_fps
@@ -109,6 +111,7 @@ if TYPE_CHECKING:
     from splatfilm.assets.ground import GroundPlane
     from splatfilm.film.physics import BakedMotion, PhysicsSpec
     from splatfilm.scene.cameras import Cameras
+    from splatfilm.scene.gaussians import Gaussians
 
 # Film scripts carry `version: 1`; a script without one is version 1 (yamlfields.schema_version).
 FILM_VERSION = 1
@@ -274,13 +277,24 @@ def _clean(asset: Asset, cleanup: CleanupSettings, cameras: Cameras, cache: Path
         keep = cached_supported(asset.source, asset.gaussians, cleanup, cache, cameras=cameras)
     except SplatfilmError as e:
         at.fail(str(e))
-    asset.gaussians = asset.gaussians.select(torch.nonzero(keep).reshape(-1))
+    _keep(asset, asset.gaussians.select(torch.nonzero(keep).reshape(-1)), keep.cpu().numpy())
 
 
 def _edit(asset: Asset, edits: list, to_world: Similarity) -> None:
     """Apply `edits` (assets.edits) to `asset`'s Gaussians, a world-frame selection through `to_world`."""
-    # apply_edits' errors name the script and the edit's field path already.
-    asset.gaussians = apply_edits(asset.gaussians, edits, to_world)
+    # edit_gaussians' errors name the script and the edit's field path already.
+    _keep(asset, *edit_gaussians(asset.gaussians, edits, to_world))
+
+
+def _keep(asset: Asset, gaussians: Gaussians, kept: np.ndarray) -> None:
+    """Give `asset` `gaussians`: those of its current ones that `kept` (bool) marks, in order,
+    noting which of its file's they are (Asset.kept), for its rig's rows."""
+    asset.gaussians = gaussians
+    if asset.kept is None:
+        asset.kept = kept
+    else:
+        asset.kept = asset.kept.copy()
+        asset.kept[asset.kept] = kept
 
 
 def _lay_shadow(asset: Asset, scene: Asset) -> None:
@@ -363,9 +377,11 @@ def _perform(asset: Asset, data: dict, at: At, earlier: dict[str, Asset], names:
 
     walks = isinstance(asset.motion, PathWalk)
     scale = asset.motion.scale if walks else asset.placement.scale
+    deferred.run(asset.name)  # its edits first: the rig binds the Gaussians they leave
     asset.performance = parse_performance(data, at, asset.name, Path(asset.source), asset.gaussians, asset.local,
                                           scale, asset.motion.stepping if walks else None, ground_of,
-                                          [str(n) for n in names], asset.motion.stride_scale if walks else None)
+                                          [str(n) for n in names], asset.motion.stride_scale if walks else None,
+                                          kept=asset.kept)
     asset.digest = content_digest((asset.digest + file_digest(rig_path(asset.source))).encode())
 
 
@@ -381,7 +397,7 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred
         a_at = at[str(name)]
         data = mapping(raw, a_at, _ASSET)
         if "file" not in data or not isinstance(data["file"], str):
-            a_at["file"].fail("missing: the asset's .ply or .splat, relative to the script")
+            a_at["file"].fail(f"missing: the asset's {GAUSSIAN_FILE_TYPES} file, relative to the script")
         path = (folder / data["file"]).resolve()
         if not path.exists():
             a_at["file"].fail(f"{path}: no such file")

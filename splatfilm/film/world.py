@@ -311,7 +311,9 @@ class Asset:
     origin that shots aim at when they name this asset; source: file path; digest: content
     hash of the file (frames depend on it; with a performance, of its rig file too);
     performance: clips, IK and look-at of a rigged asset, or None (it stands as stored);
-    shadow: its contact shadow on the surface under it (film.shadow), or None."""
+    shadow: its contact shadow on the surface under it (film.shadow), or None; kept: which
+    of its file's Gaussians `gaussians` holds after its clean and edits, bool [N_file] (the
+    order is the file's), or None for all of them: a rig's rows follow it."""
 
     name: str
     gaussians: Gaussians
@@ -323,6 +325,7 @@ class Asset:
     digest: str = ""
     performance: Performance | None = None
     shadow: ContactShadow | None = None
+    kept: np.ndarray | None = None
 
     def place_at(self, t: float) -> Similarity:
         """Canonical frame -> world at world time t (seconds)."""

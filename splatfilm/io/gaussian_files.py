@@ -15,18 +15,19 @@ from splatfilm.io.splat import read_splat, write_splat
 from splatfilm.io.spz import read_spz, write_spz
 
 __all__ = ["load_gaussians", "save_gaussians", "check_gaussian_output", "GAUSSIAN_FILE_EXTENSIONS",
-           "USD_EXTENSIONS"]
+           "GAUSSIAN_FILE_TYPES", "USD_EXTENSIONS"]
 
 USD_EXTENSIONS = (".usd", ".usda", ".usdc")
 GAUSSIAN_FILE_EXTENSIONS = (".ply", ".splat", ".spz") + USD_EXTENSIONS
+# The same list in words, for help texts and messages: ".ply, .splat, .spz or .usd/.usda/.usdc".
+GAUSSIAN_FILE_TYPES = ", ".join(GAUSSIAN_FILE_EXTENSIONS[:-len(USD_EXTENSIONS)]) + " or " + "/".join(USD_EXTENSIONS)
 
 
 def _kind(path: Path) -> str:
     ext = path.suffix.lower()
     if ext not in GAUSSIAN_FILE_EXTENSIONS:
         shown = f"'{path.suffix}'" if path.suffix else "no extension"
-        raise SplatfilmError(f"{path}: unsupported Gaussian file type ({shown}); use .ply, .splat, .spz or "
-                             ".usd/.usda/.usdc")
+        raise SplatfilmError(f"{path}: unsupported Gaussian file type ({shown}); use {GAUSSIAN_FILE_TYPES}")
     return ext
 
 

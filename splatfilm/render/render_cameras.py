@@ -76,7 +76,7 @@ def _target_size(w: int, h: int, settings: RenderSettings) -> tuple[int, int]:
 def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: str | Path,
                    settings: RenderSettings | None = None, dataparser_transforms: str | Path | None = None,
                    transforms_json: str | Path | None = None, progress: bool = True) -> list[Path]:
-    """Render `scene_path` (.ply/.splat) from every camera in `cameras_path` (transforms.json,
+    """Render `scene_path` (any Gaussian file) from every camera in `cameras_path` (transforms.json,
     camera_path.json or a COLMAP model folder) into PNGs in `out_dir`, each through its own
     camera model and lens distortion (so a distorted capture's frames match its photos).
     Returns the PNG paths.

@@ -19,7 +19,7 @@ Before the first key a channel holds the first value, after the last key the las
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -156,6 +156,16 @@ class Rig:
     def rest_globals(self) -> np.ndarray:
         """Global transforms [J,4,4] of the rest pose."""
         return global_transforms(self, self.rest)
+
+    def select_gaussians(self, kept: np.ndarray) -> Rig:
+        """The same skeleton and clips binding only the Gaussians `kept` picks (a bool mask [N]
+        or indices [M] into this rig's rows), in that order: the rig of an asset some of whose
+        Gaussians were deleted (`splatfilm.assets.edits`)."""
+        kept = np.asarray(kept)
+        if kept.dtype == bool and kept.shape != (len(self.joints),):
+            raise SplatfilmError(f"a mask of {kept.shape[0] if kept.ndim else 0} Gaussians selects from a rig that "
+                                 f"binds {len(self.joints)}")
+        return replace(self, joints=self.joints[kept], weights=self.weights[kept])
 
 
 # ---- sampling ------------------------------------------------------------------------------

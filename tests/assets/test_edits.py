@@ -291,6 +291,38 @@ def test_cli_round_trip(tmp_path, capsys):
     assert "missing.yaml: no such file" in capsys.readouterr().err
 
 
+def test_edit_carries_the_capture_cameras(tmp_path, capsys):
+    """A fitted set's capture cameras (SET.cameras.json, which clean and mesh render from)
+    come along with its edited copy, as `clean` records them: the edits do not move it."""
+    from splatfilm.assets.cleanup import capture_cameras_of
+    from splatfilm.assets.sidecar import capture_cameras_path, write_capture_cameras
+    from splatfilm.scene.cameras import Cameras
+
+    src = tmp_path / "set.ply"
+    save_gaussians(src, row().to(dtype=torch.float32))
+    eyes = [(0.0, -4.0, 1.0), (3.0, -3.0, 1.5)]
+    viewmats = []
+    for eye in eyes:
+        c2w = np.eye(4)
+        c2w[:3, 3] = eye  # looking along +z: the pose only has to survive the trip
+        viewmats.append(np.linalg.inv(c2w))
+    cams = Cameras(np.stack(viewmats), np.array([[50.0, 0, 32], [0, 50.0, 24], [0, 0, 1]]), 64, 48,
+                   names=["images/a.png", "images/b.png"])
+    write_capture_cameras(src, cams)
+    (tmp_path / "edits.yaml").write_text("- {op: delete, sphere: {centre: [4, 0, 0], radius: 0.5}}\n")
+    out = tmp_path / "edited" / "set_edited.ply"
+    assert main(["edit", str(src), str(tmp_path / "edits.yaml"), "-o", str(out)]) == 0
+    assert capture_cameras_path(out).exists()
+    got = capture_cameras_of(out)  # what clean and mesh read when no --cameras is given
+    np.testing.assert_allclose(got.viewmats, cams.viewmats, atol=1e-12)
+    np.testing.assert_allclose(got.Ks, cams.Ks)
+    assert got.names == cams.names and got.widths.tolist() == [64, 64]
+    # Without cameras beside the input there are none beside the copy either.
+    capture_cameras_path(src).unlink()
+    assert main(["edit", str(src), str(tmp_path / "edits.yaml"), "-o", str(tmp_path / "bare.ply")]) == 0
+    assert not capture_cameras_path(tmp_path / "bare.ply").exists()
+
+
 # ---- world-frame edits on a moving asset --------------------------------------------------
 
 

@@ -9,12 +9,13 @@ import json
 import numpy as np
 import pygltflib
 import pytest
+from helpers import cli_error
 from rigged_gltf import FLOAT, UBYTE, quat_xyzw, write_limb
 
 from splatfilm.assets.mesh_import import import_mesh
 from splatfilm.cli import main
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.gaussian_files import load_gaussians
+from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
 from splatfilm.io.rig_files import load_rig, rig_path, save_rig
 from splatfilm.scene.skeleton import global_transforms, sample_channel, sample_clip
 
@@ -432,3 +433,65 @@ def test_output_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):
                          executable="/bin/bash", timeout=120)
     assert run.stdout.splitlines() == ["Armature"]
     assert run.stderr == ""
+
+
+# ---- splatfilm edit of a rigged asset ---------------------------------------------------------------
+
+CUT_MID = "- {op: delete, box: {min: [-1, 0.8, -1], max: [1, 1.2, 1]}}\n"  # a band around the mid joint
+TINT_TOP = "- {op: recolour, sphere: {centre: [0, 2, 0], radius: 0.5}, tint: [1, 0.2, 0.2]}\n"
+FADE_FOOT = "- {op: opacity, box: {min: [-1, -1, -1], max: [1, 0.3, 1]}, factor: 0.5}\n"
+
+
+def test_edit_keeps_the_rig_for_the_gaussians_it_keeps(tmp_path, capsys):
+    """`splatfilm edit` of a rigged asset writes EDITED.rig.npz: the same skeleton and clips
+    binding the kept Gaussians, their rows in their order; so the edited copy posed is the
+    posed original less what was deleted."""
+    _, g, rig, _ = imported(tmp_path, count=600)
+    asset = tmp_path / "limb.ply"
+    (tmp_path / "cut.yaml").write_text(CUT_MID + TINT_TOP + FADE_FOOT)
+    out = tmp_path / "cut" / "limb_cut.ply"
+    assert main(["edit", str(asset), str(tmp_path / "cut.yaml"), "-o", str(out)]) == 0
+    y = g.means[:, 1].numpy()
+    kept = ~((y >= 0.8) & (y <= 1.2))
+    edited = load_gaussians(out)
+    assert 30 < (~kept).sum() < 300 and len(edited) == kept.sum()
+    cut = load_rig(rig_path(out), len(edited))
+    assert cut.joint_names == rig.joint_names and cut.parents.tolist() == rig.parents.tolist()
+    assert {n: c.duration for n, c in cut.clips.items()} == {n: c.duration for n, c in rig.clips.items()}
+    np.testing.assert_array_equal(cut.joints, rig.joints[kept])
+    np.testing.assert_array_equal(cut.weights, rig.weights[kept])
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["rig"]["file"] == "limb_cut.rig.npz" and side["num_gaussians"] == len(edited)
+    assert main(["pose", str(out), "--list"]) == 0
+    assert capsys.readouterr().out.splitlines()[-4:] == ["bend   2.000 s", "hop    1.000 s", "grow   2.000 s",
+                                                         "twist  1.000 s"]
+    for src, posed in ((asset, tmp_path / "bent.ply"), (out, tmp_path / "bent_cut.ply")):
+        assert main(["pose", str(src), "--clip", "bend", "--time", "1", "-o", str(posed)]) == 0
+    bent, bent_cut = load_gaussians(tmp_path / "bent.ply"), load_gaussians(tmp_path / "bent_cut.ply")
+    assert bent.means[:, 0].min() < -0.9  # bent: the top points along -x
+    np.testing.assert_allclose(bent_cut.means.numpy(), bent.means.numpy()[kept], atol=1e-5)
+    # A `keep` keeps the selected rows; recolour and fade keep every Gaussian and every row.
+    (tmp_path / "keep.yaml").write_text("- {op: keep, box: {min: [-1, 0.8, -1], max: [1, 1.2, 1]}}\n")
+    assert main(["edit", str(asset), str(tmp_path / "keep.yaml"), "-o", str(tmp_path / "band.ply")]) == 0
+    np.testing.assert_array_equal(load_rig(rig_path(tmp_path / "band.ply")).joints, rig.joints[~kept])
+    (tmp_path / "tint.yaml").write_text(TINT_TOP + FADE_FOOT)
+    assert main(["edit", str(asset), str(tmp_path / "tint.yaml"), "-o", str(tmp_path / "tinted.ply")]) == 0
+    np.testing.assert_array_equal(load_rig(rig_path(tmp_path / "tinted.ply"), len(g)).joints, rig.joints)
+
+
+def test_edit_of_an_asset_without_a_rig_leaves_none_and_never_writes_over_the_inputs(tmp_path, capsys):
+    _, g, rig, _ = imported(tmp_path, count=300)
+    (tmp_path / "cut.yaml").write_text(CUT_MID)
+    # An old rig beside the output would bind other Gaussians: an edit of a plain asset removes it.
+    out = tmp_path / "plain_cut.ply"
+    save_rig(rig_path(out), rig, out.name)
+    plain = tmp_path / "plain.ply"
+    save_gaussians(plain, g)
+    assert main(["edit", str(plain), str(tmp_path / "cut.yaml"), "-o", str(out)]) == 0
+    assert not rig_path(out).exists() and "rig" not in json.loads(out.with_suffix(".json").read_text())
+    # limb.ply -> limb.spz shares limb.rig.npz; with no sidecar to refuse it, the rig does.
+    (tmp_path / "limb.json").unlink()
+    before = rig_path(tmp_path / "limb.ply").read_bytes()
+    err = cli_error(capsys, ["edit", tmp_path / "limb.ply", tmp_path / "cut.yaml", "-o", tmp_path / "limb.spz"])
+    assert "limb.rig.npz would overwrite the input's" in err
+    assert rig_path(tmp_path / "limb.ply").read_bytes() == before and not (tmp_path / "limb.spz").exists()

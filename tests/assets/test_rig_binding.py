@@ -218,7 +218,8 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, capsys):
         (["rig", fitted, "--skeleton", skel, "-o", fitted, "--same-frame"], "would overwrite the fitted capture"),
         (["rig", far, "--skeleton", skel, "-o", out, "--same-frame"], "the frames do not overlap"),
         (["rig", fitted, "--skeleton", skel, "-o", out], "has no sidecar"),  # no sidecar: no frame
-        (["rig", fitted, "--skeleton", skel, "-o", tmp_path / "out" / "hero.obj", "--same-frame"], ".ply or .splat"),
+        (["rig", fitted, "--skeleton", skel, "-o", tmp_path / "out" / "hero.obj", "--same-frame"],
+         ".ply, .splat, .spz or .usd/.usda/.usdc file"),
         (["rig", fitted, "--skeleton", skel, "-o", out, "--same-frame", "--max-distance", "-1"], "--max-distance"),
     ]
     before = fitted.read_bytes()

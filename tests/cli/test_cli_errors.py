@@ -196,7 +196,7 @@ def test_an_os_error_on_the_users_file_is_one_line(tmp_path, scene, capsys, monk
     def refuse(*_, **__):
         raise PermissionError(13, "Permission denied", str(target))
 
-    monkeypatch.setattr(edits, "apply_edits", refuse)
+    monkeypatch.setattr(edits, "edit_gaussians", refuse)
     err = cli_error(capsys, ["edit", scene, _edits(tmp_path), "-o", target], target)
     assert err == f"error: {target}: Permission denied"
 
@@ -247,11 +247,12 @@ def test_edit_and_import_mesh_check_their_output_first(tmp_path, scene, capsys, 
     import splatfilm.assets.edits as edits
     import splatfilm.assets.mesh_import as mesh_import
 
-    monkeypatch.setattr(edits, "apply_edits", must_not_run)
+    monkeypatch.setattr(edits, "edit_gaussians", must_not_run)
     monkeypatch.setattr(mesh_import, "mesh_to_gaussians", must_not_run)
     assert "unsupported Gaussian file type" in cli_error(capsys, ["edit", scene, _edits(tmp_path), "-o",
                                                                  tmp_path / "e.obj"], "e.obj")
-    assert ".ply or .splat" in cli_error(capsys, ["import-mesh", CRATE_OBJ, "-o", tmp_path / "c.obj"], "c.obj")
+    assert "is a .ply, .splat, .spz or .usd/.usda/.usdc file" in cli_error(capsys, ["import-mesh", CRATE_OBJ, "-o",
+                                                                                tmp_path / "c.obj"], "c.obj")
 
 
 def test_path_preview_checks_both_outputs_first(tmp_path, scene, capsys, monkeypatch):
@@ -517,3 +518,20 @@ def test_an_empty_yaml_file_is_told_as_empty(tmp_path, scene, capsys):
         path.write_text("# nothing yet\n")
         err = cli_error(capsys, [path if a == "{}" else a for a in args], name=path)
         assert err.endswith(": holds nothing (the file is empty or only comments)"), err
+
+
+# ---- help texts -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["path", "preview"], ["clean"], ["ground"], ["mesh"], ["edit"], ["pose"], ["rig"],
+                                     ["render-cameras"]])
+def test_help_names_every_gaussian_file_type_that_loads(command, capsys):
+    """A command reading a Gaussian file says which kinds it takes: what load_gaussians reads."""
+    from splatfilm.cli import main
+    from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS
+
+    with pytest.raises(SystemExit):
+        main(command + ["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert ".ply or .splat" not in text and ".ply/.splat" not in text
+    assert all(ext in text for ext in GAUSSIAN_FILE_EXTENSIONS), text

@@ -467,6 +467,25 @@ def test_head_looks_at_a_target_within_its_limit(assets, tmp_path):
     assert angle(f, front) < 1.0
 
 
+def test_a_film_edit_that_deletes_part_of_a_rigged_figure_takes_its_rig_rows_along(assets, tmp_path):
+    """A film's `delete` on a performing figure (its nose, as a prop it holds would be) drops
+    those Gaussians' rig rows too: the figure posed is the unedited one posed, less the nose,
+    and its content key covers the edit."""
+    folder = _copy(assets, tmp_path)
+    hero = {"clips": [{"clip": "walk"}], "look_at": {"joint": "head", "target": [2.0, -3.0, 1.6], "limit": 60}}
+    nose = {"op": "delete", "sphere": {"centre": [0.0, 1.66, 0.13], "radius": 0.06}}  # asset frame: glTF's, y up
+    plain = parse_film(_film(folder, hero)).world
+    edited = parse_film(_film(folder, {**hero, "edits": [nose]})).world
+    kept = edited.assets["hero"].kept
+    assert kept is not None and 10 < (~kept).sum() < 100
+    assert len(edited.assets["hero"].gaussians) == kept.sum() == len(edited.assets["hero"].performance.rig.joints)
+    for t in (0.0, 0.3, 0.7):
+        posed, posed_plain = edited.posed("hero", t), plain.posed("hero", t)
+        torch.testing.assert_close(posed.means, posed_plain.means[torch.as_tensor(kept)])
+    assert edited.assets["hero"].digest != plain.assets["hero"].digest
+    assert edited.signature(0.3) != plain.signature(0.3)
+
+
 def test_errors_name_the_field(assets, tmp_path):
     folder = _copy(assets, tmp_path)
     cases = [
