@@ -47,7 +47,8 @@ import numpy as np
 
 from splatfilm.assets.mesh_import import RiggedSurface, canonical_from_vertices, rigged_surface
 from splatfilm.assets.rig import MAX_INFLUENCES
-from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, sidecar_path
+from splatfilm.assets.sidecar import (Sidecar, capture_cameras_path, check_sidecar_free, read_capture_cameras,
+                                      sidecar_path, write_capture_cameras)
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, check_output_file, read_input
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, GAUSSIAN_FILE_TYPES, load_gaussians, save_gaussians
@@ -451,6 +452,7 @@ def rig_capture(fitted: str | Path, skeleton: str | Path, output: str | Path, sa
     if len(gaussians) == 0:
         raise SplatfilmError(f"{fitted}: has no Gaussians to bind")
     sidecar = Sidecar.of_asset(fitted)
+    cameras = read_capture_cameras(fitted)  # carried to the bound asset: binding moves no Gaussian
     surface = rigged_surface(skeleton)
     means = gaussians.means.detach().double().cpu().numpy()
     opacities = gaussians.activated_opacities.detach().double().cpu().numpy()
@@ -490,5 +492,9 @@ def rig_capture(fitted: str | Path, skeleton: str | Path, output: str | Path, sa
     else:
         save_gaussians(output, gaussians)
     save_rig(rig_path(output), rig, output.name)
+    if cameras is not None:  # so `clean` and `mesh` of the bound asset find its capture
+        write_capture_cameras(output, cameras)
+    else:
+        capture_cameras_path(output).unlink(missing_ok=True)
     out.write(sidecar_path(output))
     return out

@@ -319,6 +319,9 @@ def test_edit_carries_the_capture_cameras(tmp_path, capsys):
     assert got.names == cams.names and got.widths.tolist() == [64, 64]
     # Without cameras beside the input there are none beside the copy either.
     capture_cameras_path(src).unlink()
+    # An asset without cameras edited into the same output: the earlier copy's cameras go.
+    assert main(["edit", str(src), str(tmp_path / "edits.yaml"), "-o", str(out)]) == 0
+    assert not capture_cameras_path(out).exists()
     assert main(["edit", str(src), str(tmp_path / "edits.yaml"), "-o", str(tmp_path / "bare.ply")]) == 0
     assert not capture_cameras_path(tmp_path / "bare.ply").exists()
 

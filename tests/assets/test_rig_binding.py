@@ -73,12 +73,20 @@ def capture(tmp_path, to_asset: Similarity = Similarity(), sidecar: dict | None 
 
 
 def test_bind_same_frame_weights_smoothness_far_and_pose(tmp_path, capsys):
+    from splatfilm.assets.sidecar import capture_cameras_path, read_capture_cameras, write_capture_cameras
+    from splatfilm.scene.cameras import Cameras
+
     limb, g, rig, fitted, jit, pick = capture(tmp_path)
     n = len(g)
+    # The capture's cameras come along, so `clean` and `mesh` of the bound asset find them (they were dropped).
+    cams = Cameras.from_c2w_opengl(np.eye(4)[None], np.array([[[50.0, 0, 32], [0, 50.0, 24], [0, 0, 1]]]), [64], [48],
+                                   names=["view_0.png"])
+    write_capture_cameras(fitted, cams)
     assert main(["rig", str(fitted), "--skeleton", str(tmp_path / "limb.glb"), "-o", str(tmp_path / "hero.ply"),
                  "--same-frame"]) == 0
     hero = tmp_path / "hero.ply"
     assert hero.read_bytes() == fitted.read_bytes()  # the Gaussians unchanged
+    assert capture_cameras_path(hero).exists() and read_capture_cameras(hero).names == ["view_0.png"]
     bound = load_rig(rig_path(hero), n + len(jit) + len(FAR))
     assert bound.joint_names == rig.joint_names and set(bound.clips) == set(rig.clips)
     order = ["root", "mid", "tip", "Armature"]
