@@ -66,9 +66,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
                     os.fsync(fd)  # on disk before the rename makes it the file: a crash leaves old or new
                 finally:
                     os.close(fd)
-            elif tmp.is_dir() and path.is_dir():
-                os.replace(path, scratch / ".replaced")  # a folder is not renamed over another
-            os.replace(tmp, path)
+            old = None
+            if tmp.is_dir() and path.is_dir():
+                old = scratch / ".replaced"
+                os.replace(path, old)  # a folder is not renamed over another
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                if old is not None:  # put the old folder back: on any error `path` is left as it was
+                    os.replace(old, path)
+                raise
         except OSError as e:
             raise cannot_write(path, e) from None
     finally:

@@ -148,8 +148,13 @@ def write_upright(source: str | os.PathLike, target: str | os.PathLike) -> None:
     if fmt in ("JPEG", "MPO"):  # MPO: a JPEG with a second picture (phones' depth or gain maps)
         fmt = "JPEG"
         options.update(quality=95, subsampling=0)
-    with atomic_path(target) as tmp:  # its OSErrors name the target
-        upright.save(tmp, format=fmt, **options)
+    try:
+        with atomic_path(target) as tmp:  # its OSErrors name the target
+            upright.save(tmp, format=fmt, **options)
+    except SplatfilmError:
+        raise
+    except (ValueError, SyntaxError, struct.error) as e:  # Pillow refusing what it would write (EXIF too long)
+        raise SplatfilmError(f"{target}: cannot write an upright copy ({type(e).__name__}: {e})") from None
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

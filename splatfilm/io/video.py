@@ -278,7 +278,8 @@ def frames_from_video(video_path: str | Path, out_dir: str | Path, count: int,
     made = frames.lookup() or {}
     paths = [out / name for name in made.get("frames", [])]
     if paths and all(p.exists() for p in paths):
-        say(f"video: reusing {len(paths)} frames in {out}")
+        short = f" (of {count} asked: {video} decodes short)" if len(paths) < count else ""
+        say(f"video: reusing {len(paths)} frames in {out}{short}")
         return paths
 
     total = count_frames(video)

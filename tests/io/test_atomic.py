@@ -105,3 +105,24 @@ def test_an_upright_copy_that_cannot_be_written_names_the_copy(tmp_path, monkeyp
     with pytest.raises(SplatfilmError) as e:
         write_upright(src, tmp_path / "up" / "src.jpg")
     assert str(e.value).startswith(f"{tmp_path / 'up' / 'src.jpg'}: cannot write: No space left"), str(e.value)
+
+
+def test_a_folder_that_cannot_be_moved_into_place_leaves_the_old_one(tmp_path, monkeypatch):
+    target = tmp_path / "snapshot"
+    target.mkdir()
+    (target / "old.bin").write_bytes(b"old")
+    real, failed = os.replace, []
+
+    def second_fails(src, dst):  # the new folder's move into place, once
+        if str(dst) == str(target) and not failed:
+            failed.append(src)
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", second_fails)
+    with pytest.raises(SplatfilmError, match="cannot write"):
+        with atomic_path(target) as tmp:
+            tmp.mkdir()
+            (tmp / "new.bin").write_bytes(b"new")
+    monkeypatch.undo()
+    assert sorted(p.name for p in target.iterdir()) == ["old.bin"] and os.listdir(tmp_path) == ["snapshot"]

@@ -165,3 +165,6 @@ def test_a_video_shorter_than_its_header_says_is_noted(tmp_path, monkeypatch):
     paths = frames_from_video(video, tmp_path / "frames", 5, log=messages.append)
     assert len(paths) < 5
     assert any("decodes to 20 of the 40 frames its header says" in m for m in messages), messages
+    messages.clear()  # and again when the frames are reused
+    assert frames_from_video(video, tmp_path / "frames", 5, log=messages.append) == paths
+    assert "decodes short" in messages[0], messages
