@@ -491,6 +491,27 @@ def _with_a_dropped_box(film_dir: Path) -> None:
              "physics": {"drop_from": [0.0, -0.5, 1.5], "duration": 1.0, "collider": "ground", "shape": "box"}}))
 
 
+def _slow_work_forbidden(film_dir, monkeypatch, before: str) -> None:
+    """The film with a dropped box (a bake: meshing and simulating, a minute cold) and a
+    cleaned wall (its capture's views rendered, half a minute for the bundled set), each of
+    which fails the test if it runs: `before` says what should have come first."""
+    from splatfilm.assets import cleanup
+    from splatfilm.film import physics
+
+    _with_a_dropped_box(film_dir)
+    _capture_cameras(film_dir / "wall.ply")
+    _edit(film_dir, lambda d: d["assets"]["wall"].update(clean=True))
+
+    def bake(*args, **kwargs):
+        raise AssertionError(f"baked before {before}")
+
+    def clean(*args, **kwargs):
+        raise AssertionError(f"cleaned before {before}")
+
+    monkeypatch.setattr(physics, "physics_motion", bake)
+    monkeypatch.setattr(cleanup, "supported", clean)
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda d: d["shots"][0]["camera"].update(look_at="ghost"), "shots[0].camera.look_at: unknown point name 'ghost'"),
     (lambda d: d["shots"][1].update(hide=["vase"]), "shots[1].hide[0]: unknown asset 'vase'"),
@@ -504,22 +525,8 @@ def _with_a_dropped_box(film_dir: Path) -> None:
 def test_a_typo_in_a_shot_is_told_before_any_physics_bakes_or_cleaning(film_dir, monkeypatch, change, message):
     """A bake meshes the set and simulates (a minute cold), an asset's `clean` renders its
     capture's views (half a minute for the bundled set): the shots are checked first."""
-    from splatfilm.assets import cleanup
-    from splatfilm.film import physics
-
-    _with_a_dropped_box(film_dir)
-    _capture_cameras(film_dir / "wall.ply")
-    _edit(film_dir, lambda d: d["assets"]["wall"].update(clean=True))
+    _slow_work_forbidden(film_dir, monkeypatch, "the shots were checked")
     _edit(film_dir, change)
-
-    def bake(*args, **kwargs):
-        raise AssertionError("baked before the shots were checked")
-
-    def clean(*args, **kwargs):
-        raise AssertionError("cleaned before the shots were checked")
-
-    monkeypatch.setattr(physics, "physics_motion", bake)
-    monkeypatch.setattr(cleanup, "supported", clean)
     with pytest.raises(SplatfilmError) as e:
         parse_film(film_dir / "film.yaml")
     assert str(e.value).startswith(f"{film_dir / 'film.yaml'}: {message}"), str(e.value)
@@ -539,18 +546,7 @@ def test_a_wrong_shot_name_or_refiner_is_told_before_any_physics_bakes_or_cleani
     --refine` a folder holding no refiner, only after the film's assets were cleaned and its
     bodies baked (18.6 s and 17.7 s on a cold cache for a script with `clean: true`, and
     another ~40 s for the demo's mesh collider). They are told first now."""
-    from splatfilm.assets import cleanup
-    from splatfilm.film import physics
-
-    _with_a_dropped_box(film_dir)
-    _capture_cameras(film_dir / "wall.ply")
-    _edit(film_dir, lambda d: d["assets"]["wall"].update(clean=True))
-
-    def slow(*args, **kwargs):
-        raise AssertionError("the slow work came before the check")
-
-    monkeypatch.setattr(physics, "physics_motion", slow)
-    monkeypatch.setattr(cleanup, "supported", slow)
+    _slow_work_forbidden(film_dir, monkeypatch, "the check")
     broken = film_dir / "broken_refiner"  # a refiner.json that is not one
     broken.mkdir()
     (broken / "refiner.json").write_text("{not json")
@@ -593,19 +589,9 @@ def test_a_shot_aimed_at_a_body_bakes_it_once_and_follows_it(film_dir, monkeypat
 
 
 def test_an_output_folder_that_is_a_file_is_told_before_cleaning_or_baking(film_dir, monkeypatch, capsys):
-    from splatfilm.assets import cleanup
     from splatfilm.cli import main
-    from splatfilm.film import physics
 
-    _with_a_dropped_box(film_dir)
-    _capture_cameras(film_dir / "wall.ply")
-    _edit(film_dir, lambda d: d["assets"]["wall"].update(clean=True))
-
-    def expensive(*args, **kwargs):
-        raise AssertionError("cleaned or baked before the output folder was checked")
-
-    monkeypatch.setattr(physics, "physics_motion", expensive)
-    monkeypatch.setattr(cleanup, "supported", expensive)
+    _slow_work_forbidden(film_dir, monkeypatch, "the output folder was checked")
     (film_dir / "out").write_text("")
     assert main(["render", str(film_dir / "film.yaml"), "-o", str(film_dir / "out"), "--backend", "cpu"]) == 2
     assert capsys.readouterr().err == f"error: {film_dir / 'out'}: cannot write: it is a file, not a folder\n"
