@@ -675,7 +675,10 @@ def _mapping(pycolmap, kind: str, database: Path, root: Path, out: Path, seed: i
                 recons = _incremental_mapping(pycolmap, database, root, runs, options, out, done, images, resume, say)
             else:
                 recons = pycolmap.global_mapping(database, root, runs, options=options)
-    except SplatfilmError:  # a snapshot that cannot be written: said as such, not as a failed mapping
+    except (SplatfilmError, TypeError):
+        # A snapshot that cannot be written is said as such, not as a failed mapping. A TypeError is
+        # no C++ check failing: our call was wrong, or a stop signal surfaced while pybind11
+        # converted arguments (the CLI ends that as a stop), and the snapshot must survive it.
         raise
     except Exception as e:  # pycolmap raises RuntimeError/ValueError from C++ checks
         say(f"sfm: {kind} mapping failed ({last_line(e)})")

@@ -502,9 +502,10 @@ def test_an_interrupted_incremental_mapping_goes_on_from_its_snapshot(tmp_path, 
     incremental_mapping = pycolmap.incremental_mapping
     runs: list[dict] = []  # per mapping run: images it registered after its start
     stop_after: int | None = None  # Ctrl-C after this many registrations
+    stop_with: type[BaseException] = KeyboardInterrupt
 
     def stoppable(*args, next_image_callback=None, **kwargs):
-        run = {"registered": 0, "stop_after": stop_after}
+        run = {"registered": 0, "stop_after": stop_after, "stop_with": stop_with}
         runs.append(run)
 
         def registered():
@@ -512,7 +513,7 @@ def test_an_interrupted_incremental_mapping_goes_on_from_its_snapshot(tmp_path, 
                 next_image_callback()
             run["registered"] += 1
             if run["registered"] == run["stop_after"]:
-                raise KeyboardInterrupt
+                raise run["stop_with"]
 
         return incremental_mapping(*args, next_image_callback=registered, **kwargs)
 
@@ -558,6 +559,17 @@ def test_an_interrupted_incremental_mapping_goes_on_from_its_snapshot(tmp_path, 
     shutil.copytree(kept, snapshot)
     sfm()
     assert _model_bytes(work / "sparse" / "0") == want
+    # A stop signal raised while pybind11 converts arguments comes back as a TypeError (the CLI
+    # ends it as a stop): it is no failed mapping, and the snapshot stays for the rerun.
+    for finished in ("sfm.json", "poses.tsv"):
+        (work / finished).unlink(missing_ok=True)
+    shutil.rmtree(work / "sparse", ignore_errors=True)
+    shutil.rmtree(work / "mapping", ignore_errors=True)
+    stop_with = TypeError
+    with pytest.raises(TypeError):
+        sfm(stop=3)
+    assert pycolmap.Reconstruction(snapshot).num_reg_images() == 5
+    stop_with = KeyboardInterrupt
 
     # A snapshot of another database, or with a changed file, maps from the start.
     for spoil, why in ((lambda: _edit_json(snapshot / "snapshot.json", database={"features": "other"}),
