@@ -67,7 +67,7 @@ def appearance_enabled(mode: str, source_type: str | None) -> bool:
     return mode == "affine"
 
 
-def identity_transforms(count: int, device=None) -> torch.Tensor:
+def identity_transforms(count: int, device: torch.device | str | None = None) -> torch.Tensor:
     """`count` identity transforms [count,3,4] (float32)."""
     t = torch.zeros(count, 3, 4, device=device)
     t[:, :, :3] = torch.eye(3, device=device)
@@ -92,7 +92,7 @@ def apply_transform(rgb: torch.Tensor, transform: torch.Tensor, alpha: torch.Ten
 MIX_LR_FACTOR = 0.1
 
 
-def new_appearance(count: int, device=None) -> torch.nn.ParameterDict:
+def new_appearance(count: int, device: torch.device | str | None = None) -> torch.nn.ParameterDict:
     """Identity transforms for `count` images as trainable parts: `gain` [C,3] (the matrix's
     diagonal), `mix` [C,3,3] (its off-diagonal; the diagonal entries are unused) and
     `bias` [C,3]."""
@@ -110,7 +110,7 @@ def appearance_optimizer(parts: torch.nn.ParameterDict, lr: float) -> torch.opti
                              {"params": [parts["bias"]], "lr": lr, "name": "bias"}])
 
 
-def compose(parts: torch.nn.ParameterDict | dict, index=slice(None)) -> torch.Tensor:
+def compose(parts: torch.nn.ParameterDict | dict, index: int | slice | torch.Tensor = slice(None)) -> torch.Tensor:
     """The transforms [...,3,4] of images `index` (an int gives one [3,4]) from their parts."""
     gain, mix, bias = parts["gain"][index], parts["mix"][index], parts["bias"][index]
     off = 1 - torch.eye(3, device=gain.device)

@@ -27,9 +27,11 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -60,13 +62,13 @@ VOCABULARY = "vocab_tree.bin"
 PROGRESS_POLL_S = 1.0
 
 
-def features_key(pycolmap, **inputs) -> dict:
+def features_key(pycolmap: ModuleType, **inputs: Any) -> dict:
     """What a database's features depend on: `inputs` (the images and their cameras), the SIFT
     options and COLMAP's version."""
     return {**inputs, "sift": [SIFT_PEAK_THRESHOLD, SIFT_MAX_FEATURES], "pycolmap": pycolmap.__version__}
 
 
-def sift_options(pycolmap, num_threads: int):
+def sift_options(pycolmap: ModuleType, num_threads: int) -> Any:
     """pycolmap's FeatureExtractionOptions for SIFT on the CPU on `num_threads` threads (-1: all),
     with SIFT_MAX_IMAGE_SIZE, SIFT_PEAK_THRESHOLD and SIFT_MAX_FEATURES."""
     options = pycolmap.FeatureExtractionOptions()
@@ -162,7 +164,7 @@ def _drop_orphan_cameras(database: Path) -> None:
 
 
 @contextmanager
-def work_lock(work: Path, what: str):
+def work_lock(work: Path, what: str) -> Iterator[None]:
     """Hold work/splatfilm.lock for the run: a second run on the same folder would share its
     feature database, and COLMAP loses the features of images two writers collide on."""
     try:

@@ -27,6 +27,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -132,7 +133,7 @@ class _Agreement:
     disagreements: list[float] = field(default_factory=list)
 
 
-def pair_rotations(rec, database: Path, seed: int = 0) -> dict[tuple[int, int], tuple[np.ndarray, int]]:
+def pair_rotations(rec: Any, database: Path, seed: int = 0) -> dict[tuple[int, int], tuple[np.ndarray, int]]:
     """Relative rotations cam2_from_cam1 [3,3] and inlier match counts of the verified image
     pairs of `database` that are among the MAX_NEIGHBOURS strongest of one of their images
     (both registered in `rec`, >= MIN_PAIR_INLIERS inlier matches), re-estimated from those
@@ -207,7 +208,7 @@ def _image_stats(rec) -> dict[int, tuple[float, int]]:
     return stats
 
 
-def rotation_agreement(rec, rotations: dict[tuple[int, int], tuple[np.ndarray, int]], image_ids: set[int],
+def rotation_agreement(rec: Any, rotations: dict[tuple[int, int], tuple[np.ndarray, int]], image_ids: set[int],
                        max_rotation_deg: float = MAX_ROTATION_DISAGREEMENT_DEG) -> dict[int, _Agreement]:
     """Per image in `image_ids`: how its SfM poses' relative rotations agree with the pairs'
     own (`pair_rotations`), over its MAX_NEIGHBOURS strongest neighbours also in `image_ids`."""
@@ -248,7 +249,7 @@ def _rotation_failures(rec, rotations, kept: set[int], limits: PoseLimits, names
     return failed
 
 
-def verify_poses(rec, database: str | Path, limits: PoseLimits | None = None, seed: int = 0,
+def verify_poses(rec: Any, database: str | Path, limits: PoseLimits | None = None, seed: int = 0,
                  log: Log | None = print, adjust: bool = True) -> list[PoseCheck]:
     """Check every registered image of the pycolmap Reconstruction `rec` (made from `database`),
     drop the failing ones from `rec` in place and bundle-adjust the rest (adjust=False: only

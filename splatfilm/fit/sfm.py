@@ -87,6 +87,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -623,7 +624,7 @@ def agreeing_start(models: Sequence) -> tuple[int | None, float]:
     return pick, closest
 
 
-def start_disagreement(a, b) -> float:
+def start_disagreement(a: Any, b: Any) -> float:
     """Largest distance between the camera centres of two pycolmap Reconstructions of the same images
     after a similarity alignment (by `scene.transforms.umeyama`, b onto a), as a fraction of the
     extent of a's centres (its bounding box's largest side); inf when fewer than 3 images are

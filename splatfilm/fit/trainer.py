@@ -88,6 +88,7 @@ class FitConfig:
     appearance_reg: float = 1.0  # measured against 0.01 and 0.3: splatfilm.fit.appearance
 
     def resolved_steps(self, backend: str) -> int:
+        """The steps to run: `steps`, or the default for `backend` (gsplat 30000, cpu 3000) when unset."""
         return self.steps or (GPU_DEFAULT_STEPS if backend == "gsplat" else CPU_DEFAULT_STEPS)
 
 

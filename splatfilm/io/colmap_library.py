@@ -20,13 +20,16 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
+from typing import TextIO
 
 # glog's levels: 0 INFO, 1 WARNING, 2 ERROR.
 ERRORS_ONLY = 2
 
 
-def load_pycolmap():
+def load_pycolmap() -> ModuleType:
     """The pycolmap module, imported after Pillow and with the process's SIGTERM handling as
     it was before the import. Pillow first: loaded first, pycolmap's extension supplies the zlib
     symbols that Pillow's PNG encoder then binds to, and the first PNG written aborts the
@@ -41,7 +44,7 @@ def load_pycolmap():
 
 
 @contextmanager
-def colmap_log(pycolmap, verbose: bool):
+def colmap_log(pycolmap: ModuleType, verbose: bool) -> Iterator[None]:
     """COLMAP logs every file and bundle adjustment step: keep only its errors unless `verbose`."""
     old = pycolmap.logging.minloglevel
     if not verbose:
@@ -53,7 +56,7 @@ def colmap_log(pycolmap, verbose: bool):
 
 
 @contextmanager
-def kept_log_level(pycolmap):
+def kept_log_level(pycolmap: ModuleType) -> Iterator[None]:
     """Around a pycolmap call that resets COLMAP's log level (see the module docstring): stderr
     silenced for the call while the caller wants quiet, and the caller's level back after it.
     Silenced means COLMAP's error lines too ("Failed to create any sparse model", one per
@@ -67,7 +70,7 @@ def kept_log_level(pycolmap):
 
 
 @contextmanager
-def stderr_silenced(active: bool):
+def stderr_silenced(active: bool) -> Iterator[TextIO]:
     """Point the process's stderr (file descriptor 2) at /dev/null while `active`, yielding a
     text stream on the stderr that was there (sys.stderr when not active), for what should still
     reach the terminal (progress bars). Also for prints no log setting reaches, such as faiss's

@@ -21,8 +21,10 @@ from __future__ import annotations
 import os
 import struct
 from collections import Counter
+from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +123,7 @@ def photo_orientation(path: str | os.PathLike) -> int:
         return 1
 
 
-def exif_orientation(exif) -> int:
+def exif_orientation(exif: Mapping[int, Any]) -> int:
     """The orientation (1-8) a PIL Exif block holds; 1 for none or a value out of range."""
     value = exif.get(0x0112, 1)
     return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1

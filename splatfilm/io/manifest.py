@@ -73,6 +73,7 @@ class Manifest:
         return self.sections.setdefault(name, {})
 
     def save(self) -> None:
+        """Write the manifest (its sections, version and frames) atomically."""
         data = {**self.sections, "version": MANIFEST_VERSION, "frames": self.frames}
         atomic_write(self.path, [json.dumps(data, indent=1, sort_keys=True).encode()])
         self._unsaved = 0

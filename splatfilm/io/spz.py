@@ -158,7 +158,7 @@ def _check_axes(axes: str) -> None:
         raise SplatfilmError(f"SPZ axes {axes!r} is not one of {', '.join(SPZ_AXES)}")
 
 
-def encode_spz(g: Gaussians, version: int = 3, path="<spz>", axes: str = "ply") -> bytes:
+def encode_spz(g: Gaussians, version: int = 3, path: str | Path = "<spz>", axes: str = "ply") -> bytes:
     """The uncompressed SPZ payload (header and attributes) of `g` (version 2 or 3), in the
     asset's axes or, with axes="rub", turned into RUB (module docstring)."""
     _check_axes(axes)
@@ -206,7 +206,7 @@ def encode_spz(g: Gaussians, version: int = 3, path="<spz>", axes: str = "ply") 
     return b"".join(np.ascontiguousarray(p).tobytes() for p in parts)
 
 
-def decode_spz(data: bytes, path="<spz>", axes: str = "ply") -> Gaussians:
+def decode_spz(data: bytes, path: str | Path = "<spz>", axes: str = "ply") -> Gaussians:
     """Gaussians (float32) from an uncompressed SPZ version 2 or 3 payload; axes="rub": the file
     holds RUB axes, turned back (module docstring)."""
     _check_axes(axes)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,7 +65,7 @@ def _pxr():
     return Gf, Sdf, Usd, UsdGeom, UsdVol, Vt
 
 
-def open_usd_stage(path: str | os.PathLike):
+def open_usd_stage(path: str | os.PathLike) -> Any:
     """The stage of a USD file, or a one-line SplatfilmError naming it."""
     _, _, Usd, _, _, _ = _pxr()
     path = Path(path)
@@ -82,7 +83,7 @@ def open_usd_stage(path: str | os.PathLike):
     return stage
 
 
-def export_usd_stage(stage, path: str | os.PathLike) -> None:
+def export_usd_stage(stage: Any, path: str | os.PathLike) -> None:
     """Write `stage`'s root layer to `path` atomically (.usda text, .usd / .usdc binary crate)."""
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -90,7 +91,7 @@ def export_usd_stage(stage, path: str | os.PathLike) -> None:
             raise SplatfilmError(f"{path}: USD could not write the file")
 
 
-def splat_prims(stage) -> list:
+def splat_prims(stage: Any) -> list:
     """Every ParticleField3DGaussianSplat prim on the stage, in traversal order."""
     _, _, Usd, _, UsdVol, _ = _pxr()
     return [p for p in stage.Traverse(Usd.TraverseInstanceProxies()) if p.IsA(UsdVol.ParticleField3DGaussianSplat)]
@@ -119,7 +120,7 @@ def drawn_extent(g: Gaussians) -> np.ndarray:
     return np.stack([(means - reach).min(axis=0), (means + reach).max(axis=0)])
 
 
-def write_splat_prim(field, g: Gaussians, time=None) -> None:
+def write_splat_prim(field: Any, g: Gaussians, time: float | None = None) -> None:
     """Set a ParticleField3DGaussianSplat schema object's attributes from `g` (in the prim's own
     space), at time code `time` (None: the default value, for Gaussians that do not change)."""
     Gf, Sdf, Usd, UsdGeom, UsdVol, Vt = _pxr()
@@ -160,7 +161,7 @@ def _array(attrs, tc, width: int, n: int | None):
     return None
 
 
-def gaussians_of_prim(prim, time=None, where: str = "") -> Gaussians:
+def gaussians_of_prim(prim: Any, time: float | None = None, where: str = "") -> Gaussians:
     """The Gaussians [N] of a ParticleField3DGaussianSplat prim at time code `time` (None: the
     earliest sample, or the default value), in the prim's own space (float32)."""
     _, _, Usd, _, UsdVol, _ = _pxr()
@@ -224,7 +225,7 @@ def _pick_prim(stage, path: Path, prim: str | None):
     return prims[0]
 
 
-def stage_to_world(stage) -> Similarity:
+def stage_to_world(stage: Any) -> Similarity:
     """The similarity from the stage's space into splatfilm's world (Z up, metres): a Y-up stage
     turns +y into +z, and metersPerUnit scales."""
     _, _, _, UsdGeom, _, _ = _pxr()

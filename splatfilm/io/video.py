@@ -47,6 +47,7 @@ logging.getLogger("imageio_ffmpeg").addFilter(_TurnedFramesFilter())
 
 
 def ffmpeg_exe() -> str:
+    """The ffmpeg binary imageio-ffmpeg brings (a dependency); SplatfilmError if it is missing."""
     try:
         import imageio_ffmpeg
     except ImportError as e:  # a dependency, so only a broken install gets here
