@@ -16,51 +16,37 @@ def rgb_triple(text: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def positive_int(text: str) -> int:
-    """A whole number >= 1 (a count of views, frames, steps)."""
+def _whole_number(text: str, lowest: int, highest: float, expected: str) -> int:
+    """`text` as an int in [lowest, highest], else argparse's error "expected {expected}"."""
     try:
         v = int(text)
     except ValueError:
-        v = 0
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        v = None
+    if v is None or not lowest <= v <= highest:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return v
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1 (a count of views, frames, steps)."""
+    return _whole_number(text, 1, float("inf"), "a positive integer")
 
 
 def video_frames(text: str) -> int:
     """How many frames to take from a video: at least 3 (structure from motion needs three views)."""
-    try:
-        v = int(text)
-    except ValueError:
-        v = 0
-    if v < 3:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 3 (structure from motion needs three views), "
-                                         f"got {text!r}")
-    return v
+    return _whole_number(text, 3, float("inf"), "a whole number >= 3 (structure from motion needs three views)")
 
 
 def sh_degree(text: str) -> int:
     """An SH degree: 0 (view-independent colour) up to scene.sh.MAX_SH_DEGREE."""
     from splatfilm.scene.sh import MAX_SH_DEGREE
 
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if not 0 <= v <= MAX_SH_DEGREE:
-        raise argparse.ArgumentTypeError(f"expected an SH degree from 0 to {MAX_SH_DEGREE}, got {text!r}")
-    return v
+    return _whole_number(text, 0, MAX_SH_DEGREE, f"an SH degree from 0 to {MAX_SH_DEGREE}")
 
 
 def non_negative_int(text: str) -> int:
     """A count or a period where 0 means none: 0, 1, 2, ..."""
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {text!r}")
-    return v
+    return _whole_number(text, 0, float("inf"), "0 or a positive integer")
 
 
 # Seeds go to COLMAP (a C int; global mapping's starts use seed + 1, + 2), numpy and torch:
@@ -70,13 +56,7 @@ MAX_SEED = 2**30
 
 def seed(text: str) -> int:
     """A random seed: 0 to MAX_SEED."""
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if not 0 <= v <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {MAX_SEED}, got {text!r}")
-    return v
+    return _whole_number(text, 0, MAX_SEED, f"a seed from 0 to {MAX_SEED}")
 
 
 def image_side(text: str) -> int:
