@@ -18,7 +18,7 @@ def draw_film_path_preview(film: Film, fs: FilmShot, output: str | Path) -> None
     frame: every asset the shot sees, placed, posed and moved as it renders."""
     from splatfilm.shots.preview import draw_path_preview
 
-    eye = fs.shot.cameras()[fs.cut_in - fs.shot.first_frame].centers[0]
+    eye = fs.shot.cameras()[fs.handles].centers[0]
     world = film.world.compose(fs.cut_start, fs.visible, eye)
     draw_path_preview(fs.shot, world, output)
 
@@ -31,7 +31,7 @@ def render_film_contact_sheet(film: Film, fs: FilmShot, output: str | Path, ever
     from splatfilm.io.images import downscale, to_uint8
     from splatfilm.shots.preview import contact_sheet_picks, tile_images
 
-    first_cut = fs.cut_in - fs.shot.first_frame
+    first_cut = fs.handles  # the first cut frame's index in the shot
     picks = [first_cut + i for i in contact_sheet_picks(fs.cut_frames, every)]
     renderer = FrameRenderer(film, backend)
     focal = fs.shot.sample().focal_mm

@@ -72,8 +72,10 @@ class ContactShadow:
             self.surface = pts
             # Heights above the plane and where the points lie along it, once for every frame.
             self._heights = self.plane.signed_distance(pts)
-            self._along = (pts - self._heights[:, None] * self.plane.normal) @ rotation_between([0.0, 0.0, 1.0],
-                                                                                                self.plane.normal)
+            self._to_patch = rotation_between([0.0, 0.0, 1.0], self.plane.normal)
+            self._along = (pts - self._heights[:, None] * self.plane.normal) @ self._to_patch
+            # A frame asks for the same base's surface for its key and again for its patch.
+            self._found: dict[tuple[bytes, float | None], float] = {}
 
     def key(self) -> str:
         """What the patch depends on besides the asset's pose, the camera and the surface under
@@ -90,10 +92,18 @@ class ContactShadow:
         if self.surface is None or len(self.surface) == 0:
             return 0.0
         base = np.asarray(base, dtype=np.float64)
+        asked = (base.tobytes(), None if lowest is None else float(lowest))
+        if asked not in self._found:
+            if len(self._found) >= 4096:  # a long film's worth of frames need not stay
+                self._found.clear()
+            self._found[asked] = self._surface_height(base, lowest)
+        return self._found[asked]
+
+    def _surface_height(self, base: np.ndarray, lowest: float | None) -> float:
         height = float(self.plane.signed_distance(base))
         bottom = height if lowest is None else min(height, float(lowest))
         # Where the points lie along the plane: x, y in the patch's frame (z is the plane's offset).
-        foot = (base - height * self.plane.normal) @ rotation_between([0.0, 0.0, 1.0], self.plane.normal)
+        foot = (base - height * self.plane.normal) @ self._to_patch
         near = np.sum((self._along[:, :2] - foot[:2]) ** 2, axis=1) <= self.radius**2
         keep = near & (self._heights <= bottom + SURFACE_REACH)
         heights, flat = self._heights[keep], self._along[keep, :2]
