@@ -378,10 +378,7 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
     else:
         remove_rig(output_path)  # one left beside OUTPUT would bind other Gaussians
         sidecar.pop("rig", None)
-    if cameras is not None:
-        write_capture_cameras(output_path, cameras)
-    else:  # one left beside OUTPUT from an earlier edit would claim cameras this asset has none of
-        capture_cameras_path(output_path).unlink(missing_ok=True)
+    write_capture_cameras(output_path, cameras)
     sidecar["asset"] = output_path.name
     sidecar["num_gaussians"] = len(g)
     if "frame" in sidecar:

@@ -85,11 +85,15 @@ def capture_cameras_path(asset: str | Path) -> Path:
     return asset.with_name(asset.stem + ".cameras.json")
 
 
-def write_capture_cameras(asset: str | Path, cameras: Cameras) -> Path:
-    """Record `cameras` (in the asset's frame) beside `asset` as capture_cameras_path(asset)."""
+def write_capture_cameras(asset: str | Path, cameras: Cameras | None) -> Path:
+    """Record `cameras` (in the asset's frame) beside `asset` as capture_cameras_path(asset);
+    None: the asset has none, and a file left there (by an earlier output of that name) goes."""
     from splatfilm.io.camera_files import write_transforms_json
 
     path = capture_cameras_path(asset)
+    if cameras is None:
+        path.unlink(missing_ok=True)
+        return path
     write_transforms_json(path, cameras, {"splatfilm": "the cameras this asset was fitted from"})
     return path
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import shutil
 import sys
 import threading
 import time
@@ -36,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import make_folder
+from splatfilm.io.atomic import clear_scratch, make_folder
 from splatfilm.io.cache import read_record, write_record
 from splatfilm.io.colmap_library import load_pycolmap, stderr_silenced
 
@@ -116,8 +115,7 @@ def database_record(work: Path, features: dict, names: list[str], reuse: bool) -
     # The write-ahead log first: one left beside a new database would be replayed into it.
     for stale in (work / "database.db-wal", work / "database.db-shm", database, work / VOCABULARY):
         stale.unlink(missing_ok=True)
-    for scratch in work.glob(".*.tmp"):  # what a killed run was writing (io.atomic.atomic_path); the folder is ours
-        shutil.rmtree(scratch, ignore_errors=True)
+    clear_scratch(work)  # what a killed run was writing; the work folder is ours (work_lock)
     record = {"features": features, "extracted": False, "matching": None, "matched": False}
     write_record(work / DATABASE_RECORD, record)
     return record

@@ -82,6 +82,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def clear_scratch(folder: str | os.PathLike) -> None:
+    """Remove what `atomic_path` writers killed mid-write left in `folder` (their hidden
+    .NAME.PID.RANDOM.tmp folders). Only for a folder one job owns (held under a lock): another
+    process's write in progress there would go too."""
+    for scratch in Path(folder).glob(".*.tmp"):
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _inside(path: Path, folder: Path) -> bool:
     """Whether `path` is `folder` or lies in it (both as given, not resolved)."""
     return path == folder or folder in path.parents

@@ -53,7 +53,7 @@ import torch
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, read_input
 from splatfilm.scene.gaussians import Gaussians, opacity_logit, opacity_sigmoid
-from splatfilm.scene.sh import MAX_SH_DEGREE, sh_degree_of
+from splatfilm.scene.sh import sh_degree_of
 
 __all__ = ["read_spz", "write_spz", "encode_spz", "decode_spz", "SPZ_MAGIC", "SPZ_VERSIONS", "SPZ_AXES"]
 
@@ -223,8 +223,6 @@ def decode_spz(data: bytes, path: str | Path = "<spz>", axes: str = "ply") -> Ga
         raise _error(path, "this SPZ file carries extensions (flag 0x2), which are not read here")
     if degree > (4 if version >= 3 else 3):
         raise _error(path, f"SH degree {degree} is not valid in an SPZ version {version} file")
-    if degree > MAX_SH_DEGREE:
-        raise _error(path, f"SH degree {degree}: splatfilm renders and rotates SH up to degree {MAX_SH_DEGREE}")
     if n > _MAX_COUNT:
         raise _error(path, f"claims {n} Gaussians; not a plausible SPZ file")
     if bits > 23:

@@ -43,8 +43,8 @@ def load_refiner(path: str | Path, device: str | torch.device | None = None) -> 
 def refiner_kind(path: str | Path) -> str:
     """What kind of refiner the local folder `path` holds: "diffusers" (a pipeline with
     model_index.json) or "splatfilm" (written by `splatfilm refine`, with refiner.json); a
-    one-line SplatfilmError naming the folder when it is neither. Loads nothing, so a render
-    asks it before the slow work that comes before loading the refiner."""
+    one-line SplatfilmError naming the folder when it is neither. Loads nothing (`load_refiner`
+    asks it to choose the loader)."""
     p = Path(path)
     if not p.is_dir():
         raise SplatfilmError(f"{p}: refiner not found (expected a local folder: a diffusers pipeline "
