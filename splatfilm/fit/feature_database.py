@@ -161,6 +161,16 @@ def _drop_orphan_cameras(database: Path) -> None:
                                     "WHERE name = ?", (table,))
 
 
+def match_options(pycolmap: ModuleType, num_threads: int, seed: int) -> tuple[Any, Any]:
+    """pycolmap's (FeatureMatchingOptions, TwoViewGeometryOptions) for matching on the CPU on
+    `num_threads` threads with RANSAC seeded by `seed`: SfM's and triangulation's alike."""
+    matching = pycolmap.FeatureMatchingOptions()
+    matching.num_threads = num_threads
+    verification = pycolmap.TwoViewGeometryOptions()
+    verification.ransac.random_seed = seed
+    return matching, verification
+
+
 @contextmanager
 def work_lock(work: Path, what: str) -> Iterator[None]:
     """Hold work/splatfilm.lock for the run: a second run on the same folder would share its

@@ -95,7 +95,8 @@ from splatfilm.scene.cameras import sizes_text
 from splatfilm.errors import SplatfilmError, last_line
 from splatfilm.io.colmap_library import colmap_log, kept_log_level, load_pycolmap, stderr_silenced
 from splatfilm.fit.feature_database import (VOCABULARY, Log, camera_of, database_record, database_stats,
-                                            extract_resumably, features_key, match_resumably, sift_options, work_lock)
+                                            extract_resumably, features_key, match_options, match_resumably, sift_options,
+                                            work_lock)
 from splatfilm.fit.memory import extraction_threads
 from splatfilm.fit.photos import UPRIGHT, Photos, read_photos, upright_folder
 from splatfilm.fit.pose_check import PoseCheck, PoseLimits, failure_counts, summarize, verify_poses, write_pose_table
@@ -519,10 +520,7 @@ def sequential_pairs_bound(n: int) -> int:
 def _match(pycolmap, database: Path, matcher: str, num_threads: int, seed: int, vocab_path: Path,
            say: Log, quiet: bool = True) -> None:
     """Match features (exhaustive, or sequential with loop detection) and verify pairs geometrically."""
-    matching = pycolmap.FeatureMatchingOptions()
-    matching.num_threads = num_threads
-    verification = pycolmap.TwoViewGeometryOptions()
-    verification.ransac.random_seed = seed
+    matching, verification = match_options(pycolmap, num_threads, seed)
     if matcher == "exhaustive":
         pycolmap.match_exhaustive(database, matching_options=matching, verification_options=verification,
                                   device=pycolmap.Device.cpu)

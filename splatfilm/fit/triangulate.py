@@ -19,7 +19,7 @@ from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError, last_line
 from splatfilm.io.colmap_library import colmap_log, load_pycolmap
 from splatfilm.fit.feature_database import (Log, database_record, database_stats, extract_resumably, features_key,
-                                            match_resumably, sift_options, work_lock)
+                                            match_options, match_resumably, sift_options, work_lock)
 from splatfilm.fit.memory import extraction_threads
 from splatfilm.io.atomic import atomic_write, make_folder
 from splatfilm.io.cache import CacheEntry
@@ -205,10 +205,7 @@ def _match_views(pycolmap, work: Path, record: dict, names: list[str], cameras: 
     matches made so are there: every pair up to TRIANGULATION_EXHAUSTIVE_MAX views, else the
     pairs of neighbouring cameras facing the same way (`pose_pairs`, written to work/pairs.txt)."""
     database, n = work / "database.db", len(names)
-    matching = pycolmap.FeatureMatchingOptions()
-    matching.num_threads = num_threads
-    verification = pycolmap.TwoViewGeometryOptions()
-    verification.ransac.random_seed = seed
+    matching, verification = match_options(pycolmap, num_threads, seed)
     if n <= TRIANGULATION_EXHAUSTIVE_MAX:
         total = n * (n - 1) // 2
         label = f"triangulate: matching all {total} pairs"

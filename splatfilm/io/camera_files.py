@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from splatfilm.scene.cameras import Cameras, focal_px_for_fov
+from splatfilm.scene.cameras import Cameras, centred_K, focal_px_for_fov
 from splatfilm.scene.transforms import Similarity
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_text
@@ -361,12 +361,11 @@ def read_camera_path_json(
         c2w[:, :3, :3] = sim.rotation @ c2w[:, :3, :3]
         c2w[:, :3, 3] = sim.apply(c2w[:, :3, 3])
 
-    Ks = np.zeros((len(focals), 3, 3))
     if model == "EQUIRECTANGULAR":
-        Ks[:, 0, 0], Ks[:, 1, 1] = w / (2 * math.pi), h / math.pi
+        fx, fy = np.full(len(focals), w / (2 * math.pi)), np.full(len(focals), h / math.pi)
     else:
-        Ks[:, 0, 0] = Ks[:, 1, 1] = focals
-    Ks[:, 0, 2], Ks[:, 1, 2], Ks[:, 2, 2] = w / 2, h / 2, 1.0
+        fx = fy = np.asarray(focals, dtype=np.float64)
+    Ks = centred_K(fx, fy, w, h)
     cameras = _build(path, lambda: Cameras.from_c2w_opengl(c2w, Ks, w, h, camera_model=model))
     seconds = meta.get("seconds")
     if seconds is not None:
