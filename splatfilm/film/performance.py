@@ -257,16 +257,15 @@ class Performance:
         return self.stride_scale(t)
 
     def _clip_feet(self, G: np.ndarray, place: Similarity, local: Similarity,
-                   t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   w: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """How far the clip lifts each IK foot above its sole height [L] (canonical units),
         where it puts it [L,3] (world; its reach forward of the hip shrunk by the stride scale
-        at world time t) and its heading about the ground's normal [L] (degrees), from the
-        clip's global transforms G [J,4,4]."""
+        w, `_stride_scale` at that time) and its heading about the ground's normal [L]
+        (degrees), from the clip's global transforms G [J,4,4]."""
         ik = self.ik
         feet = [leg[2] for leg in ik.legs]
         p = local.apply(G[feet, :3, 3])  # canonical
         lifts = np.maximum(p[:, 2] - ik.sole_heights, 0.0)
-        w = self._stride_scale(t)
         if w < 1.0:
             rest = self._rest
             hips = [leg[0] for leg in ik.legs]
@@ -295,7 +294,7 @@ class Performance:
         def sample(t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             G = global_transforms(self.rig, self.local_pose(t).matrices())
             place = place_at(t)
-            return (*self._clip_feet(G, place, local, t), (place @ local).apply(G[hips, :3, 3]))
+            return (*self._clip_feet(G, place, local, self._stride_scale(t)), (place @ local).apply(G[hips, :3, 3]))
 
         begin = min(0.0, self.plays[0].start)
         legs = ik.leg_lengths if ik.leg_lengths is not None else np.ones(len(ik.legs))
@@ -317,8 +316,8 @@ class Performance:
         turn = R.T @ rotation_between(WORLD_UP, n) @ R if ik.align_feet else np.eye(3)
         up = R.T @ WORLD_UP
         rest = self._rest
-        lifts, placed, headings = self._clip_feet(G, place, local, t)
         stepping = self._stride_scale(t)
+        lifts, placed, headings = self._clip_feet(G, place, local, stepping)
         lifts = lifts * place.scale
         ground_xy, steps, held_headings = self._foot_plants(place_at, local).held(t, placed, headings)
         targets, turns = [], []
