@@ -32,6 +32,7 @@ Film script syntax (`parse_physics`), under an asset:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -620,7 +621,8 @@ def bake_physics(spec: PhysicsSpec, points: np.ndarray, collider: Collider, fps:
 def physics_motion(spec: PhysicsSpec, asset: Asset, scene: Asset | None, fps: float, cache_dir: str | Path | None,
                    mesh_settings: MeshSettings | None = None, progress: bool = True) -> BakedMotion:
     """The motion of `asset` under `spec`, colliding with the set asset `scene` (its mesh or
-    ground plane as spec.collider says; None: the floor z = 0), sampled at `fps`."""
+    ground plane as spec.collider says; None: the floor z = 0), sampled at `fps`. A contact
+    shadow of `asset` is laid on the mesh it collides with (film.shadow), where it has one."""
     points = body_points(asset.gaussians, asset.local)
     placement = scene.world_transform(spec.start) if scene is not None else Similarity()
     # A set changed by the film (edits, clean) collides as it is shown, not as its file stores
@@ -629,6 +631,9 @@ def physics_motion(spec: PhysicsSpec, asset: Asset, scene: Asset | None, fps: fl
                               mesh_settings, progress, gaussians=scene.gaussians if scene is not None else None,
                               variant=scene.digest if scene is not None else None)
     motion = bake_physics(spec, points, collider, fps, cache_dir)
+    if asset.shadow is not None and collider.vertices is not None:
+        # On the surface the body rests on, not the set's centres, which can lie a few cm off it or show none.
+        asset.shadow = dataclasses.replace(asset.shadow, mesh=collider.vertices[collider.triangles])
     if scene is not None and len(scene.gaussians):
         motion.notes = motion.notes + surface_notes(motion, points, set_surface(scene.gaussians, placement))
     return motion

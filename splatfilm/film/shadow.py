@@ -25,6 +25,20 @@ a stray splat is too few. Higher than SURFACE_SNAP above the ground plane, the p
 plane parallel to the ground at that height; lower, on the ground plane itself, so a floor's
 own bumps do not move it and a frame on the floor keeps the key it had (World.signature adds
 the height only where it is not 0).
+
+A simulated body (film.physics) that collides with the set's mesh rests on that mesh, not on
+the centres: on the demo set's table top the two differ by -1 to +2.7 cm from spot to spot,
+and where the top's few large splats leave fewer than SURFACE_POINTS centres in the footprint
+the centres show no surface at all, so a crate resting there had its shadow put on the floor
+0.75 m below, faded to nothing. Such a body's shadow lies on its collider (`mesh`, which
+physics_motion gives it): the highest point of the mesh straight under the body's lowest part
+(`contact_points`) no higher than SURFACE_REACH above it, the surface physics holds it up with,
+so shadow and contact agree; SURFACE_SNAP and the ground plane as above (the collider's plane
+closes the mesh's holes). Under its lowest part, not under its base: a crate come to rest on
+its side has its base at an edge, and the mesh within a footprint of that (a globe's foot
+beside it, the floor past the table's edge) is not what holds it up. The patch is still drawn
+toward the camera, which keeps it over the set's own splats there (they lie within a
+centimetre or two of the mesh).
 """
 
 from __future__ import annotations
@@ -52,6 +66,12 @@ SURFACE_BAND = 0.06
 SURFACE_POINTS = 4
 SURFACE_PERCENTILE = 90
 SURFACE_SNAP = 0.05
+# The body's lowest part, whose points a mesh surface is looked for under (m above its lowest
+# point), and at most how many of them.
+CONTACT_BAND = 0.01
+CONTACT_POINTS = 64
+# Of those, the ones touching the mesh: at most this much further from it than the closest (m).
+TOUCH = 0.002
 
 
 @dataclass
@@ -59,45 +79,95 @@ class ContactShadow:
     """plane: the world ground plane it lies on; radius: the footprint radius (m), the falloff
     sigma; opacity: the darkening at its centre when the asset stands on the ground; surface:
     the set's opaque Gaussian centres [N,3] (world, `set_surface`) whose raised surfaces (a
-    table top) it lies on where the asset stands on one, or None: the ground plane only."""
+    table top) it lies on where the asset stands on one, or None: the ground plane only; mesh:
+    the triangles [F,3,3] (world, metres: three corners each) of the collider a simulated body
+    rests on, which it lies on in place of `surface` (module docstring), or None."""
 
     plane: GroundPlane
     radius: float
     opacity: float = 0.5
     surface: np.ndarray | None = field(default=None, repr=False)
+    mesh: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        self._found: dict[tuple[bytes, float | None, bytes | None], float] = {}
+        self._to_patch = rotation_between([0.0, 0.0, 1.0], self.plane.normal)
+        if self.mesh is not None:
+            tris = np.asarray(self.mesh, dtype=np.float64).reshape(-1, 3, 3)
+            self.mesh = tris
+            # Each corner's height above the plane and where it lies along it; each triangle's box.
+            self._tri_heights = self.plane.signed_distance(tris.reshape(-1, 3)).reshape(-1, 3)
+            self._tri_along = (tris.reshape(-1, 3) @ self._to_patch)[:, :2].reshape(-1, 3, 2)
+            self._tri_lo, self._tri_hi = self._tri_along.min(axis=1), self._tri_along.max(axis=1)
         if self.surface is not None:
             pts = np.asarray(self.surface, dtype=np.float64).reshape(-1, 3)
             self.surface = pts
             # Heights above the plane and where the points lie along it, once for every frame.
             self._heights = self.plane.signed_distance(pts)
-            self._to_patch = rotation_between([0.0, 0.0, 1.0], self.plane.normal)
             self._along = (pts - self._heights[:, None] * self.plane.normal) @ self._to_patch
-            # A frame asks for the same base's surface for its key and again for its patch.
-            self._found: dict[tuple[bytes, float | None], float] = {}
 
     def key(self) -> str:
         """What the patch depends on besides the asset's pose, the camera and the surface under
         it (World.signature adds `surface_height` where it is not the ground plane)."""
         return f"shadow {self.plane.normal.round(9).tolist()} {self.plane.offset:.9f} {self.radius:.9f} {self.opacity:.9f}"
 
-    def surface_height(self, base: np.ndarray, lowest: float | None = None) -> float:
+    def surface_height(self, base: np.ndarray, lowest: float | None = None, under: np.ndarray | None = None) -> float:
         """Height (m) above the ground plane of the surface the patch under `base` [3] (the
         asset's canonical origin in the world) lies on: 0 for the ground plane itself, else a
         raised surface of the set under it (module docstring). lowest: as for `gaussians`; the
         surface is looked for below the base or, when lower, below the asset's lowest part (a
         prop that landed on its side under a table rests on the floor, not on the shelf its
-        base is level with). Never higher with `lowest` than without it."""
-        if self.surface is None or len(self.surface) == 0:
+        base is level with). Never higher with `lowest` than without it. With a `mesh`, its
+        surface under `under` [K,3] (world: `contact_points`; None: under the base alone);
+        else the set's centres', where `under` does not count."""
+        if self.mesh is None and (self.surface is None or len(self.surface) == 0):
             return 0.0
         base = np.asarray(base, dtype=np.float64)
-        asked = (base.tobytes(), None if lowest is None else float(lowest))
+        if self.mesh is None:
+            under = None
+        elif under is not None:
+            under = np.ascontiguousarray(under, dtype=np.float64).reshape(-1, 3)
+        asked = (base.tobytes(), None if lowest is None else float(lowest), None if under is None else under.tobytes())
         if asked not in self._found:
             if len(self._found) >= 4096:  # a long film's worth of frames need not stay
                 self._found.clear()
-            self._found[asked] = self._surface_height(base, lowest)
+            if self.mesh is not None and under is not None and len(under):
+                bottom = float(self.plane.signed_distance(under).min()) if lowest is None else float(lowest)
+                self._found[asked] = self._mesh_height(under, bottom)
+            elif self.mesh is not None:
+                height = float(self.plane.signed_distance(base))
+                self._found[asked] = self._mesh_height(base[None], height if lowest is None else min(height, float(lowest)))
+            else:
+                self._found[asked] = self._surface_height(base, lowest)
         return self._found[asked]
+
+    def _mesh_height(self, points: np.ndarray, bottom: float) -> float:
+        """surface_height on the collider `mesh` under `points` [K,3] (world) whose lowest lies
+        `bottom` m above the plane: under each, the highest point of the mesh no higher than
+        SURFACE_REACH above that (none: the plane's 0); where the body touches, the median of
+        those under the points closest to theirs (within TOUCH of the closest)."""
+        reach = bottom + SURFACE_REACH
+        rays = (points @ self._to_patch)[:, :2]  # [P,2]: straight down the plane's normal from each
+        near = (np.all(self._tri_hi >= rays.min(axis=0), axis=1) & np.all(self._tri_lo <= rays.max(axis=0), axis=1)
+                & (self._tri_heights.min(axis=1) <= reach))
+        tri, h = self._tri_along[near], self._tri_heights[near]
+        under = np.zeros(len(points))
+        if len(tri):
+            # Barycentric coordinates of every ray in every triangle [F,P]; edge-on triangles are missed.
+            a, b, c = tri[:, 0, None, :], tri[:, 1, None, :], tri[:, 2, None, :]
+            p = rays[None]
+            det = (b[..., 1] - c[..., 1]) * (a[..., 0] - c[..., 0]) + (c[..., 0] - b[..., 0]) * (a[..., 1] - c[..., 1])
+            flat = np.abs(det) < 1e-12
+            det = np.where(flat, 1.0, det)
+            l1 = ((b[..., 1] - c[..., 1]) * (p[..., 0] - c[..., 0]) + (c[..., 0] - b[..., 0]) * (p[..., 1] - c[..., 1])) / det
+            l2 = ((c[..., 1] - a[..., 1]) * (p[..., 0] - c[..., 0]) + (a[..., 0] - c[..., 0]) * (p[..., 1] - c[..., 1])) / det
+            l3 = 1.0 - l1 - l2
+            at = l1 * h[:, 0, None] + l2 * h[:, 1, None] + l3 * h[:, 2, None]
+            hit = ~flat & (l1 >= 0) & (l2 >= 0) & (l3 >= 0) & (at <= reach)
+            under = np.maximum(np.where(hit, at, 0.0).max(axis=0), 0.0)
+        gaps = self.plane.signed_distance(points) - under
+        top = float(np.median(under[gaps <= gaps.min() + TOUCH]))
+        return top if top > SURFACE_SNAP else 0.0
 
     def _surface_height(self, base: np.ndarray, lowest: float | None) -> float:
         height = float(self.plane.signed_distance(base))
@@ -123,15 +193,16 @@ class ContactShadow:
         return 0.0
 
     def gaussians(self, base: np.ndarray, camera: np.ndarray | None = None,
-                  lowest: float | None = None) -> Gaussians | None:
+                  lowest: float | None = None, under: np.ndarray | None = None) -> Gaussians | None:
         """The patch [81 Gaussians, world frame, SH degree 0] under `base` [3] (the asset's
         canonical origin in the world), on the surface under it (`surface_height`), as seen
         from `camera` [3] (its centre; None: left on the surface), or None once the asset is too
         high to cast one. It fades with the height above that surface of the base or, when
         lower, of `lowest` (m above the ground plane: the asset's lowest part; a prop that lands
-        on its side or upside down rests on another part than its base)."""
+        on its side or upside down rests on another part than its base); under: as for
+        `surface_height`."""
         n = self.plane.normal
-        lift = self.surface_height(base, lowest)
+        lift = self.surface_height(base, lowest, under)
         if lift:  # a raised surface: the ground plane lifted to it
             plane = GroundPlane(n, self.plane.offset - lift, self.plane.inliers)
             lowest = None if lowest is None else float(lowest) - lift
@@ -183,3 +254,19 @@ def lowest_point(g: Gaussians, shadow: ContactShadow) -> float:
     if len(means) == 0:
         return float("inf")
     return float(np.percentile(shadow.plane.signed_distance(means), 1))
+
+
+def contact_points(g: Gaussians, shadow: ContactShadow, lowest: float) -> np.ndarray:
+    """The lowest part of `g` (an asset placed in the world) [K,3] (world, m): its opaque
+    Gaussians' centres at most CONTACT_BAND above `lowest` (lowest_point's height above
+    `shadow`'s plane), at most CONTACT_POINTS of them (an even subsample), where it touches
+    what holds it up; all its centres' lowest when none is opaque."""
+    opaque = g.activated_opacities.detach() > 0.5
+    means = (g.means.detach()[opaque] if int(opaque.sum()) >= 10 else g.means.detach()).double().cpu().numpy()
+    if len(means) == 0:
+        return np.zeros((0, 3))
+    heights = shadow.plane.signed_distance(means)
+    low = means[heights <= max(lowest, float(heights.min())) + CONTACT_BAND]
+    if len(low) > CONTACT_POINTS:
+        low = low[np.linspace(0, len(low) - 1, CONTACT_POINTS).astype(np.int64)]
+    return low

@@ -25,7 +25,7 @@ import splines
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.performance import Performance
-from splatfilm.film.shadow import ContactShadow, lowest_point
+from splatfilm.film.shadow import ContactShadow, contact_points, lowest_point
 from splatfilm.io.digest import content_digest
 from splatfilm.scene.easing import smoothstep
 from splatfilm.scene.gaussians import Gaussians
@@ -405,7 +405,15 @@ class World:
         if asset.shadow is None:
             return None
         placed = placed if placed is not None else self.placed(name, t, camera)
-        return asset.shadow.gaussians(asset.place_at(t).translation, camera, lowest=lowest_point(placed, asset.shadow))
+        lowest, under = self._lowest_part(asset.shadow, placed)
+        return asset.shadow.gaussians(asset.place_at(t).translation, camera, lowest=lowest, under=under)
+
+    @staticmethod
+    def _lowest_part(shadow: ContactShadow, placed: Gaussians) -> tuple[float, np.ndarray | None]:
+        """lowest_point of a placed asset, and its contact_points where its shadow lies on a
+        collider's mesh (elsewhere they do not count: not worked out)."""
+        lowest = lowest_point(placed, shadow)
+        return lowest, (contact_points(placed, shadow, lowest) if shadow.mesh is not None else None)
 
     def shadow_surface(self, name: str, t: float, camera: np.ndarray | None = None) -> float:
         """Height (m) above its ground plane of the surface an asset's contact shadow lies on
@@ -416,9 +424,11 @@ class World:
         if shadow is None:
             return 0.0
         base = asset.place_at(t).translation
-        if not shadow.surface_height(base):  # an upper bound: nothing raised under the base, none under its lowest part
+        # An upper bound on the set's centres: nothing raised under the base, none under its lowest
+        # part. Not on a mesh, looked for under the lowest part alone (a rigid body: cheap to place).
+        if shadow.mesh is None and not shadow.surface_height(base):
             return 0.0
-        return shadow.surface_height(base, lowest_point(self.placed(name, t, camera), shadow))
+        return shadow.surface_height(base, *self._lowest_part(shadow, self.placed(name, t, camera)))
 
     def compose(self, t: float, visible: list[str] | None = None, camera: np.ndarray | None = None) -> Gaussians:
         """All visible assets at world time t, in world coordinates, as one Gaussians.

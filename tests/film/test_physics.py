@@ -342,3 +342,33 @@ def test_mesh_collider_is_the_set_as_the_film_shows_it(tmp_path):
     assert lowest(as_file, pts, [as_file.end])[0] > 0.4 or abs(as_file.positions[-1, 0]) > 0.06
     assert lowest(edited, pts, [edited.end])[0] < 0.1  # nothing there: on the floor
     assert abs(edited.positions[-1, 0]) < 0.05
+
+
+def test_a_bodys_contact_shadow_is_laid_on_the_mesh_it_collides_with(monkeypatch):
+    """physics_motion gives the body's contact shadow its collider's mesh (film.shadow), so the
+    shadow lies where the body rests: on a platform 0.4 m up that the set's centres (a floor
+    alone) do not show."""
+    from splatfilm.film.shadow import ContactShadow, set_surface
+
+    top, h = 0.4, 0.5
+    box = np.array([[x, y, z] for z in (0.0, top) for y in (-h, h) for x in (-h, h)])
+    faces = np.array([[4, 5, 7], [4, 7, 6], [0, 2, 3], [0, 3, 1], [0, 1, 5], [0, 5, 4],
+                      [2, 6, 7], [2, 7, 3], [0, 4, 6], [0, 6, 2], [1, 3, 7], [1, 7, 5]])
+    plane = GroundPlane(np.array([0.0, 0.0, 1.0]), 0.0)
+    monkeypatch.setattr(physics, "scene_collider",
+                        lambda *a, **k: physics.Collider(plane=plane, vertices=box, triangles=faces))
+    u = np.arange(-1, 1, 0.05)
+    a, b = np.meshgrid(u, u)
+    floor = splats(np.c_[a.ravel(), b.ravel(), np.zeros(a.size)])
+    set_asset = Asset("set", floor, source="set.ply")
+    body = prop()
+    body.shadow = ContactShadow(plane, 0.07, surface=set_surface(floor, Similarity()))
+    m = physics_motion(PhysicsSpec(position=[0.0, 0.0, 0.6], collider="mesh", duration=1.5), body, set_asset, FPS, None,
+                       progress=False)
+    assert body.shadow.mesh is not None and len(body.shadow.mesh) == len(faces)
+    body.motion = m
+    world = World({"cube": body})
+    assert lowest(m, body_points(body.gaussians), [m.end])[0] == pytest.approx(top, abs=TOL)
+    assert world.shadow_surface("cube", m.end) == pytest.approx(top, abs=1e-6)
+    patch = world.shadow_patch("cube", m.end)
+    assert patch is not None and np.allclose(patch.means[:, 2].numpy(), top + 0.01, atol=1e-4)
