@@ -11,9 +11,10 @@ provenance record in its "comment" metadata (io/provenance.py), sealed with the 
 coded video packets. Files are written to a temporary name and renamed, so an interrupted
 encode leaves no broken movie behind.
 
-Reading video: `count_frames` counts a movie's frames (ffmpeg decodes it once), and
-`frames_from_video` writes evenly spaced frames of a capture's video as PNGs for SfM, each
-written atomically and kept while the video's bytes stay the same.
+Reading video: `count_frames` counts a movie's frames from its container (ffmpeg reads the
+packets without decoding them), and `frames_from_video` writes evenly spaced frames of a
+capture's video as PNGs for SfM, decoding the video once, each frame written atomically and
+kept while the video's bytes stay the same.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -234,25 +235,70 @@ def probe_frames(path: str | Path) -> tuple[int, tuple[int, int]]:
 
 
 def count_frames(video: str | Path) -> int:
-    """The exact number of frames of `video` (ffmpeg decodes the stream once, without writing
-    images). Raises SplatfilmError naming the file when it has no video stream, does not
-    decode or has no frames."""
+    """The number of frames `video`'s container holds: ffmpeg reads its first video stream's
+    packets, one a frame, without decoding them (a decode of the whole stream is what
+    `frames_from_video` does once). A cut-short file may hold a last packet that does not
+    decode; `frames_from_video` notices. Raises SplatfilmError naming the file when it has no
+    video stream, cannot be read or has no frames."""
     video = Path(video)
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        raise SplatfilmError(f"{video}: reading video needs imageio-ffmpeg (pip install imageio-ffmpeg)") from None
-    try:
-        n, _seconds = imageio_ffmpeg.count_frames_and_secs(str(video))
-    except Exception as e:
+    res = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(video), "-map", "0:v:0", "-c", "copy",
+                          "-f", "null", "-"], capture_output=True, text=True, errors="replace")
+    if res.returncode != 0:
         # ffmpeg lists the streams it found before failing: a file of sound alone says so
-        # there, where its last line ("Error opening output files") would not.
-        if "Stream #" in str(e) and ": Video:" not in str(e):
-            raise SplatfilmError(f"{video}: the file has no video stream (sound only?)") from None
-        raise SplatfilmError(f"{video}: cannot decode video ({last_line(e)})") from None
+        # there, where its last line ("Stream map '0:v:0' matches no streams") would not.
+        if "Stream #" in res.stderr and ": Video:" not in res.stderr:
+            raise SplatfilmError(f"{video}: the file has no video stream (sound only?)")
+        last = (res.stderr.strip().splitlines() or ["unknown error"])[-1][:200]
+        raise SplatfilmError(f"{video}: cannot decode video ({last})")
+    # The final progress report ("frame=   20 fps=..."), after \r-separated interim ones
+    reports = re.findall(r"frame=\s*(\d+)", res.stderr)
+    n = int(reports[-1]) if reports else 0
     if n < 1:
         raise SplatfilmError(f"{video}: the video has no frames")
-    return int(n)
+    return n
+
+
+def _even_picks(total: int, count: int) -> list[int]:
+    """The frame numbers of `count` frames spread evenly over `total`, first and last included."""
+    return sorted({round(k * (total - 1) / (count - 1)) for k in range(count)}) if count > 1 else [0]
+
+
+def _decoded_frames(video: Path) -> Iterator[np.ndarray]:
+    """`video`'s frames as decoded, one a packet [H,W,C] uint8. Without passthrough ffmpeg's raw
+    output runs at a constant rate, repeating frames of a variable-rate phone video (a 4 s clip
+    of 80 frames came out as 120), so frame numbers would not match `count_frames` and the
+    even picks would miss the end of the take. ffmpeg before 5.1 names the option -vsync."""
+    import imageio.v3 as iio
+
+    for option in (["-fps_mode", "passthrough"], ["-vsync", "passthrough"]):
+        try:
+            yield from iio.imiter(video, plugin="FFMPEG", output_params=option)
+            return
+        except Exception as e:
+            if f"Unrecognized option '{option[0][1:]}'" not in str(e):
+                raise
+
+
+def _write_picks(video: Path, out: Path, picks: list[int]) -> tuple[list[Path], int]:
+    """Decode `video` up to its frame picks[-1], writing frames `picks` as out/frame_00000.png, ...
+    Returns (the PNGs written, the number of frames decoded)."""
+    for stale in out.glob("frame_*.png"):
+        stale.unlink()
+    paths, wanted, decoded = [], set(picks), 0
+    try:
+        for index, frame in enumerate(_decoded_frames(video)):
+            decoded = index + 1
+            if index in wanted:
+                p = out / f"frame_{len(paths):05d}.png"
+                write_png(p, np.asarray(frame)[..., :3])
+                paths.append(p)
+            if index >= picks[-1]:
+                break
+    except SplatfilmError:  # a frame that could not be written: said as such, not as a decoding failure
+        raise
+    except Exception as e:  # imageio-ffmpeg raises OSError/RuntimeError with ffmpeg's output
+        raise SplatfilmError(f"{video}: cannot decode video ({last_line(e)})") from None
+    return paths, decoded
 
 
 def frames_from_video(video_path: str | Path, out_dir: str | Path, count: int,
@@ -265,8 +311,6 @@ def frames_from_video(video_path: str | Path, out_dir: str | Path, count: int,
     (out_dir/frames.json). Returns the PNG paths in order. Raises SplatfilmError if the video
     does not decode. log: called with one-line progress messages (None: quiet).
     """
-    import imageio.v3 as iio
-
     say = log or (lambda _msg: None)
     video, out = Path(video_path), Path(out_dir)
     if not video.is_file():
@@ -279,36 +323,29 @@ def frames_from_video(video_path: str | Path, out_dir: str | Path, count: int,
     made = frames.lookup() or {}
     paths = [out / name for name in made.get("frames", [])]
     if paths and all(p.exists() for p in paths):
-        short = f" (of {count} asked: {video} decodes short)" if len(paths) < count else ""
+        short = (f" ({video} decodes to {made['decoded']} of the {made['header']} frames its header says)"
+                 if "header" in made else "")
         say(f"video: reusing {len(paths)} frames in {out}{short}")
         return paths
 
     total = count_frames(video)
-    picks = sorted({round(k * (total - 1) / (count - 1)) for k in range(count)}) if count > 1 else [0]
+    picks = _even_picks(total, count)
     make_folder(out)
     # The old record goes before its frames are replaced: a run stopped part way through must
     # not leave the record of other frames beside frames of the same names.
     frames.path.unlink(missing_ok=True)
-    for stale in out.glob("frame_*.png"):
-        stale.unlink()
-    paths, wanted = [], set(picks)
-    try:
-        for index, frame in enumerate(iio.imiter(video, plugin="FFMPEG")):
-            if index in wanted:
-                p = out / f"frame_{len(paths):05d}.png"
-                write_png(p, np.asarray(frame)[..., :3])
-                paths.append(p)
-            if index >= picks[-1]:
-                break
-    except SplatfilmError:  # a frame that could not be written: said as such, not as a decoding failure
-        raise
-    except Exception as e:  # imageio-ffmpeg raises OSError/RuntimeError with ffmpeg's output
-        raise SplatfilmError(f"{video}: cannot decode video ({last_line(e)})") from None
+    paths, decoded = _write_picks(video, out, picks)
     if not paths:
         raise SplatfilmError(f"{video}: the video has no frames")
-    frames.store(frames=[p.name for p in paths])
-    if len(paths) < len(picks):  # the container promised more than decoded: a cut-short file
-        say(f"video: warning: {video} decodes to {index + 1} of the {total} frames its header says "
-            f"(cut short?); took {len(paths)} of {len(picks)} frames from what there is")
+    short = {}
+    if decoded < total:
+        # The container promised more than decodes (a cut-short file): the picks were spread over
+        # frames that are not there. Said, and spread again over what decodes (a second decode,
+        # only for such a file).
+        say(f"video: warning: {video} decodes to {decoded} of the {total} frames its header says (cut short?); "
+            f"taking {min(count, decoded)} frames from what there is")
+        paths, _ = _write_picks(video, out, _even_picks(decoded, count))
+        short, total = {"decoded": decoded, "header": total}, decoded
+    frames.store(frames=[p.name for p in paths], **short)
     say(f"video: {len(paths)} of {total} frames -> {out}")
     return paths

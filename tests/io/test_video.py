@@ -156,15 +156,58 @@ def test_a_frame_that_cannot_be_written_is_not_called_a_bad_video(tmp_path):
 
 def test_a_video_shorter_than_its_header_says_is_noted(tmp_path, monkeypatch):
     """A cut-short file whose container promises more frames than decode gave fewer frames
-    than asked for, without a word."""
+    than asked for, without a word. It is said, and the frames are spread over what decodes."""
     from splatfilm.io import video as video_module
 
     video = _numbered_clip(tmp_path)
     monkeypatch.setattr(video_module, "count_frames", lambda _path: 40)  # the header of a longer clip
     messages = []
     paths = frames_from_video(video, tmp_path / "frames", 5, log=messages.append)
-    assert len(paths) < 5
     assert any("decodes to 20 of the 40 frames its header says" in m for m in messages), messages
+    reds = [float(iio.imread(p)[..., 0].mean()) for p in paths]
+    np.testing.assert_allclose(reds, [0, 60, 120, 168, 228], atol=6)  # frames 0, 5, 10, 14, 19 of the 20
     messages.clear()  # and again when the frames are reused
     assert frames_from_video(video, tmp_path / "frames", 5, log=messages.append) == paths
-    assert "decodes short" in messages[0], messages
+    assert "decodes to 20 of the 40" in messages[0], messages
+
+
+def test_frames_from_video_decodes_the_video_once(tmp_path, monkeypatch):
+    """The frame count decoded the whole video, then the extraction decoded it again: a phone
+    capture's minutes of 4K were decoded twice. The count reads the container's packets."""
+    video = _numbered_clip(tmp_path)
+    exe = os.path.realpath(__import__("imageio_ffmpeg").get_ffmpeg_exe())
+    decodes = []
+    popen = subprocess.Popen
+
+    class CountingPopen(popen):
+        def __init__(self, args, *rest, **kwargs):
+            argv = [str(a) for a in args]
+            # an ffmpeg run on the clip that does not copy its packets decodes it
+            if os.path.realpath(argv[0]) == exe and str(video) in argv and "copy" not in argv:
+                decodes.append(argv)
+            super().__init__(args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", CountingPopen)
+    paths = frames_from_video(video, tmp_path / "frames", 5, log=None)
+    assert len(paths) == 5 and len(decodes) == 1, decodes
+
+
+def test_a_variable_rate_phone_video_is_sampled_to_its_last_frame(tmp_path):
+    """A phone's variable-rate video: 60 frames at 30 fps, then every third of 60 more (80
+    frames over 4 s), the red channel 2 x the source frame number. Decoded at a constant rate,
+    ffmpeg repeated frames (120), so the picks, numbered over the 80 frames the file holds,
+    stopped at 2.6 s and the end of the take was never sampled."""
+    from splatfilm.io.video import ffmpeg_exe
+
+    video = tmp_path / "phone.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "nullsrc=s=64x48:r=30:d=4,format=rgb24,geq=r='2*N':g=0:b=0",
+                    "-vf", "select='lt(n\\,60)+not(mod(n\\,3))'", "-fps_mode", "vfr",
+                    "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", str(video)], check=True)
+    assert count_frames(video) == 80
+    messages = []
+    paths = frames_from_video(video, tmp_path / "frames", 3, log=messages.append)
+    reds = [float(iio.imread(p)[..., 0].mean()) for p in paths]
+    # Frames 0, 40 and 79 of the 80: source frames 0, 40 and 117.
+    np.testing.assert_allclose(reds, [0, 80, 234], atol=4)
+    assert not any("warning" in m for m in messages)
