@@ -22,10 +22,11 @@ _JSON_CHUNK = 0x4E4F534A
 _BIN_CHUNK = 0x004E4942
 
 
-def check_gltf(path: str | Path) -> None:
-    """Raise a SplatfilmError naming `path` when its .glb container or its glTF JSON is damaged."""
+def check_gltf(path: str | Path, document: tuple[dict, bytes | None] | None = None) -> None:
+    """Raise a SplatfilmError naming `path` when its .glb container or its glTF JSON is damaged.
+    document: what `read_gltf_json` returned for it, where already read."""
     path = Path(path)
-    doc, binary = read_gltf_json(path)
+    doc, binary = read_gltf_json(path) if document is None else document
     _check_references(path, doc, None if binary is None else len(binary))
 
 

@@ -22,6 +22,7 @@ sRGB again, as glTF viewers do. OBJ/PLY colours are taken as the display values 
 from __future__ import annotations
 
 import base64
+import copy
 import io
 import json
 import logging
@@ -39,13 +40,12 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.assets.gltf_check import check_gltf, glb_bytes, read_gltf_json
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import MAX_SH_DEGREE
-from splatfilm.io.atomic import check_output_file
+from splatfilm.io.atomic import check_output_file, read_input
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, GAUSSIAN_FILE_TYPES, save_gaussians
 from splatfilm.io.images import linear_to_srgb, srgb_to_linear
 from splatfilm.io.paths import recorded_path
 from splatfilm.io.rig_files import RIG_FORMAT_VERSION, remove_rig, rig_path, save_rig
-from splatfilm.assets.rig import (MAX_INFLUENCES, GltfReader, GltfRig, gltf_has_skins, interpolate_weights,
-                                  read_gltf_rig)
+from splatfilm.assets.rig import MAX_INFLUENCES, GltfReader, GltfRig, interpolate_weights, read_gltf_rig
 from splatfilm.scene.skeleton import Rig
 from splatfilm.scene.transforms import rotmat_to_quat
 
@@ -146,6 +146,23 @@ class _UriResolver:
         return getattr(self.files, attr)
 
 
+@dataclass
+class _GltfSource:
+    """A .glb/.gltf read once for every reader of an import (the container check, the rig, the
+    UV baking): its bytes, its JSON document and a .glb's BIN chunk (None for a .gltf)."""
+
+    data: bytes
+    doc: dict
+    binary: bytes | None
+
+
+def _read_gltf_source(path: Path) -> _GltfSource:
+    """The glTF at `path` read once; SplatfilmError naming it when it cannot be read or its
+    container or JSON is damaged."""
+    data = read_input(path, "glTF file")
+    return _GltfSource(data, *read_gltf_json(path, data))
+
+
 def _placed_geometries(scene) -> list:
     """Every geometry instance of a trimesh scene, placed by its node's transform. As
     `scene.dump()`, but keeping glTF vertex attributes (COLOR_0), which a mesh copy drops."""
@@ -180,13 +197,13 @@ def _texture_uv_matrix(info: dict, where: str) -> np.ndarray | None:
             @ np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]]) @ np.diag([sx, sy, 1.0]))
 
 
-def _baked_texture_coordinates(path: Path) -> bytes | None:
+def _baked_texture_coordinates(path: Path, source: _GltfSource) -> bytes | None:
     """The glTF with the UVs its base colour textures really use put in TEXCOORD_0 (a new
     accessor in an added data-URI buffer), or None when it needs none. trimesh reads
     TEXCOORD_0 alone and ignores KHR_texture_transform, so a texture read through another
     set (`texCoord`) or moved, turned or tiled by the extension would be sampled in the wrong
     place and the asset coloured wrongly without a word."""
-    doc, binary = read_gltf_json(path)
+    doc = source.doc
     materials = doc.get("materials") or []
     uses: dict[int, tuple[int, np.ndarray | None]] = {}  # material -> (UV set, transform)
     for m, material in enumerate(materials):
@@ -200,7 +217,8 @@ def _baked_texture_coordinates(path: Path) -> bytes | None:
             uses[m] = (uv_set, matrix)
     if not uses:
         return None
-    reader = GltfReader(path)
+    doc = copy.deepcopy(doc)  # gains the baked accessors; the source stays as the file has it
+    reader = GltfReader(path, source.data)
     blob, baked = bytearray(), {}
     for i, mesh in enumerate(doc.get("meshes") or []):
         for k, prim in enumerate(mesh.get("primitives") or []):
@@ -229,11 +247,12 @@ def _baked_texture_coordinates(path: Path) -> bytes | None:
         return None
     doc.setdefault("buffers", []).append({"byteLength": len(blob), "uri": "data:application/octet-stream;base64,"
                                           + base64.b64encode(bytes(blob)).decode("ascii")})
-    return glb_bytes(doc, binary) if path.suffix.lower() == ".glb" else json.dumps(doc).encode("utf-8")
+    return glb_bytes(doc, source.binary) if path.suffix.lower() == ".glb" else json.dumps(doc).encode("utf-8")
 
 
-def _load_parts(path: Path) -> list[_Part]:
-    """The triangle meshes of a mesh file, in its root frame (scene node transforms applied)."""
+def _load_parts(path: Path, source: _GltfSource | None = None) -> list[_Part]:
+    """The triangle meshes of a mesh file, in its root frame (scene node transforms applied).
+    source: a glTF's bytes and JSON, where already read."""
     import trimesh
 
     if path.suffix.lower() not in MESH_EXTENSIONS:
@@ -247,8 +266,9 @@ def _load_parts(path: Path) -> list[_Part]:
         raise SplatfilmError(f"{path}: the file is empty")
     baked = None
     if path.suffix.lower() in (".glb", ".gltf"):
-        check_gltf(path)
-        baked = _baked_texture_coordinates(path)
+        source = source or _read_gltf_source(path)
+        check_gltf(path, (source.doc, source.binary))
+        baked = _baked_texture_coordinates(path, source)
     failures: list[str] = []
     try:
         with _trimesh_failures(failures):
@@ -322,11 +342,12 @@ def rigged_surface(path: str | Path) -> RiggedSurface:
         raise SplatfilmError(f"{path}: no such file")
     # A damaged file is named as damaged, not as a glTF without skins (what its unreadable JSON
     # would otherwise look like).
-    check_gltf(path)
-    rigged = read_gltf_rig(path) if gltf_has_skins(path) else None
+    source = _read_gltf_source(path)
+    check_gltf(path, (source.doc, source.binary))
+    rigged = read_gltf_rig(path, source.data) if source.doc.get("skins") else None
     if rigged is None:
         raise SplatfilmError(f"{path}: has no skin (the glTF declares no skins): nothing to bind to")
-    parts = _rigged_parts(_load_parts(path), rigged, path)
+    parts = _rigged_parts(_load_parts(path, source), rigged, path)
     k = max(p.joints.shape[1] for p in parts)
 
     def pad(a: np.ndarray) -> np.ndarray:
@@ -522,8 +543,10 @@ def mesh_to_gaussians(path: str | Path, count: int | None = None, density: float
         raise SplatfilmError(f"{path}: sh_degree must be 0-{MAX_SH_DEGREE}, got {sh_degree}")
     gltf = path.suffix.lower() in (".glb", ".gltf")
     # The rig first: its errors name the glTF field, where trimesh's would not.
-    rigged = read_gltf_rig(path) if gltf and path.is_file() and gltf_has_skins(path) else None
-    parts = _load_parts(path)
+    # An empty file is left to _load_parts, which calls it empty rather than a broken container.
+    source = _read_gltf_source(path) if gltf and path.is_file() and path.stat().st_size else None
+    rigged = read_gltf_rig(path, source.data) if source is not None and source.doc.get("skins") else None
+    parts = _load_parts(path, source)
     if rigged is not None:
         parts = _rigged_parts(parts, rigged, path)
     tris = np.concatenate([p.vertices[p.faces] for p in parts])  # [F,3,3]

@@ -41,12 +41,11 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from splatfilm.assets.gltf_check import read_gltf_json
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_input
 from splatfilm.scene.skeleton import PATHS, Channel, Clip, JointTRS, matrix_to_trs
 
-__all__ = ["GltfReader", "GltfRig", "RigInstance", "gltf_has_skins", "interpolate_weights", "read_gltf_rig",
+__all__ = ["GltfReader", "GltfRig", "RigInstance", "interpolate_weights", "read_gltf_rig",
            "MAX_INFLUENCES"]
 
 MAX_INFLUENCES = 4  # joints per Gaussian
@@ -100,9 +99,10 @@ def _get(obj, name: str, default=None):
 class GltfReader:
     """Buffers and accessors of one glTF file, with errors naming the file and field."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, data: bytes | None = None):
+        """data: the file's bytes, where already read."""
         self.path = path
-        data = read_input(path, "glTF file")
+        data = read_input(path, "glTF file") if data is None else data
         import pygltflib
 
         try:
@@ -246,17 +246,6 @@ class GltfReader:
             raise self.fail(here + ".indices", "indices must strictly increase")
         out[idx] = self._elements(_get(val, "bufferView", -1), _get(val, "byteOffset", 0), count, ctype, rows, cols,
                                   here + ".values")
-
-
-def gltf_has_skins(path: str | Path) -> bool:
-    """Whether a .glb/.gltf declares any skin (cheap: the JSON only)."""
-    path = Path(path)
-    data = read_input(path, "glTF file")
-    try:
-        doc, _ = read_gltf_json(path, data)
-    except SplatfilmError:
-        return False  # a damaged container or JSON: the mesh loader's check says what is wrong
-    return bool(doc.get("skins"))
 
 
 # ---- the skeleton --------------------------------------------------------------------------
@@ -446,11 +435,11 @@ def _clips(r: GltfReader, joint_of_node: np.ndarray, notes: list[str]) -> dict[s
 # ---- the whole file ------------------------------------------------------------------------
 
 
-def read_gltf_rig(path: str | Path) -> GltfRig | None:
+def read_gltf_rig(path: str | Path, data: bytes | None = None) -> GltfRig | None:
     """The skeleton, clips and placed triangle primitives of a skinned glTF (None when the
-    file has no skins)."""
+    file has no skins). data: the file's bytes, where already read."""
     path = Path(path)
-    r = GltfReader(path)
+    r = GltfReader(path, data)
     skins = r.items("skins")
     if not skins:
         return None

@@ -496,3 +496,29 @@ def test_a_malformed_texture_transform_is_a_one_line_error(tmp_path, capsys):
     assert err == (f"error: {path}: materials[0].pbrMetallicRoughness.baseColorTexture.extensions."
                    'KHR_texture_transform: offset and scale must be 2 numbers and rotation a number, got '
                    '{"offset": [0.5]}\n')
+
+
+def test_import_mesh_reads_a_glb_once(tmp_path, monkeypatch):
+    """import-mesh read and parsed a .glb four times before trimesh read it (the skin check, the
+    rig or the UV baking's accessors, the container check, the UV baking's JSON): the file is
+    read once and its document passed along."""
+    from pathlib import Path
+
+    from rigged_gltf import write_limb
+
+    limb = tmp_path / "limb.glb"
+    write_limb(limb)
+    quad = tmp_path / "quad.glb"
+    _half_and_half_quad(quad, {"texCoord": 1}, [[0, 0], [1, 0], [1, 1], [0, 1]], [[0, 0], [1, 0], [1, 1], [0, 1]])
+    reads: list[str] = []
+    read_bytes = Path.read_bytes
+
+    def counting(self):
+        if self.suffix == ".glb":
+            reads.append(self.name)
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting)
+    for path in (limb, quad):
+        assert main(["import-mesh", str(path), "-o", str(tmp_path / f"{path.stem}.ply"), "--count", "200"]) == 0
+    assert reads == ["limb.glb", "quad.glb"], reads
