@@ -148,52 +148,66 @@ def _scaled(cameras: Cameras, width: int) -> Cameras:
     return Cameras(cameras.viewmats, Ks, width, heights)
 
 
-def surfel_covariances(gaussians: Gaussians) -> torch.Tensor:
-    """The covariances [N,3,3] (float64, CPU, scene units^2) whose depth `surface_depth` blends:
-    each Gaussian's thinnest axis thinned by its flatness, s_min -> s_min^2 / s_mid. A flat
-    Gaussian (a splat on a surface) then spreads its depth along its mid-plane, as a 2DGS
-    surfel does, where its thickness would take part of the slope off (12% for a 2 mm thick,
-    2 cm wide splat seen 15 degrees above its plane); a round one keeps its shape."""
+@dataclass
+class Surfels:
+    """What `surface_depth` needs of a scene whatever the view, made once for every view
+    (`surfels`): the means [N,3] and `covars` [N,3,3] (float64, CPU, scene units) its depth
+    planes come from, and `dense`, the Gaussians made SURFACE_DENSITY times as dense, whose
+    weights blend them."""
+
+    means: torch.Tensor
+    covars: torch.Tensor
+    dense: Gaussians
+
+
+def surfels(gaussians: Gaussians) -> Surfels:
+    """The `Surfels` of a scene. The covariances: each Gaussian's thinnest axis thinned by its
+    flatness, s_min -> s_min^2 / s_mid. A flat Gaussian (a splat on a surface) then spreads its
+    depth along its mid-plane, as a 2DGS surfel does, where its thickness would take part of the
+    slope off (12% for a 2 mm thick, 2 cm wide splat seen 15 degrees above its plane); a round
+    one keeps its shape. The dense Gaussians: opacity 1 - (1 - o)^k, k = SURFACE_DENSITY."""
     g = gaussians.to(device="cpu", dtype=torch.float64)
     with torch.no_grad():
         scales = g.activated_scales
         ordered, order = torch.sort(scales, dim=-1)
         thin = ordered[..., 0] ** 2 / ordered[..., 1].clamp_min(1e-30)
-        return quat_scale_to_covar(g.quats, scales.scatter(-1, order[..., :1], thin[..., None]))
-
-
-def surface_depth(gaussians: Gaussians, viewmat: np.ndarray, K: np.ndarray, width: int, height: int,
-                  backend: str = "auto",
-                  covars: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One pinhole view of the scene for meshing: (rgb [H,W,3] composited over black, alpha
-    [H,W], depth [H,W] camera z in scene units, 0 where alpha is 0), float64. The depth is
-    the blend of each Gaussian's depth where the pixel ray meets it (`projection.depth_planes`
-    of `surfel_covariances`, which `covars` may hold already), not of its centre's: it lies on
-    a surface of flat Gaussians however obliquely it is seen. The blend's weights are those of
-    the Gaussians made SURFACE_DENSITY times as dense (opacity 1 - (1 - o)^k): the depth of
-    the front of a semi-transparent layer of Gaussians, where the photos saw its surface, not
-    of the Gaussians seen through it; an opaque surface's depth is unchanged. rgb and alpha are
-    the scene's own (two renders). viewmat [4,4] world-to-camera (OpenCV axes), K [3,3] pixels."""
-    V = torch.tensor(np.asarray(viewmat)[None], dtype=torch.float64)
-    Kt = torch.tensor(np.asarray(K)[None], dtype=torch.float64)
-    covars = surfel_covariances(gaussians) if covars is None else covars
-    with torch.no_grad():
+        covars = quat_scale_to_covar(g.quats, scales.scatter(-1, order[..., :1], thin[..., None]))
         means = gaussians.means.detach().to(device="cpu", dtype=torch.float64)
-        means2d, depths, grads = depth_planes(means, covars, V, Kt, width, height)
-        # Pixel offsets from the image centre keep the blended terms small (float32 on gsplat).
-        centre = torch.tensor([width / 2, height / 2], dtype=torch.float64)
-        offset = depths - (grads * (means2d - centre)).sum(-1)
-        features = torch.cat([offset[..., None], grads], dim=-1)  # [1,N,3]
         # logit(1 - (1 - o)^k) = log(1 - e^-ks) + ks, with s = softplus(logit o) = -log(1 - o).
         ks = SURFACE_DENSITY * torch.nn.functional.softplus(gaussians.opacities.detach().double())
         dense = Gaussians(gaussians.means, gaussians.quats, gaussians.scales,
                           (torch.log(-torch.expm1(-ks)) + ks).to(gaussians.dtype), gaussians.sh0, gaussians.shN)
+    return Surfels(means, covars, dense)
+
+
+def surface_depth(gaussians: Gaussians, viewmat: np.ndarray, K: np.ndarray, width: int, height: int,
+                  backend: str = "auto",
+                  prepared: Surfels | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One pinhole view of the scene for meshing: (rgb [H,W,3] composited over black, alpha
+    [H,W], depth [H,W] camera z in scene units, 0 where alpha is 0), float64. The depth is
+    the blend of each Gaussian's depth where the pixel ray meets it (`projection.depth_planes`
+    of the `surfels` covariances), not of its centre's: it lies on a surface of flat Gaussians
+    however obliquely it is seen. The blend's weights are those of the Gaussians made
+    SURFACE_DENSITY times as dense: the depth of the front of a semi-transparent layer of
+    Gaussians, where the photos saw its surface, not of the Gaussians seen through it; an
+    opaque surface's depth is unchanged. rgb and alpha are the scene's own (two renders).
+    viewmat [4,4] world-to-camera (OpenCV axes), K [3,3] pixels. prepared: `surfels(gaussians)`,
+    where a caller rendering many views made it once."""
+    V = torch.tensor(np.asarray(viewmat)[None], dtype=torch.float64)
+    Kt = torch.tensor(np.asarray(K)[None], dtype=torch.float64)
+    prepared = surfels(gaussians) if prepared is None else prepared
+    with torch.no_grad():
+        means2d, depths, grads = depth_planes(prepared.means, prepared.covars, V, Kt, width, height)
+        # Pixel offsets from the image centre keep the blended terms small (float32 on gsplat).
+        centre = torch.tensor([width / 2, height / 2], dtype=torch.float64)
+        offset = depths - (grads * (means2d - centre)).sum(-1)
+        features = torch.cat([offset[..., None], grads], dim=-1)  # [1,N,3]
         V, Kt = V.to(gaussians.dtype), Kt.to(gaussians.dtype)
         # Colour and coverage are the Gaussians' own: the rasterizer's 0.999 cap on a Gaussian's
         # alpha and its stop at a transmittance of 1e-4 keep the true alpha from being read back
         # from the denser render.
         out = render(gaussians, V, Kt, width, height, backend=backend)
-        planes = render(dense, V, Kt, width, height, backend=backend, sh_degree=0,
+        planes = render(prepared.dense, V, Kt, width, height, backend=backend, sh_degree=0,
                         features=features.to(device=gaussians.device, dtype=gaussians.dtype))
     alpha = out.alpha[0, ..., 0].double().cpu().numpy()
     dense_alpha = planes.alpha[0, ..., 0].double().cpu().numpy()
@@ -223,11 +237,12 @@ def fuse_mesh(gaussians: Gaussians, cameras: Cameras, voxel: float, settings: Me
         attr_names=("tsdf", "weight", "color"), attr_dtypes=(o3c.float32, o3c.float32, o3c.float32),
         attr_channels=((1), (1), (3)), voxel_size=float(voxel), block_resolution=8, block_count=BLOCKS, device=device)
     trunc = float(settings.trunc_voxels)
-    covars = surfel_covariances(gaussians)
+    prepared = surfels(gaussians)
     fused = 0
     for i in tqdm(range(len(cameras)), desc="mesh", unit="view", disable=not progress):
         w, h = int(cameras.widths[i]), int(cameras.heights[i])
-        rgb, alpha, depth = surface_depth(gaussians, cameras.viewmats[i], cameras.Ks[i], w, h, settings.backend, covars)
+        rgb, alpha, depth = surface_depth(gaussians, cameras.viewmats[i], cameras.Ks[i], w, h, settings.backend,
+                                          prepared)
         keep = alpha >= settings.min_alpha
         if not keep.any():
             continue

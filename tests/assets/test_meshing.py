@@ -195,6 +195,25 @@ def test_meshes_repeat_exactly():
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
 
 
+def test_the_dense_gaussians_are_made_once_a_mesh(monkeypatch):
+    """surface_depth made the Gaussians SURFACE_DENSITY times as dense (and the means in float64)
+    again for every view it fused; they are the same for every view."""
+    from splatfilm.assets import meshing
+
+    made = []
+
+    class Counted(Gaussians):
+        def __post_init__(self):
+            made.append(len(self.means))
+            super().__post_init__()
+
+    monkeypatch.setattr(meshing, "Gaussians", Counted)
+    g = box_on_floor()
+    coarse = MeshSettings(voxel=0.04, views=6, width=64, height=48)
+    mesh_scene(g, None, coarse, progress=False)
+    assert made == [len(g)], made
+
+
 def test_write_formats(scene_mesh, tmp_path):
     import trimesh
 
