@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -15,20 +15,20 @@ if TYPE_CHECKING:
 class Handoff:
     """What `render` hands on besides frames and the edit: the passes, the ProRes masters
     (with burn-in), provenance, the C2PA key and certificate (or None), and `kept`: the codecs
-    of masters already in the output folder (masters.kept_masters), which the render remakes
-    too."""
+    of masters already in the output folder, each with its recorded burn-in
+    (masters.kept_masters, looked up once a render), which the render remakes too."""
 
     passes: tuple[str, ...]
     masters: tuple[str, ...]
     burn_in: bool
     provenance: bool
     sign: tuple[str, str] | None
-    kept: tuple[str, ...] = ()
+    kept: dict[str, bool] = field(default_factory=dict)
 
     @property
     def needs_alpha(self) -> bool:
         """ProRes 4444 carries the frames' alpha, so the render writes it beside them."""
-        return "prores4444" in self.masters + self.kept and not self.passes
+        return "prores4444" in self.masters + tuple(self.kept) and not self.passes
 
 
 def add_handoff_options(p: argparse.ArgumentParser) -> None:
@@ -70,7 +70,7 @@ def handoff_options(args: argparse.Namespace) -> Handoff:
         from splatfilm.handoff.provenance import c2pa_module
 
         c2pa_module()
-    kept = tuple(kept_masters(args.output))
+    kept = kept_masters(args.output)
     return Handoff(passes, masters, args.burn_in, not args.no_provenance,
                    tuple(args.sign) if args.sign else None, kept)
 
@@ -82,7 +82,7 @@ def finish_render(h: Handoff, film: Film, output: str, frames_only: bool = False
     if (h.masters or h.kept) and not frames_only:
         from splatfilm.handoff.masters import write_masters
 
-        paths = write_masters(film, output, h.masters, burn_in=h.burn_in, provenance=h.provenance)
+        paths = write_masters(film, output, h.masters, burn_in=h.burn_in, provenance=h.provenance, kept=h.kept)
         print(f"masters: {len(paths)} ProRes file(s) in {output}/masters")
     if h.sign:
         from splatfilm.handoff.provenance import sign_outputs

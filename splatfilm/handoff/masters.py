@@ -134,17 +134,19 @@ def _master_frames(film: Film, fs: FilmShot, src: Path, dst: Path, codec: str, b
 
 
 def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn_in: bool = False,
-                  provenance: bool = False, log: Callable[[str], None] = print) -> list[Path]:
+                  provenance: bool = False, log: Callable[[str], None] = print,
+                  kept: dict[str, bool] | None = None) -> list[Path]:
     """Make the ProRes masters (module docstring) of the film rendered into out_dir, for
     each of `codecs` (MASTER_CODECS) with `burn_in`, and for the codecs already in
-    out_dir/masters (`kept_masters`, with their recorded burn-in); with `provenance` each
-    carries its record. Shots whose frames are not all there are left out (and then the cut,
-    whose old master is removed). Returns the masters' paths."""
+    out_dir/masters (`kept_masters`, with their recorded burn-in; `kept`: what it said, where
+    the caller looked them up already); with `provenance` each carries its record. Shots
+    whose frames are not all there are left out (and then the cut, whose old master is
+    removed). Returns the masters' paths."""
     out = Path(out_dir)
     for c in codecs:
         if c not in MASTER_CODECS:
             raise SplatfilmError(f"unknown master {c!r}; choose from {', '.join(MASTER_CODECS)}")
-    burnt = {**kept_masters(out), **{c: burn_in for c in codecs}}
+    burnt = {**(kept_masters(out) if kept is None else kept), **{c: burn_in for c in codecs}}
     facts = provenance_facts(film) if provenance else None
     folder = make_folder(out / "masters")
     work = out / ".masters-frames"

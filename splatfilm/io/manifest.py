@@ -13,12 +13,10 @@ with a record of its own is an `io.cache.CacheEntry`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterable
 
-from splatfilm.io.atomic import atomic_write
-from splatfilm.io.cache import read_record
+from splatfilm.io.cache import read_record, write_record
 
 # Version 2: {"version": 2, "frames": {file: key}, SECTION: {...}}. Version 1 (no `version`
 # field) had the film's layout without the field, and render-cameras' keys at the top level.
@@ -73,9 +71,9 @@ class Manifest:
         return self.sections.setdefault(name, {})
 
     def save(self) -> None:
-        """Write the manifest (its sections, version and frames) atomically."""
+        """Write the manifest (its sections, version and frames) atomically, keys sorted."""
         data = {**self.sections, "version": MANIFEST_VERSION, "frames": self.frames}
-        atomic_write(self.path, [json.dumps(data, indent=1, sort_keys=True).encode()])
+        write_record(self.path, data, indent=1, sort_keys=True)
         self._unsaved = 0
 
     def __enter__(self) -> Manifest:

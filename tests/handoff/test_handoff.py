@@ -212,10 +212,14 @@ def _first_frame(movie: Path) -> np.ndarray:
     return np.frombuffer(next(reader), np.uint8).reshape(meta["size"][1], meta["size"][0], 3).astype(float)
 
 
-def test_a_render_without_masters_remakes_the_masters_there_and_drops_stale_side_files(tmp_path, capsys):
+def test_a_render_without_masters_remakes_the_masters_there_and_drops_stale_side_files(tmp_path, capsys,
+                                                                                          monkeypatch):
     """Masters and passes from a first render; the shot changes; a plain render must leave no
     file showing the old frames: the masters are remade from the new frames (an editor relinks
-    the EDL to them), the passes EXRs it does not write are removed."""
+    the EDL to them), the passes EXRs it does not write are removed. The masters there are
+    looked up once a render (the options' check and the masters each looked them up)."""
+    from splatfilm.handoff import masters
+
     import imageio.v3 as iio
     import yaml
 
@@ -239,7 +243,11 @@ def test_a_render_without_masters_remakes_the_masters_there_and_drops_stale_side
     # A new record start alone (no frame changed) moves the cut's master with the cut and the EDL.
     assert probe_timecode(out / "masters" / "passes.prores422hq.mov") == "01:00:00:00"
     film.write_text(yaml.safe_dump({**script, "record_start": "00:59:50:00"}, sort_keys=False))
+    lookups = []
+    kept_masters = masters.kept_masters
+    monkeypatch.setattr(masters, "kept_masters", lambda out_dir: lookups.append(out_dir) or kept_masters(out_dir))
     assert main(["render", str(film), "-o", str(out), "--backend", "cpu"]) == 0
+    assert len(lookups) == 1, lookups
     event = next(line for line in (out / "passes.edl").read_text().splitlines() if line.startswith("001"))
     assert (probe_timecode(out / "masters" / "passes.prores422hq.mov") == probe_timecode(out / "passes.mp4")
             == event.split()[6] == "00:59:50:00")

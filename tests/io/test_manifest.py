@@ -67,6 +67,27 @@ def test_manifest_saves_every_few_records_and_on_the_way_out(tmp_path):
     assert again.frames == {f"{i}.png": f"k{i}" for i in range(4)} and again.section("movies") == {"x.mp4": "d"}
 
 
+def test_manifest_is_written_by_the_one_record_writer(tmp_path, monkeypatch):
+    """Manifest.save wrote its JSON by hand beside io.cache.write_record. The bytes are the
+    same but for write_record's trailing newline; a manifest saved without one still reads."""
+    from splatfilm.io import manifest as manifest_module
+    from splatfilm.io.cache import write_record
+
+    written = []
+    monkeypatch.setattr(manifest_module, "write_record",
+                        lambda *a, **kw: written.append(a[0]) or write_record(*a, **kw), raising=False)
+    path = tmp_path / "m.json"
+    m = Manifest(path, sections={"masters": {"b": "2", "a": "1"}})
+    m.done("f.png", "k1")
+    m.save()
+    assert written == [path]
+    data = {"frames": {"f.png": "k1"}, "masters": {"a": "1", "b": "2"}, "version": MANIFEST_VERSION}
+    assert path.read_bytes() == (json.dumps(data, indent=1) + "\n").encode()
+    path.write_bytes(json.dumps(data, indent=1).encode())  # as splatfilm wrote it before
+    again = Manifest.load(path)
+    assert again.frames == {"f.png": "k1"} and again.section("masters") == {"a": "1", "b": "2"}
+
+
 def test_manifest_reads_both_version_1_layouts(tmp_path):
     film = tmp_path / "film.json"  # the film's: frames and sections, no version field
     film.write_text(json.dumps({"frames": {"s/s.1001.png": "k"}, "movies": {"s.mp4": "d"}, "refine": {"s": True}}))
