@@ -305,3 +305,42 @@ def small_cfg(**kw) -> FitConfig:
     base = dict(steps=120, backend="cpu", sh_degree=1, sh_degree_interval=60, checkpoint_every=0, test_every=8)
     base.update(kw)
     return FitConfig(**base)
+
+
+# ---- a rigged figure's capture, to clean -----------------------------------------------------
+
+
+def capture_beside_rigged(asset: Path, centre, radius: float = 4.0, size: int = 48) -> tuple[Cameras, int]:
+    """Make the rigged asset at `asset` (y up, as glTF's import keeps it) a capture to clean:
+    six cameras of `size` px, 40 degrees wide, on a ring of `radius` m round the y axis through
+    `centre`, the first on +z (glTF's front), all looking at it, recorded beside it as its
+    capture cameras; and three magenta floaters 0.6 m in front of the first camera appended to
+    the file and to its rig (following joint 0): only that camera sees them (the figure hides
+    them from the one opposite, the rest look past them). Returns the cameras and the count of
+    the figure's own Gaussians (the floaters follow them)."""
+    import dataclasses
+
+    from splatfilm.assets.meshing import look_at_viewmat
+    from splatfilm.assets.sidecar import capture_cameras_path
+    from splatfilm.io.camera_files import write_transforms_json
+    from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
+    from splatfilm.io.rig_files import load_rig, rig_path, save_rig
+
+    centre = np.asarray(centre, float)
+    f = size * 0.5 / math.tan(math.radians(20))
+    K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1.0]])
+    eyes = [centre + radius * np.array([math.sin(a), 0.0, math.cos(a)]) for a in np.arange(6) * math.pi / 3]
+    cams = Cameras(np.stack([look_at_viewmat(e, centre, np.array([0.0, 1.0, 0.0])) for e in eyes]), K, size, size)
+    write_transforms_json(capture_cameras_path(asset), cams)
+    g = load_gaussians(asset)
+    rig = load_rig(rig_path(asset), len(g))
+    near = eyes[0] + np.array([0.0, 0.0, -0.6])
+    points = near + np.array([[-0.07, 0.0, 0.0], [0.0, 0.05, 0.0], [0.07, 0.0, 0.0]])
+    t = lambda a: torch.tensor(np.ascontiguousarray(a), dtype=torch.float32)
+    floaters = Gaussians.from_activated(t(points), t(np.tile([1.0, 0.0, 0.0, 0.0], (3, 1))), t(np.full((3, 3), 0.04)),
+                                        t(np.full(3, 0.95)), colors=t(np.tile([1.0, 0.0, 1.0], (3, 1))))
+    save_gaussians(asset, Gaussians.concat([g, floaters.to(dtype=g.dtype).with_sh_degree(g.sh_degree)]))
+    rows = np.zeros((3, 4), rig.joints.dtype), np.tile(np.array([[1, 0, 0, 0]], rig.weights.dtype), (3, 1))
+    save_rig(rig_path(asset), dataclasses.replace(rig, joints=np.concatenate([rig.joints, rows[0]]),
+                                                  weights=np.concatenate([rig.weights, rows[1]])), asset.name)
+    return cams, len(g)

@@ -15,6 +15,9 @@ unchanged (benchmarks/README.md).
 
 and in a film script, under an asset: `clean: true` (or `clean: {min_views: 3}`), applied
 before its edits once the script's shots are checked, and cached beside the script.
+
+A rigged asset's rig follows, as it follows an edit: the clean copy's rig (and a film's
+performing figure) binds the Gaussians kept, their rows in their order (`Rig.select_gaussians`).
 """
 
 from __future__ import annotations
@@ -91,9 +94,13 @@ def capture_cameras_of(scene: str | Path, cameras_path: str | Path | None = None
 def clean_asset(scene: str | Path, output: str | Path, cameras_path: str | Path | None = None,
                 settings: CleanupSettings | None = None, backend: str = "auto", progress: bool = True) -> dict:
     """`splatfilm clean`: write `output` (any Gaussian file) with the unsupported Gaussians of `scene`
-    removed, and its sidecar noting what was done. Returns {kept, removed, views, seconds}."""
-    from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, robust_bounds, sidecar_path, write_capture_cameras
+    removed, its sidecar noting what was done, the cameras counted with beside it and, for a
+    rigged `scene`, its rig binding the Gaussians kept (OUTPUT.rig.npz, as `edit` writes one).
+    Returns {kept, removed, views, seconds}."""
+    from splatfilm.assets.sidecar import (Sidecar, check_beside_free, check_sidecar_free, robust_bounds, sidecar_path,
+                                          write_capture_cameras)
     from splatfilm.io.gaussian_files import check_gaussian_output, load_gaussians, save_gaussians
+    from splatfilm.io.rig_files import carry_rig, load_rig, rig_path
 
     t0 = time.perf_counter()
     scene, output = Path(scene), Path(output)
@@ -103,13 +110,17 @@ def clean_asset(scene: str | Path, output: str | Path, cameras_path: str | Path 
         raise SplatfilmError(f"{output}: the output would overwrite the input; write the clean copy beside it")
     check_gaussian_output(output)
     check_sidecar_free(output)
+    check_beside_free(scene, output)
     settings = settings or CleanupSettings()
-    sidecar = Sidecar.of_asset(scene) or Sidecar()  # read first: a broken one fails before any work
+    # Read first: a broken sidecar, camera file or rig fails before any work.
+    sidecar = Sidecar.of_asset(scene) or Sidecar()
     cameras = capture_cameras_of(scene, cameras_path)
     g = load_gaussians(scene)
+    rig = load_rig(rig_path(scene), len(g)) if rig_path(scene).exists() else None
     keep = supported(g, cameras, settings, backend, progress)
     clean = g.select(torch.nonzero(keep).reshape(-1))
     save_gaussians(output, clean)
+    carry_rig(output, rig, keep.cpu().numpy(), sidecar)
     write_capture_cameras(output, cameras)
     sidecar["asset"] = output.name
     sidecar["num_gaussians"] = len(clean)
@@ -138,18 +149,20 @@ def parse_cleanup(value: Any, at: At) -> CleanupSettings | None:
 
 
 def cached_supported(scene: str | Path, gaussians: Gaussians, settings: CleanupSettings, cache_dir: str | Path,
-                     backend: str = "auto", progress: bool = True, cameras: Cameras | None = None) -> torch.Tensor:
+                     backend: str = "auto", progress: bool = True, cameras: Cameras | None = None,
+                     scene_sha256: str | None = None) -> torch.Tensor:
     """`supported` for the asset file `scene` (its Gaussians as loaded) against the capture
     cameras recorded beside it (`cameras`: those, already read), read from
     `cache_dir`/clean-KEY.json when an earlier run counted the same file, cameras and
-    settings, else counted and written there."""
+    settings, else counted and written there. scene_sha256: the file's `file_digest`, when
+    the caller has it (a film's loader took it): a set's file is read once, not twice."""
     from splatfilm.assets.sidecar import capture_cameras_path
     from splatfilm.io.cache import CacheEntry
     from splatfilm.io.digest import content_digest, file_digest
 
     cameras = cameras if cameras is not None else capture_cameras_of(scene)
-    record = {"scene_sha256": file_digest(scene), "cameras_sha256": file_digest(capture_cameras_path(scene)),
-              "settings": asdict(settings)}
+    record = {"scene_sha256": scene_sha256 if scene_sha256 is not None else file_digest(scene),
+              "cameras_sha256": file_digest(capture_cameras_path(scene)), "settings": asdict(settings)}
     cache = CacheEntry.in_folder(cache_dir, "clean", content_digest(record))
     data = cache.lookup() or {}
     if isinstance(data.get("removed"), list):

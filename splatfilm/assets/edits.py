@@ -19,7 +19,8 @@ A list of edits in YAML, applied in order:
       factor: 0.5
 
 A rigged asset's rig follows the edits: delete and keep drop the rows of the Gaussians they
-remove (`edit_gaussians` says which it kept), recolour and opacity keep every Gaussian.
+remove (`edit_gaussians` says which it kept; `io.rig_files.carry_rig` writes the copy's rig),
+recolour and opacity keep every Gaussian.
 
 A Gaussian is selected when its centre is inside the shape. Shapes are in the asset's own
 frame (what its file stores) or, with `frame: world`, in the film world: such a selection
@@ -43,7 +44,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, robust_bounds, sidecar_path
+from splatfilm.assets.sidecar import Sidecar, check_beside_free, check_sidecar_free, robust_bounds, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians, opacity_logit
 from splatfilm.scene.sh import rgb_to_sh0, sh0_to_rgb
@@ -341,20 +342,17 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
     Gaussians comes along: its rig (OUTPUT.rig.npz: the same skeleton and clips binding the
     Gaussians the edits keep, in their order) and its capture cameras (OUTPUT.cameras.json,
     as `clean` records them; edits do not move the asset). Returns the sidecar."""
-    from splatfilm.assets.sidecar import capture_cameras_path, read_capture_cameras, write_capture_cameras
+    from splatfilm.assets.sidecar import read_capture_cameras, write_capture_cameras
     from splatfilm.io.atomic import read_text
     from splatfilm.io.gaussian_files import check_gaussian_output, load_gaussians, save_gaussians
-    from splatfilm.io.rig_files import load_rig, remove_rig, rig_path, save_rig
+    from splatfilm.io.rig_files import carry_rig, load_rig, rig_path
 
     input_path, edits_path, output_path = Path(input_path), Path(edits_path), Path(output_path)
     if output_path.resolve() == input_path.resolve():
         raise SplatfilmError(f"{output_path}: the output would overwrite the input; edits keep the captured asset")
     check_gaussian_output(output_path)
     check_sidecar_free(output_path)
-    for beside in (rig_path, capture_cameras_path):  # hero.ply -> hero.spz in one folder share them
-        if beside(input_path).exists() and beside(output_path).resolve() == beside(input_path).resolve():
-            raise SplatfilmError(f"{output_path}: its {beside(output_path).name} would overwrite the input's; give "
-                                 "the edited copy another name")
+    check_beside_free(input_path, output_path)
     doc = load_yaml(read_text(edits_path, "YAML list of edits"), str(edits_path))
     at = At(str(edits_path))
     if isinstance(doc, dict):
@@ -371,13 +369,7 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
     cameras = read_capture_cameras(input_path)
     g, kept = edit_gaussians(gaussians, edits)
     save_gaussians(output_path, g)
-    if rig is not None:
-        save_rig(rig_path(output_path), rig.select_gaussians(kept), output_path.name)
-        if isinstance(sidecar.get("rig"), dict):
-            sidecar["rig"]["file"] = rig_path(output_path).name
-    else:
-        remove_rig(output_path)  # one left beside OUTPUT would bind other Gaussians
-        sidecar.pop("rig", None)
+    carry_rig(output_path, rig, kept, sidecar)
     write_capture_cameras(output_path, cameras)
     sidecar["asset"] = output_path.name
     sidecar["num_gaussians"] = len(g)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, sidecar_path
+from splatfilm.assets.sidecar import Sidecar, check_beside_free, check_sidecar_free, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import check_output_file
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, GAUSSIAN_FILE_TYPES, load_gaussians, save_gaussians
@@ -41,6 +41,7 @@ def pose_asset(asset: str | Path, output: str | Path, clip: str, time: float, me
         raise SplatfilmError(f"{output}: is the asset itself; write the posed copy to another file")
     check_output_file(output)
     check_sidecar_free(output)
+    check_beside_free(asset, output)  # the rig removed beside OUTPUT would be the asset's own
     if not math.isfinite(time) or time < 0:
         raise SplatfilmError(f"--time must be a number of seconds >= 0, got {time}")
     if method not in METHODS:

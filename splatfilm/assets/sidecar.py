@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.rig_files import rig_path
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import WORLD_UP, Similarity, axis_rotation, rotation_between, unit_vector
@@ -70,6 +71,17 @@ def check_sidecar_free(asset: str | Path) -> None:
     if _another_asset(owner, asset):
         raise SplatfilmError(f"{path}: is the sidecar of {owner}; writing {Path(asset).name} beside it would "
                              f"replace that record (give the output another name than {path.stem}.*)")
+
+
+def check_beside_free(input_path: str | Path, output: str | Path) -> None:
+    """Raise SplatfilmError when writing OUTPUT, a copy of the asset at `input_path` (edit,
+    clean, pose), would write over or remove a file that lies beside the input and belongs to
+    it: HERO.ply -> HERO.spz in one folder share HERO.rig.npz and HERO.cameras.json."""
+    for beside in (rig_path, capture_cameras_path):
+        theirs = beside(input_path)
+        if theirs.exists() and beside(output).resolve() == theirs.resolve():
+            raise SplatfilmError(f"{output}: its {theirs.name} would overwrite or remove the input's; give the copy "
+                                 "another name")
 
 
 def _another_asset(owner: Any, asset: str | Path) -> bool:

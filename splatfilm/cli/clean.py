@@ -25,7 +25,8 @@ def add_clean_command(sub: argparse._SubParsersAction) -> None:
                        description="Render SCENE from its capture's cameras (those fit recorded beside it as "
                                    "SCENE.cameras.json, or --cameras) and remove the Gaussians that fewer than "
                                    "--min-views of them show (unseen ones, and ones only one photo shows): what "
-                                   "floats in front of new views. Writes OUTPUT and its sidecar; SCENE is kept.")
+                                   "floats in front of new views. Writes OUTPUT and its sidecar (and, for a rigged "
+                                   "SCENE, OUTPUT.rig.npz binding the Gaussians kept); SCENE is kept.")
     p.add_argument("scene", help=f"fitted Gaussian scene ({GAUSSIAN_FILE_TYPES})")
     p.add_argument("-o", "--output", required=True, help=f"the clean copy ({GAUSSIAN_FILE_TYPES})")
     p.add_argument("--cameras", help="the capture's camera file (default: SCENE.cameras.json beside SCENE)")

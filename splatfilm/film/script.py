@@ -26,7 +26,7 @@
         look_height: 1.5               # shots that name `hero` aim this high above its base
         clean: true                    # floaters out: Gaussians fewer than 2 capture views show (assets.cleanup)
         edits: [{op: delete, sphere: {center: [..], radius: 0.3}}]   # applied at load (assets.edits);
-                                       # a rigged asset's rig drops the deleted Gaussians' rows
+                                       # a rigged asset's rig drops the rows clean and edits delete
         animation: {keyframes: [{time: 0, position: [..], yaw: 0, scale: 1}, ...]}
         # or walk: {points: [[..], [..]], speed: 0.8, start: 0, turn_rate: 180}   # deg/s at most
         # or physics: {drop_from: [..] | position + velocity, mass, friction, restitution, ...}
@@ -270,11 +270,14 @@ class _Deferred:
             self.run(name)
 
 
-def _clean(asset: Asset, cleanup: CleanupSettings, cameras: Cameras, cache: Path, at: At) -> None:
+def _clean(asset: Asset, cleanup: CleanupSettings, cameras: Cameras, cache: Path, at: At, file_sha256: str) -> None:
     """Take the floaters out of `asset` (assets.cleanup, `cleanup` its settings) against its
-    capture's `cameras`, counted once and cached in `cache`; errors name its `clean` field (`at`)."""
+    capture's `cameras`, counted once and cached in `cache` (keyed with `file_sha256`, its
+    file's digest); errors name its `clean` field (`at`). A rigged asset's rig rows follow
+    (Asset.kept)."""
     try:
-        keep = cached_supported(asset.source, asset.gaussians, cleanup, cache, cameras=cameras)
+        keep = cached_supported(asset.source, asset.gaussians, cleanup, cache, cameras=cameras,
+                                scene_sha256=file_sha256)
     except SplatfilmError as e:
         at.fail(str(e))
     _keep(asset, asset.gaussians.select(torch.nonzero(keep).reshape(-1)), keep.cpu().numpy())
@@ -377,7 +380,7 @@ def _perform(asset: Asset, data: dict, at: At, earlier: dict[str, Asset], names:
 
     walks = isinstance(asset.motion, PathWalk)
     scale = asset.motion.scale if walks else asset.placement.scale
-    deferred.run(asset.name)  # its edits first: the rig binds the Gaussians they leave
+    deferred.run(asset.name)  # its clean and edits first: the rig binds the Gaussians they leave
     asset.performance = parse_performance(data, at, asset.name, Path(asset.source), asset.gaussians, asset.local,
                                           scale, asset.motion.stepping if walks else None, ground_of,
                                           [str(n) for n in names], asset.motion.stride_scale if walks else None,
@@ -428,9 +431,6 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred
         look = number(data["look_height"], a_at["look_height"]) if "look_height" in data else None
         edits = parse_edits(data["edits"], a_at["edits"]) if "edits" in data else []
         cleanup = parse_cleanup(data.get("clean"), a_at["clean"])
-        if cleanup is not None and any(k in data for k in PERFORMANCE_FIELDS):
-            a_at["clean"].fail("a rigged asset's rig weighs every Gaussian of its file; clean it before rigging "
-                               "(splatfilm clean, then splatfilm rig)")
         cameras = None
         if cleanup is not None:
             try:  # read now: a missing or broken camera file is told with the script's other errors
@@ -448,8 +448,9 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred
             # Floaters out (assets.cleanup), counted once against the capture's cameras and cached,
             # once the shots are checked. The content key takes the settings now, as it always has:
             # frames rendered before cleaning waited keep their keys.
+            # asset.digest is still the file's digest (load_asset's): the count's key reuses it.
             deferred.add(str(name), functools.partial(_clean, asset, cleanup, cameras, folder / ".splatfilm-cache",
-                                                      a_at["clean"]))
+                                                      a_at["clean"], asset.digest))
             asset.digest = content_digest((asset.digest + repr(cleanup)).encode())
         spec = None
         if "physics" in data:

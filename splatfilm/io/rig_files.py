@@ -28,7 +28,9 @@ the product of its ancestors' local transforms; a Gaussian in a pose follows the
 G_j(pose) IBM_j (IBM_j G_j(rest))^-1 applied to its rest place (`splatfilm.scene.skinning`).
 
 A file without `version` in its header is read as version 1; a newer version is refused.
-Writes are atomic. Writing an asset without a rig removes a rig file left beside it.
+Writes are atomic. Writing an asset without a rig removes a rig file left beside it. A copy
+that keeps some of a rigged asset's Gaussians (`splatfilm edit`, `splatfilm clean`) gets the
+same skeleton and clips binding the kept ones (`carry_rig`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ import io
 import json
 import os
 import zipfile
+from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +50,7 @@ from splatfilm.io.atomic import atomic_write, read_input
 from splatfilm.scene.skeleton import INTERPOLATIONS, PATHS, Channel, Clip, JointTRS, Rig
 from splatfilm.version import __version__
 
-__all__ = ["RIG_FORMAT_VERSION", "RIG_SUFFIX", "load_rig", "remove_rig", "rig_path", "save_rig"]
+__all__ = ["RIG_FORMAT_VERSION", "RIG_SUFFIX", "carry_rig", "load_rig", "remove_rig", "rig_path", "save_rig"]
 
 RIG_FORMAT_VERSION = 1
 RIG_SUFFIX = ".rig.npz"
@@ -65,6 +69,24 @@ def remove_rig(asset: str | os.PathLike) -> None:
         pass
     except OSError as e:
         raise SplatfilmError(f"{rig_path(asset)}: cannot remove the old rig ({e.strerror or e})") from None
+
+
+def carry_rig(output: str | os.PathLike, rig: Rig | None, kept: np.ndarray,
+              sidecar: MutableMapping[str, Any] | None = None) -> None:
+    """Give OUTPUT, a copy of an asset that keeps some of its Gaussians, its input's rig:
+    `rig` (the input's, or None) binding the Gaussians `kept` picks (bool [N_input], or
+    indices), in their order, written beside OUTPUT, and `sidecar`'s rig record (the output's
+    sidecar, if given) pointed at it. With no rig, a rig file left beside OUTPUT (it would
+    bind other Gaussians) and the record go."""
+    output = Path(output)
+    if rig is not None:
+        save_rig(rig_path(output), rig.select_gaussians(kept), output.name)
+        if sidecar is not None and isinstance(sidecar.get("rig"), dict):
+            sidecar["rig"]["file"] = rig_path(output).name
+    else:
+        remove_rig(output)
+        if sidecar is not None:
+            sidecar.pop("rig", None)
 
 
 def save_rig(path: str | os.PathLike, rig: Rig, asset_name: str) -> None:

@@ -4,6 +4,7 @@ fewer than two capture views show are removed, by `splatfilm clean` and by a fil
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,3 +112,30 @@ def test_clean_command_and_a_films_clean_option(tmp_path, capsys, monkeypatch):
     (tmp_path / "film.yaml").write_text(yaml.safe_dump(script))
     with pytest.raises(ValueError, match=r"film.yaml: assets.set.clean.min_views: must be >= 1"):
         parse_film(tmp_path / "film.yaml")
+
+
+def test_a_films_clean_reads_the_asset_file_once(tmp_path, monkeypatch):
+    """A film's loader digests the asset's file; its clean's cache key takes that digest rather
+    than reading the file a second time (twice a parse before: the bundled set's 7 MB each
+    time), and the key is the one `splatfilm clean`'s cache always had."""
+    from dataclasses import asdict
+
+    from splatfilm.film import parse_film
+    from splatfilm.io import digest
+
+    g, cams, _ = wall_with_floaters()
+    scene = tmp_path / "set.ply"
+    save_gaussians(scene, g)
+    write_transforms_json(capture_cameras_path(scene), cams)
+    script = {"resolution": [32, 18], "assets": {"set": {"file": "set.ply", "clean": True}},
+              "shots": [{"frames": 2, "camera": {"position": [0, -3, 0], "look_at": [0, 1, 0]}}]}
+    (tmp_path / "film.yaml").write_text(yaml.safe_dump(script))
+    real, read = digest.file_digest, []
+    monkeypatch.setattr(digest, "file_digest", lambda path, *a, **k: read.append(path) or real(path, *a, **k))
+    for _ in range(2):  # counted, then from the cache
+        read.clear()
+        parse_film(tmp_path / "film.yaml")
+        assert sum(Path(p).resolve() == scene.resolve() for p in read) == 1, read
+    key = digest.content_digest({"scene_sha256": real(scene), "cameras_sha256": real(capture_cameras_path(scene)),
+                                 "settings": asdict(CleanupSettings())})
+    assert (tmp_path / ".splatfilm-cache" / f"clean-{key[:32]}.json").exists()

@@ -9,10 +9,12 @@ import json
 import numpy as np
 import pygltflib
 import pytest
-from helpers import cli_error
+from helpers import capture_beside_rigged, cli_error
 from rigged_gltf import FLOAT, UBYTE, quat_xyzw, write_limb
 
+from splatfilm.assets.cleanup import CleanupSettings, supported
 from splatfilm.assets.mesh_import import import_mesh
+from splatfilm.assets.sidecar import capture_cameras_path
 from splatfilm.cli import main
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
@@ -493,5 +495,58 @@ def test_edit_of_an_asset_without_a_rig_leaves_none_and_never_writes_over_the_in
     (tmp_path / "limb.json").unlink()
     before = rig_path(tmp_path / "limb.ply").read_bytes()
     err = cli_error(capsys, ["edit", tmp_path / "limb.ply", tmp_path / "cut.yaml", "-o", tmp_path / "limb.spz"])
-    assert "limb.rig.npz would overwrite the input's" in err
+    assert "limb.rig.npz would overwrite or remove the input's" in err
     assert rig_path(tmp_path / "limb.ply").read_bytes() == before and not (tmp_path / "limb.spz").exists()
+
+
+def test_clean_keeps_the_rig_for_the_gaussians_it_keeps(tmp_path, capsys):
+    """`splatfilm clean` of a rigged asset writes CLEAN.rig.npz as `edit` does: the same
+    skeleton and clips binding the Gaussians it keeps, their rows in their order; so the clean
+    copy poses, as the posed original less its floaters (before: no rig, and pose refused it)."""
+    _, _, rig0, _ = imported(tmp_path, count=600)
+    asset = tmp_path / "limb.ply"
+    cams, n = capture_beside_rigged(asset, (0.0, 1.0, 0.0))
+    g, rig = load_gaussians(asset), load_rig(rig_path(asset))
+    keep = supported(g, cams, CleanupSettings(), "cpu").numpy()
+    assert not keep[n:].any() and keep[:n].mean() > 0.9  # the floaters go; the limb stays
+    out = tmp_path / "clean" / "limb_clean.ply"
+    assert main(["clean", str(asset), "-o", str(out), "--backend", "cpu"]) == 0
+    clean = load_gaussians(out)
+    cut = load_rig(rig_path(out), len(clean))
+    assert len(clean) == keep.sum()
+    assert cut.joint_names == rig0.joint_names and list(cut.clips) == list(rig0.clips)
+    np.testing.assert_array_equal(cut.joints, rig.joints[keep])
+    np.testing.assert_array_equal(cut.weights, rig.weights[keep])
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["rig"]["file"] == "limb_clean.rig.npz" and side["num_gaussians"] == len(clean)
+    for src, posed in ((asset, tmp_path / "bent.ply"), (out, tmp_path / "bent_clean.ply")):
+        assert main(["pose", str(src), "--clip", "bend", "--time", "1", "-o", str(posed)]) == 0
+    bent, bent_clean = load_gaussians(tmp_path / "bent.ply"), load_gaussians(tmp_path / "bent_clean.ply")
+    assert bent.means[:n, 0].min() < -0.9  # bent: the top points along -x
+    np.testing.assert_allclose(bent_clean.means.numpy(), bent.means.numpy()[keep], atol=1e-5)
+
+
+def test_pose_clean_and_edit_never_remove_or_overwrite_what_lies_beside_the_input(tmp_path, capsys):
+    """limb.ply -> limb.spz in one folder share limb.rig.npz and limb.cameras.json: pose removed
+    the input's rig (its copy has none), clean wrote its cameras over the input's. All three
+    commands refuse such a name, with one message, and leave the input's files as they were."""
+    imported(tmp_path, count=300)
+    asset = tmp_path / "limb.ply"
+    capture_beside_rigged(asset, (0.0, 1.0, 0.0))
+    (tmp_path / "limb.json").unlink()  # no sidecar to refuse limb.spz first
+    (tmp_path / "cut.yaml").write_text(CUT_MID)
+    beside = (rig_path(asset), capture_cameras_path(asset))
+    before = [p.read_bytes() for p in beside]
+    out = tmp_path / "limb.spz"
+    for argv in (["pose", asset, "--clip", "bend", "-o", out], ["clean", asset, "-o", out, "--backend", "cpu"],
+                 ["edit", asset, tmp_path / "cut.yaml", "-o", out]):
+        err = cli_error(capsys, argv, out)
+        assert "its limb.rig.npz would overwrite or remove the input's; give the copy another name" in err, argv
+        assert [p.read_bytes() for p in beside] == before and not out.exists(), argv
+    # A plain asset's capture cameras: clean --cameras wrote those over the input's.
+    rig_path(asset).unlink()
+    other = tmp_path / "other.json"
+    other.write_bytes(before[1])
+    err = cli_error(capsys, ["clean", asset, "-o", out, "--cameras", other, "--backend", "cpu"], out)
+    assert "its limb.cameras.json would overwrite or remove the input's" in err
+    assert capture_cameras_path(asset).read_bytes() == before[1] and not out.exists()

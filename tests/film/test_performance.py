@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from helpers import capture_beside_rigged
 from rigged_gltf import SOLE, WALK_STRIDE, write_biped
 
 from splatfilm.assets.ground import GroundPlane, write_ground
@@ -484,6 +485,33 @@ def test_a_film_edit_that_deletes_part_of_a_rigged_figure_takes_its_rig_rows_alo
         torch.testing.assert_close(posed.means, posed_plain.means[torch.as_tensor(kept)])
     assert edited.assets["hero"].digest != plain.assets["hero"].digest
     assert edited.signature(0.3) != plain.signature(0.3)
+
+
+def test_a_cleaned_performing_figure_takes_its_rig_rows_along(assets, tmp_path):
+    """`clean: true` on a figure that performs (refused before: "clean it before rigging"):
+    its floaters go and their rig rows with them, then its edits' (the nose), so the figure
+    posed is the uncleaned one posed less those; the frame loses the floaters hanging between
+    the camera and the figure."""
+    folder = _copy(assets, tmp_path)
+    _, n = capture_beside_rigged(folder / "figure.ply", (0.0, 0.9, 0.0))
+    hero = {"clips": [{"clip": "walk"}], "look_at": {"joint": "head", "target": [2.0, -3.0, 1.6], "limit": 60}}
+    nose = {"op": "delete", "sphere": {"centre": [0.0, 1.66, 0.13], "radius": 0.06}}
+    shot = [{"name": "sh010", "frames": 1, "camera": {"position": [0.0, -5.0, 1.2], "look_at": [0.0, 0.0, 0.9]}}]
+    worlds, magenta = [], []
+    for name, block in (("plain", hero), ("cleaned", {**hero, "clean": True, "edits": [nose]})):
+        path = _film(folder, block, shots=shot)
+        worlds.append(parse_film(path).world)
+        _render(path, folder / name)
+        frame = iio.imread(folder / name / "sh010" / "sh010.1001.png").astype(int)
+        magenta.append(int(((frame[..., 0] - frame[..., 1] > 60) & (frame[..., 2] - frame[..., 1] > 60)).sum()))
+    plain, cleaned = worlds
+    a = cleaned.assets["hero"]
+    assert a.kept is not None and not a.kept[n:].any() and 0.85 < a.kept[:n].mean() < 0.99
+    assert len(a.gaussians) == a.kept.sum() == len(a.performance.rig.joints)
+    for t in (0.0, 0.3, 0.7):
+        torch.testing.assert_close(cleaned.posed("hero", t).means, plain.posed("hero", t).means[torch.as_tensor(a.kept)])
+    assert a.digest != plain.assets["hero"].digest
+    assert magenta[0] > 20 and magenta[1] == 0, magenta
 
 
 def test_errors_name_the_field(assets, tmp_path):
