@@ -319,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output .ply (sidecar .json, checkpoint and SfM work folder beside it)")
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
     p.add_argument("--steps", type=positive_int, help="optimisation steps (default 30000 on gsplat, 3000 on cpu)")
-    p.add_argument("--sh-degree", type=sh_degree, default=3, help="highest SH degree 0-4, raised every 1000 steps (default 3)")
+    p.add_argument("--sh-degree", type=sh_degree, default=3, help="highest SH degree 0-4, one more every 1000 steps; the file stores the degree reached (default 3)")
     p.add_argument("--strategy", choices=["default", "mcmc"], default="default",
                    help="densification: gsplat's DefaultStrategy, or MCMCStrategy (CUDA only)")
     p.add_argument("--max-gaussians", type=positive_int, help="cap on the number of Gaussians")

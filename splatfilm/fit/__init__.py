@@ -123,6 +123,11 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
           + (f" (the longer side capped at {max_size} px: --max-size or --downscale to choose)"
              if capped and max(max(size) for size in capture.cameras.sizes) == max_size else "")
           + f", source {capture.source['type']}, backend {backend}, {cfg.resolved_steps(backend)} steps")
+    trained = cfg.sh_degree_at(cfg.resolved_steps(backend) - 1)
+    if trained < cfg.sh_degree:
+        print(f"note: SH degree {trained} is trained and stored, not the {cfg.sh_degree} asked: a degree is added "
+              f"every {cfg.sh_degree_interval} steps, so degree {cfg.sh_degree} starts at step "
+              f"{cfg.sh_degree * cfg.sh_degree_interval}: give more --steps, or --sh-degree {trained} to say so)")
     result = fit(capture, cfg, checkpoint=paths["checkpoint"], resume=resume, progress=progress, stop_at=stop_at)
     if result.steps < cfg.resolved_steps(backend):
         return {"interrupted_at": result.steps}
@@ -153,7 +158,7 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
             "bounds_max": hi.tolist(),
         },
         "training": {**dataclasses.asdict(cfg), "steps": result.steps, "backend": backend,
-                     "downscale": downscale, "max_size": max_size,
+                     "sh_degree_trained": result.gaussians.sh_degree, "downscale": downscale, "max_size": max_size,
                      "appearance_model": "affine" if result.appearance is not None else None,
                      "image_sizes": [list(size) for size in capture.cameras.sizes]},
         "num_gaussians": len(result.gaussians),

@@ -87,6 +87,13 @@ class FitConfig:
     lr_appearance: float = 5e-3
     appearance_reg: float = 1.0  # measured against 0.01 and 0.3: splatfilm.fit.appearance
 
+    def sh_degree_at(self, step: int) -> int:
+        """The highest SH degree trained at `step` (0-based): raised every sh_degree_interval
+        steps up to sh_degree, as gsplat's trainer does."""
+        if self.sh_degree_interval <= 0:
+            return self.sh_degree
+        return min(max(step, 0) // self.sh_degree_interval, self.sh_degree)
+
     def resolved_steps(self, backend: str) -> int:
         """The steps to run: `steps`, or the default for `backend` (gsplat 30000, cpu 3000) when unset."""
         return self.steps or (GPU_DEFAULT_STEPS if backend == "gsplat" else CPU_DEFAULT_STEPS)
@@ -316,7 +323,7 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
         for step in bar:
             for g in run.optimizers["means"].param_groups:
                 g["lr"] = lr_means0 * gamma**step
-            degree = min(step // cfg.sh_degree_interval, cfg.sh_degree) if cfg.sh_degree_interval > 0 else cfg.sh_degree
+            degree = cfg.sh_degree_at(step)
             loss, pred, gt, info = _step_loss(run, capture, cfg, _image_for_step(train_ids, cfg.seed, step), step,
                                               degree, backend, device)
             if run.strategy is not None:
@@ -342,7 +349,8 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
         raise
     bar.close()
     seconds = elapsed + time.perf_counter() - t_start
-    return _result(run, capture, train_ids, test_ids, scene_scale, backend, last_step + 1, steps, seconds, history)
+    return _result(run, capture, train_ids, test_ids, scene_scale, backend, last_step + 1, steps, seconds, history,
+                   cfg.sh_degree_at(last_step))
 
 
 def _check_gsplat_lenses(capture: Capture, cfg: FitConfig, backend: str) -> None:
@@ -505,11 +513,13 @@ def _evaluate_held_out(run: _Training, capture: Capture, train_ids: list[int], t
 
 
 def _result(run: _Training, capture: Capture, train_ids: list[int], test_ids: list[int], scene_scale: float,
-            backend: str, done: int, steps: int, seconds: float, history: list) -> FitResult:
-    """The fit's result after `done` of `steps` steps: the Gaussians on the CPU, with the median
-    training photo's colours folded in where appearance was fitted, and, for a finished fit,
-    the held-out views' metrics."""
-    final = Gaussians(**{k: run.params[k].detach().cpu() for k in PARAM_NAMES})
+            backend: str, done: int, steps: int, seconds: float, history: list, trained_degree: int) -> FitResult:
+    """The fit's result after `done` of `steps` steps: the Gaussians on the CPU, with the SH
+    bands it trained (`trained_degree`), the median training photo's colours folded in where
+    appearance was fitted, and, for a finished fit, the held-out views' metrics."""
+    # Bands the schedule never reached are still their starting zeros: stored, they would make
+    # the file a third bigger and tell other tools of view-dependent colour there is not.
+    final = Gaussians(**{k: run.params[k].detach().cpu() for k in PARAM_NAMES}).with_sh_degree(max(trained_degree, 0))
     final_appearance = _borrowed(run.appearance, capture, train_ids, test_ids, scene_scale)
     if final_appearance is not None:  # the scene takes the median training photo's colours
         final, final_appearance = fold_into_scene(final, final_appearance, train_ids)

@@ -162,6 +162,22 @@ def test_fit_trains_sh_degree_4_as_gsplat_does(capture_dir, tmp_path):
         run_fit(capture_dir, tmp_path / "d5.ply", small_cfg(steps=6, sh_degree=5), progress=False)
 
 
+def test_a_fit_stores_the_sh_degree_it_trained_not_bands_left_at_zero(capture_dir, tmp_path, capsys):
+    """A degree is added every sh_degree_interval steps: with the CPU's 3000 steps and gsplat's
+    interval of 1000, degree 3 was never reached and the file stored band 3 as zeros (a third
+    bigger, and other tools read degree 3). The file holds the degree trained, says so, and
+    renders as the fit's own Gaussians did."""
+    out = tmp_path / "d.ply"
+    sidecar = run_fit(capture_dir, out, small_cfg(steps=10, sh_degree=3, sh_degree_interval=4, test_every=4),
+                      progress=False)
+    g = load_gaussians(out)
+    assert g.sh_degree == 2 and g.shN[:, 3:8].abs().max() > 0  # steps 8 and 9 trained band 2
+    assert sidecar["training"]["sh_degree"] == 3 and sidecar["training"]["sh_degree_trained"] == 2
+    assert "note: SH degree 2 is trained and stored, not the 3 asked" in capsys.readouterr().out
+    full = small_cfg(steps=13, sh_degree=3, sh_degree_interval=4, test_every=4)
+    assert full.sh_degree_at(12) == 3 and full.sh_degree_at(11) == 2
+
+
 def test_bad_input_fails_before_work(capture_dir, tmp_path):
     folder = _broken_copy(capture_dir, tmp_path)
     (folder / "images" / "frame_00003.png").unlink()
