@@ -39,6 +39,17 @@ its side has its base at an edge, and the mesh within a footprint of that (a glo
 beside it, the floor past the table's edge) is not what holds it up. The patch is still drawn
 toward the camera, which keeps it over the set's own splats there (they lie within a
 centimetre or two of the mesh).
+
+The point the patch lies under is the asset's base (its canonical origin) while it stands
+upright: the canonical frame centres the base on its footprint. A tipped rigid body (a simulated
+one tumbling, or at rest on its side or upside down: World.tipped) touches with another part,
+and its base is anywhere: a 30 cm crate dropped on the demo set's floor and at rest on its side had
+its base 15 cm off the middle of the face it lay on, and the patch at that face's edge, half of it on
+bare floor. Its patch lies under the middle of its lowest part (`contact_centre`): its centres
+weighted by nearness to the surface, 1 at its lowest falling to 0 a footprint radius above, so
+at rest on a face the middle of that face, and while it rocks from edge to edge the patch stays
+under it instead of jumping from one edge's strip to the other's (CONTACT_BAND's points do). A
+character's lowest part is whichever foot is down; its patch stays under its base.
 """
 
 from __future__ import annotations
@@ -108,7 +119,8 @@ class ContactShadow:
 
     def key(self) -> str:
         """What the patch depends on besides the asset's pose, the camera and the surface under
-        it (World.signature adds `surface_height` where it is not the ground plane)."""
+        it (World.signature adds `surface_height` where it is not the ground plane, and the
+        point a drawn patch lies under where that is not the base: World.tipped)."""
         return f"shadow {self.plane.normal.round(9).tolist()} {self.plane.offset:.9f} {self.radius:.9f} {self.opacity:.9f}"
 
     def surface_height(self, base: np.ndarray, lowest: float | None = None, under: np.ndarray | None = None) -> float:
@@ -192,15 +204,14 @@ class ContactShadow:
                 return top if top > SURFACE_SNAP else 0.0
         return 0.0
 
-    def gaussians(self, base: np.ndarray, camera: np.ndarray | None = None,
-                  lowest: float | None = None, under: np.ndarray | None = None) -> Gaussians | None:
-        """The patch [81 Gaussians, world frame, SH degree 0] under `base` [3] (the asset's
-        canonical origin in the world), on the surface under it (`surface_height`), as seen
-        from `camera` [3] (its centre; None: left on the surface), or None once the asset is too
-        high to cast one. It fades with the height above that surface of the base or, when
-        lower, of `lowest` (m above the ground plane: the asset's lowest part; a prop that lands
-        on its side or upside down rests on another part than its base); under: as for
-        `surface_height`."""
+    def strength(self, base: np.ndarray, lowest: float | None = None, under: np.ndarray | None = None) -> float:
+        """The darkening at the centre of the patch `gaussians` lays with these arguments: up to
+        `opacity`, less as the asset rises off the surface; 0 where it draws none."""
+        return self._lay(base, lowest, under)[2]
+
+    def _lay(self, base: np.ndarray, lowest: float | None, under: np.ndarray | None) -> tuple[GroundPlane, float, float]:
+        """The plane the patch lies on, the height (m) of `base` above it and the patch's
+        strength (0: none), for `gaussians`' arguments."""
         n = self.plane.normal
         lift = self.surface_height(base, lowest, under)
         if lift:  # a raised surface: the ground plane lifted to it
@@ -211,7 +222,21 @@ class ContactShadow:
         height = float(plane.signed_distance(base))
         above = height if lowest is None else min(height, max(0.0, float(lowest)))
         strength = self.opacity * float(np.clip(1.0 - above / (_FADE_RADII * self.radius), 0.0, 1.0))
-        if strength <= 1e-3:
+        return plane, height, (strength if strength > 1e-3 else 0.0)
+
+    def gaussians(self, base: np.ndarray, camera: np.ndarray | None = None,
+                  lowest: float | None = None, under: np.ndarray | None = None) -> Gaussians | None:
+        """The patch [81 Gaussians, world frame, SH degree 0] under `base` [3] (world: the
+        asset's canonical origin, or for a tipped rigid one the middle of its lowest part,
+        `contact_centre`; World.shadow_patch says which), on the surface under it
+        (`surface_height`), as seen from `camera` [3] (its centre; None: left on the surface),
+        or None once the asset is too high to cast one. It fades with the height above that
+        surface of `base` or, when lower, of `lowest` (m above the ground plane: the asset's
+        lowest part; a prop that lands on its side or upside down rests on another part than
+        its base); under: as for `surface_height`."""
+        n = self.plane.normal
+        _, height, strength = self._lay(base, lowest, under)
+        if not strength:
             return None
         R = rotation_between([0.0, 0.0, 1.0], n)  # the patch's z -> the plane's normal
         spacing = self.radius / 2
@@ -245,12 +270,20 @@ def set_surface(g: Gaussians, placement: Similarity) -> np.ndarray:
         return placement.apply(g.means.detach().cpu().double().numpy()[opaque])
 
 
+def _body_points(g: Gaussians) -> np.ndarray:
+    """The centres [N,3] of `g` that count for where it touches: its opaque Gaussians' (all
+    of them when fewer than 10 are opaque)."""
+    # Masked in numpy: torch's boolean indexing on a busy CPU took 15 ms for 6,000 rows, every frame.
+    opaque = g.activated_opacities.detach().cpu().numpy().reshape(-1) > 0.5
+    means = g.means.detach().double().cpu().numpy()
+    return means[opaque] if int(opaque.sum()) >= 10 else means
+
+
 def lowest_point(g: Gaussians, shadow: ContactShadow) -> float:
     """Height (m) above `shadow`'s plane of the lowest part of `g` (an asset placed in the
     world): the 1st percentile of its opaque Gaussians' distances to the plane, so a stray
     splat below does not count."""
-    opaque = g.activated_opacities.detach() > 0.5
-    means = (g.means.detach()[opaque] if int(opaque.sum()) >= 10 else g.means.detach()).double().cpu().numpy()
+    means = _body_points(g)
     if len(means) == 0:
         return float("inf")
     return float(np.percentile(shadow.plane.signed_distance(means), 1))
@@ -261,8 +294,7 @@ def contact_points(g: Gaussians, shadow: ContactShadow, lowest: float) -> np.nda
     Gaussians' centres at most CONTACT_BAND above `lowest` (lowest_point's height above
     `shadow`'s plane), at most CONTACT_POINTS of them (an even subsample), where it touches
     what holds it up; all its centres' lowest when none is opaque."""
-    opaque = g.activated_opacities.detach() > 0.5
-    means = (g.means.detach()[opaque] if int(opaque.sum()) >= 10 else g.means.detach()).double().cpu().numpy()
+    means = _body_points(g)
     if len(means) == 0:
         return np.zeros((0, 3))
     heights = shadow.plane.signed_distance(means)
@@ -270,3 +302,18 @@ def contact_points(g: Gaussians, shadow: ContactShadow, lowest: float) -> np.nda
     if len(low) > CONTACT_POINTS:
         low = low[np.linspace(0, len(low) - 1, CONTACT_POINTS).astype(np.int64)]
     return low
+
+
+def contact_centre(g: Gaussians, shadow: ContactShadow, lowest: float) -> np.ndarray:
+    """The point [3] (world, m) in the middle of the lowest part of `g` (an asset placed in the
+    world), at `lowest` m above `shadow`'s plane (lowest_point): the mean of its opaque
+    Gaussians' centres weighted by how near the plane they are, 1 at `lowest` falling to 0 a
+    footprint radius above it (module docstring). The origin [3] when it has none."""
+    means = _body_points(g)
+    if len(means) == 0:
+        return np.zeros(3)
+    heights = shadow.plane.signed_distance(means)
+    # At least its centres at or below `lowest` (lowest_point: 1% of them) weigh 1.
+    weights = np.clip(1.0 - (heights - lowest) / shadow.radius, 0.0, 1.0)
+    centre = weights @ means / weights.sum()
+    return centre - (float(shadow.plane.signed_distance(centre)) - lowest) * shadow.plane.normal

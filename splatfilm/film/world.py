@@ -25,7 +25,7 @@ import splines
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.performance import Performance
-from splatfilm.film.shadow import ContactShadow, contact_points, lowest_point
+from splatfilm.film.shadow import ContactShadow, contact_centre, contact_points, lowest_point
 from splatfilm.io.digest import content_digest
 from splatfilm.scene.easing import smoothstep
 from splatfilm.scene.gaussians import Gaussians
@@ -405,30 +405,46 @@ class World:
         if asset.shadow is None:
             return None
         placed = placed if placed is not None else self.placed(name, t, camera)
-        lowest, under = self._lowest_part(asset.shadow, placed)
-        return asset.shadow.gaussians(asset.place_at(t).translation, camera, lowest=lowest, under=under)
+        base, lowest, under = self._shadow_lay(name, t, placed)
+        return asset.shadow.gaussians(base, camera, lowest=lowest, under=under)
 
-    @staticmethod
-    def _lowest_part(shadow: ContactShadow, placed: Gaussians) -> tuple[float, np.ndarray | None]:
-        """lowest_point of a placed asset, and its contact_points where its shadow lies on a
-        collider's mesh (elsewhere they do not count: not worked out)."""
+    def tipped(self, name: str, t: float) -> bool:
+        """Whether an asset's contact shadow at world time t lies under the middle of its lowest
+        part (film.shadow.contact_centre) rather than under its base: a rigid asset (no clips,
+        IK or look-at) whose canonical up is off the world's +z (a simulated body, tumbling or
+        at rest on its side; a script stands every other prop upright by a yaw). Upright, its
+        base is the middle of its footprint (the canonical frame centres it); a character's
+        lowest part is whichever foot is down, which a patch under it would follow from step to
+        step."""
+        asset = self.assets[name]
+        return asset.performance is None and not np.array_equal(asset.place_at(t).rotation[:, 2], [0.0, 0.0, 1.0])
+
+    def _shadow_lay(self, name: str, t: float, placed: Gaussians) -> tuple[np.ndarray, float, np.ndarray | None]:
+        """The point an asset's contact shadow at world time t lies under (its canonical origin,
+        or when `tipped` its contact_centre), lowest_point of it `placed`, and its
+        contact_points where its shadow lies on a collider's mesh (elsewhere they do not count:
+        not worked out)."""
+        asset = self.assets[name]
+        shadow = asset.shadow
         lowest = lowest_point(placed, shadow)
-        return lowest, (contact_points(placed, shadow, lowest) if shadow.mesh is not None else None)
+        under = contact_points(placed, shadow, lowest) if shadow.mesh is not None else None
+        base = contact_centre(placed, shadow, lowest) if self.tipped(name, t) else asset.place_at(t).translation
+        return base, lowest, under
 
     def shadow_surface(self, name: str, t: float, camera: np.ndarray | None = None) -> float:
         """Height (m) above its ground plane of the surface an asset's contact shadow lies on
         at world time t (ContactShadow.surface_height): 0 on the ground plane, and without a
-        shadow. The asset is placed (and posed) only where a raised surface is under its base."""
+        shadow. An upright asset is placed (and posed) only where a raised surface is under its
+        base."""
         asset = self.assets[name]
         shadow = asset.shadow
         if shadow is None:
             return 0.0
-        base = asset.place_at(t).translation
         # An upper bound on the set's centres: nothing raised under the base, none under its lowest
         # part. Not on a mesh, looked for under the lowest part alone (a rigid body: cheap to place).
-        if shadow.mesh is None and not shadow.surface_height(base):
+        if shadow.mesh is None and not self.tipped(name, t) and not shadow.surface_height(asset.place_at(t).translation):
             return 0.0
-        return shadow.surface_height(base, *self._lowest_part(shadow, self.placed(name, t, camera)))
+        return shadow.surface_height(*self._shadow_lay(name, t, self.placed(name, t, camera)))
 
     def compose(self, t: float, visible: list[str] | None = None, camera: np.ndarray | None = None) -> Gaussians:
         """All visible assets at world time t, in world coordinates, as one Gaussians.
@@ -452,10 +468,15 @@ class World:
                 entry += (asset.performance.method, np.round(self.joint_globals(n, t, camera), 9).tolist())
             if asset.shadow is not None:
                 entry += (asset.shadow.key(),)
+                lay = self._shadow_lay(n, t, self.placed(n, t, camera)) if self.tipped(n, t) else None
                 # The set's surface under it, where not the ground plane (which the key covers).
-                lift = self.shadow_surface(n, t, camera)
+                lift = self.shadow_surface(n, t, camera) if lay is None else asset.shadow.surface_height(*lay)
                 if lift:
                     entry += (round(lift, 9),)
+                # A tipped body's patch, where it draws one, lies under its lowest part, not its
+                # base as it did before: its frames render again; the others keep their keys.
+                if lay is not None and asset.shadow.strength(*lay):
+                    entry += (("under", np.round(lay[0], 9).tolist()),)
             desc.append(entry)
         return content_digest(desc)
 

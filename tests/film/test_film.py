@@ -937,6 +937,57 @@ def test_a_simulated_bodys_shadow_lies_on_the_mesh_it_rests_on():
     assert shadow.surface_height(np.array([0.0, 0.0, 0.75]), 0.75) == pytest.approx(0.7)
 
 
+def test_a_tipped_bodys_shadow_lies_under_where_it_touches_not_under_its_base():
+    # A 20 cm crate (its base, the canonical origin, the middle of its bottom face) come to rest
+    # on its side: its base is at the middle of an edge of the face it lies on, 10 cm off its
+    # middle, where the patch lay, half of it on bare floor. It lies under the middle of that face.
+    from splatfilm.assets.ground import GroundPlane
+    from splatfilm.film.shadow import ContactShadow, contact_points, lowest_point
+    from splatfilm.film.world import Asset, World
+    from splatfilm.scene.transforms import Similarity, euler_xyz_rotation, yaw_rotation
+
+    def crate(shift: float = 0.0) -> Gaussians:
+        rng = np.random.default_rng(3)
+        pts = np.c_[rng.uniform(-0.1, 0.1, (2000, 2)), rng.uniform(0, 0.2, 2000)] + [shift, 0.0, 0.0]
+        return Gaussians.from_activated(*(torch.tensor(a, dtype=torch.float32) for a in (
+            pts, np.tile([1.0, 0, 0, 0], (2000, 1)), np.full((2000, 3), 0.01), np.full(2000, 0.9))),
+            colors=torch.full((2000, 3), 0.5))
+
+    floor = np.c_[np.random.default_rng(0).uniform(-1, 1, (400, 2)), np.zeros(400)]
+    plane = GroundPlane(np.array([0.0, 0.0, 1.0]), 0.0)
+    on_side = Similarity(euler_xyz_rotation(np.array([0.0, -90.0, 0.0])), np.array([0.3, 0.2, 0.1]))
+    for mesh in (None, platform_triangles(0.4)[2:]):  # on the set's centres, and on a collider's mesh (its floor)
+        world = World({"crate": Asset("crate", crate(), placement=on_side,
+                                      shadow=ContactShadow(plane, 0.07, surface=floor, mesh=mesh))})
+        assert world.tipped("crate", 0.0)
+        placed = world.placed("crate", 0.0).means.double().numpy()
+        touching = placed[placed[:, 2] < placed[:, 2].min() + 0.01]
+        middle = on_side.apply(np.array([0.0, 0.0, 0.1]))  # over the middle of the face it lies on
+        assert np.abs(touching[:, :2].mean(axis=0) - middle[:2]).max() < 0.01
+        assert np.linalg.norm(on_side.translation[:2] - middle[:2]) == pytest.approx(0.1)
+        patch = world.shadow_patch("crate", 0.0)
+        assert patch is not None and float(patch.activated_opacities.max()) > 0.2
+        assert np.linalg.norm(patch.means.double().numpy()[:, :2].mean(axis=0) - middle[:2]) < 0.01  # was 0.1
+    # The frame's key knows where the patch lies: the same pose and file, the lowest part 3 cm
+    # along (the patch follows it), is another frame; high above the floor, with no patch, it is not.
+    key = world.signature(0.0)
+    world.assets["crate"].gaussians = crate(0.03)
+    assert world.signature(0.0) != key
+    world.assets["crate"].placement = Similarity(on_side.rotation, on_side.translation + [0.0, 0.0, 2.0])
+    assert world.tipped("crate", 0.0) and world.shadow_patch("crate", 0.0) is None
+    high = world.signature(0.0)
+    world.assets["crate"].gaussians = crate()
+    assert world.signature(0.0) == high
+    # Standing upright (turned by a yaw, as a script places a prop), it lies under its base as before.
+    upright = Similarity(yaw_rotation(30.0), np.array([0.3, 0.2, 0.0]))
+    world.assets["crate"].placement = upright
+    assert not world.tipped("crate", 0.0)
+    shadow, placed = world.assets["crate"].shadow, world.placed("crate", 0.0)
+    low = lowest_point(placed, shadow)
+    expected = shadow.gaussians(upright.translation, lowest=low, under=contact_points(placed, shadow, low))
+    assert torch.equal(world.shadow_patch("crate", 0.0).means, expected.means)
+
+
 def test_world_frame_edit_of_a_dropped_prop_is_taken_at_its_drop_pose(film_dir):
     # A simulated body stands at drop_from before its start: a world-frame selection there picks it
     # (it was resolved at the asset's placement on the floor, selected nothing and was skipped).

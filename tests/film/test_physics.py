@@ -372,3 +372,32 @@ def test_a_bodys_contact_shadow_is_laid_on_the_mesh_it_collides_with(monkeypatch
     assert world.shadow_surface("cube", m.end) == pytest.approx(top, abs=1e-6)
     patch = world.shadow_patch("cube", m.end)
     assert patch is not None and np.allclose(patch.means[:, 2].numpy(), top + 0.01, atol=1e-4)
+
+
+def test_a_body_at_rest_on_its_side_has_its_shadow_under_the_face_it_lies_on(monkeypatch):
+    """A cube dropped on its side onto a platform's mesh rests there with its base (canonical
+    origin) at the middle of an edge, 10 cm off the middle of the face it lies on: the patch
+    lies under that middle, not under the base (half of it off the cube)."""
+    from splatfilm.film.shadow import ContactShadow
+
+    top, h = 0.4, 0.5
+    box = np.array([[x, y, z] for z in (0.0, top) for y in (-h, h) for x in (-h, h)])
+    faces = np.array([[4, 5, 7], [4, 7, 6], [0, 2, 3], [0, 3, 1], [0, 1, 5], [0, 5, 4],
+                      [2, 6, 7], [2, 7, 3], [0, 4, 6], [0, 6, 2], [1, 3, 7], [1, 7, 5]])
+    plane = GroundPlane(np.array([0.0, 0.0, 1.0]), 0.0)
+    monkeypatch.setattr(physics, "scene_collider",
+                        lambda *a, **k: physics.Collider(plane=plane, vertices=box, triangles=faces))
+    body = prop()
+    body.shadow = ContactShadow(plane, 0.07)
+    m = physics_motion(PhysicsSpec(position=[0.0, 0.0, 0.55], rotation=euler_xyz_rotation(np.array([90.0, 0.0, 0.0])),
+                                   collider="mesh", duration=1.5), body, Asset("set", splats(box), source="set.ply"),
+                       FPS, None, progress=False)
+    body.motion = m
+    world = World({"cube": body})
+    rest = m.at(m.end)
+    assert abs(rest.rotation[2, 2]) < 0.05 and world.tipped("cube", m.end)  # on its side
+    middle = rest.apply(np.array([0.0, 0.0, 0.1]))[:2]  # over the middle of the face it lies on
+    assert np.linalg.norm(rest.translation[:2] - middle) == pytest.approx(0.1, abs=0.01)
+    patch = world.shadow_patch("cube", m.end)
+    assert patch is not None and np.allclose(patch.means[:, 2].numpy(), top + 0.01, atol=1e-3)
+    assert np.linalg.norm(patch.means.double().numpy()[:, :2].mean(axis=0) - middle) < 0.01  # was 0.1
