@@ -27,7 +27,8 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     bg = p.add_mutually_exclusive_group()
     bg.add_argument("--background", type=rgb_triple, default=(0.0, 0.0, 0.0), help="R,G,B in [0,1] (default 0,0,0)")
     bg.add_argument("--transparent", action="store_true", help="write RGBA PNGs with the rendered alpha")
-    p.add_argument("--depth", action="store_true", help="also write expected depth (camera z) beside each PNG")
+    p.add_argument("--depth", action="store_true",
+                   help="also write expected depth (camera z, metres; 1e10 where nothing is seen) beside each PNG")
     p.add_argument("--depth-format", choices=["exr", "npy"], default="exr", help="32-bit float EXR (default) or .npy")
     p.add_argument("--antialiased", action="store_true", help="gsplat's 'antialiased' mode instead of 'classic'")
 
@@ -44,8 +45,11 @@ def _settings(args: argparse.Namespace):
 
 
 def _cmd_render_cameras(args: argparse.Namespace) -> None:
+    from splatfilm.io.camera_files import camera_path_world_note, holds_camera_path
     from splatfilm.render.render_cameras import render_cameras
 
+    if args.dataparser_transforms is None and holds_camera_path(args.cameras):
+        print(camera_path_world_note(args.cameras, written=False), file=sys.stderr)
     t0 = time.perf_counter()
     paths = render_cameras(args.scene, args.cameras, args.output, _settings(args),
                            dataparser_transforms=args.dataparser_transforms, transforms_json=args.transforms_json)

@@ -3,9 +3,10 @@
     splatfilm path export SHOT.yaml -o OUT
         OUT's name picks the format: *.usda / *.usd / *.usdc an animated USD camera,
         transforms.json nerfstudio dataset cameras (one per frame), any other *.json the
-        nerfstudio viewer's camera_path.json (what `ns-render camera-path` renders)
+        nerfstudio viewer's camera_path.json (what `ns-render camera-path` renders; its
+        `keyframes` play the same move in nerfstudio's viewer)
         [--dataparser-transforms FILE [--transforms-json FILE]]  camera_path.json in a
-        nerfstudio run's normalised world
+        nerfstudio run's normalised world (without them, a note on stderr says so)
     splatfilm path preview SHOT.yaml SCENE.ply -o preview.png
     splatfilm path preview FILM.yaml [--shot NAME] -o preview.png
         top and front views of the path over the scene's Gaussians (a film's: the whole world
@@ -20,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
+    from splatfilm.io.camera_files import camera_path_world_note
     from splatfilm.shots.interchange import export_shot
     from splatfilm.shots.shot_yaml import load_shot
 
@@ -37,6 +40,8 @@ def _cmd_export(args: argparse.Namespace) -> None:
     what = {"usd": "USD camera", "transforms": "transforms.json", "camera_path": "nerfstudio camera path"}[kind]
     print(f"wrote {shot.name} ({shot.frame_count} frames {shot.first_frame}-{shot.last_frame} at {shot.fps} fps) "
           f"as a {what} to {args.output}")
+    if kind == "camera_path" and args.dataparser_transforms is None:
+        print(camera_path_world_note(args.output, written=True), file=sys.stderr)
 
 
 def _cmd_preview(args: argparse.Namespace) -> None:

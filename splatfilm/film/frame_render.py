@@ -24,8 +24,8 @@ from splatfilm.film.passes import layer_name, matte_names, motion_to_nuke, pass_
 from splatfilm.film.script import Film, FilmShot
 from splatfilm.film.timeline import frame_timecode, timecode_fields
 from splatfilm.io.digest import content_digest, file_digest
-from splatfilm.io.images import (exr_frame_header, srgb_to_linear, unpremultiply, write_depth, write_exr_layers,
-                                 write_png)
+from splatfilm.io.images import (exr_frame_header, handoff_alpha, handoff_depth, srgb_to_linear, unpremultiply,
+                                 write_depth, write_exr_layers, write_png)
 from splatfilm.render import render, resolve_backend
 from splatfilm.render.lens_effects import apply_depth_of_field, shutter_times
 from splatfilm.scene.cameras import Cameras
@@ -176,8 +176,9 @@ class FrameRenderer:
             "aux": [self.depth, self.alpha],
             # Passes and provenance add to the key only when on, so other frames keep their keys.
             **({"passes": list(self.passes)} if self.passes else {}),
-            # EXRs carry exr_header's attributes since version 1: an older EXR is written again.
-            **({"exr_header": 1} if self.passes or self.depth or self.alpha else {}),
+            # EXRs carry exr_header's attributes since version 1, and hand-off alpha and depth
+            # (solid where covered, far where empty) since 2: an older EXR is written again.
+            **({"exr_header": 2} if self.passes or self.depth or self.alpha else {}),
             **({"provenance": 1} if self.provenance else {}),
             # Only a distorting lens adds to the key, so pinhole frames keep the keys they had.
             **({} if lens.model == "pinhole" else {"lens": [lens.model, list(lens.distortion)]}),
@@ -186,7 +187,8 @@ class FrameRenderer:
     def render(self, fs: FilmShot, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """RGB [H,W,3] (background composited), alpha [H,W,1] and depth [H,W,1] (float64) of
         frame i: every visible asset in one rasterization call; the sub-frame renders averaged
-        for motion blur (alpha and depth too)."""
+        for motion blur (alpha too; depth weighted by each sub-frame's alpha, so it stays the
+        expected depth of what is seen, 0 where nothing is)."""
         image = self.render_frame(fs, i)
         return image.rgb, image.alpha, image.depth
 
@@ -227,12 +229,15 @@ class FrameRenderer:
             r, a, d = (x[0].cpu().double().numpy() for x in (out.rgb, out.alpha, out.depth))
             rgb = r if rgb is None else rgb + r
             alpha = a if alpha is None else alpha + a
-            depth = d if depth is None else depth + d
+            # Accumulated (alpha-weighted) depth: a sub-frame that sees nothing at a pixel has
+            # depth 0 there, which a plain mean would count as a surface at the lens.
+            depth = a * d if depth is None else depth + a * d
             if out.features is not None:
                 f = out.features[0].cpu().double().numpy()
                 extra = f if extra is None else extra + f
         n = len(sample.times)
-        image = FrameImage(rgb / n, alpha / n, depth / n)
+        # Expected depth over the open shutter, as the renderer's is within one sub-frame.
+        image = FrameImage(rgb / n, alpha / n, np.where(alpha > 0, depth / np.where(alpha > 0, alpha, 1.0), 0.0))
         if extra is not None:
             extra = extra / n
             if mattes:
@@ -293,11 +298,12 @@ class FrameRenderer:
             # number is, as the shot's movie and the EDL count it.
             record = provenance_record(**self.facts(), shot=fs.name, frames=[frame], refined=refined,
                                        timecode=frame_timecode(frame, self.film.fps))
-        # Side files first, the PNG last: a PNG on disk means the frame is complete.
+        # Side files first, the PNG last: a PNG on disk means the frame is complete. They are
+        # hand-off: solid alpha where the pixel is covered, far depth where nothing is seen.
         if job.depth is not None:
-            write_depth(job.depth, depth, provenance=record, attributes=exr)
+            write_depth(job.depth, handoff_depth(depth, alpha), provenance=record, attributes=exr)
         if job.alpha is not None:
-            write_depth(job.alpha, alpha, channel="A", provenance=record, attributes=exr)
+            write_depth(job.alpha, handoff_alpha(alpha), channel="A", provenance=record, attributes=exr)
         if job.passes is not None:
             self._write_passes(job.passes, rgb, alpha, depth, image, record, exr)
         write_png(job.png, rgb, provenance=record)
@@ -318,17 +324,21 @@ class FrameRenderer:
                       record: dict | None, exr: dict | None = None) -> None:
         """The passes EXR (docs/CONVENTIONS.md): RGBA premultiplied scene-linear, without the
         film's background: the written colour with the background taken off, unpremultiplied,
-        decoded by the sRGB EOTF and premultiplied again."""
+        decoded by the sRGB EOTF and premultiplied again by the hand-off alpha (1 where the
+        pixel is covered: `handoff_alpha`); Z with `handoff_depth`'s far value where nothing is
+        seen."""
         from splatfilm.io.provenance import LINEAR
 
-        a = alpha[..., 0]
-        linear = srgb_to_linear(unpremultiply(rgb, alpha, self.film.background)) * alpha
-        channels = {"R": linear[..., 0], "G": linear[..., 1], "B": linear[..., 2], "A": a}
+        solid = handoff_alpha(alpha)
+        linear = srgb_to_linear(unpremultiply(rgb, alpha, self.film.background)) * solid
+        channels = {"R": linear[..., 0], "G": linear[..., 1], "B": linear[..., 2], "A": solid[..., 0]}
         if "depth" in self.passes:
-            channels["Z"] = depth[..., 0]
+            channels["Z"] = handoff_depth(depth, alpha)[..., 0]
         if image.mattes is not None:
+            # Mattes are coverage inside the composite: scaled with alpha, they still add up to A.
+            scale = np.where(solid > alpha, solid / np.maximum(alpha, 1e-6), 1.0)[..., 0]
             for piece, m in image.mattes.items():
-                channels[f"{layer_name(piece)}.A"] = m
+                channels[f"{layer_name(piece)}.A"] = m * scale
         if image.motion is not None:
             channels["forward.u"], channels["forward.v"] = motion_to_nuke(image.motion)
         if record is not None:

@@ -517,6 +517,31 @@ def read_cameras(
     _fail(path, "JSON has neither `camera_path` (nerfstudio camera path) nor `frames` (transforms.json)")
 
 
+def holds_camera_path(path: PathLike) -> bool:
+    """Whether `read_cameras` reads `path` as a nerfstudio camera_path.json (a .json file with
+    `camera_path`); False for anything else, unreadable files included (their reader says why)."""
+    p = Path(path)
+    if p.suffix.lower() != ".json" or not p.is_file():
+        return False
+    try:
+        return "camera_path" in _load_json(p)
+    except SplatfilmError:
+        return False
+
+
+def camera_path_world_note(path: PathLike, *, written: bool) -> str:
+    """The one-line note (for stderr) on a camera_path.json written (`written`) or read without
+    a nerfstudio run's dataparser_transforms.json: the world its poses are in, and how to give
+    the transforms. nerfstudio's viewer and ns-render work in the run's normalised world, so a
+    path crossing between it and a capture's world without them lands in the wrong place."""
+    how = "--dataparser-transforms RUN/dataparser_transforms.json (and --transforms-json DATA/transforms.json)"
+    if written:
+        return (f"note: {path}: the camera path is in the shot's world; ns-render and nerfstudio's viewer play it in "
+                f"a run's normalised world: give {how} to write it there")
+    return (f"note: {path}: camera path poses are taken as written, in nerfstudio's normalised world for a path from "
+            f"its viewer (an `ns-export gaussian-splat` splat is there too); for a scene in the capture's world give {how}")
+
+
 # ---- writers ----------------------------------------------------------------------------------
 
 # camera_model values a transforms.json gets for each of ours (nerfstudio's names).
@@ -589,7 +614,9 @@ def write_camera_path_json(
     in degrees; nerfstudio plays len(cameras) / seconds frames a second, so `seconds` sets
     the frame rate (`fps` is only what the viewer's own field shows; default that ratio).
     keyframes / transitions: the viewer's editable keys (cameras, and the seconds from the
-    previous key to each, None for the first unless `is_cycle`); default: none.
+    previous key to each, None for the first unless `is_cycle`); default: none. What the viewer
+    makes of them is `nerfstudio_viewer_path`; `default_fov` is then `viewer_default_fov`, so
+    every key keeps its own field of view there.
     dataparser_transforms (and transforms_json): write the poses in the nerfstudio run's
     normalised world, the inverse of what `read_camera_path_json` undoes.
     """
@@ -647,7 +674,7 @@ def write_camera_path_json(
             })
     known = [t for t in (transitions or []) if t is not None]
     data = {
-        "default_fov": fovs[0],
+        "default_fov": viewer_default_fov([f["fov"] for f in keys_out]) if keys_out else fovs[0],
         "default_transition_sec": float(np.mean(known)) if known else float(seconds),
         "keyframes": keys_out,
         "camera_type": _CAMERA_PATH_TYPE_OF.get(model, "perspective"),
@@ -662,3 +689,110 @@ def write_camera_path_json(
         ],
     }
     _write_json(path, data)
+
+
+# ---- what nerfstudio's viewer plays -------------------------------------------------------------
+
+NERFSTUDIO_VIEWER_FOV_DEG = 75.0
+"""The field of view nerfstudio's viewer starts with ("Default FOV", degrees): what a
+camera_path.json key whose `fov` equals the file's `default_fov` gets there."""
+
+
+def viewer_default_fov(key_fovs: list[float]) -> float:
+    """A camera_path.json `default_fov` (degrees) that none of `key_fovs` (degrees) is within
+    1e-3 of: nerfstudio's viewer "Load Path" gives such a key its own `fov` and any other key
+    the viewer's slider (which loading leaves as it was, 75 degrees at first), so writing the
+    lens's field of view there would hand every key of a fixed lens to the slider. ns-render
+    reads only `camera_path`. Returns `NERFSTUDIO_VIEWER_FOV_DEG` unless a key is that wide."""
+    fov = NERFSTUDIO_VIEWER_FOV_DEG
+    # Steps of 0.5 degrees: each key rules out at most one candidate, so this ends.
+    while any(abs(fov - f) <= 2e-3 for f in key_fovs):
+        fov += 0.5
+    return fov
+
+
+def viewer_path(key_c2w: np.ndarray, key_fov_deg: np.ndarray, transitions: np.ndarray, times: np.ndarray, *,
+                loop: bool = False, tension: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The cameras nerfstudio's viewer plays at `times` [T] (seconds) from its keyframes, as its
+    render panel (nerfstudio/viewer/render_panel.py, `CameraPath`) interpolates them and
+    writes `camera_path` when a path is saved: (camera-to-world [T,4,4] OpenGL axes, vertical
+    field of view [T] in degrees).
+
+    key_c2w [K,4,4] (OpenGL axes), key_fov_deg [K]: the keys as the viewer holds them;
+    transitions [K]: seconds from the previous key to each (the first: from the last key round
+    to the first, used by a loop only). The viewer splines positions, orientations (unit
+    quaternions) and fields of view with Kochanek-Bartels splines on a uniform grid, one step
+    a key (`splines`, tension = the viewer's "Spline tension", continuity = bias = 0; natural
+    ends, or closed with `loop`), and maps seconds to that grid with a monotone PCHIP through
+    the keys' cumulative transition times: times between keys are not where the keys' own
+    path has them unless the keys are close. Before the first key and after the last (the
+    loop's end) it holds them. Positions are scaled by 10 there (VISER_NERFSTUDIO_SCALE_RATIO)
+    and back, which a spline, an affine combination, does not change."""
+    import splines
+    import splines.quaternion as squat
+    from scipy.interpolate import PchipInterpolator
+
+    from splatfilm.scene.transforms import quat_from_rotation, rotation_from_quat
+
+    key_c2w = np.asarray(key_c2w, dtype=np.float64)
+    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    count = len(key_c2w)
+    # The viewer holds each key turned half a turn about x (viser's camera looks down +z).
+    flip = np.diag([1.0, -1.0, -1.0])
+    wxyz = quat_from_rotation(key_c2w[:, :3, :3] @ flip)
+    quats = [squat.UnitQuaternion.from_unit_xyzw(np.roll(q, -1)) for q in wxyz]
+    positions = list(key_c2w[:, :3, 3])
+    fovs = list(np.radians(np.asarray(key_fov_deg, dtype=np.float64)))
+    transitions = np.asarray(transitions, dtype=np.float64)
+    cumsum = np.concatenate([[0.0], np.cumsum(transitions[1:])])
+    grid = np.arange(count, dtype=np.float64)
+    if loop:
+        cumsum = np.append(cumsum, cumsum[-1] + transitions[0])
+        # The viewer's closed splines; a key's tangent depends only on its neighbours, so open
+        # splines over the keys padded with the wrap-around ones are the same curves on [0, K]
+        # (as `shots.keyframes` builds its loops; splines' closed rotation spline calls the
+        # deprecated np.row_stack).
+        quats, positions, fovs = ([v[-1], *v, v[0], v[1 % count]] for v in (quats, positions, fovs))
+        grid = np.arange(-1.0, count + 2.0)
+        to_grid = PchipInterpolator(np.concatenate([[-(cumsum[-1] - cumsum[-2])], cumsum, cumsum[-1:] + cumsum[1:2]]),
+                                    np.arange(-1.0, count + 2.0))
+        last = float(count)
+    else:
+        to_grid = PchipInterpolator(cumsum, grid)
+        last = float(count - 1)
+    tcb = (tension, 0.0, 0.0)
+    spline_t = np.clip(to_grid(np.clip(times, 0.0, cumsum[-1])), 0.0, last)
+    position = splines.KochanekBartels(positions, grid=list(grid), tcb=tcb, endconditions="natural")
+    rotation = squat.KochanekBartels(quats, grid=list(grid), tcb=tcb, endconditions="natural")
+    fov = splines.KochanekBartels(fovs, grid=list(grid), tcb=tcb, endconditions="natural")
+    c2w = np.tile(np.eye(4), (len(times), 1, 1))
+    c2w[:, :3, 3] = np.asarray(position.evaluate(spline_t), dtype=np.float64).reshape(len(times), 3)
+    c2w[:, :3, :3] = rotation_from_quat(np.array([q.wxyz for q in rotation.evaluate(spline_t)])) @ flip
+    return c2w, np.degrees(np.asarray(fov.evaluate(spline_t), dtype=np.float64).reshape(len(times)))
+
+
+def nerfstudio_viewer_path(data: dict[str, Any], times: np.ndarray, *, viewer_fov_deg: float = NERFSTUDIO_VIEWER_FOV_DEG,
+                           loop: bool | None = None, tension: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """What nerfstudio's viewer plays at `times` [T] (seconds) after "Load Path" of a
+    camera_path.json's content `data` (its `keyframes` alone: `camera_path` is what ns-render
+    reads, and the viewer rewrites it from the keys when the path is saved): (camera-to-world
+    [T,4,4] OpenGL axes, vertical field of view [T] degrees), by `viewer_path`.
+
+    As the viewer loads: a key's `fov` counts where it differs from `default_fov` by more than
+    1e-3, otherwise the key takes the viewer's slider, `viewer_fov_deg`; a key's transition is
+    its `override_transition_sec` where enabled, else `default_transition_sec`. The viewer's
+    Loop and tension controls are not in what it loads: `loop` (default: the file's
+    `is_cycle`, as a user who ticks Loop for it sees) and `tension` stand for them. Needs at
+    least two keys (the viewer plays nothing with fewer)."""
+    keys = data.get("keyframes") or []
+    if len(keys) < 2:
+        raise SplatfilmError("the nerfstudio viewer plays a camera path of at least two keyframes")
+    default_fov = float(data.get("default_fov", 0.0))
+    default_sec = float(data.get("default_transition_sec", 0.5))
+    c2w = np.array([np.asarray(k["matrix"], dtype=np.float64).reshape(4, 4) for k in keys])
+    fovs = np.array([float(k["fov"]) if abs(float(k["fov"]) - default_fov) > 1e-3 else viewer_fov_deg for k in keys])
+    transitions = np.array([float(k["override_transition_sec"])
+                            if k.get("override_transition_enabled") and k.get("override_transition_sec") is not None
+                            else default_sec for k in keys])
+    return viewer_path(c2w, fovs, transitions, times, loop=bool(data.get("is_cycle", False)) if loop is None else loop,
+                       tension=tension)

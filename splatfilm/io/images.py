@@ -11,7 +11,9 @@ photos), so PNGs (and the movies made from them) are display sRGB as they come. 
 scene-linear: `srgb_to_linear` (the sRGB EOTF, IEC 61966-2-1) decodes them, Rec.709
 primaries and a D65 white, named for OCIO as `LINEAR_COLORSPACE` of `OCIO_CONFIG`;
 `linear_to_srgb` encodes back. A frame rendered over a background becomes straight colour and
-alpha with `unpremultiply`.
+alpha with `unpremultiply`. What a frame hands off to compositing (depth files, alpha and
+passes EXRs) holds BACKGROUND_Z where nothing is seen (`handoff_depth`) and alpha 1 where the
+pixel is fully covered (`handoff_alpha`), where the renderer has 0 and 0.9999.
 
 Every write is atomic (see `io.atomic`): an interrupted job never leaves a half-written frame.
 """
@@ -173,6 +175,36 @@ def unpremultiply(rgb: np.ndarray, alpha: np.ndarray, background: np.ndarray | N
     what is left there is rounding)."""
     over = rgb if background is None else rgb - (1.0 - alpha) * np.asarray(background, dtype=np.float64)
     return np.where(alpha > 1e-6, over / np.maximum(alpha, 1e-6), 0.0)
+
+
+# What a depth file holds where nothing is seen: camera z in metres, "infinitely" far. Cycles
+# writes 1e10 for its background; a finite value keeps Nuke's ZDefocus, depth merges and fog
+# working (+inf turns their arithmetic to NaN), where the renderer's 0 would put the sky at the lens.
+BACKGROUND_Z = 1e10
+
+# Transmittance at or below which a frame's hand-off alpha is 1 (solid). The renderer stops a
+# pixel before the Gaussian that would take it to 1e-4 (gsplat's rule), which leaves it anywhere
+# up to ~1e-2 (measured on the demo film); 1/255 is the smallest opacity it composites at all,
+# and the 8-bit step: a solid EXR pixel is exactly one whose 8-bit alpha (the masters') is 255.
+SOLID_TRANSMITTANCE = 1.0 / 255.0
+
+
+def handoff_depth(depth: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The depth [H,W,1] (or [H,W]) a depth file or Z pass holds, float64: the renderer's
+    expected camera z in metres (accumulated depth over accumulated alpha, gsplat's "ED", so a
+    partly covered pixel holds the depth of what covers it), and BACKGROUND_Z where `alpha`
+    (same shape) is 0, where the renderer's 0 means "nothing seen"."""
+    return np.where(np.asarray(alpha) > 0.0, np.asarray(depth, dtype=np.float64), BACKGROUND_Z)
+
+
+def handoff_alpha(alpha: np.ndarray) -> np.ndarray:
+    """The alpha (same shape, float64) a frame hands off (alpha EXR, passes, masters): the
+    renderer's accumulated alpha, and exactly 1 where the transmittance left, 1 - alpha, is at
+    most SOLID_TRANSMITTANCE, so a fully covered pixel is a solid matte that lets nothing of a
+    plate behind it through. The colour that goes with it is the straight colour
+    (`unpremultiply` with the renderer's own alpha) times this alpha."""
+    alpha = np.asarray(alpha, dtype=np.float64)
+    return np.where(alpha >= 1.0 - SOLID_TRANSMITTANCE, 1.0, alpha)
 
 
 def downscale(image: np.ndarray, width: int, height: int) -> np.ndarray:

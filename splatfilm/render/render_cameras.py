@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.images import write_depth, write_png
+from splatfilm.io.images import BACKGROUND_Z, handoff_depth, write_depth, write_png
 from splatfilm.io.atomic import check_output_folder, make_folder
 from splatfilm.io.digest import content_digest, file_digest
 from splatfilm.io.manifest import Manifest
@@ -118,7 +118,9 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
     scene_hash = file_digest(scene_path)
     common = {"scene": scene_hash, "backend": backend, "sh_degree": degree,
               "background": list(settings.background), "transparent": settings.transparent,
-              "depth": settings.depth, "mode": settings.rasterize_mode}
+              "depth": settings.depth, "mode": settings.rasterize_mode,
+              # Depth files hold BACKGROUND_Z where nothing is seen (they held 0): written again.
+              **({"depth_background": BACKGROUND_Z} if settings.depth else {})}
     if backend == "cpu":
         gaussians = gaussians.to("cpu")
 
@@ -149,7 +151,7 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
                              distortion=torch.tensor(cam.distortion))
             write_png(png, out.rgb[0].cpu().numpy(), out.alpha[0].cpu().numpy() if settings.transparent else None)
             if depth_file is not None:
-                write_depth(depth_file, out.depth[0].cpu().numpy())
+                write_depth(depth_file, handoff_depth(out.depth[0].cpu().numpy(), out.alpha[0].cpu().numpy()))
             manifest.done(png.name, key)
     if skipped and progress:
         print(f"kept {skipped} frame(s) already rendered with the same inputs", file=sys.stderr)

@@ -32,7 +32,7 @@ from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import check_output_file
 from splatfilm.io.usd_splats import export_usd_stage
-from splatfilm.io.camera_files import read_camera_path_json, write_camera_path_json, write_transforms_json
+from splatfilm.io.camera_files import read_camera_path_json, viewer_path, write_camera_path_json, write_transforms_json
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
 from splatfilm.render.camera_models import check_lens
 from splatfilm.shots.lens import DISTORTION_KEYS, FULL_FRAME_MM, LENS_MODELS, Lens, pixels_to_focal_mm
@@ -111,15 +111,97 @@ def write_shot_transforms_json(path: PathLike, shot: Shot) -> None:
     write_transforms_json(path, cams, extra={"splatfilm": _shot_info(shot)})
 
 
+# How close nerfstudio's viewer must play a shot's frames from the keys `viewer_key_times` picks:
+# 1 mm in the shot's world (metres), 0.01 degrees of turn (a quarter pixel across 1920 pixels of
+# a 28 mm lens) and of field of view.
+VIEWER_POSITION_TOLERANCE_M = 1e-3
+VIEWER_ANGLE_TOLERANCE_DEG = 0.01
+# Frames between keys tried, longest first, where a shot's own keys do not play back in the viewer.
+VIEWER_KEY_STRIDES = (24, 16, 12, 8, 6, 4, 3, 2)
+
+
+def _viewer_keys(shot: Shot, times: list[float]) -> tuple[np.ndarray, np.ndarray, list[float | None]]:
+    """(camera-to-world [K,4,4] OpenGL, vertical fov [K] degrees, transitions [K] seconds) of
+    the shot's cameras at key `times`, as camera_path.json's `keyframes` hold them."""
+    cams = shot.path.sample(np.array(times)).to_cameras(shot.lens)
+    fovs = np.degrees(2 * np.arctan(cams.heights / 2 / cams.fy))
+    transitions: list[float | None] = [None] + [b - a for a, b in zip(times[:-1], times[1:])]
+    if shot.loop:
+        transitions[0] = float(shot.duration) - times[-1]
+    return cams.to_c2w_opengl(), fovs, transitions
+
+
+def viewer_errors(shot: Shot, key_times: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How far nerfstudio's viewer, given the shot's cameras at `key_times` (seconds) as its
+    keyframes (`io.camera_files.viewer_path`; a `loop` shot played as a loop), plays each frame
+    from the shot's own: (position [F] metres, turn [F] degrees, vertical field of view [F]
+    degrees)."""
+    c2w, fovs, transitions = _viewer_keys(shot, key_times)
+    got, got_fov = viewer_path(c2w, fovs, [0.0 if t is None else t for t in transitions], shot.times, loop=shot.loop)
+    want = shot.cameras()
+    want_c2w = want.to_c2w_opengl()
+    want_fov = np.degrees(2 * np.arctan(want.heights / 2 / want.fy))
+    position = np.linalg.norm(got[:, :3, 3] - want_c2w[:, :3, 3], axis=1)
+    relative = np.einsum("fji,fjk->fik", got[:, :3, :3], want_c2w[:, :3, :3])
+    turn = np.degrees(np.arccos(np.clip((np.trace(relative, axis1=1, axis2=2) - 1) / 2, -1.0, 1.0)))
+    return position, turn, np.abs(got_fov - want_fov)
+
+
+def viewer_key_times(shot: Shot) -> list[float]:
+    """Key times (seconds) for a shot's camera_path.json `keyframes`, from which nerfstudio's
+    viewer, which rebuilds its path from those keys alone (`viewer_path`), plays every frame
+    within `VIEWER_POSITION_TOLERANCE_M` and `VIEWER_ANGLE_TOLERANCE_DEG` (turn and field of
+    view) of the shot's own.
+
+    The shot's own keys (its keyframes; where its moves start and stop), the start and the
+    shot's end (frame_count / fps, the time after the last frame: the viewer renders seconds
+    x fps frames from 0, so keys spanning the shot's duration give back its frame count; a
+    loop closes there instead) are kept alone where they already reproduce the shot. Else
+    frames between them become keys too, evenly `stride` frames apart (the viewer's spline
+    steps one key per unit, so even spacing keeps its speed even), the longest of
+    `VIEWER_KEY_STRIDES` that reproduces the shot, else every frame, which the viewer passes
+    exactly."""
+    end = float(shot.duration)
+    own = {t for t in shot.key_times() if 0.0 <= t < end or (t <= end and not shot.loop)}
+    base = sorted(own | ({0.0} if shot.loop else {0.0, end}))
+    bounds = base + ([end] if shot.loop else [])
+    frames = shot.times
+
+    def keys(stride: int) -> list[float]:
+        step = stride / float(shot.fps)
+        out = set(base)
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            pieces = math.ceil((b - a) / step - 1e-9)
+            inside = frames[(frames > a + 1e-9) & (frames < b - 1e-9)]
+            for j in range(1, pieces):
+                if len(inside):
+                    out.add(float(inside[np.argmin(np.abs(inside - (a + j * (b - a) / pieces)))]))
+        return sorted(out)
+
+    def plays(times: list[float]) -> bool:
+        position, turn, fov = viewer_errors(shot, times)
+        return bool(np.all(position <= VIEWER_POSITION_TOLERANCE_M) and np.all(turn <= VIEWER_ANGLE_TOLERANCE_DEG)
+                    and np.all(fov <= VIEWER_ANGLE_TOLERANCE_DEG))
+
+    if plays(base):
+        return base
+    # Errors grow with the stride, though not strictly; the viewer's natural ends (zero
+    # curvature at the first and last key) keep strides from reproducing a move that is
+    # still turning at an end (a turntable lags a fifth of a degree near its ends at stride 2).
+    for stride in VIEWER_KEY_STRIDES:
+        if stride < shot.frame_count and plays(times := keys(stride)):
+            return times
+    return keys(1)
+
+
 def write_shot_camera_path_json(path: PathLike, shot: Shot, *, dataparser_transforms: PathLike | None = None,
                                 transforms_json: PathLike | None = None) -> None:
-    """The shot as a nerfstudio viewer camera_path.json: every frame in `camera_path`, and the
-    path's keys (with their transition times) in `keyframes` for the viewer to edit."""
-    key_times = shot.key_times()
+    """The shot as a nerfstudio viewer camera_path.json: every frame in `camera_path` (what
+    ns-render renders), and in `keyframes`, with their transition times, keys from which the
+    viewer's "Load Path" plays the same move (`viewer_key_times`) for editing there."""
+    key_times = viewer_key_times(shot)
     keys = shot.path.sample(np.array(key_times)).to_cameras(shot.lens)
-    transitions: list[float | None] = [None] + [b - a for a, b in zip(key_times[:-1], key_times[1:])]
-    if shot.loop:
-        transitions[0] = float(shot.duration) - key_times[-1]
+    transitions = _viewer_keys(shot, key_times)[2]
     write_camera_path_json(
         path, shot.cameras(), float(shot.duration), keyframes=keys, transitions=transitions,
         fps=float(shot.fps), is_cycle=shot.loop, dataparser_transforms=dataparser_transforms,

@@ -18,7 +18,8 @@ Each move is applied, in order, to the pose that the base and the moves before i
 that instant, so directions are the camera's own at that moment ("dolly" goes where the
 camera faces). A move's progress u runs from 0 to 1 over its span (default: the whole path),
 shaped by its ease (`scene.easing.ease_curve`); before the span it has not started, after
-it it has finished.
+it it has finished. A move that `loops` (whole turns, no ease, no span of its own) runs in a
+shot over [0, frame_count / fps): the frame after its last would be its first.
 
 Moves (shot file `type` in brackets; signs in the film crew's sense, see `pose` for
 pan/tilt/roll):
@@ -137,6 +138,21 @@ def _span(span: tuple[float | None, float | None] | Span | None, ease: float, ea
         return span
     start, end = (None, None) if span is None else span
     return Span(start, end, ease if ease_in is None else ease_in, ease if ease_out is None else ease_out)
+
+
+def _whole_turns(degrees: float) -> bool:
+    return degrees != 0 and math.remainder(degrees, 360.0) == 0
+
+
+def loops(move: Any, span: Span) -> bool:
+    """Whether `move` laid over `span` repeats seamlessly: a whole number of turns (an `Arc` or
+    `Orbit`, `whole_turns`) at an even speed (no ease) over the path's default span (no start
+    or end of its own). Played over and over, such a move's frame after the last is its first:
+    a shot gives it [0, frame_count / fps) (`shots.shot_yaml`), so its last frame is one step
+    short of the first, as a turntable's frame range is cut in Blender; spanning first to last
+    frame would show the start pose twice at the seam."""
+    return (bool(getattr(move, "whole_turns", False)) and span.start is None and span.end is None
+            and span.ease_in == 0 and span.ease_out == 0)
 
 
 # ---- move parameters ------------------------------------------------------------------------
@@ -297,6 +313,11 @@ class Arc:
 
     degrees: float = param("number")
     pivot: np.ndarray = param("point")
+
+    @property
+    def whole_turns(self) -> bool:
+        """True when it swings a whole number of turns (360, -720, ... degrees): it ends where it began."""
+        return _whole_turns(self.degrees)
 
     def apply(self, s: PathSample, u: np.ndarray) -> None:
         """The cameras of `s` swung by `degrees` * u [T] about the pivot's vertical."""
@@ -547,6 +568,11 @@ class Orbit:
     start_deg: float = param("number", -90.0)
     degrees: float = param("number", 360.0)
     look_at: np.ndarray | None = param("point", None)
+
+    @property
+    def whole_turns(self) -> bool:
+        """True when it sweeps a whole number of turns (360, -720, ... degrees): it ends where it began."""
+        return _whole_turns(self.degrees)
 
     def path(self, duration: float, *, focal_mm: float | None = None, focus_distance: float | None = None,
              span: Span | None = None) -> MovePath:

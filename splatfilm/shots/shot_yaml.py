@@ -44,7 +44,10 @@ Move types and their fields (a type's fields are those of its dataclass in `move
     look_at target [roll]     follow target offset [look_offset]   (starts the camera itself)
     handheld [amplitude_m amplitude_deg frequency_hz seed]
 Every move takes `span: [start, end]` (seconds) or `frames: [first, last]`, and `ease`
-(or `ease_in` / `ease_out`); by default a move runs from the first frame to the last. The
+(or `ease_in` / `ease_out`); by default a move runs from the first frame to the last, but a
+whole number of turns (orbit or arc of 360, 720, ... degrees) without ease or span of its own
+runs to the shot's end, frame_count / fps: its last frame is one step before its first, so the
+shot loops without showing the start twice (`moves.loops`). The
 first move may give `from: [x, y, z]` instead of a `camera`: the camera starts there,
 aimed at the move's target (or pivot). A target (look_at, follow) may move:
 `target: {keyframes: [{time: 0, position: [..]}, {time: 4, position: [..]}]}`.
@@ -65,7 +68,7 @@ import numpy as np
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_text
-from splatfilm.shots.moves import MOVES, STARTING_MOVES, MovePath, PointTrack, Span, Target, lay, param_kind
+from splatfilm.shots.moves import MOVES, STARTING_MOVES, MovePath, PointTrack, Span, Target, lay, loops, param_kind
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
 from splatfilm.shots.lens import DISTORTION_KEYS, LENS_MODELS, Lens
 from splatfilm.scene.transforms import axis_rotation, pan_tilt_roll_rotation, rotation_from_quat
@@ -378,9 +381,11 @@ def _move_span(data: dict, at: At, fps: Fraction, first_frame: int) -> Span:
 
 
 def _moves(value: Any, at: At, base, points: dict, fps: Fraction, first_frame: int, lens: Lens, duration: float,
-           times: np.ndarray):
+           times: np.ndarray, end: float):
     """Lay the moves over `base` (a Pose, a path, or None when the first move starts the camera).
-    Each move is tried at every frame `times` as it is added, so an error names the move."""
+    duration: seconds to the last frame, where moves end by default; end: the shot's end (one
+    frame later), where a move that `loops` ends. Each move is tried at every frame `times` as
+    it is added, so an error names the move."""
     items = value if isinstance(value, list) else [value]
     if isinstance(value, list) and not value:
         at.fail("expected at least one move")
@@ -396,6 +401,8 @@ def _moves(value: Any, at: At, base, points: dict, fps: Fraction, first_frame: i
             m_at["type"].fail(f"unknown move {show(kind)} (one of {', '.join(sorted(_KINDS))})")
         move = _move(raw, m_at, kind, points, fps, first_frame)
         span = _move_span(raw, m_at, fps, first_frame)
+        if loops(move, span):
+            span = Span(None, end)
         if kind in STARTING_MOVES:
             if path is not None:
                 m_at["type"].fail(f"{kind} places the camera itself, so it must be the first move and the shot "
@@ -551,7 +558,7 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
         key = "moves" if "moves" in data else "move"
         if count < 2 and keys is None:
             at[key].fail("a move needs at least two frames (this shot has one)")
-        path = _moves(data[key], at[key], base, points_, fps, first, lens, last_time, frame_times(count, fps))
+        path = _moves(data[key], at[key], base, points_, fps, first, lens, last_time, frame_times(count, fps), end)
     shot = Shot(name=name, path=path, lens=lens, fps=fps, frame_count=count, first_frame=first,
                 loop=interp["loop"])
     try:

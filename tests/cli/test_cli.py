@@ -86,6 +86,8 @@ def test_render_cameras_matches_brute_force_reference(gsplat_ply, tmp_path, caps
         covered = refs[i][1][..., 0] > 0.05
         assert covered.mean() > 0.05
         np.testing.assert_allclose(d[covered], depth[..., 0][covered], rtol=1e-4, atol=1e-4)
+        empty = refs[i][1][..., 0] == 0  # nothing seen: far (1e10, as Cycles writes), not at the lens (0)
+        assert empty.sum() > 20 and np.all(d[empty] == 1e10)
     # The fixture's own cameras are OPENCV (a mild k1..p2): rendered through their distortion,
     # not as pinholes, so they differ from the reference by more than 8-bit rounding (measured 4.5).
     assert main(["render-cameras", str(ply), str(TRANSFORMS), "-o", str(tmp_path / "lens"), "--backend", "cpu",
@@ -108,7 +110,8 @@ def test_transparent_writes_straight_alpha_rgba(gsplat_ply, tmp_path):
     solid = alpha[..., 0] > 0.5
     straight = rgb[solid] / alpha[solid]
     assert np.abs(png[..., :3][solid].astype(np.float64) - np.clip(straight, 0, 1) * 255).max() <= 1.5
-    assert (out / "frame_00000.depth.npy").exists()
+    d = np.load(out / "frame_00000.depth.npy")
+    assert np.all(d[alpha[..., 0] == 0] == 1e10) and d[solid].max() < 100
 
 
 def test_rerun_keeps_finished_frames_and_rerenders_changed_ones(gsplat_ply, tmp_path, capsys):
@@ -137,7 +140,7 @@ def test_rerun_keeps_finished_frames_and_rerenders_changed_ones(gsplat_ply, tmp_
     assert not list(out.glob(".*.tmp*"))
 
 
-def test_size_override_and_other_camera_files(gsplat_ply, tmp_path):
+def test_size_override_and_other_camera_files(gsplat_ply, tmp_path, capsys):
     ply, _ = gsplat_ply
     out = tmp_path / "a"
     assert main(["render-cameras", str(ply), str(TRANSFORMS), "-o", str(out), "--backend", "cpu", "--width", "32"]) == 0
@@ -146,11 +149,15 @@ def test_size_override_and_other_camera_files(gsplat_ply, tmp_path):
     assert main(["render-cameras", str(ply), str(FIXTURES / "colmap" / "sparse" / "0"), "-o", str(out),
                  "--backend", "cpu"]) == 0
     assert sorted(p.name for p in out.glob("*.png")) == [f"frame_{i:05d}.png" for i in range(6)]
+    assert "note:" not in capsys.readouterr().err
     out = tmp_path / "c"
     assert main(["render-cameras", str(ply), str(FIXTURES / "camera_path.json"), "-o", str(out), "--backend", "cpu",
                  "--width", "64", "--height", "36"]) == 0
     assert sorted(p.name for p in out.glob("*.png")) == [f"{i:05d}.png" for i in range(12)]
     assert iio.imread(out / "00000.png").shape == (36, 64, 3)
+    # Read without the run's dataparser_transforms.json, the path's world is said, on one line of stderr.
+    note = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert len(note) == 1 and "camera_path.json" in note[0] and "--dataparser-transforms" in note[0]
 
 
 def test_bad_inputs_give_one_line_errors(gsplat_ply, tmp_path, capsys):

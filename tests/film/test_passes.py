@@ -15,7 +15,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.film import FrameRenderer, RenderOptions, parse_film, render_film
 from splatfilm.film.passes import parse_passes
 from splatfilm.film.timeline import frame_timecode
-from splatfilm.io.images import read_exr_layers, srgb_to_linear, write_exr_layers
+from splatfilm.io.images import read_exr_layers, srgb_to_linear, unpremultiply, write_exr_layers
 from splatfilm.render.consistency import reproject
 
 
@@ -65,6 +65,43 @@ def test_exr_rgba_is_the_png_decoded_to_linear_and_depth_is_camera_z(rendered):
     assert np.abs(linear[solid] - srgb_to_linear(png[solid])).max() < 0.01  # 8-bit rounding of the PNG
     z = channels["Z"][solid]
     assert 2.0 < z.min() and z.max() < 5.0  # the wall and the hero are 3-4 m from the camera
+
+
+def test_covered_pixels_hand_off_solid_alpha_and_empty_ones_far_depth(film_dir, rendered):
+    # The renderer stops a pixel short of transmittance 1e-4 (its alpha tops out at 0.9999); the
+    # hand-off calls a pixel with at most 1/255 left solid, and puts empty sky far, not at the lens.
+    film = parse_film(film_dir / "film.yaml")
+    raw = FrameRenderer(film, "cpu", passes=parse_passes("all")).render_frame(film.shots[0], 1)
+    channels, _ = read_exr_layers(rendered / "sh010" / "sh010.1002.exr")
+    a, ra = channels["A"], raw.alpha[..., 0]
+    solid = ra >= 1 - 1 / 255
+    assert raw.alpha.max() < 0.99991 and solid.sum() > 500
+    assert np.all(a[solid] == 1.0) and np.array_equal(a[~solid], ra[~solid].astype(np.float32))
+    # Premultiplied by the solid alpha: the straight colour itself, not 0.9999 of it.
+    straight = srgb_to_linear(unpremultiply(raw.rgb, raw.alpha, film.background))
+    linear = np.stack([channels[c] for c in "RGB"], -1)
+    assert np.abs(linear[solid] - straight[solid]).max() < 1e-6
+    hero, wall = channels["matte_hero.A"], channels["matte_wall.A"]
+    assert np.abs(hero + wall - a).max() < 1e-5  # the mattes follow A
+    assert np.abs(wall[solid & (raw.mattes["hero"] == 0)] - 1.0).max() < 1e-6  # a solid holdout
+    z, empty = channels["Z"], ra == 0
+    assert empty.sum() > 100 and np.all(z[empty] == 1e10) and z[~empty].max() < 10.0
+
+
+def test_motion_blurred_depth_is_the_depth_of_what_is_seen(film_dir, tmp_path):
+    # A pixel that the moving hero covers for part of the shutter: its depth is the hero's,
+    # not an average with 0 (the lens) for the sub-frames that saw nothing there.
+    import yaml
+
+    script = yaml.safe_load((film_dir / "film.yaml").read_text())
+    script["effects"] = {"motion_blur": {"shutter_deg": 180, "samples": 5}}
+    script["assets"] = {n: {**a, "file": str(film_dir / a["file"])} for n, a in script["assets"].items()}
+    (tmp_path / "film.yaml").write_text(yaml.safe_dump(script, sort_keys=False))
+    film = parse_film(tmp_path / "film.yaml")
+    image = FrameRenderer(film, "cpu").render_frame(film.shots[0], 1)
+    partly = (image.alpha[..., 0] > 0) & (image.alpha[..., 0] < 0.5)
+    assert partly.sum() > 10
+    assert image.depth[..., 0][image.alpha[..., 0] > 0].min() > 2.0  # the wall and the hero are 3-4 m away
 
 
 def test_motion_vectors_predict_the_next_frame_better_than_static_reprojection(film_dir):
@@ -166,6 +203,9 @@ def test_side_exrs_carry_the_same_standard_attributes(film_dir, tmp_path):
     r = FrameRenderer(film, "cpu", depth=True, alpha=True)
     job = r.job(tmp_path, 0, 2, "key")
     r.write(job)
+    alpha = read_exr_layers(job.alpha)[0]["A"]
+    assert alpha.max() == 1.0  # hand-off alpha: solid where covered
+    assert np.all(read_exr_layers(job.depth)[0]["Z"][alpha == 0] == 1e10)
     for path in (job.depth, job.alpha):
         _, header = read_exr_layers(path)
         assert _timecode_text(header["timeCode"]) == "00:00:41:19" and header["framesPerSecond"] == Fraction(24)

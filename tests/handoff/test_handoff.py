@@ -157,7 +157,7 @@ def _probe(path: Path) -> str:
     return subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
 
 
-def test_prores_masters_probe_with_the_edits_timecode_and_reels(rendered):
+def test_prores_masters_probe_with_the_edits_timecode_and_reels(film, rendered):
     edl = (rendered / "passes.edl").read_text()
     event = next(line for line in edl.splitlines() if line.startswith("001"))
     reel, source_in = event.split()[1], event.split()[4]
@@ -178,6 +178,16 @@ def test_prores_masters_probe_with_the_edits_timecode_and_reels(rendered):
     frame = np.frombuffer(next(reader), np.uint8).reshape(meta["size"][1], meta["size"][0], 4)
     assert frame[..., 3].min() == 0 and frame[..., 3].max() == 255
     assert frame[-2, :, 3].min() == 255  # the burn-in band is opaque
+    # Solid where the render is covered (1/255 or less left through): A is exactly 1 in the EXR
+    # the master's alpha comes from, and 255 in the master, so a holdout lets no plate through.
+    from splatfilm.film import FrameRenderer, parse_film
+
+    f = parse_film(film)
+    raw = FrameRenderer(f, "cpu").render(f.shots[0], 0)[1][..., 0]
+    solid = raw >= 1 - 1 / 255
+    assert solid.sum() > 500 and raw.max() < 0.99991  # the renderer's own alpha stops at 0.9999
+    assert np.all(frame[..., 3][solid] == 255)
+    assert np.array_equal(read_exr_layers(rendered / "sh010" / "sh010.1001.exr")[0]["A"] == 1, solid)
 
 
 def test_bad_hand_off_inputs_are_one_line_errors(film, tmp_path, capsys):

@@ -9,11 +9,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from helpers import FIXTURES, cli_error
+from helpers import CAMERAS, FIXTURES, cli_error
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.camera_files import read_camera_path_json, read_transforms_json
-from splatfilm.shots import export_format, export_shot, import_camera_path_json, parse_shot, read_usd_camera
+from splatfilm.io.camera_files import nerfstudio_viewer_path, read_camera_path_json, read_transforms_json, viewer_path
+from splatfilm.shots import export_format, export_shot, import_camera_path_json, load_shot, parse_shot, read_usd_camera
 
 
 
@@ -53,8 +53,8 @@ def test_camera_path_round_trip(tmp_path, fps):
     assert meta["camera_type"] == "perspective" and meta["render_width"] == 640 and meta["render_height"] == 360
     assert len(meta["camera_path"]) == shot.frame_count and len(meta["camera_path"][0]["camera_to_world"]) == 16
     assert meta["camera_path"][0]["fov"] == pytest.approx(shot.lens.vfov_deg)
-    # The viewer's keys, with their transition times, for editing the path there.
-    assert len(meta["keyframes"]) == 3 and meta["keyframes"][1]["override_transition_sec"] == pytest.approx(1.0)
+    # The viewer's keys, with their transition times, for editing the path there: it plays the shot from them.
+    _assert_viewer_plays(meta)
     # Re-importing gives the same frames again.
     again = import_camera_path_json(out)
     assert again.fps == shot.fps and again.frame_count == shot.frame_count
@@ -87,6 +87,73 @@ def test_camera_path_in_a_nerfstudio_runs_world(tmp_path):
     _assert_same_cameras(read_camera_path_json(out, dataparser_transforms=dp).cameras, shot.cameras(), rtol_K=1e-12)
     with pytest.raises(SplatfilmError, match="only apply to a camera_path"):
         export_shot(shot, tmp_path / "x.usda", dataparser_transforms=dp)
+
+
+def _assert_viewer_plays(meta: dict) -> None:
+    """nerfstudio's viewer, loading `meta`'s keyframes (a fresh viewer: its 75 degree default fov),
+    plays every frame of `camera_path` within 1 mm, 0.01 degrees of turn and of field of view."""
+    want = np.array([np.reshape(c["camera_to_world"], (4, 4)) for c in meta["camera_path"]])
+    want_fov = np.array([c["fov"] for c in meta["camera_path"]])
+    got, got_fov = nerfstudio_viewer_path(meta, np.arange(len(want)) / meta["fps"])
+    np.testing.assert_allclose(got[:, :3, 3], want[:, :3, 3], atol=1e-3)
+    turn = np.einsum("fji,fjk->fik", got[:, :3, :3], want[:, :3, :3])
+    np.testing.assert_allclose(np.degrees(np.arccos(np.clip((np.trace(turn, axis1=1, axis2=2) - 1) / 2, -1, 1))), 0,
+                               atol=0.01)
+    np.testing.assert_allclose(got_fov, want_fov, atol=0.01)
+    # The keys span the shot's seconds, so the viewer renders as many frames again.
+    transitions = [k["override_transition_sec"] for k in meta["keyframes"]][0 if meta["is_cycle"] else 1:]
+    assert sum(transitions) == pytest.approx(meta["seconds"])
+
+
+@pytest.mark.parametrize("name", ["orbit_table", "dolly_zoom_figure"])
+def test_nerfstudio_viewer_plays_an_exported_move(tmp_path, name):
+    # The viewer rebuilds its path from `keyframes` alone: a turntable's two ends at one place
+    # played a still camera (2.1 m off), a dolly zoom's two keys blended its field of view.
+    export_shot(load_shot(CAMERAS / f"{name}.yaml"), tmp_path / "path.json")
+    _assert_viewer_plays(json.loads((tmp_path / "path.json").read_text()))
+
+
+def test_keys_that_play_in_the_viewer_are_the_shots_own(tmp_path):
+    shot = parse_shot({"name": "sh", "fps": 24, "duration": 2, "resolution": [64, 36], "lens": 35, "keyframes": [
+        {"time": t, "position": [t, -3.0, 1.2], "pan": 10, "tilt": -5} for t in (0, 1, 2)]}, "test")
+    export_shot(shot, tmp_path / "path.json")
+    meta = json.loads((tmp_path / "path.json").read_text())
+    assert len(meta["keyframes"]) == 3 and [k["override_transition_sec"] for k in meta["keyframes"]] == [None, 1, 1]
+    # Each key keeps its own fov: one equal to `default_fov` would take the viewer's slider.
+    assert all(abs(k["fov"] - meta["default_fov"]) > 1e-3 for k in meta["keyframes"])
+    _assert_viewer_plays(meta)
+
+
+@pytest.mark.filterwarnings("ignore:`row_stack` alias is deprecated:DeprecationWarning")  # splines' closed rotation spline
+def test_viewer_path_is_nerfstudios_interpolation():
+    """viewer_path against render_panel.py's construction, transcribed (closed splines for a loop)."""
+    import splines
+    import splines.quaternion as squat
+    from scipy.interpolate import PchipInterpolator
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(3)
+    c2w = np.tile(np.eye(4), (5, 1, 1))
+    c2w[:, :3, :3] = Rotation.random(5, random_state=4).as_matrix()
+    c2w[:, :3, 3] = rng.normal(size=(5, 3))
+    fovs, transitions, times = rng.uniform(20, 60, 5), rng.uniform(0.2, 1.0, 5), np.linspace(0, 2, 17)
+    flip = np.diag([1.0, -1.0, -1.0])
+    for loop in (False, True):
+        ends, tcb = ("closed" if loop else "natural"), (0.3, 0.0, 0.0)
+        q = squat.KochanekBartels([squat.UnitQuaternion.from_unit_xyzw(Rotation.from_matrix(m[:3, :3] @ flip).as_quat())
+                                   for m in c2w], tcb=tcb, endconditions=ends)
+        p = splines.KochanekBartels(list(c2w[:, :3, 3] * 10.0), tcb=tcb, endconditions=ends)
+        f = splines.KochanekBartels(list(np.radians(fovs)), tcb=tcb, endconditions=ends)
+        cum = np.concatenate([[0.0], np.cumsum(transitions[1:])] + ([[transitions[1:].sum() + transitions[0]]] if loop else []))
+        idx = np.arange(len(cum))
+        warp = (PchipInterpolator(np.concatenate([[-(cum[-1] - cum[-2])], cum, cum[-1:] + cum[1:2]]),
+                                  np.concatenate([[-1], idx, [idx[-1] + 1]])) if loop else PchipInterpolator(cum, idx))
+        s = np.clip(warp(times), 0, idx[-1])
+        got, got_fov = viewer_path(c2w, fovs, transitions, times, loop=loop, tension=0.3)
+        np.testing.assert_allclose(got[:, :3, 3], np.array(p.evaluate(s)) / 10.0, atol=1e-12)
+        R = Rotation.from_quat([[*v.vector, v.scalar] for v in q.evaluate(s)]).as_matrix() @ flip
+        np.testing.assert_allclose(got[:, :3, :3], R, atol=1e-12)
+        np.testing.assert_allclose(got_fov, np.degrees(f.evaluate(s)), atol=1e-12)
 
 
 # ---- transforms.json -------------------------------------------------------------------------------

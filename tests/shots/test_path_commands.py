@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,18 @@ def test_export_all_formats(tmp_path, small_shot, capsys):
         _run(["path", "export", str(small_shot), "-o", str(tmp_path / "tiny.txt")])
     with pytest.raises(SplatfilmError, match="no such file"):
         _run(["path", "export", str(tmp_path / "nope.yaml"), "-o", str(tmp_path / "x.json")])
+
+
+def test_a_camera_path_without_a_runs_transforms_says_which_world_it_is_in(tmp_path, small_shot, capsys):
+    out = tmp_path / "tiny.json"
+    _run(["path", "export", str(small_shot), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert err.startswith(f"note: {out}: ") and err.count("\n") == 1 and "--dataparser-transforms" in err
+    dp = tmp_path / "dataparser_transforms.json"
+    dp.write_text(json.dumps({"transform": np.eye(4)[:3].tolist(), "scale": 0.5}))
+    _run(["path", "export", str(small_shot), "-o", str(out), "--dataparser-transforms", str(dp)])
+    _run(["path", "export", str(small_shot), "-o", str(tmp_path / "tiny.usda")])
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.skipif(not SCENE.exists(), reason="bundled demo scene missing")

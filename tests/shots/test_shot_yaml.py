@@ -245,3 +245,22 @@ def test_a_camera_alone_is_a_locked_off_shot():
     np.testing.assert_allclose(cams.to_c2w_opencv()[0, :3, 3], [0, -3, 1.2], atol=1e-12)
     with pytest.raises(SplatfilmError, match=r"^x\.yaml: a shot needs `keyframes`, a `move` / `moves`, or a `camera`"):
         parse_shot({"duration": 2}, "x.yaml")
+
+
+def test_a_whole_turn_loops_without_repeating_its_first_frame():
+    # The bundled turntable: 192 frames of one turn, 360/192 degrees apart, the frame after
+    # the last being the first (it showed the first pose twice, 360/191 degrees apart).
+    shot = load_shot(CAMERAS / "orbit_table.yaml")
+    p = shot.sample().positions
+    azimuth = np.degrees(np.unwrap(np.arctan2(p[:, 1], p[:, 0])))
+    np.testing.assert_allclose(np.diff(azimuth), 360 / 192, atol=1e-9)
+    np.testing.assert_allclose(shot.sample([float(shot.duration)]).positions[0], p[0], atol=1e-12)
+    # So does an arc of two turns laid over a camera; an eased turn or one with its own span
+    # still runs from the first frame to the last, where it ends at rest.
+    base = {"fps": 24, "frames": 48, "camera": {"position": [0, -2, 1], "look_at": [0, 0, 1]}}
+    arc = parse_shot({**base, "move": {"type": "arc", "degrees": 720, "pivot": [0, 0, 1]}})
+    az = np.degrees(np.unwrap(np.arctan2(*arc.sample().positions[:, 1::-1].T)))
+    np.testing.assert_allclose(np.diff(az), 720 / 48, atol=1e-9)
+    for timing in ({"ease": 0.5}, {"frames": [1001, 1048]}):
+        eased = parse_shot({**base, "move": {"type": "arc", "degrees": 360, "pivot": [0, 0, 1], **timing}})
+        np.testing.assert_allclose(eased.sample().positions[-1], eased.sample().positions[0], atol=1e-12)
