@@ -97,8 +97,8 @@ def clean_asset(scene: str | Path, output: str | Path, cameras_path: str | Path 
     removed, its sidecar noting what was done, the cameras counted with beside it and, for a
     rigged `scene`, its rig binding the Gaussians kept (OUTPUT.rig.npz, as `edit` writes one).
     Returns {kept, removed, views, seconds}."""
-    from splatfilm.assets.sidecar import (Sidecar, check_beside_free, check_sidecar_free, robust_bounds, sidecar_path,
-                                          write_capture_cameras)
+    from splatfilm.assets.sidecar import (Sidecar, carry_rasterize_mode, check_beside_free, check_sidecar_free,
+                                          robust_bounds, sidecar_path, write_capture_cameras)
     from splatfilm.io.gaussian_files import check_gaussian_output, load_gaussians, save_gaussians
     from splatfilm.io.rig_files import carry_rig, load_rig, rig_path
 
@@ -119,7 +119,7 @@ def clean_asset(scene: str | Path, output: str | Path, cameras_path: str | Path 
     rig = load_rig(rig_path(scene), len(g)) if rig_path(scene).exists() else None
     keep = supported(g, cameras, settings, backend, progress)
     clean = g.select(torch.nonzero(keep).reshape(-1))
-    save_gaussians(output, clean)
+    save_gaussians(output, clean, antialiased=carry_rasterize_mode(scene, sidecar))
     carry_rig(output, rig, keep.cpu().numpy(), sidecar)
     write_capture_cameras(output, cameras)
     sidecar["asset"] = output.name

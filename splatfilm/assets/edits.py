@@ -44,7 +44,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from splatfilm.assets.sidecar import Sidecar, check_beside_free, check_sidecar_free, robust_bounds, sidecar_path
+from splatfilm.assets.sidecar import (Sidecar, carry_rasterize_mode, check_beside_free, check_sidecar_free,
+                                      robust_bounds, sidecar_path)
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians, opacity_logit
 from splatfilm.scene.sh import rgb_to_sh0, sh0_to_rgb
@@ -368,7 +369,7 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
     rig = load_rig(rig_path(input_path), len(gaussians)) if rig_path(input_path).exists() else None
     cameras = read_capture_cameras(input_path)
     g, kept = edit_gaussians(gaussians, edits)
-    save_gaussians(output_path, g)
+    save_gaussians(output_path, g, antialiased=carry_rasterize_mode(input_path, sidecar))
     carry_rig(output_path, rig, kept, sidecar)
     write_capture_cameras(output_path, cameras)
     sidecar["asset"] = output_path.name

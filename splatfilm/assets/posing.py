@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from splatfilm.assets.sidecar import Sidecar, check_beside_free, check_sidecar_free, sidecar_path
+from splatfilm.assets.sidecar import Sidecar, carry_rasterize_mode, check_beside_free, check_sidecar_free, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import check_output_file
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, GAUSSIAN_FILE_TYPES, load_gaussians, save_gaussians
@@ -68,7 +68,7 @@ def pose_asset(asset: str | Path, output: str | Path, clip: str, time: float, me
                        "clip_duration": c.duration, "method": method,
                        "note": "a posed copy in the asset's frame (no rig of its own); the canonical transform is "
                                "the rest asset's, so it stands where the asset stands"}
-    save_gaussians(output, posed)
+    save_gaussians(output, posed, antialiased=carry_rasterize_mode(asset, sidecar))
     remove_rig(output)  # the copy does not move any more; a rig left beside it would bind it again
     sidecar.write(sidecar_path(output))
     return sidecar

@@ -27,6 +27,9 @@ one newer than this code is an error. Known keys (all optional):
     rig                 object     a rigged asset's rig: file (ASSET.rig.npz), version, joints,
                                    clips {name: seconds} (splatfilm.io.rig_files)
     pose                object     a posed copy's pose: asset, rig, clip, time, method
+    rasterize_mode      str        gsplat's "classic" or "antialiased": how the asset was
+                                   trained, so how every render composites it (absent: an
+                                   .spz file's header flag says, else classic)
     source, import, training, metrics, timing, edits, refined, cleaned: objects, kept as written
 
 Also here: the geometry a sidecar records (estimate_up, robust_bounds, canonical_transform).
@@ -51,7 +54,7 @@ from splatfilm.yamlfields import At, integer, number, schema_version, show, vec3
 
 SIDECAR_VERSION = 1
 _OBJECTS = ("source", "import", "training", "metrics", "timing", "edits", "refined", "rig", "pose", "cleaned")
-_STRINGS = ("splatfilm_version", "asset", "kind")
+_STRINGS = ("splatfilm_version", "asset", "kind", "rasterize_mode")
 
 
 def sidecar_path(asset: str | Path) -> Path:
@@ -203,6 +206,11 @@ class Sidecar(MutableMapping[str, Any]):
                 _object(d[key], at[key])
         if "num_gaussians" in d:
             integer(d["num_gaussians"], at["num_gaussians"], minimum=0)
+        if "rasterize_mode" in d:
+            from splatfilm.render import RASTERIZE_MODES
+
+            if d["rasterize_mode"] not in RASTERIZE_MODES:
+                at["rasterize_mode"].fail(f"expected classic or antialiased, got {show(d['rasterize_mode'])}")
         if "frame" in d:
             frame, f_at = _object(d["frame"], at["frame"]), at["frame"]
             for key in ("up", "front", "bounds_min", "bounds_max"):
@@ -252,6 +260,11 @@ class Sidecar(MutableMapping[str, Any]):
         return None if ct is None else Similarity.from_dict(ct)
 
     @property
+    def rasterize_mode(self) -> str | None:
+        """gsplat's "classic" or "antialiased", as the asset was trained; None when not recorded."""
+        return self.data.get("rasterize_mode")
+
+    @property
     def ground(self) -> dict | None:
         """The `ground` object {normal [3], offset, inliers} (`assets.ground.read_ground` makes a
         GroundPlane of it); None when absent."""
@@ -282,6 +295,29 @@ def _similarity(value: Any, at: At) -> None:
     vec3(d["translation"], at["translation"])
     if "scale" in d:
         number(d["scale"], at["scale"], "positive")
+
+
+def asset_rasterize_mode(asset: str | Path) -> str:
+    """How an asset file renders, gsplat's "classic" or "antialiased": its sidecar's
+    `rasterize_mode`, else an .spz file's header flag (`io.spz.spz_antialiased`), else classic."""
+    sidecar = Sidecar.of_asset(asset)
+    if sidecar is not None and sidecar.rasterize_mode is not None:
+        return sidecar.rasterize_mode
+    if Path(asset).suffix.lower() == ".spz":
+        from splatfilm.io.spz import spz_antialiased
+
+        return "antialiased" if spz_antialiased(asset) else "classic"
+    return "classic"
+
+
+def carry_rasterize_mode(asset: str | Path, sidecar: Sidecar) -> bool:
+    """Record in `sidecar` (the record of a copy of `asset`: an edit, a clean, a pose) the mode
+    `asset` renders in, where it is antialiased (an .spz flag with no sidecar said so too);
+    returns whether it is, the flag for the copy's .spz header."""
+    mode = asset_rasterize_mode(asset)
+    if mode != "classic":
+        sidecar["rasterize_mode"] = mode
+    return mode == "antialiased"
 
 
 def sidecar_up(asset: str | Path) -> np.ndarray:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, sidecar_path
+from splatfilm.assets.sidecar import Sidecar, asset_rasterize_mode, check_sidecar_free, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import USD_EXTENSIONS, check_gaussian_output, load_gaussians, save_gaussians
 from splatfilm.io.camera_files import nerfstudio_to_capture
@@ -57,7 +57,9 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
         g = load_gaussians(source, spz_axes=spz_axes)
     if to_capture is not None:
         g = to_capture.transform_gaussians(g)
-    save_gaussians(output, g, spz_axes=spz_axes)
+    # Trained antialiased (an .spz's flag, or the source's sidecar): the copy renders so too.
+    mode = asset_rasterize_mode(source)
+    save_gaussians(output, g, spz_axes=spz_axes, antialiased=mode == "antialiased")
     origin = {"type": "import", "path": recorded_path(source.resolve(), output.resolve().parent),
               "format": source.suffix.lower().lstrip(".")}
     if is_usd:
@@ -69,7 +71,7 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
         if transforms_json is not None:
             origin["transforms_json"] = recorded_path(Path(transforms_json).resolve(), output.resolve().parent)
     sidecar = Sidecar({"splatfilm_version": __version__, "asset": output.name, "kind": "scene", "source": origin,
-                       "num_gaussians": len(g)})
+                       "num_gaussians": len(g), "rasterize_mode": mode})
     if world:  # placed in splatfilm's world: its frame is known
         sidecar["frame"] = {"note": "the USD stage's world, turned Z up in metres", "up": [0.0, 0.0, 1.0],
                             "scale_to_metres": 1.0}

@@ -30,17 +30,23 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", action="store_true",
                    help="also write expected depth (camera z, metres; 1e10 where nothing is seen) beside each PNG")
     p.add_argument("--depth-format", choices=["exr", "npy"], default="exr", help="32-bit float EXR (default) or .npy")
-    p.add_argument("--antialiased", action="store_true", help="gsplat's 'antialiased' mode instead of 'classic'")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--rasterize-mode", choices=["classic", "antialiased"],
+                      help="gsplat's mode (default: the scene's own, as its sidecar or .spz flag records it)")
+    mode.add_argument("--antialiased", dest="rasterize_mode", action="store_const", const="antialiased",
+                      help="--rasterize-mode antialiased")
 
 
 def _settings(args: argparse.Namespace):
+    from splatfilm.assets.sidecar import asset_rasterize_mode
     from splatfilm.render.render_cameras import RenderSettings
 
     return RenderSettings(
         backend=args.backend, width=args.width, height=args.height, sh_degree=args.sh_degree,
         background=args.background, transparent=args.transparent,
         depth=args.depth_format if args.depth else None,
-        rasterize_mode="antialiased" if args.antialiased else "classic",
+        # A scene renders as it was trained unless told otherwise.
+        rasterize_mode=args.rasterize_mode or asset_rasterize_mode(args.scene),
     )
 
 
@@ -48,12 +54,13 @@ def _cmd_render_cameras(args: argparse.Namespace) -> None:
     from splatfilm.io.camera_files import camera_path_world_note, holds_camera_path
     from splatfilm.render.render_cameras import render_cameras
 
-    if args.dataparser_transforms is None and holds_camera_path(args.cameras):
-        print(camera_path_world_note(args.cameras, written=False), file=sys.stderr)
     t0 = time.perf_counter()
     paths = render_cameras(args.scene, args.cameras, args.output, _settings(args),
                            dataparser_transforms=args.dataparser_transforms, transforms_json=args.transforms_json)
     print(f"wrote {len(paths)} frame(s) to {args.output} in {time.perf_counter() - t0:.1f} s")
+    # After the render: a file that does not read ends in its one error line alone.
+    if args.dataparser_transforms is None and holds_camera_path(args.cameras):
+        print(camera_path_world_note(args.cameras, written=False), file=sys.stderr)
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -71,7 +78,8 @@ def _cmd_fit(args: argparse.Namespace) -> None:
 
     cfg = FitConfig(steps=args.steps, backend=args.backend, sh_degree=args.sh_degree, strategy=args.strategy,
                     max_gaussians=args.max_gaussians, seed=args.seed, test_every=args.test_every,
-                    eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, appearance=args.appearance)
+                    eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, appearance=args.appearance,
+                    antialiased=args.antialiased)
     sidecar = run_fit(args.data, args.output, cfg, resume=args.resume, downscale=args.downscale,
                       max_size=args.max_size, eval_data=args.eval_data, triangulate=not args.no_triangulate,
                       video_frames=args.video_frames)
@@ -347,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-image colour transforms absorbing exposure and white balance: auto (default: on for "
                         "photos, i.e. COLMAP models, bare images and videos; off for transforms.json captures), "
                         "affine, none. Written to OUTPUT.appearance.json; the .ply stays the plain scene")
+    p.add_argument("--antialiased", action="store_true",
+                   help="train in gsplat's antialiased mode (Mip-Splatting's 2D filter with opacity compensation, "
+                        "simple_trainer's --antialiased); the sidecar records it and every render of the asset uses it")
     p.set_defaults(func=_cmd_fit)
 
     from splatfilm.cli.pose import add_pose_command

@@ -91,7 +91,8 @@ def _cmd_preview(args: argparse.Namespace) -> None:
         name = shot.name
         if args.contact_sheet is not None:
             frames = render_contact_sheet(shot, gaussians, args.contact_sheet, every=args.every,
-                                          thumb_width=args.thumb_width or 240, backend=args.backend)
+                                          thumb_width=args.thumb_width or 240, backend=args.backend,
+                                          rasterize_mode=scene.rasterize_mode)
     print(f"wrote the path preview of {name} to {args.output}")
     if args.contact_sheet is not None:
         print(f"wrote a contact sheet of {len(frames)} frames ({frames[0]}..{frames[-1]}) to {args.contact_sheet} "

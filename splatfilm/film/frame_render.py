@@ -206,13 +206,12 @@ class FrameRenderer:
         rgb = alpha = depth = extra = None
         for k, t in enumerate(sample.times):
             features = None
+            # `compose`'s join, its parts kept: each asset composites in its own rasterize_mode.
+            parts = film.world.parts(fs.world_start + t, fs.visible, eyes[k])
+            g = Gaussians.concat([p for _, p in parts]) if parts else Gaussians.empty()
             if mattes or motion:
-                parts = film.world.parts(fs.world_start + t, fs.visible, eyes[k])
-                g = Gaussians.concat([p for _, p in parts]) if parts else Gaussians.empty()
                 features = pass_features(parts, pieces, mattes, self._motion_inputs(fs, i, k) if motion else None,
                                          lens.near)
-            else:
-                g = film.world.compose(fs.world_start + t, fs.visible, eyes[k])
             degree = min(film.sh_degree, g.sh_degree) if film.sh_degree is not None else None
             viewmats, Ks = sample.cameras[k].to_tensors(g.dtype)
             if sample.dof[k] is not None:
@@ -225,7 +224,8 @@ class FrameRenderer:
                 lens_args["features"] = features
             with torch.no_grad():
                 out = render(g, viewmats, Ks, film.width, film.height, backend=self.backend, sh_degree=degree,
-                             background=film.background, near_plane=lens.near, far_plane=lens.far, **lens_args)
+                             background=film.background, near_plane=lens.near, far_plane=lens.far,
+                             rasterize_mode=film.world.rasterize_mode(parts), **lens_args)
             r, a, d = (x[0].cpu().double().numpy() for x in (out.rgb, out.alpha, out.depth))
             rgb = r if rgb is None else rgb + r
             alpha = a if alpha is None else alpha + a

@@ -24,6 +24,8 @@
         yaw: 30                        # degrees about +z
         scale: 1.0
         look_height: 1.5               # shots that name `hero` aim this high above its base
+        rasterize_mode: antialiased    # gsplat's classic or antialiased (default: as the asset was
+                                       # trained: its sidecar, or an .spz's flag); per asset in one frame
         clean: true                    # floaters out: Gaussians fewer than 2 capture views show (assets.cleanup)
         edits: [{op: delete, sphere: {center: [..], radius: 0.3}}]   # applied at load (assets.edits);
                                        # a rigged asset's rig drops the rows clean and edits delete
@@ -96,6 +98,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_text
 from splatfilm.io.digest import content_digest
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
+from splatfilm.render import RASTERIZE_MODES
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import parse_shot
 from splatfilm.shots.timing import FIRST_FRAME, parse_fps
@@ -118,7 +121,7 @@ FILM_VERSION = 1
 _TOP = {"version", "title", "fps", "record_start", "resolution", "first_frame", "handles", "background", "sh_degree",
         "crf", "lens", "points", "effects", "assets", "shots"}
 _ASSET = {"file", "canonical", "position", "yaw", "scale", "look_height", "animation", "walk", "edits",
-          "on_ground", "physics", "clean", "shadow"} | PERFORMANCE_FIELDS
+          "on_ground", "physics", "clean", "shadow", "rasterize_mode"} | PERFORMANCE_FIELDS
 _SHOT_FILM = {"time", "assets", "hide", "handles"}
 _EFFECTS = {"motion_blur", "depth_of_field"}
 # walk_notes: a walk slower than this (m/s) carries the body nowhere visible; a clip with
@@ -429,6 +432,9 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred
         if canonical is not None and not isinstance(canonical, bool):
             a_at["canonical"].fail(f"expected true or false, got {show(canonical)}")
         look = number(data["look_height"], a_at["look_height"]) if "look_height" in data else None
+        mode = data.get("rasterize_mode")
+        if mode is not None and mode not in RASTERIZE_MODES:
+            a_at["rasterize_mode"].fail(f"expected classic or antialiased, got {show(mode)}")
         edits = parse_edits(data["edits"], a_at["edits"]) if "edits" in data else []
         cleanup = parse_cleanup(data.get("clean"), a_at["clean"])
         cameras = None
@@ -438,7 +444,7 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred
             except SplatfilmError as e:
                 a_at["clean"].fail(str(e))
         try:
-            asset = load_asset(str(name), path, placement, motion, canonical, look)
+            asset = load_asset(str(name), path, placement, motion, canonical, look, mode)
         except SplatfilmError as e:
             a_at.fail(str(e))
         asset.shadow = _shadow(data, a_at, asset, ground)

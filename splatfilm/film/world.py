@@ -313,7 +313,8 @@ class Asset:
     performance: clips, IK and look-at of a rigged asset, or None (it stands as stored);
     shadow: its contact shadow on the surface under it (film.shadow), or None; kept: which
     of its file's Gaussians `gaussians` holds after its clean and edits, bool [N_file] (the
-    order is the file's), or None for all of them: a rig's rows follow it."""
+    order is the file's), or None for all of them: a rig's rows follow it; rasterize_mode:
+    gsplat's "classic" or "antialiased", as it was trained (its Gaussians render so in any frame)."""
 
     name: str
     gaussians: Gaussians
@@ -326,6 +327,7 @@ class Asset:
     performance: Performance | None = None
     shadow: ContactShadow | None = None
     kept: np.ndarray | None = None
+    rasterize_mode: str = "classic"
 
     def place_at(self, t: float) -> Similarity:
         """Canonical frame -> world at world time t (seconds)."""
@@ -454,6 +456,14 @@ class World:
             return Gaussians.empty()
         return Gaussians.concat([g for _, g in parts])
 
+    def rasterize_mode(self, parts: list[tuple[str, Gaussians]]):
+        """`render`'s rasterize_mode for `parts` joined as `compose` joins them: each asset's own
+        mode for its Gaussians (contact shadows classic); one mode's name when all share it."""
+        from splatfilm.render import rasterize_modes
+
+        return rasterize_modes((len(g), self.assets[n].rasterize_mode if n in self.assets else "classic")
+                               for n, g in parts)
+
     def signature(self, t: float, visible: list[str] | None = None, camera: np.ndarray | None = None) -> str:
         """A hash of what a frame at world time t sees of this world: which assets, their
         file contents and world transforms, and the joint transforms of performing ones.
@@ -463,6 +473,8 @@ class World:
         for n in names:
             asset = self.assets[n]
             entry = (n, asset.digest, np.round(asset.world_transform(t).matrix(), 9).tolist())
+            if asset.rasterize_mode != "classic":  # classic frames keep the keys they had
+                entry += (asset.rasterize_mode,)
             if asset.performance is not None:
                 # The pose, not the script's clip list: an edit to the schedule changes only the frames it moves.
                 entry += (asset.performance.method, np.round(self.joint_globals(n, t, camera), 9).tolist())
@@ -487,10 +499,11 @@ class World:
 
 
 def load_asset(name: str, path: Path, placement: Similarity, motion: Motion | None = None, canonical: bool | None = None,
-               look_height: float | None = None) -> Asset:
+               look_height: float | None = None, rasterize_mode: str | None = None) -> Asset:
     """Load an asset file and its sidecar (`path` with .json), if any: object assets use the
-    sidecar's canonical transform as `local` unless canonical=False."""
-    from splatfilm.assets.sidecar import Sidecar, robust_bounds, sidecar_path
+    sidecar's canonical transform as `local` unless canonical=False; rasterize_mode: the
+    asset's own (`assets.sidecar.asset_rasterize_mode`) unless given."""
+    from splatfilm.assets.sidecar import Sidecar, asset_rasterize_mode, robust_bounds, sidecar_path
     from splatfilm.io.gaussian_files import load_gaussians
     from splatfilm.io.digest import file_digest
 
@@ -508,4 +521,5 @@ def load_asset(name: str, path: Path, placement: Similarity, motion: Motion | No
         if use_canonical:  # aim at 85% of the standing height: a character's face, a prop's top
             _, hi = robust_bounds(local.transform_gaussians(g))
             look_height = 0.85 * float(hi[2])
-    return Asset(name, g, local, placement, motion, look_height, str(path), file_digest(path))
+    return Asset(name, g, local, placement, motion, look_height, str(path), file_digest(path),
+                 rasterize_mode=rasterize_mode or asset_rasterize_mode(path))

@@ -137,9 +137,10 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
         if result.appearance is not None:  # each view borrows the nearest training view's appearance
             near = nearest_views(capture.cameras, result.train_ids, extra.cameras, scene_extent(capture.cameras)[1])
             app = result.appearance[near]
-        metrics["eval_data"] = {**evaluate(result.gaussians, extra, list(range(len(extra))), backend, appearance=app),
+        metrics["eval_data"] = {**evaluate(result.gaussians, extra, list(range(len(extra))), backend, appearance=app,
+                                           rasterize_mode=cfg.rasterize_mode),
                                 "path": str(eval_data)}
-    save_gaussians(paths["ply"], result.gaussians)
+    save_gaussians(paths["ply"], result.gaussians, antialiased=cfg.antialiased)
     write_capture_cameras(paths["ply"], capture.cameras)
     if result.appearance is not None:
         write_appearance(paths["appearance"], result.appearance, capture.names, result.train_ids)
@@ -162,6 +163,8 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
                      "appearance_model": "affine" if result.appearance is not None else None,
                      "image_sizes": [list(size) for size in capture.cameras.sizes]},
         "num_gaussians": len(result.gaussians),
+        # Every render of the asset composites it as it was trained.
+        "rasterize_mode": cfg.rasterize_mode,
         "metrics": metrics,
         "timing": {"seconds": round(result.seconds, 2),
                    "seconds_per_step": round(result.seconds / max(result.steps, 1), 4),

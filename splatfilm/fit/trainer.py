@@ -61,7 +61,10 @@ class FitConfig:
     SH band from the first step.
     appearance: per-image affine colour transforms (`splatfilm.fit.appearance`): auto (on for
     captures from photos), affine or none; lr_appearance its Adam learning rate,
-    appearance_reg the weight of its pull toward the identity."""
+    appearance_reg the weight of its pull toward the identity. antialiased: train in gsplat's
+    antialiased mode (Mip-Splatting's 2D filter with its opacity compensation, simple_trainer's
+    --antialiased), which every later render of the asset then uses (its sidecar's
+    `rasterize_mode`)."""
 
     steps: int | None = None
     backend: str = "auto"
@@ -86,6 +89,12 @@ class FitConfig:
     appearance: str = "none"
     lr_appearance: float = 5e-3
     appearance_reg: float = 1.0  # measured against 0.01 and 0.3: splatfilm.fit.appearance
+    antialiased: bool = False
+
+    @property
+    def rasterize_mode(self) -> str:
+        """The renderer's `rasterize_mode` this fit trains (and its asset renders) in."""
+        return "antialiased" if self.antialiased else "classic"
 
     def sh_degree_at(self, step: int) -> int:
         """The highest SH degree trained at `step` (0-based): raised every sh_degree_interval
@@ -195,9 +204,10 @@ def _to_float(image: np.ndarray, device) -> torch.Tensor:
 
 
 def evaluate(gaussians: Gaussians, capture: Capture, indices: list[int], backend: str, sh_degree: int | None = None,
-             appearance: torch.Tensor | None = None) -> dict:
+             appearance: torch.Tensor | None = None, rasterize_mode: str = "classic") -> dict:
     """Mean PSNR (dB) and SSIM over `indices` of the capture (object captures over black).
-    appearance: per-image transforms [len(capture),3,4] applied to the renders, or None."""
+    appearance: per-image transforms [len(capture),3,4] applied to the renders, or None;
+    rasterize_mode: the renderer's, as the Gaussians were trained."""
     if not indices:
         return {}
     ps, ss = [], []
@@ -206,7 +216,7 @@ def evaluate(gaussians: Gaussians, capture: Capture, indices: list[int], backend
             viewmats, Ks = capture.cameras[i].to_tensors()
             w, h = int(capture.cameras.widths[i]), int(capture.cameras.heights[i])
             out = render(gaussians, viewmats, Ks, w, h, backend=backend, sh_degree=sh_degree,
-                         **capture.cameras.lens_arguments(i))
+                         rasterize_mode=rasterize_mode, **capture.cameras.lens_arguments(i))
             pred = out.rgb[0].cpu()
             if appearance is not None:
                 pred = apply_transform(pred, appearance[i].cpu())
@@ -337,7 +347,8 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
             if step % 10 == 0:
                 history.append(_show_progress(bar, step, loss, pred, gt, len(run.params["means"])))
             if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and test_ids:
-                history.append(_evaluate_held_out(run, capture, train_ids, test_ids, backend, degree, scene_scale, step))
+                history.append(_evaluate_held_out(run, capture, train_ids, test_ids, backend, degree, scene_scale, step,
+                                                  cfg.rasterize_mode))
             if stop_at is not None and step >= stop_at:
                 save_checkpoint(step)
                 break
@@ -350,7 +361,7 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
     bar.close()
     seconds = elapsed + time.perf_counter() - t_start
     return _result(run, capture, train_ids, test_ids, scene_scale, backend, last_step + 1, steps, seconds, history,
-                   cfg.sh_degree_at(last_step))
+                   cfg.sh_degree_at(last_step), cfg.rasterize_mode)
 
 
 def _check_gsplat_lenses(capture: Capture, cfg: FitConfig, backend: str) -> None:
@@ -458,7 +469,7 @@ def _step_loss(run: _Training, capture: Capture, cfg: FitConfig, idx: int, step:
         gt = gt * a + (1 - a) * background
     g = Gaussians(**{k: run.params[k] for k in PARAM_NAMES})
     out = render(g, viewmats, Ks, w, h, backend=backend, sh_degree=degree, background=background,
-                 **cam.lens_arguments())
+                 rasterize_mode=cfg.rasterize_mode, **cam.lens_arguments())
     pred = out.rgb[0]
     if run.appearance is not None:
         pred = apply_transform(pred, compose(run.appearance, idx), out.alpha[0] if background is not None else None,
@@ -504,19 +515,21 @@ def _show_progress(bar, step: int, loss: torch.Tensor, pred: torch.Tensor, gt: t
 
 
 def _evaluate_held_out(run: _Training, capture: Capture, train_ids: list[int], test_ids: list[int], backend: str,
-                       degree: int, scene_scale: float, step: int) -> dict:
+                       degree: int, scene_scale: float, step: int, rasterize_mode: str = "classic") -> dict:
     """PSNR and SSIM of the held-out views at this step, printed; their history row."""
     m = evaluate(run.gaussians(), capture, test_ids, backend, degree,
-                 _borrowed(run.appearance, capture, train_ids, test_ids, scene_scale))
+                 _borrowed(run.appearance, capture, train_ids, test_ids, scene_scale), rasterize_mode)
     tqdm.write(f"step {step + 1}: held-out PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}")
     return {"step": step, "eval": m}
 
 
 def _result(run: _Training, capture: Capture, train_ids: list[int], test_ids: list[int], scene_scale: float,
-            backend: str, done: int, steps: int, seconds: float, history: list, trained_degree: int) -> FitResult:
+            backend: str, done: int, steps: int, seconds: float, history: list, trained_degree: int,
+            rasterize_mode: str = "classic") -> FitResult:
     """The fit's result after `done` of `steps` steps: the Gaussians on the CPU, with the SH
     bands it trained (`trained_degree`), the median training photo's colours folded in where
-    appearance was fitted, and, for a finished fit, the held-out views' metrics."""
+    appearance was fitted, and, for a finished fit, the held-out views' metrics (rendered in
+    `rasterize_mode`)."""
     # Bands the schedule never reached are still their starting zeros: stored, they would make
     # the file a third bigger and tell other tools of view-dependent colour there is not.
     final = Gaussians(**{k: run.params[k].detach().cpu() for k in PARAM_NAMES}).with_sh_degree(max(trained_degree, 0))
@@ -525,7 +538,8 @@ def _result(run: _Training, capture: Capture, train_ids: list[int], test_ids: li
         final, final_appearance = fold_into_scene(final, final_appearance, train_ids)
     metrics = {}
     if done == steps and test_ids:
-        metrics["test"] = evaluate(final, capture, test_ids, backend, appearance=final_appearance)
+        metrics["test"] = evaluate(final, capture, test_ids, backend, appearance=final_appearance,
+                                   rasterize_mode=rasterize_mode)
     return FitResult(gaussians=final, steps=done, metrics=metrics, seconds=seconds, history=history,
                      appearance=final_appearance, train_ids=train_ids)
 

@@ -62,11 +62,13 @@ def check_gaussian_output(path: str | os.PathLike) -> Path:
     return check_output_file(path)
 
 
-def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = None, spz_axes: str = "ply") -> None:
+def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = None, spz_axes: str = "ply",
+                   antialiased: bool = False) -> None:
     """Write Gaussians to a `.ply`, `.splat`, `.spz` (version 3) or USD file (atomically).
 
     `sh_degree` (truncate / zero-pad the SH bands) applies to every format but `.splat`, which
-    holds degree 0 only; spz_axes: an .spz file's axes (`io.spz`)."""
+    holds degree 0 only; spz_axes: an .spz file's axes (`io.spz`); antialiased: an .spz file's
+    header flag (the other formats have no place for it: the sidecar's `rasterize_mode` says it)."""
     path = Path(path)
     kind = _kind(path)
     if kind == ".ply":
@@ -78,7 +80,7 @@ def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None 
     if sh_degree is not None:
         g = g.with_sh_degree(sh_degree)
     if kind == ".spz":
-        write_spz(path, g, axes=spz_axes)
+        write_spz(path, g, axes=spz_axes, antialiased=antialiased)
     else:
         from splatfilm.io.usd_splats import write_usd_splats
 

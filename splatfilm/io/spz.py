@@ -7,6 +7,9 @@ A version 2 or 3 file is one gzip stream holding a 16-byte little-endian header:
     uint32 magic = 0x5053474e ("NGSP")   uint32 version (2 or 3)   uint32 count N
     uint8 sh_degree (0-3; 4 in v3)   uint8 fractional_bits   uint8 flags (0x1 antialiased)   uint8 0
 
+(flag 0x1: the splats were trained in gsplat's antialiased mode; `spz_antialiased` reads it,
+and an asset's sidecar `rasterize_mode`, when it has one, says the same)
+
 then the attributes, each for every Gaussian in turn:
 
     positions   N x 3 x 24-bit signed fixed point, x = value / 2^fractional_bits
@@ -55,7 +58,8 @@ from splatfilm.io.atomic import atomic_write, read_input
 from splatfilm.scene.gaussians import Gaussians, opacity_logit, opacity_sigmoid
 from splatfilm.scene.sh import sh_degree_of
 
-__all__ = ["read_spz", "write_spz", "encode_spz", "decode_spz", "SPZ_MAGIC", "SPZ_VERSIONS", "SPZ_AXES"]
+__all__ = ["read_spz", "write_spz", "encode_spz", "decode_spz", "spz_antialiased", "SPZ_MAGIC", "SPZ_VERSIONS",
+           "SPZ_AXES"]
 
 SPZ_MAGIC = 0x5053474E
 SPZ_VERSIONS = (2, 3)  # written; version 4 is read too
@@ -158,9 +162,11 @@ def _check_axes(axes: str) -> None:
         raise SplatfilmError(f"SPZ axes {axes!r} is not one of {', '.join(SPZ_AXES)}")
 
 
-def encode_spz(g: Gaussians, version: int = 3, path: str | Path = "<spz>", axes: str = "ply") -> bytes:
+def encode_spz(g: Gaussians, version: int = 3, path: str | Path = "<spz>", axes: str = "ply",
+               antialiased: bool = False) -> bytes:
     """The uncompressed SPZ payload (header and attributes) of `g` (version 2 or 3), in the
-    asset's axes or, with axes="rub", turned into RUB (module docstring)."""
+    asset's axes or, with axes="rub", turned into RUB (module docstring); antialiased sets
+    the header's flag 0x1 (the splats were trained in gsplat's antialiased mode)."""
     _check_axes(axes)
     if version not in SPZ_VERSIONS:
         raise _error(path, f"SPZ version {version} is not written (use 2 or 3)")
@@ -181,7 +187,7 @@ def encode_spz(g: Gaussians, version: int = 3, path: str | Path = "<spz>", axes:
                            + ", ".join(f"{v} in {k}" for k, v in bad.items()))
     bits = _fractional_bits(means, path)
     header = np.zeros(1, _HEADER)
-    header[0] = (SPZ_MAGIC, version, n, degree, bits, 0, 0)
+    header[0] = (SPZ_MAGIC, version, n, degree, bits, _FLAG_ANTIALIASED if antialiased else 0, 0)
     fixed = np.rint(means * (1 << bits)).astype(np.int64).reshape(-1) & 0xFFFFFF
     positions = np.stack([fixed & 0xFF, (fixed >> 8) & 0xFF, (fixed >> 16) & 0xFF], axis=1).astype(np.uint8)
     alphas = _round_u8(255.0 * opacity_sigmoid(arrays["opacities"]))
@@ -322,12 +328,35 @@ def read_spz(path: str | os.PathLike, axes: str = "ply") -> Gaussians:
     return decode_spz(data, path, axes)
 
 
-def write_spz(path: str | os.PathLike, g: Gaussians, version: int = 3, axes: str = "ply") -> None:
+def spz_antialiased(path: str | os.PathLike) -> bool:
+    """Whether an `.spz` file's header carries flag 0x1: its splats were trained in gsplat's
+    antialiased mode and render so (`render(..., rasterize_mode="antialiased")`). Reads the
+    header alone (a version 4 file's first 32 bytes, else the gzip stream's first 16)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_HEADER_V4.itemsize)
+            if head[:4] == SPZ_MAGIC.to_bytes(4, "little") and len(head) == _HEADER_V4.itemsize:
+                return bool(np.frombuffer(head, _HEADER_V4)[0]["flags"] & _FLAG_ANTIALIASED)
+            f.seek(0)
+            with gzip.GzipFile(fileobj=f) as z:
+                head = z.read(_HEADER.itemsize)
+    except FileNotFoundError:
+        raise _error(path, "no such file") from None
+    except (OSError, EOFError, zlib.error) as e:
+        raise _error(path, f"not a readable SPZ file ({getattr(e, 'strerror', None) or e})") from None
+    if len(head) < _HEADER.itemsize or int(np.frombuffer(head, _HEADER)[0]["magic"]) != SPZ_MAGIC:
+        raise _error(path, "not an SPZ file (its header does not read)")
+    return bool(np.frombuffer(head, _HEADER)[0]["flags"] & _FLAG_ANTIALIASED)
+
+
+def write_spz(path: str | os.PathLike, g: Gaussians, version: int = 3, axes: str = "ply",
+              antialiased: bool = False) -> None:
     """Write `g` as an `.spz` file (atomically); version 3 (smallest-three rotations) or 2;
-    axes: see the module docstring.
+    axes: see the module docstring; antialiased: the header's flag 0x1 (`spz_antialiased`).
 
     Lossy by design: see the module docstring for each attribute's step. mtime 0 in the gzip
     header, so the same Gaussians give the same bytes."""
     path = Path(path)
-    payload = encode_spz(g, version, path, axes)
+    payload = encode_spz(g, version, path, axes, antialiased)
     atomic_write(path, [gzip.compress(payload, compresslevel=9, mtime=0)])

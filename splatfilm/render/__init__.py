@@ -5,6 +5,8 @@ Stages named after gsplat's: `projection` (EWA projection), `tile_intersection`,
 effects (`lens_effects`), the measures (`metrics`, `consistency`) and `render_cameras`.
 """
 
-from splatfilm.render.rasterization import Backend, RasterizeMode, RenderOutput, cuda_available, render, resolve_backend
+from splatfilm.render.rasterization import (RASTERIZE_MODES, Backend, RasterizeMode, RenderOutput, cuda_available,
+                                            rasterize_modes, render, resolve_backend)
 
-__all__ = ["Backend", "RasterizeMode", "RenderOutput", "cuda_available", "render", "resolve_backend"]
+__all__ = ["RASTERIZE_MODES", "Backend", "RasterizeMode", "RenderOutput", "cuda_available", "rasterize_modes", "render",
+           "resolve_backend"]

@@ -152,7 +152,7 @@ def _forward(means, quats, scales, opacities, viewmats, lenses, width, height, e
                 out_depths[c, n] = z
                 extend = _EXTEND
                 if has_opacity:
-                    op = float(opacities[n]) * comp if antialiased else float(opacities[n])
+                    op = float(opacities[n]) * comp if antialiased[n] else float(opacities[n])
                     valid = valid and op >= ALPHA_THRESHOLD
                     extend = min(extend, math.sqrt(2.0 * math.log(max(op, ALPHA_THRESHOLD) / ALPHA_THRESHOLD)))
                 rx = math.ceil(extend * math.sqrt(max(a, 0.0)))
@@ -314,8 +314,11 @@ class _FusedProjection(torch.autograd.Function):
         depths = np.empty((C, N), dtype)
         radii = np.empty((C, N, 2), dtype=np.int32)
         comp = np.empty((C, N), dtype)
+        # One flag per Gaussian: a film composes classic and antialiased assets into one call.
+        aa = (np.full(N, bool(antialiased)) if not isinstance(antialiased, torch.Tensor)
+              else _np(antialiased).astype(np.bool_).reshape(N))
         _forward(m, q, s, op, vm, lenses, float(width), float(height), float(eps2d), float(near), float(far),
-                 bool(antialiased), float(radius_clip), means2d, conics, depths, radii, comp)
+                 aa, float(radius_clip), means2d, conics, depths, radii, comp)
         ctx.save_for_backward(means, quats, scales, viewmats, Ks)
         ctx.settings = (float(width), float(height), float(eps2d), float(near), float(far))
         radii_t = torch.from_numpy(radii)
@@ -356,7 +359,7 @@ def fully_fused_projection(
     eps2d: float = 0.3,
     near_plane: float = 0.01,
     far_plane: float = 1e10,
-    antialiased: bool = False,
+    antialiased: bool | torch.Tensor = False,
     radius_clip: float = 0.0,
 ) -> Projected:
     """`project_gaussians(means, quat_scale_to_covar(quats, scales), ...)` for pinhole cameras,
@@ -364,7 +367,8 @@ def fully_fused_projection(
 
     means [N,3] world units; quats [N,4] (w,x,y,z), any norm; scales [N,3] activated standard
     deviations; viewmats [C,4,4] world-to-camera (OpenCV axes); Ks [C,3,3] pixels; opacities
-    [N] activated, for opacity-aware radii and culling. Differentiable with respect to means,
+    [N] activated, for opacity-aware radii and culling; antialiased: for all Gaussians, or
+    per Gaussian (bool [N]), as in `project_gaussians`. Differentiable with respect to means,
     quats and scales (not the cameras: camera gradients take the reference path).
     """
     means2d, conics, depths, radii, comp = _FusedProjection.apply(

@@ -63,7 +63,7 @@ def project_gaussians(
     eps2d: float = 0.3,
     near_plane: float = 0.01,
     far_plane: float = 1e10,
-    antialiased: bool = False,
+    antialiased: bool | torch.Tensor = False,
     radius_clip: float = 0.0,
     camera_model: str = "PINHOLE",
     distortion: torch.Tensor | None = None,
@@ -74,8 +74,8 @@ def project_gaussians(
     (OpenCV axes); Ks [C,3,3] intrinsics in pixels; width, height in pixels.
     opacities [N] activated: when given, radii are gsplat's opacity-aware extents and
     Gaussians that can never reach alpha 1/255 are culled (the image is the same either
-    way; this only shortens tile lists). With `antialiased`, the compensation factor
-    enters that opacity, as it will in compositing. camera_model: one of
+    way; this only shortens tile lists). With `antialiased` (True for all Gaussians, or bool
+    [N] per Gaussian), the compensation factor enters that opacity, as it will in compositing. camera_model: one of
     scene.cameras.CAMERA_MODELS, with distortion [C,6] (k1, k2, k3, k4, p1, p2) for OPENCV
     and OPENCV_FISHEYE.
     """
@@ -176,7 +176,9 @@ def _screen_gaussians(means2d, cov2d, depths, valid, width, height, opacities, e
         extend = torch.full_like(a, 3.33)
         if opacities is not None:
             op = opacities.detach()[None, :].expand_as(a)
-            if antialiased:
+            if isinstance(antialiased, torch.Tensor):
+                op = torch.where(antialiased.to(op.device, torch.bool)[None], op * compensations.detach(), op)
+            elif antialiased:
                 op = op * compensations.detach()
             valid = valid & (op >= ALPHA_THRESHOLD)
             extend = torch.minimum(extend, torch.sqrt(2.0 * torch.log(op.clamp_min(ALPHA_THRESHOLD) / ALPHA_THRESHOLD)))

@@ -7,13 +7,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.gaussians import Gaussians, opacity_logit
 from splatfilm.render.camera_models import check_lens
 from splatfilm.render.fused_projection import fully_fused_projection
 from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
@@ -21,6 +22,7 @@ from splatfilm.render.spherical_harmonics import fused_spherical_harmonics, sphe
 
 Backend = Literal["auto", "cpu", "gsplat"]
 RasterizeMode = Literal["classic", "antialiased"]
+RASTERIZE_MODES = ("classic", "antialiased")
 
 
 @dataclass
@@ -64,6 +66,32 @@ def resolve_backend(backend: Backend) -> str:
     raise SplatfilmError(f"unknown backend {backend!r}; choose auto, cpu or gsplat")
 
 
+def rasterize_modes(pieces: Iterable[tuple[int, str]]) -> RasterizeMode | torch.Tensor:
+    """The `rasterize_mode` of Gaussians joined (in order) from pieces of (count, mode): that mode
+    where every piece has it (so an all-classic frame renders as it always has), else a
+    per-Gaussian bool [N], True where a Gaussian renders antialiased."""
+    pieces = list(pieces)
+    modes = {m for n, m in pieces if n > 0}
+    if len(modes) <= 1:
+        return next(iter(modes), "classic")
+    return torch.cat([torch.full((n,), m == "antialiased", dtype=torch.bool) for n, m in pieces])
+
+
+def _check_mode(mode, N: int) -> RasterizeMode | torch.Tensor:
+    """`mode` as "classic", "antialiased" or a mixed bool [N] (one that is all one way becomes
+    that mode's name: the same image, by the same path)."""
+    if isinstance(mode, torch.Tensor):
+        if mode.shape != (N,) or mode.dtype != torch.bool:
+            raise SplatfilmError(f"a per-Gaussian rasterize_mode must be bool [{N}], got {mode.dtype} "
+                                 f"{tuple(mode.shape)}")
+        if bool(mode.all()) and N:
+            return "antialiased"
+        return mode if bool(mode.any()) else "classic"
+    if mode not in RASTERIZE_MODES:
+        raise SplatfilmError(f"unknown rasterize_mode {mode!r}; choose classic or antialiased")
+    return mode
+
+
 def _backgrounds(background, C: int, dtype, device) -> torch.Tensor | None:
     if background is None:
         return None
@@ -87,7 +115,7 @@ def render(
     background: torch.Tensor | tuple[float, float, float] | None = None,
     near_plane: float = 0.01,
     far_plane: float = 1e10,
-    rasterize_mode: RasterizeMode = "classic",
+    rasterize_mode: RasterizeMode | torch.Tensor = "classic",
     camera_model: str = "PINHOLE",
     distortion: torch.Tensor | None = None,
     features: torch.Tensor | None = None,
@@ -98,7 +126,10 @@ def render(
     width, height in pixels. sh_degree: bands used (default: all stored). background:
     RGB [3] or [C,3] in [0,1] composited behind (default black, i.e. none). near/far
     planes in camera z units (distance from the camera for EQUIRECTANGULAR).
-    rasterize_mode: gsplat's 'classic' or 'antialiased'. camera_model: PINHOLE, OPENCV,
+    rasterize_mode: gsplat's 'classic' or 'antialiased' (Mip-Splatting's 2D filter: opacity
+    times sqrt(det(cov2d) / det(cov2d + 0.3 I))) for every Gaussian, or per Gaussian a bool
+    [N], True where antialiased (`rasterize_modes`: assets of both kinds in one frame, each
+    composited as it was trained). camera_model: PINHOLE, OPENCV,
     OPENCV_FISHEYE or EQUIRECTANGULAR (docs/CONVENTIONS.md), with distortion [C,6] or [6]
     (k1, k2, k3, k4, p1, p2) for the two OPENCV models (e.g. `Cameras.distortion`).
     features: extra per-Gaussian channels [N,F] or [C,N,F] (gsplat's N-channel colours),
@@ -107,8 +138,7 @@ def render(
     depth staying as they are without them.
     Differentiable with respect to the Gaussians' tensors on both backends.
     """
-    if rasterize_mode not in ("classic", "antialiased"):
-        raise SplatfilmError(f"unknown rasterize_mode {rasterize_mode!r}; choose classic or antialiased")
+    rasterize_mode = _check_mode(rasterize_mode, gaussians.means.shape[0])
     if width <= 0 or height <= 0:
         raise SplatfilmError(f"image size must be positive, got {width}x{height}")
     degree = gaussians.sh_degree if sh_degree is None else sh_degree
@@ -155,14 +185,18 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
 
     opacities = g.activated_opacities
     camera_model, distortion = lens
+    mixed = isinstance(mode, torch.Tensor)
+    if mixed:
+        mode = mode.cpu()
+    antialiased = mode if mixed else mode == "antialiased"
     if camera_model == "PINHOLE" and not (viewmats.requires_grad or Ks.requires_grad):
         proj = fully_fused_projection(g.means, g.quats, g.activated_scales, viewmats, Ks, width, height,
                                       opacities=opacities, near_plane=near_plane, far_plane=far_plane,
-                                      antialiased=mode == "antialiased")
+                                      antialiased=antialiased)
     else:  # lens models, and gradients for the cameras: the PyTorch reference
         proj = project_gaussians(
             g.means, quat_scale_to_covar(g.quats, g.activated_scales), viewmats, Ks, width, height,
-            opacities=opacities, near_plane=near_plane, far_plane=far_plane, antialiased=mode == "antialiased",
+            opacities=opacities, near_plane=near_plane, far_plane=far_plane, antialiased=antialiased,
             **({} if camera_model == "PINHOLE" else {"camera_model": camera_model, "distortion": distortion}),
         )
     if degree == 0:
@@ -187,7 +221,10 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
     if ids is not None:  # an equirectangular seam: some Gaussians are drawn twice
         colors, op = colors[:, ids], op[:, ids]
         extra = None if extra is None else extra[:, ids]
-    if mode == "antialiased":
+    if mixed:
+        flags = mode if ids is None else mode[ids]
+        op = op * torch.where(flags[None], proj.compensations, torch.ones_like(proj.compensations))
+    elif mode == "antialiased":
         op = op * proj.compensations
     # Extra features ride after colour and depth: every channel composites on its own, so the
     # colour and depth come out the same with or without them.
@@ -254,6 +291,9 @@ def gsplat_lens_arguments(camera_model: str, distortion: torch.Tensor | None,
 
 def _render_gsplat(g: Gaussians, viewmats, Ks, width, height, degree, background, near_plane, far_plane, mode,
                    lens=("PINHOLE", None), extra=None) -> RenderOutput:
+    if isinstance(mode, torch.Tensor):
+        return _render_gsplat_mixed(g, viewmats, Ks, width, height, degree, background, near_plane, far_plane, mode,
+                                    lens, extra)
     from gsplat import rasterization
 
     device = torch.device("cuda") if g.device.type != "cuda" else g.device
@@ -307,3 +347,38 @@ def _render_gsplat(g: Gaussians, viewmats, Ks, width, height, degree, background
     # RGB+ED appends the depth after every colour channel.
     return RenderOutput(rgb=colors[..., :3], alpha=alphas, depth=colors[..., -1:], info=info,
                         features=colors[..., 3:-1])
+
+
+def _render_gsplat_mixed(g: Gaussians, viewmats, Ks, width, height, degree, background, near_plane, far_plane,
+                         antialiased: torch.Tensor, lens, extra) -> RenderOutput:
+    """gsplat's rasterizer with a per-Gaussian mode (bool [N], True: antialiased). gsplat takes
+    one mode a call, so each camera is drawn in 'classic' mode with the flagged Gaussians'
+    opacities already times their compensation (ours, EWA, per camera): what 'antialiased'
+    composites, and its opacity-aware boxes follow from that same opacity."""
+    device = torch.device("cuda") if g.device.type != "cuda" else g.device
+    g = g.to(device)
+    camera_model, distortion = lens
+    model = {} if camera_model == "PINHOLE" else {"camera_model": camera_model, "distortion": distortion}
+    proj = project_gaussians(g.means, quat_scale_to_covar(g.quats, g.activated_scales),
+                             viewmats.to(device=device, dtype=g.dtype), Ks.to(device=device, dtype=g.dtype),
+                             width, height, near_plane=near_plane, far_plane=far_plane, **model)
+    flags = antialiased.to(device)
+    N = flags.shape[0]
+    outs = []
+    for c in range(viewmats.shape[0]):
+        comp = proj.compensations[c, :N]  # an equirectangular seam's copies (behind the N) are not drawn here
+        op = g.activated_opacities * torch.where(flags, comp, torch.ones_like(comp))
+        gc = Gaussians(g.means, g.quats, g.scales, opacity_logit(op, 1e-7), g.sh0, g.shN)
+        bg = background
+        if isinstance(bg, torch.Tensor) and bg.ndim == 2:
+            bg = bg[c]
+        outs.append(_render_gsplat(gc, viewmats[c:c + 1], Ks[c:c + 1], width, height, degree, bg, near_plane,
+                                   far_plane, "classic",
+                                   (camera_model, None if distortion is None else distortion[c:c + 1]),
+                                   None if extra is None else extra[c:c + 1]))
+    if len(outs) == 1:
+        return outs[0]
+    # info (what densification reads) is the first camera's: fits use one mode, never this path.
+    cat = lambda k: torch.cat([getattr(o, k) for o in outs])  # noqa: E731
+    return RenderOutput(rgb=cat("rgb"), alpha=cat("alpha"), depth=cat("depth"), info=outs[0].info,
+                        features=None if extra is None else cat("features"))

@@ -226,10 +226,11 @@ def contact_sheet_picks(count: int, every: int | None = None, most: int | None =
 
 
 def render_contact_sheet(shot: Shot, gaussians: Gaussians, out_path: str | os.PathLike, every: int | None = None,
-                         thumb_width: int = 240, columns: int | None = None, backend: str = "auto") -> list[int]:
+                         thumb_width: int = 240, columns: int | None = None, backend: str = "auto",
+                         rasterize_mode: str = "classic") -> list[int]:
     """Render every `every`-th frame (default: about 12 frames; the last frame always) at
     `thumb_width` pixels wide and tile them, labelled with frame number and focal length, into
-    a PNG. Returns the frame numbers shown."""
+    a PNG (rasterize_mode: the scene's, as it was trained). Returns the frame numbers shown."""
     from splatfilm.render import render
 
     check_png_output(out_path)
@@ -244,7 +245,8 @@ def render_contact_sheet(shot: Shot, gaussians: Gaussians, out_path: str | os.Pa
     for start in range(0, len(cams), 8):
         viewmats, Ks = cams[start:start + 8].to_tensors(torch.float32)
         out = render(g, viewmats, Ks, thumb_width, th, backend=backend, near_plane=lens.near, far_plane=lens.far,
-                     camera_model=lens.camera_model, distortion=torch.tensor(lens.distortion))
+                     camera_model=lens.camera_model, distortion=torch.tensor(lens.distortion),
+                     rasterize_mode=rasterize_mode)
         images.extend(to_uint8(out.rgb.detach().cpu().numpy()))
     labels = [f"{shot.first_frame + i}  {focal[k]:.3g} mm" for k, i in enumerate(picks)]
     tile_images(images, labels, out_path, columns)

@@ -161,3 +161,32 @@ def test_cli_bad_sidecar_is_one_line_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == f"error: {tmp_path / 'hero.json'}: frame.up: expected [x, y, z], got 'z'\n"
     assert not out.exists()
+
+
+def test_rasterize_mode_is_checked_and_its_sidecar_outranks_an_spz_flag(tmp_path):
+    """The asset's mode: the sidecar's `rasterize_mode` (checked), else an .spz file's flag,
+    else classic; an edit's copy keeps it (sidecar and .spz flag)."""
+    import json
+
+    import pytest
+    import torch
+    from helpers import random_gaussians
+
+    from splatfilm.assets.edits import bake_edits
+    from splatfilm.assets.sidecar import Sidecar, asset_rasterize_mode
+    from splatfilm.errors import SplatfilmError
+    from splatfilm.io.spz import spz_antialiased, write_spz
+
+    g = random_gaussians(20, 0, dtype=torch.float32, seed=3)
+    write_spz(tmp_path / "a.spz", g, antialiased=True)
+    assert asset_rasterize_mode(tmp_path / "a.spz") == "antialiased"
+    (tmp_path / "a.json").write_text(json.dumps({"asset": "a.spz", "rasterize_mode": "classic"}))
+    assert asset_rasterize_mode(tmp_path / "a.spz") == "classic"
+    (tmp_path / "a.json").unlink()
+    assert asset_rasterize_mode(tmp_path / "none.ply") == "classic"
+    with pytest.raises(SplatfilmError, match="rasterize_mode: expected classic or antialiased"):
+        Sidecar({"rasterize_mode": "mip"}, "x.json").check()
+    (tmp_path / "edits.yaml").write_text("- {op: delete, sphere: {center: [100, 0, 0], radius: 0.1}}\n")
+    bake_edits(tmp_path / "a.spz", tmp_path / "edits.yaml", tmp_path / "b.spz")
+    assert spz_antialiased(tmp_path / "b.spz")
+    assert json.loads((tmp_path / "b.json").read_text())["rasterize_mode"] == "antialiased"

@@ -189,3 +189,23 @@ def test_bundled_scene_renders_from_its_cameras(tmp_path):
         im = iio.imread(f)
         assert im.shape == (120, 160, 3)
         assert im.std() > 20 and im.mean() > 30  # a lit room, not a black or flat frame
+
+
+def test_render_cameras_renders_a_scene_in_its_own_rasterize_mode(gsplat_ply, tmp_path):
+    """A scene whose sidecar says it was trained antialiased renders so by default; the
+    command line still picks either mode."""
+    ply, _ = gsplat_ply
+    scene = tmp_path / "scene.ply"
+    shutil.copy(ply, scene)
+    base = ["render-cameras", str(scene), str(TRANSFORMS), "--backend", "cpu", "--width", "32"]
+
+    def frame(out, *extra):
+        assert main(base + ["-o", str(tmp_path / out), *extra]) == 0
+        return iio.imread(tmp_path / out / "frame_00000.png")
+
+    classic, aa = frame("classic", "--rasterize-mode", "classic"), frame("aa", "--antialiased")
+    assert np.abs(classic.astype(int) - aa.astype(int)).max() > 2
+    assert np.array_equal(frame("default"), classic)
+    (tmp_path / "scene.json").write_text(json.dumps({"asset": "scene.ply", "rasterize_mode": "antialiased"}))
+    assert np.array_equal(frame("trained_aa"), aa)
+    assert np.array_equal(frame("forced", "--rasterize-mode", "classic"), classic)

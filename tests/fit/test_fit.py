@@ -298,3 +298,30 @@ def test_fit_takes_as_many_video_frames_as_asked(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as stopped:  # argparse's own one-line usage error
         main(["fit", str(video), "-o", str(tmp_path / "x.ply"), "--video-frames", "0"])
     assert stopped.value.code == 2 and "--video-frames" in capsys.readouterr().err
+
+
+def test_fit_antialiased_trains_in_that_mode_and_records_it(capture_dir, tmp_path, monkeypatch):
+    """`fit --antialiased` (gsplat simple_trainer's): every training and evaluation render is in
+    the antialiased mode, the sidecar records it, and the asset's later renders use it."""
+    from splatfilm.assets.sidecar import asset_rasterize_mode
+    from splatfilm.cli import build_parser
+    from splatfilm.fit import trainer
+
+    args = build_parser().parse_args(["fit", str(capture_dir), "-o", str(tmp_path / "x.ply"), "--antialiased"])
+    assert args.antialiased
+    modes = []
+    real = trainer.render
+
+    def spy(*a, **kw):
+        modes.append(kw.get("rasterize_mode", "classic"))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(trainer, "render", spy)
+    out = tmp_path / "aa.ply"
+    sidecar = run_fit(capture_dir, out, small_cfg(steps=4, test_every=4), progress=False)
+    assert set(modes) == {"classic"} and sidecar["rasterize_mode"] == "classic"
+    modes.clear()
+    sidecar = run_fit(capture_dir, out, small_cfg(steps=4, test_every=4, antialiased=True), progress=False)
+    assert len(modes) > 4 and set(modes) == {"antialiased"}
+    assert sidecar["rasterize_mode"] == "antialiased" and sidecar["training"]["antialiased"]
+    assert asset_rasterize_mode(out) == "antialiased"

@@ -274,3 +274,40 @@ def test_import_keeps_axes_guards_a_sidecar_and_refuses_empty_files(tmp_path, ca
     write_ply(tmp_path / "none.ply", _gaussians(0, 0))
     for empty in ("empty.splat", "none.ply"):
         assert "holds no Gaussians" in cli_error(capsys, ["import", tmp_path / empty, "-o", tmp_path / "e.ply"], empty)
+
+
+def test_the_antialiased_flag_is_written_read_and_carried_by_import(tmp_path, capsys):
+    """Header flag 0x1 (trained in gsplat's antialiased mode): written on request, read from the
+    header alone (versions 3 and 4), and an import records it in the copy's sidecar and, for an
+    .spz copy, in its header; a plain file reads classic."""
+    import json
+
+    from splatfilm.assets.sidecar import asset_rasterize_mode
+    from splatfilm.cli import main
+    from splatfilm.io.spz import spz_antialiased
+
+    g = _gaussians(40, 1)
+    write_spz(tmp_path / "aa.spz", g, antialiased=True)
+    write_spz(tmp_path / "plain.spz", g)
+    assert gzip.decompress((tmp_path / "aa.spz").read_bytes())[14] == 0x1
+    assert spz_antialiased(tmp_path / "aa.spz") and not spz_antialiased(tmp_path / "plain.spz")
+    assert torch.equal(read_spz(tmp_path / "aa.spz").means, read_spz(tmp_path / "plain.spz").means)
+    # Version 4 (not gzipped): the flag sits at the same byte of its 32-byte header.
+    v4 = bytearray(32)
+    v4[:15] = gzip.decompress((tmp_path / "aa.spz").read_bytes())[:15]
+    struct.pack_into("<I", v4, 4, 4)
+    (tmp_path / "v4.spz").write_bytes(bytes(v4))
+    assert spz_antialiased(tmp_path / "v4.spz")
+    assert asset_rasterize_mode(tmp_path / "aa.spz") == "antialiased"
+    assert asset_rasterize_mode(tmp_path / "plain.spz") == "classic"
+
+    assert main(["import", str(tmp_path / "aa.spz"), "-o", str(tmp_path / "aa.ply")]) == 0
+    assert json.loads((tmp_path / "aa.json").read_text())["rasterize_mode"] == "antialiased"
+    assert asset_rasterize_mode(tmp_path / "aa.ply") == "antialiased"
+    assert main(["import", str(tmp_path / "aa.ply"), "-o", str(tmp_path / "again.spz")]) == 0
+    assert spz_antialiased(tmp_path / "again.spz")
+    assert main(["import", str(tmp_path / "plain.spz"), "-o", str(tmp_path / "plain.ply")]) == 0
+    assert json.loads((tmp_path / "plain.json").read_text())["rasterize_mode"] == "classic"
+    (tmp_path / "junk.spz").write_bytes(b"not a splat file at all")
+    with pytest.raises(SplatfilmError, match="junk.spz"):
+        spz_antialiased(tmp_path / "junk.spz")

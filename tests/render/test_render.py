@@ -25,12 +25,15 @@ def reference_render(gs: Gaussians, viewmats, Ks, W, H, degree, background=None,
     scales, ops = torch.exp(gs.scales.to(F64)), torch.sigmoid(gs.opacities.to(F64))
     viewmats, Ks = viewmats.to(F64), Ks.to(F64)
     covars, _ = _quat_scale_to_covar_preci(quats, scales, compute_preci=False)
+    per_gaussian = isinstance(mode, torch.Tensor)  # bool [N]: True where antialiased
     radii, means2d, depths, conics, comps = _fully_fused_projection(
         means, covars, viewmats, Ks, W, H, near_plane=near_plane, far_plane=far_plane,
-        calc_compensations=mode == "antialiased",
+        calc_compensations=per_gaussian or mode == "antialiased",
     )
     ops = ops[None].expand(C, -1)
-    if mode == "antialiased":
+    if per_gaussian:
+        ops = torch.where(mode[None], ops * comps, ops)
+    elif mode == "antialiased":
         ops = ops * comps
     campos = torch.inverse(viewmats)[:, :3, 3]
     dirs = means[None] - campos[:, None]
@@ -99,6 +102,52 @@ def test_render_cpu_matches_reference(name, mode, dtype):
         assert (out.info["radii"].amax(-1) > 32).sum() >= 4
 
 
+def every_other(n: int) -> torch.Tensor:
+    """A per-Gaussian rasterize_mode: every other Gaussian antialiased."""
+    return torch.arange(n) % 2 == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("name", ["mixed", "dense"])
+def test_render_cpu_per_gaussian_mode_matches_reference(name, dtype):
+    """Antialiased and classic Gaussians in one call (a film's assets of both kinds): each
+    Gaussian composited with its own opacity (times its compensation where flagged)."""
+    gs, V, K, W, H, bg = make_scene(name)
+    gs = gs.to(dtype=dtype)
+    flags = every_other(len(gs))
+    out = render(gs, V.to(dtype), K.to(dtype), W, H, backend="cpu", background=bg, rasterize_mode=flags)
+    _compare(out, reference_render(gs, V, K, W, H, gs.sh_degree, bg, flags), dtype)
+    # Neither mode alone: the flags reach the compositor.
+    for mode in ("classic", "antialiased"):
+        other = render(gs, V.to(dtype), K.to(dtype), W, H, backend="cpu", background=bg, rasterize_mode=mode)
+        assert (other.rgb - out.rgb).abs().max() > 1e-3, mode
+    # All one way is that mode, image for image.
+    for mode, fill in (("classic", False), ("antialiased", True)):
+        same = render(gs, V, K, W, H, backend="cpu", background=bg, rasterize_mode=torch.full((len(gs),), fill))
+        assert torch.equal(same.rgb, render(gs, V, K, W, H, backend="cpu", background=bg, rasterize_mode=mode).rgb)
+
+
+def test_render_per_gaussian_mode_through_the_lens_path():
+    """The reference projection (lens models, camera gradients) takes the per-Gaussian flags
+    too: a pinhole with camera gradients renders as the fused path does."""
+    gs, V, K, W, H, bg = make_scene("mixed")
+    flags = every_other(len(gs))
+    fused = render(gs, V, K, W, H, backend="cpu", background=bg, rasterize_mode=flags)
+    ref_path = render(gs, V.clone().requires_grad_(True), K, W, H, backend="cpu", background=bg, rasterize_mode=flags)
+    torch.testing.assert_close(ref_path.rgb.detach(), fused.rgb, rtol=0, atol=1e-9)
+    torch.testing.assert_close(ref_path.alpha.detach(), fused.alpha, rtol=0, atol=1e-9)
+
+
+def test_rasterize_modes_of_pieces():
+    from splatfilm.render import rasterize_modes
+
+    assert rasterize_modes([(3, "classic"), (0, "antialiased"), (2, "classic")]) == "classic"
+    assert rasterize_modes([(3, "antialiased")]) == "antialiased"
+    assert rasterize_modes([]) == "classic"
+    assert rasterize_modes([(2, "classic"), (1, "antialiased"), (1, "classic")]).tolist() == [False, False, True,
+                                                                                               False]
+
+
 @pytest.mark.parametrize("degree", [0, 1, 2, 3])
 def test_render_cpu_sh_degrees(degree):
     gs, V, K, W, H, bg = make_scene("mixed")
@@ -151,6 +200,8 @@ def test_render_errors():
     gs, V, K, W, H, bg = make_scene("mixed")
     with pytest.raises(SplatfilmError):
         render(gs, V, K, W, H, backend="cpu", rasterize_mode="fancy")
+    with pytest.raises(SplatfilmError, match="per-Gaussian"):
+        render(gs, V, K, W, H, backend="cpu", rasterize_mode=torch.ones(len(gs) - 1, dtype=torch.bool))
     with pytest.raises(SplatfilmError):
         render(gs, V, K, W, H, backend="cpu", sh_degree=4)
     with pytest.raises(SplatfilmError):
@@ -225,18 +276,20 @@ def test_smooth_scene_margins():
     assert rgb.min() > 0.1
 
 
-@pytest.mark.parametrize("mode", ["classic", "antialiased"])
+@pytest.mark.parametrize("mode", ["classic", "antialiased", "per-gaussian"])
 def test_render_gradcheck_raw_params(mode):
     """Finite differences vs our analytic gradient, through rgb, alpha and depth: the full
     Jacobian in classic mode, random projections v^T J u (fast_mode) in antialiased mode."""
     gs, V, K, W, H = smooth_scene()
     tensors = [getattr(gs, p).clone().requires_grad_(True) for p in PARAMS]
+    if mode == "per-gaussian":
+        mode = every_other(len(gs))
 
     def fn(*ts):
         out = render(Gaussians(*ts), V, K, W, H, backend="cpu", background=(0.3, 0.2, 0.1), rasterize_mode=mode)
         return out.rgb, out.alpha, out.depth
 
-    assert torch.autograd.gradcheck(fn, tensors, eps=1e-6, atol=1e-6, rtol=1e-4, fast_mode=mode != "classic")
+    assert torch.autograd.gradcheck(fn, tensors, eps=1e-6, atol=1e-6, rtol=1e-4, fast_mode=not isinstance(mode, str) or mode != "classic")
 
 
 def test_render_gradients_deterministic():

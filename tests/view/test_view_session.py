@@ -130,3 +130,29 @@ def test_an_spz_scene_opens_as_render_reads_it(tmp_path):
     g = load_gaussians(SCENES / "set" / "fitted" / "set.ply")
     save_gaussians(tmp_path / "set.spz", g)
     assert len(open_session(tmp_path / "set.spz").static_gaussians()) == len(g)
+
+
+def test_the_viewers_camera_renders_each_asset_in_its_own_mode(film_dir):
+    """A hero trained antialiased beside a classic wall: the viewer's own camera on the world
+    renders the film's frame (each asset in its mode), not the hero as classic."""
+    import json
+
+    from splatfilm.render import render
+    from splatfilm.view.frames import FrameRenders
+
+    sidecar = json.loads((film_dir / "hero.json").read_text())
+    (film_dir / "hero.json").write_text(json.dumps({**sidecar, "rasterize_mode": "antialiased"}))
+    s = open_session(film_dir / "film.yaml")
+    renders = FrameRenders(s, "cpu")
+    fs = s.shot_named("sh010")
+    t = fs.world_start + float(fs.shot.times[2])
+    frame = renders.shot_frame(fs, t)
+    cams = s.shot_camera(fs, t)
+    same = renders.camera(cams, t, fs.visible, fs.shot.lens.near, fs.shot.lens.far)
+    assert np.abs(same - frame).max() < 1e-5
+    # ... and not the hero drawn classic.
+    g = s.world.compose(t, fs.visible, cams.centers[0])
+    V, K = cams.to_tensors(g.dtype)
+    classic = render(g, V, K, int(cams.widths[0]), int(cams.heights[0]), backend="cpu", background=s.background,
+                     near_plane=fs.shot.lens.near, far_plane=fs.shot.lens.far).rgb[0].double().numpy()
+    assert np.abs(same - classic).max() > 1e-2
