@@ -39,8 +39,16 @@ it (the hips of the clips' pose against the leg at full stretch); a foot let go 
 back to where and how the clips put it. In a crossfade from a walk into an idle the planted
 foot stays put while the blend moves the body over it, and a foot left too far behind steps
 in (before the leg straightens under a body walking on), instead of sliding to where the
-idle would have it; a body turning over a planted foot
+idle would have it; while such a crossfade settles the feet (`Performance.settle`), one foot
+stays planted, the one the blend puts down is planted where the idle will stand it, and the
+other then steps there; a body turning over a planted foot
 does not spin it about its ankle (the toe would skate): the foot steps round.
+
+Heel peel. A foot held behind the hips (planted while the other steps, or stepping back from
+its plant) that the leg could reach only by lowering the pelvis RELEASE_DROP of the leg below
+where the clips' own foot has it pivots heel up about its toe instead, by at most HEEL_OFF
+degrees, its boot's lowest easing down onto the floor over the first HEEL_REST of them: from
+no pitch, so the foot peels from and settles back into its pose without a jump.
 
 Toe and heel clearance. The foot's own Gaussians (those bound to the foot joint or below it)
 say where its sole is: standing at rest, their lowest (SOLE_PERCENTILE) lies LEVEL above the
@@ -64,7 +72,8 @@ from splatfilm.assets.posing import asset_rig
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.easing import smoothstep
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.scene.ik import aim_joint, check_chain, common_ancestor, joint_axes, lower_to_reach, two_bone_ik
+from splatfilm.scene.ik import (aim_joint, check_chain, common_ancestor, drop_to_reach, joint_axes, lower_to_reach,
+                               two_bone_ik)
 from splatfilm.scene.locomotion import FootPlants, cycle_stride
 from splatfilm.scene.skeleton import Clip, JointTRS, Rig, blend_poses, global_transforms, sample_clip, subtree
 from splatfilm.scene.skinning import METHODS
@@ -72,7 +81,7 @@ from splatfilm.scene.transforms import (WORLD_UP, Similarity, heading_about, qua
                                        rotation_about, rotation_between, rotation_from_quat, wrap_degrees)
 from splatfilm.yamlfields import At, mapping, number, show, vec3
 
-__all__ = ["CANONICAL_FRONT", "ClipPlay", "LegIK", "LookAt", "MIN_STRIDE", "PERFORMANCE_FIELDS", "PLANT_LIFT",
+__all__ = ["CANONICAL_FRONT", "ClipPlay", "HEEL_OFF", "HEEL_REST", "LegIK", "LookAt", "MIN_STRIDE", "PERFORMANCE_FIELDS", "PLANT_LIFT",
            "Performance", "RELEASE_DROP", "RELEASE_LIFT", "RELEASE_RADIUS", "SOLE_PERCENTILE", "parse_performance"]
 
 PERFORMANCE_FIELDS = {"clips", "look_at", "ik", "skinning"}
@@ -94,6 +103,13 @@ RELEASE_RADIUS = 0.15
 # leg while the body walks on into an idle dipped the pelvis 16 mm before it was RELEASE_RADIUS
 # away.
 RELEASE_DROP = 0.01
+# Degrees a foot held down behind the hips may peel its heel off the ground, pivoting on its
+# toe, before the pelvis drops for it.
+HEEL_OFF = 30.0
+# Degrees of that peel by which the boot's lowest has come down onto the floor from where the
+# foot stood (a clip's lift holds a trailing foot's flattened boot a few mm up): rested
+# gradually, the foot peels from its pose unbroken.
+HEEL_REST = 10.0
 # The percentile of a foot's Gaussians' heights that counts as its sole: low, but past a
 # stray splat or two.
 SOLE_PERCENTILE = 0.5
@@ -247,6 +263,16 @@ class Performance:
                           la.up, la.limit_deg)
         return global_transforms(self.rig, L)
 
+    def settle(self, t: float) -> float:
+        """The world time (seconds, >= t) by which the clips stop carrying the feet on from
+        where they put them at t: the end of a crossfade under way into a clip that plays in
+        time (an idle, whose feet stay put), else t."""
+        i = self._current(t)
+        play = self.plays[i]
+        if i == 0 or play.stride is not None or t >= play.start + play.crossfade:
+            return t
+        return play.start + play.crossfade
+
     def _stride_scale(self, t: float) -> float:
         """The walk's stride scale at world time t where a play it paces is playing, else 1."""
         if self.stride_scale is None:
@@ -302,7 +328,7 @@ class Performance:
         plants = FootPlants(sample, PLANT_LIFT * legs, RELEASE_LIFT * legs, RELEASE_RADIUS * legs * scale, begin,
                             reach=None if ik.reach is None else ik.reach * scale,
                             leg_length=None if ik.leg_lengths is None else ik.leg_lengths * scale,
-                            release_drop=RELEASE_DROP * legs * scale, normal=ik.ground.normal)
+                            release_drop=RELEASE_DROP * legs * scale, normal=ik.ground.normal, settle=self.settle)
         self._plants = (key, plants)
         return plants
 
@@ -320,7 +346,7 @@ class Performance:
         lifts, placed, headings = self._clip_feet(G, place, local, stepping)
         lifts = lifts * place.scale
         ground_xy, steps, held_headings = self._foot_plants(place_at, local).held(t, placed, headings)
-        targets, turns = [], []
+        targets, turns, heights = [], [], []
         for i, ((_, _, foot), sole) in enumerate(zip(ik.legs, ik.sole_heights)):
             # A planted foot stands flat: its rest-pose up turned back to the body's up (a clip's
             # pitch would put the toe or heel through the floor), fully at no lift, easing off
@@ -349,7 +375,11 @@ class Performance:
             P = np.array([ground_xy[i, 0], ground_xy[i, 1], placed[i, 2]])
             on_ground = P - ik.ground.signed_distance(P) / n[2] * WORLD_UP  # straight down (or up) onto the plane
             targets.append(to_asset.apply(on_ground + height * n))
+            heights.append(height)
         if ik.pelvis is not None:
+            own = [to_asset.apply(p - ik.ground.signed_distance(p) / n[2] * WORLD_UP + h * n)
+                   for p, h in zip(placed, heights)]
+            targets, turns = self._heel_off(G, targets, turns, own, [h / to_world.scale for h in heights], R, local)
             L, _ = lower_to_reach(self.rig, L, ik.pelvis, ik.legs, targets, R.T @ WORLD_UP)
         # A knee points where its foot does, as a rig's knee pole follows the foot: the leg
         # turns with a foot held on the ground as the body turns over it (else the shin would
@@ -365,6 +395,69 @@ class Performance:
                     pole = front
             L = two_bone_ik(self.rig, L, leg, target, pole, end_turn, follow_end=True)
         return L
+
+    def _heel_off(self, G: np.ndarray, targets: list[np.ndarray], turns: list[np.ndarray], own: list[np.ndarray],
+                  heights: list[float], R: np.ndarray, local: Similarity) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The feet's targets [L][3] (asset frame) and turns [L][3,3], each foot the hips
+        [G: the clips' globals, J,4,4] could reach only by dropping more than RELEASE_DROP of
+        its leg below what the clips' own foot (`own` [L][3]) needs risen onto its toe instead
+        (heights [L]: each foot joint's above the ground, asset units), by at most HEEL_OFF
+        degrees: a foot held behind a body walking on over it (planted while the other is off
+        the ground, or stepping back from its plant) peels its heel as a walker's trailing
+        foot does, rather than pulling the pelvis down. R: the asset's rotation to the world's."""
+        ik = self.ik
+        up, ground_up = R.T @ WORLD_UP, R.T @ ik.ground.normal
+        pitches = np.radians(np.arange(0.0, HEEL_OFF + 0.5, 1.0))
+        targets, turns = list(targets), list(turns)
+        for i, (a, b, c) in enumerate(ik.legs):
+            if ik.reach is None or ik.fronts is None or ik.leg_lengths is None or ik.reach[i] <= 0:
+                continue
+            hip = G[a, :3, 3]
+            reach = (np.linalg.norm(G[b, :3, 3] - hip) + np.linalg.norm(G[c, :3, 3] - G[b, :3, 3])) * (1 - 1e-3)
+            allowed = drop_to_reach(hip[None], own[i][None], np.array([reach]), up)[0] \
+                + RELEASE_DROP * ik.leg_lengths[i] / local.scale
+            if drop_to_reach(hip[None], targets[i][None], np.array([reach]), up)[0] <= allowed:
+                continue
+            front = turns[i] @ G[c, :3, :3] @ ik.fronts[i]
+            front = front - (front @ ground_up) * ground_up
+            if np.linalg.norm(front) < 0.3:
+                continue
+            front /= np.linalg.norm(front)
+            toe = targets[i] - heights[i] * ground_up + front * ik.reach[i] / local.scale  # on the ground
+            pivots, candidates = self._on_toe(i, G[c, :3, :3], turns[i], targets[i], toe, front, pitches, ground_up,
+                                              local.scale)
+            need = drop_to_reach(np.repeat(hip[None], len(pitches), 0), candidates, np.full(len(pitches), reach), up)
+            k = int(np.argmax(need <= allowed)) if (need <= allowed).any() else len(pitches) - 1
+            angle = pitches[k]
+            if 0 < k and need[k] <= allowed < need[k - 1]:  # between the grid's degrees: no jitter frame to frame
+                angle = pitches[k - 1] + (pitches[k] - pitches[k - 1]) * (need[k - 1] - allowed) / (need[k - 1] - need[k])
+            pivots, chosen = self._on_toe(i, G[c, :3, :3], turns[i], targets[i], toe, front, np.array([angle]),
+                                          ground_up, local.scale)
+            targets[i] = chosen[0]
+            turns[i] = pivots[0] @ turns[i]
+        return targets, turns
+
+    def _on_toe(self, i: int, foot: np.ndarray, turn: np.ndarray, ankle: np.ndarray, toe: np.ndarray,
+                front: np.ndarray, angles: np.ndarray, ground_up: np.ndarray,
+                scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """Leg i's foot (its clip rotation `foot` [3,3] turned by `turn` [3,3], its joint at
+        `ankle` [3], asset frame) pitched heel up by each of `angles` [A] (radians) about its
+        toe [3] (`front` [3] its way along the ground, `ground_up` [3] the ground's normal):
+        the pitches [A,3,3] and where the foot joint goes [A,3]."""
+        pivots = rotation_about(np.cross(ground_up, front), angles)
+        out = toe + (pivots @ (ankle - toe))
+        if i < len(self.ik.soles) and self.ik.soles[i] is not None:
+            # The boot's own lowest stays where it was (on the floor for a planted foot), not the
+            # toe's furthest reach, which a rounded toe cap holds off the ground; at no pitch the
+            # foot is as it was, so a foot peels from and settles back to its pose unbroken.
+            points, level = self.ik.soles[i]
+            lowest = np.percentile(points @ (turn @ foot).T @ ground_up, SOLE_PERCENTILE)
+            pitched = np.percentile(points @ np.einsum("aij,j->ai", np.swapaxes(pivots @ turn @ foot, 1, 2),
+                                                       ground_up).T, SOLE_PERCENTILE, axis=0)
+            above = (ankle - toe) @ ground_up + lowest - level / scale  # the boot's lowest over the floor
+            rest = above * np.minimum(angles / math.radians(HEEL_REST), 1.0) if above > 0 else 0.0
+            out += ((ankle - out) @ ground_up + lowest - pitched - rest)[:, None] * ground_up
+        return pivots, out
 
     def needs_camera(self) -> bool:
         """Whether the head looks at the shot's camera (look_at: camera), so a pose depends on the shot."""

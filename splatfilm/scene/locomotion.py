@@ -24,7 +24,12 @@ well before the foot is `radius` away), and then eases back to where and
 how the clips put it over `release_time` seconds, the way the plant held it off the clips'
 foot closing as it goes with their swing, lifted over that way like a step (a person
 stopping brings a trailing foot under the body so; one turning on the spot steps each foot
-round). Plants are worked out forward in time on a fixed
+round). While the clips settle their feet (`settle`: a crossfade into an idle, whose feet
+stay put, says by when), they are put where the clips will stand them then: a foot being put
+down is drawn there over the last SETTLE_PULL of its radius and planted within SETTLE_NEAR
+of it, a foot let go steps there rather than back to the clips' (still moving) foot, and one
+foot stays planted while the other is off the ground (of two the clips would have let go, the
+less urgent waits). Plants are worked out forward in time on a fixed
 step from a start where nothing moves yet, so a frame's feet do not depend on which frames
 were asked for before it. Only every CHECKPOINT_STEPS-th step's state is kept, with the
 steps since the last one: a time before those is worked out again from the checkpoint
@@ -46,7 +51,8 @@ from splatfilm.scene.ik import drop_to_reach
 from splatfilm.scene.skeleton import Clip, Rig, global_transforms, sample_clip
 from splatfilm.scene.transforms import wrap_degrees
 
-__all__ = ["CHECKPOINT_STEPS", "CONTACT_FRACTION", "PLANT_STEP", "RELEASE_TIME", "STEP_HEIGHT", "YAW_RELEASE",
+__all__ = ["CHECKPOINT_STEPS", "CONTACT_FRACTION", "PLANT_STEP", "RELEASE_TIME", "SETTLE_NEAR", "SETTLE_PULL",
+           "STEP_HEIGHT", "YAW_RELEASE",
            "FootPlants", "cycle_stride", "foot_tracks"]
 
 CONTACT_FRACTION = 0.1
@@ -62,6 +68,11 @@ STEP_HEIGHT = 0.3
 # Degrees a planted foot's heading may lag the one the clips give it before it is let go and
 # steps round: a person turning on the spot pivots a foot this far, then lifts it.
 YAW_RELEASE = 30.0
+# While the clips settle their feet (a crossfade into an idle), a foot they put down within
+# SETTLE_PULL of its radius of where they will stand it is drawn there, and planted within
+# SETTLE_NEAR of it.
+SETTLE_PULL = 0.5
+SETTLE_NEAR = 0.05
 
 
 def foot_tracks(rig: Rig, clip: Clip, feet: list[int], samples: int = 96) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +118,9 @@ class FootPlants:
     lifts its toe clear of the floor (None: 0). leg_length [F]: metres from the hip to the
     foot joint at full stretch (None: the hips are not watched); release_drop [F]: metres
     the hips may have to drop for a planted foot beyond what the clips' own foot needs (given
-    with leg_length); normal [3]: the ground's, that a held foot moves along."""
+    with leg_length); normal [3]: the ground's, that a held foot moves along. settle: the
+    world time (seconds, >= t) by which the clips stop carrying their feet on from where they
+    put them at world time t, where they will stand them then (None: never settling)."""
 
     sample: Callable[[float], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]]
     plant_lift: np.ndarray
@@ -121,6 +134,7 @@ class FootPlants:
     leg_length: np.ndarray | None = None
     release_drop: np.ndarray | None = None
     normal: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0]))
+    settle: Callable[[float], float] | None = None
     # State of step j * CHECKPOINT_STEPS at [j]; the states of steps _base, _base + 1, ...
     # (_base a checkpoint's step) in _recent; a lock, as the viewer renders a frame on one
     # thread while its timeline composes another.
@@ -138,27 +152,44 @@ class FootPlants:
               headings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Ground positions [F,2], the step's lift [F] (metres) and headings [F] (degrees) at
         time t from the state of the step before it."""
-        planted, lock, fade_from, fade_start, heading, turn_from, fade_clip = state
+        planted, lock, fade_from, fade_start, heading, turn_from, fade_clip, aim, dest, until = state
         out = positions[:, :2].copy()
         yaw = np.asarray(headings, np.float64).copy()
         lift = np.zeros(len(out))
+        settling = ~planted & (t < until)
+        if settling.any():
+            # The clips are bringing their feet to where they will stand: a foot they are putting
+            # down comes to rest there (eased in over the last SETTLE_PULL of its way, so it
+            # does not plant a little short of it), and a foot that stepped waits there.
+            off = out[settling] - dest[settling]
+            d = np.linalg.norm(off, axis=1)
+            pull = SETTLE_PULL * self.radius[settling]
+            x = np.minimum(d / np.maximum(pull, 1e-12), 1.0)
+            near = np.where(d < pull, pull * x * x * (2.0 - x) / np.maximum(d, 1e-12), 1.0)
+            out[settling] = dest[settling] + off * near[:, None]
+            out[settling & aim] = dest[settling & aim]
         fading = ~planted & (t - fade_start < self.release_time)
         if fading.any():
             u = np.clip((t - fade_start[fading]) / self.release_time, 0.0, 1.0)
+            s = smoothstep(u)
             # The way the plant held it off the clips' foot when let go closes: the foot goes
             # with the clips' swing from there (eased to where they put it then, a foot that
-            # swings on lagged behind it, and a held leg stretched hips down to reach it).
+            # swings on lagged behind it, and a held leg stretched hips down to reach it). A foot
+            # let go while the clips settle their feet steps to where they will stand.
+            clip = positions[fading, :2]
             gap = fade_from[fading] - fade_clip[fading]
-            out[fading] += gap * (1.0 - smoothstep(u))[:, None]
+            goal = np.where(aim[fading, None], dest[fading], clip)
+            out[fading] = clip + gap * (1.0 - s)[:, None] + (goal - clip) * s[:, None]
             spin = wrap_degrees(turn_from[fading] - yaw[fading])
-            yaw[fading] += spin * (1.0 - smoothstep(u))
+            yaw[fading] += spin * (1.0 - s)
             # A foot let go steps over: it rises by STEP_HEIGHT of the way its toe has to go
             # besides where the clips carry it (their own lift carries their swing; measured
             # to a clip foot swinging on, a walk starting from a crossfade that spread both
             # planted feet lifted both 5 cm at once, a crouch).
             reach = self.reach[fading] if self.reach is not None else 0.0
-            way = np.linalg.norm(gap, axis=1) + reach * np.radians(np.abs(spin))
-            lift[fading] = STEP_HEIGHT * way * 4 * u * (1 - u)
+            way = np.where(aim[fading], np.linalg.norm(fade_from[fading] - dest[fading], axis=1),
+                           np.linalg.norm(gap, axis=1))
+            lift[fading] = STEP_HEIGHT * (way + reach * np.radians(np.abs(spin))) * 4 * u * (1 - u)
         out[planted] = lock[planted]
         yaw[planted] = heading[planted]
         return out, lift, yaw
@@ -166,8 +197,9 @@ class FootPlants:
     def _state(self, k: int) -> tuple:
         """The plants after step k (time begin + k step): (planted [F] bool, plant [F,2],
         the plant being let go [F,2], when it was let go [F] seconds, the planted heading
-        [F] and the one being let go [F], degrees, and where the clips put the foot when
-        it was let go [F,2]). Worked out forward from the nearest
+        [F] and the one being let go [F], degrees, where the clips put the foot when it was
+        let go [F,2], whether it steps to where the clips settle it [F] bool, where that is
+        [F,2] and when they are settled [F] seconds). Worked out forward from the nearest
         kept state at or before step k."""
         every = CHECKPOINT_STEPS
         with self._lock:
@@ -197,22 +229,50 @@ class FootPlants:
         if prev is None:
             n = len(lifts)
             prev = (np.zeros(n, bool), positions[:, :2].copy(), positions[:, :2].copy(), np.full(n, -np.inf),
-                    headings.copy(), headings.copy(), positions[:, :2].copy())
+                    headings.copy(), headings.copy(), positions[:, :2].copy(), np.zeros(n, bool),
+                    positions[:, :2].copy(), np.full(n, -np.inf))
+        prev = self._settling(t, prev)
         held, _, held_yaw = self._held(t, prev, positions, headings)
-        planted, lock, fade_from, fade_start, heading, turn_from, fade_clip = (a.copy() for a in prev)
+        planted, lock, fade_from, fade_start, heading, turn_from, fade_clip, aim, dest, until = (a.copy() for a in prev)
         drift = np.linalg.norm(positions[:, :2] - lock, axis=1)
         spin = np.abs(wrap_degrees(headings - heading))
-        let_go = planted & ((lifts > self.release_lift) | (drift > self.radius) | (spin > self.yaw_release))
+        # Turned past its yaw release a foot goes whatever the other does (held on, the knee
+        # would wring; a body turning on the spot outturns steps taken one at a time).
+        lifted = planted & ((lifts > self.release_lift) | (spin > self.yaw_release))
+        urge = drift / self.radius
         if self.leg_length is not None:
-            let_go |= planted & (self._sink(positions, lock, hips) > self.release_drop)
-        # A foot stepping back to the clip lands first: no plant before its release ends.
+            urge = np.maximum(urge, self._sink(positions, lock, hips) / self.release_drop)
+        wanted = planted & ~lifted & (urge > 1.0)
+        settling = t < until[0] if len(until) else False
+        if settling and len(planted) > 1 and wanted.any() and not (planted & ~lifted & ~wanted).any():
+            # While the clips settle their feet, one stays on the ground: a foot they would keep down, that its plant
+            # would only carry too far or drop the hips for (its heel peels instead, in
+            # splatfilm.film.performance), waits while no other foot is planted; of two, the
+            # less urgent waits.
+            wanted[np.flatnonzero(wanted)[np.argmin(urge[wanted])]] = False
+        let_go = lifted | wanted
+        # A foot stepping back to the clip lands first: no plant before its release ends; while
+        # the clips settle their feet, a foot is put down where they will stand it.
         plant = ~planted & (lifts <= self.plant_lift) & (t - fade_start >= self.release_time)
+        plant &= (t >= until) | (np.linalg.norm(held - dest, axis=1) <= SETTLE_NEAR * self.radius)
         fade_from[let_go], turn_from[let_go], fade_start[let_go] = lock[let_go], heading[let_go], t
         fade_clip[let_go] = positions[let_go, :2]
+        aim[let_go] = t < until[let_go]
         planted[let_go] = False
         # Planted where and as it is: no jump.
         lock[plant], heading[plant], planted[plant] = held[plant], held_yaw[plant], True
-        return planted, lock, fade_from, fade_start, heading, turn_from, fade_clip
+        aim[plant] = False
+        return planted, lock, fade_from, fade_start, heading, turn_from, fade_clip, aim, dest, until
+
+    def _settling(self, t: float, state: tuple) -> tuple:
+        """The state with the clips' settling at time t (`settle`) in it: when they will stop
+        carrying the feet [F] (seconds) and where they will stand them then [F,2]."""
+        if self.settle is None:
+            return state
+        end = self.settle(t)
+        if end <= t or end == state[-1][0]:
+            return state
+        return (*state[:-2], self.sample(end)[1][:, :2].copy(), np.full(len(state[0]), end))
 
     def _sink(self, positions: np.ndarray, lock: np.ndarray, hips: np.ndarray) -> np.ndarray:
         """How much further [F] (metres) the hips [F,3] must drop to reach the feet held at

@@ -683,3 +683,53 @@ def test_the_bundled_explorers_walk_into_his_idle_does_not_dip(tmp_path):
     # still carries it on, follows (the idle's legs are straight: held, either would dip the
     # hips). A planted foot standing flat over a clip's pitched one stands up to 5 mm over it.
     assert raised.min(axis=1).max() < 0.008, np.round(raised * 1000, 1)
+
+
+def test_the_bundled_explorers_walk_into_his_idle_keeps_a_foot_down_and_ends_on_the_idles_spots(tmp_path):
+    """Crossfading from his walk into the idle (2.9 s, 0.4 s), both feet were off the floor at
+    once: the leading foot was planted while the blend still carried it and let go 37 ms later,
+    the trailing one stepping meanwhile, so for 0.19 s neither boot stood on the floor (13 to
+    16 mm up); and the trailing foot, landing before the crossfade ended, stood on in the idle
+    15 mm from the idle's own spot. Now one boot is always down (the trailing one peels its
+    heel while it waits for the leading one), and each foot lands where the idle stands it."""
+    from splatfilm.scene.skeleton import global_transforms
+
+    world = _bundled_explorer(tmp_path)
+    hero = world.assets["hero"]
+    perf = hero.performance
+    rig, plane = perf.rig, perf.ik.ground
+    feet = [leg[2] for leg in perf.ik.legs]
+    bound = rig.joints[np.arange(len(rig.joints)), rig.weights.argmax(1)]
+    opaque = torch.sigmoid(hero.gaussians.opacities).numpy() > 0.5
+    lowest = []
+    for t in np.arange(2.8, 3.6, 1 / 96):
+        T = hero.world_transform(float(t))
+        means = T.transform_gaussians(world.posed("hero", float(t))).means.numpy().astype(float)
+        lowest.append([np.percentile(plane.signed_distance(means[(bound == f) & opaque]), 0.5)
+                       - perf.ik.soles[i][1] * T.scale / hero.local.scale for i, f in enumerate(feet)])
+    lowest = np.array(lowest)
+    assert lowest.min(axis=1).max() < 0.006, np.round(lowest * 1000, 1)  # a boot within 6 mm of standing
+    t = 3.8
+    T = hero.world_transform(t)
+    ik = T.apply(world.joint_globals("hero", t, None)[feet, :3, 3])[:, :2]
+    clip = T.apply(global_transforms(rig, perf.local_pose(t).matrices())[feet, :3, 3])[:, :2]
+    assert np.linalg.norm(ik - clip, axis=1).max() < 0.005, np.round((ik - clip) * 1000, 1)
+
+
+def test_the_bundled_explorers_heel_peel_eases_in_and_out(tmp_path):
+    """A foot whose leg could reach it only by lowering the pelvis peels its heel about its
+    toe. Pivoted onto the floor from wherever the clips held it, its boot jumped there the step
+    the peel began and back the step it ended: mid-walk the trailing foot (1.64 s) moved 7 mm
+    more in one 1/240 s step than in the next, and the foot kept down through his crossfade
+    into the idle 18 mm (3.10 s). Now a peel begins from the foot as it stands and comes down
+    onto the floor over its first HEEL_REST degrees: the foot joints' steps change by under
+    5 mm from one to the next (the walk's own: 2 mm)."""
+    world = _bundled_explorer(tmp_path)
+    hero = world.assets["hero"]
+    feet = [leg[2] for leg in hero.performance.ik.legs]
+    for start in (1.6, 3.05):
+        times = np.arange(start, start + 0.08, 1 / 240)
+        at = np.array([hero.world_transform(float(t)).apply(world.joint_globals("hero", float(t), None)[feet, :3, 3])
+                       for t in times])  # [T,2,3], world metres
+        kick = np.linalg.norm(at[2:] - 2 * at[1:-1] + at[:-2], axis=2)
+        assert kick.max() < 0.005, (start, np.round(kick.max(axis=1) * 1000, 1))

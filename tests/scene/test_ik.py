@@ -279,3 +279,31 @@ def test_a_planted_foot_is_let_go_before_the_hips_would_have_to_drop_for_it():
         let_go = t[np.argmax(slope * t + 0.9 - np.sqrt(0.95 ** 2 - t * t) > 0.01)]  # 0.332 s flat, 0.197 s up
         assert foot_x(watched, let_go - 0.01, slope) == 0.0, slope
         assert foot_x(watched, let_go + 0.02, slope) > 0.0, slope
+
+
+def _settling_feet(t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, None]:
+    """Two feet as a crossfade from a walk into an idle (1.0 s to 1.4 s) carries them: the
+    blend slides the right foot (y -0.1) on along the ground from x 0 to 0.15 m, and lifts the
+    left one (y 0.1, 5 cm up from 1.05 s to 1.35 s) from 0.3 m behind to beside it: lifts [2],
+    positions [2,3], headings [2] (metres, degrees) at world time t; no hips."""
+    u = min(max((t - 1.0) / 0.4, 0.0), 1.0)
+    lift = np.array([0.0, 0.05 * math.sin(math.pi * (t - 1.05) / 0.3) if 1.05 < t < 1.35 else 0.0])
+    return lift, np.array([[0.15 * u, -0.1, 0.0], [-0.3 + 0.45 * u, 0.1, lift[1]]]), np.zeros(2), None
+
+
+def test_foot_plants_settle_the_feet_where_the_clips_will_stand_them_keeping_one_down():
+    """While the clips settle their feet (until 1.4 s), one foot stays planted: the right one,
+    carried past its radius (0.1 m) while the left is in the air, waits for the left to land
+    before it steps; and each foot comes to rest where the clips stand it at the end (0.15 m),
+    not where it was put down while the blend still carried it on."""
+    from splatfilm.scene.locomotion import SETTLE_NEAR
+
+    plants = FootPlants(_settling_feet, np.full(2, 0.01), np.full(2, 0.03), np.full(2, 0.1), 0.0,
+                        settle=lambda t: 1.4 if 1.0 <= t < 1.4 else t)
+    times = np.arange(0.9, 2.0, 1 / 240)
+    feet = np.array([plants.held(float(t), *_settling_feet(float(t))[1:3])[0] for t in times])  # [T,2,2]
+    moved = np.linalg.norm(np.diff(feet, axis=0), axis=2)  # [T-1,2]
+    assert (moved.min(axis=1) < 1e-12).all(), times[1:][moved.min(axis=1) >= 1e-12]  # one foot always still
+    assert moved[times[1:] < 1.3, 0].max() < 1e-12  # the right foot waited while the left was up
+    end = np.array([[0.15, -0.1], [0.15, 0.1]])
+    assert np.abs(feet[-1] - end).max() <= SETTLE_NEAR * 0.1 + 1e-9, feet[-1]
