@@ -65,7 +65,6 @@ def bare_gsplat_fit(data: Path, steps: int, heldout: Path | None, max_size: int 
     group, each step's image sent to the device, `gsplat.rasterization` called directly. It
     shares only loading and evaluation with splatfilm. Returns seconds per step (the loop
     alone), held-out PSNR/SSIM, held-out path PSNR/SSIM and the Gaussian count."""
-    import numpy as np
     from gsplat.strategy import DefaultStrategy
 
     from splatfilm.fit.capture import scene_extent, split_indices
@@ -83,7 +82,7 @@ def bare_gsplat_fit(data: Path, steps: int, heldout: Path | None, max_size: int 
     train, test = split_indices(len(cap), cfg.test_every)
     scene_scale = scene_extent(cap.cameras)[1] * 1.1
     torch.manual_seed(cfg.seed)
-    g = gaussians_from_points(cap.points, cap.point_colors, cfg.sh_degree, cfg.init_opacity)
+    g = gaussians_from_points(cap.points, cap.point_colors, cfg.sh_degree, cfg.init_opacity, cfg.init_scale)
     params = torch.nn.ParameterDict({k: torch.nn.Parameter(getattr(g, k).to(dev)) for k in
                                      ("means", "quats", "scales", "opacities", "sh0", "shN")})
     opts = adam_optimizers(params, cfg, scene_scale)  # one Adam a group, splatfilm's rates and eps

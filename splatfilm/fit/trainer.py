@@ -61,7 +61,10 @@ class FitConfig:
     SH band from the first step.
     appearance: per-image affine colour transforms (`splatfilm.fit.appearance`): auto (on for
     captures from photos), affine or none; lr_appearance its Adam learning rate,
-    appearance_reg the weight of its pull toward the identity. antialiased: train in gsplat's
+    appearance_reg the weight of its pull toward the identity. init_opacity, init_scale (a
+    factor on the neighbour spacing), opacity_reg and scale_reg (weights on the mean activated
+    opacity and scale): None takes gsplat's simple_trainer recipe for the strategy (mcmc 0.5,
+    0.1, 0.01, 0.01; otherwise 0.1, 1, 0, 0). antialiased: train in gsplat's
     antialiased mode (Mip-Splatting's 2D filter with its opacity compensation, simple_trainer's
     --antialiased), which every later render of the asset then uses (its sidecar's
     `rasterize_mode`)."""
@@ -79,7 +82,10 @@ class FitConfig:
     ssim_lambda: float = 0.2
     alpha_lambda: float = 0.5
     init_random: int = 50_000
-    init_opacity: float = 0.1
+    init_opacity: float | None = None
+    init_scale: float | None = None
+    opacity_reg: float | None = None
+    scale_reg: float | None = None
     lr_means: float = 1.6e-4
     lr_scales: float = 5e-3
     lr_quats: float = 1e-3
@@ -90,6 +96,16 @@ class FitConfig:
     lr_appearance: float = 5e-3
     appearance_reg: float = 1.0  # measured against 0.01 and 0.3: splatfilm.fit.appearance
     antialiased: bool = False
+
+    def __post_init__(self) -> None:
+        # gsplat's simple_trainer pairs each strategy with its starting values and regularisers:
+        # MCMC starts opaque and small and needs the opacity pull (it is what lets MCMC find
+        # the Gaussians to relocate) and the scale pull; the default recipe has neither.
+        mcmc = self.strategy == "mcmc"
+        for name, with_mcmc, otherwise in (("init_opacity", 0.5, 0.1), ("init_scale", 0.1, 1.0),
+                                           ("opacity_reg", 0.01, 0.0), ("scale_reg", 0.01, 0.0)):
+            if getattr(self, name) is None:
+                setattr(self, name, with_mcmc if mcmc else otherwise)
 
     @property
     def rasterize_mode(self) -> str:
@@ -159,7 +175,7 @@ def adam_optimizers(params: torch.nn.ParameterDict, cfg: FitConfig, scene_scale:
 
 def _initial(capture: Capture, cfg: FitConfig, rng: np.random.Generator, train_ids: list[int]) -> Gaussians:
     if capture.points is not None and len(capture.points) >= 4:
-        return gaussians_from_points(capture.points, capture.point_colors, cfg.sh_degree, cfg.init_opacity)
+        return gaussians_from_points(capture.points, capture.point_colors, cfg.sh_degree, cfg.init_opacity, cfg.init_scale)
     # The searches below are pinhole maths: fisheye and panorama images take part through
     # pinhole views resampled from them (a panorama's cube of six); pinhole ones as they are.
     cameras, images, ids = capture.cameras, capture.images, train_ids
@@ -180,7 +196,7 @@ def _initial(capture: Capture, cfg: FitConfig, rng: np.random.Generator, train_i
         pts = pts[: cfg.init_random]
     else:
         return _random_scene_initial(cameras, images, ids, cfg, rng)
-    return gaussians_from_points(pts, rng.uniform(0, 1, pts.shape), cfg.sh_degree, cfg.init_opacity)
+    return gaussians_from_points(pts, rng.uniform(0, 1, pts.shape), cfg.sh_degree, cfg.init_opacity, cfg.init_scale)
 
 
 def _random_scene_initial(cameras: Cameras, images: list[np.ndarray], train_ids: list[int], cfg: FitConfig,
@@ -196,7 +212,7 @@ def _random_scene_initial(cameras: Cameras, images: list[np.ndarray], train_ids:
               "starting from random points in their frustums", file=sys.stderr)
         pts = random_points_in_frustums(cameras, cfg.init_random, rng)
         colors = rng.uniform(0, 1, pts.shape)
-    return gaussians_from_points(pts, colors, cfg.sh_degree, cfg.init_opacity)
+    return gaussians_from_points(pts, colors, cfg.sh_degree, cfg.init_opacity, cfg.init_scale)
 
 
 def _to_float(image: np.ndarray, device) -> torch.Tensor:
@@ -485,6 +501,10 @@ def _step_loss(run: _Training, capture: Capture, cfg: FitConfig, idx: int, step:
         loss = loss * float(capture.weights[idx])
     if run.appearance is not None:
         loss = loss + cfg.appearance_reg * identity_penalty(run.appearance, idx)
+    if cfg.opacity_reg:
+        loss = loss + cfg.opacity_reg * torch.sigmoid(run.params["opacities"]).mean()
+    if cfg.scale_reg:
+        loss = loss + cfg.scale_reg * torch.exp(run.params["scales"]).mean()
     return loss, pred, gt, out.info
 
 

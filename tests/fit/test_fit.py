@@ -178,6 +178,24 @@ def test_a_fit_stores_the_sh_degree_it_trained_not_bands_left_at_zero(capture_di
     assert full.sh_degree_at(12) == 3 and full.sh_degree_at(11) == 2
 
 
+def test_mcmc_takes_gsplats_recipe_and_its_regularisers_pull(capture_dir):
+    """--strategy mcmc is gsplat's MCMC only with simple_trainer's recipe: opaque, small
+    starting Gaussians and pulls on opacity and scale (the opacity pull is what leaves MCMC
+    Gaussians to relocate). The pulls act on the CPU too."""
+    from splatfilm.fit import FitConfig
+    from splatfilm.fit.trainer import fit
+
+    mcmc, plain = FitConfig(strategy="mcmc"), FitConfig()
+    assert (mcmc.init_opacity, mcmc.init_scale, mcmc.opacity_reg, mcmc.scale_reg) == (0.5, 0.1, 0.01, 0.01)
+    assert (plain.init_opacity, plain.init_scale, plain.opacity_reg, plain.scale_reg) == (0.1, 1.0, 0.0, 0.0)
+    assert FitConfig(strategy="mcmc", init_opacity=0.2).init_opacity == 0.2
+    capture = load_capture(capture_dir, capture_dir / "work")
+    runs = [fit(capture, small_cfg(steps=15, strategy="none", test_every=0, opacity_reg=reg, scale_reg=reg),
+                progress=False).gaussians for reg in (0.0, 2.0)]
+    free, pulled = ((g.activated_opacities.mean().item(), g.activated_scales.mean().item()) for g in runs)
+    assert pulled[0] < free[0] - 0.01 and pulled[1] < free[1]
+
+
 def test_bad_input_fails_before_work(capture_dir, tmp_path):
     folder = _broken_copy(capture_dir, tmp_path)
     (folder / "images" / "frame_00003.png").unlink()
