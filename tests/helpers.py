@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -254,13 +255,34 @@ def make_capture(folder: Path, n_views: int = 16, rgba: bool = False, points: bo
     return folder
 
 
-def _write_points(folder: Path, xyz: np.ndarray) -> None:
-    """folder/sparse_pc.ply: grey points at xyz [P,3], as ns-process-data writes its cloud."""
+def shifted_capture(capture: Path, folder: Path, offset) -> Path:
+    """A copy in `folder` of make_capture's dataset `capture` with its world moved by `offset`
+    [3] (a georeferenced capture's coordinates): poses in float64 JSON, its point cloud written
+    with double coordinates, as COLMAP and georeferencing tools keep them."""
+    from splatfilm.io.ply import read_ply_points
+
+    shutil.copytree(capture, folder)
+    meta = json.loads((capture / "transforms.json").read_text())
+    for frame in meta["frames"]:
+        m = np.array(frame["transform_matrix"])
+        m[:3, 3] += offset
+        frame["transform_matrix"] = m.tolist()
+    (folder / "transforms.json").write_text(json.dumps(meta))
+    xyz, _ = read_ply_points(capture / "sparse_pc.ply")
+    _write_points(folder, xyz + np.asarray(offset, np.float64), "f8")
+    return folder
+
+
+def _write_points(folder: Path, xyz: np.ndarray, dtype: str = "f4") -> None:
+    """folder/sparse_pc.ply: grey points at xyz [P,3], as ns-process-data writes its cloud
+    (coordinates as `dtype`: f4 float, f8 double)."""
+    kind = {"f4": "float", "f8": "double"}[dtype]
     header = (f"ply\nformat binary_little_endian 1.0\nelement vertex {len(xyz)}\n"
-              "property float x\nproperty float y\nproperty float z\n"
+              f"property {kind} x\nproperty {kind} y\nproperty {kind} z\n"
               "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n").encode()
-    rows = np.zeros(len(xyz), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("r", "u1"), ("g", "u1"), ("b", "u1")])
-    rows["x"], rows["y"], rows["z"] = xyz.astype(np.float32).T
+    rows = np.zeros(len(xyz), dtype=[("x", "<" + dtype), ("y", "<" + dtype), ("z", "<" + dtype), ("r", "u1"),
+                                     ("g", "u1"), ("b", "u1")])
+    rows["x"], rows["y"], rows["z"] = xyz.T
     rows["r"] = rows["g"] = rows["b"] = 128
     (folder / "sparse_pc.ply").write_bytes(header + rows.tobytes())
 

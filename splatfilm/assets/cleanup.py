@@ -78,12 +78,13 @@ def supported(gaussians: Gaussians, cameras: Cameras, settings: CleanupSettings 
 
 
 def capture_cameras_of(scene: str | Path, cameras_path: str | Path | None = None) -> Cameras:
-    """`cameras_path`'s cameras, else the capture's recorded beside the scene, else an error."""
-    from splatfilm.assets.sidecar import capture_cameras_path, read_capture_cameras
+    """`cameras_path`'s cameras (in the scene's frame: `cameras_in_asset_frame`), else the
+    capture's recorded beside the scene, else an error."""
+    from splatfilm.assets.sidecar import cameras_in_asset_frame, capture_cameras_path, read_capture_cameras
     from splatfilm.io.camera_files import read_cameras
 
     if cameras_path is not None:
-        return read_cameras(cameras_path)
+        return cameras_in_asset_frame(scene, read_cameras(cameras_path), cameras_path)
     cams = read_capture_cameras(scene)
     if cams is None:
         raise SplatfilmError(f"{scene}: no capture cameras recorded beside it ({capture_cameras_path(scene).name}, "

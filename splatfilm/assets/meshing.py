@@ -378,7 +378,7 @@ def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str |
     `cameras_path`, else the capture's cameras recorded beside the scene (SCENE.cameras.json),
     else orbit views. Returns a summary {vertices, triangles, voxel, views, cameras, seconds,
     bounds_min, bounds_max}."""
-    from splatfilm.assets.sidecar import read_capture_cameras, sidecar_up
+    from splatfilm.assets.sidecar import cameras_in_asset_frame, read_capture_cameras, sidecar_up
     from splatfilm.io.camera_files import read_cameras
     from splatfilm.io.gaussian_files import load_gaussians
 
@@ -391,7 +391,8 @@ def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str |
     if settings.voxel is not None and not 0 < settings.voxel < float("inf"):
         raise SplatfilmError(f"{scene}: the voxel size must be > 0 scene units, got {settings.voxel}")
     g = load_gaussians(scene)
-    cams = read_cameras(cameras_path) if cameras_path is not None else read_capture_cameras(scene)
+    cams = (cameras_in_asset_frame(scene, read_cameras(cameras_path), cameras_path) if cameras_path is not None
+            else read_capture_cameras(scene))
     lo, hi = scene_bounds(g)
     voxel = settings.voxel or max(float(np.linalg.norm(hi - lo)) / 200, 1e-4)
     s = MeshSettings(**{**asdict(settings), "voxel": voxel})

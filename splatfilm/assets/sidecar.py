@@ -20,7 +20,10 @@ one newer than this code is an error. Known keys (all optional):
     kind                str        "scene" or "object"
     num_gaussians       int
     frame               object     up [3], front [3], bounds_min [3], bounds_max [3] (asset
-                                   frame), scale_to_metres (number or null), note (str)
+                                   frame), scale_to_metres (number or null), note (str),
+                                   origin_offset [3]: the asset frame is its capture's world
+                                   moved by -origin_offset (fit centres a capture far from
+                                   the origin; x_capture = x_asset + origin_offset)
     canonical_transform object     rotation [3][3], translation [3], scale (> 0, default 1):
                                    asset frame -> canonical object frame (x -> s R x + t)
     ground              object     normal [3], offset, inliers: the plane n . x + d = 0
@@ -38,6 +41,7 @@ Also here: the geometry a sidecar records (estimate_up, robust_bounds, canonical
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -213,7 +217,7 @@ class Sidecar(MutableMapping[str, Any]):
                 at["rasterize_mode"].fail(f"expected classic or antialiased, got {show(d['rasterize_mode'])}")
         if "frame" in d:
             frame, f_at = _object(d["frame"], at["frame"]), at["frame"]
-            for key in ("up", "front", "bounds_min", "bounds_max"):
+            for key in ("up", "front", "bounds_min", "bounds_max", "origin_offset"):
                 if key in frame:
                     vec3(frame[key], f_at[key])
             for key in ("up", "front"):
@@ -252,6 +256,13 @@ class Sidecar(MutableMapping[str, Any]):
         """frame.up [3] as a unit vector: the capture's up in the asset frame; None when absent."""
         up = self.frame.get("up")
         return None if up is None else unit_vector(vec3(up, At(self.source)["frame"]["up"]), f"{self.source}: frame.up")
+
+    @property
+    def origin_offset(self) -> np.ndarray | None:
+        """frame.origin_offset [3] float64: x_capture = x_asset + origin_offset; None when the
+        asset is in its capture's world as it is."""
+        offset = self.frame.get("origin_offset")
+        return None if offset is None else vec3(offset, At(self.source)["frame"]["origin_offset"])
 
     @property
     def canonical_transform(self) -> Similarity | None:
@@ -318,6 +329,26 @@ def carry_rasterize_mode(asset: str | Path, sidecar: Sidecar) -> bool:
     if mode != "classic":
         sidecar["rasterize_mode"] = mode
     return mode == "antialiased"
+
+
+def origin_offset(asset: str | Path) -> np.ndarray | None:
+    """An asset's frame.origin_offset [3] (its sidecar's; `Sidecar.origin_offset`), or None."""
+    sidecar = Sidecar.of_asset(asset)
+    return None if sidecar is None else sidecar.origin_offset
+
+
+def cameras_in_asset_frame(asset: str | Path, cameras: Cameras, source: str | Path) -> Cameras:
+    """`cameras` (read from `source`) in `asset`'s frame: an asset fitted centred from a capture
+    far from the origin (frame.origin_offset) takes its capture's own camera files moved by
+    -origin_offset, said in a note (`Cameras.in_offset_frame`); any other as they are."""
+    offset = origin_offset(asset)
+    if offset is None:
+        return cameras
+    moved, did = cameras.in_offset_frame(offset)
+    if did:
+        print(f"note: {source}: in the capture's world, {Path(asset).name}'s frame moved by its origin_offset; "
+              f"moved by -({', '.join(f'{x:.10g}' for x in offset)}) to it", file=sys.stderr)
+    return moved
 
 
 def sidecar_up(asset: str | Path) -> np.ndarray:

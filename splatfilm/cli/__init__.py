@@ -51,12 +51,14 @@ def _settings(args: argparse.Namespace):
 
 
 def _cmd_render_cameras(args: argparse.Namespace) -> None:
+    from splatfilm.assets.sidecar import origin_offset
     from splatfilm.io.camera_files import camera_path_world_note, holds_camera_path
     from splatfilm.render.render_cameras import render_cameras
 
     t0 = time.perf_counter()
     paths = render_cameras(args.scene, args.cameras, args.output, _settings(args),
-                           dataparser_transforms=args.dataparser_transforms, transforms_json=args.transforms_json)
+                           dataparser_transforms=args.dataparser_transforms, transforms_json=args.transforms_json,
+                           origin_offset=origin_offset(args.scene))
     print(f"wrote {len(paths)} frame(s) to {args.output} in {time.perf_counter() - t0:.1f} s")
     # After the render: a file that does not read ends in its one error line alone.
     if args.dataparser_transforms is None and holds_camera_path(args.cameras):
@@ -123,9 +125,10 @@ def _cmd_refine(args: argparse.Namespace) -> None:
 
         targets = film_cameras_for_asset(parse_film(args.shots), args.scene)
     else:
+        from splatfilm.assets.sidecar import cameras_in_asset_frame
         from splatfilm.io.camera_files import read_cameras
 
-        targets = read_cameras(args.cameras)
+        targets = cameras_in_asset_frame(args.scene, read_cameras(args.cameras), args.cameras)
     train_cfg = SceneRefinerConfig(seed=args.seed)
     if args.refiner_iterations:
         train_cfg.iterations = args.refiner_iterations

@@ -88,6 +88,15 @@ class Capture:
                        valid if self.valid is not None else None, self.points, self.point_colors,
                        dict(self.source), None if self.weights is None else list(self.weights))
 
+    def translated(self, offset: np.ndarray) -> "Capture":
+        """The capture moved by `offset` [3] (world units, float64): cameras and points; images
+        as they are. Points come back float64, so a far capture moved near the origin keeps
+        the precision its file had."""
+        offset = np.asarray(offset, dtype=np.float64).reshape(3)
+        points = None if self.points is None else np.asarray(self.points, dtype=np.float64) + offset
+        return Capture(self.cameras.transformed(translation=offset), self.images, self.names, self.masks, self.valid,
+                       points, self.point_colors, dict(self.source), self.weights)
+
     def __len__(self) -> int:
         return len(self.images)
 
@@ -253,7 +262,7 @@ def _colmap_points(model_dir: Path) -> tuple[np.ndarray | None, np.ndarray | Non
     pts = rec.points3D
     if len(pts) == 0:
         return None, None
-    xyz = np.array([p.xyz for p in pts.values()], dtype=np.float32)
+    xyz = np.array([p.xyz for p in pts.values()], dtype=np.float64)  # a georeferenced model needs all of it
     rgb = np.array([p.color for p in pts.values()], dtype=np.float32) / 255.0
     return xyz, rgb
 

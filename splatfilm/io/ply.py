@@ -476,7 +476,8 @@ def read_ply(path: str | os.PathLike) -> Gaussians:
 
 
 def read_ply_points(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
-    """A plain point cloud (COLMAP / nerfstudio `sparse_pc.ply`): xyz [N,3] float32 and, when
+    """A plain point cloud (COLMAP / nerfstudio `sparse_pc.ply`): xyz [N,3] float64 (a file's
+    double coordinates keep their precision: a georeferenced cloud's cm at 4e6 m) and, when
     the file has `red green blue`, colours [N,3] in [0,1] float32 (else None)."""
     path = Path(path)
     _, data, _ = _read_elements(path, lambda els: {"vertex"})
@@ -484,7 +485,7 @@ def read_ply_points(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | N
     missing = [k for k in ("x", "y", "z") if k not in cols]
     if missing:
         raise _error(path, f"vertex element is missing properties: {', '.join(missing)}")
-    xyz = np.stack([cols[k] for k in ("x", "y", "z")], axis=1).astype(np.float32)
+    xyz = np.stack([cols[k] for k in ("x", "y", "z")], axis=1).astype(np.float64)
     _check_finite(xyz, ["x", "y", "z"], path, "has")
     rgb = None
     if all(k in cols for k in ("red", "green", "blue")):

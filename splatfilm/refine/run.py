@@ -122,6 +122,10 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, tar
     # Every input is read before the capture, whose structure-from-motion can take long.
     ref = load_refiner(refiner, device="cuda" if backend == "gsplat" else "cpu") if refiner is not None else None
     capture = load_capture(data, work / "capture", downscale=downscale)
+    offset = sidecar.origin_offset
+    if offset is not None and capture.cameras.in_offset_frame(offset)[1]:
+        # The capture the scene was fitted centred from, in its own world: into the scene's frame.
+        capture = capture.translated(-offset)
     lens = sorted(set(capture.cameras.camera_model) - {"PINHOLE"})
     if lens:
         # Its pairs reproject photos through pinhole depth maps; a fisheye or panorama would misalign.

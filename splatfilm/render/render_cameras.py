@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -75,13 +76,16 @@ def _target_size(w: int, h: int, settings: RenderSettings) -> tuple[int, int]:
 
 def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: str | Path,
                    settings: RenderSettings | None = None, dataparser_transforms: str | Path | None = None,
-                   transforms_json: str | Path | None = None, progress: bool = True) -> list[Path]:
+                   transforms_json: str | Path | None = None, progress: bool = True,
+                   origin_offset: np.ndarray | None = None) -> list[Path]:
     """Render `scene_path` (any Gaussian file) from every camera in `cameras_path` (transforms.json,
     camera_path.json or a COLMAP model folder) into PNGs in `out_dir`, each through its own
     camera model and lens distortion (so a distorted capture's frames match its photos).
     Returns the PNG paths.
     Frames already rendered with the same inputs are kept, not rendered again.
-    `dataparser_transforms` / `transforms_json`: see `io.camera_files.read_camera_path_json`."""
+    `dataparser_transforms` / `transforms_json`: see `io.camera_files.read_camera_path_json`.
+    `origin_offset` [3]: the scene's frame.origin_offset (a capture fitted centred): cameras in
+    the capture's own world are moved into the scene's frame (`Cameras.in_offset_frame`)."""
     from splatfilm.io.camera_files import read_cameras
     from splatfilm.io.gaussian_files import load_gaussians
 
@@ -92,6 +96,11 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
     cams = read_cameras(cameras_path, dataparser_transforms=dataparser_transforms, transforms_json=transforms_json)
     if len(cams) == 0:
         raise SplatfilmError(f"{cameras_path}: no cameras in the file")
+    if origin_offset is not None:
+        cams, moved = cams.in_offset_frame(origin_offset)
+        if moved:
+            print(f"note: {cameras_path}: in the capture's world, {scene_path.name}'s frame moved by its "
+                  f"origin_offset; moved by -({', '.join(f'{x:.10g}' for x in origin_offset)}) to it", file=sys.stderr)
     degree = gaussians.sh_degree if settings.sh_degree is None else settings.sh_degree
     if not 0 <= degree <= gaussians.sh_degree:
         raise SplatfilmError(f"--sh-degree {degree}: {scene_path} stores SH up to degree {gaussians.sh_degree}")

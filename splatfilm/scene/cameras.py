@@ -412,6 +412,19 @@ class Cameras:
         out[:, :3, 3] = scale * c2w[:, :3, 3] @ R.T + t
         return self._replace(viewmats=np.linalg.inv(out))
 
+    def in_offset_frame(self, origin_offset: ArrayLike) -> tuple["Cameras", bool]:
+        """These cameras in the frame of an asset stored with its capture's world moved by
+        -origin_offset [3] (x_asset = x_capture - origin_offset; `fit` centres a capture far from
+        the origin so), and whether they were moved: cameras whose mean centre lies nearer
+        origin_offset than the origin are in the capture's world and move; others (the asset's
+        own ASSET.cameras.json, a camera path keyed in its frame) are already there. Offsets are
+        recorded only where they are many times the capture's size, so the two never mix up."""
+        offset = _as_float64(origin_offset, "origin_offset").reshape(3)
+        centre = self.centers.mean(axis=0)
+        if np.linalg.norm(centre - offset) >= np.linalg.norm(centre):
+            return self, False
+        return self.transformed(translation=-offset), True
+
     # ---- rendering ----------------------------------------------------------------------
 
     def to_tensors(

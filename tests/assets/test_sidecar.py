@@ -13,6 +13,7 @@ from helpers import REPO
 from splatfilm.assets.ground import GroundPlane, read_ground, write_ground
 from splatfilm.assets.sidecar import SIDECAR_VERSION, Sidecar, sidecar_path, sidecar_up
 from splatfilm.errors import SplatfilmError
+from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.transforms import Similarity
 
 
@@ -85,6 +86,31 @@ def test_a_newer_version_is_a_clear_error(tmp_path):
                             "update splatfilm")
 
 
+def test_camera_files_in_a_centred_assets_capture_world_are_moved_into_its_frame(tmp_path, capsys):
+    # fit writes an asset fitted from a capture far from the origin centred (frame.origin_offset);
+    # clean --cameras and mesh --cameras take the capture's own camera file there, and the
+    # asset's own cameras (already in its frame) as they are.
+    from helpers import look_at
+
+    from splatfilm.assets.cleanup import capture_cameras_of
+    from splatfilm.io.camera_files import write_transforms_json
+
+    offset = [5e5, -2e6, 30.0]
+    asset = tmp_path / "scan.ply"
+    asset.write_bytes(b"")
+    Sidecar({"frame": {"origin_offset": offset}}).write(sidecar_path(asset))
+    eyes = [(3 * np.cos(a), 3 * np.sin(a), 0.8) for a in np.linspace(0, 2 * np.pi, 6, endpoint=False)]
+    ring = Cameras(np.stack([look_at(eye, (0.0, 0.0, 0.0)).numpy() for eye in eyes]),
+                   np.array([[55.0, 0, 32], [0, 55.0, 24], [0, 0, 1]]), 64, 48)
+    write_transforms_json(tmp_path / "capture.json", ring.transformed(translation=offset))
+    write_transforms_json(tmp_path / "own.json", ring)
+    moved = capture_cameras_of(asset, tmp_path / "capture.json")
+    np.testing.assert_allclose(moved.viewmats, ring.viewmats, atol=1e-7)
+    assert "capture.json: in the capture's world" in capsys.readouterr().err
+    np.testing.assert_allclose(capture_cameras_of(asset, tmp_path / "own.json").viewmats, ring.viewmats, atol=1e-12)
+    assert "note" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("content, message", [
     ("{nope", "invalid JSON (Expecting property name enclosed in double quotes at line 1)"),
     ("[1, 2]", "expected a JSON object, got list"),
@@ -100,6 +126,7 @@ def test_a_newer_version_is_a_clear_error(tmp_path):
     ({"frame": {"up": [0, 0, 0]}}, "frame.up: must be a non-zero vector, got [0, 0, 0]"),
     ({"frame": {"bounds_min": None}}, "frame.bounds_min: expected [x, y, z], got None"),
     ({"frame": {"scale_to_metres": -1}}, "frame.scale_to_metres: must be > 0, got -1"),
+    ({"frame": {"origin_offset": [4e6, 4e6]}}, "frame.origin_offset: expected [x, y, z], got [4000000.0, 4000000.0]"),
     ({"canonical_transform": [1]}, "canonical_transform: expected an object, got [1]"),
     ({"canonical_transform": {"translation": [0, 0, 0]}},
      "canonical_transform: missing `rotation` (expected {rotation: [3][3], translation: [3], scale: s})"),
