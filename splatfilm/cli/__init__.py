@@ -328,8 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit", help="fit a persistent Gaussian asset (.ply + sidecar .json) to a capture",
                        description="Fit 3D Gaussians to DATA: a nerfstudio dataset folder (transforms.json), a COLMAP "
-                                   "folder (sparse/0 + images/), a folder of bare images or a video (poses by "
-                                   "structure-from-motion first). RGBA images or masks make an object capture.")
+                                   "folder (sparse/0 or colmap/sparse/0 + images/), a folder of bare images or a "
+                                   "video (poses by structure-from-motion first). RGBA images make an object "
+                                   "capture; a transforms.json mask_path leaves its black pixels out of the loss, "
+                                   "as in nerfstudio.")
     p.add_argument("data", help="capture folder or video file")
     p.add_argument("-o", "--output", required=True, help="output .ply (sidecar .json, checkpoint and SfM work folder beside it)")
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
@@ -345,14 +347,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--video-frames", type=video_frames, default=60, metavar="N",
                    help="evenly spaced frames taken from a video DATA (default 60), as `sfm --video-frames`")
-    p.add_argument("--test-every", type=non_negative_int, default=8, help="hold out every Nth image for evaluation (0: none)")
+    p.add_argument("--test-every", type=non_negative_int, default=8,
+                   help="hold out every Nth image for evaluation (0: none); a transforms.json's "
+                        "train/val/test_filenames split it instead, unless 0")
     p.add_argument("--eval-every", type=non_negative_int, default=0, help="evaluate held-out views every N steps (0: only at the end)")
     p.add_argument("--eval-data", help="another capture (e.g. a held-out camera path with images) to evaluate at the end")
     p.add_argument("--checkpoint-every", type=non_negative_int, default=500, help="write a checkpoint every N steps (0: never)")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT's checkpoint")
     p.add_argument("--no-triangulate", action="store_true",
                    help="a capture with poses but no point cloud starts from points placed where its views "
-                        "agree in colour (a plane sweep; an object capture: inside its masks' visual hull) instead "
+                        "agree in colour (a plane sweep; an object capture: inside its alpha's visual hull) instead "
                         "of points triangulated from its images")
     p.add_argument("--appearance", default="auto", metavar="{auto,affine,none}",
                    help="per-image colour transforms absorbing exposure and white balance: auto (default: on for "

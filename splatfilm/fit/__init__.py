@@ -17,7 +17,7 @@ from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.render import resolve_backend
 from splatfilm.scene.cameras import Cameras, sizes_text
 from splatfilm.fit.appearance import appearance_enabled, nearest_views, write_appearance
-from splatfilm.fit.capture import Capture, load_capture, scene_extent, split_indices
+from splatfilm.fit.capture import Capture, load_capture, scene_extent
 from splatfilm.assets.sidecar import (
     Sidecar,
     canonical_transform,
@@ -155,9 +155,11 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
               f"with its world moved by -{_vector_text(offset)} (the sidecar's frame.origin_offset; "
               f"{paths['cameras'].name} is in that frame; render-cameras, clean --cameras, mesh --cameras and refine "
               "move the capture's own camera files there)")
-    train_ids, test_ids = split_indices(len(capture), cfg.test_every)
+    train_ids, test_ids, split = capture.train_test(cfg.test_every)
     kind = "object" if capture.is_object else "scene"
-    print(f"{kind} capture: {len(capture)} images ({len(train_ids)} train, {len(test_ids)} held out) at "
+    for note in capture.source.get("notes", []):
+        print(note)
+    print(f"{kind} capture: {len(capture)} images ({len(train_ids)} train, {len(test_ids)} held out: {split}) at "
           f"{sizes_text(capture.cameras.sizes)}"
           + (f" (the longer side capped at {max_size} px: --max-size or --downscale to choose)"
              if capped and max(max(size) for size in capture.cameras.sizes) == max_size else "")

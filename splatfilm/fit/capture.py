@@ -1,14 +1,20 @@
-"""Load a capture for fitting: cameras, images (and object masks), initial points.
+"""Load a capture for fitting: cameras, images (and object alpha), initial points.
 
 What DATA holds decides the kind:
 - a nerfstudio dataset folder (`transforms.json` + images; `mask_path` per frame; the
-  `ply_file_path` point cloud when present);
-- a COLMAP folder (`sparse/0` or `sparse`, binary or text, beside `images/`), points3D kept;
+  `ply_file_path` point cloud when present; `train_filenames` / `val_filenames` /
+  `test_filenames` as its split), frames sorted by file name as nerfstudio's dataparser sorts
+  them;
+- a COLMAP folder (a model where `camera_files.find_colmap_model` looks: `sparse/0`,
+  `sparse`, nerfstudio's `colmap/sparse/0`, binary or text, beside `images/`), points3D kept;
 - a folder of bare images, or a video file: poses come from structure-from-motion first
   (`splatfilm.fit.sfm`), its model saved in a work folder beside the output for reuse.
 
-RGBA images with any transparent pixel, or masks, make an object capture (a character or a
-prop): the alpha channel (or mask, 1 = object) becomes the alpha target.
+RGBA images with any transparent pixel make an object capture (a character or a prop): the
+alpha channel becomes the alpha target. A transforms.json `mask_path` is nerfstudio's: its
+black pixels are left out of the loss and the held-out metrics (ns-process-data writes one
+for --crop-factor and a fisheye's circle), as undistortion's unsampled border is (`valid`);
+it does not make an object capture.
 
 Everything is read and checked here, before any long work starts: missing or unreadable
 images, sizes other than the cameras say, duplicate names, empty folders, NaN poses each
@@ -18,6 +24,7 @@ give one SplatfilmError naming the file.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +33,7 @@ import numpy as np
 from splatfilm.scene.cameras import Cameras
 from splatfilm.fit.lens_views import Undistorter
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.camera_files import find_colmap_model, read_colmap, read_transforms_json_capture
 from splatfilm.io.colmap_library import load_pycolmap
 from splatfilm.io.images import IMAGE_SUFFIXES, downscale, list_images, photo_folder, read_photo, unread_photos_note
 
@@ -44,9 +52,12 @@ class Capture:
     through that lens; a capture may mix models);
     images: C uint8 arrays [H,W,3]; masks: C float32 arrays [H,W,1] in [0,1], the alpha
     target of an object capture (None for a scene); valid: C bool arrays [H,W,1] or None,
-    pixels that carry data (False where undistortion had nothing to sample);
+    pixels that carry data (False where undistortion had nothing to sample or a nerfstudio
+    `mask_path` leaves the pixel out), the only pixels the loss and metrics see;
     points / point_colors: [P,3] world positions and RGB in [0,1] to start from, or None;
-    weights: C loss weights, or None for 1 each (refinement's pseudo-views weigh less than photos).
+    weights: C loss weights, or None for 1 each (refinement's pseudo-views weigh less than photos);
+    split: (train, held-out) indices the capture's file names (nerfstudio's
+    train/val/test_filenames), None to hold out every n-th image (`train_test`).
     """
 
     cameras: Cameras
@@ -58,16 +69,30 @@ class Capture:
     point_colors: np.ndarray | None = None
     source: dict = field(default_factory=dict)
     weights: list[float] | None = None
+    split: tuple[list[int], list[int]] | None = None
 
     @property
     def is_object(self) -> bool:
         return self.masks is not None
 
+    def train_test(self, test_every: int) -> tuple[list[int], list[int], str]:
+        """(train indices, held-out indices, how they were chosen in words): the split the
+        capture's file names (`split`), else every `test_every`-th image held out
+        (`split_indices`); test_every 0 trains on every image, whatever the file names."""
+        if self.split is not None and test_every > 0:
+            return list(self.split[0]), list(self.split[1]), "transforms.json's *_filenames"
+        train, test = split_indices(len(self), test_every)
+        return train, test, f"one in {test_every}" if test_every > 0 else "--test-every 0"
+
     def subset(self, indices: list[int]) -> "Capture":
         """The capture restricted to `indices` (in that order); points are kept."""
         pick = lambda xs: None if xs is None else [xs[i] for i in indices]  # noqa: E731
+        split = None
+        if self.split is not None:
+            parts = [set(part) for part in self.split]
+            split = tuple([j for j, i in enumerate(indices) if i in part] for part in parts)
         return Capture(self.cameras[list(indices)], pick(self.images), pick(self.names), pick(self.masks),
-                       pick(self.valid), self.points, self.point_colors, dict(self.source), pick(self.weights))
+                       pick(self.valid), self.points, self.point_colors, dict(self.source), pick(self.weights), split)
 
     def downscaled(self, factor: float | None, max_size: int | None = None) -> "Capture":
         """The capture at 1/factor of its resolution, or with its longer side capped at
@@ -86,7 +111,7 @@ class Capture:
                 valid.append(ok)
         return Capture(Cameras.concat(cams), images, list(self.names), masks if self.masks is not None else None,
                        valid if self.valid is not None else None, self.points, self.point_colors,
-                       dict(self.source), None if self.weights is None else list(self.weights))
+                       dict(self.source), None if self.weights is None else list(self.weights), self.split)
 
     def translated(self, offset: np.ndarray) -> "Capture":
         """The capture moved by `offset` [3] (world units, float64): cameras and points; images
@@ -95,7 +120,7 @@ class Capture:
         offset = np.asarray(offset, dtype=np.float64).reshape(3)
         points = None if self.points is None else np.asarray(self.points, dtype=np.float64) + offset
         return Capture(self.cameras.transformed(translation=offset), self.images, self.names, self.masks, self.valid,
-                       points, self.point_colors, dict(self.source), self.weights)
+                       points, self.point_colors, dict(self.source), self.weights, self.split)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -109,11 +134,13 @@ def _resized_view(image: np.ndarray, mask: np.ndarray | None, valid: np.ndarray 
             downscale(valid.astype(np.float32), width, height) > 0.999 if valid is not None else None)
 
 
-def _read_mask(path: Path) -> np.ndarray:
+def _read_loss_mask(path: Path) -> np.ndarray:
+    """A nerfstudio mask_path image as bool [H,W,1]: True where the pixel counts (non-zero, as
+    nerfstudio reads it), False where black."""
     im = read_photo(path) if path.suffix.lower() in IMAGE_SUFFIXES else None
     if im is None:
         raise SplatfilmError(f"{path}: mask is not an image file")
-    return (im[..., 0:1].astype(np.float32) / 255.0)
+    return im[..., 0:1] > 0
 
 
 def _target_size(w: int, h: int, downscale: float | None, max_size: int | None) -> tuple[int, int]:
@@ -126,8 +153,10 @@ def _target_size(w: int, h: int, downscale: float | None, max_size: int | None) 
 
 
 def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | None] | None, source: dict,
-            points=None, point_colors=None, downscale=None, max_size=None, cameras_file: Path | None = None) -> Capture:
-    """Read every image (and mask), check it against its camera, undistort, downscale."""
+            points=None, point_colors=None, downscale=None, max_size=None, cameras_file: Path | None = None,
+            split: tuple[list[int], list[int]] | None = None) -> Capture:
+    """Read every image (and its loss mask, nerfstudio's mask_path), check it against its
+    camera, undistort, downscale."""
     if len(image_paths) == 0:
         raise SplatfilmError(f"{source.get('path')}: no images")
     seen: dict[str, Path] = {}
@@ -143,11 +172,9 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
     # never holds more than one image at its stored size (and a map per camera: Undistorter).
     kept = np.array([m in LENS_MODELS_FITTED for m in cameras.camera_model])
     distorted = np.any(cameras.distortion != 0, axis=1) & ~kept
-    try:
-        undistort = Undistorter(cameras, np.flatnonzero(distorted))
-    except SplatfilmError as e:
-        raise SplatfilmError(f"{cameras_file or source.get('path')}: {e}") from None
+    undistort = Undistorter(cameras, np.flatnonzero(distorted))
     images, masks, valids, sized, any_alpha, any_invalid = [], [], [], [], False, False
+    loss_masks: dict[Path, np.ndarray] = {}  # ns-process-data gives every frame the same one
     for i, path in enumerate(image_paths):
         im = read_photo(path)
         w, h = int(cameras.widths[i]), int(cameras.heights[i])
@@ -159,15 +186,17 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
             alpha = im[..., 3:4].astype(np.float32) / 255.0
             any_alpha |= bool((im[..., 3] < 255).any())
             im = im[..., :3]
-        if mask_paths is not None and mask_paths[i] is not None:
-            alpha = _read_mask(mask_paths[i])
-            if alpha.shape[:2] != im.shape[:2]:
-                raise SplatfilmError(f"{mask_paths[i]}: mask is {alpha.shape[1]}x{alpha.shape[0]}, image {path.name} is {w}x{h}")
-            any_alpha = True
         valid = None
+        if mask_paths is not None and mask_paths[i] is not None:
+            if mask_paths[i] not in loss_masks:
+                loss_masks[mask_paths[i]] = _read_loss_mask(mask_paths[i])
+            valid = loss_masks[mask_paths[i]]
+            if valid.shape[:2] != im.shape[:2]:
+                raise SplatfilmError(f"{mask_paths[i]}: mask is {valid.shape[1]}x{valid.shape[0]}, "
+                                     f"image {path.name} is {w}x{h}")
         if distorted[i]:
-            im, alpha, valid = undistort(i, im, alpha)
-            any_invalid |= not valid.all()
+            im, alpha, valid = undistort(i, im, alpha, valid)
+        any_invalid |= valid is not None and not valid.all()
         tw, th = _target_size(w, h, downscale, max_size) if downscale or max_size else (w, h)
         if (tw, th) != (w, h):
             im, alpha, valid = _resized_view(im, alpha, valid, tw, th)
@@ -178,7 +207,7 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
     is_object = any_alpha
     if is_object and any(m is None for m in masks):
         missing = image_paths[[m is None for m in masks].index(True)]
-        raise SplatfilmError(f"{missing}: some images of this object capture have alpha or masks, this one has none")
+        raise SplatfilmError(f"{missing}: some images of this object capture have alpha, this one has none")
 
     cameras = Cameras(cameras.viewmats, cameras.Ks, cameras.widths, cameras.heights,
                       np.where(kept[:, None], cameras.distortion, 0.0),
@@ -196,46 +225,82 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
         points=points,
         point_colors=point_colors,
         source=source,
+        split=split,
     )
     return capture
 
 
 def _load_nerfstudio(folder: Path, downscale, max_size) -> Capture:
-    from splatfilm.io.camera_files import read_transforms_json_capture
     from splatfilm.io.ply import read_ply_points
 
     tf = folder / "transforms.json"
     capture = read_transforms_json_capture(tf)
-    cameras = capture.cameras
-    image_paths, mask_paths = [], []
-    for i, (name, mask) in enumerate(zip(cameras.names, capture.mask_paths)):
+    for i, name in enumerate(capture.cameras.names):
         if not name:
             raise SplatfilmError(f"{tf}: frame {i} has no file_path")
-        image_paths.append(folder / name)
-        mask_paths.append(folder / mask if mask else None)
-    reduced = _reduced_copies(folder, image_paths, downscale) if not any(mask_paths) else None
-    if reduced is not None:
+    # nerfstudio's dataparser sorts the frames by file name before it splits them: held-out
+    # views and per-image appearance follow that order, not the file's.
+    order = sorted(range(len(capture.cameras)), key=lambda i: Path(capture.cameras.names[i]))
+    cameras = capture.cameras[order]
+    image_paths = [folder / name for name in cameras.names]
+    mask_paths = [folder / capture.mask_paths[i] if capture.mask_paths[i] else None for i in order]
+    split = _file_split(tf, folder, image_paths, capture.splits)
+    reduced = _reduced_copies(folder, [p.name for p in image_paths], downscale)
+    reduced_masks = _reduced_copies(folder, [p.name for p in mask_paths if p is not None], downscale, "masks_")
+    if reduced is not None and (reduced_masks is not None or not any(mask_paths)):
         cameras = _cameras_for(reduced, cameras, int(downscale), tf)
         image_paths, downscale = reduced, None
+        masks_left = iter(reduced_masks or [])
+        mask_paths = [None if p is None else next(masks_left) for p in mask_paths]
     points = colors = None
     if capture.ply_file_path:
         ply = folder / capture.ply_file_path
-        if ply.exists():
-            points, colors = read_ply_points(ply)
+        if not ply.is_file():
+            raise SplatfilmError(f"{tf}: ply_file_path {capture.ply_file_path} is not a file ({ply}); "
+                                 "remove the key to start from points triangulated from the images")
+        points, colors = read_ply_points(ply)
     source = {"type": "nerfstudio", "path": str(folder), "cameras": str(tf),
               "camera_convention": "nerfstudio transforms.json: camera-to-world, OpenGL axes, in the file's world frame"}
+    if capture.has_depth:
+        source["notes"] = [f"note: {tf}: depth_file_path depth maps are not used (the fit learns from colour alone)"]
     return _finish(cameras, image_paths, mask_paths if any(m is not None for m in mask_paths) else None, source,
-                   points, colors, downscale, max_size, cameras_file=tf)
+                   points, colors, downscale, max_size, cameras_file=tf, split=split)
 
 
-def _reduced_copies(folder: Path, image_paths: list[Path], downscale) -> list[Path] | None:
-    """The images' downscaled copies for `--downscale N` (a whole N > 1): `images_N/NAME` beside
-    the capture's own, where ns-process-data writes them and nerfstudio's dataparser reads them
-    (Mip-NeRF 360 and gsplat's `--data_factor` use the same folders). None unless every image
-    has one."""
+def _file_split(tf: Path, folder: Path, image_paths: list[Path], splits: dict[str, list[str]]
+                ) -> tuple[list[int], list[int]] | None:
+    """(train, held-out) indices into `image_paths` from a transforms.json's train/val/test
+    file name lists (paths relative to `folder`, as nerfstudio's dataparser matches them):
+    held out = val and test; train = train_filenames, or every other image without one. None
+    without any list."""
+    if not splits:
+        return None
+    index = {os.path.normpath(p): i for i, p in enumerate(image_paths)}
+    chosen = {}
+    for key, names in splits.items():
+        ids = set()
+        for name in names:
+            i = index.get(os.path.normpath(folder / name))
+            if i is None:
+                raise SplatfilmError(f"{tf}: {key} names {name}, which is no frame's file_path")
+            ids.add(i)
+        chosen[key] = ids
+    held = chosen.get("val_filenames", set()) | chosen.get("test_filenames", set())
+    train = chosen.get("train_filenames", set(range(len(image_paths))) - held)
+    if not train:
+        raise SplatfilmError(f"{tf}: its train_filenames / val_filenames / test_filenames leave no training images")
+    return sorted(train), sorted(held)
+
+
+def _reduced_copies(folder: Path, names: list[str], downscale, prefix: str = "images_") -> list[Path] | None:
+    """The downscaled copies for `--downscale N` (a whole N > 1) of the images (or masks,
+    prefix "masks_") called `names`: `images_N/NAME` beside the capture's own, where
+    ns-process-data writes them and nerfstudio's dataparser reads them (Mip-NeRF 360 and
+    gsplat's `--data_factor` use the same folders for COLMAP captures). None unless every one
+    has a copy."""
     if not downscale or downscale <= 1 or float(downscale) != int(downscale):
         return None
-    paths = [folder / f"images_{int(downscale)}" / p.name for p in image_paths]
+    paths = [folder / f"{prefix}{int(downscale)}" / name for name in names]
     return paths if all(p.is_file() for p in paths) else None
 
 
@@ -267,18 +332,15 @@ def _colmap_points(model_dir: Path) -> tuple[np.ndarray | None, np.ndarray | Non
     return xyz, rgb
 
 
-def _find_model(folder: Path) -> Path | None:
-    for cand in (folder / "sparse" / "0", folder / "sparse", folder):
-        if (cand / "cameras.bin").exists() or (cand / "cameras.txt").exists():
-            return cand
-    return None
-
-
-def _load_colmap(folder: Path, model: Path, image_dir: Path, downscale, max_size, source_type="colmap") -> Capture:
-    from splatfilm.io.camera_files import read_colmap
-
+def _load_colmap(folder: Path, model: Path, image_dir: Path, downscale, max_size, source_type="colmap",
+                 copies: bool = False) -> Capture:
+    """copies: read `folder`/images_N/ for --downscale N where every image has a copy there."""
     cameras = read_colmap(model)
     image_paths = [image_dir / n for n in cameras.names]
+    reduced = _reduced_copies(folder, cameras.names, downscale) if copies else None
+    if reduced is not None:
+        cameras = _cameras_for(reduced, cameras, int(downscale), model)
+        image_paths, downscale = reduced, None
     points, colors = _colmap_points(model)
     source = {"type": source_type, "path": str(folder), "cameras": str(model),
               "camera_convention": "COLMAP: world-to-camera, OpenCV axes, in the model's world frame"}
@@ -307,18 +369,19 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
         return cap
     if (data / "transforms.json").exists():
         return _load_nerfstudio(data, downscale, max_size)
-    model = _find_model(data)
+    model = find_colmap_model(data)
     if model is not None:
         # A model `splatfilm sfm` wrote says where its images are (the photos' folder, or
         # upright copies of turned photos); a COLMAP project keeps them in images/.
         from splatfilm.fit.sfm import read_sfm_image_root
 
-        image_dir = read_sfm_image_root(data) or (data / "images" if (data / "images").is_dir() else data)
-        return _load_colmap(data, model, image_dir, downscale, max_size)
+        sfm_images = read_sfm_image_root(data)
+        image_dir = sfm_images or (data / "images" if (data / "images").is_dir() else data)
+        return _load_colmap(data, model, image_dir, downscale, max_size, copies=sfm_images is None)
     image_dir = photo_folder(data)
     if not list_images(image_dir):
         note = unread_photos_note(image_dir)
-        raise SplatfilmError(f"{data}: no transforms.json, no COLMAP model (sparse/0) and no images"
+        raise SplatfilmError(f"{data}: no transforms.json, no COLMAP model (sparse/0, colmap/sparse/0) and no images"
                              + (f" ({note})" if note else ""))
     return _load_images(image_dir, work_dir, downscale, max_size, "images")
 

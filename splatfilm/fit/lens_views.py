@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from splatfilm.errors import SplatfilmError
 from splatfilm.scene.cameras import Cameras, centred_K
 from splatfilm.render.camera_models import lens_visible, project_points
 
@@ -142,25 +141,21 @@ class Undistorter:
     landscape photos holds two, whatever their order.
 
     cameras: the capture's `Cameras` [C]; indices: the images that will be undistorted (each
-    once). Raises SplatfilmError naming the image when an OPENCV camera sets k4 (as before:
-    refused, not undistorted)."""
+    once). nerfstudio's r^8 term k4 is undistorted with the rest (`project_points` and the
+    fold of `lens_visible` both include it)."""
 
     def __init__(self, cameras: Cameras, indices: list[int] | np.ndarray) -> None:
         self._cameras = cameras
         self._keys = {int(i): _lens_key(cameras, int(i)) for i in indices}
         self._left = Counter(self._keys.values())
         self._maps: dict[tuple, LensMap] = {}
-        for i in self._keys:
-            k4 = cameras.distortion[i, 3]
-            if cameras.camera_model[i] == "OPENCV" and k4 != 0:
-                name = f"{cameras.names[i]}: " if cameras.names[i] else ""
-                raise SplatfilmError(f"{name}OPENCV camera with k4 = {k4:g}: k4 is only used by fisheye cameras; "
-                                     "undistort those images before fitting")
 
-    def __call__(self, i: int, image: np.ndarray, alpha: np.ndarray | None = None
+    def __call__(self, i: int, image: np.ndarray, alpha: np.ndarray | None = None, valid: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """Image i undistorted: (image uint8 [H,W,3], alpha float32 [H,W,1] or None, valid bool
-        [H,W,1]: pixels whose ray the lens images within the photo's outermost pixel centres)."""
+        [H,W,1]: pixels whose ray the lens images within the photo's outermost pixel centres
+        and, given the photo's own `valid` bool [H,W,1] (a loss mask), whose bilinear sample
+        touches only valid photo pixels)."""
         key = self._keys[int(i)]
         m = self._maps.get(key)
         if m is None:
@@ -171,7 +166,10 @@ class Undistorter:
             self._maps[key] = m
         else:
             self._maps.pop(key, None)
-        return remap(image, m.u, m.v), None if alpha is None else remap(alpha, m.u, m.v), m.ok[..., None]
+        ok = m.ok[..., None]
+        if valid is not None:
+            ok = ok & (remap(valid.astype(np.float32), m.u, m.v) > 0.999)
+        return remap(image, m.u, m.v), None if alpha is None else remap(alpha, m.u, m.v), ok
 
 
 def _lens_key(cameras: Cameras, i: int) -> tuple:

@@ -41,7 +41,7 @@ from splatfilm.io.atomic import atomic_write
 from splatfilm.render.metrics import psnr, ssim
 from splatfilm.render import render, resolve_backend
 from splatfilm.render.rasterization import gsplat_lens_arguments
-from splatfilm.fit.capture import Capture, scene_extent, split_indices
+from splatfilm.fit.capture import Capture, scene_extent
 from splatfilm.fit.appearance import (appearance_enabled, appearance_optimizer, apply_transform, compose,
                                       fold_into_scene, identity_penalty, nearest_views, new_appearance)
 from splatfilm.fit.init import carve_by_masks, gaussians_from_points, points_where_views_agree, random_points_in_frustums
@@ -221,7 +221,8 @@ def _to_float(image: np.ndarray, device) -> torch.Tensor:
 
 def evaluate(gaussians: Gaussians, capture: Capture, indices: list[int], backend: str, sh_degree: int | None = None,
              appearance: torch.Tensor | None = None, rasterize_mode: str = "classic") -> dict:
-    """Mean PSNR (dB) and SSIM over `indices` of the capture (object captures over black).
+    """Mean PSNR (dB) and SSIM over `indices` of the capture (object captures over black), over
+    the capture's valid pixels only (the rest black in both images for SSIM).
     appearance: per-image transforms [len(capture),3,4] applied to the renders, or None;
     rasterize_mode: the renderer's, as the Gaussians were trained."""
     if not indices:
@@ -240,7 +241,10 @@ def evaluate(gaussians: Gaussians, capture: Capture, indices: list[int], backend
             gt = _to_float(capture.images[i], "cpu")
             if capture.masks is not None:
                 gt = gt * torch.from_numpy(capture.masks[i])
-            mask = torch.from_numpy(capture.valid[i]).float() if capture.valid is not None else None
+            mask = None
+            if capture.valid is not None:  # as the loss sees them (`_step_loss`)
+                mask = torch.from_numpy(capture.valid[i]).float()
+                pred, gt = pred * mask, gt * mask
             ps.append(float(psnr(pred, gt, mask)))
             ss.append(float(ssim(pred, gt)))
     return {"psnr": float(np.mean(ps)), "ssim": float(np.mean(ss)), "views": len(indices)}
@@ -312,7 +316,7 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
     steps = cfg.resolved_steps(backend)
     _check_sh_degree(cfg, init)
     use_appearance = appearance_enabled(cfg.appearance, capture.source.get("type"))
-    train_ids, test_ids = split_indices(len(capture), cfg.test_every)
+    train_ids, test_ids, _ = capture.train_test(cfg.test_every)
     _, scene_scale = scene_extent(capture.cameras)
     scene_scale *= 1.1  # as gsplat's trainer does
     fingerprint = _fingerprint(capture, steps)
@@ -471,9 +475,10 @@ def _start_appearance(run: _Training, images: int, cfg: FitConfig, device, ckpt:
 def _step_loss(run: _Training, capture: Capture, cfg: FitConfig, idx: int, step: int, degree: int, backend: str,
                device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
     """(loss, render [H,W,3], target [H,W,3], the renderer's info) of one step on image `idx`
-    at SH degree `degree`: (1 - ssim_lambda) L1 + ssim_lambda D-SSIM, for object captures over
-    a random background with the alpha's distance from the mask, weighted by the image's
-    weight, plus the appearance transform's pull toward the identity."""
+    at SH degree `degree`: (1 - ssim_lambda) L1 + ssim_lambda D-SSIM over the image's valid
+    pixels, for object captures over a random background with the alpha's distance from the
+    mask, weighted by the image's weight, plus the appearance transform's pull toward the
+    identity."""
     cam = capture.cameras[idx]
     viewmats, Ks = cam.to_tensors(device=device)
     w, h = int(cam.widths[0]), int(cam.heights[0])
@@ -491,8 +496,10 @@ def _step_loss(run: _Training, capture: Capture, cfg: FitConfig, idx: int, step:
         pred = apply_transform(pred, compose(run.appearance, idx), out.alpha[0] if background is not None else None,
                                background)
     if capture.valid is not None:
+        # Both black where a pixel carries no data (nerfstudio multiplies render and photo by
+        # its mask alike): what the photo holds there reaches neither L1 nor SSIM's window.
         valid = torch.from_numpy(capture.valid[idx]).to(device=device, dtype=torch.float32)
-        pred = pred * valid + gt * (1 - valid)
+        pred, gt = pred * valid, gt * valid
     l1 = (pred - gt).abs().mean()
     loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim(pred, gt))
     if capture.masks is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, NoReturn
@@ -156,15 +156,23 @@ def _build(path: PathLike, build) -> Cameras:
 # ---- nerfstudio transforms.json ------------------------------------------------------------
 
 
+# transforms.json keys naming a dataset's split, as nerfstudio's dataparser reads them.
+SPLIT_KEYS = ("train_filenames", "val_filenames", "test_filenames")
+
+
 @dataclass
 class TransformsJson:
     """What a capture's `transforms.json` names besides its cameras: per frame its `mask_path`
-    (relative to the file's folder, None where the frame has none) and the file's
-    `ply_file_path` (its point cloud, None where it has none)."""
+    (relative to the file's folder, None where the frame has none; nerfstudio's meaning: black
+    pixels are left out of the loss), whether any frame has a `depth_file_path`, the file's
+    `ply_file_path` (its point cloud, None where it has none) and its split: `splits` maps each
+    of SPLIT_KEYS the file has to its list of file paths (as written)."""
 
     cameras: Cameras
     mask_paths: list[str | None]
     ply_file_path: str | None
+    has_depth: bool = False
+    splits: dict[str, list[str]] = field(default_factory=dict)
 
 
 def read_transforms_json(path: PathLike) -> Cameras:
@@ -177,7 +185,9 @@ def read_transforms_json_capture(path: PathLike) -> TransformsJson:
     cameras in that file's own world frame.
 
     Intrinsics `fl_x fl_y cx cy w h`, distortion `k1 k2 k3 k4 p1 p2` (0 when absent) and
-    `camera_model` come from the top level, each overridden by the same key in a frame.
+    `camera_model` come from the top level, each overridden by the same key in a frame. A
+    `distortion_params` list (nerfstudio's [k1, k2, k3, k4, p1, p2]) stands for the six keys:
+    a frame's own list, else its own keys, else the top level's list, else its keys.
     `transform_matrix` (camera-to-world, OpenGL axes, 4x4 or 3x4) is used as written: no
     `applied_transform`, no normalisation. Frames keep the file's order; names are `file_path`.
 
@@ -185,7 +195,9 @@ def read_transforms_json_capture(path: PathLike) -> TransformsJson:
     non-zero, since nerfstudio applies distortion whatever the name); SIMPLE_RADIAL / RADIAL /
     OPENCV -> "OPENCV"; OPENCV_FISHEYE and EQUIRECTANGULAR kept (an equirectangular fl_x fl_y
     are nerfstudio's pi-radian focal lengths, divided by pi here into pixels per radian).
-    Absent: "OPENCV" if any distortion is non-zero, else "PINHOLE". Other models are refused.
+    Absent: "OPENCV" if any distortion is non-zero, else "PINHOLE", unless instant-ngp's
+    `is_fisheye` is true (its colmap2nerf.py writes that, with k1..k4 and no camera_model, for
+    COLMAP's fisheye models): "OPENCV_FISHEYE". Other models are refused.
     """
     meta = _load_json(path)
     frames = meta.get("frames")
@@ -194,15 +206,24 @@ def read_transforms_json_capture(path: PathLike) -> TransformsJson:
     ply = meta.get("ply_file_path")
     if ply is not None and not isinstance(ply, str):
         _fail(path, f"ply_file_path is {ply!r}, expected a string")
+    splits = {}
+    for key in SPLIT_KEYS:
+        if key in meta:
+            names = meta[key]
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                _fail(path, f"{key} is not a list of file paths")
+            splits[key] = names
+    has_depth = False
     c2ws, Ks, widths, heights, dists, models, names, masks = [], [], [], [], [], [], [], []
     for i, frame in enumerate(frames):
         if not isinstance(frame, dict):
             _fail(path, f"frame {i} is not a JSON object")
-        for key in ("file_path", "mask_path"):
+        for key in ("file_path", "mask_path", "depth_file_path"):
             if frame.get(key) is not None and not isinstance(frame[key], str):
                 _fail(path, f"frame {i} {key} is {frame[key]!r}, expected a string")
         name = frame.get("file_path")
         masks.append(frame.get("mask_path"))
+        has_depth |= frame.get("depth_file_path") is not None
         where = f"frame {i}" + (f" ({name})" if name else "")
 
         def get(key: str, default: Any = None) -> Any:
@@ -221,11 +242,16 @@ def read_transforms_json_capture(path: PathLike) -> TransformsJson:
         Ks.append([[intr["fl_x"], 0.0, intr["cx"]], [0.0, intr["fl_y"], intr["cy"]], [0.0, 0.0, 1.0]])
         widths.append(int(intr["w"]))
         heights.append(int(intr["h"]))
-        dist = [_number(get(k, 0.0), path, f"{where} {k}") for k in _DISTORTION_KEYS]
+        dist = _frame_distortion(meta, frame, path, where)
         dists.append(dist)
         model = get("camera_model")
+        fisheye = get("is_fisheye", False)
+        if not isinstance(fisheye, bool):
+            _fail(path, f"{where} is_fisheye is {fisheye!r}, expected true or false")
+        if fisheye and model is not None and _NERFSTUDIO_MODELS.get(model) != "OPENCV_FISHEYE":
+            _fail(path, f"{where} is_fisheye is true but camera_model is {model!r}")
         if model is None:
-            models.append("OPENCV" if any(dist) else "PINHOLE")
+            models.append("OPENCV_FISHEYE" if fisheye else "OPENCV" if any(dist) else "PINHOLE")
         elif not isinstance(model, str) or model not in _NERFSTUDIO_MODELS:
             _fail(path, f"{where} camera_model {model!r} is not supported (one of {', '.join(_NERFSTUDIO_MODELS)})")
         else:
@@ -239,7 +265,22 @@ def read_transforms_json_capture(path: PathLike) -> TransformsJson:
         path,
         lambda: Cameras.from_c2w_opengl(np.stack(c2ws), np.array(Ks), widths, heights, np.array(dists), models, names),
     )
-    return TransformsJson(cameras, masks, ply or None)
+    return TransformsJson(cameras, masks, ply or None, has_depth, splits)
+
+
+def _frame_distortion(meta: dict[str, Any], frame: dict[str, Any], path: PathLike, where: str) -> list[float]:
+    """A frame's (k1, k2, k3, k4, p1, p2): its `distortion_params`, else its own keys over the
+    top level's (`read_transforms_json_capture`), else the top level's `distortion_params`."""
+    own_keys = any(k in frame for k in _DISTORTION_KEYS)
+    params = frame.get("distortion_params")
+    if params is None and not own_keys:
+        params = meta.get("distortion_params")
+    if params is None:
+        return [_number(frame.get(k, meta.get(k, 0.0)), path, f"{where} {k}") for k in _DISTORTION_KEYS]
+    values = _numbers(params)
+    if values is None or values.shape != (len(_DISTORTION_KEYS),):
+        _fail(path, f"{where} distortion_params is {params!r}, expected 6 numbers [k1, k2, k3, k4, p1, p2]")
+    return [_number(float(v), path, f"{where} distortion_params") for v in values]
 
 
 # ---- nerfstudio camera_path.json -----------------------------------------------------------
@@ -409,11 +450,14 @@ def _colmap_intrinsics(model: str, params: np.ndarray) -> tuple[float, float, fl
     return p[0], p[1], p[2], p[3], [p[4], p[5], p[8], z, p[6], p[7]], "OPENCV"
 
 
-def _find_colmap_model(path: Path) -> Path | None:
-    """The folder holding cameras.bin/.txt: `path` itself, or 0, sparse/0, sparse, colmap/sparse/0 under it.
+def find_colmap_model(path: PathLike) -> Path | None:
+    """The folder holding a COLMAP model (cameras.bin or cameras.txt): `path` itself, or 0,
+    sparse/0, sparse, colmap/sparse/0 under it (the last where ns-process-data keeps it), None
+    if none.
 
     Model 0 first, the one nerfstudio's ns-process-data uses.
     """
+    path = Path(path)
     for sub in (".", "0", "sparse/0", "sparse", "colmap/sparse/0"):
         d = path / sub
         if (d / "cameras.bin").exists() or (d / "cameras.txt").exists():
@@ -437,7 +481,7 @@ def read_colmap(path: PathLike) -> Cameras:
         _fail(path, "no such file or folder")
     if not root.is_dir():
         _fail(path, "expected a COLMAP model folder")
-    model_dir = _find_colmap_model(root)
+    model_dir = find_colmap_model(root)
     if model_dir is None:
         _fail(path, "no COLMAP model (cameras.bin or cameras.txt) here or in 0, sparse/0, sparse, colmap/sparse/0")
     try:
@@ -498,7 +542,7 @@ def read_cameras(
     if not p.exists():
         _fail(path, "no such file or folder")
     if p.is_dir():
-        if _find_colmap_model(p) is None and (p / "transforms.json").exists():
+        if find_colmap_model(p) is None and (p / "transforms.json").exists():
             return read_cameras(p / "transforms.json", dataparser_transforms, transforms_json)
         if dataparser_transforms is not None or transforms_json is not None:
             _fail(path, "dataparser_transforms only applies to a camera_path.json (COLMAP poses are in the capture's world)")

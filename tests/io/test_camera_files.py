@@ -95,6 +95,39 @@ def test_transforms_json_pinhole_defaults(tmp_path):
     assert cams.camera_model == ["PINHOLE"] * 6 and not cams.distortion.any()
 
 
+def test_instant_ngp_is_fisheye_reads_as_opencv_fisheye(tmp_path):
+    """instant-ngp's colmap2nerf.py writes `is_fisheye: true` with k1..k4 and no camera_model for
+    COLMAP's fisheye models, at the top level or per frame; it was read as OPENCV."""
+    meta = load("transforms.json")
+    meta.pop("camera_model")
+    meta.update({"k1": 0.05, "k2": -0.01, "k3": 0.002, "k4": -0.001, "p1": 0.0, "p2": 0.0, "is_fisheye": True})
+    meta["frames"][4]["is_fisheye"] = False
+    cams = read_transforms_json(write_json(tmp_path / "transforms.json", meta))
+    assert cams.camera_model == ["OPENCV_FISHEYE"] * 4 + ["OPENCV", "OPENCV_FISHEYE"]
+    np.testing.assert_allclose(cams.distortion[0], [0.05, -0.01, 0.002, -0.001, 0, 0])
+    meta["camera_model"] = "OPENCV"
+    with pytest.raises(SplatfilmError, match=r"frame 0 .*is_fisheye is true but camera_model is 'OPENCV'"):
+        read_transforms_json(write_json(tmp_path / "transforms.json", meta))
+
+
+def test_distortion_params_list_reads_as_nerfstudio_reads_it(tmp_path):
+    """nerfstudio reads a `distortion_params` list [k1, k2, k3, k4, p1, p2], top level or per
+    frame, in place of the six keys; it was dropped (the cameras read undistorted)."""
+    meta = load("transforms.json")
+    want = [meta.pop(k, 0.0) for k in ("k1", "k2", "k3", "k4", "p1", "p2")]
+    meta["distortion_params"] = want
+    meta["frames"][3]["distortion_params"] = [0.1, 0, 0, 0, 0, 0]
+    meta["frames"][5]["k1"] = 0.2  # a frame's own keys win over the top level's list
+    cams = read_transforms_json(write_json(tmp_path / "transforms.json", meta))
+    ref = read_transforms_json(TRANSFORMS)
+    np.testing.assert_allclose(cams.distortion[[0, 1, 2, 4]], ref.distortion[[0, 1, 2, 4]])
+    np.testing.assert_allclose(cams.distortion[3], [0.1, 0, 0, 0, 0, 0])
+    np.testing.assert_allclose(cams.distortion[5], [0.2, 0, 0, 0, 0, 0])
+    meta["distortion_params"] = [0.1, 0.2]
+    with pytest.raises(SplatfilmError, match=r"frame 0 .*distortion_params is \[0.1, 0.2\], expected 6 numbers"):
+        read_transforms_json(write_json(tmp_path / "transforms.json", meta))
+
+
 # ---- camera_path.json -------------------------------------------------------------------------
 
 
