@@ -18,7 +18,10 @@ too little time left is reported as not run):
    per core (TORCH_CUDA_ARCH_LIST, MAX_JOBS), kept in .gsplat-build/ for a rerun on the same
    machine. Not in a dry run.
 4. tests: the CUDA-marked tests (gsplat against the cpu backend: images, alpha, depth,
-   gradients, lens models). In a dry run they are collected and skip.
+   gradients, lens models; classic and antialiased Gaussians in one call, also over two
+   cameras and through a fisheye; SH degree 4 with its gradients; extra feature channels per
+   camera with a background each; a lower SH degree than stored; near and far planes; an
+   empty scene). In a dry run they are collected and skip.
 5. render: benchmarks/render.py with splatfilm's gsplat backend beside bare gsplat.rasterization
    on the standard rows plus 1M and 3M Gaussians at 1920x1080. (The cpu backend's box rows on
    the machine's cores come last, as time allows: render-cpu.)
@@ -307,7 +310,8 @@ def step_tests(check: Check, gsplat_ok: bool) -> None:
         step.status, step.result = "skipped", "no gsplat build"  # each test would try to build it again
         return
     # Every test module with a CUDA mark (collecting the whole suite would import modules the
-    # machine lacks): gsplat against cpu, lens models, fitting through lenses on gsplat.
+    # machine lacks): gsplat against cpu, lens models, per-Gaussian rasterize modes, SH degree 4,
+    # features, fitting through lenses on gsplat.
     files = sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").rglob("test_*.py")
                    if "pytest.mark.cuda" in p.read_text())
     check.run(step, [_python(check), "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider", *files], 150)
