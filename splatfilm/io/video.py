@@ -52,7 +52,7 @@ def ffmpeg_exe() -> str:
     try:
         import imageio_ffmpeg
     except ImportError as e:  # a dependency, so only a broken install gets here
-        raise SplatfilmError(f"MP4 output needs imageio-ffmpeg ({e})") from None
+        raise SplatfilmError(f"video needs imageio-ffmpeg ({e})") from None
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
@@ -277,11 +277,13 @@ def _decoded_frames(video: Path) -> Iterator[np.ndarray]:
         except Exception as e:
             if f"Unrecognized option '{option[0][1:]}'" not in str(e):
                 raise
+    raise SplatfilmError(f"{video}: this ffmpeg ({ffmpeg_exe()}) knows neither -fps_mode nor -vsync")
 
 
 def _write_picks(video: Path, out: Path, picks: list[int]) -> tuple[list[Path], int]:
-    """Decode `video` up to its frame picks[-1], writing frames `picks` as out/frame_00000.png, ...
-    Returns (the PNGs written, the number of frames decoded)."""
+    """Decode `video` to its end, writing frames `picks` as out/frame_00000.png, ... Returns
+    (the PNGs written, the number of frames it decodes to): to the end, so a stream that decodes
+    to more frames than the container's packets is noticed, not cut at the last pick."""
     for stale in out.glob("frame_*.png"):
         stale.unlink()
     paths, wanted, decoded = [], set(picks), 0
@@ -292,8 +294,6 @@ def _write_picks(video: Path, out: Path, picks: list[int]) -> tuple[list[Path], 
                 p = out / f"frame_{len(paths):05d}.png"
                 write_png(p, np.asarray(frame)[..., :3])
                 paths.append(p)
-            if index >= picks[-1]:
-                break
     except SplatfilmError:  # a frame that could not be written: said as such, not as a decoding failure
         raise
     except Exception as e:  # imageio-ffmpeg raises OSError/RuntimeError with ffmpeg's output
@@ -319,11 +319,13 @@ def frames_from_video(video_path: str | Path, out_dir: str | Path, count: int,
         raise SplatfilmError(f"{video}: frame count must be >= 1, got {count}")
     # The video's bytes, not its size and time: a clip rewritten in place (a new export under
     # the same name, its time kept by a copy) is another clip.
-    frames = CacheEntry(out / "frames.json", {"video_sha256": file_digest(video), "count": count})
+    # "sampling" 2: frames as decoded, numbered over what decodes (1 numbered a variable-rate
+    # video's frames at a constant rate, with repeats, and stopped short of the take's end).
+    frames = CacheEntry(out / "frames.json", {"video_sha256": file_digest(video), "count": count, "sampling": 2})
     made = frames.lookup() or {}
     paths = [out / name for name in made.get("frames", [])]
     if paths and all(p.exists() for p in paths):
-        short = (f" ({video} decodes to {made['decoded']} of the {made['header']} frames its header says)"
+        short = (f" ({video} decodes to {made['decoded']} frames, its container holds {made['header']})"
                  if "header" in made else "")
         say(f"video: reusing {len(paths)} frames in {out}{short}")
         return paths
@@ -338,12 +340,13 @@ def frames_from_video(video_path: str | Path, out_dir: str | Path, count: int,
     if not paths:
         raise SplatfilmError(f"{video}: the video has no frames")
     short = {}
-    if decoded < total:
-        # The container promised more than decodes (a cut-short file): the picks were spread over
-        # frames that are not there. Said, and spread again over what decodes (a second decode,
-        # only for such a file).
-        say(f"video: warning: {video} decodes to {decoded} of the {total} frames its header says (cut short?); "
-            f"taking {min(count, decoded)} frames from what there is")
+    if decoded != total:
+        # The container's packets are not its frames: a cut-short file (a last packet that does
+        # not decode), a clip trimmed without re-encoding (an edit list hides packets), a stream
+        # of packed frames. The picks were spread over the wrong count: said, and spread again
+        # over what decodes (a second decode, only for such a file).
+        say(f"video: note: {video} decodes to {decoded} frames, its container holds {total} (trimmed or cut "
+            f"short?); taking {min(count, decoded)} frames spread over what decodes")
         paths, _ = _write_picks(video, out, _even_picks(decoded, count))
         short, total = {"decoded": decoded, "header": total}, decoded
     frames.store(frames=[p.name for p in paths], **short)

@@ -163,12 +163,12 @@ def test_a_video_shorter_than_its_header_says_is_noted(tmp_path, monkeypatch):
     monkeypatch.setattr(video_module, "count_frames", lambda _path: 40)  # the header of a longer clip
     messages = []
     paths = frames_from_video(video, tmp_path / "frames", 5, log=messages.append)
-    assert any("decodes to 20 of the 40 frames its header says" in m for m in messages), messages
+    assert any("decodes to 20 frames, its container holds 40" in m for m in messages), messages
     reds = [float(iio.imread(p)[..., 0].mean()) for p in paths]
     np.testing.assert_allclose(reds, [0, 60, 120, 168, 228], atol=6)  # frames 0, 5, 10, 14, 19 of the 20
     messages.clear()  # and again when the frames are reused
     assert frames_from_video(video, tmp_path / "frames", 5, log=messages.append) == paths
-    assert "decodes to 20 of the 40" in messages[0], messages
+    assert "decodes to 20 frames, its container holds 40" in messages[0], messages
 
 
 def test_frames_from_video_decodes_the_video_once(tmp_path, monkeypatch):
@@ -210,4 +210,33 @@ def test_a_variable_rate_phone_video_is_sampled_to_its_last_frame(tmp_path):
     reds = [float(iio.imread(p)[..., 0].mean()) for p in paths]
     # Frames 0, 40 and 79 of the 80: source frames 0, 40 and 117.
     np.testing.assert_allclose(reds, [0, 80, 234], atol=4)
-    assert not any("warning" in m for m in messages)
+    assert not any("note" in m or "warning" in m for m in messages)
+
+
+def test_a_clip_trimmed_without_re_encoding_and_a_single_frame_are_taken_without_a_false_note(tmp_path):
+    """A clip trimmed by stream copy (a phone's Photos app, ffmpeg -ss -c copy) keeps packets
+    its edit list hides: 30 packets, 22 frames. Its frames are spread over the 22 it decodes to,
+    said once; one frame asked of a 20-frame clip was called cut short (the decode stopped at
+    its one pick) and decoded twice."""
+    from splatfilm.io.video import ffmpeg_exe
+
+    video = _numbered_clip(tmp_path)
+    messages = []
+    assert len(frames_from_video(video, tmp_path / "one", 1, log=messages.append)) == 1
+    assert not any("decodes to" in m for m in messages), messages
+    long = tmp_path / "long.mp4"
+    pictures = np.zeros((60, 64, 96, 3), np.uint8)
+    pictures[..., 0] = (np.arange(60) * 4)[:, None, None]
+    iio.imwrite(long, pictures, plugin="FFMPEG", fps=30, codec="libx264", quality=10, macro_block_size=16)
+    trim = tmp_path / "trim.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-ss", "0.75", "-i", str(long), "-t", "0.8", "-c", "copy",
+                    str(trim)], check=True)
+    decoded = [np.asarray(f)[..., 0].mean() for f in iio.imiter(trim, plugin="FFMPEG",
+                                                               output_params=["-fps_mode", "passthrough"])]
+    messages = []
+    paths = frames_from_video(trim, tmp_path / "trim", 3, log=messages.append)
+    reds = [float(iio.imread(p)[..., 0].mean()) for p in paths]
+    n = len(decoded)
+    np.testing.assert_allclose(reds, [decoded[0], decoded[round((n - 1) / 2)], decoded[-1]], atol=2)
+    if count_frames(trim) != n:  # an edit list: said once, as what it is
+        assert sum("decodes to" in m for m in messages) == 1, messages
