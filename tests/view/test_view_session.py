@@ -84,7 +84,8 @@ def test_static_and_moving_assets_make_the_composed_world(demo_session):
 
 def test_the_demo_set_shows_its_capture_cameras_and_ground(demo_session):
     cams = demo_session.capture_cameras()
-    assert list(cams) == ["set"] and len(cams["set"]) == 48
+    # The set's 48, and the explorer's 30 (hero.cameras.json: `rig` carries them), placed with him at time 0.
+    assert list(cams) == ["set", "hero"] and len(cams["set"]) == 48 and len(cams["hero"]) == 30
     ground = demo_session.ground_planes()
     assert list(ground) == ["set"] and ground["set"].normal[2] > 0.99
 
