@@ -246,7 +246,7 @@ def evaluate(gaussians: Gaussians, capture: Capture, indices: list[int], backend
                 mask = torch.from_numpy(capture.valid[i]).float()
                 pred, gt = pred * mask, gt * mask
             ps.append(float(psnr(pred, gt, mask)))
-            ss.append(float(ssim(pred, gt)))
+            ss.append(float(ssim(pred, gt, mask=mask)))
     return {"psnr": float(np.mean(ps)), "ssim": float(np.mean(ss)), "views": len(indices)}
 
 
@@ -408,11 +408,13 @@ def _check_sh_degree(cfg: FitConfig, init: Gaussians | None) -> None:
 
 def _fingerprint(capture: Capture, steps: int) -> dict:
     """What a checkpoint must have been made for to be resumed: the capture's image count, first
-    and last names and sizes, and the step count."""
+    and last names and sizes, its file's split (where it names one) and the step count."""
     sizes = [list(size) for size in capture.cameras.sizes]
     return {"images": len(capture), "names": capture.names[:3] + capture.names[-3:], "steps": steps,
             # One size as [w, h], as before, so checkpoints written then still resume.
-            "sizes": sizes if len(sizes) > 1 else sizes[0]}
+            "sizes": sizes if len(sizes) > 1 else sizes[0],
+            # The file's own split, where it has one: edited, the held-out views are others.
+            **({} if capture.split is None else {"split": [list(part) for part in capture.split]})}
 
 
 def _read_checkpoint(checkpoint: Path | None, resume: bool, fingerprint: dict, cfg: FitConfig) -> dict | None:
@@ -503,7 +505,8 @@ def _step_loss(run: _Training, capture: Capture, cfg: FitConfig, idx: int, step:
     l1 = (pred - gt).abs().mean()
     loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim(pred, gt))
     if capture.masks is not None:
-        loss = loss + cfg.alpha_lambda * (out.alpha[0] - a).abs().mean()
+        off = (out.alpha[0] - a).abs()
+        loss = loss + cfg.alpha_lambda * (off * valid if capture.valid is not None else off).mean()
     if capture.weights is not None:
         loss = loss * float(capture.weights[idx])
     if run.appearance is not None:

@@ -29,8 +29,11 @@ def _window_1d(size: int, sigma: float, dtype, device) -> torch.Tensor:
     return g / g.sum()
 
 
-def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """Mean SSIM of images [H,W,3] or [B,H,W,3] in [0,1] (a scalar tensor, differentiable).
+def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5,
+         mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean SSIM of images [H,W,3] or [B,H,W,3] in [0,1] (a scalar tensor, differentiable);
+    `mask` [H,W,1] or [B,H,W,1] limits the mean to its pixels (weights in [0,1]): pixels left
+    out, black in both images, would each count as a perfect 1.
 
     Local statistics under an 11x11 Gaussian window (sigma 1.5 px), zero-padded at the borders,
     as 3DGS's and gsplat's trainers compute it. The window is separable, so it runs as two 1D
@@ -53,7 +56,10 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5)
     sxy = exy - mu_x * mu_y
     c1, c2 = 0.01**2, 0.03**2
     s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
-    return s.mean()
+    if mask is None:
+        return s.mean()
+    w = (mask[None] if mask.ndim == 3 else mask).permute(0, 3, 1, 2).to(s.dtype)
+    return (s * w).sum() / (w.sum() * c).clamp_min(1)
 
 
 def psnr_from_mse(mse: float) -> float:
