@@ -47,7 +47,7 @@ import numpy as np
 
 from splatfilm.assets.mesh_import import RiggedSurface, canonical_from_vertices, rigged_surface
 from splatfilm.assets.rig import MAX_INFLUENCES
-from splatfilm.assets.sidecar import (Sidecar, check_sidecar_free, read_capture_cameras, sidecar_path,
+from splatfilm.assets.sidecar import (Sidecar, carry_rasterize_mode, check_sidecar_free, read_capture_cameras, sidecar_path,
                                       write_capture_cameras)
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, check_output_file, read_input
@@ -487,10 +487,11 @@ def rig_capture(fitted: str | Path, skeleton: str | Path, output: str | Path, sa
             **binding.notes,
         },
     }
+    antialiased = carry_rasterize_mode(fitted, out)  # an .spz's flag alone said so too
     if output.suffix.lower() == fitted.suffix.lower():
         atomic_write(output, [data])  # the fitted file byte for byte
     else:
-        save_gaussians(output, gaussians)
+        save_gaussians(output, gaussians, antialiased=antialiased)
     save_rig(rig_path(output), rig, output.name)
     write_capture_cameras(output, cameras)  # so `clean` and `mesh` of the bound asset find its capture
     out.write(sidecar_path(output))

@@ -86,6 +86,18 @@ def test_bind_same_frame_weights_smoothness_far_and_pose(tmp_path, capsys):
                  "--same-frame"]) == 0
     hero = tmp_path / "hero.ply"
     assert hero.read_bytes() == fitted.read_bytes()  # the Gaussians unchanged
+    # An antialiased capture whose .spz flag alone says so keeps it bound (it became classic).
+    from splatfilm.assets.sidecar import asset_rasterize_mode
+    from splatfilm.io.spz import spz_antialiased
+
+    flagged = tmp_path / "aa" / "limb.spz"
+    flagged.parent.mkdir()
+    save_gaussians(flagged, load_gaussians(fitted), antialiased=True)
+    for out in ("hero.spz", "bound.ply"):
+        assert main(["rig", str(flagged), "--skeleton", str(tmp_path / "limb.glb"), "-o",
+                     str(tmp_path / "aa" / out), "--same-frame"]) == 0
+        assert asset_rasterize_mode(tmp_path / "aa" / out) == "antialiased"
+    assert spz_antialiased(tmp_path / "aa" / "hero.spz")
     assert capture_cameras_path(hero).exists() and read_capture_cameras(hero).names == ["view_0.png"]
     bound = load_rig(rig_path(hero), n + len(jit) + len(FAR))
     assert bound.joint_names == rig.joint_names and set(bound.clips) == set(rig.clips)
