@@ -178,7 +178,9 @@ class FootPlants:
             # let go while the clips settle their feet steps to where they will stand.
             clip = positions[fading, :2]
             gap = fade_from[fading] - fade_clip[fading]
-            goal = np.where(aim[fading, None], dest[fading], clip)
+            # Toward where the foot goes once the fade is over (the clips' foot, drawn to its
+            # spot while they settle): no jump when the fade ends inside a settling.
+            goal = np.where(aim[fading, None], dest[fading], out[fading])
             out[fading] = clip + gap * (1.0 - s)[:, None] + (goal - clip) * s[:, None]
             spin = wrap_degrees(turn_from[fading] - yaw[fading])
             yaw[fading] += spin * (1.0 - s)
@@ -270,7 +272,12 @@ class FootPlants:
         if self.settle is None:
             return state
         end = self.settle(t)
-        if end <= t or end == state[-1][0]:
+        if end <= t:
+            # The clips stopped settling before the window said (a walk taken up again inside
+            # the crossfade into an idle): the window closes, feet no longer aim at its spots.
+            until = state[-1]
+            return state if not (until > t).any() else (*state[:-1], np.minimum(until, t))
+        if end == state[-1][0]:
             return state
         return (*state[:-2], self.sample(end)[1][:, :2].copy(), np.full(len(state[0]), end))
 

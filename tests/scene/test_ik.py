@@ -307,3 +307,32 @@ def test_foot_plants_settle_the_feet_where_the_clips_will_stand_them_keeping_one
     assert moved[times[1:] < 1.3, 0].max() < 1e-12  # the right foot waited while the left was up
     end = np.array([[0.15, -0.1], [0.15, 0.1]])
     assert np.abs(feet[-1] - end).max() <= SETTLE_NEAR * 0.1 + 1e-9, feet[-1]
+
+
+def _stepping_feet(t: float):
+    """Two feet for FootPlants: the right planted at x 0; the left lifted 0.90-0.98 s, carried
+    from -0.2 to 0 by 1.0 s, then slid on to 0.03 m (the idle's spot) over a crossfade 1.0-1.4 s."""
+    lift = np.array([0.0, 0.05 * np.sin(np.pi * (t - 0.90) / 0.08) if 0.90 < t < 0.98 else 0.0])
+    x = -0.2 + 0.2 * min(max((t - 0.9) / 0.1, 0.0), 1.0) if t < 1.0 else 0.03 * min((t - 1.0) / 0.4, 1.0)
+    return lift, np.array([[0.0, -0.1, 0.0], [x, 0.1, lift[1]]]), np.zeros(2), None
+
+
+def _left_foot(settle, times):
+    from splatfilm.scene.locomotion import FootPlants
+
+    plants = FootPlants(_stepping_feet, np.full(2, 0.01), np.full(2, 0.03), np.full(2, 0.1), 0.0, settle=settle)
+    return np.array([plants.held(float(t), *_stepping_feet(float(t))[1:3])[0][1] for t in times])
+
+
+def test_a_foot_whose_release_ends_inside_a_settling_does_not_jump_and_a_settling_cut_short_lets_go():
+    """A foot let go just before the clips settle into an idle faded to the clips' own foot,
+    then the settling drew it toward the idle's spot: 7.7 mm in one 1/240 s step. And a
+    settling the clips stop early (a walk taken up again inside the crossfade) kept the feet
+    aiming at its spots to the window's end (12.5 mm off where they go without it)."""
+    times = np.arange(0.85, 1.6, 1 / 240)
+    settled = _left_foot(lambda t: 1.4 if 1.0 <= t < 1.4 else t, times)
+    steps = np.linalg.norm(np.diff(settled, axis=0), axis=1)[times[1:] > 1.05]  # past the clips' own carry
+    assert steps.max() < 0.002, steps.max()
+    cut_short = _left_foot(lambda t: 1.4 if 1.0 <= t < 1.02 else t, times)
+    plain = _left_foot(None, times)
+    assert np.abs(cut_short[times > 1.1] - plain[times > 1.1]).max() < 1e-9
