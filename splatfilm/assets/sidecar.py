@@ -311,7 +311,12 @@ def _similarity(value: Any, at: At) -> None:
 def asset_rasterize_mode(asset: str | Path) -> str:
     """How an asset file renders, gsplat's "classic" or "antialiased": its sidecar's
     `rasterize_mode`, else an .spz file's header flag (`io.spz.spz_antialiased`), else classic."""
-    sidecar = Sidecar.of_asset(asset)
+    try:
+        sidecar = Sidecar.of_asset(asset)
+    except SplatfilmError:
+        # Another tool's JSON of the same stem beside a foreign splat is no record of ours;
+        # commands that need the sidecar say what is wrong with it.
+        sidecar = None
     if sidecar is not None and sidecar.rasterize_mode is not None:
         return sidecar.rasterize_mode
     if Path(asset).suffix.lower() == ".spz":

@@ -50,10 +50,11 @@ FIT_MAX_SIZE = 1600
 # Gaussians to decimetres. Measured on tests/fixtures/flowerpot (radius 4) rendered shifted
 # against unshifted: 94 dB at 25x its radius, 80 dB at 350x, 67 dB at 3500x, 54 dB at 35000x,
 # 22 dB at 1.4e6x (UTM); a 600-step fit of a ring capture (radius 3, 64x48 px) lost 0.4 dB
-# held out at 4.7e4x and 4.4 dB at 1.9e6x. Beyond 100x the late steps of a fit move a Gaussian
-# by less than float32 can resolve at its distance at full resolution; ordinary captures
-# (nerfstudio's, COLMAP's own gauge, phone AR sessions) sit within a few extents of their origin.
-FAR_FROM_ORIGIN = 100.0
+# held out at 4.7e4x and 4.4 dB at 1.9e6x. Centred from 1e4x: renders still agree to ~60 dB
+# there, and a capture nearer its origin keeps its world's frame, so captures of one world
+# (a room and an object from one AR session, two scans of a site) still line up in a film;
+# ordinary captures (nerfstudio's, COLMAP's own gauge) sit within a few extents of the origin.
+FAR_FROM_ORIGIN = 1e4
 
 
 def points_from_images(capture: Capture, source: Capture, work_dir: Path) -> None:

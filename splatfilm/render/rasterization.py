@@ -364,14 +364,15 @@ def _render_gsplat_mixed(g: Gaussians, viewmats, Ks, width, height, degree, back
                              width, height, near_plane=near_plane, far_plane=far_plane, **model)
     flags = antialiased.to(device)
     N = flags.shape[0]
+    backgrounds = _backgrounds(background, viewmats.shape[0], g.dtype, device)  # [C,3] from [3] or [C,3]
     outs = []
     for c in range(viewmats.shape[0]):
-        comp = proj.compensations[c, :N]  # an equirectangular seam's copies (behind the N) are not drawn here
+        # Kept Gaussians' compensation is at most 1; a culled one's (ours: a lens fold gsplat's
+        # 3DGUT may still draw) is not, and would make a faint antialiased Gaussian opaque.
+        comp = proj.compensations[c, :N].clamp(max=1.0)
         op = g.activated_opacities * torch.where(flags, comp, torch.ones_like(comp))
         gc = Gaussians(g.means, g.quats, g.scales, opacity_logit(op, 1e-7), g.sh0, g.shN)
-        bg = background
-        if isinstance(bg, torch.Tensor) and bg.ndim == 2:
-            bg = bg[c]
+        bg = None if backgrounds is None else backgrounds[c:c + 1]
         outs.append(_render_gsplat(gc, viewmats[c:c + 1], Ks[c:c + 1], width, height, degree, bg, near_plane,
                                    far_plane, "classic",
                                    (camera_model, None if distortion is None else distortion[c:c + 1]),

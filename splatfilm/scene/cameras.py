@@ -420,6 +420,8 @@ class Cameras:
         own ASSET.cameras.json, a camera path keyed in its frame) are already there. Offsets are
         recorded only where they are many times the capture's size, so the two never mix up."""
         offset = _as_float64(origin_offset, "origin_offset").reshape(3)
+        if len(self) == 0:
+            return self, False
         centre = self.centers.mean(axis=0)
         if np.linalg.norm(centre - offset) >= np.linalg.norm(centre):
             return self, False

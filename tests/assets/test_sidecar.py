@@ -209,6 +209,10 @@ def test_rasterize_mode_is_checked_and_its_sidecar_outranks_an_spz_flag(tmp_path
     assert asset_rasterize_mode(tmp_path / "a.spz") == "antialiased"
     (tmp_path / "a.json").write_text(json.dumps({"asset": "a.spz", "rasterize_mode": "classic"}))
     assert asset_rasterize_mode(tmp_path / "a.spz") == "classic"
+    # Another tool's JSON of the same stem is no record of ours: the file's own flag still counts
+    # (render-cameras and import of such a splat stopped at "expected a JSON object").
+    (tmp_path / "a.json").write_text(json.dumps([{"camera": 1}]))
+    assert asset_rasterize_mode(tmp_path / "a.spz") == "antialiased"
     (tmp_path / "a.json").unlink()
     assert asset_rasterize_mode(tmp_path / "none.ply") == "classic"
     with pytest.raises(SplatfilmError, match="rasterize_mode: expected classic or antialiased"):
