@@ -84,18 +84,20 @@ def _load_views(path: Path) -> tuple[Cameras, list[np.ndarray], list[np.ndarray]
 
 
 def pseudo_views(scene: Gaussians, capture: Capture, targets: Cameras, refiner: Refiner, fraction: float,
-                 backend: str) -> tuple[Cameras, list[np.ndarray], list[np.ndarray] | None]:
+                 backend: str, rasterize_mode: str = "classic") -> tuple[Cameras, list[np.ndarray],
+                                                                          list[np.ndarray] | None]:
     """Refined renders of `scene` at cameras `fraction` of the way from each target's nearest
-    capture camera to the target: (cameras, uint8 images [H,W,3], object masks [H,W,1] or None)."""
+    capture camera to the target: (cameras, uint8 images [H,W,3], object masks [H,W,1] or None).
+    rasterize_mode: the scene's, as it was trained."""
     ids = list(range(len(capture)))
     starts = Cameras.concat([capture.cameras[nearest_views(capture.cameras, targets[i], ids, 1)[0]]
                              for i in range(len(targets))])
     cams = step_toward(starts, targets, fraction)
     photos = capture_photos(capture)
-    depths = render_depths(scene, capture.cameras, ids, backend)
+    depths = render_depths(scene, capture.cameras, ids, backend, rasterize_mode)
     images, masks = [], []
     for i in range(len(cams)):
-        view = render_view(scene, cams[i], backend)
+        view = render_view(scene, cams[i], backend, rasterize_mode=rasterize_mode)
         ref, mask = reference_view(photos, capture.cameras, depths, cams[i], view, ids)
         out = refiner.refine(view.rgb[None], ref[None], mask[None], view.depth[None])[0]
         images.append(to_uint8(out.detach().cpu().numpy()))  # as a photo's PNG holds it
@@ -121,9 +123,11 @@ def _with_pseudo(capture: Capture, sets: list, weight: float) -> Capture:
 
 
 def progressive_update(scene: Gaussians, capture: Capture, targets: Cameras, refiner: Refiner, cfg: DistillConfig,
-                       work_dir: Path | None = None, refiner_id: str = "", progress: bool = True) -> Gaussians:
+                       work_dir: Path | None = None, refiner_id: str = "", progress: bool = True,
+                       rasterize_mode: str = "classic") -> Gaussians:
     """The refined scene: `cfg.rounds` rounds of pseudo-views toward `targets`, each followed
-    by `cfg.steps` steps of continued optimisation of the same Gaussians (module docstring)."""
+    by `cfg.steps` steps of continued optimisation of the same Gaussians (module docstring).
+    rasterize_mode: the scene's, as it was trained; it renders and trains in it throughout."""
     if len(targets) == 0:
         raise SplatfilmError("refine: no target cameras")
     if cfg.rounds < 1:
@@ -131,10 +135,12 @@ def progressive_update(scene: Gaussians, capture: Capture, targets: Cameras, ref
     targets = targets[_subsample(len(targets), cfg.views)]
     fit_cfg = FitConfig(steps=cfg.steps, backend=cfg.backend, sh_degree=scene.sh_degree, sh_degree_interval=0,
                         strategy="none", seed=cfg.seed, test_every=0, checkpoint_every=0,
-                        lr_means=cfg.lr_means)
+                        lr_means=cfg.lr_means, antialiased=rasterize_mode == "antialiased")
+    # The mode joins the key only where it is not classic: classic rounds made before are kept.
+    mode = [rasterize_mode] if rasterize_mode != "classic" else []
     base = content_digest(asdict(cfg), refiner_id, targets.viewmats.round(9).tolist(), targets.Ks.round(9).tolist(),
                           capture.names, [content_digest(im.tobytes()) for im in capture.images],
-                          content_digest(scene.means.numpy().tobytes()))[:16]
+                          content_digest(scene.means.numpy().tobytes()), *mode)[:16]
     sets = []
     current = scene
     for r in range(1, cfg.rounds + 1):
@@ -149,7 +155,7 @@ def progressive_update(scene: Gaussians, capture: Capture, targets: Cameras, ref
             continue
         if progress:
             print(f"refine round {r}/{cfg.rounds}: {len(targets)} pseudo-views {fraction:.0%} of the way to the targets")
-        sets.append(pseudo_views(current, capture, targets, refiner, fraction, cfg.backend))
+        sets.append(pseudo_views(current, capture, targets, refiner, fraction, cfg.backend, rasterize_mode))
         if views_file is not None:
             _save_views(views_file, *sets[-1])
         fit_cfg.seed = cfg.seed + r

@@ -59,13 +59,14 @@ class View:
 
 
 def render_view(g: Gaussians, cam: Cameras, backend: str, sh_degree: int | None = None,
-                background: torch.Tensor | tuple[float, float, float] | None = None) -> View:
+                background: torch.Tensor | tuple[float, float, float] | None = None,
+                rasterize_mode: str = "classic") -> View:
     """Render one camera (a `Cameras` of length 1) without gradients; background RGB [3] in
-    [0, 1] (default black), rgb clamped to [0, 1]."""
+    [0, 1] (default black), rgb clamped to [0, 1]; rasterize_mode: g's, as it was trained."""
     viewmats, Ks = cam.to_tensors()
     with torch.no_grad():
         out = render(g, viewmats, Ks, int(cam.widths[0]), int(cam.heights[0]), backend=backend,
-                     sh_degree=sh_degree, background=background)
+                     sh_degree=sh_degree, background=background, rasterize_mode=rasterize_mode)
     return View(out.rgb[0].float().cpu().clamp(0, 1), out.alpha[0].float().cpu(), out.depth[0].float().cpu())
 
 
@@ -113,19 +114,22 @@ def capture_photos(capture: Capture) -> list[torch.Tensor]:
     return out
 
 
-def render_depths(g: Gaussians, cameras: Cameras, ids: list[int], backend: str) -> dict[int, torch.Tensor]:
+def render_depths(g: Gaussians, cameras: Cameras, ids: list[int], backend: str,
+                  rasterize_mode: str = "classic") -> dict[int, torch.Tensor]:
     """Per camera index in `ids`, g's rendered depth [H,W,1] (camera z, float32, CPU): what
-    `reference_view` reprojects photos through."""
-    return {i: render_view(g, cameras[i], backend).depth for i in ids}
+    `reference_view` reprojects photos through; rasterize_mode: g's, as it was trained."""
+    return {i: render_view(g, cameras[i], backend, rasterize_mode=rasterize_mode).depth for i in ids}
 
 
 def _pairs_for(g: Gaussians, capture: Capture, photos, targets: list[int], sources: list[int], backend: str,
-               kind: str, depths=None) -> list[Pair]:
+               kind: str, depths=None, rasterize_mode: str = "classic") -> list[Pair]:
     """Pairs for `targets` rendered by g, with references from `sources` (never the target
     itself); `depths` of the sources default to g's, rendered once with the targets' views."""
-    views = {i: render_view(g, capture.cameras[i], backend) for i in dict.fromkeys(targets)}
+    views = {i: render_view(g, capture.cameras[i], backend, rasterize_mode=rasterize_mode)
+             for i in dict.fromkeys(targets)}
     if depths is None:
-        depths = {i: views[i].depth if i in views else render_view(g, capture.cameras[i], backend).depth
+        depths = {i: views[i].depth if i in views
+                  else render_view(g, capture.cameras[i], backend, rasterize_mode=rasterize_mode).depth
                   for i in sources}
     pairs = []
     for i in targets:
@@ -137,15 +141,18 @@ def _pairs_for(g: Gaussians, capture: Capture, photos, targets: list[int], sourc
     return pairs
 
 
-def make_pairs(capture: Capture, scene: Gaussians | None, cfg: PairConfig, progress: bool = True) -> list[Pair]:
-    """Pairs from `capture` (the photos the scene was fitted on) and the fitted `scene`."""
+def make_pairs(capture: Capture, scene: Gaussians | None, cfg: PairConfig, progress: bool = True,
+               rasterize_mode: str = "classic") -> list[Pair]:
+    """Pairs from `capture` (the photos the scene was fitted on) and the fitted `scene`.
+    rasterize_mode: the scene's, as it was trained; the stand-in fits train in it too, so
+    their artefacts are those the scene's renders have."""
     n = len(capture)
     if n < 3:
         raise SplatfilmError(f"a per-scene refiner needs at least 3 capture views to make training pairs, got {n}")
     photos = capture_photos(capture)
     ids = list(range(n))
     fit_cfg = FitConfig(steps=cfg.steps, backend=cfg.backend, sh_degree=cfg.sh_degree, seed=cfg.seed,
-                        test_every=0, checkpoint_every=0)
+                        test_every=0, checkpoint_every=0, antialiased=rasterize_mode == "antialiased")
     pairs: list[Pair] = []
     folds = min(cfg.folds, n // 2)
     for f in range(folds):
@@ -163,21 +170,22 @@ def make_pairs(capture: Capture, scene: Gaussians | None, cfg: PairConfig, progr
             print(f"refiner pairs: fold {f + 1}/{folds} ({len(train)} views fitted, {len(held)} held out)")
         result = fit(sub, fit_cfg, progress=progress, on_step=keep)
         g = result.gaussians
-        depths = render_depths(g, capture.cameras, train, cfg.backend)
-        pairs += _pairs_for(g, capture, photos, held, train, cfg.backend, "heldout", depths)
+        depths = render_depths(g, capture.cameras, train, cfg.backend, rasterize_mode)
+        pairs += _pairs_for(g, capture, photos, held, train, cfg.backend, "heldout", depths, rasterize_mode)
         half = snaps.get(cfg.steps // 2 - 1)
         if half is not None:
-            pairs += _pairs_for(half, capture, photos, held, train, cfg.backend, "heldout", depths)
+            pairs += _pairs_for(half, capture, photos, held, train, cfg.backend, "heldout", depths, rasterize_mode)
         for step in sorted(want - {cfg.steps // 2 - 1}):
             if step in snaps:
-                pairs += _pairs_for(snaps[step], capture, photos, train, train, cfg.backend, "undertrained", depths)
+                pairs += _pairs_for(snaps[step], capture, photos, train, train, cfg.backend, "undertrained", depths,
+                                    rasterize_mode)
     if cfg.lowres and cfg.lowres > 1:
         if progress:
             print(f"refiner pairs: a fit at 1/{cfg.lowres:g} resolution")
         low = fit(capture.downscaled(cfg.lowres), fit_cfg, progress=progress).gaussians
-        pairs += _pairs_for(low, capture, photos, ids, ids, cfg.backend, "lowres")
+        pairs += _pairs_for(low, capture, photos, ids, ids, cfg.backend, "lowres", rasterize_mode=rasterize_mode)
     if cfg.final and scene is not None:
-        pairs += _pairs_for(scene, capture, photos, ids, ids, cfg.backend, "final")
+        pairs += _pairs_for(scene, capture, photos, ids, ids, cfg.backend, "final", rasterize_mode=rasterize_mode)
     if not pairs:
         raise SplatfilmError("no refiner pairs: enable folds, lowres or final")
     return pairs

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from splatfilm.version import __version__
-from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, sidecar_path
+from splatfilm.assets.sidecar import Sidecar, carry_rasterize_mode, check_sidecar_free, sidecar_path
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, check_output_file, make_folder
@@ -61,9 +61,11 @@ def load_pairs(path: Path) -> list[Pair] | None:
 
 
 def scene_refiner_for(capture: Capture, scene: Gaussians | None, folder: Path, pair_cfg: PairConfig,
-                      train_cfg: SceneRefinerConfig, key: str, progress: bool = True) -> Refiner:
+                      train_cfg: SceneRefinerConfig, key: str, progress: bool = True,
+                      rasterize_mode: str = "classic") -> Refiner:
     """The per-scene refiner in `folder`, trained there first unless a finished one with the
-    same key (capture, scene, settings) is there."""
+    same key (capture, scene, settings, rasterize_mode) is there; rasterize_mode: the
+    scene's, as it was trained (its pairs are rendered and fitted in it)."""
     from splatfilm.refine.scene_refiner import SceneRefiner, train_scene_refiner
 
     stats = read_record(folder / "refiner.json").get("stats")
@@ -76,7 +78,7 @@ def scene_refiner_for(capture: Capture, scene: Gaussians | None, folder: Path, p
     cache = folder / f"pairs.{key}.npz"
     pairs = load_pairs(cache) if cache.exists() else None
     if pairs is None:
-        pairs = make_pairs(capture, scene, pair_cfg, progress=progress)
+        pairs = make_pairs(capture, scene, pair_cfg, progress=progress, rasterize_mode=rasterize_mode)
         save_pairs(cache, pairs)
     elif progress:
         print(f"per-scene refiner: reusing the {len(pairs)} pairs in {cache.name}")
@@ -119,6 +121,9 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, tar
     distill_cfg.backend = pair_cfg.backend = backend
     work = output.with_suffix(".refine")
     scene = load_gaussians(scene_path)
+    # The scene trains and renders as it was trained; the output's sidecar says so (where an
+    # .spz flag alone said so, it did not).
+    rasterize_mode = "antialiased" if carry_rasterize_mode(scene_path, sidecar) else "classic"
     # Every input is read before the capture, whose structure-from-motion can take long.
     ref = load_refiner(refiner, device="cuda" if backend == "gsplat" else "cpu") if refiner is not None else None
     capture = load_capture(data, work / "capture", downscale=downscale)
@@ -137,14 +142,17 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, tar
     if ref is not None:
         refiner_id = f"{ref.name}:{refiner_digest(refiner)}"
     else:
-        # Unsorted keys: the form this key was first made in, so refiners trained before are reused.
+        # Unsorted keys: the form this key was first made in, so refiners trained before are
+        # reused; the mode joins it only where it is not classic, for the same reason.
+        mode = [rasterize_mode] if rasterize_mode != "classic" else []
         key = content_digest([file_digest(scene_path), capture.names,
                               [content_digest(im.tobytes()) for im in capture.images],
-                              asdict(pair_cfg), asdict(train_cfg)], sort_keys=False)[:16]
-        ref = scene_refiner_for(capture, scene, work / "refiner", pair_cfg, train_cfg, key, progress)
+                              asdict(pair_cfg), asdict(train_cfg), *mode], sort_keys=False)[:16]
+        ref = scene_refiner_for(capture, scene, work / "refiner", pair_cfg, train_cfg, key, progress,
+                                rasterize_mode)
         refiner_id = f"scene:{key}"
     refined = progressive_update(scene, capture, targets, ref, distill_cfg, work_dir=work, refiner_id=refiner_id,
-                                 progress=progress)
+                                 progress=progress, rasterize_mode=rasterize_mode)
     save_gaussians(output, refined)
     sidecar.update({
         "splatfilm_version": __version__,

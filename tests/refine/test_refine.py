@@ -293,6 +293,50 @@ def test_cli_refine_end_to_end_and_resume(tiny_fit, tmp_path, capsys):
     assert e.value.code == 2
 
 
+@pytest.mark.parametrize("said_by", ["sidecar", "spz"])
+def test_refine_trains_and_renders_an_antialiased_scene_antialiased(tiny_fit, tmp_path, monkeypatch, said_by):
+    """The scene's rasterize_mode holds through refine: its pair fits and continued training
+    train in it, every render of it uses it, and the refined asset records it (an antialiased
+    asset optimised under classic image formation, then rendered antialiased, was wrong; one
+    an .spz flag alone called antialiased came out classic)."""
+    import shutil
+
+    from splatfilm.fit import trainer
+    from splatfilm.io.gaussian_files import save_gaussians
+    from splatfilm.refine import pairs as pairs_module
+    from splatfilm.refine.run import run_refine
+    from splatfilm.refine.scene_refiner import SceneRefinerConfig
+
+    folder, data = tiny_fit
+    if said_by == "sidecar":
+        scene = tmp_path / "aa.ply"
+        shutil.copy(folder / "scene.ply", scene)
+        side = json.loads((folder / "scene.json").read_text())
+        side.update(asset=scene.name, rasterize_mode="antialiased")
+        scene.with_suffix(".json").write_text(json.dumps(side))
+    else:
+        scene = tmp_path / "aa.spz"
+        save_gaussians(scene, load_gaussians(folder / "scene.ply"), antialiased=True)
+    seen: dict[str, list[str]] = {"trained": [], "rendered": []}
+
+    def recording(real, into):
+        def render(*args, **kwargs):
+            seen[into].append(kwargs.get("rasterize_mode", "classic"))
+            return real(*args, **kwargs)
+        return render
+
+    monkeypatch.setattr(trainer, "render", recording(trainer.render, "trained"))
+    monkeypatch.setattr(pairs_module, "render", recording(pairs_module.render, "rendered"))
+    cams = load_capture(data, tmp_path / "w").cameras
+    run_refine(scene, data, tmp_path / "out.ply", cams[:2], progress=False,
+               pair_cfg=PairConfig(folds=2, steps=4, undertrained=(0.5,), lowres=0, backend="cpu"),
+               train_cfg=SceneRefinerConfig(iterations=2, batch=2),
+               distill_cfg=DistillConfig(rounds=1, views=2, steps=3, backend="cpu"))
+    assert seen["trained"] and set(seen["trained"]) == {"antialiased"}
+    assert seen["rendered"] and set(seen["rendered"]) == {"antialiased"}
+    assert json.loads((tmp_path / "out.json").read_text())["rasterize_mode"] == "antialiased"
+
+
 def test_render_film_with_refine_gates_each_shot_and_resumes_from_the_lost_frame(film_dir):
     import imageio.v3 as iio
 
