@@ -345,14 +345,13 @@ def origin_offset(asset: str | Path) -> np.ndarray | None:
 def cameras_in_asset_frame(asset: str | Path, cameras: Cameras, source: str | Path) -> Cameras:
     """`cameras` (read from `source`) in `asset`'s frame: an asset fitted centred from a capture
     far from the origin (frame.origin_offset) takes its capture's own camera files moved by
-    -origin_offset, said in a note (`Cameras.in_offset_frame`); any other as they are."""
+    -origin_offset, said in a note (`Cameras.in_asset_frame`); any other as they are."""
     offset = origin_offset(asset)
     if offset is None:
         return cameras
-    moved, did = cameras.in_offset_frame(offset)
-    if did:
-        print(f"note: {source}: in the capture's world, {Path(asset).name}'s frame moved by its origin_offset; "
-              f"moved by -({', '.join(f'{x:.10g}' for x in offset)}) to it", file=sys.stderr)
+    moved, note = cameras.in_asset_frame(offset, source, asset)
+    if note is not None:
+        print(note, file=sys.stderr)
     return moved
 
 

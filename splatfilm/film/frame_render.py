@@ -29,7 +29,6 @@ from splatfilm.io.images import (exr_frame_header, handoff_alpha, handoff_depth,
 from splatfilm.render import render, resolve_backend
 from splatfilm.render.lens_effects import apply_depth_of_field, shutter_times
 from splatfilm.scene.cameras import Cameras
-from splatfilm.scene.gaussians import Gaussians
 
 
 @dataclass
@@ -208,7 +207,7 @@ class FrameRenderer:
             features = None
             # `compose`'s join, its parts kept: each asset composites in its own rasterize_mode.
             parts = film.world.parts(fs.world_start + t, fs.visible, eyes[k])
-            g = Gaussians.concat([p for _, p in parts]) if parts else Gaussians.empty()
+            g, mode = film.world.join(parts)
             if mattes or motion:
                 features = pass_features(parts, pieces, mattes, self._motion_inputs(fs, i, k) if motion else None,
                                          lens.near)
@@ -225,7 +224,7 @@ class FrameRenderer:
             with torch.no_grad():
                 out = render(g, viewmats, Ks, film.width, film.height, backend=self.backend, sh_degree=degree,
                              background=film.background, near_plane=lens.near, far_plane=lens.far,
-                             rasterize_mode=film.world.rasterize_mode(parts), **lens_args)
+                             rasterize_mode=mode, **lens_args)
             r, a, d = (x[0].cpu().double().numpy() for x in (out.rgb, out.alpha, out.depth))
             rgb = r if rgb is None else rgb + r
             alpha = a if alpha is None else alpha + a

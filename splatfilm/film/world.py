@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import splines
@@ -31,6 +32,11 @@ from splatfilm.scene.easing import smoothstep
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.skinning import pose_gaussians
 from splatfilm.scene.transforms import Similarity, wrap_degrees, yaw_rotation
+
+if TYPE_CHECKING:
+    import torch
+
+    from splatfilm.render.rasterization import RasterizeMode
 
 # How fast a walker's facing turns at most (degrees per second): a person walking round a
 # corner or turning back turns about half a turn a second.
@@ -451,18 +457,17 @@ class World:
     def compose(self, t: float, visible: list[str] | None = None, camera: np.ndarray | None = None) -> Gaussians:
         """All visible assets at world time t, in world coordinates, as one Gaussians.
         camera: the frame's camera centre [3] (world), for assets that look at it."""
-        parts = self.parts(t, visible, camera)
-        if not parts:
-            return Gaussians.empty()
-        return Gaussians.concat([g for _, g in parts])
+        return self.join(self.parts(t, visible, camera))[0]
 
-    def rasterize_mode(self, parts: list[tuple[str, Gaussians]]):
-        """`render`'s rasterize_mode for `parts` joined as `compose` joins them: each asset's own
-        mode for its Gaussians (contact shadows classic); one mode's name when all share it."""
+    def join(self, parts: list[tuple[str, Gaussians]]) -> tuple[Gaussians, RasterizeMode | torch.Tensor]:
+        """`parts` (as `parts` gives them) joined in order into one Gaussians (empty for none),
+        and `render`'s rasterize_mode for it: each asset's own mode for its Gaussians (contact
+        shadows classic), one mode's name when all share it, else a per-Gaussian bool [N]."""
         from splatfilm.render import rasterize_modes
 
-        return rasterize_modes((len(g), self.assets[n].rasterize_mode if n in self.assets else "classic")
-                               for n, g in parts)
+        g = Gaussians.concat([p for _, p in parts]) if parts else Gaussians.empty()
+        return g, rasterize_modes((len(p), self.assets[n].rasterize_mode if n in self.assets else "classic")
+                                  for n, p in parts)
 
     def signature(self, t: float, visible: list[str] | None = None, camera: np.ndarray | None = None) -> str:
         """A hash of what a frame at world time t sees of this world: which assets, their

@@ -15,7 +15,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import check_output_file
 from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.render import resolve_backend
-from splatfilm.scene.cameras import Cameras, sizes_text
+from splatfilm.scene.cameras import Cameras, sizes_text, vector_text
 from splatfilm.fit.appearance import appearance_enabled, nearest_views, write_appearance
 from splatfilm.fit.capture import Capture, load_capture, scene_extent
 from splatfilm.assets.sidecar import (
@@ -98,10 +98,6 @@ def origin_offset_for(cameras: Cameras) -> np.ndarray | None:
     return np.round(centre / step) * step
 
 
-def _vector_text(v: np.ndarray) -> str:
-    return "(" + ", ".join(f"{x:.10g}" for x in v) + ")"
-
-
 def output_paths(output: str | Path) -> dict[str, Path]:
     """OUT.ply, its sidecar OUT.json, its capture's cameras OUT.cameras.json, the checkpoint
     OUT.ckpt.pt, SfM/video work folder OUT.sfm and the per-image appearance transforms
@@ -153,7 +149,7 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
             extra = extra.translated(-offset)
         print(f"note: the capture lies {np.linalg.norm(offset):.6g} units from its world's origin, "
               f"{np.linalg.norm(offset) / scene_extent(capture.cameras)[1]:.0f} times its size: fitted and written "
-              f"with its world moved by -{_vector_text(offset)} (the sidecar's frame.origin_offset; "
+              f"with its world moved by -{vector_text(offset)} (the sidecar's frame.origin_offset; "
               f"{paths['cameras'].name} is in that frame; render-cameras, clean --cameras, mesh --cameras and refine "
               "move the capture's own camera files there)")
     train_ids, test_ids, split = capture.train_test(cfg.test_every)

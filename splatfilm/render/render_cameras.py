@@ -85,7 +85,7 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
     Frames already rendered with the same inputs are kept, not rendered again.
     `dataparser_transforms` / `transforms_json`: see `io.camera_files.read_camera_path_json`.
     `origin_offset` [3]: the scene's frame.origin_offset (a capture fitted centred): cameras in
-    the capture's own world are moved into the scene's frame (`Cameras.in_offset_frame`)."""
+    the capture's own world are moved into the scene's frame (`Cameras.in_asset_frame`)."""
     from splatfilm.io.camera_files import read_cameras
     from splatfilm.io.gaussian_files import load_gaussians
 
@@ -97,10 +97,9 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
     if len(cams) == 0:
         raise SplatfilmError(f"{cameras_path}: no cameras in the file")
     if origin_offset is not None:
-        cams, moved = cams.in_offset_frame(origin_offset)
-        if moved:
-            print(f"note: {cameras_path}: in the capture's world, {scene_path.name}'s frame moved by its "
-                  f"origin_offset; moved by -({', '.join(f'{x:.10g}' for x in origin_offset)}) to it", file=sys.stderr)
+        cams, note = cams.in_asset_frame(origin_offset, cameras_path, scene_path)
+        if note is not None:
+            print(note, file=sys.stderr)
     degree = gaussians.sh_degree if settings.sh_degree is None else settings.sh_degree
     if not 0 <= degree <= gaussians.sh_degree:
         raise SplatfilmError(f"--sh-degree {degree}: {scene_path} stores SH up to degree {gaussians.sh_degree}")

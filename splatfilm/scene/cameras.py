@@ -63,6 +63,12 @@ def sizes_text(counts: dict[tuple, int], most: int = 4) -> str:
     return ", ".join(items[:most]) + more
 
 
+def vector_text(v: ArrayLike) -> str:
+    """A vector [K] for a message: '(x, y, z)', each to 10 significant digits, enough for a
+    frame.origin_offset millions of metres out to read to the millimetre."""
+    return "(" + ", ".join(f"{x:.10g}" for x in np.asarray(v).reshape(-1)) + ")"
+
+
 def centred_K(fx: ArrayLike, fy: ArrayLike, width: ArrayLike, height: ArrayLike) -> np.ndarray:
     """Intrinsics [...,3,3] in pixels with focal lengths fx, fy (pixels; arrays broadcast) and
     the principal point at the centre of a `width` x `height` image (width / 2, height / 2:
@@ -426,6 +432,17 @@ class Cameras:
         if np.linalg.norm(centre - offset) >= np.linalg.norm(centre):
             return self, False
         return self.transformed(translation=-offset), True
+
+    def in_asset_frame(self, origin_offset: ArrayLike, source: str | Path,
+                       asset: str | Path) -> tuple["Cameras", str | None]:
+        """`in_offset_frame` for cameras read from the file `source`, rendered on (or cleaning,
+        meshing) the asset file `asset` whose frame.origin_offset [3] is `origin_offset`: the
+        cameras, and the note to print where they were moved (None where they were not)."""
+        moved, did = self.in_offset_frame(origin_offset)
+        if not did:
+            return moved, None
+        return moved, (f"note: {source}: in the capture's world, {Path(asset).name}'s frame moved by its "
+                       f"origin_offset; moved by -{vector_text(origin_offset)} to it")
 
     # ---- rendering ----------------------------------------------------------------------
 

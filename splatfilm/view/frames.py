@@ -13,7 +13,6 @@ from splatfilm.film.frame_render import FrameRenderer
 from splatfilm.film.script import FilmShot
 from splatfilm.render import render, resolve_backend
 from splatfilm.scene.cameras import Cameras
-from splatfilm.scene.gaussians import Gaussians
 from splatfilm.view.session import Session
 
 
@@ -46,11 +45,11 @@ class FrameRenders:
         world = self.session.world
         if not world.assets:
             return np.zeros((int(cams.heights[0]), int(cams.widths[0]), 3)) + np.asarray(self.session.background)
-        parts = world.parts(time, visible, cams.centers[0])  # `compose`'s join, each asset in its own mode
-        g = Gaussians.concat([p for _, p in parts]) if parts else Gaussians.empty()
+        # Not `compose`: the film renders each asset in its own rasterize_mode, which `join` keeps.
+        g, mode = world.join(world.parts(time, visible, cams.centers[0]))
         viewmats, Ks = cams[:1].to_tensors(g.dtype)
         with torch.no_grad():
             out = render(g, viewmats, Ks, int(cams.widths[0]), int(cams.heights[0]), backend=self.backend,
                          background=self.session.background, near_plane=near, far_plane=far,
-                         rasterize_mode=world.rasterize_mode(parts))
+                         rasterize_mode=mode)
         return out.rgb[0].cpu().double().numpy()

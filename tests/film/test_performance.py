@@ -693,6 +693,7 @@ def test_the_bundled_explorers_walk_into_his_idle_keeps_a_foot_down_and_ends_on_
     15 mm from the idle's own spot. Now one boot is always down (the trailing one peels its
     heel while it waits for the leading one), and each foot lands where the idle stands it."""
     from splatfilm.scene.skeleton import global_transforms
+    from splatfilm.scene.skinning import pose_gaussians
 
     world = _bundled_explorer(tmp_path)
     hero = world.assets["hero"]
@@ -701,12 +702,19 @@ def test_the_bundled_explorers_walk_into_his_idle_keeps_a_foot_down_and_ends_on_
     feet = [leg[2] for leg in perf.ik.legs]
     bound = rig.joints[np.arange(len(rig.joints)), rig.weights.argmax(1)]
     opaque = torch.sigmoid(hero.gaussians.opacities).numpy() > 0.5
+    # Skinning moves each Gaussian by its own joints alone: the boots' (the opaque Gaussians each
+    # foot binds), posed by themselves, land where `world.posed` puts them, in a tenth of the time.
+    boots = [np.flatnonzero((bound == f) & opaque) for f in feet]
+    kept = np.concatenate(boots)
+    boots_rig, boots_g = rig.select_gaussians(kept), hero.gaussians.select(torch.from_numpy(kept))
     lowest = []
     for t in np.arange(2.8, 3.6, 1 / 96):
         T = hero.world_transform(float(t))
-        means = T.transform_gaussians(world.posed("hero", float(t))).means.numpy().astype(float)
-        lowest.append([np.percentile(plane.signed_distance(means[(bound == f) & opaque]), 0.5)
-                       - perf.ik.soles[i][1] * T.scale / hero.local.scale for i, f in enumerate(feet)])
+        posed = pose_gaussians(boots_g, boots_rig, world.joint_globals("hero", float(t), None), perf.method)
+        means = T.transform_gaussians(posed).means.numpy().astype(float)
+        lowest.append([np.percentile(plane.signed_distance(boot), 0.5)
+                       - perf.ik.soles[i][1] * T.scale / hero.local.scale
+                       for i, boot in enumerate(np.split(means, [len(boots[0])]))])
     lowest = np.array(lowest)
     assert lowest.min(axis=1).max() < 0.006, np.round(lowest * 1000, 1)  # a boot within 6 mm of standing
     t = 3.8
