@@ -42,7 +42,9 @@ in (before the leg straightens under a body walking on), instead of sliding to w
 idle would have it; while such a crossfade settles the feet (`Performance.settle`), one foot
 stays planted, the one the blend puts down is planted where the idle will stand it, and the
 other then steps there; a body turning over a planted foot
-does not spin it about its ankle (the toe would skate): the foot steps round.
+does not spin it about its ankle (the toe would skate): past locomotion.PIVOT_YAW the foot
+swivels on its ball, its heel raised by up to PIVOT_HEEL degrees, so the thigh rolls little
+against the pelvis, until the clips lift it and it steps round.
 
 Heel peel. A foot held behind the hips (planted while the other steps, or stepping back from
 its plant) that the leg could reach only by lowering the pelvis RELEASE_DROP of the leg below
@@ -74,14 +76,14 @@ from splatfilm.scene.easing import smoothstep
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.ik import (aim_joint, check_chain, common_ancestor, drop_to_reach, joint_axes, lower_to_reach,
                                two_bone_ik)
-from splatfilm.scene.locomotion import FootPlants, cycle_stride
+from splatfilm.scene.locomotion import BALL, PIVOT_YAW, FootPlants, cycle_stride
 from splatfilm.scene.skeleton import Clip, JointTRS, Rig, blend_poses, global_transforms, sample_clip, subtree
 from splatfilm.scene.skinning import METHODS
 from splatfilm.scene.transforms import (WORLD_UP, Similarity, heading_about, quat_from_rotation, quat_slerp,
                                        rotation_about, rotation_between, rotation_from_quat, wrap_degrees)
 from splatfilm.yamlfields import At, mapping, number, show, vec3
 
-__all__ = ["CANONICAL_FRONT", "ClipPlay", "HEEL_OFF", "HEEL_REST", "LegIK", "LookAt", "MIN_STRIDE", "PERFORMANCE_FIELDS", "PLANT_LIFT",
+__all__ = ["CANONICAL_FRONT", "ClipPlay", "HEEL_OFF", "HEEL_REST", "LegIK", "LookAt", "MIN_STRIDE", "PERFORMANCE_FIELDS", "PIVOT_EASE", "PIVOT_HEEL", "PLANT_LIFT",
            "Performance", "RELEASE_DROP", "RELEASE_LIFT", "RELEASE_RADIUS", "SOLE_PERCENTILE", "parse_performance"]
 
 PERFORMANCE_FIELDS = {"clips", "look_at", "ik", "skinning"}
@@ -110,6 +112,11 @@ HEEL_OFF = 30.0
 # foot stood (a clip's lift holds a trailing foot's flattened boot a few mm up): rested
 # gradually, the foot peels from its pose unbroken.
 HEEL_REST = 10.0
+# Degrees a foot swivelling on its ball (locomotion.PIVOT_YAW) lifts its heel, eased in over
+# the last PIVOT_EASE degrees of lag before it swivels: its heel sweeping round flat on the
+# floor skated 0.2 m over a turn on the spot.
+PIVOT_HEEL = 8.0
+PIVOT_EASE = 4.0
 # The percentile of a foot's Gaussians' heights that counts as its sole: low, but past a
 # stray splat or two.
 SOLE_PERCENTILE = 0.5
@@ -376,6 +383,7 @@ class Performance:
             on_ground = P - ik.ground.signed_distance(P) / n[2] * WORLD_UP  # straight down (or up) onto the plane
             targets.append(to_asset.apply(on_ground + height * n))
             heights.append(height)
+            self._swivel(i, G, targets, turns, (height - max(lifts[i], steps[i])) / to_world.scale, abs(spin), R, local)
         if ik.pelvis is not None:
             own = [to_asset.apply(p - ik.ground.signed_distance(p) / n[2] * WORLD_UP + h * n)
                    for p, h in zip(placed, heights)]
@@ -395,6 +403,32 @@ class Performance:
                     pole = front
             L = two_bone_ik(self.rig, L, leg, target, pole, end_turn, follow_end=True)
         return L
+
+    def _swivel(self, i: int, G: np.ndarray, targets: list[np.ndarray], turns: list[np.ndarray], height: float,
+                lag: float, R: np.ndarray, local: Similarity) -> None:
+        """Leg i's foot (its target targets[i] [3], asset frame, `height` above the ground in
+        asset units; its turn turns[i] [3,3]) pitched heel up about its ball by up to
+        PIVOT_HEEL degrees (in place) as its heading's lag behind the clips' (`lag`, degrees)
+        nears locomotion.PIVOT_YAW, where the foot swivels on its ball: the heel comes off
+        the floor rather than sweeping over it. G: the clips' globals [J,4,4]; R: the asset's
+        rotation to the world's."""
+        ik = self.ik
+        if ik.reach is None or ik.fronts is None or ik.reach[i] <= 0:
+            return
+        u = (lag - (PIVOT_YAW - PIVOT_EASE)) / PIVOT_EASE
+        if u <= 0.0:
+            return
+        ground_up = R.T @ ik.ground.normal
+        foot = G[ik.legs[i][2], :3, :3]
+        front = turns[i] @ foot @ ik.fronts[i]
+        front = front - (front @ ground_up) * ground_up
+        if np.linalg.norm(front) < 0.3:
+            return
+        front /= np.linalg.norm(front)
+        ball = targets[i] - height * ground_up + front * BALL * ik.reach[i] / local.scale  # on the ground
+        angle = np.array([math.radians(PIVOT_HEEL) * smoothstep(min(u, 1.0))])
+        pivots, at = self._on_toe(i, foot, turns[i], targets[i], ball, front, angle, ground_up, local.scale)
+        targets[i], turns[i] = at[0], pivots[0] @ turns[i]
 
     def _heel_off(self, G: np.ndarray, targets: list[np.ndarray], turns: list[np.ndarray], own: list[np.ndarray],
                   heights: list[float], R: np.ndarray, local: Similarity) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -17,7 +17,9 @@ its heading about the ground's normal locked with it, while the clips (a crossfa
 walk into an idle, a cycle played off the ground's pace, a body turning over the foot) would
 slide or spin it; it is let go when the clips lift it past `release_lift`, carry it further
 than `radius` from its plant (the leg could not follow), turn it more than `yaw_release`
-degrees from its planted heading (the knee would twist), or when the hips, where the clips
+degrees from its planted heading (the knee would twist; a foot whose toe's `reach` is known
+swivels on its ball instead once the clips turn `pivot_yaw` past it, the ball staying put,
+so the leg rolls no further in the hip), or when the hips, where the clips
 put them, would have to drop more than `release_drop` further than for the clips' own foot
 to reach it (a body walking on over a trailing foot held on a nearly straight leg: a dip,
 well before the foot is `radius` away), and then eases back to where and
@@ -29,7 +31,7 @@ stay put, says by when), they are put where the clips will stand them then: a fo
 down is drawn there over the last SETTLE_PULL of its radius and planted within SETTLE_NEAR
 of it, a foot let go steps there rather than back to the clips' (still moving) foot, and one
 foot stays planted while the other is off the ground (of two the clips would have let go, the
-less urgent waits). Plants are worked out forward in time on a fixed
+less urgent waits; so too while a foot swivels on its ball, turning on the spot). Plants are worked out forward in time on a fixed
 step from a start where nothing moves yet, so a frame's feet do not depend on which frames
 were asked for before it. Only every CHECKPOINT_STEPS-th step's state is kept, with the
 steps since the last one: a time before those is worked out again from the checkpoint
@@ -51,8 +53,8 @@ from splatfilm.scene.ik import drop_to_reach
 from splatfilm.scene.skeleton import Clip, Rig, global_transforms, sample_clip
 from splatfilm.scene.transforms import wrap_degrees
 
-__all__ = ["CHECKPOINT_STEPS", "CONTACT_FRACTION", "PLANT_STEP", "RELEASE_TIME", "SETTLE_NEAR", "SETTLE_PULL",
-           "STEP_HEIGHT", "YAW_RELEASE",
+__all__ = ["BALL", "CHECKPOINT_STEPS", "CONTACT_FRACTION", "LIFT_FIRST", "PIVOT_YAW", "PLANT_STEP", "RELEASE_TIME", "SETTLE_NEAR",
+           "SETTLE_PULL", "STEP_HEIGHT", "YAW_RELEASE",
            "FootPlants", "cycle_stride", "foot_tracks"]
 
 CONTACT_FRACTION = 0.1
@@ -66,8 +68,21 @@ CHECKPOINT_STEPS = 240
 RELEASE_TIME = 0.25
 STEP_HEIGHT = 0.3
 # Degrees a planted foot's heading may lag the one the clips give it before it is let go and
-# steps round: a person turning on the spot pivots a foot this far, then lifts it.
+# steps round (a foot that cannot pivot, PIVOT_YAW: one whose toe's reach is not known).
 YAW_RELEASE = 30.0
+# Degrees a planted foot's heading may lag the clips' before it swivels on the ball of its
+# foot, BALL of its toe's reach ahead of the foot joint, the ball staying put: the leg turns
+# about its hip as far as the foot lags (the thigh rolls), and a hip rolled past about 15
+# degrees against its pelvis reads as a wrung leg. Held flat on its heading instead, the
+# walker turning on the spot (180 degrees a second) rolled his thighs 30-32 degrees before
+# each foot was let go, and with each plant that short both feet were off the floor at once
+# for over half the turn.
+PIVOT_YAW = 14.0
+BALL = 0.7
+# The fraction of its step a foot let go from swivelling on its ball (PIVOT_YAW) rises
+# before it moves along the ground, and comes down after: eased over the whole step, it slid
+# 0.5 mm with its toe still on the floor, and 0.1 mm landing.
+LIFT_FIRST = 0.08
 # While the clips settle their feet (a crossfade into an idle), a foot they put down within
 # SETTLE_PULL of its radius of where they will stand it is drawn there, and planted within
 # SETTLE_NEAR of it.
@@ -130,6 +145,7 @@ class FootPlants:
     release_time: float = RELEASE_TIME
     step: float = PLANT_STEP
     yaw_release: float = YAW_RELEASE
+    pivot_yaw: float = PIVOT_YAW
     reach: np.ndarray | None = None
     leg_length: np.ndarray | None = None
     release_drop: np.ndarray | None = None
@@ -152,7 +168,7 @@ class FootPlants:
               headings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Ground positions [F,2], the step's lift [F] (metres) and headings [F] (degrees) at
         time t from the state of the step before it."""
-        planted, lock, fade_from, fade_start, heading, turn_from, fade_clip, aim, dest, until = state
+        planted, lock, fade_from, fade_start, heading, turn_from, fade_clip, aim, swung, land, dest, until = state
         out = positions[:, :2].copy()
         yaw = np.asarray(headings, np.float64).copy()
         lift = np.zeros(len(out))
@@ -168,7 +184,9 @@ class FootPlants:
             near = np.where(d < pull, pull * x * x * (2.0 - x) / np.maximum(d, 1e-12), 1.0)
             out[settling] = dest[settling] + off * near[:, None]
             out[settling & aim] = dest[settling & aim]
-        fading = ~planted & (t - fade_start < self.release_time)
+        # Over on the plant step it ends on, which the times' float sums can miss by an ulp (the
+        # foot then went on with the clips' for a step before it was put down).
+        fading = ~planted & (t - fade_start < self.release_time - 1e-9)
         if fading.any():
             u = np.clip((t - fade_start[fading]) / self.release_time, 0.0, 1.0)
             s = smoothstep(u)
@@ -181,9 +199,32 @@ class FootPlants:
             # Toward where the foot goes once the fade is over (the clips' foot, drawn to its
             # spot while they settle): no jump when the fade ends inside a settling.
             goal = np.where(aim[fading, None], dest[fading], out[fading])
-            out[fading] = clip + gap * (1.0 - s)[:, None] + (goal - clip) * s[:, None]
+            ride = clip + gap * (1.0 - s)[:, None] + (goal - clip) * s[:, None]
             spin = wrap_degrees(turn_from[fading] - yaw[fading])
-            yaw[fading] += spin * (1.0 - s)
+            if self.reach is not None:  # a foot that pivots lags the clips' by pivot_yaw at most, stepping too
+                spin = np.clip(spin, -self.pivot_yaw, self.pivot_yaw)
+            turned = yaw[fading] + spin * (1.0 - s)
+            # A foot let go from swivelling on its ball while the clips keep it down (a body
+            # turning over it) steps from where it stands to where and as they put it at the
+            # step's end (`land`), easing to rest there: gone with the clips' foot, carried round
+            # the turning body, it skated 3 mm a frame before its toe left the floor and again as
+            # it came down. Its heading lags the clips' by little more than it did swivelling.
+            off, rest = swung[fading], 1.0 - s  # how much of its turn is left to go about its ball
+            if off.any():
+                to = land[fading][off]
+                there = to[:, :2] + (goal[off] - clip[off])  # drawn with the clips' foot while they settle
+                go = smoothstep(np.clip((u[off] - LIFT_FIRST) / (1.0 - 2.0 * LIFT_FIRST), 0.0, 1.0))
+                ride[off] = fade_from[fading][off] * (1.0 - go[:, None]) + there * go[:, None]
+                step = turn_from[fading][off] + wrap_degrees(to[:, 2] - turn_from[fading][off]) * go
+                turned[off] = turned[off] * (1.0 - go) + step * go
+                rest[off] = 1.0 - go
+            out[fading] = ride
+            yaw[fading] = turned
+            if self.reach is not None:
+                # A foot let go goes on turning about its ball as it rises, the way it swivelled
+                # (turned about its ankle from the first step, the ball skated 8 mm a frame).
+                ball = BALL * self.reach[fading, None]
+                out[fading] += ball * (self._ahead(turn_from[fading]) - self._ahead(yaw[fading])) * rest[:, None]
             # A foot let go steps over: it rises by STEP_HEIGHT of the way its toe has to go
             # besides where the clips carry it (their own lift carries their swing; measured
             # to a clip foot swinging on, a walk starting from a crossfade that spread both
@@ -192,15 +233,41 @@ class FootPlants:
             way = np.where(aim[fading], np.linalg.norm(fade_from[fading] - dest[fading], axis=1),
                            np.linalg.norm(gap, axis=1))
             lift[fading] = STEP_HEIGHT * (way + reach * np.radians(np.abs(spin))) * 4 * u * (1 - u)
-        out[planted] = lock[planted]
-        yaw[planted] = heading[planted]
+        out[planted], yaw[planted] = self._pivot(lock, heading, yaw, planted)
         return out, lift, yaw
+
+    def _pivot(self, lock: np.ndarray, heading: np.ndarray, headings: np.ndarray,
+               planted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The planted feet's ground positions [P,2] and headings [P] (degrees), each held at
+        lock [F,2] and heading [F] unless the clips' heading (headings [F]) has turned more
+        than pivot_yaw from it: then swivelled on the ball of the foot (BALL of its reach ahead
+        of the foot joint, along its heading; it stays put) to lag them by pivot_yaw."""
+        out, yaw = lock[planted].copy(), heading[planted].copy()
+        if self.reach is None:
+            return out, yaw
+        lag = wrap_degrees(np.asarray(headings, np.float64)[planted] - yaw)
+        turn = np.where(np.abs(lag) > self.pivot_yaw, lag - np.sign(lag) * self.pivot_yaw, 0.0)
+        ball = BALL * self.reach[planted, None]
+        out += ball * (self._ahead(yaw) - self._ahead(yaw + turn))
+        return out, yaw + turn
+
+    def _ahead(self, headings: np.ndarray) -> np.ndarray:
+        """Unit directions along the ground [N,2] (world x, y: a held foot moves along the
+        ground's plane, its height found below it) of headings [N] (degrees about its normal)."""
+        n = self.normal
+        e1 = np.array([1.0, 0.0, 0.0]) - n[0] * n
+        e1 /= np.linalg.norm(e1)
+        e2 = np.cross(n, e1)
+        h = np.radians(np.asarray(headings, np.float64))
+        return (np.cos(h)[:, None] * e1 + np.sin(h)[:, None] * e2)[:, :2]
 
     def _state(self, k: int) -> tuple:
         """The plants after step k (time begin + k step): (planted [F] bool, plant [F,2],
         the plant being let go [F,2], when it was let go [F] seconds, the planted heading
         [F] and the one being let go [F], degrees, where the clips put the foot when it was
-        let go [F,2], whether it steps to where the clips settle it [F] bool, where that is
+        let go [F,2], whether it steps to where the clips settle it [F] bool, whether it was
+        let go from swivelling on its ball, the clips keeping it down [F] bool, and where and
+        as they put it when its step ends [F,3] (x, y, heading), where the clips settle it
         [F,2] and when they are settled [F] seconds). Worked out forward from the nearest
         kept state at or before step k."""
         every = CHECKPOINT_STEPS
@@ -231,11 +298,13 @@ class FootPlants:
         if prev is None:
             n = len(lifts)
             prev = (np.zeros(n, bool), positions[:, :2].copy(), positions[:, :2].copy(), np.full(n, -np.inf),
-                    headings.copy(), headings.copy(), positions[:, :2].copy(), np.zeros(n, bool),
+                    headings.copy(), headings.copy(), positions[:, :2].copy(), np.zeros(n, bool), np.zeros(n, bool),
+                    np.zeros((n, 3)),
                     positions[:, :2].copy(), np.full(n, -np.inf))
         prev = self._settling(t, prev)
         held, _, held_yaw = self._held(t, prev, positions, headings)
-        planted, lock, fade_from, fade_start, heading, turn_from, fade_clip, aim, dest, until = (a.copy() for a in prev)
+        planted, lock, fade_from, fade_start, heading, turn_from, fade_clip, aim, swung, land, dest, until = (a.copy() for a in prev)
+        lock[planted], heading[planted] = held[planted], held_yaw[planted]  # swivelled on its ball (_pivot)
         drift = np.linalg.norm(positions[:, :2] - lock, axis=1)
         spin = np.abs(wrap_degrees(headings - heading))
         # Turned past its yaw release a foot goes whatever the other does (held on, the knee
@@ -246,7 +315,11 @@ class FootPlants:
             urge = np.maximum(urge, self._sink(positions, lock, hips) / self.release_drop)
         wanted = planted & ~lifted & (urge > 1.0)
         settling = t < until[0] if len(until) else False
-        if settling and len(planted) > 1 and wanted.any() and not (planted & ~lifted & ~wanted).any():
+        # A foot swivelling on its ball (the body turning on the spot over it) is carried off
+        # its plant as the hips turn about their middle, not about it: stepped round while the
+        # other was still in the air, both feet left the floor at once.
+        pivoting = self.reach is not None and (wanted & (spin >= self.pivot_yaw - 1e-6)).any()
+        if (settling or pivoting) and len(planted) > 1 and wanted.any() and not (planted & ~lifted & ~wanted).any():
             # While the clips settle their feet, one stays on the ground: a foot they would keep down, that its plant
             # would only carry too far or drop the hips for (its heel peels instead, in
             # splatfilm.film.performance), waits while no other foot is planted; of two, the
@@ -255,16 +328,21 @@ class FootPlants:
         let_go = lifted | wanted
         # A foot stepping back to the clip lands first: no plant before its release ends; while
         # the clips settle their feet, a foot is put down where they will stand it.
-        plant = ~planted & (lifts <= self.plant_lift) & (t - fade_start >= self.release_time)
+        plant = ~planted & (lifts <= self.plant_lift) & (t - fade_start >= self.release_time - 1e-9)
         plant &= (t >= until) | (np.linalg.norm(held - dest, axis=1) <= SETTLE_NEAR * self.radius)
         fade_from[let_go], turn_from[let_go], fade_start[let_go] = lock[let_go], heading[let_go], t
         fade_clip[let_go] = positions[let_go, :2]
         aim[let_go] = t < until[let_go]
+        swung[let_go] = (spin[let_go] >= self.pivot_yaw - 1e-6) & (lifts[let_go] <= self.release_lift[let_go]) \
+            & (self.reach is not None)
+        if swung[let_go].any():  # `_held`: where the clips put it as its step ends
+            _, ahead, ahead_yaw, _ = self.sample(t + self.release_time)
+            land[let_go & swung] = np.column_stack([ahead[:, :2], ahead_yaw])[let_go & swung]
         planted[let_go] = False
         # Planted where and as it is: no jump.
         lock[plant], heading[plant], planted[plant] = held[plant], held_yaw[plant], True
-        aim[plant] = False
-        return planted, lock, fade_from, fade_start, heading, turn_from, fade_clip, aim, dest, until
+        aim[plant] = swung[plant] = False
+        return planted, lock, fade_from, fade_start, heading, turn_from, fade_clip, aim, swung, land, dest, until
 
     def _settling(self, t: float, state: tuple) -> tuple:
         """The state with the clips' settling at time t (`settle`) in it: when they will stop

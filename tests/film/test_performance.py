@@ -250,6 +250,73 @@ def test_turning_on_the_spot_steps_round_without_spinning_a_planted_foot(assets,
                for t in np.linspace(-1, 5, 61))
 
 
+def test_turning_on_the_spot_swivels_a_planted_foot_on_its_ball_and_keeps_the_thighs_roll_small(assets, tmp_path):
+    """Turning on the spot, a planted foot held on its heading while the body turned over it
+    rolled its thigh against the pelvis by up to 32 degrees (beyond the clip's own) before
+    YAW_RELEASE let it go, and with such short plants both feet were in the air together for
+    0.4 s of the 0.7 s turn. A planted foot now swivels on its ball, heel up, once it lags
+    the body by PIVOT_YAW: the thighs roll under 15 degrees, the ball stays put while it
+    touches the floor."""
+    from splatfilm.scene.skeleton import global_transforms
+    from splatfilm.scene.transforms import quat_from_rotation
+
+    BALL = 0.7  # locomotion.BALL: where the ball of the foot is, along its reach (named here, not imported, to fail on old code)
+    folder = _copy(assets, tmp_path)
+    hero = _walk(walk={"points": [[-1.2, 0.0, 0.0], [1.2, 0.0, 0.0], [-1.2, 0.01, 0.0]], "speed": SPEED, "start": 0.0})
+    world = parse_film(_film(folder, hero)).world
+    asset, perf = world.assets["hero"], world.assets["hero"].performance
+    ik, rest = perf.ik, perf.rig.rest_globals()
+    up = asset.local.rotation.T @ np.array([0.0, 0.0, 1.0])
+    rolls, balls, touch = [], [], []
+    for t in np.arange(2.3, 3.3, 1 / 96):
+        G, W = world.joint_globals("hero", float(t)), asset.world_transform(float(t))
+        G0 = global_transforms(perf.rig, perf.local_pose(float(t)).matrices())
+        for i, (a, b, c) in enumerate(ik.legs):
+            p = perf.rig.parents[a]
+            q = quat_from_rotation((G0[p, :3, :3].T @ G0[a, :3, :3]).T @ (G[p, :3, :3].T @ G[a, :3, :3]))
+            axis = np.linalg.solve(rest[a, :3, :3], rest[b, :3, 3] - rest[a, :3, 3])
+            rolls.append(math.degrees(2 * math.atan2(q[1:] @ axis / np.linalg.norm(axis), q[0])))  # about its length
+            below = G[c, :3, :3] @ np.linalg.solve(rest[c, :3, :3], up) * ik.sole_heights[i] / asset.local.scale
+            front = G[c, :3, :3] @ ik.fronts[i]
+            balls.append(W.apply(G[c, :3, 3] - below + BALL * ik.reach[i] / asset.local.scale * front))
+    rolls, balls = np.abs(rolls).reshape(-1, 2), np.array(balls).reshape(-1, 2, 3)
+    assert rolls.max() < 15.0, rolls.max()  # degrees
+    touch = balls[..., 2] < 0.003  # [T,2]: the ball of the foot on the floor
+    still = touch[1:] & touch[:-1]
+    moved = np.linalg.norm(np.diff(balls[..., :2], axis=0), axis=-1)
+    assert (moved * still).sum() < 0.005, (moved * still).sum()  # metres, summed over the turn
+
+
+def test_a_body_keyed_round_over_planted_feet_neither_skates_nor_spins_a_foot_on_the_floor(assets, tmp_path):
+    """An idle keyed round 180 degrees in a second over its planted feet: a foot let go from
+    swivelling on its ball went on with the clips' foot, carried round the turning body, and
+    so skated while its toe was still down, and it came down turning and sliding with the
+    body (11 mm over the turn when held flat till let go at 30 degrees, more so). Now
+    it rises before it moves and comes to rest where and as the clips put it at its step's
+    end before it touches: the ball and heel of a foot on the floor stay put."""
+    folder = _copy(assets, tmp_path)
+    hero = {"animation": {"keyframes": [{"time": 0.0, "position": [0, 0, 0], "yaw": 0},
+                                        {"time": 0.5, "position": [0, 0, 0], "yaw": 0},
+                                        {"time": 1.5, "position": [0, 0, 0], "yaw": 180}]},
+            "clips": [{"clip": "idle", "start": 0.0}], "ik": {"legs": LEGS}}
+    world = parse_film(_film(folder, hero)).world
+    asset, perf = world.assets["hero"], world.assets["hero"].performance
+    ik, rest = perf.ik, perf.rig.rest_globals()
+    up = asset.local.rotation.T @ np.array([0.0, 0.0, 1.0])
+    points = []  # [T,2,2,3]: each foot's ball (0.7 of its reach ahead, locomotion.BALL) and heel, on its sole
+    for t in np.arange(0.4, 2.2, 1 / 96):
+        G, W = world.joint_globals("hero", float(t)), asset.world_transform(float(t))
+        for i, (_, _, c) in enumerate(ik.legs):
+            below = G[c, :3, :3] @ np.linalg.solve(rest[c, :3, :3], up) * ik.sole_heights[i] / asset.local.scale
+            front = G[c, :3, :3] @ ik.fronts[i]
+            points += [W.apply(G[c, :3, 3] - below + 0.7 * ik.reach[i] / asset.local.scale * front),
+                       W.apply(G[c, :3, 3] - below)]
+    points = np.array(points).reshape(-1, 2, 2, 3)
+    down = points[..., 2] < 0.003
+    moved = np.linalg.norm(np.diff(points[..., :2], axis=0), axis=-1) * (down[1:] & down[:-1])
+    assert moved.sum() < 0.001, moved.sum()  # metres, summed over both feet and the turn
+
+
 # ---- the clip schedule against the walk -------------------------------------------------------
 
 LONG_SHOT = [{"name": "sh010", "duration": 6, "camera": {"position": [0, -5, 1.2], "look_at": [0, 0, 0.9]}}]
@@ -382,7 +449,10 @@ def test_knees_follow_their_feet_and_shins_do_not_twist(assets, tmp_path):
         twists.append(twist)
         knees.append(knee)
     twists, knees = np.abs(np.array(twists)), np.array(knees)
-    assert twists.max() < 5.0, twists.max()  # degrees
+    # A foot swivelling on its ball (locomotion.PIVOT_YAW) is carried off from under its hip,
+    # and the hip-to-foot line the leg turns about tilts with it: up to 7 degrees as he walks
+    # off over it (1.5 in this film before the feet swivelled, held under 5).
+    assert twists.max() < 7.0, twists.max()  # degrees
     assert knees.min() > -0.01, knees.min()  # never bent backwards of the foot by 1% of the leg
 
 

@@ -336,3 +336,35 @@ def test_a_foot_whose_release_ends_inside_a_settling_does_not_jump_and_a_settlin
     cut_short = _left_foot(lambda t: 1.4 if 1.0 <= t < 1.02 else t, times)
     plain = _left_foot(None, times)
     assert np.abs(cut_short[times > 1.1] - plain[times > 1.1]).max() < 1e-9
+
+
+def _turning_feet(t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, None]:
+    """Two feet 0.1 m either side of a body turning on the spot at 90 degrees a second from
+    0.2 s, the clips keeping both down (an idle under a keyed turn): lifts [2], positions
+    [2,3] and headings [2] (degrees; the feet face +x at first) at world time t; no hips."""
+    yaw = 90.0 * max(t - 0.2, 0.0)
+    a = math.radians(yaw)
+    side = np.array([[-math.sin(a), math.cos(a)]]) * np.array([[0.1], [-0.1]])
+    return np.zeros(2), np.column_stack([side, np.zeros(2)]), np.full(2, yaw), None
+
+
+def test_a_planted_foot_swivels_on_its_ball_as_the_body_turns_past_pivot_yaw():
+    """A body turning over planted feet: held on its heading, a foot lagged the body's turn
+    by up to YAW_RELEASE (30 degrees), its leg rolled that far in the hip, before it was let
+    go. Now past PIVOT_YAW it swivels on the ball of the foot (BALL of its reach ahead of
+    the ankle, which stays put), lagging by PIVOT_YAW at most."""
+    BALL, PIVOT_YAW = 0.7, 14.0  # locomotion's (named here, not imported, to fail on old code by behaviour)
+    reach = np.full(2, 0.2)
+    plants = FootPlants(_turning_feet, np.full(2, 0.01), np.full(2, 0.03), np.full(2, 0.5), 0.0, reach=reach)
+    times = np.arange(0.0, 0.7, 1 / 240)
+    lags, balls = [], []
+    for t in times:
+        positions, headings = _turning_feet(float(t))[1:3]
+        xy, lift, yaw = plants.held(float(t), positions, headings)
+        assert (lift == 0).all()  # both stay down: the clips keep them so, and the feet swivel
+        lags.append(headings - yaw)
+        h = np.radians(yaw)
+        balls.append(xy + BALL * reach[:, None] * np.stack([np.cos(h), np.sin(h)], 1))
+    lags, balls = np.array(lags), np.array(balls)
+    assert lags.max() == pytest.approx(PIVOT_YAW, abs=1e-9) and lags.max() < 20.0, lags.max()
+    assert np.abs(balls - balls[0]).max() < 1e-9  # the balls of the feet stay put
