@@ -22,6 +22,10 @@ sank to 4.7 mm under the table top; with the denser weights, 0.0 mm (-5 to +9) a
 (-6 to +16), and the crate rests 1.9 mm up. (Expected depth: 3.5 mm above, 4 mm under; the
 crate 2 mm up.)
 
+Both renders are in the scene's rasterize_mode (`assets.sidecar.asset_rasterize_mode`; a
+film's `rasterize_mode:` for its set), as it was trained: classic mode overstates the alpha of
+an antialiased asset's small or thin Gaussians, and that alpha decides which pixels are fused.
+
 Views: the cameras of a camera file, or `orbit_views` on the upper half of a sphere around
 the scene's robust bounds, looking at its centre. Only the upper half: a thin surface (a
 floor of flat Gaussians) seen from both sides gets opposite signed distances in the same
@@ -52,7 +56,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import WORLD_UP, look_at_rotation, rotation_between, unit_vector
 from splatfilm.assets.open3d_loader import load_open3d
-from splatfilm.render import render
+from splatfilm.render import RasterizeMode, render
 from splatfilm.render.projection import depth_planes, quat_scale_to_covar
 
 if TYPE_CHECKING:
@@ -182,7 +186,8 @@ def surfels(gaussians: Gaussians) -> Surfels:
 
 def surface_depth(gaussians: Gaussians, viewmat: np.ndarray, K: np.ndarray, width: int, height: int,
                   backend: str = "auto",
-                  prepared: Surfels | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  prepared: Surfels | None = None,
+                  rasterize_mode: RasterizeMode = "classic") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One pinhole view of the scene for meshing: (rgb [H,W,3] composited over black, alpha
     [H,W], depth [H,W] camera z in scene units, 0 where alpha is 0), float64. The depth is
     the blend of each Gaussian's depth where the pixel ray meets it (`projection.depth_planes`
@@ -192,7 +197,9 @@ def surface_depth(gaussians: Gaussians, viewmat: np.ndarray, K: np.ndarray, widt
     Gaussians, where the photos saw its surface, not of the Gaussians seen through it; an
     opaque surface's depth is unchanged. rgb and alpha are the scene's own (two renders).
     viewmat [4,4] world-to-camera (OpenCV axes), K [3,3] pixels. prepared: `surfels(gaussians)`,
-    where a caller rendering many views made it once."""
+    where a caller rendering many views made it once. rasterize_mode: both renders', the
+    scene's as it was trained (antialiased: each Gaussian's opacity, and each dense one's, times
+    its compensation)."""
     V = torch.tensor(np.asarray(viewmat)[None], dtype=torch.float64)
     Kt = torch.tensor(np.asarray(K)[None], dtype=torch.float64)
     prepared = surfels(gaussians) if prepared is None else prepared
@@ -206,8 +213,9 @@ def surface_depth(gaussians: Gaussians, viewmat: np.ndarray, K: np.ndarray, widt
         # Colour and coverage are the Gaussians' own: the rasterizer's 0.999 cap on a Gaussian's
         # alpha and its stop at a transmittance of 1e-4 keep the true alpha from being read back
         # from the denser render.
-        out = render(gaussians, V, Kt, width, height, backend=backend)
+        out = render(gaussians, V, Kt, width, height, backend=backend, rasterize_mode=rasterize_mode)
         planes = render(prepared.dense, V, Kt, width, height, backend=backend, sh_degree=0,
+                        rasterize_mode=rasterize_mode,
                         features=features.to(device=gaussians.device, dtype=gaussians.dtype))
     alpha = out.alpha[0, ..., 0].double().cpu().numpy()
     dense_alpha = planes.alpha[0, ..., 0].double().cpu().numpy()
@@ -222,11 +230,11 @@ def surface_depth(gaussians: Gaussians, viewmat: np.ndarray, K: np.ndarray, widt
 
 
 def fuse_mesh(gaussians: Gaussians, cameras: Cameras, voxel: float, settings: MeshSettings | None = None,
-              progress: bool = True) -> open3d.geometry.TriangleMesh:
-    """Render every camera, fuse `surface_depth` (alpha >= min_alpha) and colour into a TSDF with
-    `voxel` edge (scene units), and return the extracted open3d (legacy) TriangleMesh: scene
-    frame, vertex colours in [0, 1], vertex normals. SplatfilmError when voxel <= 0 or no view
-    sees an opaque pixel."""
+              progress: bool = True, rasterize_mode: RasterizeMode = "classic") -> open3d.geometry.TriangleMesh:
+    """Render every camera in `rasterize_mode` (the scene's), fuse `surface_depth` (alpha >=
+    min_alpha) and colour into a TSDF with `voxel` edge (scene units), and return the extracted
+    open3d (legacy) TriangleMesh: scene frame, vertex colours in [0, 1], vertex normals.
+    SplatfilmError when voxel <= 0 or no view sees an opaque pixel."""
     settings = settings or MeshSettings()
     o3d = load_open3d()
     o3c = o3d.core
@@ -242,7 +250,7 @@ def fuse_mesh(gaussians: Gaussians, cameras: Cameras, voxel: float, settings: Me
     for i in tqdm(range(len(cameras)), desc="mesh", unit="view", disable=not progress):
         w, h = int(cameras.widths[i]), int(cameras.heights[i])
         rgb, alpha, depth = surface_depth(gaussians, cameras.viewmats[i], cameras.Ks[i], w, h, settings.backend,
-                                          prepared)
+                                          prepared, rasterize_mode)
         keep = alpha >= settings.min_alpha
         if not keep.any():
             continue
@@ -294,8 +302,10 @@ def _in_canonical_order(mesh):
 
 
 def mesh_scene(gaussians: Gaussians, cameras: Cameras | None = None, settings: MeshSettings | None = None,
-               up: np.ndarray = WORLD_UP, progress: bool = True) -> open3d.geometry.TriangleMesh:
-    """The scene's open3d TriangleMesh from `cameras` (scaled to settings.width) or orbit views."""
+               up: np.ndarray = WORLD_UP, progress: bool = True,
+               rasterize_mode: RasterizeMode = "classic") -> open3d.geometry.TriangleMesh:
+    """The scene's open3d TriangleMesh from `cameras` (scaled to settings.width) or orbit views,
+    rendered in `rasterize_mode` (the scene's, as it was trained)."""
     settings = settings or MeshSettings()
     lo, hi = scene_bounds(gaussians)
     voxel = settings.voxel or max(float(np.linalg.norm(hi - lo)) / 200, 1e-4)
@@ -305,7 +315,7 @@ def mesh_scene(gaussians: Gaussians, cameras: Cameras | None = None, settings: M
         cameras = orbit_views(lo, hi, settings.views, settings.width, settings.height, settings.fov_deg, up)
     else:
         cameras = _scaled(cameras, settings.width)
-    return fuse_mesh(gaussians, cameras, voxel, settings, progress)
+    return fuse_mesh(gaussians, cameras, voxel, settings, progress, rasterize_mode)
 
 
 def gltf_root(up: np.ndarray = WORLD_UP) -> np.ndarray:
@@ -376,9 +386,10 @@ def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str |
                       settings: MeshSettings | None = None, progress: bool = True) -> dict:
     """`splatfilm mesh`: mesh a Gaussian scene file and write it (see write_mesh), rendered from
     `cameras_path`, else the capture's cameras recorded beside the scene (SCENE.cameras.json),
-    else orbit views. Returns a summary {vertices, triangles, voxel, views, cameras, seconds,
-    bounds_min, bounds_max}."""
-    from splatfilm.assets.sidecar import cameras_in_asset_frame, read_capture_cameras, sidecar_up
+    else orbit views, in the scene's own rasterize_mode. Returns a summary {vertices, triangles,
+    voxel, views, cameras, seconds, bounds_min, bounds_max}."""
+    from splatfilm.assets.sidecar import (asset_rasterize_mode, cameras_in_asset_frame, read_capture_cameras,
+                                          sidecar_up)
     from splatfilm.io.camera_files import read_cameras
     from splatfilm.io.gaussian_files import load_gaussians
 
@@ -397,7 +408,7 @@ def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str |
     voxel = settings.voxel or max(float(np.linalg.norm(hi - lo)) / 200, 1e-4)
     s = MeshSettings(**{**asdict(settings), "voxel": voxel})
     up = sidecar_up(scene)
-    mesh = mesh_scene(g, cams, s, up, progress)
+    mesh = mesh_scene(g, cams, s, up, progress, asset_rasterize_mode(scene))
     write_mesh(mesh, output, up)
     v = np.asarray(mesh.vertices)
     source = (f"from {cameras_path}" if cameras_path is not None else
@@ -419,7 +430,8 @@ def collision_mesh_path(scene: str | Path) -> Path:
 
 def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, progress: bool = True,
                    max_triangles: int = 60_000, gaussians: Gaussians | None = None,
-                   variant: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   variant: str | None = None,
+                   rasterize_mode: RasterizeMode | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The scene's mesh for physics, (vertices [V,3], triangles [F,3]) in the scene's frame:
     read from SCENE.collision.obj when its record (SCENE.collision.json) names the same scene
     file contents, cameras and settings, else meshed from the capture's cameras recorded beside
@@ -428,7 +440,8 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     `max_triangles` (quadric decimation: collisions need no more, and cost per triangle) and
     written there. `gaussians` with `variant`, their content digest (a film's set after its
     edits or clean): where that is not the file's own, mesh those instead, cached as
-    SCENE.collision-VARIANT.obj."""
+    SCENE.collision-VARIANT.obj. rasterize_mode: the mode to render in (a film's for its set),
+    None: the file's own (`assets.sidecar.asset_rasterize_mode`)."""
     from splatfilm.io.atomic import atomic_path
     from splatfilm.io.cache import CacheEntry
     from splatfilm.io.digest import content_digest, file_digest
@@ -443,13 +456,16 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     changed = gaussians is not None and bool(variant) and variant != scene_sha256
     if changed:
         obj = obj.with_name(f"{scene.stem}.collision-{variant[:16]}.obj")
-    from splatfilm.assets.sidecar import capture_cameras_path, read_capture_cameras
+    from splatfilm.assets.sidecar import asset_rasterize_mode, capture_cameras_path, read_capture_cameras
 
     cameras = read_capture_cameras(scene)
+    mode = rasterize_mode if rasterize_mode is not None else asset_rasterize_mode(scene)
     record = {"version": COLLISION_MESH_VERSION, "scene_sha256": scene_sha256, "settings": asdict(settings),
               "max_triangles": max_triangles,
               "cameras_sha256": file_digest(capture_cameras_path(scene)) if cameras is not None else None,
-              **({"variant": variant} if changed else {})}
+              **({"variant": variant} if changed else {}),
+              # Classic meshes keep the records they were cached under.
+              **({"rasterize_mode": mode} if mode != "classic" else {})}
     record["settings"].pop("backend")  # either backend renders the same images
     cache = CacheEntry(obj.with_suffix(".json"), content_digest(record), indent=2)
     if cache.lookup(obj) is not None:
@@ -463,7 +479,8 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     if progress:
         print(f"meshing {scene.name} for collisions from {len(cameras) if cameras is not None else settings.views} "
               f"{'capture' if cameras is not None else 'orbit'} views (cached beside it as {obj.name})", flush=True)
-    mesh = mesh_scene(gaussians if changed else load_gaussians(scene), cameras, settings, sidecar_up(scene), progress)
+    mesh = mesh_scene(gaussians if changed else load_gaussians(scene), cameras, settings, sidecar_up(scene), progress,
+                      mode)
     if len(mesh.triangles) == 0:
         raise SplatfilmError(f"{scene}: meshing found no surface to collide with")
     if len(mesh.triangles) > max_triangles:

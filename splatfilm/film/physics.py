@@ -302,13 +302,14 @@ def floor_collider(height: float = 0.0) -> Collider:
 
 def scene_collider(kind: str, scene: str | Path | None, placement: Similarity | None = None,
                    mesh_settings: MeshSettings | None = None, progress: bool = True, gaussians: Gaussians | None = None,
-                   variant: str | None = None) -> Collider:
+                   variant: str | None = None, rasterize_mode: str | None = None) -> Collider:
     """The collider of a set asset file placed in the world by `placement` (its asset frame ->
     world). kind "ground": the sidecar's `ground` (record it with `splatfilm ground`), else one
     estimated from the set's Gaussians; "mesh": the scene's collision mesh, made and cached
     beside it on first use (see meshing.collision_mesh), with that ground plane under it when
     the set has one. No scene: the floor z = 0. `gaussians` / `variant`: the set as the film
-    shows it and its digest, meshed in place of its file where it differs (meshing.collision_mesh)."""
+    shows it and its digest, meshed in place of its file where it differs (meshing.collision_mesh);
+    rasterize_mode: the set's as the film renders it, None: the file's own."""
     if scene is None:
         if kind == "mesh":
             raise SplatfilmError("physics collider `mesh` needs a set to mesh; use collider: ground")
@@ -327,7 +328,8 @@ def scene_collider(kind: str, scene: str | Path | None, placement: Similarity | 
         return Collider(plane=plane.transformed(placement))
     from splatfilm.assets.meshing import MeshSettings, collision_mesh
 
-    v, f = collision_mesh(scene, mesh_settings or MeshSettings(), progress, gaussians=gaussians, variant=variant)
+    v, f = collision_mesh(scene, mesh_settings or MeshSettings(), progress, gaussians=gaussians, variant=variant,
+                          rasterize_mode=rasterize_mode)
     if plane is None:
         try:  # the floor under the mesh, where the set has one: it closes holes no camera saw
             plane = estimate_ground(load_gaussians(scene), sidecar_up(scene))
@@ -629,7 +631,8 @@ def physics_motion(spec: PhysicsSpec, asset: Asset, scene: Asset | None, fps: fl
     # it: its digest is then not the file's (meshing.collision_mesh tells them apart).
     collider = scene_collider(spec.collider, scene.source if scene is not None else None, placement,
                               mesh_settings, progress, gaussians=scene.gaussians if scene is not None else None,
-                              variant=scene.digest if scene is not None else None)
+                              variant=scene.digest if scene is not None else None,
+                              rasterize_mode=scene.rasterize_mode if scene is not None else None)
     motion = bake_physics(spec, points, collider, fps, cache_dir)
     if asset.shadow is not None and collider.vertices is not None:
         # On the surface the body rests on, not the set's centres, which can lie a few cm off it or show none.

@@ -280,7 +280,7 @@ def _clean(asset: Asset, cleanup: CleanupSettings, cameras: Cameras, cache: Path
     (Asset.kept)."""
     try:
         keep = cached_supported(asset.source, asset.gaussians, cleanup, cache, cameras=cameras,
-                                scene_sha256=file_sha256)
+                                scene_sha256=file_sha256, rasterize_mode=asset.rasterize_mode)
     except SplatfilmError as e:
         at.fail(str(e))
     _keep(asset, asset.gaussians.select(torch.nonzero(keep).reshape(-1)), keep.cpu().numpy())
@@ -457,7 +457,10 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred
             # asset.digest is still the file's digest (load_asset's): the count's key reuses it.
             deferred.add(str(name), functools.partial(_clean, asset, cleanup, cameras, folder / ".splatfilm-cache",
                                                       a_at["clean"], asset.digest))
-            asset.digest = content_digest((asset.digest + repr(cleanup)).encode())
+            # A non-classic asset's count is in its mode (it was classic's): its key says so, so
+            # frames cached from a classic count are not reused; classic keys stay as they were.
+            counted_in = asset.rasterize_mode if asset.rasterize_mode != "classic" else ""
+            asset.digest = content_digest((asset.digest + repr(cleanup) + counted_in).encode())
         spec = None
         if "physics" in data:
             from splatfilm.film.physics import parse_physics

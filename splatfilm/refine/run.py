@@ -11,6 +11,7 @@ round's pseudo-views and scene. An interrupted refine resumes where it stopped.
 from __future__ import annotations
 
 import io
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -128,8 +129,10 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, tar
     ref = load_refiner(refiner, device="cuda" if backend == "gsplat" else "cpu") if refiner is not None else None
     capture = load_capture(data, work / "capture", downscale=downscale)
     offset = sidecar.origin_offset
-    if offset is not None and capture.cameras.in_offset_frame(offset)[1]:
+    note = capture.cameras.in_asset_frame(offset, data, scene_path)[1] if offset is not None else None
+    if note is not None:
         # The capture the scene was fitted centred from, in its own world: into the scene's frame.
+        print(note, file=sys.stderr)
         capture = capture.translated(-offset)
     lens = sorted(set(capture.cameras.camera_model) - {"PINHOLE"})
     if lens:

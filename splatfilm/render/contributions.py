@@ -5,7 +5,9 @@ alpha * T (its opacity times the transmittance in front of it). Summed over the 
 the area, in pixels, the Gaussian effectively covers in that view: 0 for one hidden behind a
 wall or outside the frame. The sum is read off the renderer's own gradient: with every colour
 set to 1, the derivative of the image's sum with respect to a Gaussian's colour is exactly
-that sum, so both backends count with the same semantics as they render.
+that sum, so both backends count with the same semantics as they render, in the asset's
+`rasterize_mode`: an antialiased Gaussian's alpha is its opacity times its compensation, as
+`render` composites it (classic mode overstates what a small or thin one shows).
 """
 
 from __future__ import annotations
@@ -14,17 +16,19 @@ from collections.abc import Callable
 
 import torch
 
-from splatfilm.render.rasterization import render
+from splatfilm.render.rasterization import RasterizeMode, render
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import C0, rgb_to_sh0
 
 
 def blend_weights(gaussians: Gaussians, cameras: Cameras, backend: str = "auto",
-                  progress: Callable[[int], object] | None = None) -> torch.Tensor:
+                  progress: Callable[[int], object] | None = None,
+                  rasterize_mode: RasterizeMode = "classic") -> torch.Tensor:
     """Per camera and Gaussian, the blend weight summed over the camera's image [C,N] (pixels;
     float32, CPU). cameras: C views at their own sizes; progress: called with each finished
-    camera index, for long runs."""
+    camera index, for long runs; rasterize_mode: `render`'s, the Gaussians' as they were
+    trained."""
     g = gaussians.to("cpu", torch.float32)
     out = torch.zeros(len(cameras), len(g))
     for c in range(len(cameras)):
@@ -34,7 +38,7 @@ def blend_weights(gaussians: Gaussians, cameras: Cameras, backend: str = "auto",
                           g.shN[:, :0].detach())
         viewmats, Ks = cameras[c:c + 1].to_tensors(torch.float32)
         image = render(white, viewmats, Ks, int(cameras.widths[c]), int(cameras.heights[c]), backend=backend,
-                       sh_degree=0)
+                       sh_degree=0, rasterize_mode=rasterize_mode)
         image.rgb[..., 0].sum().backward()
         out[c] = sh0.grad[:, 0, 0].cpu() / C0  # d colour / d sh0 = C0
         if progress is not None:

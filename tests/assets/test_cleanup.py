@@ -139,3 +139,81 @@ def test_a_films_clean_reads_the_asset_file_once(tmp_path, monkeypatch):
     key = digest.content_digest({"scene_sha256": real(scene), "cameras_sha256": real(capture_cameras_path(scene)),
                                  "settings": asdict(CleanupSettings())})
     assert (tmp_path / ".splatfilm-cache" / f"clean-{key[:32]}.json").exists()
+
+
+def test_blend_weights_in_antialiased_mode_add_up_to_the_alpha_render_gives():
+    """blend_weights counted every scene classic: a Gaussian under a pixel across showed in
+    classic mode (its 0.3 px dilation at full opacity) far more than an antialiased asset
+    renders it. In the asset's mode its weights sum to the alpha `render` composites there."""
+    from splatfilm.render import render
+
+    g, cams, n_wall = wall_with_floaters()
+    small = splats(g.means.numpy(), size=0.004, opacity=0.9)  # ~0.05 px at 3 m: sub-pixel splats
+    viewmats, Ks = cams.to_tensors(torch.float32)
+    sums = {}
+    for mode in ("classic", "antialiased"):
+        w = blend_weights(small, cams, backend="cpu", rasterize_mode=mode)
+        alpha = render(small, viewmats, Ks, 48, 48, backend="cpu", rasterize_mode=mode).alpha
+        np.testing.assert_allclose(w.sum(dim=1).numpy(), alpha.sum(dim=(1, 2, 3)).numpy(), rtol=1e-4)
+        # The lone floater in camera 0: its own weight is all the alpha it leaves in the image.
+        alone = render(small.select(torch.tensor([n_wall])), viewmats[:1], Ks[:1], 48, 48, backend="cpu",
+                       rasterize_mode=mode).alpha
+        assert float(w[0, n_wall]) == pytest.approx(float(alone.sum()), rel=1e-4)
+        sums[mode] = w.sum(dim=1)
+    assert torch.all(sums["antialiased"] < 0.2 * sums["classic"]), sums
+    np.testing.assert_array_equal(blend_weights(small, cams, backend="cpu").numpy(),
+                                  blend_weights(small, cams, "cpu", None, "classic").numpy())
+
+
+def test_clean_counts_an_antialiased_asset_in_its_mode(tmp_path, monkeypatch):
+    """`clean` and a film's `clean:` counted an antialiased asset's blend weights in classic
+    mode; they take its mode (its sidecar's, or a film's `rasterize_mode:` for it). The count's
+    cache key says so where it is not classic (a classic count keeps its key, above)."""
+    from dataclasses import asdict
+
+    from splatfilm.assets.sidecar import Sidecar, sidecar_path
+    from splatfilm.film import parse_film
+    from splatfilm.io import digest
+
+    g, cams, _ = wall_with_floaters()
+    scene = tmp_path / "set.ply"
+    save_gaussians(scene, g)
+    write_transforms_json(capture_cameras_path(scene), cams)
+    Sidecar({"rasterize_mode": "antialiased"}).write(sidecar_path(scene))
+    real, modes = blend_weights, []
+
+    def recording(*a, **k):
+        modes.append(k.get("rasterize_mode", a[4] if len(a) > 4 else "classic"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(cleanup, "blend_weights", recording)
+    cleanup.clean_asset(scene, tmp_path / "clean.ply", settings=CleanupSettings(width=16), backend="cpu",
+                        progress=False)
+    assert modes == ["antialiased"]
+    assert json.loads((tmp_path / "clean.json").read_text())["rasterize_mode"] == "antialiased"
+
+    cache = tmp_path / "cache"
+    settings = CleanupSettings(width=16)
+    for mode, counted in (("classic", True), ("antialiased", True), (None, False), ("antialiased", False)):
+        modes.clear()
+        cleanup.cached_supported(scene, g, settings, cache, backend="cpu", progress=False, rasterize_mode=mode)
+        assert modes == (["antialiased" if mode is None else mode] if counted else []), (mode, modes)
+    record = {"scene_sha256": digest.file_digest(scene),
+              "cameras_sha256": digest.file_digest(capture_cameras_path(scene)), "settings": asdict(settings)}
+    for extra in ({}, {"rasterize_mode": "antialiased"}):
+        assert (cache / f"clean-{digest.content_digest({**record, **extra})[:32]}.json").exists()
+
+    # A film's set: in its own mode, or the script's for it.
+    script = {"resolution": [32, 18], "assets": {"set": {"file": "set.ply", "clean": {"width": 17}}},
+              "shots": [{"frames": 2, "camera": {"position": [0, -3, 0], "look_at": [0, 1, 0]}}]}
+    for override, expected in ((None, "antialiased"), ("classic", "classic")):
+        if override is not None:
+            script["assets"]["set"]["rasterize_mode"] = override
+        (tmp_path / "film.yaml").write_text(yaml.safe_dump(script))
+        modes.clear()
+        shown = parse_film(tmp_path / "film.yaml").world.assets["set"]
+        assert modes == [expected]
+        # Its frames' key: a classic count's is the one it always had; an antialiased count's
+        # is not the classic count's (frames of it, cached before, are not taken for it).
+        classic_key = digest.content_digest((digest.file_digest(scene) + repr(CleanupSettings(width=17))).encode())
+        assert (shown.digest == classic_key) == (expected == "classic")

@@ -355,3 +355,62 @@ def test_collision_mesh_renders_from_the_capture_cameras_recorded_beside_the_sce
     assert len(seen) == 2 and len(seen[-1]) == 5
     collision_mesh(scene, coarse, progress=False)
     assert len(seen) == 2  # and cached
+
+
+def test_surface_depth_renders_in_the_scenes_rasterize_mode():
+    """An antialiased scene's small or thin Gaussians render fainter than classic mode draws
+    them, and surface_depth's alpha decides which pixels are fused (min_alpha 0.5). A 3 mm
+    cable seen from 3 m (0.05 px across) rendered classic at alpha 0.999 over 68 pixels and was
+    meshed; antialiased, as such a scene renders, it shows at 0.10 and is not."""
+    from helpers import splats
+
+    x = np.arange(-1, 1, 0.01)
+    g = splats(np.c_[x, np.zeros_like(x), np.full_like(x, 0.5)], size=0.003, opacity=0.9)
+    g = Gaussians(g.means, g.quats, g.scales + torch.log(torch.tensor([3.0, 1.0, 1.0])), g.opacities, g.sh0, g.shN)
+    w, h = 64, 48
+    V = look_at_viewmat(np.array([0.0, -3.0, 0.5]), np.array([0.0, 0.0, 0.5]), np.array([0.0, 0.0, 1.0]))
+    K = np.array([[50.0, 0, w / 2], [0, 50.0, h / 2], [0, 0, 1]])
+    vt, kt = torch.tensor(V[None], dtype=torch.float32), torch.tensor(K[None], dtype=torch.float32)
+    for mode, fused in (("classic", True), ("antialiased", False)):
+        rgb, alpha, depth = surface_depth(g, V, K, w, h, "cpu", rasterize_mode=mode)
+        out = render(g, vt, kt, w, h, backend="cpu", rasterize_mode=mode)
+        np.testing.assert_array_equal(alpha, out.alpha[0, ..., 0].double().numpy())
+        np.testing.assert_array_equal(rgb, out.rgb[0].double().numpy())
+        assert bool((alpha >= MeshSettings().min_alpha).any()) == fused, (mode, alpha.max())
+        seen = alpha > 0.05
+        assert seen.sum() > 60 and np.abs(depth[seen] - 3.0).max() < 5e-3  # on the cable either way
+    assert surface_depth(g, V, K, w, h, "cpu")[1].max() > 0.99  # classic by default
+
+
+def test_mesh_and_collision_meshes_render_a_scene_in_its_rasterize_mode(tmp_path, monkeypatch, capsys):
+    """`mesh` and the collision mesh rendered every scene classic; they take the asset's mode
+    (its sidecar's rasterize_mode, an .spz flag) or a film's for it. A classic mesh's cache
+    record is the one it always had; an antialiased one's says so, and is not the classic's."""
+    import json
+
+    from splatfilm.assets import meshing
+    from splatfilm.assets.sidecar import Sidecar, sidecar_path
+
+    scene = tmp_path / "set.ply"
+    save_gaussians(scene, box_on_floor())
+    coarse = MeshSettings(voxel=0.06, views=8, width=64, height=48)
+    real, modes = meshing.render, []
+    monkeypatch.setattr(meshing, "render",
+                        lambda *a, **k: modes.append(k.get("rasterize_mode", "classic")) or real(*a, **k))
+    record = collision_mesh_path(scene).with_suffix(".json")
+    collision_mesh(scene, coarse, progress=False)
+    assert modes and set(modes) == {"classic"} and "rasterize_mode" not in json.loads(record.read_text())
+    Sidecar({"rasterize_mode": "antialiased"}).write(sidecar_path(scene))
+    modes.clear()
+    collision_mesh(scene, coarse, progress=False)  # the file's own mode: meshed again, in it
+    assert len(modes) == 2 * 8 and set(modes) == {"antialiased"}
+    assert json.loads(record.read_text())["rasterize_mode"] == "antialiased"
+    modes.clear()
+    collision_mesh(scene, coarse, progress=False)
+    assert not modes  # cached
+    collision_mesh(scene, coarse, progress=False, rasterize_mode="classic")  # a film's override
+    assert modes and set(modes) == {"classic"} and "rasterize_mode" not in json.loads(record.read_text())
+    modes.clear()
+    assert main(["mesh", str(scene), "-o", str(tmp_path / "set.mesh.ply"), "--voxel", "0.06", "--views", "4",
+                 "--width", "64", "--height", "48", "--backend", "cpu"]) == 0
+    assert len(modes) == 2 * 4 and set(modes) == {"antialiased"}

@@ -619,7 +619,7 @@ def test_a_cleaned_set_is_cleaned_once_before_what_reads_it(film_dir, monkeypatc
     _edit(film_dir, change)
     counted, baked_against = [], []
 
-    def supported(gaussians, cameras, settings=None, backend="auto", progress=False):
+    def supported(gaussians, cameras, settings=None, backend="auto", progress=False, rasterize_mode="classic"):
         counted.append(len(gaussians))
         return gaussians.means[:, 0] < 1.5  # a strip at x > 1.5 "no view supports"
 

@@ -401,3 +401,26 @@ def test_a_body_at_rest_on_its_side_has_its_shadow_under_the_face_it_lies_on(mon
     patch = world.shadow_patch("cube", m.end)
     assert patch is not None and np.allclose(patch.means[:, 2].numpy(), top + 0.01, atol=1e-3)
     assert np.linalg.norm(patch.means.double().numpy()[:, :2].mean(axis=0) - middle) < 0.01  # was 0.1
+
+
+@pytest.mark.parametrize("mode", ["classic", "antialiased"])
+def test_a_films_set_is_meshed_for_collisions_in_its_rasterize_mode(tmp_path, monkeypatch, mode):
+    """The film's set (in its mode: its file's, or the script's for it) is meshed in that mode;
+    its collision mesh was rendered classic whatever the set."""
+    from splatfilm.assets import meshing
+
+    scene = tmp_path / "set.ply"
+    g = splats(np.array([[0.0, 0.0, 0.0], [0.1, 0.0, 0.0]]))
+    save_gaussians(scene, g)
+    asked = []
+
+    def mesh(*a, **k):
+        asked.append(k.get("rasterize_mode"))
+        raise SplatfilmError("stop here")
+
+    monkeypatch.setattr(meshing, "collision_mesh", mesh)
+    set_asset = Asset("set", g, source=str(scene), digest=file_digest(scene), rasterize_mode=mode)
+    with pytest.raises(SplatfilmError, match="stop here"):
+        physics_motion(PhysicsSpec(position=[0, 0, 1.0], collider="mesh", duration=1.0), prop(), set_asset, FPS, None,
+                       progress=False)
+    assert asked == [mode]

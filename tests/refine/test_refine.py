@@ -377,3 +377,37 @@ def test_refine_refuses_a_lens_capture(tmp_path):
     cams = load_capture(folder, tmp_path / "w").cameras
     with pytest.raises(SplatfilmError, match="refine takes pinhole .* OPENCV_FISHEYE"):
         run_refine(tmp_path / "scene.ply", folder, tmp_path / "out.ply", cams, progress=False)
+
+
+def test_refine_notes_a_capture_it_moves_into_the_scenes_frame(tmp_path, monkeypatch, capsys):
+    """A scene fitted centred from a capture far from the origin (frame.origin_offset) refines
+    against that capture moved into its frame; refine moved it without a word, where `clean`,
+    `mesh` and `render-cameras` say so (`Cameras.in_asset_frame`'s note)."""
+    from splatfilm.assets.sidecar import Sidecar, sidecar_path
+    from splatfilm.io.gaussian_files import save_gaussians
+    from splatfilm.refine import run
+
+    offset = np.array([2e5, -1e5, 40.0])
+    data = make_capture(tmp_path / "cap", n_views=2, points=False)
+    meta = json.loads((data / "transforms.json").read_text())
+    for frame in meta["frames"]:  # the capture in its own world, far from the origin
+        frame["transform_matrix"] = (np.array(frame["transform_matrix"]) + np.pad(offset[:, None], ((0, 1), (3, 0)))
+                                     ).tolist()
+    (data / "transforms.json").write_text(json.dumps(meta))
+    scene = tmp_path / "scene.ply"
+    save_gaussians(scene, textured_wall())
+    Sidecar({"frame": {"origin_offset": offset.tolist()}}).write(sidecar_path(scene))
+    seen = []
+
+    def stop(capture, *a, **k):
+        seen.append(capture.cameras)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(run, "scene_refiner_for", stop)
+    with pytest.raises(RuntimeError, match="stop here"):
+        run.run_refine(scene, data, tmp_path / "out.ply", cams_along([(0.0, -3.0, 1.0)]), progress=False,
+                       distill_cfg=DistillConfig(backend="cpu"), pair_cfg=PairConfig(backend="cpu"))
+    own = load_capture(make_capture(tmp_path / "own", n_views=2, points=False), tmp_path / "w").cameras
+    np.testing.assert_allclose(seen[0].centers, own.centers, atol=1e-6)
+    err = capsys.readouterr().err
+    assert f"note: {data}: in the capture's world, scene.ply's frame moved by its origin_offset" in err
