@@ -33,7 +33,8 @@ nearly straight bends the foot's way.
 Foot plants. A foot the clips lift less than PLANT_LIFT of its leg's length is planted and
 held where it stands along the ground, heading as it was put down
 (`splatfilm.scene.locomotion.FootPlants`), until they lift it past RELEASE_LIFT, carry it
-RELEASE_RADIUS of its leg's length away, turn it locomotion.YAW_RELEASE degrees, or until
+RELEASE_RADIUS of its leg's length away (or turn it locomotion.YAW_RELEASE degrees, where the
+plants are given no foot reach to swivel about), or until
 holding it would lower the pelvis RELEASE_DROP of the leg below where the clips' own foot has
 it (the hips of the clips' pose against the leg at full stretch); a foot let go steps
 back to where and how the clips put it. In a crossfade from a walk into an idle the planted
@@ -44,7 +45,8 @@ stays planted, the one the blend puts down is planted where the idle will stand 
 other then steps there; a body turning over a planted foot
 does not spin it about its ankle (the toe would skate): past locomotion.PIVOT_YAW the foot
 swivels on its ball, its heel raised by up to PIVOT_HEEL degrees, so the thigh rolls little
-against the pelvis, until the clips lift it and it steps round.
+against the pelvis, until it is let go as above (the clips lift it, the body carries it off
+its plant, the hips would drop for it) and steps round.
 
 Heel peel. A foot held behind the hips (planted while the other steps, or stepping back from
 its plant) that the leg could reach only by lowering the pelvis RELEASE_DROP of the leg below

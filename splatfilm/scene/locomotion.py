@@ -216,7 +216,7 @@ class FootPlants:
                 go = smoothstep(np.clip((u[off] - LIFT_FIRST) / (1.0 - 2.0 * LIFT_FIRST), 0.0, 1.0))
                 ride[off] = fade_from[fading][off] * (1.0 - go[:, None]) + there * go[:, None]
                 step = turn_from[fading][off] + wrap_degrees(to[:, 2] - turn_from[fading][off]) * go
-                turned[off] = turned[off] * (1.0 - go) + step * go
+                turned[off] = turned[off] + wrap_degrees(step - turned[off]) * go  # the short way round
                 rest[off] = 1.0 - go
             out[fading] = ride
             yaw[fading] = turned

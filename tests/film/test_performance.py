@@ -287,6 +287,29 @@ def test_turning_on_the_spot_swivels_a_planted_foot_on_its_ball_and_keeps_the_th
     assert (moved * still).sum() < 0.005, (moved * still).sum()  # metres, summed over the turn
 
 
+def test_a_foot_stepping_round_across_the_half_turn_takes_the_short_way(assets, tmp_path):
+    """A foot let go from swivelling blended its heading toward its landing one in a straight
+    line: where the two lay either side of +-180 degrees (an idle keyed from 150 to 330), it
+    spun the long way round, 130 degrees and 126 mm in one frame."""
+    folder = _copy(assets, tmp_path)
+    hero = {"animation": {"keyframes": [{"time": 0.0, "position": [0, 0, 0], "yaw": 150},
+                                        {"time": 0.5, "position": [0, 0, 0], "yaw": 150},
+                                        {"time": 1.5, "position": [0, 0, 0], "yaw": 330}]},
+            "clips": [{"clip": "idle", "start": 0.0}], "ik": {"legs": LEGS}}
+    world = parse_film(_film(folder, hero)).world
+    asset, perf = world.assets["hero"], world.assets["hero"].performance
+    feet = [c for _, _, c in perf.ik.legs]
+    yaw, pos = [], []
+    for t in np.arange(0.4, 2.2, 1 / 96):
+        G, W = world.joint_globals("hero", float(t)), asset.world_transform(float(t))
+        R = W.rotation @ G[feet, :3, :3]
+        yaw.append(np.degrees(np.arctan2(R[:, 1, 2], R[:, 0, 2])))
+        pos.append(W.apply(G[feet, :3, 3]))
+    turn = np.abs((np.diff(yaw, axis=0) + 180) % 360 - 180).max()
+    move = np.linalg.norm(np.diff(pos, axis=0), axis=-1).max()
+    assert turn < 8.0 and move < 0.025, (turn, move)  # 4.8 degrees and 17.6 mm from any other start
+
+
 def test_a_body_keyed_round_over_planted_feet_neither_skates_nor_spins_a_foot_on_the_floor(assets, tmp_path):
     """An idle keyed round 180 degrees in a second over its planted feet: a foot let go from
     swivelling on its ball went on with the clips' foot, carried round the turning body, and
