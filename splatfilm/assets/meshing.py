@@ -460,6 +460,10 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
 
     cameras = read_capture_cameras(scene)
     mode = rasterize_mode if rasterize_mode is not None else asset_rasterize_mode(scene)
+    if mode != asset_rasterize_mode(scene):
+        # Another mode than the file's own (a film's override) gets a file of its own: two films
+        # rendering one set either way would otherwise mesh it again each time, in turn.
+        obj = obj.with_name(f"{obj.stem}-{mode}.obj")
     record = {"version": COLLISION_MESH_VERSION, "scene_sha256": scene_sha256, "settings": asdict(settings),
               "max_triangles": max_triangles,
               "cameras_sha256": file_digest(capture_cameras_path(scene)) if cameras is not None else None,

@@ -409,8 +409,14 @@ def test_mesh_and_collision_meshes_render_a_scene_in_its_rasterize_mode(tmp_path
     collision_mesh(scene, coarse, progress=False)
     assert not modes  # cached
     collision_mesh(scene, coarse, progress=False, rasterize_mode="classic")  # a film's override
-    assert modes and set(modes) == {"classic"} and "rasterize_mode" not in json.loads(record.read_text())
+    override = record.with_name(f"{collision_mesh_path(scene).stem}-classic.json")
+    assert modes and set(modes) == {"classic"} and "rasterize_mode" not in json.loads(override.read_text())
+    # Each has a file of its own: two films rendering the set either way do not mesh it in turn.
+    assert json.loads(record.read_text())["rasterize_mode"] == "antialiased"
     modes.clear()
+    collision_mesh(scene, coarse, progress=False)
+    collision_mesh(scene, coarse, progress=False, rasterize_mode="classic")
+    assert not modes
     assert main(["mesh", str(scene), "-o", str(tmp_path / "set.mesh.ply"), "--voxel", "0.06", "--views", "4",
                  "--width", "64", "--height", "48", "--backend", "cpu"]) == 0
     assert len(modes) == 2 * 4 and set(modes) == {"antialiased"}
