@@ -130,7 +130,9 @@ class FootPlants:
     radius [F]: metres a clip may carry a planted foot away before it is let go. begin:
     world seconds before which nothing moves (feet are as the clips put them). reach [F]:
     metres from the foot joint to its toe along the ground, so that a foot stepping round
-    lifts its toe clear of the floor (None: 0). leg_length [F]: metres from the hip to the
+    lifts its toe clear of the floor, and a planted foot swivels on its ball (BALL of it) once
+    the clips have turned pivot_yaw degrees past it (None, or 0 for a foot: it is held, and let
+    go at yaw_release degrees). leg_length [F]: metres from the hip to the
     foot joint at full stretch (None: the hips are not watched); release_drop [F]: metres
     the hips may have to drop for a planted foot beyond what the clips' own foot needs (given
     with leg_length); normal [3]: the ground's, that a held foot moves along. settle: the
@@ -201,8 +203,8 @@ class FootPlants:
             goal = np.where(aim[fading, None], dest[fading], out[fading])
             ride = clip + gap * (1.0 - s)[:, None] + (goal - clip) * s[:, None]
             spin = wrap_degrees(turn_from[fading] - yaw[fading])
-            if self.reach is not None:  # a foot that pivots lags the clips' by pivot_yaw at most, stepping too
-                spin = np.clip(spin, -self.pivot_yaw, self.pivot_yaw)
+            # a foot that swivels lags the clips' by pivot_yaw at most, stepping too
+            spin = np.where(self._swivels()[fading], np.clip(spin, -self.pivot_yaw, self.pivot_yaw), spin)
             turned = yaw[fading] + spin * (1.0 - s)
             # A foot let go from swivelling on its ball while the clips keep it down (a body
             # turning over it) steps from where it stands to where and as they put it at the
@@ -246,10 +248,16 @@ class FootPlants:
         if self.reach is None:
             return out, yaw
         lag = wrap_degrees(np.asarray(headings, np.float64)[planted] - yaw)
-        turn = np.where(np.abs(lag) > self.pivot_yaw, lag - np.sign(lag) * self.pivot_yaw, 0.0)
+        turn = np.where((np.abs(lag) > self.pivot_yaw) & self._swivels()[planted],
+                        lag - np.sign(lag) * self.pivot_yaw, 0.0)
         ball = BALL * self.reach[planted, None]
         out += ball * (self._ahead(yaw) - self._ahead(yaw + turn))
         return out, yaw + turn
+
+    def _swivels(self) -> np.ndarray:
+        """Which feet [F] swivel on their ball: those with a reach (a foot no Gaussians follow has
+        0, no ball to swivel on: held, it is let go at yaw_release, not spun about its ankle)."""
+        return np.zeros(len(self.release_lift), bool) if self.reach is None else self.reach > 0
 
     def _ahead(self, headings: np.ndarray) -> np.ndarray:
         """Unit directions along the ground [N,2] (world x, y: a held foot moves along the
@@ -318,7 +326,7 @@ class FootPlants:
         # A foot swivelling on its ball (the body turning on the spot over it) is carried off
         # its plant as the hips turn about their middle, not about it: stepped round while the
         # other was still in the air, both feet left the floor at once.
-        pivoting = self.reach is not None and (wanted & (spin >= self.pivot_yaw - 1e-6)).any()
+        pivoting = (wanted & self._swivels() & (spin >= self.pivot_yaw - 1e-6)).any()
         if (settling or pivoting) and len(planted) > 1 and wanted.any() and not (planted & ~lifted & ~wanted).any():
             # While the clips settle their feet, one stays on the ground: a foot they would keep down, that its plant
             # would only carry too far or drop the hips for (its heel peels instead, in
@@ -334,7 +342,7 @@ class FootPlants:
         fade_clip[let_go] = positions[let_go, :2]
         aim[let_go] = t < until[let_go]
         swung[let_go] = (spin[let_go] >= self.pivot_yaw - 1e-6) & (lifts[let_go] <= self.release_lift[let_go]) \
-            & (self.reach is not None)
+            & self._swivels()[let_go]
         if swung[let_go].any():  # `_held`: where the clips put it as its step ends
             _, ahead, ahead_yaw, _ = self.sample(t + self.release_time)
             land[let_go & swung] = np.column_stack([ahead[:, :2], ahead_yaw])[let_go & swung]

@@ -368,3 +368,24 @@ def test_a_planted_foot_swivels_on_its_ball_as_the_body_turns_past_pivot_yaw():
     lags, balls = np.array(lags), np.array(balls)
     assert lags.max() == pytest.approx(PIVOT_YAW, abs=1e-9) and lags.max() < 20.0, lags.max()
     assert np.abs(balls - balls[0]).max() < 1e-9  # the balls of the feet stay put
+
+
+def test_a_foot_without_a_ball_is_held_then_let_go_not_spun_about_its_ankle():
+    """A foot no Gaussians follow has reach 0: it swivelled about its ankle (the spin on the
+    floor the plants exist to stop), its heading never let go. It is held and let go at
+    yaw_release, as plants without reaches do; a foot with a ball swivels, lagging 14 degrees."""
+    def feet(t):
+        yaw = 120.0 * max(t - 0.2, 0.0) + 30 * math.sin(3 * t)
+        a = math.radians(yaw)
+        side = np.array([[-math.sin(a), math.cos(a)]]) * np.array([[0.1], [-0.1]])
+        pos = np.column_stack([side + np.array([0.2 * t, 0.0]), np.zeros(2)])
+        lifts = np.array([max(0, math.sin(4 * t)) * 0.05, max(0, -math.sin(4 * t)) * 0.05])
+        return lifts, pos, np.full(2, yaw), None
+
+    plants = FootPlants(feet, np.full(2, 0.01), np.full(2, 0.03), np.full(2, 0.15), 0.0, reach=np.array([0.0, 0.2]))
+    lags = []
+    for t in np.arange(0, 6, 1 / 24):
+        positions, headings = feet(float(t))[1:3]
+        lags.append(headings - plants.held(float(t), positions, headings)[2])
+    worst = np.abs(np.array(lags)).max(axis=0)
+    assert worst[0] > 25.0 and worst[1] == pytest.approx(14.0, abs=1e-6), worst
