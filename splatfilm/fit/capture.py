@@ -140,6 +140,13 @@ def _read_loss_mask(path: Path) -> np.ndarray:
     im = read_photo(path) if path.suffix.lower() in IMAGE_SUFFIXES else None
     if im is None:
         raise SplatfilmError(f"{path}: mask is not an image file")
+    from PIL import Image
+
+    with Image.open(path) as raw:
+        if raw.mode in ("I;16", "I;16L", "I;16B", "I"):
+            # Read as stored: a 16-bit mask of 0 and 1 (as a label tool writes it) is kept where
+            # 1; brought down to 8 bits (read_photo) every pixel was 0, the whole image left out.
+            return np.asarray(raw)[..., None] > 0
     return im[..., 0:1] > 0
 
 

@@ -164,3 +164,14 @@ def test_downscale_reads_masks_n_beside_images_n(capture_dir, tmp_path):
     cap = load_capture(folder, tmp_path / "w", downscale=2)
     assert cap.images[0].shape == (24, 32, 3) and not cap.is_object
     assert all(v[:18].all() and not v[18:].any() for v in cap.valid)
+
+
+def test_a_sixteen_bit_mask_of_zeros_and_ones_keeps_its_ones(capture_dir, tmp_path):
+    """A 16-bit mask of 0 and 1 (as label tools write them) was brought down to 8 bits first,
+    every pixel 0: the whole image left out of the loss without a word."""
+    folder = tmp_path / "ns"
+    shutil.copytree(capture_dir, folder)
+    keep = _with_mask(folder, rows=12)
+    Image.fromarray(keep[..., 0].astype(np.uint16)).save(folder / "masks" / "mask.png")  # I;16
+    cap = load_capture(folder, tmp_path / "w")
+    assert all(np.array_equal(v, keep) for v in cap.valid)
