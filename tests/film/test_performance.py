@@ -287,16 +287,20 @@ def test_turning_on_the_spot_swivels_a_planted_foot_on_its_ball_and_keeps_the_th
     assert (moved * still).sum() < 0.005, (moved * still).sum()  # metres, summed over the turn
 
 
+def _keyed_half_turn(assets, tmp_path, yaw: float):
+    """The world of the test figure idling, keyed round 180 degrees from `yaw` between 0.5 and
+    1.5 s over its planted feet."""
+    keys = [(0.0, yaw), (0.5, yaw), (1.5, yaw + 180.0)]
+    hero = {"animation": {"keyframes": [{"time": t, "position": [0, 0, 0], "yaw": y} for t, y in keys]},
+            "clips": [{"clip": "idle", "start": 0.0}], "ik": {"legs": LEGS}}
+    return parse_film(_film(_copy(assets, tmp_path), hero)).world
+
+
 def test_a_foot_stepping_round_across_the_half_turn_takes_the_short_way(assets, tmp_path):
     """A foot let go from swivelling blended its heading toward its landing one in a straight
     line: where the two lay either side of +-180 degrees (an idle keyed from 150 to 330), it
     spun the long way round, 130 degrees and 126 mm in one frame."""
-    folder = _copy(assets, tmp_path)
-    hero = {"animation": {"keyframes": [{"time": 0.0, "position": [0, 0, 0], "yaw": 150},
-                                        {"time": 0.5, "position": [0, 0, 0], "yaw": 150},
-                                        {"time": 1.5, "position": [0, 0, 0], "yaw": 330}]},
-            "clips": [{"clip": "idle", "start": 0.0}], "ik": {"legs": LEGS}}
-    world = parse_film(_film(folder, hero)).world
+    world = _keyed_half_turn(assets, tmp_path, 150.0)
     asset, perf = world.assets["hero"], world.assets["hero"].performance
     feet = [c for _, _, c in perf.ik.legs]
     yaw, pos = [], []
@@ -317,12 +321,7 @@ def test_a_body_keyed_round_over_planted_feet_neither_skates_nor_spins_a_foot_on
     body (11 mm over the turn when held flat till let go at 30 degrees, more so). Now
     it rises before it moves and comes to rest where and as the clips put it at its step's
     end before it touches: the ball and heel of a foot on the floor stay put."""
-    folder = _copy(assets, tmp_path)
-    hero = {"animation": {"keyframes": [{"time": 0.0, "position": [0, 0, 0], "yaw": 0},
-                                        {"time": 0.5, "position": [0, 0, 0], "yaw": 0},
-                                        {"time": 1.5, "position": [0, 0, 0], "yaw": 180}]},
-            "clips": [{"clip": "idle", "start": 0.0}], "ik": {"legs": LEGS}}
-    world = parse_film(_film(folder, hero)).world
+    world = _keyed_half_turn(assets, tmp_path, 0.0)
     asset, perf = world.assets["hero"], world.assets["hero"].performance
     ik, rest = perf.ik, perf.rig.rest_globals()
     up = asset.local.rotation.T @ np.array([0.0, 0.0, 1.0])

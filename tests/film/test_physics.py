@@ -344,19 +344,26 @@ def test_mesh_collider_is_the_set_as_the_film_shows_it(tmp_path):
     assert abs(edited.positions[-1, 0]) < 0.05
 
 
+def _platform_collider(monkeypatch, top: float, half: float = 0.5):
+    """The set's collider made a box `top` m high, 2 `half` m square, on the floor z = 0 (a
+    stand-in for meshing): (its ground plane, corners [8,3], triangles [12,3])."""
+    box = np.array([[x, y, z] for z in (0.0, top) for y in (-half, half) for x in (-half, half)])
+    faces = np.array([[4, 5, 7], [4, 7, 6], [0, 2, 3], [0, 3, 1], [0, 1, 5], [0, 5, 4],
+                      [2, 6, 7], [2, 7, 3], [0, 4, 6], [0, 6, 2], [1, 3, 7], [1, 7, 5]])
+    plane = GroundPlane(np.array([0.0, 0.0, 1.0]), 0.0)
+    monkeypatch.setattr(physics, "scene_collider",
+                        lambda *a, **k: physics.Collider(plane=plane, vertices=box, triangles=faces))
+    return plane, box, faces
+
+
 def test_a_bodys_contact_shadow_is_laid_on_the_mesh_it_collides_with(monkeypatch):
     """physics_motion gives the body's contact shadow its collider's mesh (film.shadow), so the
     shadow lies where the body rests: on a platform 0.4 m up that the set's centres (a floor
     alone) do not show."""
     from splatfilm.film.shadow import ContactShadow, set_surface
 
-    top, h = 0.4, 0.5
-    box = np.array([[x, y, z] for z in (0.0, top) for y in (-h, h) for x in (-h, h)])
-    faces = np.array([[4, 5, 7], [4, 7, 6], [0, 2, 3], [0, 3, 1], [0, 1, 5], [0, 5, 4],
-                      [2, 6, 7], [2, 7, 3], [0, 4, 6], [0, 6, 2], [1, 3, 7], [1, 7, 5]])
-    plane = GroundPlane(np.array([0.0, 0.0, 1.0]), 0.0)
-    monkeypatch.setattr(physics, "scene_collider",
-                        lambda *a, **k: physics.Collider(plane=plane, vertices=box, triangles=faces))
+    top = 0.4
+    plane, box, faces = _platform_collider(monkeypatch, top)
     u = np.arange(-1, 1, 0.05)
     a, b = np.meshgrid(u, u)
     floor = splats(np.c_[a.ravel(), b.ravel(), np.zeros(a.size)])
@@ -380,13 +387,8 @@ def test_a_body_at_rest_on_its_side_has_its_shadow_under_the_face_it_lies_on(mon
     lies under that middle, not under the base (half of it off the cube)."""
     from splatfilm.film.shadow import ContactShadow
 
-    top, h = 0.4, 0.5
-    box = np.array([[x, y, z] for z in (0.0, top) for y in (-h, h) for x in (-h, h)])
-    faces = np.array([[4, 5, 7], [4, 7, 6], [0, 2, 3], [0, 3, 1], [0, 1, 5], [0, 5, 4],
-                      [2, 6, 7], [2, 7, 3], [0, 4, 6], [0, 6, 2], [1, 3, 7], [1, 7, 5]])
-    plane = GroundPlane(np.array([0.0, 0.0, 1.0]), 0.0)
-    monkeypatch.setattr(physics, "scene_collider",
-                        lambda *a, **k: physics.Collider(plane=plane, vertices=box, triangles=faces))
+    top = 0.4
+    plane, box, faces = _platform_collider(monkeypatch, top)
     body = prop()
     body.shadow = ContactShadow(plane, 0.07)
     m = physics_motion(PhysicsSpec(position=[0.0, 0.0, 0.55], rotation=euler_xyz_rotation(np.array([90.0, 0.0, 0.0])),
