@@ -180,33 +180,15 @@ def _empty_failures() -> list[str]:
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU for gsplat")
-def test_per_gaussian_rasterize_modes_on_gsplat_match_the_cpu_backend():
+@pytest.mark.parametrize("checks", [
+    _mixed_failures,  # per-Gaussian rasterize modes match the cpu backend
+    _sh4_failures,  # SH degree 4, with gradients
+    _options_failures,  # features, planes and lower SH degrees
+    _empty_failures,  # an empty scene is the background
+], ids=["rasterize_modes", "sh_degree_4", "features_planes_sh", "empty_scene"])
+def test_gsplat_matches_the_cpu_backend(checks):
     pytest.importorskip("gsplat")
-    failures = _mixed_failures()
-    assert not failures, "; ".join(failures)
-
-
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU for gsplat")
-def test_sh_degree_4_on_gsplat_matches_the_cpu_backend():
-    pytest.importorskip("gsplat")
-    failures = _sh4_failures()
-    assert not failures, "; ".join(failures)
-
-
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU for gsplat")
-def test_features_planes_and_lower_sh_degrees_on_gsplat_match_the_cpu_backend():
-    pytest.importorskip("gsplat")
-    failures = _options_failures()
-    assert not failures, "; ".join(failures)
-
-
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU for gsplat")
-def test_an_empty_scene_on_gsplat_is_the_background():
-    pytest.importorskip("gsplat")
-    failures = _empty_failures()
+    failures = checks()
     assert not failures, "; ".join(failures)
 
 
