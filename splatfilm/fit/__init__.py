@@ -15,7 +15,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import check_output_file
 from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.render import resolve_backend
-from splatfilm.scene.cameras import Cameras, sizes_text, vector_text
+from splatfilm.scene.cameras import sizes_text, vector_text
 from splatfilm.fit.appearance import appearance_enabled, nearest_views, write_appearance
 from splatfilm.fit.capture import Capture, load_capture, scene_extent
 from splatfilm.assets.sidecar import (
@@ -86,12 +86,12 @@ def points_from_images(capture: Capture, source: Capture, work_dir: Path) -> Non
     capture.source["points"] = f"triangulated from the images with the capture's poses ({len(points)})"
 
 
-def origin_offset_for(cameras: Cameras) -> np.ndarray | None:
-    """The offset [3] (world units, float64) to move a capture by -offset before fitting, or
-    None when its centre is within FAR_FROM_ORIGIN extents of the origin (fitted where it is).
-    The cameras' centre rounded to a power of ten below their extent (whole metres for a
-    capture metres across), so the recorded offset reads as the capture's file does."""
-    centre, radius = scene_extent(cameras)
+def origin_offset_for(centre: np.ndarray, radius: float) -> np.ndarray | None:
+    """The offset [3] (world units, float64) to move a capture whose cameras' centre [3] and
+    extent `radius` are these (`scene_extent`) by -offset before fitting, or None when its
+    centre is within FAR_FROM_ORIGIN extents of the origin (fitted where it is). The centre
+    rounded to a power of ten below the extent (whole metres for a capture metres across), so
+    the recorded offset reads as the capture's file does."""
     if not np.linalg.norm(centre) > FAR_FROM_ORIGIN * radius:
         return None
     step = 10.0 ** math.floor(math.log10(radius))
@@ -141,14 +141,15 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
             full = load_capture(data, paths["work"], max_size=TRIANGULATION_MAX_SIZE, video_frames=video_frames)
         points_from_images(capture, full, paths["work"] / "points")
     extra = load_capture(eval_data, paths["work"] / "eval", downscale=downscale, max_size=max_size) if eval_data else None
-    offset = origin_offset_for(capture.cameras)
+    centre, radius = scene_extent(capture.cameras)  # a move leaves the extent as it is
+    offset = origin_offset_for(centre, radius)
     if offset is not None:
         # Fitted and written centred: a float32 PLY cannot hold the capture's own coordinates.
         capture = capture.translated(-offset)
         if extra is not None:
             extra = extra.translated(-offset)
         print(f"note: the capture lies {np.linalg.norm(offset):.6g} units from its world's origin, "
-              f"{np.linalg.norm(offset) / scene_extent(capture.cameras)[1]:.0f} times its size: fitted and written "
+              f"{np.linalg.norm(offset) / radius:.0f} times its size: fitted and written "
               f"with its world moved by -{vector_text(offset)} (the sidecar's frame.origin_offset; "
               f"{paths['cameras'].name} is in that frame; render-cameras, clean --cameras, mesh --cameras and refine "
               "move the capture's own camera files there)")
@@ -173,7 +174,7 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     if extra is not None:
         app = None
         if result.appearance is not None:  # each view borrows the nearest training view's appearance
-            near = nearest_views(capture.cameras, result.train_ids, extra.cameras, scene_extent(capture.cameras)[1])
+            near = nearest_views(capture.cameras, result.train_ids, extra.cameras, radius)
             app = result.appearance[near]
         metrics["eval_data"] = {**evaluate(result.gaussians, extra, list(range(len(extra))), backend, appearance=app,
                                            rasterize_mode=cfg.rasterize_mode),

@@ -512,9 +512,9 @@ def _step_loss(run: _Training, capture: Capture, cfg: FitConfig, idx: int, step:
     if run.appearance is not None:
         loss = loss + cfg.appearance_reg * identity_penalty(run.appearance, idx)
     if cfg.opacity_reg:
-        loss = loss + cfg.opacity_reg * torch.sigmoid(run.params["opacities"]).mean()
+        loss = loss + cfg.opacity_reg * g.activated_opacities.mean()
     if cfg.scale_reg:
-        loss = loss + cfg.scale_reg * torch.exp(run.params["scales"]).mean()
+        loss = loss + cfg.scale_reg * g.activated_scales.mean()
     return loss, pred, gt, out.info
 
 
@@ -545,7 +545,7 @@ def _show_progress(bar, step: int, loss: torch.Tensor, pred: torch.Tensor, gt: t
 
 
 def _evaluate_held_out(run: _Training, capture: Capture, train_ids: list[int], test_ids: list[int], backend: str,
-                       degree: int, scene_scale: float, step: int, rasterize_mode: str = "classic") -> dict:
+                       degree: int, scene_scale: float, step: int, rasterize_mode: str) -> dict:
     """PSNR and SSIM of the held-out views at this step, printed; their history row."""
     m = evaluate(run.gaussians(), capture, test_ids, backend, degree,
                  _borrowed(run.appearance, capture, train_ids, test_ids, scene_scale), rasterize_mode)
@@ -555,14 +555,14 @@ def _evaluate_held_out(run: _Training, capture: Capture, train_ids: list[int], t
 
 def _result(run: _Training, capture: Capture, train_ids: list[int], test_ids: list[int], scene_scale: float,
             backend: str, done: int, steps: int, seconds: float, history: list, trained_degree: int,
-            rasterize_mode: str = "classic") -> FitResult:
+            rasterize_mode: str) -> FitResult:
     """The fit's result after `done` of `steps` steps: the Gaussians on the CPU, with the SH
     bands it trained (`trained_degree`), the median training photo's colours folded in where
     appearance was fitted, and, for a finished fit, the held-out views' metrics (rendered in
     `rasterize_mode`)."""
     # Bands the schedule never reached are still their starting zeros: stored, they would make
     # the file a third bigger and tell other tools of view-dependent colour there is not.
-    final = Gaussians(**{k: run.params[k].detach().cpu() for k in PARAM_NAMES}).with_sh_degree(max(trained_degree, 0))
+    final = Gaussians(**{k: run.params[k].detach().cpu() for k in PARAM_NAMES}).with_sh_degree(trained_degree)
     final_appearance = _borrowed(run.appearance, capture, train_ids, test_ids, scene_scale)
     if final_appearance is not None:  # the scene takes the median training photo's colours
         final, final_appearance = fold_into_scene(final, final_appearance, train_ids)
