@@ -299,12 +299,13 @@ class FrameRenderer:
                                        timecode=frame_timecode(frame, self.film.fps))
         # Side files first, the PNG last: a PNG on disk means the frame is complete. They are
         # hand-off: solid alpha where the pixel is covered, far depth where nothing is seen.
+        solid, far = handoff_alpha(alpha), handoff_depth(depth, alpha)
         if job.depth is not None:
-            write_depth(job.depth, handoff_depth(depth, alpha), provenance=record, attributes=exr)
+            write_depth(job.depth, far, provenance=record, attributes=exr)
         if job.alpha is not None:
-            write_depth(job.alpha, handoff_alpha(alpha), channel="A", provenance=record, attributes=exr)
+            write_depth(job.alpha, solid, channel="A", provenance=record, attributes=exr)
         if job.passes is not None:
-            self._write_passes(job.passes, rgb, alpha, depth, image, record, exr)
+            self._write_passes(job.passes, rgb, alpha, solid, far, image, record, exr)
         write_png(job.png, rgb, provenance=record)
 
     def exr_header(self, fs: FilmShot, i: int) -> dict:
@@ -319,20 +320,20 @@ class FrameRenderer:
                                 cam.viewmats[0], cam.Ks[0] if pinhole else None, (self.film.width, self.film.height),
                                 (fs.shot.lens.near, fs.shot.lens.far))
 
-    def _write_passes(self, path: Path, rgb: np.ndarray, alpha: np.ndarray, depth: np.ndarray, image: FrameImage,
-                      record: dict | None, exr: dict | None = None) -> None:
+    def _write_passes(self, path: Path, rgb: np.ndarray, alpha: np.ndarray, solid: np.ndarray, far: np.ndarray,
+                      image: FrameImage, record: dict | None, exr: dict | None = None) -> None:
         """The passes EXR (docs/CONVENTIONS.md): RGBA premultiplied scene-linear, without the
         film's background: the written colour with the background taken off, unpremultiplied,
         decoded by the sRGB EOTF and premultiplied again by the hand-off alpha (1 where the
         pixel is covered: `handoff_alpha`); Z with `handoff_depth`'s far value where nothing is
-        seen."""
+        seen. alpha: the renderer's; solid, far: the hand-off alpha and depth (`handoff_alpha`,
+        `handoff_depth`), the frame's side files'."""
         from splatfilm.io.provenance import LINEAR
 
-        solid = handoff_alpha(alpha)
         linear = srgb_to_linear(unpremultiply(rgb, alpha, self.film.background)) * solid
         channels = {"R": linear[..., 0], "G": linear[..., 1], "B": linear[..., 2], "A": solid[..., 0]}
         if "depth" in self.passes:
-            channels["Z"] = handoff_depth(depth, alpha)[..., 0]
+            channels["Z"] = far[..., 0]
         if image.mattes is not None:
             # Mattes are coverage inside the composite: scaled with alpha, they still add up to A.
             scale = np.where(solid > alpha, solid / np.maximum(alpha, 1e-6), 1.0)[..., 0]

@@ -157,9 +157,10 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
                              background=None if settings.transparent else settings.background,
                              rasterize_mode=settings.rasterize_mode, camera_model=cam.camera_model[0],
                              distortion=torch.tensor(cam.distortion))
-            write_png(png, out.rgb[0].cpu().numpy(), out.alpha[0].cpu().numpy() if settings.transparent else None)
+            alpha = out.alpha[0].cpu().numpy()
+            write_png(png, out.rgb[0].cpu().numpy(), alpha if settings.transparent else None)
             if depth_file is not None:
-                write_depth(depth_file, handoff_depth(out.depth[0].cpu().numpy(), out.alpha[0].cpu().numpy()))
+                write_depth(depth_file, handoff_depth(out.depth[0].cpu().numpy(), alpha))
             manifest.done(png.name, key)
     if skipped and progress:
         print(f"kept {skipped} frame(s) already rendered with the same inputs", file=sys.stderr)
