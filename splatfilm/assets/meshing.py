@@ -459,8 +459,9 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     from splatfilm.assets.sidecar import asset_rasterize_mode, capture_cameras_path, read_capture_cameras
 
     cameras = read_capture_cameras(scene)
-    mode = rasterize_mode if rasterize_mode is not None else asset_rasterize_mode(scene)
-    if mode != asset_rasterize_mode(scene):
+    own = asset_rasterize_mode(scene)
+    mode = rasterize_mode if rasterize_mode is not None else own
+    if mode != own:
         # Another mode than the file's own (a film's override) gets a file of its own: two films
         # rendering one set either way would otherwise mesh it again each time, in turn.
         obj = obj.with_name(f"{obj.stem}-{mode}.obj")

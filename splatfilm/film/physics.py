@@ -636,7 +636,8 @@ def physics_motion(spec: PhysicsSpec, asset: Asset, scene: Asset | None, fps: fl
     motion = bake_physics(spec, points, collider, fps, cache_dir)
     if asset.shadow is not None and collider.vertices is not None:
         # On the surface the body rests on, not the set's centres, which can lie a few cm off it or show none.
-        asset.shadow = dataclasses.replace(asset.shadow, mesh=collider.vertices[collider.triangles])
+        # The set's centres are then never read (the mesh answers): not kept, not re-projected.
+        asset.shadow = dataclasses.replace(asset.shadow, mesh=collider.vertices[collider.triangles], surface=None)
     if scene is not None and len(scene.gaussians):
         motion.notes = motion.notes + surface_notes(motion, points, set_surface(scene.gaussians, placement))
     return motion

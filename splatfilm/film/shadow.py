@@ -238,7 +238,7 @@ class ContactShadow:
         _, height, strength = self._lay(base, lowest, under)
         if not strength:
             return None
-        R = rotation_between([0.0, 0.0, 1.0], n)  # the patch's z -> the plane's normal
+        R = self._to_patch  # the patch's z -> the plane's normal
         spacing = self.radius / 2
         u = (np.arange(_GRID) - (_GRID - 1) / 2) * spacing
         a, b = np.meshgrid(u, u)

@@ -146,13 +146,13 @@ def _whole_turns(degrees: float) -> bool:
 
 def loops(move: Any, span: Span) -> bool:
     """Whether `move` laid over `span` repeats seamlessly: a whole number of turns (an `Arc` or
-    `Orbit`, `whole_turns`) at an even speed (no ease) over the path's default span (no start
+    `Orbit` of 360, -720, ... degrees) at an even speed (no ease) over the path's default span (no start
     or end of its own). Played over and over, such a move's frame after the last is its first:
     a shot gives it [0, frame_count / fps) (`shots.shot_yaml`), so its last frame is one step
     short of the first, as a turntable's frame range is cut in Blender; spanning first to last
     frame would show the start pose twice at the seam."""
-    return (bool(getattr(move, "whole_turns", False)) and span.start is None and span.end is None
-            and span.ease_in == 0 and span.ease_out == 0)
+    return (isinstance(move, (Arc, Orbit)) and _whole_turns(move.degrees) and span.start is None
+            and span.end is None and span.ease_in == 0 and span.ease_out == 0)
 
 
 # ---- move parameters ------------------------------------------------------------------------
@@ -313,11 +313,6 @@ class Arc:
 
     degrees: float = param("number")
     pivot: np.ndarray = param("point")
-
-    @property
-    def whole_turns(self) -> bool:
-        """True when it swings a whole number of turns (360, -720, ... degrees): it ends where it began."""
-        return _whole_turns(self.degrees)
 
     def apply(self, s: PathSample, u: np.ndarray) -> None:
         """The cameras of `s` swung by `degrees` * u [T] about the pivot's vertical."""
@@ -568,11 +563,6 @@ class Orbit:
     start_deg: float = param("number", -90.0)
     degrees: float = param("number", 360.0)
     look_at: np.ndarray | None = param("point", None)
-
-    @property
-    def whole_turns(self) -> bool:
-        """True when it sweeps a whole number of turns (360, -720, ... degrees): it ends where it began."""
-        return _whole_turns(self.degrees)
 
     def path(self, duration: float, *, focal_mm: float | None = None, focus_distance: float | None = None,
              span: Span | None = None) -> MovePath:
