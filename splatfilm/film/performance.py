@@ -398,13 +398,22 @@ class Performance:
         ground_up = R.T @ n
         for i, (leg, target, end_turn) in enumerate(zip(ik.legs, targets, turns)):
             pole = local.rotation.T @ CANONICAL_FRONT
-            if ik.fronts is not None:
-                front = end_turn @ G[leg[2], :3, :3] @ ik.fronts[i]
-                front = front - (front @ ground_up) * ground_up
-                if np.linalg.norm(front) > 0.3:  # else a toe pointing at the floor: its heading says little
-                    pole = front
+            front = self._foot_heading(i, end_turn @ G[leg[2], :3, :3], ground_up)
+            if front is not None:
+                pole = front
             L = two_bone_ik(self.rig, L, leg, target, pole, end_turn, follow_end=True)
         return L
+
+    def _foot_heading(self, i: int, foot: np.ndarray, ground_up: np.ndarray) -> np.ndarray | None:
+        """Leg i's foot (its rotation `foot` [3,3], asset frame) pointing along the ground
+        (`ground_up` [3] its normal): the unit direction [3] its toe points, or None where the
+        rig has no foot fronts or the toe points at the floor (its heading says little)."""
+        if self.ik.fronts is None:
+            return None
+        front = foot @ self.ik.fronts[i]
+        front = front - (front @ ground_up) * ground_up
+        norm = np.linalg.norm(front)
+        return front / norm if norm >= 0.3 else None
 
     def _swivel(self, i: int, G: np.ndarray, targets: list[np.ndarray], turns: list[np.ndarray], height: float,
                 lag: float, R: np.ndarray, local: Similarity) -> None:
@@ -422,11 +431,9 @@ class Performance:
             return
         ground_up = R.T @ ik.ground.normal
         foot = G[ik.legs[i][2], :3, :3]
-        front = turns[i] @ foot @ ik.fronts[i]
-        front = front - (front @ ground_up) * ground_up
-        if np.linalg.norm(front) < 0.3:
+        front = self._foot_heading(i, turns[i] @ foot, ground_up)
+        if front is None:
             return
-        front /= np.linalg.norm(front)
         ball = targets[i] - height * ground_up + front * BALL * ik.reach[i] / local.scale  # on the ground
         angle = np.array([math.radians(PIVOT_HEEL) * smoothstep(min(u, 1.0))])
         pivots, at = self._on_toe(i, foot, turns[i], targets[i], ball, front, angle, ground_up, local.scale)
@@ -454,11 +461,9 @@ class Performance:
                 + RELEASE_DROP * ik.leg_lengths[i] / local.scale
             if drop_to_reach(hip[None], targets[i][None], np.array([reach]), up)[0] <= allowed:
                 continue
-            front = turns[i] @ G[c, :3, :3] @ ik.fronts[i]
-            front = front - (front @ ground_up) * ground_up
-            if np.linalg.norm(front) < 0.3:
+            front = self._foot_heading(i, turns[i] @ G[c, :3, :3], ground_up)
+            if front is None:
                 continue
-            front /= np.linalg.norm(front)
             toe = targets[i] - heights[i] * ground_up + front * ik.reach[i] / local.scale  # on the ground
             pivots, candidates = self._on_toe(i, G[c, :3, :3], turns[i], targets[i], toe, front, pitches, ground_up,
                                               local.scale)
