@@ -33,7 +33,7 @@ import torch
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.render.contributions import blend_weights
-from splatfilm.render.rasterization import RasterizeMode
+from splatfilm.render.rasterization import RasterizeMode, rasterize_mode_key
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.yamlfields import At, integer, mapping, number, show
@@ -172,8 +172,7 @@ def cached_supported(scene: str | Path, gaussians: Gaussians, settings: CleanupS
     record = {"scene_sha256": scene_sha256 if scene_sha256 is not None else file_digest(scene),
               "cameras_sha256": file_digest(capture_cameras_path(scene)), "settings": asdict(settings)}
     mode = rasterize_mode if rasterize_mode is not None else asset_rasterize_mode(scene)
-    if mode != "classic":  # classic counts keep the keys they were cached under
-        record["rasterize_mode"] = mode
+    record.update(rasterize_mode_key(mode))
     cache = CacheEntry.in_folder(cache_dir, "clean", content_digest(record))
     data = cache.lookup() or {}
     if isinstance(data.get("removed"), list):

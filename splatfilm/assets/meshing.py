@@ -56,7 +56,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import WORLD_UP, look_at_rotation, rotation_between, unit_vector
 from splatfilm.assets.open3d_loader import load_open3d
-from splatfilm.render import RasterizeMode, render
+from splatfilm.render import RasterizeMode, rasterize_mode_key, render
 from splatfilm.render.projection import depth_planes, quat_scale_to_covar
 
 if TYPE_CHECKING:
@@ -469,8 +469,7 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
               "max_triangles": max_triangles,
               "cameras_sha256": file_digest(capture_cameras_path(scene)) if cameras is not None else None,
               **({"variant": variant} if changed else {}),
-              # Classic meshes keep the records they were cached under.
-              **({"rasterize_mode": mode} if mode != "classic" else {})}
+              **rasterize_mode_key(mode)}
     record["settings"].pop("backend")  # either backend renders the same images
     cache = CacheEntry(obj.with_suffix(".json"), content_digest(record), indent=2)
     if cache.lookup(obj) is not None:

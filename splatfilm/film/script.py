@@ -98,7 +98,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_text
 from splatfilm.io.digest import content_digest
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
-from splatfilm.render import RASTERIZE_MODES
+from splatfilm.render import RASTERIZE_MODES, rasterize_mode_key
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import parse_shot
 from splatfilm.shots.timing import FIRST_FRAME, parse_fps
@@ -458,8 +458,8 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred
             deferred.add(str(name), functools.partial(_clean, asset, cleanup, cameras, folder / ".splatfilm-cache",
                                                       a_at["clean"], asset.digest))
             # A non-classic asset's count is in its mode (it was classic's): its key says so, so
-            # frames cached from a classic count are not reused; classic keys stay as they were.
-            counted_in = asset.rasterize_mode if asset.rasterize_mode != "classic" else ""
+            # frames cached from a classic count are not reused.
+            counted_in = "".join(rasterize_mode_key(asset.rasterize_mode).values())
             asset.digest = content_digest((asset.digest + repr(cleanup) + counted_in).encode())
         spec = None
         if "physics" in data:

@@ -28,6 +28,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.film.performance import Performance
 from splatfilm.film.shadow import ContactShadow, contact_centre, contact_points, lowest_point
 from splatfilm.io.digest import content_digest
+from splatfilm.render.rasterization import rasterize_mode_key
 from splatfilm.scene.easing import smoothstep
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.skinning import pose_gaussians
@@ -478,8 +479,7 @@ class World:
         for n in names:
             asset = self.assets[n]
             entry = (n, asset.digest, np.round(asset.world_transform(t).matrix(), 9).tolist())
-            if asset.rasterize_mode != "classic":  # classic frames keep the keys they had
-                entry += (asset.rasterize_mode,)
+            entry += tuple(rasterize_mode_key(asset.rasterize_mode).values())
             if asset.performance is not None:
                 # The pose, not the script's clip list: an edit to the schedule changes only the frames it moves.
                 entry += (asset.performance.method, np.round(self.joint_globals(n, t, camera), 9).tolist())

@@ -31,6 +31,7 @@ from splatfilm.io.atomic import atomic_write
 from splatfilm.io.digest import content_digest
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
 from splatfilm.io.images import to_uint8
+from splatfilm.render import rasterize_mode_key
 from splatfilm.refine.pairs import capture_photos, nearest_views, reference_view, render_depths, render_view
 from splatfilm.refine.refiner import Refiner
 
@@ -136,8 +137,7 @@ def progressive_update(scene: Gaussians, capture: Capture, targets: Cameras, ref
     fit_cfg = FitConfig(steps=cfg.steps, backend=cfg.backend, sh_degree=scene.sh_degree, sh_degree_interval=0,
                         strategy="none", seed=cfg.seed, test_every=0, checkpoint_every=0,
                         lr_means=cfg.lr_means, antialiased=rasterize_mode == "antialiased")
-    # The mode joins the key only where it is not classic: classic rounds made before are kept.
-    mode = [rasterize_mode] if rasterize_mode != "classic" else []
+    mode = rasterize_mode_key(rasterize_mode).values()
     base = content_digest(asdict(cfg), refiner_id, targets.viewmats.round(9).tolist(), targets.Ks.round(9).tolist(),
                           capture.names, [content_digest(im.tobytes()) for im in capture.images],
                           content_digest(scene.means.numpy().tobytes()), *mode)[:16]

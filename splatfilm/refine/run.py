@@ -26,7 +26,7 @@ from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, check_output_file, make_folder
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
-from splatfilm.render import resolve_backend
+from splatfilm.render import rasterize_mode_key, resolve_backend
 from splatfilm.io.digest import content_digest, file_digest
 from splatfilm.io.cache import read_record
 from splatfilm.refine.distill import DistillConfig, progressive_update
@@ -145,9 +145,8 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, tar
     if ref is not None:
         refiner_id = f"{ref.name}:{refiner_digest(refiner)}"
     else:
-        # Unsorted keys: the form this key was first made in, so refiners trained before are
-        # reused; the mode joins it only where it is not classic, for the same reason.
-        mode = [rasterize_mode] if rasterize_mode != "classic" else []
+        # Unsorted keys: the form this key was first made in, so refiners trained before are reused.
+        mode = rasterize_mode_key(rasterize_mode).values()
         key = content_digest([file_digest(scene_path), capture.names,
                               [content_digest(im.tobytes()) for im in capture.images],
                               asdict(pair_cfg), asdict(train_cfg), *mode], sort_keys=False)[:16]

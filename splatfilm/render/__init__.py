@@ -6,7 +6,8 @@ effects (`lens_effects`), the measures (`metrics`, `consistency`) and `render_ca
 """
 
 from splatfilm.render.rasterization import (RASTERIZE_MODES, Backend, RasterizeMode, RenderOutput, cuda_available,
-                                            rasterize_modes, render, resolve_backend)
+                                            rasterize_mode_key, rasterize_modes, render,
+                                            resolve_backend)
 
-__all__ = ["RASTERIZE_MODES", "Backend", "RasterizeMode", "RenderOutput", "cuda_available", "rasterize_modes", "render",
-           "resolve_backend"]
+__all__ = ["RASTERIZE_MODES", "Backend", "RasterizeMode", "RenderOutput", "cuda_available", "rasterize_mode_key", "rasterize_modes",
+           "render", "resolve_backend"]

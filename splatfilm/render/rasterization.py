@@ -25,6 +25,13 @@ RasterizeMode = Literal["classic", "antialiased"]
 RASTERIZE_MODES = ("classic", "antialiased")
 
 
+def rasterize_mode_key(mode: str) -> dict[str, str]:
+    """What a content key records of a rasterize mode: nothing for classic, so keys made before
+    assets had a mode (every cached frame, count, mesh and refiner) stay valid; else
+    {"rasterize_mode": mode}."""
+    return {} if mode == "classic" else {"rasterize_mode": mode}
+
+
 @dataclass
 class RenderOutput:
     """C images of H x W pixels.
