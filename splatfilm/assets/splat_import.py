@@ -6,12 +6,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from splatfilm.assets.sidecar import Sidecar, asset_rasterize_mode, check_sidecar_free, sidecar_path
+import numpy as np
+
+from splatfilm.assets.sidecar import (
+    Sidecar,
+    asset_rasterize_mode,
+    check_sidecar_free,
+    origin_offset_for,
+    origin_offset_note,
+    robust_bounds,
+    sidecar_path,
+)
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import USD_EXTENSIONS, check_gaussian_output, load_gaussians, save_gaussians
 from splatfilm.io.camera_files import nerfstudio_to_capture
 from splatfilm.io.paths import recorded_path
 from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.transforms import Similarity
 from splatfilm.version import __version__
 
 
@@ -28,7 +39,10 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
     (`splatfilm.io.spz`). dataparser_transforms (a nerfstudio run's dataparser_transforms.json),
     with transforms_json (the dataset it trained on): Gaussians that `ns-export gaussian-splat`
     wrote in the run's normalised world, moved back into the capture's
-    (`io.camera_files.nerfstudio_to_capture`), so its transforms.json cameras render them."""
+    (`io.camera_files.nerfstudio_to_capture`), so its transforms.json cameras render them. A
+    capture's world far from the origin (a georeferenced one, as `fit` tells it:
+    `assets.sidecar.origin_offset_for`) is written centred, moved by -frame.origin_offset in
+    float64, as `fit` writes it, and said in a note."""
     source, output = Path(source), Path(output)
     is_usd = source.suffix.lower() in USD_EXTENSIONS
     if not is_usd and (prim is not None or time_code is not None or world):
@@ -55,7 +69,16 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
             raise SplatfilmError(f"{source}: the splat prim holds no Gaussians")
     else:
         g = load_gaussians(source, spz_axes=spz_axes)
+    offset = None
     if to_capture is not None:
+        # The splat's own extent decides, as the cameras' does in fit; the offset is taken off in
+        # float64 with the move, so no float32 ever holds the capture's own coordinates.
+        lo, hi = robust_bounds(g)
+        radius = to_capture.scale * float(np.linalg.norm(hi - lo)) / 2
+        offset = origin_offset_for(to_capture.apply((lo + hi) / 2), radius) if radius > 0 else None
+        if offset is not None:
+            to_capture = Similarity(translation=-offset) @ to_capture
+            print(origin_offset_note(offset, radius, "the splat", "written"))
         g = to_capture.transform_gaussians(g)
     # Trained antialiased (an .spz's flag, or the source's sidecar): the copy renders so too.
     mode = asset_rasterize_mode(source)
@@ -75,5 +98,9 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
     if world:  # placed in splatfilm's world: its frame is known
         sidecar["frame"] = {"note": "the USD stage's world, turned Z up in metres", "up": [0.0, 0.0, 1.0],
                             "scale_to_metres": 1.0}
+    if offset is not None:
+        sidecar["frame"] = {"note": "the capture's world (its transforms.json's, else COLMAP's) moved by -origin_offset "
+                                    "(x_capture = x_asset + origin_offset); no rotation or scale",
+                            "origin_offset": offset.tolist()}
     sidecar.write(sidecar_path(output))
     return g, sidecar

@@ -65,7 +65,9 @@ def _cmd_preview(args: argparse.Namespace) -> None:
             raise SplatfilmError(f"{args.scene}: a film script brings its own world; give no SCENE with it")
         film = parse_film(args.shot, [args.shot_name])  # a wrong or missing --shot is told before the slow work
         fs = find_shot(film.shots, args.shot_name, film.path)
-        for note in film_notes(film):  # said while the film is planned, as `render` says them
+        for note in film.notes:  # said while the film is planned, as `render` says them
+            print(f"note: {note}")
+        for note in film_notes(film):
             print(f"warning: {note}")
         draw_film_path_preview(film, fs, args.output)
         name = fs.name

@@ -138,6 +138,8 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
         refinement = Refinement.load(options.refine, options.refine_tolerance, resolve_backend(options.backend))
     if not isinstance(film, Film):
         film = parse_film(film, options.shots)
+    for note in film.notes:
+        log(f"note: {note}")
     for note in film_notes(film):
         log(f"warning: {note}")
     selected = _selected_shots(film, options.shots)

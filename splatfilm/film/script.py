@@ -12,6 +12,9 @@
     crf: 18                            # H.264 quality
     lens: 35mm                         # default lens of every shot (shot syntax)
     points: {table: [0, 0, 0.75]}      # named points for shots
+    origin_offset: [500000, 4100000, 0]   # the point of the captures' world at the film's origin,
+                                       # for assets placed by their origin_offset (below; default:
+                                       # the first such asset's offset)
     effects:
       motion_blur: {shutter_deg: 180, samples: 5}
       depth_of_field: true             # from each shot's lens f_stop and focus_distance
@@ -36,6 +39,12 @@
         shadow: true                   # a soft contact shadow on the surface under it: that ground,
                                        # or the set's table top it stands on (default for objects);
                                        # false, or {opacity: 0.5, radius: metres} (film.shadow)
+      street:
+        file: street.ply               # fitted centred from a georeferenced capture (its sidecar's
+                                       # frame.origin_offset): it stands where that capture puts it
+                                       # beside the other such assets, moved by its offset less the
+                                       # film's `origin_offset` before its own placement
+        origin_offset: false           # opt out: placed by its own fields alone, centred as stored
       walker:                          # a rigged asset (WALKER.rig.npz beside it: import-mesh of a skinned glTF)
         file: walker.ply
         on_ground: set
@@ -67,6 +76,17 @@
         hide: [crate]                  # takes only time, assets, hide and handles
 
 Errors name the file, the field path and the problem: `film.yaml: assets.hero.yaw: ...`.
+
+Assets fitted (or imported) centred from captures far from the origin (a georeferenced site in
+UTM or ECEF: their sidecars' frame.origin_offset, x_capture = x_asset + origin_offset) line
+up as their captures do. The film world is the captures' world moved by -anchor, the anchor
+being the script's `origin_offset`, else the first such asset's offset (that asset stays as
+stored); each other such asset is moved by (its offset - anchor), in float64, before its own
+position, yaw, scale or motion, and a shot that names it aims above its own origin so moved.
+An object placed by its canonical frame, and one with `origin_offset: false`, is not moved.
+Camera paths and points stay in film-world coordinates: a camera in the capture's UTM
+coordinates is given less the anchor (a round `origin_offset` makes that easy). `Film.notes`
+says, in one line, when assets are so placed.
 
 A performing asset is posed per frame: the clip schedule, then IK (a foot goes as far above
 the ground plane as its rest height above the soles, plus what the clip lifts it; the
@@ -106,6 +126,7 @@ from splatfilm.film.performance import PERFORMANCE_FIELDS, Performance, parse_pe
 from splatfilm.film.shadow import ContactShadow, set_surface
 from splatfilm.film.timeline import default_record_start, frame_timecode, timecode_day, timecode_frame
 from splatfilm.film.world import DEFAULT_TURN_RATE, TURN_STEP, Asset, KeyedMotion, PathWalk, World, load_asset
+from splatfilm.scene.cameras import vector_text
 from splatfilm.scene.sh import MAX_SH_DEGREE
 from splatfilm.scene.transforms import Similarity, yaw_rotation
 from splatfilm.yamlfields import At, integer, load_yaml, mapping, number, schema_version, show, vec3
@@ -119,9 +140,9 @@ if TYPE_CHECKING:
 # Film scripts carry `version: 1`; a script without one is version 1 (yamlfields.schema_version).
 FILM_VERSION = 1
 _TOP = {"version", "title", "fps", "record_start", "resolution", "first_frame", "handles", "background", "sh_degree",
-        "crf", "lens", "points", "effects", "assets", "shots"}
+        "crf", "lens", "points", "origin_offset", "effects", "assets", "shots"}
 _ASSET = {"file", "canonical", "position", "yaw", "scale", "look_height", "animation", "walk", "edits",
-          "on_ground", "physics", "clean", "shadow", "rasterize_mode"} | PERFORMANCE_FIELDS
+          "on_ground", "physics", "clean", "shadow", "rasterize_mode", "origin_offset"} | PERFORMANCE_FIELDS
 _SHOT_FILM = {"time", "assets", "hide", "handles"}
 _EFFECTS = {"motion_blur", "depth_of_field"}
 # walk_notes: a walk slower than this (m/s) carries the body nowhere visible; a clip with
@@ -175,7 +196,9 @@ class FilmShot:
 class Film:
     """A parsed, validated film script. record_start: the frame number (at `fps`) of the
     cut's first frame on the record side (the EDL's record column, the .otio's
-    global_start_time, the cut movies' timecode tracks); the shots' own frames keep theirs."""
+    global_start_time, the cut movies' timecode tracks); the shots' own frames keep theirs.
+    notes: what `render` and `path preview` say after "note: " about how the script was read
+    (assets placed by their origin_offset: `origin_note`)."""
 
     path: Path
     title: str
@@ -192,6 +215,7 @@ class Film:
     motion_blur: dict | None = None
     depth_of_field: bool = False
     raw: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def _rgb(value: Any, at: At) -> tuple[float, float, float]:
@@ -391,9 +415,11 @@ def _perform(asset: Asset, data: dict, at: At, earlier: dict[str, Asset], names:
     asset.digest = content_digest((asset.digest + file_digest(rig_path(asset.source))).encode())
 
 
-def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred) -> World:
+def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred,
+            anchor: np.ndarray | None = None) -> World:
     """The film's world: its assets loaded, placed and checked; what would be slow (cleaning and
-    what reads the cleaned Gaussians, bakes) is left in `deferred` and PendingBakes."""
+    what reads the cleaned Gaussians, bakes) is left in `deferred` and PendingBakes. anchor:
+    the script's `origin_offset` [3] (None: the first asset's that has one; module docstring)."""
     from splatfilm.assets.ground import ground_height
 
     if not isinstance(value, dict) or not value:
@@ -443,10 +469,20 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred
                 cameras = capture_cameras_of(path)
             except SplatfilmError as e:
                 a_at["clean"].fail(str(e))
+        by_offset = data.get("origin_offset", True)
+        if not isinstance(by_offset, bool):
+            a_at["origin_offset"].fail(f"expected true or false (false: not placed by its sidecar's "
+                                       f"frame.origin_offset), got {show(by_offset)}")
         try:
             asset = load_asset(str(name), path, placement, motion, canonical, look, mode)
         except SplatfilmError as e:
             a_at.fail(str(e))
+        if not by_offset:
+            asset.origin_offset = None
+        if asset.origin_offset is not None:
+            # Before anything reads where it stands: a later asset's ground, its own edits and shadow.
+            anchor = asset.origin_offset if anchor is None else anchor
+            asset.align_to(anchor)
         asset.shadow = _shadow(data, a_at, asset, ground)
         if asset.shadow is not None:  # on the set's table top, say, as the film shows the set
             deferred.then(data["on_ground"], functools.partial(_lay_shadow, asset, assets[data["on_ground"]]))
@@ -487,7 +523,23 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred
             asset.motion = PendingBake(functools.partial(_simulated, spec, asset, scene, fps, folder, a_at["physics"],
                                                          deferred))
         assets[str(name)] = asset
-    return World(assets)
+    return World(assets, anchor)
+
+
+def origin_note(world: World, source: str, given: bool) -> list[str]:
+    """The note (one line, in a list; none when nothing moves) saying which assets of `world`
+    (read from the script `source`) stand by their frame.origin_offset, about which anchor
+    (`given`: the script's `origin_offset`, else the first such asset's) and moved by what."""
+    placed = [n for n, a in world.assets.items() if a.origin_offset is not None]
+    moved = [n for n in placed if world.assets[n].shift is not None]
+    if not moved:
+        return []
+    whose = "the script's origin_offset" if given else f"{placed[0]}'s frame.origin_offset"
+    # To the micrometre (no -0): the offsets' own float64 digits millions of metres out are noise below it.
+    shifts = ", ".join(f"{n} by {vector_text(np.round(world.assets[n].shift, 6) + 0.0)}" for n in moved)
+    return [f"{source}: {', '.join(placed)} stand where their captures put them (their sidecars' frame.origin_offset): "
+            f"the film world is their captures' world moved by -{vector_text(world.origin_offset)} ({whose}); "
+            f"moved before their own placement: {shifts}"]
 
 
 def _simulated(spec: PhysicsSpec, asset: Asset, scene: Asset | None, fps: Fraction, folder: Path, at: At,
@@ -638,7 +690,8 @@ def parse_film(path: str | Path, wanted: Sequence[str | None] | None = None) -> 
         # cold cache) and simulations (and the collision meshes they make, minutes) wait until the
         # shots are checked, unless a shot aims at a body.
         deferred = _Deferred()
-        world = _assets(data["assets"], at["assets"], path.parent, fps, deferred)
+        anchor = vec3(data["origin_offset"], at["origin_offset"]) if data.get("origin_offset") is not None else None
+        world = _assets(data["assets"], at["assets"], path.parent, fps, deferred, anchor)
         clash = set(points) & set(world.assets)
         if clash:
             at["points"][sorted(clash)[0]].fail("has the name of an asset; asset names already are points")
@@ -666,7 +719,8 @@ def parse_film(path: str | Path, wanted: Sequence[str | None] | None = None) -> 
         raise e.error from None
     return Film(path=path, title=str(title), fps=fps, width=width, height=height, first_frame=first,
                 background=background, sh_degree=sh_degree, crf=crf, world=world, shots=shots,
-                record_start=record_start, motion_blur=blur, depth_of_field=dof, raw=data)
+                record_start=record_start, motion_blur=blur, depth_of_field=dof, raw=data,
+                notes=origin_note(world, source, anchor is not None))
 
 
 def _shots(raw_shots: list, at: At, folder: Path, world: World, points: dict[str, np.ndarray], defaults: dict,

@@ -3,7 +3,10 @@ composed into one set of Gaussians per frame.
 
 Frames of reference (docs/CONVENTIONS.md): an asset's PLY keeps its own frame; an object asset's
 sidecar gives the similarity into its canonical local frame (base on z = 0, centred, up +z,
-front -y); the film script places the canonical frame in the film world (Z up, metres).
+front -y); the film script places the canonical frame in the film world (Z up, metres). An
+asset stored centred from a capture far from the origin (its sidecar's frame.origin_offset)
+is first moved by its offset less the film's anchor (`Asset.align_to`), so assets of one
+georeferenced site stand where their captures put them.
 Composition transforms every visible asset (SH rotated too) and concatenates them, so a
 frame is rendered in one rasterization call: depth order between a character and the set
 is resolved per Gaussian, not per object.
@@ -313,7 +316,8 @@ class Asset:
     """A persistent asset in a film world.
 
     gaussians: in the asset's own frame (as its file stores them); local: asset frame ->
-    canonical frame (identity for scenes); placement: canonical -> world when `motion` is
+    canonical frame (identity for scenes; for one moved by its origin_offset, the move by
+    `shift`); placement: canonical -> world when `motion` is
     None; motion: world-time-dependent placement; look_height: metres above the canonical
     origin that shots aim at when they name this asset; source: file path; digest: content
     hash of the file (frames depend on it; with a performance, of its rig file too);
@@ -321,7 +325,10 @@ class Asset:
     shadow: its contact shadow on the surface under it (film.shadow), or None; kept: which
     of its file's Gaussians `gaussians` holds after its clean and edits, bool [N_file] (the
     order is the file's), or None for all of them: a rig's rows follow it; rasterize_mode:
-    gsplat's "classic" or "antialiased", as it was trained (its Gaussians render so in any frame)."""
+    gsplat's "classic" or "antialiased", as it was trained (its Gaussians render so in any frame);
+    origin_offset: its sidecar's frame.origin_offset [3] (float64, x_capture = x_asset +
+    origin_offset) where it is shown in that frame (not its canonical one), else None; shift:
+    what `align_to` moved its frame by [3] (float64 metres), or None."""
 
     name: str
     gaussians: Gaussians
@@ -335,6 +342,21 @@ class Asset:
     shadow: ContactShadow | None = None
     kept: np.ndarray | None = None
     rasterize_mode: str = "classic"
+    origin_offset: np.ndarray | None = None
+    shift: np.ndarray | None = None
+
+    def align_to(self, anchor: np.ndarray) -> None:
+        """Stand this asset where its capture put it in a film world that is the captures'
+        world moved by -`anchor` [3] (float64): its frame moved by origin_offset - anchor
+        before its placement (position, yaw, scale, motion act on it after, about the film's
+        origin), and shots naming it aim above its own origin so moved. Nothing moves where
+        that is zero (the anchor's own asset). Taken in float64: offsets millions of metres
+        out differ by exactly what they differ by, a few metres that float32 then holds."""
+        shift = np.asarray(self.origin_offset, dtype=np.float64) - np.asarray(anchor, dtype=np.float64)
+        if not np.any(shift):
+            return
+        self.shift = shift
+        self.local = Similarity(translation=shift) @ self.local
 
     def place_at(self, t: float) -> Similarity:
         """Canonical frame -> world at world time t (seconds)."""
@@ -346,16 +368,21 @@ class Asset:
         return place @ self.local
 
     def target(self, t: float) -> np.ndarray:
-        """The point shots aim at when they name this asset [3]."""
+        """The point shots aim at when they name this asset [3]: look_height above its
+        canonical origin (an asset moved by its origin_offset: above its own origin)."""
         place = self.motion.at(t) if self.motion is not None else self.placement
-        return place.apply(np.array([0.0, 0.0, self.look_height]))
+        aim = np.array([0.0, 0.0, self.look_height])
+        return place.apply(aim if self.shift is None else aim + self.shift)
 
 
 @dataclass
 class World:
-    """Assets by name, in script order."""
+    """Assets by name, in script order. origin_offset: the anchor [3] (float64) of the assets
+    placed by their frame.origin_offset (`Asset.align_to`): the point of their captures' world
+    at the film world's origin; None where none is."""
 
     assets: dict[str, Asset]
+    origin_offset: np.ndarray | None = None
 
     def joint_globals(self, name: str, t: float, camera: np.ndarray | None = None) -> np.ndarray:
         """Global joint transforms [J,4,4] of a performing asset at world time t, in its own
@@ -507,7 +534,9 @@ def load_asset(name: str, path: Path, placement: Similarity, motion: Motion | No
                look_height: float | None = None, rasterize_mode: str | None = None) -> Asset:
     """Load an asset file and its sidecar (`path` with .json), if any: object assets use the
     sidecar's canonical transform as `local` unless canonical=False; rasterize_mode: the
-    asset's own (`assets.sidecar.asset_rasterize_mode`) unless given."""
+    asset's own (`assets.sidecar.asset_rasterize_mode`) unless given. One shown in its own
+    frame keeps its sidecar's frame.origin_offset (`Asset.origin_offset`) and stands as stored
+    until `Asset.align_to` moves it."""
     from splatfilm.assets.sidecar import Sidecar, asset_rasterize_mode, robust_bounds, sidecar_path
     from splatfilm.io.gaussian_files import load_gaussians
     from splatfilm.io.digest import file_digest
@@ -527,4 +556,6 @@ def load_asset(name: str, path: Path, placement: Similarity, motion: Motion | No
             _, hi = robust_bounds(local.transform_gaussians(g))
             look_height = 0.85 * float(hi[2])
     return Asset(name, g, local, placement, motion, look_height, str(path), file_digest(path),
-                 rasterize_mode=rasterize_mode or asset_rasterize_mode(path))
+                 rasterize_mode=rasterize_mode or asset_rasterize_mode(path),
+                 # An object's canonical frame is its own, wherever its capture lay.
+                 origin_offset=sidecar.origin_offset if sidecar is not None and not use_canonical else None)

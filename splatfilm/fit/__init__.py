@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import platform
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import check_output_file
 from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.render import resolve_backend
-from splatfilm.scene.cameras import sizes_text, vector_text
+from splatfilm.scene.cameras import sizes_text
 from splatfilm.fit.appearance import appearance_enabled, nearest_views, write_appearance
 from splatfilm.fit.capture import Capture, load_capture, scene_extent
 from splatfilm.assets.sidecar import (
@@ -24,6 +23,8 @@ from splatfilm.assets.sidecar import (
     capture_cameras_path,
     check_sidecar_free,
     estimate_up,
+    origin_offset_for,
+    origin_offset_note,
     robust_bounds,
     sidecar_path,
     write_capture_cameras,
@@ -43,18 +44,6 @@ TRIANGULATION_MAX_SIZE = 1600
 # 3DGS's trainer caps photos at 1.6K: a 12-megapixel phone photo would make every step several
 # times slower on either backend for detail a fit of a few thousand steps does not reach.
 FIT_MAX_SIZE = 1600
-# A capture whose centre lies farther from the origin than this many times its extent (the
-# largest distance of a camera from the cameras' centre) is fitted and stored centred:
-# float32 (the renderer, the trainer, PLY files) keeps about 7 digits, so a georeferenced
-# capture (COLMAP model_aligner into ECEF or UTM, ODM's shots) at millions of metres holds its
-# Gaussians to decimetres. Measured on tests/fixtures/flowerpot (radius 4) rendered shifted
-# against unshifted: 94 dB at 25x its radius, 80 dB at 350x, 67 dB at 3500x, 54 dB at 35000x,
-# 22 dB at 1.4e6x (UTM); a 600-step fit of a ring capture (radius 3, 64x48 px) lost 0.4 dB
-# held out at 4.7e4x and 4.4 dB at 1.9e6x. Centred from 1e4x: renders still agree to ~60 dB
-# there, and a capture nearer its origin keeps its world's frame, so captures of one world
-# (a room and an object from one AR session, two scans of a site) still line up in a film;
-# ordinary captures (nerfstudio's, COLMAP's own gauge) sit within a few extents of the origin.
-FAR_FROM_ORIGIN = 1e4
 
 
 def points_from_images(capture: Capture, source: Capture, work_dir: Path) -> None:
@@ -84,18 +73,6 @@ def points_from_images(capture: Capture, source: Capture, work_dir: Path) -> Non
     capture.points = points.astype(np.float64)
     capture.point_colors = colors.astype(np.float32) / 255.0
     capture.source["points"] = f"triangulated from the images with the capture's poses ({len(points)})"
-
-
-def origin_offset_for(centre: np.ndarray, radius: float) -> np.ndarray | None:
-    """The offset [3] (world units, float64) to move a capture whose cameras' centre [3] and
-    extent `radius` are these (`scene_extent`) by -offset before fitting, or None when its
-    centre is within FAR_FROM_ORIGIN extents of the origin (fitted where it is). The centre
-    rounded to a power of ten below the extent (whole metres for a capture metres across), so
-    the recorded offset reads as the capture's file does."""
-    if not np.linalg.norm(centre) > FAR_FROM_ORIGIN * radius:
-        return None
-    step = 10.0 ** math.floor(math.log10(radius))
-    return np.round(centre / step) * step
 
 
 def output_paths(output: str | Path) -> dict[str, Path]:
@@ -148,11 +125,8 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
         capture = capture.translated(-offset)
         if extra is not None:
             extra = extra.translated(-offset)
-        print(f"note: the capture lies {np.linalg.norm(offset):.6g} units from its world's origin, "
-              f"{np.linalg.norm(offset) / radius:.0f} times its size: fitted and written "
-              f"with its world moved by -{vector_text(offset)} (the sidecar's frame.origin_offset; "
-              f"{paths['cameras'].name} is in that frame; render-cameras, clean --cameras, mesh --cameras and refine "
-              "move the capture's own camera files there)")
+        print(origin_offset_note(offset, radius, "the capture", "fitted and written",
+                                 f"{paths['cameras'].name} is in that frame; "))
     train_ids, test_ids, split = capture.train_test(cfg.test_every)
     kind = "object" if capture.is_object else "scene"
     for note in capture.source.get("notes", []):

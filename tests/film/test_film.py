@@ -74,6 +74,9 @@ def test_script_errors_name_file_and_field(film_dir):
         (lambda d: d.update(fps="30000/1001", record_start="01:01:00;01"),
          "record_start: 01:01:00;01: no frame has this timecode"),
         (lambda d: d.update(record_start="23:59:59:20"), "record_start: the cut (11 frames) would run past 24 hours"),
+        # Assets placed by their sidecars' frame.origin_offset: the film's anchor, an asset's opt-out.
+        (lambda d: d.update(origin_offset=[4e6, 5e5]), "origin_offset: expected [x, y, z]"),
+        (lambda d: d["assets"]["wall"].update(origin_offset="no"), "assets.wall.origin_offset: expected true or false"),
     ]
     original = (film_dir / "film.yaml").read_text()
     for change, message in cases:
@@ -1072,3 +1075,76 @@ def _script_error(folder: Path, fn) -> str:
     with pytest.raises(SplatfilmError) as e:
         parse_film(folder / "film.yaml")
     return str(e.value)
+
+
+def _far_asset(folder: Path, name: str, color, offset) -> None:
+    """A blob asset `name` in `folder`, fitted centred from a capture far out: its sidecar's
+    frame.origin_offset is `offset` (x_capture = x_asset + offset)."""
+    save_gaussians(folder / f"{name}.ply", blob_splats(color))
+    (folder / f"{name}.json").write_text(json.dumps({"kind": "scene", "frame": {"origin_offset": list(offset)}}))
+
+
+def test_assets_of_one_georeferenced_site_stand_where_their_captures_put_them(tmp_path):
+    """Two assets fitted centred from two UTM captures of one site (4e6 m out, their centres
+    1.2345 m apart) stood on top of each other at the film's origin; they stand side by side
+    as their captures have them, to the millimetre, and a shot sees both there."""
+    building, street = np.array([4_000_120.0, 512_350.0, 230.0]), np.array([4_000_121.2345, 512_350.0006, 230.0])
+    _far_asset(tmp_path, "building", [0.9, 0.1, 0.1], building)
+    _far_asset(tmp_path, "street", [0.1, 0.9, 0.1], street)
+    save_gaussians(tmp_path / "prop.ply", blob_splats([0.1, 0.1, 0.9]))  # no offset: placed as ever
+    script = {"title": "site", "resolution": [64, 36],
+              "assets": {"building": {"file": "building.ply"}, "street": {"file": "street.ply"},
+                         "prop": {"file": "prop.ply", "position": [0.6, -1.0, 0.0]}},
+              "shots": [{"name": "sh010", "frames": 1, "assets": ["building", "street"],
+                         "camera": {"position": [0.6, -4.0, 0.35], "look_at": [0.6, 0.0, 0.35]}}]}
+    (tmp_path / "film.yaml").write_text(yaml.safe_dump(script, sort_keys=False))
+    film = parse_film(tmp_path / "film.yaml")
+    world = film.world
+    own = blob_splats([0, 0, 0]).means.double().numpy()
+    # The film world is the captures' world less the first such asset's offset: each placed
+    # Gaussian plus that anchor is where its capture has it (float64 sums).
+    for name, offset in (("building", building), ("street", street)):
+        placed = world.placed(name, 0.0).means.double().numpy()
+        assert np.abs(placed + building - (own + offset)).max() < 1e-3, name
+    np.testing.assert_array_equal(world.origin_offset, building)
+    np.testing.assert_array_equal(world.assets["prop"].world_transform(0.0).matrix()[:3, 3], [0.6, -1.0, 0.0])
+    np.testing.assert_allclose(world.assets["street"].target(0.0), street - building, atol=1e-9)  # aimed at its own origin
+    assert film.notes == [f"{tmp_path / 'film.yaml'}: building, street stand where their captures put them (their "
+                          "sidecars' frame.origin_offset): the film world is their captures' world moved by "
+                          "-(4000120, 512350, 230) (building's frame.origin_offset); moved before their own "
+                          "placement: street by (1.2345, 0.0006, 0)"]
+    # The shot looks at the middle between them: red on the left (x = 0), green on the right (x = 1.2345).
+    rgb, _, _ = FrameRenderer(film, "cpu").render(film.shots[0], 0)
+    red = (rgb[..., 0] > 0.5) & (rgb[..., 1] < 0.3)
+    green = (rgb[..., 1] > 0.5) & (rgb[..., 0] < 0.3)
+    assert red.sum() > 10 and green.sum() > 10
+    px_per_m = film.shots[0].shot.lens.focal_px / 4.0  # the blobs stand 4 m from the lens
+    assert abs(np.nonzero(red)[1].mean() + 0.5 - (32 - 0.6 * px_per_m)) < 1.5
+    assert abs(np.nonzero(green)[1].mean() + 0.5 - (32 + (1.2345 - 0.6) * px_per_m)) < 1.5
+    logged = []
+    render_film(tmp_path / "film.yaml", tmp_path / "out", RenderOptions(backend="cpu", frames_only=True),
+                progress=False, log=logged.append)
+    assert logged.count(f"note: {film.notes[0]}") == 1  # said once, as render's other notes are
+    # The script's own origin_offset anchors instead (each such asset moves by its offset less
+    # it), and an asset with `origin_offset: false` stays centred, as stored.
+    script["origin_offset"] = [4_000_120.5, 512_350.0, 229.0]
+    _far_asset(tmp_path, "kept", [0.9, 0.9, 0.1], street + [0.0, 5.0, 0.0])
+    script["assets"]["kept"] = {"file": "kept.ply", "origin_offset": False}
+    (tmp_path / "film.yaml").write_text(yaml.safe_dump(script, sort_keys=False))
+    world = parse_film(tmp_path / "film.yaml").world
+    np.testing.assert_allclose(world.assets["building"].world_transform(0.0).translation, [-0.5, 0.0, 1.0], atol=1e-9)
+    np.testing.assert_allclose(world.assets["street"].world_transform(0.0).translation, [0.7345, 0.0006, 1.0],
+                               atol=1e-9)
+    assert world.assets["kept"].world_transform(0.0).is_identity()
+
+
+def test_a_film_without_offsets_keeps_its_frame_keys(film_dir):
+    """The frames of a film whose assets carry no frame.origin_offset keep the content keys they
+    had before films placed assets by it (the digest of every frame key, taken then)."""
+    from splatfilm.io.digest import content_digest
+
+    film = parse_film(film_dir / "film.yaml")
+    renderer = FrameRenderer(film, "cpu")
+    keys = [renderer.key(fs, i) for fs in film.shots for i in range(fs.shot.frame_count)]
+    assert content_digest(keys) == "5c11c72620ffc9002ccebbef16336b7a0cf087f172b6a9dc52c813f36c623f4a"
+    assert film.world.origin_offset is None and film.notes == []

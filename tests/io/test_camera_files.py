@@ -285,6 +285,44 @@ def test_a_splat_from_nerfstudios_training_world_is_imported_into_the_captures(t
         capsys, ["import", tmp_path / "splat.ply", "-o", tmp_path / "x.ply", "--transforms-json", TRANSFORMS])
 
 
+def test_a_splat_from_a_georeferenced_capture_is_imported_centred_to_the_millimetre(tmp_path, capsys):
+    # A nerfstudio run on a UTM capture (4e6 m out): the splat its ns-export writes is in the
+    # run's normalised world; moved back and written in float32 its Gaussians were held to
+    # 0.25 m (0.17 m off at worst here). Imported centred as fit writes such a capture:
+    # frame.origin_offset recorded, and the Gaussians plus it land where the capture's world
+    # has them (2e-6 m off at worst).
+    import torch
+
+    from splatfilm.cli import main
+    from splatfilm.io.camera_files import nerfstudio_to_capture
+    from splatfilm.io.gaussian_files import load_gaussians
+    from splatfilm.io.ply import write_ply
+    from splatfilm.scene.gaussians import Gaussians
+    from splatfilm.scene.transforms import axis_rotation
+
+    rng = np.random.default_rng(3)
+    n = 200
+    normalised = rng.uniform(-0.8, 0.8, (n, 3)).astype(np.float32)
+    g = Gaussians(torch.tensor(normalised), torch.tensor([[1.0, 0, 0, 0]] * n), torch.full((n, 3), -4.0),
+                  torch.full((n,), 3.0), torch.zeros(n, 1, 3), torch.zeros(n, 0, 3))
+    write_ply(tmp_path / "splat.ply", g)
+    centre = np.array([4_000_123.456, 512_345.678, 231.5])  # UTM easting, northing, height
+    R = axis_rotation("z", 0.3) @ axis_rotation("x", -0.2)
+    dp = write_json(tmp_path / "dataparser_transforms.json",
+                    {"transform": np.hstack([R, (-R @ centre)[:, None]]).tolist(), "scale": 0.05})
+    assert main(["import", str(tmp_path / "splat.ply"), "-o", str(tmp_path / "asset.ply"),
+                 "--dataparser-transforms", str(dp)]) == 0
+    out = capsys.readouterr().out
+    sidecar = json.loads((tmp_path / "asset.json").read_text())
+    offset = np.array(sidecar["frame"]["origin_offset"])
+    np.testing.assert_array_equal(offset, [4_000_120.0, 512_350.0, 230.0])  # the centre to 10 m (the splat is some 30 m across)
+    assert "note: the splat lies" in out and "the sidecar's frame.origin_offset" in out
+    got = load_gaussians(tmp_path / "asset.ply").means.numpy().astype(np.float64)
+    assert np.abs(got).max() < 30  # written centred
+    expected = nerfstudio_to_capture(dp).apply(normalised.astype(np.float64))
+    assert np.abs(got + offset - expected).max() < 1e-3
+
+
 def test_camera_path_focal_from_vertical_fov(tmp_path):
     meta = load("camera_path.json")
     meta["render_width"], meta["render_height"] = 100, 200
