@@ -27,7 +27,7 @@ from splatfilm.io.digest import content_digest, file_digest
 from splatfilm.io.images import (exr_frame_header, handoff_alpha, handoff_depth, srgb_to_linear, unpremultiply,
                                  write_depth, write_exr_layers, write_png)
 from splatfilm.render import render, resolve_backend
-from splatfilm.render.lens_effects import apply_depth_of_field, shutter_times
+from splatfilm.render.lens_effects import apply_depth_of_field, motion_samples, shutter_interval, shutter_times
 from splatfilm.scene.cameras import Cameras
 
 
@@ -123,7 +123,10 @@ class FrameRenderer:
         t = float(fs.shot.times[i])
         times = [t]
         if film.motion_blur:
-            times = shutter_times(t, float(film.fps), film.motion_blur["shutter_deg"], film.motion_blur["samples"])
+            samples = film.motion_blur["samples"]
+            if samples == "auto":
+                samples = self._motion_samples(fs, t)
+            times = shutter_times(t, float(film.fps), film.motion_blur["shutter_deg"], samples)
         path = fs.shot.sample(np.array(times))
         dof: list[tuple[float, float, float] | None] = [None] * len(times)
         if film.depth_of_field:
@@ -137,6 +140,21 @@ class FrameRenderer:
         sample = FrameSample(times, path.to_cameras(lens), dof)
         self._samples[(fs.name, i)] = sample
         return sample
+
+    def _motion_samples(self, fs: FilmShot, t: float) -> int:
+        """`samples: auto`'s count for the frame at shot time t: what the visible Gaussians'
+        screen travel between the shutter's opening and closing needs (motion_samples)."""
+        film, lens = self.film, fs.shot.lens
+        ends = shutter_interval(t, float(film.fps), film.motion_blur["shutter_deg"])
+        cams = fs.shot.sample(np.array(ends)).to_cameras(lens)
+        needs = film.world.needs_camera(fs.visible)
+        gs = [film.world.join(film.world.parts(fs.world_start + e, fs.visible, cams.centers[k] if needs else None))[0]
+              for k, e in enumerate(ends)]
+        viewmats, Ks = cams.to_tensors(gs[0].dtype)
+        distortion = None if lens.model == "pinhole" else torch.tensor([lens.distortion] * 2)
+        return motion_samples(gs[0], gs[1], viewmats, Ks, film.width, film.height,
+                              camera_model=lens.camera_model if distortion is not None else "PINHOLE",
+                              distortion=distortion)
 
     def camera(self, fs: FilmShot, i: int) -> Cameras:
         """The camera [1] at frame i's own time (the shutter's centre under motion blur)."""
@@ -179,6 +197,11 @@ class FrameRenderer:
             # (solid where covered, far where empty) since 2: an older EXR is written again.
             **({"exr_header": 2} if self.passes or self.depth or self.alpha else {}),
             **({"provenance": 1} if self.provenance else {}),
+            # Versions of the lens effects, only where a frame has them (the rest keep their keys):
+            # depth of field keeps a splat's alpha as drawn (with the 0.3 px blur) since 2, and
+            # motion blur samples the middles of the shutter's slices, not its ends, since 2.
+            **({"dof_version": 2} if any(d is not None for d in sample.dof) else {}),
+            **({"shutter_version": 2} if len(sample.times) > 1 else {}),
             # Only a distorting lens adds to the key, so pinhole frames keep the keys they had.
             **({} if lens.model == "pinhole" else {"lens": [lens.model, list(lens.distortion)]}),
         })
@@ -215,7 +238,7 @@ class FrameRenderer:
             viewmats, Ks = sample.cameras[k].to_tensors(g.dtype)
             if sample.dof[k] is not None:
                 g = apply_depth_of_field(g, viewmats[0], Ks[0], film.width, film.height, *sample.dof[k],
-                                         lens.sensor_width_mm)
+                                         lens.sensor_width_mm, rasterize_mode=mode)
             # A distorting lens adds its model (keeping the pinhole call as it was).
             lens_args = {} if lens.model == "pinhole" else {"camera_model": lens.camera_model,
                                                             "distortion": torch.tensor([lens.distortion])}

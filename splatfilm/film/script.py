@@ -16,7 +16,7 @@
                                        # for assets placed by their origin_offset (below; default:
                                        # the first such asset's offset)
     effects:
-      motion_blur: {shutter_deg: 180, samples: 5}
+      motion_blur: {shutter_deg: 180, samples: 5}   # samples: auto, from each frame's screen motion
       depth_of_field: true             # from each shot's lens f_stop and focus_distance
     assets:
       set: {file: set.ply}             # paths relative to the script
@@ -664,8 +664,12 @@ def parse_film(path: str | Path, wanted: Sequence[str | None] | None = None) -> 
     blur = None
     if effects.get("motion_blur"):
         mb = mapping(effects["motion_blur"], at["effects"]["motion_blur"], {"shutter_deg", "samples"})
+        samples = mb.get("samples", 5)
+        if isinstance(samples, str) and samples != "auto":
+            at["effects"]["motion_blur"]["samples"].fail(f"expected a whole number >= 2 or auto, got {show(samples)}")
         blur = {"shutter_deg": number(mb.get("shutter_deg", 180), at["effects"]["motion_blur"]["shutter_deg"], "positive"),
-                "samples": integer(mb.get("samples", 5), at["effects"]["motion_blur"]["samples"], 2)}
+                # "auto": as many as the frame's screen motion needs (FrameRenderer.sample).
+                "samples": samples if samples == "auto" else integer(samples, at["effects"]["motion_blur"]["samples"], 2)}
     dof = effects.get("depth_of_field", False)
     if not isinstance(dof, bool):
         at["effects"]["depth_of_field"].fail(f"expected true or false, got {show(dof)}")
