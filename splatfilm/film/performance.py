@@ -47,6 +47,9 @@ does not spin it about its ankle (the toe would skate): past locomotion.PIVOT_YA
 swivels on its ball, its heel raised by up to PIVOT_HEEL degrees, so the thigh rolls little
 against the pelvis, until it is let go as above (the clips lift it, the body carries it off
 its plant, the hips would drop for it) and steps round.
+The plants are worked out forward in time from the walk's start; a film keeps them in its
+.splatfilm-cache/ (`Performance.keep_plants`), so a late frame in another run or process
+starts from the states kept there.
 
 Heel peel. A foot held behind the hips (planted while the other steps, or stepping back from
 its plant) that the leg could reach only by lowering the pelvis RELEASE_DROP of the leg below
@@ -78,6 +81,9 @@ from splatfilm.scene.easing import smoothstep
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.ik import (aim_joint, check_chain, common_ancestor, drop_to_reach, joint_axes, lower_to_reach,
                                two_bone_ik)
+from splatfilm.io.cache import CacheEntry
+from splatfilm.io.digest import content_digest
+from splatfilm.scene import locomotion
 from splatfilm.scene.locomotion import BALL, PIVOT_YAW, FootPlants, cycle_stride
 from splatfilm.scene.skeleton import Clip, JointTRS, Rig, blend_poses, global_transforms, sample_clip, subtree
 from splatfilm.scene.skinning import METHODS
@@ -85,7 +91,7 @@ from splatfilm.scene.transforms import (WORLD_UP, Similarity, heading_about, qua
                                        rotation_about, rotation_between, rotation_from_quat, wrap_degrees)
 from splatfilm.yamlfields import At, mapping, number, show, vec3
 
-__all__ = ["CANONICAL_FRONT", "ClipPlay", "HEEL_OFF", "HEEL_REST", "LegIK", "LookAt", "MIN_STRIDE", "PERFORMANCE_FIELDS", "PIVOT_EASE", "PIVOT_HEEL", "PLANT_LIFT",
+__all__ = ["CANONICAL_FRONT", "ClipPlay", "HEEL_OFF", "HEEL_REST", "LegIK", "LookAt", "MIN_STRIDE", "PERFORMANCE_FIELDS", "PIVOT_EASE", "PIVOT_HEEL", "PLANT_LIFT", "PLANTS_VERSION",
            "Performance", "RELEASE_DROP", "RELEASE_LIFT", "RELEASE_RADIUS", "SOLE_PERCENTILE", "parse_performance"]
 
 PERFORMANCE_FIELDS = {"clips", "look_at", "ik", "skinning"}
@@ -119,6 +125,10 @@ HEEL_REST = 10.0
 # floor skated 0.2 m over a turn on the spot.
 PIVOT_HEEL = 8.0
 PIVOT_EASE = 4.0
+# The version of the way foot plants are worked out (this module's clip feet, locomotion's
+# FootPlants), in their cache's key: bump it when either changes what they give, and plants
+# cached the old way are worked out again.
+PLANTS_VERSION = 1
 # The percentile of a foot's Gaussians' heights that counts as its sole: low, but past a
 # stray splat or two.
 SOLE_PERCENTILE = 0.5
@@ -190,12 +200,27 @@ class Performance:
     walk_steps: Callable[[float], float] | None = None
     stride_scale: Callable[[float], float] | None = None
     _plants: tuple | None = field(default=None, repr=False)
+    _plants_cache: tuple | None = field(default=None, repr=False)
 
     @cached_property
     def _rest(self) -> np.ndarray:
         """The rig's rest-pose globals [J,4,4], once: the feet read them every frame and every
         foot-plant sample."""
         return self.rig.rest_globals()
+
+    def keep_plants(self, folder: Path, placement: str, place_at: Callable[[float], Similarity]) -> None:
+        """Keep the foot plants worked out for the placement `place_at` (canonical -> world by
+        world time; `placement`: the content key of it, the asset's file and its rig) in the cache
+        folder `folder` (a film's .splatfilm-cache/), keyed by all they are made from: a later
+        parse of the film, another worker or a viewer starts from them, not from the walk's first
+        step (the plants are worked out forward from it, PLANT_STEP at a time)."""
+        self._plants_cache = (Path(folder), placement, place_at)
+
+    @property
+    def plant_steps_worked(self) -> int:
+        """How many steps of its foot plants this process has worked out (those resumed from the
+        film's cache are not)."""
+        return 0 if self._plants is None else self._plants[1].steps_worked
 
     def clip_time(self, play: ClipPlay, t: float) -> float:
         """Seconds into `play`'s clip at world time t."""
@@ -337,9 +362,55 @@ class Performance:
         plants = FootPlants(sample, PLANT_LIFT * legs, RELEASE_LIFT * legs, RELEASE_RADIUS * legs * scale, begin,
                             reach=None if ik.reach is None else ik.reach * scale,
                             leg_length=None if ik.leg_lengths is None else ik.leg_lengths * scale,
-                            release_drop=RELEASE_DROP * legs * scale, normal=ik.ground.normal, settle=self.settle)
+                            release_drop=RELEASE_DROP * legs * scale, normal=ik.ground.normal, settle=self.settle,
+                            lift_unit=scale)
+        if self._plants_cache is not None and self._plants_cache[2] == place_at:
+            self._cached_plants(plants, local)
         self._plants = (key, plants)
         return plants
+
+    def _cached_plants(self, plants: FootPlants, local: Similarity) -> None:
+        """Resume `plants` from the film's cache (`keep_plants`) and keep their checkpoints there as
+        they are worked out: rewritten as their count grows by a quarter, so a long film writes a
+        few times what it keeps."""
+        folder, placement, _ = self._plants_cache
+        ik = self.ik
+        settings = {name: getattr(locomotion, name) for name in locomotion.__all__ if name.isupper()}
+        probes = sorted({plants.begin} | {t for p in self.plays for t in (p.start, p.start + p.crossfade)})
+        key = content_digest({
+            "version": PLANTS_VERSION, "placement": placement, "local": local.matrix().tolist(), "settings": settings,
+            "plants": {name: np.asarray(value, np.float64).tolist() for name, value in (
+                ("plant_lift", plants.plant_lift), ("release_lift", plants.release_lift), ("radius", plants.radius),
+                ("begin", plants.begin), ("release_time", plants.release_time), ("step", plants.step),
+                ("yaw_release", plants.yaw_release), ("pivot_yaw", plants.pivot_yaw), ("lift_unit", plants.lift_unit),
+                ("normal", plants.normal)) + tuple((name, value) for name, value in (
+                    ("reach", plants.reach), ("leg_length", plants.leg_length), ("release_drop", plants.release_drop))
+                    if value is not None)},
+            "plays": [[p.clip.name, p.start, p.speed, p.loop, p.crossfade, p.stride] for p in self.plays],
+            "ik": {"legs": [list(leg) for leg in ik.legs], "ground": [*ik.ground.normal.tolist(), ik.ground.offset],
+                   "soles": ik.sole_heights.tolist(), "fronts": None if ik.fronts is None else ik.fronts.tolist()},
+            # What the clips do at the schedule's turns, as this code samples them: a change to how
+            # clips are timed or read moves them, and the plants are worked out again.
+            "probes": [[np.asarray(a, np.float64).tolist() for a in plants.sample(t) if a is not None] for t in probes]})
+        entry = CacheEntry.in_folder(folder, "plants", key)
+        record = entry.lookup()
+        stored = 0
+        if record is not None and plants.resume(record.get("checkpoints")):
+            stored = len(record["checkpoints"])
+
+        def keep(worked: FootPlants) -> None:
+            nonlocal stored
+            states = worked.checkpoint_record()
+            if len(states) < max(stored + 1, stored * 5 // 4):
+                return
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                entry.store(checkpoints=states)
+            except OSError:
+                return  # a cache that cannot be written: the plants are worked out again next time
+            stored = len(states)
+
+        plants.on_checkpoint = keep
 
     def _feet_on_ground(self, t: float, L: np.ndarray, place_at: Callable[[float], Similarity], local: Similarity,
                         to_world: Similarity, to_asset: Similarity) -> np.ndarray:

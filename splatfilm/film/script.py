@@ -522,6 +522,11 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred
             # deterministic), once the shots are checked or when something needs the body first.
             asset.motion = PendingBake(functools.partial(_simulated, spec, asset, scene, fps, folder, a_at["physics"],
                                                          deferred))
+        elif asset.performance is not None and asset.performance.ik is not None:
+            # Its foot plants are kept beside the script: worked out once for the film, not by every run.
+            where = asset.motion.key() if asset.motion is not None else asset.placement.matrix().tolist()
+            asset.performance.keep_plants(folder / ".splatfilm-cache", content_digest({"asset": asset.digest, "placement": where}),
+                                          asset.place_at)
         assets[str(name)] = asset
     return World(assets, anchor)
 

@@ -87,6 +87,10 @@ class KeyedMotion:
             self._yaw = splines.CatmullRom(list(self.yaw_deg), grid=grid)
             self._scale = splines.PiecewiseMonotoneCubic(self.scales, grid=self.times)
 
+    def key(self) -> str:
+        """A content hash of the keys (what a cache of work done along this motion is keyed by)."""
+        return content_digest({"keyed": [a.tolist() for a in (self.times, self.positions, self.yaw_deg, self.scales)]})
+
     def at(self, t: float) -> Similarity:
         """Canonical frame -> world at world time t (seconds), holding the first and last keys outside them."""
         if len(self.times) == 1:
@@ -136,6 +140,10 @@ class PathWalk:
         seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
         self._u, self._s = u, np.concatenate([[0.0], np.cumsum(seg)])
         self._turns()
+
+    def key(self) -> str:
+        """A content hash of the walk (what a cache of work done along it is keyed by)."""
+        return content_digest({"walk": [self.points.tolist(), self.speed, self.start, self.scale, self.turn_rate]})
 
     def _turns(self) -> None:
         """Facing and distance together, forward in time on a fixed grid of TURN_STEP seconds

@@ -31,7 +31,10 @@ stay put, says by when), they are put where the clips will stand them then: a fo
 down is drawn there over the last SETTLE_PULL of its radius and planted within SETTLE_NEAR
 of it, a foot let go steps there rather than back to the clips' (still moving) foot, and one
 foot stays planted while the other is off the ground (of two the clips would have let go, the
-less urgent waits; so too while a foot swivels on its ball, turning on the spot). Plants are worked out forward in time on a fixed
+less urgent waits; so too while a foot swivels on its ball, turning on the spot). A foot
+let go from the floor rises before it leaves its plant, and a foot stepping onto the spot the
+clips settle it (one in the air as they begin settling steps there too, kept clear of the
+floor) is over it before it comes down: LIFT_OFF of the step each. Plants are worked out forward in time on a fixed
 step from a start where nothing moves yet, so a frame's feet do not depend on which frames
 were asked for before it. Only every CHECKPOINT_STEPS-th step's state is kept, with the
 steps since the last one: a time before those is worked out again from the checkpoint
@@ -44,7 +47,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -53,7 +56,7 @@ from splatfilm.scene.ik import drop_to_reach
 from splatfilm.scene.skeleton import Clip, Rig, global_transforms, sample_clip
 from splatfilm.scene.transforms import wrap_degrees
 
-__all__ = ["BALL", "CHECKPOINT_STEPS", "CONTACT_FRACTION", "LIFT_FIRST", "PIVOT_YAW", "PLANT_STEP", "RELEASE_TIME", "SETTLE_NEAR",
+__all__ = ["BALL", "CHECKPOINT_STEPS", "CONTACT_FRACTION", "LIFT_FIRST", "LIFT_OFF", "PIVOT_YAW", "PLANT_STEP", "RELEASE_TIME", "SETTLE_NEAR",
            "SETTLE_PULL", "STEP_HEIGHT", "YAW_RELEASE",
            "FootPlants", "cycle_stride", "foot_tracks"]
 
@@ -88,6 +91,16 @@ LIFT_FIRST = 0.08
 # SETTLE_NEAR of it.
 SETTLE_PULL = 0.5
 SETTLE_NEAR = 0.05
+# The fraction of its step a foot let go from the floor (the clips lift it no more than
+# plant_lift) rises before it leaves its plant along the ground, and a foot stepping onto the
+# spot the clips settle it comes down over, standing over it (a 1/24 s frame and a little
+# more, at RELEASE_TIME).
+LIFT_OFF = 0.25
+
+
+# The fields of a plant state (`FootPlants._state`): bool or float, and the shape after the feet's axis.
+_STATE_FIELDS = ((bool, ()), (float, (2,)), (float, (2,)), (float, ()), (float, ()), (float, ()), (float, (2,)),
+                 (bool, ()), (bool, ()), (float, (3,)), (float, ()), (float, (2,)), (float, ()))
 
 
 def foot_tracks(rig: Rig, clip: Clip, feet: list[int], samples: int = 96) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +150,11 @@ class FootPlants:
     the hips may have to drop for a planted foot beyond what the clips' own foot needs (given
     with leg_length); normal [3]: the ground's, that a held foot moves along. settle: the
     world time (seconds, >= t) by which the clips stop carrying their feet on from where they
-    put them at world time t, where they will stand them then (None: never settling)."""
+    put them at world time t, where they will stand them then (None: never settling).
+    lift_unit: metres per unit of the clips' lifts. on_checkpoint(plants): called as new
+    checkpoint states are kept (`checkpoint_record`), to keep them beyond this process (a
+    later one `resume`s from them). steps_worked: how many steps this process has worked out
+    (states resumed are not)."""
 
     sample: Callable[[float], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]]
     plant_lift: np.ndarray
@@ -153,6 +170,9 @@ class FootPlants:
     release_drop: np.ndarray | None = None
     normal: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0]))
     settle: Callable[[float], float] | None = None
+    lift_unit: float = 1.0
+    on_checkpoint: Callable[[FootPlants], None] | None = None
+    steps_worked: int = field(default=0, repr=False)
     # State of step j * CHECKPOINT_STEPS at [j]; the states of steps _base, _base + 1, ...
     # (_base a checkpoint's step) in _recent; a lock, as the viewer renders a frame on one
     # thread while its timeline composes another.
@@ -160,6 +180,33 @@ class FootPlants:
     _base: int = field(default=0, repr=False)
     _recent: list = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def checkpoint_record(self) -> list:
+        """The checkpoint states kept (`_state`, one every CHECKPOINT_STEPS steps from step 0)
+        as JSON values: per checkpoint, its fields in order, each a nested list."""
+        with self._lock:
+            return [[a.tolist() for a in state] for state in self._checkpoints]
+
+    def resume(self, record: Any) -> bool:
+        """Take the checkpoint states of a `checkpoint_record` of these same plants (the caller's
+        content key says so) where they reach further than those worked out here: the steps from
+        them are the ones that made them, so the plants are the same, bit for bit. False, taking
+        nothing, for a record of another layout."""
+        n = len(self.plant_lift)
+        try:
+            states = [tuple(np.array(v, dtype=bool if kind is bool else np.float64) for v, (kind, _) in
+                            zip(state, _STATE_FIELDS, strict=True)) for state in record]
+        except (TypeError, ValueError):
+            return False
+        if not all(a.shape == (n, *shape) for state in states for a, (_, shape) in zip(state, _STATE_FIELDS)):
+            return False
+        with self._lock:
+            if len(states) <= len(self._checkpoints):
+                return False
+            self._checkpoints = states
+            if not self._recent:
+                self._base, self._recent = 0, [states[0]]
+        return True
 
     @property
     def states_kept(self) -> int:
@@ -170,7 +217,7 @@ class FootPlants:
               headings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Ground positions [F,2], the step's lift [F] (metres) and headings [F] (degrees) at
         time t from the state of the step before it."""
-        planted, lock, fade_from, fade_start, heading, turn_from, fade_clip, aim, swung, land, dest, until = state
+        planted, lock, fade_from, fade_start, heading, turn_from, fade_clip, aim, swung, land, rise, dest, until = state
         out = positions[:, :2].copy()
         yaw = np.asarray(headings, np.float64).copy()
         lift = np.zeros(len(out))
@@ -201,7 +248,16 @@ class FootPlants:
             # Toward where the foot goes once the fade is over (the clips' foot, drawn to its
             # spot while they settle): no jump when the fade ends inside a settling.
             goal = np.where(aim[fading, None], dest[fading], out[fading])
-            ride = clip + gap * (1.0 - s)[:, None] + (goal - clip) * s[:, None]
+            # A foot let go from the floor rises before it leaves its plant, and one stepping onto
+            # the spot the clips settle it is over it before it comes down (LIFT_OFF): gone with
+            # the clips' foot from the first, the walk's first step slid 24 mm along the floor in
+            # a frame, and the last one, put down by the crossfade into the idle, 58 mm.
+            low = rise[fading] <= self.plant_lift[fading]
+            aloft = aim[fading] & ~low  # stepping onto its spot from a swing
+            first, last = np.where(low, LIFT_OFF, 0.0), np.where(low | aim[fading], LIFT_OFF, 0.0)
+            go = smoothstep(np.clip((u - first) / (1.0 - first - last), 0.0, 1.0))
+            ride = clip + gap * (1.0 - go)[:, None] + (goal - clip) * go[:, None]
+            ride = np.where(low[:, None], fade_from[fading] + (ride - fade_from[fading]) * go[:, None], ride)
             spin = wrap_degrees(turn_from[fading] - yaw[fading])
             # a foot that swivels lags the clips' by pivot_yaw at most, stepping too
             spin = np.where(self._swivels()[fading], np.clip(spin, -self.pivot_yaw, self.pivot_yaw), spin)
@@ -232,9 +288,16 @@ class FootPlants:
             # to a clip foot swinging on, a walk starting from a crossfade that spread both
             # planted feet lifted both 5 cm at once, a crouch).
             reach = self.reach[fading] if self.reach is not None else 0.0
-            way = np.where(aim[fading], np.linalg.norm(fade_from[fading] - dest[fading], axis=1),
+            way = np.where(aim[fading] & ~aloft, np.linalg.norm(fade_from[fading] - dest[fading], axis=1),
                            np.linalg.norm(gap, axis=1))
             lift[fading] = STEP_HEIGHT * (way + reach * np.radians(np.abs(spin))) * 4 * u * (1 - u)
+            # A swing the clips settle (the crossfade brings it down as it goes on) keeps clear of
+            # the floor, by what counts as down, till it is over its spot, and comes down there
+            # over the last LIFT_OFF of its step; higher, with the trailing foot's heel peeling
+            # meanwhile, neither boot stood on the floor at its height.
+            clear = np.minimum(rise[fading], self.plant_lift[fading]) * self.lift_unit
+            kept = clear * smoothstep(np.clip((1.0 - u) / LIFT_OFF, 0.0, 1.0))
+            lift[fading] = np.where(aloft, np.maximum(lift[fading], kept), lift[fading])
         out[planted], yaw[planted] = self._pivot(lock, heading, yaw, planted)
         return out, lift, yaw
 
@@ -275,31 +338,41 @@ class FootPlants:
         [F] and the one being let go [F], degrees, where the clips put the foot when it was
         let go [F,2], whether it steps to where the clips settle it [F] bool, whether it was
         let go from swivelling on its ball, the clips keeping it down [F] bool, and where and
-        as they put it when its step ends [F,3] (x, y, heading), where the clips settle it
-        [F,2] and when they are settled [F] seconds). Worked out forward from the nearest
-        kept state at or before step k."""
-        every = CHECKPOINT_STEPS
+        as they put it when its step ends [F,3] (x, y, heading), how far the clips lifted it
+        when its step began [F] (lift units), where the clips settle it [F,2] and when they are
+        settled [F] seconds). Worked out forward from the nearest kept state at or before step
+        k; on_checkpoint is then told of new checkpoints."""
         with self._lock:
-            if not self._checkpoints:
-                self._checkpoints.append(self._advance(0, None))
-                self._base, self._recent = 0, [self._checkpoints[0]]
-            if not self._base <= k < self._base + len(self._recent):
-                start = min(k // every, len(self._checkpoints) - 1) * every
-                if self._base != start:  # the steps held are not the nearest way to step k
-                    self._base, self._recent = start, [self._checkpoints[start // every]]
-            while self._base + len(self._recent) <= k:
-                i = self._base + len(self._recent)
-                state = self._advance(i, self._recent[-1])
-                if i % every:
-                    self._recent.append(state)
-                    continue
-                if i // every == len(self._checkpoints):
-                    self._checkpoints.append(state)
-                self._base, self._recent = i, [state]
-            return self._recent[k - self._base]
+            kept = len(self._checkpoints)
+            state = self._step_to(k)
+        if self.on_checkpoint is not None and len(self._checkpoints) > kept:
+            self.on_checkpoint(self)
+        return state
+
+    def _step_to(self, k: int) -> tuple:
+        """`_state(k)`, the lock held."""
+        every = CHECKPOINT_STEPS
+        if not self._checkpoints:
+            self._checkpoints.append(self._advance(0, None))
+            self._base, self._recent = 0, [self._checkpoints[0]]
+        if not self._base <= k < self._base + len(self._recent):
+            start = min(k // every, len(self._checkpoints) - 1) * every
+            if self._base != start:  # the steps held are not the nearest way to step k
+                self._base, self._recent = start, [self._checkpoints[start // every]]
+        while self._base + len(self._recent) <= k:
+            i = self._base + len(self._recent)
+            state = self._advance(i, self._recent[-1])
+            if i % every:
+                self._recent.append(state)
+                continue
+            if i // every == len(self._checkpoints):
+                self._checkpoints.append(state)
+            self._base, self._recent = i, [state]
+        return self._recent[k - self._base]
 
     def _advance(self, i: int, prev: tuple | None) -> tuple:
         """The state after step i (`_state`) from the one after step i - 1 (None for step 0)."""
+        self.steps_worked += 1
         t = self.begin + i * self.step
         lifts, positions, headings, hips = self.sample(t)
         headings = np.asarray(headings, np.float64)
@@ -307,11 +380,11 @@ class FootPlants:
             n = len(lifts)
             prev = (np.zeros(n, bool), positions[:, :2].copy(), positions[:, :2].copy(), np.full(n, -np.inf),
                     headings.copy(), headings.copy(), positions[:, :2].copy(), np.zeros(n, bool), np.zeros(n, bool),
-                    np.zeros((n, 3)),
+                    np.zeros((n, 3)), np.zeros(n),
                     positions[:, :2].copy(), np.full(n, -np.inf))
         prev = self._settling(t, prev)
         held, _, held_yaw = self._held(t, prev, positions, headings)
-        planted, lock, fade_from, fade_start, heading, turn_from, fade_clip, aim, swung, land, dest, until = (a.copy() for a in prev)
+        planted, lock, fade_from, fade_start, heading, turn_from, fade_clip, aim, swung, land, rise, dest, until = (a.copy() for a in prev)
         lock[planted], heading[planted] = held[planted], held_yaw[planted]  # swivelled on its ball (_pivot)
         drift = np.linalg.norm(positions[:, :2] - lock, axis=1)
         spin = np.abs(wrap_degrees(headings - heading))
@@ -341,6 +414,12 @@ class FootPlants:
         fade_from[let_go], turn_from[let_go], fade_start[let_go] = lock[let_go], heading[let_go], t
         fade_clip[let_go] = positions[let_go, :2]
         aim[let_go] = t < until[let_go]
+        rise[let_go] = lifts[let_go]
+        # A foot in the air as the clips begin settling steps onto the spot they will stand it
+        # (they would put it down short of it, still swinging on, and carry it over the floor).
+        aloft = ~planted & ~let_go & (t < until) & ~aim & (t - fade_start >= self.release_time - 1e-9)
+        fade_from[aloft], turn_from[aloft], fade_start[aloft] = held[aloft], held_yaw[aloft], t
+        fade_clip[aloft], rise[aloft], aim[aloft], swung[aloft] = positions[aloft, :2], lifts[aloft], True, False
         swung[let_go] = (spin[let_go] >= self.pivot_yaw - 1e-6) & (lifts[let_go] <= self.release_lift[let_go]) \
             & self._swivels()[let_go]
         if swung[let_go].any():  # `_held`: where the clips put it as its step ends
@@ -350,7 +429,7 @@ class FootPlants:
         # Planted where and as it is: no jump.
         lock[plant], heading[plant], planted[plant] = held[plant], held_yaw[plant], True
         aim[plant] = swung[plant] = False
-        return planted, lock, fade_from, fade_start, heading, turn_from, fade_clip, aim, swung, land, dest, until
+        return planted, lock, fade_from, fade_start, heading, turn_from, fade_clip, aim, swung, land, rise, dest, until
 
     def _settling(self, t: float, state: tuple) -> tuple:
         """The state with the clips' settling at time t (`settle`) in it: when they will stop

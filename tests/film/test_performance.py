@@ -155,6 +155,35 @@ def test_stride_matched_walk_does_not_skate_and_a_wrong_rate_does(assets, tmp_pa
     assert _skate(film.world, plane, times, sole, clip=True)[0] > 0.1
 
 
+def test_foot_plants_are_kept_in_the_films_cache_and_a_later_parse_resumes_from_them(assets, tmp_path):
+    """Foot plants are worked out forward from the walk's start, 240 steps a second, and were
+    kept only in memory: a late frame cost every process (a shot rendered alone, each worker, a
+    viewer scrubbing to the end) the whole walk again, 24 s for a 91 m walk. They are now kept
+    in the film's .splatfilm-cache/: a second parse answers a late frame from there, with the
+    same joint transforms, bit for bit; a damaged record is worked out again, and another walk
+    does not read them."""
+    from splatfilm.scene.locomotion import CHECKPOINT_STEPS
+
+    folder = _copy(assets, tmp_path)
+    path = _film(folder, _walk())
+    times = (3.1, 0.5, 1.37)
+    first = parse_film(path).world
+    poses = [first.joint_globals("hero", t) for t in times]
+    assert first.assets["hero"].performance.plant_steps_worked >= 3.1 * 240
+    kept = list((folder / ".splatfilm-cache").glob("plants-*.json"))
+    assert len(kept) == 1
+    again = parse_film(path).world
+    assert all(np.array_equal(again.joint_globals("hero", t), G) for t, G in zip(times, poses))
+    assert again.assets["hero"].performance.plant_steps_worked < 2 * CHECKPOINT_STEPS
+    kept[0].write_text('{"key": ' + kept[0].read_text()[8:80])  # cut short
+    damaged = parse_film(path).world
+    assert np.array_equal(damaged.joint_globals("hero", 3.1), poses[0])
+    assert damaged.assets["hero"].performance.plant_steps_worked >= 3.1 * 240
+    slower = parse_film(_film(folder, _walk(walk={"points": [[-2.0, 0.0, 0.0], [2.0, 0.0, 0.0]], "speed": 1.0}))).world
+    slower.joint_globals("hero", 3.1)
+    assert slower.assets["hero"].performance.plant_steps_worked >= 3.1 * 240
+
+
 def test_planted_feet_stay_put_while_a_walk_blends_into_an_idle(assets, tmp_path):
     """The walk ends (1.5 s) inside a 0.4 s crossfade into the idle: the blend carried the
     planted feet toward the idle's stance along the floor (centimetres of skate). A foot now
@@ -838,3 +867,25 @@ def test_the_bundled_explorers_heel_peel_eases_in_and_out(tmp_path):
     # (HEEL_OFF 0) the pelvis dropped 23 mm.
     drop, raised = _legs_against_the_clip(world, np.arange(3.05, 3.13, 1 / 240))
     assert drop.max() < 0.005 and raised.max() > 0.02, (np.round(drop * 1000, 1), np.round(raised * 1000, 1))
+
+
+def test_the_bundled_explorers_feet_do_not_slide_near_the_floor(tmp_path):
+    """A foot near the floor does not slide along it: one being put down comes down onto its
+    spot, and one lifting off rises before it travels. Set off as his walk began, the right
+    foot went 24 mm along the floor in the frame it left (3 mm up); put down by the crossfade
+    into the idle while still swinging on, the left one slid 53 and 26 mm a frame 3 to 6 mm
+    over the floor before it stood. Now no foot joint within 5 mm of its standing height (its
+    lowest) at either end of a 1/24 s frame moves more than 5 mm along the ground in it."""
+    world = _bundled_explorer(tmp_path)
+    hero = world.assets["hero"]
+    plane = hero.performance.ik.ground
+    feet = [leg[2] for leg in hero.performance.ik.legs]
+    for start, end in ((0.0, 1.0), (2.7, 4.0)):  # the walk setting off, and into the idle
+        times = np.arange(round(start * 24), round(end * 24) + 1) / 24
+        at = np.array([hero.world_transform(float(t)).apply(world.joint_globals("hero", float(t), None)[feet, :3, 3])
+                       for t in times])  # [T,2,3], world metres
+        up = plane.signed_distance(at)
+        step = np.diff(at, axis=0)
+        along = np.linalg.norm(step - (step @ plane.normal)[..., None] * plane.normal, axis=-1)  # [T-1,2]
+        near = np.minimum(up[1:], up[:-1]) - up.min(axis=0) <= 0.005
+        assert (along[near] <= 0.005).all(), (start, np.round(np.where(near, along, 0).max(axis=0) * 1000, 1))

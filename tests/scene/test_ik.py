@@ -268,8 +268,12 @@ def test_a_planted_foot_is_let_go_before_the_hips_would_have_to_drop_for_it():
     def foot_x(plants: FootPlants, t: float, slope: float = 0.0) -> float:
         return float(plants.held(t, *gliding(t, slope)[1:3])[0][0, 0])
 
+    def foot_up(plants: FootPlants, t: float, slope: float = 0.0) -> float:
+        """The height its step lifts it by: let go off the floor, it rises before it goes (LIFT_OFF)."""
+        return float(plants.held(t, *gliding(t, slope)[1:3])[1][0])
+
     blind = FootPlants(gliding, np.full(1, 0.01), np.full(1, 0.03), np.full(1, 0.5), 0.0)
-    assert foot_x(blind, 0.49) == 0.0 and foot_x(blind, 0.52) > 0.0
+    assert foot_x(blind, 0.49) == 0.0 and foot_up(blind, 0.49) == 0.0 and foot_up(blind, 0.52) > 0.0
     for slope in (0.0, 0.2):
         normal = np.array([-slope, 0.0, 1.0]) / math.hypot(slope, 1.0)
         watched = FootPlants(lambda t, s=slope: gliding(t, s), np.full(1, 0.01), np.full(1, 0.03), np.full(1, 0.5),
@@ -277,8 +281,8 @@ def test_a_planted_foot_is_let_go_before_the_hips_would_have_to_drop_for_it():
         # The foot stays on the ground behind: uphill the hips rise away from it, so it goes sooner.
         t = np.linspace(0.0, 0.5, 50001)
         let_go = t[np.argmax(slope * t + 0.9 - np.sqrt(0.95 ** 2 - t * t) > 0.01)]  # 0.332 s flat, 0.197 s up
-        assert foot_x(watched, let_go - 0.01, slope) == 0.0, slope
-        assert foot_x(watched, let_go + 0.02, slope) > 0.0, slope
+        assert foot_x(watched, let_go - 0.01, slope) == 0.0 and foot_up(watched, let_go - 0.01, slope) == 0.0, slope
+        assert foot_up(watched, let_go + 0.02, slope) > 0.0, slope
 
 
 def _settling_feet(t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, None]:
