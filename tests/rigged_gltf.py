@@ -425,11 +425,13 @@ def biped_clip_keys(keys_per_cycle=24):
     return clips
 
 
-def write_biped(path, keys_per_cycle=24) -> dict:
+def write_biped(path, keys_per_cycle=24, t0=0.0, root_motion=False) -> dict:
     """A small walking figure (glTF frame: y up, front +z; 1.78 m tall, soles at y = 0):
     hips, spine, neck, head (with a nose pointing forward), two legs of thigh, shin and
-    foot; each body part a tube skinned to one joint; the clips of `biped_clip_keys`.
-    Returns those clip keys."""
+    foot; each body part a tube skinned to one joint; the clips of `biped_clip_keys`, every
+    key t0 seconds later (Blender's export keys from frame 1: 1/30 s), and with root_motion
+    `walk_root` too: the walk with its hips advancing WALK_STRIDE along the front per cycle
+    (Mixamo's walk without "In Place"). Returns those clip keys (their times from 0)."""
     b = Builder()
     G = []
     for j, (t, p) in enumerate(zip(BIPED_REST, BIPED_PARENTS)):
@@ -468,12 +470,16 @@ def write_biped(path, keys_per_cycle=24) -> dict:
     b.g.scenes.append(pygltflib.Scene(nodes=[0, body]))
     b.g.scene = 0
     clips = biped_clip_keys(keys_per_cycle)
+    if root_motion:
+        times = np.linspace(0, WALK_DURATION, keys_per_cycle + 1)
+        clips["walk_root"] = {**clips["walk"], 0: {"translation": (
+            times, [[0, WALK_HIP, WALK_STRIDE * t / WALK_DURATION] for t in times])}}
     for name, channels in clips.items():
         samplers, chans = [], []
         for joint, paths in channels.items():
             for pth, (times, values) in paths.items():
                 values = np.asarray(values, np.float32)
-                inp = b.accessor(np.asarray(times, np.float32), FLOAT, "SCALAR")
+                inp = b.accessor(np.asarray(np.asarray(times) + t0, np.float32), FLOAT, "SCALAR")
                 out = b.accessor(values, FLOAT, "VEC4" if pth == "rotation" else "VEC3")
                 samplers.append(pygltflib.AnimationSampler(input=inp, output=out, interpolation="LINEAR"))
                 chans.append(pygltflib.AnimationChannel(sampler=len(samplers) - 1, target=pygltflib.AnimationChannelTarget(

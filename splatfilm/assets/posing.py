@@ -30,10 +30,11 @@ def asset_rig(asset: str | Path, num_gaussians: int | None = None) -> Rig:
 
 
 def pose_asset(asset: str | Path, output: str | Path, clip: str, time: float, method: str = "lbs") -> Sidecar:
-    """Write OUTPUT: the asset's Gaussians in `clip` at `time` seconds (held at the clip's
-    first/last key outside it), in the asset's frame, with a sidecar copy noting the pose
-    (the canonical transform kept, so the posed copy stands where the asset stands).
-    Returns the sidecar."""
+    """Write OUTPUT: the asset's Gaussians in `clip` at `time` seconds into it, counted from
+    its first key (as a film's clip plays count: a Blender export keyed from frame 1 has its
+    keys from 1/fps s in the file, and time 0 is that first key), held at its last key past
+    its end, in the asset's frame, with a sidecar copy noting the pose (the canonical
+    transform kept, so the posed copy stands where the asset stands). Returns the sidecar."""
     asset, output = Path(asset), Path(output)
     if output.suffix.lower() not in GAUSSIAN_FILE_EXTENSIONS:
         raise SplatfilmError(f"{output}: the posed copy is a {GAUSSIAN_FILE_TYPES} file (sidecar .json beside it)")
@@ -52,7 +53,7 @@ def pose_asset(asset: str | Path, output: str | Path, clip: str, time: float, me
         c = rig.clip(clip)
     except SplatfilmError as e:
         raise SplatfilmError(f"{asset}: {e}") from None
-    posed = pose_gaussians(gaussians, rig, global_transforms(rig, sample_clip(rig, c, time)), method)
+    posed = pose_gaussians(gaussians, rig, global_transforms(rig, sample_clip(rig, c, c.start + time)), method)
 
     sidecar = Sidecar.of_asset(asset) or Sidecar({})
     sidecar.pop("rig", None)
@@ -65,7 +66,7 @@ def pose_asset(asset: str | Path, output: str | Path, clip: str, time: float, me
         sidecar["frame"]["bounds_min"] = means.min(dim=0).values.tolist()
         sidecar["frame"]["bounds_max"] = means.max(dim=0).values.tolist()
     sidecar["pose"] = {"asset": asset.name, "rig": rig_path(asset).name, "clip": c.name, "time": time,
-                       "clip_duration": c.duration, "method": method,
+                       "clip_start": c.start, "clip_duration": c.duration, "method": method,
                        "note": "a posed copy in the asset's frame (no rig of its own); the canonical transform is "
                                "the rest asset's, so it stands where the asset stands"}
     save_gaussians(output, posed, antialiased=carry_rasterize_mode(asset, sidecar))

@@ -427,8 +427,9 @@ def _clips(r: GltfReader, joint_of_node: np.ndarray, notes: list[str]) -> dict[s
         if not channels:  # a clip that would list but pose nothing (a face's morph weights alone)
             notes.append(f"{here} ({name!r}): moves no node splatfilm poses; left out of the clips")
             continue
-        duration = max((float(ch.times[-1]) for ch in channels), default=0.0)
-        clips[name] = Clip(name, duration, channels)
+        # Its keys' span, not 0 to the last key: Blender keys from frame 1 (1/fps s) unless told
+        # to slide to zero, and a loop over [0, last] held the first pose a frame each cycle.
+        clips[name] = Clip.of_channels(name, channels)
     return clips
 
 

@@ -40,7 +40,7 @@ scene frame (skinning matrices conjugated by M), and no clip touches that root.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +53,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, check_output_file, read_input
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, GAUSSIAN_FILE_TYPES, load_gaussians, save_gaussians
 from splatfilm.io.rig_files import RIG_FORMAT_VERSION, rig_path, save_rig
-from splatfilm.scene.skeleton import Channel, Clip, JointTRS, Rig, joint_depths
+from splatfilm.scene.skeleton import Channel, JointTRS, Rig, joint_depths
 from splatfilm.scene.transforms import Similarity, quat_from_rotation, rotation_angle_deg, umeyama
 from splatfilm.version import __version__
 
@@ -419,8 +419,8 @@ def bound_rig(surface: RiggedSurface, binding: Binding, frame_joint: bool, sourc
     M_inv = np.linalg.inv(M.matrix())
     ibm = np.concatenate([M_inv[None], r.inverse_binds @ M_inv])
     parents = np.concatenate([[-1], np.where(r.parents >= 0, r.parents + 1, 0)])
-    clips = {c.name: Clip(c.name, c.duration, [Channel(ch.joint + 1, ch.path, ch.interpolation, ch.times, ch.values)
-                                               for ch in c.channels]) for c in r.clips.values()}
+    clips = {c.name: replace(c, channels=[Channel(ch.joint + 1, ch.path, ch.interpolation, ch.times, ch.values)
+                                          for ch in c.channels]) for c in r.clips.values()}
     joints = np.where(binding.weights > 0, binding.joints + 1, 0).astype(np.int32)
     return Rig([name] + list(r.joint_names), parents.astype(np.int64), rest, ibm, clips, joints, binding.weights,
                source)

@@ -25,7 +25,8 @@ def _cmd_pose(args: argparse.Namespace) -> None:
             print(f"{args.asset}: the rig has no clips ({rig.num_joints} joints)")
         width = max((len(name) for name in rig.clips), default=0)
         for name, clip in rig.clips.items():
-            print(f"{name:<{width}}  {clip.duration:.3f} s")
+            keys = f"  (keys at {clip.start:.3f}-{clip.end:.3f} s in the file)" if clip.start != 0.0 else ""
+            print(f"{name:<{width}}  {clip.duration:.3f} s{keys}")
         return
     if args.clip is None or args.output is None:
         raise SplatfilmError("pose needs --clip NAME and -o POSED.ply (or --list to see the clips)")
@@ -38,15 +39,19 @@ def add_pose_command(sub: argparse._SubParsersAction) -> None:
     """Register `pose` with the CLI's subparsers."""
     p = sub.add_parser("pose", help="write a rigged asset posed by one of its clips at a time, or list its clips",
                        description="Pose ASSET (imported from a skinned glTF, its rig ASSET.rig.npz beside it) with "
-                                   "clip NAME at SECONDS and write the posed copy in the asset's frame, with a sidecar "
-                                   "noting the pose. Outside the clip the first or last key holds.")
+                                   "clip NAME at SECONDS (from its first key) and write the posed copy in the asset's frame, "
+                                   "with a sidecar noting the pose. Past the clip's end its last key holds.")
     p.add_argument("asset", help=f"rigged Gaussian asset ({GAUSSIAN_FILE_TYPES}) with ASSET.rig.npz beside it")
-    p.add_argument("--list", action="store_true", help="print the clips and their durations, and write nothing")
+    p.add_argument("--list", action="store_true",
+                   help="print the clips and their durations (first key to last; where the file's keys do not start "
+                        "at 0, the seconds they span there), and write nothing")
     p.add_argument("--joints", action="store_true",
                    help="print the skeleton's joints, each indented under its parent (the names a film's ik: legs "
                         "and look_at: joint take), and write nothing")
     p.add_argument("--clip", metavar="NAME", help="the clip to play")
-    p.add_argument("--time", type=float, default=0.0, metavar="SECONDS", help="time in the clip (default 0)")
+    p.add_argument("--time", type=float, default=0.0, metavar="SECONDS",
+                   help="seconds into the clip from its first key (default 0), as a film's clips count: a Blender "
+                        "export keyed from frame 1 at 30 fps has keys at 0.033-1.033 s, and --time 0 is frame 1")
     p.add_argument("--method", choices=["lbs", "dqs"], default="lbs",
                    help="linear blend skinning (default) or dual quaternions (keeps twisted joints' volume)")
     p.add_argument("-o", "--output", help=f"the posed copy ({GAUSSIAN_FILE_TYPES}); sidecar .json beside it")

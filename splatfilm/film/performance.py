@@ -18,7 +18,19 @@ stepping at the walk's cadence, and its strides shrink by the walk's `stride_sca
 feet's forward reach from under the hips; as animation tools warp strides to the ground
 speed), to nothing on the spot, so the legs step in place while the body turns. A looping
 clip wraps; a clip that does not loop holds its last pose. Before the first play starts, the
-first clip holds its first pose.
+first clip holds its first pose. Clip time counts from the clip's first key (a Blender export
+keyed from frame 1 has its keys from 1/fps s) and a clip loops over its keys, first to last.
+A play starts `offset` seconds into its clip (0: its first key); one that follows the walk
+after another that does (a walk into a run, or into itself) joins at the phase (the fraction
+of its cycle) the one before has reached (`sync`, as Unreal's sync groups keep a blend's
+cycles in step), so the crossfade blends like feet with like.
+
+Root motion. A clip that carries the character itself (its hips advance a stride per cycle,
+`splatfilm.scene.locomotion.root_motion`: Mixamo's walks without "In Place") played along a
+walk has its root's travel along the ground taken out (`root_motion: lock`, the default there;
+`splatfilm.scene.skeleton.lock_root`): the walk carries the body, the clip's own travel would
+carry it twice as far and snap it back every cycle. Its stride is that travel. `root_motion:
+keep` plays it as it is.
 
 Feet on the ground. A foot joint's sole height is its height above the character's base
 (z = 0 of the canonical frame) at the rest pose. Each frame the foot is put that far above
@@ -84,15 +96,17 @@ from splatfilm.scene.ik import (aim_joint, check_chain, common_ancestor, drop_to
 from splatfilm.io.cache import CacheEntry
 from splatfilm.io.digest import content_digest
 from splatfilm.scene import locomotion
-from splatfilm.scene.locomotion import BALL, PIVOT_YAW, FootPlants, cycle_stride
-from splatfilm.scene.skeleton import Clip, JointTRS, Rig, blend_poses, global_transforms, sample_clip, subtree
+from splatfilm.scene.locomotion import BALL, PIVOT_YAW, FootPlants, cycle_stride, root_motion
+from splatfilm.scene.skeleton import (Clip, JointTRS, Rig, blend_poses, global_transforms, lock_root, sample_clip,
+                                      subtree)
 from splatfilm.scene.skinning import METHODS
 from splatfilm.scene.transforms import (WORLD_UP, Similarity, heading_about, quat_from_rotation, quat_slerp,
                                        rotation_about, rotation_between, rotation_from_quat, wrap_degrees)
 from splatfilm.yamlfields import At, mapping, number, show, vec3
 
-__all__ = ["CANONICAL_FRONT", "ClipPlay", "HEEL_OFF", "HEEL_REST", "LegIK", "LookAt", "MIN_STRIDE", "PERFORMANCE_FIELDS", "PIVOT_EASE", "PIVOT_HEEL", "PLANT_LIFT", "PLANTS_VERSION",
-           "Performance", "RELEASE_DROP", "RELEASE_LIFT", "RELEASE_RADIUS", "SOLE_PERCENTILE", "parse_performance"]
+__all__ = ["CANONICAL_FRONT", "ClipPlay", "HEEL_OFF", "HEEL_REST", "LegIK", "LookAt", "MIN_STRIDE", "PERFORMANCE_FIELDS", "PIVOT_EASE", "PIVOT_HEEL", "PLANT_LIFT",
+           "PLANTS_VERSION", "Performance", "RELEASE_DROP", "RELEASE_LIFT", "RELEASE_RADIUS", "ROOT_MOTION_MODES",
+           "SOLE_PERCENTILE", "parse_performance"]
 
 PERFORMANCE_FIELDS = {"clips", "look_at", "ik", "skinning"}
 CANONICAL_FRONT = np.array([0.0, -1.0, 0.0])
@@ -100,6 +114,8 @@ CANONICAL_FRONT = np.array([0.0, -1.0, 0.0])
 # (an idle): it plays in time, not with the ground.
 MIN_STRIDE = 0.01
 DEFAULT_LOOK_LIMIT = 60.0
+# A play's `root_motion:` (module docstring).
+ROOT_MOTION_MODES = ("lock", "keep")
 # Foot plants, as fractions of the leg's length (hip to knee to foot at rest): planted while
 # the clips lift the foot less than PLANT_LIFT (an idle's sway lifts a foot under 1%, a walk
 # sets it down from 2% in the last frame before contact), let go above RELEASE_LIFT, or when
@@ -138,7 +154,11 @@ SOLE_PERCENTILE = 0.5
 class ClipPlay:
     """One entry of the schedule: `clip` from world time `start` (seconds) at `speed`,
     looping or not, faded in from what played before over `crossfade` seconds. stride:
-    world metres per cycle when the asset's walk drives it (None: it plays in time)."""
+    world metres per cycle when the asset's walk drives it (None: it plays in time);
+    offset: seconds into the clip (from its first key) it starts at; sync: it starts at the
+    phase the play before it has reached instead (offset unused); root_travel: world metres
+    per cycle its clip's own root motion carries the character, kept (0: none, or locked
+    out of `clip`)."""
 
     clip: Clip
     start: float
@@ -146,6 +166,9 @@ class ClipPlay:
     loop: bool = True
     crossfade: float = 0.0
     stride: float | None = None
+    offset: float = 0.0
+    sync: bool = False
+    root_travel: float = 0.0
 
 
 @dataclass
@@ -223,7 +246,13 @@ class Performance:
         return 0 if self._plants is None else self._plants[1].steps_worked
 
     def clip_time(self, play: ClipPlay, t: float) -> float:
-        """Seconds into `play`'s clip at world time t."""
+        """Seconds into `play`'s clip at world time t, from its first key (0 to its duration;
+        `Clip.start` + this is the file's time)."""
+        i = next(k for k, p in enumerate(self.plays) if p is play)
+        return self._clip_time(play, t, self._joins[i])
+
+    def _clip_time(self, play: ClipPlay, t: float, join: float) -> float:
+        """clip_time for a play that starts `join` seconds into its clip."""
         if play.stride is not None and self.walk_steps is not None:
             elapsed = (self.walk_steps(t) - self.walk_steps(play.start)) / play.stride * play.clip.duration
         else:
@@ -231,8 +260,24 @@ class Performance:
         duration = play.clip.duration
         if duration <= 0:
             return 0.0
-        elapsed = max(elapsed, 0.0)
+        elapsed = max(elapsed, 0.0) + join
         return math.fmod(elapsed, duration) if play.loop else min(elapsed, duration)
+
+    @cached_property
+    def _joins(self) -> list[float]:
+        """Seconds into its clip each play starts at [P]: its offset, or, for one that syncs,
+        the fraction of its clip's duration that the play before has reached of its own by
+        then. Worked out once: the plays are fixed once the performance is made."""
+        joins: list[float] = []
+        for i, play in enumerate(self.plays):
+            join = play.offset
+            if play.sync and i > 0 and play.clip.duration > 0:
+                before = self.plays[i - 1]
+                if before.clip.duration > 0:
+                    phase = self._clip_time(before, play.start, joins[i - 1]) / before.clip.duration
+                    join = phase * play.clip.duration
+            joins.append(join)
+        return joins
 
     def local_pose(self, t: float) -> JointTRS:
         """Local joint transforms at world time t: the schedule, crossfades blended."""
@@ -271,7 +316,7 @@ class Performance:
 
     def _pose(self, i: int, t: float) -> JointTRS:
         play = self.plays[i]
-        pose = sample_clip(self.rig, play.clip, self.clip_time(play, t))
+        pose = sample_clip(self.rig, play.clip, play.clip.start + self._clip_time(play, t, self._joins[i]))
         w = self._fade(i, t)
         if i == 0 or w >= 1.0:
             return pose
@@ -344,7 +389,8 @@ class Performance:
         # Ids are safe here: the cached plants' sampler holds place_at (and its asset) and local,
         # and the plays hold their clips, so none of them can be freed and its id reused.
         key = (id(place_at.__self__) if hasattr(place_at, "__self__") else id(place_at), id(local),
-               tuple((id(p.clip), p.start, p.speed, p.loop, p.crossfade, p.stride) for p in self.plays))
+               tuple((id(p.clip), p.start, p.speed, p.loop, p.crossfade, p.stride, j)
+                     for p, j in zip(self.plays, self._joins)))
         if self._plants is not None and self._plants[0] == key:
             return self._plants[1]
         ik = self.ik
@@ -386,7 +432,8 @@ class Performance:
                 ("normal", plants.normal)) + tuple((name, value) for name, value in (
                     ("reach", plants.reach), ("leg_length", plants.leg_length), ("release_drop", plants.release_drop))
                     if value is not None)},
-            "plays": [[p.clip.name, p.start, p.speed, p.loop, p.crossfade, p.stride] for p in self.plays],
+            "plays": [[p.clip.name, p.clip.start, p.clip.duration, p.start, p.speed, p.loop, p.crossfade, p.stride,
+                       p.offset, p.sync, p.root_travel] for p in self.plays],
             "ik": {"legs": [list(leg) for leg in ik.legs], "ground": [*ik.ground.normal.tolist(), ik.ground.offset],
                    "soles": ik.sole_heights.tolist(), "fronts": None if ik.fronts is None else ik.fronts.tolist()},
             # What the clips do at the schedule's turns, as this code samples them: a change to how
@@ -681,13 +728,18 @@ def _parse_look_at(raw: Any, at: At, rig: Rig, local: Similarity, own_name: str,
     return LookAt(joint, target, limit, forward, up)
 
 
-def _parse_plays(raw: Any, at: At, rig: Rig, walks: bool, stride_of: Callable[[Clip], float]) -> list[ClipPlay]:
+def _parse_plays(raw: Any, at: At, rig: Rig, walks: bool, stride_of: Callable[[Clip], float],
+                 travel_of: Callable[[Clip], float], locked: Callable[[Clip], Clip]) -> list[ClipPlay]:
+    """The plays of a `clips:` list. stride_of(clip): world metres per cycle its planted
+    feet slide back; travel_of(clip): world metres per cycle its root motion carries the
+    character (0: none); locked(clip): the clip with its root motion taken out."""
     if not isinstance(raw, list) or not raw:
-        at.fail("expected a list of {clip, start, speed, loop, crossfade, stride}")
+        at.fail("expected a list of {clip, start, speed, loop, crossfade, stride, offset, sync, root_motion}")
     plays: list[ClipPlay] = []
     for i, entry in enumerate(raw):
         p_at = at[i]
-        p = mapping(entry, p_at, {"clip", "start", "speed", "loop", "crossfade", "stride"})
+        p = mapping(entry, p_at, {"clip", "start", "speed", "loop", "crossfade", "stride", "offset", "sync",
+                                  "root_motion"})
         if "clip" not in p:
             p_at["clip"].fail("missing: the clip's name")
         try:
@@ -701,19 +753,37 @@ def _parse_plays(raw: Any, at: At, rig: Rig, walks: bool, stride_of: Callable[[C
         if not isinstance(loop, bool):
             p_at["loop"].fail(f"expected true or false, got {show(loop)}")
         crossfade = number(p.get("crossfade", 0.0), p_at["crossfade"], "nonneg")
+        mode = p.get("root_motion")
+        if mode is not None and mode not in ROOT_MOTION_MODES:
+            p_at["root_motion"].fail(f"expected lock or keep, got {show(mode)}")
+        travel = travel_of(clip)
+        # Along a walk a clip's own root motion is locked unless kept: the walk carries the body.
+        if mode == "lock" or (mode is None and walks and travel > 0):
+            clip, kept = locked(clip), 0.0
+        else:
+            kept = travel
         stride = None
         if "stride" in p:
             if not walks:
                 p_at["stride"].fail("a stride sets the cycle's rate from a walk's ground speed; this asset has no walk")
             stride = number(p["stride"], p_at["stride"], "positive")
-        elif walks:
-            measured = stride_of(clip)
+        elif walks and kept == 0.0:
+            measured = travel if travel > 0 else stride_of(clip)
             stride = measured if measured >= MIN_STRIDE else None
         if stride is not None and "speed" in p:
             p_at["speed"].fail(f"clip {clip.name!r} follows the walk (stride {stride:.3f} m per cycle), so its rate "
                                "comes from the ground speed; drop speed (or give stride to change it)")
         speed = number(p.get("speed", 1.0), p_at["speed"], "positive")
-        plays.append(ClipPlay(clip, start, speed, loop, crossfade, stride))
+        offset = number(p.get("offset", 0.0), p_at["offset"], "nonneg")
+        # A walk cycle after one joins in step by default (its feet land where the other's do).
+        sync = p.get("sync", "offset" not in p and stride is not None and bool(plays) and plays[-1].stride is not None)
+        if not isinstance(sync, bool):
+            p_at["sync"].fail(f"expected true or false, got {show(sync)}")
+        if sync and "offset" in p:
+            p_at["offset"].fail("a play that syncs starts at the phase of the one before; drop offset or sync")
+        if sync and not plays:
+            p_at["sync"].fail("the first clip has no clip before it to join in step with")
+        plays.append(ClipPlay(clip, start, speed, loop, crossfade, stride, offset, sync, kept))
     return plays
 
 
@@ -750,8 +820,25 @@ def parse_performance(data: dict, at: At, name: str, asset_path: Path, gaussians
     def stride_of(clip: Clip) -> float:
         return cycle_stride(rig, clip, feet, up) * local.scale * scale
 
+    # The root whose travel is root motion: the pelvis the legs hang from (the feet's common
+    # ancestor: a joint above it, a root bone, moves it too).
+    root = ik.pelvis if ik is not None else common_ancestor(rig, feet) if len(feet) > 1 else None
+    travels: dict[str, float] = {}
+    locks: dict[str, Clip] = {}
+
+    def travel_of(clip: Clip) -> float:
+        if clip.name not in travels:
+            moved = 0.0 if root is None else float(np.linalg.norm(root_motion(rig, clip, root, feet, up)))
+            travels[clip.name] = moved * local.scale * scale if moved * local.scale * scale >= MIN_STRIDE else 0.0
+        return travels[clip.name]
+
+    def locked(clip: Clip) -> Clip:
+        if clip.name not in locks:
+            locks[clip.name] = clip if root is None else lock_root(rig, clip, root, up)
+        return locks[clip.name]
+
     if "clips" in data:
-        plays = _parse_plays(data["clips"], at["clips"], rig, walk_steps is not None, stride_of)
+        plays = _parse_plays(data["clips"], at["clips"], rig, walk_steps is not None, stride_of, travel_of, locked)
     else:  # IK or look-at on the rest pose, held
         rest = Clip("rest", 0.0, [])
         plays = [ClipPlay(rest, 0.0)]

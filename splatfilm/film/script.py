@@ -58,6 +58,9 @@
         # stride (world metres per cycle) is measured from the feet (the ends of ik.legs,
         # else joints named *foot*/*ankle*): their median speed while down times the clip's
         # duration; or give it: {clip: walk, stride: 1.4}. Such a clip takes no `speed`.
+        # A clip whose hips carry it a stride a cycle (root motion) has that travel locked
+        # out along a walk (root_motion: lock|keep); a walk cycle after another starts at
+        # its phase (sync: true|false); offset: seconds into a clip to start at.
         ik:                            # feet on the ground: two-bone IK per leg [hip, knee, foot]
           legs: [[thigh_l, shin_l, foot_l], [thigh_r, shin_r, foot_r]]
           ground: set                  # whose ground plane (default: on_ground); a slope works
@@ -825,7 +828,8 @@ def physics_notes(film: Film) -> list[str]:
 def walk_notes(film: Film) -> list[str]:
     """Warnings about a walking rigged asset whose clips are out of step with its walk, where
     its shots show it: a clip the walk does not pace (an idle) showing while the walk carries
-    the body (it glides, its planted feet dragged into steps), and a walk cycle the walk
+    the body (it glides, its planted feet dragged into steps; or, its root motion kept, it
+    walks on ahead of the walk and snaps back every cycle), and a walk cycle the walk
     paces showing while the walk stands (its clip time follows the ground, so it stands
     frozen in a stride). Each names the clip, its times, and when the walk sets off, arrives
     or stops, from the walk's motion: one slowing for turns arrives after length / speed. A
@@ -907,6 +911,13 @@ def _pacing(walk: PathWalk, perf: Performance, shown: list[tuple[float, float]])
         for a, b in _runs(walking):
             glide = float(moved[a:b][filmed[a:b] & (moved[a:b] > MOVING * step)].sum())
             if glide <= GLIDE_NOTE:
+                continue
+            if play.root_travel > 0:  # its feet step, but its own root motion walks on besides the walk's
+                out.append((i, f"{name} shows from {times[a]:.2f} s to {times[b]:.2f} s while its walk carries it, "
+                               + f"and its own root motion carries it {play.root_travel:.2f} m a cycle besides "
+                               + "(root_motion: keep): it would walk on ahead and snap back every cycle; drop "
+                               + "root_motion: keep (along a walk a clip's root motion is locked and the walk paces "
+                               + "its steps)"))
                 continue
             slides = f"would glide {glide:.2f} m in shot with its feet idle"
             sets_off, arrived = times[a] <= walk.start + 2 * step, times[b] >= walk.end - 2 * step

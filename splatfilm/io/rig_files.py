@@ -6,11 +6,14 @@ HERO.rig.npz. The rig file is a NumPy .npz archive (a zip of .npy arrays), read 
 
 - `header`: a uint8 array of UTF-8 JSON:
   `{"format": "splatfilm-rig", "version": 1, "splatfilm_version", "asset": "HERO.ply",
-  "num_gaussians": N, "joints": [{"name", "parent"}...], "clips": [{"name", "duration",
+  "num_gaussians": N, "joints": [{"name", "parent"}...], "clips": [{"name", "start", "duration",
   "channels": [{"joint", "path", "interpolation", "keys"}...]}...], "source": {...}}`.
   `parent` is a joint index, -1 for a root, and always smaller than the joint's own index
   (parents come first). `path` is translation, rotation or scale; `interpolation` is
-  LINEAR, STEP or CUBICSPLINE (glTF's meanings); `duration` is in seconds.
+  LINEAR, STEP or CUBICSPLINE (glTF's meanings); `start` is the clip's first key (seconds,
+  as the glTF times it: 1/fps for Blender's default export) and `duration` the seconds from
+  there to its last key. Files written before `start` was kept have none: it reads as 0,
+  their `duration` then being the last key's time, as it was written.
 - `rest_translation` [J,3], `rest_rotation` [J,4] (w, x, y, z), `rest_scale` [J,3], all
   float64: each joint's rest transform relative to its parent, T * R * S.
 - `inverse_binds` [J,4,4] float64: from the asset's frame into each joint's space at bind
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import zipfile
 from collections.abc import MutableMapping
@@ -98,7 +102,7 @@ def save_rig(path: str | os.PathLike, rig: Rig, asset_name: str) -> None:
         "asset": asset_name,
         "num_gaussians": int(len(rig.joints)),
         "joints": [{"name": n, "parent": int(p)} for n, p in zip(rig.joint_names, rig.parents)],
-        "clips": [{"name": c.name, "duration": float(c.duration),
+        "clips": [{"name": c.name, "start": float(c.start), "duration": float(c.duration),
                    "channels": [{"joint": int(ch.joint), "path": ch.path, "interpolation": ch.interpolation,
                                  "keys": int(len(ch.times))} for ch in c.channels]} for c in rig.clips.values()],
         "source": rig.source,
@@ -202,6 +206,9 @@ def load_rig(path: str | os.PathLike, num_gaussians: int | None = None) -> Rig:
         duration = item.get("duration", 0.0)
         if not isinstance(duration, (int, float)) or not duration >= 0:
             raise fail(where + ".duration", f"must be a number of seconds >= 0, got {duration!r}")
+        start = item.get("start", 0.0)
+        if isinstance(start, bool) or not isinstance(start, (int, float)) or not math.isfinite(start):
+            raise fail(where + ".start", f"must be a number of seconds, got {start!r}")
         channels = []
         for k, ch in enumerate(item.get("channels", [])):
             cw = f"{where}.channels[{k}]"
@@ -220,7 +227,7 @@ def load_rig(path: str | os.PathLike, num_gaussians: int | None = None) -> Rig:
             if len(times) == 0 or np.any(np.diff(times) <= 0):
                 raise fail(f"clip{c}_channel{k}_times", "needs at least one key, at increasing times")
             channels.append(Channel(joint, p, interp, times, values))
-        clips[item["name"]] = Clip(item["name"], float(duration), channels)
+        clips[item["name"]] = Clip(item["name"], float(duration), channels, float(start))
     source = header.get("source", {})
     return Rig(names, np.array(parents, dtype=np.int64), rest, ibm, clips, g_joints, g_weights,
                source if isinstance(source, dict) else {})

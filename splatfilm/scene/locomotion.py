@@ -11,6 +11,15 @@ its lift above its lowest point in the clip; the belt speed is the median speed 
 planted feet across `up` (the ground plane): the median, because a foot slowing down at the
 start of its swing is still low for a moment.
 
+A walk cycle with root motion (Mixamo's without "In Place": the hips advance a stride per
+cycle and the planted feet stand still) is told by its root (`root_motion`): the joint's net
+travel along the ground over one pass is at least ROOT_MOTION_SHARE of the distance its feet
+go along the ground (an in-place walk's hips come back where they started, while its feet
+go back and forth). `splatfilm.scene.skeleton.lock_root` takes that travel out, spread
+evenly over the pass (as Unreal's root lock and Unity's Bake Into Pose do), keeping the hips'
+bob, sway and surge within the cycle: the clip then plays in place, its planted feet sliding
+back a stride per cycle like any in-place walk's.
+
 Foot plants (`FootPlants`), as leg IK in animation tools locks feet: a foot the clips put down
 (lifted less than `plant_lift`) is planted where it stands and held there, along the ground,
 its heading about the ground's normal locked with it, while the clips (a crossfade from a
@@ -56,11 +65,15 @@ from splatfilm.scene.ik import drop_to_reach
 from splatfilm.scene.skeleton import Clip, Rig, global_transforms, sample_clip
 from splatfilm.scene.transforms import wrap_degrees
 
-__all__ = ["BALL", "CHECKPOINT_STEPS", "CONTACT_FRACTION", "LIFT_FIRST", "LIFT_OFF", "PIVOT_YAW", "PLANT_STEP", "RELEASE_TIME", "SETTLE_NEAR",
-           "SETTLE_PULL", "STEP_HEIGHT", "YAW_RELEASE",
-           "FootPlants", "cycle_stride", "foot_tracks"]
+__all__ = ["BALL", "CHECKPOINT_STEPS", "CONTACT_FRACTION", "LIFT_FIRST", "LIFT_OFF", "PIVOT_YAW", "PLANT_STEP",
+           "RELEASE_TIME", "ROOT_MOTION_SHARE", "SETTLE_NEAR", "SETTLE_PULL", "STEP_HEIGHT", "YAW_RELEASE",
+           "FootPlants", "cycle_stride", "foot_tracks", "root_motion"]
 
 CONTACT_FRACTION = 0.1
+# A clip whose root's net travel along the ground over one pass is at least this share of its
+# feet's mean path along the ground moves the character itself (root motion): about 1 for a
+# walk with root motion, near 0 for one in place (its feet go back and forth, its hips stay).
+ROOT_MOTION_SHARE = 0.25
 # Plants are worked out on this fixed step (seconds): fine against any frame rate.
 PLANT_STEP = 1.0 / 240.0
 # Every this many steps a plant state is kept for good (one a second at PLANT_STEP): a frame
@@ -104,9 +117,9 @@ _STATE_FIELDS = ((bool, ()), (float, (2,)), (float, (2,)), (float, ()), (float, 
 
 
 def foot_tracks(rig: Rig, clip: Clip, feet: list[int], samples: int = 96) -> tuple[np.ndarray, np.ndarray]:
-    """Sample times [S+1] over the clip (0 to its duration) and the feet's positions
-    [S+1, F, 3] in the asset's frame."""
-    times = np.linspace(0.0, clip.duration, samples + 1)
+    """Sample times [S+1] over one pass of the clip (clip seconds, its start to its end) and
+    the feet's positions [S+1, F, 3] in the asset's frame."""
+    times = np.linspace(clip.start, clip.end, samples + 1)
     pos = np.array([global_transforms(rig, sample_clip(rig, clip, float(t)))[feet, :3, 3] for t in times])
     return times, pos
 
@@ -130,6 +143,24 @@ def cycle_stride(rig: Rig, clip: Clip, feet: list[int], up: np.ndarray, samples:
         return 0.0
     speed = np.linalg.norm(velocity, axis=-1)[planted]
     return float(np.median(speed) * clip.duration)
+
+
+def root_motion(rig: Rig, clip: Clip, root: int, feet: list[int], up: np.ndarray, samples: int = 96) -> np.ndarray:
+    """How far the clip carries joint `root` along the ground over one pass [3] (asset
+    frame and units: where it ends less where it starts, across `up` [3]) when that is root
+    motion (at least ROOT_MOTION_SHARE of the feet's mean path along the ground); zeros when
+    the clip plays in place, has no duration or no feet."""
+    if clip.duration <= 0 or not feet:
+        return np.zeros(3)
+    up = np.asarray(up, np.float64) / np.linalg.norm(up)
+    ends = [global_transforms(rig, sample_clip(rig, clip, t))[root, :3, 3] for t in (clip.start, clip.end)]
+    travel = ends[1] - ends[0]
+    travel = travel - (travel @ up) * up
+    _, pos = foot_tracks(rig, clip, feet, samples)
+    flat = pos - (pos @ up)[..., None] * up
+    path = float(np.linalg.norm(np.diff(flat, axis=0), axis=-1).sum(0).mean())
+    moved = float(np.linalg.norm(travel))
+    return travel if moved > 0.0 and moved >= ROOT_MOTION_SHARE * path else np.zeros(3)
 
 
 @dataclass

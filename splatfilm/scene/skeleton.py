@@ -26,8 +26,8 @@ import numpy as np
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.transforms import quat_from_rotation, quat_slerp, rotation_from_quat
 
-__all__ = ["Channel", "Clip", "JointTRS", "Rig", "blend_poses", "global_transforms", "joint_depths", "matrix_to_trs",
-           "sample_channel", "sample_clip", "subtree", "trs_to_matrix"]
+__all__ = ["Channel", "Clip", "JointTRS", "Rig", "blend_poses", "global_transforms", "joint_depths", "lock_root",
+           "matrix_to_trs", "sample_channel", "sample_clip", "subtree", "trs_to_matrix"]
 
 PATHS = {"translation": 3, "rotation": 4, "scale": 3}
 INTERPOLATIONS = ("LINEAR", "STEP", "CUBICSPLINE")
@@ -91,11 +91,30 @@ class Channel:
 
 @dataclass
 class Clip:
-    """A named animation: its channels and duration (seconds, the last key of any channel)."""
+    """A named animation: its channels, its `start` (seconds: the first key of any channel,
+    as the file times it) and `duration` (seconds from there to the last key of any channel).
+    One pass of the clip is clip seconds [start, start + duration]: a clip exported keyed
+    from frame 1 (Blender's default, no slide to zero) starts at 1/fps, and loops over its
+    keys, not from 0. Times into a clip (a film's clip plays, `splatfilm pose --time`) count
+    from its start; `sample_clip` takes the file's clip seconds."""
 
     name: str
     duration: float
     channels: list[Channel] = field(default_factory=list)
+    start: float = 0.0
+
+    @property
+    def end(self) -> float:
+        """Clip seconds of its last key: start + duration."""
+        return self.start + self.duration
+
+    @classmethod
+    def of_channels(cls, name: str, channels: list[Channel]) -> Clip:
+        """The clip of these channels, spanning their keys (no channels: empty, at 0)."""
+        if not channels:
+            return cls(name, 0.0, [])
+        start = min(float(ch.times[0]) for ch in channels)
+        return cls(name, max(float(ch.times[-1]) for ch in channels) - start, channels, start)
 
 
 @dataclass
@@ -207,13 +226,51 @@ def sample_channel(channel: Channel, time: float) -> np.ndarray:
 
 
 def sample_clip(rig: Rig, clip: str | Clip, time: float) -> JointTRS:
-    """Local joint transforms of `clip` (a name or a Clip) at `time` seconds: the rest pose
-    with every animated property replaced by its channel's value."""
+    """Local joint transforms of `clip` (a name or a Clip) at `time` seconds as its file times
+    its keys (a pass runs from `Clip.start`): the rest pose with every animated property
+    replaced by its channel's value."""
     c = rig.clip(clip) if isinstance(clip, str) else clip
     pose = rig.rest.copy()
     for ch in c.channels:
         getattr(pose, ch.path)[ch.joint] = sample_channel(ch, time)
     return pose
+
+
+def lock_root(rig: Rig, clip: Clip, root: int, up: np.ndarray) -> Clip:
+    """The clip with joint `root`'s travel along the ground (across `up` [3], asset frame)
+    taken out, as Unreal's root lock and Unity's Bake Into Pose play a clip with root motion
+    in place: each translation channel of `root` and of the joints above it loses its own net
+    travel across `up` over one pass, in proportion to the time into the pass at each key (a
+    straight line through time taken off: exact for LINEAR and CUBICSPLINE keys spanning the
+    pass), so the pass ends where it starts along the ground, its bob, sway and surge kept. A
+    channel's travel is turned into the asset's frame by its parent as the clip's first pose
+    has it."""
+    if clip.duration <= 0:
+        return clip
+    up = np.asarray(up, np.float64) / np.linalg.norm(up)
+    chain, j = [], root
+    while j >= 0:
+        chain.append(j)
+        j = int(rig.parents[j])
+    first = global_transforms(rig, sample_clip(rig, clip, clip.start))
+    channels = []
+    for ch in clip.channels:
+        if ch.path != "translation" or ch.joint not in chain:
+            channels.append(ch)
+            continue
+        parent = int(rig.parents[ch.joint])
+        M = first[parent, :3, :3] if parent >= 0 else np.eye(3)
+        moved = M @ (sample_channel(ch, clip.end) - sample_channel(ch, clip.start))
+        drift = np.linalg.solve(M, moved - (moved @ up) * up)  # per pass, in the joint's parent's space
+        u = ((np.asarray(ch.times, np.float64) - clip.start) / clip.duration)[:, None]
+        values = np.array(ch.values, np.float64)
+        if ch.interpolation == "CUBICSPLINE":
+            values[:, 1] -= u * drift
+            values[:, [0, 2]] -= drift / clip.duration  # tangents are per second
+        else:
+            values -= u * drift
+        channels.append(Channel(ch.joint, ch.path, ch.interpolation, ch.times, values))
+    return replace(clip, channels=channels)
 
 
 def blend_poses(a: JointTRS, b: JointTRS, t: float | np.ndarray) -> JointTRS:

@@ -5,6 +5,7 @@ broken-file case through the CLI."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pygltflib
@@ -19,7 +20,7 @@ from splatfilm.cli import main
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
 from splatfilm.io.rig_files import load_rig, rig_path, save_rig
-from splatfilm.scene.skeleton import global_transforms, sample_channel, sample_clip
+from splatfilm.scene.skeleton import Clip, global_transforms, sample_channel, sample_clip
 
 COUNT = 3000
 
@@ -204,6 +205,37 @@ def test_rig_file_round_trip_and_versions(tmp_path):
     (tmp_path / "junk.rig.npz").write_bytes(b"not a zip")
     with pytest.raises(SplatfilmError, match="junk.rig.npz: not a splatfilm rig file"):
         load_rig(tmp_path / "junk.rig.npz")
+
+
+def test_a_clip_keyed_after_zero_spans_its_keys(tmp_path, capsys):
+    """Blender keys an action from frame 1 (1/30 s at 30 fps) unless told to slide it to
+    zero. Its duration was taken as its last key's time (1.033 s for a 1 s cycle), so it
+    looped over [0, 1.033] holding its first pose a frame each cycle. It now spans its keys:
+    the rig file keeps its start (a file written before that reads as starting at 0), `pose
+    --list` says where the keys lie, and `pose --time` counts from the first key."""
+    _, g, rig, _ = imported(tmp_path, count=300)
+    asset = str(tmp_path / "limb.ply")
+    assert main(["pose", asset, "--clip", "hop", "--time", "0.4", "-o", str(tmp_path / "from0.ply")]) == 0
+    hop = rig.clips["hop"]
+    rig.clips["hop"] = Clip.of_channels("hop", [replace(ch, times=ch.times + 1 / 30) for ch in hop.channels])
+    save_rig(rig_path(asset), rig, "limb.ply")
+    back = load_rig(rig_path(asset), len(g)).clips["hop"]
+    assert back.start == pytest.approx(1 / 30) and back.duration == pytest.approx(hop.duration)
+    capsys.readouterr()
+    assert main(["pose", asset, "--list"]) == 0
+    assert "hop    1.000 s  (keys at 0.033-1.033 s in the file)" in capsys.readouterr().out.splitlines()
+    assert main(["pose", asset, "--clip", "hop", "--time", "0.4", "-o", str(tmp_path / "from1.ply")]) == 0
+    np.testing.assert_allclose(load_gaussians(tmp_path / "from1.ply").means.numpy(),
+                               load_gaussians(tmp_path / "from0.ply").means.numpy(), atol=1e-5)
+    # A rig file from before clips kept their start: the clip starts at 0, lasting to its last key.
+    data = dict(np.load(rig_path(asset)))
+    header = json.loads(data["header"].tobytes())
+    for clip in header["clips"]:
+        clip["duration"] = clip.pop("start") + clip["duration"]
+    data["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    np.savez(tmp_path / "old.rig.npz", **data)
+    old = load_rig(tmp_path / "old.rig.npz").clips["hop"]
+    assert old.start == 0.0 and old.duration == pytest.approx(1 + 1 / 30)
 
 
 # ---- broken files: one line, exit 2, nothing written ---------------------------------------------

@@ -63,6 +63,10 @@ def assets(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("performance")
     write_biped(d / "figure.glb")
     import_mesh(d / "figure.glb", d / "figure.ply", count=1500)
+    # The same figure as Blender exports it (keys from frame 1 at 30 fps), with a walk that
+    # carries its hips a stride a cycle too (Mixamo's without "In Place").
+    write_biped(d / "mover.glb", t0=1 / 30, root_motion=True)
+    import_mesh(d / "mover.glb", d / "mover.ply", count=1500)
     save_gaussians(d / "floor.ply", _floor())
     write_ground(d / "floor.ply", GroundPlane([0, 0, 1], 0.0))
     save_gaussians(d / "hill.ply", _floor(tilt_deg=12.0))
@@ -94,6 +98,13 @@ def _walk(**over) -> dict:
     hero = {"walk": {"points": [[-2.0, 0.0, 0.0], [2.0, 0.0, 0.0]], "speed": SPEED, "start": 0.0},
             "clips": [{"clip": "walk", "start": 0.0}], "ik": {"legs": LEGS}}
     hero.update(over)
+    return hero
+
+
+def _no_ik(**over) -> dict:
+    """_walk without IK: the clips' own feet."""
+    hero = _walk(**over)
+    del hero["ik"]
     return hero
 
 
@@ -366,6 +377,109 @@ def test_a_body_keyed_round_over_planted_feet_neither_skates_nor_spins_a_foot_on
     down = points[..., 2] < 0.003
     moved = np.linalg.norm(np.diff(points[..., :2], axis=0), axis=-1) * (down[1:] & down[:-1])
     assert moved.sum() < 0.001, moved.sum()  # metres, summed over both feet and the turn
+
+
+# ---- clips keyed after 0, root motion, phase -----------------------------------------------------
+
+
+def _joints(world, t: float) -> np.ndarray:
+    """The figure's joint positions [J,3] in the world at world time t (no IK, no look-at)."""
+    return world.assets["hero"].world_transform(t).apply(world.joint_globals("hero", t)[:, :3, 3])
+
+
+def test_a_clip_keyed_from_frame_one_loops_over_its_keys(assets, tmp_path):
+    """Blender keys an action from frame 1 (1/30 s) unless told to slide it to zero. The clip
+    was taken to last to its last key (1.033 s) and looped from 0: each cycle held its first
+    pose for a frame, and walked, its stride measured 3.3% long, its planted feet skated. It
+    now spans its keys: it plays exactly as the same clip keyed from 0, walking or not."""
+    folder = _copy(assets, tmp_path)
+    mover = parse_film(_film(folder, {**_no_ik(), "file": "mover.ply"})).world
+    figure = parse_film(_film(folder, _no_ik())).world
+    assert mover.assets["hero"].performance.plays[0].stride == pytest.approx(
+        figure.assets["hero"].performance.plays[0].stride, abs=1e-4)
+    for t in (0.3, 0.81, 0.84, 1.0, 1.02, 2.5):
+        np.testing.assert_allclose(_joints(mover, t), _joints(figure, t), atol=1e-4)
+    walk = mover.assets["hero"].performance.rig.clips["walk"]
+    assert walk.start == pytest.approx(1 / 30) and walk.duration == pytest.approx(1.0)
+    # In time (no walk), across the loop: 0.99 s and 1.01 s into the play are 0.02 s apart.
+    clips = {"clips": [{"clip": "walk", "start": 0.0}]}
+    mover = parse_film(_film(folder, {**clips, "file": "mover.ply"})).world
+    figure = parse_film(_film(folder, clips)).world
+    for t in (0.5, 0.99, 1.0, 1.01, 1.03):
+        np.testing.assert_allclose(_joints(mover, t), _joints(figure, t), atol=1e-4)
+
+
+def test_a_walk_with_root_motion_is_locked_to_the_walk(assets, tmp_path):
+    """Mixamo's walk without "In Place" carries its hips a stride per cycle, its planted feet
+    standing still. Played along a walk, no stride was found (its feet do not slide), so it
+    played in time: the hips walked on ahead of the walk at twice its pace and snapped back
+    0.9 m each cycle, and the note said it would glide with its feet idle. Its root motion is
+    now locked (the walk carries the body, the stride is the clip's travel), bob kept;
+    `root_motion: keep` leaves it, and the note says what it does."""
+    from splatfilm.film.script import walk_notes
+
+    folder = _copy(assets, tmp_path)
+    # Filmed while it walks (it arrives at 3.33 s).
+    walking_shot = [{"name": "sh010", "duration": 3, "camera": {"position": [0, -5, 1.2], "look_at": [0, 0, 0.9]}}]
+    hero = {**_no_ik(clips=[{"clip": "walk_root", "start": 0.0}]), "file": "mover.ply"}
+    film = parse_film(_film(folder, hero, shots=walking_shot))
+    play = film.world.assets["hero"].performance.plays[0]
+    assert play.stride == pytest.approx(WALK_STRIDE, abs=1e-3) and play.root_travel == 0.0
+    assert walk_notes(film) == []
+    motion = film.world.assets["hero"].motion
+    times = np.arange(0.0, motion.end, 1 / 24)
+    hips = np.array([_joints(film.world, float(t))[0] for t in times])
+    path = np.array([film.world.assets["hero"].place_at(float(t)).translation for t in times])  # the walk's body
+    assert np.ptp(hips[:, :2] - path[:, :2], axis=0).max() < 0.005  # carried with the walk, not ahead of it
+    # Its planted feet stand still, as the in-place walk's do.
+    inplace = parse_film(_film(folder, _no_ik())).world
+    for t in (0.4, 1.3, 2.2):
+        np.testing.assert_allclose(_joints(film.world, t), _joints(inplace, t), atol=1e-3)
+
+    hero["clips"][0]["root_motion"] = "keep"
+    film = parse_film(_film(folder, hero, shots=walking_shot))
+    play = film.world.assets["hero"].performance.plays[0]
+    assert play.stride is None and play.root_travel == pytest.approx(WALK_STRIDE, abs=1e-3)
+    (note,) = walk_notes(film)
+    assert "its own root motion carries it 1.00 m a cycle besides (root_motion: keep)" in note, note
+    # An idle along the walk still glides with its feet idle.
+    hero["clips"] = [{"clip": "idle", "start": 0.0}]
+    (note,) = walk_notes(parse_film(_film(folder, hero, shots=walking_shot)))
+    assert "idle" in note and "with its feet idle" in note and "root motion" not in note
+    # Without a walk it plays as it is; root_motion: lock plays it in place.
+    free = {"file": "mover.ply", "clips": [{"clip": "walk_root"}]}
+    world = parse_film(_film(folder, free)).world
+    assert _joints(world, 0.5)[0, 1] - _joints(world, 0.0)[0, 1] == pytest.approx(-0.5, abs=1e-3)  # front: -y
+    free["clips"][0]["root_motion"] = "lock"
+    world = parse_film(_film(folder, free)).world
+    assert abs(_joints(world, 0.5)[0, 1] - _joints(world, 0.0)[0, 1]) < 1e-3
+
+
+def test_a_walk_blended_into_a_walk_joins_in_step(assets, tmp_path):
+    """A walk cycle crossfaded into another (or itself) started from its first key whatever
+    phase the outgoing one had reached: half a cycle apart, the blend drew the feet together
+    and skated the planted one. It now joins at the outgoing one's phase (`sync`, the
+    default between two walk cycles), so the blend is the walk itself; `sync: false` and
+    `offset:` start it where they say."""
+    folder = _copy(assets, tmp_path)
+    base = _no_ik()
+    single = parse_film(_film(folder, base)).world
+    twice = [{"clip": "walk", "start": 0.0}, {"clip": "walk", "start": 1.45, "crossfade": 0.5}]
+    world = parse_film(_film(folder, {**base, "clips": twice})).world
+    for t in (1.5, 1.7, 1.9, 2.3):
+        np.testing.assert_allclose(_joints(world, t), _joints(single, t), atol=1e-6)
+    assert world.assets["hero"].performance.plays[1].sync
+    twice[1]["sync"] = False
+    world = parse_film(_film(folder, {**base, "clips": twice})).world
+    assert np.abs(_joints(world, 1.7) - _joints(single, 1.7)).max() > 0.05
+    # offset: seconds into the clip from its first key (this one's keys start at 1/30 s).
+    from splatfilm.scene.skeleton import global_transforms, sample_clip
+
+    world = parse_film(_film(folder, {"file": "mover.ply", "clips": [{"clip": "walk", "offset": 0.25}]})).world
+    perf = world.assets["hero"].performance
+    clip = perf.rig.clips["walk"]
+    np.testing.assert_allclose(world.joint_globals("hero", 0.1),
+                               global_transforms(perf.rig, sample_clip(perf.rig, clip, clip.start + 0.35)), atol=1e-9)
 
 
 # ---- the clip schedule against the walk -------------------------------------------------------
@@ -655,6 +769,11 @@ def test_errors_name_the_field(assets, tmp_path):
         ({"ik": {"legs": [["thigh_l", "shin_l", "toe_l"]]}}, "assets.hero.ik.legs[0][2]: no joint 'toe_l'"),
         ({"ik": {"legs": LEGS, "ground": "sky"}}, "assets.hero.ik.ground: expected the name of an asset listed before"),
         ({"skinning": "smooth", "clips": [{"clip": "idle"}]}, "assets.hero.skinning: expected lbs or dqs"),
+        ({"clips": [{"clip": "idle", "root_motion": "bake"}]}, "assets.hero.clips[0].root_motion: expected lock or keep"),
+        ({"clips": [{"clip": "idle", "sync": True}]}, "assets.hero.clips[0].sync: the first clip has no clip before"),
+        ({"clips": [{"clip": "idle"}, {"clip": "walk", "start": 1, "sync": True, "offset": 0.5}]},
+         "assets.hero.clips[1].offset: a play that syncs starts at the phase of the one before"),
+        ({"clips": [{"clip": "idle", "offset": -1}]}, "assets.hero.clips[0].offset:"),
     ]
     for hero, message in cases:
         with pytest.raises(SplatfilmError) as e:
