@@ -54,7 +54,8 @@ def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: lis
     """out_dir/SHOT.mp4 (every frame, handles included; its timecode track starts at the first
     frame number's timecode; MP4 keeps no reel name, the masters' MOVs do) and out_dir/cameras/SHOT.usda,
     unless they exist and were made from the same frames (`frame_keys`, in order). With
-    `facts` (FrameRenderer.facts()) the MP4 carries its provenance record. A distorting lens's
+    `facts` (FrameRenderer.facts()) the MP4 carries its provenance record. SHOT.usda carries
+    the film's motion-blur shutter as the world stage's cameras do. A distorting lens's
     SHOT.usda is the pinhole camera plus its distortion (`shots.interchange.usd_lens_data`); a
     shot whose lens no USD camera holds (a panorama) gets none, which `log` says."""
     from splatfilm.io.video import encode_sequence
@@ -71,6 +72,10 @@ def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: lis
                         timecode=timecode, reel=reel_names([s.name for s in film.shots])[fs.name], provenance=record)
         movies[mp4.name] = digest
     usd = out_dir / "cameras" / f"{fs.name}.usda"
+    shutter = film.motion_blur["shutter_deg"] if film.motion_blur else None
+    # The camera file says what the frames were shot with, shutter included: one written
+    # before it carried the shutter is written again.
+    usd_digest = content_digest(f"{digest}shutter{shutter}".encode())
     problem = usd_camera_problem(fs.shot.lens)
     if problem:
         # Refusing here would end the render after every frame was made, with no cut or
@@ -78,9 +83,9 @@ def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: lis
         usd.unlink(missing_ok=True)
         movies.pop(usd.name, None)
         log(f"{fs.name}: no USD camera ({problem})")
-    elif movies.get(usd.name) != digest or not usd.exists():
-        export_shot(fs.shot, usd, depth_of_field=film.depth_of_field)
-        movies[usd.name] = digest
+    elif movies.get(usd.name) != usd_digest or not usd.exists():
+        export_shot(fs.shot, usd, depth_of_field=film.depth_of_field, shutter_deg=shutter)
+        movies[usd.name] = usd_digest
 
 
 def shot_media(film: Film, out_dir: Path) -> list[ShotMedia]:

@@ -5,7 +5,7 @@
     fps: 24                            # exact: 24, 25, 30, "24000/1001"
     record_start: "01:00:00:00"        # the cut's first record timecode (EDL, .otio, cut movies; ";" drop-frame)
     resolution: [640, 360]
-    first_frame: 1001
+    first_frame: 1001                  # each shot's first rendered frame (a shot's frame_range is its cut's)
     handles: 0                         # extra frames rendered before and after every shot's cut
     background: [0, 0, 0]
     sh_degree: 3                       # default: what the assets store
@@ -576,9 +576,10 @@ def _bake(world: World) -> None:
             asset.motion = asset.motion.motion()
 
 
-def _included_shot(fields: dict, at: At, folder: Path, points: dict, defaults: dict) -> Shot:
+def _included_shot(fields: dict, at: At, folder: Path, points: dict, defaults: dict, handles: int) -> Shot:
     """The shot of a film's `- include: shots/sh010.yaml` (a shot file that `splatfilm path`
-    reads too): the film's fps, resolution and lens are its defaults, its assets its points."""
+    reads too): the film's fps, resolution and lens are its defaults, its assets its points;
+    its cut, `handles` frames after its `first_frame` (`shot_yaml.parse_shot`)."""
     from splatfilm.shots.shot_yaml import load_shot
 
     extra = sorted(set(fields) - {"include"})
@@ -589,7 +590,7 @@ def _included_shot(fields: dict, at: At, folder: Path, points: dict, defaults: d
     if not isinstance(ref, str) or not ref:
         at["include"].fail(f"expected the path of a shot YAML file, relative to the script, got {show(ref)}")
     try:
-        return load_shot(folder / ref, points=points, defaults=defaults)
+        return load_shot(folder / ref, points=points, defaults=defaults, handles=handles)
     except SplatfilmError as e:
         at["include"].fail(str(e))
 
@@ -678,6 +679,9 @@ def parse_film(path: str | Path, wanted: Sequence[str | None] | None = None) -> 
         blur = {"shutter_deg": number(mb.get("shutter_deg", 180), at["effects"]["motion_blur"]["shutter_deg"], "positive"),
                 # "auto": as many as the frame's screen motion needs (FrameRenderer.sample).
                 "samples": samples if samples == "auto" else integer(samples, at["effects"]["motion_blur"]["samples"], 2)}
+        if blur["shutter_deg"] > 360:  # a shutter open longer than a frame lasts: no camera has one
+            at["effects"]["motion_blur"]["shutter_deg"].fail(f"must be at most 360 degrees (open the whole frame; "
+                                                             f"180 is the film look), got {blur['shutter_deg']:g}")
     dof = effects.get("depth_of_field", False)
     if not isinstance(dof, bool):
         at["effects"]["depth_of_field"].fail(f"expected true or false, got {show(dof)}")
@@ -750,22 +754,25 @@ def _shots(raw_shots: list, at: At, folder: Path, world: World, points: dict[str
         film_fields = {k: raw[k] for k in _SHOT_FILM if k in raw}
         shot_fields = {k: v for k, v in raw.items() if k not in _SHOT_FILM}
         start = number(film_fields["time"], s_at["time"], "nonneg") if "time" in film_fields else clock
+        handles = integer(film_fields.get("handles", handles_default), s_at["handles"], 0)
         # Assets are points for the shot: a still one is its aim point, a moving one a moving target.
         shot_points = dict(points)
         for name, asset in world.assets.items():
             shot_points[name] = world.target_function(name, start) if asset.motion is not None else asset.target(start)
         if "include" in shot_fields:
-            shot = _included_shot(shot_fields, s_at, folder, shot_points, defaults)
+            shot = _included_shot(shot_fields, s_at, folder, shot_points, defaults, handles)
             s_at = s_at["include"]  # what the shot's own fields say is in its file
         else:
             shot = parse_shot(shot_fields, s_at.source, s_at.where, points=shot_points, defaults=defaults,
-                              default_name=f"sh{(i + 1) * 10:03d}")
+                              default_name=f"sh{(i + 1) * 10:03d}", handles=handles)
+        rendered = shot.with_handles(handles)
         try:
             # Each frame is written with its timecode (provenance, EXRs, the shot's movie): a
             # frame number timecode cannot count would stop the render after its first frame.
-            frame_timecode(shot.first_frame, fps)
+            frame_timecode(rendered.first_frame, fps)
         except SplatfilmError as e:
-            s_at["frame_range" if "frame_range" in shot_fields else "first_frame"].fail(str(e))
+            head = f" (the first of its {handles} head handle frames before the cut's {shot.first_frame})"
+            s_at["frame_range" if "frame_range" in shot_fields else "first_frame"].fail(str(e) + (head if handles else ""))
         if shot.name in names:
             s_at["name"].fail(f"another shot is already called {shot.name!r}")
         names.add(shot.name)
@@ -785,9 +792,8 @@ def _shots(raw_shots: list, at: At, folder: Path, world: World, points: dict[str
                     if n not in world.assets:
                         s_at[key][j].fail(f"unknown asset {n!r} (known: {', '.join(world.assets)})")
                 visible = [n for n in world.assets if (n in listed) == (key == "assets")]
-        handles = integer(film_fields.get("handles", handles_default), s_at["handles"], 0)
         clock = start + float(shot.duration)
-        shots.append(FilmShot(shot.with_handles(handles), start - float(Fraction(handles) / fps), visible, handles))
+        shots.append(FilmShot(rendered, start - float(Fraction(handles) / fps), visible, handles))
     return shots
 
 

@@ -78,19 +78,21 @@ def export_format(path: PathLike) -> str:
 
 
 def export_shot(shot: Shot, path: PathLike, *, dataparser_transforms: PathLike | None = None,
-                transforms_json: PathLike | None = None, depth_of_field: bool | None = None) -> str:
+                transforms_json: PathLike | None = None, depth_of_field: bool | None = None,
+                shutter_deg: float | None = None) -> str:
     """Write `shot` to `path` in the format its name picks (`export_format`); returns the format.
 
     dataparser_transforms / transforms_json apply to a camera_path.json only: they put the
     poses into a nerfstudio run's normalised world (see `write_camera_path_json`).
-    depth_of_field applies to USD (`define_usd_camera`).
+    depth_of_field and shutter_deg (a film's motion-blur shutter in degrees) apply to USD
+    (`define_usd_camera`).
     """
     kind = export_format(path)
     if kind != "camera_path" and (dataparser_transforms is not None or transforms_json is not None):
         raise SplatfilmError(f"{path}: dataparser transforms only apply to a camera_path.json export")
     check_output_file(path)
     if kind == "usd":
-        write_usd_camera(path, shot, depth_of_field)
+        write_usd_camera(path, shot, depth_of_field, shutter_deg)
     elif kind == "transforms":
         write_shot_transforms_json(path, shot)
     else:
@@ -378,12 +380,13 @@ def define_usd_render_settings(stage: Usd.Stage, prim_path: str, camera: UsdGeom
     return settings
 
 
-def write_usd_camera(path: PathLike, shot: Shot, depth_of_field: bool | None = None) -> None:
+def write_usd_camera(path: PathLike, shot: Shot, depth_of_field: bool | None = None,
+                     shutter_deg: float | None = None) -> None:
     """The shot as an animated USD camera at /World/<name> (atomically).
 
     Stage: Z up, metersPerUnit 1, timeCodesPerSecond = framesPerSecond = fps, start/end time
-    codes = the film frame range. The camera is `define_usd_camera`'s (depth_of_field as
-    there). /Render/Settings (UsdRender, in a Scope) holds the image size.
+    codes = the film frame range. The camera is `define_usd_camera`'s (depth_of_field and
+    shutter_deg as there). /Render/Settings (UsdRender, in a Scope) holds the image size.
     """
     try:
         from pxr import Usd, UsdGeom
@@ -407,7 +410,8 @@ def write_usd_camera(path: PathLike, shot: Shot, depth_of_field: bool | None = N
     stage.GetRootLayer().customLayerData = {"splatfilm": {k: str(v) for k, v in _shot_info(shot).items()}}
     world = UsdGeom.Xform.Define(stage, "/World")
     stage.SetDefaultPrim(world.GetPrim())
-    cam = define_usd_camera(stage, f"/World/{usd_name(shot.name)}", shot, depth_of_field=depth_of_field)
+    cam = define_usd_camera(stage, f"/World/{usd_name(shot.name)}", shot, depth_of_field=depth_of_field,
+                            shutter_deg=shutter_deg)
     define_usd_render_settings(stage, "/Render/Settings", cam, lens.width, lens.height)
     export_usd_stage(stage, path)
 

@@ -2,9 +2,13 @@
 
 The spline maths is the `splines` package's (also what nerfstudio's viewer uses):
 
-- positions, look-at targets and roll: one Kochanek-Bartels spline
-  (`splines.KochanekBartels`; tension = continuity = bias = 0 is Catmull-Rom) over the
-  vector [position, target?, roll?];
+- positions, look-at targets and roll: one Kochanek-Bartels spline (tension = continuity =
+  bias = 0 is Catmull-Rom) over the vector [position, target?, roll?], its tangents clamped
+  per coordinate as Blender's default "Auto Clamped" handles are (`clamped_tangents`): flat
+  where a key is a turning point or equals a neighbour, and never so steep that the curve
+  passes its neighbours' values. So a hold holds: keys x = 0, 1, 1 stay at 1 after the second
+  (plain Kochanek-Bartels drifted 14 cm past it and back), and a key at the end of a rise is
+  the top of it, while a move through its keys in one direction keeps its own tangents;
 - focal length and focus distance: a piecewise monotone cubic each
   (`splines.PiecewiseMonotoneCubic`, Catmull-Rom slopes limited Fritsch-Carlson style). Also
   C1 and exact at the keys, but it never overshoots: Catmull-Rom through 28, 28, 28, 50 mm
@@ -108,6 +112,58 @@ class Keyframe:
         return self.rotation @ axis_rotation("z", math.radians(self.roll_deg)) if self.roll_deg else self.rotation
 
 
+def clamped_tangents(values: ArrayLike, grid: ArrayLike, tcb: ArrayLike, closed: bool = False) -> np.ndarray:
+    """Kochanek-Bartels tangents of `values` [K,D] at times `grid` [K] (seconds; [K+1] when
+    `closed`, the last being the return to the first key), clamped per coordinate as Blender's
+    Auto Clamped handles are; the tangents `splines.CubicHermite` takes, two per segment (its
+    start's outgoing, its end's incoming), [2(K-1),D] or closed [2K,D], in units per second.
+
+    tcb [N,3]: tension, continuity, bias of the interior keys (N = K-2; closed: every key, the
+    first's first). Unclamped, these are `splines.KochanekBartels`'s tangents, with its
+    natural ends (zero curvature at the first and last key). Clamped, in each coordinate: a
+    key that is a turning point (neither neighbour on the far side of it; an equal neighbour
+    counts) gets a flat tangent, and elsewhere its tangents are at most 3 times the lesser
+    slope of the two segments either side, the Fritsch-Carlson bound past which a cubic
+    overshoots the next key's value (a Bezier handle, a third of the segment long, would pass
+    that value); one bound for both sides keeps a key whose sides matched C1.
+    Natural ends follow from their clamped neighbour, so they keep within the same bound."""
+    x = np.asarray(values, dtype=np.float64)
+    grid = [float(t) for t in grid]
+    k_count = len(x)
+    tcb = np.asarray(tcb, dtype=np.float64).reshape(-1, 3)
+    if closed:
+        x = np.concatenate([x, x[:1]])
+    elif k_count == 2:
+        line = (x[1] - x[0]) / (grid[1] - grid[0])
+        return np.stack([line, line])
+    inner = range(k_count) if closed else range(1, k_count - 1)
+    tangents = []
+    for j, k in enumerate(inner):
+        # Neighbours of key k; a closed path's first key looks back across the loop's return.
+        prev, nxt = (k - 1) % k_count, k + 1
+        t_prev = grid[k] - grid[k - 1] if k > 0 else grid[-1] - grid[-2]
+        t_next = grid[k + 1] - grid[k]
+        T, C, B = tcb[j]
+        a = (1 - T) * (1 + C) * (1 + B)
+        b = (1 - T) * (1 - C) * (1 - B)
+        c = (1 - T) * (1 - C) * (1 + B)
+        d = (1 - T) * (1 + C) * (1 - B)
+        v_prev = (x[k] - x[prev]) / t_prev
+        v_next = (x[nxt] - x[k]) / t_next
+        incoming = (c * t_next * v_prev + d * t_prev * v_next) / (t_prev + t_next)
+        outgoing = (a * t_next * v_prev + b * t_prev * v_next) / (t_prev + t_next)
+        # One bound for both sides, as Blender's aligned handles: a key stays C1 where it was.
+        bound = np.where(v_prev * v_next <= 0, 0.0, 3 * np.minimum(np.abs(v_prev), np.abs(v_next)))
+        incoming = np.sign(incoming) * np.minimum(np.abs(incoming), bound)
+        outgoing = np.sign(outgoing) * np.minimum(np.abs(outgoing), bound)
+        tangents += [incoming, outgoing]
+    if closed:
+        return np.stack(tangents[1:] + tangents[:1])  # the first key's incoming ends the last segment
+    first = 3 * (x[1] - x[0]) / (2 * (grid[1] - grid[0])) - tangents[0] / 2
+    last = 3 * (x[-1] - x[-2]) / (2 * (grid[-1] - grid[-2])) - tangents[-1] / 2
+    return np.stack([first, *tangents, last])
+
+
 @dataclass
 class KeyframePath:
     """A camera path through `keyframes` (see the module docstring); implements `CameraPath`.
@@ -174,10 +230,11 @@ class KeyframePath:
         if len(ks) == 1:
             self._spline = self._qspline = self._focal_spline = self._focus_spline = None
             return
-        ends = "closed" if self.loop else "natural"
         interior = ks if self.loop else ks[1:-1]
         tcb = np.array([[k.tension, k.continuity, k.bias] for k in interior]).reshape(-1, 3)
-        self._spline = splines.KochanekBartels(list(self._values), grid=self._times, tcb=tcb, endconditions=ends)
+        vertices = list(self._values) + ([self._values[0]] if self.loop else [])
+        self._spline = splines.CubicHermite(vertices, clamped_tangents(self._values, self._times, tcb, self.loop),
+                                            self._times)
         self._focal_spline, self._focus_spline = (
             None if v is None else splines.PiecewiseMonotoneCubic(v, grid=self._times, closed=self.loop)
             for v in (self._focal, self._focus)

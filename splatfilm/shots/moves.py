@@ -192,7 +192,7 @@ class Move(Protocol):
     """A camera move: a frozen dataclass of `param` fields with one method, `apply`.
 
     A move may also define `progress(span, times, start, end) -> u [T]` when its progress is
-    not `Span.progress` (an aim that holds without a span, a shake that does not ease).
+    not `Span.progress` (an aim that holds without a span, a shake that ramps in and out).
     """
 
     def apply(self, s: PathSample, u: np.ndarray) -> None:
@@ -436,8 +436,12 @@ class LookAt:
 class Handheld:
     """Seeded, smooth shake: a sum of sinusoids per axis, position in the camera's own axes
     (RMS `amplitude_m` metres per axis) and angle about them (RMS `amplitude_deg` degrees),
-    around `frequency_hz` (Hz). The same seed always gives the same shake. It runs all
-    through, or within its span, at full strength (no ease)."""
+    around `frequency_hz` (Hz). The same seed always gives the same shake. Without a span it
+    runs all through at full strength; within a span it builds up from nothing over the
+    span's first 1 / frequency_hz seconds (one sway of the shake; at most half the span) and
+    dies away over its last, each ramp shaped by the span's ease as a move's progress is (0:
+    a steady ramp, 1: starting or stopping at zero rate). An ease without a span ramps the
+    shake in at the first frame (ease_out) or out at the last (ease_in)."""
 
     amplitude_m: float = param("nonneg", 0.004)
     amplitude_deg: float = param("nonneg", 0.25)
@@ -445,10 +449,19 @@ class Handheld:
     seed: int = param("int", 0)
 
     def progress(self, span: Span, times: np.ndarray, start: float, end: float) -> np.ndarray:
-        """u [T]: 1 within the span (unset ends: open), 0 outside it."""
-        t0 = -np.inf if span.start is None else span.start
-        t1 = np.inf if span.end is None else span.end
-        return ((times >= t0) & (times <= t1)).astype(np.float64)
+        """The shake's strength u [T] in [0, 1] at `times` (seconds): 0 outside the span, 1
+        inside it once ramped in, the ramps as the class docstring says; an end the span
+        leaves unset (the path's `start` / `end` stand in) is open unless eased there."""
+        t0 = start if span.start is None else span.start
+        t1 = end if span.end is None else span.end
+        u = np.ones_like(times)
+        # A stepped shake jumped by as much as its whole amplitude between two frames.
+        ramp = min(1.0 / self.frequency_hz, max(t1 - t0, 0.0) / 2)
+        if span.start is not None or span.ease_out > 0:
+            u = u * (ease_curve((times - t0) / ramp, 1.0, span.ease_out) if ramp > 0 else (times >= t0))
+        if span.end is not None or span.ease_in > 0:
+            u = u * (ease_curve((t1 - times) / ramp, 1.0, span.ease_in) if ramp > 0 else (times <= t1))
+        return u
 
     def _noise(self, times: np.ndarray) -> np.ndarray:
         """[T,6] unit-RMS smooth noise: 3 translation, 3 rotation channels."""

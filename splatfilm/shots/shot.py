@@ -6,7 +6,8 @@ carries the film frame number first_frame + i; its image is `{name}.{frame:04d}.
 
 Handles, as editors mean them, are extra frames outside the cut: `Shot.with_handles(h)` adds
 h frames before the first and after the last, during which the camera holds its first and
-last marks (a `CameraPath` holds its ends outside its span) while the world goes on.
+last marks (a `CameraPath` holds its ends outside its span) while the world goes on. The
+cut's frames keep their numbers; the head handle's are the h numbers before them.
 """
 
 from __future__ import annotations
@@ -121,13 +122,15 @@ class Shot:
         return keys or [0.0]
 
     def with_handles(self, handles: int) -> "Shot":
-        """This shot with `handles` frames added before its first frame and after its last
-        (same first_frame number: the head handle starts there and the cut `handles` later);
-        the camera holds its first and last marks during them."""
+        """This shot with `handles` frames added before its first frame and after its last;
+        the camera holds its first and last marks during them. Its frames keep their numbers
+        (a key at frame N is still shown on frame N): the head handle is numbered
+        first_frame - handles .. first_frame - 1, the tail handle last_frame + 1 ..
+        last_frame + handles."""
         if handles == 0:
             return self
         return Shot(self.name, DelayedPath(self.path, float(Fraction(handles) / self.fps)), self.lens, self.fps,
-                    self.frame_count + 2 * handles, self.first_frame, self.loop)
+                    self.frame_count + 2 * handles, self.first_frame - handles, self.loop)
 
     def sample(self, times: ArrayLike | None = None) -> PathSample:
         """The path at every frame (or at `times`), with the lens's focal length and focus

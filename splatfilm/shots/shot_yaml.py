@@ -5,9 +5,11 @@ A shot file (or one shot inside a larger YAML, such as a film script) is a mappi
     version: 1                     # schema version (default 1)
     name: shot_010                 # default: the file's stem
     description: free text         # ignored
-    fps: 24                        # or "24000/1001", 23.976; default 24
-    duration: 4                    # seconds; or `frames: 96`; or `frame_range: [1001, 1096]`
-    first_frame: 1001              # film frame number of the first frame (default 1001)
+    fps: 24                        # or "24000/1001", 23.976 (or 23.98: the same rate); default 24
+    duration: 4                    # seconds; or `frames: 96`; or `frame_range: [1001, 1096]` (a film's
+                                   # handles lie outside a frame_range: it is the cut's)
+    first_frame: 1001              # film frame number of the first frame (default 1001; in a film
+                                   # with handles, the first handle frame: the cut starts after them)
     resolution: [1920, 1080]       # default 1920x1080
     lens: 35mm                     # focal length in mm (35, "35mm"), or a mapping:
                                    #   {focal_mm | fov_deg (horizontal) | vfov_deg, sensor_width_mm: 36,
@@ -27,7 +29,8 @@ A shot file (or one shot inside a larger YAML, such as a film script) is a mappi
       - {type: crane, height: 1.0, ease: 0.5}
       - {type: pan, degrees: 30, span: [1, 3]}                   # or frames: [1025, 1073]
 
-A keyframe has `time` (seconds) or `frame` (film frame number), `position`, and one
+A keyframe has `time` (seconds from the first cut frame) or `frame` (film frame number: the
+number of the file it is shown on, handles or not), `position`, and one
 orientation: `look_at` (a point), `pan` (+ `tilt`) in degrees, or `quat` [w, x, y, z]
 (camera-to-world, OpenCV axes); `roll` in degrees goes with any; optional `focal_mm`,
 `focus_distance`, `ease` (or `ease_in` / `ease_out`), `tension`, `continuity`, `bias`.
@@ -42,7 +45,7 @@ Move types and their fields (a type's fields are those of its dataclass in `move
     push_in target (distance | to_distance)     dolly_zoom target (distance | to_focal_mm)
     zoom to_focal_mm [from_focal_mm]     rack_focus to_distance [from_distance]
     look_at target [roll]     follow target offset [look_offset]   (starts the camera itself)
-    handheld [amplitude_m amplitude_deg frequency_hz seed]
+    handheld [amplitude_m amplitude_deg frequency_hz seed]   (in a span: ramps in and out, `moves.Handheld`)
 Every move takes `span: [start, end]` (seconds) or `frames: [first, last]`, and `ease`
 (or `ease_in` / `ease_out`); by default a move runs from the first frame to the last, but a
 whole number of turns (orbit or arc of 360, 720, ... degrees) without ease or span of its own
@@ -83,6 +86,8 @@ _TOP = {"version", "name", "description", "fps", "duration", "frames", "frame_ra
         "points", "keyframes", "interpolation", "camera", "move", "moves"}
 _LENS = {"focal_mm", "fov_deg", "vfov_deg", "sensor_width_mm", "near", "far", "f_stop", "focus_distance", "model",
          *DISTORTION_KEYS}
+_FOCAL = ("focal_mm", "fov_deg", "vfov_deg")  # one focal length, however given
+_GLASS = ("model", *DISTORTION_KEYS)  # the lens's projection: one set
 _ORIENT = {"look_at", "pan", "tilt", "roll", "quat"}
 _KEY = {"time", "frame", "position", "focal_mm", "focus_distance", "ease", "ease_in", "ease_out", "tension",
         "continuity", "bias"} | _ORIENT
@@ -132,7 +137,7 @@ def _time(data: dict, at: At, fps: Fraction, first_frame: int) -> tuple[float, s
         return t, "time"
     f = integer(data["frame"], at["frame"])
     if f < first_frame:
-        at["frame"].fail(f"frame {f} is before the shot's first frame {first_frame}")
+        at["frame"].fail(f"frame {f} is before the shot's first cut frame {first_frame}")
     return float(Fraction(f - first_frame) / fps), "frame"
 
 
@@ -167,9 +172,8 @@ def _orientation(data: dict, at: At, position: np.ndarray, points: dict) -> tupl
 # ---- shot parts -----------------------------------------------------------------------------------
 
 
-def _lens(value: Any, at: At, width: int, height: int) -> Lens:
-    if value is None:
-        return Lens(width=width, height=height)
+def _lens_fields(value: Any, at: At) -> dict:
+    """A `lens` as its mapping of fields: "35mm" and 35 are {focal_mm: 35}."""
     if isinstance(value, str):
         m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*mm\s*", value)
         if not m:
@@ -177,7 +181,28 @@ def _lens(value: Any, at: At, width: int, height: int) -> Lens:
         value = {"focal_mm": float(m.group(1))}
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         value = {"focal_mm": value}
-    data = mapping(value, at, _LENS)
+    return mapping(value, at, _LENS)
+
+
+def _lens_over(inherited: Any, own: Any, at: At) -> dict:
+    """A shot's `lens` laid over the one it inherits (a film's), field by field, as a camera
+    body keeps its film back when the lens is changed: the sensor (`sensor_width_mm`), the
+    clipping (`near`, `far`), the stop and the focus carry over unless the shot gives them.
+    Two groups go as one: the focal length (`focal_mm`, `fov_deg`, `vfov_deg`: the shot's
+    replaces whichever the film gave), and the glass (`model` and its distortion `k1`..`p2`:
+    a shot naming any of them states its lens's whole model, pinhole and no distortion unless
+    it says otherwise)."""
+    under, over = _lens_fields(inherited, at), _lens_fields(own, at)
+    for group in (_FOCAL, _GLASS):
+        if any(k in over for k in group):
+            under = {k: v for k, v in under.items() if k not in group}
+    return {**under, **over}
+
+
+def _lens(value: Any, at: At, width: int, height: int) -> Lens:
+    if value is None:
+        return Lens(width=width, height=height)
+    data = _lens_fields(value, at)
     kwargs: dict[str, Any] = {"width": width, "height": height}
     for key in ("sensor_width_mm", "near", "far", "f_stop", "focus_distance"):
         if key in data:
@@ -199,12 +224,26 @@ def _lens(value: Any, at: At, width: int, height: int) -> Lens:
         at[key].fail(f"must be less than 180 degrees, got {x}")
     try:  # what the Lens itself refuses, placed at the lens
         if key is None:
-            return Lens(**kwargs)
-        if key == "focal_mm":
-            return Lens(focal_mm=x, **kwargs)
-        return Lens.from_fov(x, "horizontal" if key == "fov_deg" else "vertical", **kwargs)
+            lens = Lens(**kwargs)
+        elif key == "focal_mm":
+            lens = Lens(focal_mm=x, **kwargs)
+        else:
+            lens = Lens.from_fov(x, "horizontal" if key == "fov_deg" else "vertical", **kwargs)
     except SplatfilmError as e:
         at.fail(str(e).removeprefix("lens: "))
+    if lens.focus_distance is not None and _focus_problem(lens.focus_distance, lens.focal_mm):
+        at["focus_distance"].fail(_focus_problem(lens.focus_distance, lens.focal_mm))
+    return lens
+
+
+def _focus_problem(focus_distance: float, focal_mm: float) -> str | None:
+    """Why a lens of `focal_mm` (mm) cannot focus at `focus_distance` (metres), or None. A thin
+    lens images a point at distance S behind it at f S / (S - f): nothing at or inside f is in
+    focus anywhere (depth of field would clamp it there and blur the frame for no reason)."""
+    if focus_distance * 1000.0 > focal_mm:
+        return None
+    return (f"{focus_distance:g} m is nearer than the focal length ({focal_mm:g} mm): no lens focuses there "
+            f"(focus further than {focal_mm / 1000:g} m; a real lens's closest focus is further still)")
 
 
 def _resolution(value: Any, at: At) -> tuple[int, int]:
@@ -227,7 +266,8 @@ def _points(value: Any, at: At, outer: dict | None) -> dict[str, np.ndarray]:
     return points
 
 
-def _keyframes(value: Any, at: At, fps: Fraction, first_frame: int, points: dict, interp: dict) -> list[Keyframe]:
+def _keyframes(value: Any, at: At, fps: Fraction, first_frame: int, points: dict, interp: dict,
+               lens: Lens) -> list[Keyframe]:
     if not isinstance(value, list) or not value:
         at.fail("expected a non-empty list of keyframes")
     keys: list[Keyframe] = []
@@ -258,6 +298,11 @@ def _keyframes(value: Any, at: At, fps: Fraction, first_frame: int, points: dict
                             if "focus_distance" in data else None),
             ease_in=ease_in, ease_out=ease_out, **kwargs,
         ))
+    for i, k in enumerate(keys):  # a key's own focus against its own (or the lens's) focal length
+        focal = lens.focal_mm if k.focal_mm is None else k.focal_mm
+        focus = lens.focus_distance if k.focus_distance is None else k.focus_distance
+        if focus is not None and _focus_problem(focus, focal):
+            at[i]["focus_distance" if k.focus_distance is not None else "focal_mm"].fail(_focus_problem(focus, focal))
     # The path's own ease applies to its two ends unless those keys set theirs.
     first, last = value[0], value[-1]
     if not ({"ease", "ease_out"} & set(first)):
@@ -295,6 +340,8 @@ def _camera(value: Any, at: At, points: dict, lens: Lens) -> Pose:
     focal = number(data["focal_mm"], at["focal_mm"], "positive") if "focal_mm" in data else lens.focal_mm
     focus = (number(data["focus_distance"], at["focus_distance"], "positive") if "focus_distance" in data
              else lens.focus_distance)
+    if focus is not None and _focus_problem(focus, focal):
+        at["focus_distance" if "focus_distance" in data else "focal_mm"].fail(_focus_problem(focus, focal))
     if target is not None:
         roll = number(data["roll"], at["roll"]) if "roll" in data else 0.0
         return Pose.look_at(position, target, roll_deg=roll, focal_mm=focal, focus_distance=focus)
@@ -372,7 +419,7 @@ def _move_span(data: dict, at: At, fps: Fraction, first_frame: int) -> Span:
             at["frames"].fail(f"expected [first, last] film frame numbers, got {show(v)}")
         f0, f1 = integer(v[0], at["frames"][0]), integer(v[1], at["frames"][1])
         if f0 < first_frame:
-            at["frames"].fail(f"starts before the shot's first frame {first_frame}")
+            at["frames"].fail(f"starts before the shot's first cut frame {first_frame}")
         if not f1 > f0:
             at["frames"].fail(f"must end after it starts, got [{f0}, {f1}]")
         start, end = float(Fraction(f0 - first_frame) / fps), float(Fraction(f1 - first_frame) / fps)
@@ -438,8 +485,9 @@ def _try(path, times: np.ndarray, at: At) -> None:
         at.fail(str(e))
 
 
-def _first_frame(data: dict, at: At) -> int:
-    """Film frame number of the shot's first frame, from `first_frame` or `frame_range`."""
+def _first_frame(data: dict, at: At, handles: int) -> int:
+    """Film frame number of the shot's first cut frame: `frame_range`'s first, or `handles`
+    after `first_frame` (the first frame rendered, its head handle's first)."""
     given = [k for k in ("duration", "frames", "frame_range") if k in data]
     if len(given) > 1:
         at.fail(f"give one of duration, frames or frame_range, not {' and '.join(given)}")
@@ -453,7 +501,7 @@ def _first_frame(data: dict, at: At) -> int:
         if f1 < f0:
             at["frame_range"].fail(f"last frame {f1} is before first frame {f0} (a zero-length shot)")
         return f0
-    return integer(data["first_frame"], at["first_frame"]) if "first_frame" in data else FIRST_FRAME
+    return (integer(data["first_frame"], at["first_frame"]) if "first_frame" in data else FIRST_FRAME) + handles
 
 
 def _frame_count(data: dict, at: At, fps: Fraction, keys: list[Keyframe] | None, loop: bool) -> int:
@@ -486,7 +534,7 @@ def _frame_count(data: dict, at: At, fps: Fraction, keys: list[Keyframe] | None,
 
 
 def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: dict | None = None,
-               defaults: dict | None = None, default_name: str = "shot") -> Shot:
+               defaults: dict | None = None, default_name: str = "shot", handles: int = 0) -> Shot:
     """A `Shot` from a parsed YAML mapping (a shot file's content, or one shot of a larger file).
 
     source: file name for messages; where: the shot's place in that file (e.g. "shots[2]");
@@ -494,7 +542,13 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
     shot's own `points` extend; a value may instead be a moving target, a function of shot
     times [T] (seconds) -> points [T,3]: it moves where a target may move (look_at, follow)
     and stands for its first-frame position elsewhere; defaults: top-level fields the shot inherits unless it sets
-    them (e.g. a film's fps, resolution and lens). Raises SplatfilmError naming the field.
+    them (e.g. a film's fps, resolution and lens; a lens it sets is laid over the inherited
+    one field by field, `_lens_over`); handles: frames the shot will be rendered with before
+    its cut (a film's, `Shot.with_handles`), so that `first_frame` numbers the first of them
+    and the cut starts `handles` frames later, while a `frame_range` is the cut's own. The
+    shot returned is the cut: its first_frame the number of its first cut frame, where its
+    time 0 is, so a key's or a move's `frame: N` is file frame N. Raises SplatfilmError
+    naming the field.
     """
     at = At(source, where)
     if not isinstance(data, dict):
@@ -502,6 +556,9 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
     inherited = dict(defaults or {})
     if "frame_range" in data:  # it sets the first frame: an inherited one would read as given twice
         inherited.pop("first_frame", None)
+    if inherited.get("lens") is not None and "lens" in data:  # `lens: null` is the inherited lens, as no `lens` is
+        own = data["lens"]
+        data = {**data, "lens": inherited["lens"] if own is None else _lens_over(inherited["lens"], own, at["lens"])}
     data = {**inherited, **data}
     mapping(data, at, _TOP)
     schema_version(data.get("version"), at["version"], SHOT_VERSION)
@@ -527,8 +584,8 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
         at["interpolation"].fail("only applies to keyframes")
     interp = _interpolation(data.get("interpolation"), at["interpolation"])
 
-    first = _first_frame(data, at)
-    keys = _keyframes(data["keyframes"], at["keyframes"], fps, first, points_, interp) if has_keys else None
+    first = _first_frame(data, at, handles)
+    keys = _keyframes(data["keyframes"], at["keyframes"], fps, first, points_, interp, lens) if has_keys else None
     count = _frame_count(data, at, fps, keys, interp["loop"])
     end = float(Fraction(count) / fps)
     last_time = float(Fraction(count - 1) / fps)
@@ -565,14 +622,21 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
         shot.cameras()  # every frame must be a valid camera: catch what only sampling reveals
     except SplatfilmError as e:
         at.fail(str(e))
+    frames = shot.sample()  # between keys, and where moves pull focus or zoom: each frame's focus and focal length
+    for i in np.flatnonzero(np.isfinite(frames.focus_distance)):
+        problem = _focus_problem(float(frames.focus_distance[i]), float(frames.focal_mm[i]))
+        if problem:
+            field = "keyframes" if has_keys else ("moves" if "moves" in data else "move") if has_moves else "camera"
+            at[field].fail(f"frame {first + i}: focus_distance {problem}")
     return shot
 
 
-def load_shot(path: str | FsPath, *, points: dict | None = None, defaults: dict | None = None) -> Shot:
-    """The `Shot` described by a YAML file (see the module docstring)."""
+def load_shot(path: str | FsPath, *, points: dict | None = None, defaults: dict | None = None,
+              handles: int = 0) -> Shot:
+    """The `Shot` described by a YAML file (see the module docstring; the arguments as `parse_shot`'s)."""
     p = FsPath(path)
     data = load_yaml(read_text(p, "shot YAML file"), str(path))
-    return parse_shot(data, str(path), points=points, defaults=defaults, default_name=p.stem)
+    return parse_shot(data, str(path), points=points, defaults=defaults, default_name=p.stem, handles=handles)
 
 
 # ---- writing -------------------------------------------------------------------------------------

@@ -16,15 +16,19 @@ from splatfilm.errors import SplatfilmError
 FIRST_FRAME = 1001
 """Film frame number of a shot's first frame."""
 
-# Rates that cameras write as rounded decimals; "23.976" means 24000/1001, never 2997/125.
+# Rates that cameras and editors write as rounded decimals; "23.976" means 24000/1001, never
+# 2997/125, and so does "23.98", the two-decimal label of the same rate (Final Cut's and many
+# cameras' menus; Avid, Premiere and Resolve say 23.976).
 _NTSC = {Fraction(24000, 1001), Fraction(30000, 1001), Fraction(60000, 1001), Fraction(48000, 1001),
          Fraction(120000, 1001)}
 
 
 def parse_fps(value: object) -> Fraction:
-    """An exact frame rate from 24, 23.976, "24000/1001", "23.976" or a Fraction.
+    """An exact frame rate from 24, 23.976, 23.98, "24000/1001", "23.976" or a Fraction.
 
-    Decimals within 0.001 of an NTSC rate (N * 1000 / 1001) mean that rate exactly.
+    Decimals within 0.005 of an NTSC rate (N * 1000 / 1001) mean that rate exactly: its
+    three-decimal name (23.976, 29.97, 47.952, 59.94) and its two-decimal label (23.98, 47.95,
+    119.88) alike; no other rate lies that close to one.
     Raises SplatfilmError for anything that is not a positive rate.
     """
     if isinstance(value, bool):
@@ -46,7 +50,7 @@ def parse_fps(value: object) -> Fraction:
         raise SplatfilmError(f"frame rate must be > 0, got {value!r}")
     if fps.denominator != 1001:
         for ntsc in _NTSC:
-            if fps != ntsc and abs(fps - ntsc) < Fraction(1, 1000):
+            if fps != ntsc and abs(fps - ntsc) < Fraction(1, 200):
                 return ntsc
     return fps
 

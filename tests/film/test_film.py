@@ -65,7 +65,19 @@ def test_script_errors_name_file_and_field(film_dir):
         # after its first frame with "error: frame -5: ..." (no file named).
         (lambda d: d["shots"][0].update(first_frame=-5), "shots[0].first_frame: frame -5: timecode counts from"),
         (lambda d: d["shots"][0].update(frame_range=[-2, 3]) or d["shots"][0].pop("frames"),
-         "shots[0].frame_range: frame -2: timecode counts from"),
+         "shots[0].frame_range: frame -3: timecode counts from frame 0 (the first of its 1 head handle"),
+        # A shutter open longer than the frame, and focus inside the focal length (which depth of
+        # field clamped), rendered without a word.
+        (lambda d: d.update(effects={"motion_blur": {"shutter_deg": 720}}),
+         "effects.motion_blur.shutter_deg: must be at most 360 degrees"),
+        (lambda d: d.update(lens={"focal_mm": 35, "f_stop": 2, "focus_distance": 0.02},
+                            effects={"depth_of_field": True}),
+         "shots[0].lens.focus_distance: 0.02 m is nearer than the focal length (35 mm)"),
+        (lambda d: d["shots"][0]["camera"].update(focus_distance=0.03),
+         "shots[0].camera.focus_distance: 0.03 m is nearer than the focal length (35 mm)"),
+        (lambda d: d["shots"][0]["camera"].update(focus_distance=2) or d["shots"][0].update(
+            move={"type": "rack_focus", "to_distance": 0.02}),
+         "shots[0].move: frame 1005: focus_distance 0.0331126 m is nearer"),
         # The cut's record start is a timecode at the film's rate, read with the script.
         (lambda d: d.update(record_start="01:00:00;00"), "record_start: 01:00:00;00: ';' marks drop-frame timecode"),
         (lambda d: d.update(record_start="1:00:00:00"), "record_start: expected a timecode \"HH:MM:SS:FF\""),
@@ -113,8 +125,32 @@ def test_a_film_shot_may_give_its_frame_range(film_dir):
     # The film's first_frame is a default a shot inherits: a shot giving frame_range was refused
     # with "shots[0].first_frame: frame_range already sets the first frame", a field it never set.
     _edit(film_dir, lambda d: d["shots"][0].update(frame_range=[2001, 2006]) or d["shots"][0].pop("frames"))
-    shot = parse_film(film_dir / "film.yaml").shots[0].shot
-    assert (shot.first_frame, shot.frame_count) == (2001, 6 + 2)  # and one handle each side
+    fs = parse_film(film_dir / "film.yaml").shots[0]
+    # The range is the cut's; its handles lie either side of it.
+    assert (fs.cut_in, fs.cut_frames, fs.shot.first_frame, fs.shot.frame_count) == (2001, 6, 2000, 6 + 2)
+
+
+def test_script_frame_numbers_are_the_frame_numbers_written(film_dir):
+    # With handles, a key's `frame:` and a move's `frames:` counted from the first handle frame:
+    # handles 4 and frame_range [1001, 1024] put a key at frame 1011 on file frame (and USD
+    # time, EDL source frame) 1015, and the files ran 1001-1032.
+    def keyed(d):
+        shot = d["shots"][0]
+        for k in ("frames", "camera", "move"):
+            shot.pop(k)
+        shot.update(frame_range=[1001, 1006], keyframes=[
+            {"frame": 1001, "position": [0, -4, 1.0], "pan": 0},
+            {"frame": 1004, "position": [0.3, -4, 1.0], "pan": 0},
+            {"frame": 1006, "position": [0.3, -4, 1.0], "pan": 0}])
+        d["shots"][1]["move"]["frames"] = [1003, 1005]  # sh020: first_frame 1001 is its head handle's
+    _edit(film_dir, keyed)
+    a, b = parse_film(film_dir / "film.yaml").shots
+    assert list(a.shot.frame_numbers) == list(range(1000, 1008)) and (a.cut_in, a.cut_frames) == (1001, 6)
+    x = dict(zip(a.shot.frame_numbers, a.shot.cameras().centers[:, 0]))
+    assert (x[1001], x[1004], x[1006]) == pytest.approx((0.0, 0.3, 0.3), abs=1e-12)
+    assert b.shot.first_frame == 1001 and b.cut_in == 1002  # first_frame numbers the first rendered frame
+    pan = dict(zip(b.shot.frame_numbers, np.degrees(np.arctan2(*b.shot.cameras().viewmats[:, 2, :2].T))))
+    assert pan[1002] == pan[1003] != pan[1004] != pan[1005] == pan[1006]  # the move runs on frames 1003-1005
 
 
 def test_animation_hits_keys_turns_short_way_and_walks_at_constant_speed():
@@ -725,6 +761,19 @@ def test_a_frame_samples_its_camera_path_once(film_dir, monkeypatch):
     renderer.camera(fs, 2)
     renderer.camera(fs, 2)
     assert calls == [3, 1]  # the frame's own time, for the refine gate: once too
+
+
+def test_a_shots_usd_camera_has_the_films_shutter(film_dir):
+    # cameras/SHOT.usda had no shutter with motion blur on (export-usd's stage had it).
+    from pxr import Usd, UsdGeom
+
+    _edit(film_dir, lambda d: d.update(handles=0, effects={"motion_blur": {"shutter_deg": 172.8, "samples": 2}})
+          or d["shots"][0].update(frames=2))
+    out = film_dir / "out"
+    _render(film_dir, out, shots=["sh010"])
+    stage = Usd.Stage.Open(str(out / "cameras" / "sh010.usda"))
+    cam = UsdGeom.Camera(next(p for p in stage.Traverse() if p.IsA(UsdGeom.Camera)))
+    assert (cam.GetShutterOpenAttr().Get(), cam.GetShutterCloseAttr().Get()) == pytest.approx((-0.24, 0.24))
 
 
 def test_ray_address_without_a_cluster_is_a_one_line_error_before_any_work(film_dir, capsys):

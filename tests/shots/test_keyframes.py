@@ -180,3 +180,32 @@ def test_closed_loop_of_orientation_keys_is_c1_at_the_seam():
     w_in = _rotvec(s.rotations[0].T @ s.rotations[1]) / H
     w_out = _rotvec(s.rotations[3].T @ s.rotations[2]) / H
     np.testing.assert_allclose(w_in, w_out, atol=1e-4 * np.linalg.norm(w_in))
+
+
+def test_a_keyed_hold_holds_and_keys_are_not_overshot():
+    # x = 0 at frame 1001, 1 at 1011 and 1 at 1024 (24 fps): plain Kochanek-Bartels drifted to
+    # x = 1.140 m near frame 1020 and back, and 1.141 m with `ease: 1` on the middle key.
+    level = axis_rotation("x", -np.pi / 2)  # looking along +y
+    for ease in (0.0, 1.0):
+        keys = [Keyframe(0.0, [0, 0, 1], rotation=level), Keyframe(10 / 24, [1, 0, 1], rotation=level, ease_in=ease,
+                                                                   ease_out=ease),
+                Keyframe(23 / 24, [1, 0, 1], rotation=level)]
+        x = KeyframePath(keys).sample(np.linspace(0, 23 / 24, 461)).positions[:, 0]
+        assert x.max() == 1.0 and np.all(np.diff(x) >= 0) and np.all(x[230:] == 1.0), ease
+    # A key at the top of a rise is its top, in each coordinate; so is a roll key.
+    keys = [Keyframe(t, [t, z, 1], look_at=[t, 5, 1], roll_deg=r) for t, z, r in ((0, 0, 0), (1, 1, 10), (3, 0.8, 9))]
+    s = KeyframePath(keys).sample(np.linspace(0, 3, 301))
+    assert s.positions[:, 1].max() == 1.0
+    level = look_at_rotation(s.positions, s.positions + s.rotations[:, :, 2])  # the same aim, unrolled
+    turn = np.einsum("tji,tjk->tik", level, s.rotations)
+    roll = np.degrees(np.arctan2(turn[:, 1, 0], turn[:, 0, 0]))
+    assert roll.max() == pytest.approx(10.0, abs=1e-9)
+    # Keys moving one way with even steps keep plain Kochanek-Bartels's curve.
+    import splines
+
+    smooth = [Keyframe(t, [t, 2 * t, 1 + 0.1 * t], look_at=[t + 1, 2 * t + 1, 1]) for t in (0.0, 1.0, 2.0, 3.0)]
+    plain = splines.KochanekBartels([np.concatenate([k.position, k.look_at, [0.0]]) for k in smooth],
+                                    grid=[0.0, 1.0, 2.0, 3.0], endconditions="natural")
+    times = np.linspace(0, 3, 61)
+    np.testing.assert_allclose(KeyframePath(smooth).sample(times).positions,
+                               np.array([plain.evaluate(t) for t in times])[:, :3], atol=1e-12)

@@ -76,6 +76,10 @@ def test_parse_fps_is_exact():
     assert parse_fps(23.976) == Fraction(24000, 1001)
     assert parse_fps("29.97") == Fraction(30000, 1001)
     assert parse_fps(25.0) == 25
+    # The two-decimal labels of the same rates: 23.98 was 1199/50, which a film refuses.
+    assert parse_fps(23.98) == parse_fps("23.98") == Fraction(24000, 1001)
+    assert (parse_fps(47.95), parse_fps(119.88)) == (Fraction(48000, 1001), Fraction(120000, 1001))
+    assert parse_fps(23.9) == Fraction(239, 10) and parse_fps(24.0) == 24  # not every rate near one
     for bad in (0, -24, "fast", True, None):
         with pytest.raises(SplatfilmError):
             parse_fps(bad)

@@ -173,6 +173,24 @@ def test_handheld_is_seeded_small_and_smooth():
     assert np.abs(np.diff(offset, 2, axis=0)).max() < 1e-3  # smooth, not jitter
 
 
+def test_handheld_in_a_span_ramps_in_and_out_and_eases():
+    # A span switched the shake on and off: 0.62 degrees between two frames at the span's start
+    # (six times a step within it), and its `ease` was accepted but did nothing.
+    frames = np.arange(97) / 24
+
+    def steps(**timing):
+        R = lay(CAM, Handheld(frequency_hz=2), duration=4, **timing).sample(frames).rotations  # ramps of 0.5 s
+        rel = np.einsum("tji,tjk->tik", R[:-1], R[1:])
+        return np.degrees(np.arccos(np.clip((np.trace(rel, axis1=1, axis2=2) - 1) / 2, -1, 1)))
+
+    whole, plain, eased = steps(), steps(span=(1, 3)), steps(span=(1, 3), ease=1)
+    assert np.all(plain[:24] == 0) and np.all(plain[72:] == 0)  # still outside the span
+    assert plain.max() <= whole[24:72].max()  # no step bigger than the shake's own
+    assert plain[24] < 0.25 * whole[24:72].max() and eased[24] < 0.5 * plain[24]  # it builds up, slower with ease
+    np.testing.assert_allclose(plain[48:50], whole[48:50], rtol=1e-9)  # full strength in the middle
+    assert not np.allclose(plain[24:30], eased[24:30])
+
+
 def test_move_errors():
     with pytest.raises(SplatfilmError, match="span of time"):
         lay(CAM, Dolly(1.0)).sample(T)  # a still camera and no duration

@@ -264,3 +264,22 @@ def test_a_whole_turn_loops_without_repeating_its_first_frame():
     for timing in ({"ease": 0.5}, {"frames": [1001, 1048]}):
         eased = parse_shot({**base, "move": {"type": "arc", "degrees": 360, "pivot": [0, 0, 1], **timing}})
         np.testing.assert_allclose(eased.sample().positions[-1], eased.sample().positions[0], atol=1e-12)
+
+
+def test_a_shot_lens_is_laid_over_the_films_field_by_field():
+    # `lens: 50mm` replaced the film's whole lens: on a 24.89 mm (Super 35) back it went back
+    # to 36 mm and framed wider than the film's 35 mm (39.6 degrees, not 27.95).
+    film = {"lens": {"focal_mm": 35, "sensor_width_mm": 24.89, "f_stop": 2.8, "focus_distance": 3, "near": 0.05,
+                     "model": "opencv", "k1": -0.05}}
+    cam = {"frames": 1, "camera": {"position": [0, 0, 0], "look_at": [0, 1, 0]}}
+    lens = parse_shot({**cam, "lens": "50mm"}, defaults=film).lens
+    assert (lens.focal_mm, lens.sensor_width_mm, lens.f_stop, lens.focus_distance, lens.near) == (
+        50, 24.89, 2.8, 3, 0.05)
+    assert lens.model == "opencv" and lens.distortion[0] == -0.05
+    assert lens.hfov_deg == pytest.approx(27.9538, abs=1e-4)  # the longer lens frames tighter
+    assert parse_shot(cam, defaults=film).lens.hfov_deg == pytest.approx(39.1479, abs=1e-4)
+    # A field of view replaces the film's focal length (not "give one of"); naming the glass
+    # (model or a coefficient) replaces the film's model and its distortion as a set.
+    assert parse_shot({**cam, "lens": {"fov_deg": 40}}, defaults=film).lens.hfov_deg == pytest.approx(40)
+    plain = parse_shot({**cam, "lens": {"model": "pinhole", "f_stop": 4}}, defaults=film).lens
+    assert (plain.model, plain.distortion, plain.f_stop, plain.focal_mm) == ("pinhole", (0.0,) * 6, 4, 35)
