@@ -2,7 +2,7 @@
 
     version: 1                         # schema version (default 1)
     title: demo                        # default: the file's stem
-    fps: 24                            # exact: 24, 25, 30, "24000/1001"
+    fps: 24                            # exact: 24, 25, 30, "24000/1001", "29.97 DF" (drop-frame timecode)
     record_start: "01:00:00:00"        # the cut's first record timecode (EDL, .otio, cut movies; ";" drop-frame)
     resolution: [640, 360]
     first_frame: 1001                  # each shot's first rendered frame (a shot's frame_range is its cut's)
@@ -74,7 +74,8 @@
         assets: [set, hero]            # visible ones (default: all); or hide: [hero]
         handles: 8                     # 8 more frames at each end; the cut stays 3 s
         duration: 3                    # ... and the rest of a shot (see shots.shot_yaml), where any
-        move: {type: dolly, ...}       # point may name an asset (a moving target if it moves)
+        move: {type: dolly, ...}       # point may name an asset (a moving target if it moves),
+                                       # a focus_distance too: focus follows it (shots.shot_yaml)
       - include: shots/sh020.yaml      # a shot file (as `splatfilm path` reads it); here it
         hide: [crate]                  # takes only time, assets, hide and handles
 

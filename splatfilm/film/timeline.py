@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write
 from splatfilm.io.paths import relative_path
+from splatfilm.shots.timing import DROP_FRAME_RATES
 
 if TYPE_CHECKING:
     import opentimelineio as otio
@@ -59,9 +60,6 @@ class ShotMedia:
 TIMECODE_RATES = tuple(Fraction(n) for n in (24, 25, 30, 48, 50, 60)) + tuple(
     Fraction(n * 1000, 1001) for n in (24, 30, 48, 60))
 """The frame rates SMPTE timecode counts (OpenTimelineIO's timecode rates): a film's rate is one."""
-
-DROP_FRAME_RATES = (Fraction(30000, 1001), Fraction(60000, 1001))
-"""Rates whose timecode drops frame numbers to keep to the clock (23.976 and 47.952 do not)."""
 
 RECORD_START = "01:00:00:00"
 """The cut's first timecode on the record side unless a film script says otherwise (its

@@ -12,7 +12,11 @@ The spline maths is the `splines` package's (also what nerfstudio's viewer uses)
 - focal length and focus distance: a piecewise monotone cubic each
   (`splines.PiecewiseMonotoneCubic`, Catmull-Rom slopes limited Fritsch-Carlson style). Also
   C1 and exact at the keys, but it never overshoots: Catmull-Rom through 28, 28, 28, 50 mm
-  dips to 26.4 mm before the zoom, a lens move no focus puller or zoom motor would make;
+  dips to 26.4 mm before the zoom, a lens move no focus puller or zoom motor would make. A
+  key whose focus is on a subject (`pose.FocusOn`) stands, at every moment, for that
+  subject's camera-z distance from the camera as finally placed, and the curve runs through
+  the keys' values of that moment: between two keys on one subject the focus stays on it
+  (a monotone cubic between equal values is flat), and to or from a number it pulls smoothly;
 - orientations given as rotations: a Kochanek-Bartels rotation spline
   (`splines.quaternion.KochanekBartels`, De Casteljau with slerp), which canonicalises the
   quaternions so consecutive keys are on the same hemisphere: q and -q are the same
@@ -45,7 +49,7 @@ import splines.quaternion as squat
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.easing import check_ease, ease_curve
 from splatfilm.scene.transforms import WORLD_UP, axis_rotation, look_at_rotation, quat_from_rotation, rotation_from_quat
-from splatfilm.shots.pose import PathSample
+from splatfilm.shots.pose import Focus, FocusOn, PathSample, focus_values
 
 
 # Constant speed: each transition is cut into this many pieces for the arc-length table, each
@@ -66,7 +70,7 @@ class Keyframe:
     roll_deg:        rotation about the view axis in degrees (module `pose` docstring); with
                      `rotation` it is applied on top of it
     focal_mm:        focal length in mm, or None: the path's default
-    focus_distance:  metres, or None: the path's default
+    focus_distance:  metres, a subject (`pose.FocusOn`), or None: the path's default
     tension, continuity, bias:  Kochanek-Bartels parameters at this key (interior keys only)
     ease_in, ease_out:          in [0, 1]: slow the arrival at / departure from this key
                                 (1: zero speed at the key)
@@ -78,7 +82,7 @@ class Keyframe:
     rotation: np.ndarray | None = None
     roll_deg: float = 0.0
     focal_mm: float | None = None
-    focus_distance: float | None = None
+    focus_distance: Focus = None
     tension: float = 0.0
     continuity: float = 0.0
     bias: float = 0.0
@@ -170,7 +174,7 @@ class KeyframePath:
 
     keyframes:       at least one, strictly increasing times
     focal_mm:        focal length for keys that give none (None: the lens's, NaN in samples)
-    focus_distance:  focus distance for keys that give none (None: unset)
+    focus_distance:  focus distance (metres or a `pose.FocusOn`) for keys that give none (None: unset)
     loop:            close the path: after the last key it returns to the first at `loop_time`
     loop_time:       when the loop is back at the first key (> last key's time); required with loop
     constant_speed:  travel the position curve at constant speed (needs the camera to move)
@@ -179,7 +183,7 @@ class KeyframePath:
 
     keyframes: list[Keyframe]
     focal_mm: float | None = None
-    focus_distance: float | None = None
+    focus_distance: Focus = None
     loop: bool = False
     loop_time: float | None = None
     constant_speed: bool = False
@@ -224,7 +228,14 @@ class KeyframePath:
             cols.append(np.stack([k.look_at for k in ks]))
             cols.append(np.array([[k.roll_deg] for k in ks]))
         self._focal = self._channel([k.focal_mm for k in ks], self.focal_mm, "focal_mm")
-        self._focus = self._channel([k.focus_distance for k in ks], self.focus_distance, "focus_distance")
+        keyed_focus = [self.focus_distance if k.focus_distance is None else k.focus_distance for k in ks]
+        # Keys on a subject: the focus is splined through the keys' values at each moment (sample).
+        self._focus_subjects = keyed_focus if any(isinstance(f, FocusOn) for f in keyed_focus) else None
+        if self._focus_subjects is not None and any(f is None for f in keyed_focus):
+            raise SplatfilmError(f"keyframe {keyed_focus.index(None)} has no focus_distance and the path has no "
+                                 "default focus_distance")
+        self._focus = None if self._focus_subjects else self._channel(
+            [k.focus_distance for k in ks], self.focus_distance, "focus_distance")
         self._values = np.concatenate(cols, axis=1)  # [K, D]
         self._rotations = np.stack([k.orientation(self.up) for k in ks])
         if len(ks) == 1:
@@ -357,4 +368,18 @@ class KeyframePath:
                 lens_values.append(np.full(len(times), keyed[0]))
             else:
                 lens_values.append(np.array([float(spline.evaluate(s)) for s in params]))
-        return PathSample(times, positions, rotations, *lens_values)
+        sample = PathSample(times, positions, rotations, *lens_values)
+        if self._focus_subjects is not None:
+            sample.follow_focus(lambda t, p, r: self._subject_focus(t, p, r, None if self._spline is None else params))
+        return sample
+
+    def _subject_focus(self, times: np.ndarray, positions: np.ndarray, rotations: np.ndarray,
+                       params: list[float] | None) -> np.ndarray:
+        """Focus distances [T] (metres) of cameras at `positions` [T,3], `rotations` [T,3,3] at
+        `times` [T], whose spline parameters are `params` [T] (None: a single key), when keys
+        focus on subjects: the monotone cubic through each key's value at that moment."""
+        per_key = np.stack([focus_values(f, times, positions, rotations) for f in self._focus_subjects])  # [K,T]
+        if params is None:
+            return per_key[0]
+        return np.array([float(splines.PiecewiseMonotoneCubic(per_key[:, j], grid=self._times, closed=self.loop)
+                               .evaluate(s)) for j, s in enumerate(params)])

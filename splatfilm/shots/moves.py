@@ -32,7 +32,9 @@ pan/tilt/roll):
                       seen from above), turning with it; `Orbit` (orbit) starts a camera on a circle
     PushIn (push_in)  move along the line of sight towards a target, keeping it centred
     Zoom (zoom)       focal length change (geometric, the perceptually even zoom)
-    RackFocus (rack_focus)   focus distance change (linear in dioptres, like a focus pull)
+    RackFocus (rack_focus)   focus distance change (linear in dioptres, like a focus pull), to
+                      or from a distance or a subject (`pose.FocusOn`), after the moves that
+                      place the camera
     DollyZoom (dolly_zoom)   push in (or pull out) on a subject while the focal length follows
                       the distance, so the subject keeps its size in frame while the
                       background's perspective changes (the "Vertigo" shot)
@@ -46,7 +48,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import MISSING, dataclass, field, fields, replace
-from typing import Any, Callable, Protocol, Union
+from typing import Any, Protocol
 
 import numpy as np
 import splines
@@ -54,7 +56,7 @@ import splines
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.easing import check_ease, ease_curve
 from splatfilm.scene.transforms import WORLD_UP, axis_rotation, look_at_rotation, rotation_about, rotation_slerp
-from splatfilm.shots.pose import CameraPath, PathSample, Pose
+from splatfilm.shots.pose import CameraPath, Focus, FocusOn, PathSample, Pose, Target, target_points
 
 # ---- targets -------------------------------------------------------------------------------
 
@@ -84,23 +86,6 @@ class PointTrack:
             return np.broadcast_to(self.points[0], (len(times), 3)).copy()
         clipped = np.clip(times, self.times[0], self.times[-1])
         return np.array([self._spline.evaluate(float(t)) for t in clipped]).reshape(len(times), 3)
-
-
-Target = Union[np.ndarray, list, tuple, PointTrack, Callable[[np.ndarray], np.ndarray]]
-"""A point [3], or a moving one: a `PointTrack`, or any function of times [T] -> points [T,3]."""
-
-
-def target_points(target: Target, times: np.ndarray | float) -> np.ndarray:
-    """Where `target` is at each of `times` [T] (seconds): [T,3] metres."""
-    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
-    if callable(target):
-        pts = np.asarray(target(times), dtype=np.float64)
-    else:
-        pts = np.asarray(target, dtype=np.float64)
-    try:
-        return np.array(np.broadcast_to(pts, (len(times), 3)))
-    except ValueError:
-        raise SplatfilmError(f"a target must be a point [3] or give [T,3] points, got shape {pts.shape}") from None
 
 
 # ---- timing of a move ----------------------------------------------------------------------
@@ -157,10 +142,11 @@ def loops(move: Any, span: Span) -> bool:
 
 # ---- move parameters ------------------------------------------------------------------------
 
-PARAM_KINDS = ("number", "positive", "nonneg", "int", "vec3", "point", "target")
+PARAM_KINDS = ("number", "positive", "nonneg", "int", "vec3", "point", "target", "focus")
 """What a move parameter is. number: any finite number; positive: > 0; nonneg: >= 0; int: a
 whole number; vec3: an offset [3] in metres; point: a fixed point [3] in metres (a shot file
-may name one of its `points`); target: a point or a moving one (`Target`)."""
+may name one of its `points`); target: a point or a moving one (`Target`); focus: a distance
+> 0 in metres or a subject to focus on (`pose.FocusOn`)."""
 
 
 def param(kind: str, default: Any = MISSING) -> Any:
@@ -182,7 +168,9 @@ def check_params(move: Any) -> None:
         value, kind = getattr(move, f.name), param_kind(f)
         if value is None:
             continue
-        if kind == "positive" and not value > 0:
+        if kind == "focus" and isinstance(value, FocusOn):
+            continue
+        if kind in ("positive", "focus") and not value > 0:
             raise SplatfilmError(f"{move_type(move)}: {f.name} must be > 0, got {value}")
         if kind == "nonneg" and not value >= 0:
             raise SplatfilmError(f"{move_type(move)}: {f.name} must be >= 0, got {value}")
@@ -192,7 +180,9 @@ class Move(Protocol):
     """A camera move: a frozen dataclass of `param` fields with one method, `apply`.
 
     A move may also define `progress(span, times, start, end) -> u [T]` when its progress is
-    not `Span.progress` (an aim that holds without a span, a shake that ramps in and out).
+    not `Span.progress` (an aim that holds without a span, a shake that ramps in and out). A
+    move that only pulls focus says `pulls_focus = True`: `MovePath` applies it after the
+    moves that place the camera, so a subject's distance is measured from where they put it.
     """
 
     def apply(self, s: PathSample, u: np.ndarray) -> None:
@@ -338,16 +328,25 @@ class Zoom:
 
 @dataclass(frozen=True)
 class RackFocus:
-    """Pull focus to `to_distance` metres from the camera's focus distance, or from
-    `from_distance`; linear in dioptres, like a focus puller's."""
+    """Pull focus to `to_distance` from the camera's focus distance, or from `from_distance`;
+    linear in dioptres, like a focus puller's. Either may be metres or a subject (a
+    `FocusOn`): the pull starts from, or lands on and then stays on, that subject's camera-z
+    distance at each moment."""
 
-    to_distance: float = param("positive")
-    from_distance: float | None = param("positive", None)
+    to_distance: Focus = param("focus")
+    from_distance: Focus = param("focus", None)
+    pulls_focus = True  # a class attribute, not a field: MovePath applies it last
 
     def apply(self, s: PathSample, u: np.ndarray) -> None:
         """The focus distances of `s` a fraction u [T] of the way, linearly in dioptres."""
-        d0 = _lens_value(s.focus_distance, self.from_distance, "focus distance", "rack_focus")
-        s.focus_distance = 1.0 / ((1.0 - u) / d0 + u / self.to_distance)
+        if isinstance(self.from_distance, FocusOn):
+            d0 = self.from_distance.distances(s.times, s.positions, s.rotations)
+        else:
+            d0 = _lens_value(s.focus_distance, self.from_distance, "focus distance", "rack_focus")
+        d1 = self.to_distance
+        if isinstance(d1, FocusOn):
+            d1 = d1.distances(s.times, s.positions, s.rotations)
+        s.focus_distance = 1.0 / ((1.0 - u) / d0 + u / d1)
 
 
 @dataclass(frozen=True)
@@ -529,13 +528,20 @@ class MovePath:
         return sorted(times)
 
     def sample(self, times: np.ndarray | float) -> PathSample:
-        """The cameras at `times` [T] (seconds): the base's, each move applied in order."""
+        """The cameras at `times` [T] (seconds): the base's, each move applied in order, those
+        that only pull focus after the rest (a focus on a subject measured from the camera
+        as placed); the sample's focus is final (no `refocus`)."""
         times = np.atleast_1d(np.asarray(times, dtype=np.float64))
         s = PathSample.from_pose(self.base, times) if isinstance(self.base, Pose) else self.base.sample(times)
-        for move, span in self.moves:
+        placing = [(m, span) for m, span in self.moves if not getattr(m, "pulls_focus", False)]
+        pulling = [(m, span) for m, span in self.moves if getattr(m, "pulls_focus", False)]
+        for i, (move, span) in enumerate(placing + pulling):
+            if i == len(placing):
+                s.settle_focus()
             own = getattr(move, "progress", None)
             end = self._default_end
             move.apply(s, span.progress(times, self.start, end) if own is None else own(span, times, self.start, end))
+        s.settle_focus()
         return s
 
 
@@ -577,7 +583,7 @@ class Orbit:
     degrees: float = param("number", 360.0)
     look_at: np.ndarray | None = param("point", None)
 
-    def path(self, duration: float, *, focal_mm: float | None = None, focus_distance: float | None = None,
+    def path(self, duration: float, *, focal_mm: float | None = None, focus_distance: Focus = None,
              span: Span | None = None) -> MovePath:
         """The orbit over `duration` seconds (the sweep eased by `span`), with `focal_mm` (mm)
         and `focus_distance` (metres) if given."""
@@ -609,7 +615,7 @@ class Follow:
         if np.linalg.norm(gap) < 1e-9:
             raise SplatfilmError("follow: the camera offset equals the look offset (the camera would look at itself)")
 
-    def path(self, duration: float, *, focal_mm: float | None = None, focus_distance: float | None = None,
+    def path(self, duration: float, *, focal_mm: float | None = None, focus_distance: Focus = None,
              span: Span | None = None) -> MovePath:
         """The camera following for `duration` seconds from 0 (it follows throughout: `span`
         does not apply), with `focal_mm` (mm) and `focus_distance` (metres) if given."""
@@ -625,17 +631,17 @@ class FollowPath:
     start: float
     end: float
     focal_mm: float | None = None
-    focus_distance: float | None = None
+    focus_distance: Focus = None
 
     def sample(self, times: np.ndarray | float) -> PathSample:
         """The cameras at `times` [T] (seconds)."""
         times = np.atleast_1d(np.asarray(times, dtype=np.float64))
         pts = target_points(self.follow.target, np.clip(times, self.start, max(self.end, self.start)))
         pos = pts + np.asarray(self.follow.offset, dtype=np.float64).reshape(3)
-        nan = float("nan")
-        return PathSample(times, pos, look_at_rotation(pos, pts + np.asarray(self.follow.look_offset, np.float64)),
-                          nan if self.focal_mm is None else self.focal_mm,
-                          nan if self.focus_distance is None else self.focus_distance)
+        s = PathSample(times, pos, look_at_rotation(pos, pts + np.asarray(self.follow.look_offset, np.float64)),
+                       float("nan") if self.focal_mm is None else self.focal_mm)
+        s.follow_focus(self.focus_distance)
+        return s
 
 
 # ---- shot files' move types ------------------------------------------------------------------------

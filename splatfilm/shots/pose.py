@@ -3,12 +3,20 @@
 Rotations are camera-to-world [3,3] in splatfilm's OpenCV camera axes (x right, y down,
 looking down +z), like `Cameras`; look-at and pan/tilt/roll orientations are built by
 `scene.transforms` (whose docstring defines the angles). The film world is Z up, metres.
+
+A focus distance is metres, or a `FocusOn`: focus held on a subject (a point, or a moving
+one), as Blender's focus object and Unreal's focus tracking hold it. Its distance at each
+time is the subject's camera z, along the optical axis, as a lens's focus distance is
+measured (a subject off the axis is in focus on the plane through it, not at its slant
+range), from the camera as the path finally places it: a path whose focus follows a subject
+gives its samples a `refocus`, which the moves laid over it call once they have moved the
+camera (`moves.MovePath`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, Union, runtime_checkable
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -18,16 +26,62 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.transforms import WORLD_UP, look_at_rotation, pan_tilt_roll_rotation
 from splatfilm.shots.lens import Lens
 
+Target = Union[np.ndarray, list, tuple, Callable[[np.ndarray], np.ndarray]]
+"""A point [3], or a moving one: any function of times [T] (seconds) -> points [T,3] (a
+`moves.PointTrack`, a film's walking asset)."""
+
+
+def target_points(target: Target, times: np.ndarray | float) -> np.ndarray:
+    """Where `target` is at each of `times` [T] (seconds): [T,3] metres."""
+    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    if callable(target):
+        pts = np.asarray(target(times), dtype=np.float64)
+    else:
+        pts = np.asarray(target, dtype=np.float64)
+    try:
+        return np.array(np.broadcast_to(pts, (len(times), 3)))
+    except ValueError:
+        raise SplatfilmError(f"a target must be a point [3] or give [T,3] points, got shape {pts.shape}") from None
+
+
+@dataclass(frozen=True)
+class FocusOn:
+    """Focus held on a subject: `target`, a point [3] (metres) or a moving one (`Target`);
+    `name` is what a shot file called it (for messages and for writing it back)."""
+
+    target: Target
+    name: str | None = None
+
+    def distances(self, times: ArrayLike, positions: np.ndarray, rotations: np.ndarray) -> np.ndarray:
+        """Focus distances [T] in metres of cameras at `positions` [T,3] with camera-to-world
+        `rotations` [T,3,3] (OpenCV axes) at `times` [T] (seconds): the subject's camera z
+        there, negative where it is behind the camera."""
+        pts = target_points(self.target, times)
+        return np.einsum("ti,ti->t", pts - np.asarray(positions, np.float64), np.asarray(rotations, np.float64)[:, :, 2])
+
+
+Focus = Union[float, FocusOn, None]
+"""A focus distance as a camera or key gives it: metres, a subject, or None (unset)."""
+
+
+def focus_values(focus: Focus, times: np.ndarray, positions: np.ndarray, rotations: np.ndarray) -> np.ndarray:
+    """`focus` [T] in metres for cameras at `positions` [T,3], `rotations` [T,3,3] at `times` [T]:
+    a subject's distances, a number repeated, NaN for None."""
+    if isinstance(focus, FocusOn):
+        return focus.distances(times, positions, rotations)
+    return np.full(len(np.atleast_1d(times)), np.nan if focus is None else float(focus))
+
 
 @dataclass
 class Pose:
     """One camera: position [3] (metres), rotation [3,3] camera-to-world (OpenCV axes), and
-    optionally its focal length (mm) and focus distance (metres); None: the lens's."""
+    optionally its focal length (mm) and focus distance (metres, or a `FocusOn` subject);
+    None: the lens's."""
 
     position: np.ndarray
     rotation: np.ndarray
     focal_mm: float | None = None
-    focus_distance: float | None = None
+    focus_distance: Focus = None
 
     def __post_init__(self) -> None:
         self.position = np.array(self.position, dtype=np.float64).reshape(3)
@@ -37,14 +91,14 @@ class Pose:
 
     @staticmethod
     def look_at(position: ArrayLike, target: ArrayLike, up: ArrayLike = WORLD_UP, roll_deg: float = 0.0,
-                focal_mm: float | None = None, focus_distance: float | None = None) -> "Pose":
+                focal_mm: float | None = None, focus_distance: Focus = None) -> "Pose":
         """A camera at `position` looking at `target` (both [3], metres), then rolled by `roll_deg`.
         SplatfilmError where they coincide."""
         return Pose(position, look_at_rotation(position, target, up, roll_deg), focal_mm, focus_distance)
 
     @staticmethod
     def from_pan_tilt_roll(position: ArrayLike, pan_deg: float, tilt_deg: float = 0.0, roll_deg: float = 0.0,
-                           focal_mm: float | None = None, focus_distance: float | None = None) -> "Pose":
+                           focal_mm: float | None = None, focus_distance: Focus = None) -> "Pose":
         """A camera at `position` with the given pan, tilt and roll in degrees (module docstring)."""
         return Pose(position, pan_tilt_roll_rotation(pan_deg, tilt_deg, roll_deg), focal_mm, focus_distance)
 
@@ -63,6 +117,11 @@ class PathSample:
     rotations       [T,3,3]  camera-to-world rotations, OpenCV axes
     focal_mm        [T]      focal lengths in mm; NaN: the lens's
     focus_distance  [T]      focus distances in metres; NaN: the lens's (or none)
+    refocus                  None, or where the focus follows a subject: a function of the
+                             cameras as finally placed, positions [T,3] and rotations
+                             [T,3,3], to their focus distances [T] (metres); the times are
+                             the sample's own, bound in. `focus_distance` already holds what
+                             it gives for the cameras as sampled.
     """
 
     times: np.ndarray
@@ -70,6 +129,7 @@ class PathSample:
     rotations: np.ndarray
     focal_mm: np.ndarray = field(default=None)  # type: ignore[assignment]
     focus_distance: np.ndarray = field(default=None)  # type: ignore[assignment]
+    refocus: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.times = np.atleast_1d(np.asarray(self.times, dtype=np.float64))
@@ -87,9 +147,31 @@ class PathSample:
     def from_pose(pose: Pose, times: ArrayLike) -> "PathSample":
         """A camera standing still at `pose` for every time in `times` [T] (seconds)."""
         nan = float("nan")
-        return PathSample(times, pose.position, pose.rotation,
-                          nan if pose.focal_mm is None else pose.focal_mm,
-                          nan if pose.focus_distance is None else pose.focus_distance)
+        s = PathSample(times, pose.position, pose.rotation, nan if pose.focal_mm is None else pose.focal_mm)
+        s.follow_focus(pose.focus_distance)
+        return s
+
+    def follow_focus(self, focus: Focus | Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]) -> None:
+        """Set the focus to `focus` (a `Focus`, or a function of times [T], positions [T,3]
+        and rotations [T,3,3] to distances [T]): its distances for the cameras as they are
+        now, and where it depends on the camera, the `refocus` that gives them for the cameras
+        as finally placed."""
+        times = self.times
+        if callable(focus):
+            self.refocus = lambda positions, rotations: focus(times, positions, rotations)
+        elif isinstance(focus, FocusOn):
+            self.refocus = lambda positions, rotations: focus.distances(times, positions, rotations)
+        else:
+            self.refocus = None
+            self.focus_distance = focus_values(focus, times, self.positions, self.rotations)
+            return
+        self.focus_distance = self.refocus(self.positions, self.rotations)
+
+    def settle_focus(self) -> None:
+        """Make `focus_distance` that of the cameras as they are now, and final (`refocus`: None)."""
+        if self.refocus is not None:
+            self.focus_distance = np.asarray(self.refocus(self.positions, self.rotations), dtype=np.float64)
+            self.refocus = None
 
     def pose(self, i: int) -> Pose:
         """The camera at sample i."""

@@ -5,7 +5,7 @@ A shot file (or one shot inside a larger YAML, such as a film script) is a mappi
     version: 1                     # schema version (default 1)
     name: shot_010                 # default: the file's stem
     description: free text         # ignored
-    fps: 24                        # or "24000/1001", 23.976 (or 23.98: the same rate); default 24
+    fps: 24                        # or "24000/1001", 23.976 (or 23.98: the same rate), "29.97 DF"; default 24
     duration: 4                    # seconds; or `frames: 96`; or `frame_range: [1001, 1096]` (a film's
                                    # handles lie outside a frame_range: it is the cut's)
     first_frame: 1001              # film frame number of the first frame (default 1001; in a film
@@ -13,7 +13,7 @@ A shot file (or one shot inside a larger YAML, such as a film script) is a mappi
     resolution: [1920, 1080]       # default 1920x1080
     lens: 35mm                     # focal length in mm (35, "35mm"), or a mapping:
                                    #   {focal_mm | fov_deg (horizontal) | vfov_deg, sensor_width_mm: 36,
-                                   #    near: 0.01, far: 1000, f_stop, focus_distance,
+                                   #    near: 0.01, far: 1000, f_stop, focus_distance (metres or a point: below),
                                    #    model: pinhole | opencv | fisheye | equirectangular,
                                    #    k1, k2, k3, k4, p1, p2}   (opencv: k1-k3 p1 p2; fisheye: k1-k4)
     points: {table: [0, 0, 0.75]}  # named points; any point below may be a name
@@ -43,7 +43,7 @@ Move types and their fields (a type's fields are those of its dataclass in `move
     pan degrees     tilt degrees     roll degrees     arc degrees pivot
     orbit center radius [height start_deg degrees look_at]   (starts the camera itself)
     push_in target (distance | to_distance)     dolly_zoom target (distance | to_focal_mm)
-    zoom to_focal_mm [from_focal_mm]     rack_focus to_distance [from_distance]
+    zoom to_focal_mm [from_focal_mm]     rack_focus to_distance [from_distance]   (metres or a point: below)
     look_at target [roll]     follow target offset [look_offset]   (starts the camera itself)
     handheld [amplitude_m amplitude_deg frequency_hz seed]   (in a span: ramps in and out, `moves.Handheld`)
 Every move takes `span: [start, end]` (seconds) or `frames: [first, last]`, and `ease`
@@ -54,6 +54,15 @@ shot loops without showing the start twice (`moves.loops`). The
 first move may give `from: [x, y, z]` instead of a `camera`: the camera starts there,
 aimed at the move's target (or pivot). A target (look_at, follow) may move:
 `target: {keyframes: [{time: 0, position: [..]}, {time: 4, position: [..]}]}`.
+
+Focus may follow a subject: a `focus_distance` (the lens's, the camera's, a keyframe's) and a
+rack_focus's `to_distance` / `from_distance` are metres, or a point to focus on: a name from
+`points` (a film's assets are points: a still one its aim point, a moving one moving) or
+[x, y, z] (`pose.FocusOn`). On each frame the distance is the point's camera z, along the
+optical axis as focus distance is measured, from the camera as its moves leave it (rack_focus
+is applied after the moves that place the camera); a rack, linear in dioptres, lands on the
+subject and stays on it; keys on a subject are splined through each key's value at that
+moment. A subject behind the camera on a frame is refused.
 
 Errors are SplatfilmError naming the file and the field: `shot.yaml: keyframes[2].time: ...`.
 """
@@ -71,11 +80,11 @@ import numpy as np
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_text
-from splatfilm.shots.moves import MOVES, STARTING_MOVES, MovePath, PointTrack, Span, Target, lay, loops, param_kind
+from splatfilm.shots.moves import MOVES, STARTING_MOVES, MovePath, PointTrack, Span, lay, loops, param_kind
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
 from splatfilm.shots.lens import DISTORTION_KEYS, LENS_MODELS, Lens
 from splatfilm.scene.transforms import axis_rotation, pan_tilt_roll_rotation, rotation_from_quat
-from splatfilm.shots.pose import Pose
+from splatfilm.shots.pose import Focus, FocusOn, Pose, Target
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.timing import FIRST_FRAME, frame_times, parse_fps
 from splatfilm.yamlfields import At, integer, load_yaml, mapping, number, schema_version, show, vec3
@@ -107,6 +116,23 @@ def _point(value: Any, at: At, points: dict[str, np.ndarray]) -> np.ndarray:
             return np.asarray(points[value](np.array([0.0])), dtype=np.float64).reshape(3)
         return points[value].copy()
     return vec3(value, at)
+
+
+def _focus(value: Any, at: At, points: dict[str, np.ndarray]) -> Focus:
+    """A `focus_distance` (or a rack's `to_distance` / `from_distance`): metres > 0, or a
+    subject to hold focus on, the name of a point (a film's asset: its aim point, moving with
+    it) or a point [x, y, z] (`pose.FocusOn`)."""
+    if isinstance(value, str):
+        if value not in points:
+            known = f" (known: {', '.join(sorted(points))})" if points else " (the shot defines no `points`)"
+            at.fail(f"unknown point name {value!r}: expected a distance in metres or a point to focus on{known}")
+        target = points[value]
+        return FocusOn(target if callable(target) else target.copy(), value)
+    if isinstance(value, (list, tuple)):
+        return FocusOn(vec3(value, at))
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        at.fail(f"expected a distance in metres, the name of a point (or asset) or [x, y, z], got {show(value)}")
+    return number(value, at, "positive")
 
 
 def _ease(data: dict, at: At, default: float = 0.0) -> tuple[float, float]:
@@ -199,14 +225,19 @@ def _lens_over(inherited: Any, own: Any, at: At) -> dict:
     return {**under, **over}
 
 
-def _lens(value: Any, at: At, width: int, height: int) -> Lens:
+def _lens(value: Any, at: At, width: int, height: int, points: dict) -> tuple[Lens, Focus]:
+    """The `Lens`, and its focus: the lens's `focus_distance`, or the subject it names (which
+    the lens itself cannot hold: the shot's cameras carry it)."""
     if value is None:
-        return Lens(width=width, height=height)
+        return Lens(width=width, height=height), None
     data = _lens_fields(value, at)
     kwargs: dict[str, Any] = {"width": width, "height": height}
-    for key in ("sensor_width_mm", "near", "far", "f_stop", "focus_distance"):
+    for key in ("sensor_width_mm", "near", "far", "f_stop"):
         if key in data:
             kwargs[key] = number(data[key], at[key], "positive")
+    focus = _focus(data["focus_distance"], at["focus_distance"], points) if "focus_distance" in data else None
+    if focus is not None and not isinstance(focus, FocusOn):
+        kwargs["focus_distance"] = focus
     if "model" in data:
         if not isinstance(data["model"], str) or data["model"] not in LENS_MODELS:
             at["model"].fail(f"expected one of {', '.join(LENS_MODELS)}, got {show(data['model'])}")
@@ -233,7 +264,7 @@ def _lens(value: Any, at: At, width: int, height: int) -> Lens:
         at.fail(str(e).removeprefix("lens: "))
     if lens.focus_distance is not None and _focus_problem(lens.focus_distance, lens.focal_mm):
         at["focus_distance"].fail(_focus_problem(lens.focus_distance, lens.focal_mm))
-    return lens
+    return lens, focus
 
 
 def _focus_problem(focus_distance: float, focal_mm: float) -> str | None:
@@ -242,6 +273,8 @@ def _focus_problem(focus_distance: float, focal_mm: float) -> str | None:
     focus anywhere (depth of field would clamp it there and blur the frame for no reason)."""
     if focus_distance * 1000.0 > focal_mm:
         return None
+    if focus_distance <= 0:  # only a subject's distance can be: its camera z
+        return f"{focus_distance:g} m: the subject focused on is behind the camera"
     return (f"{focus_distance:g} m is nearer than the focal length ({focal_mm:g} mm): no lens focuses there "
             f"(focus further than {focal_mm / 1000:g} m; a real lens's closest focus is further still)")
 
@@ -267,7 +300,7 @@ def _points(value: Any, at: At, outer: dict | None) -> dict[str, np.ndarray]:
 
 
 def _keyframes(value: Any, at: At, fps: Fraction, first_frame: int, points: dict, interp: dict,
-               lens: Lens) -> list[Keyframe]:
+               lens: Lens, lens_focus: Focus) -> list[Keyframe]:
     if not isinstance(value, list) or not value:
         at.fail("expected a non-empty list of keyframes")
     keys: list[Keyframe] = []
@@ -294,14 +327,15 @@ def _keyframes(value: Any, at: At, fps: Fraction, first_frame: int, points: dict
             time=t, position=position, look_at=target, rotation=rotation,
             roll_deg=number(data["roll"], k_at["roll"]) if "roll" in data and target is not None else 0.0,
             focal_mm=number(data["focal_mm"], k_at["focal_mm"], "positive") if "focal_mm" in data else None,
-            focus_distance=(number(data["focus_distance"], k_at["focus_distance"], "positive")
+            focus_distance=(_focus(data["focus_distance"], k_at["focus_distance"], points)
                             if "focus_distance" in data else None),
             ease_in=ease_in, ease_out=ease_out, **kwargs,
         ))
     for i, k in enumerate(keys):  # a key's own focus against its own (or the lens's) focal length
         focal = lens.focal_mm if k.focal_mm is None else k.focal_mm
-        focus = lens.focus_distance if k.focus_distance is None else k.focus_distance
-        if focus is not None and _focus_problem(focus, focal):
+        focus = lens_focus if k.focus_distance is None else k.focus_distance
+        # A subject's distance is known only on the frames (checked there, parse_shot).
+        if focus is not None and not isinstance(focus, FocusOn) and _focus_problem(focus, focal):
             at[i]["focus_distance" if k.focus_distance is not None else "focal_mm"].fail(_focus_problem(focus, focal))
     # The path's own ease applies to its two ends unless those keys set theirs.
     first, last = value[0], value[-1]
@@ -331,16 +365,15 @@ def _interpolation(value: Any, at: At) -> dict:
     return out
 
 
-def _camera(value: Any, at: At, points: dict, lens: Lens) -> Pose:
+def _camera(value: Any, at: At, points: dict, lens: Lens, lens_focus: Focus) -> Pose:
     data = mapping(value, at, _CAMERA)
     if "position" not in data:
         at.fail("missing `position` [x, y, z]")
     position = _point(data["position"], at["position"], points)
     target, rotation = _orientation(data, at, position, points)
     focal = number(data["focal_mm"], at["focal_mm"], "positive") if "focal_mm" in data else lens.focal_mm
-    focus = (number(data["focus_distance"], at["focus_distance"], "positive") if "focus_distance" in data
-             else lens.focus_distance)
-    if focus is not None and _focus_problem(focus, focal):
+    focus = _focus(data["focus_distance"], at["focus_distance"], points) if "focus_distance" in data else lens_focus
+    if focus is not None and not isinstance(focus, FocusOn) and _focus_problem(focus, focal):
         at["focus_distance" if "focus_distance" in data else "focal_mm"].fail(_focus_problem(focus, focal))
     if target is not None:
         roll = number(data["roll"], at["roll"]) if "roll" in data else 0.0
@@ -392,6 +425,8 @@ def _move(data: dict, at: At, kind: str, points: dict, fps: Fraction, first_fram
             params[f.name] = vec3(v, v_at)
         elif vkind == "point":
             params[f.name] = _point(v, v_at, points)
+        elif vkind == "focus":
+            params[f.name] = _focus(v, v_at, points)
         else:
             params[f.name] = _target(v, v_at, points, fps, first_frame)
     try:  # what the move itself refuses (a choice of fields), placed at the move
@@ -427,8 +462,8 @@ def _move_span(data: dict, at: At, fps: Fraction, first_frame: int) -> Span:
     return Span(start, end, ease_in, ease_out)
 
 
-def _moves(value: Any, at: At, base, points: dict, fps: Fraction, first_frame: int, lens: Lens, duration: float,
-           times: np.ndarray, end: float):
+def _moves(value: Any, at: At, base, points: dict, fps: Fraction, first_frame: int, lens: Lens, lens_focus: Focus,
+           duration: float, times: np.ndarray, end: float):
     """Lay the moves over `base` (a Pose, a path, or None when the first move starts the camera).
     duration: seconds to the last frame, where moves end by default; end: the shot's end (one
     frame later), where a move that `loops` ends. Each move is tried at every frame `times` as
@@ -456,7 +491,7 @@ def _moves(value: Any, at: At, base, points: dict, fps: Fraction, first_frame: i
                                   "can have no `camera` or `keyframes`")
             if "from" in raw:
                 m_at["from"].fail(f"{kind} places the camera itself; `from` does not apply")
-            path = move.path(duration, focal_mm=lens.focal_mm, focus_distance=lens.focus_distance, span=span)
+            path = move.path(duration, focal_mm=lens.focal_mm, focus_distance=lens_focus, span=span)
             _try(path, times, m_at)
             continue
         if "from" in raw:
@@ -468,7 +503,7 @@ def _moves(value: Any, at: At, base, points: dict, fps: Fraction, first_frame: i
             start = _point(raw["from"], m_at["from"], points)
             if np.linalg.norm(aim - start) < 1e-9:
                 m_at["from"].fail("the camera starts at its own look-at target")
-            path = Pose.look_at(start, aim, focal_mm=lens.focal_mm, focus_distance=lens.focus_distance)
+            path = Pose.look_at(start, aim, focal_mm=lens.focal_mm, focus_distance=lens_focus)
         if path is None:
             m_at.fail("the shot needs a starting camera: give `camera: {position, look_at}`, `from` in the first "
                       "move, or `keyframes`")
@@ -570,8 +605,8 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
     except SplatfilmError as e:
         at["fps"].fail(str(e))
     width, height = _resolution(data.get("resolution"), at["resolution"])
-    lens = _lens(data.get("lens"), at["lens"], width, height)
     points_ = _points(data.get("points"), at["points"], points)
+    lens, lens_focus = _lens(data.get("lens"), at["lens"], width, height, points_)
 
     has_keys, has_moves = "keyframes" in data, ("move" in data or "moves" in data)
     if "move" in data and "moves" in data:
@@ -585,7 +620,7 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
     interp = _interpolation(data.get("interpolation"), at["interpolation"])
 
     first = _first_frame(data, at, handles)
-    keys = _keyframes(data["keyframes"], at["keyframes"], fps, first, points_, interp, lens) if has_keys else None
+    keys = _keyframes(data["keyframes"], at["keyframes"], fps, first, points_, interp, lens, lens_focus) if has_keys else None
     count = _frame_count(data, at, fps, keys, interp["loop"])
     end = float(Fraction(count) / fps)
     last_time = float(Fraction(count - 1) / fps)
@@ -600,12 +635,12 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
             at["keyframes"][len(keys) - 1].fail(f"a loop returns to the first key at the shot's end ({end:g} s); "
                                                 "the last key must come before it")
         try:
-            base = KeyframePath(keys, focal_mm=lens.focal_mm, focus_distance=lens.focus_distance, loop=interp["loop"],
+            base = KeyframePath(keys, focal_mm=lens.focal_mm, focus_distance=lens_focus, loop=interp["loop"],
                                 loop_time=end if interp["loop"] else None, constant_speed=interp["constant_speed"])
         except SplatfilmError as e:
             at["keyframes"].fail(str(e))
     elif "camera" in data:
-        base = _camera(data["camera"], at["camera"], points_, lens)
+        base = _camera(data["camera"], at["camera"], points_, lens, lens_focus)
     else:
         base = None
 
@@ -615,7 +650,8 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
         key = "moves" if "moves" in data else "move"
         if count < 2 and keys is None:
             at[key].fail("a move needs at least two frames (this shot has one)")
-        path = _moves(data[key], at[key], base, points_, fps, first, lens, last_time, frame_times(count, fps), end)
+        path = _moves(data[key], at[key], base, points_, fps, first, lens, lens_focus, last_time, frame_times(count, fps),
+                      end)
     shot = Shot(name=name, path=path, lens=lens, fps=fps, frame_count=count, first_frame=first,
                 loop=interp["loop"])
     try:
@@ -655,7 +691,9 @@ def keyframe_fields(key: Keyframe) -> dict:
         out["quat"] = [float(v) for v in _quat(key.orientation())]
     if key.focal_mm is not None:
         out["focal_mm"] = float(key.focal_mm)
-    if key.focus_distance is not None:
+    if isinstance(key.focus_distance, FocusOn):
+        out["focus_distance"] = _focus_field(key.focus_distance)
+    elif key.focus_distance is not None:
         out["focus_distance"] = float(key.focus_distance)
     if key.ease_in == key.ease_out:
         if key.ease_in:
@@ -663,6 +701,15 @@ def keyframe_fields(key: Keyframe) -> dict:
     else:
         out.update({"ease_in": float(key.ease_in), "ease_out": float(key.ease_out)})
     return out
+
+
+def _focus_field(focus: FocusOn) -> str | list[float]:
+    """A subject focus as a shot file gives it: its name, else its point."""
+    if focus.name is not None:
+        return focus.name
+    if callable(focus.target):
+        raise SplatfilmError("a focus on an unnamed moving subject cannot be written to a shot file")
+    return [float(v) for v in np.asarray(focus.target, dtype=np.float64).reshape(3)]
 
 
 def _quat(rotation: np.ndarray) -> np.ndarray:

@@ -399,6 +399,24 @@ def test_depth_of_field_blurs_out_of_focus_and_keeps_energy(film_dir):
         assert abs(im.mean() - sharp.mean()) < 0.03
 
 
+def test_focus_follows_a_walking_asset_it_names(film_dir):
+    """`focus_distance: hero` on a hero walking toward the camera: every frame's depth of field
+    (handles included) is focused at the camera z of the point shots aim at on the hero."""
+    _edit(film_dir, lambda d: (d["assets"]["hero"].update(walk={"points": [[0, -0.5, 0], [0, -3, 0]], "speed": 1.5}),
+                               d.update(effects={"depth_of_field": True},
+                                        lens={"focal_mm": 50, "f_stop": 2, "focus_distance": "hero"})))
+    film = parse_film(film_dir / "film.yaml")
+    renderer, fs, hero = FrameRenderer(film, "cpu"), film.shots[0], film.world.assets["hero"]
+    focus, subject = [], []
+    for i in range(fs.shot.frame_count):
+        sample = renderer.sample(fs, i)
+        point = hero.target(fs.world_start + float(fs.shot.times[i]))
+        subject.append((sample.cameras.viewmats[0] @ np.append(point, 1.0))[2])  # camera z (OpenCV: +z ahead)
+        focus.append(sample.dof[0][2])
+    np.testing.assert_allclose(focus, subject, rtol=1e-9)
+    assert subject[0] - subject[-1] > 0.3  # it walked toward the camera (more than the dolly's 0.5 m over 8 frames)
+
+
 def _speck_film(folder: Path, effects: dict) -> FrameRenderer:
     """A white 1.5 mm speck 2 m ahead of a camera trucking left at 8.3 m/s (160x90, 35 mm:
     the speck crosses about 39 px a frame), with `effects`."""

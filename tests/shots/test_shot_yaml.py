@@ -283,3 +283,87 @@ def test_a_shot_lens_is_laid_over_the_films_field_by_field():
     assert parse_shot({**cam, "lens": {"fov_deg": 40}}, defaults=film).lens.hfov_deg == pytest.approx(40)
     plain = parse_shot({**cam, "lens": {"model": "pinhole", "f_stop": 4}}, defaults=film).lens
     assert (plain.model, plain.distortion, plain.f_stop, plain.focal_mm) == ("pinhole", (0.0,) * 6, 4, 35)
+
+
+def _camera_z(sample, point) -> np.ndarray:
+    """Camera z [T] of `point` [3] or points [T,3] from the cameras of a path sample."""
+    return np.einsum("ti,ti->t", np.asarray(point, dtype=np.float64) - sample.positions, sample.rotations[:, :, 2])
+
+
+@pytest.mark.parametrize("where", ["lens", "camera"])
+def test_focus_on_a_point_holds_it_through_a_dolly(where):
+    """focus_distance naming a point is that point's camera z on every frame, from the camera
+    as the moves leave it (a dolly in past it, panning off it), not its first-frame distance."""
+    table = [0.3, 0.0, 0.75]
+    shot = {"duration": 2, "points": {"table": table}, "lens": {"focal_mm": 50, "f_stop": 2},
+            "camera": {"position": [0, -4, 1.4], "look_at": [0, 0, 1.0]},
+            "moves": [{"type": "dolly", "distance": 2.0, "ease": 0.5}, {"type": "pan", "degrees": 10}]}
+    shot[where]["focus_distance"] = "table"
+    s = parse_shot(shot).sample()
+    z = _camera_z(s, table)
+    assert z[0] == pytest.approx(4.0, abs=0.1) and z[-1] == pytest.approx(2.0, abs=0.1)  # the dolly moved it
+    np.testing.assert_allclose(s.focus_distance, z, rtol=1e-12)
+
+
+def test_keyframes_and_racks_focus_on_named_subjects():
+    """A keyframe's focus on a subject holds it between keys on it; a rack to a named subject
+    ends on its distance and stays there as the camera keeps moving; one from it starts on it."""
+    points = {"table": [0.0, 0.0, 0.75], "door": [1.0, 2.0, 1.0]}
+    keys = [{"time": 0, "position": [0, -4, 1.4], "look_at": "table", "focus_distance": "table"},
+            {"time": 1, "position": [0, -3, 1.3], "look_at": "table", "focus_distance": "table"},
+            {"time": 2, "position": [0, -2.5, 1.2], "look_at": "table", "focus_distance": 6.0}]
+    s = parse_shot({"points": points, "keyframes": keys}).sample()
+    on_table = s.times <= 1 + 1e-9
+    np.testing.assert_allclose(s.focus_distance[on_table], _camera_z(s, points["table"])[on_table], rtol=1e-12)
+    assert s.focus_distance[-1] == pytest.approx(6.0)
+
+    rack = parse_shot({"duration": 2, "points": points,
+                       "camera": {"position": [0, -4, 1.4], "look_at": "table", "focus_distance": 3.0},
+                       "moves": [{"type": "rack_focus", "to_distance": "door", "span": [0.5, 1.0]},
+                                 {"type": "dolly", "distance": 1.0}]}).sample()
+    door = _camera_z(rack, points["door"])
+    assert rack.focus_distance[0] == pytest.approx(3.0)
+    after = rack.times >= 1.0 - 1e-9
+    np.testing.assert_allclose(rack.focus_distance[after], door[after], rtol=1e-12)
+    assert np.ptp(door[after]) > 0.05  # the dolly changes it: the rack keeps to the door
+
+    back = parse_shot({"duration": 1, "points": points, "camera": {"position": [0, -4, 1.4], "look_at": "table"},
+                       "move": {"type": "rack_focus", "from_distance": "table", "to_distance": 1.5}}).sample()
+    assert back.focus_distance[0] == pytest.approx(_camera_z(back, points["table"])[0])
+    assert back.focus_distance[-1] == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda d: d["lens"].update(focus_distance="tabel"), "lens.focus_distance"),
+    (lambda d: d["camera"].update(focus_distance="tabel"), "camera.focus_distance"),
+    (lambda d: d.update(move={"type": "rack_focus", "to_distance": "tabel"}), "move.to_distance"),
+])
+def test_an_unknown_focus_subject_names_the_field_and_the_known_points(edit, field):
+    shot = {"duration": 1, "points": {"table": [0, 0, 0.75], "door": [1, 2, 1]}, "lens": {"focal_mm": 35},
+            "camera": {"position": [0, -4, 1.4], "look_at": "table"}}
+    edit(shot)
+    with pytest.raises(SplatfilmError) as e:
+        parse_shot(shot, "shot.yaml")
+    message = str(e.value)
+    assert "\n" not in message
+    assert message.startswith(f"shot.yaml: {field}: unknown point name 'tabel'") and "(known: door, table)" in message
+
+
+def test_a_subject_behind_the_camera_is_refused_naming_the_frame():
+    with pytest.raises(SplatfilmError, match=r"camera: frame 1001: focus_distance -1 m: the subject focused on is "
+                                             r"behind the camera"):
+        parse_shot({"duration": 1, "points": {"back": [0, -5, 1.4]},
+                    "camera": {"position": [0, -4, 1.4], "look_at": [0, 0, 1.4], "focus_distance": "back"}}, "shot.yaml")
+
+
+@pytest.mark.parametrize("label, rate", [("29.97 DF", Fraction(30000, 1001)), ("29.97DF", Fraction(30000, 1001)),
+                                         ("59.94 DF", Fraction(60000, 1001)), ("23.976 NDF", Fraction(24000, 1001))])
+def test_a_rate_labelled_with_its_timecode_count_is_that_rate(label, rate):
+    assert parse_shot({"fps": label, "frames": 2, "camera": {"position": [0, -4, 1], "look_at": [0, 0, 1]}}).fps == rate
+
+
+@pytest.mark.parametrize("label, problem", [("24 DF", "timecode at 24 fps is non-drop-frame"),
+                                            ("29.97 NDF", "timecode at 29.97 fps is drop-frame")])
+def test_a_timecode_count_the_rate_does_not_have_is_refused(label, problem):
+    with pytest.raises(SplatfilmError, match=f"shot.yaml: fps: '{label}': {problem}"):
+        parse_shot({"fps": label, "frames": 2, "camera": {"position": [0, -4, 1], "look_at": [0, 0, 1]}}, "shot.yaml")
