@@ -604,7 +604,7 @@ def mesh_to_gaussians(path: str | Path, count: int | None = None, density: float
     if rigged is not None:
         joints, weights = _sample_skin(parts, owner, offsets, face, bary)
         rig = Rig(rigged.joint_names, rigged.parents, rigged.rest, rigged.inverse_binds, rigged.clips, joints, weights,
-                  source={"file": path.name, "nodes": rigged.nodes})
+                  source={"file": path.name, "nodes": rigged.nodes}, in_skin=rigged.in_skin)
     return MeshAsset(g, vertices, len(tris), total, sorted(set(sources)), rig, rigged.notes if rigged else [])
 
 

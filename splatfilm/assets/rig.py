@@ -76,7 +76,8 @@ class RigInstance:
 class GltfRig:
     """What a skinned glTF holds beyond its meshes: the skeleton (joint_names, parents,
     rest, inverse_binds as in `splatfilm.scene.skeleton.Rig`), the clips, the placed
-    triangle primitives, and notes on what was left out."""
+    triangle primitives, and notes on what was left out. in_skin [J] bool: which joints a
+    skin lists (the rest are nodes that move or carry them, `Rig.in_skin`)."""
 
     joint_names: list[str]
     parents: np.ndarray
@@ -86,6 +87,7 @@ class GltfRig:
     instances: list[RigInstance]
     nodes: list[int]  # glTF node index of each joint
     notes: list[str] = field(default_factory=list)
+    in_skin: np.ndarray | None = None
 
 
 def _get(obj, name: str, default=None):
@@ -551,7 +553,7 @@ def read_gltf_rig(path: str | Path, data: bytes | None = None) -> GltfRig | None
             name = f"{name}#{i}"
         seen.add(name)
         names.append(name)
-    return GltfRig(names, parents, rest, ibm, clips, instances, list(order), notes)
+    return GltfRig(names, parents, rest, ibm, clips, instances, list(order), notes, bound >= 0)
 
 
 def interpolate_weights(joints: np.ndarray, weights: np.ndarray, bary: np.ndarray,

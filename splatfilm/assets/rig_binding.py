@@ -408,7 +408,7 @@ def bound_rig(surface: RiggedSurface, binding: Binding, frame_joint: bool, sourc
     r = surface.rig
     if not frame_joint:
         return Rig(list(r.joint_names), r.parents.copy(), r.rest.copy(), r.inverse_binds.copy(), dict(r.clips),
-                   binding.joints, binding.weights, source)
+                   binding.joints, binding.weights, source, r.in_skin)
     M = binding.frame
     name = FRAME_JOINT
     while name in r.joint_names:
@@ -422,8 +422,9 @@ def bound_rig(surface: RiggedSurface, binding: Binding, frame_joint: bool, sourc
     clips = {c.name: replace(c, channels=[Channel(ch.joint + 1, ch.path, ch.interpolation, ch.times, ch.values)
                                           for ch in c.channels]) for c in r.clips.values()}
     joints = np.where(binding.weights > 0, binding.joints + 1, 0).astype(np.int32)
+    in_skin = None if r.in_skin is None else np.concatenate([[False], r.in_skin])
     return Rig([name] + list(r.joint_names), parents.astype(np.int64), rest, ibm, clips, joints, binding.weights,
-               source)
+               source, in_skin)
 
 
 def rig_capture(fitted: str | Path, skeleton: str | Path, output: str | Path, same_frame: bool = False,

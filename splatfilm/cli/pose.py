@@ -12,12 +12,18 @@ from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
 def _cmd_pose(args: argparse.Namespace) -> None:
     from splatfilm.assets.posing import asset_rig, pose_asset
     from splatfilm.io.gaussian_files import load_gaussians
-    from splatfilm.scene.skeleton import joint_depths
+    from splatfilm.scene.skeleton import joint_depths, subtree
 
     if args.joints:
         rig = asset_rig(args.asset, len(load_gaussians(args.asset)))
-        for depth, name in zip(joint_depths(rig.parents), rig.joint_names):
-            print("  " * int(depth) + name)
+        for j, (depth, name) in enumerate(zip(joint_depths(rig.parents), rig.joint_names)):
+            # The rig keeps every node (an armature's transform moves the bones, a mesh's node
+            # places it), but only the skin's joints are bones to pick for IK and look-at.
+            mark = ""
+            if rig.in_skin is not None and not rig.in_skin[j]:
+                above = bool(rig.in_skin[subtree(rig.parents, j)].any())
+                mark = "  (not a joint: a node " + ("the skeleton hangs from)" if above else "outside the skeleton)")
+            print("  " * int(depth) + name + mark)
         return
     if args.list:
         rig = asset_rig(args.asset, len(load_gaussians(args.asset)))
@@ -47,7 +53,8 @@ def add_pose_command(sub: argparse._SubParsersAction) -> None:
                         "at 0, the seconds they span there), and write nothing")
     p.add_argument("--joints", action="store_true",
                    help="print the skeleton's joints, each indented under its parent (the names a film's ik: legs "
-                        "and look_at: joint take), and write nothing")
+                        "and look_at: joint take; the file's other nodes the rig keeps, an armature or a mesh's "
+                        "node, are marked 'not a joint'), and write nothing")
     p.add_argument("--clip", metavar="NAME", help="the clip to play")
     p.add_argument("--time", type=float, default=0.0, metavar="SECONDS",
                    help="seconds into the clip from its first key (default 0), as a film's clips count: a Blender "

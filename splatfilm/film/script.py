@@ -99,7 +99,8 @@ pose by at most `limit`). Before the first clip starts, it holds that clip's fir
 clip that does not loop holds its last. A frame's content key covers the joint transforms,
 not the script's clip list, so editing a clip re-renders only the frames whose pose changes.
 `walk_notes` tells where a walker's clips are out of step with its walk: an idle showing
-while the walk carries it, a walk cycle showing while the walk stands. `film_notes` gathers
+while the walk carries it, a walk cycle showing while the walk stands; and where, without a
+walk, a looping clip's own root motion carries the body and snaps it back every loop. `film_notes` gathers
 these with the cuts' and simulations' notes: `render`, `path preview` and `view` print them.
 """
 
@@ -841,16 +842,46 @@ def walk_notes(film: Film) -> list[str]:
     frozen in a stride). Each names the clip, its times, and when the walk sets off, arrives
     or stops, from the walk's motion: one slowing for turns arrives after length / speed. A
     clip "shows" while it has the most weight in the pose, so a crossfade half done as the
-    walk arrives (or sets off) is in time."""
+    walk arrives (or sets off) is in time. Without a walk, a looping clip whose own root
+    motion carries the body (a Mixamo walk without "In Place") snaps it back each time it
+    loops in shot: said too, with the way out (`root_motion: lock`, or a walk)."""
     notes = []
     for name, asset in film.world.assets.items():
         raw = film.raw.get("assets", {}).get(name) or {}
-        if isinstance(asset.motion, PathWalk) and asset.performance is not None and "clips" in raw:
+        if asset.performance is None or "clips" not in raw:
+            continue
+        if isinstance(asset.motion, PathWalk):
             shown = [(s.world_start, s.world_start + float(Fraction(s.shot.frame_count) / s.shot.fps))
                      for s in film.shots if name in s.visible]
-            notes += [f"{film.path}: assets.{name}.clips[{i}]: {name}: {text}"
-                      for i, text in _pacing(asset.motion, asset.performance, shown)]
+            found = _pacing(asset.motion, asset.performance, shown)
+        else:
+            found = _snaps_back(asset.performance, [s for s in film.shots if name in s.visible])
+        notes += [f"{film.path}: assets.{name}.clips[{i}]: {name}: {text}" for i, text in found]
     return notes
+
+
+def _snaps_back(perf: Performance, shots: list[FilmShot]) -> list[tuple[int, str]]:
+    """walk_notes for an asset without a walk: (the play, what is wrong) for each play that
+    keeps its clip's root motion and loops while it shows in `shots` (at their frames' world
+    times): the body it carried jumps back to where the clip starts."""
+    out = []
+    for i, play in enumerate(perf.plays):
+        if play.root_travel <= 0 or not play.loop or play.clip.duration <= 0:
+            continue
+        wraps = []
+        for s in shots:
+            times = s.world_start + np.arange(s.shot.frame_count) / float(s.shot.fps)
+            showing = [int(np.argmax(perf.play_weights(float(t)))) == i for t in times]
+            clock = [perf.clip_time(play, float(t)) for t in times]
+            wraps += [float(times[k]) for k in range(1, len(times))
+                      if showing[k - 1] and showing[k] and clock[k] < clock[k - 1]]
+        if wraps:
+            times = f"{len(wraps)} time{'s' if len(wraps) > 1 else ''} in shot, first at {min(wraps):.2f} s"
+            out.append((i, (f"{play.clip.name} carries it {play.root_travel:.2f} m a cycle by its own root motion and "
+                            f"loops, so it snaps back {play.root_travel:.2f} m every "
+                            f"{play.clip.duration / play.speed:.2f} s ({times}); give it root_motion: lock to step on "
+                            "the spot, or the asset a walk: to carry it")))
+    return out
 
 
 def film_notes(film: Film) -> list[str]:

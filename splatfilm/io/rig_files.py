@@ -6,10 +6,12 @@ HERO.rig.npz. The rig file is a NumPy .npz archive (a zip of .npy arrays), read 
 
 - `header`: a uint8 array of UTF-8 JSON:
   `{"format": "splatfilm-rig", "version": 1, "splatfilm_version", "asset": "HERO.ply",
-  "num_gaussians": N, "joints": [{"name", "parent"}...], "clips": [{"name", "start", "duration",
+  "num_gaussians": N, "joints": [{"name", "parent", "skin"}...], "clips": [{"name", "start", "duration",
   "channels": [{"joint", "path", "interpolation", "keys"}...]}...], "source": {...}}`.
   `parent` is a joint index, -1 for a root, and always smaller than the joint's own index
-  (parents come first). `path` is translation, rotation or scale; `interpolation` is
+  (parents come first); `skin` is true for a joint a glTF skin lists, false for a node kept
+  for its transform (an armature above the skeleton, a mesh's node; files written before
+  it was kept have none: not known). `path` is translation, rotation or scale; `interpolation` is
   LINEAR, STEP or CUBICSPLINE (glTF's meanings); `start` is the clip's first key (seconds,
   as the glTF times it: 1/fps for Blender's default export) and `duration` the seconds from
   there to its last key. Files written before `start` was kept have none: it reads as 0,
@@ -101,7 +103,8 @@ def save_rig(path: str | os.PathLike, rig: Rig, asset_name: str) -> None:
         "splatfilm_version": __version__,
         "asset": asset_name,
         "num_gaussians": int(len(rig.joints)),
-        "joints": [{"name": n, "parent": int(p)} for n, p in zip(rig.joint_names, rig.parents)],
+        "joints": [{"name": n, "parent": int(p)} | ({} if rig.in_skin is None else {"skin": bool(rig.in_skin[j])})
+                   for j, (n, p) in enumerate(zip(rig.joint_names, rig.parents))],
         "clips": [{"name": c.name, "start": float(c.start), "duration": float(c.duration),
                    "channels": [{"joint": int(ch.joint), "path": ch.path, "interpolation": ch.interpolation,
                                  "keys": int(len(ch.times))} for ch in c.channels]} for c in rig.clips.values()],
@@ -175,6 +178,8 @@ def load_rig(path: str | os.PathLike, num_gaussians: int | None = None) -> Rig:
             raise fail(f"header.joints[{j}]", "needs a name (text) and a parent (integer)")
         if not -1 <= item["parent"] < j:
             raise fail(f"header.joints[{j}].parent", f"{item['parent']} is not an earlier joint or -1")
+        if not isinstance(item.get("skin", False), bool):
+            raise fail(f"header.joints[{j}].skin", f"must be true or false, got {item['skin']!r}")
         names.append(item["name"])
         parents.append(item["parent"])
     J = len(names)
@@ -229,5 +234,7 @@ def load_rig(path: str | os.PathLike, num_gaussians: int | None = None) -> Rig:
             channels.append(Channel(joint, p, interp, times, values))
         clips[item["name"]] = Clip(item["name"], float(duration), channels, float(start))
     source = header.get("source", {})
+    # `skin` is on every joint or none (written before it was kept): then which are bones is not known.
+    in_skin = np.array([item["skin"] for item in joints]) if all("skin" in item for item in joints) else None
     return Rig(names, np.array(parents, dtype=np.int64), rest, ibm, clips, g_joints, g_weights,
-               source if isinstance(source, dict) else {})
+               source if isinstance(source, dict) else {}, in_skin)

@@ -33,14 +33,22 @@ from splatfilm.scene.skeleton import Rig, global_transforms
 from splatfilm.scene.transforms import (quat_from_rotation, rotation_about, rotation_angle_deg, rotation_between,
                                        rotation_from_quat)
 
-__all__ = ["STRAIGHT", "aim_joint", "check_chain", "common_ancestor", "drop_to_reach", "joint_axes",
-           "lower_to_reach", "two_bone_ik"]
+__all__ = ["LIMB_RATIO", "SKIPPED_BEND", "STRAIGHT", "aim_joint", "check_chain", "common_ancestor", "drop_to_reach",
+           "joint_axes", "lower_to_reach", "two_bone_ik"]
 
 _TINY = 1e-9
 # A knee off its hip-to-end line by less than this fraction of the thigh is nearly straight:
 # the way it bends is blended towards the pole (all the way at straight), since a clip's leg
 # at full stretch points its knee anywhere (or nowhere).
 STRAIGHT = 0.1
+# A chain's bones at rest: a thigh and its shin are near the same length (1:1 in people,
+# within 1:1.6 in stylised rigs), so one LIMB_RATIO times the other names the wrong joint
+# (the pelvis as the hip: Mixamo's Hips->LeftUpLeg is a sixth to a ninth of LeftUpLeg->
+# LeftFoot, the bundled explorer's hips->thigh_l a third of thigh_l->foot_l). A
+# joint between two of the chain's off the line between them by over SKIPPED_BEND of its
+# length is a bend the chain skips (a twist bone lies on it).
+LIMB_RATIO = 2.5
+SKIPPED_BEND = 0.1
 
 
 def _unit_columns(M: np.ndarray) -> np.ndarray:
@@ -68,12 +76,57 @@ def _between(rig: Rig, top: int, bottom: int) -> list[int] | None:
 
 def check_chain(rig: Rig, chain: tuple[int, int, int]) -> None:
     """A two-bone chain is three joints, each below the one before (hip, knee, foot): a
-    parent and its child, or with joints between (a rig's twist bones), which ride along."""
+    parent and its child, or with joints between (a rig's twist bones), which ride along.
+    At the rest pose, a joint between two of the chain's must lie on the line between them
+    (within SKIPPED_BEND of its length: a twist bone does, a knee skipped does not), and
+    neither bone may be LIMB_RATIO times the other's length (the pelvis named as the hip,
+    the foot as the knee). SplatfilmError (one line) names the joints otherwise."""
     a, b, c = chain
+    names = rig.joint_names
     for parent, child in ((a, b), (b, c)):
         if _between(rig, parent, child) is None:
-            raise SplatfilmError(f"joint {rig.joint_names[child]!r} is not below {rig.joint_names[parent]!r} "
+            raise SplatfilmError(f"joint {names[child]!r} is not below {names[parent]!r} "
                                  "(a leg is [hip, knee, foot], each a child, or a descendant, of the one before)")
+    p = rig.rest_globals()[:, :3, 3]
+    for top, bottom in ((a, b), (b, c)):
+        bone = p[bottom] - p[top]
+        length = float(np.linalg.norm(bone))
+        for j in _between(rig, top, bottom):
+            u = float(np.clip((p[j] - p[top]) @ bone / max(length * length, _TINY), 0.0, 1.0))
+            off = float(np.linalg.norm(p[j] - p[top] - u * bone))
+            if off > SKIPPED_BEND * length:
+                raise SplatfilmError(f"{names[j]!r}, between {names[top]!r} and {names[bottom]!r}, stands "
+                                     f"{off / max(length, _TINY):.0%} of that bone off its line at rest: a bend the "
+                                     "chain would hold rigid (a leg is [hip, knee, foot]; joints between are twist "
+                                     "bones along it)")
+    l1, l2 = float(np.linalg.norm(p[b] - p[a])), float(np.linalg.norm(p[c] - p[b]))
+    if min(l1, l2) <= max(l1, l2) / LIMB_RATIO:
+        short, long_ = ((a, b), (b, c)) if l1 < l2 else ((b, c), (a, b))
+        ratio = f"{max(l1, l2) / min(l1, l2):.1f} times" if min(l1, l2) > _TINY else "infinitely"
+        fix = _balanced(rig, chain, p)
+        meant = f"; did you mean [{', '.join(names[j] for j in fix)}]?" if fix else ""
+        raise SplatfilmError(f"{names[b]!r} is not the knee: {names[long_[0]]}->{names[long_[1]]} is {ratio} as long "
+                             f"as {names[short[0]]}->{names[short[1]]} at rest, where a thigh and shin are near the "
+                             f"same length{meant}")
+
+
+def _balanced(rig: Rig, chain: tuple[int, int, int], p: np.ndarray) -> tuple[int, int, int] | None:
+    """The chain a lopsided one likely meant, keeping its end on the long side: the short
+    bone's outer joint dropped and a joint from within the long bone taken as the knee (the
+    pelvis named as the hip: [thigh, shin, foot]); None when no joint there balances it."""
+    a, b, c = chain
+    l1, l2 = float(np.linalg.norm(p[b] - p[a])), float(np.linalg.norm(p[c] - p[b]))
+    top, bottom = (b, c) if l1 < l2 else (a, b)
+    for j in _between(rig, top, bottom) or []:
+        fix = (top, j, bottom)
+        m1, m2 = float(np.linalg.norm(p[j] - p[top])), float(np.linalg.norm(p[bottom] - p[j]))
+        if min(m1, m2) > max(m1, m2) / LIMB_RATIO:
+            try:
+                check_chain(rig, fix)
+            except SplatfilmError:
+                continue
+            return fix
+    return None
 
 
 def common_ancestor(rig: Rig, joints: list[int]) -> int | None:

@@ -19,6 +19,8 @@ Before the first key a channel holds the first value, after the last key the las
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -143,7 +145,10 @@ class Rig:
     asset's frame into each joint's space at bind time; clips by name (in file order);
     joints [N,4] int and weights [N,4] float (each row sums to 1; unused slots have weight
     0): the up-to-4 joints each Gaussian of the asset follows. The Gaussians are stored at
-    the rest pose. `source`: free-form notes on where the rig came from."""
+    the rest pose. `source`: free-form notes on where the rig came from. in_skin [J] bool:
+    which joints a glTF skin lists (its `joints`): the others are nodes kept for what their
+    transforms move or carry (an armature above the skeleton, a mesh's own node), not bones
+    to name in IK; None where not known (a rig file written before it was kept)."""
 
     joint_names: list[str]
     parents: np.ndarray
@@ -153,17 +158,21 @@ class Rig:
     joints: np.ndarray
     weights: np.ndarray
     source: dict = field(default_factory=dict)
+    in_skin: np.ndarray | None = None
 
     @property
     def num_joints(self) -> int:
         return len(self.joint_names)
 
     def joint_index(self, name: str) -> int:
-        """Index of the joint called `name`, or a SplatfilmError naming the joints there are."""
+        """Index of the joint called `name`, or a SplatfilmError naming the joints there are,
+        the likeliest meant first (`_near_joint_names`)."""
         try:
             return self.joint_names.index(name)
         except ValueError:
-            raise SplatfilmError(f"no joint {name!r}; the rig has: {', '.join(self.joint_names)}") from None
+            near = _near_joint_names(name, self.joint_names)
+            hint = f" (did you mean {' or '.join(map(repr, near))}?)" if near else ""
+            raise SplatfilmError(f"no joint {name!r}{hint}; the rig has: {', '.join(self.joint_names)}") from None
 
     def clip(self, name: str) -> Clip:
         """The clip called `name`, or a SplatfilmError listing the clips there are."""
@@ -185,6 +194,24 @@ class Rig:
             raise SplatfilmError(f"a mask of {kept.shape[0] if kept.ndim else 0} Gaussians selects from a rig that "
                                  f"binds {len(self.joints)}")
         return replace(self, joints=self.joints[kept], weights=self.weights[kept])
+
+
+def _near_joint_names(name: str, names: list[str], most: int = 3) -> list[str]:
+    """Up to `most` of `names` that `name` likely means: those it names without their
+    namespace (`LeftFoot` for `mixamorig:LeftFoot`, as Mixamo and Maya prefix every joint;
+    case aside), else those within a typo of it (difflib, namespaces and case aside)."""
+    def bare(s: str) -> str:
+        return re.split(r"[:|]", s)[-1].lower()
+
+    want = bare(name)
+    same = [n for n in names if bare(n) == want]
+    if same:
+        return same[:most]
+    by_bare: dict[str, list[str]] = {}
+    for n in names:
+        by_bare.setdefault(bare(n), []).append(n)
+    close = difflib.get_close_matches(want, list(by_bare), n=most, cutoff=0.8)
+    return [n for b in close for n in by_bare[b]][:most]
 
 
 # ---- sampling ------------------------------------------------------------------------------

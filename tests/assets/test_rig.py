@@ -182,6 +182,7 @@ def test_rig_file_round_trip_and_versions(tmp_path):
     np.testing.assert_array_equal(back.joints, rig.joints)
     np.testing.assert_array_equal(back.weights, rig.weights)
     np.testing.assert_array_equal(back.inverse_binds, rig.inverse_binds)
+    assert back.in_skin.tolist() == rig.in_skin.tolist() == [False, True, True, True, False]
     for name in rig.clips:
         for a, b in zip(rig.clips[name].channels, back.clips[name].channels):
             assert (a.joint, a.path, a.interpolation) == (b.joint, b.path, b.interpolation)
@@ -434,7 +435,22 @@ def test_morph_targets_are_noted_and_a_clip_of_morph_weights_alone_is_not_listed
 
 
 def test_pose_joints_prints_the_skeleton_as_a_tree(tmp_path, capsys):
-    imported(tmp_path, count=300)
+    """The rig keeps every node, but the armature above the skin's joints and the mesh's node
+    are marked: they were listed as joints a leg's IK could name, as Mixamo's `Armature` and
+    `Beta_Surface` are. A rig file written before the skin was kept lists as it did."""
+    _, _, rig, _ = imported(tmp_path, count=300)
+    assert rig.in_skin.tolist() == [False, True, True, True, False]
+    assert main(["pose", str(tmp_path / "limb.ply"), "--joints"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "Armature  (not a joint: a node the skeleton hangs from)", "  root", "    mid", "      tip",
+        "body0  (not a joint: a node outside the skeleton)"]
+    data = dict(np.load(rig_path(tmp_path / "limb.ply")))
+    header = json.loads(data["header"].tobytes())
+    for joint in header["joints"]:
+        del joint["skin"]
+    data["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    np.savez(rig_path(tmp_path / "limb.ply"), **data)
+    assert load_rig(rig_path(tmp_path / "limb.ply")).in_skin is None
     assert main(["pose", str(tmp_path / "limb.ply"), "--joints"]) == 0
     assert capsys.readouterr().out.splitlines() == ["Armature", "  root", "    mid", "      tip", "body0"]
 
@@ -465,7 +481,7 @@ def test_output_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):
               "sys.exit(next((c for c in codes if c), 0))")
     run = subprocess.run(f"{sys.executable} -c \"{script}\" | head -1", shell=True, capture_output=True, text=True,
                          executable="/bin/bash", timeout=120)
-    assert run.stdout.splitlines() == ["Armature"]
+    assert run.stdout.splitlines() == ["Armature  (not a joint: a node the skeleton hangs from)"]
     assert run.stderr == ""
 
 

@@ -101,6 +101,7 @@ def test_bind_same_frame_weights_smoothness_far_and_pose(tmp_path, capsys):
     assert capture_cameras_path(hero).exists() and read_capture_cameras(hero).names == ["view_0.png"]
     bound = load_rig(rig_path(hero), n + len(jit) + len(FAR))
     assert bound.joint_names == rig.joint_names and set(bound.clips) == set(rig.clips)
+    assert bound.in_skin.tolist() == rig.in_skin.tolist()
     order = ["root", "mid", "tip", "Armature"]
     mine = dense(bound.joints, bound.weights, bound.joint_names, order)
     ref = dense(rig.joints, rig.weights, rig.joint_names, order)
@@ -175,6 +176,7 @@ def test_bind_through_canonical_frames(tmp_path, units):
     assert sc["canonical_transform"] == sidecar["canonical_transform"]  # the fit's frame is kept
     bound = load_rig(rig_path(tmp_path / "hero.ply"))
     assert bound.joint_names[0] == FRAME_JOINT and bound.joint_names[1:] == rig.joint_names
+    assert bound.in_skin.tolist() == [False] + rig.in_skin.tolist()  # the frame is no bone either
     # The inverse binds map the asset's frame into each joint's space: at the rest pose (this
     # file's bind pose) every skinning matrix is the identity, as in the glTF.
     from splatfilm.scene.skeleton import global_transforms

@@ -455,6 +455,30 @@ def test_a_walk_with_root_motion_is_locked_to_the_walk(assets, tmp_path):
     assert abs(_joints(world, 0.5)[0, 1] - _joints(world, 0.0)[0, 1]) < 1e-3
 
 
+def test_a_root_motion_clip_looping_without_a_walk_is_noted(assets, tmp_path):
+    """Without a walk, Mixamo's walk without "In Place" plays as it is: its hips walk a
+    stride and snap back every loop, and nothing said so. walk_notes names the play, its
+    travel and the ways out; locked, not looping, an in-place walk, or a shot too short to
+    see it loop: nothing to say."""
+    from splatfilm.film.script import walk_notes
+
+    folder = _copy(assets, tmp_path)
+    shot = [{"name": "sh010", "duration": 2.5, "camera": {"position": [0, -5, 1.2], "look_at": [0, 0, 0.9]}}]
+    free = {"file": "mover.ply", "clips": [{"clip": "walk_root"}]}
+    assert walk_notes(parse_film(_film(folder, free, shots=shot))) == [(
+        f"{folder / 'film.yaml'}: assets.hero.clips[0]: hero: walk_root carries it 1.00 m a cycle by its own root "
+        "motion and loops, so it snaps back 1.00 m every 1.00 s (2 times in shot, first at 1.00 s); give it "
+        "root_motion: lock to step on the spot, or the asset a walk: to carry it")]
+    free["clips"][0]["speed"] = 2.0
+    (note,) = walk_notes(parse_film(_film(folder, free, shots=shot)))
+    assert "every 0.50 s (4 times in shot, first at 0.50 s)" in note, note
+    for change in ({"root_motion": "lock"}, {"loop": False}, {"clip": "walk"}):
+        free = {"file": "mover.ply", "clips": [{"clip": "walk_root", **change}]}
+        assert walk_notes(parse_film(_film(folder, free, shots=shot))) == [], change
+    free = {"file": "mover.ply", "clips": [{"clip": "walk_root"}]}
+    assert walk_notes(parse_film(_film(folder, free))) == []  # 6 frames: it does not loop in shot
+
+
 def test_a_walk_blended_into_a_walk_joins_in_step(assets, tmp_path):
     """A walk cycle crossfaded into another (or itself) started from its first key whatever
     phase the outgoing one had reached: half a cycle apart, the blend drew the feet together
@@ -766,6 +790,10 @@ def test_errors_name_the_field(assets, tmp_path):
         ({"ik": {"legs": [["thigh_l", "foot_l", "shin_l"]]}},
          "assets.hero.ik.legs[0]: joint 'shin_l' is not below 'foot_l'"),
         ({"ik": {"legs": [["thigh_l", "shin_l"]]}}, "assets.hero.ik.legs[0]: expected [hip, knee, foot]"),
+        ({"ik": {"legs": [["hips", "thigh_l", "foot_l"]]}},
+         "assets.hero.ik.legs[0]: 'thigh_l' is not the knee: thigh_l->foot_l is 6.2 times as long as hips->thigh_l"),
+        ({"look_at": {"joint": "Head", "target": "camera"}},
+         "assets.hero.look_at.joint: no joint 'Head' (did you mean 'head'?); the rig has: hips"),
         ({"ik": {"legs": [["thigh_l", "shin_l", "toe_l"]]}}, "assets.hero.ik.legs[0][2]: no joint 'toe_l'"),
         ({"ik": {"legs": LEGS, "ground": "sky"}}, "assets.hero.ik.ground: expected the name of an asset listed before"),
         ({"skinning": "smooth", "clips": [{"clip": "idle"}]}, "assets.hero.skinning: expected lbs or dqs"),

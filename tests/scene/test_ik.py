@@ -5,11 +5,13 @@ enough; a head aims at a target and clamps at its limit; a cycle's stride."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.rig_files import load_rig
 from splatfilm.scene.ik import aim_joint, check_chain, common_ancestor, joint_axes, lower_to_reach, two_bone_ik
 from splatfilm.scene.locomotion import CHECKPOINT_STEPS, FootPlants, cycle_stride
 from splatfilm.scene.skeleton import Channel, Clip, JointTRS, Rig, global_transforms
@@ -19,6 +21,7 @@ NAMES = ["root", "hip", "knee", "foot", "toe", "head"]
 PARENTS = np.array([-1, 0, 1, 2, 3, 0])
 OFFSETS = np.array([[0, 0, 0], [0.1, 0, 1.0], [0, 0, -0.5], [0, 0, -0.45], [0, -0.15, -0.05], [0, 0, 1.6]], float)
 LEG = (1, 2, 3)
+REPO = Path(__file__).resolve().parents[2]
 
 
 def rig(clips=None) -> Rig:
@@ -175,6 +178,47 @@ def test_chains_ancestors_and_stride():
     assert cycle_stride(r, walk, [3], np.array([0, 0, 1.0])) == pytest.approx(0.6, rel=1e-6)
     still = Channel(1, "translation", "LINEAR", times, np.stack([np.full_like(y, 0.1), np.zeros_like(y), 1.0 + z], 1))
     assert cycle_stride(r, Clip("lift", 1.0, [still]), [3], np.array([0, 0, 1.0])) == 0.0
+
+
+def test_a_chain_naming_the_wrong_joints_is_refused_and_a_name_without_its_namespace_is_pointed_out():
+    """Mixamo's layout (Hips -> LeftUpLeg -> LeftLeg -> LeftFoot -> LeftToeBase, every name
+    `mixamorig:`-prefixed): [Hips, LeftUpLeg, LeftFoot] passed, the pelvis taken for the hip
+    and the real knee held rigid. Lopsided bones and a bend skipped are refused, naming the
+    joints (and the chain meant, where one fits); `LeftFoot` for `mixamorig:LeftFoot` is
+    pointed out."""
+    names = ["mixamorig:" + n for n in ("Hips", "LeftUpLeg", "LeftLeg", "LeftFoot", "LeftToeBase", "Spine")]
+    parents = np.array([-1, 0, 1, 2, 3, 0])
+    offsets = np.array([[0, 0, 1.0], [0.09, 0, -0.066], [0, 0, -0.42], [0, 0, -0.41], [0, -0.12, -0.06],
+                        [0, 0, 0.1]], float)
+    n = len(names)
+    r = Rig(names, parents, JointTRS(offsets, np.tile([1.0, 0, 0, 0], (n, 1)), np.ones((n, 3))),
+            np.eye(4)[None].repeat(n, 0), {}, np.zeros((1, 4), int), np.array([[1.0, 0, 0, 0]]))
+    check_chain(r, (1, 2, 3))
+    with pytest.raises(SplatfilmError, match=r"^'mixamorig:LeftUpLeg' is not the knee: mixamorig:LeftUpLeg->"
+                                             r"mixamorig:LeftFoot is 7\.4 times as long as mixamorig:Hips->"
+                                             r"mixamorig:LeftUpLeg .*; did you mean \[mixamorig:LeftUpLeg, "
+                                             r"mixamorig:LeftLeg, mixamorig:LeftFoot\]\?$"):
+        check_chain(r, (0, 1, 3))
+    with pytest.raises(SplatfilmError, match=r"^'mixamorig:LeftFoot' is not the knee: .* did you mean "
+                                             r"\[mixamorig:LeftUpLeg, mixamorig:LeftLeg, mixamorig:LeftFoot\]\?$"):
+        check_chain(r, (1, 3, 4))  # the foot taken for the knee, the toe for the foot
+    with pytest.raises(SplatfilmError, match=r"^'mixamorig:LeftUpLeg', between 'mixamorig:Hips' and "
+                                             r"'mixamorig:LeftLeg', stands 15% of that bone off its line at rest"):
+        check_chain(r, (0, 2, 3))  # bones of like length, but the hip joint skipped
+    # The bundled explorer's legs pass, and its pelvis named as the hip does not.
+    hero = load_rig(REPO / "scenes" / "character" / "fitted" / "hero.rig.npz")
+    for side in "lr":
+        check_chain(hero, tuple(hero.joint_index(f"{j}_{side}") for j in ("thigh", "shin", "foot")))
+        with pytest.raises(SplatfilmError, match=f"'thigh_{side}' is not the knee: .* did you mean \\[thigh_{side}, "
+                                                 f"shin_{side}, foot_{side}\\]"):
+            check_chain(hero, tuple(hero.joint_index(j) for j in ("hips", f"thigh_{side}", f"foot_{side}")))
+    with pytest.raises(SplatfilmError, match=r"^no joint 'LeftFoot' \(did you mean 'mixamorig:LeftFoot'\?\); "
+                                             r"the rig has: mixamorig:Hips, "):
+        r.joint_index("LeftFoot")
+    with pytest.raises(SplatfilmError, match=r"^no joint 'mixamorig:leftfot' \(did you mean 'mixamorig:LeftFoot'\?"):
+        r.joint_index("mixamorig:leftfot")
+    with pytest.raises(SplatfilmError, match=r"^no joint 'Tail'; the rig has"):
+        r.joint_index("Tail")
 
 
 def test_a_leg_with_twist_bones_between_its_joints_bends_as_the_plain_leg():
