@@ -597,6 +597,32 @@ def _included_shot(fields: dict, at: At, folder: Path, points: dict, defaults: d
         at["include"].fail(str(e))
 
 
+def _default_shot_name(index: int) -> str:
+    """The name of the script's shot `index` (0-based) when it gives none: sh010, sh020, ..."""
+    return f"sh{(index + 1) * 10:03d}"
+
+
+def shot_names(raw_shots: list, folder: Path) -> list[str]:
+    """The names the shots of a script's `shots:` (as read from its YAML, unchecked) go by, as
+    `_shots` names them: a shot's `name`, an included file's (or its file name's stem), else
+    sh010, sh020, ... by place; an included file that does not read is left out."""
+    names = []
+    for i, raw in enumerate(raw_shots if isinstance(raw_shots, list) else []):
+        if not isinstance(raw, dict):
+            continue
+        if isinstance(raw.get("include"), str):
+            try:
+                data = load_yaml(read_text(folder / raw["include"], "shot YAML file"), raw["include"])
+            except SplatfilmError:
+                continue
+            name = data.get("name", Path(raw["include"]).stem) if isinstance(data, dict) else None
+        else:
+            name = raw.get("name", _default_shot_name(i))
+        if isinstance(name, str):
+            names.append(name)
+    return names
+
+
 def is_film_script(path: str | Path) -> bool:
     """Whether the YAML file at `path` is a film script rather than a shot file: a mapping with
     `assets` or `shots`. `shots:` is a film's alone (a shot file has none), so a script whose
@@ -766,7 +792,7 @@ def _shots(raw_shots: list, at: At, folder: Path, world: World, points: dict[str
             s_at = s_at["include"]  # what the shot's own fields say is in its file
         else:
             shot = parse_shot(shot_fields, s_at.source, s_at.where, points=shot_points, defaults=defaults,
-                              default_name=f"sh{(i + 1) * 10:03d}", handles=handles)
+                              default_name=_default_shot_name(i), handles=handles)
         rendered = shot.with_handles(handles)
         try:
             # Each frame is written with its timecode (provenance, EXRs, the shot's movie): a

@@ -678,28 +678,57 @@ def load_shot(path: str | FsPath, *, points: dict | None = None, defaults: dict 
 # ---- writing -------------------------------------------------------------------------------------
 
 
-def keyframe_fields(key: Keyframe) -> dict:
+def keyframe_fields(key: Keyframe, defaults: dict | None = None, digits: int | None = None) -> dict:
     """A keyframe as the mapping `keyframes:` reads back to the same key: `time`, `position`,
     `look_at` (+ `roll`) or `quat` (camera-to-world, roll folded in), and `focal_mm`,
-    `focus_distance` and eases where set."""
-    out: dict[str, Any] = {"time": float(key.time), "position": [float(v) for v in key.position]}
+    `focus_distance`, eases and `tension` / `continuity` / `bias` where set.
+
+    defaults: what the reader gives this key for a field it leaves out (`tension`,
+    `continuity`, `bias`: the shot's `interpolation`; `ease_in` / `ease_out`: its `ease` at the
+    path's first and last key; 0 for any not named), so that only the fields that differ are
+    written. digits: decimals that positions (m), angles (deg), quaternions and lens lengths
+    (mm, m) are rounded to (None: written exactly); `time` is written as given."""
+    d = {"tension": 0.0, "continuity": 0.0, "bias": 0.0, "ease_in": 0.0, "ease_out": 0.0, **(defaults or {})}
+
+    def num(v: float) -> float:
+        return float(v) if digits is None else round(float(v), digits) + 0.0  # + 0.0: no -0.0
+
+    out: dict[str, Any] = {"time": float(key.time), "position": [num(v) for v in key.position]}
     if key.look_at is not None:
-        out["look_at"] = [float(v) for v in key.look_at]
-        if key.roll_deg:
-            out["roll"] = float(key.roll_deg)
+        out["look_at"] = [num(v) for v in key.look_at]
+        if num(key.roll_deg):
+            out["roll"] = num(key.roll_deg)
     else:
-        out["quat"] = [float(v) for v in _quat(key.orientation())]
+        out["quat"] = [num(v) for v in _quat(key.orientation())]
     if key.focal_mm is not None:
-        out["focal_mm"] = float(key.focal_mm)
+        out["focal_mm"] = num(key.focal_mm)
     if isinstance(key.focus_distance, FocusOn):
         out["focus_distance"] = _focus_field(key.focus_distance)
     elif key.focus_distance is not None:
-        out["focus_distance"] = float(key.focus_distance)
-    if key.ease_in == key.ease_out:
-        if key.ease_in:
-            out["ease"] = float(key.ease_in)
-    else:
-        out.update({"ease_in": float(key.ease_in), "ease_out": float(key.ease_out)})
+        out["focus_distance"] = num(key.focus_distance)
+    ease_in, ease_out = float(key.ease_in), float(key.ease_out)
+    if (ease_in, ease_out) != (d["ease_in"], d["ease_out"]):
+        if ease_in == ease_out:
+            out["ease"] = ease_in
+        else:  # one of them alone leaves the other to its default
+            out.update({k: v for k, v in (("ease_in", ease_in), ("ease_out", ease_out)) if v != d[k]})
+    for name in ("tension", "continuity", "bias"):
+        if float(getattr(key, name)) != d[name]:
+            out[name] = float(getattr(key, name))
+    return out
+
+
+def lens_fields(lens: Lens) -> dict:
+    """A lens as the `lens:` mapping that reads back to it (image size aside: that is the
+    shot's `resolution`): `focal_mm` and every other field that is not its default."""
+    out: dict[str, Any] = {"focal_mm": float(lens.focal_mm)}
+    for f in fields(Lens):
+        if f.name in ("focal_mm", "width", "height", "distortion"):
+            continue
+        value = getattr(lens, f.name)
+        if value != f.default:
+            out[f.name] = value if isinstance(value, str) else float(value)
+    out.update({k: float(v) for k, v in zip(DISTORTION_KEYS, lens.distortion) if v})
     return out
 
 

@@ -28,7 +28,7 @@ from splatfilm.io.images import to_uint8
 from splatfilm.scene.cameras import fov_for_focal_px
 from splatfilm.scene.transforms import WORLD_UP, quat_from_rotation, rotation_between
 from splatfilm.shots.lens import Lens, focal_mm_to_fov_deg, fov_deg_to_focal_mm
-from splatfilm.view.authoring import KeyedShot, append_to_film, next_shot_name, save_shot_file
+from splatfilm.view.authoring import KeyedShot, append_to_film, save_shot_file
 from splatfilm.view.camera import (ViewerCamera, canvas_camera, canvas_vfov, frame_vfov, keyframe_from_viewer,
                                    view_of_points)
 from splatfilm.view.frames import FrameRenders
@@ -56,9 +56,13 @@ def _focal_mm(vfov: float, lens: Lens) -> float:
 
 
 def default_save_path(session: Session, name: str) -> Path:
-    """Where a new shot file goes: a shot session's own file; else shots/NAME.yaml beside the input."""
+    """Where a new shot file goes: a keyed shot file's own file (a shot made of moves: NAME.yaml
+    beside it, as keys cannot replace a move); else shots/NAME.yaml beside the input."""
     if session.kind == "shot":
-        return session.path
+        from splatfilm.shots.keyframes import KeyframePath
+
+        keyed = isinstance(session.shots[0].shot.path, KeyframePath)
+        return session.path if keyed else session.path.with_name(f"{name}.yaml")
     return session.path.parent / "shots" / f"{name}.yaml"
 
 
@@ -77,9 +81,7 @@ class Viewer:
 
         self.session = session
         self.renders = FrameRenders(session, backend)
-        self.keyed = KeyedShot(next_shot_name(session))
-        if session.kind == "shot":
-            self._keys_from_shot()
+        self.keyed = KeyedShot.for_session(session)
         self.frame = session.frame_of(session.shots[0].cut_start if session.shots else session.start)
         self.look_through: str | None = None
         self.focal_mm = session.lens.focal_mm
@@ -146,18 +148,23 @@ class Viewer:
                            position=origin, wxyz=quat_from_rotation(rotation_between([0, 0, 1], plane.normal)))
         self.shot_frustums = {}
         for k, fs in enumerate(s.shots):
-            colour = SHOT_COLOURS[k % len(SHOT_COLOURS)]
-            positions = fs.shot.sample().positions
-            if len(positions) > 1:
-                segments = np.stack([positions[:-1], positions[1:]], axis=1)
-                scene.add_line_segments(f"/guides/shots/{fs.name}/path", segments, colour, thickness=2.0,
-                                        thickness_units="screen")
-            lens = fs.shot.lens
-            self.shot_frustums[fs.name] = scene.add_camera_frustum(
-                f"/guides/shots/{fs.name}/camera", fov=np.radians(lens.vfov_deg), aspect=lens.aspect, scale=0.25,
-                color=colour, thickness=2.0, thickness_units="screen")
-            scene.add_label(f"/guides/shots/{fs.name}/camera/label", fs.name)
+            self._add_shot_guides(k, fs)
         self.key_nodes: list = []
+
+    def _add_shot_guides(self, k: int, fs) -> None:
+        """Shot `fs`'s path and camera (its label, the colour of the `k`th shot)."""
+        scene = self.server.scene
+        colour = SHOT_COLOURS[k % len(SHOT_COLOURS)]
+        positions = fs.shot.sample().positions
+        if len(positions) > 1:
+            segments = np.stack([positions[:-1], positions[1:]], axis=1)
+            scene.add_line_segments(f"/guides/shots/{fs.name}/path", segments, colour, thickness=2.0,
+                                    thickness_units="screen")
+        lens = fs.shot.lens
+        self.shot_frustums[fs.name] = scene.add_camera_frustum(
+            f"/guides/shots/{fs.name}/camera", fov=np.radians(lens.vfov_deg), aspect=lens.aspect, scale=0.25,
+            color=colour, thickness=2.0, thickness_units="screen")
+        scene.add_label(f"/guides/shots/{fs.name}/camera/label", fs.name)
 
     def _place_shot_frustums(self, t: float) -> None:
         for fs in self.session.shots:
@@ -465,22 +472,13 @@ class Viewer:
 
     # ---- keys ----------------------------------------------------------------------------------
 
-    def _keys_from_shot(self) -> None:
-        from splatfilm.shots.keyframes import KeyframePath
-
-        fs = self.session.shots[0]
-        path = fs.shot.path
-        if isinstance(path, KeyframePath):
-            self.keyed.name = fs.name
-            self.keyed.keys = list(path.keyframes)
-
     def _half_frame(self) -> float:
         return 0.5 / float(self.session.fps)
 
     def add_key(self, view: ViewerCamera) -> int:
         """Key the shot at the current time with camera `view`; returns the key's index."""
         t = self.session.time_of(self.frame)
-        key = keyframe_from_viewer(view, t, _focal_mm(view.vfov, self.session.lens))
+        key = self.keyed.styled(keyframe_from_viewer(view, t, _focal_mm(view.vfov, self.session.lens)))
         index = self.keyed.add(key, self._half_frame())
         self._refresh_keys(index)
         self._say(f"key {index + 1} at {t:.3f} s ({key.focal_mm:g} mm); {len(self.keyed.keys)} key(s)")
@@ -502,21 +500,36 @@ class Viewer:
             self._refresh_keys()
             self._say(f"deleted key {i + 1}; {len(self.keyed.keys)} key(s)")
         elif action == "Go to":
-            key = self.keyed.keys[i]
-            self.request(self.session.frame_of(key.time))
-            focal = self.session.lens.focal_mm if key.focal_mm is None else key.focal_mm
-            target = key.look_at if key.look_at is not None else key.position + key.orientation()[:, 2]
-            view = ViewerCamera(key.position, quat_from_rotation(key.orientation()), _vfov(focal, self.session.lens),
-                                target, self.session.width / self.session.height)
-            self.look_dropdown.value = FREE_CAMERA
-            self._set_client_camera(client, view)
+            self._set_client_camera(client, self.go_to(i))
         elif action == "Re-key":
-            t = self.keyed.keys[i].time
-            view = self._frame_view(client)
-            self.keyed.delete(i)
-            key = keyframe_from_viewer(view, t, _focal_mm(view.vfov, self.session.lens))
-            self._refresh_keys(self.keyed.add(key, self._half_frame()))
-            self._say(f"re-keyed key {i + 1} at {t:.3f} s")
+            self.rekey(i, self._frame_view(client))
+
+    def go_to(self, index: int) -> ViewerCamera:
+        """Move to key `index`'s time with the free camera and its lens in the lens field; returns
+        the key's camera, for the browser to be put at."""
+        key = self.keyed.keys[index]
+        self.request(self.session.frame_of(key.time))
+        focal = self.session.lens.focal_mm if key.focal_mm is None else key.focal_mm
+        target = key.look_at if key.look_at is not None else key.position + key.orientation()[:, 2]
+        self.look_dropdown.value = FREE_CAMERA
+        # The field follows the lens the browser is given: "Add key" and "Re-key" read that lens.
+        self.focal_mm = float(focal)
+        self.lens_number.value = round(self.focal_mm, 3)
+        return ViewerCamera(key.position, quat_from_rotation(key.orientation()), _vfov(focal, self.session.lens),
+                            target, self.session.width / self.session.height)
+
+    def rekey(self, index: int, view: ViewerCamera) -> None:
+        """Move key `index` to the camera `view`: its pose; its focal length only where the
+        lens differs from the key's (the rest of the key, its ease and tension, stays)."""
+        if not 0 <= index < len(self.keyed.keys):
+            raise SplatfilmError(f"no key {index + 1} (there are {len(self.keyed.keys)})")
+        key = self.keyed.keys[index]
+        focal = _focal_mm(view.vfov, self.session.lens)
+        was = self.session.lens.focal_mm if key.focal_mm is None else key.focal_mm
+        changed = abs(focal - was) > 1e-3 * was  # the browser's field of view round-trips to ~1e-6
+        self.keyed.repose(index, keyframe_from_viewer(view, key.time, focal), focal if changed else None)
+        self._refresh_keys(index)
+        self._say(f"re-keyed key {index + 1} at {key.time:.3f} s" + (f" ({focal:g} mm)" if changed else ""))
 
     def _refresh_keys(self, select: int | None = None) -> None:
         options = tuple(f"{i + 1}: {k.time:.3f} s, {k.focal_mm or self.session.lens.focal_mm:.1f} mm"
@@ -545,11 +558,23 @@ class Viewer:
     def _save_file(self) -> None:
         self.save_file()
 
-    def _append(self) -> None:
+    def append(self) -> Path:
+        """Append the keys to the film script as a shot (`authoring.append_to_film`) and show it
+        as the film's other shots: its guides, on the timeline, a choice to look through."""
         self._shot_name()
-        out = append_to_film(self.keyed, self.session)
-        self._say(f"appended {self.keyed.name} to {out} (original kept as {out.name}.bak); "
+        s = self.session
+        out = append_to_film(self.keyed, s)
+        fs = s.shots[-1]
+        self._add_shot_guides(len(s.shots) - 1, fs)
+        self._place_shot_frustums(s.time_of(self.frame))
+        self.look_dropdown.options = (FREE_CAMERA, *(f.name for f in s.shots))
+        self.slider.max = s.frame_count - 1  # viser sets a slider's marks only when it makes it
+        self._say(f"appended {self.keyed.name} to {out} (the script before this session kept as {out.name}.bak); "
                   f"`splatfilm render {out.name} -o OUT --shots {self.keyed.name}` renders it")
+        return out
+
+    def _append(self) -> None:
+        self.append()
 
     # ---- render --------------------------------------------------------------------------------
 

@@ -1,43 +1,95 @@
 """Keying a shot in the viewer: keys at world times -> a `Shot` -> a shot file or a film's shot.
 
-Keys live on the session's timeline in world seconds; the shot they make starts at the first
-key (its `time` in a film script) and ends on the last, each key at its time from there. The
-shot is written in the syntax of `cameras/*.yaml` (`shots.shot_yaml.format_shot_yaml`), read
-back and checked to reproduce every key's camera before it replaces anything: a new file, or
-the film script with the shot appended to its `shots:` (the original kept as FILE.bak).
+Keys live on the session's timeline in world seconds. A new shot starts at its first key (its
+`time` in a film script) and ends on its last; a shot file opened in the viewer keeps its own
+start, length, first frame number, lens and interpolation, and each key its ease, tension,
+continuity, bias and focus (`KeyedShot.for_session`). The shot is written in the syntax of
+`cameras/*.yaml` (`shots.shot_yaml.format_shot_yaml`), times on their frames and positions
+rounded to 1e-6, read back and checked to be the keyed shot at every frame before it replaces
+anything: a new file, a keyed shot file (never a film script or a shot made of moves), or the
+film script with the shot appended to its `shots:` as text. A file is kept as FILE.bak the
+first time a session writes it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.film.script import FilmShot, shot_names
 from splatfilm.io.atomic import atomic_write, check_output_file, read_input, read_text
 from splatfilm.io.paths import recorded_path
 from splatfilm.scene.cameras import Cameras
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
 from splatfilm.shots.lens import Lens
 from splatfilm.shots.shot import Shot
-from splatfilm.shots.shot_yaml import SHOT_VERSION, format_shot_yaml, keyframe_fields, parse_shot
+from splatfilm.shots.shot_yaml import SHOT_VERSION, format_shot_yaml, keyframe_fields, lens_fields, parse_shot
+from splatfilm.shots.timing import FIRST_FRAME
 from splatfilm.view.session import Session
 from splatfilm.yamlfields import load_yaml
 
-# A saved shot must give back each key's camera this closely (metres; rotation entries; mm).
+# A saved shot must give back the keyed shot's camera at every frame this closely (metres;
+# rotation entries; mm).
 REPRODUCE_TOLERANCE = 1e-4
+# Decimals written for positions (m), angles (deg) and lens lengths: 1e-6, far inside the above.
+DIGITS = 6
 
 
 @dataclass
 class KeyedShot:
-    """Keys being authored, at world times (seconds), in time order; `name` of the shot."""
+    """Keys being authored, at world times (seconds), in time order, and the shot they make.
+
+    name: the shot's name; origin: world time of the shot's first frame (None: its first key);
+    frame_count: the shot's length in frames as opened (None: it ends on its last key; it grows
+    to reach a later key); first_frame: film frame number of its first frame; interpolation:
+    the shot's `interpolation:` as written (the path's state: speed, loop, and the tension,
+    continuity and bias new keys get); carried: other fields of the file it was opened from,
+    written back as they were (`description`, `points`, and `comment`: its opening comment)."""
 
     name: str
     keys: list[Keyframe] = field(default_factory=list)
+    origin: float | None = None
+    frame_count: int | None = None
+    first_frame: int = FIRST_FRAME
+    interpolation: dict = field(default_factory=dict)
+    carried: dict = field(default_factory=dict)
+
+    @classmethod
+    def for_session(cls, session: Session) -> "KeyedShot":
+        """A new shot for a film or a scene (named by `next_shot_name`); a shot file's own shot,
+        keys, framing and interpolation, or, for a shot made of moves (which keys cannot
+        express), an empty one beside it named NAME_keyed."""
+        if session.kind != "shot":
+            return cls(next_shot_name(session), first_frame=session.film.first_frame if session.film else FIRST_FRAME)
+        fs = session.shots[0]
+        shot = fs.shot
+        text = read_text(session.path, "shot YAML file")
+        raw = load_yaml(text, str(session.path))  # read and checked once already
+        length_given = any(k in raw for k in ("duration", "frames", "frame_range"))
+        keyed = cls(shot.name, origin=fs.world_start, frame_count=shot.frame_count if length_given else None,
+                    first_frame=shot.first_frame)
+        if not isinstance(shot.path, KeyframePath):
+            keyed.name = f"{shot.name}_keyed"  # a new shot over the same frames; its file says nothing of it
+            return keyed
+        keyed.keys = [dataclasses.replace(k, time=fs.world_start + k.time) for k in shot.path.keyframes]
+        keyed.interpolation = dict(raw.get("interpolation") or {})
+        keyed.carried = {k: raw[k] for k in ("description", "points") if k in raw}
+        head = re.match(r"(?:#[^\n]*\n)+", text)  # the file's opening comment, written back above it
+        if head:
+            keyed.carried["comment"] = "\n".join(line[1:].removeprefix(" ") for line in head.group(0).splitlines())
+        return keyed
+
+    def styled(self, key: Keyframe) -> Keyframe:
+        """A new key with the path's tension, continuity and bias (its `interpolation`'s)."""
+        return dataclasses.replace(key, **{k: float(self.interpolation.get(k, 0.0))
+                                           for k in ("tension", "continuity", "bias")})
 
     def add(self, key: Keyframe, half_frame: float) -> int:
         """Insert `key` (its time in world seconds), replacing a key within `half_frame` seconds
@@ -68,36 +120,57 @@ class KeyedShot:
         self._check(index)
         self.keys[index] = dataclasses.replace(self.keys[index], focal_mm=float(focal_mm))
 
+    def repose(self, index: int, pose: Keyframe, focal_mm: float | None = None) -> None:
+        """Move key `index` to the camera `pose` (a key at the viewer's camera): its position and
+        orientation (a key given by rotation stays one), and its focal length only when
+        `focal_mm` (mm) is given; its time, eases, tension, continuity, bias and focus stay."""
+        self._check(index)
+        old = self.keys[index]
+        if old.look_at is None or pose.look_at is None:
+            aim = {"look_at": None, "rotation": pose.orientation(), "roll_deg": 0.0}
+        else:
+            aim = {"look_at": pose.look_at, "rotation": None, "roll_deg": pose.roll_deg}
+        lens = {} if focal_mm is None else {"focal_mm": float(focal_mm)}
+        self.keys[index] = dataclasses.replace(old, position=pose.position, **aim, **lens)
+
     def _check(self, index: int) -> None:
         if not 0 <= index < len(self.keys):
             raise SplatfilmError(f"no key {index + 1} (there are {len(self.keys)})")
 
     @property
     def start(self) -> float:
-        """World time (seconds) of the shot's first frame: its first key."""
+        """World time (seconds) of the shot's first frame: its origin, else its first key."""
         if not self.keys:
             raise SplatfilmError("no keys yet: add a key at the viewer's camera first")
-        return self.keys[0].time
+        return self.keys[0].time if self.origin is None else self.origin
 
-    def shot_keys(self) -> list[Keyframe]:
-        """The keys with times from the shot's start."""
+    def shot_keys(self, fps: Fraction) -> list[Keyframe]:
+        """The keys with times from the shot's start (seconds), on the frame they are keyed on
+        exactly (world times carry float noise from the timeline's start)."""
         t0 = self.start
-        return [dataclasses.replace(k, time=k.time - t0) for k in self.keys]
+        if self.keys[0].time < t0 - 1e-9:
+            raise SplatfilmError(f"key 1 at {self.keys[0].time:.3f} s is before the shot's first frame ({t0:.3f} s)")
+        return [dataclasses.replace(k, time=tidy_time(max(k.time - t0, 0.0), fps)) for k in self.keys]
 
     def shot(self, session: Session) -> Shot:
-        """The shot these keys make, at the session's rate, size and lens."""
-        keys = self.shot_keys()
-        end = keys[-1].time
-        count = int(round(end * float(session.fps))) + 1
-        path = KeyframePath(keys, focal_mm=session.lens.focal_mm, focus_distance=session.lens.focus_distance)
-        return Shot(self.name, path, session.lens, session.fps, count)
+        """The shot these keys make, at the session's rate, size and lens: what is saved."""
+        fps, lens = session.fps, session.lens
+        keys = self.shot_keys(fps)
+        # As the reader counts a shot that ends on its last key, so the key is its last frame.
+        count = max(self.frame_count or 0, math.floor(Fraction(repr(keys[-1].time)) * fps + Fraction(1, 10**6)) + 1)
+        loop = bool(self.interpolation.get("loop", False))
+        end = float(Fraction(count) / fps)
+        path = KeyframePath(keys, focal_mm=lens.focal_mm, focus_distance=lens.focus_distance, loop=loop,
+                            loop_time=end if loop else None,
+                            constant_speed=self.interpolation.get("speed") == "constant")
+        return Shot(self.name, path, lens, fps, count, self.first_frame, loop)
 
     def preview(self, session: Session) -> np.ndarray:
         """Camera centres [F,3] at every frame of the keyed shot (the spline to draw)."""
         return self.shot(session).sample().positions
 
     def key_cameras(self, lens: Lens) -> Cameras:
-        """Each key's own camera [K] through `lens` (what the saved shot must reproduce)."""
+        """Each key's own camera [K] through `lens`."""
         c2w = np.tile(np.eye(4), (len(self.keys), 1, 1))
         focal = []
         for i, k in enumerate(self.keys):
@@ -108,33 +181,85 @@ class KeyedShot:
 
     # ---- as YAML ---------------------------------------------------------------------------
 
+    def keyframe_list(self, fps: Fraction) -> list[dict]:
+        """The `keyframes:` entries, each with only what the reader would not give it anyway
+        (the interpolation's tension, continuity, bias and end eases), rounded to `DIGITS`; a
+        look-at on one of the carried `points` by its name."""
+        keys = self.shot_keys(fps)
+        interp = {k: float(self.interpolation.get(k, 0.0)) for k in ("tension", "continuity", "bias")}
+        ease = float(self.interpolation.get("ease", 0.0))
+        points = {name: [round(float(v), DIGITS) + 0.0 for v in p] for name, p in (self.carried.get("points") or {}).items()}
+        out = []
+        for i, k in enumerate(keys):
+            defaults = {**interp, "ease_out": ease if i == 0 else 0.0, "ease_in": ease if i == len(keys) - 1 else 0.0}
+            entry = keyframe_fields(k, defaults, DIGITS)
+            named = next((name for name, p in points.items() if p == entry.get("look_at")), None)
+            if named is not None:
+                entry["look_at"] = named
+            out.append(entry)
+        return out
+
     def file_fields(self, session: Session) -> dict:
         """A standalone shot file's fields (cameras/*.yaml syntax)."""
-        lens = session.lens
-        lens_fields: dict = {"focal_mm": lens.focal_mm}
-        if lens.sensor_width_mm != 36.0:
-            lens_fields["sensor_width_mm"] = lens.sensor_width_mm
         fps = session.fps
-        return {"version": SHOT_VERSION, "name": self.name,
-                "fps": int(fps) if fps.denominator == 1 else f"{fps.numerator}/{fps.denominator}",
-                "resolution": [session.width, session.height], "lens": lens_fields,
-                "keyframes": [keyframe_fields(k) for k in self.shot_keys()]}
+        out: dict = {"version": SHOT_VERSION, "name": self.name}
+        if "description" in self.carried:
+            out["description"] = self.carried["description"]
+        out["fps"] = int(fps) if fps.denominator == 1 else f"{fps.numerator}/{fps.denominator}"
+        if self.frame_count is not None:
+            count = self.shot(session).frame_count
+            seconds = Fraction(count) / fps
+            if (seconds * 1000).denominator == 1:  # a length in seconds that reads as one
+                out["duration"] = int(seconds) if seconds.denominator == 1 else float(seconds)
+            else:
+                out["frames"] = count
+        if self.first_frame != FIRST_FRAME:
+            out["first_frame"] = self.first_frame
+        out["resolution"] = [session.width, session.height]
+        out["lens"] = lens_fields(session.lens)
+        if "points" in self.carried:
+            out["points"] = self.carried["points"]
+        out["keyframes"] = self.keyframe_list(fps)
+        if self.interpolation:
+            out["interpolation"] = self.interpolation
+        return out
 
-    def film_fields(self) -> dict:
+    def film_fields(self, fps: Fraction) -> dict:
         """The shot's entry in a film script's `shots:` (the film's rate, size and lens)."""
-        return {"name": self.name, "time": float(self.start), "keyframes": [keyframe_fields(k) for k in self.shot_keys()]}
+        out = {"name": self.name, "time": tidy_time(self.start, fps), "keyframes": self.keyframe_list(fps)}
+        if self.interpolation:
+            out["interpolation"] = self.interpolation
+        return out
 
 
-def check_reproduces(shot: Shot, keyed: KeyedShot, lens: Lens, where: str) -> None:
-    """Raise SplatfilmError unless `shot` gives back every key's camera (position, rotation,
-    focal length) within REPRODUCE_TOLERANCE at the key's time."""
-    times = np.array([k.time for k in keyed.shot_keys()])
-    got = shot.sample(times).to_cameras(shot.lens)
-    want = keyed.key_cameras(lens)
-    error = max(float(np.abs(got.to_c2w_opencv() - want.to_c2w_opencv()).max()),
-                float(np.abs(np.asarray(got.Ks) - np.asarray(want.Ks)).max() / lens.focal_px * lens.focal_mm))
+def tidy_time(seconds: float, fps: Fraction) -> float:
+    """`seconds` on the frame of rate `fps` it is within a millionth of a frame of, exactly
+    (frame n at float(n / fps)), else rounded to a nanosecond: 0.9999999999999998 -> 1.0."""
+    n = round(seconds * fps)
+    if abs(seconds * float(fps) - n) < 1e-6:
+        return float(Fraction(n) / fps) + 0.0
+    return round(seconds, 9) + 0.0
+
+
+def check_reproduces(written: Shot, keyed: KeyedShot, session: Session, where: str) -> None:
+    """Raise SplatfilmError unless the shot as written (`written`, read back) is the keyed shot
+    (`KeyedShot.shot`): the same frames and frame numbers, lens, and camera (position,
+    rotation, focal length, focus) at every frame and every key within REPRODUCE_TOLERANCE."""
+    want = keyed.shot(session)
+    if (written.frame_count, written.first_frame) != (want.frame_count, want.first_frame):
+        raise SplatfilmError(f"{where}: the written shot has frames {written.first_frame}-{written.last_frame}, not "
+                             f"{want.first_frame}-{want.last_frame}; nothing saved")
+    if dataclasses.replace(written.lens, focal_mm=want.lens.focal_mm) != want.lens:
+        raise SplatfilmError(f"{where}: the written shot's lens does not read back ({written.lens}); nothing saved")
+    times = np.union1d(want.times, [k.time for k in keyed.shot_keys(session.fps)])
+    got, ref = written.sample(times), want.sample(times)
+    cams_got, cams_ref = got.to_cameras(written.lens), ref.to_cameras(want.lens)
+    focus_got, focus_ref = np.nan_to_num(got.focus_distance, nan=-1.0), np.nan_to_num(ref.focus_distance, nan=-1.0)
+    error = max(float(np.abs(cams_got.to_c2w_opencv() - cams_ref.to_c2w_opencv()).max()),
+                float(np.abs(got.focal_mm - ref.focal_mm).max()), float(np.abs(focus_got - focus_ref).max()))
     if error > REPRODUCE_TOLERANCE:
-        raise SplatfilmError(f"{where}: the written shot does not reproduce its keys (off by {error:.2g}); nothing saved")
+        raise SplatfilmError(f"{where}: the written shot does not reproduce the keyed one (off by {error:.2g}); "
+                             "nothing saved")
 
 
 def next_shot_name(session: Session) -> str:
@@ -146,71 +271,124 @@ def next_shot_name(session: Session) -> str:
     return f"sh{n:03d}"
 
 
-def _backup(path: Path) -> Path | None:
-    """Copy an existing file to FILE.bak (replacing an older backup); None when there is no file."""
-    if not path.exists():
+def _backup(path: Path, session: Session) -> Path | None:
+    """Copy an existing file to FILE.bak the first time `session` writes it (later writes keep
+    that copy: the file as it was before the session); None when no copy is made."""
+    key = path.resolve()
+    if not path.exists() or key in session.backed_up:
         return None
     bak = path.with_name(path.name + ".bak")
     # Atomically: a backup cut short by a full disk would otherwise replace the good one.
     atomic_write(bak, [read_input(path, "file to back up")])
+    session.backed_up.add(key)
     return bak
 
 
+def _check_replaceable(path: Path) -> None:
+    """Refuse to write a keyed shot over a file that is not one: a film script, or a shot made
+    of moves (a dolly, an orbit: keys cannot say what it did)."""
+    if not path.exists():
+        return
+    try:
+        data = load_yaml(read_text(path, "shot YAML file"), str(path))
+    except SplatfilmError:
+        return  # unreadable as YAML: nothing a shot could lose; it is kept as .bak
+    if not isinstance(data, dict):
+        return
+    what = ("a film script" if {"assets", "shots"} & set(data) else
+            "a shot made of moves" if {"move", "moves", "camera"} & set(data) else None)
+    if what is not None:
+        raise SplatfilmError(f"{path}: is {what}, which a keyed shot would replace; save the keys to a new file")
+
+
 def save_shot_file(keyed: KeyedShot, session: Session, path: str | Path) -> Path:
-    """Write the keyed shot as a shot file at `path` (an existing one is kept as PATH.bak),
-    after checking that the file parses back to the keyed cameras. Returns the path."""
+    """Write the keyed shot as a shot file at `path`, after checking that the file reads back
+    to the keyed shot at every frame (`check_reproduces`). An existing keyed shot file is kept
+    as PATH.bak the first time the session saves over it; a film script or a shot made of
+    moves is not replaced. Returns the path."""
     path = check_output_file(path)
+    _check_replaceable(path)
     fields = keyed.file_fields(session)
-    comment = None
+    comment = keyed.carried.get("comment")
     if session.kind == "film":
         # An include is relative to the script's folder (film/script.py), with / separators.
         ref = recorded_path(path.resolve(), session.path.parent.resolve())
-        comment = (f"Keyed in `splatfilm view {session.path.name}` from world time {keyed.start:g} s; "
-                   f"in the film: - {{include: {ref}, time: {keyed.start!r}}}")
+        start = tidy_time(keyed.start, session.fps)
+        comment = (f"Keyed in `splatfilm view {session.path.name}` from world time {start:g} s; "
+                   f"in the film: - {{include: {ref}, time: {start!r}}}")
     text = format_shot_yaml(fields, comment=comment)
     shot = parse_shot(load_yaml(text, str(path)), str(path), default_name=path.stem)
-    check_reproduces(shot, keyed, session.lens, str(path))
-    _backup(path)
+    check_reproduces(shot, keyed, session, str(path))
+    _backup(path, session)
     atomic_write(path, [text.encode()])
     return path
 
 
-def _shots_is_last(text: str) -> bool:
-    """Whether `shots:` is the script's last top-level field (so an entry can be appended as text)."""
-    top = [m.group(1) for m in re.finditer(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:", text, flags=re.M)]
-    return bool(top) and top[-1] == "shots"
+def _with_entry(text: str, entry: dict, where: str) -> str:
+    """`text` (a film script) with `entry` added as the last item of its block `shots:` list,
+    as text: every other line, comments included, as it was."""
+    lines = text.splitlines(keepends=True)
+    top = next((i for i, line in enumerate(lines) if re.match(r"shots\s*:", line)), None)
+    if top is None:
+        raise SplatfilmError(f"{where}: has no `shots:` to append to")
+    rest = lines[top].split(":", 1)[1].strip()
+    if rest and not rest.startswith("#"):
+        raise SplatfilmError(f"{where}: `shots:` is written on one line; write it as a list, one `- ` a shot, to append to it")
+    last, indent = top, None
+    for i in range(top + 1, len(lines)):
+        line = lines[i]
+        if not line.strip() or line.startswith("#"):
+            continue  # a comment at the margin belongs to what follows it
+        if not line[0].isspace() and not line.startswith("-"):
+            break  # the next top-level field
+        if indent is None and line.lstrip().startswith("-"):
+            indent = len(line) - len(line.lstrip())
+        last = i
+    indent = 2 if indent is None else indent
+    body = format_shot_yaml(entry, indent=indent + 2)
+    item = " " * indent + "- " + body[indent + 2:]
+    head = "".join(lines[:last + 1])
+    return head + ("" if head.endswith("\n") else "\n") + item + "".join(lines[last + 1:])
 
 
 def append_to_film(keyed: KeyedShot, session: Session) -> Path:
-    """Append the keyed shot to the film script's `shots:` (comments and layout kept when
-    `shots:` is its last field; otherwise the script is rewritten from its parsed content),
-    after checking the entry parses back to the keyed cameras; the original is kept as
-    FILM.yaml.bak. Returns the script's path."""
+    """Append the keyed shot to the film script's `shots:` as text (every other line and
+    comment kept), after checking the script then reads as it did plus the shot, which
+    reproduces the keyed one at every frame, and that no shot in the script as it is now has
+    its name. The script is kept as FILM.yaml.bak the first time the session writes it; the
+    shot joins the session's timeline. Returns the script's path."""
     if session.kind != "film" or session.film is None:
         raise SplatfilmError(f"{session.path}: is not a film script; save the shot as a file instead")
     path = session.path
-    if any(fs.name == keyed.name for fs in session.shots):
-        raise SplatfilmError(f"{path}: already has a shot called {keyed.name!r}")
-    entry = keyed.film_fields()
     text = read_text(path, "film script (YAML)")
-    if _shots_is_last(text):
-        body = format_shot_yaml(entry, indent=4)
-        new = text.rstrip("\n") + "\n  - " + body[4:]
-    else:
-        data = load_yaml(text, str(path))
-        data["shots"] = list(data.get("shots") or []) + [entry]
-        new = yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
-    # Check the entry as the film will read it: its rate, size and lens.
-    data = load_yaml(new, str(path))
-    raw = data["shots"][-1]
-    defaults = {"fps": data.get("fps", 24), "resolution": [session.width, session.height]}
-    if "lens" in data:
-        defaults["lens"] = data["lens"]
+    data = load_yaml(text, str(path))
+    if not isinstance(data, dict):
+        raise SplatfilmError(f"{path}: is no longer a film script (a mapping of fields); nothing saved")
+    if keyed.name in shot_names(data.get("shots"), path.parent):
+        raise SplatfilmError(f"{path}: already has a shot called {keyed.name!r}")
+    entry = keyed.film_fields(session.fps)
+    new = _with_entry(text, entry, str(path))
+    back = load_yaml(new, str(path))
+    shots = back.get("shots") if isinstance(back, dict) else None
+    if not isinstance(shots, list) or {**back, "shots": shots[:-1]} != {**data, "shots": data.get("shots") or []}:
+        raise SplatfilmError(f"{path}: the shot could not be added as text without changing the rest; nothing saved")
+    # Check the entry as the film will read it: its rate, size, first frame and lens.
+    raw = shots[-1]
+    defaults = {"fps": back.get("fps", 24), "resolution": [session.width, session.height],
+                "first_frame": back.get("first_frame", FIRST_FRAME)}
+    if "lens" in back:
+        defaults["lens"] = back["lens"]
     shot_fields = {k: v for k, v in raw.items() if k != "time"}
-    shot = parse_shot(shot_fields, str(path), f"shots[{len(data['shots']) - 1}]", defaults=defaults)
-    check_reproduces(shot, keyed, session.lens, str(path))
-    if abs(float(raw["time"]) - keyed.start) > 1e-12:
+    at = f"shots[{len(shots) - 1}]"
+    shot = parse_shot(shot_fields, str(path), at, defaults=defaults)
+    check_reproduces(shot, keyed, session, str(path))
+    if raw.get("time") != entry["time"]:
         raise SplatfilmError(f"{path}: the appended shot's time does not read back; nothing saved")
-    _backup(path)
+    _backup(path, session)
     atomic_write(path, [new.encode()])
+    # On the timeline as the film has it: its handles (the film's) around the cut.
+    handles = int(back.get("handles", 0) or 0)
+    rendered = parse_shot(shot_fields, str(path), at, defaults=defaults, handles=handles).with_handles(handles)
+    session.add_shot(FilmShot(rendered, entry["time"] - float(Fraction(handles) / session.fps),
+                              list(session.world.assets), handles))
     return path

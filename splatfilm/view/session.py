@@ -43,7 +43,8 @@ class Session:
     none for a scene); fps: the timeline's rate; width, height: the image size of new shots;
     lens: the lens new shots get (the film's default lens); background: RGB in [0, 1];
     start, end: the timeline's world-time range in seconds; notes: the film's warnings
-    (script.film_notes), as `render` prints them after "warning: "."""
+    (script.film_notes), as `render` prints them after "warning: "; backed_up: the files this
+    session has saved over, each kept as FILE.bak the first time (later saves keep that copy)."""
 
     path: Path
     kind: str
@@ -60,6 +61,7 @@ class Session:
     notes: list[str] = field(default_factory=list)
     moving: list[str] = field(default_factory=list, init=False)
     static: list[str] = field(default_factory=list, init=False)
+    backed_up: set[Path] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
         self.moving, self.static = [], []
@@ -99,6 +101,12 @@ class Session:
             if fs.cut_start - half <= time < fs.cut_end - half:
                 return fs
         return holding[0] if holding else None
+
+    def add_shot(self, fs: FilmShot) -> None:
+        """Put a shot made in this session (appended to the film) on the timeline, which grows
+        to hold it."""
+        self.shots = [*self.shots, fs]  # a new list: a copy of this session keeps its own
+        self.end = max(self.end, fs.world_start + float(Fraction(fs.shot.frame_count - 1) / fs.shot.fps))
 
     def shot_named(self, name: str) -> FilmShot:
         """The shot called `name` (`film.script.find_shot`)."""
