@@ -3,29 +3,45 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+
+from splatfilm.cli.args import non_negative_int
 
 
 def _cmd_view(args: argparse.Namespace) -> None:
+    from splatfilm.assets.mesh_import import parse_axis
     from splatfilm.view.app import Viewer
     from splatfilm.view.ports import check_port
     from splatfilm.view.session import open_session
 
-    check_port(args.host, args.port)  # before the minutes a film may take to load
+    # Both before the minutes a film may take to load.
+    up = parse_axis(args.up, "--up") if args.up is not None else None
+    check_port(args.host, args.port)
     print(f"reading {args.input} ...", flush=True)
     session = open_session(args.input, args.scene)
     for note in session.notes:  # said while the film is planned, as `render` says them
         print(f"warning: {note}", flush=True)
     check_port(args.host, args.port)
-    viewer = Viewer(session, args.host, args.port, args.backend)
+    viewer = Viewer(session, args.host, args.port, args.backend, up=up,
+                    max_splats=args.max_splats if args.max_splats > 0 else None)
+    if viewer.note:
+        print(f"note: {viewer.note}", flush=True)
     print(f"splatfilm view: {viewer.url}  (open it in a browser; Ctrl-C stops the viewer)", flush=True)
     try:
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
     finally:
+        # Ctrl-C and SIGTERM end the viewer as they end every command: the CLI's 130 / 143.
         viewer.stop()
+        if viewer.keys_unsaved():
+            print(f"warning: {len(viewer.keyed.keys)} key(s) of {viewer.keyed.name} had changes not saved with "
+                  "'Save shot file' or 'Append to film'; they ended with the viewer", file=sys.stderr, flush=True)
+
+
+# Gaussians sent to a browser at most unless --max-splats says: a browser sorts and draws all
+# it holds on each camera move (measured: README, "Previs in the browser").
+MAX_SPLATS_DEFAULT = 1_000_000
 
 
 def add_view_command(sub: argparse._SubParsersAction) -> None:
@@ -44,4 +60,10 @@ def add_view_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scene", help="with a SHOT.yaml: the Gaussian scene to see it in")
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto",
                    help="renderer for 'Render this frame' (default auto)")
+    p.add_argument("--up", help="the world's up axis the browser orbits about: x, y, z, -x, -y, -z; a negative "
+                                "one as --up=-y, as an INRIA/COLMAP scene needs (default: +z for a film; a "
+                                "scene's own from its sidecar, else +z)")
+    p.add_argument("--max-splats", type=non_negative_int, default=MAX_SPLATS_DEFAULT,
+                   help="send the browser at most this many Gaussians, the most visible by opacity x footprint "
+                        f"(default {MAX_SPLATS_DEFAULT:,}; 0: all); renders use all of them")
     p.set_defaults(func=_cmd_view)

@@ -3,10 +3,14 @@
 Scene: the static set as one splat node sent once; each moving asset its own node, re-sent
 when the time changes (`set_gaussians`, so a scrub sends only what moves); guides under
 `/guides` (capture cameras, each shot's path and its camera at the current time, the ground
-plane, the keys being authored and their spline). GUI: the timeline (frame slider with the
-shots' cuts marked, play/pause at the film's rate, steps), the camera (look through a shot,
-lens in mm), the keys (add at the viewer's camera, go to, re-key, delete, save as a shot file
-or append to the film) and "render this frame" (splatfilm's own render beside the live view).
+plane, the keys being authored and their spline). A scene of more Gaussians than
+`max_splats` is sent as its most visible ones (`splats.split_budget`). The browser orbits about
+the world's up: +z in a film, a lone scene's own (`scene_up`), or `up` as given. GUI: the
+timeline (frame slider with the shots' cuts marked, play/pause at the film's rate, steps), the
+camera (look through a shot, its frame marked on the canvas; lens in mm; reset the up
+direction to the camera's), the keys (add at the viewer's camera, go to, re-key, delete, save
+as a shot file or append to the film) and "render this frame" (splatfilm's own render beside
+the live view).
 
 Time changes are applied on one worker thread, newest request first: a scrub faster than the
 world can be composed skips the frames in between instead of queueing them.
@@ -26,14 +30,15 @@ import numpy as np
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.images import to_uint8
 from splatfilm.scene.cameras import fov_for_focal_px
-from splatfilm.scene.transforms import WORLD_UP, quat_from_rotation, rotation_between
+from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.transforms import WORLD_UP, look_at_rotation, quat_from_rotation, rotation_between
 from splatfilm.shots.lens import Lens, focal_mm_to_fov_deg, fov_deg_to_focal_mm
 from splatfilm.view.authoring import KeyedShot, append_to_film, save_shot_file
-from splatfilm.view.camera import (ViewerCamera, canvas_camera, canvas_vfov, frame_vfov, keyframe_from_viewer,
-                                   view_of_points)
+from splatfilm.view.camera import (ViewerCamera, canvas_camera, canvas_vfov, frame_mask, frame_vfov,
+                                   keyframe_from_viewer, view_of_points)
 from splatfilm.view.frames import FrameRenders
 from splatfilm.view.session import Session
-from splatfilm.view.splats import splat_arrays
+from splatfilm.view.splats import most_visible, split_budget, splat_arrays
 
 if TYPE_CHECKING:
     import viser
@@ -43,6 +48,13 @@ FREE_CAMERA = "free camera"
 SHOT_COLOURS = [(230, 80, 60), (60, 140, 230), (80, 190, 90), (220, 170, 40), (170, 90, 210), (40, 190, 190)]
 KEY_COLOUR = (255, 120, 0)
 CAPTURE_COLOUR = (150, 150, 150)
+# Looking through a shot: the canvas outside the frame is darkened by a mask this far in front
+# of the camera (m; nearer than any set, beyond the browser's 0.01 m near plane), the frame
+# edged with a light band EDGE_PX pixels wide. viser draws splats after every other node,
+# depth-tested against them, so the mask hides the splats behind it rather than tinting them.
+MASK_DISTANCE = 0.05
+MASK_COLOUR, MASK_OPACITY = (0, 0, 0), 0.8
+EDGE_COLOUR, EDGE_PX = (220, 220, 220), 2.0
 
 
 def _vfov(focal_mm: float, lens: Lens) -> float:
@@ -66,6 +78,33 @@ def default_save_path(session: Session, name: str) -> Path:
     return session.path.parent / "shots" / f"{name}.yaml"
 
 
+def scene_up(session: Session) -> np.ndarray:
+    """The world's up [3] (unit) the viewer orbits about: +z for a film (its world is Z up), and
+    for a lone scene (`view SCENE.ply`, or a shot file's --scene) its own: +z where it stands in
+    its canonical frame, else the normal of the ground plane its sidecar records (turned to the
+    capture's up), else the capture's up (`frame.up`), else +z. A bare INRIA/COLMAP scene (y
+    down) has none of these: `view --up=-y` or "reset up direction" turns it."""
+    from splatfilm.assets.ground import read_ground
+    from splatfilm.assets.sidecar import Sidecar
+
+    if session.film is not None or len(session.world.assets) != 1:
+        return WORLD_UP.copy()
+    asset = next(iter(session.world.assets.values()))
+    try:
+        sidecar = Sidecar.of_asset(asset.source) if asset.source else None
+        if sidecar is None or sidecar.canonical_transform is not None:
+            return WORLD_UP.copy()
+        up = sidecar.up if sidecar.up is not None else WORLD_UP.copy()
+        ground = read_ground(asset.source)
+    except SplatfilmError:
+        return WORLD_UP.copy()  # an unreadable sidecar costs the up, not the session
+    if ground is not None:
+        up = ground.normal * (1.0 if float(ground.normal @ up) >= 0 else -1.0)
+    R = asset.world_transform(0.0).rotation
+    up = R @ np.asarray(up, dtype=np.float64)
+    return up / np.linalg.norm(up)
+
+
 def _markdown_text(text: str) -> str:
     """`text` shown as it reads in markdown: its markup characters escaped."""
     return "".join("\\" + c if c in "\\`*_[]<>#|~" else c for c in text)
@@ -74,14 +113,21 @@ def _markdown_text(text: str) -> str:
 class Viewer:
     """A running viewer: `Viewer(session, host, port)`, then `url`; `stop()` ends it.
 
-    backend: splatfilm's renderer for "render this frame" ("auto", "cpu", "gsplat")."""
+    backend: splatfilm's renderer for "render this frame" ("auto", "cpu", "gsplat"); up [3]:
+    the world's up the browser orbits about (default `scene_up`); max_splats: the most
+    Gaussians sent to the browser (None: all). `note` says how many were left out, if any."""
 
-    def __init__(self, session: Session, host: str = "127.0.0.1", port: int = 8080, backend: str = "auto"):
+    def __init__(self, session: Session, host: str = "127.0.0.1", port: int = 8080, backend: str = "auto",
+                 up: np.ndarray | None = None, max_splats: int | None = None):
         import viser
 
         self.session = session
+        self.up = scene_up(session) if up is None else np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
+        self.max_splats = max_splats
+        self.note = ""
         self.renders = FrameRenders(session, backend)
         self.keyed = KeyedShot.for_session(session)
+        self.saved_keys = list(self.keyed.keys)  # as last saved or read: `keys_unsaved` compares
         self.frame = session.frame_of(session.shots[0].cut_start if session.shots else session.start)
         self.look_through: str | None = None
         self.focal_mm = session.lens.focal_mm
@@ -97,13 +143,15 @@ class Viewer:
         # Per browser: (the frame's vertical field, its aspect, the canvas aspect the browser's
         # field was set for), so a canvas that changes shape keeps the whole frame in sight.
         self._framing: dict[int, tuple[float, float, float]] = {}
+        # Per browser while looking through: (mask node, edge node, the geometry's key).
+        self._masks: dict[int, tuple] = {}
 
         self.server = viser.ViserServer(host=host, port=port, label="splatfilm view", verbose=False)
         self.host, self.port = host, self.server.get_port()
         self._build_scene()
         self._build_gui()
         self.server.on_client_connect(self._on_connect)
-        self.server.on_client_disconnect(lambda client: self._framing.pop(client.client_id, None))
+        self.server.on_client_disconnect(self._on_disconnect)
         self._worker = threading.Thread(target=self._work, name="splatfilm-view-time", daemon=True)
         self._worker.start()
         self._player = threading.Thread(target=self._play_loop, name="splatfilm-view-play", daemon=True)
@@ -113,6 +161,12 @@ class Viewer:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def keys_unsaved(self) -> bool:
+        """Whether the keys were added, changed or deleted since they were last saved, appended
+        or read (each change makes new Keyframe objects, so identity tells)."""
+        keys, saved = self.keyed.keys, self.saved_keys
+        return not (len(keys) == len(saved) and all(a is b for a, b in zip(keys, saved)))
 
     def stop(self) -> None:
         """Tell the frame worker to end (it finishes the frame it is on; not waited for) and shut
@@ -126,14 +180,17 @@ class Viewer:
 
     def _build_scene(self) -> None:
         s, scene = self.session, self.server.scene
-        scene.set_up_direction("+z")
+        scene.set_up_direction(self.up)
         bg = np.zeros((9, 16, 3), dtype=np.uint8) + to_uint8(np.asarray(s.background))
         scene.set_background_image(bg, format="png")
         static = s.static_gaussians()
-        self.static_node = scene.add_gaussian_splats("/world/static", *splat_arrays(static).as_args()) if len(static) else None
         eye = s.eye(s.time_of(self.frame))
-        self.moving_nodes = {name: scene.add_gaussian_splats(f"/world/{name}", *splat_arrays(g).as_args())
-                             for name, g in s.moving_gaussians(s.time_of(self.frame), eye).items()}
+        moving = s.moving_gaussians(s.time_of(self.frame), eye)
+        self._sent_counts(static, moving)
+        self.static_node = (scene.add_gaussian_splats("/world/static", *self._splats("/world/static", static))
+                            if len(static) else None)
+        self.moving_nodes = {name: scene.add_gaussian_splats(f"/world/{name}", *self._splats(name, g))
+                             for name, g in moving.items()}
         self.guides = scene.add_frame("/guides", show_axes=False)
         for name, cams in s.capture_cameras().items():
             c2w = cams.to_c2w_opencv()
@@ -165,6 +222,22 @@ class Viewer:
             f"/guides/shots/{fs.name}/camera", fov=np.radians(lens.vfov_deg), aspect=lens.aspect, scale=0.25,
             color=colour, thickness=2.0, thickness_units="screen")
         scene.add_label(f"/guides/shots/{fs.name}/camera/label", fs.name)
+
+    def _sent_counts(self, static: Gaussians, moving: dict[str, Gaussians]) -> None:
+        """How many of each node's Gaussians go to the browser (`self.sent`): all, or under
+        max_splats each node's share (`splats.split_budget`) of its most visible (a moving asset
+        keeps its count at every time); `note` says how many were left out."""
+        counts = {"/world/static": len(static), **{name: len(g) for name, g in moving.items()}}
+        total = sum(counts.values())
+        budget = total if self.max_splats is None else min(total, int(self.max_splats))
+        self.sent = split_budget(counts, budget)
+        if budget < total:
+            self.note = (f"sending the browser {budget:,} of the {total:,} Gaussians (the most visible by opacity x "
+                         f"footprint; {total - budget:,} left out, --max-splats); renders use all of them")
+
+    def _splats(self, name: str, g: Gaussians) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The viser arrays of node `name`'s Gaussians g, its sent count of them."""
+        return splat_arrays(most_visible(g, self.sent.get(name, len(g)))).as_args()
 
     def _place_shot_frustums(self, t: float) -> None:
         for fs in self.session.shots:
@@ -200,7 +273,8 @@ class Viewer:
         gui.configure_theme(control_width="medium", show_logo=False, show_share_button=False)
         gui.main_panel.dock_right()  # beside the canvas, not over it
         gui.add_markdown(f"**{s.path.name}** ({s.kind}) · {len(s.world.assets)} asset(s), "
-                         f"{len(s.shots)} shot(s) at {float(s.fps):g} fps")
+                         f"{len(s.shots)} shot(s) at {float(s.fps):g} fps"
+                         + (f" · {_markdown_text(self.note)}" if self.note else ""))
         if s.notes:  # the film's warnings, where the filmmaker plans it (the status line is overwritten)
             with gui.add_folder(f"Warnings ({len(s.notes)})"):
                 self.notes_md = gui.add_markdown("\n".join(f"- {_markdown_text(n)}" for n in s.notes))
@@ -218,6 +292,9 @@ class Viewer:
             self.look_dropdown.on_update(lambda _: self._look_changed())
             self.lens_number = gui.add_number("lens (mm)", round(self.focal_mm, 3), min=1.0, max=2000.0, step=0.5)
             self.lens_number.on_update(lambda _: self._lens_changed())
+            self.up_button = gui.add_button("Reset up direction",
+                                            hint="Orbit about the camera's own up: level the view first")
+            self.up_button.on_click(lambda e: self._guarded(self._reset_up, e.client))
             self.guides_box = gui.add_checkbox("guides", True)
             self.guides_box.on_update(lambda _: setattr(self.guides, "visible", self.guides_box.value))
         with gui.add_folder("Keys"):
@@ -261,7 +338,7 @@ class Viewer:
         self.status_md.content = text
 
     def _on_connect(self, client) -> None:
-        client.camera.on_update(lambda _camera: self._reframe(client))
+        client.camera.on_update(lambda _camera: self._camera_moved(client))
         with self._lock:
             self._set_client_camera(client, self._start_view())
             if self.look_through is not None:
@@ -277,16 +354,14 @@ class Viewer:
             fs = s.shots[0]
             c2w = s.shot_camera(fs, fs.cut_start).to_c2w_opencv()[0]
             target = c2w[:3, 3] + 2.5 * c2w[:3, 2]
-            position = c2w[:3, 3] - 1.2 * c2w[:3, 2] + np.array([0.0, 0.0, 0.4])
-            from splatfilm.scene.transforms import look_at_rotation
-
-            return ViewerCamera(position, quat_from_rotation(look_at_rotation(position, target)),
+            position = c2w[:3, 3] - 1.2 * c2w[:3, 2] + 0.4 * self.up
+            return ViewerCamera(position, quat_from_rotation(look_at_rotation(position, target, self.up)),
                                 _vfov(self.focal_mm, s.lens), target, aspect)
         captures = s.capture_cameras()
         if captures:
             cams = next(iter(captures.values()))
             return self._view_of(cams[:1], aspect)
-        return view_of_points(s.static_gaussians().means.numpy(), _vfov(self.focal_mm, s.lens), aspect)
+        return view_of_points(s.static_gaussians().means.numpy(), _vfov(self.focal_mm, s.lens), aspect, self.up)
 
     @staticmethod
     def _view_of(cams, aspect: float) -> ViewerCamera:
@@ -309,13 +384,69 @@ class Viewer:
         if framing is not None and abs(float(client.camera.aspect) - framing[2]) > 1e-3:
             self._set_client_fov(client, framing[0], framing[1])
 
+    def _camera_moved(self, client) -> None:
+        if self.look_through is None and client.client_id not in self._masks:
+            self._reframe(client)  # the common case, off the scene lock: a drag reports many times a second
+            return
+        with self._lock:
+            self._reframe(client)
+            self._place_mask(client)
+
+    def _on_disconnect(self, client) -> None:
+        self._framing.pop(client.client_id, None)
+        self._masks.pop(client.client_id, None)
+
+    def _place_mask(self, client) -> None:
+        """Mark the frame on this browser's canvas while looking through a shot (the canvas
+        outside it darkened, its edge drawn: `camera.frame_mask`), placed at its camera; none
+        otherwise."""
+        if self.look_through is None:
+            self._remove_mask(client.client_id)
+            return
+        view = self.client_view(client)
+        rows = max(int(client.camera.image_height), 1)
+        frame_aspect = self.session.width / self.session.height
+        key = (round(view.vfov, 6), round(view.aspect, 4), rows, frame_aspect)
+        held = self._masks.get(client.client_id)
+        if held is not None and held[2] == key:
+            for node in held[:2]:
+                node.wxyz, node.position = view.wxyz, view.position
+            return
+        self._remove_mask(client.client_id)
+        edge = EDGE_PX * 2.0 * MASK_DISTANCE * math.tan(0.5 * view.vfov) / rows
+        mask_v, edge_v, faces = frame_mask(view, frame_aspect, MASK_DISTANCE, edge)
+        nodes = [client.scene.add_mesh_simple(f"/look_through/{part}", vertices, faces, color=colour, opacity=opacity,
+                                              side="double", cast_shadow=False, receive_shadow=False,
+                                              wxyz=view.wxyz, position=view.position)
+                 for part, vertices, colour, opacity in (("mask", mask_v, MASK_COLOUR, MASK_OPACITY),
+                                                          ("edge", edge_v, EDGE_COLOUR, None))]
+        self._masks[client.client_id] = (*nodes, key)
+
+    def _remove_mask(self, client_id: int) -> None:
+        held = self._masks.pop(client_id, None)
+        if held is not None:
+            for node in held[:2]:
+                node.remove()
+
+    def _reset_up(self, client) -> None:
+        """Orbit about the clicking browser's camera's up (its -y axis), as viser's COLMAP
+        example does, from now on for every browser."""
+        if client is None:
+            raise SplatfilmError("no browser camera to take the up direction from")
+        up = -self.client_view(client).rotation[:, 1]
+        self.up = up / np.linalg.norm(up)
+        self.server.scene.set_up_direction(self.up)
+        for c in self.server.get_clients().values():
+            c.camera.up_direction = self.up
+        self._say(f"up direction ({self.up[0]:.3f}, {self.up[1]:.3f}, {self.up[2]:.3f})")
+
     def _set_client_camera(self, client, view: ViewerCamera) -> None:
         """Put the browser's camera at `view` (a frame's: its field of view and aspect)."""
         R = view.rotation
         # viser orbits about up_direction: the camera's own up would tilt the orbit axis with the
         # camera's pitch, and every drag would roll the view (a Dutch angle in the keys). A level
         # camera (x axis horizontal) orbits about the world's up; only a rolled one keeps its own.
-        up = WORLD_UP if abs(float(R[:, 0] @ WORLD_UP)) < 1e-6 else -R[:, 1]
+        up = self.up if abs(float(R[:, 0] @ self.up)) < 1e-6 else -R[:, 1]
         with client.atomic():
             self._set_client_fov(client, view.vfov, view.aspect)
             client.camera.up_direction = up
@@ -379,7 +510,7 @@ class Viewer:
         t = s.time_of(frame)
         eye = s.eye(t, self.look_through)
         for name, g in s.moving_gaussians(t, eye).items():
-            self.moving_nodes[name].set_gaussians(*splat_arrays(g).as_args())
+            self.moving_nodes[name].set_gaussians(*self._splats(name, g))
         self._place_shot_frustums(t)
         if self.look_through is not None:
             for client in self.server.get_clients().values():
@@ -441,7 +572,10 @@ class Viewer:
                 self.static_node.visible = True
             for name, node in self.shot_frustums.items():
                 node.visible = name != self.look_through  # not drawn round the lens looked through
-            if self.look_through is not None:
+            if self.look_through is None:
+                for client_id in list(self._masks):
+                    self._remove_mask(client_id)
+            else:
                 fs = self.session.shot_named(self.look_through)
                 t = self.session.time_of(self.frame)
                 if not fs.world_start <= t <= fs.world_start + float(fs.shot.duration):
@@ -458,6 +592,7 @@ class Viewer:
         cams = self.session.shot_camera(fs, t)
         view = self._view_of(cams, self.session.width / self.session.height)
         self._set_client_camera(client, view)
+        self._place_mask(client)
         self.focal_mm = _focal_mm(view.vfov, fs.shot.lens)
         self.lens_number.value = round(self.focal_mm, 3)
 
@@ -549,6 +684,7 @@ class Viewer:
         """Save the keys as a shot file (default: the "save to" field)."""
         self._shot_name()
         out = save_shot_file(self.keyed, self.session, path or self.save_text.value)
+        self.saved_keys = list(self.keyed.keys)
         how = ("'Append to film', or include it in the film as the file's first line says, then "
                f"`splatfilm render {self.session.path.name} -o OUT --shots {self.keyed.name}` renders it"
                if self.session.kind == "film" else "`splatfilm path preview` draws its path over a scene")
@@ -564,6 +700,7 @@ class Viewer:
         self._shot_name()
         s = self.session
         out = append_to_film(self.keyed, s)
+        self.saved_keys = list(self.keyed.keys)
         fs = s.shots[-1]
         self._add_shot_guides(len(s.shots) - 1, fs)
         self._place_shot_frustums(s.time_of(self.frame))

@@ -21,7 +21,8 @@ from numpy.typing import ArrayLike
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.cameras import Cameras, centred_K, focal_px_for_fov, fov_for_focal_px
-from splatfilm.scene.transforms import WORLD_UP, look_at_rotation, quat_from_rotation, rotation_from_quat
+from splatfilm.scene.transforms import (WORLD_UP, look_at_rotation, quat_from_rotation, rotation_between,
+                                       rotation_from_quat)
 from splatfilm.shots.keyframes import Keyframe
 
 
@@ -75,13 +76,37 @@ def frame_vfov(view: ViewerCamera, frame_aspect: float) -> float:
     return 2.0 * math.atan(math.tan(0.5 * view.vfov) * view.aspect / frame_aspect)
 
 
-def view_of_points(points: np.ndarray, vfov: float, aspect: float) -> ViewerCamera:
+def frame_mask(view: ViewerCamera, frame_aspect: float, distance: float, edge: float,
+               margin: float = 4.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What marks the frame (aspect `frame_aspect`, width / height) on the browser's canvas
+    (`view`: its field and aspect) while looking through a shot: two flat rings in the camera's
+    own axes (OpenCV: x right, y down, z ahead) at `distance` m ahead. The mask covers the
+    canvas outside the frame and its edge, out to `margin` canvases wide (so a camera turning
+    faster than the server re-places it stays covered); the edge is a band `edge` m wide (at
+    `distance`) just outside the frame, so the frame's picture is whole.
+    Returns (mask vertices [8,3], edge vertices [8,3], faces [8,3]): the faces of either ring."""
+    vfov = frame_vfov(view, frame_aspect)
+    h = distance * math.tan(0.5 * vfov)
+    frame = np.array([h * frame_aspect, h])
+    canvas_h = distance * math.tan(0.5 * view.vfov)
+    outer = margin * max(canvas_h * view.aspect, canvas_h, frame[0], frame[1]) * np.ones(2)
+
+    def ring(inner: np.ndarray, out: np.ndarray) -> np.ndarray:
+        corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], dtype=np.float64)
+        xy = np.concatenate([corners * inner, corners * out])
+        return np.column_stack([xy, np.full(8, float(distance))])
+
+    faces = np.array([[i, (i + 1) % 4, 4 + i] for i in range(4)]
+                     + [[(i + 1) % 4, 4 + (i + 1) % 4, 4 + i] for i in range(4)], dtype=np.uint32)
+    return ring(frame + edge, outer), ring(frame, frame + edge), faces
+
+
+def view_of_points(points: np.ndarray, vfov: float, aspect: float, up: ArrayLike = WORLD_UP) -> ViewerCamera:
     """A camera in front of and above `points` [N,3] (m) that has all of them in sight: their
     robust bounds (1st to 99th percentile on each axis, so a few floaters do not shrink the
     rest) as a sphere, fitted into the narrower of the vertical field `vfov` (radians) and the
-    horizontal one at `aspect`; looking from -y and above, as a turntable shows an object."""
-    from splatfilm.scene.transforms import look_at_rotation
-
+    horizontal one at `aspect`; looking from the front and above, as a turntable shows an
+    object: from -y for a world whose `up` [3] is +z, that view turned with the up otherwise."""
     points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     if len(points):
         lo, hi = np.percentile(points, 1, axis=0), np.percentile(points, 99, axis=0)
@@ -89,9 +114,10 @@ def view_of_points(points: np.ndarray, vfov: float, aspect: float) -> ViewerCame
     else:
         centre, radius = np.zeros(3), 1.0
     field = min(vfov, 2.0 * math.atan(math.tan(0.5 * vfov) * aspect))
-    direction = np.array([0.0, -1.0, 0.5]) / math.sqrt(1.25)
+    up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
+    direction = rotation_between(WORLD_UP, up) @ (np.array([0.0, -1.0, 0.5]) / math.sqrt(1.25))
     position = centre + radius / math.sin(0.5 * field) * direction
-    return ViewerCamera(position, quat_from_rotation(look_at_rotation(position, centre)), vfov, centre, aspect)
+    return ViewerCamera(position, quat_from_rotation(look_at_rotation(position, centre, up)), vfov, centre, aspect)
 
 
 def viewer_from_camera(c2w: np.ndarray, focal_px: float, height: int, aspect: float,

@@ -2,10 +2,16 @@
 
 viser draws view-independent colour, so only the degree-0 SH band is sent (the browser's
 splats are an approximation; "render this frame" shows splatfilm's own render).
+
+A browser sorts and draws every splat it is sent on each camera move, so a scene of millions
+is sent as a subset (`view --max-splats`): each asset's share of the budget (`split_budget`),
+the Gaussians of it that cover most of any view, ranked by opacity x footprint
+(`visibility`), deterministically. Renders are splatfilm's, of all of them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +39,42 @@ class SplatArrays:
     def as_args(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(centers, covariances, rgbs, opacities): the positional arguments viser's splat calls take."""
         return self.centers, self.covariances, self.rgbs, self.opacities
+
+
+def visibility(g: Gaussians) -> np.ndarray:
+    """How much each Gaussian can cover of a view, float64 [N]: its opacity times its largest
+    cross-section, the product of its two largest scales (m^2). View-independent, so a subset
+    ranked by it does not change as the camera moves."""
+    with torch.no_grad():
+        scales = torch.sort(g.activated_scales.detach().to("cpu", torch.float64), dim=-1).values
+        opacity = g.activated_opacities.detach().to("cpu", torch.float64).reshape(-1)
+        return (opacity * scales[:, 1] * scales[:, 2]).numpy()
+
+
+def most_visible(g: Gaussians, count: int) -> Gaussians:
+    """The `count` Gaussians of g with the highest `visibility` (all of g when it has no more),
+    in g's order."""
+    if len(g) <= count:
+        return g
+    # Highest first; equal scores in file order (a stable sort), so the subset is deterministic.
+    keep = np.sort(np.argsort(-visibility(g), kind="stable")[:max(int(count), 0)])
+    return g.select(torch.from_numpy(keep).to(g.device))
+
+
+def split_budget(counts: dict[str, int], budget: int) -> dict[str, int]:
+    """How many Gaussians of each group (`counts`: {name: N}) go to the browser under `budget`:
+    all where they fit, else the same share of each (largest remainders rounded up, in order),
+    so a small prop keeps its share rather than losing every Gaussian to a set's bigger ones.
+    Sums to min(budget, total)."""
+    total = sum(counts.values())
+    if total <= budget:
+        return dict(counts)
+    exact = {name: n * max(int(budget), 0) / total for name, n in counts.items()}
+    kept = {name: math.floor(x) for name, x in exact.items()}
+    short = max(int(budget), 0) - sum(kept.values())
+    for name in sorted(exact, key=lambda n: -(exact[n] - kept[n]))[:short]:  # sorted is stable: ties in order
+        kept[name] += 1
+    return kept
 
 
 def splat_arrays(g: Gaussians) -> SplatArrays:

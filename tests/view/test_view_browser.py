@@ -47,14 +47,15 @@ def _client(viewer, timeout=60.0):
     raise TimeoutError("the page never connected to the viewer")
 
 
-def _drawn_canvas(d, path, timeout=120.0) -> np.ndarray:
+def _drawn_canvas(d, path, timeout=120.0, ready=None) -> np.ndarray:
     """The canvas once the splats are drawn (the background alone is flat) and two more frames
-    have shown whatever the server sent last."""
+    have shown whatever the server sent last; `ready` (the canvas [H,W,3] -> bool), if given,
+    must hold too: what the server sent last may reach the page a few frames later."""
     end = time.monotonic() + timeout
     while True:
         chromium.after_frames(d, 2)
         shot = chromium.canvas_png(d, path)
-        if _grey(shot).std() > 12 or time.monotonic() > end:
+        if (_grey(shot).std() > 12 and (ready is None or ready(shot))) or time.monotonic() > end:
             return shot
 
 
@@ -82,7 +83,9 @@ def test_the_page_draws_the_film_as_splatfilm_renders_it(viewer, browser, tmp_pa
     viewer.guides_box.value = False  # the comparison is of the splats alone
     viewer.look_dropdown.value = "sh010"
     assert viewer.wait_idle()
-    shot = _drawn_canvas(d, tmp_path / "1_look_through_sh010.png")
+    # The frame's mask reaches the page after the splats (the top rows flat and dark once it has).
+    shot = _drawn_canvas(d, tmp_path / "1_look_through_sh010.png", timeout=60.0,
+                         ready=lambda s: s[:12].mean() < 20 and s[:12].mean(-1).std() < 6)
     view = Viewer_view(client)
     h, w = shot.shape[:2]
     assert abs(w / h - view.aspect) < 0.02, (shot.shape, view.aspect)
@@ -96,9 +99,23 @@ def test_the_page_draws_the_film_as_splatfilm_renders_it(viewer, browser, tmp_pa
     assert view.aspect < frame_aspect
     assert frame_vfov(view, frame_aspect) == pytest.approx(2 * np.arctan(180 / want.fy[0]), abs=1e-4)
     assert view.vfov > 2 * np.arctan(180 / want.fy[0]) + 0.01
+    # The frame is marked: the rows above and below it (this canvas is narrower than the frame)
+    # are masked, dark and flat (the mask hides the splats behind it: no set drawn there), and
+    # its edge is a light band just outside it. They were drawn unmarked.
+    rows = (h - w / frame_aspect) / 2
+    grey = shot.astype(np.float64).mean(-1)
+    outside = np.concatenate([grey[:int(rows) - 3], grey[h - int(rows) + 3:]])
+    inside = grey[int(rows) + 3:h - int(rows) - 3]
+    edge = max(grey[r].mean() for r in range(int(rows) - 3, int(rows) + 1))
+    print(f"frame rows {rows:.1f} each side: outside mean {outside.mean():.1f} std {outside.std():.1f}, "
+          f"edge {edge:.1f}, inside mean {inside.mean():.1f}")
+    assert outside.mean() < 20 and outside.std() < 6 and inside.mean() > 40
+    assert edge > outside.mean() + 80
     ours = viewer.renders.camera(canvas_camera(view, w, h), viewer.session.time_of(viewer.frame), fs.visible)
     ours = (np.clip(ours, 0, 1) * 255).astype(np.uint8)
     Image.fromarray(ours).save(tmp_path / "1_splatfilm_render.png")
+    band = slice(int(rows) + 3, h - int(rows) - 3)  # the frame, which the mask leaves as drawn
+    shot, ours = shot[band], ours[band]
     r = correlation(shot, ours)
     blank = correlation(np.roll(ours, w // 3, axis=1), ours)
     print(f"correlation browser vs splatfilm {r:.3f} (shifted third: {blank:.3f}); screenshots in {tmp_path}")
@@ -120,6 +137,8 @@ def test_the_walking_character_moves_with_the_timeline(viewer, browser, tmp_path
     client = _client(viewer)
     view = Viewer_view(client)
     before = _drawn_canvas(d, tmp_path / "2_t0.6.png")
+    # Out of look-through, the frame's mask is gone: the set is drawn to the canvas's edges.
+    assert not viewer._masks and before[:12].mean() > 40
     frame = viewer.frame
     chromium.click_button(d, "▶▶")  # to the next cut: sh020 at 2.5 s
     end = time.monotonic() + 30

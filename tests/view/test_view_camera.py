@@ -116,7 +116,7 @@ def test_a_level_camera_orbits_about_the_worlds_up_and_a_rolled_one_about_its_ow
     from splatfilm.scene.transforms import WORLD_UP
     from splatfilm.view.app import Viewer
 
-    viewer = SimpleNamespace(_framing={})
+    viewer = SimpleNamespace(_framing={}, up=WORLD_UP)
     viewer._set_client_fov = lambda c, vfov, aspect: Viewer._set_client_fov(viewer, c, vfov, aspect)
     client = SimpleNamespace(client_id=1, atomic=contextlib.nullcontext,
                              camera=SimpleNamespace(aspect=636 / 400, fov=None, up_direction=None, position=None,
