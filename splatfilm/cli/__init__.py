@@ -81,7 +81,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     cfg = FitConfig(steps=args.steps, backend=args.backend, sh_degree=args.sh_degree, strategy=args.strategy,
                     max_gaussians=args.max_gaussians, seed=args.seed, test_every=args.test_every,
                     eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, appearance=args.appearance,
-                    antialiased=args.antialiased)
+                    antialiased=args.antialiased, absgrad=args.absgrad)
     sidecar = run_fit(args.data, args.output, cfg, resume=args.resume, downscale=args.downscale,
                       max_size=args.max_size, eval_data=args.eval_data, triangulate=not args.no_triangulate,
                       video_frames=args.video_frames)
@@ -365,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--antialiased", action="store_true",
                    help="train in gsplat's antialiased mode (Mip-Splatting's 2D filter with opacity compensation, "
                         "simple_trainer's --antialiased); the sidecar records it and every render of the asset uses it")
+    p.add_argument("--absgrad", action="store_true",
+                   help="densify by AbsGS's absolute 2D gradients (gsplat's absgrad, with simple_trainer's "
+                        "--grow_grad2d 0.0008); the default strategy only")
     p.set_defaults(func=_cmd_fit)
 
     from splatfilm.cli.pose import add_pose_command

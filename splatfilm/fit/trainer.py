@@ -67,7 +67,10 @@ class FitConfig:
     0.1, 0.01, 0.01; otherwise 0.1, 1, 0, 0). antialiased: train in gsplat's
     antialiased mode (Mip-Splatting's 2D filter with its opacity compensation, simple_trainer's
     --antialiased), which every later render of the asset then uses (its sidecar's
-    `rasterize_mode`)."""
+    `rasterize_mode`). absgrad: the default strategy grows Gaussians by AbsGS's statistic, each
+    pixel's 2D-mean gradient summed as absolute values (so opposite pulls do not cancel),
+    with the threshold 0.0008 gsplat's simple_trainer pairs with it (--absgrad
+    --grow_grad2d 0.0008) in place of 0.0002."""
 
     steps: int | None = None
     backend: str = "auto"
@@ -96,6 +99,7 @@ class FitConfig:
     lr_appearance: float = 5e-3
     appearance_reg: float = 1.0  # measured against 0.01 and 0.3: splatfilm.fit.appearance
     antialiased: bool = False
+    absgrad: bool = False
 
     def __post_init__(self) -> None:
         # gsplat's simple_trainer pairs each strategy with its starting values and regularisers:
@@ -146,10 +150,14 @@ class FitResult:
 
 
 def _make_strategy(cfg: FitConfig, steps: int, backend: str):
+    if cfg.absgrad and cfg.strategy != "default":
+        raise SplatfilmError(f"--absgrad changes how the default strategy densifies; --strategy {cfg.strategy} "
+                             "does not densify by 2D gradients")
     if cfg.strategy == "default":
         from gsplat.strategy import DefaultStrategy
 
-        return DefaultStrategy(verbose=False, **densify_schedule(steps))
+        absgrad = {"absgrad": True, "grow_grad2d": 0.0008} if cfg.absgrad else {}
+        return DefaultStrategy(verbose=False, **densify_schedule(steps), **absgrad)
     if cfg.strategy == "mcmc":
         if backend != "gsplat":
             raise SplatfilmError("--strategy mcmc needs gsplat's CUDA kernels (relocation); use the default strategy on the CPU")
@@ -492,7 +500,7 @@ def _step_loss(run: _Training, capture: Capture, cfg: FitConfig, idx: int, step:
         gt = gt * a + (1 - a) * background
     g = Gaussians(**{k: run.params[k] for k in PARAM_NAMES})
     out = render(g, viewmats, Ks, w, h, backend=backend, sh_degree=degree, background=background,
-                 rasterize_mode=cfg.rasterize_mode, **cam.lens_arguments())
+                 rasterize_mode=cfg.rasterize_mode, absgrad=cfg.absgrad, **cam.lens_arguments())
     pred = out.rgb[0]
     if run.appearance is not None:
         pred = apply_transform(pred, compose(run.appearance, idx), out.alpha[0] if background is not None else None,

@@ -5,9 +5,9 @@ Stages named after gsplat's: `projection` (EWA projection), `tile_intersection`,
 effects (`lens_effects`), the measures (`metrics`, `consistency`) and `render_cameras`.
 """
 
-from splatfilm.render.rasterization import (RASTERIZE_MODES, Backend, RasterizeMode, RenderOutput, cuda_available,
-                                            rasterize_mode_key, rasterize_modes, render,
+from splatfilm.render.rasterization import (RASTERIZE_MODES, RENDER_MODES, Backend, RasterizeMode, RenderMode,
+                                            RenderOutput, cuda_available, rasterize_mode_key, rasterize_modes, render,
                                             resolve_backend)
 
-__all__ = ["RASTERIZE_MODES", "Backend", "RasterizeMode", "RenderOutput", "cuda_available", "rasterize_mode_key", "rasterize_modes",
-           "render", "resolve_backend"]
+__all__ = ["RASTERIZE_MODES", "RENDER_MODES", "Backend", "RasterizeMode", "RenderMode", "RenderOutput", "cuda_available",
+           "rasterize_mode_key", "rasterize_modes", "render", "resolve_backend"]

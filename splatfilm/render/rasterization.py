@@ -23,6 +23,8 @@ from splatfilm.render.spherical_harmonics import fused_spherical_harmonics, sphe
 Backend = Literal["auto", "cpu", "gsplat"]
 RasterizeMode = Literal["classic", "antialiased"]
 RASTERIZE_MODES = ("classic", "antialiased")
+RenderMode = Literal["RGB", "D", "ED", "RGB+D", "RGB+ED"]
+RENDER_MODES = ("RGB", "D", "ED", "RGB+D", "RGB+ED")
 
 
 def rasterize_mode_key(mode: str) -> dict[str, str]:
@@ -34,19 +36,23 @@ def rasterize_mode_key(mode: str) -> dict[str, str]:
 
 @dataclass
 class RenderOutput:
-    """C images of H x W pixels.
+    """C images of H x W pixels, as `render()`'s `render_mode` asks for them.
 
-    rgb [C,H,W,3] sRGB-encoded values (background composited); alpha [C,H,W,1] accumulated
-    opacity; depth [C,H,W,1] expected camera-space z (0 where alpha is 0); features
-    [C,H,W,F] the extra per-Gaussian features composited with the same blend weights as the
-    colour (no background, not divided by alpha), or None when none were given; info: what
-    densification strategies read (means2d [C,N,2] with grad, radii [C,N,2], width,
-    height, n_cameras, backend).
+    rgb [C,H,W,3] sRGB-encoded values (background composited), None in the depth-only modes
+    "D" and "ED"; alpha [C,H,W,1] accumulated opacity; depth [C,H,W,1] camera-space z in the
+    scene's units, None in mode "RGB": in "ED" and "RGB+ED" (the default) the expected depth,
+    accumulated depth over alpha (0 where alpha is 0), in "D" and "RGB+D" the accumulated
+    depth, sum of blend weight times z (not divided by alpha, so it is alpha times the
+    expected depth); features [C,H,W,F] the extra per-Gaussian features composited with the
+    same blend weights as the colour (no background, not divided by alpha), or None when none
+    were given; info: what densification strategies read (means2d [C,N,2] with grad, and
+    after a backward with `absgrad` its `.absgrad` [C,N,2]; radii [C,N,2], width, height,
+    n_cameras, backend).
     """
 
-    rgb: torch.Tensor
+    rgb: torch.Tensor | None
     alpha: torch.Tensor
-    depth: torch.Tensor
+    depth: torch.Tensor | None
     info: dict = field(default_factory=dict)
     features: torch.Tensor | None = None
 
@@ -126,6 +132,8 @@ def render(
     camera_model: str = "PINHOLE",
     distortion: torch.Tensor | None = None,
     features: torch.Tensor | None = None,
+    render_mode: RenderMode = "RGB+ED",
+    absgrad: bool = False,
 ) -> RenderOutput:
     """Render Gaussians from C cameras of one model.
 
@@ -143,6 +151,12 @@ def render(
     composited in the same call with the same blend weights as the colour, e.g. a one-hot
     asset id (its coverage) or a screen-space motion; returned as `features`, colour and
     depth staying as they are without them.
+    render_mode: gsplat's "RGB", "D", "ED", "RGB+D" or "RGB+ED" (default: colour and expected
+    depth): which of colour and depth come back, and which depth (`RenderOutput`); the
+    depth-only modes skip the colour (no SH evaluated). absgrad: after a backward,
+    info["means2d"].absgrad [C,N,2] holds per Gaussian the sum over pixels of the absolute
+    per-pixel gradient of its 2D mean (AbsGS's densification statistic, which gsplat's
+    `DefaultStrategy(absgrad=True)` reads), as gsplat's `rasterization(absgrad=True)` sets it.
     Differentiable with respect to the Gaussians' tensors on both backends.
     """
     rasterize_mode = _check_mode(rasterize_mode, gaussians.means.shape[0])
@@ -160,13 +174,15 @@ def render(
             distortion = None
     if features is not None:
         features = _check_features(features, viewmats.shape[0], gaussians.means.shape[0])
+    if render_mode not in RENDER_MODES:
+        raise SplatfilmError(f"unknown render_mode {render_mode!r}; choose {', '.join(RENDER_MODES)}")
     which = resolve_backend(backend)
     lens = (camera_model, distortion)
     if which == "gsplat":
         return _render_gsplat(gaussians, viewmats, Ks, int(width), int(height), degree, background, near_plane,
-                              far_plane, rasterize_mode, lens, features)
+                              far_plane, rasterize_mode, lens, features, render_mode, bool(absgrad))
     return _render_cpu(gaussians, viewmats, Ks, int(width), int(height), degree, background, near_plane, far_plane,
-                       rasterize_mode, lens, features)
+                       rasterize_mode, lens, features, render_mode, bool(absgrad))
 
 
 def _check_features(features: torch.Tensor, C: int, N: int) -> torch.Tensor:
@@ -180,7 +196,7 @@ def _check_features(features: torch.Tensor, C: int, N: int) -> torch.Tensor:
 
 
 def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, near_plane, far_plane, mode,
-                lens=("PINHOLE", None), extra=None) -> RenderOutput:
+                lens=("PINHOLE", None), extra=None, render_mode="RGB+ED", absgrad=False) -> RenderOutput:
     from splatfilm.render.rasterize_to_pixels import rasterize_to_pixels
 
     if g.device.type != "cpu":
@@ -206,9 +222,11 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
             opacities=opacities, near_plane=near_plane, far_plane=far_plane, antialiased=antialiased,
             **({} if camera_model == "PINHOLE" else {"camera_model": camera_model, "distortion": distortion}),
         )
-    if degree == 0:
+    with_rgb, with_depth = render_mode != "D" and render_mode != "ED", render_mode != "RGB"
+    colors = None
+    if with_rgb and degree == 0:
         colors = g.base_colors.expand(C, -1, -1)
-    else:
+    elif with_rgb:
         # View direction: Gaussian mean minus camera centre, per camera.
         R, t = viewmats[:, :3, :3], viewmats[:, :3, 3]
         campos = -torch.einsum("cji,cj->ci", R, t)
@@ -226,23 +244,37 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
     if extra is not None:
         extra = extra.to(device="cpu", dtype=dtype)
     if ids is not None:  # an equirectangular seam: some Gaussians are drawn twice
-        colors, op = colors[:, ids], op[:, ids]
+        op = op[:, ids]
+        colors = None if colors is None else colors[:, ids]
         extra = None if extra is None else extra[:, ids]
+        if absgrad and means2d.requires_grad:
+            # gsplat's absgrad is of the tensor in info, here the rows of the Gaussians' own
+            # draws: hand them theirs once the rasterizer's backward has set it.
+            raster_means2d = means2d
+            means2d.register_hook(lambda _: setattr(own, "absgrad", raster_means2d.absgrad[:, :N]))
     if mixed:
         flags = mode if ids is None else mode[ids]
         op = op * torch.where(flags[None], proj.compensations, torch.ones_like(proj.compensations))
     elif mode == "antialiased":
         op = op * proj.compensations
-    # Extra features ride after colour and depth: every channel composites on its own, so the
-    # colour and depth come out the same with or without them.
-    feats = torch.cat([colors, proj.depths[..., None]] + ([] if extra is None else [extra]), dim=-1)
-    acc, alpha = rasterize_to_pixels(means2d, proj.conics, op, feats, proj.radii, proj.depths, width, height)
+    # Colour, depth, then extra features: every channel composites on its own, so each comes
+    # out the same whichever others ride with it.
+    feats = torch.cat(([colors] if with_rgb else []) + ([proj.depths[..., None]] if with_depth else [])
+                      + ([] if extra is None else [extra]), dim=-1)
+    acc, alpha = rasterize_to_pixels(means2d, proj.conics, op, feats, proj.radii, proj.depths, width, height,
+                                     absgrad=absgrad)
 
-    rgb = acc[..., :3]
-    bg = _backgrounds(background, C, dtype, rgb.device)
-    if bg is not None:
-        rgb = rgb + (1.0 - alpha) * bg[:, None, None, :]
-    depth = acc[..., 3:4] / alpha.clamp_min(1e-10)
+    rgb = depth = None
+    bg = _backgrounds(background, C, dtype, alpha.device)
+    if with_rgb:
+        rgb = acc[..., :3]
+        if bg is not None:
+            rgb = rgb + (1.0 - alpha) * bg[:, None, None, :]
+    n_main = 3 * with_rgb + with_depth
+    if with_depth:
+        depth = acc[..., n_main - 1:n_main]
+        if render_mode.endswith("ED"):
+            depth = depth / alpha.clamp_min(1e-10)
     info = {
         "backend": "cpu",
         # Seam copies (ids) are left out: strategies expect one entry per Gaussian.
@@ -259,7 +291,7 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
         "camera_ids": None,
     }
     return RenderOutput(rgb=rgb, alpha=alpha, depth=depth, info=info,
-                        features=None if extra is None else acc[..., 4:])
+                        features=None if extra is None else acc[..., n_main:])
 
 
 def gsplat_lens_arguments(camera_model: str, distortion: torch.Tensor | None,
@@ -297,10 +329,10 @@ def gsplat_lens_arguments(camera_model: str, distortion: torch.Tensor | None,
 
 
 def _render_gsplat(g: Gaussians, viewmats, Ks, width, height, degree, background, near_plane, far_plane, mode,
-                   lens=("PINHOLE", None), extra=None) -> RenderOutput:
+                   lens=("PINHOLE", None), extra=None, render_mode="RGB+ED", absgrad=False) -> RenderOutput:
     if isinstance(mode, torch.Tensor):
         return _render_gsplat_mixed(g, viewmats, Ks, width, height, degree, background, near_plane, far_plane, mode,
-                                    lens, extra)
+                                    lens, extra, render_mode, absgrad)
     from gsplat import rasterization
 
     device = torch.device("cuda") if g.device.type != "cuda" else g.device
@@ -313,8 +345,15 @@ def _render_gsplat(g: Gaussians, viewmats, Ks, width, height, degree, background
     camera_model, distortion = lens
     lens_args = gsplat_lens_arguments(camera_model, None if distortion is None else distortion.expand(C, 6), device)
     bg = _backgrounds(background, C, torch.float32, device)
-    colors_in, sh_degree = g.sh[:, : (degree + 1) ** 2], degree
-    if extra is not None:
+    colors_in, sh_degree, gsplat_mode = g.sh[:, : (degree + 1) ** 2], degree, render_mode
+    depth_only = render_mode in ("D", "ED")
+    if depth_only:
+        # gsplat's depth-only modes composite depth in place of the colours: features ride as
+        # "colours" of its RGB+ modes instead, and without them no SH is worth evaluating.
+        colors_in, sh_degree, bg = g.base_colors, None, None
+        if extra is not None:
+            colors_in, gsplat_mode = extra.to(device=device, dtype=torch.float32), "RGB+" + render_mode
+    elif extra is not None:
         # gsplat composites N-channel colours natively, but only without SH: evaluate the SH
         # here as gsplat does (view direction from the camera centre, + 0.5, clamped at 0),
         # append the features, and give the rasterizer plain colours.
@@ -343,21 +382,23 @@ def _render_gsplat(g: Gaussians, viewmats, Ks, width, height, degree, background
         sh_degree=sh_degree,
         packed=False,
         backgrounds=bg,
-        render_mode="RGB+ED",
+        render_mode=gsplat_mode,
         rasterize_mode=mode,
+        absgrad=absgrad,
         **lens_args,
     )
     info = dict(info)
     info["backend"] = "gsplat"
-    if extra is None:
-        return RenderOutput(rgb=colors[..., :3], alpha=alphas, depth=colors[..., 3:4], info=info)
-    # RGB+ED appends the depth after every colour channel.
-    return RenderOutput(rgb=colors[..., :3], alpha=alphas, depth=colors[..., -1:], info=info,
-                        features=colors[..., 3:-1])
+    # gsplat's modes with depth append it after every colour channel (features included).
+    n_rgb = 0 if depth_only else 3
+    end = colors.shape[-1] - (render_mode != "RGB")
+    return RenderOutput(rgb=None if depth_only else colors[..., :3], alpha=alphas,
+                        depth=None if render_mode == "RGB" else colors[..., end:], info=info,
+                        features=None if extra is None else colors[..., n_rgb:end])
 
 
 def _render_gsplat_mixed(g: Gaussians, viewmats, Ks, width, height, degree, background, near_plane, far_plane,
-                         antialiased: torch.Tensor, lens, extra) -> RenderOutput:
+                         antialiased: torch.Tensor, lens, extra, render_mode, absgrad) -> RenderOutput:
     """gsplat's rasterizer with a per-Gaussian mode (bool [N], True: antialiased). gsplat takes
     one mode a call, so each camera is drawn in 'classic' mode with the flagged Gaussians'
     opacities already times their compensation (ours, EWA, per camera): what 'antialiased'
@@ -383,10 +424,10 @@ def _render_gsplat_mixed(g: Gaussians, viewmats, Ks, width, height, degree, back
         outs.append(_render_gsplat(gc, viewmats[c:c + 1], Ks[c:c + 1], width, height, degree, bg, near_plane,
                                    far_plane, "classic",
                                    (camera_model, None if distortion is None else distortion[c:c + 1]),
-                                   None if extra is None else extra[c:c + 1]))
+                                   None if extra is None else extra[c:c + 1], render_mode, absgrad))
     if len(outs) == 1:
         return outs[0]
     # info (what densification reads) is the first camera's: fits use one mode, never this path.
-    cat = lambda k: torch.cat([getattr(o, k) for o in outs])  # noqa: E731
+    cat = lambda k: None if getattr(outs[0], k) is None else torch.cat([getattr(o, k) for o in outs])  # noqa: E731
     return RenderOutput(rgb=cat("rgb"), alpha=cat("alpha"), depth=cat("depth"), info=outs[0].info,
-                        features=None if extra is None else cat("features"))
+                        features=cat("features"))

@@ -252,10 +252,12 @@ def _forward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, flat
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
 def _gaussian_grads(k, g, u0, u1, feats, op, mx, my, ca, cb, cc, half, xc, yc, gF, gT, GS, w_p, T_p, inv_p, vis_p,
-                    D, g_isect):
+                    D, g_isect, absgrad):
     """One (tile, Gaussian) intersection's gradient row g_isect[:, k], summed over its lanes
     u0..u1 (zero where it did not blend), and the loss gradient of the colour behind it
-    (GS = sum over channels of dL/dcolour * colour behind) brought in front of it.
+    (GS = sum over channels of dL/dcolour * colour behind) brought in front of it. With
+    `absgrad`, rows 6 + K and 7 + K get the sums of each pixel's |d/d(mean x)| and
+    |d/d(mean y)| (AbsGS; gsplat's v_means2d_abs).
 
     Per pixel the channels enter d(alpha) only through D = sum_ch dL/dcolour_ch * f_ch and
     GS, so one scalar per pixel stands for the colour behind, whatever the channel count.
@@ -273,6 +275,19 @@ def _gaussian_grads(k, g, u0, u1, feats, op, mx, my, ca, cb, cc, half, xc, yc, g
             D[li] += gf * f
             s += w_p[li] * gf
         g_isect[6 + ch, k] = s
+    if absgrad:
+        # A loop of its own, before GS moves in front of this Gaussian, so the loop below (every
+        # fit step's) is the same code whether or not absolute gradients are asked for.
+        a0 = zero
+        a1 = zero
+        for li in range(u0, u1):
+            d_sigma = -(T_p[li] * D[li] + (gT[li] - GS[li]) * inv_p[li]) * op * vis_p[li]
+            dx = mx - xc[li]
+            dy = my - yc[li]
+            a0 += abs(d_sigma * (ca * dx + cb * dy))
+            a1 += abs(d_sigma * (cc * dy + cb * dx))
+        g_isect[6 + K, k] = a0
+        g_isect[7 + K, k] = a1
     s0 = zero
     s1 = zero
     s2 = zero
@@ -307,12 +322,14 @@ def _gaussian_grads(k, g, u0, u1, feats, op, mx, my, ca, cb, cc, half, xc, yc, g
 @njit(parallel=True, cache=True, fastmath={"contract"})
 def _backward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, flat_ids, tile_order, width, height,
                      tile_size, tiles_x, n_workers, cst, T_final, last_ids, g_feats, g_alpha, g_isect):
-    """g_isect [6 + K, M]: per intersection d/d(mean x, mean y, conic a, b, c, opacity, feats)."""
+    """g_isect [6 + K, M]: per intersection d/d(mean x, mean y, conic a, b, c, opacity, feats);
+    [8 + K, M]: then the sums of |d/d(mean x)| and |d/d(mean y)| over its pixels (absgrad)."""
     half, a_min, a_max = cst[0], cst[1], cst[2]
     one = half + half
     zero = half - half
     K = feats.shape[1]
-    F = 6 + K
+    F = g_isect.shape[0]
+    absgrad = F > 6 + K
     ts = tile_size
     n_pix = ts * ts
     n_tiles = tile_order.shape[0]
@@ -404,7 +421,7 @@ def _backward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, fla
                     inv_p[li] = inv if ok else zero
                     vis_p[li] = vis if ok & (op * vis <= a_max) else zero  # clamped at 0.999: no gradient
                 _gaussian_grads(k, g, u0, u1, feats, op, mx, my, ca, cb, cc, half, xc, yc, gF, gT, GS, w_p, T_p, inv_p,
-                                vis_p, D, g_isect)
+                                vis_p, D, g_isect, absgrad)
             for k in range(max(max_last + 1, start), end):
                 for q in range(F):
                     g_isect[q, k] = zero
@@ -442,7 +459,7 @@ class _RasterizeCPU(torch.autograd.Function):
     """Composites per-camera screen-space Gaussians; gradients by our hand-written backward."""
 
     @staticmethod
-    def forward(ctx, means2d, conics, opacities, feats, radii, depths, width, height, tile_size):
+    def forward(ctx, means2d, conics, opacities, feats, radii, depths, width, height, tile_size, absgrad):
         C = means2d.shape[0]
         K = feats.shape[-1]
         dtype = means2d.dtype
@@ -469,6 +486,9 @@ class _RasterizeCPU(torch.autograd.Function):
         ctx.out_last = out_last
         ctx.geometry = (width, height, tile_size, tiles_x)
         ctx.shapes = (means2d.shape, feats.shape, dtype, means2d.device)
+        ctx.absgrad = absgrad
+        if absgrad:  # the tensor that backward gives its `.absgrad`, as gsplat's does
+            ctx.save_for_backward(means2d)
         feats_t = torch.from_numpy(out_feats).to(means2d.device)
         alphas_t = torch.from_numpy(1.0 - out_T[..., None]).to(means2d.device)
         return feats_t, alphas_t
@@ -484,16 +504,21 @@ class _RasterizeCPU(torch.autograd.Function):
         cst = _constants(np_dtype)
         gf = _np(g_feats).astype(np_dtype, copy=False)
         ga = _np(g_alphas)[..., 0].astype(np_dtype, copy=False)
-        grads = np.zeros((C, 6 + K, N), dtype=np.float64)
+        F = 6 + K + (2 if ctx.absgrad else 0)
+        grads = np.zeros((C, F, N), dtype=np.float64)
         for c in range(C):
             offsets, flat_ids, order = ctx.bins[c]
             m2, co, op, fe, ra = ctx.arrays[c]
-            g_isect = np.empty((6 + K, flat_ids.shape[0]), dtype=np_dtype)
+            g_isect = np.empty((F, flat_ids.shape[0]), dtype=np_dtype)
             _backward_kernel(m2, co, op, fe, ra, offsets, flat_ids, order, width, height, tile_size, tiles_x,
                              _workers(order), cst, ctx.out_T[c], ctx.out_last[c], gf[c], ga[c], g_isect)
             _reduce_isect(flat_ids, g_isect, grads[c])
         grads_t = torch.from_numpy(grads).to(device=device, dtype=dtype).transpose(1, 2)
-        return (grads_t[..., 0:2], grads_t[..., 2:5], grads_t[..., 5], grads_t[..., 6:], None, None, None, None, None)
+        if ctx.absgrad:
+            (means2d,) = ctx.saved_tensors
+            means2d.absgrad = grads_t[..., 6 + K:]
+        return (grads_t[..., 0:2], grads_t[..., 2:5], grads_t[..., 5], grads_t[..., 6:6 + K], None, None, None, None,
+                None, None)
 
 
 def rasterize_to_pixels(
@@ -506,6 +531,7 @@ def rasterize_to_pixels(
     width: int,
     height: int,
     tile_size: int = TILE_SIZE,
+    absgrad: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Composite screen-space Gaussians front to back, differentiably.
 
@@ -515,8 +541,12 @@ def rasterize_to_pixels(
     [C,H,W,K] (no background) and alpha [C,H,W,1]. Gradients flow to means2d, conics,
     opacities and feats. float32 and float64 both work; the kernels compute in means2d's
     precision (float32: as gsplat's CUDA kernels do).
+    absgrad: backward also sets `means2d.absgrad` [C,N,2], per Gaussian the sum over pixels
+    of the absolute value of each pixel's loss gradient w.r.t. its 2D mean, x and y apart
+    (AbsGS's densification statistic, as gsplat's `rasterize_to_pixels(absgrad=True)`);
+    each backward replaces it.
     """
-    return _RasterizeCPU.apply(means2d, conics, opacities, feats, radii, depths, width, height, tile_size)
+    return _RasterizeCPU.apply(means2d, conics, opacities, feats, radii, depths, width, height, tile_size, absgrad)
 
 
 def set_num_threads(n: int) -> None:

@@ -375,3 +375,32 @@ def test_fit_antialiased_trains_in_that_mode_and_records_it(capture_dir, tmp_pat
     assert len(modes) > 4 and set(modes) == {"antialiased"}
     assert sidecar["rasterize_mode"] == "antialiased" and sidecar["training"]["antialiased"]
     assert asset_rasterize_mode(out) == "antialiased"
+
+
+def test_fit_absgrad_densifies_by_absolute_gradients_with_gsplats_threshold(capture_dir, tmp_path, monkeypatch):
+    """`fit --absgrad` (gsplat simple_trainer's --absgrad --grow_grad2d 0.0008): the default
+    strategy reads the renders' absolute 2D gradients (on the cpu backend too), the sidecar
+    records it; other strategies refuse it before any work."""
+    from splatfilm.cli import build_parser
+    from splatfilm.fit import FitConfig, trainer
+
+    args = build_parser().parse_args(["fit", str(capture_dir), "-o", str(tmp_path / "x.ply"), "--absgrad"])
+    assert args.absgrad
+    strategy = trainer._make_strategy(FitConfig(absgrad=True), 3000, "cpu")
+    assert strategy.absgrad and strategy.grow_grad2d == 0.0008
+    assert trainer._make_strategy(FitConfig(), 3000, "cpu").grow_grad2d == 0.0002
+    asked = []
+    real = trainer.render
+
+    def spy(*a, **kw):
+        out = real(*a, **kw)
+        asked.append((kw.get("absgrad", False), out.info["means2d"]))
+        return out
+
+    monkeypatch.setattr(trainer, "render", spy)
+    sidecar = run_fit(capture_dir, tmp_path / "abs.ply", small_cfg(steps=3, test_every=0, absgrad=True),
+                      progress=False)
+    assert sidecar["training"]["absgrad"] and len(asked) == 3
+    assert all(a and m.absgrad.abs().max() > 0 for a, m in asked)
+    with pytest.raises(SplatfilmError, match="--absgrad changes how the default strategy densifies"):
+        run_fit(capture_dir, tmp_path / "none.ply", small_cfg(steps=3, strategy="none", absgrad=True), progress=False)

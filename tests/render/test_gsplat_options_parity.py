@@ -2,7 +2,7 @@
 test_gsplat_lens_parity.py, against the cpu backend, on a CUDA machine: per-Gaussian
 rasterize modes (classic and antialiased assets in one call, `_render_gsplat_mixed`), SH
 degree 4, extra feature channels with per-camera features and backgrounds, a lower SH degree
-than stored, near and far planes, and an empty scene.
+than stored, near and far planes, an empty scene, render modes and AbsGS's absgrad.
 
 The CUDA tests are skipped where CUDA is not available (CI); run with `-s` to see the figures:
     python -m pytest tests/render/test_gsplat_options_parity.py -s -m cuda
@@ -64,7 +64,7 @@ def _disagreements(label: str, gpu, cpu, psnr_floor: float = 50.0) -> list[str]:
     err_rgb, err_alpha = float((rgb_g - rgb_c).abs().max()), float((alpha_g - alpha_c).abs().max())
     checks = [(psnr > psnr_floor, f"PSNR {psnr:.1f} dB"), (float(alpha_c.mean()) > 0.1, "a nearly empty CPU image")]
     figures = f"rgb PSNR {psnr:.1f} dB, max |d rgb| {err_rgb:.2e}, max |d alpha| {err_alpha:.2e}"
-    if psnr_floor >= 50.0:
+    if psnr_floor >= 50.0 and cpu.depth is not None:
         depth_g, depth_c = gpu.depth.detach().cpu().double(), cpu.depth.detach().cpu().double()
         solid = alpha_c[..., 0] > 0.2
         rel = ((depth_g - depth_c)[..., 0].abs() / depth_c[..., 0].abs().clamp_min(1e-6))[solid]
@@ -166,6 +166,47 @@ def _options_failures() -> list[str]:
     return failures
 
 
+def _modes_failures() -> list[str]:
+    """Every render_mode (with features too) and absgrad against the cpu backend."""
+    gs = random_gaussians(2000, 3, torch.float32, seed=500, spread=0.8, sh_rest=0.3)
+    V, K = _cameras()
+    bg = _backgrounds()
+    extra = torch.rand(len(gs), 2, generator=torch.Generator().manual_seed(6))
+    failures = []
+    for mode in ("RGB", "D", "ED", "RGB+D"):
+        for features in (None, extra):
+            label = f"render_mode {mode}{', features' if features is not None else ''}"
+            gpu, cpu = (render(gs, V, K, W, H, backend=b, background=bg, render_mode=mode, features=features)
+                        for b in ("gsplat", "cpu"))
+            if (gpu.rgb is None) != (cpu.rgb is None) or (gpu.depth is None) != (cpu.depth is None):
+                failures.append(f"[{label}] returns other fields")
+            elif cpu.rgb is not None:
+                failures += _disagreements(label, gpu, cpu)
+            else:  # depth only: the depth (where coverage is solid) and the features
+                solid = cpu.alpha[..., 0] > 0.2
+                a, b = (o.depth.detach().cpu().double()[..., 0][solid] for o in (gpu, cpu))
+                err = float(torch.quantile((a - b).abs() / b.abs().clamp_min(1e-6), 0.999))
+                if err > 1e-3:
+                    failures.append(f"[{label}] p99.9 depth rel. error {err:.2e}")
+                if features is not None and float((gpu.features.cpu() - cpu.features).abs().max()) > 2e-3:
+                    failures.append(f"[{label}] max features error")
+    g = torch.Generator().manual_seed(1)
+    weights = (torch.randn(2, H, W, 3, generator=g), torch.randn(2, H, W, 1, generator=g))
+    absgrads = []
+    for backend in ("gsplat", "cpu"):
+        leaves = [getattr(gs, p).detach().clone().requires_grad_(True) for p in PARAMS]
+        out = render(Gaussians(*leaves), V, K, W, H, backend=backend, background=bg, absgrad=True)
+        ((out.rgb.cpu() * weights[0]).sum() + (out.alpha.cpu() * weights[1]).sum()).backward()
+        absgrads.append(out.info["means2d"].absgrad.detach().cpu().double().flatten())
+    a, b = absgrads[1], absgrads[0]
+    cos = float(torch.nn.functional.cosine_similarity(a, b, dim=0))
+    rel = float((a - b).norm() / b.norm().clamp_min(1e-30))
+    print(f"  absgrad cosine {cos:.6f}  rel. error {rel:.2e}")
+    if not (cos > 0.99 and rel < 0.05):
+        failures.append(f"[absgrad] cosine {cos:.4f} rel. error {rel:.3f}")
+    return failures
+
+
 def _empty_failures() -> list[str]:
     V, K = _cameras()
     bg = _backgrounds()
@@ -185,7 +226,8 @@ def _empty_failures() -> list[str]:
     _sh4_failures,  # SH degree 4, with gradients
     _options_failures,  # features, planes and lower SH degrees
     _empty_failures,  # an empty scene is the background
-], ids=["rasterize_modes", "sh_degree_4", "features_planes_sh", "empty_scene"])
+    _modes_failures,  # render modes and absgrad
+], ids=["rasterize_modes", "sh_degree_4", "features_planes_sh", "empty_scene", "render_modes_absgrad"])
 def test_gsplat_matches_the_cpu_backend(checks):
     pytest.importorskip("gsplat")
     failures = checks()
@@ -198,11 +240,12 @@ def test_gsplat_matches_the_cpu_backend(checks):
 def _gsplat_on_the_cpu(means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane=0.01,
                        far_plane=1e10, sh_degree=None, packed=True, backgrounds=None, render_mode="RGB",
                        rasterize_mode="classic", camera_model="pinhole", with_ut=False, with_eval3d=False,
-                       radial_coeffs=None, tangential_coeffs=None):
+                       radial_coeffs=None, tangential_coeffs=None, absgrad=False):
     """`gsplat.rasterization` (1.5) for the arguments splatfilm's gsplat path passes, drawn by
     the cpu backend: colours [N,K,3] with sh_degree, or plain [C,N,D] without (composited as
-    features, the background added as gsplat adds it); render_mode RGB+ED."""
-    assert render_mode == "RGB+ED" and not packed
+    features, the background added as gsplat adds it); every render_mode as gsplat composes
+    it from the accumulated depth; absgrad."""
+    assert not packed
     C, n = viewmats.shape[0], means.shape[0]
     lens = {}
     if camera_model == "fisheye" or radial_coeffs is not None:
@@ -212,7 +255,8 @@ def _gsplat_on_the_cpu(means, quats, scales, opacities, colors, viewmats, Ks, wi
         elif radial_coeffs is not None:
             d[:, :3], d[:, 4:] = radial_coeffs[:, :3], tangential_coeffs
         lens = {"camera_model": "OPENCV_FISHEYE" if camera_model == "fisheye" else "OPENCV", "distortion": d}
-    common = dict(backend="cpu", near_plane=near_plane, far_plane=far_plane, rasterize_mode=rasterize_mode, **lens)
+    common = dict(backend="cpu", near_plane=near_plane, far_plane=far_plane, rasterize_mode=rasterize_mode,
+                  render_mode="RGB+D", absgrad=absgrad, **lens)
     log_scales, logits = torch.log(scales), torch.logit(opacities)
     if sh_degree is None:
         g = Gaussians(means, quats, log_scales, logits, torch.zeros(n, 1, 3), torch.zeros(n, 0, 3))
@@ -222,7 +266,9 @@ def _gsplat_on_the_cpu(means, quats, scales, opacities, colors, viewmats, Ks, wi
         g = Gaussians(means, quats, log_scales, logits, colors[:, :1], colors[:, 1:])
         out = render(g, viewmats, Ks, width, height, sh_degree=sh_degree, background=backgrounds, **common)
         rgb = out.rgb
-    return torch.cat([rgb, out.depth], -1), out.alpha, dict(out.info)
+    depth = out.depth / out.alpha.clamp(min=1e-10) if render_mode.endswith("ED") else out.depth
+    colors = {"RGB": [rgb], "D": [depth], "ED": [depth]}.get(render_mode, [rgb, depth])
+    return torch.cat(colors, -1), out.alpha, dict(out.info)
 
 
 class _TorchWithoutCuda(types.ModuleType):
@@ -245,7 +291,7 @@ def test_the_gsplat_checks_pass_through_a_cpu_stand_in_and_catch_a_wrong_one(mon
     monkeypatch.setattr(rasterization, "torch", _TorchWithoutCuda("torch"))
     monkeypatch.setattr(gsplat, "rasterization", _gsplat_on_the_cpu)
     # The stand-in agrees with the cpu backend: every check passes.
-    for check in (_mixed_failures, _sh4_failures, _options_failures, _empty_failures):
+    for check in (_mixed_failures, _sh4_failures, _options_failures, _empty_failures, _modes_failures):
         assert check() == [], check.__name__
 
     def wrong(**change):
@@ -270,3 +316,7 @@ def test_the_gsplat_checks_pass_through_a_cpu_stand_in_and_catch_a_wrong_one(mon
     wrong(backgrounds=lambda kw: None if kw["backgrounds"] is None
           else torch.cat([kw["backgrounds"][:, :3], kw["backgrounds"][:, 3:] + 0.1], -1))
     assert any("max features error" in f for f in _options_failures())
+    # Accumulated depth made expected, and expected accumulated.
+    wrong(render_mode=lambda kw: {"D": "ED", "RGB+D": "RGB+ED", "ED": "D"}.get(kw["render_mode"], kw["render_mode"]))
+    failures = _modes_failures()
+    assert all(any(f"[render_mode {m}" in f for f in failures) for m in ("D", "ED", "RGB+D")), failures

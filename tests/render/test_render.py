@@ -11,15 +11,16 @@ from helpers import composite_reference, intrinsics, look_at, random_gaussians
 from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci, _spherical_harmonics
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.render import RenderOutput, render, resolve_backend
+from splatfilm.render import RENDER_MODES, RenderOutput, render, resolve_backend
+from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
 from splatfilm.render.spherical_harmonics import spherical_harmonics as eval_sh
 
 F64 = torch.float64
 
 
-def reference_render(gs: Gaussians, viewmats, Ks, W, H, degree, background=None, mode="classic",
-                     near_plane=0.01, far_plane=1e10):
-    """gsplat's `_rasterization` recipe, in float64, without tiles or CUDA."""
+def reference_stages(gs: Gaussians, viewmats, Ks, W, H, degree, mode="classic", near_plane=0.01, far_plane=1e10):
+    """What gsplat's `_rasterization` hands its compositor, from its pure-PyTorch projection
+    and SH in float64: means2d, conics, opacities, feats (colour and depth), radii, depths."""
     C = viewmats.shape[0]
     means, quats = gs.means.to(F64), gs.quats.to(F64)
     scales, ops = torch.exp(gs.scales.to(F64)), torch.sigmoid(gs.opacities.to(F64))
@@ -40,7 +41,15 @@ def reference_render(gs: Gaussians, viewmats, Ks, W, H, degree, background=None,
     sh = gs.sh.to(F64)[None].expand(C, -1, -1, -1)
     colors = torch.clamp_min(_spherical_harmonics(degree, dirs, sh) + 0.5, 0.0)
     feats = torch.cat([colors, depths[..., None]], -1)
-    acc, alpha, stopped = composite_reference(means2d, conics, ops, feats, radii, depths, W, H)
+    return means2d, conics, ops, feats, radii, depths
+
+
+def reference_render(gs: Gaussians, viewmats, Ks, W, H, degree, background=None, mode="classic",
+                     near_plane=0.01, far_plane=1e10):
+    """gsplat's `_rasterization` recipe, in float64, without tiles or CUDA."""
+    C = viewmats.shape[0]
+    stages = reference_stages(gs, viewmats, Ks, W, H, degree, mode, near_plane, far_plane)
+    acc, alpha, stopped = composite_reference(*stages, W, H)
     rgb = acc[..., :3]
     if background is not None:
         bg = torch.as_tensor(background, dtype=F64).expand(C, 3)
@@ -307,3 +316,131 @@ def test_render_gradients_deterministic():
     for name, a, b in zip(PARAMS, first, second):
         assert torch.equal(a, b), name
         assert a.abs().max() > 0, name
+
+
+# ---- render modes and AbsGS's absolute gradients ------------------------------------------------
+
+
+def test_render_modes_return_gsplats_colour_and_depths(monkeypatch):
+    """render_mode as gsplat's: "D" and "RGB+D" the accumulated depth (the reference's expected
+    depth times its alpha), "ED" and "RGB+ED" (the default) the expected depth, "RGB" no depth,
+    "D" and "ED" no colour and no SH evaluated; features composite the same in every mode."""
+    gs, V, K, W, H, bg = make_scene("mixed")
+    rgb, alpha, depth, _ = reference_render(gs, V, K, W, H, 3, bg)
+    ids = torch.nn.functional.one_hot(torch.arange(len(gs)) % 3, 3).to(F64)
+    outs = {m: render(gs, V, K, W, H, backend="cpu", background=bg, render_mode=m, features=ids) for m in RENDER_MODES}
+    default = render(gs, V, K, W, H, backend="cpu", background=bg, features=ids)
+    for m in ("RGB", "RGB+D", "RGB+ED"):
+        torch.testing.assert_close(outs[m].rgb, rgb, rtol=0, atol=1e-9)
+    for m in ("D", "RGB+D"):
+        torch.testing.assert_close(outs[m].depth, depth * alpha, rtol=1e-9, atol=1e-9)
+    covered = alpha > 1e-3
+    for m in ("ED", "RGB+ED"):
+        torch.testing.assert_close(outs[m].depth[covered], depth[covered], rtol=1e-9, atol=1e-9)
+    assert outs["RGB"].depth is None and outs["D"].rgb is None and outs["ED"].rgb is None
+    assert (depth * alpha - depth).abs().max() > 0.5  # partly covered pixels: the two depths differ
+    for m, out in outs.items():
+        torch.testing.assert_close(out.alpha, alpha, rtol=0, atol=1e-9)
+        assert torch.equal(out.features, default.features), m
+    assert torch.equal(default.rgb, outs["RGB+ED"].rgb) and torch.equal(default.depth, outs["RGB+ED"].depth)
+
+    def no_sh(*args, **kwargs):
+        raise AssertionError("a depth-only render evaluated SH")
+
+    monkeypatch.setattr("splatfilm.render.rasterization.fused_spherical_harmonics", no_sh)
+    assert torch.equal(render(gs, V, K, W, H, backend="cpu", render_mode="D").depth, outs["D"].depth)
+    with pytest.raises(SplatfilmError, match="unknown render_mode 'RGBD'"):
+        render(gs, V, K, W, H, backend="cpu", render_mode="RGBD")
+
+
+def absgrad_scene():
+    """Forty Gaussians (SH degree 1, float64, leaves with gradients) in two views of 2 x 2
+    tiles, and fixed random loss weights on colour, alpha and expected depth."""
+    src = random_gaussians(40, 1, F64, seed=10)
+    gs = Gaussians(*[getattr(src, p).clone().requires_grad_(True) for p in PARAMS])
+    V = torch.stack([look_at((0.3, -4.0, 1.0), (0, 0, 0)), look_at((1.0, 0.6, 0.2), (-1.0, 0.3, 0.0))])
+    K = torch.stack([intrinsics(25.0, 24.0, 11.0, 9.5), intrinsics(20.0, 20.0, 12.0, 9.0)])
+    W, H = 23, 19
+    g = torch.Generator().manual_seed(0)
+    weights = [torch.randn(2, H, W, k, generator=g, dtype=F64) * s for k, s in ((3, 1.0), (1, 1.0), (1, 0.1))]
+    return gs, V, K, W, H, weights
+
+
+def test_absgrad_sums_each_pixels_absolute_gradient_of_the_2d_means():
+    """render(absgrad=True) leaves info["means2d"].absgrad: per Gaussian and camera the sum over
+    pixels of |d(pixel's loss terms) / d(mean x)| and |... / d(mean y)| (gsplat's
+    v_means2d_abs), here against autograd through the reference compositor with a copy of the
+    2D means per pixel, so that each copy's gradient is one pixel's term."""
+    gs, V, K, W, H, (w_rgb, w_alpha, w_depth) = absgrad_scene()
+    bg = (0.2, 0.5, 0.9)
+
+    def ours():
+        out = render(gs, V, K, W, H, backend="cpu", background=bg, absgrad=True)
+        m2 = out.info["means2d"]
+        m2.retain_grad()
+        ((out.rgb * w_rgb).sum() + (out.alpha * w_alpha).sum() + (out.depth * w_depth).sum()).backward()
+        return m2.grad, m2.absgrad
+
+    grad, absgrad = ours()
+    assert absgrad.shape == (2, len(gs), 2) and absgrad.dtype == F64
+    means2d, conics, ops, feats, radii, depths = (t.detach() for t in reference_stages(gs, V, K, W, H, 1))
+    per_pixel = means2d[..., None].expand(-1, -1, -1, H * W).clone().requires_grad_(True)  # [C,N,2,H*W]
+    acc, alpha, _ = composite_reference(per_pixel, conics, ops, feats, radii, depths, W, H)
+    rgb = acc[..., :3] + (1 - alpha) * torch.tensor(bg, dtype=F64)
+    depth = acc[..., 3:] / alpha.clamp_min(1e-10)
+    ((rgb * w_rgb).sum() + (alpha * w_alpha).sum() + (depth * w_depth).sum()).backward()
+    torch.testing.assert_close(grad, per_pixel.grad.sum(-1), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(absgrad, per_pixel.grad.abs().sum(-1), rtol=1e-10, atol=1e-12)
+    # Pixels pull most Gaussians both ways: the sums of absolute values are not |sum|.
+    assert ((absgrad - grad.abs()) > 1e-3 * absgrad.amax()).float().mean() > 0.3
+    assert (absgrad > 0).all(-1).sum() > 40
+    assert torch.equal(ours()[1], absgrad)  # deterministic, and replaced (not added to) by a backward
+    plain = render(gs, V, K, W, H, backend="cpu")
+    plain.rgb.sum().backward()
+    assert not hasattr(plain.info["means2d"], "absgrad")
+
+
+def test_absgrad_of_a_panorama_is_of_the_gaussians_own_draws():
+    """An equirectangular render draws Gaussians on its seam twice; info's means2d (one row per
+    Gaussian) gets the absgrad of its own draw, which bounds its gradient."""
+    g = torch.Generator().manual_seed(3)
+    n = 30
+    pts = torch.randn(n, 3, generator=g, dtype=F64)
+    src = Gaussians.from_activated(2.0 * pts / pts.norm(dim=1, keepdim=True), torch.randn(n, 4, generator=g, dtype=F64),
+                                   torch.full((n, 3), 0.25, dtype=F64), torch.full((n,), 0.6, dtype=F64),
+                                   colors=torch.rand(n, 3, generator=g, dtype=F64))
+    gs = Gaussians(*[getattr(src, p).clone().requires_grad_(True) for p in PARAMS])
+    W, H = 48, 24
+    K = intrinsics(W / (2 * torch.pi), H / torch.pi, W / 2, H / 2)[None]
+    drawn = project_gaussians(gs.means, quat_scale_to_covar(gs.quats, gs.activated_scales), torch.eye(4, dtype=F64)[None],
+                              K, W, H, camera_model="EQUIRECTANGULAR").gaussian_ids
+    assert drawn is not None and len(drawn) > n  # some straddle the seam
+    out = render(gs, torch.eye(4, dtype=F64)[None], K, W, H, backend="cpu", camera_model="EQUIRECTANGULAR",
+                 absgrad=True)
+    m2 = out.info["means2d"]
+    m2.retain_grad()
+    (out.rgb * torch.randn(out.rgb.shape, generator=g, dtype=F64)).sum().backward()
+    assert m2.absgrad.shape == (1, n, 2)
+    assert (m2.absgrad >= m2.grad.abs() - 1e-12).all() and m2.absgrad.amax() > 0
+
+
+def test_default_strategy_densifies_by_absgrad_on_the_cpu():
+    """gsplat's DefaultStrategy(absgrad=True) reads info["means2d"].absgrad after the backward
+    (an AttributeError before the cpu backend set it): its statistic is that, in [-1, 1]
+    screen units, where gsplat's CUDA backend would have put it."""
+    from gsplat.strategy import DefaultStrategy
+
+    gs, V, K, W, H, (w_rgb, _, _) = absgrad_scene()
+    # float32, as fits train (gsplat's strategy keeps its statistics in float32)
+    params = torch.nn.ParameterDict({p: torch.nn.Parameter(getattr(gs, p).detach().float()) for p in PARAMS})
+    opts = {p: torch.optim.Adam([v], lr=1e-3) for p, v in params.items()}
+    strategy = DefaultStrategy(absgrad=True, verbose=False, refine_start_iter=100)
+    state = strategy.initialize_state()
+    out = render(Gaussians(**params), V, K, W, H, backend="cpu", absgrad=True)
+    strategy.step_pre_backward(params, opts, state, 0, out.info)
+    (out.rgb * w_rgb.float()).sum().backward()
+    strategy.step_post_backward(params, opts, state, 0, out.info, packed=False)
+    absgrad = out.info["means2d"].absgrad * torch.tensor([W / 2 * 2, H / 2 * 2])
+    seen = (out.info["radii"] > 0).all(-1)
+    torch.testing.assert_close(state["grad2d"], (absgrad.norm(dim=-1) * seen).sum(0))
+    assert state["grad2d"].max() > 0
