@@ -1,4 +1,5 @@
-"""The CPU that numba compiles splatfilm's kernels for: the host, with full-width vectors.
+"""The CPU that numba compiles splatfilm's kernels for: the host, with full-width vectors; and
+OpenMP threads that sleep when they have no work.
 
 On CPUs with AVX-512, LLVM's tuning for them (`prefer-256-bit`) keeps loops in 256-bit
 vectors. The rasterizer's inner loops run over a 16-pixel tile row, which in float32 is
@@ -8,6 +9,16 @@ arithmetic, and the backward's sums are fixed per compiled kernel.
 
 This has to happen before numba builds its CPU target (its first `@njit` anywhere in the
 process), so `splatfilm/__init__.py` calls it first. A user's own NUMBA_CPU_FEATURES wins.
+
+A CPU fit step runs about ten parallel regions in numba's kernels (projection, SH, binning,
+forward, backward) and many more in torch's operators, each through its own libgomp (torch
+bundles one; numba's omp layer links the system's). By default a libgomp worker that finishes
+a region spins 300,000 times before it sleeps (GOMP_SPINCOUNT), so on a machine whose cores are
+busy with anything else the idle workers take the cores from the thread with work: fit steps
+ran 2-19x slower than with workers that sleep (benchmarks/README.md, "Threads on a busy
+machine"). libgomp reads its environment when it is loaded, so `splatfilm/__init__.py`
+sets OMP_WAIT_POLICY=PASSIVE before it imports torch; numba loads its libgomp only at its first
+parallel region. A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
 """
 
 from __future__ import annotations
@@ -36,4 +47,15 @@ def prefer_full_width_vectors() -> bool:
         config = sys.modules["numba"].config
         if config.CPU_FEATURES is None:
             config.CPU_FEATURES = wide
+    return True
+
+
+def passive_openmp_waits() -> bool:
+    """Ask the OpenMP runtimes of torch and numba (OMP_WAIT_POLICY=PASSIVE, their documented
+    switch) to put a worker to sleep as soon as its region ends. True when asked; False when the
+    user set OMP_WAIT_POLICY or GOMP_SPINCOUNT. Child processes inherit it. Without effect on a
+    libgomp already loaded: torch's, in a process that imported torch before splatfilm."""
+    if os.environ.get("OMP_WAIT_POLICY") or os.environ.get("GOMP_SPINCOUNT"):
+        return False
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     return True

@@ -140,7 +140,7 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     if trained < cfg.sh_degree:
         print(f"note: SH degree {trained} is trained and stored, not the {cfg.sh_degree} asked: a degree is added "
               f"every {cfg.sh_degree_interval} steps, so degree {cfg.sh_degree} starts at step "
-              f"{cfg.sh_degree * cfg.sh_degree_interval}: give more --steps, or --sh-degree {trained} to say so)")
+              f"{cfg.sh_degree * cfg.sh_degree_interval}: give more --steps, or --sh-degree {trained} to say so")
     result = fit(capture, cfg, checkpoint=paths["checkpoint"], resume=resume, progress=progress, stop_at=stop_at)
     if result.steps < cfg.resolved_steps(backend):
         return {"interrupted_at": result.steps}

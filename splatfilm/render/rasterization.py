@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import numbers
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -105,15 +107,50 @@ def _check_mode(mode, N: int) -> RasterizeMode | torch.Tensor:
     return mode
 
 
+def _background_rows(bg: torch.Tensor, C: int) -> torch.Tensor:
+    """A background as one RGB row per camera [C,3]: from [3], [C,3], gsplat's per-camera
+    [C,1,1,3] (shaped like the images) or any shape that broadcasts to one of those."""
+    if bg.ndim == 4 and bg.shape[1:3] == (1, 1):
+        bg = bg[:, 0, 0]
+    try:
+        return torch.broadcast_to(bg, (C, 3))
+    except RuntimeError:
+        raise SplatfilmError(f"background must be an RGB colour [3], or one per camera [{C},3] or [{C},1,1,3], "
+                             f"got {tuple(bg.shape)}") from None
+
+
 def _backgrounds(background, C: int, dtype, device) -> torch.Tensor | None:
     if background is None:
         return None
-    bg = torch.as_tensor(background, dtype=dtype, device=device)
-    if bg.shape == (3,):
-        bg = bg.expand(C, 3)
-    if bg.shape != (C, 3):
-        raise SplatfilmError(f"background must be [3] or [C,3], got {tuple(bg.shape)}")
-    return bg
+    return _background_rows(torch.as_tensor(background, dtype=dtype, device=device), C)
+
+
+def _image_size(width, height) -> tuple[int, int]:
+    """width, height as whole pixels (an integral float such as 640.0 passes), or a SplatfilmError."""
+    sizes = []
+    for v in (width, height):
+        try:
+            sizes.append(operator.index(v))
+        except TypeError:
+            if not (isinstance(v, numbers.Real) and float(v).is_integer()):
+                raise SplatfilmError(f"image size must be whole pixels, got {width!r}x{height!r}") from None
+            sizes.append(int(v))
+    if sizes[0] <= 0 or sizes[1] <= 0:
+        raise SplatfilmError(f"image size must be positive, got {width}x{height}")
+    return sizes[0], sizes[1]
+
+
+def _check_dtypes(g: Gaussians) -> None:
+    """Both backends render float32 Gaussians, the cpu backend float64 too (gsplat's own check
+    is its backend's); one dtype for every tensor."""
+    for name in ("means", "quats", "scales", "opacities", "sh0", "shN"):
+        dtype = getattr(g, name).dtype
+        if dtype not in (torch.float32, torch.float64):
+            raise SplatfilmError(f"Gaussians.{name} is {str(dtype).replace('torch.', '')}; render takes float32 "
+                                 f"(or float64 on the cpu backend): convert with gaussians.to(dtype=torch.float32)")
+        if dtype != g.dtype:
+            raise SplatfilmError(f"Gaussians.{name} is {str(dtype).replace('torch.', '')} but means are "
+                                 f"{str(g.dtype).replace('torch.', '')}: give every tensor one dtype")
 
 
 def render(
@@ -138,9 +175,11 @@ def render(
     """Render Gaussians from C cameras of one model.
 
     viewmats [C,4,4] world-to-camera in OpenCV axes; Ks [C,3,3] intrinsics in pixels;
-    width, height in pixels. sh_degree: bands used (default: all stored). background:
-    RGB [3] or [C,3] in [0,1] composited behind (default black, i.e. none). near/far
-    planes in camera z units (distance from the camera for EQUIRECTANGULAR).
+    width, height in whole pixels. Gaussians in float32, or float64 on the cpu backend, whose
+    images come back on the Gaussians' device. sh_degree: bands used (default: all stored).
+    background: RGB [3], [C,3] or [C,1,1,3] (or a shape broadcasting to one) in [0,1],
+    composited behind (default black, i.e. none). near/far planes in camera z units (distance
+    from the camera for EQUIRECTANGULAR).
     rasterize_mode: gsplat's 'classic' or 'antialiased' (Mip-Splatting's 2D filter: opacity
     times sqrt(det(cov2d) / det(cov2d + 0.3 I))) for every Gaussian, or per Gaussian a bool
     [N], True where antialiased (`rasterize_modes`: assets of both kinds in one frame, each
@@ -160,13 +199,15 @@ def render(
     Differentiable with respect to the Gaussians' tensors on both backends.
     """
     rasterize_mode = _check_mode(rasterize_mode, gaussians.means.shape[0])
-    if width <= 0 or height <= 0:
-        raise SplatfilmError(f"image size must be positive, got {width}x{height}")
+    width, height = _image_size(width, height)
+    _check_dtypes(gaussians)
     degree = gaussians.sh_degree if sh_degree is None else sh_degree
     if not 0 <= degree <= gaussians.sh_degree:
         raise SplatfilmError(f"sh_degree {degree} is outside 0..{gaussians.sh_degree} (the degree the scene stores)")
     if viewmats.ndim != 3 or viewmats.shape[1:] != (4, 4) or Ks.shape != (viewmats.shape[0], 3, 3):
         raise SplatfilmError(f"viewmats must be [C,4,4] and Ks [C,3,3], got {tuple(viewmats.shape)} and {tuple(Ks.shape)}")
+    if background is not None:
+        _background_rows(torch.as_tensor(background), viewmats.shape[0])  # its shape, before any work
     check_lens(camera_model, distortion)
     if distortion is not None:
         distortion = torch.as_tensor(distortion, dtype=torch.float64).reshape(-1, 6).expand(viewmats.shape[0], 6)
@@ -199,7 +240,8 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
                 lens=("PINHOLE", None), extra=None, render_mode="RGB+ED", absgrad=False) -> RenderOutput:
     from splatfilm.render.rasterize_to_pixels import rasterize_to_pixels
 
-    if g.device.type != "cpu":
+    device = g.device  # where the images go back to
+    if device.type != "cpu":
         g = g.to("cpu")
     dtype = g.dtype
     viewmats = viewmats.to(device="cpu", dtype=dtype)
@@ -290,8 +332,11 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
         "gaussian_ids": None,
         "camera_ids": None,
     }
-    return RenderOutput(rgb=rgb, alpha=alpha, depth=depth, info=info,
-                        features=None if extra is None else acc[..., n_main:])
+    # The images go back to the caller's device (differentiably); info stays on the CPU, where
+    # the rasterizer drew through its means2d: densification reads that tensor's gradient.
+    rgb, depth = (None if x is None else x.to(device) for x in (rgb, depth))
+    return RenderOutput(rgb=rgb, alpha=alpha.to(device), depth=depth, info=info,
+                        features=None if extra is None else acc[..., n_main:].to(device))
 
 
 def gsplat_lens_arguments(camera_model: str, distortion: torch.Tensor | None,

@@ -286,3 +286,38 @@ def test_tile_lists_are_the_same_for_float32_and_float64_depths():
     np.testing.assert_array_equal(off32, off64)
     np.testing.assert_array_equal(ids32, ids64)
     assert len(ids32) > 2000
+
+
+def _openmp_spin_counts(**env) -> tuple[list[str], str]:
+    """GOMP_SPINCOUNT of each libgomp a fresh process loads when it imports splatfilm and starts
+    numba's threads (libgomp's own report, OMP_DISPLAY_ENV), and numba's threading layer."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    code = ("import splatfilm, numba; numba.set_num_threads(numba.config.NUMBA_NUM_THREADS); "
+            "print(numba.threading_layer())")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
+                         env={**clean, **env, "OMP_DISPLAY_ENV": "VERBOSE",
+                              "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert run.returncode == 0, run.stderr
+    return re.findall(r"GOMP_SPINCOUNT = '(\d+)'", run.stderr), run.stdout.strip()
+
+
+def test_openmp_workers_sleep_between_regions():
+    """Idle OpenMP workers spinning 300,000 times after each region took the cores from a CPU fit
+    on a busy machine: splatfilm asks torch's and numba's libgomp to sleep (spin count 0)
+    before either is loaded, and keeps a user's own choice."""
+    counts, layer = _openmp_spin_counts()
+    if not counts:
+        pytest.skip("no libgomp in this process (it reports GOMP_SPINCOUNT)")
+    # torch's libgomp, and numba's own when its threading layer is OpenMP
+    assert len(counts) >= (2 if layer == "omp" else 1)
+    assert counts == ["0"] * len(counts)
+    counts, _ = _openmp_spin_counts(GOMP_SPINCOUNT="1234")
+    assert counts == ["1234"] * len(counts)
+    counts, _ = _openmp_spin_counts(OMP_WAIT_POLICY="ACTIVE")
+    assert "0" not in counts

@@ -227,6 +227,51 @@ def test_render_errors():
         render(gs, V, K, W, H, backend="vulkan")
 
 
+def test_render_refuses_what_it_cannot_draw_in_one_line():
+    """Half-precision Gaussians, fractional image sizes and mixed dtypes are refused up front
+    with a SplatfilmError naming the input (they raised numba TypingErrors and torch TypeErrors,
+    or rendered 53 pixels for 53.7)."""
+    gs, V, K, W, H, _ = make_scene("mixed")
+    for dtype in (torch.float16, torch.bfloat16):
+        with pytest.raises(SplatfilmError, match=r"Gaussians\.means is (float16|bfloat16); render takes float32"):
+            render(gs.to(dtype=dtype), V, K, W, H, backend="cpu")
+    mixed = Gaussians(gs.means, gs.quats, gs.scales, gs.opacities, gs.sh0.float(), gs.shN)
+    with pytest.raises(SplatfilmError, match=r"Gaussians\.sh0 is float32 but means are float64"):
+        render(mixed, V, K, W, H, backend="cpu")
+    with pytest.raises(SplatfilmError, match="whole pixels, got 53.7x37"):
+        render(gs, V, K, 53.7, H, backend="cpu")
+    with pytest.raises(SplatfilmError, match="whole pixels"):
+        render(gs, V, K, W, "37", backend="cpu")
+    for bad in ((0.0, 1.0), torch.zeros(3, 3), torch.zeros(2, 4, 4, 3)):
+        with pytest.raises(SplatfilmError, match=r"background must be an RGB colour \[3\], or one per camera"):
+            render(gs, V, K, W, H, backend="cpu", background=bad)
+
+
+def test_render_takes_sizes_and_backgrounds_that_mean_the_same():
+    """An integral float size is that many pixels; a background per camera shaped like the
+    images ([C,1,1,3], gsplat's layout) or broadcasting ([1,3]) is the [C,3] one."""
+    gs, V, K, W, H, _ = make_scene("mixed")
+    rows = torch.tensor([[0.2, 0.5, 0.9], [0.9, 0.1, 0.3]], dtype=F64)
+    want = render(gs, V, K, W, H, backend="cpu", background=rows).rgb
+    assert want.shape == (2, H, W, 3)
+    assert torch.equal(render(gs, V, K, float(W), float(H), backend="cpu", background=rows).rgb, want)
+    assert torch.equal(render(gs, V, K, W, H, backend="cpu", background=rows[:, None, None, :]).rgb, want)
+    one = render(gs, V, K, W, H, backend="cpu", background=rows[:1]).rgb
+    assert torch.equal(one, render(gs, V, K, W, H, backend="cpu", background=tuple(rows[0].tolist())).rgb)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device to put the inputs on")
+def test_render_cpu_returns_images_on_the_gaussians_device():
+    gs, V, K, W, H, bg = make_scene("mixed")
+    ts = [getattr(gs, p).cuda().requires_grad_(True) for p in PARAMS]
+    out = render(Gaussians(*ts), V.cuda(), K.cuda(), W, H, backend="cpu", background=bg)
+    assert out.rgb.device.type == out.alpha.device.type == out.depth.device.type == "cuda"
+    here = render(gs, V, K, W, H, backend="cpu", background=bg)
+    assert torch.equal(out.rgb.cpu(), here.rgb)
+    out.rgb.sum().backward()
+    assert ts[0].grad is not None and ts[0].grad.device.type == "cuda"
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without CUDA")
 def test_backend_resolution_without_cuda():
     assert resolve_backend("auto") == "cpu"
