@@ -94,7 +94,7 @@ from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.ik import (aim_joint, check_chain, common_ancestor, drop_to_reach, joint_axes, lower_to_reach,
                                two_bone_ik)
 from splatfilm.io.cache import CacheEntry
-from splatfilm.io.digest import content_digest
+from splatfilm.io.digest import array_digest, content_digest
 from splatfilm.scene import locomotion
 from splatfilm.scene.locomotion import BALL, PIVOT_YAW, FootPlants, cycle_stride, root_motion
 from splatfilm.scene.skeleton import (Clip, JointTRS, Rig, blend_poses, global_transforms, lock_root, sample_clip,
@@ -432,8 +432,9 @@ class Performance:
                 ("normal", plants.normal)) + tuple((name, value) for name, value in (
                     ("reach", plants.reach), ("leg_length", plants.leg_length), ("release_drop", plants.release_drop))
                     if value is not None)},
-            "plays": [[p.clip.name, p.clip.start, p.clip.duration, p.start, p.speed, p.loop, p.crossfade, p.stride,
-                       p.offset, p.sync, p.root_travel] for p in self.plays],
+            # A clip by its keys, not its name: `root_motion: lock` changes a clip's keys under its name.
+            "plays": [[_clip_digest(p.clip), p.clip.start, p.clip.duration, p.start, p.speed, p.loop, p.crossfade,
+                       p.stride, p.offset, p.sync, p.root_travel] for p in self.plays],
             "ik": {"legs": [list(leg) for leg in ik.legs], "ground": [*ik.ground.normal.tolist(), ik.ground.offset],
                    "soles": ik.sole_heights.tolist(), "fronts": None if ik.fronts is None else ik.fronts.tolist()},
             # What the clips do at the schedule's turns, as this code samples them: a change to how
@@ -728,6 +729,12 @@ def _parse_look_at(raw: Any, at: At, rig: Rig, local: Similarity, own_name: str,
     return LookAt(joint, target, limit, forward, up)
 
 
+def _clip_digest(clip: Clip) -> str:
+    """A content hash of a clip's keys: each channel's joint, path, interpolation, times and values."""
+    return array_digest({f"{k}:{ch.joint}:{ch.path}:{ch.interpolation}:{part}": np.asarray(a, np.float64)
+                         for k, ch in enumerate(clip.channels) for part, a in (("times", ch.times), ("values", ch.values))})
+
+
 def _parse_plays(raw: Any, at: At, rig: Rig, walks: bool, stride_of: Callable[[Clip], float],
                  travel_of: Callable[[Clip], float], locked: Callable[[Clip], Clip]) -> list[ClipPlay]:
     """The plays of a `clips:` list. stride_of(clip): world metres per cycle its planted
@@ -829,7 +836,8 @@ def parse_performance(data: dict, at: At, name: str, asset_path: Path, gaussians
     def travel_of(clip: Clip) -> float:
         if clip.name not in travels:
             moved = 0.0 if root is None else float(np.linalg.norm(root_motion(rig, clip, root, feet, up)))
-            travels[clip.name] = moved * local.scale * scale if moved * local.scale * scale >= MIN_STRIDE else 0.0
+            moved = moved * local.scale * scale  # world metres
+            travels[clip.name] = moved if moved >= MIN_STRIDE else 0.0
         return travels[clip.name]
 
     def locked(clip: Clip) -> Clip:

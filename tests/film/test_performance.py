@@ -195,6 +195,27 @@ def test_foot_plants_are_kept_in_the_films_cache_and_a_later_parse_resumes_from_
     assert slower.assets["hero"].performance.plant_steps_worked >= 3.1 * 240
 
 
+def test_kept_foot_plants_are_keyed_by_what_the_clips_do(assets, tmp_path, monkeypatch):
+    """`root_motion: lock` on a clip whose root travel is not taken for root motion (under
+    ROOT_MOTION_SHARE of its feet's path, or MIN_STRIDE) changes the clip but nothing the plants'
+    key named (its name, timing and kept travel, and its poses where plays start, where a
+    lock takes nothing off): a later parse resumed the unlocked clip's plants, the feet planted
+    where the unlocked hips had carried them."""
+    from splatfilm.scene import locomotion
+
+    monkeypatch.setattr(locomotion, "ROOT_MOTION_SHARE", 2.0)  # walk_root's 1 m a cycle goes unseen
+    hero = {"file": "mover.ply", "clips": [{"clip": "walk_root"}], "ik": {"legs": LEGS}}
+    folder = _copy(assets, tmp_path)
+    parse_film(_film(folder, hero)).world.joint_globals("hero", 1.5)  # its plants kept in the cache
+    hero["clips"][0]["root_motion"] = "lock"
+    locked = parse_film(_film(folder, hero)).world
+    fresh_folder = tmp_path / "fresh"
+    fresh_folder.mkdir()
+    fresh = parse_film(_film(_copy(assets, fresh_folder), hero)).world  # no cache
+    np.testing.assert_array_equal(locked.joint_globals("hero", 1.5), fresh.joint_globals("hero", 1.5))
+    assert locked.assets["hero"].performance.plant_steps_worked >= 1.5 * 240
+
+
 def test_planted_feet_stay_put_while_a_walk_blends_into_an_idle(assets, tmp_path):
     """The walk ends (1.5 s) inside a 0.4 s crossfade into the idle: the blend carried the
     planted feet toward the idle's stance along the floor (centimetres of skate). A foot now
