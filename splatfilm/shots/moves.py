@@ -533,15 +533,14 @@ class MovePath:
         as placed); the sample's focus is final (no `refocus`)."""
         times = np.atleast_1d(np.asarray(times, dtype=np.float64))
         s = PathSample.from_pose(self.base, times) if isinstance(self.base, Pose) else self.base.sample(times)
-        placing = [(m, span) for m, span in self.moves if not getattr(m, "pulls_focus", False)]
-        pulling = [(m, span) for m, span in self.moves if getattr(m, "pulls_focus", False)]
-        for i, (move, span) in enumerate(placing + pulling):
-            if i == len(placing):
-                s.settle_focus()
-            own = getattr(move, "progress", None)
-            end = self._default_end
-            move.apply(s, span.progress(times, self.start, end) if own is None else own(span, times, self.start, end))
-        s.settle_focus()
+        end = self._default_end
+        for pulls in (False, True):
+            for move, span in self.moves:
+                if getattr(move, "pulls_focus", False) == pulls:
+                    own = getattr(move, "progress", None)
+                    move.apply(s, span.progress(times, self.start, end) if own is None
+                               else own(span, times, self.start, end))
+            s.settle_focus()  # the camera placed: a subject's distance from where it is
         return s
 
 

@@ -157,14 +157,12 @@ class PathSample:
         now, and where it depends on the camera, the `refocus` that gives them for the cameras
         as finally placed."""
         times = self.times
-        if callable(focus):
-            self.refocus = lambda positions, rotations: focus(times, positions, rotations)
-        elif isinstance(focus, FocusOn):
-            self.refocus = lambda positions, rotations: focus.distances(times, positions, rotations)
-        else:
+        distances = focus.distances if isinstance(focus, FocusOn) else focus
+        if not callable(distances):
             self.refocus = None
             self.focus_distance = focus_values(focus, times, self.positions, self.rotations)
             return
+        self.refocus = lambda positions, rotations: distances(times, positions, rotations)
         self.focus_distance = self.refocus(self.positions, self.rotations)
 
     def settle_focus(self) -> None:

@@ -86,7 +86,7 @@ from splatfilm.shots.lens import DISTORTION_KEYS, LENS_MODELS, Lens
 from splatfilm.scene.transforms import axis_rotation, pan_tilt_roll_rotation, rotation_from_quat
 from splatfilm.shots.pose import Focus, FocusOn, Pose, Target
 from splatfilm.shots.shot import Shot
-from splatfilm.shots.timing import FIRST_FRAME, frame_times, parse_fps
+from splatfilm.shots.timing import FIRST_FRAME, frame_times, frames_through, parse_fps
 from splatfilm.yamlfields import At, integer, load_yaml, mapping, number, schema_version, show, vec3
 
 # Shot files carry `version: 1`; a file without one is version 1 (yamlfields.schema_version).
@@ -561,8 +561,7 @@ def _frame_count(data: dict, at: At, fps: Fraction, keys: list[Keyframe] | None,
     if loop:
         at["interpolation"]["loop"].fail("a loop needs `duration`, `frames` or `frame_range`: "
                                          "the loop returns to its first key at the shot's end")
-    # End on the last keyframe: it is the last frame when it falls on one.
-    return math.floor(Fraction(repr(keys[-1].time)) * fps + Fraction(1, 10**6)) + 1
+    return frames_through(keys[-1].time, fps)
 
 
 # ---- entry points -----------------------------------------------------------------------------------
@@ -655,10 +654,10 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
     shot = Shot(name=name, path=path, lens=lens, fps=fps, frame_count=count, first_frame=first,
                 loop=interp["loop"])
     try:
-        shot.cameras()  # every frame must be a valid camera: catch what only sampling reveals
+        frames = shot.sample()  # between keys, and where moves pull focus or zoom: each frame's focus and focal length
+        frames.to_cameras(lens)  # every frame must be a valid camera: catch what only sampling reveals
     except SplatfilmError as e:
         at.fail(str(e))
-    frames = shot.sample()  # between keys, and where moves pull focus or zoom: each frame's focus and focal length
     for i in np.flatnonzero(np.isfinite(frames.focus_distance)):
         problem = _focus_problem(float(frames.focus_distance[i]), float(frames.focal_mm[i]))
         if problem:
@@ -718,9 +717,10 @@ def keyframe_fields(key: Keyframe, defaults: dict | None = None, digits: int | N
     return out
 
 
-def lens_fields(lens: Lens) -> dict:
+def lens_fields(lens: Lens, focus: FocusOn | None = None) -> dict:
     """A lens as the `lens:` mapping that reads back to it (image size aside: that is the
-    shot's `resolution`): `focal_mm` and every other field that is not its default."""
+    shot's `resolution`): `focal_mm` and every other field that is not its default; `focus`, a
+    subject the lens focuses on (which a `Lens` cannot hold), as its `focus_distance`."""
     out: dict[str, Any] = {"focal_mm": float(lens.focal_mm)}
     for f in fields(Lens):
         if f.name in ("focal_mm", "width", "height", "distortion"):
@@ -729,6 +729,8 @@ def lens_fields(lens: Lens) -> dict:
         if value != f.default:
             out[f.name] = value if isinstance(value, str) else float(value)
     out.update({k: float(v) for k, v in zip(DISTORTION_KEYS, lens.distortion) if v})
+    if focus is not None:
+        out["focus_distance"] = _focus_field(focus)
     return out
 
 

@@ -7,6 +7,7 @@ FIRST_FRAME + i (docs/CONVENTIONS.md: film frame numbers start at 1001).
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
@@ -92,3 +93,10 @@ def _rate_label(fps: Fraction) -> str:
 def frame_times(count: int, fps: Fraction) -> np.ndarray:
     """Times in seconds [count] of frames 0..count-1: exactly i / fps, rounded once to float64."""
     return np.array([float(Fraction(i) / fps) for i in range(count)], dtype=np.float64)
+
+
+def frames_through(seconds: float, fps: Fraction) -> int:
+    """Frames of a shot that ends on `seconds` (from its first frame, >= 0; a last key): through
+    the frame at that time when one falls there (within a millionth of a frame, as the decimal
+    written gives it), else through the last frame before it."""
+    return math.floor(Fraction(repr(float(seconds))) * fps + Fraction(1, 10**6)) + 1

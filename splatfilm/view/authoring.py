@@ -14,7 +14,6 @@ first time a session writes it.
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -29,9 +28,10 @@ from splatfilm.io.paths import recorded_path
 from splatfilm.scene.cameras import Cameras
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
 from splatfilm.shots.lens import Lens
+from splatfilm.shots.pose import FocusOn
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import SHOT_VERSION, format_shot_yaml, keyframe_fields, lens_fields, parse_shot
-from splatfilm.shots.timing import FIRST_FRAME
+from splatfilm.shots.timing import FIRST_FRAME, frames_through
 from splatfilm.view.session import Session
 from splatfilm.yamlfields import load_yaml
 
@@ -51,7 +51,9 @@ class KeyedShot:
     to reach a later key); first_frame: film frame number of its first frame; interpolation:
     the shot's `interpolation:` as written (the path's state: speed, loop, and the tension,
     continuity and bias new keys get); carried: other fields of the file it was opened from,
-    written back as they were (`description`, `points`, and `comment`: its opening comment)."""
+    written back as they were (`description`, `points`, and `comment`: its opening comment);
+    focus: the lens's focus where it is on a subject (`lens: {focus_distance: table}`, a
+    `pose.FocusOn`, which the session's `Lens` cannot hold); None: the lens's own."""
 
     name: str
     keys: list[Keyframe] = field(default_factory=list)
@@ -60,6 +62,7 @@ class KeyedShot:
     first_frame: int = FIRST_FRAME
     interpolation: dict = field(default_factory=dict)
     carried: dict = field(default_factory=dict)
+    focus: FocusOn | None = None
 
     @classmethod
     def for_session(cls, session: Session) -> "KeyedShot":
@@ -81,6 +84,8 @@ class KeyedShot:
         keyed.keys = [dataclasses.replace(k, time=fs.world_start + k.time) for k in shot.path.keyframes]
         keyed.interpolation = dict(raw.get("interpolation") or {})
         keyed.carried = {k: raw[k] for k in ("description", "points") if k in raw}
+        if isinstance(shot.path.focus_distance, FocusOn):
+            keyed.focus = shot.path.focus_distance
         head = re.match(r"(?:#[^\n]*\n)+", text)  # the file's opening comment, written back above it
         if head:
             keyed.carried["comment"] = "\n".join(line[1:].removeprefix(" ") for line in head.group(0).splitlines())
@@ -157,12 +162,12 @@ class KeyedShot:
         fps, lens = session.fps, session.lens
         keys = self.shot_keys(fps)
         # As the reader counts a shot that ends on its last key, so the key is its last frame.
-        count = max(self.frame_count or 0, math.floor(Fraction(repr(keys[-1].time)) * fps + Fraction(1, 10**6)) + 1)
+        count = max(self.frame_count or 0, frames_through(keys[-1].time, fps))
         loop = bool(self.interpolation.get("loop", False))
         end = float(Fraction(count) / fps)
-        path = KeyframePath(keys, focal_mm=lens.focal_mm, focus_distance=lens.focus_distance, loop=loop,
-                            loop_time=end if loop else None,
-                            constant_speed=self.interpolation.get("speed") == "constant")
+        focus = lens.focus_distance if self.focus is None else self.focus
+        path = KeyframePath(keys, focal_mm=lens.focal_mm, focus_distance=focus, loop=loop,
+                            loop_time=end if loop else None, constant_speed=self.interpolation.get("speed") == "constant")
         return Shot(self.name, path, lens, fps, count, self.first_frame, loop)
 
     def preview(self, session: Session) -> np.ndarray:
@@ -216,7 +221,7 @@ class KeyedShot:
         if self.first_frame != FIRST_FRAME:
             out["first_frame"] = self.first_frame
         out["resolution"] = [session.width, session.height]
-        out["lens"] = lens_fields(session.lens)
+        out["lens"] = lens_fields(session.lens, self.focus)
         if "points" in self.carried:
             out["points"] = self.carried["points"]
         out["keyframes"] = self.keyframe_list(fps)

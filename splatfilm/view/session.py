@@ -199,8 +199,13 @@ def _film_lens(film: Film) -> Lens:
     from splatfilm.shots.shot_yaml import parse_shot
 
     defaults = {"fps": film.raw.get("fps", 24), "resolution": [film.width, film.height]}
-    if "lens" in film.raw:
-        defaults["lens"] = film.raw["lens"]
+    lens = film.raw.get("lens")
+    if isinstance(lens, dict) and isinstance(lens.get("focus_distance"), (str, list)):
+        # Focus on a subject (a point, an asset) is each shot's to follow, which a Lens (metres)
+        # cannot hold, and the probe has none of the film's points to name.
+        lens = {k: v for k, v in lens.items() if k != "focus_distance"}
+    if lens is not None:
+        defaults["lens"] = lens
     probe = {"frames": 1, "camera": {"position": [0, 0, 0], "look_at": [0, 1, 0]}}
     return parse_shot(probe, str(film.path), "lens", defaults=defaults).lens
 

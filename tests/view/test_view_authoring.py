@@ -351,3 +351,19 @@ def test_keys_are_written_on_their_frames_without_float_noise(demo_session, tmp_
     append_to_film(keyed, s)
     entry = film.read_text().splitlines()
     assert "  - name: sh040" in entry and "    time: 0.125" in entry
+
+
+@pytest.mark.parametrize("key_focus", [", focus_distance: 1.2", ""])
+def test_a_shot_file_whose_lens_focuses_on_a_point_keeps_it_when_saved(tmp_path, key_focus):
+    from splatfilm.view.session import open_session
+
+    path = tmp_path / "shotF.yaml"
+    path.write_text(SHOT_A.replace("focus_distance: 2.0}", "focus_distance: table}")
+                    .replace(", focus_distance: 1.2", key_focus))
+    original = load_shot(path)
+    s = open_session(path)
+    save_shot_file(KeyedShot.for_session(s), s, path)
+    # Was: with a key's own focus, "keyframe 0 has no focus_distance"; without, written without
+    # the lens's, the focus gone from every frame (and the check passed).
+    assert "focus_distance: table" in path.read_text().split("keyframes:")[0]
+    assert _frames_apart(load_shot(path), original) < 1e-6

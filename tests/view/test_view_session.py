@@ -157,3 +157,20 @@ def test_the_viewers_camera_renders_each_asset_in_its_own_mode(film_dir):
     classic = render(g, V, K, int(cams.widths[0]), int(cams.heights[0]), backend="cpu", background=s.background,
                      near_plane=fs.shot.lens.near, far_plane=fs.shot.lens.far).rgb[0].double().numpy()
     assert np.abs(same - classic).max() > 1e-2
+
+
+def test_a_film_whose_lens_focuses_on_a_subject_opens(tmp_path):
+    """`render` takes a film lens focused on a point (or an asset); the viewer opens it too, its
+    new shots' lens the film's (the subject is the shots' to follow: a `Lens` holds metres)."""
+    film = tmp_path / "film.yaml"
+    film.write_text(f"""version: 1
+resolution: [320, 180]
+lens: {{focal_mm: 30, f_stop: 2.0, focus_distance: table}}
+points: {{table: [0.0, 0.3, 0.85]}}
+assets: {{crate: {{file: {SCENES.parent / "scenes" / "demo" / "crate.ply"}}}}}
+shots: [{{name: sh010, duration: 1, camera: {{position: [0.2, -3.4, 1.75], look_at: table}}}}]
+""")
+    s = open_session(film)  # was: lens.lens.focus_distance: unknown point name 'table'
+    assert (s.lens.focal_mm, s.lens.f_stop, s.lens.focus_distance) == (30, 2.0, None)
+    focus = s.shots[0].shot.sample().focus_distance
+    assert np.all(np.isfinite(focus)) and focus[0] == pytest.approx(3.85, abs=0.1)
