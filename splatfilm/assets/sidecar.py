@@ -365,7 +365,7 @@ def origin_offset_for(centre: np.ndarray, radius: float) -> np.ndarray | None:
     if not np.linalg.norm(centre) > FAR_FROM_ORIGIN * radius:
         return None
     step = 10.0 ** math.floor(math.log10(radius))
-    return np.round(centre / step) * step
+    return np.round(centre / step) * step + 0.0  # + 0.0: no "-0" in the sidecar or the note
 
 
 def origin_offset_note(offset: np.ndarray, radius: float, what: str, done: str, frame_files: str = "") -> str:
@@ -417,14 +417,16 @@ def estimate_up(cameras: Cameras) -> np.ndarray:
     return up / n if n > 1e-8 else np.array([0.0, 0.0, 1.0])
 
 
-def robust_bounds(gaussians: Gaussians, min_opacity: float = 0.5, percentile: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def robust_bounds(gaussians: Gaussians, min_opacity: float = 0.5, percentile: float = 1.0,
+                  means: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Axis-aligned bounds (min [3], max [3]) of the means of Gaussians at least `min_opacity`
     opaque, between the `percentile` and 100 - `percentile` percentiles, so stray floaters do
-    not stretch them."""
+    not stretch them; `means` [N,3]: the positions to bound in place of `gaussians.means` (a
+    file's float64 ones)."""
     with torch.no_grad():
-        keep = gaussians.activated_opacities >= min_opacity
-        pts = gaussians.means[keep] if keep.sum() >= 10 else gaussians.means
-        pts = pts.cpu().double().numpy()
+        keep = (gaussians.activated_opacities >= min_opacity).cpu().numpy()
+        pts = gaussians.means.cpu().double().numpy() if means is None else np.asarray(means, dtype=np.float64)
+        pts = pts[keep] if keep.sum() >= 10 else pts
     if len(pts) == 0:
         return np.zeros(3), np.zeros(3)
     return np.percentile(pts, percentile, axis=0), np.percentile(pts, 100 - percentile, axis=0)

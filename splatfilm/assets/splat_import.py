@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from splatfilm.assets.sidecar import (
     Sidecar,
@@ -18,7 +20,14 @@ from splatfilm.assets.sidecar import (
     sidecar_path,
 )
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.gaussian_files import USD_EXTENSIONS, check_gaussian_output, load_gaussians, save_gaussians
+from splatfilm.io.gaussian_files import (
+    USD_EXTENSIONS,
+    check_gaussian_output,
+    load_gaussians,
+    save_gaussians,
+    saved_sh_degree,
+)
+from splatfilm.io.ply import ply_extra_properties
 from splatfilm.io.camera_files import nerfstudio_to_capture
 from splatfilm.io.paths import recorded_path
 from splatfilm.scene.gaussians import Gaussians
@@ -26,12 +35,53 @@ from splatfilm.scene.transforms import Similarity
 from splatfilm.version import __version__
 
 
+def dropped_note(source: Path, output: Path, source_degree: int, sh_degree: int | None = None) -> str | None:
+    """The note `import` prints when `output` keeps less than `source` holds: SH bands above
+    what its format stores (or `sh_degree` asks for) and a PLY's extra vertex properties
+    (`io.ply.ply_extra_properties`), which no format splatfilm writes carries; None if nothing."""
+    kept = saved_sh_degree(output, source_degree if sh_degree is None else sh_degree)
+    dropped = []
+    if kept < source_degree:
+        coefficients = 3 * ((source_degree + 1) ** 2 - (kept + 1) ** 2)
+        bands = f"{kept + 1}-{source_degree}" if kept + 1 < source_degree else f"{source_degree}"
+        dropped.append(f"SH band{'s' if kept + 1 < source_degree else ''} {bands} ({coefficients} coefficients "
+                       f"a Gaussian; {output.name} holds degree {kept})")
+    if source.suffix.lower() == ".ply":
+        extra = ply_extra_properties(source)
+        if extra:
+            dropped.append(f"the PLY propert{'ies' if len(extra) > 1 else 'y'} {', '.join(extra)}")
+    if output.name.lower().endswith(".compressed.ply"):  # SuperSplat's compressed PLY is read, not written
+        dropped.append("the compression (it is written as a plain PLY)")
+    if not dropped:
+        return None
+    return f"note: {output.name} keeps {source.name}'s Gaussians without " + " and ".join(dropped)
+
+
+def recentre_far_out(g: Gaussians, means: np.ndarray) -> tuple[Gaussians, np.ndarray | None]:
+    """`g` moved by -offset when its positions `means` [N,3] (world units; float64 where the
+    file held them so) lie far from their world's origin, as `fit` tells it
+    (`assets.sidecar.origin_offset_for`, on the splat's own robust extent), with that offset
+    [3] (float64), said in a note; else `g` as it is and None. The move is made on `means`, so
+    float64 positions keep their precision until the centred ones are stored."""
+    lo, hi = robust_bounds(g, means=means)
+    radius = float(np.linalg.norm(hi - lo)) / 2
+    offset = origin_offset_for((lo + hi) / 2, radius) if radius > 0 else None
+    if offset is None:
+        return g, None
+    print(origin_offset_note(offset, radius, "the splat", "written"))
+    centred = torch.from_numpy(np.asarray(means, dtype=np.float64) - offset).to(g.means.dtype)
+    return replace(g, means=centred.to(g.means.device)), offset
+
+
 def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: str | None = None,
                   time_code: float | None = None, world: bool = False,
                   spz_axes: str = "ply", dataparser_transforms: str | os.PathLike | None = None,
-                  transforms_json: str | os.PathLike | None = None) -> tuple[Gaussians, Sidecar]:
+                  transforms_json: str | os.PathLike | None = None,
+                  sh_degree: int | None = None) -> tuple[Gaussians, Sidecar]:
     """Read `source` and write its Gaussians to `output` (any format `save_gaussians` writes)
-    and a sidecar `output`.json; returns both.
+    and a sidecar `output`.json; returns both, the Gaussians as written (SH degree `sh_degree`,
+    default the source's, at most what the output's format holds). What the output cannot
+    carry (SH bands, a PLY's extra properties) is named in a note.
 
     USD only: prim (the splat prim's path; default the file's only one), time_code (default
     its first sample) and world (placed by the prim's transform, Z up in metres, instead of
@@ -42,7 +92,8 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
     (`io.camera_files.nerfstudio_to_capture`), so its transforms.json cameras render them. A
     capture's world far from the origin (a georeferenced one, as `fit` tells it:
     `assets.sidecar.origin_offset_for`) is written centred, moved by -frame.origin_offset in
-    float64, as `fit` writes it, and said in a note."""
+    float64, as `fit` writes it, and said in a note; so is any other source whose own positions
+    lie that far out (a georeferenced PLY, SPZ or USD prim: `recentre_far_out`)."""
     source, output = Path(source), Path(output)
     is_usd = source.suffix.lower() in USD_EXTENSIONS
     if not is_usd and (prim is not None or time_code is not None or world):
@@ -68,7 +119,7 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
         if len(g) == 0:
             raise SplatfilmError(f"{source}: the splat prim holds no Gaussians")
     else:
-        g = load_gaussians(source, spz_axes=spz_axes)
+        g = load_gaussians(source, spz_axes=spz_axes if spz_ends[0] else "ply")
     offset = None
     if to_capture is not None:
         # The splat's own extent decides, as the cameras' does in fit; the offset is taken off in
@@ -80,9 +131,17 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
             to_capture = Similarity(translation=-offset) @ to_capture
             print(origin_offset_note(offset, radius, "the splat", "written"))
         g = to_capture.transform_gaussians(g)
+    else:
+        # The readers give float32 positions for now; a reader that keeps a file's float64 ones
+        # hands those here instead, and the centred float32 copy then loses nothing.
+        g, offset = recentre_far_out(g, g.means.detach().cpu().double().numpy())
+    note = dropped_note(source, output, g.sh_degree, sh_degree)
+    g = g.with_sh_degree(saved_sh_degree(output, g.sh_degree if sh_degree is None else sh_degree))
     # Trained antialiased (an .spz's flag, or the source's sidecar): the copy renders so too.
     mode = asset_rasterize_mode(source)
     save_gaussians(output, g, spz_axes=spz_axes, antialiased=mode == "antialiased")
+    if note is not None:
+        print(note)
     origin = {"type": "import", "path": recorded_path(source.resolve(), output.resolve().parent),
               "format": source.suffix.lower().lstrip(".")}
     if is_usd:
@@ -98,9 +157,15 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
     if world:  # placed in splatfilm's world: its frame is known
         sidecar["frame"] = {"note": "the USD stage's world, turned Z up in metres", "up": [0.0, 0.0, 1.0],
                             "scale_to_metres": 1.0}
-    if offset is not None:
+    if offset is not None and to_capture is not None:
         sidecar["frame"] = {"note": "the capture's world (its transforms.json's, else COLMAP's) moved by -origin_offset "
                                     "(x_capture = x_asset + origin_offset); no rotation or scale",
                             "origin_offset": offset.tolist()}
+    elif offset is not None:
+        frame = dict(sidecar.get("frame") or {})
+        frame["note"] = (frame.get("note", "the source's world") + " moved by -origin_offset "
+                         "(x_source = x_asset + origin_offset); no rotation or scale")
+        frame["origin_offset"] = offset.tolist()
+        sidecar["frame"] = frame
     sidecar.write(sidecar_path(output))
     return g, sidecar

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from splatfilm.cli.args import sh_degree
+
 
 def _cmd_export_usd(args: argparse.Namespace) -> None:
     from splatfilm.film.script import parse_film
@@ -21,7 +23,7 @@ def _cmd_import(args: argparse.Namespace) -> None:
     from splatfilm.assets.splat_import import import_splats
 
     g, _ = import_splats(args.source, args.output, args.prim, args.frame, args.world, args.spz_axes,
-                         args.dataparser_transforms, args.transforms_json)
+                         args.dataparser_transforms, args.transforms_json, args.sh_degree)
     print(f"wrote {args.output} ({len(g)} Gaussians, SH degree {g.sh_degree}) and {sidecar_path(args.output)}")
 
 
@@ -44,6 +46,9 @@ def add_exchange_commands(sub: argparse._SubParsersAction) -> None:
                                    "sidecar OUTPUT.json recording the source.")
     p.add_argument("source", help="the file to read")
     p.add_argument("-o", "--output", required=True, help="the asset to write (.ply, .splat, .spz, .usda, .usdc, .usd)")
+    p.add_argument("--sh-degree", type=sh_degree, metavar="DEGREE",
+                   help="SH degree to write, 0-4 (default: the source's; a .splat holds 0): bands above are "
+                        "dropped, missing ones zero")
     p.add_argument("--prim", metavar="PATH", help="USD: the splat prim to read (default: the file's only one)")
     p.add_argument("--frame", type=float, metavar="TIME_CODE",
                    help="USD: the time code to read a moving prim at (default: its first sample)")

@@ -122,7 +122,8 @@ from splatfilm.assets.edits import edit_gaussians, parse_edits
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_text
 from splatfilm.io.digest import content_digest
-from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
+from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES, USD_EXTENSIONS
+from splatfilm.io.spz import SPZ_AXES
 from splatfilm.render import RASTERIZE_MODES, rasterize_mode_key
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import parse_shot
@@ -147,7 +148,8 @@ FILM_VERSION = 1
 _TOP = {"version", "title", "fps", "record_start", "resolution", "first_frame", "handles", "background", "sh_degree",
         "crf", "lens", "points", "origin_offset", "effects", "assets", "shots"}
 _ASSET = {"file", "canonical", "position", "yaw", "scale", "look_height", "animation", "walk", "edits",
-          "on_ground", "physics", "clean", "shadow", "rasterize_mode", "origin_offset"} | PERFORMANCE_FIELDS
+          "on_ground", "physics", "clean", "shadow", "rasterize_mode", "origin_offset", "prim",
+          "spz_axes"} | PERFORMANCE_FIELDS
 _SHOT_FILM = {"time", "assets", "hide", "handles"}
 _EFFECTS = {"motion_blur", "depth_of_field"}
 # walk_notes: a walk slower than this (m/s) carries the body nowhere visible; a clip with
@@ -478,8 +480,16 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred
         if not isinstance(by_offset, bool):
             a_at["origin_offset"].fail(f"expected true or false (false: not placed by its sidecar's "
                                        f"frame.origin_offset), got {show(by_offset)}")
+        prim = data.get("prim")
+        if prim is not None and (not isinstance(prim, str) or path.suffix.lower() not in USD_EXTENSIONS):
+            a_at["prim"].fail(f"expected the path of a splat prim in the asset's USD file ({'/'.join(USD_EXTENSIONS)}), "
+                              f"got {show(prim)} for {path.name}")
+        spz_axes = data.get("spz_axes", "ply")
+        if spz_axes not in SPZ_AXES or (spz_axes != "ply" and path.suffix.lower() != ".spz"):
+            a_at["spz_axes"].fail(f"expected {' or '.join(SPZ_AXES)} for an .spz file, got {show(spz_axes)} "
+                                  f"for {path.name}")
         try:
-            asset = load_asset(str(name), path, placement, motion, canonical, look, mode)
+            asset = load_asset(str(name), path, placement, motion, canonical, look, mode, prim, spz_axes)
         except SplatfilmError as e:
             a_at.fail(str(e))
         if not by_offset:

@@ -539,17 +539,24 @@ class World:
 
 
 def load_asset(name: str, path: Path, placement: Similarity, motion: Motion | None = None, canonical: bool | None = None,
-               look_height: float | None = None, rasterize_mode: str | None = None) -> Asset:
+               look_height: float | None = None, rasterize_mode: str | None = None, prim: str | None = None,
+               spz_axes: str = "ply") -> Asset:
     """Load an asset file and its sidecar (`path` with .json), if any: object assets use the
     sidecar's canonical transform as `local` unless canonical=False; rasterize_mode: the
-    asset's own (`assets.sidecar.asset_rasterize_mode`) unless given. One shown in its own
-    frame keeps its sidecar's frame.origin_offset (`Asset.origin_offset`) and stands as stored
-    until `Asset.align_to` moves it."""
+    asset's own (`assets.sidecar.asset_rasterize_mode`) unless given; prim (a USD file's splat
+    prim) and spz_axes (an .spz file's axes) go to `io.gaussian_files.load_gaussians`. One
+    shown in its own frame keeps its sidecar's frame.origin_offset (`Asset.origin_offset`) and
+    stands as stored until `Asset.align_to` moves it."""
     from splatfilm.assets.sidecar import Sidecar, asset_rasterize_mode, robust_bounds, sidecar_path
     from splatfilm.io.gaussian_files import load_gaussians
-    from splatfilm.io.digest import file_digest
+    from splatfilm.io.digest import content_digest, file_digest
 
-    g = load_gaussians(path)
+    g = load_gaussians(path, spz_axes=spz_axes, prim=prim)
+    digest = file_digest(path)
+    if prim is not None or spz_axes != "ply":
+        # Another prim or axes of the same file is other content; assets without them keep the
+        # file's own digest, so frames already cached keep their keys.
+        digest = content_digest((digest + repr({"prim": prim, "spz_axes": spz_axes})).encode())
     local = Similarity()
     sidecar = Sidecar.of_asset(path)
     to_canonical = sidecar.canonical_transform if sidecar is not None else None
@@ -563,7 +570,7 @@ def load_asset(name: str, path: Path, placement: Similarity, motion: Motion | No
         if use_canonical:  # aim at 85% of the standing height: a character's face, a prop's top
             _, hi = robust_bounds(local.transform_gaussians(g))
             look_height = 0.85 * float(hi[2])
-    return Asset(name, g, local, placement, motion, look_height, str(path), file_digest(path),
+    return Asset(name, g, local, placement, motion, look_height, str(path), digest,
                  rasterize_mode=rasterize_mode or asset_rasterize_mode(path),
                  # An object's canonical frame is its own, wherever its capture lay.
                  origin_offset=sidecar.origin_offset if sidecar is not None and not use_canonical else None)

@@ -14,8 +14,8 @@ from splatfilm.io.ply import read_ply, write_ply
 from splatfilm.io.splat import read_splat, write_splat
 from splatfilm.io.spz import read_spz, write_spz
 
-__all__ = ["load_gaussians", "save_gaussians", "check_gaussian_output", "GAUSSIAN_FILE_EXTENSIONS",
-           "GAUSSIAN_FILE_TYPES", "USD_EXTENSIONS"]
+__all__ = ["load_gaussians", "save_gaussians", "check_gaussian_output", "saved_sh_degree",
+           "GAUSSIAN_FILE_EXTENSIONS", "GAUSSIAN_FILE_TYPES", "USD_EXTENSIONS"]
 
 USD_EXTENSIONS = (".usd", ".usda", ".usdc")
 GAUSSIAN_FILE_EXTENSIONS = (".ply", ".splat", ".spz") + USD_EXTENSIONS
@@ -23,22 +23,31 @@ GAUSSIAN_FILE_EXTENSIONS = (".ply", ".splat", ".spz") + USD_EXTENSIONS
 GAUSSIAN_FILE_TYPES = ", ".join(GAUSSIAN_FILE_EXTENSIONS[:-len(USD_EXTENSIONS)]) + " or " + "/".join(USD_EXTENSIONS)
 
 
+# Formats of other tools that PlayCanvas's splat-transform (behind SuperSplat) converts to a PLY.
+_SPLAT_TRANSFORM_EXTENSIONS = (".sog", ".ksplat")
+
+
 def _kind(path: Path) -> str:
     ext = path.suffix.lower()
     if ext not in GAUSSIAN_FILE_EXTENSIONS:
         shown = f"'{path.suffix}'" if path.suffix else "no extension"
-        raise SplatfilmError(f"{path}: unsupported Gaussian file type ({shown}); use {GAUSSIAN_FILE_TYPES}")
+        hint = (f"; convert it with PlayCanvas's splat-transform (`splat-transform {path.name} "
+                f"{path.stem}.ply`) and use the .ply" if ext in _SPLAT_TRANSFORM_EXTENSIONS else "")
+        raise SplatfilmError(f"{path}: unsupported Gaussian file type ({shown}); use {GAUSSIAN_FILE_TYPES}{hint}")
     return ext
 
 
-def load_gaussians(path: str | os.PathLike, spz_axes: str = "ply") -> Gaussians:
+def load_gaussians(path: str | os.PathLike, spz_axes: str = "ply", prim: str | None = None) -> Gaussians:
     """Read Gaussians (float32, raw parameters) from a `.ply`, `.splat`, `.spz` or USD file;
-    spz_axes: an .spz file's axes (`io.spz`: "ply", as stored, or "rub").
-
-    A USD file must hold exactly one splat prim; it is read in its own frame (its local
+    spz_axes: an .spz file's axes (`io.spz`: "ply", as stored, or "rub"); prim: a USD file's
+    splat prim, by its path (default the file's only one), read in its own frame (its local
     positions) at the stage's start (`splatfilm.io.usd_splats.read_usd_splats` picks others)."""
     path = Path(path)
     kind = _kind(path)
+    if prim is not None and kind not in USD_EXTENSIONS:
+        raise SplatfilmError(f"{path}: a prim is picked in USD files only ({', '.join(USD_EXTENSIONS)})")
+    if spz_axes != "ply" and kind != ".spz":
+        raise SplatfilmError(f"{path}: SPZ axes apply to .spz files only")
     if kind == ".ply":
         g = read_ply(path)
     elif kind == ".splat":
@@ -48,7 +57,7 @@ def load_gaussians(path: str | os.PathLike, spz_axes: str = "ply") -> Gaussians:
     else:
         from splatfilm.io.usd_splats import read_usd_splats
 
-        g = read_usd_splats(path)
+        g = read_usd_splats(path, prim)
     if len(g) == 0:  # every format can say "none"; nothing would render but black frames
         raise SplatfilmError(f"{path}: holds no Gaussians")
     return g
@@ -60,6 +69,12 @@ def check_gaussian_output(path: str | os.PathLike) -> Path:
     path = Path(path)
     _kind(path)
     return check_output_file(path)
+
+
+def saved_sh_degree(path: str | os.PathLike, sh_degree: int) -> int:
+    """The SH degree `save_gaussians(path, ...)` stores for Gaussians of degree `sh_degree`:
+    `.splat` holds degree 0 only, every other format what it is given."""
+    return 0 if _kind(Path(path)) == ".splat" else sh_degree
 
 
 def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = None, spz_axes: str = "ply",

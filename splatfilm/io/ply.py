@@ -41,7 +41,7 @@ from splatfilm.scene.gaussians import Gaussians, opacity_logit
 from splatfilm.scene.sh import MAX_SH_DEGREE, rgb_to_sh0
 from splatfilm.io.atomic import atomic_write, read_input
 
-__all__ = ["read_ply", "read_ply_points", "write_ply", "ply_header"]
+__all__ = ["read_ply", "read_ply_points", "write_ply", "ply_header", "ply_extra_properties"]
 
 # PLY scalar type names (both the classic and the sized spellings) -> numpy type codes.
 _TYPES = {
@@ -542,3 +542,21 @@ def write_ply(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = Non
     ).astype("<f4")
     _check_finite(table, _property_names(k), path, "cannot write Gaussians with")
     atomic_write(path, [ply_header(n, g.sh_degree), memoryview(np.ascontiguousarray(table).reshape(-1).view(np.uint8))])
+
+
+# Properties the reader turns into Gaussians (or that carry nothing: INRIA writers' zero normals).
+_GAUSSIAN_PROPERTY = re.compile(r"^(x|y|z|nx|ny|nz|f_dc_\d+|f_rest_\d+|opacity|scale_\d|rot_\d|red|green|blue)$")
+
+
+def ply_extra_properties(path: str | os.PathLike) -> list[str]:
+    """The vertex properties of a Gaussian PLY that `read_ply` does not keep (per-Gaussian ids,
+    segment labels, Mip-Splatting's `filter_3D`, ...), in file order; reads the header only. A
+    SuperSplat compressed PLY has none (its packed properties are all decoded). Normals are not
+    listed: INRIA-style writers store zeros there."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        _, elements = _read_header(f, path)
+    by_name = {el.name: el for el in reversed(elements)}
+    if "vertex" not in by_name or _is_compressed(by_name):
+        return []
+    return [n for n in by_name["vertex"].names() if not _GAUSSIAN_PROPERTY.match(n)]

@@ -29,9 +29,15 @@ Every value is rounded to the nearest step and clamped to 0..255. A version 4 fi
 SuperSplat and Niantic's converter write by default) is not gzipped: a 32-byte header (the
 same first 15 bytes, then uint8 stream count, uint32 offset of the table of streams, 12
 reserved bytes), a table of (compressed, uncompressed) uint64 sizes, and the same attributes
-as separate zstd streams, an empty one (no SH) left out. Files that carry extensions (flag
-0x2), version 1 (never released) and unknown versions are refused with a one-line error.
-Writing stays at version 3: Spark, the common web viewer, reads only 1-3.
+as separate zstd streams, an empty one (no SH) left out. Extensions (flag 0x2: records of
+uint32 type, uint32 length, payload; github.com/nianticlabs/spz extensions/README.md) follow
+the attributes in a version 2 or 3 stream and sit between the header and the table in version
+4; they are skipped, as Niantic's library built without extensions does (one,
+SPZ_ADOBE_coordinate_system, names the axes the file was stored in: its files come in as
+stored, like any other). Version 1 (never released) and unknown versions are refused with a
+one-line error. Writing stays at version 3: Spark, the common web viewer, reads only 1-3.
+SH degree 4 is written as version 3 allows, with a warning: SuperSplat's splat-transform reads
+SPZ up to degree 3 only.
 
 Coordinates. Niantic's library calls its own axes RUB (x right, y up, z back) but converts
 only when asked, and the converters people use, its `ply_to_spz` and PlayCanvas's
@@ -47,6 +53,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import sys
 import zlib
 from pathlib import Path
 
@@ -102,7 +109,7 @@ def _flip_frame(means: np.ndarray, quats: np.ndarray, shN: np.ndarray) -> tuple[
     flip = np.array([1.0, -1.0, -1.0])
     degree = sh_degree_of(shN.shape[1] + 1)
     return (means * flip, quats * np.array([1.0, 1.0, -1.0, -1.0]),
-            shN * rdf_rub_sh_signs(degree)[None, :, None])
+            shN * rdf_rub_sh_signs(degree).astype(shN.dtype)[None, :, None])
 
 
 def _round_u8(x: np.ndarray) -> np.ndarray:
@@ -120,17 +127,18 @@ def _fractional_bits(means: np.ndarray, path) -> int:
                        f"(at most {limit} units)")
 
 
+# For each index of the largest component (x y z w order), the other three in order.
+_OTHER_THREE = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]])
+
+
 def _pack_smallest_three(q: np.ndarray) -> np.ndarray:
     """Unit quaternions [N,4] in x y z w order -> uint32 [N] (v3 layout, module docstring)."""
-    n = len(q)
     largest = np.argmax(np.abs(q), axis=1)
-    negate = q[np.arange(n), largest] < 0
+    negate = np.take_along_axis(q, largest[:, None], axis=1)[:, 0] < 0
+    others = np.take_along_axis(q, _OTHER_THREE[largest], axis=1)
     comp = largest.astype(np.uint32)
     for slot in range(3):
-        # The slot-th component other than the largest, in x y z w order.
-        idx = np.where(np.arange(4)[None, :] == largest[:, None], 99, np.arange(4)[None, :])
-        idx = np.sort(idx, axis=1)[:, slot]
-        v = q[np.arange(n), idx]
+        v = others[:, slot]
         sign = ((v < 0) ^ negate).astype(np.uint32)
         mag = np.minimum(np.floor(511.0 * np.abs(v) / _SQRT1_2 + 0.5), 511).astype(np.uint32)
         comp = (comp << np.uint32(10)) | (sign << np.uint32(9)) | mag
@@ -145,8 +153,7 @@ def _unpack_smallest_three(comp: np.ndarray) -> np.ndarray:
     q = np.zeros((n, 4))
     rest = comp.copy()
     # The last stored component sits in the lowest bits: walk the slots from the last.
-    order = np.where(np.arange(4)[None, :] == largest[:, None], 99, np.arange(4)[None, :])
-    order = np.sort(order, axis=1)[:, :3]
+    order = _OTHER_THREE[largest]
     for slot in (2, 1, 0):
         mag = (rest & np.uint64(511)).astype(np.float64)
         neg = ((rest >> np.uint64(9)) & np.uint64(1)).astype(bool)
@@ -170,16 +177,21 @@ def encode_spz(g: Gaussians, version: int = 3, path: str | Path = "<spz>", axes:
     _check_axes(axes)
     if version not in SPZ_VERSIONS:
         raise _error(path, f"SPZ version {version} is not written (use 2 or 3)")
-    g = g.detach().to("cpu", torch.float64)
+    g = g.detach().to("cpu")
     degree = g.sh_degree
     if degree > (4 if version >= 3 else 3):
         raise _error(path, f"SPZ version {version} holds SH up to degree {4 if version >= 3 else 3}, not {degree}")
     n = len(g)
-    means, quats, shN = g.means.numpy(), g.quats.numpy(), g.shN.numpy()
+    # float64 for the per-Gaussian attributes, whose rounding the format fixes; the SH bands (45
+    # values a Gaussian at degree 3) stay in their float32: x * 128 and the steps below are exact
+    # there, so the bytes are the same at a quarter of the memory.
+    f64 = lambda t: t.to(torch.float64).numpy()  # noqa: E731
+    means, quats = f64(g.means), f64(g.quats)
+    shN = g.shN.numpy() if g.shN.dtype in (torch.float32, torch.float64) else g.shN.float().numpy()
     if axes == "rub":
         means, quats, shN = _flip_frame(means, quats, shN)
-    arrays = {"means": means, "quats": quats, "scales": g.scales.numpy(), "opacities": g.opacities.numpy(),
-              "sh0": g.sh0.numpy(), "shN": shN}
+    arrays = {"means": means, "quats": quats, "scales": f64(g.scales), "opacities": f64(g.opacities),
+              "sh0": f64(g.sh0), "shN": shN}
     bad = {k: int(np.count_nonzero(~np.isfinite(v))) for k, v in arrays.items()}
     bad = {k: v for k, v in bad.items() if v}
     if bad:
@@ -203,10 +215,18 @@ def encode_spz(g: Gaussians, version: int = 3, path: str | Path = "<spz>", axes:
         rotations = _round_u8(q_xyzw[:, :3] * 127.5 + 127.5)
     sh = np.zeros((n, 0, 3), dtype=np.uint8)
     if degree > 0:
-        q_sh = np.rint(shN * 128.0) + 128.0
-        step = np.full(shN.shape[1], 16.0)  # 4 bits for bands 2+
-        step[:3] = 8.0  # 5 bits for band 1
-        q_sh = np.floor((q_sh + step[None, :, None] / 2) / step[None, :, None]) * step[None, :, None]
+        # round(x * 128) + 128 snapped to the nearest step (ties up) and clamped to 0..255, in
+        # integers; clamping first to a range wider than 0..255 changes none of the results.
+        q_sh = np.rint(shN * 128.0)
+        np.clip(q_sh, -512.0, 512.0, out=q_sh)
+        q_sh = q_sh.astype(np.int16)
+        q_sh += 128
+        step = np.full(shN.shape[1], 16, dtype=np.int16)  # 4 bits for bands 2+
+        step[:3] = 8  # 5 bits for band 1
+        step = step[None, :, None]
+        q_sh += step // 2
+        q_sh //= step
+        q_sh *= step
         sh = np.clip(q_sh, 0, 255).astype(np.uint8)
     parts = [header, positions, alphas, colours, scales, rotations, sh]
     return b"".join(np.ascontiguousarray(p).tobytes() for p in parts)
@@ -225,8 +245,6 @@ def decode_spz(data: bytes, path: str | Path = "<spz>", axes: str = "ply") -> Ga
     if version not in SPZ_VERSIONS:
         raise _error(path, f"SPZ version {version} is not supported in a gzip stream (versions 2 and 3; "
                            "version 4 files are not gzipped)")
-    if flags & _FLAG_EXTENSIONS:
-        raise _error(path, "this SPZ file carries extensions (flag 0x2), which are not read here")
     if degree > (4 if version >= 3 else 3):
         raise _error(path, f"SH degree {degree} is not valid in an SPZ version {version} file")
     if n > _MAX_COUNT:
@@ -240,7 +258,9 @@ def decode_spz(data: bytes, path: str | Path = "<spz>", axes: str = "ply") -> Ga
     need = _HEADER.itemsize + n * sum(s for _, s in sizes)
     if len(data) < need:
         raise _error(path, f"truncated: {n} Gaussians need {need} bytes of SPZ data, the file holds {len(data)}")
-    if len(data) > need:
+    # Extension records (flag 0x2) follow the attributes: skipped, as Niantic's library built
+    # without extensions does; none changes how the attributes read here.
+    if len(data) > need and not flags & _FLAG_EXTENSIONS:
         raise _error(path, f"{len(data) - need} bytes after the last attribute; not an SPZ version {version} file")
     buf = np.frombuffer(data, np.uint8)
     at = _HEADER.itemsize
@@ -278,8 +298,6 @@ def _unpack_v4(raw: bytes, path) -> bytes:
     version, n, flags, streams, toc = (int(h[k]) for k in ("version", "count", "flags", "streams", "toc_offset"))
     if version != 4:
         raise _error(path, f"SPZ version {version} is not supported (versions 2, 3 and 4 are read)")
-    if flags & _FLAG_EXTENSIONS:
-        raise _error(path, "this SPZ file carries extensions (flag 0x2), which are not read here")
     if n > _MAX_COUNT:
         raise _error(path, f"claims {n} Gaussians; not a plausible SPZ file")
     if not 1 <= streams <= 6 or toc < _HEADER_V4.itemsize or toc + 16 * streams > len(raw):
@@ -359,4 +377,12 @@ def write_spz(path: str | os.PathLike, g: Gaussians, version: int = 3, axes: str
     header, so the same Gaussians give the same bytes."""
     path = Path(path)
     payload = encode_spz(g, version, path, axes, antialiased)
-    atomic_write(path, [gzip.compress(payload, compresslevel=9, mtime=0)])
+    if g.sh_degree == 4:
+        # Kept rather than cut to 3: the format and Niantic's library hold band 4, and a cut
+        # cannot be undone; those who need the file in SuperSplat are told how to get one.
+        print(f"warning: {path}: written with SH degree 4, which SPZ version 3 allows but SuperSplat and "
+              "splat-transform (SPZ degree 0-3) refuse; for them write degree 3 (splatfilm import "
+              f"{path.name} -o NAME.spz --sh-degree 3)", file=sys.stderr)
+    # Level 6, zlib's default and what Niantic's library writes with: level 9 took twice as long
+    # for a file 0.3 % smaller.
+    atomic_write(path, [gzip.compress(payload, compresslevel=6, mtime=0)])

@@ -1283,3 +1283,43 @@ def test_a_film_without_offsets_keeps_its_frame_keys(film_dir):
     keys = [renderer.key(fs, i) for fs in film.shots for i in range(fs.shot.frame_count)]
     assert content_digest(keys) == "5c11c72620ffc9002ccebbef16336b7a0cf087f172b6a9dc52c813f36c623f4a"
     assert film.world.origin_offset is None and film.notes == []
+
+
+def test_assets_pick_a_usd_prim_and_spz_axes(film_dir):
+    """`prim:` reads one splat prim of a multi-prim USD file, `spz_axes:` an .spz file's axes, as
+    `import --prim` / `--spz-axes` do; such assets get their own frame keys, the others keep the
+    file's digest (their frames' keys unchanged)."""
+    from splatfilm.io.digest import file_digest
+    from splatfilm.io.gaussian_files import load_gaussians
+    from splatfilm.io.usd_splats import write_splat_prim, write_usd_splats
+
+    pxr = pytest.importorskip("pxr")
+    hero = load_gaussians(film_dir / "hero.ply")
+    wall = load_gaussians(film_dir / "wall.ply")
+    write_usd_splats(film_dir / "both.usda", wall, prim="/Wall")
+    stage = pxr.Usd.Stage.Open(str(film_dir / "both.usda"))
+    write_splat_prim(pxr.UsdVol.ParticleField3DGaussianSplat.Define(stage, "/Hero"), hero)
+    stage.GetRootLayer().Save()
+    save_gaussians(film_dir / "hero.spz", hero)
+    plain = parse_film(film_dir / "film.yaml").world.assets
+
+    _edit(film_dir, lambda d: d["assets"]["hero"].update(file="both.usda", prim="/Hero"))
+    film = parse_film(film_dir / "film.yaml")
+    assert torch.allclose(film.world.assets["hero"].gaussians.means, hero.means)
+    assert film.world.assets["wall"].digest == plain["wall"].digest == file_digest(film_dir / "wall.ply")
+    assert film.world.assets["hero"].digest != file_digest(film_dir / "both.usda")
+
+    _edit(film_dir, lambda d: d["assets"]["hero"].update(file="hero.spz", spz_axes="rub", prim=None))
+    _edit(film_dir, lambda d: d["assets"]["hero"].pop("prim"))
+    turned = parse_film(film_dir / "film.yaml").world.assets["hero"]
+    stored = load_gaussians(film_dir / "hero.spz").means
+    assert torch.equal(turned.gaussians.means, stored * torch.tensor([1.0, -1.0, -1.0]))
+
+    for change, message in ((lambda d: d["assets"]["wall"].update(prim="/Wall"), "assets.wall.prim:"),
+                            (lambda d: d["assets"]["wall"].update(spz_axes="rub"), "assets.wall.spz_axes:"),
+                            (lambda d: d["assets"]["hero"].update(spz_axes="lhs"), "assets.hero.spz_axes:")):
+        before = (film_dir / "film.yaml").read_text()
+        _edit(film_dir, change)
+        with pytest.raises(SplatfilmError, match=message):
+            parse_film(film_dir / "film.yaml")
+        (film_dir / "film.yaml").write_text(before)

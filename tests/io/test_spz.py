@@ -155,9 +155,10 @@ def test_degree_4_is_written_in_version_3_and_refused_in_version_2(tmp_path):
     assert not (tmp_path / "b.spz").exists()
 
 
-def _version_4(payload: bytes, flags: int | None = None) -> bytes:
+def _version_4(payload: bytes, flags: int | None = None, extensions: bytes = b"") -> bytes:
     """A version 4 file of a version 3 payload (module docstring of splatfilm.io.spz): the 32-byte
-    header, the table of stream sizes, each attribute a zstd stream, an empty one left out."""
+    header, `extensions` (records), the table of stream sizes, each attribute a zstd stream, an
+    empty one left out."""
     import zstandard
 
     magic, _, n, degree, bits, flags3, _ = struct.unpack("<IIIBBBB", payload[:16])
@@ -168,9 +169,10 @@ def _version_4(payload: bytes, flags: int | None = None) -> bytes:
             streams.append(payload[at:at + n * size])
         at += n * size
     packed = [zstandard.ZstdCompressor(level=3).compress(s) for s in streams]
-    header = struct.pack("<IIIBBBBI", magic, 4, n, degree, bits, flags3 if flags is None else flags, len(streams), 32)
+    header = struct.pack("<IIIBBBBI", magic, 4, n, degree, bits, flags3 if flags is None else flags, len(streams),
+                         32 + len(extensions))
     table = b"".join(struct.pack("<QQ", len(c), len(s)) for c, s in zip(packed, streams))
-    return header + bytes(12) + table + b"".join(packed)
+    return header + bytes(12) + extensions + table + b"".join(packed)
 
 
 @pytest.mark.parametrize("degree", [0, 3, 4])
@@ -202,22 +204,21 @@ def _cases(tmp_path):
         "bad magic": (gzip.compress(b"\0" * 32), "not an SPZ file (magic"),
         "version 4 gzipped": (gzip.compress(good[:4] + struct.pack("<I", 4) + good[8:]), "SPZ version 4 is not supported"),
         "version 5": (_version_4(good)[:4] + struct.pack("<I", 5) + _version_4(good)[8:], "SPZ version 5"),
-        "v4 extensions": (_version_4(good, flags=2), "extensions (flag 0x2)"),
         "v4 truncated": (_version_4(good)[:-9], "truncated or damaged"),
         "v4 short header": (_version_4(good)[:20], "32-byte header"),
         "v4 damaged stream": (_version_4(good)[:80] + bytes(len(_version_4(good)) - 80), "damaged"),
         # The table and the stream's own header disagree on its size (45 = 5 Gaussians' positions).
         "v4 size mismatch": (_version_4(good)[:40] + struct.pack("<Q", 46) + _version_4(good)[48:], "declares 45 bytes"),
-        "extensions": (gzip.compress(good[:14] + bytes([2]) + good[15:]), "extensions (flag 0x2)"),
+        # Without the extensions flag, bytes after the attributes are not an SPZ file's.
+        "trailing bytes": (gzip.compress(good + bytes(8)), "8 bytes after the last attribute"),
         "truncated": (gzip.compress(good[:-7]), "truncated"),
         "broken gzip": (gzip.compress(good)[:-12], "gzip stream is damaged"),
     }
 
 
-@pytest.mark.parametrize("case", ["not gzip", "bad magic", "version 4 gzipped", "version 5", "v4 extensions",
+@pytest.mark.parametrize("case", ["not gzip", "bad magic", "version 4 gzipped", "version 5", "trailing bytes",
                                   "v4 truncated", "v4 short header", "v4 damaged stream", "v4 size mismatch",
-                                  "extensions", "truncated",
-                                  "broken gzip"])
+                                  "truncated", "broken gzip"])
 def test_bad_files_give_one_line_errors(tmp_path, case):
     data, message = _cases(tmp_path)[case]
     path = tmp_path / "bad.spz"
@@ -311,3 +312,46 @@ def test_the_antialiased_flag_is_written_read_and_carried_by_import(tmp_path, ca
     (tmp_path / "junk.spz").write_bytes(b"not a splat file at all")
     with pytest.raises(SplatfilmError, match="junk.spz"):
         spz_antialiased(tmp_path / "junk.spz")
+
+
+def test_files_with_extensions_read_as_without(tmp_path):
+    """Flag 0x2 (nianticlabs/spz extensions/README.md): records of (uint32 type, uint32 length,
+    payload) after the attributes (gzip) or between the header and the table (version 4),
+    skipped as Niantic's library skips them: the same Gaussians as the file without."""
+    g = _gaussians(30, 2)
+    payload = encode_spz(g, version=3)
+    # SPZ_ADOBE_safe_orbit_camera (three floats) and a record of a type no reader knows.
+    records = (struct.pack("<IIfff", 0xADBE0002, 12, -0.5, 0.5, 1.0) + struct.pack("<II", 0x12340001, 4)
+               + b"abcd")
+    flagged = payload[:14] + bytes([payload[14] | 0x2]) + payload[15:]
+    (tmp_path / "plain.spz").write_bytes(gzip.compress(payload))
+    (tmp_path / "ext.spz").write_bytes(gzip.compress(flagged + records))
+    (tmp_path / "ext4.spz").write_bytes(_version_4(payload, flags=0x2, extensions=records))
+    plain = read_spz(tmp_path / "plain.spz")
+    for name in ("ext.spz", "ext4.spz"):
+        h = read_spz(tmp_path / name)
+        for field in ("means", "quats", "scales", "opacities", "sh0", "shN"):
+            assert torch.equal(getattr(h, field), getattr(plain, field)), (name, field)
+
+
+def test_written_at_zlib_default_level_as_niantic_writes(tmp_path):
+    """Level 6 (Z_DEFAULT_COMPRESSION, nianticlabs/spz load-spz.cc): gzip's header says so with
+    XFL 0 (level 9 writes 2); the payload inside is the encoder's, byte for byte."""
+    g = _gaussians(200, 3)
+    write_spz(tmp_path / "a.spz", g)
+    raw = (tmp_path / "a.spz").read_bytes()
+    assert raw[8] == 0
+    assert gzip.decompress(raw) == encode_spz(g)
+    assert raw == gzip.compress(encode_spz(g), compresslevel=6, mtime=0)
+
+
+def test_degree_4_is_written_with_a_warning(tmp_path, capsys):
+    """SPZ version 3 holds band 4 and it is kept, but SuperSplat / splat-transform read SPZ up to
+    degree 3: one line says so and how to write degree 3; degree 3 says nothing."""
+    write_spz(tmp_path / "d4.spz", _gaussians(20, 4))
+    err = capsys.readouterr().err.strip()
+    assert read_spz(tmp_path / "d4.spz").sh_degree == 4
+    assert err.startswith("warning: ") and "\n" not in err and "SH degree 4" in err and "splat-transform" in err
+    assert "--sh-degree 3" in err
+    write_spz(tmp_path / "d3.spz", _gaussians(20, 3))
+    assert capsys.readouterr().err == ""

@@ -1,0 +1,80 @@
+"""`splatfilm import`: what the output keeps (said on stdout), other tools' formats, and splats
+far from their world's origin written centred."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from helpers import cli_error, random_gaussians
+
+from splatfilm.cli import main
+from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
+from splatfilm.io.ply import ply_header
+
+
+def _ply_with_extras(path, g) -> None:
+    """`g` as an INRIA PLY with two more vertex properties, a per-Gaussian id and a segment label."""
+    save_gaussians(path, g)
+    raw = path.read_bytes()
+    header = ply_header(len(g), g.sh_degree)
+    rows = np.frombuffer(raw[len(header):], "<f4").reshape(len(g), -1)
+    extra = np.stack([np.arange(len(g)), np.zeros(len(g))], axis=1).astype("<f4")
+    head = header.decode().replace("end_header\n", "property float id\nproperty float segment\nend_header\n")
+    path.write_bytes(head.encode() + np.concatenate([rows, extra], axis=1).tobytes())
+
+
+def test_import_says_the_written_degree_and_what_is_dropped(tmp_path, capsys):
+    g = random_gaussians(50, 3, dtype=torch.float32, seed=1)
+    _ply_with_extras(tmp_path / "in.ply", g)
+    capsys.readouterr()
+    assert main(["import", str(tmp_path / "in.ply"), "-o", str(tmp_path / "out.splat")]) == 0
+    out = capsys.readouterr().out
+    assert "(50 Gaussians, SH degree 0)" in out, out
+    notes = [line for line in out.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1, out
+    assert "SH bands 1-3 (45 coefficients a Gaussian" in notes[0] and "id, segment" in notes[0], notes[0]
+    # A PLY output keeps the bands, not the extra properties; --sh-degree cuts bands on request.
+    assert main(["import", str(tmp_path / "in.ply"), "-o", str(tmp_path / "deg1.ply"), "--sh-degree", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "SH degree 1)" in out and "SH bands 2-3 (36 coefficients" in out and "id, segment" in out, out
+    assert load_gaussians(tmp_path / "deg1.ply").sh_degree == 1
+    # Nothing lost, nothing said.
+    assert main(["import", str(tmp_path / "deg1.ply"), "-o", str(tmp_path / "again.spz")]) == 0
+    out = capsys.readouterr().out
+    assert "note:" not in out and "SH degree 1)" in out, out
+    # An output named as SuperSplat's compressed PLY is a plain one, and said so.
+    assert main(["import", str(tmp_path / "deg1.ply"), "-o", str(tmp_path / "x.compressed.ply")]) == 0
+    assert "written as a plain PLY" in capsys.readouterr().out
+
+
+def test_sog_and_ksplat_point_at_splat_transform(tmp_path, capsys):
+    for name in ("a.sog", "a.ksplat"):
+        (tmp_path / name).write_bytes(b"")
+        err = cli_error(capsys, ["import", tmp_path / name, "-o", tmp_path / "a.ply"], name)
+        assert "unsupported Gaussian file type" in err and f"splat-transform {name} a.ply" in err, err
+
+
+def test_a_splat_far_from_its_origin_is_written_centred(tmp_path, capsys):
+    """An SPZ (georeferenced: 1,000 km out, a few units across) comes in centred, its offset in
+    the sidecar's frame.origin_offset; one near the origin stays where it is."""
+    g = random_gaussians(200, 1, dtype=torch.float32, seed=2)
+    far = np.array([1.0e6, -2.0e5, 30.0])
+    g_far = type(g)(g.means.clamp(-2, 2) + torch.tensor(far, dtype=torch.float32), g.quats, g.scales,
+                    g.opacities, g.sh0, g.shN)
+    save_gaussians(tmp_path / "far.spz", g_far)
+    stored = load_gaussians(tmp_path / "far.spz").means.double()
+    capsys.readouterr()
+    assert main(["import", str(tmp_path / "far.spz"), "-o", str(tmp_path / "far.ply")]) == 0
+    assert "note: the splat lies" in capsys.readouterr().out
+    sidecar = json.loads((tmp_path / "far.json").read_text())
+    offset = np.array(sidecar["frame"]["origin_offset"])
+    np.testing.assert_allclose(offset, far, atol=1.0)
+    centred = load_gaussians(tmp_path / "far.ply").means.double()
+    assert centred.abs().max() < 5
+    np.testing.assert_allclose((centred + torch.tensor(offset)).numpy(), stored.numpy(), atol=0.1)
+
+    save_gaussians(tmp_path / "near.spz", g)
+    assert main(["import", str(tmp_path / "near.spz"), "-o", str(tmp_path / "near.ply")]) == 0
+    assert "origin_offset" not in json.dumps(json.loads((tmp_path / "near.json").read_text()))
