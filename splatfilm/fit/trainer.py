@@ -149,10 +149,16 @@ class FitResult:
     train_ids: list = field(default_factory=list)
 
 
-def _make_strategy(cfg: FitConfig, steps: int, backend: str):
+def check_absgrad(cfg: FitConfig) -> None:
+    """A SplatfilmError where `cfg` asks for absgrad with a strategy that does not densify by
+    2D gradients (`run_fit` asks before it loads the capture)."""
     if cfg.absgrad and cfg.strategy != "default":
         raise SplatfilmError(f"--absgrad changes how the default strategy densifies; --strategy {cfg.strategy} "
                              "does not densify by 2D gradients")
+
+
+def _make_strategy(cfg: FitConfig, steps: int, backend: str):
+    check_absgrad(cfg)
     if cfg.strategy == "default":
         from gsplat.strategy import DefaultStrategy
 

@@ -108,8 +108,9 @@ def _check_mode(mode, N: int) -> RasterizeMode | torch.Tensor:
 
 
 def _background_rows(bg: torch.Tensor, C: int) -> torch.Tensor:
-    """A background as one RGB row per camera [C,3]: from [3], [C,3], gsplat's per-camera
-    [C,1,1,3] (shaped like the images) or any shape that broadcasts to one of those."""
+    """A background as one RGB row per camera [C,3] (gsplat's layout): from [3], [C,3], one
+    per camera shaped like the images, [C,1,1,3] (as a trainer adds it to them), or any shape
+    that broadcasts to one of those."""
     if bg.ndim == 4 and bg.shape[1:3] == (1, 1):
         bg = bg[:, 0, 0]
     try:
@@ -140,9 +141,13 @@ def _image_size(width, height) -> tuple[int, int]:
     return sizes[0], sizes[1]
 
 
-def _check_dtypes(g: Gaussians) -> None:
-    """Both backends render float32 Gaussians, the cpu backend float64 too (gsplat's own check
-    is its backend's); one dtype for every tensor."""
+def _one_dtype(g: Gaussians) -> Gaussians:
+    """`g` checked: both backends render float32 Gaussians, the cpu backend float64 too
+    (gsplat's own check is its backend's); one dtype for every tensor. An empty shN (SH degree
+    0, as `torch.zeros(n, 0, 3)` makes it, float32 whatever the rest) holds no values: it takes
+    the means' dtype rather than being refused."""
+    if g.shN.numel() == 0 and g.shN.dtype != g.dtype:
+        g = Gaussians(g.means, g.quats, g.scales, g.opacities, g.sh0, g.shN.to(g.dtype))
     for name in ("means", "quats", "scales", "opacities", "sh0", "shN"):
         dtype = getattr(g, name).dtype
         if dtype not in (torch.float32, torch.float64):
@@ -151,6 +156,7 @@ def _check_dtypes(g: Gaussians) -> None:
         if dtype != g.dtype:
             raise SplatfilmError(f"Gaussians.{name} is {str(dtype).replace('torch.', '')} but means are "
                                  f"{str(g.dtype).replace('torch.', '')}: give every tensor one dtype")
+    return g
 
 
 def render(
@@ -176,10 +182,10 @@ def render(
 
     viewmats [C,4,4] world-to-camera in OpenCV axes; Ks [C,3,3] intrinsics in pixels;
     width, height in whole pixels. Gaussians in float32, or float64 on the cpu backend, whose
-    images come back on the Gaussians' device. sh_degree: bands used (default: all stored).
-    background: RGB [3], [C,3] or [C,1,1,3] (or a shape broadcasting to one) in [0,1],
-    composited behind (default black, i.e. none). near/far planes in camera z units (distance
-    from the camera for EQUIRECTANGULAR).
+    images come back on the Gaussians' device (gsplat's on the GPU it draws on). sh_degree:
+    bands used (default: all stored). background: RGB [3], [C,3] or [C,1,1,3] (or a shape
+    broadcasting to one) in [0,1], composited behind (default black, i.e. none). near/far
+    planes in camera z units (distance from the camera for EQUIRECTANGULAR).
     rasterize_mode: gsplat's 'classic' or 'antialiased' (Mip-Splatting's 2D filter: opacity
     times sqrt(det(cov2d) / det(cov2d + 0.3 I))) for every Gaussian, or per Gaussian a bool
     [N], True where antialiased (`rasterize_modes`: assets of both kinds in one frame, each
@@ -200,7 +206,7 @@ def render(
     """
     rasterize_mode = _check_mode(rasterize_mode, gaussians.means.shape[0])
     width, height = _image_size(width, height)
-    _check_dtypes(gaussians)
+    gaussians = _one_dtype(gaussians)
     degree = gaussians.sh_degree if sh_degree is None else sh_degree
     if not 0 <= degree <= gaussians.sh_degree:
         raise SplatfilmError(f"sh_degree {degree} is outside 0..{gaussians.sh_degree} (the degree the scene stores)")
@@ -220,9 +226,9 @@ def render(
     which = resolve_backend(backend)
     lens = (camera_model, distortion)
     if which == "gsplat":
-        return _render_gsplat(gaussians, viewmats, Ks, int(width), int(height), degree, background, near_plane,
+        return _render_gsplat(gaussians, viewmats, Ks, width, height, degree, background, near_plane,
                               far_plane, rasterize_mode, lens, features, render_mode, bool(absgrad))
-    return _render_cpu(gaussians, viewmats, Ks, int(width), int(height), degree, background, near_plane, far_plane,
+    return _render_cpu(gaussians, viewmats, Ks, width, height, degree, background, near_plane, far_plane,
                        rasterize_mode, lens, features, render_mode, bool(absgrad))
 
 
@@ -457,7 +463,7 @@ def _render_gsplat_mixed(g: Gaussians, viewmats, Ks, width, height, degree, back
                              width, height, near_plane=near_plane, far_plane=far_plane, **model)
     flags = antialiased.to(device)
     N = flags.shape[0]
-    backgrounds = _backgrounds(background, viewmats.shape[0], g.dtype, device)  # [C,3] from [3] or [C,3]
+    backgrounds = _backgrounds(background, viewmats.shape[0], g.dtype, device)  # [C,3], whatever shape was given
     outs = []
     for c in range(viewmats.shape[0]):
         # Kept Gaussians' compensation is at most 1; a culled one's (ours: a lens fold gsplat's

@@ -402,5 +402,7 @@ def test_fit_absgrad_densifies_by_absolute_gradients_with_gsplats_threshold(capt
                       progress=False)
     assert sidecar["training"]["absgrad"] and len(asked) == 3
     assert all(a and m.absgrad.abs().max() > 0 for a, m in asked)
+    # Before any work: a video or a folder without poses would be put through SfM first.
+    monkeypatch.setattr("splatfilm.fit.load_capture", lambda *a, **kw: pytest.fail("the capture was loaded"))
     with pytest.raises(SplatfilmError, match="--absgrad changes how the default strategy densifies"):
         run_fit(capture_dir, tmp_path / "none.ply", small_cfg(steps=3, strategy="none", absgrad=True), progress=False)

@@ -247,9 +247,23 @@ def test_render_refuses_what_it_cannot_draw_in_one_line():
             render(gs, V, K, W, H, backend="cpu", background=bad)
 
 
+def test_render_takes_an_empty_sh_rest_of_any_float_dtype():
+    """SH degree 0 Gaussians built with `torch.zeros(n, 0, 3)` (float32 by default) around
+    float64 tensors rendered before dtypes were checked; that empty shN holds no values, so
+    the one-dtype check does not refuse it."""
+    gs, V, K, W, H, bg = make_scene("mixed")
+    deg0 = gs.with_sh_degree(0)
+    want = render(deg0, V, K, W, H, backend="cpu", background=bg)
+    for empty in (torch.zeros(len(gs), 0, 3), torch.zeros(len(gs), 0, 3, dtype=torch.float16)):
+        loose = Gaussians(deg0.means, deg0.quats, deg0.scales, deg0.opacities, deg0.sh0, empty)
+        got = render(loose, V, K, W, H, backend="cpu", background=bg)
+        assert torch.equal(got.rgb, want.rgb) and torch.equal(got.depth, want.depth)
+
+
 def test_render_takes_sizes_and_backgrounds_that_mean_the_same():
     """An integral float size is that many pixels; a background per camera shaped like the
-    images ([C,1,1,3], gsplat's layout) or broadcasting ([1,3]) is the [C,3] one."""
+    images ([C,1,1,3], as a trainer adds it to them) or broadcasting ([1,3]) is the [C,3] one
+    (gsplat's layout)."""
     gs, V, K, W, H, _ = make_scene("mixed")
     rows = torch.tensor([[0.2, 0.5, 0.9], [0.9, 0.1, 0.3]], dtype=F64)
     want = render(gs, V, K, W, H, backend="cpu", background=rows).rgb
