@@ -23,7 +23,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import (
     USD_EXTENSIONS,
     check_gaussian_output,
-    load_gaussians,
+    load_gaussians_centred,
     save_gaussians,
     saved_sh_degree,
 )
@@ -118,23 +118,28 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
         g = read_usd_splats(source, prim, time_code, world=world)
         if len(g) == 0:
             raise SplatfilmError(f"{source}: the splat prim holds no Gaussians")
+        origin = None
     else:
-        g = load_gaussians(source, spz_axes=spz_axes if spz_ends[0] else "ply")
+        g, origin = load_gaussians_centred(source, spz_axes=spz_axes if spz_ends[0] else "ply")
+    # A file's double positions (a georeferenced PLY) come centred on `origin`; float64 below.
+    means = g.means.detach().cpu().double().numpy() + (0.0 if origin is None else origin)
     offset = None
     if to_capture is not None:
         # The splat's own extent decides, as the cameras' does in fit; the offset is taken off in
         # float64 with the move, so no float32 ever holds the capture's own coordinates.
-        lo, hi = robust_bounds(g)
+        lo, hi = robust_bounds(g, means=means)
         radius = to_capture.scale * float(np.linalg.norm(hi - lo)) / 2
         offset = origin_offset_for(to_capture.apply((lo + hi) / 2), radius) if radius > 0 else None
+        if origin is not None:
+            to_capture = to_capture @ Similarity(translation=origin)
         if offset is not None:
             to_capture = Similarity(translation=-offset) @ to_capture
             print(origin_offset_note(offset, radius, "the splat", "written"))
         g = to_capture.transform_gaussians(g)
     else:
-        # The readers give float32 positions for now; a reader that keeps a file's float64 ones
-        # hands those here instead, and the centred float32 copy then loses nothing.
-        g, offset = recentre_far_out(g, g.means.detach().cpu().double().numpy())
+        g, offset = recentre_far_out(g, means)
+        if offset is None and origin is not None:  # not far enough out to centre: stored as the file has it
+            g = replace(g, means=torch.from_numpy(means).to(g.means.dtype))
     note = dropped_note(source, output, g.sh_degree, sh_degree)
     g = g.with_sh_degree(saved_sh_degree(output, g.sh_degree if sh_degree is None else sh_degree))
     # Trained antialiased (an .spz's flag, or the source's sidecar): the copy renders so too.

@@ -5,6 +5,7 @@ and a failed write leaves the old file (if any) untouched.
 
 from __future__ import annotations
 
+import mmap
 import os
 import secrets
 import shutil
@@ -170,18 +171,38 @@ def temp_path_for(path: str | os.PathLike) -> Path:
     return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}"
 
 
+def _input_error(path: Path, kind: str, e: OSError) -> SplatfilmError:
+    if isinstance(e, FileNotFoundError):
+        return SplatfilmError(f"{path}: no such file")
+    if isinstance(e, IsADirectoryError):
+        return SplatfilmError(f"{path}: is a folder, not a {kind}")
+    return SplatfilmError(f"{path}: cannot read: {e.strerror or e}")
+
+
 def read_input(path: str | os.PathLike, kind: str) -> bytes:
     """The bytes of an input file, or a SplatfilmError naming it: missing, a folder, unreadable.
     kind: what the file should be, for the message ("PLY file", ".splat file")."""
     path = Path(path)
     try:
         return path.read_bytes()
-    except FileNotFoundError:
-        raise SplatfilmError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SplatfilmError(f"{path}: is a folder, not a {kind}") from None
     except OSError as e:
-        raise SplatfilmError(f"{path}: cannot read: {e.strerror or e}") from None
+        raise _input_error(path, kind, e) from None
+
+
+def map_input(path: str | os.PathLike, kind: str) -> mmap.mmap | bytes:
+    """An input file's bytes mapped read-only into memory (its bytes read when it cannot be
+    mapped: empty, a pipe), with `read_input`'s errors. Mapped, a large file costs no memory
+    of its own: numpy views of it read the pages as they are touched. The map closes when the
+    last view of it goes."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            try:
+                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except (ValueError, OSError):
+                return f.read()
+    except OSError as e:
+        raise _input_error(path, kind, e) from None
 
 
 def read_text(path: str | os.PathLike, kind: str) -> str:

@@ -5,16 +5,19 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+
+import numpy as np
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import check_output_file
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.io.ply import read_ply, write_ply
+from splatfilm.io.ply import read_ply, read_ply_centred, write_ply
 from splatfilm.io.splat import read_splat, write_splat
 from splatfilm.io.spz import read_spz, write_spz
 
-__all__ = ["load_gaussians", "save_gaussians", "check_gaussian_output", "saved_sh_degree",
+__all__ = ["load_gaussians", "load_gaussians_centred", "save_gaussians", "check_gaussian_output", "saved_sh_degree",
            "GAUSSIAN_FILE_EXTENSIONS", "GAUSSIAN_FILE_TYPES", "USD_EXTENSIONS"]
 
 USD_EXTENSIONS = (".usd", ".usda", ".usdc")
@@ -41,15 +44,33 @@ def load_gaussians(path: str | os.PathLike, spz_axes: str = "ply", prim: str | N
     """Read Gaussians (float32, raw parameters) from a `.ply`, `.splat`, `.spz` or USD file;
     spz_axes: an .spz file's axes (`io.spz`: "ply", as stored, or "rub"); prim: a USD file's
     splat prim, by its path (default the file's only one), read in its own frame (its local
-    positions) at the stage's start (`splatfilm.io.usd_splats.read_usd_splats` picks others)."""
-    path = Path(path)
+    positions) at the stage's start (`splatfilm.io.usd_splats.read_usd_splats` picks others).
+    What the reader did to the file's values (a PLY's Mip-Splatting filter fused, its double
+    positions rounded) is said in a note on stderr."""
+    return _load(Path(path), spz_axes, prim, centre=False)[0]
+
+
+def load_gaussians_centred(path: str | os.PathLike, spz_axes: str = "ply",
+                           prim: str | None = None) -> tuple[Gaussians, np.ndarray | None]:
+    """As `load_gaussians`, keeping a file's double positions (a georeferenced PLY) to their
+    precision: (Gaussians, origin), origin float64 [3] with x_file = means + origin, or None
+    when the file's positions are float32 and the Gaussians are `load_gaussians`'s
+    (`io.ply.read_ply_centred`). For `import`, which stores such a splat centred."""
+    return _load(Path(path), spz_axes, prim, centre=True)
+
+
+def _load(path: Path, spz_axes: str, prim: str | None, centre: bool) -> tuple[Gaussians, np.ndarray | None]:
     kind = _kind(path)
     if prim is not None and kind not in USD_EXTENSIONS:
         raise SplatfilmError(f"{path}: a prim is picked in USD files only ({', '.join(USD_EXTENSIONS)})")
     if spz_axes != "ply" and kind != ".spz":
         raise SplatfilmError(f"{path}: SPZ axes apply to .spz files only")
+    origin = None
     if kind == ".ply":
-        g = read_ply(path)
+        notes: list[str] = []
+        g, origin = read_ply_centred(path, notes) if centre else (read_ply(path, notes), None)
+        for note in notes:
+            print(note, file=sys.stderr)
     elif kind == ".splat":
         g = read_splat(path)
     elif kind == ".spz":
@@ -60,7 +81,7 @@ def load_gaussians(path: str | os.PathLike, spz_axes: str = "ply", prim: str | N
         g = read_usd_splats(path, prim)
     if len(g) == 0:  # every format can say "none"; nothing would render but black frames
         raise SplatfilmError(f"{path}: holds no Gaussians")
-    return g
+    return g, origin
 
 
 def check_gaussian_output(path: str | os.PathLike) -> Path:

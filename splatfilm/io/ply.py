@@ -19,19 +19,21 @@ either byte order, any property order and type, extra properties and extra eleme
 comments / obj_info, SH degree 0-4 (`scene.sh.MAX_SH_DEGREE`, gsplat's highest: 72 `f_rest_*`)
 from the number of `f_rest_*` properties, `red green blue` instead of `f_dc_*` (nerfstudio's
 `ply_color_mode=rgb`), and SuperSplat / PlayCanvas compressed PLY (`chunk` element with
-`packed_*` vertex properties; lossy by design).
+`packed_*` vertex properties; lossy by design). Mip-Splatting's `filter_3D` is fused into the
+scales and opacities on read, as its `save_fused_ply` does; double positions (a georeferenced
+splat) are kept to their precision by `read_ply_centred`. A binary file is mapped, not read
+whole, and an ASCII one split a block at a time: reading costs about the Gaussians' own size.
 Every problem is a `SplatfilmError` with one line naming the file.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -39,9 +41,9 @@ import torch
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians, opacity_logit
 from splatfilm.scene.sh import MAX_SH_DEGREE, rgb_to_sh0
-from splatfilm.io.atomic import atomic_write, read_input
+from splatfilm.io.atomic import atomic_write, map_input
 
-__all__ = ["read_ply", "read_ply_points", "write_ply", "ply_header", "ply_extra_properties"]
+__all__ = ["read_ply", "read_ply_centred", "read_ply_points", "write_ply", "ply_header", "ply_extra_properties"]
 
 # PLY scalar type names (both the classic and the sized spellings) -> numpy type codes.
 _TYPES = {
@@ -95,12 +97,18 @@ def _show(text: str, limit: int = 60) -> str:
 # ---- header --------------------------------------------------------------------------------
 
 
-def _read_header(f, path: Path) -> tuple[str | None, list[_Element]]:
-    """Parse the header of an open binary file, leaving it at the first byte of data.
+def _line(buf, pos: int, limit: int) -> bytes:
+    """buf's line from `pos`, up to and with its newline, at most `limit` bytes (a file's readline)."""
+    end = buf.find(b"\n", pos, pos + limit)
+    return bytes(buf[pos : pos + limit if end < 0 else end + 1])
 
-    Returns (byte order '<' / '>' or None for ascii, elements).
+
+def _read_header(buf, path: Path) -> tuple[str | None, list[_Element], int]:
+    """Parse the header at the start of `buf` (bytes or a mapped file).
+
+    Returns (byte order '<' / '>' or None for ascii, elements, offset of the first byte of data).
     """
-    first = f.readline(64)
+    first = _line(buf, 0, 64)
     if first.rstrip(b"\r\n") != b"ply":
         raise _error(path, "not a PLY file (it does not start with a 'ply' line)")
     # Collect the header lines first, so that a missing end_header is reported as such
@@ -108,7 +116,7 @@ def _read_header(f, path: Path) -> tuple[str | None, list[_Element]]:
     raw_lines: list[bytes] = []
     size = len(first)
     while True:
-        raw = f.readline(_MAX_HEADER_BYTES)
+        raw = _line(buf, size, _MAX_HEADER_BYTES)
         size += len(raw)
         if not raw or size > _MAX_HEADER_BYTES:
             raise _error(path, "PLY header has no 'end_header' line")
@@ -169,7 +177,7 @@ def _read_header(f, path: Path) -> tuple[str | None, list[_Element]]:
             raise _error(path, f"unexpected PLY header line {lineno}: {_show(line)}")
     if not fmt_seen:
         raise _error(path, "PLY header has no 'format' line")
-    return order, elements
+    return order, elements, size
 
 
 # ---- body ----------------------------------------------------------------------------------
@@ -227,27 +235,67 @@ def _read_binary(data: bytes, order: str, elements: list[_Element], wanted: set[
     return out, mats
 
 
-def _read_ascii(data: bytes, elements: list[_Element], wanted: set[str], path: Path):
+class _Tokens:
+    """The whitespace-separated tokens of an ASCII PLY body, a block at a time: splitting a
+    large file whole costs a Python object per value, ten times the file's size."""
+
+    _TOKEN = re.compile(rb"\S+")
+    _SPACE = re.compile(rb"\s")
+    _BLOCK = 1 << 18  # bytes split at a time
+
+    def __init__(self, data) -> None:
+        self.data, self.pos = data, 0
+
+    def next(self) -> bytes | None:
+        """The next token, None at the end."""
+        m = self._TOKEN.search(self.data, self.pos)
+        if m is None:
+            self.pos = len(self.data)
+            return None
+        self.pos = m.end()
+        return m.group()
+
+    def blocks(self, count: int) -> Iterable[list[bytes]]:
+        """The next `count` tokens as lists of consecutive ones (fewer in all at the end)."""
+        left, size = count, len(self.data)
+        while left > 0 and self.pos < size:
+            end = min(size, self.pos + self._BLOCK)
+            if end < size:  # never cut a token in two
+                m = self._SPACE.search(self.data, end)
+                end = size if m is None else m.start()
+            tokens = bytes(self.data[self.pos : end]).split(None, left)
+            if len(tokens) > left:  # the block holds more than this element: give the rest back
+                end -= len(tokens.pop())
+            self.pos = end
+            left -= len(tokens)
+            yield tokens
+
+
+def _read_ascii(data, elements: list[_Element], wanted: set[str], path: Path):
     """As `_read_binary` (values as float64)."""
-    tokens = data.split()
+    tokens = _Tokens(data)
     out: dict[str, dict[str, np.ndarray]] = {}
     mats: dict[str, np.ndarray] = {}
     last_wanted = max((i for i, e in enumerate(elements) if e.name in wanted), default=-1)
-    pos = 0
     for i, el in enumerate(elements):
         if not el.has_lists:
             width = len(el.properties)
             need = el.count * width
-            if len(tokens) - pos < need:
-                raise _truncated(path, el, f"{need} values", f"{len(tokens) - pos}")
-            if el.name in wanted and el.name not in out:
-                try:
-                    table = np.array(tokens[pos : pos + need], dtype=bytes).astype(np.float64)
-                except ValueError:
-                    raise _error(path, f"element {_show(el.name)} holds a value that is not a number") from None
+            keep = el.name in wanted and el.name not in out
+            table = np.empty(need if keep else 0, dtype=np.float64)
+            got = 0
+            for block in tokens.blocks(need):
+                if keep:
+                    try:
+                        table[got : got + len(block)] = np.array(block, dtype=bytes).astype(np.float64)
+                    except ValueError:
+                        raise _error(path, f"element {_show(el.name)} holds a value that is not a number") from None
+                got += len(block)
+            if got < need:
+                raise _truncated(path, el, f"{need} values", f"{got}")
+            if keep:
                 mats[el.name] = table = table.reshape(el.count, width)
                 out[el.name] = {p.name: table[:, j] for j, p in enumerate(el.properties)}
-            pos += need
             continue
         if el.name in wanted and el.name not in out:
             raise _error(path, f"list properties in element {_show(el.name)} are not supported")
@@ -255,18 +303,18 @@ def _read_ascii(data: bytes, elements: list[_Element], wanted: set[str], path: P
             break
         for _ in range(el.count):
             for p in el.properties:
-                if pos >= len(tokens):
+                token = tokens.next()
+                if token is None:
                     raise _truncated(path, el, "more values", "none")
                 if p.list_code is None:
-                    pos += 1
                     continue
                 try:
-                    n = int(tokens[pos])
+                    n = int(token)
                 except ValueError:
                     raise _error(path, f"bad list length in element {_show(el.name)}") from None
-                pos += 1 + n
-        if pos > len(tokens):
-            raise _truncated(path, el, "more values", "none")
+                for _ in range(n):
+                    if tokens.next() is None:
+                        raise _truncated(path, el, "more values", "none")
     return out, mats
 
 
@@ -295,15 +343,23 @@ def _f_rest_names(names: Iterable[str], path: Path, where: str) -> list[str]:
     return [by_index[i] for i in range(m)]
 
 
+def _non_finite(counts: np.ndarray, names: list[str], path: Path, what: str) -> SplatfilmError | None:
+    """The error for counts [len(names)] of NaN / inf per property, saying how many and where
+    (None when there are none)."""
+    bad = [(name, int(c)) for name, c in zip(names, counts) if c]
+    if not bad:
+        return None
+    total = sum(c for _, c in bad)
+    parts = [f"{c} in {name}" for name, c in bad[:6]]
+    more = f", and {len(bad) - 6} more properties" if len(bad) > 6 else ""
+    return _error(path, f"{what} {total} non-finite values (NaN/inf): {', '.join(parts)}{more}")
+
+
 def _check_finite(table: np.ndarray, names: list[str], path: Path, what: str) -> None:
     """Refuse NaN / inf in a [N, len(names)] table, saying how many and in which property."""
     counts = np.count_nonzero(~np.isfinite(table), axis=0) if table.size else np.zeros(len(names), int)
-    bad = [(name, int(c)) for name, c in zip(names, counts) if c]
-    if bad:
-        total = sum(c for _, c in bad)
-        parts = [f"{c} in {name}" for name, c in bad[:6]]
-        more = f", and {len(bad) - 6} more properties" if len(bad) > 6 else ""
-        raise _error(path, f"{what} {total} non-finite values (NaN/inf): {', '.join(parts)}{more}")
+    if (error := _non_finite(counts, names, path, what)) is not None:
+        raise error
 
 
 def _canonical_names(f_rest: list[str]) -> list[str]:
@@ -312,25 +368,123 @@ def _canonical_names(f_rest: list[str]) -> list[str]:
             "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
 
 
-def _assemble(table: np.ndarray, names: list[str], path: Path) -> Gaussians:
-    """Gaussians from a float32 [N, 17 + 3K] table in `_canonical_names` order."""
-    _check_finite(table, names, path, "has")
-    n, k = table.shape[0], (table.shape[1] - 14) // 3
+# Rows converted at a time: the temporaries stay a few MB whatever the file's size.
+_ROWS = 1 << 13
+# Mip-Splatting's 3D smoothing filter: the standard deviation [N] (world units) it adds to
+# each scale (autonomousvision/mip-splatting `save_ply`; gaussian-splatting-lightning spells
+# it in lower case).
+_FILTER_3D = ("filter_3D", "filter_3d")
+
+
+@dataclass
+class _Columns:
+    """The Gaussian properties of a file, read a block of rows at a time."""
+
+    names: list[str]  # `_canonical_names`, then "filter_3D" when the file has Mip-Splatting's filter
+    count: int
+    block: Callable[[int, int], np.ndarray]  # rows r0:r1 -> float32 [r1 - r0, len(names)]
+    # rows r0:r1 -> float64 [r1 - r0, 3] positions, for a file that stores them as double
+    positions: Callable[[int, int], np.ndarray] | None = None
+
+    @property
+    def filter_3d(self) -> bool:
+        return self.names[-1] == _FILTER_3D[0]
+
+
+def _fuse_filter_3d(log_scales: np.ndarray, logits: np.ndarray, filter_3d: np.ndarray) -> None:
+    """Bake Mip-Splatting's 3D filter into raw log scales [N,3] and logit opacities [N] (float32,
+    in place), as its `save_fused_ply` does: scales sqrt(s^2 + f^2) and opacities
+    sigmoid(o) * sqrt(det(S^2) / det(S^2 + f^2 I)), taken back to log / logit.
+
+    Worked in logs (float64), so a Gaussian far smaller than its filter neither underflows to
+    opacity 0 nor saturates to 1; one whose filter is 0 keeps its values bit for bit."""
+    ls = log_scales.astype(np.float64)
+    with np.errstate(divide="ignore"):
+        lf = np.log(np.abs(filter_3d.astype(np.float64)))
+    fused = 0.5 * np.logaddexp(2 * ls, 2 * lf[:, None])
+    log_coef = (ls - fused).sum(axis=1)  # log sqrt(det(S^2) / det(S^2 + f^2 I)) <= 0
+    log_p = log_coef - np.logaddexp(0.0, -logits.astype(np.float64))
+    with np.errstate(divide="ignore"):
+        fused_logit = log_p - np.log(-np.expm1(log_p))
+    changed = log_coef < 0
+    log_scales[:] = fused
+    logits[changed] = fused_logit[changed]
+
+
+def _assemble(cols: _Columns, path: Path, notes: list[str] | None, centre: bool) -> tuple[Gaussians, np.ndarray | None]:
+    """Gaussians from `cols`, filled a block of rows at a time (each output written once, no
+    whole-file temporaries), and the float64 origin [3] their means are relative to (centre,
+    double positions only; else None)."""
+    n, names = cols.count, cols.names
+    k = (len(names) - cols.filter_3d - 14) // 3
     r = 6 + 3 * k
-    tt = torch.from_numpy(np.require(table, dtype=np.float32, requirements=["C", "W"]))
-    own = lambda a: a.clone(memory_format=torch.contiguous_format)  # noqa: E731
-    return Gaussians(
-        means=own(tt[:, 0:3]),
-        quats=own(tt[:, r + 4 : r + 8]),
-        scales=own(tt[:, r + 1 : r + 4]),
-        opacities=own(tt[:, r]),
-        sh0=own(tt[:, 3:6].reshape(n, 1, 3)),
-        shN=own(tt[:, 6:r].reshape(n, 3, k).transpose(1, 2)),  # channel-major -> [N, K, 3]
-    )
+    origin = None
+    if cols.positions is not None and centre:
+        lo, hi = _position_bounds(cols)
+        origin = np.round((lo + hi) / 2) + 0.0 if n else np.zeros(3)  # + 0.0: no -0 in a note
+    out = {"means": np.empty((n, 3), np.float32), "quats": np.empty((n, 4), np.float32),
+           "scales": np.empty((n, 3), np.float32), "opacities": np.empty(n, np.float32),
+           "sh0": np.empty((n, 1, 3), np.float32), "shN": np.empty((n, k, 3), np.float32)}
+    bad = np.zeros(len(names), np.int64)
+    cut, lo, hi = 0.0, np.full(3, np.inf), np.full(3, -np.inf)  # float32's loss on double positions
+    for r0 in range(0, n, _ROWS):
+        r1 = min(n, r0 + _ROWS)
+        t = None  # the last block goes before the next is made
+        t = cols.block(r0, r1)
+        if not np.isfinite(t).all():
+            bad += np.count_nonzero(~np.isfinite(t), axis=0)
+        if bad.any():
+            continue  # counted for the message, never used
+        if cols.filter_3d:
+            scales, opacity = t[:, r + 1 : r + 4], t[:, r]
+            _fuse_filter_3d(scales, opacity, t[:, -1])
+        out["means"][r0:r1] = t[:, 0:3]
+        if cols.positions is not None:
+            x = cols.positions(r0, r1)
+            if origin is not None:
+                out["means"][r0:r1] = x - origin
+            else:
+                cut = max(cut, float(np.abs(x - t[:, 0:3]).max(initial=0.0)))
+                lo, hi = np.minimum(lo, x.min(axis=0)), np.maximum(hi, x.max(axis=0))
+        out["quats"][r0:r1] = t[:, r + 4 : r + 8]
+        out["scales"][r0:r1] = t[:, r + 1 : r + 4]
+        out["opacities"][r0:r1] = t[:, r]
+        out["sh0"][r0:r1] = t[:, 3:6].reshape(r1 - r0, 1, 3)
+        for c in range(3):  # channel-major -> [N, K, 3]
+            out["shN"][r0:r1, :, c] = t[:, 6 + c * k : 6 + (c + 1) * k]
+    if (error := _non_finite(bad, names, path, "has")) is not None:
+        raise error
+    if notes is not None and cols.filter_3d:
+        notes.append(f"note: {path}: Mip-Splatting's 3D filter (filter_3D) fused into the scales and opacities, "
+                     "as its save_fused_ply does")
+    extent = float(np.linalg.norm(hi - lo)) if n else 0.0
+    if notes is not None and origin is None and cut > _FLOAT32_CUT * extent:
+        notes.append(f"note: {path}: positions are stored as double, {float(np.linalg.norm(lo + hi)) / 2:.6g} units "
+                     f"from the origin; as float32 they move by up to {cut:.2g} units, over 1/{1 / _FLOAT32_CUT:.0f} "
+                     f"of the splat's size ({extent:.6g}): import it to store it centred")
+    g = Gaussians(**{name: torch.from_numpy(a) for name, a in out.items()})
+    return g, origin
 
 
-def _inria_table(el: _Element, cols: dict[str, np.ndarray], mat: np.ndarray | None, path: Path):
-    """(float32 table, names) of the Gaussian properties of an INRIA-layout vertex element."""
+# A note says so when float32 moves double positions by more than this share of the splat's size.
+_FLOAT32_CUT = 1e-4
+
+
+def _position_bounds(cols: _Columns) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest double positions [3] (float64) of `cols` (non-finite ones left out:
+    `_assemble` refuses them)."""
+    lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
+    for r0 in range(0, cols.count, _ROWS):
+        x = cols.positions(r0, min(cols.count, r0 + _ROWS))
+        x = x[np.isfinite(x).all(axis=1)]
+        if len(x):
+            lo, hi = np.minimum(lo, x.min(axis=0)), np.maximum(hi, x.max(axis=0))
+    return (lo, hi) if np.isfinite(lo).all() else (np.zeros(3), np.zeros(3))
+
+
+def _inria_columns(el: _Element, cols: dict[str, np.ndarray], mat: np.ndarray | None, path: Path) -> _Columns:
+    """The Gaussian properties of an INRIA-layout vertex element (views of the file's values,
+    converted a block at a time)."""
     names = set(cols)
     required = ["x", "y", "z", "opacity", *(f"scale_{i}" for i in range(3)), *(f"rot_{i}" for i in range(4))]
     dc = [f"f_dc_{i}" for i in range(3)]
@@ -346,22 +500,34 @@ def _inria_table(el: _Element, cols: dict[str, np.ndarray], mat: np.ndarray | No
         raise _error(path, f"vertex element is missing properties: {', '.join(missing)}{hint}")
     f_rest = _f_rest_names(names, path, "vertex element")
     wanted = _canonical_names(f_rest)
+    source = dict(zip(wanted, wanted))
+    if (filt := next((k for k in _FILTER_3D if k in names), None)) is not None:
+        wanted.append(_FILTER_3D[0])
+        source[_FILTER_3D[0]] = filt
+    types = {p.name: p.code for p in el.properties}
+    positions = None
+    if any(types[k] == "f8" for k in "xyz"):  # a georeferenced splat: float32 would cut it to cm or dm
+        positions = lambda r0, r1: np.stack([cols[k][r0:r1] for k in "xyz"], axis=1).astype(np.float64)  # noqa: E731
     if mat is not None and not use_rgb:
         # Fast path: one gather of the wanted columns, one conversion.
         position = {name: j for j, name in enumerate(el.names())}
-        table = np.take(mat, [position[k] for k in wanted], axis=1).astype(np.float32, copy=False)
-        return table, wanted
-    table = np.empty((el.count, len(wanted)), dtype=np.float32)
-    types = {p.name: p.code for p in el.properties}
-    for j, k in enumerate(wanted):
-        if use_rgb and k in dc:  # nerfstudio ply_color_mode=rgb: uchar 0-255 (or float 0-1) colours
-            c = cols[rgb[dc.index(k)]].astype(np.float64)
-            if types[rgb[dc.index(k)]][0] in "iu":
-                c = c / 255.0
-            table[:, j] = rgb_to_sh0(c)
-        else:
-            table[:, j] = cols[k]
-    return table, wanted
+        index = [position[source[k]] for k in wanted]
+        block = lambda r0, r1: np.take(mat[r0:r1], index, axis=1).astype(np.float32, copy=False)  # noqa: E731
+        return _Columns(wanted, el.count, block, positions)
+
+    def block(r0: int, r1: int) -> np.ndarray:
+        table = np.empty((r1 - r0, len(wanted)), dtype=np.float32)
+        for j, k in enumerate(wanted):
+            if use_rgb and k in dc:  # nerfstudio ply_color_mode=rgb: uchar 0-255 (or float 0-1) colours
+                c = cols[rgb[dc.index(k)]][r0:r1].astype(np.float64)
+                if types[rgb[dc.index(k)]][0] in "iu":
+                    c = c / 255.0
+                table[:, j] = rgb_to_sh0(c)
+            else:
+                table[:, j] = cols[source[k]][r0:r1]
+        return table
+
+    return _Columns(wanted, el.count, block, positions)
 
 
 def _is_compressed(elements: dict[str, _Element]) -> bool:
@@ -373,7 +539,7 @@ def _unorm(v: np.ndarray, shift: int, bits: int) -> np.ndarray:
     return ((v >> np.uint32(shift)) & np.uint32(mask)).astype(np.float64) / mask
 
 
-def _decompress(by_name: dict[str, _Element], data: dict, path: Path) -> tuple[np.ndarray, list[str]]:
+def _decompress(by_name: dict[str, _Element], data: dict, path: Path) -> _Columns:
     """Decode SuperSplat / PlayCanvas compressed PLY into INRIA-named float32 columns."""
     v, chunk = data.get("vertex", {}), data.get("chunk", {})
     packed = ["packed_position", "packed_rotation", "packed_scale", "packed_color"]
@@ -437,15 +603,16 @@ def _decompress(by_name: dict[str, _Element], data: dict, path: Path) -> tuple[n
     table = np.empty((n, len(names)), dtype=np.float32)
     for j, k in enumerate(names):
         table[:, j] = out[k]
-    return table, names
+    return _Columns(names, n, lambda r0, r1: table[r0:r1])
 
 
 def _read_elements(path: Path, wanted_of) -> tuple[dict[str, _Element], dict, dict]:
     """Parse a PLY file: (elements by name, columns {element: {property: array}}, matrices).
-    `wanted_of(by_name)` names the elements to load."""
-    f = io.BytesIO(read_input(path, "PLY file"))
-    order, elements = _read_header(f, path)
-    body = f.read()
+    `wanted_of(by_name)` names the elements to load. A binary file's columns are views of the
+    file mapped into memory (`io.atomic.map_input`): copy what must outlive them."""
+    buf = map_input(path, "PLY file")
+    order, elements, start = _read_header(buf, path)
+    body = memoryview(buf)[start:]
     by_name: dict[str, _Element] = {}
     for el in elements:
         by_name.setdefault(el.name, el)
@@ -459,20 +626,38 @@ def _read_elements(path: Path, wanted_of) -> tuple[dict[str, _Element], dict, di
     return by_name, data, mats
 
 
-def read_ply(path: str | os.PathLike) -> Gaussians:
-    """Read Gaussian splats from a PLY file into float32 `Gaussians` (raw parameters).
-
-    Accepts the INRIA layout in any property order/type, ascii or binary, extra properties and
-    elements (ignored), SH degree 0-4 from the `f_rest_*` count, and SuperSplat compressed PLY.
-    """
+def _read_gaussians(path: str | os.PathLike, notes: list[str] | None, centre: bool) -> tuple[Gaussians, np.ndarray | None]:
     path = Path(path)
     by_name, data, mats = _read_elements(
         path, lambda els: {"vertex", "chunk", "sh"} if _is_compressed(els) else {"vertex"})
     if _is_compressed(by_name):
-        table, names = _decompress(by_name, data, path)
+        cols = _decompress(by_name, data, path)
     else:
-        table, names = _inria_table(by_name["vertex"], data["vertex"], mats.get("vertex"), path)
-    return _assemble(table, names, path)
+        cols = _inria_columns(by_name["vertex"], data["vertex"], mats.get("vertex"), path)
+    return _assemble(cols, path, notes, centre)
+
+
+def read_ply(path: str | os.PathLike, notes: list[str] | None = None) -> Gaussians:
+    """Read Gaussian splats from a PLY file into float32 `Gaussians` (raw parameters).
+
+    Accepts the INRIA layout in any property order/type, ascii or binary, extra properties and
+    elements (ignored), SH degree 0-4 from the `f_rest_*` count, and SuperSplat compressed PLY.
+    Mip-Splatting's `filter_3D` is fused into the scales and opacities (as its
+    `save_fused_ply` writes them). Double positions are rounded to float32 (`read_ply_centred`
+    keeps them). notes: a list the one-line notes for the reader ("note: FILE: ...": the
+    filter fused, double positions that float32 moves by over 1/10000 of the splat's size)
+    are appended to."""
+    return _read_gaussians(path, notes, centre=False)[0]
+
+
+def read_ply_centred(path: str | os.PathLike, notes: list[str] | None = None) -> tuple[Gaussians, np.ndarray | None]:
+    """As `read_ply`, keeping double positions (a georeferenced splat, 4e6 m out) to their
+    precision: (Gaussians, origin). For a file with `property double x/y/z`, origin is float64
+    [3] (world units: the centre of the positions' bounds, rounded to whole units) and the
+    Gaussians' means are the file's positions less origin, taken in float64, so
+    x_file = means + origin; for any other file, origin is None and the Gaussians are
+    `read_ply`'s, bit for bit."""
+    return _read_gaussians(path, notes, centre=True)
 
 
 def read_ply_points(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
@@ -545,7 +730,8 @@ def write_ply(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = Non
 
 
 # Properties the reader turns into Gaussians (or that carry nothing: INRIA writers' zero normals).
-_GAUSSIAN_PROPERTY = re.compile(r"^(x|y|z|nx|ny|nz|f_dc_\d+|f_rest_\d+|opacity|scale_\d|rot_\d|red|green|blue)$")
+# What read_ply keeps (filter_3D: fused into the scales and opacities).
+_GAUSSIAN_PROPERTY = re.compile(r"^(x|y|z|nx|ny|nz|f_dc_\d+|f_rest_\d+|opacity|scale_\d|rot_\d|red|green|blue|filter_3[dD])$")
 
 
 def ply_extra_properties(path: str | os.PathLike) -> list[str]:
@@ -554,8 +740,7 @@ def ply_extra_properties(path: str | os.PathLike) -> list[str]:
     SuperSplat compressed PLY has none (its packed properties are all decoded). Normals are not
     listed: INRIA-style writers store zeros there."""
     path = Path(path)
-    with open(path, "rb") as f:
-        _, elements = _read_header(f, path)
+    _, elements, _ = _read_header(map_input(path, "PLY file"), path)
     by_name = {el.name: el for el in reversed(elements)}
     if "vertex" not in by_name or _is_compressed(by_name):
         return []

@@ -78,3 +78,25 @@ def test_a_splat_far_from_its_origin_is_written_centred(tmp_path, capsys):
     save_gaussians(tmp_path / "near.spz", g)
     assert main(["import", str(tmp_path / "near.spz"), "-o", str(tmp_path / "near.ply")]) == 0
     assert "origin_offset" not in json.dumps(json.loads((tmp_path / "near.json").read_text()))
+
+
+def test_a_georeferenced_ply_is_imported_centred_to_the_millimetre(tmp_path, capsys):
+    """A PLY of double positions 4e6 m out: float32 holds them to 0.25 m, and import wrote them
+    so (0.125 m off, no word). Read centred in float64 and written less the sidecar's
+    frame.origin_offset, they are kept to well under a millimetre."""
+    g = random_gaussians(40, 0, dtype=torch.float32, seed=12)
+    xyz = g.means.double().numpy() * 7 + np.array([500000.0, 4000000.0, 310.0]) + 0.123456
+    cols = {**{k: xyz[:, i] for i, k in enumerate("xyz")},
+            **{f"f_dc_{i}": g.sh0[:, 0, i].numpy() for i in range(3)}, "opacity": g.opacities.numpy(),
+            **{f"scale_{i}": g.scales[:, i].numpy() for i in range(3)},
+            **{f"rot_{i}": g.quats[:, i].numpy() for i in range(4)}}
+    table = np.zeros(len(g), dtype=[(k, "<f8" if k in "xyz" else "<f4") for k in cols])
+    for k, v in cols.items():
+        table[k] = v
+    header = "".join(f"property {'double' if k in 'xyz' else 'float'} {k}\n" for k in cols)
+    (tmp_path / "geo.ply").write_bytes(f"ply\nformat binary_little_endian 1.0\nelement vertex {len(g)}\n{header}"
+                                       f"end_header\n".encode() + table.tobytes())
+    assert main(["import", str(tmp_path / "geo.ply"), "-o", str(tmp_path / "out.ply")]) == 0
+    offset = np.array(json.loads((tmp_path / "out.json").read_text())["frame"]["origin_offset"])
+    written = load_gaussians(tmp_path / "out.ply").means.double().numpy()
+    assert np.abs(written + offset - xyz).max() < 1e-4

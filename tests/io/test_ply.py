@@ -328,6 +328,117 @@ def test_degree_5_is_refused_when_read(tmp_path):
     raises_one_line(path, "SH degree 5: splatfilm renders and rotates SH up to degree 4")
 
 
+def test_mip_splatting_filter_3d_is_fused_as_its_save_fused_ply_does(tmp_path, capsys):
+    """Mip-Splatting's save_ply keeps `filter_3D` apart; read without it, its Gaussians are drawn
+    too sharp and too opaque. Fused: scale sqrt(s^2 + f^2), opacity times sqrt(det S^2 / det(S^2 + f^2 I))."""
+    from splatfilm.io.gaussian_files import load_gaussians
+
+    g = random_gaussians(6, 1, seed=11)
+    g.scales[0] = math.log(0.02)
+    g.opacities[0] = 1.5
+    g.opacities[1] = 40.0  # nearly opaque: fused, it must stay finite
+    cols = inria_columns(g)
+    filt = np.array([0.05, 0.05, 0.01, 0.2, 0.0, 0.003], np.float32)
+    path = make_ply(tmp_path / "mip.ply", [("vertex", 6, vertex(cols + [("filter_3D", filt)]))])
+    notes: list[str] = []
+    h = read_ply(path, notes)
+    # Mip-Splatting's own arithmetic (float32 torch): get_scaling_with_3D_filter, get_opacity_with_3D_filter.
+    f = torch.from_numpy(filt)[:, None]
+    s = torch.exp(g.scales)
+    want_scales = torch.log(torch.sqrt(torch.square(s) + torch.square(f)))
+    coef = torch.sqrt(torch.square(s).prod(dim=1) / (torch.square(s) + torch.square(f)).prod(dim=1))
+    p = torch.sigmoid(g.opacities) * coef
+    want_opacities = torch.log(p / (1 - p))
+    assert math.isclose(math.exp(h.scales[0, 0].item()), math.hypot(0.02, 0.05), rel_tol=1e-6)
+    torch.testing.assert_close(h.scales, want_scales, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(h.opacities[2:], want_opacities[2:], atol=1e-5, rtol=1e-5)
+    assert math.isclose(torch.sigmoid(h.opacities[0]).item(), p[0].item(), rel_tol=1e-6)
+    assert 0 < torch.sigmoid(h.opacities[1]).item() < 1 and math.isfinite(h.opacities[1].item())
+    # A Gaussian without a filter is as stored, bit for bit; the rest of each Gaussian too.
+    assert torch.equal(h.scales[4], g.scales[4]) and torch.equal(h.opacities[4], g.opacities[4])
+    for name in ("means", "quats", "sh0", "shN"):
+        assert torch.equal(getattr(h, name), getattr(g, name)), name
+    assert len(notes) == 1 and "filter_3D" in notes[0] and "mip.ply" in notes[0]
+    load_gaussians(path)  # the CLI's reader says it on stderr
+    assert "filter_3D" in capsys.readouterr().err
+
+
+def georeferenced_ply(path: Path, g: Gaussians, shift: tuple[float, float, float], fmt: str) -> np.ndarray:
+    """`g` written with double positions moved by `shift`; returns those positions [N,3] float64."""
+    xyz = g.means.double().numpy() * 7 + np.array(shift) + 0.123456
+    cols = [(k, xyz[:, i]) for i, k in enumerate("xyz")] + inria_columns(g)[3:]
+    make_ply(path, [("vertex", len(g), vertex(cols, {"x": "double", "y": "double", "z": "double"}))], fmt=fmt)
+    return xyz
+
+
+@pytest.mark.parametrize("fmt", ["binary_little_endian", "ascii"])
+def test_double_positions_are_kept_to_their_precision_when_read_centred(tmp_path, fmt):
+    """A georeferenced splat 4e6 m out: float32 holds its positions to 0.25 m. read_ply_centred
+    takes them less an origin in float64 (x_file = means + origin); read_ply rounds as before,
+    with a note."""
+    from splatfilm.io.ply import read_ply_centred
+
+    g = random_gaussians(40, 1, seed=12)
+    xyz = georeferenced_ply(tmp_path / "geo.ply", g, (500000.0, 4000000.0, 310.0), fmt)
+    notes: list[str] = []
+    h, origin = read_ply_centred(tmp_path / "geo.ply", notes)
+    assert origin.dtype == np.float64 and np.all(origin == np.round(origin)) and notes == []
+    assert np.abs(origin - xyz.mean(axis=0)).max() < 30
+    assert np.abs(h.means.double().numpy() + origin - xyz).max() < 1e-5  # float32 of metres-sized offsets
+    for name in ("quats", "scales", "opacities", "sh0", "shN"):
+        assert torch.equal(getattr(h, name), getattr(g, name)), name
+    plain = read_ply(tmp_path / "geo.ply", notes)
+    assert torch.equal(plain.means, torch.from_numpy(xyz.astype(np.float32)))
+    assert np.abs(plain.means.double().numpy() - xyz).max() > 0.01
+    assert len(notes) == 1 and "stored as double" in notes[0] and "centred" in notes[0]
+
+
+def test_float32_and_near_double_positions_read_centred_as_read_ply(tmp_path):
+    """No origin for float32 positions (read_ply's Gaussians, bit for bit); double positions near
+    the origin give no note."""
+    from splatfilm.io.ply import read_ply_centred
+
+    g = random_gaussians(9, 2, seed=13)
+    write_ply(tmp_path / "a.ply", g)
+    h, origin = read_ply_centred(tmp_path / "a.ply")
+    assert origin is None
+    assert_bit_equal(g, h)
+    georeferenced_ply(tmp_path / "near.ply", g, (0.0, 0.0, 0.0), "binary_little_endian")
+    notes: list[str] = []
+    read_ply(tmp_path / "near.ply", notes)
+    assert notes == []
+
+
+@pytest.mark.parametrize("fmt, most", [("binary_little_endian", 1.6), ("ascii", 3.0)])
+def test_reading_holds_no_copies_of_the_file(tmp_path, fmt, most):
+    """A 2M-Gaussian degree-3 PLY (496 MB) once peaked at 3.5x its size (the file read whole, a
+    gathered table, torch clones), an ASCII one at 11x (a Python object per value). The
+    Gaussians themselves are ~0.95x a binary file's size, ~0.4x an ASCII one's."""
+    import tracemalloc
+
+    n = 6000 if fmt == "ascii" else 40000
+    rng = np.random.default_rng(0)
+    names = [name for name, _ in inria_columns(random_gaussians(1, 3))]
+    values = rng.normal(size=(n, len(names))).astype(np.float32)
+    header = f"ply\nformat {fmt} 1.0\nelement vertex {n}\n" + "".join(f"property float {k}\n" for k in names)
+    path = tmp_path / "big.ply"
+    with open(path, "wb") as f:
+        f.write((header + "end_header\n").encode())
+        if fmt == "ascii":
+            np.savetxt(f, values, fmt="%.7g")
+        else:
+            f.write(values.astype("<f4").tobytes())
+    size = path.stat().st_size
+    tracemalloc.start()
+    try:
+        g = read_ply(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(g) == n
+    assert peak < most * size, f"peak {peak / size:.2f}x the file's size"
+
+
 # ---- errors ---------------------------------------------------------------------------------
 
 
