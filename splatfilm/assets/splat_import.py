@@ -27,7 +27,7 @@ from splatfilm.io.gaussian_files import (
     save_gaussians,
     saved_sh_degree,
 )
-from splatfilm.io.ply import ply_extra_properties
+from splatfilm.io.ply import is_compressed_ply_name, ply_extra_properties
 from splatfilm.io.camera_files import nerfstudio_to_capture
 from splatfilm.io.paths import recorded_path
 from splatfilm.scene.gaussians import Gaussians
@@ -38,7 +38,8 @@ from splatfilm.version import __version__
 def dropped_note(source: Path, output: Path, source_degree: int, sh_degree: int | None = None) -> str | None:
     """The note `import` prints when `output` keeps less than `source` holds: SH bands above
     what its format stores (or `sh_degree` asks for) and a PLY's extra vertex properties
-    (`io.ply.ply_extra_properties`), which no format splatfilm writes carries; None if nothing."""
+    (`io.ply.ply_extra_properties`), which no format splatfilm writes carries, and a compressed
+    PLY's quantisation; None if nothing."""
     kept = saved_sh_degree(output, source_degree if sh_degree is None else sh_degree)
     dropped = []
     if kept < source_degree:
@@ -50,8 +51,8 @@ def dropped_note(source: Path, output: Path, source_degree: int, sh_degree: int 
         extra = ply_extra_properties(source)
         if extra:
             dropped.append(f"the PLY propert{'ies' if len(extra) > 1 else 'y'} {', '.join(extra)}")
-    if output.name.lower().endswith(".compressed.ply"):  # SuperSplat's compressed PLY is read, not written
-        dropped.append("the compression (it is written as a plain PLY)")
+    if is_compressed_ply_name(output):
+        dropped.append("full precision (a compressed PLY stores each to 8-11 bits of its chunk of 256's ranges)")
     if not dropped:
         return None
     return f"note: {output.name} keeps {source.name}'s Gaussians without " + " and ".join(dropped)

@@ -238,7 +238,7 @@ class FrameRenderer:
             viewmats, Ks = sample.cameras[k].to_tensors(g.dtype)
             if sample.dof[k] is not None:
                 g = apply_depth_of_field(g, viewmats[0], Ks[0], film.width, film.height, *sample.dof[k],
-                                         lens.sensor_width_mm, rasterize_mode=mode)
+                                         lens.image_width_mm, rasterize_mode=mode)
             # A distorting lens adds its model (keeping the pinhole call as it was).
             lens_args = {} if lens.model == "pinhole" else {"camera_model": lens.camera_model,
                                                             "distortion": torch.tensor([lens.distortion])}

@@ -205,7 +205,8 @@ class Film:
     cut's first frame on the record side (the EDL's record column, the .otio's
     global_start_time, the cut movies' timecode tracks); the shots' own frames keep theirs.
     notes: what `render` and `path preview` say after "note: " about how the script was read
-    (assets placed by their origin_offset: `origin_note`)."""
+    (assets placed by their origin_offset: `origin_note`). points: the script's named `points`
+    [3] (metres, film world); `shot_points` adds its assets for a shot."""
 
     path: Path
     title: str
@@ -223,6 +224,7 @@ class Film:
     depth_of_field: bool = False
     raw: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    points: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _rgb(value: Any, at: At) -> tuple[float, float, float]:
@@ -774,7 +776,18 @@ def parse_film(path: str | Path, wanted: Sequence[str | None] | None = None) -> 
     return Film(path=path, title=str(title), fps=fps, width=width, height=height, first_frame=first,
                 background=background, sh_degree=sh_degree, crf=crf, world=world, shots=shots,
                 record_start=record_start, motion_blur=blur, depth_of_field=dof, raw=data,
-                notes=origin_note(world, source, anchor is not None))
+                notes=origin_note(world, source, anchor is not None), points=points)
+
+
+def shot_points(points: dict[str, np.ndarray], world: World, start: float) -> dict:
+    """The points a film's shot whose `time` is `start` (world seconds) may name, as
+    `shot_yaml.parse_shot` takes them: the script's named `points` [3] (`Film.points`) and each
+    asset of `world` by its name, a still one as its aim point [3] (`Asset.target`), a moving
+    one as a moving target (shot times [T] -> points [T,3], `World.target_function`)."""
+    out: dict = dict(points)
+    for name, asset in world.assets.items():
+        out[name] = world.target_function(name, start) if asset.motion is not None else asset.target(start)
+    return out
 
 
 def _shots(raw_shots: list, at: At, folder: Path, world: World, points: dict[str, np.ndarray], defaults: dict,
@@ -793,15 +806,12 @@ def _shots(raw_shots: list, at: At, folder: Path, world: World, points: dict[str
         shot_fields = {k: v for k, v in raw.items() if k not in _SHOT_FILM}
         start = number(film_fields["time"], s_at["time"], "nonneg") if "time" in film_fields else clock
         handles = integer(film_fields.get("handles", handles_default), s_at["handles"], 0)
-        # Assets are points for the shot: a still one is its aim point, a moving one a moving target.
-        shot_points = dict(points)
-        for name, asset in world.assets.items():
-            shot_points[name] = world.target_function(name, start) if asset.motion is not None else asset.target(start)
+        points_here = shot_points(points, world, start)
         if "include" in shot_fields:
-            shot = _included_shot(shot_fields, s_at, folder, shot_points, defaults, handles)
+            shot = _included_shot(shot_fields, s_at, folder, points_here, defaults, handles)
             s_at = s_at["include"]  # what the shot's own fields say is in its file
         else:
-            shot = parse_shot(shot_fields, s_at.source, s_at.where, points=shot_points, defaults=defaults,
+            shot = parse_shot(shot_fields, s_at.source, s_at.where, points=points_here, defaults=defaults,
                               default_name=_default_shot_name(i), handles=handles)
         rendered = shot.with_handles(handles)
         try:

@@ -29,7 +29,7 @@ from splatfilm.assets.sidecar import (
     sidecar_path,
     write_capture_cameras,
 )
-from splatfilm.fit.trainer import FitConfig, FitResult, check_absgrad, evaluate, fit
+from splatfilm.fit.trainer import FitConfig, FitResult, check_strategy, evaluate, fit
 
 __all__ = ["Capture", "FitConfig", "FitResult", "evaluate", "fit", "load_capture", "run_fit"]
 
@@ -105,7 +105,7 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     paths = output_paths(output)
     backend = resolve_backend(cfg.backend)
     appearance_enabled(cfg.appearance, None)  # a bad --appearance fails before any work
-    check_absgrad(cfg)  # and --absgrad with a strategy that cannot use it
+    check_strategy(cfg, backend)  # --absgrad or mcmc where they cannot run
     t0 = time.perf_counter()
     capped = downscale is None and max_size is None
     if capped:

@@ -149,30 +149,32 @@ class FitResult:
     train_ids: list = field(default_factory=list)
 
 
-def check_absgrad(cfg: FitConfig) -> None:
-    """A SplatfilmError where `cfg` asks for absgrad with a strategy that does not densify by
-    2D gradients (`run_fit` asks before it loads the capture)."""
+def check_strategy(cfg: FitConfig, backend: str) -> None:
+    """A SplatfilmError where `cfg`'s strategy cannot run: an unknown one, absgrad with a
+    strategy that does not densify by 2D gradients, mcmc on a `backend` (resolved: cpu or
+    gsplat) without gsplat's CUDA kernels. `run_fit` asks before it loads the capture, which
+    may run SfM for minutes."""
+    if cfg.strategy not in ("default", "mcmc", "none"):
+        raise SplatfilmError(f"unknown strategy {cfg.strategy!r}; choose default, mcmc or none")
     if cfg.absgrad and cfg.strategy != "default":
         raise SplatfilmError(f"--absgrad changes how the default strategy densifies; --strategy {cfg.strategy} "
                              "does not densify by 2D gradients")
+    if cfg.strategy == "mcmc" and backend != "gsplat":
+        raise SplatfilmError("--strategy mcmc needs gsplat's CUDA kernels (relocation); use the default strategy on the CPU")
 
 
 def _make_strategy(cfg: FitConfig, steps: int, backend: str):
-    check_absgrad(cfg)
+    check_strategy(cfg, backend)
     if cfg.strategy == "default":
         from gsplat.strategy import DefaultStrategy
 
         absgrad = {"absgrad": True, "grow_grad2d": 0.0008} if cfg.absgrad else {}
         return DefaultStrategy(verbose=False, **densify_schedule(steps), **absgrad)
     if cfg.strategy == "mcmc":
-        if backend != "gsplat":
-            raise SplatfilmError("--strategy mcmc needs gsplat's CUDA kernels (relocation); use the default strategy on the CPU")
         from gsplat.strategy import MCMCStrategy
 
         return MCMCStrategy(cap_max=cfg.max_gaussians or 1_000_000, refine_stop_iter=int(steps * 0.8))
-    if cfg.strategy == "none":
-        return None
-    raise SplatfilmError(f"unknown strategy {cfg.strategy!r}; choose default, mcmc or none")
+    return None  # "none"
 
 
 def adam_optimizers(params: torch.nn.ParameterDict, cfg: FitConfig, scene_scale: float) -> dict:

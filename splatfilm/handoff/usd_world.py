@@ -51,7 +51,7 @@ from splatfilm.io.atomic import check_output_file
 from splatfilm.io.paths import recorded_path
 from splatfilm.io.usd_splats import export_usd_stage, write_splat_prim
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.shots.interchange import (define_usd_camera, define_usd_render_settings, usd_camera_problem,
+from splatfilm.shots.interchange import (define_usd_camera, define_usd_render_settings, usd_camera_problem, usd_conform_policy,
                                          usd_name)
 from splatfilm.version import __version__
 
@@ -266,6 +266,7 @@ def export_usd_world(film: Film, path: str | os.PathLike, progress: bool = True)
         prim.SetCustomDataByKey("splatfilm:handles", int(fs.handles))
         prim.SetCustomDataByKey("splatfilm:first_time_code", shot_time_codes(film, fs)[0])
         prim.SetCustomDataByKey("splatfilm:visible", Vt.StringArray(list(fs.visible)))
-        define_usd_render_settings(stage, f"/Render/{usd_name(fs.name)}", cam, film.width, film.height)
+        define_usd_render_settings(stage, f"/Render/{usd_name(fs.name)}", cam, film.width, film.height,
+                                   usd_conform_policy(fs.shot.lens))
     export_usd_stage(stage, path)
     return UsdWorldSummary(path, len(names), len(film.shots), len(samples), samples[0].code, samples[-1].code)

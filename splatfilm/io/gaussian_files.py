@@ -1,4 +1,5 @@
-"""Load and save Gaussians by file extension: `.ply` (INRIA layout), `.splat` (antimatter15),
+"""Load and save Gaussians by file extension: `.ply` (INRIA layout; `*.compressed.ply` is written
+in SuperSplat's compressed layout, and either is read), `.splat` (antimatter15),
 `.spz` (Niantic, versions 2 and 3) or a USD file (`.usd`, `.usda`, `.usdc`: one
 `ParticleField3DGaussianSplat` prim, `splatfilm.io.usd_splats`)."""
 
@@ -13,7 +14,14 @@ import numpy as np
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import check_output_file
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.io.ply import read_ply, read_ply_centred, write_ply
+from splatfilm.io.ply import (
+    COMPRESSED_PLY_MAX_SH_DEGREE,
+    is_compressed_ply_name,
+    read_ply,
+    read_ply_centred,
+    write_compressed_ply,
+    write_ply,
+)
 from splatfilm.io.splat import read_splat, write_splat
 from splatfilm.io.spz import read_spz, write_spz
 
@@ -94,13 +102,17 @@ def check_gaussian_output(path: str | os.PathLike) -> Path:
 
 def saved_sh_degree(path: str | os.PathLike, sh_degree: int) -> int:
     """The SH degree `save_gaussians(path, ...)` stores for Gaussians of degree `sh_degree`:
-    `.splat` holds degree 0 only, every other format what it is given."""
-    return 0 if _kind(Path(path)) == ".splat" else sh_degree
+    `.splat` holds degree 0 only, a `*.compressed.ply` up to 3, every other format what it is given."""
+    if _kind(Path(path)) == ".splat":
+        return 0
+    return min(sh_degree, COMPRESSED_PLY_MAX_SH_DEGREE) if is_compressed_ply_name(path) else sh_degree
 
 
 def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = None, spz_axes: str = "ply",
                    antialiased: bool = False) -> None:
-    """Write Gaussians to a `.ply`, `.splat`, `.spz` (version 3) or USD file (atomically).
+    """Write Gaussians to a `.ply`, `.splat`, `.spz` (version 3) or USD file (atomically); a
+    `*.compressed.ply` in SuperSplat's compressed layout (`io.ply.write_compressed_ply`: lossy,
+    SH degree 3 at most).
 
     `sh_degree` (truncate / zero-pad the SH bands) applies to every format but `.splat`, which
     holds degree 0 only; spz_axes: an .spz file's axes (`io.spz`); antialiased: an .spz file's
@@ -108,7 +120,7 @@ def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None 
     path = Path(path)
     kind = _kind(path)
     if kind == ".ply":
-        write_ply(path, g, sh_degree=sh_degree)
+        (write_compressed_ply if is_compressed_ply_name(path) else write_ply)(path, g, sh_degree=sh_degree)
         return
     if kind == ".splat":
         write_splat(path, g)

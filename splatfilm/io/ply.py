@@ -21,7 +21,8 @@ from the number of `f_rest_*` properties, `red green blue` instead of `f_dc_*` (
 `ply_color_mode=rgb`), and SuperSplat / PlayCanvas compressed PLY (`chunk` element with
 `packed_*` vertex properties; lossy by design). Mip-Splatting's `filter_3D` is fused into the
 scales and opacities on read, as its `save_fused_ply` does; double positions (a georeferenced
-splat) are kept to their precision by `read_ply_centred`. A binary file is mapped, not read
+splat) are kept to their precision by `read_ply_centred`. `write_compressed_ply` writes the
+compressed layout as PlayCanvas's splat-transform does (Morton-ordered chunks, SH degree <= 3). A binary file is mapped, not read
 whole, and an ASCII one split a block at a time: reading costs about the Gaussians' own size.
 Every problem is a `SplatfilmError` with one line naming the file.
 """
@@ -40,10 +41,11 @@ import torch
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians, opacity_logit
-from splatfilm.scene.sh import MAX_SH_DEGREE, rgb_to_sh0
+from splatfilm.scene.sh import MAX_SH_DEGREE, rgb_to_sh0, sh0_to_rgb
 from splatfilm.io.atomic import atomic_write, map_input
 
-__all__ = ["read_ply", "read_ply_centred", "read_ply_points", "write_ply", "ply_header", "ply_extra_properties"]
+__all__ = ["read_ply", "read_ply_centred", "read_ply_points", "write_ply", "write_compressed_ply",
+           "is_compressed_ply_name", "COMPRESSED_PLY_MAX_SH_DEGREE", "ply_header", "ply_extra_properties"]
 
 # PLY scalar type names (both the classic and the sized spellings) -> numpy type codes.
 _TYPES = {
@@ -61,6 +63,8 @@ _MAX_HEADER_BYTES = 16 * 1024 * 1024
 _F_REST = re.compile(r"f_rest_(\d+)$")
 # SuperSplat / PlayCanvas compressed PLY: splats per chunk.
 _CHUNK_SIZE = 256
+# The highest SH band a compressed PLY holds (splat-transform writes 0-3; SuperSplat reads no more).
+COMPRESSED_PLY_MAX_SH_DEGREE = 3
 
 
 @dataclass
@@ -745,3 +749,158 @@ def ply_extra_properties(path: str | os.PathLike) -> list[str]:
     if "vertex" not in by_name or _is_compressed(by_name):
         return []
     return [n for n in by_name["vertex"].names() if not _GAUSSIAN_PROPERTY.match(n)]
+
+
+# ---- compressed PLY (SuperSplat / PlayCanvas) --------------------------------------------------
+
+
+def is_compressed_ply_name(path: str | os.PathLike) -> bool:
+    """Whether `path` is named as a SuperSplat compressed PLY (`*.compressed.ply`, any case)."""
+    return Path(path).name.lower().endswith(".compressed.ply")
+
+
+def _part1by2(v: np.ndarray) -> np.ndarray:
+    """The low 10 bits of `v` (uint32) spread to every third bit, for a 30-bit Morton code."""
+    v = v & np.uint32(0x3FF)
+    v = (v ^ (v << np.uint32(16))) & np.uint32(0xFF0000FF)
+    v = (v ^ (v << np.uint32(8))) & np.uint32(0x0300F00F)
+    v = (v ^ (v << np.uint32(4))) & np.uint32(0x030C30C3)
+    return (v ^ (v << np.uint32(2))) & np.uint32(0x09249249)
+
+
+def _morton_sorted(xyz: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """`index` reordered by the Morton code of xyz[index] on a 1024^3 grid over their bounds;
+    a run of over one chunk sharing a code is ordered again on its own bounds (as
+    splat-transform's sortMortonOrder), so dense clusters still get tight chunks."""
+    out = index.copy()
+    stack = [(0, len(out))]
+    while stack:
+        a, b = stack.pop()
+        p = xyz[out[a:b]]
+        lo, hi = p.min(axis=0), p.max(axis=0)
+        length = hi - lo
+        if not (length > 0).any():
+            continue  # all at one point: any order is as good
+        mul = np.where(length > 0, 1024.0 / np.where(length > 0, length, 1.0), 0.0)
+        cell = np.minimum(1023.0, (p - lo) * mul).astype(np.uint32)
+        code = (_part1by2(cell[:, 2]) << np.uint32(2)) + (_part1by2(cell[:, 1]) << np.uint32(1)) + _part1by2(cell[:, 0])
+        order = np.argsort(code, kind="stable")
+        out[a:b] = out[a:b][order]
+        code = code[order]
+        starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+        ends = np.r_[starts[1:], len(code)]
+        big = ends - starts > _CHUNK_SIZE
+        stack.extend((a + int(s), a + int(e)) for s, e in zip(starts[big], ends[big]))
+    return out
+
+
+def _unit(v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """v [C,256,...] as a fraction of each chunk's range lo..hi [C,1,...]: 0 at or below lo, 1
+    at or above hi, 0 where the range is under 1e-5 (splat-transform's `normalize`)."""
+    span = hi - lo
+    t = (v - lo) / np.where(span < 1e-5, 1.0, span)
+    t = np.where(span < 1e-5, 0.0, t)
+    return np.where(v <= lo, 0.0, np.where(v >= hi, 1.0, t))
+
+
+def _pack_unorm(t: np.ndarray, bits: int) -> np.ndarray:
+    mask = (1 << bits) - 1
+    return np.clip(np.floor(t * mask + 0.5), 0, mask).astype(np.uint32)
+
+
+def _pack_11_10_11(t: np.ndarray) -> np.ndarray:
+    """[..., 3] fractions in [0,1] -> uint32: 11 bits x, 10 bits y, 11 bits z (x highest)."""
+    return (_pack_unorm(t[..., 0], 11) << np.uint32(21)) | (_pack_unorm(t[..., 1], 10) << np.uint32(11)) \
+        | _pack_unorm(t[..., 2], 11)
+
+
+def _pack_rotation(q: np.ndarray) -> np.ndarray:
+    """Quaternions [N,4] (any length; a zero one is taken as the identity) -> uint32: 2 bits for
+    the index of the largest |component|, then the other three (sign chosen so the largest is
+    positive, each within +-1/sqrt(2)) in 10 bits each, first one highest."""
+    norm = np.linalg.norm(q, axis=1, keepdims=True)
+    q = np.where(norm > 0, q / np.where(norm > 0, norm, 1.0), np.array([1.0, 0.0, 0.0, 0.0]))
+    largest = np.argmax(np.abs(q), axis=1)
+    q = q * np.where(np.take_along_axis(q, largest[:, None], axis=1) < 0, -1.0, 1.0)
+    others = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]])[largest]
+    packed = _pack_unorm(np.take_along_axis(q, others, axis=1) * (math.sqrt(2) / 2) + 0.5, 10)
+    return (largest.astype(np.uint32) << np.uint32(30)) | (packed[:, 0] << np.uint32(20)) \
+        | (packed[:, 1] << np.uint32(10)) | packed[:, 2]
+
+
+def _compressed_ply_header(n: int, sh_degree: int, comment: str = "Generated by splatfilm") -> bytes:
+    """The header `write_compressed_ply` writes for `n` Gaussians of SH degree `sh_degree` (0-3)."""
+    chunk = [f"{m}_{a}" for m in ("min", "max") for a in "xyz"]
+    chunk += [f"{m}_scale_{a}" for m in ("min", "max") for a in "xyz"]
+    chunk += [f"{m}_{c}" for m in ("min", "max") for c in "rgb"]
+    lines = ["ply", "format binary_little_endian 1.0", f"comment {comment}",
+             f"element chunk {-(-n // _CHUNK_SIZE)}", *(f"property float {k}" for k in chunk),
+             f"element vertex {n}",
+             *(f"property uint packed_{k}" for k in ("position", "rotation", "scale", "color"))]
+    if sh_degree:  # as splat-transform: no sh element at degree 0
+        lines += [f"element sh {n}", *(f"property uchar f_rest_{i}" for i in range(3 * ((sh_degree + 1) ** 2 - 1)))]
+    lines.append("end_header")
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def write_compressed_ply(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = None) -> None:
+    """Write `g` as a SuperSplat / PlayCanvas compressed PLY, atomically, as splat-transform
+    writes it: Gaussians in Morton order of their means, in chunks of 256 (the last one's bounds
+    over its own Gaussians), each chunk's float32 min/max of position, log scale (bounds clamped
+    to [-20, 20]) and base colour (0.5 + C0 * sh0); per Gaussian uint32 position 11/10/11 bits and
+    log scale 11/10/11 bits of those ranges, rotation smallest-three 2+10/10/10, colour and
+    opacity (sigmoid) 8 bits each; SH bands 1-3 as uchar trunc((v / 8 + 0.5) * 256) clamped to
+    0-255 (|v| up to 4). Lossy by design (`read_ply` decodes it): positions to 1/2047 (y: 1/1023)
+    of their chunk's extent.
+
+    `sh_degree` truncates or zero-pads the SH bands (default: the degree `g` has); bands above 3,
+    which the format has no place for, are dropped. Non-finite values are refused
+    (SplatfilmError) rather than written. Numpy throughout: 2M Gaussians take seconds."""
+    path = Path(path)
+    degree = g.sh_degree if sh_degree is None else sh_degree
+    if not (isinstance(degree, int) and 0 <= degree <= MAX_SH_DEGREE):
+        raise _error(path, f"sh_degree must be an integer 0-{MAX_SH_DEGREE}, got {sh_degree!r}")
+    g = g.with_sh_degree(min(degree, COMPRESSED_PLY_MAX_SH_DEGREE)).detach().to(device="cpu", dtype=torch.float32)
+    n, k = len(g), g.shN.shape[1]
+    shn = g.shN.permute(0, 2, 1).reshape(n, 3 * k).numpy()  # channel-major, as f_rest
+    parts = [g.means.numpy(), g.sh0.reshape(n, 3).numpy(), shn, g.opacities.reshape(n, 1).numpy(),
+             g.scales.numpy(), g.quats.numpy()]
+    bad = np.concatenate([np.count_nonzero(~np.isfinite(a), axis=0) for a in parts])  # no [N, 62] copy
+    if (error := _non_finite(bad, _canonical_names([f"f_rest_{i}" for i in range(3 * k)]), path,
+                             "cannot write Gaussians with")) is not None:
+        raise error
+    order = _morton_sorted(g.means.numpy().astype(np.float64), np.arange(n)) if n else np.arange(0)
+    n_chunks = -(-n // _CHUNK_SIZE)
+    # The last chunk is filled out with its last Gaussian, which leaves its bounds as they are.
+    padded = np.concatenate([order, np.full(n_chunks * _CHUNK_SIZE - n, order[-1] if n else 0, order.dtype)])
+
+    def chunked(a: np.ndarray) -> np.ndarray:
+        return a.astype(np.float64)[padded].reshape(n_chunks, _CHUNK_SIZE, a.shape[1])
+
+    xyz, log_s = chunked(g.means.numpy()), chunked(g.scales.numpy())
+    rgb = chunked(sh0_to_rgb(g.sh0.reshape(n, 3).numpy()))
+    # float32 bounds, as stored: the packing is made against what the reader will see.
+    bounds = {}
+    for name, v, clamp in (("xyz", xyz, None), ("scale", log_s, 20.0), ("rgb", rgb, None)):
+        lo, hi = v.min(axis=1, keepdims=True), v.max(axis=1, keepdims=True)
+        if clamp is not None:  # a log scale can be -inf-like: keep the range finite
+            lo, hi = np.clip(lo, -clamp, clamp), np.clip(hi, -clamp, clamp)
+        bounds[name] = (lo.astype(np.float32).astype(np.float64), hi.astype(np.float32).astype(np.float64))
+    opacity = 1.0 / (1.0 + np.exp(-chunked(g.opacities.numpy().reshape(n, 1))))
+    vertex = np.empty((n_chunks, _CHUNK_SIZE, 4), dtype="<u4")
+    vertex[..., 0] = _pack_11_10_11(_unit(xyz, *bounds["xyz"]))
+    vertex[..., 1] = _pack_rotation(chunked(g.quats.numpy()).reshape(-1, 4)).reshape(n_chunks, _CHUNK_SIZE)
+    vertex[..., 2] = _pack_11_10_11(_unit(log_s, *bounds["scale"]))
+    colour = _pack_unorm(np.concatenate([_unit(rgb, *bounds["rgb"]), opacity], axis=2), 8)
+    vertex[..., 3] = (colour[..., 0] << np.uint32(24)) | (colour[..., 1] << np.uint32(16)) \
+        | (colour[..., 2] << np.uint32(8)) | colour[..., 3]
+    chunk = np.concatenate([bounds["xyz"][0], bounds["xyz"][1], bounds["scale"][0], bounds["scale"][1],
+                            bounds["rgb"][0], bounds["rgb"][1]], axis=2).reshape(n_chunks, 18).astype("<f4")
+    parts = [_compressed_ply_header(n, g.sh_degree), memoryview(chunk.reshape(-1).view(np.uint8)),
+             memoryview(np.ascontiguousarray(vertex.reshape(-1, 4)[:n]).reshape(-1).view(np.uint8))]
+    if k:
+        # trunc((v / 8 + 0.5) * 256) = floor(32 v) + 128 wherever it is not clamped to 0, and
+        # exact in float32 (32 v is), which spares a float64 copy of every coefficient.
+        sh = np.clip(np.floor(shn[order] * np.float32(32)) + np.float32(128), 0, 255).astype(np.uint8)
+        parts.append(memoryview(np.ascontiguousarray(sh).reshape(-1)))
+    atomic_write(path, parts)

@@ -54,6 +54,12 @@ PathLike = str | os.PathLike
 # camera's customData carries the millimetres for it.
 _MM_PER_USD_LENS_UNIT = 100.0
 
+# A lens's sensor_fit as UsdRender's aspectRatioConformPolicy, which says how an image whose
+# aspect is not the apertures' is framed on them: keep the width (horizontal), the height
+# (vertical), crop the back to the image (fill) or expand it to hold the back (overscan).
+_CONFORM_POLICIES = {"horizontal": "adjustApertureHeight", "vertical": "adjustApertureWidth",
+                     "fill": "cropAperture", "overscan": "expandAperture"}
+
 # usd-core (26.11) has no lens distortion schema (UsdGeomCamera projects "perspective" or
 # "orthographic" only; the camera working group's lens proposals are not in it), so a distorting
 # lens rides in customData, as the millimetres do.
@@ -322,8 +328,10 @@ def define_usd_camera(stage: Usd.Stage, prim_path: str, shot: Shot, time_codes: 
     else:
         for code, f in zip(codes, lens_units(sample.focal_mm)):
             focal.Set(float(f), Usd.TimeCode(code))
+    # The apertures are the film back; the image's aspect is conformed to it as the render
+    # settings say (`usd_conform_policy`, authored there when the back has its own height).
     cam.CreateHorizontalApertureAttr(float(lens_units(lens.sensor_width_mm)))
-    cam.CreateVerticalApertureAttr(float(lens_units(lens.sensor_height_mm)))
+    cam.CreateVerticalApertureAttr(float(lens_units(lens.back_height_mm)))
     # The offsets shift the film back off the optical axis (same units as the apertures; +y
     # up): the axis, the principal point, lands `offset / aperture` of the image the other
     # way from the centre. Authored so a matchmove reader need not assume the default.
@@ -331,7 +339,7 @@ def define_usd_camera(stage: Usd.Stage, prim_path: str, shot: Shot, time_codes: 
     cam.CreateHorizontalApertureOffsetAttr(float(lens_units((lens.width / 2 - K[0, 2]) / lens.width
                                                             * lens.sensor_width_mm)))
     cam.CreateVerticalApertureOffsetAttr(float(lens_units((K[1, 2] - lens.height / 2) / lens.height
-                                                          * lens.sensor_height_mm)))
+                                                          * lens.back_height_mm)))
     cam.CreateClippingRangeAttr(Gf.Vec2f(lens.near, lens.far))
     if depth_of_field is None:
         depth_of_field = lens.f_stop is not None
@@ -353,7 +361,9 @@ def define_usd_camera(stage: Usd.Stage, prim_path: str, shot: Shot, time_codes: 
     # time-sampled: a zoom's millimetres are a list, one per focalLength time sample.
     cam.GetPrim().SetCustomDataByKey("splatfilm:focal_mm", Vt.DoubleArray([float(f) for f in sample.focal_mm])
                                      if zooms else float(sample.focal_mm[0]))
-    cam.GetPrim().SetCustomDataByKey("splatfilm:sensor_mm", Gf.Vec2d(lens.sensor_width_mm, lens.sensor_height_mm))
+    cam.GetPrim().SetCustomDataByKey("splatfilm:sensor_mm", Gf.Vec2d(lens.sensor_width_mm, lens.back_height_mm))
+    if lens.sensor_height_mm is not None:
+        cam.GetPrim().SetCustomDataByKey("splatfilm:sensor_fit", lens.sensor_fit)
     if lens.f_stop is not None:
         cam.GetPrim().SetCustomDataByKey("splatfilm:lens_f_stop", float(lens.f_stop))
     distortion = usd_lens_data(lens, sample.focal_mm)
@@ -362,11 +372,21 @@ def define_usd_camera(stage: Usd.Stage, prim_path: str, shot: Shot, time_codes: 
     return cam
 
 
+def usd_conform_policy(lens: Lens) -> str | None:
+    """UsdRender's aspectRatioConformPolicy that frames `lens`'s image on its film back (the
+    camera's apertures) as its `sensor_fit` does, or None for a back of the image's own aspect
+    (nothing to conform; left unauthored, as before backs had heights)."""
+    if lens.sensor_height_mm is None:
+        return None
+    return _CONFORM_POLICIES[lens.sensor_fit]
+
+
 def define_usd_render_settings(stage: Usd.Stage, prim_path: str, camera: UsdGeom.Camera, width: int,
-                               height: int) -> UsdRender.Settings:
+                               height: int, conform: str | None = None) -> UsdRender.Settings:
     """Define UsdRender settings at `prim_path` (under /Render) rendering `camera` (a
     UsdGeom.Camera) at `width` x `height` pixels, square; returns them. Their parent is made a
-    Scope, USD's typed container (an untyped `def` is what Define leaves otherwise)."""
+    Scope, USD's typed container (an untyped `def` is what Define leaves otherwise). `conform`:
+    the aspectRatioConformPolicy to author (`usd_conform_policy`), or None for none."""
     from pxr import Gf, Sdf, UsdGeom, UsdRender
 
     parent = Sdf.Path(prim_path).GetParentPath()
@@ -376,6 +396,8 @@ def define_usd_render_settings(stage: Usd.Stage, prim_path: str, camera: UsdGeom
     settings = UsdRender.Settings.Define(stage, prim_path)
     settings.CreateResolutionAttr(Gf.Vec2i(int(width), int(height)))
     settings.CreatePixelAspectRatioAttr(1.0)
+    if conform is not None:
+        settings.CreateAspectRatioConformPolicyAttr(conform)
     settings.CreateCameraRel().SetTargets([camera.GetPath()])
     return settings
 
@@ -412,7 +434,7 @@ def write_usd_camera(path: PathLike, shot: Shot, depth_of_field: bool | None = N
     stage.SetDefaultPrim(world.GetPrim())
     cam = define_usd_camera(stage, f"/World/{usd_name(shot.name)}", shot, depth_of_field=depth_of_field,
                             shutter_deg=shutter_deg)
-    define_usd_render_settings(stage, "/Render/Settings", cam, lens.width, lens.height)
+    define_usd_render_settings(stage, "/Render/Settings", cam, lens.width, lens.height, usd_conform_policy(lens))
     export_usd_stage(stage, path)
 
 
@@ -445,6 +467,20 @@ def _usd_lens_model(data, path: PathLike) -> tuple[str, list[float]]:
     return model, distortion
 
 
+def _conform_apertures(hap: float, vap: float, aspect: float, policy: str) -> tuple[float, float]:
+    """The apertures (any one unit) an image of `aspect` (width / height) covers on a film back
+    of `hap` x `vap`, as UsdRender's aspectRatioConformPolicy `policy` frames it. A back within
+    1e-6 of the image's aspect is returned as it is."""
+    if abs(hap / vap - aspect) <= 1e-6 * aspect:
+        return hap, vap
+    back_wider = hap / vap > aspect
+    keep_width = {"adjustApertureHeight": True, "adjustApertureWidth": False, "cropAperture": not back_wider,
+                  "expandAperture": back_wider}.get(policy)
+    if keep_width is None:  # adjustPixelAspectRatio: splatfilm's pixels are square
+        raise SplatfilmError(f"aspectRatioConformPolicy {policy!r}: only square pixels are read")
+    return (hap, hap / aspect) if keep_width else (vap * aspect, vap)
+
+
 def read_usd_camera(path: PathLike, camera: str | None = None, width: int | None = None,
                     height: int | None = None) -> tuple[Cameras, list[int], Fraction]:
     """(cameras per time sample, their frame numbers, the stage's fps) of a USD camera.
@@ -467,14 +503,17 @@ def read_usd_camera(path: PathLike, camera: str | None = None, width: int | None
     if not prims or not prims[0] or not prims[0].IsA(UsdGeom.Camera):
         raise SplatfilmError(f"{path}: no camera {camera or ''} on the stage".replace("  ", " "))
     cam = UsdGeom.Camera(prims[0])
+    conform = "expandAperture"  # UsdRender's default
+    # The render settings that render this camera (a world stage has one a shot), else the first.
+    found = [UsdRender.Settings(p) for p in stage.Traverse() if p.IsA(UsdRender.Settings)]
+    settings = next((s for s in found if cam.GetPath() in s.GetCameraRel().GetTargets()), found[0] if found else None)
+    if settings is not None and settings.GetAspectRatioConformPolicyAttr().HasAuthoredValue():
+        conform = str(settings.GetAspectRatioConformPolicyAttr().Get())
     if width is None or height is None:
-        for prim in stage.Traverse():
-            if prim.IsA(UsdRender.Settings):
-                res = UsdRender.Settings(prim).GetResolutionAttr().Get()
-                width, height = int(res[0]), int(res[1])
-                break
-        else:
+        if settings is None:
             raise SplatfilmError(f"{path}: no UsdRender settings with a resolution; give width and height")
+        res = settings.GetResolutionAttr().Get()
+        width, height = int(res[0]), int(res[1])
     mpu = UsdGeom.GetStageMetersPerUnit(stage)
     times = sorted(set(cam.GetPrim().GetAttribute("xformOp:transform").GetTimeSamples()) |
                    set(cam.GetFocalLengthAttr().GetTimeSamples()))
@@ -494,6 +533,7 @@ def read_usd_camera(path: PathLike, camera: str | None = None, width: int | None
         focal = cam.GetFocalLengthAttr().Get(tc)
         hap, vap = cam.GetHorizontalApertureAttr().Get(tc), cam.GetVerticalApertureAttr().Get(tc)
         hoff, voff = cam.GetHorizontalApertureOffsetAttr().Get(tc), cam.GetVerticalApertureOffsetAttr().Get(tc)
+        hap, vap = _conform_apertures(hap, vap, width / height, conform)
         fx, fy = focal / hap * width, focal / vap * height
         cx, cy = width * (0.5 - hoff / hap), height * (0.5 + voff / vap)  # as in define_usd_camera
         Ks.append([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])

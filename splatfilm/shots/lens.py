@@ -1,14 +1,28 @@
 """Film lenses: focal length in millimetres on a sensor, and the pixel intrinsics they make.
 
 A film lens is described the way a camera department describes it: a focal length in mm on
-a sensor of a given width in mm (default 36 mm, full frame), or a field of view. Pixels are
-square and the principal point is the image centre, so (docs/CONVENTIONS.md)
+a sensor (film back) of a given width and height in mm (default 36 mm wide, full frame),
+or a field of view. Pixels are square and the principal point is the image centre, so
+(docs/CONVENTIONS.md)
 
-    fx = fy = focal_mm / sensor_width_mm * width        (pixels)
+    fx = fy = focal_mm / image_width_mm * width         (pixels)
     cx, cy  = width / 2, height / 2                     (pixel-edge convention)
 
-The sensor height follows from the image's aspect ratio: sensor_width_mm * height / width
-(the part of the sensor the image uses, the way Blender's "horizontal" sensor fit works).
+where image_width_mm x image_height_mm is the part of the film plane the image covers, which
+has the image's aspect. How it sits on the back is the `sensor_fit`, Maya's film fit
+(Blender's sensor fit has the first two):
+
+    horizontal  the image spans the back's width (the default, and all there was before
+                backs had heights): image_width_mm = sensor_width_mm
+    vertical    the image spans the back's height: image_height_mm = sensor_height_mm
+    fill        the image fits inside the back, touching it on two sides: horizontal when
+                the image is wider than the back (width / height >= the back's), else vertical
+    overscan    the back fits inside the image: vertical when the image is wider, else horizontal
+
+so a focal length's field of view is measured across the back's width (horizontal) or its
+height (vertical) and the other field follows from the image's aspect. A back with no
+`sensor_height_mm` has the image's aspect (height sensor_width_mm * height / width): every
+fit is then the horizontal one. Named backs (`FILM_BACKS`) give both dimensions.
 
 A lens may also distort (`model`, docs/CONVENTIONS.md "Camera models"): "opencv" (radial-
 tangential k1 k2 k3 p1 p2 on the same focal length), "fisheye" (equidistant: a point theta
@@ -31,6 +45,26 @@ from splatfilm.scene.cameras import centred_K
 
 FULL_FRAME_MM = 36.0
 """Width of a full-frame (35 mm still) sensor in millimetres, the default sensor."""
+
+FILM_BACKS = {
+    # 35 mm still frame, 36 x 24 mm (ISO 1222's 135 format; Blender's default sensor 36 x 24).
+    "full_frame": (36.0, 24.0),
+    # Super 35 mm 4-perf: Unreal's CineCameraComponent default filmback (SensorWidth 24.89,
+    # SensorHeight 18.67).
+    "super35": (24.89, 18.67),
+    # ARRI ALEXA LF technical data: LF Open Gate, 4448 x 3096 photosites, 36.70 x 25.54 mm.
+    "alexa_lf_open_gate": (36.70, 25.54),
+    # ARRI ALEXA 35 technical data: 4.6K 3:2 Open Gate, 4608 x 3164 photosites, 27.99 x 19.22 mm.
+    "alexa35": (27.99, 19.22),
+    # APS-C as Nikon (DX) and Sony (APS-C type) specify it: 23.5 x 15.6 mm (Canon's is 22.3 x 14.9).
+    "apsc": (23.5, 15.6),
+    # Four Thirds system image area (Olympus / Panasonic), 17.3 x 13.0 mm.
+    "micro_four_thirds": (17.3, 13.0),
+}
+"""Named film backs: name -> (width, height) in millimetres, for a lens's `sensor_width_mm`."""
+
+SENSOR_FITS = ("horizontal", "vertical", "fill", "overscan")
+"""How an image sits on a film back (`Lens.sensor_fit`; Maya's filmFit, module docstring)."""
 
 LENS_MODELS = {"pinhole": "PINHOLE", "opencv": "OPENCV", "fisheye": "OPENCV_FISHEYE",
                "equirectangular": "EQUIRECTANGULAR"}
@@ -75,6 +109,10 @@ class Lens:
     model:            "pinhole" (default), "opencv", "fisheye" or "equirectangular" (`LENS_MODELS`)
     distortion:       (k1, k2, k3, k4, p1, p2), zeros for none; only the coefficients the
                       model has may be set (opencv: all but k4 is nerfstudio's r^8; fisheye: k1-k4)
+    sensor_height_mm: the film back's height in millimetres, or None: the image's aspect
+                      (sensor_width_mm * height / width), as before backs had heights
+    sensor_fit:       how the image sits on the back (`SENSOR_FITS`, module docstring):
+                      "horizontal" (default), "vertical", "fill" or "overscan"
     """
 
     focal_mm: float = 35.0
@@ -87,6 +125,8 @@ class Lens:
     focus_distance: float | None = None
     model: str = "pinhole"
     distortion: tuple[float, ...] = (0.0,) * 6
+    sensor_height_mm: float | None = None
+    sensor_fit: str = "horizontal"
 
     def __post_init__(self) -> None:
         def positive(name: str, value) -> None:
@@ -102,9 +142,11 @@ class Lens:
                 raise SplatfilmError(f"lens {name} must be a whole number of pixels > 0, got {v!r}")
         if not self.near < self.far:
             raise SplatfilmError(f"lens near ({self.near}) must be less than far ({self.far})")
-        for name in ("f_stop", "focus_distance"):
+        for name in ("f_stop", "focus_distance", "sensor_height_mm"):
             if getattr(self, name) is not None:
                 positive(name, getattr(self, name))
+        if self.sensor_fit not in SENSOR_FITS:
+            raise SplatfilmError(f"lens sensor_fit must be one of {', '.join(SENSOR_FITS)}, got {self.sensor_fit!r}")
         if self.model not in LENS_MODELS:
             raise SplatfilmError(f"lens model must be one of {', '.join(LENS_MODELS)}, got {self.model!r}")
         d = tuple(self.distortion)
@@ -129,9 +171,9 @@ class Lens:
             raise SplatfilmError(f"field of view must be in (0, 180) degrees, got {fov_deg}")
         probe = Lens(**kwargs)
         if axis == "horizontal":
-            aperture = probe.sensor_width_mm
+            aperture = probe.image_width_mm
         elif axis == "vertical":
-            aperture = probe.sensor_height_mm
+            aperture = probe.image_height_mm
         else:
             raise SplatfilmError(f"field of view axis must be 'horizontal' or 'vertical', got {axis!r}")
         if probe.model == "fisheye":  # equidistant: half the aperture sits fov / 2 radians off the axis
@@ -167,9 +209,36 @@ class Lens:
         return LENS_MODELS[self.model]
 
     @property
-    def sensor_height_mm(self) -> float:
-        """Height of the sensor area the image uses, in mm (square pixels)."""
-        return self.sensor_width_mm * self.height / self.width
+    def back_height_mm(self) -> float:
+        """The film back's height in mm: `sensor_height_mm`, else the image's aspect's."""
+        if self.sensor_height_mm is None:
+            return self.sensor_width_mm * self.height / self.width
+        return float(self.sensor_height_mm)
+
+    @property
+    def fit_axis(self) -> str:
+        """The back's dimension the image spans, "horizontal" (its width) or "vertical" (its
+        height): `sensor_fit` resolved against the image's and the back's aspects."""
+        if self.sensor_height_mm is None or self.sensor_fit == "horizontal":
+            return "horizontal"  # a back of the image's aspect: every fit is this one, bit for bit
+        if self.sensor_fit == "vertical":
+            return "vertical"
+        image_wider = self.width * self.sensor_height_mm >= self.height * self.sensor_width_mm
+        return "horizontal" if image_wider == (self.sensor_fit == "fill") else "vertical"
+
+    @property
+    def image_width_mm(self) -> float:
+        """Width of the film plane the image covers, in mm (focal_px = focal_mm / this * width)."""
+        if self.fit_axis == "horizontal":
+            return self.sensor_width_mm
+        return self.back_height_mm * self.width / self.height
+
+    @property
+    def image_height_mm(self) -> float:
+        """Height of the film plane the image covers, in mm (square pixels)."""
+        if self.fit_axis == "horizontal":
+            return self.sensor_width_mm * self.height / self.width
+        return self.back_height_mm
 
     @property
     def aspect(self) -> float:
@@ -186,24 +255,24 @@ class Lens:
     @property
     def hfov_deg(self) -> float:
         """Horizontal field of view in degrees (a fisheye's without its distortion terms)."""
-        return self._fov_deg(self.sensor_width_mm, 360.0)
+        return self._fov_deg(self.image_width_mm, 360.0)
 
     @property
     def vfov_deg(self) -> float:
         """Vertical field of view in degrees (what nerfstudio's camera_path.json `fov` holds)."""
-        return self._fov_deg(self.sensor_height_mm, 180.0)
+        return self._fov_deg(self.image_height_mm, 180.0)
 
     @property
     def focal_px(self) -> float:
         """Focal length in pixels (fx = fy)."""
-        return float(focal_mm_to_pixels(self.focal_mm, self.width, self.sensor_width_mm))
+        return float(focal_mm_to_pixels(self.focal_mm, self.width, self.image_width_mm))
 
     def K(self, focal_mm: ArrayLike | None = None) -> np.ndarray:
         """Intrinsics in pixels: [3,3] for this lens, or [...,3,3] for an array of focal lengths
         in mm (a zoom through the lens's format). An equirectangular lens ignores the focal
         length: fx = width / 2 pi and fy = height / pi pixels per radian (360 x 180 degrees)."""
         f = self.focal_mm if focal_mm is None else focal_mm
-        fpx = focal_mm_to_pixels(f, self.width, self.sensor_width_mm)
+        fpx = focal_mm_to_pixels(f, self.width, self.image_width_mm)
         K = centred_K(fpx, fpx, self.width, self.height)
         if self.model == "equirectangular":
             K[..., 0, 0], K[..., 1, 1] = self.width / (2 * math.pi), self.height / math.pi

@@ -90,7 +90,7 @@ def _paint_gaussians(canvas: np.ndarray, view: _View, means: np.ndarray, colors:
 def _frustum(shot: Shot, sample, i: int, length: float) -> np.ndarray:
     """Camera centre and the four image corners at `length` metres along the view axis [5,3]."""
     lens = shot.lens
-    f_px = sample.focal_mm[i] / lens.sensor_width_mm * lens.width
+    f_px = sample.focal_mm[i] / lens.image_width_mm * lens.width
     corners = []
     for u, v in ((0, 0), (lens.width, 0), (lens.width, lens.height), (0, lens.height)):
         d = np.array([(u - lens.width / 2) / f_px, (v - lens.height / 2) / f_px, 1.0]) * length

@@ -12,7 +12,10 @@ A shot file (or one shot inside a larger YAML, such as a film script) is a mappi
                                    # with handles, the first handle frame: the cut starts after them)
     resolution: [1920, 1080]       # default 1920x1080
     lens: 35mm                     # focal length in mm (35, "35mm"), or a mapping:
-                                   #   {focal_mm | fov_deg (horizontal) | vfov_deg, sensor_width_mm: 36,
+                                   #   {focal_mm | fov_deg (horizontal) | vfov_deg, sensor_width_mm: 36
+                                   #    (or a named back: full_frame, super35, ..., lens.FILM_BACKS),
+                                   #    sensor_height_mm (default: the image's aspect),
+                                   #    sensor_fit: horizontal | vertical | fill | overscan (lens.Lens),
                                    #    near: 0.01, far: 1000, f_stop, focus_distance (metres or a point: below),
                                    #    model: pinhole | opencv | fisheye | equirectangular,
                                    #    k1, k2, k3, k4, p1, p2}   (opencv: k1-k3 p1 p2; fisheye: k1-k4)
@@ -82,21 +85,22 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_text
 from splatfilm.shots.moves import MOVES, STARTING_MOVES, MovePath, PointTrack, Span, lay, loops, param_kind
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
-from splatfilm.shots.lens import DISTORTION_KEYS, LENS_MODELS, Lens
+from splatfilm.shots.lens import DISTORTION_KEYS, FILM_BACKS, LENS_MODELS, SENSOR_FITS, Lens
 from splatfilm.scene.transforms import axis_rotation, pan_tilt_roll_rotation, rotation_from_quat
 from splatfilm.shots.pose import Focus, FocusOn, Pose, Target
 from splatfilm.shots.shot import Shot
-from splatfilm.shots.timing import FIRST_FRAME, frame_times, frames_through, parse_fps
+from splatfilm.shots.timing import FIRST_FRAME, duration_frames, frame_times, frames_through, parse_fps
 from splatfilm.yamlfields import At, integer, load_yaml, mapping, number, schema_version, show, vec3
 
 # Shot files carry `version: 1`; a file without one is version 1 (yamlfields.schema_version).
 SHOT_VERSION = 1
 _TOP = {"version", "name", "description", "fps", "duration", "frames", "frame_range", "first_frame", "resolution", "lens",
         "points", "keyframes", "interpolation", "camera", "move", "moves"}
-_LENS = {"focal_mm", "fov_deg", "vfov_deg", "sensor_width_mm", "near", "far", "f_stop", "focus_distance", "model",
-         *DISTORTION_KEYS}
+_LENS = {"focal_mm", "fov_deg", "vfov_deg", "sensor_width_mm", "sensor_height_mm", "sensor_fit", "near", "far",
+         "f_stop", "focus_distance", "model", *DISTORTION_KEYS}
 _FOCAL = ("focal_mm", "fov_deg", "vfov_deg")  # one focal length, however given
 _GLASS = ("model", *DISTORTION_KEYS)  # the lens's projection: one set
+_BACK = ("sensor_width_mm", "sensor_height_mm")  # the film back: one body
 _ORIENT = {"look_at", "pan", "tilt", "roll", "quat"}
 _KEY = {"time", "frame", "position", "focal_mm", "focus_distance", "ease", "ease_in", "ease_out", "tension",
         "continuity", "bias"} | _ORIENT
@@ -212,14 +216,15 @@ def _lens_fields(value: Any, at: At) -> dict:
 
 def _lens_over(inherited: Any, own: Any, at: At) -> dict:
     """A shot's `lens` laid over the one it inherits (a film's), field by field, as a camera
-    body keeps its film back when the lens is changed: the sensor (`sensor_width_mm`), the
+    body keeps its film back when the lens is changed: the sensor's fit (`sensor_fit`), the
     clipping (`near`, `far`), the stop and the focus carry over unless the shot gives them.
-    Two groups go as one: the focal length (`focal_mm`, `fov_deg`, `vfov_deg`: the shot's
-    replaces whichever the film gave), and the glass (`model` and its distortion `k1`..`p2`:
+    Three groups go as one: the film back (`sensor_width_mm`, a name or mm, and
+    `sensor_height_mm`: a shot giving either changes the body), the focal length (`focal_mm`,
+    `fov_deg`, `vfov_deg`: the shot's replaces whichever the film gave), and the glass (`model` and its distortion `k1`..`p2`:
     a shot naming any of them states its lens's whole model, pinhole and no distortion unless
     it says otherwise)."""
     under, over = _lens_fields(inherited, at), _lens_fields(own, at)
-    for group in (_FOCAL, _GLASS):
+    for group in (_BACK, _FOCAL, _GLASS):
         if any(k in over for k in group):
             under = {k: v for k, v in under.items() if k not in group}
     return {**under, **over}
@@ -232,9 +237,20 @@ def _lens(value: Any, at: At, width: int, height: int, points: dict) -> tuple[Le
         return Lens(width=width, height=height), None
     data = _lens_fields(value, at)
     kwargs: dict[str, Any] = {"width": width, "height": height}
-    for key in ("sensor_width_mm", "near", "far", "f_stop"):
-        if key in data:
+    for key in ("sensor_width_mm", "sensor_height_mm", "near", "far", "f_stop"):
+        if key == "sensor_width_mm" and isinstance(data.get(key), str):
+            if data[key] not in FILM_BACKS:
+                at[key].fail(f"expected millimetres or a named back ({', '.join(FILM_BACKS)}), got {data[key]!r}")
+            if "sensor_height_mm" in data:
+                at["sensor_height_mm"].fail(f"the named back {data[key]} gives the height; give millimetres "
+                                            "for both, or the name alone")
+            kwargs["sensor_width_mm"], kwargs["sensor_height_mm"] = FILM_BACKS[data[key]]
+        elif key in data:
             kwargs[key] = number(data[key], at[key], "positive")
+    if "sensor_fit" in data:
+        if not isinstance(data["sensor_fit"], str) or data["sensor_fit"] not in SENSOR_FITS:
+            at["sensor_fit"].fail(f"expected one of {', '.join(SENSOR_FITS)}, got {show(data['sensor_fit'])}")
+        kwargs["sensor_fit"] = data["sensor_fit"]
     focus = _focus(data["focus_distance"], at["focus_distance"], points) if "focus_distance" in data else None
     if focus is not None and not isinstance(focus, FocusOn):
         kwargs["focus_distance"] = focus
@@ -552,7 +568,7 @@ def _frame_count(data: dict, at: At, fps: Fraction, keys: list[Keyframe] | None,
         d = number(data["duration"], at["duration"])
         if not d > 0:
             at["duration"].fail(f"must be > 0 seconds, got {data['duration']} (a zero-length shot)")
-        n = round(Fraction(repr(d)) * fps)
+        n = duration_frames(d, fps)
         if n < 1:
             at["duration"].fail(f"{d} s is shorter than one frame at {fps} fps")
         return n

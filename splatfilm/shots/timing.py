@@ -95,6 +95,12 @@ def frame_times(count: int, fps: Fraction) -> np.ndarray:
     return np.array([float(Fraction(i) / fps) for i in range(count)], dtype=np.float64)
 
 
+def duration_frames(seconds: float, fps: Fraction) -> int:
+    """Frames of a shot `seconds` long (a `duration:`), the nearest whole number at `fps`, the
+    decimal taken as written (2.5 s at 24 fps: 60 frames, the last at 59/24 s)."""
+    return round(Fraction(repr(float(seconds))) * fps)
+
+
 def frames_through(seconds: float, fps: Fraction) -> int:
     """Frames of a shot that ends on `seconds` (from its first frame, >= 0; a last key): through
     the frame at that time when one falls there (within a millionth of a frame, as the decimal

@@ -8,8 +8,9 @@ plane, the keys being authored and their spline). A scene of more Gaussians than
 the world's up: +z in a film, a lone scene's own (`scene_up`), or `up` as given. GUI: the
 timeline (frame slider with the shots' cuts marked, play/pause at the film's rate, steps), the
 camera (look through a shot, its frame marked on the canvas; lens in mm; reset the up
-direction to the camera's), the keys (add at the viewer's camera, go to, re-key, delete, save
-as a shot file or append to the film) and "render this frame" (splatfilm's own render beside
+direction to the camera's), the keys (add at the viewer's camera, go to, re-key, delete; the
+shot's duration, which grows the timeline where it runs past its end; save as a shot file or
+append to the film) and "render this frame" (splatfilm's own render beside
 the live view).
 
 Time changes are applied on one worker thread, newest request first: a scrub faster than the
@@ -22,6 +23,7 @@ import math
 import threading
 import time as _time
 import traceback
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,12 +61,12 @@ EDGE_COLOUR, EDGE_PX = (220, 220, 220), 2.0
 
 def _vfov(focal_mm: float, lens: Lens) -> float:
     """The viewer's vertical field of view (radians) for a focal length on the lens's sensor."""
-    return math.radians(float(focal_mm_to_fov_deg(focal_mm, lens.sensor_height_mm)))
+    return math.radians(float(focal_mm_to_fov_deg(focal_mm, lens.image_height_mm)))
 
 
 def _focal_mm(vfov: float, lens: Lens) -> float:
     """The focal length (mm) on the lens's sensor for the viewer's vertical field of view (radians)."""
-    return float(fov_deg_to_focal_mm(math.degrees(vfov), lens.sensor_height_mm))
+    return float(fov_deg_to_focal_mm(math.degrees(vfov), lens.image_height_mm))
 
 
 def default_save_path(session: Session, name: str) -> Path:
@@ -299,6 +301,12 @@ class Viewer:
             self.guides_box.on_update(lambda _: setattr(self.guides, "visible", self.guides_box.value))
         with gui.add_folder("Keys"):
             self.name_text = gui.add_text("shot name", self.keyed.name)
+            count = self.keyed.frame_count
+            self.duration_number = gui.add_number(
+                "duration (s)", round(float(Fraction(count) / s.fps), 3) if count else 0.0, min=0.0, step=0.5,
+                hint="The shot's length from its first frame; 0: it ends on its last key")
+            self.duration_number.precision = 3  # milliseconds typed, though the arrows step half seconds
+            self.duration_number.on_update(lambda _: self._guarded(self._duration_changed))
             self.add_key_button = gui.add_button("Add key")
             self.add_key_button.on_click(lambda e: self._guarded(self._add_key, e.client))
             self.key_dropdown = gui.add_dropdown("key", ("(none)",), initial_value="(none)")
@@ -615,9 +623,38 @@ class Viewer:
         t = self.session.time_of(self.frame)
         key = self.keyed.styled(keyframe_from_viewer(view, t, _focal_mm(view.vfov, self.session.lens)))
         index = self.keyed.add(key, self._half_frame())
+        self._fit_timeline()  # a duration set before the first key runs from it
         self._refresh_keys(index)
         self._say(f"key {index + 1} at {t:.3f} s ({key.focal_mm:g} mm); {len(self.keyed.keys)} key(s)")
         return index
+
+    def set_duration(self, seconds: float) -> None:
+        """Make the keyed shot `seconds` long (0: it ends on its last key; written as its
+        `duration`, `KeyedShot.set_duration`) and grow the timeline to its last frame."""
+        self.keyed.set_duration(seconds, self.session.fps)
+        self._fit_timeline()
+        self._draw_keys()
+        if self.keyed.frame_count is None:
+            self._say(f"{self.keyed.name} ends on its last key")
+            return
+        fps = self.session.fps
+        count = self.keyed.frame_total(fps) if self.keyed.keys else self.keyed.frame_count
+        longer = " (longer than asked: it runs to its last key)" if count > self.keyed.frame_count else ""
+        self._say(f"{self.keyed.name}: {count} frames, {float(Fraction(count) / fps):.3f} s{longer}")
+
+    def _duration_changed(self) -> None:
+        self.set_duration(float(self.duration_number.value))
+
+    def _fit_timeline(self) -> None:
+        """Grow the timeline to the keyed shot's last frame where a set duration takes it past
+        the end: from its first frame, else from now, where its first key would go."""
+        keyed, s = self.keyed, self.session
+        if keyed.frame_count is None:
+            return
+        start = keyed.start if keyed.keys else (s.time_of(self.frame) if keyed.origin is None else keyed.origin)
+        count = keyed.frame_total(s.fps) if keyed.keys else keyed.frame_count
+        s.extend_to(start + float(Fraction(count - 1) / s.fps))
+        self.slider.max = s.frame_count - 1
 
     def _add_key(self, client) -> None:
         self.add_key(self._frame_view(client))

@@ -1,9 +1,10 @@
 """Keying a shot in the viewer: keys at world times -> a `Shot` -> a shot file or a film's shot.
 
 Keys live on the session's timeline in world seconds. A new shot starts at its first key (its
-`time` in a film script) and ends on its last; a shot file opened in the viewer keeps its own
-start, length, first frame number, lens and interpolation, and each key its ease, tension,
-continuity, bias and focus (`KeyedShot.for_session`). The shot is written in the syntax of
+`time` in a film script) and ends on its last, or runs the duration set for it (written as its
+`duration`); a shot file opened in the viewer keeps its own start, length, first frame number,
+lens and interpolation, and each key its ease, tension, continuity, bias and focus
+(`KeyedShot.for_session`). The shot is written in the syntax of
 `cameras/*.yaml` (`shots.shot_yaml.format_shot_yaml`), times on their frames and positions
 rounded to 1e-6, read back and checked to be the keyed shot at every frame before it replaces
 anything: a new file, a keyed shot file (never a film script or a shot made of moves), or the
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.film.script import FilmShot, shot_names
+from splatfilm.film.script import FilmShot, shot_names, shot_points
 from splatfilm.io.atomic import atomic_write, check_output_file, read_input, read_text
 from splatfilm.io.paths import recorded_path
 from splatfilm.scene.cameras import Cameras
@@ -31,7 +32,7 @@ from splatfilm.shots.lens import Lens
 from splatfilm.shots.pose import FocusOn
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import SHOT_VERSION, format_shot_yaml, keyframe_fields, lens_fields, parse_shot
-from splatfilm.shots.timing import FIRST_FRAME, frames_through
+from splatfilm.shots.timing import FIRST_FRAME, duration_frames, frames_through
 from splatfilm.view.session import Session
 from splatfilm.yamlfields import load_yaml
 
@@ -47,8 +48,8 @@ class KeyedShot:
     """Keys being authored, at world times (seconds), in time order, and the shot they make.
 
     name: the shot's name; origin: world time of the shot's first frame (None: its first key);
-    frame_count: the shot's length in frames as opened (None: it ends on its last key; it grows
-    to reach a later key); first_frame: film frame number of its first frame; interpolation:
+    frame_count: the shot's length in frames as opened or set (`set_duration`; None: it ends on
+    its last key; it grows to reach a later key); first_frame: film frame number of its first frame; interpolation:
     the shot's `interpolation:` as written (the path's state: speed, loop, and the tension,
     continuity and bias new keys get); carried: other fields of the file it was opened from,
     written back as they were (`description`, `points`, and `comment`: its opening comment);
@@ -138,6 +139,25 @@ class KeyedShot:
         lens = {} if focal_mm is None else {"focal_mm": float(focal_mm)}
         self.keys[index] = dataclasses.replace(old, position=pose.position, **aim, **lens)
 
+    def set_duration(self, seconds: float | None, fps: Fraction) -> None:
+        """Make the shot `seconds` long at `fps` (`frame_count`, as a shot file's `duration:`
+        counts it: `timing.duration_frames`); None or 0: it ends on its last key. It still
+        grows to reach a later key. SplatfilmError for a negative length or one under a frame."""
+        if seconds is None or seconds == 0:
+            self.frame_count = None
+            return
+        if not seconds > 0:  # NaN too
+            raise SplatfilmError(f"a shot's duration must be > 0 seconds (0: it ends on its last key), got {seconds:g}")
+        count = duration_frames(seconds, fps)
+        if count < 1:
+            raise SplatfilmError(f"{seconds:g} s is shorter than one frame at {fps} fps")
+        self.frame_count = count
+
+    def frame_total(self, fps: Fraction) -> int:
+        """The shot's frames at `fps`: `frame_count`, or through its last key where that is later
+        (as the reader counts a shot that ends on its last key, the key on its last frame)."""
+        return max(self.frame_count or 0, frames_through(self.shot_keys(fps)[-1].time, fps))
+
     def _check(self, index: int) -> None:
         if not 0 <= index < len(self.keys):
             raise SplatfilmError(f"no key {index + 1} (there are {len(self.keys)})")
@@ -161,8 +181,7 @@ class KeyedShot:
         """The shot these keys make, at the session's rate, size and lens: what is saved."""
         fps, lens = session.fps, session.lens
         keys = self.shot_keys(fps)
-        # As the reader counts a shot that ends on its last key, so the key is its last frame.
-        count = max(self.frame_count or 0, frames_through(keys[-1].time, fps))
+        count = self.frame_total(fps)
         loop = bool(self.interpolation.get("loop", False))
         end = float(Fraction(count) / fps)
         focus = lens.focus_distance if self.focus is None else self.focus
@@ -211,13 +230,7 @@ class KeyedShot:
         if "description" in self.carried:
             out["description"] = self.carried["description"]
         out["fps"] = int(fps) if fps.denominator == 1 else f"{fps.numerator}/{fps.denominator}"
-        if self.frame_count is not None:
-            count = self.shot(session).frame_count
-            seconds = Fraction(count) / fps
-            if (seconds * 1000).denominator == 1:  # a length in seconds that reads as one
-                out["duration"] = int(seconds) if seconds.denominator == 1 else float(seconds)
-            else:
-                out["frames"] = count
+        out.update(self.length_fields(fps))
         if self.first_frame != FIRST_FRAME:
             out["first_frame"] = self.first_frame
         out["resolution"] = [session.width, session.height]
@@ -229,9 +242,22 @@ class KeyedShot:
             out["interpolation"] = self.interpolation
         return out
 
+    def length_fields(self, fps: Fraction) -> dict:
+        """The shot's length as its file or film entry gives it: `duration` (seconds) where
+        its frames at `fps` make a length in whole milliseconds, else `frames`; none where it
+        ends on its last key (`frame_count` None), which the reader counts itself."""
+        if self.frame_count is None:
+            return {}
+        count = self.frame_total(fps)
+        seconds = Fraction(count) / fps
+        if (seconds * 1000).denominator == 1:  # a length in seconds that reads as one
+            return {"duration": int(seconds) if seconds.denominator == 1 else float(seconds)}
+        return {"frames": count}
+
     def film_fields(self, fps: Fraction) -> dict:
         """The shot's entry in a film script's `shots:` (the film's rate, size and lens)."""
-        out = {"name": self.name, "time": tidy_time(self.start, fps), "keyframes": self.keyframe_list(fps)}
+        out = {"name": self.name, "time": tidy_time(self.start, fps), **self.length_fields(fps),
+               "keyframes": self.keyframe_list(fps)}
         if self.interpolation:
             out["interpolation"] = self.interpolation
         return out
@@ -385,15 +411,22 @@ def append_to_film(keyed: KeyedShot, session: Session) -> Path:
         defaults["lens"] = back["lens"]
     shot_fields = {k: v for k, v in raw.items() if k != "time"}
     at = f"shots[{len(shots) - 1}]"
-    shot = parse_shot(shot_fields, str(path), at, defaults=defaults)
-    check_reproduces(shot, keyed, session, str(path))
+    # The film's points and assets, as its shots name them (a key's look_at, the lens's focus).
+    points = shot_points(session.film.points, session.world, entry["time"])
+    shot = parse_shot(shot_fields, str(path), at, points=points, defaults=defaults)
+    want = keyed
+    if keyed.focus is None and isinstance(shot.path.focus_distance, FocusOn):
+        # The entry writes no lens: this focus on a subject is the film's `lens:`, which the
+        # session's lens (metres) cannot hold; the keys are checked against it as the film reads them.
+        want = dataclasses.replace(keyed, focus=shot.path.focus_distance)
+    check_reproduces(shot, want, session, str(path))
     if raw.get("time") != entry["time"]:
         raise SplatfilmError(f"{path}: the appended shot's time does not read back; nothing saved")
     _backup(path, session)
     atomic_write(path, [new.encode()])
     # On the timeline as the film has it: its handles (the film's) around the cut.
     handles = int(back.get("handles", 0) or 0)
-    rendered = parse_shot(shot_fields, str(path), at, defaults=defaults, handles=handles).with_handles(handles)
+    rendered = parse_shot(shot_fields, str(path), at, points=points, defaults=defaults, handles=handles).with_handles(handles)
     session.add_shot(FilmShot(rendered, entry["time"] - float(Fraction(handles) / session.fps),
                               list(session.world.assets), handles))
     return path

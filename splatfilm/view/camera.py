@@ -4,7 +4,7 @@ viser reports its client camera as a position, a (w, x, y, z) quaternion of the
 camera-to-world rotation in OpenCV axes (x right, y down, looking along +z: splatfilm's own,
 docs/CONVENTIONS.md), a vertical field of view in radians, the canvas aspect, and the point it
 orbits (look_at). A lens maps that field of view to a focal length in mm on its sensor: the
-sensor's height is sensor_width_mm * height / width of the shot's image, so the browser,
+image's height on the sensor is `Lens.image_height_mm` (its film back and fit), so the browser,
 framing the same vertical field, sees what the shot frames (plus whatever extra width a wider
 canvas shows). A canvas narrower than the frame (the panel docked on a laptop's screen) would
 cut the frame's sides off: there the browser's field is opened until its width holds the

@@ -106,7 +106,13 @@ class Session:
         """Put a shot made in this session (appended to the film) on the timeline, which grows
         to hold it."""
         self.shots = [*self.shots, fs]  # a new list: a copy of this session keeps its own
-        self.end = max(self.end, fs.world_start + float(Fraction(fs.shot.frame_count - 1) / fs.shot.fps))
+        self.extend_to(fs.world_start + float(Fraction(fs.shot.frame_count - 1) / fs.shot.fps))
+
+    def extend_to(self, time: float) -> None:
+        """Grow the timeline's end to world time `time` (seconds) where it ends before it (a
+        keyed shot made longer than the timeline: a scene's is SCENE_TIMELINE_S, a shot
+        file's its shot)."""
+        self.end = max(self.end, float(time))
 
     def shot_named(self, name: str) -> FilmShot:
         """The shot called `name` (`film.script.find_shot`)."""

@@ -44,9 +44,18 @@ def test_import_says_the_written_degree_and_what_is_dropped(tmp_path, capsys):
     assert main(["import", str(tmp_path / "deg1.ply"), "-o", str(tmp_path / "again.spz")]) == 0
     out = capsys.readouterr().out
     assert "note:" not in out and "SH degree 1)" in out, out
-    # An output named as SuperSplat's compressed PLY is a plain one, and said so.
+    # An output named as SuperSplat's compressed PLY is one (degree 3 at most), its loss said.
     assert main(["import", str(tmp_path / "deg1.ply"), "-o", str(tmp_path / "x.compressed.ply")]) == 0
-    assert "written as a plain PLY" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "without full precision (a compressed PLY" in out and "SH band" not in out, out
+    assert b"element chunk 1\n" in (tmp_path / "x.compressed.ply").read_bytes()[:1000]
+    assert load_gaussians(tmp_path / "x.compressed.ply").sh_degree == 1
+    deg4 = random_gaussians(20, 4, seed=5)
+    save_gaussians(tmp_path / "deg4.ply", deg4)
+    assert main(["import", str(tmp_path / "deg4.ply"), "-o", str(tmp_path / "y.compressed.ply")]) == 0
+    out = capsys.readouterr().out
+    assert "SH band 4 (27 coefficients a Gaussian; y.compressed.ply holds degree 3)" in out, out
+    assert load_gaussians(tmp_path / "y.compressed.ply").sh_degree == 3
 
 
 def test_sog_and_ksplat_point_at_splat_transform(tmp_path, capsys):

@@ -228,6 +228,16 @@ def test_mcmc_takes_gsplats_recipe_and_its_regularisers_pull(capture_dir):
     assert pulled[0] < free[0] - 0.01 and pulled[1] < free[1]
 
 
+def test_a_strategy_that_cannot_run_is_refused_before_the_capture_loads(tmp_path, monkeypatch):
+    """mcmc without gsplat's CUDA kernels, or a strategy there is none of: refused before a
+    video or a folder without poses is put through SfM (was: after, minutes in)."""
+    monkeypatch.setattr("splatfilm.fit.load_capture", lambda *a, **kw: pytest.fail("the capture was loaded"))
+    with pytest.raises(SplatfilmError, match="--strategy mcmc needs gsplat's CUDA kernels"):
+        run_fit(tmp_path / "video.mp4", tmp_path / "m.ply", small_cfg(backend="cpu", strategy="mcmc"), progress=False)
+    with pytest.raises(SplatfilmError, match="unknown strategy 'mcmcc'; choose default, mcmc or none"):
+        run_fit(tmp_path / "video.mp4", tmp_path / "u.ply", small_cfg(backend="cpu", strategy="mcmcc"), progress=False)
+
+
 def test_bad_input_fails_before_work(capture_dir, tmp_path):
     folder = _broken_copy(capture_dir, tmp_path)
     (folder / "images" / "frame_00003.png").unlink()

@@ -276,3 +276,28 @@ def test_a_film_with_distorting_lenses_exports_their_cameras(film_folder, tmp_pa
     film_yaml.write_text(yaml.safe_dump(script, sort_keys=False))
     err = cli_error(capsys, ["export-usd", film_yaml, "-o", tmp_path / "pano.usda"], film_yaml)
     assert "shot sh010" in err and "no spherical projection" in err
+
+
+def test_world_cameras_carry_each_shots_film_back(tmp_path):
+    # The vertical aperture was the image's share of the back's width (0.36 * 40 / 64): a
+    # film on an ALEXA 35 back lost its height, and a shot framing vertically its field.
+    from helpers import write_walking_film
+    from pxr import Usd, UsdGeom, UsdRender
+
+    path = write_walking_film(tmp_path, frames=2)
+    script = yaml.safe_load(path.read_text())
+    script["lens"] = {"focal_mm": 30, "sensor_width_mm": "alexa35"}
+    script["shots"].append({**script["shots"][0], "name": "sh020", "lens": {"sensor_fit": "vertical"}})
+    path.write_text(yaml.safe_dump(script, sort_keys=False))
+    film = parse_film(path)
+    export_usd_world(film, tmp_path / "world.usda", progress=False)
+    stage = Usd.Stage.Open(str(tmp_path / "world.usda"))
+    for fs, policy in zip(film.shots, ("adjustApertureHeight", "adjustApertureWidth")):
+        cam = UsdGeom.Camera(stage.GetPrimAtPath(f"/World/Cameras/{fs.name}"))
+        assert (cam.GetHorizontalApertureAttr().Get(), cam.GetVerticalApertureAttr().Get()) == pytest.approx(
+            (0.2799, 0.1922))
+        settings = UsdRender.Settings(stage.GetPrimAtPath(f"/Render/{fs.name}"))
+        assert settings.GetAspectRatioConformPolicyAttr().Get() == policy
+        cams, _, _ = read_usd_camera(tmp_path / "world.usda", f"/World/Cameras/{fs.name}")
+        np.testing.assert_allclose(cams.Ks[0], fs.shot.cameras().Ks[0], rtol=1e-6)
+    assert film.shots[1].shot.lens.vfov_deg == pytest.approx(2 * np.degrees(np.arctan(19.22 / 60)))

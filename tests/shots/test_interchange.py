@@ -407,3 +407,40 @@ def test_usd_camera_read_back_with_a_lens_splatfilm_does_not_write_is_a_one_line
     cams, _, _ = read_usd_camera(tmp_path / "sparse.usda")
     assert set(cams.camera_model) == {"OPENCV"}
     np.testing.assert_allclose(cams.distortion[0], [-0.1, 0, 0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("fit, policy", [("horizontal", "adjustApertureHeight"), ("vertical", "adjustApertureWidth"),
+                                         ("fill", "cropAperture"), ("overscan", "expandAperture")])
+def test_usd_camera_carries_the_film_back_and_its_fit(tmp_path, fit, policy):
+    # The vertical aperture was the image's share of the width (0.36 * 360 / 640), whatever the
+    # back: a super35 back came out 24.89 x 14.0 mm, with no fit for a reader to conform by.
+    from pxr import Usd, UsdGeom, UsdRender
+
+    shot = parse_shot({"name": "sh010", "resolution": [640, 360], "frames": 2,
+                       "lens": {"focal_mm": 35, "sensor_width_mm": "super35", "sensor_fit": fit},
+                       "camera": {"position": [0, -3, 1.2], "look_at": [0, 0, 0.75]}}, "test")
+    out = tmp_path / "cam.usda"
+    export_shot(shot, out)
+    stage = Usd.Stage.Open(str(out))
+    cam = UsdGeom.Camera(stage.GetPrimAtPath("/World/sh010"))
+    assert cam.GetHorizontalApertureAttr().Get() == pytest.approx(0.2489)
+    assert cam.GetVerticalApertureAttr().Get() == pytest.approx(0.1867)
+    assert tuple(cam.GetPrim().GetCustomDataByKey("splatfilm:sensor_mm")) == pytest.approx((24.89, 18.67))
+    assert cam.GetPrim().GetCustomDataByKey("splatfilm:sensor_fit") == fit
+    assert UsdRender.Settings(stage.GetPrimAtPath("/Render/Settings")).GetAspectRatioConformPolicyAttr().Get() == policy
+    # Read back through the conform policy: the shot's own intrinsics (a 16:9 image on a 4:3
+    # back: horizontal and fill span its width, vertical and overscan its height).
+    cams, _, _ = read_usd_camera(out)
+    np.testing.assert_allclose(cams.Ks[0], shot.lens.K(), rtol=1e-6)
+    assert shot.lens.fit_axis == ("horizontal" if fit in ("horizontal", "fill") else "vertical")
+
+
+def test_usd_camera_of_a_back_without_a_height_is_as_before(tmp_path):
+    from pxr import Usd, UsdRender
+
+    out = tmp_path / "cam.usda"
+    export_shot(_shot(), out)
+    stage = Usd.Stage.Open(str(out))
+    assert not UsdRender.Settings(stage.GetPrimAtPath("/Render/Settings")).GetAspectRatioConformPolicyAttr() \
+        .HasAuthoredValue()
+    assert stage.GetPrimAtPath("/World/sh010").GetCustomDataByKey("splatfilm:sensor_fit") is None

@@ -31,7 +31,7 @@ def test_lens_intrinsics_and_fovs():
     K = lens.K()
     assert K[0, 0] == K[1, 1] == pytest.approx(1866.6666667)
     assert (K[0, 2], K[1, 2], K[2, 2]) == (960.0, 540.0, 1.0)
-    assert lens.sensor_height_mm == pytest.approx(20.25)
+    assert lens.image_height_mm == pytest.approx(20.25)
     # The vertical fov is what nerfstudio's camera path stores; it matches the pixel focal.
     assert np.tan(np.radians(lens.vfov_deg) / 2) == pytest.approx(540 / K[1, 1])
     assert np.tan(np.radians(lens.hfov_deg) / 2) == pytest.approx(960 / K[0, 0])
@@ -83,3 +83,34 @@ def test_parse_fps_is_exact():
     for bad in (0, -24, "fast", True, None):
         with pytest.raises(SplatfilmError):
             parse_fps(bad)
+
+
+def test_a_film_back_with_a_height_and_a_fit_frames_as_maya_and_blender_do():
+    # Before backs had heights: no `sensor_height_mm` or `sensor_fit` (TypeError).
+    wide = {"focal_mm": 35.0, "width": 1920, "height": 800, "sensor_width_mm": 24.89, "sensor_height_mm": 18.67}
+    across = float(focal_mm_to_fov_deg(35.0, 24.89))  # 39.15 degrees across the back's width
+    down = float(focal_mm_to_fov_deg(35.0, 18.67))    # 29.85 degrees down its height
+    h = Lens(**wide)  # horizontal, the default: the image spans the back's width
+    assert h.hfov_deg == pytest.approx(across) and h.image_height_mm == pytest.approx(24.89 / 2.4)
+    v = Lens(**wide, sensor_fit="vertical")  # the image spans the back's height
+    assert v.vfov_deg == pytest.approx(down) and v.image_width_mm == pytest.approx(18.67 * 2.4)
+    assert v.K()[1, 1] == pytest.approx(35.0 / 18.67 * 800)
+    # A 2.4:1 image is wider than the 1.33:1 back: fill fits it inside (horizontal),
+    # overscan holds the back inside it (vertical); a tall image the other way round.
+    assert Lens(**wide, sensor_fit="fill").hfov_deg == pytest.approx(across)
+    assert Lens(**wide, sensor_fit="overscan").vfov_deg == pytest.approx(down)
+    tall = {**wide, "width": 800, "height": 1920}
+    assert Lens(**tall, sensor_fit="fill").vfov_deg == pytest.approx(down)
+    assert Lens(**tall, sensor_fit="overscan").hfov_deg == pytest.approx(across)
+    # from_fov measures the field across the fitted dimension.
+    assert Lens.from_fov(40.0, "vertical", **{k: v for k, v in wide.items() if k != "focal_mm"},
+                         sensor_fit="vertical").vfov_deg == pytest.approx(40.0)
+    # Without a height the back has the image's aspect: every fit is today's, bit for bit.
+    for fit in ("horizontal", "vertical", "fill", "overscan"):
+        old = Lens(focal_mm=35.0, width=1920, height=800, sensor_fit=fit)
+        assert old.K().tobytes() == Lens(focal_mm=35.0, width=1920, height=800).K().tobytes()
+        assert old.image_height_mm == 36.0 * 800 / 1920 and old.back_height_mm == 36.0 * 800 / 1920
+    with pytest.raises(SplatfilmError, match="sensor_fit must be one of"):
+        Lens(sensor_fit="auto")
+    with pytest.raises(SplatfilmError, match="sensor_height_mm must be a finite number > 0"):
+        Lens(sensor_height_mm=0)

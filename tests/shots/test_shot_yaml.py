@@ -3,6 +3,7 @@ name the file, the field and the problem."""
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import CAMERAS
+from helpers import CAMERAS, cli_error
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.shots import Shot, load_shot, parse_shot
@@ -283,6 +284,36 @@ def test_a_shot_lens_is_laid_over_the_films_field_by_field():
     assert parse_shot({**cam, "lens": {"fov_deg": 40}}, defaults=film).lens.hfov_deg == pytest.approx(40)
     plain = parse_shot({**cam, "lens": {"model": "pinhole", "f_stop": 4}}, defaults=film).lens
     assert (plain.model, plain.distortion, plain.f_stop, plain.focal_mm) == ("pinhole", (0.0,) * 6, 4, 35)
+
+
+
+def test_a_lens_names_its_film_back_and_how_the_image_fits_it(tmp_path, capsys):
+    # `sensor_width_mm: super35` was refused (not a number); `sensor_height_mm` and
+    # `sensor_fit` were unknown fields.
+    cam = {"frames": 1, "resolution": [1920, 800], "camera": {"position": [0, 0, 0], "look_at": [0, 1, 0]}}
+    s35 = parse_shot({**cam, "lens": {"focal_mm": 35, "sensor_width_mm": "super35"}}).lens
+    assert (s35.sensor_width_mm, s35.sensor_height_mm) == (24.89, 18.67)  # Unreal's default filmback
+    assert s35.hfov_deg == pytest.approx(39.1479, abs=1e-4)
+    vert = parse_shot({**cam, "lens": {"focal_mm": 35, "sensor_width_mm": 24.89, "sensor_height_mm": 18.67,
+                                       "sensor_fit": "vertical"}}).lens
+    assert vert.vfov_deg == pytest.approx(2 * math.degrees(math.atan(18.67 / 70)))  # 29.85 down the back
+    from splatfilm.shots.shot_yaml import lens_fields
+    assert parse_shot({**cam, "lens": lens_fields(vert)}).lens == vert  # what `view` writes reads back
+    # The back and its fit carry over from the film's lens; a shot naming a back changes both dimensions.
+    film = {"lens": {"focal_mm": 35, "sensor_width_mm": "alexa35", "sensor_fit": "overscan"}}
+    shot = parse_shot({**cam, "lens": "50mm"}, defaults=film).lens
+    assert (shot.sensor_width_mm, shot.sensor_height_mm, shot.sensor_fit, shot.fit_axis) == (
+        27.99, 19.22, "overscan", "vertical")
+    mft = parse_shot({**cam, "lens": {"sensor_width_mm": 17.3}}, defaults=film).lens
+    assert (mft.sensor_width_mm, mft.sensor_height_mm, mft.focal_mm) == (17.3, None, 35)
+    # Bad backs and fits are one-line errors naming the field.
+    for lens, says in (({"sensor_width_mm": "super36"}, "sensor_width_mm: expected millimetres or a named back"),
+                       ({"sensor_width_mm": "super35", "sensor_height_mm": 18}, "the named back super35 gives"),
+                       ({"sensor_fit": "auto"}, "sensor_fit: expected one of horizontal, vertical, fill, overscan"),
+                       ({"sensor_height_mm": -1}, "sensor_height_mm")):
+        path = tmp_path / "bad.yaml"
+        path.write_text(yaml.safe_dump({**cam, "lens": {"focal_mm": 35, **lens}}))
+        assert says in cli_error(capsys, ["path", "export", path, "-o", tmp_path / "x.usda"], path)
 
 
 def _camera_z(sample, point) -> np.ndarray:

@@ -34,7 +34,7 @@ def _keys(session, poses) -> KeyedShot:
     for t, position, target, roll, vfov in poses:
         R = look_at_rotation(position, target, roll_deg=roll)
         view = ViewerCamera(position, quat_from_rotation(R), vfov, target)
-        keyed.add(keyframe_from_viewer(view, t, float(fov_deg_to_focal_mm(math.degrees(vfov), session.lens.sensor_height_mm))), HALF)
+        keyed.add(keyframe_from_viewer(view, t, float(fov_deg_to_focal_mm(math.degrees(vfov), session.lens.image_height_mm))), HALF)
     return keyed
 
 
@@ -204,6 +204,7 @@ def test_a_shot_file_saved_back_from_the_viewer_is_the_same_shot(tmp_path, viewe
     original = load_shot(path)
     v = viewer_of(open_session(path))
     assert v.save_text.value == str(path) and len(v.keyed.keys) == 4
+    assert v.duration_number.value == 8.0  # the file's own length
     v.save_file()  # "Save shot file": over the file opened
     saved = load_shot(path)
     # Was: 121 frames from 1001, the keys a second early, interpolation, tension and bias, the
@@ -367,3 +368,102 @@ def test_a_shot_file_whose_lens_focuses_on_a_point_keeps_it_when_saved(tmp_path,
     # the lens's, the focus gone from every frame (and the check passed).
     assert "focus_distance: table" in path.read_text().split("keyframes:")[0]
     assert _frames_apart(load_shot(path), original) < 1e-6
+
+
+@pytest.mark.parametrize("subject", ["table", "hero"])
+def test_a_shot_appended_to_a_film_whose_lens_focuses_on_a_subject_renders_in_focus_there(tmp_path, subject):
+    from helpers import write_walking_film
+    from splatfilm.film.render import RenderOptions, render_film
+    from splatfilm.film.script import parse_film
+    from splatfilm.view.session import open_session
+
+    film = write_walking_film(tmp_path)
+    script = yaml.safe_load(film.read_text())
+    script.update(lens={"focal_mm": 30, "f_stop": 2, "focus_distance": subject}, points={"table": [0.0, 0.0, 0.8]},
+                  effects={"depth_of_field": True})
+    film.write_text(yaml.safe_dump(script, sort_keys=False))
+    session = open_session(film)
+    keyed = _keys(session, [(1.0, [0.3, -3.5, 1.1], [0.0, 0.0, 0.8], 0.0, 0.5),
+                            (1.25, [0.1, -3.0, 1.0], [0.0, 0.0, 0.7], 0.0, 0.5)])
+    keyed.name = "sh020"
+    # Was: "shots[1].lens.focus_distance: unknown point name 'table'" (or 'hero'), nothing saved.
+    append_to_film(keyed, session)
+    assert yaml.safe_load(film.read_text())["shots"][-1]["name"] == "sh020"
+    fs = parse_film(film).shots[-1]
+    assert fs.name == "sh020" and fs.shot.frame_count == 7
+    sampled = fs.shot.sample()
+    c2w = sampled.to_cameras(fs.shot.lens).to_c2w_opencv()
+    world = session.world
+    subject_at = np.array([world.assets["hero"].target(fs.world_start + t) for t in fs.shot.times]) \
+        if subject == "hero" else np.array([0.0, 0.0, 0.8])
+    np.testing.assert_allclose(sampled.focus_distance, np.einsum("ti,ti->t", subject_at - c2w[:, :3, 3], c2w[:, :3, 2]),
+                               atol=1e-6)
+    out = tmp_path / "out"
+    render_film(film, out, RenderOptions(backend="cpu", shots=["sh020"], frames_only=True), progress=False,
+                log=lambda *_: None)
+    from PIL import Image
+
+    frame = np.asarray(Image.open(out / "sh020" / "sh020.1004.png"), dtype=np.float64)
+    assert frame.std() > 5  # the wall's texture, not an empty frame
+
+
+# ---- a keyed shot's duration ------------------------------------------------------------------------
+
+def test_a_duration_makes_one_key_a_shot_and_is_written_as_duration(demo_session, tmp_path):
+    s = _session(tmp_path)
+    keyed = _keys(s, POSES[:1])
+    assert keyed.shot(s).frame_count == 1  # one key alone: one frame
+    keyed.set_duration(3.5, s.fps)
+    shot = load_shot(save_shot_file(keyed, s, tmp_path / "held.yaml"))
+    assert "duration: 3.5\n" in (tmp_path / "held.yaml").read_text()
+    assert shot.frame_count == 84
+    positions = shot.sample().positions
+    assert np.abs(positions - np.array(POSES[0][1])).max() < 1e-9  # the key held to the end
+    # Past the set length the shot still reaches its last key; 0 ends it there again.
+    longer = _keys(s, POSES)  # keys over 2 s
+    longer.set_duration(1.0, s.fps)
+    assert longer.shot(s).frame_count == 49
+    longer.set_duration(0, s.fps)
+    assert longer.frame_count is None and longer.length_fields(s.fps) == {}
+    for bad, message in ((-1.0, "must be > 0"), (float("nan"), "must be > 0"), (0.01, "shorter than one frame")):
+        with pytest.raises(SplatfilmError, match=message):
+            keyed.set_duration(bad, s.fps)
+    # Appended to a film, the entry carries it (the film's `duration:` is its cut's length).
+    film = tmp_path / "film.yaml"
+    film.write_text((SCENES / "set" / "film.yaml").read_text())
+    session = dataclasses.replace(demo_session, path=film, world=World({}))
+    keyed.name = "sh040"
+    append_to_film(keyed, session)
+    entry = yaml.safe_load(film.read_text())["shots"][-1]
+    assert entry["duration"] == 3.5 and len(entry["keyframes"]) == 1
+    fs = session.shot_named("sh040")
+    assert fs.cut_frames == 84 and fs.handles == 4
+
+
+def test_the_duration_field_sets_the_shots_length_and_grows_the_timeline(tmp_path, viewer_of):
+    from helpers import splats
+    from splatfilm.io.gaussian_files import save_gaussians
+    from splatfilm.view.session import SCENE_TIMELINE_S, open_session
+
+    save_gaussians(tmp_path / "scene.ply", splats(np.random.default_rng(0).uniform(-1, 1, (200, 3))))
+    s = open_session(tmp_path / "scene.ply")
+    assert s.end == SCENE_TIMELINE_S
+    v = viewer_of(s)
+    p, t = np.array([0.5, -3.0, 1.5]), np.array([0.0, 0.0, 0.0])
+    view = ViewerCamera(p, quat_from_rotation(look_at_rotation(p, t)), 0.7, t, 16 / 9)
+    v.frame = s.frame_of(1.0)
+    v.add_key(view)
+    v.duration_number.value = 15.0  # as the browser sets it
+    assert v.keyed.frame_count == 360 and "360 frames, 15.000 s" in v.status
+    # Was: the timeline stopped at 10 s, and no key could go past it.
+    assert s.end == pytest.approx(1.0 + 359 / 24) and v.slider.max == s.frame_count - 1 == 24 + 359
+    v.frame = s.frame_of(14.0)
+    v.add_key(ViewerCamera(p + [1.0, 0.0, 0.0], quat_from_rotation(look_at_rotation(p + [1.0, 0.0, 0.0], t)), 0.7, t,
+                           16 / 9))
+    assert [k.time for k in v.keyed.keys] == [1.0, 14.0]
+    saved = v.save_file(tmp_path / "long.yaml")
+    assert "duration: 15\n" in saved.read_text()
+    shot = load_shot(saved)
+    assert shot.frame_count == 360 and [k.time for k in shot.path.keyframes] == [0.0, 13.0]
+    v.duration_number.value = -2.0
+    assert v.status.startswith("error:") and "must be > 0" in v.status and v.keyed.frame_count == 360

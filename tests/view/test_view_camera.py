@@ -76,11 +76,11 @@ def test_a_key_at_the_viewer_camera_keeps_its_exact_orientation_and_lens():
     lens = Lens(focal_mm=35, width=640, height=360)
     for _ in range(8):
         view = _random_view(rng)
-        key = keyframe_from_viewer(view, 1.25, float(fov_deg_to_focal_mm(math.degrees(view.vfov), lens.sensor_height_mm)))
+        key = keyframe_from_viewer(view, 1.25, float(fov_deg_to_focal_mm(math.degrees(view.vfov), lens.image_height_mm)))
         assert key.time == 1.25 and key.look_at is not None
         np.testing.assert_allclose(key.orientation(), view.rotation, atol=1e-9)
         np.testing.assert_allclose(key.position, view.position)
-        assert math.radians(focal_mm_to_fov_deg(key.focal_mm, lens.sensor_height_mm)) == pytest.approx(view.vfov, abs=1e-6)
+        assert math.radians(focal_mm_to_fov_deg(key.focal_mm, lens.image_height_mm)) == pytest.approx(view.vfov, abs=1e-6)
 
 
 def test_a_camera_looking_straight_down_is_keyed_by_its_rotation():
