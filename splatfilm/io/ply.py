@@ -886,7 +886,8 @@ def write_compressed_ply(path: str | os.PathLike, g: Gaussians, sh_degree: int |
         if clamp is not None:  # a log scale can be -inf-like: keep the range finite
             lo, hi = np.clip(lo, -clamp, clamp), np.clip(hi, -clamp, clamp)
         bounds[name] = (lo.astype(np.float32).astype(np.float64), hi.astype(np.float32).astype(np.float64))
-    opacity = 1.0 / (1.0 + np.exp(-chunked(g.opacities.numpy().reshape(n, 1))))
+    with np.errstate(over="ignore"):  # a logit under -709: exp is inf and the opacity 0, as it should be
+        opacity = 1.0 / (1.0 + np.exp(-chunked(g.opacities.numpy().reshape(n, 1))))
     vertex = np.empty((n_chunks, _CHUNK_SIZE, 4), dtype="<u4")
     vertex[..., 0] = _pack_11_10_11(_unit(xyz, *bounds["xyz"]))
     vertex[..., 1] = _pack_rotation(chunked(g.quats.numpy()).reshape(-1, 4)).reshape(n_chunks, _CHUNK_SIZE)

@@ -703,3 +703,20 @@ def test_write_is_atomic_and_leaves_no_temp_files(tmp_path):
 def test_write_error_is_splatfilm_error(tmp_path):
     (tmp_path / "taken").write_text("a file where a folder should be")
     raises_one_line(tmp_path / "taken" / "a.ply", "is a file, not a folder", write_ply, random_gaussians(2, 0))
+
+
+def test_compressed_ply_far_negative_logit_writes_without_a_warning(tmp_path):
+    """A logit under -709 overflows exp in float64: opacity 0, and no RuntimeWarning on stderr."""
+    import warnings
+
+    from splatfilm.io.ply import write_compressed_ply
+
+    n = 3
+    g = Gaussians(means=torch.arange(9, dtype=torch.float32).reshape(n, 3), quats=torch.tensor([[1.0, 0, 0, 0]] * n),
+                  scales=torch.zeros(n, 3), opacities=torch.tensor([-1000.0, 0.0, 5.0]),
+                  sh0=torch.zeros(n, 1, 3), shN=torch.zeros(n, 0, 3))
+    path = tmp_path / "a.compressed.ply"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_compressed_ply(path, g)
+    assert torch.sigmoid(read_ply(path).opacities).min() < 0.01
