@@ -169,13 +169,18 @@ def test_a_stop_during_a_steps_updates_lands_after_them():
     from splatfilm.fit.trainer import _signals_held
 
     done = []
-    with pytest.raises(KeyboardInterrupt):
-        with _signals_held():
-            # To this thread (C raise()): os.kill's process-wide signal may be taken by another
-            # thread (an idle OpenMP worker) and reach the main thread only after the block.
-            signal.raise_signal(signal.SIGINT)
-            done.append("after the signal")
-    assert done == ["after the signal"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # Python's own Ctrl-C handler, whatever an earlier test's library (ray) left installed.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with _signals_held():
+                # To this thread (C raise()): os.kill's process-wide signal may be taken by another
+                # thread (an idle OpenMP worker) and reach the main thread only after the block.
+                signal.raise_signal(signal.SIGINT)
+                done.append("after the signal")
+        assert done == ["after the signal"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _broken_copy(capture_dir: Path, tmp_path: Path) -> Path:
