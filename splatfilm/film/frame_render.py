@@ -148,7 +148,7 @@ class FrameRenderer:
         ends = shutter_interval(t, float(film.fps), film.motion_blur["shutter_deg"])
         cams = fs.shot.sample(np.array(ends)).to_cameras(lens)
         needs = film.world.needs_camera(fs.visible)
-        gs = [film.world.join(film.world.parts(fs.world_start + e, fs.visible, cams.centers[k] if needs else None))[0]
+        gs = [film.world.compose(fs.world_start + e, fs.visible, cams.centers[k] if needs else None)
               for k, e in enumerate(ends)]
         viewmats, Ks = cams.to_tensors(gs[0].dtype)
         distortion = None if lens.model == "pinhole" else torch.tensor([lens.distortion] * 2)

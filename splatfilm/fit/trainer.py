@@ -39,7 +39,7 @@ from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import MAX_SH_DEGREE
 from splatfilm.io.atomic import atomic_write
 from splatfilm.render.metrics import psnr, ssim
-from splatfilm.render import render, resolve_backend
+from splatfilm.render import RasterizeMode, render, resolve_backend
 from splatfilm.render.rasterization import gsplat_lens_arguments
 from splatfilm.fit.capture import Capture, scene_extent
 from splatfilm.fit.appearance import (appearance_enabled, appearance_optimizer, apply_transform, compose,
@@ -112,7 +112,7 @@ class FitConfig:
                 setattr(self, name, with_mcmc if mcmc else otherwise)
 
     @property
-    def rasterize_mode(self) -> str:
+    def rasterize_mode(self) -> RasterizeMode:
         """The renderer's `rasterize_mode` this fit trains (and its asset renders) in."""
         return "antialiased" if self.antialiased else "classic"
 

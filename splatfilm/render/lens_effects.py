@@ -19,6 +19,7 @@ import torch
 
 from splatfilm.scene.gaussians import Gaussians, opacity_logit
 from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
+from splatfilm.render.rasterization import RasterizeMode
 
 
 def circle_of_confusion_px(depth: torch.Tensor, focal_mm: float, f_stop: float, focus_distance: float,
@@ -35,7 +36,7 @@ def circle_of_confusion_px(depth: torch.Tensor, focal_mm: float, f_stop: float, 
 
 def apply_depth_of_field(g: Gaussians, viewmat: torch.Tensor, K: torch.Tensor, width: int, height: int,
                          focal_mm: float, f_stop: float, focus_distance: float, sensor_width_mm: float = 36.0,
-                         rasterize_mode: str | torch.Tensor = "classic") -> Gaussians:
+                         rasterize_mode: RasterizeMode | torch.Tensor = "classic") -> Gaussians:
     """Gaussians [N] as one camera sees them through a lens focused at `focus_distance` metres
     with aperture f/`f_stop`: blurred by their circle of confusion, each keeping the alpha it
     spreads over the image (opacity x footprint area) as `render` draws it in `rasterize_mode`
