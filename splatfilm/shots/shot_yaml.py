@@ -278,8 +278,8 @@ def _lens(value: Any, at: At, width: int, height: int, points: dict) -> tuple[Le
             lens = Lens.from_fov(x, "horizontal" if key == "fov_deg" else "vertical", **kwargs)
     except SplatfilmError as e:
         at.fail(str(e).removeprefix("lens: "))
-    if lens.focus_distance is not None and _focus_problem(lens.focus_distance, lens.focal_mm):
-        at["focus_distance"].fail(_focus_problem(lens.focus_distance, lens.focal_mm))
+    if lens.focus_distance is not None and (problem := _focus_problem(lens.focus_distance, lens.focal_mm)):
+        at["focus_distance"].fail(problem)
     return lens, focus
 
 
@@ -351,8 +351,8 @@ def _keyframes(value: Any, at: At, fps: Fraction, first_frame: int, points: dict
         focal = lens.focal_mm if k.focal_mm is None else k.focal_mm
         focus = lens_focus if k.focus_distance is None else k.focus_distance
         # A subject's distance is known only on the frames (checked there, parse_shot).
-        if focus is not None and not isinstance(focus, FocusOn) and _focus_problem(focus, focal):
-            at[i]["focus_distance" if k.focus_distance is not None else "focal_mm"].fail(_focus_problem(focus, focal))
+        if focus is not None and not isinstance(focus, FocusOn) and (problem := _focus_problem(focus, focal)):
+            at[i]["focus_distance" if k.focus_distance is not None else "focal_mm"].fail(problem)
     # The path's own ease applies to its two ends unless those keys set theirs.
     first, last = value[0], value[-1]
     if not ({"ease", "ease_out"} & set(first)):
@@ -389,8 +389,8 @@ def _camera(value: Any, at: At, points: dict, lens: Lens, lens_focus: Focus) -> 
     target, rotation = _orientation(data, at, position, points)
     focal = number(data["focal_mm"], at["focal_mm"], "positive") if "focal_mm" in data else lens.focal_mm
     focus = _focus(data["focus_distance"], at["focus_distance"], points) if "focus_distance" in data else lens_focus
-    if focus is not None and not isinstance(focus, FocusOn) and _focus_problem(focus, focal):
-        at["focus_distance" if "focus_distance" in data else "focal_mm"].fail(_focus_problem(focus, focal))
+    if focus is not None and not isinstance(focus, FocusOn) and (problem := _focus_problem(focus, focal)):
+        at["focus_distance" if "focus_distance" in data else "focal_mm"].fail(problem)
     if target is not None:
         roll = number(data["roll"], at["roll"]) if "roll" in data else 0.0
         return Pose.look_at(position, target, roll_deg=roll, focal_mm=focal, focus_distance=focus)

@@ -638,7 +638,7 @@ class Viewer:
             self._say(f"{self.keyed.name} ends on its last key")
             return
         fps = self.session.fps
-        count = self.keyed.frame_total(fps) if self.keyed.keys else self.keyed.frame_count
+        count = self.keyed.frame_total(fps)
         longer = " (longer than asked: it runs to its last key)" if count > self.keyed.frame_count else ""
         self._say(f"{self.keyed.name}: {count} frames, {float(Fraction(count) / fps):.3f} s{longer}")
 
@@ -652,7 +652,7 @@ class Viewer:
         if keyed.frame_count is None:
             return
         start = keyed.start if keyed.keys else (s.time_of(self.frame) if keyed.origin is None else keyed.origin)
-        count = keyed.frame_total(s.fps) if keyed.keys else keyed.frame_count
+        count = keyed.frame_total(s.fps)
         s.extend_to(start + float(Fraction(count - 1) / s.fps))
         self.slider.max = s.frame_count - 1
 

@@ -155,7 +155,10 @@ class KeyedShot:
 
     def frame_total(self, fps: Fraction) -> int:
         """The shot's frames at `fps`: `frame_count`, or through its last key where that is later
-        (as the reader counts a shot that ends on its last key, the key on its last frame)."""
+        (as the reader counts a shot that ends on its last key, the key on its last frame);
+        with no keys yet, `frame_count` (0 when unset)."""
+        if not self.keys:
+            return self.frame_count or 0
         return max(self.frame_count or 0, frames_through(self.shot_keys(fps)[-1].time, fps))
 
     def _check(self, index: int) -> None:
