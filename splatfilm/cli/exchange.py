@@ -1,5 +1,5 @@
 """`splatfilm export-usd` (a film's world as one USD stage) and `splatfilm import` (Gaussians from
-any splat file splatfilm reads: a USD splat prim, SPZ, `.splat` or PLY, into an asset file)."""
+any splat file splatfilm reads: a USD splat prim, SPZ, SOG, `.splat` or PLY, into an asset file)."""
 
 from __future__ import annotations
 
@@ -39,9 +39,10 @@ def add_exchange_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="the stage: .usda (text), .usdc or .usd (binary)")
     p.set_defaults(func=_cmd_export_usd)
 
-    p = sub.add_parser("import", help="Gaussians from a USD splat prim, .spz, .splat or .ply into an asset file",
+    p = sub.add_parser("import", help="Gaussians from a USD splat prim, .spz, .sog, .splat or .ply into an asset file",
                        description="Read SOURCE's Gaussians (a USD file's ParticleField3DGaussianSplat prim, an "
-                                   "SPZ file (versions 2, 3, 4), an antimatter15 .splat or a PLY) and write them as "
+                                   "SPZ file (versions 2, 3, 4), a PlayCanvas .sog, an antimatter15 .splat or a PLY) and "
+                                   "write them as "
                                    "OUTPUT (.ply, .splat, .spz or .usda/.usdc/.usd, by its extension) with a "
                                    "sidecar OUTPUT.json recording the source.")
     p.add_argument("source", help="the file to read")

@@ -1,7 +1,8 @@
 """Load and save Gaussians by file extension: `.ply` (INRIA layout; `*.compressed.ply` is written
 in SuperSplat's compressed layout, and either is read), `.splat` (antimatter15),
-`.spz` (Niantic, versions 2 and 3) or a USD file (`.usd`, `.usda`, `.usdc`: one
-`ParticleField3DGaussianSplat` prim, `splatfilm.io.usd_splats`)."""
+`.spz` (Niantic, versions 2 to 4) or a USD file (`.usd`, `.usda`, `.usdc`: one
+`ParticleField3DGaussianSplat` prim, `splatfilm.io.usd_splats`); PlayCanvas's `.sog` is read,
+not written."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from splatfilm.io.ply import (
     write_compressed_ply,
     write_ply,
 )
+from splatfilm.io.sog import read_sog
 from splatfilm.io.splat import read_splat, write_splat
 from splatfilm.io.spz import read_spz, write_spz
 
@@ -35,21 +37,29 @@ GAUSSIAN_FILE_TYPES = ", ".join(GAUSSIAN_FILE_EXTENSIONS[:-len(USD_EXTENSIONS)])
 
 
 # Formats of other tools that PlayCanvas's splat-transform (behind SuperSplat) converts to a PLY.
-_SPLAT_TRANSFORM_EXTENSIONS = (".sog", ".ksplat")
+_SPLAT_TRANSFORM_EXTENSIONS = (".ksplat",)
 
 
-def _kind(path: Path) -> str:
+def _kind(path: Path, reading: bool = False) -> str:
+    """The format of `path` by its lower-case extension; `reading`: SOG files are read but not
+    written."""
     ext = path.suffix.lower()
+    if ext == ".sog":
+        if reading:
+            return ext
+        raise SplatfilmError(f"{path}: SOG files are read, not written; write {GAUSSIAN_FILE_TYPES} "
+                             "(a .compressed.ply or .spz for SuperSplat)")
     if ext not in GAUSSIAN_FILE_EXTENSIONS:
         shown = f"'{path.suffix}'" if path.suffix else "no extension"
         hint = (f"; convert it with PlayCanvas's splat-transform (`splat-transform {path.name} "
                 f"{path.stem}.ply`) and use the .ply" if ext in _SPLAT_TRANSFORM_EXTENSIONS else "")
-        raise SplatfilmError(f"{path}: unsupported Gaussian file type ({shown}); use {GAUSSIAN_FILE_TYPES}{hint}")
+        also = " (or a .sog to read)" if reading else ""
+        raise SplatfilmError(f"{path}: unsupported Gaussian file type ({shown}); use {GAUSSIAN_FILE_TYPES}{also}{hint}")
     return ext
 
 
 def load_gaussians(path: str | os.PathLike, spz_axes: str = "ply", prim: str | None = None) -> Gaussians:
-    """Read Gaussians (float32, raw parameters) from a `.ply`, `.splat`, `.spz` or USD file;
+    """Read Gaussians (float32, raw parameters) from a `.ply`, `.splat`, `.spz`, `.sog` or USD file;
     spz_axes: an .spz file's axes (`io.spz`: "ply", as stored, or "rub"); prim: a USD file's
     splat prim, by its path (default the file's only one), read in its own frame (its local
     positions) at the stage's start (`splatfilm.io.usd_splats.read_usd_splats` picks others).
@@ -68,7 +78,7 @@ def load_gaussians_centred(path: str | os.PathLike, spz_axes: str = "ply",
 
 
 def _load(path: Path, spz_axes: str, prim: str | None, centre: bool) -> tuple[Gaussians, np.ndarray | None]:
-    kind = _kind(path)
+    kind = _kind(path, reading=True)
     if prim is not None and kind not in USD_EXTENSIONS:
         raise SplatfilmError(f"{path}: a prim is picked in USD files only ({', '.join(USD_EXTENSIONS)})")
     if spz_axes != "ply" and kind != ".spz":
@@ -83,6 +93,8 @@ def _load(path: Path, spz_axes: str, prim: str | None, centre: bool) -> tuple[Ga
         g = read_splat(path)
     elif kind == ".spz":
         g = read_spz(path, axes=spz_axes)
+    elif kind == ".sog":
+        g = read_sog(path)
     else:
         from splatfilm.io.usd_splats import read_usd_splats
 

@@ -173,7 +173,7 @@ def test_dispatch_by_extension(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a.ply", "b.SPLAT", "c.ply"]
 
 
-@pytest.mark.parametrize("name", ["scene.ksplat", "scene.sog", "scene", "scene.ply.gz"])
+@pytest.mark.parametrize("name", ["scene.ksplat", "scene", "scene.ply.gz"])
 def test_dispatch_unknown_extension(tmp_path, name):
     p = tmp_path / name
     p.write_bytes(b"ply\n")
