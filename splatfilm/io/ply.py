@@ -430,11 +430,18 @@ def _assemble(cols: _Columns, path: Path, notes: list[str] | None, centre: bool)
            "scales": np.empty((n, 3), np.float32), "opacities": np.empty(n, np.float32),
            "sh0": np.empty((n, 1, 3), np.float32), "shN": np.empty((n, k, 3), np.float32)}
     bad = np.zeros(len(names), np.int64)
+    saturated = 0  # opacities of +-inf: alpha 1 or 0 exactly
     cut, lo, hi = 0.0, np.full(3, np.inf), np.full(3, -np.inf)  # float32's loss on double positions
     for r0 in range(0, n, _ROWS):
         r1 = min(n, r0 + _ROWS)
         t = None  # the last block goes before the next is made
         t = cols.block(r0, r1)
+        infinite = np.isinf(t[:, r])
+        if infinite.any():
+            # splat-transform decodes an 8-bit alpha of 255 (or 0) to a logit of +inf (-inf); the
+            # viewers' sigmoid takes it as alpha 1 (0): read as a logit float32's sigmoid rounds so.
+            saturated += int(infinite.sum())
+            t[infinite, r] = np.sign(t[infinite, r]) * _SATURATED_LOGIT
         if not np.isfinite(t).all():
             bad += np.count_nonzero(~np.isfinite(t), axis=0)
         if bad.any():
@@ -458,6 +465,8 @@ def _assemble(cols: _Columns, path: Path, notes: list[str] | None, centre: bool)
             out["shN"][r0:r1, :, c] = t[:, 6 + c * k : 6 + (c + 1) * k]
     if (error := _non_finite(bad, names, path, "has")) is not None:
         raise error
+    if notes is not None and saturated:
+        notes.append(f"note: {path}: {saturated} opacities are +-inf (alpha 1 or 0), read as +-{_SATURATED_LOGIT:g}")
     if notes is not None and cols.filter_3d:
         notes.append(f"note: {path}: Mip-Splatting's 3D filter (filter_3D) fused into the scales and opacities, "
                      "as its save_fused_ply does")
@@ -470,6 +479,8 @@ def _assemble(cols: _Columns, path: Path, notes: list[str] | None, centre: bool)
     return g, origin
 
 
+# An opacity logit of +-inf is read as this: float32's sigmoid of it is exactly 1 (or 2e-9).
+_SATURATED_LOGIT = 20.0
 # A note says so when float32 moves double positions by more than this share of the splat's size.
 _FLOAT32_CUT = 1e-4
 

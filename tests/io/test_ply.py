@@ -668,6 +668,20 @@ def test_error_non_finite_values_are_counted(tmp_path):
     assert "2 in opacity" in msg and "1 in scale_0" in msg
 
 
+@pytest.mark.parametrize("fmt", ["binary_little_endian", "ascii"])
+def test_infinite_opacities_are_alpha_one_and_zero(tmp_path, fmt):
+    """splat-transform decodes a compressed PLY's alpha of 255 to an opacity logit of +inf (43%
+    of the hero's): read as alpha 1 (and -inf as 0), with a note; NaN is still refused."""
+    g = random_gaussians(4, 1)
+    g.opacities[1], g.opacities[2] = float("inf"), -float("inf")
+    path = make_ply(tmp_path / "inf.ply", [("vertex", 4, vertex(inria_columns(g)))], fmt)
+    notes: list[str] = []
+    alpha = torch.sigmoid(read_ply(path, notes).opacities)
+    assert alpha[1].item() == 1.0 and alpha[2].item() < 1e-8 and torch.isfinite(alpha).all()
+    assert torch.equal(alpha[[0, 3]], torch.sigmoid(g.opacities[[0, 3]].float()))
+    assert notes == [f"note: {path}: 2 opacities are +-inf (alpha 1 or 0), read as +-20"], notes
+
+
 def test_error_compressed_ply_without_its_pieces(tmp_path):
     p = tmp_path / "c.ply"
     p.write_bytes(b"ply\nformat ascii 1.0\nelement chunk 1\nproperty float min_x\n"
