@@ -52,6 +52,18 @@ def quat_scale_to_covar(quats: torch.Tensor, scales: torch.Tensor) -> torch.Tens
     return M @ M.transpose(-1, -2)
 
 
+def compensated_opacities(opacities: torch.Tensor, compensations: torch.Tensor,
+                          antialiased: bool | torch.Tensor) -> torch.Tensor:
+    """The opacities a Gaussian composites with: [C,N] from opacities [N] or [C,N] (activated)
+    times compensations [C,N] (`Projected.compensations`) where `antialiased` (True for all,
+    False for none, or bool [N] per Gaussian): gsplat's antialiased mode, Mip-Splatting's 2D
+    filter keeping a small Gaussian's summed alpha."""
+    if isinstance(antialiased, torch.Tensor):
+        flags = antialiased.to(compensations.device, torch.bool)[None]
+        return opacities * torch.where(flags, compensations, torch.ones_like(compensations))
+    return opacities * compensations if antialiased else opacities.expand_as(compensations)
+
+
 def project_gaussians(
     means: torch.Tensor,
     covars: torch.Tensor,
@@ -175,11 +187,7 @@ def _screen_gaussians(means2d, cov2d, depths, valid, width, height, opacities, e
     with torch.no_grad():
         extend = torch.full_like(a, 3.33)
         if opacities is not None:
-            op = opacities.detach()[None, :].expand_as(a)
-            if isinstance(antialiased, torch.Tensor):
-                op = torch.where(antialiased.to(op.device, torch.bool)[None], op * compensations.detach(), op)
-            elif antialiased:
-                op = op * compensations.detach()
+            op = compensated_opacities(opacities.detach(), compensations.detach(), antialiased)
             valid = valid & (op >= ALPHA_THRESHOLD)
             extend = torch.minimum(extend, torch.sqrt(2.0 * torch.log(op.clamp_min(ALPHA_THRESHOLD) / ALPHA_THRESHOLD)))
         rx = torch.ceil(extend * torch.sqrt(a.detach().clamp_min(0)))

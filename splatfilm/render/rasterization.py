@@ -19,7 +19,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians, opacity_logit
 from splatfilm.render.camera_models import check_lens
 from splatfilm.render.fused_projection import fully_fused_projection
-from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
+from splatfilm.render.projection import compensated_opacities, project_gaussians, quat_scale_to_covar
 from splatfilm.render.spherical_harmonics import fused_spherical_harmonics, spherical_harmonics
 
 Backend = Literal["auto", "cpu", "gsplat"]
@@ -300,11 +300,7 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
             # draws: hand them theirs once the rasterizer's backward has set it.
             raster_means2d = means2d
             means2d.register_hook(lambda _: setattr(own, "absgrad", raster_means2d.absgrad[:, :N]))
-    if mixed:
-        flags = mode if ids is None else mode[ids]
-        op = op * torch.where(flags[None], proj.compensations, torch.ones_like(proj.compensations))
-    elif mode == "antialiased":
-        op = op * proj.compensations
+    op = compensated_opacities(op, proj.compensations, antialiased if ids is None or not mixed else antialiased[ids])
     # Colour, depth, then extra features: every channel composites on its own, so each comes
     # out the same whichever others ride with it.
     feats = torch.cat(([colors] if with_rgb else []) + ([proj.depths[..., None]] if with_depth else [])
@@ -468,8 +464,7 @@ def _render_gsplat_mixed(g: Gaussians, viewmats, Ks, width, height, degree, back
     for c in range(viewmats.shape[0]):
         # Kept Gaussians' compensation is at most 1; a culled one's (ours: a lens fold gsplat's
         # 3DGUT may still draw) is not, and would make a faint antialiased Gaussian opaque.
-        comp = proj.compensations[c, :N].clamp(max=1.0)
-        op = g.activated_opacities * torch.where(flags, comp, torch.ones_like(comp))
+        op = compensated_opacities(g.activated_opacities, proj.compensations[c:c + 1, :N].clamp(max=1.0), flags)[0]
         gc = Gaussians(g.means, g.quats, g.scales, opacity_logit(op, 1e-7), g.sh0, g.shN)
         bg = None if backgrounds is None else backgrounds[c:c + 1]
         outs.append(_render_gsplat(gc, viewmats[c:c + 1], Ks[c:c + 1], width, height, degree, bg, near_plane,
