@@ -20,7 +20,8 @@ DEMO_FILM = SCENES_DIR / "set" / "film.yaml"
 
 def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto",
-                   help="gsplat (CUDA), cpu (ours), auto: gsplat when CUDA is available (default)")
+                   help="gsplat (CUDA; not yet run on a GPU by splatfilm's checks), cpu (ours), auto: gsplat when "
+                        "CUDA is available (default)")
     p.add_argument("--width", type=image_side, help="output width in pixels (default: the camera's)")
     p.add_argument("--height", type=image_side, help="output height in pixels (default: the camera's)")
     p.add_argument("--sh-degree", type=sh_degree, help="SH bands to use (default: all the scene stores)")

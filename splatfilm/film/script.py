@@ -971,6 +971,10 @@ def _pacing(walk: PathWalk, perf: Performance, shown: list[tuple[float, float]])
     def half(play) -> str:
         return " (its crossfade half done then)" if play.crossfade > 0 else ""
 
+    def starts(play) -> str:  # a crossfading clip shows most from halfway through its crossfade
+        mid = f" (half in at {play.start + 0.5 * play.crossfade:.2f} s)" if play.crossfade > 0 else ""
+        return f"{play.clip.name} starts at {play.start:.2f} s{mid}"
+
     for i, play in enumerate(plays):
         name = play.clip.name
         if play.stride is not None:  # paced by the walk: frozen while it stands
@@ -987,7 +991,7 @@ def _pacing(walk: PathWalk, perf: Performance, shown: list[tuple[float, float]])
                     out.append((i, f"{name} still plays after {arrives}: {frozen}; add a clip (an idle) from "
                                    + f"{walk.stops:.2f} s"))
                 else:  # a walk stands only before it sets off and once it stops
-                    out.append((i, f"{name} starts at {play.start:.2f} s but its walk sets off at {walk.start:.2f} s: "
+                    out.append((i, f"{starts(play)} but its walk sets off at {walk.start:.2f} s: "
                                    + f"{frozen}; start {name} at {max(walk.start - 0.5 * play.crossfade, 0.0):.2f} s"
                                    + f"{half(play)}, or the walk at {play.start + 0.5 * play.crossfade:.2f} s"))
             continue
@@ -1010,7 +1014,7 @@ def _pacing(walk: PathWalk, perf: Performance, shown: list[tuple[float, float]])
                                + f"{walk.end - 0.5 * play.crossfade:.2f} s{half(play)}, or set the walk's speed"))
             elif sets_off and not arrived and i + 1 < len(plays) and plays[i + 1].stride is not None:
                 nxt = plays[i + 1]
-                out.append((i + 1, f"{nxt.clip.name} starts at {nxt.start:.2f} s but its walk sets off at "
+                out.append((i + 1, f"{starts(nxt)} but its walk sets off at "
                                    + f"{walk.start:.2f} s: {name} {slides}; start {nxt.clip.name} at "
                                    + f"{max(walk.start - 0.5 * nxt.crossfade, 0.0):.2f} s{half(nxt)}, or the walk at "
                                    + f"{nxt.start + 0.5 * nxt.crossfade:.2f} s"))

@@ -569,7 +569,7 @@ def test_an_idle_starting_before_a_slowed_walk_arrives_is_named_with_the_arrival
              {"clip": "idle", "start": round(motion.end + 0.1 - 0.2, 2), "crossfade": 0.4}]
     walk["start"] = 0.1  # it arrives 0.1 s later too
     notes = walk_notes(parse_film(_film(folder, _walk(walk=walk, clips=clips), shots=LONG_SHOT)))
-    assert len(notes) == 1 and "clips[1]: hero: walk starts at 0.60 s but its walk sets off at 0.10 s" in notes[0], notes
+    assert len(notes) == 1 and "clips[1]: hero: walk starts at 0.60 s (half in at 0.75 s) but its walk sets off at 0.10 s" in notes[0], notes
 
 
 def test_a_walk_cycle_still_playing_after_the_walk_arrives_is_named(assets, tmp_path):
