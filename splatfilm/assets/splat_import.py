@@ -28,6 +28,7 @@ from splatfilm.io.gaussian_files import (
     saved_sh_degree,
 )
 from splatfilm.io.ply import is_compressed_ply_name, ply_extra_properties
+from splatfilm.io.spz import SPZ_DEFAULT_AXES
 from splatfilm.io.camera_files import nerfstudio_to_capture
 from splatfilm.io.paths import recorded_path
 from splatfilm.scene.gaussians import Gaussians
@@ -76,7 +77,7 @@ def recentre_far_out(g: Gaussians, means: np.ndarray) -> tuple[Gaussians, np.nda
 
 def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: str | None = None,
                   time_code: float | None = None, world: bool = False,
-                  spz_axes: str = "ply", dataparser_transforms: str | os.PathLike | None = None,
+                  spz_axes: str = SPZ_DEFAULT_AXES, dataparser_transforms: str | os.PathLike | None = None,
                   transforms_json: str | os.PathLike | None = None,
                   sh_degree: int | None = None) -> tuple[Gaussians, Sidecar]:
     """Read `source` and write its Gaussians to `output` (any format `save_gaussians` writes)
@@ -86,8 +87,9 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
 
     USD only: prim (the splat prim's path; default the file's only one), time_code (default
     its first sample) and world (placed by the prim's transform, Z up in metres, instead of
-    the prim's own frame). spz_axes: for an .spz source or output, "ply" (as stored) or "rub"
-    (`splatfilm.io.spz`). dataparser_transforms (a nerfstudio run's dataparser_transforms.json),
+    the prim's own frame). spz_axes: for an .spz source or output, "rub" (SPZ's own axes,
+    turned into the PLY's) or "ply" (as stored; `splatfilm.io.spz`), recorded in the sidecar's
+    source. dataparser_transforms (a nerfstudio run's dataparser_transforms.json),
     with transforms_json (the dataset it trained on): Gaussians that `ns-export gaussian-splat`
     wrote in the run's normalised world, moved back into the capture's
     (`io.camera_files.nerfstudio_to_capture`), so its transforms.json cameras render them. A
@@ -100,9 +102,10 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
     if not is_usd and (prim is not None or time_code is not None or world):
         raise SplatfilmError(f"{source}: --prim, --frame and --world apply to USD files only")
     spz_ends = [p.suffix.lower() == ".spz" for p in (source, output)]
-    if spz_axes != "ply" and not any(spz_ends):
+    if spz_axes != SPZ_DEFAULT_AXES and not any(spz_ends):
         raise SplatfilmError(f"{source}: --spz-axes applies to .spz files only")
-    if spz_axes != "ply" and all(spz_ends):  # read turned back, written turned again: nothing would change
+    # Read and written in the same axes, the file's are kept: asking for other axes would change nothing.
+    if spz_axes != SPZ_DEFAULT_AXES and all(spz_ends):
         raise SplatfilmError(f"{source}: --spz-axes {spz_axes} with .spz on both sides changes nothing; go through "
                              f"a .ply (import {source.name} -o NAME.ply --spz-axes {spz_axes}, then import that)")
     if transforms_json is not None and dataparser_transforms is None:
@@ -121,7 +124,7 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
             raise SplatfilmError(f"{source}: the splat prim holds no Gaussians")
         origin = None
     else:
-        g, origin = load_gaussians_centred(source, spz_axes=spz_axes if spz_ends[0] else "ply")
+        g, origin = load_gaussians_centred(source, spz_axes=spz_axes if spz_ends[0] else SPZ_DEFAULT_AXES)
     # A file's double positions (a georeferenced PLY) come centred on `origin`; float64 below.
     means = g.means.detach().cpu().double().numpy() + (0.0 if origin is None else origin)
     offset = None
@@ -152,7 +155,7 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
               "format": source.suffix.lower().lstrip(".")}
     if is_usd:
         origin.update({"prim": prim, "time_code": time_code, "world": world})
-    if spz_axes != "ply":
+    if any(spz_ends):  # which axes the .spz was taken to hold: the default has changed before
         origin["spz_axes"] = spz_axes
     if to_capture is not None:
         origin["dataparser_transforms"] = recorded_path(Path(dataparser_transforms).resolve(), output.resolve().parent)

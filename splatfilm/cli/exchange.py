@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from splatfilm.cli.args import sh_degree
+from splatfilm.io.spz import SPZ_AXES, SPZ_DEFAULT_AXES
 
 
 def _cmd_export_usd(args: argparse.Namespace) -> None:
@@ -56,10 +57,11 @@ def add_exchange_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--world", action="store_true",
                    help="USD: place the Gaussians by the prim's transform, Z up in metres (default: the prim's "
                         "own frame, as stored)")
-    p.add_argument("--spz-axes", choices=("ply", "rub"), default="ply",
-                   help="SPZ source or output: ply (default) keeps the axes as they are, as SuperSplat, "
-                        "splat-transform, Spark and Niantic's ply_to_spz do; rub for a file whose writer turned "
-                        "a PLY into SPZ's RUB axes (y and z negated), which otherwise comes in upside down")
+    p.add_argument("--spz-axes", choices=SPZ_AXES, default=SPZ_DEFAULT_AXES,
+                   help="SPZ source or output: rub (default) turns between SPZ's RUB axes and the PLY's (y and "
+                        "z negated), as Niantic's library and SuperSplat's splat-transform do; ply keeps the axes "
+                        "as stored, for a file a converter wrote without turning it (older tools; splatfilm's "
+                        "own of 2026-11-29), which otherwise comes in upside down")
     p.add_argument("--dataparser-transforms", metavar="FILE",
                    help="a nerfstudio run's dataparser_transforms.json: the splat (as `ns-export gaussian-splat` "
                         "writes it, in the run's normalised world) is moved back into the capture's world, where "

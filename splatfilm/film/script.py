@@ -123,7 +123,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import read_text
 from splatfilm.io.digest import content_digest
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES, USD_EXTENSIONS
-from splatfilm.io.spz import SPZ_AXES
+from splatfilm.io.spz import SPZ_AXES, SPZ_DEFAULT_AXES
 from splatfilm.render import RASTERIZE_MODES, rasterize_mode_key
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.shot_yaml import parse_shot
@@ -486,8 +486,8 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred
         if prim is not None and (not isinstance(prim, str) or path.suffix.lower() not in USD_EXTENSIONS):
             a_at["prim"].fail(f"expected the path of a splat prim in the asset's USD file ({'/'.join(USD_EXTENSIONS)}), "
                               f"got {show(prim)} for {path.name}")
-        spz_axes = data.get("spz_axes", "ply")
-        if spz_axes not in SPZ_AXES or (spz_axes != "ply" and path.suffix.lower() != ".spz"):
+        spz_axes = data.get("spz_axes", SPZ_DEFAULT_AXES)
+        if spz_axes not in SPZ_AXES or (spz_axes != SPZ_DEFAULT_AXES and path.suffix.lower() != ".spz"):
             a_at["spz_axes"].fail(f"expected {' or '.join(SPZ_AXES)} for an .spz file, got {show(spz_axes)} "
                                   f"for {path.name}")
         try:
@@ -507,7 +507,8 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred
             # Floaters out (assets.cleanup), counted once against the capture's cameras and cached,
             # once the shots are checked. The content key takes the settings now, as it always has:
             # frames rendered before cleaning waited keep their keys.
-            # asset.digest is still the file's digest (load_asset's): the count's key reuses it.
+            # asset.digest is still load_asset's (the file's; with a prim or .spz axes, theirs too):
+            # the count's key reuses it.
             deferred.add(str(name), functools.partial(_clean, asset, cleanup, cameras, folder / ".splatfilm-cache",
                                                       a_at["clean"], asset.digest))
             # A non-classic asset's count is in its mode (it was classic's): its key says so, so

@@ -31,6 +31,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.film.performance import Performance
 from splatfilm.film.shadow import ContactShadow, contact_centre, contact_points, lowest_point
 from splatfilm.io.digest import content_digest
+from splatfilm.io.spz import SPZ_DEFAULT_AXES
 from splatfilm.render.rasterization import rasterize_mode_key
 from splatfilm.scene.easing import smoothstep
 from splatfilm.scene.gaussians import Gaussians
@@ -540,7 +541,7 @@ class World:
 
 def load_asset(name: str, path: Path, placement: Similarity, motion: Motion | None = None, canonical: bool | None = None,
                look_height: float | None = None, rasterize_mode: str | None = None, prim: str | None = None,
-               spz_axes: str = "ply") -> Asset:
+               spz_axes: str = SPZ_DEFAULT_AXES) -> Asset:
     """Load an asset file and its sidecar (`path` with .json), if any: object assets use the
     sidecar's canonical transform as `local` unless canonical=False; rasterize_mode: the
     asset's own (`assets.sidecar.asset_rasterize_mode`) unless given; prim (a USD file's splat
@@ -553,9 +554,10 @@ def load_asset(name: str, path: Path, placement: Similarity, motion: Motion | No
 
     g = load_gaussians(path, spz_axes=spz_axes, prim=prim)
     digest = file_digest(path)
-    if prim is not None or spz_axes != "ply":
-        # Another prim or axes of the same file is other content; assets without them keep the
-        # file's own digest, so frames already cached keep their keys.
+    if prim is not None or path.suffix.lower() == ".spz":
+        # Another prim or axes of the same file is other content; other assets keep the file's
+        # own digest, so frames already cached keep their keys. Every .spz says its axes: the
+        # default has changed, and frames of one read in the old axes must not be reused.
         digest = content_digest((digest + repr({"prim": prim, "spz_axes": spz_axes})).encode())
     local = Similarity()
     sidecar = Sidecar.of_asset(path)

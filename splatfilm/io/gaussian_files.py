@@ -25,7 +25,7 @@ from splatfilm.io.ply import (
 )
 from splatfilm.io.sog import read_sog
 from splatfilm.io.splat import read_splat, write_splat
-from splatfilm.io.spz import read_spz, write_spz
+from splatfilm.io.spz import SPZ_DEFAULT_AXES, read_spz, write_spz
 
 __all__ = ["load_gaussians", "load_gaussians_centred", "save_gaussians", "check_gaussian_output", "saved_sh_degree",
            "GAUSSIAN_FILE_EXTENSIONS", "GAUSSIAN_FILE_TYPES", "USD_EXTENSIONS"]
@@ -58,17 +58,17 @@ def _kind(path: Path, reading: bool = False) -> str:
     return ext
 
 
-def load_gaussians(path: str | os.PathLike, spz_axes: str = "ply", prim: str | None = None) -> Gaussians:
+def load_gaussians(path: str | os.PathLike, spz_axes: str = SPZ_DEFAULT_AXES, prim: str | None = None) -> Gaussians:
     """Read Gaussians (float32, raw parameters) from a `.ply`, `.splat`, `.spz`, `.sog` or USD file;
-    spz_axes: an .spz file's axes (`io.spz`: "ply", as stored, or "rub"); prim: a USD file's
-    splat prim, by its path (default the file's only one), read in its own frame (its local
-    positions) at the stage's start (`splatfilm.io.usd_splats.read_usd_splats` picks others).
+    spz_axes: an .spz file's axes (`io.spz`: "rub", SPZ's own, turned into the PLY's, or
+    "ply", as stored); prim: a USD file's splat prim, by its path (default the file's only
+    one), read in its own frame (its local positions) at the stage's start (`splatfilm.io.usd_splats.read_usd_splats` picks others).
     What the reader did to the file's values (a PLY's Mip-Splatting filter fused, its double
     positions rounded) is said in a note on stderr."""
     return _load(Path(path), spz_axes, prim, centre=False)[0]
 
 
-def load_gaussians_centred(path: str | os.PathLike, spz_axes: str = "ply",
+def load_gaussians_centred(path: str | os.PathLike, spz_axes: str = SPZ_DEFAULT_AXES,
                            prim: str | None = None) -> tuple[Gaussians, np.ndarray | None]:
     """As `load_gaussians`, keeping a file's double positions (a georeferenced PLY) to their
     precision: (Gaussians, origin), origin float64 [3] with x_file = means + origin, or None
@@ -81,7 +81,7 @@ def _load(path: Path, spz_axes: str, prim: str | None, centre: bool) -> tuple[Ga
     kind = _kind(path, reading=True)
     if prim is not None and kind not in USD_EXTENSIONS:
         raise SplatfilmError(f"{path}: a prim is picked in USD files only ({', '.join(USD_EXTENSIONS)})")
-    if spz_axes != "ply" and kind != ".spz":
+    if spz_axes != SPZ_DEFAULT_AXES and kind != ".spz":
         raise SplatfilmError(f"{path}: SPZ axes apply to .spz files only")
     origin = None
     if kind == ".ply":
@@ -120,14 +120,15 @@ def saved_sh_degree(path: str | os.PathLike, sh_degree: int) -> int:
     return min(sh_degree, COMPRESSED_PLY_MAX_SH_DEGREE) if is_compressed_ply_name(path) else sh_degree
 
 
-def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = None, spz_axes: str = "ply",
-                   antialiased: bool = False) -> None:
+def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = None,
+                   spz_axes: str = SPZ_DEFAULT_AXES, antialiased: bool = False) -> None:
     """Write Gaussians to a `.ply`, `.splat`, `.spz` (version 3) or USD file (atomically); a
     `*.compressed.ply` in SuperSplat's compressed layout (`io.ply.write_compressed_ply`: lossy,
     SH degree 3 at most).
 
     `sh_degree` (truncate / zero-pad the SH bands) applies to every format but `.splat`, which
-    holds degree 0 only; spz_axes: an .spz file's axes (`io.spz`); antialiased: an .spz file's
+    holds degree 0 only; spz_axes: an .spz file's axes (`io.spz`: by default SPZ's RUB);
+    antialiased: an .spz file's
     header flag (the other formats have no place for it: the sidecar's `rasterize_mode` says it)."""
     path = Path(path)
     kind = _kind(path)

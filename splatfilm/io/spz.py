@@ -33,19 +33,25 @@ as separate zstd streams, an empty one (no SH) left out. Extensions (flag 0x2: r
 uint32 type, uint32 length, payload; github.com/nianticlabs/spz extensions/README.md) follow
 the attributes in a version 2 or 3 stream and sit between the header and the table in version
 4; they are skipped, as Niantic's library built without extensions does (one,
-SPZ_ADOBE_coordinate_system, names the axes the file was stored in: its files come in as
-stored, like any other). Version 1 (never released) and unknown versions are refused with a
+SPZ_ADOBE_coordinate_system, names the axes the file was stored in: its files are read like
+any other, in the axes below). Version 1 (never released) and unknown versions are refused with a
 one-line error. Writing stays at version 3: Spark, the common web viewer, reads only 1-3.
 SH degree 4 is written as version 3 allows, with a warning: SuperSplat's splat-transform reads
 SPZ up to degree 3 only.
 
-Coordinates. Niantic's library calls its own axes RUB (x right, y up, z back) but converts
-only when asked, and the converters people use, its `ply_to_spz` and PlayCanvas's
-splat-transform behind SuperSplat, ask for nothing: a `.spz` holds the axes of the PLY it came
-from, and SuperSplat and Spark draw it as they draw that PLY. So `.spz` files are read and
-written in the asset's own axes (axes="ply"). A file whose writer did convert a PLY to RUB
-comes in upside down that way; axes="rub" (`splatfilm import --spz-axes rub`) reads or
-writes one: y and z negate, a half turn about x applied to positions, rotations and SH.
+Coordinates. SPZ's axes are RUB (x right, y up, z back): Niantic's format description and
+library say so, and the library converts on the way in and out (PackOptions.from,
+UnpackOptions.to; leaving them unspecified means no conversion, "which may harm
+interoperability"). The converters people use ask for that conversion: PlayCanvas's
+splat-transform behind SuperSplat (2.7.1 writes through Niantic's wasm with from RDF and reads
+with to RDF) and command-line converters run with `--from-coord RDF --to-coord RUB`, and
+Scaniverse's captures are RUB. A PLY is RDF (x right, y down, z forward), so by default
+(axes="rub") `.spz` files are read and written in RUB: y and z negate, a half turn about x
+applied to positions, rotations and SH, and a splat-transform `.spz` comes back onto the PLY
+it was made from (within the format's steps). axes="ply" (`splatfilm import --spz-axes ply`,
+film scripts' `spz_axes: ply`) keeps the axes as stored, for a file a converter wrote without
+changing them: those of older tools, and splatfilm's own of 2026-11-29 (it wrote RUB before
+that day and since 2026-11-30).
 """
 
 from __future__ import annotations
@@ -66,11 +72,12 @@ from splatfilm.scene.gaussians import Gaussians, opacity_logit, opacity_sigmoid
 from splatfilm.scene.sh import sh_degree_of
 
 __all__ = ["read_spz", "write_spz", "encode_spz", "decode_spz", "spz_antialiased", "SPZ_MAGIC", "SPZ_VERSIONS",
-           "SPZ_AXES"]
+           "SPZ_AXES", "SPZ_DEFAULT_AXES"]
 
 SPZ_MAGIC = 0x5053474E
 SPZ_VERSIONS = (2, 3)  # written; version 4 is read too
-SPZ_AXES = ("ply", "rub")
+SPZ_AXES = ("rub", "ply")
+SPZ_DEFAULT_AXES = "rub"  # SPZ's own axes (module docstring); "ply": as stored
 COLOR_SCALE = 0.15
 DEFAULT_FRACTIONAL_BITS = 12  # Niantic's choice: ~0.24 mm steps, positions within +-2048 units
 _FLAG_ANTIALIASED = 0x1
@@ -169,10 +176,10 @@ def _check_axes(axes: str) -> None:
         raise SplatfilmError(f"SPZ axes {axes!r} is not one of {', '.join(SPZ_AXES)}")
 
 
-def encode_spz(g: Gaussians, version: int = 3, path: str | Path = "<spz>", axes: str = "ply",
+def encode_spz(g: Gaussians, version: int = 3, path: str | Path = "<spz>", axes: str = SPZ_DEFAULT_AXES,
                antialiased: bool = False) -> bytes:
-    """The uncompressed SPZ payload (header and attributes) of `g` (version 2 or 3), in the
-    asset's axes or, with axes="rub", turned into RUB (module docstring); antialiased sets
+    """The uncompressed SPZ payload (header and attributes) of `g` (version 2 or 3), turned into
+    SPZ's RUB axes or, with axes="ply", in the asset's own (module docstring); antialiased sets
     the header's flag 0x1 (the splats were trained in gsplat's antialiased mode)."""
     _check_axes(axes)
     if version not in SPZ_VERSIONS:
@@ -232,9 +239,9 @@ def encode_spz(g: Gaussians, version: int = 3, path: str | Path = "<spz>", axes:
     return b"".join(np.ascontiguousarray(p).tobytes() for p in parts)
 
 
-def decode_spz(data: bytes, path: str | Path = "<spz>", axes: str = "ply") -> Gaussians:
-    """Gaussians (float32) from an uncompressed SPZ version 2 or 3 payload; axes="rub": the file
-    holds RUB axes, turned back (module docstring)."""
+def decode_spz(data: bytes, path: str | Path = "<spz>", axes: str = SPZ_DEFAULT_AXES) -> Gaussians:
+    """Gaussians (float32) from an uncompressed SPZ version 2 or 3 payload, turned from SPZ's RUB
+    axes into the PLY's or, with axes="ply", as stored (module docstring)."""
     _check_axes(axes)
     if len(data) < _HEADER.itemsize:
         raise _error(path, f"SPZ data of {len(data)} bytes is shorter than its 16-byte header")
@@ -328,7 +335,7 @@ def _unpack_v4(raw: bytes, path) -> bytes:
     return header.tobytes() + b"".join(parts)
 
 
-def read_spz(path: str | os.PathLike, axes: str = "ply") -> Gaussians:
+def read_spz(path: str | os.PathLike, axes: str = SPZ_DEFAULT_AXES) -> Gaussians:
     """Read an `.spz` file (version 2, 3 or 4) into float32 Gaussians; axes: see the module
     docstring."""
     path = Path(path)
@@ -368,7 +375,7 @@ def spz_antialiased(path: str | os.PathLike) -> bool:
     return bool(np.frombuffer(head, _HEADER)[0]["flags"] & _FLAG_ANTIALIASED)
 
 
-def write_spz(path: str | os.PathLike, g: Gaussians, version: int = 3, axes: str = "ply",
+def write_spz(path: str | os.PathLike, g: Gaussians, version: int = 3, axes: str = SPZ_DEFAULT_AXES,
               antialiased: bool = False) -> None:
     """Write `g` as an `.spz` file (atomically); version 3 (smallest-three rotations) or 2;
     axes: see the module docstring; antialiased: the header's flag 0x1 (`spz_antialiased`).

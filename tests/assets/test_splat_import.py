@@ -74,10 +74,12 @@ def test_a_splat_far_from_its_origin_is_written_centred(tmp_path, capsys):
                     g.opacities, g.sh0, g.shN)
     save_gaussians(tmp_path / "far.spz", g_far)
     stored = load_gaussians(tmp_path / "far.spz").means.double()
+    np.testing.assert_allclose(stored.numpy(), g_far.means.double().numpy(), atol=0.5)  # RUB both ways
     capsys.readouterr()
     assert main(["import", str(tmp_path / "far.spz"), "-o", str(tmp_path / "far.ply")]) == 0
     assert "note: the splat lies" in capsys.readouterr().out
     sidecar = json.loads((tmp_path / "far.json").read_text())
+    assert sidecar["source"]["spz_axes"] == "rub"  # the axes it was taken to hold, default or not
     offset = np.array(sidecar["frame"]["origin_offset"])
     np.testing.assert_allclose(offset, far, atol=1.0)
     centred = load_gaussians(tmp_path / "far.ply").means.double()

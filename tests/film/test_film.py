@@ -1286,9 +1286,10 @@ def test_a_film_without_offsets_keeps_its_frame_keys(film_dir):
 
 
 def test_assets_pick_a_usd_prim_and_spz_axes(film_dir):
-    """`prim:` reads one splat prim of a multi-prim USD file, `spz_axes:` an .spz file's axes, as
-    `import --prim` / `--spz-axes` do; such assets get their own frame keys, the others keep the
-    file's digest (their frames' keys unchanged)."""
+    """`prim:` reads one splat prim of a multi-prim USD file, `spz_axes:` an .spz file's axes
+    (default SPZ's RUB), as `import --prim` / `--spz-axes` do; such assets, and every .spz asset
+    (read as stored by default until 2026-11-30, under the file's digest), get their own frame
+    keys, the others keep the file's digest (their frames' keys unchanged)."""
     from splatfilm.io.digest import file_digest
     from splatfilm.io.gaussian_files import load_gaussians
     from splatfilm.io.usd_splats import write_splat_prim, write_usd_splats
@@ -1309,14 +1310,21 @@ def test_assets_pick_a_usd_prim_and_spz_axes(film_dir):
     assert film.world.assets["wall"].digest == plain["wall"].digest == file_digest(film_dir / "wall.ply")
     assert film.world.assets["hero"].digest != file_digest(film_dir / "both.usda")
 
-    _edit(film_dir, lambda d: d["assets"]["hero"].update(file="hero.spz", spz_axes="rub", prim=None))
+    _edit(film_dir, lambda d: d["assets"]["hero"].update(file="hero.spz", prim=None))
     _edit(film_dir, lambda d: d["assets"]["hero"].pop("prim"))
-    turned = parse_film(film_dir / "film.yaml").world.assets["hero"]
-    stored = load_gaussians(film_dir / "hero.spz").means
-    assert torch.equal(turned.gaussians.means, stored * torch.tensor([1.0, -1.0, -1.0]))
+    rub = parse_film(film_dir / "film.yaml").world.assets["hero"]
+    assert torch.equal(rub.gaussians.means, load_gaussians(film_dir / "hero.spz").means)
+    assert (rub.gaussians.means - hero.means).abs().max() <= 2.0**-13 + 1e-6
+    assert rub.digest != file_digest(film_dir / "hero.spz")
+    _edit(film_dir, lambda d: d["assets"]["hero"].update(spz_axes="rub"))
+    assert parse_film(film_dir / "film.yaml").world.assets["hero"].digest == rub.digest
+    _edit(film_dir, lambda d: d["assets"]["hero"].update(spz_axes="ply"))
+    stored = parse_film(film_dir / "film.yaml").world.assets["hero"]
+    assert torch.equal(stored.gaussians.means, rub.gaussians.means * torch.tensor([1.0, -1.0, -1.0]))
+    assert stored.digest not in (rub.digest, file_digest(film_dir / "hero.spz"))
 
     for change, message in ((lambda d: d["assets"]["wall"].update(prim="/Wall"), "assets.wall.prim:"),
-                            (lambda d: d["assets"]["wall"].update(spz_axes="rub"), "assets.wall.spz_axes:"),
+                            (lambda d: d["assets"]["wall"].update(spz_axes="ply"), "assets.wall.spz_axes:"),
                             (lambda d: d["assets"]["hero"].update(spz_axes="lhs"), "assets.hero.spz_axes:")):
         before = (film_dir / "film.yaml").read_text()
         _edit(film_dir, change)
