@@ -1,10 +1,13 @@
 """`splatfilm path ...`: export a shot's camera path, preview it over a scene.
 
     splatfilm path export SHOT.yaml -o OUT
+    splatfilm path export FILM.yaml [--shot NAME] -o OUT
         OUT's name picks the format: *.usda / *.usd / *.usdc an animated USD camera,
         transforms.json nerfstudio dataset cameras (one per frame), any other *.json the
         nerfstudio viewer's camera_path.json (what `ns-render camera-path` renders; its
-        `keyframes` play the same move in nerfstudio's viewer)
+        `keyframes` play the same move in nerfstudio's viewer); a film's shot as `render`
+        renders it (handles, the film's lens, asset targets where they stand), its USD
+        camera as `render` writes cameras/SHOT.usda
         [--dataparser-transforms FILE [--transforms-json FILE]]  camera_path.json in a
         nerfstudio run's normalised world (without them, a note on stderr says so)
     splatfilm path preview SHOT.yaml SCENE.ply -o preview.png
@@ -30,13 +33,29 @@ from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
+    from splatfilm.errors import SplatfilmError
+    from splatfilm.film.script import is_film_script
     from splatfilm.io.camera_files import camera_path_world_note
-    from splatfilm.shots.interchange import export_shot
+    from splatfilm.shots.interchange import export_format, export_shot
     from splatfilm.shots.shot_yaml import load_shot
 
-    shot = load_shot(args.shot)
+    lens_effects = {}
+    usd = export_format(args.output) == "usd"  # a wrong OUT is told before a film's slow work
+    if is_film_script(args.shot):
+        from splatfilm.film import parse_film
+        from splatfilm.film.script import find_shot
+
+        film = parse_film(args.shot, [args.shot_name])
+        shot = find_shot(film.shots, args.shot_name, film.path).shot
+        if usd:  # the camera file `render` writes
+            lens_effects = {"depth_of_field": film.depth_of_field,
+                            "shutter_deg": film.motion_blur["shutter_deg"] if film.motion_blur else None}
+    else:
+        if args.shot_name is not None:
+            raise SplatfilmError("--shot picks a shot of a film script; a shot file is one shot")
+        shot = load_shot(args.shot)
     kind = export_shot(shot, args.output, dataparser_transforms=args.dataparser_transforms,
-                       transforms_json=args.transforms_json)
+                       transforms_json=args.transforms_json, **lens_effects)
     what = {"usd": "USD camera", "transforms": "transforms.json", "camera_path": "nerfstudio camera path"}[kind]
     print(f"wrote {shot.name} ({shot.frame_count} frames {shot.first_frame}-{shot.last_frame} at {shot.fps} fps) "
           f"as a {what} to {args.output}")
@@ -112,7 +131,8 @@ def add_path_commands(subparsers: argparse._SubParsersAction) -> argparse.Argume
                                    "*.usda/*.usd an animated USD camera (Blender, Houdini, Nuke); transforms.json "
                                    "nerfstudio dataset cameras; any other *.json a nerfstudio viewer camera path "
                                    "(ns-render camera-path).")
-    p.add_argument("shot", help="shot YAML file")
+    p.add_argument("shot", help="shot YAML file, or a film script (with --shot NAME when it has several shots)")
+    p.add_argument("--shot", dest="shot_name", metavar="NAME", help="film script: the shot to export")
     p.add_argument("-o", "--output", required=True, help="output file: *.usda, *.usd, transforms.json or *.json")
     p.add_argument("--dataparser-transforms", help="camera path only: a nerfstudio run's dataparser_transforms.json, "
                                                    "to write poses in that run's normalised world")

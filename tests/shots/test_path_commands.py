@@ -103,3 +103,25 @@ def test_exported_cameras_render_the_shots_frames(tmp_path, small_shot):
         for i, png in enumerate(pngs):
             img = np.asarray(Image.open(png), dtype=np.float64) / 255
             assert np.abs(img - direct[i]).max() <= 1 / 255 + 1e-6
+
+
+def test_a_films_shot_exports_as_render_frames_it(film_dir, capsys):
+    """`path export FILM.yaml --shot NAME` writes the film's shot (its handle frames, the
+    film's resolution, asset targets where they stand), not a refusal of the script's fields."""
+    from splatfilm.film import parse_film
+    from splatfilm.film.script import find_shot
+    from splatfilm.io.camera_files import read_cameras
+
+    out = film_dir / "sh010.json"
+    _run(["path", "export", str(film_dir / "film.yaml"), "--shot", "sh010", "-o", str(out)])
+    assert "wrote sh010 (8 frames 1001-1008 at 24 fps)" in capsys.readouterr().out
+    want = find_shot(parse_film(film_dir / "film.yaml", ["sh010"]).shots, "sh010", film_dir).shot.cameras()
+    got = read_cameras(out)
+    assert len(got) == len(want) == 8 and got.widths[0] == 64 and got.heights[0] == 36
+    assert np.allclose(got.viewmats, want.viewmats, atol=1e-6) and np.allclose(got.Ks, want.Ks, atol=1e-6)
+    _run(["path", "export", str(film_dir / "film.yaml"), "--shot", "sh020", "-o", str(film_dir / "sh020.usda")])
+    assert (film_dir / "sh020.usda").exists()
+    with pytest.raises(SplatfilmError, match="has 2 shots; name one with --shot"):
+        _run(["path", "export", str(film_dir / "film.yaml"), "-o", str(film_dir / "x.json")])
+    with pytest.raises(SplatfilmError, match="no shot called 'sh999'"):
+        _run(["path", "export", str(film_dir / "film.yaml"), "--shot", "sh999", "-o", str(film_dir / "x.json")])
