@@ -594,7 +594,8 @@ def _bake(world: World) -> None:
 def _included_shot(fields: dict, at: At, folder: Path, points: dict, defaults: dict, handles: int) -> Shot:
     """The shot of a film's `- include: shots/sh010.yaml` (a shot file that `splatfilm path`
     reads too): the film's fps, resolution and lens are its defaults, its assets its points;
-    its cut, `handles` frames after its `first_frame` (`shot_yaml.parse_shot`)."""
+    its cut, `handles` frames after its `first_frame` (`shot_yaml.parse_shot`). Its frame numbers
+    are the file's alone: a `frame:` key keeps its place in the cut (as `time:` keys do)."""
     from splatfilm.shots.shot_yaml import load_shot
 
     extra = sorted(set(fields) - {"include"})
@@ -605,7 +606,7 @@ def _included_shot(fields: dict, at: At, folder: Path, points: dict, defaults: d
     if not isinstance(ref, str) or not ref:
         at["include"].fail(f"expected the path of a shot YAML file, relative to the script, got {show(ref)}")
     try:
-        return load_shot(folder / ref, points=points, defaults=defaults, handles=handles)
+        return load_shot(folder / ref, points=points, defaults=defaults, handles=handles, numbered_alone=True)
     except SplatfilmError as e:
         at["include"].fail(str(e))
 

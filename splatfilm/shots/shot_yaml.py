@@ -33,7 +33,8 @@ A shot file (or one shot inside a larger YAML, such as a film script) is a mappi
       - {type: pan, degrees: 30, span: [1, 3]}                   # or frames: [1025, 1073]
 
 A keyframe has `time` (seconds from the first cut frame) or `frame` (film frame number: the
-number of the file it is shown on, handles or not), `position`, and one
+number of the file it is shown on, handles or not; in a shot file a film includes, the number
+it has alone, without the film's handles: `parse_shot`'s numbered_alone), `position`, and one
 orientation: `look_at` (a point), `pan` (+ `tilt`) in degrees, or `quat` [w, x, y, z]
 (camera-to-world, OpenCV axes); `roll` in degrees goes with any; optional `focal_mm`,
 `focus_distance`, `ease` (or `ease_in` / `ease_out`), `tension`, `continuity`, `bias`.
@@ -584,7 +585,8 @@ def _frame_count(data: dict, at: At, fps: Fraction, keys: list[Keyframe] | None,
 
 
 def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: dict | None = None,
-               defaults: dict | None = None, default_name: str = "shot", handles: int = 0) -> Shot:
+               defaults: dict | None = None, default_name: str = "shot", handles: int = 0,
+               numbered_alone: bool = False) -> Shot:
     """A `Shot` from a parsed YAML mapping (a shot file's content, or one shot of a larger file).
 
     source: file name for messages; where: the shot's place in that file (e.g. "shots[2]");
@@ -597,7 +599,10 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
     its cut (a film's, `Shot.with_handles`), so that `first_frame` numbers the first of them
     and the cut starts `handles` frames later, while a `frame_range` is the cut's own. The
     shot returned is the cut: its first_frame the number of its first cut frame, where its
-    time 0 is, so a key's or a move's `frame: N` is file frame N. Raises SplatfilmError
+    time 0 is, so a key's or a move's `frame: N` is file frame N. numbered_alone: the shot's
+    frame numbers are those it has rendered alone, without handles (a shot file a film
+    includes: its author saw the cut start at its `first_frame`), so `frame: N` keeps its place
+    in the cut, as its `time:` keys do, and shows on file N + handles. Raises SplatfilmError
     naming the field.
     """
     at = At(source, where)
@@ -635,7 +640,9 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
     interp = _interpolation(data.get("interpolation"), at["interpolation"])
 
     first = _first_frame(data, at, handles)
-    keys = _keyframes(data["keyframes"], at["keyframes"], fps, first, points_, interp, lens, lens_focus) if has_keys else None
+    # The number a `frame:` counts from: the cut's first frame, as the file numbers it.
+    numbered = first - handles if numbered_alone and "frame_range" not in data else first
+    keys = _keyframes(data["keyframes"], at["keyframes"], fps, numbered, points_, interp, lens, lens_focus) if has_keys else None
     count = _frame_count(data, at, fps, keys, interp["loop"])
     end = float(Fraction(count) / fps)
     last_time = float(Fraction(count - 1) / fps)
@@ -665,7 +672,7 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
         key = "moves" if "moves" in data else "move"
         if count < 2 and keys is None:
             at[key].fail("a move needs at least two frames (this shot has one)")
-        path = _moves(data[key], at[key], base, points_, fps, first, lens, lens_focus, last_time, frame_times(count, fps),
+        path = _moves(data[key], at[key], base, points_, fps, numbered, lens, lens_focus, last_time, frame_times(count, fps),
                       end)
     shot = Shot(name=name, path=path, lens=lens, fps=fps, frame_count=count, first_frame=first,
                 loop=interp["loop"])
@@ -683,11 +690,12 @@ def parse_shot(data: Any, source: str = "<shot>", where: str = "", *, points: di
 
 
 def load_shot(path: str | FsPath, *, points: dict | None = None, defaults: dict | None = None,
-              handles: int = 0) -> Shot:
+              handles: int = 0, numbered_alone: bool = False) -> Shot:
     """The `Shot` described by a YAML file (see the module docstring; the arguments as `parse_shot`'s)."""
     p = FsPath(path)
     data = load_yaml(read_text(p, "shot YAML file"), str(path))
-    return parse_shot(data, str(path), points=points, defaults=defaults, default_name=p.stem, handles=handles)
+    return parse_shot(data, str(path), points=points, defaults=defaults, default_name=p.stem, handles=handles,
+                      numbered_alone=numbered_alone)
 
 
 # ---- writing -------------------------------------------------------------------------------------

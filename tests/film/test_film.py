@@ -888,6 +888,28 @@ def test_a_film_includes_shot_files(film_dir):
         parse_film(film_dir / "film.yaml")
 
 
+def test_an_included_shot_files_frame_keys_keep_their_place_in_the_cut(film_dir):
+    """A shot file's `frame:` keys are its frames alone (cut from 1001): included in a film with
+    handles, they keep their place in the cut as its `time:` keys do (a key at frame 1097 beside
+    one at 2 s moved 4 frames nearer it with 4 handles: the move retimed, 48 -> 44 frames)."""
+    from splatfilm.shots.shot_yaml import load_shot
+
+    (film_dir / "shots").mkdir()
+    (film_dir / "shots" / "keys.yaml").write_text(yaml.safe_dump({"fps": 24, "duration": 5, "keyframes": [
+        {"time": 0, "position": [0, -4, 1], "look_at": [0, 0, 1]},
+        {"time": 2, "position": [1, -3, 1], "look_at": [0, 0, 1]},
+        {"frame": 1097, "position": [2, -3, 1.2], "look_at": [0, 0, 1]}]}))
+    alone = load_shot(film_dir / "shots" / "keys.yaml", defaults={"resolution": [64, 36]}).cameras().viewmats
+    data = yaml.safe_load((film_dir / "film.yaml").read_text())
+    data["handles"] = 4
+    data["shots"][1] = {"include": "shots/keys.yaml"}
+    (film_dir / "film.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    included = parse_film(film_dir / "film.yaml").shots[1]
+    assert included.cut_in == 1005 and included.shot.first_frame == 1001
+    # The cut's frames are the shot alone's, each on the file 4 frames later.
+    np.testing.assert_allclose(included.shot.cameras().viewmats[4:-4], alone, atol=1e-9)
+
+
 def test_contact_sheet_shows_a_frame_a_second_of_each_cut():
     from splatfilm.shots.preview import contact_sheet_picks
 
