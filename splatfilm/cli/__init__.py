@@ -432,9 +432,15 @@ def _stop(signum, frame) -> None:
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
-def _stopped(terminated: bool) -> int:
-    print(f"{'terminated' if terminated else 'interrupted'}: finished work is kept; run the same command again "
-          "(fit: with --resume) to continue", file=sys.stderr)
+# The commands that keep finished work and pick up from it when run again (with what to add).
+_RESUMING = {"render": "", "demo": "", "sfm": "", "refine": "", "fit": " with --resume"}
+
+
+def _stopped(terminated: bool, command: str | None) -> int:
+    how = "terminated" if terminated else "interrupted"
+    if command in _RESUMING:
+        how += f": finished work is kept; run the same command again{_RESUMING[command]} to continue"
+    print(how, file=sys.stderr)
     return 143 if terminated else 130
 
 
@@ -483,10 +489,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {e.filename}: {e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        return _stopped(isinstance(e, Terminated))
+        return _stopped(isinstance(e, Terminated), getattr(args, "command", None))
     except Exception:
         if _stops:  # a stop that surfaced as another error (see _stops)
-            return _stopped(signal.SIGTERM in _stops)
+            return _stopped(signal.SIGTERM in _stops, getattr(args, "command", None))
         raise
     return 0
 

@@ -42,6 +42,7 @@ from splatfilm.film.workers import connect_ray, render_with_processes, render_wi
 from splatfilm.io.manifest import Manifest
 from splatfilm.io.atomic import check_output_folder, make_folder
 from splatfilm.render import resolve_backend
+from splatfilm.render.rasterize_to_pixels import kernels_cached
 
 MANIFEST = ".splatfilm-film.json"
 # Shown beside the bar until the first frame is done.
@@ -169,7 +170,7 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
         # The CPU kernels compile on their first call after an install (about 20 s on 2 cores,
         # then cached): without a word the bar would sit at 0% through it.
         bar = tqdm(total=len(todo), desc="film", unit="frame", disable=not progress or not todo,
-                   postfix=FIRST_FRAME_NOTE)
+                   postfix=None if kernels_cached() else FIRST_FRAME_NOTE)
 
         def step(job: FrameJob, accepted: bool | None = None) -> None:
             done(job, accepted)

@@ -535,3 +535,24 @@ def test_help_names_every_gaussian_file_type_that_loads(command, capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert ".ply or .splat" not in text and ".ply/.splat" not in text
     assert all(ext in text for ext in GAUSSIAN_FILE_EXTENSIONS), text
+
+
+@pytest.mark.parametrize("command, argv, said", [
+    ("view", ["view", "scene.ply"], "interrupted"),
+    ("render", ["render", "film.yaml", "-o", "out"], "interrupted: finished work is kept; run the same command again "
+                                                     "to continue"),
+])
+def test_a_stop_says_how_to_go_on_only_where_a_command_goes_on(monkeypatch, capsys, command, argv, said):
+    """A stopped viewer said to run it again `(fit: with --resume)` to continue: only commands
+    that keep finished work say so."""
+    import importlib
+
+    from splatfilm.cli import main
+
+    def stop(args):
+        raise KeyboardInterrupt
+
+    module, name = {"view": ("splatfilm.cli.view", "_cmd_view"), "render": ("splatfilm.cli", "_cmd_render")}[command]
+    monkeypatch.setattr(importlib.import_module(module), name, stop)
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip() == said
