@@ -916,6 +916,18 @@ def test_an_included_shot_files_frame_keys_keep_their_place_in_the_cut(film_dir)
     np.testing.assert_allclose(included.shot.cameras().viewmats[4:-4], alone, atol=1e-9)
 
 
+def test_the_reference_names_every_field_a_film_script_takes():
+    """docs/film-script.md is the reference "every field" is in: an asset's `rasterize_mode`
+    was taken by the code and never named there. Top-level fields are rows of its table, asset
+    and performance fields keys of its examples."""
+    from splatfilm.film.performance import PERFORMANCE_FIELDS
+    from splatfilm.film.script import _ASSET, _TOP
+
+    doc = (Path(__file__).parents[2] / "docs" / "film-script.md").read_text()
+    assert [f for f in sorted(_TOP) if f"| `{f}` |" not in doc] == []
+    assert [f for f in sorted(_ASSET | PERFORMANCE_FIELDS) if f"{f}:" not in doc] == []
+
+
 def test_contact_sheet_shows_a_frame_a_second_of_each_cut():
     from splatfilm.shots.preview import contact_sheet_picks
 
