@@ -549,16 +549,10 @@ def load_asset(name: str, path: Path, placement: Similarity, motion: Motion | No
     shown in its own frame keeps its sidecar's frame.origin_offset (`Asset.origin_offset`) and
     stands as stored until `Asset.align_to` moves it."""
     from splatfilm.assets.sidecar import Sidecar, asset_rasterize_mode, robust_bounds, sidecar_path
-    from splatfilm.io.gaussian_files import load_gaussians
-    from splatfilm.io.digest import content_digest, file_digest
+    from splatfilm.io.gaussian_files import gaussian_file_digest, load_gaussians
 
     g = load_gaussians(path, spz_axes=spz_axes, prim=prim)
-    digest = file_digest(path)
-    if prim is not None or path.suffix.lower() == ".spz":
-        # Another prim or axes of the same file is other content; other assets keep the file's
-        # own digest, so frames already cached keep their keys. Every .spz says its axes: the
-        # default has changed, and frames of one read in the old axes must not be reused.
-        digest = content_digest((digest + repr({"prim": prim, "spz_axes": spz_axes})).encode())
+    digest = gaussian_file_digest(path, spz_axes, prim)
     local = Similarity()
     sidecar = Sidecar.of_asset(path)
     to_canonical = sidecar.canonical_transform if sidecar is not None else None

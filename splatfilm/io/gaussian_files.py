@@ -14,6 +14,7 @@ import numpy as np
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import check_output_file
+from splatfilm.io.digest import content_digest, file_digest
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.ply import (
     COMPRESSED_PLY_MAX_SH_DEGREE,
@@ -28,6 +29,7 @@ from splatfilm.io.splat import read_splat, write_splat
 from splatfilm.io.spz import SPZ_DEFAULT_AXES, read_spz, write_spz
 
 __all__ = ["load_gaussians", "load_gaussians_centred", "save_gaussians", "check_gaussian_output", "saved_sh_degree",
+           "gaussian_file_digest",
            "GAUSSIAN_FILE_EXTENSIONS", "GAUSSIAN_FILE_TYPES", "USD_EXTENSIONS"]
 
 USD_EXTENSIONS = (".usd", ".usda", ".usdc")
@@ -66,6 +68,16 @@ def load_gaussians(path: str | os.PathLike, spz_axes: str = SPZ_DEFAULT_AXES, pr
     What the reader did to the file's values (a PLY's Mip-Splatting filter fused, its double
     positions rounded) is said in a note on stderr."""
     return _load(Path(path), spz_axes, prim, centre=False)[0]
+
+
+def gaussian_file_digest(path: str | os.PathLike, spz_axes: str = SPZ_DEFAULT_AXES, prim: str | None = None) -> str:
+    """The content key of the Gaussians `load_gaussians(path, spz_axes, prim)` reads: the file's
+    SHA-256, and for an .spz or a USD prim what is read of it (another prim, or an .spz read
+    in other axes, is other content; the .spz default axes changed once, so its key says them)."""
+    digest = file_digest(path)
+    if prim is None and Path(path).suffix.lower() != ".spz":
+        return digest
+    return content_digest((digest + repr({"prim": prim, "spz_axes": spz_axes})).encode())
 
 
 def load_gaussians_centred(path: str | os.PathLike, spz_axes: str = SPZ_DEFAULT_AXES,

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.images import BACKGROUND_Z, handoff_depth, write_depth, write_png
 from splatfilm.io.atomic import check_output_folder, make_folder
-from splatfilm.io.digest import content_digest, file_digest
+from splatfilm.io.digest import content_digest
 from splatfilm.io.manifest import Manifest
 from splatfilm.render import render, resolve_backend
 from splatfilm.render.camera_models import check_lens
@@ -87,7 +87,7 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
     `origin_offset` [3]: the scene's frame.origin_offset (a capture fitted centred): cameras in
     the capture's own world are moved into the scene's frame (`Cameras.in_asset_frame`)."""
     from splatfilm.io.camera_files import read_cameras
-    from splatfilm.io.gaussian_files import load_gaussians
+    from splatfilm.io.gaussian_files import gaussian_file_digest, load_gaussians
 
     settings = settings or RenderSettings()
     scene_path, cameras_path, out_dir = Path(scene_path), Path(cameras_path), check_output_folder(out_dir)
@@ -123,7 +123,7 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
 
     make_folder(out_dir)
     manifest = Manifest.load(out_dir / MANIFEST)
-    scene_hash = file_digest(scene_path)
+    scene_hash = gaussian_file_digest(scene_path)
     common = {"scene": scene_hash, "backend": backend, "sh_degree": degree,
               "background": list(settings.background), "transparent": settings.transparent,
               "depth": settings.depth, "mode": settings.rasterize_mode,
