@@ -256,6 +256,7 @@ def _cmd_mesh(args: argparse.Namespace) -> None:
     from splatfilm.assets.meshing import MeshSettings, export_scene_mesh
 
     settings = MeshSettings(voxel=args.voxel, views=args.views, width=args.width, height=args.height,
+                            min_alpha=args.min_alpha, trunc_voxels=args.trunc, min_component=args.min_component,
                             backend=args.backend)
     info = export_scene_mesh(args.scene, args.output, args.cameras, settings)
     print(f"wrote {args.output}: {info['vertices']} vertices, {info['triangles']} triangles "
@@ -266,8 +267,10 @@ def _add_mesh(sub) -> None:
     p = sub.add_parser("mesh", help="a triangle mesh of a scene (.glb/.ply/.obj) by depth fusion",
                        description="Render depth and colour of SCENE from many views (CAMERAS, else the capture's "
                                    "cameras recorded beside it, else an orbit above "
-                                   "it), fuse them into a TSDF and extract a vertex-coloured mesh in the scene's "
-                                   "frame. Pixels less than half opaque are left out.")
+                                   "it), fuse them into a TSDF and extract a vertex-coloured mesh. A .ply is in "
+                                   "the scene's frame and units; a .glb or .obj is turned so that the scene's up "
+                                   "(its ground's normal, else its capture's up) is +y and scaled to metres where "
+                                   "the sidecar knows the scale. Pixels less opaque than --min-alpha are left out.")
     p.add_argument("scene", help=f"Gaussian scene ({GAUSSIAN_FILE_TYPES})")
     p.add_argument("-o", "--output", required=True, help="output mesh: .glb (upright for glTF viewers), .ply or .obj")
     p.add_argument("--cameras", help="transforms.json, camera_path.json or a COLMAP model folder to render from "
@@ -277,6 +280,12 @@ def _add_mesh(sub) -> None:
     p.add_argument("--views", type=positive_int, default=48, help="orbit views without --cameras (default 48)")
     p.add_argument("--width", type=image_side, default=320, help="render width in pixels (default 320)")
     p.add_argument("--height", type=image_side, default=240, help="orbit render height in pixels (default 240)")
+    p.add_argument("--trunc", type=float, default=4.0,
+                   help="TSDF truncation in voxels, at least 1 (default 4; open3d's sdf_trunc is this times --voxel)")
+    p.add_argument("--min-alpha", type=float, default=0.5,
+                   help="pixels less opaque than this are not fused, in (0, 1] (default 0.5)")
+    p.add_argument("--min-component", type=non_negative_int, default=50,
+                   help="connected pieces of fewer triangles are dropped as floaters (default 50; 0 keeps all)")
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
     p.set_defaults(func=_cmd_mesh)
 

@@ -86,8 +86,7 @@ def scene_up(session: Session) -> np.ndarray:
     its canonical frame, else the normal of the ground plane its sidecar records (turned to the
     capture's up), else the capture's up (`frame.up`), else +z. A bare INRIA/COLMAP scene (y
     down) has none of these: `view --up=-y` or "reset up direction" turns it."""
-    from splatfilm.assets.ground import read_ground
-    from splatfilm.assets.sidecar import Sidecar
+    from splatfilm.assets.sidecar import Sidecar, asset_up
 
     if session.film is not None or len(session.world.assets) != 1:
         return WORLD_UP.copy()
@@ -96,12 +95,9 @@ def scene_up(session: Session) -> np.ndarray:
         sidecar = Sidecar.of_asset(asset.source) if asset.source else None
         if sidecar is None or sidecar.canonical_transform is not None:
             return WORLD_UP.copy()
-        up = sidecar.up if sidecar.up is not None else WORLD_UP.copy()
-        ground = read_ground(asset.source)
+        up = asset_up(asset.source)
     except SplatfilmError:
         return WORLD_UP.copy()  # an unreadable sidecar costs the up, not the session
-    if ground is not None:
-        up = ground.normal * (1.0 if float(ground.normal @ up) >= 0 else -1.0)
     R = asset.world_transform(0.0).rotation
     up = R @ np.asarray(up, dtype=np.float64)
     return up / np.linalg.norm(up)

@@ -13,7 +13,8 @@ from splatfilm.cli import main
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.camera_files import write_transforms_json
-from splatfilm.io.gaussian_files import save_gaussians
+from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
+from splatfilm.io.images import srgb_to_linear
 from splatfilm.assets.mesh_import import default_axes
 from splatfilm.assets.meshing import (
     MeshSettings,
@@ -238,9 +239,141 @@ def test_write_formats(scene_mesh, tmp_path):
     assert len(glb.faces) == len(f)
     assert np.abs(glb.vertices - v @ gltf_root()[:3, :3].T).max() < 1e-5
     assert glb.vertices[:, 1].min() == pytest.approx(v[:, 2].min(), abs=1e-5)  # the floor at y = 0
-    assert np.abs(glb.visual.vertex_colors[:, :3] / 255.0 - c).max() < 0.01
+    # COLOR_0 is linear, as glTF defines it (float: 8 bits would band linear shadows).
+    (part,) = trimesh.load(tmp_path / "m.glb").geometry.values()  # force="mesh" drops COLOR_0 with a material
+    color = np.asarray(part.visual.vertex_attributes["color"])
+    assert color.dtype == np.float32 and np.abs(color - srgb_to_linear(c)).max() < 1e-6
     with pytest.raises(SplatfilmError, match=r"m\.stl: unknown mesh format"):
         write_mesh(mesh, tmp_path / "m.stl")
+
+
+def _floor_normal(path, mesh) -> np.ndarray:
+    """The area-weighted normal [3] (unit), in the glTF's flattened coordinates, of the floor's
+    triangles of `mesh` (the open3d mesh of box_on_floor written to the .glb at `path`)."""
+    import trimesh
+
+    v, f, _ = mesh_arrays(mesh)
+    floor = (np.abs(v[f, 2]) < 0.01).all(axis=1) & (np.abs(v[f, :2]).max(axis=(1, 2)) > 0.4)
+    glb = trimesh.load(path, force="mesh", process=False)
+    assert np.array_equal(glb.faces, f)
+    total = (glb.face_normals[floor] * glb.area_faces[floor, None]).sum(axis=0)
+    return total / np.linalg.norm(total)
+
+
+def test_glb_stands_on_the_ground_not_on_the_cameras_mean_up(scene_mesh, tmp_path, monkeypatch, capsys):
+    """`fit` records frame.up as the capture cameras' mean up: 12.3 degrees off the floor's
+    normal on scenes/set, and the .glb was turned by it (its floor 12.2 degrees off +y, Blender's
+    import 0.38 m from the scene's frame). The sidecar's ground normal is the measured up: the
+    .glb's floor is +y, and the orbit views circle about the same up."""
+    import json
+
+    from splatfilm.assets import meshing
+
+    _, mesh = scene_mesh
+    tilted = [0.0, np.sin(np.radians(12)), np.cos(np.radians(12))]
+    scene = tmp_path / "set.ply"
+    save_gaussians(scene, box_on_floor())
+    (tmp_path / "set.json").write_text(json.dumps({"asset": "set.ply", "frame": {"up": tilted},
+                                                   "ground": {"normal": [0.0, 0.0, 1.0], "offset": 0.0}}))
+    ups = []
+    monkeypatch.setattr(meshing, "mesh_scene", lambda g, cams, s, up, *a: ups.append(up) or mesh)
+    assert main(["mesh", str(scene), "-o", str(tmp_path / "set.glb"), "--voxel", str(VOXEL)]) == 0
+    normal = _floor_normal(tmp_path / "set.glb", mesh)
+    assert np.degrees(np.arccos(normal[1])) < 0.5, normal
+    np.testing.assert_allclose(ups[0], [0, 0, 1], atol=1e-12)  # the orbit views' up
+    # Without a ground, frame.up is the best known.
+    (tmp_path / "set.json").write_text(json.dumps({"asset": "set.ply", "frame": {"up": tilted}}))
+    assert main(["mesh", str(scene), "-o", str(tmp_path / "set.glb"), "--voxel", str(VOXEL)]) == 0
+    np.testing.assert_allclose(ups[1], tilted, atol=1e-12)
+    normal = _floor_normal(tmp_path / "set.glb", mesh)
+    assert np.degrees(np.arccos(normal[1])) == pytest.approx(12, abs=0.5)
+
+
+def test_glb_and_obj_are_in_metres_where_the_scale_is_known(scene_mesh, tmp_path, monkeypatch, capsys):
+    """glTF's unit is the metre (and Blender reads an OBJ's so): `mesh` wrote scene units
+    whatever the sidecar's frame.scale_to_metres said. Scaled where it is known; a note says
+    the scale is arbitrary where it is not. A .ply stays in the scene's units."""
+    import json
+
+    import trimesh
+
+    from splatfilm.assets import meshing
+
+    _, mesh = scene_mesh
+    v = mesh_arrays(mesh)[0]
+    scene = tmp_path / "set.ply"
+    save_gaussians(scene, box_on_floor())
+    monkeypatch.setattr(meshing, "mesh_scene", lambda *a: mesh)
+    (tmp_path / "set.json").write_text(json.dumps({"asset": "set.ply", "frame": {"scale_to_metres": 2.5}}))
+    for name in ("set.glb", "set.obj", "set.mesh.ply"):
+        capsys.readouterr()
+        assert main(["mesh", str(scene), "-o", str(tmp_path / name), "--voxel", str(VOXEL)]) == 0
+        assert "note:" not in capsys.readouterr().err
+    R = gltf_root()[:3, :3]
+    glb = trimesh.load(tmp_path / "set.glb", force="mesh").vertices
+    assert np.abs(glb - 2.5 * v @ R.T).max() < 1e-5
+    obj = np.asarray(load_open3d().io.read_triangle_mesh(str(tmp_path / "set.obj")).vertices)
+    assert np.abs(np.sort(obj, axis=0) - np.sort(2.5 * v @ R.T, axis=0)).max() < 1e-4
+    ply = np.asarray(load_open3d().io.read_triangle_mesh(str(tmp_path / "set.mesh.ply")).vertices)
+    assert np.abs(ply - v).max() < 1e-6
+    (tmp_path / "set.json").write_text(json.dumps({"asset": "set.ply", "frame": {"scale_to_metres": None}}))
+    assert main(["mesh", str(scene), "-o", str(tmp_path / "set.glb"), "--voxel", str(VOXEL)]) == 0
+    assert np.abs(trimesh.load(tmp_path / "set.glb", force="mesh").vertices - v @ R.T).max() < 1e-5
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("note: ") and "scale to metres is unknown" in err and "\n" not in err
+
+
+def test_glb_colours_survive_import_mesh(tmp_path):
+    """glTF's COLOR_0 is linear; `mesh` wrote the rendered sRGB values there, so every reader
+    (import-mesh, Blender, three.js) showed them brighter: the set's mean 0.42 came back 0.67.
+    Two quads, dark and light, written and imported again: the colours within 0.02 from .glb,
+    .obj and .ply alike (OBJ and PLY hold sRGB, as their readers take them). The .glb has
+    normals and an unlit, non-metallic material (none: the default is metallic 1)."""
+    from splatfilm.assets.gltf_check import read_gltf_json
+
+    o3d = load_open3d()
+    colours = np.array([[0.1, 0.05, 0.02], [0.8, 0.6, 0.3]])
+    quad = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], dtype=np.float64)
+    v = np.concatenate([quad, quad + [2.0, 0, 0]])
+    f = np.array([[0, 1, 2], [0, 2, 3], [4, 5, 6], [4, 6, 7]], dtype=np.int32)
+    mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(v), o3d.utility.Vector3iVector(f))
+    mesh.vertex_colors = o3d.utility.Vector3dVector(np.repeat(colours, 4, axis=0))
+    mesh.compute_vertex_normals()
+    for name in ("m.glb", "m.obj", "m.ply"):
+        write_mesh(mesh, tmp_path / name)
+        out = tmp_path / f"{name.replace('.', '_')}.ply"
+        assert main(["import-mesh", str(tmp_path / name), "-o", str(out), "--count", "2000"]) == 0
+        g = load_gaussians(out)
+        rgb = g.sh0[:, 0].double().numpy() * 0.28209479177387814 + 0.5
+        x = g.means[:, 0].double().numpy()
+        for colour, side in zip(colours, (x < 1.5, x > 1.5)):
+            assert side.sum() > 500 and np.abs(rgb[side] - colour).max() < 0.02, (name, rgb[side].mean(axis=0))
+    doc, _ = read_gltf_json(tmp_path / "m.glb", (tmp_path / "m.glb").read_bytes())
+    primitive = doc["meshes"][0]["primitives"][0]
+    assert {"NORMAL", "COLOR_0"} <= set(primitive["attributes"])
+    material = doc["materials"][primitive["material"]]
+    assert material["pbrMetallicRoughness"]["metallicFactor"] == 0 and "KHR_materials_unlit" in material["extensions"]
+
+
+def test_tsdf_settings_on_the_command_line(tmp_path, monkeypatch):
+    """--trunc, --min-alpha and --min-component (open3d's and ns-export tsdf's settings) reach
+    the TSDF: a truncation of 1 voxel meshes the scene otherwise than the default 4."""
+    import trimesh
+
+    from splatfilm.assets import meshing
+
+    scene = tmp_path / "set.ply"
+    save_gaussians(scene, box_on_floor())
+    coarse = ["--voxel", "0.06", "--views", "6", "--width", "64", "--height", "48", "--backend", "cpu"]
+    assert main(["mesh", str(scene), "-o", str(tmp_path / "a.glb"), *coarse]) == 0
+    assert main(["mesh", str(scene), "-o", str(tmp_path / "b.glb"), *coarse, "--trunc", "1"]) == 0
+    a, b = (trimesh.load(tmp_path / n, force="mesh") for n in ("a.glb", "b.glb"))
+    assert len(a.faces) > 100 and len(b.faces) > 100 and len(a.faces) != len(b.faces)
+    seen = []
+    monkeypatch.setattr(meshing, "mesh_scene", lambda g, cams, s, *a: seen.append(s) or mesh_scene(g, cams, s, *a))
+    assert main(["mesh", str(scene), "-o", str(tmp_path / "c.glb"), *coarse, "--trunc", "2.5", "--min-alpha", "0.8",
+                 "--min-component", "7"]) == 0
+    assert (seen[0].trunc_voxels, seen[0].min_alpha, seen[0].min_component) == (2.5, 0.8, 7)
 
 
 def test_orbit_views_look_at_the_scene():

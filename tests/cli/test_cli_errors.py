@@ -233,6 +233,10 @@ def test_mesh_checks_its_output_before_rendering(tmp_path, scene, afile, capsys,
     cli_error(capsys, ["mesh", scene, "-o", afile / "x.glb"], afile)
     assert "voxel size must be > 0" in cli_error(capsys, ["mesh", scene, "-o", tmp_path / "x.glb", "--voxel", "0"],
                                                 scene)
+    for flag, value, message in (("--trunc", "0.5", "must be at least 1 voxel"), ("--trunc", "inf", "at least 1 voxel"),
+                                 ("--min-alpha", "0", "must be in (0, 1]"), ("--min-alpha", "nan", "in (0, 1]"),
+                                 ("--min-alpha", "1.5", "in (0, 1]")):
+        assert message in cli_error(capsys, ["mesh", scene, "-o", tmp_path / "x.glb", flag, value], scene)
 
 
 def test_fit_checks_its_output_before_reading_the_capture(tmp_path, afile, capsys, monkeypatch):
@@ -464,6 +468,7 @@ def _film(tmp_path: Path, **top) -> Path:
     (["import-mesh", "x.glb", "-o", "a.ply", "--sh-degree", "-1"], "expected an SH degree from 0 to 4"),
     (["sfm", "x", "-o", "m", "--video-frames", "1"], "expected a whole number >= 3"),
     (["fit", "x", "-o", "a.ply", "--video-frames", "0"], "expected a whole number >= 3"),
+    (["mesh", "x.ply", "-o", "a.glb", "--min-component", "-1"], "expected 0 or a positive integer"),
 ])
 def test_counts_and_seeds_out_of_range_are_usage_errors(args, message, capsys):
     # A negative period made a checkpoint every step; a negative seed a traceback from COLMAP.
