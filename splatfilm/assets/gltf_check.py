@@ -4,7 +4,9 @@ instead of the IndexError or AssertionError trimesh's loader stops with.
 
 Only the container and the references between its lists are checked (glTF 2.0 section 5):
 chunks, JSON, buffers, bufferViews, accessors, meshes, nodes, scenes. Pixel data and accessor
-contents are left to trimesh.
+contents are left to trimesh. A file whose `extensionsRequired` names an extension splatfilm
+does not read (compressed geometry, KTX2 textures) is refused by name, as the specification
+asks of a loader, rather than read as the zero-filled placeholders it would leave.
 """
 
 from __future__ import annotations
@@ -27,7 +29,43 @@ def check_gltf(path: str | Path, document: tuple[dict, bytes | None] | None = No
     document: what `read_gltf_json` returned for it, where already read."""
     path = Path(path)
     doc, binary = read_gltf_json(path) if document is None else document
+    check_required_extensions(path, doc)
     _check_references(path, doc, None if binary is None else len(binary))
+
+
+# Required extensions read here (the first three) or safe to leave out of an unlit albedo copy of
+# the surface: lights, and the KHR_materials_ family, which shades (all but the one that holds
+# the base colour itself).
+_READ_EXTENSIONS = {"KHR_texture_transform", "KHR_mesh_quantization", "EXT_texture_webp", "KHR_lights_punctual"}
+_SHADING_PREFIX = "KHR_materials_"
+_NOT_SHADING = {"KHR_materials_pbrSpecularGlossiness"}  # holds the base colour itself
+# How to get a file without the extension. gltfpack cannot read Draco (its maintainer's word,
+# meshoptimizer issue 286); glTF Transform decodes Draco and meshopt on reading and writes the
+# copy uncompressed (glTF-Transform issue 150); gltfpack reads meshopt since 0.21, and -noq
+# keeps it from quantizing the copy.
+_HOW_TO_DECOMPRESS = {
+    "KHR_draco_mesh_compression": "Draco-compressed geometry; decompress it first: gltf-transform copy IN.glb OUT.glb",
+    "EXT_meshopt_compression": "meshopt-compressed data; decompress it first: gltf-transform copy IN.glb OUT.glb "
+                               "(or gltfpack -i IN.glb -o OUT.glb -noq)",
+    "KHR_meshopt_compression": "meshopt-compressed data; decompress it first: gltf-transform copy IN.glb OUT.glb",
+    "KHR_texture_basisu": "KTX2 / Basis Universal textures; re-export it with PNG or JPEG textures",
+}
+
+
+def check_required_extensions(path: str | Path, doc: dict) -> None:
+    """Raise a one-line SplatfilmError naming `path` when the glTF document `doc` requires an
+    extension (its `extensionsRequired`) that splatfilm does not read, with how to get a copy
+    without it where one is known."""
+    required = doc.get("extensionsRequired", [])
+    if not isinstance(required, list) or not all(isinstance(name, str) for name in required):
+        raise _fail(Path(path), "`extensionsRequired` is not a list of names")
+    missing = [name for name in required if name not in _READ_EXTENSIONS
+               and (not name.startswith(_SHADING_PREFIX) or name in _NOT_SHADING)]
+    if missing:
+        name = missing[0]
+        how = _HOW_TO_DECOMPRESS.get(name, "export the model without it")
+        more = f" (and {', '.join(missing[1:])})" if len(missing) > 1 else ""
+        raise SplatfilmError(f"{path}: requires the glTF extension {name}{more}, which splatfilm does not read: {how}")
 
 
 def read_gltf_json(path: str | Path, data: bytes | None = None) -> tuple[dict, bytes | None]:

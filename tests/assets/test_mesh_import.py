@@ -181,7 +181,9 @@ def test_textured_glb_matches_raycast_in_canonical_frame(tmp_path):
     tex = checker() / 255.0
     colour = lambda f, b: bilinear_repeat(tex, np.einsum("mk,mkc->mc", b, uv[box.faces[f]]))  # noqa: E731
     inside, blurred, iou = compare(g, box.triangles - [0.0, 0.0, 0.2], colour, target=(0.0, 0.0, 0.4))
-    assert inside > 15.5 and blurred > 22.0 and iou > 0.88, (inside, blurred, iou)
+    # Splat colours are the texture averaged over each splat (anti-aliasing), which this
+    # unfiltered reference is not: the checker's edges soften by about 1.4 dB (was 15.5, 22.0).
+    assert inside > 15.2 and blurred > 20.6 and iou > 0.88, (inside, blurred, iou)
 
 
 def test_textured_obj_matches_raycast(tmp_path):
@@ -191,7 +193,7 @@ def test_textured_obj_matches_raycast(tmp_path):
     tex = checker() / 255.0
     colour = lambda f, b: bilinear_repeat(tex, np.einsum("mk,mkc->mc", b, uv[box.faces[f]]))  # noqa: E731
     inside, blurred, iou = compare(load_gaussians(tmp_path / "box.ply"), box.triangles, colour)
-    assert inside > 15.5 and blurred > 22.0 and iou > 0.88, (inside, blurred, iou)
+    assert inside > 15.2 and blurred > 20.6 and iou > 0.88, (inside, blurred, iou)  # as the GLB's
 
 
 @pytest.mark.parametrize("ext", ["glb", "obj"])
@@ -224,8 +226,13 @@ def test_cli_writes_flat_gaussians_and_sidecar(tmp_path, capsys):
     assert len(g) == 600 and g.sh_degree == 2 and torch.all(g.shN == 0)
     assert torch.all(g.activated_opacities > 0.98)
     s = g.activated_scales
-    torch.testing.assert_close(s[:, 0], s[:, 1])
-    assert torch.all(s[:, 2] < 0.05 * s[:, 0])  # flat along the normal
+    # Round discs, except within a few sigma of the box's corners, where the surface narrows
+    # across the corner (to 45 mm sigma, 600 samples are coarse).
+    corners = torch.tensor([[x, y, z] for x in (-0.5, 0.5) for y in (-0.3, 0.3) for z in (0.2, 1.0)])
+    near = torch.cdist(g.means, corners).min(dim=1).values < 3 * s[:, 0]
+    torch.testing.assert_close(s[~near, 0], s[~near, 1])
+    assert torch.all(s[near, 1] <= s[near, 0] * (1 + 1e-6)) and near.float().mean() < 0.1
+    assert torch.all(s[:, 2] < 0.05 * s[:, 1])  # flat along the normal
     # The thin axis is the face normal: an axis of the box, pointing outwards.
     from splatfilm.scene.transforms import quat_to_rotmat
 
@@ -522,3 +529,185 @@ def test_import_mesh_reads_a_glb_once(tmp_path, monkeypatch):
     for path in (limb, quad):
         assert main(["import-mesh", str(path), "-o", str(tmp_path / f"{path.stem}.ply"), "--count", "200"]) == 0
     assert reads == ["limb.glb", "quad.glb"], reads
+
+
+# ---- disc shapes, texture filtering, samplers, extensions ---------------------------------
+
+
+def _top_down(g, centre, field: float, size: int):
+    """Render Gaussians `g` looking straight down -z at `centre` [3] from 1 m above it, `field`
+    metres across `size` pixels: rgb [size,size,3] and alpha [size,size]."""
+    eye = np.asarray(centre, float) + [0.0, 0.0, 1.0]
+    R = np.diag([1.0, -1.0, -1.0])
+    V = np.eye(4)
+    V[:3, :3], V[:3, 3] = R, -R @ eye
+    f = size / field
+    K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1.0]])
+    out = render(g, torch.tensor(V[None]).float(), torch.tensor(K[None]).float(), size, size, backend="cpu")
+    return out.rgb[0].numpy(), out.alpha[0, :, :, 0].numpy()
+
+
+def test_a_thin_strip_renders_as_wide_as_the_mesh_and_a_quad_stays_covered(tmp_path):
+    """A 0.5 m x 2 mm strip 5 cm above a 0.5 m quad, 100k samples per m^2 (5 mm apart along
+    the strip). Before, each disc was round, 0.6 x its spacing: sigma 3.4 mm across a 2 mm
+    strip, which drew 12-13 mm wide at alpha 0.5. The quad (its two triangles apart, as a UV
+    seam leaves them) keeps round discs and no holes."""
+    from splatfilm.scene.gaussians import Gaussians
+
+    quad = np.array([[-0.25, -0.25, 0], [0.25, -0.25, 0], [0.25, 0.25, 0], [-0.25, -0.25, 0], [0.25, 0.25, 0],
+                     [-0.25, 0.25, 0]])
+    strip = np.array([[-0.25, -0.001, 0.05], [0.25, -0.001, 0.05], [0.25, 0.001, 0.05], [-0.25, 0.001, 0.05]])
+    mesh = trimesh.Trimesh(np.r_[quad, strip], [[0, 1, 2], [3, 4, 5], [6, 7, 8], [6, 8, 9]], process=False)
+    mesh.export(tmp_path / "strip.ply")
+    g = mesh_to_gaussians(tmp_path / "strip.ply", density=100_000).gaussians
+    on_strip = g.means[:, 2] > 0.04
+    s = g.activated_scales.detach()
+    # Round on the quad, across its seam too; narrowed only right at its corners.
+    corners = torch.tensor([[x, y, 0.0] for x in (-0.25, 0.25) for y in (-0.25, 0.25)], dtype=g.means.dtype)
+    away = ~on_strip & (torch.cdist(g.means, corners).min(dim=1).values > 3 * s[:, 0])
+    torch.testing.assert_close(s[away, 0], s[away, 1])
+    assert away.sum() > 0.99 * (~on_strip).sum()
+    strip_g = Gaussians(g.means[on_strip], g.quats[on_strip], g.scales[on_strip], g.opacities[on_strip],
+                        g.sh0[on_strip], g.shN[on_strip])
+    _, alpha = _top_down(strip_g, [0.0, 0.0, 0.05], field=0.05, size=250)  # 0.2 mm pixels
+    widths = (alpha > 0.5).sum(axis=0) * 0.2  # mm, per column across the strip
+    assert 1.0 < np.median(widths) <= 3.0 and np.percentile(widths, 90) <= 3.0, (np.median(widths), widths.max())
+    assert alpha[125].mean() > 0.7  # still drawn along its length (5 mm between samples)
+    _, alpha = _top_down(g, [0.0, 0.0, 0.0], field=0.6, size=120)
+    assert alpha[14:106, 14:106].min() > 0.95  # the quad (pixels 10-110) without holes, edges aside
+
+
+def _checker_quad(path, size: int, check: int) -> np.ndarray:
+    """A 1 m glTF quad facing +z textured by a black and white checker of `check`-texel squares
+    on a `size` x `size` image; returns the image (uint8 [size,size])."""
+    ij = np.indices((size, size)) // check
+    tex = (((ij[0] + ij[1]) % 2) * 255).astype(np.uint8)
+    quad = np.array([[-0.5, -0.5, 0], [0.5, -0.5, 0], [0.5, 0.5, 0], [-0.5, 0.5, 0]])
+    uv = np.array([[0, 0], [1, 0], [1, 1], [0, 1.0]])
+    visual = trimesh.visual.TextureVisuals(uv=uv, material=PBRMaterial(baseColorTexture=Image.fromarray(tex)))
+    trimesh.Trimesh(quad, [[0, 1, 2], [0, 2, 3]], visual=visual, process=False).export(path)
+    return tex
+
+
+def test_a_fine_texture_is_averaged_over_each_splat_and_a_coarse_one_kept_exact(tmp_path):
+    """A 2-texel checker under splats of about 1.5 texels sigma (256^2 texels, 10k splats on a
+    1 m quad). Before, each splat read one bilinear tap at its centre: colours black or white
+    (std 0.33) and a render full of moire (pixel std 0.18) where a filtered texture is an
+    even grey, 0.735 in sRGB (linear 0.5). A 64-texel checker keeps its exact colours away
+    from the checks' edges."""
+    _checker_quad(tmp_path / "fine.glb", 256, 2)
+    g = mesh_to_gaussians(tmp_path / "fine.glb", count=10_000).gaussians
+    rgb = (g.sh0[:, 0] * 0.28209479177387814 + 0.5).numpy()
+    sigma_texels = float(g.activated_scales[:, 0].median()) * 256
+    assert 1.2 < sigma_texels < 1.8
+    assert rgb.std(axis=0).max() < 0.06 and abs(rgb.mean() - 0.735) < 0.01, (rgb.std(axis=0), rgb.mean())
+    image, _ = _top_down(g, [0.0, 0.0, 0.0], field=1.0, size=64)  # 4 texels a pixel
+    centre = image[16:48, 16:48]
+    assert centre.std() < 0.03 and abs(centre.mean() - 0.735) < 0.02, (centre.std(), centre.mean())
+
+    tex = _checker_quad(tmp_path / "coarse.glb", 256, 64)
+    g = mesh_to_gaussians(tmp_path / "coarse.glb", count=10_000).gaussians
+    rgb = (g.sh0[:, 0] * 0.28209479177387814 + 0.5).numpy()
+    texel = np.floor((g.means[:, :2].numpy() + 0.5) * 256).astype(int)  # u = x + 0.5, v = y + 0.5
+    col, row = texel[:, 0], 255 - texel[:, 1]
+    inner = (np.abs((col % 64) - 31.5) < 26) & (np.abs((row % 64) - 31.5) < 26)
+    assert inner.sum() > 5000
+    np.testing.assert_allclose(rgb[inner, 0], tex[row[inner], col[inner]] / 255.0, atol=1e-5)
+
+
+REPEAT, CLAMP_TO_EDGE, MIRRORED_REPEAT, NEAREST = 10497, 33071, 33648, 9728  # glTF's sampler enums
+
+
+def _sampled_quad(folder, wrap_s: int, wrap_t: int, mag: int | None):
+    """A 1 m glTF quad (z = 0) with UVs from -0.5 to 1.5 over it, textured by the 64 px checker
+    through a sampler with these wrap modes and magnification filter (None: none given)."""
+    folder.mkdir()
+    quad = np.array([[-0.5, -0.5, 0], [0.5, -0.5, 0], [0.5, 0.5, 0], [-0.5, 0.5, 0]])
+    uv = np.array([[-0.5, -0.5], [1.5, -0.5], [1.5, 1.5], [-0.5, 1.5]])
+    visual = trimesh.visual.TextureVisuals(uv=uv, material=PBRMaterial(baseColorTexture=Image.fromarray(checker())))
+    data = trimesh.Trimesh(quad, [[0, 1, 2], [0, 2, 3]], visual=visual, process=False).export(file_type="gltf")
+    doc = json.loads(data["model.gltf"])
+    doc["samplers"] = [{"wrapS": wrap_s, "wrapT": wrap_t, **({} if mag is None else {"magFilter": mag})}]
+    for texture in doc["textures"]:
+        texture["sampler"] = 0
+    data["model.gltf"] = json.dumps(doc).encode()
+    for name, blob in data.items():
+        (folder / name).write_bytes(blob)
+    return folder / "model.gltf"
+
+
+@pytest.mark.parametrize("wrap", ["clamp", "mirror", "clamp_s_mirror_t"])
+def test_gltf_sampler_wrap_modes_and_nearest_magnification(tmp_path, wrap):
+    """CLAMP_TO_EDGE and MIRRORED_REPEAT (glTF: "Client implementations MUST follow specified
+    wrapping modes") with magFilter NEAREST. Before, every texture repeated and blended: 64% of
+    the clamped and 73% of the mirrored samples outside [0,1] had wrong colours, and 9% inside
+    (those near texel edges) were blends of two texels."""
+    modes = {"clamp": (CLAMP_TO_EDGE, CLAMP_TO_EDGE), "mirror": (MIRRORED_REPEAT, MIRRORED_REPEAT),
+             "clamp_s_mirror_t": (CLAMP_TO_EDGE, MIRRORED_REPEAT)}[wrap]
+    path = _sampled_quad(tmp_path / wrap, *modes, NEAREST)
+    g = mesh_to_gaussians(path, count=20_000).gaussians
+    rgb = (g.sh0[:, 0] * 0.28209479177387814 + 0.5).numpy()
+    uv = g.means[:, :2].numpy() * 2 + 0.5
+    tex = checker() / 255.0
+
+    def wrapped(i, mode):
+        if mode == CLAMP_TO_EDGE:
+            return np.clip(i, 0, 63)
+        p = i % 128
+        return np.where(p < 64, p, 127 - p)
+
+    def texel(uv):
+        col = wrapped(np.floor(uv[:, 0] * 64).astype(int), modes[0])
+        return tex[wrapped(np.floor((1 - uv[:, 1]) * 64).astype(int), modes[1]), col]
+
+    wrong = np.abs(rgb - texel(uv)).max(axis=1) > 0.02
+    outside = (np.abs(uv - 0.5) > 0.5).any(axis=1)
+    assert outside.sum() > 10_000 and wrong[outside].mean() < 0.03 and wrong[~outside].mean() < 0.03, \
+        (wrong[outside].mean(), wrong[~outside].mean())
+    # Exact, not blended, wherever the splat's footprint (2 sigma each way) lies on one colour.
+    reach = 2 * 2 * g.activated_scales[:, :1].detach().numpy()  # UV runs 2 per metre
+    one_colour = np.all([np.abs(texel(uv + reach * d) - texel(uv)).max(axis=1) == 0
+                         for d in ([1, 0], [-1, 0], [0, 1], [0, -1])], axis=0)
+    assert one_colour.mean() > 0.8 and not wrong[one_colour].any()
+
+
+def test_gltf_sampler_defaults_repeat_and_blend(tmp_path):
+    """A sampler that names only REPEAT (and no filter) reads as before: repeated, bilinear."""
+    path = _sampled_quad(tmp_path / "repeat", REPEAT, REPEAT, None)
+    g = mesh_to_gaussians(path, count=20_000).gaussians
+    rgb = (g.sh0[:, 0] * 0.28209479177387814 + 0.5).numpy()
+    ref = bilinear_repeat(checker() / 255.0, g.means[:, :2].numpy().astype(float) * 2 + 0.5)
+    # Bilinear in linear light, not in sRGB as `bilinear_repeat`: equal away from texel edges.
+    assert np.median(np.abs(rgb - ref).max(axis=1)) < 1e-3
+
+
+@pytest.mark.parametrize("extension, advice", [
+    ("KHR_draco_mesh_compression", "gltf-transform copy IN.glb OUT.glb"),
+    ("EXT_meshopt_compression", "gltf-transform copy IN.glb OUT.glb"),
+    ("KHR_texture_basisu", "PNG or JPEG"),
+])
+def test_a_required_extension_that_is_not_read_is_named(tmp_path, capsys, extension, advice):
+    """extensionsRequired lists an extension import-mesh cannot read (here with the accessors
+    a Draco file leaves without bufferViews). Before: "every face has zero area; nothing to
+    cover" (trimesh's placeholder zeros)."""
+    path = _sampled_quad(tmp_path / "packed", REPEAT, REPEAT, None)
+    doc = json.loads(path.read_text())
+    for accessor in doc["accessors"]:
+        accessor.pop("bufferView", None)
+    doc["extensionsUsed"] = doc["extensionsRequired"] = [extension]
+    path.write_text(json.dumps(doc))
+    assert main(["import-mesh", str(path), "-o", str(tmp_path / "o.ply"), "--count", "100"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: requires the glTF extension {extension}, which splatfilm does not read")
+    assert advice in err and err.count("\n") == 1
+
+
+def test_required_extensions_that_are_read_still_import(tmp_path):
+    """KHR_texture_transform, KHR_mesh_quantization and a shading extension may be required:
+    they are read, or only shade (the asset is unlit albedo)."""
+    path = _sampled_quad(tmp_path / "ok", REPEAT, REPEAT, None)
+    doc = json.loads(path.read_text())
+    doc["extensionsUsed"] = doc["extensionsRequired"] = ["KHR_texture_transform", "KHR_mesh_quantization",
+                                                         "KHR_materials_emissive_strength"]
+    path.write_text(json.dumps(doc))
+    assert len(mesh_to_gaussians(path, count=100).gaussians) == 100
