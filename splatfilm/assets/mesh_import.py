@@ -818,9 +818,11 @@ def _part_colours(part: _Part, face: np.ndarray, bary: np.ndarray, axes: np.ndar
                 # The texture comes back in linear light; the clip takes off the lookup's last-bit
                 # overshoot.
                 lin *= np.clip(texture, 0.0, 1.0)
-            if vc is not None and len(vc) == len(part.vertices):
+            coloured = vc is not None and len(vc) == len(part.vertices)
+            if coloured:
                 lin *= per_vertex(_unit_rgb(vc))
-            return linear_to_srgb(np.clip(lin, 0.0, 1.0)), coverage, "texture" if texture is not None else "material"
+            source = "texture" if texture is not None else "vertex" if coloured else "material"
+            return linear_to_srgb(np.clip(lin, 0.0, 1.0)), coverage, source
         if texture is not None:
             return linear_to_srgb(np.clip(texture, 0.0, 1.0)), coverage, "texture"
         return np.broadcast_to(factor, (len(face), 3)).copy(), coverage, "material"

@@ -323,7 +323,7 @@ def test_glb_and_obj_are_in_metres_where_the_scale_is_known(scene_mesh, tmp_path
     assert err.startswith("note: ") and "scale to metres is unknown" in err and "\n" not in err
 
 
-def test_glb_colours_survive_import_mesh(tmp_path):
+def test_glb_colours_survive_import_mesh(tmp_path, capsys):
     """glTF's COLOR_0 is linear; `mesh` wrote the rendered sRGB values there, so every reader
     (import-mesh, Blender, three.js) showed them brighter: the set's mean 0.42 came back 0.67.
     Two quads, dark and light, written and imported again: the colours within 0.02 from .glb,
@@ -342,7 +342,10 @@ def test_glb_colours_survive_import_mesh(tmp_path):
     for name in ("m.glb", "m.obj", "m.ply"):
         write_mesh(mesh, tmp_path / name)
         out = tmp_path / f"{name.replace('.', '_')}.ply"
+        capsys.readouterr()
         assert main(["import-mesh", str(tmp_path / name), "-o", str(out), "--count", "2000"]) == 0
+        said = capsys.readouterr().out
+        assert "colour from vertex" in said, said  # the .glb's said "material"
         g = load_gaussians(out)
         rgb = g.sh0[:, 0].double().numpy() * 0.28209479177387814 + 0.5
         x = g.means[:, 0].double().numpy()
