@@ -46,7 +46,7 @@ from splatfilm.io.atomic import check_output_file, read_input
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, GAUSSIAN_FILE_TYPES, save_gaussians
 from splatfilm.io.images import linear_to_srgb, srgb_to_linear
 from splatfilm.io.paths import recorded_path
-from splatfilm.io.rig_files import RIG_FORMAT_VERSION, remove_rig, rig_path, save_rig
+from splatfilm.io.rig_files import RIG_FORMAT_VERSION, remove_rig, rig_path, save_rig, skin_joint_count
 from splatfilm.assets.rig import MAX_INFLUENCES, GltfReader, GltfRig, interpolate_weights, read_gltf_rig
 from splatfilm.scene.skeleton import Rig
 from splatfilm.scene.transforms import rotmat_to_quat
@@ -1044,6 +1044,8 @@ def import_mesh(mesh_path: str | Path, output: str | Path, count: int | None = N
                           "clips": {c.name: c.duration for c in asset.rig.clips.values()},
                           "influences": "each Gaussian follows up to 4 joints: its triangle's skin weights at its "
                                         "barycentric coordinates, the 4 heaviest renormalised"}
+        if skin_joint_count(asset.rig) is not None:
+            sidecar["rig"]["skin_joints"] = skin_joint_count(asset.rig)
         if asset.rig_notes:
             sidecar["rig"]["ignored"] = asset.rig_notes
     sidecar.write(sidecar_path(output))

@@ -52,7 +52,7 @@ from splatfilm.assets.sidecar import (Sidecar, carry_rasterize_mode, check_sidec
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, check_output_file, read_input
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, GAUSSIAN_FILE_TYPES, load_gaussians, save_gaussians
-from splatfilm.io.rig_files import RIG_FORMAT_VERSION, rig_path, save_rig
+from splatfilm.io.rig_files import RIG_FORMAT_VERSION, rig_path, save_rig, skin_joint_count
 from splatfilm.scene.skeleton import Channel, JointTRS, Rig, joint_depths
 from splatfilm.scene.transforms import Similarity, quat_from_rotation, rotation_angle_deg, umeyama
 from splatfilm.version import __version__
@@ -471,6 +471,7 @@ def rig_capture(fitted: str | Path, skeleton: str | Path, output: str | Path, sa
     M = binding.frame
     out["rig"] = {
         "file": rig_path(output).name, "version": RIG_FORMAT_VERSION, "joints": rig.num_joints,
+        **({} if skin_joint_count(rig) is None else {"skin_joints": skin_joint_count(rig)}),
         "clips": {c.name: c.duration for c in rig.clips.values()},
         "influences": "each Gaussian follows up to 4 joints: the skin weights of the skeleton's surface near it "
                       "(diffused over the mesh, averaged over nearby surface points), the 4 heaviest renormalised; "

@@ -28,12 +28,15 @@ one newer than this code is an error. Known keys (all optional):
     canonical_transform object     rotation [3][3], translation [3], scale (> 0, default 1):
                                    asset frame -> canonical object frame (x -> s R x + t)
     ground              object     normal [3], offset, inliers: the plane n . x + d = 0
-    rig                 object     a rigged asset's rig: file (ASSET.rig.npz), version, joints,
+    rig                 object     a rigged asset's rig: file (ASSET.rig.npz), version, joints
+                                   (nodes), skin_joints (those the skin lists, where known),
                                    clips {name: seconds} (splatfilm.io.rig_files)
     pose                object     a posed copy's pose: asset, rig, clip, time, method
     rasterize_mode      str        gsplat's "classic" or "antialiased": how the asset was
                                    trained, so how every render composites it (absent: an
                                    .spz file's header flag says, else classic)
+    converted           list       `import` steps that converted it from another file (each an
+                                   object: the source's path and format, and what moved it)
     source, import, training, metrics, timing, edits, refined, cleaned: objects, kept as written
 
 Also here: the geometry a sidecar records (estimate_up, robust_bounds, canonical_transform,
@@ -213,6 +216,11 @@ class Sidecar(MutableMapping[str, Any]):
                 _object(d[key], at[key])
         if "num_gaussians" in d:
             integer(d["num_gaussians"], at["num_gaussians"], minimum=0)
+        if "converted" in d:
+            if not isinstance(d["converted"], list):
+                at["converted"].fail(f"expected a list of import steps, got {show(d['converted'])}")
+            for i, step in enumerate(d["converted"]):
+                _object(step, at["converted"][i])
         if "rasterize_mode" in d:
             from splatfilm.render import RASTERIZE_MODES
 
@@ -327,6 +335,24 @@ def asset_rasterize_mode(asset: str | Path) -> str:
 
         return "antialiased" if spz_antialiased(asset) else "classic"
     return "classic"
+
+
+def asset_origin(asset: str | Path) -> str:
+    """How an asset file's Gaussians were made, as its sidecar records it: a key of
+    `io.provenance.ORIGINS`. "mesh" or "procedural" by its `source.type`; "capture" where fit
+    recorded its `training` (kept through edit, clean, rig, refine and conversion); "unknown"
+    without a sidecar of ours or a record of its making (another tool's splat)."""
+    try:
+        sidecar = Sidecar.of_asset(asset)
+    except SplatfilmError:
+        sidecar = None  # another tool's JSON beside its splat: no record of ours
+    if sidecar is None:
+        return "unknown"
+    source = sidecar.get("source")
+    kind = source.get("type") if isinstance(source, dict) else None
+    if kind in ("mesh", "procedural"):
+        return kind
+    return "capture" if isinstance(sidecar.get("training"), dict) else "unknown"
 
 
 def carry_rasterize_mode(asset: str | Path, sidecar: Sidecar) -> bool:

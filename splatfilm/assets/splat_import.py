@@ -1,5 +1,7 @@
 """`splatfilm import`: Gaussians from a splat file another tool wrote (a USD splat prim, `.spz`,
-`.splat`, PLY) as an asset, with a sidecar saying where they came from."""
+`.splat`, PLY) as an asset, with a sidecar saying where they came from. A source that is itself
+a splatfilm asset (a sidecar beside it) is converted: its sidecar, rig and capture cameras come
+along (`carry_asset_record`), as `edit` carries them."""
 
 from __future__ import annotations
 
@@ -10,14 +12,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from splatfilm.assets.ground import GroundPlane
 from splatfilm.assets.sidecar import (
     Sidecar,
     asset_rasterize_mode,
+    capture_cameras_path,
+    check_beside_free,
     check_sidecar_free,
     origin_offset_for,
     origin_offset_note,
+    read_capture_cameras,
     robust_bounds,
     sidecar_path,
+    write_capture_cameras,
 )
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import (
@@ -28,9 +35,10 @@ from splatfilm.io.gaussian_files import (
     saved_sh_degree,
 )
 from splatfilm.io.ply import is_compressed_ply_name, ply_extra_properties
-from splatfilm.io.spz import SPZ_DEFAULT_AXES
+from splatfilm.io.spz import RUB_TURN, SPZ_DEFAULT_AXES
 from splatfilm.io.camera_files import nerfstudio_to_capture
 from splatfilm.io.paths import recorded_path
+from splatfilm.io.rig_files import carry_rig, load_rig, rig_path
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import Similarity
 from splatfilm.version import __version__
@@ -75,6 +83,101 @@ def recentre_far_out(g: Gaussians, means: np.ndarray) -> tuple[Gaussians, np.nda
     return replace(g, means=centred.to(g.means.device)), offset
 
 
+def source_record(source: Path) -> Sidecar | None:
+    """The sidecar of `source` when it is a splatfilm asset (`Sidecar.of_asset`), else None:
+    also for a JSON beside it that is not one of ours (another tool's of the same stem), said
+    in a note, since a foreign splat's neighbour is no reason to refuse the conversion."""
+    try:
+        return Sidecar.of_asset(source)
+    except SplatfilmError as e:
+        print(f"note: {sidecar_path(source).name} is not read as {source.name}'s sidecar ({e}); nothing carried "
+              "from it")
+        return None
+
+
+def carry_asset_record(source: Path, output: Path, record: Sidecar, g: Gaussians, moved: Similarity | None,
+                       step: dict, capture_offset: np.ndarray | None = None,
+                       far_offset: np.ndarray | None = None) -> Sidecar:
+    """The sidecar of `output`, a conversion of the asset `source` whose sidecar is `record`,
+    with `g` [N Gaussians] as written, and write its rig and capture cameras beside it.
+
+    `moved`: what import did to the positions, source file -> output file (x_out = s R x_src + t;
+    None when not known as a similarity: a USD prim placed by its stage with --world). The frame's
+    up and front, the canonical transform, the ground plane and the capture cameras follow it, so
+    the copy stands, grounds and meshes as the source did. A rig is carried only unmoved (its rest
+    pose and clips would have to move with the Gaussians); an origin_offset only through a pure
+    translation. What cannot follow is dropped with a note. `step` (the import's own record) is
+    appended to `converted`, the record's history of conversions; `capture_offset`: the
+    origin_offset of a --dataparser-transforms import (the output's frame is that capture's
+    world moved by it); `far_offset`: the offset `recentre_far_out` took off."""
+    sidecar = Sidecar(record.data)
+    rig = load_rig(rig_path(source), len(g)) if rig_path(source).exists() else None
+    cameras = read_capture_cameras(source)
+    dropped = []
+    if moved is None:
+        for key, what in (("canonical_transform", "canonical transform"), ("ground", "ground plane")):
+            if sidecar.pop(key, None) is not None:
+                dropped.append(what)
+        frame = sidecar.get("frame")
+        if isinstance(frame, dict):
+            for key in ("up", "front", "origin_offset"):
+                if frame.pop(key, None) is not None:
+                    dropped.append(f"frame.{key}")
+        if cameras is not None:
+            dropped.append(f"capture cameras ({capture_cameras_path(source).name})")
+            cameras = None
+        why = "--world placed the Gaussians by the prim's transform, which they do not follow"
+    else:
+        R, t, s = moved.rotation, moved.translation, moved.scale
+        if sidecar.canonical_transform is not None:
+            ct = sidecar.canonical_transform @ moved.inverse()
+            sidecar["canonical_transform"] = {"rotation": ct.rotation.tolist(), "translation": ct.translation.tolist(),
+                                              "scale": ct.scale}
+        if sidecar.ground is not None:
+            ground = GroundPlane.from_dict(sidecar.ground, str(sidecar_path(source))).transformed(moved)
+            sidecar["ground"] = {**sidecar.ground, **ground.to_dict()}
+        if cameras is not None and not moved.is_identity():
+            cameras = cameras.transformed(R, t, s)
+        frame = dict(sidecar.frame)
+        for key in ("up", "front"):
+            if key in frame:
+                frame[key] = (R @ np.asarray(frame[key], dtype=np.float64)).tolist()
+        if frame.get("scale_to_metres") is not None:
+            frame["scale_to_metres"] = frame["scale_to_metres"] / s
+        own_offset = sidecar.origin_offset
+        if capture_offset is not None:
+            frame["origin_offset"] = capture_offset.tolist()
+        elif own_offset is not None and np.allclose(R, np.eye(3)) and s == 1.0:
+            # x_world = x_src + offset = x_out - t + offset
+            frame["origin_offset"] = (own_offset - t + 0.0).tolist()
+        elif own_offset is not None:
+            frame.pop("origin_offset")
+            dropped.append("frame.origin_offset")
+        elif far_offset is not None:
+            frame["origin_offset"] = far_offset.tolist()
+        if frame or "frame" in sidecar:
+            lo, hi = robust_bounds(g)
+            frame.update(bounds_min=lo.tolist(), bounds_max=hi.tolist())
+            sidecar["frame"] = frame
+        why = "import moved the Gaussians (" + ", ".join(
+            f"--{k.replace('_', '-')}" if k != "origin_offset" else "centred far from the origin"
+            for k in ("spz_axes", "dataparser_transforms", "origin_offset")
+            if k in step and (k != "spz_axes" or step[k] != SPZ_DEFAULT_AXES)) + ")"
+    if rig is not None and (moved is None or not moved.is_identity()):
+        dropped.append(f"rig ({rig_path(source).name})")
+        rig = None
+    if dropped:
+        print(f"note: {output.name} keeps {source.name}'s sidecar without its {', '.join(dropped)}: {why}")
+    carry_rig(output, rig, np.ones(len(g), dtype=bool), sidecar)
+    write_capture_cameras(output, cameras)
+    sidecar["asset"] = output.name
+    sidecar["num_gaussians"] = len(g)
+    sidecar.setdefault("source", step)  # a record that never said where it came from: from here
+    converted = sidecar.get("converted")
+    sidecar["converted"] = (list(converted) if isinstance(converted, list) else []) + [step]
+    return sidecar
+
+
 def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: str | None = None,
                   time_code: float | None = None, world: bool = False,
                   spz_axes: str = SPZ_DEFAULT_AXES, dataparser_transforms: str | os.PathLike | None = None,
@@ -96,7 +199,13 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
     capture's world far from the origin (a georeferenced one, as `fit` tells it:
     `assets.sidecar.origin_offset_for`) is written centred, moved by -frame.origin_offset in
     float64, as `fit` writes it, and said in a note; so is any other source whose own positions
-    lie that far out (a georeferenced PLY, SPZ or USD prim: `recentre_far_out`)."""
+    lie that far out (a georeferenced PLY, SPZ or USD prim: `recentre_far_out`).
+
+    A source with a splatfilm sidecar (an asset: fitted, imported from a mesh, edited, rigged) is
+    converted: the output's sidecar is the source's (kind, frame, canonical transform, ground,
+    its history) with this import appended to `converted`, and its rig and capture cameras are
+    written beside the output, each following what import did to the positions
+    (`carry_asset_record`)."""
     source, output = Path(source), Path(output)
     is_usd = source.suffix.lower() in USD_EXTENSIONS
     if not is_usd and (prim is not None or time_code is not None or world):
@@ -116,6 +225,8 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
         raise SplatfilmError(f"{output}: the output would overwrite the source; import into another file")
     check_gaussian_output(output)
     check_sidecar_free(output)
+    check_beside_free(source, output)
+    record = source_record(source)
     if is_usd:
         from splatfilm.io.usd_splats import read_usd_splats
 
@@ -128,22 +239,29 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
     # A file's double positions (a georeferenced PLY) come centred on `origin`; float64 below.
     means = g.means.detach().cpu().double().numpy() + (0.0 if origin is None else origin)
     offset = None
+    # What import does to the positions, source file -> output file, for the sidecar to follow.
+    moved = None if world else Similarity(RUB_TURN) if spz_axes != SPZ_DEFAULT_AXES and spz_ends[0] else Similarity()
     if to_capture is not None:
         # The splat's own extent decides, as the cameras' does in fit; the offset is taken off in
         # float64 with the move, so no float32 ever holds the capture's own coordinates.
         lo, hi = robust_bounds(g, means=means)
         radius = to_capture.scale * float(np.linalg.norm(hi - lo)) / 2
         offset = origin_offset_for(to_capture.apply((lo + hi) / 2), radius) if radius > 0 else None
-        if origin is not None:
-            to_capture = to_capture @ Similarity(translation=origin)
         if offset is not None:
             to_capture = Similarity(translation=-offset) @ to_capture
             print(origin_offset_note(offset, radius, "the splat", "written"))
+        moved = None if moved is None else to_capture @ moved
+        if origin is not None:
+            to_capture = to_capture @ Similarity(translation=origin)
         g = to_capture.transform_gaussians(g)
     else:
         g, offset = recentre_far_out(g, means)
         if offset is None and origin is not None:  # not far enough out to centre: stored as the file has it
             g = replace(g, means=torch.from_numpy(means).to(g.means.dtype))
+        if offset is not None and moved is not None:
+            moved = Similarity(translation=-offset) @ moved
+    if spz_axes != SPZ_DEFAULT_AXES and spz_ends[1] and moved is not None:  # read back turned by the default axes
+        moved = Similarity(RUB_TURN) @ moved
     note = dropped_note(source, output, g.sh_degree, sh_degree)
     g = g.with_sh_degree(saved_sh_degree(output, g.sh_degree if sh_degree is None else sh_degree))
     # Trained antialiased (an .spz's flag, or the source's sidecar): the copy renders so too.
@@ -161,6 +279,15 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
         origin["dataparser_transforms"] = recorded_path(Path(dataparser_transforms).resolve(), output.resolve().parent)
         if transforms_json is not None:
             origin["transforms_json"] = recorded_path(Path(transforms_json).resolve(), output.resolve().parent)
+    if record is not None:
+        if offset is not None:
+            origin["origin_offset"] = offset.tolist()
+        sidecar = carry_asset_record(source, output, record, g, moved, origin,
+                                     capture_offset=offset if to_capture is not None else None,
+                                     far_offset=offset if to_capture is None else None)
+        sidecar["rasterize_mode"] = mode
+        sidecar.write(sidecar_path(output))
+        return g, sidecar
     sidecar = Sidecar({"splatfilm_version": __version__, "asset": output.name, "kind": "scene", "source": origin,
                        "num_gaussians": len(g), "rasterize_mode": mode})
     if world:  # placed in splatfilm's world: its frame is known

@@ -172,6 +172,7 @@ def _add_refine(sub) -> None:
 
 def _cmd_import_mesh(args: argparse.Namespace) -> None:
     from splatfilm.assets.mesh_import import import_mesh
+    from splatfilm.io.rig_files import joints_text
 
     sidecar = import_mesh(args.mesh, args.output, count=args.count, density=args.density, sh_degree=args.sh_degree,
                           seed=args.seed, up=args.up, front=args.front)
@@ -180,7 +181,7 @@ def _cmd_import_mesh(args: argparse.Namespace) -> None:
     rig = sidecar.get("rig")
     if rig is not None:
         clips = ", ".join(f"{name} ({seconds:.2f} s)" for name, seconds in rig["clips"].items()) or "none"
-        print(f"rig: {rig['file']} ({rig['joints']} joints; clips: {clips}); `splatfilm pose "
+        print(f"rig: {rig['file']} ({joints_text(rig)}; clips: {clips}); `splatfilm pose "
               f"{args.output} --joints` names the joints")
         for note in rig.get("ignored", []):
             print(f"note: {note}")

@@ -10,6 +10,7 @@ from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
 
 def _cmd_rig(args: argparse.Namespace) -> None:
     from splatfilm.assets.rig_binding import rig_capture
+    from splatfilm.io.rig_files import joints_text
 
     sidecar = rig_capture(args.fitted, args.skeleton, args.output, same_frame=args.same_frame, icp=not args.no_icp,
                           max_distance=args.max_distance, smooth=args.smooth,
@@ -18,7 +19,7 @@ def _cmd_rig(args: argparse.Namespace) -> None:
     icp = b.get("icp")
     frame = "same frame" if args.same_frame else "through the canonical frames" + (
         f", ICP {1000 * icp['rms_before']:.1f} -> {1000 * icp['rms_after']:.1f} milli-units RMS" if icp else "")
-    print(f"wrote {args.output} ({sidecar['num_gaussians']} Gaussians, {sidecar['rig']['joints']} joints, clips: "
+    print(f"wrote {args.output} ({sidecar['num_gaussians']} Gaussians, {joints_text(sidecar['rig'])}, clips: "
           f"{', '.join(sidecar['rig']['clips']) or 'none'}), {Path(args.output).with_suffix('.rig.npz')} and "
           f"{Path(args.output).with_suffix('.json')}")
     print(f"binding: {frame}; median distance to the surface {b['median_distance']:.4g}, 95% within "

@@ -43,10 +43,14 @@ class FrameSample:
 
 
 def provenance_facts(film: Film) -> dict:
-    """What every provenance record of `film` shares: the script's file name and sha256 and
-    every asset's content hash (io.provenance.provenance_record's first arguments)."""
+    """What every provenance record of `film` shares: the script's file name and sha256,
+    every asset's content hash and how its sidecar says it was made (`assets.sidecar.asset_origin`;
+    io.provenance.provenance_record's `film`, `film_sha256`, `assets` and `sources`)."""
+    from splatfilm.assets.sidecar import asset_origin
+
     return {"film": Path(film.path).name, "film_sha256": file_digest(film.path),
-            "assets": {n: a.digest for n, a in film.world.assets.items()}}
+            "assets": {n: a.digest for n, a in film.world.assets.items()},
+            "sources": {n: asset_origin(a.source) if a.source else "unknown" for n, a in film.world.assets.items()}}
 
 
 @dataclass

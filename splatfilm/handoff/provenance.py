@@ -23,7 +23,7 @@ from types import ModuleType
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.images import read_exr_provenance
-from splatfilm.io.provenance import read_png_provenance
+from splatfilm.io.provenance import COMPOSITE, read_png_provenance
 from splatfilm.io.video import read_movie_provenance
 
 MIME = {".png": "image/png", ".mp4": "video/mp4", ".mov": "video/quicktime"}
@@ -159,8 +159,8 @@ def sign_file(path: str | Path, key: str | Path, cert: str | Path) -> bool:
         "assertions": [
             {"label": "c2pa.actions", "data": {"actions": [{
                 "action": "c2pa.created",
-                "digitalSourceType": record.get("digital_source_type",
-                                                "http://cv.iptc.org/newscodes/digitalsourcetype/compositeCapture"),
+                # A file without a record claims no capture: IPTC's "composite" says nothing of its parts.
+                "digitalSourceType": record.get("digital_source_type", COMPOSITE),
                 "softwareAgent": {"name": "splatfilm", "version": record.get("splatfilm_version", "")}}]}},
             {"label": "org.splatfilm.provenance", "data": record},
         ],

@@ -1,10 +1,15 @@
 """Provenance: how a file splatfilm wrote was made, carried inside the file itself.
 
 A record (a JSON object) names the splatfilm version, the film script and its sha256, every
-asset's content hash, the shot and frame(s), the colour encoding, and the IPTC digital source
-type: "compositeCapture" for a frame rendered from Gaussian assets fitted to captured images
-(several captured elements composed into one picture), "compositeWithTrainedAlgorithmicMedia"
-once a generative (diffusion) refiner has changed it. Sealed into a file, the record also
+asset's content hash and how it was made (`asset_sources`: ORIGINS, from its sidecar), the shot
+and frame(s), the colour encoding, and the IPTC digital source type (NewsCodes vocabulary
+http://cv.iptc.org/newscodes/digitalsourcetype/): "compositeCapture" (a composite of elements
+that are all captures of real life) for a frame rendered only from Gaussian assets fitted to
+captured images; "composite" (a composite of elements, any of which may or may not be generative
+AI) as soon as one asset is not known to be a capture: a mesh import, a procedural asset, a
+splat with no record of its making ("compositeSynthetic" is not it: IPTC defines that as a
+composite with at least one generative AI element); "compositeWithTrainedAlgorithmicMedia" once
+a generative (diffusion) refiner has changed the frame. Sealed into a file, the record also
 holds `content_sha256`, a hash of the file's pixels (PNG, EXR) or of its coded video
 packets (MP4, MOV), so a file whose pictures were changed afterwards fails verification
 (read back beside each writer with the hash of the content now: `read_png_provenance`,
@@ -30,27 +35,38 @@ from splatfilm.version import __version__
 
 KEY = "splatfilm:provenance"
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
-RENDERED = IPTC + "compositeCapture"
+CAPTURED = IPTC + "compositeCapture"
+COMPOSITE = IPTC + "composite"
 REFINED = IPTC + "compositeWithTrainedAlgorithmicMedia"
+# How an asset's Gaussians were made, as its sidecar records it (`assets.sidecar.asset_origin`
+# names one): only "capture" lets a frame claim compositeCapture.
+ORIGINS = {"capture": "fitted to captured images", "mesh": "imported from a mesh",
+           "procedural": "made by a script (procedural)", "unknown": "no record of how it was made"}
 DISPLAY = "display sRGB (IEC 61966-2-1): 8-bit sRGB-encoded, as the assets were fitted to photos"
 LINEAR = "scene-linear Rec.709 primaries, D65 (the sRGB EOTF applied to the rendered colour)"
 
 
 def provenance_record(film: str, film_sha256: str, assets: dict[str, str], shot: str | None = None,
                       frames: list[int] | None = None, refined: bool = False, colour: str = DISPLAY,
-                      **extra) -> dict:
+                      sources: dict[str, str] | None = None, **extra) -> dict:
     """The record of a file made from the film script `film` (its name; sha256 `film_sha256`)
-    with `assets` (name -> content sha256): `shot` and its film frame numbers `frames` (one
-    for a still), whether a generative refiner changed the pictures, their colour encoding,
-    and any `extra` fields (JSON values)."""
+    with `assets` (name -> content sha256) made as `sources` says (name -> an ORIGINS key; an
+    asset missing there is "unknown"): `shot` and its film frame numbers `frames` (one for a
+    still), whether a generative refiner changed the pictures, their colour encoding, and any
+    `extra` fields (JSON values). The digital source type follows (module docstring)."""
+    origins = {name: (sources or {}).get(name, "unknown") for name in sorted(assets)}
+    captured = bool(origins) and all(o == "capture" for o in origins.values())
+    made = ("fitted to captured images" if captured else "not all fitted to captured images ("
+            + "; ".join(f"{name}: {ORIGINS.get(o, o)}" for name, o in origins.items()) + ")")
     record = {
         "generator": f"splatfilm {__version__}",
         "splatfilm_version": __version__,
         "film": film,
         "film_sha256": film_sha256,
         "assets": dict(sorted(assets.items())),
-        "digital_source_type": REFINED if refined else RENDERED,
-        "process": "rendered from 3D Gaussian assets fitted to captured images"
+        "asset_sources": origins,
+        "digital_source_type": REFINED if refined else CAPTURED if captured else COMPOSITE,
+        "process": f"rendered from 3D Gaussian assets {made}"
                    + ("; refined by a generative (diffusion) model" if refined else ""),
         "colour": colour,
     }

@@ -56,7 +56,8 @@ from splatfilm.io.atomic import atomic_write, read_input
 from splatfilm.scene.skeleton import INTERPOLATIONS, PATHS, Channel, Clip, JointTRS, Rig
 from splatfilm.version import __version__
 
-__all__ = ["RIG_FORMAT_VERSION", "RIG_SUFFIX", "carry_rig", "load_rig", "remove_rig", "rig_path", "save_rig"]
+__all__ = ["RIG_FORMAT_VERSION", "RIG_SUFFIX", "carry_rig", "joints_text", "load_rig", "remove_rig", "rig_path",
+           "save_rig", "skin_joint_count"]
 
 RIG_FORMAT_VERSION = 1
 RIG_SUFFIX = ".rig.npz"
@@ -93,6 +94,20 @@ def carry_rig(output: str | os.PathLike, rig: Rig | None, kept: np.ndarray,
         remove_rig(output)
         if sidecar is not None:
             sidecar.pop("rig", None)
+
+
+def skin_joint_count(rig: Rig) -> int | None:
+    """How many of `rig`'s joints a glTF skin lists (the rest are nodes kept for their
+    transforms: an armature, a mesh's node); None where the rig does not say (`Rig.in_skin`)."""
+    return None if rig.in_skin is None else int(np.count_nonzero(rig.in_skin))
+
+
+def joints_text(record: MutableMapping[str, Any]) -> str:
+    """A sidecar's rig record's joints as `import-mesh` and `rig` print them: "19 joints", or
+    where its skin lists fewer (`skin_joints`), "19 nodes, 16 of them skin joints", so the count
+    matches what `pose --joints` lists and what a film's ik and look_at may name."""
+    nodes, skin = record["joints"], record.get("skin_joints")
+    return f"{nodes} joints" if skin is None or skin == nodes else f"{nodes} nodes, {skin} of them skin joints"
 
 
 def save_rig(path: str | os.PathLike, rig: Rig, asset_name: str) -> None:

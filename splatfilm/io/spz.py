@@ -72,12 +72,16 @@ from splatfilm.scene.gaussians import Gaussians, opacity_logit, opacity_sigmoid
 from splatfilm.scene.sh import sh_degree_of
 
 __all__ = ["read_spz", "write_spz", "encode_spz", "decode_spz", "spz_antialiased", "SPZ_MAGIC", "SPZ_VERSIONS",
-           "SPZ_AXES", "SPZ_DEFAULT_AXES"]
+           "SPZ_AXES", "SPZ_DEFAULT_AXES", "RUB_TURN"]
 
 SPZ_MAGIC = 0x5053474E
 SPZ_VERSIONS = (2, 3)  # written; version 4 is read too
 SPZ_AXES = ("rub", "ply")
 SPZ_DEFAULT_AXES = "rub"  # SPZ's own axes (module docstring); "ply": as stored
+# The half turn about x between a PLY's axes and RUB (its own inverse): what one .spz end read
+# or written in the other axes than the default does to positions, so a sidecar's frame (its
+# up, canonical transform, ground) can follow it.
+RUB_TURN = np.diag([1.0, -1.0, -1.0])
 COLOR_SCALE = 0.15
 DEFAULT_FRACTIONAL_BITS = 12  # Niantic's choice: ~0.24 mm steps, positions within +-2048 units
 _FLAG_ANTIALIASED = 0x1
@@ -113,7 +117,7 @@ def rdf_rub_sh_signs(degree: int) -> np.ndarray:
 def _flip_frame(means: np.ndarray, quats: np.ndarray, shN: np.ndarray) -> tuple[np.ndarray, ...]:
     """Between RDF and RUB (its own inverse): y, z negate; a rotation R becomes F R F with
     F = diag(1, -1, -1), i.e. quaternion (w, x, -y, -z); SH coefficients by `rdf_rub_sh_signs`."""
-    flip = np.array([1.0, -1.0, -1.0])
+    flip = np.diag(RUB_TURN)
     degree = sh_degree_of(shN.shape[1] + 1)
     return (means * flip, quats * np.array([1.0, 1.0, -1.0, -1.0]),
             shN * rdf_rub_sh_signs(degree).astype(shN.dtype)[None, :, None])

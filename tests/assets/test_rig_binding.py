@@ -82,8 +82,11 @@ def test_bind_same_frame_weights_smoothness_far_and_pose(tmp_path, capsys):
     cams = Cameras.from_c2w_opengl(np.eye(4)[None], np.array([[[50.0, 0, 32], [0, 50.0, 24], [0, 0, 1]]]), [64], [48],
                                    names=["view_0.png"])
     write_capture_cameras(fitted, cams)
+    capsys.readouterr()
     assert main(["rig", str(fitted), "--skeleton", str(tmp_path / "limb.glb"), "-o", str(tmp_path / "hero.ply"),
                  "--same-frame"]) == 0
+    # The limb's armature and mesh node are kept as nodes, not counted as the skin's joints.
+    assert "5 nodes, 3 of them skin joints, clips:" in capsys.readouterr().out
     hero = tmp_path / "hero.ply"
     assert hero.read_bytes() == fitted.read_bytes()  # the Gaussians unchanged
     # An antialiased capture whose .spz flag alone says so keeps it bound (it became classic).

@@ -111,3 +111,61 @@ def test_a_georeferenced_ply_is_imported_centred_to_the_millimetre(tmp_path, cap
     offset = np.array(json.loads((tmp_path / "out.json").read_text())["frame"]["origin_offset"])
     written = load_gaussians(tmp_path / "out.ply").means.double().numpy()
     assert np.abs(written + offset - xyz).max() < 1e-4
+
+
+def test_converting_an_asset_carries_its_sidecar_rig_and_cameras(tmp_path, capsys):
+    """`import` of a splatfilm asset is a conversion: the mesh-imported demo hero keeps its kind
+    and canonical transform (it stood on its back in a film as a 'scene'), the rigged hero its
+    rig, cameras and clips; a conversion that turns the Gaussians (--spz-axes ply) turns the
+    canonical transform and cameras with them and drops the rig, saying so."""
+    from pathlib import Path
+
+    import yaml
+
+    from splatfilm.assets.sidecar import read_capture_cameras
+    from splatfilm.film.script import parse_film
+
+    scenes = Path(__file__).parents[2] / "scenes"
+    mesh_hero, fitted_hero = scenes / "demo/hero.ply", scenes / "character/fitted/hero.ply"
+    assert main(["import", str(mesh_hero), "-o", str(tmp_path / "mesh_hero.spz")]) == 0
+    assert main(["import", str(fitted_hero), "-o", str(tmp_path / "hero.spz")]) == 0
+    assert "note:" not in capsys.readouterr().out
+    assert main(["import", str(fitted_hero), "-o", str(tmp_path / "turned.spz"), "--spz-axes", "ply"]) == 0
+    out = capsys.readouterr().out
+    assert "without its rig (hero.rig.npz): import moved the Gaussians (--spz-axes)" in out, out
+
+    side = json.loads((tmp_path / "mesh_hero.json").read_text())
+    original = json.loads(mesh_hero.with_suffix(".json").read_text())
+    assert side["kind"] == "object" and side["source"] == original["source"]
+    np.testing.assert_allclose(side["canonical_transform"]["rotation"], [[1, 0, 0], [0, 0, -1], [0, 1, 0]])
+    assert side["converted"][-1]["type"] == "import" and side["converted"][-1]["format"] == "ply"
+    rigged = json.loads((tmp_path / "hero.json").read_text())
+    assert rigged["rig"]["file"] == "hero.rig.npz" and (tmp_path / "hero.rig.npz").exists()
+    assert "training" in rigged and "edits" in rigged
+    turned = json.loads((tmp_path / "turned.json").read_text())
+    assert "rig" not in turned and not (tmp_path / "turned.rig.npz").exists()
+    np.testing.assert_allclose(read_capture_cameras(tmp_path / "hero.spz").centers,
+                               read_capture_cameras(fitted_hero).centers)
+    np.testing.assert_allclose(read_capture_cameras(tmp_path / "turned.spz").centers,
+                               read_capture_cameras(fitted_hero).centers * [1, -1, -1], atol=1e-9)
+
+    # In a film each copy stands where its original stands, and the rigged copy walks as it does.
+    walk = [{"clip": "walk", "start": 0}]
+    assets = {"mesh": {"file": str(mesh_hero)}, "mesh_spz": {"file": str(tmp_path / "mesh_hero.spz")},
+              "hero": {"file": str(fitted_hero), "clips": walk}, "hero_spz": {"file": str(tmp_path / "hero.spz"),
+                                                                             "clips": walk},
+              "rest": {"file": str(fitted_hero)}, "turned": {"file": str(tmp_path / "turned.spz")}}
+    (tmp_path / "film.yaml").write_text(yaml.safe_dump({
+        "version": 1, "title": "t", "fps": 24, "resolution": [64, 40], "assets": assets,
+        "shots": [{"name": "sh010", "frames": 2, "camera": {"position": [0, -4, 1], "look_at": [0, 0, 0.8]}}]}))
+    world = parse_film(tmp_path / "film.yaml").world
+    step = 2.0**-12  # an .spz's position step
+
+    def placed(name: str):
+        return world.placed(name, 0.3).means.numpy()
+
+    assert np.abs(placed("mesh") - placed("mesh_spz")).max() < step
+    assert placed("mesh_spz")[:, 2].max() > 1.7  # standing: 1.8 m tall up +z
+    assert np.abs(placed("hero") - placed("rest")).max() > 0.05  # the walk moves him (0.65 m tall)
+    assert np.abs(placed("hero") - placed("hero_spz")).max() < 2 * step
+    assert np.abs(placed("rest") - placed("turned")).max() < 2 * step

@@ -17,7 +17,7 @@ from helpers import cli_error, write_walking_film
 from splatfilm.cli import main
 from splatfilm.handoff.provenance import inspect_file
 from splatfilm.io.images import read_exr_layers, write_exr_layers
-from splatfilm.io.provenance import KEY, REFINED, RENDERED, provenance_record
+from splatfilm.io.provenance import CAPTURED, COMPOSITE, KEY, REFINED, provenance_record
 from splatfilm.io.video import ffmpeg_exe, probe_frames, probe_reel, probe_timecode
 
 
@@ -90,7 +90,8 @@ def test_every_output_kind_carries_its_provenance(film, rendered, capsys):
         assert ins.ok and ins.content_ok, (path, ins.problems)
         r = ins.record
         assert r["film_sha256"] == film_sha and r["assets"]["hero"] == hero_sha, path
-        assert r["digital_source_type"] == RENDERED and r["splatfilm_version"], path
+        # The walking film's wall and hero were made by the test, with no record of a capture.
+        assert r["digital_source_type"] == COMPOSITE and r["splatfilm_version"], path
         if path.suffix != ".exr":  # C2PA binds PNG, MP4 and MOV; EXR keeps the unsigned record
             assert ins.c2pa["state"] in ("Valid", "Trusted") and not ins.c2pa["problems"], (path, ins.c2pa)
             assert ins.c2pa["record"]["content_sha256"] == r["content_sha256"]
@@ -107,7 +108,7 @@ def test_every_output_kind_carries_its_provenance(film, rendered, capsys):
     from PIL import Image
 
     with Image.open(rendered / "sh010" / "sh010.1002.png") as im:
-        assert "Iptc4xmpExt:DigitalSourceType" in im.text["XML:com.adobe.xmp"] and RENDERED in im.text["XML:com.adobe.xmp"]
+        assert "Iptc4xmpExt:DigitalSourceType" in im.text["XML:com.adobe.xmp"] and COMPOSITE in im.text["XML:com.adobe.xmp"]
         assert im.info.get("srgb") == 0
     assert main(["provenance", *map(str, _outputs(rendered))]) == 0
     printed = capsys.readouterr().out
@@ -279,3 +280,37 @@ def test_only_masters_whose_making_was_recorded_are_remade(tmp_path):
     with Manifest.load(tmp_path / MANIFEST) as manifest:
         manifest.section("master_codecs").update({"prores422hq": {"burn_in": True}, "prores4444": "odd"})
     assert kept_masters(tmp_path) == {"prores422hq": True}
+
+
+def test_the_source_type_follows_how_the_assets_were_made(tmp_path):
+    """compositeCapture was stamped on every render; it is claimed only when every asset's
+    sidecar says it was fitted to captured images. A mesh import (the demo's crate), a
+    procedural set or a splat without a record makes the frame IPTC's plain "composite"."""
+    import yaml
+
+    from splatfilm.film.frame_render import provenance_facts
+    from splatfilm.film.script import parse_film
+
+    scenes = Path(__file__).parents[2] / "scenes"
+    fitted, crate, procedural = (scenes / "character/fitted/hero.ply", scenes / "demo/crate.ply",
+                                 scenes / "demo/scene.ply")
+    shots = [{"name": "sh010", "frames": 1, "camera": {"position": [0, -4, 1], "look_at": [0, 0, 0.5]}}]
+
+    def record(assets: dict) -> dict:
+        path = tmp_path / f"film{len(list(tmp_path.iterdir()))}.yaml"
+        path.write_text(yaml.safe_dump({"version": 1, "title": "t", "fps": 24, "resolution": [32, 20],
+                                        "assets": {n: {"file": str(f)} for n, f in assets.items()}, "shots": shots}))
+        return provenance_record(**provenance_facts(parse_film(path)), shot="sh010", frames=[1001])
+
+    r = record({"hero": fitted})
+    assert r["digital_source_type"] == CAPTURED == "http://cv.iptc.org/newscodes/digitalsourcetype/compositeCapture"
+    assert r["asset_sources"] == {"hero": "capture"} and "fitted to captured images" in r["process"]
+    r = record({"hero": fitted, "crate": crate})
+    assert r["digital_source_type"] == COMPOSITE == "http://cv.iptc.org/newscodes/digitalsourcetype/composite"
+    assert r["asset_sources"] == {"crate": "mesh", "hero": "capture"}
+    assert "not all fitted to captured images (crate: imported from a mesh; hero: fitted" in r["process"], r["process"]
+    assert record({"set": procedural})["asset_sources"] == {"set": "procedural"}
+    assert record({"set": procedural})["digital_source_type"] == COMPOSITE
+    # A diffusion refiner's frame says so whatever its assets.
+    facts = provenance_facts(parse_film(next(tmp_path.glob("film*.yaml"))))
+    assert provenance_record(**facts, refined=True)["digital_source_type"] == REFINED
