@@ -40,9 +40,10 @@ from splatfilm.view.camera import (ViewerCamera, canvas_camera, canvas_vfov, fra
                                    keyframe_from_viewer, view_of_points)
 from splatfilm.view.frames import FrameRenders
 from splatfilm.view.session import Session
-from splatfilm.view.splats import most_visible, split_budget, splat_arrays
+from splatfilm.view.splats import most_visible_ids, split_budget, splat_arrays
 
 if TYPE_CHECKING:
+    import torch
     import viser
 
 FREE_CAMERA = "free camera"
@@ -229,13 +230,20 @@ class Viewer:
         total = sum(counts.values())
         budget = total if self.max_splats is None else min(total, int(self.max_splats))
         self.sent = split_budget(counts, budget)
+        self.sent_ids: dict[str, torch.Tensor | None] = {}  # `_splats`: which of each node's are sent
+        self.sent_sizes: dict[str, int] = {}
         if budget < total:
             self.note = (f"sending the browser {budget:,} of the {total:,} Gaussians (the most visible by opacity x "
                          f"footprint; {total - budget:,} left out, --max-splats); renders use all of them")
 
     def _splats(self, name: str, g: Gaussians) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The viser arrays of node `name`'s Gaussians g, its sent count of them."""
-        return splat_arrays(most_visible(g, self.sent.get(name, len(g)))).as_args()
+        """The viser arrays of node `name`'s Gaussians g, its sent count of them: for a moving
+        asset the same ones at every time, picked where it was first drawn (re-ranked as its
+        posing changes its scales, the subset would flicker)."""
+        if name not in self.sent_ids or len(g) != self.sent_sizes[name]:
+            self.sent_ids[name], self.sent_sizes[name] = most_visible_ids(g, self.sent.get(name, len(g))), len(g)
+        ids = self.sent_ids[name]
+        return splat_arrays(g if ids is None else g.select(ids)).as_args()
 
     def _place_shot_frustums(self, t: float) -> None:
         for fs in self.session.shots:

@@ -51,14 +51,21 @@ def visibility(g: Gaussians) -> np.ndarray:
         return (opacity * scales[:, 1] * scales[:, 2]).numpy()
 
 
+def most_visible_ids(g: Gaussians, count: int) -> torch.Tensor | None:
+    """Indices [count] (ascending, on g's device) of the `count` Gaussians of g with the highest
+    `visibility`, or None when g has no more than `count` (all of them)."""
+    if len(g) <= count:
+        return None
+    # Highest first; equal scores in file order (a stable sort), so the subset is deterministic.
+    keep = np.sort(np.argsort(-visibility(g), kind="stable")[:max(int(count), 0)])
+    return torch.from_numpy(keep).to(g.device)
+
+
 def most_visible(g: Gaussians, count: int) -> Gaussians:
     """The `count` Gaussians of g with the highest `visibility` (all of g when it has no more),
     in g's order."""
-    if len(g) <= count:
-        return g
-    # Highest first; equal scores in file order (a stable sort), so the subset is deterministic.
-    keep = np.sort(np.argsort(-visibility(g), kind="stable")[:max(int(count), 0)])
-    return g.select(torch.from_numpy(keep).to(g.device))
+    ids = most_visible_ids(g, count)
+    return g if ids is None else g.select(ids)
 
 
 def split_budget(counts: dict[str, int], budget: int) -> dict[str, int]:

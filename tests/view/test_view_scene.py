@@ -211,3 +211,20 @@ def test_ctrl_c_and_sigterm_end_the_viewer_as_every_command_ends(monkeypatch, ca
     assert main(["view", str(tmp_path / "scene.ply"), "--port", str(free_port())]) == status
     err = capsys.readouterr().err
     assert "warning: 1 key(s) of sh010 had changes not saved" in err
+
+
+def test_a_moving_asset_sends_the_same_gaussians_at_every_time(demo_session, viewers):
+    """Under --max-splats a moving asset's subset was re-ranked every frame from its posed
+    scales, so Gaussians near the cut came and went as it moved (flicker): it is picked once."""
+    from splatfilm.view.splats import splat_arrays
+
+    v = viewers(demo_session, max_splats=20000)
+    ids = v.sent_ids["hero"]
+    assert ids is not None and len(ids) == v.sent["hero"]
+    for t in (1.0, 2.0):
+        v.request(demo_session.frame_of(t))
+        assert v.wait_idle()
+        assert v.sent_ids["hero"] is ids
+        posed = demo_session.moving_gaussians(t, demo_session.eye(t, None))["hero"]
+        want = splat_arrays(posed.select(ids)).as_args()[0]
+        np.testing.assert_array_equal(v.moving_nodes["hero"].buffer[:, :3].copy().view(np.float32), want)
