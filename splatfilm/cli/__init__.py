@@ -85,7 +85,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
                     antialiased=args.antialiased, absgrad=args.absgrad)
     sidecar = run_fit(args.data, args.output, cfg, resume=args.resume, downscale=args.downscale,
                       max_size=args.max_size, eval_data=args.eval_data, triangulate=not args.no_triangulate,
-                      video_frames=args.video_frames)
+                      video_frames=args.video_frames, camera_model=args.camera_model)
     if "interrupted_at" in sidecar:
         print(f"stopped at step {sidecar['interrupted_at']}; continue with --resume")
         return
@@ -337,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_handoff_options(p)
     p.set_defaults(func=_cmd_render)
 
+    from splatfilm.fit.capture import SFM_CAMERA_MODEL
+    from splatfilm.fit.sfm import CAMERA_MODELS
+
     p = sub.add_parser("fit", help="fit a persistent Gaussian asset (.ply + sidecar .json) to a capture",
                        description="Fit 3D Gaussians to DATA: a nerfstudio dataset folder (transforms.json), a COLMAP "
                                    "folder (sparse/0 or colmap/sparse/0 + images/), a folder of bare images or a "
@@ -358,6 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--video-frames", type=video_frames, default=60, metavar="N",
                    help="evenly spaced frames taken from a video DATA (default 60), as `sfm --video-frames`")
+    p.add_argument("--camera-model", choices=CAMERA_MODELS, default=SFM_CAMERA_MODEL,
+                   help=f"COLMAP camera model structure-from-motion gives bare images and video frames, one camera "
+                        f"for each size and lens (default {SFM_CAMERA_MODEL}: lens distortion, undistorted for the fit; "
+                        "SIMPLE_PINHOLE for rendered or rectified images), as `sfm --camera-model`")
     p.add_argument("--test-every", type=non_negative_int, default=8,
                    help="hold out every Nth image for evaluation (0: none); a transforms.json's "
                         "train/val/test_filenames split it instead, unless 0")

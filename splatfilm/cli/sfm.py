@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
-from splatfilm.cli.args import seed, video_frames
+from splatfilm.cli.args import positive_int, seed, video_frames
 from splatfilm.errors import SplatfilmError
 
 
@@ -17,6 +18,29 @@ def _positive_float(text: str) -> float:
     if not v > 0 or v == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return v
+
+
+def _threads(text: str) -> int:
+    """CPU threads: -1 (all, as the memory allows) or a positive count."""
+    if text.strip() == "-1":
+        return -1
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected -1 (all) or a positive number of threads, got {text!r}") from None
+
+
+def _min_kept(text: str) -> float:
+    """Fewest images that must keep a pose: a fraction in (0, 1] or a whole count of at least
+    3 (structure from motion needs three views; run_sfm's floor)."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not (0 < v <= 1 or (v >= 3 and v.is_integer() and math.isfinite(v))):
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1] or a whole count of at least 3 images, "
+                                         f"got {text!r}")
+    return int(v) if v > 1 else v
 
 
 def _cmd_sfm(args: argparse.Namespace) -> None:
@@ -61,7 +85,8 @@ def add_sfm_command(sub: argparse._SubParsersAction) -> None:
                                    "neighbours') and drop the ones that fail. Images of one size and lens (EXIF) "
                                    "share a camera. Writes a COLMAP project to MODEL: database.db, "
                                    "sparse/0/{cameras,images,points3D}.bin and poses.tsv (per image: kept or "
-                                   "dropped, and why). A rerun with the same images reuses the model; one after an "
+                                   "dropped, and why); a run that fails leaves the model that was there (its verdicts in "
+                                   "poses.failed.tsv). A rerun with the same images reuses the model; one after an "
                                    "interruption goes on where extraction, matching or incremental mapping stopped, and "
                                    "does not map again what it mapped.")
     p.add_argument("images", help="folder of images (or a capture folder with images/), or a video file")
@@ -79,12 +104,13 @@ def add_sfm_command(sub: argparse._SubParsersAction) -> None:
                                                                         "every camera (default 1.2 x the longer side)")
     p.add_argument("--max-reproj", type=_positive_float, default=MAX_MEAN_REPROJ_PX, metavar="PX",
                    help=f"drop images whose mean reprojection error is over PX (default {MAX_MEAN_REPROJ_PX:g})")
-    p.add_argument("--min-kept", type=_positive_float, default=0.5, metavar="N",
-                   help="fewest images that must keep a pose: a fraction (<= 1) or a count (default 0.5)")
+    p.add_argument("--min-kept", type=_min_kept, default=0.5, metavar="N",
+                   help="fewest images that must keep a pose: a fraction (<= 1) or a whole count of at least 3 "
+                        "(default 0.5)")
     p.add_argument("--ordered", action="store_true", help="the images are video frames in name order")
     p.add_argument("--video-frames", type=video_frames, default=60, metavar="N", help="frames taken from a video (default 60)")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--threads", type=int, default=-1, metavar="N",
+    p.add_argument("--threads", type=_threads, default=-1, metavar="N",
                    help="CPU threads for features and matching (default -1: all, and for SIFT extraction "
                         "as many as the free memory holds, about 2.3 GB a thread for 12 MP photos); 1 repeats "
                         "the model byte for byte (on more, COLMAP's matcher now and then does not)")

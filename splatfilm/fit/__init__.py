@@ -16,7 +16,7 @@ from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.render import resolve_backend
 from splatfilm.scene.cameras import sizes_text
 from splatfilm.fit.appearance import appearance_enabled, nearest_views, write_appearance
-from splatfilm.fit.capture import Capture, load_capture, scene_extent
+from splatfilm.fit.capture import SFM_CAMERA_MODEL, Capture, load_capture, scene_extent
 from splatfilm.assets.sidecar import (
     Sidecar,
     canonical_transform,
@@ -92,7 +92,7 @@ def output_paths(output: str | Path) -> dict[str, Path]:
 def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool = False,
             downscale: float | None = None, max_size: int | None = None, eval_data: str | Path | None = None,
             progress: bool = True, stop_at: int | None = None, triangulate: bool = True,
-            video_frames: int = 60) -> Sidecar | dict:
+            video_frames: int = 60, camera_model: str = SFM_CAMERA_MODEL) -> Sidecar | dict:
     """Fit DATA into OUTPUT (.ply) and its sidecar; returns the sidecar (or, when stopped early,
     {"interrupted_at": step}).
 
@@ -101,7 +101,9 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     triangulate: a capture with poses but no point cloud gets points triangulated from its
     images with the poses fixed (`fit.triangulate.triangulate_known_poses`, kept in
     OUTPUT.sfm/points) before the fit falls back to a random start. video_frames: how many
-    evenly spaced frames a video DATA gives (`io.video.frames_from_video`)."""
+    evenly spaced frames a video DATA gives (`io.video.frames_from_video`). camera_model: the
+    COLMAP camera model structure-from-motion gives bare images and video frames (OPENCV by
+    default: the fit undistorts them)."""
     paths = output_paths(output)
     backend = resolve_backend(cfg.backend)
     appearance_enabled(cfg.appearance, None)  # a bad --appearance fails before any work
@@ -110,15 +112,18 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     capped = downscale is None and max_size is None
     if capped:
         max_size = FIT_MAX_SIZE
-    capture = load_capture(data, paths["work"], downscale=downscale, max_size=max_size, video_frames=video_frames)
+    capture = load_capture(data, paths["work"], downscale=downscale, max_size=max_size, video_frames=video_frames,
+                           camera_model=camera_model)
     if capture.points is None and triangulate:
         # Features come from the images at their own size (up to a cap), not the training size:
         # a downscaled view gives SIFT a fraction of the detail to match.
         full = capture
         if downscale or max_size != TRIANGULATION_MAX_SIZE:
-            full = load_capture(data, paths["work"], max_size=TRIANGULATION_MAX_SIZE, video_frames=video_frames)
+            full = load_capture(data, paths["work"], max_size=TRIANGULATION_MAX_SIZE, video_frames=video_frames,
+                                camera_model=camera_model)
         points_from_images(capture, full, paths["work"] / "points")
-    extra = load_capture(eval_data, paths["work"] / "eval", downscale=downscale, max_size=max_size) if eval_data else None
+    extra = (load_capture(eval_data, paths["work"] / "eval", downscale=downscale, max_size=max_size,
+                          camera_model=camera_model) if eval_data else None)
     centre, radius = scene_extent(capture.cameras)  # a move leaves the extent as it is
     offset = origin_offset_for(centre, radius)
     if offset is not None:

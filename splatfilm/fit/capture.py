@@ -41,6 +41,12 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 # Camera models the fit trains through (renders with their own projection); OPENCV images are
 # undistorted into pinhole ones instead.
 LENS_MODELS_FITTED = ("OPENCV_FISHEYE", "EQUIRECTANGULAR")
+# The COLMAP camera model SfM gives bare photos and video frames for a fit (`fit.sfm.CAMERA_MODELS`):
+# OPENCV (k1 k2 p1 p2), as nerfstudio's ns-process-data gives a "perspective" capture, since
+# phone and action-camera lenses distort: the flowerpot fixture's phone photos have k1 0.13,
+# k2 -0.27, and a pinhole puts their rays a median 0.8 px, up to 7.6 px, off at 388x524. The
+# fit undistorts OPENCV images into the same pinhole camera before training (`Undistorter`).
+SFM_CAMERA_MODEL = "OPENCV"
 
 
 @dataclass
@@ -355,10 +361,12 @@ def _load_colmap(folder: Path, model: Path, image_dir: Path, downscale, max_size
 
 
 def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None = None, max_size: int | None = None,
-                 video_frames: int = 60) -> Capture:
+                 video_frames: int = 60, camera_model: str = SFM_CAMERA_MODEL) -> Capture:
     """Load DATA (see the module docstring). `work_dir`: where SfM keeps its model and a video
     its frames (reused on a rerun). downscale: divide image sizes by this; max_size: cap on
-    the longer side in pixels. Raises SplatfilmError for anything wrong with the input."""
+    the longer side in pixels; camera_model: the COLMAP camera model SfM gives bare images and
+    video frames (`fit.sfm.run_sfm`; a capture with cameras keeps its own). Raises
+    SplatfilmError for anything wrong with the input."""
     data, work_dir = Path(data), Path(work_dir)
     if not data.exists():
         raise SplatfilmError(f"{data}: no such file or folder")
@@ -371,7 +379,7 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
 
         frame_dir = work_dir / "frames"
         frames_from_video(data, frame_dir, video_frames)
-        cap = _load_images(frame_dir, work_dir, downscale, max_size, "video")
+        cap = _load_images(frame_dir, work_dir, downscale, max_size, "video", camera_model)
         cap.source["video"] = str(data)
         return cap
     if (data / "transforms.json").exists():
@@ -390,14 +398,14 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
         note = unread_photos_note(image_dir)
         raise SplatfilmError(f"{data}: no transforms.json, no COLMAP model (sparse/0, colmap/sparse/0) and no images"
                              + (f" ({note})" if note else ""))
-    return _load_images(image_dir, work_dir, downscale, max_size, "images")
+    return _load_images(image_dir, work_dir, downscale, max_size, "images", camera_model)
 
 
-def _load_images(image_dir: Path, work_dir: Path, downscale, max_size, kind: str) -> Capture:
+def _load_images(image_dir: Path, work_dir: Path, downscale, max_size, kind: str, camera_model: str) -> Capture:
     from splatfilm.fit.sfm import read_sfm_image_root, run_sfm
 
     # Video frames come in order: matched sequentially (with loop detection), photos exhaustively.
-    model = run_sfm(image_dir, work_dir, ordered=kind == "video")
+    model = run_sfm(image_dir, work_dir, ordered=kind == "video", camera_model=camera_model)
     # Photos stored turned are read from SfM's upright copies (in work_dir), as SfM read them.
     root = read_sfm_image_root(work_dir)
     if root is None or not root.resolve().is_relative_to(Path(work_dir).resolve()):

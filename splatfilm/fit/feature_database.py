@@ -6,7 +6,11 @@ work/database.db is kept with work/database.json beside it (`database_record`): 
 features and matches were made from and whether each step finished. A call with the same
 inputs reuses its features (and its matches, with the same matching options), and one after an
 interruption (Ctrl-C, a killed job) goes on where extraction (`extract_resumably`) or matching
-(`match_resumably`) stopped, ending in the database an uninterrupted run makes. The record is
+(`match_resumably`) stopped, ending in the database an uninterrupted run makes. Where each
+image has a key of its own (SfM's photos: content hash, size and lens), a call with some images
+added, removed or changed deletes only the rows of the images gone or changed (their features
+and the pairs they are in) and extracts and matches only what is new, as COLMAP skips the
+images and pairs a database holds. The record is
 checked against the database before it is believed (features missing or out of order go back
 to extraction), an unreadable database is replaced, and a second run on the same folder is
 refused while the first holds it (`work_lock`). Extraction and matching, the long steps
@@ -61,9 +65,14 @@ VOCABULARY = "vocab_tree.bin"
 PROGRESS_POLL_S = 1.0
 
 
+# COLMAP's pair id of images i < j is i * _MAX_IMAGE_ID + j (kMaxNumImages, INT32_MAX).
+_MAX_IMAGE_ID = 2147483647
+
+
 def features_key(pycolmap: ModuleType, **inputs: Any) -> dict:
-    """What a database's features depend on: `inputs` (the images and their cameras), the SIFT
-    options and COLMAP's version."""
+    """What a database's features depend on beyond each image's own key (`database_record`'s
+    `images`): `inputs` (the run's camera settings; without per-image keys, the images too), the
+    SIFT options and COLMAP's version."""
     return {**inputs, "sift": [SIFT_PEAK_THRESHOLD, SIFT_MAX_FEATURES], "pycolmap": pycolmap.__version__}
 
 
@@ -89,36 +98,96 @@ def _database(database: Path):
         con.close()
 
 
-def database_record(work: Path, features: dict, names: list[str], reuse: bool) -> dict:
+def database_record(work: Path, features: dict, names: list[str], reuse: bool,
+                    images: dict[str, Any] | None = None, say: Log | None = None) -> dict:
     """The record of work/database.db (work/database.json): the inputs its features come from, whether
     their extraction finished, the matching options its matches come from and whether matching
     finished. What the record says is checked against the database (it may not have survived a
     crash the record did, or been edited since): features missing or out of name order go back
-    to extraction, with the matches cleared. A database made from other inputs or of other
-    images, an unreadable one, or any when `reuse` is False is deleted and a new record started:
-    stale features would mix with the new images'."""
+    to extraction. A database made from other `features` inputs, an unreadable one, or any when
+    `reuse` is False is deleted and a new record started: stale features would mix with the new
+    images'.
+
+    images: each image's own key by name (what its features depend on: content hash, size,
+    lens), or None when `features` covers the images. Given, an image whose key changed, or
+    that is gone from `names`, has its rows deleted (features, frame, the pairs it is in; the
+    vocabulary of loop detection, made from every image's descriptors, goes too), and the
+    others keep theirs: adding one photo extracts one image and matches its pairs. say: told
+    how many images changed."""
     database = work / "database.db"
     record = read_record(work / DATABASE_RECORD)
     if reuse and database.exists() and record.get("features") == features:
+        before = record.get("images") if images is not None else None
         try:
+            gone = _forget_images(database, before, images) if images is not None else 0
             state = _database_state(database, names)
         except sqlite3.DatabaseError:
             state = "foreign"
         if state != "foreign":
-            record = {"features": features, "extracted": bool(record.get("extracted")) and state == "complete",
-                      "matching": record.get("matching"), "matched": bool(record.get("matched"))}
-            if not record["extracted"]:
-                record.update(matching=None, matched=False)
-                _clear_matches(database)
+            changed = images is not None and before != images
+            if changed:
+                (work / VOCABULARY).unlink(missing_ok=True)
+                if say is not None and isinstance(before, dict):
+                    new = sum(before.get(name) != key for name, key in images.items())
+                    say(f"{new} image{'s' if new != 1 else ''} new or changed and {gone} gone since {database} "
+                        f"was made: keeping the features and matches of the other {len(images) - new}")
+            extracted = bool(record.get("extracted")) and state == "complete"
+            # Matches stay: the pairs of images still there are still right (their ids follow
+            # the images when they are numbered again), and COLMAP matches only the pairs missing.
+            record = {"features": features, **({"images": images} if images is not None else {}),
+                      "extracted": extracted, "matching": record.get("matching"),
+                      "matched": bool(record.get("matched")) and extracted and not changed}
             write_record(work / DATABASE_RECORD, record)
             return record
     # The write-ahead log first: one left beside a new database would be replayed into it.
     for stale in (work / "database.db-wal", work / "database.db-shm", database, work / VOCABULARY):
         stale.unlink(missing_ok=True)
     clear_scratch(work)  # what a killed run was writing; the work folder is ours (work_lock)
-    record = {"features": features, "extracted": False, "matching": None, "matched": False}
+    record = {"features": features, **({"images": images} if images is not None else {}),
+              "extracted": False, "matching": None, "matched": False}
     write_record(work / DATABASE_RECORD, record)
     return record
+
+
+def _forget_images(database: Path, before: Any, images: dict[str, Any]) -> int:
+    """Delete from `database` every image whose key in `images` is not the one `before` (the
+    record's keys when its features were made) gives it, or that `images` lacks: its keypoints,
+    descriptors, frame, pose prior and every pair it is in; then the cameras left without
+    images, and number the rest by name. Returns how many of the deleted images are gone from
+    `images` (the others are changed and extracted again)."""
+    before = before if isinstance(before, dict) else {}
+    with _database(database) as (con, tables):
+        if "images" not in tables:
+            return 0
+        rows = con.execute("SELECT name, image_id FROM images").fetchall()
+        drop = [(name, image_id) for name, image_id in rows
+                if name not in images or before.get(name) != images[name]]
+        if not drop:
+            return 0
+        ids = [image_id for _name, image_id in drop]
+        marks = ", ".join("?" * len(ids))
+        columns = {t: {row[1] for row in con.execute(f"PRAGMA table_info({t})")} for t in tables}
+        with con:
+            for table in ("keypoints", "descriptors", "pose_priors"):
+                if "image_id" in columns.get(table, ()):
+                    con.execute(f"DELETE FROM {table} WHERE image_id IN ({marks})", ids)
+            if "corr_data_id" in columns.get("pose_priors", ()):
+                con.execute(f"DELETE FROM pose_priors WHERE corr_sensor_type = 0 AND corr_data_id IN ({marks})", ids)
+            if "frame_data" in tables:
+                frames = [row[0] for row in con.execute(
+                    f"SELECT frame_id FROM frame_data WHERE sensor_type = 0 AND data_id IN ({marks})", ids)]
+                fmarks = ", ".join("?" * len(frames))
+                con.execute(f"DELETE FROM frame_data WHERE frame_id IN ({fmarks})", frames)
+                if "frames" in tables:
+                    con.execute(f"DELETE FROM frames WHERE frame_id IN ({fmarks})", frames)
+            for table in ("matches", "two_view_geometries"):
+                if table in tables:
+                    con.execute(f"DELETE FROM {table} WHERE pair_id / {_MAX_IMAGE_ID} IN ({marks}) "
+                                f"OR pair_id % {_MAX_IMAGE_ID} IN ({marks})", ids + ids)
+            con.execute(f"DELETE FROM images WHERE image_id IN ({marks})", ids)
+    _drop_orphan_cameras(database)
+    number_images_by_name(database)
+    return sum(name not in images for name, _id in drop)
 
 
 def _database_state(database: Path, names: list[str]) -> str:
@@ -382,12 +451,12 @@ def number_images_by_name(database: Path) -> None:
     same ids. COLMAP's extractor numbers images in the order their features finish, which on
     more than one thread differs from run to run, and the ids decide which image of a pair is
     the first one in matching and verification, and so their RANSAC samples. Works on the
-    database's SQLite tables (COLMAP's documented schema; pycolmap cannot change an id); a
-    database that already holds matches is refused, as their pair ids would go stale."""
+    database's SQLite tables (COLMAP's documented schema; pycolmap cannot change an id). Pairs
+    already matched (a database that kept the features and matches of the images it had when
+    one was added or removed) take their images' new ids; a pair whose images would swap
+    places (its matches and geometry are stored first image first) is deleted and matched
+    again."""
     with _database(database) as (con, tables):
-        for pairs in ("matches", "two_view_geometries"):
-            if pairs in tables and con.execute(f"SELECT COUNT(*) FROM {pairs}").fetchone()[0]:
-                raise SplatfilmError(f"{database}: already holds {pairs}; cannot renumber its images")
         rows = con.execute("SELECT image_id, name FROM images").fetchall()
         new_id = {old: k + 1 for k, (old, _name) in enumerate(sorted(rows, key=lambda r: r[1]))}
         if all(old == new for old, new in new_id.items()):
@@ -413,7 +482,26 @@ def number_images_by_name(database: Path) -> None:
                 con.execute(f"UPDATE {table} SET {column} = {column} + ? WHERE 1{extra}", (offset,))
                 for old, new in mapping.items():
                     con.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?{extra}", (new, old + offset))
+            for table in ("matches", "two_view_geometries"):
+                if table in tables:
+                    _renumber_pairs(con, table, new_id)
         _sort_frame_data(con, tables)
+
+
+def _renumber_pairs(con: sqlite3.Connection, table: str, new_id: dict[int, int]) -> None:
+    """Give the pairs of `table` (matches, two_view_geometries) the pair ids of their images'
+    new ids (`new_id`: old image id -> new); delete a pair whose images are gone or would swap
+    places. Two passes through negative ids, so no id collides on the way."""
+    moved, dropped = [], []
+    for (pair,) in con.execute(f"SELECT pair_id FROM {table}").fetchall():
+        first, second = (new_id.get(i) for i in divmod(pair, _MAX_IMAGE_ID))
+        if first is None or second is None or first >= second:
+            dropped.append((pair,))
+        elif first * _MAX_IMAGE_ID + second != pair:
+            moved.append((-(first * _MAX_IMAGE_ID + second), pair))
+    con.executemany(f"DELETE FROM {table} WHERE pair_id = ?", dropped)
+    con.executemany(f"UPDATE {table} SET pair_id = ? WHERE pair_id = ?", moved)
+    con.execute(f"UPDATE {table} SET pair_id = -pair_id WHERE pair_id < 0")
 
 
 def _sort_frame_data(con: sqlite3.Connection, tables: set[str]) -> None:

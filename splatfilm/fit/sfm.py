@@ -58,9 +58,14 @@ known up).
 
 A finished model is reused: `work_dir/sfm.json` records the images (names, content hashes, sizes
 and lenses) and options it was made from, and a later call with the same inputs returns the
-existing `work_dir/sparse/0` at once. Short of that, the feature database is kept
-(`fit.feature_database`): a call with another mapper or other pose limits reuses its features
-and matches, and one after an interruption goes on where extraction or matching stopped. Each
+existing `work_dir/sparse/0` at once. A new model is written beside the old one and moved in
+whole (sparse/, then poses.tsv and sfm.json) only when it is kept: a call that fails (too few
+registered or trustworthy poses) leaves the model that was there, and writes its own verdicts to
+poses.failed.tsv. Short of reuse, the feature database is kept (`fit.feature_database`): a
+call with another mapper or other pose limits reuses its features and matches, one with photos
+added, removed or changed extracts and matches only what is new (features are keyed per image:
+content hash, size and lens), and one after an interruption goes on where extraction or
+matching stopped. Each
 mapping run's model is kept in `work_dir/mapping/` while the database stays as it was, so a run
 stopped during mapping or the pose checks, or rerun with other pose limits, maps only what it
 had not. Incremental mapping, many minutes on a CPU for hundreds of photos, also goes on
@@ -140,6 +145,9 @@ VOCAB_KMEANS_ITERATIONS = 10
 _SFM_VERSION = 5
 
 POSE_TABLE = "poses.tsv"
+# The pose table of a run that failed (too few registered or trustworthy poses): POSE_TABLE
+# stays the table of the model in sparse/0, which that run leaves as it was.
+FAILED_POSE_TABLE = "poses.failed.tsv"
 
 # Global mapping runs from this many starts (seeds seed, seed + 1, ...); its model is kept only
 # if two starts put every camera centre within GLOBAL_MAX_START_DISAGREEMENT of the capture's
@@ -277,15 +285,15 @@ def run_sfm(
         with colmap_log(pycolmap, verbose):
             root = _start_run(pycolmap, work, photos, inputs["images"], seed, say)
             t0 = time.perf_counter()
-            features = features_key(pycolmap, **{key: inputs[key] for key in ("version", "images", "size")},
-                                    camera_model=camera_model, focal_px=focal_px)
-            record = database_record(work, features, photos.names, reuse)
+            features = features_key(pycolmap, version=inputs["version"], camera_model=camera_model, focal_px=focal_px)
+            record = database_record(work, features, photos.names, reuse, images=_image_keys(photos, inputs["images"]),
+                                     say=lambda line: say(f"sfm: {line}"))
             _extract_features(pycolmap, work, record, photos, root, camera_model, focal_px, num_threads, say,
                               progress, verbose)
             _match_features(pycolmap, work, record, n, matcher, num_threads, seed, say, progress, verbose)
             stats = _say_database_stats(work / "database.db", say)
             best, used, note = _map(pycolmap, work / "database.db", root, work / "mapping", mapper, n, seed, say,
-                                    {"features": record["features"], "matching": record["matching"]})
+                                    {key: record.get(key) for key in ("features", "images", "matching")})
             summary = SfmSummary(n, best.num_reg_images() if best is not None else 0, stats["features"],
                                  stats["verified_pairs"], stats["pairs"],
                                  best.num_points3D() if best is not None else 0, time.perf_counter() - t0, mapper=used)
@@ -293,7 +301,7 @@ def run_sfm(
             say(f"sfm: {used} mapping registered {summary.registered}/{n} images; checking their poses")
             checks = _complete(photos.names, verify_poses(best, work / "database.db", limits, seed=seed, log=say))
         _record_checks(work, photos, checks, best, summary, t0, need, say)
-        _write_model(model, model_dir, best, root, summary, say)
+        _write_model(model, model_dir, best, checks, root, summary, say)
         return model_dir
 
 
@@ -311,6 +319,9 @@ def _images_needed(photos: Photos, min_registered: float) -> int:
     """The fewest images the model must register and keep (see run_sfm's min_registered); raises
     when there are fewer photos than that."""
     n = len(photos.names)
+    if not (0 < min_registered <= 1 or (min_registered > 1 and float(min_registered).is_integer())):
+        raise SplatfilmError(f"run_sfm: min_registered {min_registered!r} is neither a fraction in (0, 1] nor a "
+                             "whole count of images")
     need = max(3, math.ceil(min_registered * n) if min_registered <= 1 else int(min_registered))
     if n < need:
         raise SplatfilmError(f"{photos.where}: {n} image(s); SfM needs at least {need} overlapping views")
@@ -329,6 +340,13 @@ def _sfm_inputs(photos: Photos, options: dict) -> dict:
                  else [list(key) for key in photos.groups]),
         "options": options,
     }
+
+
+def _image_keys(photos: Photos, images: list) -> dict[str, list]:
+    """Each image's key in the feature database (`database_record`): by name, its content hash
+    (`images`: [name, sha1] as in sfm.json) and the size and lens of its camera group."""
+    group = {name: list(key) for key, names in photos.groups.items() for name in names}
+    return {name: [digest, *group[name]] for name, digest in images}
 
 
 def _reusable(model: CacheEntry, work: Path, photos: Photos, need: int, say: Log) -> bool:
@@ -361,8 +379,9 @@ def _say_if_made_otherwise(work: Path, inputs: dict, say: Log) -> None:
 
 def _start_run(pycolmap, work: Path, photos: Photos, images: list, seed: int, say: Log) -> Path:
     """Make `work` ready for a run: upright copies of the turned photos (`images`: [name, sha1]),
-    the last model and its pose table gone, COLMAP seeded. Returns the folder COLMAP reads the
-    images from."""
+    COLMAP seeded. The last model, its pose table and sfm.json stay until a new model replaces
+    them (`_write_model`): a run that fails leaves the model that was there. Returns the folder
+    COLMAP reads the images from."""
     make_folder(work)
     root = photos.root
     if photos.turned:
@@ -370,9 +389,6 @@ def _start_run(pycolmap, work: Path, photos: Photos, images: list, seed: int, sa
         say(f"sfm: {k} photo{'s are' if k > 1 else ' is'} stored turned (EXIF "
             f"orientation); SfM and the fit read upright copies in {work / UPRIGHT}")
         root = upright_folder(work, root, images, set(photos.turned))
-    for stale in (work / "sfm.json", work / POSE_TABLE):
-        stale.unlink(missing_ok=True)
-    shutil.rmtree(work / "sparse", ignore_errors=True)
     pycolmap.set_random_seed(seed)
     return root
 
@@ -436,33 +452,40 @@ def _require_registered(work: Path, photos: Photos, best, summary: SfmSummary, n
     model `best` registered fewer than `need` images (why, from `summary`, and the mapping's
     `note`)."""
     if summary.registered < need:
-        write_pose_table(work / POSE_TABLE, _unchecked(photos.names, best))
+        write_pose_table(work / FAILED_POSE_TABLE, _unchecked(photos.names, best))
         raise SplatfilmError(f"{photos.where}: SfM registered {summary.registered} of {summary.images} images "
                              f"(needs {need}): {_why(summary)}" + (f"; {note}" if note else ""))
 
 
 def _record_checks(work: Path, photos: Photos, checks: list[PoseCheck], best, summary: SfmSummary, t0: float,
                    need: int, say: Log) -> None:
-    """Write the pose table, complete `summary` with the images kept, the points left and the
-    time since `t0`, and raise when fewer than `need` images kept their poses."""
-    table = work / POSE_TABLE
-    write_pose_table(table, checks)
+    """Complete `summary` with the images kept, the points left and the time since `t0`, and
+    raise when fewer than `need` images kept their poses, writing the pose table of `checks`
+    as FAILED_POSE_TABLE (`_write_model` writes a kept model's)."""
     summary.kept = sum(c.kept for c in checks)
+    table = work / (POSE_TABLE if summary.kept >= need else FAILED_POSE_TABLE)
     summary.points = best.num_points3D()
     summary.seconds = time.perf_counter() - t0
     say(f"sfm: {summarize(checks)} -> {table}")
     if summary.kept < need:
+        write_pose_table(table, checks)
         failed = ", ".join(f"{k} {why}" for why, k in failure_counts(checks).items())
         raise SplatfilmError(f"{photos.where}: only {summary.kept} of {summary.images} images have trustworthy poses "
                              f"(needs {need}); {failed}; per-image reasons in {table}")
 
 
-def _write_model(model: CacheEntry, model_dir: Path, best, root: Path, summary: SfmSummary, say: Log) -> None:
-    """Write the checked model `best` to `model_dir`, then its record (sfm.json: the summary and
-    where its images are read from, `root`)."""
+def _write_model(model: CacheEntry, model_dir: Path, best, checks: list[PoseCheck], root: Path,
+                 summary: SfmSummary, say: Log) -> None:
+    """Put the checked model `best` in place of the folder above `model_dir` (sparse/) whole,
+    then its pose table (`checks`) and its record (sfm.json: the summary and where its images
+    are read from, `root`). The old record goes first: a stop on the way must not leave it
+    beside the new model, where it would pass for that model's."""
     work = model.path.parent
-    make_folder(model_dir)
-    best.write(model_dir)
+    model.path.unlink(missing_ok=True)
+    with atomic_path(model_dir.parent) as partial:
+        best.write(make_folder(partial / model_dir.name))
+    write_pose_table(work / POSE_TABLE, checks)
+    (work / FAILED_POSE_TABLE).unlink(missing_ok=True)
     # Inside the work folder (upright copies) relative to it, so a moved model keeps them.
     image_root = root.resolve()
     inside = image_root.is_relative_to(work.resolve())

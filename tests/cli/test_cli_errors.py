@@ -469,6 +469,12 @@ def _film(tmp_path: Path, **top) -> Path:
     (["sfm", "x", "-o", "m", "--video-frames", "1"], "expected a whole number >= 3"),
     (["fit", "x", "-o", "a.ply", "--video-frames", "0"], "expected a whole number >= 3"),
     (["mesh", "x.ply", "-o", "a.glb", "--min-component", "-1"], "expected 0 or a positive integer"),
+    # --threads 0 reached COLMAP; --min-kept 1.5 was cut to a count of 1, then raised to 3
+    (["sfm", "x", "-o", "m", "--threads", "0"], "expected -1 (all) or a positive number of threads, got '0'"),
+    (["sfm", "x", "-o", "m", "--threads", "-3"], "expected -1 (all) or a positive number of threads"),
+    (["sfm", "x", "-o", "m", "--min-kept", "1.5"], "expected a fraction in (0, 1] or a whole count of at least 3"),
+    (["sfm", "x", "-o", "m", "--min-kept", "2"], "expected a fraction in (0, 1] or a whole count of at least 3"),
+    (["sfm", "x", "-o", "m", "--min-kept", "0"], "expected a fraction in (0, 1] or a whole count of at least 3"),
 ])
 def test_counts_and_seeds_out_of_range_are_usage_errors(args, message, capsys):
     # A negative period made a checkpoint every step; a negative seed a traceback from COLMAP.

@@ -89,6 +89,30 @@ def test_fit_takes_the_photos_sfm_takes(tmp_path, monkeypatch):
     assert seen == [tmp_path / "shoot", tmp_path / "shoot" / "images"]
 
 
+def test_fit_gives_photos_and_video_frames_a_distorting_camera_unless_told(tmp_path, monkeypatch, capsys):
+    """`fit PHOTOS/` and `fit VIDEO` ran SfM with one SIMPLE_PINHOLE camera and no way to ask for
+    another: the flowerpot's phone lens (k1 0.13, k2 -0.27) put rays up to 7.6 px off at 388x524.
+    Now OPENCV by default (the fit undistorts it), and `--camera-model` chooses."""
+    from splatfilm.fit import sfm
+
+    asked = []
+
+    def no_sfm(images, work_dir, **options):
+        asked.append(options.get("camera_model", "SIMPLE_PINHOLE"))  # run_sfm's own default
+        raise SplatfilmError(f"{images}: stopped before SfM")
+
+    monkeypatch.setattr(sfm, "run_sfm", no_sfm)
+    rng = np.random.default_rng(0)
+    (tmp_path / "photos").mkdir()
+    iio.imwrite(tmp_path / "photos" / "a.png", _noise_image(rng, 24, 32))
+    with pytest.raises(SplatfilmError, match="stopped before SfM"):
+        load_capture(tmp_path / "photos", tmp_path / "work")
+    fit = ["fit", tmp_path / "photos", "-o", tmp_path / "a.ply", "--backend", "cpu"]
+    cli_error(capsys, fit, name="photos")
+    cli_error(capsys, fit + ["--camera-model", "SIMPLE_RADIAL"], name="photos")
+    assert asked == ["OPENCV", "OPENCV", "SIMPLE_RADIAL"]
+
+
 def test_images_are_grouped_by_size_and_lens(tmp_path):
     import struct
 
@@ -155,6 +179,13 @@ def test_bad_options(tmp_path):
         run_sfm(tmp_path, tmp_path / "work", matcher="vocabtree", log=None)
     with pytest.raises(SplatfilmError, match="camera_model"):
         run_sfm(tmp_path, tmp_path / "work", camera_model="FISHEYE", log=None)
+    # A count that is no whole number was cut to one (1.5 -> 1, then raised to 3).
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png", "c.png"):
+        iio.imwrite(tmp_path / name, _noise_image(rng, 24, 32))
+    for bad in (1.5, 0, -2):
+        with pytest.raises(SplatfilmError, match=f"min_registered {bad} is neither a fraction in"):
+            run_sfm(tmp_path, tmp_path / "work", min_registered=bad, log=None)
 
 
 # ---- memory: SIFT threads ------------------------------------------------------------------------
@@ -380,6 +411,20 @@ def _stopped(work: Path, during: str, extracted: int = 6, recorded: bool = True)
 
 def _model_bytes(model: Path) -> dict[str, bytes]:
     return {name: (model / name).read_bytes() for name in ("cameras.bin", "images.bin", "points3D.bin")}
+
+
+def _keypoint_rows(database: Path) -> int:
+    import sqlite3
+
+    if not Path(database).exists():
+        return 0
+    con = sqlite3.connect(database)
+    try:
+        return con.execute("SELECT COUNT(*) FROM keypoints").fetchone()[0]
+    except sqlite3.OperationalError:  # no tables yet
+        return 0
+    finally:
+        con.close()
 
 
 def _database_rows(work: Path) -> dict[str, int]:
@@ -700,8 +745,8 @@ def test_too_few_trustworthy_poses_is_one_line_error(capsys, tmp_path, cli_model
     # A reprojection limit no real pose meets: every image fails, and the error says so.
     err = cli_error(capsys, ["sfm", few, "-o", tmp_path / "m", "--max-reproj", "0.01"], name=few)
     assert "only 0 of 4 images have trustworthy poses (needs 3)" in err
-    assert "4 had a high reprojection error" in err and "poses.tsv" in err
-    rows = read_pose_table(tmp_path / "m" / "poses.tsv")
+    assert "4 had a high reprojection error" in err and "poses.failed.tsv" in err
+    rows = read_pose_table(tmp_path / "m" / "poses.failed.tsv")  # poses.tsv is a kept model's
     assert len(rows) == 4 and all(r["status"] == "dropped" and "reprojection" in r["reason"] for r in rows)
     assert not (tmp_path / "m" / "sparse" / "0").exists()
 
@@ -987,13 +1032,35 @@ def test_images_are_numbered_by_name_whatever_order_their_features_finished(tmp_
     assert frames == {1: [1], 2: [2], 3: [3]}  # each frame holds its own image, numbered alike
 
     pycolmap.match_exhaustive(database, device=pycolmap.Device.cpu)  # COLMAP reads it as its own
-    db = pycolmap.Database.open(database)
-    try:
-        assert db.num_matched_image_pairs() == 3
-    finally:
-        db.close()
-    with pytest.raises(SplatfilmError, match="already holds matches; cannot renumber"):
-        number_images_by_name(database)
+
+    def matches() -> dict[tuple[str, str], np.ndarray]:
+        db = pycolmap.Database.open(database)
+        try:
+            name = {im.image_id: im.name for im in db.read_all_images()}
+            pairs = {}
+            for pair_id, m in zip(*db.read_all_matches()):
+                first, second = pycolmap.pair_id_to_image_pair(pair_id)
+                assert first < second
+                pairs[name[first], name[second]] = m.copy()
+            return pairs
+        finally:
+            db.close()
+
+    # An image added whose name comes first (a photo added to the capture): the pairs already
+    # matched take their images' new ids (number_images_by_name refused a database with matches).
+    before = matches()
+    assert len(before) == 3
+    more = tmp_path / "more"
+    more.mkdir()
+    (more / "00.jpg").symlink_to((LUND / "images" / "04.jpg").resolve())
+    pycolmap.extract_features(database, more, image_names=["00.jpg"], extraction_options=options,
+                              device=pycolmap.Device.cpu)
+    number_images_by_name(database)
+    assert contents()[0] == {"00.jpg": 1, **{name: k + 2 for k, name in enumerate(names)}}
+    after = matches()
+    assert after.keys() == before.keys() and all(np.array_equal(after[k], before[k]) for k in before)
+    pycolmap.match_exhaustive(database, device=pycolmap.Device.cpu)  # only the new image's pairs are added
+    assert len(matches()) == 6
 
 
 def test_mapper_must_be_known(tmp_path):
@@ -1046,3 +1113,66 @@ def test_a_new_database_clears_what_a_killed_run_was_writing(tmp_path):
     (tmp_path / "keep.txt").write_text("not ours to clear")
     record = database_record(tmp_path, {"images": "digest"}, ["a.png"], reuse=False)
     assert record["extracted"] is False and not killed.exists() and (tmp_path / "keep.txt").exists()
+
+
+# ---- reruns in a folder that holds a model ---------------------------------------------------------
+
+
+def test_a_failed_rerun_keeps_the_model_that_was_there(tmp_path):
+    """A rerun that fails (pose limits no pose meets) deleted the good model before mapping: its
+    sparse/, sfm.json and poses.tsv were gone after the error. Now the model stays, a rerun with
+    its own options reuses it, and the failed run's verdicts go to poses.failed.tsv."""
+    truth = read_transforms_json(SET / "transforms.json")
+    images = [SET / truth.names[i] for i in SUBSET[:-1]]
+    work = tmp_path / "work"
+    model = run_sfm(images, work, num_threads=1, log=None, seed=0)
+    want, table = _model_bytes(model), (work / "poses.tsv").read_text()
+    with pytest.raises(SplatfilmError, match=r"only 0 of 9 images have trustworthy poses") as failed:
+        run_sfm(images, work, num_threads=1, log=None, seed=0, limits=PoseLimits(max_reproj_px=0.01))
+    assert (model / "images.bin").exists() and _model_bytes(model) == want
+    assert (work / "poses.tsv").read_text() == table
+    assert str(failed.value).endswith(f"per-image reasons in {work / 'poses.failed.tsv'}")
+    assert all(r["status"] == "dropped" for r in read_pose_table(work / "poses.failed.tsv"))
+    messages: list[str] = []
+    assert run_sfm(images, work, num_threads=1, log=messages.append, seed=0) == model
+    assert messages == [f"sfm: reusing {model} (9/9 images kept)"], messages
+
+
+def test_a_photo_added_or_removed_keeps_the_other_features_and_matches(tmp_path, monkeypatch):
+    """A photo added or removed deleted the whole feature database (every image extracted and
+    every pair matched again): now only the new image's features and pairs are made, and the
+    model is the one a fresh run makes, byte for byte (one thread)."""
+    import pycolmap
+
+    truth = read_transforms_json(SET / "transforms.json")
+    images = [SET / truth.names[i] for i in SUBSET]
+    work = tmp_path / "work"
+    fewer = images[:2] + images[3:]  # one from the middle of the name order left out
+    model = run_sfm(fewer, work, num_threads=1, log=None, seed=0)
+    extracted = []
+    extract = pycolmap.extract_features
+
+    def counted(database, *args, **kwargs):  # images whose keypoints the call added
+        before = _keypoint_rows(database)
+        extract(database, *args, **kwargs)
+        extracted.append(_keypoint_rows(database) - before)
+
+    monkeypatch.setattr(pycolmap, "extract_features", counted)
+    messages: list[str] = []
+    run_sfm(images, work, num_threads=1, log=messages.append, seed=0)
+    assert sum(extracted) == 1, (extracted, messages)
+    assert any(m.startswith("sfm: 1 image new or changed and 0 gone since") for m in messages), messages
+    assert any("exhaustive matching (resuming: 36 pairs already matched)" in m for m in messages), messages
+    monkeypatch.undo()
+    fresh = run_sfm(images, tmp_path / "fresh", num_threads=1, log=None, seed=0)
+    assert _model_bytes(model) == _model_bytes(fresh)
+    assert _database_rows(work) == _database_rows(tmp_path / "fresh")
+
+    # A photo removed: nothing extracted, no pair matched anew (COLMAP finds them all there), its
+    # rows gone.
+    messages = []
+    run_sfm(images[1:], work, num_threads=1, log=messages.append, seed=0)
+    assert any(m.startswith("sfm: 0 images new or changed and 1 gone") for m in messages), messages
+    assert any("reusing the SIFT features of 9 images" in m for m in messages), messages
+    assert any("exhaustive matching (resuming: 36 pairs already matched)" in m for m in messages), messages
+    assert read_sfm_summary(work).kept == 9 and _keypoint_rows(work / "database.db") == 9

@@ -132,6 +132,45 @@ def test_a_decode_stopped_part_way_leaves_no_record_of_other_frames(tmp_path, mo
     np.testing.assert_allclose(reds, [0, 60, 120, 168, 228], atol=6)
 
 
+def test_a_held_frame_is_sampled_once_and_every_frame_names_its_source(tmp_path):
+    """A clip whose camera pans 2 px a frame but holds frame 7 for 20 frames (7-26: a stalled
+    stream): of 25 evenly spaced frames, 9 (source frames 8-24) were the same picture, written
+    as 9 PNGs that SfM posed at one place and the fit weighed 9 times, without a word. Now the
+    repeats are dropped with a note naming them, and frames.json says which source frame each
+    PNG is."""
+    import json
+
+    pytest.importorskip("imageio_ffmpeg")
+    rng = np.random.default_rng(0)
+    texture = (rng.random((96, 160 + 100, 3)) * 255).astype(np.uint8)
+    texture = ((texture[:, :-1].astype(np.uint16) + texture[:, 1:]) // 2).astype(np.uint8)  # softer: kept by the codec
+    shown = [7 if 7 <= i < 27 else i for i in range(50)]
+    video = tmp_path / "held.mp4"
+    iio.imwrite(video, np.stack([texture[:, 2 * k: 2 * k + 160] for k in shown]), plugin="FFMPEG", fps=10,
+                codec="libx264", quality=8, macro_block_size=16)
+    messages: list[str] = []
+    paths = frames_from_video(video, tmp_path / "frames", 25, log=messages.append)
+    repeats = [10, 12, 14, 16, 18, 20, 22, 24]  # the picks round(k * 49 / 24) inside the hold, but its first
+    assert len(paths) == 25 - len(repeats), messages
+    assert messages[0] == (f"video: note: 8 sampled frames of {video} repeat the frame before (source frames "
+                           "10, 12, 14, 16, 18, 20, 22, 24: a frozen or duplicated stretch); dropped, so that view "
+                           "is posed and fitted once"), messages
+    record = json.loads((tmp_path / "frames" / "frames.json").read_text())
+    picks = [round(k * 49 / 24) for k in range(25)]
+    assert record["source_frames"] == [i for i in picks if i not in repeats] and record["repeated_frames"] == repeats
+    assert record["frames"] == [p.name for p in paths]
+    # Each PNG shows the pan where the source frame it names has it (compared in grey: the codec
+    # keeps little of the texture's colour).
+    grey = texture.astype(float).mean(axis=2)
+    for path, source in zip(paths, record["source_frames"]):
+        picture = iio.imread(path).astype(float).mean(axis=2)
+        nearest = min(range(50), key=lambda k: np.abs(picture - grey[:, 2 * k: 2 * k + 160]).mean())
+        assert nearest == shown[source], (path.name, source, nearest)
+    messages = []
+    assert frames_from_video(video, tmp_path / "frames", 25, log=messages.append) == paths
+    assert "reusing 17 frames" in messages[0] and messages[1].startswith("video: note: 8 sampled frames"), messages
+
+
 def test_a_frame_that_cannot_be_written_is_not_called_a_bad_video(tmp_path):
     """A frame the disk refuses (here: over the process's file size limit) is a one-line error
     naming the frame, not "cannot decode video" naming a good video."""
