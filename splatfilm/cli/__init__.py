@@ -10,7 +10,8 @@ import threading
 import time
 from pathlib import Path
 
-from splatfilm.cli.args import image_side, non_negative_int, positive_int, rgb_triple, seed, sh_degree, video_frames
+from splatfilm.cli.args import (image_side, non_negative_float, non_negative_int, positive_int, rgb_triple, seed,
+                                sh_degree, video_frames)
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
 
@@ -108,6 +109,7 @@ def _cmd_render(args: argparse.Namespace) -> None:
     res = render_film(args.film, args.output, RenderOptions(
         backend=args.backend, shots=shots, workers=args.workers, ray_address=args.ray, depth=args.depth,
         alpha=args.alpha or handoff.needs_alpha, refine=args.refine, refine_tolerance=args.refine_tolerance,
+        refine_prompt=args.refiner_prompt,
         passes=handoff.passes, provenance=handoff.provenance, frames_only=args.frames_only))
     total = sum(res.rendered.values())
     print(f"rendered {total} frame(s), kept {sum(res.kept.values())} in {res.seconds:.1f} s -> {args.output}")
@@ -138,9 +140,15 @@ def _cmd_refine(args: argparse.Namespace) -> None:
     pcfg = PairConfig(folds=args.folds, steps=args.pair_steps, seed=args.seed, backend=args.backend)
     sidecar = run_refine(args.scene, args.data, args.output, targets, args.shots or args.cameras,
                          refiner=args.refiner, pair_cfg=pcfg, train_cfg=train_cfg, distill_cfg=dcfg,
-                         downscale=args.downscale)
+                         downscale=args.downscale, refiner_prompt=args.refiner_prompt)
     print(f"wrote {args.output} ({sidecar['num_gaussians']} Gaussians) and {Path(args.output).with_suffix('.json')} "
           f"in {sidecar['refined']['seconds']:.0f} s")
+
+
+def _add_refiner_prompt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--refiner-prompt", default="", metavar="TEXT",
+                   help="text a diffusers refiner is conditioned on (default: none, as sd-turbo wants; Difix "
+                        "was trained with \"remove degradation\")")
 
 
 def _add_refine(sub) -> None:
@@ -157,11 +165,13 @@ def _add_refine(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output .ply (sidecar .json and work folder .refine/ beside it)")
     p.add_argument("--refiner", metavar="FOLDER", help="a local refiner: a diffusers sd-turbo-class img2img folder, "
                                                        "or a folder a previous refine trained (default: train one)")
+    _add_refiner_prompt(p)
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
     p.add_argument("--rounds", type=positive_int, default=3, help="progressive rounds (default 3)")
     p.add_argument("--views", type=non_negative_int, default=12, help="pseudo-views per round, 0 = every target (default 12)")
     p.add_argument("--steps", type=positive_int, default=400, help="optimisation steps per round (default 400)")
-    p.add_argument("--pseudo-weight", type=float, default=0.5, help="loss weight of a pseudo-view; a photo's is 1")
+    p.add_argument("--pseudo-weight", type=non_negative_float, default=0.5,
+                   help="loss weight of a pseudo-view; a photo's is 1 (default 0.5)")
     p.add_argument("--folds", type=int, default=3, help="leave-fold-out fits for the refiner's pairs (default 3)")
     p.add_argument("--pair-steps", type=positive_int, default=800, help="steps of each fit made for pairs (default 800)")
     p.add_argument("--refiner-iterations", type=positive_int, help="training iterations of the per-scene refiner")
@@ -327,8 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", action="store_true", help="also write alpha as EXR beside each frame")
     p.add_argument("--refine", metavar="REFINER", help="refine final frames with this refiner folder (a diffusers "
                    "pipeline, or OUT.refine/refiner from `splatfilm refine`), gated for consistency")
-    p.add_argument("--refine-tolerance", type=float, default=0.05,
-                   help="how much more warping error than the raw render a refined frame may have (default 0.05: 5%%)")
+    p.add_argument("--refine-tolerance", type=non_negative_float, default=0.5,
+                   help="the share of the refined detail that may change from frame to frame once reprojected "
+                        "through depth (default 0.5); a frame over it keeps its raw render")
+    _add_refiner_prompt(p)
     p.add_argument("--frames-only", action="store_true",
                    help="write the frames and stop, as a render node does (no ffmpeg or usd-core needed); a later "
                         "run without it keeps the frames and makes the movies, cameras and edit")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def rgb_triple(text: str) -> tuple[float, float, float]:
@@ -42,6 +43,17 @@ def sh_degree(text: str) -> int:
     from splatfilm.scene.sh import MAX_SH_DEGREE
 
     return _whole_number(text, 0, MAX_SH_DEGREE, f"an SH degree from 0 to {MAX_SH_DEGREE}")
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0 (a weight, a tolerance): nan, inf and negatives are refused."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return v
 
 
 def non_negative_int(text: str) -> int:

@@ -18,7 +18,7 @@ import torch
 from splatfilm.film.frame_render import FrameJob, FrameRenderer
 from splatfilm.io.digest import content_digest
 from splatfilm.io.images import read_photo
-from splatfilm.refine.gate import Frame, GateConfig, gated_refine
+from splatfilm.refine.gate import GATE_RULE, Frame, GateConfig, gated_refine
 from splatfilm.refine.loader import load_refiner, refiner_digest
 from splatfilm.refine.refiner import Refiner
 
@@ -29,20 +29,22 @@ if TYPE_CHECKING:
 @dataclass
 class Refinement:
     """A refiner and its gate. identity: what of them a refined frame's key covers (the
-    refiner folder's digest and the gate's settings)."""
+    refiner folder's digest, its prompt, the gate's rule and settings)."""
 
     refiner: Refiner
     gate: GateConfig
     identity: str
 
     @classmethod
-    def load(cls, folder: str | Path, tolerance: float, backend: str) -> Refinement:
+    def load(cls, folder: str | Path, tolerance: float, backend: str, prompt: str = "") -> Refinement:
         """The refiner in `folder` (`refine.loader.load_refiner`) gated at `tolerance` (the
-        relative warping error a refined frame may add); backend: the resolved render backend."""
+        share of its detail that may change from frame to frame, `GateConfig`); backend: the
+        resolved render backend; prompt: a diffusion refiner's text prompt."""
+        gate = GateConfig(tolerance=tolerance)  # checked before the (slow) refiner loads
         # The refiner runs where the renders do, so a forced --backend cpu stays on the CPU.
-        refiner = load_refiner(folder, device="cuda" if backend == "gsplat" else "cpu")
-        gate = GateConfig(tolerance=tolerance)
-        return cls(refiner, gate, json.dumps([refiner_digest(Path(folder)), dataclasses.asdict(gate)]))
+        refiner = load_refiner(folder, device="cuda" if backend == "gsplat" else "cpu", prompt=prompt)
+        ident = [refiner_digest(Path(folder)), GATE_RULE, dataclasses.asdict(gate), prompt]
+        return cls(refiner, gate, json.dumps(ident))
 
     def chain_key(self, key: str, previous: str | None) -> str:
         """The key of a refined frame whose raw render has `key` and whose shot's previous

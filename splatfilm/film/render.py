@@ -55,8 +55,9 @@ class RenderOptions:
     (None: all); workers: local processes; ray_address: a Ray cluster ("local", "auto" or
     host:port) instead; depth, alpha: also write them as EXRs beside each frame; refine: a
     refiner folder (`refine.loader.load_refiner`): frames go through the gated post-render
-    pass, a refined frame kept only if its warping error against the previous frame is at
-    most `refine_tolerance` (relative) above the raw render's; passes: names of the passes
+    pass, a refined frame kept only if at most `refine_tolerance` of its added detail changes
+    against its neighbour's (`refine.gate.GateConfig`); refine_prompt: a diffusion refiner's
+    text prompt; passes: names of the passes
     to write as a multi-layer EXR per frame (film.passes.parse_passes); provenance: every
     frame and movie carries its provenance record (io/provenance.py); frames_only: write the
     frames and stop (no MP4s, USD cameras, timeline or contact sheet)."""
@@ -68,7 +69,8 @@ class RenderOptions:
     depth: bool = False
     alpha: bool = False
     refine: str | Path | None = None
-    refine_tolerance: float = 0.05
+    refine_tolerance: float = 0.5
+    refine_prompt: str = ""
     passes: tuple[str, ...] | str = ()
     provenance: bool = False
     frames_only: bool = False
@@ -130,13 +132,19 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
     t0 = time.perf_counter()
     options = options or RenderOptions()
     check_output_folder(out_dir)
-    if options.ray_address:
+    unused = [o for o, given in (("--workers", options.workers > 1), ("--ray", options.ray_address)) if given]
+    if options.refine is not None and unused:
+        # A refined frame is the next one's reference, so each shot runs in order in this process.
+        log(f"note: --refine renders each shot in order in this process; {' and '.join(unused)} "
+            f"{'is' if len(unused) == 1 else 'are'} not used")
+    elif options.ray_address:
         connect_ray(options.ray_address)  # before any work: a wrong address fails at once
     refinement = None
     if options.refine is not None:
         # Loaded first: a wrong or broken refiner is told before the film's assets are cleaned
         # and its bodies baked (a minute on a cold cache).
-        refinement = Refinement.load(options.refine, options.refine_tolerance, resolve_backend(options.backend))
+        refinement = Refinement.load(options.refine, options.refine_tolerance, resolve_backend(options.backend),
+                                     options.refine_prompt)
     if not isinstance(film, Film):
         film = parse_film(film, options.shots)
     for note in film.notes:

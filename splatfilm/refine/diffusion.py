@@ -24,6 +24,7 @@ distilled for guidance 0).
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -44,6 +45,12 @@ COMPONENTS = ("vae", "unet", "text_encoder", "tokenizer", "scheduler")
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 INSTALL_HINT = "pip install splatfilm[diffusion]"
 DIFIX_TIMESTEP = 199
+# The pipelines whose folders hold the components this refiner runs as it runs them: sd-turbo
+# ships as StableDiffusionPipeline, a saved img2img pipeline as StableDiffusionImg2ImgPipeline.
+PIPELINE_CLASSES = ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline")
+# Weight files a component may hold, without a variant; `_variant` looks for "NAME.fp16.EXT".
+WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin", "model.safetensors",
+                "pytorch_model.bin")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -80,11 +87,71 @@ def _import_backend(folder: Path) -> dict[str, Any]:
             "tokenizer": CLIPTokenizer, "scheduler": DDPMScheduler}
 
 
+def _variant(folder: Path) -> str | None:
+    """"fp16" when a component folder holds only fp16-variant weights (NAME.fp16.safetensors,
+    as `save_pretrained(variant="fp16")` writes and many hub repos ship), else None."""
+    if any((folder / f).is_file() for f in WEIGHT_FILES):
+        return None
+    stem_ext = [f.rsplit(".", 1) for f in WEIGHT_FILES]
+    return "fp16" if any((folder / f"{stem}.fp16.{ext}").is_file() for stem, ext in stem_ext) else None
+
+
 def _load(folder: Path, sub: str, cls: Any, **kwargs: Any) -> Any:
+    variant = _variant(folder / sub)
+    if variant is not None:
+        kwargs["variant"] = variant
     try:
         return cls.from_pretrained(folder, subfolder=sub, local_files_only=True, **kwargs)
     except Exception as exc:
         raise SplatfilmError(f"{folder / sub}: cannot load {cls.__name__} ({_first_line(exc)})") from None
+
+
+def _check_pipeline(folder: Path) -> None:
+    """A one-line error for a pipeline folder this refiner would load and then run wrongly:
+    one whose VAE has Difix's decoder skip connections (loading would drop them), or whose
+    model_index.json names another pipeline (inpainting, SDXL, ...)."""
+    vae = folder / "vae"
+    weights = [vae / f for f in WEIGHT_FILES if (vae / f).is_file() and f.endswith(".safetensors")]
+    weights += sorted(vae.glob("*.fp16.safetensors"))
+    if weights:
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(weights[0]), framework="pt") as f:
+                skips = [k for k in f.keys() if k.startswith("decoder.skip_conv_")]  # noqa: SIM118 (not a dict)
+        except Exception:  # noqa: BLE001 (an unreadable file is told by the loader, with its reason)
+            skips = []
+        if skips:
+            raise SplatfilmError(f"{weights[0]}: a Difix-style VAE with decoder skip connections "
+                                 f"({skips[0].rsplit('.', 1)[0]}, ...); its skip connections are not supported, "
+                                 "and a plain VAE decoder would run without them")
+    try:
+        name = json.loads((folder / "model_index.json").read_text()).get("_class_name")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise SplatfilmError(f"{folder / 'model_index.json'}: cannot read it ({_first_line(exc)})") from None
+    if isinstance(name, list):  # a custom pipeline: [module, class]
+        name = name[-1] if name else None
+    if name not in PIPELINE_CLASSES:
+        raise SplatfilmError(f"{folder / 'model_index.json'}: pipeline {name!r} is not a Stable Diffusion img2img "
+                             f"pipeline this refiner can run (expected {' or '.join(PIPELINE_CLASSES)})")
+
+
+def _check_models(folder: Path, vae: Any, unet: Any, prompt_embeds: torch.Tensor) -> None:
+    """A one-line error unless the UNet takes what this refiner gives it: the VAE's latent
+    alone (not an inpainting UNet's latent, mask and masked image), conditioned on the text
+    encoder's states only (not SDXL's extra time and pooled-text embeddings)."""
+    latent, inputs = int(vae.config.latent_channels), int(unet.config.in_channels)
+    if inputs != latent:
+        raise SplatfilmError(f"{folder / 'unet'}: the UNet takes {inputs} input channels but the VAE's latent has "
+                             f"{latent} (an inpainting or depth-conditioned model?); an img2img refiner needs them equal")
+    extra = unet.config.get("addition_embed_type", None)
+    if extra is not None:
+        raise SplatfilmError(f"{folder / 'unet'}: the UNet wants added {extra!r} embeddings (an SDXL-class model?); "
+                             "only Stable Diffusion 1/2-class UNets (sd-turbo) are supported")
+    width = unet.config.get("cross_attention_dim", None)
+    if isinstance(width, int) and width != prompt_embeds.shape[-1]:
+        raise SplatfilmError(f"{folder}: the UNet attends to text states of width {width} but the text encoder "
+                             f"gives {prompt_embeds.shape[-1]}")
 
 
 @dataclass(eq=False)
@@ -127,6 +194,7 @@ class DiffusionRefiner:
             raise SplatfilmError(f"{folder}: not a complete diffusers img2img pipeline, missing "
                                  f"{', '.join(missing)} (expected {', '.join(c + '/' for c in COMPONENTS)})")
         classes = _import_backend(folder)
+        _check_pipeline(folder)
         device = torch.device(device)
 
         scheduler = _load(folder, "scheduler", classes["scheduler"])
@@ -158,6 +226,7 @@ class DiffusionRefiner:
         text_encoder.to(device=device, dtype=dtype)
         prompt_embeds = encode_prompt(tokenizer, text_encoder, prompt)
         del text_encoder
+        _check_models(folder, vae, unet, prompt_embeds)
         return cls(vae=vae, unet=unet, prompt_embeds=prompt_embeds, alphas_cumprod=alphas_cumprod,
                    prediction_type=prediction_type, timestep=int(timestep), prompt=prompt, folder=folder)
 
@@ -206,7 +275,13 @@ class DiffusionRefiner:
         step = max(1, int(self.chunk))
         with torch.no_grad():
             for s in range(0, images.shape[0], step):
-                out[s:s + step] = self._refine_chunk(images[s:s + step], alpha_bar).to(out.device, torch.float32)
+                try:
+                    chunk = self._refine_chunk(images[s:s + step], alpha_bar)
+                except (RuntimeError, TypeError, ValueError) as exc:  # a model that loaded but cannot run
+                    where = f"{self.folder}: " if self.folder is not None else ""
+                    raise SplatfilmError(f"{where}the diffusion refiner failed on a {images.shape[2]}x"
+                                         f"{images.shape[1]} frame ({_first_line(exc)})") from None
+                out[s:s + step] = chunk.to(out.device, torch.float32)
         return out
 
     def _refine_chunk(self, images: torch.Tensor, alpha_bar: float) -> torch.Tensor:

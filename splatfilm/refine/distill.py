@@ -16,6 +16,7 @@ skips finished rounds.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from splatfilm.fit.trainer import FitConfig, fit
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import rotation_slerp
 from splatfilm.io.atomic import atomic_write
-from splatfilm.io.digest import content_digest
+from splatfilm.io.digest import array_digest, content_digest
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
 from splatfilm.io.images import to_uint8
 from splatfilm.render import rasterize_mode_key
@@ -51,6 +52,12 @@ class DistillConfig:
     lr_means: float = 1.6e-6
     seed: int = 0
     backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("pseudo_weight", "lr_means"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise SplatfilmError(f"refine: {name.replace('_', '-')} must be a finite number >= 0, got {v!r}")
 
 
 def step_toward(start: Cameras, target: Cameras, fraction: float) -> Cameras:
@@ -123,6 +130,13 @@ def _with_pseudo(capture: Capture, sets: list, weight: float) -> Capture:
                    dict(capture.source), weights)
 
 
+def scene_digest(scene: Gaussians) -> str:
+    """A digest of every parameter of `scene` (means, rotations, scales, opacities, SH), so a
+    scene changed in any of them (recoloured, say) is a new input to the work folder's rounds."""
+    return array_digest({name: getattr(scene, name).detach().cpu().numpy()
+                         for name in ("means", "quats", "scales", "opacities", "sh0", "shN")})
+
+
 def progressive_update(scene: Gaussians, capture: Capture, targets: Cameras, refiner: Refiner, cfg: DistillConfig,
                        work_dir: Path | None = None, refiner_id: str = "", progress: bool = True,
                        rasterize_mode: str = "classic") -> Gaussians:
@@ -140,7 +154,7 @@ def progressive_update(scene: Gaussians, capture: Capture, targets: Cameras, ref
     mode = rasterize_mode_key(rasterize_mode).values()
     base = content_digest(asdict(cfg), refiner_id, targets.viewmats.round(9).tolist(), targets.Ks.round(9).tolist(),
                           capture.names, [content_digest(im.tobytes()) for im in capture.images],
-                          content_digest(scene.means.numpy().tobytes()), *mode)[:16]
+                          scene_digest(scene), *mode)[:16]
     sets = []
     current = scene
     for r in range(1, cfg.rounds + 1):

@@ -23,19 +23,24 @@ def refiner_digest(folder: str | Path) -> str:
     return folder_digest(folder, skip_suffixes=(".ckpt.pt",))
 
 
-def load_refiner(path: str | Path, device: str | torch.device | None = None) -> Refiner:
+def load_refiner(path: str | Path, device: str | torch.device | None = None, prompt: str = "") -> Refiner:
     """A refiner from a local folder: a diffusers pipeline folder (model_index.json) gives a
     `DiffusionRefiner`; a folder written by `SceneRefiner.save` (refiner.json) a `SceneRefiner`.
     device: where the network runs; None takes CUDA when there is one (a diffusion UNet on the
-    CPU costs seconds per frame), else the CPU. Inputs may live anywhere."""
+    CPU costs seconds per frame), else the CPU. Inputs may live anywhere. prompt: the text a
+    diffusion refiner is conditioned on; a per-scene refiner has none, so a prompt for one
+    is a one-line error."""
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     p = Path(path)
     if refiner_kind(p) == "diffusers":
         from splatfilm.refine.diffusion import DiffusionRefiner
 
-        return DiffusionRefiner.from_folder(p, device=device)
+        return DiffusionRefiner.from_folder(p, device=device, prompt=prompt)
     from splatfilm.refine.scene_refiner import SceneRefiner
+
+    if prompt:
+        raise SplatfilmError(f"{p}: a per-scene refiner takes no prompt (--refiner-prompt is for a diffusers refiner)")
 
     return SceneRefiner.load(p, device=device)
 

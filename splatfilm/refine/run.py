@@ -25,9 +25,9 @@ from splatfilm.assets.sidecar import Sidecar, carry_rasterize_mode, check_sideca
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, check_output_file, make_folder
-from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
+from splatfilm.io.gaussian_files import gaussian_file_digest, load_gaussians, save_gaussians
 from splatfilm.render import rasterize_mode_key, resolve_backend
-from splatfilm.io.digest import content_digest, file_digest
+from splatfilm.io.digest import content_digest
 from splatfilm.io.cache import read_record
 from splatfilm.refine.distill import DistillConfig, progressive_update
 from splatfilm.refine.pairs import PairConfig, make_pairs
@@ -98,11 +98,12 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, tar
                targets_source: str | Path = "", refiner: str | Path | None = None,
                pair_cfg: PairConfig | None = None, train_cfg: SceneRefinerConfig | None = None,
                distill_cfg: DistillConfig | None = None,
-               downscale: float | None = None, progress: bool = True) -> Sidecar:
+               downscale: float | None = None, progress: bool = True, refiner_prompt: str = "") -> Sidecar:
     """Refine SCENE (fitted from capture DATA) toward the `targets` cameras (in SCENE's frame;
     `targets_source`: where they came from, for messages and the sidecar); writes OUTPUT
     (.ply) and its sidecar .json and returns the sidecar's content. refiner: a local refiner
-    folder (diffusers or splatfilm); None trains a per-scene one."""
+    folder (diffusers or splatfilm); None trains a per-scene one. refiner_prompt: the text a
+    diffusers refiner is conditioned on ("" as sd-turbo; Difix was trained with "remove degradation")."""
     from splatfilm.fit.capture import load_capture
     from splatfilm.refine.scene_refiner import SceneRefinerConfig
 
@@ -126,7 +127,10 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, tar
     # .spz flag alone said so, it did not).
     rasterize_mode = "antialiased" if carry_rasterize_mode(scene_path, sidecar) else "classic"
     # Every input is read before the capture, whose structure-from-motion can take long.
-    ref = load_refiner(refiner, device="cuda" if backend == "gsplat" else "cpu") if refiner is not None else None
+    if refiner is None and refiner_prompt:
+        raise SplatfilmError("refine: --refiner-prompt needs --refiner (a diffusers refiner folder)")
+    ref = (load_refiner(refiner, device="cuda" if backend == "gsplat" else "cpu", prompt=refiner_prompt)
+           if refiner is not None else None)
     capture = load_capture(data, work / "capture", downscale=downscale)
     offset = sidecar.origin_offset
     note = capture.cameras.in_asset_frame(offset, data, scene_path)[1] if offset is not None else None
@@ -144,10 +148,12 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, tar
 
     if ref is not None:
         refiner_id = f"{ref.name}:{refiner_digest(refiner)}"
+        if refiner_prompt:  # a prompt changes what the refiner adds (none keeps earlier work folders' keys)
+            refiner_id += f":{content_digest(refiner_prompt)[:16]}"
     else:
         # Unsorted keys: the form this key was first made in, so refiners trained before are reused.
         mode = rasterize_mode_key(rasterize_mode).values()
-        key = content_digest([file_digest(scene_path), capture.names,
+        key = content_digest([gaussian_file_digest(scene_path), capture.names,
                               [content_digest(im.tobytes()) for im in capture.images],
                               asdict(pair_cfg), asdict(train_cfg), *mode], sort_keys=False)[:16]
         ref = scene_refiner_for(capture, scene, work / "refiner", pair_cfg, train_cfg, key, progress,

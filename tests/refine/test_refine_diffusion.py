@@ -23,6 +23,7 @@ from splatfilm.refine.loader import load_refiner  # noqa: E402
 from splatfilm.refine.refiner import Refiner  # noqa: E402
 
 BETA_START, BETA_END, NUM_TRAIN_TIMESTEPS = 0.00085, 0.012, 1000
+WEIGHTS = "diffusion_pytorch_model.safetensors"
 MAX_TOKENS = 8
 
 
@@ -41,10 +42,12 @@ def _write_tokenizer_files(folder: Path) -> None:
 
 
 def make_tiny_pipeline(folder: str | Path, prediction_type: str = "epsilon", shift_factor: float | None = None,
-                       seed: int = 0) -> Path:
+                       seed: int = 0, variant: str | None = None, **unet_config) -> Path:
     """Save a randomly initialised StableDiffusionImg2ImgPipeline (a few thousand weights; VAE
     downsampling factor 2, 4 latent channels, cross-attention width 16) to `folder`, in the
-    layout of a downloaded sd-turbo folder. Deterministic for a given seed. Returns the folder."""
+    layout of a downloaded sd-turbo folder. Deterministic for a given seed. variant: the weight
+    files' variant ("fp16": NAME.fp16.safetensors only); unet_config: UNet settings to change
+    (in_channels=9 for an inpainting one). Returns the folder."""
     from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionImg2ImgPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
@@ -55,10 +58,12 @@ def make_tiny_pipeline(folder: str | Path, prediction_type: str = "epsilon", shi
                                               model_max_length=MAX_TOKENS)
 
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=16, attention_head_dim=2, norm_num_groups=4)
+    unet = UNet2DConditionModel(**{
+        **dict(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
+               down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+               up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=16, attention_head_dim=2,
+               norm_num_groups=4),
+        **unet_config})
     vae = AutoencoderKL(
         in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
         up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
@@ -72,7 +77,7 @@ def make_tiny_pipeline(folder: str | Path, prediction_type: str = "epsilon", shi
     pipe = StableDiffusionImg2ImgPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                           scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                           requires_safety_checker=False)
-    pipe.save_pretrained(folder)
+    pipe.save_pretrained(folder, variant=variant)
     return folder
 
 
@@ -233,3 +238,72 @@ def test_missing_diffusers_says_what_to_install(pipeline_folder, monkeypatch):
     with pytest.raises(SplatfilmError, match=r"pip install splatfilm\[diffusion\]") as info:
         DiffusionRefiner.from_folder(pipeline_folder)
     assert str(pipeline_folder) in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("unet_config, said", [
+    ({"in_channels": 9}, "9 input channels but the VAE's latent has 4"),
+    ({"addition_embed_type": "text_time", "addition_time_embed_dim": 8, "projection_class_embeddings_input_dim": 64},
+     "'text_time' embeddings"),
+])
+def test_a_unet_this_refiner_cannot_drive_is_refused_when_loaded(tmp_path, unet_config, said):
+    """An inpainting UNet loaded, then failed with a RuntimeError traceback on the first frame
+    (after the capture and scene had loaded); an SDXL one with a TypeError."""
+    folder = make_tiny_pipeline(tmp_path / "p", **unet_config)
+    with pytest.raises(SplatfilmError, match=said) as info:
+        load_refiner(folder)
+    assert "\n" not in str(info.value)
+
+
+def test_other_pipelines_and_difix_skip_connections_are_refused_in_one_line(pipeline_folder, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    other = tmp_path / "controlnet"
+    shutil.copytree(pipeline_folder, other)
+    index = json.loads((other / "model_index.json").read_text())
+    (other / "model_index.json").write_text(json.dumps({**index, "_class_name": "StableDiffusionControlNetPipeline"}))
+    with pytest.raises(SplatfilmError, match="'StableDiffusionControlNetPipeline' is not a Stable Diffusion img2img"):
+        load_refiner(other)
+    # Difix (diffusers layout): its VAE decoder adds 1x1 convs of the encoder's activations,
+    # which diffusers' AutoencoderKL dropped with a "weights not used" warning.
+    difix = tmp_path / "difix"
+    shutil.copytree(pipeline_folder, difix)
+    (difix / "model_index.json").write_text(json.dumps({**index, "_class_name": ["pipeline_difix", "DifixPipeline"]}))
+    weights = difix / "vae" / "diffusion_pytorch_model.safetensors"
+    save_file({**load_file(weights), "decoder.skip_conv_1.weight": torch.zeros(16, 16, 1, 1)}, weights)
+    with pytest.raises(SplatfilmError, match="skip connections are not supported") as info:
+        load_refiner(difix)
+    assert "\n" not in str(info.value)
+
+
+def test_a_failure_inside_the_model_is_a_one_line_error(refiner, monkeypatch):
+    class Broken(_StubUNet):
+        def forward(self, *a, **k):
+            raise RuntimeError("Given groups=1, weight of size [8, 9, 3, 3], expected input to have 9 channels\nmore")
+
+    monkeypatch.setattr(refiner, "unet", Broken(refiner.unet))
+    with pytest.raises(SplatfilmError, match=r"tiny-sd-turbo: the diffusion refiner failed .*RuntimeError: Given") as info:
+        refiner.refine(_images(1, 8, 8))
+    assert "\n" not in str(info.value)
+
+
+def test_a_folder_of_fp16_variant_weights_loads(tmp_path, pipeline_folder):
+    """Only NAME.fp16.safetensors files (as many hub repos ship): they were refused, with a
+    message about missing weight files."""
+    folder = make_tiny_pipeline(tmp_path / "fp16", variant="fp16")
+    assert list((folder / "unet").glob("*.fp16.safetensors")) and not (folder / "unet" / WEIGHTS).exists()
+    refiner = load_refiner(folder)
+    images = _images(1, 12, 16, seed=2)
+    assert torch.equal(refiner.refine(images), load_refiner(pipeline_folder).refine(images))
+
+
+def test_the_prompt_reaches_the_refiner(pipeline_folder, refiner):
+    from splatfilm.cli import build_parser
+
+    prompted = load_refiner(pipeline_folder, prompt="remove degradation")
+    assert prompted.prompt == "remove degradation"
+    assert not torch.equal(prompted.prompt_embeds, refiner.prompt_embeds)
+    parser = build_parser()
+    for argv in (["render", "f.yaml", "-o", "out", "--refine", "r", "--refiner-prompt", "remove degradation"],
+                 ["refine", "s.ply", "d", "--cameras", "c.json", "-o", "o.ply", "--refiner", "r",
+                  "--refiner-prompt", "remove degradation"]):
+        assert parser.parse_args(argv).refiner_prompt == "remove degradation"
