@@ -321,7 +321,8 @@ def _similarity(value: Any, at: At) -> None:
 
 def asset_rasterize_mode(asset: str | Path) -> str:
     """How an asset file renders, gsplat's "classic" or "antialiased": its sidecar's
-    `rasterize_mode`, else an .spz file's header flag (`io.spz.spz_antialiased`), else classic."""
+    `rasterize_mode`, else an .spz file's header flag (`io.spz.spz_antialiased`), else a PLY's
+    Mip-Splatting filter (`io.ply.ply_mip_filtered`: antialiased), else classic."""
     try:
         sidecar = Sidecar.of_asset(asset)
     except SplatfilmError:
@@ -334,6 +335,10 @@ def asset_rasterize_mode(asset: str | Path) -> str:
         from splatfilm.io.spz import spz_antialiased
 
         return "antialiased" if spz_antialiased(asset) else "classic"
+    if Path(asset).suffix.lower() == ".ply":
+        from splatfilm.io.ply import ply_mip_filtered
+
+        return "antialiased" if ply_mip_filtered(asset) else "classic"
     return "classic"
 
 

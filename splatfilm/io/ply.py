@@ -762,6 +762,14 @@ def ply_extra_properties(path: str | os.PathLike) -> list[str]:
     return [n for n in by_name["vertex"].names() if not _GAUSSIAN_PROPERTY.match(n)]
 
 
+def ply_mip_filtered(path: str | os.PathLike) -> bool:
+    """Whether a Gaussian PLY carries Mip-Splatting's 3D filter (`filter_3D`): it was trained
+    with Mip-Splatting's 2D filter too, which is gsplat's antialiased mode; reads the header only."""
+    path = Path(path)
+    _, elements, _ = _read_header(map_input(path, "PLY file"), path)
+    return any(n in _FILTER_3D for el in elements if el.name == "vertex" for n in el.names())
+
+
 # ---- compressed PLY (SuperSplat / PlayCanvas) --------------------------------------------------
 
 

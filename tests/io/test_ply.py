@@ -481,6 +481,17 @@ def test_mip_splatting_filter_3d_is_fused_as_its_save_fused_ply_does(tmp_path, c
     assert len(notes) == 1 and "filter_3D" in notes[0] and "mip.ply" in notes[0]
     load_gaussians(path)  # the CLI's reader says it on stderr
     assert "filter_3D" in capsys.readouterr().err
+    # Trained with Mip-Splatting's 2D filter too: it renders in gsplat's antialiased mode, and
+    # `import` records so in the asset's sidecar (it was drawn classic: too sharp, too opaque).
+    import json
+
+    from splatfilm.assets.sidecar import asset_rasterize_mode
+    from splatfilm.cli import main
+
+    save_gaussians_plain = make_ply(tmp_path / "plain.ply", [("vertex", 6, vertex(cols))])
+    assert asset_rasterize_mode(path) == "antialiased" and asset_rasterize_mode(save_gaussians_plain) == "classic"
+    assert main(["import", str(path), "-o", str(tmp_path / "asset.ply")]) == 0
+    assert json.loads((tmp_path / "asset.json").read_text())["rasterize_mode"] == "antialiased"
 
 
 def georeferenced_ply(path: Path, g: Gaussians, shift: tuple[float, float, float], fmt: str) -> np.ndarray:
