@@ -11,7 +11,7 @@ A list of edits in YAML, applied in order:
     - op: recolour
       sphere: {centre: [0, 0, 1.6], radius: 0.2}  # no shape: the whole asset
       tint: [1.0, 0.8, 0.8]                       # RGB multipliers
-      exposure: 0.5                               # stops: x 2^0.5
+      exposure: 0.5                               # stops: x 2^0.5 in linear light
       brightness: 0.05                            # added to the base colour
       saturation: 0.5                             # 0 grey, 1 unchanged, > 1 stronger
     - op: opacity
@@ -27,11 +27,18 @@ frame (what its file stores) or, with `frame: world`, in the film world: such a 
 is resolved once against the asset-to-world transform the caller gives (the asset's
 placement), and from then on belongs to the asset, moving with it when it moves.
 
-Colour: with M the saturation matrix (Rec. 709 luma kept), k = tint * 2^exposure and b the
-brightness, every view-dependent colour becomes rgb' = k * (M rgb) + b (saturation first, so
-`saturation: 0` with a tint gives a tinted monochrome): the base colour (SH DC term) takes all
-of it, the higher SH bands M and k (linear in the coefficients), so view-dependent colour
-scales with the base colour.
+Colour: the colours are display sRGB-encoded, as the photos were (docs/CONVENTIONS.md).
+Exposure acts in linear light, as Blender's, Nuke's and Resolve's do: E(rgb) =
+enc(2^exposure * dec(rgb)), dec and enc the sRGB EOTF and its inverse (`io.images`), so a
+stop up takes grey 0.5 to 0.686, not to 1.0 (scaling the encoded values doubled them). Then,
+with M the saturation matrix (Rec. 709 luma kept), k the tint and b the brightness, a colour
+becomes rgb' = k * (M E(rgb)) + b (saturation before the tint, so `saturation: 0` with a tint
+gives a tinted monochrome). The base colour (SH DC term) takes all of it. The higher SH bands
+hold view-dependent offsets around it, and E is not linear, so they take E's local slope at
+their Gaussian's base colour, per channel (a first-order step: exact while base and view
+colours, before and after, lie above the sRGB toe, where E(v) = 2^(exposure / 2.4) (v + 0.055)
+- 0.055 is affine; near black it is the toe's slope), then M and k, which are linear in the
+coefficients; so view-dependent colour scales with the base colour.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ import torch
 from splatfilm.assets.sidecar import (Sidecar, carry_rasterize_mode, check_beside_free, check_sidecar_free,
                                       robust_bounds, sidecar_path)
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.images import linear_to_srgb, srgb_to_linear, srgb_to_linear_slope
 from splatfilm.scene.gaussians import Gaussians, opacity_logit
 from splatfilm.scene.sh import rgb_to_sh0, sh0_to_rgb
 from splatfilm.scene.transforms import Similarity, euler_xyz_rotation, yaw_rotation
@@ -134,17 +142,25 @@ class Selection:
 
 @dataclass(frozen=True)
 class ColourAdjust:
-    """rgb' = k * (M rgb) + b with M the saturation matrix, k = tint * 2^exposure, b =
-    brightness (see the module docstring)."""
+    """rgb' = k * (M E(rgb)) + b with E the exposure in linear light, M the saturation
+    matrix, k = tint, b = brightness (see the module docstring)."""
 
     tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
     exposure: float = 0.0
     brightness: float = 0.0
     saturation: float = 1.0
 
-    def gain(self) -> np.ndarray:
-        """k [3]: the per-channel multiplier tint * 2^exposure (exposure in stops)."""
-        return np.asarray(self.tint) * 2.0**self.exposure
+    def expose(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """E(rgb) [...,3] for sRGB-encoded colours rgb [...,3] (float64): `exposure` stops in
+        linear light, re-encoded (not clipped); and dE/drgb [...,3], its slope per channel at
+        rgb (what the higher SH bands are scaled by)."""
+        rgb = np.asarray(rgb, dtype=np.float64)
+        if self.exposure == 0:
+            return rgb, np.ones_like(rgb)
+        gain = 2.0**self.exposure
+        out = linear_to_srgb(gain * srgb_to_linear(rgb))
+        # enc'(y) = 1 / dec'(enc(y)): the chain rule through decode, scale, encode.
+        return out, gain * srgb_to_linear_slope(rgb) / srgb_to_linear_slope(out)
 
     def saturation_matrix(self) -> np.ndarray:
         """[3,3]: lerp between the luma grey (s = 0) and the colour (s = 1)."""
@@ -168,14 +184,16 @@ class Edit:
 def _recolour(g: Gaussians, mask: torch.Tensor, adj: ColourAdjust) -> Gaussians:
     """New Gaussians with the colour adjustment applied to the selected ones (SH: see module)."""
     dtype = g.dtype
-    k = torch.as_tensor(adj.gain(), dtype=dtype, device=g.device)
+    k = torch.as_tensor(adj.tint, dtype=dtype, device=g.device)
     M = torch.as_tensor(adj.saturation_matrix(), dtype=dtype, device=g.device)
     rgb = sh0_to_rgb(g.sh0[:, 0])  # base colour before the renderer's clamp
-    new_rgb = (rgb @ M.T) * k + adj.brightness
+    exposed, slope = (torch.as_tensor(x, dtype=dtype, device=g.device)
+                      for x in adj.expose(rgb.detach().cpu().double().numpy()))
+    new_rgb = (exposed @ M.T) * k + adj.brightness
     sh0 = torch.where(mask[:, None, None], rgb_to_sh0(new_rgb)[:, None, :], g.sh0)
     shN = g.shN
     if shN.shape[1] > 0:
-        shN = torch.where(mask[:, None, None], (shN @ M.T) * k, shN)
+        shN = torch.where(mask[:, None, None], ((shN * slope[:, None, :]) @ M.T) * k, shN)
     return replace(g, sh0=sh0, shN=shN)
 
 
@@ -194,14 +212,19 @@ def edit_gaussians(gaussians: Gaussians, edits: list[Edit], asset_to_world: Simi
     rows follow with `Rig.select_gaussians(kept)`.
 
     gaussians: in the asset frame; asset_to_world: where the asset is placed, for selections
-    in `frame: world`. An edit that selects nothing is skipped with a warning on stderr;
-    one that would delete every Gaussian is an error."""
+    in `frame: world`. A delete, recolour or opacity edit that selects nothing is skipped with
+    a warning on stderr; a keep that selects nothing, or a delete of every Gaussian, is an
+    error: either would leave nothing, and a keep skipped kept everything (a typo'd box
+    passed unnoticed)."""
     g = gaussians
     kept = np.ones(len(gaussians), dtype=bool)
     for edit in edits:
         means = g.means.detach().cpu().double().numpy()
         mask_np = edit.selection.mask(means, asset_to_world, edit.label)
         if not mask_np.any():
+            if edit.op == "keep":
+                raise SplatfilmError(f"{edit.label}: keep selects no Gaussians of the asset (of {len(g)}); "
+                                     "check its shape's centre, size and frame")
             print(f"warning: {edit.label} ({edit.op}) selects no Gaussians; skipped", file=sys.stderr)
             continue
         mask = torch.as_tensor(mask_np, device=g.device)

@@ -218,18 +218,29 @@ def write_ground(scene: str | Path, plane: GroundPlane) -> Path:
     return sidecar.write(sidecar_path(scene))
 
 
-def ground_scene(scene: str | Path, **kwargs: Any) -> GroundPlane:
-    """Estimate a scene file's ground (up from its sidecar) and record it there; kwargs are
-    `estimate_ground`'s. SplatfilmError naming the scene when no ground is found or a setting
-    is out of range."""
+def ground_scene(scene: str | Path, up: ArrayLike | None = None, **kwargs: Any) -> GroundPlane:
+    """Estimate a scene file's ground and record it there. up [3]: the capture's up in the
+    scene's frame (any length; default: its sidecar's frame.up, else +z); kwargs are
+    `estimate_ground`'s. SplatfilmError naming the scene when no ground is found (saying which
+    up was searched around and how to widen the search) or a setting is out of range."""
     from splatfilm.io.atomic import check_output_file
     from splatfilm.io.gaussian_files import load_gaussians
 
     check_output_file(sidecar_path(scene))
-    gaussians, up = load_gaussians(scene), sidecar_up(scene)
+    try:
+        up = sidecar_up(scene) if up is None else unit_vector(up, "--up")
+    except SplatfilmError as e:
+        raise SplatfilmError(f"{scene}: {e}") from None
+    gaussians = load_gaussians(scene)
     try:
         plane = estimate_ground(gaussians, up, **kwargs)
     except SplatfilmError as e:
-        raise SplatfilmError(f"{scene}: {e}") from None
+        hint = ""
+        if str(e).startswith("no plane within"):
+            # The recorded up may lean (a sidecar written by a fit before estimate_up took the
+            # cameras' x axes leans by their mean pitch), or the floor may slope.
+            hint = ("; give the floor's up with --up X Y Z, or allow more lean with --max-tilt "
+                    f"(now {kwargs.get('max_tilt_deg', 20.0):g})")
+        raise SplatfilmError(f"{scene}: {e}{hint}") from None
     write_ground(scene, plane)
     return plane

@@ -243,7 +243,7 @@ def _cmd_ground(args: argparse.Namespace) -> None:
     from splatfilm.assets.ground import ground_scene
     from splatfilm.assets.sidecar import sidecar_path
 
-    plane = ground_scene(args.scene, min_opacity=args.min_opacity, distance=args.distance,
+    plane = ground_scene(args.scene, args.up, min_opacity=args.min_opacity, distance=args.distance,
                          max_tilt_deg=args.max_tilt)
     n = ", ".join(f"{v:.4f}" for v in plane.normal)
     print(f"ground of {args.scene}: normal [{n}], offset {plane.offset:.4f} ({100 * plane.inliers:.1f}% of the opaque "
@@ -253,13 +253,15 @@ def _cmd_ground(args: argparse.Namespace) -> None:
 def _add_ground(sub) -> None:
     p = sub.add_parser("ground", help="find a scene's ground plane and record it in its sidecar .json",
                        description="Estimate SCENE's ground plane by RANSAC on its opaque Gaussians: the lowest large "
-                                   "plane facing the capture's up (the sidecar's frame.up, else +z). Writes "
+                                   "plane facing the capture's up (--up, else the sidecar's frame.up, else +z). Writes "
                                    "`ground: {normal, offset, inliers}` (n.x + offset = 0) into SCENE.json.")
     p.add_argument("scene", help=f"Gaussian scene ({GAUSSIAN_FILE_TYPES})")
     p.add_argument("--min-opacity", type=float, default=0.5, help="Gaussians at least this opaque count (default 0.5)")
     p.add_argument("--distance", type=float, help="RANSAC inlier distance in scene units (default: 0.4%% of the "
                                                   "scene's diagonal)")
     p.add_argument("--max-tilt", type=float, default=20.0, help="degrees a ground may lean from up (default 20)")
+    p.add_argument("--up", type=float, nargs=3, metavar=("X", "Y", "Z"),
+                   help="the capture's up in the scene's frame, searched around in place of the sidecar's frame.up")
     p.set_defaults(func=_cmd_ground)
 
 

@@ -11,7 +11,8 @@ from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
 def _cmd_clean(args: argparse.Namespace) -> None:
     from splatfilm.assets.cleanup import CleanupSettings, clean_asset
 
-    settings = CleanupSettings(min_views=args.min_views, min_weight=args.min_weight, width=args.width)
+    settings = CleanupSettings(min_views=args.min_views, width=args.width,
+                               **({} if args.min_peak is None else {"min_peak": args.min_peak}))
     info = clean_asset(args.scene, args.output, args.cameras, settings, args.backend)
     total = info["kept"] + info["removed"]
     print(f"wrote {args.output}: removed {info['removed']} of {total} Gaussians "
@@ -31,8 +32,9 @@ def add_clean_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help=f"the clean copy ({GAUSSIAN_FILE_TYPES})")
     p.add_argument("--cameras", help="the capture's camera file (default: SCENE.cameras.json beside SCENE)")
     p.add_argument("--min-views", type=positive_int, default=2, help="views that must show a Gaussian (default 2)")
-    p.add_argument("--min-weight", type=float, default=0.05,
-                   help="summed blend weight in pixels that counts as showing it (default 0.05)")
+    p.add_argument("--min-peak", type=float,
+                   help="a Gaussian's largest blend weight in a view (alpha x transmittance at its best pixel) that "
+                        "counts as showing it there (default 1/255)")
     p.add_argument("--width", type=image_side, help="render the views this wide (default: the cameras' own size)")
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto", help="renderer (default auto)")
     p.set_defaults(func=_cmd_clean)

@@ -247,6 +247,14 @@ def srgb_to_linear(encoded: np.ndarray) -> np.ndarray:
     return np.sign(v) * lin
 
 
+def srgb_to_linear_slope(encoded: np.ndarray) -> np.ndarray:
+    """d(srgb_to_linear)/d(encoded), elementwise (same shape, float64): the EOTF's local slope,
+    1/12.92 on its linear toe, extended beyond [0,1] as `srgb_to_linear` is (even in the sign).
+    A change of an encoded value by a small delta changes the linear value by slope * delta."""
+    a = np.abs(np.asarray(encoded, dtype=np.float64))
+    return np.where(a <= 0.04045, 1 / 12.92, 2.4 / 1.055 * ((a + 0.055) / 1.055) ** 1.4)
+
+
 def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
     """The sRGB encoding, the inverse of `srgb_to_linear`: scene-linear -> display sRGB-encoded
     (same shape, float64), extended the same way beyond [0,1] (not clipped)."""

@@ -242,6 +242,59 @@ def _check_features(features: torch.Tensor, C: int, N: int) -> torch.Tensor:
     return features
 
 
+def _project_cpu(g: Gaussians, viewmats, Ks, width, height, near_plane, far_plane, mode, lens):
+    """The CPU backend's projection of float Gaussians on the CPU into C cameras (viewmats,
+    Ks on the CPU in g's dtype): (projection, antialiased: a bool or a per-Gaussian bool [N])."""
+    camera_model, distortion = lens
+    mixed = isinstance(mode, torch.Tensor)
+    antialiased = mode.cpu() if mixed else mode == "antialiased"
+    opacities = g.activated_opacities
+    if camera_model == "PINHOLE" and not (viewmats.requires_grad or Ks.requires_grad):
+        proj = fully_fused_projection(g.means, g.quats, g.activated_scales, viewmats, Ks, width, height,
+                                      opacities=opacities, near_plane=near_plane, far_plane=far_plane,
+                                      antialiased=antialiased)
+    else:  # lens models, and gradients for the cameras: the PyTorch reference
+        proj = project_gaussians(
+            g.means, quat_scale_to_covar(g.quats, g.activated_scales), viewmats, Ks, width, height,
+            opacities=opacities, near_plane=near_plane, far_plane=far_plane, antialiased=antialiased,
+            **({} if camera_model == "PINHOLE" else {"camera_model": camera_model, "distortion": distortion}),
+        )
+    return proj, antialiased
+
+
+def peak_blend_weights(
+    gaussians: Gaussians,
+    viewmats: torch.Tensor,
+    Ks: torch.Tensor,
+    width: int,
+    height: int,
+    *,
+    near_plane: float = 0.01,
+    far_plane: float = 1e10,
+    rasterize_mode: RasterizeMode | torch.Tensor = "classic",
+) -> torch.Tensor:
+    """Per pinhole camera and Gaussian, the largest blend weight it gets in the image [C,N]:
+    alpha * T at its best pixel (its opacity-and-falloff alpha times the transmittance left in
+    front of it), as `render` composites it on the cpu backend in `rasterize_mode`; 0 where it
+    blends nowhere (culled, off the image, behind what is opaque, alpha below 1/255). Counted
+    by the cpu backend's kernels whatever backend renders (gsplat has no per-Gaussian maximum;
+    both composite alike); float32 or float64 Gaussians; a CPU tensor; not differentiable.
+    viewmats [C,4,4], Ks [C,3,3] and the rest as `render`'s."""
+    from splatfilm.render.rasterize_to_pixels import rasterize_peak_weights
+
+    rasterize_mode = _check_mode(rasterize_mode, gaussians.means.shape[0])
+    width, height = _image_size(width, height)
+    with torch.no_grad():
+        g = _one_dtype(gaussians).to("cpu")
+        viewmats = viewmats.to(device="cpu", dtype=g.dtype)
+        Ks = Ks.to(device="cpu", dtype=g.dtype)
+        proj, antialiased = _project_cpu(g, viewmats, Ks, width, height, near_plane, far_plane, rasterize_mode,
+                                         ("PINHOLE", None))
+        op = compensated_opacities(g.activated_opacities[None].expand(viewmats.shape[0], -1), proj.compensations,
+                                   antialiased)
+        return rasterize_peak_weights(proj.means2d, proj.conics, op, proj.radii, proj.depths, width, height)
+
+
 def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, near_plane, far_plane, mode,
                 lens=("PINHOLE", None), extra=None, render_mode="RGB+ED", absgrad=False) -> RenderOutput:
     from splatfilm.render.rasterize_to_pixels import rasterize_to_pixels
@@ -255,21 +308,8 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
     C = viewmats.shape[0]
 
     opacities = g.activated_opacities
-    camera_model, distortion = lens
     mixed = isinstance(mode, torch.Tensor)
-    if mixed:
-        mode = mode.cpu()
-    antialiased = mode if mixed else mode == "antialiased"
-    if camera_model == "PINHOLE" and not (viewmats.requires_grad or Ks.requires_grad):
-        proj = fully_fused_projection(g.means, g.quats, g.activated_scales, viewmats, Ks, width, height,
-                                      opacities=opacities, near_plane=near_plane, far_plane=far_plane,
-                                      antialiased=antialiased)
-    else:  # lens models, and gradients for the cameras: the PyTorch reference
-        proj = project_gaussians(
-            g.means, quat_scale_to_covar(g.quats, g.activated_scales), viewmats, Ks, width, height,
-            opacities=opacities, near_plane=near_plane, far_plane=far_plane, antialiased=antialiased,
-            **({} if camera_model == "PINHOLE" else {"camera_model": camera_model, "distortion": distortion}),
-        )
+    proj, antialiased = _project_cpu(g, viewmats, Ks, width, height, near_plane, far_plane, mode, lens)
     with_rgb, with_depth = render_mode != "D" and render_mode != "ED", render_mode != "RGB"
     colors = None
     if with_rgb and degree == 0:

@@ -164,7 +164,9 @@ def _add4(a0, a1, a2, a3, w, f0, f1, f2, f3, u0, u1):
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
 def _forward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, flat_ids, tile_order, width, height,
-                    tile_size, tiles_x, n_workers, cst, out_feats, out_T, out_last):
+                    tile_size, tiles_x, n_workers, cst, out_feats, out_T, out_last, out_peak):
+    """out_peak [M] (empty: not wanted): per intersection, the largest blend weight alpha * T
+    the Gaussian got in the tile (left as given where it blended nowhere)."""
     half, a_min, a_max, t_min = cst[0], cst[1], cst[2], cst[3]
     one = half + half
     zero = half - half
@@ -249,6 +251,11 @@ def _forward_kernel(means2d, conics, opacities, feats, radii, tile_offsets, flat
                     f = feats[g, c]
                     for li in range(u0, u1):
                         acc[c, li] += w_pix[li] * f
+                if out_peak.shape[0] > 0:
+                    peak = zero
+                    for li in range(u0, u1):
+                        peak = max(peak, w_pix[li])
+                    out_peak[k] = peak
                 # Now and then, which rows have stopped (a count inside the lane loop would
                 # keep it from vectorising); the tile stops when all have.
                 if (k - start) % 16 == 15 and _rows_full(T, ts, row_full):
@@ -489,7 +496,7 @@ class _RasterizeCPU(torch.autograd.Function):
             offsets, flat_ids = isect_tiles(m2, ra, _np(depths[c]), width, height, tile_size)
             order = _tile_order(offsets)
             _forward_kernel(m2, co, op, fe, ra, offsets, flat_ids, order, width, height, tile_size, tiles_x,
-                            _workers(order), cst, out_feats[c], out_T[c], out_last[c])
+                            _workers(order), cst, out_feats[c], out_T[c], out_last[c], np.empty(0, dtype=np_dtype))
             bins.append((offsets, flat_ids, order))
             arrays.append((m2, co, op, fe, ra))
         ctx.bins = bins
@@ -559,6 +566,40 @@ def rasterize_to_pixels(
     each backward replaces it.
     """
     return _RasterizeCPU.apply(means2d, conics, opacities, feats, radii, depths, width, height, tile_size, absgrad)
+
+
+def rasterize_peak_weights(
+    means2d: torch.Tensor,
+    conics: torch.Tensor,
+    opacities: torch.Tensor,
+    radii: torch.Tensor,
+    depths: torch.Tensor,
+    width: int,
+    height: int,
+    tile_size: int = TILE_SIZE,
+) -> torch.Tensor:
+    """Per camera and Gaussian, its largest blend weight over the image [C,N] (alpha * T at its
+    best pixel, as `rasterize_to_pixels` composites it with the same inputs: 0 where it
+    blends nowhere, culled, hidden or off the image); not differentiable. Inputs as
+    `rasterize_to_pixels`'s; float32 or float64, computed in means2d's precision."""
+    C, N = means2d.shape[:2]
+    tiles_x, _ = tile_grid(width, height, tile_size)
+    np_dtype = _np(means2d).dtype
+    cst = _constants(np_dtype)
+    out = np.zeros((C, N), dtype=np_dtype)
+    for c in range(C):
+        m2, co, op, ra = (_np(x[c]) for x in (means2d, conics, opacities, radii))
+        co, op = (x.astype(np_dtype, copy=False) for x in (co, op))
+        offsets, flat_ids = isect_tiles(m2, ra, _np(depths[c]), width, height, tile_size)
+        order = _tile_order(offsets)
+        isect_peak = np.zeros(flat_ids.shape[0], dtype=np_dtype)
+        _forward_kernel(m2, co, op, np.zeros((N, 0), dtype=np_dtype), ra, offsets, flat_ids, order, width, height,
+                        tile_size, tiles_x, _workers(order), cst, np.zeros((height, width, 0), dtype=np_dtype),
+                        np.ones((height, width), dtype=np_dtype), np.full((height, width), -1, dtype=np.int32),
+                        isect_peak)
+        # A maximum: the same whatever order the tiles ran in.
+        np.maximum.at(out[c], flat_ids, isect_peak)
+    return torch.from_numpy(out).to(means2d.device)
 
 
 def set_num_threads(n: int) -> None:

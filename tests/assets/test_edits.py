@@ -12,6 +12,8 @@ import pytest
 import torch
 import yaml
 
+from helpers import cli_error
+
 from splatfilm.cli import main
 from splatfilm.assets.edits import Box, ColourAdjust, Edit, Ellipsoid, Selection, Sphere, apply_edits, parse_edits
 from splatfilm.errors import SplatfilmError
@@ -122,32 +124,64 @@ def test_delete_keep_and_opacity_exact():
     torch.testing.assert_close(out.sh, g.sh[:2])
 
 
+def _srgb(lin):
+    return np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * np.abs(lin) ** (1 / 2.4) - 0.055)
+
+
+def _lin(v):
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
 def test_recolour_exact_and_view_dependent():
     g = row(sh_degree=2)
     adj = ColourAdjust(tint=(1.0, 0.5, 2.0), exposure=1.0, brightness=0.05, saturation=0.5)
     out = apply_edits(g, [edit("recolour", Sphere((1, 0, 0), 0.1), colour=adj)])
-    # Only x = 1 changed. Its colour (0.3, 0.5, 0.7) goes halfway to its luma
-    # 0.2126*0.3 + 0.7152*0.5 + 0.0722*0.7 = 0.47170, then times k = tint * 2 = (2, 1, 4), plus 0.05.
-    luma = 0.2126 * 0.3 + 0.7152 * 0.5 + 0.0722 * 0.7
-    expected = (0.5 * np.array([0.3, 0.5, 0.7]) + 0.5 * luma) * [2, 1, 4] + 0.05
+    # Only x = 1 changed. Its colour (0.3, 0.5, 0.7) one stop up in linear light, then halfway
+    # to its luma, times the tint (1, 0.5, 2), plus 0.05.
+    exposed = _srgb(2 * _lin(np.array([0.3, 0.5, 0.7])))
+    luma = exposed @ [0.2126, 0.7152, 0.0722]
+    expected = (0.5 * exposed + 0.5 * luma) * [1, 0.5, 2] + 0.05
     np.testing.assert_allclose(out.base_colors[1].numpy(), expected, atol=1e-12)
     others = [0, 2, 3, 4]
     torch.testing.assert_close(out.sh[others], g.sh[others])
-    # View-dependent colour follows: rgb'(d) = k (M rgb(d)) + b in every direction.
+    # View-dependent colour follows: rgb'(d) = k (M E(rgb(d))) + b in every direction (E's slope
+    # at the base colour: exact while the colours stay above the sRGB toe, where E is affine).
     dirs = torch.nn.functional.normalize(torch.randn(7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1)),
                                          dim=1)
-    before = eval_sh(2, g.sh[1:2].expand(7, -1, -1), dirs) - 0.5
-    after = eval_sh(2, out.sh[1:2].expand(7, -1, -1), dirs) - 0.5
-    M = torch.tensor(adj.saturation_matrix())
-    k = torch.tensor([2.0, 1.0, 4.0], dtype=torch.float64)
-    torch.testing.assert_close(after, ((before + 0.5) @ M.T) * k + 0.05 - 0.5)
+    before = (eval_sh(2, g.sh[1:2].expand(7, -1, -1), dirs) - 0.5).numpy()
+    after = (eval_sh(2, out.sh[1:2].expand(7, -1, -1), dirs) - 0.5).numpy()
+    M = adj.saturation_matrix()
+    k = np.array([1.0, 0.5, 2.0])
+    np.testing.assert_allclose(after, (_srgb(2 * _lin(before + 0.5)) @ M.T) * k + 0.05 - 0.5, atol=1e-9)
+    assert np.abs(after - before).max() > 0.1  # (the edit moved them: the tolerance is no pass by default)
+
+
+def test_exposure_is_in_linear_light():
+    """Exposure multiplied the sRGB-encoded colour: a stop took grey 0.5 to 1.0 (clipped) and
+    a stop down to 0.25; Blender's, Nuke's and Resolve's exposure is 2^stops in linear light:
+    0.686 and 0.361. The higher bands take the transfer's slope at the base colour, so a view's
+    small offset keeps its share of the exposed colour."""
+    f64 = torch.float64
+    grey = Gaussians.from_activated(torch.zeros(1, 3, dtype=f64), torch.tensor([[1.0, 0, 0, 0]], dtype=f64),
+                                    torch.full((1, 3), 0.1, dtype=f64), torch.tensor([0.9], dtype=f64),
+                                    sh=torch.cat([torch.full((1, 1, 3), 0.0, dtype=f64),
+                                                  torch.full((1, 3, 3), 0.01, dtype=f64)], dim=1))
+    assert grey.base_colors[0].tolist() == pytest.approx([0.5] * 3)
+    for stops, want in ((1.0, 0.686), (-1.0, 0.361), (0.0, 0.5)):
+        out = apply_edits(grey, [edit("recolour", None, colour=ColourAdjust(exposure=stops))])
+        np.testing.assert_allclose(out.base_colors[0].numpy(), want, atol=0.01)
+        # the slope: (E(0.5 + h) - E(0.5 - h)) / 2h
+        h = 1e-6
+        slope = (_srgb(2**stops * _lin(0.5 + h)) - _srgb(2**stops * _lin(0.5 - h))) / (2 * h)
+        np.testing.assert_allclose(out.shN[0].numpy(), 0.01 * slope, rtol=1e-6)
 
 
 def test_recolour_each_control_alone():
     g = row(sh_degree=1)
     base = g.base_colors.numpy()
     run = lambda adj: apply_edits(g, [edit("recolour", None, colour=adj)])  # noqa: E731
-    np.testing.assert_allclose(run(ColourAdjust(exposure=-1.0)).base_colors.numpy(), base / 2, atol=1e-12)
+    np.testing.assert_allclose(run(ColourAdjust(exposure=-1.0)).base_colors.numpy(), _srgb(_lin(base) / 2),
+                               atol=1e-12)
     np.testing.assert_allclose(run(ColourAdjust(tint=(1, 0, 1))).base_colors.numpy(), base * [1, 0, 1], atol=1e-12)
     np.testing.assert_allclose(run(ColourAdjust(brightness=0.1)).base_colors.numpy(), base + 0.1, atol=1e-12)
     luma = np.repeat(base @ [0.2126, 0.7152, 0.0722], 3).reshape(-1, 3)
@@ -155,8 +189,11 @@ def test_recolour_each_control_alone():
     # Saturation first: a tinted monochrome.
     sepia = run(ColourAdjust(saturation=0.0, tint=(1.0, 0.8, 0.6))).base_colors.numpy()
     np.testing.assert_allclose(sepia, luma * [1.0, 0.8, 0.6], atol=1e-12)
-    # Exposure and tint scale the higher bands; brightness leaves them.
-    torch.testing.assert_close(run(ColourAdjust(exposure=1.0)).shN, g.shN * 2)
+    # Exposure and tint scale the higher bands; brightness leaves them. Exposure scales them by
+    # its slope at the base colour: above the sRGB toe E(v) = 2^(stops / 2.4) (v + 0.055) - 0.055,
+    # so a stop is 2^(1 / 2.4) = 1.335 there, whatever the colour.
+    torch.testing.assert_close(run(ColourAdjust(exposure=1.0)).shN, g.shN * 2 ** (1 / 2.4))
+    torch.testing.assert_close(run(ColourAdjust(tint=(2, 2, 2))).shN, g.shN * 2)
     torch.testing.assert_close(run(ColourAdjust(brightness=0.3)).shN, g.shN)
 
 
@@ -170,9 +207,10 @@ def test_pure_and_nothing_selected_warns(capsys):
     assert len(out) == len(g)
     for name in ("means", "quats", "scales", "opacities", "sh0", "shN"):
         assert torch.equal(getattr(g, name), getattr(before, name))  # the input is untouched
-    # keep of nothing: the asset stays whole (never silently empty).
-    assert len(apply_edits(g, [edit("keep", Sphere((100, 0, 0), 1.0))])) == 5
-    assert "selects no Gaussians" in capsys.readouterr().err
+    # keep of nothing (a typo'd box) was skipped with a warning, so everything was kept: an
+    # error now, as a delete of everything is.
+    with pytest.raises(SplatfilmError, match=r"^test keep: keep selects no Gaussians of the asset \(of 5\)"):
+        apply_edits(g, [edit("keep", Sphere((100, 0, 0), 1.0))])
     with pytest.raises(SplatfilmError, match="test delete: delete would remove every Gaussian"):
         apply_edits(g, [edit("delete", Box((2, 0, 0), (10, 1, 1)))])
 
@@ -289,6 +327,12 @@ def test_cli_round_trip(tmp_path, capsys):
     assert "would overwrite the input" in capsys.readouterr().err
     assert main(["edit", str(src), str(tmp_path / "missing.yaml"), "-o", str(out)]) == 2
     assert "missing.yaml: no such file" in capsys.readouterr().err
+    # A keep whose box misses the asset (a typo): one line, nothing written.
+    (tmp_path / "typo.yaml").write_text("- {op: keep, sphere: {center: [50, 50, 50], radius: 0.1}}\n")
+    err = cli_error(capsys, ["edit", src, tmp_path / "typo.yaml", "-o", tmp_path / "typo.ply"], "typo.yaml")
+    assert err == f"error: {tmp_path / 'typo.yaml'}: [0]: keep selects no Gaussians of the asset (of 5); " \
+                  "check its shape's centre, size and frame", err
+    assert not (tmp_path / "typo.ply").exists()
 
 
 def test_edit_carries_the_capture_cameras(tmp_path, capsys):

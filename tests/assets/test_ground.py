@@ -23,6 +23,7 @@ from splatfilm.assets.ground import (
 )
 from splatfilm.assets.sidecar import sidecar_up
 from splatfilm.io.gaussian_files import save_gaussians
+from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.transforms import Similarity, yaw_rotation
 
 
@@ -133,3 +134,54 @@ def test_vertical_plane_has_no_height():
         ground_height(wall, 0.0, 0.0)
     with pytest.raises(SplatfilmError, match="parallel"):
         place_on_ground([0.0, 0.0], wall)
+
+
+def _cameras_pitched_down(pitch_deg: float, azimuths_deg) -> Cameras:
+    """Cameras 3 m out on the -y side of the origin, 2 m up, at the given azimuths, each
+    pitched `pitch_deg` below the horizon (no roll)."""
+    from splatfilm.assets.meshing import look_at_viewmat
+
+    views = []
+    for a in np.radians(np.asarray(azimuths_deg, dtype=float)):
+        eye = np.array([3 * np.sin(a), -3 * np.cos(a), 2.0])
+        target = np.array([0.0, 0.0, 2.0 - 3 * np.tan(np.radians(pitch_deg))])
+        views.append(look_at_viewmat(eye, target, np.array([0.0, 0.0, 1.0])))
+    K = np.array([[40.0, 0, 32], [0, 40.0, 24], [0, 0, 1]])
+    return Cameras(np.stack(views), K, 64, 48)
+
+
+def test_the_recorded_up_is_not_biased_by_the_cameras_pitch(tmp_path, capsys):
+    """fit recorded the mean camera up, which leans toward the side the cameras stand on by
+    their mean pitch (12.3 degrees on the bundled set); cameras pitched 30 degrees down from one
+    side put it 30 degrees off the floor normal, and `ground` then found no plane within 20
+    degrees of it. The up perpendicular to every camera's x axis (nerfstudio's "vertical")
+    does not lean; where the x axes share one direction (a dolly) the mean up stays."""
+    from helpers import cli_error
+
+    from splatfilm.assets.sidecar import Sidecar, estimate_up
+
+    cams = _cameras_pitched_down(30.0, np.linspace(-50, 50, 9))
+    up = estimate_up(cams)
+    assert np.degrees(np.arccos(up[2])) < 3.0, up
+    scene = tmp_path / "room.ply"
+    save_gaussians(scene, splats(room_with_table()))
+    Sidecar({"asset": "room.ply", "kind": "scene", "frame": {"up": up.tolist()}}).write(tmp_path / "room.json")
+    assert main(["ground", str(scene)]) == 0
+    assert read_ground(scene).normal[2] > 0.9999
+
+    # A sidecar that records the old, leaning up: the error says what to do, and --up does it
+    # (the room without its floaters, among which RANSAC found a plane leaning as up did).
+    save_gaussians(scene, splats(room_with_table()[:-200]))
+    leaning = -cams.to_c2w_opencv()[:, :3, 1].mean(axis=0)
+    Sidecar({"asset": "room.ply", "kind": "scene", "frame": {"up": leaning.tolist()}}).write(tmp_path / "room.json")
+    err = cli_error(capsys, ["ground", scene], scene)
+    assert "no plane within 20 degrees of up" in err and "--up X Y Z" in err and "--max-tilt (now 20)" in err
+    assert main(["ground", str(scene), "--up", "0", "0", "2"]) == 0
+    assert read_ground(scene).normal[2] > 0.9999
+    assert "--up must be a non-zero vector" in cli_error(capsys, ["ground", scene, "--up", "0", "0", "0"], scene)
+
+    # A dolly (every camera's x axis the same): the x axes say nothing of the pitch; the mean up.
+    dolly = _cameras_pitched_down(10.0, [0.0])
+    dolly = type(dolly).concat([dolly] * 3)
+    np.testing.assert_allclose(estimate_up(dolly), [0, np.sin(np.radians(10)), np.cos(np.radians(10))], atol=1e-9)
+    np.testing.assert_allclose(estimate_up(_cameras_pitched_down(10.0, [0.0])), estimate_up(dolly), atol=1e-12)
