@@ -3,12 +3,19 @@ rigid-body simulation (pybullet, DIRECT mode, CPU) instead of keyframes.
 
 The moving body is a convex hull (or a box, or a sphere) around the asset's opaque Gaussian
 centres in its canonical frame; the static collider is the scene's mesh (`meshing.collision_mesh`,
-cached beside the scene) or its ground plane. The simulation runs at a fixed 240 Hz step (each
-solved in 8 substeps) under gravity along the film world's -z (9.81 m/s^2), and the pose of the
-asset's canonical origin is sampled every 1/fps s and baked into a `BakedMotion`, which
-`.at(t)` interpolates like
-`KeyedMotion` / `PathWalk`. Trajectories are cached as JSON keyed by a hash of every input, so
-a film renders the same frames on every run and machine. A bake records the pybullet version
+cached beside the scene) or its ground plane. Every body of a film is simulated in one world
+(`simulate_world`), as Blender's Rigid Body World and Houdini's Bullet solver do: bodies collide
+with each other (their masses count) and each with its own set's collider; a body waits at its
+start pose until its `start` and holds its last pose after its `duration`, as a fixed body others
+still hit. The film's other moving assets (a walking character, keyed props) are kinematic
+bodies: the convex hull of their opaque Gaussian centres in their canonical frame (a rigged
+figure's stored pose: its limbs do not follow its clips), moved where they stand at every step;
+they push the bodies and are not pushed. The simulation runs at a fixed 240 Hz step (each
+solved in 8 substeps) under gravity along the film world's -z (9.81 m/s^2), and the pose of
+each body's canonical origin after every step is baked into a `BakedMotion`, which `.at(t)`
+interpolates like `KeyedMotion` / `PathWalk`: every frame and motion-blur sub-frame sees the
+body as simulated, contacts included. Trajectories are cached as JSON keyed by a hash of every
+input of the whole world, so a film renders the same frames on every run and machine. A bake records the pybullet version
 that made it: a machine with another version simulates again, and one without pybullet (a
 render node) renders the bake it is given, as a farm renders a baked simulation cache.
 
@@ -28,6 +35,13 @@ Film script syntax (`parse_physics`), under an asset:
       duration: 4.0                # seconds simulated; after it, the last pose holds
       collider: mesh               # mesh (the set's meshed surface, its ground plane under it) or ground
       shape: hull                  # hull, box or sphere around the opaque Gaussian centres
+                                   # (a sphere: centred on their bounding box, through the farthest)
+
+After the bake, each body is checked (`BakedMotion.notes`, the film's notes): where it rests
+(`_rest_notes`, `surface_notes`), whether its path passes through the set as it looks
+(`swept_notes`: the set's opaque Gaussians above its floor inside the body, as a ground-plane
+collider lets a body fall through a table), and whether its set's ground plane is level
+(`tilt_notes`: gravity is always -z).
 """
 
 from __future__ import annotations
@@ -67,11 +81,21 @@ _FIELDS = {"drop_from", "position", "orientation", "velocity", "angular_velocity
            "rolling_friction", "start", "duration", "collider", "shape"}
 _MAX_DURATION = 600.0
 _MESH_CHUNK = 100_000  # triangles per pybullet mesh shape
-_CACHE_VERSION = 3  # 2: the rest check's notes are cached with the motion; 3: the simulator's version beside the key
+# 2: the rest check's notes are cached with the motion; 3: the simulator's version beside the key;
+# 4: one bake for all of a film's bodies, recorded at every step
+_CACHE_VERSION = 4
 # The rest check: a body further than this above the surface under it floats (m); one moving
 # faster than this at the end has not settled (m/s).
 REST_GAP = 0.03
 REST_SPEED = 0.05
+# The swept check: set Gaussians this far (m) inside the body, at least SWEPT_COUNT of them,
+# more than REST_GAP above the set's floor, at SWEPT_HZ samples of the path, are furniture the
+# body passed through.
+SWEPT_INSET = 0.01
+SWEPT_COUNT = 5
+SWEPT_HZ = 60
+# The tilt check: gravity is -z, so a set whose floor tilts more than this (degrees) rolls bodies off it.
+MAX_TILT = 2.0
 
 
 # ---- what a script asks for ------------------------------------------------------------------
@@ -389,7 +413,8 @@ def body_shape(points: np.ndarray, kind: str = "hull", scale: float = 1.0) -> Bo
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     centre = (lo + hi) / 2
     if kind == "sphere":
-        return BodyShape("sphere", centre, radius=max(float((hi - lo).max()) / 2, 5e-4))
+        # Around every point, as the docs say: half the largest extent left a box's corners 5.5 cm inside the floor.
+        return BodyShape("sphere", centre, radius=max(float(np.linalg.norm(pts - centre, axis=1).max()), 5e-4))
     if kind == "hull":
         try:
             hull = ConvexHull(pts)
@@ -403,13 +428,87 @@ def body_shape(points: np.ndarray, kind: str = "hull", scale: float = 1.0) -> Bo
 # ---- simulation --------------------------------------------------------------------------------
 
 
-def simulate(spec: PhysicsSpec, shape: BodyShape, collider: Collider, fps: float) -> BakedMotion:
-    """Run the simulation at STEP_HZ and sample the canonical origin's pose every 1/fps s from
-    spec.start to spec.start + spec.duration (interpolated between steps)."""
+@dataclass
+class Body:
+    """One simulated body of a physics world: `spec`, its opaque Gaussian centres `points`
+    [M,3] in its canonical frame (unscaled), and the static `collider` it falls onto."""
+
+    spec: PhysicsSpec
+    points: np.ndarray
+    collider: Collider
+
+
+@dataclass
+class Mover:
+    """A kinematic body: an asset that moves by its own motion (a walk, keys), which simulated
+    bodies collide with and cannot push. `points` [M,3]: its opaque Gaussian centres in its
+    canonical frame (unscaled); `place`: canonical frame -> world at world time t (s)."""
+
+    points: np.ndarray
+    place: Callable[[float], Similarity]
+
+
+def _add_shape(pb, shape: BodyShape, cid: int) -> int:
+    """A pybullet collision shape for `shape`, centred on its centre of mass."""
+    if shape.kind == "hull":
+        return pb.createCollisionShape(pb.GEOM_MESH, vertices=(shape.vertices - shape.com).tolist(), physicsClientId=cid)
+    if shape.kind == "box":
+        return pb.createCollisionShape(pb.GEOM_BOX, halfExtents=shape.half_extents.tolist(), physicsClientId=cid)
+    return pb.createCollisionShape(pb.GEOM_SPHERE, radius=shape.radius, physicsClientId=cid)
+
+
+def _add_collider(pb, collider: Collider, cid: int) -> list[int]:
+    """The static bodies of `collider` in client `cid`."""
+    statics = []
+    if collider.plane is not None:
+        n = collider.plane.normal
+        static_shape = pb.createCollisionShape(pb.GEOM_PLANE, planeNormal=n.tolist(), physicsClientId=cid)
+        statics.append(pb.createMultiBody(0, static_shape, basePosition=(-collider.plane.offset * n).tolist(),
+                                          physicsClientId=cid))
+    if collider.vertices is not None:
+        # pybullet takes at most ~500k indices per mesh shape: large meshes go in pieces.
+        for first in range(0, len(collider.triangles), _MESH_CHUNK):
+            tris = collider.triangles[first : first + _MESH_CHUNK]
+            used, local = np.unique(tris, return_inverse=True)
+            static_shape = pb.createCollisionShape(pb.GEOM_MESH, vertices=collider.vertices[used].tolist(),
+                                                   indices=local.reshape(-1).tolist(),
+                                                   flags=pb.GEOM_FORCE_CONCAVE_TRIMESH, physicsClientId=cid)
+            statics.append(pb.createMultiBody(0, static_shape, physicsClientId=cid))
+    # The set: friction and restitution 1, rolling and spinning friction 0, so the prop's
+    # values are the contact's: Bullet multiplies friction and restitution, and combines
+    # rolling friction as r0 * f1 + f0 * r1.
+    for static in statics:
+        pb.changeDynamics(static, -1, lateralFriction=1.0, restitution=1.0, rollingFriction=0.0,
+                          spinningFriction=0.0, physicsClientId=cid)
+    return statics
+
+
+def _pb_quat(R: np.ndarray) -> list[float]:
+    """pybullet's (x, y, z, w) of rotation R [3,3]."""
+    q = quat_from_rotation(R)
+    return [q[1], q[2], q[3], q[0]]
+
+
+def world_steps(specs: list[PhysicsSpec]) -> tuple[float, list[int], list[int], int]:
+    """The shared clock of a world of bodies `specs`: its first step's world time t0 (s), each
+    body's release step and last step (its start and its start + duration, on the STEP_HZ grid
+    from t0), and the number of steps."""
+    t0 = min(s.start for s in specs)
+    first = [int(round((s.start - t0) * STEP_HZ)) for s in specs]
+    last = [f + int(math.ceil(s.duration * STEP_HZ - 1e-9)) for f, s in zip(first, specs)]
+    return t0, first, last, max(last)
+
+
+def simulate_world(bodies: list[tuple[PhysicsSpec, BodyShape, Collider]],
+                   movers: list[tuple[BodyShape, Callable[[float], Similarity]]] = ()) -> list[BakedMotion]:
+    """Simulate `bodies` (spec, shape, collider) together at STEP_HZ, colliding with each other,
+    each with its own collider, and all with the kinematic `movers` (shape in the mover's
+    canonical frame, scaled; place: canonical -> world at world time t). One BakedMotion per
+    body, its canonical origin's pose after every step from its start to its start + duration:
+    the bodies share one clock from the earliest start, each released at the step nearest its
+    start (within 1/480 s of it) and held, as a fixed body, before it and after its end."""
     pb = _pybullet()
 
-    if not fps > 0:
-        raise SplatfilmError(f"physics needs a positive sampling rate, got {fps}")
     cid = pb.connect(pb.DIRECT)
     try:
         pb.setGravity(0, 0, -GRAVITY, physicsClientId=cid)
@@ -420,78 +519,80 @@ def simulate(spec: PhysicsSpec, shape: BodyShape, collider: Collider, fps: float
         pb.setPhysicsEngineParameter(fixedTimeStep=1.0 / STEP_HZ, numSubSteps=SUBSTEPS,
                                      deterministicOverlappingPairs=1, contactBreakingThreshold=CONTACT_BREAKING,
                                      physicsClientId=cid)
-        # The set: friction and restitution 1, rolling and spinning friction 0, so the prop's
-        # values are the contact's: Bullet multiplies friction and restitution, and combines
-        # rolling friction as r0 * f1 + f0 * r1.
-        statics = []
-        if collider.plane is not None:
-            n = collider.plane.normal
-            static_shape = pb.createCollisionShape(pb.GEOM_PLANE, planeNormal=n.tolist(), physicsClientId=cid)
-            statics.append(pb.createMultiBody(0, static_shape, basePosition=(-collider.plane.offset * n).tolist(),
-                                              physicsClientId=cid))
-        if collider.vertices is not None:
-            # pybullet takes at most ~500k indices per mesh shape: large meshes go in pieces.
-            for first in range(0, len(collider.triangles), _MESH_CHUNK):
-                tris = collider.triangles[first : first + _MESH_CHUNK]
-                used, local = np.unique(tris, return_inverse=True)
-                static_shape = pb.createCollisionShape(pb.GEOM_MESH, vertices=collider.vertices[used].tolist(),
-                                                       indices=local.reshape(-1).tolist(),
-                                                       flags=pb.GEOM_FORCE_CONCAVE_TRIMESH, physicsClientId=cid)
-                statics.append(pb.createMultiBody(0, static_shape, physicsClientId=cid))
-        for static in statics:
-            pb.changeDynamics(static, -1, lateralFriction=1.0, restitution=1.0, rollingFriction=0.0,
-                              spinningFriction=0.0, physicsClientId=cid)
+        # Each set's collider once; a body collides with its own set's only.
+        statics: dict[str, list[int]] = {}
+        for _, _, collider in bodies:
+            if collider.key() not in statics:
+                statics[collider.key()] = _add_collider(pb, collider, cid)
 
-        # The body's frame is its centre of mass (pybullet reports and sets that pose).
-        if shape.kind == "hull":
-            body_shape_id = pb.createCollisionShape(pb.GEOM_MESH, vertices=(shape.vertices - shape.com).tolist(),
-                                                    physicsClientId=cid)
-        elif shape.kind == "box":
-            body_shape_id = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=shape.half_extents.tolist(),
-                                                    physicsClientId=cid)
-        else:
-            body_shape_id = pb.createCollisionShape(pb.GEOM_SPHERE, radius=shape.radius, physicsClientId=cid)
-        R0 = spec.rotation
-        com0 = spec.position + R0 @ shape.com
-        q0 = quat_from_rotation(R0)
-        body = pb.createMultiBody(spec.mass, body_shape_id, basePosition=com0.tolist(),
-                                  baseOrientation=[q0[1], q0[2], q0[3], q0[0]], physicsClientId=cid)
-        pb.changeDynamics(body, -1, lateralFriction=spec.friction, restitution=spec.restitution,
-                          rollingFriction=spec.rolling_friction, spinningFriction=spec.rolling_friction,
-                          physicsClientId=cid)
-        # Bullet puts slow bodies to sleep, which can freeze a box balanced on an edge mid-fall.
-        pb.changeDynamics(body, -1, activationState=pb.ACTIVATION_STATE_DISABLE_SLEEPING, physicsClientId=cid)
-        pb.resetBaseVelocity(body, spec.velocity.tolist(), spec.angular_velocity.tolist(), physicsClientId=cid)
+        specs = [spec for spec, _, _ in bodies]
+        t0, first, last, steps = world_steps(specs)
+        ids, starts = [], []
+        for spec, shape, collider in bodies:
+            # The body's frame is its centre of mass (pybullet reports and sets that pose).
+            com0 = spec.position + spec.rotation @ shape.com
+            body = pb.createMultiBody(spec.mass, _add_shape(pb, shape, cid), basePosition=com0.tolist(),
+                                      baseOrientation=_pb_quat(spec.rotation), physicsClientId=cid)
+            pb.changeDynamics(body, -1, lateralFriction=spec.friction, restitution=spec.restitution,
+                              rollingFriction=spec.rolling_friction, spinningFriction=spec.rolling_friction,
+                              physicsClientId=cid)
+            # Bullet puts slow bodies to sleep, which can freeze a box balanced on an edge mid-fall.
+            pb.changeDynamics(body, -1, activationState=pb.ACTIVATION_STATE_DISABLE_SLEEPING, physicsClientId=cid)
+            for key, others in statics.items():
+                if key != collider.key():
+                    for other in others:
+                        pb.setCollisionFilterPair(body, other, -1, -1, 0, physicsClientId=cid)
+            ids.append(body)
+            starts.append((com0.tolist(), _pb_quat(spec.rotation)))
+        kinematic = []
+        for shape, place in movers:
+            kinematic.append((pb.createMultiBody(0, _add_shape(pb, shape, cid), physicsClientId=cid), shape, place))
 
-        steps = int(math.ceil(spec.duration * STEP_HZ - 1e-9))
-        com = np.empty((steps + 1, 3))
-        quat = np.empty((steps + 1, 4))  # (w, x, y, z)
+        com = [np.empty((b - a + 1, 3)) for a, b in zip(first, last)]
+        quat = [np.empty((b - a + 1, 4)) for a, b in zip(first, last)]  # (w, x, y, z)
         for k in range(steps + 1):
             if k:
+                for mover, shape, place in kinematic:
+                    # Where the mover stands at the end of this step, its velocity over the step.
+                    at = place(t0 + k / STEP_HZ)
+                    before = place(t0 + (k - 1) / STEP_HZ)
+                    c, c0 = at.translation + at.rotation @ (shape.com), before.translation + before.rotation @ shape.com
+                    pb.resetBasePositionAndOrientation(mover, c.tolist(), _pb_quat(at.rotation), physicsClientId=cid)
+                    pb.resetBaseVelocity(mover, ((c - c0) * STEP_HZ).tolist(), [0.0, 0.0, 0.0], physicsClientId=cid)
                 pb.stepSimulation(physicsClientId=cid)
-            p, q = pb.getBasePositionAndOrientation(body, physicsClientId=cid)
-            com[k], quat[k] = p, (q[3], q[0], q[1], q[2])
-        pb.removeBody(body, physicsClientId=cid)  # so the rays below see the set, not the body
-        notes = _rest_notes(shape, com, quat, collider, spec, cid)
+            for i, body in enumerate(ids):
+                if k <= first[i]:  # waiting at its start pose
+                    pb.resetBasePositionAndOrientation(body, *starts[i], physicsClientId=cid)
+                    pb.resetBaseVelocity(body, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], physicsClientId=cid)
+                    if k == first[i]:  # released with its start velocity
+                        pb.resetBaseVelocity(body, specs[i].velocity.tolist(), specs[i].angular_velocity.tolist(),
+                                             physicsClientId=cid)
+                elif k > last[i]:  # done: held where it ended
+                    p, q = com[i][-1], quat[i][-1]
+                    pb.resetBasePositionAndOrientation(body, p.tolist(), [q[1], q[2], q[3], q[0]], physicsClientId=cid)
+                    pb.resetBaseVelocity(body, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], physicsClientId=cid)
+                if first[i] <= k <= last[i]:
+                    p, q = pb.getBasePositionAndOrientation(body, physicsClientId=cid)
+                    com[i][k - first[i]], quat[i][k - first[i]] = p, (q[3], q[0], q[1], q[2])
+        for body in ids + [m for m, _, _ in kinematic]:
+            pb.removeBody(body, physicsClientId=cid)  # so the rays below see the set, not the bodies
+        notes = [_rest_notes(shape, com[i], quat[i], collider, spec, cid) for i, (spec, shape, collider) in enumerate(bodies)]
     finally:
         pb.disconnect(cid)
 
-    # Sample every 1/fps s; between two steps, interpolate.
-    count = int(math.floor(spec.duration * fps + 1e-9)) + 1
-    rel = np.arange(count) / fps
-    if rel[-1] < spec.duration - 1e-9:
-        rel = np.append(rel, spec.duration)
-    positions, quats = np.empty((len(rel), 3)), np.empty((len(rel), 4))
-    for j, s in enumerate(rel):
-        x = min(s * STEP_HZ, steps)
-        k = min(int(math.floor(x)), steps - 1) if steps else 0
-        u = x - k if steps else 0.0
-        q = quat_slerp(quat[k], quat[min(k + 1, steps)], u)
-        R = rotation_from_quat(q)
-        c = (1 - u) * com[k] + u * com[min(k + 1, steps)]
-        positions[j] = c - R @ shape.com  # the canonical origin, not the centre of mass
-        quats[j] = q if q[0] >= 0 else -q
-    return BakedMotion(spec.start + rel, positions, quats, spec.scale, notes)
+    motions = []
+    for i, (spec, shape, _) in enumerate(bodies):
+        quats = np.where(quat[i][:, :1] >= 0, quat[i], -quat[i])
+        R = np.stack([rotation_from_quat(q) for q in quats])
+        positions = com[i] - R @ shape.com  # the canonical origin, not the centre of mass
+        times = spec.start + np.arange(len(com[i])) / STEP_HZ
+        motions.append(BakedMotion(times, positions, quats, spec.scale, notes[i]))
+    return motions
+
+
+def simulate(spec: PhysicsSpec, shape: BodyShape, collider: Collider) -> BakedMotion:
+    """One body alone in its world (simulate_world)."""
+    return simulate_world([(spec, shape, collider)])[0]
 
 
 def _support_points(shape: BodyShape) -> np.ndarray:
@@ -558,6 +659,68 @@ def surface_notes(motion: BakedMotion, points: np.ndarray, set_means: np.ndarray
     return []
 
 
+def _inside(shape: BodyShape, inset: float) -> Callable[[np.ndarray], np.ndarray]:
+    """A test of points [N,3] (the body's scaled canonical frame) -> bool [N]: which lie more
+    than `inset` metres inside `shape`."""
+    if shape.kind == "sphere":
+        return lambda local: np.linalg.norm(local - shape.com, axis=1) < shape.radius - inset
+    if shape.kind == "box":
+        return lambda local: np.all(np.abs(local - shape.com) < shape.half_extents - inset, axis=1)
+    from scipy.spatial import ConvexHull
+
+    eq = ConvexHull(shape.vertices).equations  # outward unit normals n, offsets d: n.x + d <= 0 inside
+    return lambda local: np.all(local @ eq[:, :3].T + eq[:, 3] < -inset, axis=1)
+
+
+def swept_notes(motion: BakedMotion, shape: BodyShape, set_means: np.ndarray, floor: GroundPlane | None) -> list[str]:
+    """What the body's path passes through as the set looks (its opaque Gaussian centres
+    `set_means` [N,3], world): at least SWEPT_COUNT of them more than REST_GAP above the set's
+    `floor` and SWEPT_INSET inside `shape` (the body as simulated, scaled canonical frame) at
+    one of SWEPT_HZ samples of its path, furniture that the collider does not hold (a table
+    under a ground-plane collider). Nothing to check without a floor."""
+    if floor is None or len(set_means) == 0:
+        return []
+    above = set_means[(set_means @ floor.normal + floor.offset) * np.sign(floor.normal[2] or 1.0) > REST_GAP]
+    if len(above) == 0:
+        return []
+    stride = max(1, int(round(1 / (SWEPT_HZ * np.median(np.diff(motion.times))))) if len(motion.times) > 1 else 1)
+    if shape.kind == "hull":
+        reach = float(np.linalg.norm(shape.vertices - shape.com, axis=1).max())
+    elif shape.kind == "box":
+        reach = float(np.linalg.norm(shape.half_extents))
+    else:
+        reach = shape.radius
+    inside = _inside(shape, SWEPT_INSET)
+    hits = []
+    for t in list(motion.times[::stride]) + [motion.end]:
+        place = motion.at(float(t))
+        centre = place.translation + place.rotation @ shape.com
+        near = above[np.linalg.norm(above - centre, axis=1) < reach]
+        if len(near):
+            count = int(inside((near - place.translation) @ place.rotation).sum())
+            if count >= SWEPT_COUNT:
+                hits.append((count, float(t), centre))
+    if not hits:
+        return []
+    count, t, centre = max(hits, key=lambda h: h[0])
+    where = ", ".join(f"{v:.2f}" for v in centre)
+    return [f"passes through the set from t = {hits[0][1]:.2f} s ({count} of the set's Gaussians above its floor "
+            f"inside it at t = {t:.2f} s, at [{where}] m): its collider does not hold what the set shows there "
+            f"(give it collider: mesh, or drop it where it lands clear)"]
+
+
+def tilt_notes(collider: Collider) -> list[str]:
+    """A collider whose ground plane leans more than MAX_TILT degrees from the film's +z:
+    gravity is -z, so bodies slide and roll downhill on it."""
+    if collider.plane is None:
+        return []
+    tilt = math.degrees(math.acos(min(1.0, abs(float(collider.plane.normal[2])))))
+    if tilt <= MAX_TILT:
+        return []
+    return [f"falls onto a set whose floor tilts {tilt:.1f} degrees from the film's up (+z); gravity is -z, so "
+            f"bodies slide and roll downhill on it: level the set (its capture's up, or `splatfilm ground`)"]
+
+
 def simulator_version() -> int | None:
     """pybullet's API version, or None where pybullet is not installed."""
     try:
@@ -586,58 +749,118 @@ def _pybullet():
     return pybullet
 
 
-def physics_key(spec: PhysicsSpec, points: np.ndarray, collider: Collider, fps: float) -> str:
-    """sha256 of every input of a simulation. The simulator's version is kept beside it in the
-    bake (`bake_physics`), so a machine without pybullet can still find the bake."""
-    return content_digest({"version": _CACHE_VERSION, "step_hz": STEP_HZ,
-                           "substeps": SUBSTEPS, "contact_breaking": CONTACT_BREAKING, "gravity": GRAVITY,
-                           "spec": spec.to_dict(), "fps": float(fps),
-                           "collider": collider.key()}, np.ascontiguousarray(np.round(points, 9)).tobytes())
+def physics_key(bodies: list[Body], movers: list[tuple[BodyShape, np.ndarray]] = ()) -> str:
+    """sha256 of every input of one world's simulation: each body's spec, shape points and
+    collider, in order, and each mover's shape and its poses at every step (`movers`: shape and
+    [S,4,4] canonical -> world). The simulator's version is kept beside it in the bake
+    (`bake_physics`), so a machine without pybullet can still find the bake."""
+    parts = [{"spec": b.spec.to_dict(), "collider": b.collider.key(),
+              "points": content_digest(np.ascontiguousarray(np.round(b.points, 9)).tobytes())} for b in bodies]
+    moving = [{"shape": content_digest(np.round(shape.vertices if shape.vertices is not None else shape.half_extents, 9)),
+               "poses": content_digest(np.ascontiguousarray(np.round(poses, 9)))} for shape, poses in movers]
+    return content_digest({"version": _CACHE_VERSION, "step_hz": STEP_HZ, "substeps": SUBSTEPS,
+                           "contact_breaking": CONTACT_BREAKING, "gravity": GRAVITY, "bodies": parts, "movers": moving})
 
 
-def bake_physics(spec: PhysicsSpec, points: np.ndarray, collider: Collider, fps: float,
-                 cache_dir: str | Path | None = None) -> BakedMotion:
-    """The simulated motion of a body around canonical-frame `points` [M,3]: read from
-    `cache_dir`/physics-KEY.json when an earlier run baked the same inputs (with this machine's
-    pybullet, or with any where pybullet is not installed), else simulated and written there
-    (no cache_dir: always simulated). SplatfilmError without pybullet and without a bake."""
+def bake_physics(bodies: list[Body], cache_dir: str | Path | None = None, movers: list[Mover] = ()) -> list[BakedMotion]:
+    """The simulated motions of `bodies`, together in one world with the kinematic `movers`
+    (simulate_world): read from `cache_dir`/physics-KEY.json when an earlier run baked the same
+    inputs (with this machine's pybullet, or with any where pybullet is not installed), else
+    simulated and written there (no cache_dir: always simulated). SplatfilmError without
+    pybullet and without a bake."""
+    if not bodies:
+        return []
     simulator = simulator_version()
-    cache = (CacheEntry.in_folder(cache_dir, "physics", physics_key(spec, points, collider, fps))
+    shapes = [body_shape(b.points, b.spec.shape, b.spec.scale) for b in bodies]
+    kinematic = []
+    if movers:
+        t0, _, _, steps = world_steps([b.spec for b in bodies])
+        for m in movers:
+            scale = m.place(t0).scale
+            poses = np.stack([m.place(t0 + k / STEP_HZ).matrix() for k in range(steps + 1)])
+            kinematic.append((body_shape(m.points, "hull", scale), poses, m.place))
+    cache = (CacheEntry.in_folder(cache_dir, "physics", physics_key(bodies, [(s, p) for s, p, _ in kinematic]))
              if cache_dir is not None else None)
     data = cache.lookup() if cache is not None else None
     if data is not None and simulator in (None, data.get("pybullet")):
         try:
-            return BakedMotion.from_dict(data["motion"])
+            motions = [BakedMotion.from_dict(d) for d in data["motions"]]
+            if len(motions) == len(bodies):
+                return motions
         except (KeyError, TypeError, ValueError, SplatfilmError):
             pass  # a damaged cache file is simulated again and replaced
     if simulator is None:
         where = f"{cache.path} does not hold it" if cache is not None else "no bake was given"
         raise SplatfilmError(f"simulating needs pybullet (pip install pybullet), and {where}: bake it where "
                              "pybullet is installed (render the film there once) and bring its .splatfilm-cache")
-    motion = simulate(spec, body_shape(points, spec.shape, spec.scale), collider, fps)
+    motions = simulate_world([(b.spec, shape, b.collider) for b, shape in zip(bodies, shapes)],
+                             [(shape, place) for shape, _, place in kinematic])
     if cache is not None:
-        cache.store(pybullet=simulator, spec=spec.to_dict(), motion=motion.to_dict())
-    return motion
+        cache.store(pybullet=simulator, specs=[b.spec.to_dict() for b in bodies],
+                    motions=[m.to_dict() for m in motions])
+    return motions
 
 
-def physics_motion(spec: PhysicsSpec, asset: Asset, scene: Asset | None, fps: float, cache_dir: str | Path | None,
+class BodyError(SplatfilmError):
+    """A SplatfilmError about body `index` of a physics_motions call (its collider, its
+    points), so that a film script names that body's field."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+def physics_motions(bodies: list[tuple[PhysicsSpec, Asset, Asset | None]], movers: list[Asset] = (),
+                    cache_dir: str | Path | None = None, mesh_settings: MeshSettings | None = None,
+                    progress: bool = True) -> list[BakedMotion]:
+    """The motions of every (spec, asset, set asset) of `bodies`, simulated in one world
+    (bake_physics), each colliding with its set asset (its mesh or ground plane as spec.collider
+    says; None: the floor z = 0), with the others, and with the kinematic `movers` (assets that
+    move by their own motion, as placed by `Asset.place_at`). A contact shadow of a body is laid
+    on the mesh it collides with (film.shadow), where it has one. Each motion's notes: the rest
+    check, where it rests against its set as the set looks (and on the other bodies), what its
+    path passes through, and its set's tilt. BodyError names the body a collider failed for."""
+    inputs, placements = [], []
+    for i, (spec, asset, scene) in enumerate(bodies):
+        try:
+            points = body_points(asset.gaussians, asset.local)
+            placement = scene.world_transform(spec.start) if scene is not None else Similarity()
+            # A set changed by the film (edits, clean) collides as it is shown, not as its file stores
+            # it: its digest is then not the file's (meshing.collision_mesh tells them apart).
+            collider = scene_collider(spec.collider, scene.source if scene is not None else None, placement,
+                                      mesh_settings, progress, gaussians=scene.gaussians if scene is not None else None,
+                                      variant=scene.digest if scene is not None else None,
+                                      rasterize_mode=scene.rasterize_mode if scene is not None else None)
+        except BodyError:
+            raise
+        except SplatfilmError as e:
+            raise BodyError(str(e), i) from None
+        inputs.append(Body(spec, points, collider))
+        placements.append(placement)
+    kinematic = []
+    for m in movers:
+        kinematic.append(Mover(body_points(m.gaussians, m.local), m.place_at))
+    motions = bake_physics(inputs, cache_dir, kinematic)
+    rests = [m.at(m.end).apply(b.points) for m, b in zip(motions, inputs)]
+    for i, ((spec, asset, scene), body, motion) in enumerate(zip(bodies, inputs, motions)):
+        if asset.shadow is not None and body.collider.vertices is not None:
+            # On the surface the body rests on, not the set's centres, which can lie a few cm off it or show none.
+            # The set's centres are then never read (the mesh answers): not kept, not re-projected.
+            asset.shadow = dataclasses.replace(asset.shadow, mesh=body.collider.vertices[body.collider.triangles],
+                                               surface=None)
+        notes = list(motion.notes) + tilt_notes(body.collider)
+        if scene is not None and len(scene.gaussians):
+            shown = set_surface(scene.gaussians, placements[i])
+            # Another body it lies on is a surface too.
+            others = [r for j, r in enumerate(rests) if j != i]
+            notes += surface_notes(motion, body.points, np.concatenate([shown] + others))
+            shape = body_shape(body.points, spec.shape, spec.scale)
+            notes += swept_notes(motion, shape, shown, body.collider.plane)
+        motion.notes = notes
+    return motions
+
+
+def physics_motion(spec: PhysicsSpec, asset: Asset, scene: Asset | None, cache_dir: str | Path | None = None,
                    mesh_settings: MeshSettings | None = None, progress: bool = True) -> BakedMotion:
-    """The motion of `asset` under `spec`, colliding with the set asset `scene` (its mesh or
-    ground plane as spec.collider says; None: the floor z = 0), sampled at `fps`. A contact
-    shadow of `asset` is laid on the mesh it collides with (film.shadow), where it has one."""
-    points = body_points(asset.gaussians, asset.local)
-    placement = scene.world_transform(spec.start) if scene is not None else Similarity()
-    # A set changed by the film (edits, clean) collides as it is shown, not as its file stores
-    # it: its digest is then not the file's (meshing.collision_mesh tells them apart).
-    collider = scene_collider(spec.collider, scene.source if scene is not None else None, placement,
-                              mesh_settings, progress, gaussians=scene.gaussians if scene is not None else None,
-                              variant=scene.digest if scene is not None else None,
-                              rasterize_mode=scene.rasterize_mode if scene is not None else None)
-    motion = bake_physics(spec, points, collider, fps, cache_dir)
-    if asset.shadow is not None and collider.vertices is not None:
-        # On the surface the body rests on, not the set's centres, which can lie a few cm off it or show none.
-        # The set's centres are then never read (the mesh answers): not kept, not re-projected.
-        asset.shadow = dataclasses.replace(asset.shadow, mesh=collider.vertices[collider.triangles], surface=None)
-    if scene is not None and len(scene.gaussians):
-        motion.notes = motion.notes + surface_notes(motion, points, set_surface(scene.gaussians, placement))
-    return motion
+    """The motion of `asset` alone under `spec` against `scene` (physics_motions)."""
+    return physics_motions([(spec, asset, scene)], [], cache_dir, mesh_settings, progress)[0]

@@ -424,7 +424,7 @@ def _perform(asset: Asset, data: dict, at: At, earlier: dict[str, Asset], names:
     asset.digest = content_digest((asset.digest + file_digest(rig_path(asset.source))).encode())
 
 
-def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred,
+def _assets(value: Any, at: At, folder: Path, deferred: _Deferred,
             anchor: np.ndarray | None = None) -> World:
     """The film's world: its assets loaded, placed and checked; what would be slow (cleaning and
     what reads the cleaned Gaussians, bakes) is left in `deferred` and PendingBakes. anchor:
@@ -434,6 +434,7 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred
     if not isinstance(value, dict) or not value:
         at.fail("expected a mapping of asset names to {file, ...} (at least one asset)")
     assets: dict[str, Asset] = {}
+    bodies = _Bodies(assets, folder, deferred)
     for name, raw in value.items():
         a_at = at[str(name)]
         data = mapping(raw, a_at, _ASSET)
@@ -533,13 +534,10 @@ def _assets(value: Any, at: At, folder: Path, fps: Fraction, deferred: _Deferred
         if any(k in data for k in PERFORMANCE_FIELDS):
             _perform(asset, data, a_at, assets, list(value), deferred)
         if spec is not None:
-            from splatfilm.film.physics import PendingBake
-
             scene = assets[data["on_ground"]] if "on_ground" in data else next(iter(assets.values()), None)
-            # Simulated once against the set, baked and cached beside the script (renders stay
-            # deterministic), once the shots are checked or when something needs the body first.
-            asset.motion = PendingBake(functools.partial(_simulated, spec, asset, scene, fps, folder, a_at["physics"],
-                                                         deferred))
+            # Simulated once with the film's other bodies against the set, baked and cached beside the
+            # script (renders stay deterministic), once the shots are checked or when something needs a body first.
+            asset.motion = bodies.add(spec, asset, scene, a_at["physics"])
         elif asset.performance is not None and asset.performance.ik is not None:
             # Its foot plants are kept beside the script: worked out once for the film, not by every run.
             where = asset.motion.key() if asset.motion is not None else asset.placement.matrix().tolist()
@@ -565,20 +563,52 @@ def origin_note(world: World, source: str, given: bool) -> list[str]:
             f"moved before their own placement: {shifts}"]
 
 
-def _simulated(spec: PhysicsSpec, asset: Asset, scene: Asset | None, fps: Fraction, folder: Path, at: At,
-               deferred: _Deferred) -> BakedMotion:
-    """The BakedMotion of `asset` under `spec` against `scene` (physics.physics_motion),
-    cached in the script's folder; its errors name the asset's `physics` field (`at`). The
-    body and the set are simulated as the film shows them: their waiting work (`deferred`) first."""
-    from splatfilm.film.physics import physics_motion
+class _Bodies:
+    """A film's simulated bodies (`physics:`), baked together in one world (physics.physics_motions)
+    when the first of them is asked for, with the film's other moving assets (`assets`, the
+    film's, as read so far) as kinematic bodies; cached in the script's folder. Each body's
+    errors name its `physics` field. The bodies and their sets are simulated as the film shows
+    them: their waiting work (`deferred`) first."""
 
-    deferred.run(asset.name)
-    if scene is not None:
-        deferred.run(scene.name)
-    try:
-        return physics_motion(spec, asset, scene, float(fps), folder / ".splatfilm-cache")
-    except SplatfilmError as e:
-        at.fail(str(e))
+    def __init__(self, assets: dict[str, Asset], folder: Path, deferred: _Deferred) -> None:
+        self.assets = assets
+        self.folder = folder
+        self.deferred = deferred
+        self.entries: list[tuple[PhysicsSpec, Asset, Asset | None, At]] = []
+        self.motions: list[BakedMotion] | None = None
+
+    def add(self, spec: PhysicsSpec, asset: Asset, scene: Asset | None, at: At):
+        """Body `asset` under `spec` against `scene`: its PendingBake."""
+        from splatfilm.film.physics import PendingBake
+
+        self.entries.append((spec, asset, scene, at))
+        return PendingBake(functools.partial(self.motion, len(self.entries) - 1))
+
+    def motion(self, index: int) -> BakedMotion:
+        """Body `index`'s motion, every body baked on the first call."""
+        from splatfilm.film.physics import BakedMotion, BodyError, PendingBake, physics_motions
+
+        if self.motions is None:
+            scenes = {id(scene) for _, _, scene, _ in self.entries if scene is not None}
+            for _, asset, scene, _ in self.entries:
+                self.deferred.run(asset.name)
+                if scene is not None:
+                    self.deferred.run(scene.name)
+            movers = [a for a in self.assets.values() if a.motion is not None and id(a) not in scenes
+                      and not isinstance(a.motion, (PendingBake, BakedMotion))]
+            for mover in movers:
+                self.deferred.run(mover.name)
+            try:
+                self.motions = physics_motions([(spec, asset, scene) for spec, asset, scene, _ in self.entries], movers,
+                                               self.folder / ".splatfilm-cache")
+            except BodyError as e:
+                self.entries[e.index][3].fail(str(e))
+            except SplatfilmError as e:
+                self.entries[index][3].fail(str(e))
+        if index >= len(self.motions):
+            self.entries[index][3].fail("is simulated with the film's other bodies, which were baked before it was "
+                                        "read (an asset listed before it needs where one of them is): list it earlier")
+        return self.motions[index]
 
 
 def _bake(world: World) -> None:
@@ -749,7 +779,7 @@ def parse_film(path: str | Path, wanted: Sequence[str | None] | None = None) -> 
         # shots are checked, unless a shot aims at a body.
         deferred = _Deferred()
         anchor = vec3(data["origin_offset"], at["origin_offset"]) if data.get("origin_offset") is not None else None
-        world = _assets(data["assets"], at["assets"], path.parent, fps, deferred, anchor)
+        world = _assets(data["assets"], at["assets"], path.parent, deferred, anchor)
         clash = set(points) & set(world.assets)
         if clash:
             at["points"][sorted(clash)[0]].fail("has the name of an asset; asset names already are points")

@@ -639,7 +639,7 @@ def _slow_work_forbidden(film_dir, monkeypatch, before: str) -> None:
     def clean(*args, **kwargs):
         raise AssertionError(f"cleaned before {before}")
 
-    monkeypatch.setattr(physics, "physics_motion", bake)
+    monkeypatch.setattr(physics, "physics_motions", bake)
     monkeypatch.setattr(cleanup, "supported", clean)
 
 
@@ -692,8 +692,8 @@ def test_a_shot_aimed_at_a_body_bakes_it_once_and_follows_it(film_dir, monkeypat
     _with_a_dropped_box(film_dir)
     _edit(film_dir, lambda d: d["shots"][1].update(move={"type": "look_at", "target": "box"}))
     bakes = []
-    real = physics.physics_motion
-    monkeypatch.setattr(physics, "physics_motion", lambda *a, **k: bakes.append(a[1].name) or real(*a, **k))
+    real = physics.physics_motions
+    monkeypatch.setattr(physics, "physics_motions", lambda *a, **k: bakes.extend(b[1].name for b in a[0]) or real(*a, **k))
     film = parse_film(film_dir / "film.yaml")
     assert bakes == ["box"]  # baked for sh020's aim, not again once the shots were read
     box = film.world.assets["box"]
@@ -713,7 +713,7 @@ def test_a_shot_aimed_at_a_body_bakes_it_once_and_follows_it(film_dir, monkeypat
     def fail(*args, **kwargs):
         raise SplatfilmError("simulating needs pybullet")
 
-    monkeypatch.setattr(physics, "physics_motion", fail)
+    monkeypatch.setattr(physics, "physics_motions", fail)
     with pytest.raises(SplatfilmError) as e:
         parse_film(film_dir / "film.yaml")
     assert str(e.value) == f"{film_dir / 'film.yaml'}: assets.box.physics: simulating needs pybullet"
@@ -754,9 +754,9 @@ def test_a_cleaned_set_is_cleaned_once_before_what_reads_it(film_dir, monkeypatc
         counted.append(len(gaussians))
         return gaussians.means[:, 0] < 1.5  # a strip at x > 1.5 "no view supports"
 
-    real = physics.physics_motion
+    real = physics.physics_motions
     monkeypatch.setattr(cleanup, "supported", supported)
-    monkeypatch.setattr(physics, "physics_motion", lambda *a, **k: baked_against.append(len(a[2].gaussians))
+    monkeypatch.setattr(physics, "physics_motions", lambda *a, **k: baked_against.extend(len(b[2].gaussians) for b in a[0])
                         or real(*a, **k))
     film = parse_film(film_dir / "film.yaml")
     floor = film.world.assets["floor"].gaussians

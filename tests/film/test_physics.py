@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,19 +66,19 @@ def fine_times(m: BakedMotion) -> np.ndarray:
 def test_dropped_prop_comes_to_rest_on_the_floor():
     a = prop()
     spec = PhysicsSpec(position=[0.3, -0.2, 1.0], collider="ground", duration=3.0, start=1.0)
-    m = physics_motion(spec, a, None, FPS, None)
+    m = physics_motion(spec, a, None, None)
     pts = body_points(a.gaussians)
     low = lowest(m, pts, fine_times(m))
     assert low.min() >= -TOL  # never through the floor
     assert abs(low[-1]) < TOL and abs(m.positions[-1, 2]) < TOL  # resting, base on the floor
-    assert np.linalg.norm(m.positions[-1] - m.positions[-FPS // 2]) < 1e-3  # still for the last half second
+    assert np.linalg.norm(m.positions[-1] - m.positions[-physics.STEP_HZ // 2]) < 1e-3  # still for the last half second
     assert m.notes == []  # the rest check finds nothing wrong
     # Before the start it waits at the start pose; after the end it holds the last one.
     assert m.at(0.0).translation == pytest.approx([0.3, -0.2, 1.0])
     assert np.allclose(m.at(99.0).matrix(), m.at(m.end).matrix())
     # It fell freely first: z = 1 - g t^2 / 2 at 0.25 s after the start.
     assert m.at(1.25).translation[2] == pytest.approx(1.0 - 0.5 * 9.81 * 0.25**2, abs=0.01)
-    assert m.times[1] - m.times[0] == pytest.approx(1 / FPS)
+    assert m.times[1] - m.times[0] == pytest.approx(1 / physics.STEP_HZ)  # every step recorded
 
 
 def test_rest_check_names_bodies_that_fall_through_keep_moving_or_float_over_the_set():
@@ -88,11 +89,11 @@ def test_rest_check_names_bodies_that_fall_through_keep_moving_or_float_over_the
     pts = body_points(a.gaussians)
     # Not centred on the shelf's diagonal: a box landing square on a mesh's internal edge slides
     # along it (9 cm here), a known limit of Bullet's triangle-mesh contacts.
-    on_shelf = bake_physics(PhysicsSpec(position=[0.25, 0.1, 1.0], collider="mesh", duration=2.0), pts, shelf, FPS)
+    on_shelf = bake_physics([physics.Body(PhysicsSpec(position=[0.25, 0.1, 1.0], collider="mesh", duration=2.0), pts, shelf)])[0]
     assert on_shelf.positions[-1, 2] == pytest.approx(0.5, abs=0.01) and on_shelf.notes == []
-    off = bake_physics(PhysicsSpec(position=[2.0, 0, 1.0], collider="mesh", duration=2.0), pts, shelf, FPS)
+    off = bake_physics([physics.Body(PhysicsSpec(position=[2.0, 0, 1.0], collider="mesh", duration=2.0), pts, shelf)])[0]
     assert len(off.notes) == 1 and off.notes[0].startswith("has nothing under it at the end")
-    short = bake_physics(PhysicsSpec(position=[0, 0, 3.0], collider="mesh", duration=0.3), pts, shelf, FPS)
+    short = bake_physics([physics.Body(PhysicsSpec(position=[0, 0, 3.0], collider="mesh", duration=0.3), pts, shelf)])[0]
     assert len(short.notes) == 1 and short.notes[0].startswith("is still moving")
     assert BakedMotion.from_dict(short.to_dict()).notes == short.notes  # cached with the motion
     # Against the set as it looks: a shelf the set shows (Gaussians at z = 0.5) holds it; a set
@@ -111,9 +112,9 @@ def test_rest_check_names_bodies_that_fall_through_keep_moving_or_float_over_the
 
 def test_thrown_prop_lands_further_along():
     a = prop()
-    dropped = physics_motion(PhysicsSpec(position=[0, 0, 1.0], collider="ground", duration=3.0), a, None, FPS, None)
+    dropped = physics_motion(PhysicsSpec(position=[0, 0, 1.0], collider="ground", duration=3.0), a, None, None)
     thrown = physics_motion(PhysicsSpec(position=[0, 0, 1.0], velocity=[2.0, 0, 0], collider="ground", duration=3.0),
-                            a, None, FPS, None)
+                            a, None, None)
     assert thrown.positions[-1, 0] > dropped.positions[-1, 0] + 0.5
     assert abs(thrown.positions[-1, 1]) < 0.25 * thrown.positions[-1, 0]
     assert lowest(thrown, body_points(a.gaussians), fine_times(thrown)).min() >= -TOL
@@ -127,7 +128,7 @@ def test_a_ball_bounces_as_its_restitution_says_and_a_box_does_not_sink():
     sphere = 0.1 * sphere / np.linalg.norm(sphere, axis=1, keepdims=True) + [0, 0, 0.1]
     ball = Asset("ball", splats(sphere, size=0.005))
     m = physics_motion(PhysicsSpec(position=[0, 0, 0.9], restitution=0.6, collider="ground", duration=1.5, shape="sphere"),
-                       ball, None, 240, None)  # sampled at the simulation's rate: the landings are instants
+                       ball, None, None)
     z = m.positions[:, 2]
     rest = z[-1]  # the origin's height once it lies on the floor
     first = int(np.argmax(z < rest + 0.01))  # the first landing
@@ -135,7 +136,7 @@ def test_a_ball_bounces_as_its_restitution_says_and_a_box_does_not_sink():
     drop = 0.9 - rest
     assert 0.6 * 0.36 * drop < rebound < 1.4 * 0.36 * drop  # e^2 h
     dropped = physics_motion(PhysicsSpec(position=[0, 0, 1.0], collider="ground", duration=1.0, restitution=0.0),
-                             prop(), None, FPS, None)
+                             prop(), None, None)
     assert lowest(dropped, body_points(prop().gaussians), fine_times(dropped)).min() > -0.005
 
 
@@ -143,7 +144,7 @@ def test_knocked_over_box_settles_on_a_face():
     a = prop()
     spec = PhysicsSpec(position=[0, 0, 0.3], rotation=euler_xyz_rotation([35, 0, 0]), angular_velocity=[4.0, 0, 0],
                        collider="ground", duration=3.0, shape="box")
-    m = physics_motion(spec, a, None, FPS, None)
+    m = physics_motion(spec, a, None, None)
     R = m.at(m.end).rotation
     assert np.abs(R[2]).max() > 0.999  # some face of the cube points straight down
     assert lowest(m, body_points(a.gaussians), [m.end])[0] == pytest.approx(0.0, abs=TOL)
@@ -156,7 +157,7 @@ def test_ground_plane_from_the_sidecar_and_the_set_placement(tmp_path):
     set_asset = Asset("set", Gaussians.empty(), placement=Similarity(np.eye(3), [0, 0, 0.2]), source=str(scene))
     collider = scene_collider("ground", scene, set_asset.world_transform(0.0))
     assert collider.plane.offset == pytest.approx(-0.5)
-    m = physics_motion(PhysicsSpec(position=[0, 0, 1.5], collider="ground", duration=2.0), prop(), set_asset, FPS, None)
+    m = physics_motion(PhysicsSpec(position=[0, 0, 1.5], collider="ground", duration=2.0), prop(), set_asset, None)
     assert m.positions[-1, 2] == pytest.approx(0.5, abs=TOL)
     # No ground recorded: estimated from the set's Gaussians (as a film's on_ground does); a
     # set with no floor-like plane is a clear error, not a silent floor at z = 0.
@@ -191,56 +192,55 @@ def test_mesh_collider(tmp_path):
     set_asset = Asset("set", g, source=str(scene))
     # Dropped 35 cm: from a metre, a box landing square on the mesh can be thrown onto its side
     # by Bullet's contacts with the triangles' edges, and rocks past the end of the simulation.
-    m = physics_motion(PhysicsSpec(position=[0.1, 0.1, 0.6], collider="mesh", duration=2.0), prop(), set_asset, FPS,
+    m = physics_motion(PhysicsSpec(position=[0.1, 0.1, 0.6], collider="mesh", duration=2.0), prop(), set_asset,
                        None, mesh_settings=settings, progress=False)
     low = lowest(m, body_points(prop().gaussians), fine_times(m))
     assert low[-1] == pytest.approx(0.25, abs=0.005)
     assert low.min() >= low[-1] - 0.01  # it did not sink through the mesh on impact
-    assert np.linalg.norm(m.positions[-1] - m.positions[-FPS // 2]) < 1e-3
+    assert np.linalg.norm(m.positions[-1] - m.positions[-physics.STEP_HZ // 2]) < 1e-3
 
 
 def test_cache_returns_the_same_trajectory(tmp_path, monkeypatch):
     pts = cube_points()
     spec = PhysicsSpec(position=[0, 0, 0.8], velocity=[1.0, 0.5, 0], angular_velocity=[0, 0, 3.0], collider="ground",
                        duration=1.5)
-    first = bake_physics(spec, pts, floor_collider(), FPS, tmp_path)
+    first = bake_physics([physics.Body(spec, pts, floor_collider())], tmp_path)[0]
     files = list(tmp_path.glob("physics-*.json"))
     assert len(files) == 1 and json.loads(files[0].read_text())["key"]
 
     def fail(*a, **k):
         raise AssertionError("simulated again")
 
-    monkeypatch.setattr(physics, "simulate", fail)
-    again = bake_physics(spec, pts, floor_collider(), FPS, tmp_path)
+    monkeypatch.setattr(physics, "simulate_world", fail)
+    again = bake_physics([physics.Body(spec, pts, floor_collider())], tmp_path)[0]
     for name in ("times", "positions", "quats"):
         assert np.array_equal(getattr(first, name), getattr(again, name))
     # Any other input is another simulation.
     with pytest.raises(AssertionError, match="simulated again"):
-        bake_physics(PhysicsSpec(position=[0, 0, 0.8], collider="ground", duration=1.5, mass=2.0), pts,
-                     floor_collider(), FPS, tmp_path)
+        bake_physics([physics.Body(PhysicsSpec(position=[0, 0, 0.8], collider="ground", duration=1.5, mass=2.0), pts, floor_collider())], tmp_path)[0]
     with pytest.raises(AssertionError, match="simulated again"):
-        bake_physics(spec, pts, floor_collider(0.1), FPS, tmp_path)
+        bake_physics([physics.Body(spec, pts, floor_collider(0.1))], tmp_path)[0]
 
 
 def test_a_machine_without_pybullet_renders_the_bake(tmp_path, monkeypatch):
     pts = cube_points()
     spec = PhysicsSpec(position=[0, 0, 0.8], velocity=[1.0, 0.5, 0], collider="ground", duration=1.0)
-    first = bake_physics(spec, pts, floor_collider(), FPS, tmp_path)
+    first = bake_physics([physics.Body(spec, pts, floor_collider())], tmp_path)[0]
     (record,) = tmp_path.glob("physics-*.json")
     assert json.loads(record.read_text())["pybullet"] == physics.simulator_version()
 
     monkeypatch.setattr(physics, "simulator_version", lambda: None)  # a render node: no pybullet
-    again = bake_physics(spec, pts, floor_collider(), FPS, tmp_path)
+    again = bake_physics([physics.Body(spec, pts, floor_collider())], tmp_path)[0]
     assert np.array_equal(first.positions, again.positions) and np.array_equal(first.quats, again.quats)
     with pytest.raises(SplatfilmError, match="needs pybullet .* does not hold it") as e:
-        bake_physics(spec, pts, floor_collider(0.1), FPS, tmp_path)  # other inputs: no bake to read
+        bake_physics([physics.Body(spec, pts, floor_collider(0.1))], tmp_path)[0]  # other inputs: no bake to read
     assert "\n" not in str(e.value)
 
     # Another pybullet version simulates again rather than trusting the bake.
     monkeypatch.setattr(physics, "simulator_version", lambda: -1)
-    monkeypatch.setattr(physics, "simulate", lambda *a: (_ for _ in ()).throw(AssertionError("simulated again")))
+    monkeypatch.setattr(physics, "simulate_world", lambda *a: (_ for _ in ()).throw(AssertionError("simulated again")))
     with pytest.raises(AssertionError, match="simulated again"):
-        bake_physics(spec, pts, floor_collider(), FPS, tmp_path)
+        bake_physics([physics.Body(spec, pts, floor_collider())], tmp_path)[0]
 
 
 def test_importing_pybullet_prints_nothing():
@@ -257,8 +257,8 @@ def test_simulation_is_deterministic():
     pts = cube_points()
     spec = PhysicsSpec(position=[0, 0, 0.8], velocity=[1.0, 0, 0], angular_velocity=[2.0, 1.0, 0], collider="ground",
                        duration=1.0)
-    a = bake_physics(spec, pts, floor_collider(), FPS)
-    b = bake_physics(spec, pts, floor_collider(), FPS)
+    a = bake_physics([physics.Body(spec, pts, floor_collider())])[0]
+    b = bake_physics([physics.Body(spec, pts, floor_collider())])[0]
     assert np.array_equal(a.positions, b.positions) and np.array_equal(a.quats, b.quats)
 
 
@@ -282,7 +282,8 @@ def test_body_shapes():
     assert hull.com == pytest.approx([0, 0, 0.2]) and len(hull.vertices) == 8
     box = body_shape(pts, "box")
     assert box.half_extents == pytest.approx([0.1, 0.1, 0.1])
-    assert body_shape(pts, "sphere").radius == pytest.approx(0.1)
+    # A sphere around every point, as the docs say: through the cube's corners, not its faces.
+    assert body_shape(pts, "sphere").radius == pytest.approx(0.1 * np.sqrt(3))
     card = body_shape(np.c_[np.random.default_rng(0).uniform(-1, 1, (50, 2)), np.zeros(50)], "hull")
     assert card.kind == "box" and card.half_extents[2] > 0  # flat: a thin box, not a Qhull error
 
@@ -333,9 +334,9 @@ def test_mesh_collider_is_the_set_as_the_film_shows_it(tmp_path):
     settings = MeshSettings(voxel=0.04, views=12, width=96, height=72)
     spec = PhysicsSpec(position=[0.0, 0.0, 1.0], collider="mesh", duration=2.0)
     pts = body_points(prop().gaussians)
-    as_file = physics_motion(spec, prop(), Asset("set", g, source=str(scene), digest=file_digest(scene)), FPS, None,
+    as_file = physics_motion(spec, prop(), Asset("set", g, source=str(scene), digest=file_digest(scene)), None,
                              mesh_settings=settings, progress=False)
-    edited = physics_motion(spec, prop(), Asset("set", shown, source=str(scene), digest="edited"), FPS, None,
+    edited = physics_motion(spec, prop(), Asset("set", shown, source=str(scene), digest="edited"), None,
                             mesh_settings=settings, progress=False)
     # On the post, or knocked off it: pushed aside further than the edited set's 5 cm (here 8.6 cm,
     # leaning on the post).
@@ -370,7 +371,7 @@ def test_a_bodys_contact_shadow_is_laid_on_the_mesh_it_collides_with(monkeypatch
     set_asset = Asset("set", floor, source="set.ply")
     body = prop()
     body.shadow = ContactShadow(plane, 0.07, surface=set_surface(floor, Similarity()))
-    m = physics_motion(PhysicsSpec(position=[0.0, 0.0, 0.6], collider="mesh", duration=1.5), body, set_asset, FPS, None,
+    m = physics_motion(PhysicsSpec(position=[0.0, 0.0, 0.6], collider="mesh", duration=1.5), body, set_asset, None,
                        progress=False)
     assert body.shadow.mesh is not None and len(body.shadow.mesh) == len(faces)
     body.motion = m
@@ -392,8 +393,7 @@ def test_a_body_at_rest_on_its_side_has_its_shadow_under_the_face_it_lies_on(mon
     body = prop()
     body.shadow = ContactShadow(plane, 0.07)
     m = physics_motion(PhysicsSpec(position=[0.0, 0.0, 0.55], rotation=euler_xyz_rotation(np.array([90.0, 0.0, 0.0])),
-                                   collider="mesh", duration=1.5), body, Asset("set", splats(box), source="set.ply"),
-                       FPS, None, progress=False)
+                                   collider="mesh", duration=1.5), body, Asset("set", splats(box), source="set.ply"),None, progress=False)
     body.motion = m
     world = World({"cube": body})
     rest = m.at(m.end)
@@ -423,6 +423,156 @@ def test_a_films_set_is_meshed_for_collisions_in_its_rasterize_mode(tmp_path, mo
     monkeypatch.setattr(meshing, "collision_mesh", mesh)
     set_asset = Asset("set", g, source=str(scene), digest=file_digest(scene), rasterize_mode=mode)
     with pytest.raises(SplatfilmError, match="stop here"):
-        physics_motion(PhysicsSpec(position=[0, 0, 1.0], collider="mesh", duration=1.0), prop(), set_asset, FPS, None,
+        physics_motion(PhysicsSpec(position=[0, 0, 1.0], collider="mesh", duration=1.0), prop(), set_asset, None,
                        progress=False)
     assert asked == [mode]
+
+
+def _crate_film(folder: Path, top_mass: float = 1.0) -> Path:
+    """A film of two 0.3 m crates on a floor (z = 0), the second dropped onto the first."""
+    u = np.arange(-1, 1, 0.05)
+    a, b = np.meshgrid(u, u)
+    save_gaussians(folder / "floor.ply", splats(np.c_[a.ravel(), b.ravel(), np.zeros(a.size)], size=0.02))
+    write_ground(folder / "floor.ply", GroundPlane(np.array([0.0, 0.0, 1.0]), 0.0))
+    save_gaussians(folder / "crate.ply", splats(cube_points(0.3), size=0.01))
+    (folder / "film.yaml").write_text(f"""version: 1
+fps: 24
+resolution: [64, 36]
+assets:
+  set: {{file: floor.ply, shadow: false}}
+  low: {{file: crate.ply, shadow: false, physics: {{drop_from: [0, 0, 0.4], orientation: [3, 2, 0], duration: 2, collider: ground}}}}
+  high: {{file: crate.ply, shadow: false, physics: {{drop_from: [0.02, 0, 1.1], orientation: [2, 3, 10], duration: 2,
+                                                     collider: ground, mass: {top_mass}}}}}
+shots:
+  - {{name: sh010, duration: 1, camera: {{position: [0, -3, 0.6], look_at: [0, 0, 0.2]}}}}
+""")
+    return Path(folder / "film.yaml")
+
+
+def test_a_films_bodies_collide_with_each_other(tmp_path, monkeypatch):
+    """Blender's Rigid Body World and Houdini's Bullet solver simulate a film's bodies together:
+    a crate dropped onto another comes to rest on it, not inside it (each alone in its own world,
+    the top one fell through the bottom one to the floor). One bake holds both, and changes when
+    any body's settings do."""
+    from splatfilm.film.script import film_notes, parse_film
+
+    film = parse_film(_crate_film(tmp_path))
+    pts = cube_points(0.3)
+    low, high = (film.world.assets[n].motion for n in ("low", "high"))
+    assert lowest(high, pts, [high.end])[0] >= 0.29  # on the lower crate (0.3 m tall), not on the floor
+    assert lowest(low, pts, [low.end])[0] == pytest.approx(0.0, abs=0.01)
+    assert film_notes(film) == []  # resting on another body is not floating over the set
+    assert len(list((tmp_path / ".splatfilm-cache").glob("physics-*.json"))) == 1  # one bake for both
+
+    def fail(*a, **k):
+        raise AssertionError("simulated again")
+
+    monkeypatch.setattr(physics, "simulate_world", fail)
+    parse_film(tmp_path / "film.yaml")  # the same world: read from the bake
+    with pytest.raises(AssertionError, match="simulated again"):
+        parse_film(_crate_film(tmp_path, top_mass=5.0))  # one body's setting changed: the world is simulated again
+
+
+def test_masses_decide_a_collision():
+    """A box slid into a resting one pushes it far when it is the heavier, hardly when it is the lighter."""
+    pts = cube_points(0.2)
+
+    def pushed(ratio: float) -> float:
+        rest = PhysicsSpec(position=[0, 0, 0], mass=1.0, collider="ground", duration=1.5)
+        slid = PhysicsSpec(position=[-0.5, 0, 0.001], velocity=[3.0, 0, 0], mass=ratio, collider="ground", duration=1.5)
+        struck, _ = bake_physics([physics.Body(rest, pts, floor_collider()), physics.Body(slid, pts, floor_collider())])
+        return float(struck.positions[-1, 0])
+
+    heavy, light = pushed(10.0), pushed(0.1)
+    assert heavy > 0.3 and light < 0.5 * heavy
+
+
+def test_a_moving_asset_pushes_a_body():
+    """Another asset moving by its own motion (a walk, keys) is a kinematic body: it shoves a
+    box in its way and is not shoved."""
+    pts = cube_points(0.2)
+    box = physics.Body(PhysicsSpec(position=[0, 0, 0], collider="ground", duration=2.0), pts, floor_collider())
+    wall = cube_points(0.4) * [0.5, 2.0, 1.0]  # 0.2 m thick, 0.8 m wide, 0.4 m tall
+    mover = physics.Mover(wall, lambda t: Similarity(translation=[-0.5 + 0.8 * t, 0, 0]))  # along +x at 0.8 m/s
+    (alone,) = bake_physics([box])
+    (shoved,) = bake_physics([box], movers=[mover])
+    assert abs(alone.positions[-1, 0]) < 1e-3
+    assert shoved.positions[-1, 0] > 0.9  # the wall's front ends at x = 1.2 m; the box's back was at -0.1 m
+
+
+def test_every_frame_sees_the_body_as_simulated(tmp_path):
+    """The demo's crate (its spec, on a floor): at every frame of the film (world time k/24, its
+    start 0.6 s off the grid) and every sub-frame, the bake is where the simulation had it: the
+    whole 240 Hz record is kept, so frames near a bounce show the contact (sampled every 1/24 s
+    from the start and interpolated, a frame missed it by up to 7.4 cm)."""
+    pts = cube_points(0.3)
+    spec = PhysicsSpec(position=[1.0, -0.1, 2.6], rotation=euler_xyz_rotation(np.array([10.0, 15.0, 30.0])), start=0.6,
+                       duration=6.0, mass=2.0, restitution=0.25, friction=0.6, collider="ground")
+    physics_motion(spec, Asset("crate", splats(pts, size=0.01)), None, tmp_path)
+    baked = physics_motion(spec, Asset("crate", splats(pts, size=0.01)), None, tmp_path)  # read back from the bake
+    ref = physics.simulate(spec, body_shape(pts), floor_collider())
+    times = np.r_[np.arange(0, 7 * FPS) / FPS, np.arange(0, 7 * FPS) / FPS + 0.25 / FPS]
+    gap = [np.abs(baked.at(t).apply(pts) - ref.at(t).apply(pts)).max() for t in times]
+    assert max(gap) < 0.005
+    assert np.allclose(np.diff(baked.times), 1 / physics.STEP_HZ)
+
+
+def test_a_sphere_holds_the_whole_body():
+    """A box simulated as a sphere: the sphere reaches its corners, so none sinks into the floor
+    (half the largest extent left them 5.5 cm under it)."""
+    a = prop()
+    spec = PhysicsSpec(position=[0, 0, 0.6], rotation=euler_xyz_rotation(np.array([30.0, 20.0, 0.0])), collider="ground",
+                       duration=1.5, shape="sphere", rolling_friction=0.1)
+    m = physics_motion(spec, a, None)
+    assert lowest(m, body_points(a.gaussians), fine_times(m)).min() >= -TOL
+
+
+def _leg_set(tmp_path):
+    """A set: a floor at z = 0 and a table leg (a 6 cm column of Gaussians 0.7 m tall at x = 0.5)."""
+    u = np.arange(-1.5, 1.5, 0.04)
+    a, b = np.meshgrid(u, u)
+    floor = np.c_[a.ravel(), b.ravel(), np.zeros(a.size)]
+    g = np.arange(-0.03, 0.031, 0.015)
+    leg = np.array([[0.5 + x, y, z] for x in g for y in g for z in np.arange(0.05, 0.7, 0.03)])
+    scene = tmp_path / "set.ply"
+    save_gaussians(scene, splats(np.r_[floor, leg], size=0.01))
+    write_ground(scene, GroundPlane(np.array([0.0, 0.0, 1.0]), 0.0))
+    return Asset("set", splats(np.r_[floor, leg], size=0.01), source=str(scene))
+
+
+def test_a_body_passing_through_the_set_is_named(tmp_path):
+    """A ground-plane collider holds none of the set's furniture: a crate slid through a table
+    leg is told (its name and when), one slid clear of it is not."""
+    set_asset = _leg_set(tmp_path)
+    through = physics_motion(PhysicsSpec(position=[0, 0, 0.0], velocity=[3.0, 0, 0], collider="ground", duration=1.0),
+                             prop(), set_asset)
+    swept = [n for n in through.notes if "passes through the set" in n]
+    assert len(swept) == 1 and "t = 0.1" in swept[0], through.notes
+    clear = physics_motion(PhysicsSpec(position=[0, 0.6, 0.0], velocity=[3.0, 0, 0], collider="ground", duration=1.0),
+                           prop(), set_asset)
+    assert not [n for n in clear.notes if "passes through" in n]
+
+
+def test_a_tilted_set_is_told():
+    """Gravity is -z: a set whose floor leans 10 degrees (a tilted capture world) is told, a level one not."""
+    tilted = physics.Collider(plane=GroundPlane(euler_xyz_rotation(np.array([10.0, 0, 0])) @ [0, 0, 1.0], 0.0))
+    (note,) = physics.tilt_notes(tilted)
+    assert "tilts 10.0 degrees" in note
+    assert physics.tilt_notes(physics.Collider(plane=GroundPlane(euler_xyz_rotation(np.array([1.0, 0, 0])) @ [0, 0, 1.0],
+                                                                 0.0))) == []
+    m = physics_motion(PhysicsSpec(position=[0, 0, 0.3], collider="ground", duration=0.2), prop(), None)
+    assert not [n for n in m.notes if "tilts" in n]
+
+
+def test_the_demo_films_crate_lands_clear_of_the_set():
+    """The bundled demo: its crate collides with the set's mesh, so it bounces off the table's leg
+    rather than through it (on the ground plane alone it passed 1 m through it), and no note is told."""
+    from splatfilm.film.script import film_notes, parse_film
+    from splatfilm.film.shadow import set_surface
+
+    film = parse_film(REPO / "scenes" / "set" / "film.yaml")
+    assert film_notes(film) == []
+    crate, scene = film.world.assets["crate"], film.world.assets["set"]
+    shape = body_shape(body_points(crate.gaussians, crate.local), "hull", crate.motion.scale)
+    shown = set_surface(scene.gaussians, scene.world_transform(0.0))
+    assert physics.swept_notes(crate.motion, shape, shown, physics.read_ground(scene.source)) == []
