@@ -424,6 +424,9 @@ def bake() -> int:
     parse_film(FILM)
     cache = FILM.parent / ".splatfilm-cache"
     print(f"baked the demo's physics into {cache.relative_to(REPO)} ({len(list(cache.glob('physics-*.json')))} files)")
+    # The crate collides with the set's mesh, cached beside the set (read there without open3d).
+    meshes = sorted(p.relative_to(REPO) for p in SET_PLY.parent.glob(f"{SET_PLY.stem}.collision*"))
+    print("carry as well: " + " ".join(str(p) for p in meshes))
     return 0
 
 

@@ -517,7 +517,6 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     from splatfilm.io.cache import CacheEntry
     from splatfilm.io.digest import content_digest, file_digest
 
-    o3d = load_open3d()
     settings = settings or MeshSettings()
     scene = Path(scene)
     if not scene.exists():
@@ -544,10 +543,11 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     record["settings"].pop("backend")  # either backend renders the same images
     cache = CacheEntry(obj.with_suffix(".json"), content_digest(record), indent=2)
     if cache.lookup(obj) is not None:
-        mesh = o3d.io.read_triangle_mesh(str(obj))
-        if len(mesh.triangles):
-            v, f, _ = mesh_arrays(mesh)
+        # Read without open3d: a render node given the cached mesh needs no meshing stack.
+        v, f = _read_collision_obj(obj)
+        if len(f):
             return v, f
+    o3d = load_open3d()
     from splatfilm.assets.sidecar import sidecar_up
     from splatfilm.io.gaussian_files import load_gaussians
 
@@ -570,5 +570,20 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
             raise SplatfilmError(f"{obj}: cannot write the collision mesh")
     cache.store(**record)
     # Return what the file holds, so a fresh mesh and a cached one are the same numbers.
-    v, f, _ = mesh_arrays(o3d.io.read_triangle_mesh(str(obj)))
+    return _read_collision_obj(obj)
+
+
+def _read_collision_obj(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices [V,3] float64, triangles [F,3] int64) of a collision mesh as `collision_mesh`
+    writes it (ASCII OBJ, `v x y z` and `f a b c` lines, 1-based); empty arrays for a file
+    that does not read so (it is meshed again)."""
+    try:
+        lines = path.read_text().splitlines()
+        v = np.array([ln.split()[1:4] for ln in lines if ln.startswith("v ")], dtype=np.float64).reshape(-1, 3)
+        f = np.array([[int(t.split("/")[0]) for t in ln.split()[1:4]] for ln in lines if ln.startswith("f ")],
+                     dtype=np.int64).reshape(-1, 3) - 1
+    except (OSError, ValueError, IndexError):
+        return np.zeros((0, 3)), np.zeros((0, 3), np.int64)
+    if len(f) and (f.min() < 0 or f.max() >= len(v)):
+        return np.zeros((0, 3)), np.zeros((0, 3), np.int64)
     return v, f

@@ -418,7 +418,13 @@ def test_collision_mesh_is_cached(tmp_path, monkeypatch):
         raise AssertionError("meshed again")
 
     monkeypatch.setattr(meshing, "mesh_scene", fail)
-    v2, f2 = collision_mesh(scene, coarse, progress=False)
+
+    def no_open3d():  # a render node given the cached mesh (the GPU check's machine) has none
+        raise SplatfilmError("open3d is needed here and does not import")
+
+    with monkeypatch.context() as m:
+        m.setattr(meshing, "load_open3d", no_open3d)
+        v2, f2 = collision_mesh(scene, coarse, progress=False)
     assert np.array_equal(v1, v2) and np.array_equal(f1, f2)
     # Other settings, or other scene contents: meshed again.
     with pytest.raises(AssertionError, match="meshed again"):
