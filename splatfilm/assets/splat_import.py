@@ -190,8 +190,9 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
 
     USD only: prim (the splat prim's path; default the file's only one), time_code (default
     its first sample) and world (placed by the prim's transform, Z up in metres, instead of
-    the prim's own frame). spz_axes: for an .spz source or output, "rub" (SPZ's own axes,
-    turned into the PLY's) or "ply" (as stored; `splatfilm.io.spz`), recorded in the sidecar's
+    the prim's own frame). spz_axes: for an .spz source or output, "ply" (as stored, as
+    splat-transform 3.x writes them) or "rub" (turned between RUB and the PLY's axes, for
+    splat-transform 2.x's and Scaniverse's files; `splatfilm.io.spz`), recorded in the sidecar's
     source. dataparser_transforms (a nerfstudio run's dataparser_transforms.json),
     with transforms_json (the dataset it trained on): Gaussians that `ns-export gaussian-splat`
     wrote in the run's normalised world, moved back into the capture's
@@ -260,7 +261,7 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
             g = replace(g, means=torch.from_numpy(means).to(g.means.dtype))
         if offset is not None and moved is not None:
             moved = Similarity(translation=-offset) @ moved
-    if spz_axes != SPZ_DEFAULT_AXES and spz_ends[1] and moved is not None:  # read back turned by the default axes
+    if spz_axes != SPZ_DEFAULT_AXES and spz_ends[1] and moved is not None:  # written turned: read back so by default
         moved = Similarity(RUB_TURN) @ moved
     note = dropped_note(source, output, g.sh_degree, sh_degree)
     g = g.with_sh_degree(saved_sh_degree(output, g.sh_degree if sh_degree is None else sh_degree))

@@ -58,10 +58,11 @@ def add_exchange_commands(sub: argparse._SubParsersAction) -> None:
                    help="USD: place the Gaussians by the prim's transform, Z up in metres (default: the prim's "
                         "own frame, as stored)")
     p.add_argument("--spz-axes", choices=SPZ_AXES, default=SPZ_DEFAULT_AXES,
-                   help="SPZ source or output: rub (default) turns between SPZ's RUB axes and the PLY's (y and "
-                        "z negated), as Niantic's library and SuperSplat's splat-transform do; ply keeps the axes "
-                        "as stored, for a file a converter wrote without turning it (older tools; splatfilm's "
-                        "own of 2026-11-29), which otherwise comes in upside down")
+                   help="SPZ source or output: ply (default) keeps the axes as stored, as splat-transform 3.x "
+                        "(SuperSplat) and Niantic's library without options do; rub turns between RUB and the "
+                        "PLY's (y and z negated) for a file stored in RUB (splat-transform 2.x, Scaniverse, "
+                        "converters run with --from-coord RDF --to-coord RUB; splatfilm's own of 2026-11-30 "
+                        "before ply became the default again), which otherwise comes in upside down")
     p.add_argument("--dataparser-transforms", metavar="FILE",
                    help="a nerfstudio run's dataparser_transforms.json: the splat (as `ns-export gaussian-splat` "
                         "writes it, in the run's normalised world) is moved back into the capture's world, where "

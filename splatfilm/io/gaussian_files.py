@@ -62,9 +62,10 @@ def _kind(path: Path, reading: bool = False) -> str:
 
 def load_gaussians(path: str | os.PathLike, spz_axes: str = SPZ_DEFAULT_AXES, prim: str | None = None) -> Gaussians:
     """Read Gaussians (float32, raw parameters) from a `.ply`, `.splat`, `.spz`, `.sog` or USD file;
-    spz_axes: an .spz file's axes (`io.spz`: "rub", SPZ's own, turned into the PLY's, or
-    "ply", as stored); prim: a USD file's splat prim, by its path (default the file's only
-    one), read in its own frame (its local positions) at the stage's start (`splatfilm.io.usd_splats.read_usd_splats` picks others).
+    spz_axes: an .spz file's axes (`io.spz`: "ply", as stored, or "rub", turned from RUB into
+    the PLY's); prim: a USD file's splat prim, by its path (default the file's only one), read
+    in its own frame (its local positions) at the stage's start
+    (`splatfilm.io.usd_splats.read_usd_splats` picks others).
     What the reader did to the file's values (a PLY's Mip-Splatting filter fused, its double
     positions rounded) is said in a note on stderr."""
     return _load(Path(path), spz_axes, prim, centre=False)[0]
@@ -73,7 +74,7 @@ def load_gaussians(path: str | os.PathLike, spz_axes: str = SPZ_DEFAULT_AXES, pr
 def gaussian_file_digest(path: str | os.PathLike, spz_axes: str = SPZ_DEFAULT_AXES, prim: str | None = None) -> str:
     """The content key of the Gaussians `load_gaussians(path, spz_axes, prim)` reads: the file's
     SHA-256, and for an .spz or a USD prim what is read of it (another prim, or an .spz read
-    in other axes, is other content; the .spz default axes changed once, so its key says them)."""
+    in other axes, is other content; the .spz default axes have changed, so its key says them)."""
     digest = file_digest(path)
     if prim is None and Path(path).suffix.lower() != ".spz":
         return digest
@@ -139,9 +140,9 @@ def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None 
     SH degree 3 at most).
 
     `sh_degree` (truncate / zero-pad the SH bands) applies to every format but `.splat`, which
-    holds degree 0 only; spz_axes: an .spz file's axes (`io.spz`: by default SPZ's RUB);
-    antialiased: an .spz file's
-    header flag (the other formats have no place for it: the sidecar's `rasterize_mode` says it)."""
+    holds degree 0 only; spz_axes: an .spz file's axes (`io.spz`: by default as given, "rub"
+    turned into RUB); antialiased: an .spz file's header flag (the other formats have no place
+    for it: the sidecar's `rasterize_mode` says it)."""
     path = Path(path)
     kind = _kind(path)
     if kind == ".ply":

@@ -39,19 +39,19 @@ one-line error. Writing stays at version 3: Spark, the common web viewer, reads 
 SH degree 4 is written as version 3 allows, with a warning: SuperSplat's splat-transform reads
 SPZ up to degree 3 only.
 
-Coordinates. SPZ's axes are RUB (x right, y up, z back): Niantic's format description and
-library say so, and the library converts on the way in and out (PackOptions.from,
-UnpackOptions.to; leaving them unspecified means no conversion, "which may harm
-interoperability"). The converters people use ask for that conversion: PlayCanvas's
-splat-transform behind SuperSplat (2.7.1 writes through Niantic's wasm with from RDF and reads
-with to RDF) and command-line converters run with `--from-coord RDF --to-coord RUB`, and
-Scaniverse's captures are RUB. A PLY is RDF (x right, y down, z forward), so by default
-(axes="rub") `.spz` files are read and written in RUB: y and z negate, a half turn about x
-applied to positions, rotations and SH, and a splat-transform `.spz` comes back onto the PLY
-it was made from (within the format's steps). axes="ply" (`splatfilm import --spz-axes ply`,
-film scripts' `spz_axes: ply`) keeps the axes as stored, for a file a converter wrote without
-changing them: those of older tools, and splatfilm's own of 2026-11-29 (it wrote RUB before
-that day and since 2026-11-30).
+Coordinates. SPZ's spec and Niantic's library call its axes RUB (x right, y up, z back), but
+the library converts only when asked (PackOptions.from, UnpackOptions.to; unspecified, their
+default, keeps the values as they are) and a file records neither, so `.spz` files in use hold
+one of two. PlayCanvas's splat-transform 3.x (the latest, behind SuperSplat: "no coordinate
+conversion", `from: UNSPECIFIED`) and Niantic's library run without options store a PLY's
+axes as they are (RDF: x right, y down, z forward). That is the default here (axes="ply"):
+their `.spz` reads back onto the PLY it was made from, and splatfilm's version 3 payload of the
+test fixture's PLY is splat-transform 3.7.0's byte for byte. splat-transform 2.x (through
+Niantic's wasm with from RDF), Scaniverse's captures and converters run with `--from-coord RDF
+--to-coord RUB` store RUB, which read as stored stands upside down: axes="rub" (`splatfilm
+import --spz-axes rub`, film scripts' `spz_axes: rub`) reads or writes such a file, y and z
+negated, a half turn about x applied to positions, rotations and SH. splatfilm's own `.spz`
+files written on 2026-11-30 before "ply" became the default again are RUB too.
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ __all__ = ["read_spz", "write_spz", "encode_spz", "decode_spz", "spz_antialiased
 
 SPZ_MAGIC = 0x5053474E
 SPZ_VERSIONS = (2, 3)  # written; version 4 is read too
-SPZ_AXES = ("rub", "ply")
-SPZ_DEFAULT_AXES = "rub"  # SPZ's own axes (module docstring); "ply": as stored
+SPZ_AXES = ("ply", "rub")
+SPZ_DEFAULT_AXES = "ply"  # as stored, as splat-transform 3.x writes them; "rub": turned (module docstring)
 # The half turn about x between a PLY's axes and RUB (its own inverse): what one .spz end read
 # or written in the other axes than the default does to positions, so a sidecar's frame (its
 # up, canonical transform, ground) can follow it.
@@ -182,8 +182,8 @@ def _check_axes(axes: str) -> None:
 
 def encode_spz(g: Gaussians, version: int = 3, path: str | Path = "<spz>", axes: str = SPZ_DEFAULT_AXES,
                antialiased: bool = False) -> bytes:
-    """The uncompressed SPZ payload (header and attributes) of `g` (version 2 or 3), turned into
-    SPZ's RUB axes or, with axes="ply", in the asset's own (module docstring); antialiased sets
+    """The uncompressed SPZ payload (header and attributes) of `g` (version 2 or 3), in the
+    asset's own axes or, with axes="rub", turned into RUB (module docstring); antialiased sets
     the header's flag 0x1 (the splats were trained in gsplat's antialiased mode)."""
     _check_axes(axes)
     if version not in SPZ_VERSIONS:
@@ -244,8 +244,8 @@ def encode_spz(g: Gaussians, version: int = 3, path: str | Path = "<spz>", axes:
 
 
 def decode_spz(data: bytes, path: str | Path = "<spz>", axes: str = SPZ_DEFAULT_AXES) -> Gaussians:
-    """Gaussians (float32) from an uncompressed SPZ version 2 or 3 payload, turned from SPZ's RUB
-    axes into the PLY's or, with axes="ply", as stored (module docstring)."""
+    """Gaussians (float32) from an uncompressed SPZ version 2 or 3 payload, as stored or, with
+    axes="rub", turned from RUB into the PLY's axes (module docstring)."""
     _check_axes(axes)
     if len(data) < _HEADER.itemsize:
         raise _error(path, f"SPZ data of {len(data)} bytes is shorter than its 16-byte header")

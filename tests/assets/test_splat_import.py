@@ -74,12 +74,12 @@ def test_a_splat_far_from_its_origin_is_written_centred(tmp_path, capsys):
                     g.opacities, g.sh0, g.shN)
     save_gaussians(tmp_path / "far.spz", g_far)
     stored = load_gaussians(tmp_path / "far.spz").means.double()
-    np.testing.assert_allclose(stored.numpy(), g_far.means.double().numpy(), atol=0.5)  # RUB both ways
+    np.testing.assert_allclose(stored.numpy(), g_far.means.double().numpy(), atol=0.5)  # as given both ways
     capsys.readouterr()
     assert main(["import", str(tmp_path / "far.spz"), "-o", str(tmp_path / "far.ply")]) == 0
     assert "note: the splat lies" in capsys.readouterr().out
     sidecar = json.loads((tmp_path / "far.json").read_text())
-    assert sidecar["source"]["spz_axes"] == "rub"  # the axes it was taken to hold, default or not
+    assert sidecar["source"]["spz_axes"] == "ply"  # the axes it was taken to hold, default or not
     offset = np.array(sidecar["frame"]["origin_offset"])
     np.testing.assert_allclose(offset, far, atol=1.0)
     centred = load_gaussians(tmp_path / "far.ply").means.double()
@@ -116,7 +116,7 @@ def test_a_georeferenced_ply_is_imported_centred_to_the_millimetre(tmp_path, cap
 def test_converting_an_asset_carries_its_sidecar_rig_and_cameras(tmp_path, capsys):
     """`import` of a splatfilm asset is a conversion: the mesh-imported demo hero keeps its kind
     and canonical transform (it stood on its back in a film as a 'scene'), the rigged hero its
-    rig, cameras and clips; a conversion that turns the Gaussians (--spz-axes ply) turns the
+    rig, cameras and clips; a conversion that turns the Gaussians (--spz-axes rub) turns the
     canonical transform and cameras with them and drops the rig, saying so."""
     from pathlib import Path
 
@@ -124,13 +124,14 @@ def test_converting_an_asset_carries_its_sidecar_rig_and_cameras(tmp_path, capsy
 
     from splatfilm.assets.sidecar import read_capture_cameras
     from splatfilm.film.script import parse_film
+    from splatfilm.io.spz import read_spz
 
     scenes = Path(__file__).parents[2] / "scenes"
     mesh_hero, fitted_hero = scenes / "demo/hero.ply", scenes / "character/fitted/hero.ply"
     assert main(["import", str(mesh_hero), "-o", str(tmp_path / "mesh_hero.spz")]) == 0
     assert main(["import", str(fitted_hero), "-o", str(tmp_path / "hero.spz")]) == 0
     assert "note:" not in capsys.readouterr().out
-    assert main(["import", str(fitted_hero), "-o", str(tmp_path / "turned.spz"), "--spz-axes", "ply"]) == 0
+    assert main(["import", str(fitted_hero), "-o", str(tmp_path / "turned.spz"), "--spz-axes", "rub"]) == 0
     out = capsys.readouterr().out
     assert "without its rig (hero.rig.npz): import moved the Gaussians (--spz-axes)" in out, out
 
@@ -146,6 +147,9 @@ def test_converting_an_asset_carries_its_sidecar_rig_and_cameras(tmp_path, capsy
     assert "rig" not in turned and not (tmp_path / "turned.rig.npz").exists()
     np.testing.assert_allclose(read_capture_cameras(tmp_path / "hero.spz").centers,
                                read_capture_cameras(fitted_hero).centers)
+    # By default the .spz holds the PLY's axes as they are, as splat-transform 3.x stores them.
+    on_disk = read_spz(tmp_path / "hero.spz", axes="ply").means
+    assert (on_disk - load_gaussians(fitted_hero).means).abs().max() <= 2.0**-13 + 1e-6
     np.testing.assert_allclose(read_capture_cameras(tmp_path / "turned.spz").centers,
                                read_capture_cameras(fitted_hero).centers * [1, -1, -1], atol=1e-9)
 

@@ -1327,9 +1327,10 @@ def test_a_film_without_offsets_keeps_its_frame_keys(film_dir):
 
 def test_assets_pick_a_usd_prim_and_spz_axes(film_dir):
     """`prim:` reads one splat prim of a multi-prim USD file, `spz_axes:` an .spz file's axes
-    (default SPZ's RUB), as `import --prim` / `--spz-axes` do; such assets, and every .spz asset
-    (read as stored by default until 2026-11-30, under the file's digest), get their own frame
-    keys, the others keep the file's digest (their frames' keys unchanged)."""
+    (default as stored, as splat-transform 3.x writes them; rub for a file stored in RUB), as
+    `import --prim` / `--spz-axes` do; such assets, and every .spz asset (its axes part of its
+    key: the default has changed), get their own frame keys, the others keep the file's digest
+    (their frames' keys unchanged)."""
     from splatfilm.io.digest import file_digest
     from splatfilm.io.gaussian_files import load_gaussians
     from splatfilm.io.usd_splats import write_splat_prim, write_usd_splats
@@ -1341,7 +1342,7 @@ def test_assets_pick_a_usd_prim_and_spz_axes(film_dir):
     stage = pxr.Usd.Stage.Open(str(film_dir / "both.usda"))
     write_splat_prim(pxr.UsdVol.ParticleField3DGaussianSplat.Define(stage, "/Hero"), hero)
     stage.GetRootLayer().Save()
-    save_gaussians(film_dir / "hero.spz", hero)
+    save_gaussians(film_dir / "hero.spz", hero, spz_axes="ply")  # as stored, whatever the default
     plain = parse_film(film_dir / "film.yaml").world.assets
 
     _edit(film_dir, lambda d: d["assets"]["hero"].update(file="both.usda", prim="/Hero"))
@@ -1352,19 +1353,18 @@ def test_assets_pick_a_usd_prim_and_spz_axes(film_dir):
 
     _edit(film_dir, lambda d: d["assets"]["hero"].update(file="hero.spz", prim=None))
     _edit(film_dir, lambda d: d["assets"]["hero"].pop("prim"))
-    rub = parse_film(film_dir / "film.yaml").world.assets["hero"]
-    assert torch.equal(rub.gaussians.means, load_gaussians(film_dir / "hero.spz").means)
-    assert (rub.gaussians.means - hero.means).abs().max() <= 2.0**-13 + 1e-6
-    assert rub.digest != file_digest(film_dir / "hero.spz")
-    _edit(film_dir, lambda d: d["assets"]["hero"].update(spz_axes="rub"))
-    assert parse_film(film_dir / "film.yaml").world.assets["hero"].digest == rub.digest
-    _edit(film_dir, lambda d: d["assets"]["hero"].update(spz_axes="ply"))
     stored = parse_film(film_dir / "film.yaml").world.assets["hero"]
-    assert torch.equal(stored.gaussians.means, rub.gaussians.means * torch.tensor([1.0, -1.0, -1.0]))
-    assert stored.digest not in (rub.digest, file_digest(film_dir / "hero.spz"))
+    assert (stored.gaussians.means - hero.means).abs().max() <= 2.0**-13 + 1e-6
+    assert stored.digest != file_digest(film_dir / "hero.spz")
+    _edit(film_dir, lambda d: d["assets"]["hero"].update(spz_axes="ply"))
+    assert parse_film(film_dir / "film.yaml").world.assets["hero"].digest == stored.digest
+    _edit(film_dir, lambda d: d["assets"]["hero"].update(spz_axes="rub"))
+    rub = parse_film(film_dir / "film.yaml").world.assets["hero"]
+    assert torch.equal(rub.gaussians.means, stored.gaussians.means * torch.tensor([1.0, -1.0, -1.0]))
+    assert rub.digest not in (stored.digest, file_digest(film_dir / "hero.spz"))
 
     for change, message in ((lambda d: d["assets"]["wall"].update(prim="/Wall"), "assets.wall.prim:"),
-                            (lambda d: d["assets"]["wall"].update(spz_axes="ply"), "assets.wall.spz_axes:"),
+                            (lambda d: d["assets"]["wall"].update(spz_axes="rub"), "assets.wall.spz_axes:"),
                             (lambda d: d["assets"]["hero"].update(spz_axes="lhs"), "assets.hero.spz_axes:")):
         before = (film_dir / "film.yaml").read_text()
         _edit(film_dir, change)

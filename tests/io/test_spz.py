@@ -1,6 +1,6 @@
 """Niantic .spz reading and writing: round trips within the format's steps, hand-built files with
-known bytes, version 4's zstd container, the axes (SPZ's RUB by default, as splat-transform writes
-and reads them, or as stored), and one-line errors."""
+known bytes, version 4's zstd container, the axes (as stored by default, as splat-transform 3.x
+writes and reads them, or RUB, as splat-transform 2.x's), and one-line errors."""
 
 from __future__ import annotations
 
@@ -71,16 +71,16 @@ def test_a_hand_built_version_2_file(tmp_path):
     sh = bytes([128, 136, 120, 0, 255, 128, 128, 128, 128]) + bytes([128] * 9)
     path = tmp_path / "hand.spz"
     path.write_bytes(gzip.compress(header + positions + alphas + colours + scales + rotations + sh))
-    # As stored (axes="ply"), for a file a converter wrote without turning it into RUB.
-    plain = read_spz(path, axes="ply")
+    # As stored by default, as splat-transform 3.x writes and reads them.
+    plain = load_gaussians(path)
     np.testing.assert_allclose(plain.means.numpy(), [[1.0, -0.5, 0.0], [1 / 4096, -2048.0, (2**23 - 1) / 4096]],
                                rtol=1e-7)
     x = 128 / 127.5 - 1
     np.testing.assert_allclose(plain.quats[0].numpy(), [math.sqrt(1 - 3 * x * x), x, x, x], rtol=1e-6)
     np.testing.assert_allclose(plain.shN[0].numpy(), (np.array([[128, 136, 120], [0, 255, 128], [128] * 3]) - 128) / 128,
                                atol=1e-7)
-    # By default the file holds SPZ's RUB axes, read back into the PLY's (RDF): y and z negate.
-    g = load_gaussians(path)
+    # A file stored in SPZ's RUB axes (axes="rub"), read back into the PLY's (RDF): y and z negate.
+    g = read_spz(path, axes="rub")
     assert len(g) == 2 and g.sh_degree == 1
     np.testing.assert_allclose(g.means.numpy(), [[1.0, 0.5, 0.0], [1 / 4096, 2048.0, -(2**23 - 1) / 4096]], rtol=1e-7)
     np.testing.assert_allclose(torch.sigmoid(g.opacities).numpy(), [191 / 255, 0.5 / 255], rtol=1e-5)
@@ -108,9 +108,9 @@ def test_a_hand_built_version_3_file_and_smallest_three():
     data = header + positions + bytes([255, 128]) + bytes([128] * 6) + bytes([160] * 6) + rot_identity + rot_z90
     g = decode_spz(data)
     np.testing.assert_allclose(g.means.numpy(), [[1, 0, 0], [0, 0, 0]])
-    # A quarter turn about the file's z (RUB: back) is one about the PLY's -z (forward).
-    np.testing.assert_allclose(g.quats.numpy(), [[1, 0, 0, 0], [s, 0, 0, -s]], atol=1e-7)
-    np.testing.assert_allclose(decode_spz(data, axes="ply").quats.numpy(), [[1, 0, 0, 0], [s, 0, 0, s]], atol=1e-7)
+    np.testing.assert_allclose(g.quats.numpy(), [[1, 0, 0, 0], [s, 0, 0, s]], atol=1e-7)
+    # Read as RUB, a quarter turn about the file's z (back) is one about the PLY's -z (forward).
+    np.testing.assert_allclose(decode_spz(data, axes="rub").quats.numpy(), [[1, 0, 0, 0], [s, 0, 0, -s]], atol=1e-7)
     # What we write decodes to the same rotations and bytes.
     again = encode_spz(g, version=3)
     assert again[16 + 18 + 2 + 6 + 6:][:8] == rot_identity + rot_z90
@@ -125,9 +125,9 @@ def test_written_bytes_follow_the_layout(tmp_path):
     assert (magic, version, count, degree, bits, flags, reserved) == (0x5053474E, 2, 1, 0, 12, 0, 0)
     body = data[16:]
     fixed = [int.from_bytes(body[3 * i:3 * i + 3], "little", signed=True) for i in range(3)]
-    assert fixed == [4096, -8192, 12288]  # SPZ's RUB: y and z negated
-    stored = encode_spz(g, version=2, axes="ply")[16:]
-    assert [int.from_bytes(stored[3 * i:3 * i + 3], "little", signed=True) for i in range(3)] == [4096, 8192, -12288]
+    assert fixed == [4096, 8192, -12288]  # as they are
+    rub = encode_spz(g, version=2, axes="rub")[16:]
+    assert [int.from_bytes(rub[3 * i:3 * i + 3], "little", signed=True) for i in range(3)] == [4096, -8192, 12288]
     assert body[9] == round(0.75 * 255)  # alpha
     assert list(body[10:13]) == [128, 128, 128]  # grey: sh0 = 0 -> 127.5 rounds to 128
     assert list(body[13:16]) == [128, 128, 128]  # (log s + 10) * 16
@@ -147,38 +147,53 @@ def _stored_positions(payload: bytes) -> np.ndarray:
     return np.where(fixed & 0x800000, fixed - (1 << 24), fixed)
 
 
-@pytest.mark.parametrize("name", ["random.v4.spz", "random.v3.spz"])
-def test_splat_transform_files_read_onto_their_ply(name):
-    """SuperSplat's splat-transform 2.7.1 writes SPZ through Niantic's library in SPZ's RUB axes
-    (tests/fixtures/spz/README.md): read by default, its file lands on the PLY it was made
-    from, every attribute within the format's steps (read as stored it stood metres off, upside
-    down, its rotations and SH turned)."""
-    ply = load_gaussians(FIXTURES / "random.ply")
-    g = load_gaussians(FIXTURES / name)
+def _assert_on_ply(g: Gaussians, ply: Gaussians) -> None:
+    """`g` (read from an .spz of `ply`) matches it in every attribute within SPZ's steps."""
     assert len(g) == len(ply) == 200 and g.sh_degree == 3
-    bits = 12
-    assert (g.means - ply.means).abs().max() <= 2.0**-bits / 2 + 1e-6
+    assert (g.means - ply.means).abs().max() <= 2.0**-12 / 2 + 1e-6
     assert _rotation_angle(g.quats, ply.quats).max() < 0.005
     assert (g.shN[:, :3] - ply.shN[:, :3]).abs().max() <= 4 / 128 + 0.5 / 128 + 1e-6
     assert (g.shN[:, 3:] - ply.shN[:, 3:]).abs().max() <= 8 / 128 + 0.5 / 128 + 1e-6
     assert (g.sh0 - ply.sh0).abs().max() <= 0.5 / (0.15 * 255) + 1e-6
     assert (g.scales - ply.scales).abs().max() <= 1 / 32 + 1e-6
     assert (torch.sigmoid(g.opacities) - torch.sigmoid(ply.opacities)).abs().max() <= 0.5 / 255 + 1e-6
-    # Stored as the PLY has it, for files a converter did not turn: metres away here.
-    assert (read_spz(FIXTURES / name, axes="ply").means - ply.means).abs().max() > 1.0
 
 
-def test_written_files_hold_spz_rub_axes(tmp_path):
-    """A file splatfilm writes by default stores positions in RUB (y and z negated), as Niantic's
-    library does when splat-transform hands it a PLY: the payload is splat-transform's version 3
-    file of the same PLY byte for byte (rotations and SH turned as its library turns them)."""
+@pytest.mark.parametrize("name", ["random.st370.v4.spz", "random.st370.v3.spz"])
+def test_splat_transform_3_files_read_onto_their_ply_by_default(name):
+    """splat-transform 3.7.0 (npm's latest, behind SuperSplat) stores a PLY's axes as they are
+    (tests/fixtures/spz/README.md): read by default, its file lands on the PLY it was made from,
+    every attribute within the format's steps; read as RUB it stands metres off, upside down."""
+    ply = load_gaussians(FIXTURES / "random.ply")
+    _assert_on_ply(load_gaussians(FIXTURES / name), ply)
+    assert (read_spz(FIXTURES / name, axes="rub").means - ply.means).abs().max() > 1.0
+
+
+@pytest.mark.parametrize("name", ["random.st271.v4.spz", "random.st271.v3.spz"])
+def test_splat_transform_2_files_read_onto_their_ply_as_rub(name):
+    """splat-transform 2.7.1 wrote SPZ through Niantic's library in SPZ's RUB axes: read with
+    axes="rub" (`--spz-axes rub`), its file lands on its PLY; by default (as stored) it stands
+    metres off, upside down, its rotations and SH turned."""
+    ply = load_gaussians(FIXTURES / "random.ply")
+    _assert_on_ply(read_spz(FIXTURES / name, axes="rub"), ply)
+    assert (load_gaussians(FIXTURES / name).means - ply.means).abs().max() > 1.0
+
+
+def test_written_files_hold_the_axes_as_given(tmp_path):
+    """A file splatfilm writes by default stores positions as given (axes="rub": y and z negated):
+    the payload is splat-transform 3.7.0's version 3 file of the same PLY byte for byte, and with
+    axes="rub" 2.7.1's (rotations and SH turned as Niantic's library turns them)."""
     ply = load_gaussians(FIXTURES / "random.ply")
     save_gaussians(tmp_path / "ours.spz", ply)
+    save_gaussians(tmp_path / "rub.spz", ply, spz_axes="rub")
     payload = gzip.decompress((tmp_path / "ours.spz").read_bytes())
+    rub = gzip.decompress((tmp_path / "rub.spz").read_bytes())
     assert payload[12] == 3 and payload[13] == 12  # SH degree, fractional bits
-    want = np.rint(ply.means.double().numpy() * np.array([1.0, -1.0, -1.0]) * 2**12).astype(np.int64)
+    want = np.rint(ply.means.double().numpy() * 2**12).astype(np.int64)
     np.testing.assert_array_equal(_stored_positions(payload), want)
-    assert payload == gzip.decompress((FIXTURES / "random.v3.spz").read_bytes())
+    np.testing.assert_array_equal(_stored_positions(rub), want * np.array([1, -1, -1]))
+    assert payload == gzip.decompress((FIXTURES / "random.st370.v3.spz").read_bytes())
+    assert rub == gzip.decompress((FIXTURES / "random.st271.v3.spz").read_bytes())
 
 
 @pytest.mark.parametrize("degree", [3, 4])
@@ -233,7 +248,7 @@ def test_version_4_reads_as_the_same_attributes_in_zstd_streams(tmp_path, degree
     a, b = load_gaussians(tmp_path / "v4.spz"), load_gaussians(tmp_path / "v3.spz")
     for name in ("means", "quats", "scales", "opacities", "sh0", "shN"):
         assert torch.equal(getattr(a, name), getattr(b, name)), name
-    assert torch.equal(read_spz(tmp_path / "v4.spz", axes="ply").means, read_spz(tmp_path / "v3.spz", axes="ply").means)
+    assert torch.equal(read_spz(tmp_path / "v4.spz", axes="rub").means, read_spz(tmp_path / "v3.spz", axes="rub").means)
 
 
 def test_dispatch_and_fractional_bits_for_big_scenes(tmp_path):
@@ -290,8 +305,8 @@ def test_unwritable_values_are_refused(tmp_path):
 
 
 def test_import_keeps_axes_guards_a_sidecar_and_refuses_empty_files(tmp_path, capsys):
-    """`splatfilm import`: a .spz in SPZ's RUB axes by default, --spz-axes ply for one stored in
-    the PLY's, either recorded in the sidecar's source; a copy beside a fitted asset may not take
+    """`splatfilm import`: a .spz in the PLY's axes by default, --spz-axes rub for one stored in
+    RUB, either recorded in the sidecar's source; a copy beside a fitted asset may not take
     its sidecar; a file with no Gaussians is an error."""
     import json
 
@@ -308,23 +323,23 @@ def test_import_keeps_axes_guards_a_sidecar_and_refuses_empty_files(tmp_path, ca
     assert "is the sidecar of asset.ply" in err and not (tmp_path / "asset.spz").exists()
     assert json.loads((tmp_path / "asset.json").read_text())["frame"]["up"] == [0.0, -1.0, 0.0]
 
-    assert main(["import", str(tmp_path / "asset.ply"), "-o", str(tmp_path / "rub.spz")]) == 0
-    assert main(["import", str(tmp_path / "asset.ply"), "-o", str(tmp_path / "plain.spz"), "--spz-axes", "ply"]) == 0
-    assert json.loads((tmp_path / "rub.json").read_text())["source"]["spz_axes"] == "rub"
+    assert main(["import", str(tmp_path / "asset.ply"), "-o", str(tmp_path / "plain.spz")]) == 0
+    assert main(["import", str(tmp_path / "asset.ply"), "-o", str(tmp_path / "rub.spz"), "--spz-axes", "rub"]) == 0
     assert json.loads((tmp_path / "plain.json").read_text())["source"]["spz_axes"] == "ply"
+    assert json.loads((tmp_path / "rub.json").read_text())["source"]["spz_axes"] == "rub"
     plain, rub = read_spz(tmp_path / "plain.spz", axes="ply"), read_spz(tmp_path / "rub.spz", axes="ply")
     assert (plain.means - g.means).abs().max() <= 2.0**-13 + 1e-6
     assert (rub.means - g.means * torch.tensor([1.0, -1.0, -1.0])).abs().max() <= 2.0**-13 + 1e-6
-    assert main(["import", str(tmp_path / "plain.spz"), "-o", str(tmp_path / "back.ply"), "--spz-axes", "ply"]) == 0
-    assert main(["import", str(tmp_path / "rub.spz"), "-o", str(tmp_path / "rub_back.ply")]) == 0
+    assert main(["import", str(tmp_path / "rub.spz"), "-o", str(tmp_path / "back.ply"), "--spz-axes", "rub"]) == 0
+    assert main(["import", str(tmp_path / "plain.spz"), "-o", str(tmp_path / "plain_back.ply")]) == 0
     assert torch.allclose(load_gaussians(tmp_path / "back.ply").means, plain.means)
-    assert torch.allclose(load_gaussians(tmp_path / "rub_back.ply").means, plain.means)
-    assert json.loads((tmp_path / "back.json").read_text())["source"]["spz_axes"] == "ply"
-    assert json.loads((tmp_path / "rub_back.json").read_text())["source"]["spz_axes"] == "rub"
+    assert torch.allclose(load_gaussians(tmp_path / "plain_back.ply").means, plain.means)
+    assert json.loads((tmp_path / "back.json").read_text())["source"]["spz_axes"] == "rub"
+    assert json.loads((tmp_path / "plain_back.json").read_text())["source"]["spz_axes"] == "ply"
     assert "changes nothing" in cli_error(
-        capsys, ["import", tmp_path / "plain.spz", "-o", tmp_path / "again.spz", "--spz-axes", "ply"])
+        capsys, ["import", tmp_path / "rub.spz", "-o", tmp_path / "again.spz", "--spz-axes", "rub"])
     assert "--spz-axes applies to .spz" in cli_error(
-        capsys, ["import", tmp_path / "asset.ply", "-o", tmp_path / "x.ply", "--spz-axes", "ply"])
+        capsys, ["import", tmp_path / "asset.ply", "-o", tmp_path / "x.ply", "--spz-axes", "rub"])
     assert main(["import", str(tmp_path / "asset.ply"), "-o", str(tmp_path / "x.ply")]) == 0
     assert "spz_axes" not in json.loads((tmp_path / "x.json").read_text())["source"]
 
