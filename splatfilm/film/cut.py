@@ -69,7 +69,8 @@ def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: lis
     if movies.get(mp4.name) != digest or not mp4.exists():
         record = None if facts is None else movie_record(film, facts, [shot_index], refined or set())
         encode_sequence(out_dir / fs.name / f"{fs.name}.%04d.png", fs.shot.first_frame, film.fps, mp4, crf=film.crf,
-                        timecode=timecode, reel=reel_names([s.name for s in film.shots])[fs.name], provenance=record)
+                        timecode=timecode, reel=reel_names([s.name for s in film.shots])[fs.name], provenance=record,
+                        pixel_aspect=film.pixel_aspect)
         movies[mp4.name] = digest
     usd = out_dir / "cameras" / f"{fs.name}.usda"
     shutter = film.motion_blur["shutter_deg"] if film.motion_blur else None
@@ -111,7 +112,8 @@ def write_cut(film: Film, out_dir: Path, movies: dict, facts: dict | None = None
         for m in media:
             # The cut leaves the handles out: encode each shot's cut range, then join them.
             parts.append(encode_sequence(m.sequence_dir / f"{m.prefix}%04d.png", m.cut_in, film.fps,
-                                         out_dir / ".cut" / f"{m.name}.mp4", crf=film.crf, frames=m.cut_frames))
+                                         out_dir / ".cut" / f"{m.name}.mp4", crf=film.crf, frames=m.cut_frames,
+                                         pixel_aspect=film.pixel_aspect))
         # An editor lines the cut up against the EDL's record side by this timecode (MP4 keeps no reel name).
         concat_videos(parts, film_mp4, timecode=timecode)
         if facts is not None:
@@ -122,7 +124,8 @@ def write_cut(film: Film, out_dir: Path, movies: dict, facts: dict | None = None
 
 def write_contact_sheet(film: Film, out_dir: Path) -> Path:
     """out_dir/contact_sheet.png: a row per shot of its cut frames, one a second (at most 8),
-    160 px wide, each labelled with its shot, frame number and world time."""
+    160 px wide, each labelled with its shot, frame number and world time. An anamorphic
+    film's frames are shown desqueezed (height / pixel aspect), as its movies play."""
     from splatfilm.io.images import downscale, read_photo
     from splatfilm.shots.preview import contact_sheet_picks, tile_images
 
@@ -133,7 +136,7 @@ def write_contact_sheet(film: Film, out_dir: Path) -> Path:
             frame = m.cut_in + i
             im = read_photo(m.sequence_dir / f"{m.prefix}{frame:04d}.png")[..., :3]
             w = 160
-            h = max(1, round(w * im.shape[0] / im.shape[1]))
+            h = max(1, round(w * im.shape[0] / (im.shape[1] * film.pixel_aspect)))
             world_t = fs.world_start + fs.shot.time_of_frame(frame)
             row.append((downscale(im, w, h), f"{fs.name} {frame}  t={world_t:.1f}s"))
         rows.append(row)

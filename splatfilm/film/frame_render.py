@@ -208,6 +208,8 @@ class FrameRenderer:
             **({"shutter_version": 2} if len(sample.times) > 1 else {}),
             # Only a distorting lens adds to the key, so pinhole frames keep the keys they had.
             **({} if lens.model == "pinhole" else {"lens": [lens.model, list(lens.distortion)]}),
+            # Only an anamorphic lens adds its squeeze (the EXRs' and movies' pixel aspect).
+            **({} if lens.squeeze == 1 else {"squeeze": lens.squeeze}),
         })
 
     def render(self, fs: FilmShot, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -242,7 +244,7 @@ class FrameRenderer:
             viewmats, Ks = sample.cameras[k].to_tensors(g.dtype)
             if sample.dof[k] is not None:
                 g = apply_depth_of_field(g, viewmats[0], Ks[0], film.width, film.height, *sample.dof[k],
-                                         lens.image_width_mm, rasterize_mode=mode)
+                                         lens.image_width_mm, rasterize_mode=mode, pixel_aspect=lens.squeeze)
             # A distorting lens adds its model (keeping the pinhole call as it was).
             lens_args = {} if lens.model == "pinhole" else {"camera_model": lens.camera_model,
                                                             "distortion": torch.tensor([lens.distortion])}
@@ -338,14 +340,14 @@ class FrameRenderer:
     def exr_header(self, fs: FilmShot, i: int) -> dict:
         """OpenEXR's standard attributes of frame i's EXRs (io.images.exr_frame_header): the
         timeCode of its frame number at the film's rate (as `frame_timecode` counts it), the
-        rate, and its camera at the frame's own time (the shutter's centre) as worldToCamera
-        and, where a pinhole matrix can say it (a pinhole or OPENCV lens, its distortion left
+        rate, an anamorphic lens's squeeze as pixelAspectRatio, and its camera at the frame's
+        own time (the shutter's centre) as worldToCamera and, where a pinhole matrix can say it (a pinhole or OPENCV lens, its distortion left
         out), worldToNDC."""
         cam = self.camera(fs, i)
         pinhole = cam.camera_model[0] in ("PINHOLE", "OPENCV")
         return exr_frame_header(timecode_fields(int(fs.shot.frame_numbers[i]), self.film.fps), self.film.fps,
                                 cam.viewmats[0], cam.Ks[0] if pinhole else None, (self.film.width, self.film.height),
-                                (fs.shot.lens.near, fs.shot.lens.far))
+                                (fs.shot.lens.near, fs.shot.lens.far), pixel_aspect=fs.shot.lens.squeeze)
 
     def _write_passes(self, path: Path, rgb: np.ndarray, alpha: np.ndarray, solid: np.ndarray, far: np.ndarray,
                       image: FrameImage, record: dict | None, exr: dict | None = None) -> None:

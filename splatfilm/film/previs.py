@@ -27,7 +27,8 @@ def render_film_contact_sheet(film: Film, fs: FilmShot, output: str | Path, ever
                               thumb_width: int = 240, backend: str = "auto") -> list[int]:
     """Render every `every`-th frame of the shot's cut (default: about 12; its last cut frame
     always) as the film renders it, `thumb_width` pixels wide, into a labelled contact sheet
-    PNG (frame number, world time, focal length). Returns the frame numbers shown."""
+    PNG (frame number, world time, focal length); an anamorphic shot's frames desqueezed (the
+    thumbnails' height divided by the squeeze). Returns the frame numbers shown."""
     from splatfilm.io.images import downscale, to_uint8
     from splatfilm.shots.preview import contact_sheet_picks, tile_images
 
@@ -36,7 +37,7 @@ def render_film_contact_sheet(film: Film, fs: FilmShot, output: str | Path, ever
     renderer = FrameRenderer(film, backend)
     focal = fs.shot.sample().focal_mm
     thumbs, labels = [], []
-    h = max(1, round(thumb_width * film.height / film.width))
+    h = max(1, round(thumb_width * film.height / (film.width * film.pixel_aspect)))
     for i in picks:
         rgb = renderer.render(fs, i)[0]
         thumbs.append(downscale(to_uint8(rgb)[..., :3], thumb_width, h))

@@ -226,6 +226,12 @@ class Film:
     notes: list[str] = field(default_factory=list)
     points: dict[str, np.ndarray] = field(default_factory=dict)
 
+    @property
+    def pixel_aspect(self) -> float:
+        """The frames' pixel aspect ratio (width / height of a pixel as shown): the shots'
+        anamorphic squeeze, which every shot of a film shares (1 for spherical lenses)."""
+        return self.shots[0].shot.lens.squeeze
+
 
 def _rgb(value: Any, at: At) -> tuple[float, float, float]:
     v = vec3(value, at)
@@ -858,6 +864,11 @@ def _shots(raw_shots: list, at: At, folder: Path, world: World, points: dict[str
         names.add(shot.name)
         if (shot.lens.width, shot.lens.height) != (width, height):
             s_at["resolution"].fail(f"shots of one film share its resolution {width}x{height} (one edit, one MP4)")
+        if shots and shot.lens.squeeze != shots[0].shot.lens.squeeze:
+            # One movie has one pixel aspect: a player cannot desqueeze shots differently.
+            s_at["lens"]["squeeze"].fail(f"{shot.lens.squeeze:g}: shots of one film share one anamorphic squeeze "
+                                         f"(pixel aspect), here {shots[0].shot.lens.squeeze:g} from {shots[0].name} "
+                                         "(one edit, one MP4)")
         if shot.fps != fps:
             s_at["fps"].fail(f"shots of one film share its rate ({fps} fps)")
         if "assets" in film_fields and "hide" in film_fields:

@@ -187,13 +187,14 @@ def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn
                     record = None if facts is None else movie_record(film, facts, [k], refined, master=codec,
                                                                       burn_in=burnt_in)
                     encode_sequence(src / f"{fs.name}.%04d.png", fs.shot.first_frame, film.fps, path, codec=codec,
-                                    timecode=timecode, reel=reels[fs.name], provenance=record)
+                                    timecode=timecode, reel=reels[fs.name], provenance=record,
+                                    pixel_aspect=film.pixel_aspect)
                     made[path.name] = digest
                 written.append(path)
                 if complete:
                     if redo_part:  # the shot's cut range, to join into the cut's master
                         encode_sequence(src / f"{fs.name}.%04d.png", m.cut_in, film.fps, part, codec=codec,
-                                        frames=m.cut_frames)
+                                        frames=m.cut_frames, pixel_aspect=film.pixel_aspect)
                         made[f"cut/{part.name}"] = digest
                     parts.append(part)
             path = folder / f"{film.title}.{codec}.mov"

@@ -20,7 +20,7 @@ x fps, so world time 0 is frame 1001 and a shot's frames sit where its world tim
                                         (`splatfilm.shots.interchange.define_usd_camera`; no kind):
                                         a distorting lens's pinhole with its distortion in customData
                                         `splatfilm:lens`; a film with a panorama shot is refused
-    /Render/<shot>                      UsdRender settings (in a Scope): image size, the shot's camera
+    /Render/<shot>                      UsdRender settings (in a Scope): image size, pixel aspect (squeeze), the shot's camera
 
 Assets, Shadows, Ground and Cameras are Scopes of kind group: the model hierarchy usdview's
 and Houdini's kind-based picking selects by.
@@ -267,6 +267,6 @@ def export_usd_world(film: Film, path: str | os.PathLike, progress: bool = True)
         prim.SetCustomDataByKey("splatfilm:first_time_code", shot_time_codes(film, fs)[0])
         prim.SetCustomDataByKey("splatfilm:visible", Vt.StringArray(list(fs.visible)))
         define_usd_render_settings(stage, f"/Render/{usd_name(fs.name)}", cam, film.width, film.height,
-                                   usd_conform_policy(fs.shot.lens))
+                                   usd_conform_policy(fs.shot.lens), fs.shot.lens.squeeze)
     export_usd_stage(stage, path)
     return UsdWorldSummary(path, len(names), len(film.shots), len(samples), samples[0].code, samples[-1].code)

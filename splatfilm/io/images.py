@@ -2,7 +2,7 @@
 (`read_photo`: a photo, a mask or a rendered frame), and writing rendered frames: 8-bit PNG
 (RGB or RGBA, `to_uint8` rounding), 32-bit float depth as EXR or .npy, and multi-layer EXRs of
 compositing passes. A film frame's EXRs carry OpenEXR's standard attributes for it
-(`exr_frame_header`): timeCode, framesPerSecond, and the camera as worldToCamera / worldToNDC
+(`exr_frame_header`): timeCode, framesPerSecond, an anamorphic frame's pixelAspectRatio, and the camera as worldToCamera / worldToNDC
 in OpenEXR's own camera convention (`exr_world_to_camera`, `exr_world_to_ndc`). Images are
 made smaller with a box filter (`downscale`).
 
@@ -390,14 +390,16 @@ def exr_world_to_ndc(viewmat: np.ndarray, K: np.ndarray, width: int, height: int
 
 def exr_frame_header(timecode: tuple[int, int, int, int, bool], fps: Fraction | int, viewmat: np.ndarray | None = None,
                      K: np.ndarray | None = None, size: tuple[int, int] | None = None,
-                     clip: tuple[float, float] | None = None) -> dict:
+                     clip: tuple[float, float] | None = None, pixel_aspect: float = 1.0) -> dict:
     """OpenEXR's standard attributes of a film frame, for `write_exr_layers` / `write_depth`:
     `timeCode` from `timecode` (hours, minutes, seconds, frames, drop_frame, as
     film.timeline.timecode_fields counts it at `fps`; above 30 fps SMPTE 12-1 counts frame
     pairs, the second of a pair flagged by the field phase bit), `framesPerSecond` (`fps`, an
     exact fraction, as a rational), and with `viewmat` [4,4] (OpenCV world-to-camera)
     `worldToCamera`, and with `K` [3,3], `size` (width, height) and `clip` (near, far, metres)
-    too `worldToNDC` (`exr_world_to_camera`, `exr_world_to_ndc`)."""
+    too `worldToNDC` (`exr_world_to_camera`, `exr_world_to_ndc`). `pixel_aspect`: the width /
+    height of a pixel as shown (an anamorphic lens's squeeze), OpenEXR's `pixelAspectRatio`,
+    authored only when not 1 (the library's default, so square-pixel headers stay as they were)."""
     import OpenEXR
 
     hours, minutes, seconds, frames, drop = timecode
@@ -409,6 +411,8 @@ def exr_frame_header(timecode: tuple[int, int, int, int, bool], fps: Fraction | 
     else:
         tc.frame = int(frames)
     header = {"timeCode": tc, "framesPerSecond": fps}
+    if pixel_aspect != 1:
+        header["pixelAspectRatio"] = float(pixel_aspect)
     if viewmat is not None:
         header["worldToCamera"] = exr_world_to_camera(viewmat)
         if K is not None and size is not None and clip is not None:

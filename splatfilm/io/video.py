@@ -6,7 +6,8 @@ yuv420p (what players and editors expect), sizes padded to even numbers as yuv42
 quality set by CRF. ProRes (prores_ks) is 422 HQ (profile 3, yuv422p10le) or 4444 with the
 PNGs' alpha (profile 4, yuva444p10le), tagged Rec.709 with the sRGB transfer (the frames are
 display sRGB). A movie may carry a timecode track (`tmcd`) naming its first frame, with a
-reel name, so an editing system lines it up with an EDL's source timecodes, and a
+reel name, so an editing system lines it up with an EDL's source timecodes, a sample (pixel)
+aspect ratio when the frames are an anamorphic plate (players desqueeze by it), and a
 provenance record in its "comment" metadata (io/provenance.py), sealed with the hash of its
 coded video packets. Files are written to a temporary name and renamed, so an interrupted
 encode leaves no broken movie behind.
@@ -85,11 +86,13 @@ PRORES = {
 
 def encode_sequence(pattern: str | Path, start_number: int, fps: Fraction, output: str | Path, crf: int = 18,
                     frames: int | None = None, timecode: str | None = None, codec: str = "h264",
-                    reel: str | None = None, provenance: dict | None = None) -> Path:
+                    reel: str | None = None, provenance: dict | None = None, pixel_aspect: float = 1.0) -> Path:
     """Encode a numbered PNG sequence (`shot_010.%04d.png`, first frame `start_number`) into a
     movie at exactly `fps` frames per second: codec "h264" (MP4) or a key of PRORES (.mov),
     with a timecode track starting at `timecode` ("HH:MM:SS:FF") when given, named `reel`,
-    and the provenance record sealed into its metadata when given. Returns the path."""
+    and the provenance record sealed into its metadata when given. `pixel_aspect` (an
+    anamorphic lens's squeeze, width / height of a pixel as shown) is the stream's sample
+    aspect ratio (`sample_aspect_fraction`), set only when not 1. Returns the path."""
     output = Path(output)
     make_folder(output.parent)
     width, height = _first_frame_size(pattern, start_number)
@@ -99,16 +102,19 @@ def encode_sequence(pattern: str | Path, start_number: int, fps: Fraction, outpu
     args = ["-framerate", f"{fps.numerator}/{fps.denominator}", "-start_number", str(start_number), "-i", str(pattern)]
     if frames is not None:
         args += ["-frames:v", str(frames)]
+    # The sample aspect ratio rides in the stream (H.264's VUI, the MOV's pasp), so remuxes and
+    # joins keep it; square pixels add nothing, leaving those movies as they were.
+    sar = "" if pixel_aspect == 1 else f",setsar=r={sample_aspect_fraction(pixel_aspect)}:max={_SAR_MAX}"
     if codec == "h264":
         # yuv420p halves both sizes: an odd one is padded with a copy of the last column/row, so
         # the edge's chroma is not averaged with black
         pad = "" if not (width % 2 or height % 2) else (
             f"pad=ceil(iw/2)*2:ceil(ih/2)*2,fillborders=right={width % 2}:bottom={height % 2}:mode=smear,")
-        args += ["-vf", f"{pad}{REC709}", "-c:v", "libx264", "-preset", "medium",
+        args += ["-vf", f"{pad}{REC709}{sar}", "-c:v", "libx264", "-preset", "medium",
                  "-crf", str(crf), "-pix_fmt", "yuv420p", *REC709_TAGS, "-r", f"{fps.numerator}/{fps.denominator}",
                  "-movflags", "+faststart"]
     elif codec in PRORES:
-        args += ["-vf", REC709, "-c:v", "prores_ks", *PRORES[codec], "-vendor", "apl0", *REC709_TAGS,
+        args += ["-vf", f"{REC709}{sar}", "-c:v", "prores_ks", *PRORES[codec], "-vendor", "apl0", *REC709_TAGS,
                  "-r", f"{fps.numerator}/{fps.denominator}"]
     else:
         raise SplatfilmError(f"{output}: unknown codec {codec!r}; choose h264, {', '.join(PRORES)}")
@@ -120,6 +126,27 @@ def encode_sequence(pattern: str | Path, start_number: int, fps: Fraction, outpu
     if provenance is not None:
         add_provenance(output, provenance, reel)
     return output
+
+
+# The largest numerator or denominator of a sample aspect ratio: 1.33 is 133/100, 1.8 is 9/5.
+_SAR_MAX = 1000
+
+
+def sample_aspect_fraction(pixel_aspect: float) -> Fraction:
+    """A pixel aspect ratio (> 0) as the fraction a movie's sample aspect ratio holds, its terms
+    at most 1000 (2 -> 2/1, 1.33 -> 133/100)."""
+    return Fraction(pixel_aspect).limit_denominator(_SAR_MAX)
+
+
+def probe_sample_aspect(path: str | Path) -> Fraction:
+    """The sample (pixel) aspect ratio of a movie's first video stream as ffmpeg reports it:
+    1 when the stream says none (square pixels)."""
+    res = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
+    for line in res.stderr.splitlines():
+        if "Video:" in line:
+            m = re.search(r"\[SAR (\d+):(\d+)", line)
+            return Fraction(int(m.group(1)), int(m.group(2))) if m and int(m.group(2)) else Fraction(1)
+    raise SplatfilmError(f"{path}: no video stream")
 
 
 def _first_frame_size(pattern: str | Path, start_number: int) -> tuple[int, int]:

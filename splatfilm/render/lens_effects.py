@@ -36,17 +36,23 @@ def circle_of_confusion_px(depth: torch.Tensor, focal_mm: float, f_stop: float, 
 
 def apply_depth_of_field(g: Gaussians, viewmat: torch.Tensor, K: torch.Tensor, width: int, height: int,
                          focal_mm: float, f_stop: float, focus_distance: float, sensor_width_mm: float = 36.0,
-                         rasterize_mode: RasterizeMode | torch.Tensor = "classic") -> Gaussians:
+                         rasterize_mode: RasterizeMode | torch.Tensor = "classic",
+                         pixel_aspect: float = 1.0) -> Gaussians:
     """Gaussians [N] as one camera sees them through a lens focused at `focus_distance` metres
     with aperture f/`f_stop`: blurred by their circle of confusion, each keeping the alpha it
     spreads over the image (opacity x footprint area) as `render` draws it in `rasterize_mode`
     ("classic", "antialiased", or bool [N], True where antialiased).
-    viewmat [4,4] world-to-camera (OpenCV), K [3,3]."""
+    viewmat [4,4] world-to-camera (OpenCV), K [3,3]. pixel_aspect: an anamorphic lens's
+    squeeze (K's fy / fx): the circle of confusion is measured on the sensor, so it is exact
+    along the image's height (fy); the blur is isotropic in the scene, so across the plate it
+    is 1 / squeeze as wide and round once desqueezed (a real anamorphic's bokeh is an oval about
+    squeeze times taller than wide as shown, which this leaves out)."""
     with torch.no_grad():
         vm, Ks = viewmat[None].to(g.dtype), K[None].to(g.dtype)
         depth = g.means @ vm[0, :3, :3][2] + vm[0, 2, 3]
         coc = circle_of_confusion_px(depth, focal_mm, f_stop, focus_distance, sensor_width_mm, width)
-        sigma_world = (coc / 4.0) * depth.clamp_min(1e-6) / Ks[0, 0, 0]
+        # The blur in pixels down the image over fy (= fx x pixel_aspect): its size in the scene.
+        sigma_world = (coc / 4.0) * depth.clamp_min(1e-6) / (Ks[0, 0, 0] * pixel_aspect)
         scales = g.activated_scales
         new_scales = torch.sqrt(scales**2 + sigma_world[:, None] ** 2)
         before = project_gaussians(g.means, quat_scale_to_covar(g.quats, scales), vm, Ks, width, height)

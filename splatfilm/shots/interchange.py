@@ -10,7 +10,8 @@
   (opencv, fisheye) is delivered as a matchmove camera: the pinhole of its intrinsics plus its
   distortion in OpenCV's terms (`usd_lens_data`), to render undistorted and redistort; a
   panorama has no USD camera (`usd_camera_problem`);
-- nerfstudio `transforms.json` with one camera per frame, which any tool can render.
+- nerfstudio `transforms.json` with one camera per frame, which any tool can render (an
+  anamorphic lens's fl_x is fl_y / squeeze; a camera_path.json refuses it: square pixels only).
 
 Every export writes the shot's frames as they are (`Shot.cameras()`), so a render of the
 exported file matches a render of the shot frame for frame.
@@ -109,7 +110,8 @@ def export_shot(shot: Shot, path: PathLike, *, dataparser_transforms: PathLike |
 
 def _shot_info(shot: Shot) -> dict:
     return {"shot": shot.name, "fps": str(shot.fps), "first_frame": shot.first_frame,
-            "frame_count": shot.frame_count, "sensor_width_mm": shot.lens.sensor_width_mm}
+            "frame_count": shot.frame_count, "sensor_width_mm": shot.lens.sensor_width_mm,
+            **({} if shot.lens.squeeze == 1 else {"squeeze": shot.lens.squeeze})}
 
 
 def write_shot_transforms_json(path: PathLike, shot: Shot) -> None:
@@ -206,7 +208,13 @@ def write_shot_camera_path_json(path: PathLike, shot: Shot, *, dataparser_transf
                                 transforms_json: PathLike | None = None) -> None:
     """The shot as a nerfstudio viewer camera_path.json: every frame in `camera_path` (what
     ns-render renders), and in `keyframes`, with their transition times, keys from which the
-    viewer's "Load Path" plays the same move (`viewer_key_times`) for editing there."""
+    viewer's "Load Path" plays the same move (`viewer_key_times`) for editing there. An
+    anamorphic shot is refused: a camera path holds one square-pixel field of view (nerfstudio
+    makes fx = fy from `fov`), so it cannot say fx = fy / squeeze."""
+    if shot.lens.squeeze != 1:
+        raise SplatfilmError(f"{path}: shot {shot.name} has an anamorphic lens (squeeze {shot.lens.squeeze:g}), which "
+                             "a nerfstudio camera path cannot hold (square pixels only); export transforms.json "
+                             "(its fl_x is fl_y / squeeze) or USD")
     key_times = viewer_key_times(shot)
     keys = shot.path.sample(np.array(key_times)).to_cameras(shot.lens)
     transitions = _viewer_keys(shot, key_times)[2]
@@ -290,7 +298,10 @@ def define_usd_camera(stage: Usd.Stage, prim_path: str, shot: Shot, time_codes: 
     "USD cameras"): focalLength and the apertures in tenths of a scene unit (with
     metersPerUnit 1, 35 mm is 0.35: what Blender's and Omniverse's readers turn back into
     35 mm), focalLength per frame when it changes; the principal point as the aperture
-    offsets (the image centre: 0); clippingRange in metres. A distorting lens (opencv,
+    offsets (the image centre: 0); clippingRange in metres. An anamorphic lens's horizontal
+    aperture (and offset) is squeeze x the back's width, the desqueezed picture's, so
+    focalLength over it is the field the lens sees; its render settings' pixelAspectRatio is
+    the squeeze (`define_usd_render_settings`). A distorting lens (opencv,
     fisheye) gets the pinhole camera of the same intrinsics, which renders the undistorted
     frames a compositor redistorts with customData `splatfilm:lens` (`usd_lens_data`); an
     equirectangular lens raises SplatfilmError (`usd_camera_problem`).
@@ -302,7 +313,8 @@ def define_usd_camera(stage: Usd.Stage, prim_path: str, shot: Shot, time_codes: 
     frames around each frame (a centred shutter, as the renderer samples it).
     customData: `splatfilm:focal_mm` the focal length in mm (for a zoom, a list with one per
     frame, as focalLength's time samples), `splatfilm:sensor_mm` the sensor (width, height) in
-    mm, `splatfilm:lens_f_stop` the lens's f-stop where it has one."""
+    mm, `splatfilm:lens_f_stop` the lens's f-stop where it has one, `splatfilm:squeeze` an
+    anamorphic lens's squeeze."""
     from pxr import Gf, Usd, UsdGeom, Vt
 
     lens = shot.lens
@@ -330,14 +342,18 @@ def define_usd_camera(stage: Usd.Stage, prim_path: str, shot: Shot, time_codes: 
             focal.Set(float(f), Usd.TimeCode(code))
     # The apertures are the film back; the image's aspect is conformed to it as the render
     # settings say (`usd_conform_policy`, authored there when the back has its own height).
-    cam.CreateHorizontalApertureAttr(float(lens_units(lens.sensor_width_mm)))
+    # An anamorphic lens sees squeeze times the back's width: USD's apertures are the
+    # desqueezed picture's (its image aspect is resolution x pixelAspectRatio), as Maya's
+    # film back times its lens squeeze ratio.
+    h_aperture_mm = lens.sensor_width_mm if lens.squeeze == 1 else lens.sensor_width_mm * lens.squeeze
+    cam.CreateHorizontalApertureAttr(float(lens_units(h_aperture_mm)))
     cam.CreateVerticalApertureAttr(float(lens_units(lens.back_height_mm)))
     # The offsets shift the film back off the optical axis (same units as the apertures; +y
     # up): the axis, the principal point, lands `offset / aperture` of the image the other
     # way from the centre. Authored so a matchmove reader need not assume the default.
     K = lens.K()
     cam.CreateHorizontalApertureOffsetAttr(float(lens_units((lens.width / 2 - K[0, 2]) / lens.width
-                                                            * lens.sensor_width_mm)))
+                                                            * h_aperture_mm)))
     cam.CreateVerticalApertureOffsetAttr(float(lens_units((K[1, 2] - lens.height / 2) / lens.height
                                                           * lens.back_height_mm)))
     cam.CreateClippingRangeAttr(Gf.Vec2f(lens.near, lens.far))
@@ -366,6 +382,8 @@ def define_usd_camera(stage: Usd.Stage, prim_path: str, shot: Shot, time_codes: 
         cam.GetPrim().SetCustomDataByKey("splatfilm:sensor_fit", lens.sensor_fit)
     if lens.f_stop is not None:
         cam.GetPrim().SetCustomDataByKey("splatfilm:lens_f_stop", float(lens.f_stop))
+    if lens.squeeze != 1:
+        cam.GetPrim().SetCustomDataByKey("splatfilm:squeeze", float(lens.squeeze))
     distortion = usd_lens_data(lens, sample.focal_mm)
     if distortion is not None:
         cam.GetPrim().SetCustomDataByKey(USD_LENS_KEY, distortion)
@@ -382,11 +400,14 @@ def usd_conform_policy(lens: Lens) -> str | None:
 
 
 def define_usd_render_settings(stage: Usd.Stage, prim_path: str, camera: UsdGeom.Camera, width: int,
-                               height: int, conform: str | None = None) -> UsdRender.Settings:
+                               height: int, conform: str | None = None,
+                               pixel_aspect: float = 1.0) -> UsdRender.Settings:
     """Define UsdRender settings at `prim_path` (under /Render) rendering `camera` (a
-    UsdGeom.Camera) at `width` x `height` pixels, square; returns them. Their parent is made a
-    Scope, USD's typed container (an untyped `def` is what Define leaves otherwise). `conform`:
-    the aspectRatioConformPolicy to author (`usd_conform_policy`), or None for none."""
+    UsdGeom.Camera) at `width` x `height` pixels, each `pixel_aspect` (pixelAspectRatio: an
+    anamorphic lens's squeeze; 1, square, by default) as wide as high; returns them. Their
+    parent is made a Scope, USD's typed container (an untyped `def` is what Define leaves
+    otherwise). `conform`: the aspectRatioConformPolicy to author (`usd_conform_policy`), or
+    None for none."""
     from pxr import Gf, Sdf, UsdGeom, UsdRender
 
     parent = Sdf.Path(prim_path).GetParentPath()
@@ -395,7 +416,7 @@ def define_usd_render_settings(stage: Usd.Stage, prim_path: str, camera: UsdGeom
         UsdGeom.Scope.Define(stage, parent)
     settings = UsdRender.Settings.Define(stage, prim_path)
     settings.CreateResolutionAttr(Gf.Vec2i(int(width), int(height)))
-    settings.CreatePixelAspectRatioAttr(1.0)
+    settings.CreatePixelAspectRatioAttr(float(pixel_aspect))
     if conform is not None:
         settings.CreateAspectRatioConformPolicyAttr(conform)
     settings.CreateCameraRel().SetTargets([camera.GetPath()])
@@ -408,7 +429,8 @@ def write_usd_camera(path: PathLike, shot: Shot, depth_of_field: bool | None = N
 
     Stage: Z up, metersPerUnit 1, timeCodesPerSecond = framesPerSecond = fps, start/end time
     codes = the film frame range. The camera is `define_usd_camera`'s (depth_of_field and
-    shutter_deg as there). /Render/Settings (UsdRender, in a Scope) holds the image size.
+    shutter_deg as there). /Render/Settings (UsdRender, in a Scope) holds the image size and
+    pixel aspect (the lens's squeeze).
     """
     try:
         from pxr import Usd, UsdGeom
@@ -434,7 +456,8 @@ def write_usd_camera(path: PathLike, shot: Shot, depth_of_field: bool | None = N
     stage.SetDefaultPrim(world.GetPrim())
     cam = define_usd_camera(stage, f"/World/{usd_name(shot.name)}", shot, depth_of_field=depth_of_field,
                             shutter_deg=shutter_deg)
-    define_usd_render_settings(stage, "/Render/Settings", cam, lens.width, lens.height, usd_conform_policy(lens))
+    define_usd_render_settings(stage, "/Render/Settings", cam, lens.width, lens.height, usd_conform_policy(lens),
+                               lens.squeeze)
     export_usd_stage(stage, path)
 
 
@@ -489,7 +512,9 @@ def read_usd_camera(path: PathLike, camera: str | None = None, width: int | None
     comes from the stage's UsdRender settings unless `width` and `height` are given. Poses
     are converted to metres and a Z-up world (a Y-up stage is turned Z-up); intrinsics from
     focalLength and the apertures (tenths of a scene unit), the principal point from the
-    aperture offsets; a camera splatfilm wrote for a distorting lens (customData
+    aperture offsets, the apertures read as the picture the resolution shows at the settings'
+    pixelAspectRatio (an anamorphic plate's fx = fy / pixelAspectRatio); a camera splatfilm
+    wrote for a distorting lens (customData
     `splatfilm:lens`) comes back with that lens's camera model and distortion.
     """
     try:
@@ -504,11 +529,16 @@ def read_usd_camera(path: PathLike, camera: str | None = None, width: int | None
         raise SplatfilmError(f"{path}: no camera {camera or ''} on the stage".replace("  ", " "))
     cam = UsdGeom.Camera(prims[0])
     conform = "expandAperture"  # UsdRender's default
+    pixel_aspect = 1.0
     # The render settings that render this camera (a world stage has one a shot), else the first.
     found = [UsdRender.Settings(p) for p in stage.Traverse() if p.IsA(UsdRender.Settings)]
     settings = next((s for s in found if cam.GetPath() in s.GetCameraRel().GetTargets()), found[0] if found else None)
     if settings is not None and settings.GetAspectRatioConformPolicyAttr().HasAuthoredValue():
         conform = str(settings.GetAspectRatioConformPolicyAttr().Get())
+    if settings is not None and settings.GetPixelAspectRatioAttr().HasAuthoredValue():
+        pixel_aspect = float(settings.GetPixelAspectRatioAttr().Get())
+        if not (math.isfinite(pixel_aspect) and pixel_aspect > 0):
+            raise SplatfilmError(f"{path}: pixelAspectRatio must be a finite number > 0, got {pixel_aspect}")
     if width is None or height is None:
         if settings is None:
             raise SplatfilmError(f"{path}: no UsdRender settings with a resolution; give width and height")
@@ -533,7 +563,9 @@ def read_usd_camera(path: PathLike, camera: str | None = None, width: int | None
         focal = cam.GetFocalLengthAttr().Get(tc)
         hap, vap = cam.GetHorizontalApertureAttr().Get(tc), cam.GetVerticalApertureAttr().Get(tc)
         hoff, voff = cam.GetHorizontalApertureOffsetAttr().Get(tc), cam.GetVerticalApertureOffsetAttr().Get(tc)
-        hap, vap = _conform_apertures(hap, vap, width / height, conform)
+        # The image's aspect is the resolution's at its pixel aspect (UsdRender's rule); the
+        # horizontal aperture then spans the width's pixels, each pixel_aspect wide.
+        hap, vap = _conform_apertures(hap, vap, width * pixel_aspect / height, conform)
         fx, fy = focal / hap * width, focal / vap * height
         cx, cy = width * (0.5 - hoff / hap), height * (0.5 + voff / vap)  # as in define_usd_camera
         Ks.append([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])

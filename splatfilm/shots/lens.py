@@ -2,8 +2,8 @@
 
 A film lens is described the way a camera department describes it: a focal length in mm on
 a sensor (film back) of a given width and height in mm (default 36 mm wide, full frame),
-or a field of view. Pixels are square and the principal point is the image centre, so
-(docs/CONVENTIONS.md)
+or a field of view. Pixels are square (but for an anamorphic lens's, below) and the principal
+point is the image centre, so (docs/CONVENTIONS.md)
 
     fx = fy = focal_mm / image_width_mm * width         (pixels)
     cx, cy  = width / 2, height / 2                     (pixel-edge convention)
@@ -23,6 +23,18 @@ so a focal length's field of view is measured across the back's width (horizonta
 height (vertical) and the other field follows from the image's aspect. A back with no
 `sensor_height_mm` has the image's aspect (height sensor_width_mm * height / width): every
 fit is then the horizontal one. Named backs (`FILM_BACKS`) give both dimensions.
+
+A lens may be anamorphic (`squeeze`, the squeeze factor s: 1.33, 1.5, 1.8, 2; default 1): it
+squeezes the scene horizontally by s onto the sensor, so the recorded plate keeps the sensor's
+pixel grid (width x height, square photosites on the sensor) and is shown desqueezed, each
+pixel s times as wide as it is high (its pixel aspect ratio), width x s by height. As Nuke,
+Resolve and OpenEXR do, splatfilm renders the squeezed plate and carries the pixel aspect:
+
+    fy = focal_mm / image_height_mm * height            (the spherical lens's, unchanged)
+    fx = fy / s                                          (the horizontal field is s times wider)
+
+The film back, its fit and every millimetre above are the sensor's (squeezed) ones; the
+horizontal field of view is measured across s x image_width_mm.
 
 A lens may also distort (`model`, docs/CONVENTIONS.md "Camera models"): "opencv" (radial-
 tangential k1 k2 k3 p1 p2 on the same focal length), "fisheye" (equidistant: a point theta
@@ -101,7 +113,7 @@ class Lens:
     """A film camera's lens and image format.
 
     focal_mm:         focal length in millimetres (> 0)
-    width, height:    image size in pixels (square pixels)
+    width, height:    image size in pixels (the squeezed plate's for an anamorphic lens)
     sensor_width_mm:  sensor (film back) width in millimetres, default 36 (full frame)
     near, far:        clipping distances in metres (scene units), 0 < near < far
     f_stop:           aperture as an f-number (for depth of field in later passes), or None
@@ -113,6 +125,8 @@ class Lens:
                       (sensor_width_mm * height / width), as before backs had heights
     sensor_fit:       how the image sits on the back (`SENSOR_FITS`, module docstring):
                       "horizontal" (default), "vertical", "fill" or "overscan"
+    squeeze:          anamorphic squeeze factor (> 0; 1 spherical, 1.33, 1.5, 1.8, 2 common):
+                      the plate's pixel aspect ratio, fx = fy / squeeze (module docstring)
     """
 
     focal_mm: float = 35.0
@@ -127,6 +141,7 @@ class Lens:
     distortion: tuple[float, ...] = (0.0,) * 6
     sensor_height_mm: float | None = None
     sensor_fit: str = "horizontal"
+    squeeze: float = 1.0
 
     def __post_init__(self) -> None:
         def positive(name: str, value) -> None:
@@ -134,7 +149,7 @@ class Lens:
                                                                 and math.isfinite(value) and value > 0):
                 raise SplatfilmError(f"lens {name} must be a finite number > 0, got {value!r}")
 
-        for name in ("focal_mm", "sensor_width_mm", "near", "far"):
+        for name in ("focal_mm", "sensor_width_mm", "near", "far", "squeeze"):
             positive(name, getattr(self, name))
         for name in ("width", "height"):
             v = getattr(self, name)
@@ -149,6 +164,10 @@ class Lens:
             raise SplatfilmError(f"lens sensor_fit must be one of {', '.join(SENSOR_FITS)}, got {self.sensor_fit!r}")
         if self.model not in LENS_MODELS:
             raise SplatfilmError(f"lens model must be one of {', '.join(LENS_MODELS)}, got {self.model!r}")
+        object.__setattr__(self, "squeeze", float(self.squeeze))
+        if self.model == "equirectangular" and self.squeeze != 1:
+            raise SplatfilmError(f"lens squeeze {self.squeeze:g}: an equirectangular lens is a full 360 x 180 degree "
+                                 "panorama and cannot be anamorphic (squeeze 1)")
         d = tuple(self.distortion)
         if len(d) != 6 or not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
                                    and math.isfinite(v) for v in d):
@@ -170,8 +189,8 @@ class Lens:
         if not 0 < fov_deg < 180:
             raise SplatfilmError(f"field of view must be in (0, 180) degrees, got {fov_deg}")
         probe = Lens(**kwargs)
-        if axis == "horizontal":
-            aperture = probe.image_width_mm
+        if axis == "horizontal":  # an anamorphic lens sees squeeze times the sensor's width
+            aperture = probe.image_width_mm * probe.squeeze
         elif axis == "vertical":
             aperture = probe.image_height_mm
         else:
@@ -242,8 +261,13 @@ class Lens:
 
     @property
     def aspect(self) -> float:
-        """Image width / height."""
+        """Image width / height in pixels (the squeezed plate's)."""
         return self.width / self.height
+
+    @property
+    def display_aspect(self) -> float:
+        """The picture's width / height as shown, desqueezed: width x squeeze / height."""
+        return self.width * self.squeeze / self.height
 
     def _fov_deg(self, aperture_mm: float, panorama_deg: float) -> float:
         if self.model == "equirectangular":
@@ -254,8 +278,9 @@ class Lens:
 
     @property
     def hfov_deg(self) -> float:
-        """Horizontal field of view in degrees (a fisheye's without its distortion terms)."""
-        return self._fov_deg(self.image_width_mm, 360.0)
+        """Horizontal field of view in degrees (a fisheye's without its distortion terms; an
+        anamorphic lens's across squeeze x the image's width on the sensor)."""
+        return self._fov_deg(self.image_width_mm * self.squeeze, 360.0)
 
     @property
     def vfov_deg(self) -> float:
@@ -264,16 +289,18 @@ class Lens:
 
     @property
     def focal_px(self) -> float:
-        """Focal length in pixels (fx = fy)."""
+        """Focal length in pixels, vertical (fy; fx = fy / squeeze, which is fy when spherical)."""
         return float(focal_mm_to_pixels(self.focal_mm, self.width, self.image_width_mm))
 
     def K(self, focal_mm: ArrayLike | None = None) -> np.ndarray:
         """Intrinsics in pixels: [3,3] for this lens, or [...,3,3] for an array of focal lengths
-        in mm (a zoom through the lens's format). An equirectangular lens ignores the focal
-        length: fx = width / 2 pi and fy = height / pi pixels per radian (360 x 180 degrees)."""
+        in mm (a zoom through the lens's format); an anamorphic lens's fx is fy / squeeze. An
+        equirectangular lens ignores the focal length: fx = width / 2 pi and fy = height / pi
+        pixels per radian (360 x 180 degrees)."""
         f = self.focal_mm if focal_mm is None else focal_mm
         fpx = focal_mm_to_pixels(f, self.width, self.image_width_mm)
-        K = centred_K(fpx, fpx, self.width, self.height)
+        # A spherical lens's fx is fy itself, bit for bit, as it always was.
+        K = centred_K(fpx if self.squeeze == 1 else fpx / self.squeeze, fpx, self.width, self.height)
         if self.model == "equirectangular":
             K[..., 0, 0], K[..., 1, 1] = self.width / (2 * math.pi), self.height / math.pi
         return K

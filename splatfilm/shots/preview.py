@@ -90,10 +90,11 @@ def _paint_gaussians(canvas: np.ndarray, view: _View, means: np.ndarray, colors:
 def _frustum(shot: Shot, sample, i: int, length: float) -> np.ndarray:
     """Camera centre and the four image corners at `length` metres along the view axis [5,3]."""
     lens = shot.lens
-    f_px = sample.focal_mm[i] / lens.image_width_mm * lens.width
+    fy = sample.focal_mm[i] / lens.image_width_mm * lens.width
+    fx = fy / lens.squeeze  # an anamorphic lens sees squeeze times wider
     corners = []
     for u, v in ((0, 0), (lens.width, 0), (lens.width, lens.height), (0, lens.height)):
-        d = np.array([(u - lens.width / 2) / f_px, (v - lens.height / 2) / f_px, 1.0]) * length
+        d = np.array([(u - lens.width / 2) / fx, (v - lens.height / 2) / fy, 1.0]) * length
         corners.append(sample.rotations[i] @ d + sample.positions[i])
     return np.vstack([sample.positions[i][None], np.array(corners)])
 
@@ -148,7 +149,8 @@ def draw_path_preview(shot: Shot, gaussians: Gaussians | None, out_path: str | o
     focal_text = f"{focal[0]:g} mm" if np.allclose(focal, focal[0]) else f"{focal.min():.4g}-{focal.max():.4g} mm"
     draw.text((margin, 10), f"{shot.name}: frames {shot.first_frame}-{shot.last_frame} ({shot.frame_count} at "
               f"{shot.fps} fps, {float(shot.duration):.3f} s)", fill=_TEXT, font=big)
-    draw.text((margin, 34), f"lens {focal_text} on {lens.sensor_width_mm:g} mm sensor, {lens.width}x{lens.height};"
+    squeeze = "" if lens.squeeze == 1 else f" {lens.squeeze:g}x anamorphic"
+    draw.text((margin, 34), f"lens {focal_text}{squeeze} on {lens.sensor_width_mm:g} mm sensor, {lens.width}x{lens.height};"
               f" dots: one per frame; yellow: keys", fill=_TEXT, font=small)
 
     step = 0.5 if span < 4 else (1.0 if span < 12 else 5.0)
@@ -230,14 +232,16 @@ def render_contact_sheet(shot: Shot, gaussians: Gaussians, out_path: str | os.Pa
                          rasterize_mode: str = "classic") -> list[int]:
     """Render every `every`-th frame (default: about 12 frames; the last frame always) at
     `thumb_width` pixels wide and tile them, labelled with frame number and focal length, into
-    a PNG (rasterize_mode: the scene's, as it was trained). Returns the frame numbers shown."""
+    a PNG (rasterize_mode: the scene's, as it was trained). An anamorphic lens's frames are
+    rendered desqueezed: the thumbnails have the picture's shown aspect (`Lens.display_aspect`)
+    and square pixels. Returns the frame numbers shown."""
     from splatfilm.render import render
 
     check_png_output(out_path)
     n = shot.frame_count
     picks = contact_sheet_picks(n, every)
     lens = shot.lens
-    th = max(1, round(thumb_width * lens.height / lens.width))
+    th = max(1, round(thumb_width / lens.display_aspect))
     cams = shot.cameras()[np.array(picks)].resized(thumb_width, th)
     focal = shot.sample().focal_mm[picks]
     images = []

@@ -16,6 +16,8 @@ A shot file (or one shot inside a larger YAML, such as a film script) is a mappi
                                    #    (or a named back: full_frame, super35, ..., lens.FILM_BACKS),
                                    #    sensor_height_mm (default: the image's aspect),
                                    #    sensor_fit: horizontal | vertical | fill | overscan (lens.Lens),
+                                   #    squeeze: 1 (anamorphic squeeze: 1.33, 1.5, 1.8, 2; the plate's
+                                   #    pixel aspect, fx = fy / squeeze),
                                    #    near: 0.01, far: 1000, f_stop, focus_distance (metres or a point: below),
                                    #    model: pinhole | opencv | fisheye | equirectangular,
                                    #    k1, k2, k3, k4, p1, p2}   (opencv: k1-k3 p1 p2; fisheye: k1-k4)
@@ -97,8 +99,8 @@ from splatfilm.yamlfields import At, integer, load_yaml, mapping, number, schema
 SHOT_VERSION = 1
 _TOP = {"version", "name", "description", "fps", "duration", "frames", "frame_range", "first_frame", "resolution", "lens",
         "points", "keyframes", "interpolation", "camera", "move", "moves"}
-_LENS = {"focal_mm", "fov_deg", "vfov_deg", "sensor_width_mm", "sensor_height_mm", "sensor_fit", "near", "far",
-         "f_stop", "focus_distance", "model", *DISTORTION_KEYS}
+_LENS = {"focal_mm", "fov_deg", "vfov_deg", "sensor_width_mm", "sensor_height_mm", "sensor_fit", "squeeze", "near",
+         "far", "f_stop", "focus_distance", "model", *DISTORTION_KEYS}
 _FOCAL = ("focal_mm", "fov_deg", "vfov_deg")  # one focal length, however given
 _GLASS = ("model", *DISTORTION_KEYS)  # the lens's projection: one set
 _BACK = ("sensor_width_mm", "sensor_height_mm")  # the film back: one body
@@ -218,6 +220,7 @@ def _lens_fields(value: Any, at: At) -> dict:
 def _lens_over(inherited: Any, own: Any, at: At) -> dict:
     """A shot's `lens` laid over the one it inherits (a film's), field by field, as a camera
     body keeps its film back when the lens is changed: the sensor's fit (`sensor_fit`), the
+    anamorphic squeeze (`squeeze`: the film's format, as a show shoots one anamorphic set), the
     clipping (`near`, `far`), the stop and the focus carry over unless the shot gives them.
     Three groups go as one: the film back (`sensor_width_mm`, a name or mm, and
     `sensor_height_mm`: a shot giving either changes the body), the focal length (`focal_mm`,
@@ -238,7 +241,7 @@ def _lens(value: Any, at: At, width: int, height: int, points: dict) -> tuple[Le
         return Lens(width=width, height=height), None
     data = _lens_fields(value, at)
     kwargs: dict[str, Any] = {"width": width, "height": height}
-    for key in ("sensor_width_mm", "sensor_height_mm", "near", "far", "f_stop"):
+    for key in ("sensor_width_mm", "sensor_height_mm", "near", "far", "f_stop", "squeeze"):
         if key == "sensor_width_mm" and isinstance(data.get(key), str):
             if data[key] not in FILM_BACKS:
                 at[key].fail(f"expected millimetres or a named back ({', '.join(FILM_BACKS)}), got {data[key]!r}")

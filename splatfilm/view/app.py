@@ -218,7 +218,7 @@ class Viewer:
                                     thickness_units="screen")
         lens = fs.shot.lens
         self.shot_frustums[fs.name] = scene.add_camera_frustum(
-            f"/guides/shots/{fs.name}/camera", fov=np.radians(lens.vfov_deg), aspect=lens.aspect, scale=0.25,
+            f"/guides/shots/{fs.name}/camera", fov=np.radians(lens.vfov_deg), aspect=lens.display_aspect, scale=0.25,
             color=colour, thickness=2.0, thickness_units="screen")
         scene.add_label(f"/guides/shots/{fs.name}/camera/label", fs.name)
 
@@ -263,7 +263,7 @@ class Viewer:
         for i, k in enumerate(self.keyed.keys):
             focal = lens.focal_mm if k.focal_mm is None else k.focal_mm
             self.key_nodes.append(scene.add_camera_frustum(
-                f"/guides/keys/{i}", fov=_vfov(focal, lens), aspect=lens.aspect, scale=0.2,
+                f"/guides/keys/{i}", fov=_vfov(focal, lens), aspect=lens.display_aspect, scale=0.2,
                 color=KEY_COLOUR, wxyz=quat_from_rotation(k.orientation()), position=k.position, thickness=2.0,
                 thickness_units="screen"))
         if len(self.keyed.keys) >= 2:
@@ -360,7 +360,7 @@ class Viewer:
         """Where a new browser starts: the first shot's first cut frame, else a capture camera,
         else looking at the world from its front."""
         s = self.session
-        aspect = s.width / s.height
+        aspect = s.lens.display_aspect  # the browser shows the frame desqueezed
         if s.shots:
             # Behind and above the first shot's camera, looking where it looks: its frustum in view.
             fs = s.shots[0]
@@ -417,7 +417,7 @@ class Viewer:
             return
         view = self.client_view(client)
         rows = max(int(client.camera.image_height), 1)
-        frame_aspect = self.session.width / self.session.height
+        frame_aspect = self.session.lens.display_aspect
         key = (round(view.vfov, 6), round(view.aspect, 4), rows, frame_aspect)
         held = self._masks.get(client.client_id)
         if held is not None and held[2] == key:
@@ -602,7 +602,7 @@ class Viewer:
     def _look_through_client(self, client, t: float) -> None:
         fs = self.session.shot_named(self.look_through)
         cams = self.session.shot_camera(fs, t)
-        view = self._view_of(cams, self.session.width / self.session.height)
+        view = self._view_of(cams, self.session.lens.display_aspect)
         self._set_client_camera(client, view)
         self._place_mask(client)
         self.focal_mm = _focal_mm(view.vfov, fs.shot.lens)
@@ -613,7 +613,7 @@ class Viewer:
         if abs(value - round(self.focal_mm, 3)) < 1e-9:
             return  # our own update
         self.focal_mm = value
-        vfov, aspect = _vfov(value, self.session.lens), self.session.width / self.session.height
+        vfov, aspect = _vfov(value, self.session.lens), self.session.lens.display_aspect
         for client in self.server.get_clients().values():
             self._set_client_fov(client, vfov, aspect)
 
