@@ -48,7 +48,13 @@ snapshots (COLMAP only writes them out), and its mapping.json has no `resumed_fr
 Every registered pose is then checked (`splatfilm.fit.pose_check`: reprojection error, observed
 points, relative rotations against the matched neighbours'); the ones that fail are dropped and
 the rest bundle-adjusted again, and a capture left with too few trustworthy poses is an error,
-not a silent bad fit. Images of one size and lens share one camera (one set of intrinsics);
+not a silent bad fit. Before that the model is judged whole (`pose_check.model_agreement`): one
+that most of its calibrated pairs contradict is refused, and where both mappers made a model of
+enough images, models whose relative rotations differ by more than the pose check's limit are
+refused together. The verified pairs are read whole first (`pose_check.read_pair_graph`): global
+mapping is not tried for images that share no verified match with the others (it cannot place
+them either) nor for a camera that only turned (most pairs panoramic), and the errors and
+poses.tsv say which of those it was. Images of one size and lens share one camera (one set of intrinsics);
 images of several sizes (a phone's portrait and landscape photos) or lenses (by their EXIF: a
 phone's wide and ultra-wide cameras, a zoom's settings) get a camera each, refined on its own
 (COLMAP's automatic camera mode groups photos with EXIF much the same way, by make, model, focal
@@ -104,7 +110,10 @@ from splatfilm.fit.feature_database import (VOCABULARY, Log, camera_of, database
                                             work_lock)
 from splatfilm.fit.memory import extraction_threads
 from splatfilm.fit.photos import UPRIGHT, Photos, read_photos, upright_folder
-from splatfilm.fit.pose_check import PoseCheck, PoseLimits, failure_counts, summarize, verify_poses, write_pose_table
+from splatfilm.fit.pose_check import (MAX_ROTATION_DISAGREEMENT_DEG, ONLY_ROTATES, PairGraph, PoseCheck, PoseLimits,
+                                      failure_counts, model_agreement, models_disagreement, only_rotates,
+                                      pair_rotations, read_pair_graph, summarize, unregistered_reason, verify_poses,
+                                      write_pose_table)
 from splatfilm.io.atomic import atomic_path, make_folder
 from splatfilm.io.cache import CacheEntry, read_record, write_record
 from splatfilm.io.digest import file_digest, folder_digest
@@ -148,6 +157,10 @@ POSE_TABLE = "poses.tsv"
 # The pose table of a run that failed (too few registered or trustworthy poses): POSE_TABLE
 # stays the table of the model in sparse/0, which that run leaves as it was.
 FAILED_POSE_TABLE = "poses.failed.tsv"
+# Bump when the pose checks change what they keep: a model checked the old way is made again
+# (its features, matches and mapping runs are reused). 2: pairs judged by the geometry they
+# verified with, and where the views turn, pairs that say "no turn" left out; the model judged whole.
+POSE_CHECKS = 2
 
 # Global mapping runs from this many starts (seeds seed, seed + 1, ...); its model is kept only
 # if two starts put every camera centre within GLOBAL_MAX_START_DISAGREEMENT of the capture's
@@ -275,7 +288,8 @@ def run_sfm(
     work = Path(work_dir)
     model_dir = work / "sparse" / "0"
     inputs = _sfm_inputs(photos, {"matcher": matcher, "mapper": mapper, "camera_model": camera_model,
-                                  "focal_px": focal_px, "seed": seed, "limits": (limits or PoseLimits()).__dict__})
+                                  "focal_px": focal_px, "seed": seed, "limits": (limits or PoseLimits()).__dict__,
+                                  "checks": POSE_CHECKS})
     model = CacheEntry(work / "sfm.json", inputs, field="inputs")
     if reuse and _reusable(model, work, photos, need, say):
         return model_dir
@@ -292,15 +306,18 @@ def run_sfm(
                               progress, verbose)
             _match_features(pycolmap, work, record, n, matcher, num_threads, seed, say, progress, verbose)
             stats = _say_database_stats(work / "database.db", say)
-            best, used, note = _map(pycolmap, work / "database.db", root, work / "mapping", mapper, n, seed, say,
-                                    {key: record.get(key) for key in ("features", "images", "matching")})
+            graph = _pair_graph(work / "database.db", say)
+            mapped = _map(pycolmap, work / "database.db", root, work / "mapping", mapper, n, seed, say,
+                          {key: record.get(key) for key in ("features", "images", "matching")}, graph)
+            best, used, rotations = _judge_models(work / "database.db", mapped, need, seed, photos.where, say)
             summary = SfmSummary(n, best.num_reg_images() if best is not None else 0, stats["features"],
                                  stats["verified_pairs"], stats["pairs"],
                                  best.num_points3D() if best is not None else 0, time.perf_counter() - t0, mapper=used)
-            _require_registered(work, photos, best, summary, need, note)
+            _require_registered(work, photos, best, summary, need, mapped, graph)
             say(f"sfm: {used} mapping registered {summary.registered}/{n} images; checking their poses")
-            checks = _complete(photos.names, verify_poses(best, work / "database.db", limits, seed=seed, log=say))
-        _record_checks(work, photos, checks, best, summary, t0, need, say)
+            checks = _complete(photos.names, verify_poses(best, work / "database.db", limits, seed=seed, log=say,
+                                                          rotations=rotations), best, graph)
+        _record_checks(work, photos, checks, best, summary, t0, need, say, graph)
         _write_model(model, model_dir, best, checks, root, summary, say)
         return model_dir
 
@@ -447,18 +464,27 @@ def _say_database_stats(database: Path, say: Log) -> dict:
     return stats
 
 
-def _require_registered(work: Path, photos: Photos, best, summary: SfmSummary, need: int, note: str) -> None:
+def _require_registered(work: Path, photos: Photos, best, summary: SfmSummary, need: int, mapped: "Mapped",
+                        graph: PairGraph) -> None:
     """Raise, with every image in the pose table as not registered or not checked, when the
-    model `best` registered fewer than `need` images (why, from `summary`, and the mapping's
-    `note`)."""
-    if summary.registered < need:
-        write_pose_table(work / FAILED_POSE_TABLE, _unchecked(photos.names, best))
-        raise SplatfilmError(f"{photos.where}: SfM registered {summary.registered} of {summary.images} images "
-                             f"(needs {need}): {_why(summary)}" + (f"; {note}" if note else ""))
+    model `best` registered fewer than `need` images (why, from `summary`, the pair graph and
+    the mapping's note)."""
+    if summary.registered >= need:
+        return
+    write_pose_table(work / FAILED_POSE_TABLE, _unchecked(photos.names, best, graph))
+    if best is None and mapped.note:
+        # No model came out, though a mapper registered images: say which and why it was not used,
+        # not "SfM registered 0".
+        tried = (f"; incremental mapping registered {mapped.incremental} of {summary.images}"
+                 if mapped.incremental is not None else "")
+        raise SplatfilmError(f"{photos.where}: no usable SfM model (needs {need} of {summary.images} images): "
+                             f"{mapped.note}{tried}")
+    raise SplatfilmError(f"{photos.where}: SfM registered {summary.registered} of {summary.images} images "
+                         f"(needs {need}): {_why(summary, graph)}" + (f"; {mapped.note}" if mapped.note else ""))
 
 
 def _record_checks(work: Path, photos: Photos, checks: list[PoseCheck], best, summary: SfmSummary, t0: float,
-                   need: int, say: Log) -> None:
+                   need: int, say: Log, graph: PairGraph | None = None) -> None:
     """Complete `summary` with the images kept, the points left and the time since `t0`, and
     raise when fewer than `need` images kept their poses, writing the pose table of `checks`
     as FAILED_POSE_TABLE (`_write_model` writes a kept model's)."""
@@ -470,8 +496,9 @@ def _record_checks(work: Path, photos: Photos, checks: list[PoseCheck], best, su
     if summary.kept < need:
         write_pose_table(table, checks)
         failed = ", ".join(f"{k} {why}" for why, k in failure_counts(checks).items())
+        rotates = f": {ONLY_ROTATES}" if graph is not None and only_rotates(graph.type_counts()) else ""
         raise SplatfilmError(f"{photos.where}: only {summary.kept} of {summary.images} images have trustworthy poses "
-                             f"(needs {need}); {failed}; per-image reasons in {table}")
+                             f"(needs {need}){rotates}; {failed}; per-image reasons in {table}")
 
 
 def _write_model(model: CacheEntry, model_dir: Path, best, checks: list[PoseCheck], root: Path,
@@ -496,17 +523,28 @@ def _write_model(model: CacheEntry, model_dir: Path, best, checks: list[PoseChec
 
 
 
-def _unchecked(names: list[str], rec) -> list[PoseCheck]:
+def _unchecked(names: list[str], rec, graph: PairGraph | None = None) -> list[PoseCheck]:
     """Rows for a model too small to check: every image unregistered or not checked."""
     posed = {im.name for im in rec.images.values() if im.has_pose} if rec is not None else set()
-    return [PoseCheck(name, name in posed, reason="not registered by SfM" if name not in posed else
-                      "not checked: too few images registered") for name in names]
+    return [PoseCheck(name, True, reason="not checked: too few images registered") if name in posed else
+            _unregistered(name, posed, graph) for name in names]
 
 
-def _complete(names: list[str], checks: list[PoseCheck]) -> list[PoseCheck]:
-    """The checks in the order of `names`, with a row for images the model never saw."""
+def _complete(names: list[str], checks: list[PoseCheck], rec=None, graph: PairGraph | None = None
+              ) -> list[PoseCheck]:
+    """The checks in the order of `names`, with a row for images the model `rec` never saw."""
     by_name = {c.name: c for c in checks}
-    return [by_name.get(name) or PoseCheck(name, False, reason="not registered by SfM") for name in names]
+    posed = {im.name for im in rec.images.values() if im.has_pose} if rec is not None else set()
+    return [by_name.get(name) or _unregistered(name, posed, graph) for name in names]
+
+
+def _unregistered(name: str, posed: set[str], graph: PairGraph | None) -> PoseCheck:
+    """The row of an image a model registering the images `posed` (names) left out."""
+    if graph is None:
+        return PoseCheck(name, False, reason=unregistered_reason(0, set(), None))
+    ids = {n: i for i, n in graph.names.items()}
+    registered = {ids[n] for n in posed if n in ids}
+    return PoseCheck(name, False, reason=unregistered_reason(ids.get(name, -1), registered, graph))
 
 
 def _extract(pycolmap, database: Path, root: Path, names: list[str], size: tuple[int, int], camera_model: str,
@@ -599,34 +637,113 @@ def _build_vocabulary(pycolmap, database: Path, path: Path, num_threads: int, se
     return True
 
 
+@dataclass
+class Mapped:
+    """What `_map` made.
+
+    models:      (model, "incremental" or "global") with the most registered first (incremental on a
+                 tie); both where both mappers made one.
+    note:        why a global model was not used or global mapping not tried ("" if neither).
+    incremental: images incremental mapping registered (None: it did not run).
+    """
+
+    models: list[tuple[Any, str]]
+    note: str = ""
+    incremental: int | None = None
+
+
 def _map(pycolmap, database: Path, root: Path, out: Path, mapper: str, n: int, seed: int, say: Log,
-         made_from: dict | None = None):
-    """(reconstruction with the most registered images or None, "incremental" or "global", a note on
-    a rejected global model or "") by `mapper` (see run_sfm)."""
-    best, used = None, "incremental"
+         made_from: dict | None = None, graph: PairGraph | None = None) -> Mapped:
+    """The models `mapper` makes (see run_sfm); global mapping is tried in "auto" only where
+    incremental mapping left out images that verified pairs join to the others, and not for a
+    camera that only turned (`graph`)."""
+    best, got = None, None
     if mapper in ("auto", "incremental"):
         best = _mapping(pycolmap, "incremental", database, root, out / "incremental", seed, say, made_from, n)
         got = best.num_reg_images() if best is not None else 0
+        models = [(best, "incremental")] if best is not None else []
         if mapper == "incremental" or got == n:
-            return best, used, ""
+            return Mapped(models, "", got)
+        joined = len(graph.components()[0]) if graph is not None else n
+        if got >= joined:
+            say(f"sfm: incremental mapping registered {got}/{n} images; the other {n - got} share no verified "
+                "match with them, so global mapping could not place them either")
+            return Mapped(models, "", got)
         say(f"sfm: incremental mapping registered {got}/{n} images; trying global mapping")
+    models = [(best, "incremental")] if best is not None else []
+    if graph is not None and only_rotates(graph.type_counts()):
+        # Rotation averaging would turn the cameras right, but no start could place them, and the
+        # starts' disagreement would advise more views closer together, which is no help.
+        say("sfm: most verified pairs are panoramic, so global mapping is not tried")
+        return Mapped(models, ONLY_ROTATES, got)
     starts = [_mapping(pycolmap, "global", database, root, out / f"global{k}", seed + k, say, made_from)
               for k in range(GLOBAL_STARTS)]
     pick, closest = agreeing_start(starts)
     if pick is None:
         registered = max((r.num_reg_images() for r in starts if r is not None), default=0)
         if registered == 0:
-            return best, used, ""
+            return Mapped(models, "", got)
         apart = (f"the closest put the cameras {100 * closest:.0f}% of the capture's extent apart"
                  if math.isfinite(closest) else "no two registered 3 images in common")
-        note = (f"global mapping registered {registered} but no two of its {GLOBAL_STARTS} starts agree ({apart}): "
-                "the matches do not pin the cameras down, so it was not used; take more views, closer together")
+        note = (f"global mapping registered {registered} of {n} images but no two of its {GLOBAL_STARTS} starts agree "
+                f"({apart}): the matches do not pin the cameras down, so it was not used; take more views, closer "
+                "together")
         say(f"sfm: {note}")
-        return best, used, note
+        return Mapped(models, note, got)
     other = starts[pick]
     if best is not None and other.num_reg_images() <= best.num_reg_images():
-        return best, used, ""
-    return other, "global", ""
+        return Mapped(models + [(other, "global")], "", got)
+    return Mapped([(other, "global")] + models, "", got)
+
+
+def _judge_models(database: Path, mapped: Mapped, need: int, seed: int, where: str, say: Log):
+    """(the model to check image by image, "incremental" or "global", its `pair_rotations`) from
+    what `_map` made: the first that the rotations of its CALIBRATED pairs do not refuse whole
+    (`pose_check.model_agreement`); where both mappers made one of at least `need` images and
+    both pass, they must agree on the images they share. (None, "incremental", None) where
+    nothing was made. Raises SplatfilmError when every model is refused, or two passing ones
+    disagree."""
+    judged = []
+    for model, kind in mapped.models:
+        rotations = pair_rotations(model, database, seed)
+        agreement = model_agreement(model, rotations)
+        if agreement.refused():
+            say(f"sfm: the {kind} model is refused: {agreement.text()}")
+        judged.append((model, kind, rotations, agreement))
+    passing = [j for j in judged if not j[3].refused()]
+    if judged and not passing:
+        model, kind, _rotations, agreement = judged[0]
+        raise SplatfilmError(f"{where}: the {kind} SfM model ({model.num_reg_images()} images registered) contradicts "
+                             f"its own matches, {agreement.text()}: it is wrong as a whole (a repeated or "
+                             "symmetric pattern, or a background that did not move with the subject); take views "
+                             "closer together")
+    big = [j for j in passing if j[0].num_reg_images() >= need]
+    if len(big) == 2:
+        apart, shared = models_disagreement(big[0][0], big[1][0])
+        if apart > MAX_ROTATION_DISAGREEMENT_DEG:
+            raise SplatfilmError(f"{where}: incremental and global mapping made different models: their relative "
+                                 f"rotations differ by a median {apart:.0f} deg over the {shared} images both "
+                                 "registered, so neither can be trusted (a repeated or symmetric pattern, or too "
+                                 "little overlap); take views closer together")
+    if not passing:
+        return None, "incremental", None
+    model, kind, rotations, _agreement = passing[0]
+    return model, kind, rotations
+
+
+def _pair_graph(database: Path, say: Log) -> PairGraph:
+    """The verified pairs of `database` (`pose_check.read_pair_graph`, panoramic pairs told
+    apart), saying so when some images share no verified match with the largest group or the
+    camera only turned."""
+    graph = read_pair_graph(database, tell_panoramic=True)
+    groups = graph.components()
+    if len(groups) > 1:
+        apart = sorted(graph.names[i] for g in groups[1:] for i in g)
+        say(f"sfm: {len(apart)} image{'s share' if len(apart) > 1 else ' shares'} no verified match with the "
+            f"largest group of {len(groups[0])} ({', '.join(apart[:4])}{', ...' if len(apart) > 4 else ''})")
+    if only_rotates(graph.type_counts()):
+        say(f"sfm: most verified pairs are panoramic: {ONLY_ROTATES}")
+    return graph
 
 
 def agreeing_start(models: Sequence) -> tuple[int | None, float]:
@@ -832,11 +949,22 @@ def read_sfm_summary(work_dir: str | Path) -> SfmSummary | None:
         return None
 
 
-def _why(s: SfmSummary) -> str:
-    """The likely reason SfM registered too few images, from its feature and match counts."""
+def _why(s: SfmSummary, graph: PairGraph | None = None) -> str:
+    """The likely reason SfM registered too few images, from its feature and match counts and the
+    verified pairs (`graph`): the camera only turned, images matching none of the others, too
+    little texture or overlap."""
+    if graph is not None and only_rotates(graph.type_counts()):
+        return ONLY_ROTATES
     if s.features < 300:
         return (f"only {s.features:.0f} SIFT features an image: the images have too little texture "
                 "(smooth or blurry surfaces, or too small); use sharper, more detailed views")
+    groups = graph.components() if graph is not None else []
+    if len(groups) > 1:
+        apart = sorted(graph.names[i] for g in groups[1:] for i in g)
+        listed = ", ".join(apart[:4]) + (", ..." if len(apart) > 4 else "")
+        return (f"the largest group of images joined by verified matches has {len(groups[0])} of {s.images}; "
+                f"{len(apart)} share no verified match with it ({listed}): images of something else, or views "
+                "with nothing in common with the rest")
     if s.verified_pairs < s.images - 1:
         return (f"only {s.verified_pairs} of {s.pairs} image pairs share enough matched features: "
                 "neighbouring views overlap too little; take more views, closer together")
