@@ -142,7 +142,9 @@ def _check_references(path: Path, doc: dict, bin_length: int | None) -> None:
             raise _fail(path, f"`{name}` is not a list of objects")
         return value
 
-    lists = {name: items(name) for name in ("buffers", "bufferViews", "accessors", "meshes", "nodes", "scenes")}
+    # materials, textures and samplers are read by import-mesh before trimesh (UV sets, samplers).
+    lists = {name: items(name) for name in ("buffers", "bufferViews", "accessors", "meshes", "nodes", "scenes",
+                                            "materials", "textures", "samplers")}
 
     def ref(where: str, value: Any, target: str) -> None:
         n = len(lists[target])

@@ -82,13 +82,17 @@ def _fit_plane(points: np.ndarray) -> tuple[np.ndarray, float]:
     return n, -float(n @ c)
 
 
+# Degrees a ground plane may lean from the given up, by default.
+MAX_TILT_DEG = 20.0
+
+
 def estimate_ground(
     gaussians: Gaussians,
     up: np.ndarray | None = None,
     *,
     min_opacity: float = 0.5,
     distance: float | None = None,
-    max_tilt_deg: float = 20.0,
+    max_tilt_deg: float = MAX_TILT_DEG,
     min_relative_size: float = 0.25,
     max_planes: int = 8,
     max_points: int = 30_000,
@@ -240,7 +244,7 @@ def ground_scene(scene: str | Path, up: ArrayLike | None = None, **kwargs: Any) 
             # The recorded up may lean (a sidecar written by a fit before estimate_up took the
             # cameras' x axes leans by their mean pitch), or the floor may slope.
             hint = ("; give the floor's up with --up X Y Z, or allow more lean with --max-tilt "
-                    f"(now {kwargs.get('max_tilt_deg', 20.0):g})")
+                    f"(now {kwargs.get('max_tilt_deg', MAX_TILT_DEG):g})")
         raise SplatfilmError(f"{scene}: {e}{hint}") from None
     write_ground(scene, plane)
     return plane

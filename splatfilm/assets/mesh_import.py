@@ -320,17 +320,19 @@ def _material_samplers(path: Path, doc: dict) -> dict[int, Sampler]:
     return out
 
 
-def _prepared_gltf(path: Path, source: _GltfSource) -> tuple[bytes | None, dict[int, Sampler]]:
+def _prepared_gltf(path: Path, source: _GltfSource) -> tuple[bytes | None, dict[str, Sampler]]:
     """What trimesh is given to read instead of the file (None: the file as it is) and the
-    samplers of its materials by index (`_material_samplers`). Materials with a sampler are
-    renamed with their index (`_MATERIAL_TAG`), the one thing of a glTF material that reaches
-    trimesh's copy of it, so each part finds its sampler; the names are used nowhere else."""
+    samplers of its materials (`_material_samplers`) by the names given them here: materials
+    with a sampler are renamed with their index (`_MATERIAL_TAG`), the one thing of a glTF
+    material that reaches trimesh's copy of it, so each part finds its sampler by its
+    material's name; the names are used nowhere else."""
     samplers = _material_samplers(path, source.doc)
     doc = _baked_texture_coordinates(path, source)
     if samplers:
         doc = copy.deepcopy(source.doc) if doc is None else doc
         for m in samplers:
             doc["materials"][m]["name"] = f"{_MATERIAL_TAG}{m}"
+    samplers = {f"{_MATERIAL_TAG}{m}": sampler for m, sampler in samplers.items()}
     if doc is None:
         return None, samplers
     return (glb_bytes(doc, source.binary) if path.suffix.lower() == ".glb" else json.dumps(doc).encode("utf-8")), samplers
@@ -381,9 +383,8 @@ def _load_parts(path: Path, source: _GltfSource | None = None) -> list[_Part]:
                                  f"{len(vertices)} vertices (a damaged file)")
         if len(faces):
             name = str(getattr(getattr(g.visual, "material", None), "name", None) or "")
-            sampler = samplers.get(int(name[len(_MATERIAL_TAG):]), Sampler()) if name.startswith(_MATERIAL_TAG) \
-                else Sampler()
-            parts.append(_Part(np.asarray(g.vertices, dtype=np.float64), faces, g, sampler=sampler))
+            parts.append(_Part(np.asarray(g.vertices, dtype=np.float64), faces, g,
+                               sampler=samplers.get(name, Sampler())))
     if not parts:
         raise SplatfilmError(f"{path}: the file has no triangle faces (a point cloud, lines or "
                              "a Gaussian splat file?); import-mesh needs a surface")

@@ -52,7 +52,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
                             "shutter_deg": film.motion_blur["shutter_deg"] if film.motion_blur else None}
     else:
         if args.shot_name is not None:
-            raise SplatfilmError("--shot picks a shot of a film script; a shot file is one shot")
+            raise SplatfilmError(f"{args.shot}: --shot picks a shot of a film script; a shot file is one shot")
         shot = load_shot(args.shot)
     kind = export_shot(shot, args.output, dataparser_transforms=args.dataparser_transforms,
                        transforms_json=args.transforms_json, **lens_effects)
@@ -104,7 +104,7 @@ def _cmd_preview(args: argparse.Namespace) -> None:
         if args.scene is None:
             raise SplatfilmError(f"{args.shot}: a shot file needs the SCENE to preview it over")
         if args.shot_name is not None:
-            raise SplatfilmError("--shot picks a shot of a film script; a shot file is one shot")
+            raise SplatfilmError(f"{args.shot}: --shot picks a shot of a film script; a shot file is one shot")
         # Where a film places the scene unmoved (an object in its canonical frame), as `view` shows it.
         scene = load_asset(Path(args.scene).stem, Path(args.scene), Similarity())
         gaussians = scene.local.transform_gaussians(scene.gaussians)

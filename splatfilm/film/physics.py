@@ -47,6 +47,7 @@ collider lets a body fall through a table), and whether its set's ground plane i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import sys
@@ -437,6 +438,12 @@ class Body:
     points: np.ndarray
     collider: Collider
 
+    @functools.cached_property
+    def shape(self) -> BodyShape:
+        """Its simulated shape (`body_shape` of its points as spec.shape and spec.scale say),
+        made once for the simulation and the checks after it."""
+        return body_shape(self.points, self.spec.shape, self.spec.scale)
+
 
 @dataclass
 class Mover:
@@ -550,15 +557,18 @@ def simulate_world(bodies: list[tuple[PhysicsSpec, BodyShape, Collider]],
 
         com = [np.empty((b - a + 1, 3)) for a, b in zip(first, last)]
         quat = [np.empty((b - a + 1, 4)) for a, b in zip(first, last)]  # (w, x, y, z)
+        # Each mover's centre of mass at the previous step: its velocity over a step is the change.
+        centres = [None] * len(kinematic)
         for k in range(steps + 1):
-            if k:
-                for mover, shape, place in kinematic:
-                    # Where the mover stands at the end of this step, its velocity over the step.
-                    at = place(t0 + k / STEP_HZ)
-                    before = place(t0 + (k - 1) / STEP_HZ)
-                    c, c0 = at.translation + at.rotation @ (shape.com), before.translation + before.rotation @ shape.com
+            for j, (mover, shape, place) in enumerate(kinematic):
+                # Where the mover stands at the end of this step, its velocity over the step.
+                at = place(t0 + k / STEP_HZ)
+                c, c0 = at.translation + at.rotation @ shape.com, centres[j]
+                centres[j] = c
+                if k:
                     pb.resetBasePositionAndOrientation(mover, c.tolist(), _pb_quat(at.rotation), physicsClientId=cid)
                     pb.resetBaseVelocity(mover, ((c - c0) * STEP_HZ).tolist(), [0.0, 0.0, 0.0], physicsClientId=cid)
+            if k:
                 pb.stepSimulation(physicsClientId=cid)
             for i, body in enumerate(ids):
                 if k <= first[i]:  # waiting at its start pose
@@ -691,10 +701,14 @@ def swept_notes(motion: BakedMotion, shape: BodyShape, set_means: np.ndarray, fl
     else:
         reach = shape.radius
     inside = _inside(shape, SWEPT_INSET)
+    samples = [(float(t), motion.at(float(t))) for t in list(motion.times[::stride]) + [motion.end]]
+    centres = np.array([place.translation + place.rotation @ shape.com for _, place in samples])
+    # Only the set's Gaussians within reach of the path's box can be near a sample: a big set
+    # is searched once, not at every sample.
+    lo, hi = centres.min(axis=0) - reach, centres.max(axis=0) + reach
+    above = above[np.all((above >= lo) & (above <= hi), axis=1)]
     hits = []
-    for t in list(motion.times[::stride]) + [motion.end]:
-        place = motion.at(float(t))
-        centre = place.translation + place.rotation @ shape.com
+    for (t, place), centre in zip(samples, centres):
         near = above[np.linalg.norm(above - centre, axis=1) < reach]
         if len(near):
             count = int(inside((near - place.translation) @ place.rotation).sum())
@@ -756,7 +770,9 @@ def physics_key(bodies: list[Body], movers: list[tuple[BodyShape, np.ndarray]] =
     (`bake_physics`), so a machine without pybullet can still find the bake."""
     parts = [{"spec": b.spec.to_dict(), "collider": b.collider.key(),
               "points": content_digest(np.ascontiguousarray(np.round(b.points, 9)).tobytes())} for b in bodies]
+    # A box's extents do not say where it is in the mover's frame: its centre goes in too.
     moving = [{"shape": content_digest(np.round(shape.vertices if shape.vertices is not None else shape.half_extents, 9)),
+               "com": np.round(shape.com, 9).tolist(),
                "poses": content_digest(np.ascontiguousarray(np.round(poses, 9)))} for shape, poses in movers]
     return content_digest({"version": _CACHE_VERSION, "step_hz": STEP_HZ, "substeps": SUBSTEPS,
                            "contact_breaking": CONTACT_BREAKING, "gravity": GRAVITY, "bodies": parts, "movers": moving})
@@ -771,7 +787,6 @@ def bake_physics(bodies: list[Body], cache_dir: str | Path | None = None, movers
     if not bodies:
         return []
     simulator = simulator_version()
-    shapes = [body_shape(b.points, b.spec.shape, b.spec.scale) for b in bodies]
     kinematic = []
     if movers:
         t0, _, _, steps = world_steps([b.spec for b in bodies])
@@ -793,7 +808,7 @@ def bake_physics(bodies: list[Body], cache_dir: str | Path | None = None, movers
         where = f"{cache.path} does not hold it" if cache is not None else "no bake was given"
         raise SplatfilmError(f"simulating needs pybullet (pip install pybullet), and {where}: bake it where "
                              "pybullet is installed (render the film there once) and bring its .splatfilm-cache")
-    motions = simulate_world([(b.spec, shape, b.collider) for b, shape in zip(bodies, shapes)],
+    motions = simulate_world([(b.spec, b.shape, b.collider) for b in bodies],
                              [(shape, place) for shape, _, place in kinematic])
     if cache is not None:
         cache.store(pybullet=simulator, specs=[b.spec.to_dict() for b in bodies],
@@ -831,8 +846,6 @@ def physics_motions(bodies: list[tuple[PhysicsSpec, Asset, Asset | None]], mover
                                       mesh_settings, progress, gaussians=scene.gaussians if scene is not None else None,
                                       variant=scene.digest if scene is not None else None,
                                       rasterize_mode=scene.rasterize_mode if scene is not None else None)
-        except BodyError:
-            raise
         except SplatfilmError as e:
             raise BodyError(str(e), i) from None
         inputs.append(Body(spec, points, collider))
@@ -854,8 +867,7 @@ def physics_motions(bodies: list[tuple[PhysicsSpec, Asset, Asset | None]], mover
             # Another body it lies on is a surface too.
             others = [r for j, r in enumerate(rests) if j != i]
             notes += surface_notes(motion, body.points, np.concatenate([shown] + others))
-            shape = body_shape(body.points, spec.shape, spec.scale)
-            notes += swept_notes(motion, shape, shown, body.collider.plane)
+            notes += swept_notes(motion, body.shape, shown, body.collider.plane)
         motion.notes = notes
     return motions
 

@@ -2,9 +2,10 @@
 (`read_photo`: a photo, a mask or a rendered frame), and writing rendered frames: 8-bit PNG
 (RGB or RGBA, `to_uint8` rounding), 32-bit float depth as EXR or .npy, and multi-layer EXRs of
 compositing passes. A film frame's EXRs carry OpenEXR's standard attributes for it
-(`exr_frame_header`): timeCode, framesPerSecond, an anamorphic frame's pixelAspectRatio, and the camera as worldToCamera / worldToNDC
-in OpenEXR's own camera convention (`exr_world_to_camera`, `exr_world_to_ndc`). Images are
-made smaller with a box filter (`downscale`).
+(`exr_frame_header`): timeCode, framesPerSecond, an anamorphic frame's pixelAspectRatio, and
+the camera as worldToCamera / worldToNDC in OpenEXR's own camera convention
+(`exr_world_to_camera`, `exr_world_to_ndc`). Images are made smaller with a box filter
+(`downscale`).
 
 Colour: the renderer's colours are display sRGB-encoded values (the assets were fitted to
 photos), so PNGs (and the movies made from them) are display sRGB as they come. EXRs are

@@ -45,7 +45,8 @@ __all__ = ["read_sog"]
 _REST_COEFFS = (0, 3, 8, 15)
 # Palette entries per row of the centroids image.
 _PALETTE_ROW = 64
-# Alpha of 1/255 or 254/255 and beyond: an opacity logit kept finite (as splat-transform does).
+# Alpha bytes of 0 and 255 clipped this far inside (0, 1): a finite opacity logit, +-13.8 (as
+# splat-transform's reader clips them).
 _ALPHA_EPS = 1e-6
 
 
@@ -184,8 +185,8 @@ def _rest_bands(meta, version, lookup, pixels, load, count, path) -> np.ndarray:
     table = palette[..., :3].reshape(palette.shape[0], _PALETTE_ROW, coeffs, 3).reshape(-1, coeffs, 3)
     labels = pixels(labels_name).astype(np.int64)
     label = labels[:, 0] | (labels[:, 1] << 8)
-    if (label >= min(entries, len(table))).any():
-        bad = int((label >= min(entries, len(table))).sum())
+    bad = int((label >= min(entries, len(table))).sum())
+    if bad:
         raise SplatfilmError(f"{path}: {bad} Gaussians' SH palette labels lie past its {entries} entries")
     if version == 2:
         return lookup("shN", table[label])

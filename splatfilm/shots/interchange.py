@@ -345,7 +345,7 @@ def define_usd_camera(stage: Usd.Stage, prim_path: str, shot: Shot, time_codes: 
     # An anamorphic lens sees squeeze times the back's width: USD's apertures are the
     # desqueezed picture's (its image aspect is resolution x pixelAspectRatio), as Maya's
     # film back times its lens squeeze ratio.
-    h_aperture_mm = lens.sensor_width_mm if lens.squeeze == 1 else lens.sensor_width_mm * lens.squeeze
+    h_aperture_mm = lens.sensor_width_mm * lens.squeeze
     cam.CreateHorizontalApertureAttr(float(lens_units(h_aperture_mm)))
     cam.CreateVerticalApertureAttr(float(lens_units(lens.back_height_mm)))
     # The offsets shift the film back off the optical axis (same units as the apertures; +y

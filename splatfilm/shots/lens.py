@@ -299,8 +299,8 @@ class Lens:
         pixels per radian (360 x 180 degrees)."""
         f = self.focal_mm if focal_mm is None else focal_mm
         fpx = focal_mm_to_pixels(f, self.width, self.image_width_mm)
-        # A spherical lens's fx is fy itself, bit for bit, as it always was.
-        K = centred_K(fpx if self.squeeze == 1 else fpx / self.squeeze, fpx, self.width, self.height)
+        # A spherical lens's fx is fy itself, bit for bit (x / 1.0 is x in IEEE arithmetic).
+        K = centred_K(fpx / self.squeeze, fpx, self.width, self.height)
         if self.model == "equirectangular":
             K[..., 0, 0], K[..., 1, 1] = self.width / (2 * math.pi), self.height / math.pi
         return K

@@ -19,6 +19,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.atomic import check_output_file
 from splatfilm.io.images import to_uint8, write_png
+from splatfilm.shots.lens import focal_mm_to_pixels
 from splatfilm.shots.shot import Shot
 
 _BG = (24, 24, 28)
@@ -90,7 +91,7 @@ def _paint_gaussians(canvas: np.ndarray, view: _View, means: np.ndarray, colors:
 def _frustum(shot: Shot, sample, i: int, length: float) -> np.ndarray:
     """Camera centre and the four image corners at `length` metres along the view axis [5,3]."""
     lens = shot.lens
-    fy = sample.focal_mm[i] / lens.image_width_mm * lens.width
+    fy = focal_mm_to_pixels(sample.focal_mm[i], lens.width, lens.image_width_mm)
     fx = fy / lens.squeeze  # an anamorphic lens sees squeeze times wider
     corners = []
     for u, v in ((0, 0), (lens.width, 0), (lens.width, lens.height), (0, lens.height)):

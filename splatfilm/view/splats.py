@@ -61,13 +61,6 @@ def most_visible_ids(g: Gaussians, count: int) -> torch.Tensor | None:
     return torch.from_numpy(keep).to(g.device)
 
 
-def most_visible(g: Gaussians, count: int) -> Gaussians:
-    """The `count` Gaussians of g with the highest `visibility` (all of g when it has no more),
-    in g's order."""
-    ids = most_visible_ids(g, count)
-    return g if ids is None else g.select(ids)
-
-
 def split_budget(counts: dict[str, int], budget: int) -> dict[str, int]:
     """How many Gaussians of each group (`counts`: {name: N}) go to the browser under `budget`:
     all where they fit, else the same share of each (largest remainders rounded up, in order),

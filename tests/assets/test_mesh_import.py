@@ -711,3 +711,29 @@ def test_required_extensions_that_are_read_still_import(tmp_path):
                                                          "KHR_materials_emissive_strength"]
     path.write_text(json.dumps(doc))
     assert len(mesh_to_gaussians(path, count=100).gaussians) == 100
+
+
+@pytest.mark.parametrize("entry, words", [("textures", "`textures` is not a list of objects"),
+                                          ("materials", "`materials` is not a list of objects"),
+                                          ("samplers", "`samplers` is not a list of objects")])
+def test_a_gltf_whose_materials_textures_or_samplers_are_not_objects_is_one_line(tmp_path, capsys, entry, words):
+    """import-mesh reads these lists itself (UV sets, samplers) before trimesh does: an entry
+    that is no object was an AttributeError traceback."""
+    path = _sampled_quad(tmp_path / "bad", REPEAT, REPEAT, None)
+    doc = json.loads(path.read_text())
+    doc.setdefault(entry, [{}])[0] = 5
+    path.write_text(json.dumps(doc))
+    assert main(["import-mesh", str(path), "-o", str(tmp_path / "o.ply"), "--count", "100"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: ") and words in err and err.count("\n") == 1, err
+
+
+def test_a_material_named_like_the_sampler_tag_reads_with_its_own_sampler(tmp_path):
+    """Materials with a sampler are renamed for trimesh; a material of the file already named
+    so (without a sampler) keeps the default one. Before: its name was parsed as an index, a
+    ValueError traceback."""
+    path = _sampled_quad(tmp_path / "named", REPEAT, REPEAT, None)
+    doc = json.loads(path.read_text())
+    doc["materials"][0]["name"] = "splatfilm material x"
+    path.write_text(json.dumps(doc))
+    assert len(mesh_to_gaussians(path, count=100).gaussians) == 100

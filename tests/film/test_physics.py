@@ -500,6 +500,29 @@ def test_a_moving_asset_pushes_a_body():
     assert shoved.positions[-1, 0] > 0.9  # the wall's front ends at x = 1.2 m; the box's back was at -0.1 m
 
 
+def test_a_flat_mover_moved_in_its_own_frame_is_simulated_again(tmp_path, monkeypatch):
+    """A flat mover (a card: a box, not a hull) keyed by its extents alone would keep its bake
+    when its points move in its canonical frame (its origin set again): the key holds where the
+    box is too."""
+    spec = PhysicsSpec(position=[0, 0, 0.3], collider="ground", duration=0.1)
+    body = physics.Body(spec, cube_points(0.2), floor_collider())
+    g = np.linspace(-0.2, 0.2, 5)
+    card = np.array([[x, 0.0, z] for x in g for z in g]) + [0.0, 0.0, 0.2]  # flat in y: a box
+
+    def path(t: float) -> Similarity:  # standing out of the body's way
+        return Similarity(translation=[1.0, 0, 0])
+
+    bake_physics([body], tmp_path, [physics.Mover(card, path)])
+
+    def fail(*a, **k):
+        raise AssertionError("simulated again")
+
+    monkeypatch.setattr(physics, "simulate_world", fail)
+    bake_physics([body], tmp_path, [physics.Mover(card, path)])  # the same inputs: the bake
+    with pytest.raises(AssertionError, match="simulated again"):
+        bake_physics([body], tmp_path, [physics.Mover(card + [0.0, 0.0, 0.5], path)])
+
+
 def test_every_frame_sees_the_body_as_simulated(tmp_path):
     """The demo's crate (its spec, on a floor): at every frame of the film (world time k/24, its
     start 0.6 s off the grid) and every sub-frame, the bake is where the simulation had it: the

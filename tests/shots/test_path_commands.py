@@ -125,3 +125,11 @@ def test_a_films_shot_exports_as_render_frames_it(film_dir, capsys):
         _run(["path", "export", str(film_dir / "film.yaml"), "-o", str(film_dir / "x.json")])
     with pytest.raises(SplatfilmError, match="no shot called 'sh999'"):
         _run(["path", "export", str(film_dir / "film.yaml"), "--shot", "sh999", "-o", str(film_dir / "x.json")])
+
+
+def test_shot_on_a_shot_file_names_the_file(small_shot, tmp_path):
+    """`--shot` given with a shot file is bad input: its error names the file (`error: FILE: ...`)."""
+    with pytest.raises(SplatfilmError, match=r"^\S*tiny\.yaml: --shot picks a shot of a film script"):
+        _run(["path", "export", str(small_shot), "--shot", "tiny", "-o", str(tmp_path / "x.json")])
+    with pytest.raises(SplatfilmError, match=r"^\S*tiny\.yaml: --shot picks a shot of a film script"):
+        _run(["path", "preview", str(small_shot), str(SCENE), "--shot", "tiny", "-o", str(tmp_path / "x.png")])
