@@ -109,11 +109,12 @@ STILL_AXIS_DEG = 10.0
 # but an essential matrix from fewer than 30 matches says little about the rotation.
 MIN_PAIR_INLIERS = 30
 
-# Neighbours an image is checked against: its strongest CALIBRATED pairs (most inlier
-# matches). They are the close views whose relative rotation is well determined. Pairs are
-# verified again among each image's MAX_CANDIDATES strongest, so the cost stays linear in the
-# number of images (each pair's verification takes a few ms) while the pairs that do not come
-# out CALIBRATED still leave an image its strongest ones that do.
+# Neighbours an image is checked against: its strongest verified pairs (most inlier matches),
+# whatever geometry they verify with again (`PairRotation.kind`). They are the close views whose
+# relative rotation is well determined. Pairs are verified again among each image's
+# MAX_CANDIDATES strongest, so the cost stays linear in the number of images (each pair's
+# verification takes a few ms) while the pairs that fail it, or fall under MIN_PAIR_INLIERS,
+# still leave an image its strongest ones that pass.
 MAX_NEIGHBOURS = 10
 MAX_CANDIDATES = 30
 
@@ -254,14 +255,12 @@ def pair_rotations(rec: Any, database: Path, seed: int = 0) -> Rotations:
     return out
 
 
-def _strongest_pairs(strength: dict[tuple[int, int], int], k: int, images: set[int] | None = None
-                     ) -> dict[tuple[int, int], int]:
-    """The pairs among the k strongest of either of their images (only pairs within `images`)."""
+def _strongest_pairs(strength: dict[tuple[int, int], int], k: int) -> dict[tuple[int, int], int]:
+    """The pairs among the k strongest of either of their images."""
     per: dict[int, list[tuple[int, tuple[int, int]]]] = {}
     for pair, n in strength.items():
-        if images is None or (pair[0] in images and pair[1] in images):
-            for i in pair:
-                per.setdefault(i, []).append((n, pair))
+        for i in pair:
+            per.setdefault(i, []).append((n, pair))
     keep: dict[tuple[int, int], int] = {}
     for lst in per.values():
         # Ties broken by the pair's ids, so the choice does not depend on dict order.
@@ -395,13 +394,14 @@ def model_agreement(rec: Any, rotations: Rotations,
 
 def verify_poses(rec: Any, database: str | Path, limits: PoseLimits | None = None, seed: int = 0,
                  log: Log | None = print, adjust: bool = True,
-                 rotations: Rotations | None = None) -> list[PoseCheck]:
+                 rotations: Rotations | None = None, graph: PairGraph | None = None) -> list[PoseCheck]:
     """Check every registered image of the pycolmap Reconstruction `rec` (made from `database`),
     drop the failing ones from `rec` in place and bundle-adjust the rest (adjust=False: only
     drop). Returns one PoseCheck per image of `rec` (registered or not), sorted by name;
     measurements of dropped images are from the round that dropped them, of kept ones from
     the final model (their rotation agreement: from the poses as mapped). `log` gets one line
-    per dropped image. rotations: `pair_rotations(rec, database, seed)`, when already made."""
+    per dropped image. rotations: `pair_rotations(rec, database, seed)`, and graph:
+    `read_pair_graph(database)`, when already made."""
     pycolmap = load_pycolmap()
 
     say = log or (lambda _msg: None)
@@ -409,7 +409,8 @@ def verify_poses(rec: Any, database: str | Path, limits: PoseLimits | None = Non
     names = {iid: im.name for iid, im in rec.images.items()}
     checks = {iid: PoseCheck(names[iid], bool(im.has_pose)) for iid, im in rec.images.items()}
     registered = {iid for iid, im in rec.images.items() if im.has_pose}
-    graph = read_pair_graph(database) if len(registered) < len(checks) else None
+    if graph is None and len(registered) < len(checks):
+        graph = read_pair_graph(database)
     for iid, c in checks.items():
         if not c.registered:
             c.reason = unregistered_reason(iid, registered, graph)
@@ -514,13 +515,16 @@ def read_pair_graph(database: str | Path, tell_panoramic: bool = False) -> PairG
         images = {im.image_id: im for im in db.read_all_images()}
         cameras = {c.camera_id: c for c in db.read_all_cameras()}
         pairs: dict[tuple[int, int], str] = {}
+        keypoints: dict[int, np.ndarray] = {}
         pair_ids, geometries = db.read_two_view_geometries()
         for pair_id, geometry in zip(pair_ids, geometries):
             pair = pycolmap.pair_id_to_image_pair(pair_id)
             kind = kinds(geometry.config)
             if tell_panoramic and kind == kinds.PLANAR_OR_PANORAMIC:
-                points = [np.asarray(db.read_keypoints(i)[:, :2], dtype=np.float64)[geometry.inlier_matches[:, k]]
-                          for k, i in enumerate(pair)]
+                for i in pair:
+                    if i not in keypoints:
+                        keypoints[i] = np.asarray(db.read_keypoints(i)[:, :2], dtype=np.float64)
+                points = [keypoints[i][geometry.inlier_matches[:, k]] for k, i in enumerate(pair)]
                 cams = [cameras[images[i].camera_id] for i in pair]
                 if pycolmap.estimate_two_view_geometry_pose(cams[0], points[0], cams[1], points[1], geometry):
                     kind = kinds(geometry.config)

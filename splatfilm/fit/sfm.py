@@ -110,10 +110,10 @@ from splatfilm.fit.feature_database import (VOCABULARY, Log, camera_of, database
                                             work_lock)
 from splatfilm.fit.memory import extraction_threads
 from splatfilm.fit.photos import UPRIGHT, Photos, read_photos, upright_folder
-from splatfilm.fit.pose_check import (MAX_ROTATION_DISAGREEMENT_DEG, ONLY_ROTATES, PairGraph, PoseCheck, PoseLimits,
-                                      failure_counts, model_agreement, models_disagreement, only_rotates,
-                                      pair_rotations, read_pair_graph, summarize, unregistered_reason, verify_poses,
-                                      write_pose_table)
+from splatfilm.fit.pose_check import (MAX_ROTATION_DISAGREEMENT_DEG, NOT_REGISTERED, ONLY_ROTATES, PairGraph,
+                                      PoseCheck, PoseLimits, failure_counts, model_agreement, models_disagreement,
+                                      only_rotates, pair_rotations, read_pair_graph, summarize, unregistered_reason,
+                                      verify_poses, write_pose_table)
 from splatfilm.io.atomic import atomic_path, make_folder
 from splatfilm.io.cache import CacheEntry, read_record, write_record
 from splatfilm.io.digest import file_digest, folder_digest
@@ -316,7 +316,7 @@ def run_sfm(
             _require_registered(work, photos, best, summary, need, mapped, graph)
             say(f"sfm: {used} mapping registered {summary.registered}/{n} images; checking their poses")
             checks = _complete(photos.names, verify_poses(best, work / "database.db", limits, seed=seed, log=say,
-                                                          rotations=rotations), best, graph)
+                                                          rotations=rotations, graph=graph), best, graph)
         _record_checks(work, photos, checks, best, summary, t0, need, say, graph)
         _write_model(model, model_dir, best, checks, root, summary, say)
         return model_dir
@@ -541,7 +541,7 @@ def _complete(names: list[str], checks: list[PoseCheck], rec=None, graph: PairGr
 def _unregistered(name: str, posed: set[str], graph: PairGraph | None) -> PoseCheck:
     """The row of an image a model registering the images `posed` (names) left out."""
     if graph is None:
-        return PoseCheck(name, False, reason=unregistered_reason(0, set(), None))
+        return PoseCheck(name, False, reason=NOT_REGISTERED)
     ids = {n: i for i, n in graph.names.items()}
     registered = {ids[n] for n in posed if n in ids}
     return PoseCheck(name, False, reason=unregistered_reason(ids.get(name, -1), registered, graph))

@@ -13,7 +13,8 @@ Frame by frame, in shot order:
    fine detail does not count as change. The neighbour is the previous output when it carries
    detail; else (a shot's first frame, or after a rejected frame) the next frame's own
    candidate, so one bad frame does not hold the rest of the shot raw; else (the last frame
-   after a rejection) the previous frame's candidate. The refined frame is kept when the
+   after a rejection) the previous frame's own candidate (refined without a reference, as the
+   next frame's is: what a resumed run can make again). The refined frame is kept when the
    changed energy is at most `tolerance` of the detail's energy (the mean of the two) plus
    `floor`; else the raw frame is kept.
 
@@ -152,6 +153,13 @@ def _candidate(refiner: Refiner, f: Frame, warped: torch.Tensor | None, vis: tor
     return (f.rgb + detail).clamp(0, 1)
 
 
+def _own_detail(refiner: Refiner, other: Frame, f: Frame, cfg: GateConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The detail [H,W,3] of `other`'s own candidate (refined without a reference, 8-bit)
+    reprojected into f, and where it is valid [H,W]."""
+    detail = quantize(_candidate(refiner, other, None, None, None, cfg)) - quantize(other.rgb)
+    return reproject(f.depth, f.camera, detail, other.depth, other.camera, alpha_a=f.alpha)
+
+
 def gated_refine(frames: list[Frame] | Callable[[int], Frame], count: int, refiner: Refiner,
                  cfg: GateConfig = GateConfig(), start: int = 0, previous_output: torch.Tensor | None = None,
                  on_frame: Callable[[int, torch.Tensor, bool], None] | None = None) -> GateResult:
@@ -165,7 +173,6 @@ def gated_refine(frames: list[Frame] | Callable[[int], Frame], count: int, refin
     prev_out = previous_output if start > 0 else None
     if start > 0 and prev_out is None:
         prev_out = prev.rgb
-    prev_cand = prev_out  # a resumed run has only the output; it stands in for the candidate
     cur = get(start)
     for i in range(start, count):
         nxt = get(i + 1) if i + 1 < count else None
@@ -175,19 +182,16 @@ def gated_refine(frames: list[Frame] | Callable[[int], Frame], count: int, refin
             prev_raw = quantize(prev.rgb)
             # One reprojection serves the reference, the carried detail and the gate.
             warped, vis = reproject(cur.depth, cur.camera,
-                                    torch.cat([prev_out, prev_out - prev_raw, prev_cand - prev_raw], -1),
+                                    torch.cat([prev_out, prev_out - prev_raw], -1),
                                     prev.depth, prev.camera, alpha_a=cur.alpha)
             if not torch.equal(prev_out, prev_raw):
                 carried = warped[..., 3:6]
         cand = quantize(_candidate(refiner, cur, None if warped is None else warped[..., :3], vis, carried, cfg))
         if carried is not None:
             neighbour, seen = carried, vis
-        elif nxt is not None:
-            # Nothing refined to follow: the candidate must agree with the next frame's own candidate.
-            nxt_detail = quantize(_candidate(refiner, nxt, None, None, None, cfg)) - quantize(nxt.rgb)
-            neighbour, seen = reproject(cur.depth, cur.camera, nxt_detail, nxt.depth, nxt.camera, alpha_a=cur.alpha)
-        elif prev is not None:
-            neighbour, seen = warped[..., 6:9], vis
+        elif nxt is not None or prev is not None:
+            # Nothing refined to follow: the candidate must agree with a neighbour's own candidate.
+            neighbour, seen = _own_detail(refiner, nxt if nxt is not None else prev, cur, cfg)
         else:
             neighbour = seen = None
         changed = energy = float("nan")
@@ -200,5 +204,5 @@ def gated_refine(frames: list[Frame] | Callable[[int], Frame], count: int, refin
         res.flicker.append(changed / energy if energy > 0 else (0.0 if changed == 0 else float("nan")))
         if on_frame is not None:
             on_frame(i, out, ok)
-        prev, prev_out, prev_cand, cur = cur, out, cand, nxt
+        prev, prev_out, cur = cur, out, nxt
     return res

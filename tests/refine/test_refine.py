@@ -211,6 +211,36 @@ def test_one_rejected_frame_does_not_turn_refinement_off_for_the_rest_of_the_sho
     assert torch.equal(res.outputs[4], want)
 
 
+class ReferenceSensitiveRefiner(JitteredSceneRefiner):
+    """The jittered scene's consistent detail, except per-frame noise for the frames in
+    `glitch_alone` refined without a reference and in `glitch_with` refined with one."""
+
+    def __init__(self, frames: list[Frame], glitch_alone: tuple[int, ...], glitch_with: tuple[int, ...]):
+        super().__init__(frames)
+        noisy = JitteredSceneRefiner(frames, glitch=tuple(range(len(frames))))
+        keys = [f.rgb.numpy().tobytes() for f in frames]
+        self.alone = {k: (noisy if i in glitch_alone else self).out[k] for i, k in enumerate(keys)}
+        self.with_ref = {k: (noisy if i in glitch_with else self).out[k] for i, k in enumerate(keys)}
+
+    def refine(self, images, reference=None, reference_mask=None, depth=None):
+        table = self.alone if reference is None else self.with_ref
+        return torch.stack([table[im.numpy().tobytes()] for im in images])
+
+
+def test_gate_resumed_at_a_shots_last_frame_after_a_rejection_decides_as_a_whole_run():
+    """Frame 1 is rejected (frame 2's own candidate is noise), frame 2 refined with its reference
+    is consistent detail. A run resumed at frame 2 had only frame 1's written output (the raw
+    frame) to judge it by and rejected it, where the whole run had accepted it."""
+    frames = _walk(3)
+    refiner = ReferenceSensitiveRefiner(frames, glitch_alone=(0, 2), glitch_with=())
+    whole = gated_refine(frames, len(frames), refiner, GateConfig())
+    assert whole.accepted[:2] == [False, False], whole.flicker
+    resumed = gated_refine(frames, len(frames), refiner, GateConfig(), start=2, previous_output=whole.outputs[1])
+    assert resumed.accepted == whole.accepted[2:], (whole.flicker, resumed.flicker)
+    assert torch.equal(resumed.outputs[0], whole.outputs[2])
+    assert whole.accepted[2], whole.flicker  # its detail agrees with frame 1's own
+
+
 def test_gate_settings_must_be_finite_and_not_negative():
     from splatfilm.errors import SplatfilmError
 
