@@ -22,6 +22,13 @@ trainer prunes by opacity alone, below 0.005.)
 and in a film script, under an asset: `clean: true` (or `clean: {min_views: 3}`), applied
 before its edits once the script's shots are checked, and cached beside the script.
 
+An object asset also loses what lies outside its visual hull: fit records an object capture's
+masks beside it (ASSET.masks.npz, one for each of ASSET.cameras.json's views), and a Gaussian
+whose centre lands off the object in at least half of the views that have it in frame
+(`outside_hull`, HULL_OUTSIDE_SHARE) is removed. The views show such Gaussians (they are not
+unseen) but only against the background: the see-through haze a fit from masked phone photos
+leaves around and under the object (the flowerpot's, down to 70 units below its base).
+
 A rigged asset's rig follows, as it follows an edit: the clean copy's rig (and a film's
 performing figure) binds the Gaussians kept, their rows in their order (`Rig.select_gaussians`).
 """
@@ -33,6 +40,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from splatfilm.errors import SplatfilmError
@@ -44,6 +52,9 @@ from splatfilm.yamlfields import At, integer, mapping, number, show
 
 
 MIN_PEAK = 1.0 / 255.0
+# The share of the views with a Gaussian's centre in frame that must put it off the object's
+# mask for the Gaussian to go: a half leaves what a few poor masks cut off.
+HULL_OUTSIDE_SHARE = 0.5
 
 
 @dataclass
@@ -90,6 +101,35 @@ def supported(gaussians: Gaussians, cameras: Cameras, settings: CleanupSettings 
     return (peaks >= settings.min_peak).sum(dim=0) >= settings.min_views
 
 
+def outside_hull(gaussians: Gaussians, cameras: Cameras, masks: list) -> torch.Tensor:
+    """Which Gaussians [N] (bool) lie outside an object's visual hull: their centres land off
+    the object (mask below 0.5) in at least HULL_OUTSIDE_SHARE of the views (C cameras, C masks
+    [H,W,1] at the cameras' sizes) that have them in frame. Ones no view has in frame are not."""
+    from splatfilm.render.camera_models import hull_votes
+
+    if len(masks) != len(cameras):
+        raise SplatfilmError(f"{len(masks)} masks for {len(cameras)} capture cameras")
+    seen, inside = hull_votes(gaussians.means.detach().cpu().numpy().astype(np.float64), cameras, masks)
+    return torch.from_numpy((seen > 0) & (seen - inside >= HULL_OUTSIDE_SHARE * seen))
+
+
+def capture_masks_of(scene: str | Path, cameras: Cameras, cameras_path: str | Path | None = None) -> list | None:
+    """The object masks fit recorded beside `scene` when they belong to `cameras` (the capture's
+    own, not another --cameras file), checked against their sizes; None for none."""
+    from splatfilm.assets.sidecar import capture_masks_path, read_capture_masks
+
+    if cameras_path is not None:
+        return None
+    masks = read_capture_masks(scene)
+    if masks is None:
+        return None
+    sizes = [(m.shape[1], m.shape[0]) for m in masks]
+    if sizes != list(zip(cameras.widths.tolist(), cameras.heights.tolist())):
+        raise SplatfilmError(f"{capture_masks_path(scene)}: its masks do not match the {len(cameras)} capture cameras "
+                             "beside it (remove it to clean without the object's outline)")
+    return masks
+
+
 def capture_cameras_of(scene: str | Path, cameras_path: str | Path | None = None) -> Cameras:
     """`cameras_path`'s cameras (in the scene's frame: `cameras_in_asset_frame`), else the
     capture's recorded beside the scene, else an error."""
@@ -110,9 +150,12 @@ def clean_asset(scene: str | Path, output: str | Path, cameras_path: str | Path 
     """`splatfilm clean`: write `output` (any Gaussian file) with the unsupported Gaussians of `scene`
     removed, its sidecar noting what was done, the cameras counted with beside it and, for a
     rigged `scene`, its rig binding the Gaussians kept (OUTPUT.rig.npz, as `edit` writes one).
-    Counted in `scene`'s own rasterize_mode. Returns {kept, removed, views, seconds}."""
+    Counted in `scene`'s own rasterize_mode; an object with its masks recorded beside it also
+    loses what lies outside its visual hull (`outside_hull`), its masks carried to `output`.
+    Returns {kept, removed, views, outside_hull (None without masks), seconds}."""
     from splatfilm.assets.sidecar import (Sidecar, asset_rasterize_mode, carry_rasterize_mode, check_beside_free,
-                                          check_sidecar_free, robust_bounds, sidecar_path, write_capture_cameras)
+                                          check_sidecar_free, robust_bounds, sidecar_path, write_capture_cameras,
+                                          write_capture_masks)
     from splatfilm.io.gaussian_files import check_gaussian_output, load_gaussians, save_gaussians
     from splatfilm.io.rig_files import carry_rig, load_rig, rig_path
 
@@ -131,20 +174,25 @@ def clean_asset(scene: str | Path, output: str | Path, cameras_path: str | Path 
     cameras = capture_cameras_of(scene, cameras_path)
     g = load_gaussians(scene)
     rig = load_rig(rig_path(scene), len(g)) if rig_path(scene).exists() else None
+    masks = capture_masks_of(scene, cameras, cameras_path)
     keep = supported(g, cameras, settings, backend, progress, asset_rasterize_mode(scene))
+    outside = outside_hull(g, cameras, masks) if masks is not None else torch.zeros(len(g), dtype=torch.bool)
+    keep &= ~outside
     clean = g.select(torch.nonzero(keep).reshape(-1))
     save_gaussians(output, clean, antialiased=carry_rasterize_mode(scene, sidecar))
     carry_rig(output, rig, keep.cpu().numpy(), sidecar)
     write_capture_cameras(output, cameras)
+    write_capture_masks(output, masks)
     sidecar["asset"] = output.name
     sidecar["num_gaussians"] = len(clean)
     if "frame" in sidecar:
         lo, hi = robust_bounds(clean)
         sidecar["frame"].update(bounds_min=lo.tolist(), bounds_max=hi.tolist())
-    sidecar["cleaned"] = {"from": str(scene.resolve()), "removed": int(len(g) - len(clean)), **asdict(settings)}
+    sidecar["cleaned"] = {"from": str(scene.resolve()), "removed": int(len(g) - len(clean)), **asdict(settings),
+                          "outside_hull": None if masks is None else int(outside.sum())}
     sidecar.write(sidecar_path(output))
     return {"kept": len(clean), "removed": len(g) - len(clean), "views": len(cameras),
-            "seconds": time.perf_counter() - t0}
+            "outside_hull": None if masks is None else int(outside.sum()), "seconds": time.perf_counter() - t0}
 
 
 def parse_cleanup(value: Any, at: At) -> CleanupSettings | None:
@@ -181,9 +229,14 @@ def cached_supported(scene: str | Path, gaussians: Gaussians, settings: CleanupS
     from splatfilm.io.cache import CacheEntry
     from splatfilm.io.digest import content_digest, file_digest
 
+    from splatfilm.assets.sidecar import capture_masks_path
+
     cameras = cameras if cameras is not None else capture_cameras_of(scene)
+    masks = capture_masks_of(scene, cameras)
     record = {"scene_sha256": scene_sha256 if scene_sha256 is not None else file_digest(scene),
               "cameras_sha256": file_digest(capture_cameras_path(scene)), "settings": asdict(settings)}
+    if masks is not None:  # keys without masks stay as they were: earlier caches still hit
+        record["masks_sha256"] = file_digest(capture_masks_path(scene))
     mode = rasterize_mode if rasterize_mode is not None else asset_rasterize_mode(scene)
     record.update(rasterize_mode_key(mode))
     cache = CacheEntry.in_folder(cache_dir, "clean", content_digest(record))
@@ -193,6 +246,8 @@ def cached_supported(scene: str | Path, gaussians: Gaussians, settings: CleanupS
         keep[torch.tensor(data["removed"], dtype=torch.long)] = False
         return keep
     keep = supported(gaussians, cameras, settings, backend, progress, mode)
+    if masks is not None:
+        keep &= ~outside_hull(gaussians, cameras, masks)
     cache.store(**record, removed=torch.nonzero(~keep).reshape(-1).tolist())
     return keep
 

@@ -45,6 +45,7 @@ origin_offset_for: when fit and import store a capture far from the origin centr
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import sys
@@ -90,7 +91,7 @@ def check_beside_free(input_path: str | Path, output: str | Path) -> None:
     """Raise SplatfilmError when writing OUTPUT, a copy of the asset at `input_path` (edit,
     clean, pose), would write over or remove a file that lies beside the input and belongs to
     it: HERO.ply -> HERO.spz in one folder share HERO.rig.npz and HERO.cameras.json."""
-    for beside in (rig_path, capture_cameras_path):
+    for beside in (rig_path, capture_cameras_path, capture_masks_path):
         theirs = beside(input_path)
         if theirs.exists() and beside(output).resolve() == theirs.resolve():
             raise SplatfilmError(f"{output}: its {theirs.name} would overwrite or remove the input's; give the copy "
@@ -129,6 +130,41 @@ def read_capture_cameras(asset: str | Path) -> Cameras | None:
 
     path = capture_cameras_path(asset)
     return read_cameras(path) if path.exists() else None
+
+
+def capture_masks_path(asset: str | Path) -> Path:
+    """ASSET.masks.npz beside ASSET.ply: an object's outline in each of its capture cameras
+    (capture_cameras_path, in that order), which `clean` keeps its Gaussians inside."""
+    asset = Path(asset)
+    return asset.with_name(asset.stem + ".masks.npz")
+
+
+def write_capture_masks(asset: str | Path, masks: list[np.ndarray] | None) -> Path:
+    """Record an object's masks (C arrays [H,W] or [H,W,1], the object where >= 0.5, at its
+    capture cameras' sizes) beside `asset` as capture_masks_path(asset); None: it has none, and
+    a file left there by an earlier output of that name goes."""
+    from splatfilm.io.atomic import atomic_write
+
+    path = capture_masks_path(asset)
+    if masks is None:
+        path.unlink(missing_ok=True)
+        return path
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{f"view_{i:05d}": np.asarray(m).reshape(m.shape[:2]) >= 0.5 for i, m in enumerate(masks)})
+    atomic_write(path, [buf.getvalue()])
+    return path
+
+
+def read_capture_masks(asset: str | Path) -> list[np.ndarray] | None:
+    """The masks recorded beside `asset` (capture_masks_path) as C bool arrays [H,W,1], or None."""
+    path = capture_masks_path(asset)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as data:
+            return [data[k][..., None].astype(bool) for k in sorted(data.files)]
+    except Exception as e:  # numpy raises ValueError, OSError, BadZipFile, ... for a broken file
+        raise SplatfilmError(f"{path}: cannot read the capture's masks ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
 
 
 class Sidecar(MutableMapping[str, Any]):

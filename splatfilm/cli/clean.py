@@ -17,7 +17,10 @@ def _cmd_clean(args: argparse.Namespace) -> None:
     total = info["kept"] + info["removed"]
     print(f"wrote {args.output}: removed {info['removed']} of {total} Gaussians "
           f"({100 * info['removed'] / max(total, 1):.1f}%) that fewer than {args.min_views} of the "
-          f"{info['views']} capture views show, in {info['seconds']:.0f} s")
+          f"{info['views']} capture views show"
+          + ("" if info["outside_hull"] is None else
+             f" or that lie outside the object's outline in half the views that frame them ({info['outside_hull']})")
+          + f", in {info['seconds']:.0f} s")
 
 
 def add_clean_command(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +29,8 @@ def add_clean_command(sub: argparse._SubParsersAction) -> None:
                        description="Render SCENE from its capture's cameras (those fit recorded beside it as "
                                    "SCENE.cameras.json, or --cameras) and remove the Gaussians that fewer than "
                                    "--min-views of them show (unseen ones, and ones only one photo shows): what "
-                                   "floats in front of new views. Writes OUTPUT and its sidecar (and, for a rigged "
+                                   "floats in front of new views. An object fitted with masks or alpha also loses "
+                                   "the Gaussians outside its outline (SCENE.masks.npz) in half the views. Writes OUTPUT and its sidecar (and, for a rigged "
                                    "SCENE, OUTPUT.rig.npz binding the Gaussians kept); SCENE is kept.")
     p.add_argument("scene", help=f"fitted Gaussian scene ({GAUSSIAN_FILE_TYPES})")
     p.add_argument("-o", "--output", required=True, help=f"the clean copy ({GAUSSIAN_FILE_TYPES})")

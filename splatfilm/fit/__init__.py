@@ -28,6 +28,7 @@ from splatfilm.assets.sidecar import (
     robust_bounds,
     sidecar_path,
     write_capture_cameras,
+    write_capture_masks,
 )
 from splatfilm.fit.trainer import FitConfig, FitResult, check_strategy, evaluate, fit
 
@@ -76,7 +77,8 @@ def points_from_images(capture: Capture, source: Capture, work_dir: Path) -> Non
 
 
 def output_paths(output: str | Path) -> dict[str, Path]:
-    """OUT.ply, its sidecar OUT.json, its capture's cameras OUT.cameras.json, the checkpoint
+    """OUT.ply, its sidecar OUT.json, its capture's cameras OUT.cameras.json (and an object's
+    masks, OUT.masks.npz: `assets.sidecar.write_capture_masks`), the checkpoint
     OUT.ckpt.pt, SfM/video work folder OUT.sfm and the per-image appearance transforms
     OUT.appearance.json (fits with appearance only)."""
     out = Path(output)
@@ -92,7 +94,8 @@ def output_paths(output: str | Path) -> dict[str, Path]:
 def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool = False,
             downscale: float | None = None, max_size: int | None = None, eval_data: str | Path | None = None,
             progress: bool = True, stop_at: int | None = None, triangulate: bool = True,
-            video_frames: int = 60, camera_model: str = SFM_CAMERA_MODEL) -> Sidecar | dict:
+            video_frames: int = 60, camera_model: str = SFM_CAMERA_MODEL,
+            masks: str | Path | None = None) -> Sidecar | dict:
     """Fit DATA into OUTPUT (.ply) and its sidecar; returns the sidecar (or, when stopped early,
     {"interrupted_at": step}).
 
@@ -103,7 +106,9 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     OUTPUT.sfm/points) before the fit falls back to a random start. video_frames: how many
     evenly spaced frames a video DATA gives (`io.video.frames_from_video`). camera_model: the
     COLMAP camera model structure-from-motion gives bare images and video frames (OPENCV by
-    default: the fit undistorts them)."""
+    default: the fit undistorts them). masks: a folder of object masks named like the images
+    (`fit.capture.load_capture`): an object capture, its masks written beside OUTPUT
+    (OUTPUT.masks.npz) for `clean`."""
     paths = output_paths(output)
     backend = resolve_backend(cfg.backend)
     appearance_enabled(cfg.appearance, None)  # a bad --appearance fails before any work
@@ -113,14 +118,14 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     if capped:
         max_size = FIT_MAX_SIZE
     capture = load_capture(data, paths["work"], downscale=downscale, max_size=max_size, video_frames=video_frames,
-                           camera_model=camera_model)
+                           camera_model=camera_model, masks=masks)
     if capture.points is None and triangulate:
         # Features come from the images at their own size (up to a cap), not the training size:
         # a downscaled view gives SIFT a fraction of the detail to match.
         full = capture
         if downscale or max_size != TRIANGULATION_MAX_SIZE:
             full = load_capture(data, paths["work"], max_size=TRIANGULATION_MAX_SIZE, video_frames=video_frames,
-                                camera_model=camera_model)
+                                camera_model=camera_model, masks=masks)
         points_from_images(capture, full, paths["work"] / "points")
     extra = (load_capture(eval_data, paths["work"] / "eval", downscale=downscale, max_size=max_size,
                           camera_model=camera_model) if eval_data else None)
@@ -161,6 +166,7 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
                                 "path": str(eval_data)}
     save_gaussians(paths["ply"], result.gaussians, antialiased=cfg.antialiased)
     write_capture_cameras(paths["ply"], capture.cameras)
+    write_capture_masks(paths["ply"], capture.masks)
     if result.appearance is not None:
         write_appearance(paths["appearance"], result.appearance, capture.names, result.train_ids)
     up = estimate_up(capture.cameras)

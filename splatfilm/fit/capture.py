@@ -11,10 +11,16 @@ What DATA holds decides the kind:
   (`splatfilm.fit.sfm`), its model saved in a work folder beside the output for reuse.
 
 RGBA images with any transparent pixel make an object capture (a character or a prop): the
-alpha channel becomes the alpha target. A transforms.json `mask_path` is nerfstudio's: its
-black pixels are left out of the loss and the held-out metrics (ns-process-data writes one
-for --crop-factor and a fisheye's circle), as undistortion's unsampled border is (`valid`);
-it does not make an object capture.
+alpha channel becomes the alpha target. Masks make one the same way, each mask becoming its
+image's alpha (`read_object_mask`: black and white, white = the object; named like its image,
+or its name with .png, as nerfstudio's `masks_path` names them):
+- `--masks DIR` (`masks=`) for bare photos, a video's frames or a COLMAP folder;
+- a `masks/` folder beside the bare photos' `images/`, picked up as nerfstudio picks it up
+  (with a note);
+- a transforms.json `mask_path` of its own for each frame.
+One `mask_path` file shared by every frame is ns-process-data's --crop-factor or fisheye-circle
+mask instead: its black pixels are left out of the loss and the held-out metrics, as
+undistortion's unsampled border is (`valid`), and the capture stays a scene.
 
 Everything is read and checked here, before any long work starts: missing or unreadable
 images, sizes other than the cameras say, duplicate names, empty folders, NaN poses each
@@ -156,6 +162,61 @@ def _read_loss_mask(path: Path) -> np.ndarray:
     return im[..., 0:1] > 0
 
 
+def read_object_mask(path: Path) -> np.ndarray:
+    """An object mask image as float32 [H,W,1] in {0, 1}: 1 where white (the object). Black and
+    white, 8 or 16 bit (16-bit 0/1 label images too); a soft or JPEG-noisy edge is thresholded
+    at half. Raises SplatfilmError for a file that is no image, a colour image, or one whose
+    grey pixels are more than MASK_GREY_MAX of it (a photo or a depth map given as a mask)."""
+    from PIL import Image
+
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise SplatfilmError(f"{path}: mask is not an image file ({', '.join(IMAGE_SUFFIXES)})")
+    im = read_photo(path)
+    with Image.open(path) as raw:
+        if raw.mode in ("I;16", "I;16L", "I;16B", "I"):
+            grey = np.asarray(raw).astype(np.float64)
+            top = grey.max() if grey.max() > 0 else 1.0
+            grey = grey / (1.0 if top == 1 else top)  # 0/1 labels as written, else 0..max
+        else:
+            if im.shape[-1] == 4 and (im[..., 3] < 255).any():
+                raise SplatfilmError(f"{path}: mask has transparent pixels; a mask is black and white, white = "
+                                     "the object (or give the photos an alpha channel instead)")
+            rgb = im[..., :3].astype(np.int16)
+            if (np.abs(rgb - rgb[..., :1]) > MASK_COLOUR_TOLERANCE).any():
+                raise SplatfilmError(f"{path}: mask is in colour; a mask is black and white, white = the object")
+            grey = rgb[..., 0] / 255.0
+    soft = float(((grey > 0.1) & (grey < 0.9)).mean())
+    if soft > MASK_GREY_MAX:
+        raise SplatfilmError(f"{path}: mask is not black and white ({100 * soft:.0f}% of its pixels are grey); "
+                             "white = the object, black = the rest")
+    return (grey >= 0.5).astype(np.float32)[..., None]
+
+
+def mask_paths_in(folder: Path, image_names: list[str], what: str) -> list[Path]:
+    """The mask in `folder` of each image (`image_names`, relative to their folder): the same
+    name, else the name with .png (nerfstudio's colmap `masks_path` naming). Raises a
+    SplatfilmError naming the first image without one; `what` says where the folder came from."""
+    if not folder.is_dir():
+        raise SplatfilmError(f"{folder}: no such folder ({what})")
+    out = []
+    for name in image_names:
+        candidates = [folder / name, (folder / name).with_suffix(".png")]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise SplatfilmError(f"{folder}: no mask for image {name} (looked for "
+                                 f"{' or '.join(sorted({c.name for c in candidates}))}; {what})")
+        out.append(found)
+    return out
+
+
+# A mask may have this much of it grey (neither under 10% nor over 90% white): an anti-aliased
+# or JPEG-compressed edge, not a photo or a depth map given as a mask.
+MASK_GREY_MAX = 0.05
+# How far (8-bit levels) a mask pixel's channels may differ and it still count as grey: JPEG
+# chroma noise.
+MASK_COLOUR_TOLERANCE = 24
+
+
 def _target_size(w: int, h: int, downscale: float | None, max_size: int | None) -> tuple[int, int]:
     factor = 1.0
     if downscale:
@@ -167,9 +228,9 @@ def _target_size(w: int, h: int, downscale: float | None, max_size: int | None) 
 
 def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | None] | None, source: dict,
             points=None, point_colors=None, downscale=None, max_size=None, cameras_file: Path | None = None,
-            split: tuple[list[int], list[int]] | None = None) -> Capture:
-    """Read every image (and its loss mask, nerfstudio's mask_path), check it against its
-    camera, undistort, downscale."""
+            split: tuple[list[int], list[int]] | None = None, object_masks: list[Path] | None = None) -> Capture:
+    """Read every image (and its loss mask, nerfstudio's shared mask_path, or its object mask,
+    which becomes its alpha), check it against its camera, undistort, downscale."""
     if len(image_paths) == 0:
         raise SplatfilmError(f"{source.get('path')}: no images")
     seen: dict[str, Path] = {}
@@ -199,6 +260,15 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
             alpha = im[..., 3:4].astype(np.float32) / 255.0
             any_alpha |= bool((im[..., 3] < 255).any())
             im = im[..., :3]
+        if object_masks is not None:
+            if alpha is not None and (alpha < 1).any():
+                raise SplatfilmError(f"{path}: image has an alpha channel and a mask ({object_masks[i]}); "
+                                     "give the object's outline one way")
+            alpha = read_object_mask(object_masks[i])
+            if alpha.shape[:2] != im.shape[:2]:
+                raise SplatfilmError(f"{object_masks[i]}: mask is {alpha.shape[1]}x{alpha.shape[0]}, "
+                                     f"image {path.name} is {w}x{h}")
+            any_alpha = True
         valid = None
         if mask_paths is not None and mask_paths[i] is not None:
             if mask_paths[i] not in loss_masks:
@@ -276,8 +346,20 @@ def _load_nerfstudio(folder: Path, downscale, max_size) -> Capture:
               "camera_convention": "nerfstudio transforms.json: camera-to-world, OpenGL axes, in the file's world frame"}
     if capture.has_depth:
         source["notes"] = [f"note: {tf}: depth_file_path depth maps are not used (the fit learns from colour alone)"]
+    object_masks = None
+    if any(m is not None for m in mask_paths) and len(set(mask_paths)) > 1:
+        # One mask per frame is an object's outline in each view; a single file every frame
+        # shares is ns-process-data's crop or fisheye circle, pixels to leave out of the loss.
+        missing = [p for p, m in zip(image_paths, mask_paths) if m is None]
+        if missing:
+            raise SplatfilmError(f"{tf}: frame {missing[0].name} has no mask_path, other frames have their own "
+                                 "(the object's outline in each view)")
+        object_masks, mask_paths = mask_paths, [None] * len(mask_paths)
+        source["notes"] = source.get("notes", []) + [
+            f"note: {tf}: each frame's mask_path is its own: read as the object's outline (white = the object), "
+            "an object capture"]
     return _finish(cameras, image_paths, mask_paths if any(m is not None for m in mask_paths) else None, source,
-                   points, colors, downscale, max_size, cameras_file=tf, split=split)
+                   points, colors, downscale, max_size, cameras_file=tf, split=split, object_masks=object_masks)
 
 
 def _file_split(tf: Path, folder: Path, image_paths: list[Path], splits: dict[str, list[str]]
@@ -346,28 +428,36 @@ def _colmap_points(model_dir: Path) -> tuple[np.ndarray | None, np.ndarray | Non
 
 
 def _load_colmap(folder: Path, model: Path, image_dir: Path, downscale, max_size, source_type="colmap",
-                 copies: bool = False) -> Capture:
-    """copies: read `folder`/images_N/ for --downscale N where every image has a copy there."""
+                 copies: bool = False, masks: tuple[Path, str] | None = None) -> Capture:
+    """copies: read `folder`/images_N/ for --downscale N where every image has a copy there.
+    masks: (folder of object masks named like the images, where it came from in words)."""
     cameras = read_colmap(model)
     image_paths = [image_dir / n for n in cameras.names]
-    reduced = _reduced_copies(folder, cameras.names, downscale) if copies else None
+    object_masks = mask_paths_in(masks[0], cameras.names, masks[1]) if masks else None
+    reduced = _reduced_copies(folder, cameras.names, downscale) if copies and not masks else None
     if reduced is not None:
         cameras = _cameras_for(reduced, cameras, int(downscale), model)
         image_paths, downscale = reduced, None
     points, colors = _colmap_points(model)
     source = {"type": source_type, "path": str(folder), "cameras": str(model),
               "camera_convention": "COLMAP: world-to-camera, OpenCV axes, in the model's world frame"}
-    return _finish(cameras, image_paths, None, source, points, colors, downscale, max_size, cameras_file=model)
+    if masks:
+        source["masks"] = str(masks[0])
+    return _finish(cameras, image_paths, None, source, points, colors, downscale, max_size, cameras_file=model,
+                   object_masks=object_masks)
 
 
 def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None = None, max_size: int | None = None,
-                 video_frames: int = 60, camera_model: str = SFM_CAMERA_MODEL) -> Capture:
+                 video_frames: int = 60, camera_model: str = SFM_CAMERA_MODEL,
+                 masks: str | Path | None = None) -> Capture:
     """Load DATA (see the module docstring). `work_dir`: where SfM keeps its model and a video
     its frames (reused on a rerun). downscale: divide image sizes by this; max_size: cap on
     the longer side in pixels; camera_model: the COLMAP camera model SfM gives bare images and
-    video frames (`fit.sfm.run_sfm`; a capture with cameras keeps its own). Raises
-    SplatfilmError for anything wrong with the input."""
+    video frames (`fit.sfm.run_sfm`; a capture with cameras keeps its own); masks: a folder of
+    object masks named like the images (a video: like its frames in WORK/frames), which makes
+    an object capture. Raises SplatfilmError for anything wrong with the input."""
     data, work_dir = Path(data), Path(work_dir)
+    given = None if masks is None else (Path(masks), "--masks")
     if not data.exists():
         raise SplatfilmError(f"{data}: no such file or folder")
     if downscale is not None and not 1 <= downscale < float("inf"):
@@ -379,10 +469,13 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
 
         frame_dir = work_dir / "frames"
         frames_from_video(data, frame_dir, video_frames)
-        cap = _load_images(frame_dir, work_dir, downscale, max_size, "video", camera_model)
+        cap = _load_images(frame_dir, work_dir, downscale, max_size, "video", camera_model, given)
         cap.source["video"] = str(data)
         return cap
     if (data / "transforms.json").exists():
+        if given is not None:
+            raise SplatfilmError(f"{data / 'transforms.json'}: --masks is for bare photos, videos and COLMAP "
+                                 "folders; give each frame its mask as mask_path here")
         return _load_nerfstudio(data, downscale, max_size)
     model = find_colmap_model(data)
     if model is not None:
@@ -392,25 +485,35 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
 
         sfm_images = read_sfm_image_root(data)
         image_dir = sfm_images or (data / "images" if (data / "images").is_dir() else data)
-        return _load_colmap(data, model, image_dir, downscale, max_size, copies=sfm_images is None)
+        return _load_colmap(data, model, image_dir, downscale, max_size, copies=sfm_images is None, masks=given)
     image_dir = photo_folder(data)
     if not list_images(image_dir):
         note = unread_photos_note(image_dir)
         raise SplatfilmError(f"{data}: no transforms.json, no COLMAP model (sparse/0, colmap/sparse/0) and no images"
                              + (f" ({note})" if note else ""))
-    return _load_images(image_dir, work_dir, downscale, max_size, "images", camera_model)
+    notes = []
+    if given is None and image_dir != data and (data / "masks").is_dir():
+        given = (data / "masks", "the masks/ folder beside images/")
+        notes.append(f"note: {data / 'masks'}: masks beside images/, read as the object's outline in each photo "
+                     "(white = the object): an object capture")
+    cap = _load_images(image_dir, work_dir, downscale, max_size, "images", camera_model, given)
+    cap.source["notes"] = notes + cap.source.get("notes", [])
+    return cap
 
 
-def _load_images(image_dir: Path, work_dir: Path, downscale, max_size, kind: str, camera_model: str) -> Capture:
+def _load_images(image_dir: Path, work_dir: Path, downscale, max_size, kind: str, camera_model: str,
+                 masks: tuple[Path, str] | None = None) -> Capture:
     from splatfilm.fit.sfm import read_sfm_image_root, run_sfm
 
+    if masks is not None:  # a missing mask fails before structure-from-motion's minutes
+        mask_paths_in(masks[0], [p.name for p in list_images(image_dir)], masks[1])
     # Video frames come in order: matched sequentially (with loop detection), photos exhaustively.
     model = run_sfm(image_dir, work_dir, ordered=kind == "video", camera_model=camera_model)
     # Photos stored turned are read from SfM's upright copies (in work_dir), as SfM read them.
     root = read_sfm_image_root(work_dir)
     if root is None or not root.resolve().is_relative_to(Path(work_dir).resolve()):
         root = image_dir
-    cap = _load_colmap(image_dir, model, root, downscale, max_size, source_type=kind)
+    cap = _load_colmap(image_dir, model, root, downscale, max_size, source_type=kind, masks=masks)
     cap.source["sfm_model"] = str(model)
     return cap
 

@@ -15,7 +15,7 @@ from splatfilm.scene.cameras import Cameras, world_to_camera
 from splatfilm.scene.gaussians import Gaussians, opacity_logit
 from splatfilm.scene.sh import rgb_to_sh0
 from splatfilm.io.images import downscale
-from splatfilm.render.camera_models import lens_visible, project_points
+from splatfilm.render.camera_models import hull_votes, project_points
 
 
 def knn_scales(points: np.ndarray, k: int = 3) -> np.ndarray:
@@ -92,22 +92,7 @@ def carve_by_masks(points: np.ndarray, cameras: Cameras, masks: list[np.ndarray]
     """Keep the points [P,3] inside the visual hull: those that land on the object (mask >= 0.5)
     in at least `keep_ratio` of the views that see them (through each camera's own lens).
     Returns a boolean mask [P]."""
-    inside = np.zeros(len(points))
-    seen = np.zeros(len(points))
-    for i, mask in enumerate(masks):
-        pc = world_to_camera(points, cameras.viewmats[i])
-        front = lens_visible(pc, cameras.camera_model[i], cameras.distortion[i])
-        # Points the lens cannot see project as if at z = 1, so no pixel is inf.
-        safe = np.where(front[:, None], pc, [0.0, 0.0, 1.0])
-        uv = project_points(torch.from_numpy(safe)[None], torch.tensor(cameras.Ks[i : i + 1]),
-                            cameras.camera_model[i], torch.tensor(cameras.distortion[i : i + 1]))[0].numpy()
-        u, v = np.where(front, uv[:, 0], -1), np.where(front, uv[:, 1], -1)
-        h, w = mask.shape[:2]
-        in_view = front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
-        ui = np.clip(u.astype(int), 0, w - 1)
-        vi = np.clip(v.astype(int), 0, h - 1)
-        seen += in_view
-        inside += in_view & (mask[vi, ui, 0] >= 0.5)
+    seen, inside = hull_votes(points, cameras, masks)
     return (seen > 0) & (inside >= keep_ratio * seen)
 
 

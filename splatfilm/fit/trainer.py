@@ -362,8 +362,13 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
             atomic_write(checkpoint, [data])
 
     t_start = time.perf_counter()
+    from splatfilm.render.rasterize_to_pixels import FIRST_RENDER_NOTE, kernels_cached
+
+    # The cpu backend's first step after an install compiles its kernels (~14 s): the bar's
+    # ETA from that step alone reads hours; the note stands until the step's numbers replace it.
     bar = tqdm(range(start_step, steps), desc="fit", unit="step", disable=not progress,
-               initial=start_step, total=steps)
+               initial=start_step, total=steps,
+               postfix=FIRST_RENDER_NOTE if backend == "cpu" and not kernels_cached() else None)
     last_step = start_step - 1
     try:
         for step in bar:

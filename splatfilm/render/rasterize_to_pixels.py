@@ -41,6 +41,11 @@ from numba.extending import intrinsic, overload
 
 from splatfilm.render.tile_intersection import TILE_SIZE, isect_tiles, tile_grid
 
+# What a progress bar says until a process's first render is done, when its kernels are not
+# cached yet (kernels_cached): that render compiles them, and its time alone makes an ETA of hours.
+FIRST_RENDER_NOTE = "the first render after an install also compiles the CPU renderer (about 20 s)"
+
+
 def kernels_cached() -> bool:
     """Whether numba's on-disk cache holds this module's kernels (compiled by an earlier run of
     this install): then a process's first render does not spend ~20 s compiling them."""
