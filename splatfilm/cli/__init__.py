@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from splatfilm.cli.args import (image_side, non_negative_float, non_negative_int, positive_int, rgb_triple, seed,
+from splatfilm.cli.args import (frame_range, image_side, non_negative_float, non_negative_int, positive_int, rgb_triple, seed,
                                 sh_degree, video_frames)
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
@@ -104,16 +104,17 @@ def _cmd_render(args: argparse.Namespace) -> None:
     from splatfilm.film import RenderOptions, render_film
 
     shots = [s for s in args.shots.split(",") if s] if args.shots else None
+    frames = frame_range(args.frames) if args.frames is not None else None
     handoff = handoff_options(args)  # checked before any work
     # render_film checks the output folder, the shot names and the refiner before the slow work on the film.
     res = render_film(args.film, args.output, RenderOptions(
         backend=args.backend, shots=shots, workers=args.workers, ray_address=args.ray, depth=args.depth,
         alpha=args.alpha or handoff.needs_alpha, refine=args.refine, refine_tolerance=args.refine_tolerance,
         refine_prompt=args.refiner_prompt,
-        passes=handoff.passes, provenance=handoff.provenance, frames_only=args.frames_only))
+        passes=handoff.passes, provenance=handoff.provenance, frames_only=args.frames_only, frames=frames))
     total = sum(res.rendered.values())
     print(f"rendered {total} frame(s), kept {sum(res.kept.values())} in {res.seconds:.1f} s -> {args.output}")
-    finish_render(handoff, res.film, args.output, args.frames_only)
+    finish_render(handoff, res.film, args.output, args.frames_only or frames is not None)
 
 
 def _cmd_refine(args: argparse.Namespace) -> None:
@@ -333,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
     p.add_argument("--shots", help="comma-separated shot names to render (default: all)")
+    p.add_argument("--frames", metavar="FIRST-LAST",
+                   help="render only these film frame numbers of each shot rendered (e.g. 1010-1020, as the PNGs "
+                        "are numbered), a quick look; as with --frames-only, no movies, cameras or edit are made")
     p.add_argument("--workers", type=positive_int, default=1, help="local processes rendering frames (default 1)")
     p.add_argument("--ray", metavar="ADDRESS", help="render on a Ray cluster ('local' starts one here)")
     p.add_argument("--depth", action="store_true", help="also write depth as EXR beside each frame")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 
 def rgb_triple(text: str) -> tuple[float, float, float]:
@@ -15,6 +16,20 @@ def rgb_triple(text: str) -> tuple[float, float, float]:
     if len(values) != 3 or not all(0.0 <= v <= 1.0 for v in values):
         raise argparse.ArgumentTypeError(f"expected R,G,B with values in [0,1], e.g. 1,1,1; got {text!r}")
     return values  # type: ignore[return-value]
+
+
+def frame_range(text: str) -> tuple[int, int]:
+    """Film frame numbers "FIRST-LAST" (inclusive, FIRST <= LAST; "1010" alone is that one frame).
+    Called by the command, not as an argparse type, so a bad range is one `error: --frames: ...`
+    line (SplatfilmError) rather than argparse's usage block."""
+    from splatfilm.errors import SplatfilmError
+
+    m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text)
+    if m is None or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+        raise SplatfilmError(f"--frames: expected FIRST-LAST film frame numbers with FIRST <= LAST, e.g. "
+                             f"1010-1020; got {text!r}")
+    first = int(m.group(1))
+    return first, int(m.group(2)) if m.group(2) is not None else first
 
 
 def _whole_number(text: str, lowest: int, highest: float, expected: str) -> int:

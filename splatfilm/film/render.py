@@ -21,7 +21,10 @@ interrupted render resumes with no half-written file and no finished frame rende
 Frames render here, in local worker processes or on a Ray cluster (film/workers.py), or
 through the refine gate (film/refinement.py). With `frames_only` a render stops after the
 frames, as a farm's render nodes do: a later run without it keeps every frame (same keys) and
-makes the movies, cameras and edit, on a machine that has ffmpeg and usd-core.
+makes the movies, cameras and edit, on a machine that has ffmpeg and usd-core. With `frames`
+(`render --frames FIRST-LAST`) only those film frame numbers of each selected shot render, a
+quick look, and the render stops as with `frames_only` (a shot's movie needs all its frames).
+After each shot, a visible asset that no rendered frame can see is named (`unseen_assets`).
 """
 
 from __future__ import annotations
@@ -31,8 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+import torch
 from tqdm import tqdm
 
+from splatfilm.errors import SplatfilmError
 from splatfilm.film.cut import write_edit
 from splatfilm.film.frame_render import FrameJob, FrameRenderer
 from splatfilm.film.passes import parse_passes
@@ -42,11 +48,9 @@ from splatfilm.film.workers import connect_ray, render_with_processes, render_wi
 from splatfilm.io.manifest import Manifest
 from splatfilm.io.atomic import check_output_folder, make_folder
 from splatfilm.render import resolve_backend
-from splatfilm.render.rasterize_to_pixels import kernels_cached
+from splatfilm.render.rasterize_to_pixels import FIRST_RENDER_NOTE, kernels_cached
 
 MANIFEST = ".splatfilm-film.json"
-# Shown beside the bar until the first frame is done.
-FIRST_FRAME_NOTE = "the first frame after an install also compiles the CPU renderer (about 20 s)"
 
 
 @dataclass
@@ -60,7 +64,10 @@ class RenderOptions:
     text prompt; passes: names of the passes
     to write as a multi-layer EXR per frame (film.passes.parse_passes); provenance: every
     frame and movie carries its provenance record (io/provenance.py); frames_only: write the
-    frames and stop (no MP4s, USD cameras, timeline or contact sheet)."""
+    frames and stop (no MP4s, USD cameras, timeline or contact sheet); frames: (first, last)
+    film frame numbers (inclusive, as the PNGs are numbered): render only those of each
+    selected shot, a quick look, and stop as frames_only does (the movies, cameras and edit
+    need every frame)."""
 
     backend: str = "auto"
     shots: list[str] | None = None
@@ -74,6 +81,7 @@ class RenderOptions:
     passes: tuple[str, ...] | str = ()
     provenance: bool = False
     frames_only: bool = False
+    frames: tuple[int, int] | None = None
 
 
 @dataclass
@@ -99,9 +107,23 @@ def _selected_shots(film: Film, shots: list[str] | None) -> list[int]:
     return [k for k, fs in enumerate(film.shots) if not shots or fs.name in shots]
 
 
+def _frames_in(film: Film, selected: list[int], frames: tuple[int, int] | None) -> dict[int, list[int]]:
+    """Per selected shot, the indices of its frames to render: those numbered within `frames`
+    (first, last; None: all), a SplatfilmError naming the shot whose frames it misses."""
+    picked = {}
+    for k in selected:
+        numbers = film.shots[k].shot.frame_numbers
+        picked[k] = [i for i, n in enumerate(numbers) if frames is None or frames[0] <= n <= frames[1]]
+        if not picked[k]:
+            raise SplatfilmError(f"{film.path}: --frames {frames[0]}-{frames[1]}: no frame of shot "
+                                 f"{film.shots[k].name} (its frames are {numbers[0]}-{numbers[-1]})")
+    return picked
+
+
 def _plan(renderer: FrameRenderer, out: Path, selected: list[int], manifest: Manifest,
-          refinement: Refinement | None, result: FilmOutputs) -> tuple[list[FrameJob], dict[int, list[str]]]:
-    """The frames to render (those not kept) and, per selected shot, every frame's key."""
+          refinement: Refinement | None, result: FilmOutputs,
+          picked: dict[int, list[int]]) -> tuple[list[FrameJob], dict[int, list[str]]]:
+    """The frames to render (those of `picked` not kept) and, per selected shot, every frame's key."""
     todo: list[FrameJob] = []
     shot_keys: dict[int, list[str]] = {}
     for k in selected:
@@ -114,6 +136,8 @@ def _plan(renderer: FrameRenderer, out: Path, selected: list[int], manifest: Man
             if refinement is not None:
                 key = refinement.chain_key(key, keys[-1] if keys else None)
             keys.append(key)
+            if i not in picked[k]:
+                continue
             job = renderer.job(out, k, i, key)
             if not redo and manifest.is_done(str(job.png.relative_to(out)), key, job.files):
                 result.kept[fs.name] += 1
@@ -122,6 +146,46 @@ def _plan(renderer: FrameRenderer, out: Path, selected: list[int], manifest: Man
                 redo = refinement is not None  # every later frame refers back to this one
         shot_keys[k] = keys
     return todo, shot_keys
+
+
+def unseen_assets(renderer: FrameRenderer, k: int, frames: list[int]) -> list[str]:
+    """The visible assets of shot k (index into the film's shots) that no frame of `frames`
+    (indices into the shot) can show a pixel of: the box round all their Gaussians (means
+    padded by 3 sigma, in the asset's frame, placed as at each frame's time) lies wholly on the
+    outer side of one of the camera's near, left, right, top or bottom planes in every frame.
+    From the bounds alone, no rendering. Only for a pinhole lens, and not for a posed (rigged,
+    performing) asset, whose Gaussians leave its file's box: those are never named."""
+    film = renderer.film
+    fs = film.shots[k]
+    if fs.shot.lens.model != "pinhole":
+        return []
+    unseen = []
+    for name in fs.visible:
+        asset = film.world.assets[name]
+        if asset.performance is not None or len(asset.gaussians.means) == 0:
+            continue
+        with torch.no_grad():
+            means = asset.gaussians.means.detach().cpu().double().numpy()
+            pad = 3.0 * asset.gaussians.activated_scales.detach().cpu().double().numpy().max(axis=1, keepdims=True)
+        lo, hi = (means - pad).min(axis=0), (means + pad).max(axis=0)
+        corners = np.array([[(lo, hi)[a][0], (lo, hi)[b][1], (lo, hi)[c][2]]
+                            for a in (0, 1) for b in (0, 1) for c in (0, 1)])
+        seen = False
+        for i in frames:
+            cams = renderer.camera(fs, i)
+            world = asset.world_transform(fs.world_start + float(fs.shot.times[i])).apply(corners)
+            cam = world @ cams.viewmats[0, :3, :3].T + cams.viewmats[0, :3, 3]
+            K = cams.Ks[0]
+            z = cam[:, 2]
+            u = K[0, 0] * cam[:, 0] + K[0, 2] * z  # pixel column times z
+            v = K[1, 1] * cam[:, 1] + K[1, 2] * z
+            outside = [z <= 0, u < 0, u > film.width * z, v < 0, v > film.height * z]
+            if not any(np.all(o) for o in outside):
+                seen = True
+                break
+        if not seen:
+            unseen.append(name)
+    return unseen
 
 
 def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOptions | None = None,
@@ -139,6 +203,10 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
             f"{'is' if len(unused) == 1 else 'are'} not used")
     elif options.ray_address:
         connect_ray(options.ray_address)  # before any work: a wrong address fails at once
+    if options.refine is not None and options.frames is not None:
+        # A refined frame is judged against the one before it: a run of some frames is not the shot's.
+        raise SplatfilmError("--frames does not go with --refine (each refined frame is judged against the one "
+                             "before it); render the whole shot")
     refinement = None
     if options.refine is not None:
         # Loaded first: a wrong or broken refiner is told before the film's assets are cleaned
@@ -152,13 +220,14 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
     for note in film_notes(film):
         log(f"warning: {note}")
     selected = _selected_shots(film, options.shots)
+    picked = _frames_in(film, selected, options.frames)
     renderer = FrameRenderer(film, options.backend, options.depth, options.alpha, parse_passes(options.passes),
                              options.provenance)
     out = make_folder(out_dir)
     result = FilmOutputs(out, film)
 
     with Manifest.load(out / MANIFEST) as manifest:  # saved every few frames and on the way out
-        todo, shot_keys = _plan(renderer, out, selected, manifest, refinement, result)
+        todo, shot_keys = _plan(renderer, out, selected, manifest, refinement, result, picked)
         # A side file this render does not write would sit beside a new frame showing the old one.
         stale = [p for job in todo for p in job.unasked if p.exists()]
         for p in stale:
@@ -178,7 +247,7 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
         # The CPU kernels compile on their first call after an install (about 20 s on 2 cores,
         # then cached): without a word the bar would sit at 0% through it.
         bar = tqdm(total=len(todo), desc="film", unit="frame", disable=not progress or not todo,
-                   postfix=None if kernels_cached() else FIRST_FRAME_NOTE)
+                   postfix=None if kernels_cached() else FIRST_RENDER_NOTE)  # until the first frame is done
 
         def step(job: FrameJob, accepted: bool | None = None) -> None:
             done(job, accepted)
@@ -205,6 +274,9 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
         for k in selected:
             name = film.shots[k].name
             log(f"{name}: rendered {result.rendered[name]} frame(s), kept {result.kept[name]} unchanged")
+            for asset in unseen_assets(renderer, k, picked[k]):
+                log(f"note: {asset} is not seen in {name} (0 pixels in any frame: it lies wholly outside every "
+                    f"frame's view); move it or the camera, or hide it in this shot")
         if refinement is not None:
             pngs = [str(renderer.job(out, k, i, "").png.relative_to(out))
                     for k in selected for i in range(len(film.shots[k].shot.frame_numbers))]
@@ -216,7 +288,10 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
         refined = {fs.name for k, fs in enumerate(film.shots)
                    if any(verdicts.get(str(renderer.job(out, k, i, "").png.relative_to(out)))
                           for i in range(len(fs.shot.frame_numbers)))}
-        if options.frames_only:
+        if options.frames is not None:
+            log(f"frames {options.frames[0]}-{options.frames[1]} only: run again without --frames for the movies, "
+                "cameras and edit (the frames are kept)")
+        elif options.frames_only:
             log("frames only: run again without --frames-only for the movies, cameras and edit (the frames are kept)")
         else:
             cut = write_edit(film, out, shot_keys, manifest.section("movies"), log,

@@ -147,7 +147,7 @@ if TYPE_CHECKING:
 FILM_VERSION = 1
 _TOP = {"version", "title", "fps", "record_start", "resolution", "first_frame", "handles", "background", "sh_degree",
         "crf", "lens", "points", "origin_offset", "effects", "assets", "shots"}
-_ASSET = {"file", "canonical", "position", "yaw", "scale", "look_height", "animation", "walk", "edits",
+_ASSET = {"file", "canonical", "upright", "position", "yaw", "scale", "look_height", "animation", "walk", "edits",
           "on_ground", "physics", "clean", "shadow", "rasterize_mode", "origin_offset", "prim",
           "spz_axes"} | PERFORMANCE_FIELDS
 _SHOT_FILM = {"time", "assets", "hide", "handles"}
@@ -157,6 +157,11 @@ _EFFECTS = {"motion_blur", "depth_of_field"}
 # planted feet are dragged into steps); a walk cycle showing longer than FROZEN_NOTE (s)
 # while the walk stands holds still in a stride (a few frames).
 MOVING = 0.05
+# Notes on placement: a fitted scene whose up leans more than TILT_NOTE degrees off +z is
+# shown tilted; a position's z further than ON_GROUND_NOTE metres from the ground that
+# on_ground stands it on was meant for something else (a table top).
+TILT_NOTE = 10.0
+ON_GROUND_NOTE = 0.01
 GLIDE_NOTE = 0.05
 FROZEN_NOTE = 0.25
 
@@ -430,15 +435,57 @@ def _perform(asset: Asset, data: dict, at: At, earlier: dict[str, Asset], names:
     asset.digest = content_digest((asset.digest + file_digest(rig_path(asset.source))).encode())
 
 
+def _world_extent(asset: Asset) -> float:
+    """The longest side (film metres) of the bounds of an asset's opaque Gaussians where it stands at time 0."""
+    from splatfilm.assets.sidecar import robust_bounds
+
+    means = asset.world_transform(0.0).apply(asset.gaussians.means.detach().cpu().double().numpy())
+    lo, hi = robust_bounds(asset.gaussians, means=means)
+    return float(np.max(hi - lo))
+
+
+def _stored_scene_note(asset: Asset, first: Asset, source: str, scaled: bool) -> list[str]:
+    """The note (one line, in a list; none when it stands fine) on a fitted scene (sidecar
+    `kind: scene`) placed in a film beside its first asset (the set) without `upright`, a
+    canonical frame or a georeference (frame.origin_offset) to place it: shown in its capture's frame, it leans as that capture's up leans
+    (more than TILT_NOTE degrees off +z), may span more than the whole set (a tabletop around
+    the prop wanted), and is in SfM units when its sidecar's scale_to_metres is unknown."""
+    from splatfilm.assets.sidecar import Sidecar, asset_up
+
+    sidecar = Sidecar.of_asset(asset.source)
+    # One turned by its canonical frame is not shown as stored (an origin_offset's move or a scale to metres is).
+    if sidecar is None or sidecar.get("kind") != "scene" or not np.allclose(asset.local.rotation, np.eye(3)):
+        return []
+    up = asset.world_transform(0.0).rotation @ asset_up(asset.source)
+    tilt = float(np.degrees(np.arccos(np.clip(up[2], -1.0, 1.0))))
+    extent, set_extent = _world_extent(asset), _world_extent(first)
+    unknown = sidecar.frame.get("scale_to_metres") is None and not scaled
+    wrong = []
+    if tilt > TILT_NOTE:
+        wrong.append(f"its up is {tilt:.0f} deg off the film's +z")
+    if extent > set_extent:
+        wrong.append(f"it spans {extent:.2f} m, more than {first.name!r} ({set_extent:.2f} m)")
+    if not wrong and not unknown:
+        return []
+    if unknown:
+        wrong.append("its scale to metres is unknown (its size is its capture's SfM units)")
+    note = (f"{source}: assets.{asset.name}: a fitted scene placed as its capture stored it: {'; '.join(wrong)}. "
+            f"Give it `upright: true` (its ground plane on z = 0, its up +z), `scale:` to size it, and "
+            f"`edits: [{{op: keep, box: ...}}]` to crop it to the part wanted")
+    return [note]
+
+
 def _assets(value: Any, at: At, folder: Path, deferred: _Deferred,
-            anchor: np.ndarray | None = None) -> World:
+            anchor: np.ndarray | None = None, notes: list[str] | None = None) -> World:
     """The film's world: its assets loaded, placed and checked; what would be slow (cleaning and
     what reads the cleaned Gaussians, bakes) is left in `deferred` and PendingBakes. anchor:
-    the script's `origin_offset` [3] (None: the first asset's that has one; module docstring)."""
+    the script's `origin_offset` [3] (None: the first asset's that has one; module docstring).
+    notes: where to add the notes on how assets were placed (`Film.notes`)."""
     from splatfilm.assets.ground import ground_height
 
     if not isinstance(value, dict) or not value:
         at.fail("expected a mapping of asset names to {file, ...} (at least one asset)")
+    notes = [] if notes is None else notes
     assets: dict[str, Asset] = {}
     bodies = _Bodies(assets, folder, deferred)
     for name, raw in value.items():
@@ -458,7 +505,12 @@ def _assets(value: Any, at: At, folder: Path, deferred: _Deferred,
             if ref not in assets:
                 a_at["on_ground"].fail(f"expected the name of an asset listed before this one, got {show(ref)}")
             ground = _ground_of(assets[ref], a_at["on_ground"], deferred)
-            pos[2] = ground_height(ground, pos[0], pos[1])
+            height = float(ground_height(ground, pos[0], pos[1]))
+            if "position" in data and abs(pos[2] - height) > ON_GROUND_NOTE:
+                notes.append(f"{at.source}: assets.{name}.position: z {pos[2]:g} is replaced by {ref}'s ground "
+                             f"height there, {height:.3f} (on_ground); to stand it on a raised surface (a table "
+                             f"top), drop on_ground and keep the z")
+            pos[2] = height
         placement = Similarity(yaw_rotation(yaw), pos, scale)
         kinds = [k for k in ("animation", "walk", "physics") if k in data]
         if len(kinds) > 1:
@@ -473,6 +525,9 @@ def _assets(value: Any, at: At, folder: Path, deferred: _Deferred,
         canonical = data.get("canonical")
         if canonical is not None and not isinstance(canonical, bool):
             a_at["canonical"].fail(f"expected true or false, got {show(canonical)}")
+        upright = data.get("upright", False)
+        if not isinstance(upright, bool):
+            a_at["upright"].fail(f"expected true or false, got {show(upright)}")
         look = number(data["look_height"], a_at["look_height"]) if "look_height" in data else None
         mode = data.get("rasterize_mode")
         if mode is not None and mode not in RASTERIZE_MODES:
@@ -498,7 +553,7 @@ def _assets(value: Any, at: At, folder: Path, deferred: _Deferred,
             a_at["spz_axes"].fail(f"expected {' or '.join(SPZ_AXES)} for an .spz file, got {show(spz_axes)} "
                                   f"for {path.name}")
         try:
-            asset = load_asset(str(name), path, placement, motion, canonical, look, mode, prim, spz_axes)
+            asset = load_asset(str(name), path, placement, motion, canonical, look, mode, prim, spz_axes, upright)
         except SplatfilmError as e:
             a_at.fail(str(e))
         if not by_offset:
@@ -507,6 +562,8 @@ def _assets(value: Any, at: At, folder: Path, deferred: _Deferred,
             # Before anything reads where it stands: a later asset's ground, its own edits and shadow.
             anchor = asset.origin_offset if anchor is None else anchor
             asset.align_to(anchor)
+        elif assets and not upright:  # one placed by its capture's georeference stands where it should
+            notes += _stored_scene_note(asset, next(iter(assets.values())), at.source, "scale" in data)
         asset.shadow = _shadow(data, a_at, asset, ground)
         if asset.shadow is not None:  # on the set's table top, say, as the film shows the set
             deferred.then(data["on_ground"], functools.partial(_lay_shadow, asset, assets[data["on_ground"]]))
@@ -785,7 +842,8 @@ def parse_film(path: str | Path, wanted: Sequence[str | None] | None = None) -> 
         # shots are checked, unless a shot aims at a body.
         deferred = _Deferred()
         anchor = vec3(data["origin_offset"], at["origin_offset"]) if data.get("origin_offset") is not None else None
-        world = _assets(data["assets"], at["assets"], path.parent, deferred, anchor)
+        placing: list[str] = []
+        world = _assets(data["assets"], at["assets"], path.parent, deferred, anchor, placing)
         clash = set(points) & set(world.assets)
         if clash:
             at["points"][sorted(clash)[0]].fail("has the name of an asset; asset names already are points")
@@ -814,7 +872,7 @@ def parse_film(path: str | Path, wanted: Sequence[str | None] | None = None) -> 
     return Film(path=path, title=str(title), fps=fps, width=width, height=height, first_frame=first,
                 background=background, sh_degree=sh_degree, crf=crf, world=world, shots=shots,
                 record_start=record_start, motion_blur=blur, depth_of_field=dof, raw=data,
-                notes=origin_note(world, source, anchor is not None), points=points)
+                notes=origin_note(world, source, anchor is not None) + placing, points=points)
 
 
 def shot_points(points: dict[str, np.ndarray], world: World, start: float) -> dict:

@@ -325,8 +325,9 @@ class Asset:
     """A persistent asset in a film world.
 
     gaussians: in the asset's own frame (as its file stores them); local: asset frame ->
-    canonical frame (identity for scenes; for one moved by its origin_offset, the move by
-    `shift`); placement: canonical -> world when `motion` is
+    canonical frame (identity for scenes; a scene's `upright_frame` with `upright: true`; for
+    one moved by its origin_offset, the move by `shift`; times its sidecar's
+    frame.scale_to_metres where that is known); placement: canonical -> world when `motion` is
     None; motion: world-time-dependent placement; look_height: metres above the canonical
     origin that shots aim at when they name this asset; source: file path; digest: content
     hash of the file (frames depend on it; with a performance, of its rig file too);
@@ -539,11 +540,33 @@ class World:
         return lambda times: np.array([asset.target(world_start + float(t)) for t in np.atleast_1d(times)])
 
 
+def upright_frame(path: Path, gaussians: Gaussians) -> Similarity:
+    """A scene asset's frame -> its upright frame (`upright: true` in a film script): turned by
+    the least rotation that takes its up (`assets.sidecar.asset_up`: its recorded ground plane's
+    normal, else frame.up) to +z, its ground plane (else the base of its opaque Gaussians) moved
+    to z = 0 and the middle of its opaque Gaussians' bounds onto the z axis, as an object's
+    canonical frame stands (no front is known: the turn about z is the least one). In the
+    asset's own units; `path` is the asset file (its sidecar is beside it)."""
+    from splatfilm.assets.ground import read_ground
+    from splatfilm.assets.sidecar import asset_up, robust_bounds
+    from splatfilm.scene.transforms import WORLD_UP, rotation_between
+
+    turn = Similarity(rotation_between(asset_up(path), WORLD_UP))
+    lo, hi = robust_bounds(turn.transform_gaussians(gaussians))
+    plane = read_ground(path)
+    # A point of the ground plane, turned: its height is the floor's.
+    base = lo[2] if plane is None else float(turn.apply(-plane.offset * plane.normal)[2])
+    return Similarity(translation=[-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -base]) @ turn
+
+
 def load_asset(name: str, path: Path, placement: Similarity, motion: Motion | None = None, canonical: bool | None = None,
                look_height: float | None = None, rasterize_mode: str | None = None, prim: str | None = None,
-               spz_axes: str = SPZ_DEFAULT_AXES) -> Asset:
+               spz_axes: str = SPZ_DEFAULT_AXES, upright: bool = False) -> Asset:
     """Load an asset file and its sidecar (`path` with .json), if any: object assets use the
-    sidecar's canonical transform as `local` unless canonical=False; rasterize_mode: the
+    sidecar's canonical transform as `local` unless canonical=False; upright: a scene stands
+    in its `upright_frame` (not with a canonical frame); a sidecar's known
+    frame.scale_to_metres scales `local` after either, so the script's placement acts on
+    metres; rasterize_mode: the
     asset's own (`assets.sidecar.asset_rasterize_mode`) unless given; prim (a USD file's splat
     prim) and spz_axes (an .spz file's axes) go to `io.gaussian_files.load_gaussians`. One
     shown in its own frame keeps its sidecar's frame.origin_offset (`Asset.origin_offset`) and
@@ -561,12 +584,21 @@ def load_asset(name: str, path: Path, placement: Similarity, motion: Motion | No
         if to_canonical is None:
             raise SplatfilmError(f"{path}: canonical: true, but {sidecar_path(path).name} has no canonical_transform")
         local = to_canonical
+    if upright:
+        if use_canonical:
+            raise SplatfilmError(f"{path}: upright: true stands a scene up; this asset is placed by its canonical "
+                                 f"frame already (give canonical: false to stand it up by its up instead)")
+        local = upright_frame(path, g)
+    to_metres = sidecar.frame.get("scale_to_metres") if sidecar is not None else None
+    if to_metres is not None and to_metres != 1:
+        local = Similarity(scale=float(to_metres)) @ local
     if look_height is None:
         look_height = 0.0
-        if use_canonical:  # aim at 85% of the standing height: a character's face, a prop's top
+        if use_canonical or upright:  # aim at 85% of the standing height: a character's face, a prop's top
             _, hi = robust_bounds(local.transform_gaussians(g))
             look_height = 0.85 * float(hi[2])
     return Asset(name, g, local, placement, motion, look_height, str(path), digest,
                  rasterize_mode=rasterize_mode or asset_rasterize_mode(path),
                  # An object's canonical frame is its own, wherever its capture lay.
-                 origin_offset=sidecar.origin_offset if sidecar is not None and not use_canonical else None)
+                 origin_offset=sidecar.origin_offset if sidecar is not None and not (use_canonical or upright)
+                 else None)

@@ -374,7 +374,7 @@ def test_the_bar_says_why_the_first_frame_takes_long(film_dir, capsys, monkeypat
     while the bar sat at 0% without a word; it now says so until that frame is done, and only
     when numba's cache does not hold them yet."""
     import splatfilm.film.render as film_render
-    from splatfilm.film.render import FIRST_FRAME_NOTE
+    from splatfilm.render.rasterize_to_pixels import FIRST_RENDER_NOTE
     from splatfilm.render.rasterize_to_pixels import kernels_cached
 
     monkeypatch.setattr(film_render, "kernels_cached", lambda: cached)
@@ -383,8 +383,8 @@ def test_the_bar_says_why_the_first_frame_takes_long(film_dir, capsys, monkeypat
     assert kernels_cached()  # numba's cache holds them once a frame has rendered
     bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
     first, done = [ln for ln in bar if "0/7" in ln], [ln for ln in bar if "7/7" in ln]
-    assert first and all((FIRST_FRAME_NOTE in ln) != cached for ln in first)
-    assert done and not any(FIRST_FRAME_NOTE in ln for ln in done)
+    assert first and all((FIRST_RENDER_NOTE in ln) != cached for ln in first)
+    assert done and not any(FIRST_RENDER_NOTE in ln for ln in done)
 
 
 def test_depth_of_field_blurs_out_of_focus_and_keeps_energy(film_dir):
