@@ -366,7 +366,7 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
     Gaussians comes along: its rig (OUTPUT.rig.npz: the same skeleton and clips binding the
     Gaussians the edits keep, in their order) and its capture cameras (OUTPUT.cameras.json,
     as `clean` records them; edits do not move the asset). Returns the sidecar."""
-    from splatfilm.assets.sidecar import read_capture_cameras, write_capture_cameras
+    from splatfilm.assets.sidecar import carry_capture_cameras, read_capture_cameras
     from splatfilm.io.atomic import read_text
     from splatfilm.io.gaussian_files import check_gaussian_output, load_gaussians, save_gaussians
     from splatfilm.io.rig_files import carry_rig, load_rig, rig_path
@@ -394,7 +394,7 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
     g, kept = edit_gaussians(gaussians, edits)
     save_gaussians(output_path, g, antialiased=carry_rasterize_mode(input_path, sidecar))
     carry_rig(output_path, rig, kept, sidecar)
-    write_capture_cameras(output_path, cameras)
+    carry_capture_cameras(input_path, output_path, cameras)
     sidecar["asset"] = output_path.name
     sidecar["num_gaussians"] = len(g)
     if "frame" in sidecar:

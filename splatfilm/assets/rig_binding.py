@@ -47,8 +47,8 @@ import numpy as np
 
 from splatfilm.assets.mesh_import import RiggedSurface, canonical_from_vertices, rigged_surface
 from splatfilm.assets.rig import MAX_INFLUENCES
-from splatfilm.assets.sidecar import (Sidecar, carry_rasterize_mode, check_sidecar_free, read_capture_cameras, sidecar_path,
-                                      write_capture_cameras)
+from splatfilm.assets.sidecar import (Sidecar, carry_capture_cameras, carry_rasterize_mode, check_sidecar_free,
+                                      read_capture_cameras, sidecar_path)
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, check_output_file, read_input
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, GAUSSIAN_FILE_TYPES, load_gaussians, save_gaussians
@@ -495,6 +495,6 @@ def rig_capture(fitted: str | Path, skeleton: str | Path, output: str | Path, sa
     else:
         save_gaussians(output, gaussians, antialiased=antialiased)
     save_rig(rig_path(output), rig, output.name)
-    write_capture_cameras(output, cameras)  # so `clean` and `mesh` of the bound asset find its capture
+    carry_capture_cameras(fitted, output, cameras)  # so `clean` and `mesh` of the bound asset find its capture
     out.write(sidecar_path(output))
     return out

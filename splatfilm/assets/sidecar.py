@@ -167,6 +167,15 @@ def read_capture_masks(asset: str | Path) -> list[np.ndarray] | None:
         raise SplatfilmError(f"{path}: cannot read the capture's masks ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
 
 
+def carry_capture_cameras(source: str | Path, output: str | Path, cameras: Cameras | None) -> None:
+    """Record `cameras` (`source`'s capture cameras in `output`'s frame; None: none) beside
+    `output`, and with them `source`'s object masks: they belong to those views (a similarity
+    moving cameras and Gaussians together leaves them right), and a masks file left by an
+    earlier output of that name would outline another capture."""
+    write_capture_cameras(output, cameras)
+    write_capture_masks(output, read_capture_masks(source) if cameras is not None else None)
+
+
 class Sidecar(MutableMapping[str, Any]):
     """The JSON object of an asset's sidecar (module docstring), read and written as a mapping
     (`sidecar["kind"]`, `sidecar.update(...)`), with typed accessors for what splatfilm uses.

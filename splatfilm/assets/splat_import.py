@@ -17,6 +17,7 @@ from splatfilm.assets.sidecar import (
     Sidecar,
     asset_rasterize_mode,
     capture_cameras_path,
+    carry_capture_cameras,
     check_beside_free,
     check_sidecar_free,
     origin_offset_for,
@@ -24,7 +25,6 @@ from splatfilm.assets.sidecar import (
     read_capture_cameras,
     robust_bounds,
     sidecar_path,
-    write_capture_cameras,
 )
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import (
@@ -169,7 +169,7 @@ def carry_asset_record(source: Path, output: Path, record: Sidecar, g: Gaussians
     if dropped:
         print(f"note: {output.name} keeps {source.name}'s sidecar without its {', '.join(dropped)}: {why}")
     carry_rig(output, rig, np.ones(len(g), dtype=bool), sidecar)
-    write_capture_cameras(output, cameras)
+    carry_capture_cameras(source, output, cameras)
     sidecar["asset"] = output.name
     sidecar["num_gaussians"] = len(g)
     sidecar.setdefault("source", step)  # a record that never said where it came from: from here

@@ -130,13 +130,14 @@ def _plan(renderer: FrameRenderer, out: Path, selected: list[int], manifest: Man
         fs = renderer.film.shots[k]
         keys: list[str] = []
         redo = False
+        wanted = set(picked[k])
         result.kept[fs.name] = result.rendered[fs.name] = 0
         for i in range(len(fs.shot.frame_numbers)):
             key = renderer.key(fs, i)
             if refinement is not None:
                 key = refinement.chain_key(key, keys[-1] if keys else None)
             keys.append(key)
-            if i not in picked[k]:
+            if i not in wanted:
                 continue
             job = renderer.job(out, k, i, key)
             if not redo and manifest.is_done(str(job.png.relative_to(out)), key, job.files):

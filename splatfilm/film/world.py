@@ -565,8 +565,8 @@ def load_asset(name: str, path: Path, placement: Similarity, motion: Motion | No
     """Load an asset file and its sidecar (`path` with .json), if any: object assets use the
     sidecar's canonical transform as `local` unless canonical=False; upright: a scene stands
     in its `upright_frame` (not with a canonical frame); a sidecar's known
-    frame.scale_to_metres scales `local` after either, so the script's placement acts on
-    metres; rasterize_mode: the
+    frame.scale_to_metres scales `local` after either (less the canonical transform's own
+    scale), so the script's placement acts on metres; rasterize_mode: the
     asset's own (`assets.sidecar.asset_rasterize_mode`) unless given; prim (a USD file's splat
     prim) and spz_axes (an .spz file's axes) go to `io.gaussian_files.load_gaussians`. One
     shown in its own frame keeps its sidecar's frame.origin_offset (`Asset.origin_offset`) and
@@ -590,8 +590,11 @@ def load_asset(name: str, path: Path, placement: Similarity, motion: Motion | No
                                  f"frame already (give canonical: false to stand it up by its up instead)")
         local = upright_frame(path, g)
     to_metres = sidecar.frame.get("scale_to_metres") if sidecar is not None else None
+    # A canonical transform's own scale already takes the file's units to its frame's (import
+    # through a dataparser scale of 2 records scale 0.5 there and scale_to_metres 0.5).
+    to_metres = None if to_metres is None else float(to_metres) / local.scale
     if to_metres is not None and to_metres != 1:
-        local = Similarity(scale=float(to_metres)) @ local
+        local = Similarity(scale=to_metres) @ local
     if look_height is None:
         look_height = 0.0
         if use_canonical or upright:  # aim at 85% of the standing height: a character's face, a prop's top

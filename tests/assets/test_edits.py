@@ -339,7 +339,8 @@ def test_edit_carries_the_capture_cameras(tmp_path, capsys):
     """A fitted set's capture cameras (SET.cameras.json, which clean and mesh render from)
     come along with its edited copy, as `clean` records them: the edits do not move it."""
     from splatfilm.assets.cleanup import capture_cameras_of
-    from splatfilm.assets.sidecar import capture_cameras_path, write_capture_cameras
+    from splatfilm.assets.sidecar import (capture_cameras_path, capture_masks_path, read_capture_masks,
+                                          write_capture_cameras, write_capture_masks)
     from splatfilm.scene.cameras import Cameras
 
     src = tmp_path / "set.ply"
@@ -353,19 +354,26 @@ def test_edit_carries_the_capture_cameras(tmp_path, capsys):
     cams = Cameras(np.stack(viewmats), np.array([[50.0, 0, 32], [0, 50.0, 24], [0, 0, 1]]), 64, 48,
                    names=["images/a.png", "images/b.png"])
     write_capture_cameras(src, cams)
+    # An object's masks go with the views they outline (clean keeps its Gaussians inside them).
+    masks = [np.zeros((48, 64, 1), bool), np.ones((48, 64, 1), bool)]
+    masks[0][10:20, 5:9] = True
+    write_capture_masks(src, masks)
     (tmp_path / "edits.yaml").write_text("- {op: delete, sphere: {centre: [4, 0, 0], radius: 0.5}}\n")
     out = tmp_path / "edited" / "set_edited.ply"
     assert main(["edit", str(src), str(tmp_path / "edits.yaml"), "-o", str(out)]) == 0
     assert capture_cameras_path(out).exists()
+    got_masks = read_capture_masks(out)
+    assert got_masks is not None and all((a == b).all() for a, b in zip(got_masks, masks))
     got = capture_cameras_of(out)  # what clean and mesh read when no --cameras is given
     np.testing.assert_allclose(got.viewmats, cams.viewmats, atol=1e-12)
     np.testing.assert_allclose(got.Ks, cams.Ks)
     assert got.names == cams.names and got.widths.tolist() == [64, 64]
     # Without cameras beside the input there are none beside the copy either.
     capture_cameras_path(src).unlink()
-    # An asset without cameras edited into the same output: the earlier copy's cameras go.
+    capture_masks_path(src).unlink()
+    # An asset without cameras edited into the same output: the earlier copy's cameras and masks go.
     assert main(["edit", str(src), str(tmp_path / "edits.yaml"), "-o", str(out)]) == 0
-    assert not capture_cameras_path(out).exists()
+    assert not capture_cameras_path(out).exists() and not capture_masks_path(out).exists()
     assert main(["edit", str(src), str(tmp_path / "edits.yaml"), "-o", str(tmp_path / "bare.ply")]) == 0
     assert not capture_cameras_path(tmp_path / "bare.ply").exists()
 

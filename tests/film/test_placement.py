@@ -129,3 +129,30 @@ def test_an_asset_no_frame_of_a_shot_sees_is_named(film_dir):
     render()
     assert [s for s in said if "hero is not seen in sh010" in s], said
     assert not [s for s in said if "wall is not seen" in s]
+
+
+def test_an_imported_objects_scale_to_metres_is_not_applied_twice(tmp_path):
+    """import through a nerfstudio dataparser scale moves the Gaussians by 2: the copy's frame
+    knows scale_to_metres 0.5 and its canonical transform undoes the 2 already; the film stands
+    both at the source's 0.4 m, not the copy at a quarter of it."""
+    from splatfilm.assets.splat_import import import_splats
+    from splatfilm.film.world import load_asset
+    from splatfilm.scene.transforms import Similarity
+
+    block = square_splats([0, 0, 0.2], 0.4, [0.2, 0.8, 0.2], normal_axis=0, spacing=0.05)
+    save_gaussians(tmp_path / "prop.ply", block)
+    (tmp_path / "prop.json").write_text(json.dumps({
+        "kind": "object", "frame": {"up": [0, 0, 1], "scale_to_metres": 1.0},
+        "canonical_transform": {"rotation": np.eye(3).tolist(), "translation": [0, 0, 0], "scale": 1.0}}))
+    (tmp_path / "dataparser_transforms.json").write_text(json.dumps(
+        {"transform": np.eye(4)[:3].tolist(), "scale": 0.5}))
+    import_splats(tmp_path / "prop.ply", tmp_path / "copy.ply",
+                  dataparser_transforms=tmp_path / "dataparser_transforms.json")
+
+    def height(name: str) -> float:
+        asset = load_asset(name, tmp_path / f"{name}.ply", Similarity())
+        z = asset.world_transform(0.0).apply(asset.gaussians.means.detach().double().numpy())[:, 2]
+        return float(z.max() - z.min())
+
+    assert height("prop") == pytest.approx(0.4, abs=0.06)
+    assert height("copy") == pytest.approx(height("prop"), rel=1e-6)
