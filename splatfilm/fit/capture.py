@@ -14,13 +14,12 @@ RGBA images with any transparent pixel make an object capture (a character or a 
 alpha channel becomes the alpha target. Masks make one the same way, each mask becoming its
 image's alpha (`read_object_mask`: black and white, white = the object; named like its image,
 or its name with .png, as nerfstudio's `masks_path` names them):
-- `--masks DIR` (`masks=`) for bare photos, a video's frames or a COLMAP folder;
-- a `masks/` folder beside the bare photos' `images/`, picked up as nerfstudio picks it up
-  (with a note);
-- a transforms.json `mask_path` of its own for each frame.
-One `mask_path` file shared by every frame is ns-process-data's --crop-factor or fisheye-circle
-mask instead: its black pixels are left out of the loss and the held-out metrics, as
-undistortion's unsampled border is (`valid`), and the capture stays a scene.
+`--masks DIR` (`masks=`) for bare photos, a video's frames, a COLMAP folder or a nerfstudio
+dataset. Only there: a transforms.json `mask_path` keeps nerfstudio's meaning (its black
+pixels are left out of the loss and the held-out metrics, as undistortion's unsampled border
+is, `valid`: ns-process-data's --crop-factor and fisheye-circle masks, or per frame a passer-by
+or a rig to ignore), and so does a `masks/` folder beside images/ (nerfstudio's colmap
+`masks_path`), which is not read without `--masks` (a note says so); the capture stays a scene.
 
 Everything is read and checked here, before any long work starts: missing or unreadable
 images, sizes other than the cameras say, duplicate names, empty folders, NaN poses each
@@ -313,7 +312,7 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
     return capture
 
 
-def _load_nerfstudio(folder: Path, downscale, max_size) -> Capture:
+def _load_nerfstudio(folder: Path, downscale, max_size, masks: tuple[Path, str] | None = None) -> Capture:
     from splatfilm.io.ply import read_ply_points
 
     tf = folder / "transforms.json"
@@ -346,18 +345,8 @@ def _load_nerfstudio(folder: Path, downscale, max_size) -> Capture:
               "camera_convention": "nerfstudio transforms.json: camera-to-world, OpenGL axes, in the file's world frame"}
     if capture.has_depth:
         source["notes"] = [f"note: {tf}: depth_file_path depth maps are not used (the fit learns from colour alone)"]
-    object_masks = None
-    if any(m is not None for m in mask_paths) and len(set(mask_paths)) > 1:
-        # One mask per frame is an object's outline in each view; a single file every frame
-        # shares is ns-process-data's crop or fisheye circle, pixels to leave out of the loss.
-        missing = [p for p, m in zip(image_paths, mask_paths) if m is None]
-        if missing:
-            raise SplatfilmError(f"{tf}: frame {missing[0].name} has no mask_path, other frames have their own "
-                                 "(the object's outline in each view)")
-        object_masks, mask_paths = mask_paths, [None] * len(mask_paths)
-        source["notes"] = source.get("notes", []) + [
-            f"note: {tf}: each frame's mask_path is its own: read as the object's outline (white = the object), "
-            "an object capture"]
+    # --masks: the object's outline in each view; a frame's mask_path stays a loss mask.
+    object_masks = mask_paths_in(masks[0], [p.name for p in image_paths], masks[1]) if masks else None
     return _finish(cameras, image_paths, mask_paths if any(m is not None for m in mask_paths) else None, source,
                    points, colors, downscale, max_size, cameras_file=tf, split=split, object_masks=object_masks)
 
@@ -473,10 +462,7 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
         cap.source["video"] = str(data)
         return cap
     if (data / "transforms.json").exists():
-        if given is not None:
-            raise SplatfilmError(f"{data / 'transforms.json'}: --masks is for bare photos, videos and COLMAP "
-                                 "folders; give each frame its mask as mask_path here")
-        return _load_nerfstudio(data, downscale, max_size)
+        return _load_nerfstudio(data, downscale, max_size, given)
     model = find_colmap_model(data)
     if model is not None:
         # A model `splatfilm sfm` wrote says where its images are (the photos' folder, or
@@ -493,9 +479,9 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
                              + (f" ({note})" if note else ""))
     notes = []
     if given is None and image_dir != data and (data / "masks").is_dir():
-        given = (data / "masks", "the masks/ folder beside images/")
-        notes.append(f"note: {data / 'masks'}: masks beside images/, read as the object's outline in each photo "
-                     "(white = the object): an object capture")
+        # nerfstudio reads such masks as pixels to leave out; as outlines they would make an object.
+        notes.append(f"note: {data / 'masks'}: not read; give it as --masks to fit the object it outlines "
+                     "(white = the object) without its surroundings")
     cap = _load_images(image_dir, work_dir, downscale, max_size, "images", camera_model, given)
     cap.source["notes"] = notes + cap.source.get("notes", [])
     return cap

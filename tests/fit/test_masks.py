@@ -1,6 +1,6 @@
-"""Masks make an object capture, as RGBA alpha does: `fit --masks DIR` (bare photos, videos,
-COLMAP folders), a masks/ folder beside images/, a transforms.json mask_path of each frame's
-own; bad masks are one-line errors. An object's masks go beside the asset for `clean`, which
+"""Masks given with `fit --masks DIR` make an object capture, as RGBA alpha does (bare photos,
+videos, COLMAP folders, nerfstudio datasets); a transforms.json mask_path and a masks/ folder
+beside images/ keep nerfstudio's meaning (pixels to leave out); bad masks are one-line errors. An object's masks go beside the asset for `clean`, which
 drops the Gaussians outside its visual hull."""
 
 from __future__ import annotations
@@ -42,17 +42,21 @@ def _per_frame_masks(folder: Path) -> np.ndarray:
     return disc
 
 
-def test_per_frame_mask_paths_make_an_object_fit_with_a_canonical_frame(capture_dir, tmp_path, capsys):
+def test_masks_make_an_object_fit_with_a_canonical_frame_and_mask_paths_stay_loss_masks(capture_dir, tmp_path):
+    """A frame's mask_path keeps nerfstudio's meaning (a passer-by, a rig or a crop to leave
+    out: trained as transparent, an object's outline would cut holes in a scene); --masks
+    gives the object's outline."""
     folder = tmp_path / "ns"
     shutil.copytree(capture_dir, folder)
     assert not load_capture(folder, tmp_path / "w").is_object
     disc = _per_frame_masks(folder)
     cap = load_capture(folder, tmp_path / "w")
-    assert cap.is_object and cap.valid is None
+    assert not cap.is_object and cap.valid is not None
+    cap = load_capture(folder, tmp_path / "w", masks=folder / "masks")
+    assert cap.is_object
     assert all(np.array_equal(m[..., 0], disc / 255.0) for m in cap.masks)
-    sidecar = run_fit(folder, tmp_path / "obj.ply", small_cfg(steps=2), progress=False)
+    sidecar = run_fit(folder, tmp_path / "obj.ply", small_cfg(steps=2), progress=False, masks=folder / "masks")
     assert sidecar["kind"] == "object" and "rotation" in sidecar["canonical_transform"]
-    assert "each frame's mask_path is its own" in capsys.readouterr().out
     from splatfilm.assets.sidecar import read_capture_masks
 
     masks = read_capture_masks(tmp_path / "obj.ply")
@@ -109,8 +113,9 @@ def test_bad_masks_are_one_line_errors(tmp_path):
         load_capture(folder, tmp_path / "w", masks=tmp_path / "nothing")
 
 
-def test_a_masks_folder_beside_bare_photos_is_picked_up(tmp_path, monkeypatch, capsys):
-    """nerfstudio's layout: images/ and masks/ side by side. SfM is stood in for by the
+def test_a_masks_folder_beside_bare_photos_is_named_not_read(tmp_path, monkeypatch, capsys):
+    """nerfstudio's layout: images/ and masks/ side by side, masks of pixels to leave out: not
+    taken for an object's outline unless given as --masks. SfM is stood in for by the
     fixture's own model."""
     from splatfilm.fit import sfm
 
@@ -121,8 +126,9 @@ def test_a_masks_folder_beside_bare_photos_is_picked_up(tmp_path, monkeypatch, c
     assert not load_capture(folder, tmp_path / "w").is_object
     shutil.move(str(_masks_dir(folder, tmp_path)), str(folder / "masks"))
     cap = load_capture(folder, tmp_path / "w")
-    assert cap.is_object
-    assert any("masks beside images/" in n for n in cap.source["notes"])
+    assert not cap.is_object
+    assert any("not read; give it as --masks" in n for n in cap.source["notes"])
+    assert load_capture(folder, tmp_path / "w", masks=folder / "masks").is_object
     del model
 
 
