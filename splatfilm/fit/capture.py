@@ -483,7 +483,8 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
         notes.append(f"note: {data / 'masks'}: not read; give it as --masks to fit the object it outlines "
                      "(white = the object) without its surroundings")
     cap = _load_images(image_dir, work_dir, downscale, max_size, "images", camera_model, given)
-    cap.source["notes"] = notes + cap.source.get("notes", [])
+    if notes:
+        cap.source["notes"] = notes + cap.source.get("notes", [])
     return cap
 
 
