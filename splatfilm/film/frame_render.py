@@ -208,8 +208,9 @@ class FrameRenderer:
             **({"shutter_version": 2} if len(sample.times) > 1 else {}),
             # Only a distorting lens adds to the key, so pinhole frames keep the keys they had.
             **({} if lens.model == "pinhole" else {"lens": [lens.model, list(lens.distortion)]}),
-            # Only an anamorphic lens adds its squeeze (the EXRs' and movies' pixel aspect).
-            **({} if lens.squeeze == 1 else {"squeeze": lens.squeeze}),
+            # Only an anamorphic lens adds its squeeze (the EXRs' and movies' pixel aspect), and
+            # since version 2 its oval depth of field and its PNGs' pHYs pixel aspect.
+            **({} if lens.squeeze == 1 else {"squeeze": lens.squeeze, "anamorphic_version": 2}),
         })
 
     def render(self, fs: FilmShot, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -335,7 +336,7 @@ class FrameRenderer:
             write_depth(job.alpha, solid, channel="A", provenance=record, attributes=exr)
         if job.passes is not None:
             self._write_passes(job.passes, rgb, alpha, solid, far, image, record, exr)
-        write_png(job.png, rgb, provenance=record)
+        write_png(job.png, rgb, provenance=record, pixel_aspect=fs.shot.lens.squeeze)
 
     def exr_header(self, fs: FilmShot, i: int) -> dict:
         """OpenEXR's standard attributes of frame i's EXRs (io.images.exr_frame_header): the

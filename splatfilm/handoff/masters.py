@@ -73,14 +73,18 @@ def kept_masters(out_dir: str | Path) -> dict[str, bool]:
 
 
 def burn_in_text(fs: FilmShot, frame: int) -> str:
-    """What a dailies burn-in says of film frame `frame` of shot `fs`: name, frame, lens."""
+    """What a dailies burn-in says of film frame `frame` of shot `fs`: name, frame, lens (with
+    an anamorphic lens's squeeze: "50mm 2x")."""
     t = fs.shot.time_of_frame(frame)
     focal = float(fs.shot.sample(np.array([t])).focal_mm[0])
-    return f"{fs.name}  {frame}  {focal:.0f}mm"
+    squeeze = "" if fs.shot.lens.squeeze == 1 else f" {fs.shot.lens.squeeze:g}x"
+    return f"{fs.name}  {frame}  {focal:.0f}mm{squeeze}"
 
 
-def draw_burn_in(image: np.ndarray, text: str) -> np.ndarray:
-    """image [H,W,3|4] uint8 with `text` in white on a dark band along its bottom (opaque there)."""
+def draw_burn_in(image: np.ndarray, text: str, pixel_aspect: float = 1.0) -> np.ndarray:
+    """image [H,W,3|4] uint8 with `text` in white on a dark band along its bottom (opaque there).
+    pixel_aspect: each pixel's width / height (an anamorphic plate's squeeze): the text is
+    drawn 1 / pixel_aspect as wide, so it reads upright once the picture is desqueezed."""
     from PIL import Image, ImageDraw, ImageFont
 
     h, w = image.shape[:2]
@@ -94,9 +98,16 @@ def draw_burn_in(image: np.ndarray, text: str) -> np.ndarray:
     box = draw.textbbox((0, 0), text, font=font)
     band = box[3] - box[1] + size // 2
     fill_band = (0, 0, 0, 255) if im.mode == "RGBA" else (0, 0, 0)
+    white = (255, 255, 255, 255) if im.mode == "RGBA" else (255, 255, 255)
     draw.rectangle([0, h - band, w, h], fill=fill_band)
-    draw.text((size // 2, h - band + size // 4 - box[1]), text, font=font,
-              fill=(255, 255, 255, 255) if im.mode == "RGBA" else (255, 255, 255))
+    if pixel_aspect == 1:
+        draw.text((size // 2, h - band + size // 4 - box[1]), text, font=font, fill=white)
+        return np.asarray(im)
+    # Drawn square-pixelled as the desqueezed picture shows it, then squeezed onto the plate.
+    shown = Image.new("L", (size // 2 + box[2] + 1, band), 0)
+    ImageDraw.Draw(shown).text((size // 2, size // 4 - box[1]), text, font=font, fill=255)
+    mask = shown.resize((max(1, round(shown.width / pixel_aspect)), band), Image.Resampling.LANCZOS)
+    im.paste(Image.new(im.mode, mask.size, white), (0, h - band), mask)
     return np.asarray(im)
 
 
@@ -128,7 +139,7 @@ def _master_frames(film: Film, fs: FilmShot, src: Path, dst: Path, codec: str, b
             a = np.asarray(alpha, dtype=np.float64)[..., None]
             image = to_uint8(np.concatenate([unpremultiply(image / 255.0, a, film.background), a], axis=-1))
         if burn_in:
-            image = draw_burn_in(np.ascontiguousarray(image), burn_in_text(fs, int(frame)))
+            image = draw_burn_in(np.ascontiguousarray(image), burn_in_text(fs, int(frame)), fs.shot.lens.squeeze)
         write_png(dst / f"{fs.name}.{int(frame):04d}.png", image)
     return all_alpha
 

@@ -648,6 +648,7 @@ def write_camera_path_json(
     smoothness_value: float = 0.0,
     dataparser_transforms: PathLike | None = None,
     transforms_json: PathLike | None = None,
+    note: str | None = None,
 ) -> None:
     """Write a nerfstudio viewer `camera_path.json` (atomically) that `ns-render camera-path`
     renders as `cameras`, and that `read_camera_path_json` reads back as the same cameras.
@@ -663,6 +664,7 @@ def write_camera_path_json(
     every key keeps its own field of view there.
     dataparser_transforms (and transforms_json): write the poses in the nerfstudio run's
     normalised world, the inverse of what `read_camera_path_json` undoes.
+    note: said in the file's `splatfilm_note` (nerfstudio reads only its own keys); none by default.
     """
 
     def check(cams: Cameras, what: str) -> tuple[np.ndarray, list[float]]:
@@ -731,6 +733,7 @@ def write_camera_path_json(
         "camera_path": [
             {"camera_to_world": _row_major(c2w[i]), "fov": fovs[i], "aspect": aspect} for i in range(len(cameras))
         ],
+        **({} if note is None else {"splatfilm_note": note}),
     }
     _write_json(path, data)
 

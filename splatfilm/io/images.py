@@ -266,14 +266,15 @@ def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
 
 
 def write_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None,
-              provenance: dict | None = None) -> None:
+              provenance: dict | None = None, pixel_aspect: float = 1.0) -> None:
     """Save an 8-bit PNG atomically.
 
     rgb [H,W,3] floats in [0,1] (`to_uint8` rounds them), or uint8 [H,W,3|4] pixels stored as
     they are. With `alpha` [H,W,1] (float rgb only) the PNG is RGBA with straight (not
     premultiplied) colour (`unpremultiply`), so `rgb` must be the colour composited over black,
     which is what a render without background returns. provenance: a record (io.provenance) to
-    carry, sealed with the pixels' hash.
+    carry, sealed with the pixels' hash. pixel_aspect: each pixel's width / height (an
+    anamorphic lens's squeeze), said in a pHYs chunk (`png_with_pixel_aspect`) unless 1.
     """
     import imageio.v3 as iio
 
@@ -289,9 +290,31 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None
     if provenance is not None:
         from splatfilm.io.provenance import png_with_provenance
 
-        atomic_write(path, [png_with_provenance(pixels, provenance)])
-        return
-    atomic_write(path, [iio.imwrite("<bytes>", pixels, extension=".png")])
+        data = png_with_provenance(pixels, provenance)
+    else:
+        data = iio.imwrite("<bytes>", pixels, extension=".png")
+    atomic_write(path, [png_with_pixel_aspect(data, pixel_aspect)])
+
+
+def png_with_pixel_aspect(png: bytes, pixel_aspect: float) -> bytes:
+    """PNG bytes with a pHYs chunk of unit 0 (the PNG spec: an aspect ratio only) saying that
+    each pixel is `pixel_aspect` times as wide as it is high; `png` itself when it is 1.
+
+    pHYs holds pixels per unit along x and y, so wide pixels are fewer per unit across:
+    (x, y) = (q, p) for pixel_aspect p / q (2 -> (1, 2); 1.33 -> (100, 133)), as players and
+    Pillow's `info["aspect"]` read it. Pillow's own `dpi=` writes unit 1 (per inch), which
+    says a print size, not this."""
+    if pixel_aspect == 1:
+        return png
+    import zlib
+
+    ratio = Fraction(pixel_aspect).limit_denominator(10000)
+    body = b"pHYs" + struct.pack(">IIB", ratio.denominator, ratio.numerator, 0)
+    chunk = struct.pack(">I", 9) + body + struct.pack(">I", zlib.crc32(body))
+    ihdr_end = 8 + 8 + 13 + 4  # signature, IHDR's length and type, its 13 bytes, its CRC: pHYs goes before IDAT
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        raise ValueError("png_with_pixel_aspect: not a PNG starting with IHDR")
+    return png[:ihdr_end] + chunk + png[ihdr_end:]
 
 
 def read_exr_provenance(path: str | os.PathLike) -> tuple[str | None, str]:

@@ -4,7 +4,7 @@ Depth of field works on the Gaussians, so both backends render it the same way: 
 Gaussian's circle of confusion (thin lens: from focal length, f-stop and focus distance) is
 turned into a blur of standard deviation a quarter of its diameter, added isotropically to
 the Gaussian's 3D covariance at its depth (sqrt(s^2 + sigma^2) per axis keeps its
-orientation), and its opacity is scaled by the ratio of the 2D footprint areas before and
+orientation; an anamorphic lens's blur is 1 / squeeze as wide across the camera, below), and its opacity is scaled by the ratio of the 2D footprint areas before and
 after as `render` draws them (with its 0.3 px blur, or in antialiased mode without it, as its
 compensation does), so an out-of-focus Gaussian spreads the alpha it had over more pixels.
 Motion blur averages renders at sub-frame times stratified over the open shutter; how many can
@@ -20,6 +20,7 @@ import torch
 from splatfilm.scene.gaussians import Gaussians, opacity_logit
 from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
 from splatfilm.render.rasterization import RasterizeMode
+from splatfilm.scene.transforms import rotmat_to_quat
 
 
 def circle_of_confusion_px(depth: torch.Tensor, focal_mm: float, f_stop: float, focus_distance: float,
@@ -45,18 +46,35 @@ def apply_depth_of_field(g: Gaussians, viewmat: torch.Tensor, K: torch.Tensor, w
     viewmat [4,4] world-to-camera (OpenCV), K [3,3]. pixel_aspect: an anamorphic lens's
     squeeze (K's fy / fx): the circle of confusion is measured on the sensor, so it is exact
     along the image's height (fy); the blur is isotropic in the scene, so across the plate it
-    is 1 / squeeze as wide and round once desqueezed (a real anamorphic's bokeh is an oval about
-    squeeze times taller than wide as shown, which this leaves out)."""
+    is a front anamorphic's oval, squeeze times taller than wide once desqueezed: the blur added
+    is a camera-space covariance diag(sigma^2 / squeeze^2, sigma^2, sigma^2) (sigma its
+    size in the scene), so across the plate it is sigma_y / squeeze^2 pixels and, each pixel
+    squeeze wide, sigma_y / squeeze as shown. A spherical lens's blur is isotropic (the
+    Gaussian keeps its axes, bit for bit as before)."""
     with torch.no_grad():
         vm, Ks = viewmat[None].to(g.dtype), K[None].to(g.dtype)
         depth = g.means @ vm[0, :3, :3][2] + vm[0, 2, 3]
         coc = circle_of_confusion_px(depth, focal_mm, f_stop, focus_distance, sensor_width_mm, width)
         # The blur in pixels down the image over fy (= fx x pixel_aspect): its size in the scene.
         sigma_world = (coc / 4.0) * depth.clamp_min(1e-6) / (Ks[0, 0, 0] * pixel_aspect)
-        scales = g.activated_scales
-        new_scales = torch.sqrt(scales**2 + sigma_world[:, None] ** 2)
+        scales, quats = g.activated_scales, g.quats
+        if pixel_aspect == 1:
+            new_scales = torch.sqrt(scales**2 + sigma_world[:, None] ** 2)
+            cov_after = quat_scale_to_covar(quats, new_scales)
+        else:
+            # The oval is the lens's, fixed to the camera: added in camera space, then the sum
+            # re-split into axes (eigenvectors, made a right-handed rotation) and scales.
+            rot = vm[0, :3, :3]
+            shape = torch.tensor([1.0 / pixel_aspect**2, 1.0, 1.0], dtype=g.dtype, device=depth.device)
+            blur = rot.T @ torch.diag(shape) @ rot
+            cov_after = quat_scale_to_covar(quats, scales) + sigma_world[:, None, None] ** 2 * blur
+            cov_after = 0.5 * (cov_after + cov_after.transpose(-1, -2))
+            variances, axes = torch.linalg.eigh(cov_after)
+            axes = axes * torch.linalg.det(axes).sign()[:, None, None]
+            new_scales = variances.clamp_min(1e-30).sqrt()
+            quats = rotmat_to_quat(axes)
         before = project_gaussians(g.means, quat_scale_to_covar(g.quats, scales), vm, Ks, width, height)
-        after = project_gaussians(g.means, quat_scale_to_covar(g.quats, new_scales), vm, Ks, width, height)
+        after = project_gaussians(g.means, cov_after, vm, Ks, width, height)
         # A splat's summed alpha is opacity x 2 pi sqrt(det) of the covariance it is drawn with:
         # the dilated one (cov + 0.3 px I; det = 1 / det(conic)) in classic mode, which is most of
         # a sub-pixel Gaussian's footprint, so leaving it out dims small highlights to a few
@@ -71,7 +89,7 @@ def apply_depth_of_field(g: Gaussians, viewmat: torch.Tensor, K: torch.Tensor, w
         ratio = torch.sqrt(drawn_before.clamp_min(1e-20) / drawn_after.clamp_min(1e-20)).clamp(0.0, 1.0)
         ratio = torch.where(torch.isfinite(ratio), ratio, torch.ones_like(ratio))
         op = g.activated_opacities * ratio
-        return Gaussians(g.means, g.quats, torch.log(new_scales), opacity_logit(op, 1e-7), g.sh0, g.shN)
+        return Gaussians(g.means, quats, torch.log(new_scales), opacity_logit(op, 1e-7), g.sh0, g.shN)
 
 
 def shutter_interval(frame_time: float, fps: float, shutter_deg: float) -> tuple[float, float]:

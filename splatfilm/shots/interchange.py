@@ -11,7 +11,7 @@
   distortion in OpenCV's terms (`usd_lens_data`), to render undistorted and redistort; a
   panorama has no USD camera (`usd_camera_problem`);
 - nerfstudio `transforms.json` with one camera per frame, which any tool can render (an
-  anamorphic lens's fl_x is fl_y / squeeze; a camera_path.json refuses it: square pixels only).
+  anamorphic lens's fl_x is fl_y / squeeze; a camera_path.json, square pixels only, holds it desqueezed).
 
 Every export writes the shot's frames as they are (`Shot.cameras()`), so a render of the
 exported file matches a render of the shot frame for frame.
@@ -208,21 +208,37 @@ def write_shot_camera_path_json(path: PathLike, shot: Shot, *, dataparser_transf
                                 transforms_json: PathLike | None = None) -> None:
     """The shot as a nerfstudio viewer camera_path.json: every frame in `camera_path` (what
     ns-render renders), and in `keyframes`, with their transition times, keys from which the
-    viewer's "Load Path" plays the same move (`viewer_key_times`) for editing there. An
-    anamorphic shot is refused: a camera path holds one square-pixel field of view (nerfstudio
-    makes fx = fy from `fov`), so it cannot say fx = fy / squeeze."""
-    if shot.lens.squeeze != 1:
-        raise SplatfilmError(f"{path}: shot {shot.name} has an anamorphic lens (squeeze {shot.lens.squeeze:g}), which "
-                             "a nerfstudio camera path cannot hold (square pixels only); export transforms.json "
-                             "(its fl_x is fl_y / squeeze) or USD")
+    viewer's "Load Path" plays the same move (`viewer_key_times`) for editing there. A camera
+    path holds one square-pixel field of view (nerfstudio makes fx = fy from `fov` and
+    `render_height`), so an anamorphic shot is written desqueezed: `render_width` width x
+    squeeze (rounded to whole pixels), `fov` the vertical field (the lens's), `aspect` the
+    picture's as shown, and `splatfilm_note` says so; ns-render then renders the picture a
+    player shows, not the squeezed plate."""
     key_times = viewer_key_times(shot)
-    keys = shot.path.sample(np.array(key_times)).to_cameras(shot.lens)
+    cameras, keys = shot.cameras(), shot.path.sample(np.array(key_times)).to_cameras(shot.lens)
+    note = None
+    if shot.lens.squeeze != 1:
+        cameras, keys = (_desqueezed(c, shot.lens.squeeze) for c in (cameras, keys))
+        note = (f"shot {shot.name}: anamorphic lens (squeeze {shot.lens.squeeze:g}) written desqueezed, "
+                f"{int(cameras.widths[0])} x {shot.lens.height} square pixels (the plate is "
+                f"{shot.lens.width} x {shot.lens.height}, each pixel {shot.lens.squeeze:g} wide)")
     transitions = _viewer_keys(shot, key_times)[2]
     write_camera_path_json(
-        path, shot.cameras(), float(shot.duration), keyframes=keys, transitions=transitions,
+        path, cameras, float(shot.duration), keyframes=keys, transitions=transitions,
         fps=float(shot.fps), is_cycle=shot.loop, dataparser_transforms=dataparser_transforms,
-        transforms_json=transforms_json,
+        transforms_json=transforms_json, note=note,
     )
+
+
+def _desqueezed(cameras: Cameras, squeeze: float) -> Cameras:
+    """Anamorphic `cameras` as square-pixel ones of the picture shown: width x squeeze
+    (whole pixels) by height, fx = fy, the principal point the new centre."""
+    widths = np.round(cameras.widths * squeeze)
+    Ks = cameras.Ks.copy()
+    Ks[:, 0, 0] = Ks[:, 1, 1]
+    Ks[:, 0, 2] = widths / 2
+    return Cameras(cameras.viewmats, Ks, widths, cameras.heights, cameras.distortion, cameras.camera_model,
+                   cameras.names)
 
 
 def usd_name(name: str) -> str:
@@ -583,8 +599,9 @@ def shot_from_cameras(cameras: Cameras, fps: Fraction | float | str, name: str =
 
     The path keys every frame (Catmull-Rom in position and focal length, the quaternion
     spline in orientation), so frame i is camera i and times between frames are smooth.
-    Cameras must share one image size, square pixels and a centred principal point
-    (SplatfilmError otherwise, as for a bad `fps`).
+    Cameras must share one image size, one pixel aspect (fy / fx: an anamorphic lens's squeeze,
+    whose focal length is fy's) and a centred principal point (SplatfilmError otherwise, as for
+    a bad `fps`).
     """
     fps = parse_fps(fps)
     w, h = int(cameras.widths[0]), int(cameras.heights[0])
@@ -592,8 +609,8 @@ def shot_from_cameras(cameras: Cameras, fps: Fraction | float | str, name: str =
         raise SplatfilmError("a shot's cameras must share one image size")
     lens = Lens.from_K(cameras.Ks[0], w, h, sensor_width_mm)
     for i in range(len(cameras)):
-        Lens.from_K(cameras.Ks[i], w, h, sensor_width_mm)  # checks square pixels, centred principal point
-    focal = pixels_to_focal_mm(cameras.fx, w, sensor_width_mm)
+        Lens.from_K(cameras.Ks[i], w, h, sensor_width_mm, squeeze=lens.squeeze)  # one squeeze, centred
+    focal = pixels_to_focal_mm(cameras.fx if lens.squeeze == 1 else cameras.fy, w, sensor_width_mm)
     c2w = cameras.to_c2w_opencv()
     times = frame_times(len(cameras), fps)
     keys = [Keyframe(time=t, position=m[:3, 3], rotation=m[:3, :3], focal_mm=float(f))

@@ -201,20 +201,32 @@ class Lens:
 
     @staticmethod
     def from_K(K: ArrayLike, width: int, height: int, sensor_width_mm: float = FULL_FRAME_MM,
-               **kwargs: Any) -> "Lens":
+               squeeze: float | None = None, **kwargs: Any) -> "Lens":
         """The lens of pinhole intrinsics K [3,3] (pixels) for a `width` x `height` image.
 
-        Raises SplatfilmError unless pixels are square and the principal point is the centre
-        (to 1e-6 relative), which is all a film lens can describe.
+        Pixels s = fy / fx times as wide as high are an anamorphic lens's (`squeeze` s; the
+        focal length is then the vertical one's, fy): `squeeze` None takes s from K (square
+        to 1e-6 relative: 1), a number must match it. Raises SplatfilmError where it does not,
+        and unless the principal point is the centre (to 1e-6 relative), which is all a film
+        lens can describe.
         """
         K = np.asarray(K, dtype=np.float64)
         fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
-        if abs(fx - fy) > 1e-6 * fx:
-            raise SplatfilmError(f"intrinsics have non-square pixels (fx={fx}, fy={fy}); a film lens cannot describe them")
+        if not (fx > 0 and fy > 0):
+            raise SplatfilmError(f"intrinsics have focal lengths fx={fx}, fy={fy}; both must be > 0")
+        ratio = 1.0 if abs(fx - fy) <= 1e-6 * fx else float(fy / fx)
+        if squeeze is None:
+            # A squeeze is a lens's specification (1.33, 1.8, 2): float32 apertures leave ~1e-7.
+            squeeze = float(f"{ratio:.6g}")
+        elif abs(ratio - squeeze) > 1e-6 * squeeze:
+            raise SplatfilmError(f"intrinsics have pixels fy / fx = {ratio:.6g} (fx={fx:.6g}, fy={fy:.6g}); "
+                                 f"an anamorphic squeeze {squeeze:g} makes them {squeeze:g}")
         if abs(cx - width / 2) > 1e-6 * width or abs(cy - height / 2) > 1e-6 * height:
             raise SplatfilmError(f"principal point ({cx}, {cy}) is not the image centre ({width / 2}, {height / 2})")
-        focal = float(pixels_to_focal_mm(fx, width, sensor_width_mm))
-        return Lens(focal_mm=focal, width=int(width), height=int(height), sensor_width_mm=sensor_width_mm, **kwargs)
+        # fy is the focal length the lens's field down the frame has (a spherical lens's fx, bit for bit).
+        focal = float(pixels_to_focal_mm(fx if squeeze == 1 else fy, width, sensor_width_mm))
+        return Lens(focal_mm=focal, width=int(width), height=int(height), sensor_width_mm=sensor_width_mm,
+                    squeeze=squeeze, **kwargs)
 
     def with_focal(self, focal_mm: float) -> "Lens":
         """The same lens at another focal length (a zoom)."""

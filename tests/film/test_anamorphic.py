@@ -86,6 +86,74 @@ def _spread(alpha: np.ndarray) -> tuple[float, float]:
     return float(np.sqrt((w * (xs - mx) ** 2).sum())), float(np.sqrt((w * (ys - my) ** 2).sum()))
 
 
+def test_an_anamorphic_camera_comes_back_in_as_its_lens():
+    """K's fy / fx is the squeeze and fy the focal length (a 50 mm 2x, not a 25 mm; it was
+    refused as "non-square pixels"); a squeeze said must match K's."""
+    lens = Lens(focal_mm=50, width=320, height=180, squeeze=2)
+    for back in (Lens.from_K(lens.K(), 320, 180), Lens.from_K(lens.K(), 320, 180, squeeze=2)):
+        assert back.squeeze == 2 and back.focal_mm == pytest.approx(50)
+        assert np.allclose(back.K(), lens.K())
+    with pytest.raises(SplatfilmError, match="fy / fx = 2 .*squeeze 1.5"):
+        Lens.from_K(lens.K(), 320, 180, squeeze=1.5)
+    assert Lens.from_K(Lens(focal_mm=50).K(), 1920, 1080) == Lens(focal_mm=50)
+
+
+def test_a_squeezed_usd_camera_comes_back_in_as_a_shot(tmp_path):
+    """USD -> read_usd_camera -> shot_from_cameras: a 50 mm 2x, frame for frame."""
+    pytest.importorskip("pxr")
+    from splatfilm.shots.interchange import read_usd_camera, shot_from_cameras, write_usd_camera
+
+    path = _ball_film(tmp_path, {"focal_mm": 50, "squeeze": 2}, frames=3)
+    shot = parse_film(path).shots[0].shot
+    write_usd_camera(tmp_path / "sh010.usda", shot)
+    cams, _, fps = read_usd_camera(tmp_path / "sh010.usda")
+    back = shot_from_cameras(cams, fps)
+    assert back.lens.squeeze == 2 and back.lens.focal_mm == pytest.approx(50, rel=1e-6)
+    assert [k.focal_mm for k in back.path.keyframes] == pytest.approx([50] * 3, rel=1e-6)
+    assert back.cameras().Ks == pytest.approx(shot.cameras().Ks, rel=1e-6)
+
+
+def test_a_squeezed_shot_goes_to_nerfstudio_desqueezed(tmp_path):
+    """A 50 mm 2x on a 36 mm back at 320 x 180: camera_path.json holds the picture shown,
+    640 x 180 square pixels, fov the vertical field 22.895 degrees, aspect 640 / 180, and a
+    note (it was refused); read back, its cameras see what the plate's do (fy, heights)."""
+    from splatfilm.io.camera_files import read_camera_path_json
+    from splatfilm.shots.interchange import write_shot_camera_path_json
+
+    path = _ball_film(tmp_path, {"focal_mm": 50, "squeeze": 2}, frames=3)
+    film = yaml.safe_load(path.read_text())
+    film["resolution"] = [320, 180]
+    path.write_text(yaml.safe_dump(film, sort_keys=False))
+    shot = parse_film(path).shots[0].shot
+    write_shot_camera_path_json(tmp_path / "camera_path.json", shot)
+    cp = json.loads((tmp_path / "camera_path.json").read_text())
+    assert (cp["render_width"], cp["render_height"]) == (640, 180)
+    assert [c["fov"] for c in cp["camera_path"]] == pytest.approx([22.895] * 3, abs=1e-3)
+    assert cp["camera_path"][0]["aspect"] == pytest.approx(640 / 180)
+    assert "squeeze 2" in cp["splatfilm_note"] and "desqueezed" in cp["splatfilm_note"]
+    back = read_camera_path_json(tmp_path / "camera_path.json").cameras
+    assert back.fx == pytest.approx(shot.cameras().fy) and back.fy == pytest.approx(shot.cameras().fy)
+    assert back.viewmats == pytest.approx(shot.cameras().viewmats, abs=1e-9)
+
+
+def test_a_squeezed_masters_burn_in_says_the_squeeze_and_reads_upright_desqueezed(tmp_path):
+    """The label is "50mm 2x" (it said "50mm"), and its text is drawn half as wide on the plate
+    (it was as wide as on a spherical frame: stretched 2x once desqueezed)."""
+    from splatfilm.handoff.masters import burn_in_text, draw_burn_in
+
+    film = parse_film(_ball_film(tmp_path, {"focal_mm": 50, "squeeze": 2}))
+    assert burn_in_text(film.shots[0], 1001) == "sh010  1001  50mm 2x"
+    spherical = parse_film(_ball_film(tmp_path, {"focal_mm": 50}))
+    assert burn_in_text(spherical.shots[0], 1001) == "sh010  1001  50mm"
+
+    def text_width(pixel_aspect):
+        image = draw_burn_in(np.zeros((360, 640, 3), np.uint8), "sh010  1001  50mm 2x", pixel_aspect)
+        lit = np.nonzero(image[..., 0].max(axis=0) > 127)[0]
+        return lit[-1] - lit[0] + 1
+
+    assert text_width(2.0) / text_width(1.0) == pytest.approx(0.5, abs=0.02)
+
+
 def test_a_ball_renders_squeezed_into_an_ellipse(tmp_path):
     """A round Gaussian (0.2 m, 2 m off, 35 mm on 96 px: 9.3 px standard deviation) is as wide
     as high through a spherical lens and half as wide through a 2x anamorphic (the plate)."""
@@ -102,14 +170,21 @@ def test_a_ball_renders_squeezed_into_an_ellipse(tmp_path):
     assert ax / ay == pytest.approx(0.5, abs=0.01)  # measured 0.5016 (the 0.3 px blur)
 
 
-def test_depth_of_field_blurs_a_squeezed_plate_as_the_lens_does_down_the_frame():
+@pytest.mark.parametrize("turned", [False, True])
+def test_depth_of_field_blurs_a_squeezed_plate_into_a_tall_oval(turned):
     """The circle of confusion is on the sensor: down the frame an anamorphic plate blurs as
-    the spherical lens of its focal length does (it was squeeze times more: the blur was
-    sized by fx = fy / squeeze), and across it by 1 / squeeze (round once desqueezed)."""
-    g = Gaussians(torch.tensor([[0.0, 0.0, 8.0]], dtype=torch.float64), torch.tensor([[1.0, 0, 0, 0]], dtype=torch.float64),
-                  torch.full((1, 3), math.log(1e-3), dtype=torch.float64), torch.tensor([6.0], dtype=torch.float64),
+    the spherical lens of its focal length does, and across it by 1 / squeeze^2, so once
+    desqueezed the bokeh is a front anamorphic's oval, squeeze times taller than wide (it was
+    1 / squeeze across the plate: round once desqueezed). The oval is the camera's, whichever
+    way the camera is turned in the world."""
+    g = Gaussians(torch.tensor([[0.0, 0.0, 0.0]], dtype=torch.float64), torch.tensor([[1.0, 0, 0, 0]], dtype=torch.float64),
+                  torch.full((1, 3), math.log(1e-6), dtype=torch.float64), torch.tensor([6.0], dtype=torch.float64),
                   torch.zeros((1, 1, 3), dtype=torch.float64), torch.zeros((1, 0, 3), dtype=torch.float64))
     viewmat = torch.eye(4, dtype=torch.float64)
+    if turned:  # a camera rolled 30 degrees and panned 20: the world's axes are not the camera's
+        from scipy.spatial.transform import Rotation
+        viewmat[:3, :3] = torch.tensor(Rotation.from_euler("zy", [30, 20], degrees=True).as_matrix())
+    viewmat[2, 3] = 8.0  # the splat 8 m in front
 
     def cov2d(squeeze):
         K = torch.tensor(Lens(focal_mm=50, width=640, height=360, squeeze=squeeze).K(), dtype=torch.float64)
@@ -118,21 +193,38 @@ def test_depth_of_field_blurs_a_squeezed_plate_as_the_lens_does_down_the_frame()
         conic = p.conics[0, 0]
         # The drawn footprint less the renderer's 0.3 px^2 blur: the Gaussian's own image.
         cov = torch.linalg.inv(torch.tensor([[conic[0], conic[1]], [conic[1], conic[2]]])) - 0.3 * torch.eye(2)
+        assert abs(float(cov[0, 1])) < 1e-9 * float(cov[1, 1])  # upright on the plate
         return float(cov[0, 0]) ** 0.5, float(cov[1, 1]) ** 0.5
 
     sx, sy = cov2d(1.0)
     ax, ay = cov2d(2.0)
     # The thin lens's circle: 0.687 mm on the sensor, 12.2 px across 640, a quarter of it the blur.
     assert sx == pytest.approx(sy) and sy == pytest.approx(12.2 / 4, rel=0.01)
-    assert ay == pytest.approx(sy, rel=1e-6)  # measured before: 2 x sy
-    assert ax == pytest.approx(sy / 2, rel=1e-6)
+    assert ay == pytest.approx(sy, rel=1e-6)
+    assert ax == pytest.approx(sy / 4, rel=1e-6)  # measured before: sy / 2 (round desqueezed)
+    assert 2 * ax == pytest.approx(ay / 2, rel=1e-6)  # as shown: half as wide as high
+
+
+def test_depth_of_field_of_the_reviewers_splat():
+    """One splat at 5 m, 50 mm 2x at f/1.4 focused at 2 m, 320 x 180 on a 36 mm back: plate
+    sigma_y 1.221 px (the 4.88 px circle / 4), sigma_x 1.221 / 4 = 0.305 (it was 0.61)."""
+    g = Gaussians(torch.tensor([[0.0, 0.0, 5.0]], dtype=torch.float64), torch.tensor([[1.0, 0, 0, 0]], dtype=torch.float64),
+                  torch.full((1, 3), math.log(1e-5), dtype=torch.float64), torch.tensor([6.0], dtype=torch.float64),
+                  torch.zeros((1, 1, 3), dtype=torch.float64), torch.zeros((1, 0, 3), dtype=torch.float64))
+    viewmat = torch.eye(4, dtype=torch.float64)
+    K = torch.tensor(Lens(focal_mm=50, width=320, height=180, squeeze=2).K(), dtype=torch.float64)
+    b = apply_depth_of_field(g, viewmat, K, 320, 180, 50.0, 1.4, 2.0, 36.0, pixel_aspect=2.0)
+    p = project_gaussians(b.means, quat_scale_to_covar(b.quats, b.activated_scales), viewmat[None], K[None], 320, 180)
+    a, _, c = p.conics[0, 0].tolist()
+    sx, sy = (1 / a - 0.3) ** 0.5, (1 / c - 0.3) ** 0.5
+    assert sy == pytest.approx(1.221, abs=1e-3) and sx == pytest.approx(sy / 4, rel=1e-4)
 
 
 def test_a_squeezed_film_carries_its_pixel_aspect_in_every_output(tmp_path):
     """EXR pixelAspectRatio, the shot and cut MP4s' sample aspect ratio (players desqueeze),
     the USD camera's desqueezed aperture and its render settings' pixelAspectRatio, the world
-    stage's too, transforms.json's fl_x = fl_y / 2, a desqueezed contact sheet; a camera path
-    (square pixels only) refuses the shot in one line."""
+    stage's too, transforms.json's fl_x = fl_y / 2, a desqueezed contact sheet and camera path
+    (square pixels only)."""
     pytest.importorskip("pxr")
     import OpenEXR
     from PIL import Image
@@ -147,6 +239,8 @@ def test_a_squeezed_film_carries_its_pixel_aspect_in_every_output(tmp_path):
     render_film(path, out, RenderOptions(backend="cpu", depth=True), progress=False, log=lambda *_: None)
     with OpenEXR.File(str(out / "sh010" / "sh010.1001.depth.exr")) as f:
         assert f.header()["pixelAspectRatio"] == pytest.approx(2.0)
+    with Image.open(out / "sh010" / "sh010.1001.png") as png:  # pHYs unit 0: 1 pixel per unit across, 2 down
+        assert png.info["aspect"] == (1, 2)
     for movie in (out / "sh010.mp4", out / "ana.mp4"):
         assert probe_sample_aspect(movie) == Fraction(2)
         assert probe_frames(movie)[1] == (96, 96)  # the plate, stored as rendered
@@ -167,8 +261,8 @@ def test_a_squeezed_film_carries_its_pixel_aspect_in_every_output(tmp_path):
     write_shot_transforms_json(tmp_path / "transforms.json", film.shots[0].shot)
     tj = json.loads((tmp_path / "transforms.json").read_text())
     assert tj["fl_x"] == pytest.approx(tj["fl_y"] / 2) and tj["fl_y"] == pytest.approx(35 / 36 * 96)
-    with pytest.raises(SplatfilmError, match="anamorphic lens .squeeze 2.*camera path"):
-        write_shot_camera_path_json(tmp_path / "camera_path.json", film.shots[0].shot)
+    write_shot_camera_path_json(tmp_path / "camera_path.json", film.shots[0].shot)
+    assert json.loads((tmp_path / "camera_path.json").read_text())["render_width"] == 192  # desqueezed
     # The contact sheet shows the frames desqueezed: 160 px wide, 80 high, not 160 x 160.
     # Two rows (shots) of two frames, each cell 6 px apart with an 18 px label above.
     sheet = np.asarray(Image.open(out / "contact_sheet.png"))

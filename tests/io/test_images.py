@@ -109,3 +109,26 @@ def test_write_png_stores_uint8_pixels_as_they_are_and_float_colour_with_straigh
     alpha = np.full((2, 2, 1), 0.5)
     write_png(tmp_path / "f.png", np.full((2, 2, 3), 0.25), alpha)  # 0.25 over black at half coverage: 0.5
     assert read_photo(tmp_path / "f.png")[0, 0].tolist() == [128, 128, 128, 128]
+
+
+@pytest.mark.parametrize("provenance", [None, {"film": "f.yaml", "digital_source_type": "composite", "generator": "splatfilm"}])
+def test_write_png_says_an_anamorphic_pixel_aspect_in_phys_and_nothing_else_changes(tmp_path, provenance):
+    """pHYs with unit 0 (aspect only): pixels per unit (1, 2) for pixels twice as wide, so a
+    reader sees 2:1; (100, 133) for 1.33. Square pixels: the same bytes as before, no pHYs."""
+    import struct
+
+    rgb = np.random.default_rng(0).random((6, 8, 3))
+    write_png(tmp_path / "plain.png", rgb, provenance=provenance)
+    write_png(tmp_path / "square.png", rgb, provenance=provenance, pixel_aspect=1.0)
+    assert (tmp_path / "plain.png").read_bytes() == (tmp_path / "square.png").read_bytes()
+    assert b"pHYs" not in (tmp_path / "plain.png").read_bytes()
+    for aspect, ppu in ((2.0, (1, 2)), (1.33, (100, 133))):
+        write_png(tmp_path / "wide.png", rgb, provenance=provenance, pixel_aspect=aspect)
+        data = (tmp_path / "wide.png").read_bytes()
+        at = data.index(b"pHYs")
+        x, y, unit = struct.unpack(">IIB", data[at + 4:at + 13])
+        assert (x, y, unit) == (*ppu, 0) and y / x == pytest.approx(aspect)
+        assert at < data.index(b"IDAT")
+        with Image.open(tmp_path / "wide.png") as im:
+            assert im.info["aspect"] == ppu and "dpi" not in im.info
+            assert np.array_equal(np.asarray(im), np.asarray(Image.open(tmp_path / "plain.png")))

@@ -66,8 +66,8 @@ def test_from_K_rejects_what_a_film_lens_cannot_say():
         Lens.from_K(K, 1920, 1080)
     K = Lens().K()
     K[1, 1] *= 1.1
-    with pytest.raises(SplatfilmError, match="square"):
-        Lens.from_K(K, 1920, 1080)
+    with pytest.raises(SplatfilmError, match="squeeze 2 makes them 2"):
+        Lens.from_K(K, 1920, 1080, squeeze=2)
 
 
 def test_parse_fps_is_exact():
