@@ -58,6 +58,7 @@ def apply_depth_of_field(g: Gaussians, viewmat: torch.Tensor, K: torch.Tensor, w
         # The blur in pixels down the image over fy (= fx x pixel_aspect): its size in the scene.
         sigma_world = (coc / 4.0) * depth.clamp_min(1e-6) / (Ks[0, 0, 0] * pixel_aspect)
         scales, quats = g.activated_scales, g.quats
+        cov_before = quat_scale_to_covar(quats, scales)
         if pixel_aspect == 1:
             new_scales = torch.sqrt(scales**2 + sigma_world[:, None] ** 2)
             cov_after = quat_scale_to_covar(quats, new_scales)
@@ -67,13 +68,15 @@ def apply_depth_of_field(g: Gaussians, viewmat: torch.Tensor, K: torch.Tensor, w
             rot = vm[0, :3, :3]
             shape = torch.tensor([1.0 / pixel_aspect**2, 1.0, 1.0], dtype=g.dtype, device=depth.device)
             blur = rot.T @ torch.diag(shape) @ rot
-            cov_after = quat_scale_to_covar(quats, scales) + sigma_world[:, None, None] ** 2 * blur
-            cov_after = 0.5 * (cov_after + cov_after.transpose(-1, -2))
-            variances, axes = torch.linalg.eigh(cov_after)
+            # In float64: float32 loses a flat splat's thin axis (1e-5 of 5e-2 came back 0.3x to 3x).
+            cov = quat_scale_to_covar(quats.double(), scales.double())
+            cov = cov + sigma_world.double()[:, None, None] ** 2 * blur.double()
+            variances, axes = torch.linalg.eigh(0.5 * (cov + cov.transpose(-1, -2)))
             axes = axes * torch.linalg.det(axes).sign()[:, None, None]
-            new_scales = variances.clamp_min(1e-30).sqrt()
-            quats = rotmat_to_quat(axes)
-        before = project_gaussians(g.means, quat_scale_to_covar(g.quats, scales), vm, Ks, width, height)
+            new_scales = variances.clamp_min(1e-30).sqrt().to(g.dtype)
+            quats = rotmat_to_quat(axes).to(g.dtype)
+            cov_after = quat_scale_to_covar(quats, new_scales)
+        before = project_gaussians(g.means, cov_before, vm, Ks, width, height)
         after = project_gaussians(g.means, cov_after, vm, Ks, width, height)
         # A splat's summed alpha is opacity x 2 pi sqrt(det) of the covariance it is drawn with:
         # the dilated one (cov + 0.3 px I; det = 1 / det(conic)) in classic mode, which is most of

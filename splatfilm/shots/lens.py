@@ -216,10 +216,12 @@ class Lens:
             raise SplatfilmError(f"intrinsics have focal lengths fx={fx}, fy={fy}; both must be > 0")
         ratio = 1.0 if abs(fx - fy) <= 1e-6 * fx else float(fy / fx)
         if squeeze is None:
-            # A squeeze is a lens's specification (1.33, 1.8, 2): float32 apertures leave ~1e-7.
-            squeeze = float(f"{ratio:.6g}")
+            # A squeeze is a lens's specification (1.33, 1.8, 2): float32 apertures leave ~1e-7,
+            # rounded off where that stays within the tolerance (not 4/3's 1.33333, 2.5e-6 off).
+            rounded = float(f"{ratio:.6g}")
+            squeeze = rounded if abs(rounded - ratio) <= 1e-6 * ratio else ratio
         elif abs(ratio - squeeze) > 1e-6 * squeeze:
-            raise SplatfilmError(f"intrinsics have pixels fy / fx = {ratio:.6g} (fx={fx:.6g}, fy={fy:.6g}); "
+            raise SplatfilmError(f"intrinsics have pixels fy / fx = {ratio:.8g} (fx={fx:.8g}, fy={fy:.8g}); "
                                  f"an anamorphic squeeze {squeeze:g} makes them {squeeze:g}")
         if abs(cx - width / 2) > 1e-6 * width or abs(cy - height / 2) > 1e-6 * height:
             raise SplatfilmError(f"principal point ({cx}, {cy}) is not the image centre ({width / 2}, {height / 2})")

@@ -98,6 +98,22 @@ def test_an_anamorphic_camera_comes_back_in_as_its_lens():
     assert Lens.from_K(Lens(focal_mm=50).K(), 1920, 1080) == Lens(focal_mm=50)
 
 
+@pytest.mark.parametrize("squeeze", [4 / 3, 1.0000015])
+def test_a_squeeze_of_more_than_six_digits_comes_back_in_as_a_shot(squeeze):
+    """Float32 cameras of a 4/3 squeeze (or one 1.5e-6 off square): shot_from_cameras checks
+    every camera against the first's squeeze, which was rounded to 6 digits (1.33333, 2.5e-6
+    off; 1) and refused them all ("fy / fx = 1.33333 ... squeeze 1.33333 makes them 1.33333")."""
+    from splatfilm.scene.cameras import Cameras
+    from splatfilm.shots.interchange import shot_from_cameras
+
+    lens = Lens(focal_mm=50, width=320, height=180, squeeze=squeeze)
+    K = lens.K().astype(np.float32)
+    cams = Cameras(np.repeat(np.eye(4)[None], 2, 0), np.stack([K, K]), np.full(2, 320), np.full(2, 180))
+    back = shot_from_cameras(cams, 24)
+    assert back.lens.squeeze == pytest.approx(squeeze, rel=1e-6)
+    assert back.cameras().Ks == pytest.approx(np.stack([K, K]), rel=1e-6)
+
+
 def test_a_squeezed_usd_camera_comes_back_in_as_a_shot(tmp_path):
     """USD -> read_usd_camera -> shot_from_cameras: a 50 mm 2x, frame for frame."""
     pytest.importorskip("pxr")
@@ -203,6 +219,22 @@ def test_depth_of_field_blurs_a_squeezed_plate_into_a_tall_oval(turned):
     assert ay == pytest.approx(sy, rel=1e-6)
     assert ax == pytest.approx(sy / 4, rel=1e-6)  # measured before: sy / 2 (round desqueezed)
     assert 2 * ax == pytest.approx(ay / 2, rel=1e-6)  # as shown: half as wide as high
+
+
+def test_anamorphic_depth_of_field_keeps_an_in_focus_flat_splat_as_it_was():
+    """Float32 splats at the focus distance (no blur) with a thin axis 1e-5 of 5e-2, turned
+    every way: re-split into axes, each keeps its thin axis (float32 eigh gave 0.76x to 3x)."""
+    from scipy.spatial.transform import Rotation
+
+    n = 200
+    quats = torch.tensor(Rotation.random(n, random_state=2).as_quat()[:, [3, 0, 1, 2]], dtype=torch.float32)
+    scales = torch.tensor([0.05, 0.05, 1e-5]).log().expand(n, 3)
+    means = torch.tensor([0.0, 0.0, 2.0]).expand(n, 3)
+    g = Gaussians(means, quats, scales, torch.full((n,), 3.0), torch.zeros((n, 1, 3)), torch.zeros((n, 0, 3)))
+    K = torch.tensor(Lens(focal_mm=50, width=320, height=180, squeeze=2).K(), dtype=torch.float32)
+    b = apply_depth_of_field(g, torch.eye(4), K, 320, 180, 50.0, 1.4, 2.0, 36.0, pixel_aspect=2.0)
+    assert b.quats.dtype == torch.float32
+    assert b.activated_scales.min(1).values.numpy() == pytest.approx(1e-5, rel=0.01)
 
 
 def test_depth_of_field_of_the_reviewers_splat():
