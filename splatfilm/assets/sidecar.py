@@ -552,6 +552,15 @@ def robust_bounds(gaussians: Gaussians, min_opacity: float = 0.5, percentile: fl
     return np.percentile(pts, percentile, axis=0), np.percentile(pts, 100 - percentile, axis=0)
 
 
+def canonical_height(gaussians: Gaussians, canonical: dict) -> float:
+    """An object's height in its own units: the z extent of its opaque Gaussians (`robust_bounds`)
+    turned into the canonical frame `canonical` ({"rotation", ...}, as `canonical_transform`
+    gives it, scale 1)."""
+    R = torch.tensor(canonical["rotation"], dtype=gaussians.dtype)
+    lo, hi = robust_bounds(gaussians.transformed(R))
+    return float(hi[2] - lo[2])
+
+
 def canonical_transform(gaussians: Gaussians, cameras: Cameras, up: np.ndarray) -> dict:
     """Similarity from an object asset's own frame into its canonical local frame: base on
     z = 0, centred on the z axis, up +z, front facing -y. The front is taken to face the

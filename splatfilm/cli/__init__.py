@@ -10,8 +10,8 @@ import threading
 import time
 from pathlib import Path
 
-from splatfilm.cli.args import (frame_range, image_side, non_negative_float, non_negative_int, positive_int, rgb_triple, seed,
-                                sh_degree, video_frames)
+from splatfilm.cli.args import (frame_range, image_side, non_negative_float, non_negative_int, positive_float,
+                                positive_int, rgb_triple, seed, sh_degree, video_frames)
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
 
@@ -86,7 +86,8 @@ def _cmd_fit(args: argparse.Namespace) -> None:
                     antialiased=args.antialiased, absgrad=args.absgrad)
     sidecar = run_fit(args.data, args.output, cfg, resume=args.resume, downscale=args.downscale,
                       max_size=args.max_size, eval_data=args.eval_data, triangulate=not args.no_triangulate,
-                      video_frames=args.video_frames, camera_model=args.camera_model, masks=args.masks)
+                      video_frames=args.video_frames, camera_model=args.camera_model, masks=args.masks,
+                      known_height=args.known_height)
     if "interrupted_at" in sidecar:
         print(f"stopped at step {sidecar['interrupted_at']}; continue with --resume")
         return
@@ -362,10 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Fit 3D Gaussians to DATA: a nerfstudio dataset folder (transforms.json), a COLMAP "
                                    "folder (sparse/0 or colmap/sparse/0 + images/), a folder of bare images or a "
                                    "video (poses by structure-from-motion first). RGBA images make an object "
-                                   "capture, and so do masks (--masks, a masks/ folder beside images/, or a "
-                                   "transforms.json mask_path of each frame's own: white = the object); one "
-                                   "mask_path every frame shares leaves its black pixels out of the loss, as in "
-                                   "nerfstudio.")
+                                   "capture, and so do masks given with --masks (white = the object); a transforms.json "
+                                   "mask_path leaves its black pixels out of the loss, as in nerfstudio.")
     p.add_argument("data", help="capture folder or video file")
     p.add_argument("-o", "--output", required=True, help="output .ply (sidecar .json, checkpoint and SfM work folder beside it)")
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
@@ -384,7 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--masks", metavar="DIR",
                    help="a folder of black-and-white masks, white = the object, named like the images (or with .png; "
                         "a video's like its frames in OUTPUT.sfm/frames): an object capture, as RGBA images make one "
-                        "(default: a masks/ folder beside bare photos' images/)")
+                        "(a masks/ folder beside images/ is nerfstudio's pixels to leave out: not read without it)")
+    p.add_argument("--known-height", type=positive_float, metavar="METRES",
+                   help="an object capture's real height (base to top, up its canonical +z): recorded as the "
+                        "sidecar's scale_to_metres, so films stand it at its true size")
     p.add_argument("--camera-model", choices=CAMERA_MODELS, default=SFM_CAMERA_MODEL,
                    help=f"COLMAP camera model structure-from-motion gives bare images and video frames, one camera "
                         f"for each size and lens (default {SFM_CAMERA_MODEL}: lens distortion, undistorted for the fit; "

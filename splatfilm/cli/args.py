@@ -71,6 +71,17 @@ def non_negative_float(text: str) -> float:
     return v
 
 
+def positive_float(text: str) -> float:
+    """A finite number > 0 (a length, a focal length): nan, inf, 0 and negatives are refused."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
 def non_negative_int(text: str) -> int:
     """A count or a period where 0 means none: 0, 1, 2, ..."""
     return _whole_number(text, 0, float("inf"), "0 or a positive integer")

@@ -6,18 +6,8 @@ import argparse
 import math
 from pathlib import Path
 
-from splatfilm.cli.args import positive_int, seed, video_frames
+from splatfilm.cli.args import positive_float, positive_int, seed, video_frames
 from splatfilm.errors import SplatfilmError
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = 0.0
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return v
 
 
 def _threads(text: str) -> int:
@@ -100,9 +90,9 @@ def add_sfm_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--camera-model", choices=CAMERA_MODELS, default="SIMPLE_PINHOLE",
                    help="COLMAP camera model, one camera for each image size and lens (default "
                         "SIMPLE_PINHOLE; OPENCV for lens distortion)")
-    p.add_argument("--focal", type=_positive_float, metavar="PX", help="starting focal length in pixels, for "
+    p.add_argument("--focal", type=positive_float, metavar="PX", help="starting focal length in pixels, for "
                                                                         "every camera (default 1.2 x the longer side)")
-    p.add_argument("--max-reproj", type=_positive_float, default=MAX_MEAN_REPROJ_PX, metavar="PX",
+    p.add_argument("--max-reproj", type=positive_float, default=MAX_MEAN_REPROJ_PX, metavar="PX",
                    help=f"drop images whose mean reprojection error is over PX (default {MAX_MEAN_REPROJ_PX:g})")
     p.add_argument("--min-kept", type=_min_kept, default=0.5, metavar="N",
                    help="fewest images that must keep a pose: a fraction (<= 1) or a whole count of at least 3 "

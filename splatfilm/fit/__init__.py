@@ -19,6 +19,7 @@ from splatfilm.fit.appearance import appearance_enabled, nearest_views, write_ap
 from splatfilm.fit.capture import SFM_CAMERA_MODEL, Capture, load_capture, scene_extent
 from splatfilm.assets.sidecar import (
     Sidecar,
+    canonical_height,
     canonical_transform,
     capture_cameras_path,
     check_sidecar_free,
@@ -95,7 +96,7 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
             downscale: float | None = None, max_size: int | None = None, eval_data: str | Path | None = None,
             progress: bool = True, stop_at: int | None = None, triangulate: bool = True,
             video_frames: int = 60, camera_model: str = SFM_CAMERA_MODEL,
-            masks: str | Path | None = None) -> Sidecar | dict:
+            masks: str | Path | None = None, known_height: float | None = None) -> Sidecar | dict:
     """Fit DATA into OUTPUT (.ply) and its sidecar; returns the sidecar (or, when stopped early,
     {"interrupted_at": step}).
 
@@ -108,7 +109,9 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     COLMAP camera model structure-from-motion gives bare images and video frames (OPENCV by
     default: the fit undistorts them). masks: a folder of object masks named like the images
     (`fit.capture.load_capture`): an object capture, its masks written beside OUTPUT
-    (OUTPUT.masks.npz) for `clean`."""
+    (OUTPUT.masks.npz) for `clean`. known_height: an object capture's real height in metres
+    (its canonical frame's z extent): the sidecar's frame.scale_to_metres (SfM units have no
+    scale; films apply it)."""
     paths = output_paths(output)
     backend = resolve_backend(cfg.backend)
     appearance_enabled(cfg.appearance, None)  # a bad --appearance fails before any work
@@ -119,6 +122,9 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
         max_size = FIT_MAX_SIZE
     capture = load_capture(data, paths["work"], downscale=downscale, max_size=max_size, video_frames=video_frames,
                            camera_model=camera_model, masks=masks)
+    if known_height is not None and not capture.is_object:
+        raise SplatfilmError(f"{data}: --known-height is an object's height, and this capture is a scene (give the "
+                             "object's masks with --masks, or RGBA images); a scene is scaled in the film (`scale:`)")
     if capture.points is None and triangulate:
         # Features come from the images at their own size (up to a cap), not the training size:
         # a downscaled view gives SIFT a fraction of the detail to match.
@@ -200,5 +206,8 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     })
     if capture.is_object:
         sidecar["canonical_transform"] = canonical_transform(result.gaussians, capture.cameras, up)
+        if known_height is not None:
+            units = canonical_height(result.gaussians, sidecar["canonical_transform"])
+            sidecar["frame"]["scale_to_metres"] = known_height / units
     sidecar.write(paths["json"])
     return sidecar

@@ -169,3 +169,34 @@ def test_the_first_cpu_step_says_it_compiles_the_renderer(capture_dir, monkeypat
     monkeypatch.setattr(rasterize_to_pixels, "kernels_cached", lambda: True)
     fit(cap, small_cfg(steps=1), progress=True)
     assert "compiles" not in capsys.readouterr().err
+
+
+def test_a_known_height_gives_an_object_its_scale_in_metres(capture_dir, tmp_path, capsys):
+    """Phone photos carry no scale: an object fitted from them stood 1.7 m tall in a film (SfM
+    units read as metres). `fit --known-height` records scale_to_metres, and a film stands the
+    object at that height; a scene capture refuses it in one line."""
+    from helpers import cli_error
+
+    from splatfilm.film.world import load_asset
+    from splatfilm.scene.transforms import Similarity
+
+    folder = tmp_path / "ns"
+    shutil.copytree(capture_dir, folder)
+    _per_frame_masks(folder)
+    run_fit(folder, tmp_path / "obj.ply", small_cfg(steps=2), progress=False, masks=folder / "masks",
+            known_height=0.3)
+    frame = json.loads((tmp_path / "obj.json").read_text())["frame"]
+    assert frame["scale_to_metres"] > 0
+    asset = load_asset("pot", tmp_path / "obj.ply", Similarity())
+    from splatfilm.assets.sidecar import robust_bounds
+
+    lo, hi = robust_bounds(asset.local.transform_gaussians(asset.gaussians))
+    assert abs((hi[2] - lo[2]) - 0.3) < 1e-4 and abs(lo[2]) < 1e-4
+    err = cli_error(capsys, ["fit", folder, "-o", tmp_path / "scene.ply", "--known-height", "0.3", "--steps", "2"],
+                    "--known-height is an object's height")
+    assert "this capture is a scene" in err
+    from splatfilm.cli import main
+
+    with pytest.raises(SystemExit) as e:  # argparse's usage error
+        main(["fit", str(folder), "-o", str(tmp_path / "x.ply"), "--known-height", "-1"])
+    assert e.value.code == 2 and "expected a positive number, got '-1'" in capsys.readouterr().err
