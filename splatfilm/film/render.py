@@ -153,7 +153,7 @@ def unseen_assets(renderer: FrameRenderer, k: int, frames: list[int]) -> list[st
     """The visible assets of shot k (index into the film's shots) that no frame of `frames`
     (indices into the shot) can show a pixel of: the box round all their Gaussians (means
     padded by 3 sigma, in the asset's frame, placed as at each frame's time) lies wholly on the
-    outer side of one of the camera's near, left, right, top or bottom planes in every frame.
+    outer side of one of the camera's own plane (behind it), or its left, right, top or bottom planes in every frame.
     From the bounds alone, no rendering. Only for a pinhole lens, and not for a posed (rigged,
     performing) asset, whose Gaussians leave its file's box: those are never named."""
     film = renderer.film

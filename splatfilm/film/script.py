@@ -444,12 +444,14 @@ def _world_extent(asset: Asset) -> float:
     return float(np.max(hi - lo))
 
 
-def _stored_scene_note(asset: Asset, first: Asset, source: str, scaled: bool) -> list[str]:
+def _stored_scene_note(asset: Asset, first: Asset, source: str, scaled: bool, cropped: bool) -> list[str]:
     """The note (one line, in a list; none when it stands fine) on a fitted scene (sidecar
     `kind: scene`) placed in a film beside its first asset (the set) without `upright`, a
-    canonical frame or a georeference (frame.origin_offset) to place it: shown in its capture's frame, it leans as that capture's up leans
-    (more than TILT_NOTE degrees off +z), may span more than the whole set (a tabletop around
-    the prop wanted), and is in SfM units when its sidecar's scale_to_metres is unknown."""
+    canonical frame or a georeference (frame.origin_offset) to place it: shown in its
+    capture's frame, it leans as that capture's up leans (more than TILT_NOTE degrees off +z),
+    may span more than the whole set (a tabletop around the prop wanted; not judged when
+    `cropped` by a keep edit, applied later), and is in SfM units when its sidecar's
+    scale_to_metres is unknown."""
     from splatfilm.assets.sidecar import Sidecar, asset_up
 
     sidecar = Sidecar.of_asset(asset.source)
@@ -463,7 +465,7 @@ def _stored_scene_note(asset: Asset, first: Asset, source: str, scaled: bool) ->
     wrong = []
     if tilt > TILT_NOTE:
         wrong.append(f"its up is {tilt:.0f} deg off the film's +z")
-    if extent > set_extent:
+    if extent > set_extent and not cropped:
         wrong.append(f"it spans {extent:.2f} m, more than {first.name!r} ({set_extent:.2f} m)")
     if not wrong and not unknown:
         return []
@@ -563,7 +565,8 @@ def _assets(value: Any, at: At, folder: Path, deferred: _Deferred,
             anchor = asset.origin_offset if anchor is None else anchor
             asset.align_to(anchor)
         elif assets and not upright:  # one placed by its capture's georeference stands where it should
-            notes += _stored_scene_note(asset, next(iter(assets.values())), at.source, "scale" in data)
+            notes += _stored_scene_note(asset, next(iter(assets.values())), at.source, "scale" in data,
+                                        any(e.op == "keep" for e in edits))
         asset.shadow = _shadow(data, a_at, asset, ground)
         if asset.shadow is not None:  # on the set's table top, say, as the film shows the set
             deferred.then(data["on_ground"], functools.partial(_lay_shadow, asset, assets[data["on_ground"]]))

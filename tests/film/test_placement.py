@@ -156,3 +156,18 @@ def test_an_imported_objects_scale_to_metres_is_not_applied_twice(tmp_path):
 
     assert height("prop") == pytest.approx(0.4, abs=0.06)
     assert height("copy") == pytest.approx(height("prop"), rel=1e-6)
+
+
+def test_a_scene_cropped_by_a_keep_edit_is_not_said_to_span_the_whole_set(film_dir):
+    """The note on a stored scene advises a keep edit to crop it: once given, the scene's span is
+    the crop's (the edit is applied after the note is judged), so the note says nothing of it."""
+    floor = square_splats([0, 0, 0.0], 4.0, [0.8, 0.5, 0.2], normal_axis=2, spacing=0.1)
+    save_gaussians(film_dir / "yard.ply", floor)
+    (film_dir / "yard.json").write_text(json.dumps({"kind": "scene", "frame": {"up": [0, 0, 1],
+                                                                               "scale_to_metres": 1.0}}))
+    _edit(film_dir, lambda d: d["assets"].update(yard={"file": "yard.ply"}))
+    note = [n for n in parse_film(film_dir / "film.yaml").notes if "assets.yard" in n]
+    assert len(note) == 1 and "it spans" in note[0], note  # 4 m against the 2 m wall
+    _edit(film_dir, lambda d: d["assets"]["yard"].update(
+        edits=[{"op": "keep", "box": {"min": [-0.5, -0.5, -0.1], "max": [0.5, 0.5, 0.1]}}]))
+    assert not [n for n in parse_film(film_dir / "film.yaml").notes if "assets.yard" in n]
