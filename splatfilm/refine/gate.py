@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.images import to_uint8
 from splatfilm.render.consistency import reproject
+from splatfilm.render.metrics import gaussian_window_1d
 from splatfilm.scene.cameras import Cameras
 from splatfilm.refine.refiner import Refiner
 
@@ -106,9 +107,7 @@ def _lowpass(x: torch.Tensor, weight: torch.Tensor, sigma: float) -> tuple[torch
     if sigma <= 0:
         return x * weight[..., None], weight > 0.5
     r = max(1, math.ceil(3 * sigma))
-    t = torch.arange(-r, r + 1, dtype=torch.float64)
-    k = torch.exp(-t**2 / (2 * sigma**2))
-    k = k / k.sum()
+    k = gaussian_window_1d(2 * r + 1, sigma, torch.float64)
     y = torch.cat([x * weight[..., None], weight[..., None]], -1).permute(2, 0, 1)[None]
     c = y.shape[1]
     y = F.conv2d(F.pad(y, (r, r, 0, 0)), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)

@@ -45,8 +45,8 @@ def apply_depth_of_field(g: Gaussians, viewmat: torch.Tensor, K: torch.Tensor, w
     ("classic", "antialiased", or bool [N], True where antialiased).
     viewmat [4,4] world-to-camera (OpenCV), K [3,3]. pixel_aspect: an anamorphic lens's
     squeeze (K's fy / fx): the circle of confusion is measured on the sensor, so it is exact
-    along the image's height (fy); the blur is isotropic in the scene, so across the plate it
-    is a front anamorphic's oval, squeeze times taller than wide once desqueezed: the blur added
+    along the image's height (fy); the blur is a front anamorphic's oval, squeeze times taller
+    than wide once desqueezed: the blur added
     is a camera-space covariance diag(sigma^2 / squeeze^2, sigma^2, sigma^2) (sigma its
     size in the scene), so across the plate it is sigma_y / squeeze^2 pixels and, each pixel
     squeeze wide, sigma_y / squeeze as shown. A spherical lens's blur is isotropic (the

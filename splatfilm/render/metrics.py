@@ -23,7 +23,10 @@ def psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> 
     return -10.0 * torch.log10(mse.clamp_min(1e-12))
 
 
-def _window_1d(size: int, sigma: float, dtype, device) -> torch.Tensor:
+def gaussian_window_1d(size: int, sigma: float, dtype: torch.dtype = torch.float32,
+                       device: torch.device | str = "cpu") -> torch.Tensor:
+    """A normalised 1D Gaussian kernel [size] of standard deviation `sigma` pixels, centred on
+    the middle tap (summing to 1): SSIM's window and `refine.gate`'s detail blur."""
     x = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
     return g / g.sum()
@@ -44,7 +47,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5,
     x = a.permute(0, 3, 1, 2)
     y = b.permute(0, 3, 1, 2)
     n, c = x.shape[:2]
-    g = _window_1d(window, sigma, x.dtype, x.device)
+    g = gaussian_window_1d(window, sigma, x.dtype, x.device)
     k = 5 * c
     pad = window // 2
     maps = torch.cat([x, y, x * x, y * y, x * y], dim=1)
