@@ -60,26 +60,25 @@ def sh_degree(text: str) -> int:
     return _whole_number(text, 0, MAX_SH_DEGREE, f"an SH degree from 0 to {MAX_SH_DEGREE}")
 
 
-def non_negative_float(text: str) -> float:
-    """A finite number >= 0 (a weight, a tolerance): nan, inf and negatives are refused."""
+def _finite_number(text: str, zero_ok: bool, expected: str) -> float:
+    """`text` as a finite float > 0 (>= 0 where `zero_ok`), else argparse's error "expected {expected}"."""
     try:
         v = float(text)
     except ValueError:
         v = float("nan")
-    if not (math.isfinite(v) and v >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    if not (math.isfinite(v) and (v > 0 or (zero_ok and v == 0))):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return v
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0 (a weight, a tolerance): nan, inf and negatives are refused."""
+    return _finite_number(text, True, "a finite number >= 0")
 
 
 def positive_float(text: str) -> float:
     """A finite number > 0 (a length, a focal length): nan, inf, 0 and negatives are refused."""
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return v
+    return _finite_number(text, False, "a positive number")
 
 
 def non_negative_int(text: str) -> int:

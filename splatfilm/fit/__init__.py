@@ -130,8 +130,9 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
         # a downscaled view gives SIFT a fraction of the detail to match.
         full = capture
         if downscale or max_size != TRIANGULATION_MAX_SIZE:
+            # Only its images are matched (the points are carved by `capture`'s masks): masks not read again.
             full = load_capture(data, paths["work"], max_size=TRIANGULATION_MAX_SIZE, video_frames=video_frames,
-                                camera_model=camera_model, masks=masks)
+                                camera_model=camera_model)
         points_from_images(capture, full, paths["work"] / "points")
     extra = (load_capture(eval_data, paths["work"] / "eval", downscale=downscale, max_size=max_size,
                           camera_model=camera_model) if eval_data else None)

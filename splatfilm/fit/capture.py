@@ -327,7 +327,8 @@ def _load_nerfstudio(folder: Path, downscale, max_size, masks: tuple[Path, str] 
     image_paths = [folder / name for name in cameras.names]
     mask_paths = [folder / capture.mask_paths[i] if capture.mask_paths[i] else None for i in order]
     split = _file_split(tf, folder, image_paths, capture.splits)
-    reduced = _reduced_copies(folder, [p.name for p in image_paths], downscale)
+    # --masks outlines are full size: read the full-size images, as a COLMAP folder does.
+    reduced = None if masks else _reduced_copies(folder, [p.name for p in image_paths], downscale)
     reduced_masks = _reduced_copies(folder, [p.name for p in mask_paths if p is not None], downscale, "masks_")
     if reduced is not None and (reduced_masks is not None or not any(mask_paths)):
         cameras = _cameras_for(reduced, cameras, int(downscale), tf)
@@ -463,6 +464,9 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
         return cap
     if (data / "transforms.json").exists():
         return _load_nerfstudio(data, downscale, max_size, given)
+    # nerfstudio reads a masks/ folder beside images/ as pixels to leave out; as outlines they would make an object.
+    notes = ([f"note: {data / 'masks'}: not read; give it as --masks to fit the object it outlines "
+              "(white = the object) without its surroundings"] if given is None and (data / "masks").is_dir() else [])
     model = find_colmap_model(data)
     if model is not None:
         # A model `splatfilm sfm` wrote says where its images are (the photos' folder, or
@@ -471,18 +475,19 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
 
         sfm_images = read_sfm_image_root(data)
         image_dir = sfm_images or (data / "images" if (data / "images").is_dir() else data)
-        return _load_colmap(data, model, image_dir, downscale, max_size, copies=sfm_images is None, masks=given)
+        cap = _load_colmap(data, model, image_dir, downscale, max_size, copies=sfm_images is None, masks=given)
+        return _with_notes(cap, notes if image_dir != data else [])
     image_dir = photo_folder(data)
     if not list_images(image_dir):
         note = unread_photos_note(image_dir)
         raise SplatfilmError(f"{data}: no transforms.json, no COLMAP model (sparse/0, colmap/sparse/0) and no images"
                              + (f" ({note})" if note else ""))
-    notes = []
-    if given is None and image_dir != data and (data / "masks").is_dir():
-        # nerfstudio reads such masks as pixels to leave out; as outlines they would make an object.
-        notes.append(f"note: {data / 'masks'}: not read; give it as --masks to fit the object it outlines "
-                     "(white = the object) without its surroundings")
     cap = _load_images(image_dir, work_dir, downscale, max_size, "images", camera_model, given)
+    return _with_notes(cap, notes if image_dir != data else [])
+
+
+def _with_notes(cap: Capture, notes: list[str]) -> Capture:
+    """`cap` with `notes` put before its source's own."""
     if notes:
         cap.source["notes"] = notes + cap.source.get("notes", [])
     return cap

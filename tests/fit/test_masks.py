@@ -132,6 +132,16 @@ def test_a_masks_folder_beside_bare_photos_is_named_not_read(tmp_path, monkeypat
     del model
 
 
+def test_a_masks_folder_beside_a_colmap_folders_images_is_named_not_read(tmp_path):
+    """nerfstudio's colmap layout (images/, masks/ and the model): its masks are named and not
+    read, as beside bare photos (no note was given)."""
+    folder = _colmap(tmp_path)
+    shutil.move(str(_masks_dir(folder, tmp_path)), str(folder / "masks"))
+    cap = load_capture(folder, tmp_path / "w")
+    assert not cap.is_object
+    assert any("not read; give it as --masks" in n for n in cap.source.get("notes", []))
+
+
 def test_clean_drops_what_lies_outside_an_objects_hull(tmp_path):
     """An object's Gaussians stay; one far off to the side, in frame of every view but off the
     object's outline in all of them, goes, though the views show it."""
@@ -200,3 +210,20 @@ def test_a_known_height_gives_an_object_its_scale_in_metres(capture_dir, tmp_pat
     with pytest.raises(SystemExit) as e:  # argparse's usage error
         main(["fit", str(folder), "-o", str(tmp_path / "x.ply"), "--known-height", "-1"])
     assert e.value.code == 2 and "expected a positive number, got '-1'" in capsys.readouterr().err
+
+
+def test_masks_on_a_nerfstudio_dataset_with_downscaled_copies_read_the_full_size_images(capture_dir, tmp_path):
+    """--masks gives full-size outlines: a dataset's images_2/ copies are left unread for
+    --downscale 2 (as for a COLMAP folder), so each mask meets its image at the image's size
+    (the copies were read and every mask refused as the wrong size)."""
+    folder = tmp_path / "ns"
+    shutil.copytree(capture_dir, folder)
+    masks = _masks_dir(folder, tmp_path)
+    (folder / "images_2").mkdir()
+    for p in sorted((folder / "images").iterdir()):
+        with Image.open(p) as im:
+            im.resize((im.width // 2, im.height // 2)).save(folder / "images_2" / p.name)
+    cap = load_capture(folder, tmp_path / "w", downscale=2, masks=masks)
+    assert cap.is_object and all(m.shape[:2] == im.shape[:2] for m, im in zip(cap.masks, cap.images))
+    w = json.loads((folder / "transforms.json").read_text())["w"]
+    assert cap.images[0].shape[1] == round(w / 2)
