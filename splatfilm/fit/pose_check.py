@@ -25,10 +25,14 @@ degrees. Three independent signals catch that, per registered image:
 The rotations of the CALIBRATED pairs also judge the model whole (`model_agreement`): a right
 model disagrees with few of them, one turned wrong as a whole (global mapping of a turntable
 capture that follows the static background) with most, which no per-image check can see, since
-every pose of such a model agrees with the others. A model that explains its own matches passes
-all of this: every other flowerpot photo (8) maps 120-180 deg off the truth, the views matched on
-the printed target's symmetric pattern, with 1 of its 5 CALIBRATED pairs disagreeing, and global
-mapping makes the same model. `read_pair_graph` reads the verified pairs whole: which images
+every pose of such a model agrees with the others. Where the views turn, "no turn" confirms
+nothing either (`confirmed_groups`): every other flowerpot photo (8) mapped three views 120-180
+deg off the truth, next to the view the static background says, and two more turned 180 deg as
+a pair; each agreed with most of its pairs, which said the camera did not turn. Only poses joined
+to the largest group by agreeing pairs that turn (CONFIRMING_TURN_DEG) stay. Whether the views
+turn is judged from the pairs as well as the model (`views_turn`): every third flowerpot photo's
+model left all the ring's views where the background says, so it turns few of its pairs, though
+38% of them turn 20 deg or more. `read_pair_graph` reads the verified pairs whole: which images
 they join (`PairGraph.components`) and whether the camera only turned (`only_rotates`).
 
 `verify_poses` measures them, drops what fails (de-registers the image; its points lose that
@@ -104,6 +108,24 @@ MIN_DISAGREEING = 2
 # it under 10 deg), they count: near views are all such a capture has to check a pose by. An
 # image with no other pair is judged by them.
 STILL_AXIS_DEG = 10.0
+
+# Where the views turn, the poses that stay are those joined to the largest group by pairs that
+# agree with the model and turn the camera by at least this (deg, the whole relative rotation,
+# a turn about the optical axis included: a camera looking down on a turntable only rolls). A
+# pair matched on a static background or on a pattern that repeats under a turn says "no turn"
+# (1-15 deg) and agrees with a model that wrongly leaves the camera where it was: on every other
+# flowerpot photo (8), 3 photos posed 120-180 deg wrong, next to the view they were placed on,
+# agreed with 3 of 4, 2 of 2 and 2 of 4 such pairs, and two posed 180 deg wrong agreed with each
+# other (a pair that turns 40 deg) and with the rest only by a 38-match pair turning 13.5 deg.
+# Right neighbours on the turntable turn 22-65 deg (28 deg of turntable apart or more).
+CONFIRMING_TURN_DEG = 20.0
+
+# The share of a capture's pairs that must turn the camera by CONFIRMING_TURN_DEG or more for
+# its views to count as turning whatever its model says (`views_turn`). A model that leaves a
+# turntable's views where the static background says barely turns, though its pairs do: every
+# third flowerpot photo's model, 38% of 13 pairs. Turntable captures measured 38-75%; a walk
+# down a street (tests/fixtures/lund) 1% (1 of 72).
+TURNING_PAIRS_SHARE = 0.25
 
 # Fewest inlier matches a pair needs to count as a neighbour: COLMAP verifies pairs from 15,
 # but an essential matrix from fewer than 30 matches says little about the rotation.
@@ -290,17 +312,19 @@ def _image_stats(rec) -> dict[int, tuple[float, int]]:
 
 
 def rotation_agreement(rec: Any, rotations: Rotations, image_ids: set[int],
-                       max_rotation_deg: float = MAX_ROTATION_DISAGREEMENT_DEG) -> dict[int, _Agreement]:
+                       max_rotation_deg: float = MAX_ROTATION_DISAGREEMENT_DEG,
+                       turning: bool | None = None) -> dict[int, _Agreement]:
     """Per image in `image_ids`: how its SfM poses' relative rotations agree with the pairs'
     own (`pair_rotations`: CALIBRATED, HOMOGRAPHY and UNCALIBRATED alike), over its
     MAX_NEIGHBOURS strongest neighbours also in `image_ids`. Where the model turns most of its
     pairs' optical axes apart by more than STILL_AXIS_DEG (a turntable, an orbit), a pair whose
     own rotation leaves the optical axis within STILL_AXIS_DEG and that disagrees is left out
-    (see STILL_AXIS_DEG), unless an image has no other pair."""
+    (see STILL_AXIS_DEG), unless an image has no other pair. turning: whether the views turn
+    (`views_turn`), when judged already over more images than `image_ids`."""
     R = {iid: np.asarray(rec.image(iid).cam_from_world().rotation.matrix()) for iid in image_ids}
     pairs = {pair: r for pair, r in rotations.items() if pair[0] in image_ids and pair[1] in image_ids}
     model = {(i1, i2): R[i2] @ R[i1].T for i1, i2 in pairs}
-    turning = bool(pairs) and float(np.median([axis_turn_deg(m) for m in model.values()])) > STILL_AXIS_DEG
+    turning = views_turn(model, pairs) if turning is None else turning
     counted: dict[int, list[tuple[int, float]]] = {iid: [] for iid in image_ids}
     still: dict[int, list[tuple[int, float]]] = {iid: [] for iid in image_ids}
     for (i1, i2), r in pairs.items():
@@ -315,6 +339,21 @@ def rotation_agreement(rec: Any, rotations: Rotations, image_ids: set[int],
         agreeing = sum(a <= max_rotation_deg for a in found)
         out[iid] = _Agreement(len(found), agreeing, float(np.median(found)) if found else math.nan, found)
     return out
+
+
+def views_turn(model: dict[tuple[int, int], np.ndarray], rotations: Rotations) -> bool:
+    """Whether a capture's views turn round what they see (a turntable, an orbit), from the
+    model's relative rotations of its pairs, cam2_from_cam1 [3,3] by pair (`model`), and the
+    pairs' own (`rotations`): the model turns most optical axes by over STILL_AXIS_DEG, or at
+    least TURNING_PAIRS_SHARE of the pairs turn the camera by CONFIRMING_TURN_DEG or more
+    whatever the model says (one that leaves a turntable's views where the static background
+    says turns few)."""
+    if not model:
+        return False
+    if float(np.median([axis_turn_deg(m) for m in model.values()])) > STILL_AXIS_DEG:
+        return True
+    turned = sum(rotation_angle_deg(rotations[pair].rotation) >= CONFIRMING_TURN_DEG for pair in model)
+    return turned >= TURNING_PAIRS_SHARE * len(model)
 
 
 def axis_turn_deg(rotation: np.ndarray) -> float:
@@ -332,8 +371,12 @@ def _rotation_failures(rec, rotations, registered: set[int], limits: PoseLimits
     kept = set(registered)
     failed: dict[int, str] = {}
     judged: dict[int, _Agreement] = {}
+    # Whether the views turn is the capture's, judged once over every registered image: dropping
+    # the images whose pairs turn would otherwise make the rest look like a walk.
+    R = {iid: np.asarray(rec.image(iid).cam_from_world().rotation.matrix()) for iid in registered}
+    turning = views_turn({(i1, i2): R[i2] @ R[i1].T for i1, i2 in rotations if i1 in R and i2 in R}, rotations)
     while kept:
-        agreement = rotation_agreement(rec, rotations, kept, limits.max_rotation_deg)
+        agreement = rotation_agreement(rec, rotations, kept, limits.max_rotation_deg, turning)
         judged.update(agreement)
         # One disagreeing pair alone does not fail an image: it may be matched on a repeated pattern.
         fractions = {iid: (a.agreeing / a.neighbours if a.neighbours else -1.0) for iid, a in agreement.items()
@@ -350,7 +393,30 @@ def _rotation_failures(rec, rotations, registered: set[int], limits: PoseLimits
                                f"rotation disagrees with {a.neighbours - a.agreeing}/{a.neighbours} matched "
                                f"neighbours by a median {a.median_deg:.0f} deg")
                 kept.discard(iid)
+    groups = confirmed_groups(rec, rotations, kept, limits.max_rotation_deg, turning)
+    for group in groups[1:]:
+        for iid in group:
+            failed[iid] = (f"no agreeing neighbour that turns joins it to the largest group of poses "
+                           f"({len(groups[0])} images): it rests on pairs that say the camera did not turn")
     return failed, judged
+
+
+def confirmed_groups(rec: Any, rotations: Rotations, image_ids: set[int],
+                     max_rotation_deg: float = MAX_ROTATION_DISAGREEMENT_DEG,
+                     turning: bool | None = None) -> list[set[int]]:
+    """The images of `image_ids` joined by pairs (`pair_rotations`) whose own rotation agrees
+    with the model's within `max_rotation_deg`, largest group first (ties: by first name).
+    Where the model turns most pairs' optical axes by over STILL_AXIS_DEG (a turntable, an
+    orbit), only pairs that turn the camera by at least CONFIRMING_TURN_DEG join: "no turn" is
+    what a static background says whatever the poses, so it confirms none. turning: as
+    `rotation_agreement`'s."""
+    R = {iid: np.asarray(rec.image(iid).cam_from_world().rotation.matrix()) for iid in image_ids}
+    model = {(i1, i2): R[i2] @ R[i1].T for i1, i2 in rotations if i1 in R and i2 in R}
+    turning = views_turn(model, rotations) if turning is None else turning
+    joining = {pair: "" for pair, m in model.items()
+               if rotation_angle_deg(m.T @ rotations[pair].rotation) <= max_rotation_deg
+               and (not turning or rotation_angle_deg(rotations[pair].rotation) >= CONFIRMING_TURN_DEG)}
+    return PairGraph({iid: rec.image(iid).name for iid in image_ids}, joining).components()
 
 
 @dataclass
@@ -610,12 +676,15 @@ def summarize(checks: list[PoseCheck]) -> str:
 
 def failure_counts(checks: list[PoseCheck]) -> dict[str, int]:
     """How many images failed for each kind of reason (not registered, no verified match, too
-    few points, reprojection, rotation, no neighbour), in that order, leaving out kinds with none."""
+    few points, reprojection, rotation, no neighbour, no turning neighbour), in that order,
+    leaving out kinds with none."""
     kinds = {NOT_REGISTERED: "not registered", NO_MATCH: "had no verified match with the mapped images",
              "sees only": "saw too few 3D points",
              "mean reprojection": "had a high reprojection error",
              "rotation disagrees": "disagreed in rotation with their matched neighbours",
-             "no matched neighbour": "had no matched neighbour to check against"}
+             "no matched neighbour": "had no matched neighbour to check against",
+             "no agreeing neighbour that turns": "were joined to the other poses only by pairs that say the camera "
+                                                 "did not turn"}
     counts: dict[str, int] = {}
     for c in checks:
         if c.kept:

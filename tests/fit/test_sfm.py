@@ -1230,6 +1230,56 @@ def test_a_model_wrong_as_a_whole_is_refused(ring_work, tmp_path):
     assert "the global SfM model" in msg and "contradicts its own matches" in msg and "\n" not in msg, msg
 
 
+def test_every_other_flowerpot_photo_keeps_no_wrong_pose(tmp_path):
+    """Every other photo of the flowerpot (8, about 56 deg of turntable apart): incremental
+    mapping places three of them (151037, 151056, 151106) where the static background past the
+    turntable and the target's symmetric pattern say, next to 151014, 120-180 deg off the truth,
+    and 151056 with 151148 turned 180 deg as a pair. Each agreed with most of its pairs, which say
+    the camera did not turn; 151056 and 151148 were kept. Every pose kept must be right."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for p in sorted((REPO / "tests" / "fixtures" / "flowerpot" / "images").iterdir())[::2]:
+        shutil.copy(p, photos / p.name)
+    run_sfm(photos, tmp_path / "work", log=None, num_threads=1)
+    rows = {r["name"]: r for r in read_pose_table(tmp_path / "work" / "poses.tsv")}
+    est, ref = read_colmap(tmp_path / "work" / "sparse" / "0"), read_colmap(FLOWERPOT_MODEL)
+    al = align_cameras(est, ref)
+    assert len(al.names) >= 4 and al.rotation_errors.max() < 3.0, dict(zip(al.names, al.rotation_errors.round(1)))
+    for name in ("P81019-151037.jpg", "P81019-151106.jpg"):
+        assert rows[name]["status"] == "dropped" and "did not turn" in rows[name]["reason"], rows[name]
+
+
+def test_poses_joined_only_by_pairs_that_say_no_turn_are_not_confirmed():
+    """8 views 45 deg apart round a turntable, neighbours' pairs saying the turn the poses give.
+    Views 5 and 6 are posed 3 deg from views 0 and 1, where their pairs with them, matched on the
+    static background, say: those agree but confirm nothing; with each other they agree and turn
+    45 deg, a group of two apart from the right six. In a walk (views 1 deg apart) small turns join."""
+    from splatfilm.fit.pose_check import PairRotation, confirmed_groups
+
+    truth = {i: _yaw(45.0 * i) for i in range(8)}
+    pairs = {(i, (i + 1) % 8): PairRotation(truth[(i + 1) % 8] @ truth[i].T, 100) for i in range(8)}
+    R = {**truth, 5: _yaw(3.0), 6: _yaw(48.0)}
+    rotations = {**pairs, (0, 5): PairRotation(_yaw(3.0), 80), (1, 6): PairRotation(_yaw(3.0), 80)}
+    assert confirmed_groups(_Posed(R), rotations, set(range(8))) == [{0, 1, 2, 3, 4, 7}, {5, 6}]
+    walk = {i: _yaw(1.0 * i) for i in range(8)}
+    steps = {(i, i + 1): PairRotation(walk[i + 1] @ walk[i].T, 100) for i in range(7)}
+    assert confirmed_groups(_Posed(walk), steps, set(range(8))) == [set(range(8))]
+
+
+def test_views_turn_by_their_pairs_when_the_model_says_they_do_not():
+    """Every third flowerpot photo's model left the ring's views where the static background
+    says (a model that barely turns) though 38% of its pairs turn 20 deg or more; a walk turns
+    1% of them (tests/fixtures/lund: 1 of 72)."""
+    from splatfilm.fit.pose_check import PairRotation, views_turn
+
+    still = {(i, i + 1): np.eye(3) for i in range(8)}
+    pairs = {p: PairRotation(_yaw(90.0 if p[0] < 3 else 2.0), 50) for p in still}
+    assert views_turn(still, pairs)
+    pairs = {p: PairRotation(_yaw(90.0 if p[0] < 1 else 2.0), 50) for p in still}
+    assert not views_turn(still, pairs)
+    assert views_turn({p: _yaw(30.0) for p in still}, pairs) and not views_turn({}, {})
+
+
 def test_a_camera_that_only_turns_is_said_so():
     from splatfilm.fit.pose_check import ONLY_ROTATES, PairGraph, only_rotates
     from splatfilm.fit.sfm import SfmSummary, _why
@@ -1277,7 +1327,8 @@ def test_a_refused_global_model_is_not_said_as_registered_none(tmp_path, monkeyp
 
 
 class _Posed:
-    """What rotation_agreement reads of a pycolmap Reconstruction: each image's cam_from_world rotation."""
+    """What rotation_agreement and confirmed_groups read of a pycolmap Reconstruction: each image's
+    cam_from_world rotation and name."""
 
     def __init__(self, rotations: dict[int, np.ndarray]):
         self.rotations = rotations
@@ -1286,7 +1337,7 @@ class _Posed:
         from types import SimpleNamespace
 
         rotation = SimpleNamespace(matrix=lambda: self.rotations[iid])
-        return SimpleNamespace(cam_from_world=lambda: SimpleNamespace(rotation=rotation))
+        return SimpleNamespace(cam_from_world=lambda: SimpleNamespace(rotation=rotation), name=f"v{iid}.png")
 
 
 def _yaw(deg: float) -> np.ndarray:
