@@ -10,10 +10,10 @@ A list of edits in YAML, applied in order:
       invert: false                               # select everything outside instead
     - op: recolour
       sphere: {centre: [0, 0, 1.6], radius: 0.2}  # no shape: the whole asset
-      tint: [1.0, 0.8, 0.8]                       # RGB multipliers
+      tint: [1.0, 0.8, 0.8]                       # gains on linear R, G, B
       exposure: 0.5                               # stops: x 2^0.5 in linear light
-      brightness: 0.05                            # added to the base colour
-      saturation: 0.5                             # 0 grey, 1 unchanged, > 1 stronger
+      brightness: 0.05                            # added to the encoded base colour
+      saturation: 0.5                             # 0 grey (same luminance), 1 unchanged, > 1 more
     - op: opacity
       ellipsoid: {centre: [0, 0, 1], radii: [0.3, 0.3, 0.6], rotation: [0, 0, 45]}
       factor: 0.5
@@ -28,17 +28,20 @@ is resolved once against the asset-to-world transform the caller gives (the asse
 placement), and from then on belongs to the asset, moving with it when it moves.
 
 Colour: the colours are display sRGB-encoded, as the photos were (docs/CONVENTIONS.md).
-Exposure acts in linear light, as Blender's, Nuke's and Resolve's do: E(rgb) =
-enc(2^exposure * dec(rgb)), dec and enc the sRGB EOTF and its inverse (`io.images`), so a
-stop up takes grey 0.5 to 0.686, not to 1.0 (scaling the encoded values doubled them). Then,
-with M the saturation matrix (Rec. 709 luma kept), k the tint and b the brightness, a colour
-becomes rgb' = k * (M E(rgb)) + b (saturation before the tint, so `saturation: 0` with a tint
-gives a tinted monochrome). The base colour (SH DC term) takes all of it. The higher SH bands
-hold view-dependent offsets around it, and E is not linear, so they take E's local slope at
-their Gaussian's base colour, per channel (a first-order step: exact while base and view
-colours, before and after, lie above the sRGB toe, where E(v) = 2^(exposure / 2.4) (v + 0.055)
-- 0.055 is affine; near black it is the toe's slope), then M and k, which are linear in the
-coefficients; so view-dependent colour scales with the base colour.
+Exposure, tint and saturation act in linear light, as Nuke's Grade and Saturation and
+Resolve's gain do: with dec and enc the sRGB EOTF and its inverse (`io.images`), a colour
+becomes rgb' = enc(k * (M (2^exposure * dec(rgb)))) + b, with M the saturation matrix
+(Rec. 709 luminance weights, so `saturation: 0` keeps a colour's linear luminance Y, not its
+luma Y'), k the tint (a white balance: linear gains, so tint 0.5 takes grey 0.5 to linear
+0.5 * 0.214) and b the brightness, an offset added to the encoded result (a lift, which
+also lifts black). A stop up takes grey 0.5 to 0.686, not to 1.0 (scaling the encoded values
+doubled them); saturation before the tint, so `saturation: 0` with a tint gives a tinted
+monochrome. The base colour (SH DC term) takes all of it. The higher SH bands hold
+view-dependent offsets around it, and the transfer is not linear in the encoded values, so
+they take its local slope at their Gaussian's base colour (a first-order step: the Jacobian
+diag(1 / dec'(out)) A diag(dec'(rgb)) with A = k M 2^exposure, per Gaussian; exact for
+exposure alone above the sRGB toe, where it is affine, close for small view offsets
+otherwise), so view-dependent colour scales with the base colour.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ __all__ = ["Box", "ColourAdjust", "Edit", "Ellipsoid", "Selection", "Sphere", "a
            "edit_gaussians", "parse_edits"]
 
 OPS = ("delete", "keep", "recolour", "opacity")
-LUMA = np.array([0.2126, 0.7152, 0.0722])  # Rec. 709
+LUMA = np.array([0.2126, 0.7152, 0.0722])  # Rec. 709 luminance Y of linear R, G, B
 
 
 # ---- shapes -------------------------------------------------------------------------------
@@ -142,28 +145,36 @@ class Selection:
 
 @dataclass(frozen=True)
 class ColourAdjust:
-    """rgb' = k * (M E(rgb)) + b with E the exposure in linear light, M the saturation
-    matrix, k = tint, b = brightness (see the module docstring)."""
+    """rgb' = enc(k * (M (2^exposure * dec(rgb)))) + b: exposure, saturation matrix M and
+    tint k in linear light, brightness b added to the encoded result (see the module
+    docstring)."""
 
     tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
     exposure: float = 0.0
     brightness: float = 0.0
     saturation: float = 1.0
 
-    def expose(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """E(rgb) [...,3] for sRGB-encoded colours rgb [...,3] (float64): `exposure` stops in
-        linear light, re-encoded (not clipped); and dE/drgb [...,3], its slope per channel at
-        rgb (what the higher SH bands are scaled by)."""
+    def linear_matrix(self) -> np.ndarray:
+        """A [3,3]: what the adjustment does to linear-light colours (column vectors), the
+        tint times the saturation matrix times the exposure gain."""
+        return np.asarray(self.tint, dtype=np.float64)[:, None] * self.saturation_matrix() * 2.0**self.exposure
+
+    def transfer(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(enc(A dec(rgb)) [...,3], pre [...,3], post [...,3]) for sRGB-encoded colours rgb
+        [...,3] (float64), A = `linear_matrix` (not clipped; brightness is left to the caller).
+        pre and post give its Jacobian at rgb, diag(post) A diag(pre): pre = dec'(rgb), post =
+        1 / dec'(out) (what the higher SH bands are mapped by)."""
         rgb = np.asarray(rgb, dtype=np.float64)
-        if self.exposure == 0:
-            return rgb, np.ones_like(rgb)
-        gain = 2.0**self.exposure
-        out = linear_to_srgb(gain * srgb_to_linear(rgb))
-        # enc'(y) = 1 / dec'(enc(y)): the chain rule through decode, scale, encode.
-        return out, gain * srgb_to_linear_slope(rgb) / srgb_to_linear_slope(out)
+        A = self.linear_matrix()
+        if np.array_equal(A, np.eye(3)):  # exact, so a brightness alone adds b and nothing else
+            return rgb, np.ones_like(rgb), np.ones_like(rgb)
+        out = linear_to_srgb(srgb_to_linear(rgb) @ A.T)
+        # enc'(y) = 1 / dec'(enc(y)): the chain rule through decode, A, encode.
+        return out, srgb_to_linear_slope(rgb), 1.0 / srgb_to_linear_slope(out)
 
     def saturation_matrix(self) -> np.ndarray:
-        """[3,3]: lerp between the luma grey (s = 0) and the colour (s = 1)."""
+        """[3,3] on linear colours: lerp between the luminance grey (s = 0, Rec. 709 Y) and the
+        colour (s = 1)."""
         s = self.saturation
         return (1 - s) * np.outer(np.ones(3), LUMA) + s * np.eye(3)
 
@@ -184,16 +195,15 @@ class Edit:
 def _recolour(g: Gaussians, mask: torch.Tensor, adj: ColourAdjust) -> Gaussians:
     """New Gaussians with the colour adjustment applied to the selected ones (SH: see module)."""
     dtype = g.dtype
-    k = torch.as_tensor(adj.tint, dtype=dtype, device=g.device)
-    M = torch.as_tensor(adj.saturation_matrix(), dtype=dtype, device=g.device)
+    A = torch.as_tensor(adj.linear_matrix(), dtype=dtype, device=g.device)
     rgb = sh0_to_rgb(g.sh0[:, 0])  # base colour before the renderer's clamp
-    exposed, slope = (torch.as_tensor(x, dtype=dtype, device=g.device)
-                      for x in adj.expose(rgb.detach().cpu().double().numpy()))
-    new_rgb = (exposed @ M.T) * k + adj.brightness
+    graded, pre, post = (torch.as_tensor(x, dtype=dtype, device=g.device)
+                         for x in adj.transfer(rgb.detach().cpu().double().numpy()))
+    new_rgb = graded + adj.brightness
     sh0 = torch.where(mask[:, None, None], rgb_to_sh0(new_rgb)[:, None, :], g.sh0)
     shN = g.shN
     if shN.shape[1] > 0:
-        shN = torch.where(mask[:, None, None], ((shN * slope[:, None, :]) @ M.T) * k, shN)
+        shN = torch.where(mask[:, None, None], ((shN * pre[:, None, :]) @ A.T) * post[:, None, :], shN)
     return replace(g, sh0=sh0, shN=shN)
 
 

@@ -112,7 +112,8 @@ def _cmd_render(args: argparse.Namespace) -> None:
         backend=args.backend, shots=shots, workers=args.workers, ray_address=args.ray, depth=args.depth,
         alpha=args.alpha or handoff.needs_alpha, refine=args.refine, refine_tolerance=args.refine_tolerance,
         refine_prompt=args.refiner_prompt,
-        passes=handoff.passes, provenance=handoff.provenance, frames_only=args.frames_only, frames=frames))
+        passes=handoff.passes, provenance=handoff.provenance, frames_only=args.frames_only, frames=frames,
+        png_bits=handoff.png_bits, exr=handoff.exr))
     total = sum(res.rendered.values())
     print(f"rendered {total} frame(s), kept {sum(res.kept.values())} in {res.seconds:.1f} s -> {args.output}")
     finish_render(handoff, res.film, args.output, args.frames_only or frames is not None)

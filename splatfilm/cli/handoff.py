@@ -1,11 +1,13 @@
 """The hand-off options of `splatfilm render` (--passes, --masters, --burn-in, --sign,
---no-provenance) and the `splatfilm provenance FILE` command."""
+--no-provenance, --png-bits, --exr-half, --exr-compression) and the `splatfilm provenance FILE` command."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from splatfilm.io.images import EXR_COMPRESSIONS, ExrFormat
 
 if TYPE_CHECKING:
     from splatfilm.film.script import Film
@@ -16,7 +18,9 @@ class Handoff:
     """What `render` hands on besides frames and the edit: the passes, the ProRes masters
     (with burn-in), provenance, the C2PA key and certificate (or None), and `kept`: the codecs
     of masters already in the output folder, each with its recorded burn-in
-    (masters.kept_masters, looked up once a render), which the render remakes too."""
+    (masters.kept_masters, looked up once a render), which the render remakes too. png_bits:
+    8 or 16 bits a channel in the frames' PNGs (the masters are made from them); exr: how the
+    passes EXR stores its channels (io.images.ExrFormat)."""
 
     passes: tuple[str, ...]
     masters: tuple[str, ...]
@@ -24,6 +28,8 @@ class Handoff:
     provenance: bool
     sign: tuple[str, str] | None
     kept: dict[str, bool] = field(default_factory=dict)
+    png_bits: int = 8
+    exr: ExrFormat = field(default_factory=ExrFormat)
 
     @property
     def needs_alpha(self) -> bool:
@@ -32,7 +38,8 @@ class Handoff:
 
 
 def add_handoff_options(p: argparse.ArgumentParser) -> None:
-    """Add render's hand-off options to `p`: --passes, --masters, --burn-in, --sign, --no-provenance."""
+    """Add render's hand-off options to `p`: --passes, --masters, --burn-in, --sign, --no-provenance,
+    --png-bits, --exr-half, --exr-compression."""
     p.add_argument("--passes", nargs="?", const="all", metavar="LIST",
                    help="also write a multi-layer scene-linear EXR per frame (SHOT/SHOT.FRAME.exr): all (default) "
                         "or some of rgba,depth,mattes,motion")
@@ -44,6 +51,15 @@ def add_handoff_options(p: argparse.ArgumentParser) -> None:
                         "certificate chain (signer first, then its CA)")
     p.add_argument("--no-provenance", action="store_true",
                    help="leave out the provenance record every frame, EXR and movie otherwise carries")
+    p.add_argument("--png-bits", type=int, choices=[8, 16], default=8,
+                   help="bits a channel in the frames' PNGs (default 8); 16 for grading without banding, and the "
+                        "masters' 10 bits then come from them")
+    p.add_argument("--exr-half", action="store_true",
+                   help="store the passes EXR's channels as 16-bit half floats, depth (Z) still 32-bit: "
+                        "about half the size")
+    p.add_argument("--exr-compression", choices=list(EXR_COMPRESSIONS), default="zip",
+                   help="the passes EXR's compression (default zip; piz suits grainy pictures, dwaa and dwab are "
+                        "lossy and smallest, pxr24 rounds floats to 24 bits)")
 
 
 def handoff_options(args: argparse.Namespace) -> Handoff:
@@ -57,6 +73,9 @@ def handoff_options(args: argparse.Namespace) -> Handoff:
     masters = parse_masters(args.masters)
     if args.burn_in and not masters:
         raise SplatfilmError("--burn-in: burns into the ProRes masters; give --masters too")
+    exr = ExrFormat(args.exr_half, args.exr_compression)
+    if exr != ExrFormat() and not passes:
+        raise SplatfilmError("--exr-half and --exr-compression: they shape the passes EXR; give --passes too")
     if masters and getattr(args, "frames_only", False):
         raise SplatfilmError("--masters are made from the edit, which --frames-only leaves for a later run")
     if args.sign:
@@ -72,7 +91,7 @@ def handoff_options(args: argparse.Namespace) -> Handoff:
         c2pa_module()
     kept = kept_masters(args.output)
     return Handoff(passes, masters, args.burn_in, not args.no_provenance,
-                   tuple(args.sign) if args.sign else None, kept)
+                   tuple(args.sign) if args.sign else None, kept, args.png_bits, exr)
 
 
 def finish_render(h: Handoff, film: Film, output: str, frames_only: bool = False) -> None:

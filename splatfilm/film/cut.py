@@ -125,8 +125,9 @@ def write_cut(film: Film, out_dir: Path, movies: dict, facts: dict | None = None
 def write_contact_sheet(film: Film, out_dir: Path) -> Path:
     """out_dir/contact_sheet.png: a row per shot of its cut frames, one a second (at most 8),
     160 px wide, each labelled with its shot, frame number and world time. An anamorphic
-    film's frames are shown desqueezed (height / pixel aspect), as its movies play."""
-    from splatfilm.io.images import downscale, read_photo
+    film's frames are shown desqueezed (height / pixel aspect), as its movies play, and made
+    small in linear light (`downscale_display`)."""
+    from splatfilm.io.images import downscale_display, read_photo
     from splatfilm.shots.preview import contact_sheet_picks, tile_images
 
     rows = []
@@ -138,7 +139,7 @@ def write_contact_sheet(film: Film, out_dir: Path) -> Path:
             w = 160
             h = max(1, round(w * im.shape[0] / (im.shape[1] * film.pixel_aspect)))
             world_t = fs.world_start + fs.shot.time_of_frame(frame)
-            row.append((downscale(im, w, h), f"{fs.name} {frame}  t={world_t:.1f}s"))
+            row.append((downscale_display(im, w, h), f"{fs.name} {frame}  t={world_t:.1f}s"))
         rows.append(row)
     columns = max(len(r) for r in rows)
     cells = [cell for r in rows for cell in r + [(None, "")] * (columns - len(r))]

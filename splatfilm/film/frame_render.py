@@ -24,8 +24,9 @@ from splatfilm.film.passes import layer_name, matte_names, motion_to_nuke, pass_
 from splatfilm.film.script import Film, FilmShot
 from splatfilm.film.timeline import frame_timecode, timecode_fields
 from splatfilm.io.digest import content_digest, file_digest
-from splatfilm.io.images import (exr_frame_header, handoff_alpha, handoff_depth, srgb_to_linear, unpremultiply,
-                                 write_depth, write_exr_layers, write_png)
+from splatfilm.io.images import (ExrFormat, composite_encoded, exr_frame_header, handoff_alpha, handoff_depth,
+                                 premultiplied_linear, srgb_to_linear, unpremultiply, write_depth,
+                                 write_exr_layers, write_png)
 from splatfilm.render import render, resolve_backend
 from splatfilm.render.lens_effects import apply_depth_of_field, motion_samples, shutter_interval, shutter_times
 from splatfilm.scene.cameras import Cameras
@@ -100,8 +101,8 @@ def side_files(png: Path) -> tuple[Path, Path, Path]:
 class FrameRenderer:
     """Renders frames of `film` with one backend ("auto" is resolved once, here) and writes
     them with the asked-for side files (`depth`, `alpha`: EXRs beside each PNG; `passes`:
-    names from film.passes.PASS_NAMES for the passes EXR). With `provenance` every file
-    carries its record. A frame's cameras are sampled once and kept, so its key and its
+    names from film.passes.PASS_NAMES for the passes EXR, stored as `exr` says). With
+    `provenance` every file carries its record. png_bits: 8 or 16 bits a channel in the PNGs. A frame's cameras are sampled once and kept, so its key and its
     render see the same numbers; the film must not change while the renderer is in use."""
 
     film: Film
@@ -110,6 +111,8 @@ class FrameRenderer:
     alpha: bool = False
     passes: tuple[str, ...] = ()
     provenance: bool = False
+    png_bits: int = 8
+    exr: ExrFormat = field(default_factory=ExrFormat)
     _samples: dict[tuple[str, int], FrameSample] = field(default_factory=dict, init=False, repr=False)
     _centres: dict[tuple[str, int], Cameras] = field(default_factory=dict, init=False, repr=False)
     _last: tuple[tuple[str, int], FrameImage] | None = field(default=None, init=False, repr=False)
@@ -201,11 +204,15 @@ class FrameRenderer:
             # (solid where covered, far where empty) since 2: an older EXR is written again.
             **({"exr_header": 2} if self.passes or self.depth or self.alpha else {}),
             **({"provenance": 1} if self.provenance else {}),
+            # 16-bit PNGs and a passes EXR stored otherwise than 32-bit ZIP, only where asked for.
+            **({"png_bits": self.png_bits} if self.png_bits != 8 else {}),
+            **({"exr_format": [self.exr.half, self.exr.compression]} if self.passes and self.exr != ExrFormat() else {}),
             # Versions of the lens effects, only where a frame has them (the rest keep their keys):
             # depth of field keeps a splat's alpha as drawn (with the 0.3 px blur) since 2, and
-            # motion blur samples the middles of the shutter's slices, not its ends, since 2.
+            # motion blur samples the middles of the shutter's slices, not its ends, since 2, and
+            # averages them in linear light since 3.
             **({"dof_version": 2} if any(d is not None for d in sample.dof) else {}),
-            **({"shutter_version": 2} if len(sample.times) > 1 else {}),
+            **({"shutter_version": 3} if len(sample.times) > 1 else {}),
             # Only a distorting lens adds to the key, so pinhole frames keep the keys they had.
             **({} if lens.model == "pinhole" else {"lens": [lens.model, list(lens.distortion)]}),
             # Only an anamorphic lens adds its squeeze (the EXRs' and movies' pixel aspect), and
@@ -216,8 +223,9 @@ class FrameRenderer:
     def render(self, fs: FilmShot, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """RGB [H,W,3] (background composited), alpha [H,W,1] and depth [H,W,1] (float64) of
         frame i: every visible asset in one rasterization call; the sub-frame renders averaged
-        for motion blur (alpha too; depth weighted by each sub-frame's alpha, so it stays the
-        expected depth of what is seen, 0 where nothing is)."""
+        for motion blur, their colour in linear light (`premultiplied_linear`, encoded once
+        after: `composite_encoded`), alpha too, depth weighted by each sub-frame's alpha, so it
+        stays the expected depth of what is seen, 0 where nothing is."""
         image = self.render_frame(fs, i)
         return image.rgb, image.alpha, image.depth
 
@@ -256,6 +264,10 @@ class FrameRenderer:
                              background=film.background, near_plane=lens.near, far_plane=lens.far,
                              rasterize_mode=mode, **lens_args)
             r, a, d = (x[0].cpu().double().numpy() for x in (out.rgb, out.alpha, out.depth))
+            if len(sample.times) > 1:
+                # A shutter integrates light: averaged as encoded values a streak of white over
+                # black came out 0.5 encoded, 0.214 of the light (31% too dark in the EXR).
+                r = premultiplied_linear(r, a, film.background)
             rgb = r if rgb is None else rgb + r
             alpha = a if alpha is None else alpha + a
             # Accumulated (alpha-weighted) depth: a sub-frame that sees nothing at a pixel has
@@ -265,8 +277,10 @@ class FrameRenderer:
                 f = out.features[0].cpu().double().numpy()
                 extra = f if extra is None else extra + f
         n = len(sample.times)
+        # One sample is the renderer's colour untouched (no decode and encode to round).
+        rgb = rgb if n == 1 else composite_encoded(rgb / n, alpha / n, film.background)
         # Expected depth over the open shutter, as the renderer's is within one sub-frame.
-        image = FrameImage(rgb / n, alpha / n, np.where(alpha > 0, depth / np.where(alpha > 0, alpha, 1.0), 0.0))
+        image = FrameImage(rgb, alpha / n, np.where(alpha > 0, depth / np.where(alpha > 0, alpha, 1.0), 0.0))
         if extra is not None:
             extra = extra / n
             if mattes:
@@ -336,7 +350,7 @@ class FrameRenderer:
             write_depth(job.alpha, solid, channel="A", provenance=record, attributes=exr)
         if job.passes is not None:
             self._write_passes(job.passes, rgb, alpha, solid, far, image, record, exr)
-        write_png(job.png, rgb, provenance=record, pixel_aspect=fs.shot.lens.squeeze)
+        write_png(job.png, rgb, provenance=record, pixel_aspect=fs.shot.lens.squeeze, bits=self.png_bits)
 
     def exr_header(self, fs: FilmShot, i: int) -> dict:
         """OpenEXR's standard attributes of frame i's EXRs (io.images.exr_frame_header): the
@@ -375,4 +389,4 @@ class FrameRenderer:
             record = {**record, "colour": LINEAR}
         fs_attrs = {**(exr or {}), "splatfilm:passes": ",".join(self.passes),
                     "splatfilm:mattes": ",".join(f"{layer_name(p)}={p}" for p in (image.mattes or {}))}
-        write_exr_layers(path, channels, provenance=record, attributes=fs_attrs)
+        write_exr_layers(path, channels, provenance=record, attributes=fs_attrs, fmt=self.exr)

@@ -45,6 +45,7 @@ from splatfilm.film.passes import parse_passes
 from splatfilm.film.refinement import Refinement, refine_shots
 from splatfilm.film.script import Film, film_notes, find_shot, parse_film
 from splatfilm.film.workers import connect_ray, render_with_processes, render_with_ray
+from splatfilm.io.images import ExrFormat
 from splatfilm.io.manifest import Manifest
 from splatfilm.io.atomic import check_output_folder, make_folder
 from splatfilm.render import resolve_backend
@@ -67,7 +68,8 @@ class RenderOptions:
     frames and stop (no MP4s, USD cameras, timeline or contact sheet); frames: (first, last)
     film frame numbers (inclusive, as the PNGs are numbered): render only those of each
     selected shot, a quick look, and stop as frames_only does (the movies, cameras and edit
-    need every frame)."""
+    need every frame); png_bits: 8 or 16 bits a channel in the frames' PNGs; exr: how the
+    passes EXR stores its channels (io.images.ExrFormat)."""
 
     backend: str = "auto"
     shots: list[str] | None = None
@@ -82,6 +84,8 @@ class RenderOptions:
     provenance: bool = False
     frames_only: bool = False
     frames: tuple[int, int] | None = None
+    png_bits: int = 8
+    exr: ExrFormat = field(default_factory=ExrFormat)
 
 
 @dataclass
@@ -223,7 +227,7 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
     selected = _selected_shots(film, options.shots)
     picked = _frames_in(film, selected, options.frames)
     renderer = FrameRenderer(film, options.backend, options.depth, options.alpha, parse_passes(options.passes),
-                             options.provenance)
+                             options.provenance, options.png_bits, options.exr)
     out = make_folder(out_dir)
     result = FilmOutputs(out, film)
 

@@ -20,7 +20,8 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.film.frame_render import FrameJob, FrameRenderer
 from splatfilm.film.script import parse_film
 
-# This process's renderer when it is a worker: (script, backend, depth, alpha, passes, provenance) -> FrameRenderer.
+# This process's renderer when it is a worker: (script, backend, depth, alpha, passes, provenance, png_bits,
+# exr) -> FrameRenderer.
 _WORKER: dict = {}
 
 
@@ -30,8 +31,9 @@ def _worker_renderer(spec: tuple, threads: int) -> FrameRenderer:
 
         torch.set_num_threads(threads)
         set_num_threads(threads)
-        script, backend, depth, alpha, passes, provenance = spec
-        _WORKER["renderer"] = FrameRenderer(parse_film(script), backend, depth, alpha, passes, provenance)
+        script, backend, depth, alpha, passes, provenance, png_bits, exr = spec
+        _WORKER["renderer"] = FrameRenderer(parse_film(script), backend, depth, alpha, passes, provenance, png_bits,
+                                            exr)
         _WORKER["spec"] = spec
     return _WORKER["renderer"]
 
@@ -54,7 +56,7 @@ def _ray_render_jobs(spec: tuple, jobs: list[FrameJob]) -> list[FrameJob]:
 
 def _spec(renderer: FrameRenderer) -> tuple:
     return (str(renderer.film.path), renderer.backend, renderer.depth, renderer.alpha, renderer.passes,
-            renderer.provenance)
+            renderer.provenance, renderer.png_bits, renderer.exr)
 
 
 def chunks(jobs: list[FrameJob], size: int) -> list[list[FrameJob]]:

@@ -40,7 +40,8 @@ from splatfilm.fit.lens_views import Undistorter
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.camera_files import find_colmap_model, read_colmap, read_transforms_json_capture
 from splatfilm.io.colmap_library import load_pycolmap
-from splatfilm.io.images import IMAGE_SUFFIXES, downscale, list_images, photo_folder, read_photo, unread_photos_note
+from splatfilm.io.images import (IMAGE_SUFFIXES, downscale, list_images, photo_folder, photo_profile, read_photo,
+                                 unread_photos_note)
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 # Camera models the fit trains through (renders with their own projection); OPENCV images are
@@ -248,8 +249,12 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
     undistort = Undistorter(cameras, np.flatnonzero(distorted))
     images, masks, valids, sized, any_alpha, any_invalid = [], [], [], [], False, False
     loss_masks: dict[Path, np.ndarray] = {}  # ns-process-data gives every frame the same one
+    profiles: dict[str, int] = {}  # non-sRGB colour profiles read_photo converts from, counted
     for i, path in enumerate(image_paths):
         im = read_photo(path)
+        profile = photo_profile(path)
+        if profile:
+            profiles[profile] = profiles.get(profile, 0) + 1
         w, h = int(cameras.widths[i]), int(cameras.heights[i])
         if im.shape[1] != w or im.shape[0] != h:
             raise SplatfilmError(f"{path}: image is {im.shape[1]}x{im.shape[0]} but "
@@ -298,6 +303,10 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
         cameras = Cameras.concat([cameras[i].resized(tw, th) for i, (tw, th) in enumerate(sized)])
     if any_invalid:
         valids = [v if v is not None else np.ones(im.shape[:2] + (1,), bool) for v, im in zip(valids, images)]
+    if profiles:
+        source = {**source, "notes": source.get("notes", []) + [
+            f"note: {n} photo{'s' if n > 1 else ''} carr{'y' if n > 1 else 'ies'} the colour profile {name!r}: converted to "
+            "sRGB as read, as every output is sRGB / Rec.709" for name, n in sorted(profiles.items())]}
     capture = Capture(
         cameras=cameras,
         images=images,

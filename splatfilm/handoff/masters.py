@@ -8,9 +8,10 @@ Layout in a render's folder:
 Timecode and reels match the edit (film/timeline.py): a shot's master starts at its first
 frame number's timecode (frame 1001 at 24 fps is 00:00:41:17), as its MP4 and the EDL's
 source column do, on the reel the EDL names; the cut's master starts at the EDL's record
-start (the film's `record_start`, 01:00:00:00 by default). ProRes 4444's alpha is straight
-(unpremultiplied), from the alpha the render wrote beside each frame (SHOT.FRAME.alpha.exr, or
-the passes EXR's A); its colour is the frame with the film's background taken off. Burn-in
+start (the film's `record_start`, 01:00:00:00 by default). ProRes 4444's alpha is the alpha
+the render wrote beside each frame (SHOT.FRAME.alpha.exr, or the passes EXR's A); its colour is
+the frame with the film's background taken off, premultiplied by that alpha in the master's
+Rec.709 signal (io.video.encode_sequence: the frames given it are straight). Burn-in
 (for dailies) draws the shot name, frame number and focal length into the bottom of each
 picture.
 
@@ -184,7 +185,8 @@ def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn
                 fs, m = film.shots[k], media[k]
                 timecode = frame_timecode(fs.shot.first_frame, film.fps)
                 path = folder / f"{fs.name}.{codec}.mov"
-                digest = content_digest(keys[k], codec, burnt_in, provenance, timecode, sorted(refined))
+                # "rec709": masters made before their signal was Rec.709 (tagged sRGB, 4444 straight) are made again.
+                digest = content_digest(keys[k], codec, burnt_in, provenance, timecode, sorted(refined), "rec709")
                 part = work / "cut" / f"{fs.name}.{codec}.mov"
                 redo_master = made.get(path.name) != digest or not path.exists()
                 redo_part = complete and (made.get(f"cut/{part.name}") != digest or not part.exists())

@@ -1,11 +1,13 @@
 """Image files: the photos of a capture folder (`list_images`), the pixels of an image file
 (`read_photo`: a photo, a mask or a rendered frame), and writing rendered frames: 8-bit PNG
-(RGB or RGBA, `to_uint8` rounding), 32-bit float depth as EXR or .npy, and multi-layer EXRs of
-compositing passes. A film frame's EXRs carry OpenEXR's standard attributes for it
+(RGB or RGBA, `to_uint8` rounding) or 16-bit (`to_uint16`, for grading: near black one 8-bit
+step is ~8% in linear light), every PNG tagged sRGB; 32-bit float depth as EXR or .npy, and
+multi-layer EXRs of compositing passes (32-bit float, or half with Z kept float, and a choice
+of OpenEXR compression: `ExrFormat`). A film frame's EXRs carry OpenEXR's standard attributes for it
 (`exr_frame_header`): timeCode, framesPerSecond, an anamorphic frame's pixelAspectRatio, and
 the camera as worldToCamera / worldToNDC in OpenEXR's own camera convention
 (`exr_world_to_camera`, `exr_world_to_ndc`). Images are made smaller with a box filter
-(`downscale`).
+(`downscale`; `downscale_display` averages a picture's light, for thumbnails).
 
 Colour: the renderer's colours are display sRGB-encoded values (the assets were fitted to
 photos), so PNGs (and the movies made from them) are display sRGB as they come. EXRs are
@@ -21,10 +23,12 @@ Every write is atomic (see `io.atomic`): an interrupted job never leaves a half-
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,7 @@ import numpy as np
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_path, atomic_write
+from splatfilm.io.png import SRGB_INTENT, encode_png16, png_chunk, png_with_chunk
 
 
 # Image formats a capture's camera file may name (read_photo reads them with Pillow).
@@ -81,7 +86,10 @@ def read_photo(path: str | os.PathLike) -> np.ndarray:
     or [H,W,4] when it carries alpha.
 
     Greyscale, palette, CMYK (print-ready JPEGs), YCbCr and LAB images come as RGB; 16-bit
-    values are reduced to 8. The EXIF orientation is not applied: camera files (COLMAP's,
+    values are reduced to 8. A photo carrying an ICC profile other than sRGB (a phone's
+    Display P3, Adobe RGB) is converted to sRGB with Pillow's ImageCms (relative colorimetric),
+    since everything downstream takes the values as sRGB (`photo_profile` names it). The EXIF
+    orientation is not applied: camera files (COLMAP's,
     nerfstudio's) describe the stored pixels, as COLMAP and nerfstudio read them (SfM of bare
     photos reads upright copies of turned ones instead: `fit.sfm`). Raises SplatfilmError
     naming the file when it does not decode."""
@@ -102,12 +110,51 @@ def read_photo(path: str | os.PathLike) -> np.ndarray:
             has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info)
             if mode not in ("RGB", "RGBA"):
                 im = im.convert("RGBA" if has_alpha else "RGB")
+            if _profile_name(im.info.get("icc_profile")) and mode in ("RGB", "RGBA"):
+                im = _to_srgb(im)
             return np.asarray(im).copy()
     except SplatfilmError:
         raise
     except Exception as e:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ... for undecodable files
         first = str(e).splitlines()[0][:120] if str(e) else ""
         raise SplatfilmError(f"{path}: cannot read image ({type(e).__name__}{': ' + first if first else ''})") from None
+
+
+def _profile_name(icc: bytes | None) -> str | None:
+    """The description of an ICC profile that is not sRGB; None for none, sRGB or unreadable."""
+    if not icc:
+        return None
+    from PIL import ImageCms
+
+    try:
+        name = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))).strip()
+    except (OSError, ImageCms.PyCMSError):
+        return None
+    return None if "srgb" in name.lower().replace(" ", "") else (name or "unnamed")
+
+
+def _to_srgb(im: Any) -> Any:
+    """A PIL RGB / RGBA image in its embedded profile converted to sRGB (itself if it cannot be)."""
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(im.info["icc_profile"]))
+        return ImageCms.profileToProfile(im, source, ImageCms.createProfile("sRGB"),
+                                         renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC, outputMode=im.mode)
+    except (OSError, ImageCms.PyCMSError):
+        return im
+
+
+def photo_profile(path: str | os.PathLike) -> str | None:
+    """The name (ICC description) of the colour profile a photo carries when it is not sRGB
+    ("Display P3"), which `read_photo` converts from; None for none, sRGB, or an unreadable file."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return _profile_name(im.info.get("icc_profile")) if im.mode in ("RGB", "RGBA") else None
+    except Exception:  # no image: the decode step names real problems
+        return None
 
 
 # EXIF orientations (tag 0x0112) that store the picture turned a quarter: width and height swap.
@@ -168,6 +215,12 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+def to_uint16(image: np.ndarray) -> np.ndarray:
+    """Floats [..., C] in [0,1] -> the uint16 [..., C] a 16-bit PNG stores: clipped to [0,1],
+    times 65535, rounded half up."""
+    return (np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)
+
+
 def unpremultiply(rgb: np.ndarray, alpha: np.ndarray, background: np.ndarray | None = None) -> np.ndarray:
     """The straight (not premultiplied) colour [H,W,3] of a frame: `rgb` [H,W,3] in [0,1] is
     the colour composited over `background` (RGB [3] in [0,1]; None: black) with coverage
@@ -176,6 +229,23 @@ def unpremultiply(rgb: np.ndarray, alpha: np.ndarray, background: np.ndarray | N
     what is left there is rounding)."""
     over = rgb if background is None else rgb - (1.0 - alpha) * np.asarray(background, dtype=np.float64)
     return np.where(alpha > 1e-6, over / np.maximum(alpha, 1e-6), 0.0)
+
+
+def premultiplied_linear(rgb: np.ndarray, alpha: np.ndarray, background: np.ndarray | None = None) -> np.ndarray:
+    """The light [H,W,3] a frame's pixels hold, premultiplied: `rgb` [H,W,3] (sRGB-encoded,
+    composited over `background` with coverage `alpha` [H,W,1], as the renderer makes it)
+    with the background taken off (`unpremultiply`), decoded by the sRGB EOTF and multiplied
+    by alpha again. Such light adds up: sub-frames average in it."""
+    return srgb_to_linear(unpremultiply(rgb, alpha, background)) * alpha
+
+
+def composite_encoded(light: np.ndarray, alpha: np.ndarray, background: np.ndarray | None = None) -> np.ndarray:
+    """The inverse of `premultiplied_linear`: premultiplied linear `light` [H,W,3] with coverage
+    `alpha` [H,W,1] as a frame's sRGB-encoded rgb [H,W,3], the straight colour encoded and laid
+    over `background` (None: black) as the renderer lays its colour (in encoded values), so
+    `unpremultiply` of the result gives the encoded straight colour back."""
+    straight = linear_to_srgb(np.where(alpha > 1e-6, light / np.maximum(alpha, 1e-6), 0.0)) * alpha
+    return straight if background is None else straight + (1.0 - alpha) * np.asarray(background, dtype=np.float64)
 
 
 # What a depth file holds where nothing is seen: camera z in metres, "infinitely" far. Cycles
@@ -226,6 +296,26 @@ def downscale(image: np.ndarray, width: int, height: int) -> np.ndarray:
                      for c in range(image.shape[-1])], axis=-1)
 
 
+def downscale_display(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """uint8 display sRGB-encoded pixels [H,W,3] (or [H,W,4], straight alpha) box-filtered to
+    [height,width,C] in linear light, as a picture is seen: each output pixel the sRGB encoding
+    of the mean linear light of the area it covers (colour weighted by alpha where there is
+    one), `to_uint8` rounded. Averaging the encoded values darkens fine detail (a black and
+    white checkerboard gave 128, where its light is 0.5, 188 encoded). The image itself when
+    it already has that size."""
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    values = image.astype(np.float64) / 255.0
+    linear = srgb_to_linear(values[..., :3])
+    if image.shape[-1] == 4:
+        alpha = values[..., 3:]
+        small = downscale(np.concatenate([linear * alpha, alpha], axis=-1).astype(np.float32), width, height)
+        a = small[..., 3:].astype(np.float64)
+        colour = np.where(a > 0, small[..., :3] / np.maximum(a, 1e-12), 0.0)
+        return to_uint8(np.concatenate([linear_to_srgb(colour), a], axis=-1))
+    return to_uint8(linear_to_srgb(downscale(linear.astype(np.float32), width, height).astype(np.float64)))
+
+
 # The OCIO names of the two encodings (the ACES studio config's colour spaces; the built-in
 # config URI works in OCIO >= 2.3 and Nuke 15).
 OCIO_CONFIG = "ocio://studio-config-v2.1.0_aces-v1.3_ocio-v2.3"
@@ -265,34 +355,45 @@ def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
     return np.sign(v) * enc
 
 
-def write_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None,
-              provenance: dict | None = None, pixel_aspect: float = 1.0) -> None:
-    """Save an 8-bit PNG atomically.
+PNG_BITS = (8, 16)
 
-    rgb [H,W,3] floats in [0,1] (`to_uint8` rounds them), or uint8 [H,W,3|4] pixels stored as
-    they are. With `alpha` [H,W,1] (float rgb only) the PNG is RGBA with straight (not
-    premultiplied) colour (`unpremultiply`), so `rgb` must be the colour composited over black,
-    which is what a render without background returns. provenance: a record (io.provenance) to
-    carry, sealed with the pixels' hash. pixel_aspect: each pixel's width / height (an
-    anamorphic lens's squeeze), said in a pHYs chunk (`png_with_pixel_aspect`) unless 1.
+
+def write_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None,
+              provenance: dict | None = None, pixel_aspect: float = 1.0, bits: int = 8) -> None:
+    """Save a PNG atomically, 8 or 16 bits a channel (`bits`), with an sRGB chunk (the values
+    are display sRGB-encoded, so viewers and compositing packages need not guess).
+
+    rgb [H,W,3] floats in [0,1] (`to_uint8` or `to_uint16` rounds them), or uint8 / uint16
+    [H,W,3|4] pixels stored as they are (their dtype says the depth). With `alpha` [H,W,1]
+    (float rgb only) the PNG is RGBA with straight (not premultiplied) colour
+    (`unpremultiply`), so `rgb` must be the colour composited over black, which is what a
+    render without background returns. provenance: a record (io.provenance) to carry, sealed
+    with the pixels' hash. pixel_aspect: each pixel's width / height (an anamorphic lens's
+    squeeze), said in a pHYs chunk (`png_with_pixel_aspect`) unless 1.
     """
     import imageio.v3 as iio
 
-    if rgb.dtype == np.uint8:
+    if bits not in PNG_BITS:
+        raise ValueError(f"write_png: bits must be 8 or 16, got {bits}")
+    if rgb.dtype in (np.uint8, np.uint16):
         if alpha is not None:
-            raise ValueError("write_png: alpha goes with float colour; uint8 pixels carry their own")
+            raise ValueError("write_png: alpha goes with float colour; integer pixels carry their own")
         pixels = rgb
-    elif alpha is not None:
-        a = alpha.astype(np.float64)
-        pixels = to_uint8(np.concatenate([unpremultiply(rgb, a), a], axis=-1))
     else:
-        pixels = to_uint8(rgb)
+        quantise = to_uint16 if bits == 16 else to_uint8
+        if alpha is not None:
+            a = alpha.astype(np.float64)
+            pixels = quantise(np.concatenate([unpremultiply(rgb, a), a], axis=-1))
+        else:
+            pixels = quantise(rgb)
     if provenance is not None:
         from splatfilm.io.provenance import png_with_provenance
 
-        data = png_with_provenance(pixels, provenance)
+        data = png_with_provenance(pixels, provenance)  # with its sRGB chunk
+    elif pixels.dtype == np.uint16:
+        data = encode_png16(pixels, [png_chunk(b"sRGB", SRGB_INTENT)])
     else:
-        data = iio.imwrite("<bytes>", pixels, extension=".png")
+        data = png_with_chunk(iio.imwrite("<bytes>", pixels, extension=".png"), png_chunk(b"sRGB", SRGB_INTENT))
     atomic_write(path, [png_with_pixel_aspect(data, pixel_aspect)])
 
 
@@ -306,15 +407,8 @@ def png_with_pixel_aspect(png: bytes, pixel_aspect: float) -> bytes:
     says a print size, not this."""
     if pixel_aspect == 1:
         return png
-    import zlib
-
     ratio = Fraction(pixel_aspect).limit_denominator(10000)
-    body = b"pHYs" + struct.pack(">IIB", ratio.denominator, ratio.numerator, 0)
-    chunk = struct.pack(">I", 9) + body + struct.pack(">I", zlib.crc32(body))
-    ihdr_end = 8 + 8 + 13 + 4  # signature, IHDR's length and type, its 13 bytes, its CRC: pHYs goes before IDAT
-    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
-        raise ValueError("png_with_pixel_aspect: not a PNG starting with IHDR")
-    return png[:ihdr_end] + chunk + png[ihdr_end:]
+    return png_with_chunk(png, png_chunk(b"pHYs", struct.pack(">IIB", ratio.denominator, ratio.numerator, 0)))
 
 
 def read_exr_provenance(path: str | os.PathLike) -> tuple[str | None, str]:
@@ -338,8 +432,6 @@ def write_depth(path: str | os.PathLike, depth: np.ndarray, channel: str = "Z", 
     path = Path(path)
     depth = np.ascontiguousarray(np.asarray(depth, dtype=np.float32).reshape(depth.shape[0], depth.shape[1]))
     if path.suffix == ".npy":
-        import io
-
         buf = io.BytesIO()
         np.save(buf, depth)
         atomic_write(path, [buf.getvalue()])
@@ -357,19 +449,50 @@ def write_depth(path: str | os.PathLike, depth: np.ndarray, channel: str = "Z", 
         raise SplatfilmError(f"{path}: depth is written as .exr or .npy, not {path.suffix!r}")
 
 
+# OpenEXR's compressions a passes EXR may be written with (`ExrFormat`): lossless but for
+# pxr24 (floats to 24 bits) and dwaa / dwab (lossy DCT on colour, as Nuke writes them).
+EXR_COMPRESSIONS = ("zip", "zips", "piz", "rle", "none", "pxr24", "dwaa", "dwab")
+
+
+@dataclass(frozen=True)
+class ExrFormat:
+    """How a multi-layer EXR stores its channels: `half` 16-bit floats for every channel but
+    depth (Z stays 32-bit: half holds 2 m to 1 mm but 2000 m to 1 m, and the far value
+    BACKGROUND_Z not at all), else all 32-bit float; `compression` one of EXR_COMPRESSIONS.
+    The default is what splatfilm always wrote: 32-bit float, ZIP (16 scanlines a block)."""
+
+    half: bool = False
+    compression: str = "zip"
+
+    def __post_init__(self) -> None:
+        if self.compression not in EXR_COMPRESSIONS:
+            raise SplatfilmError(f"EXR compression {self.compression!r}: choose from {', '.join(EXR_COMPRESSIONS)}")
+
+    def pixel_type(self, channel: str) -> type:
+        """The numpy dtype `channel` is stored as."""
+        return np.float16 if self.half and channel != "Z" else np.float32
+
+    def openexr_compression(self) -> Any:
+        import OpenEXR
+
+        return getattr(OpenEXR, f"{self.compression.upper()}_COMPRESSION"
+                       if self.compression != "none" else "NO_COMPRESSION")
+
+
 def write_exr_layers(path: str | os.PathLike, channels: dict[str, np.ndarray], provenance: dict | None = None,
-                     attributes: dict | None = None) -> None:
-    """Save a multi-layer 32-bit float EXR atomically (scanline, ZIP): channels maps OpenEXR
-    channel names ("R", "Z", "forward.u", "matte_hero.A") to [H,W] images. The header says
+                     attributes: dict | None = None, fmt: ExrFormat = ExrFormat()) -> None:
+    """Save a multi-layer EXR atomically (scanline; 32-bit float, ZIP, unless `fmt` says half
+    channels or another compression: `ExrFormat`): channels maps OpenEXR channel names ("R",
+    "Z", "forward.u", "matte_hero.A") to [H,W] images. The header says
     the data is scene-linear Rec.709 (chromaticities, colorInteropID, and the OCIO colour
     space and config as "colorSpace" / "oiio:ColorSpace" and "ocioConfig"), plus any
     `attributes` (str values, or `exr_frame_header`'s); provenance: a record (io.provenance)
-    to carry, sealed with the channels' hash."""
+    to carry, sealed with the channels' hash (as stored: half channels hashed as half)."""
     import OpenEXR
 
     path = Path(path)
-    data = {name: np.ascontiguousarray(np.asarray(c, dtype=np.float32)) for name, c in channels.items()}
-    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage,
+    data = {name: np.ascontiguousarray(np.asarray(c, dtype=fmt.pixel_type(name))) for name, c in channels.items()}
+    header = {"compression": fmt.openexr_compression(), "type": OpenEXR.scanlineimage,
               "chromaticities": REC709_CHROMATICITIES, "colorInteropID": LINEAR_INTEROP_ID,
               "colorSpace": LINEAR_COLORSPACE, "oiio:ColorSpace": LINEAR_COLORSPACE, "ocioConfig": OCIO_CONFIG,
               **(attributes or {})}
@@ -453,7 +576,8 @@ def _write_exr(path: Path, header: dict, data: dict[str, np.ndarray]) -> None:
 
 
 def read_exr_layers(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
-    """The channels (name -> [H,W] float32) and header of an EXR `write_exr_layers` wrote."""
+    """The channels (name -> [H,W] float32, or float16 where written half) and header of an EXR
+    `write_exr_layers` wrote."""
     import OpenEXR
 
     try:

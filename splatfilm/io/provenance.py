@@ -100,25 +100,31 @@ def xmp_packet(record: dict) -> str:
 
 
 def png_digest(pixels: np.ndarray) -> str:
-    """The content hash of a PNG's decoded 8-bit pixels [H,W,C]."""
-    return array_digest({"pixels": np.asarray(pixels, dtype=np.uint8)})
+    """The content hash of a PNG's decoded pixels [H,W,C]: uint16 for a 16-bit PNG, else 8-bit."""
+    pixels = np.asarray(pixels)
+    return array_digest({"pixels": pixels if pixels.dtype == np.uint16 else pixels.astype(np.uint8)})
 
 
 def png_with_provenance(pixels: np.ndarray, record: dict) -> bytes:
-    """PNG bytes of 8-bit pixels [H,W,3|4] carrying the sealed record (iTXt), its XMP and an
-    sRGB chunk (the pixels are display sRGB)."""
+    """PNG bytes of 8- or 16-bit pixels [H,W,3|4] (uint8 / uint16) carrying the sealed record
+    (iTXt), its XMP and an sRGB chunk (the pixels are display sRGB)."""
     import io
 
     from PIL import Image, PngImagePlugin
 
+    from splatfilm.io.png import SRGB_INTENT, encode_png16, png_chunk, png_itxt
+
+    sealed, xmp = seal(record, png_digest(pixels)), xmp_packet(record)
+    if np.asarray(pixels).dtype == np.uint16:  # Pillow writes 16-bit grey only
+        return encode_png16(pixels, [png_chunk(b"sRGB", SRGB_INTENT), png_itxt(KEY, sealed, compressed=True),
+                                     png_itxt("XML:com.adobe.xmp", xmp)])
     info = PngImagePlugin.PngInfo()
-    info.add(b"sRGB", b"\x00")  # rendering intent: perceptual
-    info.add_itxt(KEY, seal(record, png_digest(pixels)), zip=True)
-    info.add_itxt("XML:com.adobe.xmp", xmp_packet(record))
+    info.add(b"sRGB", SRGB_INTENT)
+    info.add_itxt(KEY, sealed, zip=True)
+    info.add_itxt("XML:com.adobe.xmp", xmp)
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG", pnginfo=info)
     return buf.getvalue()
-
 
 
 def read_png_provenance(path: Path) -> tuple[str | None, str]:
@@ -128,12 +134,19 @@ def read_png_provenance(path: Path) -> tuple[str | None, str]:
     from PIL import Image
 
     # Pillow itself, not io.images.read_photo: the record is in a text chunk, and the pixels
-    # are hashed as stored (read_photo turns palette, grey and 16-bit PNGs into 8-bit RGB).
+    # are hashed as stored (read_photo turns palette, grey and 16-bit PNGs into 8-bit RGB;
+    # Pillow reads 16-bit RGB as 8-bit, so those pixels are decoded here).
+    from splatfilm.io.png import decode_png16, png_bit_depth
+
     try:
         with Image.open(path) as im:
             im.load()
             text = im.text.get(KEY) if hasattr(im, "text") else None
             pixels = np.asarray(im)
-    except OSError as e:
+            if im.mode in ("RGB", "RGBA"):
+                data = Path(path).read_bytes()
+                if png_bit_depth(data) == 16:
+                    pixels = decode_png16(data)
+    except (OSError, ValueError) as e:
         raise SplatfilmError(f"{path}: not a readable PNG ({e})") from None
     return text, png_digest(pixels)

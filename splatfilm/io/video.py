@@ -3,9 +3,11 @@ ProRes .mov masters for editorial.
 
 The frame rate goes to ffmpeg as an exact fraction (24000/1001 stays 24000/1001). H.264 is
 yuv420p (what players and editors expect), sizes padded to even numbers as yuv420p needs,
-quality set by CRF. ProRes (prores_ks) is 422 HQ (profile 3, yuv422p10le) or 4444 with the
-PNGs' alpha (profile 4, yuva444p10le), tagged Rec.709 with the sRGB transfer (the frames are
-display sRGB). A movie may carry a timecode track (`tmcd`) naming its first frame, with a
+quality set by CRF, tagged Rec.709 with the sRGB transfer (the frames are display sRGB).
+ProRes (prores_ks) is 422 HQ (profile 3, yuv422p10le) or 4444 with the PNGs' alpha (profile
+4, yuva444p10le, colour premultiplied), Rec.709 throughout (`PRORES_REC709`): the signal
+re-encoded for a BT.1886 (gamma 2.4) display, so it shows the light an sRGB display shows of
+the PNG. A movie may carry a timecode track (`tmcd`) naming its first frame, with a
 reel name, so an editing system lines it up with an EDL's source timecodes, a sample (pixel)
 aspect ratio when the frames are an anamorphic plate (players desqueeze by it), and a
 provenance record in its "comment" metadata (io/provenance.py), sealed with the hash of its
@@ -70,13 +72,42 @@ def _run(args: list[str], output: Path) -> None:
 
 
 # prores_ks settings per master: profile, pixel format, and more.
-# Every movie is Rec.709 with the sRGB transfer (the frames' encoding): RGB to YUV through the
+# Every movie is Rec.709 (an MP4 with the sRGB transfer, the frames' encoding; the ProRes masters
+# below with BT.709's): RGB to YUV through the
 # BT.709 matrix (swscale's default is BT.601, which players read as a hue shift on HD), and the
 # frames' colour properties set rather than taken from the PNGs (a PNG without an sRGB chunk left
 # a master's transfer unspecified while its neighbour's said sRGB).
 REC709 = ("scale=out_color_matrix=bt709:out_range=tv,"
           "setparams=color_primaries=bt709:color_trc=iec61966-2-1:colorspace=bt709:range=tv")
 REC709_TAGS = ["-color_primaries", "bt709", "-color_trc", "iec61966-2-1", "-colorspace", "bt709", "-color_range", "tv"]
+
+# ProRes cannot say sRGB: Apple's frame header defines transfer 1 (BT.709), 2, 16 and 18 only,
+# so Apple's decoders, Unreal and Resolve read the 13 H.264 carries as BT.709 and show it on
+# BT.1886, gamma 2.4: the sRGB-graded frames' shadows came out up to 60% darker. The masters
+# are tagged 1-1-1 and their signal is what that tag promises: each code value the BT.1886
+# inverse (power 1/2.4) of the light the sRGB EOTF gives the PNG's, so a Rec.709 reference
+# monitor shows what an sRGB display shows of the PNG (Resolve's sRGB -> Rec.709 (gamma 2.4)).
+# On the power segment that is (V + 0.055) / 1.055, a lift; the toe is (V / 12.92)^(1/2.4).
+# Leaving the code values and tagging 1-1-1 would keep the tag honest in name only. The curve
+# works at 16 bits (the frames' 8 widened), before the matrix, on the straight colour; 4444's
+# colour is then premultiplied, in the signal's values, as Apple's encoders write it (a reader
+# cannot tell: neither the bitstream nor the MOV says which). 4444 goes through geq, since
+# lutrgb at 16 bits also rewrites alpha (65535 came out 65343, a solid matte let 0.3% through).
+def _bt1886(c: str) -> str:
+    """geq's expression of a plane `c` (r, g, b) at 16 bits re-encoded sRGB -> BT.1886, in [0, 1]."""
+    return (f"if(lte({c}(X\\,Y)/65535\\,0.04045)\\,pow({c}(X\\,Y)/65535/12.92\\,1/2.4)\\,"
+            f"({c}(X\\,Y)/65535+0.055)/1.055)")
+
+
+_LUT_BT1886 = "if(lte(val/maxval\\,0.04045)\\,pow(val/maxval/12.92\\,1/2.4)\\,(val/maxval+0.055)/1.055)*maxval"
+PRORES_SIGNAL = {
+    "prores422hq": f"format=gbrp16le,lutrgb=r={_LUT_BT1886}:g={_LUT_BT1886}:b={_LUT_BT1886}",
+    "prores4444": "format=gbrap16le,geq=" + ":".join(f"{c}={_bt1886(c)}*alpha(X\\,Y)" for c in "rgb")
+                  + ":a=alpha(X\\,Y)",
+}
+PRORES_REC709 = ("scale=out_color_matrix=bt709:out_range=tv,"
+                 "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv")
+PRORES_TAGS = ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv"]
 
 PRORES = {
     "prores422hq": ["-profile:v", "3", "-pix_fmt", "yuv422p10le"],
@@ -114,7 +145,7 @@ def encode_sequence(pattern: str | Path, start_number: int, fps: Fraction, outpu
                  "-crf", str(crf), "-pix_fmt", "yuv420p", *REC709_TAGS, "-r", f"{fps.numerator}/{fps.denominator}",
                  "-movflags", "+faststart"]
     elif codec in PRORES:
-        args += ["-vf", f"{REC709}{sar}", "-c:v", "prores_ks", *PRORES[codec], "-vendor", "apl0", *REC709_TAGS,
+        args += ["-vf", f"{PRORES_SIGNAL[codec]},{PRORES_REC709}{sar}", "-c:v", "prores_ks", *PRORES[codec], "-vendor", "apl0", *PRORES_TAGS,
                  "-r", f"{fps.numerator}/{fps.denominator}"]
     else:
         raise SplatfilmError(f"{output}: unknown codec {codec!r}; choose h264, {', '.join(PRORES)}")

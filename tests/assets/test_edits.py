@@ -136,23 +136,29 @@ def test_recolour_exact_and_view_dependent():
     g = row(sh_degree=2)
     adj = ColourAdjust(tint=(1.0, 0.5, 2.0), exposure=1.0, brightness=0.05, saturation=0.5)
     out = apply_edits(g, [edit("recolour", Sphere((1, 0, 0), 0.1), colour=adj)])
-    # Only x = 1 changed. Its colour (0.3, 0.5, 0.7) one stop up in linear light, then halfway
-    # to its luma, times the tint (1, 0.5, 2), plus 0.05.
-    exposed = _srgb(2 * _lin(np.array([0.3, 0.5, 0.7])))
-    luma = exposed @ [0.2126, 0.7152, 0.0722]
-    expected = (0.5 * exposed + 0.5 * luma) * [1, 0.5, 2] + 0.05
+    # Only x = 1 changed. Its colour (0.3, 0.5, 0.7) in linear light one stop up, halfway to
+    # its luminance, times the tint (1, 0.5, 2), encoded, plus 0.05.
+    exposed = 2 * _lin(np.array([0.3, 0.5, 0.7]))
+    luminance = exposed @ [0.2126, 0.7152, 0.0722]
+    expected = _srgb((0.5 * exposed + 0.5 * luminance) * [1, 0.5, 2]) + 0.05
     np.testing.assert_allclose(out.base_colors[1].numpy(), expected, atol=1e-12)
     others = [0, 2, 3, 4]
     torch.testing.assert_close(out.sh[others], g.sh[others])
-    # View-dependent colour follows: rgb'(d) = k (M E(rgb(d))) + b in every direction (E's slope
-    # at the base colour: exact while the colours stay above the sRGB toe, where E is affine).
+    # View-dependent colour follows: rgb'(d) = enc(A dec(rgb(d))) + b in every direction, to
+    # first order (the transfer's Jacobian at the base colour; the view offsets here are 0.02-0.1).
     dirs = torch.nn.functional.normalize(torch.randn(7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1)),
                                          dim=1)
     before = (eval_sh(2, g.sh[1:2].expand(7, -1, -1), dirs) - 0.5).numpy()
     after = (eval_sh(2, out.sh[1:2].expand(7, -1, -1), dirs) - 0.5).numpy()
-    M = adj.saturation_matrix()
-    k = np.array([1.0, 0.5, 2.0])
-    np.testing.assert_allclose(after, (_srgb(2 * _lin(before + 0.5)) @ M.T) * k + 0.05 - 0.5, atol=1e-9)
+    A = adj.linear_matrix()
+    np.testing.assert_allclose(A, np.array([1, 0.5, 2])[:, None] * adj.saturation_matrix() * 2)
+    np.testing.assert_allclose(after, _srgb(_lin(before + 0.5) @ A.T) + 0.05 - 0.5, atol=0.01)
+    # and exactly the Jacobian: a finite difference of the transfer at the base colour
+    base = np.array([0.3, 0.5, 0.7])
+    h = 1e-6
+    J = np.stack([(_srgb(_lin(base + h * e) @ A.T) - _srgb(_lin(base - h * e) @ A.T)) / (2 * h) for e in np.eye(3)],
+                 axis=1)
+    np.testing.assert_allclose(out.shN[1].numpy(), g.shN[1].numpy() @ J.T, rtol=1e-6)
     assert np.abs(after - before).max() > 0.1  # (the edit moved them: the tolerance is no pass by default)
 
 
@@ -183,18 +189,48 @@ def test_recolour_each_control_alone():
     np.testing.assert_allclose(run(ColourAdjust(exposure=-1.0)).base_colors.numpy(), _srgb(_lin(base) / 2),
                                atol=1e-12)
     np.testing.assert_allclose(run(ColourAdjust(tint=(1, 0, 1))).base_colors.numpy(), base * [1, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(run(ColourAdjust(tint=(0.5, 1, 1))).base_colors.numpy(),
+                               _srgb(_lin(base) * [0.5, 1, 1]), atol=1e-12)
     np.testing.assert_allclose(run(ColourAdjust(brightness=0.1)).base_colors.numpy(), base + 0.1, atol=1e-12)
-    luma = np.repeat(base @ [0.2126, 0.7152, 0.0722], 3).reshape(-1, 3)
-    np.testing.assert_allclose(run(ColourAdjust(saturation=0.0)).base_colors.numpy(), luma, atol=1e-12)
+    Y = np.repeat(_lin(base) @ [0.2126, 0.7152, 0.0722], 3).reshape(-1, 3)
+    np.testing.assert_allclose(run(ColourAdjust(saturation=0.0)).base_colors.numpy(), _srgb(Y), atol=1e-12)
     # Saturation first: a tinted monochrome.
     sepia = run(ColourAdjust(saturation=0.0, tint=(1.0, 0.8, 0.6))).base_colors.numpy()
-    np.testing.assert_allclose(sepia, luma * [1.0, 0.8, 0.6], atol=1e-12)
+    np.testing.assert_allclose(sepia, _srgb(Y * [1.0, 0.8, 0.6]), atol=1e-12)
     # Exposure and tint scale the higher bands; brightness leaves them. Exposure scales them by
     # its slope at the base colour: above the sRGB toe E(v) = 2^(stops / 2.4) (v + 0.055) - 0.055,
     # so a stop is 2^(1 / 2.4) = 1.335 there, whatever the colour.
     torch.testing.assert_close(run(ColourAdjust(exposure=1.0)).shN, g.shN * 2 ** (1 / 2.4))
-    torch.testing.assert_close(run(ColourAdjust(tint=(2, 2, 2))).shN, g.shN * 2)
+    # A grey tint is exposure: 2 = one stop.
+    torch.testing.assert_close(run(ColourAdjust(tint=(2, 2, 2))).shN, g.shN * 2 ** (1 / 2.4))
     torch.testing.assert_close(run(ColourAdjust(brightness=0.3)).shN, g.shN)
+
+
+def test_tint_and_saturation_are_in_linear_light():
+    """tint and saturation acted on the sRGB-encoded values while exposure was linear: tint
+    (1, 0.8, 0.8) gave linear G/R gains of 0.664 / 0.621 / 0.606 on greys 0.2 / 0.5 / 0.9 (not a
+    white balance), and saturation 0 took (0.8, 0.2, 0.1) to linear grey 0.084 where its
+    luminance is 0.153 (the luma Y' for the luminance Y). Nuke's Grade and Saturation work on
+    linear values."""
+    f64 = torch.float64
+
+    def one(colours):
+        c = torch.tensor(colours, dtype=f64)
+        n = len(c)
+        return Gaussians.from_activated(torch.zeros(n, 3, dtype=f64), torch.tensor([[1.0, 0, 0, 0]] * n, dtype=f64),
+                                        torch.full((n, 3), 0.1, dtype=f64), torch.full((n,), 0.9, dtype=f64),
+                                        sh=((c - 0.5) / C0)[:, None, :])
+
+    half = apply_edits(one([[0.5, 0.5, 0.5]]), [edit("recolour", None, colour=ColourAdjust(tint=(0.5, 0.5, 0.5)))])
+    np.testing.assert_allclose(_lin(half.base_colors[0].numpy()), 0.5 * _lin(0.5), rtol=1e-9)  # 0.5 * 0.214
+    greys = apply_edits(one([[v] * 3 for v in (0.2, 0.5, 0.9)]),
+                        [edit("recolour", None, colour=ColourAdjust(tint=(1.0, 0.8, 0.8)))])
+    lin = _lin(greys.base_colors.numpy())
+    np.testing.assert_allclose(lin[:, 1] / lin[:, 0], 0.8, rtol=1e-9)
+    red = apply_edits(one([[0.8, 0.2, 0.1]]), [edit("recolour", None, colour=ColourAdjust(saturation=0.0))])
+    Y = _lin(np.array([0.8, 0.2, 0.1])) @ [0.2126, 0.7152, 0.0722]
+    assert Y == pytest.approx(0.153, abs=1e-3)
+    np.testing.assert_allclose(_lin(red.base_colors[0].numpy()), Y, rtol=1e-9)
 
 
 def test_pure_and_nothing_selected_warns(capsys):

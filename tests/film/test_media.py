@@ -68,7 +68,11 @@ def test_movies_are_rec709_through_the_709_matrix_and_say_so(tmp_path, codec, su
         iio.imwrite(tmp_path / "f" / f"f.{1001 + i:04d}.png", rgb)  # no sRGB chunk
     movie = encode_sequence(tmp_path / "f" / "f.%04d.png", 1001, FPS, tmp_path / f"m{suffix}", codec=codec)
     info = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(movie)], capture_output=True, text=True).stderr
-    assert "bt709/bt709/iec61966-2-1" in info, info
+    if codec != "h264":  # ProRes has no sRGB transfer: its masters are Rec.709 throughout (below)
+        assert "(tv, bt709, progressive)" in info, info
+        rgb = _bt1886_signal(rgb)
+    else:
+        assert "bt709/bt709/iec61966-2-1" in info, info
 
     def decoded(matrix: str) -> np.ndarray:
         out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(movie), "-frames:v", "1", "-vf",
@@ -77,6 +81,74 @@ def test_movies_are_rec709_through_the_709_matrix_and_say_so(tmp_path, codec, su
         return np.frombuffer(out, np.uint8).reshape(64, 96, 3).astype(int)
 
     assert np.abs(decoded("bt709") - rgb).mean() < np.abs(decoded("bt601") - rgb).mean() - 1
+
+
+def _bt1886_signal(encoded: np.ndarray) -> np.ndarray:
+    """8-bit sRGB-encoded values as the Rec.709 signal (8-bit scale, float) that shows their
+    light on a BT.1886 display (gamma 2.4)."""
+    from splatfilm.io.images import srgb_to_linear
+
+    return srgb_to_linear(np.asarray(encoded) / 255.0) ** (1 / 2.4) * 255.0
+
+
+def _decoded_rgba(movie, width: int, height: int) -> np.ndarray:
+    """The first frame of a ProRes 4444 movie as RGBA floats on the 8-bit scale, through the
+    BT.709 matrix at limited range, colour as coded (no unpremultiply)."""
+    import subprocess
+
+    from splatfilm.io.video import ffmpeg_exe
+
+    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(movie), "-frames:v", "1", "-vf",
+                          "scale=in_color_matrix=bt709:in_range=tv:flags=accurate_rnd+full_chroma_int",
+                          "-pix_fmt", "rgba64le", "-f", "rawvideo", "-"], capture_output=True).stdout
+    return np.frombuffer(out, np.uint16).reshape(height, width, 4).astype(np.float64) / 65535 * 255
+
+
+@pytest.mark.parametrize("codec", ["prores422hq", "prores4444"])
+def test_prores_says_a_transfer_apple_defines_and_carries_the_light_of_the_frames(tmp_path, codec):
+    """ProRes's frame header and the MOV's colr said transfer 13 (sRGB), which Apple's ProRes
+    does not define (1, 2, 16, 18): Apple's decoders and Unreal read it as BT.709 and showed the
+    sRGB frames on BT.1886 (gamma 2.4), shadows up to 60% darker. Now tagged 1-1-1, the signal
+    re-encoded so that a BT.1886 display shows the light an sRGB display shows of the PNG."""
+    import struct
+    import subprocess
+
+    from splatfilm.io.video import ffmpeg_exe
+
+    ramp = np.repeat(np.arange(0, 256, 4, dtype=np.uint8)[None, :, None], 16, 0).repeat(3, -1)  # 64 levels
+    (tmp_path / "f").mkdir()
+    for i in range(2):
+        iio.imwrite(tmp_path / "f" / f"f.{1001 + i:04d}.png", ramp)
+    movie = encode_sequence(tmp_path / "f" / "f.%04d.png", 1001, FPS, tmp_path / "m.mov", codec=codec)
+    data = movie.read_bytes()
+    frame = data.index(b"icpf") + 4  # the frame header: size, version, creator, width, height, flags, 0
+    primaries, transfer, matrix = data[frame + 14:frame + 17]
+    assert struct.unpack(">HH", data[frame + 8:frame + 12]) == (64, 16)  # the header is where we think
+    assert transfer in (1, 2, 16, 18) and (primaries, transfer, matrix) == (1, 1, 1)
+    colr = data.index(b"colr") + 4  # 'nclc' and primaries, transfer, matrix as three 16-bit numbers
+    assert data[colr:colr + 4] in (b"nclc", b"nclx")
+    assert struct.unpack(">HHH", data[colr + 4:colr + 10]) == (1, 1, 1)
+    info = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(movie)], capture_output=True, text=True).stderr
+    assert "(tv, bt709, progressive)" in info and "iec61966" not in info, info
+    shown = _decoded_rgba(movie, 64, 16)[..., :3]
+    assert np.abs(shown - _bt1886_signal(ramp)).max() < 1.5  # 10-bit coding, prores_ks's quantizer
+    # Mid-grey's light: what an sRGB display makes of 128 is what BT.1886 makes of the master.
+    assert abs((shown[8, 32, 0] / 255) ** 2.4 - 0.2158) < 0.005
+
+
+def test_prores_4444_colour_is_premultiplied_as_apples_encoders_write_it(tmp_path):
+    """ProRes 4444's colour was straight, which neither the bitstream nor the MOV can say;
+    Apple's readers take it as premultiplied (their default), brightening every soft edge."""
+    rgba = np.zeros((16, 64, 4), np.uint8)
+    rgba[..., :3] = 255
+    rgba[..., 3] = np.arange(0, 256, 4, dtype=np.uint8)[None, :]
+    (tmp_path / "f").mkdir()
+    for i in range(2):
+        iio.imwrite(tmp_path / "f" / f"f.{1001 + i:04d}.png", rgba)
+    movie = encode_sequence(tmp_path / "f" / "f.%04d.png", 1001, FPS, tmp_path / "m.mov", codec="prores4444")
+    decoded = _decoded_rgba(movie, 64, 16)
+    assert np.abs(decoded[..., 3] - rgba[..., 3]).max() < 0.5
+    assert np.abs(decoded[..., 0] - 255.0 * rgba[..., 3] / 255.0).max() < 1.5  # white times its alpha
 
 
 def test_timeline_reads_back_with_frame_ranges_and_rate(tmp_path):

@@ -104,6 +104,51 @@ def test_motion_blurred_depth_is_the_depth_of_what_is_seen(film_dir, tmp_path):
     assert image.depth[..., 0][image.alpha[..., 0] > 0].min() > 2.0  # the wall and the hero are 3-4 m away
 
 
+def _blurred_film(film_dir: Path, folder: Path, samples: int) -> Path:
+    """The walking film with motion blur (180 degrees, `samples` sub-frames), in `folder`."""
+    import yaml
+
+    script = yaml.safe_load((film_dir / "film.yaml").read_text())
+    script["effects"] = {"motion_blur": {"shutter_deg": 180, "samples": samples}}
+    script["assets"] = {n: {**a, "file": str(film_dir / a["file"])} for n, a in script["assets"].items()}
+    (folder / "film.yaml").write_text(yaml.safe_dump(script, sort_keys=False))
+    return folder / "film.yaml"
+
+
+def test_motion_blur_averages_light_not_encoded_values(film_dir, tmp_path, monkeypatch):
+    # A pixel that sees white for half the shutter and black for the other half took in half the
+    # light: 0.5 linear in the EXR, encoded once for the PNG (188), not 0.5 encoded (0.214 light).
+    import splatfilm.film.frame_render as frame_render
+    from splatfilm.io.images import linear_to_srgb, to_uint8
+    from splatfilm.render.rasterization import RenderOutput
+
+    film = parse_film(_blurred_film(film_dir, tmp_path, 2))
+    h, w = film.height, film.width
+    calls = []
+
+    def white_then_black(*args, features=None, **kwargs):
+        calls.append(1)
+        level = 1.0 if len(calls) % 2 else 0.0
+        alpha = torch.ones(1, h, w, 1, dtype=torch.float64)
+        alpha[:, :, : w // 2] = 0.5  # the left half half covered (over the film's background)
+        rgb = level * alpha + (1 - alpha) * torch.tensor(film.background, dtype=torch.float64)
+        return RenderOutput(rgb=rgb, alpha=alpha, depth=torch.full((1, h, w, 1), 3.0, dtype=torch.float64),
+                            features=None if features is None else torch.zeros(1, h, w, features.shape[-1]))
+
+    monkeypatch.setattr(frame_render, "render", white_then_black)
+    r = FrameRenderer(film, "cpu", passes=parse_passes("rgba"))
+    job = r.job(tmp_path / "out", 0, 1, "key")
+    r.write(job)
+    assert len(calls) == 2
+    channels, _ = read_exr_layers(job.passes)
+    assert np.allclose(channels["R"][:, w // 2:], 0.5, atol=1e-6)  # solid: half the light
+    assert np.allclose(channels["R"][:, : w // 2], 0.25, atol=1e-6)  # premultiplied by A = 0.5
+    png = iio.imread(job.png)
+    assert np.all(png[:, w // 2:] == to_uint8(linear_to_srgb(0.5)))
+    back = to_uint8(linear_to_srgb(0.5) * 0.5 + 0.5 * np.asarray(film.background))
+    assert np.all(png[:, : w // 2] == back)
+
+
 def test_motion_vectors_predict_the_next_frame_better_than_static_reprojection(film_dir):
     film = parse_film(film_dir / "film.yaml")
     r = FrameRenderer(film, "cpu", passes=parse_passes("all"))
@@ -232,3 +277,34 @@ def test_exr_timecode_counts_drop_frame_and_frame_pairs_above_30_fps(tmp_path):
         assert header["framesPerSecond"] == fps
         assert header["colorInteropID"] == "lin_rec709_scene"
         assert OpenEXR.checkColorMetadata(header) == OpenEXR.ColorMetadataWarning.OK
+
+
+def test_16_bit_frames_and_half_passes_are_written_when_asked(film_dir, tmp_path):
+    """`render --png-bits 16 --passes --exr-half --exr-compression piz`: the frame PNG holds
+    16-bit values, the EXR's channels half but Z float, PIZ; the keys change only then."""
+    import OpenEXR
+
+    from splatfilm.io.images import ExrFormat, read_photo
+    from splatfilm.io.png import decode_png16
+
+    film = parse_film(film_dir / "film.yaml")
+    plain = FrameRenderer(film, "cpu", passes=parse_passes("all"), provenance=True)
+    deep = FrameRenderer(film, "cpu", passes=parse_passes("all"), provenance=True, png_bits=16,
+                         exr=ExrFormat(half=True, compression="piz"))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    jobs = plain.job(tmp_path / "a", 0, 1, "k"), deep.job(tmp_path / "b", 0, 1, "k")
+    for r, job in zip((plain, deep), jobs):
+        r.write(job)
+    eight, sixteen = read_photo(jobs[0].png), decode_png16(jobs[1].png.read_bytes())
+    assert sixteen.dtype == np.uint16 and eight.std() > 10  # a picture, not a blank frame
+    assert np.abs(sixteen / 257.0 - eight).max() <= 0.5 + 1e-9  # the same picture, finer
+    assert len(np.unique(sixteen)) > 2 * len(np.unique(eight))
+    with OpenEXR.File(str(jobs[1].passes), separate_channels=True) as f:
+        assert f.header()["compression"] == OpenEXR.PIZ_COMPRESSION
+        types = {name: c.type() for name, c in f.channels().items()}
+    assert types.pop("Z") == OpenEXR.FLOAT and set(types.values()) == {OpenEXR.HALF}
+    assert jobs[1].passes.stat().st_size < jobs[0].passes.stat().st_size
+    keys = {r.key(film.shots[0], 1) for r in (plain, deep, FrameRenderer(film, "cpu", passes=parse_passes("all"),
+                                                                          provenance=True))}
+    assert len(keys) == 2

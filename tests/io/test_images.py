@@ -132,3 +132,161 @@ def test_write_png_says_an_anamorphic_pixel_aspect_in_phys_and_nothing_else_chan
         with Image.open(tmp_path / "wide.png") as im:
             assert im.info["aspect"] == ppu and "dpi" not in im.info
             assert np.array_equal(np.asarray(im), np.asarray(Image.open(tmp_path / "plain.png")))
+
+
+def _chunks(data: bytes) -> list[bytes]:
+    """The chunk types of PNG bytes, in order."""
+    import struct
+
+    kinds, off = [], 8
+    while off + 8 <= len(data):
+        n, kind = struct.unpack(">I4s", data[off:off + 8])
+        kinds.append(kind)
+        off += 12 + n
+    return kinds
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_every_png_says_srgb_with_or_without_provenance(tmp_path, bits):
+    """A PNG written without provenance (`--no-provenance`) had no sRGB chunk: only
+    png_with_provenance added it, so the same frame was tagged or untagged by that option."""
+    rgb = np.random.default_rng(0).random((6, 8, 3))
+    for provenance in (None, {"film": "f.yaml", "digital_source_type": "composite", "generator": "splatfilm"}):
+        write_png(tmp_path / "f.png", rgb, provenance=provenance, bits=bits)
+        kinds = _chunks((tmp_path / "f.png").read_bytes())
+        assert kinds.count(b"sRGB") == 1 and kinds.index(b"sRGB") < kinds.index(b"IDAT")
+        with Image.open(tmp_path / "f.png") as im:
+            assert im.info.get("srgb") == 0
+
+
+def test_16_bit_png_frames_keep_a_smooth_ramp_and_their_provenance(tmp_path):
+    """Every PNG was 8-bit: a ramp kept 256 values, near black one step is ~8% in linear light.
+    16-bit PNGs keep 65536; their provenance seals the 16-bit pixels and still verifies."""
+    import json
+
+    from splatfilm.io.png import decode_png16
+    from splatfilm.io.provenance import read_png_provenance
+
+    ramp = np.repeat(np.linspace(0, 1, 2048)[None, :, None], 3, axis=-1).repeat(2, axis=0)
+    write_png(tmp_path / "r8.png", ramp)
+    write_png(tmp_path / "r16.png", ramp, bits=16, provenance={"film": "f.yaml", "digital_source_type": "composite", "generator": "splatfilm"})
+    write_png(tmp_path / "a16.png", ramp * 0.5, np.full(ramp.shape[:2] + (1,), 0.5), bits=16)
+    assert len(np.unique(read_photo(tmp_path / "r8.png"))) == 256
+    pixels = decode_png16((tmp_path / "r16.png").read_bytes())
+    assert pixels.dtype == np.uint16 and pixels.shape == (2, 2048, 3) and len(np.unique(pixels)) == 2048
+    assert np.abs(pixels / 65535.0 - ramp).max() <= 0.5 / 65535 + 1e-12
+    rgba = decode_png16((tmp_path / "a16.png").read_bytes())
+    assert rgba.shape == (2, 2048, 4) and (rgba[..., 3] == 32768).all()
+    assert np.abs(rgba[..., :3] / 65535.0 - ramp).max() < 2e-5  # straight colour, as the 8-bit path writes
+    # Pillow and imageio read it (as 8-bit); its record verifies against the 16-bit pixels.
+    with Image.open(tmp_path / "r16.png") as im:
+        assert im.size == (2048, 2) and im.info.get("srgb") == 0
+    text, digest = read_png_provenance(tmp_path / "r16.png")
+    assert json.loads(text)["content_sha256"] == digest
+    # a foreign 16-bit PNG's other row filters decode too (what a grading package writes)
+    import zlib
+
+    rows = np.ascontiguousarray(pixels[:, :5].astype(">u2")).view(np.uint8).reshape(2, -1)
+    for f in (0, 2, 3, 4):
+        raw = bytearray()
+        prev = np.zeros(rows.shape[1], np.int64)
+        for r in rows.astype(np.int64):
+            if f == 2:
+                enc = (r - prev) % 256
+            elif f in (3, 4):
+                enc = np.zeros_like(r)
+                for i in range(len(r)):
+                    a, b, c = (r[i - 6] if i >= 6 else 0), prev[i], (prev[i - 6] if i >= 6 else 0)
+                    if f == 3:
+                        pred = (a + b) // 2
+                    else:
+                        p = a + b - c
+                        pred = a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c) else b if abs(p - b) <= abs(p - c) else c
+                    enc[i] = (r[i] - pred) % 256
+            else:
+                enc = r
+            raw += bytes([f]) + enc.astype(np.uint8).tobytes()
+            prev = r
+        from splatfilm.io.png import encode_png16, png_chunk
+
+        png = encode_png16(pixels[:, :5])
+        at = png.index(b"IDAT") - 4
+        png = png[:at] + png_chunk(b"IDAT", zlib.compress(bytes(raw))) + png_chunk(b"IEND", b"")
+        assert np.array_equal(decode_png16(png), pixels[:, :5]), f
+
+
+def test_exr_layers_can_be_half_with_float_depth_and_another_compression(tmp_path):
+    """Every EXR channel was 32-bit float ZIP (5-6 MB a 640 x 360 passes frame); half RGBA,
+    mattes and motion with float Z is what compositors store, at about half the size."""
+    import OpenEXR
+
+    from splatfilm.io.images import ExrFormat, write_exr_layers
+
+    rng = np.random.default_rng(0)
+    channels = {name: rng.random((32, 48)) for name in ("R", "G", "B", "A", "matte_hero.A", "forward.u")}
+    channels["Z"] = np.full((32, 48), 1e10)
+    write_exr_layers(tmp_path / "full.exr", channels, provenance={"film": "f.yaml", "digital_source_type": "composite", "generator": "splatfilm"})
+    for compression in ("zip", "piz", "dwaa"):
+        write_exr_layers(tmp_path / f"{compression}.exr", channels, provenance={"film": "f.yaml", "digital_source_type": "composite", "generator": "splatfilm"},
+                         fmt=ExrFormat(half=True, compression=compression))
+    with OpenEXR.File(str(tmp_path / "full.exr"), separate_channels=True) as f:
+        assert f.header()["compression"] == OpenEXR.ZIP_COMPRESSION
+        assert {c.type() for c in f.channels().values()} == {OpenEXR.FLOAT}
+    for compression in ("zip", "piz", "dwaa"):
+        with OpenEXR.File(str(tmp_path / f"{compression}.exr"), separate_channels=True) as f:
+            assert f.header()["compression"] == getattr(OpenEXR, f"{compression.upper()}_COMPRESSION")
+            types = {name: c.type() for name, c in f.channels().items()}
+            assert types.pop("Z") == OpenEXR.FLOAT and set(types.values()) == {OpenEXR.HALF}
+            assert f.channels()["Z"].pixels.max() == np.float32(1e10)
+    assert (tmp_path / "zip.exr").stat().st_size < 0.7 * (tmp_path / "full.exr").stat().st_size
+    import json
+
+    from splatfilm.io.images import read_exr_provenance
+
+    text, digest = read_exr_provenance(tmp_path / "piz.exr")
+    assert json.loads(text)["content_sha256"] == digest
+    with pytest.raises(SplatfilmError, match="EXR compression 'jpeg'"):
+        ExrFormat(compression="jpeg")
+
+
+def test_thumbnails_average_light_not_encoded_values():
+    """The contact sheet box-filtered the sRGB-encoded bytes: a black and white checkerboard
+    became 128, where the light it sends is half of white's, 188 encoded (up to 27 codes off
+    on rendered frames)."""
+    from splatfilm.io.images import downscale_display
+
+    board = (np.indices((8, 8)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    rgb = np.repeat(board[..., None], 3, axis=-1)
+    assert downscale(rgb, 2, 2)[0, 0, 0] in (127, 128)
+    small = downscale_display(rgb, 2, 2)
+    assert small.dtype == np.uint8 and small.shape == (2, 2, 3) and (small == 188).all()
+    flat = np.full((8, 8, 3), 77, np.uint8)
+    assert (downscale_display(flat, 2, 2) == 77).all()  # a flat colour stays as it was
+    rgba = np.concatenate([rgb, np.full((8, 8, 1), 255, np.uint8)], axis=-1)
+    rgba[:, :, 3] = np.where(board > 0, 255, 0)  # white where opaque, nothing elsewhere
+    small = downscale_display(rgba, 2, 2)
+    assert (small[..., :3] == 255).all() and (small[..., 3] == 128).all()
+    assert downscale_display(rgb, 8, 8) is rgb
+
+
+def test_a_photo_in_another_colour_profile_is_converted_to_srgb_and_named(tmp_path):
+    """read_photo ignored ICC profiles: a photo in a wide-gamut or other profile was fitted as
+    raw values while every output claims sRGB / Rec.709. (ImageCms cannot make Display P3, so
+    a LAB profile stands for any non-sRGB one.)"""
+    from PIL import ImageCms
+
+    from splatfilm.io.images import photo_profile
+
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    rgb[..., 0] = 200
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for name, icc in (("lab.png", lab), ("srgb.png", srgb), ("none.png", None)):
+        Image.fromarray(rgb).save(tmp_path / name, **({"icc_profile": icc} if icc else {}))
+    assert photo_profile(tmp_path / "srgb.png") is None and photo_profile(tmp_path / "none.png") is None
+    assert "lab" in photo_profile(tmp_path / "lab.png").lower()
+    assert np.array_equal(read_photo(tmp_path / "srgb.png"), rgb)
+    assert np.array_equal(read_photo(tmp_path / "none.png"), rgb)
+    # A LAB profile cannot describe RGB pixels: nothing to convert with, the values stay (an
+    # RGB profile such as Display P3 converts with ImageCms.profileToProfile).
+    assert np.array_equal(read_photo(tmp_path / "lab.png"), rgb)

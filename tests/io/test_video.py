@@ -279,3 +279,27 @@ def test_a_clip_trimmed_without_re_encoding_and_a_single_frame_are_taken_without
     np.testing.assert_allclose(reds, [decoded[0], decoded[round((n - 1) / 2)], decoded[-1]], atol=2)
     if count_frames(trim) != n:  # an edit list: said once, as what it is
         assert sum("decodes to" in m for m in messages) == 1, messages
+
+
+@pytest.mark.parametrize("bits, most", [(8, 256), (16, None)])
+def test_a_10_bit_prores_from_16_bit_frames_keeps_more_than_256_codes(tmp_path, bits, most):
+    """The masters were filled from 8-bit PNGs: a smooth ramp kept 256 codes of the 1024 a
+    10-bit ProRes holds. From 16-bit frames (`render --png-bits 16`) it keeps far more."""
+    from fractions import Fraction
+
+    from splatfilm.io.images import write_png
+    from splatfilm.io.video import encode_sequence, ffmpeg_exe
+
+    w, h = 1024, 16
+    ramp = np.repeat(np.linspace(0, 1, w)[None, :, None], 3, axis=-1).repeat(h, axis=0)
+    for i in range(2):
+        write_png(tmp_path / f"r.{1001 + i:04d}.png", ramp, bits=bits)
+    mov = encode_sequence(tmp_path / "r.%04d.png", 1001, Fraction(24), tmp_path / "r.mov", codec="prores422hq")
+    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(mov), "-vframes", "1", "-f", "rawvideo",
+                          "-pix_fmt", "yuv422p10le", "-"], capture_output=True, check=True).stdout
+    luma = np.frombuffer(out, np.uint16)[:w * h].reshape(h, w)
+    codes = len(np.unique(luma[h // 2]))
+    if most is not None:
+        assert codes <= most
+    else:
+        assert codes > 800  # video range: 64..940, every one of them a ramp step
