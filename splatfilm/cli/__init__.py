@@ -377,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--downscale", type=float, help="divide image sizes by this factor (then no size cap unless "
                                                     "--max-size is given too)")
     p.add_argument("--max-size", type=positive_int, help="cap on the longer image side in pixels (default 1600 "
-                                                         "when --downscale is not given, as 3DGS does)")
+                                                         "when --downscale is not given; 3DGS caps the width at 1600)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--video-frames", type=video_frames, default=60, metavar="N",
                    help="evenly spaced frames taken from a video DATA (default 60), as `sfm --video-frames`")

@@ -12,6 +12,7 @@ import numpy as np
 from splatfilm.version import __version__
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import check_output_file
+from splatfilm.io.camera_files import frame_names
 from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.render import resolve_backend
 from splatfilm.scene.cameras import sizes_text
@@ -42,9 +43,11 @@ MIN_TRIANGULATED_POINTS = 100
 # Longer image side (px) features are found at when triangulating (COLMAP's SIFT caps at 3200;
 # half that keeps a phone photo's detail at a quarter of the cost).
 TRIANGULATION_MAX_SIZE = 1600
-# Longer image side (px) a fit trains at unless --downscale or --max-size says otherwise, as
-# 3DGS's trainer caps photos at 1.6K: a 12-megapixel phone photo would make every step several
-# times slower on either backend for detail a fit of a few thousand steps does not reach.
+# Longer image side (px) a fit trains at unless --downscale or --max-size says otherwise: a
+# 12-megapixel phone photo would make every step several times slower on either backend for
+# detail a fit of a few thousand steps does not reach. 3DGS's trainer caps the width at 1.6K;
+# the longer side is capped here so that a portrait photo's memory and step time are bounded
+# as a landscape one's are (3DGS would train a 3000x4000 portrait at 1600x2133).
 FIT_MAX_SIZE = 1600
 
 
@@ -175,7 +178,7 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     write_capture_cameras(paths["ply"], capture.cameras)
     write_capture_masks(paths["ply"], capture.masks)
     if result.appearance is not None:
-        write_appearance(paths["appearance"], result.appearance, capture.names, result.train_ids)
+        write_appearance(paths["appearance"], result.appearance, frame_names(capture.cameras), result.train_ids)
     up = estimate_up(capture.cameras)
     lo, hi = robust_bounds(result.gaussians)
     sidecar = Sidecar({

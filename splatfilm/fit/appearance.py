@@ -14,9 +14,11 @@ the scene once the fit ends: the scene takes the colours of the median training 
 transforms' entry-wise median over the training images) and each transform keeps only how its
 photo differs from that, rendering exactly what it rendered before. The fitted .ply stays the
 plain scene; the transforms are written beside it (OUT.appearance.json) and in checkpoints.
-Held-out views have no transform of their own: they borrow the one of the nearest training
-view (by position and viewing direction), as gsplat's trainer evaluates its appearance
-models.
+Held-out views have no transform of their own: the fit's held-out PSNR/SSIM borrow the one of
+the nearest training view (by position and viewing direction), and are reported beside the
+same views' scores without a transform (`psnr_plain`, `ssim_plain`), which is how gsplat's
+trainer scores its appearance models (a zero appearance embedding, no bilateral grid; it adds a
+colour-corrected cc_psnr, fitted to each photo, which splatfilm does not report).
 
 The pull toward the identity (FitConfig.appearance_reg, weight 1 on the mean squared entry
 distance) is what keeps a transform from soaking up what the scene should learn where few
@@ -164,7 +166,9 @@ def nearest_views(cameras: Cameras, candidates: list[int], queries: Cameras, sca
 
 def write_appearance(path: Path, transforms: torch.Tensor, names: list[str], train_ids: list[int]) -> None:
     """Write per-image transforms [C,3,4] as JSON (atomically): one entry per capture image,
-    `matrix` 3x3 and `bias` 3; held-out images carry the transform they borrowed."""
+    `matrix` 3x3 and `bias` 3; held-out images carry the transform they borrowed. names: each
+    image's `name`, as the asset's cameras file names its frame (`file_path`:
+    `io.camera_files.frame_names`), not a path that depends on where the fit ran."""
     t = transforms.detach().cpu().double().numpy()
     trained = set(train_ids)
     doc = {

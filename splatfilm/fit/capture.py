@@ -218,6 +218,8 @@ MASK_COLOUR_TOLERANCE = 24
 
 
 def _target_size(w: int, h: int, downscale: float | None, max_size: int | None) -> tuple[int, int]:
+    """The size (px) a w x h image trains at: divided by `downscale`, then further where its
+    longer side (width or height, unlike 3DGS's cap on the width) is still over `max_size`."""
     factor = 1.0
     if downscale:
         factor = float(downscale)

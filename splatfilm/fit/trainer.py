@@ -1,7 +1,8 @@
 """Optimise Gaussians against a capture: 3D Gaussian Splatting's recipe on either backend.
 
-Adam with 3DGS's per-parameter learning rates (positions scaled by the scene extent and
-decayed 100x over the run), loss (1 - 0.2) L1 + 0.2 D-SSIM, SH degree raised every 1000
+Adam with gsplat's per-parameter learning rates (simple_trainer's: 3DGS's, except opacity at
+0.05 where INRIA's code now uses 0.025; positions scaled by the scene extent and decayed 100x
+over the run), loss (1 - 0.2) L1 + 0.2 D-SSIM, SH degree raised every 1000
 steps, densification by gsplat's `DefaultStrategy` (pure PyTorch, works on the CPU) or
 `MCMCStrategy` (CUDA), an optional cap on the Gaussian count. Object captures also fit
 alpha to the mask over a random background each step, so nothing grows outside the object.
@@ -12,13 +13,14 @@ continues from one and ends bit-identical to an uninterrupted run on the CPU.
 
 Photos with differing exposure and white balance get a per-image affine colour transform
 applied to the render before the loss (`splatfilm.fit.appearance`); held-out views borrow
-their nearest training view's.
+their nearest training view's, and are scored without it too (`evaluate`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import json
 import signal
@@ -130,12 +132,29 @@ class FitConfig:
 
 def densify_schedule(steps: int) -> dict:
     """DefaultStrategy windows for a run of `steps`: gsplat's at 30k steps (start 500, stop
-    15k, opacity reset every 3k), scaled down for shorter runs; short runs skip the reset,
-    which needs thousands of steps to recover from."""
+    15k, opacities reset every 3k: at steps 3000, 6000, 9000 and 12000, done by
+    `reset_opacities_if_due` where the installed gsplat would not), scaled down for shorter runs.
+
+    Runs under 15000 steps (the CPU's default 3000 among them) skip the reset, which needs
+    thousands of steps to recover from, by setting reset_every past the run's end. That also
+    turns off the rest of what DefaultStrategy ties to reset_every: it prunes Gaussians larger
+    than 0.1x the scene scale only after the first reset_every steps, so short runs never prune
+    oversized Gaussians (only transparent ones). Measured on the bundled set (scenes/set, 1000
+    CPU steps, one seed): pruning them from the first refinement on (reset_every at
+    refine_start_iter, no reset) gave 31.35 dB held out against 32.51 dB without, so short
+    runs keep them."""
     if steps >= 15000:
         return {"refine_start_iter": 500, "refine_stop_iter": steps // 2, "reset_every": 3000, "refine_every": 100}
     return {"refine_start_iter": min(500, steps // 10), "refine_stop_iter": int(steps * 0.6),
             "reset_every": steps * 10, "refine_every": 100}
+
+
+def mcmc_schedule(steps: int) -> dict:
+    """MCMCStrategy's window for a run of `steps`: gsplat's defaults at 30k steps (relocate and
+    add Gaussians from step 500 to 25000), both scaled in proportion for other step counts, as
+    gsplat's simple_trainer scales them (--steps_scaler)."""
+    scale = steps / GPU_DEFAULT_STEPS
+    return {"refine_start_iter": round(500 * scale), "refine_stop_iter": round(25_000 * scale)}
 
 
 @dataclass
@@ -173,8 +192,47 @@ def _make_strategy(cfg: FitConfig, steps: int, backend: str):
     if cfg.strategy == "mcmc":
         from gsplat.strategy import MCMCStrategy
 
-        return MCMCStrategy(cap_max=cfg.max_gaussians or 1_000_000, refine_stop_iter=int(steps * 0.8))
+        return MCMCStrategy(cap_max=cfg.max_gaussians or 1_000_000, **mcmc_schedule(steps))
     return None  # "none"
+
+
+@functools.cache
+def _resets_opacity(step_post_backward: Callable) -> bool:
+    """Whether DefaultStrategy's `step_post_backward` (the installed gsplat's) resets opacities
+    every reset_every steps. gsplat 1.5.3 and earlier test `step % self.reset_every == 0 & step
+    > 0`, which Python reads as `step % reset_every == (0 & step) > 0`, never true, so they never
+    reset (fixed after 1.5.3, gsplat #776). Asked of the method itself, on one Gaussian on the
+    CPU, so that neither a fixed gsplat nor an unfixed one is taken on trust."""
+    from gsplat.strategy import DefaultStrategy
+
+    strategy = DefaultStrategy(refine_start_iter=10, refine_stop_iter=10, reset_every=2, verbose=False)
+    params = torch.nn.ParameterDict({"means": torch.nn.Parameter(torch.zeros(1, 3)),
+                                     "scales": torch.nn.Parameter(torch.full((1, 3), -3.0)),
+                                     "quats": torch.nn.Parameter(torch.tensor([[1.0, 0, 0, 0]])),
+                                     "opacities": torch.nn.Parameter(torch.full((1,), 3.0))})
+    optimizers = {k: torch.optim.Adam([{"params": v, "lr": 1e-3, "name": k}]) for k, v in params.items()}
+    means2d = torch.zeros(1, 1, 2, requires_grad=True)
+    (means2d.sum() * 0).backward()  # no 2D gradient: nothing grows
+    info = {"means2d": means2d, "width": 8, "height": 8, "n_cameras": 1, "gaussian_ids": None,
+            "radii": torch.ones(1, 1, 2, dtype=torch.int32)}
+    step_post_backward(strategy, params, optimizers, strategy.initialize_state(scene_scale=1.0), 2, info,
+                       packed=False)
+    return bool(torch.sigmoid(params["opacities"]).max() <= strategy.prune_opa * 2.0 + 1e-6)
+
+
+def reset_opacities_if_due(strategy, params: torch.nn.ParameterDict, optimizers: dict, state: dict,
+                           step: int) -> bool:
+    """After DefaultStrategy's `step_post_backward` at `step`: clamp every opacity to
+    2 x prune_opa (zeroing their Adam moments) where the strategy's own reset is due (every
+    reset_every steps before refine_stop_iter, as gsplat's fixed code and 3DGS do) but the
+    installed gsplat does not perform it (see `_resets_opacity`); True when it reset."""
+    due = 0 < step < strategy.refine_stop_iter and step % strategy.reset_every == 0
+    if not due or _resets_opacity(type(strategy).step_post_backward):
+        return False
+    from gsplat.strategy.ops import reset_opa
+
+    reset_opa(params=params, optimizers=optimizers, state=state, value=strategy.prune_opa * 2.0)
+    return True
 
 
 def adam_optimizers(params: torch.nn.ParameterDict, cfg: FitConfig, scene_scale: float) -> dict:
@@ -239,31 +297,43 @@ def evaluate(gaussians: Gaussians, capture: Capture, indices: list[int], backend
              appearance: torch.Tensor | None = None, rasterize_mode: str = "classic") -> dict:
     """Mean PSNR (dB) and SSIM over `indices` of the capture (object captures over black), over
     the capture's valid pixels only (the rest black in both images for SSIM).
-    appearance: per-image transforms [len(capture),3,4] applied to the renders, or None;
+
+    Keys: `psnr`, `ssim` (zero-padded, as 3DGS computes it; the one benchmarks/README.md's
+    tables print), `ssim_valid` (over the pixels whose window lies inside the image, as gsplat
+    counts it: `render.metrics.ssim`), `views`. appearance: per-image transforms
+    [len(capture),3,4] applied to the renders (a fit's held-out views carry their nearest
+    training view's), or None; with them, psnr/ssim/ssim_valid score the transformed renders and
+    `psnr_plain`, `ssim_plain`, `ssim_valid_plain` the same renders without a transform (gsplat's
+    trainer scores held-out views so: its appearance embedding at zero, no bilateral grid).
     rasterize_mode: the renderer's, as the Gaussians were trained."""
     if not indices:
         return {}
-    ps, ss = [], []
+    scores: dict[str, list[float]] = {}
     with torch.no_grad():
         for i in indices:
             viewmats, Ks = capture.cameras[i].to_tensors()
             w, h = int(capture.cameras.widths[i]), int(capture.cameras.heights[i])
             out = render(gaussians, viewmats, Ks, w, h, backend=backend, sh_degree=sh_degree,
                          rasterize_mode=rasterize_mode, **capture.cameras.lens_arguments(i))
-            pred = out.rgb[0].cpu()
+            plain = out.rgb[0].cpu()
+            preds = {"": plain}
             if appearance is not None:
-                pred = apply_transform(pred, appearance[i].cpu())
-            pred = pred.clamp(0, 1)
+                preds = {"": apply_transform(plain, appearance[i].cpu()), "_plain": plain}
             gt = _to_float(capture.images[i], "cpu")
             if capture.masks is not None:
                 gt = gt * torch.from_numpy(capture.masks[i])
             mask = None
             if capture.valid is not None:  # as the loss sees them (`_step_loss`)
                 mask = torch.from_numpy(capture.valid[i]).float()
-                pred, gt = pred * mask, gt * mask
-            ps.append(float(psnr(pred, gt, mask)))
-            ss.append(float(ssim(pred, gt, mask=mask)))
-    return {"psnr": float(np.mean(ps)), "ssim": float(np.mean(ss)), "views": len(indices)}
+                gt = gt * mask
+            for suffix, pred in preds.items():
+                pred = pred.clamp(0, 1)
+                if mask is not None:
+                    pred = pred * mask
+                for key, value in ((f"psnr{suffix}", psnr(pred, gt, mask)), (f"ssim{suffix}", ssim(pred, gt, mask=mask)),
+                                   (f"ssim_valid{suffix}", ssim(pred, gt, mask=mask, padding="valid"))):
+                    scores.setdefault(key, []).append(float(value))
+    return {**{k: float(np.mean(v)) for k, v in scores.items()}, "views": len(indices)}
 
 
 def _step_generator(seed: int, step: int) -> torch.Generator:
@@ -550,6 +620,7 @@ def _apply_updates(run: _Training, cfg: FitConfig, step: int, info: dict) -> Non
         run.appearance_optimizer.zero_grad(set_to_none=True)
     if cfg.strategy == "default":
         run.strategy.step_post_backward(run.params, run.optimizers, run.strategy_state, step, info, packed=False)
+        reset_opacities_if_due(run.strategy, run.params, run.optimizers, run.strategy_state, step)
     elif cfg.strategy == "mcmc":
         run.strategy.step_post_backward(run.params, run.optimizers, run.strategy_state, step, info,
                                         lr=run.optimizers["means"].param_groups[0]["lr"])
@@ -570,7 +641,8 @@ def _evaluate_held_out(run: _Training, capture: Capture, train_ids: list[int], t
     """PSNR and SSIM of the held-out views at this step, printed; their history row."""
     m = evaluate(run.gaussians(), capture, test_ids, backend, degree,
                  _borrowed(run.appearance, capture, train_ids, test_ids, scene_scale), rasterize_mode)
-    tqdm.write(f"step {step + 1}: held-out PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}")
+    plain = f" (without the borrowed appearance {m['psnr_plain']:.2f} dB)" if "psnr_plain" in m else ""
+    tqdm.write(f"step {step + 1}: held-out PSNR {m['psnr']:.2f} dB{plain}, SSIM {m['ssim']:.4f}")
     return {"step": step, "eval": m}
 
 
@@ -580,7 +652,7 @@ def _result(run: _Training, capture: Capture, train_ids: list[int], test_ids: li
     """The fit's result after `done` of `steps` steps: the Gaussians on the CPU, with the SH
     bands it trained (`trained_degree`), the median training photo's colours folded in where
     appearance was fitted, and, for a finished fit, the held-out views' metrics (rendered in
-    `rasterize_mode`)."""
+    `rasterize_mode`; with appearance, both with the borrowed transforms and without: `evaluate`)."""
     # Bands the schedule never reached are still their starting zeros: stored, they would make
     # the file a third bigger and tell other tools of view-dependent colour there is not.
     final = Gaussians(**{k: run.params[k].detach().cpu() for k in PARAM_NAMES}).with_sh_degree(trained_degree)

@@ -603,6 +603,12 @@ def _row_major(m: np.ndarray) -> list[float]:
     return [float(x) for x in np.asarray(m, dtype=np.float64).reshape(-1)]
 
 
+def frame_names(cameras: Cameras) -> list[str]:
+    """Each camera's `file_path` in a transforms.json `write_transforms_json` writes: its name,
+    else `images/frame_{i:05d}.png`."""
+    return [name or f"images/frame_{i:05d}.png" for i, name in enumerate(cameras.names)]
+
+
 def write_transforms_json(path: PathLike, cameras: Cameras, extra: dict[str, Any] | None = None) -> None:
     """Write `cameras` as a nerfstudio `transforms.json` (atomically), readable by
     `read_transforms_json` and nerfstudio's dataparser.
@@ -615,6 +621,7 @@ def write_transforms_json(path: PathLike, cameras: Cameras, extra: dict[str, Any
     pi-radian unit (pixels per radian times pi).
     """
     c2w = cameras.to_c2w_opengl()
+    names = frame_names(cameras)
     per_frame: list[dict[str, Any]] = []
     for i in range(len(cameras)):
         K = cameras.Ks[i]
@@ -630,7 +637,7 @@ def write_transforms_json(path: PathLike, cameras: Cameras, extra: dict[str, Any
     shared = {k: v for k, v in per_frame[0].items() if all(f.get(k) == v for f in per_frame)}
     frames = []
     for i, values in enumerate(per_frame):
-        frame = {"file_path": cameras.names[i] or f"images/frame_{i:05d}.png", "transform_matrix": c2w[i].tolist()}
+        frame = {"file_path": names[i], "transform_matrix": c2w[i].tolist()}
         frame.update({k: v for k, v in values.items() if k not in shared})
         frames.append(frame)
     _write_json(path, {**shared, **(extra or {}), "frames": frames})

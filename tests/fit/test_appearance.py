@@ -180,3 +180,37 @@ def test_folding_the_common_transform_into_the_scene_changes_no_image():
     torch.testing.assert_close(folded[:5].median(0).values, identity_transforms(1)[0], atol=0.06, rtol=0)
     assert (T[:5, :, :3].diagonal(dim1=1, dim2=2).mean() - 1) > 0.1  # (the drift it started from)
     assert torch.equal(scene.means, gs.means) and torch.equal(scene.opacities, gs.opacities)
+
+
+def test_appearance_file_names_images_as_the_cameras_file_does_from_any_folder(tmp_path, monkeypatch):
+    """ASSET.appearance.json names each image as ASSET.cameras.json's file_path does, not by a
+    path relative to where the fit ran; the sidecar scores held-out views with their borrowed
+    transforms and without (gsplat's way)."""
+    make_capture(tmp_path / "cap", n_views=10)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    cfg = FitConfig(steps=2, backend="cpu", sh_degree=0, checkpoint_every=0, appearance="affine")
+    side = run_fit("../cap", "../a.ply", cfg, progress=False)
+    cams = json.loads((tmp_path / "a.cameras.json").read_text())
+    doc = json.loads((tmp_path / "a.appearance.json").read_text())
+    assert [e["name"] for e in doc["images"]] == [f["file_path"] for f in cams["frames"]]
+    assert doc["images"][0]["name"] == "images/frame_00000.png"
+    test = side["metrics"]["test"]
+    assert {"psnr", "ssim", "ssim_valid", "psnr_plain", "ssim_plain", "ssim_valid_plain"} <= set(test), test
+
+
+def test_evaluate_scores_renders_with_and_without_their_appearance():
+    """With transforms, `evaluate` gives the transformed renders' scores and, beside them, the
+    plain ones (the scene alone, as gsplat's trainer scores held-out views): photos darkened
+    0.6x are matched by a 0.6 gain, not by the plain scene."""
+    cap = _scene_capture({i: (0.6, 0.6, 0.6) for i in range(N_VIEWS)})
+    dim = identity_transforms(N_VIEWS)
+    dim[:, :, :3] *= 0.6
+    views = [0, 8]
+    both = evaluate(_scene(), cap, views, "cpu", appearance=dim)
+    plain = evaluate(_scene(), cap, views, "cpu")
+    assert "psnr_plain" not in plain and plain["views"] == 2
+    for key in ("psnr", "ssim", "ssim_valid"):
+        assert both[f"{key}_plain"] == plain[key], key
+    assert both["psnr"] > 40 and both["psnr"] > plain["psnr"] + 10, (both, plain)
+    assert both["ssim"] > 0.99 and plain["ssim"] < 0.9 and plain["ssim_valid"] < plain["ssim"], (both, plain)

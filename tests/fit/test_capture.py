@@ -175,3 +175,14 @@ def test_a_sixteen_bit_mask_of_zeros_and_ones_keeps_its_ones(capture_dir, tmp_pa
     Image.fromarray(keep[..., 0].astype(np.uint16)).save(folder / "masks" / "mask.png")  # I;16
     cap = load_capture(folder, tmp_path / "w")
     assert all(np.array_equal(v, keep) for v in cap.valid)
+
+
+def test_the_size_cap_bounds_the_longer_side_not_the_width_as_3dgs_does():
+    """FIT_MAX_SIZE caps the longer side, so a portrait photo trains as small as a landscape one
+    (3DGS caps the width: it would train a 3000x4000 portrait at 1600x2133)."""
+    from splatfilm.fit import capture as capture_module
+
+    assert capture_module._target_size(3000, 4000, None, 1600) == (1200, 1600)
+    assert capture_module._target_size(4000, 3000, None, 1600) == (1600, 1200)
+    assert capture_module._target_size(1200, 1500, None, 1600) == (1200, 1500)
+    assert capture_module._target_size(3000, 4000, 2, 1600) == (1200, 1600)

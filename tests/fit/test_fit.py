@@ -4,6 +4,7 @@ exactly, object captures stay inside their masks, and bad input fails before any
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -422,3 +423,81 @@ def test_fit_absgrad_densifies_by_absolute_gradients_with_gsplats_threshold(capt
     monkeypatch.setattr("splatfilm.fit.load_capture", lambda *a, **kw: pytest.fail("the capture was loaded"))
     with pytest.raises(SplatfilmError, match="--absgrad changes how the default strategy densifies"):
         run_fit(capture_dir, tmp_path / "none.ply", small_cfg(steps=3, strategy="none", absgrad=True), progress=False)
+
+
+def _densify_step(steps: int, step: int, log_scale: float = -3.0, strategy=None) -> torch.nn.ParameterDict:
+    """Ten Gaussians (opacity 0.95, each scale exp(log_scale) against a scene scale of 1) through
+    the fit's updates at `step` of a `steps`-step default-strategy fit; their parameters after."""
+    from types import SimpleNamespace
+
+    from splatfilm.fit import FitConfig
+    from splatfilm.fit import trainer
+
+    n, cfg = 10, FitConfig(steps=steps, backend="cpu")
+    params = torch.nn.ParameterDict({
+        "means": torch.nn.Parameter(torch.zeros(n, 3)), "quats": torch.nn.Parameter(torch.tensor([[1.0, 0, 0, 0]] * n)),
+        "scales": torch.nn.Parameter(torch.full((n, 3), log_scale)),
+        "opacities": torch.nn.Parameter(torch.full((n,), 3.0)), "sh0": torch.nn.Parameter(torch.zeros(n, 1, 3)),
+        "shN": torch.nn.Parameter(torch.zeros(n, 15, 3))})
+    strategy = strategy or trainer._make_strategy(cfg, steps, "cpu")
+    run = SimpleNamespace(params=params, optimizers=trainer.adam_optimizers(params, cfg, 1.0), strategy=strategy,
+                          strategy_state=strategy.initialize_state(scene_scale=1.0), appearance_optimizer=None)
+    means2d = torch.zeros(1, n, 2, requires_grad=True)
+    (means2d.sum() * 0).backward()  # no 2D gradient: nothing grows
+    info = {"means2d": means2d, "width": 64, "height": 48, "n_cameras": 1, "gaussian_ids": None,
+            "radii": torch.ones(1, n, 2, dtype=torch.int32)}
+    trainer._apply_updates(run, cfg, step, info)
+    return run.params
+
+
+def test_long_fits_reset_opacity_every_3000_steps_whichever_gsplat_is_installed():
+    """gsplat 1.5.3's DefaultStrategy never resets opacities (`step % reset_every == 0 & step > 0`
+    is always false in Python); a 30k fit resets them at 3000, 6000, 9000 and 12000 all the
+    same (gsplat's and 3DGS's schedule), and not between or after densification stops."""
+    reset = 0.005 * 2  # gsplat's: twice prune_opa
+    for step in (3000, 6000, 12000):
+        assert torch.sigmoid(_densify_step(30000, step)["opacities"]).max() <= reset + 1e-6, step
+    for step in (2999, 3100, 15000, 18000):
+        assert torch.sigmoid(_densify_step(30000, step)["opacities"]).min() > 0.9, step
+
+
+def test_a_gsplat_that_resets_opacity_itself_is_not_reset_again(monkeypatch):
+    """With gsplat's fix (#776) installed the strategy resets and splatfilm does not as well."""
+    import gsplat.strategy.ops as ops
+    from gsplat.strategy import DefaultStrategy
+
+    own, calls = ops.reset_opa, []
+    buggy = DefaultStrategy.step_post_backward
+
+    def fixed(self, params, optimizers, state, step, info, packed=False):
+        buggy(self, params, optimizers, state, step, info, packed=packed)
+        if 0 < step < self.refine_stop_iter and step % self.reset_every == 0:
+            own(params=params, optimizers=optimizers, state=state, value=self.prune_opa * 2.0)
+
+    monkeypatch.setattr(DefaultStrategy, "step_post_backward", fixed)
+    monkeypatch.setattr(ops, "reset_opa", lambda **kw: calls.append(kw) or own(**kw))
+    assert torch.sigmoid(_densify_step(30000, 3000)["opacities"]).max() <= 0.01 + 1e-6
+    assert calls == []
+
+
+def test_short_fits_skip_the_reset_and_with_it_pruning_of_oversized_gaussians():
+    """Under 15000 steps the schedule skips the opacity reset, and so (gsplat ties the two)
+    DefaultStrategy's pruning of Gaussians over 0.1x the scene scale: chosen, measured on the
+    bundled set (densify_schedule). A 30k fit prunes them once past its first reset."""
+    from splatfilm.fit.trainer import densify_schedule
+
+    for steps in (1000, 3000, 14999):
+        assert densify_schedule(steps)["reset_every"] > steps
+    big = math.log(0.5)  # half the scene scale
+    short = _densify_step(3000, 1000, log_scale=big)  # a refinement step of a 3000-step fit
+    assert len(short["means"]) == 10 and torch.sigmoid(short["opacities"]).min() > 0.9
+    assert len(_densify_step(30000, 3100, log_scale=big)["means"]) == 0
+
+
+def test_mcmc_window_is_gsplats_at_30k_steps_and_scales_with_the_run():
+    from splatfilm.fit import FitConfig
+    from splatfilm.fit import trainer
+
+    for steps, start, stop in ((30000, 500, 25000), (3000, 50, 2500), (60000, 1000, 50000)):
+        s = trainer._make_strategy(FitConfig(strategy="mcmc"), steps, "gsplat")
+        assert (s.refine_start_iter, s.refine_stop_iter) == (start, stop), steps

@@ -223,8 +223,8 @@ def test_short_fit_through_the_cli_learns(tmp_path):
 
 
 def test_photos_over_the_size_cap_fit_at_it_unless_told(tmp_path, monkeypatch, capsys):
-    """Without --downscale or --max-size a fit caps the longer side at FIT_MAX_SIZE (1600 px,
-    as 3DGS does), saying so; here the cap is lowered to 262 so the fixture's photos are over it."""
+    """Without --downscale or --max-size a fit caps the longer side at FIT_MAX_SIZE (1600 px;
+    3DGS caps the width), saying so; here the cap is lowered to 262 so the fixture's photos are over it."""
     import splatfilm.fit as fit_module
 
     monkeypatch.setattr(fit_module, "FIT_MAX_SIZE", H // 2)
