@@ -10,3 +10,10 @@ def last_line(error: BaseException) -> str:
     COLMAP's errors end with their cause), or the error's type when it says nothing."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[-1][:200] if lines else type(error).__name__
+
+
+def first_line(error: BaseException) -> str:
+    """`error`'s type and the first line of its message ('UnpicklingError: invalid load key'),
+    or the type alone when it says nothing: a library's error inside a one-line message."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

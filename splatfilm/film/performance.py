@@ -104,7 +104,7 @@ from splatfilm.scene.transforms import (WORLD_UP, Similarity, heading_about, qua
                                        rotation_about, rotation_between, rotation_from_quat, wrap_degrees)
 from splatfilm.yamlfields import At, mapping, number, show, vec3
 
-__all__ = ["CANONICAL_FRONT", "ClipPlay", "HEEL_OFF", "HEEL_REST", "LegIK", "LookAt", "MIN_STRIDE", "PERFORMANCE_FIELDS", "PIVOT_EASE", "PIVOT_HEEL", "PLANT_LIFT",
+__all__ = ["CANONICAL_FRONT", "ClipPlay", "HEEL_OFF", "HEEL_REST", "HeadAim", "LegIK", "MIN_STRIDE", "PERFORMANCE_FIELDS", "PIVOT_EASE", "PIVOT_HEEL", "PLANT_LIFT",
            "PLANTS_VERSION", "Performance", "RELEASE_DROP", "RELEASE_LIFT", "RELEASE_RADIUS", "ROOT_MOTION_MODES",
            "SOLE_PERCENTILE", "parse_performance"]
 
@@ -172,10 +172,11 @@ class ClipPlay:
 
 
 @dataclass
-class LookAt:
-    """Turn `joint` (its forward axis `forward` [3], keeping `up` [3] near, both in the
-    joint's space) towards `target`: a world point [3], an asset's name or "camera" (the
-    shot camera of the frame being rendered), by at most `limit_deg` from the clip's pose."""
+class HeadAim:
+    """A performance's `look_at:` (`shots.moves.LookAt` aims the camera instead): turn `joint`
+    (its forward axis `forward` [3], keeping `up` [3] near, both in the joint's space) towards
+    `target`: a world point [3], an asset's name or "camera" (the shot camera of the frame
+    being rendered), by at most `limit_deg` from the clip's pose."""
 
     joint: int
     target: np.ndarray | str
@@ -217,7 +218,7 @@ class Performance:
 
     rig: Rig
     plays: list[ClipPlay]
-    look_at: LookAt | None = None
+    look_at: HeadAim | None = None
     ik: LegIK | None = None
     method: str = "lbs"
     walk_steps: Callable[[float], float] | None = None
@@ -706,7 +707,7 @@ def _sole(rig: Rig, foot: int, local: Similarity, gaussians: Gaussians) -> tuple
     return points, float(np.percentile(local.apply(means)[:, 2], SOLE_PERCENTILE))
 
 
-def _parse_look_at(raw: Any, at: At, rig: Rig, local: Similarity, own_name: str, asset_names: list[str]) -> LookAt:
+def _parse_look_at(raw: Any, at: At, rig: Rig, local: Similarity, own_name: str, asset_names: list[str]) -> HeadAim:
     la = mapping(raw, at, {"joint", "target", "limit"})
     if "joint" not in la:
         at["joint"].fail("missing: the joint that turns (a head or neck)")
@@ -726,7 +727,7 @@ def _parse_look_at(raw: Any, at: At, rig: Rig, local: Similarity, own_name: str,
     if limit > 180:
         at["limit"].fail(f"expected degrees in (0, 180], got {show(la['limit'])}")
     forward, up = joint_axes(rig, joint, local.rotation.T @ CANONICAL_FRONT, local.rotation.T @ WORLD_UP)
-    return LookAt(joint, target, limit, forward, up)
+    return HeadAim(joint, target, limit, forward, up)
 
 
 def _clip_digest(clip: Clip) -> str:

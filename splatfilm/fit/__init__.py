@@ -16,7 +16,7 @@ from splatfilm.io.camera_files import frame_names
 from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.render import resolve_backend
 from splatfilm.scene.cameras import sizes_text
-from splatfilm.fit.appearance import appearance_enabled, nearest_views, write_appearance
+from splatfilm.fit.appearance import appearance_enabled, appearance_sources, write_appearance
 from splatfilm.fit.capture import SFM_CAMERA_MODEL, Capture, load_capture, scene_extent
 from splatfilm.assets.sidecar import (
     Sidecar,
@@ -169,7 +169,7 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     if extra is not None:
         app = None
         if result.appearance is not None:  # each view borrows the nearest training view's appearance
-            near = nearest_views(capture.cameras, result.train_ids, extra.cameras, radius)
+            near = appearance_sources(capture.cameras, result.train_ids, extra.cameras, radius)
             app = result.appearance[near]
         metrics["eval_data"] = {**evaluate(result.gaussians, extra, list(range(len(extra))), backend, appearance=app,
                                            rasterize_mode=cfg.rasterize_mode),

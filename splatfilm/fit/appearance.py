@@ -44,7 +44,7 @@ import torch
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write
-from splatfilm.scene.cameras import Cameras
+from splatfilm.scene.cameras import Cameras, nearest_views
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import rgb_to_sh0
 from splatfilm.yamlfields import At, schema_version
@@ -151,17 +151,14 @@ def identity_penalty(parts: torch.nn.ParameterDict, index: int) -> torch.Tensor:
     return ((t - identity_transforms(1, t.device)[0]) ** 2).mean()
 
 
-def nearest_views(cameras: Cameras, candidates: list[int], queries: Cameras, scale: float) -> list[int]:
-    """For each camera of `queries`, the index (into `cameras`) among `candidates` nearest to
-    it: distance between centres over `scale` plus (1 - cos) of the angle between the
-    optical axes, so a view from the same place looking elsewhere is not 'near'."""
-    if not candidates:
+def appearance_sources(cameras: Cameras, train_ids: list[int], queries: Cameras, scale: float) -> list[int]:
+    """For each camera of `queries`, the training view (an index into `cameras`, among
+    `train_ids`) whose transform it borrows: `scene.cameras.nearest_views` with the distance
+    between centres over `scale` (scene units) plus (1 - cos) of the angle between the optical
+    axes, so a view from the same place looking elsewhere is not 'near'."""
+    if not train_ids:
         raise SplatfilmError("no training views to borrow an appearance from")
-    c2w = cameras.to_c2w_opencv()[candidates]
-    q = queries.to_c2w_opencv()
-    d = np.linalg.norm(q[:, None, :3, 3] - c2w[None, :, :3, 3], axis=2) / max(scale, 1e-9)
-    cos = np.einsum("qi,ci->qc", q[:, :3, 2], c2w[:, :3, 2])
-    return [candidates[int(k)] for k in np.argmin(d + (1 - cos), axis=1)]
+    return [row[0] for row in nearest_views(cameras, train_ids, queries, scale=scale, angle_weight=1.0)]
 
 
 def write_appearance(path: Path, transforms: torch.Tensor, names: list[str], train_ids: list[int]) -> None:

@@ -154,22 +154,6 @@ def depth_range(cameras: Cameras) -> tuple[float, float]:
     return size / 30.0, size * 20.0
 
 
-def _valley_centre(log_d: np.ndarray, cost: np.ndarray, tolerance: float = 0.015) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of sorted log depths [P,D] with costs [P,D]: the middle (in inverse depth) of the
-    run of depths around the cheapest whose cost is within `tolerance` (+25%) of it, and that
-    cost. A pixel inside a plain patch matches over a range of depths; the true one lies near
-    the middle of that range, not wherever noise put the minimum."""
-    P, D = cost.shape
-    best = np.argmin(cost, 1)
-    c_min = cost[np.arange(P), best]
-    ok = cost <= (c_min * 1.25 + tolerance)[:, None]
-    idx = np.arange(D)[None]
-    left = np.where(~ok & (idx < best[:, None]), idx, -1).max(1) + 1
-    right = np.where(~ok & (idx > best[:, None]), idx, D).min(1) - 1
-    inv = 0.5 * (np.exp(-log_d[np.arange(P), left]) + np.exp(-log_d[np.arange(P), right]))
-    return -np.log(inv), c_min
-
-
 def points_where_views_agree(cameras: Cameras, images: list[np.ndarray], ids: list[int], count: int,
                              generator: np.random.Generator, depths: int = 48, neighbours: int = 8,
                              work_width: int = 128, patch: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -8,7 +8,8 @@ steps, densification by gsplat's `DefaultStrategy` (pure PyTorch, works on the C
 alpha to the mask over a random background each step, so nothing grows outside the object.
 
 Checkpoints hold everything the next step depends on (parameters, Adam moments, strategy
-state, random generator states, step, per-image appearance), written atomically; `resume`
+state, random generator states, step, per-image appearance), written atomically
+(`splatfilm.fit.checkpoint`, as the scene refiner's are); `resume`
 continues from one and ends bit-identical to an uninterrupted run on the CPU.
 
 Photos with differing exposure and white balance get a per-image affine colour transform
@@ -21,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import io
 import json
 import signal
 import sys
@@ -39,13 +39,13 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import MAX_SH_DEGREE
-from splatfilm.io.atomic import atomic_write
 from splatfilm.render.metrics import psnr, ssim
 from splatfilm.render import RasterizeMode, render, resolve_backend
 from splatfilm.render.rasterization import gsplat_lens_arguments
 from splatfilm.fit.capture import Capture, scene_extent
-from splatfilm.fit.appearance import (appearance_enabled, appearance_optimizer, apply_transform, compose,
-                                      fold_into_scene, identity_penalty, nearest_views, new_appearance)
+from splatfilm.fit.checkpoint import checkpoint_matches, load_checkpoint, save_checkpoint, step_generator
+from splatfilm.fit.appearance import (appearance_enabled, appearance_optimizer, appearance_sources, apply_transform,
+                                      compose, fold_into_scene, identity_penalty, new_appearance)
 from splatfilm.fit.init import carve_by_masks, gaussians_from_points, points_where_views_agree, random_points_in_frustums
 from splatfilm.fit.lens_views import pinhole_views
 
@@ -159,6 +159,19 @@ def mcmc_schedule(steps: int) -> dict:
 
 @dataclass
 class FitResult:
+    """What `fit` returns.
+
+    gaussians:  the fitted scene on the CPU, in the frame of the capture's cameras, with the SH
+                degree it trained (and the median training photo's colours, with appearance).
+    steps:      steps done: the run's full count, or fewer after `stop_at` or an interruption.
+    metrics:    {"test": `evaluate`'s psnr (dB), ssim and views} for a finished fit with
+                held-out views; else empty.
+    seconds:    wall-clock training time, s, earlier runs of a resumed fit included.
+    history:    rows every 10 steps ({step, loss, psnr (dB), gaussians}) and, every
+                cfg.eval_every steps, {step, eval: held-out metrics}; this run's only.
+    appearance: per capture image colour transforms [C,3,4] (held-out images' borrowed), or None.
+    train_ids:  indices of the capture images trained on (the rest are held out)."""
+
     gaussians: Gaussians
     steps: int
     metrics: dict = field(default_factory=dict)
@@ -336,16 +349,10 @@ def evaluate(gaussians: Gaussians, capture: Capture, indices: list[int], backend
     return {**{k: float(np.mean(v)) for k, v in scores.items()}, "views": len(indices)}
 
 
-def _step_generator(seed: int, step: int) -> torch.Generator:
-    """A generator that depends only on (seed, step): image order and backgrounds need no
-    state in checkpoints and replay exactly on resume."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + step) % (2**63))
-
-
 def _image_for_step(train_ids: list[int], seed: int, step: int) -> int:
     """Each epoch visits every training image once, in an order drawn from (seed, epoch)."""
     n = len(train_ids)
-    perm = torch.randperm(n, generator=_step_generator(seed, -1 - step // n))
+    perm = torch.randperm(n, generator=step_generator(seed, -1 - step // n))
     return train_ids[int(perm[step % n])]
 
 
@@ -367,7 +374,7 @@ class _Training:
         return Gaussians(**{k: self.params[k].detach() for k in PARAM_NAMES})
 
 
-def _checkpoint_bytes(step: int, run: _Training, cfg: FitConfig, elapsed: float, fingerprint: dict) -> bytes:
+def _checkpoint_state(step: int, run: _Training, cfg: FitConfig, elapsed: float, fingerprint: dict) -> dict:
     state = {
         "step": step,
         "params": {k: v.detach().cpu() for k, v in run.params.items()},
@@ -381,9 +388,7 @@ def _checkpoint_bytes(step: int, run: _Training, cfg: FitConfig, elapsed: float,
     if run.appearance is not None:
         state["appearance"] = {k: v.detach().cpu() for k, v in run.appearance.items()}
         state["appearance_optimizer"] = run.appearance_optimizer.state_dict()
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    return buf.getvalue()
+    return state
 
 
 def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume: bool = False,
@@ -426,10 +431,10 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
     gamma = 0.01 ** (1.0 / steps)
     history: list[dict] = []
 
-    def save_checkpoint(step: int) -> None:
+    def save(step: int) -> None:
         if checkpoint is not None:
-            data = _checkpoint_bytes(step, run, cfg, elapsed + time.perf_counter() - t_start, fingerprint)
-            atomic_write(checkpoint, [data])
+            save_checkpoint(checkpoint, _checkpoint_state(step, run, cfg, elapsed + time.perf_counter() - t_start,
+                                                          fingerprint))
 
     t_start = time.perf_counter()
     from splatfilm.render.rasterize_to_pixels import FIRST_RENDER_NOTE, kernels_cached
@@ -461,13 +466,13 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
                 history.append(_evaluate_held_out(run, capture, train_ids, test_ids, backend, degree, scene_scale, step,
                                                   cfg.rasterize_mode))
             if stop_at is not None and step >= stop_at:
-                save_checkpoint(step)
+                save(step)
                 break
             if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < steps:
-                save_checkpoint(step)
+                save(step)
     except KeyboardInterrupt:
         if last_step >= start_step:
-            save_checkpoint(last_step)
+            save(last_step)
         raise
     bar.close()
     seconds = elapsed + time.perf_counter() - t_start
@@ -516,11 +521,8 @@ def _read_checkpoint(checkpoint: Path | None, resume: bool, fingerprint: dict, c
     if checkpoint is None or not checkpoint.exists():
         print(f"note: --resume: no checkpoint at {checkpoint}; starting from step 0", file=sys.stderr)
         return None
-    try:
-        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise SplatfilmError(f"{checkpoint}: cannot read checkpoint ({e})") from None
-    if ckpt.get("fingerprint") != fingerprint or json.loads(ckpt["config"]) != dataclasses.asdict(cfg):
+    ckpt = load_checkpoint(checkpoint)
+    if not checkpoint_matches(ckpt, dataclasses.asdict(cfg), fingerprint):
         raise SplatfilmError(f"{checkpoint}: checkpoint is from a different capture or settings; "
                              "rerun without --resume to start over")
     return ckpt
@@ -578,7 +580,7 @@ def _step_loss(run: _Training, capture: Capture, cfg: FitConfig, idx: int, step:
     gt = _to_float(capture.images[idx], device)
     background = None
     if capture.masks is not None:
-        background = torch.rand(3, generator=_step_generator(cfg.seed, step)).to(device)
+        background = torch.rand(3, generator=step_generator(cfg.seed, step)).to(device)
         a = torch.from_numpy(capture.masks[idx]).to(device)
         gt = gt * a + (1 - a) * background
     g = Gaussians(**{k: run.params[k] for k in PARAM_NAMES})
@@ -701,7 +703,7 @@ def _borrowed(appearance: torch.nn.ParameterDict | None, capture: Capture, train
     with torch.no_grad():
         t = compose(appearance).cpu()
     if test_ids:
-        src = nearest_views(capture.cameras, train_ids, capture.cameras[test_ids], scale)
+        src = appearance_sources(capture.cameras, train_ids, capture.cameras[test_ids], scale)
         t[test_ids] = t[src]
     return t
 

@@ -69,6 +69,11 @@ class WorldSample:
 
 @dataclass
 class UsdWorldSummary:
+    """What `export_usd_world` wrote: the stage's `path`; how many `assets` (the film world's)
+    and `cameras` (one per shot) it holds; `samples`, the number of time codes (every frame
+    some shot renders, handles included); and the first and last of them, `start` and `end`
+    (time codes: first_frame + world seconds * fps)."""
+
     path: Path
     assets: int
     cameras: int

@@ -52,7 +52,7 @@ _LEGACY_APPLIED_TRANSFORM = [[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, -1, 0]]
 
 
 @dataclass(eq=False)
-class CameraPath:
+class ViewerCameraPath:
     """What a nerfstudio viewer camera_path.json holds: the cameras and their timing.
 
     cameras:  one per rendered frame, in order.
@@ -338,7 +338,7 @@ def read_camera_path_json(
     path: PathLike,
     dataparser_transforms: PathLike | None = None,
     transforms_json: PathLike | None = None,
-) -> CameraPath:
+) -> ViewerCameraPath:
     """Cameras and timing of a nerfstudio viewer `camera_path.json`.
 
     Per camera: `camera_to_world` is 16 floats, row-major, OpenGL axes; `fov` is the VERTICAL
@@ -414,7 +414,7 @@ def read_camera_path_json(
     file_fps = meta.get("fps")
     if file_fps is not None:
         file_fps = _number(file_fps, path, "fps", positive=True)
-    return CameraPath(cameras, seconds, file_fps)
+    return ViewerCameraPath(cameras, seconds, file_fps)
 
 
 # ---- COLMAP ---------------------------------------------------------------------------------
@@ -489,22 +489,15 @@ def read_colmap(path: PathLike) -> Cameras:
     except Exception as e:  # pycolmap raises ValueError/RuntimeError with C++ file:line prefixes
         _fail(model_dir, f"cannot read COLMAP model ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
 
-    images = []
-    for image in recon.images.values():
-        # pycolmap >= 3.12 has has_pose; older releases call it `registered`.
-        registered = image.has_pose if hasattr(image, "has_pose") else image.registered
-        if registered:
-            images.append(image)
+    images = [image for image in recon.images.values() if image.has_pose]
     if not images:
         _fail(model_dir, "COLMAP model has no registered images")
     images.sort(key=lambda im: im.name)
 
     viewmats, Ks, widths, heights, dists, models, names = [], [], [], [], [], [], []
     for image in images:
-        pose = image.cam_from_world
-        pose = pose() if callable(pose) else pose  # a method since pycolmap 3.12 (rigs), a property before
         v = np.eye(4)
-        v[:3, :4] = np.asarray(pose.matrix(), dtype=np.float64)
+        v[:3, :4] = np.asarray(image.cam_from_world().matrix(), dtype=np.float64)
         camera = recon.cameras[image.camera_id]
         model_name = camera.model.name if hasattr(camera.model, "name") else str(camera.model)
         intr = _colmap_intrinsics(model_name, np.asarray(camera.params))

@@ -33,7 +33,7 @@ from splatfilm.io.digest import array_digest, content_digest
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
 from splatfilm.io.images import to_uint8
 from splatfilm.render import rasterize_mode_key
-from splatfilm.refine.pairs import capture_photos, nearest_views, reference_view, render_depths, render_view
+from splatfilm.refine.pairs import capture_photos, reference_sources, reference_view, render_depths, render_view
 from splatfilm.refine.refiner import Refiner
 
 
@@ -98,8 +98,7 @@ def pseudo_views(scene: Gaussians, capture: Capture, targets: Cameras, refiner: 
     capture camera to the target: (cameras, uint8 images [H,W,3], object masks [H,W,1] or None).
     rasterize_mode: the scene's, as it was trained."""
     ids = list(range(len(capture)))
-    starts = Cameras.concat([capture.cameras[nearest_views(capture.cameras, targets[i], ids, 1)[0]]
-                             for i in range(len(targets))])
+    starts = capture.cameras[[row[0] for row in reference_sources(capture.cameras, ids, targets, 1)]]
     cams = step_toward(starts, targets, fraction)
     photos = capture_photos(capture)
     depths = render_depths(scene, capture.cameras, ids, backend, rasterize_mode)

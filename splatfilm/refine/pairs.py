@@ -20,10 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from splatfilm.scene.cameras import Cameras
+from splatfilm.scene.cameras import Cameras, nearest_views
 from splatfilm.render.consistency import reproject
 from splatfilm.errors import SplatfilmError
 from splatfilm.fit.capture import Capture, scene_extent
@@ -70,19 +69,18 @@ def render_view(g: Gaussians, cam: Cameras, backend: str, sh_degree: int | None 
     return View(out.rgb[0].float().cpu().clamp(0, 1), out.alpha[0].float().cpu(), out.depth[0].float().cpu())
 
 
-def nearest_views(cameras: Cameras, cam: Cameras, candidates: list[int], k: int = 2) -> list[int]:
-    """The k candidates (indices into `cameras`) that best see what `cam` sees: close in
-    position (relative to the rig's extent) and looking the same way."""
-    if not candidates:
-        return []
+# A reprojected reference is only useful where it sees the same surfaces, so the viewing
+# direction weighs twice what it does when a held-out view borrows an appearance
+# (fit.appearance.appearance_sources). Neither weight was tuned; changing one changes the picks.
+REFERENCE_ANGLE_WEIGHT = 2.0
+
+
+def reference_sources(cameras: Cameras, candidates: list[int], queries: Cameras, k: int = 2) -> list[list[int]]:
+    """For each camera of `queries`, the k candidates (indices into `cameras`) that best see
+    what it sees, best first: `scene.cameras.nearest_views` with positions relative to the
+    rig's extent (`scene_extent`) and REFERENCE_ANGLE_WEIGHT on the viewing direction."""
     _, radius = scene_extent(cameras)
-    c2w = cameras.to_c2w_opencv()[candidates]
-    t = cam.to_c2w_opencv()[0]
-    dist = np.linalg.norm(c2w[:, :3, 3] - t[:3, 3], axis=1) / max(radius, 1e-9)
-    cos = np.clip((c2w[:, :3, 2] * t[:3, 2]).sum(axis=1), -1, 1)
-    score = dist + (1 - cos) * 2.0
-    order = np.argsort(score, kind="stable")[:k]
-    return [candidates[int(i)] for i in order]
+    return nearest_views(cameras, candidates, queries, scale=radius, angle_weight=REFERENCE_ANGLE_WEIGHT, k=k)
 
 
 def reference_view(photos: list[torch.Tensor], cameras: Cameras, depths: dict[int, torch.Tensor], cam: Cameras,
@@ -94,7 +92,7 @@ def reference_view(photos: list[torch.Tensor], cameras: Cameras, depths: dict[in
     h, w = view.rgb.shape[:2]
     ref = torch.zeros(h, w, 3, dtype=torch.float64)
     mask = torch.zeros(h, w, dtype=torch.bool)
-    for j in nearest_views(cameras, cam, candidates, k):
+    for j in reference_sources(cameras, candidates, cam, k)[0]:
         warped, vis = reproject(view.depth, cam, photos[j], depths[j], cameras[j], alpha_a=view.alpha)
         new = vis & ~mask
         ref[new] = warped[new]

@@ -41,7 +41,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from splatfilm.errors import SplatfilmError
+from splatfilm.errors import SplatfilmError, first_line
+from splatfilm.fit.checkpoint import checkpoint_matches, load_checkpoint, save_checkpoint, step_generator
 from splatfilm.io.atomic import atomic_write
 from splatfilm.render.metrics import psnr, ssim
 from splatfilm.refine.refiner import Pair, check_batch
@@ -302,18 +303,13 @@ class SceneRefiner:
         except FileNotFoundError:
             raise SplatfilmError(f"{weights_path}: no such file") from None
         except Exception as e:  # torch raises several types for truncated or foreign files
-            raise SplatfilmError(f"{weights_path}: cannot read refiner weights ({_one_line(e)})") from None
+            raise SplatfilmError(f"{weights_path}: cannot read refiner weights ({first_line(e)})") from None
         net = _make_net(cfg)
         try:
             net.load_state_dict(state)
         except Exception as e:
-            raise SplatfilmError(f"{weights_path}: weights do not match the network in refiner.json ({_one_line(e)})") from None
+            raise SplatfilmError(f"{weights_path}: weights do not match the network in refiner.json ({first_line(e)})") from None
         return cls(net.to(device), cfg, meta.get("stats") or {})
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
 
 
 def _config_from_dict(d, where: Path) -> SceneRefinerConfig:
@@ -326,7 +322,7 @@ def _config_from_dict(d, where: Path) -> SceneRefinerConfig:
         cfg = SceneRefinerConfig(**{k: v for k, v in d.items() if k in known})
         cfg.check()
     except (TypeError, SplatfilmError) as e:
-        raise SplatfilmError(f"{where}: bad config ({_one_line(e)})") from None
+        raise SplatfilmError(f"{where}: bad config ({first_line(e)})") from None
     return cfg
 
 
@@ -354,23 +350,17 @@ def _check_pairs(pairs: list[Pair]) -> list[tuple[torch.Tensor, torch.Tensor, to
     return out
 
 
-def _step_generator(seed: int, key: int) -> torch.Generator:
-    """A generator that depends only on (seed, key): the data each step sees needs no RNG state
-    in checkpoints and replays exactly on resume."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + key) % (2**63))
-
-
 def _pair_for_sample(n: int, seed: int, sample: int) -> int:
     """Sample k of the run draws from an epoch-wise permutation, so every pair is seen once per
     epoch (a plain random draw would starve some pairs on short runs)."""
-    perm = torch.randperm(n, generator=_step_generator(seed, -1 - sample // n))
+    perm = torch.randperm(n, generator=step_generator(seed, -1 - sample // n))
     return int(perm[sample % n])
 
 
 def _batch(data, cfg: SceneRefinerConfig, step: int, crop: int, device) -> tuple[torch.Tensor, ...]:
     """The step's batch: (render, target, reference, mask) [B,crop,crop,C], the same crop and
     flip across the four images of a pair."""
-    g = _step_generator(cfg.seed, step)
+    g = step_generator(cfg.seed, step)
     rows: list[list[torch.Tensor]] = [[], [], [], []]
     for b in range(cfg.batch):
         tensors = data[_pair_for_sample(len(data), cfg.seed, step * cfg.batch + b)]
@@ -438,13 +428,8 @@ def train_scene_refiner(pairs: list[Pair], cfg: SceneRefinerConfig | None = None
 
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     if checkpoint is not None and checkpoint.exists():
-        try:
-            ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise SplatfilmError(f"{checkpoint}: cannot read refiner checkpoint ({_one_line(e)}); "
-                                 "delete it to start over") from None
-        if (not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT
-                or ckpt.get("config") != config_json or ckpt.get("fingerprint") != fingerprint):
+        ckpt = load_checkpoint(checkpoint, "refiner checkpoint", "; delete it to start over")
+        if not checkpoint_matches(ckpt, dataclasses.asdict(cfg), fingerprint) or ckpt.get("format") != CHECKPOINT_FORMAT:
             print(f"note: {checkpoint}: checkpoint is from other settings or pairs; training from the start",
                   file=sys.stderr)
         else:
@@ -456,15 +441,13 @@ def train_scene_refiner(pairs: list[Pair], cfg: SceneRefinerConfig | None = None
     done = start  # iterations completed; the net and optimizer hold exactly their result
     t0 = time.perf_counter()
 
-    def save_checkpoint() -> None:
+    def save() -> None:
         if checkpoint is None:
             return
         state = {"format": CHECKPOINT_FORMAT, "step": done, "net": net.state_dict(),
                  "optimizer": opt.state_dict(), "config": config_json, "fingerprint": fingerprint,
                  "elapsed": elapsed + time.perf_counter() - t0, "loss": last_loss}
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        atomic_write(checkpoint, [buf.getvalue()])
+        save_checkpoint(checkpoint, state)
 
     bar = tqdm(range(start, end), desc="refiner", unit="it", disable=not progress, initial=start, total=cfg.iterations)
     updating = False
@@ -486,15 +469,15 @@ def train_scene_refiner(pairs: list[Pair], cfg: SceneRefinerConfig | None = None
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{last_loss:.4f}")
             if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < end:
-                save_checkpoint()
+                save()
     except KeyboardInterrupt:
         if not updating and done > start:
-            save_checkpoint()
+            save()
         raise
     finally:
         bar.close()
     if done > start or (checkpoint is not None and not checkpoint.exists()):
-        save_checkpoint()
+        save()
 
     refiner = SceneRefiner(net.eval(), cfg)
     seconds = elapsed + time.perf_counter() - t0

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.scene.cameras import CAMERA_MODELS, Cameras, world_to_camera
+from splatfilm.scene.cameras import Cameras, check_camera_model, world_to_camera
 
 # Below this angle from the optical axis the fisheye Jacobian uses its small-angle limit: the
 # exact expression divides by r^2 there (float32 would turn it into inf/nan).
@@ -30,8 +30,7 @@ _FISHEYE_SMALL_ANGLE = 1e-3
 def check_lens(camera_model: str, distortion: torch.Tensor | np.ndarray | Sequence[float] | None) -> None:
     """Raise SplatfilmError when `camera_model` is unknown or `distortion` [C,6] (or [6]) sets a
     coefficient the model does not use (a wrong model silently renders a wrong image)."""
-    if camera_model not in CAMERA_MODELS:
-        raise SplatfilmError(f"camera model {camera_model!r} is not one of {', '.join(CAMERA_MODELS)}")
+    check_camera_model(camera_model)
     if distortion is None:
         return
     d = distortion.detach().cpu().numpy() if isinstance(distortion, torch.Tensor) else np.asarray(distortion, float)
@@ -130,6 +129,7 @@ def lens_visible(points_c: np.ndarray, camera_model: str, distortion: np.ndarray
     from the axis (`fisheye_limits`); for EQUIRECTANGULAR all but those within `near` of the
     centre. distortion [6] (k1, k2, k3, k4, p1, p2). Whether they land inside the image is
     the caller's test."""
+    check_camera_model(camera_model)
     p = np.asarray(points_c, dtype=np.float64).reshape(-1, 3)
     d = np.zeros(6) if distortion is None else np.asarray(distortion, dtype=np.float64).reshape(6)
     x, y, z = p[:, 0], p[:, 1], p[:, 2]
@@ -141,7 +141,7 @@ def lens_visible(points_c: np.ndarray, camera_model: str, distortion: np.ndarray
         return np.arctan2(np.hypot(x, y), z) < fisheye_limits(d[None])[0]
     if camera_model == "EQUIRECTANGULAR":
         return np.linalg.norm(p, axis=1) > near
-    raise SplatfilmError(f"camera model {camera_model!r} is not one of {', '.join(CAMERA_MODELS)}")
+    raise AssertionError(f"{camera_model}: a camera model lens_visible does not handle")
 
 
 def project_points(points_c: torch.Tensor, Ks: torch.Tensor, camera_model: str,
@@ -173,8 +173,7 @@ def pixel_rays(uv: torch.Tensor, Ks: torch.Tensor, camera_model: str, distortion
         lon, lat = (u - cx) / fx, (v - cy) / fy
         rays = torch.stack([torch.cos(lat) * torch.sin(lon), torch.sin(lat), torch.cos(lat) * torch.cos(lon)], -1)
         return rays, torch.ones_like(u, dtype=torch.bool)
-    if camera_model not in CAMERA_MODELS:
-        raise SplatfilmError(f"camera model {camera_model!r} is not one of {', '.join(CAMERA_MODELS)}")
+    check_camera_model(camera_model)
     pinhole = torch.stack([(u - cx) / fx, (v - cy) / fy, torch.ones_like(u)], -1)
     if camera_model == "PINHOLE":
         return pinhole, torch.ones_like(u, dtype=torch.bool)
@@ -209,6 +208,7 @@ def lens_projection(points_c: torch.Tensor, Ks: torch.Tensor, camera_model: str,
     the Jacobian's evaluation point is clamped to, like the pinhole path's tangent clamp.
     `spread` [C,N] (EQUIRECTANGULAR only): each Gaussian's size across the polar axis; the
     longitude's rate of change is taken no closer to the poles than that (see below)."""
+    check_camera_model(camera_model)
     C = points_c.shape[0]
     x, y, z = points_c.unbind(-1)
     fx, fy = Ks[:, 0, 0, None], Ks[:, 1, 1, None]
@@ -305,7 +305,7 @@ def lens_projection(points_c: torch.Tensor, Ks: torch.Tensor, camera_model: str,
         ], dim=-1)
         return uv, J.reshape(x.shape + (2, 3))
 
-    raise SplatfilmError(f"camera model {camera_model!r} is not one of {', '.join(CAMERA_MODELS)}")
+    raise AssertionError(f"{camera_model}: a camera model lens_projection does not handle")
 
 
 def hull_votes(points: np.ndarray, cameras: Cameras, masks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -40,6 +40,15 @@ CAMERA_MODELS = ("PINHOLE", "OPENCV", "OPENCV_FISHEYE", "EQUIRECTANGULAR")
 """Projection models a `Cameras` may hold (nerfstudio's names; distortion in (k1,k2,k3,k4,p1,p2));
 docs/CONVENTIONS.md gives each one's projection."""
 
+
+def check_camera_model(model: str, where: str | None = None) -> None:
+    """Raise SplatfilmError '[where: ]camera model 'X' is not one of PINHOLE, ...' unless
+    `model` is one of CAMERA_MODELS."""
+    if model not in CAMERA_MODELS:
+        raise SplatfilmError(("" if where is None else f"{where}: ")
+                             + f"camera model {model!r} is not one of {', '.join(CAMERA_MODELS)}")
+
+
 # Flipping y and z turns OpenCV camera axes into OpenGL ones and back (it is its own inverse).
 _FLIP_YZ = np.diag([1.0, -1.0, -1.0, 1.0])
 
@@ -203,8 +212,7 @@ class Cameras:
             if not np.all(np.isfinite(self.distortion[i])):
                 raise SplatfilmError(f"{where}: distortion has non-finite values")
             model = self.camera_model[i]
-            if model not in CAMERA_MODELS:
-                raise SplatfilmError(f"{where}: camera model {model!r} is not one of {', '.join(CAMERA_MODELS)}")
+            check_camera_model(model, where)
             if model == "PINHOLE" and np.any(self.distortion[i]):
                 raise SplatfilmError(f"{where}: PINHOLE camera with non-zero distortion (use OPENCV)")
             if model == "EQUIRECTANGULAR" and np.any(self.distortion[i]):
@@ -505,3 +513,22 @@ def align_cameras(estimated: Cameras, reference: Cameras) -> Alignment:
     Rr = reference.to_c2w_opencv()[ir, :3, :3]
     angles = rotation_angle_deg(np.einsum("nji,jk,nkl->nil", Rr, R, Re))  # of R_ref^T @ R @ R_est
     return Alignment(R, t, s, centre_err, angles, [estimated.names[i] for i in ie])
+
+
+def nearest_views(cameras: Cameras, candidates: Sequence[int], queries: Cameras, *, scale: float,
+                  angle_weight: float, k: int = 1) -> list[list[int]]:
+    """For each camera of `queries`, the `k` candidates (indices into `cameras`) that best see
+    what it sees, best first: scored by the distance between the centres over `scale` (scene
+    units, e.g. the rig's radius) plus `angle_weight` times (1 - cos) of the angle between the
+    optical axes, so a view from the same place looking elsewhere is not near. Ties keep the
+    order of `candidates`; no candidates give an empty list per query.
+    Returns Q lists of min(k, len(candidates)) indices."""
+    candidates = list(candidates)
+    if not candidates:
+        return [[] for _ in range(len(queries))]
+    c2w = cameras.to_c2w_opencv()[candidates]
+    q = queries.to_c2w_opencv()
+    dist = np.linalg.norm(q[:, None, :3, 3] - c2w[None, :, :3, 3], axis=2) / max(scale, 1e-9)
+    cos = np.clip(np.einsum("qi,ci->qc", q[:, :3, 2], c2w[:, :3, 2]), -1, 1)
+    order = np.argsort(dist + angle_weight * (1 - cos), axis=1, kind="stable")[:, :k]
+    return [[candidates[int(i)] for i in row] for row in order]

@@ -230,10 +230,6 @@ class Lens:
         return Lens(focal_mm=focal, width=int(width), height=int(height), sensor_width_mm=sensor_width_mm,
                     squeeze=squeeze, **kwargs)
 
-    def with_focal(self, focal_mm: float) -> "Lens":
-        """The same lens at another focal length (a zoom)."""
-        return replace(self, focal_mm=float(focal_mm))
-
     # ---- derived values -------------------------------------------------------------------
 
     @property

@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike
 
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
-from splatfilm.scene.transforms import WORLD_UP, look_at_rotation, pan_tilt_roll_rotation
+from splatfilm.scene.transforms import WORLD_UP, look_at_rotation
 from splatfilm.shots.lens import Lens
 
 Target = Union[np.ndarray, list, tuple, Callable[[np.ndarray], np.ndarray]]
@@ -95,12 +95,6 @@ class Pose:
         """A camera at `position` looking at `target` (both [3], metres), then rolled by `roll_deg`.
         SplatfilmError where they coincide."""
         return Pose(position, look_at_rotation(position, target, up, roll_deg), focal_mm, focus_distance)
-
-    @staticmethod
-    def from_pan_tilt_roll(position: ArrayLike, pan_deg: float, tilt_deg: float = 0.0, roll_deg: float = 0.0,
-                           focal_mm: float | None = None, focus_distance: Focus = None) -> "Pose":
-        """A camera at `position` with the given pan, tilt and roll in degrees (module docstring)."""
-        return Pose(position, pan_tilt_roll_rotation(pan_deg, tilt_deg, roll_deg), focal_mm, focus_distance)
 
     @property
     def forward(self) -> np.ndarray:

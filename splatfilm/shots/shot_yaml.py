@@ -89,7 +89,7 @@ from splatfilm.io.atomic import read_text
 from splatfilm.shots.moves import MOVES, STARTING_MOVES, MovePath, PointTrack, Span, lay, loops, param_kind
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
 from splatfilm.shots.lens import DISTORTION_KEYS, FILM_BACKS, LENS_MODELS, SENSOR_FITS, Lens
-from splatfilm.scene.transforms import axis_rotation, pan_tilt_roll_rotation, rotation_from_quat
+from splatfilm.scene.transforms import axis_rotation, pan_tilt_roll_rotation, quat_from_rotation, rotation_from_quat
 from splatfilm.shots.pose import Focus, FocusOn, Pose, Target
 from splatfilm.shots.shot import Shot
 from splatfilm.shots.timing import FIRST_FRAME, duration_frames, frame_times, frames_through, parse_fps
@@ -725,7 +725,7 @@ def keyframe_fields(key: Keyframe, defaults: dict | None = None, digits: int | N
         if num(key.roll_deg):
             out["roll"] = num(key.roll_deg)
     else:
-        out["quat"] = [num(v) for v in _quat(key.orientation())]
+        out["quat"] = [num(v) for v in quat_from_rotation(key.orientation())]
     if key.focal_mm is not None:
         out["focal_mm"] = num(key.focal_mm)
     if isinstance(key.focus_distance, FocusOn):
@@ -768,12 +768,6 @@ def _focus_field(focus: FocusOn) -> str | list[float]:
     if callable(focus.target):
         raise SplatfilmError("a focus on an unnamed moving subject cannot be written to a shot file")
     return [float(v) for v in np.asarray(focus.target, dtype=np.float64).reshape(3)]
-
-
-def _quat(rotation: np.ndarray) -> np.ndarray:
-    from splatfilm.scene.transforms import quat_from_rotation
-
-    return quat_from_rotation(rotation)
 
 
 def _scalar(value: Any) -> str:
@@ -820,12 +814,3 @@ def format_shot_yaml(fields: dict, indent: int = 0, comment: str | None = None) 
         else:
             lines.append(f"{pad}{_scalar(key)}: {_flow(value)}")
     return "\n".join(lines) + "\n"
-
-
-def write_shot_yaml(path: str | FsPath, fields: dict, comment: str | None = None) -> FsPath:
-    """Write a shot file (`format_shot_yaml`) atomically; returns its path."""
-    from splatfilm.io.atomic import atomic_write, check_output_file
-
-    p = check_output_file(path)
-    atomic_write(p, [format_shot_yaml(fields, comment=comment).encode()])
-    return p

@@ -121,11 +121,6 @@ class KeyedShot:
         key = dataclasses.replace(self.keys.pop(index), time=time)
         return self.add(key, half_frame)
 
-    def set_focal(self, index: int, focal_mm: float) -> None:
-        """Set key `index`'s focal length (mm); SplatfilmError when there is no such key."""
-        self._check(index)
-        self.keys[index] = dataclasses.replace(self.keys[index], focal_mm=float(focal_mm))
-
     def repose(self, index: int, pose: Keyframe, focal_mm: float | None = None) -> None:
         """Move key `index` to the camera `pose` (a key at the viewer's camera): its position and
         orientation (a key given by rotation stays one), and its focal length only when

@@ -720,10 +720,13 @@ def test_crossfades_are_continuous_and_land_on_the_next_clip(assets, tmp_path):
 
 
 def test_head_looks_at_a_target_within_its_limit(assets, tmp_path):
+    from splatfilm.film.performance import HeadAim
+
     folder = _copy(assets, tmp_path)
 
     def nose(look_at, t=0.0, camera=None):
         film = parse_film(_film(folder, {"clips": [{"clip": "idle"}], "look_at": look_at}))
+        assert isinstance(film.world.assets["hero"].performance.look_at, HeadAim)  # not the camera move LookAt
         G = film.world.joint_globals("hero", t, camera)
         to_world = film.world.assets["hero"].world_transform(t)
         head = to_world.apply(G[3, :3, 3])

@@ -15,8 +15,8 @@ from helpers import cli_error, look_at, make_capture, random_gaussians
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.fit import run_fit
-from splatfilm.fit.appearance import (appearance_enabled, apply_transform, fold_into_scene, identity_transforms,
-                                      nearest_views, read_appearance)
+from splatfilm.fit.appearance import (appearance_enabled, appearance_sources, apply_transform, fold_into_scene,
+                                      identity_transforms, read_appearance)
 from splatfilm.fit.capture import Capture
 from splatfilm.fit.trainer import FitConfig, evaluate, fit
 from splatfilm.io.images import to_uint8
@@ -99,7 +99,7 @@ def test_affine_appearance_recovers_planted_gains():
         evaluate(off.gaussians, cap, planted, "cpu")["psnr"] + 3.0
     # Held-out views borrow the nearest training view's transform.
     for i in (0, 8):
-        j = nearest_views(cap.cameras, on.train_ids, cap.cameras[[i]], 3.0)[0]
+        j = appearance_sources(cap.cameras, on.train_ids, cap.cameras[[i]], 3.0)[0]
         assert j in (i - 1, i + 1, N_VIEWS - 1) and torch.equal(T[i], T[j])
 
 

@@ -12,7 +12,7 @@ from helpers import FIXTURES
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.camera_files import (
-    CameraPath,
+    ViewerCameraPath,
     read_camera_path_json,
     read_cameras,
     read_colmap,
@@ -134,7 +134,7 @@ def test_distortion_params_list_reads_as_nerfstudio_reads_it(tmp_path):
 def test_camera_path_matches_nerfstudio():
     result = read_camera_path_json(CAMERA_PATH)
     ref = load("camera_path_parsed.json")
-    assert isinstance(result, CameraPath)
+    assert isinstance(result, ViewerCameraPath)
     cams = result.cameras
     assert len(cams) == len(ref["fx"]) == 12
     np.testing.assert_allclose(cams.to_c2w_opengl()[:, :3], ref["camera_to_worlds"], atol=1e-6)

@@ -303,3 +303,25 @@ def test_a_wide_distorted_lens_does_not_smear_gaussians_beyond_the_frame_across_
                                        cv2.CV_32FC1)
     mask = (maps[0] >= 0) & (maps[0] <= 191) & (maps[1] >= 0) & (maps[1] <= 107)
     assert psnr_np(cv2.remap(img, *maps, cv2.INTER_LINEAR), pinhole, mask) > 26.0
+
+
+def test_every_lens_function_refuses_an_unknown_camera_model_in_the_same_words():
+    from splatfilm.render.camera_models import check_lens, lens_projection, lens_visible, pixel_rays
+    from splatfilm.scene.cameras import CAMERA_MODELS, Cameras, check_camera_model
+
+    for model in CAMERA_MODELS:
+        check_camera_model(model)
+    expected = "camera model 'FISHEYE624' is not one of PINHOLE, OPENCV, OPENCV_FISHEYE, EQUIRECTANGULAR"
+    K = torch.tensor([[[100.0, 0, 32], [0, 100, 24], [0, 0, 1]]])
+    calls = [lambda: check_camera_model("FISHEYE624"),
+             lambda: check_lens("FISHEYE624", None),
+             lambda: lens_visible(np.ones((1, 3)), "FISHEYE624"),
+             lambda: pixel_rays(torch.ones(1, 1, 2), K, "FISHEYE624"),
+             lambda: lens_projection(torch.ones(1, 1, 3), K, "FISHEYE624")]
+    for call in calls:
+        with pytest.raises(SplatfilmError) as e:
+            call()
+        assert str(e.value) == expected
+    with pytest.raises(SplatfilmError) as e:
+        Cameras(np.eye(4)[None], K.numpy(), 64, 48, camera_model="FISHEYE624")
+    assert str(e.value) == "camera 0: " + expected

@@ -194,3 +194,42 @@ def test_align_cameras_undoes_a_similarity():
     a = align_cameras(moved, ref)
     assert a.scale == pytest.approx(4.0) and a.names == ref.names
     assert a.centre_errors.max() < 1e-9 and a.rotation_errors.max() < 1e-5
+
+
+def _five_views() -> Cameras:
+    """A camera at the origin, one beside it turned 60 degrees, one straight ahead of it 0.8 away
+    looking the same way, and two further off."""
+    from splatfilm.scene.transforms import rotation_about
+    poses = np.tile(np.eye(4), (5, 1, 1))
+    poses[:, :3, 3] = [[0, 0, 0], [0.1, 0, 0], [0.8, 0, 0], [-1, 0, 0], [1, 0, 0.5]]
+    poses[1, :3, :3] = rotation_about([0, 1, 0], np.radians(60))
+    return Cameras.from_c2w_opencv(poses, np.array([[100.0, 0, 50], [0, 100, 50], [0, 0, 1]]), 100, 100)
+
+
+def test_nearest_views_weighs_distance_against_viewing_direction():
+    from splatfilm.scene.cameras import nearest_views
+    cams = _five_views()
+    # Turned 60 degrees (1 - cos = 0.5) at 0.1 away against the same direction 0.8 away: the
+    # angle weight decides (0.08 + 0.5 < 0.68; 0.08 + 1.0 > 0.68 with scale 1.18).
+    assert nearest_views(cams, [1, 2], cams[[0]], scale=1.18, angle_weight=1.0) == [[1]]
+    assert nearest_views(cams, [1, 2], cams[[0]], scale=1.18, angle_weight=2.0) == [[2]]
+    # k best per query, best first; a query among the candidates picks itself first.
+    assert nearest_views(cams, [1, 2, 3, 4], cams[[0, 3]], scale=1.18, angle_weight=2.0, k=3) == [[2, 3, 4], [3, 2, 4]]
+    # Ties keep the candidates' order (camera 5 is camera 2 again).
+    twice = Cameras.concat([cams, cams[2]])
+    assert nearest_views(twice, [5, 2], cams[[0]], scale=1.18, angle_weight=1.0, k=2) == [[5, 2]]
+    assert nearest_views(twice, [2, 5], cams[[0]], scale=1.18, angle_weight=1.0, k=2) == [[2, 5]]
+    assert nearest_views(cams, [], cams[[0, 1]], scale=1.0, angle_weight=1.0) == [[], []]
+
+
+def test_appearance_and_reference_sources_keep_their_own_angle_weights():
+    # A held-out view borrows the appearance of the nearer view turned 60 degrees; the refiner's
+    # reference, weighing direction twice, is the farther one looking the same way.
+    from splatfilm.fit.appearance import appearance_sources
+    from splatfilm.fit.capture import scene_extent
+    from splatfilm.refine.pairs import reference_sources
+    cams = _five_views()
+    assert appearance_sources(cams, [1, 2], cams[[0]], scene_extent(cams)[1]) == [1]
+    assert reference_sources(cams, [1, 2], cams[[0]], k=1) == [[2]]
+    with pytest.raises(SplatfilmError, match="no training views"):
+        appearance_sources(cams, [], cams[[0]], 1.0)
