@@ -486,7 +486,7 @@ def test_lens_effects_version_only_their_frames_keys(tmp_path, monkeypatch):
         renderer = _speck_film(tmp_path, effects)
         renderer.key(renderer.film.shots[0], 0)
     plain, dof, blur = ({k: v for k, v in d.items() if k.endswith("_version")} for d in keyed)
-    assert plain == {} and dof == {"dof_version": 2} and blur == {"shutter_version": 2}
+    assert plain == {} and dof == {"dof_version": 2} and blur == {"shutter_version": 3}
 
 
 def test_frames_only_then_the_edit_from_the_kept_frames(film_dir):
