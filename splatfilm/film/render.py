@@ -10,13 +10,16 @@ Layout of OUT:
     cameras/shot_010.usda               each shot's camera as an animated USD camera
     contact_sheet.png                   a row per shot: up to 8 cut frames, one a second
     .splatfilm-film.json                the manifest (io.manifest): a content key per frame
+    .splatfilm.lock                     held while a render writes here: a second one is refused
 
 A frame's key covers everything it depends on (film/frame_render.py). On a rerun a frame
 whose files exist with the same key is kept; only changed frames render again, and MP4s are
 re-encoded only for shots that changed (film/cut.py). Nothing in OUT is left showing old
 frames: a frame rendered again loses the depth / alpha / passes EXRs this render does not
-write, and while the cut waits for a shot the earlier cut, timeline and contact sheet go. Every file is written atomically, so an
-interrupted render resumes with no half-written file and no finished frame rendered twice.
+write, and while the cut waits for a shot the earlier cut, timeline and contact sheet go. Every file is written atomically
+and the manifest saved after every frame, so an interrupted render (even a killed one, whose
+scratch the next render clears) resumes with no half-written file and no finished frame
+rendered twice.
 
 Frames render here, in local worker processes or on a Ray cluster (film/workers.py), or
 through the refine gate (film/refinement.py). With `frames_only` a render stops after the
@@ -47,7 +50,7 @@ from splatfilm.film.script import Film, film_notes, find_shot, parse_film
 from splatfilm.film.workers import connect_ray, render_with_processes, render_with_ray
 from splatfilm.io.images import ExrFormat
 from splatfilm.io.manifest import Manifest
-from splatfilm.io.atomic import check_output_folder, make_folder
+from splatfilm.io.atomic import check_output_folder, clear_scratch, make_folder, work_lock
 from splatfilm.render import resolve_backend
 from splatfilm.render.rasterize_to_pixels import FIRST_RENDER_NOTE, kernels_cached
 
@@ -231,7 +234,12 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
     out = make_folder(out_dir)
     result = FilmOutputs(out, film)
 
-    with Manifest.load(out / MANIFEST) as manifest:  # saved every few frames and on the way out
+    # One render at a time in a folder: each keeps its own record of the frames and saves it,
+    # so a second one's frames would be kept under the keys of the first's.
+    with work_lock(out, "render"), Manifest.load(out / MANIFEST) as manifest:  # saved after every frame
+        # What a killed render was writing when it died (atomic writes' scratch): the folder is ours.
+        for folder in (out, out / "cameras", *(out / fs.name for fs in film.shots)):
+            clear_scratch(folder)
         todo, shot_keys = _plan(renderer, out, selected, manifest, refinement, result, picked)
         # A side file this render does not write would sit beside a new frame showing the old one.
         stale = [p for job in todo for p in job.unasked if p.exists()]

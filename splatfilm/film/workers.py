@@ -2,15 +2,19 @@
 
 Each worker parses the film script itself (a parsed film holds every asset's Gaussians: cheaper
 to load again than to send) and renders whole jobs, writing their files; the caller records a
-job as done when its chunk comes back. Every file is written atomically, so a chunk lost with
-its worker costs only that chunk's unfinished frames.
+job as done when its chunk comes back. A worker checks each job's key against its own before
+rendering it: a script, included file or asset changed since the caller planned the jobs is a
+SplatfilmError, not frames of the new film kept under the old one's keys. Every file is
+written atomically, so a chunk lost with its worker costs only that chunk's unfinished frames.
+Local processes get a frame at a time, so that a stop (Ctrl-C, SIGTERM) or a failed frame
+starts no other and records every frame written (`render_with_processes`).
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import Callable
 
@@ -21,7 +25,7 @@ from splatfilm.film.frame_render import FrameJob, FrameRenderer
 from splatfilm.film.script import parse_film
 
 # This process's renderer when it is a worker: (script, backend, depth, alpha, passes, provenance, png_bits,
-# exr) -> FrameRenderer.
+# exr) -> FrameRenderer, and for a local process its caller's stop (a multiprocessing Event).
 _WORKER: dict = {}
 
 
@@ -38,19 +42,44 @@ def _worker_renderer(spec: tuple, threads: int) -> FrameRenderer:
     return _WORKER["renderer"]
 
 
-def _init_process(spec: tuple, threads: int) -> None:
+def _init_process(spec: tuple, threads: int, stop) -> None:
+    _WORKER["stop"] = stop
     _worker_renderer(spec, threads)
 
 
+def _planned(renderer: FrameRenderer, job: FrameJob) -> bool:
+    """Whether `renderer` makes the frame `job` was planned as (its key): not when the film
+    (script, included file, asset) changed since the caller made the key."""
+    film = renderer.film
+    return (job.shot_index < len(film.shots) and job.frame_index < len(film.shots[job.shot_index].shot.frame_numbers)
+            and renderer.key(film.shots[job.shot_index], job.frame_index) == job.key)
+
+
 def _render_jobs(jobs: list[FrameJob]) -> list[FrameJob]:
+    """Render and write `jobs`, in order, until the caller's stop is set; the jobs written."""
     renderer = _WORKER["renderer"]
+    stop = _WORKER.get("stop")
+    written = []
     for job in jobs:
+        if stop is not None and stop.is_set():
+            break
+        # The script is parsed again here: edited since the caller made the keys, its frames would
+        # be written as the old script's and kept as such by every later render.
+        if not _planned(renderer, job):
+            raise SplatfilmError(f"{renderer.film.path}: changed (the script, an included file or an asset) while "
+                                 f"the film was being rendered: {job.png.name} would not be the frame planned; "
+                                 "render again")
         renderer.write(job)
-    return jobs
+        written.append(job)
+    return written
 
 
 def _ray_render_jobs(spec: tuple, jobs: list[FrameJob]) -> list[FrameJob]:
-    _worker_renderer(spec, max(1, os.cpu_count() or 1))
+    threads = max(1, os.cpu_count() or 1)
+    if jobs and not _planned(_worker_renderer(spec, threads), jobs[0]):
+        # A Ray worker outlives a render: its film may be an earlier render's, edited since.
+        _WORKER.pop("spec")
+        _worker_renderer(spec, threads)
     return _render_jobs(jobs)
 
 
@@ -67,14 +96,35 @@ def chunks(jobs: list[FrameJob], size: int) -> list[list[FrameJob]]:
 def render_with_processes(renderer: FrameRenderer, jobs: list[FrameJob], workers: int,
                           done: Callable[[FrameJob], None]) -> None:
     """Render `jobs` in `workers` local processes (spawned: no state shared by fork), the
-    CPU threads split between them; done(job) as each comes back."""
+    CPU threads split between them; done(job) as each comes back. On an exception here (Ctrl-C,
+    SIGTERM as the CLI raises it, a failed frame) no further frame starts: those being rendered
+    finish (Ctrl-C at a terminal stops them too), done(job) is called for every frame written,
+    and the exception goes on."""
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_init_process,
-                             initargs=(_spec(renderer), threads)) as pool:
-        futures = [pool.submit(_render_jobs, chunk) for chunk in chunks(jobs, 4)]
-        for fut in as_completed(futures):
-            for job in fut.result():
-                done(job)
+    context = get_context("spawn")
+    stop = context.Event()
+    recorded: set[Future] = set()
+
+    def record(fut: Future) -> None:
+        recorded.add(fut)
+        for job in fut.result():
+            done(job)
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_process,
+                             initargs=(_spec(renderer), threads, stop)) as pool:
+        futures = [pool.submit(_render_jobs, [job]) for job in jobs]
+        try:
+            for fut in as_completed(futures):
+                record(fut)
+        except BaseException:
+            # Without this the pool would render every queued frame before the exception left
+            # it, and none of them would be recorded.
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            for fut in futures:
+                if fut not in recorded and fut.done() and not fut.cancelled() and fut.exception() is None:
+                    record(fut)
+            raise
 
 
 def connect_ray(address: str) -> None:

@@ -13,7 +13,7 @@ and the pairs they are in) and extracts and matches only what is new, as COLMAP 
 images and pairs a database holds. The record is
 checked against the database before it is believed (features missing or out of order go back
 to extraction), an unreadable database is replaced, and a second run on the same folder is
-refused while the first holds it (`work_lock`). Extraction and matching, the long steps
+refused while the first holds it (`io.atomic.work_lock`). Extraction and matching, the long steps
 (matching every pair of a few hundred photos takes hours on a small CPU), show progress bars
 read off the database as COLMAP fills it (`_database_progress`).
 
@@ -30,7 +30,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -38,8 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import clear_scratch, make_folder
+from splatfilm.io.atomic import clear_scratch
 from splatfilm.io.cache import read_record, write_record
 from splatfilm.io.colmap_library import load_pycolmap, stderr_silenced
 
@@ -47,8 +46,6 @@ Log = Callable[[str], None]
 
 # Beside the feature database: what its features and matches were made from and how far they got.
 DATABASE_RECORD = "database.json"
-# Held (flock) while a run uses its work folder: two runs sharing a database lose features.
-WORK_LOCK = "splatfilm.lock"
 # SIFT on the CPU for SfM and triangulation (`sift_options`). Small images: COLMAP's SIFT already
 # upsamples once (first_octave = -1); a lower peak threshold (COLMAP's default is 0.0067) also
 # keeps the weaker blobs of soft, low-contrast images.
@@ -238,27 +235,6 @@ def match_options(pycolmap: ModuleType, num_threads: int, seed: int) -> tuple[An
     verification = pycolmap.TwoViewGeometryOptions()
     verification.ransac.random_seed = seed
     return matching, verification
-
-
-@contextmanager
-def work_lock(work: Path, what: str) -> Iterator[None]:
-    """Hold work/splatfilm.lock for the run: a second run on the same folder would share its
-    feature database, and COLMAP loses the features of images two writers collide on."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
-        yield
-        return
-    make_folder(work)
-    with open(work / WORK_LOCK, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise SplatfilmError(f"{work}: another {what} is using this folder; wait for it to end or stop it")
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _update_record(work: Path, record: dict, **changes) -> None:

@@ -106,15 +106,14 @@ from splatfilm.scene.cameras import sizes_text
 from splatfilm.errors import SplatfilmError, last_line
 from splatfilm.io.colmap_library import colmap_log, kept_log_level, load_pycolmap, stderr_silenced
 from splatfilm.fit.feature_database import (VOCABULARY, Log, camera_of, database_record, database_stats,
-                                            extract_resumably, features_key, match_options, match_resumably, sift_options,
-                                            work_lock)
+                                            extract_resumably, features_key, match_options, match_resumably, sift_options)
 from splatfilm.fit.memory import extraction_threads
 from splatfilm.fit.photos import UPRIGHT, Photos, read_photos, upright_folder
 from splatfilm.fit.pose_check import (MAX_ROTATION_DISAGREEMENT_DEG, NOT_REGISTERED, ONLY_ROTATES, PairGraph,
                                       PoseCheck, PoseLimits, failure_counts, model_agreement, models_disagreement,
                                       only_rotates, pair_rotations, read_pair_graph, summarize, unregistered_reason,
                                       verify_poses, write_pose_table)
-from splatfilm.io.atomic import atomic_path, make_folder
+from splatfilm.io.atomic import atomic_path, make_folder, work_lock
 from splatfilm.io.cache import CacheEntry, read_record, write_record
 from splatfilm.io.digest import file_digest, folder_digest
 from splatfilm.scene.transforms import umeyama

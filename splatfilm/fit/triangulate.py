@@ -19,9 +19,9 @@ from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError, last_line
 from splatfilm.io.colmap_library import colmap_log, load_pycolmap
 from splatfilm.fit.feature_database import (Log, database_record, database_stats, extract_resumably, features_key,
-                                            match_options, match_resumably, sift_options, work_lock)
+                                            match_options, match_resumably, sift_options)
 from splatfilm.fit.memory import extraction_threads
-from splatfilm.io.atomic import atomic_write, make_folder
+from splatfilm.io.atomic import atomic_write, make_folder, work_lock
 from splatfilm.io.cache import CacheEntry
 from splatfilm.io.digest import content_digest
 from splatfilm.io.images import write_png

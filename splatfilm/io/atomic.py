@@ -15,6 +15,9 @@ from typing import Iterable, Iterator
 
 from splatfilm.errors import SplatfilmError
 
+# Held (flock) by the job writing in a folder (`work_lock`); hidden, as it is no output.
+WORK_LOCK = ".splatfilm.lock"
+
 
 def atomic_write(path: str | os.PathLike, chunks: Iterable[bytes | memoryview]) -> None:
     """Write `chunks` to `path` via a temporary file in the same folder and `os.replace`
@@ -84,11 +87,40 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def clear_scratch(folder: str | os.PathLike) -> None:
-    """Remove what `atomic_path` writers killed mid-write left in `folder` (their hidden
-    .NAME.PID.RANDOM.tmp folders). Only for a folder one job owns (held under a lock): another
-    process's write in progress there would go too."""
-    for scratch in Path(folder).glob(".*.tmp"):
-        shutil.rmtree(scratch, ignore_errors=True)
+    """Remove what writers killed mid-write left in `folder`: `atomic_path`'s hidden
+    .NAME.PID.RANDOM.tmp folders and `temp_path_for`'s .NAME.PID.RANDOM.tmp.SUFFIX files. Only
+    for a folder one job owns (held under `work_lock`): another process's write in progress
+    there would go too."""
+    for scratch in [*Path(folder).glob(".*.tmp"), *Path(folder).glob(".*.tmp.*")]:
+        if scratch.is_dir():
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            scratch.unlink(missing_ok=True)
+
+
+@contextmanager
+def work_lock(folder: str | os.PathLike, what: str) -> Iterator[None]:
+    """Hold folder/.splatfilm.lock (flock, created with the folder when missing) while a job
+    writes there; a SplatfilmError naming the folder when another job holds it. `what`: the
+    job, for the message ("sfm run", "render"). A second job on one folder would undo the
+    first's work: two runs sharing a feature database lose features where they collide, and
+    two renders each save their own record of the frames, the last one to save winning. The
+    lock goes with its process, however it ends. Not POSIX: no lock."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    folder = make_folder(folder)
+    with open(folder / WORK_LOCK, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise SplatfilmError(f"{folder}: another {what} is using this folder; wait for it to end or stop it") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -3,8 +3,9 @@
 `Manifest`: a resumable job's record in its output folder (`render`, `render-cameras`, SfM's
 upright copies of turned photos): per output file, the content key (`io.digest`) of everything
 it was made from. A file whose key is unchanged and which exists is kept; anything else is made
-again. The record is saved every few files and when the job ends, however it ends, and every
-output file is written atomically, so an interrupted job resumes with nothing done twice.
+again. The record is saved (atomically) after every file and when the job ends, however it
+ends, and every output file is written atomically, so an interrupted job, even a killed one,
+resumes with nothing done twice.
 
 Anything unreadable -- a missing, truncated or corrupt file, or one a newer splatfilm wrote
 -- reads as empty: the job then simply redoes the work, which is always safe. A cached result
@@ -26,11 +27,13 @@ MANIFEST_VERSION = 2
 class Manifest:
     """Per output file of a job (its path relative to the job's folder, as a str) the content
     key it was made from, and named `sections` for the job's other records (the film keeps
-    its movies' keys and the refine gate's verdicts there). Use as a context manager to save
+    its movies' keys and the refine gate's verdicts there). Saved every `save_every` records:
+    after each by default, since a record lost with a killed job is a file made again (a
+    frame: seconds to minutes), a save a small JSON file. Use as a context manager to save
     on the way out, whatever happens inside."""
 
     def __init__(self, path: str | Path, frames: dict[str, str] | None = None,
-                 sections: dict[str, dict] | None = None, save_every: int = 8):
+                 sections: dict[str, dict] | None = None, save_every: int = 1):
         self.path = Path(path)
         self.frames: dict[str, str] = frames if frames is not None else {}
         self.sections: dict[str, dict] = sections if sections is not None else {}
@@ -38,7 +41,7 @@ class Manifest:
         self._unsaved = 0
 
     @classmethod
-    def load(cls, path: str | Path, save_every: int = 8) -> Manifest:
+    def load(cls, path: str | Path, save_every: int = 1) -> Manifest:
         """The manifest at `path`; an empty one when it is missing or unreadable (module
         docstring: every frame is then made again)."""
         data = read_record(path)

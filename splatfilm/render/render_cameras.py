@@ -2,7 +2,8 @@
 
 Resumable: a manifest in the output folder records, per frame, a hash of everything the
 frame depends on (scene file contents, camera, size, settings). A frame whose files exist
-and whose hash matches is not rendered again; anything else is.
+and whose hash matches is not rendered again; anything else is. One render at a time writes
+in a folder (`io.atomic.work_lock`), clearing what a killed one left half written.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tqdm import tqdm
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.images import BACKGROUND_Z, handoff_depth, write_depth, write_png
-from splatfilm.io.atomic import check_output_folder, make_folder
+from splatfilm.io.atomic import check_output_folder, clear_scratch, work_lock
 from splatfilm.io.digest import content_digest
 from splatfilm.io.manifest import Manifest
 from splatfilm.render import render, resolve_backend
@@ -121,8 +122,6 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
             raise SplatfilmError(f"{out_dir}: is where camera {i}'s photo is ({photo}), which its render would "
                                  "replace; render into another folder")
 
-    make_folder(out_dir)
-    manifest = Manifest.load(out_dir / MANIFEST)
     scene_hash = gaussian_file_digest(scene_path)
     common = {"scene": scene_hash, "backend": backend, "sh_degree": degree,
               "background": list(settings.background), "transparent": settings.transparent,
@@ -133,9 +132,10 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
         gaussians = gaussians.to("cpu")
 
     written, skipped = [], 0
-    bar = tqdm(range(len(cams)), desc="render", unit="frame", disable=not progress)
-    with manifest:  # saved every few frames and on the way out, also after an interruption
-        for i in bar:
+    # Saved after every frame and on the way out, also after an interruption.
+    with work_lock(out_dir, "render-cameras"), Manifest.load(out_dir / MANIFEST) as manifest:
+        clear_scratch(out_dir)  # what a killed render was writing: the folder is ours now
+        for i in tqdm(range(len(cams)), desc="render", unit="frame", disable=not progress):
             cam = cams[i]
             w0, h0 = int(cam.widths[0]), int(cam.heights[0])
             w, h = _target_size(w0, h0, settings)

@@ -115,6 +115,8 @@ def test_transparent_writes_straight_alpha_rgba(gsplat_ply, tmp_path):
 
 
 def test_rerun_keeps_finished_frames_and_rerenders_changed_ones(gsplat_ply, tmp_path, capsys):
+    from splatfilm.io.atomic import work_lock
+
     ply, _ = gsplat_ply
     scene = tmp_path / "scene.ply"
     shutil.copy(ply, scene)
@@ -123,11 +125,18 @@ def test_rerun_keeps_finished_frames_and_rerenders_changed_ones(gsplat_ply, tmp_
     assert main(args) == 0
     first = {p.name: p.read_bytes() for p in out.glob("*.png")}
     assert len(first) == 6
-    # An interrupted run: one frame lost. The rerun renders only that one.
+    # An interrupted run: one frame lost (a killed one: its scratch left half written). The
+    # rerun renders only that one and clears the scratch; none while another render runs there.
     (out / "frame_00003.png").unlink()
+    scratch = out / ".frame_00003.png.3105.6abb6dac.tmp" / "frame_00003.png"
+    scratch.parent.mkdir()
+    scratch.write_bytes(b"")
     capsys.readouterr()
+    with work_lock(out, "render-cameras"):
+        assert "another render-cameras is using this folder" in cli_error(capsys, args)
     assert main(args) == 0
     assert "kept 5 frame(s)" in capsys.readouterr().err
+    assert not scratch.parent.exists()
     assert {p.name: p.read_bytes() for p in out.glob("*.png")} == first  # deterministic too
     # Frames of other cameras from an earlier render are left, and said to be there.
     shutil.copy(out / "frame_00000.png", out / "street_0001.png")

@@ -361,6 +361,69 @@ def test_same_script_same_pixels_with_workers(film_dir):
         assert p.read_bytes() == (film_dir / "b" / p.relative_to(film_dir / "a")).read_bytes()
 
 
+def test_a_script_edited_while_workers_render_is_refused_not_kept_under_the_old_keys(film_dir, monkeypatch):
+    """Each worker parses the script again: edited after the frames were planned, the workers
+    wrote the new film's frames under the old one's keys, and every later render kept them. A
+    worker checks each frame's key against its own and refuses; a render of the edited script
+    then renders every frame."""
+    from splatfilm.film import render as render_module
+
+    planned = render_module.render_with_processes
+
+    def edit_then_render(*args, **kwargs):
+        _edit(film_dir, lambda d: d.update(background=[0.9, 0.1, 0.1]))  # after planning, before the workers
+        return planned(*args, **kwargs)
+
+    monkeypatch.setattr(render_module, "render_with_processes", edit_then_render)
+    with pytest.raises(SplatfilmError, match=r"film\.yaml: changed .* while the film was being rendered"):
+        _render(film_dir, film_dir / "out", workers=2, shots=["sh010"])
+    monkeypatch.undo()
+    assert _render(film_dir, film_dir / "out", shots=["sh010"]).rendered == {"sh010": 8}
+
+
+def test_a_stop_with_workers_starts_no_more_frames_and_records_every_one_written(film_dir):
+    """Ctrl-C or SIGTERM with workers: the pool went on rendering every queued frame before
+    the stop left it, and none of those was recorded (to be rendered again). Now no frame
+    starts after the stop, and every frame written is recorded."""
+    from splatfilm.film.workers import render_with_processes
+
+    renderer = FrameRenderer(parse_film(film_dir / "film.yaml"), "cpu")
+    out = film_dir / "out"
+    jobs = [renderer.job(out, k, i, renderer.key(fs, i)) for k, fs in enumerate(renderer.film.shots)
+            for i in range(len(fs.shot.frame_numbers))]
+    recorded = []
+
+    def done(job):
+        recorded.append(job.png)
+        if len(recorded) == 1:
+            raise KeyboardInterrupt  # as Ctrl-C (or the CLI's SIGTERM) would, with the first frame back
+
+    with pytest.raises(KeyboardInterrupt):
+        render_with_processes(renderer, jobs, 2, done)
+    assert recorded and sorted(out.rglob("*.png")) == sorted(recorded)
+
+
+def test_a_second_render_into_a_folder_in_use_is_refused_and_a_killed_ones_scratch_cleared(film_dir):
+    """Two renders into one folder each saved their own record of its frames, the last to save
+    winning: a frame of the other's script was kept as done. A second render is refused while
+    the first holds the folder. What a killed render left half written (atomic writes' hidden
+    scratch, a frame's and a listing's) is cleared by the next."""
+    from splatfilm.io.atomic import work_lock
+
+    out = film_dir / "out"
+    with work_lock(out, "render"):
+        with pytest.raises(SplatfilmError, match=r"out: another render is using this folder"):
+            _render(film_dir, out, frames_only=True)
+    assert not list(out.rglob("*.png"))
+    scratch = [out / "sh010" / ".sh010.1007.png.3105.6abb6dac.tmp" / "sh010.1007.png",
+               out / ".tiny.txt.3105.6abb6dac.tmp.txt"]
+    for p in scratch:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"")
+    assert _render(film_dir, out, frames=(1001, 1001)).rendered == {"sh010": 1, "sh020": 1}
+    assert not list(out.rglob(".*.tmp*"))
+
+
 def test_shot_subset_and_unknown_shot(film_dir):
     res = _render(film_dir, film_dir / "o", shots=["sh020"])
     assert res.rendered == {"sh020": 7} and res.film_mp4 is None

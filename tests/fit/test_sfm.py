@@ -450,7 +450,7 @@ def test_an_interrupted_sfm_goes_on_where_it_stopped_and_ends_as_one_run(tmp_pat
     matching repeats exactly (on more it now and then does not: see sfm's module docstring)."""
     import fcntl
 
-    from splatfilm.fit.feature_database import WORK_LOCK
+    from splatfilm.io.atomic import WORK_LOCK
 
     truth = read_transforms_json(SET / "transforms.json")
     images = [SET / truth.names[i] for i in SUBSET]

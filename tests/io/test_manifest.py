@@ -67,6 +67,14 @@ def test_manifest_saves_every_few_records_and_on_the_way_out(tmp_path):
     assert again.frames == {f"{i}.png": f"k{i}" for i in range(4)} and again.section("movies") == {"x.mp4": "d"}
 
 
+def test_manifest_saves_after_every_record_by_default(tmp_path):
+    """A killed job (no way out to save on) lost up to 7 finished files' records, made again."""
+    path = tmp_path / "m.json"
+    m = Manifest.load(path)
+    m.done("a.png", "k1")
+    assert Manifest.load(path).frames == {"a.png": "k1"}
+
+
 def test_manifest_is_written_by_the_one_record_writer(tmp_path, monkeypatch):
     """Manifest.save wrote its JSON by hand beside io.cache.write_record. The bytes are the
     same but for write_record's trailing newline; a manifest saved without one still reads."""
@@ -80,7 +88,7 @@ def test_manifest_is_written_by_the_one_record_writer(tmp_path, monkeypatch):
     m = Manifest(path, sections={"masters": {"b": "2", "a": "1"}})
     m.done("f.png", "k1")
     m.save()
-    assert written == [path]
+    assert written == [path, path]  # saved after the record, and by save()
     data = {"frames": {"f.png": "k1"}, "masters": {"a": "1", "b": "2"}, "version": MANIFEST_VERSION}
     assert path.read_bytes() == (json.dumps(data, indent=1) + "\n").encode()
     path.write_bytes(json.dumps(data, indent=1).encode())  # as splatfilm wrote it before
