@@ -41,7 +41,7 @@ from splatfilm.io.images import write_png  # noqa: E402
 from splatfilm.scene.gaussians import Gaussians  # noqa: E402
 from splatfilm.io.camera_files import read_transforms_json  # noqa: E402
 from splatfilm.io.gaussian_files import load_gaussians  # noqa: E402
-from splatfilm.render import render  # noqa: E402
+from splatfilm.render import rasterization  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +62,7 @@ def render_views(g: Gaussians, cams: Cameras, background) -> list[tuple]:
     for i in range(len(cams)):
         vm, K = cams[i].to_tensors()
         with torch.no_grad():
-            o = render(g, vm, K, int(cams.widths[i]), int(cams.heights[i]), backend="cpu", background=background)
+            o = rasterization(g, vm, K, int(cams.widths[i]), int(cams.heights[i]), backend="cpu", background=background)
         views.append((o.rgb[0].numpy(), o.depth[0].numpy(), o.alpha[0].numpy(), cams[i]))
     return views
 
@@ -116,7 +116,7 @@ def main() -> None:
         for i in range(len(cams)):
             vm, K = cams[i].to_tensors()
             with torch.no_grad():
-                o = render(asset.gaussians, vm, K, int(cams.widths[i]), int(cams.heights[i]), backend="cpu")
+                o = rasterization(asset.gaussians, vm, K, int(cams.widths[i]), int(cams.heights[i]), backend="cpu")
             write_png(tmp / "cap" / cams.names[i], o.rgb[0].numpy())
         (tmp / "cap" / "transforms.json").write_text(Path(args.capture_cameras).read_text())
         copies = []

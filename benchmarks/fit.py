@@ -47,11 +47,11 @@ def bare_rasterization(device: torch.device):
 
         return rasterization
 
-    from splatfilm.render import render
+    from splatfilm.render import rasterization
 
     def stand_in(means, quats, scales, opacities, colors, viewmats, Ks, width, height, sh_degree, packed=False):
         g = Gaussians(means, quats, torch.log(scales), torch.logit(opacities), colors[:, :1], colors[:, 1:])
-        out = render(g, viewmats, Ks, width, height, backend="cpu", sh_degree=sh_degree)
+        out = rasterization(g, viewmats, Ks, width, height, backend="cpu", sh_degree=sh_degree)
         return out.rgb, out.alpha, out.info
 
     return stand_in
@@ -161,7 +161,7 @@ def capture_report(data: Path, ply: Path, sidecar: dict, max_size: int | None, d
     from splatfilm.fit.sfm import read_sfm_summary
     from splatfilm.io.gaussian_files import load_gaussians
     from splatfilm.io.images import write_png
-    from splatfilm.render import render
+    from splatfilm.render import rasterization
     from splatfilm.render.metrics import psnr, ssim
     from splatfilm.scene.cameras import sizes_text
 
@@ -185,7 +185,7 @@ def capture_report(data: Path, ply: Path, sidecar: dict, max_size: int | None, d
         for i in test:
             viewmats, Ks = capture.cameras[i].to_tensors()
             w, h = int(capture.cameras.widths[i]), int(capture.cameras.heights[i])
-            plain = render(gaussians, viewmats, Ks, w, h, backend=training["backend"]).rgb[0].cpu()
+            plain = rasterization(gaussians, viewmats, Ks, w, h, backend=training["backend"]).rgb[0].cpu()
             pred = (apply_transform(plain, borrowed[capture.names[i]]) if borrowed else plain).clamp(0, 1)
             gt = torch.from_numpy(capture.images[i]).float() / 255
             mask = torch.from_numpy(capture.valid[i]).float() if capture.valid is not None else None
@@ -246,11 +246,11 @@ def profile_row(data: Path, n: int, width: int, height: int, steps: int, warmup:
 
     from splatfilm.fit import FitConfig
     from splatfilm.fit.trainer import PARAM_NAMES, adam_optimizers, densify_schedule
-    from splatfilm.render import render
+    from splatfilm.render import rasterization
     from splatfilm.render.metrics import ssim
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from render import make_init_scene  # benchmarks/render.py
+    from rasterization import make_init_scene  # benchmarks/render.py
 
     cap = load_capture(data, Path(tempfile.mkdtemp()))
     cams = cap.cameras.resized(width, height)
@@ -269,7 +269,8 @@ def profile_row(data: Path, n: int, width: int, height: int, steps: int, warmup:
         i = int(rng.integers(len(images)))
         vm, K = cams[i].to_tensors()
         t0 = time.perf_counter()
-        out = render(Gaussians(**{k: params[k] for k in PARAM_NAMES}), vm, K, width, height, backend="cpu", sh_degree=0)
+        out = rasterization(Gaussians(**{k: params[k] for k in PARAM_NAMES}), vm, K, width, height, backend="cpu",
+                            sh_degree=0)
         t1 = time.perf_counter()
         pred = out.rgb[0]
         loss = 0.8 * (pred - images[i]).abs().mean() + 0.2 * (1 - ssim(pred, images[i]))

@@ -43,7 +43,7 @@ from splatfilm.scene.sh import C0  # noqa: E402
 from splatfilm.scene.transforms import look_at_rotation, rotmat_to_quat  # noqa: E402
 from splatfilm.io.camera_files import write_transforms_json  # noqa: E402
 from splatfilm.io.images import to_uint8  # noqa: E402
-from splatfilm.render import render  # noqa: E402
+from splatfilm.render import rasterization  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -211,7 +211,7 @@ def write_synthetic(folder: Path, gs: Gaussians, cams: Cameras, n_points: int = 
     depth_maps = []
     for i in range(len(cams)):
         vm, K = cams[i].to_tensors()
-        out = render(gs, vm, K, int(cams.widths[i]), int(cams.heights[i]), backend="cpu")
+        out = rasterization(gs, vm, K, int(cams.widths[i]), int(cams.heights[i]), backend="cpu")
         iio.imwrite(folder / cams.names[i], to_uint8(out.rgb[0].numpy()))
         depth_maps.append(out)
     p = gs.means.numpy().astype(np.float64)

@@ -22,7 +22,7 @@ import torch
 
 from splatfilm.io.camera_files import read_transforms_json
 from splatfilm.io.gaussian_files import load_gaussians
-from splatfilm.render import render
+from splatfilm.render import rasterization
 from splatfilm.scene.gaussians import Gaussians
 
 SET = Path(__file__).resolve().parents[1] / "scenes" / "set"
@@ -81,11 +81,11 @@ def main() -> None:
 
         def forward():
             with torch.no_grad():
-                render(g, V, Km, w, h, backend=args.backend, camera_model=model, distortion=d)
+                rasterization(g, V, Km, w, h, backend=args.backend, camera_model=model, distortion=d)
 
         def backward():
             leaves = [getattr(g, p).detach().clone().requires_grad_(True) for p in PARAMS]
-            out = render(Gaussians(*leaves), V, Km, w, h, backend=args.backend, camera_model=model, distortion=d)
+            out = rasterization(Gaussians(*leaves), V, Km, w, h, backend=args.backend, camera_model=model, distortion=d)
             out.rgb.sum().backward()
 
         (f, fc), (b, bc) = timed(forward, args.repeats), timed(backward, args.repeats)

@@ -7,7 +7,7 @@ also the rasterizer's own time and its rate against a measured roofline.
     python benchmarks/render.py --scenes init,fitted --resolutions 320x240   # the fitting-like rows
     python benchmarks/render.py --backends gsplat,gsplat-bare --rows 1m@1920x1080,3m@1920x1080   # on a GPU
 
-Backends: cpu, gsplat (splatfilm's `render` on gsplat), gsplat-bare (`gsplat.rasterization`
+Backends: cpu, gsplat (splatfilm's `rasterization` on gsplat), gsplat-bare (`gsplat.rasterization`
 called directly on the same tensors, as a gsplat user would: activations and the SH
 concatenation in the timed call, RGB+ED out, so the two do the same work). With both gsplat
 backends the table ends with splatfilm's frame rate as a fraction of the bare call's.
@@ -66,7 +66,7 @@ from numba import njit, prange
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from splatfilm.scene.gaussians import Gaussians  # noqa: E402
-from splatfilm.render import render  # noqa: E402
+from splatfilm.render import rasterization  # noqa: E402
 from splatfilm.render.rasterize_to_pixels import exp_neg  # noqa: E402
 
 
@@ -174,7 +174,7 @@ def run_one(backend: str, kind: str, n: int, width: int, height: int, backward: 
         if backend == "gsplat-bare":
             rgb, alpha, depth = bare_gsplat_render(scene, viewmat, K, width, height)
         else:
-            out = render(scene, viewmat, K, width, height, backend=backend)
+            out = rasterization(scene, viewmat, K, width, height, backend=backend)
             rgb, alpha, depth = out.rgb, out.alpha, out.depth
         if backward:
             (rgb.sum() + depth.mean() + alpha.sum()).backward()

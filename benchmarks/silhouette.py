@@ -27,7 +27,7 @@ from splatfilm.assets.mesh_import import import_mesh  # noqa: E402
 from splatfilm.assets.meshing import look_at_viewmat  # noqa: E402
 from splatfilm.assets.open3d_loader import load_open3d  # noqa: E402
 from splatfilm.io.gaussian_files import load_gaussians  # noqa: E402
-from splatfilm.render import render  # noqa: E402
+from splatfilm.render import rasterization  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 W, H = 640, 360
@@ -90,8 +90,9 @@ def main() -> None:
                 total = 0
                 for viewmat, K in views(v.min(0), v.max(0)):
                     inside = erode(mesh_mask(scene, viewmat, K))
-                    a = render(g, torch.tensor(viewmat[None], dtype=torch.float32),
-                               torch.tensor(K[None], dtype=torch.float32), W, H, backend="cpu").alpha[0, ..., 0].numpy()
+                    a = rasterization(g, torch.tensor(viewmat[None], dtype=torch.float32),
+                                      torch.tensor(K[None], dtype=torch.float32), W, H,
+                                      backend="cpu").alpha[0, ..., 0].numpy()
                     vals = a[inside]
                     holes += int((vals < 0.9).sum())
                     total += len(vals)

@@ -28,7 +28,7 @@ from splatfilm.io.gaussian_files import load_gaussians
 from splatfilm.io.ply import write_ply
 from splatfilm.io.splat import write_splat
 from splatfilm.io.spz import write_spz
-from splatfilm.render import render
+from splatfilm.render import rasterization
 from splatfilm.render.metrics import psnr_from_mse
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
@@ -74,8 +74,8 @@ def renders(g: Gaussians, cams: Cameras, backend: str) -> tuple[torch.Tensor, fl
     for i in range(len(cams)):
         viewmats, Ks = cams[i].to_tensors(torch.float32)
         with torch.no_grad():
-            r = render(g, viewmats, Ks, int(cams.widths[i]), int(cams.heights[i]), backend=backend,
-                       background=(0.0, 0.0, 0.0))
+            r = rasterization(g, viewmats, Ks, int(cams.widths[i]), int(cams.heights[i]), backend=backend,
+                              background=(0.0, 0.0, 0.0))
         out.append(r.rgb[0])
         cover.append(float((r.alpha[0] > 0.5).float().mean()))
     return torch.stack(out), float(np.mean(cover))

@@ -26,10 +26,6 @@ FIXTURES = REPO / "tests" / "fixtures" / "nerfstudio"  # written by nerfstudio's
 SCENES = REPO / "scenes"
 CAMERAS = REPO / "cameras"
 
-ALPHA_MIN = 1.0 / 255.0
-ALPHA_MAX = 0.999
-T_MIN = 1e-4
-
 
 def look_at(eye, target, up=(0.0, 0.0, 1.0), dtype=torch.float64) -> torch.Tensor:
     """World-to-camera viewmat [4,4] in OpenCV axes (x right, y down, looking down +z)."""
@@ -69,47 +65,6 @@ def random_gaussians(
         shN=torch.randn(n, k, 3, generator=g, dtype=f64) * sh_rest,
     )
     return gs.to(dtype=dtype)
-
-
-def composite_reference(means2d, conics, opacities, feats, radii, depths, width, height):
-    """Brute-force, per-pixel front-to-back compositing with gsplat 1.5.3's rules, in float64.
-
-    Every pixel sees every Gaussian with both radii > 0 (no tiles, no bounding boxes), in
-    stable depth order: alpha = min(0.999, o exp(-sigma)), d = mean2d - pixel centre,
-    skipped when sigma < 0 or alpha < 1/255, stop before T would reach <= 1e-4.
-    Differentiable with autograd. [C,N,...] in; returns feats [C,H,W,K], alpha [C,H,W,1]
-    and the number of pixels that stopped on the transmittance threshold, per camera.
-    """
-    C, N, K = feats.shape
-    f64 = torch.float64
-    means2d, conics, opacities, feats = (t.to(f64) for t in (means2d, conics, opacities, feats))
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=f64) + 0.5, torch.arange(width, dtype=f64) + 0.5, indexing="ij")
-    xs, ys = xs.reshape(-1), ys.reshape(-1)
-    out_f, out_a, stopped = [], [], []
-    for c in range(C):
-        ids = torch.nonzero((radii[c] > 0).all(-1))[:, 0]
-        order = ids[torch.argsort(depths[c, ids].detach(), stable=True)]
-        T = torch.ones(xs.shape[0], dtype=f64)
-        acc = torch.zeros(xs.shape[0], K, dtype=f64)
-        done = torch.zeros(xs.shape[0], dtype=torch.bool)
-        for g in order.tolist():
-            dx = means2d[c, g, 0] - xs
-            dy = means2d[c, g, 1] - ys
-            a, b, cc = conics[c, g]
-            sigma = 0.5 * (a * dx * dx + cc * dy * dy) + b * dx * dy
-            alpha = torch.clamp_max(opacities[c, g] * torch.exp(-sigma), ALPHA_MAX)
-            use = ~done & (sigma >= 0) & (alpha >= ALPHA_MIN)
-            next_T = T * (1.0 - alpha)
-            stop = use & (next_T <= T_MIN)
-            done = done | stop
-            use = use & ~stop
-            w = torch.where(use, alpha * T, torch.zeros_like(T))
-            acc = acc + w[:, None] * feats[c, g][None, :]
-            T = torch.where(use, next_T, T)
-        out_f.append(acc.reshape(height, width, K))
-        out_a.append((1.0 - T).reshape(height, width, 1))
-        stopped.append(int(done.sum()))
-    return torch.stack(out_f), torch.stack(out_a), stopped
 
 
 def splats(points: np.ndarray, size: float = 0.02, opacity: float = 0.9) -> Gaussians:
@@ -228,7 +183,7 @@ def make_capture(folder: Path, n_views: int = 16, rgba: bool = False, points: bo
     import imageio.v3 as iio
 
     from splatfilm.io.images import to_uint8
-    from splatfilm.render import render
+    from splatfilm.render import rasterization
 
     gs = random_gaussians(400, sh_degree=1, dtype=torch.float32, seed=seed, spread=0.5, log_scale=(-3.0, 0.3),
                           opacity=(0.5, 0.95))
@@ -236,7 +191,7 @@ def make_capture(folder: Path, n_views: int = 16, rgba: bool = False, points: bo
     (folder / "images").mkdir(parents=True, exist_ok=True)
     for i in range(n_views):
         vm, K = cams[i].to_tensors()
-        out = render(gs, vm, K, CAPTURE_W, CAPTURE_H, backend="cpu")
+        out = rasterization(gs, vm, K, CAPTURE_W, CAPTURE_H, backend="cpu")
         rgb = out.rgb[0].numpy()
         if rgba:
             a = out.alpha[0].numpy()
@@ -303,7 +258,7 @@ def make_lens_capture(folder: Path, model: str, n_views: int = 8):
 
     from splatfilm.io.camera_files import write_transforms_json
     from splatfilm.io.images import to_uint8
-    from splatfilm.render import render
+    from splatfilm.render import rasterization
 
     gs = random_gaussians(400, sh_degree=1, dtype=torch.float32, seed=0, spread=1.0, log_scale=(-3.0, 0.3),
                           opacity=(0.5, 0.95))
@@ -312,8 +267,7 @@ def make_lens_capture(folder: Path, model: str, n_views: int = 8):
     cams = Cameras(ring.viewmats, K, w, h, dist, model, ring.names)
     (folder / "images").mkdir(parents=True, exist_ok=True)
     for i in range(n_views):
-        vm, Kt = cams[i].to_tensors()
-        out = render(gs, vm, Kt, w, h, backend="cpu", **cams.lens_arguments(i))
+        out = rasterization(gs, **cams[i].render_arguments(), backend="cpu")
         iio.imwrite(folder / cams.names[i], to_uint8(out.rgb[0].numpy()))
     _write_points(folder, gs.means.numpy())
     write_transforms_json(folder / "transforms.json", cams, {"ply_file_path": "sparse_pc.ply"})

@@ -45,7 +45,7 @@ import torch
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.render.contributions import peak_weights
-from splatfilm.render.rasterization import RasterizeMode, rasterize_mode_key, resolve_backend
+from splatfilm.render.rendering import RasterizeMode, rasterize_mode_key, resolve_backend
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.yamlfields import At, integer, mapping, number, show

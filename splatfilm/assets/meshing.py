@@ -62,7 +62,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import WORLD_UP, look_at_rotation, rotation_between, unit_vector
 from splatfilm.assets.open3d_loader import load_open3d
-from splatfilm.render import RasterizeMode, rasterize_mode_key, render
+from splatfilm.render import RasterizeMode, rasterize_mode_key, rasterization
 from splatfilm.render.projection import depth_planes, quat_scale_to_covar
 
 if TYPE_CHECKING:
@@ -235,10 +235,10 @@ def surface_depth(gaussians: Gaussians, viewmat: np.ndarray, K: np.ndarray, widt
         # Colour and coverage are the Gaussians' own: the rasterizer's 0.999 cap on a Gaussian's
         # alpha and its stop at a transmittance of 1e-4 keep the true alpha from being read back
         # from the denser render.
-        out = render(gaussians, V, Kt, width, height, backend=backend, rasterize_mode=rasterize_mode)
-        planes = render(prepared.dense, V, Kt, width, height, backend=backend, sh_degree=0,
-                        rasterize_mode=rasterize_mode,
-                        features=features.to(device=gaussians.device, dtype=gaussians.dtype))
+        out = rasterization(gaussians, V, Kt, width, height, backend=backend, rasterize_mode=rasterize_mode)
+        planes = rasterization(prepared.dense, V, Kt, width, height, backend=backend, sh_degree=0,
+                               rasterize_mode=rasterize_mode,
+                               features=features.to(device=gaussians.device, dtype=gaussians.dtype))
     alpha = out.alpha[0, ..., 0].double().cpu().numpy()
     dense_alpha = planes.alpha[0, ..., 0].double().cpu().numpy()
     blend = planes.features[0].double().cpu().numpy()

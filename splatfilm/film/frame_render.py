@@ -27,7 +27,7 @@ from splatfilm.io.digest import content_digest, file_digest
 from splatfilm.io.images import (ExrFormat, composite_encoded, exr_frame_header, handoff_alpha, handoff_depth,
                                  premultiplied_linear, srgb_to_linear, unpremultiply, write_depth,
                                  write_exr_layers, write_png)
-from splatfilm.render import render, resolve_backend
+from splatfilm.render import rasterization, resolve_backend
 from splatfilm.render.lens_effects import apply_depth_of_field, motion_samples, shutter_interval, shutter_times
 from splatfilm.scene.cameras import Cameras
 
@@ -157,11 +157,7 @@ class FrameRenderer:
         needs = film.world.needs_camera(fs.visible)
         gs = [film.world.compose(fs.world_start + e, fs.visible, cams.centers[k] if needs else None)
               for k, e in enumerate(ends)]
-        viewmats, Ks = cams.to_tensors(gs[0].dtype)
-        distortion = None if lens.model == "pinhole" else torch.tensor([lens.distortion] * 2)
-        return motion_samples(gs[0], gs[1], viewmats, Ks, film.width, film.height,
-                              camera_model=lens.camera_model if distortion is not None else "PINHOLE",
-                              distortion=distortion)
+        return motion_samples(gs[0], gs[1], **cams.render_arguments(gs[0].dtype))
 
     def camera(self, fs: FilmShot, i: int) -> Cameras:
         """The camera [1] at frame i's own time (the shutter's centre under motion blur)."""
@@ -250,19 +246,14 @@ class FrameRenderer:
                 features = pass_features(parts, pieces, mattes, self._motion_inputs(fs, i, k) if motion else None,
                                          lens.near)
             degree = min(film.sh_degree, g.sh_degree) if film.sh_degree is not None else None
-            viewmats, Ks = sample.cameras[k].to_tensors(g.dtype)
+            camera = sample.cameras[k].render_arguments(g.dtype)
             if sample.dof[k] is not None:
-                g = apply_depth_of_field(g, viewmats[0], Ks[0], film.width, film.height, *sample.dof[k],
-                                         lens.image_width_mm, rasterize_mode=mode, pixel_aspect=lens.squeeze)
-            # A distorting lens adds its model (keeping the pinhole call as it was).
-            lens_args = {} if lens.model == "pinhole" else {"camera_model": lens.camera_model,
-                                                            "distortion": torch.tensor([lens.distortion])}
-            if features is not None:
-                lens_args["features"] = features
+                g = apply_depth_of_field(g, camera["viewmats"][0], camera["Ks"][0], film.width, film.height,
+                                         *sample.dof[k], lens.image_width_mm, rasterize_mode=mode,
+                                         pixel_aspect=lens.squeeze)
             with torch.no_grad():
-                out = render(g, viewmats, Ks, film.width, film.height, backend=self.backend, sh_degree=degree,
-                             background=film.background, near_plane=lens.near, far_plane=lens.far,
-                             rasterize_mode=mode, **lens_args)
+                out = rasterization(g, **camera, backend=self.backend, sh_degree=degree, background=film.background,
+                                    near_plane=lens.near, far_plane=lens.far, rasterize_mode=mode, features=features)
             r, a, d = (x[0].cpu().double().numpy() for x in (out.rgb, out.alpha, out.depth))
             if len(sample.times) > 1:
                 # A shutter integrates light: averaged as encoded values a streak of white over

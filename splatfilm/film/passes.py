@@ -1,7 +1,7 @@
 """Compositing passes (AOVs) of a film frame, rendered in the frame's one rasterization call.
 
 Beside colour, alpha and depth, each Gaussian carries extra features that the rasterizer
-composites with the colour's own blend weights (`render(..., features=...)`):
+composites with the colour's own blend weights (`rasterization(..., features=...)`):
 
 - mattes: a one-hot of the piece of the world it belongs to (an asset, or an asset's contact
   shadow, "NAME.shadow"). Composited, each channel is that piece's coverage inside the one

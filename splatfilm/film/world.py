@@ -32,7 +32,7 @@ from splatfilm.film.performance import Performance
 from splatfilm.film.shadow import ContactShadow, contact_centre, contact_points, lowest_point
 from splatfilm.io.digest import content_digest
 from splatfilm.io.spz import SPZ_DEFAULT_AXES
-from splatfilm.render.rasterization import rasterize_mode_key
+from splatfilm.render.rendering import rasterize_mode_key
 from splatfilm.scene.easing import smoothstep
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.skinning import pose_gaussians
@@ -41,7 +41,7 @@ from splatfilm.scene.transforms import Similarity, wrap_degrees, yaw_rotation
 if TYPE_CHECKING:
     import torch
 
-    from splatfilm.render.rasterization import RasterizeMode
+    from splatfilm.render.rendering import RasterizeMode
 
 # How fast a walker's facing turns at most (degrees per second): a person walking round a
 # corner or turning back turns about half a turn a second.
@@ -499,7 +499,7 @@ class World:
 
     def join(self, parts: list[tuple[str, Gaussians]]) -> tuple[Gaussians, RasterizeMode | torch.Tensor]:
         """`parts` (as `parts` gives them) joined in order into one Gaussians (empty for none),
-        and `render`'s rasterize_mode for it: each asset's own mode for its Gaussians (contact
+        and `rasterization`'s rasterize_mode for it: each asset's own mode for its Gaussians (contact
         shadows classic), one mode's name when all share it, else a per-Gaussian bool [N]."""
         from splatfilm.render import rasterize_modes
 

@@ -40,8 +40,8 @@ from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import MAX_SH_DEGREE
 from splatfilm.render.metrics import psnr, ssim
-from splatfilm.render import RasterizeMode, render, resolve_backend
-from splatfilm.render.rasterization import gsplat_lens_arguments
+from splatfilm.render import RasterizeMode, rasterization, resolve_backend
+from splatfilm.render.rendering import gsplat_lens_arguments
 from splatfilm.fit.capture import Capture, scene_extent
 from splatfilm.fit.checkpoint import checkpoint_matches, load_checkpoint, save_checkpoint, step_generator
 from splatfilm.fit.appearance import (appearance_enabled, appearance_optimizer, appearance_sources, apply_transform,
@@ -324,10 +324,8 @@ def evaluate(gaussians: Gaussians, capture: Capture, indices: list[int], backend
     scores: dict[str, list[float]] = {}
     with torch.no_grad():
         for i in indices:
-            viewmats, Ks = capture.cameras[i].to_tensors()
-            w, h = int(capture.cameras.widths[i]), int(capture.cameras.heights[i])
-            out = render(gaussians, viewmats, Ks, w, h, backend=backend, sh_degree=sh_degree,
-                         rasterize_mode=rasterize_mode, **capture.cameras.lens_arguments(i))
+            out = rasterization(gaussians, **capture.cameras[i].render_arguments(), backend=backend,
+                                sh_degree=sh_degree, rasterize_mode=rasterize_mode)
             plain = out.rgb[0].cpu()
             preds = {"": plain}
             if appearance is not None:
@@ -574,9 +572,6 @@ def _step_loss(run: _Training, capture: Capture, cfg: FitConfig, idx: int, step:
     pixels, for object captures over a random background with the alpha's distance from the
     mask, weighted by the image's weight, plus the appearance transform's pull toward the
     identity."""
-    cam = capture.cameras[idx]
-    viewmats, Ks = cam.to_tensors(device=device)
-    w, h = int(cam.widths[0]), int(cam.heights[0])
     gt = _to_float(capture.images[idx], device)
     background = None
     if capture.masks is not None:
@@ -584,8 +579,8 @@ def _step_loss(run: _Training, capture: Capture, cfg: FitConfig, idx: int, step:
         a = torch.from_numpy(capture.masks[idx]).to(device)
         gt = gt * a + (1 - a) * background
     g = Gaussians(**{k: run.params[k] for k in PARAM_NAMES})
-    out = render(g, viewmats, Ks, w, h, backend=backend, sh_degree=degree, background=background,
-                 rasterize_mode=cfg.rasterize_mode, absgrad=cfg.absgrad, **cam.lens_arguments())
+    out = rasterization(g, **capture.cameras[idx].render_arguments(device=device), backend=backend, sh_degree=degree,
+                        background=background, rasterize_mode=cfg.rasterize_mode, absgrad=cfg.absgrad)
     pred = out.rgb[0]
     if run.appearance is not None:
         pred = apply_transform(pred, compose(run.appearance, idx), out.alpha[0] if background is not None else None,

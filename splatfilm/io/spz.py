@@ -359,7 +359,7 @@ def read_spz(path: str | os.PathLike, axes: str = SPZ_DEFAULT_AXES) -> Gaussians
 
 def spz_antialiased(path: str | os.PathLike) -> bool:
     """Whether an `.spz` file's header carries flag 0x1: its splats were trained in gsplat's
-    antialiased mode and render so (`render(..., rasterize_mode="antialiased")`). Reads the
+    antialiased mode and render so (`rasterization(..., rasterize_mode="antialiased")`). Reads the
     header alone (a version 4 file's first 32 bytes, else the gzip stream's first 16)."""
     path = Path(path)
     try:

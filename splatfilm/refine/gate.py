@@ -69,7 +69,7 @@ class GateConfig:
 @dataclass
 class Frame:
     """A raw render with what reprojection needs: rgb [H,W,3] in [0,1], depth and alpha
-    [H,W,1] (depth as `render` gives it), camera: the 1-element `Cameras` it was rendered
+    [H,W,1] (depth as `rasterization` gives it), camera: the 1-element `Cameras` it was rendered
     with, lens included."""
 
     rgb: torch.Tensor

@@ -28,7 +28,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.fit.capture import Capture, scene_extent
 from splatfilm.fit.trainer import PARAM_NAMES, FitConfig, fit
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.render import render
+from splatfilm.render import rasterization
 from splatfilm.refine.refiner import Pair
 
 
@@ -60,12 +60,12 @@ class View:
 def render_view(g: Gaussians, cam: Cameras, backend: str, sh_degree: int | None = None,
                 background: torch.Tensor | tuple[float, float, float] | None = None,
                 rasterize_mode: str = "classic") -> View:
-    """Render one camera (a `Cameras` of length 1) without gradients; background RGB [3] in
-    [0, 1] (default black), rgb clamped to [0, 1]; rasterize_mode: g's, as it was trained."""
-    viewmats, Ks = cam.to_tensors()
+    """Render one camera (a `Cameras` of length 1) through its own lens without gradients;
+    background RGB [3] in [0, 1] (default black), rgb clamped to [0, 1]; rasterize_mode: g's,
+    as it was trained."""
     with torch.no_grad():
-        out = render(g, viewmats, Ks, int(cam.widths[0]), int(cam.heights[0]), backend=backend,
-                     sh_degree=sh_degree, background=background, rasterize_mode=rasterize_mode)
+        out = rasterization(g, **cam.render_arguments(), backend=backend, sh_degree=sh_degree, background=background,
+                            rasterize_mode=rasterize_mode)
     return View(out.rgb[0].float().cpu().clamp(0, 1), out.alpha[0].float().cpu(), out.depth[0].float().cpu())
 
 

@@ -63,7 +63,7 @@ def reproject(depth_a: ArrayLike, camera_a: Cameras, rgb_b: ArrayLike, depth_b: 
     (`camera_models.pixel_rays` and `project_points`).
 
     depth_a [H,W(,1)]: A's rendered depth in scene units (camera z; the distance from the
-    camera for EQUIRECTANGULAR, as `render` gives it); camera_a, camera_b: 1-element `Cameras`
+    camera for EQUIRECTANGULAR, as `rasterization` gives it); camera_a, camera_b: 1-element `Cameras`
     that rendered A and B (A's at H x W); rgb_b [Hb,Wb,C] (any channels, [0,1] for colour);
     depth_b [Hb,Wb(,1)] like depth_a; alpha_a [H,W(,1)] in [0,1] (default: depth > 0 counts as
     covered, else alpha >= `min_alpha` and depth > 0). Arrays or tensors; computed in float64

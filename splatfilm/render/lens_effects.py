@@ -5,7 +5,7 @@ Gaussian's circle of confusion (thin lens: from focal length, f-stop and focus d
 turned into a blur of standard deviation a quarter of its diameter, added isotropically to
 the Gaussian's 3D covariance at its depth (sqrt(s^2 + sigma^2) per axis keeps its
 orientation; an anamorphic lens's blur is 1 / squeeze as wide across the camera, below), and its opacity is scaled by the ratio of the 2D footprint areas before and
-after as `render` draws them (with its 0.3 px blur, or in antialiased mode without it, as its
+after as `rasterization` draws them (with its 0.3 px blur, or in antialiased mode without it, as its
 compensation does), so an out-of-focus Gaussian spreads the alpha it had over more pixels.
 Motion blur averages renders at sub-frame times stratified over the open shutter; how many can
 follow from how far the Gaussians move on screen while it is open (`motion_samples`).
@@ -19,7 +19,7 @@ import torch
 
 from splatfilm.scene.gaussians import Gaussians, opacity_logit
 from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
-from splatfilm.render.rasterization import RasterizeMode
+from splatfilm.render.rendering import RasterizeMode
 from splatfilm.scene.transforms import rotmat_to_quat
 
 
@@ -41,7 +41,7 @@ def apply_depth_of_field(g: Gaussians, viewmat: torch.Tensor, K: torch.Tensor, w
                          pixel_aspect: float = 1.0) -> Gaussians:
     """Gaussians [N] as one camera sees them through a lens focused at `focus_distance` metres
     with aperture f/`f_stop`: blurred by their circle of confusion, each keeping the alpha it
-    spreads over the image (opacity x footprint area) as `render` draws it in `rasterize_mode`
+    spreads over the image (opacity x footprint area) as `rasterization` draws it in `rasterize_mode`
     ("classic", "antialiased", or bool [N], True where antialiased).
     viewmat [4,4] world-to-camera (OpenCV), K [3,3]. pixel_aspect: an anamorphic lens's
     squeeze (K's fy / fx): the circle of confusion is measured on the sensor, so it is exact

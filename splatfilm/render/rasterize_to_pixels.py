@@ -573,6 +573,59 @@ def rasterize_to_pixels(
     return _RasterizeCPU.apply(means2d, conics, opacities, feats, radii, depths, width, height, tile_size, absgrad)
 
 
+def rasterize_to_pixels_reference(
+    means2d: torch.Tensor,
+    conics: torch.Tensor,
+    opacities: torch.Tensor,
+    feats: torch.Tensor,
+    radii: torch.Tensor,
+    depths: torch.Tensor,
+    width: int,
+    height: int,
+) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """`rasterize_to_pixels` written out plainly, to read and to test it against: brute-force
+    per-pixel front-to-back compositing with gsplat 1.5.3's rules, in float64 PyTorch.
+
+    Every pixel sees every Gaussian with both radii > 0 (no tiles, no bounding boxes), in
+    stable depth order: alpha = min(0.999, o exp(-sigma)) with d = mean2d - pixel centre,
+    skipped where sigma < 0 or alpha < 1/255, and the pixel stops before the Gaussian that
+    would take its transmittance T to 1e-4 or below. Differentiable with autograd; slow
+    (a Python loop over the Gaussians: tests' sizes only). Inputs as `rasterize_to_pixels`'s
+    ([C,N,...]); returns accumulated feats [C,H,W,K] and alpha [C,H,W,1] (float64) and, per
+    camera, how many pixels stopped on the transmittance threshold.
+    """
+    C, N, K = feats.shape
+    f64 = torch.float64
+    means2d, conics, opacities, feats = (t.to(f64) for t in (means2d, conics, opacities, feats))
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=f64) + 0.5, torch.arange(width, dtype=f64) + 0.5, indexing="ij")
+    xs, ys = xs.reshape(-1), ys.reshape(-1)
+    out_f, out_a, stopped = [], [], []
+    for c in range(C):
+        ids = torch.nonzero((radii[c] > 0).all(-1))[:, 0]
+        order = ids[torch.argsort(depths[c, ids].detach(), stable=True)]
+        T = torch.ones(xs.shape[0], dtype=f64)
+        acc = torch.zeros(xs.shape[0], K, dtype=f64)
+        done = torch.zeros(xs.shape[0], dtype=torch.bool)
+        for g in order.tolist():
+            dx = means2d[c, g, 0] - xs
+            dy = means2d[c, g, 1] - ys
+            a, b, cc = conics[c, g]
+            sigma = 0.5 * (a * dx * dx + cc * dy * dy) + b * dx * dy
+            alpha = torch.clamp_max(opacities[c, g] * torch.exp(-sigma), _ALPHA_MAX)
+            use = ~done & (sigma >= 0) & (alpha >= _ALPHA_MIN)
+            next_T = T * (1.0 - alpha)
+            stop = use & (next_T <= _T_MIN)
+            done = done | stop
+            use = use & ~stop
+            w = torch.where(use, alpha * T, torch.zeros_like(T))
+            acc = acc + w[:, None] * feats[c, g][None, :]
+            T = torch.where(use, next_T, T)
+        out_f.append(acc.reshape(height, width, K))
+        out_a.append((1.0 - T).reshape(height, width, 1))
+        stopped.append(int(done.sum()))
+    return torch.stack(out_f), torch.stack(out_a), stopped
+
+
 def rasterize_peak_weights(
     means2d: torch.Tensor,
     conics: torch.Tensor,

@@ -21,9 +21,9 @@ from splatfilm.io.images import BACKGROUND_Z, handoff_depth, write_depth, write_
 from splatfilm.io.atomic import check_output_folder, clear_scratch, work_lock
 from splatfilm.io.digest import content_digest
 from splatfilm.io.manifest import Manifest
-from splatfilm.render import render, resolve_backend
+from splatfilm.render import rasterization, resolve_backend
 from splatfilm.render.camera_models import check_lens
-from splatfilm.render.rasterization import gsplat_lens_arguments
+from splatfilm.render.rendering import gsplat_lens_arguments
 
 MANIFEST = ".splatfilm-render.json"
 
@@ -151,12 +151,10 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
             if manifest.is_done(png.name, key, [p for p in (png, depth_file) if p is not None]):
                 skipped += 1
                 continue
-            viewmats, Ks = cam.to_tensors(gaussians.dtype)
             with torch.no_grad():
-                out = render(gaussians, viewmats, Ks, w, h, backend=backend, sh_degree=degree,
-                             background=None if settings.transparent else settings.background,
-                             rasterize_mode=settings.rasterize_mode, camera_model=cam.camera_model[0],
-                             distortion=torch.tensor(cam.distortion))
+                out = rasterization(gaussians, **cam.render_arguments(gaussians.dtype), backend=backend,
+                                    sh_degree=degree, background=None if settings.transparent else settings.background,
+                                    rasterize_mode=settings.rasterize_mode)
             alpha = out.alpha[0].cpu().numpy()
             write_png(png, out.rgb[0].cpu().numpy(), alpha if settings.transparent else None)
             if depth_file is not None:

@@ -463,14 +463,23 @@ class Cameras:
             torch.tensor(self.Ks, dtype=dtype, device=device),
         )
 
-    def lens_arguments(self, i: int = 0) -> dict:
-        """The keyword arguments of `splatfilm.render.render` that render camera i through its
-        own lens: {} for PINHOLE (the default path, untouched), else camera_model and its
-        distortion [1,6] float64 tensor. With `to_tensors` of `cams[i]`, one camera's render."""
-        model = self.camera_model[i]
-        if model == "PINHOLE":
-            return {}
-        return {"camera_model": model, "distortion": torch.tensor(self.distortion[[i]], dtype=torch.float64)}
+    def render_arguments(self, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> dict:
+        """Everything `splatfilm.render.rasterization` (and `peak_blend_weights`) takes of these
+        cameras, to pass whole (`rasterization(g, **cams.render_arguments(), ...)`) so no caller
+        drops the lens: viewmats [C,4,4] and Ks [C,3,3] (`to_tensors(dtype, device)`), width and
+        height (pixels), camera_model, and distortion [C,6] float64 on the CPU for the two OPENCV
+        models (None for PINHOLE and EQUIRECTANGULAR, which have none). One render draws one size
+        through one model: cameras that differ in either are indexed one at a time (`cams[i]`)."""
+        if len(self.sizes) != 1 or len(set(self.camera_model)) != 1:
+            raise SplatfilmError(f"one render draws one image size through one camera model; these cameras have "
+                                 f"{sizes_text(self.sizes)} through {', '.join(sorted(set(self.camera_model)))}: "
+                                 f"render them one at a time")
+        viewmats, Ks = self.to_tensors(dtype, device)
+        model = self.camera_model[0]
+        distortion = None if model in ("PINHOLE", "EQUIRECTANGULAR") else torch.tensor(self.distortion,
+                                                                                         dtype=torch.float64)
+        return {"viewmats": viewmats, "Ks": Ks, "width": int(self.widths[0]), "height": int(self.heights[0]),
+                "camera_model": model, "distortion": distortion}
 
 
 # ---- comparing worlds -----------------------------------------------------------------------

@@ -236,7 +236,7 @@ def render_contact_sheet(shot: Shot, gaussians: Gaussians, out_path: str | os.Pa
     a PNG (rasterize_mode: the scene's, as it was trained). An anamorphic lens's frames are
     rendered desqueezed: the thumbnails have the picture's shown aspect (`Lens.display_aspect`)
     and square pixels. Returns the frame numbers shown."""
-    from splatfilm.render import render
+    from splatfilm.render import rasterization
 
     check_png_output(out_path)
     n = shot.frame_count
@@ -248,10 +248,8 @@ def render_contact_sheet(shot: Shot, gaussians: Gaussians, out_path: str | os.Pa
     images = []
     g = gaussians.to("cpu", torch.float32)
     for start in range(0, len(cams), 8):
-        viewmats, Ks = cams[start:start + 8].to_tensors(torch.float32)
-        out = render(g, viewmats, Ks, thumb_width, th, backend=backend, near_plane=lens.near, far_plane=lens.far,
-                     camera_model=lens.camera_model, distortion=torch.tensor(lens.distortion),
-                     rasterize_mode=rasterize_mode)
+        out = rasterization(g, **cams[start:start + 8].render_arguments(), backend=backend, near_plane=lens.near,
+                            far_plane=lens.far, rasterize_mode=rasterize_mode)
         images.extend(to_uint8(out.rgb.detach().cpu().numpy()))
     labels = [f"{shot.first_frame + i}  {focal[k]:.3g} mm" for k, i in enumerate(picks)]
     tile_images(images, labels, out_path, columns)

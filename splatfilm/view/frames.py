@@ -11,7 +11,7 @@ import torch
 
 from splatfilm.film.frame_render import FrameRenderer
 from splatfilm.film.script import FilmShot
-from splatfilm.render import render, resolve_backend
+from splatfilm.render import rasterization, resolve_backend
 from splatfilm.scene.cameras import Cameras
 from splatfilm.view.session import Session
 
@@ -41,15 +41,13 @@ class FrameRenders:
 
     def camera(self, cams: Cameras, time: float, visible: list[str] | None = None, near: float = 0.01,
                far: float = 1e10) -> np.ndarray:
-        """Camera cams[0] (pinhole) on the world at `time`: RGB [H,W,3] in [0, 1]."""
+        """Camera cams[0] (through its own lens) on the world at `time`: RGB [H,W,3] in [0, 1]."""
         world = self.session.world
         if not world.assets:
             return np.zeros((int(cams.heights[0]), int(cams.widths[0]), 3)) + np.asarray(self.session.background)
         # Not `compose`: the film renders each asset in its own rasterize_mode, which `join` keeps.
         g, mode = world.join(world.parts(time, visible, cams.centers[0]))
-        viewmats, Ks = cams[:1].to_tensors(g.dtype)
         with torch.no_grad():
-            out = render(g, viewmats, Ks, int(cams.widths[0]), int(cams.heights[0]), backend=self.backend,
-                         background=self.session.background, near_plane=near, far_plane=far,
-                         rasterize_mode=mode)
+            out = rasterization(g, **cams[:1].render_arguments(g.dtype), backend=self.backend,
+                                background=self.session.background, near_plane=near, far_plane=far, rasterize_mode=mode)
         return out.rgb[0].cpu().double().numpy()

@@ -51,10 +51,10 @@ def test_blend_weights_count_the_pixels_each_gaussian_shows_in():
     assert w[0, n_wall] > 20 and torch.all(w[1:, n_wall] < 1e-3)  # the floater: a big blob in camera 0 only
     assert torch.all(w[:, n_wall + 1] < 0.01)  # behind the wall: hidden from every view
     # Every pixel's weights add up to its alpha, so a view's weights add up to its alpha's sum.
-    from splatfilm.render import render
+    from splatfilm.render import rasterization
 
     viewmats, Ks = cams.to_tensors(torch.float32)
-    alpha = render(g, viewmats, Ks, 48, 48, backend="cpu").alpha
+    alpha = rasterization(g, viewmats, Ks, 48, 48, backend="cpu").alpha
     np.testing.assert_allclose(w.sum(dim=1).numpy(), alpha.sum(dim=(1, 2, 3)).numpy(), rtol=1e-4)
 
 
@@ -69,11 +69,11 @@ def test_supported_keeps_what_two_views_show():
 
 
 def test_peak_weights_are_the_largest_weight_a_view_composites():
-    """A Gaussian's peak in a view is its largest alpha * T over the image, as `render`
+    """A Gaussian's peak in a view is its largest alpha * T over the image, as `rasterization`
     composites it: checked against each Gaussian's own weight image (a one-hot feature per
     Gaussian composites with exactly the blend weights), in float64, both modes."""
-    from splatfilm.render import render
-    from splatfilm.render.rasterization import peak_blend_weights
+    from splatfilm.render import rasterization
+    from splatfilm.render.rendering import peak_blend_weights
 
     rng = np.random.default_rng(3)
     pts = rng.uniform([-0.6, -0.4, -0.6], [0.6, 0.4, 0.6], (40, 3))
@@ -83,8 +83,8 @@ def test_peak_weights_are_the_largest_weight_a_view_composites():
     cams = cameras([(-0.5, -3, 0.2), (0.7, -2.5, -0.4)], size=40)
     viewmats, Ks = cams.to_tensors(torch.float64)
     for mode in ("classic", "antialiased"):
-        per_pixel = render(g, viewmats, Ks, 40, 40, backend="cpu", rasterize_mode=mode,
-                           features=torch.eye(40, dtype=torch.float64)).features  # [C,H,W,N]
+        per_pixel = rasterization(g, viewmats, Ks, 40, 40, backend="cpu", rasterize_mode=mode,
+                                  features=torch.eye(40, dtype=torch.float64)).features  # [C,H,W,N]
         peaks = peak_blend_weights(g, viewmats, Ks, 40, 40, rasterize_mode=mode)
         np.testing.assert_allclose(peaks.numpy(), per_pixel.amax(dim=(1, 2)).numpy(), rtol=1e-12, atol=1e-15)
         assert (peaks > 0.05).sum() > 40 and (peaks < per_pixel.sum(dim=(1, 2))).all()  # a peak, not a sum
@@ -193,8 +193,8 @@ def test_a_films_clean_reads_the_asset_file_once(tmp_path, monkeypatch):
 def test_blend_weights_in_antialiased_mode_add_up_to_the_alpha_render_gives():
     """blend_weights counted every scene classic: a Gaussian under a pixel across showed in
     classic mode (its 0.3 px dilation at full opacity) far more than an antialiased asset
-    renders it. In the asset's mode its weights sum to the alpha `render` composites there."""
-    from splatfilm.render import render
+    renders it. In the asset's mode its weights sum to the alpha `rasterization` composites there."""
+    from splatfilm.render import rasterization
 
     g, cams, n_wall = wall_with_floaters()
     small = splats(g.means.numpy(), size=0.004, opacity=0.9)  # ~0.05 px at 3 m: sub-pixel splats
@@ -202,11 +202,11 @@ def test_blend_weights_in_antialiased_mode_add_up_to_the_alpha_render_gives():
     sums = {}
     for mode in ("classic", "antialiased"):
         w = blend_weights(small, cams, backend="cpu", rasterize_mode=mode)
-        alpha = render(small, viewmats, Ks, 48, 48, backend="cpu", rasterize_mode=mode).alpha
+        alpha = rasterization(small, viewmats, Ks, 48, 48, backend="cpu", rasterize_mode=mode).alpha
         np.testing.assert_allclose(w.sum(dim=1).numpy(), alpha.sum(dim=(1, 2, 3)).numpy(), rtol=1e-4)
         # The lone floater in camera 0: its own weight is all the alpha it leaves in the image.
-        alone = render(small.select(torch.tensor([n_wall])), viewmats[:1], Ks[:1], 48, 48, backend="cpu",
-                       rasterize_mode=mode).alpha
+        alone = rasterization(small.select(torch.tensor([n_wall])), viewmats[:1], Ks[:1], 48, 48, backend="cpu",
+                              rasterize_mode=mode).alpha
         assert float(w[0, n_wall]) == pytest.approx(float(alone.sum()), rel=1e-4)
         sums[mode] = w.sum(dim=1)
     assert torch.all(sums["antialiased"] < 0.2 * sums["classic"]), sums
@@ -266,3 +266,55 @@ def test_clean_counts_an_antialiased_asset_in_its_mode(tmp_path, monkeypatch):
         # is not the classic count's (frames of it, cached before, are not taken for it).
         classic_key = digest.content_digest((digest.file_digest(scene) + repr(CleanupSettings(width=17))).encode())
         assert (shown.digest == classic_key) == (expected == "classic")
+
+
+def off_axis_on_a_fisheye():
+    """One splat 55 degrees off the axis of an OPENCV_FISHEYE camera (fx = 60 px, 128 x 96):
+    inside the fisheye's frame (it lands ~58 px right of the centre), outside what a pinhole
+    with the same K sees (tan 55 deg * 60 = 86 px, past the edge at 64)."""
+    a = np.radians(55)
+    g = splats(np.array([[3 * np.sin(a), 0.0, 3 * np.cos(a)], [0.0, 0.0, 3.0]]), size=0.08, opacity=0.95)
+    K = np.array([[60.0, 0, 64], [0, 60, 48], [0, 0, 1]])
+    return g, Cameras(np.eye(4)[None], K[None], 128, 96, np.zeros((1, 6)), ["OPENCV_FISHEYE"])
+
+
+def test_peak_and_summed_weights_see_through_each_cameras_lens():
+    """peak_weights and blend_weights counted every camera as a pinhole: a splat a fisheye
+    capture shows 55 degrees off its axis got a peak of 0 (and `clean` removed it). Through the
+    camera's own model both agree with what `rasterization` composites there: the fisheye, an
+    equirectangular panorama (a splat on its seam drawn on both sides) and a distorted OPENCV."""
+    from splatfilm.render import rasterization
+    from splatfilm.render.rendering import peak_blend_weights
+
+    g, fish = off_axis_on_a_fisheye()
+    assert float(peak_weights(g, fish)[0, 0]) > 0.5
+    assert float(blend_weights(g, fish, backend="cpu")[0, 0]) > 10
+    # On the panorama's seam (straight behind it) and on its sides; an OPENCV lens's corner.
+    pts = np.array([[0.0, 0.0, -3.0], [0.05, 0.3, -2.5], [3.0, 0.0, 0.0], [0.0, 0.0, 3.0], [1.6, 1.1, 3.0]])
+    g = splats(pts, size=0.15, opacity=0.7).to(dtype=torch.float64)
+    K = np.array([[40.0, 0, 48], [0, 40, 32], [0, 0, 1]])
+    pano = Cameras(np.eye(4)[None], np.array([[96 / (2 * np.pi), 0, 48], [0, 64 / np.pi, 32], [0, 0, 1]])[None],
+                   96, 64, None, ["EQUIRECTANGULAR"])
+    for cams in (fish, pano, Cameras(np.eye(4)[None], K[None], 96, 64, [[0.2, 0.05, 0, 0, 0.01, 0]], ["OPENCV"])):
+        camera = cams.render_arguments(torch.float64)
+        per_pixel = rasterization(g, **camera, backend="cpu", features=torch.eye(len(g), dtype=torch.float64)).features
+        peaks = peak_blend_weights(g, **camera)
+        np.testing.assert_allclose(peaks.numpy(), per_pixel.amax(dim=(1, 2)).numpy(), rtol=1e-12, atol=1e-15)
+        assert (peaks > 0.05).sum() >= 2, cams.camera_model
+        alpha = rasterization(g.to(dtype=torch.float32), **cams.render_arguments(), backend="cpu").alpha
+        np.testing.assert_allclose(blend_weights(g, cams, backend="cpu").sum().item(), alpha.sum().item(), rtol=1e-4)
+    assert float(peak_blend_weights(g, **pano.render_arguments(torch.float64))[0, 0]) > 0.3  # the seam's
+
+
+def test_clean_keeps_what_a_fisheye_capture_shows(tmp_path, capsys):
+    """`clean` on a fisheye capture: two views that show the off-axis splat keep it."""
+    from splatfilm.cli import main
+
+    g, fish = off_axis_on_a_fisheye()
+    scene = tmp_path / "set.ply"
+    save_gaussians(scene, g)
+    shifted = fish.transformed(translation=[0.0, 0.05, 0.0])
+    write_transforms_json(capture_cameras_path(scene), Cameras.concat([fish, shifted]))
+    out = tmp_path / "clean.ply"
+    assert main(["clean", str(scene), "-o", str(out), "--backend", "cpu"]) == 0
+    assert len(load_gaussians(out)) == 2

@@ -20,7 +20,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import load_gaussians
 from splatfilm.assets.mesh_import import import_mesh, mesh_to_gaussians
 from splatfilm.render.metrics import psnr
-from splatfilm.render import render
+from splatfilm.render import rasterization
 from splatfilm.scene.transforms import Similarity
 
 W, H = 96, 72
@@ -149,7 +149,7 @@ def compare(g, tris, colour, target=(0.0, 0.0, 0.6)):
 
     g = g.to(dtype=torch.float64)
     views, K = cameras(target)
-    out = render(g, torch.tensor(np.stack(views)), torch.tensor(np.stack([K] * 3)), W, H, backend="cpu")
+    out = rasterization(g, torch.tensor(np.stack(views)), torch.tensor(np.stack([K] * 3)), W, H, backend="cpu")
     inside_psnr, blurred_psnr, iou = np.inf, np.inf, 1.0
     for c, vm in enumerate(views):
         ref_rgb, ref_alpha = raycast(tris, colour, vm, K)
@@ -543,7 +543,7 @@ def _top_down(g, centre, field: float, size: int):
     V[:3, :3], V[:3, 3] = R, -R @ eye
     f = size / field
     K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1.0]])
-    out = render(g, torch.tensor(V[None]).float(), torch.tensor(K[None]).float(), size, size, backend="cpu")
+    out = rasterization(g, torch.tensor(V[None]).float(), torch.tensor(K[None]).float(), size, size, backend="cpu")
     return out.rgb[0].numpy(), out.alpha[0, :, :, 0].numpy()
 
 

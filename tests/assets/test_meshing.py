@@ -28,7 +28,7 @@ from splatfilm.assets.meshing import (
     surface_depth,
     write_mesh,
 )
-from splatfilm.render import render
+from splatfilm.render import rasterization
 from splatfilm.assets.open3d_loader import load_open3d
 from splatfilm.scene.transforms import rotmat_to_quat
 
@@ -125,7 +125,7 @@ def test_surface_depth_lies_on_a_floor_seen_obliquely():
     K = np.array([[200.0, 0, 80], [0, 200.0, 60], [0, 0, 1]])
     rgb, alpha, depth = surface_depth(g, V, K, 160, 120, backend="cpu")
     with torch.no_grad():
-        expected = render(g, t(V[None]), t(K[None]), 160, 120, backend="cpu").depth[0, ..., 0].double().numpy()
+        expected = rasterization(g, t(V[None]), t(K[None]), 160, 120, backend="cpu").depth[0, ..., 0].double().numpy()
     # Each pixel's ray meets the floor z = 0 at this camera z (rays with unit camera z).
     u, v = np.meshgrid(np.arange(160) + 0.5, np.arange(120) + 0.5)
     rays = np.stack([(u - 80) / 200.0, (v - 60) / 200.0, np.ones_like(u)], -1) @ V[:3, :3]  # in the world
@@ -515,7 +515,7 @@ def test_surface_depth_renders_in_the_scenes_rasterize_mode():
     vt, kt = torch.tensor(V[None], dtype=torch.float32), torch.tensor(K[None], dtype=torch.float32)
     for mode, fused in (("classic", True), ("antialiased", False)):
         rgb, alpha, depth = surface_depth(g, V, K, w, h, "cpu", rasterize_mode=mode)
-        out = render(g, vt, kt, w, h, backend="cpu", rasterize_mode=mode)
+        out = rasterization(g, vt, kt, w, h, backend="cpu", rasterize_mode=mode)
         np.testing.assert_array_equal(alpha, out.alpha[0, ..., 0].double().numpy())
         np.testing.assert_array_equal(rgb, out.rgb[0].double().numpy())
         assert bool((alpha >= MeshSettings().min_alpha).any()) == fused, (mode, alpha.max())
@@ -536,8 +536,8 @@ def test_mesh_and_collision_meshes_render_a_scene_in_its_rasterize_mode(tmp_path
     scene = tmp_path / "set.ply"
     save_gaussians(scene, box_on_floor())
     coarse = MeshSettings(voxel=0.06, views=8, width=64, height=48)
-    real, modes = meshing.render, []
-    monkeypatch.setattr(meshing, "render",
+    real, modes = meshing.rasterization, []
+    monkeypatch.setattr(meshing, "rasterization",
                         lambda *a, **k: modes.append(k.get("rasterize_mode", "classic")) or real(*a, **k))
     record = collision_mesh_path(scene).with_suffix(".json")
     collision_mesh(scene, coarse, progress=False)

@@ -12,13 +12,14 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from helpers import FIXTURES, REPO, cli_error, composite_reference, random_gaussians
+from helpers import FIXTURES, REPO, cli_error, random_gaussians
 from gsplat import export_splats
 from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci, _spherical_harmonics
 
 from splatfilm.cli import main
 from splatfilm.io.images import read_depth
 from splatfilm.io.camera_files import read_transforms_json
+from splatfilm.render.rasterize_to_pixels import rasterize_to_pixels_reference
 
 TRANSFORMS = FIXTURES / "transforms.json"
 
@@ -38,7 +39,7 @@ def _reference_images(gs, cams, background=(0.0, 0.0, 0.0)):
         colors = (colors + 0.5).clamp_min(0.0)
         feats = torch.cat([colors, depths[..., None]], dim=-1)
         op = g.activated_opacities[None]
-        acc, alpha, _ = composite_reference(means2d, conics, op, feats, radii, depths, w, h)
+        acc, alpha, _ = rasterize_to_pixels_reference(means2d, conics, op, feats, radii, depths, w, h)
         rgb = acc[0, ..., :3] + (1 - alpha[0]) * torch.tensor(background, dtype=torch.float64)
         depth = acc[0, ..., 3:] / alpha[0].clamp_min(1e-10)
         out.append((rgb.numpy(), alpha[0].numpy(), depth.numpy()))

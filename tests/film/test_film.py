@@ -1276,7 +1276,7 @@ def test_depth_of_field_without_an_f_stop_is_a_script_error(film_dir):
 def test_each_asset_renders_in_its_own_rasterize_mode(film_dir):
     """A hero trained antialiased (its sidecar says so) composites with its compensated opacity
     beside a classic wall in one call; the script overrides it per asset; frame keys follow."""
-    from splatfilm.render import render
+    from splatfilm.render import rasterization
 
     hero_sidecar = json.loads((film_dir / "hero.json").read_text())
     (film_dir / "hero.json").write_text(json.dumps({**hero_sidecar, "rasterize_mode": "antialiased"}))
@@ -1291,7 +1291,8 @@ def test_each_asset_renders_in_its_own_rasterize_mode(film_dir):
     g = Gaussians.concat([p for _, p in parts])
     flags = torch.cat([torch.full((len(p),), n == "hero") for n, p in parts])
     V, K = renderer.sample(fs, 0).cameras[0].to_tensors(g.dtype)
-    ref = render(g, V, K, film.width, film.height, backend="cpu", background=film.background, rasterize_mode=flags)
+    ref = rasterization(g, V, K, film.width, film.height, backend="cpu", background=film.background,
+                        rasterize_mode=flags)
     np.testing.assert_allclose(rgb, ref.rgb[0].double().numpy(), atol=1e-6)
 
     _edit(film_dir, lambda d: d["assets"]["hero"].update(rasterize_mode="classic"))

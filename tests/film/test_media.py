@@ -12,7 +12,7 @@ import torch
 from helpers import intrinsics, look_at, random_gaussians
 
 from splatfilm.render.consistency import warp_error
-from splatfilm.render import render
+from splatfilm.render import rasterization
 from splatfilm.scene.cameras import Cameras
 from splatfilm.film.timeline import ShotMedia, build_timeline, write_timeline
 from splatfilm.io.video import concat_videos, encode_sequence, probe_frames
@@ -183,8 +183,8 @@ def test_warp_error_zero_for_one_scene_and_large_for_a_changed_one():
     Va = look_at((3.0, 0.0, 0.5), (0, 0, 0))
     Vb = look_at((2.9, 0.4, 0.6), (0, 0, 0))
     ca, cb = Cameras(Va[None], K, 80, 60), Cameras(Vb[None], K, 80, 60)
-    a = render(gs, Va[None], K[None], 80, 60, backend="cpu")
-    b = render(gs, Vb[None], K[None], 80, 60, backend="cpu")
+    a = rasterization(gs, Va[None], K[None], 80, 60, backend="cpu")
+    b = rasterization(gs, Vb[None], K[None], 80, 60, backend="cpu")
     same = warp_error(a.rgb[0], a.depth[0], ca, b.rgb[0], b.depth[0], cb, alpha_a=a.alpha[0])
     assert same.covisible > 0.2
     assert same.e_warp < 2e-3
@@ -193,7 +193,7 @@ def test_warp_error_zero_for_one_scene_and_large_for_a_changed_one():
     other = random_gaussians(600, sh_degree=0, dtype=torch.float64, seed=1, spread=0.6, opacity=(0.9, 0.99),
                              log_scale=(-2.5, 0.2))
     other.sh0 = other.sh0.flip(0)  # the same geometry, colours shuffled: a re-invented scene
-    c = render(other, Vb[None], K[None], 80, 60, backend="cpu")
+    c = rasterization(other, Vb[None], K[None], 80, 60, backend="cpu")
     changed = warp_error(a.rgb[0], a.depth[0], ca, c.rgb[0], c.depth[0], cb, alpha_a=a.alpha[0])
     assert changed.e_warp > 20 * same.e_warp
 

@@ -120,7 +120,7 @@ def test_motion_blur_averages_light_not_encoded_values(film_dir, tmp_path, monke
     # light: 0.5 linear in the EXR, encoded once for the PNG (188), not 0.5 encoded (0.214 light).
     import splatfilm.film.frame_render as frame_render
     from splatfilm.io.images import linear_to_srgb, to_uint8
-    from splatfilm.render.rasterization import RenderOutput
+    from splatfilm.render.rendering import RenderOutput
 
     film = parse_film(_blurred_film(film_dir, tmp_path, 2))
     h, w = film.height, film.width
@@ -135,7 +135,7 @@ def test_motion_blur_averages_light_not_encoded_values(film_dir, tmp_path, monke
         return RenderOutput(rgb=rgb, alpha=alpha, depth=torch.full((1, h, w, 1), 3.0, dtype=torch.float64),
                             features=None if features is None else torch.zeros(1, h, w, features.shape[-1]))
 
-    monkeypatch.setattr(frame_render, "render", white_then_black)
+    monkeypatch.setattr(frame_render, "rasterization", white_then_black)
     r = FrameRenderer(film, "cpu", passes=parse_passes("rgba"))
     job = r.job(tmp_path / "out", 0, 1, "key")
     r.write(job)

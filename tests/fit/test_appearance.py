@@ -20,7 +20,7 @@ from splatfilm.fit.appearance import (appearance_enabled, appearance_sources, ap
 from splatfilm.fit.capture import Capture
 from splatfilm.fit.trainer import FitConfig, evaluate, fit
 from splatfilm.io.images import to_uint8
-from splatfilm.render import render
+from splatfilm.render import rasterization
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 
@@ -49,7 +49,7 @@ def _scene_capture(gains: dict[int, tuple]) -> Capture:
     images = []
     for i in range(N_VIEWS):
         vm, K = cams[i].to_tensors()
-        rgb = render(gs, vm, K, W, H, backend="cpu").rgb[0].numpy()
+        rgb = rasterization(gs, vm, K, W, H, backend="cpu").rgb[0].numpy()
         images.append(to_uint8(rgb * np.asarray(gains.get(i, (1.0, 1.0, 1.0)))))
     return Capture(cams, images, list(cams.names), source={"type": "images"})
 
@@ -82,7 +82,7 @@ def test_affine_appearance_recovers_planted_gains():
         # views' do: the planted gain. (On unsaturated colours a per-channel gain and a mix of
         # channels look alike, so the matrix entries themselves are not unique.)
         vm, K = cap.cameras[i].to_tensors()
-        c = render(gs, vm, K, W, H, backend="cpu").rgb[0].reshape(-1, 3)
+        c = rasterization(gs, vm, K, W, H, backend="cpu").rgb[0].reshape(-1, 3)
         c = c[c.sum(1) > 0.3]
         ratios[i] = (apply_transform(c, T[i]).sum(0) / apply_transform(c, ref).sum(0)).numpy()
         assert abs(ratios[i].mean() - np.mean(g)) < 0.06, (i, ratios[i], g)  # its brightness (measured <= 0.03)

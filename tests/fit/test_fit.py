@@ -20,7 +20,7 @@ from splatfilm.cli import main
 from splatfilm.errors import SplatfilmError
 from splatfilm.fit import load_capture, run_fit
 from splatfilm.io.gaussian_files import load_gaussians
-from splatfilm.render import render
+from splatfilm.render import rasterization
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_object_capture_fits_alpha_and_records_canonical_frame(tmp_path):
     alphas = []
     for i in range(len(cap)):
         vm, K = cap.cameras[i].to_tensors()
-        a = render(g, vm, K, CAPTURE_W, CAPTURE_H, backend="cpu").alpha[0, ..., 0].numpy()
+        a = rasterization(g, vm, K, CAPTURE_W, CAPTURE_H, backend="cpu").alpha[0, ..., 0].numpy()
         outside = cap.masks[i][..., 0] < 0.01
         alphas.append(a[outside].mean())
     assert np.mean(alphas) < 0.05
@@ -377,13 +377,13 @@ def test_fit_antialiased_trains_in_that_mode_and_records_it(capture_dir, tmp_pat
     args = build_parser().parse_args(["fit", str(capture_dir), "-o", str(tmp_path / "x.ply"), "--antialiased"])
     assert args.antialiased
     modes = []
-    real = trainer.render
+    real = trainer.rasterization
 
     def spy(*a, **kw):
         modes.append(kw.get("rasterize_mode", "classic"))
         return real(*a, **kw)
 
-    monkeypatch.setattr(trainer, "render", spy)
+    monkeypatch.setattr(trainer, "rasterization", spy)
     out = tmp_path / "aa.ply"
     sidecar = run_fit(capture_dir, out, small_cfg(steps=4, test_every=4), progress=False)
     assert set(modes) == {"classic"} and sidecar["rasterize_mode"] == "classic"
@@ -407,14 +407,14 @@ def test_fit_absgrad_densifies_by_absolute_gradients_with_gsplats_threshold(capt
     assert strategy.absgrad and strategy.grow_grad2d == 0.0008
     assert trainer._make_strategy(FitConfig(), 3000, "cpu").grow_grad2d == 0.0002
     asked = []
-    real = trainer.render
+    real = trainer.rasterization
 
     def spy(*a, **kw):
         out = real(*a, **kw)
         asked.append((kw.get("absgrad", False), out.info["means2d"]))
         return out
 
-    monkeypatch.setattr(trainer, "render", spy)
+    monkeypatch.setattr(trainer, "rasterization", spy)
     sidecar = run_fit(capture_dir, tmp_path / "abs.ply", small_cfg(steps=3, test_every=0, absgrad=True),
                       progress=False)
     assert sidecar["training"]["absgrad"] and len(asked) == 3

@@ -16,7 +16,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.fit import Capture, load_capture, run_fit
 from splatfilm.fit.trainer import fit
 from splatfilm.io.images import to_uint8
-from splatfilm.render import render
+from splatfilm.render import rasterization
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 
@@ -71,7 +71,6 @@ def undistorted_fisheye(cap: Capture, gs: Gaussians) -> Capture:
                    np.zeros((len(cap), 6)), "OPENCV_FISHEYE", cap.names)
     images = []
     for i in range(len(cap)):
-        vm, K = cams[i].to_tensors()
-        rgb = render(gs, vm, K, int(cams.widths[i]), int(cams.heights[i]), backend="cpu", **cams.lens_arguments(i))
+        rgb = rasterization(gs, **cams[i].render_arguments(), backend="cpu")
         images.append(to_uint8(rgb.rgb[0].numpy()))
     return Capture(cams, images, cap.names)

@@ -15,7 +15,7 @@ from splatfilm.fit.capture import Capture, split_indices
 from splatfilm.fit.init import depth_range, points_where_views_agree, random_points_in_frustums, view_neighbours
 from splatfilm.fit.trainer import FitConfig, fit
 from splatfilm.io.images import to_uint8
-from splatfilm.render import render
+from splatfilm.render import rasterization
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import C0
@@ -73,7 +73,7 @@ def _capture(gs: Gaussians, eyes: np.ndarray, targets: np.ndarray, focal: float 
     images = []
     for i in range(len(cams)):
         vm, K = cams[i].to_tensors()
-        images.append(to_uint8(render(gs, vm, K, W, H, backend="cpu").rgb[0].numpy()))
+        images.append(to_uint8(rasterization(gs, vm, K, W, H, backend="cpu").rgb[0].numpy()))
     return Capture(cams, images, list(cams.names), source={"type": "nerfstudio"})
 
 

@@ -18,7 +18,7 @@ from splatfilm.fit.init import carve_by_masks, points_where_views_agree
 from splatfilm.fit.lens_views import pinhole_views
 from splatfilm.io.camera_files import read_colmap, write_transforms_json
 from splatfilm.io.images import to_uint8
-from splatfilm.render import render
+from splatfilm.render import rasterization
 from splatfilm.render.metrics import psnr
 from splatfilm.scene.cameras import Cameras
 
@@ -30,9 +30,7 @@ def _scene():
 
 
 def _render(g, cams: Cameras, i: int) -> np.ndarray:
-    vm, K = cams[i].to_tensors()
-    return to_uint8(render(g, vm, K, int(cams.widths[i]), int(cams.heights[i]), backend="cpu",
-                           **cams.lens_arguments(i)).rgb[0].numpy())
+    return to_uint8(rasterization(g, **cams[i].render_arguments(), backend="cpu").rgb[0].numpy())
 
 
 def _psnr(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:

@@ -25,7 +25,7 @@ from splatfilm.film.script import parse_film  # noqa: E402
 from splatfilm.handoff.usd_world import export_usd_world, shot_time_codes, world_samples  # noqa: E402
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians  # noqa: E402
 from splatfilm.io.usd_splats import read_usd_splats, read_usd_world_splats  # noqa: E402
-from splatfilm.render import render  # noqa: E402
+from splatfilm.render import rasterization  # noqa: E402
 from splatfilm.scene.gaussians import Gaussians  # noqa: E402
 from splatfilm.shots.interchange import read_usd_camera  # noqa: E402
 
@@ -182,8 +182,8 @@ def _usd_frame(path: Path, film, shot_index: int, i: int) -> np.ndarray:
     k = frames.index(int(round(code)))
     viewmats, Ks = cams[k].to_tensors(g.dtype)
     with torch.no_grad():
-        out = render(g, viewmats, Ks, film.width, film.height, backend="cpu", background=film.background,
-                     near_plane=fs.shot.lens.near, far_plane=fs.shot.lens.far)
+        out = rasterization(g, viewmats, Ks, film.width, film.height, backend="cpu", background=film.background,
+                            near_plane=fs.shot.lens.near, far_plane=fs.shot.lens.far)
     return out.rgb[0].double().numpy()
 
 

@@ -413,13 +413,13 @@ def test_refine_trains_and_renders_an_antialiased_scene_antialiased(tiny_fit, tm
     seen: dict[str, list[str]] = {"trained": [], "rendered": []}
 
     def recording(real, into):
-        def render(*args, **kwargs):
+        def rasterization(*args, **kwargs):
             seen[into].append(kwargs.get("rasterize_mode", "classic"))
             return real(*args, **kwargs)
-        return render
+        return rasterization
 
-    monkeypatch.setattr(trainer, "render", recording(trainer.render, "trained"))
-    monkeypatch.setattr(pairs_module, "render", recording(pairs_module.render, "rendered"))
+    monkeypatch.setattr(trainer, "rasterization", recording(trainer.rasterization, "trained"))
+    monkeypatch.setattr(pairs_module, "rasterization", recording(pairs_module.rasterization, "rendered"))
     cams = load_capture(data, tmp_path / "w").cameras
     run_refine(scene, data, tmp_path / "out.ply", cams[:2], progress=False,
                pair_cfg=PairConfig(folds=2, steps=4, undertrained=(0.5,), lowres=0, backend="cpu"),

@@ -16,10 +16,10 @@ from helpers import SCENES, intrinsics, look_at
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.camera_files import read_transforms_json
 from splatfilm.io.gaussian_files import load_gaussians
-from splatfilm.render import render
+from splatfilm.render import rasterization
 from splatfilm.render.camera_models import check_lens, fold_limit, lens_projection, pixel_rays, project_points
 from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
-from splatfilm.render.rasterization import gsplat_lens_arguments
+from splatfilm.render.rendering import gsplat_lens_arguments
 from splatfilm.scene.gaussians import Gaussians
 
 f64 = torch.float64
@@ -200,7 +200,7 @@ def test_equirectangular_sees_all_round_and_joins_the_seam():
     V = look_at((0, 0, 0), (0, 1, 0)).float()[None]
     w, h = 128, 64
     Ke = intrinsics(w / (2 * math.pi), h / math.pi, w / 2, h / 2).float()[None]
-    out = render(g, V, Ke, w, h, backend="cpu", camera_model="EQUIRECTANGULAR")
+    out = rasterization(g, V, Ke, w, h, backend="cpu", camera_model="EQUIRECTANGULAR")
     rgb = out.rgb[0]
     assert rgb[32, 64, 0] > 0.8 and rgb[32, 96, 2] > 0.8  # ahead, right
     # Overhead, on the pole: a band across the top rows, wider than half the panorama.
@@ -232,8 +232,8 @@ def test_lens_checks_and_gsplat_arguments():
     a = gsplat_lens_arguments("OPENCV_FISHEYE", torch.tensor([[0.1, 0.2, 0.3, 0.4, 0, 0]]))
     assert a["camera_model"] == "fisheye" and a["with_ut"] and a["radial_coeffs"].shape == (1, 4)
     with pytest.raises(SplatfilmError, match="no p2"):
-        render(splat_scene([[0, 0, 2]], [[1, 1, 1]]), torch.eye(4)[None], torch.tensor(K).float()[None], 32, 24,
-               backend="cpu", camera_model="OPENCV_FISHEYE", distortion=[0, 0, 0, 0, 0, 0.1])
+        rasterization(splat_scene([[0, 0, 2]], [[1, 1, 1]]), torch.eye(4)[None], torch.tensor(K).float()[None], 32, 24,
+                      backend="cpu", camera_model="OPENCV_FISHEYE", distortion=[0, 0, 0, 0, 0, 0.1])
 
 
 # ---- images: a distorted render, undistorted by OpenCV, is the pinhole render ------------------
@@ -250,7 +250,7 @@ def set_view():
                              160, 120).radii[0, :, 0] > 0
     g = g.select(keep)
     with torch.no_grad():
-        pinhole = render(g, V, Kc, 160, 120, backend="cpu").rgb[0].numpy()
+        pinhole = rasterization(g, V, Kc, 160, 120, backend="cpu").rgb[0].numpy()
     return g, V, Kc, pinhole
 
 
@@ -277,7 +277,7 @@ def test_distorted_render_undistorts_to_the_pinhole_render(set_view, model, d, s
     wrong[0] = -wrong[0]
     for coeffs in (d, wrong):
         with torch.no_grad():
-            img = render(g, V, Kd, 160, 120, backend="cpu", camera_model=model, distortion=coeffs).rgb[0].numpy()
+            img = rasterization(g, V, Kd, 160, 120, backend="cpu", camera_model=model, distortion=coeffs).rgb[0].numpy()
         scores.append(psnr_np(cv2.remap(img, *maps, cv2.INTER_LINEAR), pinhole, mask))
     assert mask.mean() > 0.95
     # Measured: OPENCV 34.7 dB (19.1 with k1 flipped), fisheye 29.6 dB (22.5 flipped); the
@@ -296,8 +296,8 @@ def test_a_wide_distorted_lens_does_not_smear_gaussians_beyond_the_frame_across_
     K[0, :2, :2] *= 0.45
     d = [-0.2, 0.05, 0.0, 0.0, 0.0, 0.0]
     with torch.no_grad():
-        pinhole = render(g, V, K, 192, 108, backend="cpu").rgb[0].numpy()
-        img = render(g, V, K, 192, 108, backend="cpu", camera_model="OPENCV", distortion=d).rgb[0].numpy()
+        pinhole = rasterization(g, V, K, 192, 108, backend="cpu").rgb[0].numpy()
+        img = rasterization(g, V, K, 192, 108, backend="cpu", camera_model="OPENCV", distortion=d).rgb[0].numpy()
     K_cv = cv_K(K[0].double().numpy())
     maps = cv2.initUndistortRectifyMap(K_cv, np.array([d[0], d[1], d[4], d[5], d[2]]), None, K_cv, (192, 108),
                                        cv2.CV_32FC1)

@@ -1,4 +1,4 @@
-"""Lens models on both backends, on a CUDA machine: render(..., backend='gsplat') against 'cpu'.
+"""Lens models on both backends, on a CUDA machine: rasterization(..., backend='gsplat') against 'cpu'.
 
 Skipped where CUDA is not available (CI). Run with `-s` to see the figures:
     python -m pytest tests/render/test_gsplat_lens_parity.py -s
@@ -16,7 +16,7 @@ import torch
 
 from helpers import intrinsics, look_at, random_gaussians
 from splatfilm.errors import SplatfilmError
-from splatfilm.render import render
+from splatfilm.render import rasterization
 from splatfilm.scene.gaussians import Gaussians
 
 pytestmark = [
@@ -36,8 +36,8 @@ CASES = [
 
 def _run(backend, gs, V, K, model, d, weights):
     leaves = [getattr(gs, p).detach().clone().requires_grad_(True) for p in PARAMS]
-    out = render(Gaussians(*leaves), V, K, W, H, backend=backend, sh_degree=3, camera_model=model,
-                 distortion=torch.tensor([d] * V.shape[0]))
+    out = rasterization(Gaussians(*leaves), V, K, W, H, backend=backend, sh_degree=3, camera_model=model,
+                        distortion=torch.tensor([d] * V.shape[0]))
     rgb, alpha = out.rgb.cpu(), out.alpha.cpu()
     ((rgb * weights[0]).sum() + (alpha * weights[1]).sum()).backward()
     grads = {p: t.grad.detach().cpu().double() for p, t in zip(PARAMS, leaves)}
@@ -69,5 +69,5 @@ def test_lens_models_agree_across_backends():
         failures += [msg for ok, msg in checks if not ok]
     K = torch.stack([intrinsics(W / (2 * math.pi), H / math.pi, W / 2, H / 2)] * 2).float()
     with pytest.raises(SplatfilmError, match="no equirectangular camera"):
-        render(gs, V, K, W, H, backend="gsplat", camera_model="EQUIRECTANGULAR")
+        rasterization(gs, V, K, W, H, backend="gsplat", camera_model="EQUIRECTANGULAR")
     assert not failures, "; ".join(failures)

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from helpers import intrinsics, look_at, random_gaussians
-from splatfilm.render import rasterize_modes, render
+from splatfilm.render import rasterization, rasterize_modes
 from splatfilm.scene.gaussians import Gaussians
 
 PARAMS = ("means", "quats", "scales", "opacities", "sh0", "shN")
@@ -84,8 +84,8 @@ def _disagreements(label: str, gpu, cpu, psnr_floor: float = 50.0) -> list[str]:
 
 
 def _both(label: str, gs, V, K, psnr_floor: float = 50.0, **kwargs) -> list[str]:
-    return _disagreements(label, render(gs, V, K, W, H, backend="gsplat", **kwargs),
-                          render(gs, V, K, W, H, backend="cpu", **kwargs), psnr_floor)
+    return _disagreements(label, rasterization(gs, V, K, W, H, backend="gsplat", **kwargs),
+                          rasterization(gs, V, K, W, H, backend="cpu", **kwargs), psnr_floor)
 
 
 def _mixed_failures() -> list[str]:
@@ -93,9 +93,9 @@ def _mixed_failures() -> list[str]:
     V, K = _cameras()
     bg = _backgrounds()
     # The scene tells the modes apart: the mixed image is neither all-classic nor all-antialiased.
-    on_cpu = {m: render(gs, V, K, W, H, backend="cpu", rasterize_mode=m).rgb
+    on_cpu = {m: rasterization(gs, V, K, W, H, backend="cpu", rasterize_mode=m).rgb
               for m in ("classic", "antialiased")}
-    own = render(gs, V, K, W, H, backend="cpu", rasterize_mode=mixed).rgb
+    own = rasterization(gs, V, K, W, H, backend="cpu", rasterize_mode=mixed).rgb
     failures = [f"[mixed] the CPU's mixed image is {m}'s (max diff {d:.3f})" for m, d in
                 ((m, float((own - img).abs().max())) for m, img in on_cpu.items()) if d < 0.05]
     onehot = torch.nn.functional.one_hot((~mixed).long(), 2).float()  # coverage of each asset
@@ -116,7 +116,7 @@ def _mixed_failures() -> list[str]:
 
 def _grad_run(backend: str, gs: Gaussians, V, K, weights, **kwargs):
     leaves = [getattr(gs, p).detach().clone().requires_grad_(True) for p in PARAMS]
-    out = render(Gaussians(*leaves), V, K, W, H, backend=backend, **kwargs)
+    out = rasterization(Gaussians(*leaves), V, K, W, H, backend=backend, **kwargs)
     ((out.rgb.cpu() * weights[0]).sum() + (out.alpha.cpu() * weights[1]).sum()).backward()
     return out, {p: t.grad.detach().cpu().double() for p, t in zip(PARAMS, leaves)}
 
@@ -130,7 +130,7 @@ def _sh4_failures() -> list[str]:
     gpu, grads_g = _grad_run("gsplat", gs, V, K, weights, background=bg)
     cpu, grads_c = _grad_run("cpu", gs, V, K, weights, background=bg)
     failures = _disagreements("SH degree 4, 2 cameras, a background each", gpu, cpu)
-    three = render(gs, V, K, W, H, backend="cpu", background=bg, sh_degree=3)
+    three = rasterization(gs, V, K, W, H, backend="cpu", background=bg, sh_degree=3)
     band4 = float((cpu.rgb.detach() - three.rgb).abs().max())
     if band4 < 0.05:
         failures.append(f"[SH degree 4] band 4 changes the CPU image by only {band4:.3f}")
@@ -159,8 +159,8 @@ def _options_failures() -> list[str]:
     failures += _both("antialiased, features, undistorted fisheye", gs, V, _cameras(0.6)[1], 45.0,
                       rasterize_mode="antialiased", features=per_camera[0], camera_model="OPENCV_FISHEYE")
     # The planes cut the scene: without them the image is another.
-    cut = render(gs, V, K, W, H, backend="cpu", sh_degree=1, background=bg, near_plane=3.5, far_plane=4.5)
-    whole = render(gs, V, K, W, H, backend="cpu", sh_degree=1, background=bg)
+    cut = rasterization(gs, V, K, W, H, backend="cpu", sh_degree=1, background=bg, near_plane=3.5, far_plane=4.5)
+    whole = rasterization(gs, V, K, W, H, backend="cpu", sh_degree=1, background=bg)
     if float((cut.alpha - whole.alpha).abs().max()) < 0.2:
         failures.append("[near and far planes] they cut nothing on the CPU")
     return failures
@@ -176,7 +176,7 @@ def _modes_failures() -> list[str]:
     for mode in ("RGB", "D", "ED", "RGB+D"):
         for features in (None, extra):
             label = f"render_mode {mode}{', features' if features is not None else ''}"
-            gpu, cpu = (render(gs, V, K, W, H, backend=b, background=bg, render_mode=mode, features=features)
+            gpu, cpu = (rasterization(gs, V, K, W, H, backend=b, background=bg, render_mode=mode, features=features)
                         for b in ("gsplat", "cpu"))
             if (gpu.rgb is None) != (cpu.rgb is None) or (gpu.depth is None) != (cpu.depth is None):
                 failures.append(f"[{label}] returns other fields")
@@ -195,7 +195,7 @@ def _modes_failures() -> list[str]:
     absgrads = []
     for backend in ("gsplat", "cpu"):
         leaves = [getattr(gs, p).detach().clone().requires_grad_(True) for p in PARAMS]
-        out = render(Gaussians(*leaves), V, K, W, H, backend=backend, background=bg, absgrad=True)
+        out = rasterization(Gaussians(*leaves), V, K, W, H, backend=backend, background=bg, absgrad=True)
         ((out.rgb.cpu() * weights[0]).sum() + (out.alpha.cpu() * weights[1]).sum()).backward()
         absgrads.append(out.info["means2d"].absgrad.detach().cpu().double().flatten())
     a, b = absgrads[1], absgrads[0]
@@ -210,7 +210,8 @@ def _modes_failures() -> list[str]:
 def _empty_failures() -> list[str]:
     V, K = _cameras()
     bg = _backgrounds()
-    out = render(Gaussians.empty(sh_degree=3), V, K, W, H, backend="gsplat", background=bg, features=torch.zeros(0, 2))
+    out = rasterization(Gaussians.empty(sh_degree=3), V, K, W, H, backend="gsplat", background=bg,
+                        features=torch.zeros(0, 2))
     failures = []
     if not (out.alpha.abs().max() == 0 and out.depth.abs().max() == 0 and out.features.abs().max() == 0):
         failures.append("[empty] something drawn")
@@ -260,11 +261,11 @@ def _gsplat_on_the_cpu(means, quats, scales, opacities, colors, viewmats, Ks, wi
     log_scales, logits = torch.log(scales), torch.logit(opacities)
     if sh_degree is None:
         g = Gaussians(means, quats, log_scales, logits, torch.zeros(n, 1, 3), torch.zeros(n, 0, 3))
-        out = render(g, viewmats, Ks, width, height, features=colors, **common)
+        out = rasterization(g, viewmats, Ks, width, height, features=colors, **common)
         rgb = out.features if backgrounds is None else out.features + (1 - out.alpha) * backgrounds[:, None, None]
     else:
         g = Gaussians(means, quats, log_scales, logits, colors[:, :1], colors[:, 1:])
-        out = render(g, viewmats, Ks, width, height, sh_degree=sh_degree, background=backgrounds, **common)
+        out = rasterization(g, viewmats, Ks, width, height, sh_degree=sh_degree, background=backgrounds, **common)
         rgb = out.rgb
     depth = out.depth / out.alpha.clamp(min=1e-10) if render_mode.endswith("ED") else out.depth
     colors = {"RGB": [rgb], "D": [depth], "ED": [depth]}.get(render_mode, [rgb, depth])
@@ -285,10 +286,9 @@ class _TorchWithoutCuda(types.ModuleType):
 
 def test_the_gsplat_checks_pass_through_a_cpu_stand_in_and_catch_a_wrong_one(monkeypatch):
     gsplat = pytest.importorskip("gsplat")
-    from splatfilm.render import rasterization
-
-    monkeypatch.setattr(rasterization, "cuda_available", lambda: True)
-    monkeypatch.setattr(rasterization, "torch", _TorchWithoutCuda("torch"))
+    from splatfilm.render import rendering as module
+    monkeypatch.setattr(module, "cuda_available", lambda: True)
+    monkeypatch.setattr(module, "torch", _TorchWithoutCuda("torch"))
     monkeypatch.setattr(gsplat, "rasterization", _gsplat_on_the_cpu)
     # The stand-in agrees with the cpu backend: every check passes.
     for check in (_mixed_failures, _sh4_failures, _options_failures, _empty_failures, _modes_failures):

@@ -1,4 +1,4 @@
-"""Backend parity on a CUDA machine: render(..., backend='gsplat') against backend='cpu'.
+"""Backend parity on a CUDA machine: rasterization(..., backend='gsplat') against backend='cpu'.
 
 Skipped where CUDA is not available (CI). Run with `-s` to see the figures:
     python -m pytest tests/render/test_gsplat_parity.py -s
@@ -15,7 +15,7 @@ import torch
 
 from helpers import intrinsics, look_at, random_gaussians
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.render import render
+from splatfilm.render import rasterization
 
 pytestmark = [
     pytest.mark.cuda,
@@ -40,7 +40,8 @@ def _run(backend, gs, V, K, W, H, bg, mode, weights):
     """Render, backpropagate a fixed random loss; return images (on the CPU) and gradients."""
     leaves = [getattr(gs, p).detach().clone().requires_grad_(True) for p in PARAMS]
     t0 = time.perf_counter()
-    out = render(Gaussians(*leaves), V, K, W, H, backend=backend, sh_degree=3, background=bg, rasterize_mode=mode)
+    out = rasterization(Gaussians(*leaves), V, K, W, H, backend=backend, sh_degree=3, background=bg,
+                        rasterize_mode=mode)
     rgb, alpha, depth = (x.cpu() for x in (out.rgb, out.alpha, out.depth))
     w_rgb, w_alpha, w_depth, depth_mask = weights
     loss = (rgb * w_rgb).sum() + (alpha * w_alpha).sum() + (depth * w_depth * depth_mask).sum()
@@ -64,7 +65,7 @@ def test_gsplat_and_cpu_backends_agree():
     failures = []
     for mode in ("classic", "antialiased"):
         # The depth term only where coverage is solid (expected depth divides by alpha).
-        probe = render(gs, V, K, W, H, backend="cpu", sh_degree=3, rasterize_mode=mode)
+        probe = rasterization(gs, V, K, W, H, backend="cpu", sh_degree=3, rasterize_mode=mode)
         depth_mask = (probe.alpha.detach() > 0.2).float()
         weights = (w_rgb, w_alpha, w_depth, depth_mask)
         _run("gsplat", gs, V, K, W, H, bg, mode, weights)  # warm-up: CUDA context, extension load

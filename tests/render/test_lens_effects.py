@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from splatfilm.render import render
+from splatfilm.render import rasterization
 from splatfilm.render.lens_effects import (
     apply_depth_of_field,
     circle_of_confusion_px,
@@ -35,7 +35,7 @@ def _specks(points: list[tuple[float, float]], size_m: float) -> Gaussians:
 
 
 def _alpha(g: Gaussians, mode) -> np.ndarray:
-    return render(g, VIEWMAT[None], K[None], W, H, backend="cpu", rasterize_mode=mode).alpha[0, ..., 0].numpy()
+    return rasterization(g, VIEWMAT[None], K[None], W, H, backend="cpu", rasterize_mode=mode).alpha[0, ..., 0].numpy()
 
 
 def _defocus(g: Gaussians, f_stop: float, mode) -> Gaussians:

@@ -8,15 +8,15 @@ import numba
 import pytest
 import torch
 
-from helpers import composite_reference, intrinsics, look_at, random_gaussians
-from splatfilm.render.rasterize_to_pixels import rasterize_to_pixels, set_num_threads
+from helpers import intrinsics, look_at, random_gaussians
+from splatfilm.render.rasterize_to_pixels import rasterize_to_pixels, rasterize_to_pixels_reference, set_num_threads
 from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
 
 F64 = torch.float64
 
 
 def project_scene(gs, viewmats, Ks, width, height, antialiased=False):
-    """Screen-space inputs for rasterize_to_pixels from Gaussians, as render() builds them
+    """Screen-space inputs for rasterize_to_pixels from Gaussians, as rasterization() builds them
     (opacity-aware radii), in the Gaussians' dtype."""
     op = gs.activated_opacities
     proj = project_gaussians(gs.means, quat_scale_to_covar(gs.quats, gs.activated_scales), viewmats.to(gs.dtype),
@@ -62,7 +62,7 @@ def test_forward_matches_brute_force(name, dtype):
     feats, alpha = rasterize_to_pixels(*inputs, W, H)
     assert feats.dtype == dtype and alpha.dtype == dtype
     assert feats.shape == (2, H, W, 4) and alpha.shape == (2, H, W, 1)
-    ref_f, ref_a, stopped = composite_reference(*inputs, W, H)
+    ref_f, ref_a, stopped = rasterize_to_pixels_reference(*inputs, W, H)
     tol = dict(rtol=0, atol=1e-9) if dtype == torch.float64 else dict(rtol=0, atol=1e-5)
     torch.testing.assert_close(alpha.double(), ref_a, **tol)
     torch.testing.assert_close(feats[..., :3].double(), ref_f[..., :3], **tol)
@@ -115,7 +115,7 @@ def test_indefinite_conics_skip_negative_sigma():
     radii = torch.full((C, N, 2), 40, dtype=torch.int32)
     depths = torch.rand(C, N, generator=g, dtype=F64)
     grads = []
-    for fn in (rasterize_to_pixels, lambda *args: composite_reference(*args)[:2]):
+    for fn in (rasterize_to_pixels, lambda *args: rasterize_to_pixels_reference(*args)[:2]):
         diff = [t.clone().requires_grad_(True) for t in (means2d, conics, ops, feats)]
         f, a = fn(*diff, radii, depths, W, H)
         (f.sum() + 2 * a.sum()).backward()
@@ -185,7 +185,7 @@ def _check_margins(inputs, W, H):
     raw = ops[..., None, None] * torch.exp(-(0.5 * (a * dx * dx + c * dy * dy) + b * dx * dy))
     assert raw.min() > 3 * (1 / 255)
     assert ((raw - 0.999).abs() > 0.01).all()
-    _, alpha, _ = composite_reference(*inputs, W, H)
+    _, alpha, _ = rasterize_to_pixels_reference(*inputs, W, H)
     T = 1 - alpha
     assert ((T - 1e-4).abs() > 2e-5).all()
 
@@ -209,7 +209,7 @@ def test_saturating_case_gradients_vanish_where_expected():
     inputs, W, H = saturating_inputs()
     means2d, conics, ops, feats, radii, depths = (t.clone().requires_grad_(t.is_floating_point()) for t in inputs)
     f, a = rasterize_to_pixels(means2d, conics, ops, feats, radii, depths, W, H)
-    _, _, stopped = composite_reference(*inputs, W, H)
+    _, _, stopped = rasterize_to_pixels_reference(*inputs, W, H)
     assert stopped == [W * H]
     (f.sum() + a.sum()).backward()
     # Gaussian 0 is clamped at 0.999: no gradient through its opacity or shape.
@@ -230,7 +230,7 @@ def test_backward_matches_autograd_of_brute_force(name):
     wf = torch.randn(2, H, W, 4, generator=g, dtype=F64)
     wa = torch.randn(2, H, W, 1, generator=g, dtype=F64)
     grads = []
-    for fn in (rasterize_to_pixels, lambda *args: composite_reference(*args)[:2]):
+    for fn in (rasterize_to_pixels, lambda *args: rasterize_to_pixels_reference(*args)[:2]):
         diff = [t.clone().requires_grad_(True) for t in (means2d, conics, ops, feats)]
         f, a = fn(*diff, radii, depths, W, H)
         ((f * wf).sum() + (a * wa).sum()).backward()

@@ -1,18 +1,20 @@
-"""render(..., backend='cpu') end to end against an independent reference assembled from
+"""rasterization(..., backend='cpu') end to end against an independent reference assembled from
 gsplat's pure-PyTorch pieces (projection, SH) and a brute-force per-pixel compositor, plus
 gradients of the whole pipeline w.r.t. the Gaussians' raw parameters, and the API's errors."""
 
 from __future__ import annotations
 
+
 import pytest
 import torch
 
-from helpers import composite_reference, intrinsics, look_at, random_gaussians
+from helpers import intrinsics, look_at, random_gaussians
 from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci, _spherical_harmonics
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.render import RENDER_MODES, RenderOutput, render, resolve_backend
+from splatfilm.render import RENDER_MODES, RenderOutput, rasterization, resolve_backend
 from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
+from splatfilm.render.rasterize_to_pixels import rasterize_to_pixels_reference
 from splatfilm.render.spherical_harmonics import spherical_harmonics as eval_sh
 
 F64 = torch.float64
@@ -49,7 +51,7 @@ def reference_render(gs: Gaussians, viewmats, Ks, W, H, degree, background=None,
     """gsplat's `_rasterization` recipe, in float64, without tiles or CUDA."""
     C = viewmats.shape[0]
     stages = reference_stages(gs, viewmats, Ks, W, H, degree, mode, near_plane, far_plane)
-    acc, alpha, stopped = composite_reference(*stages, W, H)
+    acc, alpha, stopped = rasterize_to_pixels_reference(*stages, W, H)
     rgb = acc[..., :3]
     if background is not None:
         bg = torch.as_tensor(background, dtype=F64).expand(C, 3)
@@ -99,7 +101,7 @@ def _compare(out: RenderOutput, ref, dtype):
 def test_render_cpu_matches_reference(name, mode, dtype):
     gs, V, K, W, H, bg = make_scene(name)
     gs = gs.to(dtype=dtype)
-    out = render(gs, V.to(dtype), K.to(dtype), W, H, backend="cpu", background=bg, rasterize_mode=mode)
+    out = rasterization(gs, V.to(dtype), K.to(dtype), W, H, backend="cpu", background=bg, rasterize_mode=mode)
     assert out.rgb.shape == (2, H, W, 3) and out.alpha.shape == (2, H, W, 1) and out.depth.shape == (2, H, W, 1)
     assert out.rgb.dtype == dtype
     ref = reference_render(gs, V, K, W, H, gs.sh_degree, bg, mode)
@@ -124,16 +126,17 @@ def test_render_cpu_per_gaussian_mode_matches_reference(name, dtype):
     gs, V, K, W, H, bg = make_scene(name)
     gs = gs.to(dtype=dtype)
     flags = every_other(len(gs))
-    out = render(gs, V.to(dtype), K.to(dtype), W, H, backend="cpu", background=bg, rasterize_mode=flags)
+    out = rasterization(gs, V.to(dtype), K.to(dtype), W, H, backend="cpu", background=bg, rasterize_mode=flags)
     _compare(out, reference_render(gs, V, K, W, H, gs.sh_degree, bg, flags), dtype)
     # Neither mode alone: the flags reach the compositor.
     for mode in ("classic", "antialiased"):
-        other = render(gs, V.to(dtype), K.to(dtype), W, H, backend="cpu", background=bg, rasterize_mode=mode)
+        other = rasterization(gs, V.to(dtype), K.to(dtype), W, H, backend="cpu", background=bg, rasterize_mode=mode)
         assert (other.rgb - out.rgb).abs().max() > 1e-3, mode
     # All one way is that mode, image for image.
     for mode, fill in (("classic", False), ("antialiased", True)):
-        same = render(gs, V, K, W, H, backend="cpu", background=bg, rasterize_mode=torch.full((len(gs),), fill))
-        assert torch.equal(same.rgb, render(gs, V, K, W, H, backend="cpu", background=bg, rasterize_mode=mode).rgb)
+        same = rasterization(gs, V, K, W, H, backend="cpu", background=bg, rasterize_mode=torch.full((len(gs),), fill))
+        assert torch.equal(same.rgb,
+                           rasterization(gs, V, K, W, H, backend="cpu", background=bg, rasterize_mode=mode).rgb)
 
 
 def test_render_per_gaussian_mode_through_the_lens_path():
@@ -141,8 +144,9 @@ def test_render_per_gaussian_mode_through_the_lens_path():
     too: a pinhole with camera gradients renders as the fused path does."""
     gs, V, K, W, H, bg = make_scene("mixed")
     flags = every_other(len(gs))
-    fused = render(gs, V, K, W, H, backend="cpu", background=bg, rasterize_mode=flags)
-    ref_path = render(gs, V.clone().requires_grad_(True), K, W, H, backend="cpu", background=bg, rasterize_mode=flags)
+    fused = rasterization(gs, V, K, W, H, backend="cpu", background=bg, rasterize_mode=flags)
+    ref_path = rasterization(gs, V.clone().requires_grad_(True), K, W, H, backend="cpu", background=bg,
+                             rasterize_mode=flags)
     torch.testing.assert_close(ref_path.rgb.detach(), fused.rgb, rtol=0, atol=1e-9)
     torch.testing.assert_close(ref_path.alpha.detach(), fused.alpha, rtol=0, atol=1e-9)
 
@@ -162,45 +166,46 @@ def test_render_cpu_sh_degrees(degree):
     gs, V, K, W, H, bg = make_scene("mixed")
     gs = gs.select(torch.arange(100))
     for stored in (gs, gs.with_sh_degree(degree)):  # use fewer bands than stored, or all of them
-        out = render(stored, V, K, W, H, backend="cpu", sh_degree=degree, background=bg)
+        out = rasterization(stored, V, K, W, H, backend="cpu", sh_degree=degree, background=bg)
         _compare(out, reference_render(gs, V, K, W, H, degree, bg), F64)
     # View dependence is real: degree > 0 changes the image.
     if degree > 0:
-        flat = render(gs, V, K, W, H, backend="cpu", sh_degree=0, background=bg)
+        flat = rasterization(gs, V, K, W, H, backend="cpu", sh_degree=0, background=bg)
         assert (flat.rgb - out.rgb).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 def test_render_cpu_degree_4_matches_gsplats_sh(dtype, tmp_path):
-    """A degree-4 scene (gsplat's highest SH degree) through the public render(), against the
+    """A degree-4 scene (gsplat's highest SH degree) through the public rasterization(), against the
     reference composed with gsplat's own `_spherical_harmonics`; band 4 shows in the image."""
     _, V, K, W, H, bg = make_scene("mixed")
     gs = random_gaussians(120, 4, F64, seed=14, sh_rest=0.4).to(dtype=dtype)
-    out = render(gs, V.to(dtype), K.to(dtype), W, H, backend="cpu", background=bg)
+    out = rasterization(gs, V.to(dtype), K.to(dtype), W, H, backend="cpu", background=bg)
     ref = reference_render(gs, V, K, W, H, 4, bg)
     _compare(out, ref, dtype)
     assert (ref[1] > 0.1).float().mean() > 0.3  # not an empty frame
-    three = render(gs, V.to(dtype), K.to(dtype), W, H, backend="cpu", background=bg, sh_degree=3)
+    three = rasterization(gs, V.to(dtype), K.to(dtype), W, H, backend="cpu", background=bg, sh_degree=3)
     assert (out.rgb - three.rgb).abs().max() > 1e-2
 
 
 def test_render_near_far_planes():
     gs, V, K, W, H, bg = make_scene("mixed")
     for near, far in ((2.0, 1e10), (0.01, 4.0)):
-        out = render(gs, V, K, W, H, backend="cpu", near_plane=near, far_plane=far)
+        out = rasterization(gs, V, K, W, H, backend="cpu", near_plane=near, far_plane=far)
         ref = reference_render(gs, V, K, W, H, 3, None, near_plane=near, far_plane=far)
         _compare(out, ref, F64)
-        full = render(gs, V, K, W, H, backend="cpu")
+        full = rasterization(gs, V, K, W, H, backend="cpu")
         assert (full.alpha - out.alpha).abs().max() > 1e-2
 
 
 def test_render_info_and_empty_scene():
     gs, V, K, W, H, bg = make_scene("mixed")
-    out = render(gs, V, K, W, H, backend="cpu")
+    out = rasterization(gs, V, K, W, H, backend="cpu")
     assert out.info["backend"] == "cpu" and out.info["width"] == W and out.info["height"] == H
     assert out.info["n_cameras"] == 2
     assert out.info["means2d"].shape == (2, len(gs), 2) and out.info["radii"].shape == (2, len(gs), 2)
-    empty = render(Gaussians.empty(sh_degree=2, dtype=F64), V, K, W, H, backend="cpu", background=(0.1, 0.2, 0.3))
+    empty = rasterization(Gaussians.empty(sh_degree=2, dtype=F64), V, K, W, H, backend="cpu",
+                          background=(0.1, 0.2, 0.3))
     assert (empty.alpha == 0).all() and (empty.depth == 0).all()
     torch.testing.assert_close(empty.rgb, torch.tensor([0.1, 0.2, 0.3], dtype=F64).expand(2, H, W, 3))
 
@@ -208,23 +213,23 @@ def test_render_info_and_empty_scene():
 def test_render_errors():
     gs, V, K, W, H, bg = make_scene("mixed")
     with pytest.raises(SplatfilmError):
-        render(gs, V, K, W, H, backend="cpu", rasterize_mode="fancy")
+        rasterization(gs, V, K, W, H, backend="cpu", rasterize_mode="fancy")
     with pytest.raises(SplatfilmError, match="per-Gaussian"):
-        render(gs, V, K, W, H, backend="cpu", rasterize_mode=torch.ones(len(gs) - 1, dtype=torch.bool))
+        rasterization(gs, V, K, W, H, backend="cpu", rasterize_mode=torch.ones(len(gs) - 1, dtype=torch.bool))
     with pytest.raises(SplatfilmError):
-        render(gs, V, K, W, H, backend="cpu", sh_degree=4)
+        rasterization(gs, V, K, W, H, backend="cpu", sh_degree=4)
     with pytest.raises(SplatfilmError):
-        render(gs.with_sh_degree(1), V, K, W, H, backend="cpu", sh_degree=2)
+        rasterization(gs.with_sh_degree(1), V, K, W, H, backend="cpu", sh_degree=2)
     with pytest.raises(SplatfilmError):
-        render(gs, V, K, 0, H, backend="cpu")
+        rasterization(gs, V, K, 0, H, backend="cpu")
     with pytest.raises(SplatfilmError):
-        render(gs, V[0], K, W, H, backend="cpu")
+        rasterization(gs, V[0], K, W, H, backend="cpu")
     with pytest.raises(SplatfilmError):
-        render(gs, V, K[:1], W, H, backend="cpu")
+        rasterization(gs, V, K[:1], W, H, backend="cpu")
     with pytest.raises(SplatfilmError):
-        render(gs, V, K, W, H, backend="cpu", background=(0.0, 1.0))
+        rasterization(gs, V, K, W, H, backend="cpu", background=(0.0, 1.0))
     with pytest.raises(SplatfilmError):
-        render(gs, V, K, W, H, backend="vulkan")
+        rasterization(gs, V, K, W, H, backend="vulkan")
 
 
 def test_render_refuses_what_it_cannot_draw_in_one_line():
@@ -234,17 +239,17 @@ def test_render_refuses_what_it_cannot_draw_in_one_line():
     gs, V, K, W, H, _ = make_scene("mixed")
     for dtype in (torch.float16, torch.bfloat16):
         with pytest.raises(SplatfilmError, match=r"Gaussians\.means is (float16|bfloat16); render takes float32"):
-            render(gs.to(dtype=dtype), V, K, W, H, backend="cpu")
+            rasterization(gs.to(dtype=dtype), V, K, W, H, backend="cpu")
     mixed = Gaussians(gs.means, gs.quats, gs.scales, gs.opacities, gs.sh0.float(), gs.shN)
     with pytest.raises(SplatfilmError, match=r"Gaussians\.sh0 is float32 but means are float64"):
-        render(mixed, V, K, W, H, backend="cpu")
+        rasterization(mixed, V, K, W, H, backend="cpu")
     with pytest.raises(SplatfilmError, match="whole pixels, got 53.7x37"):
-        render(gs, V, K, 53.7, H, backend="cpu")
+        rasterization(gs, V, K, 53.7, H, backend="cpu")
     with pytest.raises(SplatfilmError, match="whole pixels"):
-        render(gs, V, K, W, "37", backend="cpu")
+        rasterization(gs, V, K, W, "37", backend="cpu")
     for bad in ((0.0, 1.0), torch.zeros(3, 3), torch.zeros(2, 4, 4, 3)):
         with pytest.raises(SplatfilmError, match=r"background must be an RGB colour \[3\], or one per camera"):
-            render(gs, V, K, W, H, backend="cpu", background=bad)
+            rasterization(gs, V, K, W, H, backend="cpu", background=bad)
 
 
 def test_render_takes_an_empty_sh_rest_of_any_float_dtype():
@@ -253,10 +258,10 @@ def test_render_takes_an_empty_sh_rest_of_any_float_dtype():
     the one-dtype check does not refuse it."""
     gs, V, K, W, H, bg = make_scene("mixed")
     deg0 = gs.with_sh_degree(0)
-    want = render(deg0, V, K, W, H, backend="cpu", background=bg)
+    want = rasterization(deg0, V, K, W, H, backend="cpu", background=bg)
     for empty in (torch.zeros(len(gs), 0, 3), torch.zeros(len(gs), 0, 3, dtype=torch.float16)):
         loose = Gaussians(deg0.means, deg0.quats, deg0.scales, deg0.opacities, deg0.sh0, empty)
-        got = render(loose, V, K, W, H, backend="cpu", background=bg)
+        got = rasterization(loose, V, K, W, H, backend="cpu", background=bg)
         assert torch.equal(got.rgb, want.rgb) and torch.equal(got.depth, want.depth)
 
 
@@ -266,21 +271,21 @@ def test_render_takes_sizes_and_backgrounds_that_mean_the_same():
     (gsplat's layout)."""
     gs, V, K, W, H, _ = make_scene("mixed")
     rows = torch.tensor([[0.2, 0.5, 0.9], [0.9, 0.1, 0.3]], dtype=F64)
-    want = render(gs, V, K, W, H, backend="cpu", background=rows).rgb
+    want = rasterization(gs, V, K, W, H, backend="cpu", background=rows).rgb
     assert want.shape == (2, H, W, 3)
-    assert torch.equal(render(gs, V, K, float(W), float(H), backend="cpu", background=rows).rgb, want)
-    assert torch.equal(render(gs, V, K, W, H, backend="cpu", background=rows[:, None, None, :]).rgb, want)
-    one = render(gs, V, K, W, H, backend="cpu", background=rows[:1]).rgb
-    assert torch.equal(one, render(gs, V, K, W, H, backend="cpu", background=tuple(rows[0].tolist())).rgb)
+    assert torch.equal(rasterization(gs, V, K, float(W), float(H), backend="cpu", background=rows).rgb, want)
+    assert torch.equal(rasterization(gs, V, K, W, H, backend="cpu", background=rows[:, None, None, :]).rgb, want)
+    one = rasterization(gs, V, K, W, H, backend="cpu", background=rows[:1]).rgb
+    assert torch.equal(one, rasterization(gs, V, K, W, H, backend="cpu", background=tuple(rows[0].tolist())).rgb)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device to put the inputs on")
 def test_render_cpu_returns_images_on_the_gaussians_device():
     gs, V, K, W, H, bg = make_scene("mixed")
     ts = [getattr(gs, p).cuda().requires_grad_(True) for p in PARAMS]
-    out = render(Gaussians(*ts), V.cuda(), K.cuda(), W, H, backend="cpu", background=bg)
+    out = rasterization(Gaussians(*ts), V.cuda(), K.cuda(), W, H, backend="cpu", background=bg)
     assert out.rgb.device.type == out.alpha.device.type == out.depth.device.type == "cuda"
-    here = render(gs, V, K, W, H, backend="cpu", background=bg)
+    here = rasterization(gs, V, K, W, H, backend="cpu", background=bg)
     assert torch.equal(out.rgb.cpu(), here.rgb)
     out.rgb.sum().backward()
     assert ts[0].grad is not None and ts[0].grad.device.type == "cuda"
@@ -293,8 +298,8 @@ def test_backend_resolution_without_cuda():
     with pytest.raises(SplatfilmError, match="CUDA"):
         resolve_backend("gsplat")
     gs, V, K, W, H, bg = make_scene("big")
-    a = render(gs, V, K, W, H)  # auto
-    b = render(gs, V, K, W, H, backend="cpu")
+    a = rasterization(gs, V, K, W, H)  # auto
+    b = rasterization(gs, V, K, W, H, backend="cpu")
     assert a.info["backend"] == "cpu" and torch.equal(a.rgb, b.rgb)
 
 
@@ -326,7 +331,7 @@ def smooth_scene():
 
 def test_smooth_scene_margins():
     gs, V, K, W, H = smooth_scene()
-    out = render(gs, V, K, W, H, backend="cpu")
+    out = rasterization(gs, V, K, W, H, backend="cpu")
     m, r = out.info["means2d"].detach(), out.info["radii"]
     assert ((m - r <= 0.5) & (m + r >= torch.tensor([W - 0.5, H - 0.5], dtype=F64))).all()  # boxes cover the image
     ref = reference_render(gs, V, K, W, H, 3)
@@ -354,7 +359,7 @@ def test_render_gradcheck_raw_params(mode):
         mode = every_other(len(gs))
 
     def fn(*ts):
-        out = render(Gaussians(*ts), V, K, W, H, backend="cpu", background=(0.3, 0.2, 0.1), rasterize_mode=mode)
+        out = rasterization(Gaussians(*ts), V, K, W, H, backend="cpu", background=(0.3, 0.2, 0.1), rasterize_mode=mode)
         return out.rgb, out.alpha, out.depth
 
     assert torch.autograd.gradcheck(fn, tensors, eps=1e-6, atol=1e-6, rtol=1e-4, fast_mode=not isinstance(mode, str) or mode != "classic")
@@ -365,7 +370,7 @@ def test_render_gradients_deterministic():
 
     def grads():
         ts = [getattr(gs, p).clone().requires_grad_(True) for p in PARAMS]
-        out = render(Gaussians(*ts), V, K, W, H, backend="cpu", background=bg)
+        out = rasterization(Gaussians(*ts), V, K, W, H, backend="cpu", background=bg)
         g = torch.Generator().manual_seed(0)
         loss = sum((t * torch.randn(t.shape, generator=g, dtype=F64)).sum() for t in (out.rgb, out.alpha, out.depth))
         loss.backward()
@@ -387,8 +392,9 @@ def test_render_modes_return_gsplats_colour_and_depths(monkeypatch):
     gs, V, K, W, H, bg = make_scene("mixed")
     rgb, alpha, depth, _ = reference_render(gs, V, K, W, H, 3, bg)
     ids = torch.nn.functional.one_hot(torch.arange(len(gs)) % 3, 3).to(F64)
-    outs = {m: render(gs, V, K, W, H, backend="cpu", background=bg, render_mode=m, features=ids) for m in RENDER_MODES}
-    default = render(gs, V, K, W, H, backend="cpu", background=bg, features=ids)
+    outs = {m: rasterization(gs, V, K, W, H, backend="cpu", background=bg, render_mode=m, features=ids)
+            for m in RENDER_MODES}
+    default = rasterization(gs, V, K, W, H, backend="cpu", background=bg, features=ids)
     for m in ("RGB", "RGB+D", "RGB+ED"):
         torch.testing.assert_close(outs[m].rgb, rgb, rtol=0, atol=1e-9)
     for m in ("D", "RGB+D"):
@@ -406,10 +412,12 @@ def test_render_modes_return_gsplats_colour_and_depths(monkeypatch):
     def no_sh(*args, **kwargs):
         raise AssertionError("a depth-only render evaluated SH")
 
-    monkeypatch.setattr("splatfilm.render.rasterization.fused_spherical_harmonics", no_sh)
-    assert torch.equal(render(gs, V, K, W, H, backend="cpu", render_mode="D").depth, outs["D"].depth)
+    from splatfilm.render import rendering
+
+    monkeypatch.setattr(rendering, "fused_spherical_harmonics", no_sh)
+    assert torch.equal(rasterization(gs, V, K, W, H, backend="cpu", render_mode="D").depth, outs["D"].depth)
     with pytest.raises(SplatfilmError, match="unknown render_mode 'RGBD'"):
-        render(gs, V, K, W, H, backend="cpu", render_mode="RGBD")
+        rasterization(gs, V, K, W, H, backend="cpu", render_mode="RGBD")
 
 
 def absgrad_scene():
@@ -426,7 +434,7 @@ def absgrad_scene():
 
 
 def test_absgrad_sums_each_pixels_absolute_gradient_of_the_2d_means():
-    """render(absgrad=True) leaves info["means2d"].absgrad: per Gaussian and camera the sum over
+    """rasterization(absgrad=True) leaves info["means2d"].absgrad: per Gaussian and camera the sum over
     pixels of |d(pixel's loss terms) / d(mean x)| and |... / d(mean y)| (gsplat's
     v_means2d_abs), here against autograd through the reference compositor with a copy of the
     2D means per pixel, so that each copy's gradient is one pixel's term."""
@@ -434,7 +442,7 @@ def test_absgrad_sums_each_pixels_absolute_gradient_of_the_2d_means():
     bg = (0.2, 0.5, 0.9)
 
     def ours():
-        out = render(gs, V, K, W, H, backend="cpu", background=bg, absgrad=True)
+        out = rasterization(gs, V, K, W, H, backend="cpu", background=bg, absgrad=True)
         m2 = out.info["means2d"]
         m2.retain_grad()
         ((out.rgb * w_rgb).sum() + (out.alpha * w_alpha).sum() + (out.depth * w_depth).sum()).backward()
@@ -444,7 +452,7 @@ def test_absgrad_sums_each_pixels_absolute_gradient_of_the_2d_means():
     assert absgrad.shape == (2, len(gs), 2) and absgrad.dtype == F64
     means2d, conics, ops, feats, radii, depths = (t.detach() for t in reference_stages(gs, V, K, W, H, 1))
     per_pixel = means2d[..., None].expand(-1, -1, -1, H * W).clone().requires_grad_(True)  # [C,N,2,H*W]
-    acc, alpha, _ = composite_reference(per_pixel, conics, ops, feats, radii, depths, W, H)
+    acc, alpha, _ = rasterize_to_pixels_reference(per_pixel, conics, ops, feats, radii, depths, W, H)
     rgb = acc[..., :3] + (1 - alpha) * torch.tensor(bg, dtype=F64)
     depth = acc[..., 3:] / alpha.clamp_min(1e-10)
     ((rgb * w_rgb).sum() + (alpha * w_alpha).sum() + (depth * w_depth).sum()).backward()
@@ -454,7 +462,7 @@ def test_absgrad_sums_each_pixels_absolute_gradient_of_the_2d_means():
     assert ((absgrad - grad.abs()) > 1e-3 * absgrad.amax()).float().mean() > 0.3
     assert (absgrad > 0).all(-1).sum() > 40
     assert torch.equal(ours()[1], absgrad)  # deterministic, and replaced (not added to) by a backward
-    plain = render(gs, V, K, W, H, backend="cpu")
+    plain = rasterization(gs, V, K, W, H, backend="cpu")
     plain.rgb.sum().backward()
     assert not hasattr(plain.info["means2d"], "absgrad")
 
@@ -474,8 +482,8 @@ def test_absgrad_of_a_panorama_is_of_the_gaussians_own_draws():
     drawn = project_gaussians(gs.means, quat_scale_to_covar(gs.quats, gs.activated_scales), torch.eye(4, dtype=F64)[None],
                               K, W, H, camera_model="EQUIRECTANGULAR").gaussian_ids
     assert drawn is not None and len(drawn) > n  # some straddle the seam
-    out = render(gs, torch.eye(4, dtype=F64)[None], K, W, H, backend="cpu", camera_model="EQUIRECTANGULAR",
-                 absgrad=True)
+    out = rasterization(gs, torch.eye(4, dtype=F64)[None], K, W, H, backend="cpu", camera_model="EQUIRECTANGULAR",
+                        absgrad=True)
     m2 = out.info["means2d"]
     m2.retain_grad()
     (out.rgb * torch.randn(out.rgb.shape, generator=g, dtype=F64)).sum().backward()
@@ -495,7 +503,7 @@ def test_default_strategy_densifies_by_absgrad_on_the_cpu():
     opts = {p: torch.optim.Adam([v], lr=1e-3) for p, v in params.items()}
     strategy = DefaultStrategy(absgrad=True, verbose=False, refine_start_iter=100)
     state = strategy.initialize_state()
-    out = render(Gaussians(**params), V, K, W, H, backend="cpu", absgrad=True)
+    out = rasterization(Gaussians(**params), V, K, W, H, backend="cpu", absgrad=True)
     strategy.step_pre_backward(params, opts, state, 0, out.info)
     (out.rgb * w_rgb.float()).sum().backward()
     strategy.step_post_backward(params, opts, state, 0, out.info, packed=False)

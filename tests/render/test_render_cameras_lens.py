@@ -15,7 +15,7 @@ from helpers import SCENES
 from splatfilm.io.camera_files import read_transforms_json, write_transforms_json
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
 from splatfilm.io.images import write_png
-from splatfilm.render import render
+from splatfilm.render import rasterization
 from splatfilm.render.projection import project_gaussians, quat_scale_to_covar
 from splatfilm.render.render_cameras import RenderSettings, render_cameras
 from splatfilm.scene.cameras import Cameras
@@ -56,8 +56,9 @@ def test_render_cameras_reproduces_distorted_plates(tmp_path):
         Ks[0, 2], Ks[1, 2] = Ws / 2, Hs / 2
         V = torch.tensor(cams.viewmats[i:i + 1], dtype=torch.float32)
         with torch.no_grad():
-            src = render(g, V, torch.tensor(Ks[None], dtype=torch.float32), Ws, Hs, backend="cpu").rgb[0].numpy()
-            pinholes.append(render(g, V, torch.tensor(K[None], dtype=torch.float32), W, H, backend="cpu").rgb[0].numpy())
+            src = rasterization(g, V, torch.tensor(Ks[None], dtype=torch.float32), Ws, Hs, backend="cpu").rgb[0].numpy()
+            pinholes.append(rasterization(g, V, torch.tensor(K[None], dtype=torch.float32), W, H,
+                                          backend="cpu").rgb[0].numpy())
         grid = np.stack(np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64)), -1).reshape(-1, 1, 2)
         dcv = np.array([DIST[0], DIST[1], DIST[4], DIST[5], DIST[2]])
         at = cv2.undistortPoints(grid, cv_K(K), dcv, P=cv_K(Ks),

@@ -1,4 +1,4 @@
-"""render(..., features=...): extra per-Gaussian channels composited in the same call as the
+"""rasterization(..., features=...): extra per-Gaussian channels composited in the same call as the
 colour, with its blend weights, leaving colour, alpha and depth as they were."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import torch
 
 from helpers import intrinsics, look_at, random_gaussians
 from splatfilm.errors import SplatfilmError
-from splatfilm.render import render
+from splatfilm.render import rasterization
 
 
 def _scene():
@@ -20,10 +20,10 @@ def _scene():
 
 def test_features_leave_colour_alone_and_one_hots_sum_to_alpha():
     gs, V, K = _scene()
-    plain = render(gs, V, K, 48, 32, backend="cpu", background=(0.2, 0.3, 0.4))
+    plain = rasterization(gs, V, K, 48, 32, backend="cpu", background=(0.2, 0.3, 0.4))
     owner = torch.arange(60) % 3
     onehot = torch.nn.functional.one_hot(owner, 3).float()
-    out = render(gs, V, K, 48, 32, backend="cpu", background=(0.2, 0.3, 0.4), features=onehot)
+    out = rasterization(gs, V, K, 48, 32, backend="cpu", background=(0.2, 0.3, 0.4), features=onehot)
     assert plain.features is None
     assert out.features.shape == (2, 32, 48, 3)
     for a, b in ((plain.rgb, out.rgb), (plain.alpha, out.alpha), (plain.depth, out.depth)):
@@ -32,14 +32,14 @@ def test_features_leave_colour_alone_and_one_hots_sum_to_alpha():
     assert torch.allclose(out.features.sum(-1, keepdim=True), out.alpha, atol=1e-5)
     assert out.alpha.max() > 0.5
     # A constant feature composites to alpha times the constant.
-    const = render(gs, V, K, 48, 32, backend="cpu", features=torch.full((2, 60, 1), 2.5))
+    const = rasterization(gs, V, K, 48, 32, backend="cpu", features=torch.full((2, 60, 1), 2.5))
     assert torch.allclose(const.features, 2.5 * const.alpha, atol=1e-5)
 
 
 def test_features_of_the_wrong_shape_are_one_error():
     gs, V, K = _scene()
     with pytest.raises(SplatfilmError, match="features must be"):
-        render(gs, V, K, 48, 32, backend="cpu", features=torch.zeros(59, 2))
+        rasterization(gs, V, K, 48, 32, backend="cpu", features=torch.zeros(59, 2))
 
 
 @pytest.mark.cuda
@@ -50,9 +50,9 @@ def test_gsplat_composites_features_as_the_cpu_backend_does():
     onehot = torch.nn.functional.one_hot(torch.arange(60) % 3, 3).float()
     feats = torch.cat([onehot, torch.randn(60, 2, generator=torch.Generator().manual_seed(1))], -1)
     bg = (0.2, 0.3, 0.4)
-    cpu = render(gs, V, K, 48, 32, backend="cpu", background=bg, features=feats)
-    gpu = render(gs, V, K, 48, 32, backend="gsplat", background=bg, features=feats)
-    plain = render(gs, V, K, 48, 32, backend="gsplat", background=bg)
+    cpu = rasterization(gs, V, K, 48, 32, backend="cpu", background=bg, features=feats)
+    gpu = rasterization(gs, V, K, 48, 32, backend="gsplat", background=bg, features=feats)
+    plain = rasterization(gs, V, K, 48, 32, backend="gsplat", background=bg)
     assert gpu.features.shape == cpu.features.shape
     # Our SH evaluation feeding gsplat's plain-colour path: the colour is gsplat's own to float precision.
     assert (gpu.rgb - plain.rgb).abs().max() < 1e-4 and (gpu.depth - plain.depth).abs().max() < 1e-4

@@ -133,19 +133,28 @@ def test_to_tensors():
     np.testing.assert_array_equal(v64.numpy(), cams.viewmats)
 
 
-def test_lens_arguments_per_camera():
-    """Pinhole cameras add nothing to a render call (its default path); others name their model
-    and distortion [1,6], each camera its own in a mixed batch."""
+def test_render_arguments_carry_each_cameras_lens():
+    """A render call's camera arguments, whole: poses, intrinsics, size, and the model with its
+    distortion [C,6] (None for the models without one); each camera its own in a mixed batch,
+    which one call cannot draw."""
     base = make(3)
     d = [0.1, -0.02, 0.003, -0.0004, 0, 0]
     cams = Cameras(base.viewmats, base.Ks, 64, 48, [np.zeros(6), d, np.zeros(6)],
                    ["PINHOLE", "OPENCV_FISHEYE", "EQUIRECTANGULAR"])
-    assert cams.lens_arguments(0) == {}
-    fish = cams.lens_arguments(1)
+    pin = cams[0].render_arguments()
+    assert (pin["width"], pin["height"], pin["camera_model"], pin["distortion"]) == (64, 48, "PINHOLE", None)
+    np.testing.assert_array_equal(pin["viewmats"].numpy(), cams[0].to_tensors()[0].numpy())
+    fish = cams[1].render_arguments(torch.float64)
     assert fish["camera_model"] == "OPENCV_FISHEYE" and fish["distortion"].dtype == torch.float64
+    assert fish["viewmats"].dtype == torch.float64 and fish["Ks"].shape == (1, 3, 3)
     np.testing.assert_array_equal(fish["distortion"].numpy(), [d])
-    assert cams.lens_arguments(-1)["camera_model"] == "EQUIRECTANGULAR"
-    assert cams[1].lens_arguments()["camera_model"] == "OPENCV_FISHEYE"
+    assert cams[-1].render_arguments()["camera_model"] == "EQUIRECTANGULAR"
+    assert cams[-1].render_arguments()["distortion"] is None
+    with pytest.raises(SplatfilmError, match="one camera model; these cameras have 64x48 through EQUIRECTANGULAR, "
+                                             "OPENCV_FISHEYE, PINHOLE: render them one at a time"):
+        cams.render_arguments()
+    with pytest.raises(SplatfilmError, match=r"64x48 \(2\), 32x24 \(1\)"):
+        Cameras.concat([base[:2], base[2].resized(32, 24)]).render_arguments()
 
 
 @pytest.mark.parametrize(

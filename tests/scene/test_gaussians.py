@@ -14,7 +14,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import quat_multiply, quat_to_rotmat, rotmat_to_quat
 from splatfilm.render.projection import quat_scale_to_covar
-from splatfilm.render import render
+from splatfilm.render import rasterization
 from splatfilm.render.spherical_harmonics import spherical_harmonics as eval_sh
 from splatfilm.scene.sh import C0, rotate_sh_coeffs, sh_basis, sh_rotation_matrices
 
@@ -280,8 +280,8 @@ def test_transformed_renders_the_same_from_the_moved_camera(mode, degree):
     V2[:, :3, 3] = -(Rv @ R.T @ t) + s * tv
     W, H = 45, 37
     bg = (0.1, 0.2, 0.3)
-    a = render(gs, V, K, W, H, backend="cpu", background=bg, rasterize_mode=mode)
-    b = render(moved, V2, K, W, H, backend="cpu", background=bg, rasterize_mode=mode)
+    a = rasterization(gs, V, K, W, H, backend="cpu", background=bg, rasterize_mode=mode)
+    b = rasterization(moved, V2, K, W, H, backend="cpu", background=bg, rasterize_mode=mode)
     assert (a.alpha > 0.1).float().mean() > 0.3
     # float64: equal to rounding (observed ~1e-14).
     torch.testing.assert_close(b.rgb, a.rgb, rtol=0, atol=1e-8)
@@ -289,10 +289,10 @@ def test_transformed_renders_the_same_from_the_moved_camera(mode, degree):
     torch.testing.assert_close(b.depth, s * a.depth, rtol=1e-8, atol=1e-8)
     # The SH rotation matters: leaving the coefficients unrotated changes the colours.
     unrotated = Gaussians(moved.means, moved.quats, moved.scales, moved.opacities, moved.sh0, gs.shN)
-    c = render(unrotated, V2, K, W, H, backend="cpu", background=bg, rasterize_mode=mode)
+    c = rasterization(unrotated, V2, K, W, H, backend="cpu", background=bg, rasterize_mode=mode)
     assert (c.rgb - a.rgb).abs().max() > 1e-2
     if degree == 4:  # band 4 on its own: the others rotated, it left as it was
         shN = torch.cat([moved.shN[:, :15], gs.shN[:, 15:]], 1)
-        d = render(Gaussians(moved.means, moved.quats, moved.scales, moved.opacities, moved.sh0, shN), V2, K, W, H,
-                   backend="cpu", background=bg, rasterize_mode=mode)
+        d = rasterization(Gaussians(moved.means, moved.quats, moved.scales, moved.opacities, moved.sh0, shN), V2, K,
+                          W, H, backend="cpu", background=bg, rasterize_mode=mode)
         assert (d.rgb - a.rgb).abs().max() > 1e-2

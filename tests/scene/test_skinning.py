@@ -14,7 +14,7 @@ from rigged_gltf import distance_to_triangles, spec_skin, write_limb
 from splatfilm.assets.mesh_import import import_mesh
 from splatfilm.io.gaussian_files import load_gaussians
 from splatfilm.io.rig_files import load_rig, rig_path
-from splatfilm.render import render
+from splatfilm.render import rasterization
 from splatfilm.scene.sh import rotate_sh_coeffs, rotate_sh_coeffs_batch
 from splatfilm.scene.skeleton import global_transforms, joint_depths, sample_clip
 from splatfilm.scene.skinning import pose_gaussians, transform_gaussians_affine
@@ -114,7 +114,7 @@ def test_sh_turns_with_each_gaussian_so_a_moved_rig_renders_the_same(tmp_path):
     view_moved = (view @ torch.from_numpy(np.linalg.inv(T))).float()
 
     def image(gs, v):
-        return render(gs, v[None], K, W, H, backend="cpu").rgb[0]
+        return rasterization(gs, v[None], K, W, H, backend="cpu").rgb[0]
 
     a = image(pose_gaussians(g, rig, G, "lbs"), view.float())
     moved = pose_gaussians(g, rig, T @ G, "lbs")

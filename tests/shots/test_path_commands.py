@@ -83,13 +83,13 @@ def test_preview_and_contact_sheet(tmp_path, small_shot):
 def test_exported_cameras_render_the_shots_frames(tmp_path, small_shot):
     """What a user renders from the exported files is the shot, frame for frame."""
     from splatfilm.io.gaussian_files import load_gaussians
-    from splatfilm.render import render
+    from splatfilm.render import rasterization
     from splatfilm.render.render_cameras import RenderSettings, render_cameras
 
     shot = load_shot(small_shot)
     g = load_gaussians(SCENE)
     viewmats, Ks = shot.cameras().to_tensors(torch.float32)
-    direct = render(g, viewmats, Ks, 64, 36, backend="cpu").rgb.numpy()
+    direct = rasterization(g, viewmats, Ks, 64, 36, backend="cpu").rgb.numpy()
     for name in ("transforms.json", "tiny.json"):
         exported = tmp_path / name
         _run(["path", "export", str(small_shot), "-o", str(exported)])

@@ -138,7 +138,7 @@ def test_the_viewers_camera_renders_each_asset_in_its_own_mode(film_dir):
     renders the film's frame (each asset in its mode), not the hero as classic."""
     import json
 
-    from splatfilm.render import render
+    from splatfilm.render import rasterization
     from splatfilm.view.frames import FrameRenders
 
     sidecar = json.loads((film_dir / "hero.json").read_text())
@@ -154,8 +154,8 @@ def test_the_viewers_camera_renders_each_asset_in_its_own_mode(film_dir):
     # ... and not the hero drawn classic.
     g = s.world.compose(t, fs.visible, cams.centers[0])
     V, K = cams.to_tensors(g.dtype)
-    classic = render(g, V, K, int(cams.widths[0]), int(cams.heights[0]), backend="cpu", background=s.background,
-                     near_plane=fs.shot.lens.near, far_plane=fs.shot.lens.far).rgb[0].double().numpy()
+    classic = rasterization(g, V, K, int(cams.widths[0]), int(cams.heights[0]), backend="cpu", background=s.background,
+                            near_plane=fs.shot.lens.near, far_plane=fs.shot.lens.far).rgb[0].double().numpy()
     assert np.abs(same - classic).max() > 1e-2
 
 

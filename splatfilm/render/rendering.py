@@ -1,4 +1,5 @@
-"""One `render()` for every part of splatfilm, with two backends that compute the same image.
+"""One `rasterization()` for every part of splatfilm (gsplat's name for its entry), with two
+backends that compute the same image.
 
 - "gsplat": gsplat's CUDA rasterizer (`gsplat.rasterization`), where CUDA is available.
 - "cpu": ours (EWA projection in PyTorch, numba tile kernels with a hand-written backward).
@@ -38,7 +39,7 @@ def rasterize_mode_key(mode: str) -> dict[str, str]:
 
 @dataclass
 class RenderOutput:
-    """C images of H x W pixels, as `render()`'s `render_mode` asks for them.
+    """C images of H x W pixels, as `rasterization()`'s `render_mode` asks for them.
 
     rgb [C,H,W,3] sRGB-encoded values (background composited), None in the depth-only modes
     "D" and "ED"; alpha [C,H,W,1] accumulated opacity; depth [C,H,W,1] camera-space z in the
@@ -159,7 +160,7 @@ def _one_dtype(g: Gaussians) -> Gaussians:
     return g
 
 
-def render(
+def rasterization(
     gaussians: Gaussians,
     viewmats: torch.Tensor,
     Ks: torch.Tensor,
@@ -214,11 +215,7 @@ def render(
         raise SplatfilmError(f"viewmats must be [C,4,4] and Ks [C,3,3], got {tuple(viewmats.shape)} and {tuple(Ks.shape)}")
     if background is not None:
         _background_rows(torch.as_tensor(background), viewmats.shape[0])  # its shape, before any work
-    check_lens(camera_model, distortion)
-    if distortion is not None:
-        distortion = torch.as_tensor(distortion, dtype=torch.float64).reshape(-1, 6).expand(viewmats.shape[0], 6)
-        if camera_model in ("PINHOLE", "EQUIRECTANGULAR"):
-            distortion = None
+    distortion = _lens_distortion(camera_model, distortion, viewmats.shape[0])
     if features is not None:
         features = _check_features(features, viewmats.shape[0], gaussians.means.shape[0])
     if render_mode not in RENDER_MODES:
@@ -230,6 +227,15 @@ def render(
                               far_plane, rasterize_mode, lens, features, render_mode, bool(absgrad))
     return _render_cpu(gaussians, viewmats, Ks, width, height, degree, background, near_plane, far_plane,
                        rasterize_mode, lens, features, render_mode, bool(absgrad))
+
+
+def _lens_distortion(camera_model: str, distortion, C: int) -> torch.Tensor | None:
+    """`distortion` checked against `camera_model` and made one float64 row per camera [C,6],
+    or None for the models without coefficients (PINHOLE, EQUIRECTANGULAR) or where none were given."""
+    check_lens(camera_model, distortion)
+    if distortion is None or camera_model in ("PINHOLE", "EQUIRECTANGULAR"):
+        return None
+    return torch.as_tensor(distortion, dtype=torch.float64).reshape(-1, 6).expand(C, 6)
 
 
 def _check_features(features: torch.Tensor, C: int, N: int) -> torch.Tensor:
@@ -272,27 +278,41 @@ def peak_blend_weights(
     near_plane: float = 0.01,
     far_plane: float = 1e10,
     rasterize_mode: RasterizeMode | torch.Tensor = "classic",
+    camera_model: str = "PINHOLE",
+    distortion: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Per pinhole camera and Gaussian, the largest blend weight it gets in the image [C,N]:
-    alpha * T at its best pixel (its opacity-and-falloff alpha times the transmittance left in
-    front of it), as `render` composites it on the cpu backend in `rasterize_mode`; 0 where it
-    blends nowhere (culled, off the image, behind what is opaque, alpha below 1/255). Counted
-    by the cpu backend's kernels whatever backend renders (gsplat has no per-Gaussian maximum;
-    both composite alike); float32 or float64 Gaussians; a CPU tensor; not differentiable.
-    viewmats [C,4,4], Ks [C,3,3] and the rest as `render`'s."""
+    """Per camera and Gaussian, the largest blend weight it gets in the image [C,N]: alpha * T
+    at its best pixel (its opacity-and-falloff alpha times the transmittance left in front of
+    it), as `rasterization` composites it on the cpu backend in `rasterize_mode` through
+    `camera_model` (a Gaussian an equirectangular seam draws twice: its larger side); 0 where
+    it blends nowhere (culled, off the image, behind what is opaque, alpha below 1/255).
+    Counted by the cpu backend's kernels whatever backend renders (gsplat has no per-Gaussian
+    maximum; both composite alike); float32 or float64 Gaussians; a CPU tensor; not
+    differentiable. viewmats [C,4,4], Ks [C,3,3] and the rest as `rasterization`'s (all of them, for
+    a `Cameras`: `**cams.render_arguments()`)."""
     from splatfilm.render.rasterize_to_pixels import rasterize_peak_weights
 
     rasterize_mode = _check_mode(rasterize_mode, gaussians.means.shape[0])
     width, height = _image_size(width, height)
+    distortion = _lens_distortion(camera_model, distortion, viewmats.shape[0])
     with torch.no_grad():
         g = _one_dtype(gaussians).to("cpu")
         viewmats = viewmats.to(device="cpu", dtype=g.dtype)
         Ks = Ks.to(device="cpu", dtype=g.dtype)
         proj, antialiased = _project_cpu(g, viewmats, Ks, width, height, near_plane, far_plane, rasterize_mode,
-                                         ("PINHOLE", None))
-        op = compensated_opacities(g.activated_opacities[None].expand(viewmats.shape[0], -1), proj.compensations,
-                                   antialiased)
-        return rasterize_peak_weights(proj.means2d, proj.conics, op, proj.radii, proj.depths, width, height)
+                                         (camera_model, distortion))
+        op = g.activated_opacities[None].expand(viewmats.shape[0], -1)
+        ids = proj.gaussian_ids
+        if ids is not None:  # as `_render_cpu` draws the seam's copies
+            op = op[:, ids]
+            if isinstance(antialiased, torch.Tensor):
+                antialiased = antialiased[ids]
+        op = compensated_opacities(op, proj.compensations, antialiased)
+        peaks = rasterize_peak_weights(proj.means2d, proj.conics, op, proj.radii, proj.depths, width, height)
+        if ids is None:
+            return peaks
+        out = torch.zeros(peaks.shape[0], g.means.shape[0], dtype=peaks.dtype)
+        return out.scatter_reduce_(1, ids.expand(peaks.shape[0], -1), peaks, "amax")
 
 
 def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, near_plane, far_plane, mode,
@@ -420,7 +440,7 @@ def _render_gsplat(g: Gaussians, viewmats, Ks, width, height, degree, background
     if isinstance(mode, torch.Tensor):
         return _render_gsplat_mixed(g, viewmats, Ks, width, height, degree, background, near_plane, far_plane, mode,
                                     lens, extra, render_mode, absgrad)
-    from gsplat import rasterization
+    from gsplat import rasterization as gsplat_rasterization
 
     device = torch.device("cuda") if g.device.type != "cuda" else g.device
     g = g.to(device)
@@ -454,7 +474,7 @@ def _render_gsplat(g: Gaussians, viewmats, Ks, width, height, degree, background
         sh_degree = None
         if bg is not None:
             bg = torch.cat([bg, torch.zeros(C, extra.shape[-1], device=device)], dim=-1)
-    colors, alphas, info = rasterization(
+    colors, alphas, info = gsplat_rasterization(
         means=g.means,
         quats=g.quats,
         scales=g.activated_scales,
