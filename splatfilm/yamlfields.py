@@ -6,6 +6,7 @@ read with an `At`, the path to it in the document, so a bad one fails as
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, NoReturn
 
 import numpy as np
@@ -29,6 +30,17 @@ class _UniqueKeys(yaml.SafeLoader):
                             None, None, f"the key {key!r} is given twice", key_node.start_mark)
                     seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.2's floats that YAML 1.1 (PyYAML) reads as text: an exponent without a dot or without
+# a sign (1e7, 2.5e3, 1E-3). Every other reader (YAML 1.2: ruamel, Go, JavaScript) reads them as
+# numbers, and `duration: 1e7` failing as "expected a number, got '1e7'" contradicted itself.
+# Resolved here, not in `number`, so a quoted '1e7' stays text, as YAML means it, and every field
+# reads them alike; nan and inf are untouched (plain `nan` is text, `.nan` refused as not finite).
+_UniqueKeys.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
 
 
 def load_yaml(text: str, source: str) -> Any:

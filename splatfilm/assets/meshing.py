@@ -49,6 +49,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -475,7 +476,7 @@ def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str |
     lo, hi = scene_bounds(g)
     voxel = settings.voxel or max(float(np.linalg.norm(hi - lo)) / 200, 1e-4)
     s = MeshSettings(**{**asdict(settings), "voxel": voxel})
-    mesh = mesh_scene(g, cams, s, up, progress, asset_rasterize_mode(scene))
+    mesh = _cached_scene_mesh(scene, g, cams, s, up, progress, asset_rasterize_mode(scene))
     write_mesh(mesh, output, up, 1.0 if scale is None else float(scale))
     if scale is None and output.suffix.lower() != ".ply":
         print(f"note: {scene}'s scale to metres is unknown (structure-from-motion units): {output} is in scene units, "
@@ -488,6 +489,55 @@ def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str |
             "seconds": time.perf_counter() - t0,
             "bounds_min": v.min(axis=0).tolist(), "bounds_max": v.max(axis=0).tolist(), "up": up.tolist(),
             "scale_to_metres": scale}
+
+
+def scene_mesh_cache_path(scene: str | Path) -> Path:
+    """SCENE.mesh.npz beside SCENE.ply: `export_scene_mesh`'s last TSDF mesh, with its record
+    SCENE.mesh.json."""
+    scene = Path(scene)
+    return scene.with_name(scene.stem + ".mesh.npz")
+
+
+def _cached_scene_mesh(scene: Path, g: Gaussians, cameras: Cameras | None, settings: MeshSettings, up: np.ndarray,
+                       progress: bool, mode: RasterizeMode) -> open3d.geometry.TriangleMesh:
+    """`mesh_scene`'s mesh, kept in SCENE.mesh.npz under the key of the scene file's contents,
+    the cameras, the settings (but the backend: either renders the same images), up, the
+    rasterize mode and COLLISION_MESH_VERSION (the way meshes are made): a rerun with the same
+    inputs integrates nothing and writes the same bytes. The arrays are kept in float64 as
+    made, since a PLY's colour bytes would round them. A run stopped part way keeps nothing:
+    its rerun integrates every view again."""
+    from splatfilm.io.atomic import atomic_path
+    from splatfilm.io.cache import CacheEntry
+    from splatfilm.io.digest import array_digest, content_digest, file_digest
+
+    o3d = load_open3d()
+    npz = scene_mesh_cache_path(scene)
+    record = {"version": COLLISION_MESH_VERSION, "scene_sha256": file_digest(scene),
+              "cameras": None if cameras is None else array_digest(
+                  {k: np.asarray(getattr(cameras, k)) for k in ("viewmats", "Ks", "widths", "heights")}),
+              "settings": asdict(settings), "up": np.asarray(up, dtype=np.float64).tolist(), **rasterize_mode_key(mode)}
+    record["settings"].pop("backend")
+    cache = CacheEntry(npz.with_suffix(".json"), content_digest(record), indent=2)
+    if cache.lookup(npz) is not None:
+        try:
+            with np.load(npz, allow_pickle=False) as kept:
+                v, f, c, n = (kept[k] for k in ("vertices", "triangles", "colors", "normals"))
+            mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(v), o3d.utility.Vector3iVector(f))
+            if len(c):
+                mesh.vertex_colors = o3d.utility.Vector3dVector(c)
+            mesh.vertex_normals = o3d.utility.Vector3dVector(n)
+            if progress:
+                print(f"{scene.name}: the mesh made before from the same scene, cameras and settings "
+                      f"({npz.name}) is used", flush=True)
+            return mesh
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass  # unreadable: made again
+    mesh = mesh_scene(g, cameras, settings, up, progress, mode)
+    with atomic_path(npz) as tmp, open(tmp, "wb") as f:
+        np.savez(f, vertices=np.asarray(mesh.vertices), triangles=np.asarray(mesh.triangles),
+                 colors=np.asarray(mesh.vertex_colors), normals=np.asarray(mesh.vertex_normals))
+    cache.store(**record)
+    return mesh
 
 
 # ---- collision meshes, cached beside the scene --------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import signal
 import sys
@@ -493,6 +494,12 @@ def main(argv: list[str] | None = None) -> int:
     SplatfilmError, a missing optional package or a file the OS refused (printed as one
     `error:` line), 130 / 143 interrupted / terminated (SIGINT / SIGTERM), 141 a closed pipe.
     argparse exits 2 itself on bad arguments."""
+    # A path whose bytes are not UTF-8 (held as surrogate escapes) is printed escaped, as
+    # Python's own stderr prints it: under a UTF-8 locale other than C.UTF-8 stdout is strict,
+    # and the closing "wrote ..." line would end a finished job with a traceback.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     on_main_thread = threading.current_thread() is threading.main_thread()
     _stops.clear()

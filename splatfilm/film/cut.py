@@ -58,6 +58,7 @@ def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: lis
     the film's motion-blur shutter as the world stage's cameras do. A distorting lens's
     SHOT.usda is the pinhole camera plus its distortion (`shots.interchange.usd_lens_data`); a
     shot whose lens no USD camera holds (a panorama) gets none, which `log` says."""
+    from splatfilm.io.usd_splats import usd_path_problem
     from splatfilm.io.video import encode_sequence
     from splatfilm.shots.interchange import export_shot, usd_camera_problem
 
@@ -77,7 +78,7 @@ def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: lis
     # The camera file says what the frames were shot with, shutter included: one written
     # before it carried the shutter is written again.
     usd_digest = content_digest(f"{digest}shutter{shutter}".encode())
-    problem = usd_camera_problem(fs.shot.lens)
+    problem = usd_camera_problem(fs.shot.lens) or usd_path_problem(usd)
     if problem:
         # Refusing here would end the render after every frame was made, with no cut or
         # timeline; a camera file left from an earlier take would not match the frames.

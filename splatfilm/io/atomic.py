@@ -221,6 +221,13 @@ def read_input(path: str | os.PathLike, kind: str) -> bytes:
         raise _input_error(path, kind, e) from None
 
 
+def trailing_bytes_note(path: str | os.PathLike, count: int, end: str) -> str:
+    """The note for an input file holding `count` bytes after the end its own format gives
+    (`end`: "the PLY's rows", "the GLB header's length"). A note, not an error: some tools pad
+    their files; but bytes appended by mistake (two files joined, a copy gone wrong) are named."""
+    return f"note: {path}: {count} byte{'s' if count != 1 else ''} after {end} were not read"
+
+
 def map_input(path: str | os.PathLike, kind: str) -> mmap.mmap | bytes:
     """An input file's bytes mapped read-only into memory (its bytes read when it cannot be
     mapped: empty, a pipe), with `read_input`'s errors. Mapped, a large file costs no memory

@@ -67,7 +67,8 @@ def load_gaussians(path: str | os.PathLike, spz_axes: str = SPZ_DEFAULT_AXES, pr
     in its own frame (its local positions) at the stage's start
     (`splatfilm.io.usd_splats.read_usd_splats` picks others).
     What the reader did to the file's values (a PLY's Mip-Splatting filter fused, its double
-    positions rounded) is said in a note on stderr."""
+    positions rounded), and bytes after the end its format gives (PLY, SPZ, SOG), are said in
+    a note on stderr."""
     return _load(Path(path), spz_axes, prim, centre=False)[0]
 
 
@@ -97,21 +98,21 @@ def _load(path: Path, spz_axes: str, prim: str | None, centre: bool) -> tuple[Ga
     if spz_axes != SPZ_DEFAULT_AXES and kind != ".spz":
         raise SplatfilmError(f"{path}: SPZ axes apply to .spz files only")
     origin = None
+    notes: list[str] = []
     if kind == ".ply":
-        notes: list[str] = []
         g, origin = read_ply_centred(path, notes) if centre else (read_ply(path, notes), None)
-        for note in notes:
-            print(note, file=sys.stderr)
     elif kind == ".splat":
         g = read_splat(path)
     elif kind == ".spz":
-        g = read_spz(path, axes=spz_axes)
+        g = read_spz(path, axes=spz_axes, notes=notes)
     elif kind == ".sog":
-        g = read_sog(path)
+        g = read_sog(path, notes)
     else:
         from splatfilm.io.usd_splats import read_usd_splats
 
         g = read_usd_splats(path, prim)
+    for note in notes:
+        print(note, file=sys.stderr)
     if len(g) == 0:  # every format can say "none"; nothing would render but black frames
         raise SplatfilmError(f"{path}: holds no Gaussians")
     return g, origin

@@ -571,8 +571,13 @@ def _write_exr(path: Path, header: dict, data: dict[str, np.ndarray]) -> None:
     """Write an EXR atomically (a temporary file renamed into place)."""
     import OpenEXR
 
-    with atomic_path(path) as tmp, OpenEXR.File(header, data) as f:
-        f.write(str(tmp))
+    # OpenEXR takes a path only as UTF-8 text: through a stream, a folder whose name is not
+    # UTF-8 (held as surrogate escapes) is written as any other.
+    buffer = io.BytesIO()
+    with OpenEXR.File(header, data) as f:
+        f.write(buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
 
 
 def read_exr_layers(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
@@ -581,7 +586,7 @@ def read_exr_layers(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     import OpenEXR
 
     try:
-        with OpenEXR.File(str(path), separate_channels=True) as f:
+        with open(path, "rb") as stream, OpenEXR.File(stream, separate_channels=True) as f:  # as _write_exr
             header = dict(f.header())
             channels = {name: np.asarray(c.pixels) for name, c in f.channels().items()}
     except Exception as e:  # OpenEXR raises plain Exceptions for unreadable files
@@ -596,5 +601,5 @@ def read_depth(path: str | os.PathLike, channel: str = "Z") -> np.ndarray:
         return np.load(path, allow_pickle=False)
     import OpenEXR
 
-    with OpenEXR.File(str(path)) as f:
+    with open(path, "rb") as stream, OpenEXR.File(stream) as f:  # a stream, as _write_exr
         return np.asarray(f.channels()[channel].pixels, dtype=np.float32)

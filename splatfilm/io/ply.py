@@ -42,7 +42,7 @@ import torch
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians, opacity_logit
 from splatfilm.scene.sh import MAX_SH_DEGREE, rgb_to_sh0, sh0_to_rgb
-from splatfilm.io.atomic import atomic_write, map_input
+from splatfilm.io.atomic import atomic_write, map_input, trailing_bytes_note
 
 __all__ = ["read_ply", "read_ply_centred", "read_ply_points", "write_ply", "write_compressed_ply",
            "is_compressed_ply_name", "COMPRESSED_PLY_MAX_SH_DEGREE", "ply_header", "ply_extra_properties"]
@@ -193,8 +193,9 @@ def _truncated(path: Path, element: _Element, need: str, have: str) -> Splatfilm
 
 
 def _read_binary(data: bytes, order: str, elements: list[_Element], wanted: set[str], path: Path):
-    """Columns {element: {property: array}} of the wanted elements, and {element: [rows, props]
-    matrix} for those whose properties all have one type (the fast path)."""
+    """Columns {element: {property: array}} of the wanted elements, {element: [rows, props]
+    matrix} for those whose properties all have one type (the fast path), and the count of
+    bytes after the last element (None where a list element is left unread)."""
     out: dict[str, dict[str, np.ndarray]] = {}
     mats: dict[str, np.ndarray] = {}
     last_wanted = max((i for i, e in enumerate(elements) if e.name in wanted), default=-1)
@@ -222,7 +223,7 @@ def _read_binary(data: bytes, order: str, elements: list[_Element], wanted: set[
         if el.name in wanted and el.name not in out:
             raise _error(path, f"list properties in element {_show(el.name)} are not supported")
         if i > last_wanted:
-            break  # nothing we need comes after this variable-size element
+            return out, mats, None  # nothing we need comes after this variable-size element
         # Skip a variable-size element (say, mesh faces) row by row.
         for _ in range(el.count):
             for p in el.properties:
@@ -236,7 +237,7 @@ def _read_binary(data: bytes, order: str, elements: list[_Element], wanted: set[
                 offset += width + n * np.dtype(p.code).itemsize
             if offset > len(data):
                 raise _truncated(path, el, "more bytes", "none")
-    return out, mats
+    return out, mats, len(data) - offset
 
 
 class _Tokens:
@@ -621,8 +622,9 @@ def _decompress(by_name: dict[str, _Element], data: dict, path: Path) -> _Column
     return _Columns(names, n, lambda r0, r1: table[r0:r1])
 
 
-def _read_elements(path: Path, wanted_of) -> tuple[dict[str, _Element], dict, dict]:
-    """Parse a PLY file: (elements by name, columns {element: {property: array}}, matrices).
+def _read_elements(path: Path, wanted_of) -> tuple[dict[str, _Element], dict, dict, int | None]:
+    """Parse a PLY file: (elements by name, columns {element: {property: array}}, matrices,
+    the bytes a binary file holds after its last element: None where not known).
     `wanted_of(by_name)` names the elements to load. A binary file's columns are views of the
     file mapped into memory (`io.atomic.map_input`): copy what must outlive them."""
     buf = map_input(path, "PLY file")
@@ -634,17 +636,20 @@ def _read_elements(path: Path, wanted_of) -> tuple[dict[str, _Element], dict, di
     if "vertex" not in by_name:
         raise _error(path, "PLY file has no 'vertex' element")
     wanted = wanted_of(by_name)
+    left = None  # an ASCII body ends in whitespace as it pleases
     if order is None:
         data, mats = _read_ascii(body, elements, wanted, path)
     else:
-        data, mats = _read_binary(body, order, elements, wanted, path)
-    return by_name, data, mats
+        data, mats, left = _read_binary(body, order, elements, wanted, path)
+    return by_name, data, mats, left
 
 
 def _read_gaussians(path: str | os.PathLike, notes: list[str] | None, centre: bool) -> tuple[Gaussians, np.ndarray | None]:
     path = Path(path)
-    by_name, data, mats = _read_elements(
+    by_name, data, mats, left = _read_elements(
         path, lambda els: {"vertex", "chunk", "sh"} if _is_compressed(els) else {"vertex"})
+    if notes is not None and left:
+        notes.append(trailing_bytes_note(path, left, "the rows its header gives"))
     if _is_compressed(by_name):
         cols = _decompress(by_name, data, path)
     else:
@@ -680,7 +685,7 @@ def read_ply_points(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | N
     double coordinates keep their precision: a georeferenced cloud's cm at 4e6 m) and, when
     the file has `red green blue`, colours [N,3] in [0,1] float32 (else None)."""
     path = Path(path)
-    _, data, _ = _read_elements(path, lambda els: {"vertex"})
+    _, data, _, _ = _read_elements(path, lambda els: {"vertex"})
     cols = data["vertex"]
     missing = [k for k in ("x", "y", "z") if k not in cols]
     if missing:

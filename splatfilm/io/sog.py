@@ -36,7 +36,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import read_input
+from splatfilm.io.atomic import read_input, trailing_bytes_note
 from splatfilm.scene.gaussians import Gaussians
 
 __all__ = ["read_sog"]
@@ -50,15 +50,19 @@ _PALETTE_ROW = 64
 _ALPHA_EPS = 1e-6
 
 
-def read_sog(path: str | os.PathLike) -> Gaussians:
+def read_sog(path: str | os.PathLike, notes: list[str] | None = None) -> Gaussians:
     """Read a `.sog` file, version 1 or 2, into float32 `Gaussians` (raw parameters, SH degree
-    from its `shN`, 0 without one)."""
+    from its `shN`, 0 without one). notes: a list the one-line notes for the reader are
+    appended to (bytes after the zip archive's end)."""
     path = Path(path)
     data = read_input(path, ".sog file")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
         raise SplatfilmError(f"{path}: not a SOG file (a .sog is a zip archive; this is not one)") from None
+    left = _after_archive(data)
+    if notes is not None and left:
+        notes.append(trailing_bytes_note(path, left, "the zip archive's end record"))
     names = {Path(n).name: n for n in archive.namelist()}
 
     def load(name: str) -> bytes:
@@ -78,6 +82,16 @@ def read_sog(path: str | os.PathLike) -> Gaussians:
         raise
     except (KeyError, TypeError, IndexError, ValueError) as e:
         raise SplatfilmError(f"{path}: its meta.json lacks or misstates a field ({type(e).__name__}: {e})") from None
+
+
+def _after_archive(data: bytes) -> int:
+    """The count of bytes after a zip archive's end-of-central-directory record and its
+    comment (zipfile finds the record within padding after it, and says nothing of it)."""
+    end = data.rfind(b"PK\x05\x06")
+    if end < 0 or end + 22 > len(data):
+        return 0
+    comment = int.from_bytes(data[end + 20:end + 22], "little")
+    return max(0, len(data) - (end + 22 + comment))
 
 
 def _decode(meta: dict[str, Any], load: Callable[[str], bytes], path: Path) -> Gaussians:

@@ -67,7 +67,7 @@ import numpy as np
 import torch
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import atomic_write, read_input
+from splatfilm.io.atomic import atomic_write, read_input, trailing_bytes_note
 from splatfilm.scene.gaussians import Gaussians, opacity_logit, opacity_sigmoid
 from splatfilm.scene.sh import sh_degree_of
 
@@ -300,9 +300,10 @@ def decode_spz(data: bytes, path: str | Path = "<spz>", axes: str = SPZ_DEFAULT_
                      sh0=t(sh0.reshape(n, 1, 3)), shN=t(shN))
 
 
-def _unpack_v4(raw: bytes, path) -> bytes:
+def _unpack_v4(raw: bytes, path, notes: list[str] | None = None) -> bytes:
     """The version 4 container (module docstring) as the equivalent version 3 payload: its
-    header, then its zstd streams decompressed in order."""
+    header, then its zstd streams decompressed in order; bytes after the last stream are
+    noted in `notes`."""
     if len(raw) < _HEADER_V4.itemsize:
         raise _error(path, f"an SPZ version 4 file needs a 32-byte header; this one has {len(raw)} bytes")
     h = np.frombuffer(raw[:_HEADER_V4.itemsize], _HEADER_V4)[0]
@@ -334,26 +335,36 @@ def _unpack_v4(raw: bytes, path) -> bytes:
             raise _error(path, f"a zstd stream holds {len(part)} bytes where the table says {size}")
         parts.append(part)
         at += compressed
+    if notes is not None and at < len(raw):
+        notes.append(trailing_bytes_note(path, len(raw) - at, "its last zstd stream"))
     header = np.zeros(1, _HEADER)
     header[0] = (SPZ_MAGIC, 3, n, int(h["sh_degree"]), int(h["fractional_bits"]), flags, 0)
     return header.tobytes() + b"".join(parts)
 
 
-def read_spz(path: str | os.PathLike, axes: str = SPZ_DEFAULT_AXES) -> Gaussians:
+def read_spz(path: str | os.PathLike, axes: str = SPZ_DEFAULT_AXES, notes: list[str] | None = None) -> Gaussians:
     """Read an `.spz` file (version 2, 3 or 4) into float32 Gaussians; axes: see the module
-    docstring."""
+    docstring. notes: a list the one-line notes for the reader are appended to (bytes after
+    the end of the file's data)."""
     path = Path(path)
     _check_axes(axes)
     raw = read_input(path, ".spz file")
     if raw[:4] == SPZ_MAGIC.to_bytes(4, "little"):
-        return decode_spz(_unpack_v4(raw, path), path, axes)
+        return decode_spz(_unpack_v4(raw, path, notes), path, axes)
     if raw[:2] != b"\x1f\x8b":
         raise _error(path, "not an SPZ file (no gzip header, as versions 2 and 3 have, nor the NGSP magic of "
                            "version 4)")
+    # One gzip member, read by zlib rather than gzip.decompress, which passes over zeros after
+    # it in silence: what follows the member's end is noted.
+    stream = zlib.decompressobj(wbits=31)
     try:
-        data = gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:
+        data = stream.decompress(raw)
+    except zlib.error as e:
         raise _error(path, f"the gzip stream is damaged or truncated ({e})") from None
+    if not stream.eof:
+        raise _error(path, "the gzip stream is damaged or truncated (it ends before its end-of-stream marker)")
+    if notes is not None and stream.unused_data:
+        notes.append(trailing_bytes_note(path, len(stream.unused_data), "its gzip stream"))
     return decode_spz(data, path, axes)
 
 

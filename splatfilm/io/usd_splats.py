@@ -47,7 +47,8 @@ from splatfilm.scene.sh import MAX_SH_DEGREE
 from splatfilm.scene.transforms import Similarity, quat_to_rotmat
 
 __all__ = ["splat_prims", "drawn_extent", "write_splat_prim", "gaussians_of_prim", "read_usd_splats",
-           "write_usd_splats", "read_usd_world_splats", "open_usd_stage", "export_usd_stage", "stage_to_world"]
+           "write_usd_splats", "read_usd_world_splats", "open_usd_stage", "export_usd_stage", "usd_path_problem",
+           "stage_to_world"]
 
 # Opacities of 0 and 1 read as these, so their logits stay finite.
 _OPACITY_EPS = 1e-7
@@ -83,9 +84,24 @@ def open_usd_stage(path: str | os.PathLike) -> Any:
     return stage
 
 
+def usd_path_problem(path: str | os.PathLike) -> str | None:
+    """Why USD cannot write a file at `path`, or None when it can. USD keeps its layers'
+    names as UTF-8 text, so a path whose bytes are not UTF-8 (a folder named on a Latin-1
+    system, which Python holds as surrogate escapes) cannot be handed to it."""
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return "USD needs a UTF-8 path"
+    return None
+
+
 def export_usd_stage(stage: Any, path: str | os.PathLike) -> None:
-    """Write `stage`'s root layer to `path` atomically (.usda text, .usd / .usdc binary crate)."""
+    """Write `stage`'s root layer to `path` atomically (.usda text, .usd / .usdc binary crate);
+    a one-line SplatfilmError when USD cannot write there (`usd_path_problem`)."""
     path = Path(path)
+    problem = usd_path_problem(path)
+    if problem:
+        raise SplatfilmError(f"{path}: {problem}")
     with atomic_path(path) as tmp:
         if not stage.GetRootLayer().Export(str(tmp)):
             raise SplatfilmError(f"{path}: USD could not write the file")

@@ -62,10 +62,16 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def _ffmpeg(args: list[str]) -> subprocess.CompletedProcess:
+    """ffmpeg run with `args`, its stdout and stderr captured as text. Its reports echo file
+    names as their bytes, so they are decoded with errors="replace": a folder whose name is not
+    UTF-8 (b"caf\xe9") made probe_timecode a UnicodeDecodeError after the movie was written."""
+    return subprocess.run([ffmpeg_exe(), *args], capture_output=True, text=True, errors="replace")
+
+
 def _run(args: list[str], output: Path) -> None:
-    exe = ffmpeg_exe()
     with atomic_path(output) as tmp:
-        res = subprocess.run([exe, "-y", "-loglevel", "error", *args, str(tmp)], capture_output=True, text=True)
+        res = _ffmpeg(["-y", "-loglevel", "error", *args, str(tmp)])
         if res.returncode != 0:
             last = (res.stderr.strip().splitlines() or ["unknown error"])[-1]
             raise SplatfilmError(f"{output}: ffmpeg failed: {last}")
@@ -172,7 +178,7 @@ def sample_aspect_fraction(pixel_aspect: float) -> Fraction:
 def probe_sample_aspect(path: str | Path) -> Fraction:
     """The sample (pixel) aspect ratio of a movie's first video stream as ffmpeg reports it:
     1 when the stream says none (square pixels)."""
-    res = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
+    res = _ffmpeg(["-hide_banner", "-i", str(path)])
     for line in res.stderr.splitlines():
         if "Video:" in line:
             m = re.search(r"\[SAR (\d+):(\d+)", line)
@@ -195,8 +201,8 @@ def _first_frame_size(pattern: str | Path, start_number: int) -> tuple[int, int]
 def stream_digest(path: str | Path) -> str:
     """sha256 (hex) of a movie's first video stream's coded packets, as ffmpeg's hash muxer
     computes it: the same after a remux that only changes metadata, different once a picture is."""
-    res = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0:v:0",
-                          "-c", "copy", "-f", "hash", "-hash", "sha256", "-"], capture_output=True, text=True)
+    res = _ffmpeg(["-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0:v:0",
+                   "-c", "copy", "-f", "hash", "-hash", "sha256", "-"])
     value = res.stdout.strip().partition("=")[2]
     if res.returncode != 0 or not value:
         last = (res.stderr.strip().splitlines() or ["no video stream"])[-1]
@@ -232,8 +238,7 @@ def read_movie_provenance(path: str | Path) -> tuple[str | None, str]:
 
 def probe_metadata(path: str | Path) -> dict[str, str]:
     """The container's metadata (key -> value)."""
-    res = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-f", "ffmetadata",
-                          "-"], capture_output=True, text=True)
+    res = _ffmpeg(["-hide_banner", "-loglevel", "error", "-i", str(path), "-f", "ffmetadata", "-"])
     meta: dict[str, str] = {}
     for line in res.stdout.splitlines():
         if line.startswith("["):
@@ -246,7 +251,7 @@ def probe_metadata(path: str | Path) -> dict[str, str]:
 
 def probe_reel(path: str | Path) -> str | None:
     """The reel name of a movie's timecode track, or None."""
-    res = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
+    res = _ffmpeg(["-hide_banner", "-i", str(path)])
     for line in res.stderr.splitlines():
         key, _, value = line.strip().partition(":")
         if key.strip() == "reel_name" and value.strip():
@@ -257,7 +262,7 @@ def probe_reel(path: str | Path) -> str | None:
 def probe_timecode(path: str | Path) -> str | None:
     """The start timecode ("HH:MM:SS:FF", ";" before FF when drop-frame) of a movie's timecode
     track or metadata, or None when it has none."""
-    res = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
+    res = _ffmpeg(["-hide_banner", "-i", str(path)])
     for line in res.stderr.splitlines():
         key, _, value = line.strip().partition(":")
         if key.strip() == "timecode" and value.strip():
@@ -275,7 +280,10 @@ def concat_videos(parts: list[Path], output: str | Path, timecode: str | None = 
     extra = [] if timecode is None else ["-timecode", timecode]
     extra += [] if reel is None else ["-metadata:s:v:0", f"reel_name={reel}"]
     try:
-        listing.write_text("".join(f"file '{Path(p).resolve()}'\n" for p in parts))
+        # ffmpeg reads the listing's names as bytes: surrogateescape gives a name that is not
+        # UTF-8 its own bytes back; a quote is closed, escaped and reopened, as its quoting wants.
+        listing.write_text("".join("file '{}'\n".format(str(Path(p).resolve()).replace("'", "'\\''"))
+                                   for p in parts), encoding="utf-8", errors="surrogateescape")
         _run(["-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:v", "-c", "copy", *extra,
               "-movflags", "+faststart"], output)
     finally:
@@ -302,8 +310,8 @@ def count_frames(video: str | Path) -> int:
     decode; `frames_from_video` notices. Raises SplatfilmError naming the file when it has no
     video stream, cannot be read or has no frames."""
     video = Path(video)
-    res = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(video), "-map", "0:v:0", "-c", "copy",
-                          "-f", "null", "-"], capture_output=True, text=True, errors="replace")
+    res = _ffmpeg(["-hide_banner", "-nostdin", "-i", str(video), "-map", "0:v:0", "-c", "copy",
+                   "-f", "null", "-"])
     if res.returncode != 0:
         # ffmpeg lists the streams it found before failing: a file of sound alone says so
         # there, where its last line ("Stream map '0:v:0' matches no streams") would not.

@@ -737,3 +737,16 @@ def test_a_material_named_like_the_sampler_tag_reads_with_its_own_sampler(tmp_pa
     doc["materials"][0]["name"] = "splatfilm material x"
     path.write_text(json.dumps(doc))
     assert len(mesh_to_gaussians(path, count=100).gaussians) == 100
+
+
+def test_bytes_after_a_glb_headers_length_are_noted_once(tmp_path, capsys):
+    """A .glb with 100 zero bytes after the length its header gives imported in silence."""
+    box = trimesh.creation.box()
+    data = trimesh.Trimesh(box.vertices, box.faces, vertex_colors=np.full((8, 4), 200, np.uint8)).export(
+        file_type="glb")
+    (tmp_path / "extra.glb").write_bytes(data + bytes(100))
+    capsys.readouterr()
+    assert main(["import-mesh", str(tmp_path / "extra.glb"), "-o", str(tmp_path / "extra.ply"), "--count", "300"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "were not read" in line]
+    assert notes == [f"note: {tmp_path / 'extra.glb'}: 100 bytes after the {len(data)} bytes its header gives "
+                     "were not read"], notes

@@ -562,3 +562,33 @@ def test_mesh_and_collision_meshes_render_a_scene_in_its_rasterize_mode(tmp_path
     assert main(["mesh", str(scene), "-o", str(tmp_path / "set.mesh.ply"), "--voxel", "0.06", "--views", "4",
                  "--width", "64", "--height", "48", "--backend", "cpu"]) == 0
     assert len(modes) == 2 * 4 and set(modes) == {"antialiased"}
+
+
+def test_mesh_reruns_reuse_the_integrated_mesh_and_write_the_same_bytes(tmp_path, monkeypatch, capsys):
+    """`splatfilm mesh` integrated every view again on a rerun with the same inputs (28 s twice
+    for one set, the same .glb); its TSDF mesh is kept beside the scene under their key."""
+    from splatfilm.assets import meshing
+
+    scene = tmp_path / "set.ply"
+    save_gaussians(scene, box_on_floor())
+    calls = []
+    fuse = meshing.fuse_mesh
+    monkeypatch.setattr(meshing, "fuse_mesh", lambda *a, **k: calls.append(1) or fuse(*a, **k))
+    args = ["mesh", str(scene), "--views", "6", "--width", "64", "--height", "48", "--voxel", "0.06"]
+    outputs = {}
+    for name in ("a.glb", "b.glb", "c.ply"):
+        assert main([*args, "-o", str(tmp_path / name)]) == 0
+        outputs[name] = (tmp_path / name).read_bytes()
+    assert len(calls) == 1 and outputs["a.glb"] == outputs["b.glb"]
+    assert "is used" in capsys.readouterr().out
+    # Another setting, or the scene changed: integrated again.
+    assert main([*args[:-1], "0.05", "-o", str(tmp_path / "d.glb")]) == 0
+    assert len(calls) == 2
+    save_gaussians(scene, box_on_floor().transformed(translation=torch.tensor([0.0, 0.0, 0.1])))
+    assert main([*args, "-o", str(tmp_path / "e.glb")]) == 0
+    assert len(calls) == 3
+    # A mesh made afresh writes the bytes the cached one does.
+    meshing.scene_mesh_cache_path(scene).unlink()
+    save_gaussians(scene, box_on_floor())
+    assert main([*args, "-o", str(tmp_path / "f.ply")]) == 0
+    assert len(calls) == 4 and (tmp_path / "f.ply").read_bytes() == outputs["c.ply"]

@@ -173,3 +173,27 @@ def test_converting_an_asset_carries_its_sidecar_rig_and_cameras(tmp_path, capsy
     assert np.abs(placed("hero") - placed("rest")).max() > 0.05  # the walk moves him (0.65 m tall)
     assert np.abs(placed("hero") - placed("hero_spz")).max() < 2 * step
     assert np.abs(placed("rest") - placed("turned")).max() < 2 * step
+
+
+def test_bytes_after_a_splat_files_end_are_noted_once(tmp_path, capsys):
+    """100 zero bytes appended to a .ply, .spz (versions 3 and 4) and .sog imported in silence:
+    each says how many bytes its format's own end left over, in one note, and still imports."""
+    import shutil
+    from pathlib import Path
+
+    fixtures = Path(__file__).parents[1] / "fixtures"
+    save_gaussians(tmp_path / "a.ply", random_gaussians(20, 1, dtype=torch.float32, seed=2))
+    sources = [tmp_path / "a.ply", fixtures / "spz" / "random.st370.v3.spz", fixtures / "spz" / "random.st370.v4.spz",
+               fixtures / "sog" / "degree0.sog"]
+    for k, source in enumerate(sources):
+        clean = tmp_path / f"clean{k}{source.suffix}"
+        shutil.copyfile(source, clean)
+        extra = tmp_path / f"extra{k}{source.suffix}"
+        extra.write_bytes(source.read_bytes() + bytes(100))
+        capsys.readouterr()
+        assert main(["import", str(clean), "-o", str(tmp_path / f"clean{k}.out.ply")]) == 0
+        assert "note:" not in capsys.readouterr().err
+        assert main(["import", str(extra), "-o", str(tmp_path / f"extra{k}.out.ply")]) == 0
+        notes = [line for line in capsys.readouterr().err.splitlines() if "were not read" in line]
+        assert len(notes) == 1 and notes[0].startswith(f"note: {extra}: 100 bytes after "), notes
+        assert (tmp_path / f"extra{k}.out.ply").read_bytes() == (tmp_path / f"clean{k}.out.ply").read_bytes()

@@ -328,3 +328,40 @@ def test_an_earlier_cut_goes_while_the_cut_waits_for_a_new_shot(tmp_path, capsys
     assert main(["render", str(film), "-o", str(out), "--backend", "cpu", "--shots", "sh010"]) == 0
     assert "removed the earlier passes.mp4, passes.otio, passes.edl, contact_sheet.png" in capsys.readouterr().out
     assert not any((out / n).exists() for n in ("passes.mp4", "passes.otio", "passes.edl", "contact_sheet.png"))
+
+
+def test_a_film_in_a_folder_whose_name_is_not_utf8_renders_whole(tmp_path, capsys):
+    """A folder named on a Latin-1 system (b"caf\\xe9", held by Python as a surrogate escape):
+    ffmpeg's reports of it are read, the cut's listing names it, the EXR passes are written and
+    read back, and the shot's USD camera, which USD cannot name, is left out with a note."""
+    import os
+
+    from helpers import write_walking_film
+
+    from splatfilm.cli import main
+    from splatfilm.io.images import read_exr_layers
+    from splatfilm.io.video import probe_timecode, read_movie_provenance
+
+    folder = tmp_path / os.fsdecode(b"caf\xe9 film")
+    folder.mkdir()
+    film = write_walking_film(folder, frames=2)
+    out = folder / "out"
+    capsys.readouterr()
+    assert main(["render", str(film), "-o", str(out), "--backend", "cpu", "--passes"]) == 0
+    assert "sh010: no USD camera (USD needs a UTF-8 path)" in capsys.readouterr().out
+    assert not (out / "cameras" / "sh010.usda").exists()
+    assert probe_timecode(out / "sh010.mp4") is not None
+    assert read_movie_provenance(out / "sh010.mp4")[0] is not None
+    assert probe_frames(out / "passes.mp4")[0] == 2
+    assert {"R", "Z"} <= set(read_exr_layers(out / "sh010" / "sh010.1001.exr")[0])
+    assert (out / "passes.otio").exists() and (out / "passes.edl").exists()
+
+
+def test_a_cut_joins_movies_in_a_folder_with_a_quote_in_its_name(tmp_path):
+    folder = tmp_path / "director's cut"
+    for name in ("a", "b"):
+        (folder / name).mkdir(parents=True)
+        for k in range(2):
+            iio.imwrite(folder / name / f"{name}.{1001 + k:04d}.png", np.full((16, 16, 3), 40 * k, np.uint8))
+    parts = [encode_sequence(folder / n / f"{n}.%04d.png", 1001, FPS, folder / f"{n}.mp4") for n in ("a", "b")]
+    assert probe_frames(concat_videos(parts, folder / "cut.mp4"))[0] == 4

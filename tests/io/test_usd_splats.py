@@ -126,3 +126,17 @@ def test_sh_coefficients_are_the_schemas_attribute_not_a_primvar(tmp_path):
     stray = [a.GetName() for prim in stage.Traverse() for a in prim.GetAuthoredAttributes()
              if a.HasAuthoredMetadata("interpolation") and not a.GetName().startswith("primvars:")]
     assert not stray
+
+
+def test_a_usd_output_whose_path_is_not_utf8_is_refused_in_one_line(tmp_path, capsys):
+    """USD keeps layer names as UTF-8: `import` to "o2 caf\\xe9.usda" (a Latin-1 name) was a
+    UnicodeEncodeError traceback from Layer.Export."""
+    import os
+
+    from helpers import cli_error
+
+    save_gaussians(tmp_path / "in.ply", random_gaussians(5, dtype=torch.float32))
+    out = tmp_path / os.fsdecode(b"o2 caf\xe9.usda")
+    err = cli_error(capsys, ["import", tmp_path / "in.ply", "-o", out])
+    assert err.endswith("USD needs a UTF-8 path"), err
+    assert not out.exists()

@@ -398,3 +398,17 @@ def test_a_rate_labelled_with_its_timecode_count_is_that_rate(label, rate):
 def test_a_timecode_count_the_rate_does_not_have_is_refused(label, problem):
     with pytest.raises(SplatfilmError, match=f"shot.yaml: fps: '{label}': {problem}"):
         parse_shot({"fps": label, "frames": 2, "camera": {"position": [0, -4, 1], "look_at": [0, 0, 1]}}, "shot.yaml")
+
+
+def test_scientific_notation_reads_as_yaml_1_2_numbers_and_nan_stays_refused():
+    """PyYAML follows YAML 1.1, whose floats need a dot and a signed exponent: `duration: 1e1`
+    was the text '1e1' and failed as "expected a number, got '1e1'"."""
+    from splatfilm.yamlfields import load_yaml
+
+    doc = load_yaml("a: 1e1\nb: 2.5E-1\nc: -3e+0\nd: .5e1\ne: '1e1'\nf: 1.0e+1\ng: 12\nh: nan\ni: 1e\n", "t.yaml")
+    assert doc == {"a": 10.0, "b": 0.25, "c": -3.0, "d": 5.0, "e": "1e1", "f": 10.0, "g": 12, "h": "nan", "i": "1e"}
+    assert isinstance(doc["g"], int)
+    text = "fps: 24\nduration: 1e1\ncamera: {position: [0, -3, 1], look_at: [0, 0, 1e0]}\n"
+    assert parse_shot(load_yaml(text, "s.yaml"), "s.yaml").duration == 10
+    with pytest.raises(SplatfilmError, match="duration: expected a number, got 'nan'"):
+        parse_shot(load_yaml(text.replace("1e1", "nan"), "s.yaml"), "s.yaml")
