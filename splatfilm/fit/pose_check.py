@@ -111,7 +111,9 @@ STILL_AXIS_DEG = 10.0
 
 # Where the views turn, the poses that stay are those joined to the largest group by pairs that
 # agree with the model and turn the camera by at least this (deg, the whole relative rotation,
-# a turn about the optical axis included: a camera looking down on a turntable only rolls). A
+# a turn about the optical axis included: a camera looking down on a turntable only rolls), or
+# by STILL_AXIS_DEG as a CALIBRATED pair nearer the model's turn than no turn (`confirms_turn`:
+# all 80 flowerpot photos, taken 1-2 s apart, have a view whose neighbours turn 13-18 deg). A
 # pair matched on a static background or on a pattern that repeats under a turn says "no turn"
 # (1-15 deg) and agrees with a model that wrongly leaves the camera where it was: on every other
 # flowerpot photo (8), 3 photos posed 120-180 deg wrong, next to the view they were placed on,
@@ -341,6 +343,20 @@ def rotation_agreement(rec: Any, rotations: Rotations, image_ids: set[int],
     return out
 
 
+def confirms_turn(pair: PairRotation, disagreement_deg: float,
+                  max_rotation_deg: float = MAX_ROTATION_DISAGREEMENT_DEG) -> bool:
+    """Whether a pair confirms a pose where the views turn: it agrees with the model
+    (`disagreement_deg`, its rotation's angle from the model's, within `max_rotation_deg`) and
+    says the camera turned: by CONFIRMING_TURN_DEG or more, or (an essential matrix's rotation,
+    CALIBRATED) by STILL_AXIS_DEG or more and nearer the model's turn than no turn (a dense
+    capture's neighbours, 13-18 deg apart, agree within 1 deg)."""
+    if disagreement_deg > max_rotation_deg:
+        return False
+    turn = rotation_angle_deg(pair.rotation)
+    return turn >= CONFIRMING_TURN_DEG or (pair.kind == "CALIBRATED" and turn >= STILL_AXIS_DEG
+                                           and disagreement_deg <= turn / 2)
+
+
 def views_turn(model: dict[tuple[int, int], np.ndarray], rotations: Rotations) -> bool:
     """Whether a capture's views turn round what they see (a turntable, an orbit), from the
     model's relative rotations of its pairs, cam2_from_cam1 [3,3] by pair (`model`), and the
@@ -406,16 +422,18 @@ def confirmed_groups(rec: Any, rotations: Rotations, image_ids: set[int],
                      turning: bool | None = None) -> list[set[int]]:
     """The images of `image_ids` joined by pairs (`pair_rotations`) whose own rotation agrees
     with the model's within `max_rotation_deg`, largest group first (ties: by first name).
-    Where the model turns most pairs' optical axes by over STILL_AXIS_DEG (a turntable, an
-    orbit), only pairs that turn the camera by at least CONFIRMING_TURN_DEG join: "no turn" is
-    what a static background says whatever the poses, so it confirms none. turning: as
-    `rotation_agreement`'s."""
+    Where the views turn (`views_turn`: a turntable, an orbit), only pairs that say the camera
+    turned join (`confirms_turn`): "no turn" is what a static background says whatever the
+    poses, so it confirms none. turning: as `rotation_agreement`'s."""
     R = {iid: np.asarray(rec.image(iid).cam_from_world().rotation.matrix()) for iid in image_ids}
     model = {(i1, i2): R[i2] @ R[i1].T for i1, i2 in rotations if i1 in R and i2 in R}
     turning = views_turn(model, rotations) if turning is None else turning
-    joining = {pair: "" for pair, m in model.items()
-               if rotation_angle_deg(m.T @ rotations[pair].rotation) <= max_rotation_deg
-               and (not turning or rotation_angle_deg(rotations[pair].rotation) >= CONFIRMING_TURN_DEG)}
+    joining = {}
+    for pair, m in model.items():
+        disagreement = rotation_angle_deg(m.T @ rotations[pair].rotation)
+        if (confirms_turn(rotations[pair], disagreement, max_rotation_deg) if turning
+                else disagreement <= max_rotation_deg):
+            joining[pair] = ""
     return PairGraph({iid: rec.image(iid).name for iid in image_ids}, joining).components()
 
 

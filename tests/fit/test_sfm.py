@@ -1266,6 +1266,21 @@ def test_poses_joined_only_by_pairs_that_say_no_turn_are_not_confirmed():
     assert confirmed_groups(_Posed(walk), steps, set(range(8))) == [set(range(8))]
 
 
+def test_a_close_calibrated_pair_confirms_a_turn_a_static_background_pair_does_not():
+    """All 80 flowerpot photos (1-2 s apart): 151245's neighbours turn 13-18 deg as CALIBRATED
+    pairs agreeing within 1 deg, and it was dropped when only 20 deg turns confirmed. Pairs
+    matched on the static background agreed with wrong poses: an UNCALIBRATED one turning 14.7
+    deg, 7.3 deg off the model; a CALIBRATED one turning 11 deg, 10 deg off."""
+    from splatfilm.fit.pose_check import PairRotation, confirms_turn
+
+    assert confirms_turn(PairRotation(_yaw(13.1), 553, "CALIBRATED"), 0.7)
+    assert confirms_turn(PairRotation(_yaw(40.0), 60, "HOMOGRAPHY"), 2.0)
+    assert not confirms_turn(PairRotation(_yaw(14.7), 54, "UNCALIBRATED"), 7.3)
+    assert not confirms_turn(PairRotation(_yaw(11.0), 49, "CALIBRATED"), 10.0)
+    assert not confirms_turn(PairRotation(_yaw(8.0), 116, "CALIBRATED"), 0.9)
+    assert not confirms_turn(PairRotation(_yaw(60.0), 100, "CALIBRATED"), 25.0)
+
+
 def test_views_turn_by_their_pairs_when_the_model_says_they_do_not():
     """Every third flowerpot photo's model left the ring's views where the static background
     says (a model that barely turns) though 38% of its pairs turn 20 deg or more; a walk turns
