@@ -117,6 +117,8 @@ class FrameRenderer:
     _centres: dict[tuple[str, int], Cameras] = field(default_factory=dict, init=False, repr=False)
     _last: tuple[tuple[str, int], FrameImage] | None = field(default=None, init=False, repr=False)
     _facts: dict | None = field(default=None, init=False, repr=False)
+    # The world's poses, shared by a frame's key and its render (World.remembering).
+    _joints: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.backend = resolve_backend(self.backend)
@@ -179,6 +181,10 @@ class FrameRenderer:
 
     def key(self, fs: FilmShot, i: int) -> str:
         """Content hash of frame i's inputs (module docstring)."""
+        with self.film.world.remembering(self._joints):
+            return self._key(fs, i)
+
+    def _key(self, fs: FilmShot, i: int) -> str:
         film, lens = self.film, fs.shot.lens
         sample = self.sample(fs, i)
         cams = sample.cameras
@@ -231,6 +237,12 @@ class FrameRenderer:
         last frame rendered is kept, so writing it after a look (refine) renders it once."""
         if self._last is not None and self._last[0] == (fs.name, i):
             return self._last[1]
+        with self.film.world.remembering(self._joints):
+            image = self._render_frame(fs, i)
+        self._last = ((fs.name, i), image)
+        return image
+
+    def _render_frame(self, fs: FilmShot, i: int) -> FrameImage:
         film, lens = self.film, fs.shot.lens
         sample = self.sample(fs, i)
         eyes = self.eyes(fs, i)
@@ -280,7 +292,6 @@ class FrameRenderer:
                 # Composited displacement over alpha: the mean of what the pixel shows.
                 a = image.alpha
                 image.motion = np.where(a > 1e-6, extra[..., -2:] / np.maximum(a, 1e-6), 0.0)
-        self._last = ((fs.name, i), image)
         return image
 
     def _motion_inputs(self, fs: FilmShot, i: int, k: int) -> tuple:

@@ -19,7 +19,8 @@ centre, which `compose` and `signature` take (`needs_camera` says when).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -393,15 +394,50 @@ class World:
 
     assets: dict[str, Asset]
     origin_offset: np.ndarray | None = None
+    _joint_memo: dict | None = field(default=None, init=False, repr=False)
+
+    # Poses `remembering` keeps: [J,4,4] float64 each (a 60-joint rig's 7.7 KB: 31 MB at most),
+    # room for every sub-frame of a few minutes of film between its keys and its renders.
+    JOINT_MEMO_SIZE = 4096
+
+    @contextmanager
+    def remembering(self, memo: dict) -> Iterator[None]:
+        """Within it, `joint_globals` keeps its results in `memo` (by asset, time and, for a
+        look-at at the camera, camera centre) and gives them again: a frame's key (`signature`)
+        and its render pose its performers once, not once per use (the walk and its IK are
+        the costly part of a frame). The caller keeps `memo` only as long as the world does not
+        change (film.frame_render.FrameRenderer: its lifetime); the oldest entries go past
+        JOINT_MEMO_SIZE."""
+        before, self._joint_memo = self._joint_memo, memo
+        try:
+            yield
+        finally:
+            self._joint_memo = before
 
     def joint_globals(self, name: str, t: float, camera: np.ndarray | None = None) -> np.ndarray:
         """Global joint transforms [J,4,4] of a performing asset at world time t, in its own
         frame. camera: the frame's camera centre [3] (world), for a look-at at the camera;
-        without it such a look-at is left out."""
+        without it such a look-at is left out. Within `remembering`, the array may be one
+        given before: not to be changed in place."""
         asset = self.assets[name]
         perf = asset.performance
         if perf is None:
             raise SplatfilmError(f"asset {name!r} has no clips, IK or look-at")
+        memo = self._joint_memo
+        if memo is None:
+            return self._joint_globals(name, t, camera)
+        eye = None if camera is None or not perf.needs_camera() else np.asarray(camera, np.float64).tobytes()
+        key = (name, float(t), eye)
+        G = memo.get(key)
+        if G is None:
+            G = memo[key] = self._joint_globals(name, t, camera)
+            if len(memo) > self.JOINT_MEMO_SIZE:
+                del memo[next(iter(memo))]
+        return G
+
+    def _joint_globals(self, name: str, t: float, camera: np.ndarray | None) -> np.ndarray:
+        asset = self.assets[name]
+        perf = asset.performance
         target = None
         if perf.look_at is not None:
             aim = perf.look_at.target

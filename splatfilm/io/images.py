@@ -37,7 +37,7 @@ import numpy as np
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_path, atomic_write
-from splatfilm.io.png import SRGB_INTENT, encode_png16, png_chunk, png_with_chunk
+from splatfilm.io.png import PNG_COMPRESS_LEVEL, SRGB_INTENT, encode_png16, png_chunk, png_with_chunk
 
 
 # Image formats a capture's camera file may name (read_photo reads them with Pillow).
@@ -393,7 +393,8 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None
     elif pixels.dtype == np.uint16:
         data = encode_png16(pixels, [png_chunk(b"sRGB", SRGB_INTENT)])
     else:
-        data = png_with_chunk(iio.imwrite("<bytes>", pixels, extension=".png"), png_chunk(b"sRGB", SRGB_INTENT))
+        data = png_with_chunk(iio.imwrite("<bytes>", pixels, extension=".png", compress_level=PNG_COMPRESS_LEVEL),
+                              png_chunk(b"sRGB", SRGB_INTENT))
     atomic_write(path, [png_with_pixel_aspect(data, pixel_aspect)])
 
 

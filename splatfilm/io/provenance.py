@@ -107,12 +107,13 @@ def png_digest(pixels: np.ndarray) -> str:
 
 def png_with_provenance(pixels: np.ndarray, record: dict) -> bytes:
     """PNG bytes of 8- or 16-bit pixels [H,W,3|4] (uint8 / uint16) carrying the sealed record
-    (iTXt), its XMP and an sRGB chunk (the pixels are display sRGB)."""
+    (iTXt), its XMP and an sRGB chunk (the pixels are display sRGB); deflated at
+    io.png.PNG_COMPRESS_LEVEL."""
     import io
 
     from PIL import Image, PngImagePlugin
 
-    from splatfilm.io.png import SRGB_INTENT, encode_png16, png_chunk, png_itxt
+    from splatfilm.io.png import PNG_COMPRESS_LEVEL, SRGB_INTENT, encode_png16, png_chunk, png_itxt
 
     sealed, xmp = seal(record, png_digest(pixels)), xmp_packet(record)
     if np.asarray(pixels).dtype == np.uint16:  # Pillow writes 16-bit grey only
@@ -123,7 +124,7 @@ def png_with_provenance(pixels: np.ndarray, record: dict) -> bytes:
     info.add_itxt(KEY, sealed, zip=True)
     info.add_itxt("XML:com.adobe.xmp", xmp)
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG", pnginfo=info)
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
     return buf.getvalue()
 
 

@@ -339,7 +339,7 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
         R, t = viewmats[:, :3, :3], viewmats[:, :3, 3]
         campos = -torch.einsum("cji,cj->ci", R, t)
         dirs = g.means[None] - campos[:, None]
-        colors = fused_spherical_harmonics(degree, g.sh, dirs)
+        colors = fused_spherical_harmonics(degree, g.sh0, dirs, g.shN)
     op = opacities[None].expand(C, -1)
     ids = proj.gaussian_ids
     N = g.means.shape[0]

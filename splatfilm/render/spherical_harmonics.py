@@ -128,9 +128,12 @@ _MAX_BASES = num_sh_bases(MAX_SH_DEGREE)  # the per-task basis scratch holds eve
 
 
 @njit(parallel=True, cache=True)
-def _sh_forward(degree, coeffs, dirs, out):
+def _sh_forward(degree, head, rest, dirs, out):
+    # Coefficient k is head[n, k] for k < head's K, else rest[n, k - K] (the bands kept apart,
+    # as Gaussians stores them: sh0 and shN); summed in the same order either way.
     C, N = dirs.shape[0], dirs.shape[1]
     n_bases = (degree + 1) ** 2
+    n_head = min(head.shape[1], n_bases)
     for chunk in prange((N + _CHUNK - 1) // _CHUNK):
         basis = np.empty(_MAX_BASES)
         for n in range(chunk * _CHUNK, min(N, (chunk + 1) * _CHUNK)):
@@ -139,31 +142,35 @@ def _sh_forward(degree, coeffs, dirs, out):
                 _basis(degree, x, y, z, basis)
                 for ch in range(3):
                     v = 0.5
-                    for k in range(n_bases):
-                        v += basis[k] * float(coeffs[n, k, ch])
+                    for k in range(n_head):
+                        v += basis[k] * float(head[n, k, ch])
+                    for k in range(n_head, n_bases):
+                        v += basis[k] * float(rest[n, k - n_head, ch])
                     out[c, n, ch] = max(v, 0.0)
 
 
 @njit(parallel=True, cache=True)
-def _sh_backward(degree, coeffs, dirs, rgb, g_rgb, v_coeffs, v_dirs):
+def _sh_backward(degree, head, rest, dirs, rgb, g_rgb, v_head, v_rest, v_dirs):
+    # v_head and v_rest come zeroed; the bands past `degree` keep no gradient.
     C, N = dirs.shape[0], dirs.shape[1]
     n_bases = (degree + 1) ** 2
+    n_head = min(head.shape[1], n_bases)
     for chunk in prange((N + _CHUNK - 1) // _CHUNK):
         basis = np.empty(_MAX_BASES)
         g_basis = np.empty(_MAX_BASES)
         for n in range(chunk * _CHUNK, min(N, (chunk + 1) * _CHUNK)):
-            for k in range(n_bases):
-                for ch in range(3):
-                    v_coeffs[n, k, ch] = 0.0
             for c in range(C):
                 x, y, z, norm = _unit(float(dirs[c, n, 0]), float(dirs[c, n, 1]), float(dirs[c, n, 2]))
                 _basis(degree, x, y, z, basis)
                 g_basis[:n_bases] = 0.0
                 for ch in range(3):
                     g = float(g_rgb[c, n, ch]) if rgb[c, n, ch] > 0.0 else 0.0  # clamped at 0: no gradient
-                    for k in range(n_bases):
-                        v_coeffs[n, k, ch] += basis[k] * g
-                        g_basis[k] += float(coeffs[n, k, ch]) * g
+                    for k in range(n_head):
+                        v_head[n, k, ch] += basis[k] * g
+                        g_basis[k] += float(head[n, k, ch]) * g
+                    for k in range(n_head, n_bases):
+                        v_rest[n, k - n_head, ch] += basis[k] * g
+                        g_basis[k] += float(rest[n, k - n_head, ch]) * g
                 gx, gy, gz = _basis_vjp(degree, x, y, z, g_basis)
                 dot = x * gx + y * gy + z * gz
                 v_dirs[c, n, 0] = (gx - x * dot) / norm
@@ -173,40 +180,51 @@ def _sh_backward(degree, coeffs, dirs, rgb, g_rgb, v_coeffs, v_dirs):
 
 class _FusedSH(torch.autograd.Function):
     # The kernels read the inputs as they are (float32 in fits and films) and compute in
-    # float64: no converted copy of the [N, K, 3] coefficients.
+    # float64: no converted copy of the [N, K, 3] coefficients, nor a joined one of sh0 and shN.
     @staticmethod
-    def forward(ctx, degree, coeffs, dirs):
+    def forward(ctx, degree, head, rest, dirs):
         out = np.empty(tuple(dirs.shape), dtype=_np(dirs).dtype)
-        _sh_forward(degree, _np(coeffs), _np(dirs), out)
+        h = _np(head)
+        # Without `rest`, head holds every band and the kernel never reads the stand-in.
+        _sh_forward(degree, h, h if rest is None else _np(rest), _np(dirs), out)
         rgb = torch.from_numpy(out)
-        ctx.save_for_backward(coeffs, dirs, rgb)
+        ctx.save_for_backward(head, rest, dirs, rgb)
         ctx.degree = degree
         return rgb
 
     @staticmethod
     def backward(ctx, g_rgb):
-        coeffs, dirs, rgb = ctx.saved_tensors
-        co, di = _np(coeffs), _np(dirs)
-        v_coeffs = np.zeros(co.shape, dtype=co.dtype)
+        head, rest, dirs, rgb = ctx.saved_tensors
+        h, di = _np(head), _np(dirs)
+        r = h if rest is None else _np(rest)
+        v_head = np.zeros(h.shape, dtype=h.dtype)
+        v_rest = np.zeros(r.shape if rest is not None else (0, 0, 3), dtype=r.dtype)
         v_dirs = np.empty(di.shape, dtype=di.dtype)
-        _sh_backward(ctx.degree, co, di, _np(rgb), _np(g_rgb.to(rgb.dtype)), v_coeffs, v_dirs)
-        return None, torch.from_numpy(v_coeffs), torch.from_numpy(v_dirs)
+        _sh_backward(ctx.degree, h, r, di, _np(rgb), _np(g_rgb.to(rgb.dtype)), v_head, v_rest, v_dirs)
+        return (None, torch.from_numpy(v_head), None if rest is None else torch.from_numpy(v_rest),
+                torch.from_numpy(v_dirs))
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 
 
-def fused_spherical_harmonics(degree: int, coeffs: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
+def fused_spherical_harmonics(degree: int, coeffs: torch.Tensor, dirs: torch.Tensor,
+                              rest: torch.Tensor | None = None) -> torch.Tensor:
     """`spherical_harmonics` for CPU tensors in one numba pass per camera.
 
-    coeffs [N, K, 3] (shared by the cameras) with K >= (degree+1)^2; dirs [C, N, 3], any
+    coeffs [N, K, 3] (shared by the cameras) with K >= (degree+1)^2; or, with `rest`
+    [N, K', 3], coeffs holds the first bands and rest the others (Gaussians' sh0 [N, 1, 3]
+    and shN as stored: a film frame joins no [N, K, 3] copy of them). dirs [C, N, 3], any
     length, in coeffs' precision. Returns RGB [C, N, 3] in that precision (computed in
-    float64), differentiable with respect to coeffs and dirs.
+    float64), differentiable with respect to coeffs, rest and dirs.
     """
     n = num_sh_bases(degree)
     if not 0 <= degree <= MAX_SH_DEGREE:
         raise SplatfilmError(f"SH degree must be 0-{MAX_SH_DEGREE}, got {degree}")
-    if coeffs.shape[-2] < n:
-        raise SplatfilmError(f"SH degree {degree} needs {n} coefficients, got {coeffs.shape[-2]}")
-    return _FusedSH.apply(degree, coeffs, dirs.to(coeffs.dtype))
+    have = coeffs.shape[-2] + (0 if rest is None else rest.shape[-2])
+    if have < n:
+        raise SplatfilmError(f"SH degree {degree} needs {n} coefficients, got {have}")
+    if rest is not None and rest.dtype != coeffs.dtype:
+        rest = rest.to(coeffs.dtype)
+    return _FusedSH.apply(degree, coeffs, rest, dirs.to(coeffs.dtype))

@@ -189,9 +189,13 @@ class Gaussians:
 
     @staticmethod
     def concat(items: "list[Gaussians]") -> "Gaussians":
-        """Concatenate; SH bands are zero-padded to the highest degree among the inputs."""
+        """Concatenate; SH bands are zero-padded to the highest degree among the inputs. One
+        item is returned itself, not copied (a film frame joins its one static asset each
+        frame): callers must not change the result in place."""
         if not items:
             raise SplatfilmError("concat needs at least one Gaussians")
+        if len(items) == 1:
+            return items[0]
         degree = max(g.sh_degree for g in items)
         items = [g.with_sh_degree(degree) for g in items]
         return Gaussians(**{f.name: torch.cat([getattr(g, f.name) for g in items]) for f in fields(Gaussians)})

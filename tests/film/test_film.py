@@ -121,6 +121,32 @@ def test_one_rasterization_call_gets_occlusion_right(film_dir):
     assert rgb[hero_px[1], hero_px[0], 0] > 0.6 and rgb[hero_px[1], hero_px[0], 2] < 0.3  # hidden by the wall
 
 
+def test_frames_of_a_static_world_copy_none_of_its_gaussians(tmp_path, monkeypatch):
+    """A world that never moves is not joined (Gaussians.concat) nor its SH bands joined
+    (Gaussians.sh) again for every frame: no torch.cat reads the asset's own tensors."""
+    from helpers import random_gaussians
+
+    save_gaussians(tmp_path / "set.ply", random_gaussians(400, 2, torch.float32, seed=3))
+    (tmp_path / "film.yaml").write_text(yaml.safe_dump({
+        "title": "still", "fps": 24, "resolution": [48, 32], "handles": 0, "assets": {"set": {"file": "set.ply"}},
+        "shots": [{"name": "sh010", "frames": 2, "camera": {"position": [0, -4, 0.5], "look_at": [0, 0, 0]},
+                   "move": {"type": "dolly", "distance": 0.3}}]}, sort_keys=False))
+    film = parse_film(tmp_path / "film.yaml")
+    own = {getattr(film.world.assets["set"].gaussians, f).data_ptr() for f in ("means", "quats", "scales",
+                                                                          "opacities", "sh0", "shN")}
+    copies, cat = [], torch.cat
+
+    def counting_cat(tensors, *args, **kwargs):
+        copies.extend(t for t in tensors if isinstance(t, torch.Tensor) and t.data_ptr() in own)
+        return cat(tensors, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "cat", counting_cat)
+    renderer = FrameRenderer(film, "cpu")
+    frames = [renderer.render(film.shots[0], i)[0] for i in range(2)]
+    assert copies == []
+    assert all(np.ptp(f) > 0.2 for f in frames) and not np.array_equal(frames[0], frames[1])
+
+
 def test_a_film_shot_may_give_its_frame_range(film_dir):
     # The film's first_frame is a default a shot inherits: a shot giving frame_range was refused
     # with "shots[0].first_frame: frame_range already sets the first frame", a field it never set.

@@ -216,6 +216,32 @@ def test_kept_foot_plants_are_keyed_by_what_the_clips_do(assets, tmp_path, monke
     assert locked.assets["hero"].performance.plant_steps_worked >= 1.5 * 240
 
 
+def test_a_frame_poses_its_walker_once_for_its_key_and_its_render(assets, tmp_path, monkeypatch):
+    """The walk and its IK (Performance.joint_globals) run once per frame time, shared by the
+    frame's key (World.signature, its contact shadow's lay too) and its render: they were run
+    four times a frame. The frames and keys are those posed afresh."""
+    from splatfilm.film import FrameRenderer
+    from splatfilm.film.performance import Performance
+
+    film = parse_film(_film(_copy(assets, tmp_path), _walk(shadow=True)))
+    fs = film.shots[0]
+    fresh = FrameRenderer(film, "cpu")
+    expected = [(fresh.key(fs, i), fresh.render(fs, i)[0]) for i in (0, 5)]
+    calls, pose = [], Performance.joint_globals
+
+    def counting(self, t, *args, **kwargs):
+        calls.append(t)
+        return pose(self, t, *args, **kwargs)
+
+    monkeypatch.setattr(Performance, "joint_globals", counting)
+    renderer, n = FrameRenderer(film, "cpu"), len(fs.shot.times)
+    keys = [renderer.key(fs, i) for i in range(n)]
+    frames = [renderer.render(fs, i)[0] for i in range(n)]
+    assert len(calls) == len(set(calls)) == n
+    assert (keys[0], keys[5]) == (expected[0][0], expected[1][0]) and keys[0] != keys[5]
+    assert np.array_equal(frames[0], expected[0][1]) and np.array_equal(frames[5], expected[1][1])
+
+
 def test_planted_feet_stay_put_while_a_walk_blends_into_an_idle(assets, tmp_path):
     """The walk ends (1.5 s) inside a 0.4 s crossfade into the idle: the blend carried the
     planted feet toward the idle's stance along the floor (centimetres of skate). A foot now

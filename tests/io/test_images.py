@@ -111,6 +111,25 @@ def test_write_png_stores_uint8_pixels_as_they_are_and_float_colour_with_straigh
     assert read_photo(tmp_path / "f.png")[0, 0].tolist() == [128, 128, 128, 128]
 
 
+@pytest.mark.parametrize("bits", [8, 16])
+@pytest.mark.parametrize("provenance", [None, {"film": "f.yaml", "digital_source_type": "composite", "generator": "splatfilm"}])
+def test_write_png_compresses_fast_and_keeps_the_pixels(tmp_path, provenance, bits):
+    """Frames are intermediates: zlib level 1 (its header's FLEVEL 0, "fastest"), not Pillow's
+    6 (FLEVEL 2), which cost as much CPU as rendering a demo frame. The same pixels."""
+    rgb = np.random.default_rng(1).random((16, 24, 3))
+    write_png(tmp_path / "f.png", rgb, provenance=provenance, bits=bits)
+    data = (tmp_path / "f.png").read_bytes()
+    at = data.index(b"IDAT")
+    assert data[at + 4] == 0x78 and data[at + 5] >> 6 == 0
+    if bits == 8:
+        assert np.array_equal(read_photo(tmp_path / "f.png"), to_uint8(rgb))
+    else:
+        from splatfilm.io.images import to_uint16
+        from splatfilm.io.png import decode_png16
+
+        assert np.array_equal(decode_png16(data), to_uint16(rgb))
+
+
 @pytest.mark.parametrize("provenance", [None, {"film": "f.yaml", "digital_source_type": "composite", "generator": "splatfilm"}])
 def test_write_png_says_an_anamorphic_pixel_aspect_in_phys_and_nothing_else_changes(tmp_path, provenance):
     """pHYs with unit 0 (aspect only): pixels per unit (1, 2) for pixels twice as wide, so a

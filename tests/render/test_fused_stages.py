@@ -89,6 +89,25 @@ def test_fused_spherical_harmonics_matches_the_reference_and_its_gradients(degre
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("degree", [0, 2, 3])
+def test_fused_spherical_harmonics_of_sh0_and_shN_apart_is_bit_identical(degree, dtype):
+    """The bands as Gaussians stores them (sh0, shN: no joined copy per film frame) give the
+    very colours and gradients of the joined coefficients; shN may hold more bands than used."""
+    g = torch.Generator().manual_seed(7)
+    coeffs = (torch.randn(300, 16, 3, generator=g, dtype=F64) * 2.0).to(dtype)
+    dirs = (torch.randn(2, 300, 3, generator=g, dtype=F64) * 3.0).to(dtype)
+    w = torch.randn(2, 300, 3, generator=g, dtype=dtype)
+    joined = [coeffs.clone().requires_grad_(), dirs.clone().requires_grad_()]
+    apart = [coeffs[:, :1].clone().requires_grad_(), coeffs[:, 1:].clone().requires_grad_(), dirs.clone().requires_grad_()]
+    a = fused_spherical_harmonics(degree, joined[0], joined[1])
+    b = fused_spherical_harmonics(degree, apart[0], apart[2], rest=apart[1])
+    assert torch.equal(a, b) and (a > 0).any()
+    ga = torch.autograd.grad((a * w).sum(), joined)
+    gb = torch.autograd.grad((b * w).sum(), apart)
+    assert torch.equal(ga[0], torch.cat([gb[0], gb[1]], dim=1)) and torch.equal(ga[1], gb[2])
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 def test_fused_spherical_harmonics_degree_4_matches_gsplats_reference(dtype):
     """Band 4 (gsplat's highest) against gsplat's own `_spherical_harmonics`: colours and the
     gradients autograd takes through it, for coefficients and for the view direction."""

@@ -181,6 +181,9 @@ def test_select_concat_degrees_and_dtype():
     with pytest.raises(ValueError):
         Gaussians.concat([])
 
+    # One part is itself, not a copy: a film frame of one static asset joins it every frame.
+    assert Gaussians.concat([a]) is a and Gaussians.concat([a]).means.data_ptr() == a.means.data_ptr()
+
     idx = torch.tensor([5, 0, 5])
     sel = cat.select(idx)
     assert len(sel) == 3
