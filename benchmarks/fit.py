@@ -203,7 +203,7 @@ def capture_report(data: Path, ply: Path, sidecar: dict, max_size: int | None, d
                   f"{summary.verified_pairs}/{summary.pairs} pairs verified, {summary.seconds:.0f} s")
         rows = sfm_pose_table(Path(model))
         # The model lists only the images it registered; the others are what SfM dropped.
-        from splatfilm.io.images import list_images
+        from splatfilm.io.photos import list_images
 
         known = {r["name"] for r in rows}
         rows += [{"name": p.name, "registered": False, "observations": 0, "mean_px": float("nan"),

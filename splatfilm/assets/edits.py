@@ -377,8 +377,8 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
     Gaussians the edits keep, in their order) and its capture cameras (OUTPUT.cameras.json,
     as `clean` records them; edits do not move the asset). Returns the sidecar."""
     from splatfilm.assets.sidecar import carry_capture_cameras, read_capture_cameras
-    from splatfilm.io.atomic import read_text
     from splatfilm.io.gaussian_files import check_gaussian_output, load_gaussians, save_gaussians
+    from splatfilm.io.inputs import read_text
     from splatfilm.io.rig_files import carry_rig, load_rig, rig_path
 
     input_path, edits_path, output_path = Path(input_path), Path(edits_path), Path(output_path)

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import trailing_bytes_note
+from splatfilm.io.inputs import trailing_bytes_note
 
 _GLB_MAGIC = b"glTF"
 _JSON_CHUNK = 0x4E4F534A

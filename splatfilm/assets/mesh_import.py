@@ -42,7 +42,8 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.assets.gltf_check import check_gltf, check_required_extensions, glb_bytes, read_gltf_json
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.sh import MAX_SH_DEGREE
-from splatfilm.io.atomic import check_output_file, read_input
+from splatfilm.io.atomic import check_output_file
+from splatfilm.io.inputs import read_input
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, GAUSSIAN_FILE_TYPES, save_gaussians
 from splatfilm.io.images import linear_to_srgb, srgb_to_linear
 from splatfilm.io.paths import recorded_path

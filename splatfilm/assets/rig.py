@@ -42,7 +42,7 @@ from urllib.parse import unquote
 import numpy as np
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import read_input
+from splatfilm.io.inputs import read_input
 from splatfilm.scene.skeleton import PATHS, Channel, Clip, JointTRS, matrix_to_trs
 
 __all__ = ["GltfReader", "GltfRig", "RigInstance", "interpolate_weights", "read_gltf_rig",

@@ -37,8 +37,8 @@ def _cmd_sfm(args: argparse.Namespace) -> None:
     from splatfilm.fit.capture import VIDEO_SUFFIXES
     from splatfilm.fit.pose_check import PoseLimits
     from splatfilm.fit.sfm import read_sfm_summary, run_sfm
-    from splatfilm.io.video import frames_from_video
-    from splatfilm.io.images import photo_folder
+    from splatfilm.io.capture_video import frames_from_video
+    from splatfilm.io.photos import photo_folder
     from splatfilm.io.atomic import check_output_folder
 
     source, out = Path(args.images), check_output_folder(args.output)

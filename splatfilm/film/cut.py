@@ -128,7 +128,7 @@ def write_contact_sheet(film: Film, out_dir: Path) -> Path:
     160 px wide, each labelled with its shot, frame number and world time. An anamorphic
     film's frames are shown desqueezed (height / pixel aspect), as its movies play, and made
     small in linear light (`downscale_display`)."""
-    from splatfilm.io.images import downscale_display, read_photo
+    from splatfilm.io.images import downscale_display, read_image
     from splatfilm.shots.preview import contact_sheet_picks, tile_images
 
     rows = []
@@ -136,7 +136,7 @@ def write_contact_sheet(film: Film, out_dir: Path) -> Path:
         row = []
         for i in contact_sheet_picks(m.cut_frames, every=max(1, round(float(film.fps))), most=8):
             frame = m.cut_in + i
-            im = read_photo(m.sequence_dir / f"{m.prefix}{frame:04d}.png")[..., :3]
+            im = read_image(m.sequence_dir / f"{m.prefix}{frame:04d}.png")[..., :3]
             w = 160
             h = max(1, round(w * im.shape[0] / (im.shape[1] * film.pixel_aspect)))
             world_t = fs.world_start + fs.shot.time_of_frame(frame)

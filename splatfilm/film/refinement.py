@@ -17,7 +17,7 @@ import torch
 
 from splatfilm.film.frame_render import FrameJob, FrameRenderer
 from splatfilm.io.digest import content_digest
-from splatfilm.io.images import read_photo
+from splatfilm.io.images import read_image
 from splatfilm.refine.gate import GATE_RULE, Frame, GateConfig, gated_refine
 from splatfilm.refine.loader import load_refiner, refiner_digest
 from splatfilm.refine.refiner import Refiner
@@ -66,7 +66,7 @@ def refine_shots(renderer: FrameRenderer, out_dir: Path, jobs: list[FrameJob], r
     for k, todo in by_shot.items():
         fs = film.shots[k]
         start = min(todo)
-        prev_png = read_photo(renderer.job(out_dir, k, start - 1, "").png)[..., :3] if start > 0 else None
+        prev_png = read_image(renderer.job(out_dir, k, start - 1, "").png)[..., :3] if start > 0 else None
         prev_out = torch.from_numpy(prev_png.astype(np.float32) / 255) if prev_png is not None else None
         cache: dict[int, Frame] = {}
 

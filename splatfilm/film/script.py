@@ -120,7 +120,7 @@ import torch
 from splatfilm.assets.cleanup import CleanupSettings, cached_supported, capture_cameras_of, parse_cleanup
 from splatfilm.assets.edits import edit_gaussians, parse_edits
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import read_text
+from splatfilm.io.inputs import read_text
 from splatfilm.io.digest import content_digest
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES, USD_EXTENSIONS
 from splatfilm.io.spz import SPZ_AXES, SPZ_DEFAULT_AXES

@@ -108,7 +108,7 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
     triangulate: a capture with poses but no point cloud gets points triangulated from its
     images with the poses fixed (`fit.triangulate.triangulate_known_poses`, kept in
     OUTPUT.sfm/points) before the fit falls back to a random start. video_frames: how many
-    evenly spaced frames a video DATA gives (`io.video.frames_from_video`). camera_model: the
+    evenly spaced frames a video DATA gives (`io.capture_video.frames_from_video`). camera_model: the
     COLMAP camera model structure-from-motion gives bare images and video frames (OPENCV by
     default: the fit undistorts them). masks: a folder of object masks named like the images
     (`fit.capture.load_capture`): an object capture, its masks written beside OUTPUT

@@ -40,8 +40,8 @@ from splatfilm.fit.lens_views import Undistorter
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.camera_files import find_colmap_model, read_colmap, read_transforms_json_capture
 from splatfilm.io.colmap_library import load_pycolmap
-from splatfilm.io.images import (IMAGE_SUFFIXES, downscale, list_images, photo_folder, photo_profile, read_photo,
-                                 unread_photos_note)
+from splatfilm.io.images import downscale
+from splatfilm.io.photos import IMAGE_SUFFIXES, list_images, photo_folder, photo_profile, read_photo, unread_photos_note
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 # Camera models the fit trains through (renders with their own projection); OPENCV images are
@@ -466,7 +466,7 @@ def load_capture(data: str | Path, work_dir: str | Path, downscale: float | None
     if data.is_file():
         if data.suffix.lower() not in VIDEO_SUFFIXES:
             raise SplatfilmError(f"{data}: not a capture (expected a folder or a video: {', '.join(sorted(VIDEO_SUFFIXES))})")
-        from splatfilm.io.video import frames_from_video
+        from splatfilm.io.capture_video import frames_from_video
 
         frame_dir = work_dir / "frames"
         frames_from_video(data, frame_dir, video_frames)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import make_folder
-from splatfilm.io.images import (PHOTO_SUFFIXES, QUARTER_TURNS, exif_orientation, list_images, photo_orientation,
-                                  unread_photos_note, write_upright)
 from splatfilm.io.manifest import Manifest
+from splatfilm.io.photos import (PHOTO_SUFFIXES, QUARTER_TURNS, exif_orientation, list_images, photo_orientation,
+                                 unread_photos_note, write_upright)
 
 UPRIGHT = "upright"  # the work folder's folder of upright copies of photos stored turned
 

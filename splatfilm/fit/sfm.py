@@ -5,7 +5,7 @@
 
 Its neighbours: `fit.photos` (which images, their cameras, upright copies of turned photos),
 `fit.feature_database` (the features and matches, made resumably), `fit.memory` (SIFT's threads
-in the memory there is), `fit.triangulate` (points for known poses), `io.video.frames_from_video`
+in the memory there is), `fit.triangulate` (points for known poses), `io.capture_video.frames_from_video`
 (a video's frames for SfM) and `scene.cameras.align_cameras` (a model against the truth).
 
 The pipeline is COLMAP's: SIFT features (CPU), exhaustive matching for small photo sets or

@@ -126,12 +126,12 @@ def _frame_alpha(stem: Path) -> np.ndarray | None:
 def _master_frames(film: Film, fs: FilmShot, src: Path, dst: Path, codec: str, burn_in: bool) -> bool:
     """Write the frames a master encodes into dst (SHOT.FRAME.png): with alpha for 4444 and
     the burn-in when asked. Returns whether every frame had its alpha."""
-    from splatfilm.io.images import read_photo, to_uint8, unpremultiply, write_png
+    from splatfilm.io.images import read_image, to_uint8, unpremultiply, write_png
 
     all_alpha = True
     for frame in fs.shot.frame_numbers:
         stem = src / f"{fs.name}.{int(frame):04d}"
-        image = read_photo(stem.with_name(stem.name + ".png"))[..., :3]
+        image = read_image(stem.with_name(stem.name + ".png"))[..., :3]
         if codec == "prores4444":
             alpha = _frame_alpha(stem)
             if alpha is None:

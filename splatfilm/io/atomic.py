@@ -1,11 +1,15 @@
-"""File access with one-line errors. Writes are atomic: a temporary file in the target folder,
+"""Writing files, with one-line errors. Writes are atomic: a temporary file in the target folder,
 then a rename over the target, so an interrupted job never leaves a half-written file behind
 and a failed write leaves the old file (if any) untouched.
+
+What guards a write is here too: an output path checked before long work (`check_output_file`,
+`check_output_folder`), folders made (`make_folder`), the one-line error of a failed write
+(`cannot_write`, which `atomic_path` raises), a job's lock on its folder (`work_lock`) and
+scratch names (`temp_path_for`, `clear_scratch`). Input files are read by `io.inputs`.
 """
 
 from __future__ import annotations
 
-import mmap
 import os
 import secrets
 import shutil
@@ -201,54 +205,3 @@ def temp_path_for(path: str | os.PathLike) -> Path:
     `atomic_path` writes a file in place of another."""
     path = Path(path)
     return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}"
-
-
-def _input_error(path: Path, kind: str, e: OSError) -> SplatfilmError:
-    if isinstance(e, FileNotFoundError):
-        return SplatfilmError(f"{path}: no such file")
-    if isinstance(e, IsADirectoryError):
-        return SplatfilmError(f"{path}: is a folder, not a {kind}")
-    return SplatfilmError(f"{path}: cannot read: {e.strerror or e}")
-
-
-def read_input(path: str | os.PathLike, kind: str) -> bytes:
-    """The bytes of an input file, or a SplatfilmError naming it: missing, a folder, unreadable.
-    kind: what the file should be, for the message ("PLY file", ".splat file")."""
-    path = Path(path)
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise _input_error(path, kind, e) from None
-
-
-def trailing_bytes_note(path: str | os.PathLike, count: int, end: str) -> str:
-    """The note for an input file holding `count` bytes after the end its own format gives
-    (`end`: "the PLY's rows", "the GLB header's length"). A note, not an error: some tools pad
-    their files; but bytes appended by mistake (two files joined, a copy gone wrong) are named."""
-    return f"note: {path}: {count} byte{'s' if count != 1 else ''} after {end} were not read"
-
-
-def map_input(path: str | os.PathLike, kind: str) -> mmap.mmap | bytes:
-    """An input file's bytes mapped read-only into memory (its bytes read when it cannot be
-    mapped: empty, a pipe), with `read_input`'s errors. Mapped, a large file costs no memory
-    of its own: numpy views of it read the pages as they are touched. The map closes when the
-    last view of it goes."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            try:
-                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-            except (ValueError, OSError):
-                return f.read()
-    except OSError as e:
-        raise _input_error(path, kind, e) from None
-
-
-def read_text(path: str | os.PathLike, kind: str) -> str:
-    """The UTF-8 text of an input file (a YAML or JSON file), or a SplatfilmError naming it:
-    missing, a folder, unreadable, or not text. kind: what the file should be ("film script")."""
-    data = read_input(path, kind)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise SplatfilmError(f"{path}: not a text file (byte {e.start} is not UTF-8); expected a {kind}") from None

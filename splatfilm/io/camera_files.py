@@ -19,7 +19,7 @@ import numpy as np
 from splatfilm.scene.cameras import Cameras, centred_K, focal_px_for_fov
 from splatfilm.scene.transforms import Similarity
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import read_text
+from splatfilm.io.inputs import read_text
 from splatfilm.io.colmap_library import load_pycolmap
 
 PathLike = str | Path

@@ -42,7 +42,8 @@ import torch
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians, opacity_logit
 from splatfilm.scene.sh import MAX_SH_DEGREE, rgb_to_sh0, sh0_to_rgb
-from splatfilm.io.atomic import atomic_write, map_input, trailing_bytes_note
+from splatfilm.io.atomic import atomic_write
+from splatfilm.io.inputs import map_input, trailing_bytes_note
 
 __all__ = ["read_ply", "read_ply_centred", "read_ply_points", "write_ply", "write_compressed_ply",
            "is_compressed_ply_name", "COMPRESSED_PLY_MAX_SH_DEGREE", "ply_header", "ply_extra_properties"]
@@ -626,7 +627,7 @@ def _read_elements(path: Path, wanted_of) -> tuple[dict[str, _Element], dict, di
     """Parse a PLY file: (elements by name, columns {element: {property: array}}, matrices,
     the bytes a binary file holds after its last element: None where not known).
     `wanted_of(by_name)` names the elements to load. A binary file's columns are views of the
-    file mapped into memory (`io.atomic.map_input`): copy what must outlive them."""
+    file mapped into memory (`io.inputs.map_input`): copy what must outlive them."""
     buf = map_input(path, "PLY file")
     order, elements, start = _read_header(buf, path)
     body = memoryview(buf)[start:]

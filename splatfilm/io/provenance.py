@@ -134,8 +134,8 @@ def read_png_provenance(path: Path) -> tuple[str | None, str]:
     read their EXRs' and movies' records the same way."""
     from PIL import Image
 
-    # Pillow itself, not io.images.read_photo: the record is in a text chunk, and the pixels
-    # are hashed as stored (read_photo turns palette, grey and 16-bit PNGs into 8-bit RGB;
+    # Pillow itself, not io.images.read_image: the record is in a text chunk, and the pixels
+    # are hashed as stored (read_image turns palette, grey and 16-bit PNGs into 8-bit RGB;
     # Pillow reads 16-bit RGB as 8-bit, so those pixels are decoded here).
     from splatfilm.io.png import decode_png16, png_bit_depth
 

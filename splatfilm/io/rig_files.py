@@ -52,7 +52,8 @@ from typing import Any
 import numpy as np
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import atomic_write, read_input
+from splatfilm.io.atomic import atomic_write
+from splatfilm.io.inputs import read_input
 from splatfilm.scene.skeleton import INTERPOLATIONS, PATHS, Channel, Clip, JointTRS, Rig
 from splatfilm.version import __version__
 

@@ -36,7 +36,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import read_input, trailing_bytes_note
+from splatfilm.io.inputs import read_input, trailing_bytes_note
 from splatfilm.scene.gaussians import Gaussians
 
 __all__ = ["read_sog"]

@@ -21,7 +21,8 @@ import torch
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians, opacity_logit, opacity_sigmoid
 from splatfilm.scene.sh import rgb_to_sh0, sh0_to_rgb
-from splatfilm.io.atomic import atomic_write, read_input
+from splatfilm.io.atomic import atomic_write
+from splatfilm.io.inputs import read_input
 
 __all__ = ["read_splat", "write_splat", "SPLAT_DTYPE"]
 

@@ -67,7 +67,8 @@ import numpy as np
 import torch
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import atomic_write, read_input, trailing_bytes_note
+from splatfilm.io.atomic import atomic_write
+from splatfilm.io.inputs import read_input, trailing_bytes_note
 from splatfilm.scene.gaussians import Gaussians, opacity_logit, opacity_sigmoid
 from splatfilm.scene.sh import sh_degree_of
 

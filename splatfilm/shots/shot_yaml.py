@@ -85,7 +85,7 @@ from typing import Any
 import numpy as np
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.atomic import read_text
+from splatfilm.io.inputs import read_text
 from splatfilm.shots.moves import MOVES, STARTING_MOVES, MovePath, PointTrack, Span, lay, loops, param_kind
 from splatfilm.shots.keyframes import Keyframe, KeyframePath
 from splatfilm.shots.lens import DISTORTION_KEYS, FILM_BACKS, LENS_MODELS, SENSOR_FITS, Lens

@@ -24,7 +24,8 @@ import numpy as np
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.script import FilmShot, shot_names, shot_points
-from splatfilm.io.atomic import atomic_write, check_output_file, read_input, read_text
+from splatfilm.io.atomic import atomic_write, check_output_file
+from splatfilm.io.inputs import read_input, read_text
 from splatfilm.io.paths import recorded_path
 from splatfilm.scene.cameras import Cameras
 from splatfilm.shots.keyframes import Keyframe, KeyframePath

@@ -284,7 +284,7 @@ def test_16_bit_frames_and_half_passes_are_written_when_asked(film_dir, tmp_path
     16-bit values, the EXR's channels half but Z float, PIZ; the keys change only then."""
     import OpenEXR
 
-    from splatfilm.io.images import ExrFormat, read_photo
+    from splatfilm.io.images import ExrFormat, read_image
     from splatfilm.io.png import decode_png16
 
     film = parse_film(film_dir / "film.yaml")
@@ -296,7 +296,7 @@ def test_16_bit_frames_and_half_passes_are_written_when_asked(film_dir, tmp_path
     jobs = plain.job(tmp_path / "a", 0, 1, "k"), deep.job(tmp_path / "b", 0, 1, "k")
     for r, job in zip((plain, deep), jobs):
         r.write(job)
-    eight, sixteen = read_photo(jobs[0].png), decode_png16(jobs[1].png.read_bytes())
+    eight, sixteen = read_image(jobs[0].png), decode_png16(jobs[1].png.read_bytes())
     assert sixteen.dtype == np.uint16 and eight.std() > 10  # a picture, not a blank frame
     assert np.abs(sixteen / 257.0 - eight).max() <= 0.5 + 1e-9  # the same picture, finer
     assert len(np.unique(sixteen)) > 2 * len(np.unique(eight))

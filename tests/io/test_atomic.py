@@ -93,7 +93,7 @@ def test_a_folder_written_through_atomic_path_replaces_an_old_folder(tmp_path):
 def test_an_upright_copy_that_cannot_be_written_names_the_copy(tmp_path, monkeypatch):
     from PIL import Image
 
-    from splatfilm.io.images import write_upright
+    from splatfilm.io.photos import write_upright
 
     src = tmp_path / "src.jpg"
     Image.new("RGB", (8, 4)).save(src)

@@ -12,12 +12,14 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.images import (
     downscale,
     linear_to_srgb,
-    photo_orientation,
-    read_photo,
     srgb_to_linear,
     to_uint8,
     unpremultiply,
     write_png,
+)
+from splatfilm.io.photos import (
+    photo_orientation,
+    read_photo,
     write_upright,
 )
 
@@ -294,7 +296,7 @@ def test_a_photo_in_another_colour_profile_is_converted_to_srgb_and_named(tmp_pa
     a LAB profile stands for any non-sRGB one.)"""
     from PIL import ImageCms
 
-    from splatfilm.io.images import photo_profile
+    from splatfilm.io.photos import photo_profile
 
     rgb = np.zeros((4, 4, 3), np.uint8)
     rgb[..., 0] = 200

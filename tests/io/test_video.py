@@ -16,7 +16,8 @@ import pytest
 from helpers import REPO
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.video import count_frames, frames_from_video, probe_frames
+from splatfilm.io.capture_video import frames_from_video
+from splatfilm.io.video import count_frames, probe_frames
 
 
 def _numbered_clip(folder, frames: int = 20):
@@ -196,7 +197,7 @@ def test_a_frame_that_cannot_be_written_is_not_called_a_bad_video(tmp_path):
 def test_a_video_shorter_than_its_header_says_is_noted(tmp_path, monkeypatch):
     """A cut-short file whose container promises more frames than decode gave fewer frames
     than asked for, without a word. It is said, and the frames are spread over what decodes."""
-    from splatfilm.io import video as video_module
+    from splatfilm.io import capture_video as video_module
 
     video = _numbered_clip(tmp_path)
     monkeypatch.setattr(video_module, "count_frames", lambda _path: 40)  # the header of a longer clip

@@ -316,7 +316,7 @@ class ConstantRefiner:
 
 
 def test_pseudo_views_hold_the_8_bit_values_a_png_of_the_refined_image_would(tmp_path):
-    from splatfilm.io.images import read_photo, write_png
+    from splatfilm.io.images import read_image, write_png
     from splatfilm.refine.distill import pseudo_views
 
     truth = textured_wall(seed=3, spacing=0.1)
@@ -324,7 +324,7 @@ def test_pseudo_views_hold_the_8_bit_values_a_png_of_the_refined_image_would(tmp
     _, images, _ = pseudo_views(truth, capture, cams_along([(0.2, -2.8, 1.0)]), ConstantRefiner(), 1.0, "cpu")
     write_png(tmp_path / "refined.png", np.full((H, W, 3), 64.5 / 255, dtype=np.float32))
     # Rounded half up as every PNG splatfilm writes (half to even gave 64, what no photo holds).
-    assert np.array_equal(images[0], read_photo(tmp_path / "refined.png")) and images[0][0, 0, 0] == 65
+    assert np.array_equal(images[0], read_image(tmp_path / "refined.png")) and images[0][0, 0, 0] == 65
 
 
 @pytest.fixture(scope="module")
