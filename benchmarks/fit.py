@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from splatfilm.fit import FitConfig, load_capture, run_fit  # noqa: E402
 from splatfilm.fit.appearance import APPEARANCE_MODES  # noqa: E402
 from splatfilm.scene.gaussians import Gaussians  # noqa: E402
+from splatfilm.io.asset_files import appearance_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -174,7 +175,7 @@ def capture_report(data: Path, ply: Path, sidecar: dict, max_size: int | None, d
     print(f"\nreal capture {data}: source {source['type']}, {len(capture)} images ({len(train)} train, "
           f"{len(test)} held out) at {sizes_text(capture.cameras.sizes)}, {training['steps']} steps, "
           f"{sidecar['num_gaussians']} Gaussians, {sidecar['timing']['seconds_per_step']:.3f} s/step")
-    appearance_file = ply.with_suffix(".appearance.json")
+    appearance_file = appearance_path(ply)
     borrowed = read_appearance(appearance_file) if appearance_file.exists() else None
     print("| held-out view | PSNR | SSIM | plain scene PSNR |" if borrowed else "| held-out view | PSNR | SSIM |")
     print("|---|---|---|---|" if borrowed else "|---|---|---|")

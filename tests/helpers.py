@@ -297,10 +297,10 @@ def capture_beside_rigged(asset: Path, centre, radius: float = 4.0, size: int = 
     import dataclasses
 
     from splatfilm.assets.meshing import look_at_viewmat
-    from splatfilm.assets.sidecar import capture_cameras_path
+    from splatfilm.io.asset_files import capture_cameras_path, rig_path
     from splatfilm.io.camera_files import write_transforms_json
     from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
-    from splatfilm.io.rig_files import load_rig, rig_path, save_rig
+    from splatfilm.io.rig_files import load_rig, save_rig
 
     centre = np.asarray(centre, float)
     f = size * 0.5 / math.tan(math.radians(20))

@@ -105,7 +105,7 @@ def outside_hull(gaussians: Gaussians, cameras: Cameras, masks: list) -> torch.T
     """Which Gaussians [N] (bool) lie outside an object's visual hull: their centres land off
     the object (mask below 0.5) in at least HULL_OUTSIDE_SHARE of the views (C cameras, C masks
     [H,W,1] at the cameras' sizes) that have them in frame. Ones no view has in frame are not."""
-    from splatfilm.render.camera_models import hull_votes
+    from splatfilm.assets.visual_hull import hull_votes
 
     if len(masks) != len(cameras):
         raise SplatfilmError(f"{len(masks)} masks for {len(cameras)} capture cameras")
@@ -116,7 +116,7 @@ def outside_hull(gaussians: Gaussians, cameras: Cameras, masks: list) -> torch.T
 def capture_masks_of(scene: str | Path, cameras: Cameras, cameras_path: str | Path | None = None) -> list | None:
     """The object masks fit recorded beside `scene` when they belong to `cameras` (the capture's
     own, not another --cameras file), checked against their sizes; None for none."""
-    from splatfilm.assets.sidecar import capture_masks_path, read_capture_masks
+    from splatfilm.io.asset_files import capture_masks_path, read_capture_masks
 
     if cameras_path is not None:
         return None
@@ -133,7 +133,8 @@ def capture_masks_of(scene: str | Path, cameras: Cameras, cameras_path: str | Pa
 def capture_cameras_of(scene: str | Path, cameras_path: str | Path | None = None) -> Cameras:
     """`cameras_path`'s cameras (in the scene's frame: `cameras_in_asset_frame`), else the
     capture's recorded beside the scene, else an error."""
-    from splatfilm.assets.sidecar import cameras_in_asset_frame, capture_cameras_path, read_capture_cameras
+    from splatfilm.assets.asset_frame import cameras_in_asset_frame
+    from splatfilm.io.asset_files import capture_cameras_path, read_capture_cameras
     from splatfilm.io.camera_files import read_cameras
 
     if cameras_path is not None:
@@ -153,11 +154,12 @@ def clean_asset(scene: str | Path, output: str | Path, cameras_path: str | Path 
     Counted in `scene`'s own rasterize_mode; an object with its masks recorded beside it also
     loses what lies outside its visual hull (`outside_hull`), its masks carried to `output`.
     Returns {kept, removed, views, outside_hull (None without masks), seconds}."""
-    from splatfilm.assets.sidecar import (Sidecar, asset_rasterize_mode, carry_rasterize_mode, check_beside_free,
-                                          check_sidecar_free, robust_bounds, sidecar_path, write_capture_cameras,
+    from splatfilm.assets.sidecar import Sidecar, asset_rasterize_mode, carry_rasterize_mode, check_sidecar_free
+    from splatfilm.io.asset_files import (check_beside_free, rig_path, sidecar_path, write_capture_cameras,
                                           write_capture_masks)
+    from splatfilm.assets.asset_frame import robust_bounds
     from splatfilm.io.gaussian_files import check_gaussian_output, load_gaussians, save_gaussians
-    from splatfilm.io.rig_files import carry_rig, load_rig, rig_path
+    from splatfilm.io.rig_files import carry_rig, load_rig
 
     t0 = time.perf_counter()
     scene, output = Path(scene), Path(output)
@@ -225,11 +227,11 @@ def cached_supported(scene: str | Path, gaussians: Gaussians, settings: CleanupS
     settings, else counted and written there. scene_sha256: the file's `file_digest`, when
     the caller has it (a film's loader took it): a set's file is read once, not twice.
     rasterize_mode: the mode to count in (a film's for the asset), None: the file's own."""
-    from splatfilm.assets.sidecar import asset_rasterize_mode, capture_cameras_path
+    from splatfilm.assets.sidecar import asset_rasterize_mode
+    from splatfilm.io.asset_files import capture_cameras_path, capture_masks_path
     from splatfilm.io.cache import CacheEntry
     from splatfilm.io.digest import content_digest, file_digest
 
-    from splatfilm.assets.sidecar import capture_masks_path
 
     cameras = cameras if cameras is not None else capture_cameras_of(scene)
     masks = capture_masks_of(scene, cameras)

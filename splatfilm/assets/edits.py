@@ -54,8 +54,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from splatfilm.assets.sidecar import (Sidecar, carry_rasterize_mode, check_beside_free, check_sidecar_free,
-                                      robust_bounds, sidecar_path)
+from splatfilm.assets.sidecar import Sidecar, carry_rasterize_mode, check_sidecar_free
+from splatfilm.io.asset_files import check_beside_free, sidecar_path
+from splatfilm.assets.asset_frame import robust_bounds
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.images import linear_to_srgb, srgb_to_linear, srgb_to_linear_slope
 from splatfilm.scene.gaussians import Gaussians, opacity_logit
@@ -376,10 +377,10 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
     Gaussians comes along: its rig (OUTPUT.rig.npz: the same skeleton and clips binding the
     Gaussians the edits keep, in their order) and its capture cameras (OUTPUT.cameras.json,
     as `clean` records them; edits do not move the asset). Returns the sidecar."""
-    from splatfilm.assets.sidecar import carry_capture_cameras, read_capture_cameras
+    from splatfilm.io.asset_files import carry_capture_cameras, read_capture_cameras, rig_path
     from splatfilm.io.gaussian_files import check_gaussian_output, load_gaussians, save_gaussians
     from splatfilm.io.inputs import read_text
-    from splatfilm.io.rig_files import carry_rig, load_rig, rig_path
+    from splatfilm.io.rig_files import carry_rig, load_rig
 
     input_path, edits_path, output_path = Path(input_path), Path(edits_path), Path(output_path)
     if output_path.resolve() == input_path.resolve():

@@ -23,7 +23,9 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from splatfilm.assets.sidecar import Sidecar, sidecar_path, sidecar_up
+from splatfilm.assets.sidecar import Sidecar
+from splatfilm.io.asset_files import sidecar_path
+from splatfilm.assets.asset_frame import asset_up, robust_bounds, sidecar_up
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import WORLD_UP, Similarity, rotation_between, unit_vector, yaw_rotation
@@ -248,3 +250,18 @@ def ground_scene(scene: str | Path, up: ArrayLike | None = None, **kwargs: Any) 
         raise SplatfilmError(f"{scene}: {e}{hint}") from None
     write_ground(scene, plane)
     return plane
+
+
+def upright_frame(path: Path, gaussians: Gaussians) -> Similarity:
+    """A scene asset's frame -> its upright frame (`upright: true` in a film script): turned by
+    the least rotation that takes its up (`assets.asset_frame.asset_up`: its recorded ground plane's
+    normal, else frame.up) to +z, its ground plane (else the base of its opaque Gaussians) moved
+    to z = 0 and the middle of its opaque Gaussians' bounds onto the z axis, as an object's
+    canonical frame stands (no front is known: the turn about z is the least one). In the
+    asset's own units; `path` is the asset file (its sidecar is beside it)."""
+    turn = Similarity(rotation_between(asset_up(path), WORLD_UP))
+    lo, hi = robust_bounds(turn.transform_gaussians(gaussians))
+    plane = read_ground(path)
+    # A point of the ground plane, turned: its height is the floor's.
+    base = lo[2] if plane is None else float(turn.apply(-plane.offset * plane.normal)[2])
+    return Similarity(translation=[-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -base]) @ turn

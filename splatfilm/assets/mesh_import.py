@@ -37,7 +37,8 @@ import numpy as np
 import torch
 
 from splatfilm.version import __version__
-from splatfilm.assets.sidecar import Sidecar, check_sidecar_free, sidecar_path
+from splatfilm.assets.sidecar import Sidecar, check_sidecar_free
+from splatfilm.io.asset_files import rig_path, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.assets.gltf_check import check_gltf, check_required_extensions, glb_bytes, read_gltf_json
 from splatfilm.scene.gaussians import Gaussians
@@ -47,7 +48,7 @@ from splatfilm.io.inputs import read_input
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, GAUSSIAN_FILE_TYPES, save_gaussians
 from splatfilm.io.images import linear_to_srgb, srgb_to_linear
 from splatfilm.io.paths import recorded_path
-from splatfilm.io.rig_files import RIG_FORMAT_VERSION, remove_rig, rig_path, save_rig, skin_joint_count
+from splatfilm.io.rig_files import RIG_FORMAT_VERSION, remove_rig, save_rig, skin_joint_count
 from splatfilm.assets.rig import MAX_INFLUENCES, GltfReader, GltfRig, interpolate_weights, read_gltf_rig
 from splatfilm.scene.skeleton import Rig
 from splatfilm.scene.transforms import rotmat_to_quat

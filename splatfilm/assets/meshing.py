@@ -65,6 +65,7 @@ from splatfilm.scene.transforms import WORLD_UP, look_at_rotation, rotation_betw
 from splatfilm.assets.open3d_loader import load_open3d
 from splatfilm.render import RasterizeMode, rasterize_mode_key, rasterization
 from splatfilm.render.projection import depth_planes, quat_scale_to_covar
+from splatfilm.io.asset_files import collision_mesh_path, scene_mesh_cache_path
 
 if TYPE_CHECKING:
     import open3d
@@ -126,7 +127,7 @@ class MeshSettings:
 
 def scene_bounds(gaussians: Gaussians) -> tuple[np.ndarray, np.ndarray]:
     """Robust bounds (min [3], max [3]) of the opaque Gaussian centres."""
-    from splatfilm.assets.sidecar import robust_bounds
+    from splatfilm.assets.asset_frame import robust_bounds
 
     return robust_bounds(gaussians, min_opacity=0.5, percentile=0.5)
 
@@ -449,14 +450,15 @@ def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str |
                       settings: MeshSettings | None = None, progress: bool = True) -> dict:
     """`splatfilm mesh`: mesh a Gaussian scene file and write it (see write_mesh), rendered from
     `cameras_path`, else the capture's cameras recorded beside the scene (SCENE.cameras.json),
-    else orbit views about the scene's up (`assets.sidecar.asset_up`: its ground's normal where
+    else orbit views about the scene's up (`assets.asset_frame.asset_up`: its ground's normal where
     its sidecar records one), in the scene's own rasterize_mode. A .glb or .obj is turned so
     that up is +y and scaled by the sidecar's frame.scale_to_metres (a note on stderr where it
     is unknown); a .ply stays in the scene's frame and units. Returns a summary {vertices,
     triangles, voxel, views, cameras, seconds, bounds_min, bounds_max, up, scale_to_metres}
     (bounds: the scene's frame and units)."""
-    from splatfilm.assets.sidecar import (Sidecar, asset_rasterize_mode, asset_up, cameras_in_asset_frame,
-                                          read_capture_cameras)
+    from splatfilm.assets.sidecar import Sidecar, asset_rasterize_mode
+    from splatfilm.assets.asset_frame import asset_up, cameras_in_asset_frame
+    from splatfilm.io.asset_files import read_capture_cameras
     from splatfilm.io.camera_files import read_cameras
     from splatfilm.io.gaussian_files import load_gaussians
 
@@ -489,13 +491,6 @@ def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str |
             "seconds": time.perf_counter() - t0,
             "bounds_min": v.min(axis=0).tolist(), "bounds_max": v.max(axis=0).tolist(), "up": up.tolist(),
             "scale_to_metres": scale}
-
-
-def scene_mesh_cache_path(scene: str | Path) -> Path:
-    """SCENE.mesh.npz beside SCENE.ply: `export_scene_mesh`'s last TSDF mesh, with its record
-    SCENE.mesh.json."""
-    scene = Path(scene)
-    return scene.with_name(scene.stem + ".mesh.npz")
 
 
 def _cached_scene_mesh(scene: Path, g: Gaussians, cameras: Cameras | None, settings: MeshSettings, up: np.ndarray,
@@ -543,12 +538,6 @@ def _cached_scene_mesh(scene: Path, g: Gaussians, cameras: Cameras | None, setti
 # ---- collision meshes, cached beside the scene --------------------------------------------
 
 
-def collision_mesh_path(scene: str | Path) -> Path:
-    """SCENE.collision.obj beside SCENE.ply."""
-    scene = Path(scene)
-    return scene.with_name(scene.stem + ".collision.obj")
-
-
 def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, progress: bool = True,
                    max_triangles: int = 60_000, gaussians: Gaussians | None = None,
                    variant: str | None = None,
@@ -576,7 +565,8 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     changed = gaussians is not None and bool(variant) and variant != scene_sha256
     if changed:
         obj = obj.with_name(f"{scene.stem}.collision-{variant[:16]}.obj")
-    from splatfilm.assets.sidecar import asset_rasterize_mode, capture_cameras_path, read_capture_cameras
+    from splatfilm.assets.sidecar import asset_rasterize_mode
+    from splatfilm.io.asset_files import capture_cameras_path, read_capture_cameras
 
     cameras = read_capture_cameras(scene)
     own = asset_rasterize_mode(scene)
@@ -598,7 +588,7 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
         if len(f):
             return v, f
     o3d = load_open3d()
-    from splatfilm.assets.sidecar import sidecar_up
+    from splatfilm.assets.asset_frame import sidecar_up
     from splatfilm.io.gaussian_files import load_gaussians
 
     if progress:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from splatfilm.assets.sidecar import Sidecar, carry_rasterize_mode, check_beside_free, check_sidecar_free, sidecar_path
+from splatfilm.assets.sidecar import Sidecar, carry_rasterize_mode, check_sidecar_free
+from splatfilm.io.asset_files import check_beside_free, rig_path, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import check_output_file
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, GAUSSIAN_FILE_TYPES, load_gaussians, save_gaussians
-from splatfilm.io.rig_files import load_rig, remove_rig, rig_path
+from splatfilm.io.rig_files import load_rig, remove_rig
 from splatfilm.scene.skeleton import Rig, global_transforms, sample_clip
 from splatfilm.scene.skinning import METHODS, pose_gaussians
 from splatfilm.version import __version__

@@ -47,13 +47,13 @@ import numpy as np
 
 from splatfilm.assets.mesh_import import RiggedSurface, canonical_from_vertices, rigged_surface
 from splatfilm.assets.rig import MAX_INFLUENCES
-from splatfilm.assets.sidecar import (Sidecar, carry_capture_cameras, carry_rasterize_mode, check_sidecar_free,
-                                      read_capture_cameras, sidecar_path)
+from splatfilm.assets.sidecar import Sidecar, carry_rasterize_mode, check_sidecar_free
+from splatfilm.io.asset_files import carry_capture_cameras, read_capture_cameras, rig_path, sidecar_path
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, check_output_file
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, GAUSSIAN_FILE_TYPES, load_gaussians, save_gaussians
 from splatfilm.io.inputs import read_input
-from splatfilm.io.rig_files import RIG_FORMAT_VERSION, rig_path, save_rig, skin_joint_count
+from splatfilm.io.rig_files import RIG_FORMAT_VERSION, save_rig, skin_joint_count
 from splatfilm.scene.skeleton import Channel, JointTRS, Rig, joint_depths
 from splatfilm.scene.transforms import Similarity, quat_from_rotation, rotation_angle_deg, umeyama
 from splatfilm.version import __version__

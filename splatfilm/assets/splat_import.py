@@ -13,19 +13,16 @@ import numpy as np
 import torch
 
 from splatfilm.assets.ground import GroundPlane
-from splatfilm.assets.sidecar import (
-    Sidecar,
-    asset_rasterize_mode,
+from splatfilm.assets.sidecar import Sidecar, asset_rasterize_mode, check_sidecar_free
+from splatfilm.io.asset_files import (
     capture_cameras_path,
     carry_capture_cameras,
     check_beside_free,
-    check_sidecar_free,
-    origin_offset_for,
-    origin_offset_note,
     read_capture_cameras,
-    robust_bounds,
+    rig_path,
     sidecar_path,
 )
+from splatfilm.assets.asset_frame import origin_offset_for, origin_offset_note, robust_bounds
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import (
     USD_EXTENSIONS,
@@ -38,7 +35,7 @@ from splatfilm.io.ply import is_compressed_ply_name, ply_extra_properties
 from splatfilm.io.spz import RUB_TURN, SPZ_DEFAULT_AXES
 from splatfilm.io.camera_files import nerfstudio_to_capture
 from splatfilm.io.paths import recorded_path
-from splatfilm.io.rig_files import carry_rig, load_rig, rig_path
+from splatfilm.io.rig_files import carry_rig, load_rig
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import Similarity
 from splatfilm.version import __version__
@@ -70,7 +67,7 @@ def dropped_note(source: Path, output: Path, source_degree: int, sh_degree: int 
 def recentre_far_out(g: Gaussians, means: np.ndarray) -> tuple[Gaussians, np.ndarray | None]:
     """`g` moved by -offset when its positions `means` [N,3] (world units; float64 where the
     file held them so) lie far from their world's origin, as `fit` tells it
-    (`assets.sidecar.origin_offset_for`, on the splat's own robust extent), with that offset
+    (`assets.asset_frame.origin_offset_for`, on the splat's own robust extent), with that offset
     [3] (float64), said in a note; else `g` as it is and None. The move is made on `means`, so
     float64 positions keep their precision until the centred ones are stored."""
     lo, hi = robust_bounds(g, means=means)
@@ -198,7 +195,7 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
     wrote in the run's normalised world, moved back into the capture's
     (`io.camera_files.nerfstudio_to_capture`), so its transforms.json cameras render them. A
     capture's world far from the origin (a georeferenced one, as `fit` tells it:
-    `assets.sidecar.origin_offset_for`) is written centred, moved by -frame.origin_offset in
+    `assets.asset_frame.origin_offset_for`) is written centred, moved by -frame.origin_offset in
     float64, as `fit` writes it, and said in a note; so is any other source whose own positions
     lie that far out (a georeferenced PLY, SPZ or USD prim: `recentre_far_out`).
 

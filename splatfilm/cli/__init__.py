@@ -54,7 +54,7 @@ def _settings(args: argparse.Namespace):
 
 
 def _cmd_render_cameras(args: argparse.Namespace) -> None:
-    from splatfilm.assets.sidecar import origin_offset
+    from splatfilm.assets.asset_frame import origin_offset
     from splatfilm.io.camera_files import camera_path_world_note, holds_camera_path
     from splatfilm.render.render_cameras import render_cameras
 
@@ -132,7 +132,7 @@ def _cmd_refine(args: argparse.Namespace) -> None:
 
         targets = film_cameras_for_asset(parse_film(args.shots), args.scene)
     else:
-        from splatfilm.assets.sidecar import cameras_in_asset_frame
+        from splatfilm.assets.asset_frame import cameras_in_asset_frame
         from splatfilm.io.camera_files import read_cameras
 
         targets = cameras_in_asset_frame(args.scene, read_cameras(args.cameras), args.cameras)
@@ -245,7 +245,7 @@ def _add_edit(sub) -> None:
 
 def _cmd_ground(args: argparse.Namespace) -> None:
     from splatfilm.assets.ground import ground_scene
-    from splatfilm.assets.sidecar import sidecar_path
+    from splatfilm.io.asset_files import sidecar_path
 
     plane = ground_scene(args.scene, args.up, min_opacity=args.min_opacity, distance=args.distance,
                          max_tilt_deg=args.max_tilt)

@@ -20,7 +20,7 @@ def _cmd_export_usd(args: argparse.Namespace) -> None:
 
 
 def _cmd_import(args: argparse.Namespace) -> None:
-    from splatfilm.assets.sidecar import sidecar_path
+    from splatfilm.io.asset_files import sidecar_path
     from splatfilm.assets.splat_import import import_splats
 
     g, _ = import_splats(args.source, args.output, args.prim, args.frame, args.world, args.spz_axes,

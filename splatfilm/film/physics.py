@@ -340,7 +340,7 @@ def scene_collider(kind: str, scene: str | Path | None, placement: Similarity | 
             raise SplatfilmError("physics collider `mesh` needs a set to mesh; use collider: ground")
         return floor_collider()
     from splatfilm.assets.ground import estimate_ground
-    from splatfilm.assets.sidecar import sidecar_up
+    from splatfilm.assets.asset_frame import sidecar_up
     from splatfilm.io.gaussian_files import load_gaussians
 
     placement = placement if placement is not None else Similarity()

@@ -358,7 +358,7 @@ def ground_plane(scene: Asset) -> GroundPlane:
     sidecar (`splatfilm ground`), else estimated now from its Gaussians (SplatfilmError if
     none is found)."""
     from splatfilm.assets.ground import estimate_ground, read_ground
-    from splatfilm.assets.sidecar import sidecar_up
+    from splatfilm.assets.asset_frame import sidecar_up
 
     plane = read_ground(scene.source)
     if plane is None:
@@ -384,7 +384,8 @@ def _shadow(data: dict, at: At, asset: Asset, ground) -> ContactShadow | None:
     """An asset's contact shadow (film.shadow): by default for objects (characters, props: a
     sidecar `kind: object`) standing on a ground plane, off for scenes; `shadow:` says otherwise.
     It lies on the ground plane only until `_lay_shadow` gives it the set's surfaces."""
-    from splatfilm.assets.sidecar import Sidecar, robust_bounds
+    from splatfilm.assets.sidecar import Sidecar
+    from splatfilm.assets.asset_frame import robust_bounds
 
     value = data.get("shadow")
     s_at = at["shadow"]
@@ -418,7 +419,7 @@ def _perform(asset: Asset, data: dict, at: At, earlier: dict[str, Asset], names:
     covers its rig file too. deferred: the earlier assets' waiting work (a ground plane
     estimated from one's Gaussians has it done first)."""
     from splatfilm.io.digest import file_digest
-    from splatfilm.io.rig_files import rig_path
+    from splatfilm.io.asset_files import rig_path
 
     def ground_of(ref: Any, g_at: At):
         if ref not in earlier:
@@ -437,7 +438,7 @@ def _perform(asset: Asset, data: dict, at: At, earlier: dict[str, Asset], names:
 
 def _world_extent(asset: Asset) -> float:
     """The longest side (film metres) of the bounds of an asset's opaque Gaussians where it stands at time 0."""
-    from splatfilm.assets.sidecar import robust_bounds
+    from splatfilm.assets.asset_frame import robust_bounds
 
     means = asset.world_transform(0.0).apply(asset.gaussians.means.detach().cpu().double().numpy())
     lo, hi = robust_bounds(asset.gaussians, means=means)
@@ -452,7 +453,8 @@ def _stored_scene_note(asset: Asset, first: Asset, source: str, scaled: bool, cr
     may span more than the whole set (a tabletop around the prop wanted; not judged when
     `cropped` by a keep edit, applied later), and is in SfM units when its sidecar's
     scale_to_metres is unknown."""
-    from splatfilm.assets.sidecar import Sidecar, asset_up
+    from splatfilm.assets.sidecar import Sidecar
+    from splatfilm.assets.asset_frame import asset_up
 
     sidecar = Sidecar.of_asset(asset.source)
     # One turned by its canonical frame is not shown as stored (an origin_offset's move or a scale to metres is).

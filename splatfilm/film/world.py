@@ -576,25 +576,6 @@ class World:
         return lambda times: np.array([asset.target(world_start + float(t)) for t in np.atleast_1d(times)])
 
 
-def upright_frame(path: Path, gaussians: Gaussians) -> Similarity:
-    """A scene asset's frame -> its upright frame (`upright: true` in a film script): turned by
-    the least rotation that takes its up (`assets.sidecar.asset_up`: its recorded ground plane's
-    normal, else frame.up) to +z, its ground plane (else the base of its opaque Gaussians) moved
-    to z = 0 and the middle of its opaque Gaussians' bounds onto the z axis, as an object's
-    canonical frame stands (no front is known: the turn about z is the least one). In the
-    asset's own units; `path` is the asset file (its sidecar is beside it)."""
-    from splatfilm.assets.ground import read_ground
-    from splatfilm.assets.sidecar import asset_up, robust_bounds
-    from splatfilm.scene.transforms import WORLD_UP, rotation_between
-
-    turn = Similarity(rotation_between(asset_up(path), WORLD_UP))
-    lo, hi = robust_bounds(turn.transform_gaussians(gaussians))
-    plane = read_ground(path)
-    # A point of the ground plane, turned: its height is the floor's.
-    base = lo[2] if plane is None else float(turn.apply(-plane.offset * plane.normal)[2])
-    return Similarity(translation=[-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -base]) @ turn
-
-
 def load_asset(name: str, path: Path, placement: Similarity, motion: Motion | None = None, canonical: bool | None = None,
                look_height: float | None = None, rasterize_mode: str | None = None, prim: str | None = None,
                spz_axes: str = SPZ_DEFAULT_AXES, upright: bool = False) -> Asset:
@@ -607,7 +588,10 @@ def load_asset(name: str, path: Path, placement: Similarity, motion: Motion | No
     prim) and spz_axes (an .spz file's axes) go to `io.gaussian_files.load_gaussians`. One
     shown in its own frame keeps its sidecar's frame.origin_offset (`Asset.origin_offset`) and
     stands as stored until `Asset.align_to` moves it."""
-    from splatfilm.assets.sidecar import Sidecar, asset_rasterize_mode, robust_bounds, sidecar_path
+    from splatfilm.assets.sidecar import Sidecar, asset_rasterize_mode
+    from splatfilm.assets.asset_frame import robust_bounds
+    from splatfilm.io.asset_files import sidecar_path
+    from splatfilm.assets.ground import upright_frame
     from splatfilm.io.gaussian_files import gaussian_file_digest, load_gaussians
 
     g = load_gaussians(path, spz_axes=spz_axes, prim=prim)

@@ -18,16 +18,18 @@ from splatfilm.render import resolve_backend
 from splatfilm.scene.cameras import sizes_text
 from splatfilm.fit.appearance import appearance_enabled, appearance_sources, write_appearance
 from splatfilm.fit.capture import SFM_CAMERA_MODEL, Capture, load_capture, scene_extent
-from splatfilm.assets.sidecar import (
-    Sidecar,
+from splatfilm.assets.sidecar import Sidecar, check_sidecar_free
+from splatfilm.assets.asset_frame import (
     canonical_height,
     canonical_transform,
-    capture_cameras_path,
-    check_sidecar_free,
     estimate_up,
     origin_offset_for,
     origin_offset_note,
     robust_bounds,
+)
+from splatfilm.io.asset_files import (
+    appearance_path,
+    capture_cameras_path,
     sidecar_path,
     write_capture_cameras,
     write_capture_masks,
@@ -82,7 +84,7 @@ def points_from_images(capture: Capture, source: Capture, work_dir: Path) -> Non
 
 def output_paths(output: str | Path) -> dict[str, Path]:
     """OUT.ply, its sidecar OUT.json, its capture's cameras OUT.cameras.json (and an object's
-    masks, OUT.masks.npz: `assets.sidecar.write_capture_masks`), the checkpoint
+    masks, OUT.masks.npz: `io.asset_files.write_capture_masks`), the checkpoint
     OUT.ckpt.pt, SfM/video work folder OUT.sfm and the per-image appearance transforms
     OUT.appearance.json (fits with appearance only)."""
     out = Path(output)
@@ -92,7 +94,7 @@ def output_paths(output: str | Path) -> dict[str, Path]:
     check_sidecar_free(out)
     return {"ply": out, "json": sidecar_path(out), "cameras": capture_cameras_path(out),
             "checkpoint": out.with_suffix(".ckpt.pt"), "work": out.with_suffix(".sfm"),
-            "appearance": out.with_suffix(".appearance.json")}
+            "appearance": appearance_path(out)}
 
 
 def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool = False,

@@ -15,7 +15,8 @@ from splatfilm.scene.cameras import Cameras, world_to_camera
 from splatfilm.scene.gaussians import Gaussians, opacity_logit
 from splatfilm.scene.sh import rgb_to_sh0
 from splatfilm.io.images import downscale
-from splatfilm.render.camera_models import hull_votes, project_points
+from splatfilm.assets.visual_hull import hull_votes
+from splatfilm.render.camera_models import project_points
 
 
 def knn_scales(points: np.ndarray, k: int = 3) -> np.ndarray:

@@ -129,7 +129,7 @@ def _standing_grounds(film: Film) -> list[str]:
 def _define_ground(stage, prim_path: str, film: Film, name: str) -> None:
     from pxr import Gf, Kind, Usd, UsdGeom, Vt
 
-    from splatfilm.assets.sidecar import robust_bounds
+    from splatfilm.assets.asset_frame import robust_bounds
     from splatfilm.scene.transforms import rotation_between
 
     asset = film.world.assets[name]

@@ -56,17 +56,12 @@ from splatfilm.io.atomic import atomic_write
 from splatfilm.io.inputs import read_input
 from splatfilm.scene.skeleton import INTERPOLATIONS, PATHS, Channel, Clip, JointTRS, Rig
 from splatfilm.version import __version__
+from splatfilm.io.asset_files import rig_path
 
-__all__ = ["RIG_FORMAT_VERSION", "RIG_SUFFIX", "carry_rig", "joints_text", "load_rig", "remove_rig", "rig_path",
+__all__ = ["RIG_FORMAT_VERSION", "carry_rig", "joints_text", "load_rig", "remove_rig",
            "save_rig", "skin_joint_count"]
 
 RIG_FORMAT_VERSION = 1
-RIG_SUFFIX = ".rig.npz"
-
-
-def rig_path(asset: str | os.PathLike) -> Path:
-    """Where an asset's rig lives: ASSET.rig.npz beside ASSET.ply / ASSET.splat."""
-    return Path(asset).with_suffix(RIG_SUFFIX)
 
 
 def remove_rig(asset: str | os.PathLike) -> None:

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from splatfilm.version import __version__
-from splatfilm.assets.sidecar import Sidecar, carry_rasterize_mode, check_sidecar_free, sidecar_path
+from splatfilm.assets.sidecar import Sidecar, carry_rasterize_mode, check_sidecar_free
+from splatfilm.io.asset_files import sidecar_path
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, check_output_file, make_folder

@@ -87,7 +87,8 @@ def scene_up(session: Session) -> np.ndarray:
     its canonical frame, else the normal of the ground plane its sidecar records (turned to the
     capture's up), else the capture's up (`frame.up`), else +z. A bare INRIA/COLMAP scene (y
     down) has none of these: `view --up=-y` or "reset up direction" turns it."""
-    from splatfilm.assets.sidecar import Sidecar, asset_up
+    from splatfilm.assets.sidecar import Sidecar
+    from splatfilm.assets.asset_frame import asset_up
 
     if session.film is not None or len(session.world.assets) != 1:
         return WORLD_UP.copy()

@@ -158,7 +158,7 @@ class Session:
     def capture_cameras(self) -> dict[str, Cameras]:
         """Per asset with recorded capture cameras (ASSET.cameras.json), those cameras in the
         world, placed with the asset at time 0."""
-        from splatfilm.assets.sidecar import read_capture_cameras
+        from splatfilm.io.asset_files import read_capture_cameras
 
         out = {}
         for name, asset in self.world.assets.items():

@@ -16,7 +16,7 @@ from helpers import cli_error, splats
 from splatfilm.assets import cleanup
 from splatfilm.assets.cleanup import CleanupSettings, supported
 from splatfilm.assets.meshing import look_at_viewmat
-from splatfilm.assets.sidecar import capture_cameras_path
+from splatfilm.io.asset_files import capture_cameras_path
 from splatfilm.io.camera_files import write_transforms_json
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
 from splatfilm.render.contributions import blend_weights, peak_weights
@@ -220,7 +220,8 @@ def test_clean_counts_an_antialiased_asset_in_its_mode(tmp_path, monkeypatch):
     cache key says so where it is not classic (a classic count keeps its key, above)."""
     from dataclasses import asdict
 
-    from splatfilm.assets.sidecar import Sidecar, sidecar_path
+    from splatfilm.assets.sidecar import Sidecar
+    from splatfilm.io.asset_files import sidecar_path
     from splatfilm.film import parse_film
     from splatfilm.io import digest
 

@@ -375,7 +375,7 @@ def test_edit_carries_the_capture_cameras(tmp_path, capsys):
     """A fitted set's capture cameras (SET.cameras.json, which clean and mesh render from)
     come along with its edited copy, as `clean` records them: the edits do not move it."""
     from splatfilm.assets.cleanup import capture_cameras_of
-    from splatfilm.assets.sidecar import (capture_cameras_path, capture_masks_path, read_capture_masks,
+    from splatfilm.io.asset_files import (capture_cameras_path, capture_masks_path, read_capture_masks,
                                           write_capture_cameras, write_capture_masks)
     from splatfilm.scene.cameras import Cameras
 

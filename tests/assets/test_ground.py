@@ -21,7 +21,7 @@ from splatfilm.assets.ground import (
     read_ground,
     write_ground,
 )
-from splatfilm.assets.sidecar import sidecar_up
+from splatfilm.assets.asset_frame import sidecar_up
 from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.transforms import Similarity, yaw_rotation
@@ -158,7 +158,8 @@ def test_the_recorded_up_is_not_biased_by_the_cameras_pitch(tmp_path, capsys):
     does not lean; where the x axes share one direction (a dolly) the mean up stays."""
     from helpers import cli_error
 
-    from splatfilm.assets.sidecar import Sidecar, estimate_up
+    from splatfilm.assets.sidecar import Sidecar
+    from splatfilm.assets.asset_frame import estimate_up
 
     cams = _cameras_pitched_down(30.0, np.linspace(-50, 50, 9))
     up = estimate_up(cams)

@@ -20,7 +20,6 @@ from splatfilm.assets.meshing import (
     MeshSettings,
     look_at_viewmat,
     collision_mesh,
-    collision_mesh_path,
     gltf_root,
     mesh_arrays,
     mesh_scene,
@@ -28,6 +27,7 @@ from splatfilm.assets.meshing import (
     surface_depth,
     write_mesh,
 )
+from splatfilm.io.asset_files import collision_mesh_path
 from splatfilm.render import rasterization
 from splatfilm.assets.open3d_loader import load_open3d
 from splatfilm.scene.transforms import rotmat_to_quat
@@ -481,7 +481,7 @@ def test_collision_mesh_is_made_again_when_meshing_changes(tmp_path, monkeypatch
 
 def test_collision_mesh_renders_from_the_capture_cameras_recorded_beside_the_scene(tmp_path, monkeypatch):
     from splatfilm.assets import meshing
-    from splatfilm.assets.sidecar import capture_cameras_path
+    from splatfilm.io.asset_files import capture_cameras_path
 
     scene = tmp_path / "set.ply"
     save_gaussians(scene, box_on_floor())
@@ -531,7 +531,8 @@ def test_mesh_and_collision_meshes_render_a_scene_in_its_rasterize_mode(tmp_path
     import json
 
     from splatfilm.assets import meshing
-    from splatfilm.assets.sidecar import Sidecar, sidecar_path
+    from splatfilm.assets.sidecar import Sidecar
+    from splatfilm.io.asset_files import sidecar_path
 
     scene = tmp_path / "set.ply"
     save_gaussians(scene, box_on_floor())
@@ -568,6 +569,7 @@ def test_mesh_reruns_reuse_the_integrated_mesh_and_write_the_same_bytes(tmp_path
     """`splatfilm mesh` integrated every view again on a rerun with the same inputs (28 s twice
     for one set, the same .glb); its TSDF mesh is kept beside the scene under their key."""
     from splatfilm.assets import meshing
+    from splatfilm.io.asset_files import scene_mesh_cache_path
 
     scene = tmp_path / "set.ply"
     save_gaussians(scene, box_on_floor())
@@ -588,7 +590,7 @@ def test_mesh_reruns_reuse_the_integrated_mesh_and_write_the_same_bytes(tmp_path
     assert main([*args, "-o", str(tmp_path / "e.glb")]) == 0
     assert len(calls) == 3
     # A mesh made afresh writes the bytes the cached one does.
-    meshing.scene_mesh_cache_path(scene).unlink()
+    scene_mesh_cache_path(scene).unlink()
     save_gaussians(scene, box_on_floor())
     assert main([*args, "-o", str(tmp_path / "f.ply")]) == 0
     assert len(calls) == 4 and (tmp_path / "f.ply").read_bytes() == outputs["c.ply"]

@@ -16,11 +16,11 @@ from rigged_gltf import FLOAT, UBYTE, quat_xyzw, write_limb
 
 from splatfilm.assets.cleanup import CleanupSettings, supported
 from splatfilm.assets.mesh_import import import_mesh
-from splatfilm.assets.sidecar import capture_cameras_path
+from splatfilm.io.asset_files import capture_cameras_path, rig_path
 from splatfilm.cli import main
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
-from splatfilm.io.rig_files import load_rig, rig_path, save_rig
+from splatfilm.io.rig_files import load_rig, save_rig
 from splatfilm.scene.skeleton import Clip, global_transforms, sample_channel, sample_clip
 
 COUNT = 3000

@@ -22,7 +22,8 @@ from splatfilm.assets.rig_binding import FRAME_JOINT, closest_points_on_triangle
 from splatfilm.assets.sidecar import Sidecar
 from splatfilm.cli import main
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
-from splatfilm.io.rig_files import load_rig, rig_path
+from splatfilm.io.rig_files import load_rig
+from splatfilm.io.asset_files import rig_path
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import Similarity, axis_rotation
 
@@ -73,7 +74,7 @@ def capture(tmp_path, to_asset: Similarity = Similarity(), sidecar: dict | None 
 
 
 def test_bind_same_frame_weights_smoothness_far_and_pose(tmp_path, capsys):
-    from splatfilm.assets.sidecar import capture_cameras_path, read_capture_cameras, write_capture_cameras
+    from splatfilm.io.asset_files import capture_cameras_path, read_capture_cameras, write_capture_cameras
     from splatfilm.scene.cameras import Cameras
 
     limb, g, rig, fitted, jit, pick = capture(tmp_path)

@@ -11,7 +11,9 @@ import pytest
 from helpers import REPO
 
 from splatfilm.assets.ground import GroundPlane, read_ground, write_ground
-from splatfilm.assets.sidecar import SIDECAR_VERSION, Sidecar, sidecar_path, sidecar_up
+from splatfilm.assets.sidecar import SIDECAR_VERSION, Sidecar
+from splatfilm.io.asset_files import sidecar_path
+from splatfilm.assets.asset_frame import sidecar_up
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.transforms import Similarity
@@ -227,7 +229,7 @@ def test_asset_up_prefers_what_is_measured(tmp_path):
     """An asset's up: an object's canonical +z, else its ground's normal (turned to frame.up's
     side), else frame.up (the capture cameras' mean up, 12 degrees off the floor on the bundled
     set), else +z. `mesh` turned its output by frame.up alone."""
-    from splatfilm.assets.sidecar import asset_up
+    from splatfilm.assets.asset_frame import asset_up
 
     asset = tmp_path / "a.ply"
     tilted = [0.0, np.sin(np.radians(12)), np.cos(np.radians(12))]

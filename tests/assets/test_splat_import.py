@@ -122,7 +122,7 @@ def test_converting_an_asset_carries_its_sidecar_rig_and_cameras(tmp_path, capsy
 
     import yaml
 
-    from splatfilm.assets.sidecar import read_capture_cameras
+    from splatfilm.io.asset_files import read_capture_cameras
     from splatfilm.film.script import parse_film
     from splatfilm.io.spz import read_spz
 

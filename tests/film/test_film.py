@@ -690,7 +690,7 @@ def _capture_cameras(asset: Path) -> None:
     """Four capture cameras recorded beside `asset` (ASSET.cameras.json, as fit writes), from
     in front of the wall (y = 0), so `clean` may count against them."""
     from splatfilm.assets.meshing import look_at_viewmat
-    from splatfilm.assets.sidecar import capture_cameras_path
+    from splatfilm.io.asset_files import capture_cameras_path
     from splatfilm.io.camera_files import write_transforms_json
     from splatfilm.scene.cameras import Cameras
 

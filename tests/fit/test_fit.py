@@ -42,7 +42,7 @@ def test_fit_learns_the_scene_and_writes_asset(capture_dir, tmp_path):
     assert up @ [0, 0, 1] > 0.9  # the ring cameras are level in a Z-up world
     assert json.loads(out.with_suffix(".json").read_text()) == sidecar
     # The capture's cameras are recorded beside the asset, in its frame (meshing renders from them).
-    from splatfilm.assets.sidecar import read_capture_cameras
+    from splatfilm.io.asset_files import read_capture_cameras
 
     recorded, capture = read_capture_cameras(out), load_capture(capture_dir, tmp_path / "work")
     assert (tmp_path / "asset.cameras.json").exists()
@@ -104,7 +104,7 @@ def test_a_capture_far_from_the_origin_fits_as_well_as_centred_and_its_cameras_f
     # Written centred (the cameras' centre to the metre), the offset recorded beside the frame.
     assert sidecar["frame"]["origin_offset"] == [4e6, 4e6, 1.0]
     assert np.abs(load_gaussians(out).means.numpy()).max() < 10
-    from splatfilm.assets.sidecar import read_capture_cameras
+    from splatfilm.io.asset_files import read_capture_cameras
 
     recorded = read_capture_cameras(out)
     np.testing.assert_allclose(recorded.centers + [4e6, 4e6, 1.0], load_capture(far, tmp_path / "w").cameras.centers,
@@ -314,7 +314,7 @@ def test_lens_capture_runs_end_to_end_and_records_its_lens(model, tmp_path):
     """`fit` on a fisheye or panorama capture: densification's statistics run (a panorama's seam
     once broke them), and the recorded capture cameras keep the lens, so rendering them
     reproduces the plates."""
-    from splatfilm.assets.sidecar import read_capture_cameras
+    from splatfilm.io.asset_files import read_capture_cameras
 
     folder, _ = make_lens_capture(tmp_path / "cap", model)
     sidecar = run_fit(folder, tmp_path / "a.ply", small_cfg(steps=12, test_every=4), progress=False)

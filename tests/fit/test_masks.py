@@ -57,7 +57,7 @@ def test_masks_make_an_object_fit_with_a_canonical_frame_and_mask_paths_stay_los
     assert all(np.array_equal(m[..., 0], disc / 255.0) for m in cap.masks)
     sidecar = run_fit(folder, tmp_path / "obj.ply", small_cfg(steps=2), progress=False, masks=folder / "masks")
     assert sidecar["kind"] == "object" and "rotation" in sidecar["canonical_transform"]
-    from splatfilm.assets.sidecar import read_capture_masks
+    from splatfilm.io.asset_files import read_capture_masks
 
     masks = read_capture_masks(tmp_path / "obj.ply")
     assert len(masks) == 8 and np.array_equal(masks[0][..., 0], disc > 0)
@@ -198,7 +198,7 @@ def test_a_known_height_gives_an_object_its_scale_in_metres(capture_dir, tmp_pat
     frame = json.loads((tmp_path / "obj.json").read_text())["frame"]
     assert frame["scale_to_metres"] > 0
     asset = load_asset("pot", tmp_path / "obj.ply", Similarity())
-    from splatfilm.assets.sidecar import robust_bounds
+    from splatfilm.assets.asset_frame import robust_bounds
 
     lo, hi = robust_bounds(asset.local.transform_gaussians(asset.gaussians))
     assert abs((hi[2] - lo[2]) - 0.3) < 1e-4 and abs(lo[2]) < 1e-4

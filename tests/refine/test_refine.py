@@ -476,7 +476,8 @@ def test_refine_notes_a_capture_it_moves_into_the_scenes_frame(tmp_path, monkeyp
     """A scene fitted centred from a capture far from the origin (frame.origin_offset) refines
     against that capture moved into its frame; refine moved it without a word, where `clean`,
     `mesh` and `render-cameras` say so (`Cameras.in_asset_frame`'s note)."""
-    from splatfilm.assets.sidecar import Sidecar, sidecar_path
+    from splatfilm.assets.sidecar import Sidecar
+    from splatfilm.io.asset_files import sidecar_path
     from splatfilm.io.gaussian_files import save_gaussians
     from splatfilm.refine import run
 

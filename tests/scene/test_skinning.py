@@ -13,7 +13,8 @@ from rigged_gltf import distance_to_triangles, spec_skin, write_limb
 
 from splatfilm.assets.mesh_import import import_mesh
 from splatfilm.io.gaussian_files import load_gaussians
-from splatfilm.io.rig_files import load_rig, rig_path
+from splatfilm.io.rig_files import load_rig
+from splatfilm.io.asset_files import rig_path
 from splatfilm.render import rasterization
 from splatfilm.scene.sh import rotate_sh_coeffs, rotate_sh_coeffs_batch
 from splatfilm.scene.skeleton import global_transforms, joint_depths, sample_clip
