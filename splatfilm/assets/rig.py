@@ -43,7 +43,7 @@ import numpy as np
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.inputs import read_input
-from splatfilm.scene.skeleton import PATHS, Channel, Clip, JointTRS, matrix_to_trs
+from splatfilm.scene.skeleton import PATHS, Animation, Channel, JointTRS, matrix_to_trs
 
 __all__ = ["GltfReader", "GltfRig", "RigInstance", "interpolate_weights", "read_gltf_rig",
            "MAX_INFLUENCES"]
@@ -83,7 +83,7 @@ class GltfRig:
     parents: np.ndarray
     rest: JointTRS
     inverse_binds: np.ndarray
-    clips: dict[str, Clip]
+    clips: dict[str, Animation]
     instances: list[RigInstance]
     nodes: list[int]  # glTF node index of each joint
     notes: list[str] = field(default_factory=list)
@@ -375,8 +375,8 @@ def _skin_weights(r: GltfReader, attrs: dict, count: int, skin_joints: list[int]
 # ---- animations ----------------------------------------------------------------------------
 
 
-def _clips(r: GltfReader, joint_of_node: np.ndarray, notes: list[str]) -> dict[str, Clip]:
-    clips: dict[str, Clip] = {}
+def _clips(r: GltfReader, joint_of_node: np.ndarray, notes: list[str]) -> dict[str, Animation]:
+    clips: dict[str, Animation] = {}
     for a, anim in enumerate(r.items("animations")):
         here = f"animations[{a}]"
         name = _get(anim, "name") or f"animation_{a}"
@@ -431,7 +431,7 @@ def _clips(r: GltfReader, joint_of_node: np.ndarray, notes: list[str]) -> dict[s
             continue
         # Its keys' span, not 0 to the last key: Blender keys from frame 1 (1/fps s) unless told
         # to slide to zero, and a loop over [0, last] held the first pose a frame each cycle.
-        clips[name] = Clip.of_channels(name, channels)
+        clips[name] = Animation.of_channels(name, channels)
     return clips
 
 

@@ -78,7 +78,8 @@ def _cmd_preview(args: argparse.Namespace) -> None:
     if is_film_script(args.shot):
         from splatfilm.film import parse_film
         from splatfilm.film.previs import draw_film_path_preview, render_film_contact_sheet
-        from splatfilm.film.script import film_notes, find_shot
+        from splatfilm.film.checks import film_notes
+        from splatfilm.film.script import find_shot
 
         if args.scene is not None:
             raise SplatfilmError(f"{args.scene}: a film script brings its own world; give no SCENE with it")

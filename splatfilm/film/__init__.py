@@ -1,10 +1,11 @@
 """Films: a world of persistent assets, shots through it, rendered and edited.
 
-script.py: the film script; world.py, physics.py: the world and its motion; frame_render.py:
-one frame (key, render, files); passes.py: its compositing passes (mattes, motion);
-render.py: `render_film`; workers.py: processes and Ray; refinement.py: `render --refine`;
-cut.py and timeline.py: the edit; asset_cameras.py: a film's cameras in an asset's own frame
-(for `refine --shots`).
+script.py: the film script; checks.py: its warnings (cuts' continuity, simulations, walkers'
+clips); world.py, physics.py: the world and its motion; frame_render.py: one frame (key,
+render, files); passes.py: its compositing passes (mattes, motion); render.py:
+`render_film`; workers.py: processes and Ray; refinement.py: `render --refine`; cut.py and
+timeline.py: the edit (its timecode: shots/timing.py); asset_cameras.py: a film's cameras
+in an asset's own frame (for `refine --shots`).
 """
 
 from splatfilm.film.frame_render import FrameRenderer

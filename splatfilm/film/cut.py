@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Callable
 
 from splatfilm.film.script import Film
-from splatfilm.film.timeline import ShotMedia, build_timeline, frame_timecode, reel_names, write_timeline
+from splatfilm.film.timeline import ShotClip, build_timeline, reel_names, write_timeline
+from splatfilm.shots.timing import frame_timecode
 from splatfilm.io.digest import content_digest
 
 
@@ -90,9 +91,9 @@ def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: lis
         movies[usd.name] = usd_digest
 
 
-def shot_media(film: Film, out_dir: Path) -> list[ShotMedia]:
-    """Every shot's rendered media in out_dir, in film order."""
-    return [ShotMedia(fs.name, fs.shot.first_frame, fs.shot.frame_count, fs.cut_in, fs.cut_frames,
+def shot_clips(film: Film, out_dir: Path) -> list[ShotClip]:
+    """Every shot's clip of the edit (its rendered media in out_dir), in film order."""
+    return [ShotClip(fs.name, fs.shot.first_frame, fs.shot.frame_count, fs.cut_in, fs.cut_frames,
                       out_dir / fs.name, f"{fs.name}.", out_dir / f"{fs.name}.mp4") for fs in film.shots]
 
 
@@ -103,7 +104,7 @@ def write_cut(film: Film, out_dir: Path, movies: dict, facts: dict | None = None
     shot's MP4, handles or the record start changed. With `facts` it carries its provenance record."""
     from splatfilm.io.video import add_provenance, concat_videos, encode_sequence
 
-    media = shot_media(film, out_dir)
+    media = shot_clips(film, out_dir)
     timecode = frame_timecode(film.record_start, film.fps)
     digest = content_digest([movies[f"{m.name}.mp4"] for m in media] + [fs.handles for fs in film.shots]
                             + [timecode])
@@ -132,7 +133,7 @@ def write_contact_sheet(film: Film, out_dir: Path) -> Path:
     from splatfilm.shots.preview import contact_sheet_picks, tile_images
 
     rows = []
-    for m, fs in zip(shot_media(film, out_dir), film.shots):
+    for m, fs in zip(shot_clips(film, out_dir), film.shots):
         row = []
         for i in contact_sheet_picks(m.cut_frames, every=max(1, round(float(film.fps))), most=8):
             frame = m.cut_in + i
@@ -170,12 +171,12 @@ def write_edit(film: Film, out_dir: Path, shot_keys: dict[int, list[str]], movie
             + (f" (removed the earlier {', '.join(p.name for p in stale)})" if stale else ""))
         return result
     film_mp4 = write_cut(film, out_dir, movies, facts, refined)
-    timeline = build_timeline(film.title, shot_media(film, out_dir), film.fps, out_dir, film.record_start)
+    timeline = build_timeline(film.title, shot_clips(film, out_dir), film.fps, out_dir, film.record_start)
     result.otio = write_timeline(out_dir / f"{film.title}.otio", timeline)
     result.edl = write_timeline(out_dir / f"{film.title}.edl", timeline)
     result.contact_sheet = write_contact_sheet(film, out_dir)
     result.film_mp4 = film_mp4
-    media = shot_media(film, out_dir)
+    media = shot_clips(film, out_dir)
     log(f"wrote {film_mp4.name} ({sum(m.cut_frames for m in media)} frames at {film.fps} fps), "
         f"{film.title}.otio, {film.title}.edl, contact_sheet.png")
     return result

@@ -22,7 +22,7 @@ import torch
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.passes import layer_name, matte_names, motion_to_nuke, pass_features
 from splatfilm.film.script import Film, FilmShot
-from splatfilm.film.timeline import frame_timecode, timecode_fields
+from splatfilm.shots.timing import frame_timecode, timecode_fields
 from splatfilm.io.digest import content_digest, file_digest
 from splatfilm.io.images import (ExrFormat, composite_encoded, exr_frame_header, handoff_alpha, handoff_depth,
                                  premultiplied_linear, srgb_to_linear, unpremultiply, write_depth,

@@ -97,14 +97,14 @@ from splatfilm.io.cache import CacheEntry
 from splatfilm.io.digest import array_digest, content_digest
 from splatfilm.scene import locomotion
 from splatfilm.scene.locomotion import BALL, PIVOT_YAW, FootPlants, cycle_stride, root_motion
-from splatfilm.scene.skeleton import (Clip, JointTRS, Rig, blend_poses, global_transforms, lock_root, sample_clip,
+from splatfilm.scene.skeleton import (Animation, JointTRS, Rig, blend_poses, global_transforms, lock_root, sample_clip,
                                       subtree)
 from splatfilm.scene.skinning import METHODS
 from splatfilm.scene.transforms import (WORLD_UP, Similarity, heading_about, quat_from_rotation, quat_slerp,
                                        rotation_about, rotation_between, rotation_from_quat, wrap_degrees)
 from splatfilm.yamlfields import At, mapping, number, show, vec3
 
-__all__ = ["CANONICAL_FRONT", "ClipPlay", "HEEL_OFF", "HEEL_REST", "HeadAim", "LegIK", "MIN_STRIDE", "PERFORMANCE_FIELDS", "PIVOT_EASE", "PIVOT_HEEL", "PLANT_LIFT",
+__all__ = ["AnimationPlay", "CANONICAL_FRONT", "HEEL_OFF", "HEEL_REST", "HeadAim", "LegIK", "MIN_STRIDE", "PERFORMANCE_FIELDS", "PIVOT_EASE", "PIVOT_HEEL", "PLANT_LIFT",
            "PLANTS_VERSION", "Performance", "RELEASE_DROP", "RELEASE_LIFT", "RELEASE_RADIUS", "ROOT_MOTION_MODES",
            "SOLE_PERCENTILE", "parse_performance"]
 
@@ -151,7 +151,7 @@ SOLE_PERCENTILE = 0.5
 
 
 @dataclass
-class ClipPlay:
+class AnimationPlay:
     """One entry of the schedule: `clip` from world time `start` (seconds) at `speed`,
     looping or not, faded in from what played before over `crossfade` seconds. stride:
     world metres per cycle when the asset's walk drives it (None: it plays in time);
@@ -160,7 +160,7 @@ class ClipPlay:
     per cycle its clip's own root motion carries the character, kept (0: none, or locked
     out of `clip`)."""
 
-    clip: Clip
+    clip: Animation
     start: float
     speed: float = 1.0
     loop: bool = True
@@ -217,7 +217,7 @@ class Performance:
     (`PathWalk.stride_scale`), or None (all of it)."""
 
     rig: Rig
-    plays: list[ClipPlay]
+    plays: list[AnimationPlay]
     look_at: HeadAim | None = None
     ik: LegIK | None = None
     method: str = "lbs"
@@ -246,13 +246,13 @@ class Performance:
         film's cache are not)."""
         return 0 if self._plants is None else self._plants[1].steps_worked
 
-    def clip_time(self, play: ClipPlay, t: float) -> float:
+    def clip_time(self, play: AnimationPlay, t: float) -> float:
         """Seconds into `play`'s clip at world time t, from its first key (0 to its duration;
-        `Clip.start` + this is the file's time)."""
+        `Animation.start` + this is the file's time)."""
         i = next(k for k, p in enumerate(self.plays) if p is play)
         return self._clip_time(play, t, self._joins[i])
 
-    def _clip_time(self, play: ClipPlay, t: float, join: float) -> float:
+    def _clip_time(self, play: AnimationPlay, t: float, join: float) -> float:
         """clip_time for a play that starts `join` seconds into its clip."""
         if play.stride is not None and self.walk_steps is not None:
             elapsed = (self.walk_steps(t) - self.walk_steps(play.start)) / play.stride * play.clip.duration
@@ -730,20 +730,21 @@ def _parse_look_at(raw: Any, at: At, rig: Rig, local: Similarity, own_name: str,
     return HeadAim(joint, target, limit, forward, up)
 
 
-def _clip_digest(clip: Clip) -> str:
+def _clip_digest(clip: Animation) -> str:
     """A content hash of a clip's keys: each channel's joint, path, interpolation, times and values."""
     return array_digest({f"{k}:{ch.joint}:{ch.path}:{ch.interpolation}:{part}": np.asarray(a, np.float64)
                          for k, ch in enumerate(clip.channels) for part, a in (("times", ch.times), ("values", ch.values))})
 
 
-def _parse_plays(raw: Any, at: At, rig: Rig, walks: bool, stride_of: Callable[[Clip], float],
-                 travel_of: Callable[[Clip], float], locked: Callable[[Clip], Clip]) -> list[ClipPlay]:
+def _parse_plays(raw: Any, at: At, rig: Rig, walks: bool, stride_of: Callable[[Animation], float],
+                 travel_of: Callable[[Animation], float],
+                 locked: Callable[[Animation], Animation]) -> list[AnimationPlay]:
     """The plays of a `clips:` list. stride_of(clip): world metres per cycle its planted
     feet slide back; travel_of(clip): world metres per cycle its root motion carries the
     character (0: none); locked(clip): the clip with its root motion taken out."""
     if not isinstance(raw, list) or not raw:
         at.fail("expected a list of {clip, start, speed, loop, crossfade, stride, offset, sync, root_motion}")
-    plays: list[ClipPlay] = []
+    plays: list[AnimationPlay] = []
     for i, entry in enumerate(raw):
         p_at = at[i]
         p = mapping(entry, p_at, {"clip", "start", "speed", "loop", "crossfade", "stride", "offset", "sync",
@@ -791,7 +792,7 @@ def _parse_plays(raw: Any, at: At, rig: Rig, walks: bool, stride_of: Callable[[C
             p_at["offset"].fail("a play that syncs starts at the phase of the one before; drop offset or sync")
         if sync and not plays:
             p_at["sync"].fail("the first clip has no clip before it to join in step with")
-        plays.append(ClipPlay(clip, start, speed, loop, crossfade, stride, offset, sync, kept))
+        plays.append(AnimationPlay(clip, start, speed, loop, crossfade, stride, offset, sync, kept))
     return plays
 
 
@@ -825,23 +826,23 @@ def parse_performance(data: dict, at: At, name: str, asset_path: Path, gaussians
     feet = _feet(rig, ik)
     up = local.rotation.T @ WORLD_UP
 
-    def stride_of(clip: Clip) -> float:
+    def stride_of(clip: Animation) -> float:
         return cycle_stride(rig, clip, feet, up) * local.scale * scale
 
     # The root whose travel is root motion: the pelvis the legs hang from (the feet's common
     # ancestor: a joint above it, a root bone, moves it too).
     root = ik.pelvis if ik is not None else common_ancestor(rig, feet) if len(feet) > 1 else None
     travels: dict[str, float] = {}
-    locks: dict[str, Clip] = {}
+    locks: dict[str, Animation] = {}
 
-    def travel_of(clip: Clip) -> float:
+    def travel_of(clip: Animation) -> float:
         if clip.name not in travels:
             moved = 0.0 if root is None else float(np.linalg.norm(root_motion(rig, clip, root, feet, up)))
             moved = moved * local.scale * scale  # world metres
             travels[clip.name] = moved if moved >= MIN_STRIDE else 0.0
         return travels[clip.name]
 
-    def locked(clip: Clip) -> Clip:
+    def locked(clip: Animation) -> Animation:
         if clip.name not in locks:
             locks[clip.name] = clip if root is None else lock_root(rig, clip, root, up)
         return locks[clip.name]
@@ -849,6 +850,6 @@ def parse_performance(data: dict, at: At, name: str, asset_path: Path, gaussians
     if "clips" in data:
         plays = _parse_plays(data["clips"], at["clips"], rig, walk_steps is not None, stride_of, travel_of, locked)
     else:  # IK or look-at on the rest pose, held
-        rest = Clip("rest", 0.0, [])
-        plays = [ClipPlay(rest, 0.0)]
+        rest = Animation("rest", 0.0, [])
+        plays = [AnimationPlay(rest, 0.0)]
     return Performance(rig, plays, look, ik, str(method), walk_steps, stride_scale)

@@ -46,7 +46,8 @@ from splatfilm.film.cut import write_edit
 from splatfilm.film.frame_render import FrameJob, FrameRenderer
 from splatfilm.film.passes import parse_passes
 from splatfilm.film.refinement import Refinement, refine_shots
-from splatfilm.film.script import Film, film_notes, find_shot, parse_film
+from splatfilm.film.checks import film_notes
+from splatfilm.film.script import Film, find_shot, parse_film
 from splatfilm.film.workers import connect_ray, render_with_processes, render_with_ray
 from splatfilm.io.images import ExrFormat
 from splatfilm.io.manifest import Manifest

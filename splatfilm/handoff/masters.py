@@ -34,11 +34,12 @@ from typing import Callable
 import numpy as np
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.film.cut import movie_record, shot_media
+from splatfilm.film.cut import movie_record, shot_clips
 from splatfilm.film.frame_render import provenance_facts
 from splatfilm.film.render import MANIFEST
 from splatfilm.film.script import Film, FilmShot
-from splatfilm.film.timeline import frame_timecode, reel_name, reel_names
+from splatfilm.film.timeline import reel_name, reel_names
+from splatfilm.shots.timing import frame_timecode
 from splatfilm.io.atomic import make_folder
 from splatfilm.io.digest import content_digest
 from splatfilm.io.manifest import Manifest
@@ -167,7 +168,7 @@ def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn
         made = manifest.section("masters")
         asked = manifest.section("master_codecs")
         verdicts = manifest.section("refine")
-        media = shot_media(film, out)
+        media = shot_clips(film, out)
         keys: dict[int, list[str]] = {}  # per shot with every frame on disk, its frames' keys
         refined: set[str] = set()
         reels = reel_names([s.name for s in film.shots])

@@ -379,7 +379,7 @@ def exr_frame_header(timecode: tuple[int, int, int, int, bool], fps: Fraction | 
                      clip: tuple[float, float] | None = None, pixel_aspect: float = 1.0) -> dict:
     """OpenEXR's standard attributes of a film frame, for `write_exr_layers` / `write_depth`:
     `timeCode` from `timecode` (hours, minutes, seconds, frames, drop_frame, as
-    film.timeline.timecode_fields counts it at `fps`; above 30 fps SMPTE 12-1 counts frame
+    shots.timing.timecode_fields counts it at `fps`; above 30 fps SMPTE 12-1 counts frame
     pairs, the second of a pair flagged by the field phase bit), `framesPerSecond` (`fps`, an
     exact fraction, as a rational), and with `viewmat` [4,4] (OpenCV world-to-camera)
     `worldToCamera`, and with `K` [3,3], `size` (width, height) and `clip` (near, far, metres)

@@ -54,7 +54,7 @@ import numpy as np
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write
 from splatfilm.io.inputs import read_input
-from splatfilm.scene.skeleton import INTERPOLATIONS, PATHS, Channel, Clip, JointTRS, Rig
+from splatfilm.scene.skeleton import INTERPOLATIONS, PATHS, Animation, Channel, JointTRS, Rig
 from splatfilm.version import __version__
 from splatfilm.io.asset_files import rig_path
 
@@ -212,7 +212,7 @@ def load_rig(path: str | os.PathLike, num_gaussians: int | None = None) -> Rig:
     if np.any(g_weights < 0) or (len(g_weights) and np.abs(g_weights.sum(axis=1) - 1).max() > 1e-3):
         raise fail("gaussian_weights", "each row must be non-negative and sum to 1")
 
-    clips: dict[str, Clip] = {}
+    clips: dict[str, Animation] = {}
     for c, item in enumerate(header.get("clips", [])):
         where = f"header.clips[{c}]"
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
@@ -243,7 +243,7 @@ def load_rig(path: str | os.PathLike, num_gaussians: int | None = None) -> Rig:
             if len(times) == 0 or np.any(np.diff(times) <= 0):
                 raise fail(f"clip{c}_channel{k}_times", "needs at least one key, at increasing times")
             channels.append(Channel(joint, p, interp, times, values))
-        clips[item["name"]] = Clip(item["name"], float(duration), channels, float(start))
+        clips[item["name"]] = Animation(item["name"], float(duration), channels, float(start))
     source = header.get("source", {})
     # `skin` is on every joint or none (written before it was kept): then which are bones is not known.
     in_skin = np.array([item["skin"] for item in joints]) if all("skin" in item for item in joints) else None

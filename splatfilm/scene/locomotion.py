@@ -62,7 +62,7 @@ import numpy as np
 
 from splatfilm.scene.easing import smoothstep
 from splatfilm.scene.ik import drop_to_reach
-from splatfilm.scene.skeleton import Clip, Rig, global_transforms, sample_clip
+from splatfilm.scene.skeleton import Animation, Rig, global_transforms, sample_clip
 from splatfilm.scene.transforms import wrap_degrees
 
 __all__ = ["BALL", "CHECKPOINT_STEPS", "CONTACT_FRACTION", "LIFT_FIRST", "LIFT_OFF", "PIVOT_YAW", "PLANT_STEP",
@@ -116,7 +116,7 @@ _STATE_FIELDS = ((bool, ()), (float, (2,)), (float, (2,)), (float, ()), (float, 
                  (bool, ()), (bool, ()), (float, (3,)), (float, ()), (float, (2,)), (float, ()))
 
 
-def foot_tracks(rig: Rig, clip: Clip, feet: list[int], samples: int = 96) -> tuple[np.ndarray, np.ndarray]:
+def foot_tracks(rig: Rig, clip: Animation, feet: list[int], samples: int = 96) -> tuple[np.ndarray, np.ndarray]:
     """Sample times [S+1] over one pass of the clip (clip seconds, its start to its end) and
     the feet's positions [S+1, F, 3] in the asset's frame."""
     times = np.linspace(clip.start, clip.end, samples + 1)
@@ -124,7 +124,7 @@ def foot_tracks(rig: Rig, clip: Clip, feet: list[int], samples: int = 96) -> tup
     return times, pos
 
 
-def cycle_stride(rig: Rig, clip: Clip, feet: list[int], up: np.ndarray, samples: int = 96,
+def cycle_stride(rig: Rig, clip: Animation, feet: list[int], up: np.ndarray, samples: int = 96,
                  contact_fraction: float = CONTACT_FRACTION) -> float:
     """Ground covered per cycle of an in-place walk clip (asset-frame units): the planted
     feet's mean speed across `up` [3] times the clip's duration. 0 for a clip whose planted
@@ -145,7 +145,7 @@ def cycle_stride(rig: Rig, clip: Clip, feet: list[int], up: np.ndarray, samples:
     return float(np.median(speed) * clip.duration)
 
 
-def root_motion(rig: Rig, clip: Clip, root: int, feet: list[int], up: np.ndarray, samples: int = 96) -> np.ndarray:
+def root_motion(rig: Rig, clip: Animation, root: int, feet: list[int], up: np.ndarray, samples: int = 96) -> np.ndarray:
     """How far the clip carries joint `root` along the ground over one pass [3] (asset
     frame and units: where it ends less where it starts, across `up` [3]) when that is root
     motion (at least ROOT_MOTION_SHARE of the feet's mean path along the ground); zeros when

@@ -28,7 +28,7 @@ import numpy as np
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.transforms import quat_from_rotation, quat_slerp, rotation_from_quat
 
-__all__ = ["Channel", "Clip", "JointTRS", "Rig", "blend_poses", "global_transforms", "joint_depths", "lock_root",
+__all__ = ["Animation", "Channel", "JointTRS", "Rig", "blend_poses", "global_transforms", "joint_depths", "lock_root",
            "matrix_to_trs", "sample_channel", "sample_clip", "subtree", "trs_to_matrix"]
 
 PATHS = {"translation": 3, "rotation": 4, "scale": 3}
@@ -92,9 +92,10 @@ class Channel:
 
 
 @dataclass
-class Clip:
-    """A named animation: its channels, its `start` (seconds: the first key of any channel,
-    as the file times it) and `duration` (seconds from there to the last key of any channel).
+class Animation:
+    """A named animation, as glTF's (what a film script's `clips:` play: film.performance's
+    AnimationPlay): its channels, its `start` (seconds: the first key of any channel, as the
+    file times it) and `duration` (seconds from there to the last key of any channel).
     One pass of the clip is clip seconds [start, start + duration]: a clip exported keyed
     from frame 1 (Blender's default, no slide to zero) starts at 1/fps, and loops over its
     keys, not from 0. Times into a clip (a film's clip plays, `splatfilm pose --time`) count
@@ -111,7 +112,7 @@ class Clip:
         return self.start + self.duration
 
     @classmethod
-    def of_channels(cls, name: str, channels: list[Channel]) -> Clip:
+    def of_channels(cls, name: str, channels: list[Channel]) -> Animation:
         """The clip of these channels, spanning their keys (no channels: empty, at 0)."""
         if not channels:
             return cls(name, 0.0, [])
@@ -154,7 +155,7 @@ class Rig:
     parents: np.ndarray
     rest: JointTRS
     inverse_binds: np.ndarray
-    clips: dict[str, Clip]
+    clips: dict[str, Animation]
     joints: np.ndarray
     weights: np.ndarray
     source: dict = field(default_factory=dict)
@@ -174,7 +175,7 @@ class Rig:
             hint = f" (did you mean {' or '.join(map(repr, near))}?)" if near else ""
             raise SplatfilmError(f"no joint {name!r}{hint}; the rig has: {', '.join(self.joint_names)}") from None
 
-    def clip(self, name: str) -> Clip:
+    def clip(self, name: str) -> Animation:
         """The clip called `name`, or a SplatfilmError listing the clips there are."""
         if name not in self.clips:
             have = ", ".join(f"{c.name} ({c.duration:.2f} s)" for c in self.clips.values()) or "no clips"
@@ -252,9 +253,9 @@ def sample_channel(channel: Channel, time: float) -> np.ndarray:
     return v
 
 
-def sample_clip(rig: Rig, clip: str | Clip, time: float) -> JointTRS:
-    """Local joint transforms of `clip` (a name or a Clip) at `time` seconds as its file times
-    its keys (a pass runs from `Clip.start`): the rest pose with every animated property
+def sample_clip(rig: Rig, clip: str | Animation, time: float) -> JointTRS:
+    """Local joint transforms of `clip` (a name or an Animation) at `time` seconds as its file times
+    its keys (a pass runs from `Animation.start`): the rest pose with every animated property
     replaced by its channel's value."""
     c = rig.clip(clip) if isinstance(clip, str) else clip
     pose = rig.rest.copy()
@@ -263,7 +264,7 @@ def sample_clip(rig: Rig, clip: str | Clip, time: float) -> JointTRS:
     return pose
 
 
-def lock_root(rig: Rig, clip: Clip, root: int, up: np.ndarray) -> Clip:
+def lock_root(rig: Rig, clip: Animation, root: int, up: np.ndarray) -> Animation:
     """The clip with joint `root`'s travel along the ground (across `up` [3], asset frame)
     taken out, as Unreal's root lock and Unity's Bake Into Pose play a clip with root motion
     in place: each translation channel of `root` and of the joints above it loses its own net

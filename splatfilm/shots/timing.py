@@ -1,8 +1,14 @@
-"""Time on a shot: exact frame rates and frame numbers (its ease curves: `scene.easing`).
+"""Time on a shot: exact frame rates, frame numbers and their timecode (its ease curves:
+`scene.easing`).
 
 Frame rates are exact fractions (24, 25, 30, 24000/1001). Frame i of a shot (i = 0, 1, ...)
 is shown at i / fps seconds after the shot starts and carries the film frame number
 FIRST_FRAME + i (docs/CONVENTIONS.md: film frame numbers start at 1001).
+
+Timecode is counted here once (`timecode_fields`; `frame_timecode` writes it out, `timecode_frame`
+reads it), SMPTE 12M as OpenTimelineIO and ffmpeg count it: at the rates in TIMECODE_RATES,
+drop-frame at 29.97 and 59.94 only (";" before the frames). The edit (film.timeline: the EDL
+and the .otio), the cut's movies and a frame's EXRs (io.images.exr_frame_header) carry it.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ _NTSC = {Fraction(24000, 1001), Fraction(30000, 1001), Fraction(60000, 1001), Fr
 
 DROP_FRAME_RATES = (Fraction(30000, 1001), Fraction(60000, 1001))
 """Rates whose timecode drops frame numbers to keep to the clock (23.976 and 47.952 do not):
-a film at one of them counts drop-frame timecode (`film.timeline.timecode_fields`)."""
+a film at one of them counts drop-frame timecode (`timecode_fields`)."""
 
 # A rate labelled with its timecode count, as cameras and editors label them: "29.97 DF", "59.94DF", "23.976 NDF".
 _COUNT_LABEL = re.compile(r"(.*?)\s*(N?DF)", re.IGNORECASE)
@@ -106,3 +112,95 @@ def frames_through(seconds: float, fps: Fraction) -> int:
     the frame at that time when one falls there (within a millionth of a frame, as the decimal
     written gives it), else through the last frame before it."""
     return math.floor(Fraction(repr(float(seconds))) * fps + Fraction(1, 10**6)) + 1
+
+
+TIMECODE_RATES = tuple(Fraction(n) for n in (24, 25, 30, 48, 50, 60)) + tuple(
+    Fraction(n * 1000, 1001) for n in (24, 30, 48, 60))
+"""The frame rates SMPTE timecode counts (OpenTimelineIO's timecode rates): a film's rate is one."""
+
+RECORD_START = "01:00:00:00"
+"""The cut's first timecode on the record side unless a film script says otherwise (its
+`record_start`; "01:00:00;00" at the drop-frame rates): where Avid, Resolve, Premiere and
+conform houses start a programme. The EDL's first record in, the .otio's global_start_time,
+the timecode tracks of the cut's MP4 and masters."""
+
+_TIMECODE = re.compile(r"(\d{2}):(\d{2}):(\d{2})([:;])(\d{2})")
+
+
+def timecode_fields(frame: int, fps: Fraction) -> tuple[int, int, int, int, bool]:
+    """(hours, minutes, seconds, frames, drop_frame) of film frame number `frame` (>= 0) at
+    `fps` (one of TIMECODE_RATES): SMPTE 12M as OpenTimelineIO and ffmpeg count it, drop-frame
+    at 29.97 and 59.94 (frame numbers 0 and 1, or 0-3, skipped each minute but every tenth),
+    wrapping at 24 hours; frames counts to the nominal rate (0-59 at 60). SplatfilmError for
+    another rate or a negative frame."""
+    fps = Fraction(fps)
+    if fps not in TIMECODE_RATES:
+        raise SplatfilmError(f"{fps} fps has no SMPTE timecode (EDLs and timecode tracks count 23.976, 24, 25, "
+                             "29.97, 30, 47.952, 48, 50, 59.94 or 60 frames a second)")
+    nominal, frame = round(fps), int(frame)
+    if frame < 0:
+        raise SplatfilmError(f"frame {frame}: timecode counts from frame 0")
+    drop = fps in DROP_FRAME_RATES
+    if drop:
+        skipped = nominal // 15  # frame numbers a drop-frame minute skips: 2 at 29.97, 4 at 59.94
+        per_ten, per_minute = nominal * 600 - 9 * skipped, nominal * 60 - skipped
+        tens, rest = divmod(frame, per_ten)
+        frame += 9 * skipped * tens + (skipped * ((rest - skipped) // per_minute) if rest > skipped else 0)
+    hours, minutes = frame // (nominal * 3600) % 24, frame // (nominal * 60) % 60
+    return hours, minutes, frame // nominal % 60, frame % nominal, drop
+
+
+def timecode_day(fps: Fraction) -> int:
+    """Frames in 24 hours of timecode at `fps` (one of TIMECODE_RATES), where `timecode_fields`
+    wraps: fewer than 24 h of frames at the drop-frame rates, whose timecode skips numbers."""
+    fps = Fraction(fps)
+    nominal = round(fps)
+    return nominal * 86400 - (nominal // 15 * 1296 if fps in DROP_FRAME_RATES else 0)  # 1296 = 1440 - 144 minutes
+
+
+def frame_timecode(frame: int, fps: Fraction) -> str:
+    """Timecode ("HH:MM:SS:FF", "HH:MM:SS;FF" drop-frame) of film frame number `frame` at
+    `fps` (`timecode_fields`), as OpenTimelineIO writes it into EDLs and ffmpeg into timecode
+    tracks."""
+    hours, minutes, seconds, frames, drop = timecode_fields(frame, fps)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{';' if drop else ':'}{frames:02d}"
+
+
+def timecode_frame(timecode: str, fps: Fraction) -> int:
+    """The frame number (>= 0) whose timecode at `fps` (`frame_timecode`) is `timecode`:
+    "HH:MM:SS:FF", or "HH:MM:SS;FF" at the drop-frame rates (29.97, 59.94), which count no
+    other. SplatfilmError saying what is wrong: another form, the other separator, a field out
+    of range, or a frame number drop-frame skips."""
+    fps = Fraction(fps)
+    timecode_fields(0, fps)  # a rate SMPTE timecode counts
+    m = _TIMECODE.fullmatch(timecode.strip()) if isinstance(timecode, str) else None
+    if m is None:
+        raise SplatfilmError(f"expected a timecode \"HH:MM:SS:FF\" (\"HH:MM:SS;FF\" drop-frame), got {timecode!r}")
+    hours, minutes, seconds, frames = (int(m.group(k)) for k in (1, 2, 3, 5))
+    nominal, drop, rate = round(fps), fps in DROP_FRAME_RATES, f"{float(fps):g} fps"
+    given = f"{hours:02d}:{minutes:02d}:{seconds:02d}"
+    if drop and m.group(4) == ":":
+        raise SplatfilmError(f"{timecode}: timecode at {rate} is drop-frame; write {given};{frames:02d}")
+    if not drop and m.group(4) == ";":
+        raise SplatfilmError(f"{timecode}: ';' marks drop-frame timecode, which {rate} does not count; "
+                             f"write {given}:{frames:02d}")
+    if hours >= 24 or minutes >= 60 or seconds >= 60 or frames >= nominal:
+        raise SplatfilmError(f"{timecode}: out of range (hours 00-23, minutes and seconds 00-59, frames 00-"
+                             f"{nominal - 1:02d} at {rate})")
+    frame = (hours * 3600 + minutes * 60 + seconds) * nominal + frames
+    if drop:
+        skipped = nominal // 15  # as timecode_fields counts them
+        if seconds == 0 and frames < skipped and minutes % 10:
+            raise SplatfilmError(f"{timecode}: no frame has this timecode (drop-frame skips frames 00-"
+                                 f"{skipped - 1:02d} of every minute but every tenth; the next is "
+                                 f"{given};{skipped:02d})")
+        total_minutes = hours * 60 + minutes
+        frame -= skipped * (total_minutes - total_minutes // 10)
+    return frame
+
+
+def default_record_start(fps: Fraction) -> int:
+    """The record side's first frame (a frame number at `fps`) when a film script gives no
+    `record_start`: RECORD_START's, drop-frame at 29.97 and 59.94."""
+    sep = ";" if Fraction(fps) in DROP_FRAME_RATES else ":"
+    return timecode_frame(RECORD_START[:8] + sep + RECORD_START[9:], fps)

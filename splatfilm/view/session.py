@@ -43,7 +43,7 @@ class Session:
     none for a scene); fps: the timeline's rate; width, height: the image size of new shots;
     lens: the lens new shots get (the film's default lens); background: RGB in [0, 1];
     start, end: the timeline's world-time range in seconds; notes: the film's warnings
-    (script.film_notes), as `render` prints them after "warning: "; backed_up: the files this
+    (checks.film_notes), as `render` prints them after "warning: "; backed_up: the files this
     session has saved over, each kept as FILE.bak the first time (later saves keep that copy)."""
 
     path: Path
@@ -217,7 +217,8 @@ def _film_lens(film: Film) -> Lens:
 
 
 def _session_of_film(path: Path) -> Session:
-    from splatfilm.film.script import film_notes, parse_film
+    from splatfilm.film.checks import film_notes
+    from splatfilm.film.script import parse_film
 
     film = parse_film(path)
     start = min([0.0] + [fs.world_start for fs in film.shots])

@@ -21,7 +21,7 @@ from splatfilm.cli import main
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
 from splatfilm.io.rig_files import load_rig, save_rig
-from splatfilm.scene.skeleton import Clip, global_transforms, sample_channel, sample_clip
+from splatfilm.scene.skeleton import Animation, global_transforms, sample_channel, sample_clip
 
 COUNT = 3000
 
@@ -219,7 +219,7 @@ def test_a_clip_keyed_after_zero_spans_its_keys(tmp_path, capsys):
     asset = str(tmp_path / "limb.ply")
     assert main(["pose", asset, "--clip", "hop", "--time", "0.4", "-o", str(tmp_path / "from0.ply")]) == 0
     hop = rig.clips["hop"]
-    rig.clips["hop"] = Clip.of_channels("hop", [replace(ch, times=ch.times + 1 / 30) for ch in hop.channels])
+    rig.clips["hop"] = Animation.of_channels("hop", [replace(ch, times=ch.times + 1 / 30) for ch in hop.channels])
     save_rig(rig_path(asset), rig, "limb.ply")
     back = load_rig(rig_path(asset), len(g)).clips["hop"]
     assert back.start == pytest.approx(1 / 30) and back.duration == pytest.approx(hop.duration)

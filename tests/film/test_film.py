@@ -20,7 +20,7 @@ from splatfilm.film import FrameRenderer, RenderOptions, parse_film, render_film
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.gaussian_files import save_gaussians
 from splatfilm.io.video import probe_frames, probe_timecode
-from splatfilm.film.script import continuity_notes
+from splatfilm.film.checks import continuity_notes
 from splatfilm.film.world import KeyedMotion, PathWalk
 
 
@@ -358,9 +358,9 @@ def test_a_films_record_start_moves_the_cuts_record_side_and_nothing_else(film_d
     film = parse_film(film_dir / "film.yaml")
     assert film.record_start == 86400  # 01:00:00:00
     out = film_dir / "edit"
-    from splatfilm.film.cut import shot_media
+    from splatfilm.film.cut import shot_clips
 
-    timeline = build_timeline(film.title, shot_media(film, out), film.fps, out, film.record_start)
+    timeline = build_timeline(film.title, shot_clips(film, out), film.fps, out, film.record_start)
     edl = write_timeline(film_dir / "tiny.edl", timeline).read_text().splitlines()
     events = [line.split() for line in edl if line[:3].isdigit()]
     assert [e[4:8] for e in events] == [["00:00:41:18", "00:00:42:00", "01:00:00:00", "01:00:00:06"],

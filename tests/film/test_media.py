@@ -14,7 +14,7 @@ from helpers import intrinsics, look_at, random_gaussians
 from splatfilm.render.consistency import warp_error
 from splatfilm.render import rasterization
 from splatfilm.scene.cameras import Cameras
-from splatfilm.film.timeline import ShotMedia, build_timeline, write_timeline
+from splatfilm.film.timeline import ShotClip, build_timeline, write_timeline
 from splatfilm.io.video import concat_videos, encode_sequence, probe_frames
 
 FPS = Fraction(24000, 1001)
@@ -155,7 +155,7 @@ def test_timeline_reads_back_with_frame_ranges_and_rate(tmp_path):
     shots = []
     for name, frames in (("sh010", 20), ("sh020", 16)):
         _sequence(tmp_path / name, name, frames)
-        shots.append(ShotMedia(name, 1001, frames, 1005, frames - 8, tmp_path / name, f"{name}.",
+        shots.append(ShotClip(name, 1001, frames, 1005, frames - 8, tmp_path / name, f"{name}.",
                                tmp_path / f"{name}.mp4"))
     tl = build_timeline("film", shots, FPS, tmp_path)
     write_timeline(tmp_path / "film.otio", tl)
@@ -225,7 +225,7 @@ def test_timeline_media_stay_relative_through_a_symlinked_shot_folder(tmp_path):
     (tmp_path / "film").mkdir()
     (tmp_path / "film" / "sh010").symlink_to(tmp_path / "farm" / "sh010")
     base = tmp_path / "film"
-    tl = build_timeline("film", [ShotMedia("sh010", 1001, 4, 1002, 2, base / "sh010", "sh010.", base / "sh010.mp4")], FPS, base)
+    tl = build_timeline("film", [ShotClip("sh010", 1001, 4, 1002, 2, base / "sh010", "sh010.", base / "sh010.mp4")], FPS, base)
     refs = tl.find_clips()[0].media_references()
     assert refs["png_sequence"].target_url_base == "sh010/" and refs["DEFAULT_MEDIA"].target_url == "sh010.mp4"
 
@@ -235,7 +235,7 @@ def test_timecode_counts_as_opentimelineio_drop_frame_only_at_29_97_and_59_94():
     (SMPTE 12M), drop-frame (";") at 29.97 and 59.94 only; a rate without timecode is a
     one-line error, not OpenTimelineIO's ValueError after the render."""
     from splatfilm.errors import SplatfilmError
-    from splatfilm.film.timeline import frame_timecode
+    from splatfilm.shots.timing import frame_timecode
 
     drop_frame_rates = {Fraction(30000, 1001), Fraction(60000, 1001)}
     rng = np.random.default_rng(0)
@@ -268,13 +268,13 @@ def test_edl_header_says_its_frame_count_mode_and_every_timecode_agrees(tmp_path
     count the same way, over a minute boundary where drop-frame skips numbers. The record
     side starts at 01:00:00:00 (01:00:00;00 drop-frame) unless told otherwise, in the EDL's
     record column too (OTIO's writer counts it from 0 whatever global_start_time says)."""
-    from splatfilm.film.timeline import frame_timecode, timecode_frame
+    from splatfilm.shots.timing import frame_timecode, timecode_frame
     from splatfilm.io.video import probe_timecode
 
     first, frames = 2000, 1900  # starts past a minute; the cut record crosses one too
-    shots = [ShotMedia("sh010", first, frames, first + 4, frames - 8, tmp_path / "sh010", "sh010.",
+    shots = [ShotClip("sh010", first, frames, first + 4, frames - 8, tmp_path / "sh010", "sh010.",
                        tmp_path / "sh010.mp4"),
-             ShotMedia("sh020", first, 30, first + 4, 22, tmp_path / "sh020", "sh020.", tmp_path / "sh020.mp4")]
+             ShotClip("sh020", first, 30, first + 4, 22, tmp_path / "sh020", "sh020.", tmp_path / "sh020.mp4")]
     drop = fcm == "FCM: DROP FRAME"
     start = timecode_frame(record_start or ("01:00:00;00" if drop else "01:00:00:00"), fps)
     tl = build_timeline("film", shots, fps, tmp_path, None if record_start is None else start)

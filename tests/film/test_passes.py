@@ -14,7 +14,7 @@ from helpers import write_walking_film
 from splatfilm.errors import SplatfilmError
 from splatfilm.film import FrameRenderer, RenderOptions, parse_film, render_film
 from splatfilm.film.passes import parse_passes
-from splatfilm.film.timeline import frame_timecode
+from splatfilm.shots.timing import frame_timecode
 from splatfilm.io.images import read_exr_layers, srgb_to_linear, unpremultiply, write_exr_layers
 from splatfilm.render.consistency import reproject
 
@@ -261,7 +261,7 @@ def test_side_exrs_carry_the_same_standard_attributes(film_dir, tmp_path):
 def test_exr_timecode_counts_drop_frame_and_frame_pairs_above_30_fps(tmp_path):
     import OpenEXR
 
-    from splatfilm.film.timeline import timecode_fields
+    from splatfilm.shots.timing import timecode_fields
     from splatfilm.io.images import exr_frame_header
 
     z = np.zeros((2, 2))

@@ -463,7 +463,7 @@ def test_a_walk_with_root_motion_is_locked_to_the_walk(assets, tmp_path):
     0.9 m each cycle, and the note said it would glide with its feet idle. Its root motion is
     now locked (the walk carries the body, the stride is the clip's travel), bob kept;
     `root_motion: keep` leaves it, and the note says what it does."""
-    from splatfilm.film.script import walk_notes
+    from splatfilm.film.checks import walk_notes
 
     folder = _copy(assets, tmp_path)
     # Filmed while it walks (it arrives at 3.33 s).
@@ -507,7 +507,7 @@ def test_a_root_motion_clip_looping_without_a_walk_is_noted(assets, tmp_path):
     stride and snap back every loop, and nothing said so. walk_notes names the play, its
     travel and the ways out; locked, not looping, an in-place walk, or a shot too short to
     see it loop: nothing to say."""
-    from splatfilm.film.script import walk_notes
+    from splatfilm.film.checks import walk_notes
 
     folder = _copy(assets, tmp_path)
     shot = [{"name": "sh010", "duration": 2.5, "camera": {"position": [0, -5, 1.2], "look_at": [0, 0, 0.9]}}]
@@ -569,7 +569,7 @@ def test_an_idle_starting_before_a_slowed_walk_arrives_is_named_with_the_arrival
     floor (its planted feet dragged into steps), and nothing said so. walk_notes names the
     clip, its start and the walk's arrival from its motion, and the start it suggests is
     silent."""
-    from splatfilm.film.script import walk_notes
+    from splatfilm.film.checks import walk_notes
 
     folder = _copy(assets, tmp_path)
     walk = {"points": [[-1.2, 0.0, 0.0], [1.2, 0.0, 0.0], [-1.2, 0.01, 0.0]], "speed": SPEED, "start": 0.0}
@@ -601,7 +601,7 @@ def test_an_idle_starting_before_a_slowed_walk_arrives_is_named_with_the_arrival
 def test_a_walk_cycle_still_playing_after_the_walk_arrives_is_named(assets, tmp_path):
     """The walk cycle follows the ground, so once the walk has arrived it stands frozen in a
     stride; a schedule with no idle after it (or one too late) said nothing."""
-    from splatfilm.film.script import walk_notes
+    from splatfilm.film.checks import walk_notes
 
     folder = _copy(assets, tmp_path)
     film = parse_film(_film(folder, _walk(), shots=LONG_SHOT))  # 4 m at 1.2 m/s: arrives at 3.33 s, filmed to 6 s
@@ -624,7 +624,7 @@ def test_the_bundled_films_walk_in_time_with_their_clips(tmp_path):
     left out: they do not walk, and the demo's would mesh the set first (half a minute)."""
     from helpers import SCENES
 
-    from splatfilm.film.script import walk_notes
+    from splatfilm.film.checks import walk_notes
 
     for film in ("set", "demo"):
         script = yaml.safe_load((SCENES / film / "film.yaml").read_text())

@@ -454,7 +454,8 @@ def test_a_films_bodies_collide_with_each_other(tmp_path, monkeypatch):
     a crate dropped onto another comes to rest on it, not inside it (each alone in its own world,
     the top one fell through the bottom one to the floor). One bake holds both, and changes when
     any body's settings do."""
-    from splatfilm.film.script import film_notes, parse_film
+    from splatfilm.film.checks import film_notes
+    from splatfilm.film.script import parse_film
 
     film = parse_film(_crate_film(tmp_path))
     pts = cube_points(0.3)
@@ -590,7 +591,8 @@ def test_a_tilted_set_is_told():
 def test_the_demo_films_crate_lands_clear_of_the_set():
     """The bundled demo: its crate collides with the set's mesh, so it bounces off the table's leg
     rather than through it (on the ground plane alone it passed 1 m through it), and no note is told."""
-    from splatfilm.film.script import film_notes, parse_film
+    from splatfilm.film.checks import film_notes
+    from splatfilm.film.script import parse_film
     from splatfilm.film.shadow import set_surface
 
     film = parse_film(REPO / "scenes" / "set" / "film.yaml")

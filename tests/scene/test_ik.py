@@ -14,7 +14,7 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.rig_files import load_rig
 from splatfilm.scene.ik import aim_joint, check_chain, common_ancestor, joint_axes, lower_to_reach, two_bone_ik
 from splatfilm.scene.locomotion import CHECKPOINT_STEPS, FootPlants, cycle_stride
-from splatfilm.scene.skeleton import Channel, Clip, JointTRS, Rig, global_transforms
+from splatfilm.scene.skeleton import Animation, Channel, JointTRS, Rig, global_transforms
 from splatfilm.scene.transforms import quat_from_rotation, rotation_about
 
 NAMES = ["root", "hip", "knee", "foot", "toe", "head"]
@@ -174,10 +174,10 @@ def test_chains_ancestors_and_stride():
     z = np.where(phase < 0.5, 0.0, 0.2 * np.sin(np.pi * (phase - 0.5) / 0.5))
     y = np.where(phase < 0.5, -0.15 + 0.6 * phase, 0.15 - 0.3 * (phase - 0.5) / 0.5)
     slide = Channel(1, "translation", "LINEAR", times, np.stack([np.full_like(y, 0.1), y, 1.0 + z], 1))
-    walk = Clip("walk", 1.0, [slide])
+    walk = Animation("walk", 1.0, [slide])
     assert cycle_stride(r, walk, [3], np.array([0, 0, 1.0])) == pytest.approx(0.6, rel=1e-6)
     still = Channel(1, "translation", "LINEAR", times, np.stack([np.full_like(y, 0.1), np.zeros_like(y), 1.0 + z], 1))
-    assert cycle_stride(r, Clip("lift", 1.0, [still]), [3], np.array([0, 0, 1.0])) == 0.0
+    assert cycle_stride(r, Animation("lift", 1.0, [still]), [3], np.array([0, 0, 1.0])) == 0.0
 
 
 def test_a_chain_naming_the_wrong_joints_is_refused_and_a_name_without_its_namespace_is_pointed_out():
