@@ -320,3 +320,19 @@ def capture_beside_rigged(asset: Path, centre, radius: float = 4.0, size: int = 
     save_rig(rig_path(asset), dataclasses.replace(rig, joints=np.concatenate([rig.joints, rows[0]]),
                                                   weights=np.concatenate([rig.weights, rows[1]])), asset.name)
     return cams, len(g)
+
+
+def read_only(monkeypatch, *folders: Path) -> None:
+    """Make `folders` (and what is inside them) unwritable to `io.cache`. Patched, not chmod:
+    the tests run as root in CI, which chmod does not stop (a read-only mount stops even root,
+    and os.access, which `folder_writable` asks, says so)."""
+    from splatfilm.io import cache
+
+    real = cache.folder_writable
+    shut = [f.resolve() for f in folders]
+
+    def writable(folder) -> bool:
+        f = Path(folder).resolve()
+        return not any(f == s or s in f.parents for s in shut) and real(folder)
+
+    monkeypatch.setattr(cache, "folder_writable", writable)

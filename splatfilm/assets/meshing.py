@@ -181,11 +181,13 @@ class Surfels:
     """What `surface_depth` needs of a scene whatever the view, made once for every view
     (`surfels`): the means [N,3] and `covars` [N,3,3] (float64, CPU, scene units) its depth
     planes come from, and `dense`, the Gaussians made SURFACE_DENSITY times as dense, whose
-    weights blend them."""
+    weights blend them; `sigma` [N] float64, each one's largest standard deviation (scene
+    units), which bounds where a render draws it (`drawable`)."""
 
     means: torch.Tensor
     covars: torch.Tensor
     dense: Gaussians
+    sigma: torch.Tensor
 
 
 def surfels(gaussians: Gaussians) -> Surfels:
@@ -194,18 +196,41 @@ def surfels(gaussians: Gaussians) -> Surfels:
     depth along its mid-plane, as a 2DGS surfel does, where its thickness would take part of the
     slope off (12% for a 2 mm thick, 2 cm wide splat seen 15 degrees above its plane); a round
     one keeps its shape. The dense Gaussians: opacity 1 - (1 - o)^k, k = SURFACE_DENSITY."""
-    g = gaussians.to(device="cpu", dtype=torch.float64)
     with torch.no_grad():
-        scales = g.activated_scales
+        # Only what the covariances need goes to float64: the whole scene would take its SH too
+        # (1.15 GB more at 3M Gaussians).
+        scales = torch.exp(gaussians.scales.detach().to(device="cpu", dtype=torch.float64))
         ordered, order = torch.sort(scales, dim=-1)
         thin = ordered[..., 0] ** 2 / ordered[..., 1].clamp_min(1e-30)
-        covars = quat_scale_to_covar(g.quats, scales.scatter(-1, order[..., :1], thin[..., None]))
+        quats = gaussians.quats.detach().to(device="cpu", dtype=torch.float64)
+        covars = quat_scale_to_covar(quats, scales.scatter(-1, order[..., :1], thin[..., None]))
         means = gaussians.means.detach().to(device="cpu", dtype=torch.float64)
         # logit(1 - (1 - o)^k) = log(1 - e^-ks) + ks, with s = softplus(logit o) = -log(1 - o).
         ks = SURFACE_DENSITY * torch.nn.functional.softplus(gaussians.opacities.detach().double())
         dense = Gaussians(gaussians.means, gaussians.quats, gaussians.scales,
                           (torch.log(-torch.expm1(-ks)) + ks).to(gaussians.dtype), gaussians.sh0, gaussians.shN)
-    return Surfels(means, covars, dense)
+    return Surfels(means, covars, dense, ordered[..., 2])
+
+
+def drawable(prepared: Surfels, viewmat: torch.Tensor, K: torch.Tensor, width: int, height: int,
+             near_plane: float = 0.01) -> torch.Tensor:
+    """A bool [N]: the Gaussians of `prepared` a pinhole render (`rasterization`, gsplat's
+    rules) may draw from viewmat [4,4] / K [3,3] (float64) into width x height pixels; every
+    one it draws is in it. The render keeps a Gaussian at least `near_plane` in front whose box,
+    3.33 sigma of its 2D covariance J S J^T + 0.3 px^2, meets the image; this bounds that box by
+    the Frobenius norm of J (its tangent clamped as the render clamps it) times the largest
+    sigma, with a pixel and a hair in front to spare for the render's float32."""
+    means_c = prepared.means @ viewmat[:3, :3].T + viewmat[:3, 3]
+    x, y, z = means_c.unbind(-1)
+    ahead = z >= near_plane * (1 - 1e-3)
+    zs = torch.where(ahead, z, torch.ones_like(z))
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    tx = torch.minimum(torch.maximum(x / zs, -(cx / fx + 0.15 * width / fx)), (width - cx) / fx + 0.15 * width / fx)
+    ty = torch.minimum(torch.maximum(y / zs, -(cy / fy + 0.15 * height / fy)), (height - cy) / fy + 0.15 * height / fy)
+    j2 = (fx**2 * (1 + tx**2) + fy**2 * (1 + ty**2)) / zs**2  # |J|_F^2
+    r = 3.33 * torch.sqrt(j2 * prepared.sigma**2 + 0.3) + 2.0
+    u, v = fx * x / zs + cx, fy * y / zs + cy
+    return ahead & (u + r > 0) & (u - r < width) & (v + r > 0) & (v - r < height)
 
 
 def surface_depth(gaussians: Gaussians, viewmat: np.ndarray, K: np.ndarray, width: int, height: int,
@@ -228,11 +253,16 @@ def surface_depth(gaussians: Gaussians, viewmat: np.ndarray, K: np.ndarray, widt
     Kt = torch.tensor(np.asarray(K)[None], dtype=torch.float64)
     prepared = surfels(gaussians) if prepared is None else prepared
     with torch.no_grad():
-        means2d, depths, grads = depth_planes(prepared.means, prepared.covars, V, Kt, width, height)
+        # Depth planes only for the Gaussians the render can draw (`drawable`); the others'
+        # features are never blended, so zeros do: at 3M Gaussians and 48 views the planes of
+        # every one took a minute.
+        shown = torch.nonzero(drawable(prepared, V[0], Kt[0], width, height)).reshape(-1)
+        means2d, depths, grads = depth_planes(prepared.means[shown], prepared.covars[shown], V, Kt, width, height)
         # Pixel offsets from the image centre keep the blended terms small (float32 on gsplat).
         centre = torch.tensor([width / 2, height / 2], dtype=torch.float64)
         offset = depths - (grads * (means2d - centre)).sum(-1)
-        features = torch.cat([offset[..., None], grads], dim=-1)  # [1,N,3]
+        features = torch.zeros((1, len(prepared.means), 3), dtype=torch.float64)
+        features[:, shown] = torch.cat([offset[..., None], grads], dim=-1)  # [1,N,3]
         V, Kt = V.to(gaussians.dtype), Kt.to(gaussians.dtype)
         # Colour and coverage are the Gaussians' own: the rasterizer's 0.999 cap on a Gaussian's
         # alpha and its stop at a transmittance of 1e-4 keep the true alpha from being read back
@@ -512,7 +542,8 @@ def _cached_scene_mesh(scene: Path, g: Gaussians, cameras: Cameras | None, setti
                   {k: np.asarray(getattr(cameras, k)) for k in ("viewmats", "Ks", "widths", "heights")}),
               "settings": asdict(settings), "up": np.asarray(up, dtype=np.float64).tolist(), **rasterize_mode_key(mode)}
     record["settings"].pop("backend")
-    cache = CacheEntry(npz.with_suffix(".json"), content_digest(record), indent=2)
+    # Placed before the meshing: a read-only scene folder keeps it under the cache root instead.
+    cache, (npz,) = CacheEntry(npz.with_suffix(".json"), content_digest(record), indent=2).placed(npz)
     if cache.lookup(npz) is not None:
         try:
             with np.load(npz, allow_pickle=False) as kept:
@@ -581,7 +612,9 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
               **({"variant": variant} if changed else {}),
               **rasterize_mode_key(mode)}
     record["settings"].pop("backend")  # either backend renders the same images
-    cache = CacheEntry(obj.with_suffix(".json"), content_digest(record), indent=2)
+    # Placed before the meshing (a minute): a read-only scene folder (a published set) keeps it
+    # under the cache root instead, unless the mesh is already beside the scene.
+    cache, (obj,) = CacheEntry(obj.with_suffix(".json"), content_digest(record), indent=2).placed(obj)
     if cache.lookup(obj) is not None:
         # Read without open3d: a render node given the cached mesh needs no meshing stack.
         v, f = _read_collision_obj(obj)
@@ -593,7 +626,8 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
 
     if progress:
         print(f"meshing {scene.name} for collisions from {len(cameras) if cameras is not None else settings.views} "
-              f"{'capture' if cameras is not None else 'orbit'} views (cached beside it as {obj.name})", flush=True)
+              f"{'capture' if cameras is not None else 'orbit'} views (cached "
+              f"{'beside it as ' + obj.name if obj.parent == scene.parent else 'as ' + str(obj)})", flush=True)
     mesh = mesh_scene(gaussians if changed else load_gaussians(scene), cameras, settings, sidecar_up(scene), progress,
                       mode)
     if len(mesh.triangles) == 0:

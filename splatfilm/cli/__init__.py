@@ -14,6 +14,7 @@ from pathlib import Path
 from splatfilm.cli.args import (frame_range, image_side, non_negative_float, non_negative_int, positive_float,
                                 positive_int, rgb_triple, seed, sh_degree, video_frames)
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.cache import CACHE_ENV, cache_root_for
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
 
 SCENES_DIR = Path(__file__).resolve().parents[2] / "scenes"
@@ -73,7 +74,9 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
     if not DEMO_FILM.exists():
         raise SplatfilmError(f"{DEMO_FILM}: the bundled demo film is missing from this checkout")
-    res = render_film(DEMO_FILM, args.output, RenderOptions(backend=args.backend, workers=args.workers, provenance=True))
+    with cache_root_for(args.cache_dir, Path(args.output) / ".splatfilm-cache"):  # an installed demo is read-only
+        res = render_film(DEMO_FILM, args.output, RenderOptions(backend=args.backend, workers=args.workers,
+                                                                provenance=True))
     print(f"demo film: {res.film_mp4} ({sum(res.rendered.values())} frames rendered, "
           f"{sum(res.kept.values())} kept, {res.seconds:.0f} s); timeline {res.otio}, contact sheet {res.contact_sheet}")
 
@@ -109,12 +112,13 @@ def _cmd_render(args: argparse.Namespace) -> None:
     frames = frame_range(args.frames) if args.frames is not None else None
     handoff = handoff_options(args)  # checked before any work
     # render_film checks the output folder, the shot names and the refiner before the slow work on the film.
-    res = render_film(args.film, args.output, RenderOptions(
-        backend=args.backend, shots=shots, workers=args.workers, ray_address=args.ray, depth=args.depth,
-        alpha=args.alpha or handoff.needs_alpha, refine=args.refine, refine_tolerance=args.refine_tolerance,
-        refine_prompt=args.refiner_prompt,
-        passes=handoff.passes, provenance=handoff.provenance, frames_only=args.frames_only, frames=frames,
-        png_bits=handoff.png_bits, exr=handoff.exr))
+    with cache_root_for(args.cache_dir, Path(args.output) / ".splatfilm-cache"):
+        res = render_film(args.film, args.output, RenderOptions(
+            backend=args.backend, shots=shots, workers=args.workers, ray_address=args.ray, depth=args.depth,
+            alpha=args.alpha or handoff.needs_alpha, refine=args.refine, refine_tolerance=args.refine_tolerance,
+            refine_prompt=args.refiner_prompt,
+            passes=handoff.passes, provenance=handoff.provenance, frames_only=args.frames_only, frames=frames,
+            png_bits=handoff.png_bits, exr=handoff.exr))
     total = sum(res.rendered.values())
     print(f"rendered {total} frame(s), kept {sum(res.kept.values())} in {res.seconds:.1f} s -> {args.output}")
     finish_render(handoff, res.film, args.output, args.frames_only or frames is not None)
@@ -275,7 +279,8 @@ def _cmd_mesh(args: argparse.Namespace) -> None:
     settings = MeshSettings(voxel=args.voxel, views=args.views, width=args.width, height=args.height,
                             min_alpha=args.min_alpha, trunc_voxels=args.trunc, min_component=args.min_component,
                             backend=args.backend)
-    info = export_scene_mesh(args.scene, args.output, args.cameras, settings)
+    with cache_root_for(args.cache_dir, Path(args.output).parent / ".splatfilm-cache"):
+        info = export_scene_mesh(args.scene, args.output, args.cameras, settings)
     print(f"wrote {args.output}: {info['vertices']} vertices, {info['triangles']} triangles "
           f"(voxel {info['voxel']:.4g}, {info['views']} views {info['cameras']}, {info['seconds']:.0f} s)")
 
@@ -304,7 +309,16 @@ def _add_mesh(sub) -> None:
     p.add_argument("--min-component", type=non_negative_int, default=50,
                    help="connected pieces of fewer triangles are dropped as floaters (default 50; 0 keeps all)")
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
+    _add_cache_dir(p, "OUTPUT's folder")
     p.set_defaults(func=_cmd_mesh)
+
+
+def _add_cache_dir(p: argparse.ArgumentParser, output: str) -> None:
+    p.add_argument("--cache-dir", metavar="FOLDER",
+                   help=f"where caches go (collision meshes, physics bakes, clean counts, foot plants) when the "
+                        f"folder beside their inputs cannot be written, as on a read-only published set; those "
+                        f"already beside them are still read (default: ${CACHE_ENV}, else "
+                        f"{output}/.splatfilm-cache)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -356,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     from splatfilm.cli.handoff import add_handoff_options, add_provenance_command
 
     add_handoff_options(p)
+    _add_cache_dir(p, "OUTPUT")
     p.set_defaults(func=_cmd_render)
 
     from splatfilm.fit.capture import SFM_CAMERA_MODEL
@@ -446,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="out/demo", help="output folder (default out/demo)")
     p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
     p.add_argument("--workers", type=positive_int, default=1, help="local processes rendering frames")
+    _add_cache_dir(p, "OUTPUT")
     p.set_defaults(func=_cmd_demo)
     return parser
 

@@ -441,7 +441,10 @@ class Performance:
             # What the clips do at the schedule's turns, as this code samples them: a change to how
             # clips are timed or read moves them, and the plants are worked out again.
             "probes": [[np.asarray(a, np.float64).tolist() for a in plants.sample(t) if a is not None] for t in probes]})
-        entry = CacheEntry.in_folder(folder, "plants", key)
+        try:
+            entry = CacheEntry.in_folder(folder, "plants", key)
+        except SplatfilmError:
+            return  # nowhere to keep them (a read-only film and no cache root): worked out each run
         record = entry.lookup()
         stored = 0
         if record is not None and plants.resume(record.get("checkpoints")):
@@ -453,9 +456,8 @@ class Performance:
             if len(states) < max(stored + 1, stored * 5 // 4):
                 return
             try:
-                folder.mkdir(parents=True, exist_ok=True)
-                entry.store(checkpoints=states)
-            except OSError:
+                entry.store(checkpoints=states)  # its folder made as it is written (under the cache root, maybe)
+            except (OSError, SplatfilmError):
                 return  # a cache that cannot be written: the plants are worked out again next time
             stored = len(states)
 

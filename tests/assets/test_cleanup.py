@@ -319,3 +319,30 @@ def test_clean_keeps_what_a_fisheye_capture_shows(tmp_path, capsys):
     out = tmp_path / "clean.ply"
     assert main(["clean", str(scene), "-o", str(out), "--backend", "cpu"]) == 0
     assert len(load_gaussians(out)) == 2
+
+
+def test_a_film_beside_a_read_only_set_renders_with_its_caches_in_the_output(tmp_path, monkeypatch):
+    """`render` of a film whose folder is read-only (a published set, mounted read-only on the
+    render nodes) wrote its clean count into .splatfilm-cache/ beside the script and failed.
+    Its caches go to the output's .splatfilm-cache/, or --cache-dir."""
+    from helpers import read_only
+    from splatfilm.cli import main
+    from splatfilm.io.cache import CACHE_ENV
+
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    g, cams, _ = wall_with_floaters()
+    save_gaussians(ro / "set.ply", g)
+    write_transforms_json(capture_cameras_path(ro / "set.ply"), cams)
+    script = {"resolution": [32, 18], "assets": {"set": {"file": "set.ply", "clean": True}},
+              "shots": [{"name": "sh010", "frames": 1, "camera": {"position": [0, -3, 0], "look_at": [0, 1, 0]}}]}
+    (ro / "film.yaml").write_text(yaml.safe_dump(script))
+    read_only(monkeypatch, ro)
+    for out, given in ((tmp_path / "out", []), (tmp_path / "out2", ["--cache-dir", str(tmp_path / "cache")])):
+        assert main(["render", str(ro / "film.yaml"), "-o", str(out), "--frames-only", "--backend", "cpu", *given]) == 0
+        assert len(list(out.rglob("*.png"))) == 1
+    assert sorted(p.name for p in ro.iterdir()) == ["film.yaml", "set.cameras.json", "set.ply"]
+    assert len(list((tmp_path / "out" / ".splatfilm-cache").glob("*/clean-*.json"))) == 1
+    assert len(list((tmp_path / "cache").glob("*/clean-*.json"))) == 1
+    assert not (tmp_path / "out2" / ".splatfilm-cache").exists()

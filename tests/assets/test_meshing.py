@@ -29,6 +29,7 @@ from splatfilm.assets.meshing import (
 )
 from splatfilm.io.asset_files import collision_mesh_path
 from splatfilm.render import rasterization
+from splatfilm.render.projection import quat_scale_to_covar
 from splatfilm.assets.open3d_loader import load_open3d
 from splatfilm.scene.transforms import rotmat_to_quat
 
@@ -594,3 +595,89 @@ def test_mesh_reruns_reuse_the_integrated_mesh_and_write_the_same_bytes(tmp_path
     save_gaussians(scene, box_on_floor())
     assert main([*args, "-o", str(tmp_path / "f.ply")]) == 0
     assert len(calls) == 4 and (tmp_path / "f.ply").read_bytes() == outputs["c.ply"]
+
+
+def test_a_read_only_sets_collision_mesh_is_cached_under_the_cache_root(tmp_path, monkeypatch):
+    """A published set on a read-only mount: its collision mesh was meshed (56 s for the
+    bundled set) and then could not be written beside it (exit 2, on every render node). Now
+    it is told before meshing where there is nowhere to keep it, kept under the cache root
+    where there is, and one published beside the set is read in place."""
+    from helpers import read_only
+    from splatfilm.assets import meshing
+    from splatfilm.io.cache import CACHE_ENV, cache_root_for
+
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    ro, out = tmp_path / "ro", tmp_path / "out"
+    ro.mkdir()
+    scene = ro / "set.ply"
+    save_gaussians(scene, box_on_floor())
+    coarse = MeshSettings(voxel=0.06, views=8, width=64, height=48)
+    read_only(monkeypatch, ro)
+    real, meshed = meshing.mesh_scene, []
+    monkeypatch.setattr(meshing, "mesh_scene", lambda *a, **k: meshed.append(1) or real(*a, **k))
+    with pytest.raises(SplatfilmError, match=f"{ro}: cannot write the cache set.collision.json there"):
+        collision_mesh(scene, coarse, progress=False)
+    assert not meshed  # before the expensive work
+    with cache_root_for(None, out / ".splatfilm-cache"):
+        v1, f1 = collision_mesh(scene, coarse, progress=False)
+        v2, f2 = collision_mesh(scene, coarse, progress=False)
+    assert len(meshed) == 1 and np.array_equal(v1, v2) and np.array_equal(f1, f2) and len(f1) > 100
+    assert sorted(p.name for p in ro.iterdir()) == ["set.ply"]
+    assert sorted(p.name for p in (out / ".splatfilm-cache").glob("*/*")) == ["set.collision.json", "set.collision.obj"]
+    # Published with its mesh (made while it could be written): read there, with no root at all.
+    monkeypatch.undo()
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    collision_mesh(scene, coarse, progress=False)
+    read_only(monkeypatch, ro)
+    monkeypatch.setattr(meshing, "mesh_scene", lambda *a, **k: pytest.fail("meshed again"))
+    v3, f3 = collision_mesh(scene, coarse, progress=False)
+    assert np.array_equal(v1, v3) and np.array_equal(f1, f3)
+
+
+def test_depth_planes_are_made_only_for_gaussians_a_view_can_draw(monkeypatch):
+    """Each view's depth planes took [N,3,3] float64 camera-space covariances of every Gaussian,
+    those behind the camera or far outside the frame too (a minute over 48 views at 3M). Now
+    only those `drawable` from it: every one the render draws is among them (gsplat's box,
+    3.33 sigma of J S J^T + 0.3 px^2, checked against `project_gaussians` on Gaussians strewn
+    around and across the frame's edges), and the view is the same to the bit."""
+    from splatfilm.assets import meshing
+    from splatfilm.render.projection import project_gaussians
+
+    rng = np.random.default_rng(3)
+    n, box = 4000, box_on_floor()
+    g = Gaussians(torch.tensor(rng.uniform(-6, 6, (n, 3)), dtype=torch.float32),
+                  torch.tensor(rng.normal(size=(n, 4)), dtype=torch.float32),
+                  torch.tensor(rng.uniform(-6, -1.5, (n, 3)), dtype=torch.float32),
+                  torch.tensor(rng.uniform(-2, 6, n), dtype=torch.float32),
+                  torch.tensor(rng.uniform(0, 1, (n, *box.sh0.shape[1:])), dtype=torch.float32),
+                  torch.zeros((n, *box.shN.shape[1:])))
+    g = Gaussians.concat([g, box])
+    viewmat = look_at_viewmat(np.array([0.0, -3.0, 1.0]), np.array([0.0, 0.0, 0.3]), np.array([0.0, 0.0, 1.0]))
+    K = np.array([[60.0, 0, 40], [0, 60.0, 30], [0, 0, 1]])
+    prepared = meshing.surfels(g)
+    V, Kt = torch.tensor(viewmat, dtype=torch.float64), torch.tensor(K, dtype=torch.float64)
+    shown = meshing.drawable(prepared, V, Kt, 80, 60)
+    covars = quat_scale_to_covar(g.quats.double(), g.activated_scales.double())
+    drawn = project_gaussians(g.means.double(), covars, V[None], Kt[None], 80, 60).radii[0].amax(-1) > 0
+    assert drawn.sum() > 100 and bool(torch.all(shown[drawn]))  # none the render draws is left out
+    assert shown[:n].sum() < 0.4 * n  # and most of those strewn behind or beside the view are not
+    real, sizes = meshing.depth_planes, []
+    monkeypatch.setattr(meshing, "depth_planes", lambda means, *a, **k: sizes.append(len(means)) or real(means, *a, **k))
+    culled = meshing.surface_depth(g, viewmat, K, 80, 60, "cpu", prepared)
+    assert sizes == [int(shown.sum())]
+    monkeypatch.setattr(meshing, "drawable", lambda p, *a: torch.ones(len(p.means), dtype=torch.bool))  # as before
+    whole = meshing.surface_depth(g, viewmat, K, 80, 60, "cpu", prepared)
+    assert sizes[-1] == len(g)
+    assert culled[2].any() and all(np.array_equal(a, b) for a, b in zip(culled, whole))
+
+
+def test_surfels_leave_the_colours_as_they_are():
+    """surfels() cast the whole scene to float64, its SH too (1.15 GB at 3M Gaussians) for
+    covariances that need its quats and scales alone: SH that are not read (here on the meta
+    device, where nothing can be read) are now never copied."""
+    from splatfilm.assets import meshing
+
+    g = box_on_floor()
+    g = Gaussians(g.means, g.quats, g.scales, g.opacities, g.sh0, torch.empty((len(g), 15, 3), device="meta"))
+    prepared = meshing.surfels(g)
+    assert prepared.covars.dtype == torch.float64 and prepared.dense.shN.device.type == "meta"

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
+import pytest
+
+from helpers import read_only
 from splatfilm.io.cache import CacheEntry, read_record, write_record
 from splatfilm.io.digest import content_digest, folder_digest
 
@@ -59,3 +63,59 @@ def test_folder_digest_counts_names_sizes_and_every_byte(tmp_path):
     assert folder_digest(tmp_path) != h.hexdigest()
     (tmp_path / "sub" / "w.bin").write_bytes(b"\x02" * 1000)
     assert folder_digest(tmp_path, skip_suffixes=(".ckpt.pt",)) != h.hexdigest()
+
+
+def test_a_cache_beside_a_read_only_input_goes_under_the_cache_root(tmp_path, monkeypatch):
+    """Caches could only be written beside their inputs: a published set on a read-only mount
+    failed after the work (`cannot write: Read-only file system`, after 56 s of meshing)."""
+    from splatfilm.errors import SplatfilmError
+    from splatfilm.io.cache import CACHE_ENV, cache_location, cache_root_for
+
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    ro, out = tmp_path / "ro", tmp_path / "out"
+    ro.mkdir()
+    mesh = ro / "set.collision.obj"
+    beside = CacheEntry(mesh.with_suffix(".json"), "k1")
+    assert beside.placed(mesh) == (beside, (mesh,))  # writable: beside the input, as always
+    read_only(monkeypatch, ro)
+    # No cache root: told before the work, naming the folder and the way out.
+    with pytest.raises(SplatfilmError, match=rf"{ro}: cannot write the cache set.collision.json there.*{CACHE_ENV}"):
+        beside.placed(mesh)
+    with cache_root_for(None, out / ".splatfilm-cache"):
+        entry, (moved,) = beside.placed(mesh)
+        assert moved == cache_location(mesh) and entry.path == moved.with_suffix(".json")
+        assert (out / ".splatfilm-cache") in moved.parents and moved.name == "set.collision.obj"
+        moved.parent.mkdir(parents=True)
+        moved.write_text("mesh")
+        entry.store(n=1)
+        again, files = beside.placed(mesh)
+        assert again.lookup(*files) == {"key": "k1", "n": 1}  # found there next time
+        # A film's cache folder beside a read-only script: its records go there too.
+        keyed = CacheEntry.in_folder(ro / ".splatfilm-cache", "physics", "ab" * 32)
+        assert (out / ".splatfilm-cache") in keyed.path.parents
+    assert CACHE_ENV not in os.environ  # the root was the command's alone
+    # --cache-dir over $SPLATFILM_CACHE over the output's folder.
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "env"))
+    with cache_root_for(None, out):
+        assert (tmp_path / "env") in cache_location(mesh).parents
+    with cache_root_for(tmp_path / "given", out):
+        assert (tmp_path / "given") in cache_location(mesh).parents
+    assert os.environ[CACHE_ENV] == str(tmp_path / "env")
+    # A root that cannot be written either: told at once.
+    read_only(monkeypatch, ro, tmp_path / "env")
+    with pytest.raises(SplatfilmError, match=rf"{tmp_path / 'env'}: cannot write caches there"):
+        beside.placed(mesh)
+
+
+def test_a_cache_already_beside_a_read_only_input_is_still_read(tmp_path, monkeypatch):
+    """A cache published with the asset (its collision mesh, made where it was writable) is
+    used in place, not made again under the cache root."""
+    from splatfilm.io.cache import CACHE_ENV
+
+    monkeypatch.delenv(CACHE_ENV, raising=False)  # no root needed: nothing is written
+    mesh = tmp_path / "set.collision.obj"
+    entry = CacheEntry(mesh.with_suffix(".json"), "k1")
+    mesh.write_text("mesh")
+    entry.store()
+    read_only(monkeypatch, tmp_path)
+    assert entry.placed(mesh) == (entry, (mesh,))
