@@ -37,9 +37,10 @@ class _UniqueKeys(yaml.SafeLoader):
 # numbers, and `duration: 1e7` failing as "expected a number, got '1e7'" contradicted itself.
 # Resolved here, not in `number`, so a quoted '1e7' stays text, as YAML means it, and every field
 # reads them alike; nan and inf are untouched (plain `nan` is text, `.nan` refused as not finite).
+# A digit must follow a leading dot: `._e5` is no number (float() refuses '.e5').
 _UniqueKeys.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"),
     list("-+0123456789."))
 
 

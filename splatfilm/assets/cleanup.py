@@ -81,7 +81,7 @@ def supported(gaussians: Gaussians, cameras: Cameras, settings: CleanupSettings 
     """Which Gaussians [N] (bool) enough of `cameras` show (module docstring), their blend
     weights counted in `rasterize_mode` (the Gaussians' as they were trained). backend: the
     renderer asked for; the peaks are counted by the cpu backend's kernels whichever it is
-    (`render.peak_blend_weights`), so a name it does not know is still an error."""
+    (`render.rendering.peak_blend_weights`), so a name it does not know is still an error."""
     settings = settings or CleanupSettings()
     resolve_backend(backend)
     if settings.width is not None:

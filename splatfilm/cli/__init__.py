@@ -315,7 +315,7 @@ def _add_mesh(sub) -> None:
 
 def _add_cache_dir(p: argparse.ArgumentParser, output: str) -> None:
     p.add_argument("--cache-dir", metavar="FOLDER",
-                   help=f"where caches go (collision meshes, physics bakes, clean counts, foot plants) when the "
+                   help=f"where caches go (TSDF and collision meshes, physics bakes, clean counts, foot plants) when the "
                         f"folder beside their inputs cannot be written, as on a read-only published set; those "
                         f"already beside them are still read (default: ${CACHE_ENV}, else "
                         f"{output}/.splatfilm-cache)")

@@ -313,6 +313,13 @@ def _image_stats(rec) -> dict[int, tuple[float, int]]:
     return stats
 
 
+def model_rotations(rec: Any, rotations: Rotations, image_ids: set[int]) -> dict[tuple[int, int], np.ndarray]:
+    """The SfM model's relative rotation cam2_from_cam1 [3,3] of each pair of `rotations` whose
+    two images are both in `image_ids` (registered images of `rec`), in `rotations`' order."""
+    R = {iid: np.asarray(rec.image(iid).cam_from_world().rotation.matrix()) for iid in image_ids}
+    return {(i1, i2): R[i2] @ R[i1].T for i1, i2 in rotations if i1 in R and i2 in R}
+
+
 def rotation_agreement(rec: Any, rotations: Rotations, image_ids: set[int],
                        max_rotation_deg: float = MAX_ROTATION_DISAGREEMENT_DEG,
                        turning: bool | None = None) -> dict[int, _Agreement]:
@@ -323,9 +330,8 @@ def rotation_agreement(rec: Any, rotations: Rotations, image_ids: set[int],
     own rotation leaves the optical axis within STILL_AXIS_DEG and that disagrees is left out
     (see STILL_AXIS_DEG), unless an image has no other pair. turning: whether the views turn
     (`views_turn`), when judged already over more images than `image_ids`."""
-    R = {iid: np.asarray(rec.image(iid).cam_from_world().rotation.matrix()) for iid in image_ids}
-    pairs = {pair: r for pair, r in rotations.items() if pair[0] in image_ids and pair[1] in image_ids}
-    model = {(i1, i2): R[i2] @ R[i1].T for i1, i2 in pairs}
+    model = model_rotations(rec, rotations, image_ids)
+    pairs = {pair: rotations[pair] for pair in model}
     turning = views_turn(model, pairs) if turning is None else turning
     counted: dict[int, list[tuple[int, float]]] = {iid: [] for iid in image_ids}
     still: dict[int, list[tuple[int, float]]] = {iid: [] for iid in image_ids}
@@ -389,8 +395,7 @@ def _rotation_failures(rec, rotations, registered: set[int], limits: PoseLimits
     judged: dict[int, _Agreement] = {}
     # Whether the views turn is the capture's, judged once over every registered image: dropping
     # the images whose pairs turn would otherwise make the rest look like a walk.
-    R = {iid: np.asarray(rec.image(iid).cam_from_world().rotation.matrix()) for iid in registered}
-    turning = views_turn({(i1, i2): R[i2] @ R[i1].T for i1, i2 in rotations if i1 in R and i2 in R}, rotations)
+    turning = views_turn(model_rotations(rec, rotations, registered), rotations)
     while kept:
         agreement = rotation_agreement(rec, rotations, kept, limits.max_rotation_deg, turning)
         judged.update(agreement)
@@ -409,7 +414,8 @@ def _rotation_failures(rec, rotations, registered: set[int], limits: PoseLimits
                                f"rotation disagrees with {a.neighbours - a.agreeing}/{a.neighbours} matched "
                                f"neighbours by a median {a.median_deg:.0f} deg")
                 kept.discard(iid)
-    groups = confirmed_groups(rec, rotations, kept, limits.max_rotation_deg, turning)
+    # Only where the views turn: elsewhere a pose with one disagreeing pair alone stays (above).
+    groups = confirmed_groups(rec, rotations, kept, limits.max_rotation_deg, turning) if turning else []
     for group in groups[1:]:
         for iid in group:
             failed[iid] = (f"no agreeing neighbour that turns joins it to the largest group of poses "
@@ -425,8 +431,7 @@ def confirmed_groups(rec: Any, rotations: Rotations, image_ids: set[int],
     Where the views turn (`views_turn`: a turntable, an orbit), only pairs that say the camera
     turned join (`confirms_turn`): "no turn" is what a static background says whatever the
     poses, so it confirms none. turning: as `rotation_agreement`'s."""
-    R = {iid: np.asarray(rec.image(iid).cam_from_world().rotation.matrix()) for iid in image_ids}
-    model = {(i1, i2): R[i2] @ R[i1].T for i1, i2 in rotations if i1 in R and i2 in R}
+    model = model_rotations(rec, rotations, image_ids)
     turning = views_turn(model, rotations) if turning is None else turning
     joining = {}
     for pair, m in model.items():

@@ -1281,6 +1281,20 @@ def test_a_close_calibrated_pair_confirms_a_turn_a_static_background_pair_does_n
     assert not confirms_turn(PairRotation(_yaw(60.0), 100, "CALIBRATED"), 25.0)
 
 
+def test_in_a_walk_a_pose_with_one_disagreeing_pair_alone_is_kept():
+    """8 views 1 deg apart (a walk: the views do not turn); view 7's only pair disagrees with its
+    pose by 30 deg. One disagreeing pair alone does not fail an image (MIN_DISAGREEING), and the
+    rule that poses be joined by pairs that turn is a turning capture's, so view 7 stays."""
+    from splatfilm.fit.pose_check import PairRotation, PoseLimits, _rotation_failures
+
+    truth = {i: _yaw(1.0 * i) for i in range(8)}
+    pairs = {(i, j): PairRotation(truth[j] @ truth[i].T, 100) for i in range(7) for j in range(i + 1, min(i + 3, 7))}
+    pairs[(6, 7)] = PairRotation(truth[7] @ truth[6].T, 100)
+    R = {**truth, 7: _yaw(37.0)}
+    failed, _judged = _rotation_failures(_Posed(R), pairs, set(range(8)), PoseLimits())
+    assert failed == {}, failed
+
+
 def test_views_turn_by_their_pairs_when_the_model_says_they_do_not():
     """Every third flowerpot photo's model left the ring's views where the static background
     says (a model that barely turns) though 38% of its pairs turn 20 deg or more; a walk turns

@@ -412,3 +412,11 @@ def test_scientific_notation_reads_as_yaml_1_2_numbers_and_nan_stays_refused():
     assert parse_shot(load_yaml(text, "s.yaml"), "s.yaml").duration == 10
     with pytest.raises(SplatfilmError, match="duration: expected a number, got 'nan'"):
         parse_shot(load_yaml(text.replace("1e1", "nan"), "s.yaml"), "s.yaml")
+
+
+def test_an_exponent_after_a_bare_dot_and_underscore_stays_text():
+    """`._e5` is no number in YAML 1.1 or 1.2; read as one it crashed float('.e5') with a
+    ValueError traceback instead of staying text that a field refuses in one line."""
+    from splatfilm.yamlfields import load_yaml
+
+    assert load_yaml("a: ._e5\nb: .5_0e1\n", "t.yaml") == {"a": "._e5", "b": 5.0}
