@@ -101,9 +101,10 @@ def side_files(png: Path) -> tuple[Path, Path, Path]:
 class FrameRenderer:
     """Renders frames of `film` with one backend ("auto" is resolved once, here) and writes
     them with the asked-for side files (`depth`, `alpha`: EXRs beside each PNG; `passes`:
-    names from film.passes.PASS_NAMES for the passes EXR, stored as `exr` says). With
-    `provenance` every file carries its record. png_bits: 8 or 16 bits a channel in the PNGs. A frame's cameras are sampled once and kept, so its key and its
-    render see the same numbers; the film must not change while the renderer is in use."""
+    names from film.passes.PASS_NAMES for the passes EXR, stored as `exr` says), its PNGs
+    `png_bits` (8 or 16) a channel. With `provenance` every file carries its record. A
+    frame's cameras are sampled once and kept, so its key and its render see the same
+    numbers; the film must not change while the renderer is in use."""
 
     film: Film
     backend: str = "auto"

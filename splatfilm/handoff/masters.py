@@ -126,20 +126,23 @@ def _frame_alpha(stem: Path) -> np.ndarray | None:
 
 def _master_frames(film: Film, fs: FilmShot, src: Path, dst: Path, codec: str, burn_in: bool) -> bool:
     """Write the frames a master encodes into dst (SHOT.FRAME.png): with alpha for 4444 and
-    the burn-in when asked. Returns whether every frame had its alpha."""
-    from splatfilm.io.images import read_image, to_uint8, unpremultiply, write_png
+    the burn-in when asked, at the frames' own depth (16-bit frames stay 16-bit, but burnt in:
+    Pillow draws on 8). Returns whether every frame had its alpha."""
+    from splatfilm.io.images import read_image_values, to_uint8, to_uint16, unpremultiply, write_png
 
     all_alpha = True
     for frame in fs.shot.frame_numbers:
         stem = src / f"{fs.name}.{int(frame):04d}"
-        image = read_image(stem.with_name(stem.name + ".png"))[..., :3]
+        values, bits = read_image_values(stem.with_name(stem.name + ".png"))
+        image = values[..., :3]
         if codec == "prores4444":
             alpha = _frame_alpha(stem)
             if alpha is None:
                 all_alpha = False
                 alpha = np.ones(image.shape[:2])
             a = np.asarray(alpha, dtype=np.float64)[..., None]
-            image = to_uint8(np.concatenate([unpremultiply(image / 255.0, a, film.background), a], axis=-1))
+            image = np.concatenate([unpremultiply(image, a, film.background), a], axis=-1)
+        image = to_uint16(image) if bits == 16 and not burn_in else to_uint8(image)
         if burn_in:
             image = draw_burn_in(np.ascontiguousarray(image), burn_in_text(fs, int(frame)), fs.shot.lens.squeeze)
         write_png(dst / f"{fs.name}.{int(frame):04d}.png", image)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -36,7 +37,8 @@ import numpy as np
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_path, atomic_write
 from splatfilm.io.photos import read_photo
-from splatfilm.io.png import PNG_COMPRESS_LEVEL, SRGB_INTENT, encode_png16, png_chunk, png_with_chunk
+from splatfilm.io.png import (PNG_COMPRESS_LEVEL, SRGB_INTENT, decode_png16, encode_png16, png_bit_depth, png_chunk,
+                              png_with_chunk)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -248,6 +250,22 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     (`io.photos.read_photo`: one decoder, so a frame reads as a photo of the same bytes would).
     Raises SplatfilmError naming the file when it does not decode."""
     return read_photo(path)
+
+
+def read_image_values(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """A rendered frame's values float64 [H,W,3], or [H,W,4] with alpha, in [0,1] at the depth
+    its PNG stores, and that depth (8 or 16): a 16-bit RGB or RGBA PNG (`write_png`'s
+    bits=16) read whole (`io.png.decode_png16`), where `read_image` reduces it to 8 bits;
+    any other file as `read_image` reads it. Raises SplatfilmError naming the file when it
+    does not decode."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(29)  # signature and IHDR: bit depth, colour type (RGB 2, RGBA 6), interlace
+            if len(head) == 29 and png_bit_depth(head) == 16 and head[25] in (2, 6) and head[28] == 0:
+                return decode_png16(head + f.read()) / 65535.0, 16
+    except (OSError, ValueError, zlib.error):  # missing, unreadable or broken: read_image says which
+        pass
+    return read_image(path) / 255.0, 8
 
 
 def read_exr_provenance(path: str | os.PathLike) -> tuple[str | None, str]:

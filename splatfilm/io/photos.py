@@ -67,9 +67,10 @@ def read_photo(path: str | os.PathLike) -> np.ndarray:
     or [H,W,4] when it carries alpha.
 
     Greyscale, palette, CMYK (print-ready JPEGs), YCbCr and LAB images come as RGB; 16-bit
-    values are reduced to 8. A photo carrying an ICC profile other than sRGB (a phone's
-    Display P3, Adobe RGB) is converted to sRGB with Pillow's ImageCms (relative colorimetric),
-    since everything downstream takes the values as sRGB (`photo_profile` names it). The EXIF
+    values are reduced to 8. An RGB or RGBA photo carrying an ICC profile other than sRGB (a
+    phone's Display P3, Adobe RGB) is converted to sRGB with Pillow's ImageCms (relative
+    colorimetric), since everything downstream takes the values as sRGB (`photo_profile` names
+    it); the profile of a file stored otherwise (CMYK, grey, palette) is not applied. The EXIF
     orientation is not applied: camera files (COLMAP's,
     nerfstudio's) describe the stored pixels, as COLMAP and nerfstudio read them (SfM of bare
     photos reads upright copies of turned ones instead: `fit.sfm`). Raises SplatfilmError

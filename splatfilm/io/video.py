@@ -89,16 +89,17 @@ REC709_TAGS = ["-color_primaries", "bt709", "-color_trc", "iec61966-2-1", "-colo
 # colour is then premultiplied, in the signal's values, as Apple's encoders write it (a reader
 # cannot tell: neither the bitstream nor the MOV says which). 4444 goes through geq, since
 # lutrgb at 16 bits also rewrites alpha (65535 came out 65343, a solid matte let 0.3% through).
-def _bt1886(c: str) -> str:
-    """geq's expression of a plane `c` (r, g, b) at 16 bits re-encoded sRGB -> BT.1886, in [0, 1]."""
-    return (f"if(lte({c}(X\\,Y)/65535\\,0.04045)\\,pow({c}(X\\,Y)/65535/12.92\\,1/2.4)\\,"
-            f"({c}(X\\,Y)/65535+0.055)/1.055)")
+def _bt1886(v: str) -> str:
+    """ffmpeg's expression of an sRGB-encoded value `v` (an expression in [0, 1]) re-encoded for
+    BT.1886, in [0, 1]."""
+    return f"if(lte({v}\\,0.04045)\\,pow({v}/12.92\\,1/2.4)\\,({v}+0.055)/1.055)"
 
 
-_LUT_BT1886 = "if(lte(val/maxval\\,0.04045)\\,pow(val/maxval/12.92\\,1/2.4)\\,(val/maxval+0.055)/1.055)*maxval"
+_LUT_BT1886 = _bt1886("val/maxval") + "*maxval"
 PRORES_SIGNAL = {
     "prores422hq": f"format=gbrp16le,lutrgb=r={_LUT_BT1886}:g={_LUT_BT1886}:b={_LUT_BT1886}",
-    "prores4444": "format=gbrap16le,geq=" + ":".join(f"{c}={_bt1886(c)}*alpha(X\\,Y)" for c in "rgb")
+    "prores4444": "format=gbrap16le,geq=" + ":".join(c + "=" + _bt1886(c + "(X\\,Y)/65535") + "*alpha(X\\,Y)"
+                                                     for c in "rgb")
                   + ":a=alpha(X\\,Y)",
 }
 PRORES_REC709 = ("scale=out_color_matrix=bt709:out_range=tv,"

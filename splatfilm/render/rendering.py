@@ -268,6 +268,19 @@ def _project_cpu(g: Gaussians, viewmats, Ks, width, height, near_plane, far_plan
     return proj, antialiased
 
 
+def _drawn_opacities(g: Gaussians, proj, antialiased) -> torch.Tensor:
+    """Opacity [C,M] of each Gaussian the CPU backend draws (`_project_cpu`'s projection and
+    antialiased), as the rasterizer composites it: times its compensation, and an
+    equirectangular seam's second copy (proj.gaussian_ids) taking its Gaussian's."""
+    op = g.activated_opacities[None].expand(proj.means2d.shape[0], -1)
+    ids = proj.gaussian_ids
+    if ids is not None:
+        op = op[:, ids]
+        if isinstance(antialiased, torch.Tensor):
+            antialiased = antialiased[ids]
+    return compensated_opacities(op, proj.compensations, antialiased)
+
+
 def peak_blend_weights(
     gaussians: Gaussians,
     viewmats: torch.Tensor,
@@ -301,14 +314,9 @@ def peak_blend_weights(
         Ks = Ks.to(device="cpu", dtype=g.dtype)
         proj, antialiased = _project_cpu(g, viewmats, Ks, width, height, near_plane, far_plane, rasterize_mode,
                                          (camera_model, distortion))
-        op = g.activated_opacities[None].expand(viewmats.shape[0], -1)
-        ids = proj.gaussian_ids
-        if ids is not None:  # as `_render_cpu` draws the seam's copies
-            op = op[:, ids]
-            if isinstance(antialiased, torch.Tensor):
-                antialiased = antialiased[ids]
-        op = compensated_opacities(op, proj.compensations, antialiased)
+        op = _drawn_opacities(g, proj, antialiased)
         peaks = rasterize_peak_weights(proj.means2d, proj.conics, op, proj.radii, proj.depths, width, height)
+        ids = proj.gaussian_ids
         if ids is None:
             return peaks
         out = torch.zeros(peaks.shape[0], g.means.shape[0], dtype=peaks.dtype)
@@ -327,8 +335,6 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
     Ks = Ks.to(device="cpu", dtype=dtype)
     C = viewmats.shape[0]
 
-    opacities = g.activated_opacities
-    mixed = isinstance(mode, torch.Tensor)
     proj, antialiased = _project_cpu(g, viewmats, Ks, width, height, near_plane, far_plane, mode, lens)
     with_rgb, with_depth = render_mode != "D" and render_mode != "ED", render_mode != "RGB"
     colors = None
@@ -340,7 +346,6 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
         campos = -torch.einsum("cji,cj->ci", R, t)
         dirs = g.means[None] - campos[:, None]
         colors = fused_spherical_harmonics(degree, g.sh0, dirs, g.shN)
-    op = opacities[None].expand(C, -1)
     ids = proj.gaussian_ids
     N = g.means.shape[0]
     means2d = proj.means2d
@@ -352,7 +357,6 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
     if extra is not None:
         extra = extra.to(device="cpu", dtype=dtype)
     if ids is not None:  # an equirectangular seam: some Gaussians are drawn twice
-        op = op[:, ids]
         colors = None if colors is None else colors[:, ids]
         extra = None if extra is None else extra[:, ids]
         if absgrad and means2d.requires_grad:
@@ -360,7 +364,7 @@ def _render_cpu(g: Gaussians, viewmats, Ks, width, height, degree, background, n
             # draws: hand them theirs once the rasterizer's backward has set it.
             raster_means2d = means2d
             means2d.register_hook(lambda _: setattr(own, "absgrad", raster_means2d.absgrad[:, :N]))
-    op = compensated_opacities(op, proj.compensations, antialiased if ids is None or not mixed else antialiased[ids])
+    op = _drawn_opacities(g, proj, antialiased)
     # Colour, depth, then extra features: every channel composites on its own, so each comes
     # out the same whichever others ride with it.
     feats = torch.cat(([colors] if with_rgb else []) + ([proj.depths[..., None]] if with_depth else [])

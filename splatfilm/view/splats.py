@@ -67,8 +67,10 @@ def most_visible_ids(g: Gaussians, count: int) -> torch.Tensor | None:
     # sort of all N would keep, from a partition (O(N)) that places the k-th score alone.
     order = -visibility(g)
     cut = np.partition(order, k - 1)[k - 1]
-    above = np.flatnonzero(order < cut)
-    tied = np.flatnonzero(np.isnan(order) if np.isnan(cut) else order == cut)[:k - len(above)]
+    # A NaN score (0 * inf) sorts after every number, as the stable sort put it.
+    nan = np.isnan(order)
+    above = np.flatnonzero(~nan if np.isnan(cut) else order < cut)
+    tied = np.flatnonzero(nan if np.isnan(cut) else order == cut)[:k - len(above)]
     keep = np.sort(np.concatenate([above, tied]))
     return torch.from_numpy(keep).to(g.device)
 

@@ -317,3 +317,26 @@ def test_the_source_type_follows_how_the_assets_were_made(tmp_path):
     # A diffusion refiner's frame says so whatever its assets.
     facts = provenance_facts(parse_film(next(tmp_path.glob("film*.yaml"))))
     assert provenance_record(**facts, refined=True)["digital_source_type"] == REFINED
+
+
+def test_a_4444_master_of_16_bit_frames_keeps_their_16_bits(film, tmp_path):
+    """--png-bits 16 promises masters made from the 16-bit frames: the 4444's frames (colour off
+    its background, with alpha) were read back through the 8-bit reader, a step of 1/255."""
+    from splatfilm.film import parse_film
+    from splatfilm.handoff.masters import _master_frames
+    from splatfilm.io.images import write_depth, write_png
+    from splatfilm.io.png import decode_png16
+
+    f = parse_film(film)
+    fs = f.shots[0]
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir(), dst.mkdir()
+    ramp = np.linspace(0.0, 1.0, f.width)[None, :, None] * np.ones((f.height, 1, 3))
+    alpha = np.ones((f.height, f.width, 1))
+    for frame in fs.shot.frame_numbers:
+        write_png(src / f"{fs.name}.{int(frame):04d}.png", ramp, bits=16)
+        write_depth(src / f"{fs.name}.{int(frame):04d}.alpha.exr", alpha, channel="A")
+    assert _master_frames(f, fs, src, dst, "prores4444", False)
+    out = decode_png16((dst / f"{fs.name}.{int(fs.shot.frame_numbers[0]):04d}.png").read_bytes())
+    assert out.shape == (f.height, f.width, 4) and np.all(out[..., 3] == 65535)
+    assert np.abs(out[..., :3] / 65535.0 - ramp).max() < 1e-4  # solid: nothing of the background to take off

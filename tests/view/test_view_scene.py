@@ -253,3 +253,17 @@ def test_most_visible_ids_partitions_and_keeps_the_stable_sorts_pick(monkeypatch
     for k, want in picks.items():
         np.testing.assert_array_equal(most_visible_ids(g, k).numpy(), want)
     assert most_visible_ids(g, 2000) is None
+
+
+def test_most_visible_ids_ranks_a_nan_score_last_as_the_stable_sort_did():
+    """A NaN score (a NaN opacity here; 0 * inf from a float32 scale overflowing at zero
+    opacity) sorts last: the partition's cut falls on one when fewer numbers than asked are
+    there, and every number must still be kept (it kept only the NaNs)."""
+    from splatfilm.view.splats import most_visible_ids, visibility
+
+    g = random_gaussians(6, sh_degree=0, dtype=torch.float32, seed=5)
+    g.opacities = torch.tensor([0.0, 1.0, 2.0, 3.0, float("nan"), float("nan")])
+    score = visibility(g)
+    assert np.isnan(score).sum() == 2
+    for k in (1, 4, 5):
+        np.testing.assert_array_equal(most_visible_ids(g, k).numpy(), np.sort(np.argsort(-score, kind="stable")[:k]))
