@@ -109,13 +109,13 @@ def work_lock(folder: str | os.PathLike, what: str) -> Iterator[None]:
     job, for the message ("sfm run", "render"). A second job on one folder would undo the
     first's work: two runs sharing a feature database lose features where they collide, and
     two renders each save their own record of the frames, the last one to save winning. The
-    lock goes with its process, however it ends. Not POSIX: no lock."""
+    lock goes with its process, however it ends. Not POSIX: the folder is made, with no lock."""
+    folder = make_folder(folder)
     try:
         import fcntl
     except ImportError:
         yield
         return
-    folder = make_folder(folder)
     with open(folder / WORK_LOCK, "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from splatfilm.errors import SplatfilmError
+from splatfilm.errors import SplatfilmError, first_line
 from splatfilm.refine.refiner import check_batch
 
 # huggingface_hub reads this once, at its own import: set it before diffusers/transformers come in,
@@ -51,11 +51,6 @@ PIPELINE_CLASSES = ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline")
 # Weight files a component may hold, without a variant; `_variant` looks for "NAME.fp16.EXT".
 WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin", "model.safetensors",
                 "pytorch_model.bin")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def x0_from_model_output(z: torch.Tensor, model_output: torch.Tensor, alpha_bar: float,
@@ -82,7 +77,7 @@ def _import_backend(folder: Path) -> dict[str, Any]:
         from transformers import CLIPTextModel, CLIPTokenizer
     except Exception as exc:  # a broken install raises more than ImportError (e.g. a binary mismatch)
         raise SplatfilmError(f"{folder}: the diffusion refiner needs diffusers and transformers, which failed to "
-                             f"import ({_first_line(exc)}); {INSTALL_HINT}") from None
+                             f"import ({first_line(exc)}); {INSTALL_HINT}") from None
     return {"vae": AutoencoderKL, "unet": UNet2DConditionModel, "text_encoder": CLIPTextModel,
             "tokenizer": CLIPTokenizer, "scheduler": DDPMScheduler}
 
@@ -103,7 +98,7 @@ def _load(folder: Path, sub: str, cls: Any, **kwargs: Any) -> Any:
     try:
         return cls.from_pretrained(folder, subfolder=sub, local_files_only=True, **kwargs)
     except Exception as exc:
-        raise SplatfilmError(f"{folder / sub}: cannot load {cls.__name__} ({_first_line(exc)})") from None
+        raise SplatfilmError(f"{folder / sub}: cannot load {cls.__name__} ({first_line(exc)})") from None
 
 
 def _check_pipeline(folder: Path) -> None:
@@ -128,7 +123,7 @@ def _check_pipeline(folder: Path) -> None:
     try:
         name = json.loads((folder / "model_index.json").read_text()).get("_class_name")
     except (OSError, ValueError, AttributeError) as exc:
-        raise SplatfilmError(f"{folder / 'model_index.json'}: cannot read it ({_first_line(exc)})") from None
+        raise SplatfilmError(f"{folder / 'model_index.json'}: cannot read it ({first_line(exc)})") from None
     if isinstance(name, list):  # a custom pipeline: [module, class]
         name = name[-1] if name else None
     if name not in PIPELINE_CLASSES:
@@ -280,7 +275,7 @@ class DiffusionRefiner:
                 except (RuntimeError, TypeError, ValueError) as exc:  # a model that loaded but cannot run
                     where = f"{self.folder}: " if self.folder is not None else ""
                     raise SplatfilmError(f"{where}the diffusion refiner failed on a {images.shape[2]}x"
-                                         f"{images.shape[1]} frame ({_first_line(exc)})") from None
+                                         f"{images.shape[1]} frame ({first_line(exc)})") from None
                 out[s:s + step] = chunk.to(out.device, torch.float32)
         return out
 
