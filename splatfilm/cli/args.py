@@ -7,6 +7,11 @@ import math
 import re
 
 
+# What `ArgumentParser.add_subparsers()` returns, for the commands' `add_*` functions to take:
+# argparse names no public type for it, so its one private name is spelt here only.
+Subparsers = argparse._SubParsersAction
+
+
 def rgb_triple(text: str) -> tuple[float, float, float]:
     """A colour "R,G,B", each in [0, 1] (display sRGB values), e.g. "1,1,1" for white."""
     try:

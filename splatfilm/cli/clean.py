@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from splatfilm.cli.args import image_side, positive_int
+from splatfilm.cli.args import Subparsers, image_side, positive_int
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
 
 
@@ -23,7 +23,7 @@ def _cmd_clean(args: argparse.Namespace) -> None:
           + f", in {info['seconds']:.0f} s")
 
 
-def add_clean_command(sub: argparse._SubParsersAction) -> None:
+def add_clean_command(sub: Subparsers) -> None:
     """Register `clean` with the CLI's subparsers."""
     p = sub.add_parser("clean", help="remove floaters: Gaussians that fewer than 2 capture views show",
                        description="Render SCENE from its capture's cameras (those fit recorded beside it as "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from splatfilm.cli.args import sh_degree
+from splatfilm.cli.args import Subparsers, sh_degree
 from splatfilm.io.spz import SPZ_AXES, SPZ_DEFAULT_AXES
 
 
@@ -28,7 +28,7 @@ def _cmd_import(args: argparse.Namespace) -> None:
     print(f"wrote {args.output} ({len(g)} Gaussians, SH degree {g.sh_degree}) and {sidecar_path(args.output)}")
 
 
-def add_exchange_commands(sub: argparse._SubParsersAction) -> None:
+def add_exchange_commands(sub: Subparsers) -> None:
     """Register `export-usd` and `import` with the CLI's subparsers."""
     p = sub.add_parser("export-usd", help="write a film's world as a USD stage (splats, ground, animated cameras)",
                        description="Write FILM's world as one OpenUSD stage for layout in a DCC: each asset a "

@@ -7,6 +7,7 @@ import argparse
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from splatfilm.cli.args import Subparsers
 from splatfilm.io.images import EXR_COMPRESSIONS, ExrFormat
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ def _cmd_provenance(args: argparse.Namespace) -> None:
                              f"{failed[0]}")
 
 
-def add_provenance_command(sub: argparse._SubParsersAction) -> None:
+def add_provenance_command(sub: Subparsers) -> None:
     """Add `splatfilm provenance FILE...` (print and verify a rendered file's record) to `sub`."""
     p = sub.add_parser("provenance", help="print and verify the provenance a rendered file carries",
                        description="Print how FILE (a frame .png, passes .exr, .mp4 or ProRes .mov that splatfilm "

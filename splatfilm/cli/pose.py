@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from splatfilm.cli.args import Subparsers
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
 
@@ -41,7 +42,7 @@ def _cmd_pose(args: argparse.Namespace) -> None:
           f"{args.method}) and {Path(args.output).with_suffix('.json')}")
 
 
-def add_pose_command(sub: argparse._SubParsersAction) -> None:
+def add_pose_command(sub: Subparsers) -> None:
     """Register `pose` with the CLI's subparsers."""
     p = sub.add_parser("pose", help="write a rigged asset posed by one of its clips at a time, or list its clips",
                        description="Pose ASSET (imported from a skinned glTF, its rig ASSET.rig.npz beside it) with "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from splatfilm.cli.args import Subparsers
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
 
 
@@ -28,7 +29,7 @@ def _cmd_rig(args: argparse.Namespace) -> None:
           f"{b['floater_distance']:.4g} the root node)")
 
 
-def add_rig_command(sub: argparse._SubParsersAction) -> None:
+def add_rig_command(sub: Subparsers) -> None:
     """Register `rig` with the CLI's subparsers."""
     p = sub.add_parser("rig", help="bind a fitted capture to the skeleton of a rigged glTF (weights from its surface)",
                        description="Give FITTED's Gaussians the skin weights of RIGGED's surface where they sit "

@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from splatfilm.cli.args import positive_float, positive_int, seed, video_frames
+from splatfilm.cli.args import Subparsers, positive_float, positive_int, seed, video_frames
 from splatfilm.errors import SplatfilmError
 
 
@@ -63,7 +63,7 @@ def _cmd_sfm(args: argparse.Namespace) -> None:
     print(f"wrote {model} (COLMAP model: cameras.bin, images.bin, points3D.bin) and {out / 'poses.tsv'}: {kept}")
 
 
-def add_sfm_command(sub: argparse._SubParsersAction) -> None:
+def add_sfm_command(sub: Subparsers) -> None:
     """Register `sfm` with the CLI's subparsers."""
     from splatfilm.fit.pose_check import MAX_MEAN_REPROJ_PX
     from splatfilm.fit.sfm import CAMERA_MODELS, MAPPERS, MATCHERS

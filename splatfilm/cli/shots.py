@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from splatfilm.cli.args import image_side, positive_int
+from splatfilm.cli.args import Subparsers, image_side, positive_int
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
 
 
@@ -121,7 +121,7 @@ def _cmd_preview(args: argparse.Namespace) -> None:
               f"in {time.perf_counter() - t0:.1f} s")
 
 
-def add_path_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_path_commands(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add `path export` and `path preview` to the main parser's `subparsers`; returns `path`'s parser."""
     path = subparsers.add_parser("path", help="camera paths of shots: export to nerfstudio / USD, preview",
                                  description="Camera paths of shots (a shot YAML: keyframes or camera moves).")

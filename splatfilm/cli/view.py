@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from splatfilm.cli.args import non_negative_int
+from splatfilm.cli.args import Subparsers, non_negative_int
 
 
 def _cmd_view(args: argparse.Namespace) -> None:
@@ -44,7 +44,7 @@ def _cmd_view(args: argparse.Namespace) -> None:
 MAX_SPLATS_DEFAULT = 1_000_000
 
 
-def add_view_command(sub: argparse._SubParsersAction) -> None:
+def add_view_command(sub: Subparsers) -> None:
     """Register `view` with the CLI's subparsers."""
     p = sub.add_parser("view", help="previs in the browser: fly the world, scrub the film, key and save shots",
                        description="Serve a local web viewer (viser) of a film script, a Gaussian scene or a "
