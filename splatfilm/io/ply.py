@@ -572,55 +572,63 @@ def _decompress(by_name: dict[str, _Element], data: dict, path: Path) -> _Column
     if n_chunks != -(-n // _CHUNK_SIZE):
         raise _error(path, f"compressed PLY has {n_chunks} chunks for {n} splats "
                            f"(expected {-(-n // _CHUNK_SIZE)} of {_CHUNK_SIZE})")
-    ci = np.arange(n) // _CHUNK_SIZE
-    c = {k: np.asarray(a, dtype=np.float64)[ci] for k, a in chunk.items()}
-    u = {k: np.asarray(v[k]).astype(np.uint32) for k in packed}
-
-    def lerp(lo: str, hi: str, t: np.ndarray) -> np.ndarray:
-        return c[lo] * (1 - t) + c[hi] * t
-
-    out: dict[str, np.ndarray] = {}
-    for axis, (shift, bits) in zip("xyz", [(21, 11), (11, 10), (0, 11)]):
-        out[axis] = lerp(f"min_{axis}", f"max_{axis}", _unorm(u["packed_position"], shift, bits))
-    for i, (axis, (shift, bits)) in enumerate(zip("xyz", [(21, 11), (11, 10), (0, 11)])):
-        out[f"scale_{i}"] = lerp(f"min_scale_{axis}", f"max_scale_{axis}", _unorm(u["packed_scale"], shift, bits))
-    # Rotation: 2 bits for the index of the largest component, then the other three.
-    r = u["packed_rotation"]
-    abc = [(_unorm(r, s, 10) - 0.5) * math.sqrt(2.0) for s in (20, 10, 0)]
-    largest = np.sqrt(np.maximum(0.0, 1.0 - sum(a * a for a in abc)))
-    which = (r >> np.uint32(30)).astype(np.int64)
-    q = np.empty((n, 4))
-    for w in range(4):
-        sel = which == w
-        others = [j for j in range(4) if j != w]
-        q[sel, w] = largest[sel]
-        for j, a in zip(others, abc):
-            q[sel, j] = a[sel]
-    for i in range(4):
-        out[f"rot_{i}"] = q[:, i]
-    # Colour and opacity: 8 bits each; colour bounds per chunk in newer files.
-    col = u["packed_color"]
-    for i, (ch, shift) in enumerate(zip("rgb", (24, 16, 8))):
-        t = _unorm(col, shift, 8)
-        if f"min_{ch}" in c and f"max_{ch}" in c:
-            t = lerp(f"min_{ch}", f"max_{ch}", t)
-        out[f"f_dc_{i}"] = rgb_to_sh0(t)
-    out["opacity"] = opacity_logit(_unorm(col, 0, 8), 0.5 / 255)
     f_rest: list[str] = []
+    sh = data.get("sh", {})
     if "sh" in by_name:
-        sh = data.get("sh", {})
         if by_name["sh"].count != n:
             raise _error(path, f"compressed PLY has {by_name['sh'].count} rows of SH for {n} splats")
         f_rest = _f_rest_names(sh, path, "sh element")
+    names = _canonical_names(f_rest)
+    bounds64 = {k: np.asarray(a, dtype=np.float64) for k, a in chunk.items()}  # one row a chunk of 256
+
+    # Decoded a block of rows at a time, as `_assemble` asks for them: a whole-file decode held
+    # every attribute as float64 per splat (about 18x the file at SH degree 3). The arithmetic
+    # stays float64, so each value rounds to float32 once, as before.
+    def block(r0: int, r1: int) -> np.ndarray:
+        ci = np.arange(r0, r1) // _CHUNK_SIZE
+        c = {k: a[ci] for k, a in bounds64.items()}
+        u = {k: np.asarray(v[k][r0:r1]).astype(np.uint32) for k in packed}
+
+        def lerp(lo: str, hi: str, t: np.ndarray) -> np.ndarray:
+            return c[lo] * (1 - t) + c[hi] * t
+
+        out: dict[str, np.ndarray] = {}
+        for axis, (shift, bits) in zip("xyz", [(21, 11), (11, 10), (0, 11)]):
+            out[axis] = lerp(f"min_{axis}", f"max_{axis}", _unorm(u["packed_position"], shift, bits))
+        for i, (axis, (shift, bits)) in enumerate(zip("xyz", [(21, 11), (11, 10), (0, 11)])):
+            out[f"scale_{i}"] = lerp(f"min_scale_{axis}", f"max_scale_{axis}", _unorm(u["packed_scale"], shift, bits))
+        # Rotation: 2 bits for the index of the largest component, then the other three.
+        r = u["packed_rotation"]
+        abc = [(_unorm(r, s, 10) - 0.5) * math.sqrt(2.0) for s in (20, 10, 0)]
+        largest = np.sqrt(np.maximum(0.0, 1.0 - sum(a * a for a in abc)))
+        which = (r >> np.uint32(30)).astype(np.int64)
+        q = np.empty((r1 - r0, 4))
+        for w in range(4):
+            sel = which == w
+            others = [j for j in range(4) if j != w]
+            q[sel, w] = largest[sel]
+            for j, a in zip(others, abc):
+                q[sel, j] = a[sel]
+        for i in range(4):
+            out[f"rot_{i}"] = q[:, i]
+        # Colour and opacity: 8 bits each; colour bounds per chunk in newer files.
+        col = u["packed_color"]
+        for i, (ch, shift) in enumerate(zip("rgb", (24, 16, 8))):
+            t = _unorm(col, shift, 8)
+            if f"min_{ch}" in c and f"max_{ch}" in c:
+                t = lerp(f"min_{ch}", f"max_{ch}", t)
+            out[f"f_dc_{i}"] = rgb_to_sh0(t)
+        out["opacity"] = opacity_logit(_unorm(col, 0, 8), 0.5 / 255)
         for k in f_rest:
-            b = np.asarray(sh[k]).astype(np.float64)
+            b = np.asarray(sh[k][r0:r1]).astype(np.float64)
             t = np.where(b <= 0, 0.0, np.where(b >= 255, 1.0, (b + 0.5) / 256))
             out[k] = (t - 0.5) * 8
-    names = _canonical_names(f_rest)
-    table = np.empty((n, len(names)), dtype=np.float32)
-    for j, k in enumerate(names):
-        table[:, j] = out[k]
-    return _Columns(names, n, lambda r0, r1: table[r0:r1])
+        table = np.empty((r1 - r0, len(names)), dtype=np.float32)
+        for j, k in enumerate(names):
+            table[:, j] = out[k]
+        return table
+
+    return _Columns(names, n, block)
 
 
 def _read_elements(path: Path, wanted_of) -> tuple[dict[str, _Element], dict, dict, int | None]:

@@ -96,6 +96,8 @@ _SQRT1_2 = math.sqrt(0.5)
 _MAX_COUNT = 1 << 28  # a header claiming more is not a splat file we can hold
 # Alphas of 0 and 255 read as these, so their logits stay finite (as the .splat reader does).
 _ALPHA_EPS = 0.5 / 255
+# Gaussians a block when decoding and encoding: float64 temporaries of a few MB, not of the scene.
+_BLOCK = 1 << 14
 
 
 def _error(path, problem: str) -> SplatfilmError:
@@ -128,9 +130,9 @@ def _round_u8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
-def _fractional_bits(means: np.ndarray, path) -> int:
-    """The finest step (at most 12 fractional bits) whose 24-bit range holds every position."""
-    extent = float(np.abs(means).max()) if means.size else 0.0
+def _fractional_bits(extent: float, path) -> int:
+    """The finest step (at most 12 fractional bits) whose 24-bit range holds positions up to
+    `extent` (the largest |coordinate|) from the origin."""
     limit = (1 << 23) - 1
     for bits in range(DEFAULT_FRACTIONAL_BITS, -1, -1):
         if round(extent * (1 << bits)) <= limit:
@@ -186,6 +188,12 @@ def encode_spz(g: Gaussians, version: int = 3, path: str | Path = "<spz>", axes:
     """The uncompressed SPZ payload (header and attributes) of `g` (version 2 or 3), in the
     asset's own axes or, with axes="rub", turned into RUB (module docstring); antialiased sets
     the header's flag 0x1 (the splats were trained in gsplat's antialiased mode)."""
+    return bytes(_encode(g, version, path, axes, antialiased))
+
+
+def _encode(g: Gaussians, version: int, path, axes: str, antialiased: bool) -> bytearray:
+    """`encode_spz`'s payload, written a block of Gaussians at a time into one buffer (the
+    float64 and integer steps held whole cost about 30x the file)."""
     _check_axes(axes)
     if version not in SPZ_VERSIONS:
         raise _error(path, f"SPZ version {version} is not written (use 2 or 3)")
@@ -194,54 +202,79 @@ def encode_spz(g: Gaussians, version: int = 3, path: str | Path = "<spz>", axes:
     if degree > (4 if version >= 3 else 3):
         raise _error(path, f"SPZ version {version} holds SH up to degree {4 if version >= 3 else 3}, not {degree}")
     n = len(g)
+    k = (degree + 1) ** 2 - 1
     # float64 for the per-Gaussian attributes, whose rounding the format fixes; the SH bands (45
     # values a Gaussian at degree 3) stay in their float32: x * 128 and the steps below are exact
     # there, so the bytes are the same at a quarter of the memory.
-    f64 = lambda t: t.to(torch.float64).numpy()  # noqa: E731
-    means, quats = f64(g.means), f64(g.quats)
-    shN = g.shN.numpy() if g.shN.dtype in (torch.float32, torch.float64) else g.shN.float().numpy()
-    if axes == "rub":
-        means, quats, shN = _flip_frame(means, quats, shN)
-    arrays = {"means": means, "quats": quats, "scales": f64(g.scales), "opacities": f64(g.opacities),
-              "sh0": f64(g.sh0), "shN": shN}
-    bad = {k: int(np.count_nonzero(~np.isfinite(v))) for k, v in arrays.items()}
-    bad = {k: v for k, v in bad.items() if v}
+    # Converted in numpy, not torch: torch's ops on blocks this small waited on its thread pool
+    # (6 ms a block, seconds a file, on a busy machine). float16 and bfloat16 go through float32,
+    # exactly.
+    own = lambda t: t.numpy() if t.dtype in (torch.float32, torch.float64) else t.float().numpy()  # noqa: E731
+    f64 = lambda t: own(t).astype(np.float64)  # noqa: E731
+    attrs = {"means": g.means, "quats": g.quats, "scales": g.scales, "opacities": g.opacities, "sh0": g.sh0,
+             "shN": g.shN}
+    # Finiteness and the position extent in a first pass, so nothing is encoded for a refusal: a
+    # number is finite in float64 exactly when it is in its own dtype, and the half turn leaves
+    # |x| as it is.
+    bad = dict.fromkeys(attrs, 0)
+    extent = 0.0
+    for r0 in range(0, n, _BLOCK):
+        for name, t in attrs.items():
+            bad[name] += int(np.count_nonzero(~np.isfinite(own(t[r0:r0 + _BLOCK]))))
+        if not any(bad.values()):
+            extent = max(extent, float(np.abs(own(g.means[r0:r0 + _BLOCK])).max()))
+    bad = {name: count for name, count in bad.items() if count}
     if bad:
         raise _error(path, "cannot write Gaussians with non-finite values (NaN/inf): "
-                           + ", ".join(f"{v} in {k}" for k, v in bad.items()))
-    bits = _fractional_bits(means, path)
+                           + ", ".join(f"{count} in {name}" for name, count in bad.items()))
+    bits = _fractional_bits(extent, path)
     header = np.zeros(1, _HEADER)
     header[0] = (SPZ_MAGIC, version, n, degree, bits, _FLAG_ANTIALIASED if antialiased else 0, 0)
-    fixed = np.rint(means * (1 << bits)).astype(np.int64).reshape(-1) & 0xFFFFFF
-    positions = np.stack([fixed & 0xFF, (fixed >> 8) & 0xFF, (fixed >> 16) & 0xFF], axis=1).astype(np.uint8)
-    alphas = _round_u8(255.0 * opacity_sigmoid(arrays["opacities"]))
-    colours = _round_u8(arrays["sh0"].reshape(n, 3) * (COLOR_SCALE * 255.0) + 127.5)
-    scales = _round_u8((arrays["scales"] + 10.0) * 16.0)
-    norm = np.linalg.norm(quats, axis=1, keepdims=True)
-    q = np.where(norm > 0, quats / np.where(norm > 0, norm, 1.0), np.array([1.0, 0.0, 0.0, 0.0]))
-    q_xyzw = q[:, [1, 2, 3, 0]]
-    if version >= 3:
-        rotations = _pack_smallest_three(q_xyzw).astype("<u4").view(np.uint8)
-    else:
-        q_xyzw = np.where(q_xyzw[:, 3:] < 0, -q_xyzw, q_xyzw)
-        rotations = _round_u8(q_xyzw[:, :3] * 127.5 + 127.5)
-    sh = np.zeros((n, 0, 3), dtype=np.uint8)
-    if degree > 0:
-        # round(x * 128) + 128 snapped to the nearest step (ties up) and clamped to 0..255, in
-        # integers; clamping first to a range wider than 0..255 changes none of the results.
-        q_sh = np.rint(shN * 128.0)
-        np.clip(q_sh, -512.0, 512.0, out=q_sh)
-        q_sh = q_sh.astype(np.int16)
-        q_sh += 128
-        step = np.full(shN.shape[1], 16, dtype=np.int16)  # 4 bits for bands 2+
-        step[:3] = 8  # 5 bits for band 1
-        step = step[None, :, None]
-        q_sh += step // 2
-        q_sh //= step
-        q_sh *= step
-        sh = np.clip(q_sh, 0, 255).astype(np.uint8)
-    parts = [header, positions, alphas, colours, scales, rotations, sh]
-    return b"".join(np.ascontiguousarray(p).tobytes() for p in parts)
+    rot_bytes = 4 if version >= 3 else 3
+    sizes = [("positions", 9), ("alphas", 1), ("colours", 3), ("scales", 3), ("rotations", rot_bytes),
+             ("sh", 3 * k)]
+    payload = bytearray(_HEADER.itemsize + n * sum(size for _, size in sizes))
+    buf = np.frombuffer(payload, np.uint8)
+    buf[:_HEADER.itemsize] = header.view(np.uint8)
+    cols, at = {}, _HEADER.itemsize
+    for name, size in sizes:
+        cols[name] = buf[at:at + n * size].reshape(n, size)
+        at += n * size
+    step = np.full(k, 16, dtype=np.int16)  # 4 bits for bands 2+
+    step[:3] = 8  # 5 bits for band 1
+    step = step[None, :, None]
+    for r0 in range(0, n, _BLOCK):
+        r1 = min(n, r0 + _BLOCK)
+        m = r1 - r0
+        means, quats, shN = f64(g.means[r0:r1]), f64(g.quats[r0:r1]), own(g.shN[r0:r1])
+        if axes == "rub":
+            means, quats, shN = _flip_frame(means, quats, shN)
+        fixed = np.rint(means * (1 << bits)).astype(np.int64).reshape(-1) & 0xFFFFFF
+        cols["positions"][r0:r1] = np.stack([fixed & 0xFF, (fixed >> 8) & 0xFF, (fixed >> 16) & 0xFF],
+                                            axis=1).reshape(m, 9)
+        cols["alphas"][r0:r1, 0] = _round_u8(255.0 * opacity_sigmoid(f64(g.opacities[r0:r1])))
+        cols["colours"][r0:r1] = _round_u8(f64(g.sh0[r0:r1]).reshape(m, 3) * (COLOR_SCALE * 255.0) + 127.5)
+        cols["scales"][r0:r1] = _round_u8((f64(g.scales[r0:r1]) + 10.0) * 16.0)
+        norm = np.linalg.norm(quats, axis=1, keepdims=True)
+        q = np.where(norm > 0, quats / np.where(norm > 0, norm, 1.0), np.array([1.0, 0.0, 0.0, 0.0]))
+        q_xyzw = q[:, [1, 2, 3, 0]]
+        if version >= 3:
+            cols["rotations"][r0:r1] = _pack_smallest_three(q_xyzw).astype("<u4").view(np.uint8).reshape(m, 4)
+        else:
+            q_xyzw = np.where(q_xyzw[:, 3:] < 0, -q_xyzw, q_xyzw)
+            cols["rotations"][r0:r1] = _round_u8(q_xyzw[:, :3] * 127.5 + 127.5)
+        if degree > 0:
+            # round(x * 128) + 128 snapped to the nearest step (ties up) and clamped to 0..255, in
+            # integers; clamping first to a range wider than 0..255 changes none of the results.
+            q_sh = np.rint(shN * 128.0)
+            np.clip(q_sh, -512.0, 512.0, out=q_sh)
+            q_sh = q_sh.astype(np.int16)
+            q_sh += 128
+            q_sh += step // 2
+            q_sh //= step
+            q_sh *= step
+            cols["sh"][r0:r1] = np.clip(q_sh, 0, 255).astype(np.uint8).reshape(m, 3 * k)
+    return payload
 
 
 def decode_spz(data: bytes, path: str | Path = "<spz>", axes: str = SPZ_DEFAULT_AXES) -> Gaussians:
@@ -280,25 +313,35 @@ def decode_spz(data: bytes, path: str | Path = "<spz>", axes: str = SPZ_DEFAULT_
     for name, size in sizes:
         cols[name] = buf[at:at + n * size].reshape(n, size)
         at += n * size
-    p = cols["positions"].reshape(n, 3, 3).astype(np.int64)
-    fixed = p[..., 0] | (p[..., 1] << 8) | (p[..., 2] << 16)
-    fixed = np.where(fixed & 0x800000, fixed - (1 << 24), fixed)
-    means = fixed.astype(np.float64) / (1 << bits)
-    opacities = opacity_logit(cols["alphas"][:, 0].astype(np.float64) / 255.0, _ALPHA_EPS)
-    sh0 = (cols["colours"].astype(np.float64) / 255.0 - 0.5) / COLOR_SCALE
-    scales = cols["scales"].astype(np.float64) / 16.0 - 10.0
-    if version >= 3:
-        q_xyzw = _unpack_smallest_three(cols["rotations"].copy().view("<u4")[:, 0])
-    else:
-        xyz = cols["rotations"].astype(np.float64) / 127.5 - 1.0
-        q_xyzw = np.c_[xyz, np.sqrt(np.maximum(0.0, 1.0 - (xyz**2).sum(axis=1)))]
-    quats = q_xyzw[:, [3, 0, 1, 2]]
-    shN = (cols["sh"].reshape(n, k, 3).astype(np.float64) - 128.0) / 128.0
-    if axes == "rub":
-        means, quats, shN = _flip_frame(means, quats, shN)
-    t = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))  # noqa: E731
-    return Gaussians(means=t(means), quats=t(quats), scales=t(scales), opacities=t(opacities),
-                     sh0=t(sh0.reshape(n, 1, 3)), shN=t(shN))
+    out = {"means": np.empty((n, 3), np.float32), "quats": np.empty((n, 4), np.float32),
+           "scales": np.empty((n, 3), np.float32), "opacities": np.empty(n, np.float32),
+           "sh0": np.empty((n, 1, 3), np.float32), "shN": np.empty((n, k, 3), np.float32)}
+    # A block of Gaussians at a time into the float32 outputs: the float64 steps below (each
+    # value rounds to float32 once) held whole would cost about 35x the file.
+    for r0 in range(0, n, _BLOCK):
+        r1 = min(n, r0 + _BLOCK)
+        m = r1 - r0
+        p = cols["positions"][r0:r1].reshape(m, 3, 3).astype(np.int64)
+        fixed = p[..., 0] | (p[..., 1] << 8) | (p[..., 2] << 16)
+        fixed = np.where(fixed & 0x800000, fixed - (1 << 24), fixed)
+        means = fixed.astype(np.float64) / (1 << bits)
+        out["opacities"][r0:r1] = opacity_logit(cols["alphas"][r0:r1, 0].astype(np.float64) / 255.0, _ALPHA_EPS)
+        out["sh0"][r0:r1, 0] = (cols["colours"][r0:r1].astype(np.float64) / 255.0 - 0.5) / COLOR_SCALE
+        out["scales"][r0:r1] = cols["scales"][r0:r1].astype(np.float64) / 16.0 - 10.0
+        if version >= 3:
+            q_xyzw = _unpack_smallest_three(cols["rotations"][r0:r1].copy().view("<u4")[:, 0])
+        else:
+            xyz = cols["rotations"][r0:r1].astype(np.float64) / 127.5 - 1.0
+            q_xyzw = np.c_[xyz, np.sqrt(np.maximum(0.0, 1.0 - (xyz**2).sum(axis=1)))]
+        quats = q_xyzw[:, [3, 0, 1, 2]]
+        # (b - 128) / 128 of a byte is exact in float32: no float64 needed for the largest part.
+        shN = cols["sh"][r0:r1].reshape(m, k, 3).astype(np.float32)
+        shN -= 128
+        shN /= 128
+        if axes == "rub":
+            means, quats, shN = _flip_frame(means, quats, shN)
+        out["means"][r0:r1], out["quats"][r0:r1], out["shN"][r0:r1] = means, quats, shN
+    return Gaussians(**{name: torch.from_numpy(a) for name, a in out.items()})
 
 
 def _unpack_v4(raw: bytes, path, notes: list[str] | None = None) -> bytes:
@@ -340,7 +383,7 @@ def _unpack_v4(raw: bytes, path, notes: list[str] | None = None) -> bytes:
         notes.append(trailing_bytes_note(path, len(raw) - at, "its last zstd stream"))
     header = np.zeros(1, _HEADER)
     header[0] = (SPZ_MAGIC, 3, n, int(h["sh_degree"]), int(h["fractional_bits"]), flags, 0)
-    return header.tobytes() + b"".join(parts)
+    return b"".join([header.tobytes(), *parts])  # one copy: `+` after join made two
 
 
 def read_spz(path: str | os.PathLike, axes: str = SPZ_DEFAULT_AXES, notes: list[str] | None = None) -> Gaussians:
@@ -399,7 +442,7 @@ def write_spz(path: str | os.PathLike, g: Gaussians, version: int = 3, axes: str
     Lossy by design: see the module docstring for each attribute's step. mtime 0 in the gzip
     header, so the same Gaussians give the same bytes."""
     path = Path(path)
-    payload = encode_spz(g, version, path, axes, antialiased)
+    payload = _encode(g, version, path, axes, antialiased)  # the buffer itself: a bytes copy would hold it twice
     if g.sh_degree == 4:
         # Kept rather than cut to 3: the format and Niantic's library hold band 4, and a cut
         # cannot be undone; those who need the file in SuperSplat are told how to get one.
