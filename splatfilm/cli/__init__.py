@@ -112,16 +112,18 @@ def _cmd_render(args: argparse.Namespace) -> None:
     frames = frame_range(args.frames) if args.frames is not None else None
     handoff = handoff_options(args)  # checked before any work
     # render_film checks the output folder, the shot names and the refiner before the slow work on the film.
+    def finish(res) -> None:
+        total = sum(res.rendered.values())
+        print(f"rendered {total} frame(s), kept {sum(res.kept.values())} in {res.seconds:.1f} s -> {args.output}")
+        finish_render(handoff, res.film, args.output, args.frames_only or frames is not None)
+
     with cache_root_for(args.cache_dir, Path(args.output) / ".splatfilm-cache"):
-        res = render_film(args.film, args.output, RenderOptions(
+        render_film(args.film, args.output, RenderOptions(
             backend=args.backend, shots=shots, workers=args.workers, ray_address=args.ray, depth=args.depth,
             alpha=args.alpha or handoff.needs_alpha, refine=args.refine, refine_tolerance=args.refine_tolerance,
             refine_prompt=args.refiner_prompt,
             passes=handoff.passes, provenance=handoff.provenance, frames_only=args.frames_only, frames=frames,
-            png_bits=handoff.png_bits, exr=handoff.exr))
-    total = sum(res.rendered.values())
-    print(f"rendered {total} frame(s), kept {sum(res.kept.values())} in {res.seconds:.1f} s -> {args.output}")
-    finish_render(handoff, res.film, args.output, args.frames_only or frames is not None)
+            png_bits=handoff.png_bits, exr=handoff.exr), then=finish)
 
 
 def _cmd_refine(args: argparse.Namespace) -> None:

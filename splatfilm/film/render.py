@@ -198,10 +198,13 @@ def unseen_assets(renderer: FrameRenderer, k: int, frames: list[int]) -> list[st
 
 
 def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOptions | None = None,
-                progress: bool = True, log: Callable[[str], None] = print) -> FilmOutputs:
+                progress: bool = True, log: Callable[[str], None] = print,
+                then: Callable[[FilmOutputs], None] | None = None) -> FilmOutputs:
     """Render a film script (or a parsed `Film`) into `out_dir` (layout in the module
     docstring) as `options` say. The edit, film MP4 and timeline are written when every shot
-    of the film has its frames. Refined frames render in order in this process."""
+    of the film has its frames. Refined frames render in order in this process. `then`: run
+    with the result while the folder is still this render's (the hand-off's masters and
+    signatures), so a second render cannot start between the frames and what is made of them."""
     t0 = time.perf_counter()
     options = options or RenderOptions()
     check_output_folder(out_dir)
@@ -237,80 +240,85 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
 
     # One render at a time in a folder: each keeps its own record of the frames and saves it,
     # so a second one's frames would be kept under the keys of the first's.
-    with work_lock(out, "render"), Manifest.load(out / MANIFEST) as manifest:  # saved after every frame
-        # What a killed render was writing when it died (atomic writes' scratch): the folder is ours.
-        for folder in (out, out / "cameras", *(out / fs.name for fs in film.shots)):
-            clear_scratch(folder)
-        todo, shot_keys = _plan(renderer, out, selected, manifest, refinement, result, picked)
-        # A side file this render does not write would sit beside a new frame showing the old one.
-        stale = [p for job in todo for p in job.unasked if p.exists()]
-        for p in stale:
-            p.unlink()
-        if stale:
-            log(f"removed {len(stale)} depth/alpha/passes EXR(s) of the frames rendered again, which this render "
-                "does not write (they showed the earlier frames)")
-        verdicts = manifest.section("refine")
+    with work_lock(out, "render"):
+        with Manifest.load(out / MANIFEST) as manifest:  # saved after every frame
+            # What a killed render was writing when it died (atomic writes' scratch): the folder is ours.
+            for folder in (out, out / "cameras", *(out / fs.name for fs in film.shots)):
+                clear_scratch(folder)
+            todo, shot_keys = _plan(renderer, out, selected, manifest, refinement, result, picked)
+            # A side file this render does not write would sit beside a new frame showing the old one.
+            stale = [p for job in todo for p in job.unasked if p.exists()]
+            for p in stale:
+                p.unlink()
+            if stale:
+                log(f"removed {len(stale)} depth/alpha/passes EXR(s) of the frames rendered again, which this render "
+                    "does not write (they showed the earlier frames)")
+            verdicts = manifest.section("refine")
 
-        def done(job: FrameJob, accepted: bool | None = None) -> None:
-            name = str(job.png.relative_to(out))
-            if accepted is not None:
-                verdicts[name] = accepted
-            manifest.done(name, job.key)
-            result.rendered[film.shots[job.shot_index].name] += 1
+            def done(job: FrameJob, accepted: bool | None = None) -> None:
+                name = str(job.png.relative_to(out))
+                if accepted is not None:
+                    verdicts[name] = accepted
+                manifest.done(name, job.key)
+                result.rendered[film.shots[job.shot_index].name] += 1
 
-        # The CPU kernels compile on their first call after an install (about 20 s on 2 cores,
-        # then cached): without a word the bar would sit at 0% through it.
-        bar = tqdm(total=len(todo), desc="film", unit="frame", disable=not progress or not todo,
-                   postfix=None if kernels_cached() else FIRST_RENDER_NOTE)  # until the first frame is done
+            # The CPU kernels compile on their first call after an install (about 20 s on 2 cores,
+            # then cached): without a word the bar would sit at 0% through it.
+            bar = tqdm(total=len(todo), desc="film", unit="frame", disable=not progress or not todo,
+                       postfix=None if kernels_cached() else FIRST_RENDER_NOTE)  # until the first frame is done
 
-        def step(job: FrameJob, accepted: bool | None = None) -> None:
-            done(job, accepted)
-            if bar.n == 0:
-                bar.set_postfix_str("", refresh=False)
-            bar.update(1)
+            def step(job: FrameJob, accepted: bool | None = None) -> None:
+                done(job, accepted)
+                if bar.n == 0:
+                    bar.set_postfix_str("", refresh=False)
+                bar.update(1)
 
-        try:
+            try:
+                if refinement is not None:
+                    refine_shots(renderer, out, todo, refinement, done, bar, log)
+                elif options.ray_address:
+                    render_with_ray(renderer, todo, step)
+                elif options.workers > 1 and len(todo) > 1:
+                    render_with_processes(renderer, todo, options.workers, step)
+                else:
+                    for n, job in enumerate(todo):
+                        if n == 0 or job.shot_index != todo[n - 1].shot_index:
+                            bar.set_description(f"film {film.shots[job.shot_index].name}")
+                        renderer.write(job)
+                        step(job)
+            finally:
+                bar.close()
+
+            for k in selected:
+                name = film.shots[k].name
+                log(f"{name}: rendered {result.rendered[name]} frame(s), kept {result.kept[name]} unchanged")
+                for asset in unseen_assets(renderer, k, picked[k]):
+                    log(f"note: {asset} is not seen in {name} (0 pixels in any frame: it lies wholly outside every "
+                        f"frame's view); move it or the camera, or hide it in this shot")
             if refinement is not None:
-                refine_shots(renderer, out, todo, refinement, done, bar, log)
-            elif options.ray_address:
-                render_with_ray(renderer, todo, step)
-            elif options.workers > 1 and len(todo) > 1:
-                render_with_processes(renderer, todo, options.workers, step)
+                pngs = [str(renderer.job(out, k, i, "").png.relative_to(out))
+                        for k in selected for i in range(len(film.shots[k].shot.frame_numbers))]
+                result.refine_rejected = sum(verdicts.get(p) is False for p in pngs)
+                log(f"refine: {result.refine_rejected} of {len(pngs)} frame(s) rejected by the consistency gate "
+                    f"(tolerance {options.refine_tolerance:.0%}); their raw renders were kept")
+
+            # Shots with a refined frame kept: their movies say a generative model touched them.
+            refined = {fs.name for k, fs in enumerate(film.shots)
+                       if any(verdicts.get(str(renderer.job(out, k, i, "").png.relative_to(out)))
+                              for i in range(len(fs.shot.frame_numbers)))}
+            if options.frames is not None:
+                log(f"frames {options.frames[0]}-{options.frames[1]} only: run again without --frames for the movies, "
+                    "cameras and edit (the frames are kept)")
+            elif options.frames_only:
+                log("frames only: run again without --frames-only for the movies, cameras and edit (the frames are kept)")
             else:
-                for n, job in enumerate(todo):
-                    if n == 0 or job.shot_index != todo[n - 1].shot_index:
-                        bar.set_description(f"film {film.shots[job.shot_index].name}")
-                    renderer.write(job)
-                    step(job)
-        finally:
-            bar.close()
-
-        for k in selected:
-            name = film.shots[k].name
-            log(f"{name}: rendered {result.rendered[name]} frame(s), kept {result.kept[name]} unchanged")
-            for asset in unseen_assets(renderer, k, picked[k]):
-                log(f"note: {asset} is not seen in {name} (0 pixels in any frame: it lies wholly outside every "
-                    f"frame's view); move it or the camera, or hide it in this shot")
-        if refinement is not None:
-            pngs = [str(renderer.job(out, k, i, "").png.relative_to(out))
-                    for k in selected for i in range(len(film.shots[k].shot.frame_numbers))]
-            result.refine_rejected = sum(verdicts.get(p) is False for p in pngs)
-            log(f"refine: {result.refine_rejected} of {len(pngs)} frame(s) rejected by the consistency gate "
-                f"(tolerance {options.refine_tolerance:.0%}); their raw renders were kept")
-
-        # Shots with a refined frame kept: their movies say a generative model touched them.
-        refined = {fs.name for k, fs in enumerate(film.shots)
-                   if any(verdicts.get(str(renderer.job(out, k, i, "").png.relative_to(out)))
-                          for i in range(len(fs.shot.frame_numbers)))}
-        if options.frames is not None:
-            log(f"frames {options.frames[0]}-{options.frames[1]} only: run again without --frames for the movies, "
-                "cameras and edit (the frames are kept)")
-        elif options.frames_only:
-            log("frames only: run again without --frames-only for the movies, cameras and edit (the frames are kept)")
-        else:
-            cut = write_edit(film, out, shot_keys, manifest.section("movies"), log,
-                             renderer.facts() if options.provenance else None, refined)
-            result.film_mp4, result.otio, result.edl, result.contact_sheet = (cut.film_mp4, cut.otio, cut.edl,
-                                                                               cut.contact_sheet)
-    result.seconds = time.perf_counter() - t0
+                cut = write_edit(film, out, shot_keys, manifest.section("movies"), log,
+                                 renderer.facts() if options.provenance else None, refined)
+                result.film_mp4, result.otio, result.edl, result.contact_sheet = (cut.film_mp4, cut.otio, cut.edl,
+                                                                                   cut.contact_sheet)
+        result.seconds = time.perf_counter() - t0
+        if then is not None:
+            # Still holding the folder, with the frames' record saved: what follows (masters,
+            # signatures) records into the same manifest and reads the frames just written.
+            then(result)
     return result

@@ -429,6 +429,27 @@ def test_a_stop_with_workers_starts_no_more_frames_and_records_every_one_written
     assert recorded and sorted(out.rglob("*.png")) == sorted(recorded)
 
 
+def test_what_follows_a_render_runs_while_it_still_holds_the_folder(film_dir):
+    """The hand-off's masters and signatures (`then`) ran after the render let go of its folder:
+    a second render could start between the frames and the masters made of them, each saving
+    its own record. They now run with the folder held and the frames' record saved."""
+    from splatfilm.film import RenderOptions, render_film
+    from splatfilm.io.atomic import work_lock
+    from splatfilm.io.manifest import Manifest
+
+    out, seen = film_dir / "out", []
+
+    def then(res) -> None:
+        with pytest.raises(SplatfilmError, match="another render is using this folder"):
+            with work_lock(out, "render"):
+                pass
+        seen.append(sorted(Manifest.load(out / ".splatfilm-film.json").frames))
+
+    render_film(film_dir / "film.yaml", out, RenderOptions(backend="cpu", frames=(1001, 1001)), progress=False,
+                then=then)
+    assert seen and len(seen[0]) == 2, seen
+
+
 def test_a_second_render_into_a_folder_in_use_is_refused_and_a_killed_ones_scratch_cleared(film_dir):
     """Two renders into one folder each saved their own record of its frames, the last to save
     winning: a frame of the other's script was kept as done. A second render is refused while
