@@ -32,7 +32,7 @@
         clean: true                    # floaters out: Gaussians fewer than 2 capture views show (assets.cleanup)
         edits: [{op: delete, sphere: {center: [..], radius: 0.3}}]   # applied at load (assets.edits);
                                        # a rigged asset's rig drops the rows clean and edits delete
-        animation: {keyframes: [{time: 0, position: [..], yaw: 0, scale: 1}, ...]}
+        animation: {keyframes: [{time: 0, position: [..], yaw: 0, scale: 1}, ...]}   # or frame: 1001; ease
         # or walk: {points: [[..], [..]], speed: 0.8, start: 0, turn_rate: 180}   # deg/s at most
         # or physics: {drop_from: [..] | position + velocity, mass, friction, restitution, ...}
         on_ground: set                 # stand on that asset's ground plane (placement and walk z)
@@ -125,7 +125,7 @@ from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES, USD_EXTENSIONS
 from splatfilm.io.spz import SPZ_AXES, SPZ_DEFAULT_AXES
 from splatfilm.render import RASTERIZE_MODES, rasterize_mode_key
 from splatfilm.shots.shot import Shot
-from splatfilm.shots.shot_yaml import parse_shot
+from splatfilm.shots.shot_yaml import key_ease, key_time, parse_shot
 from splatfilm.shots.timing import (FIRST_FRAME, default_record_start, frame_timecode, parse_fps, timecode_day,
                                     timecode_frame)
 from splatfilm.film.performance import PERFORMANCE_FIELDS, parse_performance
@@ -133,7 +133,7 @@ from splatfilm.film.shadow import ContactShadow, set_surface
 from splatfilm.film.world import DEFAULT_TURN_RATE, Asset, KeyedMotion, PathWalk, World, load_asset
 from splatfilm.scene.cameras import vector_text
 from splatfilm.scene.sh import MAX_SH_DEGREE
-from splatfilm.scene.transforms import Similarity, yaw_rotation
+from splatfilm.scene.transforms import WORLD_UP, Similarity, heading_about, yaw_rotation
 from splatfilm.yamlfields import At, integer, load_yaml, mapping, number, schema_version, show, vec3
 
 if TYPE_CHECKING:
@@ -237,7 +237,17 @@ def _rgb(value: Any, at: At) -> tuple[float, float, float]:
     return tuple(float(x) for x in v)  # type: ignore[return-value]
 
 
-def _motion(data: dict, at: At, base: Similarity) -> KeyedMotion | PathWalk | None:
+# Fields of a camera key that an asset key does not take, and why (an unknown field's error
+# lists what it does take).
+_CAMERA_KEY_ONLY = {name: "asset keys move on Catmull-Rom curves; tension, continuity and bias shape a camera's "
+                          "(Kochanek-Bartels) keys only" for name in ("tension", "continuity", "bias")}
+
+
+def _motion(data: dict, at: At, base: Similarity, fps: Fraction, frame_zero: int) -> KeyedMotion | PathWalk | None:
+    """An asset's `animation` or `walk` (None: neither), its keys' unset fields carried over
+    from `base` (its placement). frame_zero: the film frame number at world time 0, the cut's
+    first frame as the film numbers a shot that starts then: an animation key's `frame: N` is
+    world time (N - frame_zero) / fps, as a first shot's camera key counts it."""
     if "animation" in data and "walk" in data:
         at.fail("give `animation` or `walk`, not both")
     if "animation" in data:
@@ -245,22 +255,28 @@ def _motion(data: dict, at: At, base: Similarity) -> KeyedMotion | PathWalk | No
         anim = mapping(data["animation"], a_at, {"keyframes"})
         keys = anim.get("keyframes")
         if not isinstance(keys, list) or not keys:
-            a_at["keyframes"].fail("expected a non-empty list of {time, position, yaw, scale}")
-        times, pos, yaws, scales = [], [], [], []
-        base_yaw = float(np.degrees(np.arctan2(base.rotation[1, 0], base.rotation[0, 0])))
+            a_at["keyframes"].fail("expected a non-empty list of {time | frame, position, yaw, scale, ease}")
+        times, pos, yaws, scales, ease_in, ease_out = [], [], [], [], [], []
+        base_yaw = heading_about(base.rotation[:, 0], WORLD_UP)
         for i, raw in enumerate(keys):
             k_at = a_at["keyframes"][i]
-            k = mapping(raw, k_at, {"time", "position", "yaw", "scale"})
-            if "time" not in k:
-                k_at.fail("missing `time` (seconds of world time)")
-            t = number(k["time"], k_at["time"])
+            if isinstance(raw, dict):
+                for name in raw:
+                    if name in _CAMERA_KEY_ONLY:
+                        k_at[name].fail(_CAMERA_KEY_ONLY[name])
+            k = mapping(raw, k_at, {"time", "frame", "position", "yaw", "scale", "ease", "ease_in", "ease_out"})
+            t, field = key_time(k, k_at, fps, frame_zero, world=True)
             if times and not t > times[-1]:
-                k_at["time"].fail(f"is not after keyframes[{i - 1}] ({times[-1]:g} s)")
+                k_at[field].fail(f"is not after keyframes[{i - 1}] ({times[-1]:g} s)")
             times.append(t)
             pos.append(vec3(k["position"], k_at["position"]) if "position" in k else (pos[-1] if pos else base.translation))
             yaws.append(number(k["yaw"], k_at["yaw"]) if "yaw" in k else (yaws[-1] if yaws else base_yaw))
             scales.append(number(k["scale"], k_at["scale"], "positive") if "scale" in k else (scales[-1] if scales else base.scale))
-        return KeyedMotion(np.array(times), np.array(pos), np.array(yaws), np.array(scales))
+            e_in, e_out = key_ease(k, k_at)
+            ease_in.append(e_in)
+            ease_out.append(e_out)
+        return KeyedMotion(np.array(times), np.array(pos), np.array(yaws), np.array(scales), np.array(ease_in),
+                           np.array(ease_out))
     if "walk" in data:
         w_at = at["walk"]
         w = mapping(data["walk"], w_at, {"points", "speed", "start", "turn_rate"})
@@ -471,12 +487,13 @@ def _stored_scene_note(asset: Asset, first: Asset, source: str, scaled: bool, cr
     return [note]
 
 
-def _assets(value: Any, at: At, folder: Path, deferred: _Deferred,
+def _assets(value: Any, at: At, folder: Path, deferred: _Deferred, fps: Fraction, frame_zero: int,
             anchor: np.ndarray | None = None, notes: list[str] | None = None) -> World:
     """The film's world: its assets loaded, placed and checked; what would be slow (cleaning and
     what reads the cleaned Gaussians, bakes) is left in `deferred` and PendingBakes. anchor:
     the script's `origin_offset` [3] (None: the first asset's that has one; module docstring).
-    notes: where to add the notes on how assets were placed (`Film.notes`)."""
+    notes: where to add the notes on how assets were placed (`Film.notes`). fps, frame_zero:
+    how animation keys' `frame:` count (`_motion`)."""
     from splatfilm.assets.ground import ground_height
 
     if not isinstance(value, dict) or not value:
@@ -511,7 +528,7 @@ def _assets(value: Any, at: At, folder: Path, deferred: _Deferred,
         kinds = [k for k in ("animation", "walk", "physics") if k in data]
         if len(kinds) > 1:
             a_at.fail(f"give one of animation, walk or physics, not {' and '.join(kinds)}")
-        motion = _motion(data, a_at, placement)
+        motion = _motion(data, a_at, placement, fps, frame_zero)
         if ground is not None and isinstance(motion, PathWalk):
             motion.points[:, 2] = ground_height(ground, motion.points[:, 0], motion.points[:, 1])
             motion.__post_init__()  # the curve follows the snapped points
@@ -840,7 +857,7 @@ def parse_film(path: str | Path, wanted: Sequence[str | None] | None = None) -> 
         deferred = _Deferred()
         anchor = vec3(data["origin_offset"], at["origin_offset"]) if data.get("origin_offset") is not None else None
         placing: list[str] = []
-        world = _assets(data["assets"], at["assets"], path.parent, deferred, anchor, placing)
+        world = _assets(data["assets"], at["assets"], path.parent, deferred, fps, first + handles_default, anchor, placing)
         clash = set(points) & set(world.assets)
         if clash:
             at["points"][sorted(clash)[0]].fail("has the name of an asset; asset names already are points")

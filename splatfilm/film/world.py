@@ -34,7 +34,7 @@ from splatfilm.film.shadow import ContactShadow, contact_centre, contact_points,
 from splatfilm.io.digest import content_digest
 from splatfilm.io.spz import SPZ_DEFAULT_AXES
 from splatfilm.render.rendering import rasterize_mode_key
-from splatfilm.scene.easing import smoothstep
+from splatfilm.scene.easing import eased_time, smoothstep
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.skinning import pose_gaussians
 from splatfilm.scene.transforms import Similarity, wrap_degrees, yaw_rotation
@@ -68,12 +68,19 @@ BRAKE_STEP = 0.01
 class KeyedMotion:
     """Placement keyed over world time: positions [K,3] (Catmull-Rom through them, exact at
     the keys, held outside), yaw in degrees [K] (unwrapped, Catmull-Rom) and uniform scale [K]
-    (monotone cubic: it never overshoots), at increasing times [K] in seconds."""
+    (monotone cubic: it never overshoots), at increasing times [K] in seconds.
+
+    ease_in, ease_out [K] (each in [0, 1]; None: all 0) slow the arrival at and the departure
+    from each key as a camera key's do (`scene.easing.eased_time`): time is warped within
+    each transition and the curves are the same, so each key is still reached at its time.
+    A transition neither of whose ends eases is left unwarped."""
 
     times: np.ndarray
     positions: np.ndarray
     yaw_deg: np.ndarray
     scales: np.ndarray
+    ease_in: np.ndarray | None = None
+    ease_out: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.times = np.asarray(self.times, dtype=np.float64)
@@ -81,6 +88,12 @@ class KeyedMotion:
         # Shortest turn between keys: 350 -> 10 degrees turns 20, not 340.
         self.yaw_deg = np.unwrap(np.asarray(self.yaw_deg, dtype=np.float64), period=360.0)
         self.scales = np.asarray(self.scales, dtype=np.float64)
+        for name in ("ease_in", "ease_out"):
+            value = getattr(self, name)
+            value = np.zeros(len(self.times)) if value is None else np.asarray(value, dtype=np.float64).reshape(-1)
+            if len(value) != len(self.times) or np.any((value < 0) | (value > 1)):
+                raise SplatfilmError(f"animation keyframes' {name}: expected {len(self.times)} values in [0, 1]")
+            setattr(self, name, value)
         if np.any(np.diff(self.times) <= 0):
             raise SplatfilmError("animation keyframe times must be strictly increasing")
         if len(self.times) > 1:
@@ -91,13 +104,20 @@ class KeyedMotion:
 
     def key(self) -> str:
         """A content hash of the keys (what a cache of work done along this motion is keyed by)."""
-        return content_digest({"keyed": [a.tolist() for a in (self.times, self.positions, self.yaw_deg, self.scales)]})
+        keyed = [a.tolist() for a in (self.times, self.positions, self.yaw_deg, self.scales)]
+        if self.ease_in.any() or self.ease_out.any():  # keys without ease keep the hash they had
+            keyed += [self.ease_in.tolist(), self.ease_out.tolist()]
+        return content_digest({"keyed": keyed})
 
     def at(self, t: float) -> Similarity:
         """Canonical frame -> world at world time t (seconds), holding the first and last keys outside them."""
         if len(self.times) == 1:
             return Similarity(yaw_rotation(self.yaw_deg[0]), self.positions[0], self.scales[0])
         tc = min(max(t, self.times[0]), self.times[-1])
+        k = min(int(np.searchsorted(self.times, tc, side="right")) - 1, len(self.times) - 2)
+        if self.ease_out[k] or self.ease_in[k + 1]:
+            tc = eased_time(tc, float(self.times[k]), float(self.times[k + 1]),
+                            float(self.ease_out[k]), float(self.ease_in[k + 1]))
         pos = np.asarray(self._pos.evaluate(tc), dtype=np.float64)
         return Similarity(yaw_rotation(float(self._yaw.evaluate(tc))), pos, float(self._scale.evaluate(tc)))
 

@@ -43,6 +43,16 @@ def ease_curve(x: ArrayLike, ease_in: float = 0.0, ease_out: float = 0.0) -> np.
     return (x3 - 2 * x2 + x) * a + (-2 * x3 + 3 * x2) + (x3 - x2) * b
 
 
+def eased_time(t: float, t0: float, t1: float, ease_out: float, ease_in: float) -> float:
+    """Time t (seconds) in a transition from a key at t0 to the next at t1, warped by
+    `ease_curve` with the ease-out of the key it leaves and the ease-in of the key it reaches:
+    the time on the keys' curve that a keyed motion (a camera's keyframes, an asset's
+    animation) is at at time t. Exactly t0 and t1 at the ends."""
+    x = ease_curve((t - t0) / (t1 - t0), ease_in, ease_out)
+    # (1-x) t0 + x t1 lands exactly on t0 at x = 0 and on t1 at x = 1.
+    return float((1.0 - x) * t0 + x * t1)
+
+
 def check_ease(value: object, what: str) -> float:
     """An ease amount in [0, 1] (0: none, 1: stops at zero speed), or SplatfilmError naming `what`."""
     if isinstance(value, bool):

@@ -47,7 +47,7 @@ from numpy.typing import ArrayLike
 import splines.quaternion as squat
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.scene.easing import check_ease, ease_curve
+from splatfilm.scene.easing import check_ease, ease_curve, eased_time
 from splatfilm.scene.transforms import WORLD_UP, axis_rotation, look_at_rotation, quat_from_rotation, rotation_from_quat
 from splatfilm.shots.pose import Focus, FocusOn, PathSample, focus_values
 
@@ -333,9 +333,7 @@ class KeyframePath:
         t0, t1 = times[k], times[k + 1]
         leaving = self.keyframes[k]
         arriving = self.keyframes[(k + 1) % len(self.keyframes)]
-        x = ease_curve((t - t0) / (t1 - t0), arriving.ease_in, leaving.ease_out)
-        # (1-x) t0 + x t1 lands exactly on t0 at x = 0 and on t1 at x = 1.
-        return float((1.0 - x) * t0 + x * t1)
+        return eased_time(t, t0, t1, leaving.ease_out, arriving.ease_in)
 
     def sample(self, times: ArrayLike) -> PathSample:
         """The path at `times` [T] (seconds; outside the keys it holds the nearest key, a loop

@@ -142,8 +142,10 @@ def _focus(value: Any, at: At, points: dict[str, np.ndarray]) -> Focus:
     return number(value, at, "positive")
 
 
-def _ease(data: dict, at: At, default: float = 0.0) -> tuple[float, float]:
-    """(ease_in, ease_out) from `ease` / `ease_in` / `ease_out`."""
+def key_ease(data: dict, at: At, default: float = 0.0) -> tuple[float, float]:
+    """(ease_in, ease_out), each in [0, 1], from a key's or a move's `ease` / `ease_in` /
+    `ease_out` (a number, or true / false for 1 / 0): `ease` sets both, the other two one
+    side; `default` where none is given."""
     def one(key: str, fallback: float) -> float:
         if key not in data:
             return fallback
@@ -159,17 +161,21 @@ def _ease(data: dict, at: At, default: float = 0.0) -> tuple[float, float]:
     return one("ease_in", both), one("ease_out", both)
 
 
-def _time(data: dict, at: At, fps: Fraction, first_frame: int) -> tuple[float, str]:
-    """Seconds from the shot's start of a `time` or `frame` field, and which field it was."""
+def key_time(data: dict, at: At, fps: Fraction, first_frame: int, world: bool = False) -> tuple[float, str]:
+    """Seconds of a key's `time` or `frame` field, and which field it was: `frame: N` is
+    (N - first_frame) / fps seconds, first_frame being the number of the frame at time 0 (a
+    shot's first cut frame). A shot's keys lie in its cut, from its start on; a film asset's
+    (`world`) are in world time, which a first shot's head handles reach before 0, so any
+    time and any frame may be given."""
     if ("time" in data) == ("frame" in data):
         at.fail("give exactly one of `time` (seconds) or `frame` (film frame number)")
     if "time" in data:
         t = number(data["time"], at["time"])
-        if t < 0:
+        if t < 0 and not world:
             at["time"].fail(f"must be >= 0 (seconds from the shot's start), got {data['time']}")
         return t, "time"
     f = integer(data["frame"], at["frame"])
-    if f < first_frame:
+    if f < first_frame and not world:
         at["frame"].fail(f"frame {f} is before the shot's first cut frame {first_frame}")
     return float(Fraction(f - first_frame) / fps), "frame"
 
@@ -328,7 +334,7 @@ def _keyframes(value: Any, at: At, fps: Fraction, first_frame: int, points: dict
     for i, raw in enumerate(value):
         k_at = at[i]
         data = mapping(raw, k_at, _KEY)
-        t, field = _time(data, k_at, fps, first_frame)
+        t, field = key_time(data, k_at, fps, first_frame)
         if prev is not None and not t > prev[0]:
             k_at[field].fail(f"keyframe is not after keyframes[{i - 1}] ({prev[0]:g} s): keyframes must be in time order")
         prev = (t, field)
@@ -336,7 +342,7 @@ def _keyframes(value: Any, at: At, fps: Fraction, first_frame: int, points: dict
             k_at.fail("missing `position` [x, y, z]")
         position = _point(data["position"], k_at["position"], points)
         target, rotation = _orientation(data, k_at, position, points)
-        ease_in, ease_out = _ease(data, k_at)
+        ease_in, ease_out = key_ease(data, k_at)
         kwargs = {}
         for key in ("tension", "continuity", "bias"):
             v = number(data[key], k_at[key]) if key in data else interp[key]
@@ -373,7 +379,7 @@ def _interpolation(value: Any, at: At) -> dict:
         out[key] = number(data.get(key, 0.0), at[key])
         if not -1.0 <= out[key] <= 1.0:
             at[key].fail(f"must be in [-1, 1], got {out[key]}")
-    out["ease"] = _ease(data, at)[0] if "ease" in data else 0.0
+    out["ease"] = key_ease(data, at)[0] if "ease" in data else 0.0
     speed = data.get("speed", "keyframes")
     if speed not in ("keyframes", "constant"):
         at["speed"].fail(f"must be 'keyframes' (keys at their times) or 'constant' (even speed), got {show(speed)}")
@@ -411,7 +417,7 @@ def _target(value: Any, at: At, points: dict, fps: Fraction, first_frame: int) -
         times, pts = [], []
         for i, raw in enumerate(keys):
             k = mapping(raw, at["keyframes"][i], {"time", "frame", "position"})
-            t, field = _time(k, at["keyframes"][i], fps, first_frame)
+            t, field = key_time(k, at["keyframes"][i], fps, first_frame)
             if times and not t > times[-1]:
                 at["keyframes"][i][field].fail(f"is not after keyframes[{i - 1}] ({times[-1]:g} s)")
             if "position" not in k:
@@ -478,7 +484,7 @@ def _move_span(data: dict, at: At, fps: Fraction, first_frame: int) -> Span:
         if not f1 > f0:
             at["frames"].fail(f"must end after it starts, got [{f0}, {f1}]")
         start, end = float(Fraction(f0 - first_frame) / fps), float(Fraction(f1 - first_frame) / fps)
-    ease_in, ease_out = _ease(data, at)
+    ease_in, ease_out = key_ease(data, at)
     return Span(start, end, ease_in, ease_out)
 
 

@@ -195,6 +195,59 @@ def test_animation_hits_keys_turns_short_way_and_walks_at_constant_speed():
     assert front @ np.array([1.0, 0, 0]) > 0.95  # faces along the path (+x at first)
 
 
+def _hero_keys(film_dir: Path, keys: list[dict], yaw: float | None = None) -> KeyedMotion:
+    """The hero's KeyedMotion once the tiny film (handles 1: its first shot's cut starts at
+    frame 1002, world time 0) keys it with `keys` (and stands it at `yaw`)."""
+    def keyed(d):
+        d["assets"]["hero"]["animation"] = {"keyframes": keys}
+        if yaw is not None:
+            d["assets"]["hero"]["yaw"] = yaw
+    _edit(film_dir, keyed)
+    return parse_film(film_dir / "film.yaml").world.assets["hero"].motion
+
+
+def test_an_asset_key_by_frame_lands_where_its_time_and_a_camera_key_at_that_frame_do(film_dir):
+    # Asset keys took `time:` alone: `frame: 1014`, as a camera key takes it, was an unknown field.
+    by_time = _hero_keys(film_dir, [{"time": 0, "position": [0, -1, 0.5]}, {"time": 0.5, "position": [1, -1, 0.5]},
+                                    {"time": 1.25, "position": [1, 0, 0.5]}])
+    by_frame = _hero_keys(film_dir, [{"frame": 1002, "position": [0, -1, 0.5]}, {"frame": 1014, "position": [1, -1, 0.5]},
+                                     {"frame": 1032, "position": [1, 0, 0.5]}])
+    assert by_frame.times.tolist() == by_time.times.tolist() == [0.0, 0.5, 1.25]
+    assert by_frame.key() == by_time.key()  # the same motion, the same cache keys
+    first = parse_film(film_dir / "film.yaml").shots[0]
+    assert first.world_start + first.shot.time_of_frame(1014) == pytest.approx(0.5, abs=1e-12)  # where the first shot's frame 1014 is
+
+
+def test_an_asset_key_eases_as_a_camera_key_does(film_dir):
+    plain = [{"time": 0, "position": [0, -1, 0.5]}, {"time": 1, "position": [1, -1, 0.5]}]
+    linear = _hero_keys(film_dir, plain)
+    eased = _hero_keys(film_dir, [plain[0], {**plain[1], "ease": 1}])
+    for t in (0.0, 1.0):  # the keys are where they were
+        np.testing.assert_allclose(eased.at(t).translation, linear.at(t).translation, atol=1e-12)
+    x = lambda m, t: m.at(t).translation[0]
+    assert x(linear, 1.0) - x(linear, 0.99) == pytest.approx(0.01, rel=1e-6)
+    assert x(eased, 1.0) - x(eased, 0.99) < 1e-3  # it comes to rest at the key it eases into
+    assert linear.key() != eased.key()
+
+
+def test_asset_key_fields_a_camera_key_takes_and_an_asset_key_cannot_are_one_line(film_dir):
+    keys = [{"time": 0, "position": [0, -1, 0.5]}, {"time": 1, "position": [1, -1, 0.5]}]
+    cases = [({"tension": 0.5}, "keyframes[1].tension: asset keys move on Catmull-Rom curves"),
+             ({"look_at": [0, 0, 1]}, "keyframes[1].look_at: unknown field (expected one of ease, ease_in, ease_out, "
+                                      "frame, position, scale, time, yaw)"),
+             ({"frame": 1026}, "keyframes[1]: give exactly one of `time` (seconds) or `frame`"),
+             ({"ease": 2}, "keyframes[1].ease: must be in [0, 1]")]
+    for extra, message in cases:
+        with pytest.raises(SplatfilmError) as e:
+            _hero_keys(film_dir, [keys[0], {**keys[1], **extra}])
+        assert "\n" not in str(e.value) and f"assets.hero.animation.{message}" in str(e.value), str(e.value)
+
+
+def test_an_asset_keys_unset_yaw_is_the_yaw_it_stands_at(film_dir):
+    m = _hero_keys(film_dir, [{"time": 0}, {"time": 1, "position": [1, -1, 0.5]}], yaw=-150.0)
+    assert m.yaw_deg.tolist() == pytest.approx([-150.0, -150.0], abs=1e-12)
+
+
 def test_a_walk_that_doubles_back_turns_at_its_turn_rate():
     """A path that turns back (to x = 2 and back to the start) faced along its tangent, which
     flips at the turn: the body turned 171 degrees in one frame. It now turns at most
