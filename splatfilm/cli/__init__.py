@@ -358,8 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "are numbered), a quick look; as with --frames-only, no movies, cameras or edit are made")
     p.add_argument("--workers", type=positive_int, default=1, help="local processes rendering frames (default 1)")
     p.add_argument("--ray", metavar="ADDRESS", help="render on a Ray cluster ('local' starts one here)")
-    p.add_argument("--depth", action="store_true", help="also write depth as EXR beside each frame")
-    p.add_argument("--alpha", action="store_true", help="also write alpha as EXR beside each frame")
+    p.add_argument("--depth", action="store_true",
+                   help="also write depth as EXR beside each frame (32-bit float; --exr-compression applies)")
+    p.add_argument("--alpha", action="store_true",
+                   help="also write alpha as EXR beside each frame (stored as --exr-half and --exr-compression say)")
     p.add_argument("--refine", metavar="REFINER", help="refine final frames with this refiner folder (a diffusers "
                    "pipeline, or OUT.refine/refiner from `splatfilm refine`), gated for consistency")
     p.add_argument("--refine-tolerance", type=non_negative_float, default=0.5,

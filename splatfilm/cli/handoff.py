@@ -21,7 +21,7 @@ class Handoff:
     of masters already in the output folder, each with its recorded burn-in
     (masters.kept_masters, looked up once a render), which the render remakes too. png_bits:
     8 or 16 bits a channel in the frames' PNGs (the masters are made from them); exr: how the
-    passes EXR stores its channels (io.images.ExrFormat)."""
+    EXRs (passes, alpha, depth) store their channels (io.images.ExrFormat)."""
 
     passes: tuple[str, ...]
     masters: tuple[str, ...]
@@ -56,11 +56,11 @@ def add_handoff_options(p: argparse.ArgumentParser) -> None:
                    help="bits a channel in the frames' PNGs (default 8); 16 for grading without banding, and the "
                         "masters' 10 bits then come from them")
     p.add_argument("--exr-half", action="store_true",
-                   help="store the passes EXR's channels as 16-bit half floats, depth (Z) still 32-bit: "
-                        "about half the size")
+                   help="store the EXRs' channels (passes, --alpha) as 16-bit half floats, depth (Z) still "
+                        "32-bit: about half the size")
     p.add_argument("--exr-compression", choices=list(EXR_COMPRESSIONS), default="zip",
-                   help="the passes EXR's compression (default zip; piz suits grainy pictures, dwaa and dwab are "
-                        "lossy and smallest, pxr24 rounds floats to 24 bits)")
+                   help="the EXRs' compression (passes, --alpha, --depth; default zip; piz suits grainy pictures, "
+                        "dwaa and dwab are lossy and smallest, pxr24 rounds floats to 24 bits)")
 
 
 def handoff_options(args: argparse.Namespace) -> Handoff:
@@ -75,8 +75,9 @@ def handoff_options(args: argparse.Namespace) -> Handoff:
     if args.burn_in and not masters:
         raise SplatfilmError("--burn-in: burns into the ProRes masters; give --masters too")
     exr = ExrFormat(args.exr_half, args.exr_compression)
-    if exr != ExrFormat() and not passes:
-        raise SplatfilmError("--exr-half and --exr-compression: they shape the passes EXR; give --passes too")
+    if exr != ExrFormat() and not (passes or getattr(args, "alpha", False) or getattr(args, "depth", False)):
+        raise SplatfilmError("--exr-half and --exr-compression: they shape the passes, alpha and depth EXRs; "
+                             "give --passes, --alpha or --depth too")
     if masters and getattr(args, "frames_only", False):
         raise SplatfilmError("--masters are made from the edit, which --frames-only leaves for a later run")
     if args.sign:

@@ -101,7 +101,7 @@ def side_files(png: Path) -> tuple[Path, Path, Path]:
 class FrameRenderer:
     """Renders frames of `film` with one backend ("auto" is resolved once, here) and writes
     them with the asked-for side files (`depth`, `alpha`: EXRs beside each PNG; `passes`:
-    names from film.passes.PASS_NAMES for the passes EXR, stored as `exr` says), its PNGs
+    names from film.passes.PASS_NAMES for the passes EXR; every EXR stored as `exr` says), its PNGs
     `png_bits` (8 or 16) a channel. With `provenance` every file carries its record. A
     frame's cameras are sampled once and kept, so its key and its render see the same
     numbers; the film must not change while the renderer is in use."""
@@ -207,9 +207,11 @@ class FrameRenderer:
             # (solid where covered, far where empty) since 2: an older EXR is written again.
             **({"exr_header": 2} if self.passes or self.depth or self.alpha else {}),
             **({"provenance": 1} if self.provenance else {}),
-            # 16-bit PNGs and a passes EXR stored otherwise than 32-bit ZIP, only where asked for.
+            # 16-bit PNGs and EXRs (passes, depth, alpha) stored otherwise than 32-bit ZIP, only
+            # where asked for.
             **({"png_bits": self.png_bits} if self.png_bits != 8 else {}),
-            **({"exr_format": [self.exr.half, self.exr.compression]} if self.passes and self.exr != ExrFormat() else {}),
+            **({"exr_format": [self.exr.half, self.exr.compression]}
+               if (self.passes or self.depth or self.alpha) and self.exr != ExrFormat() else {}),
             # Versions of the lens effects, only where a frame has them (the rest keep their keys):
             # depth of field keeps a splat's alpha as drawn (with the 0.3 px blur) since 2, and
             # motion blur samples the middles of the shutter's slices, not its ends, since 2, and
@@ -348,9 +350,9 @@ class FrameRenderer:
         # hand-off: solid alpha where the pixel is covered, far depth where nothing is seen.
         solid, far = handoff_alpha(alpha), handoff_depth(depth, alpha)
         if job.depth is not None:
-            write_depth(job.depth, far, provenance=record, attributes=exr)
+            write_depth(job.depth, far, provenance=record, attributes=exr, fmt=self.exr)
         if job.alpha is not None:
-            write_depth(job.alpha, solid, channel="A", provenance=record, attributes=exr)
+            write_depth(job.alpha, solid, channel="A", provenance=record, attributes=exr, fmt=self.exr)
         if job.passes is not None:
             self._write_passes(job.passes, rgb, alpha, solid, far, image, record, exr)
         write_png(job.png, rgb, provenance=record, pixel_aspect=fs.shot.lens.squeeze, bits=self.png_bits)

@@ -28,8 +28,9 @@ def render_film_contact_sheet(film: Film, fs: FilmShot, output: str | Path, ever
     """Render every `every`-th frame of the shot's cut (default: about 12; its last cut frame
     always) as the film renders it, `thumb_width` pixels wide, into a labelled contact sheet
     PNG (frame number, world time, focal length); an anamorphic shot's frames desqueezed (the
-    thumbnails' height divided by the squeeze). Returns the frame numbers shown."""
-    from splatfilm.io.images import downscale, to_uint8
+    thumbnails' height divided by the squeeze), made small in linear light as the render's
+    contact sheet is (`downscale_display`). Returns the frame numbers shown."""
+    from splatfilm.io.images import downscale_display, to_uint8
     from splatfilm.shots.preview import contact_sheet_picks, tile_images
 
     first_cut = fs.handles  # the first cut frame's index in the shot
@@ -40,7 +41,7 @@ def render_film_contact_sheet(film: Film, fs: FilmShot, output: str | Path, ever
     h = max(1, round(thumb_width * film.height / (film.width * film.pixel_aspect)))
     for i in picks:
         rgb = renderer.render(fs, i)[0]
-        thumbs.append(downscale(to_uint8(rgb)[..., :3], thumb_width, h))
+        thumbs.append(downscale_display(to_uint8(rgb)[..., :3], thumb_width, h))
         frame = fs.shot.first_frame + i
         labels.append(f"{frame}  t={fs.world_start + float(fs.shot.times[i]):.2f}s  {focal[i]:.0f}mm")
     tile_images(thumbs, labels, output)

@@ -41,7 +41,8 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.camera_files import find_colmap_model, read_colmap, read_transforms_json_capture
 from splatfilm.io.colmap_library import load_pycolmap
 from splatfilm.io.images import downscale
-from splatfilm.io.photos import IMAGE_SUFFIXES, list_images, photo_folder, photo_profile, read_photo, unread_photos_note
+from splatfilm.io.photos import (IMAGE_SUFFIXES, list_images, photo_folder, read_photo, read_photo_profiled,
+                                 unread_photos_note)
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 # Camera models the fit trains through (renders with their own projection); OPENCV images are
@@ -253,8 +254,7 @@ def _finish(cameras: Cameras, image_paths: list[Path], mask_paths: list[Path | N
     loss_masks: dict[Path, np.ndarray] = {}  # ns-process-data gives every frame the same one
     profiles: dict[str, int] = {}  # non-sRGB colour profiles read_photo converts from, counted
     for i, path in enumerate(image_paths):
-        im = read_photo(path)
-        profile = photo_profile(path)
+        im, profile = read_photo_profiled(path)
         if profile:
             profiles[profile] = profiles.get(profile, 0) + 1
         w, h = int(cameras.widths[i]), int(cameras.heights[i])

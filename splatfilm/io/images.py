@@ -280,12 +280,14 @@ def read_exr_provenance(path: str | os.PathLike) -> tuple[str | None, str]:
 
 
 def write_depth(path: str | os.PathLike, depth: np.ndarray, channel: str = "Z", provenance: dict | None = None,
-                attributes: dict | None = None) -> None:
+                attributes: dict | None = None, fmt: ExrFormat | None = None) -> None:
     """Save depth [H,W] or [H,W,1] (or any one-channel float image, e.g. alpha with channel
     "A") as 32-bit float, atomically: `.exr` (one channel, named Z for depth as Nuke and
-    Blender read it; ZIP compression) or `.npy`. provenance: a record (io.provenance) an EXR
-    carries in its header, sealed with the channel's hash (a .npy has nowhere to keep one);
-    attributes: more header entries for an EXR (`exr_frame_header`)."""
+    Blender read it; ZIP compression, unless `fmt` says half or another compression, as for
+    the passes EXR: `ExrFormat`, under which Z stays 32-bit) or `.npy`. provenance: a record
+    (io.provenance) an EXR carries in its header, sealed with the channel's hash (as stored);
+    a .npy has nowhere to keep one. attributes: more header entries for an EXR
+    (`exr_frame_header`)."""
     path = Path(path)
     depth = np.ascontiguousarray(np.asarray(depth, dtype=np.float32).reshape(depth.shape[0], depth.shape[1]))
     if path.suffix == ".npy":
@@ -295,7 +297,9 @@ def write_depth(path: str | os.PathLike, depth: np.ndarray, channel: str = "Z", 
     elif path.suffix == ".exr":
         import OpenEXR
 
-        header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage, **(attributes or {})}
+        fmt = fmt or ExrFormat()
+        depth = np.ascontiguousarray(depth.astype(fmt.pixel_type(channel), copy=False))
+        header = {"compression": fmt.openexr_compression(), "type": OpenEXR.scanlineimage, **(attributes or {})}
         if provenance is not None:
             from splatfilm.io.digest import array_digest
             from splatfilm.io.provenance import KEY, seal

@@ -1,8 +1,9 @@
 """A capture's photos: finding them (`list_images`, `photo_folder`; `unread_photos_note` names
 the camera formats left out), their EXIF orientation (`photo_orientation`, and `write_upright` for
 an upright copy SfM reads), and their pixels (`read_photo`, converted to sRGB from an embedded ICC
-profile, which `photo_profile` names). Rendered frames are written, and read back, by `io.images`
-(its `read_image` decodes with `read_photo`: one decoder for every image file splatfilm reads).
+profile, which `read_photo_profiled` names too). Rendered frames are written, and read back, by
+`io.images` (its `read_image` decodes with `read_photo`: one decoder for every image file
+splatfilm reads).
 """
 
 from __future__ import annotations
@@ -64,17 +65,23 @@ def unread_photos_note(folder: str | os.PathLike) -> str:
 
 def read_photo(path: str | os.PathLike) -> np.ndarray:
     """An image file's pixels as stored (a photo, a mask, a rendered frame PNG), uint8 [H,W,3],
-    or [H,W,4] when it carries alpha.
+    or [H,W,4] when it carries alpha: `read_photo_profiled`'s pixels."""
+    return read_photo_profiled(path)[0]
+
+
+def read_photo_profiled(path: str | os.PathLike) -> tuple[np.ndarray, str | None]:
+    """(an image file's pixels as stored, uint8 [H,W,3] or [H,W,4] when it carries alpha; the
+    name (ICC description) of the colour profile they were converted to sRGB from, "Display
+    P3", None when they were not), the file opened once.
 
     Greyscale, palette, CMYK (print-ready JPEGs), YCbCr and LAB images come as RGB; 16-bit
     values are reduced to 8. An RGB or RGBA photo carrying an ICC profile other than sRGB (a
     phone's Display P3, Adobe RGB) is converted to sRGB with Pillow's ImageCms (relative
-    colorimetric), since everything downstream takes the values as sRGB (`photo_profile` names
-    it); the profile of a file stored otherwise (CMYK, grey, palette) is not applied. The EXIF
-    orientation is not applied: camera files (COLMAP's,
-    nerfstudio's) describe the stored pixels, as COLMAP and nerfstudio read them (SfM of bare
-    photos reads upright copies of turned ones instead: `fit.sfm`). Raises SplatfilmError
-    naming the file when it does not decode."""
+    colorimetric), since everything downstream takes the values as sRGB; the profile of a file
+    stored otherwise (CMYK, grey, palette) is not applied, nor named. The EXIF orientation is
+    not applied: camera files (COLMAP's, nerfstudio's) describe the stored pixels, as COLMAP
+    and nerfstudio read them (SfM of bare photos reads upright copies of turned ones instead:
+    `fit.sfm`). Raises SplatfilmError naming the file when it does not decode."""
     from PIL import Image
 
     path = Path(path)
@@ -86,15 +93,16 @@ def read_photo(path: str | os.PathLike) -> np.ndarray:
             mode = im.mode
             if mode in ("I;16", "I;16L", "I;16B", "I"):  # 16-bit grey (PNG, TIFF): 0..65535
                 grey = np.asarray(im).astype(np.int64)
-                return np.repeat((np.clip(grey, 0, 65535) // 257).astype(np.uint8)[..., None], 3, axis=-1)
+                return np.repeat((np.clip(grey, 0, 65535) // 257).astype(np.uint8)[..., None], 3, axis=-1), None
             if mode == "F":
                 raise SplatfilmError(f"{path}: floating-point pixels are not a photo (expected 8 or 16 bit)")
             has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info)
             if mode not in ("RGB", "RGBA"):
                 im = im.convert("RGBA" if has_alpha else "RGB")
-            if _profile_name(im.info.get("icc_profile")) and mode in ("RGB", "RGBA"):
+            profile = _profile_name(im.info.get("icc_profile")) if mode in ("RGB", "RGBA") else None
+            if profile:
                 im = _to_srgb(im)
-            return np.asarray(im).copy()
+            return np.asarray(im).copy(), profile
     except SplatfilmError:
         raise
     except Exception as e:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ... for undecodable files
@@ -125,18 +133,6 @@ def _to_srgb(im: Any) -> Any:
                                          renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC, outputMode=im.mode)
     except (OSError, ImageCms.PyCMSError):
         return im
-
-
-def photo_profile(path: str | os.PathLike) -> str | None:
-    """The name (ICC description) of the colour profile a photo carries when it is not sRGB
-    ("Display P3"), which `read_photo` converts from; None for none, sRGB, or an unreadable file."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return _profile_name(im.info.get("icc_profile")) if im.mode in ("RGB", "RGBA") else None
-    except Exception:  # no image: the decode step names real problems
-        return None
 
 
 # EXIF orientations (tag 0x0112) that store the picture turned a quarter: width and height swap.

@@ -1,11 +1,13 @@
 """PNG files byte by byte, where Pillow cannot write or read them: 16-bit RGB and RGBA
 (`encode_png16`, `decode_png16`; Pillow holds 16 bits in grey images only, and reads 16-bit
-colour as 8-bit) and chunks added to PNG bytes (`png_chunk`, `png_itxt`, `png_with_chunk`).
+colour as 8-bit), chunks added to PNG bytes (`png_chunk`, `png_itxt`, `png_with_chunk`) and
+read from them (`png_chunks`, `png_text`).
 io.images writes frames with these; io.provenance seals 16-bit frames with them."""
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -63,6 +65,43 @@ def encode_png16(pixels: np.ndarray, chunks: list[bytes] = ()) -> bytes:
             + png_chunk(b"IDAT", zlib.compress(raw, PNG_COMPRESS_LEVEL)) + png_chunk(b"IEND", b""))
 
 
+def png_chunks(png: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(type, body) of each chunk of PNG bytes, in file order (CRCs not checked); a chunk cut
+    short by the file's end gives what there is of it."""
+    off = 8
+    while off + 8 <= len(png):
+        n, kind = struct.unpack(">I4s", png[off:off + 8])
+        yield kind, png[off + 8:off + 8 + n]
+        off += 12 + n
+
+
+def png_text(png: bytes) -> dict[str, str]:
+    """The text chunks (tEXt, zTXt, iTXt) of PNG bytes, keyword -> text, wherever they lie
+    (before or after the image data), a later chunk of a keyword winning, as Pillow's
+    `PngImageFile.text` reads them, but without decoding the pixels. A chunk that does not
+    decode (bad compression or UTF-8) is left out, as Pillow leaves it."""
+    import zlib
+
+    text = {}
+    for kind, body in png_chunks(png):
+        if kind not in (b"tEXt", b"zTXt", b"iTXt") or b"\x00" not in body:
+            continue
+        keyword, rest = body.split(b"\x00", 1)
+        try:
+            if kind == b"tEXt":
+                value = rest.decode("latin-1")
+            elif kind == b"zTXt":
+                value = zlib.decompress(rest[1:]).decode("latin-1")
+            else:  # compression flag, method, language tag \0, translated keyword \0, text
+                flag, rest = rest[:1], rest[2:]
+                rest = rest.split(b"\x00", 2)[2]
+                value = (zlib.decompress(rest) if flag == b"\x01" else rest).decode("utf-8")
+        except (zlib.error, UnicodeError, IndexError):
+            continue
+        text[keyword.decode("latin-1")] = value
+    return text
+
+
 def png_bit_depth(png: bytes) -> int:
     """The bits per sample a PNG's IHDR says (1, 2, 4, 8 or 16); 0 for bytes that are not a PNG."""
     if png[:8] != PNG_SIGNATURE or png[12:16] != b"IHDR" or len(png) < 25:
@@ -83,12 +122,7 @@ def decode_png16(png: bytes) -> np.ndarray:
         raise ValueError("decode_png16: only non-interlaced 16-bit RGB or RGBA")
     c = 3 if colour == 2 else 4
     bpp, stride = 2 * c, w * c * 2
-    idat, off = [], 8
-    while off + 8 <= len(png):
-        n, kind = struct.unpack(">I4s", png[off:off + 8])
-        if kind == b"IDAT":
-            idat.append(png[off + 8:off + 8 + n])
-        off += 12 + n
+    idat = [body for kind, body in png_chunks(png) if kind == b"IDAT"]
     raw = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8).reshape(h, stride + 1)
     out = np.zeros((h, stride), np.int64)
     prev = np.zeros(stride, np.int64)

@@ -132,22 +132,26 @@ def read_png_provenance(path: Path) -> tuple[str | None, str]:
     """(the sealed record's text a PNG carries, None when it carries none; `png_digest` of its
     pixels now). SplatfilmError for a file that is not a readable PNG. io.images and io.video
     read their EXRs' and movies' records the same way."""
+    import io
+    import zlib
+
     from PIL import Image
 
     # Pillow itself, not io.images.read_image: the record is in a text chunk, and the pixels
-    # are hashed as stored (read_image turns palette, grey and 16-bit PNGs into 8-bit RGB;
-    # Pillow reads 16-bit RGB as 8-bit, so those pixels are decoded here).
-    from splatfilm.io.png import decode_png16, png_bit_depth
+    # are hashed as stored (read_image turns palette, grey and 16-bit PNGs into 8-bit RGB).
+    from splatfilm.io.png import decode_png16, png_bit_depth, png_text
 
     try:
-        with Image.open(path) as im:
-            im.load()
-            text = im.text.get(KEY) if hasattr(im, "text") else None
-            pixels = np.asarray(im)
-            if im.mode in ("RGB", "RGBA"):
-                data = Path(path).read_bytes()
-                if png_bit_depth(data) == 16:
-                    pixels = decode_png16(data)
-    except (OSError, ValueError) as e:
+        data = Path(path).read_bytes()
+        if png_bit_depth(data) == 16 and data[25:26] in (b"\x02", b"\x06"):
+            # Pillow would decode 16-bit RGB(A) to 8 bits, which are not the pixels sealed:
+            # they, and the record, are read from the bytes here, the pixels decoded once.
+            text, pixels = png_text(data).get(KEY), decode_png16(data)
+        else:
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                text = im.text.get(KEY) if hasattr(im, "text") else None
+                pixels = np.asarray(im)
+    except (OSError, ValueError, zlib.error) as e:
         raise SplatfilmError(f"{path}: not a readable PNG ({e})") from None
     return text, png_digest(pixels)

@@ -1123,6 +1123,22 @@ def test_path_preview_of_a_film_shot_shows_its_world(film_dir, capsys):
     assert "a film script brings its own world" in capsys.readouterr().err
 
 
+def test_previs_contact_sheet_thumbnails_shrink_in_linear_light(film_dir, monkeypatch):
+    """A frame of fine black and white detail thumbnails to the grey of its light (188
+    encoded), as the render's contact sheet shows it, not the 128 of averaged encoded values."""
+    from splatfilm.film import previs
+
+    film = parse_film(film_dir / "film.yaml")
+    checker = (np.indices((film.height, film.width)).sum(axis=0) % 2).astype(np.float64)
+    monkeypatch.setattr(previs.FrameRenderer, "render", lambda self, fs, i: (np.repeat(checker[..., None], 3, -1),
+                                                                              None, None))
+    shown = []
+    monkeypatch.setattr("splatfilm.shots.preview.tile_images", lambda thumbs, labels, output: shown.extend(thumbs))
+    previs.render_film_contact_sheet(film, film.shots[0], film_dir / "sheet.png", every=2,
+                                     thumb_width=film.width // 4, backend="cpu")
+    assert shown and all(abs(int(t[1, 1, 0]) - 188) <= 1 for t in shown), [t[1, 1] for t in shown]
+
+
 def test_previs_prints_the_films_warnings_as_render_does(film_dir, capsys):
     """A cut that jumps in world time while the hero walks: `render` warned of it, but
     `path preview` and `view`, where the film is planned, said nothing."""

@@ -308,3 +308,36 @@ def test_16_bit_frames_and_half_passes_are_written_when_asked(film_dir, tmp_path
     keys = {r.key(film.shots[0], 1) for r in (plain, deep, FrameRenderer(film, "cpu", passes=parse_passes("all"),
                                                                           provenance=True))}
     assert len(keys) == 2
+
+
+def test_depth_and_alpha_exrs_follow_the_exr_format(film_dir, tmp_path):
+    """`--exr-half --exr-compression piz` shaped the passes EXR only: the `--alpha` and
+    `--depth` EXRs beside the frame stayed 32-bit ZIP. Now alpha is half and both PIZ, depth
+    still float; their provenance still verifies, and the keys change only then."""
+    import json
+
+    import OpenEXR
+
+    from splatfilm.io.images import ExrFormat, read_depth, read_exr_provenance
+
+    film = parse_film(film_dir / "film.yaml")
+    plain = FrameRenderer(film, "cpu", depth=True, alpha=True, provenance=True)
+    half = FrameRenderer(film, "cpu", depth=True, alpha=True, provenance=True, exr=ExrFormat(half=True, compression="piz"))
+    jobs = plain.job(tmp_path / "a", 0, 1, "k"), half.job(tmp_path / "b", 0, 1, "k")
+    for r, job in zip((plain, half), jobs):
+        r.write(job)
+    for path, channel, kind in ((jobs[1].alpha, "A", OpenEXR.HALF), (jobs[1].depth, "Z", OpenEXR.FLOAT)):
+        with OpenEXR.File(str(path), separate_channels=True) as f:
+            assert f.header()["compression"] == OpenEXR.PIZ_COMPRESSION
+            assert {name: c.type() for name, c in f.channels().items()} == {channel: kind}
+        text, digest = read_exr_provenance(path)
+        assert json.loads(text)["content_sha256"] == digest
+    with OpenEXR.File(str(jobs[0].alpha), separate_channels=True) as f:  # the default as it was
+        assert f.header()["compression"] == OpenEXR.ZIP_COMPRESSION and f.channels()["A"].type() == OpenEXR.FLOAT
+    alpha = read_depth(jobs[0].alpha, "A")
+    assert 0 < alpha.mean() < 1  # a picture, not an empty frame
+    assert np.abs(read_depth(jobs[1].alpha, "A") - alpha).max() <= 1e-3
+    assert np.array_equal(read_depth(jobs[1].depth), read_depth(jobs[0].depth))
+    keys = {r.key(film.shots[0], 1) for r in (plain, half, FrameRenderer(film, "cpu", depth=True, alpha=True,
+                                                                       provenance=True))}
+    assert len(keys) == 2

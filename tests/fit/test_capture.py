@@ -177,6 +177,31 @@ def test_a_sixteen_bit_mask_of_zeros_and_ones_keeps_its_ones(capture_dir, tmp_pa
     assert all(np.array_equal(v, keep) for v in cap.valid)
 
 
+def test_a_capture_opens_each_photo_once_and_names_its_profile(capture_dir, tmp_path, monkeypatch):
+    """The capture read every photo, then opened it again for its colour profile: each file
+    opened twice, its ICC profile read twice. (A LAB profile stands for any non-sRGB one.)"""
+    from PIL import ImageCms
+
+    folder = tmp_path / "ns"
+    shutil.copytree(capture_dir, folder)
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    photos = sorted((folder / "images").iterdir())
+    for p in photos[:2]:
+        Image.open(p).convert("RGB").save(p, icc_profile=lab)
+    opened: list[Path] = []
+    real_open = Image.open
+
+    def counting_open(fp, *args, **kwargs):
+        opened.append(Path(fp))
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", counting_open)
+    cap = load_capture(folder, tmp_path / "w")
+    assert sorted(p for p in opened if p.parent.name == "images") == photos
+    notes = [n for n in cap.source["notes"] if "colour profile" in n]
+    assert len(notes) == 1 and notes[0].startswith("note: 2 photos carry the colour profile ") and "lab" in notes[0].lower()
+
+
 def test_the_size_cap_bounds_the_longer_side_not_the_width_as_3dgs_does():
     """FIT_MAX_SIZE caps the longer side, so a portrait photo trains as small as a landscape one
     (3DGS caps the width: it would train a 3000x4000 portrait at 1600x2133)."""

@@ -180,6 +180,41 @@ def test_every_png_says_srgb_with_or_without_provenance(tmp_path, bits):
             assert im.info.get("srgb") == 0
 
 
+def test_a_16_bit_frames_provenance_decodes_its_pixels_once(tmp_path, monkeypatch):
+    """read_png_provenance decoded a 16-bit PNG twice: Pillow's load (to 8 bits, thrown away),
+    then decode_png16 of the file read again. Now the record and the pixels come from one
+    read of the bytes, as Pillow's text would give them, and the digest is the same."""
+    import io
+    import json
+
+    from PIL import ImageFile, PngImagePlugin
+
+    from splatfilm.io.png import decode_png16, png_chunk, png_itxt, png_text
+    from splatfilm.io.provenance import png_digest, read_png_provenance
+
+    ramp = np.repeat(np.linspace(0, 1, 64)[None, :, None], 3, axis=-1).repeat(3, axis=0)
+    write_png(tmp_path / "r16.png", ramp, bits=16, provenance={"film": "f.yaml", "digital_source_type": "composite",
+                                                                 "generator": "splatfilm"})
+    data = (tmp_path / "r16.png").read_bytes()
+    loads = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda im: loads.append(im) or real_load(im))
+    text, digest = read_png_provenance(tmp_path / "r16.png")
+    assert not loads  # Pillow decoded nothing
+    assert digest == png_digest(decode_png16(data)) and json.loads(text)["content_sha256"] == digest
+    # png_text reads what Pillow's text does: tEXt, zTXt, iTXt (compressed or not), after IDAT too
+    info = PngImagePlugin.PngInfo()
+    info.add_text("plain", "caf\xe9")
+    info.add_text("squeezed", "z" * 200, zip=True)
+    info.add_itxt("wide", "\u2713 ok", lang="en", tkey="Wide")
+    Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(tmp_path / "t.png", pnginfo=info)
+    png = (tmp_path / "t.png").read_bytes()
+    late = png[:-12] + png_itxt("late", "after the pixels", compressed=True) + png[-12:]
+    with Image.open(io.BytesIO(late)) as im:
+        assert png_text(late) == dict(im.text) and len(im.text) == 4
+    assert png_text(png[:-12] + png_chunk(b"zTXt", b"bad\x00\x00nonsense") + png[-12:]).keys() == {"plain", "squeezed", "wide"}
+
+
 def test_16_bit_png_frames_keep_a_smooth_ramp_and_their_provenance(tmp_path):
     """Every PNG was 8-bit: a ramp kept 256 values, near black one step is ~8% in linear light.
     16-bit PNGs keep 65536; their provenance seals the 16-bit pixels and still verifies."""
@@ -296,7 +331,7 @@ def test_a_photo_in_another_colour_profile_is_converted_to_srgb_and_named(tmp_pa
     a LAB profile stands for any non-sRGB one.)"""
     from PIL import ImageCms
 
-    from splatfilm.io.photos import photo_profile
+    from splatfilm.io.photos import read_photo_profiled
 
     rgb = np.zeros((4, 4, 3), np.uint8)
     rgb[..., 0] = 200
@@ -304,8 +339,8 @@ def test_a_photo_in_another_colour_profile_is_converted_to_srgb_and_named(tmp_pa
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     for name, icc in (("lab.png", lab), ("srgb.png", srgb), ("none.png", None)):
         Image.fromarray(rgb).save(tmp_path / name, **({"icc_profile": icc} if icc else {}))
-    assert photo_profile(tmp_path / "srgb.png") is None and photo_profile(tmp_path / "none.png") is None
-    assert "lab" in photo_profile(tmp_path / "lab.png").lower()
+    assert read_photo_profiled(tmp_path / "srgb.png")[1] is None and read_photo_profiled(tmp_path / "none.png")[1] is None
+    assert "lab" in read_photo_profiled(tmp_path / "lab.png")[1].lower()
     assert np.array_equal(read_photo(tmp_path / "srgb.png"), rgb)
     assert np.array_equal(read_photo(tmp_path / "none.png"), rgb)
     # A LAB profile cannot describe RGB pixels: nothing to convert with, the values stay (an
