@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
@@ -25,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "nerfstudio"  # written by nerfstudio's own code (fixtures/README.md)
 SCENES = REPO / "scenes"
 CAMERAS = REPO / "cameras"
+T = TypeVar("T")
 
 
 def look_at(eye, target, up=(0.0, 0.0, 1.0), dtype=torch.float64) -> torch.Tensor:
@@ -38,6 +40,24 @@ def look_at(eye, target, up=(0.0, 0.0, 1.0), dtype=torch.float64) -> torch.Tenso
 
 def intrinsics(fx, fy, cx, cy, dtype=torch.float64) -> torch.Tensor:
     return torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=dtype)
+
+
+def traced_peak(run: Callable[[], T]) -> tuple[T, int]:
+    """(run()'s result, the most bytes Python's allocations held at once while it ran, as
+    tracemalloc counts them: numpy and torch buffers included), for tests of peak memory."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = run()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def float32_nbytes(g: Gaussians) -> int:
+    """Bytes Gaussians `g` hold as float32: their own size, which a reader's peak is measured against."""
+    return sum(t.numel() * 4 for t in (g.means, g.quats, g.scales, g.opacities, g.sh0, g.shN))
 
 
 def random_gaussians(

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers import REPO, look_at, random_gaussians
+from helpers import REPO, look_at, random_gaussians, traced_peak
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.fit import lens_views, load_capture
@@ -172,17 +172,10 @@ def test_undistorting_a_photo_needs_its_map_not_gigabytes(tmp_path):
     """Loading two 1164x1572 OPENCV photos (1.8 MP) peaks at a few times the photos' own bytes
     (the float32 map, 9 bytes a pixel, and bands of working space): the whole-image float64
     undistortion took about 200 bytes a pixel (2.4 GB for a 12 MP phone photo)."""
-    import tracemalloc
-
     cams = _phone_capture(tmp_path / "cap", [0, 1], scale=3)
     pixels = int(cams.widths[0]) * int(cams.heights[0])
     load_capture(tmp_path / "cap", tmp_path / "w", max_size=64)  # imports and caches outside the count
-    tracemalloc.start()
-    try:
-        cap = load_capture(tmp_path / "cap", tmp_path / "w")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    cap, peak = traced_peak(lambda: load_capture(tmp_path / "cap", tmp_path / "w"))
     assert cap.images[0].shape == (1572, 1164, 3)
     assert peak < 30 * pixels, f"{peak / pixels:.0f} bytes a pixel"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import float32_nbytes, traced_peak
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.gaussians import Gaussians
@@ -545,8 +546,6 @@ def test_reading_holds_no_copies_of_the_file(tmp_path, fmt, most):
     """A 2M-Gaussian degree-3 PLY (496 MB) once peaked at 3.5x its size (the file read whole, a
     gathered table, torch clones), an ASCII one at 11x (a Python object per value). The
     Gaussians themselves are ~0.95x a binary file's size, ~0.4x an ASCII one's."""
-    import tracemalloc
-
     n = 6000 if fmt == "ascii" else 40000
     rng = np.random.default_rng(0)
     names = [name for name, _ in inria_columns(random_gaussians(1, 3))]
@@ -560,12 +559,7 @@ def test_reading_holds_no_copies_of_the_file(tmp_path, fmt, most):
         else:
             f.write(values.astype("<f4").tobytes())
     size = path.stat().st_size
-    tracemalloc.start()
-    try:
-        g = read_ply(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    g, peak = traced_peak(lambda: read_ply(path))
     assert len(g) == n
     assert peak < most * size, f"peak {peak / size:.2f}x the file's size"
 
@@ -576,18 +570,11 @@ def test_compressed_ply_decodes_without_float64_copies(tmp_path):
     gathered and decoded as float64 for the whole file, then a float32 table, then the
     Gaussians (4x their own size). Decoded a block at a time, the peak is the Gaussians and a
     block's temporaries."""
-    import tracemalloc
-
     g = random_gaussians(100_000, 3, dtype=torch.float32)
     path = tmp_path / "big.compressed.ply"
     write_compressed_ply(path, g)
-    own = sum(t.numel() * 4 for t in (g.means, g.quats, g.scales, g.opacities, g.sh0, g.shN))
-    tracemalloc.start()
-    try:
-        h = read_ply(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    own = float32_nbytes(g)
+    h, peak = traced_peak(lambda: read_ply(path))
     assert len(h) == len(g) and h.sh_degree == 3
     assert peak < 1.6 * own, f"peak {peak / own:.2f}x the Gaussians' own size"
 

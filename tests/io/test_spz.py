@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import random_gaussians
+from helpers import float32_nbytes, random_gaussians, traced_peak
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
@@ -434,19 +434,11 @@ def test_reading_and_writing_hold_no_float64_copies(tmp_path):
     every attribute in float64 for the whole file (4x and 2x the Gaussians' own float32 size).
     A block at a time, reading holds the file, its payload (twice while zlib grows it) and the
     Gaussians; writing the payload and its bytes."""
-    import tracemalloc
-
     g = random_gaussians(100_000, 3, dtype=torch.float32, sh_rest=0.3)
-    own = sum(t.numel() * 4 for t in (g.means, g.quats, g.scales, g.opacities, g.sh0, g.shN))
+    own = float32_nbytes(g)
     path = tmp_path / "big.spz"
     write_spz(path, g)
     for what, run, most in [("read", lambda: read_spz(path), 2.2), ("encode", lambda: encode_spz(g), 1.0),
                             ("read as RUB", lambda: read_spz(path, axes="rub"), 2.2)]:
-        tracemalloc.start()
-        try:
-            h = run()
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-        del h
+        peak = traced_peak(run)[1]
         assert peak < most * own, f"{what}: peak {peak / own:.2f}x the Gaussians' own size"
