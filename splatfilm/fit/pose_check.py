@@ -29,7 +29,7 @@ every pose of such a model agrees with the others. Where the views turn, "no tur
 nothing either (`confirmed_groups`): every other flowerpot photo (8) mapped three views 120-180
 deg off the truth, next to the view the static background says, and two more turned 180 deg as
 a pair; each agreed with most of its pairs, which said the camera did not turn. Only poses joined
-to the largest group by agreeing pairs that turn (CONFIRMING_TURN_DEG) stay. Whether the views
+to the largest group by agreeing pairs that turn (`confirms_turn`) stay. Whether the views
 turn is judged from the pairs as well as the model (`views_turn`): every third flowerpot photo's
 model left all the ring's views where the background says, so it turns few of its pairs, though
 38% of them turn 20 deg or more. `read_pair_graph` reads the verified pairs whole: which images
