@@ -136,7 +136,7 @@ def test_the_walking_character_moves_with_the_timeline(viewer, browser, tmp_path
     assert viewer.wait_idle()
     client = _client(viewer)
     view = Viewer_view(client)
-    before = _drawn_canvas(d, tmp_path / "2_t0.6.png")
+    before = _drawn_canvas(d, tmp_path / "2_t0.6.png", timeout=60.0, ready=lambda s: s[:12].mean() > 40)
     # Out of look-through, the frame's mask is gone: the set is drawn to the canvas's edges.
     assert not viewer._masks and before[:12].mean() > 40
     frame = viewer.frame
@@ -145,7 +145,9 @@ def test_the_walking_character_moves_with_the_timeline(viewer, browser, tmp_path
     while viewer.frame == frame and time.monotonic() < end:
         time.sleep(0.2)
     assert viewer.wait_idle() and viewer.frame == s.marks()[1][0]
-    after = _drawn_canvas(d, tmp_path / "3_t2.5.png")
+    # The server has sent the new frame's splats; the page may draw them a few frames later.
+    after = _drawn_canvas(d, tmp_path / "3_t2.5.png", timeout=60.0,
+                          ready=lambda s: np.abs(s.astype(float) - before.astype(float)).mean() > 0.5)
     h, w = before.shape[:2]
     cams = canvas_camera(view, w, h)
     diff = np.abs(before.astype(float) - after.astype(float)).mean(-1)
