@@ -6,7 +6,9 @@ each a disc in its face's plane (thin along the face normal, tangent size from t
 sample spacing, narrowed across a surface narrower than that), nearly opaque, coloured from
 the texture averaged over the disc's footprint (for glTF the UV set the material names,
 through its KHR_texture_transform, read by its sampler's wrap modes and magnification
-filter), the vertex colours, or the material's base colour. Unlit: the asset looks like the
+filter, and at the disc's centre alone where its minification filter has no mip-maps; a
+cut-out's colour averaged premultiplied by its alpha), the vertex colours, or the material's
+base colour. Unlit: the asset looks like the
 mesh's albedo, as a flat-shaded viewer shows it. Splats have no facing, so a single-sided glTF
 material (`doubleSided: false`) is seen from both sides.
 
@@ -103,19 +105,25 @@ def parse_axis(text: str, what: str = "axis") -> np.ndarray:
 # ---- loading ------------------------------------------------------------------------------
 
 
-# glTF sampler enums (WebGL's): wrapping and the magnification filter that picks one texel.
+# glTF sampler enums (WebGL's): wrapping, and the filters (NEAREST picks one texel).
 REPEAT, CLAMP_TO_EDGE, MIRRORED_REPEAT = 10497, 33071, 33648
 NEAREST, LINEAR = 9728, 9729
+MIPMAP_FILTERS = (9984, 9985, 9986, 9987)  # NEAREST_MIPMAP_NEAREST ... LINEAR_MIPMAP_LINEAR
 
 
 @dataclass(frozen=True)
 class Sampler:
     """How a texture is read: glTF `wrapS` / `wrapT` (REPEAT, CLAMP_TO_EDGE or MIRRORED_REPEAT)
-    and whether magnification takes the nearest texel (`magFilter` NEAREST) or blends four."""
+    and whether magnification takes the nearest texel (`magFilter` NEAREST) or blends four;
+    whether minification averages over the footprint (`minFilter` a *_MIPMAP_* one, or none
+    given) or reads the one texel (NEAREST, `min_nearest`) or four (LINEAR) at its centre, as a
+    GPU minifies a texture without mip-maps."""
 
     wrap_s: int = REPEAT
     wrap_t: int = REPEAT
     nearest: bool = False
+    mipmaps: bool = True
+    min_nearest: bool = False
 
 
 @dataclass
@@ -316,7 +324,11 @@ def _material_samplers(path: Path, doc: dict) -> dict[int, Sampler]:
         if mag not in (NEAREST, LINEAR):
             raise SplatfilmError(f"{path}: samplers[{index}].magFilter is {mag!r}; glTF allows {NEAREST} (nearest) or "
                                  f"{LINEAR} (linear)")
-        found = Sampler(wraps[0], wraps[1], mag == NEAREST)
+        minify = sampler.get("minFilter", MIPMAP_FILTERS[-1])
+        if minify not in (NEAREST, LINEAR, *MIPMAP_FILTERS):
+            raise SplatfilmError(f"{path}: samplers[{index}].minFilter is {minify!r}; glTF allows {NEAREST} (nearest), "
+                                 f"{LINEAR} (linear) or {MIPMAP_FILTERS[0]}-{MIPMAP_FILTERS[-1]} (mip-mapped)")
+        found = Sampler(wraps[0], wraps[1], mag == NEAREST, minify in MIPMAP_FILTERS, minify == NEAREST)
         if found != Sampler():
             out[m] = found
     return out
@@ -668,13 +680,21 @@ def sample_texture(image: np.ndarray, uv: np.ndarray, sampler: Sampler = Sampler
 class Texture:
     """A texture prepared for footprint-averaged lookups: its mip pyramid, each level the 2 x 2
     box average of the one before, in linear light (averaging sRGB-encoded values would darken
-    a fine pattern) with straight alpha, and its sampler."""
+    a fine pattern), and its sampler. A cut-out's colour (`cutout`) is held premultiplied by its
+    alpha and divided by the averaged alpha after each lookup, so texels that are not there
+    lend a visible edge none of their colour (a leaf's transparent surround is often black or
+    another colour); else alpha is averaged as one more channel and the colour straight."""
 
-    def __init__(self, image: np.ndarray, sampler: Sampler = Sampler()):
-        """image: RGBA [H,W,4] in [0,1], colour sRGB-encoded (row 0 at the top)."""
+    def __init__(self, image: np.ndarray, sampler: Sampler = Sampler(), cutout: bool = False):
+        """image: RGBA [H,W,4] in [0,1], colour sRGB-encoded (row 0 at the top). cutout: the
+        material covers by the texture's alpha (glTF MASK or BLEND); an OPAQUE one ignores
+        it, and an alpha of 0 there (a channel some exporters leave empty) must not blacken it."""
         level = np.array(image, dtype=np.float64)
         level[..., :3] = srgb_to_linear(np.clip(level[..., :3], 0.0, 1.0))
+        if cutout:
+            level[..., :3] *= level[..., 3:4]
         self.sampler = sampler
+        self.cutout = cutout
         self.levels = [level]
         while max(level.shape[:2]) > 1:
             # An odd row or column is repeated, so the last texel pairs with itself.
@@ -687,14 +707,29 @@ class Texture:
             self.levels.append(level)
 
     def sample(self, uv: np.ndarray, axes: np.ndarray | None = None, chunk: int = 16384) -> np.ndarray:
-        """Linear RGB and alpha [M,4] of the texture averaged over footprints centred at uv [M,2]
-        (v up, as `sample_texture`) spanning axes [M,2,2] (its two axes' standard deviations as
-        UV vectors, one per column); without axes, one lookup at each centre."""
+        """Linear RGB (straight) and alpha [M,4] of the texture averaged over footprints centred
+        at uv [M,2] (v up, as `sample_texture`) spanning axes [M,2,2] (its two axes' standard
+        deviations as UV vectors, one per column); without axes, or where the sampler has no
+        mip-maps, one lookup at each centre. RGB is 0 where the averaged alpha of a cut-out is."""
         if axes is None:
-            return sample_texture(self.levels[0], uv, self.sampler)
-        out = np.empty((len(uv), 4))
-        for lo in range(0, len(uv), chunk):
-            out[lo:lo + chunk] = self._footprint(uv[lo:lo + chunk], axes[lo:lo + chunk])
+            out = sample_texture(self.levels[0], uv, self.sampler)
+        elif not self.sampler.mipmaps:
+            # A GPU minifies such a texture with one lookup too: texels meant to stay crisp
+            # (pixel art, a palette) keep their own colours however many a footprint spans.
+            h, w = self.levels[0].shape[:2]
+            sigma = np.linalg.norm(axes * np.array([w, h], dtype=np.float64)[None, :, None], axis=1).max(axis=1)
+            nearest = np.where(sigma <= MAGNIFIED_TEXELS, self.sampler.nearest, self.sampler.min_nearest)
+            out = np.empty((len(uv), 4))
+            for flag in (False, True):
+                sel = np.nonzero(nearest == flag)[0]
+                out[sel] = sample_texture(self.levels[0], uv[sel], self.sampler, nearest=flag)
+        else:
+            out = np.empty((len(uv), 4))
+            for lo in range(0, len(uv), chunk):
+                out[lo:lo + chunk] = self._footprint(uv[lo:lo + chunk], axes[lo:lo + chunk])
+        if self.cutout:
+            alpha = out[:, 3:4]
+            out[:, :3] = np.divide(out[:, :3], alpha, out=np.zeros_like(out[:, :3]), where=alpha > 1e-12)
         return out
 
     def _footprint(self, uv: np.ndarray, axes: np.ndarray) -> np.ndarray:
@@ -736,16 +771,16 @@ class Texture:
         return out
 
 
-def _texture(image, sampler: Sampler, path: Path, cache: dict) -> Texture:
-    """A PIL image as a Texture read through `sampler` (decoded once per image and sampler;
-    alpha 1 where the image has none)."""
-    key = (id(image), sampler)
+def _texture(image, sampler: Sampler, cutout: bool, path: Path, cache: dict) -> Texture:
+    """A PIL image as a Texture read through `sampler`, a cut-out's or not (`Texture`; decoded
+    once per image, sampler and cut-out; alpha 1 where the image has none)."""
+    key = (id(image), sampler, cutout)
     if key not in cache:
         try:
             pixels = np.asarray(image.convert("RGBA"), dtype=np.float64) / 255.0
         except Exception as e:  # truncated or corrupt pixel data only shows when decoded
             raise SplatfilmError(f"{path}: a texture or material failed to load ({type(e).__name__}: {e})") from None
-        cache[key] = Texture(pixels, sampler)
+        cache[key] = Texture(pixels, sampler, cutout)
     return cache[key]
 
 
@@ -798,14 +833,15 @@ def _part_colours(part: _Part, face: np.ndarray, bary: np.ndarray, axes: np.ndar
                 factor = getattr(mat, "diffuse", None)
         raw_factor = None if factor is None else np.asarray(factor).reshape(-1)
         factor = np.ones(3) if factor is None else _unit_rgb(raw_factor)
+        mode = getattr(mat, "alphaMode", None) if isinstance(mat, PBRMaterial) else None
+        cutout = gltf and mode in ("MASK", "BLEND")
         texture = None
         if image is not None and vis.uv is not None and len(vis.uv) == len(part.vertices):
             uv = np.asarray(vis.uv, np.float64)
             footprint = _uv_jacobians(part.vertices, part.faces, uv)[face] @ axes  # [M,2,2]
-            texture = _texture(image, part.sampler, path, cache).sample(per_vertex(uv), footprint)
+            texture = _texture(image, part.sampler, cutout, path, cache).sample(per_vertex(uv), footprint)
         coverage = np.ones(len(face))
-        mode = getattr(mat, "alphaMode", None) if isinstance(mat, PBRMaterial) else None
-        if gltf and mode in ("MASK", "BLEND"):
+        if cutout:
             if raw_factor is not None and len(raw_factor) == 4:
                 coverage = coverage * (raw_factor[3] / 255.0 if raw_factor.dtype.kind in "iu" else raw_factor[3])
             if texture is not None:

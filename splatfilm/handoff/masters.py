@@ -13,7 +13,7 @@ the render wrote beside each frame (SHOT.FRAME.alpha.exr, or the passes EXR's A)
 the frame with the film's background taken off, premultiplied by that alpha in the master's
 Rec.709 signal (io.video.encode_sequence: the frames given it are straight). Burn-in
 (for dailies) draws the shot name, frame number and focal length into the bottom of each
-picture.
+picture, at the frames' depth (a 16-bit frame's master keeps its 16 bits: `draw_burn_in`).
 
 A master is made again only when its frames (their keys in the render's manifest), codec,
 burn-in or provenance changed (manifest section "masters"). Masters that exist are never left
@@ -84,9 +84,18 @@ def burn_in_text(fs: FilmShot, frame: int) -> str:
 
 
 def draw_burn_in(image: np.ndarray, text: str, pixel_aspect: float = 1.0) -> np.ndarray:
-    """image [H,W,3|4] uint8 with `text` in white on a dark band along its bottom (opaque there).
-    pixel_aspect: each pixel's width / height (an anamorphic plate's squeeze): the text is
-    drawn 1 / pixel_aspect as wide, so it reads upright once the picture is desqueezed."""
+    """A copy of image [H,W,3|4] (floats in [0,1], the frame's sRGB-encoded values; a 4th
+    channel is straight alpha) with `text` in white on a black band along its bottom (opaque
+    there), float64 [H,W,3|4]. pixel_aspect: each pixel's width / height (an anamorphic plate's
+    squeeze): the text is drawn 1 / pixel_aspect as wide, so it reads upright once the picture
+    is desqueezed.
+
+    Pillow draws in 8 bits, so it draws only the text's coverage (an 8-bit mask), which is laid
+    over the frame's own values here: the picture outside the text keeps its depth (a 16-bit
+    frame's 65536 codes, where drawing into the frame made it 8-bit). The text is laid over in
+    the frame's encoded values, where the renderer composites and Pillow drew it before (and
+    where the 4444's colour is premultiplied): on the black band white over it is the coverage
+    itself, so an 8-bit frame's burn-in is what it was."""
     from PIL import Image, ImageDraw, ImageFont
 
     h, w = image.shape[:2]
@@ -95,22 +104,22 @@ def draw_burn_in(image: np.ndarray, text: str, pixel_aspect: float = 1.0) -> np.
         font = ImageFont.load_default(size=size)
     except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
         font = ImageFont.load_default()
-    im = Image.fromarray(image)
-    draw = ImageDraw.Draw(im)
-    box = draw.textbbox((0, 0), text, font=font)
+    box = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), text, font=font)
     band = box[3] - box[1] + size // 2
-    fill_band = (0, 0, 0, 255) if im.mode == "RGBA" else (0, 0, 0)
-    white = (255, 255, 255, 255) if im.mode == "RGBA" else (255, 255, 255)
-    draw.rectangle([0, h - band, w, h], fill=fill_band)
-    if pixel_aspect == 1:
-        draw.text((size // 2, h - band + size // 4 - box[1]), text, font=font, fill=white)
-        return np.asarray(im)
-    # Drawn square-pixelled as the desqueezed picture shows it, then squeezed onto the plate.
-    shown = Image.new("L", (size // 2 + box[2] + 1, band), 0)
-    ImageDraw.Draw(shown).text((size // 2, size // 4 - box[1]), text, font=font, fill=255)
-    mask = shown.resize((max(1, round(shown.width / pixel_aspect)), band), Image.Resampling.LANCZOS)
-    im.paste(Image.new(im.mode, mask.size, white), (0, h - band), mask)
-    return np.asarray(im)
+    mask = Image.new("L", (size // 2 + box[2] + 1, band), 0)
+    ImageDraw.Draw(mask).text((size // 2, size // 4 - box[1]), text, font=font, fill=255)
+    if pixel_aspect != 1:
+        # Drawn square-pixelled as the desqueezed picture shows it, then squeezed onto the plate.
+        mask = mask.resize((max(1, round(mask.width / pixel_aspect)), band), Image.Resampling.LANCZOS)
+    out = np.array(image, dtype=np.float64)
+    top = max(h - band, 0)  # a band taller than the picture fills it, its mask's top cut off
+    out[top:, :, :3] = 0.0
+    if out.shape[-1] == 4:
+        out[top:, :, 3] = 1.0
+    cover = np.asarray(mask, dtype=np.float64)[band - (h - top):, :w, None] / 255.0
+    rows = out[top:, :cover.shape[1], :3]
+    rows[...] = rows * (1.0 - cover) + cover
+    return out
 
 
 def _frame_alpha(stem: Path) -> np.ndarray | None:
@@ -126,8 +135,8 @@ def _frame_alpha(stem: Path) -> np.ndarray | None:
 
 def _master_frames(film: Film, fs: FilmShot, src: Path, dst: Path, codec: str, burn_in: bool) -> bool:
     """Write the frames a master encodes into dst (SHOT.FRAME.png): with alpha for 4444 and
-    the burn-in when asked, at the frames' own depth (16-bit frames stay 16-bit, but burnt in:
-    Pillow draws on 8). Returns whether every frame had its alpha."""
+    the burn-in when asked, at the frames' own depth (16-bit frames stay 16-bit, burnt in or
+    not). Returns whether every frame had its alpha."""
     from splatfilm.io.images import read_image_values, to_uint8, to_uint16, unpremultiply, write_png
 
     all_alpha = True
@@ -142,9 +151,9 @@ def _master_frames(film: Film, fs: FilmShot, src: Path, dst: Path, codec: str, b
                 alpha = np.ones(image.shape[:2])
             a = np.asarray(alpha, dtype=np.float64)[..., None]
             image = np.concatenate([unpremultiply(image, a, film.background), a], axis=-1)
-        image = to_uint16(image) if bits == 16 and not burn_in else to_uint8(image)
         if burn_in:
-            image = draw_burn_in(np.ascontiguousarray(image), burn_in_text(fs, int(frame)), fs.shot.lens.squeeze)
+            image = draw_burn_in(image, burn_in_text(fs, int(frame)), fs.shot.lens.squeeze)
+        image = to_uint16(image) if bits == 16 else to_uint8(image)
         write_png(dst / f"{fs.name}.{int(frame):04d}.png", image)
     return all_alpha
 
@@ -189,8 +198,10 @@ def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn
                 fs, m = film.shots[k], media[k]
                 timecode = frame_timecode(fs.shot.first_frame, film.fps)
                 path = folder / f"{fs.name}.{codec}.mov"
-                # "rec709": masters made before their signal was Rec.709 (tagged sRGB, 4444 straight) are made again.
-                digest = content_digest(keys[k], codec, burnt_in, provenance, timecode, sorted(refined), "rec709")
+                # "rec709": masters made before their signal was Rec.709 (tagged sRGB, 4444 straight) are made again;
+                # "deep burn-in": burnt-in masters of 16-bit frames made when the burn-in cut them to 8 bits.
+                digest = content_digest(keys[k], codec, burnt_in, provenance, timecode, sorted(refined), "rec709",
+                                        *(("deep burn-in",) if burnt_in else ()))
                 part = work / "cut" / f"{fs.name}.{codec}.mov"
                 redo_master = made.get(path.name) != digest or not path.exists()
                 redo_part = complete and (made.get(f"cut/{part.name}") != digest or not part.exists())

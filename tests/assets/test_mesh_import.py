@@ -618,16 +618,18 @@ def test_a_fine_texture_is_averaged_over_each_splat_and_a_coarse_one_kept_exact(
 REPEAT, CLAMP_TO_EDGE, MIRRORED_REPEAT, NEAREST = 10497, 33071, 33648, 9728  # glTF's sampler enums
 
 
-def _sampled_quad(folder, wrap_s: int, wrap_t: int, mag: int | None):
+def _sampled_quad(folder, wrap_s: int, wrap_t: int, mag: int | None, minify: int | None = None):
     """A 1 m glTF quad (z = 0) with UVs from -0.5 to 1.5 over it, textured by the 64 px checker
-    through a sampler with these wrap modes and magnification filter (None: none given)."""
+    through a sampler with these wrap modes and magnification and minification filters (None:
+    none given)."""
     folder.mkdir()
     quad = np.array([[-0.5, -0.5, 0], [0.5, -0.5, 0], [0.5, 0.5, 0], [-0.5, 0.5, 0]])
     uv = np.array([[-0.5, -0.5], [1.5, -0.5], [1.5, 1.5], [-0.5, 1.5]])
     visual = trimesh.visual.TextureVisuals(uv=uv, material=PBRMaterial(baseColorTexture=Image.fromarray(checker())))
     data = trimesh.Trimesh(quad, [[0, 1, 2], [0, 2, 3]], visual=visual, process=False).export(file_type="gltf")
     doc = json.loads(data["model.gltf"])
-    doc["samplers"] = [{"wrapS": wrap_s, "wrapT": wrap_t, **({} if mag is None else {"magFilter": mag})}]
+    doc["samplers"] = [{"wrapS": wrap_s, "wrapT": wrap_t, **({} if mag is None else {"magFilter": mag}),
+                        **({} if minify is None else {"minFilter": minify})}]
     for texture in doc["textures"]:
         texture["sampler"] = 0
     data["model.gltf"] = json.dumps(doc).encode()
@@ -679,6 +681,64 @@ def test_gltf_sampler_defaults_repeat_and_blend(tmp_path):
     ref = bilinear_repeat(checker() / 255.0, g.means[:, :2].numpy().astype(float) * 2 + 0.5)
     # Bilinear in linear light, not in sRGB as `bilinear_repeat`: equal away from texel edges.
     assert np.median(np.abs(rgb - ref).max(axis=1)) < 1e-3
+
+
+@pytest.mark.parametrize("minify", [NEAREST, 9984])
+def test_gltf_minification_without_mipmaps_reads_the_texel_at_the_centre(tmp_path, minify):
+    """minFilter NEAREST (no mip-maps: pixel art, a palette) minifies with one texel, as a GPU
+    does: each splat is the colour of the texel at its centre, however many texels its
+    footprint spans (3.6 sigma here). Before, minFilter was not read: 94% of the splats were
+    averages (the footprint's blur of the 16-texel checks). NEAREST_MIPMAP_NEAREST has
+    mip-maps: averaged, as before."""
+    path = _sampled_quad(tmp_path / "q", REPEAT, REPEAT, NEAREST, minify)
+    g = mesh_to_gaussians(path, count=300, seed=0).gaussians
+    rgb = (g.sh0[:, 0] * 0.28209479177387814 + 0.5).numpy()
+    assert float(g.activated_scales[:, 0].median()) * 128 > 3  # texels (UV 2 a metre, 64 texels each)
+    uv = g.means[:, :2].numpy().astype(float) * 2 + 0.5
+    tex = checker() / 255.0
+    exact = tex[np.floor((1 - uv[:, 1]) * 64).astype(int) % 64, np.floor(uv[:, 0] * 64).astype(int) % 64]
+    blended = np.abs(rgb - exact).max(axis=1) > 1e-4
+    if minify == NEAREST:
+        assert not blended.any(), blended.mean()
+    else:
+        assert blended.mean() > 0.3
+
+
+def test_a_gltf_sampler_with_an_unknown_min_filter_is_one_line(tmp_path, capsys):
+    path = _sampled_quad(tmp_path / "q", REPEAT, REPEAT, None, 1234)
+    assert main(["import-mesh", str(path), "-o", str(tmp_path / "o.ply"), "--count", "100"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: samplers[0].minFilter is 1234; glTF allows") and err.count("\n") == 1
+
+
+def _cut_out_quad(path, mode: str) -> None:
+    """A 1 m glTF quad (z = 0) under a 64 x 64 texture: its left half red and opaque, its right
+    half green and transparent (alpha 0), as a leaf card or a decal's surround often is, under
+    alphaMode `mode`."""
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[:, :32] = [255, 0, 0, 255]
+    rgba[:, 32:] = [0, 255, 0, 0]
+    quad = np.array([[-0.5, -0.5, 0], [0.5, -0.5, 0], [0.5, 0.5, 0], [-0.5, 0.5, 0]])
+    uv = np.array([[0, 0], [1, 0], [1, 1], [0, 1.0]])
+    material = PBRMaterial(baseColorTexture=Image.fromarray(rgba, "RGBA"), alphaMode=mode, alphaCutoff=0.5)
+    visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
+    trimesh.Trimesh(quad, [[0, 1, 2], [0, 2, 3]], visual=visual, process=False).export(path)
+
+
+@pytest.mark.parametrize("mode", ["MASK", "BLEND"])
+def test_a_cut_outs_edge_keeps_its_colour(tmp_path, mode):
+    """Texels averaged over a splat's footprint (1.3 texels sigma) at a cut-out's edge: the
+    transparent texels' colour (green) was averaged in straight, so the edge's splats came out
+    olive (MASK: 45 of 296 splats, green up to 0.73 and red down to 0.74; BLEND: 90 of 341,
+    green up to 1.0). Averaged premultiplied by alpha, as mip-maps of cut-outs are made, every
+    splat is pure red."""
+    _cut_out_quad(tmp_path / "leaf.glb", mode)
+    g = mesh_to_gaussians(tmp_path / "leaf.glb", count=600, seed=0).gaussians
+    rgb = (g.sh0[:, 0] * 0.28209479177387814 + 0.5).numpy()
+    sigma = float(g.activated_scales[:, 0].median())
+    assert sigma * 64 > 1  # the footprint spans texels
+    assert (g.means[:, 0].numpy() > -2 * sigma).sum() > 15  # splats at the edge (x = 0), not only inside
+    np.testing.assert_allclose(rgb, np.broadcast_to([1.0, 0.0, 0.0], rgb.shape), atol=1e-4)
 
 
 @pytest.mark.parametrize("extension, advice", [

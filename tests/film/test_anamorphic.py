@@ -163,8 +163,8 @@ def test_a_squeezed_masters_burn_in_says_the_squeeze_and_reads_upright_desqueeze
     assert burn_in_text(spherical.shots[0], 1001) == "sh010  1001  50mm"
 
     def text_width(pixel_aspect):
-        image = draw_burn_in(np.zeros((360, 640, 3), np.uint8), "sh010  1001  50mm 2x", pixel_aspect)
-        lit = np.nonzero(image[..., 0].max(axis=0) > 127)[0]
+        image = draw_burn_in(np.zeros((360, 640, 3)), "sh010  1001  50mm 2x", pixel_aspect)
+        lit = np.nonzero(image[..., 0].max(axis=0) > 0.5)[0]
         return lit[-1] - lit[0] + 1
 
     assert text_width(2.0) / text_width(1.0) == pytest.approx(0.5, abs=0.02)

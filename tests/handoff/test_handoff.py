@@ -340,3 +340,28 @@ def test_a_4444_master_of_16_bit_frames_keeps_their_16_bits(film, tmp_path):
     out = decode_png16((dst / f"{fs.name}.{int(fs.shot.frame_numbers[0]):04d}.png").read_bytes())
     assert out.shape == (f.height, f.width, 4) and np.all(out[..., 3] == 65535)
     assert np.abs(out[..., :3] / 65535.0 - ramp).max() < 1e-4  # solid: nothing of the background to take off
+
+
+def test_a_burnt_in_master_of_16_bit_frames_keeps_their_16_bits(film, tmp_path):
+    """Pillow draws in 8 bits, and the burn-in was drawn into the frame, so a burnt-in master
+    of 16-bit frames was 8-bit everywhere (256 codes at most); now only the text's coverage is
+    Pillow's, laid over the frame's values: above the band the picture is the ramp it was."""
+    from splatfilm.film import parse_film
+    from splatfilm.handoff.masters import _master_frames
+    from splatfilm.io.images import read_image_values, write_png
+
+    f = parse_film(film)
+    fs = f.shots[0]
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir(), dst.mkdir()
+    ramp = np.linspace(0.0, 1.0, f.height * f.width).reshape(f.height, f.width, 1) * np.ones(3)
+    for frame in fs.shot.frame_numbers:
+        write_png(src / f"{fs.name}.{int(frame):04d}.png", ramp, bits=16)
+    _master_frames(f, fs, src, dst, "prores422hq", True)
+    out, bits = read_image_values(dst / f"{fs.name}.{int(fs.shot.frame_numbers[0]):04d}.png")
+    band = np.nonzero(out[..., 0].max(axis=1) < ramp[..., 0].min(axis=1))[0]  # rows the black band darkened
+    top = band.min()
+    assert 6 < len(band) < f.height // 2 and band.max() == f.height - 1
+    assert bits == 16 and len(np.unique(np.round(out[:top] * 65535))) > 256
+    assert np.abs(out[:top] - ramp[:top]).max() <= 0.5 / 65535 + 1e-12  # rounded to 16 bits, no further
+    assert out[top:].max() > 0.8 and np.all(out[top:, 0] == 0)  # white text (8 px high: thin) on the black band
