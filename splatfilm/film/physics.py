@@ -7,17 +7,21 @@ cached beside the scene) or its ground plane. Every body of a film is simulated 
 (`simulate_world`), as Blender's Rigid Body World and Houdini's Bullet solver do: bodies collide
 with each other (their masses count) and each with its own set's collider; a body waits at its
 start pose until its `start` and holds its last pose after its `duration`, as a fixed body others
-still hit. The film's other moving assets (a walking character, keyed props) are kinematic
+still hit. The film's other colliding assets (a walking character, keyed props, and props
+standing still: a table, a globe; a script's `collide: false` leaves one out) are kinematic
 bodies: the convex hull of their opaque Gaussian centres in their canonical frame (a rigged
-figure's stored pose: its limbs do not follow its clips), moved where they stand at every step;
-they push the bodies and are not pushed. The simulation runs at a fixed 240 Hz step (each
-solved in 8 substeps) under gravity along the film world's -z (9.81 m/s^2), and the pose of
-each body's canonical origin after every step is baked into a `BakedMotion`, which `.at(t)`
-interpolates like `KeyedMotion` / `PathWalk`: every frame and motion-blur sub-frame sees the
-body as simulated, contacts included. Trajectories are cached as JSON keyed by a hash of every
-input of the whole world, so a film renders the same frames on every run and machine. A bake records the pybullet version
-that made it: a machine with another version simulates again, and one without pybullet (a
-render node) renders the bake it is given, as a farm renders a baked simulation cache.
+figure's stored pose: its limbs do not follow its clips), moved where they stand at every step
+(a standing one never moves: a static collider, as Blender's passive rigid bodies); they push
+the bodies and are not pushed, and a body dropped over a standing table comes to rest on its
+top. The simulation runs at a fixed 240 Hz step (each solved in 8 substeps) under gravity
+along the film world's -z (9.81 m/s^2), and the pose of each body's canonical origin after
+every step is baked into a `BakedMotion`, which `.at(t)` interpolates like `KeyedMotion` /
+`PathWalk`: every frame and motion-blur sub-frame sees the body as simulated, contacts
+included. Trajectories are cached as JSON keyed by a hash of every input of the whole world
+(the colliding assets' hulls and poses too), so a film renders the same frames on every run
+and machine. A bake records the pybullet version that made it: a machine with another version
+simulates again, and one without pybullet (a render node) renders the bake it is given, as a
+farm renders a baked simulation cache.
 
 Film script syntax (`parse_physics`), under an asset:
 
@@ -447,9 +451,10 @@ class Body:
 
 @dataclass
 class Mover:
-    """A kinematic body: an asset that moves by its own motion (a walk, keys), which simulated
-    bodies collide with and cannot push. `points` [M,3]: its opaque Gaussian centres in its
-    canonical frame (unscaled); `place`: canonical frame -> world at world time t (s)."""
+    """A kinematic body: an asset that moves by its own motion (a walk, keys) or stands still (a
+    placed table: `place` the same at every t), which simulated bodies collide with and cannot
+    push. `points` [M,3]: its opaque Gaussian centres in its canonical frame (unscaled); `place`:
+    canonical frame -> world at world time t (s)."""
 
     points: np.ndarray
     place: Callable[[float], Similarity]
@@ -830,11 +835,12 @@ def physics_motions(bodies: list[tuple[PhysicsSpec, Asset, Asset | None]], mover
                     progress: bool = True) -> list[BakedMotion]:
     """The motions of every (spec, asset, set asset) of `bodies`, simulated in one world
     (bake_physics), each colliding with its set asset (its mesh or ground plane as spec.collider
-    says; None: the floor z = 0), with the others, and with the kinematic `movers` (assets that
-    move by their own motion, as placed by `Asset.place_at`). A contact shadow of a body is laid
-    on the mesh it collides with (film.shadow), where it has one. Each motion's notes: the rest
-    check, where it rests against its set as the set looks (and on the other bodies), what its
-    path passes through, and its set's tilt. BodyError names the body a collider failed for."""
+    says; None: the floor z = 0), with the others, and with the kinematic `movers` (the other
+    colliding assets, moving by their own motion or standing, as placed by `Asset.place_at`). A
+    contact shadow of a body is laid on the mesh it collides with (film.shadow), where it has one.
+    Each motion's notes: the rest check, where it rests against its set as the set looks (and on
+    the other bodies and the movers), what its path passes through, and its set's tilt. BodyError
+    names the body a collider failed for."""
     inputs, placements = [], []
     for i, (spec, asset, scene) in enumerate(bodies):
         try:
@@ -850,9 +856,7 @@ def physics_motions(bodies: list[tuple[PhysicsSpec, Asset, Asset | None]], mover
             raise BodyError(str(e), i) from None
         inputs.append(Body(spec, points, collider))
         placements.append(placement)
-    kinematic = []
-    for m in movers:
-        kinematic.append(Mover(body_points(m.gaussians, m.local), m.place_at))
+    kinematic = [Mover(body_points(m.gaussians, m.local), m.place_at) for m in movers]
     motions = bake_physics(inputs, cache_dir, kinematic)
     rests = [m.at(m.end).apply(b.points) for m, b in zip(motions, inputs)]
     for i, ((spec, asset, scene), body, motion) in enumerate(zip(bodies, inputs, motions)):
@@ -864,8 +868,9 @@ def physics_motions(bodies: list[tuple[PhysicsSpec, Asset, Asset | None]], mover
         notes = list(motion.notes) + tilt_notes(body.collider)
         if scene is not None and len(scene.gaussians):
             shown = set_surface(scene.gaussians, placements[i])
-            # Another body it lies on is a surface too.
+            # Another body it lies on is a surface too, and so is a mover (a table standing on the set).
             others = [r for j, r in enumerate(rests) if j != i]
+            others += [m.place(motion.end).apply(m.points) for m in kinematic]
             notes += surface_notes(motion, body.points, np.concatenate([shown] + others))
             notes += swept_notes(motion, body.shape, shown, body.collider.plane)
         motion.notes = notes

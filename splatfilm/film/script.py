@@ -35,6 +35,9 @@
         animation: {keyframes: [{time: 0, position: [..], yaw: 0, scale: 1}, ...]}   # or frame: 1001; ease
         # or walk: {points: [[..], [..]], speed: 0.8, start: 0, turn_rate: 180}   # deg/s at most
         # or physics: {drop_from: [..] | position + velocity, mass, friction, restitution, ...}
+        collide: true                  # the film's simulated bodies hit its hull, standing or moving
+                                       # (default for objects and moving assets; false: they pass
+                                       # through it; a standing scene, not a body's set: false)
         on_ground: set                 # stand on that asset's ground plane (placement and walk z)
         shadow: true                   # a soft contact shadow on the surface under it: that ground,
                                        # or the set's table top it stands on (default for objects);
@@ -148,7 +151,7 @@ _TOP = {"version", "title", "fps", "record_start", "resolution", "first_frame", 
         "crf", "lens", "points", "origin_offset", "effects", "assets", "shots"}
 _ASSET = {"file", "canonical", "upright", "position", "yaw", "scale", "look_height", "animation", "walk", "edits",
           "on_ground", "physics", "clean", "shadow", "rasterize_mode", "origin_offset", "prim",
-          "spz_axes"} | PERFORMANCE_FIELDS
+          "spz_axes", "collide"} | PERFORMANCE_FIELDS
 _SHOT_FILM = {"time", "assets", "hide", "handles"}
 _EFFECTS = {"motion_blur", "depth_of_field"}
 # Notes on placement: a fitted scene whose up leans more than TILT_NOTE degrees off +z is
@@ -598,6 +601,7 @@ def _assets(value: Any, at: At, folder: Path, deferred: _Deferred, fps: Fraction
             from splatfilm.film.physics import parse_physics
 
             spec = parse_physics(data["physics"], a_at["physics"], placement)
+        bodies.collides(asset, data.get("collide"), a_at["collide"], spec is not None)
         if edits:
             # Non-destructive: the file stays as captured; every shot sees the edited asset. A
             # world-frame selection is taken where the asset stands at time 0 (a simulated body:
@@ -612,6 +616,9 @@ def _assets(value: Any, at: At, folder: Path, deferred: _Deferred, fps: Fraction
             _perform(asset, data, a_at, assets, list(value), deferred)
         if spec is not None:
             scene = assets[data["on_ground"]] if "on_ground" in data else next(iter(assets.values()), None)
+            if scene is not None and scene.name in bodies.opted_out:
+                a_at["physics"].fail(f"falls onto {scene.name}, which says `collide: false`: a body always collides "
+                                     f"with its set (its `collider` says how); drop that `collide`")
             # Simulated once with the film's other bodies against the set, baked and cached beside the
             # script (renders stay deterministic), once the shots are checked or when something needs a body first.
             asset.motion = bodies.add(spec, asset, scene, a_at["physics"])
@@ -642,10 +649,10 @@ def origin_note(world: World, source: str, given: bool) -> list[str]:
 
 class _Bodies:
     """A film's simulated bodies (`physics:`), baked together in one world (physics.physics_motions)
-    when the first of them is asked for, with the film's other moving assets (`assets`, the
-    film's, as read so far) as kinematic bodies; cached in the script's folder. Each body's
-    errors name its `physics` field. The bodies and their sets are simulated as the film shows
-    them: their waiting work (`deferred`) first."""
+    when the first of them is asked for, with the film's other colliding assets (`assets`, the
+    film's, as read so far; `collides`) as kinematic bodies, moving or standing; cached in the
+    script's folder. Each body's errors name its `physics` field. The bodies and their sets are
+    simulated as the film shows them: their waiting work (`deferred`) first."""
 
     def __init__(self, assets: dict[str, Asset], folder: Path, deferred: _Deferred) -> None:
         self.assets = assets
@@ -653,6 +660,28 @@ class _Bodies:
         self.deferred = deferred
         self.entries: list[tuple[PhysicsSpec, Asset, Asset | None, At]] = []
         self.motions: list[BakedMotion] | None = None
+        self.colliders: dict[str, bool] = {}  # by asset name: whether the bodies hit its hull
+        self.opted_out: set[str] = set()  # the names whose script says `collide: false`
+
+    def collides(self, asset: Asset, value: Any, at: At, simulated: bool) -> None:
+        """Record whether the bodies hit `asset` (its script's `collide` field, `value`; None
+        when not given): by default an object (sidecar `kind: object`: a prop, a character) or
+        an asset with its own motion does, as Unreal's placed meshes block by default; a scene
+        standing still does not (its hull would fill the room; `collide: true` opts one in, as
+        Blender's passive rigid bodies are opted in). A body (`simulated`) always collides."""
+        from splatfilm.assets.sidecar import Sidecar
+
+        if value is not None and not isinstance(value, bool):
+            at.fail(f"expected true or false, got {show(value)}")
+        if simulated and value is False:
+            at.fail("a simulated body always collides (with its set, the other bodies and the colliding assets); "
+                    "`collide: false` is for the assets the bodies would meet")
+        if value is False:
+            self.opted_out.add(asset.name)
+        if value is None:
+            sidecar = Sidecar.of_asset(asset.source)
+            value = asset.motion is not None or (sidecar is not None and sidecar.get("kind") == "object")
+        self.colliders[asset.name] = value
 
     def add(self, spec: PhysicsSpec, asset: Asset, scene: Asset | None, at: At):
         """Body `asset` under `spec` against `scene`: its PendingBake."""
@@ -671,7 +700,9 @@ class _Bodies:
                 self.deferred.run(asset.name)
                 if scene is not None:
                     self.deferred.run(scene.name)
-            movers = [a for a in self.assets.values() if a.motion is not None and id(a) not in scenes
+            # Standing props (a table, a globe) collide as well as moving ones: a body dropped over a
+            # table lands on its top (a mover whose place never changes), rather than passing through it.
+            movers = [a for a in self.assets.values() if self.colliders.get(a.name, False) and id(a) not in scenes
                       and not isinstance(a.motion, (PendingBake, BakedMotion))]
             for mover in movers:
                 self.deferred.run(mover.name)

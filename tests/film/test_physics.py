@@ -474,6 +474,72 @@ def test_a_films_bodies_collide_with_each_other(tmp_path, monkeypatch):
         parse_film(_crate_film(tmp_path, top_mass=5.0))  # one body's setting changed: the world is simulated again
 
 
+def _table_film(folder: Path, table: str = "position: [0.5, 0.2, 0], yaw: 20", crate: str = "") -> Path:
+    """A film of a 0.3 m crate dropped over a table standing on a floor (z = 0): the table a
+    prop placed by the script (sidecar `kind: object`), 0.6 m square and 0.75 m tall, with no
+    physics of its own; `table` and `crate`: more of their fields."""
+    u = np.arange(-1.5, 1.5, 0.05)
+    a, b = np.meshgrid(u, u)
+    save_gaussians(folder / "floor.ply", splats(np.c_[a.ravel(), b.ravel(), np.zeros(a.size)], size=0.02))
+    write_ground(folder / "floor.ply", GroundPlane(np.array([0.0, 0.0, 1.0]), 0.0))
+    save_gaussians(folder / "table.ply", splats(cube_points(1.0, 13) * [0.6, 0.6, 0.75], size=0.01))
+    (folder / "table.json").write_text(json.dumps({"kind": "object"}))
+    save_gaussians(folder / "crate.ply", splats(cube_points(0.3), size=0.01))
+    (folder / "film.yaml").write_text(f"""version: 1
+fps: 24
+resolution: [64, 36]
+assets:
+  set: {{file: floor.ply, shadow: false}}
+  table: {{file: table.ply, {table}}}
+  crate: {{file: crate.ply, {crate} physics: {{drop_from: [0.45, 0.25, 1.3], orientation: [3, 2, 10], duration: 2,
+                                               collider: ground}}}}
+shots:
+  - {{name: sh010, duration: 1, camera: {{position: [0, -3, 0.6], look_at: [0, 0, 0.2]}}}}
+""")
+    return Path(folder / "film.yaml")
+
+
+def test_a_body_dropped_over_a_standing_prop_rests_on_its_top(tmp_path, monkeypatch):
+    """A prop the script stands in the world without physics (a table) collides with the bodies
+    as its hull where it stands, as Blender's passive rigid bodies and Unreal's placed meshes do:
+    a crate dropped over it rests on its top (it passed through it to the floor), no note is told,
+    and moving the table simulates again. `collide: false` lets bodies pass through it."""
+    from splatfilm.film.checks import film_notes
+    from splatfilm.film.script import parse_film
+
+    film = parse_film(_table_film(tmp_path))
+    crate = film.world.assets["crate"].motion
+    assert lowest(crate, cube_points(0.3), [crate.end])[0] == pytest.approx(0.75, abs=0.01)  # on the table top
+    assert film_notes(film) == []  # resting on a prop is not floating over the set
+
+    def fail(*a, **k):
+        raise AssertionError("simulated again")
+
+    with monkeypatch.context() as m:
+        m.setattr(physics, "simulate_world", fail)
+        parse_film(tmp_path / "film.yaml")  # the same world: read from the bake
+        with pytest.raises(AssertionError, match="simulated again"):
+            parse_film(_table_film(tmp_path, "position: [0.5, 0.3, 0], yaw: 20"))  # the table moved
+
+    film = parse_film(_table_film(tmp_path, "position: [0.5, 0.2, 0], yaw: 20, collide: false"))
+    crate = film.world.assets["crate"].motion
+    assert lowest(crate, cube_points(0.3), [crate.end])[0] == pytest.approx(0.0, abs=0.01)  # through it, on the floor
+
+
+@pytest.mark.parametrize("table, crate, ground, message", [
+    ("collide: 1", "", "", r"assets\.table\.collide: expected true or false, got 1"),
+    ("yaw: 0", "collide: false,", "", r"assets\.crate\.collide: a simulated body always collides"),
+    ("yaw: 0", "", "collide: false", r"assets\.crate\.physics: falls onto set, which says `collide: false`"),
+])
+def test_collide_errors_name_the_field(tmp_path, table, crate, ground, message):
+    from splatfilm.film.script import parse_film
+
+    film = _table_film(tmp_path, table, crate)
+    film.write_text(film.read_text().replace("shadow: false}", f"shadow: false, {ground}}}" if ground else "shadow: false}"))
+    with pytest.raises(SplatfilmError, match=message):
+        parse_film(film)
+
+
 def test_masses_decide_a_collision():
     """A box slid into a resting one pushes it far when it is the heavier, hardly when it is the lighter."""
     pts = cube_points(0.2)
