@@ -1,6 +1,7 @@
 """The geometry of an asset's frame, as a sidecar records it (`assets.sidecar`): the capture's
 up (`estimate_up`; `sidecar_up`, `asset_up` read it back), the bounds of its opaque Gaussians
-(`robust_bounds`), an object's canonical transform (`canonical_transform`, `canonical_height`)
+(`robust_bounds`), how an asset stands on z = 0 (`stand_on_base`: an object's canonical
+transform, `canonical_transform`, `canonical_height`; a scene's upright frame)
 and the origin offset of a capture stored centred (`origin_offset_for`, `origin_offset_note`,
 `origin_offset`, `cameras_in_asset_frame`: when fit and import store a capture far from the
 origin centred).
@@ -18,7 +19,7 @@ import torch
 from splatfilm.assets.sidecar import Sidecar
 from splatfilm.scene.cameras import Cameras, vector_text
 from splatfilm.scene.gaussians import Gaussians
-from splatfilm.scene.transforms import WORLD_UP, axis_rotation, rotation_between, unit_vector
+from splatfilm.scene.transforms import WORLD_UP, Similarity, axis_rotation, rotation_between, unit_vector
 from splatfilm.yamlfields import At, vec3
 
 
@@ -165,10 +166,22 @@ def canonical_height(gaussians: Gaussians, canonical: dict) -> float:
     return float(hi[2] - lo[2])
 
 
+def stand_on_base(gaussians: Gaussians, rotation: np.ndarray, floor_point: np.ndarray | None = None) -> Similarity:
+    """x -> R x + t: turned by `rotation` [3,3] (the asset's up onto +z), then moved so that the
+    middle of its opaque Gaussians' `robust_bounds` lies on the z axis and its base on z = 0:
+    `floor_point` [3] (asset frame; a point of its ground plane) where given, else the bottom
+    of those bounds. How an object's canonical frame (`canonical_transform`) and a scene's
+    upright frame (`assets.ground.upright_frame`) stand. In the asset's own units."""
+    turn = Similarity(rotation)
+    lo, hi = robust_bounds(turn.transform_gaussians(gaussians))
+    base = lo[2] if floor_point is None else float(turn.apply(floor_point)[2])
+    return Similarity(translation=[-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -base]) @ turn
+
+
 def canonical_transform(gaussians: Gaussians, cameras: Cameras, up: np.ndarray) -> dict:
     """Similarity from an object asset's own frame into its canonical local frame: base on
-    z = 0, centred on the z axis, up +z, front facing -y. The front is taken to face the
-    capture's first camera (turn the asset at placement if it does not). Returns
+    z = 0, centred on the z axis, up +z, front facing -y (`stand_on_base`). The front is taken
+    to face the capture's first camera (turn the asset at placement if it does not). Returns
     {"rotation": [3][3], "translation": [3], "scale": 1.0} for x -> s R x + t."""
     R_up = rotation_between(up, WORLD_UP)
     lo, hi = robust_bounds(gaussians)
@@ -177,8 +190,5 @@ def canonical_transform(gaussians: Gaussians, cameras: Cameras, up: np.ndarray) 
     heading = np.arctan2(to_cam[1], to_cam[0])
     # Turn about z so the first camera's direction (seen from the object) becomes -y.
     turn = -np.pi / 2 - heading
-    R = axis_rotation("z", turn) @ R_up
-    moved = gaussians.transformed(torch.tensor(R, dtype=gaussians.dtype))
-    lo2, hi2 = robust_bounds(moved)
-    t = -np.array([(lo2[0] + hi2[0]) / 2, (lo2[1] + hi2[1]) / 2, lo2[2]])
-    return {"rotation": R.tolist(), "translation": t.tolist(), "scale": 1.0}
+    stood = stand_on_base(gaussians, axis_rotation("z", turn) @ R_up)
+    return {"rotation": stood.rotation.tolist(), "translation": stood.translation.tolist(), "scale": 1.0}

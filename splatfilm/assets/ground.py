@@ -11,6 +11,10 @@ A plane is n . x + d = 0 with n a unit normal pointing up (towards the side the 
 on) and d in the scene's units: points above it have n . x + d > 0. The asset sidecar keeps
 it as `ground: {normal, offset, inliers}` (`offset` is d, `inliers` the fraction of the
 opaque centres on the plane).
+
+A scene fitted by structure from motion has no scale; `scale_from_camera_height` and
+`scale_from_known_distance` measure one on its capture cameras (metres per scene unit), which
+`ground_scene` records as the sidecar's frame.scale_to_metres beside the plane.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ import torch
 from numpy.typing import ArrayLike
 
 from splatfilm.assets.sidecar import Sidecar
-from splatfilm.io.asset_files import sidecar_path
-from splatfilm.assets.asset_frame import asset_up, robust_bounds, sidecar_up
+from splatfilm.io.asset_files import capture_cameras_path, sidecar_path
+from splatfilm.assets.asset_frame import asset_up, sidecar_up, stand_on_base
 from splatfilm.errors import SplatfilmError
+from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import WORLD_UP, Similarity, rotation_between, unit_vector, yaw_rotation
 
@@ -217,26 +222,120 @@ def read_ground(scene: str | Path) -> GroundPlane | None:
     return None if g is None else GroundPlane.from_dict(g, sidecar.source)
 
 
-def write_ground(scene: str | Path, plane: GroundPlane) -> Path:
-    """Record `plane` as `ground` in SCENE.json (created with the asset's name if missing)."""
+def write_ground(scene: str | Path, plane: GroundPlane, scale: SceneScale | None = None) -> Path:
+    """Record `plane` as `ground` in SCENE.json (created with the asset's name if missing), and
+    where given the `scale` measured on the scene as frame.scale_to_metres and frame.scale_from,
+    in one write."""
     sidecar = Sidecar.of_asset(scene) or Sidecar({"asset": Path(scene).name})
     sidecar["ground"] = plane.to_dict()
+    if scale is not None:
+        sidecar["frame"] = {**sidecar.frame, "scale_to_metres": scale.scale_to_metres, "scale_from": scale.record}
     return sidecar.write(sidecar_path(scene))
 
 
-def ground_scene(scene: str | Path, up: ArrayLike | None = None, **kwargs: Any) -> GroundPlane:
-    """Estimate a scene file's ground and record it there. up [3]: the capture's up in the
-    scene's frame (any length; default: its sidecar's frame.up, else +z); kwargs are
-    `estimate_ground`'s. SplatfilmError naming the scene when no ground is found (saying which
-    up was searched around and how to widen the search) or a setting is out of range."""
+# ---- a scene's scale to metres, measured on its capture cameras -------------------------------
+
+
+@dataclass
+class SceneScale:
+    """A scene's scale to metres measured on its capture cameras: `units` scene units are
+    `metres` metres, so scale_to_metres = metres / units (metres per scene unit). `record` is
+    the sidecar's frame.scale_from (what the scale was measured from, in metres and camera
+    names only: it stays true when `import` moves or rescales the asset); `text` says what was
+    measured, for the command's output."""
+
+    metres: float
+    units: float
+    record: dict
+    text: str
+
+    @property
+    def scale_to_metres(self) -> float:
+        """Metres per scene unit."""
+        return self.metres / self.units
+
+
+def scale_from_camera_height(plane: GroundPlane, cameras: Cameras, metres: float) -> SceneScale:
+    """The scale at which the capture cameras' median height above `plane` (scene units) is
+    `metres` (a handheld capture is filmed from about 1.4-1.7 m; a tripod's or a drone's own
+    height where known). cameras: the capture's, in the plane's frame. SplatfilmError for a
+    height that is not a positive number, or a median camera at or below the ground (the plane
+    is not the floor under them, or its normal points down)."""
+    if not 0 < metres < float("inf"):
+        raise SplatfilmError(f"a camera height must be a positive number of metres, got {metres}")
+    heights = plane.signed_distance(cameras.centers)
+    median = float(np.median(heights))
+    below = int((heights < 0).sum())
+    if not median > 0:
+        raise SplatfilmError(f"the capture cameras' median height above the ground plane is {median:.4g} scene units "
+                             f"({below} of {len(heights)} cameras below it): the plane is not the floor under "
+                             "them (find it with --up X Y Z), or measure the scale with --known-distance")
+    lo, hi = np.percentile(heights, [10, 90])
+    text = (f"the {len(heights)} capture cameras' median height above the ground {median:.4g} units (10-90%: "
+            f"{lo:.4g}-{hi:.4g}{f'; {below} below the ground' if below else ''}) = {metres:g} m")
+    return SceneScale(float(metres), median, {"method": "camera_height", "metres": float(metres)}, text)
+
+
+def scale_from_known_distance(cameras: Cameras, a: str, b: str, metres: float) -> SceneScale:
+    """The scale at which the centres of the capture cameras named `a` and `b`
+    (`Cameras.index_of`: an image's path, file name or stem) are `metres` metres apart.
+    SplatfilmError for an unknown or ambiguous name, one camera named twice, a distance that is
+    not a positive number, or two cameras at one place (no scale can come from them)."""
+    if not 0 < metres < float("inf"):
+        raise SplatfilmError(f"a known distance must be a positive number of metres, got {metres}")
+    i, j = cameras.index_of(a), cameras.index_of(b)
+    if i == j:
+        raise SplatfilmError(f"{a!r} and {b!r} are one camera ({cameras.names[i]}): a distance needs two")
+    centres = cameras.centers
+    units = float(np.linalg.norm(centres[i] - centres[j]))
+    # Relative to the cameras' own size: float64 poses agree to ~1e-15 of it, so a gap under
+    # 1e-9 of it is one place written twice (a duplicated frame), not a baseline.
+    size = max(float(np.abs(centres).max()), float(np.ptp(centres, axis=0).max()), 1e-300)
+    if not units > 1e-9 * size:
+        raise SplatfilmError(f"cameras {a!r} and {b!r} are at one place ({units:.3g} scene units apart): "
+                             "no scale can come from them")
+    text = f"cameras {a} and {b} {units:.4g} units apart = {metres:g} m"
+    return SceneScale(float(metres), units, {"method": "known_distance", "cameras": [a, b], "metres": float(metres)},
+                      text)
+
+
+def ground_scene(scene: str | Path, up: ArrayLike | None = None, *, camera_height: float | None = None,
+                 known_distance: tuple[str, str, float] | None = None, cameras: str | Path | None = None,
+                 **kwargs: Any) -> tuple[GroundPlane, SceneScale | None]:
+    """Estimate a scene file's ground and record it there; with `camera_height` (metres, the
+    capture cameras' median height above that ground) or `known_distance` (two capture
+    cameras' names and the metres between their centres) its scale to metres too
+    (`scale_from_camera_height`, `scale_from_known_distance`), both in one sidecar write.
+    up [3]: the capture's up in the scene's frame (any length; default: its sidecar's
+    frame.up, else +z); cameras: a camera file to measure on in place of the capture cameras
+    recorded beside the scene (`assets.cleanup.capture_cameras_of`); kwargs are
+    `estimate_ground`'s. Returns the plane and the scale (None when none was asked for).
+    SplatfilmError naming the scene when no ground is found (saying which up was searched
+    around and how to widen the search), a setting is out of range, or the scale cannot be
+    measured; nothing is written then."""
+    from splatfilm.assets.cleanup import capture_cameras_of
     from splatfilm.io.atomic import check_output_file
     from splatfilm.io.gaussian_files import load_gaussians
 
+    if camera_height is not None and known_distance is not None:
+        raise SplatfilmError(f"{scene}: give the scale by a camera height or a known distance, not both")
+    if cameras is not None and camera_height is None and known_distance is None:
+        raise SplatfilmError(f"{cameras}: cameras to measure a scale on, but no --camera-height or --known-distance "
+                             "says what to measure")
     check_output_file(sidecar_path(scene))
     try:
         up = sidecar_up(scene) if up is None else unit_vector(up, "--up")
     except SplatfilmError as e:
         raise SplatfilmError(f"{scene}: {e}") from None
+    capture = None
+    scale = None
+    if camera_height is not None or known_distance is not None:
+        capture = capture_cameras_of(scene, cameras)  # before the RANSAC: a missing file fails at once
+        if known_distance is not None:
+            try:
+                scale = scale_from_known_distance(capture, *known_distance)
+            except SplatfilmError as e:
+                raise SplatfilmError(f"{cameras or capture_cameras_path(scene)}: {e}") from None
     gaussians = load_gaussians(scene)
     try:
         plane = estimate_ground(gaussians, up, **kwargs)
@@ -248,8 +347,13 @@ def ground_scene(scene: str | Path, up: ArrayLike | None = None, **kwargs: Any) 
             hint = ("; give the floor's up with --up X Y Z, or allow more lean with --max-tilt "
                     f"(now {kwargs.get('max_tilt_deg', MAX_TILT_DEG):g})")
         raise SplatfilmError(f"{scene}: {e}{hint}") from None
-    write_ground(scene, plane)
-    return plane
+    if camera_height is not None:
+        try:
+            scale = scale_from_camera_height(plane, capture, camera_height)
+        except SplatfilmError as e:
+            raise SplatfilmError(f"{scene}: {e}") from None
+    write_ground(scene, plane, scale)
+    return plane, scale
 
 
 def upright_frame(path: Path, gaussians: Gaussians) -> Similarity:
@@ -257,11 +361,9 @@ def upright_frame(path: Path, gaussians: Gaussians) -> Similarity:
     the least rotation that takes its up (`assets.asset_frame.asset_up`: its recorded ground plane's
     normal, else frame.up) to +z, its ground plane (else the base of its opaque Gaussians) moved
     to z = 0 and the middle of its opaque Gaussians' bounds onto the z axis, as an object's
-    canonical frame stands (no front is known: the turn about z is the least one). In the
-    asset's own units; `path` is the asset file (its sidecar is beside it)."""
-    turn = Similarity(rotation_between(asset_up(path), WORLD_UP))
-    lo, hi = robust_bounds(turn.transform_gaussians(gaussians))
+    canonical frame stands (`assets.asset_frame.stand_on_base`; no front is known: the turn
+    about z is the least one). In the asset's own units; `path` is the asset file (its sidecar
+    is beside it)."""
     plane = read_ground(path)
-    # A point of the ground plane, turned: its height is the floor's.
-    base = lo[2] if plane is None else float(turn.apply(-plane.offset * plane.normal)[2])
-    return Similarity(translation=[-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -base]) @ turn
+    return stand_on_base(gaussians, rotation_between(asset_up(path), WORLD_UP),
+                         None if plane is None else -plane.offset * plane.normal)

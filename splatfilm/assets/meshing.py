@@ -512,7 +512,8 @@ def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str |
     write_mesh(mesh, output, up, 1.0 if scale is None else float(scale))
     if scale is None and output.suffix.lower() != ".ply":
         print(f"note: {scene}'s scale to metres is unknown (structure-from-motion units): {output} is in scene units, "
-              f"which Blender and glTF readers take as metres", file=sys.stderr)
+              f"which Blender and glTF readers take as metres (`splatfilm ground {scene} --camera-height METRES` "
+              "measures a scene's)", file=sys.stderr)
     v = np.asarray(mesh.vertices)
     source = (f"from {cameras_path}" if cameras_path is not None else
               "from the capture's cameras" if cams is not None else "orbiting it")

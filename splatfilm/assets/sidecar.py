@@ -20,7 +20,10 @@ one newer than this code is an error. Known keys (all optional):
     kind                str        "scene" or "object"
     num_gaussians       int
     frame               object     up [3], front [3], bounds_min [3], bounds_max [3] (asset
-                                   frame), scale_to_metres (number or null), note (str),
+                                   frame), scale_to_metres (number or null), scale_from
+                                   (object: what that scale was measured from, `method`
+                                   camera_height or known_distance, `metres`, `cameras`),
+                                   note (str),
                                    origin_offset [3]: the asset frame is its capture's world
                                    moved by -origin_offset (fit and import centre a capture
                                    far from the origin; x_capture = x_asset + origin_offset;
@@ -187,6 +190,8 @@ class Sidecar(MutableMapping[str, Any]):
                     f_at[key].fail(f"must be a non-zero vector, got {show(frame[key])}")
             if frame.get("scale_to_metres") is not None:
                 number(frame["scale_to_metres"], f_at["scale_to_metres"], "positive")
+            if "scale_from" in frame:
+                _object(frame["scale_from"], f_at["scale_from"])
             if "note" in frame and not isinstance(frame["note"], str):
                 f_at["note"].fail(f"expected a string, got {show(frame['note'])}")
         if "canonical_transform" in d:

@@ -483,7 +483,8 @@ def _stored_scene_note(asset: Asset, first: Asset, source: str, scaled: bool, cr
     if not wrong and not unknown:
         return []
     if unknown:
-        wrong.append("its scale to metres is unknown (its size is its capture's SfM units)")
+        wrong.append("its scale to metres is unknown (its size is its capture's SfM units; `splatfilm ground "
+                     f"{asset.source} --camera-height METRES` measures it)")
     note = (f"{source}: assets.{asset.name}: a fitted scene placed as its capture stored it: {'; '.join(wrong)}. "
             f"Give it `upright: true` (its ground plane on z = 0, its up +z), `scale:` to size it, and "
             f"`edits: [{{op: keep, box: ...}}]` to crop it to the part wanted")

@@ -129,7 +129,8 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
                            camera_model=camera_model, masks=masks)
     if known_height is not None and not capture.is_object:
         raise SplatfilmError(f"{data}: --known-height is an object's height, and this capture is a scene (give the "
-                             "object's masks with --masks, or RGBA images); a scene is scaled in the film (`scale:`)")
+                             "object's masks with --masks, or RGBA images); a scene's scale is measured on its capture "
+                             "cameras after the fit (`splatfilm ground SCENE --camera-height METRES`)")
     if capture.points is None and triangulate:
         # Features come from the images at their own size (up to a cap), not the training size:
         # a downscaled view gives SIFT a fraction of the detail to match.

@@ -327,6 +327,23 @@ class Cameras:
         for i in range(len(self)):
             yield self[i]
 
+    def index_of(self, name: str) -> int:
+        """The index of the camera named `name`: its image path as the source wrote it
+        (`images/frame_00012.png`), else its file name (`frame_00012.png`), else that without
+        its extension (`frame_00012`), as a person reading the image folder names it.
+        SplatfilmError when no camera or more than one has that name."""
+        for key in (lambda n: n, lambda n: Path(n).name, lambda n: Path(n).stem):
+            hits = [i for i, n in enumerate(self.names) if n is not None and key(n) == name]
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                raise SplatfilmError(f"{len(hits)} cameras are named {name!r} "
+                                     f"({', '.join(str(self.names[i]) for i in hits[:3])}); give its whole path")
+        known = [n for n in self.names if n is not None]
+        listed = (f"they are {', '.join(known[:3])}{', ...' if len(known) > 3 else ''}" if known
+                  else "none has a name")
+        raise SplatfilmError(f"no camera named {name!r} among the {len(self)} cameras ({listed})")
+
     def __repr__(self) -> str:
         return f"Cameras(n={len(self)}, sizes={sorted(self.sizes)}, models={sorted(set(self.camera_model))})"
 

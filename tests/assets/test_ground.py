@@ -186,3 +186,121 @@ def test_the_recorded_up_is_not_biased_by_the_cameras_pitch(tmp_path, capsys):
     dolly = type(dolly).concat([dolly] * 3)
     np.testing.assert_allclose(estimate_up(dolly), [0, np.sin(np.radians(10)), np.cos(np.radians(10))], atol=1e-9)
     np.testing.assert_allclose(estimate_up(_cameras_pitched_down(10.0, [0.0])), estimate_up(dolly), atol=1e-12)
+
+
+# ---- a scene's scale to metres ------------------------------------------------------------------
+
+# A capture's frame: SfM's arbitrary units (2.5 to the metre), turned and moved.
+UNITS = Similarity(yaw_rotation(30.0) @ np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]]), [0.4, -1.0, 2.0], 2.5)
+
+
+def _captured_room(folder, heights_m, names=None):
+    """room.ply: `room_with_table` (metres) in UNITS' frame, with a scene sidecar (its up) and
+    capture cameras beside it at `heights_m` metres above the floor, 1.2 m out from the table's
+    middle and looking at it. Returns the scene's path and the cameras in metres."""
+    from splatfilm.assets.meshing import look_at_viewmat
+    from splatfilm.assets.sidecar import Sidecar
+    from splatfilm.io.asset_files import write_capture_cameras
+
+    scene = folder / "room.ply"
+    save_gaussians(scene, splats(UNITS.apply(room_with_table())))
+    up = UNITS.rotation @ [0, 0, 1.0]
+    Sidecar({"asset": "room.ply", "kind": "scene", "frame": {"up": up.tolist(), "scale_to_metres": None}}).write(
+        folder / "room.json")
+    views = [look_at_viewmat(np.array([1.2 * np.cos(a), 1.2 * np.sin(a), h]), np.array([0, 0, 0.75]),
+                             np.array([0, 0, 1.0]))
+             for a, h in zip(np.linspace(0, 2 * np.pi, len(heights_m), endpoint=False), heights_m)]
+    metres = Cameras(np.stack(views), np.array([[40.0, 0, 32], [0, 40.0, 24], [0, 0, 1]]), 64, 48,
+                     names=names or [f"images/IMG_{i:04d}.jpg" for i in range(len(heights_m))])
+    write_capture_cameras(scene, metres.transformed(UNITS.rotation, UNITS.translation, UNITS.scale))
+    return scene, metres
+
+
+def test_camera_height_gives_a_scene_its_scale_in_metres(tmp_path, capsys, monkeypatch):
+    """A scene from structure from motion had no way to say its size: scale_to_metres stayed
+    null and a film's `scale` was guessed. `ground --camera-height 1.6` takes the capture
+    cameras' median height above the floor it finds as 1.6 m; a film then stands the scene in
+    metres (the table top at 0.75 m, the cameras at their heights) and `mesh` writes metres."""
+    import trimesh
+
+    from splatfilm.assets import meshing
+    from splatfilm.assets.open3d_loader import load_open3d
+    from splatfilm.film.world import load_asset
+    from splatfilm.io.asset_files import read_capture_cameras
+
+    heights = [1.45, 1.55, 1.6, 1.62, 1.75]  # median 1.6 m: 4 units
+    scene, metres = _captured_room(tmp_path, heights)
+    capsys.readouterr()
+    assert main(["ground", str(scene), "--camera-height", "1.6"]) == 0
+    out = capsys.readouterr().out
+    assert "5 capture cameras' median height above the ground 4 units (10-90%: 3.725-4.245) = 1.6 m" in out, out
+    assert "-> scale_to_metres 0.400" in out and "(1 m = 2.5 units)" in out, out
+    frame = json.loads((tmp_path / "room.json").read_text())["frame"]
+    assert frame["scale_to_metres"] == pytest.approx(0.4, rel=1e-3)
+    assert frame["scale_from"] == {"method": "camera_height", "metres": 1.6}
+    assert read_ground(scene) is not None  # the plane it was measured from, in the same write
+
+    asset = load_asset("room", scene, Similarity(), upright=True)
+    to_world = asset.world_transform(0.0)
+    assert to_world.scale == pytest.approx(0.4, rel=1e-3)
+    table = to_world.apply(UNITS.apply([[0.3, -0.2, 0.75], [-1.0, 1.0, 0.0]]))
+    assert table[:, 2] == pytest.approx([0.75, 0.0], abs=0.005)  # the table top 0.75 m above the floor at 0
+    centres = to_world.apply(read_capture_cameras(scene).centers)
+    assert centres[:, 2] == pytest.approx(heights, abs=0.005)
+    assert np.linalg.norm(centres[0] - centres[2]) == pytest.approx(np.linalg.norm(metres.centers[0] - metres.centers[2]),
+                                                                    rel=1e-3)
+
+    # `mesh` writes the floor's 3 m edge as 3 m (was 7.5 scene units, with a note).
+    o3d = load_open3d()
+    corners = UNITS.apply([[-1.5, -1.5, 0], [1.5, -1.5, 0], [1.5, 1.5, 0]])
+    floor = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(corners), o3d.utility.Vector3iVector([[0, 1, 2]]))
+    monkeypatch.setattr(meshing, "mesh_scene", lambda *a: floor)
+    capsys.readouterr()
+    assert main(["mesh", str(scene), "-o", str(tmp_path / "room.glb"), "--voxel", "0.1"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    v = trimesh.load(tmp_path / "room.glb", force="mesh").vertices
+    assert np.linalg.norm(v[1] - v[0]) == pytest.approx(3.0, rel=1e-3)
+    assert np.ptp(v[:, 1]) < 0.005  # level: glTF's +y up
+
+
+def test_known_distance_between_two_capture_cameras(tmp_path, capsys):
+    """`--known-distance A B METRES`: two capture cameras named as their images are (path, file
+    name or stem) whose centres were that far apart; nothing else is needed of them."""
+    scene, metres = _captured_room(tmp_path, [1.2, 1.6, 0.9, 1.4])
+    gap = float(np.linalg.norm(metres.centers[0] - metres.centers[2]))  # metres
+    assert main(["ground", str(scene), "--known-distance", "IMG_0000", "IMG_0002.jpg", f"{gap:.9f}"]) == 0
+    out = capsys.readouterr().out
+    assert f"cameras IMG_0000 and IMG_0002.jpg {2.5 * gap:.4g} units apart = {gap:g} m" in out, out
+    frame = json.loads((tmp_path / "room.json").read_text())["frame"]
+    assert frame["scale_to_metres"] == pytest.approx(0.4, rel=1e-9)
+    assert frame["scale_from"] == {"method": "known_distance", "cameras": ["IMG_0000", "IMG_0002.jpg"],
+                                   "metres": pytest.approx(gap)}
+
+
+def test_a_scale_from_nonsense_is_refused_in_one_line(tmp_path, capsys):
+    """Cameras below the floor (the plane is not the one under them), one camera twice, two at
+    one place, a name no camera has, or no cameras at all: one line, exit 2, and the sidecar
+    as it was (no ground written either)."""
+    from helpers import cli_error
+
+    from splatfilm.io.asset_files import read_capture_cameras, write_capture_cameras
+
+    scene, _ = _captured_room(tmp_path, [-1.6, -1.5, -1.7, 1.6], names=["a.jpg", "b.jpg", "c.jpg", "d.jpg"])
+    before = (tmp_path / "room.json").read_text()
+    err = cli_error(capsys, ["ground", scene, "--camera-height", "1.6"], scene)
+    assert "median height above the ground plane is -3.875 scene units (3 of 4 cameras below it)" in err, err
+    err = cli_error(capsys, ["ground", scene, "--known-distance", "b", "b.jpg", "1"], "room.cameras.json")
+    assert "are one camera" in err
+    assert "no camera named 'e'" in cli_error(capsys, ["ground", scene, "--known-distance", "b", "e", "1"])
+    assert "METRES expected a positive number, got '-1'" in cli_error(
+        capsys, ["ground", scene, "--known-distance", "b", "c", "-1"], scene)
+    assert (tmp_path / "room.json").read_text() == before
+
+    cams = read_capture_cameras(scene)[[0, 1, 0]]  # a frame written twice, under another name
+    cams.names[2] = "a2.jpg"
+    write_capture_cameras(scene, cams)
+    assert "at one place (0 scene units apart)" in cli_error(capsys, ["ground", scene, "--known-distance", "a", "a2",
+                                                                      "1"])
+    (tmp_path / "room.cameras.json").unlink()
+    assert "no capture cameras recorded beside it" in cli_error(capsys, ["ground", scene, "--camera-height", "1.6"],
+                                                                scene)

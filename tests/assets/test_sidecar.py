@@ -128,6 +128,7 @@ def test_camera_files_in_a_centred_assets_capture_world_are_moved_into_its_frame
     ({"frame": {"up": [0, 0, 0]}}, "frame.up: must be a non-zero vector, got [0, 0, 0]"),
     ({"frame": {"bounds_min": None}}, "frame.bounds_min: expected [x, y, z], got None"),
     ({"frame": {"scale_to_metres": -1}}, "frame.scale_to_metres: must be > 0, got -1"),
+    ({"frame": {"scale_from": 1.6}}, "frame.scale_from: expected an object, got 1.6"),
     ({"frame": {"origin_offset": [4e6, 4e6]}}, "frame.origin_offset: expected [x, y, z], got [4000000.0, 4000000.0]"),
     ({"canonical_transform": [1]}, "canonical_transform: expected an object, got [1]"),
     ({"canonical_transform": {"translation": [0, 0, 0]}},

@@ -242,3 +242,17 @@ def test_appearance_and_reference_sources_keep_their_own_angle_weights():
     assert reference_sources(cams, [1, 2], cams[[0]], k=1) == [[2]]
     with pytest.raises(SplatfilmError, match="no training views"):
         appearance_sources(cams, [], cams[[0]], 1.0)
+
+
+def test_index_of_names_a_camera_as_a_person_reads_its_image():
+    """By the path the source wrote, its file name or its stem; a name two cameras share at
+    that level (one file name in two folders) asks for the whole path; an unknown one lists some."""
+    names = ["left/IMG_1.jpg", "right/IMG_1.jpg", "images/frame_00012.png", None]
+    cams = Cameras(np.tile(np.eye(4), (4, 1, 1)), np.array([[40.0, 0, 32], [0, 40.0, 24], [0, 0, 1]]), 64, 48,
+                   names=names)
+    assert [cams.index_of(n) for n in ("right/IMG_1.jpg", "frame_00012.png", "frame_00012")] == [1, 2, 2]
+    with pytest.raises(SplatfilmError, match=r"2 cameras are named 'IMG_1\.jpg' \(left/IMG_1\.jpg, right/IMG_1\.jpg\); "
+                                             "give its whole path"):
+        cams.index_of("IMG_1.jpg")
+    with pytest.raises(SplatfilmError, match=r"no camera named 'IMG_2' among the 4 cameras \(they are left/IMG_1\.jpg, "):
+        cams.index_of("IMG_2")
