@@ -1,9 +1,10 @@
-"""SPZ against PLY on the bundled assets: file size and the render PSNR of a round trip.
+"""SPZ and SOG against PLY on the bundled assets: file size and the render PSNR of a round trip.
 
     python benchmarks/spz.py [--size 320x180] [--views 8] [--backend cpu]
 
 Each asset (the fitted film set, the explorer, the crate) is written as PLY, `.splat`, SPZ
-version 2 and SPZ version 3, read back, and rendered from --views of the set's capture cameras
+version 2, SPZ version 3 and PlayCanvas SOG (version 2), read back, and rendered from --views of the set's
+capture cameras
 (scenes/set/transforms.json, evenly picked, resized to --size; the character and the crate from
 cameras on a ring around them looking at their centre). PSNR is against the render of the PLY
 itself (the lossless reference), over all views' pixels (black background; the reference row
@@ -26,6 +27,7 @@ import torch
 from splatfilm.io.camera_files import read_transforms_json
 from splatfilm.io.gaussian_files import load_gaussians
 from splatfilm.io.ply import write_ply
+from splatfilm.io.sog import write_sog
 from splatfilm.io.splat import write_splat
 from splatfilm.io.spz import write_spz
 from splatfilm.render import rasterization
@@ -100,7 +102,7 @@ def main() -> None:
                 ring_cameras(g, args.views, width, height)
             writers = {"PLY": (".ply", write_ply), ".splat": (".splat", write_splat),
                        "SPZ v2": (".spz", lambda p, x: write_spz(p, x, version=2)),
-                       "SPZ v3": (".spz", lambda p, x: write_spz(p, x, version=3))}
+                       "SPZ v3": (".spz", lambda p, x: write_spz(p, x, version=3)), "SOG": (".sog", write_sog)}
             reference = None
             ply_size = None
             for label, (ext, write) in writers.items():

@@ -45,7 +45,7 @@ def dropped_note(source: Path, output: Path, source_degree: int, sh_degree: int 
     """The note `import` prints when `output` keeps less than `source` holds: SH bands above
     what its format stores (or `sh_degree` asks for) and a PLY's extra vertex properties
     (`io.ply.ply_extra_properties`), which no format splatfilm writes carries, and a compressed
-    PLY's quantisation; None if nothing."""
+    PLY's or a SOG's quantisation; None if nothing."""
     kept = saved_sh_degree(output, source_degree if sh_degree is None else sh_degree)
     dropped = []
     if kept < source_degree:
@@ -59,6 +59,9 @@ def dropped_note(source: Path, output: Path, source_degree: int, sh_degree: int 
             dropped.append(f"the PLY propert{'ies' if len(extra) > 1 else 'y'} {', '.join(extra)}")
     if is_compressed_ply_name(output):
         dropped.append("full precision (a compressed PLY stores each to 8-11 bits of its chunk of 256's ranges)")
+    if output.suffix.lower() == ".sog":
+        dropped.append("full precision (a SOG stores positions to 16 bits, rotations and opacity to 8, scales, "
+                       "colours and SH through 256-entry codebooks and an SH palette)")
     if not dropped:
         return None
     return f"note: {output.name} keeps {source.name}'s Gaussians without " + " and ".join(dropped)

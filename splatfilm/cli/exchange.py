@@ -40,17 +40,19 @@ def add_exchange_commands(sub: Subparsers) -> None:
     p.add_argument("-o", "--output", required=True, help="the stage: .usda (text), .usdc or .usd (binary)")
     p.set_defaults(func=_cmd_export_usd)
 
-    p = sub.add_parser("import", help="Gaussians from a USD splat prim, .spz, .sog, .splat or .ply into an asset file",
+    p = sub.add_parser("import", help="Gaussians from a USD splat prim, .spz, .sog, .ksplat, .splat or .ply into an "
+                                      "asset file",
                        description="Read SOURCE's Gaussians (a USD file's ParticleField3DGaussianSplat prim, an "
-                                   "SPZ file (versions 2, 3, 4), a PlayCanvas .sog, an antimatter15 .splat or a PLY) and "
-                                   "write them as "
-                                   "OUTPUT (.ply, .splat, .spz or .usda/.usdc/.usd, by its extension) with a "
+                                   "SPZ file (versions 2, 3, 4), a PlayCanvas .sog, a GaussianSplats3D .ksplat, an "
+                                   "antimatter15 .splat or a PLY) and write them as "
+                                   "OUTPUT (.ply, .splat, .spz, .sog or .usda/.usdc/.usd, by its extension) with a "
                                    "sidecar OUTPUT.json recording the source.")
     p.add_argument("source", help="the file to read")
-    p.add_argument("-o", "--output", required=True, help="the asset to write (.ply, .splat, .spz, .usda, .usdc, .usd)")
+    p.add_argument("-o", "--output", required=True,
+                   help="the asset to write (.ply, .splat, .spz, .sog, .usda, .usdc, .usd)")
     p.add_argument("--sh-degree", type=sh_degree, metavar="DEGREE",
-                   help="SH degree to write, 0-4 (default: the source's; a .splat holds 0): bands above are "
-                        "dropped, missing ones zero")
+                   help="SH degree to write, 0-4 (default: the source's; a .splat holds 0, a .sog or "
+                        ".compressed.ply 3): bands above are dropped, missing ones zero")
     p.add_argument("--prim", metavar="PATH", help="USD: the splat prim to read (default: the file's only one)")
     p.add_argument("--frame", type=float, metavar="TIME_CODE",
                    help="USD: the time code to read a moving prim at (default: its first sample)")

@@ -1,8 +1,8 @@
 """Load and save Gaussians by file extension: `.ply` (INRIA layout; `*.compressed.ply` is written
 in SuperSplat's compressed layout, and either is read), `.splat` (antimatter15),
-`.spz` (Niantic, versions 2 to 4) or a USD file (`.usd`, `.usda`, `.usdc`: one
-`ParticleField3DGaussianSplat` prim, `splatfilm.io.usd_splats`); PlayCanvas's `.sog` is read,
-not written."""
+`.spz` (Niantic, versions 2 to 4), `.sog` (PlayCanvas, versions 1 and 2 read, 2 written) or a
+USD file (`.usd`, `.usda`, `.usdc`: one `ParticleField3DGaussianSplat` prim,
+`splatfilm.io.usd_splats`); GaussianSplats3D's `.ksplat` is read, not written."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import check_output_file
 from splatfilm.io.digest import content_digest, file_digest
+from splatfilm.io.ksplat import read_ksplat
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.io.ply import (
     COMPRESSED_PLY_MAX_SH_DEGREE,
@@ -24,7 +25,7 @@ from splatfilm.io.ply import (
     write_compressed_ply,
     write_ply,
 )
-from splatfilm.io.sog import read_sog
+from splatfilm.io.sog import SOG_MAX_SH_DEGREE, read_sog, write_sog
 from splatfilm.io.splat import read_splat, write_splat
 from splatfilm.io.spz import SPZ_DEFAULT_AXES, read_spz, write_spz
 
@@ -33,35 +34,36 @@ __all__ = ["load_gaussians", "load_gaussians_centred", "save_gaussians", "check_
            "GAUSSIAN_FILE_EXTENSIONS", "GAUSSIAN_FILE_TYPES", "USD_EXTENSIONS"]
 
 USD_EXTENSIONS = (".usd", ".usda", ".usdc")
-GAUSSIAN_FILE_EXTENSIONS = (".ply", ".splat", ".spz") + USD_EXTENSIONS
-# The same list in words, for help texts and messages: ".ply, .splat, .spz or .usd/.usda/.usdc".
+GAUSSIAN_FILE_EXTENSIONS = (".ply", ".splat", ".spz", ".sog") + USD_EXTENSIONS
+# The same list in words, for help texts and messages: ".ply, .splat, .spz, .sog or .usd/.usda/.usdc".
 GAUSSIAN_FILE_TYPES = ", ".join(GAUSSIAN_FILE_EXTENSIONS[:-len(USD_EXTENSIONS)]) + " or " + "/".join(USD_EXTENSIONS)
 
 
+# Formats read but not written.
+_READ_ONLY_EXTENSIONS = (".ksplat",)
 # Formats of other tools that PlayCanvas's splat-transform (behind SuperSplat) converts to a PLY.
-_SPLAT_TRANSFORM_EXTENSIONS = (".ksplat",)
+_SPLAT_TRANSFORM_EXTENSIONS = (".lcc",)
 
 
 def _kind(path: Path, reading: bool = False) -> str:
-    """The format of `path` by its lower-case extension; `reading`: SOG files are read but not
-    written."""
+    """The format of `path` by its lower-case extension; `reading`: the read-only ones too."""
     ext = path.suffix.lower()
-    if ext == ".sog":
+    if ext in _READ_ONLY_EXTENSIONS:
         if reading:
             return ext
-        raise SplatfilmError(f"{path}: SOG files are read, not written; write {GAUSSIAN_FILE_TYPES} "
-                             "(a .compressed.ply or .spz for SuperSplat)")
+        raise SplatfilmError(f"{path}: {ext} files are read, not written; write {GAUSSIAN_FILE_TYPES}")
     if ext not in GAUSSIAN_FILE_EXTENSIONS:
         shown = f"'{path.suffix}'" if path.suffix else "no extension"
         hint = (f"; convert it with PlayCanvas's splat-transform (`splat-transform {path.name} "
                 f"{path.stem}.ply`) and use the .ply" if ext in _SPLAT_TRANSFORM_EXTENSIONS else "")
-        also = " (or a .sog to read)" if reading else ""
+        also = f" (or a {', '.join(_READ_ONLY_EXTENSIONS)} to read)" if reading else ""
         raise SplatfilmError(f"{path}: unsupported Gaussian file type ({shown}); use {GAUSSIAN_FILE_TYPES}{also}{hint}")
     return ext
 
 
 def load_gaussians(path: str | os.PathLike, spz_axes: str = SPZ_DEFAULT_AXES, prim: str | None = None) -> Gaussians:
-    """Read Gaussians (float32, raw parameters) from a `.ply`, `.splat`, `.spz`, `.sog` or USD file;
+    """Read Gaussians (float32, raw parameters) from a `.ply`, `.splat`, `.spz`, `.sog`, `.ksplat` or
+    USD file;
     spz_axes: an .spz file's axes (`io.spz`: "ply", as stored, or "rub", turned from RUB into
     the PLY's); prim: a USD file's splat prim, by its path (default the file's only one), read
     in its own frame (its local positions) at the stage's start
@@ -107,6 +109,8 @@ def _load(path: Path, spz_axes: str, prim: str | None, centre: bool) -> tuple[Ga
         g = read_spz(path, axes=spz_axes, notes=notes)
     elif kind == ".sog":
         g = read_sog(path, notes)
+    elif kind == ".ksplat":
+        g = read_ksplat(path)
     else:
         from splatfilm.io.usd_splats import read_usd_splats
 
@@ -128,15 +132,20 @@ def check_gaussian_output(path: str | os.PathLike) -> Path:
 
 def saved_sh_degree(path: str | os.PathLike, sh_degree: int) -> int:
     """The SH degree `save_gaussians(path, ...)` stores for Gaussians of degree `sh_degree`:
-    `.splat` holds degree 0 only, a `*.compressed.ply` up to 3, every other format what it is given."""
-    if _kind(Path(path)) == ".splat":
+    `.splat` holds degree 0 only, a `*.compressed.ply` and a `.sog` up to 3, every other format
+    what it is given."""
+    kind = _kind(Path(path))
+    if kind == ".splat":
         return 0
+    if kind == ".sog":
+        return min(sh_degree, SOG_MAX_SH_DEGREE)
     return min(sh_degree, COMPRESSED_PLY_MAX_SH_DEGREE) if is_compressed_ply_name(path) else sh_degree
 
 
 def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = None,
                    spz_axes: str = SPZ_DEFAULT_AXES, antialiased: bool = False) -> None:
-    """Write Gaussians to a `.ply`, `.splat`, `.spz` (version 3) or USD file (atomically); a
+    """Write Gaussians to a `.ply`, `.splat`, `.spz` (version 3), `.sog` (version 2,
+    `io.sog.write_sog`: lossy, SH degree 3 at most) or USD file (atomically); a
     `*.compressed.ply` in SuperSplat's compressed layout (`io.ply.write_compressed_ply`: lossy,
     SH degree 3 at most).
 
@@ -151,6 +160,9 @@ def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None 
         return
     if kind == ".splat":
         write_splat(path, g)
+        return
+    if kind == ".sog":
+        write_sog(path, g, sh_degree=sh_degree)
         return
     if sh_degree is not None:
         g = g.with_sh_degree(sh_degree)

@@ -45,7 +45,7 @@ from splatfilm.scene.sh import MAX_SH_DEGREE, rgb_to_sh0, sh0_to_rgb
 from splatfilm.io.atomic import atomic_write
 from splatfilm.io.inputs import map_input, trailing_bytes_note
 
-__all__ = ["read_ply", "read_ply_centred", "read_ply_points", "write_ply", "write_compressed_ply",
+__all__ = ["read_ply", "read_ply_centred", "read_ply_points", "write_ply", "write_compressed_ply", "smallest_three",
            "is_compressed_ply_name", "COMPRESSED_PLY_MAX_SH_DEGREE", "ply_header", "ply_extra_properties"]
 
 # PLY scalar type names (both the classic and the sized spellings) -> numpy type codes.
@@ -847,16 +847,24 @@ def _pack_11_10_11(t: np.ndarray) -> np.ndarray:
         | _pack_unorm(t[..., 2], 11)
 
 
-def _pack_rotation(q: np.ndarray) -> np.ndarray:
-    """Quaternions [N,4] (any length; a zero one is taken as the identity) -> uint32: 2 bits for
-    the index of the largest |component|, then the other three (sign chosen so the largest is
-    positive, each within +-1/sqrt(2)) in 10 bits each, first one highest."""
+def smallest_three(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Quaternions [N,4] (w, x, y, z; any length, a zero one taken as the identity) in the
+    smallest-three form PlayCanvas's formats share (compressed PLY, SOG): the index [N] (int64)
+    of the largest |component|, and the other three in order [N,3] (float64; sign chosen so the
+    largest is positive, so each lies within +-1/sqrt(2)) mapped to fractions in [0, 1]."""
     norm = np.linalg.norm(q, axis=1, keepdims=True)
     q = np.where(norm > 0, q / np.where(norm > 0, norm, 1.0), np.array([1.0, 0.0, 0.0, 0.0]))
     largest = np.argmax(np.abs(q), axis=1)
     q = q * np.where(np.take_along_axis(q, largest[:, None], axis=1) < 0, -1.0, 1.0)
     others = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]])[largest]
-    packed = _pack_unorm(np.take_along_axis(q, others, axis=1) * (math.sqrt(2) / 2) + 0.5, 10)
+    return largest, np.take_along_axis(q, others, axis=1) * (math.sqrt(2) / 2) + 0.5
+
+
+def _pack_rotation(q: np.ndarray) -> np.ndarray:
+    """Quaternions [N,4] -> uint32: 2 bits for the index of the largest |component|, then the
+    other three (`smallest_three`) in 10 bits each, first one highest."""
+    largest, others = smallest_three(q)
+    packed = _pack_unorm(others, 10)
     return (largest.astype(np.uint32) << np.uint32(30)) | (packed[:, 0] << np.uint32(20)) \
         | (packed[:, 1] << np.uint32(10)) | packed[:, 2]
 

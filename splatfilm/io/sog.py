@@ -1,7 +1,8 @@
 """PlayCanvas SOG files (`.sog`, "spatially ordered Gaussians", what SuperSplat and
-splat-transform write): a zip of lossless WebP images and a `meta.json`. Reading only. (An
-unzipped one, its `meta.json` beside the images, is read once zipped: an asset's sidecar is
-its name with `.json`, which would be that meta.json itself.)
+splat-transform write): a zip of lossless WebP images and a `meta.json`. Versions 1 and 2 are
+read, version 2 written (`write_sog`). (An unzipped one, its `meta.json` beside the images, is
+read once zipped: an asset's sidecar is its name with `.json`, which would be that meta.json
+itself.)
 
 Each Gaussian owns one pixel (row-major, in the file's order) of every image:
     means_l, means_u  16-bit position per axis (low, high byte) in [mins, maxs] of
@@ -36,10 +37,17 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.io.atomic import atomic_write
 from splatfilm.io.inputs import read_input, trailing_bytes_note
+from splatfilm.io.ply import smallest_three
 from splatfilm.scene.gaussians import Gaussians
+from splatfilm.scene.sh import MAX_SH_DEGREE
+from splatfilm.version import __version__
 
-__all__ = ["read_sog"]
+__all__ = ["SOG_MAX_SH_DEGREE", "read_sog", "write_sog"]
+
+# SH bands a SOG holds (its palette's entries are 3, 8 or 15 coefficients).
+SOG_MAX_SH_DEGREE = 3
 
 # Coefficients per colour channel of the higher SH bands, by degree.
 _REST_COEFFS = (0, 3, 8, 15)
@@ -206,3 +214,177 @@ def _rest_bands(meta, version, lookup, pixels, load, count, path) -> np.ndarray:
         return lookup("shN", table[label])
     low, high = float(section["mins"]), float(section["maxs"])
     return (low + (high - low) * (table[label] / 255.0)).astype(np.float32)
+
+
+# ---- writing (version 2) -----------------------------------------------------------------------
+
+# Lloyd iterations of the codebooks and the SH palette: fixed, so a file is a function of its
+# Gaussians (splat-transform's default for the palette is 10 too).
+_ITERATIONS = 10
+# The SH palette's k-means starts from Gaussians picked by a generator of this seed.
+_SEED = 0
+# Entries of the largest SH palette: the labels are 16-bit.
+_MAX_PALETTE = 65536
+# Every member of the archive carries this time (the zip format's earliest), so the bytes do
+# not depend on when a file was written.
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def write_sog(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = None) -> None:
+    """Write `g` as a PlayCanvas SOG version 2 file, atomically (what SuperSplat publishes and
+    its viewer and splat-transform read). Lossy: each Gaussian keeps its row (the file's order
+    is `g`'s, so a rig's weights still match) and
+      positions   16 bits per axis of sign(x) log(1 + |x|) over the Gaussians' range, rounded
+      rotations   smallest-three, 8 bits per component (`io.ply.smallest_three`)
+      log scales  a byte into a 256-entry codebook shared by the three axes (1D k-means)
+      DC colour   the same, its own codebook
+      opacity     sigmoid(opacity) to 1/255, rounded
+      SH 1-3      a palette of up to 65,536 entries (the largest power of two not above N, as
+                  splat-transform sizes it), k-means from a seeded pick, each coefficient a
+                  byte into a 256-entry codebook; each Gaussian its palette entry's index.
+    Images are lossless WebP keeping the colour of transparent pixels (an opacity of 0 still
+    has its colour); the same Gaussians give the same bytes. `sh_degree` truncates or zero-pads
+    the SH bands (default: `g`'s); bands above 3, which the format has no place for, are dropped.
+    Non-finite values are refused (SplatfilmError)."""
+    path = Path(path)
+    degree = g.sh_degree if sh_degree is None else sh_degree
+    if not (isinstance(degree, int) and 0 <= degree <= MAX_SH_DEGREE):
+        raise SplatfilmError(f"{path}: sh_degree must be an integer 0-{MAX_SH_DEGREE}, got {sh_degree!r}")
+    g = g.with_sh_degree(min(degree, SOG_MAX_SH_DEGREE)).detach().to(device="cpu", dtype=torch.float32)
+    n = len(g)
+    fields = {"means": g.means, "quats": g.quats, "scales": g.scales, "opacities": g.opacities, "sh0": g.sh0,
+              "shN": g.shN}
+    bad = {name: int((~torch.isfinite(t)).sum()) for name, t in fields.items()}
+    if any(bad.values()):
+        where = ", ".join(f"{c} in {name}" for name, c in bad.items() if c)
+        raise SplatfilmError(f"{path}: cannot write Gaussians with non-finite values (NaN/inf): {where}")
+    if n == 0:  # as every reader refuses one
+        raise SplatfilmError(f"{path}: no Gaussians to write")
+    # A texture of whole 4x4 blocks, as splat-transform lays it out (at least one block).
+    width = max(4, math.ceil(math.sqrt(n) / 4) * 4)
+    height = max(4, math.ceil(n / width / 4) * 4)
+
+    def image(rgba: np.ndarray, shape: tuple[int, int] = (height, width)) -> bytes:
+        """Rows of RGBA [M,4] uint8 as a lossless WebP of `shape` (rows, columns), zero-filled."""
+        full = np.zeros((shape[0] * shape[1], 4), np.uint8)
+        full[:len(rgba)] = rgba
+        out = io.BytesIO()
+        Image.fromarray(full.reshape(shape[0], shape[1], 4), "RGBA").save(out, "WEBP", lossless=True, exact=True)
+        return out.getvalue()
+
+    files: dict[str, bytes] = {}
+    means = g.means.numpy().astype(np.float64)
+    logged = np.sign(means) * np.log1p(np.abs(means))
+    mins, maxs = logged.min(axis=0), logged.max(axis=0)
+    span = maxs - mins
+    steps = np.rint((logged - mins) / np.where(span > 0, span, 1.0) * 65535.0).astype(np.uint32)
+    opaque = np.full((n, 1), 255, np.uint8)
+    files["means_l.webp"] = image(np.concatenate([(steps & 0xFF).astype(np.uint8), opaque], axis=1))
+    files["means_u.webp"] = image(np.concatenate([(steps >> 8).astype(np.uint8), opaque], axis=1))
+
+    largest, others = smallest_three(g.quats.numpy().astype(np.float64))
+    files["quats.webp"] = image(np.concatenate([_bytes(others), (252 + largest)[:, None].astype(np.uint8)], axis=1))
+
+    scales_book, scales = _codebook(g.scales.numpy())
+    files["scales.webp"] = image(np.concatenate([scales, opaque], axis=1))
+
+    alpha = _bytes(1.0 / (1.0 + np.exp(-np.clip(g.opacities.numpy().astype(np.float64), -100.0, 100.0))))
+    sh0_book, sh0 = _codebook(g.sh0.numpy().reshape(n, 3))
+    files["sh0.webp"] = image(np.concatenate([sh0, alpha[:, None]], axis=1))
+
+    meta: dict[str, Any] = {
+        "version": 2, "asset": {"generator": f"splatfilm {__version__}"}, "count": n,
+        "means": {"mins": mins.tolist(), "maxs": maxs.tolist(), "files": ["means_l.webp", "means_u.webp"]},
+        "scales": {"codebook": scales_book.tolist(), "files": ["scales.webp"]},
+        "quats": {"files": ["quats.webp"]},
+        "sh0": {"codebook": sh0_book.tolist(), "files": ["sh0.webp"]},
+    }
+    if g.sh_degree:
+        coeffs = g.shN.shape[1]
+        entries = min(_MAX_PALETTE, 1 << (n.bit_length() - 1))
+        palette = _sh_palette(g.shN.numpy().reshape(n, coeffs * 3), entries)
+        shN_book, palette_bytes = _codebook(palette)
+        # Entry e's coefficient j at row e // 64, column (e % 64) * coeffs + j, RGB its channels.
+        table = np.concatenate([palette_bytes.reshape(-1, coeffs, 3),
+                                np.full((len(palette), coeffs, 1), 255, np.uint8)], axis=2)
+        rows = math.ceil(entries / _PALETTE_ROW)
+        files["shN_centroids.webp"] = image(table.reshape(-1, 4), (rows, _PALETTE_ROW * coeffs))
+        # Each Gaussian takes the entry nearest it as the file decodes it (the palette's bytes).
+        decoded = shN_book[palette_bytes.astype(np.int64)].astype(np.float64)
+        labels = _nearest(g.shN.numpy().reshape(n, coeffs * 3), decoded)
+        files["shN_labels.webp"] = image(np.stack([labels & 0xFF, labels >> 8, np.zeros(n, np.int64),
+                                                   np.full(n, 255)], axis=1).astype(np.uint8))
+        meta["shN"] = {"count": entries, "bands": g.sh_degree, "codebook": shN_book.tolist(),
+                       "files": ["shN_centroids.webp", "shN_labels.webp"]}
+    files = {"meta.json": json.dumps(meta).encode(), **files}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:  # WebP is compressed already
+        for name, data in files.items():
+            archive.writestr(zipfile.ZipInfo(name, _ZIP_TIME), data)
+    atomic_write(path, [out.getbuffer()])
+
+
+def _bytes(fractions: np.ndarray) -> np.ndarray:
+    """Fractions in [0, 1] (any shape) to the nearest of 256 steps, uint8."""
+    return np.clip(np.rint(np.asarray(fractions, np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def _codebook(values: np.ndarray, entries: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """A 1D codebook for every value of `values` (any shape) pooled, as SOG version 2 stores
+    scales, colours and the SH palette: (codebook [entries] float32 ascending, indices of the
+    shape of `values`, uint8), each value's index its nearest entry. The distinct values
+    themselves when there are no more than `entries` (exact), else `_ITERATIONS` rounds of
+    Lloyd's k-means, deterministic (no random start)."""
+    flat = np.asarray(values, np.float64).reshape(-1)
+    distinct = np.unique(flat)
+    if len(distinct) <= entries:
+        book = np.concatenate([distinct, np.full(entries - len(distinct), distinct[-1] if len(distinct) else 0.0)])
+    else:
+        ordered, n = np.sort(flat), len(flat)
+        # Plain k-means (and quantile starts) spend every entry on the dense middle and leave
+        # the sparse tails (a floater's large scale, a saturated colour) off by a unit or more;
+        # starts halfway between quantiles and even steps, and each value weighted by the
+        # square root of its neighbours' spacing (density to the power -1/2), keep them within
+        # a tenth of that (on scenes/set: log scales 2.9 -> 0.1, DC colour 0.87 -> 0.02).
+        rank = np.arange(n)
+        place = 0.5 * rank / n + 0.5 * (ordered - ordered[0]) / (ordered[-1] - ordered[0])
+        book = ordered[np.minimum(np.searchsorted(place, (2 * np.arange(entries) + 1) / (2 * entries)), n - 1)]
+        reach = max(1, n // 1024)
+        spacing = ordered[np.minimum(rank + reach, n - 1)] - ordered[np.maximum(rank - reach, 0)]
+        weight = np.sqrt(np.maximum(spacing, 1e-12))
+        for _ in range(_ITERATIONS):
+            label = np.searchsorted((book[1:] + book[:-1]) / 2, ordered)
+            mass = np.bincount(label, weights=weight, minlength=entries)
+            sums = np.bincount(label, weights=weight * ordered, minlength=entries)
+            book = np.sort(np.where(mass > 0, sums / np.where(mass > 0, mass, 1.0), book))
+    book = book.astype(np.float32)
+    wide = book.astype(np.float64)  # what a reader will see: the indices are chosen against it
+    index = np.searchsorted((wide[1:] + wide[:-1]) / 2, flat)
+    return book, index.astype(np.uint8).reshape(np.shape(values))
+
+
+def _nearest(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """The index [N] (int64) of the nearest of centres [K,D] to each of points [N,D]: scipy's
+    kd-tree, exact and the same on every run (no float sums whose order could vary)."""
+    from scipy.spatial import cKDTree
+
+    return cKDTree(centres).query(points, workers=-1)[1].astype(np.int64)
+
+
+def _sh_palette(points: np.ndarray, entries: int) -> np.ndarray:
+    """k-means of points [N,D] (float32: a Gaussian's higher SH coefficients) into `entries`
+    centres [entries, D] float64; `entries` >= N: the points themselves.
+    Started from `entries` distinct points of a seeded pick, `_ITERATIONS` rounds; a centre that
+    loses all its points keeps its place."""
+    n = len(points)
+    data = points.astype(np.float64)
+    if entries >= n:
+        return data
+    centres = data[np.sort(np.random.default_rng(_SEED).choice(n, entries, replace=False))]
+    for _ in range(_ITERATIONS):
+        labels = _nearest(data, centres)
+        counts = np.bincount(labels, minlength=entries)
+        sums = np.stack([np.bincount(labels, weights=data[:, j], minlength=entries) for j in range(data.shape[1])],
+                        axis=1)
+        centres = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres)
+    return centres

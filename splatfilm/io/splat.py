@@ -24,7 +24,7 @@ from splatfilm.scene.sh import rgb_to_sh0, sh0_to_rgb
 from splatfilm.io.atomic import atomic_write
 from splatfilm.io.inputs import read_input
 
-__all__ = ["read_splat", "write_splat", "SPLAT_DTYPE"]
+__all__ = ["read_splat", "write_splat", "SPLAT_DTYPE", "decode_rgba", "log_scales"]
 
 SPLAT_DTYPE = np.dtype([("position", "<f4", (3,)), ("scale", "<f4", (3,)), ("rgba", "u1", (4,)), ("rot", "u1", (4,))])
 assert SPLAT_DTYPE.itemsize == 32
@@ -37,6 +37,21 @@ _MIN_SCALE = 1e-30
 
 def _error(path: Path, problem: str) -> SplatfilmError:
     return SplatfilmError(f"{path}: {problem}")
+
+
+def decode_rgba(rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """sh0 [N,3] and opacity logits [N] (float64) from the bytes [N,4] that antimatter15's
+    `.splat` and GaussianSplats3D's `.ksplat` share: rgb = (0.5 + C0 * sh0) * 255, alpha =
+    sigmoid(opacity) * 255 (clamped to [0.5/255, 1 - 0.5/255] before the logit, so 0 and 255
+    stay finite)."""
+    unit = np.asarray(rgba, np.float64) / 255.0
+    return rgb_to_sh0(unit[:, :3]), opacity_logit(unit[:, 3], _ALPHA_EPS)
+
+
+def log_scales(linear: np.ndarray) -> np.ndarray:
+    """Log scales (float64) from the linear ones those formats store; 0 (or an underflow) reads as
+    a tiny finite one."""
+    return np.log(np.maximum(np.abs(np.asarray(linear, np.float64)), _MIN_SCALE))
 
 
 def read_splat(path: str | os.PathLike) -> Gaussians:
@@ -61,10 +76,8 @@ def read_splat(path: str | os.PathLike) -> Gaussians:
         bad = int(np.count_nonzero(~np.isfinite(arr)))
         if bad:
             raise _error(path, f"has {bad} non-finite values (NaN/inf) in {name}")
-    scales = np.log(np.maximum(np.abs(lin), _MIN_SCALE))
-    rgba = rec["rgba"].astype(np.float64) / 255.0
-    sh0 = rgb_to_sh0(rgba[:, :3])
-    opacities = opacity_logit(rgba[:, 3], _ALPHA_EPS)
+    scales = log_scales(lin)
+    sh0, opacities = decode_rgba(rec["rgba"])
     quats = (rec["rot"].astype(np.float64) - 128.0) / 128.0
     quats[~quats.any(axis=1)] = (1.0, 0.0, 0.0, 0.0)
     t = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))  # noqa: E731

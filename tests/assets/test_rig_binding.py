@@ -245,7 +245,7 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, capsys):
         (["rig", far, "--skeleton", skel, "-o", out, "--same-frame"], "the frames do not overlap"),
         (["rig", fitted, "--skeleton", skel, "-o", out], "has no sidecar"),  # no sidecar: no frame
         (["rig", fitted, "--skeleton", skel, "-o", tmp_path / "out" / "hero.obj", "--same-frame"],
-         ".ply, .splat, .spz or .usd/.usda/.usdc file"),
+         ".ply, .splat, .spz, .sog or .usd/.usda/.usdc file"),
         (["rig", fitted, "--skeleton", skel, "-o", out, "--same-frame", "--max-distance", "-1"], "--max-distance"),
     ]
     before = fitted.read_bytes()

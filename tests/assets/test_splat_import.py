@@ -58,8 +58,8 @@ def test_import_says_the_written_degree_and_what_is_dropped(tmp_path, capsys):
     assert load_gaussians(tmp_path / "y.compressed.ply").sh_degree == 3
 
 
-def test_ksplat_points_at_splat_transform(tmp_path, capsys):
-    for name in ("a.ksplat",):
+def test_lcc_points_at_splat_transform(tmp_path, capsys):
+    for name in ("a.lcc",):
         (tmp_path / name).write_bytes(b"")
         err = cli_error(capsys, ["import", tmp_path / name, "-o", tmp_path / "a.ply"], name)
         assert "unsupported Gaussian file type" in err and f"splat-transform {name} a.ply" in err, err

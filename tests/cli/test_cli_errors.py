@@ -255,7 +255,7 @@ def test_edit_and_import_mesh_check_their_output_first(tmp_path, scene, capsys, 
     monkeypatch.setattr(mesh_import, "mesh_to_gaussians", must_not_run)
     assert "unsupported Gaussian file type" in cli_error(capsys, ["edit", scene, _edits(tmp_path), "-o",
                                                                  tmp_path / "e.obj"], "e.obj")
-    assert "is a .ply, .splat, .spz or .usd/.usda/.usdc file" in cli_error(capsys, ["import-mesh", CRATE_OBJ, "-o",
+    assert "is a .ply, .splat, .spz, .sog or .usd/.usda/.usdc file" in cli_error(capsys, ["import-mesh", CRATE_OBJ, "-o",
                                                                                 tmp_path / "c.obj"], "c.obj")
 
 

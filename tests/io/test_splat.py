@@ -173,9 +173,9 @@ def test_dispatch_by_extension(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a.ply", "b.SPLAT", "c.ply"]
 
 
-@pytest.mark.parametrize("name", ["scene.ksplat", "scene", "scene.ply.gz"])
+@pytest.mark.parametrize("name", ["scene.lcc", "scene", "scene.ply.gz"])
 def test_dispatch_unknown_extension(tmp_path, name):
     p = tmp_path / name
     p.write_bytes(b"ply\n")
     _raises_one_line(p, "unsupported Gaussian file type", load_gaussians)
-    _raises_one_line(p, ".ply, .splat, .spz or .usd/.usda/.usdc", save_gaussians, random_gaussians(1))
+    _raises_one_line(p, ".ply, .splat, .spz, .sog or .usd/.usda/.usdc", save_gaussians, random_gaussians(1))
