@@ -10,7 +10,6 @@ origin centred).
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from splatfilm.scene.cameras import Cameras, vector_text
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import WORLD_UP, Similarity, axis_rotation, rotation_between, unit_vector
 from splatfilm.yamlfields import At, vec3
+from splatfilm import report
 
 
 # A capture whose centre lies farther from the origin than this many times its extent (fit:
@@ -79,7 +79,7 @@ def cameras_in_asset_frame(asset: str | Path, cameras: Cameras, source: str | Pa
         return cameras
     moved, note = cameras.in_asset_frame(offset, source, asset)
     if note is not None:
-        print(note, file=sys.stderr)
+        report.note(note)
     return moved
 
 

@@ -49,6 +49,7 @@ from splatfilm.render.rendering import RasterizeMode, rasterize_mode_key, resolv
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.yamlfields import At, integer, mapping, number, show
+from splatfilm import report
 
 
 MIN_PEAK = 1.0 / 255.0
@@ -89,9 +90,7 @@ def supported(gaussians: Gaussians, cameras: Cameras, settings: CleanupSettings 
                                                                            / int(c.widths[0])))) for c in cameras])
     bar = None
     if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(cameras), desc="views", unit="view")
+        bar = report.progress_bar(total=len(cameras), desc="views", unit="view")
     try:
         peaks = peak_weights(gaussians, cameras, (lambda _: bar.update()) if bar is not None else None,
                              rasterize_mode)

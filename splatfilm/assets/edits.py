@@ -46,7 +46,6 @@ otherwise), so view-dependent colour scales with the base colour.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -63,6 +62,7 @@ from splatfilm.scene.gaussians import Gaussians, opacity_logit
 from splatfilm.scene.sh import rgb_to_sh0, sh0_to_rgb
 from splatfilm.scene.transforms import Similarity, euler_xyz_rotation, yaw_rotation
 from splatfilm.yamlfields import At, load_yaml, mapping, number, show, vec3
+from splatfilm import report
 
 __all__ = ["Box", "ColourAdjust", "Edit", "Ellipsoid", "Selection", "Sphere", "apply_edits", "bake_edits",
            "edit_gaussians", "parse_edits"]
@@ -224,7 +224,7 @@ def edit_gaussians(gaussians: Gaussians, edits: list[Edit], asset_to_world: Simi
 
     gaussians: in the asset frame; asset_to_world: where the asset is placed, for selections
     in `frame: world`. A delete, recolour or opacity edit that selects nothing is skipped with
-    a warning on stderr; a keep that selects nothing, or a delete of every Gaussian, is an
+    a note on stderr; a keep that selects nothing, or a delete of every Gaussian, is an
     error: either would leave nothing, and a keep skipped kept everything (a typo'd box
     passed unnoticed)."""
     g = gaussians
@@ -236,7 +236,7 @@ def edit_gaussians(gaussians: Gaussians, edits: list[Edit], asset_to_world: Simi
             if edit.op == "keep":
                 raise SplatfilmError(f"{edit.label}: keep selects no Gaussians of the asset (of {len(g)}); "
                                      "check its shape's centre, size and frame")
-            print(f"warning: {edit.label} ({edit.op}) selects no Gaussians; skipped", file=sys.stderr)
+            report.note(f"{edit.label} ({edit.op}) selects no Gaussians; skipped")
             continue
         mask = torch.as_tensor(mask_np, device=g.device)
         if edit.op == "delete":

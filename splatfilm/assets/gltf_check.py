@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import struct
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.inputs import trailing_bytes_note
+from splatfilm import report
 
 _GLB_MAGIC = b"glTF"
 _JSON_CHUNK = 0x4E4F534A
@@ -113,7 +113,7 @@ def _glb_chunks(path: Path, data: bytes) -> tuple[dict, bytes | None]:
     if length > len(data):
         raise _fail(path, f"the header says {length} bytes but the file has {len(data)}; it is truncated")
     if length < len(data):
-        print(trailing_bytes_note(path, len(data) - length, f"the {length} bytes its header gives"), file=sys.stderr)
+        report.note(trailing_bytes_note(path, len(data) - length, f"the {length} bytes its header gives"))
     chunks, offset = [], 12
     while offset + 8 <= length:
         size, kind = struct.unpack_from("<II", data, offset)

@@ -47,7 +47,6 @@ would need cx, cy less half a pixel.)
 from __future__ import annotations
 
 import math
-import sys
 import time
 import zipfile
 from dataclasses import asdict, dataclass
@@ -56,7 +55,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from splatfilm.scene.cameras import Cameras, centred_K, focal_px_for_fov
 from splatfilm.errors import SplatfilmError
@@ -66,6 +64,7 @@ from splatfilm.assets.open3d_loader import load_open3d
 from splatfilm.render import RasterizeMode, rasterize_mode_key, rasterization
 from splatfilm.render.projection import depth_planes, quat_scale_to_covar
 from splatfilm.io.asset_files import collision_mesh_path, scene_mesh_cache_path
+from splatfilm import report
 
 if TYPE_CHECKING:
     import open3d
@@ -301,7 +300,7 @@ def fuse_mesh(gaussians: Gaussians, cameras: Cameras, voxel: float, settings: Me
     trunc = float(settings.trunc_voxels)
     prepared = surfels(gaussians)
     fused = 0
-    for i in tqdm(range(len(cameras)), desc="mesh", unit="view", disable=not progress):
+    for i in report.progress_bar(range(len(cameras)), desc="mesh", unit="view", show=progress):
         w, h = int(cameras.widths[i]), int(cameras.heights[i])
         rgb, alpha, depth = surface_depth(gaussians, cameras.viewmats[i], cameras.Ks[i], w, h, settings.backend,
                                           prepared, rasterize_mode)
@@ -511,9 +510,9 @@ def export_scene_mesh(scene: str | Path, output: str | Path, cameras_path: str |
     mesh = _cached_scene_mesh(scene, g, cams, s, up, progress, asset_rasterize_mode(scene))
     write_mesh(mesh, output, up, 1.0 if scale is None else float(scale))
     if scale is None and output.suffix.lower() != ".ply":
-        print(f"note: {scene}'s scale to metres is unknown (structure-from-motion units): {output} is in scene units, "
-              f"which Blender and glTF readers take as metres (`splatfilm ground {scene} --camera-height METRES` "
-              "measures a scene's)", file=sys.stderr)
+        report.note(f"{scene}'s scale to metres is unknown (structure-from-motion units): {output} is in scene units, "
+                    f"which Blender and glTF readers take as metres (`splatfilm ground {scene} --camera-height METRES` "
+                    "measures a scene's)")
     v = np.asarray(mesh.vertices)
     source = (f"from {cameras_path}" if cameras_path is not None else
               "from the capture's cameras" if cams is not None else "orbiting it")
@@ -554,8 +553,8 @@ def _cached_scene_mesh(scene: Path, g: Gaussians, cameras: Cameras | None, setti
                 mesh.vertex_colors = o3d.utility.Vector3dVector(c)
             mesh.vertex_normals = o3d.utility.Vector3dVector(n)
             if progress:
-                print(f"{scene.name}: the mesh made before from the same scene, cameras and settings "
-                      f"({npz.name}) is used", flush=True)
+                report.status(f"{scene.name}: the mesh made before from the same scene, cameras and settings "
+                              f"({npz.name}) is used")
             return mesh
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # unreadable: made again
@@ -626,9 +625,9 @@ def collision_mesh(scene: str | Path, settings: MeshSettings | None = None, prog
     from splatfilm.io.gaussian_files import load_gaussians
 
     if progress:
-        print(f"meshing {scene.name} for collisions from {len(cameras) if cameras is not None else settings.views} "
-              f"{'capture' if cameras is not None else 'orbit'} views (cached "
-              f"{'beside it as ' + obj.name if obj.parent == scene.parent else 'as ' + str(obj)})", flush=True)
+        report.status(f"meshing {scene.name} for collisions from {len(cameras) if cameras is not None else settings.views} "
+                      f"{'capture' if cameras is not None else 'orbit'} views (cached "
+                      f"{'beside it as ' + obj.name if obj.parent == scene.parent else 'as ' + str(obj)})")
     mesh = mesh_scene(gaussians if changed else load_gaussians(scene), cameras, settings, sidecar_up(scene), progress,
                       mode)
     if len(mesh.triangles) == 0:

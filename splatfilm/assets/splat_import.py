@@ -39,6 +39,7 @@ from splatfilm.io.rig_files import carry_rig, load_rig
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import Similarity
 from splatfilm.version import __version__
+from splatfilm import report
 
 
 def dropped_note(source: Path, output: Path, source_degree: int, sh_degree: int | None = None) -> str | None:
@@ -78,7 +79,7 @@ def recentre_far_out(g: Gaussians, means: np.ndarray) -> tuple[Gaussians, np.nda
     offset = origin_offset_for((lo + hi) / 2, radius) if radius > 0 else None
     if offset is None:
         return g, None
-    print(origin_offset_note(offset, radius, "the splat", "written"))
+    report.note(origin_offset_note(offset, radius, "the splat", "written"))
     centred = torch.from_numpy(np.asarray(means, dtype=np.float64) - offset).to(g.means.dtype)
     return replace(g, means=centred.to(g.means.device)), offset
 
@@ -90,8 +91,8 @@ def source_record(source: Path) -> Sidecar | None:
     try:
         return Sidecar.of_asset(source)
     except SplatfilmError as e:
-        print(f"note: {sidecar_path(source).name} is not read as {source.name}'s sidecar ({e}); nothing carried "
-              "from it")
+        report.note(f"{sidecar_path(source).name} is not read as {source.name}'s sidecar ({e}); nothing carried "
+                    "from it")
         return None
 
 
@@ -167,7 +168,7 @@ def carry_asset_record(source: Path, output: Path, record: Sidecar, g: Gaussians
         dropped.append(f"rig ({rig_path(source).name})")
         rig = None
     if dropped:
-        print(f"note: {output.name} keeps {source.name}'s sidecar without its {', '.join(dropped)}: {why}")
+        report.note(f"{output.name} keeps {source.name}'s sidecar without its {', '.join(dropped)}: {why}")
     carry_rig(output, rig, np.ones(len(g), dtype=bool), sidecar)
     carry_capture_cameras(source, output, cameras)
     sidecar["asset"] = output.name
@@ -250,7 +251,7 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
         offset = origin_offset_for(to_capture.apply((lo + hi) / 2), radius) if radius > 0 else None
         if offset is not None:
             to_capture = Similarity(translation=-offset) @ to_capture
-            print(origin_offset_note(offset, radius, "the splat", "written"))
+            report.note(origin_offset_note(offset, radius, "the splat", "written"))
         moved = None if moved is None else to_capture @ moved
         if origin is not None:
             to_capture = to_capture @ Similarity(translation=origin)
@@ -269,7 +270,7 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
     mode = asset_rasterize_mode(source)
     save_gaussians(output, g, spz_axes=spz_axes, antialiased=mode == "antialiased")
     if note is not None:
-        print(note)
+        report.note(note)
     origin = {"type": "import", "path": recorded_path(source.resolve(), output.resolve().parent),
               "format": source.suffix.lower().lstrip(".")}
     if is_usd:

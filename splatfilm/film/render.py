@@ -39,7 +39,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.cut import write_edit
@@ -54,6 +53,7 @@ from splatfilm.io.manifest import Manifest
 from splatfilm.io.atomic import check_output_folder, clear_scratch, make_folder, work_lock
 from splatfilm.render import resolve_backend
 from splatfilm.render.rasterize_to_pixels import FIRST_RENDER_NOTE, kernels_cached
+from splatfilm import report
 
 MANIFEST = ".splatfilm-film.json"
 
@@ -264,8 +264,8 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
 
             # The CPU kernels compile on their first call after an install (about 20 s on 2 cores,
             # then cached): without a word the bar would sit at 0% through it.
-            bar = tqdm(total=len(todo), desc="film", unit="frame", disable=not progress or not todo,
-                       postfix=None if kernels_cached() else FIRST_RENDER_NOTE)  # until the first frame is done
+            bar = report.progress_bar(total=len(todo), desc="film", unit="frame", show=progress and bool(todo),
+                                      postfix=None if kernels_cached() else FIRST_RENDER_NOTE)  # until the first frame is done
 
             def step(job: FrameJob, accepted: bool | None = None) -> None:
                 done(job, accepted)

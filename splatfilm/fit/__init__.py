@@ -35,6 +35,7 @@ from splatfilm.io.asset_files import (
     write_capture_masks,
 )
 from splatfilm.fit.trainer import FitConfig, FitResult, check_strategy, evaluate, fit
+from splatfilm import report
 
 __all__ = ["Capture", "FitConfig", "FitResult", "evaluate", "fit", "load_capture", "run_fit"]
 
@@ -67,16 +68,16 @@ def points_from_images(capture: Capture, source: Capture, work_dir: Path) -> Non
         # COLMAP has no panorama camera: match and triangulate the cube of pinhole views of each.
         views = pinhole_views(cameras, images)
         images, cameras = views.images, views.cameras
-        print(f"triangulating through {len(cameras)} pinhole views of the images (a cube of six for each panorama)")
-    points, colors = triangulate_known_poses(images, cameras, work_dir, log=print)
+        report.status(f"triangulating through {len(cameras)} pinhole views of the images (a cube of six for each panorama)")
+    points, colors = triangulate_known_poses(images, cameras, work_dir, log=report.status)
     if capture.masks is not None and len(points):
         inside = carve_by_masks(points, capture.cameras, capture.masks)
         points, colors = points[inside], colors[inside]
     if len(points) < MIN_TRIANGULATED_POINTS:
-        print(f"note: the capture has no point cloud and only {len(points)} points triangulated from its images "
-              f"(needs {MIN_TRIANGULATED_POINTS}); starting from random points")
+        report.note(f"the capture has no point cloud and only {len(points)} points triangulated from its images "
+                    f"(needs {MIN_TRIANGULATED_POINTS}); starting from random points")
         return
-    print(f"the capture has no point cloud: starting from {len(points)} points triangulated from its images")
+    report.status(f"the capture has no point cloud: starting from {len(points)} points triangulated from its images")
     capture.points = points.astype(np.float64)
     capture.point_colors = colors.astype(np.float32) / 255.0
     capture.source["points"] = f"triangulated from the images with the capture's poses ({len(points)})"
@@ -149,22 +150,22 @@ def run_fit(data: str | Path, output: str | Path, cfg: FitConfig, resume: bool =
         capture = capture.translated(-offset)
         if extra is not None:
             extra = extra.translated(-offset)
-        print(origin_offset_note(offset, radius, "the capture", "fitted and written",
-                                 f"{paths['cameras'].name} is in that frame; "))
+        report.note(origin_offset_note(offset, radius, "the capture", "fitted and written",
+                    f"{paths['cameras'].name} is in that frame; "))
     train_ids, test_ids, split = capture.train_test(cfg.test_every)
     kind = "object" if capture.is_object else "scene"
     for note in capture.source.get("notes", []):
-        print(note)
-    print(f"{kind} capture: {len(capture)} images ({len(train_ids)} train, {len(test_ids)} held out: {split}) at "
-          f"{sizes_text(capture.cameras.sizes)}"
-          + (f" (the longer side capped at {max_size} px: --max-size or --downscale to choose)"
-             if capped and max(max(size) for size in capture.cameras.sizes) == max_size else "")
-          + f", source {capture.source['type']}, backend {backend}, {cfg.resolved_steps(backend)} steps")
+        report.note(note)
+    report.status(f"{kind} capture: {len(capture)} images ({len(train_ids)} train, {len(test_ids)} held out: {split}) at "
+                  f"{sizes_text(capture.cameras.sizes)}"
+                  + (f" (the longer side capped at {max_size} px: --max-size or --downscale to choose)"
+                  if capped and max(max(size) for size in capture.cameras.sizes) == max_size else "")
+                  + f", source {capture.source['type']}, backend {backend}, {cfg.resolved_steps(backend)} steps")
     trained = cfg.sh_degree_at(cfg.resolved_steps(backend) - 1)
     if trained < cfg.sh_degree:
-        print(f"note: SH degree {trained} is trained and stored, not the {cfg.sh_degree} asked: a degree is added "
-              f"every {cfg.sh_degree_interval} steps, so degree {cfg.sh_degree} starts at step "
-              f"{cfg.sh_degree * cfg.sh_degree_interval}: give more --steps, or --sh-degree {trained} to say so")
+        report.note(f"SH degree {trained} is trained and stored, not the {cfg.sh_degree} asked: a degree is added "
+                    f"every {cfg.sh_degree_interval} steps, so degree {cfg.sh_degree} starts at step "
+                    f"{cfg.sh_degree * cfg.sh_degree_interval}: give more --steps, or --sh-degree {trained} to say so")
     result = fit(capture, cfg, checkpoint=paths["checkpoint"], resume=resume, progress=progress, stop_at=stop_at)
     if result.steps < cfg.resolved_steps(backend):
         return {"interrupted_at": result.steps}

@@ -41,6 +41,7 @@ import numpy as np
 from splatfilm.io.atomic import clear_scratch
 from splatfilm.io.cache import read_record, write_record
 from splatfilm.io.colmap_library import load_pycolmap, stderr_silenced
+from splatfilm import report
 
 Log = Callable[[str], None]
 
@@ -369,12 +370,10 @@ def _database_progress(database: Path, table: str, total: int | None, desc: str,
     bound, replaced by the count reached when the step ends. stream: where to draw (default
     sys.stderr)."""
     stream = stream or sys.stderr
-    if not show or not stream.isatty():
+    if not report.bars_shown(show, stream):
         yield
         return
     import subprocess
-
-    from tqdm import tqdm
 
     initial = _count_rows(database, table) or 0
     started = time.time()
@@ -382,8 +381,7 @@ def _database_progress(database: Path, table: str, total: int | None, desc: str,
 
     def draw(rows: int) -> None:
         if not bars:
-            # dynamic_ncols: tqdm sizes bars to the terminal only for sys.stderr/stdout otherwise
-            bars.append(tqdm(total=total, desc=desc, unit=unit, initial=initial, file=stream, dynamic_ncols=True))
+            bars.append(report.progress_bar(total=total, desc=desc, unit=unit, initial=initial, stream=stream))
             bars[0].start_t = bars[0].last_print_t = started  # its time and rate from the step's start
         if rows > bars[0].n:
             bars[0].update(rows - bars[0].n)

@@ -24,7 +24,6 @@ import dataclasses
 import functools
 import json
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,7 +32,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.cameras import Cameras
@@ -48,6 +46,7 @@ from splatfilm.fit.appearance import (appearance_enabled, appearance_optimizer, 
                                       compose, fold_into_scene, identity_penalty, new_appearance)
 from splatfilm.fit.init import carve_by_masks, gaussians_from_points, points_where_views_agree, random_points_in_frustums
 from splatfilm.fit.lens_views import pinhole_views
+from splatfilm import report
 
 PARAM_NAMES = ("means", "quats", "scales", "opacities", "sh0", "shN")
 CPU_DEFAULT_STEPS = 3000
@@ -295,8 +294,8 @@ def _random_scene_initial(cameras: Cameras, images: list[np.ndarray], train_ids:
     pts, colors, _ = points_where_views_agree(cameras, images, train_ids, cfg.init_random, rng)
     if len(pts) < max(4, cfg.init_random // 20):
         # No two views look the same way (too few images): nothing to agree on.
-        print(f"note: the views overlap too little to place {cfg.init_random} starting points; "
-              "starting from random points in their frustums", file=sys.stderr)
+        report.note(f"the views overlap too little to place {cfg.init_random} starting points; "
+                    "starting from random points in their frustums")
         pts = random_points_in_frustums(cameras, cfg.init_random, rng)
         colors = rng.uniform(0, 1, pts.shape)
     return gaussians_from_points(pts, colors, cfg.sh_degree, cfg.init_opacity, cfg.init_scale)
@@ -439,9 +438,9 @@ def fit(capture: Capture, cfg: FitConfig, checkpoint: Path | None = None, resume
 
     # The cpu backend's first step after an install compiles its kernels (~14 s): the bar's
     # ETA from that step alone reads hours; the note stands until the step's numbers replace it.
-    bar = tqdm(range(start_step, steps), desc="fit", unit="step", disable=not progress,
-               initial=start_step, total=steps,
-               postfix=FIRST_RENDER_NOTE if backend == "cpu" and not kernels_cached() else None)
+    bar = report.progress_bar(range(start_step, steps), desc="fit", unit="step", show=progress,
+                              initial=start_step, total=steps,
+                              postfix=FIRST_RENDER_NOTE if backend == "cpu" and not kernels_cached() else None)
     last_step = start_step - 1
     try:
         for step in bar:
@@ -517,7 +516,7 @@ def _read_checkpoint(checkpoint: Path | None, resume: bool, fingerprint: dict, c
     if not resume:
         return None
     if checkpoint is None or not checkpoint.exists():
-        print(f"note: --resume: no checkpoint at {checkpoint}; starting from step 0", file=sys.stderr)
+        report.note(f"--resume: no checkpoint at {checkpoint}; starting from step 0")
         return None
     ckpt = load_checkpoint(checkpoint)
     if not checkpoint_matches(ckpt, dataclasses.asdict(cfg), fingerprint):
@@ -639,7 +638,7 @@ def _evaluate_held_out(run: _Training, capture: Capture, train_ids: list[int], t
     m = evaluate(run.gaussians(), capture, test_ids, backend, degree,
                  _borrowed(run.appearance, capture, train_ids, test_ids, scene_scale), rasterize_mode)
     plain = f" (without the borrowed appearance {m['psnr_plain']:.2f} dB)" if "psnr_plain" in m else ""
-    tqdm.write(f"step {step + 1}: held-out PSNR {m['psnr']:.2f} dB{plain}, SSIM {m['ssim']:.4f}")
+    report.status(f"step {step + 1}: held-out PSNR {m['psnr']:.2f} dB{plain}, SSIM {m['ssim']:.4f}")
     return {"step": step, "eval": m}
 
 

@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.script import Film, FilmShot, ground_plane
@@ -54,6 +53,7 @@ from splatfilm.scene.gaussians import Gaussians
 from splatfilm.shots.interchange import (define_usd_camera, define_usd_render_settings, usd_camera_problem, usd_conform_policy,
                                          usd_name)
 from splatfilm.version import __version__
+from splatfilm import report
 
 USD_WORLD_EXTENSIONS = (".usda", ".usdc", ".usd")
 
@@ -231,7 +231,7 @@ def export_usd_world(film: Film, path: str | os.PathLike, progress: bool = True)
             shadows[n] = UsdVol.ParticleField3DGaussianSplat.Define(stage, f"/World/Shadows/{usd_name(n)}")
             Usd.ModelAPI(shadows[n].GetPrim()).SetKind(Kind.Tokens.component)
 
-    bar = tqdm(samples, desc="export-usd", unit="frame", disable=not progress)
+    bar = report.progress_bar(samples, desc="export-usd", unit="frame", show=progress)
     for s in bar:
         owner = film.shots[s.owner]
         camera = _camera_centre(film, s) if (performing or shadowed) else None

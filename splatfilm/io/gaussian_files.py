@@ -7,7 +7,6 @@ USD file (`.usd`, `.usda`, `.usdc`: one `ParticleField3DGaussianSplat` prim,
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from splatfilm.io.ply import (
 from splatfilm.io.sog import SOG_MAX_SH_DEGREE, read_sog, write_sog
 from splatfilm.io.splat import read_splat, write_splat
 from splatfilm.io.spz import SPZ_DEFAULT_AXES, read_spz, write_spz
+from splatfilm import report
 
 __all__ = ["load_gaussians", "load_gaussians_centred", "save_gaussians", "check_gaussian_output", "saved_sh_degree",
            "gaussian_file_digest",
@@ -116,7 +116,7 @@ def _load(path: Path, spz_axes: str, prim: str | None, centre: bool) -> tuple[Ga
 
         g = read_usd_splats(path, prim)
     for note in notes:
-        print(note, file=sys.stderr)
+        report.note(note)
     if len(g) == 0:  # every format can say "none"; nothing would render but black frames
         raise SplatfilmError(f"{path}: holds no Gaussians")
     return g, origin

@@ -36,8 +36,8 @@ the attributes in a version 2 or 3 stream and sit between the header and the tab
 SPZ_ADOBE_coordinate_system, names the axes the file was stored in: its files are read like
 any other, in the axes below). Version 1 (never released) and unknown versions are refused with a
 one-line error. Writing stays at version 3: Spark, the common web viewer, reads only 1-3.
-SH degree 4 is written as version 3 allows, with a warning: SuperSplat's splat-transform reads
-SPZ up to degree 3 only.
+SH degree 4 is written as version 3 allows, with a note on stderr: SuperSplat's
+splat-transform reads SPZ up to degree 3 only.
 
 Coordinates. SPZ's spec and Niantic's library call its axes RUB (x right, y up, z back), but
 the library converts only when asked (PackOptions.from, UnpackOptions.to; unspecified, their
@@ -59,7 +59,6 @@ from __future__ import annotations
 import gzip
 import math
 import os
-import sys
 import zlib
 from pathlib import Path
 
@@ -71,6 +70,7 @@ from splatfilm.io.atomic import atomic_write
 from splatfilm.io.inputs import read_input, trailing_bytes_note
 from splatfilm.scene.gaussians import Gaussians, opacity_logit, opacity_sigmoid
 from splatfilm.scene.sh import sh_degree_of
+from splatfilm import report
 
 __all__ = ["read_spz", "write_spz", "encode_spz", "decode_spz", "spz_antialiased", "SPZ_MAGIC", "SPZ_VERSIONS",
            "SPZ_AXES", "SPZ_DEFAULT_AXES", "RUB_TURN"]
@@ -446,9 +446,9 @@ def write_spz(path: str | os.PathLike, g: Gaussians, version: int = 3, axes: str
     if g.sh_degree == 4:
         # Kept rather than cut to 3: the format and Niantic's library hold band 4, and a cut
         # cannot be undone; those who need the file in SuperSplat are told how to get one.
-        print(f"warning: {path}: written with SH degree 4, which SPZ version 3 allows but SuperSplat and "
-              "splat-transform (SPZ degree 0-3) refuse; for them write degree 3 (splatfilm import "
-              f"{path.name} -o NAME.spz --sh-degree 3)", file=sys.stderr)
+        report.note(f"{path}: written with SH degree 4, which SPZ version 3 allows but SuperSplat and "
+                    "splat-transform (SPZ degree 0-3) refuse; for them write degree 3 (splatfilm import "
+                    f"{path.name} -o NAME.spz --sh-degree 3)")
     # Level 6, zlib's default and what Niantic's library writes with: level 9 took twice as long
     # for a file 0.3 % smaller.
     atomic_write(path, [gzip.compress(payload, compresslevel=6, mtime=0)])

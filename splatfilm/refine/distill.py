@@ -35,6 +35,7 @@ from splatfilm.io.images import to_uint8
 from splatfilm.render import rasterize_mode_key
 from splatfilm.refine.pairs import capture_photos, reference_sources, reference_view, render_depths, render_view
 from splatfilm.refine.refiner import Refiner
+from splatfilm import report
 
 
 @dataclass
@@ -164,10 +165,10 @@ def progressive_update(scene: Gaussians, capture: Capture, targets: Cameras, ref
             sets.append(_load_views(views_file))
             current = load_gaussians(scene_file)
             if progress:
-                print(f"refine round {r}/{cfg.rounds}: done before, kept ({scene_file.name})")
+                report.status(f"refine round {r}/{cfg.rounds}: done before, kept ({scene_file.name})")
             continue
         if progress:
-            print(f"refine round {r}/{cfg.rounds}: {len(targets)} pseudo-views {fraction:.0%} of the way to the targets")
+            report.status(f"refine round {r}/{cfg.rounds}: {len(targets)} pseudo-views {fraction:.0%} of the way to the targets")
         sets.append(pseudo_views(current, capture, targets, refiner, fraction, cfg.backend, rasterize_mode))
         if views_file is not None:
             _save_views(views_file, *sets[-1])

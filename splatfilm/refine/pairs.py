@@ -30,6 +30,7 @@ from splatfilm.fit.trainer import PARAM_NAMES, FitConfig, fit
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.render import rasterization
 from splatfilm.refine.refiner import Pair
+from splatfilm import report
 
 
 @dataclass
@@ -165,7 +166,7 @@ def make_pairs(capture: Capture, scene: Gaussians | None, cfg: PairConfig, progr
                 snaps[step] = Gaussians(**{k: getattr(g, k).clone() for k in PARAM_NAMES})
 
         if progress:
-            print(f"refiner pairs: fold {f + 1}/{folds} ({len(train)} views fitted, {len(held)} held out)")
+            report.status(f"refiner pairs: fold {f + 1}/{folds} ({len(train)} views fitted, {len(held)} held out)")
         result = fit(sub, fit_cfg, progress=progress, on_step=keep)
         g = result.gaussians
         depths = render_depths(g, capture.cameras, train, cfg.backend, rasterize_mode)
@@ -179,7 +180,7 @@ def make_pairs(capture: Capture, scene: Gaussians | None, cfg: PairConfig, progr
                                     rasterize_mode)
     if cfg.lowres and cfg.lowres > 1:
         if progress:
-            print(f"refiner pairs: a fit at 1/{cfg.lowres:g} resolution")
+            report.status(f"refiner pairs: a fit at 1/{cfg.lowres:g} resolution")
         low = fit(capture.downscaled(cfg.lowres), fit_cfg, progress=progress).gaussians
         pairs += _pairs_for(low, capture, photos, ids, ids, cfg.backend, "lowres", rasterize_mode=rasterize_mode)
     if cfg.final and scene is not None:

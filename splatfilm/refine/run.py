@@ -11,7 +11,6 @@ round's pseudo-views and scene. An interrupted refine resumes where it stopped.
 from __future__ import annotations
 
 import io
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -34,6 +33,7 @@ from splatfilm.refine.distill import DistillConfig, progressive_update
 from splatfilm.refine.pairs import PairConfig, make_pairs
 from splatfilm.refine.loader import load_refiner, refiner_digest
 from splatfilm.refine.refiner import Pair, Refiner
+from splatfilm import report
 
 if TYPE_CHECKING:
     from splatfilm.fit.capture import Capture
@@ -73,7 +73,7 @@ def scene_refiner_for(capture: Capture, scene: Gaussians | None, folder: Path, p
     stats = read_record(folder / "refiner.json").get("stats")
     if isinstance(stats, dict) and stats.get("key") == key:
         if progress:
-            print(f"per-scene refiner: reusing {folder}")
+            report.status(f"per-scene refiner: reusing {folder}")
         return SceneRefiner.load(folder)
     t0 = time.perf_counter()
     make_folder(folder)
@@ -83,11 +83,11 @@ def scene_refiner_for(capture: Capture, scene: Gaussians | None, folder: Path, p
         pairs = make_pairs(capture, scene, pair_cfg, progress=progress, rasterize_mode=rasterize_mode)
         save_pairs(cache, pairs)
     elif progress:
-        print(f"per-scene refiner: reusing the {len(pairs)} pairs in {cache.name}")
+        report.status(f"per-scene refiner: reusing the {len(pairs)} pairs in {cache.name}")
     if progress:
         kinds = {k: sum(p.kind == k for p in pairs) for k in dict.fromkeys(p.kind for p in pairs)}
-        print(f"per-scene refiner: {len(pairs)} pairs ({', '.join(f'{v} {k}' for k, v in kinds.items())}) "
-              f"in {time.perf_counter() - t0:.0f} s; training")
+        report.status(f"per-scene refiner: {len(pairs)} pairs ({', '.join(f'{v} {k}' for k, v in kinds.items())}) "
+                      f"in {time.perf_counter() - t0:.0f} s; training")
     refiner = train_scene_refiner(pairs, train_cfg, progress=progress, checkpoint=folder / "train.ckpt.pt")
     refiner.stats["key"] = key
     refiner.stats["pairs_seconds"] = round(time.perf_counter() - t0, 1)
@@ -137,15 +137,15 @@ def run_refine(scene_path: str | Path, data: str | Path, output: str | Path, tar
     note = capture.cameras.in_asset_frame(offset, data, scene_path)[1] if offset is not None else None
     if note is not None:
         # The capture the scene was fitted centred from, in its own world: into the scene's frame.
-        print(note, file=sys.stderr)
+        report.note(note)
         capture = capture.translated(-offset)
     lens = sorted(set(capture.cameras.camera_model) - {"PINHOLE"})
     if lens:
         # Its pairs reproject photos through pinhole depth maps; a fisheye or panorama would misalign.
         raise SplatfilmError(f"{data}: refine takes pinhole (or OPENCV) captures; this one has {', '.join(lens)} "
                              "cameras (fit fits them through their lens; refining them is not supported yet)")
-    print(f"refine: {scene_path.name} ({len(scene)} Gaussians) from {len(capture)} capture views toward "
-          f"{len(targets)} target cameras, backend {backend}")
+    report.status(f"refine: {scene_path.name} ({len(scene)} Gaussians) from {len(capture)} capture views toward "
+                  f"{len(targets)} target cameras, backend {backend}")
 
     if ref is not None:
         refiner_id = f"{ref.name}:{refiner_digest(refiner)}"

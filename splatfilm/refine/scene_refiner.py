@@ -31,7 +31,6 @@ import dataclasses
 import io
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,13 +38,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from splatfilm.errors import SplatfilmError, first_line
 from splatfilm.fit.checkpoint import checkpoint_matches, load_checkpoint, save_checkpoint, step_generator
 from splatfilm.io.atomic import atomic_write
 from splatfilm.render.metrics import psnr, ssim
 from splatfilm.refine.refiner import Pair, check_batch
+from splatfilm import report
 
 FORMAT = "splatfilm-scene-refiner"
 VERSION = 1
@@ -430,8 +429,7 @@ def train_scene_refiner(pairs: list[Pair], cfg: SceneRefinerConfig | None = None
     if checkpoint is not None and checkpoint.exists():
         ckpt = load_checkpoint(checkpoint, "refiner checkpoint", "; delete it to start over")
         if not checkpoint_matches(ckpt, dataclasses.asdict(cfg), fingerprint) or ckpt.get("format") != CHECKPOINT_FORMAT:
-            print(f"note: {checkpoint}: checkpoint is from other settings or pairs; training from the start",
-                  file=sys.stderr)
+            report.note(f"{checkpoint}: checkpoint is from other settings or pairs; training from the start")
         else:
             net.load_state_dict(ckpt["net"])
             opt.load_state_dict(ckpt["optimizer"])
@@ -449,7 +447,8 @@ def train_scene_refiner(pairs: list[Pair], cfg: SceneRefinerConfig | None = None
                  "elapsed": elapsed + time.perf_counter() - t0, "loss": last_loss}
         save_checkpoint(checkpoint, state)
 
-    bar = tqdm(range(start, end), desc="refiner", unit="it", disable=not progress, initial=start, total=cfg.iterations)
+    bar = report.progress_bar(range(start, end), desc="refiner", unit="it", show=progress, initial=start,
+                              total=cfg.iterations)
     updating = False
     try:
         for step in bar:

@@ -8,13 +8,11 @@ in a folder (`io.atomic.work_lock`), clearing what a killed one left half writte
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.images import BACKGROUND_Z, handoff_depth, write_depth, write_png
@@ -24,6 +22,7 @@ from splatfilm.io.manifest import Manifest
 from splatfilm.render import rasterization, resolve_backend
 from splatfilm.render.camera_models import check_lens
 from splatfilm.render.rendering import gsplat_lens_arguments
+from splatfilm import report
 
 MANIFEST = ".splatfilm-render.json"
 
@@ -100,7 +99,7 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
     if origin_offset is not None:
         cams, note = cams.in_asset_frame(origin_offset, cameras_path, scene_path)
         if note is not None:
-            print(note, file=sys.stderr)
+            report.note(note)
     degree = gaussians.sh_degree if settings.sh_degree is None else settings.sh_degree
     if not 0 <= degree <= gaussians.sh_degree:
         raise SplatfilmError(f"--sh-degree {degree}: {scene_path} stores SH up to degree {gaussians.sh_degree}")
@@ -135,7 +134,7 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
     # Saved after every frame and on the way out, also after an interruption.
     with work_lock(out_dir, "render-cameras"), Manifest.load(out_dir / MANIFEST) as manifest:
         clear_scratch(out_dir)  # what a killed render was writing: the folder is ours now
-        for i in tqdm(range(len(cams)), desc="render", unit="frame", disable=not progress):
+        for i in report.progress_bar(range(len(cams)), desc="render", unit="frame", show=progress):
             cam = cams[i]
             w0, h0 = int(cam.widths[0]), int(cam.heights[0])
             w, h = _target_size(w0, h0, settings)
@@ -161,9 +160,9 @@ def render_cameras(scene_path: str | Path, cameras_path: str | Path, out_dir: st
                 write_depth(depth_file, handoff_depth(out.depth[0].cpu().numpy(), alpha))
             manifest.done(png.name, key)
     if skipped and progress:
-        print(f"kept {skipped} frame(s) already rendered with the same inputs", file=sys.stderr)
+        report.status(f"kept {skipped} frame(s) already rendered with the same inputs")
     others = sorted(p.name for p in out_dir.glob("*.png") if p not in set(written))
     if others and progress:  # an earlier render of other cameras: left alone, but not unsaid
-        print(f"note: {out_dir} also holds {len(others)} other PNG(s) ({', '.join(others[:3])}"
-              f"{', ...' if len(others) > 3 else ''}), not from these cameras", file=sys.stderr)
+        report.note(f"{out_dir} also holds {len(others)} other PNG(s) ({', '.join(others[:3])}"
+                    f"{', ...' if len(others) > 3 else ''}), not from these cameras")
     return written

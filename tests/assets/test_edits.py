@@ -239,7 +239,7 @@ def test_pure_and_nothing_selected_warns(capsys):
     out = apply_edits(g, [edit("delete", Sphere((100, 0, 0), 1.0)), edit("recolour", None,
                                                                          colour=ColourAdjust(exposure=1))])
     err = capsys.readouterr().err
-    assert "warning: test delete (delete) selects no Gaussians; skipped" in err
+    assert "note: test delete (delete) selects no Gaussians; skipped" in err
     assert len(out) == len(g)
     for name in ("means", "quats", "scales", "opacities", "sh0", "shN"):
         assert torch.equal(getattr(g, name), getattr(before, name))  # the input is untouched

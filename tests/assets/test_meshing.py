@@ -320,8 +320,8 @@ def test_glb_and_obj_are_in_metres_where_the_scale_is_known(scene_mesh, tmp_path
     (tmp_path / "set.json").write_text(json.dumps({"asset": "set.ply", "frame": {"scale_to_metres": None}}))
     assert main(["mesh", str(scene), "-o", str(tmp_path / "set.glb"), "--voxel", str(VOXEL)]) == 0
     assert np.abs(trimesh.load(tmp_path / "set.glb", force="mesh").vertices - v @ R.T).max() < 1e-5
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("note: ") and "scale to metres is unknown" in err and "\n" not in err
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]  # among status lines
+    assert len(notes) == 1 and "scale to metres is unknown" in notes[0], notes
 
 
 def test_glb_colours_survive_import_mesh(tmp_path, capsys):
@@ -583,7 +583,7 @@ def test_mesh_reruns_reuse_the_integrated_mesh_and_write_the_same_bytes(tmp_path
         assert main([*args, "-o", str(tmp_path / name)]) == 0
         outputs[name] = (tmp_path / name).read_bytes()
     assert len(calls) == 1 and outputs["a.glb"] == outputs["b.glb"]
-    assert "is used" in capsys.readouterr().out
+    assert "is used" in capsys.readouterr().err
     # Another setting, or the scene changed: integrated again.
     assert main([*args[:-1], "0.05", "-o", str(tmp_path / "d.glb")]) == 0
     assert len(calls) == 2

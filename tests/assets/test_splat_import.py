@@ -30,31 +30,31 @@ def test_import_says_the_written_degree_and_what_is_dropped(tmp_path, capsys):
     _ply_with_extras(tmp_path / "in.ply", g)
     capsys.readouterr()
     assert main(["import", str(tmp_path / "in.ply"), "-o", str(tmp_path / "out.splat")]) == 0
-    out = capsys.readouterr().out
-    assert "(50 Gaussians, SH degree 0)" in out, out
-    notes = [line for line in out.splitlines() if line.startswith("note:")]
-    assert len(notes) == 1, out
+    out, err = capsys.readouterr()  # the result on stdout, the notes on stderr
+    assert "(50 Gaussians, SH degree 0)" in out and "note:" not in out, out
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1, err
     assert "SH bands 1-3 (45 coefficients a Gaussian" in notes[0] and "id, segment" in notes[0], notes[0]
     # A PLY output keeps the bands, not the extra properties; --sh-degree cuts bands on request.
     assert main(["import", str(tmp_path / "in.ply"), "-o", str(tmp_path / "deg1.ply"), "--sh-degree", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "SH degree 1)" in out and "SH bands 2-3 (36 coefficients" in out and "id, segment" in out, out
+    out, err = capsys.readouterr()
+    assert "SH degree 1)" in out and "SH bands 2-3 (36 coefficients" in err and "id, segment" in err, err
     assert load_gaussians(tmp_path / "deg1.ply").sh_degree == 1
     # Nothing lost, nothing said.
     assert main(["import", str(tmp_path / "deg1.ply"), "-o", str(tmp_path / "again.spz")]) == 0
-    out = capsys.readouterr().out
-    assert "note:" not in out and "SH degree 1)" in out, out
+    out, err = capsys.readouterr()
+    assert "note:" not in out + err and "SH degree 1)" in out, out
     # An output named as SuperSplat's compressed PLY is one (degree 3 at most), its loss said.
     assert main(["import", str(tmp_path / "deg1.ply"), "-o", str(tmp_path / "x.compressed.ply")]) == 0
-    out = capsys.readouterr().out
-    assert "without full precision (a compressed PLY" in out and "SH band" not in out, out
+    err = capsys.readouterr().err
+    assert "without full precision (a compressed PLY" in err and "SH band" not in err, err
     assert b"element chunk 1\n" in (tmp_path / "x.compressed.ply").read_bytes()[:1000]
     assert load_gaussians(tmp_path / "x.compressed.ply").sh_degree == 1
     deg4 = random_gaussians(20, 4, seed=5)
     save_gaussians(tmp_path / "deg4.ply", deg4)
     assert main(["import", str(tmp_path / "deg4.ply"), "-o", str(tmp_path / "y.compressed.ply")]) == 0
-    out = capsys.readouterr().out
-    assert "SH band 4 (27 coefficients a Gaussian; y.compressed.ply holds degree 3)" in out, out
+    err = capsys.readouterr().err
+    assert "SH band 4 (27 coefficients a Gaussian; y.compressed.ply holds degree 3)" in err, err
     assert load_gaussians(tmp_path / "y.compressed.ply").sh_degree == 3
 
 
@@ -77,7 +77,7 @@ def test_a_splat_far_from_its_origin_is_written_centred(tmp_path, capsys):
     np.testing.assert_allclose(stored.numpy(), g_far.means.double().numpy(), atol=0.5)  # as given both ways
     capsys.readouterr()
     assert main(["import", str(tmp_path / "far.spz"), "-o", str(tmp_path / "far.ply")]) == 0
-    assert "note: the splat lies" in capsys.readouterr().out
+    assert "note: the splat lies" in capsys.readouterr().err
     sidecar = json.loads((tmp_path / "far.json").read_text())
     assert sidecar["source"]["spz_axes"] == "ply"  # the axes it was taken to hold, default or not
     offset = np.array(sidecar["frame"]["origin_offset"])
@@ -130,10 +130,10 @@ def test_converting_an_asset_carries_its_sidecar_rig_and_cameras(tmp_path, capsy
     mesh_hero, fitted_hero = scenes / "demo/hero.ply", scenes / "character/fitted/hero.ply"
     assert main(["import", str(mesh_hero), "-o", str(tmp_path / "mesh_hero.spz")]) == 0
     assert main(["import", str(fitted_hero), "-o", str(tmp_path / "hero.spz")]) == 0
-    assert "note:" not in capsys.readouterr().out
+    assert "note:" not in "".join(capsys.readouterr())
     assert main(["import", str(fitted_hero), "-o", str(tmp_path / "turned.spz"), "--spz-axes", "rub"]) == 0
-    out = capsys.readouterr().out
-    assert "without its rig (hero.rig.npz): import moved the Gaussians (--spz-axes)" in out, out
+    err = capsys.readouterr().err
+    assert "without its rig (hero.rig.npz): import moved the Gaussians (--spz-axes)" in err, err
 
     side = json.loads((tmp_path / "mesh_hero.json").read_text())
     original = json.loads(mesh_hero.with_suffix(".json").read_text())

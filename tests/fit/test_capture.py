@@ -100,7 +100,7 @@ def test_frames_sort_by_file_name_and_split_as_the_file_says(capture_dir, tmp_pa
     assert cap.translated(np.array([4e6, 4e6, 0.0])).train_test(8) == cap.train_test(8)
     sidecar = run_fit(folder, tmp_path / "a.ply", small_cfg(steps=2), progress=False)
     assert sidecar["metrics"]["test"]["views"] == 2
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # status and notes: on stderr (splatfilm.report)
     assert "8 images (5 train, 2 held out: transforms.json's *_filenames)" in out
     assert out.count("depth_file_path depth maps are not used") == 1
 

@@ -212,7 +212,7 @@ def test_a_fit_stores_the_sh_degree_it_trained_not_bands_left_at_zero(capture_di
     g = load_gaussians(out)
     assert g.sh_degree == 2 and g.shN[:, 3:8].abs().max() > 0  # steps 8 and 9 trained band 2
     assert sidecar["training"]["sh_degree"] == 3 and sidecar["training"]["sh_degree_trained"] == 2
-    assert "note: SH degree 2 is trained and stored, not the 3 asked" in capsys.readouterr().out
+    assert "note: SH degree 2 is trained and stored, not the 3 asked" in capsys.readouterr().err
     full = small_cfg(steps=13, sh_degree=3, sh_degree_interval=4, test_every=4)
     assert full.sh_degree_at(12) == 3 and full.sh_degree_at(11) == 2
 

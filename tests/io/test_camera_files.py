@@ -312,7 +312,7 @@ def test_a_splat_from_a_georeferenced_capture_is_imported_centred_to_the_millime
                     {"transform": np.hstack([R, (-R @ centre)[:, None]]).tolist(), "scale": 0.05})
     assert main(["import", str(tmp_path / "splat.ply"), "-o", str(tmp_path / "asset.ply"),
                  "--dataparser-transforms", str(dp)]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     sidecar = json.loads((tmp_path / "asset.json").read_text())
     offset = np.array(sidecar["frame"]["origin_offset"])
     np.testing.assert_array_equal(offset, [4_000_120.0, 512_350.0, 230.0])  # the centre to 10 m (the splat is some 30 m across)

@@ -423,7 +423,7 @@ def test_degree_4_is_written_with_a_warning(tmp_path, capsys):
     write_spz(tmp_path / "d4.spz", _gaussians(20, 4))
     err = capsys.readouterr().err.strip()
     assert read_spz(tmp_path / "d4.spz").sh_degree == 4
-    assert err.startswith("warning: ") and "\n" not in err and "SH degree 4" in err and "splat-transform" in err
+    assert err.startswith("note: ") and "\n" not in err and "SH degree 4" in err and "splat-transform" in err
     assert "--sh-degree 3" in err
     write_spz(tmp_path / "d3.spz", _gaussians(20, 3))
     assert capsys.readouterr().err == ""

@@ -1,0 +1,88 @@
+"""splatfilm.report: the one way the library tells the user anything while it works."""
+
+from __future__ import annotations
+
+import ast
+import io
+from pathlib import Path
+
+import splatfilm
+from splatfilm import report
+
+PACKAGE = Path(splatfilm.__file__).parent
+# These pass `print` on as the default of a `log` callback. sfm, triangulate, pose_check and
+# capture_video say their steps through it while COLMAP's stderr (fd 2) may be pointed at
+# /dev/null (io.colmap_library.stderr_silenced), where a line on stderr would be lost; render,
+# cut and masters say results through it ("wrote film.mp4 ..."), which belong on stdout.
+PRINT_AS_LOG_DEFAULT = {"film/render.py", "film/cut.py", "handoff/masters.py", "fit/sfm.py", "fit/triangulate.py",
+                        "fit/pose_check.py", "io/capture_video.py"}
+
+
+def _under_type_checking(tree: ast.Module) -> set[ast.AST]:
+    """The nodes inside `if TYPE_CHECKING:` blocks (imports there are for annotations only)."""
+    inside = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for child in node.body:
+                inside |= set(ast.walk(child))
+    return inside
+
+
+def test_library_modules_speak_only_through_report():
+    said = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith("cli/") or rel == "report.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        annotations_only = _under_type_checking(tree)
+        calls = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        for node in ast.walk(tree):
+            where = f"{rel}:{getattr(node, 'lineno', '?')}"
+            if isinstance(node, ast.Name) and node.id == "print":
+                if id(node) in calls or rel not in PRINT_AS_LOG_DEFAULT:
+                    said.append(f"{where}: print")
+            elif isinstance(node, ast.Call) and "tqdm" in ast.unparse(node.func):
+                said.append(f"{where}: {ast.unparse(node.func)}")
+            elif isinstance(node, (ast.Import, ast.ImportFrom)) and node not in annotations_only:
+                modules = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                if any(m and m.split(".")[0] == "tqdm" for m in modules):
+                    said.append(f"{where}: imports tqdm")
+    assert not said, "say it with splatfilm.report (note, status, progress_bar): " + ", ".join(said)
+
+
+def test_notes_and_status_lines_go_to_stderr(capsys):
+    report.note("a.ply: 2 opacities are +-inf")
+    report.note("note: b.ply: said with its prefix already")
+    report.status("triangulating through 24 views")
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == ["note: a.ply: 2 opacities are +-inf", "note: b.ply: said with its prefix already",
+                                "triangulating through 24 views"]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_bars_are_drawn_on_a_terminal_and_logged_as_lines_elsewhere(capsys):
+    # In a log (here a StringIO, no terminal) a bar is plain lines, no carriage returns: the
+    # first and the last at least, one every LOG_INTERVAL seconds between.
+    log = io.StringIO()
+    assert list(report.progress_bar(range(3), desc="fit", unit="step", stream=log)) == [0, 1, 2]
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and len(lines) >= 2 and lines[0].startswith("fit:"), lines
+    assert "3/3" in lines[-1] and lines[-1].startswith("fit: 100%"), lines
+    assert capsys.readouterr() == ("", "")
+    terminal = _Terminal()
+    bar = report.progress_bar(total=4, desc="views", unit="view", stream=terminal)
+    bar.update(4)
+    bar.close()
+    assert "views" in terminal.getvalue() and "4/4" in terminal.getvalue() and "view/s" in terminal.getvalue()
+    assert "\r" in terminal.getvalue()  # a bar redrawn in place
+    for stream in (_Terminal(), io.StringIO()):
+        report.progress_bar(range(2), desc="x", unit="it", show=False, stream=stream).close()
+        assert stream.getvalue() == ""
+    assert report.bars_shown(True, _Terminal()) and not report.bars_shown(False, _Terminal())
+    assert not report.bars_shown(True, io.StringIO())
