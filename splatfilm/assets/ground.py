@@ -30,6 +30,7 @@ from numpy.typing import ArrayLike
 from splatfilm.assets.sidecar import Sidecar
 from splatfilm.io.asset_files import capture_cameras_path, sidecar_path
 from splatfilm.assets.asset_frame import asset_up, sidecar_up, stand_on_base
+from splatfilm import report
 from splatfilm.errors import SplatfilmError
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
@@ -229,6 +230,12 @@ def write_ground(scene: str | Path, plane: GroundPlane, scale: SceneScale | None
     sidecar = Sidecar.of_asset(scene) or Sidecar({"asset": Path(scene).name})
     sidecar["ground"] = plane.to_dict()
     if scale is not None:
+        old = sidecar.frame.get("scale_to_metres")
+        if old is not None and not np.isclose(old, scale.scale_to_metres, rtol=1e-6):
+            # A scale measured twice differently is worth seeing: one of the measurements is off.
+            report.note(f"{sidecar_path(scene).name}: scale_to_metres {old:.6g} (from "
+                        f"{sidecar.frame.get('scale_from', {}).get('method', 'an earlier record')}) replaced by "
+                        f"{scale.scale_to_metres:.6g}")
         sidecar["frame"] = {**sidecar.frame, "scale_to_metres": scale.scale_to_metres, "scale_from": scale.record}
     return sidecar.write(sidecar_path(scene))
 

@@ -275,6 +275,12 @@ def test_known_distance_between_two_capture_cameras(tmp_path, capsys):
     assert frame["scale_to_metres"] == pytest.approx(0.4, rel=1e-9)
     assert frame["scale_from"] == {"method": "known_distance", "cameras": ["IMG_0000", "IMG_0002.jpg"],
                                    "metres": pytest.approx(gap)}
+    # Measured again the same: nothing said; measured otherwise: the replaced scale is named.
+    assert main(["ground", str(scene), "--known-distance", "IMG_0000", "IMG_0002.jpg", f"{gap:.9f}"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert main(["ground", str(scene), "--camera-height", "1.6"]) == 0
+    err = capsys.readouterr().err
+    assert "note: room.json: scale_to_metres 0.4 (from known_distance) replaced by" in err, err
 
 
 def test_a_scale_from_nonsense_is_refused_in_one_line(tmp_path, capsys):
