@@ -81,7 +81,7 @@ def progress_bar(iterable: Iterable | None = None, *, desc: str, unit: str, tota
         return tqdm(iterable, total=total, initial=initial, disable=True)
     if not bars_shown(show, stream):
         return tqdm(iterable, desc=desc, unit=unit, total=total, initial=initial, file=_LogLines(stream),
-                    mininterval=LOG_INTERVAL, maxinterval=LOG_INTERVAL, ncols=100, ascii=True, postfix=postfix)
+                    mininterval=LOG_INTERVAL, maxinterval=LOG_INTERVAL, ascii=True, postfix=postfix)
     # dynamic_ncols: tqdm sizes a bar to the terminal only on sys.stdout and sys.stderr otherwise
     # (a stream on a duplicate of fd 2, as `io.colmap_library.colmap_output` gives, is neither).
     return tqdm(iterable, desc=desc, unit=unit, total=total, initial=initial, file=stream,

@@ -40,10 +40,18 @@ observation), bundle-adjusts the rest and measures again, until nothing fails. R
 judged once, on the poses as mapped, against every registered image but the ones whose
 rotations fail: an image dropped for its reprojection error or its support keeps counting as a
 neighbour, so a right pose does not fail because its agreeing neighbours were dropped for other
-reasons (with `--max-reproj 0.5` on the flowerpot's first 13 photos, 151110 once did). Failing
-images are dropped, not re-registered: re-registering would start again from the same ambiguous
-matches that misled the mapper, and a capture is better served by its trustworthy views only.
-`write_pose_table` writes the per-image verdicts as a tab-separated table.
+reasons (with `--max-reproj 0.5` on the flowerpot's first 13 photos, 151110 once did). Then
+`reregister` poses each dropped image again, from its matches to the 3D points of the kept poses
+alone (the check's largest confirmed group, where the views turn), and keeps it only if it passes
+the same checks against them: a pose the mapper took from matches on a static background or a
+repeated pattern can come out right from the points of trustworthy views, and one that comes out
+wrong again is refused again. On the flowerpot's 16 photos with 5 of them stored turned, 151056,
+mapped 179.5 deg wrong and dropped, comes back within 1.3 deg; on subsets of them
+(benchmarks/sfm_subsets.py) most dropped images share too few matches with those points to be
+posed (COLMAP's 30 inliers), 151056 is posed 180 deg wrong again (the target's symmetric pattern)
+and refused, and 151128 in the fourth random subset comes back within 1.1 deg.
+`write_pose_table` writes the per-image verdicts as a tab-separated table (re-registered images
+say so).
 """
 
 from __future__ import annotations
@@ -164,6 +172,14 @@ NO_PARALLAX_TRANSLATION = 0.02
 # Drop-and-readjust rounds before giving up on a model that keeps producing new failures.
 MAX_ROUNDS = 5
 
+# A dropped image is posed again from its matches to the 3D points of the poses kept (`reregister`)
+# as COLMAP's mapper registers one: RANSAC over 2D-3D correspondences within REREGISTER_MAX_ERROR_PX
+# (abs_pose_max_error), kept with at least REREGISTER_MIN_INLIERS inliers (abs_pose_min_num_inliers)
+# that are REREGISTER_MIN_INLIER_RATIO of its correspondences (abs_pose_min_inlier_ratio).
+REREGISTER_MAX_ERROR_PX = 12.0
+REREGISTER_MIN_INLIERS = 30
+REREGISTER_MIN_INLIER_RATIO = 0.25
+
 # Observations over this reprojection error (px) and points with less triangulation angle
 # (deg) than this are removed after each re-adjustment (COLMAP's mapper defaults).
 FILTER_MAX_REPROJ_PX = 4.0
@@ -193,6 +209,8 @@ class PoseCheck:
     observations: 3D points it observes.
     neighbours / agreeing: matched neighbours in the rotation check / how many agree.
     median_rotation_deg: median rotation disagreement with those neighbours, deg (nan: none).
+    reregistered: why it was dropped before it was posed again against the kept poses and
+                  passed the checks (`reregister`; "" when it was not).
     """
 
     name: str
@@ -204,6 +222,7 @@ class PoseCheck:
     neighbours: int = 0
     agreeing: int = 0
     median_rotation_deg: float = math.nan
+    reregistered: str = ""
 
 
 class PairRotation(NamedTuple):
@@ -384,18 +403,20 @@ def axis_turn_deg(rotation: np.ndarray) -> float:
     return math.degrees(math.acos(max(-1.0, min(1.0, float(rotation[2, 2])))))
 
 
-def _rotation_failures(rec, rotations, registered: set[int], limits: PoseLimits
+def _rotation_failures(rec, rotations, registered: set[int], limits: PoseLimits, turning: bool | None = None
                        ) -> tuple[dict[int, str], dict[int, _Agreement]]:
     """(the images whose rotations disagree with their neighbours and why, every image's
     agreement when it was judged), found greedily among `registered`: the worst (lowest
     agreeing fraction) go first and the rest are judged again without them, so one wrong image
-    does not drag down its right neighbours with it."""
+    does not drag down its right neighbours with it. turning: whether the views turn
+    (`views_turn`), when judged already over the poses as mapped."""
     kept = set(registered)
     failed: dict[int, str] = {}
     judged: dict[int, _Agreement] = {}
     # Whether the views turn is the capture's, judged once over every registered image: dropping
     # the images whose pairs turn would otherwise make the rest look like a walk.
-    turning = views_turn(model_rotations(rec, rotations, registered), rotations)
+    if turning is None:
+        turning = views_turn(model_rotations(rec, rotations, registered), rotations)
     while kept:
         agreement = rotation_agreement(rec, rotations, kept, limits.max_rotation_deg, turning)
         judged.update(agreement)
@@ -483,7 +504,8 @@ def model_agreement(rec: Any, rotations: Rotations,
 
 def verify_poses(rec: Any, database: str | Path, limits: PoseLimits | None = None, seed: int = 0,
                  log: Log | None = print, adjust: bool = True,
-                 rotations: Rotations | None = None, graph: PairGraph | None = None) -> list[PoseCheck]:
+                 rotations: Rotations | None = None, graph: PairGraph | None = None,
+                 reregister_dropped: bool = True) -> list[PoseCheck]:
     """Check every registered image of the pycolmap Reconstruction `rec` (made from `database`),
     drop the failing ones from `rec` in place and bundle-adjust the rest (adjust=False: only
     drop). Returns one PoseCheck per image of `rec` (registered or not), sorted by name;
@@ -506,7 +528,8 @@ def verify_poses(rec: Any, database: str | Path, limits: PoseLimits | None = Non
     if rotations is None:
         rotations = pair_rotations(rec, Path(database), seed)
     # Judged once, on the poses as mapped, against every registered image: see the module docstring.
-    rotation_failed, agreement = _rotation_failures(rec, rotations, registered, limits)
+    turning = views_turn(model_rotations(rec, rotations, registered), rotations)
+    rotation_failed, agreement = _rotation_failures(rec, rotations, registered, limits, turning)
     for iid, a in agreement.items():
         c = checks[iid]
         c.neighbours, c.agreeing, c.median_rotation_deg = a.neighbours, a.agreeing, a.median_deg
@@ -532,9 +555,152 @@ def verify_poses(rec: Any, database: str | Path, limits: PoseLimits | None = Non
             rec.deregister_frame(rec.image(iid).frame_id)
         if adjust and rec.num_reg_images() >= 2:
             _readjust(pycolmap, rec)
+    if reregister_dropped and adjust:
+        reregister(rec, database, checks, rotations, limits, turning, seed, say)
     for iid, c in checks.items():
         c.kept = bool(rec.images[iid].has_pose) and not c.reason
     return sorted(checks.values(), key=lambda c: c.name)
+
+
+def reregister(rec: Any, database: str | Path, checks: dict[int, PoseCheck], rotations: Rotations,
+               limits: PoseLimits, turning: bool, seed: int = 0, log: Log | None = print) -> list[int]:
+    """Pose the registered images `verify_poses` dropped (`checks` by image id, their verdicts,
+    updated in place) again against the poses it kept in the pycolmap Reconstruction `rec`, and
+    keep those that then pass its checks; returns their ids (by name). The core is what the
+    check kept: where the views turn, the largest group its agreeing pairs that turn confirm
+    (`confirmed_groups`), so an image posed from it lands in that group's frame. Each dropped
+    image is posed from its verified matches with the core's images to their 3D points
+    (`pycolmap.estimate_and_refine_absolute_pose`, as COLMAP's mapper registers an image:
+    REREGISTER_*), then judged by the rotation check against the core alone (`rotations`:
+    `pair_rotations`; `turning`: `views_turn` as judged on the poses as mapped); it stays when
+    it passes and no core image fails with it, and its 2D-3D inliers become observations. Those
+    kept join the core and the rest are tried again against it, until none is added; the model
+    is bundle-adjusted after each round, and a pose whose reprojection error or support then
+    fails is dropped again. A pose the mapper got wrong from matches on a static background or a
+    repeated pattern is posed again from the points of the kept poses alone, which those
+    matches do not explain; with fewer than 2 poses kept there are no points to pose from."""
+    pycolmap = load_pycolmap()
+
+    say = log or (lambda _msg: None)
+    core = {iid for iid, im in rec.images.items() if im.has_pose}
+    todo = sorted((iid for iid, c in checks.items() if c.registered and c.reason and iid not in core),
+                  key=lambda i: checks[i].name)
+    if len(core) < 2 or not todo:
+        return []
+    matches = _verified_matches(pycolmap, database, set(todo))
+    added: list[int] = []
+    why_not: dict[int, str] = {}
+    while todo:
+        accepted = []
+        # A core pose that fails against the core alone (bundle adjustment moved it) is no fault
+        # of an image posed again.
+        failing = set(_rotation_failures(rec, rotations, core, limits, turning)[0])
+        for iid in todo:
+            posed = _pose_from_points(pycolmap, rec, iid, core, matches, seed)
+            if isinstance(posed, str):
+                why_not[iid] = posed
+                continue
+            pose, inliers = posed
+            frame = rec.image(iid).frame_id
+            rec.frame(frame).rig_from_world = pose
+            rec.register_frame(frame)
+            failed, agreement = _rotation_failures(rec, rotations, core | {iid}, limits, turning)
+            spoilt = sorted(checks[i].name for i in (failed.keys() & core) - failing)
+            if iid in failed or spoilt:
+                why_not[iid] = (f"posed again, {failed[iid]}" if iid in failed else
+                                f"posed again, it makes the rotation check fail {spoilt[0]}")
+                rec.deregister_frame(frame)
+                continue
+            for point2D, point3D in inliers:
+                rec.add_observation(point3D, pycolmap.TrackElement(iid, point2D))
+            a = agreement[iid]
+            c = checks[iid]
+            c.neighbours, c.agreeing, c.median_rotation_deg = a.neighbours, a.agreeing, a.median_deg
+            accepted.append(iid)
+        if not accepted:
+            break
+        _readjust(pycolmap, rec)
+        stats = _image_stats(rec)
+        against = len(core)
+        for iid in accepted:
+            c = checks[iid]
+            c.reproj_px, c.observations = stats[iid]
+            if c.observations < limits.min_observations or not c.reproj_px <= limits.max_reproj_px:
+                why_not[iid] = (f"posed again, it sees only {c.observations} 3D points" if c.observations <
+                                limits.min_observations else f"posed again, its mean reprojection error is "
+                                f"{c.reproj_px:.2f} px")
+                rec.deregister_frame(rec.image(iid).frame_id)
+                continue
+            c.reregistered, c.reason = c.reason, ""
+            why_not.pop(iid, None)
+            core.add(iid)
+            added.append(iid)
+            say(f"sfm: re-registered {c.name} against {against} kept poses ({c.agreeing}/{c.neighbours} "
+                f"matched neighbours agree)")
+        if not core & set(accepted):
+            break
+        todo = [iid for iid in todo if iid not in core]
+    for iid, why in why_not.items():
+        if iid not in core:
+            checks[iid].reason += f"; not re-registered: {why}"
+    return sorted(added, key=lambda i: checks[i].name)
+
+
+def _verified_matches(pycolmap, database: str | Path, images: set[int]) -> dict[tuple[int, int], np.ndarray]:
+    """The inlier matches [n, 2] (point2D indices of id1, id2) of every verified pair of `database`
+    with one of `images` in it, by (id1, id2)."""
+    db = pycolmap.Database.open(database)
+    try:
+        pair_ids, geometries = db.read_two_view_geometries()
+        out = {}
+        for pair_id, geometry in zip(pair_ids, geometries):
+            pair = pycolmap.pair_id_to_image_pair(pair_id)
+            if (pair[0] in images or pair[1] in images) and len(geometry.inlier_matches):
+                out[pair] = np.asarray(geometry.inlier_matches)
+    finally:
+        db.close()
+    return out
+
+
+def _pose_from_points(pycolmap, rec, image: int, core: set[int], matches: dict[tuple[int, int], np.ndarray],
+                      seed: int) -> tuple[Any, list[tuple[int, int]]] | str:
+    """(cam_from_world of `image` (pycolmap Rigid3d) posed from its matches with the `core`
+    images to the 3D points they observe, its inlier (point2D index, point3D id) pairs), or why
+    it could not be posed. Each of its points and each 3D point is used once, strongest pair
+    first."""
+    found: dict[int, int] = {}
+    taken: set[int] = set()
+    pairs = sorted(((pair, m) for pair, m in matches.items() if image in pair and (set(pair) - {image}) & core),
+                   key=lambda x: (-len(x[1]), x[0]))
+    for (i1, i2), m in pairs:
+        other, ours, theirs = (i2, m[:, 0], m[:, 1]) if i1 == image else (i1, m[:, 1], m[:, 0])
+        points = rec.image(other).points2D
+        for mine, their in zip(ours.tolist(), theirs.tolist()):
+            p = points[their]
+            if p.has_point3D() and mine not in found and p.point3D_id not in taken:
+                found[mine] = p.point3D_id
+                taken.add(p.point3D_id)
+    if len(found) < REREGISTER_MIN_INLIERS:
+        return f"only {len(found)} of its matches reach 3D points of the kept poses (needs {REREGISTER_MIN_INLIERS})"
+    ids = list(found)
+    own = rec.image(image).points2D
+    xy = np.array([own[i].xy for i in ids], dtype=np.float64)
+    xyz = np.array([rec.points3D[found[i]].xyz for i in ids], dtype=np.float64)
+    estimation = pycolmap.AbsolutePoseEstimationOptions()
+    estimation.ransac.max_error = REREGISTER_MAX_ERROR_PX
+    estimation.ransac.min_inlier_ratio = REREGISTER_MIN_INLIER_RATIO
+    estimation.ransac.random_seed = seed
+    refinement = pycolmap.AbsolutePoseRefinementOptions()
+    refinement.print_summary = False
+    with kept_log_level(pycolmap):
+        result = pycolmap.estimate_and_refine_absolute_pose(xy, xyz, rec.cameras[rec.image(image).camera_id],
+                                                            estimation, refinement)
+    inliers = int(result["num_inliers"]) if result is not None else 0
+    if inliers < max(REREGISTER_MIN_INLIERS, REREGISTER_MIN_INLIER_RATIO * len(ids)):
+        return (f"{inliers} of its {len(ids)} matches to 3D points of the kept poses agree on a pose "
+                f"(needs {REREGISTER_MIN_INLIERS} and {REREGISTER_MIN_INLIER_RATIO:.0%})")
+    mask = np.asarray(result["inlier_mask"], dtype=bool)
+    return result["cam_from_world"], [(i, found[i]) for i, inlier in zip(ids, mask) if inlier]
 
 
 @dataclass
@@ -664,14 +830,18 @@ TABLE_COLUMNS = ("name", "registered", "status", "reason", "reproj_px", "observa
 
 
 def write_pose_table(path: str | Path, checks: list[PoseCheck]) -> None:
-    """Write the verdicts as a tab-separated table (TABLE_COLUMNS; status kept/dropped/unregistered)."""
+    """Write the verdicts as a tab-separated table (TABLE_COLUMNS; status kept, re-registered (kept:
+    dropped, then posed again and passed, the reason it was dropped for in reason), dropped or
+    unregistered)."""
     def fmt(x: float) -> str:
         return "" if not math.isfinite(x) else f"{x:.3f}"
 
     rows = ["\t".join(TABLE_COLUMNS)]
     for c in checks:
-        status = "kept" if c.kept else ("dropped" if c.registered else "unregistered")
-        rows.append("\t".join([c.name, "yes" if c.registered else "no", status, c.reason, fmt(c.reproj_px),
+        status = (("re-registered" if c.reregistered else "kept") if c.kept else
+                  "dropped" if c.registered else "unregistered")
+        reason = f"dropped first: {c.reregistered}" if c.kept and c.reregistered else c.reason
+        rows.append("\t".join([c.name, "yes" if c.registered else "no", status, reason, fmt(c.reproj_px),
                                str(c.observations), str(c.neighbours), str(c.agreeing), fmt(c.median_rotation_deg)]))
     atomic_write(Path(path), [("\n".join(rows) + "\n").encode()])
 
@@ -687,7 +857,9 @@ def summarize(checks: list[PoseCheck]) -> str:
     """One line: kept of registered of total, the reprojection error range and what failed why."""
     kept = [c for c in checks if c.kept]
     registered = sum(c.registered for c in checks)
-    parts = [f"kept {len(kept)} of {len(checks)} images ({registered} registered)"]
+    again = sum(bool(c.reregistered) for c in kept)
+    parts = [f"kept {len(kept)} of {len(checks)} images ({registered} registered"
+             + (f", {again} of them re-registered after a drop)" if again else ")")]
     if kept:
         errs = np.array([c.reproj_px for c in kept])
         parts.append(f"reprojection {np.median(errs):.2f} px median, {errs.max():.2f} px worst")

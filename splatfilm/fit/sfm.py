@@ -46,8 +46,9 @@ the same snapshot gives the same model on one thread. An uninterrupted run is un
 snapshots (COLMAP only writes them out), and its mapping.json has no `resumed_from`.
 
 Every registered pose is then checked (`splatfilm.fit.pose_check`: reprojection error, observed
-points, relative rotations against the matched neighbours'); the ones that fail are dropped and
-the rest bundle-adjusted again, and a capture left with too few trustworthy poses is an error,
+points, relative rotations against the matched neighbours'); the ones that fail are dropped,
+the rest bundle-adjusted again and the dropped ones posed again against them (`pose_check.reregister`,
+kept only if they then pass), and a capture left with too few trustworthy poses is an error,
 not a silent bad fit. Before that the model is judged whole (`pose_check.model_agreement`): one
 that most of its calibrated pairs contradict is refused, and where both mappers made a model of
 enough images, models whose relative rotations differ by more than the pose check's limit are
@@ -159,7 +160,8 @@ FAILED_POSE_TABLE = "poses.failed.tsv"
 # Bump when the pose checks change what they keep: a model checked the old way is made again
 # (its features, matches and mapping runs are reused). 2: pairs judged by the geometry they
 # verified with, and where the views turn, pairs that say "no turn" left out; the model judged whole.
-POSE_CHECKS = 2
+# 3: dropped images posed again against the kept ones (`pose_check.reregister`).
+POSE_CHECKS = 3
 
 # Global mapping runs from this many starts (seeds seed, seed + 1, ...); its model is kept only
 # if two starts put every camera centre within GLOBAL_MAX_START_DISAGREEMENT of the capture's

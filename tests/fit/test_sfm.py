@@ -26,6 +26,7 @@ from splatfilm.fit.photos import check_images
 from splatfilm.fit.sfm import read_sfm_summary, run_sfm
 from splatfilm.fit.triangulate import triangulate_known_poses
 from splatfilm.scene.cameras import align_cameras
+from splatfilm.scene.transforms import rotation_angle_deg
 
 SET = REPO / "scenes" / "set"
 
@@ -720,7 +721,7 @@ def test_verifier_finds_exactly_the_planted_wrong_poses(cli_model, tmp_path, cap
         limits = PoseLimits(max_reproj_px=math.inf, min_observations=0) if rotation_only else None
         capfd.readouterr()
         with colmap_log(pycolmap, verbose=False):
-            checks = verify_poses(rec, database, limits, log=messages.append)
+            checks = verify_poses(rec, database, limits, log=messages.append, reregister_dropped=False)
             # The bundle adjustment after a drop resets COLMAP's log level and logs its heading:
             # quiet as asked, and the level kept.
             assert pycolmap.logging.minloglevel == 2
@@ -735,6 +736,45 @@ def test_verifier_finds_exactly_the_planted_wrong_poses(cli_model, tmp_path, cap
                 assert abs(c.median_rotation_deg - deg) < 10, c
             assert any(re.match(r"sfm: dropped frame_00012.png: rotation disagrees with (\d+)/\1 matched "
                                 r"neighbours by a median 1\d\d deg", m) for m in messages), messages
+
+
+def test_a_dropped_pose_is_re_registered_right_against_the_kept_ones(cli_model, tmp_path):
+    """The planted wrong poses are dropped, then posed again from their matches to the kept
+    poses' 3D points: back within a degree of the clean model's, through the same checks, and
+    the table says they were re-registered and why they were dropped first."""
+    import pycolmap
+
+    from splatfilm.fit.pose_check import write_pose_table
+
+    _, out, _ = cli_model
+    database = tmp_path / "database.db"
+    shutil.copy(out / "database.db", database)
+    clean = {im.name: np.asarray(im.cam_from_world().rotation.matrix())
+             for im in pycolmap.Reconstruction(str(out / "sparse" / "0")).images.values()}
+    rec = pycolmap.Reconstruction(str(out / "sparse" / "0"))
+    planted = {"frame_00004.png": 40.0, "frame_00012.png": 120.0}
+    for im in rec.images.values():
+        if im.name in planted:
+            _rotate_pose(im, planted[im.name])
+    messages: list[str] = []
+    checks = verify_poses(rec, database, log=messages.append)
+    assert all(c.kept for c in checks), [(c.name, c.reason) for c in checks if not c.kept]
+    assert {c.name for c in checks if c.reregistered} == set(planted), messages
+    for name in planted:
+        assert any(m.startswith(f"sfm: dropped {name}: ") for m in messages), messages
+        assert any(m.startswith(f"sfm: re-registered {name}") for m in messages), messages
+    R = {im.name: np.asarray(im.cam_from_world().rotation.matrix()) for im in rec.images.values() if im.has_pose}
+    assert set(R) == set(clean)
+    anchor = "frame_00000.png"
+    for name in planted:
+        off = rotation_angle_deg((R[name] @ R[anchor].T).T @ (clean[name] @ clean[anchor].T))
+        assert off < 1.0, (name, off)
+    write_pose_table(tmp_path / "poses.tsv", checks)
+    rows = {r["name"]: r for r in read_pose_table(tmp_path / "poses.tsv")}
+    for name in planted:
+        assert rows[name]["status"] == "re-registered", rows[name]
+        assert rows[name]["reason"].startswith("dropped first: mean reprojection error"), rows[name]
+    assert {r["status"] for n, r in rows.items() if n not in planted} == {"kept"}
 
 
 def test_too_few_trustworthy_poses_is_one_line_error(capsys, tmp_path, cli_model):
@@ -894,7 +934,7 @@ def test_fit_starts_a_capture_without_points_from_triangulated_ones(tmp_path, ca
     (data / "transforms.json").write_text(json.dumps(meta))
     cfg = FitConfig(steps=2, backend="cpu", sh_degree=0, test_every=0, checkpoint_every=0)
     sidecar = run_fit(data, tmp_path / "fit.ply", cfg, progress=False)
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # status lines go to stderr (splatfilm.report)
     assert "starting from" in out and "points triangulated from its images" in out, out
     assert sidecar["source"]["points"].startswith("triangulated from the images")
     assert (tmp_path / "fit.sfm" / "points" / "points.npz").exists()
@@ -1235,7 +1275,9 @@ def test_every_other_flowerpot_photo_keeps_no_wrong_pose(tmp_path):
     mapping places three of them (151037, 151056, 151106) where the static background past the
     turntable and the target's symmetric pattern say, next to 151014, 120-180 deg off the truth,
     and 151056 with 151148 turned 180 deg as a pair. Each agreed with most of its pairs, which say
-    the camera did not turn; 151056 and 151148 were kept. Every pose kept must be right."""
+    the camera did not turn; 151056 and 151148 were kept. Every pose kept must be right. Posed
+    again from the kept poses' points (re-registration), 151056 comes out 180 deg wrong again, from
+    the target's symmetric pattern, and the same check refuses it."""
     photos = tmp_path / "photos"
     photos.mkdir()
     for p in sorted((REPO / "tests" / "fixtures" / "flowerpot" / "images").iterdir())[::2]:
@@ -1247,6 +1289,8 @@ def test_every_other_flowerpot_photo_keeps_no_wrong_pose(tmp_path):
     assert len(al.names) >= 4 and al.rotation_errors.max() < 3.0, dict(zip(al.names, al.rotation_errors.round(1)))
     for name in ("P81019-151037.jpg", "P81019-151106.jpg"):
         assert rows[name]["status"] == "dropped" and "did not turn" in rows[name]["reason"], rows[name]
+    again = rows["P81019-151056.jpg"]
+    assert again["status"] == "dropped" and "not re-registered: posed again, no agreeing" in again["reason"], again
 
 
 def test_poses_joined_only_by_pairs_that_say_no_turn_are_not_confirmed():
