@@ -399,6 +399,22 @@ class BodyShape:
     half_extents: np.ndarray | None = None
     radius: float = 0.0
 
+    def triangles(self) -> np.ndarray:
+        """Its surface as triangles [F,3,3] (its canonical frame, scaled, metres): a hull's
+        faces or a box's twelve, what a contact shadow lies on (film.shadow: `props`). A
+        sphere's is not made (ValueError)."""
+        if self.kind == "hull":
+            from scipy.spatial import ConvexHull
+
+            return self.vertices[ConvexHull(self.vertices).simplices]
+        if self.kind == "box":
+            corners = self.com + self.half_extents * np.array([[x, y, z] for z in (-1, 1) for y in (-1, 1)
+                                                                for x in (-1, 1)], dtype=np.float64)
+            faces = np.array([[4, 5, 7], [4, 7, 6], [0, 2, 3], [0, 3, 1], [0, 1, 5], [0, 5, 4],
+                              [2, 6, 7], [2, 7, 3], [0, 4, 6], [0, 6, 2], [1, 3, 7], [1, 7, 5]])
+            return corners[faces]
+        raise ValueError(f"no triangles for a {self.kind} shape")
+
 
 def _hull_centroid(points: np.ndarray, simplices: np.ndarray) -> np.ndarray:
     """Volume centroid [3] of a closed convex hull (fan of tetrahedra from an inside point)."""
@@ -458,6 +474,11 @@ class Mover:
 
     points: np.ndarray
     place: Callable[[float], Similarity]
+
+    def shape(self, t0: float) -> BodyShape:
+        """Its collision shape in a world whose clock starts at t0 (s): the hull of its points
+        at its scale then."""
+        return body_shape(self.points, "hull", self.place(t0).scale)
 
 
 def _add_shape(pb, shape: BodyShape, cid: int) -> int:
@@ -796,9 +817,8 @@ def bake_physics(bodies: list[Body], cache_dir: str | Path | None = None, movers
     if movers:
         t0, _, _, steps = world_steps([b.spec for b in bodies])
         for m in movers:
-            scale = m.place(t0).scale
             poses = np.stack([m.place(t0 + k / STEP_HZ).matrix() for k in range(steps + 1)])
-            kinematic.append((body_shape(m.points, "hull", scale), poses, m.place))
+            kinematic.append((m.shape(t0), poses, m.place))
     cache = (CacheEntry.in_folder(cache_dir, "physics", physics_key(bodies, [(s, p) for s, p, _ in kinematic]))
              if cache_dir is not None else None)
     data = cache.lookup() if cache is not None else None
@@ -837,7 +857,8 @@ def physics_motions(bodies: list[tuple[PhysicsSpec, Asset, Asset | None]], mover
     (bake_physics), each colliding with its set asset (its mesh or ground plane as spec.collider
     says; None: the floor z = 0), with the others, and with the kinematic `movers` (the other
     colliding assets, moving by their own motion or standing, as placed by `Asset.place_at`). A
-    contact shadow of a body is laid on the mesh it collides with (film.shadow), where it has one.
+    contact shadow of a body is laid on the mesh it collides with (film.shadow), where it has one,
+    and on the movers' hulls, where they stand at the frame's time.
     Each motion's notes: the rest check, where it rests against its set as the set looks (and on
     the other bodies and the movers), what its path passes through, and its set's tilt. BodyError
     names the body a collider failed for."""
@@ -859,12 +880,19 @@ def physics_motions(bodies: list[tuple[PhysicsSpec, Asset, Asset | None]], mover
     kinematic = [Mover(body_points(m.gaussians, m.local), m.place_at) for m in movers]
     motions = bake_physics(inputs, cache_dir, kinematic)
     rests = [m.at(m.end).apply(b.points) for m, b in zip(motions, inputs)]
+    props = []
+    if kinematic and any(asset.shadow is not None for _, asset, _ in bodies):
+        # The movers' hulls as simulated, where each stands at a frame's time: a body rests on a table prop too.
+        t0 = world_steps([b.spec for b in inputs])[0]
+        props = [(m.shape(t0).triangles(), m.place) for m in kinematic]
     for i, ((spec, asset, scene), body, motion) in enumerate(zip(bodies, inputs, motions)):
         if asset.shadow is not None and body.collider.vertices is not None:
             # On the surface the body rests on, not the set's centres, which can lie a few cm off it or show none.
             # The set's centres are then never read (the mesh answers): not kept, not re-projected.
             asset.shadow = dataclasses.replace(asset.shadow, mesh=body.collider.vertices[body.collider.triangles],
                                                surface=None)
+        if asset.shadow is not None and props:
+            asset.shadow = dataclasses.replace(asset.shadow, props=props)
         notes = list(motion.notes) + tilt_notes(body.collider)
         if scene is not None and len(scene.gaussians):
             shown = set_surface(scene.gaussians, placements[i])

@@ -50,10 +50,20 @@ weighted by nearness to the surface, 1 at its lowest falling to 0 a footprint ra
 at rest on a face the middle of that face, and while it rocks from edge to edge the patch stays
 under it instead of jumping from one edge's strip to the other's (CONTACT_BAND's points do). A
 character's lowest part is whichever foot is down; its patch stays under its base.
+
+A simulated body also rests on the film's colliding props (a table standing on the floor, a
+keyed cart: film.physics' kinematic bodies), which the set's centres and mesh do not show: a
+0.3 m crate at rest on a 0.75 m table prop had its patch on the floor under the table, faded
+to nothing. Its shadow knows their collision hulls (`props`: each hull's triangles, as physics
+simulates it, and where the prop stands at a world time), placed at the frame's time and
+looked under its lowest part as a mesh is; the highest of those surfaces and the set's (mesh
+or centres) no higher than SURFACE_REACH above that part, the nearest below it, is the one
+the patch lies on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,24 +102,27 @@ class ContactShadow:
     the set's opaque Gaussian centres [N,3] (world, `set_surface`) whose raised surfaces (a
     table top) it lies on where the asset stands on one, or None: the ground plane only; mesh:
     the triangles [F,3,3] (world, metres: three corners each) of the collider a simulated body
-    rests on, which it lies on in place of `surface` (module docstring), or None."""
+    rests on, which it lies on in place of `surface` (module docstring), or None; props: the
+    colliding props a simulated body rests on besides its set (module docstring), each the
+    triangles [F,3,3] of its collision hull (metres, its canonical frame, scaled) and its
+    placement at a world time t (s): canonical frame -> world, of which its rotation and
+    translation place the hull (as physics moves it)."""
 
     plane: GroundPlane
     radius: float
     opacity: float = 0.5
     surface: np.ndarray | None = field(default=None, repr=False)
     mesh: np.ndarray | None = field(default=None, repr=False)
+    props: list[tuple[np.ndarray, Callable[[float], Similarity]]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
-        self._found: dict[tuple[bytes, float | None, bytes | None], float] = {}
+        self._found: dict[tuple[bytes, float | None, bytes | None, float | None], float] = {}
         self._to_patch = rotation_between([0.0, 0.0, 1.0], self.plane.normal)
         if self.mesh is not None:
             tris = np.asarray(self.mesh, dtype=np.float64).reshape(-1, 3, 3)
             self.mesh = tris
-            # Each corner's height above the plane and where it lies along it; each triangle's box.
-            self._tri_heights = self.plane.signed_distance(tris.reshape(-1, 3)).reshape(-1, 3)
-            self._tri_along = (tris.reshape(-1, 3) @ self._to_patch)[:, :2].reshape(-1, 3, 2)
-            self._tri_lo, self._tri_hi = self._tri_along.min(axis=1), self._tri_along.max(axis=1)
+            self._mesh_tris = self._triangles(tris)
+        self.props = [(np.asarray(tris, dtype=np.float64).reshape(-1, 3, 3), place) for tris, place in self.props]
         if self.surface is not None:
             pts = np.asarray(self.surface, dtype=np.float64).reshape(-1, 3)
             self.surface = pts
@@ -123,7 +136,8 @@ class ContactShadow:
         point a drawn patch lies under where that is not the base: World.tipped)."""
         return f"shadow {self.plane.normal.round(9).tolist()} {self.plane.offset:.9f} {self.radius:.9f} {self.opacity:.9f}"
 
-    def surface_height(self, base: np.ndarray, lowest: float | None = None, under: np.ndarray | None = None) -> float:
+    def surface_height(self, base: np.ndarray, lowest: float | None = None, under: np.ndarray | None = None,
+                       t: float | None = None) -> float:
         """Height (m) above the ground plane of the surface the patch under `base` [3] (the
         asset's canonical origin in the world) lies on: 0 for the ground plane itself, else a
         raised surface of the set under it (module docstring). lowest: as for `gaussians`; the
@@ -131,38 +145,60 @@ class ContactShadow:
         prop that landed on its side under a table rests on the floor, not on the shelf its
         base is level with). Never higher with `lowest` than without it. With a `mesh`, its
         surface under `under` [K,3] (world: `contact_points`; None: under the base alone);
-        else the set's centres', where `under` does not count."""
-        if self.mesh is None and (self.surface is None or len(self.surface) == 0):
+        else the set's centres', where `under` does not count. t: the world time (s) at which
+        the `props` stand where they are looked for; with props and a t, the highest of their
+        hulls' surfaces under `under` (found as on a mesh) and the set's."""
+        props = self.props if t is not None else []
+        if self.mesh is None and (self.surface is None or len(self.surface) == 0) and not props:
             return 0.0
         base = np.asarray(base, dtype=np.float64)
-        if self.mesh is None:
+        if self.mesh is None and not props:
             under = None
         elif under is not None:
             under = np.ascontiguousarray(under, dtype=np.float64).reshape(-1, 3)
-        asked = (base.tobytes(), None if lowest is None else float(lowest), None if under is None else under.tobytes())
+        asked = (base.tobytes(), None if lowest is None else float(lowest), None if under is None else under.tobytes(),
+                 float(t) if props else None)
         if asked not in self._found:
             if len(self._found) >= 4096:  # a long film's worth of frames need not stay
                 self._found.clear()
-            if self.mesh is not None and under is not None and len(under):
+            if under is not None and len(under):
+                points = under
                 bottom = float(self.plane.signed_distance(under).min()) if lowest is None else float(lowest)
-                self._found[asked] = self._mesh_height(under, bottom)
-            elif self.mesh is not None:
-                height = float(self.plane.signed_distance(base))
-                self._found[asked] = self._mesh_height(base[None], height if lowest is None else min(height, float(lowest)))
             else:
-                self._found[asked] = self._surface_height(base, lowest)
+                points = base[None]
+                height = float(self.plane.signed_distance(base))
+                bottom = height if lowest is None else min(height, float(lowest))
+            placed = []
+            for tris, place in props:
+                where = place(float(t))
+                placed.append(self._triangles(tris @ where.rotation.T + where.translation))
+            if self.mesh is not None:
+                self._found[asked] = self._mesh_height(points, bottom, [self._mesh_tris] + placed)
+            else:
+                on_props = self._mesh_height(points, bottom, placed) if placed else 0.0
+                self._found[asked] = max(self._surface_height(base, lowest), on_props)
         return self._found[asked]
 
-    def _mesh_height(self, points: np.ndarray, bottom: float) -> float:
-        """surface_height on the collider `mesh` under `points` [K,3] (world) whose lowest lies
-        `bottom` m above the plane: under each, the highest point of the mesh no higher than
-        SURFACE_REACH above that (none: the plane's 0); where the body touches, the median of
-        those under the points closest to theirs (within TOUCH of the closest)."""
+    def _triangles(self, tris: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Of triangles [F,3,3] (world): each corner's height above the plane [F,3] and where it
+        lies along it [F,3,2], and each triangle's box along it (lowest, highest [F,2])."""
+        heights = self.plane.signed_distance(tris.reshape(-1, 3)).reshape(-1, 3)
+        along = (tris.reshape(-1, 3) @ self._to_patch)[:, :2].reshape(-1, 3, 2)
+        return heights, along, along.min(axis=1), along.max(axis=1)
+
+    def _mesh_height(self, points: np.ndarray, bottom: float,
+                     meshes: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> float:
+        """surface_height on the triangles of `meshes` (`_triangles` of each: the collider
+        `mesh`, the props' hulls) under `points` [K,3] (world) whose lowest lies `bottom` m above
+        the plane: under each, the highest point of them no higher than SURFACE_REACH above that
+        (none: the plane's 0); where the body touches, the median of those under the points
+        closest to theirs (within TOUCH of the closest)."""
+        tri_heights, tri_along, tri_lo, tri_hi = (np.concatenate(a) for a in zip(*meshes))
         reach = bottom + SURFACE_REACH
         rays = (points @ self._to_patch)[:, :2]  # [P,2]: straight down the plane's normal from each
-        near = (np.all(self._tri_hi >= rays.min(axis=0), axis=1) & np.all(self._tri_lo <= rays.max(axis=0), axis=1)
-                & (self._tri_heights.min(axis=1) <= reach))
-        tri, h = self._tri_along[near], self._tri_heights[near]
+        near = (np.all(tri_hi >= rays.min(axis=0), axis=1) & np.all(tri_lo <= rays.max(axis=0), axis=1)
+                & (tri_heights.min(axis=1) <= reach))
+        tri, h = tri_along[near], tri_heights[near]
         under = np.zeros(len(points))
         if len(tri):
             # Barycentric coordinates of every ray in every triangle [F,P]; edge-on triangles are missed.
@@ -204,16 +240,18 @@ class ContactShadow:
                 return top if top > SURFACE_SNAP else 0.0
         return 0.0
 
-    def strength(self, base: np.ndarray, lowest: float | None = None, under: np.ndarray | None = None) -> float:
+    def strength(self, base: np.ndarray, lowest: float | None = None, under: np.ndarray | None = None,
+                 t: float | None = None) -> float:
         """The darkening at the centre of the patch `gaussians` lays with these arguments: up to
         `opacity`, less as the asset rises off the surface; 0 where it draws none."""
-        return self._lay(base, lowest, under)[2]
+        return self._lay(base, lowest, under, t)[2]
 
-    def _lay(self, base: np.ndarray, lowest: float | None, under: np.ndarray | None) -> tuple[GroundPlane, float, float]:
+    def _lay(self, base: np.ndarray, lowest: float | None, under: np.ndarray | None,
+             t: float | None) -> tuple[GroundPlane, float, float]:
         """The plane the patch lies on, the height (m) of `base` above it and the patch's
         strength (0: none), for `gaussians`' arguments."""
         n = self.plane.normal
-        lift = self.surface_height(base, lowest, under)
+        lift = self.surface_height(base, lowest, under, t)
         if lift:  # a raised surface: the ground plane lifted to it
             plane = GroundPlane(n, self.plane.offset - lift, self.plane.inliers)
             lowest = None if lowest is None else float(lowest) - lift
@@ -225,7 +263,8 @@ class ContactShadow:
         return plane, height, (strength if strength > 1e-3 else 0.0)
 
     def gaussians(self, base: np.ndarray, camera: np.ndarray | None = None,
-                  lowest: float | None = None, under: np.ndarray | None = None) -> Gaussians | None:
+                  lowest: float | None = None, under: np.ndarray | None = None,
+                  t: float | None = None) -> Gaussians | None:
         """The patch [81 Gaussians, world frame, SH degree 0] under `base` [3] (world: the
         asset's canonical origin, or for a tipped rigid one the middle of its lowest part,
         `contact_centre`; World.shadow_patch says which), on the surface under it
@@ -233,9 +272,9 @@ class ContactShadow:
         or None once the asset is too high to cast one. It fades with the height above that
         surface of `base` or, when lower, of `lowest` (m above the ground plane: the asset's
         lowest part; a prop that lands on its side or upside down rests on another part than
-        its base); under: as for `surface_height`."""
+        its base); under, t: as for `surface_height`."""
         n = self.plane.normal
-        _, height, strength = self._lay(base, lowest, under)
+        _, height, strength = self._lay(base, lowest, under, t)
         if not strength:
             return None
         R = self._to_patch  # the patch's z -> the plane's normal

@@ -507,8 +507,8 @@ class World:
         if asset.shadow is None:
             return None
         placed = placed if placed is not None else self.placed(name, t, camera)
-        base, lowest, under = self._shadow_lay(name, t, placed)
-        return asset.shadow.gaussians(base, camera, lowest=lowest, under=under)
+        base, lowest, under, at = self._shadow_lay(name, t, placed)
+        return asset.shadow.gaussians(base, camera, lowest=lowest, under=under, t=at)
 
     def tipped(self, name: str, t: float) -> bool:
         """Whether an asset's contact shadow at world time t lies under the middle of its lowest
@@ -521,17 +521,19 @@ class World:
         asset = self.assets[name]
         return asset.performance is None and not np.array_equal(asset.place_at(t).rotation[:, 2], [0.0, 0.0, 1.0])
 
-    def _shadow_lay(self, name: str, t: float, placed: Gaussians) -> tuple[np.ndarray, float, np.ndarray | None]:
+    def _shadow_lay(self, name: str, t: float,
+                    placed: Gaussians) -> tuple[np.ndarray, float, np.ndarray | None, float | None]:
         """The point an asset's contact shadow at world time t lies under (its canonical origin,
-        or when `tipped` its contact_centre), lowest_point of it `placed`, and its
-        contact_points where its shadow lies on a collider's mesh (elsewhere they do not count:
-        not worked out)."""
+        or when `tipped` its contact_centre), lowest_point of it `placed`, its contact_points
+        where its shadow lies on a collider's mesh or on props' hulls (elsewhere they do not
+        count: not worked out), and t where it has props (ContactShadow.surface_height's
+        arguments)."""
         asset = self.assets[name]
         shadow = asset.shadow
         lowest = lowest_point(placed, shadow)
-        under = contact_points(placed, shadow, lowest) if shadow.mesh is not None else None
+        under = contact_points(placed, shadow, lowest) if shadow.mesh is not None or shadow.props else None
         base = contact_centre(placed, shadow, lowest) if self.tipped(name, t) else asset.place_at(t).translation
-        return base, lowest, under
+        return base, lowest, under, (t if shadow.props else None)
 
     def shadow_surface(self, name: str, t: float, camera: np.ndarray | None = None) -> float:
         """Height (m) above its ground plane of the surface an asset's contact shadow lies on
@@ -543,8 +545,10 @@ class World:
         if shadow is None:
             return 0.0
         # An upper bound on the set's centres: nothing raised under the base, none under its lowest
-        # part. Not on a mesh, looked for under the lowest part alone (a rigid body: cheap to place).
-        if shadow.mesh is None and not self.tipped(name, t) and not shadow.surface_height(asset.place_at(t).translation):
+        # part. Not on a mesh or props' hulls, looked for under the lowest part alone (a rigid body:
+        # cheap to place).
+        if (shadow.mesh is None and not shadow.props and not self.tipped(name, t)
+                and not shadow.surface_height(asset.place_at(t).translation)):
             return 0.0
         return shadow.surface_height(*self._shadow_lay(name, t, self.placed(name, t, camera)))
 

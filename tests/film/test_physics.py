@@ -526,6 +526,60 @@ def test_a_body_dropped_over_a_standing_prop_rests_on_its_top(tmp_path, monkeypa
     assert lowest(crate, cube_points(0.3), [crate.end])[0] == pytest.approx(0.0, abs=0.01)  # through it, on the floor
 
 
+def test_a_bodys_shadow_lies_on_the_standing_prop_it_rests_on(tmp_path):
+    """A crate at rest on a table prop (a colliding asset the set does not show) has its contact
+    shadow on the table's top, where the hull it rests on is: it lay on the floor 0.75 m below,
+    faded to nothing, and the crate floated. The frame darkens around the crate's foot."""
+    from splatfilm.film.frame_render import FrameRenderer
+    from splatfilm.film.script import parse_film
+
+    film = _table_film(tmp_path, crate="on_ground: set, shadow: true,")
+    film.write_text(film.read_text().replace("{name: sh010, duration: 1, camera: {position: [0, -3, 0.6], look_at: [0, 0, 0.2]}}",
+                                             "{name: sh010, time: 2, duration: 1, camera: {position: [1.9, -1.3, 1.7], "
+                                             "look_at: [0.5, 0.2, 0.7]}}"))
+    film = parse_film(film)
+    world, end = film.world, 2.0
+    assert world.assets["crate"].motion.end == pytest.approx(end, abs=0.01)
+    assert world.shadow_surface("crate", end) == pytest.approx(0.75, abs=0.01)  # was 0: the floor
+    patch = world.shadow_patch("crate", end)
+    assert patch is not None and np.allclose(patch.means[:, 2].numpy(), 0.76, atol=0.01)  # was None
+    assert float(patch.activated_opacities.max()) > 0.2  # in contact: as dark as on the floor
+    lit = FrameRenderer(film, "cpu").render(film.shots[0], 0)[0]
+    world.assets["crate"].shadow = None
+    plain = FrameRenderer(film, "cpu").render(film.shots[0], 0)[0]
+    darker = plain.mean(axis=-1) - lit.mean(axis=-1)
+    assert darker.max() > 0.05 and darker.min() > -1e-6  # the table top darkens under the crate, nothing brightens
+
+
+def test_a_shadow_lies_on_the_nearest_surface_below_among_the_set_and_the_props():
+    """Props' hulls (triangles where each stands at a frame's time) are surfaces as the set's mesh
+    is: the highest of them no higher than the body's lowest part wins, and a prop that moves away
+    leaves the surface under the body to the set."""
+    from splatfilm.film.shadow import ContactShadow
+
+    plane = GroundPlane(np.array([0.0, 0.0, 1.0]), 0.0)
+    platform = np.array([[[-1, -1, 0.4], [1, -1, 0.4], [1, 1, 0.4]], [[-1, -1, 0.4], [1, 1, 0.4], [-1, 1, 0.4]]])
+    shelf = body_shape(cube_points(1.0, 5) * [0.5, 0.5, 0.02], "hull").triangles()  # 2 cm thick, its base at 0
+    assert shelf.shape[1:] == (3, 3)
+    here = Similarity(translation=np.array([0.0, 0.0, 0.7]))
+    gone = Similarity(translation=np.array([3.0, 0.0, 0.7]))
+    place = lambda t: here if t < 1 else gone  # noqa: E731
+    under = lambda z: np.array([[x, y, z] for x in (-0.05, 0.05) for y in (-0.05, 0.05)])  # noqa: E731
+    floor = np.c_[np.random.default_rng(0).uniform(-1, 1, (400, 2)), np.zeros(400)]
+    for shadow in (ContactShadow(plane, 0.08, mesh=platform, props=[(shelf, place)]),
+                   ContactShadow(plane, 0.08, surface=floor, props=[(shelf, place)])):
+        low = 0.4 if shadow.mesh is not None else 0.0  # the set's surface: the platform, or the floor's centres
+        assert shadow.surface_height(np.array([0.0, 0.0, low + 0.05]), low + 0.05, under(low + 0.05), 0.0) == \
+            pytest.approx(low)  # under the shelf: the shelf is above it
+        assert shadow.surface_height(np.array([0.0, 0.0, 0.75]), 0.75, under(0.75), 0.0) == pytest.approx(0.72)
+        assert shadow.surface_height(np.array([0.0, 0.0, 0.75]), 0.75, under(0.75), 2.0) == pytest.approx(low)
+        assert shadow.surface_height(np.array([0.0, 0.0, 0.75]), 0.75, under(0.75)) == pytest.approx(low)  # no t: no props
+    # A box (a flat prop's hull) has its faces too.
+    box = body_shape(np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0.0]]), "hull")
+    assert box.kind == "box" and box.triangles().shape == (12, 3, 3)
+    assert box.triangles()[..., 2].max() == pytest.approx(5e-4)
+
+
 @pytest.mark.parametrize("table, crate, ground, message", [
     ("collide: 1", "", "", r"assets\.table\.collide: expected true or false, got 1"),
     ("yaw: 0", "collide: false,", "", r"assets\.crate\.collide: a simulated body always collides"),

@@ -16,8 +16,11 @@ from helpers import REPO
 def test_the_dry_run_runs_every_step_on_what_a_gpu_machine_has(tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, SPLATFILM_PYTHON=sys.executable)
-    res = subprocess.run(["bash", str(REPO / "scripts" / "gpu_check.sh"), "--dry-run", "--out", str(out)],
-                         capture_output=True, text=True, env=env, timeout=600, check=False)
+    # The dry run's own budget (300 s) is for the device call; about 70 s on 2 idle cores, but on a
+    # loaded runner the last steps found too little of it left ("not run", "timed out"). Here it
+    # gets the test's own limit: every step must still run and pass.
+    res = subprocess.run(["bash", str(REPO / "scripts" / "gpu_check.sh"), "--dry-run", "--out", str(out),
+                          "--budget", "580"], capture_output=True, text=True, env=env, timeout=600, check=False)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     status = {s["name"]: s["status"] for s in results["steps"]}

@@ -37,7 +37,22 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y) + 1e-12))
 
 
-def _client(viewer, timeout=60.0):
+# Seconds to wait for the server or the page to get somewhere (a condition, polled): generous,
+# as chromium.CALL_TIMEOUT_S is, for a loaded runner; a passing run waits only as long as it takes.
+WAIT_S = 120.0
+
+
+def _wait_for(condition, timeout: float = WAIT_S) -> bool:
+    """Poll `condition()` until it holds (True) or `timeout` seconds pass (False)."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def _client(viewer, timeout=WAIT_S):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         clients = list(viewer.server.get_clients().values())
@@ -47,16 +62,21 @@ def _client(viewer, timeout=60.0):
     raise TimeoutError("the page never connected to the viewer")
 
 
-def _drawn_canvas(d, path, timeout=120.0, ready=None) -> np.ndarray:
-    """The canvas once the splats are drawn (the background alone is flat) and two more frames
-    have shown whatever the server sent last; `ready` (the canvas [H,W,3] -> bool), if given,
-    must hold too: what the server sent last may reach the page a few frames later."""
+def _drawn_canvas(d, path, timeout=WAIT_S, ready=None) -> np.ndarray:
+    """The canvas once the splats are drawn (the background alone is flat), `ready` (the canvas
+    [H,W,3] -> bool) holds if given, and the page has settled: two screenshots two frames apart
+    alike. What the server sent reaches the page in pieces (the mask, then a moving asset's
+    splats, sorted off the main thread a few frames later), so one change seen on the canvas
+    is not yet all of them. Past `timeout` the last screenshot, as it is."""
     end = time.monotonic() + timeout
+    last = None
     while True:
         chromium.after_frames(d, 2)
         shot = chromium.canvas_png(d, path)
-        if (_grey(shot).std() > 12 and (ready is None or ready(shot))) or time.monotonic() > end:
+        drawn = _grey(shot).std() > 12 and (ready is None or ready(shot))
+        if (drawn and last is not None and np.array_equal(shot, last)) or time.monotonic() > end:
             return shot
+        last = shot if drawn else None
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +102,9 @@ def test_the_page_draws_the_film_as_splatfilm_renders_it(viewer, browser, tmp_pa
     chromium.close_notifications(d)
     viewer.guides_box.value = False  # the comparison is of the splats alone
     viewer.look_dropdown.value = "sh010"
-    assert viewer.wait_idle()
+    assert viewer.wait_idle(WAIT_S)
     # The frame's mask reaches the page after the splats (the top rows flat and dark once it has).
-    shot = _drawn_canvas(d, tmp_path / "1_look_through_sh010.png", timeout=60.0,
+    shot = _drawn_canvas(d, tmp_path / "1_look_through_sh010.png",
                          ready=lambda s: s[:12].mean() < 20 and s[:12].mean(-1).std() < 6)
     view = Viewer_view(client)
     h, w = shot.shape[:2]
@@ -133,20 +153,18 @@ def test_the_walking_character_moves_with_the_timeline(viewer, browser, tmp_path
     viewer.look_dropdown.value = "free camera"
     s = viewer.session
     viewer.request(s.frame_of(0.6))
-    assert viewer.wait_idle()
+    assert viewer.wait_idle(WAIT_S)
     client = _client(viewer)
     view = Viewer_view(client)
-    before = _drawn_canvas(d, tmp_path / "2_t0.6.png", timeout=60.0, ready=lambda s: s[:12].mean() > 40)
+    before = _drawn_canvas(d, tmp_path / "2_t0.6.png", ready=lambda s: s[:12].mean() > 40)
     # Out of look-through, the frame's mask is gone: the set is drawn to the canvas's edges.
     assert not viewer._masks and before[:12].mean() > 40
     frame = viewer.frame
     chromium.click_button(d, "▶▶")  # to the next cut: sh020 at 2.5 s
-    end = time.monotonic() + 30
-    while viewer.frame == frame and time.monotonic() < end:
-        time.sleep(0.2)
-    assert viewer.wait_idle() and viewer.frame == s.marks()[1][0]
+    _wait_for(lambda: viewer.frame != frame)
+    assert viewer.wait_idle(WAIT_S) and viewer.frame == s.marks()[1][0]
     # The server has sent the new frame's splats; the page may draw them a few frames later.
-    after = _drawn_canvas(d, tmp_path / "3_t2.5.png", timeout=60.0,
+    after = _drawn_canvas(d, tmp_path / "3_t2.5.png",
                           ready=lambda s: np.abs(s.astype(float) - before.astype(float)).mean() > 0.5)
     h, w = before.shape[:2]
     cams = canvas_camera(view, w, h)
@@ -185,24 +203,19 @@ def test_two_keys_from_the_page_save_a_shot_that_reproduces_them(viewer, browser
         print(f"{time.monotonic() - t0:.1f} s: camera set")
         chromium.click_button(d, "Add key")
         print(f"{time.monotonic() - t0:.1f} s: clicked Add key")
-        end = time.monotonic() + 30
-        while len(viewer.keyed.keys) < k + 1 and time.monotonic() < end:
-            time.sleep(0.2)
+        _wait_for(lambda: len(viewer.keyed.keys) >= k + 1)
         assert len(viewer.keyed.keys) == k + 1, viewer.status
         if k == 0:
             chromium.click_button(d, "▶▶")
-            end = time.monotonic() + 30
-            while viewer.session.time_of(viewer.frame) <= viewer.keyed.keys[0].time and time.monotonic() < end:
-                time.sleep(0.2)
+            # The second key goes at the frame the click moved to (at the first key's time it
+            # would replace the first); the frame is set before the lock "Add key" waits on.
+            assert _wait_for(lambda: viewer.session.time_of(viewer.frame) > viewer.keyed.keys[0].time), viewer.status
     print(f"{time.monotonic() - t0:.1f} s: keyed")
     chromium.canvas_png(d, tmp_path / "4_two_keys.png")
     chromium.click_button(d, "Save shot file")
     print(f"{time.monotonic() - t0:.1f} s: clicked save")
     out = tmp_path / "sh040.yaml"
-    end = time.monotonic() + 30
-    while not out.exists() and time.monotonic() < end:
-        time.sleep(0.2)
-    assert out.exists(), viewer.status
+    assert _wait_for(out.exists), viewer.status
     shot = load_shot(out)
     keys = viewer.keyed.keys
     times = np.array([k.time - keys[0].time for k in keys])
