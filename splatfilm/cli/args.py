@@ -1,10 +1,13 @@
-"""Argument types the commands share: each turns one command-line word into a value or says what is wrong."""
+"""Argument types and options the commands share: each type turns one command-line word into a value or says
+what is wrong; each `add_*` adds an option several commands take."""
 
 from __future__ import annotations
 
 import argparse
 import math
 import re
+
+from splatfilm.io.cache import CACHE_ENV
 
 
 # What `ArgumentParser.add_subparsers()` returns, for the commands' `add_*` functions to take:
@@ -109,3 +112,19 @@ def image_side(text: str) -> int:
     if v > MAX_IMAGE_SIDE:
         raise argparse.ArgumentTypeError(f"expected at most {MAX_IMAGE_SIDE} pixels, got {text!r}")
     return v
+
+
+def add_refiner_prompt(p: argparse.ArgumentParser) -> None:
+    """Add --refiner-prompt (the text a diffusers refiner is conditioned on) to `p`."""
+    p.add_argument("--refiner-prompt", default="", metavar="TEXT",
+                   help="text a diffusers refiner is conditioned on (default: none, as sd-turbo wants; Difix "
+                        "was trained with \"remove degradation\")")
+
+
+def add_cache_dir(p: argparse.ArgumentParser, output: str) -> None:
+    """Add --cache-dir to `p`; `output` names where the caches go by default (in its help)."""
+    p.add_argument("--cache-dir", metavar="FOLDER",
+                   help=f"where caches go (TSDF and collision meshes, physics bakes, clean counts, foot plants) when the "
+                        f"folder beside their inputs cannot be written, as on a read-only published set; those "
+                        f"already beside them are still read (default: ${CACHE_ENV}, else "
+                        f"{output}/.splatfilm-cache)")

@@ -567,7 +567,32 @@ def test_a_stop_says_how_to_go_on_only_where_a_command_goes_on(monkeypatch, caps
     def stop(args):
         raise KeyboardInterrupt
 
-    module, name = {"view": ("splatfilm.cli.view", "_cmd_view"), "render": ("splatfilm.cli", "_cmd_render")}[command]
+    module, name = {"view": ("splatfilm.cli.view", "_cmd_view"), "render": ("splatfilm.cli.render", "_cmd_render")}[command]
     monkeypatch.setattr(importlib.import_module(module), name, stop)
     assert main(argv) == 130
     assert capsys.readouterr().err.strip() == said
+
+
+# ---- where the commands live ------------------------------------------------------------------
+
+
+def test_every_command_lives_in_its_own_module():
+    """cli/__init__.py holds `main`, the error handling and the registration; each command's
+    parser and handler live in the module named for its family (cli/fit.py, cli/render.py, ...),
+    so a command is found, and changed, in one short file."""
+    from splatfilm.cli import build_parser
+    from splatfilm.cli.args import Subparsers
+
+    def handlers(parser, prefix=""):
+        # argparse lists a parser's subcommands only in its (private) _actions.
+        for action in parser._actions:
+            if isinstance(action, Subparsers):
+                for name, sub in action.choices.items():
+                    func = sub.get_default("func")
+                    yield from [(prefix + name, func)] if func else handlers(sub, prefix + name + " ")
+
+    found = dict(handlers(build_parser()))
+    assert {"render-cameras", "render", "fit", "demo", "refine", "import-mesh", "edit", "ground", "mesh",
+            "path export", "clean", "view"} <= set(found), sorted(found)
+    left = sorted(name for name, func in found.items() if func.__module__ == "splatfilm.cli")
+    assert left == [], f"handlers still in splatfilm/cli/__init__.py: {left}"
