@@ -30,7 +30,8 @@ unseen) but only against the background: the see-through haze a fit from masked 
 leaves around and under the object (the flowerpot's, down to 70 units below its base).
 
 A rigged asset's rig follows, as it follows an edit: the clean copy's rig (and a film's
-performing figure) binds the Gaussians kept, their rows in their order (`Rig.select_gaussians`).
+performing figure) binds the Gaussians kept, their rows in their order (`Rig.select_gaussians`),
+then in the order the copy's file holds them (`io.rig_files.carry_rig`).
 """
 
 from __future__ import annotations
@@ -180,8 +181,8 @@ def clean_asset(scene: str | Path, output: str | Path, cameras_path: str | Path 
     outside = outside_hull(g, cameras, masks) if masks is not None else torch.zeros(len(g), dtype=torch.bool)
     keep &= ~outside
     clean = g.select(torch.nonzero(keep).reshape(-1))
-    save_gaussians(output, clean, antialiased=carry_rasterize_mode(scene, sidecar))
-    carry_rig(output, rig, keep.cpu().numpy(), sidecar)
+    written = save_gaussians(output, clean, antialiased=carry_rasterize_mode(scene, sidecar))
+    carry_rig(output, rig, keep.cpu().numpy(), sidecar, written=written)
     write_capture_cameras(output, cameras)
     write_capture_masks(output, masks)
     sidecar["asset"] = output.name

@@ -375,8 +375,9 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
     asset frame only) to INPUT and write OUTPUT with a sidecar OUTPUT.json: INPUT's sidecar
     (if any) with the count, bounds and the edits noted. What lies beside INPUT about its
     Gaussians comes along: its rig (OUTPUT.rig.npz: the same skeleton and clips binding the
-    Gaussians the edits keep, in their order) and its capture cameras (OUTPUT.cameras.json,
-    as `clean` records them; edits do not move the asset). Returns the sidecar."""
+    Gaussians the edits keep, in the order OUTPUT holds them: `carry_rig`) and its capture
+    cameras (OUTPUT.cameras.json, as `clean` records them; edits do not move the asset).
+    Returns the sidecar."""
     from splatfilm.io.asset_files import carry_capture_cameras, read_capture_cameras, rig_path
     from splatfilm.io.gaussian_files import check_gaussian_output, load_gaussians, save_gaussians
     from splatfilm.io.inputs import read_text
@@ -403,8 +404,8 @@ def bake_edits(input_path: str | Path, edits_path: str | Path, output_path: str 
     rig = load_rig(rig_path(input_path), len(gaussians)) if rig_path(input_path).exists() else None
     cameras = read_capture_cameras(input_path)
     g, kept = edit_gaussians(gaussians, edits)
-    save_gaussians(output_path, g, antialiased=carry_rasterize_mode(input_path, sidecar))
-    carry_rig(output_path, rig, kept, sidecar)
+    written = save_gaussians(output_path, g, antialiased=carry_rasterize_mode(input_path, sidecar))
+    carry_rig(output_path, rig, kept, sidecar, written=written)
     carry_capture_cameras(input_path, output_path, cameras)
     sidecar["asset"] = output_path.name
     sidecar["num_gaussians"] = len(g)

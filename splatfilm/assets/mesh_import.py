@@ -50,7 +50,7 @@ from splatfilm.io.inputs import read_input
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, GAUSSIAN_FILE_TYPES, save_gaussians
 from splatfilm.io.images import linear_to_srgb, srgb_to_linear
 from splatfilm.io.paths import recorded_path
-from splatfilm.io.rig_files import RIG_FORMAT_VERSION, remove_rig, save_rig, skin_joint_count
+from splatfilm.io.rig_files import RIG_FORMAT_VERSION, carry_rig, skin_joint_count
 from splatfilm.assets.rig import MAX_INFLUENCES, GltfReader, GltfRig, interpolate_weights, read_gltf_rig
 from splatfilm.scene.skeleton import Rig
 from splatfilm.scene.transforms import rotmat_to_quat
@@ -1044,11 +1044,9 @@ def import_mesh(mesh_path: str | Path, output: str | Path, count: int | None = N
     up_v, front_v = default_axes(mesh_path, up, front)
     asset = mesh_to_gaussians(mesh_path, count=count, density=density, sh_degree=sh_degree, seed=seed)
     gltf = mesh_path.suffix.lower() in (".glb", ".gltf")
-    save_gaussians(output, asset.gaussians)
-    if asset.rig is not None:
-        save_rig(rig_path(output), asset.rig, output.name)
-    else:
-        remove_rig(output)  # a rig left by an earlier import would bind the wrong Gaussians
+    written = save_gaussians(output, asset.gaussians)
+    # Without a rig, one left by an earlier import (it would bind the wrong Gaussians) goes.
+    carry_rig(output, asset.rig, None, written=written)
     lo, hi = asset.vertices.min(axis=0), asset.vertices.max(axis=0)
     sidecar = Sidecar({
         "splatfilm_version": __version__,

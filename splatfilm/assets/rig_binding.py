@@ -53,7 +53,8 @@ from splatfilm.errors import SplatfilmError
 from splatfilm.io.atomic import atomic_write, check_output_file
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_EXTENSIONS, GAUSSIAN_FILE_TYPES, load_gaussians, save_gaussians
 from splatfilm.io.inputs import read_input
-from splatfilm.io.rig_files import RIG_FORMAT_VERSION, save_rig, skin_joint_count
+from splatfilm.io.ply import is_compressed_ply_name
+from splatfilm.io.rig_files import RIG_FORMAT_VERSION, carry_rig, skin_joint_count
 from splatfilm.scene.skeleton import Channel, JointTRS, Rig, joint_depths
 from splatfilm.scene.transforms import Similarity, quat_from_rotation, rotation_angle_deg, umeyama
 from splatfilm.version import __version__
@@ -491,11 +492,13 @@ def rig_capture(fitted: str | Path, skeleton: str | Path, output: str | Path, sa
         },
     }
     antialiased = carry_rasterize_mode(fitted, out)  # an .spz's flag alone said so too
-    if output.suffix.lower() == fitted.suffix.lower():
+    written = None  # the rows bind the Gaussians as the fitted file holds them
+    if output.suffix.lower() == fitted.suffix.lower() \
+            and is_compressed_ply_name(output) == is_compressed_ply_name(fitted):  # the same layout
         atomic_write(output, [data])  # the fitted file byte for byte
     else:
-        save_gaussians(output, gaussians, antialiased=antialiased)
-    save_rig(rig_path(output), rig, output.name)
+        written = save_gaussians(output, gaussians, antialiased=antialiased)
+    carry_rig(output, rig, None, written=written)
     carry_capture_cameras(fitted, output, cameras)  # so `clean` and `mesh` of the bound asset find its capture
     out.write(sidecar_path(output))
     return out

@@ -35,7 +35,7 @@ from splatfilm.io.ply import is_compressed_ply_name, ply_extra_properties
 from splatfilm.io.spz import RUB_TURN, SPZ_DEFAULT_AXES
 from splatfilm.io.camera_files import nerfstudio_to_capture
 from splatfilm.io.paths import recorded_path
-from splatfilm.io.rig_files import carry_rig, load_rig
+from splatfilm.io.rig_files import carry_rig, load_rig, remove_rig
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.scene.transforms import Similarity
 from splatfilm.version import __version__
@@ -98,9 +98,10 @@ def source_record(source: Path) -> Sidecar | None:
 
 def carry_asset_record(source: Path, output: Path, record: Sidecar, g: Gaussians, moved: Similarity | None,
                        step: dict, capture_offset: np.ndarray | None = None,
-                       far_offset: np.ndarray | None = None) -> Sidecar:
+                       far_offset: np.ndarray | None = None, *, written: np.ndarray | None) -> Sidecar:
     """The sidecar of `output`, a conversion of the asset `source` whose sidecar is `record`,
-    with `g` [N Gaussians] as written, and write its rig and capture cameras beside it.
+    with `g` [N Gaussians] as saved, and write its rig and capture cameras beside it; `written`:
+    the order `save_gaussians` returned for `output` (the rig's rows follow it: `carry_rig`).
 
     `moved`: what import did to the positions, source file -> output file (x_out = s R x_src + t;
     None when not known as a similarity: a USD prim placed by its stage with --world). The frame's
@@ -169,7 +170,7 @@ def carry_asset_record(source: Path, output: Path, record: Sidecar, g: Gaussians
         rig = None
     if dropped:
         report.note(f"{output.name} keeps {source.name}'s sidecar without its {', '.join(dropped)}: {why}")
-    carry_rig(output, rig, np.ones(len(g), dtype=bool), sidecar)
+    carry_rig(output, rig, None, sidecar, written=written)
     carry_capture_cameras(source, output, cameras)
     sidecar["asset"] = output.name
     sidecar["num_gaussians"] = len(g)
@@ -268,7 +269,7 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
     g = g.with_sh_degree(saved_sh_degree(output, g.sh_degree if sh_degree is None else sh_degree))
     # Trained antialiased (an .spz's flag, or the source's sidecar): the copy renders so too.
     mode = asset_rasterize_mode(source)
-    save_gaussians(output, g, spz_axes=spz_axes, antialiased=mode == "antialiased")
+    written = save_gaussians(output, g, spz_axes=spz_axes, antialiased=mode == "antialiased")
     if note is not None:
         report.note(note)
     origin = {"type": "import", "path": recorded_path(source.resolve(), output.resolve().parent),
@@ -286,10 +287,14 @@ def import_splats(source: str | os.PathLike, output: str | os.PathLike, prim: st
             origin["origin_offset"] = offset.tolist()
         sidecar = carry_asset_record(source, output, record, g, moved, origin,
                                      capture_offset=offset if to_capture is not None else None,
-                                     far_offset=offset if to_capture is None else None)
+                                     far_offset=offset if to_capture is None else None, written=written)
         sidecar["rasterize_mode"] = mode
         sidecar.write(sidecar_path(output))
         return g, sidecar
+    # A plain splat has none of an asset's side files: ones an earlier output of this name left
+    # (a rig would bind these Gaussians, cameras and masks would be another capture's) go.
+    remove_rig(output)
+    carry_capture_cameras(source, output, None)
     sidecar = Sidecar({"splatfilm_version": __version__, "asset": output.name, "kind": "scene", "source": origin,
                        "num_gaussians": len(g), "rasterize_mode": mode})
     if world:  # placed in splatfilm's world: its frame is known

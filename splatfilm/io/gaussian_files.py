@@ -143,11 +143,17 @@ def saved_sh_degree(path: str | os.PathLike, sh_degree: int) -> int:
 
 
 def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = None,
-                   spz_axes: str = SPZ_DEFAULT_AXES, antialiased: bool = False) -> None:
+                   spz_axes: str = SPZ_DEFAULT_AXES, antialiased: bool = False) -> np.ndarray | None:
     """Write Gaussians to a `.ply`, `.splat`, `.spz` (version 3), `.sog` (version 2,
     `io.sog.write_sog`: lossy, SH degree 3 at most) or USD file (atomically); a
     `*.compressed.ply` in SuperSplat's compressed layout (`io.ply.write_compressed_ply`: lossy,
     SH degree 3 at most).
+
+    Returns the order the file holds the Gaussians in: int64 [N], indices into `g` (the file's
+    Gaussian r is g[order[r]]), or None where it holds them as given. A `*.compressed.ply`
+    (Morton order, so each chunk of 256 is small) and a `.splat` (antimatter15's, biggest first)
+    reorder them; whatever is kept per Gaussian beside the file must follow the order returned
+    (a rig: `io.rig_files.carry_rig`), as loading the file gives them back in it.
 
     `sh_degree` (truncate / zero-pad the SH bands) applies to every format but `.splat`, which
     holds degree 0 only; spz_axes: an .spz file's axes (`io.spz`: by default as given, "rub"
@@ -156,14 +162,15 @@ def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None 
     path = Path(path)
     kind = _kind(path)
     if kind == ".ply":
-        (write_compressed_ply if is_compressed_ply_name(path) else write_ply)(path, g, sh_degree=sh_degree)
-        return
+        if is_compressed_ply_name(path):
+            return write_compressed_ply(path, g, sh_degree=sh_degree)
+        write_ply(path, g, sh_degree=sh_degree)
+        return None
     if kind == ".splat":
-        write_splat(path, g)
-        return
+        return write_splat(path, g)
     if kind == ".sog":
         write_sog(path, g, sh_degree=sh_degree)
-        return
+        return None
     if sh_degree is not None:
         g = g.with_sh_degree(sh_degree)
     if kind == ".spz":
@@ -172,3 +179,4 @@ def save_gaussians(path: str | os.PathLike, g: Gaussians, sh_degree: int | None 
         from splatfilm.io.usd_splats import write_usd_splats
 
         write_usd_splats(path, g)
+    return None

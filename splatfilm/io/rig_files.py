@@ -35,7 +35,9 @@ G_j(pose) IBM_j (IBM_j G_j(rest))^-1 applied to its rest place (`splatfilm.scene
 A file without `version` in its header is read as version 1; a newer version is refused.
 Writes are atomic. Writing an asset without a rig removes a rig file left beside it. A copy
 that keeps some of a rigged asset's Gaussians (`splatfilm edit`, `splatfilm clean`) gets the
-same skeleton and clips binding the kept ones (`carry_rig`).
+same skeleton and clips binding the kept ones (`carry_rig`). Row i binds the asset file's
+Gaussian i as it is read back: a `*.compressed.ply` or a `.splat` holds its Gaussians in
+another order than they were saved in, and `carry_rig` puts the rows in that order.
 """
 
 from __future__ import annotations
@@ -74,16 +76,23 @@ def remove_rig(asset: str | os.PathLike) -> None:
         raise SplatfilmError(f"{rig_path(asset)}: cannot remove the old rig ({e.strerror or e})") from None
 
 
-def carry_rig(output: str | os.PathLike, rig: Rig | None, kept: np.ndarray,
-              sidecar: MutableMapping[str, Any] | None = None) -> None:
-    """Give OUTPUT, a copy of an asset that keeps some of its Gaussians, its input's rig:
-    `rig` (the input's, or None) binding the Gaussians `kept` picks (bool [N_input], or
-    indices), in their order, written beside OUTPUT, and `sidecar`'s rig record (the output's
-    sidecar, if given) pointed at it. With no rig, a rig file left beside OUTPUT (it would
-    bind other Gaussians) and the record go."""
+def carry_rig(output: str | os.PathLike, rig: Rig | None, kept: np.ndarray | None,
+              sidecar: MutableMapping[str, Any] | None = None, *, written: np.ndarray | None) -> None:
+    """Give OUTPUT, just saved, the rig of its Gaussians: `rig` (the input's or a new one, or
+    None) binding the Gaussians `kept` picks (bool [N_rig], or indices; None: all), in their
+    order, then in `written`'s, the order `io.gaussian_files.save_gaussians` returned for OUTPUT
+    (indices into the kept Gaussians, or None: as given), since a `*.compressed.ply` or a
+    `.splat` holds them in another; written beside OUTPUT, and `sidecar`'s rig record (the
+    output's sidecar, if given) pointed at it. With no rig, a rig file left beside OUTPUT (it
+    would bind other Gaussians) and the record go. `written` has no default: every writer of a
+    rig beside Gaussians says what order it saved them in."""
     output = Path(output)
     if rig is not None:
-        save_rig(rig_path(output), rig.select_gaussians(kept), output.name)
+        if kept is not None:
+            rig = rig.select_gaussians(kept)
+        if written is not None:
+            rig = rig.select_gaussians(written)
+        save_rig(rig_path(output), rig, output.name)
         if sidecar is not None and isinstance(sidecar.get("rig"), dict):
             sidecar["rig"]["file"] = rig_path(output).name
     else:
@@ -107,7 +116,8 @@ def joints_text(record: MutableMapping[str, Any]) -> str:
 
 
 def save_rig(path: str | os.PathLike, rig: Rig, asset_name: str) -> None:
-    """Write `rig` to `path` (a .rig.npz), atomically."""
+    """Write `rig` to `path` (a .rig.npz), atomically, its rows as given; beside Gaussians just
+    saved, `carry_rig` puts them in the order the file holds those in."""
     header = {
         "format": "splatfilm-rig",
         "version": RIG_FORMAT_VERSION,

@@ -6,7 +6,8 @@
     uint8   qw, qx, qy, qz     normalised quaternion as q * 128 + 128, clipped to 0..255
 
 Writing follows antimatter15's `convert.py`: records sorted by -exp(sum of log scales) *
-sigmoid(opacity) (biggest, most opaque first) and the uint8 fields truncated (numpy astype).
+sigmoid(opacity) (biggest, most opaque first; so a file reads back in another order than it
+was given, which `write_splat` returns) and the uint8 fields truncated (numpy astype).
 The format holds no higher SH bands: `shN` is dropped on write and empty on read.
 """
 
@@ -121,8 +122,10 @@ def encode_splat(g: Gaussians) -> np.ndarray:
     return rec
 
 
-def write_splat(path: str | os.PathLike, g: Gaussians) -> None:
+def write_splat(path: str | os.PathLike, g: Gaussians) -> np.ndarray:
     """Write `g` as an antimatter15 `.splat` file (atomically). Higher SH bands are dropped.
+    Returns the order the file holds them in (`splat_order`: int64 [N], record r is g[order[r]]),
+    which whatever is kept per Gaussian beside the file (a rig's rows) must follow.
 
     Non-finite values (NaN/inf, or a scale too large for float32) are refused.
     """
@@ -141,3 +144,4 @@ def write_splat(path: str | os.PathLike, g: Gaussians) -> None:
         parts = ", ".join(f"{v} in {k}" for k, v in bad.items())
         raise _error(path, f"cannot write Gaussians with {sum(bad.values())} non-finite values (NaN/inf): {parts}")
     atomic_write(path, [encode_splat(g).tobytes()])
+    return splat_order(g)

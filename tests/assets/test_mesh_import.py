@@ -349,7 +349,7 @@ def test_errors(tmp_path):
     trimesh.PointCloud(np.random.default_rng(0).random((20, 3))).export(tmp_path / "points.ply")
     with pytest.raises(SplatfilmError, match=r"points\.ply: the file has no triangle faces"):
         import_mesh(tmp_path / "points.ply", tmp_path / "o.ply")
-    with pytest.raises(SplatfilmError, match=r"output of import-mesh is a \.ply, \.splat, \.spz or "
+    with pytest.raises(SplatfilmError, match=r"output of import-mesh is a \.ply, \.splat, \.spz, \.sog or "
                                               r"\.usd/\.usda/\.usdc file"):
         import_mesh(tmp_path / "points.ply", tmp_path / "o.obj")
     (tmp_path / "garbage.glb").write_bytes(b"glTF\x02\x00\x00\x00garbage")

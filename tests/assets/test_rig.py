@@ -39,6 +39,24 @@ def channel(rig, clip):
     return ch
 
 
+def saved_from(copy: Path, g, tol: float) -> np.ndarray:
+    """For each Gaussian of the asset file `copy` (a copy of the Gaussians g, in whatever order
+    its format keeps), the row of g it was saved from: the nearest by rest position, within
+    `tol` (the format's quantisation), checked to be one to one."""
+    from scipy.spatial import cKDTree
+
+    gap, rows = cKDTree(g.means.double().numpy()).query(load_gaussians(copy).means.double().numpy())
+    assert gap.max() < tol and len(np.unique(rows)) == len(rows), (gap.max(), len(np.unique(rows)), len(rows))
+    return rows
+
+
+def posed_means(asset: Path, tmp_path: Path) -> np.ndarray:
+    """`splatfilm pose ASSET --clip bend --time 1` (the limb's top at 90 degrees): its means [N,3]."""
+    out = tmp_path / f"{asset.name.split('.')[0]}_bent.ply"
+    assert main(["pose", str(asset), "--clip", "bend", "--time", "1", "-o", str(out)]) == 0
+    return load_gaussians(out).means.double().numpy()
+
+
 # ---- import -------------------------------------------------------------------------------------
 
 
@@ -567,29 +585,69 @@ def test_edit_of_an_asset_without_a_rig_leaves_none_and_never_writes_over_the_in
 
 def test_clean_keeps_the_rig_for_the_gaussians_it_keeps(tmp_path, capsys):
     """`splatfilm clean` of a rigged asset writes CLEAN.rig.npz as `edit` does: the same
-    skeleton and clips binding the Gaussians it keeps, their rows in their order; so the clean
-    copy poses, as the posed original less its floaters (before: no rig, and pose refused it)."""
+    skeleton and clips binding the Gaussians it keeps, their rows in the order the copy holds
+    them (a `*.compressed.ply`'s, Morton order: `saved_from`); so the clean copy poses, as the
+    posed original less its floaters (before: no rig, and pose refused it)."""
     _, _, rig0, _ = imported(tmp_path, count=600)
     asset = tmp_path / "limb.ply"
     cams, n = capture_beside_rigged(asset, (0.0, 1.0, 0.0))
     g, rig = load_gaussians(asset), load_rig(rig_path(asset))
     keep = supported(g, cams, CleanupSettings(), "cpu").numpy()
     assert not keep[n:].any() and keep[:n].mean() > 0.9  # the floaters go; the limb stays
-    out = tmp_path / "clean" / "limb_clean.ply"
+    out = tmp_path / "clean" / "limb_clean.compressed.ply"
     assert main(["clean", str(asset), "-o", str(out), "--backend", "cpu"]) == 0
-    clean = load_gaussians(out)
-    cut = load_rig(rig_path(out), len(clean))
-    assert len(clean) == keep.sum()
+    rows = saved_from(out, g, 2e-3)
+    cut = load_rig(rig_path(out), len(rows))
+    assert sorted(rows) == np.flatnonzero(keep).tolist()
     assert cut.joint_names == rig0.joint_names and list(cut.clips) == list(rig0.clips)
-    np.testing.assert_array_equal(cut.joints, rig.joints[keep])
-    np.testing.assert_array_equal(cut.weights, rig.weights[keep])
-    side = json.loads(out.with_suffix(".json").read_text())
-    assert side["rig"]["file"] == "limb_clean.rig.npz" and side["num_gaussians"] == len(clean)
-    for src, posed in ((asset, tmp_path / "bent.ply"), (out, tmp_path / "bent_clean.ply")):
-        assert main(["pose", str(src), "--clip", "bend", "--time", "1", "-o", str(posed)]) == 0
-    bent, bent_clean = load_gaussians(tmp_path / "bent.ply"), load_gaussians(tmp_path / "bent_clean.ply")
-    assert bent.means[:n, 0].min() < -0.9  # bent: the top points along -x
-    np.testing.assert_allclose(bent_clean.means.numpy(), bent.means.numpy()[keep], atol=1e-5)
+    np.testing.assert_array_equal(cut.joints, rig.joints[rows])
+    np.testing.assert_array_equal(cut.weights, rig.weights[rows])
+    side = json.loads((tmp_path / "clean" / "limb_clean.compressed.json").read_text())
+    assert side["rig"]["file"] == "limb_clean.compressed.rig.npz" and side["num_gaussians"] == len(rows)
+    bent = posed_means(asset, tmp_path)
+    assert bent[:n, 0].min() < -0.9  # bent: the top points along -x
+    assert np.abs(posed_means(out, tmp_path) - bent[rows]).max() < 4e-3
+
+
+# ---- a rigged asset in a format that holds its Gaussians in an order of its own -----------------
+
+
+@pytest.mark.parametrize("ext, tol", [(".compressed.ply", 2e-3), (".splat", 1e-6)])
+def test_a_rigged_copy_in_a_reordering_format_keeps_each_gaussians_rig_row(tmp_path, capsys, ext, tol):
+    """A `*.compressed.ply` (Morton order) and a `.splat` (biggest first) hold their Gaussians
+    in another order than they were given: the rig rows `import`, `edit` and `import-mesh`
+    write beside one follow the Gaussians, so the copy posed is the original posed within the
+    format's quantisation (they were copied in the given order: posed, a Gaussian lay up to
+    1.4 m from where the original's did)."""
+    limb, g, rig, _ = imported(tmp_path, count=600)
+    asset = tmp_path / "limb.ply"
+    bent = posed_means(asset, tmp_path)
+    assert bent[:, 0].min() < -0.9  # bent: the top points along -x
+
+    copy = tmp_path / f"copy{ext}"
+    assert main(["import", str(asset), "-o", str(copy)]) == 0
+    rows = saved_from(copy, g, tol)
+    assert (rows != np.arange(len(g))).mean() > 0.5  # the format did reorder them
+    copied = load_rig(rig_path(copy), len(g))
+    np.testing.assert_array_equal(copied.joints, rig.joints[rows])
+    np.testing.assert_array_equal(copied.weights, rig.weights[rows])
+    assert np.abs(posed_means(copy, tmp_path) - bent[rows]).max() < 2 * tol
+
+    # edit: the rows of the Gaussians it keeps, in the order the copy holds them.
+    (tmp_path / "cut.yaml").write_text(CUT_MID)
+    cut = tmp_path / f"cut{ext}"
+    assert main(["edit", str(asset), str(tmp_path / "cut.yaml"), "-o", str(cut)]) == 0
+    rows = saved_from(cut, g, tol)
+    y = g.means[:, 1].numpy()
+    assert len(rows) == np.count_nonzero(~((y >= 0.8) & (y <= 1.2)))
+    np.testing.assert_array_equal(load_rig(rig_path(cut), len(rows)).joints, rig.joints[rows])
+    assert np.abs(posed_means(cut, tmp_path) - bent[rows]).max() < 2 * tol
+
+    # import-mesh straight to the format: the rig it makes binds the Gaussians as the file holds them.
+    meshed = tmp_path / f"meshed{ext}"
+    import_mesh(tmp_path / "limb.glb", meshed, count=600)
+    rows = saved_from(meshed, g, tol)
+    np.testing.assert_array_equal(load_rig(rig_path(meshed), len(g)).joints, rig.joints[rows])
 
 
 def test_pose_clean_and_edit_never_remove_or_overwrite_what_lies_beside_the_input(tmp_path, capsys):

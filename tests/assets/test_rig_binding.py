@@ -147,6 +147,29 @@ def test_bind_same_frame_weights_smoothness_far_and_pose(tmp_path, capsys):
     assert "bend" in capsys.readouterr().out
 
 
+def test_bound_to_a_compressed_ply_it_is_one_and_its_rig_rows_follow_its_order(tmp_path):
+    """`rig FITTED.ply -o HERO.compressed.ply` writes SuperSplat's compressed layout (it copied
+    the plain PLY's bytes: the extensions alone matched), its rig's rows in the order the file
+    holds the Gaussians (Morton order), so posed it is the bound .ply posed."""
+    _, _, _, fitted, _, _ = capture(tmp_path)
+    plain, packed = tmp_path / "hero.ply", tmp_path / "hero.compressed.ply"
+    for out in (plain, packed):
+        rig_capture(fitted, tmp_path / "limb.glb", out, same_frame=True)
+    assert b"element chunk " in packed.read_bytes()[:1000]
+    # The order the writer gives (a fitted capture has Gaussians closer than its quantisation).
+    g = load_gaussians(plain)
+    rows = save_gaussians(tmp_path / "probe.compressed.ply", g)
+    assert (load_gaussians(packed).means - g.means[rows]).abs().max() < 2e-3
+    bound, copied = load_rig(rig_path(plain)), load_rig(rig_path(packed))
+    np.testing.assert_array_equal(copied.joints, bound.joints[rows])
+    np.testing.assert_array_equal(copied.weights, bound.weights[rows])
+    for out in (plain, packed):
+        pose_asset(out, tmp_path / f"{out.name.split('.')[0]}_{len(out.suffixes)}_bend.ply", "bend", 1.0)
+    posed = load_gaussians(tmp_path / "hero_2_bend.ply").means.double().numpy()
+    ref = load_gaussians(tmp_path / "hero_1_bend.ply").means.double().numpy()
+    assert np.abs(posed - ref[rows]).max() < 4e-3
+
+
 @pytest.mark.parametrize("units", [1.0, 2.5])
 def test_bind_through_canonical_frames(tmp_path, units):
     """A capture in its own Z-up frame, its sidecar's canonical transform a little off (as a

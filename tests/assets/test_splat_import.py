@@ -175,6 +175,25 @@ def test_converting_an_asset_carries_its_sidecar_rig_and_cameras(tmp_path, capsy
     assert np.abs(placed("rest") - placed("turned")).max() < 2 * step
 
 
+def test_a_plain_splat_imported_over_an_asset_leaves_none_of_its_side_files(tmp_path, capsys):
+    """`import` of a splat without a sidecar to the name of an earlier rigged asset: the rig,
+    capture cameras and masks that asset left beside it go (the rig bound the new Gaussians
+    when their count matched: `pose` and a film posed them with another figure's weights)."""
+    from pathlib import Path
+
+    from splatfilm.io.asset_files import capture_cameras_path, capture_masks_path, rig_path
+
+    hero = Path(__file__).parents[2] / "scenes/character/fitted/hero.ply"
+    out = tmp_path / "out.splat"
+    assert main(["import", str(hero), "-o", str(out)]) == 0
+    (tmp_path / "out.masks.npz").write_bytes(b"")
+    assert rig_path(out).exists() and capture_cameras_path(out).exists()
+    save_gaussians(tmp_path / "plain.ply", load_gaussians(hero))  # the same count, no sidecar
+    assert main(["import", str(tmp_path / "plain.ply"), "-o", str(out)]) == 0
+    assert not rig_path(out).exists() and not capture_cameras_path(out).exists()
+    assert not capture_masks_path(out).exists()
+
+
 def test_bytes_after_a_splat_files_end_are_noted_once(tmp_path, capsys):
     """100 zero bytes appended to a .ply, .spz (versions 3 and 4) and .sog imported in silence:
     each says how many bytes its format's own end left over, in one note, and still imports."""

@@ -173,6 +173,20 @@ def test_dispatch_by_extension(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a.ply", "b.SPLAT", "c.ply"]
 
 
+@pytest.mark.parametrize("name", ["a.ply", "a.compressed.ply", "a.splat", "a.spz", "a.sog", "a.usda"])
+def test_save_gaussians_returns_the_order_the_file_holds_them_in(tmp_path, name):
+    """A `*.compressed.ply` (Morton order) and a `.splat` (biggest first) hold the Gaussians in
+    another order than given, and say which (what lies beside the file per Gaussian, a rig's
+    rows, must follow it); the other formats keep the given order and return None."""
+    g = random_gaussians(300, degree=1, seed=8)
+    grid = torch.stack(torch.meshgrid(*[torch.arange(7.0)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    g.means[:] = 0.1 * grid[torch.randperm(len(grid), generator=torch.Generator().manual_seed(8))[:300]]
+    order = save_gaussians(tmp_path / name, g)
+    assert (order is None) == (name not in ("a.compressed.ply", "a.splat"))
+    expected = g.means if order is None else g.means[torch.from_numpy(order)]
+    assert (load_gaussians(tmp_path / name).means - expected).abs().max() < 0.01  # within each format's steps
+
+
 @pytest.mark.parametrize("name", ["scene.lcc", "scene", "scene.ply.gz"])
 def test_dispatch_unknown_extension(tmp_path, name):
     p = tmp_path / name
