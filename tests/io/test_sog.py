@@ -136,7 +136,7 @@ def test_import_writes_a_sog_to_degree_3_and_says_what_it_loses(tmp_path, capsys
 
     save_gaussians(tmp_path / "in.ply", random_gaussians(300, 4, torch.float32, seed=5))
     assert main(["import", str(tmp_path / "in.ply"), "-o", str(tmp_path / "out.sog")]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # notes go to stderr (splatfilm.report)
     assert "SH band 4" in out and "a SOG stores positions to 16 bits" in out, out
     got = load_gaussians(tmp_path / "out.sog")
     assert len(got) == 300 and got.sh_degree == 3

@@ -372,13 +372,13 @@ def test_cli_refine_end_to_end_and_resume(tiny_fit, tmp_path, capsys):
     first = out.read_bytes()
     capsys.readouterr()
     assert main(args) in (0, None)
-    said = capsys.readouterr().out
+    said = capsys.readouterr().err  # status lines go to stderr (splatfilm.report)
     assert "reusing" in said and "done before" in said
     assert list((tmp_path / "refined.refine" / "refiner").glob("pairs.*.npz"))
     # Interrupted after the pairs were made: they are reused, not made again.
     (tmp_path / "refined.refine" / "refiner" / "refiner.json").unlink()
     assert main(args) in (0, None)
-    assert re.search(r"reusing the \d+ pairs", capsys.readouterr().out)
+    assert re.search(r"reusing the \d+ pairs", capsys.readouterr().err)
     assert out.read_bytes() == first
     # Target views: exactly one of --shots / --cameras.
     with pytest.raises(SystemExit) as e:
@@ -518,7 +518,7 @@ def test_distillation_redoes_rounds_for_a_scene_changed_in_more_than_its_means(t
     recoloured = Gaussians(truth.means, truth.quats, truth.scales, truth.opacities, truth.sh0 * 0.5, truth.shN)
     capsys.readouterr()
     again = progressive_update(recoloured, capture, targets, BrightenRefiner(), cfg, work_dir=tmp_path)
-    assert "done before" not in capsys.readouterr().out
+    assert "done before" not in capsys.readouterr().err
     assert len(list(tmp_path.glob("round1.*.ply"))) == 2
     assert float((again.sh0 - truth.sh0).abs().mean()) > 0.05
 
