@@ -2,6 +2,7 @@
 
     python benchmarks/sog.py [--asset scenes/set/fitted/set.ply] [--splat-transform "npx splat-transform"]
                              [--theirs]
+    python benchmarks/sog.py --synthetic 1000000 [--degree 3]
 
 Writes the asset as a SOG (`splatfilm.io.sog.write_sog`), reads it back, and prints the time,
 the size and what the round trip moved: positions (m), log scales, rotation angle (degrees),
@@ -12,12 +13,15 @@ same numbers are the check that the file means to splat-transform what it means 
 with --theirs encodes the asset itself (minutes on a CPU: its SH k-means) and prints its
 size and time, with its errors measured on the Gaussians matched back by position (its
 files are in Morton order). Nothing here needs a network; without splat-transform only the
-first part runs.
+first part runs. --synthetic N writes N random Gaussians instead (SH coefficients independent
+normal noise, a palette's worst case) and also prints the process's peak resident memory; run one
+size per process, so that the peak is that size's.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import shlex
 import shutil
 import subprocess
@@ -52,25 +56,45 @@ def errors(got: Gaussians, want: Gaussians) -> str:
     return "max (mean): " + ", ".join(parts)
 
 
+def synthetic(n: int, degree: int, seed: int = 0) -> Gaussians:
+    """n random float32 Gaussians: means ~ N(0, 2^2) m, log scales ~ N(-4, 1), opacities and DC
+    colour spread over their ranges, higher SH bands independent N(0, 0.15^2)."""
+    g = torch.Generator().manual_seed(seed)
+    return Gaussians(means=torch.randn(n, 3, generator=g) * 2.0, quats=torch.randn(n, 4, generator=g),
+                     scales=torch.randn(n, 3, generator=g) - 4.0, opacities=torch.randn(n, generator=g) * 3.0,
+                     sh0=torch.randn(n, 1, 3, generator=g) * 0.8,
+                     shN=torch.randn(n, (degree + 1) ** 2 - 1, 3, generator=g) * 0.15)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--asset", default=str(ROOT / "scenes" / "set" / "fitted" / "set.ply"))
     ap.add_argument("--splat-transform", default="splat-transform" if shutil.which("splat-transform") else None,
                     help="the command that runs PlayCanvas's splat-transform")
     ap.add_argument("--theirs", action="store_true", help="also time splat-transform's own SOG of the asset")
+    ap.add_argument("--synthetic", type=int, metavar="N", help="N random Gaussians in place of the asset")
+    ap.add_argument("--degree", type=int, default=3, help="the random Gaussians' SH degree (with --synthetic)")
     args = ap.parse_args()
-    source = load_gaussians(args.asset)
-    print(f"{args.asset}: {len(source)} Gaussians, SH degree {source.sh_degree}, "
-          f"{Path(args.asset).stat().st_size / 1e6:.2f} MB")
+    if args.synthetic:
+        source = synthetic(args.synthetic, args.degree)
+        print(f"{args.synthetic} random Gaussians, SH degree {args.degree}")
+        args.splat_transform = None
+    else:
+        source = load_gaussians(args.asset)
+        print(f"{args.asset}: {len(source)} Gaussians, SH degree {source.sh_degree}, "
+              f"{Path(args.asset).stat().st_size / 1e6:.2f} MB")
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with tempfile.TemporaryDirectory() as tmp:
         ours = Path(tmp) / "ours.sog"
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         write_sog(ours, source)
-        t1 = time.perf_counter()
+        t1, cpu = time.perf_counter(), time.process_time() - cpu0
         back = load_gaussians(ours)
         t2 = time.perf_counter()
-        print(f"splatfilm SOG: {ours.stat().st_size / 1e6:.2f} MB, write {t1 - t0:.2f} s, read {t2 - t1:.2f} s; "
-              f"{errors(back, source)}")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"splatfilm SOG: {ours.stat().st_size / 1e6:.2f} MB, write {t1 - t0:.2f} s ({cpu:.1f} s CPU), "
+              f"read {t2 - t1:.2f} s, "
+              f"peak RSS {peak:.0f} MB ({peak - rss_before:+.0f} over the Gaussians loaded); {errors(back, source)}")
         if not args.splat_transform:
             print("splat-transform: not found (--splat-transform CMD); cross-tool checks skipped")
             return

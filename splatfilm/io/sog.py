@@ -225,6 +225,18 @@ _ITERATIONS = 10
 _SEED = 0
 # Entries of the largest SH palette: the labels are 16-bit.
 _MAX_PALETTE = 65536
+# The palette is fitted on at most this many rows per entry (a seeded pick of the Gaussians).
+_SAMPLE_PER_ENTRY = 2
+# Nearest-centre search: a kd-tree up to this many dimensions (SH degree 1: 9), where it is
+# exact and fast; above, matmuls, over every pair up to this many (points x centres)...
+_KD_TREE_DIMS = 9
+_BRUTE_PAIRS = 1 << 26
+# ...else over the centres of each point's this many nearest groups, the groups' k-means
+# taking this many rounds.
+_PROBES = 8
+_GROUP_ITERATIONS = 4
+# Distances computed at a time (float32): 64 MB.
+_CHUNK_FLOATS = 1 << 24
 # Every member of the archive carries this time (the zip format's earliest), so the bytes do
 # not depend on when a file was written.
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -240,8 +252,11 @@ def write_sog(path: str | os.PathLike, g: Gaussians, sh_degree: int | None = Non
       DC colour   the same, its own codebook
       opacity     sigmoid(opacity) to 1/255, rounded
       SH 1-3      a palette of up to 65,536 entries (the largest power of two not above N, as
-                  splat-transform sizes it), k-means from a seeded pick, each coefficient a
-                  byte into a 256-entry codebook; each Gaussian its palette entry's index.
+                  splat-transform sizes it), k-means from a seeded pick, fitted on at most two
+                  Gaussians per entry (a seeded pick: a 1M-Gaussian scene costs what 131,072
+                  do), each coefficient a byte into a 256-entry codebook; each Gaussian its
+                  nearest entry's index (at SH degree 2-3 with many Gaussians, searched among
+                  the entries near it: now and then one nearly as near).
     Images are lossless WebP keeping the colour of transparent pixels (an opacity of 0 still
     has its colour); the same Gaussians give the same bytes. `sh_degree` truncates or zero-pads
     the SH bands (default: `g`'s); bands above 3, which the format has no place for, are dropped.
@@ -364,27 +379,105 @@ def _codebook(values: np.ndarray, entries: int = 256) -> tuple[np.ndarray, np.nd
 
 
 def _nearest(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """The index [N] (int64) of the nearest of centres [K,D] to each of points [N,D]: scipy's
-    kd-tree, exact and the same on every run (no float sums whose order could vary)."""
-    from scipy.spatial import cKDTree
+    """The index [N] (int64) of the nearest of centres [K,D] to each of points [N,D], the same
+    on every run. Up to `_KD_TREE_DIMS` dimensions (an SH degree of 1) scipy's kd-tree, exact;
+    above, where a kd-tree visits nearly every centre, float32 distances as matmuls
+    (|x|^2 - 2 x.c + |c|^2): every centre while N x K is small, else the centres grouped and each
+    point searching only its `_PROBES` nearest groups (`_probed_nearest`). (The matmuls' float32
+    rounding is the same each run on one machine; another BLAS could break a near-tie otherwise.)"""
+    if points.shape[1] <= _KD_TREE_DIMS:
+        from scipy.spatial import cKDTree
 
-    return cKDTree(centres).query(points, workers=-1)[1].astype(np.int64)
+        return cKDTree(centres).query(points, workers=-1)[1].astype(np.int64)
+    x = torch.from_numpy(np.ascontiguousarray(points, np.float32))
+    c = torch.from_numpy(np.ascontiguousarray(centres, np.float32))
+    if len(x) * len(c) <= _BRUTE_PAIRS:
+        return _brute_nearest(x, c).numpy()
+    return _probed_nearest(x, c).numpy()
+
+
+def _brute_nearest(x: torch.Tensor, c: torch.Tensor, k: int = 1) -> torch.Tensor:
+    """The indices [N] (k = 1) or [N,k] of the nearest k of centres c [K,D] to each of x [N,D]
+    (float32), every pair's distance computed, in chunks of rows whose distances fit
+    `_CHUNK_FLOATS`."""
+    c_t = c.T.contiguous()
+    c_norm = (c * c).sum(1)
+    out = torch.empty((len(x), k) if k > 1 else (len(x),), dtype=torch.int64)
+    step = max(1, _CHUNK_FLOATS // max(1, len(c)))
+    for i in range(0, len(x), step):
+        # |x|^2 is the same for every centre: it changes no ranking.
+        d = torch.addmm(c_norm, x[i:i + step], c_t, alpha=-2.0)
+        out[i:i + step] = d.argmin(1) if k == 1 else d.topk(k, dim=1, largest=False).indices
+    return out
+
+
+def _probed_nearest(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """The index [N] of the nearest of centres c [K,D] to each of x [N,D] (float32) among those
+    in the point's `_PROBES` nearest groups: the centres grouped by k-means into about sqrt(K)
+    groups (from a seeded pick), each point's distance taken to the groups' means, then to each
+    centre of its nearest few. Near-exact (a miss lies close to a group border, where the centre
+    taken is nearly as near) at about (sqrt(K) + probes sqrt(K)) / K of the brute-force cost."""
+    k = len(c)
+    n_groups = max(1, math.isqrt(k))
+    c64 = c.numpy().astype(np.float64)
+    means = c[np.sort(np.random.default_rng(_SEED).choice(k, n_groups, replace=False))]
+    for _ in range(_GROUP_ITERATIONS):
+        group = _brute_nearest(c, means).numpy()
+        means = torch.from_numpy(_means(c64, group, n_groups, means.numpy().astype(np.float64)).astype(np.float32))
+    group = _brute_nearest(c, means).numpy()
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(n_groups + 1)).tolist()
+    grouped = c[torch.from_numpy(order)]  # each group's centres one slice
+    grouped_norm = (grouped * grouped).sum(1)
+    n_probes = min(_PROBES, n_groups)
+    probes = _brute_nearest(x, means, n_probes).reshape(-1)
+    # The (point, probe) pairs sorted by group: each group's askers one slice, and its answers
+    # (distance, entry) filled in place, then taken back to the [N, probes] table.
+    asking = torch.argsort(probes, stable=True)
+    asked = torch.searchsorted(probes[asking], torch.arange(n_groups + 1)).tolist()
+    value = torch.full((len(probes),), float("inf"))
+    entry = torch.zeros(len(probes), dtype=torch.int64)
+    for g in range(n_groups):
+        a, b, lo, hi = asked[g], asked[g + 1], bounds[g], bounds[g + 1]
+        if a == b or lo == hi:
+            continue
+        d = torch.addmm(grouped_norm[lo:hi], x.index_select(0, asking[a:b] // n_probes), grouped[lo:hi].T, alpha=-2.0)
+        value[a:b], entry[a:b] = d.min(1)
+        entry[a:b] += lo
+    table_value = torch.empty_like(value)
+    table_value[asking] = value
+    table_entry = torch.empty_like(entry)
+    table_entry[asking] = entry
+    # A tie keeps the nearer group's entry (the first probe): the same labels every run.
+    pick = table_value.reshape(-1, n_probes).argmin(1)
+    sorted_entry = table_entry.reshape(-1, n_probes).gather(1, pick[:, None])[:, 0]
+    return torch.from_numpy(order)[sorted_entry]
+
+
+def _means(data: np.ndarray, labels: np.ndarray, k: int, previous: np.ndarray) -> np.ndarray:
+    """The mean [k,D] float64 of the rows of data [N,D] labelled each of 0..k-1 (labels [N]);
+    a label no row has keeps its `previous` row. Sums by bincount: the same in every run."""
+    counts = np.bincount(labels, minlength=k)
+    sums = np.stack([np.bincount(labels, weights=data[:, j], minlength=k) for j in range(data.shape[1])], axis=1)
+    return np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], previous)
 
 
 def _sh_palette(points: np.ndarray, entries: int) -> np.ndarray:
     """k-means of points [N,D] (float32: a Gaussian's higher SH coefficients) into `entries`
     centres [entries, D] float64; `entries` >= N: the points themselves.
-    Started from `entries` distinct points of a seeded pick, `_ITERATIONS` rounds; a centre that
-    loses all its points keeps its place."""
+    Fitted on at most `_SAMPLE_PER_ENTRY` x `entries` rows of a seeded pick (with an entry for
+    every 1-2 rows, more rows would move the entries little and cost a round in proportion),
+    started from `entries` distinct rows of a seeded pick, `_ITERATIONS` rounds; a centre that
+    loses all its rows keeps its place."""
     n = len(points)
-    data = points.astype(np.float64)
     if entries >= n:
-        return data
-    centres = data[np.sort(np.random.default_rng(_SEED).choice(n, entries, replace=False))]
+        return points.astype(np.float64)
+    rng = np.random.default_rng(_SEED)
+    if n > _SAMPLE_PER_ENTRY * entries:
+        points = points[np.sort(rng.choice(n, _SAMPLE_PER_ENTRY * entries, replace=False))]
+        n = len(points)
+    data = points.astype(np.float64)
+    centres = data[np.sort(rng.choice(n, entries, replace=False))]
     for _ in range(_ITERATIONS):
-        labels = _nearest(data, centres)
-        counts = np.bincount(labels, minlength=entries)
-        sums = np.stack([np.bincount(labels, weights=data[:, j], minlength=entries) for j in range(data.shape[1])],
-                        axis=1)
-        centres = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres)
+        centres = _means(data, _nearest(data, centres), entries, centres)
     return centres

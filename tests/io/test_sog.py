@@ -150,3 +150,43 @@ def test_gaussians_a_sog_cannot_hold_are_refused(tmp_path):
     with pytest.raises(SplatfilmError, match="b.sog: no Gaussians to write"):
         save_gaussians(tmp_path / "b.sog", random_gaussians(0, 0, torch.float32))
     assert not (tmp_path / "a.sog").exists()
+
+
+def test_a_large_palette_is_fitted_on_a_sample(tmp_path, monkeypatch):
+    """The SH palette's k-means rounds see at most 2 rows per entry (a seeded pick), so their
+    cost stops growing with the Gaussians (a 1M-Gaussian capture has 65,536 entries, as 131,072
+    do); every Gaussian is still labelled, and the file still decodes near its SH. Here the
+    palette is cut to 64 entries so that 1000 Gaussians are many."""
+    from splatfilm.io import sog
+
+    monkeypatch.setattr(sog, "_MAX_PALETTE", 64)
+    seen = []
+    nearest = sog._nearest
+    monkeypatch.setattr(sog, "_nearest", lambda points, centres: seen.append(len(points)) or nearest(points, centres))
+    g = random_gaussians(1000, 3, torch.float32, seed=6)
+    # SH in 8 clumps (a scene's few materials), which 64 entries can follow.
+    gen = torch.Generator().manual_seed(6)
+    g.shN = torch.randn(8, 15, 3, generator=gen)[torch.randint(0, 8, (1000,), generator=gen)] * 0.15 \
+        + torch.randn(1000, 15, 3, generator=gen) * 0.01
+    save_gaussians(tmp_path / "a.sog", g)
+    assert seen[:-1] and max(seen[:-1]) == 128 and seen[-1] == 1000, seen
+    miss = (load_gaussians(tmp_path / "a.sog").shN - g.shN).numpy()
+    assert np.sqrt((miss ** 2).mean()) < 0.2 * np.sqrt((g.shN.numpy() ** 2).mean())
+
+
+def test_nearest_entries_in_many_dimensions_by_groups(monkeypatch):
+    """Above a kd-tree's dimensions, many points against many centres search only the groups of
+    centres nearest each point: nearly always the nearest centre, else one nearly as near, and
+    the same labels each time (45 dimensions: SH degree 3)."""
+    from splatfilm.io import sog
+
+    rng = np.random.default_rng(0)
+    # 1024 centres in 16 clumps, as SH coefficients clump (a scene's few materials).
+    centres = rng.normal(size=(16, 45))[rng.integers(0, 16, 1024)] + rng.normal(size=(1024, 45)) * 0.15
+    points = centres[rng.integers(0, len(centres), 3000)] + rng.normal(size=(3000, 45)) * 0.05
+    exact = np.argmin((centres ** 2).sum(1) - 2 * points @ centres.T, axis=1)
+    monkeypatch.setattr(sog, "_BRUTE_PAIRS", 0)
+    got = sog._nearest(points, centres)
+    assert np.array_equal(got, sog._nearest(points, centres))
+    dist = lambda labels: np.sqrt(((points - centres[labels]) ** 2).sum(1))
+    assert (got == exact).mean() > 0.98 and (dist(got) - dist(exact)).max() < 0.05
