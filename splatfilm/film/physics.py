@@ -857,8 +857,8 @@ def physics_motions(bodies: list[tuple[PhysicsSpec, Asset, Asset | None]], mover
     (bake_physics), each colliding with its set asset (its mesh or ground plane as spec.collider
     says; None: the floor z = 0), with the others, and with the kinematic `movers` (the other
     colliding assets, moving by their own motion or standing, as placed by `Asset.place_at`). A
-    contact shadow of a body is laid on the mesh it collides with (film.shadow), where it has one,
-    and on the movers' hulls, where they stand at the frame's time.
+    contact shadow of a body is laid on the mesh it collides with (film.shadow), where it has one;
+    on the movers' hulls by `lay_prop_shadows`, as every shadowed asset's (a film script does both).
     Each motion's notes: the rest check, where it rests against its set as the set looks (and on
     the other bodies and the movers), what its path passes through, and its set's tilt. BodyError
     names the body a collider failed for."""
@@ -880,19 +880,12 @@ def physics_motions(bodies: list[tuple[PhysicsSpec, Asset, Asset | None]], mover
     kinematic = [Mover(body_points(m.gaussians, m.local), m.place_at) for m in movers]
     motions = bake_physics(inputs, cache_dir, kinematic)
     rests = [m.at(m.end).apply(b.points) for m, b in zip(motions, inputs)]
-    props = []
-    if kinematic and any(asset.shadow is not None for _, asset, _ in bodies):
-        # The movers' hulls as simulated, where each stands at a frame's time: a body rests on a table prop too.
-        t0 = world_steps([b.spec for b in inputs])[0]
-        props = [(m.shape(t0).triangles(), m.place) for m in kinematic]
     for i, ((spec, asset, scene), body, motion) in enumerate(zip(bodies, inputs, motions)):
         if asset.shadow is not None and body.collider.vertices is not None:
             # On the surface the body rests on, not the set's centres, which can lie a few cm off it or show none.
             # The set's centres are then never read (the mesh answers): not kept, not re-projected.
             asset.shadow = dataclasses.replace(asset.shadow, mesh=body.collider.vertices[body.collider.triangles],
                                                surface=None)
-        if asset.shadow is not None and props:
-            asset.shadow = dataclasses.replace(asset.shadow, props=props)
         notes = list(motion.notes) + tilt_notes(body.collider)
         if scene is not None and len(scene.gaussians):
             shown = set_surface(scene.gaussians, placements[i])
@@ -903,6 +896,30 @@ def physics_motions(bodies: list[tuple[PhysicsSpec, Asset, Asset | None]], mover
             notes += swept_notes(motion, body.shape, shown, body.collider.plane)
         motion.notes = notes
     return motions
+
+
+def lay_prop_shadows(assets: list[Asset], movers: list[Asset], t0: float) -> None:
+    """Give the contact shadow of every asset of `assets` that has one the hulls of the colliding
+    props `movers` other than itself (film.shadow: ContactShadow.props), where each stands at a
+    frame's time: a body at rest on a table prop, a cup keyed onto it, a character standing on a
+    box have their shadows on its top, not on the floor under it. The hulls are the ones the
+    simulated bodies meet (`Mover.shape` in a world whose clock starts at t0, s: the bodies'
+    `world_steps`, or 0 without bodies), so a body's shadow and its contact agree. A prop of
+    fewer than 4 Gaussians has no hull (a film without bodies never asked for one): none of the
+    shadows lie on it."""
+    shadowed = [a for a in assets if a.shadow is not None]
+    if not shadowed or not any(m is not a for m in movers for a in shadowed):
+        return
+    hulls = []
+    for m in movers:
+        try:
+            hulls.append((m, Mover(body_points(m.gaussians, m.local), m.place_at).shape(t0).triangles(), m.place_at))
+        except SplatfilmError:
+            continue
+    for a in shadowed:
+        props = [(tris, place) for m, tris, place in hulls if m is not a]
+        if props:
+            a.shadow = dataclasses.replace(a.shadow, props=props)
 
 
 def physics_motion(spec: PhysicsSpec, asset: Asset, scene: Asset | None, cache_dir: str | Path | None = None,

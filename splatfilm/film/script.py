@@ -40,7 +40,8 @@
                                        # through it; a standing scene, not a body's set: false)
         on_ground: set                 # stand on that asset's ground plane (placement and walk z)
         shadow: true                   # a soft contact shadow on the surface under it: that ground,
-                                       # or the set's table top it stands on (default for objects);
+                                       # the set's table top or a colliding prop's top it stands on
+                                       # (default for objects; without on_ground: the first asset's);
                                        # false, or {opacity: 0.5, radius: metres} (film.shadow)
       street:
         file: street.ply               # fitted centred from a georeferenced capture (its sidecar's
@@ -305,6 +306,7 @@ class _Deferred:
 
     def __init__(self) -> None:
         self._steps: dict[str, list[Callable[[], None]]] = {}
+        self._last: list[Callable[[], None]] = []
 
     def add(self, name: str, step: Callable[[], None]) -> None:
         """Let `step` wait, after whatever waits for asset `name` already."""
@@ -322,10 +324,17 @@ class _Deferred:
         for step in self._steps.pop(name, []):
             step()
 
+    def after_all(self, step: Callable[[], None]) -> None:
+        """Let `step` wait until every asset's waiting work is done (`run_all`)."""
+        self._last.append(step)
+
     def run_all(self) -> None:
-        """Every asset's waiting work, in script order."""
+        """Every asset's waiting work, in script order, then what waits for all of it."""
         for name in list(self._steps):
             self.run(name)
+        last, self._last = self._last, []
+        for step in last:
+            step()
 
 
 def _clean(asset: Asset, cleanup: CleanupSettings, cameras: Cameras, cache: Path, at: At, file_sha256: str) -> None:
@@ -394,7 +403,9 @@ def _ground_of(scene: Asset, at: At, deferred: _Deferred):
 def _shadow(data: dict, at: At, asset: Asset, ground) -> ContactShadow | None:
     """An asset's contact shadow (film.shadow): by default for objects (characters, props: a
     sidecar `kind: object`) standing on a ground plane, off for scenes; `shadow:` says otherwise.
-    It lies on the ground plane only until `_lay_shadow` gives it the set's surfaces."""
+    `ground`: the plane of its `on_ground` asset, or when it has none and asks for a shadow, of
+    the film's first asset (its z kept: a cup on a table prop). It lies on the ground plane only
+    until `_lay_shadow` gives it the set's surfaces and `_Bodies.lay_shadows` the props' hulls."""
     from splatfilm.assets.sidecar import Sidecar
     from splatfilm.assets.asset_frame import robust_bounds
 
@@ -406,7 +417,7 @@ def _shadow(data: dict, at: At, asset: Asset, ground) -> ContactShadow | None:
         s_at.fail(f"expected true, false or {{opacity, radius}}, got {show(value)}")
     if ground is None:
         if value is not None:
-            s_at.fail("a contact shadow lies on a ground plane: give the asset `on_ground`")
+            s_at.fail("a contact shadow lies on a ground plane: give the asset `on_ground` (or list its set first)")
         return None
     if value is None:
         sidecar = Sidecar.of_asset(asset.source)
@@ -582,9 +593,14 @@ def _assets(value: Any, at: At, folder: Path, deferred: _Deferred, fps: Fraction
         elif assets and not upright:  # one placed by its capture's georeference stands where it should
             notes += _stored_scene_note(asset, next(iter(assets.values())), at.source, "scale" in data,
                                         any(e.op == "keep" for e in edits))
-        asset.shadow = _shadow(data, a_at, asset, ground)
+        # A shadow asked for without on_ground (a cup keyed onto a table prop, keeping its z) lies on the
+        # first asset's ground, as a simulated body without one falls onto that asset.
+        asked = data.get("shadow") is True or isinstance(data.get("shadow"), dict)
+        shade = data["on_ground"] if ground is not None else next(iter(assets), None) if asked else None
+        asset.shadow = _shadow(data, a_at, asset, ground if ground is not None or shade is None
+                               else _ground_of(assets[shade], a_at["shadow"], deferred))
         if asset.shadow is not None:  # on the set's table top, say, as the film shows the set
-            deferred.then(data["on_ground"], functools.partial(_lay_shadow, asset, assets[data["on_ground"]]))
+            deferred.then(shade, functools.partial(_lay_shadow, asset, assets[shade]))
         if cleanup is not None:
             # Floaters out (assets.cleanup), counted once against the capture's cameras and cached,
             # once the shots are checked. The content key takes the settings now, as it always has:
@@ -629,6 +645,7 @@ def _assets(value: Any, at: At, folder: Path, deferred: _Deferred, fps: Fraction
             asset.performance.keep_plants(folder / ".splatfilm-cache", content_digest({"asset": asset.digest, "placement": where}),
                                           asset.place_at)
         assets[str(name)] = asset
+    deferred.after_all(bodies.lay_shadows)
     return World(assets, anchor)
 
 
@@ -691,20 +708,36 @@ class _Bodies:
         self.entries.append((spec, asset, scene, at))
         return PendingBake(functools.partial(self.motion, len(self.entries) - 1))
 
+    def movers(self) -> list[Asset]:
+        """The film's colliding assets the bodies meet as kinematic bodies (physics.Mover): those
+        that collide, other than the bodies and their sets."""
+        from splatfilm.film.physics import BakedMotion, PendingBake
+
+        scenes = {id(scene) for _, _, scene, _ in self.entries if scene is not None}
+        # Standing props (a table, a globe) collide as well as moving ones: a body dropped over a
+        # table lands on its top (a mover whose place never changes), rather than passing through it.
+        return [a for a in self.assets.values() if self.colliders.get(a.name, False) and id(a) not in scenes
+                and not isinstance(a.motion, (PendingBake, BakedMotion))]
+
+    def lay_shadows(self) -> None:
+        """Lay every asset's contact shadow on the movers' hulls too (physics.lay_prop_shadows),
+        as the bodies meet them; once the assets' waiting work is done (their hulls are of the
+        Gaussians the film shows)."""
+        from splatfilm.film.physics import lay_prop_shadows, world_steps
+
+        t0 = world_steps([spec for spec, _, _, _ in self.entries])[0] if self.entries else 0.0
+        lay_prop_shadows(list(self.assets.values()), self.movers(), t0)
+
     def motion(self, index: int) -> BakedMotion:
         """Body `index`'s motion, every body baked on the first call."""
-        from splatfilm.film.physics import BakedMotion, BodyError, PendingBake, physics_motions
+        from splatfilm.film.physics import BodyError, physics_motions
 
         if self.motions is None:
-            scenes = {id(scene) for _, _, scene, _ in self.entries if scene is not None}
             for _, asset, scene, _ in self.entries:
                 self.deferred.run(asset.name)
                 if scene is not None:
                     self.deferred.run(scene.name)
-            # Standing props (a table, a globe) collide as well as moving ones: a body dropped over a
-            # table lands on its top (a mover whose place never changes), rather than passing through it.
-            movers = [a for a in self.assets.values() if self.colliders.get(a.name, False) and id(a) not in scenes
-                      and not isinstance(a.motion, (PendingBake, BakedMotion))]
+            movers = self.movers()
             for mover in movers:
                 self.deferred.run(mover.name)
             try:

@@ -51,14 +51,14 @@ at rest on a face the middle of that face, and while it rocks from edge to edge 
 under it instead of jumping from one edge's strip to the other's (CONTACT_BAND's points do). A
 character's lowest part is whichever foot is down; its patch stays under its base.
 
-A simulated body also rests on the film's colliding props (a table standing on the floor, a
-keyed cart: film.physics' kinematic bodies), which the set's centres and mesh do not show: a
-0.3 m crate at rest on a 0.75 m table prop had its patch on the floor under the table, faded
-to nothing. Its shadow knows their collision hulls (`props`: each hull's triangles, as physics
-simulates it, and where the prop stands at a world time), placed at the frame's time and
-looked under its lowest part as a mesh is; the highest of those surfaces and the set's (mesh
-or centres) no higher than SURFACE_REACH above that part, the nearest below it, is the one
-the patch lies on.
+An asset also rests on the film's colliding props (a table standing on the floor, a keyed
+cart: film.physics' kinematic bodies), which the set's centres and mesh do not show: a 0.3 m
+crate at rest on a 0.75 m table prop, or a cup keyed onto its top, had its patch on the floor
+under the table, faded to nothing. Every shadow knows their collision hulls, its own asset's
+aside (`props`: each hull's triangles, as physics simulates it, and where the prop stands at a
+world time; physics.lay_prop_shadows), placed at the frame's time and looked under the asset's
+lowest part as a mesh is; the highest of those surfaces and the set's (mesh or centres) no
+higher than SURFACE_REACH above that part, the nearest below it, is the one the patch lies on.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class ContactShadow:
     table top) it lies on where the asset stands on one, or None: the ground plane only; mesh:
     the triangles [F,3,3] (world, metres: three corners each) of the collider a simulated body
     rests on, which it lies on in place of `surface` (module docstring), or None; props: the
-    colliding props a simulated body rests on besides its set (module docstring), each the
+    colliding props the asset may rest on besides its set (module docstring), each the
     triangles [F,3,3] of its collision hull (metres, its canonical frame, scaled) and its
     placement at a world time t (s): canonical frame -> world, of which its rotation and
     translation place the hull (as physics moves it)."""

@@ -1193,10 +1193,16 @@ def test_objects_on_the_ground_cast_a_soft_contact_shadow(tmp_path):
     assert resting is not None and torch.allclose(resting.opacities, on_base.opacities)
     blob = blob_splats([0.1, 0.2, 0.9])
     assert abs(lowest_point(blob, shadow) - float(np.percentile(blob.means[:, 2].numpy(), 1))) < 1e-6
+    # Asked for without on_ground (a cup keyed onto a table prop keeps its z): on the first asset's ground.
     script["assets"]["prop"]["shadow"] = {"opacity": 0.4}
     script["assets"]["prop"].pop("on_ground")
     (tmp_path / "film.yaml").write_text(yaml.safe_dump(script))
-    with pytest.raises(SplatfilmError, match=r"assets.prop.shadow: a contact shadow lies on a ground plane"):
+    unplaced = parse_film(tmp_path / "film.yaml").world.assets["prop"].shadow
+    assert unplaced is not None and unplaced.opacity == 0.4
+    assert np.allclose(unplaced.plane.normal, shadow.plane.normal) and unplaced.plane.offset == shadow.plane.offset
+    script["assets"]["floor"]["shadow"] = True  # the first asset: no set before it
+    (tmp_path / "film.yaml").write_text(yaml.safe_dump(script))
+    with pytest.raises(SplatfilmError, match=r"assets.floor.shadow: a contact shadow lies on a ground plane"):
         parse_film(tmp_path / "film.yaml")
 
 

@@ -551,6 +551,37 @@ def test_a_bodys_shadow_lies_on_the_standing_prop_it_rests_on(tmp_path):
     assert darker.max() > 0.05 and darker.min() > -1e-6  # the table top darkens under the crate, nothing brightens
 
 
+def test_a_keyed_cups_shadow_lies_on_the_standing_table_prop_it_is_placed_on(tmp_path):
+    """Not only a body's: a cup keyed along the top of a table prop (no physics; `shadow: true`
+    without on_ground keeps its z and lies on the set's ground) has its shadow on the table's
+    hull as the bodies meet it, and the frame darkens there. It lay on the floor 0.75 m below,
+    faded to nothing. A table that says `collide: false` is no surface for it either."""
+    from splatfilm.film.frame_render import FrameRenderer
+    from splatfilm.film.script import parse_film
+
+    film = _table_film(tmp_path)
+    text = film.read_text()
+    keys = "animation: {keyframes: [{time: 0, position: [0.4, 0.1, 0.75]}, {time: 1, position: [0.6, 0.3, 0.75]}]}"
+    text = text[:text.index("  crate:")] + f"  cup: {{file: crate.ply, scale: 0.3, shadow: true, {keys}}}\n" + \
+        text[text.index("shots:"):]
+    film.write_text(text.replace("camera: {position: [0, -3, 0.6], look_at: [0, 0, 0.2]}",
+                                 "camera: {position: [1.9, -1.3, 1.7], look_at: [0.5, 0.2, 0.7]}"))
+    parsed = parse_film(film)
+    world = parsed.world
+    for t in (0.0, 0.5, 1.0):
+        assert world.shadow_surface("cup", t) == pytest.approx(0.75, abs=0.01)  # was 0: the floor
+    patch = world.shadow_patch("cup", 0.5)
+    assert patch is not None and np.allclose(patch.means[:, 2].numpy(), 0.76, atol=0.01)  # was None: faded
+    lit = FrameRenderer(parsed, "cpu").render(parsed.shots[0], 12)[0]
+    world.assets["cup"].shadow = None
+    plain = FrameRenderer(parsed, "cpu").render(parsed.shots[0], 12)[0]
+    darker = plain.mean(axis=-1) - lit.mean(axis=-1)
+    assert darker.max() > 0.05 and darker.min() > -1e-6  # the table top darkens under the cup, nothing brightens
+    film.write_text(film.read_text().replace("table: {file: table.ply,", "table: {file: table.ply, collide: false,"))
+    world = parse_film(film).world
+    assert world.shadow_surface("cup", 0.5) == 0.0 and world.shadow_patch("cup", 0.5) is None
+
+
 def test_a_shadow_lies_on_the_nearest_surface_below_among_the_set_and_the_props():
     """Props' hulls (triangles where each stands at a frame's time) are surfaces as the set's mesh
     is: the highest of them no higher than the body's lowest part wins, and a prop that moves away
