@@ -41,7 +41,8 @@ judged once, on the poses as mapped, against every registered image but the ones
 rotations fail: an image dropped for its reprojection error or its support keeps counting as a
 neighbour, so a right pose does not fail because its agreeing neighbours were dropped for other
 reasons (with `--max-reproj 0.5` on the flowerpot's first 13 photos, 151110 once did). Then
-`reregister` poses each dropped image again, from its matches to the 3D points of the kept poses
+`reregister` poses each dropped image again, and each image the mapper never registered
+(`add_unseen_images`), from its matches to the 3D points of the kept poses
 alone (the check's largest confirmed group, where the views turn), and keeps it only if it passes
 the same checks against them: a pose the mapper took from matches on a static background or a
 repeated pattern can come out right from the points of trustworthy views, and one that comes out
@@ -49,7 +50,14 @@ wrong again is refused again. On the flowerpot's 16 photos with 5 of them stored
 mapped 179.5 deg wrong and dropped, comes back within 1.3 deg; on subsets of them
 (benchmarks/sfm_subsets.py) most dropped images share too few matches with those points to be
 posed (COLMAP's 30 inliers), 151056 is posed 180 deg wrong again (the target's symmetric pattern)
-and refused, and 151128 in the fourth random subset comes back within 1.1 deg.
+and refused, and 151128 in the fourth random subset comes back within 1.1 deg. The images no
+subset's mapper registered reach too few of the kept poses' points to be posed (the second random subset: 7-27
+of 30, against the 41 points of the two poses it kept). A re-registered pose is not kept on the
+strength of its 2D-3D support when its pairs say only "no turn": 151056, posed 180 deg wrong
+again on every other and every third photo, rests on 43 of 56 and 38 of 42 matches to the
+core's points (77%, 90%) at 0.57 px, more, in a larger share and closer than the right poses of
+151100 in the first 8 (31 of 50, 62%, 1.12 px), which the rotation check refuses for its "no
+turn" pairs, and 151128 in the fourth random subset (36 of 54, 67%, 1.09 px).
 `write_pose_table` writes the per-image verdicts as a tab-separated table (re-registered images
 say so).
 """
@@ -209,8 +217,9 @@ class PoseCheck:
     observations: 3D points it observes.
     neighbours / agreeing: matched neighbours in the rotation check / how many agree.
     median_rotation_deg: median rotation disagreement with those neighbours, deg (nan: none).
-    reregistered: why it was dropped before it was posed again against the kept poses and
-                  passed the checks (`reregister`; "" when it was not).
+    reregistered: why it was dropped (or NOT_REGISTERED: SfM left it out) before it was posed
+                  again against the kept poses and passed the checks (`reregister`; "" when it
+                  was not).
     """
 
     name: str
@@ -251,17 +260,17 @@ class _Agreement:
     disagreements: list[float] = field(default_factory=list)
 
 
-def pair_rotations(rec: Any, database: Path, seed: int = 0) -> Rotations:
+def pair_rotations(rec: Any, database: Path, seed: int = 0, images: set[int] | None = None) -> Rotations:
     """The own relative rotations of the verified image pairs of `database` (both images
-    registered in `rec`, >= MIN_PAIR_INLIERS inlier matches, among the MAX_CANDIDATES strongest
-    of one of their images), from their inlier matches verified again with the model's (refined)
+    registered in `rec`, or both in `images`, image ids of `rec`, where given; >= MIN_PAIR_INLIERS
+    inlier matches, among the MAX_CANDIDATES strongest of one of their images), from their inlier matches verified again with the model's (refined)
     cameras, as COLMAP verifies pairs: the essential matrix's of a pair that comes out
     CALIBRATED or UNCALIBRATED, the homography's (COLMAP's decomposition, the solution its
     cheirality test picks) of one that comes out PLANAR or PANORAMIC (`PairRotation.kind`). Keys: (id1, id2), image ids of `rec` (the database's, which the
     mappers keep)."""
     pycolmap = load_pycolmap()
 
-    registered = {iid for iid, im in rec.images.items() if im.has_pose}
+    registered = images if images is not None else {iid for iid, im in rec.images.items() if im.has_pose}
     options = pycolmap.TwoViewGeometryOptions()
     options.compute_relative_pose = True
     options.ransac.max_error = PAIR_RANSAC_MAX_ERROR_PX
@@ -512,11 +521,15 @@ def verify_poses(rec: Any, database: str | Path, limits: PoseLimits | None = Non
     measurements of dropped images are from the round that dropped them, of kept ones from
     the final model (their rotation agreement: from the poses as mapped). `log` gets one line
     per dropped image. rotations: `pair_rotations(rec, database, seed)`, and graph:
-    `read_pair_graph(database)`, when already made."""
+    `read_pair_graph(database)`, when already made. reregister_dropped (with adjust): the dropped
+    images, and those of `database` the mapper never registered (added to `rec` unposed,
+    `add_unseen_images`), are posed again against the kept ones (`reregister`)."""
     pycolmap = load_pycolmap()
 
     say = log or (lambda _msg: None)
     limits = limits or PoseLimits()
+    if reregister_dropped and adjust:
+        add_unseen_images(rec, database)
     names = {iid: im.name for iid, im in rec.images.items()}
     checks = {iid: PoseCheck(names[iid], bool(im.has_pose)) for iid, im in rec.images.items()}
     registered = {iid for iid, im in rec.images.items() if im.has_pose}
@@ -564,10 +577,12 @@ def verify_poses(rec: Any, database: str | Path, limits: PoseLimits | None = Non
 
 def reregister(rec: Any, database: str | Path, checks: dict[int, PoseCheck], rotations: Rotations,
                limits: PoseLimits, turning: bool, seed: int = 0, log: Log | None = print) -> list[int]:
-    """Pose the registered images `verify_poses` dropped (`checks` by image id, their verdicts,
-    updated in place) again against the poses it kept in the pycolmap Reconstruction `rec`, and
-    keep those that then pass its checks; returns their ids (by name). The core is what the
-    check kept: where the views turn, the largest group its agreeing pairs that turn confirm
+    """Pose the registered images `verify_poses` dropped, and those SfM did not register
+    (NOT_REGISTERED; in `rec` unposed: `add_unseen_images`), (`checks` by image id, their
+    verdicts, updated in place) again against the poses it kept in the pycolmap Reconstruction
+    `rec`, and keep those that then pass its checks; returns their ids (by name). The pairs of a
+    never-registered image are verified as `pair_rotations` verifies the others'. The core is
+    what the check kept: where the views turn, the largest group its agreeing pairs that turn confirm
     (`confirmed_groups`), so an image posed from it lands in that group's frame. Each dropped
     image is posed from its verified matches with the core's images to their 3D points
     (`pycolmap.estimate_and_refine_absolute_pose`, as COLMAP's mapper registers an image:
@@ -583,10 +598,23 @@ def reregister(rec: Any, database: str | Path, checks: dict[int, PoseCheck], rot
 
     say = log or (lambda _msg: None)
     core = {iid for iid, im in rec.images.items() if im.has_pose}
-    todo = sorted((iid for iid, c in checks.items() if c.registered and c.reason and iid not in core),
-                  key=lambda i: checks[i].name)
-    if len(core) < 2 or not todo:
+    # An image with no verified pair with the mapped ones (NO_MATCH) has nothing to be posed from.
+    todo = sorted((iid for iid, c in checks.items() if iid not in core and iid in rec.images and (
+        (c.registered and c.reason) or (not c.registered and c.reason == NOT_REGISTERED))),
+        key=lambda i: checks[i].name)
+    if not todo:
         return []
+    if len(core) < 2:
+        for iid in todo:
+            checks[iid].reason += (f"; not re-registered: {len(core)} pose{'' if len(core) == 1 else 's'} kept, too "
+                                    "few to pose it against")
+        return []
+    unseen = {iid for iid in todo if not checks[iid].registered}
+    if unseen:
+        # `rotations` has the pairs of the images registered when it was made: the check of a
+        # never-registered image needs its pairs with the core's as well.
+        extra = pair_rotations(rec, Path(database), seed, images=core | unseen)
+        rotations = {**rotations, **{pair: r for pair, r in extra.items() if set(pair) & unseen}}
     matches = _verified_matches(pycolmap, database, set(todo))
     added: list[int] = []
     why_not: dict[int, str] = {}
@@ -644,6 +672,33 @@ def reregister(rec: Any, database: str | Path, checks: dict[int, PoseCheck], rot
         if iid not in core:
             checks[iid].reason += f"; not re-registered: {why}"
     return sorted(added, key=lambda i: checks[i].name)
+
+
+def add_unseen_images(rec: Any, database: str | Path) -> list[int]:
+    """Add to the pycolmap Reconstruction `rec`, unposed, the images of `database` it does not
+    have (a mapper's model on disk holds only the images it registered), with their keypoints as
+    points2D, so that `reregister` can pose them; returns their ids. An image whose camera or rig
+    `rec` lacks (no image of its size and lens registered) is left out: it has no refined camera
+    to be posed with."""
+    pycolmap = load_pycolmap()
+
+    added = []
+    db = pycolmap.Database.open(database)
+    try:
+        for image in sorted(db.read_all_images(), key=lambda im: im.image_id):
+            if rec.exists_image(image.image_id) or not rec.exists_camera(image.camera_id):
+                continue
+            frame = db.read_frame(image.frame_id)
+            if not rec.exists_rig(frame.rig_id) or rec.exists_frame(frame.frame_id):
+                continue
+            keypoints = np.asarray(db.read_keypoints(image.image_id)[:, :2], dtype=np.float64)
+            image.points2D = pycolmap.Point2DList([pycolmap.Point2D(xy) for xy in keypoints])
+            rec.add_frame(frame)
+            rec.add_image(image)
+            added.append(image.image_id)
+    finally:
+        db.close()
+    return added
 
 
 def _verified_matches(pycolmap, database: str | Path, images: set[int]) -> dict[tuple[int, int], np.ndarray]:
@@ -831,8 +886,8 @@ TABLE_COLUMNS = ("name", "registered", "status", "reason", "reproj_px", "observa
 
 def write_pose_table(path: str | Path, checks: list[PoseCheck]) -> None:
     """Write the verdicts as a tab-separated table (TABLE_COLUMNS; status kept, re-registered (kept:
-    dropped, then posed again and passed, the reason it was dropped for in reason), dropped or
-    unregistered)."""
+    dropped, or not registered by SfM, then posed against the kept poses and passed; reason says
+    which), dropped or unregistered)."""
     def fmt(x: float) -> str:
         return "" if not math.isfinite(x) else f"{x:.3f}"
 
@@ -840,7 +895,8 @@ def write_pose_table(path: str | Path, checks: list[PoseCheck]) -> None:
     for c in checks:
         status = (("re-registered" if c.reregistered else "kept") if c.kept else
                   "dropped" if c.registered else "unregistered")
-        reason = f"dropped first: {c.reregistered}" if c.kept and c.reregistered else c.reason
+        reason = (c.reason if not (c.kept and c.reregistered) else f"dropped first: {c.reregistered}" if c.registered
+                  else f"{c.reregistered} at first")
         rows.append("\t".join([c.name, "yes" if c.registered else "no", status, reason, fmt(c.reproj_px),
                                str(c.observations), str(c.neighbours), str(c.agreeing), fmt(c.median_rotation_deg)]))
     atomic_write(Path(path), [("\n".join(rows) + "\n").encode()])
@@ -857,9 +913,11 @@ def summarize(checks: list[PoseCheck]) -> str:
     """One line: kept of registered of total, the reprojection error range and what failed why."""
     kept = [c for c in checks if c.kept]
     registered = sum(c.registered for c in checks)
-    again = sum(bool(c.reregistered) for c in kept)
+    again = sum(bool(c.reregistered) and c.registered for c in kept)
+    later = sum(bool(c.reregistered) and not c.registered for c in kept)
     parts = [f"kept {len(kept)} of {len(checks)} images ({registered} registered"
-             + (f", {again} of them re-registered after a drop)" if again else ")")]
+             + (f", {again} of them re-registered after a drop" if again else "")
+             + (f", {later} more posed against the kept ones)" if later else ")")]
     if kept:
         errs = np.array([c.reproj_px for c in kept])
         parts.append(f"reprojection {np.median(errs):.2f} px median, {errs.max():.2f} px worst")

@@ -47,8 +47,9 @@ snapshots (COLMAP only writes them out), and its mapping.json has no `resumed_fr
 
 Every registered pose is then checked (`splatfilm.fit.pose_check`: reprojection error, observed
 points, relative rotations against the matched neighbours'); the ones that fail are dropped,
-the rest bundle-adjusted again and the dropped ones posed again against them (`pose_check.reregister`,
-kept only if they then pass), and a capture left with too few trustworthy poses is an error,
+the rest bundle-adjusted again and the dropped ones, and those the mapper never registered, posed
+against them (`pose_check.reregister`, kept only if they then pass; a model of fewer images than
+needed is checked and added to so too, from 2), and a capture left with too few trustworthy poses is an error,
 not a silent bad fit. Before that the model is judged whole (`pose_check.model_agreement`): one
 that most of its calibrated pairs contradict is refused, and where both mappers made a model of
 enough images, models whose relative rotations differ by more than the pose check's limit are
@@ -160,8 +161,9 @@ FAILED_POSE_TABLE = "poses.failed.tsv"
 # Bump when the pose checks change what they keep: a model checked the old way is made again
 # (its features, matches and mapping runs are reused). 2: pairs judged by the geometry they
 # verified with, and where the views turn, pairs that say "no turn" left out; the model judged whole.
-# 3: dropped images posed again against the kept ones (`pose_check.reregister`).
-POSE_CHECKS = 3
+# 3: dropped images posed again against the kept ones (`pose_check.reregister`). 4: and the images
+# the mapper never registered, also where it registered fewer than needed (2 or more).
+POSE_CHECKS = 4
 
 # Global mapping runs from this many starts (seeds seed, seed + 1, ...); its model is kept only
 # if two starts put every camera centre within GLOBAL_MAX_START_DISAGREEMENT of the capture's
@@ -314,10 +316,16 @@ def run_sfm(
             summary = SfmSummary(n, best.num_reg_images() if best is not None else 0, stats["features"],
                                  stats["verified_pairs"], stats["pairs"],
                                  best.num_points3D() if best is not None else 0, time.perf_counter() - t0, mapper=used)
-            _require_registered(work, photos, best, summary, need, mapped, graph)
+            # Two poses are enough for the rest to be posed against (`pose_check.reregister`).
+            if summary.registered < 2:
+                _require_registered(work, photos, best, summary, need, mapped, graph)
             say(f"sfm: {used} mapping registered {summary.registered}/{n} images; checking their poses")
             checks = _complete(photos.names, verify_poses(best, work / "database.db", limits, seed=seed, log=say,
                                                           rotations=rotations, graph=graph), best, graph)
+            if sum(c.kept for c in checks) < need:
+                # Where the mapper registered too few, that is the error to explain (why it did, from
+                # the features and matches), whatever re-registration then added.
+                _require_registered(work, photos, best, summary, need, mapped, graph, checks)
         _record_checks(work, photos, checks, best, summary, t0, need, say, graph)
         _write_model(model, model_dir, best, checks, root, summary, say)
         return model_dir
@@ -466,13 +474,13 @@ def _say_database_stats(database: Path, say: Log) -> dict:
 
 
 def _require_registered(work: Path, photos: Photos, best, summary: SfmSummary, need: int, mapped: "Mapped",
-                        graph: PairGraph) -> None:
-    """Raise, with every image in the pose table as not registered or not checked, when the
-    model `best` registered fewer than `need` images (why, from `summary`, the pair graph and
-    the mapping's note)."""
+                        graph: PairGraph, checks: list[PoseCheck] | None = None) -> None:
+    """Raise, with every image in the pose table as not registered or not checked (or as
+    `checks` says, when checked), when the model `best` registered fewer than `need` images
+    (why, from `summary`, the pair graph and the mapping's note)."""
     if summary.registered >= need:
         return
-    write_pose_table(work / FAILED_POSE_TABLE, _unchecked(photos.names, best, graph))
+    write_pose_table(work / FAILED_POSE_TABLE, checks or _unchecked(photos.names, best, graph))
     if best is None and mapped.note:
         # No model came out, though a mapper registered images: say which and why it was not used,
         # not "SfM registered 0".

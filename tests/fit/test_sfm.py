@@ -777,6 +777,65 @@ def test_a_dropped_pose_is_re_registered_right_against_the_kept_ones(cli_model, 
     assert {r["status"] for n, r in rows.items() if n not in planted} == {"kept"}
 
 
+def test_images_the_mapper_left_out_are_registered_against_the_kept_ones(cli_model, tmp_path):
+    """Two images taken out of the model whole, as a mapper's model on disk leaves out the images
+    it never registered: they are added from the database and posed from their matches to the
+    kept poses' 3D points, back within a degree of the clean model's through the same checks;
+    the table says SfM had not registered them."""
+    import pycolmap
+
+    from splatfilm.fit.pose_check import NOT_REGISTERED, summarize, write_pose_table
+
+    _, out, _ = cli_model
+    database = tmp_path / "database.db"
+    shutil.copy(out / "database.db", database)
+    clean = {im.name: np.asarray(im.cam_from_world().rotation.matrix())
+             for im in pycolmap.Reconstruction(str(out / "sparse" / "0")).images.values()}
+    rec = pycolmap.Reconstruction(str(out / "sparse" / "0"))
+    left_out = {"frame_00004.png", "frame_00012.png"}
+    for im in list(rec.images.values()):
+        if im.name in left_out:
+            rec.deregister_frame(im.frame_id)
+    rec.tear_down()  # the unregistered images go, as from a mapper's written model
+    assert {im.name for im in rec.images.values()} == set(clean) - left_out
+    messages: list[str] = []
+    checks = verify_poses(rec, database, log=messages.append)
+    assert [c.name for c in checks] == sorted(clean)
+    assert all(c.kept for c in checks), [(c.name, c.reason) for c in checks if not c.kept]
+    again = {c.name: c for c in checks if c.reregistered}
+    assert set(again) == left_out, messages
+    assert all(c.reregistered == NOT_REGISTERED and not c.registered for c in again.values())
+    assert "kept 10 of 10 images (8 registered, 2 more posed against the kept ones)" in summarize(checks)
+    R = {im.name: np.asarray(im.cam_from_world().rotation.matrix()) for im in rec.images.values() if im.has_pose}
+    anchor = "frame_00000.png"
+    for name in left_out:
+        off = rotation_angle_deg((R[name] @ R[anchor].T).T @ (clean[name] @ clean[anchor].T))
+        assert off < 1.0, (name, off)
+    write_pose_table(tmp_path / "poses.tsv", checks)
+    rows = {r["name"]: r for r in read_pose_table(tmp_path / "poses.tsv")}
+    for name in left_out:
+        assert (rows[name]["registered"], rows[name]["status"], rows[name]["reason"]) == (
+            "no", "re-registered", "not registered by SfM at first"), rows[name]
+
+
+def test_a_model_of_too_few_images_is_checked_and_the_rest_tried(tmp_path):
+    """Six flowerpot photos (the benchmark's rand2): incremental mapping registers 2, fewer than
+    the 3 needed. Those two are checked and the four others posed against them; they reach too
+    few of the two poses' 3D points (7-27 of 30), so the error stays the mapper's, and the failed
+    pose table says what each image got."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for stamp in ("151014", "151032", "151045", "151056", "151148", "151152"):
+        shutil.copy(REPO / "tests" / "fixtures" / "flowerpot" / "images" / f"P81019-{stamp}.jpg", photos)
+    with pytest.raises(SplatfilmError, match=r"SfM registered 2 of 6 images \(needs 3\)"):
+        run_sfm(photos, tmp_path / "work", log=None, num_threads=1)
+    rows = {r["name"]: r for r in read_pose_table(tmp_path / "work" / "poses.failed.tsv")}
+    left = {n: r for n, r in rows.items() if r["registered"] == "no"}
+    assert len(left) == 4 and all(r["reason"].startswith("not registered by SfM; not re-registered: only ")
+                                  for r in left.values()), left
+    assert all(r["status"] == "kept" for n, r in rows.items() if n not in left), rows
+
+
 def test_too_few_trustworthy_poses_is_one_line_error(capsys, tmp_path, cli_model):
     images, _, _ = cli_model
     few = tmp_path / "few"
