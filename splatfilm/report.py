@@ -12,6 +12,7 @@ the line instead of tearing it.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, TextIO
@@ -66,6 +67,23 @@ class _LogLines:
         self.stream.flush()
 
 
+@functools.cache
+def _log_bar() -> type[tqdm]:
+    """tqdm for a log: a postfix set (fit's loss every 10 steps) waits for the next interval's
+    line. tqdm redraws on every set_postfix, which in a log is a line each time, and one that
+    shows an iterated bar's count as of its last interval line, not where the job is."""
+    from tqdm import tqdm
+
+    class LogBar(tqdm):
+        def set_postfix(self, ordered_dict=None, refresh: bool = True, **kwargs) -> None:
+            super().set_postfix(ordered_dict, refresh=False, **kwargs)
+
+        def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+            super().set_postfix_str(s, refresh=False)
+
+    return LogBar
+
+
 def progress_bar(iterable: Iterable | None = None, *, desc: str, unit: str, total: float | None = None,
                  initial: float = 0, show: bool = True, stream: TextIO | None = None,
                  postfix: str | None = None) -> tqdm:
@@ -80,8 +98,8 @@ def progress_bar(iterable: Iterable | None = None, *, desc: str, unit: str, tota
     if not show:
         return tqdm(iterable, total=total, initial=initial, disable=True)
     if not bars_shown(show, stream):
-        return tqdm(iterable, desc=desc, unit=unit, total=total, initial=initial, file=_LogLines(stream),
-                    mininterval=LOG_INTERVAL, maxinterval=LOG_INTERVAL, ascii=True, postfix=postfix)
+        return _log_bar()(iterable, desc=desc, unit=unit, total=total, initial=initial, file=_LogLines(stream),
+                          mininterval=LOG_INTERVAL, maxinterval=LOG_INTERVAL, ascii=True, postfix=postfix)
     # dynamic_ncols: tqdm sizes a bar to the terminal only on sys.stdout and sys.stderr otherwise
     # (a stream on a duplicate of fd 2, as `io.colmap_library.colmap_output` gives, is neither).
     return tqdm(iterable, desc=desc, unit=unit, total=total, initial=initial, file=stream,

@@ -86,3 +86,22 @@ def test_bars_are_drawn_on_a_terminal_and_logged_as_lines_elsewhere(capsys):
         assert stream.getvalue() == ""
     assert report.bars_shown(True, _Terminal()) and not report.bars_shown(False, _Terminal())
     assert not report.bars_shown(True, io.StringIO())
+
+
+def test_a_logged_bar_says_its_postfix_only_on_its_interval_lines():
+    # fit sets loss and PSNR on its bar every 10 steps; tqdm redraws on each set_postfix, so a
+    # log got a line every 10 steps (a 30,000-step fit: 3,000), each with the count of the last
+    # interval's line (38/400 for 30 s while the fit went on), not one every LOG_INTERVAL.
+    log = io.StringIO()
+    bar = report.progress_bar(range(100), desc="fit", unit="step", stream=log)
+    for step in bar:
+        bar.set_postfix(loss=f"{1 / (step + 1):.4f}")
+        bar.set_postfix_str(f"step {step}")
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 2, lines  # the first and the last: no 30 s went by
+    assert lines[-1].startswith("fit: 100%") and "100/100" in lines[-1] and "step 99" in lines[-1], lines
+    terminal = _Terminal()
+    bar = report.progress_bar(total=2, desc="fit", unit="step", stream=terminal)
+    bar.set_postfix(loss="0.5")
+    assert "loss=0.5" in terminal.getvalue()  # a terminal's bar still shows it at once
+    bar.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from splatfilm.cli.args import Subparsers, image_side, positive_int
-from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
+from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES, GAUSSIAN_READ_TYPES
 
 
 def _cmd_clean(args: argparse.Namespace) -> None:
@@ -32,7 +32,7 @@ def add_clean_command(sub: Subparsers) -> None:
                                    "floats in front of new views. An object fitted with masks or alpha also loses "
                                    "the Gaussians outside its outline (SCENE.masks.npz) in half the views. Writes OUTPUT and its sidecar (and, for a rigged "
                                    "SCENE, OUTPUT.rig.npz binding the Gaussians kept); SCENE is kept.")
-    p.add_argument("scene", help=f"fitted Gaussian scene ({GAUSSIAN_FILE_TYPES})")
+    p.add_argument("scene", help=f"fitted Gaussian scene ({GAUSSIAN_READ_TYPES})")
     p.add_argument("-o", "--output", required=True, help=f"the clean copy ({GAUSSIAN_FILE_TYPES})")
     p.add_argument("--cameras", help="the capture's camera file (default: SCENE.cameras.json beside SCENE)")
     p.add_argument("--min-views", type=positive_int, default=2, help="views that must show a Gaussian (default 2)")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from splatfilm.cli.args import Subparsers
-from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
+from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES, GAUSSIAN_READ_TYPES
 
 
 def _cmd_edit(args: argparse.Namespace) -> None:
@@ -23,7 +23,7 @@ def add_edit_command(sub: Subparsers) -> None:
                                    "noting them; IN's rig (IN.rig.npz, for the Gaussians kept) and capture cameras "
                                    "(IN.cameras.json) come along. IN is left as it is; film scripts can apply the "
                                    "same edits without a copy.")
-    p.add_argument("input", help=f"Gaussian asset ({GAUSSIAN_FILE_TYPES})")
+    p.add_argument("input", help=f"Gaussian asset ({GAUSSIAN_READ_TYPES})")
     p.add_argument("edits", help="YAML: a list of edits, or a mapping with `edits:`")
     p.add_argument("-o", "--output", required=True,
                    help=f"the edited copy ({GAUSSIAN_FILE_TYPES}); its sidecar .json, and the input's rig and "

@@ -6,7 +6,7 @@ import argparse
 
 from splatfilm.cli.args import Subparsers, positive_float
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
+from splatfilm.io.gaussian_files import GAUSSIAN_READ_TYPES
 
 
 def _cmd_ground(args: argparse.Namespace) -> None:
@@ -40,7 +40,7 @@ def add_ground_command(sub: Subparsers) -> None:
                                    "from motion has no scale: --camera-height or --known-distance measure one on the "
                                    "capture's cameras and record it as frame.scale_to_metres, so a film places the "
                                    "scene in metres and `mesh` writes metres.")
-    p.add_argument("scene", help=f"Gaussian scene ({GAUSSIAN_FILE_TYPES})")
+    p.add_argument("scene", help=f"Gaussian scene ({GAUSSIAN_READ_TYPES})")
     p.add_argument("--min-opacity", type=float, default=0.5, help="Gaussians at least this opaque count (default 0.5)")
     p.add_argument("--distance", type=float, help="RANSAC inlier distance in scene units (default: 0.4%% of the "
                                                   "scene's diagonal)")

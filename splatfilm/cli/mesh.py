@@ -7,7 +7,7 @@ from pathlib import Path
 
 from splatfilm.cli.args import Subparsers, add_cache_dir, image_side, non_negative_int, positive_int
 from splatfilm.io.cache import cache_root_for
-from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
+from splatfilm.io.gaussian_files import GAUSSIAN_READ_TYPES
 
 
 def _cmd_mesh(args: argparse.Namespace) -> None:
@@ -31,7 +31,7 @@ def add_mesh_command(sub: Subparsers) -> None:
                                    "the scene's frame and units; a .glb or .obj is turned so that the scene's up "
                                    "(its ground's normal, else its capture's up) is +y and scaled to metres where "
                                    "the sidecar knows the scale. Pixels less opaque than --min-alpha are left out.")
-    p.add_argument("scene", help=f"Gaussian scene ({GAUSSIAN_FILE_TYPES})")
+    p.add_argument("scene", help=f"Gaussian scene ({GAUSSIAN_READ_TYPES})")
     p.add_argument("-o", "--output", required=True, help="output mesh: .glb (upright for glTF viewers), .ply or .obj")
     p.add_argument("--cameras", help="transforms.json, camera_path.json or a COLMAP model folder to render from "
                                      "(default: the capture's cameras that fit recorded beside SCENE as SCENE.cameras.json, "

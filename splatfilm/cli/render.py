@@ -12,7 +12,7 @@ from splatfilm.cli.args import (Subparsers, add_cache_dir, add_refiner_prompt, f
                                 non_negative_float, positive_int, rgb_triple, sh_degree)
 from splatfilm.cli.handoff import add_handoff_options
 from splatfilm.io.cache import cache_root_for
-from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
+from splatfilm.io.gaussian_files import GAUSSIAN_READ_TYPES
 
 
 def _add_render_options(p: argparse.ArgumentParser) -> None:
@@ -88,10 +88,10 @@ def _cmd_render(args: argparse.Namespace) -> None:
 def add_render_commands(sub: Subparsers) -> None:
     """Register `render-cameras` and `render` with the CLI's subparsers."""
     p = sub.add_parser("render-cameras", help="render a Gaussian scene from every camera of a camera file",
-                       description=f"Render SCENE ({GAUSSIAN_FILE_TYPES}) from every camera in CAMERAS (a nerfstudio "
+                       description=f"Render SCENE ({GAUSSIAN_READ_TYPES}) from every camera in CAMERAS (a nerfstudio "
                                    "transforms.json, a nerfstudio viewer camera_path.json, or a COLMAP model "
                                    "folder), in the camera file's own world frame, one PNG per camera.")
-    p.add_argument("scene", help=f"Gaussian splat file ({GAUSSIAN_FILE_TYPES}; .ply in the INRIA layout)")
+    p.add_argument("scene", help=f"Gaussian splat file ({GAUSSIAN_READ_TYPES}; .ply in the INRIA layout)")
     p.add_argument("cameras", help="transforms.json, camera_path.json or a COLMAP sparse model folder")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--dataparser-transforms", help="nerfstudio dataparser_transforms.json: maps a camera_path.json "

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from splatfilm.cli.args import Subparsers, image_side, positive_int
-from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
+from splatfilm.io.gaussian_files import GAUSSIAN_READ_TYPES
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
@@ -149,7 +149,7 @@ def add_path_commands(subparsers: Subparsers) -> argparse.ArgumentParser:
                                    "the contact sheet shows its frames as `render` renders them, characters, "
                                    "props and effects included.")
     p.add_argument("shot", help="shot YAML file, or a film script (with --shot NAME when it has several shots)")
-    p.add_argument("scene", nargs="?", help=f"Gaussian splat file ({GAUSSIAN_FILE_TYPES}); not with a film script")
+    p.add_argument("scene", nargs="?", help=f"Gaussian splat file ({GAUSSIAN_READ_TYPES}); not with a film script")
     p.add_argument("--shot", dest="shot_name", metavar="NAME", help="the film script's shot to preview")
     p.add_argument("-o", "--output", required=True, help="preview PNG")
     p.add_argument("--contact-sheet", help="also render a contact sheet PNG of every Nth frame")

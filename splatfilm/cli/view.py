@@ -7,6 +7,7 @@ import sys
 import time
 
 from splatfilm.cli.args import Subparsers, non_negative_int
+from splatfilm.io.gaussian_files import GAUSSIAN_READ_TYPES
 
 
 def _cmd_view(args: argparse.Namespace) -> None:
@@ -53,7 +54,7 @@ def add_view_command(sub: Subparsers) -> None:
                                    "with the shots' cuts, look-through at each shot's lens, keyframing at the "
                                    "viewer's camera saved as a shot file or appended to the film, and splatfilm's "
                                    "own render of the frame beside the live view.")
-    p.add_argument("input", help="FILM.yaml, SCENE.ply / .splat / .spz, or SHOT.yaml")
+    p.add_argument("input", help=f"FILM.yaml, a Gaussian scene ({GAUSSIAN_READ_TYPES}), or SHOT.yaml")
     p.add_argument("--port", type=int, default=8080, help="port to serve on (default 8080)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")

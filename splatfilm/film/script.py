@@ -125,7 +125,7 @@ from splatfilm.assets.edits import edit_gaussians, parse_edits
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.inputs import read_text
 from splatfilm.io.digest import content_digest
-from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES, USD_EXTENSIONS
+from splatfilm.io.gaussian_files import GAUSSIAN_READ_TYPES, USD_EXTENSIONS
 from splatfilm.io.spz import SPZ_AXES, SPZ_DEFAULT_AXES
 from splatfilm.render import RASTERIZE_MODES, rasterize_mode_key
 from splatfilm.shots.shot import Shot
@@ -520,7 +520,7 @@ def _assets(value: Any, at: At, folder: Path, deferred: _Deferred, fps: Fraction
         a_at = at[str(name)]
         data = mapping(raw, a_at, _ASSET)
         if "file" not in data or not isinstance(data["file"], str):
-            a_at["file"].fail(f"missing: the asset's {GAUSSIAN_FILE_TYPES} file, relative to the script")
+            a_at["file"].fail(f"missing: the asset's {GAUSSIAN_READ_TYPES} file, relative to the script")
         path = (folder / data["file"]).resolve()
         if not path.exists():
             a_at["file"].fail(f"{path}: no such file")

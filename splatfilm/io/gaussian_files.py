@@ -31,7 +31,8 @@ from splatfilm import report
 
 __all__ = ["load_gaussians", "load_gaussians_centred", "save_gaussians", "check_gaussian_output", "saved_sh_degree",
            "gaussian_file_digest",
-           "GAUSSIAN_FILE_EXTENSIONS", "GAUSSIAN_FILE_TYPES", "USD_EXTENSIONS"]
+           "GAUSSIAN_FILE_EXTENSIONS", "GAUSSIAN_FILE_TYPES", "GAUSSIAN_READ_EXTENSIONS", "GAUSSIAN_READ_TYPES",
+           "USD_EXTENSIONS"]
 
 USD_EXTENSIONS = (".usd", ".usda", ".usdc")
 GAUSSIAN_FILE_EXTENSIONS = (".ply", ".splat", ".spz", ".sog") + USD_EXTENSIONS
@@ -41,6 +42,10 @@ GAUSSIAN_FILE_TYPES = ", ".join(GAUSSIAN_FILE_EXTENSIONS[:-len(USD_EXTENSIONS)])
 
 # Formats read but not written.
 _READ_ONLY_EXTENSIONS = (".ksplat",)
+# Every format `load_gaussians` reads, and the same in words for what commands read:
+# ".ply, .splat, .spz, .sog, .ksplat or .usd/.usda/.usdc".
+GAUSSIAN_READ_EXTENSIONS = GAUSSIAN_FILE_EXTENSIONS[:-len(USD_EXTENSIONS)] + _READ_ONLY_EXTENSIONS + USD_EXTENSIONS
+GAUSSIAN_READ_TYPES = ", ".join(GAUSSIAN_READ_EXTENSIONS[:-len(USD_EXTENSIONS)]) + " or " + "/".join(USD_EXTENSIONS)
 # Formats of other tools that PlayCanvas's splat-transform (behind SuperSplat) converts to a PLY.
 _SPLAT_TRANSFORM_EXTENSIONS = (".lcc",)
 

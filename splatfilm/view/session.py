@@ -21,12 +21,13 @@ import numpy as np
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.script import Film, FilmShot, find_shot, is_film_script
 from splatfilm.film.world import World
+from splatfilm.io.gaussian_files import GAUSSIAN_READ_EXTENSIONS, GAUSSIAN_READ_TYPES
 from splatfilm.scene.cameras import Cameras
 from splatfilm.scene.gaussians import Gaussians
 from splatfilm.shots.lens import Lens
 from splatfilm.shots.shot import Shot
 
-SCENE_SUFFIXES = (".ply", ".splat", ".spz")
+SCENE_SUFFIXES = GAUSSIAN_READ_EXTENSIONS  # every file `render` reads
 SHOT_SUFFIXES = (".yaml", ".yml")
 # A scene alone gets this much timeline to key a shot over (seconds), at these settings.
 SCENE_TIMELINE_S = 10.0
@@ -234,7 +235,7 @@ def _scene_world(scene: Path) -> World:
     if not scene.exists():
         raise SplatfilmError(f"{scene}: no such file")
     if scene.suffix.lower() not in SCENE_SUFFIXES:
-        raise SplatfilmError(f"{scene}: expected a Gaussian scene (.ply, .splat or .spz)")
+        raise SplatfilmError(f"{scene}: expected a Gaussian scene ({GAUSSIAN_READ_TYPES})")
     # Shown where a film script places it unmoved: a scene as stored (its frame is the film
     # world's), an object (a sidecar with a canonical transform: a mesh import, an object
     # capture) in its canonical frame, Z up, base on z = 0, as `canonical: true` defaults to.
@@ -261,20 +262,21 @@ def _session_of_shot(path: Path, scene: Path | None) -> Session:
 
 def open_session(path: str | Path, scene: str | Path | None = None) -> Session:
     """Read and validate what `splatfilm view` was given: a film script (FILM.yaml), a shot
-    file (SHOT.yaml; `scene` a .ply to see it in) or a Gaussian scene (.ply / .splat). Raises
+    file (SHOT.yaml; `scene` a .ply to see it in) or a Gaussian scene (GAUSSIAN_READ_TYPES). Raises
     SplatfilmError naming the file and what is wrong."""
     path = Path(path)
     if not path.exists():
         raise SplatfilmError(f"{path}: no such file")
     if path.is_dir():
-        raise SplatfilmError(f"{path}: is a folder; expected a film script, a shot file or a scene (.ply, .splat, .spz)")
+        raise SplatfilmError(f"{path}: is a folder; expected a film script, a shot file or a scene "
+                              f"({GAUSSIAN_READ_TYPES})")
     suffix = path.suffix.lower()
     if suffix in SCENE_SUFFIXES:
         if scene is not None:
             raise SplatfilmError(f"{path}: --scene goes with a shot file, not a scene")
         return _session_of_scene(path)
     if suffix not in SHOT_SUFFIXES:
-        raise SplatfilmError(f"{path}: expected a film script or shot file (.yaml) or a scene (.ply, .splat, .spz)")
+        raise SplatfilmError(f"{path}: expected a film script or shot file (.yaml) or a scene ({GAUSSIAN_READ_TYPES})")
     if is_film_script(path):
         if scene is not None:
             raise SplatfilmError(f"{path}: a film script names its own assets; --scene goes with a shot file")
