@@ -262,6 +262,10 @@ class SceneScale:
         return self.metres / self.units
 
 
+# Metres above which a capture camera's height is more likely a slip (centimetres) than a crane.
+MAX_HANDHELD_HEIGHT = 5.0
+
+
 def scale_from_camera_height(plane: GroundPlane, cameras: Cameras, metres: float) -> SceneScale:
     """The scale at which the capture cameras' median height above `plane` (scene units) is
     `metres` (a handheld capture is filmed from about 1.4-1.7 m; a tripod's or a drone's own
@@ -280,6 +284,14 @@ def scale_from_camera_height(plane: GroundPlane, cameras: Cameras, metres: float
     lo, hi = np.percentile(heights, [10, 90])
     text = (f"the {len(heights)} capture cameras' median height above the ground {median:.4g} units (10-90%: "
             f"{lo:.4g}-{hi:.4g}{f'; {below} below the ground' if below else ''}) = {metres:g} m")
+    # Neither stops the job (a drone flies high; a crane shot varies), but each is a likely slip.
+    if metres > MAX_HANDHELD_HEIGHT:
+        report.note(f"a camera height of {metres:g} m is far above a handheld one (about 1.4-1.7 m): "
+                    "the height is in metres, not centimetres")
+    if hi - lo > median:
+        report.note(f"the cameras' heights above the ground spread from {lo:.4g} to {hi:.4g} units (10-90%) about "
+                    f"their median {median:.4g}: a median height is a rough scale here; --known-distance between "
+                    "two cameras measured apart is a firmer one")
     return SceneScale(float(metres), median, {"method": "camera_height", "metres": float(metres)}, text)
 
 
@@ -336,6 +348,12 @@ def ground_scene(scene: str | Path, up: ArrayLike | None = None, *, camera_heigh
         raise SplatfilmError(f"{scene}: {e}") from None
     capture = None
     scale = None
+    record = Sidecar.of_asset(scene)
+    if camera_height is not None and record is not None and record.get("kind") == "object":
+        # An object capture's cameras orbit it: their height above its base says nothing of its size.
+        raise SplatfilmError(f"{scene}: an object capture (its sidecar says kind: object) has no floor its cameras "
+                             "stood on: give its real height with `splatfilm fit --known-height METRES`, or a "
+                             "--known-distance between two of its cameras")
     if camera_height is not None or known_distance is not None:
         capture = capture_cameras_of(scene, cameras)  # before the RANSAC: a missing file fails at once
         if known_distance is not None:

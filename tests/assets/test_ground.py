@@ -310,3 +310,25 @@ def test_a_scale_from_nonsense_is_refused_in_one_line(tmp_path, capsys):
     (tmp_path / "room.cameras.json").unlink()
     assert "no capture cameras recorded beside it" in cli_error(capsys, ["ground", scene, "--camera-height", "1.6"],
                                                                 scene)
+
+
+def test_a_camera_height_refused_on_an_object_and_noted_when_unlikely(tmp_path, capsys):
+    """An object capture's cameras orbit it: `--camera-height` on one set the hero 2.5 times too
+    big without a word; now refused. A height in centimetres (160) or heights spread wider than
+    their median still measure, with a note saying which slip it may be."""
+    from helpers import cli_error
+
+    scene, _ = _captured_room(tmp_path, [1.45, 1.55, 1.6, 1.62, 1.75])
+    assert main(["ground", str(scene), "--camera-height", "160"]) == 0
+    assert "a camera height of 160 m is far above a handheld one" in capsys.readouterr().err
+    assert main(["ground", str(scene), "--camera-height", "1.6"]) == 0
+    assert "far above" not in capsys.readouterr().err
+
+    spread, _ = _captured_room(tmp_path / "spread", [0.3, 0.5, 1.6, 3.5, 4.0])
+    assert main(["ground", str(spread), "--camera-height", "1.6"]) == 0
+    assert "a median height is a rough scale here" in capsys.readouterr().err
+
+    record = json.loads((tmp_path / "room.json").read_text())
+    (tmp_path / "room.json").write_text(json.dumps({**record, "kind": "object"}))
+    err = cli_error(capsys, ["ground", str(scene), "--camera-height", "1.6"], scene)
+    assert "an object capture (its sidecar says kind: object)" in err and "--known-height" in err
