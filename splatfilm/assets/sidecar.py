@@ -77,7 +77,8 @@ def check_sidecar_free(asset: str | Path) -> None:
         return  # none, or not one of ours: nothing to keep
     if _another_asset(owner, asset):
         raise SplatfilmError(f"{path}: is the sidecar of {owner}; writing {Path(asset).name} beside it would "
-                             f"replace that record (give the output another name than {path.stem}.*)")
+                             f"replace that record (give the output another name than {path.stem}.*, such as "
+                             f"{path.stem}_web{Path(asset).suffix})")
 
 
 def _another_asset(owner: Any, asset: str | Path) -> bool:
