@@ -13,9 +13,9 @@ PACKAGE = Path(splatfilm.__file__).parent
 # These pass `print` on as the default of a `log` callback. sfm, triangulate, pose_check and
 # capture_video say their steps through it while COLMAP's stderr (fd 2) may be pointed at
 # /dev/null (io.colmap_library.stderr_silenced), where a line on stderr would be lost; render,
-# cut and masters say results through it ("wrote film.mp4 ..."), which belong on stdout.
-PRINT_AS_LOG_DEFAULT = {"film/render.py", "film/cut.py", "handoff/masters.py", "fit/sfm.py", "fit/triangulate.py",
-                        "fit/pose_check.py", "io/capture_video.py"}
+# cut, the edit's timeline and masters say results through it ("wrote film.mp4 ..."), which belong on stdout.
+PRINT_AS_LOG_DEFAULT = {"film/render.py", "film/cut.py", "handoff/editorial.py", "handoff/masters.py", "fit/sfm.py",
+                        "fit/triangulate.py", "fit/pose_check.py", "io/capture_video.py"}
 
 
 def _under_type_checking(tree: ast.Module) -> set[ast.AST]:

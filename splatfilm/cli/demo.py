@@ -15,14 +15,21 @@ DEMO_FILM = SCENES_DIR / "set" / "film.yaml"
 
 def _cmd_demo(args: argparse.Namespace) -> None:
     from splatfilm.film import RenderOptions, render_film
+    from splatfilm.handoff.editorial import write_editorial
 
     if not DEMO_FILM.exists():
         raise SplatfilmError(f"{DEMO_FILM}: the bundled demo film is missing from this checkout")
+
+    def finish(res) -> None:
+        # The edit is the hand-off's, written while the render still holds the folder (as `render` does).
+        edit = write_editorial(res.film, res.out_dir)
+        print(f"demo film: {res.film_mp4} ({sum(res.rendered.values())} frames rendered, "
+              f"{sum(res.kept.values())} kept, {res.seconds:.0f} s); timeline {edit and edit[0]}, "
+              f"contact sheet {res.contact_sheet}")
+
     with cache_root_for(args.cache_dir, Path(args.output) / ".splatfilm-cache"):  # an installed demo is read-only
-        res = render_film(DEMO_FILM, args.output, RenderOptions(backend=args.backend, workers=args.workers,
-                                                                provenance=True))
-    print(f"demo film: {res.film_mp4} ({sum(res.rendered.values())} frames rendered, "
-          f"{sum(res.kept.values())} kept, {res.seconds:.0f} s); timeline {res.otio}, contact sheet {res.contact_sheet}")
+        render_film(DEMO_FILM, args.output, RenderOptions(backend=args.backend, workers=args.workers, provenance=True),
+                    then=finish)
 
 
 def add_demo_command(sub: Subparsers) -> None:

@@ -97,9 +97,13 @@ def handoff_options(args: argparse.Namespace) -> Handoff:
 
 
 def finish_render(h: Handoff, film: Film, output: str, frames_only: bool = False) -> None:
-    """After the frames and the edit of `film` (as render_film parsed it): the masters (those
-    asked for and those already there, so that none shows old frames; with `frames_only` they
-    wait, as the edit does), then the signatures."""
+    """After the frames and the movies of `film` (as render_film parsed it): the timeline
+    (.otio, .edl), the masters (those asked for and those already there, so that none shows
+    old frames; with `frames_only` both wait, as the movies do), then the signatures."""
+    if not frames_only:
+        from splatfilm.handoff.editorial import write_editorial
+
+        write_editorial(film, output)
     if (h.masters or h.kept) and not frames_only:
         from splatfilm.handoff.masters import write_masters
 

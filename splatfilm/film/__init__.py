@@ -3,8 +3,9 @@
 script.py: the film script; checks.py: its warnings (cuts' continuity, simulations, walkers'
 clips); world.py, physics.py: the world and its motion; frame_render.py: one frame (key,
 render, files); passes.py: its compositing passes (mattes, motion); render.py:
-`render_film`; workers.py: processes and Ray; refinement.py: `render --refine`; cut.py and
-timeline.py: the edit (its timecode: shots/timing.py); asset_cameras.py: a film's cameras
+`render_film`; workers.py: processes and Ray; refinement.py: `render --refine`; cut.py: the
+edit's movies (its timeline: handoff/editorial.py; its timecode: shots/timing.py);
+asset_cameras.py: a film's cameras
 in an asset's own frame (for `refine --shots`).
 """
 

@@ -1,6 +1,7 @@
 """The edit of a rendered film: each shot's MP4 and USD camera, and once every shot has its
-frames, the cut MP4 (the shots without their handles, in order), its timeline (.otio, .edl,
-film/timeline.py) and a contact sheet.
+frames (`cut_ready`), the cut MP4 (the shots without their handles, in order) and a contact
+sheet. The cut's timeline (.otio, .edl) is the hand-off's (handoff/editorial.py), made from
+the same `shot_clips` after the render.
 
 Each movie is made again only when the frames it shows changed: `movies` (a section of the
 film's manifest) keeps, per file, the digest of the frame keys it was made from. While a shot
@@ -14,9 +15,26 @@ from pathlib import Path
 from typing import Callable
 
 from splatfilm.film.script import Film
-from splatfilm.film.timeline import ShotClip, build_timeline, reel_names, write_timeline
 from splatfilm.shots.timing import frame_timecode
 from splatfilm.io.digest import content_digest
+
+
+@dataclass
+class ShotClip:
+    """One rendered shot as a clip of the edit. first_frame: number of its first file (1001);
+    frames: how many were rendered, handles included; cut_in, cut_frames: its cut,
+    `cut_frames` frames from frame number `cut_in` (the film's FilmShot.cut_in / cut_frames);
+    sequence_dir, prefix: files are sequence_dir / f"{prefix}{frame:04d}.png"; movie: its MP4
+    or None."""
+
+    name: str
+    first_frame: int
+    frames: int
+    cut_in: int
+    cut_frames: int
+    sequence_dir: Path
+    prefix: str
+    movie: Path | None = None
 
 
 @dataclass
@@ -24,8 +42,6 @@ class CutOutputs:
     """What the edit wrote; the film-wide files are None until every shot has been rendered."""
 
     film_mp4: Path | None = None
-    otio: Path | None = None
-    edl: Path | None = None
     contact_sheet: Path | None = None
 
 
@@ -71,8 +87,7 @@ def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: lis
     if movies.get(mp4.name) != digest or not mp4.exists():
         record = None if facts is None else movie_record(film, facts, [shot_index], refined or set())
         encode_sequence(out_dir / fs.name / f"{fs.name}.%04d.png", fs.shot.first_frame, film.fps, mp4, crf=film.crf,
-                        timecode=timecode, reel=reel_names([s.name for s in film.shots])[fs.name], provenance=record,
-                        pixel_aspect=film.pixel_aspect)
+                        timecode=timecode, provenance=record, pixel_aspect=film.pixel_aspect)
         movies[mp4.name] = digest
     usd = out_dir / "cameras" / f"{fs.name}.usda"
     shutter = film.motion_blur["shutter_deg"] if film.motion_blur else None
@@ -95,6 +110,13 @@ def shot_clips(film: Film, out_dir: Path) -> list[ShotClip]:
     """Every shot's clip of the edit (its rendered media in out_dir), in film order."""
     return [ShotClip(fs.name, fs.shot.first_frame, fs.shot.frame_count, fs.cut_in, fs.cut_frames,
                       out_dir / fs.name, f"{fs.name}.", out_dir / f"{fs.name}.mp4") for fs in film.shots]
+
+
+def cut_ready(film: Film, out_dir: Path, movies: dict) -> bool:
+    """Whether every shot of `film` has its MP4 in out_dir, made by a render (recorded in
+    `movies`, the manifest's section): the cut and its timeline (handoff/editorial.py) wait
+    until then."""
+    return all((out_dir / f"{fs.name}.mp4").exists() and movies.get(f"{fs.name}.mp4") for fs in film.shots)
 
 
 def write_cut(film: Film, out_dir: Path, movies: dict, facts: dict | None = None,
@@ -154,29 +176,25 @@ def write_edit(film: Film, out_dir: Path, shot_keys: dict[int, list[str]], movie
                log: Callable[[str], None] = print, facts: dict | None = None,
                refined: set[str] | None = None) -> CutOutputs:
     """The shot media of the shots in `shot_keys` (shot index -> its frames' keys); then, when
-    every shot of the film has its MP4, the cut, the timeline and the contact sheet. With
+    every shot of the film has its MP4 (`cut_ready`), the cut and the contact sheet. With
     `facts` (FrameRenderer.facts()) the movies carry provenance; `refined`: shots a
     generative refiner changed."""
     for k, keys in shot_keys.items():
         write_shot_media(film, out_dir, k, keys, movies, facts, refined, log)
     result = CutOutputs()
-    if not all((out_dir / f"{fs.name}.mp4").exists() and movies.get(f"{fs.name}.mp4") for fs in film.shots):
-        # An earlier cut (of a film without this shot) would show, and relink to, other frames.
-        stale = [p for p in (out_dir / f"{film.title}.mp4", out_dir / f"{film.title}.otio",
-                             out_dir / f"{film.title}.edl", out_dir / "contact_sheet.png") if p.exists()]
+    if not cut_ready(film, out_dir, movies):
+        # An earlier cut (of a film without this shot) would show other frames.
+        stale = [p for p in (out_dir / f"{film.title}.mp4", out_dir / "contact_sheet.png") if p.exists()]
         for p in stale:
             p.unlink()
             movies.pop(p.name, None)
-        log("the film MP4 and timeline wait until every shot has been rendered"
+        log("the film MP4 and contact sheet wait until every shot has been rendered"
             + (f" (removed the earlier {', '.join(p.name for p in stale)})" if stale else ""))
         return result
     film_mp4 = write_cut(film, out_dir, movies, facts, refined)
-    timeline = build_timeline(film.title, shot_clips(film, out_dir), film.fps, out_dir, film.record_start)
-    result.otio = write_timeline(out_dir / f"{film.title}.otio", timeline)
-    result.edl = write_timeline(out_dir / f"{film.title}.edl", timeline)
     result.contact_sheet = write_contact_sheet(film, out_dir)
     result.film_mp4 = film_mp4
     media = shot_clips(film, out_dir)
     log(f"wrote {film_mp4.name} ({sum(m.cut_frames for m in media)} frames at {film.fps} fps), "
-        f"{film.title}.otio, {film.title}.edl, contact_sheet.png")
+        "contact_sheet.png")
     return result

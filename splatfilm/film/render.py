@@ -5,7 +5,8 @@ Layout of OUT:
     shot_010/shot_010.1001.exr ...      with passes: the compositing passes (film/passes.py)
     shot_010.mp4                        the shot, handles included
     TITLE.mp4                           the cut: every shot without its handles, in order
-    TITLE.otio, TITLE.edl               the edit, clips pointing at the shot media
+    TITLE.otio, TITLE.edl               the edit, clips pointing at the shot media (the hand-off
+                                        writes them after the render: handoff/editorial.py)
     (with --refine: frames are refined by the gated post-render pass, refine/gate.py)
     cameras/shot_010.usda               each shot's camera as an animated USD camera
     contact_sheet.png                   a row per shot: up to 8 cut frames, one a second
@@ -16,7 +17,7 @@ A frame's key covers everything it depends on (film/frame_render.py). On a rerun
 whose files exist with the same key is kept; only changed frames render again, and MP4s are
 re-encoded only for shots that changed (film/cut.py). Nothing in OUT is left showing old
 frames: a frame rendered again loses the depth / alpha / passes EXRs this render does not
-write, and while the cut waits for a shot the earlier cut, timeline and contact sheet go. Every file is written atomically
+write, and while the cut waits for a shot the earlier cut and contact sheet go. Every file is written atomically
 and the manifest saved after every frame, so an interrupted render (even a killed one, whose
 scratch the next render clears) resumes with no half-written file and no finished frame
 rendered twice.
@@ -69,7 +70,7 @@ class RenderOptions:
     text prompt; passes: names of the passes
     to write as a multi-layer EXR per frame (film.passes.parse_passes); provenance: every
     frame and movie carries its provenance record (io/provenance.py); frames_only: write the
-    frames and stop (no MP4s, USD cameras, timeline or contact sheet); frames: (first, last)
+    frames and stop (no MP4s, USD cameras or contact sheet); frames: (first, last)
     film frame numbers (inclusive, as the PNGs are numbered): render only those of each
     selected shot, a quick look, and stop as frames_only does (the movies, cameras and edit
     need every frame); png_bits: 8 or 16 bits a channel in the frames' PNGs; exr: how the
@@ -102,8 +103,6 @@ class FilmOutputs:
     rendered: dict[str, int] = field(default_factory=dict)
     kept: dict[str, int] = field(default_factory=dict)
     film_mp4: Path | None = None
-    otio: Path | None = None
-    edl: Path | None = None
     contact_sheet: Path | None = None
     seconds: float = 0.0
     refine_rejected: int | None = None
@@ -201,10 +200,11 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
                 progress: bool = True, log: Callable[[str], None] = print,
                 then: Callable[[FilmOutputs], None] | None = None) -> FilmOutputs:
     """Render a film script (or a parsed `Film`) into `out_dir` (layout in the module
-    docstring) as `options` say. The edit, film MP4 and timeline are written when every shot
+    docstring) as `options` say. The film MP4 and contact sheet are written when every shot
     of the film has its frames. Refined frames render in order in this process. `then`: run
-    with the result while the folder is still this render's (the hand-off's masters and
-    signatures), so a second render cannot start between the frames and what is made of them."""
+    with the result while the folder is still this render's (the hand-off's timeline, masters
+    and signatures: handoff.editorial.write_editorial, cli/handoff.py's finish_render), so a
+    second render cannot start between the frames and what is made of them."""
     t0 = time.perf_counter()
     options = options or RenderOptions()
     check_output_folder(out_dir)
@@ -314,11 +314,10 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
             else:
                 cut = write_edit(film, out, shot_keys, manifest.section("movies"), log,
                                  renderer.facts() if options.provenance else None, refined)
-                result.film_mp4, result.otio, result.edl, result.contact_sheet = (cut.film_mp4, cut.otio, cut.edl,
-                                                                                   cut.contact_sheet)
+                result.film_mp4, result.contact_sheet = cut.film_mp4, cut.contact_sheet
         result.seconds = time.perf_counter() - t0
         if then is not None:
-            # Still holding the folder, with the frames' record saved: what follows (masters,
-            # signatures) records into the same manifest and reads the frames just written.
+            # Still holding the folder, with the frames' record saved: what follows (timeline,
+            # masters, signatures) records into the same manifest and reads the frames just written.
             then(result)
     return result

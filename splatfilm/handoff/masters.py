@@ -5,7 +5,7 @@ Layout in a render's folder:
     masters/TITLE.prores422hq.mov     the cut (handles left out), once every shot has frames
     (and .prores4444.mov: ProRes 4444 with the frames' alpha)
 
-Timecode and reels match the edit (film/timeline.py): a shot's master starts at its first
+Timecode and reels match the edit (handoff/editorial.py): a shot's master starts at its first
 frame number's timecode (frame 1001 at 24 fps is 00:00:41:17), as its MP4 and the EDL's
 source column do, on the reel the EDL names; the cut's master starts at the EDL's record
 start (the film's `record_start`, 01:00:00:00 by default). ProRes 4444's alpha is the alpha
@@ -38,7 +38,7 @@ from splatfilm.film.cut import movie_record, shot_clips
 from splatfilm.film.frame_render import provenance_facts
 from splatfilm.film.render import MANIFEST
 from splatfilm.film.script import Film, FilmShot
-from splatfilm.film.timeline import reel_name, reel_names
+from splatfilm.handoff.editorial import reel_name, reel_names
 from splatfilm.shots.timing import frame_timecode
 from splatfilm.io.atomic import make_folder
 from splatfilm.io.digest import content_digest

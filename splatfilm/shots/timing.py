@@ -7,7 +7,7 @@ FIRST_FRAME + i (docs/CONVENTIONS.md: film frame numbers start at 1001).
 
 Timecode is counted here once (`timecode_fields`; `frame_timecode` writes it out, `timecode_frame`
 reads it), SMPTE 12M as OpenTimelineIO and ffmpeg count it: at the rates in TIMECODE_RATES,
-drop-frame at 29.97 and 59.94 only (";" before the frames). The edit (film.timeline: the EDL
+drop-frame at 29.97 and 59.94 only (";" before the frames). The edit (handoff.editorial: the EDL
 and the .otio), the cut's movies and a frame's EXRs (io.images.exr_frame_header) carry it.
 """
 

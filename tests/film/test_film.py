@@ -325,8 +325,13 @@ def test_a_walker_stands_facing_the_way_it_sets_off():
 
 
 def test_film_outputs_read_back_and_rerender_only_what_changed(film_dir):
+    from splatfilm.handoff.editorial import write_editorial
+
     out = film_dir / "out"
     res = _render(film_dir, out)
+    # The film writes no timeline: the hand-off does, after the render (`splatfilm render` runs it).
+    assert not (out / "tiny.otio").exists() and not (out / "tiny.edl").exists()
+    assert write_editorial(res.film, out, log=lambda *_: None) == (out / "tiny.otio", out / "tiny.edl")
     assert res.rendered == {"sh010": 6 + 2, "sh020": 5 + 2}  # handles: one more frame at each end
     png = iio.imread(out / "sh010" / "sh010.1001.png")
     assert png.shape == (36, 64, 3) and png.std() > 10
@@ -397,7 +402,7 @@ def test_a_films_record_start_moves_the_cuts_record_side_and_nothing_else(film_d
     record column, the .otio's global start, the cut MP4's timecode and its provenance; the
     shots' own timecodes (frame 1001 is 00:00:41:17 at 24 fps) stay as they were."""
     from splatfilm.film.cut import movie_record
-    from splatfilm.film.timeline import build_timeline, write_timeline
+    from splatfilm.handoff.editorial import build_timeline, write_timeline
 
     _edit(film_dir, lambda d: d.update(fps="30000/1001", record_start="00:59:50;00"))
     film = parse_film(film_dir / "film.yaml")
@@ -421,7 +426,7 @@ def test_a_films_record_start_moves_the_cuts_record_side_and_nothing_else(film_d
 
 
 def test_shots_that_share_a_reel_name_get_told_apart():
-    from splatfilm.film.timeline import reel_names
+    from splatfilm.handoff.editorial import reel_names
 
     assert reel_names(["sh010", "sh020"]) == {"sh010": "sh010", "sh020": "sh020"}
     # The first 8 letters and digits alike: the last 8 tell them apart.
@@ -653,6 +658,8 @@ def test_lens_effects_version_only_their_frames_keys(tmp_path, monkeypatch):
 
 
 def test_frames_only_then_the_edit_from_the_kept_frames(film_dir):
+    from splatfilm.handoff.editorial import write_editorial
+
     out = film_dir / "out"
     res = _render(film_dir, out, frames_only=True)  # a render node: frames, nothing made from them
     assert res.rendered == {"sh010": 8, "sh020": 7} and res.film_mp4 is None
@@ -660,6 +667,7 @@ def test_frames_only_then_the_edit_from_the_kept_frames(film_dir):
     first = iio.imread(out / "sh010" / "sh010.1001.png")
     res = _render(film_dir, out)  # the edit, later, from the same frames
     assert res.rendered == {"sh010": 0, "sh020": 0} and res.kept == {"sh010": 8, "sh020": 7}
+    write_editorial(res.film, out, log=lambda *_: None)  # the hand-off's step, as `splatfilm render` runs it
     assert probe_frames(out / "tiny.mp4")[0] == 6 + 5 and (out / "tiny.otio").exists()
     assert np.array_equal(iio.imread(out / "sh010" / "sh010.1001.png"), first)
 
@@ -704,7 +712,10 @@ def test_a_fisheye_shot_gets_its_usd_camera_and_a_panorama_its_cut_without_one(f
     _edit(film_dir, lambda d: d["shots"][0].update(lens={"focal_mm": 14, "model": "equirectangular"}))
     said = []
     res = render_film(film_dir / "film.yaml", out, RenderOptions(backend="cpu"), progress=False, log=said.append)
-    assert res.rendered["sh010"] == 8 and res.film_mp4 is not None and res.edl is not None
+    from splatfilm.handoff.editorial import write_editorial
+
+    assert res.rendered["sh010"] == 8 and res.film_mp4 is not None
+    assert write_editorial(res.film, out, log=said.append) is not None
     assert not (out / "cameras" / "sh010.usda").exists() and (out / "cameras" / "sh020.usda").exists()
     assert any("sh010: no USD camera" in line and "no spherical projection" in line for line in said)
 

@@ -14,7 +14,8 @@ from helpers import intrinsics, look_at, random_gaussians
 from splatfilm.render.consistency import warp_error
 from splatfilm.render import rasterization
 from splatfilm.scene.cameras import Cameras
-from splatfilm.film.timeline import ShotClip, build_timeline, write_timeline
+from splatfilm.film.cut import ShotClip
+from splatfilm.handoff.editorial import build_timeline, write_timeline
 from splatfilm.io.video import concat_videos, encode_sequence, probe_frames
 
 FPS = Fraction(24000, 1001)
@@ -326,7 +327,10 @@ def test_an_earlier_cut_goes_while_the_cut_waits_for_a_new_shot(tmp_path, capsys
     film.write_text(yaml.safe_dump(script, sort_keys=False))
     capsys.readouterr()
     assert main(["render", str(film), "-o", str(out), "--backend", "cpu", "--shots", "sh010"]) == 0
-    assert "removed the earlier passes.mp4, passes.otio, passes.edl, contact_sheet.png" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    # The film's cut and contact sheet go, and so does the hand-off's timeline (handoff.editorial).
+    assert "removed the earlier passes.mp4, contact_sheet.png" in said
+    assert "the timeline waits until every shot has been rendered (removed the earlier passes.otio, passes.edl)" in said
     assert not any((out / n).exists() for n in ("passes.mp4", "passes.otio", "passes.edl", "contact_sheet.png"))
 
 

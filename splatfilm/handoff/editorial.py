@@ -1,6 +1,11 @@
 """The edit as OpenTimelineIO: an `.otio` timeline and a CMX3600 `.edl`, clips pointing at
 the rendered shots with their frame ranges and rate.
 
+The hand-off writes them after a render (`write_editorial`; `splatfilm render` and `splatfilm
+demo` run it through render_film's `then`, while the render still holds the output folder):
+TITLE.otio and TITLE.edl beside the cut once every shot has its MP4 (film.cut.cut_ready);
+while the cut waits for a shot, the earlier ones are removed, as they show another cut.
+
 Frame numbers follow docs/CONVENTIONS.md: a shot's files start at 1001, the first `handles`
 frames are its head handle and the last `handles` its tail; the cut uses what lies between.
 The .otio and the .edl name the same media: each clip's active media is the shot's MP4,
@@ -8,7 +13,7 @@ whose timecode track starts at the timecode of its first frame number (`frame_ti
 frame 1001 at 24 fps is 00:00:41:17), so the EDL's source timecodes land on the right
 frames; the .otio keeps the PNG sequence as a second reference ("png_sequence", an
 ImageSequenceReference whose frame numbers are exact) for tools that conform to images.
-Each clip's reel is its shot's `reel_name` (the EDL's reel column, and the reel of the
+Each clip's reel is its shot's reel name (`reel_names`: the EDL's reel column, and the reel of the
 timecode track of the shot's ProRes masters), not a truncation of its file name.
 
 Timecode is counted once, in shots.timing (`timecode_fields`; `frame_timecode` writes it out).
@@ -23,37 +28,21 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from splatfilm.errors import SplatfilmError
+from splatfilm.film.cut import ShotClip, cut_ready, shot_clips
+from splatfilm.film.render import MANIFEST
+from splatfilm.film.script import Film
 from splatfilm.io.atomic import atomic_write
+from splatfilm.io.manifest import Manifest
 from splatfilm.io.paths import relative_path
 from splatfilm.shots.timing import DROP_FRAME_RATES, default_record_start, frame_timecode
 
 if TYPE_CHECKING:
     import opentimelineio as otio
-
-
-@dataclass
-class ShotClip:
-    """One rendered shot as a clip of the edit (an OpenTimelineIO Clip). first_frame: number
-    of its first file (1001); frames: how many were rendered, handles included (its media's
-    available_range); cut_in, cut_frames: its cut, `cut_frames` frames from frame number
-    `cut_in` (the film's FilmShot.cut_in / cut_frames: its source_range); sequence_dir,
-    prefix: files are sequence_dir / f"{prefix}{frame:04d}.png" (its ImageSequenceReference);
-    movie: its MP4 (its ExternalReference) or None."""
-
-    name: str
-    first_frame: int
-    frames: int
-    cut_in: int
-    cut_frames: int
-    sequence_dir: Path
-    prefix: str
-    movie: Path | None = None
 
 
 def edl_frame_count_mode(fps: Fraction) -> str:
@@ -98,7 +87,9 @@ def reel_names(shots: list[str]) -> dict[str, str]:
 
 def build_timeline(title: str, shots: list[ShotClip], fps: Fraction, base: Path,
                    record_start: int | None = None) -> otio.schema.Timeline:
-    """An otio.schema.Timeline with one video track of `shots` in order; media paths are
+    """An otio.schema.Timeline with one video track of `shots` in order (each an OpenTimelineIO
+    Clip: its cut is its source_range, its rendered frames its media's available_range, its MP4
+    the ExternalReference, its PNGs the ImageSequenceReference); media paths are
     relative to `base` (the folder the .otio is written to). record_start: the frame number
     (at `fps`) of the cut's first frame on the record side, its global_start_time (None:
     `default_record_start`)."""
@@ -171,3 +162,26 @@ def write_timeline(path: str | Path, timeline: otio.schema.Timeline) -> Path:
         raise SplatfilmError(f"{path}: timelines are written as .otio or .edl")
     atomic_write(path, [text.encode()])
     return path
+
+
+def write_editorial(film: Film, out_dir: str | Path,
+                    log: Callable[[str], None] = print) -> tuple[Path, Path] | None:
+    """out_dir/TITLE.otio and out_dir/TITLE.edl, the edit of `film` as rendered into out_dir,
+    once every shot has its MP4 there (`cut_ready`, as the cut MP4 is made); returns their
+    paths. Until then the earlier ones are removed (they show another cut), `log` says so and
+    None is returned. Run it after render_film while the render still holds the folder (its
+    `then`), as the CLI does."""
+    out = Path(out_dir)
+    paths = (out / f"{film.title}.otio", out / f"{film.title}.edl")
+    if not cut_ready(film, out, Manifest.load(out / MANIFEST).section("movies")):
+        stale = [p for p in paths if p.exists()]
+        for p in stale:
+            p.unlink()
+        log("the timeline waits until every shot has been rendered"
+            + (f" (removed the earlier {', '.join(p.name for p in stale)})" if stale else ""))
+        return None
+    timeline = build_timeline(film.title, shot_clips(film, out), film.fps, out, film.record_start)
+    for path in paths:
+        write_timeline(path, timeline)
+    log(f"wrote {paths[0].name}, {paths[1].name}")
+    return paths
