@@ -3,10 +3,9 @@
     python benchmarks/spz.py [--size 320x180] [--views 8] [--backend cpu]
 
 Each asset (the fitted film set, the explorer, the crate) is written as PLY, `.splat`, SPZ
-version 2, SPZ version 3 and PlayCanvas SOG (version 2), read back, and rendered from --views of the set's
-capture cameras
-(scenes/set/transforms.json, evenly picked, resized to --size; the character and the crate from
-cameras on a ring around them looking at their centre). PSNR is against the render of the PLY
+version 2, SPZ version 3 and PlayCanvas SOG (version 2), read back, and rendered from --views
+of the set's capture cameras (scenes/set/transforms.json, evenly picked, resized to --size; the
+character and the crate from cameras on a ring around them looking at their centre). PSNR is against the render of the PLY
 itself (the lossless reference), over all views' pixels (black background; the reference row
 says how much of the frame the asset covers); the .splat row shows what the older
 compact format keeps (degree-0 colour only). Sizes are of the files as written.

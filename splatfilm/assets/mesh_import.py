@@ -678,9 +678,9 @@ def sample_texture(image: np.ndarray, uv: np.ndarray, sampler: Sampler = Sampler
 
 
 class Texture:
-    """A texture prepared for footprint-averaged lookups: its mip pyramid, each level the 2 x 2
-    box average of the one before, in linear light (averaging sRGB-encoded values would darken
-    a fine pattern), and its sampler. A cut-out's colour (`cutout`) is held premultiplied by its
+    """A texture prepared for footprint-averaged lookups: its mip pyramid (where its sampler
+    has mip-maps), each level the 2 x 2 box average of the one before, in linear light
+    (averaging sRGB-encoded values would darken a fine pattern), and its sampler. A cut-out's colour (`cutout`) is held premultiplied by its
     alpha and divided by the averaged alpha after each lookup, so texels that are not there
     lend a visible edge none of their colour (a leaf's transparent surround is often black or
     another colour); else alpha is averaged as one more channel and the colour straight."""
@@ -696,7 +696,7 @@ class Texture:
         self.sampler = sampler
         self.cutout = cutout
         self.levels = [level]
-        while max(level.shape[:2]) > 1:
+        while sampler.mipmaps and max(level.shape[:2]) > 1:
             # An odd row or column is repeated, so the last texel pairs with itself.
             if level.shape[0] > 1 and level.shape[0] % 2:
                 level = np.concatenate([level, level[-1:]], axis=0)

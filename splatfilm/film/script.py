@@ -595,10 +595,11 @@ def _assets(value: Any, at: At, folder: Path, deferred: _Deferred, fps: Fraction
                                         any(e.op == "keep" for e in edits))
         # A shadow asked for without on_ground (a cup keyed onto a table prop, keeping its z) lies on the
         # first asset's ground, as a simulated body without one falls onto that asset.
-        asked = data.get("shadow") is True or isinstance(data.get("shadow"), dict)
-        shade = data["on_ground"] if ground is not None else next(iter(assets), None) if asked else None
-        asset.shadow = _shadow(data, a_at, asset, ground if ground is not None or shade is None
-                               else _ground_of(assets[shade], a_at["shadow"], deferred))
+        shade = data.get("on_ground")
+        if shade is None and assets and (data.get("shadow") is True or isinstance(data.get("shadow"), dict)):
+            shade = next(iter(assets))
+            ground = _ground_of(assets[shade], a_at["shadow"], deferred)
+        asset.shadow = _shadow(data, a_at, asset, ground)
         if asset.shadow is not None:  # on the set's table top, say, as the film shows the set
             deferred.then(shade, functools.partial(_lay_shadow, asset, assets[shade]))
         if cleanup is not None:

@@ -526,14 +526,14 @@ class World:
         """The point an asset's contact shadow at world time t lies under (its canonical origin,
         or when `tipped` its contact_centre), lowest_point of it `placed`, its contact_points
         where its shadow lies on a collider's mesh or on props' hulls (elsewhere they do not
-        count: not worked out), and t where it has props (ContactShadow.surface_height's
+        count: not worked out), and t, at which its props stand (ContactShadow.surface_height's
         arguments)."""
         asset = self.assets[name]
         shadow = asset.shadow
         lowest = lowest_point(placed, shadow)
         under = contact_points(placed, shadow, lowest) if shadow.mesh is not None or shadow.props else None
         base = contact_centre(placed, shadow, lowest) if self.tipped(name, t) else asset.place_at(t).translation
-        return base, lowest, under, (t if shadow.props else None)
+        return base, lowest, under, t
 
     def shadow_surface(self, name: str, t: float, camera: np.ndarray | None = None) -> float:
         """Height (m) above its ground plane of the surface an asset's contact shadow lies on

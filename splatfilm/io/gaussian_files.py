@@ -115,7 +115,7 @@ def _load(path: Path, spz_axes: str, prim: str | None, centre: bool) -> tuple[Ga
     elif kind == ".sog":
         g = read_sog(path, notes)
     elif kind == ".ksplat":
-        g = read_ksplat(path)
+        g = read_ksplat(path, notes)
     else:
         from splatfilm.io.usd_splats import read_usd_splats
 

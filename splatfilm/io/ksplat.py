@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from splatfilm.errors import SplatfilmError
-from splatfilm.io.inputs import read_input
+from splatfilm.io.inputs import read_input, trailing_bytes_note
 from splatfilm.io.splat import decode_rgba, log_scales
 from splatfilm.scene.gaussians import Gaussians
 
@@ -40,9 +40,9 @@ __all__ = ["read_ksplat"]
 
 _HEADER = 4096
 _SECTION_HEADER = 1024
-# Per compression level: the dtype of positions, scales and rotations, of SH, and the default
-# position range.
-_LEVELS = {0: ("<f4", "<f4", 1), 1: ("<u2", "<f2", 32767), 2: ("<u2", "u1", 32767)}
+# Per compression level: the dtype of positions, of scales and rotations, of SH, and the
+# default position range.
+_LEVELS = {0: ("<f4", "<f4", "<f4", 1), 1: ("<u2", "<f2", "<f2", 32767), 2: ("<u2", "<f2", "u1", 32767)}
 # Level 2's SH range when the header leaves it 0 (GaussianSplats3D's default, 3 wide).
 _SH_HALF_RANGE = 1.5
 
@@ -63,11 +63,12 @@ def _sh_order(degree: int) -> np.ndarray:
     return np.array(places, np.int64)
 
 
-def read_ksplat(path: str | os.PathLike) -> Gaussians:
+def read_ksplat(path: str | os.PathLike, notes: list[str] | None = None) -> Gaussians:
     """Read a `.ksplat` file (compression level 0, 1 or 2; SH degree 0-3, the highest of its
     sections, lower ones zero-padded) into float32 `Gaussians`, its sections in order and each
     section's Gaussians in its bucket order. Colour and opacity decode as `.splat`'s; scales are
-    the log of the stored linear ones."""
+    the log of the stored linear ones. notes: a list the one-line notes for the reader are
+    appended to (bytes after the last section's records)."""
     path = Path(path)
     data = read_input(path, ".ksplat file")
     if len(data) < _HEADER:
@@ -83,7 +84,7 @@ def read_ksplat(path: str | os.PathLike) -> Gaussians:
         raise _error(path, f"compression level {level} is not one of 0, 1, 2")
     sh_lo, sh_hi = (float(v) for v in np.frombuffer(data, "<f4", 2, 36))
     sh_lo, sh_hi = sh_lo or -_SH_HALF_RANGE, sh_hi or _SH_HALF_RANGE
-    vector, sh_type, default_range = _LEVELS[level]
+    vector, turn_type, sh_type, default_range = _LEVELS[level]
     base = _HEADER + sections * _SECTION_HEADER
     if base > len(data):
         raise _error(path, f"its {sections} section headers run past the file's end")
@@ -102,9 +103,8 @@ def read_ksplat(path: str | os.PathLike) -> Gaussians:
         if count > room:
             raise _error(path, f"section {s} holds {count} Gaussians in room for {room}")
         n_sh = 3 * ((degree + 1) ** 2 - 1)
-        record = np.dtype([("position", vector, (3,)), ("scale", vector if level == 0 else "<f2", (3,)),
-                           ("rotation", vector if level == 0 else "<f2", (4,)), ("rgba", "u1", (4,)),
-                           ("sh", sh_type, (n_sh,))])
+        record = np.dtype([("position", vector, (3,)), ("scale", turn_type, (3,)), ("rotation", turn_type, (4,)),
+                           ("rgba", "u1", (4,)), ("sh", sh_type, (n_sh,))])
         lengths_at, centres_at = base, base + 4 * partial
         records_at = centres_at + bucket_bytes * buckets
         end = records_at + record.itemsize * room
@@ -132,6 +132,8 @@ def read_ksplat(path: str | os.PathLike) -> Gaussians:
         parts.append((position, log_scales(rec["scale"]), rec["rotation"].astype(np.float64), opacities, sh0, shN,
                       degree))
         base = end
+    if notes is not None and base < len(data):
+        notes.append(trailing_bytes_note(path, len(data) - base, "its last section's records"))
     got = sum(len(p[0]) for p in parts)
     if got != total:
         raise _error(path, f"its sections hold {got} Gaussians; its header says {total}")

@@ -351,11 +351,11 @@ def _codebook(values: np.ndarray, entries: int = 256) -> tuple[np.ndarray, np.nd
     themselves when there are no more than `entries` (exact), else `_ITERATIONS` rounds of
     Lloyd's k-means, deterministic (no random start)."""
     flat = np.asarray(values, np.float64).reshape(-1)
-    distinct = np.unique(flat)
+    ordered, n = np.sort(flat), len(flat)  # one sort serves the distinct values and the k-means
+    distinct = ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])] if n else ordered
     if len(distinct) <= entries:
         book = np.concatenate([distinct, np.full(entries - len(distinct), distinct[-1] if len(distinct) else 0.0)])
     else:
-        ordered, n = np.sort(flat), len(flat)
         # Plain k-means (and quantile starts) spend every entry on the dense middle and leave
         # the sparse tails (a floater's large scale, a saturated colour) off by a unit or more;
         # starts halfway between quantiles and even steps, and each value weighted by the
@@ -467,8 +467,8 @@ def _sh_palette(points: np.ndarray, entries: int) -> np.ndarray:
     centres [entries, D] float64; `entries` >= N: the points themselves.
     Fitted on at most `_SAMPLE_PER_ENTRY` x `entries` rows of a seeded pick (with an entry for
     every 1-2 rows, more rows would move the entries little and cost a round in proportion),
-    started from `entries` distinct rows of a seeded pick, `_ITERATIONS` rounds; a centre that
-    loses all its rows keeps its place."""
+    started from the rows of `entries` Gaussians of a seeded pick (equal rows give equal
+    starts), `_ITERATIONS` rounds; a centre that loses all its rows keeps its place."""
     n = len(points)
     if entries >= n:
         return points.astype(np.float64)

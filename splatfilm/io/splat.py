@@ -101,10 +101,11 @@ def splat_order(g: Gaussians) -> np.ndarray:
     return np.argsort(key, kind="stable")
 
 
-def encode_splat(g: Gaussians) -> np.ndarray:
-    """The `.splat` records [N] (SPLAT_DTYPE) for `g`, in antimatter15's order."""
+def encode_splat(g: Gaussians, order: np.ndarray | None = None) -> np.ndarray:
+    """The `.splat` records [N] (SPLAT_DTYPE) for `g`, in antimatter15's order (`order`:
+    `splat_order(g)` when the caller has it already)."""
     g = g.detach().to("cpu")
-    order = splat_order(g)
+    order = splat_order(g) if order is None else order
     means = g.means.to(torch.float64).numpy()[order]
     log_s = g.scales.to(torch.float64).numpy()[order]
     sh0 = g.sh0.to(torch.float64).numpy().reshape(-1, 3)[order]
@@ -143,5 +144,6 @@ def write_splat(path: str | os.PathLike, g: Gaussians) -> np.ndarray:
     if bad:
         parts = ", ".join(f"{v} in {k}" for k, v in bad.items())
         raise _error(path, f"cannot write Gaussians with {sum(bad.values())} non-finite values (NaN/inf): {parts}")
-    atomic_write(path, [encode_splat(g).tobytes()])
-    return splat_order(g)
+    order = splat_order(g)
+    atomic_write(path, [encode_splat(g, order).tobytes()])
+    return order

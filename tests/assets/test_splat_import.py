@@ -195,7 +195,7 @@ def test_a_plain_splat_imported_over_an_asset_leaves_none_of_its_side_files(tmp_
 
 
 def test_bytes_after_a_splat_files_end_are_noted_once(tmp_path, capsys):
-    """100 zero bytes appended to a .ply, .spz (versions 3 and 4) and .sog imported in silence:
+    """100 zero bytes appended to a .ply, .spz (versions 3 and 4), .sog and .ksplat imported in silence:
     each says how many bytes its format's own end left over, in one note, and still imports."""
     import shutil
     from pathlib import Path
@@ -203,7 +203,7 @@ def test_bytes_after_a_splat_files_end_are_noted_once(tmp_path, capsys):
     fixtures = Path(__file__).parents[1] / "fixtures"
     save_gaussians(tmp_path / "a.ply", random_gaussians(20, 1, dtype=torch.float32, seed=2))
     sources = [tmp_path / "a.ply", fixtures / "spz" / "random.st370.v3.spz", fixtures / "spz" / "random.st370.v4.spz",
-               fixtures / "sog" / "degree0.sog"]
+               fixtures / "sog" / "degree0.sog", fixtures / "ksplat" / "level1_degree2.ksplat"]
     for k, source in enumerate(sources):
         clean = tmp_path / f"clean{k}{source.suffix}"
         shutil.copyfile(source, clean)

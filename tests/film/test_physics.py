@@ -428,12 +428,17 @@ def test_a_films_set_is_meshed_for_collisions_in_its_rasterize_mode(tmp_path, mo
     assert asked == [mode]
 
 
-def _crate_film(folder: Path, top_mass: float = 1.0) -> Path:
-    """A film of two 0.3 m crates on a floor (z = 0), the second dropped onto the first."""
-    u = np.arange(-1, 1, 0.05)
+def _floor(folder: Path, half: float) -> None:
+    """floor.ply: a grid of splats 5 cm apart over [-half, half)^2 m at z = 0, its ground plane recorded."""
+    u = np.arange(-half, half, 0.05)
     a, b = np.meshgrid(u, u)
     save_gaussians(folder / "floor.ply", splats(np.c_[a.ravel(), b.ravel(), np.zeros(a.size)], size=0.02))
     write_ground(folder / "floor.ply", GroundPlane(np.array([0.0, 0.0, 1.0]), 0.0))
+
+
+def _crate_film(folder: Path, top_mass: float = 1.0) -> Path:
+    """A film of two 0.3 m crates on a floor (z = 0), the second dropped onto the first."""
+    _floor(folder, 1.0)
     save_gaussians(folder / "crate.ply", splats(cube_points(0.3), size=0.01))
     (folder / "film.yaml").write_text(f"""version: 1
 fps: 24
@@ -478,10 +483,7 @@ def _table_film(folder: Path, table: str = "position: [0.5, 0.2, 0], yaw: 20", c
     """A film of a 0.3 m crate dropped over a table standing on a floor (z = 0): the table a
     prop placed by the script (sidecar `kind: object`), 0.6 m square and 0.75 m tall, with no
     physics of its own; `table` and `crate`: more of their fields."""
-    u = np.arange(-1.5, 1.5, 0.05)
-    a, b = np.meshgrid(u, u)
-    save_gaussians(folder / "floor.ply", splats(np.c_[a.ravel(), b.ravel(), np.zeros(a.size)], size=0.02))
-    write_ground(folder / "floor.ply", GroundPlane(np.array([0.0, 0.0, 1.0]), 0.0))
+    _floor(folder, 1.5)
     save_gaussians(folder / "table.ply", splats(cube_points(1.0, 13) * [0.6, 0.6, 0.75], size=0.01))
     (folder / "table.json").write_text(json.dumps({"kind": "object"}))
     save_gaussians(folder / "crate.ply", splats(cube_points(0.3), size=0.01))
