@@ -10,12 +10,6 @@ import splatfilm
 from splatfilm import report
 
 PACKAGE = Path(splatfilm.__file__).parent
-# These pass `print` on as the default of a `log` callback. sfm, triangulate, pose_check and
-# capture_video say their steps through it while COLMAP's stderr (fd 2) may be pointed at
-# /dev/null (io.colmap_library.stderr_silenced), where a line on stderr would be lost; render,
-# cut, the edit's timeline and masters say results through it ("wrote film.mp4 ..."), which belong on stdout.
-PRINT_AS_LOG_DEFAULT = {"film/render.py", "film/cut.py", "handoff/editorial.py", "handoff/masters.py", "fit/sfm.py",
-                        "fit/triangulate.py", "fit/pose_check.py", "io/capture_video.py"}
 
 
 def _under_type_checking(tree: ast.Module) -> set[ast.AST]:
@@ -36,12 +30,13 @@ def test_library_modules_speak_only_through_report():
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         annotations_only = _under_type_checking(tree)
-        calls = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
         for node in ast.walk(tree):
             where = f"{rel}:{getattr(node, 'lineno', '?')}"
+            # `print` called, or passed on as a `log` default (SfM's steps, said while COLMAP's
+            # stderr is silenced, reach the user: io.colmap_library.stderr_silenced; a result a
+            # script reads, as render's "wrote film.mp4", is the CLI's to print).
             if isinstance(node, ast.Name) and node.id == "print":
-                if id(node) in calls or rel not in PRINT_AS_LOG_DEFAULT:
-                    said.append(f"{where}: print")
+                said.append(f"{where}: print")
             elif isinstance(node, ast.Call) and "tqdm" in ast.unparse(node.func):
                 said.append(f"{where}: {ast.unparse(node.func)}")
             elif isinstance(node, (ast.Import, ast.ImportFrom)) and node not in annotations_only:
@@ -105,3 +100,30 @@ def test_a_logged_bar_says_its_postfix_only_on_its_interval_lines():
     bar.set_postfix(loss="0.5")
     assert "loss=0.5" in terminal.getvalue()  # a terminal's bar still shows it at once
     bar.close()
+
+
+def _leading_text(node: ast.expr) -> str | None:
+    """The literal text a printed string starts with (a plain string or an f-string's first part)."""
+    if isinstance(node, ast.JoinedStr) and node.values:
+        node = node.values[0]
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def test_the_cli_says_notes_and_status_through_report_and_prints_only_results_and_errors():
+    """The CLI printed its notes itself, some on stdout, some as "warning: " (import-mesh's
+    "the mesh is 80 m tall"): every note goes through report.note, and the CLI's print is for
+    results on stdout and its one `error:` line on stderr."""
+    said = []
+    for path in sorted((PACKAGE / "cli").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"):
+                continue
+            where = f"cli/{path.name}:{node.lineno}"
+            text = _leading_text(node.args[0]) if node.args else None
+            to_stderr = any(k.arg == "file" and "stderr" in ast.unparse(k.value) for k in node.keywords)
+            if text is not None and text.lstrip().startswith(("note:", "warning:")):
+                said.append(f"{where}: prints {text.split(':')[0]}:")
+            elif to_stderr and not (text or "").startswith("error: "):
+                said.append(f"{where}: prints {ast.unparse(node.args[0]) if node.args else ''} on stderr")
+    assert not said, "say notes with report.note, status with report.status: " + ", ".join(said)

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 
+from splatfilm import report
 from splatfilm.errors import SplatfilmError
 
 
@@ -89,7 +90,7 @@ def _stopped(terminated: bool, command: str | None) -> int:
     how = "terminated" if terminated else "interrupted"
     if command in _RESUMING:
         how += f": finished work is kept; run the same command again{_RESUMING[command]} to continue"
-    print(how, file=sys.stderr)
+    report.status(how)
     return 143 if terminated else 130
 
 

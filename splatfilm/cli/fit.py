@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from splatfilm import report
 from splatfilm.cli.args import Subparsers, non_negative_int, positive_float, positive_int, seed, sh_degree, video_frames
 from splatfilm.fit.capture import SFM_CAMERA_MODEL
 from splatfilm.fit.sfm import CAMERA_MODELS
@@ -22,7 +23,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
                       video_frames=args.video_frames, camera_model=args.camera_model, masks=args.masks,
                       known_height=args.known_height)
     if "interrupted_at" in sidecar:
-        print(f"stopped at step {sidecar['interrupted_at']}; continue with --resume")
+        report.status(f"stopped at step {sidecar['interrupted_at']}; continue with --resume")
         return
     m = sidecar["metrics"]
     parts = [f"{sidecar['num_gaussians']} Gaussians", f"{sidecar['timing']['seconds']:.0f} s"]

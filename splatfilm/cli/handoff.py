@@ -103,7 +103,7 @@ def finish_render(h: Handoff, film: Film, output: str, frames_only: bool = False
     if not frames_only:
         from splatfilm.handoff.editorial import write_editorial
 
-        write_editorial(film, output)
+        write_editorial(film, output, log=print)
     if (h.masters or h.kept) and not frames_only:
         from splatfilm.handoff.masters import write_masters
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from splatfilm import report
 from splatfilm.cli.args import Subparsers, positive_int, seed, sh_degree
 
 
@@ -22,9 +23,9 @@ def _cmd_import_mesh(args: argparse.Namespace) -> None:
         print(f"rig: {rig['file']} ({joints_text(rig)}; clips: {clips}); `splatfilm pose "
               f"{args.output} --joints` names the joints")
         for note in rig.get("ignored", []):
-            print(f"note: {note}")
+            report.note(note)
     for warning in sidecar["import"].get("warnings", []):
-        print(f"warning: {args.mesh}: {warning}")
+        report.note(f"{args.mesh}: {warning}")
 
 
 def add_import_mesh_command(sub: Subparsers) -> None:

@@ -4,10 +4,10 @@ film script, every shot from one world, then the edit and the hand-off."""
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
+from splatfilm import report
 from splatfilm.cli.args import (Subparsers, add_cache_dir, add_refiner_prompt, frame_range, image_side,
                                 non_negative_float, positive_int, rgb_triple, sh_degree)
 from splatfilm.cli.handoff import add_handoff_options
@@ -60,7 +60,7 @@ def _cmd_render_cameras(args: argparse.Namespace) -> None:
     print(f"wrote {len(paths)} frame(s) to {args.output} in {time.perf_counter() - t0:.1f} s")
     # After the render: a file that does not read ends in its one error line alone.
     if args.dataparser_transforms is None and holds_camera_path(args.cameras):
-        print(camera_path_world_note(args.cameras, written=False), file=sys.stderr)
+        report.note(camera_path_world_note(args.cameras, written=False))
 
 
 def _cmd_render(args: argparse.Namespace) -> None:
@@ -82,7 +82,7 @@ def _cmd_render(args: argparse.Namespace) -> None:
             alpha=args.alpha or handoff.needs_alpha, refine=args.refine, refine_tolerance=args.refine_tolerance,
             refine_prompt=args.refiner_prompt,
             passes=handoff.passes, provenance=handoff.provenance, frames_only=args.frames_only, frames=frames,
-            png_bits=handoff.png_bits, exr=handoff.exr), then=finish)
+            png_bits=handoff.png_bits, exr=handoff.exr), log=print, then=finish)
 
 
 def add_render_commands(sub: Subparsers) -> None:

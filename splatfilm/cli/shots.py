@@ -24,10 +24,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
+from splatfilm import report
 from splatfilm.cli.args import Subparsers, image_side, positive_int
 from splatfilm.io.gaussian_files import GAUSSIAN_READ_TYPES
 
@@ -60,7 +60,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
     print(f"wrote {shot.name} ({shot.frame_count} frames {shot.first_frame}-{shot.last_frame} at {shot.fps} fps) "
           f"as a {what} to {args.output}")
     if kind == "camera_path" and args.dataparser_transforms is None:
-        print(camera_path_world_note(args.output, written=True), file=sys.stderr)
+        report.note(camera_path_world_note(args.output, written=True))
 
 
 def _cmd_preview(args: argparse.Namespace) -> None:
@@ -86,9 +86,9 @@ def _cmd_preview(args: argparse.Namespace) -> None:
         film = parse_film(args.shot, [args.shot_name])  # a wrong or missing --shot is told before the slow work
         fs = find_shot(film.shots, args.shot_name, film.path)
         for note in film.notes:  # said while the film is planned, as `render` says them
-            print(f"note: {note}")
+            report.note(note)
         for note in film_notes(film):
-            print(f"warning: {note}")
+            report.note(note)
         draw_film_path_preview(film, fs, args.output)
         name = fs.name
         if args.contact_sheet is not None:

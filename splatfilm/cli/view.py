@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
+from splatfilm import report
 from splatfilm.cli.args import Subparsers, non_negative_int
 from splatfilm.io.gaussian_files import GAUSSIAN_READ_TYPES
 
@@ -19,15 +19,16 @@ def _cmd_view(args: argparse.Namespace) -> None:
     # Both before the minutes a film may take to load.
     up = parse_axis(args.up, "--up") if args.up is not None else None
     check_port(args.host, args.port)
+    # On stdout, though a status line: an input that does not read ends in its one error line alone on stderr.
     print(f"reading {args.input} ...", flush=True)
     session = open_session(args.input, args.scene)
     for note in session.notes:  # said while the film is planned, as `render` says them
-        print(f"warning: {note}", flush=True)
+        report.note(note)
     check_port(args.host, args.port)
     viewer = Viewer(session, args.host, args.port, args.backend, up=up,
                     max_splats=args.max_splats if args.max_splats > 0 else None)
     if viewer.note:
-        print(f"note: {viewer.note}", flush=True)
+        report.note(viewer.note)
     print(f"splatfilm view: {viewer.url}  (open it in a browser; Ctrl-C stops the viewer)", flush=True)
     try:
         while True:
@@ -36,8 +37,8 @@ def _cmd_view(args: argparse.Namespace) -> None:
         # Ctrl-C and SIGTERM end the viewer as they end every command: the CLI's 130 / 143.
         viewer.stop()
         if viewer.keys_unsaved():
-            print(f"warning: {len(viewer.keyed.keys)} key(s) of {viewer.keyed.name} had changes not saved with "
-                  "'Save shot file' or 'Append to film'; they ended with the viewer", file=sys.stderr, flush=True)
+            report.note(f"{len(viewer.keyed.keys)} key(s) of {viewer.keyed.name} had changes not saved with "
+                        "'Save shot file' or 'Append to film'; they ended with the viewer")
 
 
 # Gaussians sent to a browser at most unless --max-splats says: a browser sorts and draws all

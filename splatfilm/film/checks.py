@@ -1,5 +1,5 @@
 """Checks on a parsed film (film.script.Film): the warnings `render`, `path preview` and
-`view` print after "warning: " (`film_notes`), none of which stops a render.
+`view` say as notes (`film_notes`; `report.note`: "note: " first), none of which stops a render.
 
 `continuity_notes` tells where consecutive shots' cuts leave a gap (or an overlap) in world
 time while an asset seen in both would jump at the cut; `physics_notes` repeats each
@@ -114,8 +114,8 @@ def _snaps_back(perf: Performance, shots: list[FilmShot]) -> list[tuple[int, str
 
 
 def film_notes(film: Film) -> list[str]:
-    """Every warning about a film, as `render`, `path preview` and `view` print it (each line
-    after "warning: "): its cuts' continuity (continuity_notes), its simulations
+    """Every warning about a film, as `render`, `path preview` and `view` say it (each line a
+    note: `report.note`): its cuts' continuity (continuity_notes), its simulations
     (physics_notes) and its walkers' clips (walk_notes)."""
     return continuity_notes(film) + physics_notes(film) + walk_notes(film)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from splatfilm import report
 from splatfilm.film.script import Film
 from splatfilm.shots.timing import frame_timecode
 from splatfilm.io.digest import content_digest
@@ -66,15 +67,14 @@ def movie_record(film: Film, facts: dict, shots: list[int], refined: set[str], c
 
 
 def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: list[str], movies: dict,
-                     facts: dict | None = None, refined: set[str] | None = None,
-                     log: Callable[[str], None] = print) -> None:
+                     facts: dict | None = None, refined: set[str] | None = None) -> None:
     """out_dir/SHOT.mp4 (every frame, handles included; its timecode track starts at the first
     frame number's timecode; MP4 keeps no reel name, the masters' MOVs do) and out_dir/cameras/SHOT.usda,
     unless they exist and were made from the same frames (`frame_keys`, in order). With
     `facts` (FrameRenderer.facts()) the MP4 carries its provenance record. SHOT.usda carries
     the film's motion-blur shutter as the world stage's cameras do. A distorting lens's
     SHOT.usda is the pinhole camera plus its distortion (`shots.interchange.usd_lens_data`); a
-    shot whose lens no USD camera holds (a panorama) gets none, which `log` says."""
+    shot whose lens no USD camera holds (a panorama) gets none, which a note says."""
     from splatfilm.io.usd_splats import usd_path_problem
     from splatfilm.io.video import encode_sequence
     from splatfilm.shots.interchange import export_shot, usd_camera_problem
@@ -100,7 +100,7 @@ def write_shot_media(film: Film, out_dir: Path, shot_index: int, frame_keys: lis
         # timeline; a camera file left from an earlier take would not match the frames.
         usd.unlink(missing_ok=True)
         movies.pop(usd.name, None)
-        log(f"{fs.name}: no USD camera ({problem})")
+        report.note(f"{fs.name}: no USD camera ({problem})")
     elif movies.get(usd.name) != usd_digest or not usd.exists():
         export_shot(fs.shot, usd, depth_of_field=film.depth_of_field, shutter_deg=shutter)
         movies[usd.name] = usd_digest
@@ -173,14 +173,15 @@ def write_contact_sheet(film: Film, out_dir: Path) -> Path:
 
 
 def write_edit(film: Film, out_dir: Path, shot_keys: dict[int, list[str]], movies: dict,
-               log: Callable[[str], None] = print, facts: dict | None = None,
+               log: Callable[[str], None] | None = None, facts: dict | None = None,
                refined: set[str] | None = None) -> CutOutputs:
     """The shot media of the shots in `shot_keys` (shot index -> its frames' keys); then, when
     every shot of the film has its MP4 (`cut_ready`), the cut and the contact sheet. With
     `facts` (FrameRenderer.facts()) the movies carry provenance; `refined`: shots a
-    generative refiner changed."""
+    generative refiner changed; `log`: called with the line that says what was written (a
+    result, for stdout), where there is one."""
     for k, keys in shot_keys.items():
-        write_shot_media(film, out_dir, k, keys, movies, facts, refined, log)
+        write_shot_media(film, out_dir, k, keys, movies, facts, refined)
     result = CutOutputs()
     if not cut_ready(film, out_dir, movies):
         # An earlier cut (of a film without this shot) would show other frames.
@@ -188,13 +189,14 @@ def write_edit(film: Film, out_dir: Path, shot_keys: dict[int, list[str]], movie
         for p in stale:
             p.unlink()
             movies.pop(p.name, None)
-        log("the film MP4 and contact sheet wait until every shot has been rendered"
-            + (f" (removed the earlier {', '.join(p.name for p in stale)})" if stale else ""))
+        report.status("the film MP4 and contact sheet wait until every shot has been rendered"
+                      + (f" (removed the earlier {', '.join(p.name for p in stale)})" if stale else ""))
         return result
     film_mp4 = write_cut(film, out_dir, movies, facts, refined)
     result.contact_sheet = write_contact_sheet(film, out_dir)
     result.film_mp4 = film_mp4
     media = shot_clips(film, out_dir)
-    log(f"wrote {film_mp4.name} ({sum(m.cut_frames for m in media)} frames at {film.fps} fps), "
-        "contact_sheet.png")
+    if log is not None:
+        log(f"wrote {film_mp4.name} ({sum(m.cut_frames for m in media)} frames at {film.fps} fps), "
+            "contact_sheet.png")
     return result

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import torch
 
+from splatfilm import report
 from splatfilm.film.frame_render import FrameJob, FrameRenderer
 from splatfilm.io.digest import content_digest
 from splatfilm.io.images import read_image
@@ -54,7 +55,7 @@ class Refinement:
 
 
 def refine_shots(renderer: FrameRenderer, out_dir: Path, jobs: list[FrameJob], refinement: Refinement,
-                 done: Callable[[FrameJob, bool], None], bar: tqdm, log: Callable[[str], None]) -> None:
+                 done: Callable[[FrameJob, bool], None], bar: tqdm) -> None:
     """Render and refine `jobs`, shot by shot, each shot from its first job to its end (a
     refined frame depends on the ones before it, so every later frame is in `jobs` too). The
     frame before the first job is rendered again as the reference and its written PNG read
@@ -90,5 +91,5 @@ def refine_shots(renderer: FrameRenderer, out_dir: Path, jobs: list[FrameJob], r
         bar.set_description(f"film {fs.name} (refine)")
         res = gated_refine(frame, len(fs.shot.frame_numbers), refinement.refiner, refinement.gate, start=start,
                            previous_output=prev_out, on_frame=write)
-        log(f"{fs.name}: refine kept {len(res.accepted) - res.rejected} of {len(res.accepted)} refined frame(s); "
-            f"{res.rejected} rejected by the consistency gate (raw frame kept)")
+        report.status(f"{fs.name}: refine kept {len(res.accepted) - res.rejected} of {len(res.accepted)} refined "
+                      f"frame(s); {res.rejected} rejected by the consistency gate (raw frame kept)")

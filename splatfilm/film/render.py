@@ -197,22 +197,24 @@ def unseen_assets(renderer: FrameRenderer, k: int, frames: list[int]) -> list[st
 
 
 def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOptions | None = None,
-                progress: bool = True, log: Callable[[str], None] = print,
+                progress: bool = True, log: Callable[[str], None] | None = None,
                 then: Callable[[FilmOutputs], None] | None = None) -> FilmOutputs:
     """Render a film script (or a parsed `Film`) into `out_dir` (layout in the module
     docstring) as `options` say. The film MP4 and contact sheet are written when every shot
     of the film has its frames. Refined frames render in order in this process. `then`: run
     with the result while the folder is still this render's (the hand-off's timeline, masters
     and signatures: handoff.editorial.write_editorial, cli/handoff.py's finish_render), so a
-    second render cannot start between the frames and what is made of them."""
+    second render cannot start between the frames and what is made of them.
+    `log`: called with the lines that tell a result a script may read ("wrote film.mp4 ...";
+    the CLI prints them on stdout); notes and status lines go through splatfilm.report."""
     t0 = time.perf_counter()
     options = options or RenderOptions()
     check_output_folder(out_dir)
     unused = [o for o, given in (("--workers", options.workers > 1), ("--ray", options.ray_address)) if given]
     if options.refine is not None and unused:
         # A refined frame is the next one's reference, so each shot runs in order in this process.
-        log(f"note: --refine renders each shot in order in this process; {' and '.join(unused)} "
-            f"{'is' if len(unused) == 1 else 'are'} not used")
+        report.note(f"--refine renders each shot in order in this process; {' and '.join(unused)} "
+                    f"{'is' if len(unused) == 1 else 'are'} not used")
     elif options.ray_address:
         connect_ray(options.ray_address)  # before any work: a wrong address fails at once
     if options.refine is not None and options.frames is not None:
@@ -228,9 +230,9 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
     if not isinstance(film, Film):
         film = parse_film(film, options.shots)
     for note in film.notes:
-        log(f"note: {note}")
+        report.note(note)
     for note in film_notes(film):
-        log(f"warning: {note}")
+        report.note(note)
     selected = _selected_shots(film, options.shots)
     picked = _frames_in(film, selected, options.frames)
     renderer = FrameRenderer(film, options.backend, options.depth, options.alpha, parse_passes(options.passes),
@@ -251,8 +253,8 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
             for p in stale:
                 p.unlink()
             if stale:
-                log(f"removed {len(stale)} depth/alpha/passes EXR(s) of the frames rendered again, which this render "
-                    "does not write (they showed the earlier frames)")
+                report.status(f"removed {len(stale)} depth/alpha/passes EXR(s) of the frames rendered again, which "
+                              "this render does not write (they showed the earlier frames)")
             verdicts = manifest.section("refine")
 
             def done(job: FrameJob, accepted: bool | None = None) -> None:
@@ -275,7 +277,7 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
 
             try:
                 if refinement is not None:
-                    refine_shots(renderer, out, todo, refinement, done, bar, log)
+                    refine_shots(renderer, out, todo, refinement, done, bar)
                 elif options.ray_address:
                     render_with_ray(renderer, todo, step)
                 elif options.workers > 1 and len(todo) > 1:
@@ -291,26 +293,27 @@ def render_film(film: Film | str | Path, out_dir: str | Path, options: RenderOpt
 
             for k in selected:
                 name = film.shots[k].name
-                log(f"{name}: rendered {result.rendered[name]} frame(s), kept {result.kept[name]} unchanged")
+                report.status(f"{name}: rendered {result.rendered[name]} frame(s), kept {result.kept[name]} unchanged")
                 for asset in unseen_assets(renderer, k, picked[k]):
-                    log(f"note: {asset} is not seen in {name} (0 pixels in any frame: it lies wholly outside every "
-                        f"frame's view); move it or the camera, or hide it in this shot")
+                    report.note(f"{asset} is not seen in {name} (0 pixels in any frame: it lies wholly outside every "
+                                f"frame's view); move it or the camera, or hide it in this shot")
             if refinement is not None:
                 pngs = [str(renderer.job(out, k, i, "").png.relative_to(out))
                         for k in selected for i in range(len(film.shots[k].shot.frame_numbers))]
                 result.refine_rejected = sum(verdicts.get(p) is False for p in pngs)
-                log(f"refine: {result.refine_rejected} of {len(pngs)} frame(s) rejected by the consistency gate "
-                    f"(tolerance {options.refine_tolerance:.0%}); their raw renders were kept")
+                report.status(f"refine: {result.refine_rejected} of {len(pngs)} frame(s) rejected by the consistency "
+                              f"gate (tolerance {options.refine_tolerance:.0%}); their raw renders were kept")
 
             # Shots with a refined frame kept: their movies say a generative model touched them.
             refined = {fs.name for k, fs in enumerate(film.shots)
                        if any(verdicts.get(str(renderer.job(out, k, i, "").png.relative_to(out)))
                               for i in range(len(fs.shot.frame_numbers)))}
             if options.frames is not None:
-                log(f"frames {options.frames[0]}-{options.frames[1]} only: run again without --frames for the movies, "
-                    "cameras and edit (the frames are kept)")
+                report.status(f"frames {options.frames[0]}-{options.frames[1]} only: run again without --frames for "
+                              "the movies, cameras and edit (the frames are kept)")
             elif options.frames_only:
-                log("frames only: run again without --frames-only for the movies, cameras and edit (the frames are kept)")
+                report.status("frames only: run again without --frames-only for the movies, cameras and edit (the "
+                              "frames are kept)")
             else:
                 cut = write_edit(film, out, shot_keys, manifest.section("movies"), log,
                                  renderer.facts() if options.provenance else None, refined)

@@ -72,6 +72,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from splatfilm import report
 from splatfilm.io.colmap_library import kept_log_level, load_pycolmap
 from splatfilm.io.atomic import atomic_write
 from splatfilm.scene.transforms import rotation_angle_deg
@@ -512,7 +513,7 @@ def model_agreement(rec: Any, rotations: Rotations,
 
 
 def verify_poses(rec: Any, database: str | Path, limits: PoseLimits | None = None, seed: int = 0,
-                 log: Log | None = print, adjust: bool = True,
+                 log: Log | None = report.status, adjust: bool = True,
                  rotations: Rotations | None = None, graph: PairGraph | None = None,
                  reregister_dropped: bool = True) -> list[PoseCheck]:
     """Check every registered image of the pycolmap Reconstruction `rec` (made from `database`),
@@ -576,7 +577,7 @@ def verify_poses(rec: Any, database: str | Path, limits: PoseLimits | None = Non
 
 
 def reregister(rec: Any, database: str | Path, checks: dict[int, PoseCheck], rotations: Rotations,
-               limits: PoseLimits, turning: bool, seed: int = 0, log: Log | None = print) -> list[int]:
+               limits: PoseLimits, turning: bool, seed: int = 0, log: Log | None = report.status) -> list[int]:
     """Pose the registered images `verify_poses` dropped, and those SfM did not register
     (NOT_REGISTERED; in `rec` unposed: `add_unseen_images`), (`checks` by image id, their
     verdicts, updated in place) again against the poses it kept in the pycolmap Reconstruction

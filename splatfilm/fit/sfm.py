@@ -104,6 +104,7 @@ from typing import Any
 
 import numpy as np
 
+from splatfilm import report
 from splatfilm.scene.cameras import sizes_text
 from splatfilm.errors import SplatfilmError, last_line
 from splatfilm.io.colmap_library import colmap_log, kept_log_level, load_pycolmap, stderr_silenced
@@ -225,7 +226,7 @@ def run_sfm(
     num_threads: int = -1,
     seed: int = 0,
     reuse: bool = True,
-    log: Log | None = print,
+    log: Log | None = report.status,
     verbose: bool = False,
     ordered: bool = False,
     limits: PoseLimits | None = None,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from splatfilm import report
 from splatfilm.scene.cameras import Cameras
 from splatfilm.errors import SplatfilmError, last_line
 from splatfilm.io.colmap_library import colmap_log, load_pycolmap
@@ -47,7 +48,7 @@ def triangulate_known_poses(
     seed: int = 0,
     num_threads: int = -1,
     reuse: bool = True,
-    log: Log | None = print,
+    log: Log | None = report.status,
     verbose: bool = False,
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from splatfilm import report
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.cut import ShotClip, cut_ready, shot_clips
 from splatfilm.film.render import MANIFEST
@@ -165,11 +166,12 @@ def write_timeline(path: str | Path, timeline: otio.schema.Timeline) -> Path:
 
 
 def write_editorial(film: Film, out_dir: str | Path,
-                    log: Callable[[str], None] = print) -> tuple[Path, Path] | None:
+                    log: Callable[[str], None] | None = None) -> tuple[Path, Path] | None:
     """out_dir/TITLE.otio and out_dir/TITLE.edl, the edit of `film` as rendered into out_dir,
     once every shot has its MP4 there (`cut_ready`, as the cut MP4 is made); returns their
-    paths. Until then the earlier ones are removed (they show another cut), `log` says so and
-    None is returned. Run it after render_film while the render still holds the folder (its
+    paths. Until then the earlier ones are removed (they show another cut), a status line
+    (splatfilm.report) says so and None is returned. `log`: called with the line that says
+    what was written (the CLI prints it on stdout). Run it after render_film while the render still holds the folder (its
     `then`), as the CLI does."""
     out = Path(out_dir)
     paths = (out / f"{film.title}.otio", out / f"{film.title}.edl")
@@ -177,11 +179,12 @@ def write_editorial(film: Film, out_dir: str | Path,
         stale = [p for p in paths if p.exists()]
         for p in stale:
             p.unlink()
-        log("the timeline waits until every shot has been rendered"
-            + (f" (removed the earlier {', '.join(p.name for p in stale)})" if stale else ""))
+        report.status("the timeline waits until every shot has been rendered"
+                      + (f" (removed the earlier {', '.join(p.name for p in stale)})" if stale else ""))
         return None
     timeline = build_timeline(film.title, shot_clips(film, out), film.fps, out, film.record_start)
     for path in paths:
         write_timeline(path, timeline)
-    log(f"wrote {paths[0].name}, {paths[1].name}")
+    if log is not None:
+        log(f"wrote {paths[0].name}, {paths[1].name}")
     return paths

@@ -22,17 +22,17 @@ finds in masters/ with the burn-in they were made with (manifest section "master
 masters made before that record was kept are left as they are),
 as a farm rebuilds a derived output whose inputs changed; an editor relinking the EDL to
 them by reel and timecode would otherwise conform old pictures. While the cut cannot be made
-(a shot has no frames), an existing cut master is removed, which the log says.
+(a shot has no frames), an existing cut master is removed, which a status line says.
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from splatfilm import report
 from splatfilm.errors import SplatfilmError
 from splatfilm.film.cut import movie_record, shot_clips
 from splatfilm.film.frame_render import provenance_facts
@@ -159,8 +159,7 @@ def _master_frames(film: Film, fs: FilmShot, src: Path, dst: Path, codec: str, b
 
 
 def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn_in: bool = False,
-                  provenance: bool = False, log: Callable[[str], None] = print,
-                  kept: dict[str, bool] | None = None) -> list[Path]:
+                  provenance: bool = False, kept: dict[str, bool] | None = None) -> list[Path]:
     """Make the ProRes masters (module docstring) of the film rendered into out_dir, for
     each of `codecs` (MASTER_CODECS) with `burn_in`, and for the codecs already in
     out_dir/masters (`kept_masters`, with their recorded burn-in; `kept`: what it said, where
@@ -209,8 +208,8 @@ def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn
                 if (redo_master or redo_part) and (burnt_in or codec == "prores4444"):
                     src = work / codec / fs.name
                     if not _master_frames(film, fs, out / fs.name, src, codec, burnt_in):
-                        log(f"{path.name}: no alpha beside the frames (render with --alpha or --passes); "
-                            "its alpha is opaque")
+                        report.note(f"{path.name}: no alpha beside the frames (render with --alpha or --passes); "
+                                    "its alpha is opaque")
                 if redo_master:
                     record = None if facts is None else movie_record(film, facts, [k], refined, master=codec,
                                                                       burn_in=burnt_in)
@@ -231,8 +230,8 @@ def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn
                 stale = path.exists()
                 path.unlink(missing_ok=True)
                 made.pop(path.name, None)
-                log(f"the {codec} master of the cut waits until every shot has been rendered"
-                    + (f" (removed the earlier {path.name})" if stale else ""))
+                report.status(f"the {codec} master of the cut waits until every shot has been rendered"
+                              + (f" (removed the earlier {path.name})" if stale else ""))
                 continue
             timecode = frame_timecode(film.record_start, film.fps)
             digest = content_digest([made[f"cut/{p.name}"] for p in parts], provenance, timecode)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from splatfilm import report
 from splatfilm.errors import SplatfilmError, last_line
 from splatfilm.io.atomic import make_folder
 from splatfilm.io.cache import CacheEntry
@@ -104,7 +105,7 @@ def _repeats_note(video: Path, repeats: list[int]) -> str:
 
 
 def frames_from_video(video_path: str | Path, out_dir: str | Path, count: int,
-                      log: Callable[[str], None] | None = print) -> list[Path]:
+                      log: Callable[[str], None] | None = report.status) -> list[Path]:
     """Decode `count` frames spread evenly over a video into out_dir/frame_00000.png, ...
     (8-bit RGB, each written atomically).
 

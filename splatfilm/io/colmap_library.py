@@ -76,23 +76,32 @@ def stderr_silenced(active: bool) -> Iterator[TextIO]:
     reach the terminal (progress bars). Also for prints no log setting reaches, such as faiss's
     "WARNING clustering 1000 points to 63 centroids" from the loop detector's vocabulary build
     (about the index's coarse quantiser over the words, and harmless), and COLMAP's "Stopping
-    thread..." error line when Ctrl-C stops extraction or matching."""
+    thread..." error line when Ctrl-C stops extraction or matching.
+
+    Only the native writers are silenced: sys.stderr is that stream meanwhile, so what Python
+    says (`report.status`, `report.note`: SfM's own lines, said inside these calls) still reaches
+    the user."""
     if not active:
         yield sys.stderr
         return
-    sys.stderr.flush()
+    python_stderr = sys.stderr
+    python_stderr.flush()
     saved = os.dup(2)
     try:  # sys.stderr writes to file descriptor 2 (not when replaced, as under a test): keep it reachable
         on_fd2 = sys.stderr.fileno() == 2
     except (AttributeError, OSError, ValueError):
         on_fd2 = False
-    terminal = os.fdopen(os.dup(saved), "w", buffering=1) if on_fd2 else sys.stderr
+    # As sys.stderr encodes (the CLI's: a path not UTF-8 escaped, not an error).
+    terminal = (os.fdopen(os.dup(saved), "w", buffering=1, encoding=getattr(python_stderr, "encoding", None),
+                          errors=getattr(python_stderr, "errors", None)) if on_fd2 else python_stderr)
     try:
         with open(os.devnull, "w") as null:
             os.dup2(null.fileno(), 2)
+        sys.stderr = terminal
         yield terminal
     finally:
-        if terminal is not sys.stderr:
+        sys.stderr = python_stderr
+        if terminal is not python_stderr:
             terminal.close()
         os.dup2(saved, 2)
         os.close(saved)

@@ -44,7 +44,7 @@ class Session:
     none for a scene); fps: the timeline's rate; width, height: the image size of new shots;
     lens: the lens new shots get (the film's default lens); background: RGB in [0, 1];
     start, end: the timeline's world-time range in seconds; notes: the film's warnings
-    (checks.film_notes), as `render` prints them after "warning: "; backed_up: the files this
+    (checks.film_notes), as `render` says them (notes: `report.note`); backed_up: the files this
     session has saved over, each kept as FILE.bak the first time (later saves keep that copy)."""
 
     path: Path

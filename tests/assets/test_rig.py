@@ -440,12 +440,14 @@ def test_morph_targets_are_noted_and_a_clip_of_morph_weights_alone_is_not_listed
     write_limb(tmp_path / "face.glb", mutate=_face_morphs)
     out = tmp_path / "face.ply"
     assert main(["import-mesh", str(tmp_path / "face.glb"), "-o", str(out), "--count", "300"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    printed, err = capsys.readouterr()
+    lines = printed.splitlines()
     # The armature and the mesh's node are no joints of the skin: the count says so (it said "5 joints").
     assert lines[1].startswith("rig: face.rig.npz (5 nodes, 3 of them skin joints; clips: bend (2.00 s), hop (1.00 s), "
                                "grow (2.00 s), "
                                "twist (1.00 s)); `splatfilm pose ") and lines[1].endswith(" --joints` names the joints")
-    notes = [line for line in lines if line.startswith("note: ")]
+    assert "note:" not in printed  # notes on stderr (splatfilm.report)
+    notes = [line for line in err.splitlines() if line.startswith("note: ")]
     assert notes[0] == ("note: meshes[0]: 1 morph target(s) left out: the base shape is imported (the default weights "
                         "[1] that viewers apply are not)")
     assert notes[-1] == "note: animations[4] ('smile'): moves no node splatfilm poses; left out of the clips"
@@ -496,12 +498,14 @@ def test_a_figure_modelled_in_centimetres_is_pointed_out(tmp_path, capsys):
     centimetres: import-mesh says so and what scale places it (it said nothing)."""
     write_limb(tmp_path / "giant.glb", armature=((0.0, 0.0, 0.0), (0, 0, 0, 1), (40.0, 40.0, 40.0)))
     assert main(["import-mesh", str(tmp_path / "giant.glb"), "-o", str(tmp_path / "giant.ply"), "--count", "300"]) == 0
-    out = capsys.readouterr().out
-    assert (f"warning: {tmp_path / 'giant.glb'}: the mesh is 80 m tall: glTF counts in metres, so it was probably "
-            "modelled in centimetres; place it in a film with scale: 0.01 (0.8 m)") in out
+    out, err = capsys.readouterr()  # a note, on stderr (splatfilm.report); the result alone on stdout
+    assert (f"note: {tmp_path / 'giant.glb'}: the mesh is 80 m tall: glTF counts in metres, so it was probably "
+            "modelled in centimetres; place it in a film with scale: 0.01 (0.8 m)\n") in err
+    assert "80 m tall" not in out and "note:" not in out and out.startswith("wrote ")
     write_limb(tmp_path / "limb.glb")
     assert main(["import-mesh", str(tmp_path / "limb.glb"), "-o", str(tmp_path / "limb.ply"), "--count", "300"]) == 0
-    assert "warning" not in capsys.readouterr().out  # a 2 m limb
+    out, err = capsys.readouterr()
+    assert out.startswith("wrote ") and "m tall" not in err  # a 2 m limb
 
 
 def test_output_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):

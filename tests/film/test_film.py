@@ -693,7 +693,7 @@ def test_a_distorting_lens_renders_through_its_model(film_dir):
     assert 0.3 < red(fisheye) < 0.9 * red(pinhole) and 0.3 < red(barrel) < 0.95 * red(pinhole)
 
 
-def test_a_fisheye_shot_gets_its_usd_camera_and_a_panorama_its_cut_without_one(film_dir):
+def test_a_fisheye_shot_gets_its_usd_camera_and_a_panorama_its_cut_without_one(film_dir, capsys):
     """A matchmove hand-off delivers a distorting lens's camera: the pinhole of its intrinsics
     plus its distortion (render wrote no SHOT.usda for a fisheye). A panorama still gets none
     (USD has no spherical camera): its cut is made, the log says why, and a camera left from an
@@ -711,13 +711,16 @@ def test_a_fisheye_shot_gets_its_usd_camera_and_a_panorama_its_cut_without_one(f
     assert lens["model"] == "fisheye" and list(lens["distCoeffs"]) == pytest.approx([0.02, 0, 0, 0])
     _edit(film_dir, lambda d: d["shots"][0].update(lens={"focal_mm": 14, "model": "equirectangular"}))
     said = []
+    capsys.readouterr()
     res = render_film(film_dir / "film.yaml", out, RenderOptions(backend="cpu"), progress=False, log=said.append)
     from splatfilm.handoff.editorial import write_editorial
 
     assert res.rendered["sh010"] == 8 and res.film_mp4 is not None
-    assert write_editorial(res.film, out, log=said.append) is not None
+    assert write_editorial(res.film, out) is not None
     assert not (out / "cameras" / "sh010.usda").exists() and (out / "cameras" / "sh020.usda").exists()
-    assert any("sh010: no USD camera" in line and "no spherical projection" in line for line in said)
+    noted = capsys.readouterr().err.splitlines()  # a note (splatfilm.report); `log` has the results alone
+    assert any(line.startswith("note: sh010: no USD camera") and "no spherical projection" in line for line in noted)
+    assert len(said) == 1 and said[0].startswith("wrote ") and ".mp4 (" in said[0], said
 
 
 def test_ray_renders_the_same_frames(film_dir):
@@ -1160,14 +1163,15 @@ def test_previs_prints_the_films_warnings_as_render_does(film_dir, capsys):
                                d["assets"]["hero"].update(walk={"points": [[0, -1, 0], [1, -1, 0]], "speed": 0.5})))
     script = film_dir / "film.yaml"
     assert main(["path", "preview", str(script), "--shot", "sh020", "-o", str(film_dir / "pv.png")]) == 0
-    out = capsys.readouterr().out.splitlines()
-    warned = [line for line in out if line.startswith("warning: ")]
-    assert len(warned) == 1 and "sh020 starts 0.15 s of world time before sh010 ends" in warned[0], out
-    logged = []
+    out, err = capsys.readouterr()  # notes on stderr (splatfilm.report), the result alone on stdout
+    warned = [line for line in err.splitlines() if line.startswith("note: ")]
+    assert len(warned) == 1 and "sh020 starts 0.15 s of world time before sh010 ends" in warned[0], err
+    assert "world time" not in out and out.startswith("wrote the path preview of sh020"), out
     render_film(script, film_dir / "out", RenderOptions(backend="cpu", shots=["sh010"], frames_only=True),
-                progress=False, log=logged.append)
-    assert [line for line in logged if line.startswith("warning: ")] == warned  # word for word as render says it
-    assert [f"warning: {note}" for note in open_session(script).notes] == warned
+                progress=False)
+    logged = capsys.readouterr().err.splitlines()
+    assert [line for line in logged if line.startswith("note: ")] == warned  # word for word as render says it
+    assert [f"note: {note}" for note in open_session(script).notes] == warned
 
 
 def test_objects_on_the_ground_cast_a_soft_contact_shadow(tmp_path):
@@ -1456,7 +1460,7 @@ def _far_asset(folder: Path, name: str, color, offset) -> None:
     (folder / f"{name}.json").write_text(json.dumps({"kind": "scene", "frame": {"origin_offset": list(offset)}}))
 
 
-def test_assets_of_one_georeferenced_site_stand_where_their_captures_put_them(tmp_path):
+def test_assets_of_one_georeferenced_site_stand_where_their_captures_put_them(tmp_path, capsys):
     """Two assets fitted centred from two UTM captures of one site (4e6 m out, their centres
     1.2345 m apart) stood on top of each other at the film's origin; they stand side by side
     as their captures have them, to the millimetre, and a shot sees both there."""
@@ -1493,9 +1497,10 @@ def test_assets_of_one_georeferenced_site_stand_where_their_captures_put_them(tm
     px_per_m = film.shots[0].shot.lens.focal_px / 4.0  # the blobs stand 4 m from the lens
     assert abs(np.nonzero(red)[1].mean() + 0.5 - (32 - 0.6 * px_per_m)) < 1.5
     assert abs(np.nonzero(green)[1].mean() + 0.5 - (32 + (1.2345 - 0.6) * px_per_m)) < 1.5
-    logged = []
+    capsys.readouterr()
     render_film(tmp_path / "film.yaml", tmp_path / "out", RenderOptions(backend="cpu", frames_only=True),
-                progress=False, log=logged.append)
+                progress=False)
+    logged = capsys.readouterr().err.splitlines()
     assert logged.count(f"note: {film.notes[0]}") == 1  # said once, as render's other notes are
     # The script's own origin_offset anchors instead (each such asset moves by its offset less
     # it), and an asset with `origin_offset: false` stays centred, as stored.

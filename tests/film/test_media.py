@@ -327,7 +327,7 @@ def test_an_earlier_cut_goes_while_the_cut_waits_for_a_new_shot(tmp_path, capsys
     film.write_text(yaml.safe_dump(script, sort_keys=False))
     capsys.readouterr()
     assert main(["render", str(film), "-o", str(out), "--backend", "cpu", "--shots", "sh010"]) == 0
-    said = capsys.readouterr().out
+    said = capsys.readouterr().err  # status lines (splatfilm.report)
     # The film's cut and contact sheet go, and so does the hand-off's timeline (handoff.editorial).
     assert "removed the earlier passes.mp4, contact_sheet.png" in said
     assert "the timeline waits until every shot has been rendered (removed the earlier passes.otio, passes.edl)" in said
@@ -352,7 +352,8 @@ def test_a_film_in_a_folder_whose_name_is_not_utf8_renders_whole(tmp_path, capsy
     out = folder / "out"
     capsys.readouterr()
     assert main(["render", str(film), "-o", str(out), "--backend", "cpu", "--passes"]) == 0
-    assert "sh010: no USD camera (USD needs a UTF-8 path)" in capsys.readouterr().out
+    printed, err = capsys.readouterr()  # a note on stderr (splatfilm.report)
+    assert "note: sh010: no USD camera (USD needs a UTF-8 path)" in err and "no USD camera" not in printed
     assert not (out / "cameras" / "sh010.usda").exists()
     assert probe_timecode(out / "sh010.mp4") is not None
     assert read_movie_provenance(out / "sh010.mp4")[0] is not None

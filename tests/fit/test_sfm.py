@@ -5,6 +5,7 @@ film set, checked against the set's true cameras."""
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -660,7 +661,7 @@ def _rotate_pose(image, degrees: float) -> None:
 
 @pytest.fixture(scope="module")
 def cli_model(tmp_path_factory):
-    """`splatfilm sfm` run once on the SUBSET images: (images folder, model folder, stdout)."""
+    """`splatfilm sfm` run once on the SUBSET images: (images folder, model folder, (stdout, stderr))."""
     from splatfilm.cli import main
 
     root = tmp_path_factory.mktemp("sfm_cli")
@@ -673,16 +674,18 @@ def cli_model(tmp_path_factory):
     import contextlib
     import io
 
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
+    buf, said = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(said):
         rc = main(["sfm", str(images), "-o", str(out)])
-    assert rc == 0, buf.getvalue()
-    return images, out, buf.getvalue()
+    assert rc == 0, buf.getvalue() + said.getvalue()
+    return images, out, (buf.getvalue(), said.getvalue())
 
 
 def test_sfm_cli_writes_a_checked_model_and_its_pose_table(cli_model):
-    images, out, stdout = cli_model
-    assert "kept 10 of 10 images" in stdout and "wrote" in stdout.splitlines()[-1]
+    images, out, (stdout, stderr) = cli_model
+    # The result on stdout, alone; SfM's status lines on stderr (splatfilm.report).
+    assert stdout.startswith("wrote ") and stdout.count("\n") == 1 and "10 of 10 images kept" in stdout, stdout
+    assert "sfm: kept 10 of 10 images" in stderr and "sfm: " not in stdout, stderr
     cams = read_colmap(out)  # finds sparse/0
     assert len(cams) == len(SUBSET)
     for name in ("cameras.bin", "images.bin", "points3D.bin"):
@@ -842,8 +845,16 @@ def test_too_few_trustworthy_poses_is_one_line_error(capsys, tmp_path, cli_model
     few.mkdir()
     for p in sorted(images.iterdir())[:4]:
         shutil.copy(p, few / p.name)
-    # A reprojection limit no real pose meets: every image fails, and the error says so.
-    err = cli_error(capsys, ["sfm", few, "-o", tmp_path / "m", "--max-reproj", "0.01"], name=few)
+    # A reprojection limit no real pose meets: every image fails, and the error says so: one
+    # line, the last on stderr, after SfM's status lines.
+    from splatfilm.cli import main
+
+    capsys.readouterr()
+    assert main([str(a) for a in ["sfm", few, "-o", tmp_path / "m", "--max-reproj", "0.01"]]) == 2
+    out, said = capsys.readouterr()
+    *status, err = said.strip().splitlines()
+    assert out == "" and err.startswith(f"error: {few}") and "Traceback" not in said, said
+    assert status and all(line.startswith("sfm") for line in status), status
     assert "only 0 of 4 images have trustworthy poses (needs 3)" in err
     assert "4 had a high reprojection error" in err and "poses.failed.tsv" in err
     rows = read_pose_table(tmp_path / "m" / "poses.failed.tsv")  # poses.tsv is a kept model's
@@ -1499,3 +1510,25 @@ def test_pairs_that_say_no_turn_are_left_out_only_where_the_views_turn():
     misled = PairRotation(R[7] @ R[0].T, 60)  # the pair that put it there: the one it agrees with
     a = rotation_agreement(_Posed(R), {**pairs, (0, 7): misled}, set(range(8)))[0]
     assert (a.neighbours, a.agreeing) == (5, 1) and abs(a.median_deg - 25.0) < 1.0, a
+
+
+def test_sfm_status_said_while_colmap_is_silenced_reaches_the_user(tmp_path):
+    """SfM says its steps (report.status, on stderr) inside the calls that point the process's
+    stderr at /dev/null to hush COLMAP ("sfm: building a vocabulary ..." within matching,
+    "sfm: resuming incremental mapping ..." within mapping): they would be lost there. Only the
+    native writer is silenced. A child process, as the CLI runs, with its stderr on fd 2."""
+    script = ("import os\n"
+              "from splatfilm import report\n"
+              "from splatfilm.io.colmap_library import stderr_silenced\n"
+              "with stderr_silenced(True):\n"
+              "    report.status('sfm: said while COLMAP is quiet')\n"
+              "    report.note('noted while COLMAP is quiet')\n"
+              "    os.write(2, b'COLMAP glog line\\n')\n"
+              "report.status('sfm: said after')\n"
+              "os.write(2, b'native after\\n')\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == ""
+    assert run.stderr.splitlines() == ["sfm: said while COLMAP is quiet", "note: noted while COLMAP is quiet",
+                                       "sfm: said after", "native after"], run.stderr

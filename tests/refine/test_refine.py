@@ -536,7 +536,7 @@ def test_tolerances_and_weights_must_be_finite_and_not_negative(bad, tmp_path, c
         DistillConfig(pseudo_weight=float(bad))
 
 
-def test_render_with_refine_says_it_does_not_use_workers_or_ray(film_dir, monkeypatch):
+def test_render_with_refine_says_it_does_not_use_workers_or_ray(film_dir, monkeypatch, capsys):
     """Refined frames render in order in this process: --workers and --ray were silently
     ignored (and --ray still started a cluster)."""
     from splatfilm.film import RenderOptions, render
@@ -547,8 +547,8 @@ def test_render_with_refine_says_it_does_not_use_workers_or_ray(film_dir, monkey
     monkeypatch.setattr(render, "refine_shots", lambda *a: None)  # the notes are what is tested here
     for extra, said in (({"workers": 2}, "--workers is"), ({"ray_address": "local"}, "--ray is"),
                         ({"workers": 3, "ray_address": "local"}, "--workers and --ray are")):
-        said_lines: list[str] = []
+        capsys.readouterr()
         render.render_film(film_dir / "film.yaml", film_dir / "out", RenderOptions(
-            backend="cpu", refine=film_dir / "refiner", frames_only=True, **extra), progress=False,
-            log=said_lines.append)
+            backend="cpu", refine=film_dir / "refiner", frames_only=True, **extra), progress=False)
+        said_lines = capsys.readouterr().err.splitlines()  # a note, on stderr (splatfilm.report)
         assert f"note: --refine renders each shot in order in this process; {said} not used" in said_lines

@@ -210,7 +210,7 @@ def test_ctrl_c_and_sigterm_end_the_viewer_as_every_command_ends(monkeypatch, ca
     monkeypatch.setattr(cli_view, "time", SimpleNamespace(sleep=sleep))
     assert main(["view", str(tmp_path / "scene.ply"), "--port", str(free_port())]) == status
     err = capsys.readouterr().err
-    assert "warning: 1 key(s) of sh010 had changes not saved" in err
+    assert "note: 1 key(s) of sh010 had changes not saved" in err
 
 
 def test_a_moving_asset_sends_the_same_gaussians_at_every_time(demo_session, viewers):
