@@ -43,7 +43,7 @@ def main() -> None:
         r = subprocess.run([sys.executable, "-m", "splatfilm", "sfm", str(d / "images"), "-o", str(d / "sfm")],
                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
         if r.returncode:
-            print(f"| {name} | {len(sub)} | error | | {r.stderr.strip().splitlines()[-1][:90]}... |", flush=True)
+            print(f"| {name} | {len(sub)} | error | | {r.stderr.strip().splitlines()[-1][:90]}... | |", flush=True)
             continue
         rec = pycolmap.Reconstruction(str(d / "sfm" / "sparse" / "0"))
         R = {im.name: np.asarray(im.cam_from_world().rotation.matrix()) for im in rec.images.values() if im.has_pose}

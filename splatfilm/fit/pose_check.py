@@ -261,9 +261,10 @@ class _Agreement:
     disagreements: list[float] = field(default_factory=list)
 
 
-def pair_rotations(rec: Any, database: Path, seed: int = 0, images: set[int] | None = None) -> Rotations:
+def pair_rotations(rec: Any, database: Path, seed: int = 0, unposed: set[int] | None = None) -> Rotations:
     """The own relative rotations of the verified image pairs of `database` (both images
-    registered in `rec`, or both in `images`, image ids of `rec`, where given; >= MIN_PAIR_INLIERS
+    registered in `rec`, or, where `unposed` (image ids of `rec`) is given, registered or in it,
+    and only the pairs with one of them; >= MIN_PAIR_INLIERS
     inlier matches, among the MAX_CANDIDATES strongest of one of their images), from their inlier matches verified again with the model's (refined)
     cameras, as COLMAP verifies pairs: the essential matrix's of a pair that comes out
     CALIBRATED or UNCALIBRATED, the homography's (COLMAP's decomposition, the solution its
@@ -271,7 +272,7 @@ def pair_rotations(rec: Any, database: Path, seed: int = 0, images: set[int] | N
     mappers keep)."""
     pycolmap = load_pycolmap()
 
-    registered = images if images is not None else {iid for iid, im in rec.images.items() if im.has_pose}
+    registered = {iid for iid, im in rec.images.items() if im.has_pose} | (unposed or set())
     options = pycolmap.TwoViewGeometryOptions()
     options.compute_relative_pose = True
     options.ransac.max_error = PAIR_RANSAC_MAX_ERROR_PX
@@ -290,6 +291,8 @@ def pair_rotations(rec: Any, database: Path, seed: int = 0, images: set[int] | N
             if i1 in registered and i2 in registered and len(geometry.inlier_matches) >= MIN_PAIR_INLIERS:
                 candidates[(i1, i2)] = geometry.inlier_matches
         for pair in _strongest_pairs({p: len(m) for p, m in candidates.items()}, MAX_CANDIDATES):
+            if unposed is not None and not set(pair) & unposed:
+                continue  # the registered images' pairs: made already, not made again
             (i1, i2), matches = pair, candidates[pair]
             for i in (i1, i2):
                 if i not in keypoints:
@@ -571,6 +574,9 @@ def verify_poses(rec: Any, database: str | Path, limits: PoseLimits | None = Non
             _readjust(pycolmap, rec)
     if reregister_dropped and adjust:
         reregister(rec, database, checks, rotations, limits, turning, seed, say)
+        # Its bundle adjustments move the kept poses and points too: measure them on the final model.
+        for iid, (err, obs) in _image_stats(rec).items():
+            checks[iid].reproj_px, checks[iid].observations = err, obs
     for iid, c in checks.items():
         c.kept = bool(rec.images[iid].has_pose) and not c.reason
     return sorted(checks.values(), key=lambda c: c.name)
@@ -600,9 +606,8 @@ def reregister(rec: Any, database: str | Path, checks: dict[int, PoseCheck], rot
     say = log or (lambda _msg: None)
     core = {iid for iid, im in rec.images.items() if im.has_pose}
     # An image with no verified pair with the mapped ones (NO_MATCH) has nothing to be posed from.
-    todo = sorted((iid for iid, c in checks.items() if iid not in core and iid in rec.images and (
-        (c.registered and c.reason) or (not c.registered and c.reason == NOT_REGISTERED))),
-        key=lambda i: checks[i].name)
+    todo = sorted((iid for iid, c in checks.items()
+                   if iid not in core and (c.registered or c.reason == NOT_REGISTERED)), key=lambda i: checks[i].name)
     if not todo:
         return []
     if len(core) < 2:
@@ -614,8 +619,7 @@ def reregister(rec: Any, database: str | Path, checks: dict[int, PoseCheck], rot
     if unseen:
         # `rotations` has the pairs of the images registered when it was made: the check of a
         # never-registered image needs its pairs with the core's as well.
-        extra = pair_rotations(rec, Path(database), seed, images=core | unseen)
-        rotations = {**rotations, **{pair: r for pair, r in extra.items() if set(pair) & unseen}}
+        rotations = {**rotations, **pair_rotations(rec, Path(database), seed, unposed=unseen)}
     matches = _verified_matches(pycolmap, database, set(todo))
     added: list[int] = []
     why_not: dict[int, str] = {}

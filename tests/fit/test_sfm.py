@@ -741,20 +741,47 @@ def test_verifier_finds_exactly_the_planted_wrong_poses(cli_model, tmp_path, cap
                                 r"neighbours by a median 1\d\d deg", m) for m in messages), messages
 
 
-def test_a_dropped_pose_is_re_registered_right_against_the_kept_ones(cli_model, tmp_path):
-    """The planted wrong poses are dropped, then posed again from their matches to the kept
-    poses' 3D points: back within a degree of the clean model's, through the same checks, and
-    the table says they were re-registered and why they were dropped first."""
+def _model_copy(cli_model, tmp_path):
+    """(a copy of the CLI model's database, its model loaded to be changed, the clean model's
+    world-to-camera rotations by name)."""
     import pycolmap
-
-    from splatfilm.fit.pose_check import write_pose_table
 
     _, out, _ = cli_model
     database = tmp_path / "database.db"
     shutil.copy(out / "database.db", database)
-    clean = {im.name: np.asarray(im.cam_from_world().rotation.matrix())
-             for im in pycolmap.Reconstruction(str(out / "sparse" / "0")).images.values()}
     rec = pycolmap.Reconstruction(str(out / "sparse" / "0"))
+    clean = {im.name: np.asarray(im.cam_from_world().rotation.matrix()) for im in rec.images.values()}
+    return database, rec, clean
+
+
+def _relative_turn_deg(R: dict, clean: dict, name: str, anchor: str = "frame_00000.png") -> float:
+    """How far (deg) `name`'s rotation relative to `anchor`'s in R is from the clean model's."""
+    return rotation_angle_deg((R[name] @ R[anchor].T).T @ (clean[name] @ clean[anchor].T))
+
+
+def _assert_measured_on_the_final_model(rec, checks) -> None:
+    """Every kept pose's reprojection error and observed points are those of the final model."""
+    ids = {im.name: iid for iid, im in rec.images.items()}
+    for c in checks:
+        if not c.kept:
+            continue
+        image = rec.images[ids[c.name]]
+        observed = [p for p in image.points2D if p.has_point3D()]
+        xyz = np.array([rec.points3D[p.point3D_id].xyz for p in observed])
+        pose = np.asarray(image.cam_from_world().matrix())
+        proj = np.asarray(rec.cameras[image.camera_id].img_from_cam(xyz @ pose[:, :3].T + pose[:, 3], check_cheirality=False))
+        err = float(np.linalg.norm(proj - np.array([p.xy for p in observed]), axis=1).mean())
+        assert c.observations == len(observed) and abs(c.reproj_px - err) < 1e-6, (c.name, c.observations,
+                                                                                   len(observed), c.reproj_px, err)
+
+
+def test_a_dropped_pose_is_re_registered_right_against_the_kept_ones(cli_model, tmp_path):
+    """The planted wrong poses are dropped, then posed again from their matches to the kept
+    poses' 3D points: back within a degree of the clean model's, through the same checks, and
+    the table says they were re-registered and why they were dropped first."""
+    from splatfilm.fit.pose_check import write_pose_table
+
+    database, rec, clean = _model_copy(cli_model, tmp_path)
     planted = {"frame_00004.png": 40.0, "frame_00012.png": 120.0}
     for im in rec.images.values():
         if im.name in planted:
@@ -768,10 +795,9 @@ def test_a_dropped_pose_is_re_registered_right_against_the_kept_ones(cli_model, 
         assert any(m.startswith(f"sfm: re-registered {name}") for m in messages), messages
     R = {im.name: np.asarray(im.cam_from_world().rotation.matrix()) for im in rec.images.values() if im.has_pose}
     assert set(R) == set(clean)
-    anchor = "frame_00000.png"
     for name in planted:
-        off = rotation_angle_deg((R[name] @ R[anchor].T).T @ (clean[name] @ clean[anchor].T))
-        assert off < 1.0, (name, off)
+        assert _relative_turn_deg(R, clean, name) < 1.0, (name, _relative_turn_deg(R, clean, name))
+    _assert_measured_on_the_final_model(rec, checks)
     write_pose_table(tmp_path / "poses.tsv", checks)
     rows = {r["name"]: r for r in read_pose_table(tmp_path / "poses.tsv")}
     for name in planted:
@@ -785,16 +811,9 @@ def test_images_the_mapper_left_out_are_registered_against_the_kept_ones(cli_mod
     it never registered: they are added from the database and posed from their matches to the
     kept poses' 3D points, back within a degree of the clean model's through the same checks;
     the table says SfM had not registered them."""
-    import pycolmap
-
     from splatfilm.fit.pose_check import NOT_REGISTERED, summarize, write_pose_table
 
-    _, out, _ = cli_model
-    database = tmp_path / "database.db"
-    shutil.copy(out / "database.db", database)
-    clean = {im.name: np.asarray(im.cam_from_world().rotation.matrix())
-             for im in pycolmap.Reconstruction(str(out / "sparse" / "0")).images.values()}
-    rec = pycolmap.Reconstruction(str(out / "sparse" / "0"))
+    database, rec, clean = _model_copy(cli_model, tmp_path)
     left_out = {"frame_00004.png", "frame_00012.png"}
     for im in list(rec.images.values()):
         if im.name in left_out:
@@ -810,10 +829,9 @@ def test_images_the_mapper_left_out_are_registered_against_the_kept_ones(cli_mod
     assert all(c.reregistered == NOT_REGISTERED and not c.registered for c in again.values())
     assert "kept 10 of 10 images (8 registered, 2 more posed against the kept ones)" in summarize(checks)
     R = {im.name: np.asarray(im.cam_from_world().rotation.matrix()) for im in rec.images.values() if im.has_pose}
-    anchor = "frame_00000.png"
     for name in left_out:
-        off = rotation_angle_deg((R[name] @ R[anchor].T).T @ (clean[name] @ clean[anchor].T))
-        assert off < 1.0, (name, off)
+        assert _relative_turn_deg(R, clean, name) < 1.0, (name, _relative_turn_deg(R, clean, name))
+    _assert_measured_on_the_final_model(rec, checks)
     write_pose_table(tmp_path / "poses.tsv", checks)
     rows = {r["name"]: r for r in read_pose_table(tmp_path / "poses.tsv")}
     for name in left_out:
