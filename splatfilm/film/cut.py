@@ -119,6 +119,20 @@ def cut_ready(film: Film, out_dir: Path, movies: dict) -> bool:
     return all((out_dir / f"{fs.name}.mp4").exists() and movies.get(f"{fs.name}.mp4") for fs in film.shots)
 
 
+def remove_earlier_cut(paths: list[Path], waiting: str, record: dict | None = None) -> None:
+    """While the cut waits for a shot (not `cut_ready`): remove `paths`, files of an earlier
+    cut (of a film without that shot, they would show, and relink to, other frames), drop
+    their entries from `record` (a manifest section naming them), and say as a status line
+    that `waiting` ("the timeline waits") until every shot has been rendered."""
+    stale = [p for p in paths if p.exists()]
+    for p in paths:
+        p.unlink(missing_ok=True)
+        if record is not None:
+            record.pop(p.name, None)
+    report.status(f"{waiting} until every shot has been rendered"
+                  + (f" (removed the earlier {', '.join(p.name for p in stale)})" if stale else ""))
+
+
 def write_cut(film: Film, out_dir: Path, movies: dict, facts: dict | None = None,
               refined: set[str] | None = None) -> Path:
     """out_dir/TITLE.mp4: each shot's cut range (its handles left out), joined, with a timecode
@@ -184,13 +198,8 @@ def write_edit(film: Film, out_dir: Path, shot_keys: dict[int, list[str]], movie
         write_shot_media(film, out_dir, k, keys, movies, facts, refined)
     result = CutOutputs()
     if not cut_ready(film, out_dir, movies):
-        # An earlier cut (of a film without this shot) would show other frames.
-        stale = [p for p in (out_dir / f"{film.title}.mp4", out_dir / "contact_sheet.png") if p.exists()]
-        for p in stale:
-            p.unlink()
-            movies.pop(p.name, None)
-        report.status("the film MP4 and contact sheet wait until every shot has been rendered"
-                      + (f" (removed the earlier {', '.join(p.name for p in stale)})" if stale else ""))
+        remove_earlier_cut([out_dir / f"{film.title}.mp4", out_dir / "contact_sheet.png"],
+                           "the film MP4 and contact sheet wait", movies)
         return result
     film_mp4 = write_cut(film, out_dir, movies, facts, refined)
     result.contact_sheet = write_contact_sheet(film, out_dir)

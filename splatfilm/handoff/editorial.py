@@ -32,9 +32,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from splatfilm import report
 from splatfilm.errors import SplatfilmError
-from splatfilm.film.cut import ShotClip, cut_ready, shot_clips
+from splatfilm.film.cut import ShotClip, cut_ready, remove_earlier_cut, shot_clips
 from splatfilm.film.render import MANIFEST
 from splatfilm.film.script import Film
 from splatfilm.io.atomic import atomic_write
@@ -171,16 +170,12 @@ def write_editorial(film: Film, out_dir: str | Path,
     once every shot has its MP4 there (`cut_ready`, as the cut MP4 is made); returns their
     paths. Until then the earlier ones are removed (they show another cut), a status line
     (splatfilm.report) says so and None is returned. `log`: called with the line that says
-    what was written (the CLI prints it on stdout). Run it after render_film while the render still holds the folder (its
-    `then`), as the CLI does."""
+    what was written (the CLI prints it on stdout). Run it after render_film while the render
+    still holds the folder (its `then`), as the CLI does."""
     out = Path(out_dir)
     paths = (out / f"{film.title}.otio", out / f"{film.title}.edl")
     if not cut_ready(film, out, Manifest.load(out / MANIFEST).section("movies")):
-        stale = [p for p in paths if p.exists()]
-        for p in stale:
-            p.unlink()
-        report.status("the timeline waits until every shot has been rendered"
-                      + (f" (removed the earlier {', '.join(p.name for p in stale)})" if stale else ""))
+        remove_earlier_cut(list(paths), "the timeline waits")
         return None
     timeline = build_timeline(film.title, shot_clips(film, out), film.fps, out, film.record_start)
     for path in paths:

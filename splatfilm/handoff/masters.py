@@ -34,7 +34,7 @@ import numpy as np
 
 from splatfilm import report
 from splatfilm.errors import SplatfilmError
-from splatfilm.film.cut import movie_record, shot_clips
+from splatfilm.film.cut import movie_record, remove_earlier_cut, shot_clips
 from splatfilm.film.frame_render import provenance_facts
 from splatfilm.film.render import MANIFEST
 from splatfilm.film.script import Film, FilmShot
@@ -226,12 +226,7 @@ def write_masters(film: Film, out_dir: str | Path, codecs: tuple[str, ...], burn
                     parts.append(part)
             path = folder / f"{film.title}.{codec}.mov"
             if not complete:
-                # An earlier cut's master shows a cut this film no longer has.
-                stale = path.exists()
-                path.unlink(missing_ok=True)
-                made.pop(path.name, None)
-                report.status(f"the {codec} master of the cut waits until every shot has been rendered"
-                              + (f" (removed the earlier {path.name})" if stale else ""))
+                remove_earlier_cut([path], f"the {codec} master of the cut waits", made)
                 continue
             timecode = frame_timecode(film.record_start, film.fps)
             digest = content_digest([made[f"cut/{p.name}"] for p in parts], provenance, timecode)

@@ -133,7 +133,6 @@ def test_an_spz_scene_opens_as_render_reads_it(tmp_path):
     assert len(open_session(tmp_path / "set.spz").static_gaussians()) == len(g)
 
 
-
 def test_a_sog_or_ksplat_scene_opens_as_render_reads_it(capsys):
     """Every file `render` reads is a scene `view` opens: SuperSplat's .sog and GaussianSplats3D's
     .ksplat were refused ("expected ... a scene (.ply, .splat, .spz)"), and the message names them."""
@@ -144,6 +143,7 @@ def test_a_sog_or_ksplat_scene_opens_as_render_reads_it(capsys):
         path = REPO / "tests" / "fixtures" / fixture
         assert len(open_session(path).static_gaussians()) == len(load_gaussians(path))
     assert ".sog" in cli_error(capsys, ["view", REPO / "README.md"], "README.md")
+
 
 def test_the_viewers_camera_renders_each_asset_in_its_own_mode(film_dir):
     """A hero trained antialiased beside a classic wall: the viewer's own camera on the world
