@@ -128,3 +128,11 @@ def add_cache_dir(p: argparse.ArgumentParser, output: str) -> None:
                         f"folder beside their inputs cannot be written, as on a read-only published set; those "
                         f"already beside them are still read (default: ${CACHE_ENV}, else "
                         f"{output}/.splatfilm-cache)")
+
+
+def add_backend(p: argparse.ArgumentParser, what: str = "renderer") -> None:
+    """--backend, the renderer a command uses (`render.resolve_backend`), said alike everywhere;
+    `what`: what it renders, e.g. "renderer for the contact sheet"."""
+    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto",
+                   help=f"{what}: gsplat (CUDA; not yet run on a GPU by splatfilm's own checks), cpu (ours), or "
+                        "auto, gsplat where CUDA is available (default)")

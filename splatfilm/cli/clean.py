@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from splatfilm.cli.args import Subparsers, image_side, positive_int
+from splatfilm.cli.args import Subparsers, add_backend, image_side, positive_int
 from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES, GAUSSIAN_READ_TYPES
 
 
@@ -40,5 +40,5 @@ def add_clean_command(sub: Subparsers) -> None:
                    help="a Gaussian's largest blend weight in a view (alpha x transmittance at its best pixel) that "
                         "counts as showing it there (default 1/255)")
     p.add_argument("--width", type=image_side, help="render the views this wide (default: the cameras' own size)")
-    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto", help="renderer (default auto)")
+    add_backend(p)
     p.set_defaults(func=_cmd_clean)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from splatfilm.cli.args import Subparsers, add_cache_dir, positive_int
+from splatfilm.cli.args import Subparsers, add_backend, add_cache_dir, positive_int
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.cache import cache_root_for
 
@@ -40,7 +40,7 @@ def add_demo_command(sub: Subparsers) -> None:
                                    "edited into "
                                    "an MP4 with its OpenTimelineIO timeline.")
     p.add_argument("-o", "--output", default="out/demo", help="output folder (default out/demo)")
-    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
+    add_backend(p)
     p.add_argument("--workers", type=positive_int, default=1, help="local processes rendering frames")
     add_cache_dir(p, "OUTPUT")
     p.set_defaults(func=_cmd_demo)

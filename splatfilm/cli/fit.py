@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from splatfilm import report
-from splatfilm.cli.args import Subparsers, non_negative_int, positive_float, positive_int, seed, sh_degree, video_frames
+from splatfilm.cli.args import Subparsers, add_backend, non_negative_int, positive_float, positive_int, seed, sh_degree, video_frames
 from splatfilm.fit.capture import SFM_CAMERA_MODEL
 from splatfilm.fit.sfm import CAMERA_MODELS
 
@@ -44,7 +44,7 @@ def add_fit_command(sub: Subparsers) -> None:
                                    "mask_path leaves its black pixels out of the loss, as in nerfstudio.")
     p.add_argument("data", help="capture folder or video file")
     p.add_argument("-o", "--output", required=True, help="output .ply (sidecar .json, checkpoint and SfM work folder beside it)")
-    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
+    add_backend(p, "the renderer it optimises through")
     p.add_argument("--steps", type=positive_int, help="optimisation steps (default 30000 on gsplat, 3000 on cpu)")
     p.add_argument("--sh-degree", type=sh_degree, default=3, help="highest SH degree 0-4, one more every 1000 steps; the file stores the degree reached (default 3)")
     p.add_argument("--strategy", choices=["default", "mcmc"], default="default",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from splatfilm.cli.args import Subparsers, add_cache_dir, image_side, non_negative_int, positive_int
+from splatfilm.cli.args import Subparsers, add_backend, add_cache_dir, image_side, non_negative_int, positive_int
 from splatfilm.io.cache import cache_root_for
 from splatfilm.io.gaussian_files import GAUSSIAN_READ_TYPES
 
@@ -46,6 +46,6 @@ def add_mesh_command(sub: Subparsers) -> None:
                    help="pixels less opaque than this are not fused, in (0, 1] (default 0.5)")
     p.add_argument("--min-component", type=non_negative_int, default=50,
                    help="connected pieces of fewer triangles are dropped as floaters (default 50; 0 keeps all)")
-    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
+    add_backend(p, "renderer of the depth views")
     add_cache_dir(p, "OUTPUT's folder")
     p.set_defaults(func=_cmd_mesh)

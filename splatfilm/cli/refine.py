@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from splatfilm.cli.args import Subparsers, add_refiner_prompt, non_negative_float, non_negative_int, positive_int, seed
+from splatfilm.cli.args import Subparsers, add_backend, add_refiner_prompt, non_negative_float, non_negative_int, positive_int, seed
 
 
 def _cmd_refine(args: argparse.Namespace) -> None:
@@ -54,7 +54,7 @@ def add_refine_command(sub: Subparsers) -> None:
     p.add_argument("--refiner", metavar="FOLDER", help="a local refiner: a diffusers sd-turbo-class img2img folder, "
                                                        "or a folder a previous refine trained (default: train one)")
     add_refiner_prompt(p)
-    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
+    add_backend(p)
     p.add_argument("--rounds", type=positive_int, default=3, help="progressive rounds (default 3)")
     p.add_argument("--views", type=non_negative_int, default=12, help="pseudo-views per round, 0 = every target (default 12)")
     p.add_argument("--steps", type=positive_int, default=400, help="optimisation steps per round (default 400)")

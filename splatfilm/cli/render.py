@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from splatfilm import report
-from splatfilm.cli.args import (Subparsers, add_cache_dir, add_refiner_prompt, frame_range, image_side,
+from splatfilm.cli.args import (Subparsers, add_backend, add_cache_dir, add_refiner_prompt, frame_range, image_side,
                                 non_negative_float, positive_int, rgb_triple, sh_degree)
 from splatfilm.cli.handoff import add_handoff_options
 from splatfilm.io.cache import cache_root_for
@@ -16,9 +16,7 @@ from splatfilm.io.gaussian_files import GAUSSIAN_READ_TYPES
 
 
 def _add_render_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto",
-                   help="gsplat (CUDA; not yet run on a GPU by splatfilm's checks), cpu (ours), auto: gsplat when "
-                        "CUDA is available (default)")
+    add_backend(p)
     p.add_argument("--width", type=image_side, help="output width in pixels (default: the camera's)")
     p.add_argument("--height", type=image_side, help="output height in pixels (default: the camera's)")
     p.add_argument("--sh-degree", type=sh_degree, help="SH bands to use (default: all the scene stores)")
@@ -110,7 +108,7 @@ def add_render_commands(sub: Subparsers) -> None:
                                    "Frames whose inputs did not change since the last run are kept.")
     p.add_argument("film", help="film script (YAML)")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
+    add_backend(p)
     p.add_argument("--shots", help="comma-separated shot names to render (default: all)")
     p.add_argument("--frames", metavar="FIRST-LAST",
                    help="render only these film frame numbers of each shot rendered (e.g. 1010-1020, as the PNGs "

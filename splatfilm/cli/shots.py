@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from splatfilm import report
-from splatfilm.cli.args import Subparsers, image_side, positive_int
+from splatfilm.cli.args import Subparsers, add_backend, image_side, positive_int
 from splatfilm.io.gaussian_files import GAUSSIAN_READ_TYPES
 
 
@@ -155,7 +155,6 @@ def add_path_commands(subparsers: Subparsers) -> argparse.ArgumentParser:
     p.add_argument("--contact-sheet", help="also render a contact sheet PNG of every Nth frame")
     p.add_argument("--every", type=positive_int, help="contact sheet: every Nth frame (default: about 12 frames)")
     p.add_argument("--thumb-width", type=image_side, help="contact sheet: thumbnail width in pixels (default 240)")
-    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto",
-                   help="renderer for the contact sheet (default auto)")
+    add_backend(p, "renderer for the contact sheet")
     p.set_defaults(func=_cmd_preview)
     return path

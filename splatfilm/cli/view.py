@@ -6,7 +6,7 @@ import argparse
 import time
 
 from splatfilm import report
-from splatfilm.cli.args import Subparsers, non_negative_int
+from splatfilm.cli.args import Subparsers, add_backend, non_negative_int
 from splatfilm.io.gaussian_files import GAUSSIAN_READ_TYPES
 
 
@@ -60,8 +60,7 @@ def add_view_command(sub: Subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
     p.add_argument("--scene", help="with a SHOT.yaml: the Gaussian scene to see it in")
-    p.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto",
-                   help="renderer for 'Render this frame' (default auto)")
+    add_backend(p, "renderer for 'Render this frame'")
     p.add_argument("--up", help="the world's up axis the browser orbits about: x, y, z, -x, -y, -z; a negative "
                                 "one as --up=-y, as an INRIA/COLMAP scene needs (default: +z for a film; a "
                                 "scene's own from its sidecar, else +z)")
