@@ -1,5 +1,7 @@
 """The `splatfilm` command line: `main`, its error handling and the registration of every command; each
-command's parser and handler live in the module named for it (cli/fit.py, cli/render.py, ...)."""
+command's parser and handler live in a module of cli/, most named for the command (cli/fit.py, cli/ground.py,
+...); `render-cameras` is in cli/render.py, `path` in cli/shots.py, `import` and `export-usd` in cli/exchange.py,
+`provenance` in cli/handoff.py."""
 
 from __future__ import annotations
 

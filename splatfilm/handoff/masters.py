@@ -13,7 +13,8 @@ the render wrote beside each frame (SHOT.FRAME.alpha.exr, or the passes EXR's A)
 the frame with the film's background taken off, premultiplied by that alpha in the master's
 Rec.709 signal (io.video.encode_sequence: the frames given it are straight). Burn-in
 (for dailies) draws the shot name, frame number and focal length into the bottom of each
-picture, at the frames' depth (a 16-bit frame's master keeps its 16 bits: `draw_burn_in`).
+picture, at the frames' depth (a 16-bit frame stays 16-bit, of which the 10-bit master keeps
+10 rather than 8: `draw_burn_in`).
 
 A master is made again only when its frames (their keys in the render's manifest), codec,
 burn-in or provenance changed (manifest section "masters"). Masters that exist are never left
