@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from splatfilm import report
+from splatfilm.io.gaussian_files import GAUSSIAN_FILE_TYPES
 from splatfilm.cli.args import Subparsers, positive_int, seed, sh_degree
 
 
@@ -35,7 +36,7 @@ def add_import_mesh_command(sub: Subparsers) -> None:
                                    "colours or material. The asset keeps the mesh's frame; its sidecar .json "
                                    "gives the canonical frame (base on z = 0, up +z, front -y).")
     p.add_argument("mesh", help="mesh file: .glb, .gltf, .obj, .ply or .stl")
-    p.add_argument("-o", "--output", required=True, help="output .ply (or .splat); sidecar .json beside it")
+    p.add_argument("-o", "--output", required=True, help=f"output ({GAUSSIAN_FILE_TYPES}); sidecar .json beside it")
     n = p.add_mutually_exclusive_group()
     n.add_argument("--count", type=positive_int, help="number of Gaussians (default 100000)")
     n.add_argument("--density", type=float, help="Gaussians per square unit of surface (per m^2 for a mesh in metres)")
