@@ -87,6 +87,15 @@ def random_gaussians(
     return gs.to(dtype=dtype)
 
 
+def assert_same_gaussians(got: Gaussians, want: Gaussians, what: object = "") -> None:
+    """Every parameter of `got` equal to `want`'s, bit for bit (a reader against a reference
+    decoding); a failure names the field, its largest difference and `what`."""
+    for field in ("means", "quats", "scales", "opacities", "sh0", "shN"):
+        a, b = getattr(got, field).numpy(), getattr(want, field).numpy()
+        assert a.shape == b.shape and np.array_equal(a, b), (what, field, a.shape, b.shape,
+                                                             np.abs(a - b).max() if a.shape == b.shape else None)
+
+
 def splats(points: np.ndarray, size: float = 0.02, opacity: float = 0.9) -> Gaussians:
     """Small grey isotropic splats [N] at `points` [N,3] (float32): surfaces for ground, meshing
     and physics tests."""

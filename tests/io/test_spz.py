@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import float32_nbytes, random_gaussians, traced_peak
+from helpers import assert_same_gaussians, float32_nbytes, random_gaussians, traced_peak
 
 from splatfilm.errors import SplatfilmError
 from splatfilm.io.gaussian_files import load_gaussians, save_gaussians
@@ -402,8 +402,7 @@ def test_files_with_extensions_read_as_without(tmp_path):
     plain = read_spz(tmp_path / "plain.spz")
     for name in ("ext.spz", "ext4.spz"):
         h = read_spz(tmp_path / name)
-        for field in ("means", "quats", "scales", "opacities", "sh0", "shN"):
-            assert torch.equal(getattr(h, field), getattr(plain, field)), (name, field)
+        assert_same_gaussians(h, plain, name)
 
 
 def test_written_at_zlib_default_level_as_niantic_writes(tmp_path):
